@@ -1,0 +1,4 @@
+import { runMain } from './run.js';
+import { criuCommand } from './criu/command.js';
+
+runMain(criuCommand);

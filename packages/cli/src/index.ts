@@ -1,0 +1,2 @@
+export { criuCommand } from './criu/command.js';
+export { critCommand } from './crit/command.js';

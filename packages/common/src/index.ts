@@ -1,0 +1,4 @@
+export * from './exit-codes.js';
+export * from './error.js';
+export * from './hex.js';
+export * from './logger.js';

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what crtools needs on a fresh Debian 12 machine of this kind (run as root), then
+# installs the workspace and builds it. Safe to run again: each step is skipped when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TURBO_TELEMETRY_DISABLED=1
+
+# Debian packages: a C toolchain for the native parts and freestanding blobs, and Debian's criu
+# for its crit, which the tests use as a reference decoder of the image format.
+need=()
+for pkg in gcc make python3 criu python3-protobuf; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "10.34.9" ]; then
+  echo "setup: installing pnpm 10.34.9" >&2
+  npm install -g pnpm@10.34.9 >/dev/null
+fi
+
+pnpm install --frozen-lockfile
+pnpm run build
