@@ -1,0 +1,81 @@
+/**
+ * Numeric facts of CRIU's memory format and of the kernel's pagemap file.
+ * Values are checked against CRIU 4.2 (criu/include/pagemap.h, mem.h, image.h,
+ * page-pipe.h) and Documentation/admin-guide/mm/pagemap.rst.
+ */
+
+/** Page size on x86_64. Every address and length in this package is a multiple of it. */
+export const PAGE_SIZE = 4096;
+export const PAGE_SHIFT = 12;
+
+/** Flags of a pagemap image entry (PagemapEntry.flags). */
+export const PE_PARENT = 1 << 0; // the pages live in the parent snapshot
+export const PE_LAZY = 1 << 1; // the pages may be restored lazily
+export const PE_PRESENT = 1 << 2; // the pages are stored in the pages-<id>.img file
+
+/** Bits of one 64-bit /proc/PID/pagemap entry. */
+export const PME_PRESENT = 1n << 63n;
+export const PME_SWAP = 1n << 62n;
+export const PME_FILE = 1n << 61n; // file page or shared anonymous page
+export const PME_GUARD_REGION = 1n << 58n; // MADV_GUARD_INSTALL'ed page (kernel >= 6.15)
+export const PME_SOFT_DIRTY = 1n << 55n;
+/** PFN (or swap type/offset) bits 0..54. */
+export const PME_PFRAME_MASK = (1n << 55n) - 1n;
+
+/** VmaEntry.status bits (CRIU's VMA_AREA_* / VMA_* flags). */
+export const VMA_AREA_REGULAR = 1 << 0;
+export const VMA_AREA_STACK = 1 << 1;
+export const VMA_AREA_VSYSCALL = 1 << 2;
+export const VMA_AREA_VDSO = 1 << 3;
+export const VMA_AREA_HEAP = 1 << 5;
+export const VMA_FILE_PRIVATE = 1 << 6;
+export const VMA_FILE_SHARED = 1 << 7;
+export const VMA_ANON_SHARED = 1 << 8;
+export const VMA_ANON_PRIVATE = 1 << 9;
+export const VMA_AREA_SYSVIPC = 1 << 10;
+export const VMA_AREA_SOCKET = 1 << 11;
+export const VMA_AREA_VVAR = 1 << 12;
+export const VMA_AREA_AIORING = 1 << 13;
+export const VMA_AREA_MEMFD = 1 << 14;
+export const VMA_AREA_SHSTK = 1 << 15;
+export const VMA_AREA_GUARD = 1 << 16;
+export const VMA_AREA_UPROBES = 1 << 17;
+
+/** mmap flags and protections as they appear in VmaEntry.flags / .prot. */
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const PROT_EXEC = 0x4;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_DROPPABLE = 0x08;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_GROWSDOWN = 0x0100;
+export const MAP_LOCKED = 0x2000;
+export const MAP_HUGETLB = 0x40000;
+
+/** TASK_SIZE of an x86_64 process with 4-level page tables (kerndat's task_size). */
+export const DEFAULT_TASK_SIZE = 0x7ffffffff000n;
+
+/**
+ * Pages one page-pipe buffer holds. CRIU grows each pipe by doubling from 16 pages; the growth
+ * stops at /proc/sys/fs/pipe-max-size (1 MiB = 256 pages) without CAP_SYS_RESOURCE, which is the
+ * case on this project's machines (the fixtures' dump.log shows "Grow pipe 80 -> 100" as the last
+ * step). With CAP_SYS_RESOURCE the kernel lets it reach 1024 pages.
+ */
+export const DEFAULT_PIPE_CAPACITY_PAGES = 256;
+/** Pipes per chunk in CRIU's chunk mode (NR_PIPES_PER_CHUNK). */
+export const NR_PIPES_PER_CHUNK = 8;
+
+/** Page-server command words (the PS_IOV_* of criu/page-xfer.c). */
+export const PS_IOV_ADD = 1;
+export const PS_IOV_HOLE = 2;
+export const PS_IOV_OPEN = 3;
+export const PS_IOV_OPEN2 = 4;
+export const PS_IOV_PARENT = 5;
+export const PS_IOV_ADD_F = 6;
+export const PS_IOV_GET = 7;
+export const PS_IOV_CLOSE = 0x1023;
+export const PS_IOV_FORCE_CLOSE = 0x1024;
+/** dst_id type tags: (id << 8) | type. */
+export const PS_TYPE_PID = 1;
+export const PS_TYPE_SHMEM = 2;
