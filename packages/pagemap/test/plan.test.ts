@@ -20,10 +20,8 @@ import {
   VMA_AREA_VSYSCALL,
   VMA_AREA_VVAR,
   VMA_FILE_PRIVATE,
-  planDump,
-  planShmem,
-  type PlanVma,
-} from '../src/index.js';
+} from '../src/constants.js';
+import { planDump, planShmem, type PlanVma } from '../src/plan.js';
 
 const P = 4096n;
 const ANON = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;

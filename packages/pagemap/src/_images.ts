@@ -1,0 +1,98 @@
+/**
+ * Private: the only place that talks to @crtools/images. A pagemap image is a PAGEMAP-magic
+ * image whose first entry is a pagemap_head {pages_id} and whose other entries are
+ * pagemap_entry {vaddr, compat_nr_pages, in_parent?, flags?, nr_pages?}.
+ */
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import * as images from '@crtools/images';
+
+/** A pagemap entry as read from an image, normalised like CRIU's init_compat_pagemap_entry. */
+export interface RawPagemapEntry {
+  vaddr: bigint;
+  nrPages: bigint;
+  flags: number;
+}
+
+export interface PagemapImage {
+  pagesId: number;
+  entries: RawPagemapEntry[];
+}
+
+function bad(path: string, msg: string, entry?: number): CrtoolsError {
+  return new CrtoolsError('PAGEMAP_BAD_IMAGE', `${path}${entry === undefined ? '' : `: entry ${entry}`}: ${msg}`, {
+    exitCode: ExitCode.BAD_INPUT,
+    context: { path, image: path, entry },
+  });
+}
+
+function toBig(v: unknown): bigint | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
+  if (typeof v === 'string' && /^(0x[0-9a-f]+|[0-9]+)$/i.test(v)) return BigInt(v);
+  return undefined;
+}
+
+/** Flag names as crit prints them, in case the images layer hands flags back as names. */
+const FLAG_NAMES: Record<string, number> = { PE_PARENT: 1, PE_LAZY: 2, PE_PRESENT: 4 };
+
+function toFlags(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'string') {
+    if (/^(0x[0-9a-f]+|[0-9]+)$/i.test(v)) return Number(v);
+    let f = 0;
+    for (const part of v.split('|').map((s) => s.trim()).filter(Boolean)) {
+      const bit = FLAG_NAMES[part];
+      if (bit === undefined) return undefined;
+      f |= bit;
+    }
+    return f;
+  }
+  return undefined;
+}
+
+export async function readPagemapImage(path: string): Promise<PagemapImage> {
+  const img = (await images.readImageFile(path)) as { magic: string; entries: Record<string, unknown>[] };
+  if (img.magic !== 'PAGEMAP') throw bad(path, `not a pagemap image (magic ${img.magic})`);
+  if (img.entries.length === 0) throw bad(path, 'missing pagemap head');
+  const head = img.entries[0];
+  const pagesId = Number(toBig(head.pages_id) ?? -1n);
+  if (!(pagesId >= 0)) throw bad(path, 'head has no pages_id', 0);
+  const entries: RawPagemapEntry[] = [];
+  for (let i = 1; i < img.entries.length; i++) {
+    const e = img.entries[i];
+    const vaddr = toBig(e.vaddr);
+    if (vaddr === undefined) throw bad(path, 'no vaddr', i);
+    const nr = toBig(e.nr_pages) ?? toBig(e.compat_nr_pages);
+    if (nr === undefined) throw bad(path, 'no nr_pages', i);
+    let flags = toFlags(e.flags);
+    if (e.flags !== undefined && flags === undefined) throw bad(path, `bad flags ${String(e.flags)}`, i);
+    // Images of old CRIU versions: in_parent instead of PE_PARENT, no flags meaning present.
+    if (e.in_parent === true) flags = (flags ?? 0) | 1;
+    else if (flags === undefined) flags = 4;
+    entries.push({ vaddr, nrPages: nr, flags });
+  }
+  return { pagesId, entries };
+}
+
+export interface PagemapImageWriter {
+  writeEntry(vaddr: bigint, nrPages: number, flags: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens pagemap-*.img for writing and writes its head. Entries are written as CRIU 4.2 does:
+ * compat_nr_pages 0, nr_pages and flags set. */
+export async function createPagemapImageWriter(path: string, pagesId: number): Promise<PagemapImageWriter> {
+  const w = await images.createImageWriter(path, 'PAGEMAP');
+  await w.write({ pages_id: pagesId });
+  return {
+    async writeEntry(vaddr, nrPages, flags) {
+      await w.write({ vaddr, compat_nr_pages: 0, flags, nr_pages: BigInt(nrPages) });
+    },
+    async close() {
+      await w.close();
+    },
+  };
+}

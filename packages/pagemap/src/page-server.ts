@@ -1,0 +1,283 @@
+/**
+ * CRIU's page-server wire protocol (criu/page-xfer.c) as a library: a server that receives
+ * pagemaps and pages into an images directory, and a client sink a dump writes into.
+ *
+ * Every message starts with a 32-byte little-endian header
+ *   u32 cmd | u32 padding | u64 nr_pages | u64 vaddr | u64 dst_id
+ * cmd's low 16 bits are the command, the high 16 bits the PE_* flags of PS_IOV_ADD_F.
+ * dst_id is (image id << 8) | type, type 1 for a task pagemap and 2 for a shmem one.
+ * Replies: OPEN2 → 1 byte has_parent; PARENT → int32 has_parent; CLOSE → int32 status.
+ * ADD_F with PE_PRESENT is followed by nr_pages * 4096 bytes of page data.
+ */
+import type { Duplex } from 'node:stream';
+import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
+import {
+  PAGE_SIZE,
+  PE_PARENT,
+  PE_PRESENT,
+  PS_IOV_ADD,
+  PS_IOV_ADD_F,
+  PS_IOV_CLOSE,
+  PS_IOV_FORCE_CLOSE,
+  PS_IOV_GET,
+  PS_IOV_HOLE,
+  PS_IOV_OPEN,
+  PS_IOV_OPEN2,
+  PS_IOV_PARENT,
+  PS_TYPE_PID,
+  PS_TYPE_SHMEM,
+} from './constants.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createPagesIdAllocator, openLocalSink, pagemapFileName, type LocalSink, type PagemapKind, type PagemapSink, type SinkItem } from './sink.js';
+
+export const PS_IOV_SIZE = 32;
+
+export interface PsIov {
+  cmd: number;
+  nrPages: bigint;
+  vaddr: bigint;
+  dstId: bigint;
+}
+
+export function encodePsIov(m: PsIov): Buffer {
+  const b = Buffer.alloc(PS_IOV_SIZE);
+  b.writeUInt32LE(m.cmd >>> 0, 0);
+  b.writeBigUInt64LE(m.nrPages, 8);
+  b.writeBigUInt64LE(m.vaddr, 16);
+  b.writeBigUInt64LE(m.dstId, 24);
+  return b;
+}
+
+export function decodePsIov(b: Buffer): PsIov {
+  if (b.length < PS_IOV_SIZE) throw new CrtoolsError('PS_SHORT_HEADER', `page-server header of ${b.length} bytes`, { exitCode: ExitCode.BAD_INPUT });
+  return { cmd: b.readUInt32LE(0), nrPages: b.readBigUInt64LE(8), vaddr: b.readBigUInt64LE(16), dstId: b.readBigUInt64LE(24) };
+}
+
+export const encodePsCmd = (cmd: number, flags = 0): number => ((flags << 16) | cmd) >>> 0;
+export const decodePsCmd = (cmd: number): { cmd: number; flags: number } => ({ cmd: cmd & 0xffff, flags: cmd >>> 16 });
+
+export function encodeDstId(kind: PagemapKind, id: number | bigint): bigint {
+  return (BigInt(id) << 8n) | BigInt(kind === 'shmem' ? PS_TYPE_SHMEM : PS_TYPE_PID);
+}
+
+/** Also accepts the type numbers older CRIU versions sent (see decode_pm in criu/page-xfer.c). */
+export function decodeDstId(dstId: bigint): { kind: PagemapKind; id: bigint } | null {
+  const type = Number(dstId & 0xffn);
+  const id = dstId >> 8n;
+  if ([PS_TYPE_PID, 10, 11, 16, 17].includes(type)) return { kind: 'task', id };
+  if ([PS_TYPE_SHMEM, 27, 28, 29, 32, 33, 34].includes(type)) return { kind: 'shmem', id };
+  return null;
+}
+
+/** Reads exact byte counts from a stream, in order. */
+class ExactReader {
+  private chunks: Buffer[] = [];
+  private have = 0;
+  private ended = false;
+  private error: Error | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly s: Duplex) {
+    s.on('data', (c: Buffer) => {
+      this.chunks.push(c);
+      this.have += c.length;
+      if (this.have >= 1 << 24) s.pause(); // bound what we buffer
+      this.notify();
+    });
+    s.on('end', () => {
+      this.ended = true;
+      this.notify();
+    });
+    s.on('error', (e) => {
+      this.error = e;
+      this.notify();
+    });
+  }
+
+  private notify() {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Resolves with n bytes, or null on a clean end of stream before any byte of them. */
+  async read(n: number): Promise<Buffer | null> {
+    while (this.have < n) {
+      if (this.error) throw this.error;
+      if (this.ended) {
+        if (this.have === 0) return null;
+        throw new CrtoolsError('PS_TRUNCATED', `page-server stream ended inside a message (${this.have}/${n} bytes)`, { exitCode: ExitCode.BAD_INPUT });
+      }
+      if (this.s.isPaused()) this.s.resume();
+      await new Promise<void>((r) => (this.wake = r));
+    }
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length ? [rest] : [];
+    this.have = rest.length;
+    if (this.have < 1 << 24 && this.s.isPaused()) this.s.resume();
+    return out;
+  }
+}
+
+function write(s: Duplex, b: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    s.write(b, (e) => (e ? reject(e) : resolve()));
+  });
+}
+
+export interface PageServerOptions {
+  /** Images directory the received pagemaps and pages are written to. */
+  dir: string;
+  /** First pages image id (CRIU's page server starts at 0x10001). */
+  firstPagesId?: number;
+  /** Largest data piece handled at once (default 8 MiB). */
+  chunkBytes?: number;
+  logger?: Logger;
+}
+
+/**
+ * Serve one page-server session on a connected socket: receive until PS_IOV_CLOSE (or
+ * FORCE_CLOSE), answering as CRIU does. Resolves with the list of images written.
+ * PS_IOV_GET (serving lazy pages back) is not supported and fails the session.
+ */
+export async function servePageServer(sock: Duplex, o: PageServerOptions): Promise<{ pagemaps: string[] }> {
+  const log = o.logger ?? silentLogger;
+  const nextPagesId = createPagesIdAllocator(o.firstPagesId ?? 0x10001);
+  const chunk = Math.max(PAGE_SIZE, o.chunkBytes ?? 8 << 20);
+  const rd = new ExactReader(sock);
+  let curDst: bigint | null = null;
+  let curSink: LocalSink | null = null;
+  const written: string[] = [];
+  let flushed = false;
+
+  const closeCur = async () => {
+    const s = curSink;
+    curSink = null;
+    curDst = null;
+    if (s) {
+      await s.close();
+      written.push(s.pagemapPath);
+    }
+  };
+  const openCur = async (dstId: bigint): Promise<LocalSink> => {
+    const d = decodeDstId(dstId);
+    if (!d) throw new CrtoolsError('PS_BAD_DST', `page server: unknown pagemap type in dst_id 0x${dstId.toString(16)}`, { exitCode: ExitCode.BAD_INPUT });
+    await closeCur();
+    log.info(`page-server: opening ${d.kind} ${d.id}`);
+    const sink = await openLocalSink({ dir: o.dir, id: d.id, kind: d.kind, pagesId: nextPagesId() });
+    curSink = sink;
+    curDst = dstId;
+    return sink;
+  };
+
+  try {
+    for (;;) {
+      const hdr = await rd.read(PS_IOV_SIZE);
+      if (!hdr) break;
+      const pi = decodePsIov(hdr);
+      const { cmd, flags: cmdFlags } = decodePsCmd(pi.cmd);
+      flushed = false;
+      if (cmd === PS_IOV_OPEN) {
+        await openCur(pi.dstId);
+      } else if (cmd === PS_IOV_OPEN2) {
+        const sink = await openCur(pi.dstId);
+        await write(sock, Buffer.from([sink.hasParent ? 1 : 0]));
+      } else if (cmd === PS_IOV_PARENT) {
+        const d = decodeDstId(pi.dstId);
+        if (!d) throw new CrtoolsError('PS_BAD_DST', `page server: unknown pagemap type in dst_id 0x${pi.dstId.toString(16)}`, { exitCode: ExitCode.BAD_INPUT });
+        const b = Buffer.alloc(4);
+        b.writeInt32LE(existsSync(join(o.dir, 'parent', pagemapFileName(d.kind, d.id))) ? 1 : 0);
+        await write(sock, b);
+      } else if (cmd === PS_IOV_ADD_F || cmd === PS_IOV_ADD || cmd === PS_IOV_HOLE) {
+        const flags = cmd === PS_IOV_ADD_F ? cmdFlags : cmd === PS_IOV_ADD ? PE_PRESENT : PE_PARENT;
+        // CRIU tolerates data without an OPEN ("deprecated IO w/o open") by opening on the fly
+        const sink: LocalSink = curSink !== null && curDst === pi.dstId ? curSink : await openCur(pi.dstId);
+        if (pi.nrPages === 0n || pi.nrPages > 1n << 32n) throw new CrtoolsError('PS_BAD_IOV', `page server: bad nr_pages ${pi.nrPages}`, { exitCode: ExitCode.BAD_INPUT });
+        const nr = Number(pi.nrPages);
+        await sink.write([{ entry: { vaddr: pi.vaddr, nrPages: nr, flags } }]);
+        if (flags & PE_PRESENT) {
+          let left = nr * PAGE_SIZE;
+          while (left > 0) {
+            const n = Math.min(left, chunk);
+            const data = await rd.read(n);
+            if (!data) throw new CrtoolsError('PS_TRUNCATED', 'page server: connection closed inside page data', { exitCode: ExitCode.BAD_INPUT });
+            await sink.write([{ data }]);
+            left -= n;
+          }
+        }
+      } else if (cmd === PS_IOV_CLOSE || cmd === PS_IOV_FORCE_CLOSE) {
+        await closeCur();
+        const b = Buffer.alloc(4);
+        b.writeInt32LE(0);
+        await write(sock, b);
+        flushed = true;
+        break;
+      } else if (cmd === PS_IOV_GET) {
+        throw new CrtoolsError('PS_UNSUPPORTED', 'page server: PS_IOV_GET (lazy pages) is not supported', { exitCode: ExitCode.UNSUPPORTED });
+      } else {
+        throw new CrtoolsError('PS_BAD_CMD', `page server: unknown command ${pi.cmd}`, { exitCode: ExitCode.BAD_INPUT });
+      }
+    }
+    if (!flushed) throw new CrtoolsError('PS_NOT_FLUSHED', 'page server: the data were not flushed (no PS_IOV_CLOSE)', { exitCode: ExitCode.FAILED });
+    return { pagemaps: written };
+  } finally {
+    await closeCur().catch(() => {});
+  }
+}
+
+/** The dump side of a page-server connection. */
+export class PageServerClient {
+  private readonly rd: ExactReader;
+  constructor(private readonly sock: Duplex) {
+    this.rd = new ExactReader(sock);
+  }
+
+  private async send(m: PsIov, data?: Buffer): Promise<void> {
+    await write(this.sock, encodePsIov(m));
+    if (data && data.length) await write(this.sock, data);
+  }
+
+  private async reply(n: number): Promise<Buffer> {
+    const b = await this.rd.read(n);
+    if (!b) throw new CrtoolsError('PS_NO_ANSWER', "the page server doesn't answer", { exitCode: ExitCode.FAILED });
+    return b;
+  }
+
+  /** PS_IOV_PARENT: does the server's images directory have a parent for this pagemap? */
+  async checkParent(kind: PagemapKind, id: number | bigint): Promise<boolean> {
+    await this.send({ cmd: PS_IOV_PARENT, nrPages: 0n, vaddr: 0n, dstId: encodeDstId(kind, id) });
+    return (await this.reply(4)).readInt32LE(0) !== 0;
+  }
+
+  /** PS_IOV_OPEN2 and a sink that sends PS_IOV_ADD_F messages with their data. */
+  async openSink(kind: PagemapKind, id: number | bigint): Promise<PagemapSink> {
+    const dstId = encodeDstId(kind, id);
+    await this.send({ cmd: PS_IOV_OPEN2, nrPages: 0n, vaddr: 0n, dstId });
+    const hasParent = (await this.reply(1))[0] !== 0;
+    const self = this;
+    return {
+      hasParent,
+      async write(items: readonly SinkItem[]) {
+        for (const it of items) {
+          if (it.entry) {
+            const e = it.entry;
+            await self.send({ cmd: encodePsCmd(PS_IOV_ADD_F, e.flags), nrPages: BigInt(e.nrPages), vaddr: e.vaddr, dstId });
+          }
+          if (it.data && it.data.length) await write(self.sock, it.data);
+        }
+      },
+      async close() {
+        /* the next OPEN or the final CLOSE ends this pagemap on the server */
+      },
+    };
+  }
+
+  /** PS_IOV_CLOSE (or FORCE_CLOSE) and the server's status (0 when all data arrived). */
+  async close(force = false): Promise<number> {
+    await this.send({ cmd: force ? PS_IOV_FORCE_CLOSE : PS_IOV_CLOSE, nrPages: 0n, vaddr: 0n, dstId: 0n });
+    return (await this.reply(4)).readInt32LE(0);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Streaming a planned dump into a sink: page data is pulled from the page source in bounded
+ * chunks (one reusable buffer), so memory stays flat whatever the task's size.
+ */
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { PAGE_SIZE, PE_PRESENT } from './constants.js';
+import type { PlannedEntry } from './plan.js';
+import { openLocalSink, type LocalSinkOptions, type PagemapSink, type SinkItem } from './sink.js';
+
+export interface PageRange {
+  vaddr: bigint;
+  nrPages: number;
+}
+
+/**
+ * Where page contents come from. The dump backs it with the parasite or process_vm_readv;
+ * tests and benches with memory. `read` fills `dest` with the given ranges back to back
+ * (dest.length is the sum of their sizes) and throws if any page cannot be read.
+ */
+export interface PageSource {
+  read(ranges: readonly PageRange[], dest: Buffer): void | Promise<void>;
+}
+
+export interface WritePagesOptions {
+  entries: Iterable<PlannedEntry> | AsyncIterable<PlannedEntry>;
+  source: PageSource;
+  sink: PagemapSink;
+  /** Size of the one transfer buffer. Default 8 MiB; rounded down to whole pages. */
+  chunkBytes?: number;
+}
+
+export interface WriteStats {
+  entries: number;
+  pagesWritten: number;
+  bytesWritten: number;
+}
+
+const PAGE = BigInt(PAGE_SIZE);
+
+/** Write entries and their pages to the sink. Does not close the sink. */
+export async function writePages(o: WritePagesOptions): Promise<WriteStats> {
+  const chunkPages = Math.max(1, Math.floor((o.chunkBytes ?? 8 << 20) / PAGE_SIZE));
+  const buf = Buffer.allocUnsafe(chunkPages * PAGE_SIZE);
+  const stats: WriteStats = { entries: 0, pagesWritten: 0, bytesWritten: 0 };
+  let items: SinkItem[] = [];
+  let ranges: PageRange[] = [];
+  // Each pending item that carries data gets its slice once the chunk is read.
+  let slices: { item: SinkItem; off: number; len: number }[] = [];
+  let fill = 0; // pages in buf
+  let prevEnd = -1n;
+
+  const flush = async () => {
+    if (fill > 0) {
+      await o.source.read(ranges, buf.subarray(0, fill * PAGE_SIZE));
+      for (const s of slices) s.item.data = buf.subarray(s.off, s.off + s.len);
+    }
+    if (items.length) await o.sink.write(items);
+    stats.bytesWritten += fill * PAGE_SIZE;
+    stats.pagesWritten += fill;
+    items = [];
+    ranges = [];
+    slices = [];
+    fill = 0;
+  };
+
+  for await (const e of o.entries as AsyncIterable<PlannedEntry>) {
+    if (typeof e.vaddr !== 'bigint' || e.vaddr % PAGE !== 0n || !Number.isInteger(e.nrPages) || e.nrPages <= 0) {
+      throw new CrtoolsError('PAGEMAP_BAD_ENTRY', `entry ${stats.entries}: bad vaddr/nrPages`, {
+        exitCode: ExitCode.BAD_INPUT,
+        context: { entry: stats.entries },
+      });
+    }
+    if (e.vaddr < prevEnd) {
+      throw new CrtoolsError('PAGEMAP_BAD_ENTRY', `entry ${stats.entries}: ${e.vaddr.toString(16)} overlaps or is out of order`, {
+        exitCode: ExitCode.BAD_INPUT,
+        context: { entry: stats.entries, vaddr: e.vaddr },
+      });
+    }
+    prevEnd = e.vaddr + BigInt(e.nrPages) * PAGE;
+    stats.entries++;
+    if (!(e.flags & PE_PRESENT)) {
+      items.push({ entry: e });
+      continue;
+    }
+    let done = 0;
+    let first = true;
+    while (done < e.nrPages) {
+      if (fill === chunkPages) await flush();
+      const n = Math.min(e.nrPages - done, chunkPages - fill);
+      const item: SinkItem = first ? { entry: e } : {};
+      first = false;
+      items.push(item);
+      ranges.push({ vaddr: e.vaddr + BigInt(done) * PAGE, nrPages: n });
+      slices.push({ item, off: fill * PAGE_SIZE, len: n * PAGE_SIZE });
+      fill += n;
+      done += n;
+    }
+  }
+  await flush();
+  return stats;
+}
+
+/** A page source over one Buffer that holds `[base, base + mem.length)`. */
+export function bufferPageSource(base: bigint, mem: Buffer): PageSource {
+  return {
+    read(ranges, dest) {
+      let off = 0;
+      for (const r of ranges) {
+        const start = Number(r.vaddr - base);
+        const len = r.nrPages * PAGE_SIZE;
+        if (start < 0 || start + len > mem.length) {
+          throw new CrtoolsError('PAGEMAP_SOURCE_FAULT', `no memory at ${r.vaddr.toString(16)}+${r.nrPages} pages`, {
+            context: { vaddr: r.vaddr },
+          });
+        }
+        mem.copy(dest, off, start, start + len);
+        off += len;
+      }
+    },
+  };
+}
+
+export interface WritePagemapOptions extends Omit<WritePagesOptions, 'sink'>, LocalSinkOptions {}
+
+/**
+ * Write pagemap-<id>.img and pages-<pagesId>.img into `dir` in one go (opens a local sink,
+ * streams, closes it on every path).
+ */
+export async function writePagemap(o: WritePagemapOptions): Promise<WriteStats & { pagemapPath: string; pagesPath: string }> {
+  const sink = await openLocalSink(o);
+  try {
+    const stats = await writePages({ ...o, sink });
+    return { ...stats, pagemapPath: sink.pagemapPath, pagesPath: sink.pagesPath };
+  } finally {
+    await sink.close();
+  }
+}
