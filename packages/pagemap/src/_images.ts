@@ -3,7 +3,7 @@
  * image whose first entry is a pagemap_head {pages_id} and whose other entries are
  * pagemap_entry {vaddr, compat_nr_pages, in_parent?, flags?, nr_pages?}.
  */
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import * as images from '@crtools/images';
 
 /** A pagemap entry as read from an image, normalised like CRIU's init_compat_pagemap_entry. */
@@ -54,7 +54,17 @@ function toFlags(v: unknown): number | undefined {
 }
 
 export async function readPagemapImage(path: string): Promise<PagemapImage> {
-  const img = (await images.readImageFile(path)) as { magic: string; entries: Record<string, unknown>[] };
+  let img: { magic: string; entries: Record<string, unknown>[] };
+  try {
+    img = (await images.readImageFile(path)) as typeof img;
+  } catch (e) {
+    if (isCrtoolsError(e)) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new CrtoolsError('PAGEMAP_NO_IMAGE', `${path}: no such image`, { exitCode: ExitCode.BAD_INPUT, context: { path }, cause: e });
+    }
+    throw bad(path, `cannot decode (${code ?? (e as Error).message ?? String(e)})`);
+  }
   if (img.magic !== 'PAGEMAP') throw bad(path, `not a pagemap image (magic ${img.magic})`);
   if (img.entries.length === 0) throw bad(path, 'missing pagemap head');
   const head = img.entries[0];
