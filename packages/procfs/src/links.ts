@@ -1,0 +1,64 @@
+import { parseError, report, type ParseOptions } from './errors.js';
+import { mapProcError, procPath, readProcDir, readProcLink, type ProcOptions, type Target } from './read.js';
+
+/** One namespace link: /proc/PID/ns/NAME -> "TYPE:[INODE]". */
+export interface NsLink {
+  /** Link name: cgroup, ipc, mnt, net, pid, pid_for_children, time, time_for_children, user, uts. */
+  name: string;
+  /** Namespace type from the link text. */
+  type: string;
+  ino: bigint;
+}
+
+export function parseNsLink(name: string, link: string, opts?: ParseOptions): NsLink {
+  const m = /^([a-z_]+):\[(\d+)\]$/.exec(link);
+  if (!m) throw parseError(opts?.path, 1, 'expected "type:[inode]"', link);
+  return { name, type: m[1]!, ino: BigInt(m[2]!) };
+}
+
+/** All namespace links of a process, sorted by name. */
+export function readNamespaces(target: Target, opts?: ProcOptions & ParseOptions): NsLink[] {
+  const out: NsLink[] = [];
+  for (const name of readProcDir(target, 'ns', opts).sort()) {
+    try {
+      out.push(parseNsLink(name, readProcLink(target, `ns/${name}`, opts), { ...opts, path: procPath(target, `ns/${name}`, opts) }));
+    } catch (e) {
+      report(opts, e as never);
+    }
+  }
+  return out;
+}
+
+/** One /proc/PID/map_files entry: the area "start-end" and the file it maps. */
+export interface MapFile {
+  start: bigint;
+  end: bigint;
+  target: string;
+}
+
+/** Parse a map_files entry name "7f00…-7f01…". */
+export function parseMapFileName(name: string, opts?: ParseOptions): { start: bigint; end: bigint } {
+  const m = /^([0-9a-f]{1,16})-([0-9a-f]{1,16})$/.exec(name);
+  if (!m) throw parseError(opts?.path, 1, 'expected "start-end"', name);
+  return { start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]) };
+}
+
+/** Every map_files link (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), sorted by start. */
+export function readMapFiles(target: Target, opts?: ProcOptions & ParseOptions): MapFile[] {
+  const out: MapFile[] = [];
+  for (const name of readProcDir(target, 'map_files', opts)) {
+    let link: string;
+    try {
+      link = readProcLink(target, `map_files/${name}`, opts);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') continue; // unmapped meanwhile
+      throw mapProcError(e, target, procPath(target, `map_files/${name}`, opts), opts);
+    }
+    try {
+      out.push({ ...parseMapFileName(name, { ...opts, path: procPath(target, 'map_files', opts) }), target: link });
+    } catch (e) {
+      report(opts, e as never);
+    }
+  }
+  return out.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+}

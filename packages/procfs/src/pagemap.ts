@@ -1,0 +1,141 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { mapProcError, procPath, type ProcOptions, type Target } from './read.js';
+
+/** Bits of a /proc/PID/pagemap entry (Documentation/admin-guide/mm/pagemap.rst). */
+export const PM = {
+  PRESENT: 1n << 63n,
+  SWAPPED: 1n << 62n,
+  /** File page or shared anonymous page. */
+  FILE: 1n << 61n,
+  UFFD_WP: 1n << 57n,
+  EXCLUSIVE: 1n << 56n,
+  SOFT_DIRTY: 1n << 55n,
+  PFN_MASK: (1n << 55n) - 1n,
+  SWAP_TYPE_MASK: 0x1fn,
+} as const;
+
+const PAGE_SHIFT = 12n;
+const PAGE = 1n << PAGE_SHIFT;
+
+/** One page's pagemap entry, decoded. */
+export interface PagemapEntry {
+  vaddr: bigint;
+  present: boolean;
+  swapped: boolean;
+  softDirty: boolean;
+  exclusive: boolean;
+  /** File-backed or shared anonymous page. */
+  file: boolean;
+  uffdWp: boolean;
+  /** Page frame number of a present page (0 without CAP_SYS_ADMIN). */
+  pfn?: bigint;
+  swapType?: number;
+  swapOffset?: bigint;
+}
+
+/** The entries of a range [start, end), one u64 per page. */
+export interface PagemapRange {
+  start: bigint;
+  end: bigint;
+  entries: BigUint64Array;
+}
+
+/** An open /proc/PID/pagemap; read ranges with one pread each. */
+export interface PagemapReader {
+  readonly path: string;
+  read(start: bigint, end: bigint): PagemapRange;
+  close(): void;
+}
+
+function checkRange(start: bigint, end: bigint): void {
+  if (start < 0n || end < start || (start & (PAGE - 1n)) !== 0n || (end & (PAGE - 1n)) !== 0n) throw new RangeError(`bad page range ${start.toString(16)}-${end.toString(16)}`);
+}
+
+/** Open /proc/PID/pagemap. Missing process → CrtoolsError NO_SUCH_PROCESS. */
+export function openPagemap(target: Target, opts?: ProcOptions): PagemapReader {
+  const path = procPath(target, 'pagemap', opts);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw mapProcError(e, target, path, opts);
+  }
+  return {
+    path,
+    read(start: bigint, end: bigint): PagemapRange {
+      checkRange(start, end);
+      const pages = Number((end - start) >> PAGE_SHIFT);
+      const entries = new BigUint64Array(pages);
+      const buf = Buffer.from(entries.buffer);
+      let off = 0;
+      // One pread covers the whole range; loop only if the kernel returns less.
+      while (off < buf.length) {
+        let n: number;
+        try {
+          n = readSync(fd, buf, off, buf.length - off, (start >> PAGE_SHIFT) * 8n + BigInt(off));
+        } catch (e) {
+          throw mapProcError(e, target, path, opts);
+        }
+        if (n <= 0) break;
+        off += n;
+      }
+      return { start, end, entries: off === buf.length ? entries : entries.subarray(0, off >> 3) };
+    },
+    close(): void {
+      closeSync(fd);
+    },
+  };
+}
+
+/** Read the pagemap entries of [start, end) of a process. */
+export function readPagemap(target: Target, start: bigint, end: bigint, opts?: ProcOptions): PagemapRange {
+  const r = openPagemap(target, opts);
+  try {
+    return r.read(start, end);
+  } finally {
+    r.close();
+  }
+}
+
+/** Decode one raw entry. */
+export function decodePagemapEntry(vaddr: bigint, e: bigint): PagemapEntry {
+  const out: PagemapEntry = {
+    vaddr,
+    present: (e & PM.PRESENT) !== 0n,
+    swapped: (e & PM.SWAPPED) !== 0n,
+    softDirty: (e & PM.SOFT_DIRTY) !== 0n,
+    exclusive: (e & PM.EXCLUSIVE) !== 0n,
+    file: (e & PM.FILE) !== 0n,
+    uffdWp: (e & PM.UFFD_WP) !== 0n,
+  };
+  if (out.present) out.pfn = e & PM.PFN_MASK;
+  else if (out.swapped) {
+    out.swapType = Number(e & PM.SWAP_TYPE_MASK);
+    out.swapOffset = (e & PM.PFN_MASK) >> 5n;
+  }
+  return out;
+}
+
+/** The record view: one decoded entry per page, skipping pages with no bit set unless `all`. */
+export function* pagemapRecords(range: PagemapRange, opts?: { all?: boolean }): Generator<PagemapEntry> {
+  const { entries } = range;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e === 0n && !opts?.all) continue;
+    yield decodePagemapEntry(range.start + (BigInt(i) << PAGE_SHIFT), e);
+  }
+}
+
+/** Runs of consecutive pages that are present or swapped: what a dump must copy. */
+export function* pagemapRuns(range: PagemapRange, mask: bigint = PM.PRESENT | PM.SWAPPED): Generator<{ start: bigint; pages: number }> {
+  const { entries } = range;
+  let runStart = -1;
+  for (let i = 0; i <= entries.length; i++) {
+    const hit = i < entries.length && (entries[i]! & mask) !== 0n;
+    if (hit && runStart < 0) runStart = i;
+    else if (!hit && runStart >= 0) {
+      yield { start: range.start + (BigInt(runStart) << PAGE_SHIFT), pages: i - runStart };
+      runStart = -1;
+    }
+  }
+}
