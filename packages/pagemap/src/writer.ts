@@ -37,24 +37,46 @@ export interface WriteStats {
 
 const PAGE = BigInt(PAGE_SIZE);
 
-/** Write entries and their pages to the sink. Does not close the sink. */
+/**
+ * Write entries and their pages to the sink. Does not close the sink.
+ * Two transfer buffers alternate: the source fills one while the sink writes the other, so at
+ * most 2 × chunkBytes of page data is held at any time.
+ */
 export async function writePages(o: WritePagesOptions): Promise<WriteStats> {
   const chunkPages = Math.max(1, Math.floor((o.chunkBytes ?? 8 << 20) / PAGE_SIZE));
-  const buf = Buffer.allocUnsafe(chunkPages * PAGE_SIZE);
+  const bufs = [Buffer.allocUnsafe(chunkPages * PAGE_SIZE), Buffer.allocUnsafe(chunkPages * PAGE_SIZE)];
+  let which = 0;
   const stats: WriteStats = { entries: 0, pagesWritten: 0, bytesWritten: 0 };
   let items: SinkItem[] = [];
   let ranges: PageRange[] = [];
   // Each pending item that carries data gets its slice once the chunk is read.
   let slices: { item: SinkItem; off: number; len: number }[] = [];
-  let fill = 0; // pages in buf
+  let fill = 0; // pages in the current buffer
   let prevEnd = -1n;
+  let writing: Promise<void> | null = null;
+  let writeError: unknown = null;
+
+  const waitWrite = async () => {
+    if (writing) await writing;
+    writing = null;
+    if (writeError) throw writeError;
+  };
 
   const flush = async () => {
+    const buf = bufs[which];
     if (fill > 0) {
       await o.source.read(ranges, buf.subarray(0, fill * PAGE_SIZE));
       for (const s of slices) s.item.data = buf.subarray(s.off, s.off + s.len);
     }
-    if (items.length) await o.sink.write(items);
+    // the other buffer is free again once the previous write is done
+    await waitWrite();
+    if (items.length) {
+      const batch = items;
+      writing = o.sink.write(batch).catch((e) => {
+        writeError = e;
+      });
+    }
+    which ^= 1;
     stats.bytesWritten += fill * PAGE_SIZE;
     stats.pagesWritten += fill;
     items = [];
@@ -63,40 +85,46 @@ export async function writePages(o: WritePagesOptions): Promise<WriteStats> {
     fill = 0;
   };
 
-  for await (const e of o.entries as AsyncIterable<PlannedEntry>) {
-    if (typeof e.vaddr !== 'bigint' || e.vaddr % PAGE !== 0n || !Number.isInteger(e.nrPages) || e.nrPages <= 0) {
-      throw new CrtoolsError('PAGEMAP_BAD_ENTRY', `entry ${stats.entries}: bad vaddr/nrPages`, {
-        exitCode: ExitCode.BAD_INPUT,
-        context: { entry: stats.entries },
-      });
+  try {
+    for await (const e of o.entries as AsyncIterable<PlannedEntry>) {
+      if (typeof e.vaddr !== 'bigint' || e.vaddr % PAGE !== 0n || !Number.isInteger(e.nrPages) || e.nrPages <= 0) {
+        throw new CrtoolsError('PAGEMAP_BAD_ENTRY', `entry ${stats.entries}: bad vaddr/nrPages`, {
+          exitCode: ExitCode.BAD_INPUT,
+          context: { entry: stats.entries },
+        });
+      }
+      if (e.vaddr < prevEnd) {
+        throw new CrtoolsError('PAGEMAP_BAD_ENTRY', `entry ${stats.entries}: ${e.vaddr.toString(16)} overlaps or is out of order`, {
+          exitCode: ExitCode.BAD_INPUT,
+          context: { entry: stats.entries, vaddr: e.vaddr },
+        });
+      }
+      prevEnd = e.vaddr + BigInt(e.nrPages) * PAGE;
+      stats.entries++;
+      if (!(e.flags & PE_PRESENT)) {
+        items.push({ entry: e });
+        continue;
+      }
+      let done = 0;
+      let first = true;
+      while (done < e.nrPages) {
+        if (fill === chunkPages) await flush();
+        const n = Math.min(e.nrPages - done, chunkPages - fill);
+        const item: SinkItem = first ? { entry: e } : {};
+        first = false;
+        items.push(item);
+        ranges.push({ vaddr: e.vaddr + BigInt(done) * PAGE, nrPages: n });
+        slices.push({ item, off: fill * PAGE_SIZE, len: n * PAGE_SIZE });
+        fill += n;
+        done += n;
+      }
     }
-    if (e.vaddr < prevEnd) {
-      throw new CrtoolsError('PAGEMAP_BAD_ENTRY', `entry ${stats.entries}: ${e.vaddr.toString(16)} overlaps or is out of order`, {
-        exitCode: ExitCode.BAD_INPUT,
-        context: { entry: stats.entries, vaddr: e.vaddr },
-      });
-    }
-    prevEnd = e.vaddr + BigInt(e.nrPages) * PAGE;
-    stats.entries++;
-    if (!(e.flags & PE_PRESENT)) {
-      items.push({ entry: e });
-      continue;
-    }
-    let done = 0;
-    let first = true;
-    while (done < e.nrPages) {
-      if (fill === chunkPages) await flush();
-      const n = Math.min(e.nrPages - done, chunkPages - fill);
-      const item: SinkItem = first ? { entry: e } : {};
-      first = false;
-      items.push(item);
-      ranges.push({ vaddr: e.vaddr + BigInt(done) * PAGE, nrPages: n });
-      slices.push({ item, off: fill * PAGE_SIZE, len: n * PAGE_SIZE });
-      fill += n;
-      done += n;
-    }
+    await flush();
+  } finally {
+    // never leave a write running behind the caller's back
+    if (writing) await (writing as Promise<void>);
   }
-  await flush();
+  await waitWrite();
   return stats;
 }
 
