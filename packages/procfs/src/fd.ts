@@ -183,6 +183,7 @@ export function parseFdinfo(text: string, opts?: ParseOptions): FdInfo {
     if (colon <= 0) { bad(i, 'expected "key: value"'); continue; }
     const key = line.slice(0, colon);
     const val = line.slice(colon + 1).trim();
+    seen.add(key);
     let ok = true;
     switch (key) {
       case 'pos': ok = isDec(val); if (ok) out.pos = BigInt(val); break;
@@ -214,8 +215,7 @@ export function parseFdinfo(text: string, opts?: ParseOptions): FdInfo {
       default:
         (out.other ??= {})[key] = val;
     }
-    if (!ok) { bad(i, `bad value of ${key}`); continue; }
-    seen.add(key);
+    if (!ok) bad(i, `bad value of ${key}`);
   }
   for (const k of ['pos', 'flags']) if (ls.length > 0 && !seen.has(k)) report(opts, parseError(opts?.path, ls.length, `missing ${k}`));
   return out;
