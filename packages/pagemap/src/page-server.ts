@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
 import {
   PAGE_SIZE,
+  PE_LAZY,
   PE_PARENT,
   PE_PRESENT,
   PS_IOV_ADD,
@@ -29,6 +30,7 @@ import {
 } from './constants.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { openPageReader, type PageReader } from './reader.js';
 import { createPagesIdAllocator, openLocalSink, pagemapFileName, type LocalSink, type PagemapKind, type PagemapSink, type SinkItem } from './sink.js';
 
 export const PS_IOV_SIZE = 32;
@@ -135,13 +137,22 @@ export interface PageServerOptions {
   firstPagesId?: number;
   /** Largest data piece handled at once (default 8 MiB). */
   chunkBytes?: number;
+  /**
+   * 'receive' (default): a dump sends pagemaps and pages into `dir`, the session must end with
+   * PS_IOV_CLOSE. 'lazy': `criu page-server --lazy-pages` role, answering PS_IOV_GET requests
+   * for lazy pages from the images already in `dir`; the session ends when the peer closes.
+   */
+  mode?: 'receive' | 'lazy';
   logger?: Logger;
 }
 
 /**
  * Serve one page-server session on a connected socket: receive until PS_IOV_CLOSE (or
  * FORCE_CLOSE), answering as CRIU does. Resolves with the list of images written.
- * PS_IOV_GET (serving lazy pages back) is not supported and fails the session.
+ * In 'lazy' mode PS_IOV_GET requests are answered from the images of `dir`: the reply is an
+ * ADD_F header whose nr_pages may be smaller than asked (clamped to the end of the pagemap
+ * entry holding vaddr), then the data; a request for a page that is not a lazy page with data
+ * in the images fails the session, as in CRIU.
  */
 export async function servePageServer(sock: Duplex, o: PageServerOptions): Promise<{ pagemaps: string[] }> {
   const log = o.logger ?? silentLogger;
@@ -152,6 +163,8 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
   let curSink: LocalSink | null = null;
   const written: string[] = [];
   let flushed = false;
+  const lazy = o.mode === 'lazy';
+  const readers = new Map<bigint, PageReader>();
 
   const closeCur = async () => {
     const s = curSink;
@@ -216,16 +229,36 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
         flushed = true;
         break;
       } else if (cmd === PS_IOV_GET) {
-        throw new CrtoolsError('PS_UNSUPPORTED', 'page server: PS_IOV_GET (lazy pages) is not supported', { exitCode: ExitCode.UNSUPPORTED });
+        if (!lazy) throw new CrtoolsError('PS_UNSUPPORTED', 'page server: PS_IOV_GET outside lazy mode', { exitCode: ExitCode.UNSUPPORTED });
+        let r = readers.get(pi.dstId);
+        if (!r) {
+          r = await openPageReader({ dir: o.dir, id: pi.dstId });
+          readers.set(pi.dstId, r);
+        }
+        const nr = lazyRun(r, pi.vaddr, pi.nrPages);
+        if (nr === 0) throw new CrtoolsError('PS_NO_PAGES', `page server: no lazy pages of ${pi.dstId} at ${pi.vaddr.toString(16)}`, { exitCode: ExitCode.FAILED });
+        const data = Buffer.allocUnsafe(nr * PAGE_SIZE);
+        r.read(pi.vaddr, data);
+        await write(sock, encodePsIov({ cmd: encodePsCmd(PS_IOV_ADD_F, PE_PRESENT), nrPages: BigInt(nr), vaddr: pi.vaddr, dstId: pi.dstId }));
+        await write(sock, data);
       } else {
         throw new CrtoolsError('PS_BAD_CMD', `page server: unknown command ${pi.cmd}`, { exitCode: ExitCode.BAD_INPUT });
       }
     }
-    if (!flushed) throw new CrtoolsError('PS_NOT_FLUSHED', 'page server: the data were not flushed (no PS_IOV_CLOSE)', { exitCode: ExitCode.FAILED });
+    if (!flushed && !lazy) throw new CrtoolsError('PS_NOT_FLUSHED', 'page server: the data were not flushed (no PS_IOV_CLOSE)', { exitCode: ExitCode.FAILED });
     return { pagemaps: written };
   } finally {
     await closeCur().catch(() => {});
+    for (const r of readers.values()) r.close();
   }
+}
+
+/** How many pages from vaddr (at most `want`) a lazy entry with data holds. */
+function lazyRun(r: PageReader, vaddr: bigint, want: bigint): number {
+  const e = r.entries.find((x) => x.vaddr <= vaddr && vaddr < x.vaddr + BigInt(x.nrPages) * BigInt(PAGE_SIZE));
+  if (!e || !(e.flags & PE_LAZY) || !(e.flags & PE_PRESENT) || vaddr % BigInt(PAGE_SIZE) !== 0n) return 0;
+  const left = e.nrPages - Number((vaddr - e.vaddr) / BigInt(PAGE_SIZE));
+  return Number(want < BigInt(left) ? want : BigInt(left));
 }
 
 /** The dump side of a page-server connection. */
@@ -273,6 +306,20 @@ export class PageServerClient {
         /* the next OPEN or the final CLOSE ends this pagemap on the server */
       },
     };
+  }
+
+  /**
+   * PS_IOV_GET: ask a lazy page server for up to `dest.length / 4096` pages of task `pid` from
+   * `vaddr`. Resolves with the number of pages received into dest (may be fewer than asked).
+   */
+  async getPages(pid: number | bigint, vaddr: bigint, dest: Buffer): Promise<number> {
+    const want = Math.floor(dest.length / PAGE_SIZE);
+    await this.send({ cmd: PS_IOV_GET, nrPages: BigInt(want), vaddr, dstId: BigInt(pid) });
+    const h = decodePsIov(await this.reply(PS_IOV_SIZE));
+    const n = Number(h.nrPages);
+    if (h.vaddr !== vaddr || n > want) throw new CrtoolsError('PS_BAD_REPLY', `page server answered ${n} pages at ${h.vaddr.toString(16)} for ${want} at ${vaddr.toString(16)}`, { exitCode: ExitCode.BAD_INPUT });
+    (await this.reply(n * PAGE_SIZE)).copy(dest);
+    return n;
   }
 
   /** PS_IOV_CLOSE (or FORCE_CLOSE) and the server's status (0 when all data arrived). */

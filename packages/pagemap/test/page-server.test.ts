@@ -29,13 +29,13 @@ function memory(pages: number): Buffer {
 }
 
 /** A page server on a unix socket; resolves the session result of the first connection. */
-function startServer(dir: string): Promise<{ path: string; server: Server; session: Promise<{ pagemaps: string[] }> }> {
+function startServer(dir: string, mode: 'receive' | 'lazy' = 'receive'): Promise<{ path: string; server: Server; session: Promise<{ pagemaps: string[] }> }> {
   const path = join(tmp, `ps-${Math.random().toString(16).slice(2)}.sock`);
   return new Promise((resolve) => {
     let done!: (s: Promise<{ pagemaps: string[] }>) => void;
     const session = new Promise<{ pagemaps: string[] }>((r) => (done = (p) => p.then(r, (e) => r(Promise.reject(e)))));
     const server = createServer((sock: Socket) => {
-      done(servePageServer(sock, { dir, chunkBytes: 3 * P }).finally(() => sock.end()));
+      done(servePageServer(sock, { dir, chunkBytes: 3 * P, mode }).finally(() => sock.end()));
     });
     server.listen(path, () => resolve({ path, server, session }));
   });
@@ -133,5 +133,29 @@ describe('page server and client', () => {
       await expect(session).rejects.toMatchObject({ code: 'PS_TRUNCATED' });
       server.close();
     }
+  });
+
+  it('serves lazy pages with PS_IOV_GET, clamped to the entry', async () => {
+    const dir = mkdtempSync(join(tmp, 'lazy-'));
+    const mem = memory(10);
+    await writePagemap({
+      dir, id: 77, pagesId: 1, source: bufferPageSource(BASE, mem),
+      entries: [
+        { vaddr: at(0), nrPages: 2, flags: PE_PRESENT },
+        { vaddr: at(2), nrPages: 6, flags: PE_PRESENT | PE_LAZY },
+      ],
+    });
+    const { path, server, session } = await startServer(dir, 'lazy');
+    const sock = connect(path);
+    await new Promise((r) => sock.once('connect', r));
+    const client = new PageServerClient(sock);
+    const buf = Buffer.alloc(4 * P);
+    expect(await client.getPages(77, at(3), buf)).toBe(4);
+    expect(buf.equals(mem.subarray(3 * P, 7 * P))).toBe(true);
+    expect(await client.getPages(77, at(6), buf)).toBe(2); // the entry ends at page 8
+    expect(buf.subarray(0, 2 * P).equals(mem.subarray(6 * P, 8 * P))).toBe(true);
+    sock.end();
+    await expect(session).resolves.toEqual({ pagemaps: [] });
+    server.close();
   });
 });
