@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PE_LAZY, PE_PRESENT, PME_FILE, PME_PRESENT, VMA_FILE_PRIVATE } from '../src/constants.js';
@@ -137,3 +138,48 @@ describe.skipIf(!have)('CRIU 4.2 fixtures (skipped: fixtures not found at ' + FI
     }
   });
 });
+
+let critOk = existsSync('/usr/bin/python3') && existsSync('/usr/bin/crit');
+if (critOk) {
+  try {
+    execFileSync('/usr/bin/python3', ['/usr/bin/crit', '--help'], { stdio: 'ignore' });
+  } catch {
+    critOk = false;
+  }
+}
+const crit = (p: string) => JSON.parse(execFileSync('/usr/bin/python3', ['/usr/bin/crit', 'decode', '-i', p], { encoding: 'utf8', maxBuffer: 1 << 26 }));
+
+describe.skipIf(!have || !critOk)("every CRIU 4.2 fixture task (skipped: needs the fixtures and Debian's crit to decode mm/core/pstree)", () => {
+  const tasks: [string, string][] = [];
+  if (have) {
+    for (const fx of readdirSync(FIX).filter((d) => d !== 'src' && d !== 'bin'))
+      for (const f of readdirSync(join(FIX, fx))) {
+        const m = /^pagemap-(\d+)\.img$/.exec(f);
+        if (m) tasks.push([fx, m[1]]);
+      }
+  }
+  it.each(tasks)('%s pid %s: planDump reproduces CRIU\'s entries (VMAs from mm, thread sps from core)', async (fx, pid) => {
+    const dir = join(FIX, fx);
+    const r = await openPageReader({ dir, id: Number(pid) });
+    const mm = crit(join(dir, `mm-${pid}.img`)).entries[0];
+    const vmas: PlanVma[] = mm.vmas.map((v: Record<string, number>) => ({ start: BigInt(v.start), end: BigInt(v.end), prot: v.prot, flags: v.flags, status: v.status }));
+    const item = crit(join(dir, 'pstree.img')).entries.find((p: { pid: number }) => String(p.pid) === pid);
+    const threadSps = item.threads.map((t: number) => BigInt(crit(join(dir, `core-${t}.img`)).entries[0].thread_info.gpregs.sp));
+    const dumped = new Set<bigint>();
+    for (const e of r.entries) for (let i = 0; i < e.nrPages; i++) dumped.add(e.vaddr + BigInt(i) * 4096n);
+    const ZERO = 0x77n;
+    const pagemap = (start: bigint, n: number) => {
+      const v = vmas.find((x) => x.start <= start && start < x.end)!;
+      const out = new BigUint64Array(n);
+      for (let i = 0; i < n; i++) {
+        const a = start + BigInt(i) * 4096n;
+        out[i] = dumped.has(a) ? PME_PRESENT | 0x1000n : v.status & VMA_FILE_PRIVATE ? PME_PRESENT | PME_FILE | 1n : PME_PRESENT | ZERO;
+      }
+      return out;
+    };
+    const plan = await planDump({ vmas, pagemap, zeroPagePfn: ZERO, threadSps });
+    expect(plan.entries).toEqual(r.entries.map(({ vaddr, nrPages, flags }) => ({ vaddr, nrPages, flags })));
+    r.close();
+  });
+});
+
