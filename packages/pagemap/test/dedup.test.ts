@@ -100,4 +100,24 @@ describe('dedup', () => {
     const dir = mkdtempSync(join(tmp, 'noparent-'));
     await expect(dedup({ dir })).rejects.toMatchObject({ code: 'PAGEMAP_NO_PARENT' });
   });
+
+  it('--auto-dedup punches the parent while the child is written', async () => {
+    const root = mkdtempSync(join(tmp, 'auto-'));
+    mkdirSync(join(root, '1'));
+    mkdirSync(join(root, '2'));
+    symlinkSync('../1', join(root, '2', 'parent'));
+    const m = memory(8, 4);
+    await writePagemap({ dir: join(root, '1'), id: 3, pagesId: 1, source: bufferPageSource(BASE, m), entries: [{ vaddr: at(0), nrPages: 8, flags: PE_PRESENT }] });
+    const calls: [string, number, number][] = [];
+    await writePagemap({
+      dir: join(root, '2'), id: 3, pagesId: 1, source: bufferPageSource(BASE, m), autoDedup: true,
+      punchHole: async (path, off, len) => void calls.push([path.slice(root.length + 1), off, len]),
+      entries: [
+        { vaddr: at(0), nrPages: 3, flags: PE_PARENT },
+        { vaddr: at(3), nrPages: 5, flags: PE_PRESENT },
+      ],
+    });
+    expect(calls).toEqual([['2/parent/pages-1.img', 3 * P, 5 * P]]);
+  });
 });
+
