@@ -1,5 +1,5 @@
 import { parseError, report, type ParseOptions } from './errors.js';
-import { lines, numericEntries, readProcDir, readProcLink, readProcText, type ProcOptions, type Target } from './read.js';
+import { lines, numericEntries, setKey, readProcDir, readProcLink, readProcText, type ProcOptions, type Target } from './read.js';
 
 /** One line "lock:\t…" of fdinfo (the /proc/locks format). */
 export interface FdLock {
@@ -213,7 +213,7 @@ export function parseFdinfo(text: string, opts?: ParseOptions): FdInfo {
       case 'it_value': { const t = timespec(val); ok = !!t; if (t) timerfd(out).value = t; break; }
       case 'it_interval': { const t = timespec(val); ok = !!t; if (t) timerfd(out).interval = t; break; }
       default:
-        (out.other ??= {})[key] = val;
+        setKey((out.other ??= {}), key, val);
     }
     if (!ok) bad(i, `bad value of ${key}`);
   }

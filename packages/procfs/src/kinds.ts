@@ -9,7 +9,7 @@ import { parseLimits } from './limits.js';
 import { parseLoginuid, parseOomScoreAdj, parsePersonality, parseTimerslack } from './misc.js';
 import { parseMountinfo } from './mountinfo.js';
 import { openPagemap, pagemapRecords } from './pagemap.js';
-import { lines, readProcBytes, readProcText, type ProcOptions, type Target } from './read.js';
+import { lines, setKey, readProcBytes, readProcText, type ProcOptions, type Target } from './read.js';
 import { parseStat, parseStatRaw, schedFromStat } from './stat.js';
 import { parseStatus, parseStatusRaw } from './status.js';
 import { parseNulSeparated } from './strings.js';
@@ -77,7 +77,7 @@ export const KINDS: Record<string, KindDef> = {
             cur = { header: l };
           } else if (cur) {
             const c = l.indexOf(':');
-            cur[l.slice(0, c)] = l.slice(c + 1).trim();
+            setKey(cur, l.slice(0, c), l.slice(c + 1).trim());
           }
         }
         if (cur) emit(cur);
@@ -253,7 +253,7 @@ export const KINDS: Record<string, KindDef> = {
             if (cur) emit(cur);
             cur = {};
           }
-          if (cur) cur[k] = v;
+          if (cur) setKey(cur, k, v);
         }
         if (cur) emit(cur);
       } else for (const x of parseTimers(t, { ...popts, path })) emit(x);

@@ -1,5 +1,5 @@
 import { parseError, report, type ParseOptions } from './errors.js';
-import { readProcText, type ProcOptions, type Target } from './read.js';
+import { readProcText, setKey, type ProcOptions, type Target } from './read.js';
 import { MADV, MAP, PAGE_SIZE, PROT, VMA } from './vma-flags.js';
 
 /** What kind of area a mapping is, in words (the status bits say the same for CRIU). */
@@ -453,7 +453,7 @@ export function* iterSmaps(text: string, opts?: MapsOptions): Generator<Vma> {
         } else {
           const m = /^(\d+)(?:\s+kB)?$/.exec(val);
           if (!m) report(opts, parseError(opts?.path, lineNo, `bad value of ${key}`, line));
-          else cur.smaps![key] = val.endsWith('kB') ? Number(m[1]) * 1024 : Number(m[1]);
+          else setKey(cur.smaps!, key, val.endsWith('kB') ? Number(m[1]) * 1024 : Number(m[1]));
         }
       }
     }

@@ -125,3 +125,8 @@ export function lines(text: string): string[] {
   if (ls[ls.length - 1] === '') ls.pop();
   return ls;
 }
+
+/** Set obj[key] as an own data property, even for keys like "__proto__" that come from a file. */
+export function setKey<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}

@@ -1,5 +1,5 @@
 import { parseError, report, type ParseOptions } from './errors.js';
-import { lines, readProcText, type ProcOptions, type Target } from './read.js';
+import { lines, readProcText, setKey, type ProcOptions, type Target } from './read.js';
 
 /** A value of /proc/PID/status, typed by what the key holds. */
 export type StatusValue = string | number | bigint | number[] | bigint[];
@@ -77,7 +77,7 @@ export function parseStatus(text: string, opts?: ParseOptions): ProcStatus {
     const val = line.slice(colon + 1).trim();
     const v = typed(key, val);
     if (v === undefined) return report(opts, parseError(opts?.path, i + 1, `bad value of ${key}`, line));
-    out[key] = v;
+    setKey(out as Record<string, StatusValue>, key, v);
   });
   return out;
 }
@@ -88,7 +88,7 @@ export function parseStatusRaw(text: string, opts?: ParseOptions): Record<string
   lines(text).forEach((line, i) => {
     const colon = line.indexOf(':');
     if (colon <= 0) return report(opts, parseError(opts?.path, i + 1, 'expected "Key:\\tvalue"', line));
-    out[line.slice(0, colon)] = line.slice(colon + 1).trim();
+    setKey(out, line.slice(0, colon), line.slice(colon + 1).trim());
   });
   return out;
 }

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { collectVmas, iterMapsRaw, parseMaps, parseMapsLine, parseSmaps, PROCFS_PARSE, MAP, VMA, vmaStatusNames } from './lib.js';
+import { generateMaps } from './gen-maps.js';
+
+describe('maps: generated file with tens of thousands of areas', () => {
+  const N = 40000;
+  const { text, vmas } = generateMaps(N, 7);
+  it(`parses ${N} lines to exactly the generated values`, () => {
+    const got = parseMaps(text, { path: 'generated' });
+    expect(got).toHaveLength(N);
+    for (let i = 0; i < N; i++) {
+      const g = got[i]!, w = vmas[i]!;
+      if (g.start !== w.start || g.end !== w.end || g.name !== w.name || g.deleted !== w.deleted || g.ino !== w.ino || g.pgoff !== w.pgoff || g.kind !== w.kind || g.perms !== w.perms || g.devMinor !== w.devMinor)
+        expect({ i, g, w }).toEqual({ i, g: w, w });
+    }
+  });
+  it('raw view keeps the kernel text', () => {
+    const raw = Array.from(iterMapsRaw(text));
+    expect(raw).toHaveLength(N);
+    expect(raw[0]!.start).toBe(vmas[0]!.start.toString(16).padStart(8, '0'));
+  });
+});
+
+describe('maps: single lines', () => {
+  it('takes the name from column 73 even when it starts or ends with spaces', () => {
+    const head = '00400000-00401000 r--p 00000000 08:01 5 ';
+    const v = parseMapsLine(head.padEnd(72) + ' ' + '  two leading, trailing  ');
+    expect(v.name).toBe('  two leading, trailing  ');
+  });
+  it('decodes \\012 and strips " (deleted)" only at the end of a path', () => {
+    const head = '00400000-00401000 r--p 00000000 08:01 5 '.padEnd(72) + ' ';
+    expect(parseMapsLine(head + '/a\\012b (deleted)')).toMatchObject({ name: '/a\nb', deleted: true });
+    expect(parseMapsLine(head + '/a (deleted)/b')).toMatchObject({ name: '/a (deleted)/b', deleted: false });
+  });
+  it('classifies [vvar_vclock] as a vvar area and collectVmas merges it into [vvar]', () => {
+    const t = [
+      '7f0000000000-7f0000004000 r--p 00000000 00:00 0                          [vvar]',
+      '7f0000004000-7f0000006000 r--p 00000000 00:00 0                          [vvar_vclock]',
+      '7f0000006000-7f0000008000 r-xp 00000000 00:00 0                          [vdso]',
+    ].join('\n');
+    const v = parseMaps(t);
+    expect(v[1]).toMatchObject({ kind: 'vvar', status: VMA.AREA_REGULAR | VMA.AREA_VVAR | VMA.ANON_PRIVATE });
+    expect(vmaStatusNames(v[1]!.status)).toEqual(['VMA_AREA_REGULAR', 'VMA_ANON_PRIVATE', 'VMA_AREA_VVAR']);
+    const c = collectVmas(v);
+    expect(c).toHaveLength(2);
+    expect(c[0]).toMatchObject({ start: 0x7f0000000000n, end: 0x7f0000006000n });
+    expect(v[0]!.end).toBe(0x7f0000004000n); // input untouched
+  });
+  it('names the file and line of a malformed line', () => {
+    try {
+      parseMaps('00400000-00401000 r--p 00000000 08:01 5\nnope\n', { path: '/proc/9/maps' });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toMatchObject({ code: PROCFS_PARSE, exitCode: 3, context: { path: '/proc/9/maps', line: 2 } });
+      expect((e as Error).message).toContain('/proc/9/maps:2');
+    }
+  });
+  it('keeps addresses above 2^53 exact', () => {
+    const v = parseMapsLine('ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]');
+    expect(v.start).toBe(0xffffffffff600000n);
+    expect(v.kind).toBe('vsyscall');
+  });
+  it('empty text gives no areas', () => {
+    expect(parseMaps('')).toEqual([]);
+    expect(parseSmaps('')).toEqual([]);
+  });
+});
+
+describe('smaps VmFlags', () => {
+  const area = (hdr: string, flags: string) => `${hdr}\nSize:                  4 kB\nRss:                   0 kB\nVmFlags: ${flags} \n`;
+  it('gd sets MAP_GROWSDOWN, dd the DONTDUMP madvise bit, io/pf marks unsupported areas except vvar', () => {
+    const t =
+      area('7f0000000000-7f0000010000 rw-p 00000000 00:00 0 ', 'rd wr mr mw me gd ac') +
+      area('7f0000010000-7f0000011000 rw-p 00000000 00:00 0 ', 'rd wr mr mw me io pf') +
+      area('7f0000011000-7f0000015000 r--p 00000000 00:00 0                          [vvar]', 'rd mr pf io de dd');
+    const [g, io, vv] = parseSmaps(t);
+    expect(g!.flags & MAP.GROWSDOWN).toBe(MAP.GROWSDOWN);
+    expect(g!.smaps).toEqual({ Size: 4096, Rss: 0 });
+    expect(io!.status & VMA.UNSUPP).not.toBe(0);
+    expect(vv!.status & VMA.UNSUPP).toBe(0);
+    expect(vv!.madv).toBe(1n << 16n);
+  });
+});
