@@ -1,0 +1,164 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  isCrtoolsError, listTasks, MAP, NO_SUCH_PROCESS, openPagemap, readChildren, readFds, readMapFiles, readMaps,
+  readNamespaces, readStat, readStatus, readTimers, readLimits, readAuxv, readCmdline, readMountinfo, readCgroup,
+  readLoginuid, readOomScoreAdj, readPersonality, readTimerslack, readSched, VMA,
+} from './lib.js';
+
+const pkg = join(import.meta.dirname, '..');
+const bin = join(pkg, 'bin', 'procfs.js');
+const built = existsSync(join(pkg, 'dist', 'bin.js'));
+const gcc = spawnSync('gcc', ['--version']).status === 0;
+const AREAS = 20000;
+
+let work = '';
+let zoo: ChildProcess | undefined;
+let pid = 0;
+
+function procfs(...args: string[]) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+}
+
+describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 20,000 areas', () => {
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'procfs-live-'));
+    const exe = join(work, 'zoo');
+    const cc = spawnSync('gcc', ['-O2', '-o', exe, join(import.meta.dirname, 'helpers', 'zoo.c'), '-lrt'], { encoding: 'utf8' });
+    if (cc.status !== 0) throw new Error(`gcc failed: ${cc.stderr}`);
+    zoo = spawn(exe, [work, String(AREAS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    pid = await new Promise<number>((resolve, reject) => {
+      let buf = '';
+      zoo!.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const m = /ready (\d+)/.exec(buf);
+        if (m) resolve(Number(m[1]));
+      });
+      zoo!.on('exit', (c) => reject(new Error(`zoo exited with ${c}`)));
+    });
+  }, 30000);
+
+  afterAll(() => {
+    if (zoo?.pid) {
+      try {
+        process.kill(zoo.pid, 'SIGKILL');
+      } catch { /* already gone */ }
+    }
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it.skipIf(!built)('`procfs maps PID` emits exactly one record per line of /proc/PID/maps', () => {
+    const lines = readFileSync(`/proc/${pid}/maps`, 'utf8').trimEnd().split('\n');
+    const r = procfs('maps', String(pid));
+    expect(r.status).toBe(0);
+    const recs = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(lines.length).toBeGreaterThan(AREAS);
+    expect(recs).toHaveLength(lines.length);
+    recs.forEach((rec, i) => expect(rec.start).toBe('0x' + lines[i]!.slice(0, lines[i]!.indexOf('-')).replace(/^0+(?=.)/, '')));
+    const vclock = recs.find((x) => x.name === '[vvar_vclock]');
+    expect(vclock).toMatchObject({ kind: 'vvar', status: VMA.AREA_REGULAR | VMA.ANON_PRIVATE | VMA.AREA_VVAR });
+  });
+
+  it('names with spaces, newlines and " (deleted)"; shmem, SysV, AIO kinds', () => {
+    const v = readMaps(pid);
+    const byName = (n: string) => v.find((x) => x.name === n);
+    expect(byName(join(work, 'with space'))).toMatchObject({ kind: 'file', shared: true, status: VMA.AREA_REGULAR | VMA.FILE_SHARED });
+    expect(byName(join(work, 'new\nline'))).toMatchObject({ kind: 'file', deleted: false, status: VMA.AREA_REGULAR | VMA.FILE_PRIVATE });
+    expect(byName(join(work, 'gone'))).toMatchObject({ deleted: true });
+    expect(byName('/dev/zero')).toMatchObject({ kind: 'shmem', deleted: true });
+    expect(byName('/memfd:zoo-memfd')).toMatchObject({ kind: 'shmem', status: VMA.AREA_REGULAR | VMA.AREA_MEMFD | VMA.FILE_SHARED });
+    expect(v.find((x) => x.name.startsWith('/SYSV'))).toMatchObject({ kind: 'sysvipc' });
+    expect(byName('/[aio]')).toMatchObject({ kind: 'aio', status: VMA.AREA_AIORING });
+    // every map_files link names an area of maps
+    const starts = new Set(v.map((x) => x.start));
+    for (const m of readMapFiles(pid)) expect(starts.has(m.start)).toBe(true);
+  });
+
+  it('smaps marks the MAP_GROWSDOWN area and agrees with maps', () => {
+    const maps = readMaps(pid);
+    const smaps = readMaps(pid, { smaps: true });
+    expect(smaps.map((x) => x.start)).toEqual(maps.map((x) => x.start));
+    const gd = smaps.filter((x) => (x.flags & MAP.GROWSDOWN) !== 0);
+    expect(gd.length).toBe(2); // [stack] and the one zoo maps
+    expect(gd.some((x) => x.kind === 'anon' && x.end - x.start === 65536n)).toBe(true);
+  });
+
+  it('fds: eventfd, epoll, signalfd, inotify, fanotify, timerfd and a flock', () => {
+    const fds = readFds(pid);
+    const by = (t: string) => fds.find((f) => f.target === t)!;
+    expect(by('anon_inode:[eventfd]').eventfd?.count).toBe(5n);
+    const ep = by('anon_inode:[eventpoll]').epoll!.tfds[0]!;
+    expect(ep.data).toBe(0x1122334455667788n);
+    expect(ep.tfd).toBe(fds.find((f) => f.target === 'anon_inode:[eventfd]')!.fd);
+    expect(by('anon_inode:[signalfd]').signalfd?.sigmask).toBe((1n << 11n) | 1n); // SIGUSR2, SIGHUP
+    expect(by('anon_inode:inotify').inotify?.watches).toHaveLength(1);
+    const fan = fds.find((f) => f.target === 'anon_inode:[fanotify]');
+    if (fan) expect(fan.fanotify?.marks).toHaveLength(1);
+    expect(by('anon_inode:[timerfd]').timerfd).toMatchObject({ clockid: 1, interval: { sec: 1000n, nsec: 0n } });
+    const lock = by(join(work, 'locked')).locks![0]!;
+    expect(lock).toMatchObject({ type: 'FLOCK', access: 'WRITE', pid });
+  });
+
+  it('timers, stat, status, tasks, children, namespaces and the rest', () => {
+    expect(readTimers(pid)).toEqual([{ id: 0, signo: 12, sigval: 0x1234n, notify: 'signal', notifyTarget: 'pid', notifyId: pid, clockId: 1 }]);
+    expect(readStat(pid)).toMatchObject({ pid, comm: 'zoo', ppid: process.pid });
+    expect(readStatus(pid)).toMatchObject({ Name: 'zoo', Pid: pid, Threads: 1, SigBlk: (1n << 11n) | 1n });
+    expect(listTasks(pid)).toEqual([pid]);
+    expect(readChildren(process.pid)).toContain(pid);
+    expect(readNamespaces(pid).map((n) => n.name)).toContain('pid_for_children');
+    expect(readCmdline(pid).slice(1)).toEqual([work, String(AREAS)]);
+    expect(readLimits(pid).find((l) => l.resource === 'RLIMIT_NOFILE')?.soft).toBeGreaterThan(0n);
+    expect(readAuxv(pid).at(-1)?.name).toBe('AT_NULL');
+    expect(readMountinfo(pid).length).toBeGreaterThan(0);
+    expect(readCgroup(pid).length).toBeGreaterThan(0);
+    expect(readOomScoreAdj(pid)).toBe(0);
+    expect(readPersonality(pid)).toBe(0);
+    expect(readTimerslack(pid)).toBeGreaterThan(0n);
+    expect(typeof readLoginuid(pid)).toBe('number');
+    expect(readSched(pid)).toMatchObject({ policyName: 'SCHED_OTHER' });
+  });
+
+  it('pagemap: the touched page of a shared file mapping is present, the other is not', () => {
+    const v = readMaps(pid).find((x) => x.name === join(work, 'with space'))!;
+    const pm = openPagemap(pid);
+    try {
+      const r = pm.read(v.start, v.end);
+      expect(r.entries).toHaveLength(2);
+      expect(r.entries[0]! & (1n << 63n)).not.toBe(0n);
+      expect(r.entries[1]! & (1n << 63n)).toBe(0n);
+    } finally {
+      pm.close();
+    }
+  });
+
+  it.skipIf(!built)('missing process: one error line, exit 1', () => {
+    const r = procfs('maps', '999999999');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no such process/);
+    expect(r.stdout).toBe('');
+  });
+});
+
+describe('live: the test process itself', () => {
+  it('maps has one record per line', () => {
+    const before = readMaps(process.pid);
+    expect(before.length).toBeGreaterThan(10);
+    expect(before.some((v) => v.kind === 'vdso')).toBe(true);
+  });
+  it('status and stat agree on the pid', () => {
+    expect(readStatus(process.pid).Pid).toBe(process.pid);
+    expect(readStat(process.pid).pid).toBe(process.pid);
+  });
+  it('a process that does not exist is NO_SUCH_PROCESS', () => {
+    try {
+      readMaps(999999999);
+      expect.unreachable();
+    } catch (e) {
+      expect(isCrtoolsError(e) && e.code === NO_SUCH_PROCESS).toBe(true);
+    }
+  });
+});
