@@ -66,7 +66,8 @@ export async function readPagemapImage(path: string): Promise<PagemapImage> {
     throw bad(path, `cannot decode (${code ?? (e as Error).message ?? String(e)})`);
   }
   if (img.magic !== 'PAGEMAP') throw bad(path, `not a pagemap image (magic ${img.magic})`);
-  if (img.entries.length === 0) throw bad(path, 'missing pagemap head');
+  // CRIU treats an image with no head at all as "no pages" (empty_image in open_page_read_at)
+  if (img.entries.length === 0) return { pagesId: 0, entries: [] };
   const head = img.entries[0];
   const pagesId = Number(toBig(head.pages_id) ?? -1n);
   if (!(pagesId >= 0)) throw bad(path, 'head has no pages_id', 0);

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pagemapCommand } from '../src/command.js';
+
+const FIX = resolve(process.env.CRTOOLS_FIXTURES ?? '/work/shared/fixtures', 'criu-4.2');
+const have = existsSync(join(FIX, 'pattern', 'pagemap-2716.img'));
+
+async function run(...argv: string[]) {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const o: Buffer[] = [];
+  const e: Buffer[] = [];
+  out.on('data', (c) => o.push(c));
+  err.on('data', (c) => e.push(c));
+  const code = await pagemapCommand(argv, out, err);
+  return { code, out: Buffer.concat(o), err: Buffer.concat(e).toString() };
+}
+
+describe('crtools-pagemap command', () => {
+  it.skipIf(!have)('lists entries and segments as JSON Lines and reads raw pages', async () => {
+    const dir = join(FIX, 'pattern');
+    const ent = await run('entries', '-D', dir, '2716');
+    expect(ent.code).toBe(0);
+    const lines = ent.out.toString().trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(21);
+    expect(lines[0]).toEqual({ vaddr: '0x55eead7bc000', nrPages: 1, flags: ['PE_PRESENT'], offset: 0 });
+    const seg = await run('segments', '-D', dir, '2716');
+    const segs = seg.out.toString().trim().split('\n').map((l) => JSON.parse(l));
+    expect(segs.reduce((n, s) => n + s.nrPages, 0)).toBe(lines.reduce((n, l) => n + l.nrPages, 0));
+    const rd = await run('read', '-D', dir, '2716', '0x7f01fb200000', '2');
+    expect(rd.code).toBe(0);
+    expect(rd.out.length).toBe(8192);
+    expect(rd.out.readBigUInt64LE(8)).toBe(0x9e3779b97f4a7c15n); // word 1 of the pattern
+  });
+
+  it('answers bad usage with 2 and bad input with one line and 3', async () => {
+    expect((await run()).code).toBe(2);
+    expect((await run('entries', '-D', '/nonexistent')).code).toBe(2);
+    expect((await run('frobnicate', '-D', '/tmp')).code).toBe(2);
+    const dir = mkdtempSync(join(tmpdir(), 'pagemap-cmd-'));
+    try {
+      const r = await run('entries', '-D', dir, '123');
+      expect(r.code).toBe(3);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toContain('pagemap-123.img');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
