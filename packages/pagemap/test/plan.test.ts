@@ -208,6 +208,22 @@ describe('planDump: how pages become entries (CRIU page pipe)', () => {
       [2051, 1, PE_PRESENT],
     ]);
   });
+  it('in a pre-dump a new buffer shares the previous pipe and has only its remaining room', async () => {
+    const m = new Map<bigint, bigint>();
+    const file = 0x400000n;
+    const anon = 0x7f0000000000n;
+    fill(m, file, 3, present());
+    fill(m, anon, 600, present());
+    const vmas: PlanVma[] = [
+      { start: file, end: file + 3n * P, prot: RW, flags: MAP_PRIVATE, status: VMA_AREA_REGULAR | VMA_FILE_PRIVATE },
+      { start: anon, end: anon + 600n * P, prot: RW, flags: ANON_FLAGS, status: ANON },
+    ];
+    const shape = (es: { vaddr: bigint; nrPages: number }[]) => es.map((e) => e.nrPages);
+    // dump (chunk mode): every buffer has its own pipe
+    expect(shape((await planDump({ vmas, pagemap: space(m) })).entries)).toEqual([3, 256, 256, 88]);
+    // pre-dump: the first lazy buffer continues the 3-page pipe, so it holds 253 pages
+    expect(shape((await planDump({ vmas, pagemap: space(m), mode: 'pre-dump' })).entries)).toEqual([3, 253, 256, 91]);
+  });
 });
 
 describe('planShmem', () => {
