@@ -1,0 +1,68 @@
+/**
+ * The whole native surface of @crtools/kerndat (native/kerndat.cc).
+ * Failures are reported as errno values (positive); TypeScript turns them into
+ * syscall errors or probe answers.
+ */
+
+/** An argument of a raw system call: integers, or a Buffer passed as its address. */
+export type SyscallArg = number | bigint | Buffer | boolean | null | undefined;
+
+export interface RawResult {
+  /** The raw return value (-1n on failure). */
+  ret: bigint;
+  /** errno when ret is -1n, else 0. */
+  errno: number;
+}
+
+export interface ChildStatus {
+  pid: number;
+  timedOut: boolean;
+  exited: boolean;
+  /** exit code, -1 if it did not exit */
+  code: number;
+  /** terminating signal, 0 if none */
+  signal: number;
+  /** set (non-zero) when fork() itself failed */
+  forkErrno?: number;
+}
+
+export interface PtraceProbeResult {
+  forkErrno: number;
+  error?: string;
+  /** errno of each request, 0 when it worked */
+  seize?: number;
+  interrupt?: number;
+  interruptStop?: boolean;
+  peeksiginfo?: number;
+  getsigmask?: number;
+  suspendSeccomp?: number;
+  seccompGetFilter?: number;
+  seccompFilterLen?: number;
+  getRseqConf?: number;
+  rseqConf?: { rseq_abi_pointer: bigint; rseq_abi_size: number; signature: number; flags: number };
+  getregsetXstate?: number;
+  xstateSize?: number;
+  pokeDebugreg?: number;
+  breakpointHit?: boolean;
+}
+
+export interface KerndatNative {
+  /** syscall(2) with up to 6 arguments; Buffers are passed as pointers to their bytes. */
+  syscall(nr: number, ...args: SyscallArg[]): RawResult;
+  /** Address of a Buffer's bytes (to build iovecs and other pointer-bearing structs). */
+  addressOf(buf: Buffer): bigint;
+  /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
+  cpuid(leaf: number, subleaf?: number): [number, number, number, number];
+  /** xgetbv(index); 0n when the OS has not enabled XSAVE */
+  xgetbv(index?: number): bigint;
+  /** Fork a child that stops itself, seize it and try what a dumper needs; the child is reaped. */
+  ptraceProbe(opts?: { seccomp?: boolean; timeoutMs?: number }): PtraceProbeResult;
+  /** Fork a child running one raw-syscall routine; returns how it ended (reaped). */
+  forkProbe(
+    kind: 'mremap_special' | 'sigqueueinfo' | 'arch_map_vdso' | 'clone_parent_newpid' | 'loginuid',
+    args?: Array<bigint | number>,
+    timeoutMs?: number,
+  ): ChildStatus;
+  /** clone3() a child with set_tid = [tid]; the child exits at once and is reaped. */
+  clone3SetTid(tid: number): { pid: number; errno: number };
+}

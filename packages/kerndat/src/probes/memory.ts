@@ -1,0 +1,207 @@
+import { closeSync, openSync } from 'node:fs';
+import type { KerndatPart } from '../types.js';
+import { MAP, NR, PROT, closeFd, mmapAnon, munmap, raw } from '../sys.js';
+import { native } from '../load-native.js';
+import { pagemapEntry, readSelfMem, readTrim, selfMaps, writeSelfMem } from '../procfs-lite.js';
+
+const PM_PRESENT = 1n << 63n;
+const PM_SOFT_DIRTY = 1n << 55n;
+const PM_PFN_MASK = (1n << 55n) - 1n;
+
+export function probePageSize(): KerndatPart {
+  // The distance between two pages of one fresh mapping, as the kernel lays them out.
+  const addr = mmapAnon(1n, PROT.READ, MAP.PRIVATE);
+  try {
+    const m = selfMaps().find((l) => l.start === addr);
+    return { page_size: Number(m ? m.end - m.start : 4096n) };
+  } finally {
+    munmap(addr, 1n);
+  }
+}
+
+/**
+ * TASK_SIZE: the end of the user address space. Binary search with
+ * MAP_FIXED_NOREPLACE (never clobbers a mapping): a page just below the end
+ * maps (or is already taken: EEXIST), a page past it fails with ENOMEM.
+ */
+export function probeTaskSize(): KerndatPart {
+  const page = 4096n;
+  const ok = (end: bigint): boolean => {
+    const r = raw(NR.mmap, end - page, page, PROT.NONE, MAP.PRIVATE | MAP.ANONYMOUS | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0);
+    if (r.errno === 0) {
+      munmap(r.ret, page);
+      return true;
+    }
+    return r.errno === 17; // EEXIST: taken, so below the end
+  };
+  let lo = 1n << 40n; // known good
+  let hi = 1n << 64n; // known bad
+  if (!ok(lo)) return {};
+  while (hi - lo > page) {
+    const mid = ((lo + hi) / 2n / page) * page;
+    if (ok(mid)) lo = mid;
+    else hi = mid;
+  }
+  return { task_size: lo };
+}
+
+export function probeMmapMinAddr(): KerndatPart {
+  return { mmap_min_addr: BigInt(readTrim('/proc/sys/vm/mmap_min_addr')) };
+}
+
+/**
+ * Map a MAP_GROWSDOWN area and compare its real start with the start
+ * /proc/self/maps shows: equal since 4.12 (guard gap hidden), one page higher on
+ * older kernels, 1 MiB higher on some distro kernels.
+ */
+export function probeStackGuardGap(): KerndatPart {
+  const len = 16n * 4096n;
+  const addr = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.GROWSDOWN);
+  try {
+    const m = selfMaps().find((l) => l.end === addr + len);
+    if (!m) throw new Error('the MAP_GROWSDOWN area is not in /proc/self/maps');
+    const gap = Number(m.start - addr);
+    return { stack_guard_gap_hidden: gap === 0, stack_guard_gap: gap };
+  } finally {
+    munmap(addr, len);
+  }
+}
+
+/** Read-fault an anonymous page: the kernel maps its zero page, pagemap shows its PFN. */
+export function probeZeroPageAndPagemap(): KerndatPart {
+  const len = 2n * 4096n;
+  const addr = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE);
+  try {
+    readSelfMem(addr, 1); // read fault -> zero page
+    writeSelfMem(addr + 4096n, Buffer.from([0x5a])); // write fault -> a private page
+    const zero = pagemapEntry(addr);
+    const written = pagemapEntry(addr + 4096n);
+    const pfnVisible = (written & PM_PRESENT) !== 0n && (written & PM_PFN_MASK) !== 0n;
+    const part: KerndatPart = {
+      pmap: pfnVisible ? 'PM_FULL' : 'PM_FLAGS_ONLY',
+      has_dirty_track: (written & PM_SOFT_DIRTY) !== 0n,
+    };
+    if ((zero & PM_PRESENT) !== 0n) part.zero_page_pfn = zero & PM_PFN_MASK;
+    return part;
+  } finally {
+    munmap(addr, len);
+  }
+}
+
+// struct pm_scan_arg: 12 u64; page_region: 3 u64
+const PAGEMAP_SCAN = 0xc0606610;
+const PAGE_IS_WRITTEN = 1n << 1n;
+const PAGE_IS_FILE = 1n << 2n;
+const PAGE_IS_PRESENT = 1n << 3n;
+const PAGE_IS_SWAPPED = 1n << 4n;
+const PAGE_IS_PFNZERO = 1n << 5n;
+const PAGE_IS_SOFT_DIRTY = 1n << 7n;
+const PAGE_IS_GUARD = 1n << 8n;
+const MADV_GUARD_INSTALL = 102;
+
+function pmScan(fd: number, start: bigint, end: bigint, anyof: bigint, ret: bigint): { n: bigint; errno: number; regions: bigint[][] } {
+  const vec = Buffer.alloc(24 * 8);
+  const a = Buffer.alloc(96);
+  const f = [96n, 0n, start, end, 0n, native().addressOf(vec), 8n, 0n, 0n, 0n, anyof, ret];
+  f.forEach((v, i) => a.writeBigUInt64LE(v, i * 8));
+  const r = raw(NR.ioctl, fd, PAGEMAP_SCAN, a);
+  const regions: bigint[][] = [];
+  for (let i = 0; r.ret > 0n && i < Number(r.ret); i++) regions.push([0, 1, 2].map((j) => vec.readBigUInt64LE(i * 24 + j * 8)));
+  return { n: r.ret, errno: r.errno, regions };
+}
+
+/** PAGEMAP_SCAN (6.7+) and its guard-region category, and MADV_GUARD_INSTALL (6.13+). */
+export function probePagemapScan(): KerndatPart {
+  const len = 4n * 4096n;
+  const addr = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE);
+  const fd = openSync('/proc/self/pagemap', 'r');
+  try {
+    writeSelfMem(addr, Buffer.from([1]));
+    const s = pmScan(fd, addr, addr + len, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_SOFT_DIRTY | PAGE_IS_FILE | PAGE_IS_PFNZERO | PAGE_IS_WRITTEN);
+    const has_pagemap_scan = s.errno === 0 && s.regions.length === 1 && s.regions[0]![0] === addr;
+    const part: KerndatPart = { has_pagemap_scan };
+    const g = raw(NR.madvise, addr + 2n * 4096n, 4096n, MADV_GUARD_INSTALL);
+    part.has_madv_guard = g.errno === 0;
+    if (has_pagemap_scan) {
+      const gs = pmScan(fd, addr, addr + len, PAGE_IS_GUARD, PAGE_IS_GUARD);
+      part.has_pagemap_scan_guard_pages =
+        gs.errno === 0 && (!part.has_madv_guard || gs.regions.some((r) => r[0] === addr + 2n * 4096n && (r[2]! & PAGE_IS_GUARD) !== 0n));
+    } else part.has_pagemap_scan_guard_pages = false;
+    return part;
+  } finally {
+    closeSync(fd);
+    munmap(addr, len);
+  }
+}
+
+const UFFDIO_API = 0xc018aa3f;
+const UFFD_API = 0xaa;
+
+/** userfaultfd(2) and the features its API handshake offers. */
+export function probeUffd(): KerndatPart {
+  let r = raw(NR.userfaultfd, 0o2000000 | 0o4000);
+  if (r.ret === -1n) {
+    // vm.unprivileged_userfaultfd=0: the /dev/userfaultfd route (USERFAULTFD_IOC_NEW)
+    try {
+      const dev = openSync('/dev/userfaultfd', 'r+');
+      r = raw(NR.ioctl, dev, 0xaa00, 0o2000000 | 0o4000);
+      closeSync(dev);
+    } catch {
+      /* absent */
+    }
+  }
+  if (r.ret === -1n) return { has_uffd: false, uffd_features: 0n };
+  const fd = Number(r.ret);
+  try {
+    const api = Buffer.alloc(24);
+    api.writeBigUInt64LE(BigInt(UFFD_API), 0);
+    const a = raw(NR.ioctl, fd, UFFDIO_API, api);
+    if (a.errno !== 0) return { has_uffd: false, uffd_features: 0n };
+    return { has_uffd: true, uffd_features: api.readBigUInt64LE(8) };
+  } finally {
+    closeFd(fd);
+  }
+}
+
+export function probeThp(): KerndatPart {
+  return { has_thp_disable: raw(NR.prctl, 42 /* PR_GET_THP_DISABLE */, 0, 0, 0, 0).errno === 0 };
+}
+
+/** memfd_create, with MFD_HUGETLB, and memfd_secret. */
+export function probeMemfd(): KerndatPart {
+  const name = Buffer.from('crtools-kerndat\0');
+  const tryFd = (r: { ret: bigint; errno: number }): boolean => {
+    if (r.ret === -1n) return false;
+    closeFd(r.ret);
+    return true;
+  };
+  return {
+    has_memfd: tryFd(raw(NR.memfd_create, name, 1 /* MFD_CLOEXEC */)),
+    has_memfd_hugetlb: tryFd(raw(NR.memfd_create, name, 1 | 4 /* MFD_HUGETLB */)),
+    has_memfd_secret: tryFd(raw(NR.memfd_secret, 0o2000000)),
+  };
+}
+
+/** AIO rings can be moved with mremap and still work (CRIU's aio_remap). */
+export function probeAioRemap(): KerndatPart {
+  const ctxBuf = Buffer.alloc(8);
+  if (raw(NR.io_setup, 16, ctxBuf).errno !== 0) return { has_aio_remap: false };
+  let ctx = ctxBuf.readBigUInt64LE(0);
+  try {
+    const ring = selfMaps().find((l) => l.start === ctx);
+    if (!ring || !ring.name.startsWith('/[aio]')) return { has_aio_remap: false };
+    const len = ring.end - ring.start;
+    const dst = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE);
+    const m = raw(NR.mremap, ctx, len, len, 3 /* MAYMOVE|FIXED */, dst);
+    if (m.ret !== dst) {
+      munmap(dst, len);
+      return { has_aio_remap: false };
+    }
+    ctx = dst;
+    const ev = raw(NR.io_getevents, ctx, 0, 1, 0, 0);
+    return { has_aio_remap: ev.errno === 0 };
+  } finally {
+    raw(NR.io_destroy, ctx);
+  }
+}
+

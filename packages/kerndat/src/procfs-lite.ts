@@ -1,0 +1,88 @@
+/** Private: the few /proc reads the probes need (node:fs only). */
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+
+export interface MapLine {
+  start: bigint;
+  end: bigint;
+  perms: string;
+  offset: bigint;
+  dev: string;
+  inode: bigint;
+  name: string;
+}
+
+export function parseMaps(text: string): MapLine[] {
+  const out: MapLine[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/.exec(line);
+    if (!m) continue;
+    out.push({
+      start: BigInt('0x' + m[1]),
+      end: BigInt('0x' + m[2]),
+      perms: m[3]!,
+      offset: BigInt('0x' + m[4]),
+      dev: m[5]!,
+      inode: BigInt(m[6]!),
+      name: m[7]!,
+    });
+  }
+  return out;
+}
+
+export function selfMaps(): MapLine[] {
+  return parseMaps(readFileSync('/proc/self/maps', 'utf8'));
+}
+
+export function readText(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+export function readTrim(path: string): string {
+  return readFileSync(path, 'utf8').trim();
+}
+
+/** Read `len` bytes of this process's memory at `addr` through /proc/self/mem. */
+export function readSelfMem(addr: bigint, len: number): Buffer {
+  const fd = openSync('/proc/self/mem', 'r');
+  try {
+    const buf = Buffer.alloc(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(fd, buf, got, len - got, addr + BigInt(got));
+      if (n <= 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Write into this process's memory through /proc/self/mem (faults pages in as a write would). */
+export function writeSelfMem(addr: bigint, data: Buffer): void {
+  const fd = openSync('/proc/self/mem', 'r+');
+  try {
+    writeSync(fd, data, 0, data.length, Number(addr));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The 64-bit pagemap entry of one virtual page of this process. */
+export function pagemapEntry(addr: bigint, pageSize = 4096n): bigint {
+  const fd = openSync('/proc/self/pagemap', 'r');
+  try {
+    const buf = Buffer.alloc(8);
+    const n = readSync(fd, buf, 0, 8, (addr / pageSize) * 8n);
+    if (n !== 8) return 0n;
+    return buf.readBigUInt64LE(0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Key/value lines of /proc/self/fdinfo/FD. */
+export function fdinfo(fd: number): string {
+  return readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+}

@@ -1,0 +1,190 @@
+/**
+ * The kerndat document: what the running kernel can do, as measured by trying.
+ * Keys follow CRIU's kerndat fields (criu/include/kerndat.h) where one exists.
+ * In TypeScript 64-bit values are bigint; in JSON they are '0x…' hex strings.
+ * A probe that could not run leaves its keys out and says why in `errors`.
+ */
+
+export const KERNDAT_SCHEMA = 'crtools-kerndat/1';
+
+export interface SpecialMapping {
+  name: string;
+  start: bigint;
+  end: bigint;
+  size: bigint;
+}
+
+export interface VdsoInfo {
+  /** [vvar], [vvar_vclock], [vdso], [vsyscall]: in address order, as /proc/self/maps shows them */
+  areas: SpecialMapping[];
+  /** names of the areas, in address order */
+  order: string[];
+  vvar_size: bigint;
+  vvar_vclock_size: bigint;
+  vdso_size: bigint;
+  has_vvar_vclock: boolean;
+  has_vsyscall: boolean;
+  /** offsets of the vDSO's exported symbols from the start of [vdso] */
+  symbols: Record<string, bigint>;
+  /** the vDSO's ELF says x86_64 / ET_DYN */
+  elf_ok: boolean;
+  /** moving [vvar]+[vvar_vclock]+[vdso] with mremap in a child, then taking a signal, worked */
+  mremap_ok: boolean;
+}
+
+export interface XsaveInfo {
+  /** XCR0: the user state components the OS enabled */
+  xcr0: bigint;
+  /** cpuid(0xd,0).ebx: XSAVE area size for the enabled components */
+  size: number;
+  /** cpuid(0xd,0).ecx: size for every supported component */
+  max_size: number;
+  /** names of the enabled components */
+  features: string[];
+  /** the NT_X86_XSTATE regset size ptrace returns for a child */
+  ptrace_size: number;
+}
+
+export interface SockDiag {
+  unix: boolean;
+  tcp: boolean;
+  udp: boolean;
+  tcp6: boolean;
+  udp6: boolean;
+  raw: boolean;
+  raw6: boolean;
+  packet: boolean;
+  netlink: boolean;
+}
+
+export interface RseqConf {
+  rseq_abi_pointer: bigint;
+  rseq_abi_size: number;
+  signature: number;
+  flags: number;
+}
+
+export type Luid = 'LUID_NONE' | 'LUID_READ' | 'LUID_FULL';
+export type Pmap = 'PM_DISABLED' | 'PM_FLAGS_ONLY' | 'PM_FULL';
+export type Lsm = 'NO_LSM' | 'SELINUX' | 'APPARMOR';
+
+export interface Kerndat {
+  schema: typeof KERNDAT_SCHEMA;
+  arch: string;
+  release: string;
+  boot_id: string;
+  probed_at: string;
+
+  // memory
+  page_size?: number;
+  task_size?: bigint;
+  mmap_min_addr?: bigint;
+  stack_guard_gap_hidden?: boolean;
+  /** bytes between the real start of a MAP_GROWSDOWN area and the start /proc/PID/maps shows */
+  stack_guard_gap?: number;
+  zero_page_pfn?: bigint;
+  pmap?: Pmap;
+  has_dirty_track?: boolean;
+  has_pagemap_scan?: boolean;
+  has_pagemap_scan_guard_pages?: boolean;
+  has_madv_guard?: boolean;
+  has_uffd?: boolean;
+  uffd_features?: bigint;
+  has_thp_disable?: boolean;
+  has_memfd?: boolean;
+  has_memfd_hugetlb?: boolean;
+  has_memfd_secret?: boolean;
+  has_aio_remap?: boolean;
+
+  // vdso
+  vdso?: VdsoInfo;
+  can_map_vdso?: boolean;
+  vdso_hint_reliable?: boolean;
+  compat_cr?: boolean;
+
+  // tasks
+  has_clone3_set_tid?: boolean;
+  has_pidfd_open?: boolean;
+  has_pidfd_getfd?: boolean;
+  has_ns_last_pid?: boolean;
+  has_kcmp?: boolean;
+  has_kcmp_epoll_tfd?: boolean;
+  has_prctl_tid_address?: boolean;
+  has_prctl_mm_map?: boolean;
+  has_rseq?: boolean;
+  has_ptrace_get_rseq_conf?: boolean;
+  libc_rseq_conf?: RseqConf;
+  has_ptrace_seize?: boolean;
+  has_ptrace_getsigmask?: boolean;
+  has_ptrace_peeksiginfo?: boolean;
+  has_ptrace_suspend_seccomp?: boolean;
+  has_ptrace_seccomp_get_filter?: boolean;
+  has_breakpoints?: boolean;
+  has_sigqueueinfo?: boolean;
+  has_clone_parent_newpid?: boolean;
+  has_membarrier_get_registrations?: boolean;
+  has_close_range?: boolean;
+  has_timer_cr_ids?: boolean;
+  has_posix_timers_proc?: boolean;
+  has_proc_stat_ext?: boolean;
+  has_nspid?: boolean;
+  has_timens?: boolean;
+  luid?: Luid;
+  namespaces?: Record<string, boolean>;
+  last_cap?: number;
+  cap_eff?: bigint;
+  has_cap_checkpoint_restore?: boolean;
+  lsm?: Lsm;
+  lsm_list?: string[];
+  apparmor_ns_dumping_enabled?: boolean;
+  cgroup_version?: 'v1' | 'v2' | 'hybrid';
+  sysctl_nr_open?: number;
+
+  // files
+  has_map_files?: boolean;
+  has_fdinfo_lock?: boolean;
+  has_fdinfo_eventfd?: boolean;
+  has_fdinfo_signalfd?: boolean;
+  has_fdinfo_eventpoll?: boolean;
+  has_fdinfo_inotify?: boolean;
+  has_mnt_id?: boolean;
+  has_timerfd?: boolean;
+  has_tty_locked_pty?: boolean;
+  has_unaligned_vmsplice?: boolean;
+  has_fcntl_owner_uids?: boolean;
+  has_ipc_next_id?: boolean;
+  has_inotify_setnextwd?: boolean;
+  has_fsopen?: boolean;
+  has_openat2?: boolean;
+  has_move_mount_set_group?: boolean;
+  has_autofs_pipe_ino?: boolean;
+
+  // network
+  ipv6?: boolean;
+  has_tcp_repair?: boolean;
+  has_tcp_half_closed?: boolean;
+  has_tcp_repair_window?: boolean;
+  sock_diag?: SockDiag;
+  has_sock_peek_off?: boolean;
+  has_so_gets?: boolean;
+  sk_ns?: boolean;
+  sk_unix_file?: boolean;
+  has_ipv6_freebind?: boolean;
+  has_sockopt_buf_lock?: boolean;
+  has_tun?: boolean;
+  tun_ns?: boolean;
+  has_newifindex?: boolean;
+  has_nsid?: boolean;
+  has_link_nsid?: boolean;
+  has_nftables_concat?: boolean;
+
+  // cpu
+  xsave?: XsaveInfo;
+  has_shstk?: boolean;
+
+  /** probe name -> why it could not answer */
+  errors: Record<string, string>;
+}
+
+/** What one probe adds to the document. */
+export type KerndatPart = Partial<Omit<Kerndat, 'schema' | 'errors'>>;
