@@ -1,0 +1,70 @@
+import type { Writable } from 'node:stream';
+import { defineCommand } from 'citty';
+import { ExitCode, isCrtoolsError } from '@crtools/common';
+import { openCritWriter, type CritWriter } from './_images.js';
+import { JsonSyntaxError, readImageDocument, type JsonValue } from './json-reader.js';
+import { inputName, readAll, stdinInput, type Input } from './io.js';
+import { badInput } from './errors.js';
+import { withOutput } from './decode.js';
+
+export interface EncodeOptions {
+  /** Name of the input in messages. */
+  name?: string;
+}
+
+/** Byte offset in a UTF-8 buffer of the UTF-16 index `i` of its decoded text. */
+function byteOffset(text: string, i: number): number {
+  return Buffer.byteLength(text.slice(0, i));
+}
+
+/**
+ * Encode crit's JSON (as `crit decode` writes it, pretty or not) into a binary image.
+ * Entries are parsed and written one at a time. Returns the exit code; bad JSON is a
+ * BAD_INPUT error naming the byte offset.
+ */
+export async function encodeImage(input: Input, output: Writable, opts: EncodeOptions = {}): Promise<number> {
+  const name = opts.name ?? inputName(input);
+  const buf = await readAll(input);
+  // an image (binary) given to encode: say so rather than "bad JSON at byte 0"
+  const firstNonWs = buf.findIndex((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+  if (firstNonWs >= 0 && buf[firstNonWs] !== 0x7b && (buf[firstNonWs]! < 0x20 || buf[firstNonWs]! >= 0x7f)) {
+    throw badInput('CRIT_BAD_JSON', name, firstNonWs, 'not JSON (binary data: is this an image? encode expects JSON from crit decode)');
+  }
+  const text = buf.toString('utf8');
+  if (text.includes('\ufffd') && !buf.includes(Buffer.from('\ufffd'))) {
+    const at = text.indexOf('\ufffd');
+    throw badInput('CRIT_BAD_JSON', name, byteOffset(text, at), 'not valid UTF-8 text');
+  }
+  let writer: CritWriter | undefined;
+  let current = -1;
+  try {
+    await readImageDocument(text, {
+      magic: async (m) => {
+        writer = await openCritWriter(output, m, name);
+      },
+      entry: async (e: JsonValue, i: number) => {
+        current = i;
+        await writer!.write(e);
+      },
+    });
+    if (writer) await writer.close();
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw badInput('CRIT_BAD_JSON', name, byteOffset(text, e.index), e.message, e);
+    if (isCrtoolsError(e)) throw e;
+    const msg = e instanceof Error ? e.message : String(e);
+    throw badInput('CRIT_BAD_JSON', name, undefined, current >= 0 ? `entry ${current}: ${msg}` : msg, e);
+  }
+  return ExitCode.OK;
+}
+
+export const encodeCommand = defineCommand({
+  meta: { name: 'encode', description: 'convert criu image from json type to binary' },
+  args: {
+    in: { type: 'string', alias: 'i', description: 'criu image in json format to be encoded (stdin by default)' },
+    out: { type: 'string', alias: 'o', description: 'where to put criu image in binary format (stdout by default)' },
+  },
+  async run({ args }) {
+    const input: Input = args.in ? args.in : stdinInput('JSON');
+    return withOutput(args.out, (w) => encodeImage(input, w));
+  },
+});

@@ -1,0 +1,78 @@
+/**
+ * Raw images: files of a CRIU checkpoint that carry no magic and no entries (CRIU's
+ * RAW_IMAGE_MAGIC). crit cannot decode them; we say what they are instead.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+interface RawKind {
+  re: RegExp;
+  what: (m: RegExpMatchArray) => string;
+}
+
+const RAW_KINDS: RawKind[] = [
+  { re: /^pages-(\d+)\.img$/, what: () => 'raw memory pages (4096 bytes each, no entries)' },
+  { re: /^pages-shmem-(\d+)\.img$/, what: () => 'raw shared-memory pages of an old image set (no entries)' },
+  { re: /^ifaddr-(\d+)\.img$/, what: () => 'the interface addresses of a network namespace as `ip addr save` writes them (no entries)' },
+  { re: /^route-(\d+)\.img$/, what: () => 'the IPv4 routes of a network namespace as `ip route save` writes them (no entries)' },
+  { re: /^route6-(\d+)\.img$/, what: () => 'the IPv6 routes of a network namespace as `ip -6 route save` writes them (no entries)' },
+  { re: /^rule-(\d+)\.img$/, what: () => 'the routing rules of a network namespace as `ip rule save` writes them (no entries)' },
+  { re: /^iptables-(\d+)\.img$/, what: () => 'iptables-save output of a network namespace (text, no entries)' },
+  { re: /^ip6tables-(\d+)\.img$/, what: () => 'ip6tables-save output of a network namespace (text, no entries)' },
+  { re: /^nftables-(\d+)\.img$/, what: () => 'the nftables ruleset of a network namespace (no entries)' },
+  { re: /^tmpfs(-dev)?-(\d+)\.tar\.gz\.img$/, what: () => 'a gzip-compressed tar archive of a tmpfs mount (no entries)' },
+];
+
+/** The raw kind of a file name, if it is one of CRIU's raw images. */
+export function rawKind(file: string): string | undefined {
+  const base = path.basename(file);
+  for (const k of RAW_KINDS) {
+    const m = base.match(k.re);
+    if (m) return k.what(m);
+  }
+  return undefined;
+}
+
+export interface PagemapIndex {
+  /** Reads the pages_id of a pagemap image's head (undefined if it cannot). */
+  pagesId(file: string): Promise<number | undefined>;
+}
+
+/**
+ * One line describing a raw image: what it holds, its size, and for pages-N.img which
+ * pagemap image(s) of the same directory index it (their head's pages_id is N).
+ */
+export async function describeRaw(file: string, index: PagemapIndex): Promise<string | undefined> {
+  const what = rawKind(file);
+  if (!what) return undefined;
+  let size: number | undefined;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    size = undefined;
+  }
+  const base = path.basename(file);
+  let s = `${file}: ${what}`;
+  const pm = base.match(/^pages-(\d+)\.img$/);
+  if (pm) {
+    if (size !== undefined) s += `, ${Math.floor(size / 4096)} page${size === 4096 ? '' : 's'} (${size} bytes)`;
+    const id = Number(pm[1]);
+    const dir = path.dirname(file);
+    const owners: string[] = [];
+    let names: string[] = [];
+    try {
+      names = await readdir(dir);
+    } catch {
+      names = [];
+    }
+    for (const n of names.filter((n) => /^pagemap-(shmem-)?\d+\.img$/.test(n)).sort()) {
+      if ((await index.pagesId(path.join(dir, n))) === id) owners.push(n);
+    }
+    s += owners.length
+      ? `; described by ${owners.join(', ')} (pages_id ${id}): decode that instead`
+      : `; no pagemap image with pages_id ${id} next to it describes it`;
+  } else if (size !== undefined) {
+    s += `, ${size} bytes`;
+  }
+  return s;
+}
