@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { pyDumps, pyString, encodeBytes } from '../src/crit/pyjson.js';
 import { parseJson, readImageDocument, JsonSyntaxError, type JsonValue } from '../src/crit/json-reader.js';
 
-const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
+const hasPython = spawnSync('/usr/bin/python3', ['-c', 'pass']).status === 0;
 
 /** What Python's json module writes for a document: [compact, indent=4]. */
 function python(doc: string): [string, string] {
-  const r = spawnSync('python3', ['-c', 'import json,sys; d=json.load(sys.stdin); sys.stdout.write(json.dumps(d)+"\\0"+json.dumps(d, indent=4))'], { input: doc, encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import json,sys; d=json.load(sys.stdin); sys.stdout.write(json.dumps(d)+"\\0"+json.dumps(d, indent=4))'], { input: doc, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
   const [a, b] = r.stdout.split('\0');
   return [a!, b!];

@@ -1,0 +1,109 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { ImageDir, type CritImage, type ImageLoader } from '../src/crit/image-dir.js';
+import { collectView, renderView, viewJson, humanBytes, renderTree, type TreeNode } from '../src/crit/explore.js';
+import { exploreDir } from '../src/crit/x.js';
+import { parseJson } from '../src/crit/json-reader.js';
+
+const fixtures = path.resolve(__dirname, '../../../../shared/fixtures/criu-4.2');
+const debianCrit = '/usr/bin/crit';
+const haveRef = existsSync(debianCrit) && existsSync(fixtures) && spawnSync('/usr/bin/python3', [debianCrit, '--help']).status === 0;
+
+/**
+ * A loader that decodes images with Debian's crit 3.17 (a real, independent decoder), so the
+ * explorers are checked against CRIU's own `crit x` on the very same decoded data.
+ */
+const debianLoader: ImageLoader = async (dir, file) => {
+  const p = path.join(dir, file);
+  if (!existsSync(p)) throw Object.assign(new Error(`${p}: missing`), { code: 'ENOENT' });
+  const out = execFileSync('/usr/bin/python3', [debianCrit, 'decode', '-i', p], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  return parseJson(out) as unknown as CritImage;
+};
+
+function collect(): { w: Writable; text: () => string } {
+  const chunks: string[] = [];
+  const w = new Writable({
+    write(c, _e, cb) {
+      chunks.push(String(c));
+      cb();
+    },
+  });
+  return { w, text: () => chunks.join('') };
+}
+
+const DIRS = ['sleep', 'pattern', 'threads', 'pipetree', 'shloop'];
+
+describe.skipIf(!haveRef)("crit x views print what CRIU's crit prints (fixtures, Debian crit 3.17 as reference)", () => {
+  for (const dir of DIRS) {
+    for (const view of ['ps', 'fds', 'mems', 'rss'] as const) {
+      it(`${dir} ${view}`, async () => {
+        const d = path.join(fixtures, dir);
+        const expected = execFileSync('/usr/bin/python3', [debianCrit, 'x', d, view], { encoding: 'utf8' });
+        const o = collect();
+        const rc = await exploreDir(d, view, o.w, { loader: debianLoader });
+        expect(rc).toBe(0);
+        expect(o.text()).toBe(expected);
+      });
+    }
+  }
+});
+
+describe.skipIf(!haveRef)('crit x extensions on the fixtures', () => {
+  it('tree: pipetree is a parent with two children, memory and files per task', async () => {
+    const d = new ImageDir(path.join(fixtures, 'pipetree'), debianLoader);
+    const roots = (await collectView(d, 'tree')) as TreeNode[];
+    expect(roots).toHaveLength(1);
+    const r = roots[0]!;
+    expect(r.pid).toBe(2806);
+    expect(r.children.map((c) => c.pid)).toEqual([2810, 2811]);
+    expect(r.comm).toBe('pipetree');
+    expect(r.files.map((f) => f.fd)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(r.files[3]!.file).toMatch(/^pipe\[\d+\]$/);
+    expect(r.memory.vmas).toBe(23);
+    expect(r.memory.mapped_bytes).toBeGreaterThan(0n);
+    const text = renderTree(roots);
+    expect(text.split('\n')[0]).toBe('pipetree (pid 2806, pgid 2806, sid 2806, 1 thread)');
+    expect(text).toContain('└── pipetree (pid 2811');
+  });
+
+  it('threads: one task with 5 threads', async () => {
+    const d = new ImageDir(path.join(fixtures, 'threads'), debianLoader);
+    const roots = (await collectView(d, 'tree')) as TreeNode[];
+    expect(roots[0]!.threads).toHaveLength(5);
+  });
+
+  it('sk: the fixtures hold no sockets, and say so per task', async () => {
+    const d = new ImageDir(path.join(fixtures, 'shloop'), debianLoader);
+    const data = await collectView(d, 'sk');
+    expect(renderView('sk', data)).toBe('2926\n\t(no sockets)\n2929\n\t(no sockets)\n');
+  });
+
+  it('--format json writes addresses as hex strings', async () => {
+    const o = collect();
+    await exploreDir(path.join(fixtures, 'sleep'), 'mems', o.w, { loader: debianLoader, format: 'json' });
+    const j = JSON.parse(o.text());
+    expect(j[0].pid).toBe(2680);
+    const vs = j[0].vmas.find((v: { name: string }) => v.name.includes('[vsyscall]'));
+    expect(vs.start).toBe('0xffffffffff600000');
+    expect(j[0].exe).toBe('/usr/bin/sleep');
+  });
+});
+
+describe('crit x input checks', () => {
+  it('rejects unknown views and missing directories with one clear error', async () => {
+    const o = collect();
+    await expect(exploreDir('/nonexistent-crit-dir', 'ps', o.w)).rejects.toMatchObject({ exitCode: 3, message: '/nonexistent-crit-dir: no such directory' });
+    await expect(exploreDir('/tmp', 'nope', o.w)).rejects.toMatchObject({ exitCode: 2 });
+  });
+  it('humanBytes', () => {
+    expect(humanBytes(512n)).toBe('512 B');
+    expect(humanBytes(1536n)).toBe('1.5 KiB');
+    expect(humanBytes(8n << 20n)).toBe('8.0 MiB');
+  });
+  it('viewJson turns bigints into hex only for addresses', () => {
+    expect(JSON.parse(viewJson([{ start: 4096n, pages: 3n }]))).toEqual([{ start: '0x1000', pages: 3 }]);
+  });
+});
