@@ -6,3 +6,5 @@ export { parseVdsoElf } from './probes/vdso.js';
 export { xfeatureNames } from './probes/cpu.js';
 export { setNativeBinding } from './load-native.js';
 export type { KerndatNative } from './native.js';
+export * from './judge.js';
+export { kerndatCommand, stderrLogger } from './cli.js';

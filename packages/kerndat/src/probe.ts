@@ -52,6 +52,7 @@ export const PROBES: ReadonlyArray<readonly [string, Probe]> = [
   ['tun', net.probeTun],
   ['sock_diag', net.probeSockDiag],
   ['rtnetlink', net.probeRtnetlink],
+  ['netlock_tools', net.probeNetLockTools],
   ['cpu', cpu.probeCpu],
 ];
 

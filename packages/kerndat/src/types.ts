@@ -158,6 +158,8 @@ export interface Kerndat {
   has_openat2?: boolean;
   has_move_mount_set_group?: boolean;
   has_autofs_pipe_ino?: boolean;
+  /** /proc/PID/maps shows the same dev:ino as stat() for a file mapped from overlayfs */
+  has_overlayfs_maps?: boolean;
 
   // network
   ipv6?: boolean;
@@ -177,6 +179,8 @@ export interface Kerndat {
   has_nsid?: boolean;
   has_link_nsid?: boolean;
   has_nftables_concat?: boolean;
+  /** iptables-legacy (and ip6tables-legacy when IPv6 is on) are installed */
+  has_ipt_legacy?: boolean;
 
   // cpu
   xsave?: XsaveInfo;

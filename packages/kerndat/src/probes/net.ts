@@ -271,3 +271,23 @@ export function probeRtnetlink(): KerndatPart {
   }
   return part;
 }
+
+function inPath(bin: string): boolean {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
+    try {
+      closeSync(openSync(`${dir}/${bin}`, 'r'));
+      return true;
+    } catch {
+      /* next */
+    }
+  }
+  return false;
+}
+
+/** Userspace helpers for network locking: iptables with the legacy API; nftables is not built in. */
+export function probeNetLockTools(sofar: { ipv6?: boolean }): KerndatPart {
+  return {
+    has_ipt_legacy: inPath('iptables-legacy') && (sofar.ipv6 === false || inPath('ip6tables-legacy')),
+    has_nftables_concat: false,
+  };
+}
