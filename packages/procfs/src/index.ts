@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './read.js';
 export * from './vma-flags.js';
 export * from './maps.js';
+export * from './maps-table.js';
 export * from './pagemap.js';
 export * from './stat.js';
 export * from './status.js';

@@ -4,7 +4,7 @@ import { parseCgroup } from './cgroup.js';
 import { errorRecord, type ParseOptions } from './errors.js';
 import { parseFdinfo, parseFdinfoRaw, listFds, readFdLink } from './fd.js';
 import { readMapFiles, readNamespaces } from './links.js';
-import { iterMaps, iterMapsRaw, iterSmaps } from './maps.js';
+import { iterMaps, iterMapsRaw, iterSmaps, vmaJson } from './maps.js';
 import { parseLimits } from './limits.js';
 import { parseLoginuid, parseOomScoreAdj, parsePersonality, parseTimerslack } from './misc.js';
 import { parseMountinfo } from './mountinfo.js';
@@ -37,7 +37,7 @@ interface KindDef {
   /** One JSON document (true) or JSON Lines (false). */
   aggregate: boolean;
   description: string;
-  run(pid: number, opts: ProcfsRunOptions, emit: Emit, popts: ParseOptions): void;
+  run(pid: number, opts: ProcfsRunOptions, emit: Emit, popts: ParseOptions, write: (line: string) => void): void;
 }
 
 function text(pid: Target, name: string, opts: ProcfsRunOptions) {
@@ -58,16 +58,17 @@ export const KINDS: Record<string, KindDef> = {
   maps: {
     aggregate: false,
     description: 'one record per line of /proc/PID/maps, classified as CRIU does',
-    run(pid, opts, emit, popts) {
+    run(pid, opts, emit, popts, write) {
       const { path, text: t } = text(pid, 'maps', opts);
       const o = { ...popts, path, stackGuardGapHidden: opts.stackGuardGapHidden };
-      for (const r of opts.raw ? iterMapsRaw(t, o) : iterMaps(t, o)) emit(r);
+      if (opts.raw) for (const r of iterMapsRaw(t, o)) emit(r);
+      else for (const v of iterMaps(t, o)) write(vmaJson(v) + '\n');
     },
   },
   smaps: {
     aggregate: false,
     description: 'maps plus VmFlags and counters of /proc/PID/smaps',
-    run(pid, opts, emit, popts) {
+    run(pid, opts, emit, popts, write) {
       const { path, text: t } = text(pid, 'smaps', opts);
       if (opts.raw) {
         let cur: Record<string, string> | undefined;
@@ -83,7 +84,7 @@ export const KINDS: Record<string, KindDef> = {
         if (cur) emit(cur);
         return;
       }
-      for (const r of iterSmaps(t, { ...popts, path, stackGuardGapHidden: opts.stackGuardGapHidden })) emit(r);
+      for (const v of iterSmaps(t, { ...popts, path, stackGuardGapHidden: opts.stackGuardGapHidden })) write(vmaJson(v) + '\n');
     },
   },
   pagemap: {
@@ -299,6 +300,6 @@ export function runProcfs(kind: string, pid: number, write: (chunk: string) => v
       errors++;
       emit(errorRecord(e));
     };
-  def.run(pid, opts, emit, popts);
+  def.run(pid, opts, emit, popts, write);
   return errors > 0 ? ExitCode.BAD_INPUT : ExitCode.OK;
 }

@@ -1,6 +1,7 @@
 import { parseError, report, type ParseOptions } from './errors.js';
 import { readProcText, setKey, type ProcOptions, type Target } from './read.js';
-import { MADV, MAP, PAGE_SIZE, PROT, VMA } from './vma-flags.js';
+import { MADV, MAP, PAGE_SIZE, VMA } from './vma-flags.js';
+import { classify, cls, H, H_END, H_INO, H_MAJ, H_MIN, H_PERM, H_PGOFF, H_START, hexDigit, KIND_NAMES, nameOut, parseHeader, PERMS, rawName, splitName, WIDE, wide } from './maps-line.js';
 
 /** What kind of area a mapping is, in words (the status bits say the same for CRIU). */
 export type VmaKind =
@@ -81,232 +82,39 @@ export interface MapsOptions extends ParseOptions {
   shmemDev?: { major: number; minor: number };
 }
 
-const DELETED = ' (deleted)';
-/** Where the kernel pads the path to: 25 + 6 * sizeof(void *) - 1 columns, then one space. */
-const NAME_COLUMN = 73;
-
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
-
-/** A small hand-rolled cursor parser: regexes per line cost too much at 60,000 lines. */
-class LineParser {
-  s = '';
-  pos = 0;
-  end = 0;
-  fail = '';
-
-  hex(stop: number): bigint | undefined {
-    const s = this.s;
-    const from = this.pos;
-    let n = 0;
-    let i = from;
-    while (i < this.end) {
-      const d = hexDigit(s.charCodeAt(i));
-      if (d < 0) break;
-      n = n * 16 + d;
-      i++;
+/** Bigints for parsed numbers; a value equal to the previous one reuses its bigint. */
+class BigCache {
+  private n = -1;
+  private b = 0n;
+  get(n: number, big: bigint): bigint {
+    if (n === WIDE) return big;
+    if (n === 0) return 0n;
+    if (n !== this.n) {
+      this.n = n;
+      this.b = BigInt(n);
     }
-    if (i === from || i - from > 16 || (stop >= 0 && s.charCodeAt(i) !== stop)) return undefined;
-    this.pos = i + (stop >= 0 ? 1 : 0);
-    return i - from <= 13 ? BigInt(n) : BigInt('0x' + s.slice(from, i));
-  }
-
-  hexNum(stop: number): number | undefined {
-    const s = this.s;
-    const from = this.pos;
-    let n = 0;
-    let i = from;
-    while (i < this.end) {
-      const d = hexDigit(s.charCodeAt(i));
-      if (d < 0) break;
-      n = n * 16 + d;
-      i++;
-    }
-    if (i === from || i - from > 8 || s.charCodeAt(i) !== stop) return undefined;
-    this.pos = i + 1;
-    return n;
-  }
-
-  dec(): bigint | undefined {
-    const s = this.s;
-    const from = this.pos;
-    let n = 0;
-    let i = from;
-    while (i < this.end) {
-      const c = s.charCodeAt(i);
-      if (c < 48 || c > 57) break;
-      n = n * 10 + (c - 48);
-      i++;
-    }
-    if (i === from || i - from > 20) return undefined;
-    this.pos = i;
-    return i - from <= 15 ? BigInt(n) : BigInt(s.slice(from, i));
+    return this.b;
   }
 }
+const addrCache = new BigCache();
+const inoCache = new BigCache();
 
-const parser = new LineParser();
-
-/** The maps header fields of one line, before classification. */
-interface Header {
-  start: bigint;
-  end: bigint;
-  perms: string;
-  pgoff: bigint;
-  devMajor: number;
-  devMinor: number;
-  ino: bigint;
-  rawName: string;
-}
-
-/**
- * Parse the maps line s[from, to). Returns the header or a reason it is malformed.
- */
-function parseHeader(s: string, from: number, to: number): Header | string {
-  const p = parser;
-  p.s = s;
-  p.pos = from;
-  p.end = to;
-  const start = p.hex(45 /* - */);
-  if (start === undefined) return 'bad start address';
-  const end = p.hex(32);
-  if (end === undefined) return 'bad end address';
-  if (end < start) return 'end below start';
-  if (p.pos + 5 > to || s.charCodeAt(p.pos + 4) !== 32) return 'bad permissions';
-  const perms = s.slice(p.pos, p.pos + 4);
-  const r = perms.charCodeAt(0), w = perms.charCodeAt(1), x = perms.charCodeAt(2), sh = perms.charCodeAt(3);
-  if ((r !== 114 && r !== 45) || (w !== 119 && w !== 45) || (x !== 120 && x !== 45) || (sh !== 112 && sh !== 115)) return 'bad permissions';
-  p.pos += 5;
-  const pgoff = p.hex(32);
-  if (pgoff === undefined) return 'bad offset';
-  const devMajor = p.hexNum(58 /* : */);
-  if (devMajor === undefined) return 'bad device';
-  const devMinor = p.hexNum(32);
-  if (devMinor === undefined) return 'bad device';
-  const ino = p.dec();
-  if (ino === undefined) return 'bad inode';
-  let pos = p.pos;
-  let rawName = '';
-  if (pos < to) {
-    if (s.charCodeAt(pos) !== 32) return 'bad inode';
-    pos++;
-    if (pos < to) {
-      // The name starts after padding to column 72 plus one space, counted from the line start.
-      const nameAt = Math.max(pos + 1, from + NAME_COLUMN);
-      const padEnd = Math.min(nameAt, to);
-      for (let i = pos; i < padEnd; i++) if (s.charCodeAt(i) !== 32) return 'path not at its column';
-      if (nameAt < to) rawName = s.slice(nameAt, to);
-    }
-  }
-  return { start, end, perms, pgoff, devMajor, devMinor, ino, rawName };
-}
-
-function unescapeName(raw: string): string {
-  // seq_path escapes only '\n', as the octal "\012"; a backslash itself is not escaped.
-  return raw.indexOf('\\012') < 0 ? raw : raw.split('\\012').join('\n');
-}
-
-function isShmem(h: Header, name: string, opts: MapsOptions | undefined): boolean {
-  const dev = opts?.shmemDev;
-  if (dev) return h.devMajor === dev.major && h.devMinor === dev.minor;
-  if (h.devMajor !== 0) return false;
-  return name === '/dev/zero' || name.startsWith('/SYSV') || name.startsWith('/memfd:') || name.startsWith('[anon_shmem:');
-}
-
-/**
- * Classify a mapping as CRIU's smaps walk does (criu/proc_parse.c handle_vma),
- * from the text alone: maps says whether an area has a backing file (a device
- * or inode), and its name says which kind. What needs a stat of map_files
- * (device files other than /dev/zero, hugetlbfs) is treated as a regular file.
- */
-function classify(h: Header, name: string, deleted: boolean, opts: MapsOptions | undefined): Vma {
-  const prot = (h.perms.charCodeAt(0) === 114 ? PROT.READ : 0) | (h.perms.charCodeAt(1) === 119 ? PROT.WRITE : 0) | (h.perms.charCodeAt(2) === 120 ? PROT.EXEC : 0);
-  const shared = h.perms.charCodeAt(3) === 115;
-  let flags: number = shared ? MAP.SHARED : MAP.PRIVATE;
-  let status = 0;
-  let kind: VmaKind;
-  let shmid: bigint | undefined;
-  const backed = h.devMajor !== 0 || h.devMinor !== 0 || h.ino !== 0n || name.charCodeAt(0) === 47; /* '/' */
-
-  const vma = (): Vma => {
-    const v: Vma = { start: h.start, end: h.end, perms: h.perms, prot, shared, pgoff: h.pgoff, devMajor: h.devMajor, devMinor: h.devMinor, ino: h.ino, name, deleted, kind, status, flags, madv: 0n };
-    if (shmid !== undefined) v.shmid = shmid;
-    return v;
+function buildVma(opts: MapsOptions | undefined): Vma {
+  splitName(rawName);
+  const name = nameOut.name, deleted = nameOut.deleted;
+  const bits = H[H_PERM]!;
+  const ino = inoCache.get(H[H_INO]!, wide.ino);
+  const maj = H[H_MAJ]!, min = H[H_MIN]!;
+  classify(name, bits, maj, min, ino === 0n, opts?.shmemDev);
+  const pg = H[H_PGOFF]!;
+  // Every Vma gets the same property order (one hidden class); optional ones stay undefined.
+  return {
+    start: addrCache.get(H[H_START]!, wide.start), end: addrCache.get(H[H_END]!, wide.end), perms: PERMS[bits]!, prot: bits & 7,
+    shared: (bits & 8) !== 0, pgoff: pg === WIDE ? wide.pgoff : pg === 0 ? 0n : BigInt(pg),
+    devMajor: maj, devMinor: min, ino, name, deleted,
+    kind: KIND_NAMES[cls.kind]!, status: cls.status, flags: cls.flags, madv: 0n,
+    shmid: cls.shmid ? ino : undefined, guardGap: undefined,
   };
-
-  // Areas whose map_files link tells CRIU everything: sockets and AIO rings.
-  if (backed && name.startsWith('socket:')) {
-    kind = 'socket';
-    status = VMA.AREA_SOCKET | VMA.AREA_REGULAR;
-    return vma();
-  }
-  if (backed && name === '/[aio]') {
-    kind = 'aio';
-    status = VMA.AREA_AIORING;
-    return vma();
-  }
-
-  kind = backed ? 'file' : 'anon';
-  if (name === '[vsyscall]' || name === '[vectors]') {
-    kind = 'vsyscall';
-    status = VMA.AREA_VSYSCALL;
-  } else if (name === '[vdso]') {
-    kind = 'vdso';
-    status = VMA.AREA_REGULAR | ((prot & (PROT.READ | PROT.EXEC)) === (PROT.READ | PROT.EXEC) ? VMA.AREA_VDSO : 0);
-  } else if (name === '[vvar]' || name === '[vvar_vclock]') {
-    kind = 'vvar';
-    status = VMA.AREA_REGULAR | ((prot & PROT.READ) === PROT.READ ? VMA.AREA_VVAR : 0);
-  } else if (name === '[heap]') {
-    kind = 'heap';
-    status = VMA.AREA_REGULAR | VMA.AREA_HEAP;
-  } else if (name === '[uprobes]') {
-    kind = 'uprobes';
-    status = VMA.AREA_UPROBES;
-  } else {
-    // CRIU sets no VMA_AREA_STACK for [stack]: it is plain private anonymous memory that grows down.
-    if (name === '[stack]') {
-      kind = 'stack';
-      flags |= MAP.GROWSDOWN;
-    }
-    status = VMA.AREA_REGULAR;
-  }
-
-  if (backed) {
-    if (isShmem(h, name, opts)) {
-      if (name.startsWith('/SYSV')) {
-        kind = 'sysvipc';
-        flags |= MAP.ANONYMOUS;
-        status |= VMA.ANON_SHARED | VMA.AREA_SYSVIPC;
-        shmid = h.ino;
-        return vma();
-      }
-      kind = 'shmem';
-      status |= VMA.AREA_MEMFD;
-    }
-    status |= shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE;
-  } else {
-    if (shared) {
-      status |= VMA.ANON_SHARED;
-      shmid = h.ino;
-    } else {
-      status |= VMA.ANON_PRIVATE;
-    }
-    flags |= MAP.ANONYMOUS;
-  }
-  return vma();
-}
-
-function buildVma(h: Header, opts: MapsOptions | undefined): Vma {
-  let raw = h.rawName;
-  let deleted = false;
-  if (raw.charCodeAt(0) === 47 /* '/' */ && raw.endsWith(DELETED)) {
-    deleted = true;
-    raw = raw.slice(0, raw.length - DELETED.length);
-  }
-  return classify(h, unescapeName(raw), deleted, opts);
 }
 
 /** Add the guard page back to a grows-down area, as CRIU's vma_list_add does. */
@@ -319,40 +127,68 @@ function guardGap(v: Vma, prevEnd: bigint, opts: MapsOptions | undefined): void 
 
 /** Parse one maps line (no newline) into a classified Vma; throws PROCFS_PARSE when malformed. */
 export function parseMapsLine(line: string, opts?: MapsOptions, lineNo = 1): Vma {
-  const h = parseHeader(line, 0, line.length);
-  if (typeof h === 'string') throw parseError(opts?.path, lineNo, h, line);
-  return buildVma(h, opts);
+  const why = parseHeader(line, 0, line.length);
+  if (why !== null) throw parseError(opts?.path, lineNo, why, line);
+  return buildVma(opts);
 }
 
 /**
- * Parse the text of /proc/PID/maps: one Vma per line, in order. A malformed
- * line throws PROCFS_PARSE (file and line number), or goes to opts.onError
- * and is skipped.
+ * Call `each` with one Vma per line of maps text, in order. A malformed line
+ * throws PROCFS_PARSE (file and line number), or goes to opts.onError and is
+ * skipped.
  */
-export function* iterMaps(text: string, opts?: MapsOptions): Generator<Vma> {
+function scanMaps(text: string, opts: MapsOptions | undefined, each: (v: Vma) => void): void {
   let from = 0;
   let lineNo = 0;
   let prevEnd = 0n;
   const n = text.length;
+  const gap = !!opts?.stackGuardGapHidden;
   while (from < n) {
     let to = text.indexOf('\n', from);
     if (to < 0) to = n;
     lineNo++;
-    const h = parseHeader(text, from, to);
-    if (typeof h === 'string') {
-      report(opts, parseError(opts?.path, lineNo, h, text.slice(from, to)));
+    const why = parseHeader(text, from, to);
+    if (why !== null) {
+      report(opts, parseError(opts?.path, lineNo, why, text.slice(from, to)));
     } else {
-      const v = buildVma(h, opts);
-      guardGap(v, prevEnd, opts);
+      const v = buildVma(opts);
+      if (gap) guardGap(v, prevEnd, opts);
       prevEnd = v.end;
-      yield v;
+      each(v);
     }
     from = to + 1;
   }
 }
 
+/** Parse the text of /proc/PID/maps: one Vma per line, in order (see scanMaps for errors). */
 export function parseMaps(text: string, opts?: MapsOptions): Vma[] {
-  return Array.from(iterMaps(text, opts));
+  const out: Vma[] = [];
+  scanMaps(text, opts, (v) => out.push(v));
+  return out;
+}
+
+/** parseMaps as a generator, for streaming: records come out one line at a time. */
+export function* iterMaps(text: string, opts?: MapsOptions): Generator<Vma> {
+  let from = 0;
+  let lineNo = 0;
+  let prevEnd = 0n;
+  const n = text.length;
+  const gap = !!opts?.stackGuardGapHidden;
+  while (from < n) {
+    let to = text.indexOf('\n', from);
+    if (to < 0) to = n;
+    lineNo++;
+    const why = parseHeader(text, from, to);
+    if (why !== null) {
+      report(opts, parseError(opts?.path, lineNo, why, text.slice(from, to)));
+    } else {
+      const v = buildVma(opts);
+      if (gap) guardGap(v, prevEnd, opts);
+      prevEnd = v.end;
+      yield v;
+    }
+    from = to + 1;
+  }
 }
 
 /** The --raw view of maps: the kernel's fields as text, the path exactly as printed. */
@@ -365,23 +201,39 @@ export function* iterMapsRaw(text: string, opts?: ParseOptions): Generator<RawVm
     if (to < 0) to = n;
     lineNo++;
     const line = text.slice(from, to);
-    const h = parseHeader(text, from, to);
-    if (typeof h === 'string') report(opts, parseError(opts?.path, lineNo, h, line));
+    const why = parseHeader(text, from, to);
+    if (why !== null) report(opts, parseError(opts?.path, lineNo, why, line));
     else {
       const f = line.split(' ', 5);
       const [start, end] = f[0]!.split('-') as [string, string];
-      yield { start, end, perms: f[1]!, offset: f[2]!, dev: f[3]!, inode: f[4]!, pathname: h.rawName };
+      yield { start, end, perms: f[1]!, offset: f[2]!, dev: f[3]!, inode: f[4]!, pathname: rawName };
     }
     from = to + 1;
   }
 }
 
+/** "123 kB" → bytes, "5" → 5, anything else → -1 (no regex: smaps has ~25 of these per area). */
+function counterValue(val: string): number {
+  let n = 0;
+  let i = 0;
+  for (; i < val.length; i++) {
+    const c = val.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  if (i === 0 || i > 15) return -1;
+  if (i === val.length) return n;
+  let j = i;
+  while (j < val.length && val.charCodeAt(j) === 32) j++;
+  return j > i && val.slice(j) === 'kB' ? n * 1024 : -1;
+}
+
 function isRangeLine(s: string, from: number, to: number): boolean {
   let i = from;
-  while (i < to && hexDigit(s.charCodeAt(i)) >= 0) i++;
+  while (i < to && hexDigit(s.charCodeAt(i)) <= 15) i++;
   if (i === from || s.charCodeAt(i) !== 45) return false;
   const j = ++i;
-  while (i < to && hexDigit(s.charCodeAt(i)) >= 0) i++;
+  while (i < to && hexDigit(s.charCodeAt(i)) <= 15) i++;
   return i > j && s.charCodeAt(i) === 32;
 }
 
@@ -432,10 +284,10 @@ export function* iterSmaps(text: string, opts?: MapsOptions): Generator<Vma> {
       if (cur) yield finish(cur);
       cur = undefined;
       inArea = true;
-      const h = parseHeader(text, from, to);
-      if (typeof h === 'string') report(opts, parseError(opts?.path, lineNo, h, text.slice(from, to)));
+      const why = parseHeader(text, from, to);
+      if (why !== null) report(opts, parseError(opts?.path, lineNo, why, text.slice(from, to)));
       else {
-        cur = buildVma(h, opts);
+        cur = buildVma(opts);
         cur.flags &= ~MAP.GROWSDOWN; // only VmFlags says so in smaps
         cur.smaps = {};
       }
@@ -451,9 +303,9 @@ export function* iterSmaps(text: string, opts?: MapsOptions): Generator<Vma> {
           cur.vmFlags = val ? val.split(/\s+/) : [];
           applyVmFlags(cur, cur.vmFlags);
         } else {
-          const m = /^(\d+)(?:\s+kB)?$/.exec(val);
-          if (!m) report(opts, parseError(opts?.path, lineNo, `bad value of ${key}`, line));
-          else setKey(cur.smaps!, key, val.endsWith('kB') ? Number(m[1]) * 1024 : Number(m[1]));
+          const v = counterValue(val);
+          if (v < 0) report(opts, parseError(opts?.path, lineNo, `bad value of ${key}`, line));
+          else setKey(cur.smaps!, key, v);
         }
       }
     }
@@ -495,3 +347,18 @@ export function collectVmas(vmas: Iterable<Vma>): Vma[] {
   return out;
 }
 
+
+const hexOf = (v: bigint): string => '0x' + v.toString(16);
+
+/**
+ * One Vma as a line of JSON, the same text as JSON.stringify(v, hexReplacer)
+ * but several times faster (no replacer call per key).
+ */
+export function vmaJson(v: Vma): string {
+  let s = `{"start":"${hexOf(v.start)}","end":"${hexOf(v.end)}","perms":"${v.perms}","prot":${v.prot},"shared":${v.shared},"pgoff":"${hexOf(v.pgoff)}","devMajor":${v.devMajor},"devMinor":${v.devMinor},"ino":"${hexOf(v.ino)}","name":${JSON.stringify(v.name)},"deleted":${v.deleted},"kind":"${v.kind}","status":${v.status},"flags":${v.flags},"madv":"${hexOf(v.madv)}"`;
+  if (v.shmid !== undefined) s += `,"shmid":"${hexOf(v.shmid)}"`;
+  if (v.guardGap !== undefined) s += `,"guardGap":${v.guardGap}`;
+  if (v.smaps !== undefined) s += `,"smaps":${JSON.stringify(v.smaps)}`;
+  if (v.vmFlags !== undefined) s += `,"vmFlags":${JSON.stringify(v.vmFlags)}`;
+  return s + '}';
+}

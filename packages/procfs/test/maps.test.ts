@@ -81,3 +81,45 @@ describe('smaps VmFlags', () => {
     expect(vv!.madv).toBe(1n << 16n);
   });
 });
+
+describe('MapsTable (compact form)', () => {
+  it('gives exactly the records of parseMaps, for golden and generated inputs, with and without the guard gap', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { parseMapsTable, tableVmas } = await import('./lib.js');
+    const dir = join(import.meta.dirname, 'golden');
+    const texts = readdirSync(dir).filter((f) => /\.maps\.txt$/.test(f) && !f.startsWith('malformed')).map((f) => readFileSync(join(dir, f), 'utf8'));
+    texts.push(generateMaps(5000, 3).text);
+    for (const text of texts)
+      for (const stackGuardGapHidden of [false, true]) {
+        const a = parseMaps(text, { stackGuardGapHidden });
+        const b = Array.from(tableVmas(parseMapsTable(text, { stackGuardGapHidden })));
+        expect(b).toEqual(a);
+      }
+  });
+  it('reports malformed lines the same way', async () => {
+    const { parseMapsTable } = await import('./lib.js');
+    const bad = '00400000-00401000 r--p 00000000 08:01 5\nnope\n';
+    expect(() => parseMapsTable(bad, { path: 'x' })).toThrow(/x:2/);
+    const errs: number[] = [];
+    const t = parseMapsTable(bad, { onError: (e) => errs.push(e.context.line as number) });
+    expect(t.length).toBe(1);
+    expect(errs).toEqual([2]);
+  });
+});
+
+describe('vmaJson', () => {
+  it('writes the same JSON as JSON.stringify with hexReplacer', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { vmaJson, hexReplacer, parseSmaps } = await import('./lib.js');
+    const dir = join(import.meta.dirname, 'golden');
+    const all = [
+      ...parseMaps(readFileSync(join(dir, 'weird.maps.txt'), 'utf8'), { stackGuardGapHidden: true }),
+      ...parseMaps(readFileSync(join(dir, 'zoo.maps.txt'), 'utf8')),
+      ...parseSmaps(readFileSync(join(dir, 'zoo.smaps.txt'), 'utf8')),
+    ];
+    expect(all.some((v) => v.guardGap) && all.some((v) => v.shmid !== undefined)).toBe(true);
+    for (const v of all) expect(vmaJson(v)).toBe(JSON.stringify(v, hexReplacer));
+  });
+});

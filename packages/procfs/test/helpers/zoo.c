@@ -1,7 +1,10 @@
 /*
  * A process that holds one of every kind of mapping and descriptor procfs
  * parses, then prints "ready <pid>" and waits to be killed.
- * Usage: zoo DIR [NMAPS]   (DIR: a scratch directory it may create files in)
+ * Usage: zoo DIR [NMAPS [BIG_MIB]]
+ *   DIR: a scratch directory it may create files in; NMAPS: extra one-page
+ *   areas; BIG_MIB: one more private anonymous area of that size with every
+ *   16th page touched (for pagemap benchmarks).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -43,6 +46,7 @@ int main(int argc, char **argv) {
 	char path[4096];
 	const char *dir = argc > 1 ? argv[1] : "/tmp";
 	long nmaps = argc > 2 ? atol(argv[2]) : 0;
+	long big_mib = argc > 3 ? atol(argv[3]) : 0;
 
 	/* file names with a space, a newline, and one deleted afterwards */
 	snprintf(path, sizeof(path), "%s/with space", dir);
@@ -77,6 +81,15 @@ int main(int argc, char **argv) {
 		if (big == MAP_FAILED) { perror("mmap big"); return 1; }
 		for (long i = 0; i < nmaps; i += 2)
 			mprotect(big + i * 4096, 4096, PROT_READ | PROT_WRITE);
+	}
+
+	if (big_mib > 0) {
+		size_t len = (size_t)big_mib << 20;
+		char *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (b == MAP_FAILED) { perror("mmap big_mib"); return 1; }
+		for (size_t off = 0; off < len; off += 16 * 4096)
+			b[off] = 1;
+		printf("big %lx %lx\n", (unsigned long)b, (unsigned long)(b + len));
 	}
 
 	/* descriptors of every kind fdinfo describes */
