@@ -1,9 +1,12 @@
 import { defineCommand } from 'citty';
+import { checkCommand } from './check.js';
 
 /**
  * `criu`: each subcommand lives in its own file in this folder and is mounted here.
  */
 export const criuCommand = defineCommand({
   meta: { name: 'criu', version: '0.1.0', description: 'checkpoint/restore in userspace (crtools)' },
-  subCommands: {},
+  subCommands: {
+    check: checkCommand,
+  },
 });
