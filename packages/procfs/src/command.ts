@@ -38,6 +38,7 @@ export const procfsCommand = defineCommand({
     start: { type: 'string', description: 'pagemap: first address (hex)' },
     end: { type: 'string', description: 'pagemap: end address (hex, exclusive)' },
     all: { type: 'boolean', description: 'pagemap: also pages with no bit set' },
+    'proc-root': { type: 'string', description: 'where procfs is mounted (default /proc; tests point it at captured files)' },
   },
   run({ args }) {
     if (!/^\d+$/.test(String(args.pid))) throw new CrtoolsError('USAGE', `not a pid: ${args.pid}`, { exitCode: ExitCode.USAGE });
@@ -49,6 +50,7 @@ export const procfsCommand = defineCommand({
       end: parseAddr(args.end, '--end'),
       all: !!args.all,
     };
+    if (args['proc-root']) opts.procRoot = String(args['proc-root']);
     const out = bufferedWriter((s) => process.stdout.write(s));
     try {
       return runProcfs(String(args.kind), Number(args.pid), (s) => out.write(s), opts);
