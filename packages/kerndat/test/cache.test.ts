@@ -1,0 +1,43 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { kernelIdentity, loadKerndat, readCache, writeCache } from '../src/index.js';
+import { machineDoc } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'kerndat-cache-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('kerndat cache', () => {
+  it('is reused while release and boot id match, and written atomically', () => {
+    const path = join(dir, 'sub', 'kerndat.json');
+    const first = loadKerndat({ cachePath: path });
+    expect(first.cached).toBe(false);
+    expect(existsSync(path)).toBe(true);
+    expect(readdirSync(join(dir, 'sub'))).toEqual(['kerndat.json']); // no temporary left behind
+    const second = loadKerndat({ cachePath: path });
+    expect(second.cached).toBe(true);
+    expect(second.kerndat).toEqual(first.kerndat);
+    const fresh = loadKerndat({ cachePath: path, noCache: true });
+    expect(fresh.cached).toBe(false);
+    expect(fresh.kerndat.probed_at >= first.kerndat.probed_at).toBe(true);
+  });
+
+  it('is ignored for another boot or release, or when corrupt', () => {
+    const id = kernelIdentity();
+    const path = join(dir, 'other.json');
+    writeCache(path, { ...machineDoc(), ...id });
+    expect(readCache(path)?.boot_id).toBe(id.boot_id);
+    writeCache(path, { ...machineDoc(), ...id, boot_id: '00000000-0000-0000-0000-000000000000' });
+    expect(readCache(path)).toBeUndefined();
+    writeCache(path, { ...machineDoc(), ...id, release: '2.6.32' });
+    expect(readCache(path)).toBeUndefined();
+    writeFileSync(path, '{"half": ');
+    expect(readCache(path)).toBeUndefined();
+    expect(readCache(join(dir, 'absent.json'))).toBeUndefined();
+    // a corrupt cache is replaced by a fresh probe
+    const r = loadKerndat({ cachePath: path });
+    expect(r.cached).toBe(false);
+    expect(JSON.parse(readFileSync(path, 'utf8')).boot_id).toBe(id.boot_id);
+  });
+});

@@ -1,0 +1,78 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseVdsoElf, probeKerndat, PROBES, kernelIdentity } from '../src/index.js';
+
+function children(): string {
+  return readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim();
+}
+
+describe('probes on the running kernel', () => {
+  const before = { fds: readdirSync('/proc/self/fd').length, kids: children() };
+  const k = probeKerndat();
+
+  it('every probe answers, and leaves no fd or child behind', () => {
+    expect(k.errors).toEqual({});
+    expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(before.fds);
+    expect(children()).toBe(before.kids);
+    expect(PROBES.length).toBeGreaterThan(35);
+    expect(k.release).toBe(kernelIdentity().release);
+    expect(k.boot_id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('stack guard gap: measured, and consistent with the boolean CRIU uses', () => {
+    expect(typeof k.stack_guard_gap).toBe('number');
+    expect(k.stack_guard_gap_hidden).toBe(k.stack_guard_gap === 0);
+    expect([0, 4096, 1 << 20]).toContain(k.stack_guard_gap);
+  });
+
+  it('memory facts', () => {
+    expect(k.page_size).toBe(4096);
+    expect(k.task_size! >= 0x7ffffffff000n).toBe(true);
+    expect(k.mmap_min_addr).toBe(BigInt(readFileSync('/proc/sys/vm/mmap_min_addr', 'utf8').trim()));
+    expect(k.pmap).toBe('PM_FULL'); // root sees PFNs
+    expect(k.zero_page_pfn! > 0n).toBe(true);
+  });
+
+  it('vDSO area: mappings in order, sizes, symbols that resolve to the same code', () => {
+    const v = k.vdso!;
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    for (const a of v.areas) expect(maps).toContain(a.name);
+    const idx = v.order.indexOf('[vdso]');
+    expect(idx).toBeGreaterThan(0);
+    for (let i = 1; i < v.areas.length; i++) expect(v.areas[i]!.start >= v.areas[i - 1]!.end).toBe(true);
+    expect(v.vdso_size > 0n && v.vdso_size % 4096n === 0n).toBe(true);
+    expect(v.elf_ok).toBe(true);
+    for (const s of ['__vdso_clock_gettime', '__vdso_gettimeofday', '__vdso_time', '__vdso_getcpu', '__vdso_clock_getres']) {
+      expect(v.symbols[s], s).toBeTypeOf('bigint');
+      expect(v.symbols[s]! < v.vdso_size).toBe(true);
+    }
+    expect(v.symbols.clock_gettime).toBe(v.symbols.__vdso_clock_gettime);
+  });
+
+  it('the vDSO ELF parser refuses garbage without throwing', () => {
+    expect(parseVdsoElf(Buffer.alloc(0)).elf_ok).toBe(false);
+    expect(parseVdsoElf(Buffer.from('not an elf at all, just some bytes.................................')).elf_ok).toBe(false);
+    const fake = Buffer.alloc(128);
+    fake.writeUInt32BE(0x7f454c46, 0);
+    fake[4] = 2;
+    fake[5] = 1;
+    fake.writeUInt16LE(3, 16);
+    fake.writeUInt16LE(62, 18);
+    fake.writeBigUInt64LE(0xffffn, 40); // section headers past the end
+    fake.writeUInt16LE(5, 60);
+    expect(parseVdsoElf(fake)).toEqual({ elf_ok: false, symbols: {} });
+  });
+
+  it('probes that fork: ptrace abilities, clone3 set_tid, special-mapping mremap', () => {
+    expect(k.has_ptrace_seize).toBe(true);
+    expect(k.has_ptrace_peeksiginfo).toBe(true);
+    expect(k.has_clone3_set_tid).toBe(true);
+    expect(k.vdso!.mremap_ok).toBe(true);
+    expect(k.xsave!.ptrace_size).toBeGreaterThanOrEqual(576); // legacy area + header at least
+  });
+
+  it('only= runs a subset', () => {
+    const s = probeKerndat({ only: ['page_size', 'uffd'] });
+    expect(Object.keys(s).sort()).toEqual(['arch', 'boot_id', 'errors', 'has_uffd', 'page_size', 'probed_at', 'release', 'schema', 'uffd_features'].sort());
+  });
+});
