@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { parseError, report, type ParseOptions } from './errors.js';
 import { mapProcError, procPath, readProcDir, readProcLink, type ProcOptions, type Target } from './read.js';
 
@@ -34,6 +35,22 @@ export interface MapFile {
   start: bigint;
   end: bigint;
   target: string;
+  /**
+   * With `{ modes: true }`: the open mode the link's permission bits give
+   * (0o400 → O_RDONLY 0, 0o200 → O_WRONLY 1, 0o600 → O_RDWR 2), which CRIU
+   * stores as VmaEntry.fdflags; undefined for other bit patterns.
+   */
+  fdflags?: number;
+}
+
+/** CRIU's fdflags from a map_files link's mode (vma_get_mapfile_flags). */
+export function mapFileFdflags(mode: number): number | undefined {
+  switch (mode & 0o600) {
+    case 0o200: return 1;
+    case 0o400: return 0;
+    case 0o600: return 2;
+    default: return undefined;
+  }
 }
 
 /** Parse a map_files entry name "7f00…-7f01…". */
@@ -44,7 +61,7 @@ export function parseMapFileName(name: string, opts?: ParseOptions): { start: bi
 }
 
 /** Every map_files link (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), sorted by start. */
-export function readMapFiles(target: Target, opts?: ProcOptions & ParseOptions): MapFile[] {
+export function readMapFiles(target: Target, opts?: ProcOptions & ParseOptions & { modes?: boolean }): MapFile[] {
   const out: MapFile[] = [];
   for (const name of readProcDir(target, 'map_files', opts)) {
     let link: string;
@@ -55,7 +72,16 @@ export function readMapFiles(target: Target, opts?: ProcOptions & ParseOptions):
       throw mapProcError(e, target, procPath(target, `map_files/${name}`, opts), opts);
     }
     try {
-      out.push({ ...parseMapFileName(name, { ...opts, path: procPath(target, 'map_files', opts) }), target: link });
+      const m: MapFile = { ...parseMapFileName(name, { ...opts, path: procPath(target, 'map_files', opts) }), target: link };
+      if (opts?.modes) {
+        try {
+          const f = mapFileFdflags(lstatSync(procPath(target, `map_files/${name}`, opts)).mode);
+          if (f !== undefined) m.fdflags = f;
+        } catch (e) {
+          if ((e as { code?: string }).code !== 'ENOENT') throw e;
+        }
+      }
+      out.push(m);
     } catch (e) {
       report(opts, e as never);
     }

@@ -162,3 +162,17 @@ describe('live: the test process itself', () => {
     }
   });
 });
+
+describe('live: map_files modes', () => {
+  it('give CRIU fdflags: read-only private file mappings are O_RDONLY, rw shared are O_RDWR', async () => {
+    const { readMapFiles } = await import('./lib.js');
+    const mf = readMapFiles(process.pid, { modes: true });
+    const maps = readMaps(process.pid);
+    for (const m of mf) {
+      const v = maps.find((x) => x.start === m.start)!;
+      expect(v).toBeDefined();
+      if (v.perms === 'r--p') expect(m.fdflags).toBe(0);
+    }
+    expect(mf.some((m) => m.fdflags === 0)).toBe(true);
+  });
+});
