@@ -3,6 +3,7 @@ export * from './read.js';
 export * from './vma-flags.js';
 export * from './maps.js';
 export * from './maps-table.js';
+export * from './vma-list.js';
 export * from './pagemap.js';
 export * from './stat.js';
 export * from './status.js';

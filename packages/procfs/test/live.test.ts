@@ -176,3 +176,15 @@ describe('live: map_files modes', () => {
     expect(mf.some((m) => m.fdflags === 0)).toBe(true);
   });
 });
+
+describe('live: readVmaList', () => {
+  it('is CRIU\'s list for the test process: one vvar area, fdflags on file mappings, growsdown stack', async () => {
+    const { readVmaList } = await import('./lib.js');
+    const list = readVmaList(process.pid);
+    // (Node maps and unmaps memory all the time: no count comparison between two reads.)
+    expect(readMaps(process.pid).filter((v) => v.kind === 'vvar').length).toBe(2); // [vvar] + [vvar_vclock]
+    expect(list.filter((v) => (v.status & VMA.AREA_VVAR) !== 0)).toHaveLength(1);
+    expect(list.filter((v) => (v.status & VMA.FILE_PRIVATE) !== 0).every((v) => v.fdflags !== undefined)).toBe(true);
+    expect(list.find((v) => v.kind === 'stack')!.flags & MAP.GROWSDOWN).toBe(MAP.GROWSDOWN);
+  });
+});

@@ -1,0 +1,38 @@
+import { readMapFiles } from './links.js';
+import { collectVmas, readMaps, type MapsOptions, type Vma } from './maps.js';
+import type { ProcOptions, Target } from './read.js';
+import { VMA } from './vma-flags.js';
+
+/** A Vma of CRIU's list, with the open mode of its file when it has one. */
+export interface CriuVma extends Vma {
+  /** VmaEntry.fdflags for file mappings (from map_files), else undefined. */
+  fdflags?: number;
+}
+
+/**
+ * The VMA list a CRIU dump stores for a process, in one call: smaps (so
+ * VmFlags give grows-down, madvise bits and unsupported areas), CRIU's
+ * classification, the guard gap as `stackGuardGapHidden` says, vvar areas
+ * merged, [uprobes] dropped, and `fdflags` of file mappings from map_files
+ * (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; skipped without it).
+ */
+export function readVmaList(target: Target, opts?: MapsOptions & ProcOptions): CriuVma[] {
+  const list: CriuVma[] = collectVmas(readMaps(target, { ...opts, smaps: true }));
+  let modes: Map<bigint, number> | undefined;
+  try {
+    modes = new Map();
+    for (const m of readMapFiles(target, { ...opts, modes: true })) if (m.fdflags !== undefined) modes.set(m.start, m.fdflags);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'EPERM' && code !== 'EACCES') throw e;
+    modes = undefined;
+  }
+  if (modes)
+    for (const v of list)
+      if ((v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) !== 0) {
+        // the guard gap may have moved the start; map_files names the kernel's start
+        const f = modes.get(v.guardGap ? v.start + 4096n : v.start);
+        if (f !== undefined) v.fdflags = f;
+      }
+  return list;
+}
