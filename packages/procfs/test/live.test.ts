@@ -18,6 +18,7 @@ const AREAS = 20000;
 let work = '';
 let zoo: ChildProcess | undefined;
 let pid = 0;
+let growsdown = 0n;
 
 function procfs(...args: string[]) {
   return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -34,6 +35,8 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
       let buf = '';
       zoo!.stdout!.on('data', (d: Buffer) => {
         buf += d.toString();
+        const g = /growsdown ([0-9a-f]+)/.exec(buf);
+        if (g) growsdown = BigInt('0x' + g[1]);
         const m = /ready (\d+)/.exec(buf);
         if (m) resolve(Number(m[1]));
       });
@@ -75,6 +78,12 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
     // every map_files link names an area of maps
     const starts = new Set(v.map((x) => x.start));
     for (const m of readMapFiles(pid)) expect(starts.has(m.start)).toBe(true);
+  });
+
+  it('this kernel shows a MAP_GROWSDOWN area from its real start: the guard gap is not hidden (stackGuardGapHidden false, as CRIU computes it)', () => {
+    expect(growsdown).not.toBe(0n);
+    const area = readMaps(pid).find((x) => x.end === growsdown + 65536n)!;
+    expect(area.start).toBe(growsdown);
   });
 
   it('smaps marks the MAP_GROWSDOWN area and agrees with maps', () => {

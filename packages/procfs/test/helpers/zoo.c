@@ -72,8 +72,9 @@ int main(int argc, char **argv) {
 	aio_context_t ctx = 0;
 	syscall(SYS_io_setup, 8, &ctx);
 
-	/* a grows-down area */
-	mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN, -1, 0);
+	/* a grows-down area; its real start, to compare with what maps shows */
+	void *gd = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN, -1, 0);
+	printf("growsdown %lx\n", (unsigned long)gd);
 
 	/* many small areas with alternating protections so they never merge */
 	if (nmaps > 0) {
