@@ -18,7 +18,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 
 const work = mkdtempSync(join(tmpdir(), 'procfs-bench-'));
 const exe = join(work, 'zoo');
-const cc = spawnSync('gcc', ['-O2', '-o', exe, join(root, 'packages/procfs/test/helpers/zoo.c'), '-lrt'], { encoding: 'utf8' });
+const cc = spawnSync('gcc', ['-O2', '-o', exe, join(root, 'packages/procfs/test/helpers/zoo.c'), '-lrt', '-lpthread'], { encoding: 'utf8' });
 if (cc.status !== 0) {
   console.error(`gcc failed: ${cc.stderr}`);
   process.exit(1);

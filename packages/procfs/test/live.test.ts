@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   isCrtoolsError, listTasks, MAP, NO_SUCH_PROCESS, openPagemap, readChildren, readFds, readMapFiles, readMaps,
   readNamespaces, readStat, readStatus, readTimers, readLimits, readAuxv, readCmdline, readMountinfo, readCgroup,
-  readLoginuid, readOomScoreAdj, readPersonality, readTimerslack, readSched, VMA,
+  readLoginuid, readOomScoreAdj, readTasks, readPersonality, readTimerslack, readSched, VMA,
 } from './lib.js';
 
 const pkg = join(import.meta.dirname, '..');
@@ -19,6 +19,7 @@ let work = '';
 let zoo: ChildProcess | undefined;
 let pid = 0;
 let growsdown = 0n;
+let child = 0;
 
 function procfs(...args: string[]) {
   return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -28,7 +29,7 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'procfs-live-'));
     const exe = join(work, 'zoo');
-    const cc = spawnSync('gcc', ['-O2', '-o', exe, join(import.meta.dirname, 'helpers', 'zoo.c'), '-lrt'], { encoding: 'utf8' });
+    const cc = spawnSync('gcc', ['-O2', '-o', exe, join(import.meta.dirname, 'helpers', 'zoo.c'), '-lrt', '-lpthread'], { encoding: 'utf8' });
     if (cc.status !== 0) throw new Error(`gcc failed: ${cc.stderr}`);
     zoo = spawn(exe, [work, String(AREAS)], { stdio: ['ignore', 'pipe', 'inherit'] });
     pid = await new Promise<number>((resolve, reject) => {
@@ -37,6 +38,8 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
         buf += d.toString();
         const g = /growsdown ([0-9a-f]+)/.exec(buf);
         if (g) growsdown = BigInt('0x' + g[1]);
+        const c = /child (\d+)/.exec(buf);
+        if (c) child = Number(c[1]);
         const m = /ready (\d+)/.exec(buf);
         if (m) resolve(Number(m[1]));
       });
@@ -45,6 +48,11 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
   }, 30000);
 
   afterAll(() => {
+    if (child > 1) {
+      try {
+        process.kill(child, 'SIGKILL');
+      } catch { /* already gone */ }
+    }
     if (zoo?.pid) {
       try {
         process.kill(zoo.pid, 'SIGKILL');
@@ -114,8 +122,14 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
   it('timers, stat, status, tasks, children, namespaces and the rest', () => {
     expect(readTimers(pid)).toEqual([{ id: 0, signo: 12, sigval: 0x1234n, notify: 'signal', notifyTarget: 'pid', notifyId: pid, clockId: 1 }]);
     expect(readStat(pid)).toMatchObject({ pid, comm: 'zoo', ppid: process.pid });
-    expect(readStatus(pid)).toMatchObject({ Name: 'zoo', Pid: pid, Threads: 1, SigBlk: (1n << 11n) | 1n });
-    expect(listTasks(pid)).toEqual([pid]);
+    expect(readStatus(pid)).toMatchObject({ Name: 'zoo', Pid: pid, Threads: 2, SigBlk: (1n << 11n) | 1n });
+    const tids = listTasks(pid);
+    expect(tids).toHaveLength(2);
+    expect(tids[0]).toBe(pid);
+    const tasks = readTasks(pid);
+    expect(tasks.map((t) => t.status.Pid)).toEqual(tids);
+    expect(tasks.every((t) => t.status.Tgid === pid && t.stat.pid === t.tid)).toBe(true);
+    expect(readChildren(pid)).toEqual([child]);
     expect(readChildren(process.pid)).toContain(pid);
     expect(readNamespaces(pid).map((n) => n.name)).toContain('pid_for_children');
     expect(readCmdline(pid).slice(1)).toEqual([work, String(AREAS)]);

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/aio_abi.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +41,12 @@ static void *map_file(const char *path, int flags) {
 	if (p == MAP_FAILED) { perror("mmap"); exit(1); }
 	close(fd);
 	return p;
+}
+
+static void *sleeper(void *arg) {
+	(void)arg;
+	for (;;) pause();
+	return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -120,6 +127,17 @@ int main(int argc, char **argv) {
 	sev.sigev_value.sival_ptr = (void *)0x1234;
 	timer_create(CLOCK_MONOTONIC, &sev, &tid);
 
+	/* a second thread and a child process (which dies with us) */
+	pthread_t th;
+	pthread_create(&th, NULL, sleeper, NULL);
+	pid_t parent = getpid();
+	pid_t child = fork();
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent) _exit(0);
+		for (;;) pause();
+	}
+	printf("child %d\n", child);
 	printf("ready %d\n", getpid());
 	fflush(stdout);
 	for (;;) pause();
