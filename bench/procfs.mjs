@@ -25,12 +25,15 @@ if (cc.status !== 0) {
 }
 const child = spawn(exe, [work, String(AREAS), String(BIG_MIB)], { stdio: ['ignore', 'pipe', 'inherit'] });
 let big;
+let grandchild = 0;
 const pid = await new Promise((resolve, reject) => {
   let buf = '';
   child.stdout.on('data', (d) => {
     buf += d;
     const b = /big ([0-9a-f]+) ([0-9a-f]+)/.exec(buf);
     if (b) big = [BigInt('0x' + b[1]), BigInt('0x' + b[2])];
+    const c = /child (\d+)/.exec(buf);
+    if (c) grandchild = Number(c[1]);
     const m = /ready (\d+)/.exec(buf);
     if (m) resolve(Number(m[1]));
   });
@@ -97,6 +100,7 @@ try {
   console.log(`  read (one pread of ${pages * 8 / 1048576} MiB):          min ${Math.min(...pmT).toFixed(1)} ms, median ${median(pmT).toFixed(1)} ms`);
   console.log(`  scan for present runs:                min ${Math.min(...runsT).toFixed(1)} ms, median ${median(runsT).toFixed(1)} ms`);
 } finally {
+  if (grandchild > 1) process.kill(grandchild, 'SIGKILL');
   process.kill(child.pid, 'SIGKILL');
   rmSync(work, { recursive: true, force: true });
 }
