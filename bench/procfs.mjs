@@ -45,29 +45,27 @@ const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 try {
   const read = [], decode = [], table = [], objects = [], json = [];
-  let lines = 0, records = 0, bytes = 0;
-  for (let i = 0; i < RUNS; i++) {
-    let t = process.hrtime.bigint();
-    const buf = readProcFile(`/proc/${pid}/maps`);
-    read.push(ms(t));
-    t = process.hrtime.bigint();
-    const text = buf.toString('utf8');
-    decode.push(ms(t));
-    t = process.hrtime.bigint();
-    const tab = parseMapsTable(text);
-    table.push(ms(t));
-    t = process.hrtime.bigint();
-    const vmas = parseMaps(text);
-    objects.push(ms(t));
-    t = process.hrtime.bigint();
-    let n = 0;
-    for (const v of vmas) n += vmaJson(v).length;
-    json.push(ms(t));
-    bytes = buf.length;
-    lines = text.split('\n').length - 1;
-    records = vmas.length;
-    if (tab.length !== records) throw new Error('table and records disagree');
-  }
+  let lines = 0, records = 0, bytes = 0, text = '';
+  // Each step in its own phase (so one step's garbage does not land in the next one's
+  // timing), after two warm-up runs.
+  const phase = (out, f) => {
+    for (let i = 0; i < RUNS + 2; i++) {
+      const t = process.hrtime.bigint();
+      f();
+      if (i >= 2) out.push(ms(t));
+    }
+  };
+  phase(read, () => { bytes = readProcFile(`/proc/${pid}/maps`).length; });
+  const buf = readProcFile(`/proc/${pid}/maps`);
+  phase(decode, () => { text = buf.toString('utf8'); });
+  lines = text.split('\n').length - 1;
+  let tab;
+  phase(table, () => { tab = parseMapsTable(text); });
+  let vmas;
+  phase(objects, () => { vmas = parseMaps(text); });
+  phase(json, () => { let n = 0; for (const v of vmas) n += vmaJson(v).length; });
+  records = vmas.length;
+  if (tab.length !== records || records !== lines) throw new Error('table, records and lines disagree');
   const fmt = (xs) => `min ${Math.min(...xs).toFixed(1).padStart(6)} ms, median ${median(xs).toFixed(1).padStart(6)} ms`;
   const r = median(read), d = median(decode), p = median(table), o = median(objects);
   console.log(`maps: ${lines} lines (${(bytes / 1048576).toFixed(1)} MiB), ${records} records, ${RUNS} runs`);

@@ -67,11 +67,12 @@ export interface RawVma {
 
 export interface MapsOptions extends ParseOptions {
   /**
-   * Whether the kernel hides the stack guard gap from maps (kerndat's
-   * stack_guard_gap_hidden). When true, a grows-down area that does not touch
-   * the previous one starts one page lower, as CRIU records it.
-   * Default false: kernels since 4.12 show the whole area (measured on this
-   * machine's 6.18, and CRIU 4.2's images from it keep the kernel's start).
+   * CRIU's kdat.stack_guard_gap_hidden: maps shows grows-down areas one page
+   * higher than they really start (kernels before 4.12 hid the guard page).
+   * When true, a grows-down area that does not touch the previous one starts
+   * one page lower, as CRIU's vma_list_add records it. Default false: 6.18
+   * shows the real start (CRIU's probe then says false, and CRIU 4.2's images
+   * from this kernel keep the kernel's start). See README.
    */
   stackGuardGapHidden?: boolean;
   /**
