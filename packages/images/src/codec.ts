@@ -1,0 +1,504 @@
+import { FT, WIRE, is64, type FieldSpec, type MessageSpec } from './schema.js';
+
+/**
+ * Schema-driven protobuf (proto2) decoder and encoder.
+ * Decoded messages are plain objects keyed by CRIU field names, in wire order:
+ * 64-bit integers as bigint, 32-bit as number, enums as their names, bytes as Buffer,
+ * repeated fields as arrays. Fields absent on the wire are absent from the object, so
+ * decode → encode reproduces the bytes (fields are written in number order, as
+ * protobuf-c does; unknown fields are kept under UNKNOWN_FIELDS and written last).
+ */
+
+/** Raw bytes of fields the schema does not know, kept for byte-identical re-encoding. */
+export const UNKNOWN_FIELDS = Symbol.for('crtools.images.unknownFields');
+
+/** An internal decode/encode failure; the framing layer adds file and offset. */
+export class CodecError extends Error {
+  constructor(
+    message: string,
+    readonly pos: number,
+    readonly truncated = false,
+  ) {
+    super(message);
+  }
+}
+
+const TWO32 = 4294967296;
+
+class Reader {
+  pos = 0;
+  hi = 0;
+  constructor(
+    readonly buf: Buffer,
+    pos: number,
+  ) {
+    this.pos = pos;
+  }
+
+  /** Reads a varint; returns its low 32 bits (signed) and leaves the high 32 in `hi`. */
+  varint(end: number): number {
+    const b = this.buf;
+    let p = this.pos;
+    if (p >= end) throw new CodecError('varint runs past the end of the message', p);
+    let x = b[p++]!;
+    if (x < 0x80) {
+      this.pos = p;
+      this.hi = 0;
+      return x;
+    }
+    let lo = x & 0x7f;
+    let hi = 0;
+    let shift = 7;
+    for (let i = 1; i < 10; i++) {
+      if (p >= end) throw new CodecError('varint runs past the end of the message', p);
+      x = b[p++]!;
+      if (shift < 28) lo |= (x & 0x7f) << shift;
+      else if (shift === 28) {
+        lo |= (x & 0x0f) << 28;
+        hi |= (x & 0x7f) >> 4;
+      } else hi |= (x & 0x7f) << (shift - 32);
+      if (x < 0x80) {
+        this.pos = p;
+        this.hi = hi;
+        return lo;
+      }
+      shift += 7;
+    }
+    throw new CodecError('varint longer than 10 bytes', p);
+  }
+}
+
+function u64(lo: number, hi: number): bigint {
+  if (hi === 0) return BigInt(lo >>> 0);
+  const h = hi >>> 0;
+  if (h < 0x200000) return BigInt(h * TWO32 + (lo >>> 0));
+  return (BigInt(h) << 32n) | BigInt(lo >>> 0);
+}
+
+function skipField(r: Reader, wt: number, end: number): void {
+  switch (wt) {
+    case 0:
+      r.varint(end);
+      return;
+    case 1:
+      r.pos += 8;
+      break;
+    case 2: {
+      const len = r.varint(end) >>> 0;
+      if (r.hi !== 0) throw new CodecError('length-delimited field longer than 4 GiB', r.pos);
+      r.pos += len;
+      break;
+    }
+    case 5:
+      r.pos += 4;
+      break;
+    default:
+      throw new CodecError(`invalid wire type ${wt}`, r.pos);
+  }
+  if (r.pos > end) throw new CodecError('field runs past the end of the message', end);
+}
+
+function readScalar(r: Reader, f: FieldSpec, end: number): unknown {
+  const b = r.buf;
+  switch (f.type) {
+    case FT.INT32:
+      return r.varint(end) | 0;
+    case FT.UINT32:
+      return r.varint(end) >>> 0;
+    case FT.SINT32: {
+      const v = r.varint(end);
+      return (v >>> 1) ^ -(v & 1);
+    }
+    case FT.INT64: {
+      const lo = r.varint(end);
+      const u = u64(lo, r.hi);
+      return r.hi & 0x80000000 ? BigInt.asIntN(64, u) : u;
+    }
+    case FT.UINT64: {
+      const lo = r.varint(end);
+      return u64(lo, r.hi);
+    }
+    case FT.SINT64: {
+      const lo = r.varint(end);
+      const u = u64(lo, r.hi);
+      return (u >> 1n) ^ -(u & 1n);
+    }
+    case FT.BOOL: {
+      const lo = r.varint(end);
+      return lo !== 0 || r.hi !== 0;
+    }
+    case FT.ENUM: {
+      const v = r.varint(end) | 0;
+      const n = f.enumNames!.get(v);
+      return n === undefined ? v : n;
+    }
+    case FT.FIXED32:
+      need(r, 4, end);
+      r.pos += 4;
+      return b.readUInt32LE(r.pos - 4);
+    case FT.SFIXED32:
+      need(r, 4, end);
+      r.pos += 4;
+      return b.readInt32LE(r.pos - 4);
+    case FT.FLOAT:
+      need(r, 4, end);
+      r.pos += 4;
+      return b.readFloatLE(r.pos - 4);
+    case FT.FIXED64:
+      need(r, 8, end);
+      r.pos += 8;
+      return b.readBigUInt64LE(r.pos - 8);
+    case FT.SFIXED64:
+      need(r, 8, end);
+      r.pos += 8;
+      return b.readBigInt64LE(r.pos - 8);
+    case FT.DOUBLE:
+      need(r, 8, end);
+      r.pos += 8;
+      return b.readDoubleLE(r.pos - 8);
+    default:
+      throw new CodecError(`field ${f.name}: not a scalar`, r.pos);
+  }
+}
+
+function need(r: Reader, n: number, end: number): void {
+  if (r.pos + n > end) throw new CodecError('fixed-size field runs past the end of the message', r.pos);
+}
+
+function readLength(r: Reader, end: number): number {
+  const len = r.varint(end) >>> 0;
+  if (r.hi !== 0 || r.pos + len > end) throw new CodecError(`length ${len} runs past the end of the message`, r.pos);
+  return len;
+}
+
+function decodeInto(spec: MessageSpec, r: Reader, end: number): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  const buf = r.buf;
+  while (r.pos < end) {
+    const fieldStart = r.pos;
+    const tag = r.varint(end) >>> 0;
+    const id = tag >>> 3;
+    const wt = tag & 7;
+    if (id === 0) throw new CodecError('field number 0', fieldStart);
+    const f = id < 64 ? spec.small[id] : spec.byId.get(id);
+    if (f === undefined || (wt !== f.wire && !(f.repeated && wt === 2 && WIRE[f.type] !== 2) && !(f.packed && wt === WIRE[f.type]))) {
+      skipField(r, wt, end);
+      let u = (o as any)[UNKNOWN_FIELDS] as Buffer[] | undefined;
+      if (!u) {
+        u = [];
+        Object.defineProperty(o, UNKNOWN_FIELDS, { value: u, enumerable: false, writable: true, configurable: true });
+      }
+      u.push(Buffer.from(buf.subarray(fieldStart, r.pos)));
+      continue;
+    }
+    let v: unknown;
+    if (f.type === FT.MESSAGE) {
+      const len = readLength(r, end);
+      const stop = r.pos + len;
+      v = decodeInto(f.message!, r, stop);
+      r.pos = stop;
+    } else if (f.type === FT.STRING) {
+      const len = readLength(r, end);
+      v = buf.toString('utf8', r.pos, r.pos + len);
+      r.pos += len;
+    } else if (f.type === FT.BYTES) {
+      const len = readLength(r, end);
+      v = Buffer.from(buf.subarray(r.pos, r.pos + len));
+      r.pos += len;
+    } else if (wt === 2) {
+      // packed repeated scalars
+      const len = readLength(r, end);
+      const stop = r.pos + len;
+      let arr = o[f.name] as unknown[] | undefined;
+      if (!arr) o[f.name] = arr = [];
+      while (r.pos < stop) arr.push(readScalar(r, f, stop));
+      continue;
+    } else v = readScalar(r, f, end);
+    if (f.repeated) {
+      const arr = o[f.name] as unknown[] | undefined;
+      if (arr) arr.push(v);
+      else o[f.name] = [v];
+    } else o[f.name] = v;
+  }
+  if (r.pos !== end) throw new CodecError('field runs past the end of the message', end);
+  const req = spec.required;
+  for (let i = 0; i < req.length; i++) {
+    if (o[req[i]!.name] === undefined) throw new CodecError(`${spec.name}: required field ${req[i]!.name} is missing`, end);
+  }
+  return o;
+}
+
+/** Decode buf[start, end) as one message of `spec`. Throws CodecError (pos relative to buf). */
+export function decodeMessage(spec: MessageSpec, buf: Buffer, start = 0, end = buf.length): Record<string, unknown> {
+  const r = new Reader(buf, start);
+  return decodeInto(spec, r, end);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/** Thrown for values that do not fit the schema; `path` names the field. */
+export class ShapeError extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Writer {
+  buf: Buffer;
+  pos = 0;
+  constructor(size = 256) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const nb = Buffer.allocUnsafe(size);
+    this.buf.copy(nb, 0, 0, this.pos);
+    this.buf = nb;
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+  /** Unsigned 32-bit varint. */
+  uvarint(v: number): void {
+    this.ensure(5);
+    const b = this.buf;
+    v >>>= 0;
+    while (v >= 0x80) {
+      b[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    b[this.pos++] = v;
+  }
+  /** 64-bit varint from two 32-bit halves. */
+  varint64(lo: number, hi: number): void {
+    this.ensure(10);
+    const b = this.buf;
+    lo >>>= 0;
+    hi >>>= 0;
+    while (hi !== 0 || lo >= 0x80) {
+      b[this.pos++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    b[this.pos++] = lo;
+  }
+  bigvarint(v: bigint): void {
+    const u = BigInt.asUintN(64, v);
+    if (u < 0x80000000n) this.uvarint(Number(u));
+    else this.varint64(Number(u & 0xffffffffn), Number(u >> 32n));
+  }
+  bytes(src: Uint8Array): void {
+    this.ensure(src.length);
+    this.buf.set(src, this.pos);
+    this.pos += src.length;
+  }
+  /** Bytes written so far (a view, valid until the next write). */
+  view(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+function varintSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
+
+const INT32_MIN = -0x80000000;
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (Buffer.isBuffer(v)) return 'Buffer';
+  return typeof v;
+}
+
+function toInt(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v;
+  if (typeof v === 'bigint' && v >= BigInt(min) && v <= BigInt(max)) return Number(v);
+  throw new ShapeError(path, `expected an integer in [${min}, ${max}], got ${typeName(v)} ${typeof v === 'number' || typeof v === 'bigint' ? String(v) : ''}`.trimEnd());
+}
+
+function toBig(v: unknown, path: string, signed: boolean): bigint {
+  let b: bigint | undefined;
+  if (typeof v === 'bigint') b = v;
+  else if (typeof v === 'number' && Number.isSafeInteger(v)) b = BigInt(v);
+  if (b === undefined) throw new ShapeError(path, `expected a 64-bit integer (bigint), got ${typeName(v)}`);
+  if (signed ? b < -(1n << 63n) || b >= 1n << 63n : b < 0n || b >= 1n << 64n)
+    throw new ShapeError(path, `${b} is out of range for a ${signed ? 'signed' : 'unsigned'} 64-bit field`);
+  return b;
+}
+
+function writeScalar(w: Writer, f: FieldSpec, v: unknown, path: string): void {
+  switch (f.type) {
+    case FT.INT32: {
+      const n = toInt(v, path, INT32_MIN, 0x7fffffff);
+      if (n < 0) w.varint64(n, -1);
+      else w.uvarint(n);
+      return;
+    }
+    case FT.UINT32:
+      w.uvarint(toInt(v, path, 0, 0xffffffff));
+      return;
+    case FT.SINT32: {
+      const n = toInt(v, path, INT32_MIN, 0x7fffffff);
+      w.uvarint(((n << 1) ^ (n >> 31)) >>> 0);
+      return;
+    }
+    case FT.INT64:
+      w.bigvarint(toBig(v, path, true));
+      return;
+    case FT.UINT64:
+      if (typeof v === 'number' && v >= 0 && v <= 0xffffffff && Number.isInteger(v)) w.uvarint(v);
+      else w.bigvarint(toBig(v, path, false));
+      return;
+    case FT.SINT64: {
+      const b = toBig(v, path, true);
+      w.bigvarint(b >= 0n ? b << 1n : ((-b) << 1n) - 1n);
+      return;
+    }
+    case FT.BOOL:
+      if (typeof v !== 'boolean') throw new ShapeError(path, `expected a boolean, got ${typeName(v)}`);
+      w.uvarint(v ? 1 : 0);
+      return;
+    case FT.ENUM: {
+      let n: number | undefined;
+      if (typeof v === 'string') {
+        n = f.enumValues!.get(v);
+        if (n === undefined) throw new ShapeError(path, `unknown enum name ${JSON.stringify(v)}`);
+      } else n = toInt(v, path, INT32_MIN, 0x7fffffff);
+      if (n < 0) w.varint64(n, -1);
+      else w.uvarint(n);
+      return;
+    }
+    case FT.FIXED32:
+      w.ensure(4);
+      w.buf.writeUInt32LE(toInt(v, path, 0, 0xffffffff), w.pos);
+      w.pos += 4;
+      return;
+    case FT.SFIXED32:
+      w.ensure(4);
+      w.buf.writeInt32LE(toInt(v, path, INT32_MIN, 0x7fffffff), w.pos);
+      w.pos += 4;
+      return;
+    case FT.FIXED64:
+      w.ensure(8);
+      w.buf.writeBigUInt64LE(toBig(v, path, false), w.pos);
+      w.pos += 8;
+      return;
+    case FT.SFIXED64:
+      w.ensure(8);
+      w.buf.writeBigInt64LE(toBig(v, path, true), w.pos);
+      w.pos += 8;
+      return;
+    case FT.FLOAT:
+    case FT.DOUBLE:
+      if (typeof v !== 'number') throw new ShapeError(path, `expected a number, got ${typeName(v)}`);
+      w.ensure(8);
+      if (f.type === FT.FLOAT) {
+        w.buf.writeFloatLE(v, w.pos);
+        w.pos += 4;
+      } else {
+        w.buf.writeDoubleLE(v, w.pos);
+        w.pos += 8;
+      }
+      return;
+  }
+}
+
+function writeLengthDelimitedFrom(w: Writer, start: number): void {
+  // Content was written at start+1 after a 1-byte placeholder; fix up the length.
+  const len = w.pos - start - 1;
+  const n = varintSize(len);
+  if (n > 1) {
+    w.ensure(n - 1);
+    w.buf.copyWithin(start + n, start + 1, w.pos);
+    w.pos += n - 1;
+  }
+  let p = start;
+  let v = len;
+  while (v >= 0x80) {
+    w.buf[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  w.buf[p] = v;
+}
+
+function writeValue(w: Writer, f: FieldSpec, v: unknown, path: string): void {
+  if (f.type === FT.MESSAGE) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || Buffer.isBuffer(v))
+      throw new ShapeError(path, `expected an object (${f.message!.name}), got ${typeName(v)}`);
+    const start = w.pos;
+    w.byte(0);
+    encodeInto(w, f.message!, v as Record<string, unknown>, path);
+    writeLengthDelimitedFrom(w, start);
+  } else if (f.type === FT.STRING) {
+    if (typeof v !== 'string') throw new ShapeError(path, `expected a string, got ${typeName(v)}`);
+    const len = Buffer.byteLength(v);
+    w.uvarint(len);
+    w.ensure(len);
+    w.buf.write(v, w.pos, 'utf8');
+    w.pos += len;
+  } else if (f.type === FT.BYTES) {
+    if (!(v instanceof Uint8Array)) throw new ShapeError(path, `expected a Buffer, got ${typeName(v)}`);
+    w.uvarint(v.length);
+    w.bytes(v);
+  } else writeScalar(w, f, v, path);
+}
+
+function encodeInto(w: Writer, spec: MessageSpec, o: Record<string, unknown>, path: string): void {
+  for (const key in o) {
+    if (!spec.byName.has(key)) throw new ShapeError(path ? `${path}.${key}` : key, `no field ${key} in ${spec.name}`);
+  }
+  const fields = spec.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const v = o[f.name];
+    const fp = path ? `${path}.${f.name}` : f.name;
+    if (v === undefined || v === null) {
+      if (f.required) throw new ShapeError(fp, `required field ${f.name} of ${spec.name} is missing`);
+      continue;
+    }
+    if (f.repeated) {
+      if (!Array.isArray(v)) throw new ShapeError(fp, `expected an array, got ${typeName(v)}`);
+      if (v.length === 0) continue;
+      if (f.packed) {
+        w.uvarint(f.tag);
+        const start = w.pos;
+        w.byte(0);
+        for (let j = 0; j < v.length; j++) writeScalar(w, f, v[j], `${fp}[${j}]`);
+        writeLengthDelimitedFrom(w, start);
+      } else {
+        for (let j = 0; j < v.length; j++) {
+          w.uvarint(f.tag);
+          writeValue(w, f, v[j], `${fp}[${j}]`);
+        }
+      }
+    } else {
+      w.uvarint(f.tag);
+      writeValue(w, f, v, fp);
+    }
+  }
+  const unknown = (o as any)[UNKNOWN_FIELDS] as Buffer[] | undefined;
+  if (unknown) for (const u of unknown) w.bytes(u);
+}
+
+/** Encode one message into w (appending). Throws ShapeError. */
+export function encodeMessageTo(w: Writer, spec: MessageSpec, o: Record<string, unknown>, path = ''): void {
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ShapeError(path || '<entry>', `expected an object, got ${typeName(o)}`);
+  encodeInto(w, spec, o, path);
+}
+
+/** Encode one message to a fresh Buffer. */
+export function encodeMessage(spec: MessageSpec, o: Record<string, unknown>, path = ''): Buffer {
+  const w = new Writer();
+  encodeMessageTo(w, spec, o, path);
+  return Buffer.from(w.view());
+}
+
+export { is64 };

@@ -1,0 +1,410 @@
+import type { Writable } from 'node:stream';
+import { decodeMessage, encodeMessage, ShapeError } from './codec.js';
+import {
+  b64decode, b64encode, decodeDev, DICT_TABLES, encodeDev, FLAG_TABLES, ipFromString, ipToString,
+  mapFlags, pyInt, qpDecode, qpEncode, unmapFlags,
+} from './crit-values.js';
+import { shapeError } from './errors.js';
+import { kindInfo, type Entry, type Image } from './framing.js';
+import type { ImageStream } from './io.js';
+import type { MagicInfo } from './magic.js';
+import { parseJsonExact, pyDump, PyFloat, pyString } from './pyjson.js';
+import { FT, is64, messageSpec, type FieldSpec, type MessageSpec } from './schema.js';
+
+/**
+ * CRIU crit's JSON: `{"magic": "CORE", "entries": [...]}` exactly as `crit decode [--pretty]`
+ * writes it (pycriu's pb2dict rules: fields in number order, 64-bit as plain integers, enums by
+ * name, bytes as base64 (encodebytes), unix socket names quoted-printable, the payload under
+ * "extra"; --pretty adds 4-space indentation, hex, flag names, major:minor, IP addresses and
+ * dictionary names), and back.
+ */
+
+export interface CritJsonOptions {
+  /** crit decode --pretty. */
+  pretty?: boolean;
+}
+
+const IND = '    ';
+
+function hex(v: number | bigint): string {
+  const b = BigInt(v);
+  return b < 0n ? '-0x' + (-b).toString(16) : '0x' + b.toString(16);
+}
+
+function intText(f: FieldSpec, v: number | bigint, pretty: boolean, isHex: boolean): string {
+  if (!pretty) return typeof v === 'bigint' ? v.toString() : String(v);
+  if (isHex) return '"' + hex(v) + '"';
+  if (f.dev) return '"' + decodeDev(BigInt(v), f.odev) + '"';
+  if (f.flags !== undefined) {
+    const t = FLAG_TABLES[f.flags];
+    return pyString(t ? mapFlags(BigInt(v), t) : hex(v));
+  }
+  if (f.dict !== undefined) {
+    const name = DICT_TABLES[f.dict]?.[f.name]?.[Number(v)];
+    if (name !== undefined) return pyString(name);
+  }
+  return typeof v === 'bigint' ? v.toString() : String(v);
+}
+
+function valueText(f: FieldSpec, v: unknown, pretty: boolean, isHex: boolean, cur: string): string {
+  switch (f.type) {
+    case FT.MESSAGE:
+      return messageText(f.message!, v as Record<string, unknown>, pretty, isHex, cur, undefined);
+    case FT.BYTES:
+      return pyString(f.conv === 'unix_name' ? qpEncode(v as Buffer) : b64encode(v as Buffer));
+    case FT.ENUM:
+      return typeof v === 'string' ? '"' + v + '"' : String(v);
+    case FT.BOOL:
+      return v ? 'true' : 'false';
+    case FT.STRING:
+      return pyString(v as string);
+    case FT.FLOAT:
+    case FT.DOUBLE:
+      return pyDump(new PyFloat(v as number));
+    default:
+      return intText(f, v as number | bigint, pretty, isHex);
+  }
+}
+
+function messageText(spec: MessageSpec, o: Record<string, unknown>, pretty: boolean, isHex: boolean, cur: string, extra: string | undefined): string {
+  const inner = pretty ? cur + IND : '';
+  const sep = pretty ? ',\n' + inner : ', ';
+  let s = '';
+  let n = 0;
+  const fields = spec.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const v = o[f.name];
+    if (v === undefined || v === null) continue;
+    const hx = pretty && (isHex || f.hex);
+    let t: string;
+    if (f.repeated) {
+      const a = v as unknown[];
+      if (a.length === 0) continue;
+      if (pretty && f.ipadd) {
+        t = '[\n' + inner + IND + pyString(ipToString(a as number[])) + '\n' + inner + ']';
+      } else if (pretty) {
+        const in2 = inner + IND;
+        t = '[\n';
+        for (let j = 0; j < a.length; j++) t += (j ? ',\n' : '') + in2 + valueText(f, a[j], true, hx, in2);
+        t += '\n' + inner + ']';
+      } else {
+        t = '[';
+        for (let j = 0; j < a.length; j++) t += (j ? ', ' : '') + valueText(f, a[j], false, false, '');
+        t += ']';
+      }
+    } else t = valueText(f, v, pretty, hx, inner);
+    s += (n++ ? sep : '') + '"' + f.name + '": ' + t;
+  }
+  if (extra !== undefined) s += (n++ ? sep : '') + '"extra": ' + extra;
+  if (n === 0) return '{}';
+  return pretty ? '{\n' + inner + s + '\n' + cur + '}' : '{' + s + '}';
+}
+
+function num(v: unknown): number {
+  return typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0;
+}
+const round = (x: number, y: number) => Math.ceil(x / y) * y;
+
+/** The crit JSON value of an entry's payload (as pycriu's extra handlers render it). */
+function extraValue(info: MagicInfo, e: Entry): unknown {
+  const x = e.extra ?? Buffer.alloc(0);
+  switch (info.payload) {
+    case 'tcp-stream': {
+      const inq = num(e['inq_len']);
+      return { inq: b64encode(x.subarray(0, inq)), outq: b64encode(x.subarray(inq)) };
+    }
+    case 'ipc-shm':
+      return b64encode(x.subarray(0, num(e['size'])));
+    case 'ipc-sem': {
+      const out: number[] = [];
+      const n = num(e['nsems']);
+      for (let i = 0; i < n && 2 * i + 1 < x.length; i++) out.push(x.readUInt16LE(2 * i));
+      return out;
+    }
+    case 'ipc-msg': {
+      const spec = messageSpec('ipc_msg');
+      const out: unknown[] = [];
+      let p = 0;
+      while (p + 4 <= x.length) {
+        const len = x.readUInt32LE(p);
+        const m = decodeMessage(spec, x, p + 4, p + 4 + len);
+        const msize = num(m['msize']);
+        out.push(parseJsonExact(messageText(spec, m, false, false, '', undefined)));
+        out.push(b64encode(x.subarray(p + 4 + len, p + 4 + len + msize)));
+        p += 4 + len + round(msize, 8);
+      }
+      return out;
+    }
+    default:
+      return b64encode(x);
+  }
+}
+
+
+/** Renders entries of one kind as crit JSON text. */
+class CritEntryWriter {
+  index = 0;
+  private readonly main: MessageSpec;
+  private readonly first: MessageSpec;
+  constructor(
+    readonly info: MagicInfo,
+    readonly pretty: boolean,
+  ) {
+    this.main = messageSpec(info.message!);
+    this.first = info.firstMessage ? messageSpec(info.firstMessage) : this.main;
+  }
+  entry(e: Entry): string {
+    const spec = this.index === 0 ? this.first : this.main;
+    const cur = this.pretty ? IND + IND : '';
+    let extra: string | undefined;
+    const p = this.info.payload;
+    if (p !== 'none' && p !== 'pagemap' && e.extra !== undefined) {
+      const v = extraValue(this.info, e);
+      extra = pyDump(v, this.pretty ? IND : null, this.pretty ? cur + IND : '');
+    }
+    this.index++;
+    return messageText(spec, e, this.pretty, false, cur, extra);
+  }
+}
+
+function head(magic: string, pretty: boolean): string {
+  return pretty ? `{\n${IND}"magic": ${pyString(magic)},\n${IND}"entries": [` : `{"magic": ${pyString(magic)}, "entries": [`;
+}
+function tail(count: number, pretty: boolean): string {
+  if (count === 0) return pretty ? ']\n}' : ']}';
+  return pretty ? `\n${IND}]\n}` : ']}';
+}
+
+/** The crit JSON document of an image (no trailing newline; crit adds one when writing to stdout). */
+export function toCritJson(image: Image, opts: CritJsonOptions = {}): string {
+  const pretty = !!opts.pretty;
+  const info = kindInfo(image.magic);
+  const w = new CritEntryWriter(info, pretty);
+  const sep = pretty ? `,\n${IND}${IND}` : ', ';
+  let s = head(info.name, pretty);
+  for (let i = 0; i < image.entries.length; i++) s += (i ? sep : pretty ? `\n${IND}${IND}` : '') + w.entry(image.entries[i]!);
+  return s + tail(image.entries.length, pretty);
+}
+
+/** The entries of an image as crit JSON values (plain objects; 64-bit values as bigint). */
+export function toCritValue(image: Image, opts: CritJsonOptions = {}): { magic: string; entries: unknown[] } {
+  return parseJsonExact(toCritJson(image, opts)) as { magic: string; entries: unknown[] };
+}
+
+/**
+ * Stream the crit JSON document of an image (whole or streaming) in chunks of about `chunk`
+ * characters; memory stays flat for huge images.
+ */
+export async function* critJsonChunks(src: Image | ImageStream, opts: CritJsonOptions & { chunk?: number } = {}): AsyncGenerator<string> {
+  const pretty = !!opts.pretty;
+  const limit = opts.chunk ?? 1 << 16;
+  let info: MagicInfo;
+  let batches: Iterable<Entry[]> | AsyncIterable<Entry[]>;
+  if ('entries' in src && Array.isArray((src as Image).entries)) {
+    info = kindInfo((src as Image).magic);
+    batches = [(src as Image).entries];
+  } else {
+    info = await (src as ImageStream).header();
+    batches = (src as ImageStream).batches();
+  }
+  const w = new CritEntryWriter(info, pretty);
+  const sep = pretty ? `,\n${IND}${IND}` : ', ';
+  const first = pretty ? `\n${IND}${IND}` : '';
+  let s = head(info.name, pretty);
+  let count = 0;
+  for await (const b of batches) {
+    for (let i = 0; i < b.length; i++) {
+      s += (count++ ? sep : first) + w.entry(b[i]!);
+      if (s.length >= limit) {
+        yield s;
+        s = '';
+      }
+    }
+  }
+  yield s + tail(count, pretty);
+}
+
+/** Write the crit JSON document to a stream, honouring backpressure. Adds the trailing newline if `newline`. */
+export async function writeCritJson(src: Image | ImageStream, out: Writable, opts: CritJsonOptions & { newline?: boolean } = {}): Promise<void> {
+  for await (const c of critJsonChunks(src, opts)) {
+    if (!out.write(c)) await new Promise<void>((r) => out.once('drain', r));
+  }
+  if (opts.newline) if (!out.write('\n')) await new Promise<void>((r) => out.once('drain', r));
+}
+
+// ---------------------------------------------------------------------------------------------
+// crit JSON → image
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  return `${typeof v} ${String(v)}`;
+}
+
+function critInt(f: FieldSpec, v: unknown, path: string): number | bigint {
+  let b: bigint | null = null;
+  if (typeof v === 'string') {
+    if (f.dev) b = encodeDev(v, f.odev);
+    else if (f.flags !== undefined && FLAG_TABLES[f.flags]) b = unmapFlags(v, FLAG_TABLES[f.flags]!);
+    else if (f.dict !== undefined) {
+      const t = DICT_TABLES[f.dict]?.[f.name];
+      const hit = t ? Object.entries(t).find(([, n]) => n === v) : undefined;
+      b = hit ? BigInt(hit[0]) : pyInt(v);
+    } else b = pyInt(v);
+    if (b === null) throw new ShapeError(path, `cannot read ${describe(v)} as an integer`);
+  } else if (typeof v === 'bigint') b = v;
+  else if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
+  else throw new ShapeError(path, `expected an integer, got ${describe(v)}`);
+  if (is64(f.type)) return b;
+  return b >= -(2n ** 53n) && b <= 2n ** 53n ? Number(b) : b;
+}
+
+function critScalar(f: FieldSpec, v: unknown, path: string): unknown {
+  switch (f.type) {
+    case FT.BYTES: {
+      if (typeof v !== 'string') throw new ShapeError(path, `expected a ${f.conv === 'unix_name' ? 'quoted-printable' : 'base64'} string, got ${describe(v)}`);
+      if (f.conv === 'unix_name') return qpDecode(v);
+      const b = b64decode(v);
+      if (!b) throw new ShapeError(path, 'not base64');
+      return b;
+    }
+    case FT.ENUM:
+      if (typeof v === 'string') {
+        if (!f.enumValues!.has(v)) throw new ShapeError(path, `unknown enum name ${JSON.stringify(v)}`);
+        return v;
+      }
+      if (typeof v === 'number' && Number.isInteger(v)) return f.enumNames!.get(v) ?? v;
+      throw new ShapeError(path, `expected an enum name, got ${describe(v)}`);
+    case FT.BOOL:
+      if (typeof v !== 'boolean') throw new ShapeError(path, `expected true or false, got ${describe(v)}`);
+      return v;
+    case FT.STRING:
+      if (typeof v !== 'string') throw new ShapeError(path, `expected a string, got ${describe(v)}`);
+      return v;
+    case FT.FLOAT:
+    case FT.DOUBLE:
+      if (typeof v !== 'number') throw new ShapeError(path, `expected a number, got ${describe(v)}`);
+      return v;
+    case FT.MESSAGE:
+      return critMessage(f.message!, v, path);
+    default:
+      return critInt(f, v, path);
+  }
+}
+
+function critMessage(spec: MessageSpec, d: unknown, path: string): Record<string, unknown> {
+  if (!isObj(d)) throw new ShapeError(path || '<entry>', `expected an object (${spec.name}), got ${describe(d)}`);
+  const o: Record<string, unknown> = {};
+  for (const key of Object.keys(d)) {
+    const f = spec.byName.get(key);
+    const fp = path ? `${path}.${key}` : key;
+    if (!f) throw new ShapeError(fp, `no field ${key} in ${spec.name}`);
+    const v = d[key];
+    if (f.repeated) {
+      if (!Array.isArray(v)) throw new ShapeError(fp, `expected an array, got ${describe(v)}`);
+      if (f.ipadd && v.length > 0 && typeof v[0] === 'string') {
+        const words = ipFromString(v[0]);
+        if (!words) throw new ShapeError(`${fp}[0]`, `not an IP address: ${JSON.stringify(v[0])}`);
+        o[key] = words;
+        continue;
+      }
+      o[key] = v.map((x, i) => critScalar(f, x, `${fp}[${i}]`));
+    } else o[key] = critScalar(f, v, fp);
+  }
+  return o;
+}
+
+function b64field(v: unknown, path: string): Buffer {
+  if (typeof v !== 'string') throw new ShapeError(path, `expected a base64 string, got ${describe(v)}`);
+  const b = b64decode(v);
+  if (!b) throw new ShapeError(path, 'not base64');
+  return b;
+}
+
+function critExtra(info: MagicInfo, e: Entry, v: unknown, path: string): Buffer {
+  switch (info.payload) {
+    case 'tcp-stream': {
+      if (!isObj(v)) throw new ShapeError(path, `expected {"inq": …, "outq": …}, got ${describe(v)}`);
+      return Buffer.concat([b64field(v['inq'], `${path}.inq`), b64field(v['outq'], `${path}.outq`)]);
+    }
+    case 'ipc-shm': {
+      const data = b64field(v, path);
+      const size = num(e['size']);
+      if (data.length < size) throw new ShapeError(path, `holds ${data.length} bytes, the entry's size is ${size}`);
+      const out = Buffer.alloc(round(size, 4));
+      data.copy(out, 0, 0, size);
+      return out;
+    }
+    case 'ipc-sem': {
+      if (!Array.isArray(v)) throw new ShapeError(path, `expected an array of semaphore values, got ${describe(v)}`);
+      const n = num(e['nsems']);
+      if (v.length !== n) throw new ShapeError(path, `has ${v.length} values, the entry's nsems is ${n}`);
+      const out = Buffer.alloc(round(n * 2, 8));
+      v.forEach((x, i) => {
+        if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > 0xffff) throw new ShapeError(`${path}[${i}]`, `expected a u16, got ${describe(x)}`);
+        out.writeUInt16LE(x, 2 * i);
+      });
+      return out;
+    }
+    case 'ipc-msg': {
+      if (!Array.isArray(v) || v.length % 2 !== 0) throw new ShapeError(path, `expected [message, data, …] pairs, got ${describe(v)}`);
+      const spec = messageSpec('ipc_msg');
+      const parts: Buffer[] = [];
+      for (let i = 0; i < v.length; i += 2) {
+        const m = critMessage(spec, v[i], `${path}[${i}]`);
+        const body = encodeMessage(spec, m, `${path}[${i}]`);
+        const data = b64field(v[i + 1], `${path}[${i + 1}]`);
+        const msize = num(m['msize']);
+        if (data.length < msize) throw new ShapeError(`${path}[${i + 1}]`, `holds ${data.length} bytes, msize is ${msize}`);
+        const len = Buffer.alloc(4);
+        len.writeUInt32LE(body.length);
+        const padded = Buffer.alloc(round(msize, 8));
+        data.copy(padded, 0, 0, msize);
+        parts.push(len, body, padded);
+      }
+      return Buffer.concat(parts);
+    }
+    default:
+      return b64field(v, path);
+  }
+}
+
+/**
+ * Convert a crit JSON document (text, Buffer or parsed value) back into an image.
+ * Accepts plain and --pretty output. Pass text to keep 64-bit integers exact.
+ */
+export function fromCritJson(doc: string | Buffer | unknown, opts: { file?: string } = {}): Image {
+  const file = opts.file;
+  const v = typeof doc === 'string' || Buffer.isBuffer(doc) ? parseJsonExact(doc.toString(), file) : doc;
+  if (!isObj(v)) throw shapeError('<document>', `expected an object with "magic" and "entries", got ${describe(v)}`, file);
+  if (typeof v['magic'] !== 'string') throw shapeError('magic', `expected a string, got ${describe(v['magic'])}`, file);
+  if (!Array.isArray(v['entries'])) throw shapeError('entries', `expected an array, got ${describe(v['entries'])}`, file);
+  const info = kindInfo(v['magic'], file);
+  const main = messageSpec(info.message!);
+  const first = info.firstMessage ? messageSpec(info.firstMessage) : main;
+  const entries: Entry[] = [];
+  try {
+    (v['entries'] as unknown[]).forEach((raw, i) => {
+      const path = `entries[${i}]`;
+      if (!isObj(raw)) throw new ShapeError(path, `expected an object, got ${describe(raw)}`);
+      const { extra, ...fields } = raw;
+      const e = critMessage(i === 0 ? first : main, fields, path) as Entry;
+      if (extra !== undefined) {
+        if (info.payload === 'none' || info.payload === 'pagemap') throw new ShapeError(`${path}.extra`, `${info.name} entries carry no payload`);
+        e.extra = critExtra(info, e, extra, `${path}.extra`);
+      }
+      entries.push(e);
+    });
+  } catch (e) {
+    if (e instanceof ShapeError) throw shapeError(e.path, e.message, file);
+    throw e;
+  }
+  return { magic: info.name, entries };
+}

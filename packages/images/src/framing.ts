@@ -1,0 +1,325 @@
+import { CodecError, decodeMessage, encodeMessageTo, ShapeError, Writer } from './codec.js';
+import { imageError, ImageErrorCode, shapeError } from './errors.js';
+import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, magicByName, magicByValue, magicHeader, type MagicInfo } from './magic.js';
+import { messageSpec, type MessageSpec } from './schema.js';
+
+/**
+ * The framing of a CRIU image file (see README "Framing"): magic word(s), then entries,
+ * each a u32 little-endian length + protobuf bytes + the kind's extra payload, if any.
+ * One incremental parser serves whole-buffer decoding and streaming.
+ */
+
+/** One decoded entry: CRIU field names as keys; `extra` holds the payload after it, if any. */
+export type Entry = Record<string, unknown> & { extra?: Buffer };
+
+/** A whole image: the crit name of its magic and its entries. */
+export interface Image {
+  magic: string;
+  entries: Entry[];
+}
+
+/** Largest entry (or payload) a reader accepts while streaming; bigger length prefixes are bad input. */
+export const MAX_ENTRY_BYTES = 256 * 1024 * 1024;
+
+export interface ParseContext {
+  file?: string;
+  /** Offset in the file of buf[0] (for error messages). */
+  base: number;
+}
+
+export interface HeaderInfo {
+  info: MagicInfo;
+  /** Bytes taken by the magic word(s). */
+  length: number;
+}
+
+/** Parse the magic words. Returns null when more bytes are needed (and !final). */
+export function parseHeader(buf: Buffer, final: boolean, ctx: ParseContext, expect?: string): HeaderInfo | null {
+  if (buf.length < 4) {
+    if (!final) return null;
+    throw imageError(ImageErrorCode.TRUNCATED, { file: ctx.file, offset: 0 }, buf.length === 0 ? 'empty file, no magic' : `file is ${buf.length} bytes, too short for a magic`);
+  }
+  const first = buf.readUInt32LE(0);
+  let length = 4;
+  let value = first;
+  if (first === IMG_COMMON_MAGIC || first === IMG_SERVICE_MAGIC) {
+    if (buf.length < 8) {
+      if (!final) return null;
+      throw imageError(ImageErrorCode.TRUNCATED, { file: ctx.file, offset: 4 }, 'file ends after the first magic word');
+    }
+    value = buf.readUInt32LE(4);
+    length = 8;
+  }
+  const info = magicByValue(value);
+  if (!info) {
+    throw imageError(ImageErrorCode.BAD_MAGIC, { file: ctx.file, offset: length - 4 }, `unknown magic 0x${value.toString(16)} (a raw image such as pages-*.img has no magic)`);
+  }
+  if (info.message === null) throw imageError(ImageErrorCode.BAD_MAGIC, { file: ctx.file, offset: length - 4 }, `${info.name} is not a protobuf image`);
+  if (expect !== undefined && expect !== info.name)
+    throw imageError(ImageErrorCode.BAD_MAGIC, { file: ctx.file, offset: length - 4 }, `expected a ${expect} image, found ${info.name}`);
+  return { info, length };
+}
+
+const round = (x: number, y: number) => Math.ceil(x / y) * y;
+
+function num(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);
+  return 0;
+}
+
+/**
+ * Incremental entry parser for one image kind. feed() consumes complete entries from a buffer
+ * and reports how far it got; the caller keeps the rest and calls again with more bytes.
+ */
+export class EntryParser {
+  index = 0;
+  private ghostChunks = false;
+  private readonly main: MessageSpec;
+  private readonly first: MessageSpec;
+  private readonly ipcMsg?: MessageSpec;
+
+  constructor(
+    readonly info: MagicInfo,
+    readonly ctx: ParseContext,
+  ) {
+    this.main = messageSpec(info.message!);
+    this.first = info.firstMessage ? messageSpec(info.firstMessage) : this.main;
+    if (info.payload === 'ipc-msg') this.ipcMsg = messageSpec('ipc_msg');
+  }
+
+  /**
+   * Parse entries from buf[off, end) into out. Returns the offset after the last complete entry.
+   * With final=true, leftover bytes are an error.
+   */
+  feed(buf: Buffer, off: number, end: number, final: boolean, out: Entry[]): number {
+    const ctx = this.ctx;
+    while (off < end) {
+      const at = ctx.base + off;
+      const avail = end - off;
+      if (avail < 4) {
+        if (final) throw imageError(ImageErrorCode.TRUNCATED, { file: ctx.file, offset: at }, `${avail} stray bytes where an entry length was expected`);
+        return off;
+      }
+      const len = buf.readUInt32LE(off);
+      if (len > avail - 4) {
+        if (final || len > MAX_ENTRY_BYTES)
+          throw imageError(
+            len > MAX_ENTRY_BYTES ? ImageErrorCode.BAD_ENTRY : ImageErrorCode.TRUNCATED,
+            { file: ctx.file, offset: at },
+            `entry ${this.index} length ${len} runs past the end of the file (${avail - 4} bytes left)`,
+          );
+        return off;
+      }
+      const spec = this.index === 0 ? this.first : this.main;
+      let entry: Entry;
+      try {
+        entry = decodeMessage(spec, buf, off + 4, off + 4 + len) as Entry;
+      } catch (e) {
+        if (e instanceof CodecError)
+          throw imageError(ImageErrorCode.BAD_ENTRY, { file: ctx.file, offset: ctx.base + e.pos }, `entry ${this.index} (${spec.name}, ${len} bytes at ${at}): ${e.message}`);
+        throw e;
+      }
+      let next = off + 4 + len;
+      const extraLen = this.extraLength(entry, buf, next, end, final);
+      if (extraLen === -1) return off; // need more bytes
+      if (this.carriesExtra(entry)) {
+        if (extraLen > end - next) {
+          if (final || extraLen > MAX_ENTRY_BYTES)
+            throw imageError(
+              extraLen > MAX_ENTRY_BYTES ? ImageErrorCode.BAD_ENTRY : ImageErrorCode.TRUNCATED,
+              { file: ctx.file, offset: ctx.base + next },
+              `entry ${this.index} payload of ${extraLen} bytes runs past the end of the file (${end - next} bytes left)`,
+            );
+          return off;
+        }
+        entry.extra = Buffer.from(buf.subarray(next, next + extraLen));
+        next += extraLen;
+      }
+      if (this.info.payload === 'ghost-file' && this.index === 0) this.ghostChunks = entry['chunks'] === true;
+      out.push(entry);
+      this.index++;
+      off = next;
+    }
+    return off;
+  }
+
+  private carriesExtra(e: Entry): boolean {
+    const p = this.info.payload;
+    if (p === 'none' || p === 'pagemap') return false;
+    // A ghost file stored in chunks has its contents after the chunk entries, not the first one.
+    if (p === 'ghost-file' && this.index === 0 && e['chunks'] === true) return false;
+    return true;
+  }
+
+  /** Payload size after the entry; -1 when it cannot be known yet (need more bytes). */
+  private extraLength(e: Entry, buf: Buffer, off: number, end: number, final: boolean): number {
+    switch (this.info.payload) {
+      case 'none':
+      case 'pagemap':
+        return 0;
+      case 'pipe-data':
+        return num(e['bytes']);
+      case 'sk-queue':
+        return num(e['length']);
+      case 'tcp-stream':
+        return num(e['inq_len']) + num(e['outq_len']);
+      case 'bpfmap-data':
+        return num(e['keys_bytes']) + num(e['values_bytes']);
+      case 'ipc-shm':
+        return round(num(e['size']), 4);
+      case 'ipc-sem':
+        return round(num(e['nsems']) * 2, 8);
+      case 'ipc-msg':
+        return this.ipcMsgLength(num(e['qnum']), buf, off, end, final);
+      case 'ghost-file':
+        if (this.index === 0) {
+          if (e['chunks'] === true) return 0;
+          if (!final) return -1; // contents run to the end of the file
+          return end - off;
+        }
+        return num(e['len']);
+    }
+  }
+
+  private ipcMsgLength(qnum: number, buf: Buffer, off: number, end: number, final: boolean): number {
+    let p = off;
+    for (let i = 0; i < qnum; i++) {
+      if (end - p < 4) {
+        if (final) throw imageError(ImageErrorCode.TRUNCATED, { file: this.ctx.file, offset: this.ctx.base + p }, `message ${i} of ${qnum} of the queue is missing`);
+        return -1;
+      }
+      const len = buf.readUInt32LE(p);
+      if (len > end - p - 4) {
+        if (final || len > MAX_ENTRY_BYTES) throw imageError(ImageErrorCode.TRUNCATED, { file: this.ctx.file, offset: this.ctx.base + p }, `queue message ${i} length ${len} runs past the end of the file`);
+        return -1;
+      }
+      let m: Record<string, unknown>;
+      try {
+        m = decodeMessage(this.ipcMsg!, buf, p + 4, p + 4 + len);
+      } catch (e) {
+        if (e instanceof CodecError) throw imageError(ImageErrorCode.BAD_ENTRY, { file: this.ctx.file, offset: this.ctx.base + e.pos }, `queue message ${i}: ${e.message}`);
+        throw e;
+      }
+      p += 4 + len + round(num(m['msize']), 8);
+      if (p > end) {
+        if (final) throw imageError(ImageErrorCode.TRUNCATED, { file: this.ctx.file, offset: this.ctx.base + end }, `queue message ${i} data runs past the end of the file`);
+        return -1;
+      }
+    }
+    return p - off;
+  }
+}
+
+export interface DecodeOptions {
+  /** Expected kind (crit name); a different magic is IMG_BAD_MAGIC. */
+  name?: string;
+  /** File name for error messages. */
+  file?: string;
+}
+
+/** Decode a whole image held in memory. */
+export function decodeImage(buf: Buffer, opts: DecodeOptions = {}): Image {
+  const ctx: ParseContext = { file: opts.file, base: 0 };
+  const h = parseHeader(buf, true, ctx, opts.name)!;
+  const parser = new EntryParser(h.info, ctx);
+  const entries: Entry[] = [];
+  parser.feed(buf, h.length, buf.length, true, entries);
+  return { magic: h.info.name, entries };
+}
+
+/** Size of the payload an entry must carry, or undefined if the kind has none / it is free-form. */
+function expectedExtra(info: MagicInfo, e: Entry, index: number): number | undefined {
+  switch (info.payload) {
+    case 'pipe-data':
+      return num(e['bytes']);
+    case 'sk-queue':
+      return num(e['length']);
+    case 'tcp-stream':
+      return num(e['inq_len']) + num(e['outq_len']);
+    case 'bpfmap-data':
+      return num(e['keys_bytes']) + num(e['values_bytes']);
+    case 'ipc-shm':
+      return round(num(e['size']), 4);
+    case 'ipc-sem':
+      return round(num(e['nsems']) * 2, 8);
+    case 'ghost-file':
+      return index === 0 ? undefined : num(e['len']);
+    default:
+      return undefined;
+  }
+}
+
+/** Encodes entries of one kind into a Writer, checking payload sizes against the entries. */
+export class EntryEncoder {
+  index = 0;
+  private readonly main: MessageSpec;
+  private readonly first: MessageSpec;
+
+  constructor(
+    readonly info: MagicInfo,
+    readonly file?: string,
+  ) {
+    this.main = messageSpec(info.message!);
+    this.first = info.firstMessage ? messageSpec(info.firstMessage) : this.main;
+  }
+
+  write(w: Writer, entry: Entry, extra?: Uint8Array): void {
+    const spec = this.index === 0 ? this.first : this.main;
+    const path = `entries[${this.index}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw shapeError(path, 'expected an object', this.file);
+    let body: Entry = entry;
+    if ('extra' in entry) {
+      const { extra: x, ...rest } = entry;
+      body = rest;
+      if (x !== undefined && extra === undefined) extra = x;
+    }
+    if (extra !== undefined && !(extra instanceof Uint8Array)) throw shapeError(`${path}.extra`, 'expected a Buffer', this.file);
+    const start = w.pos;
+    w.ensure(4);
+    w.pos += 4;
+    try {
+      encodeMessageTo(w, spec, body, path);
+    } catch (e) {
+      w.pos = start;
+      if (e instanceof ShapeError) throw shapeError(e.path, e.message, this.file);
+      throw e;
+    }
+    w.buf.writeUInt32LE(w.pos - start - 4, start);
+    if (this.info.payload === 'none' || this.info.payload === 'pagemap') {
+      if (extra !== undefined && extra.length > 0) {
+        w.pos = start;
+        throw shapeError(`${path}.extra`, `${this.info.name} entries carry no payload`, this.file);
+      }
+    } else {
+      const want = expectedExtra(this.info, body, this.index);
+      const have = extra?.length ?? 0;
+      if (want !== undefined && want !== have) {
+        w.pos = start;
+        throw shapeError(`${path}.extra`, `payload is ${have} bytes but the entry says ${want}`, this.file);
+      }
+      if (extra) w.bytes(extra);
+    }
+    this.index++;
+  }
+}
+
+/** Resolve a kind given by crit name; throws IMG_BAD_MAGIC for unknown names. */
+export function kindInfo(name: string, file?: string): MagicInfo {
+  const info = magicByName(name);
+  if (!info || info.message === null) throw shapeError('magic', `unknown image kind ${JSON.stringify(name)}`, file);
+  return info;
+}
+
+/** Encode a whole image to bytes (magic words + entries + payloads). */
+export function encodeImage(image: Image, opts: { file?: string } = {}): Buffer {
+  if (typeof image !== 'object' || image === null) throw shapeError('<image>', 'expected an object', opts.file);
+  if (typeof image.magic !== 'string') throw shapeError('magic', 'expected a string', opts.file);
+  if (!Array.isArray(image.entries)) throw shapeError('entries', 'expected an array', opts.file);
+  const info = kindInfo(image.magic, opts.file);
+  const w = new Writer(4096);
+  w.bytes(magicHeader(info));
+  const enc = new EntryEncoder(info, opts.file);
+  for (const e of image.entries) enc.write(w, e);
+  return Buffer.from(w.view());
+}

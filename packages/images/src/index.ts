@@ -1,0 +1,16 @@
+export * from './errors.js';
+export {
+  IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, RAW_IMAGE_MAGIC, MAGICS, RAW_KINDS,
+  magicByName, magicByValue, magicHeader,
+  type MagicInfo, type PayloadKind,
+} from './magic.js';
+export { getSchema, messageSpec, loadSchema, defaultProtoDir, type Schema, type MessageSpec, type FieldSpec } from './schema.js';
+export { UNKNOWN_FIELDS, decodeMessage, encodeMessage } from './codec.js';
+export { decodeImage, encodeImage, MAX_ENTRY_BYTES, type Entry, type Image, type DecodeOptions } from './framing.js';
+export {
+  readImageFile, readImageFileSync, openImage, writeImageFile, createImageWriter,
+  type ImageStream, type ImageWriter, type OpenImageOptions, type WriteOptions,
+} from './io.js';
+export { toCritJson, toCritValue, fromCritJson, critJsonChunks, writeCritJson, type CritJsonOptions } from './crit-json.js';
+export { parseJsonExact, pyDump } from './pyjson.js';
+export { parseImageFileName, imageFileName, openImageDir, type ImageDir, type ImageDirEntry, type ImageFileName } from './image-dir.js';

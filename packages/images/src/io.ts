@@ -1,0 +1,260 @@
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { Writer } from './codec.js';
+import { imageError, ImageErrorCode } from './errors.js';
+import { decodeImage, encodeImage, EntryEncoder, EntryParser, kindInfo, parseHeader, type Entry, type Image, type ParseContext } from './framing.js';
+import { magicHeader, type MagicInfo } from './magic.js';
+
+/** Read and decode a whole image file. */
+export async function readImageFile(path: string, opts: { name?: string } = {}): Promise<Image> {
+  const fh = await open(path, 'r');
+  let buf: Buffer;
+  try {
+    buf = await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+  return decodeImage(buf, { name: opts.name, file: path });
+}
+
+/** Synchronous variant of readImageFile. */
+export function readImageFileSync(path: string, opts: { name?: string } = {}): Image {
+  return decodeImage(readFileSync(path), { name: opts.name, file: path });
+}
+
+export interface OpenImageOptions {
+  /** Expected kind; a different magic is IMG_BAD_MAGIC. */
+  name?: string;
+  /** Read size for files (default 1 MiB). */
+  chunkSize?: number;
+  /** File name for error messages when reading a stream. */
+  file?: string;
+}
+
+/**
+ * A streaming image reader: iterate entries (or batches of entries) without holding the
+ * whole file; memory stays bounded by the chunk size and the largest entry.
+ */
+export interface ImageStream extends AsyncIterable<Entry> {
+  /** The kind, once the magic has been read (resolves after iteration starts or via header()). */
+  header(): Promise<MagicInfo>;
+  /** Entries in arrays of whatever one read chunk held (fast path for huge images). */
+  batches(): AsyncIterable<Entry[]>;
+  /** Stop reading and close the file (also done automatically at the end / on break). */
+  close(): Promise<void>;
+}
+
+type ChunkSource = { next(): Promise<Buffer | null>; close(): Promise<void> };
+
+function fileSource(path: string, chunkSize: number): ChunkSource {
+  let fh: FileHandle | undefined;
+  let closed = false;
+  return {
+    async next() {
+      if (closed) return null;
+      if (!fh) fh = await open(path, 'r');
+      const b = Buffer.allocUnsafe(chunkSize);
+      const { bytesRead } = await fh.read(b, 0, chunkSize, null);
+      return bytesRead === 0 ? null : b.subarray(0, bytesRead);
+    },
+    async close() {
+      closed = true;
+      const f = fh;
+      fh = undefined;
+      if (f) await f.close();
+    },
+  };
+}
+
+function streamSource(stream: Readable | AsyncIterable<Uint8Array>): ChunkSource {
+  const it = (stream as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  return {
+    async next() {
+      const r = await it.next();
+      if (r.done) return null;
+      const c = r.value;
+      return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+    },
+    async close() {
+      await it.return?.();
+      if (typeof (stream as Readable).destroy === 'function') (stream as Readable).destroy();
+    },
+  };
+}
+
+/** Open an image file (or a readable stream of its bytes) for streaming. */
+export function openImage(src: string | Readable | AsyncIterable<Uint8Array>, opts: OpenImageOptions = {}): ImageStream {
+  const file = typeof src === 'string' ? src : opts.file;
+  const chunkSize = opts.chunkSize ?? 1024 * 1024;
+  let source: ChunkSource | undefined;
+  let info: MagicInfo | undefined;
+  let parser: EntryParser | undefined;
+  let pending: Buffer = Buffer.alloc(0);
+  let consumed = 0; // file offset of pending[0]
+  let eof = false;
+  let done = false;
+
+  const getSource = () => (source ??= typeof src === 'string' ? fileSource(src, chunkSize) : streamSource(src));
+
+  async function more(): Promise<boolean> {
+    if (eof) return false;
+    const c = await getSource().next();
+    if (c === null) {
+      eof = true;
+      return false;
+    }
+    pending = pending.length === 0 ? c : Buffer.concat([pending, c]);
+    return true;
+  }
+
+  async function readHeader(): Promise<MagicInfo> {
+    if (info) return info;
+    const ctx: ParseContext = { file, base: 0 };
+    for (;;) {
+      const h = parseHeader(pending, eof, ctx, opts.name);
+      if (h) {
+        info = h.info;
+        pending = pending.subarray(h.length);
+        consumed = h.length;
+        parser = new EntryParser(h.info, ctx);
+        return info;
+      }
+      await more();
+    }
+  }
+
+  async function nextBatch(): Promise<Entry[] | null> {
+    await readHeader();
+    const p = parser!;
+    for (;;) {
+      if (done) return null;
+      const out: Entry[] = [];
+      p.ctx.base = consumed;
+      const used = p.feed(pending, 0, pending.length, eof, out);
+      pending = pending.subarray(used);
+      consumed += used;
+      if (out.length > 0) return out;
+      if (eof) {
+        done = true;
+        return null;
+      }
+      await more();
+    }
+  }
+
+  async function close(): Promise<void> {
+    done = true;
+    if (source) await source.close();
+  }
+
+  async function* batches(): AsyncGenerator<Entry[]> {
+    try {
+      for (;;) {
+        const b = await nextBatch();
+        if (!b) return;
+        yield b;
+      }
+    } finally {
+      await close();
+    }
+  }
+
+  return {
+    header: readHeader,
+    batches,
+    close,
+    async *[Symbol.asyncIterator]() {
+      for await (const b of batches()) for (const e of b) yield e;
+    },
+  };
+}
+
+export interface WriteOptions {
+  /** fsync the file before closing. */
+  fsync?: boolean;
+  /** Write to PATH.tmp and rename over PATH once complete. */
+  atomic?: boolean;
+}
+
+/** Encode and write a whole image file. */
+export async function writeImageFile(path: string, image: Image, opts: WriteOptions = {}): Promise<void> {
+  const bytes = encodeImage(image, { file: path });
+  const target = opts.atomic ? `${path}.tmp` : path;
+  const fh = await open(target, 'w', 0o600);
+  try {
+    await fh.writeFile(bytes);
+    if (opts.fsync) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  if (opts.atomic) await rename(target, path);
+}
+
+/** A streaming image writer. Entries are buffered and flushed in ~1 MiB writes. */
+export interface ImageWriter {
+  readonly magic: string;
+  /** Append one entry (and its payload for kinds that carry one; `entry.extra` works too). */
+  write(entry: Entry, extra?: Uint8Array): Promise<void>;
+  /** Flush, optionally fsync, and close. */
+  close(): Promise<void>;
+  /** Close and remove a partially written file (path targets only). */
+  abort(): Promise<void>;
+}
+
+const FLUSH_AT = 1024 * 1024;
+
+/** Create a streaming writer for an image of kind `magic` (crit name) to a path or a Writable. */
+export function createImageWriter(target: string | Writable, magic: string, opts: WriteOptions = {}): ImageWriter {
+  const file = typeof target === 'string' ? target : undefined;
+  const info = kindInfo(magic, file);
+  const enc = new EntryEncoder(info, file);
+  let w = new Writer(64 * 1024);
+  w.bytes(magicHeader(info));
+  let fh: FileHandle | undefined;
+  let closed = false;
+  const path = typeof target === 'string' ? (opts.atomic ? `${target}.tmp` : target) : undefined;
+
+  async function sink(bytes: Buffer): Promise<void> {
+    if (bytes.length === 0) return;
+    if (typeof target === 'string') {
+      fh ??= await open(path!, 'w', 0o600);
+      await fh.write(bytes);
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        target.write(bytes, (err) => (err ? reject(err) : resolve()));
+      });
+    }
+  }
+
+  async function flush(): Promise<void> {
+    const bytes = w.view();
+    w = new Writer(Math.max(64 * 1024, bytes.length));
+    await sink(bytes);
+  }
+
+  return {
+    magic: info.name,
+    async write(entry, extra) {
+      if (closed) throw imageError(ImageErrorCode.BAD_ENTRY, { file }, 'write after close');
+      enc.write(w, entry, extra);
+      if (w.pos >= FLUSH_AT) await flush();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await flush();
+      if (typeof target === 'string') {
+        fh ??= await open(path!, 'w', 0o600);
+        if (opts.fsync) await fh.sync();
+        await fh.close();
+        if (opts.atomic) await rename(path!, target);
+      }
+    },
+    async abort() {
+      closed = true;
+      if (fh) await fh.close();
+      if (path) await import('node:fs/promises').then((m) => m.rm(path, { force: true }));
+    },
+  };
+}
