@@ -22,6 +22,9 @@
 #include <fcntl.h>
 #include <string>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -394,6 +397,88 @@ long write_small_file(const char *path, const char *buf, long len) {
   child_exit(0);
 }
 
+
+// ---- overlayfs: does /proc/PID/maps show the dev:ino that stat() gives for a
+// file mapped from overlayfs? Done in a private mount namespace inside the child.
+
+size_t str_cat(char *dst, size_t cap, const char *a, const char *b) {
+  size_t n = 0;
+  for (; *a && n + 1 < cap; a++) dst[n++] = *a;
+  for (; *b && n + 1 < cap; b++) dst[n++] = *b;
+  dst[n] = 0;
+  return n;
+}
+
+unsigned long parse_hex(const char *p, const char **end) {
+  unsigned long v = 0;
+  for (;; p++) {
+    int d = (*p >= '0' && *p <= '9') ? *p - '0' : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10 : -1;
+    if (d < 0) break;
+    v = v * 16 + d;
+  }
+  *end = p;
+  return v;
+}
+
+static char maps_buf[4 << 20];
+
+[[noreturn]] void child_overlayfs_maps(const char *dir) {
+  char l[512], u[512], w[512], m[512], f[512], opts[2048];
+  str_cat(l, sizeof(l), dir, "/l");
+  str_cat(u, sizeof(u), dir, "/u");
+  str_cat(w, sizeof(w), dir, "/w");
+  str_cat(m, sizeof(m), dir, "/m");
+  str_cat(f, sizeof(f), dir, "/m/test");
+  size_t n = str_cat(opts, sizeof(opts), "lowerdir=", l);
+  n += str_cat(opts + n, sizeof(opts) - n, ",upperdir=", u);
+  n += str_cat(opts + n, sizeof(opts) - n, ",workdir=", w);
+  if (rawsys(SYS_unshare, CLONE_NEWNS) < 0) child_exit(10);
+  if (rawsys(SYS_mount, 0, (long)"/", 0, MS_SLAVE | MS_REC, 0) < 0) child_exit(11);
+  if (rawsys(SYS_mount, (long)"tmpfs", (long)dir, (long)"tmpfs", 0, 0) < 0) child_exit(12);
+  if (rawsys(SYS_mkdir, (long)l, 0755) < 0 || rawsys(SYS_mkdir, (long)u, 0755) < 0 || rawsys(SYS_mkdir, (long)w, 0755) < 0 ||
+      rawsys(SYS_mkdir, (long)m, 0755) < 0)
+    child_exit(13);
+  if (rawsys(SYS_mount, (long)"overlay", (long)m, (long)"overlay", 0, (long)opts) < 0) child_exit(14);
+  long fd = rawsys(SYS_open, (long)f, O_RDWR | O_CREAT, 0644);
+  if (fd < 0 || rawsys(SYS_ftruncate, fd, 4096) < 0) child_exit(15);
+  long addr = rawsys(SYS_mmap, 0, 4096, PROT_READ, MAP_SHARED, fd, 0);
+  if (addr < 0 && addr > -4096) child_exit(16);
+  struct stat st;
+  if (rawsys(SYS_fstat, fd, (long)&st) < 0) child_exit(17);
+  long mfd = rawsys(SYS_open, (long)"/proc/self/maps", O_RDONLY, 0);
+  if (mfd < 0) child_exit(18);
+  long len = 0;
+  for (;;) {
+    long r = rawsys(SYS_read, mfd, (long)(maps_buf + len), (long)(sizeof(maps_buf) - 1 - len));
+    if (r <= 0) break;
+    len += r;
+  }
+  maps_buf[len] = 0;
+  // find the line "addr-end perms offset maj:min inode path"
+  for (const char *p = maps_buf; *p;) {
+    const char *q;
+    unsigned long start = parse_hex(p, &q);
+    if (start == (unsigned long)addr) {
+      int fields = 0;
+      while (*q && fields < 3) {  // skip "-end", perms, offset
+        if (*q == ' ') fields++;
+        q++;
+      }
+      unsigned long maj = parse_hex(q, &q);
+      if (*q++ != ':') child_exit(19);
+      unsigned long min = parse_hex(q, &q);
+      while (*q == ' ') q++;
+      unsigned long ino = 0;
+      for (; *q >= '0' && *q <= '9'; q++) ino = ino * 10 + (*q - '0');
+      bool same = maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino;
+      child_exit(same ? 0 : 1);
+    }
+    while (*p && *p != '\n') p++;
+    if (*p) p++;
+  }
+  child_exit(20);
+}
+
 // forkProbe(kind, args: bigint[], timeoutMs) -> child status
 Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -409,12 +494,15 @@ Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
     for (uint32_t i = 0; i < a.Length() && nargs < 32; i++) args[nargs++] = arg_u64(a.Get(i));
   }
   long timeout = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 3000;
+  // a path argument (overlayfs_maps: an empty directory to work in)
+  std::string path = info.Length() > 3 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "";
   int k;
   if (kind == "mremap_special") k = 1;
   else if (kind == "sigqueueinfo") k = 2;
   else if (kind == "arch_map_vdso") k = 3;
   else if (kind == "clone_parent_newpid") k = 4;
   else if (kind == "loginuid") k = 5;
+  else if (kind == "overlayfs_maps") k = 6;
   else {
     Napi::TypeError::New(env, "unknown fork probe " + kind).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -432,6 +520,7 @@ Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
       case 3: child_arch_map_vdso(nargs > 0 ? (long)args[0] : 0x2002);
       case 4: child_clone_parent_newpid();
       case 5: child_loginuid();
+      case 6: child_overlayfs_maps(path.c_str());
     }
     child_exit(127);
   }

@@ -4,6 +4,7 @@ export { loadKerndat, readCache, writeCache, cachePathOf, DEFAULT_CACHE_PATH, ty
 export { parseKerndat, stringifyKerndat } from './json.js';
 export { parseVdsoElf } from './probes/vdso.js';
 export { xfeatureNames } from './probes/cpu.js';
+export { uffdFeatureNames } from './probes/memory.js';
 export { setNativeBinding } from './load-native.js';
 export type { KerndatNative } from './native.js';
 export * from './judge.js';

@@ -41,7 +41,8 @@ function diagMissing(k: Kerndat, fams: Array<keyof NonNullable<Kerndat['sock_dia
   return off.length ? `no NETLINK_SOCK_DIAG for ${off.join(', ')}` : undefined;
 }
 
-const UFFD_NONCOOP = 0x2n | 0x8n | 0x200n | 0x400n; // EVENT_FORK | EVENT_REMAP | EVENT_REMOVE | EVENT_UNMAP
+// UFFD_FEATURE_EVENT_FORK | _EVENT_REMAP | _EVENT_REMOVE | _EVENT_UNMAP (CRIU's NEED_UFFD_API_FEATURES)
+export const UFFD_NONCOOP_FEATURES = (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 6n);
 
 function f(name: string, category: FeatureCategory, listed: boolean, test: Test, breaks: string): Feature {
   return { name, category, listed, test, breaks };
@@ -72,7 +73,10 @@ export const FEATURES: readonly Feature[] = [
   f('prctl_cat2', 2, false, need(['has_prctl_mm_map'], 'prctl PR_SET_MM_MAP is not supported'), 'the memory layout cannot be restored in one call'),
   f('seccomp_suspend', 2, true, need(['has_ptrace_suspend_seccomp'], 'ptrace PTRACE_O_SUSPEND_SECCOMP is not supported'), 'tasks with seccomp filters cannot be dumped'),
   f('seccomp_filters', 2, true, need(['has_ptrace_seccomp_get_filter'], 'ptrace PTRACE_SECCOMP_GET_FILTER is not supported'), 'seccomp filters cannot be dumped'),
-  f('mem_dirty_track', 2, true, need(['has_dirty_track'], 'soft-dirty memory tracking is off'), 'memory snapshots (pre-dump, incremental dumps) will not work'),
+  f('mem_dirty_track', 2, true, (k) => {
+    const m = need(['has_dirty_track'], 'soft-dirty memory tracking is off')(k);
+    return m && k.has_pagemap_scan_dirty_track ? `${m} (PAGEMAP_SCAN with async uffd write-protect can track written pages instead)` : m;
+  }, 'memory snapshots (pre-dump, incremental dumps) that rely on soft-dirty will not work'),
   f('posix_timers', 2, false, need(['has_posix_timers_proc'], '/proc/PID/timers is missing'), 'POSIX timers cannot be dumped'),
   f('tun', 2, true, need(['has_tun'], '/dev/net/tun is missing or does not answer TUNGETFEATURES'), 'tun/tap devices cannot be checkpointed'),
   f('timerfd', 2, true, need(['has_timerfd'], 'timerfd details are missing from fdinfo'), 'timerfds cannot be dumped'),
@@ -87,7 +91,7 @@ export const FEATURES: readonly Feature[] = [
   f('loginuid', 2, true, (k) => (k.luid === 'LUID_FULL' ? undefined : k.luid === undefined ? 'loginuid was not probed' : 'loginuid restore is off'), 'the audit loginuid of tasks is not restored'),
   f('can_map_vdso', 2, true, need(['can_map_vdso'], 'no API to map the vDSO (arch_prctl ARCH_MAP_VDSO_*)'), 'the vDSO will be restored with mremap() instead'),
   f('uffd', 2, true, need(['has_uffd'], 'userfaultfd is not supported'), 'lazy restore (--lazy-pages) will not work'),
-  f('uffd-noncoop', 2, true, (k) => (k.has_uffd !== true ? 'userfaultfd is not supported' : ((k.uffd_features ?? 0n) & UFFD_NONCOOP) === UFFD_NONCOOP ? undefined : 'non-cooperative userfaultfd events are not supported'), 'lazy restore of forking or remapping tasks will not work'),
+  f('uffd-noncoop', 2, true, (k) => (k.has_uffd !== true ? 'userfaultfd is not supported' : ((k.uffd_features ?? 0n) & UFFD_NONCOOP_FEATURES) === UFFD_NONCOOP_FEATURES ? undefined : 'non-cooperative userfaultfd events are not supported'), 'lazy restore of forking or remapping tasks will not work'),
   f('sk_ns', 2, true, need(['sk_ns'], 'SIOCGSKNS (the netns of a socket) is not supported'), 'sockets of other network namespaces cannot be dumped'),
   f('kcmp_epoll', 2, true, need(['has_kcmp_epoll_tfd'], 'kcmp KCMP_EPOLL_TFD is not supported'), 'epoll targets cannot be matched to files'),
   f('net_diag_raw', 2, true, (k) => diagMissing(k, ['raw', 'raw6']), 'raw sockets cannot be dumped'),

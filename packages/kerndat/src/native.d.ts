@@ -59,9 +59,11 @@ export interface KerndatNative {
   ptraceProbe(opts?: { seccomp?: boolean; timeoutMs?: number }): PtraceProbeResult;
   /** Fork a child running one raw-syscall routine; returns how it ended (reaped). */
   forkProbe(
-    kind: 'mremap_special' | 'sigqueueinfo' | 'arch_map_vdso' | 'clone_parent_newpid' | 'loginuid',
+    kind: 'mremap_special' | 'sigqueueinfo' | 'arch_map_vdso' | 'clone_parent_newpid' | 'loginuid' | 'overlayfs_maps',
     args?: Array<bigint | number>,
     timeoutMs?: number,
+    /** overlayfs_maps: an empty directory the child mounts over in its own mount namespace */
+    path?: string,
   ): ChildStatus;
   /** clone3() a child with set_tid = [tid]; the child exits at once and is reaped. */
   clone3SetTid(tid: number): { pid: number; errno: number };

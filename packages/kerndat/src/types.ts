@@ -90,6 +90,10 @@ export interface Kerndat {
   has_madv_guard?: boolean;
   has_uffd?: boolean;
   uffd_features?: bigint;
+  /** names of the UFFD_FEATURE_* bits of uffd_features */
+  uffd_feature_names?: string[];
+  /** async uffd write-protect + PAGEMAP_SCAN PAGE_IS_WRITTEN tracks written pages (dirty tracking without soft-dirty) */
+  has_pagemap_scan_dirty_track?: boolean;
   has_thp_disable?: boolean;
   has_memfd?: boolean;
   has_memfd_hugetlb?: boolean;

@@ -127,6 +127,9 @@ describe('judge: the verdicts of criu check', () => {
     const k = { ...perfectDoc(), uffd_features: 0x1n };
     expect(judge(k, { feature: 'uffd' }).verdict).toBe('supported');
     expect(judge(k, { feature: 'uffd-noncoop' }).verdict).toBe('unsupported');
+    // fork, remap, remove, unmap = bits 1, 2, 3, 6
+    expect(judge({ ...k, uffd_features: 0x4en }, { feature: 'uffd-noncoop' }).verdict).toBe('supported');
+    expect(judge({ ...k, uffd_features: 0x0en }, { feature: 'uffd-noncoop' }).verdict).toBe('unsupported');
   });
 
   it('--extra and --experimental combine like --all', () => {

@@ -71,8 +71,20 @@ describe('probes on the running kernel', () => {
     expect(k.xsave!.ptrace_size).toBeGreaterThanOrEqual(576); // legacy area + header at least
   });
 
+  it('dirty tracking: soft-dirty absent here, PAGEMAP_SCAN + async uffd-wp works instead', () => {
+    expect(k.has_dirty_track).toBe(false); // CONFIG_MEM_SOFT_DIRTY is off on this kernel
+    expect(k.has_pagemap_scan).toBe(true);
+    expect(k.uffd_feature_names).toContain('WP_ASYNC');
+    expect(k.has_pagemap_scan_dirty_track).toBe(true);
+  });
+
+  it('overlayfs maps probe runs in its own mount namespace and leaves no mount behind', () => {
+    expect(typeof k.has_overlayfs_maps).toBe('boolean');
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('crtools-kerndat-ovl-');
+  });
+
   it('only= runs a subset', () => {
     const s = probeKerndat({ only: ['page_size', 'uffd'] });
-    expect(Object.keys(s).sort()).toEqual(['arch', 'boot_id', 'errors', 'has_uffd', 'page_size', 'probed_at', 'release', 'schema', 'uffd_features'].sort());
+    expect(Object.keys(s).sort()).toEqual(['arch', 'boot_id', 'errors', 'has_uffd', 'page_size', 'probed_at', 'release', 'schema', 'uffd_feature_names', 'uffd_features'].sort());
   });
 });

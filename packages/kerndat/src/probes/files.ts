@@ -126,3 +126,19 @@ export function probeAutofs(): KerndatPart {
   const mi = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - autofs '));
   return mi ? { has_autofs_pipe_ino: mi.includes('pipe_ino=') } : {};
 }
+
+/**
+ * overlayfs: /proc/PID/maps shows the same dev:ino as fstat() for a file mapped
+ * from an overlay mount. A forked child builds tmpfs + overlay in a private
+ * mount namespace over an empty temporary directory; nothing leaks out of it.
+ */
+export function probeOverlayfsMaps(): KerndatPart {
+  const dir = mkdtempSync(join(tmpdir(), 'crtools-kerndat-ovl-'));
+  try {
+    const st = native().forkProbe('overlayfs_maps', [], 5000, dir);
+    if (st.exited && (st.code === 0 || st.code === 1)) return { has_overlayfs_maps: st.code === 0 };
+    throw new Error(`overlayfs test could not run (child ${st.timedOut ? 'timed out' : st.exited ? `exit ${st.code}` : `signal ${st.signal}`})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

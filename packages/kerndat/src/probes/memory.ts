@@ -99,12 +99,18 @@ const PAGE_IS_SOFT_DIRTY = 1n << 7n;
 const PAGE_IS_GUARD = 1n << 8n;
 const MADV_GUARD_INSTALL = 102;
 
-function pmScan(fd: number, start: bigint, end: bigint, anyof: bigint, ret: bigint): { n: bigint; errno: number; regions: bigint[][] } {
+/** struct pm_scan_arg with an 8-region output vector (kept alive with it). */
+function pmScanArgs(start: bigint, end: bigint, flags: bigint, mask: bigint, anyof: bigint, ret: bigint): { arg: Buffer; vec: Buffer } {
   const vec = Buffer.alloc(24 * 8);
-  const a = Buffer.alloc(96);
-  const f = [96n, 0n, start, end, 0n, native().addressOf(vec), 8n, 0n, 0n, 0n, anyof, ret];
-  f.forEach((v, i) => a.writeBigUInt64LE(v, i * 8));
-  const r = raw(NR.ioctl, fd, PAGEMAP_SCAN, a);
+  const arg = Buffer.alloc(96);
+  const f = [96n, flags, start, end, 0n, native().addressOf(vec), 8n, 0n, 0n, mask, anyof, ret];
+  f.forEach((v, i) => arg.writeBigUInt64LE(v, i * 8));
+  return { arg, vec };
+}
+
+function pmScan(fd: number, start: bigint, end: bigint, anyof: bigint, ret: bigint): { n: bigint; errno: number; regions: bigint[][] } {
+  const { arg, vec } = pmScanArgs(start, end, 0n, 0n, anyof, ret);
+  const r = raw(NR.ioctl, fd, PAGEMAP_SCAN, arg);
   const regions: bigint[][] = [];
   for (let i = 0; r.ret > 0n && i < Number(r.ret); i++) regions.push([0, 1, 2].map((j) => vec.readBigUInt64LE(i * 24 + j * 8)));
   return { n: r.ret, errno: r.errno, regions };
@@ -135,10 +141,23 @@ export function probePagemapScan(): KerndatPart {
 }
 
 const UFFDIO_API = 0xc018aa3f;
+const UFFDIO_REGISTER = 0xc020aa00;
 const UFFD_API = 0xaa;
+const UFFD_FEATURES = [
+  'PAGEFAULT_FLAG_WP', 'EVENT_FORK', 'EVENT_REMAP', 'EVENT_REMOVE', 'MISSING_HUGETLBFS', 'MISSING_SHMEM',
+  'EVENT_UNMAP', 'SIGBUS', 'THREAD_ID', 'MINOR_HUGETLBFS', 'MINOR_SHMEM', 'EXACT_ADDRESS',
+  'WP_HUGETLBFS_SHMEM', 'WP_UNPOPULATED', 'POISON', 'WP_ASYNC', 'MOVE',
+];
 
-/** userfaultfd(2) and the features its API handshake offers. */
-export function probeUffd(): KerndatPart {
+/** Names of the UFFD_FEATURE_* bits set in a features word. */
+export function uffdFeatureNames(features: bigint): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < 64; i++) if ((features >> BigInt(i)) & 1n) out.push(UFFD_FEATURES[i] ?? `bit${i}`);
+  return out;
+}
+
+/** A userfaultfd, after the API handshake asking for `features`; undefined when refused. */
+function openUffd(features: bigint): { fd: number; features: bigint } | undefined {
   let r = raw(NR.userfaultfd, 0o2000000 | 0o4000);
   if (r.ret === -1n) {
     // vm.unprivileged_userfaultfd=0: the /dev/userfaultfd route (USERFAULTFD_IOC_NEW)
@@ -150,16 +169,63 @@ export function probeUffd(): KerndatPart {
       /* absent */
     }
   }
-  if (r.ret === -1n) return { has_uffd: false, uffd_features: 0n };
+  if (r.ret === -1n) return undefined;
   const fd = Number(r.ret);
-  try {
-    const api = Buffer.alloc(24);
-    api.writeBigUInt64LE(BigInt(UFFD_API), 0);
-    const a = raw(NR.ioctl, fd, UFFDIO_API, api);
-    if (a.errno !== 0) return { has_uffd: false, uffd_features: 0n };
-    return { has_uffd: true, uffd_features: api.readBigUInt64LE(8) };
-  } finally {
+  const api = Buffer.alloc(24);
+  api.writeBigUInt64LE(BigInt(UFFD_API), 0);
+  api.writeBigUInt64LE(features, 8);
+  if (raw(NR.ioctl, fd, UFFDIO_API, api).errno !== 0) {
     closeFd(fd);
+    return undefined;
+  }
+  return { fd, features: api.readBigUInt64LE(8) };
+}
+
+/** userfaultfd(2) and the features its API handshake offers. */
+export function probeUffd(): KerndatPart {
+  const u = openUffd(0n);
+  if (!u) return { has_uffd: false, uffd_features: 0n, uffd_feature_names: [] };
+  closeFd(u.fd);
+  return { has_uffd: true, uffd_features: u.features, uffd_feature_names: uffdFeatureNames(u.features) };
+}
+
+const PM_SCAN_WP_MATCHING = 1n;
+const PM_SCAN_CHECK_WPASYNC = 2n;
+
+/**
+ * Dirty tracking without soft-dirty: register an area for async uffd
+ * write-protect, reset it with PAGEMAP_SCAN(WP_MATCHING), write one page with
+ * read(2) from /dev/zero, and check PAGE_IS_WRITTEN reports exactly that page.
+ */
+export function probeUffdWpDirtyTrack(sofar: KerndatPart): KerndatPart {
+  if (!sofar.has_pagemap_scan) return { has_pagemap_scan_dirty_track: false };
+  const WP_ASYNC = 1n << 15n;
+  const WP_UNPOPULATED = 1n << 13n;
+  const u = openUffd(WP_ASYNC | WP_UNPOPULATED);
+  if (!u) return { has_pagemap_scan_dirty_track: false };
+  const len = 4n * 4096n;
+  let addr = 0n;
+  const pm = openSync('/proc/self/pagemap', 'r');
+  const zero = openSync('/dev/zero', 'r');
+  try {
+    addr = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE);
+    const reg = Buffer.alloc(32);
+    reg.writeBigUInt64LE(addr, 0);
+    reg.writeBigUInt64LE(len, 8);
+    reg.writeBigUInt64LE(2n /* UFFDIO_REGISTER_MODE_WP */, 16);
+    if (raw(NR.ioctl, u.fd, UFFDIO_REGISTER, reg).errno !== 0) return { has_pagemap_scan_dirty_track: false };
+    const reset = pmScanArgs(addr, addr + len, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, PAGE_IS_WRITTEN, 0n, PAGE_IS_WRITTEN);
+    if (raw(NR.ioctl, pm, PAGEMAP_SCAN, reset.arg).errno !== 0) return { has_pagemap_scan_dirty_track: false };
+    if (raw(NR.read, zero, addr + 4096n, 16).ret !== 16n) return { has_pagemap_scan_dirty_track: false };
+    const scan = pmScanArgs(addr, addr + len, 0n, PAGE_IS_WRITTEN, 0n, PAGE_IS_WRITTEN);
+    const r = raw(NR.ioctl, pm, PAGEMAP_SCAN, scan.arg);
+    const ok = r.ret === 1n && scan.vec.readBigUInt64LE(0) === addr + 4096n && scan.vec.readBigUInt64LE(8) === addr + 8192n;
+    return { has_pagemap_scan_dirty_track: ok };
+  } finally {
+    closeSync(zero);
+    closeSync(pm);
+    closeFd(u.fd);
+    if (addr) munmap(addr, len);
   }
 }
 
