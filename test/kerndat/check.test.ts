@@ -56,10 +56,17 @@ describe('kerndat | criu check, on this machine', () => {
     expect(r.code).toBe(0);
   });
 
-  it('criu check without stdin probes by itself', () => {
+  it('criu check without stdin (or with an empty pipe) probes by itself', () => {
     const r = sh(`node ${criuBin} check`);
     expect(r.stdout).toBe('Looks good.\n');
     expect(r.code).toBe(0);
+    const empty = sh(`true | node ${criuBin} check --no-cache`);
+    expect(empty).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
+  });
+
+  it('kerndat usage errors: one line, exit 2', () => {
+    const r = sh(`node ${kerndatBin} --only page_size,bogus`);
+    expect(r).toMatchObject({ code: 2, stdout: '', stderr: 'kerndat: unknown probe(s): bogus\n' });
   });
 
   it('kerndat | criu check --extra: what this kernel lacks, one line each, "Looks good but ..." exit 1', () => {
