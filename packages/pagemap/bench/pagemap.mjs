@@ -4,6 +4,7 @@
 // RSS: the writer holds only its transfer buffers, so RSS must stay far below the data size.
 // Usage: node bench/pagemap.mjs [MiB] [chunkMiB]   (build the package first)
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { planDump, writePagemap, openPageReader, PME_PRESENT, VMA_AREA_REGULAR, VMA_ANON_PRIVATE } from '../dist/index.js';
 
@@ -57,6 +58,13 @@ try {
   r.close();
   const t3 = process.hrtime.bigint();
   const sec = (a, b) => Number(b - a) / 1e9;
+  // Baseline on the same filesystem and moment: plain 8 MiB writes of the same amount.
+  const raw = Buffer.alloc(8 << 20, 0x5a);
+  const fh = await open(join(dir, 'raw'), 'w');
+  const t4 = process.hrtime.bigint();
+  for (let done = 0; done < mib << 20; done += raw.length) await fh.write(raw);
+  await fh.close();
+  const rawSec = sec(t4, process.hrtime.bigint());
   const size = statSync(join(dir, 'pages-1.img')).size;
   const rssMiB = process.resourceUsage().maxRSS / 1024;
   const out = {
@@ -67,6 +75,7 @@ try {
     writeSeconds: +sec(t1, t2).toFixed(3),
     writeMiBps: +(stats.bytesWritten / 1048576 / sec(t1, t2)).toFixed(0),
     readMiBps: +(readBytes / 1048576 / sec(t2, t3)).toFixed(0),
+    rawWriteMiBps: +(mib / rawSec).toFixed(0),
     pagesImageBytes: size,
     peakRssMiB: +rssMiB.toFixed(1),
   };
