@@ -24,6 +24,7 @@ export const PROBES: ReadonlyArray<readonly [string, Probe]> = [
   ['thp_disable', mem.probeThp],
   ['memfd', mem.probeMemfd],
   ['aio_remap', mem.probeAioRemap],
+  ['shmem_dev', mem.probeShmemDevs],
   ['vdso', vdso.probeVdso],
   ['clone3_set_tid', tasks.probeClone3SetTid],
   ['pidfd', tasks.probePidfd],

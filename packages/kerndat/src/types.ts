@@ -99,6 +99,10 @@ export interface Kerndat {
   has_memfd_hugetlb?: boolean;
   has_memfd_secret?: boolean;
   has_aio_remap?: boolean;
+  /** st_dev of anonymous shared memory (MAP_SHARED|MAP_ANONYMOUS areas and SysV shm) */
+  shmem_dev?: number;
+  /** st_dev of hugetlbfs memfds, by huge page size ('2M', '1G'); sizes the kernel refuses are absent */
+  hugetlb_dev?: Record<string, number>;
 
   // vdso
   vdso?: VdsoInfo;

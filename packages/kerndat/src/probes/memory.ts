@@ -1,4 +1,4 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import type { KerndatPart } from '../types.js';
 import { MAP, NR, PROT, closeFd, mmapAnon, munmap, raw } from '../sys.js';
 import { native } from '../load-native.js';
@@ -271,3 +271,31 @@ export function probeAioRemap(): KerndatPart {
   }
 }
 
+
+/**
+ * The device of anonymous shared memory (CRIU's shmem_dev: how dumps tell
+ * MAP_SHARED|MAP_ANONYMOUS areas from files) and of hugetlb memfds
+ * (hugetlb_dev, per huge page size). st_dev values as stat(2) gives them.
+ */
+export function probeShmemDevs(): KerndatPart {
+  const part: KerndatPart = {};
+  const addr = mmapAnon(4096n, PROT.READ | PROT.WRITE, MAP.SHARED);
+  try {
+    const name = `${addr.toString(16)}-${(addr + 4096n).toString(16)}`;
+    part.shmem_dev = Number(statSync(`/proc/self/map_files/${name}`, { bigint: true }).dev);
+  } finally {
+    munmap(addr, 4096n);
+  }
+  const huge: Record<string, number> = {};
+  for (const [label, shift] of [['2M', 21], ['1G', 30]] as const) {
+    const r = raw(NR.memfd_create, Buffer.from('crtools-kerndat-huge\0'), 1 | 4 | (shift << 26));
+    if (r.ret === -1n) continue;
+    try {
+      huge[label] = Number(fstatSync(Number(r.ret), { bigint: true }).dev);
+    } finally {
+      closeFd(r.ret);
+    }
+  }
+  part.hugetlb_dev = huge;
+  return part;
+}
