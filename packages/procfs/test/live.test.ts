@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  isCrtoolsError, listTasks, MAP, NO_SUCH_PROCESS, openPagemap, readChildren, readFds, readMapFiles, readMaps,
+  isCrtoolsError, listTasks, MAP, pagemapRecords, pagemapRuns, NO_SUCH_PROCESS, openPagemap, readChildren, readFds, readMapFiles, readMaps,
   readNamespaces, readStat, readStatus, readTimers, readLimits, readAuxv, readCmdline, readMountinfo, readCgroup,
   readLoginuid, readOomScoreAdj, readTasks, readPersonality, readTimerslack, readSched, VMA,
 } from './lib.js';
@@ -20,6 +20,8 @@ let zoo: ChildProcess | undefined;
 let pid = 0;
 let growsdown = 0n;
 let child = 0;
+let bigArea: [bigint, bigint] | undefined;
+const BIG_MIB = 64;
 
 function procfs(...args: string[]) {
   return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -31,13 +33,15 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
     const exe = join(work, 'zoo');
     const cc = spawnSync('gcc', ['-O2', '-o', exe, join(import.meta.dirname, 'helpers', 'zoo.c'), '-lrt', '-lpthread'], { encoding: 'utf8' });
     if (cc.status !== 0) throw new Error(`gcc failed: ${cc.stderr}`);
-    zoo = spawn(exe, [work, String(AREAS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    zoo = spawn(exe, [work, String(AREAS), String(BIG_MIB)], { stdio: ['ignore', 'pipe', 'inherit'] });
     pid = await new Promise<number>((resolve, reject) => {
       let buf = '';
       zoo!.stdout!.on('data', (d: Buffer) => {
         buf += d.toString();
         const g = /growsdown ([0-9a-f]+)/.exec(buf);
         if (g) growsdown = BigInt('0x' + g[1]);
+        const b = /big ([0-9a-f]+) ([0-9a-f]+)/.exec(buf);
+        if (b) bigArea = [BigInt('0x' + b[1]), BigInt('0x' + b[2])];
         const c = /child (\d+)/.exec(buf);
         if (c) child = Number(c[1]);
         const m = /ready (\d+)/.exec(buf);
@@ -132,7 +136,7 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
     expect(readChildren(pid)).toEqual([child]);
     expect(readChildren(process.pid)).toContain(pid);
     expect(readNamespaces(pid).map((n) => n.name)).toContain('pid_for_children');
-    expect(readCmdline(pid).slice(1)).toEqual([work, String(AREAS)]);
+    expect(readCmdline(pid).slice(1)).toEqual([work, String(AREAS), String(BIG_MIB)]);
     expect(readLimits(pid).find((l) => l.resource === 'RLIMIT_NOFILE')?.soft).toBeGreaterThan(0n);
     expect(readAuxv(pid).at(-1)?.name).toBe('AT_NULL');
     expect(readMountinfo(pid).length).toBeGreaterThan(0);
@@ -152,6 +156,24 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
       expect(r.entries).toHaveLength(2);
       expect(r.entries[0]! & (1n << 63n)).not.toBe(0n);
       expect(r.entries[1]! & (1n << 63n)).toBe(0n);
+    } finally {
+      pm.close();
+    }
+  });
+
+  it(`pagemap of a ${BIG_MIB} MiB area with every 16th page touched: one read, exactly those pages present`, () => {
+    const [s, e] = bigArea!;
+    const pm = openPagemap(pid);
+    try {
+      const r = pm.read(s, e);
+      expect(r.entries).toHaveLength((BIG_MIB << 20) / 4096);
+      const runs = Array.from(pagemapRuns(r));
+      expect(runs).toHaveLength((BIG_MIB << 20) / (16 * 4096));
+      runs.forEach((run, i) => expect(run).toEqual({ start: s + BigInt(i) * 16n * 4096n, pages: 1 }));
+      const recs = Array.from(pagemapRecords(r));
+      expect(recs).toHaveLength(runs.length);
+      // zoo forked its child after touching the pages: they are shared copy-on-write, not exclusive
+      expect(recs.every((x) => x.present && !x.exclusive && !x.file && !x.swapped && x.pfn! > 0n)).toBe(true);
     } finally {
       pm.close();
     }
