@@ -1,5 +1,6 @@
 import { defineCommand } from 'citty';
 import { checkCommand } from './check.js';
+import { dedupCommand } from './dedup.js';
 
 /**
  * `criu`: each subcommand lives in its own file in this folder and is mounted here.
@@ -8,5 +9,6 @@ export const criuCommand = defineCommand({
   meta: { name: 'criu', version: '0.1.0', description: 'checkpoint/restore in userspace (crtools)' },
   subCommands: {
     check: checkCommand,
+    dedup: dedupCommand,
   },
 });
