@@ -479,6 +479,16 @@ static char maps_buf[4 << 20];
   child_exit(20);
 }
 
+// mseal(2) (6.10+): a sealed mapping can no longer be unmapped. Sealing is for
+// the life of the process, hence the child. exit 0: sealed and munmap refused.
+[[noreturn]] void child_mseal() {
+  long addr = rawsys(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (addr < 0 && addr > -4096) child_exit(3);
+  long r = rawsys(462 /* mseal */, addr, 4096, 0);
+  if (r < 0) child_exit(1);
+  child_exit(rawsys(SYS_munmap, addr, 4096) == -EPERM ? 0 : 2);
+}
+
 // forkProbe(kind, args: bigint[], timeoutMs) -> child status
 Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -503,6 +513,7 @@ Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
   else if (kind == "clone_parent_newpid") k = 4;
   else if (kind == "loginuid") k = 5;
   else if (kind == "overlayfs_maps") k = 6;
+  else if (kind == "mseal") k = 7;
   else {
     Napi::TypeError::New(env, "unknown fork probe " + kind).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -521,6 +532,7 @@ Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
       case 4: child_clone_parent_newpid();
       case 5: child_loginuid();
       case 6: child_overlayfs_maps(path.c_str());
+      case 7: child_mseal();
     }
     child_exit(127);
   }

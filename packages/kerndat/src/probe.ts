@@ -25,6 +25,7 @@ export const PROBES: ReadonlyArray<readonly [string, Probe]> = [
   ['memfd', mem.probeMemfd],
   ['aio_remap', mem.probeAioRemap],
   ['shmem_dev', mem.probeShmemDevs],
+  ['new_mappings', mem.probeNewMappings],
   ['vdso', vdso.probeVdso],
   ['clone3_set_tid', tasks.probeClone3SetTid],
   ['pidfd', tasks.probePidfd],

@@ -99,6 +99,10 @@ export interface Kerndat {
   has_memfd_hugetlb?: boolean;
   has_memfd_secret?: boolean;
   has_aio_remap?: boolean;
+  /** mmap(MAP_DROPPABLE) works (6.11+) */
+  has_map_droppable?: boolean;
+  /** mseal(2) seals a mapping against munmap (6.10+) */
+  has_mseal?: boolean;
   /** st_dev of anonymous shared memory (MAP_SHARED|MAP_ANONYMOUS areas and SysV shm) */
   shmem_dev?: number;
   /** st_dev of hugetlbfs memfds, by huge page size ('2M', '1G'); sizes the kernel refuses are absent */

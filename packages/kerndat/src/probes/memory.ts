@@ -299,3 +299,15 @@ export function probeShmemDevs(): KerndatPart {
   part.hugetlb_dev = huge;
   return part;
 }
+
+/**
+ * Mappings a dump must recognise on today's kernels: MAP_DROPPABLE (6.11+,
+ * contents may vanish, never dumped) and mseal(2) (6.10+, sealed areas cannot
+ * be unmapped or remapped; tried in a forked child since sealing is permanent).
+ */
+export function probeNewMappings(): KerndatPart {
+  const d = raw(NR.mmap, 0, 4096, PROT.READ | PROT.WRITE, 0x08 /* MAP_DROPPABLE */ | MAP.ANONYMOUS, -1, 0);
+  if (d.errno === 0) munmap(d.ret, 4096n);
+  const st = native().forkProbe('mseal', [], 3000);
+  return { has_map_droppable: d.errno === 0, has_mseal: st.exited && st.code === 0 };
+}
