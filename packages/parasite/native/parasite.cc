@@ -1,0 +1,278 @@
+// Thin native layer of @crtools/parasite.
+//
+// Only what Node cannot do: ptrace requests, waitpid with a timeout,
+// process_vm_readv/writev into caller-provided Buffers, mapping a shared fd,
+// and (for tests) starting a process that is not a child of Node.
+// Every function is synchronous and must be called from the JS main thread:
+// a tracee belongs to the thread that seized it.
+// Failures are returned as negative errno values; TypeScript names them.
+
+#include <napi.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <cpuid.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <linux/ptrace.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+long sys_ptrace(long req, long pid, uint64_t addr, uint64_t data) {
+  long r = syscall(SYS_ptrace, req, pid, addr, data);
+  return r == -1 ? -errno : r;
+}
+
+uint64_t u64(const Napi::Value &v) {
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  return (uint64_t)v.As<Napi::Number>().Int64Value();
+}
+
+int i32(const Napi::Value &v) { return v.As<Napi::Number>().Int32Value(); }
+
+Napi::Value num(Napi::Env env, double d) { return Napi::Number::New(env, d); }
+
+// seize(pid, options) -> 0 | -errno
+Napi::Value Seize(const Napi::CallbackInfo &info) {
+  return num(info.Env(), sys_ptrace(PTRACE_SEIZE, i32(info[0]), 0, u64(info[1])));
+}
+
+Napi::Value Interrupt(const Napi::CallbackInfo &info) {
+  return num(info.Env(), sys_ptrace(PTRACE_INTERRUPT, i32(info[0]), 0, 0));
+}
+
+// detach(pid, sig) -> 0 | -errno
+Napi::Value Detach(const Napi::CallbackInfo &info) {
+  return num(info.Env(), sys_ptrace(PTRACE_DETACH, i32(info[0]), 0, (uint64_t)i32(info[1])));
+}
+
+// cont(pid, sig) -> 0 | -errno
+Napi::Value Cont(const Napi::CallbackInfo &info) {
+  return num(info.Env(), sys_ptrace(PTRACE_CONT, i32(info[0]), 0, (uint64_t)i32(info[1])));
+}
+
+// listen(pid) -> 0 | -errno (leave a group-stopped tracee stopped but notifiable)
+Napi::Value Listen(const Napi::CallbackInfo &info) {
+  return num(info.Env(), sys_ptrace(PTRACE_LISTEN, i32(info[0]), 0, 0));
+}
+
+// wait(pid, timeoutMs) -> { pid, status } ; pid 0 = timed out, pid < 0 = -errno
+Napi::Value Wait(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pid = i32(info[0]);
+  double timeout = info[1].As<Napi::Number>().DoubleValue();
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  int status = 0;
+  long r;
+  unsigned spins = 0;
+  for (;;) {
+    r = waitpid(pid, &status, __WALL | WNOHANG);
+    if (r == -1) { r = -errno; if (r == -EINTR) continue; break; }
+    if (r > 0) break;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (now.tv_sec - start.tv_sec) * 1e3 + (now.tv_nsec - start.tv_nsec) / 1e6;
+    if (ms >= timeout) { r = 0; break; }
+    if (++spins < 200) { sched_yield(); continue; }
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, nullptr);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", num(env, (double)r));
+  o.Set("status", num(env, status));
+  return o;
+}
+
+// getRegs(pid, buf[216]) -> 0 | -errno
+Napi::Value GetRegs(const Napi::CallbackInfo &info) {
+  auto b = info[1].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < sizeof(struct user_regs_struct)) return num(info.Env(), -EINVAL);
+  return num(info.Env(), sys_ptrace(PTRACE_GETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()));
+}
+
+Napi::Value SetRegs(const Napi::CallbackInfo &info) {
+  auto b = info[1].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < sizeof(struct user_regs_struct)) return num(info.Env(), -EINVAL);
+  return num(info.Env(), sys_ptrace(PTRACE_SETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()));
+}
+
+// getRegset(pid, type, buf) -> bytes filled | -errno
+Napi::Value GetRegset(const Napi::CallbackInfo &info) {
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  struct iovec iov = {b.Data(), b.Length()};
+  long r = sys_ptrace(PTRACE_GETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov);
+  return num(info.Env(), r < 0 ? (double)r : (double)iov.iov_len);
+}
+
+Napi::Value SetRegset(const Napi::CallbackInfo &info) {
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  struct iovec iov = {b.Data(), b.Length()};
+  return num(info.Env(), sys_ptrace(PTRACE_SETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov));
+}
+
+// getSigmask(pid) -> bigint | -errno (number)
+Napi::Value GetSigmask(const Napi::CallbackInfo &info) {
+  uint64_t mask = 0;
+  long r = sys_ptrace(PTRACE_GETSIGMASK, i32(info[0]), sizeof(mask), (uint64_t)(uintptr_t)&mask);
+  if (r < 0) return num(info.Env(), r);
+  return Napi::BigInt::New(info.Env(), mask);
+}
+
+// peekSiginfo(pid, shared, offset, buf) -> count of 128-byte siginfos | -errno
+Napi::Value PeekSiginfo(const Napi::CallbackInfo &info) {
+  auto b = info[3].As<Napi::Buffer<uint8_t>>();
+  struct ptrace_peeksiginfo_args a;
+  a.off = (uint64_t)i32(info[2]);
+  a.flags = info[1].ToBoolean() ? PTRACE_PEEKSIGINFO_SHARED : 0;
+  a.nr = (int32_t)(b.Length() / 128);
+  return num(info.Env(), sys_ptrace(PTRACE_PEEKSIGINFO, i32(info[0]), (uint64_t)(uintptr_t)&a, (uint64_t)(uintptr_t)b.Data()));
+}
+
+// rseqConfig(pid, buf[32]) -> bytes | -errno
+Napi::Value RseqConfig(const Napi::CallbackInfo &info) {
+  auto b = info[1].As<Napi::Buffer<uint8_t>>();
+  return num(info.Env(), sys_ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, i32(info[0]), b.Length(), (uint64_t)(uintptr_t)b.Data()));
+}
+
+// peek(pid, addr) -> bigint word ; errors as { errno }
+Napi::Value Peek(const Napi::CallbackInfo &info) {
+  // the raw PEEKDATA syscall stores the word at *data (unlike the glibc wrapper)
+  uint64_t word = 0;
+  long r = sys_ptrace(PTRACE_PEEKDATA, i32(info[0]), u64(info[1]), (uint64_t)(uintptr_t)&word);
+  if (r < 0) return num(info.Env(), r);
+  return Napi::BigInt::New(info.Env(), word);
+}
+
+// poke(pid, addr, word) -> 0 | -errno
+Napi::Value Poke(const Napi::CallbackInfo &info) {
+  return num(info.Env(), sys_ptrace(PTRACE_POKEDATA, i32(info[0]), u64(info[1]), u64(info[2])));
+}
+
+// vmRead(pid, addr, buf, off, len) -> bytes | -errno
+Napi::Value VmRead(const Napi::CallbackInfo &info) {
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  size_t off = (size_t)u64(info[3]), len = (size_t)u64(info[4]);
+  if (off > b.Length() || len > b.Length() - off) return num(info.Env(), -EINVAL);
+  struct iovec local = {b.Data() + off, len};
+  struct iovec remote = {(void *)(uintptr_t)u64(info[1]), len};
+  long r = process_vm_readv(i32(info[0]), &local, 1, &remote, 1, 0);
+  return num(info.Env(), r < 0 ? -errno : r);
+}
+
+Napi::Value VmWrite(const Napi::CallbackInfo &info) {
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  size_t off = (size_t)u64(info[3]), len = (size_t)u64(info[4]);
+  if (off > b.Length() || len > b.Length() - off) return num(info.Env(), -EINVAL);
+  struct iovec local = {b.Data() + off, len};
+  struct iovec remote = {(void *)(uintptr_t)u64(info[1]), len};
+  long r = process_vm_writev(i32(info[0]), &local, 1, &remote, 1, 0);
+  return num(info.Env(), r < 0 ? -errno : r);
+}
+
+// mapShared(fd, len) -> Buffer over a MAP_SHARED mapping (unmapped when collected) | -errno
+Napi::Value MapShared(const Napi::CallbackInfo &info) {
+  size_t len = (size_t)u64(info[1]);
+  void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, i32(info[0]), 0);
+  if (p == MAP_FAILED) return num(info.Env(), -errno);
+  return Napi::Buffer<uint8_t>::New(info.Env(), (uint8_t *)p, len,
+                                    [len](Napi::Env, uint8_t *d) { munmap(d, len); });
+}
+
+// spawnDetached(path, argv[]) -> pid of a grandchild running path (not a child of Node) | -errno
+// The intermediate child forks, reports the grandchild pid through a pipe and exits;
+// it runs only async-signal-safe calls.
+Napi::Value SpawnDetached(const Napi::CallbackInfo &info) {
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < arr.Length(); i++) args.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back((char *)a.c_str());
+  argv.push_back(nullptr);
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return num(info.Env(), -errno);
+  pid_t c = fork();
+  if (c < 0) { int e = errno; close(p[0]); close(p[1]); return num(info.Env(), -e); }
+  if (c == 0) {
+    setsid();
+    pid_t g = fork();
+    if (g == 0) {
+      int nul = open("/dev/null", O_RDWR);
+      if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
+      sigset_t all; sigemptyset(&all); sigprocmask(SIG_SETMASK, &all, nullptr);
+      execv(path.c_str(), argv.data());
+      _exit(127);
+    }
+    int32_t v = g < 0 ? -errno : g;
+    (void)!write(p[1], &v, sizeof(v));
+    _exit(0);
+  }
+  close(p[1]);
+  int32_t v = -EIO;
+  ssize_t n;
+  do n = read(p[0], &v, sizeof(v)); while (n < 0 && errno == EINTR);
+  close(p[0]);
+  int st;
+  while (waitpid(c, &st, 0) < 0 && errno == EINTR) {}
+  return num(info.Env(), v);
+}
+
+// tgkill(tgid, tid, sig) -> 0 | -errno
+Napi::Value Tgkill(const Napi::CallbackInfo &info) {
+  long r = syscall(SYS_tgkill, i32(info[0]), i32(info[1]), i32(info[2]));
+  return num(info.Env(), r < 0 ? -errno : 0);
+}
+
+// cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx]
+Napi::Value Cpuid(const Napi::CallbackInfo &info) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  __cpuid_count((unsigned)i32(info[0]), (unsigned)i32(info[1]), a, b, c, d);
+  Napi::Array r = Napi::Array::New(info.Env(), 4);
+  r.Set(0u, num(info.Env(), a)); r.Set(1u, num(info.Env(), b));
+  r.Set(2u, num(info.Env(), c)); r.Set(3u, num(info.Env(), d));
+  return r;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("seize", Napi::Function::New(env, Seize));
+  exports.Set("interrupt", Napi::Function::New(env, Interrupt));
+  exports.Set("detach", Napi::Function::New(env, Detach));
+  exports.Set("cont", Napi::Function::New(env, Cont));
+  exports.Set("listen", Napi::Function::New(env, Listen));
+  exports.Set("wait", Napi::Function::New(env, Wait));
+  exports.Set("getRegs", Napi::Function::New(env, GetRegs));
+  exports.Set("setRegs", Napi::Function::New(env, SetRegs));
+  exports.Set("getRegset", Napi::Function::New(env, GetRegset));
+  exports.Set("setRegset", Napi::Function::New(env, SetRegset));
+  exports.Set("getSigmask", Napi::Function::New(env, GetSigmask));
+  exports.Set("peekSiginfo", Napi::Function::New(env, PeekSiginfo));
+  exports.Set("rseqConfig", Napi::Function::New(env, RseqConfig));
+  exports.Set("peek", Napi::Function::New(env, Peek));
+  exports.Set("poke", Napi::Function::New(env, Poke));
+  exports.Set("vmRead", Napi::Function::New(env, VmRead));
+  exports.Set("vmWrite", Napi::Function::New(env, VmWrite));
+  exports.Set("mapShared", Napi::Function::New(env, MapShared));
+  exports.Set("spawnDetached", Napi::Function::New(env, SpawnDetached));
+  exports.Set("cpuid", Napi::Function::New(env, Cpuid));
+  exports.Set("tgkill", Napi::Function::New(env, Tgkill));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(parasite, Init)

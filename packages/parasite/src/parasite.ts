@@ -1,0 +1,89 @@
+import { detachThread, getFpRegs, getGpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, type RseqConfig, type StoppedThread } from './ptrace.js';
+import { cure, infect, prepare, type Infection } from './remote.js';
+import {
+  dumpItimers, dumpMisc, dumpPosixTimers, dumpSigactions, dumpThreadMisc,
+  type ItimerState, type MiscState, type PosixTimerValue, type SigactionState, type ThreadMiscState,
+} from './commands.js';
+import type { GpRegs } from './regs.js';
+import type { FpRegs } from './xsave.js';
+
+/** Everything ptrace and the parasite tell about one thread. */
+export interface ThreadState {
+  tid: number;
+  regs: GpRegs;
+  fpregs: FpRegs;
+  sigmask: bigint;
+  pendingSignals: Buffer[];
+  rseq?: RseqConfig;
+  misc: ThreadMiscState;
+}
+
+/** Everything ptrace and the parasite tell about one process. */
+export interface TaskState {
+  pid: number;
+  /** The main thread was in a group-stop (SIGSTOP) when seized. */
+  stopped: boolean;
+  threads: ThreadState[];
+  sharedPendingSignals: Buffer[];
+  sigactions: SigactionState[];
+  itimers: { real: ItimerState; virt: ItimerState; prof: ItimerState };
+  posixTimers: PosixTimerValue[];
+  misc: MiscState;
+}
+
+export interface CollectOptions {
+  /** POSIX timer ids (from /proc/PID/timers) to read. */
+  posixTimerIds?: number[];
+}
+
+/**
+ * Collect a seized process's state: registers by ptrace, the rest by calls run inside it.
+ * cure() runs on every path; the threads stay seized (the caller resumes or kills them).
+ */
+export function collectTaskState(pid: number, threads: StoppedThread[], opts: CollectOptions = {}): TaskState {
+  const inf: Infection = prepare(pid, threads);
+  const perThread = threads.map((t) => ({
+    tid: t.tid,
+    regs: getGpRegs(t.tid).regs,
+    fpregs: getFpRegs(t.tid).fpregs,
+    sigmask: getSigmask(t.tid),
+    pendingSignals: peekSiginfo(t.tid, false),
+    rseq: getRseqConfig(t.tid),
+  }));
+  const shared = peekSiginfo(pid, true);
+  let failure: unknown;
+  try {
+    infect(inf);
+    const sigactions = dumpSigactions(inf);
+    const itimers = dumpItimers(inf);
+    const posixTimers = dumpPosixTimers(inf, opts.posixTimerIds ?? []);
+    const misc = dumpMisc(inf);
+    const threadStates: ThreadState[] = perThread.map((t) => ({ ...t, misc: dumpThreadMisc(inf, t.tid) }));
+    return {
+      pid,
+      stopped: threads[0]?.stop.stopSignal === 19,
+      threads: threadStates,
+      sharedPendingSignals: shared,
+      sigactions,
+      itimers,
+      posixTimers,
+      misc,
+    };
+  } catch (e) {
+    failure = e;
+    throw e;
+  } finally {
+    const err = cure(inf);
+    if (err && failure === undefined) throw err;
+  }
+}
+
+/** Seize a process (all threads); detach with resumeProcess(). */
+export function freezeProcess(pid: number, timeoutMs?: number): StoppedThread[] {
+  return seizeProcess(pid, timeoutMs);
+}
+
+/** Detach every thread, letting it run on exactly as before. Never throws. */
+export function resumeProcess(threads: StoppedThread[]): void {
+  for (const t of threads) detachThread(t);
+}

@@ -1,0 +1,182 @@
+import { readdirSync } from 'node:fs';
+import { CrtoolsError, ExitCode, syscallError } from '@crtools/common';
+import { check, native } from './load-native.js';
+import { decodeWaitStatus, PTRACE_EVENT_STOP, type WaitStatus } from './wait-status.js';
+import { decodeGpRegs, encodeGpRegs, GP_REGS_SIZE, type GpRegs } from './regs.js';
+import { decodeXsave, NT_X86_XSTATE, type FpRegs } from './xsave.js';
+
+export const SIGTRAP = 5;
+export const SIGSTOP = 19;
+export const DEFAULT_WAIT_MS = 5000;
+
+/** A thread in a ptrace-stop under our control. */
+export interface StoppedThread {
+  tid: number;
+  /** The stop we got after PTRACE_INTERRUPT (SIGSTOP in it means the task was group-stopped). */
+  stop: WaitStatus;
+  /** A signal that was being delivered when we stopped it: re-delivered on detach. */
+  pendingSignal: number;
+}
+
+/** Wait for a ptrace-stop of tid; throws when the thread is gone or the wait times out. */
+export function waitStop(tid: number, timeoutMs = DEFAULT_WAIT_MS): WaitStatus {
+  const r = native().wait(tid, timeoutMs);
+  if (r.pid < 0) throw syscallError('waitpid', -r.pid, { pid: tid });
+  if (r.pid === 0) {
+    throw new CrtoolsError('PTRACE_TIMEOUT', `task ${tid} did not stop within ${timeoutMs} ms`, { context: { pid: tid } });
+  }
+  const st = decodeWaitStatus(r.status);
+  if (!st.stopped) {
+    const how = st.termSignal !== undefined ? `was killed by signal ${st.termSignal}` : `exited with code ${st.exitCode}`;
+    throw new CrtoolsError('TASK_GONE', `task ${tid} ${how} during the dump`, { context: { pid: tid } });
+  }
+  return st;
+}
+
+/**
+ * PTRACE_SEIZE + PTRACE_INTERRUPT one thread and wait for its stop.
+ * When a signal-delivery-stop comes first, the signal is kept for detach and we wait
+ * again for the interrupt's own stop.
+ */
+export function seizeThread(tid: number, timeoutMs = DEFAULT_WAIT_MS): StoppedThread {
+  const n = native();
+  check(n.seize(tid, 0), 'ptrace(PTRACE_SEIZE)', tid);
+  try {
+    check(n.interrupt(tid), 'ptrace(PTRACE_INTERRUPT)', tid);
+    let pendingSignal = 0;
+    for (;;) {
+      const st = waitStop(tid, timeoutMs);
+      if (st.event === PTRACE_EVENT_STOP) return { tid, stop: st, pendingSignal };
+      // a signal-delivery-stop: remember the signal, suppress it for now, let the interrupt trap arrive
+      if (st.stopSignal !== SIGTRAP) pendingSignal = st.stopSignal;
+      check(n.cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
+    }
+  } catch (e) {
+    n.detach(tid, 0);
+    throw e;
+  }
+}
+
+/** Thread ids of a process from /proc/PID/task. */
+export function listThreads(pid: number, procRoot = '/proc'): number[] {
+  try {
+    return readdirSync(`${procRoot}/${pid}/task`).map(Number).filter((t) => t > 0).sort((a, b) => a - b);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') {
+      throw new CrtoolsError('NO_SUCH_TASK', `no process with pid ${pid}`, { context: { pid }, exitCode: ExitCode.FAILED });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Seize every thread of a process, rescanning /proc/PID/task until no new thread appears
+ * (threads created meanwhile are caught by the next scan). On failure, everything seized is
+ * detached again.
+ */
+export function seizeProcess(pid: number, timeoutMs = DEFAULT_WAIT_MS): StoppedThread[] {
+  const seized = new Map<number, StoppedThread>();
+  try {
+    for (let round = 0; round < 64; round++) {
+      const tids = listThreads(pid);
+      const fresh = tids.filter((t) => !seized.has(t));
+      if (fresh.length === 0 && round > 0) break;
+      for (const t of fresh) {
+        try {
+          seized.set(t, seizeThread(t, timeoutMs));
+        } catch (e) {
+          // a thread that exited between the scan and the seize is not an error
+          if ((e as NodeJS.ErrnoException).code === 'ESRCH' && t !== pid) continue;
+          throw e;
+        }
+      }
+    }
+    const main = seized.get(pid);
+    if (!main) throw new CrtoolsError('NO_SUCH_TASK', `no process with pid ${pid}`, { context: { pid } });
+    return [main, ...[...seized.values()].filter((t) => t.tid !== pid)];
+  } catch (e) {
+    for (const t of seized.values()) detachThread(t);
+    throw e;
+  }
+}
+
+/** Detach, re-delivering a signal we intercepted while seizing. Never throws. */
+export function detachThread(t: StoppedThread): number {
+  return native().detach(t.tid, t.pendingSignal);
+}
+
+export function getGpRegs(tid: number): { regs: GpRegs; raw: Buffer } {
+  const raw = Buffer.alloc(GP_REGS_SIZE);
+  check(native().getRegs(tid, raw), 'ptrace(PTRACE_GETREGS)', tid);
+  return { regs: decodeGpRegs(raw), raw };
+}
+
+export function setGpRegs(tid: number, regs: GpRegs | Buffer): void {
+  const raw = Buffer.isBuffer(regs) ? regs : encodeGpRegs(regs);
+  check(native().setRegs(tid, raw), 'ptrace(PTRACE_SETREGS)', tid);
+}
+
+/** The whole XSAVE area (every component this CPU has), decoded, plus the raw bytes. */
+export function getFpRegs(tid: number): { fpregs: FpRegs; raw: Buffer } {
+  const buf = Buffer.alloc(16384);
+  const len = check(native().getRegset(tid, NT_X86_XSTATE, buf), 'ptrace(PTRACE_GETREGSET)', tid);
+  return { fpregs: decodeXsave(buf, len), raw: buf.subarray(0, len) };
+}
+
+export function getSigmask(tid: number): bigint {
+  const r = native().getSigmask(tid);
+  if (typeof r === 'number') throw syscallError('ptrace(PTRACE_GETSIGMASK)', -r, { pid: tid });
+  return r;
+}
+
+/** Pending signals as raw 128-byte siginfo records (per-thread, or the shared queue). */
+export function peekSiginfo(tid: number, shared: boolean): Buffer[] {
+  const out: Buffer[] = [];
+  const buf = Buffer.alloc(128 * 32);
+  for (;;) {
+    const n = check(native().peekSiginfo(tid, shared, out.length, buf), 'ptrace(PTRACE_PEEKSIGINFO)', tid);
+    for (let i = 0; i < n; i++) out.push(Buffer.from(buf.subarray(i * 128, (i + 1) * 128)));
+    if (n < 32) return out;
+  }
+}
+
+export interface RseqConfig {
+  rseq_abi_pointer: bigint;
+  rseq_abi_size: number;
+  signature: number;
+  flags: number;
+}
+
+/** PTRACE_GET_RSEQ_CONFIGURATION; undefined when the kernel lacks it. */
+export function getRseqConfig(tid: number): RseqConfig | undefined {
+  const buf = Buffer.alloc(32);
+  const r = native().rseqConfig(tid, buf);
+  if (r === -5 /* EIO: unknown request */ || r === -22) return undefined;
+  check(r, 'ptrace(PTRACE_GET_RSEQ_CONFIGURATION)', tid);
+  return {
+    rseq_abi_pointer: buf.readBigUInt64LE(0),
+    rseq_abi_size: buf.readUInt32LE(8),
+    signature: buf.readUInt32LE(12),
+    flags: buf.readUInt32LE(16),
+  };
+}
+
+/** process_vm_readv into buf[offset, offset+length); returns bytes read. */
+export function readMemory(pid: number, addr: bigint, buf: Buffer, offset = 0, length = buf.length - offset): number {
+  return check(native().vmRead(pid, addr, buf, offset, length), 'process_vm_readv', pid);
+}
+
+export function writeMemory(pid: number, addr: bigint, buf: Buffer, offset = 0, length = buf.length - offset): number {
+  return check(native().vmWrite(pid, addr, buf, offset, length), 'process_vm_writev', pid);
+}
+
+export function peekWord(tid: number, addr: bigint): bigint {
+  const r = native().peek(tid, addr);
+  if (typeof r === 'number') throw syscallError('ptrace(PTRACE_PEEKDATA)', -r, { pid: tid });
+  return r;
+}
+
+export function pokeWord(tid: number, addr: bigint, word: bigint): void {
+  check(native().poke(tid, addr, BigInt.asUintN(64, word)), 'ptrace(PTRACE_POKEDATA)', tid);
+}

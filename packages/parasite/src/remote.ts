@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import { CrtoolsError } from '@crtools/common';
+import { check, native } from './load-native.js';
+import { getGpRegs, peekWord, pokeWord, readMemory, SIGTRAP, setGpRegs, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
+import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
+import { PTRACE_EVENT_STOP } from './wait-status.js';
+
+/** x86_64 syscall numbers the dumper runs inside its tracees. */
+export const NR = {
+  close: 3, mmap: 9, munmap: 11, rt_sigaction: 13, getitimer: 36, getpid: 39, sigaltstack: 131,
+  personality: 135, prctl: 157, timer_gettime: 224, get_robust_list: 274, memfd_create: 319,
+} as const;
+
+/** `syscall; int3` — the only code we ever run in a tracee (padded to a word). */
+const SYSCALL_TRAP = 0xcc050fn;
+const SYSCALL_TRAP_BYTES = Buffer.from([0x0f, 0x05, 0xcc, 0x90, 0x90, 0x90, 0x90, 0x90]);
+
+const PROT_RWX = 7;
+const MAP_PRIVATE_ANON = 0x22;
+
+/** The scratch area we map in the tracee: code at its start, data after the first page. */
+export const AREA_SIZE = 64 * 1024;
+export const AREA_DATA = 4096;
+
+/**
+ * A process whose threads are all seized, prepared for running syscalls inside it
+ * (CRIU's compel: prepare → infect → call → cure → resume).
+ */
+export interface Infection {
+  pid: number;
+  threads: StoppedThread[];
+  /** Registers each thread had when seized, restored by cure(). */
+  saved: Map<number, Buffer>;
+  /** Start of an executable mapping whose first word we borrow to bootstrap and to unmap. */
+  bootstrapAddr: bigint;
+  /** Our scratch area in the tracee (0n until infect()). */
+  area: bigint;
+}
+
+/** Find the start of the first executable, non-special mapping (where the bootstrap call runs). */
+function executableStart(pid: number): bigint {
+  const maps = readFileSync(`/proc/${pid}/maps`, 'latin1').split('\n');
+  for (const line of maps) {
+    const f = line.split(/\s+/);
+    if (f.length < 5 || f[1]![2] !== 'x') continue;
+    const name = f[5] ?? '';
+    if (name.startsWith('[')) continue;
+    return BigInt(`0x${f[0]!.split('-')[0]}`);
+  }
+  throw new CrtoolsError('NO_EXEC_VMA', `task ${pid} has no executable mapping to run a syscall from`, { context: { pid } });
+}
+
+/** Save every seized thread's registers (compel's prepare). */
+export function prepare(pid: number, threads: StoppedThread[]): Infection {
+  const saved = new Map<number, Buffer>();
+  for (const t of threads) saved.set(t.tid, getGpRegs(t.tid).raw);
+  return { pid, threads, saved, bootstrapAddr: executableStart(pid), area: 0n };
+}
+
+/**
+ * Run one system call in thread tid with its instruction pointer at `code`, where
+ * `syscall; int3` must already be. Returns the raw result (negative = -errno).
+ */
+export function remoteSyscallAt(inf: Infection, tid: number, code: bigint, nr: number, args: bigint[] = [], stack?: bigint): bigint {
+  const base = inf.saved.get(tid);
+  if (!base) throw new CrtoolsError('NOT_SEIZED', `thread ${tid} is not seized`, { context: { pid: tid } });
+  const r: GpRegs = decodeGpRegs(base);
+  r.ax = BigInt(nr);
+  r.orig_ax = -1n; // no syscall restart on resume
+  r.ip = code;
+  const names = ['di', 'si', 'dx', 'r10', 'r8', 'r9'] as const;
+  names.forEach((n, i) => {
+    r[n] = args[i] ?? 0n;
+  });
+  if (stack !== undefined) r.sp = stack;
+  setGpRegs(tid, encodeGpRegs(r));
+  const n = native();
+  check(n.cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
+  for (;;) {
+    const st = waitStop(tid);
+    if (st.stopSignal === SIGTRAP && st.event === 0) break;
+    // a late interrupt trap or a signal arriving meanwhile: keep the signal for detach, go on
+    if (st.event !== PTRACE_EVENT_STOP && st.stopSignal !== SIGTRAP) {
+      const t = inf.threads.find((x) => x.tid === tid);
+      if (t) t.pendingSignal = st.stopSignal;
+    }
+    check(n.cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
+  }
+  const after = getGpRegs(tid).regs;
+  if (after.ip !== code + 3n) {
+    throw new CrtoolsError('REMOTE_CALL', `task ${tid}: remote syscall ${nr} stopped at unexpected ip 0x${after.ip.toString(16)}`, { context: { pid: tid } });
+  }
+  return BigInt.asIntN(64, after.ax);
+}
+
+/** Run a syscall from the borrowed first word of an executable mapping, restoring the word after. */
+function bootstrapSyscall(inf: Infection, nr: number, args: bigint[]): bigint {
+  const orig = peekWord(inf.pid, inf.bootstrapAddr);
+  pokeWord(inf.pid, inf.bootstrapAddr, (orig & ~0xffffffn) | SYSCALL_TRAP);
+  try {
+    return remoteSyscallAt(inf, inf.pid, inf.bootstrapAddr, nr, args);
+  } finally {
+    pokeWord(inf.pid, inf.bootstrapAddr, orig);
+  }
+}
+
+/** Map our scratch area in the tracee and put the syscall trampoline in it (compel's infect). */
+export function infect(inf: Infection): void {
+  const addr = bootstrapSyscall(inf, NR.mmap, [0n, BigInt(AREA_SIZE), BigInt(PROT_RWX), BigInt(MAP_PRIVATE_ANON), -1n, 0n]);
+  if (addr < 0n && addr > -4096n) {
+    throw new CrtoolsError('REMOTE_MMAP', `task ${inf.pid}: mmap of the parasite area failed (errno ${-addr})`, { context: { pid: inf.pid } });
+  }
+  inf.area = BigInt.asUintN(64, addr);
+  writeMemory(inf.pid, inf.area, SYSCALL_TRAP_BYTES);
+}
+
+/** Run a syscall in a thread of an infected process (compel's call, one syscall at a time). */
+export function call(inf: Infection, tid: number, nr: number, args: bigint[] = []): bigint {
+  if (inf.area === 0n) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  return remoteSyscallAt(inf, tid, inf.area, nr, args, inf.area + BigInt(AREA_SIZE) - 64n);
+}
+
+/** Address of data byte `off` of the scratch area. */
+export function dataAddr(inf: Infection, off: number): bigint {
+  return inf.area + BigInt(AREA_DATA + off);
+}
+
+export function readData(inf: Infection, off: number, len: number): Buffer {
+  const b = Buffer.alloc(len);
+  readMemory(inf.pid, dataAddr(inf, off), b);
+  return b;
+}
+
+/**
+ * Unmap the scratch area and put every thread's registers back exactly as seized (compel's cure).
+ * Best effort: runs on every path and never throws; returns the first problem met.
+ */
+export function cure(inf: Infection): Error | undefined {
+  let first: Error | undefined;
+  if (inf.area !== 0n) {
+    try {
+      const r = bootstrapSyscall(inf, NR.munmap, [inf.area, BigInt(AREA_SIZE)]);
+      if (r < 0n) first = new Error(`munmap of the parasite area failed (errno ${-r})`);
+      inf.area = 0n;
+    } catch (e) {
+      first = e as Error;
+    }
+  }
+  for (const [tid, raw] of inf.saved) {
+    try {
+      setGpRegs(tid, raw);
+    } catch (e) {
+      first ??= e as Error;
+    }
+  }
+  return first;
+}

@@ -1,0 +1,68 @@
+/* Shared helpers of the test workloads (header only; each workload is one .c file).
+ *
+ * Every workload is started by a test as `NAME ... STATEFILE`. It detaches from
+ * its starter (fork, setsid, fork) so it is never a child of the test runner,
+ * writes "ready pid=N" to STATEFILE once set up, and on SIGUSR1 writes a verdict
+ * line ("check ok ..." or "check bad ...") to STATEFILE. Tests kill it by pid. */
+#ifndef CRTOOLS_WORKLOAD_H
+#define CRTOOLS_WORKLOAD_H
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *wl_state;
+static volatile sig_atomic_t wl_want_check;
+static inline void wl_on_usr1(int sig) { (void)sig; wl_want_check = 1; }
+
+/* Write one line (printf format) to the state file, replacing its content atomically. */
+static inline void wl_say(const char *fmt, ...) {
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmp%d", wl_state, (int)getpid());
+	FILE *f = fopen(tmp, "w");
+	if (!f) return;
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+	fclose(f);
+	rename(tmp, wl_state);
+}
+
+/* Leave the starter's process tree: the caller returns in the grandchild only. */
+static inline void wl_detach(const char *state) {
+	wl_state = state;
+	pid_t c = fork();
+	if (c < 0) exit(1);
+	if (c > 0) {
+		int st;
+		waitpid(c, &st, 0);
+		exit(0);
+	}
+	setsid();
+	if (fork() != 0) _exit(0);
+	int nul = open("/dev/null", O_RDWR);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (nul > 2) close(nul);
+	}
+}
+
+static inline void wl_handle_usr1(void) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = wl_on_usr1;
+	sigaction(SIGUSR1, &sa, 0);
+}
+
+#endif
