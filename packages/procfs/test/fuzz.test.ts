@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hexReplacer, isCrtoolsError, parseMapsLine, PROCFS_PARSE } from './lib.js';
+import { hexReplacer, isCrtoolsError, parseMaps, parseMapsLine, parseMapsTable, PROCFS_PARSE, tableVmas } from './lib.js';
 import { TEXT_KINDS } from './text-kinds.js';
 
 /** mulberry32: a small seeded PRNG so every run mutates the same way. */
@@ -84,6 +84,21 @@ describe('fuzz: seeded mutations of golden inputs', () => {
       }
     });
   }
+  it('MapsTable and Vma objects agree on every mutated maps input (records and reported errors)', () => {
+    const r = rng(99);
+    for (const f of inputs.filter((x) => x.endsWith('.maps.txt'))) {
+      const src = readFileSync(join(dir, f));
+      for (let i = 0; i < 200; i++) {
+        const text = mutate(src, r).toString('latin1');
+        const ea: unknown[] = [], eb: unknown[] = [];
+        const a = parseMaps(text, { onError: (e) => ea.push(e.message) });
+        const b = Array.from(tableVmas(parseMapsTable(text, { onError: (e) => eb.push(e.message) })));
+        expect(b).toEqual(a);
+        expect(eb).toEqual(ea);
+      }
+    }
+  });
+
   it('random lines never crash parseMapsLine', () => {
     const r = rng(42);
     for (let i = 0; i < 5000; i++) {
