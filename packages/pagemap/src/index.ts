@@ -6,3 +6,4 @@ export * from './reader.js';
 export * from './dedup.js';
 export * from './page-server.js';
 export * from './command.js';
+export * from './proc-mem-source.js';
