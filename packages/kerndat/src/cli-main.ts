@@ -5,7 +5,7 @@ import { kerndatCommand } from './cli.js';
 /** Entry of the `kerndat` bin: one error line on stderr and the error's exit code. */
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   try {
-    if (argv[0] === '--help' || argv[0] === '-h') {
+    if (argv.includes('--help') || argv.includes('-h')) {
       await showUsage(kerndatCommand);
       return;
     }

@@ -75,7 +75,3 @@ export function intBuf(v = 0): Buffer {
   b.writeInt32LE(v);
   return b;
 }
-
-export function errName(errno: number): string {
-  return syscallError('x', errno).code;
-}

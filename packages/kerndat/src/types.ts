@@ -145,6 +145,7 @@ export interface Kerndat {
   namespaces?: Record<string, boolean>;
   last_cap?: number;
   cap_eff?: bigint;
+  /** CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN is effective (what CRIU needs to run at all) */
   has_cap_checkpoint_restore?: boolean;
   lsm?: Lsm;
   lsm_list?: string[];

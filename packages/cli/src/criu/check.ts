@@ -1,5 +1,5 @@
 import { fstatSync, readFileSync } from 'node:fs';
-import { defineCommand } from 'citty';
+import { defineCommand, showUsage } from 'citty';
 import { createConsola } from 'consola';
 import { judge, loadKerndat, parseKerndat, type CheckCategory, type Kerndat } from '@crtools/kerndat';
 
@@ -96,7 +96,11 @@ export const checkCommand = defineCommand({
     cache: { type: 'boolean', default: true, description: 'reuse the kerndat cache when probing (--no-cache probes afresh)' },
     verbose: { type: 'boolean', alias: 'v', default: false, description: 'more logs on stderr' },
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
+    if (rawArgs.includes('--help') || rawArgs.includes('-h')) {
+      await showUsage(checkCommand);
+      return 0;
+    }
     const log = createConsola({ level: args.verbose ? 4 : 2, stdout: process.stderr, stderr: process.stderr });
     // a closed reader (criu check --feature list | head) is not an error
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {

@@ -32,7 +32,7 @@ export function probeFdinfo(): KerndatPart {
       const efd = raw(NR.eventfd2, 5, 0o2000000);
       part.has_fdinfo_eventfd = efd.ret !== -1n && /^eventfd-count:\s*5\b/m.test(fdinfo(track(efd.ret)));
       const mask = Buffer.alloc(8);
-      mask.writeBigUInt64LE(1n << 9n); // SIGUSR1 - 1... any mask will do
+      mask.writeBigUInt64LE(1n << 9n); // SIGUSR2 (bit signo-1); any non-empty mask will do
       const sfd = raw(NR.signalfd4, -1, mask, 8, 0o2000000);
       part.has_fdinfo_signalfd = sfd.ret !== -1n && /^sigmask:/m.test(fdinfo(track(sfd.ret)));
       const ep = raw(NR.epoll_create1, 0o2000000);

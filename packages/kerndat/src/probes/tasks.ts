@@ -170,7 +170,8 @@ export function probeCaps(): KerndatPart {
   return {
     last_cap: last,
     cap_eff: eff,
-    has_cap_checkpoint_restore: last >= 40 && ((eff >> 40n) & 1n) === 1n || ((eff >> 21n) & 1n) === 1n,
+    // what CRIU demands to run at all: CAP_CHECKPOINT_RESTORE (40) or CAP_SYS_ADMIN (21)
+    has_cap_checkpoint_restore: (last >= 40 && ((eff >> 40n) & 1n) === 1n) || ((eff >> 21n) & 1n) === 1n,
   };
 }
 
