@@ -44,6 +44,8 @@ export interface PagemapRange {
 export interface PagemapReader {
   readonly path: string;
   read(start: bigint, end: bigint): PagemapRange;
+  /** The entries of `nrPages` pages from `start` (the shape @crtools/pagemap's planner asks for). */
+  entries(start: bigint, nrPages: number): BigUint64Array;
   close(): void;
 }
 
@@ -80,6 +82,9 @@ export function openPagemap(target: Target, opts?: ProcOptions): PagemapReader {
         off += n;
       }
       return { start, end, entries: off === buf.length ? entries : entries.subarray(0, off >> 3) };
+    },
+    entries(start: bigint, nrPages: number): BigUint64Array {
+      return this.read(start, start + (BigInt(nrPages) << PAGE_SHIFT)).entries;
     },
     close(): void {
       closeSync(fd);

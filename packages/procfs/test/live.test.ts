@@ -170,6 +170,7 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
       const runs = Array.from(pagemapRuns(r));
       expect(runs).toHaveLength((BIG_MIB << 20) / (16 * 4096));
       runs.forEach((run, i) => expect(run).toEqual({ start: s + BigInt(i) * 16n * 4096n, pages: 1 }));
+      expect(pm.entries(s, 32)).toEqual(r.entries.subarray(0, 32));
       const recs = Array.from(pagemapRecords(r));
       expect(recs).toHaveLength(runs.length);
       // zoo forked its child after touching the pages: they are shared copy-on-write, not exclusive
