@@ -238,6 +238,13 @@ Napi::Value Tgkill(const Napi::CallbackInfo &info) {
   return num(info.Env(), r < 0 ? -errno : 0);
 }
 
+// getThreadArea(pid, index, buf[16]) -> 0 | -errno (struct user_desc)
+Napi::Value GetThreadArea(const Napi::CallbackInfo &info) {
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < 16) return num(info.Env(), -EINVAL);
+  return num(info.Env(), sys_ptrace(PTRACE_GET_THREAD_AREA, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)b.Data()));
+}
+
 // cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx]
 Napi::Value Cpuid(const Napi::CallbackInfo &info) {
   unsigned a = 0, b = 0, c = 0, d = 0;
@@ -268,6 +275,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("vmWrite", Napi::Function::New(env, VmWrite));
   exports.Set("mapShared", Napi::Function::New(env, MapShared));
   exports.Set("spawnDetached", Napi::Function::New(env, SpawnDetached));
+  exports.Set("getThreadArea", Napi::Function::New(env, GetThreadArea));
   exports.Set("cpuid", Napi::Function::New(env, Cpuid));
   exports.Set("tgkill", Napi::Function::New(env, Tgkill));
   return exports;

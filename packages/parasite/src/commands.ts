@@ -89,6 +89,8 @@ export interface MiscState {
   noNewPrivs: boolean;
   timerslack: bigint;
   personality: number;
+  /** Current program break (brk(0)). */
+  brk: bigint;
 }
 
 const PR_GET_PDEATHSIG = 2;
@@ -112,6 +114,7 @@ export function dumpMisc(inf: Infection): MiscState {
     noNewPrivs: p('prctl(PR_GET_NO_NEW_PRIVS)', PR_GET_NO_NEW_PRIVS) !== 0n,
     timerslack: p('prctl(PR_GET_TIMERSLACK)', PR_GET_TIMERSLACK),
     personality: Number(ok(inf, 'personality', call(inf, inf.pid, NR.personality, [0xffffffffn]))),
+    brk: BigInt.asUintN(64, call(inf, inf.pid, 12, [0n])),
   };
 }
 

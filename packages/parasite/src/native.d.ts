@@ -29,5 +29,7 @@ export interface ParasiteNative {
   /** Start path as a grandchild in its own session (not Node's child); its pid or -errno. */
   spawnDetached(path: string, argv: string[]): number;
   tgkill(tgid: number, tid: number, sig: number): number;
+  /** PTRACE_GET_THREAD_AREA: 16-byte struct user_desc for GDT entry index. */
+  getThreadArea(pid: number, index: number, buf: Buffer): number;
   cpuid(leaf: number, subleaf: number): [number, number, number, number];
 }

@@ -1,4 +1,4 @@
-import { detachThread, getFpRegs, getGpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, type RseqConfig, type StoppedThread } from './ptrace.js';
+import { detachThread, getTls, type TlsDesc, getFpRegs, getGpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, type RseqConfig, type StoppedThread } from './ptrace.js';
 import { cure, infect, prepare, type Infection } from './remote.js';
 import {
   dumpItimers, dumpMisc, dumpPosixTimers, dumpSigactions, dumpThreadMisc,
@@ -15,6 +15,7 @@ export interface ThreadState {
   sigmask: bigint;
   pendingSignals: Buffer[];
   rseq?: RseqConfig;
+  tls: TlsDesc[];
   misc: ThreadMiscState;
 }
 
@@ -49,6 +50,7 @@ export function collectTaskState(pid: number, threads: StoppedThread[], opts: Co
     sigmask: getSigmask(t.tid),
     pendingSignals: peekSiginfo(t.tid, false),
     rseq: getRseqConfig(t.tid),
+    tls: getTls(t.tid),
   }));
   const shared = peekSiginfo(pid, true);
   let failure: unknown;

@@ -180,3 +180,40 @@ export function peekWord(tid: number, addr: bigint): bigint {
 export function pokeWord(tid: number, addr: bigint, word: bigint): void {
   check(native().poke(tid, addr, BigInt.asUintN(64, word)), 'ptrace(PTRACE_POKEDATA)', tid);
 }
+
+/** One TLS descriptor (struct user_desc), with CRIU's user_desc_t field names. */
+export interface TlsDesc {
+  entry_number: number;
+  base_addr: number;
+  limit: number;
+  seg_32bit: boolean;
+  contents_h: boolean;
+  contents_l: boolean;
+  read_exec_only: boolean;
+  limit_in_pages: boolean;
+  seg_not_present: boolean;
+  usable: boolean;
+}
+
+/** The three TLS GDT entries (12, 13, 14) of a thread. */
+export function getTls(tid: number): TlsDesc[] {
+  const out: TlsDesc[] = [];
+  for (let idx = 12; idx <= 14; idx++) {
+    const b = Buffer.alloc(16);
+    check(native().getThreadArea(tid, idx, b), 'ptrace(PTRACE_GET_THREAD_AREA)', tid);
+    const bits = b.readUInt32LE(12);
+    out.push({
+      entry_number: b.readUInt32LE(0),
+      base_addr: b.readUInt32LE(4),
+      limit: b.readUInt32LE(8),
+      seg_32bit: (bits & 1) !== 0,
+      contents_h: (bits & 4) !== 0,
+      contents_l: (bits & 2) !== 0,
+      read_exec_only: (bits & 8) !== 0,
+      limit_in_pages: (bits & 16) !== 0,
+      seg_not_present: (bits & 32) !== 0,
+      usable: (bits & 64) !== 0,
+    });
+  }
+  return out;
+}
