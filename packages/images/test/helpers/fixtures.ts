@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseImageFileName } from '../../src/index.js';
@@ -69,4 +69,25 @@ for n in dir(pb):
 print(json.dumps(out))
 `;
   return JSON.parse(execFileSync(debianPython, ['-c', script]).toString());
+}
+
+/**
+ * Decode many images with Debian's crit in one Python process: for each, pycriu.cli.decode
+ * (the function behind `crit decode`) writes into a temporary file. Returns "path|pretty" → text.
+ */
+export function critDecodeAll(paths: string[], tmpDir: string): Map<string, string> {
+  const jobs: [string, string, boolean][] = [];
+  paths.forEach((p, i) => {
+    for (const pretty of [false, true]) jobs.push([p, join(tmpDir, `crit-${i}-${pretty ? 'p' : 'n'}.json`), pretty]);
+  });
+  const script = `
+import json, sys
+from pycriu import cli
+for src, dst, pretty in json.load(sys.stdin):
+    cli.decode({'in': src, 'out': dst, 'pretty': pretty, 'nopl': False})
+`;
+  execFileSync(debianPython, ['-c', script], { input: JSON.stringify(jobs) });
+  const out = new Map<string, string>();
+  for (const [src, dst, pretty] of jobs) out.set(`${src}|${pretty}`, readFileSync(dst, 'utf8'));
+  return out;
 }
