@@ -7,12 +7,16 @@ import { ExitCode, isCrtoolsError } from '@crtools/common';
 import { PE_LAZY, PE_PARENT, PE_PRESENT } from './constants.js';
 import { openPageReader } from './reader.js';
 import { dedup } from './dedup.js';
+import { createServer, type Socket } from 'node:net';
+import { servePageServer } from './page-server.js';
 
 const USAGE = `usage: crtools-pagemap <command> -D DIR [options]
   entries  -D DIR PID [--shmem]          pagemap entries as JSON Lines
   segments -D DIR PID [--shmem]          where each page's data lives (parents resolved), JSON Lines
   read     -D DIR PID VADDR NPAGES [--shmem]  raw page data to stdout
   dedup    -D DIR                         punch pages overridden by DIR out of its parents
+  page-server -D DIR [--address A] [--port N] [--lazy-pages]
+                                          serve one CRIU page-server session (TCP, default port 27)
 `;
 
 export function flagNames(flags: number): string[] {
@@ -33,11 +37,17 @@ export async function pagemapCommand(argv: readonly string[], stdout: Writable, 
   const pos: string[] = [];
   let dir: string | undefined;
   let shmem = false;
+  let address = '0.0.0.0';
+  let port = 27;
+  let lazyPages = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '-D' || a === '--images-dir') dir = argv[++i];
     else if (a.startsWith('--images-dir=')) dir = a.slice(13);
     else if (a === '--shmem') shmem = true;
+    else if (a === '--address') address = argv[++i] ?? '';
+    else if (a === '--port') port = Number(argv[++i]);
+    else if (a === '--lazy-pages') lazyPages = true;
     else if (a === '-h' || a === '--help') {
       await write(stdout, USAGE);
       return ExitCode.OK;
@@ -86,6 +96,25 @@ export async function pagemapCommand(argv: readonly string[], stdout: Writable, 
           }
         } finally {
           r.close();
+        }
+        return ExitCode.OK;
+      }
+      case 'page-server': {
+        if (!Number.isInteger(port) || port < 0 || port > 65535) return usage('bad --port');
+        const server = createServer();
+        await new Promise<void>((res, rej) => {
+          server.once('error', rej);
+          server.listen(port, address, () => res());
+        });
+        const bound = server.address();
+        await write(stderr, `crtools-pagemap: page server listening on ${typeof bound === 'object' && bound ? `${bound.address}:${bound.port}` : String(bound)}\n`);
+        const sock = await new Promise<Socket>((res) => server.once('connection', res));
+        server.close();
+        try {
+          const res = await servePageServer(sock, { dir, mode: lazyPages ? 'lazy' : 'receive' });
+          await write(stdout, JSON.stringify(res) + '\n');
+        } finally {
+          sock.destroy();
         }
         return ExitCode.OK;
       }

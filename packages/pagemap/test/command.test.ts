@@ -4,6 +4,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pagemapCommand } from '../src/command.js';
+import { connect } from 'node:net';
+import { PageServerClient } from '../src/page-server.js';
+import { bufferPageSource, writePages } from '../src/writer.js';
+import { openPageReader } from '../src/reader.js';
 
 const FIX = resolve(process.env.CRTOOLS_FIXTURES ?? '/work/shared/fixtures', 'criu-4.2');
 const have = existsSync(join(FIX, 'pattern', 'pagemap-2716.img'));
@@ -50,4 +54,37 @@ describe('crtools-pagemap command', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('page-server: serves one session on TCP and reports the images it wrote', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pagemap-cmd-ps-'));
+    try {
+      const out = new PassThrough();
+      const err = new PassThrough();
+      const o: Buffer[] = [];
+      out.on('data', (c) => o.push(c));
+      const port = new Promise<number>((res) => err.on('data', (c) => {
+        const m = /:(\d+)\n/.exec(String(c));
+        if (m) res(Number(m[1]));
+      }));
+      const done = pagemapCommand(['page-server', '-D', dir, '--address', '127.0.0.1', '--port', '0'], out, err);
+      const sock = connect(await port, '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      const client = new PageServerClient(sock);
+      const sink = await client.openSink('task', 99);
+      const mem = Buffer.alloc(3 * 4096, 0xab);
+      await writePages({ sink, source: bufferPageSource(0x1000n, mem), entries: [{ vaddr: 0x1000n, nrPages: 3, flags: 4 }] });
+      expect(await client.close()).toBe(0);
+      sock.end();
+      expect(await done).toBe(0);
+      expect(JSON.parse(Buffer.concat(o).toString())).toEqual({ pagemaps: [join(dir, 'pagemap-99.img')] });
+      const r = await openPageReader({ dir, id: 99 });
+      const b = Buffer.alloc(3 * 4096);
+      r.read(0x1000n, b);
+      expect(b.equals(mem)).toBe(true);
+      r.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
