@@ -62,30 +62,29 @@ export function openPagemap(target: Target, opts?: ProcOptions): PagemapReader {
   } catch (e) {
     throw mapProcError(e, target, path, opts);
   }
+  const read = (start: bigint, end: bigint): PagemapRange => {
+    checkRange(start, end);
+    const pages = Number((end - start) >> PAGE_SHIFT);
+    const entries = new BigUint64Array(pages);
+    const buf = Buffer.from(entries.buffer);
+    let off = 0;
+    // One pread covers the whole range; loop only if the kernel returns less.
+    while (off < buf.length) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, off, buf.length - off, (start >> PAGE_SHIFT) * 8n + BigInt(off));
+      } catch (e) {
+        throw mapProcError(e, target, path, opts);
+      }
+      if (n <= 0) break;
+      off += n;
+    }
+    return { start, end, entries: off === buf.length ? entries : entries.subarray(0, off >> 3) };
+  };
   return {
     path,
-    read(start: bigint, end: bigint): PagemapRange {
-      checkRange(start, end);
-      const pages = Number((end - start) >> PAGE_SHIFT);
-      const entries = new BigUint64Array(pages);
-      const buf = Buffer.from(entries.buffer);
-      let off = 0;
-      // One pread covers the whole range; loop only if the kernel returns less.
-      while (off < buf.length) {
-        let n: number;
-        try {
-          n = readSync(fd, buf, off, buf.length - off, (start >> PAGE_SHIFT) * 8n + BigInt(off));
-        } catch (e) {
-          throw mapProcError(e, target, path, opts);
-        }
-        if (n <= 0) break;
-        off += n;
-      }
-      return { start, end, entries: off === buf.length ? entries : entries.subarray(0, off >> 3) };
-    },
-    entries(start: bigint, nrPages: number): BigUint64Array {
-      return this.read(start, start + (BigInt(nrPages) << PAGE_SHIFT)).entries;
-    },
+    read,
+    entries: (start: bigint, nrPages: number): BigUint64Array => read(start, start + (BigInt(nrPages) << PAGE_SHIFT)).entries,
     close(): void {
       closeSync(fd);
     },
