@@ -7,6 +7,9 @@
 // a tracee belongs to the thread that seized it.
 // Failures are returned as negative errno values; TypeScript names them.
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <napi.h>
 
 #include <cerrno>
@@ -245,6 +248,50 @@ Napi::Value GetThreadArea(const Napi::CallbackInfo &info) {
   return num(info.Env(), sys_ptrace(PTRACE_GET_THREAD_AREA, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)b.Data()));
 }
 
+// kcmp(pid1, pid2, type, idx1, idx2) -> 0 equal, 1/2 ordered, 3 not equal, -errno
+Napi::Value Kcmp(const Napi::CallbackInfo &info) {
+  long r = syscall(SYS_kcmp, i32(info[0]), i32(info[1]), i32(info[2]), (unsigned long)u64(info[3]), (unsigned long)u64(info[4]));
+  return num(info.Env(), r < 0 ? -errno : r);
+}
+
+// clockGettime(clockid) -> [sec, nsec] | -errno
+Napi::Value ClockGettime(const Napi::CallbackInfo &info) {
+  struct timespec ts;
+  if (clock_gettime(i32(info[0]), &ts) < 0) return num(info.Env(), -errno);
+  Napi::Array r = Napi::Array::New(info.Env(), 2);
+  r.Set(0u, num(info.Env(), (double)ts.tv_sec));
+  r.Set(1u, num(info.Env(), (double)ts.tv_nsec));
+  return r;
+}
+
+// peekPipe(fd) -> { size, data } : the bytes buffered in the pipe behind fd, copied with tee(2)
+// into a private pipe (nothing is consumed), and the pipe's capacity; or -errno.
+Napi::Value PeekPipe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = i32(info[0]);
+  int size = fcntl(fd, F_GETPIPE_SZ);
+  if (size < 0) return num(env, -errno);
+  int p[2];
+  if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) return num(env, -errno);
+  if (fcntl(p[1], F_SETPIPE_SZ, size) < 0) { int e = errno; close(p[0]); close(p[1]); return num(env, -e); }
+  ssize_t n = tee(fd, p[1], (size_t)size, SPLICE_F_NONBLOCK);
+  if (n < 0 && errno == EAGAIN) n = 0;  // empty pipe
+  if (n < 0) { int e = errno; close(p[0]); close(p[1]); return num(env, -e); }
+  auto data = Napi::Buffer<uint8_t>::New(env, (size_t)n);
+  size_t got = 0;
+  while (got < (size_t)n) {
+    ssize_t r = read(p[0], data.Data() + got, (size_t)n - got);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(p[0]);
+  close(p[1]);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("size", num(env, size));
+  o.Set("data", data);
+  return o;
+}
+
 // cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx]
 Napi::Value Cpuid(const Napi::CallbackInfo &info) {
   unsigned a = 0, b = 0, c = 0, d = 0;
@@ -276,6 +323,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mapShared", Napi::Function::New(env, MapShared));
   exports.Set("spawnDetached", Napi::Function::New(env, SpawnDetached));
   exports.Set("getThreadArea", Napi::Function::New(env, GetThreadArea));
+  exports.Set("kcmp", Napi::Function::New(env, Kcmp));
+  exports.Set("clockGettime", Napi::Function::New(env, ClockGettime));
+  exports.Set("peekPipe", Napi::Function::New(env, PeekPipe));
   exports.Set("cpuid", Napi::Function::New(env, Cpuid));
   exports.Set("tgkill", Napi::Function::New(env, Tgkill));
   return exports;

@@ -7,3 +7,4 @@ export * from './commands.js';
 export * from './parasite.js';
 export { native, setNativeBinding } from './load-native.js';
 export type { ParasiteNative } from './native.js';
+export * from './helpers.js';

@@ -31,5 +31,10 @@ export interface ParasiteNative {
   tgkill(tgid: number, tid: number, sig: number): number;
   /** PTRACE_GET_THREAD_AREA: 16-byte struct user_desc for GDT entry index. */
   getThreadArea(pid: number, index: number, buf: Buffer): number;
+  /** kcmp(2): 0 when both name the same kernel object. */
+  kcmp(pid1: number, pid2: number, type: number, idx1: number, idx2: number): number;
+  clockGettime(clockId: number): [number, number] | number;
+  /** Buffered bytes of the pipe behind fd (tee'd, not consumed) and its capacity. */
+  peekPipe(fd: number): { size: number; data: Buffer } | number;
   cpuid(leaf: number, subleaf: number): [number, number, number, number];
 }
