@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node
 import { dirname } from 'node:path';
 import { silentLogger, type Logger } from '@crtools/common';
 import { parseKerndat, stringifyKerndat } from './json.js';
-import { kernelIdentity, probeKerndat } from './probe.js';
+import { kernelIdentity, probeKerndat, PROBES } from './probe.js';
 import type { Kerndat } from './types.js';
 
 /** Where the cache lives unless told otherwise (like CRIU's /run/criu.kdat). */
@@ -29,7 +29,7 @@ export function cachePathOf(opts: LoadOptions = {}): string {
   return opts.cachePath ?? process.env.CRTOOLS_KERNDAT_CACHE ?? DEFAULT_CACHE_PATH;
 }
 
-/** The cached document if it belongs to this boot of this kernel, else undefined. */
+/** The cached document if it belongs to this boot of this kernel and has every current probe, else undefined. */
 export function readCache(path: string): Kerndat | undefined {
   let text: string;
   try {
@@ -40,7 +40,8 @@ export function readCache(path: string): Kerndat | undefined {
   try {
     const k = parseKerndat(text);
     const id = kernelIdentity();
-    return k.release === id.release && k.boot_id === id.boot_id ? k : undefined;
+    const complete = PROBES.every(([name]) => k.probes.includes(name)); // written by an older crtools otherwise
+    return k.release === id.release && k.boot_id === id.boot_id && complete ? k : undefined;
   } catch {
     return undefined;
   }

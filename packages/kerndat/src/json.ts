@@ -41,6 +41,8 @@ export function parseKerndat(input: string | unknown): Kerndat {
   if (o.schema !== KERNDAT_SCHEMA) bad(`schema should be "${KERNDAT_SCHEMA}", got ${JSON.stringify(o.schema)}`);
   for (const k of ['release', 'boot_id', 'arch']) if (typeof o[k] !== 'string') bad(`"${k}" should be a string`);
   if (o.errors === undefined) o.errors = {};
+  if (o.probes === undefined) o.probes = [];
+  if (!Array.isArray(o.probes) || o.probes.some((p) => typeof p !== 'string')) bad('"probes" should be an array of probe names');
   if (!isObj(o.errors)) bad('"errors" should be an object');
   for (const [k, val] of Object.entries(o)) {
     if ((k.startsWith('has_') || ['ipv6', 'sk_ns', 'sk_unix_file', 'tun_ns', 'can_map_vdso', 'compat_cr', 'stack_guard_gap_hidden', 'vdso_hint_reliable'].includes(k)) && typeof val !== 'boolean')

@@ -82,10 +82,12 @@ export function probeKerndat(opts: ProbeOptions = {}): Kerndat {
     arch: machine(),
     ...kernelIdentity(),
     probed_at: new Date().toISOString(),
+    probes: [],
     errors: {},
   };
   for (const [name, fn] of PROBES) {
     if (opts.only && !opts.only.includes(name)) continue;
+    doc.probes.push(name);
     const t0 = performance.now();
     try {
       Object.assign(doc, fn(doc));

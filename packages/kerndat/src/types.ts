@@ -74,6 +74,8 @@ export interface Kerndat {
   release: string;
   boot_id: string;
   probed_at: string;
+  /** names of the probes that ran (a cache missing any current probe is stale) */
+  probes: string[];
 
   // memory
   page_size?: number;

@@ -32,6 +32,9 @@ describe('kerndat cache', () => {
     expect(readCache(path)).toBeUndefined();
     writeCache(path, { ...machineDoc(), ...id, release: '2.6.32' });
     expect(readCache(path)).toBeUndefined();
+    // written by an older crtools that lacked some probe: stale
+    writeCache(path, { ...machineDoc(), ...id, probes: machineDoc().probes.slice(1) });
+    expect(readCache(path)).toBeUndefined();
     writeFileSync(path, '{"half": ');
     expect(readCache(path)).toBeUndefined();
     expect(readCache(join(dir, 'absent.json'))).toBeUndefined();

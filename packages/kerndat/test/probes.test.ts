@@ -15,6 +15,7 @@ describe('probes on the running kernel', () => {
     expect(readdirSync('/proc/self/fd').length).toBeLessThanOrEqual(before.fds);
     expect(children()).toBe(before.kids);
     expect(PROBES.length).toBeGreaterThan(35);
+    expect(k.probes).toEqual(PROBES.map(([n]) => n));
     expect(k.release).toBe(kernelIdentity().release);
     expect(k.boot_id).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -85,6 +86,6 @@ describe('probes on the running kernel', () => {
 
   it('only= runs a subset', () => {
     const s = probeKerndat({ only: ['page_size', 'uffd'] });
-    expect(Object.keys(s).sort()).toEqual(['arch', 'boot_id', 'errors', 'has_uffd', 'page_size', 'probed_at', 'release', 'schema', 'uffd_feature_names', 'uffd_features'].sort());
+    expect(Object.keys(s).sort()).toEqual(['arch', 'boot_id', 'errors', 'has_uffd', 'page_size', 'probed_at', 'probes', 'release', 'schema', 'uffd_feature_names', 'uffd_features'].sort());
   });
 });
