@@ -51,28 +51,48 @@ export class PagePipeModel {
 
   /** Add one page to dump. Mirrors page_pipe_add_page plus the -EAGAIN/flush/reinit loop. */
   addPage(addr: bigint, ppbFlags: number): void {
-    if (this.tryAdd(addr, ppbFlags)) return;
-    let next = this.grow(ppbFlags);
-    if (next === null) {
-      this.flushChunk();
-      // After a flush CRIU re-runs the add for the same page: the fresh buffer (kind 0) may
-      // not fit, in which case one more recycled buffer is taken.
-      if (this.tryAdd(addr, ppbFlags)) return;
-      next = this.grow(ppbFlags);
-      if (next === null) throw new Error('page pipe model: no buffer after reinit');
+    this.addPages(addr, 1, ppbFlags);
+  }
+
+  /** Add `count` contiguous pages of one kind: the same as adding them one by one. */
+  addPages(addr: bigint, count: number, ppbFlags: number): void {
+    while (count > 0) {
+      let k = this.tryAdd(addr, count, ppbFlags);
+      if (k === 0) {
+        let next = this.grow(ppbFlags);
+        if (next === null) {
+          this.flushChunk();
+          // After a flush CRIU re-runs the add for the same page: the fresh buffer (kind 0) may
+          // take it, otherwise one more recycled buffer is taken.
+          k = this.tryAdd(addr, count, ppbFlags);
+          if (k === 0) {
+            next = this.grow(ppbFlags);
+            if (next === null) throw new Error('page pipe model: no buffer after reinit');
+          }
+        }
+        if (k === 0) {
+          this.cur = next as Buf;
+          k = this.tryAdd(addr, count, ppbFlags);
+          if (k === 0) throw new Error('page pipe model: fresh buffer refused a page');
+        }
+      }
+      addr += BigInt(k) * this.step;
+      count -= k;
     }
-    this.cur = next;
-    if (!this.tryAdd(addr, ppbFlags)) throw new Error('page pipe model: fresh buffer refused a page');
   }
 
   /** Add one page that lives in the parent snapshot (page_pipe_add_hole with PP_HOLE_PARENT). */
   addHole(addr: bigint): void {
+    this.addHoles(addr, 1);
+  }
+
+  addHoles(addr: bigint, count: number): void {
     const h = this.curHole;
     if (h && h.vaddr + BigInt(h.nrPages) * this.step === addr) {
-      h.nrPages++;
+      h.nrPages += count;
       return;
     }
-    const e: PlannedEntry = { vaddr: addr, nrPages: 1, flags: PE_PARENT };
+    const e: PlannedEntry = { vaddr: addr, nrPages: count, flags: PE_PARENT };
     this.entries.push(e);
     this.curHole = e;
   }
@@ -86,20 +106,23 @@ export class PagePipeModel {
     return b.pagesIn + b.pipeOff < this.o.pipeCapacityPages;
   }
 
-  private tryAdd(addr: bigint, ppbFlags: number): boolean {
+  /** Puts as many of `count` pages as fit into the current buffer; returns how many. */
+  private tryAdd(addr: bigint, count: number, ppbFlags: number): number {
     const b = this.cur;
-    if (b.flags !== ppbFlags) return false;
-    if (!this.capacityLeft(b)) return false;
+    if (b.flags !== ppbFlags) return 0;
+    const room = this.o.pipeCapacityPages - (b.pagesIn + b.pipeOff);
+    if (room <= 0) return 0;
+    const k = Math.min(room, count);
     const last = b.lastIov;
     if (last && last.vaddr + BigInt(last.nrPages) * this.step === addr) {
-      last.nrPages++;
+      last.nrPages += k;
     } else {
-      const e: PlannedEntry = { vaddr: addr, nrPages: 1, flags: this.xferFlags(ppbFlags) };
+      const e: PlannedEntry = { vaddr: addr, nrPages: k, flags: this.xferFlags(ppbFlags) };
       this.entries.push(e);
       b.lastIov = e;
     }
-    b.pagesIn++;
-    return true;
+    b.pagesIn += k;
+    return k;
   }
 
   /** page_pipe_grow: a recycled buffer, a new one, or null for -EAGAIN. */

@@ -112,6 +112,13 @@ export interface DumpPlan {
 }
 
 const PAGE = BigInt(PAGE_SIZE);
+// pagemap entry bits as seen in the high 32-bit word (bit n of the entry is bit n-32 here)
+const HI_PRESENT = Number(PME_PRESENT >> 32n) >>> 0;
+const HI_SWAP = Number(PME_SWAP >> 32n);
+const HI_FILE = Number(PME_FILE >> 32n);
+const HI_GUARD = Number(PME_GUARD_REGION >> 32n);
+const HI_SOFT_DIRTY = Number(PME_SOFT_DIRTY >> 32n);
+const HI_PFN_MASK = Number(PME_PFRAME_MASK >> 32n);
 
 function has(status: number, bit: number): boolean {
   return (status & bit) === bit;
@@ -185,7 +192,9 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
   });
   const stats: PlanStats = { pagesScanned: 0, pagesWritten: 0, pagesLazy: 0, pagesSkippedParent: 0 };
   const sharedVmas: PlanVma[] = [];
-  const zeroPfn = o.zeroPagePfn;
+  const zero = o.zeroPagePfn !== undefined;
+  const zeroHi = zero ? Number((o.zeroPagePfn! >> 32n) & 0x7fffffn) : 0;
+  const zeroLo = zero ? Number(o.zeroPagePfn! & 0xffffffffn) : 0;
   let prevEnd = 0n;
 
   for (const v of o.vmas) {
@@ -214,9 +223,11 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
     }
 
     const dumpAll = has(v.status, VMA_AREA_VDSO) || has(v.status, VMA_AREA_AIORING);
-    const canBeLazy = vmaCanBeLazy(v);
     const filePrivate = has(v.status, VMA_FILE_PRIVATE);
     const inParentPossible = hasParent && !!o.trackMem;
+    // For a page-aligned address CRIU's is_stack() only depends on the sp (see isStackPage).
+    const ppbFlags = vmaCanBeLazy(v) && !isStackPage(sps, v.start) ? PPB_LAZY : 0;
+    const lazyNotWritten = ppbFlags !== 0 && lazy;
 
     for (let start = v.start; start < v.end; ) {
       const left = Number((v.end - start) / PAGE);
@@ -229,27 +240,40 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
           { exitCode: ExitCode.FAILED, context: { vaddr: start } },
         );
       }
-      for (let i = 0; i < n; i++) {
-        const vaddr = start + BigInt(i) * PAGE;
-        const pme = pmes[i];
-        stats.pagesScanned++;
-        let dump: boolean;
-        if (pme & PME_GUARD_REGION) dump = false;
-        else if (filePrivate && pme & PME_FILE) dump = false; // not yet COW-ed: the file has it
-        else if (pme & (PME_PRESENT | PME_SWAP)) dump = zeroPfn === undefined || (pme & PME_PFRAME_MASK) !== zeroPfn;
-        else dump = false;
-        if (!dump && !dumpAll) continue;
-
-        if (inParentPossible && !(pme & PME_SOFT_DIRTY)) {
-          pipe.addHole(vaddr);
-          stats.pagesSkippedParent++;
-          continue;
+      // Look at the entries as 32-bit halves: flags live in the high word, the PFN spans both.
+      const w = new Uint32Array(pmes.buffer, pmes.byteOffset, n * 2);
+      stats.pagesScanned += n;
+      let runStart = 0;
+      let runKind = 0; // 0 skip, 1 dump, 2 parent hole
+      const emit = (end: number) => {
+        const count = end - runStart;
+        if (count <= 0 || runKind === 0) return;
+        const addr = start + BigInt(runStart) * PAGE;
+        if (runKind === 2) {
+          pipe.addHoles(addr, count);
+          stats.pagesSkippedParent += count;
+        } else {
+          pipe.addPages(addr, count, ppbFlags);
+          if (lazyNotWritten) stats.pagesLazy += count;
+          else stats.pagesWritten += count;
         }
-        const ppbFlags = canBeLazy && !isStackPage(sps, vaddr) ? PPB_LAZY : 0;
-        pipe.addPage(vaddr, ppbFlags);
-        if (ppbFlags && lazy) stats.pagesLazy++;
-        else stats.pagesWritten++;
+      };
+      for (let i = 0; i < n; i++) {
+        const hi = w[2 * i + 1];
+        const lo = w[2 * i];
+        let dump: boolean;
+        if (hi & HI_GUARD) dump = false;
+        else if (filePrivate && hi & HI_FILE) dump = false; // not yet COW-ed: the file has it
+        else if (hi & (HI_PRESENT | HI_SWAP)) dump = !zero || (hi & HI_PFN_MASK) !== zeroHi || lo !== zeroLo;
+        else dump = false;
+        const kind = !dump && !dumpAll ? 0 : inParentPossible && !(hi & HI_SOFT_DIRTY) ? 2 : 1;
+        if (kind !== runKind) {
+          emit(i);
+          runStart = i;
+          runKind = kind;
+        }
       }
+      emit(n);
       start += BigInt(n) * PAGE;
     }
   }
