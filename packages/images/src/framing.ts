@@ -102,7 +102,7 @@ export class EntryParser {
         return off;
       }
       const len = buf.readUInt32LE(off);
-      if (len > avail - 4) {
+      if (len > avail - 4 || len > MAX_ENTRY_BYTES) {
         if (final || len > MAX_ENTRY_BYTES)
           throw imageError(
             len > MAX_ENTRY_BYTES ? ImageErrorCode.BAD_ENTRY : ImageErrorCode.TRUNCATED,
