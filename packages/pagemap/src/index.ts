@@ -7,3 +7,4 @@ export * from './dedup.js';
 export * from './page-server.js';
 export * from './command.js';
 export * from './proc-mem-source.js';
+export * from './dump.js';

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { collectVmas, openPagemap, readMaps } from '@crtools/procfs';
 import { PE_PRESENT } from '../src/constants.js';
 import { planDump } from '../src/plan.js';
-import { writePagemap } from '../src/writer.js';
+import { dumpTaskPages } from '../src/dump.js';
 import { openPageReader } from '../src/reader.js';
 import { procMemPageSource } from '../src/proc-mem-source.js';
 
@@ -36,20 +36,23 @@ describe.skipIf(!isRoot || !existsSync(BIN))(`live task (skipped: needs root for
     process.kill(pid, 'SIGSTOP');
     try {
       const vmas = collectVmas(readMaps(pid));
-      const pm = openPagemap(pid);
-      const plan = await planDump({ vmas, pagemap: (s, n) => pm.read(s, s + BigInt(n) * 4096n).entries });
-      pm.close();
       // the 4 MiB pattern area is one anonymous rw mapping of exactly that size
       const area = vmas.find((v) => v.end - v.start === 4n << 20n && v.prot === 3 && v.name === '');
       expect(area).toBeDefined();
       const dir = mkdtempSync(join(tmp, 'img-'));
+      const pm = openPagemap(pid);
       const source = procMemPageSource(pid);
-      let stats;
+      let plan, stats;
       try {
-        stats = await writePagemap({ dir, id: pid, pagesId: 1, entries: plan.entries, source, chunkBytes: 1 << 20 });
+        ({ plan, written: stats } = await dumpTaskPages({ vmas, pagemap: (s, n) => pm.entries(s, n), dir, id: pid, pagesId: 1, source, chunkBytes: 1 << 20 }));
       } finally {
         source.close();
+        pm.close();
       }
+      // planning alone gives the same entries
+      const pm2 = openPagemap(pid);
+      expect((await planDump({ vmas, pagemap: (s, n) => pm2.read(s, s + BigInt(n) * 4096n).entries })).entries).toEqual(plan.entries);
+      pm2.close();
       expect(stats.pagesWritten).toBe(plan.stats.pagesWritten);
       expect(statSync(join(dir, 'pages-1.img')).size).toBe(stats.bytesWritten);
       // no vvar, no vsyscall pages; the vdso is there
