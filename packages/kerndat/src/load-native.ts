@@ -18,7 +18,7 @@ export function native(): KerndatNative {
   try {
     cached = require('../build/Release/kerndat.node') as KerndatNative;
   } catch (e) {
-    throw new CrtoolsError('KERNDAT_NO_NATIVE', `kerndat native addon is not built (run the package build): ${(e as Error).message}`, {
+    throw new CrtoolsError('KERNDAT_NO_NATIVE', `kerndat native addon is not built (run the package build): ${(e as Error).message.split('\n')[0]}`, {
       exitCode: ExitCode.FAILED,
       cause: e,
     });

@@ -2,6 +2,7 @@ import { machine } from 'node:os';
 import { silentLogger, type Logger } from '@crtools/common';
 import { KERNDAT_SCHEMA, type Kerndat, type KerndatPart } from './types.js';
 import { readTrim } from './procfs-lite.js';
+import { native } from './load-native.js';
 import * as mem from './probes/memory.js';
 import * as vdso from './probes/vdso.js';
 import * as tasks from './probes/tasks.js';
@@ -77,6 +78,7 @@ export function kernelIdentity(): { release: string; boot_id: string } {
  */
 export function probeKerndat(opts: ProbeOptions = {}): Kerndat {
   const log = opts.logger ?? silentLogger;
+  native(); // no addon, no probing: one KERNDAT_NO_NATIVE error rather than every probe failing
   const doc: Kerndat = {
     schema: KERNDAT_SCHEMA,
     arch: machine(),
