@@ -7,6 +7,7 @@ import { bufferPageSource, writePagemap, writePages, type PageSource } from '../
 import { openPageReader } from '../src/reader.js';
 import { openLocalSink } from '../src/sink.js';
 import type { PlannedEntry } from '../src/plan.js';
+import { createImageWriter } from '@crtools/images';
 
 const P = 4096;
 const BASE = 0x7f0000000000n;
@@ -162,4 +163,36 @@ describe('bad images', () => {
     const missing = await openPageReader({ dir, id: 4 }).catch((e) => e);
     expect(missing).toMatchObject({ code: 'PAGEMAP_NO_IMAGE', exitCode: 3 });
   });
+
+  it('reads images of older CRIU versions (compat_nr_pages, in_parent, no flags)', async () => {
+    const dir = mkdtempSync(join(tmp, 'old-'));
+    const w = createImageWriter(join(dir, 'pagemap-6.img'), 'PAGEMAP');
+    await w.write({ pages_id: 2 });
+    await w.write({ vaddr: at(0), compat_nr_pages: 2, in_parent: true });
+    await w.write({ vaddr: at(2), compat_nr_pages: 3 });
+    await w.close();
+    writeFileSync(join(dir, 'pages-2.img'), memory(3, 5));
+    const r = await openPageReader({ dir, id: 6 });
+    expect(r.entries.map(({ vaddr, nrPages, flags, offset }) => ({ vaddr, nrPages, flags, offset }))).toEqual([
+      { vaddr: at(0), nrPages: 2, flags: PE_PARENT, offset: -1 },
+      { vaddr: at(2), nrPages: 3, flags: PE_PRESENT, offset: 0 },
+    ]);
+    const b = Buffer.alloc(3 * P);
+    r.read(at(2), b);
+    expect(b.equals(memory(3, 5))).toBe(true);
+    r.close();
+  });
+
+  it('refuses overlapping or misaligned entries, naming the entry', async () => {
+    const dir = mkdtempSync(join(tmp, 'overlap-'));
+    const w = createImageWriter(join(dir, 'pagemap-6.img'), 'PAGEMAP');
+    await w.write({ pages_id: 1 });
+    await w.write({ vaddr: at(0), compat_nr_pages: 0, flags: PE_PRESENT, nr_pages: 4n });
+    await w.write({ vaddr: at(2), compat_nr_pages: 0, flags: PE_PRESENT, nr_pages: 1n });
+    await w.close();
+    const err = await openPageReader({ dir, id: 6 }).catch((e) => e);
+    expect(err).toMatchObject({ code: 'PAGEMAP_BAD_IMAGE', exitCode: 3 });
+    expect(err.message).toMatch(/pagemap-6\.img: entry 2: .* overlaps/);
+  });
 });
+
