@@ -105,6 +105,7 @@ class ExactReader {
 
   /** Resolves with n bytes, or null on a clean end of stream before any byte of them. */
   async read(n: number): Promise<Buffer | null> {
+    if (n === 0) return Buffer.alloc(0);
     while (this.have < n) {
       if (this.error) throw this.error;
       if (this.ended) {
@@ -114,11 +115,26 @@ class ExactReader {
       if (this.s.isPaused()) this.s.resume();
       await new Promise<void>((r) => (this.wake = r));
     }
-    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.have = rest.length;
+    // take only the chunks needed, never copy the whole backlog
+    let out: Buffer;
+    const first = this.chunks[0];
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const c = this.chunks[0];
+        const k = Math.min(c.length, n - got);
+        c.copy(out, got, 0, k);
+        got += k;
+        if (k === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(k);
+      }
+    }
+    this.have -= n;
     if (this.have < 1 << 24 && this.s.isPaused()) this.s.resume();
     return out;
   }
@@ -166,7 +182,16 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
   const lazy = o.mode === 'lazy';
   const readers = new Map<bigint, PageReader>();
 
+  // Received entries and data are handed to the sink in batches (fewer, larger writes).
+  let pending: SinkItem[] = [];
+  let pendingBytes = 0;
+  const flushPending = async () => {
+    if (pending.length && curSink) await curSink.write(pending);
+    pending = [];
+    pendingBytes = 0;
+  };
   const closeCur = async () => {
+    await flushPending();
     const s = curSink;
     curSink = null;
     curDst = null;
@@ -210,14 +235,16 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
         const sink: LocalSink = curSink !== null && curDst === pi.dstId ? curSink : await openCur(pi.dstId);
         if (pi.nrPages === 0n || pi.nrPages > 1n << 32n) throw new CrtoolsError('PS_BAD_IOV', `page server: bad nr_pages ${pi.nrPages}`, { exitCode: ExitCode.BAD_INPUT });
         const nr = Number(pi.nrPages);
-        await sink.write([{ entry: { vaddr: pi.vaddr, nrPages: nr, flags } }]);
+        pending.push({ entry: { vaddr: pi.vaddr, nrPages: nr, flags } });
         if (flags & PE_PRESENT) {
           let left = nr * PAGE_SIZE;
           while (left > 0) {
             const n = Math.min(left, chunk);
             const data = await rd.read(n);
             if (!data) throw new CrtoolsError('PS_TRUNCATED', 'page server: connection closed inside page data', { exitCode: ExitCode.BAD_INPUT });
-            await sink.write([{ data }]);
+            pending.push({ data });
+            pendingBytes += n;
+            if (pendingBytes >= chunk) await flushPending();
             left -= n;
           }
         }
@@ -268,6 +295,11 @@ export class PageServerClient {
     this.rd = new ExactReader(sock);
   }
 
+  /** Queue bytes on the socket; wait only when the socket asks us to (backpressure). */
+  private async push(b: Buffer): Promise<void> {
+    if (!this.sock.write(b)) await new Promise<void>((r) => this.sock.once('drain', () => r()));
+  }
+
   private async send(m: PsIov, data?: Buffer): Promise<void> {
     await write(this.sock, encodePsIov(m));
     if (data && data.length) await write(this.sock, data);
@@ -297,9 +329,10 @@ export class PageServerClient {
         for (const it of items) {
           if (it.entry) {
             const e = it.entry;
-            await self.send({ cmd: encodePsCmd(PS_IOV_ADD_F, e.flags), nrPages: BigInt(e.nrPages), vaddr: e.vaddr, dstId });
+            await self.push(encodePsIov({ cmd: encodePsCmd(PS_IOV_ADD_F, e.flags), nrPages: BigInt(e.nrPages), vaddr: e.vaddr, dstId }));
           }
-          if (it.data && it.data.length) await write(self.sock, it.data);
+          // copied: the writer reuses its buffers once write() resolves
+          if (it.data && it.data.length) await self.push(Buffer.from(it.data));
         }
       },
       async close() {
