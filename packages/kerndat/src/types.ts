@@ -41,6 +41,8 @@ export interface XsaveInfo {
   max_size: number;
   /** names of the enabled components */
   features: string[];
+  /** enabled components above the legacy area (bit >= 2): size and offset from cpuid(0xd, bit) */
+  components?: Array<{ bit: number; name: string; size: number; offset: number }>;
   /** the NT_X86_XSTATE regset size ptrace returns for a child */
   ptrace_size: number;
 }

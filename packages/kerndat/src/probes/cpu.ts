@@ -23,7 +23,14 @@ export function probeCpu(sofar: Partial<Kerndat>): KerndatPart {
   if (c1 & (1 << 26)) {
     const xcr0 = n.xgetbv(0);
     const [, ebx, ecx] = n.cpuid(0xd, 0);
-    part.xsave = { xcr0, size: ebx, max_size: ecx, features: xfeatureNames(xcr0), ptrace_size: ptraceXstateSize };
+    // where each enabled user component sits in the standard (non-compacted) XSAVE layout
+    const components = [];
+    for (let i = 2; i < 64; i++) {
+      if (!((xcr0 >> BigInt(i)) & 1n)) continue;
+      const [size, offset] = n.cpuid(0xd, i);
+      components.push({ bit: i, name: XFEATURES[i] ?? `bit${i}`, size, offset });
+    }
+    part.xsave = { xcr0, size: ebx, max_size: ecx, features: xfeatureNames(xcr0), components, ptrace_size: ptraceXstateSize };
   }
   const [, , c7] = n.cpuid(7, 0);
   const st = Buffer.alloc(8);

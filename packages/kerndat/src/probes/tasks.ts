@@ -118,7 +118,7 @@ export function probePtrace(): KerndatPart {
   };
   if (p.rseqConf) part.libc_rseq_conf = p.rseqConf;
   // the xstate regset size is kept for the cpu probe, which fills in the rest of `xsave`
-  part.xsave = { xcr0: 0n, size: 0, max_size: 0, features: [], ptrace_size: p.xstateSize ?? 0 };
+  part.xsave = { xcr0: 0n, size: 0, max_size: 0, features: [], components: [], ptrace_size: p.xstateSize ?? 0 };
   return part;
 }
 
