@@ -1,5 +1,6 @@
 import { defineCommand } from 'citty';
 import { checkCommand } from './check.js';
+import { dumpCommand } from './dump.js';
 import { dedupCommand } from './dedup.js';
 
 /**
@@ -9,6 +10,7 @@ export const criuCommand = defineCommand({
   meta: { name: 'criu', version: '0.1.0', description: 'checkpoint/restore in userspace (crtools)' },
   subCommands: {
     check: checkCommand,
+    dump: dumpCommand,
     dedup: dedupCommand,
   },
 });

@@ -1,0 +1,49 @@
+import { defineCommand } from 'citty';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { dump } from '../dump/index.js';
+
+/** Parse CRIU's -vN / -v / --verbosity forms out of raw argv (citty has no counted flags). */
+export function verbosityOf(rawArgs: string[]): number {
+  let v = 2;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    const m = /^-v([0-4])$/.exec(a) ?? /^--verbosity=([0-4])$/.exec(a);
+    if (m) v = Number(m[1]);
+    else if (/^-v+$/.test(a)) v = Math.min(4, 2 + a.length - 1);
+  }
+  return v;
+}
+
+/**
+ * `criu dump -t PID -D DIR [-o LOG] [-v0..-v4] [-W DIR] [-R] [-s]`: checkpoint a live process
+ * tree into CRIU-format images. The tree is killed after a successful dump unless -R or -s.
+ */
+export const dumpCommand = defineCommand({
+  meta: { name: 'dump', description: 'checkpoint a process tree into a directory of images' },
+  args: {
+    tree: { type: 'string', alias: 't', description: 'pid of the root of the tree to dump', required: true },
+    'images-dir': { type: 'string', alias: 'D', description: 'directory to write the images to', default: '.' },
+    'work-dir': { type: 'string', alias: 'W', description: 'directory for the log (default: the images dir)' },
+    'log-file': { type: 'string', alias: 'o', description: 'log file name (in the work dir)' },
+    'leave-running': { type: 'boolean', alias: 'R', description: 'leave the tree running after the dump' },
+    'leave-stopped': { type: 'boolean', alias: 's', description: 'leave the tree stopped after the dump' },
+    verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
+  },
+  async run({ args, rawArgs }) {
+    const pid = Number(args.tree);
+    if (!/^\d+$/.test(String(args.tree)) || pid <= 1) {
+      throw new CrtoolsError('BAD_PID', `bad pid '${args.tree}' for -t`, { exitCode: ExitCode.USAGE });
+    }
+    const r = await dump({
+      pid,
+      dir: String(args['images-dir']),
+      workDir: args['work-dir'] ? String(args['work-dir']) : undefined,
+      logFile: args['log-file'] ? String(args['log-file']) : undefined,
+      verbosity: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
+      leaveRunning: !!args['leave-running'],
+      leaveStopped: !!args['leave-stopped'],
+    });
+    process.stderr.write(`dump: ${r.pids.length} task(s), ${r.pagesWritten} pages, ${r.images.length} images written\n`);
+    return ExitCode.OK;
+  },
+});

@@ -1,0 +1,238 @@
+import { mkdirSync, readdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
+import { writeImageFile } from '@crtools/images';
+import { createPagesIdAllocator, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
+import {
+  clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, collectTaskState, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM,
+  readMemory, sameKernelObject,
+} from '@crtools/parasite';
+import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList } from '@crtools/procfs';
+import { FileTable, type Entry } from './files.js';
+import { DumpLog } from './log.js';
+import { coreEntries, mmEntry } from './task.js';
+import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
+
+export interface DumpOptions {
+  /** Root of the process tree to dump. */
+  pid: number;
+  /** Images directory (created if missing). */
+  dir: string;
+  /** Working directory for the log (default: dir). */
+  workDir?: string;
+  /** Log file name (relative to workDir) or path; none when undefined. */
+  logFile?: string;
+  /** 0..4 as CRIU's -v (default 2). */
+  verbosity?: number;
+  /** Leave the tree running after the dump (-R). */
+  leaveRunning?: boolean;
+  /** Leave the tree stopped after the dump (-s). */
+  leaveStopped?: boolean;
+  /** Ptrace wait timeout in ms. */
+  timeoutMs?: number;
+  /** Where one-line errors also go (the bin's stderr). */
+  onError?: (line: string) => void;
+}
+
+export interface DumpResult {
+  pids: number[];
+  images: string[];
+  pagesWritten: number;
+  pagesScanned: number;
+  frozenMs: number;
+}
+
+/** The namespaces CRIU records, in the order it numbers them (ids 1..8). */
+const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
+
+function nsInode(pid: number, ns: string): string {
+  return readlinkSync(`/proc/${pid}/ns/${ns}`);
+}
+
+/** kobj ids: a new id per task unless kcmp says the object is shared with an earlier task. */
+class KobjIds {
+  private next = 2;
+  private readonly seen: { pid: number; id: number }[] = [];
+  constructor(private readonly kind: number) {}
+  idOf(pid: number): number {
+    for (const s of this.seen) if (sameKernelObject(s.pid, pid, this.kind)) return s.id;
+    const id = this.next++;
+    this.seen.push({ pid, id });
+    return id;
+  }
+}
+
+/**
+ * Dump the process tree rooted at `pid` into `dir` in CRIU's image format.
+ * Images are written into a private subdirectory and moved into place only when everything
+ * succeeded (inventory.img last); on any failure the tree is resumed as it was, nothing is
+ * left in `dir`, and the error is thrown.
+ */
+export async function dump(opts: DumpOptions): Promise<DumpResult> {
+  if (!Number.isInteger(opts.pid) || opts.pid <= 1) {
+    throw new CrtoolsError('BAD_PID', `bad pid ${opts.pid}: give the root of the tree with -t PID (> 1)`, { exitCode: ExitCode.USAGE });
+  }
+  if (opts.leaveRunning && opts.leaveStopped) {
+    throw new CrtoolsError('BAD_OPTIONS', '--leave-running and --leave-stopped exclude each other', { exitCode: ExitCode.USAGE });
+  }
+  mkdirSync(opts.dir, { recursive: true });
+  const workDir = opts.workDir ?? opts.dir;
+  mkdirSync(workDir, { recursive: true });
+  const logPath = opts.logFile ? path.resolve(workDir, opts.logFile) : undefined;
+  const log = new DumpLog(opts.verbosity ?? 2, logPath, opts.onError);
+  const tmp = path.join(opts.dir, `.crtools-dump.${process.pid}`);
+  let tasks: FrozenTask[] = [];
+  const t0 = performance.now();
+  try {
+    log.info(`Dumping processes (pid: ${opts.pid} comm: ${commOf(opts.pid)})`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { mode: 0o700 });
+    tasks = freezeTree(opts.pid, log, opts.timeoutMs);
+    const tFrozen = performance.now();
+    const result = await dumpFrozen(tasks, tmp, log);
+    // move the images in place: every file, then inventory.img last
+    const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
+    for (const n of names) renameSync(path.join(tmp, n), path.join(opts.dir, n));
+    renameSync(path.join(tmp, 'inventory.img'), path.join(opts.dir, 'inventory.img'));
+    rmSync(tmp, { recursive: true, force: true });
+    const frozenMs = performance.now() - tFrozen;
+    if (opts.leaveRunning) {
+      log.info('Resuming the tree (--leave-running)');
+      resumeTree(tasks);
+    } else if (opts.leaveStopped) {
+      for (const t of tasks) for (const th of t.threads) if (th.tid === t.pid) th.pendingSignal = 19;
+      resumeTree(tasks);
+    } else {
+      log.info('Killing the dumped tree');
+      killTree(tasks);
+    }
+    tasks = [];
+    log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
+    return { ...result, images: [...names, 'inventory.img'], frozenMs };
+  } catch (e) {
+    resumeTree(tasks);
+    rmSync(tmp, { recursive: true, force: true });
+    const msg = isCrtoolsError(e) || e instanceof Error ? e.message : String(e);
+    log.error('dump', msg);
+    log.info('Dumping FAILED.');
+    throw e;
+  } finally {
+    log.close();
+  }
+}
+
+function commOf(pid: number): string {
+  try {
+    return readStat(pid).comm;
+  } catch {
+    return '?';
+  }
+}
+
+async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
+  const files = new FileTable();
+  const vmIds = new KobjIds(KCMP_VM);
+  const filesIds = new KobjIds(KCMP_FILES);
+  const fsIds = new KobjIds(KCMP_FS);
+  const sighandIds = new KobjIds(KCMP_SIGHAND);
+  const root = tasks[0]!.pid;
+  const rootNs = NS_ORDER.map((n) => nsInode(root, n === 'pid' ? 'pid' : n));
+  const nsIds: Entry = {};
+  NS_ORDER.forEach((n, i) => (nsIds[`${n}_ns_id`] = i + 1));
+  const nextPagesId = createPagesIdAllocator();
+  const pstree: Entry[] = [];
+  const fdinfoWritten = new Set<number>();
+  let pagesWritten = 0;
+  let pagesScanned = 0;
+
+  for (const task of tasks) {
+    const pid = task.pid;
+    log.info(`========================================`);
+    log.info(`Dumping task (pid: ${pid})`);
+    NS_ORDER.forEach((n, i) => {
+      if (nsInode(pid, n) !== rootNs[i]) {
+        throw new CrtoolsError('UNSUPPORTED_NS', `task ${pid}: lives in another ${n} namespace than the root task; nested namespaces are not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+      }
+    });
+    const stat = readStat(pid);
+    // everything the parasite's own area or fds would disturb is read first
+    const vmas = readVmaList(pid);
+    const fds = readFds(pid);
+    const timers = readTimers(pid);
+    log.debug(`  ${vmas.length} VMAs, ${fds.length} fds, ${timers.length} POSIX timers`);
+    const state = collectTaskState(pid, task.threads, { posixTimerIds: timers.map((t) => t.id) });
+    log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
+
+    const ids: Entry = {
+      vm_id: vmIds.idOf(pid), files_id: filesIds.idOf(pid), fs_id: fsIds.idOf(pid), sighand_id: sighandIds.idOf(pid), ...nsIds,
+    };
+    const mm = mmEntry(pid, vmas, stat, state.misc.brk, state.misc.dumpable, files);
+    const fdinfo = fds.map((r) => files.fd(pid, r));
+    const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
+
+    for (const [tid, core] of coreEntries(pid, state, stat, timers)) await writeImageFile(path.join(dir, `core-${tid}.img`), { magic: 'CORE', entries: [core] });
+    await writeImageFile(path.join(dir, `ids-${pid}.img`), { magic: 'IDS', entries: [ids] });
+    await writeImageFile(path.join(dir, `mm-${pid}.img`), { magic: 'MM', entries: [mm] });
+    await writeImageFile(path.join(dir, `fs-${pid}.img`), { magic: 'FS', entries: [fs] });
+    const filesId = ids['files_id'] as number;
+    if (!fdinfoWritten.has(filesId)) {
+      fdinfoWritten.add(filesId);
+      await writeImageFile(path.join(dir, `fdinfo-${filesId}.img`), { magic: 'FDINFO', entries: fdinfo });
+    }
+
+    // memory: plan from /proc/PID/pagemap, pages read with process_vm_readv while frozen
+    const pm = openPagemap(pid);
+    try {
+      const plan = await planDump({
+        vmas,
+        pagemap: (start, n) => pm.read(start, start + BigInt(n) * 4096n).entries,
+        threadSps: state.threads.map((t) => t.regs.sp),
+        mode: 'dump',
+      });
+      const stats = await writePagemap({
+        dir, id: pid, pagesId: nextPagesId(), entries: plan.entries,
+        source: { read: (ranges, dest) => readRanges(pid, ranges, dest) },
+      });
+      pagesWritten += stats.pagesWritten;
+      pagesScanned += plan.stats.pagesScanned;
+      log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written`);
+    } finally {
+      pm.close();
+    }
+    pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: state.threads.map((t) => t.tid) });
+  }
+
+  await writeImageFile(path.join(dir, 'files.img'), { magic: 'FILES', entries: files.files });
+  if (files.pipesData.length) await writeImageFile(path.join(dir, 'pipes-data.img'), { magic: 'PIPES_DATA', entries: files.pipesData });
+  await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
+  await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [{}] });
+  await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });
+  await writeImageFile(path.join(dir, 'stats-dump'), {
+    magic: 'STATS',
+    entries: [{ dump: { freezing_time: 0, frozen_time: 0, memdump_time: 0, memwrite_time: 0, pages_scanned: BigInt(pagesScanned), pages_skipped_parent: 0n, pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n } }],
+  });
+  await writeImageFile(path.join(dir, 'inventory.img'), {
+    magic: 'INVENTORY',
+    entries: [{
+      img_version: 2, fdinfo_per_id: true,
+      root_ids: { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1, ...nsIds },
+      ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM', network_lock_method: 0,
+    }],
+  });
+  return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned };
+}
+
+function readRanges(pid: number, ranges: readonly PageRange[], dest: Buffer): void {
+  let off = 0;
+  for (const r of ranges) {
+    const len = r.nrPages * 4096;
+    let done = 0;
+    while (done < len) {
+      const n = readMemory(pid, r.vaddr + BigInt(done), dest, off + done, len - done);
+      if (n <= 0) throw new CrtoolsError('MEM_READ', `task ${pid}: could not read memory at 0x${(r.vaddr + BigInt(done)).toString(16)}`, { context: { pid } });
+      done += n;
+    }
+    off += len;
+  }
+}
+

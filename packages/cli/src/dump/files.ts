@@ -1,0 +1,156 @@
+import { closeSync, openSync, readFileSync, readlinkSync, statSync, constants as fsc } from 'node:fs';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { KCMP_FILE, peekPipe, sameKernelObject } from '@crtools/parasite';
+import type { FdRecord } from '@crtools/procfs';
+
+const O_CLOEXEC = 0o2000000;
+const FD_CLOEXEC = 1;
+
+export type Entry = Record<string, unknown>;
+
+const FOWN = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
+
+/** Which file ids / pipe data a dump collected: the content of files.img, pipes-data.img, fdinfo-N.img. */
+export class FileTable {
+  private nextId = 1;
+  readonly files: Entry[] = [];
+  readonly pipesData: Entry[] = [];
+  private readonly seenPipes = new Set<number>();
+  /** mapped files and exe: one id per (dev, ino, open flags) */
+  private readonly mapped = new Map<string, number>();
+  /** open file descriptions already given an id: key → [(pid, fd, id)] checked with kcmp */
+  private readonly fdKeys = new Map<string, { pid: number; fd: number; id: number }[]>();
+
+  private alloc(): number {
+    return this.nextId++;
+  }
+
+  /** A regular-file entry for a path (mapped files, exe, cwd, root). */
+  private regEntry(id: number, path: string, flags: number, pos: bigint, st?: ReturnType<typeof statSync>): Entry {
+    const s = st ?? statSync(path, { bigint: false });
+    const reg: Entry = { id, flags, pos, fown: { ...FOWN }, name: path, mode: s.mode };
+    if (s.isFile()) reg['size'] = BigInt(s.size);
+    return { type: 'REG', id, reg };
+  }
+
+  /** The file id of a mapped file (also used for the exe link): same file, same flags → same id. */
+  mappedFile(path: string, dev: string, ino: bigint, fdflags: number, pid: number): number {
+    const key = `${dev}:${ino}:${fdflags}`;
+    const have = this.mapped.get(key);
+    if (have !== undefined) return have;
+    const id = this.alloc();
+    let st;
+    try {
+      st = statSync(`/proc/${pid}/root${path}`);
+    } catch {
+      st = statSync(path);
+    }
+    this.files.push(this.regEntry(id, path, fdflags, 0n, st));
+    this.mapped.set(key, id);
+    return id;
+  }
+
+  /** cwd and root are a new entry each (as CRIU writes them). */
+  dirEntry(pid: number, which: 'cwd' | 'root'): number {
+    const path = readlinkSync(`/proc/${pid}/${which}`);
+    const id = this.alloc();
+    this.files.push(this.regEntry(id, path, 0, 0n, statSync(`/proc/${pid}/${which}`)));
+    return id;
+  }
+
+  /**
+   * One descriptor of task pid: its FdinfoEntry (the file gets an id, shared with every
+   * other descriptor on the same open file description). Unsupported kinds throw, naming it.
+   */
+  fd(pid: number, rec: FdRecord): Entry {
+    const flags = rec.flags & ~O_CLOEXEC;
+    const cloexec = rec.flags & O_CLOEXEC ? FD_CLOEXEC : 0;
+    const t = rec.target;
+    let type: string;
+    let key: string;
+    const pipe = /^pipe:\[(\d+)\]$/.exec(t);
+    if (pipe) {
+      type = 'PIPE';
+      key = `pipe:${pipe[1]}:${flags}`;
+    } else if (t.startsWith('/')) {
+      type = 'REG';
+      key = `reg:${rec.mntId}:${rec.ino}:${flags}:${rec.pos}`;
+    } else {
+      throw unsupported(pid, rec.fd, t);
+    }
+    const cands = this.fdKeys.get(key) ?? [];
+    for (const c of cands) {
+      let same = false;
+      try {
+        same = sameKernelObject(c.pid, pid, KCMP_FILE, c.fd, rec.fd);
+      } catch {
+        same = false;
+      }
+      if (same) return { id: c.id, flags: cloexec, type, fd: rec.fd };
+    }
+    const id = this.alloc();
+    if (pipe) {
+      const pipeId = Number(pipe[1]);
+      this.files.push({ type: 'PIPE', id, pipe: { id, pipe_id: pipeId, flags, fown: { ...FOWN } } });
+      if (!this.seenPipes.has(pipeId)) {
+        this.seenPipes.add(pipeId);
+        this.pipesData.push(pipeData(pid, rec.fd, pipeId));
+      }
+    } else {
+      const st = statSync(`/proc/${pid}/fd/${rec.fd}`);
+      if (!(st.isFile() || st.isDirectory() || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);
+      if (/ \(deleted\)$/.test(t)) throw unsupported(pid, rec.fd, `${t} (unlinked file)`);
+      this.files.push(this.regEntry(id, t, flags, rec.pos, st));
+    }
+    cands.push({ pid, fd: rec.fd, id });
+    this.fdKeys.set(key, cands);
+    return { id, flags: cloexec, type, fd: rec.fd };
+  }
+}
+
+/** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
+function isMemDevice(rdev: number): boolean {
+  return (rdev >> 8) === 1;
+}
+
+function pipeData(pid: number, fd: number, pipeId: number): Entry {
+  // a new read-side description of the same pipe: tee copies its bytes without consuming them
+  const ours = openSync(`/proc/${pid}/fd/${fd}`, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  try {
+    const { size, data } = peekPipe(ours);
+    return { pipe_id: pipeId, bytes: data.length, size, extra: data };
+  } finally {
+    closeSync(ours);
+  }
+}
+
+/** Name an unsupported descriptor as precisely as /proc allows. */
+export function unsupported(pid: number, fd: number, target: string): CrtoolsError {
+  let what = target;
+  const sock = /^socket:\[(\d+)\]$/.exec(target);
+  if (sock) what = `${target} (${socketKind(pid, sock[1]!)})`;
+  return new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${fd}: ${what} is not supported`, {
+    context: { pid, fd },
+    exitCode: ExitCode.UNSUPPORTED,
+  });
+}
+
+function socketKind(pid: number, ino: string): string {
+  const tables: [string, string][] = [
+    ['tcp', 'TCP'], ['tcp6', 'TCP6'], ['udp', 'UDP'], ['udp6', 'UDP6'], ['unix', 'UNIX'], ['raw', 'RAW'], ['netlink', 'NETLINK'], ['packet', 'PACKET'],
+  ];
+  for (const [file, name] of tables) {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${pid}/net/${file}`, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const col = file === 'unix' ? 6 : file === 'netlink' ? 9 : file === 'packet' ? 8 : 9;
+      if (f[col] === ino) return name;
+    }
+  }
+  return 'unknown socket';
+}

@@ -1,0 +1,166 @@
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import type { TaskState, ThreadState } from '@crtools/parasite';
+import {
+  auxvWords, readAuxv, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
+  type CriuVma, type ProcStat, type ProcStatus, type PosixTimer,
+} from '@crtools/procfs';
+import type { Entry, FileTable } from './files.js';
+
+export const TASK_ALIVE = 1;
+export const TASK_STOPPED = 3;
+
+function capWords(v: bigint | undefined): number[] {
+  const x = v ?? 0n;
+  return [Number(x & 0xffffffffn), Number(x >> 32n)];
+}
+
+/** Creds of one thread from /proc/PID/task/TID/status plus securebits from the parasite. */
+export function credsEntry(st: ProcStatus, secbits: number, noNewPrivs: boolean): Entry {
+  const uid = st.Uid ?? [0, 0, 0, 0];
+  const gid = st.Gid ?? [0, 0, 0, 0];
+  const e: Entry = {
+    uid: uid[0], gid: gid[0], euid: uid[1], egid: gid[1], suid: uid[2], sgid: gid[2], fsuid: uid[3], fsgid: gid[3],
+    cap_inh: capWords(st.CapInh), cap_prm: capWords(st.CapPrm), cap_eff: capWords(st.CapEff), cap_bnd: capWords(st.CapBnd),
+    secbits,
+    groups: st.Groups ?? [],
+    cap_amb: capWords(st.CapAmb),
+  };
+  if (noNewPrivs) e['no_new_privs'] = 1;
+  return e;
+}
+
+function threadInfo(t: ThreadState): Entry {
+  const fp = t.fpregs;
+  const fpregs: Entry = {
+    cwd: fp.cwd, swd: fp.swd, twd: fp.twd, fop: fp.fop, rip: fp.rip, rdp: fp.rdp, mxcsr: fp.mxcsr, mxcsr_mask: fp.mxcsr_mask,
+    st_space: fp.st_space, xmm_space: fp.xmm_space,
+  };
+  if (fp.xsave) fpregs['xsave'] = { ...fp.xsave };
+  return {
+    clear_tid_addr: t.misc.clearTidAddr,
+    gpregs: { ...t.regs, mode: 'NATIVE' },
+    fpregs,
+    tls: t.tls,
+  };
+}
+
+function sigQueue(list: Buffer[]): Entry {
+  return { signals: list.map((siginfo) => ({ siginfo })) };
+}
+
+function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean): Entry {
+  const stat = readStat({ pid, tid: t.tid });
+  const status = readStatus({ pid, tid: t.tid });
+  const tc: Entry = {
+    futex_rla: t.misc.robustList.head,
+    futex_rla_len: Number(t.misc.robustList.len),
+    sched_nice: stat.nice,
+    sched_policy: stat.policy,
+  };
+  if (stat.policy === 1 || stat.policy === 2) tc['sched_prio'] = stat.rtPriority;
+  if (withMask) tc['blk_sigset'] = t.sigmask;
+  tc['sas'] = { ss_sp: t.misc.sas.ss_sp, ss_size: t.misc.sas.ss_size, ss_flags: t.misc.sas.ss_flags };
+  if (state.misc.pdeathsig) tc['pdeath_sig'] = state.misc.pdeathsig;
+  tc['signals_p'] = sigQueue(t.pendingSignals);
+  tc['creds'] = credsEntry(status, state.misc.securebits, state.misc.noNewPrivs);
+  const seccomp = Number(status.Seccomp ?? 0);
+  if (seccomp !== 0) {
+    throw new CrtoolsError('UNSUPPORTED_SECCOMP', `task ${t.tid}: seccomp mode ${seccomp} is not supported`, { context: { pid: t.tid }, exitCode: ExitCode.UNSUPPORTED });
+  }
+  tc['comm'] = readFileSync(`/proc/${pid}/task/${t.tid}/comm`, 'utf8').replace(/\n$/, '');
+  if (t.rseq && t.rseq.rseq_abi_pointer !== 0n) {
+    tc['rseq_entry'] = { rseq_abi_pointer: t.rseq.rseq_abi_pointer, rseq_abi_size: t.rseq.rseq_abi_size, signature: t.rseq.signature };
+  }
+  tc['cg_set'] = 1;
+  return tc;
+}
+
+/** core-PID.img entries: the main thread (with the task part) and one file per other thread. */
+export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[]): Map<number, Entry> {
+  const out = new Map<number, Entry>();
+  const main = state.threads[0]!;
+  const limits = readLimits(pid).sort((a, b) => a.index - b.index);
+  const it = state.itimers;
+  const posix = timers.map((pt) => {
+    const v = state.posixTimers.find((x) => x.id === pt.id);
+    return {
+      it_id: pt.id, clock_id: pt.clockId, si_signo: pt.signo, it_sigev_notify: notifyValue(pt.notify), sival_ptr: pt.sigval,
+      overrun: v?.overrun ?? 0, isec: v?.isec ?? 0n, insec: v?.insec ?? 0n, vsec: v?.vsec ?? 0n, vnsec: v?.vnsec ?? 0n,
+      ...(pt.notifyTarget === 'tid' ? { notify_thread_id: pt.notifyId } : {}),
+    };
+  });
+  const tcEntry: Entry = {
+    task_state: state.stopped ? TASK_STOPPED : TASK_ALIVE,
+    exit_code: 0,
+    personality: state.misc.personality,
+    flags: stat.flags,
+    blk_sigset: main.sigmask,
+    comm: stat.comm,
+    timers: { real: it.real, virt: it.virt, prof: it.prof, posix },
+    rlimits: { rlimits: limits.map((l) => ({ cur: l.soft, max: l.hard })) },
+    signals_s: sigQueue(state.sharedPendingSignals),
+    loginuid: readLoginuid(pid),
+    oom_score_adj: readOomScoreAdj(pid),
+    sigactions: state.sigactions.map((s) => ({ sigaction: s.handler, flags: s.flags, restorer: s.restorer, mask: s.mask, compat_sigaction: false })),
+    child_subreaper: state.misc.childSubreaper,
+  };
+  if (state.stopped) tcEntry['stop_signo'] = 19;
+  out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false) });
+  for (const t of state.threads.slice(1)) {
+    out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true) });
+  }
+  return out;
+}
+
+function notifyValue(notify: string): number {
+  // SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD 2, SIGEV_THREAD_ID 4
+  let v = 0;
+  if (notify.includes('none')) v = 1;
+  else if (notify.includes('thread')) v = 4;
+  return v;
+}
+
+function devString(dev: number): string {
+  const major = ((dev >> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
+  const minor = (dev & 0xff) | ((dev >> 12) & ~0xff & 0xfffff);
+  return `${major}:${minor}`;
+}
+
+/** mm-PID.img: VmaEntry list (file VMAs get file ids), auxv, mm bounds. */
+export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, brk: bigint, dumpable: number, files: FileTable): Entry {
+  const exe = statSync(`/proc/${pid}/exe`);
+  const exePath = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
+  const exeId = files.mappedFile(exePath, devString(exe.dev), BigInt(exe.ino), 0, pid);
+  const out: Entry[] = [];
+  for (const v of vmas) {
+    if (v.status & VMA.UNSUPP) {
+      throw new CrtoolsError('UNSUPPORTED_VMA', `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} ${v.name || '(anonymous)'} is not supported`, {
+        context: { pid }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
+    if (v.status & (VMA.ANON_SHARED | VMA.AREA_SYSVIPC | VMA.AREA_AIORING | VMA.AREA_MEMFD | VMA.AREA_SOCKET)) {
+      throw new CrtoolsError('UNSUPPORTED_VMA', `task ${pid}: shared anonymous/IPC mapping ${v.start.toString(16)}-${v.end.toString(16)} ${v.name} is not supported yet`, {
+        context: { pid }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
+    const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
+    if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
+      const fdflags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & 2 ? 2 : 0);
+      e['shmid'] = BigInt(files.mappedFile(v.name, `${v.devMajor}:${v.devMinor}`, v.ino, fdflags, pid));
+      e['fdflags'] = fdflags;
+    }
+    if (v.madv) e['madv'] = v.madv;
+    out.push(e);
+  }
+  return {
+    mm_start_code: stat.startcode, mm_end_code: stat.endcode, mm_start_data: stat.startData, mm_end_data: stat.endData,
+    mm_start_stack: stat.startstack, mm_start_brk: stat.startBrk, mm_brk: brk,
+    mm_arg_start: stat.argStart, mm_arg_end: stat.argEnd, mm_env_start: stat.envStart, mm_env_end: stat.envEnd,
+    exe_file_id: exeId,
+    mm_saved_auxv: auxvWords(readAuxv(pid)),
+    vmas: out,
+    dumpable,
+    thp_disabled: false,
+  };
+}

@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { freezeProcess, listThreads, resumeProcess, type StoppedThread } from '@crtools/parasite';
+import type { DumpLog } from './log.js';
+
+/** One frozen process of the tree. */
+export interface FrozenTask {
+  pid: number;
+  ppid: number;
+  threads: StoppedThread[];
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of listThreads(pid)) {
+    let text = '';
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1');
+    } catch {
+      continue;
+    }
+    for (const w of text.split(/\s+/)) if (w) out.push(Number(w));
+  }
+  return out;
+}
+
+/**
+ * Freeze the tree rooted at pid, parents before children (a frozen parent cannot fork, so
+ * its children list is final once it is seized). On failure everything frozen is resumed.
+ */
+export function freezeTree(root: number, log: DumpLog, timeoutMs?: number): FrozenTask[] {
+  const tasks: FrozenTask[] = [];
+  try {
+    const queue: [number, number][] = [[root, 0]];
+    while (queue.length > 0) {
+      const [pid, ppid] = queue.shift()!;
+      log.info(`Seizing task ${pid}`);
+      const threads = freezeProcess(pid, timeoutMs);
+      tasks.push({ pid, ppid, threads });
+      log.debug(`  task ${pid}: ${threads.length} thread(s) stopped`);
+      for (const c of childrenOf(pid)) queue.push([c, pid]);
+    }
+    return tasks;
+  } catch (e) {
+    resumeTree(tasks);
+    const code = (e as { code?: string }).code;
+    if (tasks.length === 0 && (code === 'ESRCH' || code === 'NO_SUCH_TASK')) {
+      throw new CrtoolsError('NO_SUCH_TASK', `no process with pid ${root}`, { context: { pid: root }, exitCode: ExitCode.FAILED, cause: e });
+    }
+    throw e;
+  }
+}
+
+/** Detach every task, children first; never throws. */
+export function resumeTree(tasks: FrozenTask[]): void {
+  for (const t of [...tasks].reverse()) resumeProcess(t.threads);
+}
+
+/** Kill every task with SIGKILL while it is still frozen, then detach. */
+export function killTree(tasks: FrozenTask[]): void {
+  for (const t of tasks) {
+    try {
+      process.kill(t.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  resumeTree(tasks);
+}
