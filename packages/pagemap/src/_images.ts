@@ -91,6 +91,8 @@ export async function readPagemapImage(path: string): Promise<PagemapImage> {
 export interface PagemapImageWriter {
   writeEntry(vaddr: bigint, nrPages: number, flags: number): Promise<void>;
   close(): Promise<void>;
+  /** Close and remove the partial file. */
+  abort(): Promise<void>;
 }
 
 /** Opens pagemap-*.img for writing and writes its head. Entries are written as CRIU 4.2 does:
@@ -104,6 +106,9 @@ export async function createPagemapImageWriter(path: string, pagesId: number): P
     },
     async close() {
       await w.close();
+    },
+    async abort() {
+      await w.abort();
     },
   };
 }

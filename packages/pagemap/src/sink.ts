@@ -95,7 +95,8 @@ export class LocalSink implements PagemapSink {
     try {
       fh = await open(pagesPath, 'w');
     } catch (e) {
-      await pm.close().catch(() => {});
+      await pm.abort().catch(() => {});
+      parent?.close();
       throw e;
     }
     return new LocalSink(pm, fh, parent, o, { pagemapPath, pagesPath });
