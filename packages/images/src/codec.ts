@@ -29,7 +29,7 @@ class Reader {
   pos = 0;
   hi = 0;
   constructor(
-    readonly buf: Buffer,
+    public buf: Buffer,
     pos: number,
   ) {
     this.pos = pos;
@@ -171,67 +171,152 @@ function readLength(r: Reader, end: number): number {
   return len;
 }
 
-function decodeInto(spec: MessageSpec, r: Reader, end: number): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
+/** Decode one field whose tag the fast path did not expect (unknown field, other wire form). */
+function decodeFieldSlow(spec: MessageSpec, o: Record<string, unknown>, r: Reader, tag: number, fieldStart: number, end: number): void {
   const buf = r.buf;
-  while (r.pos < end) {
-    const fieldStart = r.pos;
-    const tag = r.varint(end) >>> 0;
-    const id = tag >>> 3;
-    const wt = tag & 7;
-    if (id === 0) throw new CodecError('field number 0', fieldStart);
-    const f = id < 64 ? spec.small[id] : spec.byId.get(id);
-    if (f === undefined || (wt !== f.wire && !(f.repeated && wt === 2 && WIRE[f.type] !== 2) && !(f.packed && wt === WIRE[f.type]))) {
-      skipField(r, wt, end);
-      let u = (o as any)[UNKNOWN_FIELDS] as Buffer[] | undefined;
-      if (!u) {
-        u = [];
-        Object.defineProperty(o, UNKNOWN_FIELDS, { value: u, enumerable: false, writable: true, configurable: true });
-      }
-      u.push(Buffer.from(buf.subarray(fieldStart, r.pos)));
-      continue;
+  const id = tag >>> 3;
+  const wt = tag & 7;
+  if (id === 0) throw new CodecError('field number 0', fieldStart);
+  const f = id < 64 ? spec.small[id] : spec.byId.get(id);
+  if (f === undefined || (wt !== f.wire && !(f.repeated && wt === 2 && WIRE[f.type] !== 2) && !(f.packed && wt === WIRE[f.type]))) {
+    skipField(r, wt, end);
+    let u = (o as any)[UNKNOWN_FIELDS] as Buffer[] | undefined;
+    if (!u) {
+      u = [];
+      Object.defineProperty(o, UNKNOWN_FIELDS, { value: u, enumerable: false, writable: true, configurable: true });
     }
-    let v: unknown;
-    if (f.type === FT.MESSAGE) {
-      const len = readLength(r, end);
-      const stop = r.pos + len;
-      v = decodeInto(f.message!, r, stop);
-      r.pos = stop;
-    } else if (f.type === FT.STRING) {
-      const len = readLength(r, end);
-      v = buf.toString('utf8', r.pos, r.pos + len);
-      r.pos += len;
-    } else if (f.type === FT.BYTES) {
-      const len = readLength(r, end);
-      v = Buffer.from(buf.subarray(r.pos, r.pos + len));
-      r.pos += len;
-    } else if (wt === 2) {
-      // packed repeated scalars
-      const len = readLength(r, end);
-      const stop = r.pos + len;
-      let arr = o[f.name] as unknown[] | undefined;
-      if (!arr) o[f.name] = arr = [];
-      while (r.pos < stop) arr.push(readScalar(r, f, stop));
-      continue;
-    } else v = readScalar(r, f, end);
-    if (f.repeated) {
-      const arr = o[f.name] as unknown[] | undefined;
-      if (arr) arr.push(v);
-      else o[f.name] = [v];
-    } else o[f.name] = v;
+    u.push(Buffer.from(buf.subarray(fieldStart, r.pos)));
+    return;
+  }
+  let v: unknown;
+  if (f.type === FT.MESSAGE) {
+    const len = readLength(r, end);
+    const stop = r.pos + len;
+    v = decoderOf(f.message!)(r, stop);
+    r.pos = stop;
+  } else if (f.type === FT.STRING) {
+    const len = readLength(r, end);
+    v = buf.toString('utf8', r.pos, r.pos + len);
+    r.pos += len;
+  } else if (f.type === FT.BYTES) {
+    const len = readLength(r, end);
+    v = Buffer.from(buf.subarray(r.pos, r.pos + len));
+    r.pos += len;
+  } else if (wt === 2) {
+    // packed repeated scalars
+    const len = readLength(r, end);
+    const stop = r.pos + len;
+    let arr = o[f.name] as unknown[] | undefined;
+    if (!arr) o[f.name] = arr = [];
+    while (r.pos < stop) arr.push(readScalar(r, f, stop));
+    return;
+  } else v = readScalar(r, f, end);
+  if (f.repeated) {
+    const arr = o[f.name] as unknown[] | undefined;
+    if (arr) arr.push(v);
+    else o[f.name] = [v];
+  } else o[f.name] = v;
+}
+
+type Decoder = (r: Reader, end: number) => Record<string, unknown>;
+const decoders = new WeakMap<MessageSpec, Decoder>();
+
+/** Expression reading one value of field f (reader `r`, limit `end`). */
+function readExpr(f: FieldSpec, i: number): string {
+  switch (f.type) {
+    case FT.INT32:
+      return 'r.varint(end) | 0';
+    case FT.UINT32:
+      return 'r.varint(end) >>> 0';
+    case FT.SINT32:
+      return '(t = r.varint(end), (t >>> 1) ^ -(t & 1))';
+    case FT.UINT64:
+      return '(t = r.varint(end), r.hi === 0 ? BigInt(t >>> 0) : u64(t, r.hi))';
+    case FT.BOOL:
+      return '(t = r.varint(end), t !== 0 || r.hi !== 0)';
+    case FT.ENUM:
+      return `(t = r.varint(end) | 0, (n = names${i}.get(t)) === undefined ? t : n)`;
+    case FT.STRING:
+      return '(t = readLength(r, end), r.pos += t, buf.toString("utf8", r.pos - t, r.pos))';
+    case FT.BYTES:
+      return '(t = readLength(r, end), r.pos += t, Buffer.from(buf.subarray(r.pos - t, r.pos)))';
+    case FT.MESSAGE:
+      return `(t = readLength(r, end) + r.pos, n = sub${i}(r, t), r.pos = t, n)`;
+    default:
+      return `readScalar(r, field${i}, end)`;
+  }
+}
+
+/**
+ * Compile a decoder for one message: a switch on the tag with constant property names, so
+ * V8 creates entries with stable shapes. Unexpected tags go to decodeFieldSlow.
+ */
+function decoderOf(spec: MessageSpec): Decoder {
+  let d = decoders.get(spec);
+  if (d) return d;
+  // placeholder for recursive messages until compiled
+  const lazy: Decoder = (r, end) => decoders.get(spec)!(r, end);
+  decoders.set(spec, lazy);
+  const args: string[] = [];
+  const vals: unknown[] = [];
+  let body = '';
+  spec.fields.forEach((f, i) => {
+    args.push(`field${i}`);
+    vals.push(f);
+    if (f.enumNames) {
+      args.push(`names${i}`);
+      vals.push(f.enumNames);
+    }
+    if (f.message) {
+      args.push(`sub${i}`);
+      vals.push((r: Reader, end: number) => decoderOf(f.message!)(r, end));
+    }
+    const key = JSON.stringify(f.name);
+    const expr = readExpr(f, i);
+    const store = f.repeated ? `if ((a = o[${key}]) === undefined) o[${key}] = [${expr}]; else a.push(${expr});` : `o[${key}] = ${expr};`;
+    body += `      case ${f.tag}: ${store} break;\n`;
+  });
+  let required = '';
+  for (const f of spec.required) {
+    required += `  if (o[${JSON.stringify(f.name)}] === undefined) throw new CodecError(${JSON.stringify(`${spec.name}: required field ${f.name} is missing`)}, end);\n`;
+  }
+  const src = `return function decode_${spec.name.replace(/\W/g, '_')}(r, end) {
+  const buf = r.buf;
+  const o = {};
+  let t, n, a;
+  while (r.pos < end) {
+    const start = r.pos;
+    let tag = buf[start];
+    if (tag < 0x80) r.pos = start + 1; else tag = r.varint(end) >>> 0;
+    switch (tag) {
+${body}      default: decodeFieldSlow(spec, o, r, tag, start, end);
+    }
   }
   if (r.pos !== end) throw new CodecError('field runs past the end of the message', end);
-  const req = spec.required;
-  for (let i = 0; i < req.length; i++) {
-    if (o[req[i]!.name] === undefined) throw new CodecError(`${spec.name}: required field ${req[i]!.name} is missing`, end);
-  }
-  return o;
+${required}  return o;
+}`;
+  const make = new Function('spec', 'CodecError', 'decodeFieldSlow', 'readLength', 'readScalar', 'u64', 'Buffer', ...args, src);
+  d = make(spec, CodecError, decodeFieldSlow, readLength, readScalar, u64, Buffer, ...vals) as Decoder;
+  decoders.set(spec, d);
+  return d;
 }
+
+const shared = new Reader(Buffer.alloc(0), 0);
 
 /** Decode buf[start, end) as one message of `spec`. Throws CodecError (pos relative to buf). */
 export function decodeMessage(spec: MessageSpec, buf: Buffer, start = 0, end = buf.length): Record<string, unknown> {
-  const r = new Reader(buf, start);
-  return decodeInto(spec, r, end);
+  const dec = decoderOf(spec);
+  const r = shared;
+  const saved = r.buf;
+  const savedPos = r.pos;
+  r.buf = buf;
+  r.pos = start;
+  try {
+    return dec(r, end);
+  } finally {
+    r.buf = saved;
+    r.pos = savedPos;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildSchema, defaultProtoDir, getSchema, loadSchema, MAGICS, messageSpec, parseProtoDir, writeSchemaCache } from '../src/index.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'images-schema-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('schema', () => {
+  it('has the message of every magic in the table', () => {
+    for (const m of MAGICS) {
+      if (m.message === null) continue;
+      expect(messageSpec(m.message).name).toBe(m.message);
+      if (m.firstMessage) expect(messageSpec(m.firstMessage).name).toBe(m.firstMessage);
+    }
+    expect(MAGICS.length).toBeGreaterThanOrEqual(69);
+    expect(new Set(MAGICS.map((m) => m.magic)).size).toBe(MAGICS.length);
+  });
+
+  it('carries CRIU field facts and crit annotations', () => {
+    const vma = messageSpec('vma_entry');
+    const start = vma.byName.get('start')!;
+    expect([start.id, start.required, start.hex]).toEqual([1, true, true]);
+    expect(vma.byName.get('prot')!.flags).toBe('mmap.prot');
+    expect(messageSpec('inet_sk_entry').byName.get('src_addr')!.ipadd).toBe(true);
+    expect(messageSpec('unix_sk_entry').byName.get('name')!.conv).toBe('unix_name');
+    expect(messageSpec('core_entry').byName.get('mtype')!.enumValues!.get('X86_64')).toBe(1);
+  });
+
+  it('the build cache (gen/schema.json) compiles to the same schema as parsing the .proto files', () => {
+    const dir = join(tmp, 'proto');
+    cpSync(defaultProtoDir(), dir, { recursive: true, dereference: true });
+    const cache = writeSchemaCache(dir, join(tmp, 'gen', 'schema.json'));
+    const viaCache = loadSchema(dir, cache);
+    const parsed = buildSchema(parseProtoDir(dir));
+    const flat = (s: typeof parsed) => [...s.messages].map(([k, m]) => [k, m.fields.map((f) => [f.id, f.name, f.type, f.repeated, f.required, f.message?.name, f.hex, f.flags])]);
+    expect(flat(viaCache)).toEqual(flat(parsed));
+    expect(flat(getSchema())).toEqual(flat(parsed));
+  });
+
+  it('ignores a stale cache (a .proto file changed after it was written)', () => {
+    const dir = join(tmp, 'proto2');
+    cpSync(defaultProtoDir(), dir, { recursive: true, dereference: true });
+    const cacheFile = join(tmp, 'gen2', 'schema.json');
+    writeSchemaCache(dir, cacheFile);
+    // poison the cache, then touch a proto: the loader must re-parse instead of using the poison
+    const json = JSON.parse(readFileSync(cacheFile, 'utf8'));
+    json.messages = json.messages.filter((m: { name: string }) => m.name !== 'fs_entry');
+    writeFileSync(cacheFile, JSON.stringify(json));
+    expect(loadSchema(dir, cacheFile).messages.has('fs_entry')).toBe(false);
+    const later = new Date(Date.now() + 5000);
+    utimesSync(join(dir, 'fs.proto'), later, later);
+    expect(loadSchema(dir, cacheFile).messages.has('fs_entry')).toBe(true);
+  });
+});
