@@ -59,7 +59,7 @@ export interface KerndatNative {
   ptraceProbe(opts?: { seccomp?: boolean; timeoutMs?: number }): PtraceProbeResult;
   /** Fork a child running one raw-syscall routine; returns how it ended (reaped). */
   forkProbe(
-    kind: 'mremap_special' | 'sigqueueinfo' | 'arch_map_vdso' | 'clone_parent_newpid' | 'loginuid' | 'overlayfs_maps' | 'mseal',
+    kind: 'mremap_special' | 'sigqueueinfo' | 'arch_map_vdso' | 'clone_parent_newpid' | 'loginuid' | 'overlayfs_maps' | 'mseal' | 'link_nsid',
     args?: Array<bigint | number>,
     timeoutMs?: number,
     /** overlayfs_maps: an empty directory the child mounts over in its own mount namespace */

@@ -57,6 +57,7 @@ export const PROBES: ReadonlyArray<readonly [string, Probe]> = [
   ['tun', net.probeTun],
   ['sock_diag', net.probeSockDiag],
   ['rtnetlink', net.probeRtnetlink],
+  ['link_nsid', net.probeLinkNsid],
   ['netlock_tools', net.probeNetLockTools],
   ['cpu', cpu.probeCpu],
 ];

@@ -1,6 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import type { KerndatPart, SockDiag } from '../types.js';
 import { AF, NR, SOCK, closeFd, intBuf, raw } from '../sys.js';
+import { native } from '../load-native.js';
 
 function socket(family: number, type: number, proto = 0): number {
   const r = raw(NR.socket, family, type | SOCK.CLOEXEC, proto);
@@ -290,4 +291,15 @@ export function probeNetLockTools(sofar: { ipv6?: boolean }): KerndatPart {
     has_ipt_legacy: inPath('iptables-legacy') && (sofar.ipv6 === false || inPath('ip6tables-legacy')),
     has_nftables_concat: false,
   };
+}
+
+/**
+ * IFLA_LINK_NETNSID: a veth whose peer is in another network namespace names
+ * that namespace's id (CRIU's link_nsid). A forked child builds the pair inside
+ * two fresh network namespaces, so nothing of it outlives the child.
+ */
+export function probeLinkNsid(): KerndatPart {
+  const st = native().forkProbe('link_nsid', [], 5000);
+  if (st.exited && (st.code === 0 || st.code === 1)) return { has_link_nsid: st.code === 0 };
+  throw new Error(`link_nsid test could not run (child ${st.timedOut ? 'timed out' : st.exited ? `exit ${st.code}` : `signal ${st.signal}`})`);
 }
