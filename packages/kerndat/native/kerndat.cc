@@ -576,6 +576,57 @@ long nl_talk(long sk, nlbuf *b, char *reply, size_t cap) {
   child_exit(1);
 }
 
+// ---- autofs: mount an autofs in a private mount namespace and look for
+// pipe_ino= in its mountinfo line. exit 0 yes, 1 no, 2+ could not test.
+size_t put_num(char *dst, long v) {
+  char tmp[24];
+  size_t n = 0, k = 0;
+  if (v == 0) tmp[n++] = '0';
+  while (v > 0) {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  }
+  while (n) dst[k++] = tmp[--n];
+  dst[k] = 0;
+  return k;
+}
+
+const char *find_str(const char *hay, const char *needle) {
+  size_t nl = strlen(needle);
+  for (; *hay; hay++)
+    if (strncmp(hay, needle, nl) == 0) return hay;
+  return nullptr;
+}
+
+[[noreturn]] void child_autofs(const char *dir) {
+  if (rawsys(SYS_unshare, CLONE_NEWNS) < 0) child_exit(10);
+  if (rawsys(SYS_mount, 0, (long)"/", 0, MS_SLAVE | MS_REC, 0) < 0) child_exit(11);
+  int p[2];
+  if (rawsys(SYS_pipe2, (long)p, O_CLOEXEC) < 0) child_exit(12);
+  char opts[256];
+  size_t n = str_cat(opts, sizeof(opts), "fd=", "");
+  n += put_num(opts + n, p[1]);
+  n += str_cat(opts + n, sizeof(opts) - n, ",pgrp=", "");
+  n += put_num(opts + n, rawsys(SYS_getpgid, 0));
+  str_cat(opts + n, sizeof(opts) - n, ",minproto=5,maxproto=5,direct", "");
+  if (rawsys(SYS_mount, (long)"crtools", (long)dir, (long)"autofs", 0, (long)opts) < 0) child_exit(13);
+  long mfd = rawsys(SYS_open, (long)"/proc/self/mountinfo", O_RDONLY, 0);
+  if (mfd < 0) child_exit(14);
+  long len = 0;
+  for (;;) {
+    long r = rawsys(SYS_read, mfd, (long)(maps_buf + len), (long)(sizeof(maps_buf) - 1 - len));
+    if (r <= 0) break;
+    len += r;
+  }
+  maps_buf[len] = 0;
+  const char *line = find_str(maps_buf, " - autofs ");
+  if (!line) child_exit(15);
+  const char *eol = line;
+  while (*eol && *eol != '\n') eol++;
+  const char *pi = find_str(line, "pipe_ino=");
+  child_exit(pi && pi < eol ? 0 : 1);
+}
+
 // forkProbe(kind, args: bigint[], timeoutMs) -> child status
 Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -602,6 +653,7 @@ Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
   else if (kind == "overlayfs_maps") k = 6;
   else if (kind == "mseal") k = 7;
   else if (kind == "link_nsid") k = 8;
+  else if (kind == "autofs") k = 9;
   else {
     Napi::TypeError::New(env, "unknown fork probe " + kind).ThrowAsJavaScriptException();
     return env.Undefined();
@@ -622,6 +674,7 @@ Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
       case 6: child_overlayfs_maps(path.c_str());
       case 7: child_mseal();
       case 8: child_link_nsid();
+      case 9: child_autofs(path.c_str());
     }
     child_exit(127);
   }

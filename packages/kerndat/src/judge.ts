@@ -114,7 +114,7 @@ export const FEATURES: readonly Feature[] = [
   f('apparmor_stacking', 2, true, (k) => (k.lsm !== 'APPARMOR' || k.apparmor_ns_dumping_enabled === true ? undefined : 'AppArmor namespace stacking is not available'), 'AppArmor namespaces cannot be dumped'),
 
   // ---- category 3: experimental
-  f('autofs', 3, true, (k) => (k.has_autofs_pipe_ino === undefined ? 'autofs support is unknown (no autofs mount to look at)' : k.has_autofs_pipe_ino ? undefined : 'autofs mounts lack pipe_ino'), 'autofs mounts cannot be checkpointed'),
+  f('autofs', 3, true, (k) => (k.has_autofs_pipe_ino === undefined ? 'autofs was not probed' : k.has_autofs_pipe_ino ? undefined : 'autofs mounts lack pipe_ino'), 'autofs mounts cannot be checkpointed'),
   f('compat_cr', 3, true, need(['compat_cr'], 'compatible (32-bit) C/R is not supported by this kernel'), '32-bit tasks cannot be checkpointed'),
 
   // ---- category 4: optional, warned about only

@@ -121,10 +121,22 @@ export function probeMountApi(): KerndatPart {
   return { has_fsopen: fs.ret !== -1n, has_openat2: o.ret !== -1n, has_move_mount_set_group: mm.errno === 9 /* EBADF */ };
 }
 
-/** autofs mounts show pipe_ino= in mountinfo (only decidable when one is mounted). */
+/**
+ * autofs mounts show pipe_ino= in mountinfo: read it from an existing autofs
+ * mount, else mount one (a forked child, in a private mount namespace, over an
+ * empty temporary directory).
+ */
 export function probeAutofs(): KerndatPart {
   const mi = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - autofs '));
-  return mi ? { has_autofs_pipe_ino: mi.includes('pipe_ino=') } : {};
+  if (mi) return { has_autofs_pipe_ino: mi.includes('pipe_ino=') };
+  const dir = mkdtempSync(join(tmpdir(), 'crtools-kerndat-autofs-'));
+  try {
+    const st = native().forkProbe('autofs', [], 5000, dir);
+    if (st.exited && (st.code === 0 || st.code === 1)) return { has_autofs_pipe_ino: st.code === 0 };
+    throw new Error(`autofs could not be mounted for the test (child ${st.timedOut ? 'timed out' : st.exited ? `exit ${st.code}` : `signal ${st.signal}`})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
