@@ -43,6 +43,9 @@ export class PagePipeModel {
   private freeBufs = 0;
   private prev: [Buf | null, Buf | null] = [null, null];
   private curHole: PlannedEntry | null = null;
+  /** CRIU's CNT_PAGE_PIPES and CNT_PAGE_PIPE_BUFS: pipes created, buffers allocated. */
+  pipesCreated = 0;
+  bufsAllocated = 0;
   private readonly step = BigInt(PAGE_SIZE);
 
   constructor(private readonly o: PagePipeOptions) {
@@ -135,10 +138,12 @@ export class PagePipeModel {
     const type = ppbFlags & PPB_LAZY && this.o.lazyPages ? 1 : 0;
     const prev = this.o.chunkMode || this.nrPipes === 0 ? null : this.prev[type];
     const b: Buf = { flags: ppbFlags, pagesIn: 0, pipeOff: 0, lastIov: null };
+    this.bufsAllocated++;
     if (prev && this.capacityLeft(prev)) {
       b.pipeOff = prev.pagesIn + prev.pipeOff; // shares the previous pipe
     } else {
       this.nrPipes++;
+      this.pipesCreated++;
     }
     this.prev[type] = b;
     return b;

@@ -96,12 +96,19 @@ export interface PlannedEntry {
 }
 
 export interface PlanStats {
+  /**
+   * CRIU's pages_scanned: iterations of its scan loop, i.e. one per page dumped or left to the
+   * parent plus one per run of skipped pages (CRIU 4.2 with PAGEMAP_SCAN jumps over each run).
+   */
   pagesScanned: number;
   /** Pages whose data goes into the pages image. */
   pagesWritten: number;
   /** Pages left for lazy restore (lazy-dump only). */
   pagesLazy: number;
   pagesSkippedParent: number;
+  /** CRIU's page_pipes / page_pipe_bufs counters. */
+  pagePipes: number;
+  pagePipeBufs: number;
 }
 
 export interface DumpPlan {
@@ -190,7 +197,7 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
     pipeCapacityPages: o.pipeCapacityPages ?? DEFAULT_PIPE_CAPACITY_PAGES,
     pipesPerChunk: NR_PIPES_PER_CHUNK,
   });
-  const stats: PlanStats = { pagesScanned: 0, pagesWritten: 0, pagesLazy: 0, pagesSkippedParent: 0 };
+  const stats: PlanStats = { pagesScanned: 0, pagesWritten: 0, pagesLazy: 0, pagesSkippedParent: 0, pagePipes: 0, pagePipeBufs: 0 };
   const sharedVmas: PlanVma[] = [];
   const zero = o.zeroPagePfn !== undefined;
   const zeroHi = zero ? Number((o.zeroPagePfn! >> 32n) & 0x7fffffn) : 0;
@@ -228,6 +235,7 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
     // For a page-aligned address CRIU's is_stack() only depends on the sp (see isStackPage).
     const ppbFlags = vmaCanBeLazy(v) && !isStackPage(sps, v.start) ? PPB_LAZY : 0;
     const lazyNotWritten = ppbFlags !== 0 && lazy;
+    let prevKind = -1; // kind of the previous page of this vma, across windows
 
     for (let start = v.start; start < v.end; ) {
       const left = Number((v.end - start) / PAGE);
@@ -242,7 +250,6 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
       }
       // Look at the entries as 32-bit halves: flags live in the high word, the PFN spans both.
       const w = new Uint32Array(pmes.buffer, pmes.byteOffset, n * 2);
-      stats.pagesScanned += n;
       let runStart = 0;
       let runKind = 0; // 0 skip, 1 dump, 2 parent hole
       const emit = (end: number) => {
@@ -267,6 +274,8 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
         else if (hi & (HI_PRESENT | HI_SWAP)) dump = !zero || (hi & HI_PFN_MASK) !== zeroHi || lo !== zeroLo;
         else dump = false;
         const kind = !dump && !dumpAll ? 0 : inParentPossible && !(hi & HI_SOFT_DIRTY) ? 2 : 1;
+        if (kind !== 0 || prevKind !== 0) stats.pagesScanned++;
+        prevKind = kind;
         if (kind !== runKind) {
           emit(i);
           runStart = i;
@@ -277,6 +286,8 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
       start += BigInt(n) * PAGE;
     }
   }
+  stats.pagePipes = pipe.pipesCreated;
+  stats.pagePipeBufs = pipe.bufsAllocated;
   return { entries: pipe.entries, sharedVmas, stats };
 }
 
@@ -303,7 +314,7 @@ export async function planShmem(o: {
     pipeCapacityPages: o.pipeCapacityPages ?? DEFAULT_PIPE_CAPACITY_PAGES,
     pipesPerChunk: NR_PIPES_PER_CHUNK,
   });
-  const stats: PlanStats = { pagesScanned: o.nrPages, pagesWritten: 0, pagesLazy: 0, pagesSkippedParent: 0 };
+  const stats: PlanStats = { pagesScanned: o.nrPages, pagesWritten: 0, pagesLazy: 0, pagesSkippedParent: 0, pagePipes: 0, pagePipeBufs: 0 };
   for (let pfn = 0; pfn < o.nrPages; pfn++) {
     const st = await o.pageState(pfn);
     if (st === 'zero') continue;
@@ -316,6 +327,8 @@ export async function planShmem(o: {
       stats.pagesWritten++;
     }
   }
+  stats.pagePipes = pipe.pipesCreated;
+  stats.pagePipeBufs = pipe.bufsAllocated;
   return { entries: pipe.entries, sharedVmas: [], stats };
 }
 

@@ -158,8 +158,7 @@ describe.skipIf(!have || !critOk)("every CRIU 4.2 fixture task (skipped: needs t
         if (m) tasks.push([fx, m[1]]);
       }
   }
-  it.each(tasks)('%s pid %s: planDump reproduces CRIU\'s entries (VMAs from mm, thread sps from core)', async (fx, pid) => {
-    const dir = join(FIX, fx);
+  async function planTask(dir: string, pid: string) {
     const r = await openPageReader({ dir, id: Number(pid) });
     const mm = crit(join(dir, `mm-${pid}.img`)).entries[0];
     const vmas: PlanVma[] = mm.vmas.map((v: Record<string, number>) => ({ start: BigInt(v.start), end: BigInt(v.end), prot: v.prot, flags: v.flags, status: v.status }));
@@ -168,6 +167,8 @@ describe.skipIf(!have || !critOk)("every CRIU 4.2 fixture task (skipped: needs t
     const dumped = new Set<bigint>();
     for (const e of r.entries) for (let i = 0; i < e.nrPages; i++) dumped.add(e.vaddr + BigInt(i) * 4096n);
     const ZERO = 0x77n;
+    // A pagemap consistent with that dump: dumped pages are anonymous, file mappings' other
+    // pages are still the file's, anonymous mappings' other pages map the zero page.
     const pagemap = (start: bigint, n: number) => {
       const v = vmas.find((x) => x.start <= start && start < x.end)!;
       const out = new BigUint64Array(n);
@@ -178,8 +179,30 @@ describe.skipIf(!have || !critOk)("every CRIU 4.2 fixture task (skipped: needs t
       return out;
     };
     const plan = await planDump({ vmas, pagemap, zeroPagePfn: ZERO, threadSps });
-    expect(plan.entries).toEqual(r.entries.map(({ vaddr, nrPages, flags }) => ({ vaddr, nrPages, flags })));
+    const entries = r.entries.map(({ vaddr, nrPages, flags }) => ({ vaddr, nrPages, flags }));
     r.close();
+    return { plan, entries };
+  }
+
+  it.each(tasks)('%s pid %s: planDump reproduces CRIU\'s entries (VMAs from mm, thread sps from core)', async (fx, pid) => {
+    const { plan, entries } = await planTask(join(FIX, fx), pid);
+    expect(plan.entries).toEqual(entries);
+  });
+
+  const fixtures = [...new Set(tasks.map(([fx]) => fx))];
+  it.each(fixtures)('%s: plan counters equal CRIU\'s stats-dump (pages scanned/written, pipes, buffers)', async (fx) => {
+    const sum = { pages_scanned: 0, pages_written: 0, pages_skipped_parent: 0, pages_lazy: 0, page_pipes: 0, page_pipe_bufs: 0 };
+    for (const [f, pid] of tasks) {
+      if (f !== fx) continue;
+      const { stats } = (await planTask(join(FIX, fx), pid)).plan;
+      sum.pages_scanned += stats.pagesScanned;
+      sum.pages_written += stats.pagesWritten;
+      sum.pages_skipped_parent += stats.pagesSkippedParent;
+      sum.pages_lazy += stats.pagesLazy;
+      sum.page_pipes += stats.pagePipes;
+      sum.page_pipe_bufs += stats.pagePipeBufs;
+    }
+    expect(crit(join(FIX, fx, 'stats-dump')).entries[0].dump).toMatchObject(sum);
   });
 });
 
