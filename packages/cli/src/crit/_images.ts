@@ -1,64 +1,106 @@
 /**
  * Private: the only place where crit talks to @crtools/images (framing, protobuf, crit-JSON
- * conversion all live there). Everything else in crit works on crit JSON values.
+ * conversion all live there). Everything else in crit works on crit JSON text or values.
  */
-import type { Readable, Writable } from 'node:stream';
-import type { JsonValue } from './json-reader.js';
+import type { Writable } from 'node:stream';
+import { critJsonChunks, createImageWriter, fromCritJson, openImage, readImageFile, toCritValue, type Entry, type Image } from '@crtools/images';
 import type { CritImage } from './image-dir.js';
 import type { Input } from './io.js';
+import type { Sink } from './sink.js';
 
-export interface CritStream {
-  magic: string;
-  /** Entries as crit JSON values, in image order (pagemap head first). */
-  entries: AsyncIterable<JsonValue>;
+/** Stream the crit JSON text of an image into a sink (no trailing newline). */
+export async function decodeTo(input: Input, sink: Sink, opts: { pretty: boolean; name: string }): Promise<void> {
+  const stream = openImage(input, { file: opts.name });
+  try {
+    for await (const chunk of critJsonChunks(stream, { pretty: opts.pretty, chunk: 1 << 16 })) {
+      await sink.write(chunk);
+      if (sink.closed) break;
+    }
+  } finally {
+    await stream.close();
+  }
 }
 
-export interface CritWriter {
-  write(entry: JsonValue): Promise<void>;
-  close(): Promise<void>;
+/**
+ * The crit value of an image with each payload replaced by its size, as `crit show --nopl`
+ * prints it ('... <4KB>'); ghost file contents are left out altogether, as crit does.
+ */
+export async function decodeNoPayload(input: Input, opts: { pretty: boolean; name: string }, sizeText: (n: number) => string): Promise<{ magic: string; entries: unknown[] }> {
+  const entries: Entry[] = [];
+  const stream = openImage(input, { file: opts.name });
+  for await (const b of stream.batches()) entries.push(...b);
+  const magic = (await stream.header()).name;
+  const sizes: (number | undefined)[] = [];
+  for (const e of entries) {
+    sizes.push(e.extra === undefined ? undefined : payloadSize(magic, e));
+    delete e.extra;
+  }
+  const v = toCritValue({ magic, entries } as Image, { pretty: opts.pretty });
+  if (magic !== 'GHOST_FILE') {
+    v.entries.forEach((e, i) => {
+      const n = sizes[i];
+      if (n !== undefined) (e as Record<string, unknown>).extra = sizeText(n);
+    });
+  }
+  return v;
 }
 
-// Until @crtools/images lands in the workspace, it is loaded at run time by name.
-type ImagesModule = Record<string, unknown>;
-let mod: Promise<ImagesModule> | undefined;
-function images(): Promise<ImagesModule> {
-  const name = '@crtools/images';
-  mod ??= import(name) as Promise<ImagesModule>;
-  return mod;
+const n = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0);
+
+/** The payload size crit's extra handlers report with --nopl (their `skip`). */
+function payloadSize(magic: string, e: Entry): number {
+  switch (magic) {
+    case 'PIPES_DATA':
+    case 'FIFO_DATA':
+      return n(e.bytes);
+    case 'SK_QUEUES':
+      return n(e.length);
+    case 'TCP_STREAM':
+      return n(e.inq_len) + n(e.outq_len);
+    case 'IPCNS_SEM':
+      return 2 * n(e.nsems);
+    case 'IPCNS_SHM':
+      return n(e.size);
+    case 'BPFMAP_DATA':
+      return n(e.keys_bytes) + n(e.values_bytes);
+    default:
+      return e.extra?.length ?? 0;
+  }
 }
 
-export async function openCritStream(input: Input, opts: { pretty: boolean; nopl: boolean; name: string }): Promise<CritStream> {
-  void (await images());
-  void input;
-  void opts;
-  throw new Error('crit: @crtools/images is not available yet');
+/** Encode a crit JSON document (text) into an image written to `output`. */
+export async function encodeText(text: string, output: Writable, name: string): Promise<void> {
+  const image = fromCritJson(text, { file: name });
+  const w = createImageWriter(output, image.magic);
+  for (const e of image.entries) await w.write(e);
+  await w.close();
 }
 
-export async function openCritWriter(output: Writable, magic: string, name: string): Promise<CritWriter> {
-  void (await images());
-  void output;
-  void magic;
-  void name;
-  throw new Error('crit: @crtools/images is not available yet');
-}
-
+/** Magic and number of entries as decode shows them (the pagemap head not counted, as crit). */
 export async function countCritEntries(input: Input, name: string): Promise<{ magic: string; count: number }> {
-  void (await images());
-  void input;
-  void name;
-  throw new Error('crit: @crtools/images is not available yet');
+  const stream = openImage(input, { file: name });
+  let count = 0;
+  for await (const b of stream.batches()) count += b.length;
+  const magic = (await stream.header()).name;
+  if (magic === 'PAGEMAP' && count > 0) count--;
+  return { magic, count };
 }
 
+/** One image of a directory as crit JSON values (non-pretty; bigint above 2^53). */
 export async function loadCritImage(dir: string, file: string): Promise<CritImage> {
-  void (await images());
-  void dir;
-  void file;
-  throw new Error('crit: @crtools/images is not available yet');
+  const img = await readImageFile(`${dir}/${file}`);
+  return toCritValue(img) as unknown as CritImage;
 }
 
+/** pages_id in the head of a pagemap image, or undefined if it cannot be read. */
 export async function pagesIdOf(file: string): Promise<number | undefined> {
-  void file;
+  const stream = openImage(file, { name: 'PAGEMAP', chunkSize: 4096 });
+  try {
+    for await (const e of stream) return n(e.pages_id);
+  } catch {
+    return undefined;
+  } finally {
+    await stream.close();
+  }
   return undefined;
 }
-
-export type { Readable };

@@ -2,11 +2,12 @@ import { createWriteStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { defineCommand } from 'citty';
-import { ExitCode } from '@crtools/common';
-import { openCritStream } from './_images.js';
-import { pyDumps, pyString } from './pyjson.js';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { decodeNoPayload, decodeTo, pagesIdOf } from './_images.js';
+import { pyDumps } from './pyjson.js';
+import { describeRaw, rawKind } from './raw.js';
 import { Sink } from './sink.js';
-import { inputName, stdinInput, type Input } from './io.js';
+import { inputName, stdinInput, withFsErrors, type Input } from './io.js';
 import { badInput, usage } from './errors.js';
 
 export interface DecodeOptions {
@@ -27,22 +28,36 @@ export interface DecodeOptions {
  */
 export async function decodeImage(input: Input, output: Writable, opts: DecodeOptions = {}): Promise<number> {
   const name = opts.name ?? inputName(input);
-  const img = await openCritStream(input, { pretty: !!opts.pretty, nopl: !!opts.nopl, name });
+  await refuseRaw(input);
   const sink = new Sink(output);
   const pretty = !!opts.pretty;
-  await sink.write(pretty ? `{\n    "magic": ${pyString(img.magic)},\n    "entries": [` : `{"magic": ${pyString(img.magic)}, "entries": [`);
-  let n = 0;
-  for await (const e of img.entries) {
-    if (sink.closed) break;
-    if (pretty) await sink.write((n ? ',\n        ' : '\n        ') + pyDumps(e, 4, 2));
-    else await sink.write((n ? ', ' : '') + pyDumps(e, null));
-    n++;
-  }
-  if (pretty) await sink.write(n ? '\n    ]\n}' : ']\n}');
-  else await sink.write(']}');
+  await withFsErrors(name, async () => {
+    if (opts.nopl) {
+      const v = await decodeNoPayload(input, { pretty, name }, (n) => `... <${humanSize(n)}>`);
+      await sink.write(pyDumps(v, pretty ? 4 : null));
+    } else {
+      await decodeTo(input, sink, { pretty, name });
+    }
+  });
   if (opts.newline) await sink.write('\n');
   await sink.flush();
   return ExitCode.OK;
+}
+
+/** Python crit's human_readable(): 0B, 512B, 4KB, 1.5KB, 2MB… */
+export function humanSize(num: number): string {
+  for (const unit of ['', 'K', 'M', 'G', 'T', 'P', 'E', 'Z']) {
+    if (num < 1024) return Number.isInteger(num) ? `${num}${unit}B` : `${num.toFixed(1)}${unit}B`;
+    num /= 1024;
+  }
+  return `${num.toFixed(1)}YB`;
+}
+
+/** A raw image (pages-N.img…) gets an explanation instead of a decode error. */
+export async function refuseRaw(input: Input): Promise<void> {
+  if (typeof input !== 'string' || !rawKind(input)) return;
+  const msg = await describeRaw(input, { pagesId: pagesIdOf });
+  throw new CrtoolsError('CRIT_RAW_IMAGE', msg!, { exitCode: ExitCode.BAD_INPUT, context: { path: input } });
 }
 
 /** Run a core command writing to -o FILE (removed again on failure) or stdout. */

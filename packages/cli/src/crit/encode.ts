@@ -1,8 +1,7 @@
 import type { Writable } from 'node:stream';
 import { defineCommand } from 'citty';
-import { ExitCode, isCrtoolsError } from '@crtools/common';
-import { openCritWriter, type CritWriter } from './_images.js';
-import { JsonSyntaxError, readImageDocument, type JsonValue } from './json-reader.js';
+import { ExitCode } from '@crtools/common';
+import { encodeText } from './_images.js';
 import { inputName, readAll, stdinInput, type Input } from './io.js';
 import { badInput } from './errors.js';
 import { withOutput } from './decode.js';
@@ -19,8 +18,8 @@ function byteOffset(text: string, i: number): number {
 
 /**
  * Encode crit's JSON (as `crit decode` writes it, pretty or not) into a binary image.
- * Entries are parsed and written one at a time. Returns the exit code; bad JSON is a
- * BAD_INPUT error naming the byte offset.
+ * Returns the exit code; bad JSON is a BAD_INPUT error naming the byte offset (or the
+ * entry and field that does not fit the schema).
  */
 export async function encodeImage(input: Input, output: Writable, opts: EncodeOptions = {}): Promise<number> {
   const name = opts.name ?? inputName(input);
@@ -35,25 +34,7 @@ export async function encodeImage(input: Input, output: Writable, opts: EncodeOp
     const at = text.indexOf('\ufffd');
     throw badInput('CRIT_BAD_JSON', name, byteOffset(text, at), 'not valid UTF-8 text');
   }
-  let writer: CritWriter | undefined;
-  let current = -1;
-  try {
-    await readImageDocument(text, {
-      magic: async (m) => {
-        writer = await openCritWriter(output, m, name);
-      },
-      entry: async (e: JsonValue, i: number) => {
-        current = i;
-        await writer!.write(e);
-      },
-    });
-    if (writer) await writer.close();
-  } catch (e) {
-    if (e instanceof JsonSyntaxError) throw badInput('CRIT_BAD_JSON', name, byteOffset(text, e.index), e.message, e);
-    if (isCrtoolsError(e)) throw e;
-    const msg = e instanceof Error ? e.message : String(e);
-    throw badInput('CRIT_BAD_JSON', name, undefined, current >= 0 ? `entry ${current}: ${msg}` : msg, e);
-  }
+  await encodeText(text, output, name);
   return ExitCode.OK;
 }
 

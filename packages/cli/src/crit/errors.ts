@@ -10,10 +10,10 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
  */
 export type CritErrorCode = 'CRIT_BAD_JSON' | 'CRIT_BAD_IMAGE' | 'CRIT_RAW_IMAGE' | 'CRIT_NO_FILE' | 'CRIT_IMAGE_DIR';
 
-/** One line: "<file>: byte <offset>: <problem>". */
+/** One line: "<file> at byte <offset>: <problem>" (the same form as @crtools/images errors). */
 export function badInput(code: CritErrorCode, file: string, offset: number | bigint | undefined, problem: string, cause?: unknown): CrtoolsError {
-  const where = offset === undefined ? '' : `byte ${offset}: `;
-  return new CrtoolsError(code, `${file}: ${where}${problem}`, {
+  const where = offset === undefined ? '' : ` at byte ${offset}`;
+  return new CrtoolsError(code, `${file}${where}: ${problem}`, {
     exitCode: ExitCode.BAD_INPUT,
     context: { path: file, image: file, offset },
     cause,

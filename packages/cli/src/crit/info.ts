@@ -3,8 +3,9 @@ import { defineCommand } from 'citty';
 import { ExitCode } from '@crtools/common';
 import { countCritEntries } from './_images.js';
 import { pyDumps } from './pyjson.js';
-import { inputName, type Input } from './io.js';
+import { inputName, withFsErrors, type Input } from './io.js';
 import { usage } from './errors.js';
+import { refuseRaw } from './decode.js';
 
 /**
  * `crit info`: the magic and the number of entries, as `{"magic": ..., "count": N}` indented
@@ -14,7 +15,8 @@ import { usage } from './errors.js';
  */
 export async function infoImage(input: Input, output: Writable, opts: { name?: string } = {}): Promise<number> {
   const name = opts.name ?? inputName(input);
-  const { magic, count } = await countCritEntries(input, name);
+  await refuseRaw(input);
+  const { magic, count } = await withFsErrors(name, () => countCritEntries(input, name));
   output.write(pyDumps({ magic, count }, 4) + '\n');
   return ExitCode.OK;
 }

@@ -79,3 +79,13 @@ export class LazyFileOutput {
     await unlink(this.file).catch(() => undefined);
   }
 }
+
+/** Run fn, turning Node fs errors (ENOENT, EISDIR, EACCES…) on `name` into one-line crit errors. */
+export async function withFsErrors<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).syscall) throw openError(e, name);
+    throw e;
+  }
+}
