@@ -60,3 +60,32 @@ export function procMemPageSource(pid: number, opts: { procRoot?: string } = {})
     },
   };
 }
+
+/**
+ * Adapts a "read memory at address into buffer" function (e.g. the parasite package's
+ * process_vm_readv wrapper `(addr, buf, off, len) => readMemory(pid, addr, buf, off, len)`)
+ * into a PageSource. A short read means a page vanished: it fails the dump, as in CRIU's
+ * dump (only its READ-mode pre-dump tolerates that).
+ */
+export function pageSourceFromReader(read: (vaddr: bigint, dest: Buffer, offset: number, length: number) => number | Promise<number>, what = 'memory'): PageSource {
+  return {
+    async read(ranges, dest) {
+      let off = 0;
+      for (const r of ranges) {
+        const len = r.nrPages * PAGE_SIZE;
+        let done = 0;
+        while (done < len) {
+          const n = await read(r.vaddr + BigInt(done), dest, off + done, len - done);
+          if (!(n > 0)) {
+            throw new CrtoolsError('PAGEMAP_SOURCE_FAULT', `${what}: cannot read ${(r.vaddr + BigInt(done)).toString(16)} (${len - done} bytes left of ${r.vaddr.toString(16)}+${r.nrPages} pages)`, {
+              exitCode: ExitCode.FAILED,
+              context: { vaddr: r.vaddr + BigInt(done) },
+            });
+          }
+          done += n;
+        }
+        off += len;
+      }
+    },
+  };
+}

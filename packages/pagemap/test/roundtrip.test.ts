@@ -6,6 +6,7 @@ import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/constants.js';
 import { bufferPageSource, writePagemap, writePages, type PageSource } from '../src/writer.js';
 import { openPageReader } from '../src/reader.js';
 import { openLocalSink } from '../src/sink.js';
+import { pageSourceFromReader } from '../src/proc-mem-source.js';
 import type { PlannedEntry } from '../src/plan.js';
 import { createImageWriter } from '@crtools/images';
 
@@ -196,3 +197,21 @@ describe('bad images', () => {
   });
 });
 
+
+describe('pageSourceFromReader', () => {
+  it('assembles short reads and fails on a read of nothing', async () => {
+    const mem = memory(4, 11);
+    // a reader that returns at most 1000 bytes per call, like a partial process_vm_readv
+    const src = pageSourceFromReader((vaddr, dest, off, len) => {
+      const start = Number(vaddr - BASE);
+      if (start >= mem.length) return 0;
+      const n = Math.min(len, 1000, mem.length - start);
+      mem.copy(dest, off, start, start + n);
+      return n;
+    });
+    const dest = Buffer.alloc(3 * P);
+    await src.read([{ vaddr: at(1), nrPages: 2 }, { vaddr: at(0), nrPages: 1 }], dest);
+    expect(dest.equals(Buffer.concat([slice(mem, 1, 2), slice(mem, 0, 1)]))).toBe(true);
+    await expect(src.read([{ vaddr: at(3), nrPages: 2 }], Buffer.alloc(2 * P))).rejects.toMatchObject({ code: 'PAGEMAP_SOURCE_FAULT' });
+  });
+});
