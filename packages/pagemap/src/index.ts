@@ -8,3 +8,4 @@ export * from './page-server.js';
 export * from './command.js';
 export * from './proc-mem-source.js';
 export * from './dump.js';
+export * from './dirty-by-content.js';
