@@ -1,7 +1,7 @@
 /* Shared helpers of the test workloads (header only; each workload is one .c file).
  *
  * Every workload is started by a test as `NAME ... STATEFILE`. It detaches from
- * its starter (fork, setsid, fork) so it is never a child of the test runner,
+ * its starter (fork, fork, setsid) so it is never a child of the test runner,
  * writes "ready pid=N" to STATEFILE once set up, and on SIGUSR1 writes a verdict
  * line ("check ok ..." or "check bad ...") to STATEFILE. Tests kill it by pid. */
 #ifndef CRTOOLS_WORKLOAD_H
@@ -37,7 +37,7 @@ static inline void wl_say(const char *fmt, ...) {
 	rename(tmp, wl_state);
 }
 
-/* Leave the starter's process tree: the caller returns in the grandchild only. */
+/* Leave the starter's process tree (fork, fork, setsid): the caller returns in the grandchild only. */
 static inline void wl_detach(const char *state) {
 	wl_state = state;
 	pid_t c = fork();
@@ -47,8 +47,8 @@ static inline void wl_detach(const char *state) {
 		waitpid(c, &st, 0);
 		exit(0);
 	}
-	setsid();
 	if (fork() != 0) _exit(0);
+	setsid(); /* the workload leads its own session and group, as the fixtures' do */
 	int nul = open("/dev/null", O_RDWR);
 	if (nul >= 0) {
 		dup2(nul, 0);
@@ -56,6 +56,8 @@ static inline void wl_detach(const char *state) {
 		dup2(nul, 2);
 		if (nul > 2) close(nul);
 	}
+	/* drop whatever the starter leaked (test runners keep IPC pipes open) */
+	for (int fd = 3; fd < 1024; fd++) close(fd);
 }
 
 static inline void wl_handle_usr1(void) {

@@ -1,0 +1,187 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { alive, criu, decodeAll, ourCritDecode, haveCrit, killAllStarted, procStatus, startWorkload, tmp, waitGone } from './helpers.js';
+
+afterAll(() => killAllStarted());
+
+const SKIP_NO_CRIT = !haveCrit;
+
+/** The checks every dump must pass: exit 0, all images decode with Debian's crit, inventory present. */
+function dumpOk(pid: number, extra: string[] = []) {
+  const dir = tmp('img');
+  const r = criu(['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', '-v4', ...extra]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(existsSync(path.join(dir, 'inventory.img'))).toBe(true);
+  expect(readdirSync(dir).some((f) => f.startsWith('.crtools-dump'))).toBe(false);
+  const log = readFileSync(path.join(dir, 'dump.log'), 'utf8');
+  expect(log).toMatch(/^\(\d\d\.\d{6}\) /m);
+  expect(log).toContain('Dumping finished successfully');
+  const images = decodeAll(dir);
+  // the pages images hold exactly the present pages the pagemaps announce (Debian's crit 3.17
+  // predates pagemap's 64-bit nr_pages field: count with our crit)
+  for (const f of Object.keys(images).filter((n) => n.startsWith('pagemap-'))) {
+    const entries = ourCritDecode(path.join(dir, f)).entries;
+    const pages = entries.slice(1).filter((e: any) => e.flags & 4).reduce((s: number, e: any) => s + e.nr_pages, 0);
+    expect(statSync(path.join(dir, `pages-${entries[0].pages_id}.img`)).size).toBe(pages * 4096);
+  }
+  return { dir, images, log };
+}
+
+function notTraced(pid: number) {
+  const st = procStatus(pid);
+  expect(st['TracerPid']).toBe('0');
+  expect(st['State']).not.toMatch(/^t/);
+}
+
+describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () => {
+  it('sleeper: default dump kills the tree; images match CRIU 4.2 shapes', () => {
+    const w = startWorkload('sleeper', []);
+    const { images } = dumpOk(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+    const core = images[`core-${w.pid}.img`].entries[0];
+    expect(core.mtype).toBe('X86_64');
+    expect(core.tc.task_state).toBe(1); // TASK_ALIVE
+    expect(core.tc.comm).toBe('sleeper');
+    expect(core.tc.sigactions).toHaveLength(62);
+    expect(core.thread_info.gpregs.orig_ax).toBe(230); // in clock_nanosleep (usleep)
+    expect(images['pstree.img'].entries).toEqual([{ pid: w.pid, ppid: 0, pgid: w.pid, sid: w.pid, threads: [w.pid] }]);
+    const mm = images[`mm-${w.pid}.img`].entries[0];
+    const files = images['files.img'].entries;
+    const exe = files.find((f: any) => f.id === mm.exe_file_id);
+    expect(exe.reg.name).toMatch(/test\/\.build\/sleeper$/);
+    expect(mm.vmas.some((v: any) => (v.status & 8) !== 0)).toBe(true); // VMA_AREA_VDSO
+    expect(images['inventory.img'].entries[0].img_version).toBe(2);
+    const fdinfo = images['fdinfo-2.img'].entries;
+    expect(fdinfo.map((e: any) => e.fd)).toEqual([0, 1, 2]);
+    expect(files.find((f: any) => f.id === fdinfo[0].id).reg.name).toBe('/dev/null');
+  });
+
+  it('sleeper -R: the task keeps running, untraced, and answers', () => {
+    const w = startWorkload('sleeper', []);
+    dumpOk(w.pid, ['-R']);
+    notTraced(w.pid);
+    expect(w.check()).toMatch(/^check ok/);
+  });
+
+  it('pattern 64 MiB -R: all pages dumped and the pattern is intact afterwards', () => {
+    const w = startWorkload('pattern', ['64']);
+    const { images, dir } = dumpOk(w.pid, ['-R']);
+    const entries = ourCritDecode(path.join(dir, `pagemap-${w.pid}.img`)).entries.slice(1);
+    const pages = entries.reduce((s: number, e: any) => s + e.nr_pages, 0);
+    expect(pages).toBeGreaterThanOrEqual(16384);
+    expect(statSync(path.join(dir, 'pages-1.img')).size).toBeGreaterThanOrEqual(64 << 20);
+    notTraced(w.pid);
+    expect(w.check(20_000)).toBe('check ok bad=0');
+  });
+
+  it('threads: one core per thread, all threads keep running after -R', () => {
+    const w = startWorkload('threads', ['4']);
+    const { images } = dumpOk(w.pid, ['-R']);
+    const tids = images['pstree.img'].entries[0].threads;
+    expect(tids).toHaveLength(5);
+    for (const t of tids) {
+      const core = images[`core-${t}.img`].entries[0];
+      expect(core.thread_info.gpregs.fs_base).not.toBe(0);
+      if (t !== w.pid) expect(core.tc).toBeUndefined();
+    }
+    expect(w.check()).toBe('check ok alive=4 of 4');
+  });
+
+  it('pipetree: three tasks, shared pipes, the 1000 bytes in flight are in pipes-data and stay in the pipe', () => {
+    const w = startWorkload('pipetree', []);
+    const { images } = dumpOk(w.pid, ['-R']);
+    const tree = images['pstree.img'].entries;
+    expect(tree).toHaveLength(3);
+    expect(tree[1].ppid).toBe(w.pid);
+    const data = images['pipes-data.img'].entries;
+    const full = data.find((d: any) => d.bytes === 1000);
+    expect(full).toBeDefined();
+    const pipes = images['files.img'].entries.filter((f: any) => f.type === 'PIPE');
+    expect(pipes.length).toBeGreaterThanOrEqual(8);
+    expect(w.check()).toMatch(/^check ok inflight=1 alive=1 rounds=\d+/);
+  });
+
+  it('shell loop (/bin/sh): the shell and its child are dumped; the tree is killed', () => {
+    const w = startWorkload('launch', ['/bin/sh', '-c', 'while :; do sleep 0.2; done']);
+    const { images } = dumpOk(w.pid);
+    expect(images['pstree.img'].entries[0].pid).toBe(w.pid);
+    expect(images[`core-${w.pid}.img`].entries[0].tc.comm).toBe('sh');
+    expect(waitGone(w.pid)).toBe(true);
+  });
+
+  it('file mappings and a file open at an offset', () => {
+    const dir = tmp('filemap');
+    const data = path.join(dir, 'data.bin');
+    const w = startWorkload('filemap', [data], dir);
+    const { images } = dumpOk(w.pid, ['-R']);
+    const files = images['files.img'].entries;
+    const open = files.find((f: any) => f.type === 'REG' && f.reg.name === data && f.reg.pos === 1234);
+    expect(open).toBeDefined();
+    expect(open.reg.size).toBe(16384);
+    const mm = images[`mm-${w.pid}.img`].entries[0];
+    const ids = files.filter((f: any) => f.reg?.name === data).map((f: any) => f.id);
+    const maps = mm.vmas.filter((v: any) => ids.includes(v.shmid) && (v.status & (64 | 128)) !== 0); // VMA_FILE_PRIVATE|SHARED
+    expect(maps.length).toBe(3);
+    expect(maps.some((v: any) => (v.status & 128) !== 0)).toBe(true);
+    expect(w.check()).toBe('check ok');
+  });
+
+  it('a task blocked in read(2) on a pipe: the read survives -R', () => {
+    const w = startWorkload('blockread', []);
+    const { images } = dumpOk(w.pid, ['-R']);
+    expect(images[`core-${w.pid}.img`].entries[0].thread_info.gpregs.orig_ax).toBe(0); // read
+    notTraced(w.pid);
+    expect(w.check()).toBe('check ok n=1');
+  });
+
+  it('signal handlers, flags, blocked signals and the alternate stack are recorded and kept', () => {
+    const w = startWorkload('sighandlers', []);
+    const { images } = dumpOk(w.pid, ['-R']);
+    const core = images[`core-${w.pid}.img`].entries[0];
+    const sa = (sig: number) => core.tc.sigactions[sig < 9 ? sig - 1 : sig < 19 ? sig - 2 : sig - 3];
+    expect(BigInt(sa(12).flags) & 0x4n).toBe(0x4n); // SIGUSR2: SA_SIGINFO
+    expect(BigInt(sa(12).flags) & 0x10000000n).toBe(0x10000000n); // SA_RESTART
+    expect(BigInt(sa(12).mask)).toBe(1n << 1n); // SIGINT
+    expect(BigInt(sa(1).flags) & 0x8000000n).toBe(0x8000000n); // SIGHUP: SA_ONSTACK
+    expect(sa(13).sigaction).toBe(1); // SIGPIPE: SIG_IGN
+    const blk = BigInt(core.tc.blk_sigset);
+    expect(blk & (1n << 14n)).toBe(1n << 14n); // SIGTERM
+    expect(blk & (1n << 2n)).toBe(1n << 2n); // SIGQUIT
+    expect(core.thread_core.sas.ss_size).toBe(65536);
+    expect(w.check()).toBe('check ok');
+  });
+});
+
+describe('criu dump failures leave the tree as it was', () => {
+  it('no such process: one error line, non-zero exit, no images', () => {
+    const dir = tmp('nopid');
+    const r = criu(['dump', '-t', '999999999', '-D', dir]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(path.join(dir, 'inventory.img'))).toBe(false);
+  });
+
+  it('bad -t: usage error', () => {
+    const r = criu(['dump', '-t', 'abc', '-D', tmp('bad')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('an unsupported descriptor (TCP socket) is named; the task runs on untraced; nothing is left', () => {
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen()\ntime.sleep(1000)']);
+    // give python time to create the socket
+    const until = Date.now() + 5000;
+    while (Date.now() < until && !readdirSync(`/proc/${w.pid}/fd`).some((f) => { try { return /socket/.test(require('node:fs').readlinkSync(`/proc/${w.pid}/fd/${f}`)); } catch { return false; } })) {}
+    const dir = tmp('sock');
+    const r = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+    expect(r.code).toBe(4);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`task ${w.pid} fd \\d+: socket:\\[\\d+\\] \\(TCP\\) is not supported`));
+    expect(readdirSync(dir).sort()).toEqual(['dump.log']);
+    expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toMatch(/\(\d\d\.\d{6}\) Error \(dump\): task \d+ fd \d+: socket/);
+    expect(alive(w.pid)).toBe(true);
+    notTraced(w.pid);
+  });
+});

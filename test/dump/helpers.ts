@@ -1,0 +1,155 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { critBin, criuBin, workloadBinDir } from '../lib/paths.js';
+
+export const CRIT = '/usr/bin/crit';
+export const haveCrit = existsSync(CRIT);
+
+/** A workload started by a test: it detached itself (not our child) and wrote its pid. */
+export interface Workload {
+  pid: number;
+  state: string;
+  /** Ask for a verdict (SIGUSR1) and return the "check ..." line. */
+  check(timeoutMs?: number): string;
+  kill(): void;
+}
+
+const started: number[] = [];
+
+export function tmp(prefix: string): string {
+  return mkdtempSync(path.join(tmpdir(), `crtools-dump-${prefix}-`));
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function readState(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Start test/.build/NAME ARGS... STATEFILE (or launch STATEFILE PROGRAM... when name is 'launch'). */
+export function startWorkload(name: string, args: string[], dir = tmp(name)): Workload {
+  const state = path.join(dir, `${name}.state`);
+  const bin = path.join(workloadBinDir, name);
+  const argv = name === 'launch' ? [state, ...args] : [...args, state];
+  const r = spawnSync(bin, argv, { stdio: 'ignore', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`${name} did not start (status ${r.status})`);
+  let line = '';
+  for (let i = 0; i < 500 && !line.startsWith('ready'); i++) {
+    sleep(10);
+    line = readState(state);
+  }
+  const m = /pid=(\d+)/.exec(line);
+  if (!m) throw new Error(`${name} never became ready: '${line}'`);
+  const pid = Number(m[1]);
+  started.push(pid);
+  return {
+    pid,
+    state,
+    check(timeoutMs = 5000) {
+      writeFileSync(state, '');
+      process.kill(pid, 'SIGUSR1');
+      const end = Date.now() + timeoutMs;
+      let now = '';
+      while (Date.now() < end) {
+        now = readState(state);
+        if (now.startsWith('check')) return now;
+        sleep(10);
+      }
+      return now;
+    },
+    kill() {
+      killTree(pid);
+    },
+  };
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8');
+      for (const w of text.split(/\s+/)) if (w) out.push(Number(w));
+    }
+  } catch {
+    /* gone */
+  }
+  return out;
+}
+
+/** SIGKILL a process and its descendants, by pid. */
+export function killTree(pid: number): void {
+  for (const c of childrenOf(pid)) killTree(c);
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
+export function killAllStarted(): void {
+  for (const p of started.splice(0)) killTree(p);
+}
+
+export function alive(pid: number): boolean {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) [ZX] /.test(st);
+  } catch {
+    return false;
+  }
+}
+
+export function waitGone(pid: number, ms = 3000): boolean {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!alive(pid)) return true;
+    sleep(10);
+  }
+  return !alive(pid);
+}
+
+export function procStatus(pid: number): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const l of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = l.indexOf(':');
+    if (i > 0) o[l.slice(0, i)] = l.slice(i + 1).trim();
+  }
+  return o;
+}
+
+export function criu(args: string[], timeoutMs = 120_000) {
+  const r = spawnSync(process.execPath, [criuBin, ...args], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Decode an image with Debian's crit; returns the parsed JSON. */
+export function critDecode(file: string): any {
+  const r = spawnSync('/usr/bin/python3', [CRIT, 'decode', '-i', file], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`crit decode ${file} failed: ${r.stderr.split('\n').filter(Boolean).pop()}`);
+  return JSON.parse(r.stdout);
+}
+
+/** Decode every image in dir (pages-*.img are raw: only their size is checked against the pagemap). */
+export function decodeAll(dir: string): Record<string, any> {
+  const out: Record<string, any> = {};
+  for (const f of readdirSync(dir)) {
+    if (f.startsWith('pages-') || f.endsWith('.log')) continue;
+    out[f] = critDecode(path.join(dir, f));
+  }
+  return out;
+}
+
+/** Decode with our own crit (knows CRIU 4.x fields Debian's 3.17 lacks, e.g. pagemap nr_pages). */
+export function ourCritDecode(file: string): any {
+  const r = spawnSync(process.execPath, [critBin, 'decode', '-i', file], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`crit decode ${file} failed: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout);
+}
