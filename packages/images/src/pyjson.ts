@@ -168,6 +168,13 @@ class Parser {
       const q = s.indexOf('"', p);
       const b = s.indexOf('\\', p);
       if (q === -1) this.fail('unterminated string');
+      const stop = b === -1 || q < b ? q : b;
+      for (let i = p; i < stop; i++) {
+        if (s.charCodeAt(i) < 0x20) {
+          this.pos = i;
+          this.fail('control character in string');
+        }
+      }
       if (b === -1 || q < b) {
         out += s.slice(p, q);
         this.pos = q + 1;
@@ -198,11 +205,6 @@ class Parser {
         default:
           this.pos = b;
           this.fail('bad escape');
-      }
-    }
-    for (let i = 0; i < out.length; i++) {
-      if (out.charCodeAt(i) < 0x20) {
-        this.fail('control character in string');
       }
     }
     return out;

@@ -2,43 +2,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeImage, encodeImage, fromCritJson, messageSpec, parseJsonExact, pyDump, toCritJson, critJsonChunks, openImage, magicByName, type MessageSpec } from '../src/index.js';
+import { decodeImage, encodeImage, fromCritJson, messageSpec, parseJsonExact, pyDump, toCritJson, critJsonChunks, openImage, magicByName } from '../src/index.js';
+import { through317 } from './helpers/through317.js';
 import { critDecode, critDecodeAll, critEncode, debianCritAvailable, debianSchema, fixtureImages } from './helpers/fixtures.js';
 
 const images = fixtureImages();
 const haveCrit = debianCritAvailable();
-
-/**
- * Debian's crit is 3.17: some 4.x fields are unknown to it (it drops them) and pagemap field 2
- * is called nr_pages there. View our JSON through 3.17's schema (by field number) to compare.
- * Returns the view and whether anything had to be dropped or renamed.
- */
-function through317(v: unknown, spec: MessageSpec, deb: Record<string, Record<string, string>>): { v: unknown; changed: boolean } {
-  let changed = false;
-  const walk = (o: Record<string, unknown>, s: MessageSpec): Record<string, unknown> => {
-    const known = deb[s.name];
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(o)) {
-      if (k === 'extra') {
-        out[k] = x;
-        continue;
-      }
-      const f = s.byName.get(k)!;
-      const name = known?.[String(f.id)];
-      if (name === undefined) {
-        changed = true;
-        continue;
-      }
-      if (name !== k) changed = true;
-      out[name] = f.message ? (Array.isArray(x) ? x.map((y) => walk(y as any, f.message!)) : walk(x as any, f.message)) : x;
-    }
-    return out;
-  };
-  const doc = v as { magic: string; entries: Record<string, unknown>[] };
-  const info = magicByName(doc.magic)!;
-  const first = info.firstMessage ? messageSpec(info.firstMessage) : spec;
-  return { v: { magic: doc.magic, entries: doc.entries.map((e, i) => walk(e, i === 0 ? first : spec)) }, changed };
-}
 
 describe.skipIf(!haveCrit || images.length === 0)("crit JSON against Debian's crit 3.17 (/usr/bin/crit)", () => {
   const deb = haveCrit ? debianSchema() : {};

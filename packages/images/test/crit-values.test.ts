@@ -95,6 +95,9 @@ describe('flags, ints and exact JSON parsing', () => {
     expect(mapFlags(0x7n, FLAG_TABLES['mmap.prot']!)).toBe('PROT_READ | PROT_WRITE | PROT_EXEC');
     expect(mapFlags(0x22n | 0x4000n, FLAG_TABLES['mmap.flags']!)).toBe('MAP_PRIVATE | MAP_ANON | 0x4000');
     expect(mapFlags(0n, FLAG_TABLES['mmap.status']!)).toBe('');
+    // names CRIU 4.2 has and Debian's 3.17 lacks
+    expect(mapFlags(0x8n, FLAG_TABLES['mmap.flags']!)).toBe('MAP_DROPPABLE');
+    expect(mapFlags((1n << 14n) | (1n << 15n) | (1n << 17n) | (1n << 31n), FLAG_TABLES['mmap.status']!)).toBe('VMA_AREA_MEMFD | VMA_AREA_SHSTK | VMA_AREA_UPROBES | VMA_UNSUPP');
     expect(unmapFlags('', FLAG_TABLES['mmap.status']!)).toBe(0n);
     expect(unmapFlags('MAP_PRIVATE | MAP_ANON | 0x4000', FLAG_TABLES['mmap.flags']!)).toBe(0x4022n);
   });

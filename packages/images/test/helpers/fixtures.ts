@@ -84,10 +84,19 @@ export function critDecodeAll(paths: string[], tmpDir: string): Map<string, stri
 import json, sys
 from pycriu import cli
 for src, dst, pretty in json.load(sys.stdin):
-    cli.decode({'in': src, 'out': dst, 'pretty': pretty, 'nopl': False})
+    try:
+        cli.decode({'in': src, 'out': dst, 'pretty': pretty, 'nopl': False})
+    except Exception as e:
+        with open(dst, 'w') as f:
+            f.write('!ERROR: %s' % e)
 `;
   execFileSync(debianPython, ['-c', script], { input: JSON.stringify(jobs) });
   const out = new Map<string, string>();
   for (const [src, dst, pretty] of jobs) out.set(`${src}|${pretty}`, readFileSync(dst, 'utf8'));
   return out;
+}
+
+/** Image kinds Debian's crit has a handler for. */
+export function debianCritKinds(): string[] {
+  return JSON.parse(execFileSync(debianPython, ['-c', 'import json, pycriu.images.images as i; print(json.dumps(sorted(i.handlers)))']).toString());
 }
