@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pagemapCommand } from '../src/command.js';
+import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { PageServerClient } from '../src/page-server.js';
 import { bufferPageSource, writePages } from '../src/writer.js';
@@ -84,6 +85,21 @@ describe('crtools-pagemap command', () => {
       r.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const bin = join(__dirname, '..', 'bin', 'crtools-pagemap.js');
+  const built = existsSync(join(__dirname, '..', 'dist', 'bin.js'));
+  it.skipIf(!built)('the built bin: exit codes, one error line, quiet on a closed pipe (skipped: dist not built)', () => {
+    const bad = spawnSync(process.execPath, [bin, 'entries', '-D', '/nonexistent', '1'], { encoding: 'utf8' });
+    expect(bad.status).toBe(3);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(spawnSync(process.execPath, [bin], { encoding: 'utf8' }).status).toBe(2);
+    if (have) {
+      const piped = spawnSync('sh', ['-c', `"${process.execPath}" "${bin}" read -D "${join(FIX, 'pattern')}" 2716 0x7f01fb200000 2048 | head -c 10 >/dev/null`], { encoding: 'utf8' });
+      expect(piped.status).toBe(0);
+      expect(piped.stderr).toBe('');
     }
   });
 });
