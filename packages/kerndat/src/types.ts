@@ -83,8 +83,13 @@ export interface Kerndat {
   page_size?: number;
   task_size?: bigint;
   mmap_min_addr?: bigint;
+  /**
+   * CRIU's flag: /proc/PID/maps shows grows-down areas above their real start
+   * (the guard gap is hidden from maps: kernels before 4.12, some distro kernels).
+   * false on 4.12+ kernels, which show the real start.
+   */
   stack_guard_gap_hidden?: boolean;
-  /** bytes between the real start of a MAP_GROWSDOWN area and the start /proc/PID/maps shows */
+  /** bytes between the real start of a MAP_GROWSDOWN area and the start /proc/PID/maps shows (0, 4096 or 1 MiB) */
   stack_guard_gap?: number;
   zero_page_pfn?: bigint;
   pmap?: Pmap;

@@ -51,17 +51,20 @@ export function probeMmapMinAddr(): KerndatPart {
 
 /**
  * Map a MAP_GROWSDOWN area and compare its real start with the start
- * /proc/self/maps shows: equal since 4.12 (guard gap hidden), one page higher on
- * older kernels, 1 MiB higher on some distro kernels.
+ * /proc/self/maps shows. Kernels since 4.12 show the real start: CRIU's
+ * stack_guard_gap_hidden is then false. Older kernels hid the guard page (maps
+ * shows start + one page) and some distro kernels hid 1 MiB: CRIU's flag is
+ * true, and it moves such areas' starts back down by a page when dumping.
+ * `stack_guard_gap` is the measured difference in bytes.
  */
 export function probeStackGuardGap(): KerndatPart {
-  const len = 16n * 4096n;
-  const addr = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.GROWSDOWN);
+  const len = 2n << 20n; // larger than the biggest gap a kernel ever hid (1 MiB)
+  const addr = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.GROWSDOWN | MAP.NORESERVE);
   try {
     const m = selfMaps().find((l) => l.end === addr + len);
-    if (!m) throw new Error('the MAP_GROWSDOWN area is not in /proc/self/maps');
+    if (!m || m.start < addr) throw new Error('the MAP_GROWSDOWN area is not in /proc/self/maps');
     const gap = Number(m.start - addr);
-    return { stack_guard_gap_hidden: gap === 0, stack_guard_gap: gap };
+    return { stack_guard_gap_hidden: gap !== 0, stack_guard_gap: gap };
   } finally {
     munmap(addr, len);
   }
