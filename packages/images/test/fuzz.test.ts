@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { isCrtoolsError } from '@crtools/common';
 import { decodeImage, encodeImage, fromCritJson, openImage, toCritJson } from '../src/index.js';
 import { fixtureImages } from './helpers/fixtures.js';
+import { sampleImages } from './helpers/synth.js';
 
 /** mulberry32: a small seeded PRNG so every run mutates the same way. */
 function rng(seed: number): () => number {
@@ -52,6 +53,25 @@ function mutate(buf: Buffer, r: () => number): Buffer {
 const images = fixtureImages();
 // one image per kind per dump keeps the run short while covering every kind
 const sample = images.filter((img, i) => images.findIndex((o) => o.kind === img.kind && o.label.split('/')[0] === img.label.split('/')[0]) === i);
+
+describe('fuzz: seeded mutations of synthetic images with every payload kind', () => {
+  it('300 mutants of each either decode or throw a CrtoolsError', () => {
+    for (const s of sampleImages()) {
+      const buf = encodeImage(s);
+      const r = rng(buf.length);
+      for (let i = 0; i < 300; i++) {
+        const m = mutate(buf, r);
+        try {
+          const image = decodeImage(m, { file: 'mutant.img' });
+          encodeImage(image);
+          toCritJson(image, { pretty: i % 2 === 0 });
+        } catch (e) {
+          if (!isCrtoolsError(e)) throw new Error(`mutant ${i} of ${s.label} threw a non-crtools error: ${(e as Error).stack}`);
+        }
+      }
+    }
+  }, 120_000);
+});
 
 describe.skipIf(images.length === 0)('fuzz: seeded mutations and truncations of the fixtures', () => {
   for (const img of sample) {
