@@ -27,6 +27,12 @@ export interface WritePagesOptions {
   sink: PagemapSink;
   /** Size of the one transfer buffer. Default 8 MiB; rounded down to whole pages. */
   chunkBytes?: number;
+  /**
+   * CRIU's READ-mode pre-dump (the task runs while its memory is copied): pages the source
+   * cannot read any more (unmapped since planning) are left out, and their entries are split
+   * around them, instead of failing the dump. Needs entries no larger than the chunk.
+   */
+  skipUnreadable?: boolean;
 }
 
 export interface WriteStats {
@@ -64,9 +70,19 @@ export async function writePages(o: WritePagesOptions): Promise<WriteStats> {
 
   const flush = async () => {
     const buf = bufs[which];
+    let written = fill;
     if (fill > 0) {
-      await o.source.read(ranges, buf.subarray(0, fill * PAGE_SIZE));
+      let failed: unknown = null;
+      try {
+        await o.source.read(ranges, buf.subarray(0, fill * PAGE_SIZE));
+      } catch (e) {
+        if (!o.skipUnreadable) throw e;
+        failed = e;
+      }
       for (const s of slices) s.item.data = buf.subarray(s.off, s.off + s.len);
+      if (failed) {
+        ({ items, written } = await rereadPageByPage(o.source, items, ranges, slices, buf, failed));
+      }
     }
     // the other buffer is free again once the previous write is done
     await waitWrite();
@@ -77,8 +93,8 @@ export async function writePages(o: WritePagesOptions): Promise<WriteStats> {
       });
     }
     which ^= 1;
-    stats.bytesWritten += fill * PAGE_SIZE;
-    stats.pagesWritten += fill;
+    stats.bytesWritten += written * PAGE_SIZE;
+    stats.pagesWritten += written;
     items = [];
     ranges = [];
     slices = [];
@@ -105,6 +121,8 @@ export async function writePages(o: WritePagesOptions): Promise<WriteStats> {
         items.push({ entry: e });
         continue;
       }
+      // in tolerant mode an entry is read in one batch, so that it can be split if need be
+      if (o.skipUnreadable && e.nrPages <= chunkPages && fill + e.nrPages > chunkPages) await flush();
       let done = 0;
       let first = true;
       while (done < e.nrPages) {
@@ -126,6 +144,63 @@ export async function writePages(o: WritePagesOptions): Promise<WriteStats> {
   }
   await waitWrite();
   return stats;
+}
+
+/**
+ * After a failed batch read: read page by page, keep what can be read, and replace each entry
+ * by one entry per readable run (CRIU's aux_iov in page_xfer_predump_pages).
+ */
+async function rereadPageByPage(
+  source: PageSource,
+  items: SinkItem[],
+  ranges: PageRange[],
+  slices: { item: SinkItem; off: number; len: number }[],
+  buf: Buffer,
+  cause: unknown,
+): Promise<{ items: SinkItem[]; written: number }> {
+  const okAt = new Map<SinkItem, boolean[]>();
+  for (let k = 0; k < slices.length; k++) {
+    const { item, off } = slices[k];
+    if (!item.entry) {
+      throw new CrtoolsError('PAGEMAP_SOURCE_FAULT', 'unreadable pages inside an entry larger than the transfer chunk', { cause });
+    }
+    const r = ranges[k];
+    const ok: boolean[] = [];
+    for (let p = 0; p < r.nrPages; p++) {
+      try {
+        await source.read([{ vaddr: r.vaddr + BigInt(p) * PAGE, nrPages: 1 }], buf.subarray(off + p * PAGE_SIZE, off + (p + 1) * PAGE_SIZE));
+        ok.push(true);
+      } catch {
+        ok.push(false);
+      }
+    }
+    okAt.set(item, ok);
+  }
+  const out: SinkItem[] = [];
+  let written = 0;
+  for (const it of items) {
+    const ok = okAt.get(it);
+    if (!ok || !it.entry || !it.data) {
+      out.push(it);
+      continue;
+    }
+    const e = it.entry;
+    for (let p = 0; p < ok.length; ) {
+      if (!ok[p]) {
+        p++;
+        continue;
+      }
+      let q = p;
+      while (q < ok.length && ok[q]) q++;
+      out.push({
+        entry: { vaddr: e.vaddr + BigInt(p) * PAGE, nrPages: q - p, flags: e.flags },
+        data: it.data.subarray(p * PAGE_SIZE, q * PAGE_SIZE),
+      });
+      written += q - p;
+      p = q;
+    }
+  }
+  return { items: out, written };
 }
 
 /** A page source over one Buffer that holds `[base, base + mem.length)`. */

@@ -215,3 +215,41 @@ describe('pageSourceFromReader', () => {
     await expect(src.read([{ vaddr: at(3), nrPages: 2 }], Buffer.alloc(2 * P))).rejects.toMatchObject({ code: 'PAGEMAP_SOURCE_FAULT' });
   });
 });
+
+describe('skipUnreadable (READ-mode pre-dump)', () => {
+  it('leaves out pages that vanished and splits their entries; fails without the option', async () => {
+    const mem = memory(30, 21);
+    const gone = new Set([3, 4, 20, 29].map((p) => at(p)));
+    const base = bufferPageSource(BASE, mem);
+    const source: PageSource = {
+      read(ranges, dest) {
+        for (const r of ranges) for (let p = 0; p < r.nrPages; p++) if (gone.has(r.vaddr + BigInt(p * P))) throw new Error('EFAULT');
+        return base.read(ranges, dest);
+      },
+    };
+    const entries: PlannedEntry[] = [
+      { vaddr: at(0), nrPages: 10, flags: PE_PRESENT | PE_LAZY },
+      { vaddr: at(12), nrPages: 2, flags: PE_PARENT },
+      { vaddr: at(20), nrPages: 5, flags: PE_PRESENT },
+      { vaddr: at(29), nrPages: 1, flags: PE_PRESENT },
+    ];
+    const dir = mkdtempSync(join(tmp, 'skip-'));
+    await expect(writePagemap({ dir, id: 1, pagesId: 1, parent: null, entries, source })).rejects.toThrow('EFAULT');
+    const dir2 = mkdtempSync(join(tmp, 'skip2-'));
+    const stats = await writePagemap({ dir: dir2, id: 1, pagesId: 1, parent: null, entries, source, skipUnreadable: true, chunkBytes: 12 * P });
+    expect(stats.pagesWritten).toBe(12);
+    const r = await openPageReader({ dir: dir2, id: 1 });
+    expect(r.entries.map((e) => [Number((e.vaddr - BASE) / BigInt(P)), e.nrPages, e.flags])).toEqual([
+      [0, 3, PE_PRESENT | PE_LAZY],
+      [5, 5, PE_PRESENT | PE_LAZY],
+      [12, 2, PE_PARENT],
+      [21, 4, PE_PRESENT],
+    ]);
+    for (const [pg, n] of [[0, 3], [5, 5], [21, 4]]) {
+      const b = Buffer.alloc(n * P);
+      r.read(at(pg), b);
+      expect(b.equals(slice(mem, pg, n))).toBe(true);
+    }
+    r.close();
+  });
+});
