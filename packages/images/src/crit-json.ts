@@ -465,6 +465,7 @@ export function fromCritJson(doc: string | Buffer | unknown, opts: { file?: stri
       const e = critMessage(i === 0 ? first : main, fields, path) as Entry;
       if (extra !== undefined) {
         if (info.payload === 'none' || info.payload === 'pagemap') throw new ShapeError(`${path}.extra`, `${info.name} entries carry no payload`);
+        if (info.payload === 'ipc-shm' && e['in_pagemaps'] === true) throw new ShapeError(`${path}.extra`, 'a segment kept in pagemaps (in_pagemaps) carries no payload');
         e.extra = critExtra(info, e, extra, `${path}.extra`);
       }
       entries.push(e);

@@ -149,6 +149,7 @@ export class EntryParser {
     if (p === 'none' || p === 'pagemap') return false;
     // A ghost file stored in chunks has its contents after the chunk entries, not the first one.
     if (p === 'ghost-file' && this.index === 0 && e['chunks'] === true) return false;
+    if (p === 'ipc-shm' && e['in_pagemaps'] === true) return false;
     return true;
   }
 
@@ -167,7 +168,8 @@ export class EntryParser {
       case 'bpfmap-data':
         return num(e['keys_bytes']) + num(e['values_bytes']);
       case 'ipc-shm':
-        return round(num(e['size']), 4);
+        // CRIU ≥ 3.x keeps segment contents in pagemap-shmem images (in_pagemaps); older ones inline
+        return e['in_pagemaps'] === true ? 0 : round(num(e['size']), 4);
       case 'ipc-sem':
         return round(num(e['nsems']) * 2, 8);
       case 'ipc-msg':
@@ -240,7 +242,7 @@ function expectedExtra(info: MagicInfo, e: Entry, index: number): number | undef
     case 'bpfmap-data':
       return num(e['keys_bytes']) + num(e['values_bytes']);
     case 'ipc-shm':
-      return round(num(e['size']), 4);
+      return e['in_pagemaps'] === true ? 0 : round(num(e['size']), 4);
     case 'ipc-sem':
       return round(num(e['nsems']) * 2, 8);
     case 'ghost-file':

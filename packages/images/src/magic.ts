@@ -19,7 +19,8 @@ export const RAW_IMAGE_MAGIC = 0;
  * - sk-queue: `length` bytes (SK_QUEUES)
  * - tcp-stream: `inq_len` + `outq_len` bytes (TCP_STREAM)
  * - bpfmap-data: `keys_bytes` + `values_bytes` bytes (BPFMAP_DATA)
- * - ipc-shm: `size` bytes rounded up to 4 (IPCNS_SHM)
+ * - ipc-shm: `size` bytes rounded up to 4 (IPCNS_SHM), unless `in_pagemaps` (then none: the
+ *   contents are in pagemap-shmem/pages images, as CRIU 4.2 writes them)
  * - ipc-sem: `nsems` u16 values rounded up to 8 bytes (IPCNS_SEM)
  * - ipc-msg: `qnum` messages, each a u32 length + ipc_msg + `msize` bytes rounded up to 8 (IPCNS_MSG)
  * - pagemap: not an extra; the first entry is a pagemap_head, the others pagemap_entry (PAGEMAP)

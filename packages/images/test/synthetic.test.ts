@@ -35,7 +35,9 @@ describe.skipIf(!haveCrit)("synthetic images against Debian's crit 3.17", () => 
   const deb = haveCrit ? debianSchema() : {};
   // 3.17's crit has no handler for SIGNAL, BINFMT_MISC and PIDFD (4.x): nothing to compare there
   const handled = new Set(haveCrit ? debianCritKinds() : []);
-  const known = samples.filter((s) => handled.has(s.magic));
+  // crit (3.17 and 4.2 alike) always reads an IPCNS_SHM payload, but CRIU writes none when
+  // in_pagemaps is set: crit misreads such images, so they cannot be compared
+  const known = samples.filter((s) => handled.has(s.magic) && s.label !== 'IPCNS_SHM (in pagemaps)');
   it('Debian crit handles all kinds but SIGNAL, BINFMT_MISC and PIDFD', () => {
     expect(samples.filter((s) => !handled.has(s.magic)).map((s) => s.magic).sort()).toEqual(['BINFMT_MISC', 'PIDFD', 'SIGNAL']);
   });

@@ -84,6 +84,7 @@ export function sampleImages(): { label: string; magic: string; entries: Entry[]
   withPayload(magicByName('TCP_STREAM')!, (e, i) => ((e['inq_len'] = [2, 0, 9][i]), (e['outq_len'] = [3, 4, 0][i]), bytes([5, 4, 9][i]!, i)));
   withPayload(magicByName('BPFMAP_DATA')!, (e, i) => ((e['keys_bytes'] = [4, 8, 0][i]), (e['values_bytes'] = [4, 1, 0][i]), bytes([8, 9, 0][i]!, i)));
   withPayload(magicByName('IPCNS_SHM')!, (e, i) => {
+    e['in_pagemaps'] = false;
     e['size'] = BigInt([5, 8, 0][i]!);
     const b = Buffer.alloc(Math.ceil([5, 8, 0][i]! / 4) * 4);
     bytes([5, 8, 0][i]!, i).copy(b);
@@ -111,6 +112,13 @@ export function sampleImages(): { label: string; magic: string; entries: Entry[]
       parts.push(len, body, data);
     }
     return Buffer.concat(parts);
+  });
+  // SysV shm as CRIU 4.2 writes it: contents in pagemaps, no payload after the entry
+  const shm = messageSpec('ipc_shm_entry');
+  out.push({
+    label: 'IPCNS_SHM (in pagemaps)',
+    magic: 'IPCNS_SHM',
+    entries: [1, 2].map((seed) => ({ ...sampleMessage(shm, 0, seed), in_pagemaps: true, size: 4099n })),
   });
   // ghost files: contents after the entry, or in chunks
   const gf = messageSpec('ghost_file_entry');
