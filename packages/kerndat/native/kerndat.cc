@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <cpuid.h>
@@ -712,6 +713,61 @@ Napi::Value Clone3SetTid(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// vdsoMoveProbe(start, size, timeoutMs): a child moves its [vdso] elsewhere and
+// stops itself; we read its /proc/PID/maps while it is stopped (does the kernel
+// still name the moved area [vdso]?), then kill and reap it.
+Napi::Value VdsoMoveProbe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  uint64_t start = info.Length() > 0 ? arg_u64(info[0]) : 0;
+  uint64_t size = info.Length() > 1 ? arg_u64(info[1]) : 0;
+  long timeout = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 3000;
+  Napi::Object o = Napi::Object::New(env);
+  // the destination is chosen before fork, so both sides know it
+  long dst = rawsys(SYS_mmap, 0, (long)size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (dst < 0 && dst > -4096) {
+    o.Set("errno", (double)-dst);
+    return o;
+  }
+  rawsys(SYS_munmap, dst, (long)size);
+  pid_t pid = fork();
+  if (pid < 0) {
+    o.Set("errno", errno);
+    return o;
+  }
+  if (pid == 0) {
+    long r = rawsys(SYS_mremap, (long)start, (long)size, (long)size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+    if (r != dst) child_exit(2);
+    syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+    child_exit(3);
+  }
+  o.Set("errno", 0);
+  o.Set("pid", pid);
+  o.Set("newStart", Napi::BigInt::New(env, (uint64_t)dst));
+  int st = 0;
+  pid_t w = wait_deadline(pid, &st, WUNTRACED, now_ms() + timeout);
+  bool stopped = w == pid && WIFSTOPPED(st);
+  o.Set("stopped", stopped);
+  if (stopped) {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+    std::string text;
+    FILE *f = fopen(path, "r");
+    if (f) {
+      char buf[4096];
+      size_t n;
+      while ((n = fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+      fclose(f);
+    }
+    o.Set("maps", text);
+  }
+  if (w == pid && (WIFEXITED(st) || WIFSIGNALED(st))) {
+    o.Set("exitCode", WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
+    return o;
+  }
+  kill_and_reap(pid);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syscall", Napi::Function::New(env, Syscall));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf));
@@ -720,6 +776,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ptraceProbe", Napi::Function::New(env, PtraceProbe));
   exports.Set("forkProbe", Napi::Function::New(env, ForkProbe));
   exports.Set("clone3SetTid", Napi::Function::New(env, Clone3SetTid));
+  exports.Set("vdsoMoveProbe", Napi::Function::New(env, VdsoMoveProbe));
   return exports;
 }
 

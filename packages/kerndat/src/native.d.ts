@@ -65,6 +65,15 @@ export interface KerndatNative {
     /** overlayfs_maps, autofs: an empty directory the child mounts over in its own mount namespace */
     path?: string,
   ): ChildStatus;
+  /**
+   * Fork a child that moves its [vdso] (start, size) elsewhere and stops; return
+   * its /proc/PID/maps read while stopped. The child is killed and reaped.
+   */
+  vdsoMoveProbe(
+    start: bigint,
+    size: bigint,
+    timeoutMs?: number,
+  ): { errno: number; pid?: number; newStart?: bigint; stopped?: boolean; maps?: string; exitCode?: number };
   /** clone3() a child with set_tid = [tid]; the child exits at once and is reaped. */
   clone3SetTid(tid: number): { pid: number; errno: number };
 }

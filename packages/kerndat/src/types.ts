@@ -120,6 +120,7 @@ export interface Kerndat {
   // vdso
   vdso?: VdsoInfo;
   can_map_vdso?: boolean;
+  /** CRIU's flag: a moved [vdso] is still named [vdso] in /proc/PID/maps */
   vdso_hint_reliable?: boolean;
   compat_cr?: boolean;
 

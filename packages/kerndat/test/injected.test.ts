@@ -10,6 +10,7 @@ const nothingWorks: KerndatNative = {
   ptraceProbe: () => ({ forkErrno: 0, seize: 1, interrupt: 1, interruptStop: false }),
   forkProbe: (_kind) => ({ pid: 0, timedOut: false, exited: false, code: -1, signal: 9 }),
   clone3SetTid: () => ({ pid: -1, errno: 38 }),
+  vdsoMoveProbe: () => ({ errno: 38 }),
 };
 
 afterEach(() => setNativeBinding(undefined));
@@ -32,6 +33,7 @@ describe('probes against an injected binding', () => {
     expect(k.sock_diag).toEqual({ unix: false, tcp: false, udp: false, tcp6: false, udp6: false, raw: false, raw6: false, packet: false, netlink: false });
     expect(k.vdso?.mremap_ok).toBe(false);
     expect(k.can_map_vdso).toBe(false);
+    expect(k.vdso_hint_reliable).toBe(false);
     const r = judge(k);
     expect(r.verdict).toBe('bad');
     expect(r.stderr.at(-1)).toBe('Does not look good.');

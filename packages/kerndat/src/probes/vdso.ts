@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { KerndatPart, SpecialMapping, VdsoInfo } from '../types.js';
 import { native } from '../load-native.js';
-import { readSelfMem, selfMaps } from '../procfs-lite.js';
+import { parseMaps, readSelfMem, selfMaps } from '../procfs-lite.js';
 
 const SPECIAL = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]'];
 
@@ -83,11 +82,12 @@ export function probeVdso(): KerndatPart {
     elf_ok: elf.elf_ok,
     mremap_ok: movable.length > 0 && st.exited && st.code === 0,
   };
-  // auxv's AT_SYSINFO_EHDR points at the [vdso] the maps show
+  // CRIU's vdso_hint_reliable: after a child moves its [vdso], its maps still name the moved area [vdso]
   let hint = false;
-  const auxv = readFileSync('/proc/self/auxv');
-  for (let o = 0; o + 16 <= auxv.length; o += 16) {
-    if (auxv.readBigUInt64LE(o) === 33n) hint = vdsoArea !== undefined && auxv.readBigUInt64LE(o + 8) === vdsoArea.start;
+  if (vdsoArea) {
+    const r = native().vdsoMoveProbe(vdsoArea.start, vdsoArea.size, 3000);
+    if (r.stopped && r.maps !== undefined && r.newStart !== undefined)
+      hint = parseMaps(r.maps).some((l) => l.name === '[vdso]' && l.start === r.newStart);
   }
   // ARCH_MAP_VDSO_32 (CRIU's test): EEXIST with a vDSO already mapped means the API exists
   const map32 = native().forkProbe('arch_map_vdso', [0x2002], 3000);
