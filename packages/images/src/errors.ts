@@ -8,8 +8,6 @@ export const ImageErrorCode = {
   BAD_MAGIC: 'IMG_BAD_MAGIC',
   /** An entry's protobuf bytes do not decode with the image's message type, or a length is impossible. */
   BAD_ENTRY: 'IMG_BAD_ENTRY',
-  /** The image kind is raw (pages, tarballs, ip dumps): it has no magic and no entries. */
-  RAW_IMAGE: 'IMG_RAW_IMAGE',
   /** An object or JSON document does not have the shape the image's schema wants. */
   JSON_BAD_SHAPE: 'JSON_BAD_SHAPE',
   /** Text passed as crit JSON is not JSON. */
