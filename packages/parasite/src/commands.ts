@@ -1,5 +1,35 @@
 import { CrtoolsError } from '@crtools/common';
-import { call, dataAddr, NR, readData, type Infection } from './remote.js';
+import { PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
+import { runBlobCommand, type Infection } from './remote.js';
+
+type StructName = keyof typeof PARASITE_STRUCTS;
+
+/** Read field `name` (element `i` of arrays) of struct `s` at byte `base` of buf, by the generated layout. */
+function field(buf: Buffer, s: StructName, name: string, base = 0, i = 0): bigint {
+  const f = (PARASITE_STRUCTS[s].fields as Record<string, { offset: number; type: string; size: number }>)[name];
+  if (!f) throw new Error(`parasite ABI: no field ${s}.${name}`);
+  const at = base + f.offset + i * f.size;
+  switch (f.type) {
+    case 'u64': return buf.readBigUInt64LE(at);
+    case 'i64': return buf.readBigInt64LE(at);
+    case 'u32': return BigInt(buf.readUInt32LE(at));
+    case 'i32': return BigInt(buf.readInt32LE(at));
+    default: throw new Error(`parasite ABI: ${s}.${name} is a struct`);
+  }
+}
+
+function offsetOf(s: StructName, name: string): number {
+  return (PARASITE_STRUCTS[s].fields as Record<string, { offset: number }>)[name]!.offset;
+}
+
+function run(inf: Infection, tid: number, cmd: keyof typeof PARASITE_CMD, args: Buffer): Buffer {
+  const r = runBlobCommand(inf, tid, PARASITE_CMD[cmd], args);
+  if (r < 0n) {
+    const e = new CrtoolsError('PARASITE_COMMAND', `task ${tid}: parasite command ${cmd} failed (errno ${-r})`, { context: { pid: tid } });
+    throw e;
+  }
+  return args;
+}
 
 /** One signal's disposition as the kernel reports it (struct kernel_sigaction). */
 export interface SigactionState {
@@ -10,28 +40,26 @@ export interface SigactionState {
   mask: bigint;
 }
 
-function ok(inf: Infection, what: string, r: bigint): bigint {
-  if (r < 0n && r > -4096n) {
-    const e = new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: ${what} failed in the tracee (errno ${-r})`, { context: { pid: inf.pid } });
-    (e as unknown as { errno: number }).errno = Number(r);
-    throw e;
-  }
-  return r;
-}
-
 /** rt_sigaction(sig, NULL, &old) for signals 1..64 but SIGKILL and SIGSTOP (CRIU's order). */
 export function dumpSigactions(inf: Infection): SigactionState[] {
-  const sigs: number[] = [];
-  for (let s = 1; s <= 64; s++) if (s !== 9 && s !== 19) sigs.push(s);
-  sigs.forEach((s, i) => ok(inf, `rt_sigaction(${s})`, call(inf, inf.pid, NR.rt_sigaction, [BigInt(s), 0n, dataAddr(inf, i * 32), 8n])));
-  const b = readData(inf, 0, sigs.length * 32);
-  return sigs.map((sig, i) => ({
-    sig,
-    handler: b.readBigUInt64LE(i * 32),
-    flags: b.readBigUInt64LE(i * 32 + 8),
-    restorer: b.readBigUInt64LE(i * 32 + 16),
-    mask: b.readBigUInt64LE(i * 32 + 24),
-  }));
+  const b = run(inf, inf.pid, 'SIGACTIONS', Buffer.alloc(PARASITE_STRUCTS.sigactions_args.size));
+  const nr = Number(field(b, 'sigactions_args', 'nr'));
+  const base = offsetOf('sigactions_args', 'sa');
+  const size = PARASITE_STRUCTS.sigaction.size;
+  const out: SigactionState[] = [];
+  let sig = 1;
+  for (let i = 0; i < nr; i++, sig++) {
+    if (sig === 9 || sig === 19) sig++;
+    const at = base + i * size;
+    out.push({
+      sig,
+      handler: field(b, 'sigaction', 'handler', at),
+      flags: field(b, 'sigaction', 'flags', at),
+      restorer: field(b, 'sigaction', 'restorer', at),
+      mask: field(b, 'sigaction', 'mask', at),
+    });
+  }
+  return out;
 }
 
 export interface ItimerState {
@@ -43,15 +71,17 @@ export interface ItimerState {
 
 /** getitimer for ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF. */
 export function dumpItimers(inf: Infection): { real: ItimerState; virt: ItimerState; prof: ItimerState } {
-  for (let w = 0; w < 3; w++) ok(inf, `getitimer(${w})`, call(inf, inf.pid, NR.getitimer, [BigInt(w), dataAddr(inf, w * 32)]));
-  const b = readData(inf, 0, 96);
-  const one = (o: number): ItimerState => ({
-    isec: b.readBigInt64LE(o),
-    iusec: b.readBigInt64LE(o + 8),
-    vsec: b.readBigInt64LE(o + 16),
-    vusec: b.readBigInt64LE(o + 24),
-  });
-  return { real: one(0), virt: one(32), prof: one(64) };
+  const b = run(inf, inf.pid, 'ITIMERS', Buffer.alloc(PARASITE_STRUCTS.itimers_args.size));
+  const one = (w: number): ItimerState => {
+    const at = offsetOf('itimers_args', 't') + w * PARASITE_STRUCTS.itimer.size;
+    return {
+      isec: field(b, 'itimer', 'isec', at),
+      iusec: field(b, 'itimer', 'iusec', at),
+      vsec: field(b, 'itimer', 'vsec', at),
+      vusec: field(b, 'itimer', 'vusec', at),
+    };
+  };
+  return { real: one(0), virt: one(1), prof: one(2) };
 }
 
 export interface PosixTimerValue {
@@ -63,24 +93,30 @@ export interface PosixTimerValue {
   overrun: number;
 }
 
-/** timer_gettime (and timer_getoverrun) for the given timer ids. */
+/** timer_gettime and timer_getoverrun for the given timer ids (at most 256). */
 export function dumpPosixTimers(inf: Infection, ids: number[]): PosixTimerValue[] {
-  return ids.map((id) => {
-    ok(inf, `timer_gettime(${id})`, call(inf, inf.pid, NR.timer_gettime, [BigInt(id), dataAddr(inf, 0)]));
-    const overrun = ok(inf, `timer_getoverrun(${id})`, call(inf, inf.pid, 225, [BigInt(id)]));
-    const b = readData(inf, 0, 32);
+  if (ids.length === 0) return [];
+  if (ids.length > 256) throw new CrtoolsError('UNSUPPORTED_TIMERS', `task ${inf.pid}: more than 256 POSIX timers`, { context: { pid: inf.pid } });
+  const b = Buffer.alloc(PARASITE_STRUCTS.posix_timers_args.size);
+  b.writeUInt32LE(ids.length, offsetOf('posix_timers_args', 'nr'));
+  const base = offsetOf('posix_timers_args', 't');
+  const size = PARASITE_STRUCTS.posix_timer.size;
+  ids.forEach((id, i) => b.writeInt32LE(id, base + i * size + offsetOf('posix_timer', 'id')));
+  run(inf, inf.pid, 'POSIX_TIMERS', b);
+  return ids.map((id, i) => {
+    const at = base + i * size;
     return {
       id,
-      isec: b.readBigInt64LE(0),
-      insec: b.readBigInt64LE(8),
-      vsec: b.readBigInt64LE(16),
-      vnsec: b.readBigInt64LE(24),
-      overrun: Number(overrun),
+      isec: field(b, 'posix_timer', 'isec', at),
+      insec: field(b, 'posix_timer', 'insec', at),
+      vsec: field(b, 'posix_timer', 'vsec', at),
+      vnsec: field(b, 'posix_timer', 'vnsec', at),
+      overrun: Number(field(b, 'posix_timer', 'overrun', at)),
     };
   });
 }
 
-/** Process-wide values only prctl() tells. */
+/** Process-wide values only prctl() and friends tell. */
 export interface MiscState {
   securebits: number;
   dumpable: number;
@@ -91,30 +127,22 @@ export interface MiscState {
   personality: number;
   /** Current program break (brk(0)). */
   brk: bigint;
+  thpDisabled: boolean;
 }
 
-const PR_GET_PDEATHSIG = 2;
-const PR_GET_DUMPABLE = 3;
-const PR_GET_SECUREBITS = 27;
-const PR_GET_TIMERSLACK = 30;
-const PR_GET_CHILD_SUBREAPER = 37;
-const PR_GET_NO_NEW_PRIVS = 39;
-const PR_GET_TID_ADDRESS = 40;
-
 export function dumpMisc(inf: Infection): MiscState {
-  const p = (what: string, opt: number, arg = 0n) => ok(inf, what, call(inf, inf.pid, NR.prctl, [BigInt(opt), arg, 0n, 0n, 0n]));
-  p('prctl(PR_GET_PDEATHSIG)', PR_GET_PDEATHSIG, dataAddr(inf, 0));
-  p('prctl(PR_GET_CHILD_SUBREAPER)', PR_GET_CHILD_SUBREAPER, dataAddr(inf, 8));
-  const b = readData(inf, 0, 16);
+  const b = run(inf, inf.pid, 'MISC', Buffer.alloc(PARASITE_STRUCTS.misc_args.size));
+  const f = (n: string) => field(b, 'misc_args', n);
   return {
-    securebits: Number(p('prctl(PR_GET_SECUREBITS)', PR_GET_SECUREBITS)),
-    dumpable: Number(p('prctl(PR_GET_DUMPABLE)', PR_GET_DUMPABLE)),
-    pdeathsig: b.readInt32LE(0),
-    childSubreaper: b.readInt32LE(8) !== 0,
-    noNewPrivs: p('prctl(PR_GET_NO_NEW_PRIVS)', PR_GET_NO_NEW_PRIVS) !== 0n,
-    timerslack: p('prctl(PR_GET_TIMERSLACK)', PR_GET_TIMERSLACK),
-    personality: Number(ok(inf, 'personality', call(inf, inf.pid, NR.personality, [0xffffffffn]))),
-    brk: BigInt.asUintN(64, call(inf, inf.pid, 12, [0n])),
+    securebits: Number(f('securebits')),
+    dumpable: Number(f('dumpable')),
+    pdeathsig: Number(f('pdeathsig')),
+    childSubreaper: f('child_subreaper') !== 0n,
+    noNewPrivs: f('no_new_privs') > 0n,
+    timerslack: f('timerslack'),
+    personality: Number(f('personality')),
+    brk: f('brk'),
+    thpDisabled: f('thp_disabled') > 0n,
   };
 }
 
@@ -127,14 +155,12 @@ export interface ThreadMiscState {
 }
 
 export function dumpThreadMisc(inf: Infection, tid: number): ThreadMiscState {
-  ok(inf, 'prctl(PR_GET_TID_ADDRESS)', call(inf, tid, NR.prctl, [BigInt(PR_GET_TID_ADDRESS), dataAddr(inf, 0), 0n, 0n, 0n]));
-  ok(inf, 'sigaltstack', call(inf, tid, NR.sigaltstack, [0n, dataAddr(inf, 16)]));
-  ok(inf, 'get_robust_list', call(inf, tid, NR.get_robust_list, [0n, dataAddr(inf, 48), dataAddr(inf, 56)]));
-  const b = readData(inf, 0, 64);
+  const b = run(inf, tid, 'THREAD', Buffer.alloc(PARASITE_STRUCTS.thread_args.size));
+  const f = (n: string) => field(b, 'thread_args', n);
   return {
     tid,
-    clearTidAddr: b.readBigUInt64LE(0),
-    sas: { ss_sp: b.readBigUInt64LE(16), ss_flags: b.readInt32LE(24), ss_size: b.readBigUInt64LE(32) },
-    robustList: { head: b.readBigUInt64LE(48), len: b.readBigUInt64LE(56) },
+    clearTidAddr: f('clear_tid_addr'),
+    sas: { ss_sp: f('ss_sp'), ss_flags: Number(f('ss_flags')), ss_size: f('ss_size') },
+    robustList: { head: f('robust_head'), len: f('robust_len') },
   };
 }

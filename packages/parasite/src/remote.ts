@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { PARASITE_AREA } from './gen-abi.js';
 import { CrtoolsError } from '@crtools/common';
 import { check, native } from './load-native.js';
 import { getGpRegs, peekWord, pokeWord, readMemory, SIGTRAP, setGpRegs, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
@@ -18,9 +19,25 @@ const SYSCALL_TRAP_BYTES = Buffer.from([0x0f, 0x05, 0xcc, 0x90, 0x90, 0x90, 0x90
 const PROT_RWX = 7;
 const MAP_PRIVATE_ANON = 0x22;
 
-/** The scratch area we map in the tracee: code at its start, data after the first page. */
-export const AREA_SIZE = 64 * 1024;
-export const AREA_DATA = 4096;
+/**
+ * The area we map in the tracee (layout from blob/abi.json): the syscall trampoline at its
+ * start, the parasite blob, the command arguments, and the blob's stack at the top.
+ */
+export const AREA_SIZE = PARASITE_AREA.size;
+export const AREA_DATA = PARASITE_AREA.data;
+
+let blobCache: Buffer | undefined;
+
+/** The freestanding parasite blob built by scripts/build-blob.sh. */
+export function parasiteBlob(): Buffer {
+  if (blobCache) return blobCache;
+  try {
+    blobCache = readFileSync(new URL('../blobs/parasite.bin', import.meta.url));
+  } catch (e) {
+    throw new CrtoolsError('PARASITE_NO_BLOB', `parasite blob is not built (run the package build): ${(e as Error).message.split('\n')[0]}`, { cause: e });
+  }
+  return blobCache;
+}
 
 /**
  * A process whose threads are all seized, prepared for running syscalls inside it
@@ -62,17 +79,25 @@ export function prepare(pid: number, threads: StoppedThread[]): Infection {
  * `syscall; int3` must already be. Returns the raw result (negative = -errno).
  */
 export function remoteSyscallAt(inf: Infection, tid: number, code: bigint, nr: number, args: bigint[] = [], stack?: bigint): bigint {
+  const names = ['di', 'si', 'dx', 'r10', 'r8', 'r9'] as const;
+  const set: Partial<GpRegs> = { ax: BigInt(nr) };
+  names.forEach((n, i) => {
+    set[n] = args[i] ?? 0n;
+  });
+  if (stack !== undefined) set.sp = stack;
+  return runUntilTrap(inf, tid, code, set, code + 3n, `syscall ${nr}`);
+}
+
+/**
+ * Resume thread tid at `ip` with the seized registers changed by `set` (and orig_ax = -1, so no
+ * syscall restart happens) until it traps with its ip at `trapIp`. Returns rax (signed).
+ */
+export function runUntilTrap(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, trapIp: bigint, what: string): bigint {
   const base = inf.saved.get(tid);
   if (!base) throw new CrtoolsError('NOT_SEIZED', `thread ${tid} is not seized`, { context: { pid: tid } });
-  const r: GpRegs = decodeGpRegs(base);
-  r.ax = BigInt(nr);
-  r.orig_ax = -1n; // no syscall restart on resume
-  r.ip = code;
-  const names = ['di', 'si', 'dx', 'r10', 'r8', 'r9'] as const;
-  names.forEach((n, i) => {
-    r[n] = args[i] ?? 0n;
-  });
-  if (stack !== undefined) r.sp = stack;
+  const r: GpRegs = { ...decodeGpRegs(base), ...set };
+  r.orig_ax = -1n;
+  r.ip = ip;
   setGpRegs(tid, encodeGpRegs(r));
   const n = native();
   check(n.cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
@@ -87,8 +112,8 @@ export function remoteSyscallAt(inf: Infection, tid: number, code: bigint, nr: n
     check(n.cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
   }
   const after = getGpRegs(tid).regs;
-  if (after.ip !== code + 3n) {
-    throw new CrtoolsError('REMOTE_CALL', `task ${tid}: remote syscall ${nr} stopped at unexpected ip 0x${after.ip.toString(16)}`, { context: { pid: tid } });
+  if (after.ip !== trapIp) {
+    throw new CrtoolsError('REMOTE_CALL', `task ${tid}: ${what} stopped at unexpected ip 0x${after.ip.toString(16)}`, { context: { pid: tid } });
   }
   return BigInt.asIntN(64, after.ax);
 }
@@ -111,13 +136,32 @@ export function infect(inf: Infection): void {
     throw new CrtoolsError('REMOTE_MMAP', `task ${inf.pid}: mmap of the parasite area failed (errno ${-addr})`, { context: { pid: inf.pid } });
   }
   inf.area = BigInt.asUintN(64, addr);
-  writeMemory(inf.pid, inf.area, SYSCALL_TRAP_BYTES);
+  writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.trampoline), SYSCALL_TRAP_BYTES);
+  writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.blob), parasiteBlob());
+}
+
+/** Offset of the int3 after `call parasite_main` in the blob's entry (blob/entry.S). */
+const BLOB_TRAP_OFFSET = 10n;
+
+/**
+ * Run one parasite blob command in thread tid (trap mode): `args` is copied to the data area,
+ * the blob runs the command and traps; the data area is read back into `args`.
+ * Returns the command's result (negative = -errno).
+ */
+export function runBlobCommand(inf: Infection, tid: number, cmd: number, args: Buffer): bigint {
+  if (inf.area === 0n) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  const data = inf.area + BigInt(AREA_DATA);
+  writeMemory(inf.pid, data, args);
+  const entry = inf.area + BigInt(PARASITE_AREA.blob);
+  const r = runUntilTrap(inf, tid, entry, { di: BigInt(cmd), si: data, sp: inf.area + BigInt(PARASITE_AREA.stackTop) }, entry + BLOB_TRAP_OFFSET, `parasite command ${cmd}`);
+  readMemory(inf.pid, data, args);
+  return r;
 }
 
 /** Run a syscall in a thread of an infected process (compel's call, one syscall at a time). */
 export function call(inf: Infection, tid: number, nr: number, args: bigint[] = []): bigint {
   if (inf.area === 0n) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
-  return remoteSyscallAt(inf, tid, inf.area, nr, args, inf.area + BigInt(AREA_SIZE) - 64n);
+  return remoteSyscallAt(inf, tid, inf.area + BigInt(PARASITE_AREA.trampoline), nr, args, inf.area + BigInt(PARASITE_AREA.stackTop));
 }
 
 /** Address of data byte `off` of the scratch area. */

@@ -166,7 +166,7 @@ async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog): Promi
     const ids: Entry = {
       vm_id: vmIds.idOf(pid), files_id: filesIds.idOf(pid), fs_id: fsIds.idOf(pid), sighand_id: sighandIds.idOf(pid), ...nsIds,
     };
-    const mm = mmEntry(pid, vmas, stat, state.misc.brk, state.misc.dumpable, files);
+    const mm = mmEntry(pid, vmas, stat, state.misc, files);
     const fdinfo = fds.map((r) => files.fd(pid, r));
     const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 

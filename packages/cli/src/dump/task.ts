@@ -128,7 +128,7 @@ function devString(dev: number): string {
 }
 
 /** mm-PID.img: VmaEntry list (file VMAs get file ids), auxv, mm bounds. */
-export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, brk: bigint, dumpable: number, files: FileTable): Entry {
+export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { brk: bigint; dumpable: number; thpDisabled: boolean }, files: FileTable): Entry {
   const exe = statSync(`/proc/${pid}/exe`);
   const exePath = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
   const exeId = files.mappedFile(exePath, devString(exe.dev), BigInt(exe.ino), 0, pid);
@@ -155,12 +155,12 @@ export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, brk: bigin
   }
   return {
     mm_start_code: stat.startcode, mm_end_code: stat.endcode, mm_start_data: stat.startData, mm_end_data: stat.endData,
-    mm_start_stack: stat.startstack, mm_start_brk: stat.startBrk, mm_brk: brk,
+    mm_start_stack: stat.startstack, mm_start_brk: stat.startBrk, mm_brk: misc.brk,
     mm_arg_start: stat.argStart, mm_arg_end: stat.argEnd, mm_env_start: stat.envStart, mm_env_end: stat.envEnd,
     exe_file_id: exeId,
     mm_saved_auxv: auxvWords(readAuxv(pid)),
     vmas: out,
-    dumpable,
-    thp_disabled: false,
+    dumpable: misc.dumpable,
+    thp_disabled: misc.thpDisabled,
   };
 }

@@ -1,0 +1,99 @@
+/* The parasite blob: freestanding code run inside a frozen tracee, one command per entry.
+ * Only raw system calls, no libc, no data relocations (everything is reached RIP-relative). */
+#include "parasite-abi.h"
+
+#define NR_rt_sigaction 13
+#define NR_getitimer 36
+#define NR_sigaltstack 131
+#define NR_personality 135
+#define NR_prctl 157
+#define NR_brk 12
+#define NR_timer_gettime 224
+#define NR_timer_getoverrun 225
+#define NR_get_robust_list 274
+
+static inline long sys6(long nr, long a, long b, long c, long d, long e, long f) {
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#define sys(nr, a, b, c) sys6(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+static long prctl_get(long opt, long arg) { return sys6(NR_prctl, opt, arg, 0, 0, 0, 0); }
+
+/* rt_sigaction(sig, NULL, &old) for 1..64 but SIGKILL and SIGSTOP, in that order. */
+static long cmd_sigactions(struct parasite_sigactions_args *a) {
+	unsigned n = 0;
+	for (int s = 1; s <= 64; s++) {
+		if (s == 9 || s == 19) continue;
+		long r = sys6(NR_rt_sigaction, s, 0, (long)&a->sa[n], 8, 0, 0);
+		if (r < 0) return r;
+		n++;
+	}
+	a->nr = n;
+	return 0;
+}
+
+static long cmd_itimers(struct parasite_itimers_args *a) {
+	for (int w = 0; w < 3; w++) {
+		long r = sys(NR_getitimer, w, &a->t[w], 0);
+		if (r < 0) return r;
+	}
+	return 0;
+}
+
+static long cmd_misc(struct parasite_misc_args *a) {
+	a->securebits = prctl_get(27 /* PR_GET_SECUREBITS */, 0);
+	a->dumpable = prctl_get(3 /* PR_GET_DUMPABLE */, 0);
+	long r = prctl_get(2 /* PR_GET_PDEATHSIG */, (long)&a->pdeathsig);
+	if (r < 0) return r;
+	r = prctl_get(37 /* PR_GET_CHILD_SUBREAPER */, (long)&a->child_subreaper);
+	if (r < 0) return r;
+	a->no_new_privs = prctl_get(39 /* PR_GET_NO_NEW_PRIVS */, 0);
+	a->timerslack = prctl_get(30 /* PR_GET_TIMERSLACK */, 0);
+	a->personality = sys(NR_personality, 0xffffffffUL, 0, 0);
+	a->brk = (uint64_t)sys(NR_brk, 0, 0, 0);
+	a->thp_disabled = prctl_get(42 /* PR_GET_THP_DISABLE */, 0);
+	return 0;
+}
+
+static long cmd_thread(struct parasite_thread_args *a) {
+	long r = prctl_get(40 /* PR_GET_TID_ADDRESS */, (long)&a->clear_tid_addr);
+	if (r < 0) return r;
+	struct { uint64_t sp; int32_t flags; int32_t pad; uint64_t size; } ss;
+	r = sys(NR_sigaltstack, 0, &ss, 0);
+	if (r < 0) return r;
+	a->ss_sp = ss.sp;
+	a->ss_flags = ss.flags;
+	a->ss_size = ss.size;
+	return sys(NR_get_robust_list, 0, &a->robust_head, &a->robust_len);
+}
+
+static long cmd_posix_timers(struct parasite_posix_timers_args *a) {
+	for (unsigned i = 0; i < a->nr && i < 256; i++) {
+		struct parasite_posix_timer *t = &a->t[i];
+		long r = sys(NR_timer_gettime, t->id, &t->isec, 0);
+		if (r < 0) return r;
+		r = sys(NR_timer_getoverrun, t->id, 0, 0);
+		if (r < 0) return r;
+		t->overrun = (int32_t)r;
+	}
+	return 0;
+}
+
+long parasite_main(long cmd, void *args) {
+	switch (cmd) {
+	case PARASITE_CMD_SIGACTIONS: return cmd_sigactions(args);
+	case PARASITE_CMD_ITIMERS: return cmd_itimers(args);
+	case PARASITE_CMD_MISC: return cmd_misc(args);
+	case PARASITE_CMD_THREAD: return cmd_thread(args);
+	case PARASITE_CMD_POSIX_TIMERS: return cmd_posix_timers(args);
+	}
+	return -22; /* -EINVAL */
+}

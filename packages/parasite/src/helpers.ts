@@ -1,0 +1,38 @@
+import { syscallError } from '@crtools/common';
+import { native } from './load-native.js';
+
+export const KCMP_FILE = 0;
+export const KCMP_VM = 1;
+export const KCMP_FILES = 2;
+export const KCMP_FS = 3;
+export const KCMP_SIGHAND = 4;
+
+/** kcmp(2): do the two tasks' objects (KCMP_*) match? */
+export function sameKernelObject(pid1: number, pid2: number, type: number, idx1 = 0, idx2 = 0): boolean {
+  const r = native().kcmp(pid1, pid2, type, idx1, idx2);
+  if (r < 0) throw syscallError('kcmp', -r, { pid: pid1 });
+  return r === 0;
+}
+
+export const CLOCK_MONOTONIC = 1;
+export const CLOCK_BOOTTIME = 7;
+
+export function clockNow(clockId: number): { tv_sec: bigint; tv_nsec: bigint } {
+  const r = native().clockGettime(clockId);
+  if (typeof r === 'number') throw syscallError('clock_gettime', -r);
+  return { tv_sec: BigInt(r[0]), tv_nsec: BigInt(r[1]) };
+}
+
+/** The bytes buffered in a pipe (through any fd of ours on it), without consuming them, and its capacity. */
+export function peekPipe(fd: number): { size: number; data: Buffer } {
+  const r = native().peekPipe(fd);
+  if (typeof r === 'number') throw syscallError('tee', -r);
+  return r;
+}
+
+/** Start a program as a grandchild in its own session (not a child of Node); returns its pid. */
+export function spawnDetached(path: string, argv: string[]): number {
+  const r = native().spawnDetached(path, argv);
+  if (r < 0) throw syscallError('fork', -r, { path });
+  return r;
+}
