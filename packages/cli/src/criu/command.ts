@@ -1,6 +1,7 @@
 import { defineCommand } from 'citty';
 import { checkCommand } from './check.js';
 import { dumpCommand } from './dump.js';
+import { restoreCommand } from './restore.js';
 import { dedupCommand } from './dedup.js';
 
 /**
@@ -11,6 +12,7 @@ export const criuCommand = defineCommand({
   subCommands: {
     check: checkCommand,
     dump: dumpCommand,
+    restore: restoreCommand,
     dedup: dedupCommand,
   },
 });

@@ -1,0 +1,340 @@
+/**
+ * images → restore plan: reads a CRIU image directory (ours or CRIU 4.2's) through
+ * @crtools/images and @crtools/pagemap and produces the plain-data plan @crtools/restorer runs.
+ * Everything that can be checked before forking is checked here (missing files, sizes,
+ * truncated pages images, unsupported kinds).
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
+import { readImageFile } from '@crtools/images';
+import { openPageReader } from '@crtools/pagemap';
+import { X86_REGS, type FilePlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
+
+type Obj = Record<string, any>;
+
+// CRIU's VMA status bits (include/image.h)
+const VMA_AREA_REGULAR = 1 << 0;
+const VMA_AREA_VSYSCALL = 1 << 2;
+const VMA_AREA_VDSO = 1 << 3;
+const VMA_FILE_PRIVATE = 1 << 6;
+const VMA_FILE_SHARED = 1 << 7;
+const VMA_ANON_SHARED = 1 << 8;
+const VMA_ANON_PRIVATE = 1 << 9;
+const VMA_AREA_SYSVIPC = 1 << 10;
+const VMA_AREA_SOCKET = 1 << 11;
+const VMA_AREA_VVAR = 1 << 12;
+const VMA_AREA_AIORING = 1 << 13;
+const VMA_AREA_MEMFD = 1 << 14;
+const VMA_UNSUPP = 1 << 31;
+
+const O_ACCMODE = 3;
+const FD_CLOEXEC = 1;
+
+export interface BuildPlanOptions {
+  logger?: Logger;
+}
+
+function unsupported(msg: string, ctx: Record<string, unknown> = {}): CrtoolsError {
+  return new CrtoolsError('RESTORE_UNSUPPORTED', msg, { exitCode: ExitCode.UNSUPPORTED, context: ctx });
+}
+
+function badInput(msg: string, ctx: Record<string, unknown> = {}): CrtoolsError {
+  return new CrtoolsError('RESTORE_BAD_IMAGE', msg, { exitCode: ExitCode.BAD_INPUT, context: ctx });
+}
+
+function missing(msg: string, path: string): CrtoolsError {
+  return new CrtoolsError('RESTORE_MISSING_FILE', msg, { exitCode: ExitCode.FAILED, context: { path } });
+}
+
+async function img(dir: string, file: string, magic: string, optional = false): Promise<Obj[] | undefined> {
+  const path = join(dir, file);
+  if (!existsSync(path)) {
+    if (optional) return undefined;
+    throw badInput(`${path}: image missing`, { path, image: path });
+  }
+  const im = (await readImageFile(path)) as { magic: string; entries: Obj[] };
+  if (im.magic !== magic) throw badInput(`${path}: a ${im.magic} image where ${magic} was expected`, { path, image: path });
+  return im.entries;
+}
+
+function first(entries: Obj[] | undefined, path: string): Obj {
+  const e = entries?.[0];
+  if (!e) throw badInput(`${path}: image has no entry`, { path, image: path });
+  return e;
+}
+
+const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt((v as number | undefined) ?? 0));
+
+function u32le(vals: readonly number[] | undefined, count: number): Buffer {
+  const b = Buffer.alloc(count * 4);
+  (vals ?? []).slice(0, count).forEach((v, i) => b.writeUInt32LE(v >>> 0, i * 4));
+  return b;
+}
+
+function u64le(vals: readonly (bigint | number)[] | undefined, count: number): Buffer | undefined {
+  if (!vals || vals.length === 0) return undefined;
+  const b = Buffer.alloc(count * 8);
+  vals.slice(0, count).forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, big(v)), i * 8));
+  return b;
+}
+
+/** The 512-byte FXSAVE image from CRIU's user_x86_fpregs_entry. */
+export function fxsaveFrom(fp: Obj): Buffer {
+  const b = Buffer.alloc(512);
+  b.writeUInt16LE(fp.cwd & 0xffff, 0);
+  b.writeUInt16LE(fp.swd & 0xffff, 2);
+  b.writeUInt16LE(fp.twd & 0xffff, 4);
+  b.writeUInt16LE(fp.fop & 0xffff, 6);
+  b.writeBigUInt64LE(big(fp.rip), 8);
+  b.writeBigUInt64LE(big(fp.rdp), 16);
+  b.writeUInt32LE(fp.mxcsr >>> 0, 24);
+  b.writeUInt32LE(fp.mxcsr_mask >>> 0, 28);
+  u32le(fp.st_space, 32).copy(b, 32);
+  u32le(fp.xmm_space, 64).copy(b, 160);
+  return b;
+}
+
+function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: string): ThreadPlan {
+  if (core.mtype !== 'X86_64' && core.mtype !== 1) throw unsupported(`${path}: architecture ${core.mtype} is not x86_64`, { path });
+  const ti = core.thread_info;
+  if (!ti?.gpregs || !ti.fpregs) throw badInput(`${path}: no x86 thread state`, { path, image: path });
+  if (ti.gpregs.mode !== undefined && ti.gpregs.mode !== 'NATIVE' && ti.gpregs.mode !== 1) throw unsupported(`${path}: 32-bit (compat) tasks are not supported`, { path });
+  const regs = {} as Record<X86Reg, bigint>;
+  for (const r of X86_REGS) regs[r] = big(ti.gpregs[r]);
+  const xs = ti.fpregs.xsave as Obj | undefined;
+  const tc = core.thread_core as Obj | undefined;
+  const sas = tc?.sas as Obj | undefined;
+  const rseq = tc?.rseq_entry as Obj | undefined;
+  if (tc?.signals_p?.signals?.length) throw unsupported(`${path}: pending thread signals are not restored yet`, { path, pid: tid });
+  return {
+    tid,
+    regs,
+    fxsave: fxsaveFrom(ti.fpregs),
+    xstateBv: big(xs?.xstate_bv ?? 3n),
+    ymmh: xs?.ymmh_space?.length ? u32le(xs.ymmh_space, 64) : undefined,
+    opmask: u64le(xs?.opmask_reg, 8),
+    zmmUpper: u64le(xs?.zmm_upper, 64),
+    hi16Zmm: u64le(xs?.hi16_zmm, 128),
+    pkru: xs?.pkru?.length ? Number(xs.pkru[0]) : undefined,
+    blkSigset: big(tc?.blk_sigset ?? leaderTc?.blk_sigset ?? 0n),
+    sas: { sp: big(sas?.ss_sp), size: big(sas?.ss_size), flags: sas?.ss_flags ?? 2 },
+    clearTid: big(ti.clear_tid_addr),
+    rseq: rseq && big(rseq.rseq_abi_pointer) !== 0n ? { ptr: big(rseq.rseq_abi_pointer), len: rseq.rseq_abi_size, sig: rseq.signature } : undefined,
+    comm: tc?.comm ?? leaderTc?.comm,
+  };
+}
+
+class FileTable {
+  readonly files: FilePlan[] = [];
+  private byId = new Map<number, number>();
+  constructor(
+    private readonly all: Map<number, Obj>,
+    private readonly pipeData: Map<number, Obj>,
+  ) {}
+
+  entry(id: number, what: string): Obj {
+    const f = this.all.get(id);
+    if (!f) throw badInput(`files.img: no file with id ${id} (${what})`, { image: 'files.img' });
+    return f;
+  }
+
+  regPath(id: number, what: string): string {
+    const f = this.entry(id, what);
+    if (!f.reg) throw unsupported(`${what}: file ${id} is a ${f.type}, not a regular file`);
+    return f.reg.name;
+  }
+
+  index(id: number, what: string): number {
+    const have = this.byId.get(id);
+    if (have !== undefined) return have;
+    const f = this.entry(id, what);
+    let p: FilePlan;
+    if (f.type === 'REG' && f.reg) {
+      const r = f.reg as Obj;
+      if (!existsSync(r.name)) throw missing(`${what}: file ${r.name} no longer exists`, r.name);
+      if (r.size !== undefined) {
+        const st = statSync(r.name);
+        if (st.isFile() && BigInt(st.size) !== big(r.size)) throw missing(`${what}: file ${r.name} changed size (${st.size}, recorded ${r.size})`, r.name);
+      }
+      p = { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos), size: r.size === undefined ? undefined : big(r.size) };
+    } else if (f.type === 'PIPE' && f.pipe) {
+      const pe = f.pipe as Obj;
+      const d = this.pipeData.get(pe.pipe_id);
+      const data = d?.extra as Buffer | undefined;
+      p = {
+        kind: (pe.flags & O_ACCMODE) === 0 ? 'pipe-r' : 'pipe-w',
+        flags: pe.flags,
+        pos: 0n,
+        pipeId: pe.pipe_id,
+        data: data && data.length ? data.subarray(0, d!.bytes) : undefined,
+        pipeSize: d?.size,
+      };
+    } else {
+      throw unsupported(`${what}: ${f.type} files are not restored yet`);
+    }
+    this.files.push(p);
+    this.byId.set(id, this.files.length - 1);
+    return this.files.length - 1;
+  }
+}
+
+function vmaFrom(v: Obj, files: FileTable, pid: number): VmaPlan {
+  const s = v.status >>> 0;
+  const base = { start: big(v.start), end: big(v.end), pgoff: big(v.pgoff), prot: v.prot, flags: v.flags, madv: big(v.madv ?? 0n) };
+  const where = `pid ${pid}: area ${base.start.toString(16)}-${base.end.toString(16)}`;
+  if (s & VMA_AREA_VSYSCALL) return { ...base, kind: 'vsyscall' };
+  if (s & VMA_AREA_VVAR) return { ...base, kind: 'vvar' };
+  if (s & VMA_AREA_VDSO) return { ...base, kind: 'vdso' };
+  if (s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED)) {
+    throw unsupported(`${where}: this kind of mapping (status 0x${s.toString(16)}) is not restored yet`, { pid });
+  }
+  if (!(s & VMA_AREA_REGULAR)) throw unsupported(`${where}: irregular mapping (status 0x${s.toString(16)})`, { pid });
+  if (s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
+    const f = files.entry(Number(v.shmid), where);
+    if (!f.reg) throw unsupported(`${where}: mapped ${f.type} file`, { pid });
+    const path = f.reg.name as string;
+    if (!existsSync(path)) throw missing(`${where}: mapped file ${path} no longer exists`, path);
+    const size = f.reg.size === undefined ? undefined : big(f.reg.size);
+    if (size !== undefined && BigInt(statSync(path).size) !== size) throw missing(`${where}: mapped file ${path} changed size`, path);
+    return { ...base, kind: s & VMA_FILE_SHARED ? 'file-shared' : 'file-private', path, openFlags: Number(v.fdflags ?? 0) & ~0o100, fileSize: size };
+  }
+  if (s & VMA_ANON_PRIVATE) return { ...base, kind: 'anon' };
+  throw unsupported(`${where}: unknown mapping (status 0x${s.toString(16)})`, { pid });
+}
+
+export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {}): Promise<RestorePlan> {
+  const log = opts.logger ?? silentLogger;
+  const dir = resolve(dirIn);
+  if (!existsSync(dir)) throw badInput(`images directory ${dir} does not exist`, { path: dir });
+  const inventory = first(await img(dir, 'inventory.img', 'INVENTORY'), 'inventory.img');
+  const pstree = (await img(dir, 'pstree.img', 'PSTREE'))!;
+  if (!pstree.length) throw badInput('pstree.img: no tasks', { image: 'pstree.img' });
+  const fileEntries = (await img(dir, 'files.img', 'FILES', true)) ?? [];
+  const allFiles = new Map<number, Obj>(fileEntries.map((f) => [Number(f.id), f]));
+  const pipeData = new Map<number, Obj>(((await img(dir, 'pipes-data.img', 'PIPES_DATA', true)) ?? []).map((d) => [Number(d.pipe_id), d]));
+  const files = new FileTable(allFiles, pipeData);
+
+  // root first, then parents before children
+  const pids = new Set(pstree.map((e) => Number(e.pid)));
+  const roots = pstree.filter((e) => !pids.has(Number(e.ppid)));
+  if (roots.length !== 1) throw unsupported(`pstree.img: ${roots.length} root tasks (one expected)`);
+  const order: Obj[] = [];
+  const queue = [roots[0]!];
+  while (queue.length) {
+    const e = queue.shift()!;
+    order.push(e);
+    for (const c of pstree) if (Number(c.ppid) === Number(e.pid)) queue.push(c);
+  }
+  if (order.length !== pstree.length) throw badInput('pstree.img: tasks not reachable from the root');
+  const indexOf = new Map(order.map((e, i) => [Number(e.pid), i]));
+
+  const tasks: TaskPlan[] = [];
+  for (const e of order) {
+    const pid = Number(e.pid);
+    const corePath = `core-${pid}.img`;
+    const core = first(await img(dir, corePath, 'CORE'), corePath);
+    const tc = core.tc as Obj | undefined;
+    if (!tc) throw badInput(`${corePath}: no task state`, { image: corePath });
+    if (tc.task_state !== undefined && tc.task_state !== 'Alive' && tc.task_state !== 1) {
+      throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
+    }
+    if (tc.signals_s?.signals?.length) throw unsupported(`pid ${pid}: pending process signals are not restored yet`, { pid });
+    if (tc.timers?.posix?.length) throw unsupported(`pid ${pid}: POSIX timers are not restored yet`, { pid });
+    const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
+    const mm = first(await img(dir, `mm-${pid}.img`, 'MM'), `mm-${pid}.img`);
+    const fs = first(await img(dir, `fs-${pid}.img`, 'FS'), `fs-${pid}.img`);
+    const fdinfoFile = inventory.fdinfo_per_id ? `fdinfo-${ids.files_id}.img` : `fdinfo-${pid}.img`;
+    const fdinfo = (await img(dir, fdinfoFile, 'FDINFO')) ?? [];
+
+    const threadIds: number[] = (e.threads ?? [pid]).map(Number);
+    if (threadIds[0] !== pid) threadIds.sort((a, b) => (a === pid ? -1 : b === pid ? 1 : 0));
+    const threads: ThreadPlan[] = [];
+    for (const tid of threadIds) {
+      const c = tid === pid ? core : first(await img(dir, `core-${tid}.img`, 'CORE'), `core-${tid}.img`);
+      threads.push(threadFrom(tid, c, tc, `core-${tid}.img`));
+    }
+
+    const vmas = (mm.vmas ?? []).map((v: Obj) => vmaFrom(v, files, pid));
+    const reader = await openPageReader({ dir, id: pid });
+    const pages = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
+    reader.close();
+    // a truncated pages image must fail here, not halfway through a restore
+    const ends = new Map<string, bigint>();
+    for (const p of pages) {
+      const end = p.offset + p.npages * 4096n;
+      if (end > (ends.get(p.path) ?? 0n)) ends.set(p.path, end);
+    }
+    for (const [path, end] of ends) {
+      const have = existsSync(path) ? BigInt(statSync(path).size) : -1n;
+      if (have < end) throw badInput(`${path}: pages image is ${have < 0n ? 'missing' : `${have} bytes`}, its pagemap needs ${end}`, { path, image: path });
+    }
+    const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
+    for (const p of pages) {
+      // a run may span adjacent areas; every page of it must be inside one
+      let at = p.vaddr;
+      const end = p.vaddr + p.npages * 4096n;
+      for (const v of sorted) if (v.start <= at && at < v.end) at = v.end < end ? v.end : end;
+      if (at < end || sorted.some((v: VmaPlan) => v.kind === 'file-shared' && v.start < end && p.vaddr < v.end)) {
+        throw badInput(`pagemap-${pid}.img: pages at 0x${p.vaddr.toString(16)} lie outside the task's private mappings`, { pid });
+      }
+    }
+    // vDSO pages are the kernel's; never write them
+    const restorable = pages.filter((p) => !vmas.some((v: VmaPlan) => (v.kind === 'vdso' || v.kind === 'vvar') && v.start <= p.vaddr && p.vaddr < v.end));
+
+    const fds = fdinfo.map((f: Obj) => ({ fd: Number(f.fd), file: files.index(Number(f.id), `pid ${pid} fd ${f.fd}`), cloexec: (Number(f.flags) & FD_CLOEXEC) !== 0 }));
+    const creds = (core.thread_core?.creds ?? {}) as Obj;
+    const sigs = (tc.sigactions ?? []) as Obj[];
+    const sigactions = [];
+    let k = 0;
+    for (let sig = 1; sig <= 64; sig++) {
+      if (sig === 9 || sig === 19) {
+        sigactions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
+        continue;
+      }
+      const s = sigs[k++];
+      sigactions.push({ handler: big(s?.sigaction), flags: big(s?.flags), restorer: big(s?.restorer), mask: big(s?.mask) });
+    }
+    const tm = (tc.timers ?? {}) as Obj;
+    const itimer = (x: Obj | undefined) => ({ isec: big(x?.isec), iusec: big(x?.iusec), vsec: big(x?.vsec), vusec: big(x?.vusec) });
+    const exe = mm.exe_file_id !== undefined ? files.regPath(Number(mm.exe_file_id), `pid ${pid} exe`) : undefined;
+    if (exe && !existsSync(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
+    const cwd = fs.cwd_id !== undefined ? files.regPath(Number(fs.cwd_id), `pid ${pid} cwd`) : undefined;
+    if (cwd && !existsSync(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
+
+    tasks.push({
+      pid,
+      parent: tasks.length === 0 ? -1 : indexOf.get(Number(e.ppid))!,
+      pgid: Number(e.pgid),
+      sid: Number(e.sid),
+      threads,
+      vmas,
+      pagesPath: reader.pagesPath,
+      pages: restorable,
+      fds,
+      cwd,
+      root: fs.root_id !== undefined ? files.regPath(Number(fs.root_id), `pid ${pid} root`) : undefined,
+      umask: Number(fs.umask ?? 0o22),
+      personality: Number(tc.personality ?? 0),
+      mm: {
+        startCode: big(mm.mm_start_code), endCode: big(mm.mm_end_code), startData: big(mm.mm_start_data), endData: big(mm.mm_end_data),
+        startStack: big(mm.mm_start_stack), startBrk: big(mm.mm_start_brk), brk: big(mm.mm_brk), argStart: big(mm.mm_arg_start),
+        argEnd: big(mm.mm_arg_end), envStart: big(mm.mm_env_start), envEnd: big(mm.mm_env_end),
+      },
+      auxv: (mm.mm_saved_auxv ?? []).map(big),
+      exe,
+      dumpable: Number(mm.dumpable ?? 1),
+      sigactions,
+      rlimits: ((tc.rlimits?.rlimits ?? []) as Obj[]).map((r) => ({ cur: big(r.cur), max: big(r.max) })),
+      creds: {
+        uid: creds.uid ?? 0, gid: creds.gid ?? 0, euid: creds.euid ?? 0, egid: creds.egid ?? 0,
+        suid: creds.suid ?? 0, sgid: creds.sgid ?? 0, fsuid: creds.fsuid ?? 0, fsgid: creds.fsgid ?? 0,
+        groups: (creds.groups ?? []).map(Number),
+      },
+      itimers: [itimer(tm.real), itimer(tm.virt), itimer(tm.prof)],
+      childSubreaper: !!tc.child_subreaper,
+    });
+    log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
+  }
+  return { tasks, files: files.files };
+}

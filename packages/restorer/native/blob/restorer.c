@@ -1,0 +1,745 @@
+/*
+ * crtools restorer blob: freestanding code that turns a forked process into a
+ * checkpointed task. It is mapped, together with the plan block (layout.json),
+ * at an address free in both the launcher's and every task's recorded layout.
+ * No libc, no globals, no absolute relocations: everything is reached through
+ * the plan pointer handed to _start.
+ */
+#include "plan-layout.h"
+
+typedef unsigned long long u64;
+typedef unsigned int u32;
+typedef unsigned short u16;
+typedef unsigned char u8;
+typedef long long s64;
+
+#define NR_read 0
+#define NR_write 1
+#define NR_close 3
+#define NR_fstat 5
+#define NR_lseek 8
+#define NR_mmap 9
+#define NR_mprotect 10
+#define NR_munmap 11
+#define NR_rt_sigaction 13
+#define NR_rt_sigprocmask 14
+#define NR_pread64 17
+#define NR_mremap 25
+#define NR_madvise 28
+#define NR_dup2 33
+#define NR_setitimer 38
+#define NR_getpid 39
+#define NR_exit 60
+#define NR_fcntl 72
+#define NR_chdir 80
+#define NR_umask 95
+#define NR_setpgid 109
+#define NR_setsid 112
+#define NR_setgroups 116
+#define NR_setresuid 117
+#define NR_setresgid 119
+#define NR_getpgid 121
+#define NR_setfsuid 122
+#define NR_setfsgid 123
+#define NR_personality 135
+#define NR_prctl 157
+#define NR_arch_prctl 158
+#define NR_chroot 161
+#define NR_futex 202
+#define NR_set_tid_address 218
+#define NR_exit_group 231
+#define NR_openat 257
+#define NR_pipe2 293
+#define NR_prlimit64 302
+#define NR_rseq 334
+#define NR_clone3 435
+#define NR_close_range 436
+
+#define PROT_WRITE 2
+#define MAP_FIXED 0x10
+#define MAP_ANONYMOUS 0x20
+#define MREMAP_MAYMOVE 1
+#define MREMAP_FIXED 2
+#define O_RDONLY 0
+#define O_CREAT 0100
+#define O_EXCL 0200
+#define O_TRUNC 01000
+#define O_NONBLOCK 04000
+#define AT_FDCWD (-100)
+#define F_SETFD 2
+#define F_SETFL 4
+#define F_SETPIPE_SZ 1031
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
+#define PR_SET_NAME 15
+#define PR_SET_DUMPABLE 4
+#define PR_SET_CHILD_SUBREAPER 36
+#define PR_SET_MM 35
+#define PR_SET_MM_MAP 14
+#define ARCH_SET_GS 0x1001
+#define ARCH_SET_FS 0x1002
+#define SIGCHLD 17
+#define SIGKILL 9
+#define SIGSTOP 19
+#define CLONE_VM 0x100
+#define CLONE_FS 0x200
+#define CLONE_FILES 0x400
+#define CLONE_SIGHAND 0x800
+#define CLONE_THREAD 0x10000
+#define CLONE_SYSVSEM 0x40000
+#define ETIMEDOUT 110
+#define EAGAIN 11
+#define EINTR 4
+#define EPERM 1
+#define EINVAL 22
+#define EIO 5
+#define ESTALE 116
+#define TASK_TOP 0x7ffffffff000ULL
+#define PAGE 4096ULL
+#define MAX_THREADS 1024
+
+#define FP_XSTATE_MAGIC1 0x46505853U
+#define FP_XSTATE_MAGIC2 0x46505845U
+#define UC_FP_XSTATE 1
+#define UC_SIGCONTEXT_SS 2
+#define UC_STRICT_RESTORE_SS 4
+
+#define HIDDEN __attribute__((visibility("hidden")))
+
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+#define S0(n) sys6(n, 0, 0, 0, 0, 0, 0)
+#define S1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
+#define S2(n, a, b) sys6(n, (long)(a), (long)(b), 0, 0, 0, 0)
+#define S3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define S4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define S5(n, a, b, c, d, e) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+#define S6(n, a, b, c, d, e, f) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+HIDDEN void *memset(void *d, int c, unsigned long n)
+{
+	u8 *p = d;
+	while (n--)
+		*p++ = (u8)c;
+	return d;
+}
+
+HIDDEN void *memcpy(void *d, const void *s, unsigned long n)
+{
+	u8 *p = d;
+	const u8 *q = s;
+	while (n--)
+		*p++ = *q++;
+	return d;
+}
+
+struct clone_args {
+	u64 flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+long blob_clone_thread(struct clone_args *args, unsigned long size, void (*fn)(void *), void *arg) HIDDEN;
+void blob_sigreturn(void *uc) HIDDEN __attribute__((noreturn));
+
+struct ctx {
+	u8 *plan;
+	struct plan_hdr *h;
+	struct plan_task *t;
+	u64 idx;
+	volatile struct plan_status *st;
+	volatile u32 *go;
+	volatile u32 ready;
+};
+
+struct targ {
+	struct ctx *c;
+	u64 ti;
+};
+
+#define AT(c, off) ((void *)((c)->plan + (off)))
+#define STR(c, off) ((const char *)((c)->plan + (off)))
+
+static void set_step(struct ctx *c, u64 step)
+{
+	c->st->step = step;
+}
+
+static __attribute__((noreturn)) void fail(struct ctx *c, u64 err, u64 detail)
+{
+	c->st->err = err;
+	c->st->detail = detail;
+	c->st->code = c->st->step;
+	__atomic_store_n(&c->st->state, ST_FAILED, __ATOMIC_SEQ_CST);
+	for (;;)
+		S1(NR_exit_group, 70);
+}
+
+/* a negative kernel return is -errno */
+static long chk(struct ctx *c, long r, u64 detail)
+{
+	if (r < 0 && r > -4096)
+		fail(c, (u64)-r, detail);
+	return r;
+}
+
+struct timespec64 {
+	s64 sec, nsec;
+};
+
+/* wait until *w != v, for at most the plan's timeout; never spins */
+static int wait_change(struct ctx *c, volatile u32 *w, u32 v)
+{
+	u64 waited = 0;
+	while (__atomic_load_n(w, __ATOMIC_SEQ_CST) == v) {
+		struct timespec64 ts = { 0, 100 * 1000 * 1000 };
+		long r = S4(NR_futex, w, FUTEX_WAIT, v, &ts);
+		if (r == -ETIMEDOUT) {
+			waited += 100;
+			if (waited >= c->h->timeout_ms)
+				return -ETIMEDOUT;
+		} else if (r < 0 && r != -EAGAIN && r != -EINTR)
+			return (int)r;
+	}
+	return 0;
+}
+
+static long xopen(const char *p, u64 flags)
+{
+	return S4(NR_openat, AT_FDCWD, p, (long)(flags & ~(u64)(O_CREAT | O_EXCL | O_TRUNC)), 0);
+}
+
+static void check_size(struct ctx *c, long fd, u64 want, u64 detail)
+{
+	u64 st[18];
+	if (want == ~0ULL)
+		return;
+	chk(c, S2(NR_fstat, fd, st), detail);
+	if (st[6] != want)
+		fail(c, ESTALE, detail);
+}
+
+/* The root opens every file of the tree at fd_base + i; descendants inherit them. */
+static void open_file_table(struct ctx *c)
+{
+	struct plan_file *f = AT(c, c->h->files_off);
+	u64 n = c->h->nfiles, i, k;
+
+	for (i = 0; i < n; i++) {
+		long fd;
+		if (f[i].kind != FILE_REG)
+			continue;
+		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags), i);
+		check_size(c, fd, f[i].size, i);
+		if (f[i].pos)
+			chk(c, S3(NR_lseek, fd, f[i].pos, 0), i);
+		if ((u64)fd != c->h->fd_base + i) {
+			chk(c, S2(NR_dup2, fd, c->h->fd_base + i), i);
+			S1(NR_close, fd);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		int p[2];
+		int have_r = 0, have_w = 0;
+		if (f[i].kind != FILE_PIPE_R && f[i].kind != FILE_PIPE_W)
+			continue;
+		if (f[i].data_len == ~0ULL) /* already made with an earlier end */
+			continue;
+		chk(c, S2(NR_pipe2, p, 0), i);
+		if (f[i].pipe_size)
+			chk(c, S3(NR_fcntl, p[1], F_SETPIPE_SZ, f[i].pipe_size), i);
+		if (f[i].data_len) {
+			const u8 *d = AT(c, f[i].data_off);
+			u64 left = f[i].data_len;
+			while (left) {
+				long w = chk(c, S3(NR_write, p[1], d, left), i);
+				d += w;
+				left -= (u64)w;
+			}
+		}
+		for (k = i; k < n; k++) {
+			long src, dst = (long)(c->h->fd_base + k);
+			if ((f[k].kind != FILE_PIPE_R && f[k].kind != FILE_PIPE_W) || f[k].pipe_id != f[i].pipe_id)
+				continue;
+			src = f[k].kind == FILE_PIPE_R ? p[0] : p[1];
+			if (f[k].kind == FILE_PIPE_R && have_r)
+				src = (long)(c->h->fd_base + have_r - 1);
+			if (f[k].kind == FILE_PIPE_W && have_w)
+				src = (long)(c->h->fd_base + have_w - 1);
+			chk(c, S2(NR_dup2, src, dst), k);
+			chk(c, S3(NR_fcntl, dst, F_SETFL, f[k].flags & O_NONBLOCK), k);
+			if (f[k].kind == FILE_PIPE_R && !have_r)
+				have_r = (int)k + 1;
+			if (f[k].kind == FILE_PIPE_W && !have_w)
+				have_w = (int)k + 1;
+			if (k != i)
+				f[k].data_len = ~0ULL; /* private copy of the plan: mark done */
+		}
+		S1(NR_close, p[0]);
+		S1(NR_close, p[1]);
+	}
+}
+
+static void restore_fds(struct ctx *c)
+{
+	struct plan_fd *fd = AT(c, c->t->fds_off);
+	u64 i;
+	for (i = 0; i < c->t->nfds; i++) {
+		chk(c, S2(NR_dup2, c->h->fd_base + fd[i].file, fd[i].fd), fd[i].fd);
+		if (fd[i].flags)
+			chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
+	}
+	if (c->h->nfiles)
+		chk(c, S3(NR_close_range, c->h->fd_base, c->h->fd_base + c->h->nfiles - 1, 0), 0);
+}
+
+static void restore_mm(struct ctx *c)
+{
+	struct plan_hdr *h = c->h;
+	struct plan_special *sp = AT(c, c->t->special_off);
+	struct plan_vma *v = AT(c, c->t->vmas_off);
+	struct plan_run *r = AT(c, c->t->runs_off);
+	u64 i, park = h->park_addr;
+
+	/* [vvar], [vvar_vclock], [vdso]: park inside our region, drop the rest, then put them in place */
+	set_step(c, STEP_VDSO);
+	for (i = 0; i < c->t->nspecial; i++) {
+		u64 len = sp[i].end - sp[i].start;
+		chk(c, S5(NR_mremap, sp[i].start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, park), i);
+		sp[i].start = park;
+		sp[i].end = park + len;
+		park += len;
+	}
+	set_step(c, STEP_UNMAP);
+	chk(c, S2(NR_munmap, 0, h->region_start), 0);
+	chk(c, S2(NR_munmap, h->region_end, TASK_TOP - h->region_end), 1);
+	set_step(c, STEP_VDSO);
+	for (i = 0; i < c->t->nspecial; i++) {
+		u64 len = sp[i].end - sp[i].start;
+		if (sp[i].target == ~0ULL)
+			chk(c, S2(NR_munmap, sp[i].start, len), i);
+		else
+			chk(c, S5(NR_mremap, sp[i].start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, sp[i].target), i);
+	}
+
+	set_step(c, STEP_MMAP);
+	for (i = 0; i < c->t->nvmas; i++) {
+		u64 len = v[i].end - v[i].start;
+		long fd = -1, a;
+		u64 prot = v[i].prot, b;
+		if (v[i].kind == VMA_SKIP)
+			continue;
+		if (v[i].kind != VMA_FILE_SHARED)
+			prot |= PROT_WRITE;
+		if (v[i].kind == VMA_ANON) {
+			a = S6(NR_mmap, v[i].start, len, prot, v[i].flags | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
+		} else {
+			fd = chk(c, xopen(STR(c, v[i].path), v[i].open_flags), v[i].start);
+			check_size(c, fd, v[i].file_size, v[i].start);
+			a = S6(NR_mmap, v[i].start, len, prot, (v[i].flags & ~(u64)MAP_ANONYMOUS) | MAP_FIXED, fd, v[i].pgoff);
+			S1(NR_close, fd);
+		}
+		chk(c, a, v[i].start);
+		if ((u64)a != v[i].start)
+			fail(c, EINVAL, v[i].start);
+		for (b = 0; b < 32; b++)
+			if (v[i].madv & (1ULL << b))
+				chk(c, S3(NR_madvise, v[i].start, len, b), v[i].start);
+	}
+
+	set_step(c, STEP_PAGES);
+	{
+		long pfd = -1;
+		u64 cur = ~0ULL;
+		for (i = 0; i < c->t->nruns; i++) {
+			u8 *dst = (u8 *)r[i].vaddr;
+			u64 left = r[i].npages * PAGE, off = r[i].off;
+			u64 path = r[i].path ? r[i].path : c->t->pages_path;
+			if (path != cur) {
+				if (pfd >= 0)
+					S1(NR_close, pfd);
+				pfd = chk(c, xopen(STR(c, path), O_RDONLY), r[i].vaddr);
+				cur = path;
+			}
+			while (left) {
+				long n = S4(NR_pread64, pfd, dst, left, off);
+				if (n == -EINTR)
+					continue;
+				chk(c, n, r[i].vaddr);
+				if (n == 0)
+					fail(c, EIO, r[i].vaddr); /* pages image shorter than its pagemap */
+				dst += n;
+				off += (u64)n;
+				left -= (u64)n;
+			}
+		}
+		if (pfd >= 0)
+			S1(NR_close, pfd);
+	}
+
+	set_step(c, STEP_MPROTECT);
+	for (i = 0; i < c->t->nvmas; i++)
+		if (v[i].kind != VMA_SKIP && v[i].kind != VMA_FILE_SHARED && !(v[i].prot & PROT_WRITE))
+			chk(c, S3(NR_mprotect, v[i].start, v[i].end - v[i].start, v[i].prot), v[i].start);
+}
+
+struct prctl_mm_map {
+	u64 start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start,
+		env_end, auxv;
+	u32 auxv_size, exe_fd;
+};
+
+static void restore_mm_struct(struct ctx *c)
+{
+	struct plan_task *t = c->t;
+	struct prctl_mm_map m;
+	long exe = -1;
+
+	set_step(c, STEP_EXE);
+	if (t->exe_path)
+		exe = chk(c, xopen(STR(c, t->exe_path), O_RDONLY), 0);
+	set_step(c, STEP_MM);
+	m.start_code = t->mm_start_code;
+	m.end_code = t->mm_end_code;
+	m.start_data = t->mm_start_data;
+	m.end_data = t->mm_end_data;
+	m.start_brk = t->mm_start_brk;
+	m.brk = t->mm_brk;
+	m.start_stack = t->mm_start_stack;
+	m.arg_start = t->mm_arg_start;
+	m.arg_end = t->mm_arg_end;
+	m.env_start = t->mm_env_start;
+	m.env_end = t->mm_env_end;
+	m.auxv = (u64)AT(c, t->auxv_off);
+	m.auxv_size = (u32)t->auxv_bytes;
+	m.exe_fd = (u32)exe;
+	chk(c, S5(NR_prctl, PR_SET_MM, PR_SET_MM_MAP, &m, sizeof(m), 0), 0);
+	if (exe >= 0)
+		S1(NR_close, exe);
+	chk(c, S5(NR_prctl, PR_SET_DUMPABLE, t->dumpable, 0, 0, 0), 0);
+	if (t->personality != 0xffffffffULL)
+		chk(c, S1(NR_personality, t->personality), 0);
+}
+
+static void restore_task_misc(struct ctx *c)
+{
+	struct plan_task *t = c->t;
+	struct plan_rlimit *rl = AT(c, t->rlimits_off);
+	struct plan_sigact *sa = AT(c, t->sigacts_off);
+	struct plan_itimer *it = AT(c, t->itimers_off);
+	u64 i;
+
+	set_step(c, STEP_RLIMITS);
+	for (i = 0; i < t->nrlimits; i++) {
+		u64 lim[2] = { rl[i].cur, rl[i].max };
+		long r = S4(NR_prlimit64, 0, i, lim, 0);
+		/* limits above what this machine allows (no CAP_SYS_RESOURCE) stay as they are */
+		if (r == -EPERM)
+			continue;
+		chk(c, r, i);
+	}
+	set_step(c, STEP_SIGACTIONS);
+	for (i = 1; i <= 64; i++) {
+		if (i == SIGKILL || i == SIGSTOP)
+			continue;
+		chk(c, S4(NR_rt_sigaction, i, &sa[i - 1], 0, 8), i);
+	}
+	set_step(c, STEP_ITIMERS);
+	for (i = 0; i < 3; i++) {
+		u64 v[4] = { it[i].isec, it[i].iusec, it[i].vsec, it[i].vusec };
+		if (v[0] | v[1] | v[2] | v[3])
+			chk(c, S3(NR_setitimer, i, v, 0), i);
+	}
+	if (t->child_subreaper)
+		chk(c, S5(NR_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+}
+
+static void restore_creds(struct ctx *c)
+{
+	struct plan_task *t = c->t;
+	u64 *g = AT(c, t->groups_off);
+	u32 groups[256];
+	u64 i;
+
+	set_step(c, STEP_CREDS);
+	for (i = 0; i < t->ngroups && i < 256; i++)
+		groups[i] = (u32)g[i];
+	chk(c, S2(NR_setgroups, i, groups), 0);
+	chk(c, S3(NR_setresgid, t->gid, t->egid, t->sgid), 1);
+	S1(NR_setfsgid, t->fsgid);
+	chk(c, S3(NR_setresuid, t->uid, t->euid, t->suid), 2);
+	S1(NR_setfsuid, t->fsuid);
+}
+
+/* ---- the final jump: an rt_sigframe carrying the recorded registers and xsave state ---- */
+
+struct ksigcontext {
+	u64 r8, r9, r10, r11, r12, r13, r14, r15, di, si, bp, bx, dx, ax, cx, sp, ip, flags;
+	u16 cs, gs, fs, ss;
+	u64 err, trapno, oldmask, cr2, fpstate, reserved1[8];
+};
+
+struct kucontext {
+	u64 uc_flags, uc_link;
+	u64 ss_sp;
+	u32 ss_flags, ss_pad;
+	u64 ss_size;
+	struct ksigcontext mc;
+	u64 uc_sigmask;
+};
+
+static void cpuid(u32 leaf, u32 sub, u32 *a, u32 *b, u32 *cc, u32 *d)
+{
+	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*cc), "=d"(*d) : "a"(leaf), "c"(sub));
+}
+
+static u64 xgetbv0(void)
+{
+	u32 lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((u64)hi << 32) | lo;
+}
+
+static void put_comp(struct ctx *c, u8 *fp, u64 mask, u64 *bv, u32 bit, u64 off, u64 bytes)
+{
+	u32 a, b, cc, d;
+	if (!(mask & (1ULL << bit)) || !off || !(*bv & (1ULL << bit)))
+		return;
+	cpuid(0xd, bit, &a, &b, &cc, &d);
+	memcpy(fp + b, AT(c, off), bytes < a ? bytes : a);
+}
+
+static __attribute__((noreturn)) void jump_to_task(struct ctx *c, struct plan_thread *th, u8 *stack_lo)
+{
+	u8 *base = (u8 *)(((u64)stack_lo + 4096 + 63) & ~63ULL);
+	struct kucontext *uc = (struct kucontext *)(base + 8); /* base = rt_sigframe: pretcode, uc, info */
+	u8 *fp = base + 2048; /* 64-aligned fpstate */
+	u64 xcr0 = xgetbv0();
+	u64 mask = xcr0 & ((1ULL << 0) | (1ULL << 1) | (1ULL << 2) | (1ULL << 5) | (1ULL << 6) | (1ULL << 7) | (1ULL << 9));
+	u64 bv = th->xstate_bv & mask, size = 576, bit;
+	u32 a, b, cc, d;
+
+	memset(base, 0, 2048 + 576);
+	for (bit = 2; bit < 10; bit++) {
+		if (!(mask & (1ULL << bit)))
+			continue;
+		cpuid(0xd, (u32)bit, &a, &b, &cc, &d);
+		if (b + a > size)
+			size = b + a;
+	}
+	memset(fp + 576, 0, size - 576 + 4);
+	memcpy(fp, AT(c, th->fxsave_off), 512);
+	put_comp(c, fp, mask, &bv, 2, th->ymmh_off, 256);
+	put_comp(c, fp, mask, &bv, 5, th->opmask_off, 64);
+	put_comp(c, fp, mask, &bv, 6, th->zmm_upper_off, 512);
+	put_comp(c, fp, mask, &bv, 7, th->hi16_zmm_off, 1024);
+	if (th->has_pkru && (mask & (1ULL << 9))) {
+		u32 pk = (u32)th->pkru;
+		cpuid(0xd, 9, &a, &b, &cc, &d);
+		memcpy(fp + b, &pk, 4);
+		bv |= 1ULL << 9;
+	} else
+		bv &= ~(1ULL << 9);
+	/* software-reserved bytes of the legacy area describe the extended frame */
+	*(u32 *)(fp + 464) = FP_XSTATE_MAGIC1;
+	*(u32 *)(fp + 468) = (u32)size + 4;
+	*(u64 *)(fp + 472) = mask;
+	*(u32 *)(fp + 480) = (u32)size;
+	*(u64 *)(fp + 512) = bv;
+	*(u32 *)(fp + size) = FP_XSTATE_MAGIC2;
+
+	uc->uc_flags = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
+	uc->ss_sp = th->sas_sp;
+	uc->ss_flags = (u32)th->sas_flags;
+	uc->ss_size = th->sas_size;
+	uc->mc.r8 = th->r8;
+	uc->mc.r9 = th->r9;
+	uc->mc.r10 = th->r10;
+	uc->mc.r11 = th->r11;
+	uc->mc.r12 = th->r12;
+	uc->mc.r13 = th->r13;
+	uc->mc.r14 = th->r14;
+	uc->mc.r15 = th->r15;
+	uc->mc.di = th->di;
+	uc->mc.si = th->si;
+	uc->mc.bp = th->bp;
+	uc->mc.bx = th->bx;
+	uc->mc.dx = th->dx;
+	uc->mc.ax = th->ax;
+	uc->mc.cx = th->cx;
+	uc->mc.sp = th->sp;
+	uc->mc.ip = th->ip;
+	uc->mc.flags = th->flags;
+	uc->mc.cs = (u16)th->cs;
+	uc->mc.ss = (u16)th->ss;
+	uc->mc.fpstate = (u64)fp;
+	uc->uc_sigmask = th->blk_sigset;
+	blob_sigreturn(uc);
+}
+
+static void thread_final(struct ctx *c, u64 ti)
+{
+	struct plan_thread *th = (struct plan_thread *)AT(c, c->t->threads_off) + ti;
+	u8 *stack_lo = (u8 *)(c->h->stack_area + ti * c->h->stack_size);
+
+	set_step(c, STEP_TLS);
+	if (th->comm)
+		S5(NR_prctl, PR_SET_NAME, STR(c, th->comm), 0, 0, 0);
+	chk(c, S2(NR_arch_prctl, ARCH_SET_FS, th->fs_base), th->tid);
+	if (th->gs_base)
+		chk(c, S2(NR_arch_prctl, ARCH_SET_GS, th->gs_base), th->tid);
+	S1(NR_set_tid_address, th->clear_tid);
+	set_step(c, STEP_RSEQ);
+	if (th->rseq_ptr)
+		chk(c, S4(NR_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig), th->tid);
+	set_step(c, STEP_SIGRETURN);
+	if (ti == 0)
+		__atomic_store_n(&c->st->state, ST_RESUMED, __ATOMIC_SEQ_CST);
+	jump_to_task(c, th, stack_lo);
+}
+
+static void wait_go(struct ctx *c)
+{
+	int r = wait_change(c, c->go, 0);
+	if (r)
+		fail(c, (u64)-r, 0);
+	if (*c->go != 1) /* abort requested by the launcher */
+		for (;;)
+			S1(NR_exit_group, 71);
+}
+
+static void thread_main(void *p)
+{
+	struct targ *a = p;
+	struct ctx *c = a->c;
+	u64 ti = a->ti;
+	__atomic_add_fetch(&c->ready, 1, __ATOMIC_SEQ_CST);
+	S3(NR_futex, &c->ready, FUTEX_WAKE, 1);
+	wait_go(c);
+	thread_final(c, ti);
+}
+
+static void restore_threads(struct ctx *c)
+{
+	struct plan_thread *th = AT(c, c->t->threads_off);
+	static const u64 flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+	struct targ args[MAX_THREADS];
+	u64 i, n = c->t->nthreads;
+
+	set_step(c, STEP_THREADS);
+	if (n > MAX_THREADS)
+		fail(c, EINVAL, n);
+	for (i = 1; i < n; i++) {
+		struct clone_args ca;
+		u64 tid = th[i].tid;
+		memset(&ca, 0, sizeof(ca));
+		ca.flags = flags;
+		ca.stack = c->h->stack_area + i * c->h->stack_size;
+		ca.stack_size = c->h->stack_size;
+		ca.set_tid = (u64)&tid;
+		ca.set_tid_size = 1;
+		args[i].c = c;
+		args[i].ti = i;
+		chk(c, blob_clone_thread(&ca, sizeof(ca), thread_main, &args[i]), tid);
+	}
+	for (;;) {
+		u32 r = __atomic_load_n(&c->ready, __ATOMIC_SEQ_CST);
+		if (r >= n - 1)
+			break;
+		if (wait_change(c, &c->ready, r))
+			fail(c, ETIMEDOUT, r);
+	}
+}
+
+HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
+{
+	struct ctx cx;
+	struct ctx *c = &cx;
+	struct plan_task *tasks;
+	u64 all = ~0ULL, i;
+
+	c->plan = plan;
+	c->h = (struct plan_hdr *)plan;
+	tasks = AT(c, c->h->tasks_off);
+	c->t = &tasks[idx];
+	c->idx = idx;
+	c->st = (volatile struct plan_status *)(c->h->status_addr + STATUS_TASKS_OFF + idx * PLAN_STATUS_SIZE);
+	c->go = (volatile u32 *)(c->h->status_addr + STATUS_GO_OFF);
+	c->ready = 0;
+	c->st->pid = c->t->pid;
+	set_step(c, STEP_START);
+	__atomic_store_n(&c->st->state, ST_STARTED, __ATOMIC_SEQ_CST);
+
+	/* nothing of the target may run before its state is complete */
+	S4(NR_rt_sigprocmask, 2, &all, 0, 8);
+
+	if (c->t->parent == NO_PARENT) {
+		set_step(c, STEP_FILES);
+		chk(c, S3(NR_close_range, 0, ~0U, 0), 0);
+		open_file_table(c);
+	}
+	set_step(c, STEP_SESSION);
+	if (c->t->sid == c->t->pid)
+		chk(c, S0(NR_setsid), 0);
+	if ((u64)S1(NR_getpgid, 0) != c->t->pgid)
+		chk(c, S2(NR_setpgid, 0, c->t->pgid == c->t->pid ? 0 : c->t->pgid), c->t->pgid);
+
+	set_step(c, STEP_FORK);
+	for (i = 0; i < c->h->ntasks; i++) {
+		struct clone_args ca;
+		u64 pid = tasks[i].pid;
+		long r;
+		if (tasks[i].parent != idx)
+			continue;
+		memset(&ca, 0, sizeof(ca));
+		ca.exit_signal = SIGCHLD;
+		ca.set_tid = (u64)&pid;
+		ca.set_tid_size = 1;
+		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
+		if (r == 0)
+			restorer_task(plan, i);
+	}
+
+	set_step(c, STEP_FDS);
+	restore_fds(c);
+	set_step(c, STEP_FS);
+	if (c->t->root && !(STR(c, c->t->root)[0] == '/' && STR(c, c->t->root)[1] == 0)) {
+		chk(c, S1(NR_chdir, STR(c, c->t->root)), 0);
+		chk(c, S1(NR_chroot, "."), 0);
+	}
+	if (c->t->cwd)
+		chk(c, S1(NR_chdir, STR(c, c->t->cwd)), 0);
+	S1(NR_umask, c->t->umask);
+
+	restore_mm(c);
+	restore_mm_struct(c);
+	restore_task_misc(c);
+	restore_threads(c);
+	restore_creds(c);
+
+	set_step(c, STEP_READY);
+	__atomic_store_n(&c->st->state, ST_READY, __ATOMIC_SEQ_CST);
+	set_step(c, STEP_GO);
+	wait_go(c);
+	thread_final(c, 0);
+	for (;;)
+		S1(NR_exit_group, 72);
+}
+
+/* Entry from the launcher: drop the launcher thread's rseq registration first (its area is
+ * about to be unmapped), then become the root task. */
+HIDDEN __attribute__((noreturn)) void restorer_root(u8 *plan, u64 idx, u64 rseq_ptr, u64 rseq_len)
+{
+	if (rseq_ptr) {
+		long r = S4(NR_rseq, rseq_ptr, rseq_len, 1 /* RSEQ_FLAG_UNREGISTER */, 0x53053053);
+		if (r == -EINVAL && rseq_len != 32)
+			S4(NR_rseq, rseq_ptr, 32, 1, 0x53053053);
+	}
+	restorer_task(plan, idx);
+}

@@ -1,0 +1,237 @@
+/**
+ * Plan → binary plan block (layout.json), plus the address-space bookkeeping the blob needs:
+ * where the region sits, where the vDSO pieces go, which fds are free for the file table.
+ */
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
+import type { RestorePlan, TaskPlan, VmaPlan } from './plan.js';
+
+export const PAGE = 4096n;
+
+/** A mapping of the launcher that is carried into every task: [vvar], [vvar_vclock], [vdso]. */
+export interface SpecialMapping {
+  name: string;
+  start: bigint;
+  end: bigint;
+}
+
+export interface RegionLayout {
+  start: bigint;
+  size: bigint;
+  codeSize: bigint;
+  planOff: bigint;
+  parkOff: bigint;
+  statusOff: bigint;
+  statusSize: bigint;
+  stackOff: bigint;
+  stackSize: bigint;
+  nstacks: number;
+}
+
+export const STACK_SIZE = 256n * 1024n;
+
+const pageUp = (v: bigint): bigint => (v + PAGE - 1n) & ~(PAGE - 1n);
+
+function unsupported(code: string, msg: string, pid?: number): CrtoolsError {
+  return new CrtoolsError(code, msg, { exitCode: ExitCode.UNSUPPORTED, context: pid === undefined ? {} : { pid } });
+}
+
+/** Where each current special mapping must go in this task (~0 = unmap it). */
+export function specialTargets(task: TaskPlan, cur: SpecialMapping[]): bigint[] {
+  const none = (1n << 64n) - 1n;
+  const vvars = task.vmas.filter((v) => v.kind === 'vvar').sort((a, b) => (a.start < b.start ? -1 : 1));
+  const vdsos = task.vmas.filter((v) => v.kind === 'vdso');
+  const curVvar = cur.filter((m) => m.name === '[vvar]' || m.name === '[vvar_vclock]').sort((a, b) => (a.start < b.start ? -1 : 1));
+  const curVdso = cur.filter((m) => m.name === '[vdso]');
+  const out = new Map<SpecialMapping, bigint>();
+  if (vvars.length) {
+    for (let i = 1; i < vvars.length; i++) {
+      if (vvars[i]!.start !== vvars[i - 1]!.end) throw unsupported('RESTORE_VDSO_MISMATCH', `pid ${task.pid}: recorded [vvar] area is not contiguous`, task.pid);
+    }
+    const recLen = vvars[vvars.length - 1]!.end - vvars[0]!.start;
+    const curLen = curVvar.reduce((s, m) => s + (m.end - m.start), 0n);
+    if (recLen !== curLen) {
+      throw unsupported('RESTORE_VDSO_MISMATCH', `pid ${task.pid}: recorded vvar area is ${recLen / PAGE} pages, this kernel has ${curLen / PAGE}`, task.pid);
+    }
+    let at = vvars[0]!.start;
+    for (const m of curVvar) {
+      out.set(m, at);
+      at += m.end - m.start;
+    }
+  }
+  if (vdsos.length) {
+    if (vdsos.length !== 1 || curVdso.length !== 1 || vdsos[0]!.end - vdsos[0]!.start !== curVdso[0]!.end - curVdso[0]!.start) {
+      throw unsupported('RESTORE_VDSO_MISMATCH', `pid ${task.pid}: recorded [vdso] differs in size from this kernel's`, task.pid);
+    }
+    out.set(curVdso[0]!, vdsos[0]!.start);
+  }
+  return cur.map((m) => out.get(m) ?? none);
+}
+
+function vmaKind(v: VmaPlan): bigint {
+  switch (v.kind) {
+    case 'anon':
+      return CONST.VMA_ANON;
+    case 'file-private':
+      return CONST.VMA_FILE_PRIVATE;
+    case 'file-shared':
+      return CONST.VMA_FILE_SHARED;
+    default:
+      return CONST.VMA_SKIP;
+  }
+}
+
+/** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
+export function encodeBody(plan: RestorePlan, specials: SpecialMapping[], stringsOf?: never): { w: PlanWriter; fdBase: number } {
+  void stringsOf;
+  const w = new PlanWriter();
+  w.alloc(recordSize('hdr'));
+  const maxFd = plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2);
+  const fdBase = Math.max(maxFd + 1, 16);
+  const files = plan.files.map((f) => ({
+    kind: f.kind === 'reg' ? CONST.FILE_REG : f.kind === 'pipe-r' ? CONST.FILE_PIPE_R : CONST.FILE_PIPE_W,
+    path: w.string(f.path),
+    flags: f.flags,
+    pos: f.pos,
+    size: f.size ?? -1n,
+    pipe_id: f.pipeId ?? 0,
+    data_off: w.bytes(f.data, 8),
+    data_len: f.data?.length ?? 0,
+    pipe_size: f.pipeSize ?? 0,
+  }));
+  const filesOff = w.records('file', files);
+  const taskVals: RecordValues[] = plan.tasks.map((t) => {
+    const targets = specialTargets(t, specials);
+    const threads = t.threads.map((th) => ({
+      tid: th.tid,
+      ...th.regs,
+      fxsave_off: w.bytes(th.fxsave),
+      xstate_bv: th.xstateBv,
+      ymmh_off: w.bytes(th.ymmh),
+      opmask_off: w.bytes(th.opmask),
+      zmm_upper_off: w.bytes(th.zmmUpper),
+      hi16_zmm_off: w.bytes(th.hi16Zmm),
+      pkru: th.pkru ?? 0,
+      has_pkru: th.pkru !== undefined,
+      blk_sigset: th.blkSigset,
+      sas_sp: th.sas.sp,
+      sas_size: th.sas.size,
+      sas_flags: th.sas.flags,
+      clear_tid: th.clearTid,
+      rseq_ptr: th.rseq?.ptr ?? 0n,
+      rseq_len: th.rseq?.len ?? 0,
+      rseq_sig: th.rseq?.sig ?? 0,
+      comm: w.string(th.comm),
+    }));
+    const vmas = t.vmas.map((v) => ({
+      start: v.start,
+      end: v.end,
+      pgoff: v.pgoff,
+      prot: v.prot,
+      flags: v.flags,
+      kind: vmaKind(v),
+      path: w.string(v.path),
+      open_flags: v.openFlags ?? 0,
+      file_size: v.fileSize ?? -1n,
+      madv: v.madv ?? 0n,
+    }));
+    const sig = Array.from({ length: 64 }, (_, i) => t.sigactions[i] ?? { handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
+    const it = Array.from({ length: 3 }, (_, i) => t.itimers[i] ?? { isec: 0n, iusec: 0n, vsec: 0n, vusec: 0n });
+    const m = t.mm;
+    return {
+      pid: t.pid,
+      parent: t.parent < 0 ? CONST.NO_PARENT : t.parent,
+      pgid: t.pgid,
+      sid: t.sid,
+      nthreads: t.threads.length,
+      threads_off: w.records('thread', threads),
+      nvmas: vmas.length,
+      vmas_off: w.records('vma', vmas),
+      nruns: t.pages.length,
+      runs_off: w.records('run', t.pages.map((r) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path) }))),
+      pages_path: w.string(t.pagesPath),
+      nfds: t.fds.length,
+      fds_off: w.records('fd', t.fds.map((f) => ({ fd: f.fd, file: f.file, flags: f.cloexec ? 1 : 0 }))),
+      cwd: w.string(t.cwd),
+      root: w.string(t.root),
+      umask: t.umask,
+      personality: t.personality,
+      mm_start_code: m.startCode,
+      mm_end_code: m.endCode,
+      mm_start_data: m.startData,
+      mm_end_data: m.endData,
+      mm_start_stack: m.startStack,
+      mm_start_brk: m.startBrk,
+      mm_brk: m.brk,
+      mm_arg_start: m.argStart,
+      mm_arg_end: m.argEnd,
+      mm_env_start: m.envStart,
+      mm_env_end: m.envEnd,
+      auxv_off: w.u64s(t.auxv),
+      auxv_bytes: t.auxv.length * 8,
+      exe_path: w.string(t.exe),
+      dumpable: t.dumpable,
+      sigacts_off: w.records('sigact', sig.map((s) => ({ ...s }))),
+      nrlimits: t.rlimits.length,
+      rlimits_off: w.records('rlimit', t.rlimits.map((r) => ({ ...r }))),
+      uid: t.creds.uid,
+      gid: t.creds.gid,
+      euid: t.creds.euid,
+      egid: t.creds.egid,
+      suid: t.creds.suid,
+      sgid: t.creds.sgid,
+      fsuid: t.creds.fsuid,
+      fsgid: t.creds.fsgid,
+      ngroups: t.creds.groups.length,
+      groups_off: w.u64s(t.creds.groups.map(BigInt)),
+      itimers_off: w.records('itimer', it.map((x) => ({ ...x }))),
+      child_subreaper: t.childSubreaper,
+      nspecial: specials.length,
+      special_off: w.records('special', specials.map((s, i) => ({ start: s.start, end: s.end, target: targets[i] }))),
+    };
+  });
+  const tasksOff = w.records('task', taskVals);
+  w.record('hdr', { tasks_off: tasksOff, files_off: filesOff }, 0);
+  return { w, fdBase };
+}
+
+/** The region the blob lives in: code | plan | vDSO parking | shared status | stacks. */
+export function regionLayout(codeBytes: number, planBytes: number, plan: RestorePlan, specials: SpecialMapping[]): Omit<RegionLayout, 'start'> {
+  const codeSize = pageUp(BigInt(codeBytes));
+  const planOff = codeSize;
+  const parkOff = planOff + pageUp(BigInt(planBytes));
+  const parkSize = pageUp(specials.reduce((s, m) => s + (m.end - m.start), 0n) + PAGE);
+  const statusOff = parkOff + parkSize;
+  const statusSize = pageUp(CONST.STATUS_TASKS_OFF + BigInt(plan.tasks.length * recordSize('status')));
+  const stackOff = statusOff + statusSize;
+  const nstacks = Math.max(1, ...plan.tasks.map((t) => t.threads.length));
+  const size = stackOff + BigInt(nstacks) * STACK_SIZE;
+  return { size, codeSize, planOff, parkOff, statusOff, statusSize, stackOff, stackSize: STACK_SIZE, nstacks };
+}
+
+export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number): Buffer {
+  const buf = w.finish();
+  const hdr = new PlanWriter();
+  const tasksOff = buf.readBigUInt64LE(8 * 4);
+  const filesOff = buf.readBigUInt64LE(8 * 6);
+  hdr.record('hdr', {
+    magic: PLAN_MAGIC,
+    version: PLAN_VERSION,
+    size: buf.length,
+    ntasks: plan.tasks.length,
+    tasks_off: tasksOff,
+    nfiles: plan.files.length,
+    files_off: filesOff,
+    fd_base: fdBase,
+    region_start: r.start,
+    region_end: r.start + r.size,
+    status_addr: r.start + r.statusOff,
+    status_size: r.statusSize,
+    stack_area: r.start + r.stackOff,
+    stack_size: r.stackSize,
+    park_addr: r.start + r.parkOff,
+    timeout_ms: timeoutMs,
+  });
+  hdr.finish().copy(buf, 0);
+  return buf;
+}

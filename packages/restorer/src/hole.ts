@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import type { RestorePlan } from './plan.js';
+import type { SpecialMapping } from './encode.js';
+
+export interface Interval {
+  start: bigint;
+  end: bigint;
+}
+
+/** Mappings of this process: [start, end) and the name column. */
+export function selfMappings(): (Interval & { name: string })[] {
+  const text = readFileSync('/proc/self/maps', 'utf8');
+  const out: (Interval & { name: string })[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+\S+\s+\S+\s+\S+\s+\S+\s*(.*)$/.exec(line);
+    if (!m) continue;
+    out.push({ start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), name: m[3] ?? '' });
+  }
+  return out;
+}
+
+export function currentSpecials(): SpecialMapping[] {
+  return selfMappings()
+    .filter((m) => m.name === '[vvar]' || m.name === '[vvar_vclock]' || m.name === '[vdso]')
+    .map(({ name, start, end }) => ({ name, start, end }));
+}
+
+const LOW = 0x10000000n;
+const HIGH = 0x7ff000000000n;
+const GAP = 0x1000000n; // 16 MiB of air around the region (stack guard gaps, heap growth)
+
+/**
+ * Highest-first candidate starts of `size` bytes free in the launcher and in every task's
+ * recorded layout (each task will rebuild exactly its recorded layout around the region).
+ */
+export function findHoles(size: bigint, plan: RestorePlan, self: Interval[], max = 8): bigint[] {
+  const busy: Interval[] = [...self];
+  for (const t of plan.tasks) for (const v of t.vmas) busy.push({ start: v.start, end: v.end });
+  busy.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const merged: Interval[] = [];
+  for (const b of busy) {
+    const last = merged[merged.length - 1];
+    if (last && b.start <= last.end) {
+      if (b.end > last.end) last.end = b.end;
+    } else merged.push({ ...b });
+  }
+  const gaps: Interval[] = [];
+  let prev = LOW;
+  for (const b of merged) {
+    if (b.start > prev) gaps.push({ start: prev, end: b.start < HIGH ? b.start : HIGH });
+    if (b.end > prev) prev = b.end;
+    if (prev >= HIGH) break;
+  }
+  if (prev < HIGH) gaps.push({ start: prev, end: HIGH });
+  const out: bigint[] = [];
+  for (const g of gaps.reverse()) {
+    const top = g.end - GAP;
+    const bottom = g.start + GAP;
+    if (top > bottom && top - bottom >= size) out.push((top - size) & ~0xfffn);
+    if (out.length >= max) break;
+  }
+  return out;
+}

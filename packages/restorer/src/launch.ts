@@ -1,0 +1,240 @@
+/**
+ * restoreTree: plan → running processes. Validates, picks a hole, launches the root task into
+ * the blob, watches the shared status area, and either resumes every task at once or kills
+ * every process this restore started.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ExitCode, errnoName, silentLogger, syscallError, type Logger } from '@crtools/common';
+import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
+import type { RestorePlan } from './plan.js';
+import { encodeBody, finishPlan, regionLayout, type RegionLayout } from './encode.js';
+import { currentSpecials, findHoles, selfMappings } from './hole.js';
+import { isSysError, loadBlob, loadNative } from './native.js';
+import { RestoreErrorCode, restoreError } from './errors.js';
+
+export interface RestoreTreeOptions {
+  /** leave every task stopped (SIGSTOP) instead of resuming it */
+  leaveStopped?: boolean;
+  /** make the root a sibling of the caller (CLONE_PARENT) instead of its child */
+  restoreSibling?: boolean;
+  /** how long the tasks may take to get ready, and how long the blob waits for "go" */
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface RestoredTree {
+  rootPid: number;
+  /** every task (thread-group leader) restored, root first */
+  pids: number[];
+  /** true when the root is a child of this process (waitable) */
+  isChild: boolean;
+}
+
+const NONE = 0n;
+const STARTED = CONST.ST_STARTED;
+const READY = CONST.ST_READY;
+const RESUMED = CONST.ST_RESUMED;
+const FAILED = CONST.ST_FAILED;
+
+export function validatePlan(plan: RestorePlan): void {
+  const bad = (m: string): never => {
+    throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: ${m}`, {}, ExitCode.BAD_INPUT);
+  };
+  if (!plan.tasks.length) bad('no tasks');
+  const ids = new Set<number>();
+  plan.tasks.forEach((t, i) => {
+    if (!Number.isInteger(t.pid) || t.pid <= 1) bad(`task ${i} has pid ${t.pid}`);
+    if (i === 0 ? t.parent !== -1 : !(t.parent >= 0 && t.parent < i)) bad(`task ${t.pid}: parent must come before its children`);
+    if (!t.threads.length || t.threads[0]!.tid !== t.pid) bad(`task ${t.pid}: first thread must be the task itself`);
+    for (const th of t.threads) {
+      if (ids.has(th.tid)) bad(`pid ${th.tid} appears twice`);
+      ids.add(th.tid);
+      if (th.fxsave.length !== 512) bad(`thread ${th.tid}: fxsave area must be 512 bytes`);
+    }
+    for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
+    for (const v of t.vmas) if (v.end <= v.start || (v.start & 0xfffn) || (v.end & 0xfffn)) bad(`task ${t.pid}: bad area ${v.start.toString(16)}-${v.end.toString(16)}`);
+  });
+}
+
+/** Every pid/tid the plan needs must be free: clone3(set_tid) cannot take a used one. */
+export function checkPidsFree(plan: RestorePlan): void {
+  for (const t of plan.tasks) {
+    for (const th of t.threads) {
+      if (existsSync(`/proc/${th.tid}`)) {
+        throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${th.tid} is already in use; the checkpoint needs it`, { pid: th.tid });
+      }
+    }
+  }
+}
+
+function procState(pid: number): string | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+interface Status {
+  state: bigint;
+  pid: number;
+  code: bigint;
+  err: bigint;
+  detail: bigint;
+  step: bigint;
+}
+
+function readStatus(dv: DataView, i: number): Status {
+  const base = Number(CONST.STATUS_TASKS_OFF) + i * recordSize('status');
+  const f = (name: string): bigint => dv.getBigUint64(base + fieldOffset('status', name), true);
+  return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step') };
+}
+
+export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = {}): Promise<RestoredTree> {
+  const log = opts.logger ?? silentLogger;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  validatePlan(plan);
+  checkPidsFree(plan);
+  const native = loadNative();
+  const blob = loadBlob();
+  const specials = currentSpecials();
+  const { w, fdBase } = encodeBody(plan, specials);
+  const lay = regionLayout(blob.length, w.size, plan, specials);
+
+  let launched: { pid: number; status: ArrayBuffer } | undefined;
+  let region: RegionLayout | undefined;
+  for (const start of findHoles(lay.size, plan, selfMappings())) {
+    region = { ...lay, start };
+    const planBuf = finishPlan(w, plan, region, fdBase, timeoutMs);
+    log.debug(`restorer: region ${start.toString(16)}+${lay.size.toString(16)}, plan ${planBuf.length} bytes`);
+    const r = native.launch({
+      blob,
+      plan: planBuf,
+      regionStart: start,
+      regionSize: lay.size,
+      codeSize: lay.codeSize,
+      planOff: lay.planOff,
+      statusOff: lay.statusOff,
+      statusSize: lay.statusSize,
+      stackTop: start + lay.stackOff + lay.stackSize,
+      rootPid: plan.tasks[0]!.pid,
+      cloneParent: !!opts.restoreSibling,
+    });
+    if (isSysError(r)) {
+      if (r.syscall === 'mmap' && r.errno === 17) continue; // the launcher grew into the hole meanwhile
+      if (r.syscall === 'clone3' && r.errno === 17) {
+        throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${plan.tasks[0]!.pid} is already in use; the checkpoint needs it`, { pid: plan.tasks[0]!.pid });
+      }
+      throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot start the root task: ${syscallError(r.syscall, r.errno).message}`, {}, ExitCode.FAILED, syscallError(r.syscall, r.errno));
+    }
+    launched = r;
+    break;
+  }
+  if (!launched || !region) {
+    throw restoreError(RestoreErrorCode.NO_HOLE, 'restore: no free address range for the restorer in this process and the checkpoint');
+  }
+
+  const { pid: rootPid, status } = launched;
+  const dv = new DataView(status);
+  const n = plan.tasks.length;
+  const isChild = !opts.restoreSibling;
+  const started = (): number[] => plan.tasks.map((_, i) => readStatus(dv, i)).filter((s) => s.state !== NONE && s.pid > 0).map((s) => s.pid);
+
+  const abort = async (err: Error): Promise<never> => {
+    native.go(status, 2);
+    const pids = new Set([rootPid, ...started()]);
+    for (const p of [...pids].reverse()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    if (isChild) native.waitpid(rootPid, false);
+    native.release(status);
+    throw err;
+  };
+
+  const describe = (i: number, s: Status): string => {
+    const step = STEPS[Number(s.code)] ?? `step ${s.code}`;
+    return `restore of pid ${plan.tasks[i]!.pid} failed at "${step}": ${errnoName(Number(s.err))} (detail 0x${s.detail.toString(16)})`;
+  };
+
+  const deadline = Date.now() + timeoutMs;
+  for (let round = 0; ; round++) {
+    let ready = 0;
+    for (let i = 0; i < n; i++) {
+      const s = readStatus(dv, i);
+      if (s.state === FAILED) {
+        return abort(restoreError(RestoreErrorCode.TASK, describe(i, s), { pid: plan.tasks[i]!.pid, step: STEPS[Number(s.code)], errno: Number(s.err), detail: s.detail }));
+      }
+      if (s.state >= READY) ready++;
+    }
+    if (ready === n) break;
+    if (isChild) {
+      const wr = native.waitpid(rootPid, true);
+      if (!isSysError(wr) && wr.pid === rootPid) {
+        const s = readStatus(dv, 0);
+        const why = wr.signaled ? `killed by signal ${wr.signal}` : `exited with ${wr.code}`;
+        native.go(status, 2);
+        for (const p of started().slice(1)) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+        native.release(status);
+        throw restoreError(RestoreErrorCode.DIED, `restore: root task ${rootPid} ${why} at "${STEPS[Number(s.step)] ?? s.step}"`, { pid: rootPid });
+      }
+    }
+    if (round % 16 === 15) {
+      for (let i = 1; i < n; i++) {
+        const s = readStatus(dv, i);
+        if (s.state !== NONE && s.state < READY) {
+          const st = procState(s.pid);
+          if (st === undefined || st === 'Z' || st === 'X') {
+            return abort(restoreError(RestoreErrorCode.DIED, `restore: task ${s.pid} died at "${STEPS[Number(s.step)] ?? s.step}"`, { pid: s.pid }));
+          }
+        }
+      }
+    }
+    if (Date.now() > deadline) return abort(restoreError(RestoreErrorCode.TIMEOUT, `restore: tasks not ready after ${timeoutMs} ms`));
+    await sleep(round < 100 ? 1 : 5);
+  }
+
+  const pids = plan.tasks.map((t) => t.pid);
+  if (opts.leaveStopped) {
+    for (const p of pids) process.kill(p, 'SIGSTOP');
+    for (const p of pids) {
+      const until = Date.now() + 5000;
+      while (procState(p) !== 'T' && Date.now() < until) await sleep(1);
+    }
+  }
+  native.go(status, 1);
+  if (!opts.leaveStopped) {
+    const until = Date.now() + 5000;
+    while (Date.now() < until) {
+      let done = 0;
+      for (let i = 0; i < n; i++) if (readStatus(dv, i).state === RESUMED) done++;
+      if (done === n) break;
+      await sleep(1);
+    }
+  }
+  native.release(status);
+  void STARTED;
+  return { rootPid, pids, isChild };
+}
+
+/** Wait for a restored root that is our child; resolves with its exit status. */
+export async function waitRoot(pid: number): Promise<{ code: number; signal: number }> {
+  const native = loadNative();
+  for (;;) {
+    const r = native.waitpid(pid, true);
+    if (isSysError(r)) throw syscallError(r.syscall, r.errno, { pid });
+    if (r.pid === pid) return { code: r.code ?? 0, signal: r.signal ?? 0 };
+    await sleep(50);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The TypeScript view of layout.json, the one description of the plan block the blob reads
+ * (the C header is generated from the same file). Every field is a little-endian u64.
+ */
+import layout from '../layout.json';
+
+type Records = typeof layout.records;
+export type RecordName = keyof Records;
+
+export const PLAN_MAGIC = BigInt(layout.magic);
+export const PLAN_VERSION = BigInt(layout.version);
+export const STEPS: readonly string[] = layout.steps;
+
+export const CONST: Readonly<Record<keyof typeof layout.constants, bigint>> = Object.fromEntries(
+  Object.entries(layout.constants).map(([k, v]) => [k, BigInt(v)]),
+) as Record<keyof typeof layout.constants, bigint>;
+
+export function fieldsOf(name: RecordName): readonly string[] {
+  return layout.records[name];
+}
+
+export function recordSize(name: RecordName): number {
+  return layout.records[name].length * 8;
+}
+
+export function fieldOffset(name: RecordName, field: string): number {
+  const i = layout.records[name].indexOf(field);
+  if (i < 0) throw new Error(`plan layout: ${name} has no field ${field}`);
+  return i * 8;
+}
+
+export type RecordValues = Record<string, bigint | number | boolean | undefined>;
+
+/** An append-only writer for the plan block; offsets are from the block start. */
+export class PlanWriter {
+  private buf = Buffer.alloc(1 << 16);
+  private len = 0;
+
+  get size(): number {
+    return this.len;
+  }
+
+  alloc(bytes: number, align = 8): number {
+    const off = Math.ceil(this.len / align) * align;
+    const end = off + bytes;
+    if (end > this.buf.length) {
+      let n = this.buf.length;
+      while (n < end) n *= 2;
+      const b = Buffer.alloc(n);
+      this.buf.copy(b, 0, 0, this.len);
+      this.buf = b;
+    }
+    this.len = end;
+    return off;
+  }
+
+  record(name: RecordName, values: RecordValues, at?: number): number {
+    const fields = layout.records[name];
+    for (const k of Object.keys(values)) {
+      if (!fields.includes(k)) throw new Error(`plan layout: ${name} has no field ${k}`);
+    }
+    const off = at ?? this.alloc(fields.length * 8);
+    fields.forEach((f, i) => {
+      const v = values[f];
+      const b = v === undefined ? 0n : typeof v === 'boolean' ? (v ? 1n : 0n) : BigInt(v);
+      this.buf.writeBigUInt64LE(BigInt.asUintN(64, b), off + i * 8);
+    });
+    return off;
+  }
+
+  records(name: RecordName, list: RecordValues[]): number {
+    const off = this.alloc(Math.max(1, list.length) * recordSize(name));
+    list.forEach((v, i) => this.record(name, v, off + i * recordSize(name)));
+    return off;
+  }
+
+  string(s: string | undefined): number {
+    if (s === undefined) return 0;
+    const b = Buffer.from(s + '\0', 'utf8');
+    const off = this.alloc(b.length, 1);
+    b.copy(this.buf, off);
+    return off;
+  }
+
+  bytes(b: Buffer | Uint8Array | undefined, align = 64): number {
+    if (!b || b.length === 0) return 0;
+    const off = this.alloc(b.length, align);
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength).copy(this.buf, off);
+    return off;
+  }
+
+  u64s(vals: readonly bigint[]): number {
+    const off = this.alloc(Math.max(1, vals.length) * 8);
+    vals.forEach((v, i) => this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), off + i * 8));
+    return off;
+  }
+
+  finish(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.len));
+  }
+}

@@ -1,0 +1,37 @@
+/** The whole native surface of @crtools/restorer (build/Release/restorer.node). */
+export interface NativeSysError {
+  errno: number;
+  syscall: string;
+}
+
+export interface LaunchArgs {
+  blob: Buffer;
+  plan: Buffer;
+  regionStart: bigint;
+  regionSize: bigint;
+  codeSize: bigint;
+  planOff: bigint;
+  statusOff: bigint;
+  statusSize: bigint;
+  stackTop: bigint;
+  rootPid: number;
+  cloneParent: boolean;
+}
+
+export interface WaitResult {
+  pid: number;
+  exited?: boolean;
+  code?: number;
+  signaled?: boolean;
+  signal?: number;
+}
+
+export interface RestorerNative {
+  /** map blob + plan at regionStart and start the root task in the blob */
+  launch(args: LaunchArgs): { pid: number; status: ArrayBuffer } | NativeSysError;
+  /** publish the go word (1 resume, 2 abort) and wake every task */
+  go(status: ArrayBuffer, value: number): number;
+  /** unmap the launcher's view of the status area */
+  release(status: ArrayBuffer): void;
+  waitpid(pid: number, nohang: boolean): WaitResult | NativeSysError;
+}

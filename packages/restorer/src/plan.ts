@@ -1,0 +1,137 @@
+/**
+ * The restore plan: plain data describing every task to recreate. It can be written to a file
+ * (JSON with hex strings for 64-bit values) and is what `restoreTree` turns into processes.
+ */
+
+export type VmaKind = 'anon' | 'file-private' | 'file-shared' | 'vvar' | 'vdso' | 'vsyscall';
+
+export interface VmaPlan {
+  start: bigint;
+  end: bigint;
+  pgoff: bigint;
+  prot: number;
+  /** mmap flags as recorded (MAP_PRIVATE/SHARED/ANONYMOUS/GROWSDOWN...) */
+  flags: number;
+  kind: VmaKind;
+  /** file-backed areas: the file to map, opened with openFlags */
+  path?: string;
+  openFlags?: number;
+  /** recorded file size: the file must still have it */
+  fileSize?: bigint;
+  /** madvise advice bits (bit n = advice n) */
+  madv?: bigint;
+}
+
+/** A run of pages read from the pages image at `offset` into `vaddr`. */
+export interface PageRun {
+  vaddr: bigint;
+  npages: bigint;
+  offset: bigint;
+  /** pages image holding the run (default: the task's pagesPath) */
+  path?: string;
+}
+
+export type X86Reg =
+  | 'r15' | 'r14' | 'r13' | 'r12' | 'bp' | 'bx' | 'r11' | 'r10' | 'r9' | 'r8' | 'ax' | 'cx' | 'dx' | 'si' | 'di'
+  | 'orig_ax' | 'ip' | 'cs' | 'flags' | 'sp' | 'ss' | 'fs_base' | 'gs_base' | 'ds' | 'es' | 'fs' | 'gs';
+
+export const X86_REGS: readonly X86Reg[] = [
+  'r15', 'r14', 'r13', 'r12', 'bp', 'bx', 'r11', 'r10', 'r9', 'r8', 'ax', 'cx', 'dx', 'si', 'di',
+  'orig_ax', 'ip', 'cs', 'flags', 'sp', 'ss', 'fs_base', 'gs_base', 'ds', 'es', 'fs', 'gs',
+];
+
+export interface ThreadPlan {
+  tid: number;
+  regs: Record<X86Reg, bigint>;
+  /** the 512-byte legacy FXSAVE area */
+  fxsave: Buffer;
+  xstateBv: bigint;
+  ymmh?: Buffer;
+  opmask?: Buffer;
+  zmmUpper?: Buffer;
+  hi16Zmm?: Buffer;
+  pkru?: number;
+  blkSigset: bigint;
+  sas: { sp: bigint; size: bigint; flags: number };
+  clearTid: bigint;
+  rseq?: { ptr: bigint; len: number; sig: number };
+  comm?: string;
+}
+
+export interface SigactionPlan {
+  handler: bigint;
+  flags: bigint;
+  restorer: bigint;
+  mask: bigint;
+}
+
+export interface ItimerPlan {
+  isec: bigint;
+  iusec: bigint;
+  vsec: bigint;
+  vusec: bigint;
+}
+
+export interface MmPlan {
+  startCode: bigint; endCode: bigint; startData: bigint; endData: bigint; startStack: bigint;
+  startBrk: bigint; brk: bigint; argStart: bigint; argEnd: bigint; envStart: bigint; envEnd: bigint;
+}
+
+export interface CredsPlan {
+  uid: number; gid: number; euid: number; egid: number; suid: number; sgid: number; fsuid: number; fsgid: number;
+  groups: number[];
+}
+
+export interface FdPlan {
+  fd: number;
+  /** index into RestorePlan.files */
+  file: number;
+  cloexec: boolean;
+}
+
+export interface FilePlan {
+  kind: 'reg' | 'pipe-r' | 'pipe-w';
+  path?: string;
+  /** open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) */
+  flags: number;
+  pos: bigint;
+  size?: bigint;
+  pipeId?: number;
+  /** bytes buffered in the pipe at dump time */
+  data?: Buffer;
+  pipeSize?: number;
+}
+
+export interface TaskPlan {
+  pid: number;
+  /** index of the parent in RestorePlan.tasks, -1 for the root */
+  parent: number;
+  pgid: number;
+  sid: number;
+  threads: ThreadPlan[];
+  vmas: VmaPlan[];
+  pagesPath?: string;
+  pages: PageRun[];
+  fds: FdPlan[];
+  cwd?: string;
+  root?: string;
+  umask: number;
+  personality: number;
+  mm: MmPlan;
+  auxv: bigint[];
+  exe?: string;
+  dumpable: number;
+  /** 64 entries, signal n at index n-1 */
+  sigactions: SigactionPlan[];
+  rlimits: { cur: bigint; max: bigint }[];
+  creds: CredsPlan;
+  /** real, virtual, prof */
+  itimers: ItimerPlan[];
+  childSubreaper: boolean;
+}
+
+export interface RestorePlan {
+  /** root first; a parent always comes before its children */
+  tasks: TaskPlan[];
+  files: FilePlan[];
+}
