@@ -17,8 +17,9 @@ function canAccess(path: string, mode: number): boolean {
 function freePid(): number {
   const last = Number(readTrim('/proc/sys/kernel/ns_last_pid'));
   const max = Number(readTrim('/proc/sys/kernel/pid_max'));
+  const salt = Math.floor(Math.random() * 100000);
   for (let i = 0; i < 64; i++) {
-    const cand = 300 + ((last + 5000 + i * 7919) % Math.max(1, max - 400));
+    const cand = 300 + ((last + 5000 + salt + i * 7919) % Math.max(1, max - 400));
     if (!existsSync(`/proc/${cand}`)) return cand;
   }
   return last + 5000;
@@ -26,9 +27,13 @@ function freePid(): number {
 
 /** clone3() with set_tid: fork a child at a chosen pid (as CRIU's restore does). */
 export function probeClone3SetTid(): KerndatPart {
-  const want = freePid();
-  const r = native().clone3SetTid(want);
-  return { has_clone3_set_tid: r.errno === 0 && r.pid === want };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const want = freePid();
+    const r = native().clone3SetTid(want);
+    if (r.errno === 17 /* EEXIST: someone took that pid meanwhile */) continue;
+    return { has_clone3_set_tid: r.errno === 0 && r.pid === want };
+  }
+  return { has_clone3_set_tid: false };
 }
 
 /** pidfd_open on ourselves, then pidfd_getfd of one of our own fds through it. */
