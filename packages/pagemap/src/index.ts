@@ -9,3 +9,4 @@ export * from './command.js';
 export * from './proc-mem-source.js';
 export * from './dump.js';
 export * from './dirty-by-content.js';
+export * from './shmem.js';

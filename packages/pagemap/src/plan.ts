@@ -27,12 +27,14 @@ import {
   VMA_ANON_SHARED,
   VMA_AREA_AIORING,
   VMA_AREA_GUARD,
+  VMA_AREA_MEMFD,
   VMA_AREA_REGULAR,
   VMA_AREA_SHSTK,
   VMA_AREA_VDSO,
   VMA_AREA_VSYSCALL,
   VMA_AREA_VVAR,
   VMA_FILE_PRIVATE,
+  VMA_FILE_SHARED,
 } from './constants.js';
 import { PagePipeModel, PPB_LAZY } from './_page-pipe.js';
 
@@ -113,7 +115,11 @@ export interface PlanStats {
 
 export interface DumpPlan {
   entries: PlannedEntry[];
-  /** Shared anonymous VMAs: their pages are dumped per shmem object (pagemap-shmem-<shmid>). */
+  /**
+   * Shared memory VMAs (VMA_ANON_SHARED, or FILE_SHARED | MEMFD, which is how CRIU 4.2 sees
+   * both memfds and anonymous shared mappings): their pages are dumped once per object
+   * (pagemap-shmem-<id>.img, see dumpShmemFile), not in the task's pagemap.
+   */
   sharedVmas: PlanVma[];
   stats: PlanStats;
 }
@@ -209,6 +215,12 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
     prevEnd = v.end;
     if (has(v.status, VMA_AREA_GUARD)) continue;
     const isPrivate = vmaIsPrivate(v, taskSize);
+    // Shared memory objects are dumped per object, not per task. CRIU 4.2 treats anonymous
+    // shared mappings as memfds too (status FILE_SHARED | MEMFD on the anon-shmem device).
+    if (!isPrivate && has(v.status, VMA_AREA_MEMFD) && has(v.status, VMA_FILE_SHARED)) {
+      sharedVmas.push(v);
+      continue;
+    }
     if (!isPrivate && !has(v.status, VMA_ANON_SHARED)) continue;
     // The vvar area is never dumped: the restored task uses the kernel's own.
     if (has(v.status, VMA_AREA_VVAR)) continue;
