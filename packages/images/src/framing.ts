@@ -221,7 +221,8 @@ export interface DecodeOptions {
 }
 
 /** Decode a whole image held in memory. */
-export function decodeImage(buf: Buffer, opts: DecodeOptions = {}): Image {
+export function decodeImage(bytes: Buffer | Uint8Array, opts: DecodeOptions = {}): Image {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const ctx: ParseContext = { file: opts.file, base: 0 };
   const h = parseHeader(buf, true, ctx, opts.name)!;
   const parser = new EntryParser(h.info, ctx);

@@ -1,7 +1,7 @@
 import { readdir, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { imageError, ImageErrorCode } from './errors.js';
-import type { Entry } from './framing.js';
+import type { Entry, Image } from './framing.js';
 import { readImageFile } from './io.js';
 import { MAGICS, RAW_KINDS } from './magic.js';
 
@@ -88,6 +88,10 @@ export interface ImageDir {
   find(kind: string): Promise<ImageDirEntry[]>;
   /** Path of the image of a kind and id (whether or not it exists). */
   pathOf(kind: string, id?: number | string): string;
+  /** The listed image of a kind and id, or undefined when the directory has none. */
+  get(kind: string, id?: number | string): Promise<ImageDirEntry | undefined>;
+  /** Read the image of a kind and id (its magic must match the kind). */
+  read(kind: string, id?: number | string): Promise<Image>;
   /** Read the inventory entry (throws if absent or malformed). */
   inventory(): Promise<Entry>;
   /** The parent images directory of an incremental dump (`parent` symlink), or null. */
@@ -114,6 +118,12 @@ export function openImageDir(path: string): ImageDir {
     },
     pathOf(kind, id) {
       return join(path, imageFileName(kind, id));
+    },
+    async get(kind, id) {
+      return (await dir.list()).find((e) => e.kind === kind && e.id === id);
+    },
+    async read(kind, id) {
+      return readImageFile(dir.pathOf(kind, id), { name: kind });
     },
     async inventory() {
       const img = await readImageFile(join(path, 'inventory.img'), { name: 'INVENTORY' });

@@ -56,6 +56,10 @@ describe.skipIf(fixtureImages().length === 0)('image directories', () => {
     expect((await dir.find('CORE')).map((e) => e.id)).toEqual([2806, 2810, 2811]);
     expect((await dir.find('PAGES')).every((e) => e.raw)).toBe(true);
     expect(dir.pathOf('MM', 2810)).toBe(join(src, 'mm-2810.img'));
+    expect(await dir.get('MM', 2810)).toMatchObject({ file: 'mm-2810.img', kind: 'MM', id: 2810 });
+    expect(await dir.get('MM', 1)).toBeUndefined();
+    expect((await dir.read('PSTREE')).entries.map((e) => e['pid'])).toEqual([2806, 2810, 2811]);
+    await expect(dir.read('CORE', 1)).rejects.toMatchObject({ code: 'ENOENT' });
     const inv = await dir.inventory();
     expect(inv['img_version']).toBe(2);
     expect(await dir.parent()).toBeNull();
