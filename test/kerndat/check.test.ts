@@ -84,7 +84,7 @@ describe('kerndat | criu check, on this machine', () => {
     expect(r.code).not.toBe(0);
     expect(r.stdout).not.toContain('Looks good');
     expect(r.stderr).toContain('Does not look good.');
-    expect(r.stderr.split('\n')[0]).toMatch(/^map_files: .+; .+/);
+    expect(r.stderr.split('\n')[0]).toMatch(/^caps: .+; .+/);
   });
 
   it('criu check --feature list names the features; --feature NAME answers', () => {

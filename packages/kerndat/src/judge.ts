@@ -51,6 +51,8 @@ function f(name: string, category: FeatureCategory, listed: boolean, test: Test,
 /** Every feature criu check knows, category 1 first, in CRIU's order. */
 export const FEATURES: readonly Feature[] = [
   // ---- category 1: absolutely required
+  // (CRIU refuses to run at all without one of these capabilities, before any check)
+  f('caps', 1, false, need(['has_cap_checkpoint_restore'], 'neither CAP_CHECKPOINT_RESTORE nor CAP_SYS_ADMIN is effective'), 'nothing can be dumped or restored'),
   f('map_files', 1, false, need(['has_map_files'], '/proc/PID/map_files cannot be read'), 'file and shared-memory mappings cannot be dumped'),
   f('sock_diag', 1, false, (k) => diagMissing(k, ['unix', 'tcp', 'udp', 'tcp6', 'udp6', 'packet', 'netlink']), 'sockets cannot be dumped (turn on the *_DIAG kernel options or load the *_diag modules)'),
   f('ns_last_pid', 1, false, need(['has_ns_last_pid'], '/proc/sys/kernel/ns_last_pid is not writable'), 'tasks cannot be restored with their PIDs'),
