@@ -34,6 +34,12 @@ export const dumpCommand = defineCommand({
     if (!/^\d+$/.test(String(args.tree)) || pid <= 1) {
       throw new CrtoolsError('BAD_PID', `bad pid '${args.tree}' for -t`, { exitCode: ExitCode.USAGE });
     }
+    // SIGINT/SIGTERM: stop at the next safe point (never while the parasite runs), resume the
+    // tree as it was and remove what was written
+    const ac = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => ac.abort(sig);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     const r = await dump({
       pid,
       dir: String(args['images-dir']),
@@ -42,6 +48,10 @@ export const dumpCommand = defineCommand({
       verbosity: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
       leaveRunning: !!args['leave-running'],
       leaveStopped: !!args['leave-stopped'],
+      signal: ac.signal,
+    }).finally(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
     });
     process.stderr.write(`dump: ${r.pids.length} task(s), ${r.pagesWritten} pages, ${r.images.length} images written\n`);
     return ExitCode.OK;

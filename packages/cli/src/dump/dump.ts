@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
@@ -32,6 +32,8 @@ export interface DumpOptions {
   timeoutMs?: number;
   /** Where one-line errors also go (the bin's stderr). */
   onError?: (line: string) => void;
+  /** Abort the dump (e.g. on SIGTERM): the tree is resumed as it was and nothing is left. */
+  signal?: AbortSignal;
 }
 
 export interface DumpResult {
@@ -89,12 +91,13 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     mkdirSync(tmp, { mode: 0o700 });
     tasks = freezeTree(opts.pid, log, opts.timeoutMs);
     const tFrozen = performance.now();
-    const result = await dumpFrozen(tasks, tmp, log);
+    const result = await dumpFrozen(tasks, tmp, log, opts.signal);
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
     for (const n of names) renameSync(path.join(tmp, n), path.join(opts.dir, n));
     renameSync(path.join(tmp, 'inventory.img'), path.join(opts.dir, 'inventory.img'));
     rmSync(tmp, { recursive: true, force: true });
+    checkAbort(opts.signal);
     const frozenMs = performance.now() - tFrozen;
     if (opts.leaveRunning) {
       log.info('Resuming the tree (--leave-running)');
@@ -109,7 +112,13 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     tasks = [];
     log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
     return { ...result, images: [...names, 'inventory.img'], frozenMs };
-  } catch (e) {
+  } catch (err) {
+    let e = err;
+    // a task that died under us explains whatever failed next (ESRCH, a missing /proc entry...)
+    const gone = tasks.find((t) => !isAlive(t.pid));
+    if (gone && !(isCrtoolsError(e) && e.code === 'DUMP_ABORTED')) {
+      e = new CrtoolsError('TASK_GONE', `task ${gone.pid} exited during the dump`, { context: { pid: gone.pid }, cause: err });
+    }
     resumeTree(tasks);
     rmSync(tmp, { recursive: true, force: true });
     const msg = isCrtoolsError(e) || e instanceof Error ? e.message : String(e);
@@ -121,6 +130,14 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   }
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return false;
+  }
+}
+
 function commOf(pid: number): string {
   try {
     return readStat(pid).comm;
@@ -129,7 +146,7 @@ function commOf(pid: number): string {
   }
 }
 
-async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
+async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog, signal?: AbortSignal): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const files = new FileTable();
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -146,6 +163,7 @@ async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog): Promi
   let pagesScanned = 0;
 
   for (const task of tasks) {
+    checkAbort(signal);
     const pid = task.pid;
     log.info(`========================================`);
     log.info(`Dumping task (pid: ${pid})`);
@@ -191,7 +209,7 @@ async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog): Promi
       });
       const stats = await writePagemap({
         dir, id: pid, pagesId: nextPagesId(), entries: plan.entries,
-        source: { read: (ranges, dest) => readRanges(pid, ranges, dest) },
+        source: { read: (ranges, dest) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
       });
       pagesWritten += stats.pagesWritten;
       pagesScanned += plan.stats.pagesScanned;
@@ -220,6 +238,12 @@ async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog): Promi
     }],
   });
   return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned };
+}
+
+function checkAbort(signal?: AbortSignal): void {
+  if (signal?.aborted) {
+    throw new CrtoolsError('DUMP_ABORTED', `dump interrupted (${String(signal.reason ?? 'aborted')})`, { exitCode: ExitCode.FAILED });
+  }
 }
 
 function readRanges(pid: number, ranges: readonly PageRange[], dest: Buffer): void {

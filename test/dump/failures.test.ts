@@ -1,0 +1,102 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { criuBin } from '../lib/paths.js';
+import { alive, criu, killAllStarted, procStatus, startWorkload, tmp, waitGone } from './helpers.js';
+
+afterAll(() => killAllStarted());
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function untracedAndRunning(pid: number) {
+  const st = procStatus(pid);
+  expect(st['TracerPid']).toBe('0');
+  expect(st['State']).not.toMatch(/^[tT]/);
+}
+
+/** Start a dump in the background and wait until its log says the parasite is gone (memory phase). */
+async function dumpInMemoryPhase(pid: number, dir: string) {
+  const child = spawn(process.execPath, [criuBin, 'dump', '-t', String(pid), '-D', dir, '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((res) => child.on('exit', (c, sig) => res(c ?? (sig ? -1 : null))));
+  const log = path.join(dir, 'dump.log');
+  for (let i = 0; i < 2000; i++) {
+    if (existsSync(log) && /collected \d+ thread/.test(readFileSync(log, 'utf8'))) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return { child, exited, stderr: () => stderr };
+}
+
+function noImages(dir: string) {
+  const left = readdirSync(dir).filter((f) => f !== 'dump.log');
+  expect(left).toEqual([]);
+}
+
+describe('criu dump failure paths leave the tree as it was and no image set', () => {
+  it('ENOSPC in the images dir (a 1 MiB tmpfs): error line, task intact, nothing left', () => {
+    const mnt = tmp('enospc');
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
+    if (m.status !== 0) {
+      console.warn('skipped: cannot mount a tmpfs here');
+      return;
+    }
+    try {
+      const w = startWorkload('pattern', ['16']);
+      const dir = path.join(mnt, 'img');
+      mkdirSync(dir);
+      const r = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/ENOSPC|no space/i);
+      expect(existsSync(path.join(dir, 'inventory.img'))).toBe(false);
+      expect(readdirSync(dir).filter((f) => f !== 'dump.log')).toEqual([]);
+      untracedAndRunning(w.pid);
+      expect(w.check(10_000)).toBe('check ok bad=0');
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  });
+
+  it('the target is killed during the memory phase: the dump fails cleanly', async () => {
+    const w = startWorkload('pattern', ['512']);
+    const dir = tmp('gone');
+    const d = await dumpInMemoryPhase(w.pid, dir);
+    process.kill(w.pid, 'SIGKILL');
+    const code = await d.exited;
+    expect(code).not.toBe(0);
+    expect(d.stderr().trim().split("\n"), d.stderr()).toHaveLength(1);
+    expect(waitGone(w.pid)).toBe(true);
+    noImages(dir);
+  });
+
+  it('the dumper gets SIGTERM during the memory phase: the task resumes intact, nothing is left', async () => {
+    const w = startWorkload('pattern', ['512']);
+    const dir = tmp('term');
+    const d = await dumpInMemoryPhase(w.pid, dir);
+    d.child.kill('SIGTERM');
+    const code = await d.exited;
+    expect(code).not.toBe(0);
+    expect(d.stderr()).toMatch(/interrupted/);
+    noImages(dir);
+    untracedAndRunning(w.pid);
+    expect(w.check(20_000)).toBe('check ok bad=0');
+  });
+
+  it('the dumper is SIGKILLed during the memory phase: the kernel detaches, the task runs on intact', async () => {
+    const w = startWorkload('pattern', ['512']);
+    const dir = tmp('kill');
+    const d = await dumpInMemoryPhase(w.pid, dir);
+    d.child.kill('SIGKILL');
+    await d.exited;
+    sleep(100);
+    expect(alive(w.pid)).toBe(true);
+    untracedAndRunning(w.pid);
+    expect(w.check(20_000)).toBe('check ok bad=0');
+    // no image set that looks complete (the private temp dir may remain; inventory never does)
+    expect(existsSync(path.join(dir, 'inventory.img'))).toBe(false);
+  });
+});
