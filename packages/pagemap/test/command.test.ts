@@ -90,7 +90,7 @@ describe('crtools-pagemap command', () => {
 
   const bin = join(__dirname, '..', 'bin', 'crtools-pagemap.js');
   const built = existsSync(join(__dirname, '..', 'dist', 'bin.js'));
-  it.skipIf(!built)('the built bin: exit codes, one error line, quiet on a closed pipe (skipped: dist not built)', () => {
+  it.skipIf(!built)('the built bin: exit codes, one error line, quiet on a closed pipe (skipped: dist not built)', { timeout: 60_000 }, () => {
     const bad = spawnSync(process.execPath, [bin, 'entries', '-D', '/nonexistent', '1'], { encoding: 'utf8' });
     expect(bad.status).toBe(3);
     expect(bad.stdout).toBe('');

@@ -19,7 +19,7 @@ if (critWorks) {
 const tmp = mkdtempSync(join(tmpdir(), 'pagemap-crit-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe.skipIf(!critWorks)("Debian's crit decodes our pagemap (skipped: /usr/bin/crit with /usr/bin/python3 not usable)", () => {
+describe.skipIf(!critWorks)("Debian's crit decodes our pagemap (skipped: /usr/bin/crit with /usr/bin/python3 not usable)", { timeout: 60_000 }, () => {
   it('decodes head and entries (crit 3.17 knows only compat_nr_pages, which CRIU 4.2 leaves 0)', async () => {
     const base = 0x7f0000001000n;
     const entries = [

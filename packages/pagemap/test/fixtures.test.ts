@@ -147,9 +147,14 @@ if (critOk) {
     critOk = false;
   }
 }
-const crit = (p: string) => JSON.parse(execFileSync('/usr/bin/python3', ['/usr/bin/crit', 'decode', '-i', p], { encoding: 'utf8', maxBuffer: 1 << 26 }));
+const critCache = new Map<string, any>();
+/** Debian's crit is slow to start: decode each image once. */
+const crit = (p: string) => {
+  if (!critCache.has(p)) critCache.set(p, JSON.parse(execFileSync('/usr/bin/python3', ['/usr/bin/crit', 'decode', '-i', p], { encoding: 'utf8', maxBuffer: 1 << 26 })));
+  return critCache.get(p);
+};
 
-describe.skipIf(!have || !critOk)("every CRIU 4.2 fixture task (skipped: needs the fixtures and Debian's crit to decode mm/core/pstree)", () => {
+describe.skipIf(!have || !critOk)("every CRIU 4.2 fixture task (skipped: needs the fixtures and Debian's crit to decode mm/core/pstree)", { timeout: 120_000 }, () => {
   const tasks: [string, string][] = [];
   if (have) {
     for (const fx of readdirSync(FIX).filter((d) => d !== 'src' && d !== 'bin'))

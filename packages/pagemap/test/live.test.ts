@@ -23,7 +23,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-describe.skipIf(!isRoot || !existsSync(BIN))(`live task (skipped: needs root for /proc/PID/mem and ${BIN})`, () => {
+describe.skipIf(!isRoot || !existsSync(BIN))(`live task (skipped: needs root for /proc/PID/mem and ${BIN})`, { timeout: 60_000 }, () => {
   it('plans from real maps + pagemap, dumps through /proc/PID/mem, and reads the pattern back', async () => {
     const bin = join(tmp, 'pattern');
     copyFileSync(BIN, bin);

@@ -41,7 +41,7 @@ describe('dumpShmemFile', () => {
   });
 });
 
-describe.skipIf(process.getuid?.() !== 0 || !existsSync('/usr/bin/python3'))('live shared anonymous memory (skipped: needs root and /usr/bin/python3)', () => {
+describe.skipIf(process.getuid?.() !== 0 || !existsSync('/usr/bin/python3'))('live shared anonymous memory (skipped: needs root and /usr/bin/python3)', { timeout: 60_000 }, () => {
   it('planDump hands the shared vma over; dumpShmemFile reads it through map_files', async () => {
     // python's mmap(-1, n) is a MAP_SHARED anonymous mapping
     const script = 'import mmap,sys,time\nm=mmap.mmap(-1,64*4096)\nfor i in range(0,64,3): m[i*4096:i*4096+5]=bytes([i+1])*5\nsys.stdout.write("ready\\n");sys.stdout.flush()\ntime.sleep(60)\n';
