@@ -14,3 +14,4 @@ export {
 export { toCritJson, toCritValue, fromCritJson, critJsonChunks, writeCritJson, type CritJsonOptions } from './crit-json.js';
 export { parseJsonExact, pyDump } from './pyjson.js';
 export { parseImageFileName, imageFileName, openImageDir, type ImageDir, type ImageDirEntry, type ImageFileName } from './image-dir.js';
+export { generateTypes, writeTypes, typeName } from './typegen.js';
