@@ -68,7 +68,7 @@ function u32s(buf: Buffer, off: number, n: number): number[] {
  * as CRIU does.
  * Only valid for the ptrace layout (bytes 464..471 hold XCR0 there).
  */
-export function decodeXsave(buf: Buffer, length: number): FpRegs {
+export function decodeXsave(buf: Buffer, length: number, layout?: Map<number, number>): FpRegs {
   const fp: FpRegs = {
     cwd: buf.readUInt16LE(0),
     swd: buf.readUInt16LE(2),
@@ -85,7 +85,7 @@ export function decodeXsave(buf: Buffer, length: number): FpRegs {
   // ptrace's XSTATE regset reports the enabled features (XCR0) in the first software-reserved word
   const features = buf.readBigUInt64LE(464);
   const xs: XsaveComponents = { xstate_bv: buf.readBigUInt64LE(512) };
-  for (const [c, offset] of xsaveLayout()) {
+  for (const [c, offset] of layout ?? xsaveLayout()) {
     if (!(features & (1n << BigInt(c)))) continue;
     const [name, width, count] = COMPONENTS[c]!;
     if (offset + width * count > length) continue;

@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { collectTaskState, freezeProcess, listThreads, readMemory, resumeProcess, spawnDetached } from '../src/index.js';
+
+const root = process.getuid?.() === 0;
+const started: number[] = [];
+afterAll(() => {
+  for (const p of started) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
+
+function status(pid: number): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const l of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = l.indexOf(':');
+    if (i > 0) o[l.slice(0, i)] = l.slice(i + 1).trim();
+  }
+  return o;
+}
+
+describe.skipIf(!root)('live: seize, infect, collect, cure, resume (needs root for ptrace)', () => {
+  it('a detached /bin/sleep: registers, sigactions, misc; resumed untraced and unchanged', () => {
+    const pid = spawnDetached('/bin/sleep', ['sleep', '1000']);
+    started.push(pid);
+    // wait for the exec to land
+    for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sleep'); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    const mapsBefore = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    const threads = freezeProcess(pid);
+    try {
+      expect(threads.map((t) => t.tid)).toEqual(listThreads(pid));
+      expect(status(pid)['TracerPid']).toBe(String(process.pid));
+      const st = collectTaskState(pid, threads);
+      expect(st.threads).toHaveLength(1);
+      expect(st.threads[0]!.regs.orig_ax).toBe(230n); // clock_nanosleep
+      expect(st.sigactions).toHaveLength(62);
+      expect(st.sigactions.map((s) => s.sig)).not.toContain(9);
+      expect(st.misc.brk).toBeGreaterThan(0n);
+      expect(st.misc.dumpable).toBe(1);
+      expect(st.threads[0]!.misc.sas.ss_flags).toBe(2); // SS_DISABLE
+      expect(st.threads[0]!.tls).toHaveLength(3);
+      // the parasite area is gone again
+      expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toBe(mapsBefore);
+      // process_vm_readv into a caller buffer
+      const stackLine = mapsBefore.split('\n').find((l) => l.endsWith('[stack]'))!;
+      const start = BigInt(`0x${stackLine.split('-')[0]}`);
+      const buf = Buffer.alloc(8192);
+      expect(readMemory(pid, start, buf)).toBe(8192);
+    } finally {
+      resumeProcess(threads);
+    }
+    // back to its interrupted clock_nanosleep (restarted by the kernel), not woken for good
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    const s = status(pid);
+    expect(s['TracerPid']).toBe('0');
+    expect(s['State']).toMatch(/^S/);
+  });
+
+  it('seizing a missing pid fails with a Node-shaped ESRCH/ENOENT error', () => {
+    expect(() => freezeProcess(999999999)).toThrow(/no process|ESRCH/);
+  });
+});
