@@ -8,6 +8,7 @@ export const RestoreErrorCode = {
   DIED: 'RESTORE_TASK_DIED',
   TIMEOUT: 'RESTORE_TIMEOUT',
   BAD_PLAN: 'RESTORE_BAD_PLAN',
+  CPU: 'RESTORE_CPU_MISMATCH',
 } as const;
 
 export function restoreError(code: string, message: string, context: Record<string, unknown> = {}, exitCode: ExitCode = ExitCode.FAILED, cause?: unknown): CrtoolsError {

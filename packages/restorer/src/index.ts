@@ -1,5 +1,5 @@
 export * from './plan.js';
-export { restoreTree, waitRoot, validatePlan, checkPidsFree, type RestoreTreeOptions, type RestoredTree } from './launch.js';
+export { restoreTree, waitRoot, validatePlan, checkPidsFree, checkCpu, type RestoreTreeOptions, type RestoredTree } from './launch.js';
 export { encodeBody, finishPlan, regionLayout, specialTargets, STACK_SIZE, type SpecialMapping, type RegionLayout } from './encode.js';
 export { findHoles, currentSpecials, selfMappings, type Interval } from './hole.js';
 export { RestoreErrorCode, restoreError } from './errors.js';

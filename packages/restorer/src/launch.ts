@@ -18,6 +18,8 @@ export interface RestoreTreeOptions {
   leaveStopped?: boolean;
   /** make the root a sibling of the caller (CLONE_PARENT) instead of its child */
   restoreSibling?: boolean;
+  /** skip the check that this CPU has every xsave component the checkpoint used (CRIU's --cpu-cap=none) */
+  skipCpuCheck?: boolean;
   /** how long the tasks may take to get ready, and how long the blob waits for "go" */
   timeoutMs?: number;
   logger?: Logger;
@@ -68,6 +70,29 @@ export function checkPidsFree(plan: RestorePlan): void {
   }
 }
 
+const XFEATURE_NAMES = ['x87', 'SSE', 'AVX', 'MPX bounds', 'MPX CSR', 'AVX-512 opmask', 'AVX-512 ZMM_Hi256', 'AVX-512 Hi16_ZMM', 'PT', 'PKRU'];
+
+/**
+ * Code dumped on a CPU with more vector extensions (glibc picks its string functions once, at
+ * start-up) dies with SIGILL elsewhere: refuse when a thread used components this CPU lacks.
+ */
+export function checkCpu(plan: RestorePlan, xcr0: bigint): void {
+  for (const t of plan.tasks) {
+    for (const th of t.threads) {
+      const extra = th.xstateBv & ~xcr0;
+      if (extra) {
+        const names = XFEATURE_NAMES.filter((_, i) => extra & (1n << BigInt(i)));
+        throw restoreError(
+          RestoreErrorCode.CPU,
+          `pid ${th.tid} was dumped on a CPU with ${names.join(', ') || `xsave features 0x${extra.toString(16)}`} which this CPU lacks (--cpu-cap=none restores anyway)`,
+          { pid: th.tid, xstateBv: th.xstateBv, xcr0 },
+          ExitCode.UNSUPPORTED,
+        );
+      }
+    }
+  }
+}
+
 function procState(pid: number): string | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -96,8 +121,9 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   const log = opts.logger ?? silentLogger;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   validatePlan(plan);
-  checkPidsFree(plan);
   const native = loadNative();
+  if (!opts.skipCpuCheck) checkCpu(plan, native.xfeatures());
+  checkPidsFree(plan);
   const blob = loadBlob();
   const specials = currentSpecials();
   const { w, fdBase } = encodeBody(plan, specials);

@@ -34,4 +34,6 @@ export interface RestorerNative {
   /** unmap the launcher's view of the status area */
   release(status: ArrayBuffer): void;
   waitpid(pid: number, nohang: boolean): WaitResult | NativeSysError;
+  /** XCR0: xsave components enabled for user space on this CPU */
+  xfeatures(): bigint;
 }

@@ -24,6 +24,7 @@ export const restoreCommand = defineCommand({
     'leave-stopped': { type: 'boolean', alias: 's', default: false, description: 'leave the tasks stopped after restore' },
     pidfile: { type: 'string', description: 'write the root task pid to this file' },
     'log-file': { type: 'string', alias: 'o', description: 'log file (relative to the work dir)' },
+    'cpu-cap': { type: 'string', description: "CPU compatibility checks: 'none' skips them (default: fpu)" },
   },
   async run({ args, rawArgs }) {
     if (rawArgs.includes('--help') || rawArgs.includes('-h')) {
@@ -46,6 +47,7 @@ export const restoreCommand = defineCommand({
         pidfile: args.pidfile,
         logFile: args['log-file'],
         verbosity: verbosityOf(rawArgs),
+        cpuCap: args['cpu-cap'],
       },
       { err: (l) => process.stderr.write(l + '\n') },
     );

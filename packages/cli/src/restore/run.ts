@@ -19,6 +19,8 @@ export interface RestoreOptions {
   /** CRIU's -v0..-v4 */
   verbosity?: number;
   timeoutMs?: number;
+  /** CRIU's --cpu-cap list; 'none' skips the CPU compatibility check */
+  cpuCap?: string;
 }
 
 export interface RestoreIo {
@@ -48,6 +50,7 @@ export async function runRestore(o: RestoreOptions, io: RestoreIo): Promise<numb
     leaveStopped: o.leaveStopped,
     restoreSibling: o.sibling,
     timeoutMs: o.timeoutMs,
+    skipCpuCheck: (o.cpuCap ?? '').split(',').includes('none'),
     logger: log,
   });
   log.info(`Restored ${tree.pids.length} task(s), root ${tree.rootPid}`);

@@ -161,7 +161,15 @@ Napi::Value WaitPid(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// xfeatures(): XCR0, the xsave components this CPU and kernel have enabled for user space
+Napi::Value Xfeatures(const Napi::CallbackInfo &info) {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return Napi::BigInt::New(info.Env(), ((uint64_t)hi << 32) | lo);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("xfeatures", Napi::Function::New(env, Xfeatures));
   exports.Set("launch", Napi::Function::New(env, Launch));
   exports.Set("go", Napi::Function::New(env, Go));
   exports.Set("release", Napi::Function::New(env, Release));
