@@ -158,7 +158,8 @@ export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { br
     mm_start_stack: stat.startstack, mm_start_brk: stat.startBrk, mm_brk: misc.brk,
     mm_arg_start: stat.argStart, mm_arg_end: stat.argEnd, mm_env_start: stat.envStart, mm_env_end: stat.envEnd,
     exe_file_id: exeId,
-    mm_saved_auxv: auxvWords(readAuxv(pid)),
+    // CRIU keeps the vector without its AT_NULL terminator
+    mm_saved_auxv: auxvWords(readAuxv(pid).filter((a) => a.type !== 0)),
     vmas: out,
     dumpable: misc.dumpable,
     thp_disabled: misc.thpDisabled,
