@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { CrtoolsError, syscallError } from '@crtools/common';
 import { PARASITE_AREA } from './gen-abi.js';
-import { CrtoolsError } from '@crtools/common';
 import { check, native } from './load-native.js';
 import { getGpRegs, peekWord, pokeWord, readMemory, SIGTRAP, setGpRegs, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
 import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
@@ -52,6 +52,9 @@ export interface Infection {
   bootstrapAddr: bigint;
   /** Our scratch area in the tracee (0n until infect()). */
   area: bigint;
+  /** The memfd area mapped MAP_SHARED in both the tracee (sharedAddr) and us (shared). */
+  sharedAddr: bigint;
+  shared?: Buffer;
 }
 
 /** Find the start of the first executable, non-special mapping (where the bootstrap call runs). */
@@ -71,7 +74,7 @@ function executableStart(pid: number): bigint {
 export function prepare(pid: number, threads: StoppedThread[]): Infection {
   const saved = new Map<number, Buffer>();
   for (const t of threads) saved.set(t.tid, getGpRegs(t.tid).raw);
-  return { pid, threads, saved, bootstrapAddr: executableStart(pid), area: 0n };
+  return { pid, threads, saved, bootstrapAddr: executableStart(pid), area: 0n, sharedAddr: 0n };
 }
 
 /**
@@ -129,7 +132,10 @@ function bootstrapSyscall(inf: Infection, nr: number, args: bigint[]): bigint {
   }
 }
 
-/** Map our scratch area in the tracee and put the syscall trampoline in it (compel's infect). */
+/**
+ * Map our area in the tracee, put the syscall trampoline and the blob in it, and set up the
+ * shared memfd area through which commands exchange their arguments (compel's infect).
+ */
 export function infect(inf: Infection): void {
   const addr = bootstrapSyscall(inf, NR.mmap, [0n, BigInt(AREA_SIZE), BigInt(PROT_RWX), BigInt(MAP_PRIVATE_ANON), -1n, 0n]);
   if (addr < 0n && addr > -4096n) {
@@ -138,6 +144,34 @@ export function infect(inf: Infection): void {
   inf.area = BigInt.asUintN(64, addr);
   writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.trampoline), SYSCALL_TRAP_BYTES);
   writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.blob), parasiteBlob());
+  mapSharedArea(inf);
+}
+
+/** memfd_create + ftruncate + mmap(MAP_SHARED) in the tracee; we map the same memfd through /proc/PID/fd. */
+function mapSharedArea(inf: Infection): void {
+  const size = BigInt(PARASITE_AREA.shared);
+  const name = inf.area + BigInt(AREA_DATA);
+  writeMemory(inf.pid, name, Buffer.from('crtools-parasite\0'));
+  const fd = call(inf, inf.pid, NR.memfd_create, [name, 1n /* MFD_CLOEXEC */]);
+  if (fd < 0n) throw new CrtoolsError('REMOTE_MEMFD', `task ${inf.pid}: memfd_create failed in the tracee (errno ${-fd})`, { context: { pid: inf.pid } });
+  try {
+    const t = call(inf, inf.pid, 77 /* ftruncate */, [fd, size]);
+    if (t < 0n) throw new CrtoolsError('REMOTE_MEMFD', `task ${inf.pid}: ftruncate of the memfd failed (errno ${-t})`, { context: { pid: inf.pid } });
+    const at = call(inf, inf.pid, NR.mmap, [0n, size, 3n /* RW */, 1n /* MAP_SHARED */, fd, 0n]);
+    if (at < 0n && at > -4096n) throw new CrtoolsError('REMOTE_MMAP', `task ${inf.pid}: mmap of the shared area failed (errno ${-at})`, { context: { pid: inf.pid } });
+    inf.sharedAddr = BigInt.asUintN(64, at);
+    const ours = openSync(`/proc/${inf.pid}/fd/${fd}`, 'r+');
+    try {
+      const m = native().mapShared(ours, Number(size));
+      if (typeof m === 'number') throw syscallError('mmap', -m, { pid: inf.pid });
+      inf.shared = m;
+    } finally {
+      closeSync(ours);
+    }
+  } finally {
+    // the mappings keep the memfd alive: the tracee's fd table is left as it was
+    call(inf, inf.pid, NR.close, [fd]);
+  }
 }
 
 /** Offset of the int3 after `call parasite_main` in the blob's entry (blob/entry.S). */
@@ -149,12 +183,13 @@ const BLOB_TRAP_OFFSET = 10n;
  * Returns the command's result (negative = -errno).
  */
 export function runBlobCommand(inf: Infection, tid: number, cmd: number, args: Buffer): bigint {
-  if (inf.area === 0n) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
-  const data = inf.area + BigInt(AREA_DATA);
-  writeMemory(inf.pid, data, args);
+  if (inf.area === 0n || !inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  if (args.length > inf.shared.length) throw new RangeError(`parasite arguments of ${args.length} bytes exceed the shared area`);
+  // arguments and results move through the shared memfd mapping: no ptrace or vm copies
+  args.copy(inf.shared, 0);
   const entry = inf.area + BigInt(PARASITE_AREA.blob);
-  const r = runUntilTrap(inf, tid, entry, { di: BigInt(cmd), si: data, sp: inf.area + BigInt(PARASITE_AREA.stackTop) }, entry + BLOB_TRAP_OFFSET, `parasite command ${cmd}`);
-  readMemory(inf.pid, data, args);
+  const r = runUntilTrap(inf, tid, entry, { di: BigInt(cmd), si: inf.sharedAddr, sp: inf.area + BigInt(PARASITE_AREA.stackTop) }, entry + BLOB_TRAP_OFFSET, `parasite command ${cmd}`);
+  inf.shared.copy(args, 0, 0, args.length);
   return r;
 }
 
@@ -181,6 +216,16 @@ export function readData(inf: Infection, off: number, len: number): Buffer {
  */
 export function cure(inf: Infection): Error | undefined {
   let first: Error | undefined;
+  if (inf.sharedAddr !== 0n && inf.area !== 0n) {
+    try {
+      const r = call(inf, inf.pid, NR.munmap, [inf.sharedAddr, BigInt(PARASITE_AREA.shared)]);
+      if (r < 0n) first = new Error(`munmap of the shared area failed (errno ${-r})`);
+    } catch (e) {
+      first = e as Error;
+    }
+    inf.sharedAddr = 0n;
+    inf.shared = undefined;
+  }
   if (inf.area !== 0n) {
     try {
       const r = bootstrapSyscall(inf, NR.munmap, [inf.area, BigInt(AREA_SIZE)]);

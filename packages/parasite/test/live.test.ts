@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collectTaskState, freezeProcess, listThreads, readMemory, resumeProcess, spawnDetached } from '../src/index.js';
 
@@ -31,6 +31,7 @@ describe.skipIf(!root)('live: seize, infect, collect, cure, resume (needs root f
     for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sleep'); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     const mapsBefore = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    const fdsBefore = readdirSync(`/proc/${pid}/fd`).sort();
     const threads = freezeProcess(pid);
     try {
       expect(threads.map((t) => t.tid)).toEqual(listThreads(pid));
@@ -44,8 +45,9 @@ describe.skipIf(!root)('live: seize, infect, collect, cure, resume (needs root f
       expect(st.misc.dumpable).toBe(1);
       expect(st.threads[0]!.misc.sas.ss_flags).toBe(2); // SS_DISABLE
       expect(st.threads[0]!.tls).toHaveLength(3);
-      // the parasite area is gone again
+      // the parasite area and the shared memfd mapping are gone again, the fd table untouched
       expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toBe(mapsBefore);
+      expect(readdirSync(`/proc/${pid}/fd`).sort()).toEqual(fdsBefore);
       // process_vm_readv into a caller buffer
       const stackLine = mapsBefore.split('\n').find((l) => l.endsWith('[stack]'))!;
       const start = BigInt(`0x${stackLine.split('-')[0]}`);
@@ -63,5 +65,33 @@ describe.skipIf(!root)('live: seize, infect, collect, cure, resume (needs root f
 
   it('seizing a missing pid fails with a Node-shaped ESRCH/ENOENT error', () => {
     expect(() => freezeProcess(999999999)).toThrow(/no process|ESRCH/);
+  });
+});
+
+describe.skipIf(!root)('live: the shared memfd area', () => {
+  it('is mapped in both processes while infected, and gone after cure', async () => {
+    const { prepare, infect, cure } = await import('../src/remote.js');
+    const pid = spawnDetached('/bin/sleep', ['sleep', '1000']);
+    started.push(pid);
+    for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sleep'); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    const threads = freezeProcess(pid);
+    try {
+      const inf = prepare(pid, threads);
+      infect(inf);
+      try {
+        expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toMatch(/memfd:crtools-parasite/);
+        // what we write into our mapping is what the tracee sees
+        inf.shared!.write('hello from the dumper', 0);
+        const b = Buffer.alloc(21);
+        readMemory(pid, inf.sharedAddr, b);
+        expect(b.toString()).toBe('hello from the dumper');
+      } finally {
+        expect(cure(inf)).toBeUndefined();
+      }
+      expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).not.toMatch(/crtools-parasite/);
+    } finally {
+      resumeProcess(threads);
+    }
   });
 });
