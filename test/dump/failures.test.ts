@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { criuBin } from '../lib/paths.js';
@@ -59,6 +59,23 @@ describe('criu dump failure paths leave the tree as it was and no image set', ()
     } finally {
       spawnSync('umount', [mnt]);
     }
+  });
+
+  it('EPERM (the dumper runs as nobody): one error line naming ptrace, task untouched', () => {
+    if (!existsSync('/usr/bin/setpriv')) {
+      console.warn('skipped: setpriv is not installed');
+      return;
+    }
+    const w = startWorkload('sleeper', []);
+    const base = tmp('eperm');
+    chmodSync(base, 0o777);
+    const dir = path.join(base, 'img');
+    const r = spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, criuBin, 'dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(`criu: ptrace(PTRACE_SEIZE) (pid ${w.pid}): EPERM`);
+    noImages(dir);
+    untracedAndRunning(w.pid);
+    expect(w.check()).toMatch(/^check ok/);
   });
 
   it('the target is killed during the memory phase: the dump fails cleanly', async () => {
