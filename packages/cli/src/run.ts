@@ -1,28 +1,61 @@
 import { runCommand, showUsage, type CommandDef } from 'citty';
 import { ExitCode, isCrtoolsError } from '@crtools/common';
 
+type AnyCommand = CommandDef<any>;
+
+async function resolve<T>(v: T | (() => T | Promise<T>) | Promise<T>): Promise<T> {
+  return typeof v === 'function' ? await (v as () => T | Promise<T>)() : await v;
+}
+
+/**
+ * Walk the subcommand chain by the leading positional words, so the leaf's
+ * `run` result (its exit code) comes back to us: citty drops subcommand results.
+ */
+async function findLeaf(cmd: AnyCommand, rawArgs: string[]): Promise<{ leaf: AnyCommand; parent?: AnyCommand; args: string[] }> {
+  let leaf = cmd;
+  let parent: AnyCommand | undefined;
+  let args = rawArgs;
+  for (;;) {
+    const subs = leaf.subCommands ? await resolve(leaf.subCommands as any) as Record<string, any> : undefined;
+    const name = args[0];
+    if (!subs || !name || name.startsWith('-') || !(name in subs)) return { leaf, parent, args };
+    parent = leaf;
+    leaf = await resolve(subs[name]);
+    args = args.slice(1);
+  }
+}
+
 /**
  * Run a citty command as a process: one line on stderr for any error, a stack
- * only with -v/--verbose (or CRTOOLS_DEBUG), and the error's exit code.
+ * only with -v/--verbose at the highest level (or CRTOOLS_DEBUG), and the
+ * error's exit code. A command's numeric return value is the exit code.
  */
-export async function runMain(cmd: CommandDef<any>): Promise<void> {
+export async function runMain(cmd: AnyCommand): Promise<void> {
   const rawArgs = process.argv.slice(2);
-  const verbose = rawArgs.some((a) => a === '-v' || a === '--verbose' || /^-v[0-9]$/.test(a) && a >= '-v4') || !!process.env.CRTOOLS_DEBUG;
+  const verbose = rawArgs.some((a) => a === '--verbose' || a === '-v' || a === '-v4') || !!process.env.CRTOOLS_DEBUG;
+  const name = (cmd.meta as { name?: string } | undefined)?.name ?? 'crtools';
   try {
-    if (rawArgs.length === 0 || rawArgs[0] === '--help' || rawArgs[0] === '-h') {
-      await showUsage(cmd);
-      process.exitCode = rawArgs.length === 0 ? ExitCode.USAGE : ExitCode.OK;
+    const { leaf, parent, args } = await findLeaf(cmd, rawArgs);
+    const wantsHelp = args.includes('--help') || args.includes('-h');
+    const hasSubs = !!leaf.subCommands && Object.keys(await resolve(leaf.subCommands as any) ?? {}).length > 0;
+    if (wantsHelp || (hasSubs && !leaf.run && args.filter((a) => !a.startsWith('-')).length === 0)) {
+      await showUsage(leaf, parent);
+      process.exitCode = wantsHelp ? ExitCode.OK : ExitCode.USAGE;
       return;
     }
-    const { result } = await runCommand(cmd, { rawArgs });
+    if (hasSubs && !leaf.run && args[0] && !args[0].startsWith('-')) {
+      process.stderr.write(`${name}: unknown command ${args[0]}\n`);
+      process.exitCode = ExitCode.USAGE;
+      return;
+    }
+    const { result } = await runCommand(leaf, { rawArgs: args });
     if (typeof result === 'number') process.exitCode = result;
   } catch (e) {
-    const name = (cmd.meta as { name?: string } | undefined)?.name ?? 'crtools';
     if (isCrtoolsError(e)) {
       process.stderr.write(`${name}: ${e.message}\n`);
       if (verbose && e.stack) process.stderr.write(e.stack + '\n');
       process.exitCode = e.exitCode;
-    } else if (e instanceof Error && (e as { code?: string }).code === 'E_UNKNOWN_COMMAND') {
+    } else if (e instanceof Error && e.name === 'CLIError') {
       process.stderr.write(`${name}: ${e.message}\n`);
       process.exitCode = ExitCode.USAGE;
     } else {
