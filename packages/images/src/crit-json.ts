@@ -1,14 +1,14 @@
 import type { Writable } from 'node:stream';
-import { decodeMessage, encodeMessage, ShapeError } from './codec.js';
+import { decodeMessage, encodeMessage, ShapeError, Writer } from './codec.js';
 import {
   b64decode, b64encode, decodeDev, DICT_TABLES, encodeDev, FLAG_TABLES, ipFromString, ipToString,
   mapFlags, pyInt, qpDecode, qpEncode, unmapFlags,
 } from './crit-values.js';
 import { shapeError } from './errors.js';
-import { kindInfo, type Entry, type Image } from './framing.js';
+import { EntryEncoder, kindInfo, type Entry, type Image } from './framing.js';
 import type { ImageStream } from './io.js';
-import type { MagicInfo } from './magic.js';
-import { parseJsonExact, pyDump, PyFloat, pyString } from './pyjson.js';
+import { magicHeader, type MagicInfo } from './magic.js';
+import { ExactParser, parseJsonExact, pyDump, PyFloat, pyString } from './pyjson.js';
 import { FT, is64, messageSpec, type FieldSpec, type MessageSpec } from './schema.js';
 
 /**
@@ -327,7 +327,11 @@ function critInt(f: FieldSpec, v: unknown, path: string): number | bigint {
     } else b = pyInt(v);
     if (b === null) throw new ShapeError(path, `cannot read ${describe(v)} as an integer`);
   } else if (typeof v === 'bigint') b = v;
-  else if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
+  else if (typeof v === 'number' && Number.isInteger(v)) {
+    // JSON.parse rounds integers beyond 2^53: ask for an exact re-parse (or refuse a parsed value)
+    if (!Number.isSafeInteger(v)) throw new NeedExact(path);
+    b = BigInt(v);
+  }
   else throw new ShapeError(path, `expected an integer, got ${describe(v)}`);
   if (is64(f.type)) return b;
   return b >= -(2n ** 53n) && b <= 2n ** 53n ? Number(b) : b;
@@ -362,14 +366,21 @@ function critScalar(f: FieldSpec, v: unknown, path: string): unknown {
     case FT.MESSAGE:
       return critMessage(f.message!, v, path);
     default:
+      if (typeof v === 'number' && Number.isSafeInteger(v) && !is64(f.type)) return v;
       return critInt(f, v, path);
   }
 }
 
-function critMessage(spec: MessageSpec, d: unknown, path: string): Record<string, unknown> {
+/**
+ * Convert a crit dict into an entry object. With inPlace the dict itself is rewritten (for trees
+ * this module parsed itself), otherwise a new object is built. `skipExtra` leaves the top-level
+ * "extra" key to the caller.
+ */
+function critMessage(spec: MessageSpec, d: unknown, path: string, inPlace = false, skipExtra = false): Record<string, unknown> {
   if (!isObj(d)) throw new ShapeError(path || '<entry>', `expected an object (${spec.name}), got ${describe(d)}`);
-  const o: Record<string, unknown> = {};
-  for (const key of Object.keys(d)) {
+  const o: Record<string, unknown> = inPlace ? d : {};
+  for (const key in d) {
+    if (skipExtra && key === 'extra') continue;
     const f = spec.byName.get(key);
     const fp = path ? `${path}.${key}` : key;
     if (!f) throw new ShapeError(fp, `no field ${key} in ${spec.name}`);
@@ -382,8 +393,10 @@ function critMessage(spec: MessageSpec, d: unknown, path: string): Record<string
         o[key] = words;
         continue;
       }
-      o[key] = v.map((x, i) => critScalar(f, x, `${fp}[${i}]`));
-    } else o[key] = critScalar(f, v, fp);
+      const arr = inPlace ? v : new Array(v.length);
+      for (let i = 0; i < v.length; i++) arr[i] = f.type === FT.MESSAGE ? critMessage(f.message!, v[i], `${fp}[${i}]`, inPlace) : critScalar(f, v[i], `${fp}[${i}]`);
+      o[key] = arr;
+    } else o[key] = f.type === FT.MESSAGE ? critMessage(f.message!, v, fp, inPlace) : critScalar(f, v, fp);
   }
   return o;
 }
@@ -443,36 +456,114 @@ function critExtra(info: MagicInfo, e: Entry, v: unknown, path: string): Buffer 
   }
 }
 
+/** An integer beyond 2^53 reached us as a JSON.parse'd number: its exact digits are lost. */
+class NeedExact extends Error {
+  constructor(readonly path: string) {
+    super('integer beyond 2^53');
+  }
+}
+
+interface CritDoc {
+  info: MagicInfo;
+  entries: unknown[];
+  owned: boolean;
+}
+
+function openCritDoc(doc: string | Buffer | unknown, file: string | undefined, exact: boolean): CritDoc {
+  const owned = typeof doc === 'string' || Buffer.isBuffer(doc);
+  let v = doc;
+  if (owned) {
+    const text = (doc as string | Buffer).toString();
+    if (exact) v = new ExactParser(text, file).parseDocument();
+    else {
+      try {
+        v = JSON.parse(text); // fast; integers beyond 2^53 are caught in critInt and re-parsed exactly
+      } catch {
+        v = new ExactParser(text, file).parseDocument(); // for the precise error position
+      }
+    }
+  }
+  if (!isObj(v)) throw shapeError('<document>', `expected an object with "magic" and "entries", got ${describe(v)}`, file);
+  if (typeof v['magic'] !== 'string') throw shapeError('magic', `expected a string, got ${describe(v['magic'])}`, file);
+  if (!Array.isArray(v['entries'])) throw shapeError('entries', `expected an array, got ${describe(v['entries'])}`, file);
+  return { info: kindInfo(v['magic'], file), entries: v['entries'] as unknown[], owned };
+}
+
+function critEntry(info: MagicInfo, spec: MessageSpec, raw: unknown, i: number, inPlace: boolean): Entry {
+  const path = `entries[${i}]`;
+  if (!isObj(raw)) throw new ShapeError(path, `expected an object, got ${describe(raw)}`);
+  const extra = raw['extra'];
+  const e = critMessage(spec, raw, path, inPlace, true) as Entry;
+  if (extra !== undefined) {
+    if (info.payload === 'none' || info.payload === 'pagemap') throw new ShapeError(`${path}.extra`, `${info.name} entries carry no payload`);
+    if (info.payload === 'ipc-shm' && e['in_pagemaps'] === true) throw new ShapeError(`${path}.extra`, 'a segment kept in pagemaps (in_pagemaps) carries no payload');
+    e.extra = critExtra(info, e, extra, `${path}.extra`);
+  }
+  return e;
+}
+
 /**
  * Convert a crit JSON document (text, Buffer or parsed value) back into an image.
  * Accepts plain and --pretty output. Pass text to keep 64-bit integers exact.
  */
 export function fromCritJson(doc: string | Buffer | unknown, opts: { file?: string } = {}): Image {
-  const file = opts.file;
-  const v = typeof doc === 'string' || Buffer.isBuffer(doc) ? parseJsonExact(doc.toString(), file) : doc;
-  if (!isObj(v)) throw shapeError('<document>', `expected an object with "magic" and "entries", got ${describe(v)}`, file);
-  if (typeof v['magic'] !== 'string') throw shapeError('magic', `expected a string, got ${describe(v['magic'])}`, file);
-  if (!Array.isArray(v['entries'])) throw shapeError('entries', `expected an array, got ${describe(v['entries'])}`, file);
-  const info = kindInfo(v['magic'], file);
-  const main = messageSpec(info.message!);
-  const first = info.firstMessage ? messageSpec(info.firstMessage) : main;
-  const entries: Entry[] = [];
+  return retryExact(doc, opts.file, (exact) => fromCritDoc(doc, opts.file, exact));
+}
+
+function retryExact<T>(doc: unknown, file: string | undefined, run: (exact: boolean) => T): T {
   try {
-    (v['entries'] as unknown[]).forEach((raw, i) => {
-      const path = `entries[${i}]`;
-      if (!isObj(raw)) throw new ShapeError(path, `expected an object, got ${describe(raw)}`);
-      const { extra, ...fields } = raw;
-      const e = critMessage(i === 0 ? first : main, fields, path) as Entry;
-      if (extra !== undefined) {
-        if (info.payload === 'none' || info.payload === 'pagemap') throw new ShapeError(`${path}.extra`, `${info.name} entries carry no payload`);
-        if (info.payload === 'ipc-shm' && e['in_pagemaps'] === true) throw new ShapeError(`${path}.extra`, 'a segment kept in pagemaps (in_pagemaps) carries no payload');
-        e.extra = critExtra(info, e, extra, `${path}.extra`);
-      }
-      entries.push(e);
-    });
+    return run(false);
+  } catch (e) {
+    if (!(e instanceof NeedExact)) throw e;
+    if (!(typeof doc === 'string' || Buffer.isBuffer(doc)))
+      throw shapeError(e.path, 'integer beyond 2^53 in a parsed JSON value (its digits are lost): pass the JSON text', file);
+  }
+  try {
+    return run(true);
+  } catch (e) {
+    if (e instanceof NeedExact) throw shapeError(e.path, 'not an exact integer (a float beyond 2^53)', file);
+    throw e;
+  }
+}
+
+function fromCritDoc(doc: unknown, file: string | undefined, exact: boolean): Image {
+  const d = openCritDoc(doc, file, exact);
+  const main = messageSpec(d.info.message!);
+  const first = d.info.firstMessage ? messageSpec(d.info.firstMessage) : main;
+  const entries: Entry[] = new Array(d.entries.length);
+  try {
+    for (let i = 0; i < d.entries.length; i++) entries[i] = critEntry(d.info, i === 0 ? first : main, d.entries[i], i, d.owned);
   } catch (e) {
     if (e instanceof ShapeError) throw shapeError(e.path, e.message, file);
     throw e;
   }
-  return { magic: info.name, entries };
+  return { magic: d.info.name, entries };
+}
+
+/**
+ * crit encode in one step: crit JSON text → image bytes, converting and encoding entry by entry
+ * (entries are released as they are written, so huge documents need less memory than
+ * encodeImage(fromCritJson(text))).
+ */
+export function encodeCritJson(doc: string | Buffer | unknown, opts: { file?: string } = {}): Buffer {
+  return retryExact(doc, opts.file, (exact) => encodeCritDoc(doc, opts.file, exact));
+}
+
+function encodeCritDoc(doc: unknown, file: string | undefined, exact: boolean): Buffer {
+  const d = openCritDoc(doc, file, exact);
+  const main = messageSpec(d.info.message!);
+  const first = d.info.firstMessage ? messageSpec(d.info.firstMessage) : main;
+  const w = new Writer(Math.max(4096, d.entries.length * 24));
+  w.bytes(magicHeader(d.info));
+  const enc = new EntryEncoder(d.info, file);
+  try {
+    for (let i = 0; i < d.entries.length; i++) {
+      enc.write(w, critEntry(d.info, i === 0 ? first : main, d.entries[i], i, d.owned));
+      if (d.owned) d.entries[i] = undefined;
+    }
+  } catch (e) {
+    if (e instanceof ShapeError) throw shapeError(e.path, e.message, file);
+    throw e;
+  }
+  return Buffer.from(w.view());
 }

@@ -11,7 +11,7 @@ export {
   readImageFile, readImageFileSync, openImage, writeImageFile, createImageWriter,
   type ImageStream, type ImageWriter, type OpenImageOptions, type WriteOptions,
 } from './io.js';
-export { toCritJson, toCritValue, fromCritJson, critJsonChunks, writeCritJson, type CritJsonOptions } from './crit-json.js';
+export { toCritJson, toCritValue, fromCritJson, encodeCritJson, critJsonChunks, writeCritJson, type CritJsonOptions } from './crit-json.js';
 export { parseJsonExact, pyDump } from './pyjson.js';
 export { parseImageFileName, imageFileName, openImageDir, type ImageDir, type ImageDirEntry, type ImageFileName } from './image-dir.js';
 export { generateTypes, writeTypes, typeName } from './typegen.js';

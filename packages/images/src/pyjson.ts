@@ -87,20 +87,31 @@ export function pyDump(v: unknown, ind: string | null = null, cur = ''): string 
 // ---------------------------------------------------------------------------------------------
 // Parsing (integers beyond 2^53 stay exact as bigint)
 
-const BIG_INT = /\d{16,}/;
+/** True when the text holds a run of 16+ digits (a number JSON.parse might round). */
+function hasLongDigitRun(s: string): boolean {
+  let run = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++run >= 16) return true;
+    } else run = 0;
+  }
+  return false;
+}
 
 export function parseJsonExact(text: string, file?: string): unknown {
-  if (!BIG_INT.test(text)) {
+  if (!hasLongDigitRun(text)) {
     try {
       return JSON.parse(text);
     } catch (e) {
       // fall through to our parser for a precise error position
     }
   }
-  return new Parser(text, file).parseDocument();
+  return new ExactParser(text, file).parseDocument();
 }
 
-class Parser {
+/** The exact parser (integers beyond 2^53 as bigint); errors are JSON_SYNTAX with the offset. */
+export class ExactParser {
   pos = 0;
   constructor(
     readonly s: string,

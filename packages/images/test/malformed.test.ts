@@ -173,3 +173,20 @@ describe('wrong-shaped crit JSON (golden)', () => {
     });
   }
 });
+
+describe('integers beyond 2^53 in crit JSON', () => {
+  const text = '{"magic": "PAGEMAP", "entries": [{"pages_id": 1}, {"vaddr": 18446744073699065857, "compat_nr_pages": 0}]}';
+  it('are exact when JSON text is given', () => {
+    expect(fromCritJson(text).entries[1]!['vaddr']).toBe(18446744073699065857n);
+  });
+  it('are refused in an already parsed value (JSON.parse lost the digits)', () => {
+    const e = caught(() => fromCritJson(JSON.parse(text)));
+    expect(e.code).toBe('JSON_BAD_SHAPE');
+    expect(e.message).toBe('entries[1].vaddr: integer beyond 2^53 in a parsed JSON value (its digits are lost): pass the JSON text');
+  });
+  it('a float beyond 2^53 in an integer field is a shape error', () => {
+    const e = caught(() => fromCritJson('{"magic": "FS", "entries": [{"cwd_id": 1e300, "root_id": 1}]}', { file: 'in.json' }));
+    expect(e.code).toBe('JSON_BAD_SHAPE');
+    expect(e.message).toBe('in.json: entries[0].cwd_id: not an exact integer (a float beyond 2^53)');
+  });
+});
