@@ -2,7 +2,7 @@
 // Benchmark: our crit against Debian's crit 3.17 (Python), in the same run.
 //   node bench/crit-decode.mjs            (after `pnpm --filter @crtools/cli... build`)
 // Env: CRIT_BENCH_ENTRIES (default 1000000), CRIT_BENCH_CORES (default 1000),
-//      CRIT_BENCH_PER_FILE (how many of the cores to decode one process each, default 200).
+//      CRIT_BENCH_PER_FILE (how many of the cores to decode one process each, default 100).
 // Measures wall time and peak RSS (VmHWM, via /usr/bin/time -f %M) of each process.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ const DEBIAN = ['/usr/bin/python3', '/usr/bin/crit'];
 const OURS = [process.execPath, critBin];
 const ENTRIES = Number(process.env.CRIT_BENCH_ENTRIES ?? 1_000_000);
 const CORES = Number(process.env.CRIT_BENCH_CORES ?? 1000);
-const PER_FILE = Math.min(CORES, Number(process.env.CRIT_BENCH_PER_FILE ?? 200));
+const PER_FILE = Math.min(CORES, Number(process.env.CRIT_BENCH_PER_FILE ?? 100));
 
 if (!existsSync(path.join(root, 'packages/cli/dist/crit-main.js'))) {
   console.error('build first: pnpm --filter @crtools/cli... build');

@@ -3,7 +3,7 @@
  * conversion all live there). Everything else in crit works on crit JSON text or values.
  */
 import type { Writable } from 'node:stream';
-import { critJsonChunks, createImageWriter, fromCritJson, openImage, readImageFile, toCritValue, type Entry, type Image } from '@crtools/images';
+import { critJsonChunks, encodeCritJson, openImage, readImageFile, toCritValue, type Entry, type Image } from '@crtools/images';
 import type { CritImage } from './image-dir.js';
 import type { Input } from './io.js';
 import type { Sink } from './sink.js';
@@ -68,12 +68,15 @@ function payloadSize(magic: string, e: Entry): number {
   }
 }
 
-/** Encode a crit JSON document (text) into an image written to `output`. */
-export async function encodeText(text: string, output: Writable, name: string): Promise<void> {
-  const image = fromCritJson(text, { file: name });
-  const w = createImageWriter(output, image.magic);
-  for (const e of image.entries) await w.write(e);
-  await w.close();
+/**
+ * Encode a parsed crit JSON document (integers beyond 2^53 as bigint) into an image written
+ * to `output`.
+ */
+export async function encodeValue(doc: unknown, output: Writable, name: string): Promise<void> {
+  const bytes = encodeCritJson(doc, { file: name });
+  await new Promise<void>((resolve, reject) => {
+    output.write(bytes, (err) => (err ? reject(err) : resolve()));
+  });
 }
 
 /** Magic and number of entries as decode shows them (the pagemap head not counted, as crit). */

@@ -1,7 +1,8 @@
 import type { Writable } from 'node:stream';
 import { defineCommand } from 'citty';
 import { ExitCode } from '@crtools/common';
-import { encodeText } from './_images.js';
+import { encodeValue } from './_images.js';
+import { JsonSyntaxError, parseJson } from './json-reader.js';
 import { inputName, readAll, stdinInput, type Input } from './io.js';
 import { badInput } from './errors.js';
 import { withOutput } from './decode.js';
@@ -34,7 +35,14 @@ export async function encodeImage(input: Input, output: Writable, opts: EncodeOp
     const at = text.indexOf('\ufffd');
     throw badInput('CRIT_BAD_JSON', name, byteOffset(text, at), 'not valid UTF-8 text');
   }
-  await encodeText(text, output, name);
+  let doc: unknown;
+  try {
+    doc = parseJson(text);
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw badInput('CRIT_BAD_JSON', name, byteOffset(text, e.index), `invalid JSON: ${e.message}`, e);
+    throw e;
+  }
+  await encodeValue(doc, output, name);
   return ExitCode.OK;
 }
 
