@@ -55,6 +55,11 @@ function verdict(state: string, pid: number, ms = 5000): string {
   return readFileSync(state, 'utf8').trim();
 }
 
+function dump(pid: number, dir: string, extra: string[] = []): void {
+  const d = criu(['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', ...extra]);
+  expect(d.code, `criu dump: ${d.stderr}`).toBe(0);
+}
+
 function oneLine(stderr: string): string {
   const lines = stderr.split('\n').filter(Boolean);
   expect(lines).toHaveLength(1);
@@ -124,6 +129,7 @@ describe('dump → restore round trips (twice from the same images)', () => {
   function roundTrip(name: string, args: string[], check: (pid: number, state: string) => void) {
     const w = startWorkload(name, args);
     const dir = tmp(`rt-${name}`);
+    const before = mapsOf(w.pid);
     const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
     expect(d.code, d.stderr).toBe(0);
     for (let round = 0; round < 2; round++) {
@@ -131,6 +137,9 @@ describe('dump → restore round trips (twice from the same images)', () => {
       const r = restore(dir);
       mine.push(w.pid);
       expect(r.code, r.stderr).toBe(0);
+      // exactly the dumped layout: nothing of the launcher or the restorer is left behind
+      expect(mapsOf(w.pid)).toEqual(before);
+      expect(readFileSync(`/proc/${w.pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
       check(w.pid, w.state);
       const pids = treePids(w.pid);
       killTree(w.pid);
@@ -171,7 +180,7 @@ describe('dump → restore round trips (twice from the same images)', () => {
   it('-s leaves every task stopped; SIGCONT resumes it', () => {
     const w = startWorkload('pattern', ['2']);
     const dir = tmp('rt-stopped');
-    expect(criu(['dump', '-t', String(w.pid), '-D', dir]).code).toBe(0);
+    dump(w.pid, dir);
     expect(pidFree(w.pid)).toBe(true);
     const r = restore(dir, ['-s']);
     mine.push(w.pid);
@@ -184,7 +193,7 @@ describe('dump → restore round trips (twice from the same images)', () => {
   it('without -d criu waits for the root and reports its exit', () => {
     const w = startWorkload('pattern', ['1']);
     const dir = tmp('rt-wait');
-    expect(criu(['dump', '-t', String(w.pid), '-D', dir]).code).toBe(0);
+    dump(w.pid, dir);
     expect(pidFree(w.pid)).toBe(true);
     const child = spawnSync('sh', ['-c', `( sleep 1; kill -TERM ${w.pid} ) & exec ${process.execPath} ${path.resolve(workloadBinDir, '../../packages/cli/bin/criu.js')} restore -D ${dir} --pidfile ${dir}/root.pid`], { encoding: 'utf8', timeout: 20_000 });
     expect(child.status).toBe(128 + 15);
@@ -197,7 +206,7 @@ describe('failures: one clear line, non-zero exit, nothing left running', () => 
   function dumped(keep = false) {
     const w = startWorkload('pattern', ['1']);
     const dir = tmp('bad');
-    expect(criu(['dump', '-t', String(w.pid), '-D', dir, ...(keep ? ['-R'] : [])]).code).toBe(0);
+    dump(w.pid, dir, keep ? ['-R'] : []);
     if (!keep) expect(pidFree(w.pid)).toBe(true);
     return { w, dir };
   }
@@ -246,7 +255,7 @@ describe('failures: one clear line, non-zero exit, nothing left running', () => 
     const data = path.join(tmp('gone'), 'data');
     const w = startWorkload('filemap', [data]);
     const dir = tmp('bad-missing');
-    expect(criu(['dump', '-t', String(w.pid), '-D', dir]).code).toBe(0);
+    dump(w.pid, dir);
     expect(pidFree(w.pid)).toBe(true);
     rmSync(data);
     const r = restore(dir);

@@ -36,8 +36,10 @@ export interface RestoredTree {
 const NONE = 0n;
 const STARTED = CONST.ST_STARTED;
 const READY = CONST.ST_READY;
-const RESUMED = CONST.ST_RESUMED;
+
 const FAILED = CONST.ST_FAILED;
+/** offset of the bare syscall instruction in the blob (checked by the blob build) */
+const BLOB_SYSCALL_OFFSET = 2n;
 
 export function validatePlan(plan: RestorePlan): void {
   const bad = (m: string): never => {
@@ -232,22 +234,17 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   }
 
   const pids = plan.tasks.map((t) => t.pid);
-  if (opts.leaveStopped) {
-    for (const p of pids) process.kill(p, 'SIGSTOP');
-    for (const p of pids) {
-      const until = Date.now() + 5000;
-      while (procState(p) !== 'T' && Date.now() < until) await sleep(1);
-    }
-  }
-  native.go(status, 1);
-  if (!opts.leaveStopped) {
-    const until = Date.now() + 5000;
-    while (Date.now() < until) {
-      let done = 0;
-      for (let i = 0; i < n; i++) if (readStatus(dv, i).state === RESUMED) done++;
-      if (done === n) break;
-      await sleep(1);
-    }
+  // resume everything at once; the launcher removes the restorer region from every task
+  const fin = native.finish({
+    status,
+    tasks: plan.tasks.map((t) => ({ tids: t.threads.map((th) => th.tid), regionStart: region.start, regionSize: region.size })),
+    syscallAddr: region.start + BLOB_SYSCALL_OFFSET,
+    leaveStopped: !!opts.leaveStopped,
+    timeoutMs: Math.min(timeoutMs, 10_000),
+  });
+  if (isSysError(fin)) {
+    const e = syscallError(fin.syscall, fin.errno, { pid: (fin as { pid?: number }).pid });
+    return abort(restoreError(RestoreErrorCode.TASK, `restore: resuming the tasks failed: ${e.message}`, { pid: (fin as { pid?: number }).pid }, ExitCode.FAILED, e));
   }
   native.release(status);
   void STARTED;

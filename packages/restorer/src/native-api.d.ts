@@ -34,6 +34,17 @@ export interface RestorerNative {
   /** unmap the launcher's view of the status area */
   release(status: ArrayBuffer): void;
   waitpid(pid: number, nohang: boolean): WaitResult | NativeSysError;
+  /**
+   * Trace every thread through its final rt_sigreturn (publishing "go" itself), unmap the
+   * restorer region in each task, restore the registers and detach (SIGSTOP with leaveStopped).
+   */
+  finish(args: {
+    status: ArrayBuffer;
+    tasks: { tids: number[]; regionStart: bigint; regionSize: bigint }[];
+    syscallAddr: bigint;
+    leaveStopped: boolean;
+    timeoutMs: number;
+  }): { ok: true } | (NativeSysError & { pid: number });
   /** XCR0: xsave components enabled for user space on this CPU */
   xfeatures(): bigint;
 }

@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <time.h>
+#include <vector>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,6 +165,157 @@ Napi::Value WaitPid(const Napi::CallbackInfo &info) {
   return o;
 }
 
+#ifndef PTRACE_GET_SYSCALL_INFO
+#define PTRACE_GET_SYSCALL_INFO 0x420e
+#endif
+#ifndef PTRACE_SYSCALL_INFO_ENTRY
+#define PTRACE_SYSCALL_INFO_ENTRY 1
+#define PTRACE_SYSCALL_INFO_EXIT 2
+#endif
+
+struct SysInfo {
+  uint8_t op;
+  uint8_t pad[3];
+  uint32_t arch;
+  uint64_t ip, sp;
+  uint64_t nr_or_rval;
+  uint64_t args[6];
+};
+
+struct Th {
+  pid_t tid;
+  int task;
+  int state;  // 0 running in the blob, 1 inside rt_sigreturn, 2 stopped in the task's own state
+};
+
+long NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+// Wait (with a deadline, never blocking for good) for a ptrace stop of tid. 1: stopped, 0: timeout, -1: gone.
+int WaitStop(pid_t tid, int *status, long deadline) {
+  for (;;) {
+    pid_t r = waitpid(tid, status, WNOHANG | __WALL);
+    if (r == tid) return WIFSTOPPED(*status) ? 1 : -1;
+    if (r < 0 && errno != EINTR) return -1;
+    if (NowMs() > deadline) return 0;
+    struct timespec ts = {0, 200 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// finish({ status, tasks: [{ tids, regionStart, regionSize }], syscallAddr, leaveStopped, timeoutMs })
+// Trace every thread through its final rt_sigreturn, then run munmap of the restorer region in
+// each task from the blob's syscall instruction (stopped at syscall exit, so the unmapped code
+// is never returned to), put the task's registers back and detach (with SIGSTOP for -s).
+// -> { ok: true } | { errno, syscall, pid }
+Napi::Value Finish(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object a = info[0].As<Napi::Object>();
+  Napi::ArrayBuffer status = a.Get("status").As<Napi::ArrayBuffer>();
+  Napi::Array tasks = a.Get("tasks").As<Napi::Array>();
+  uint64_t sysaddr = BigU64(a.Get("syscallAddr"));
+  bool stop = a.Get("leaveStopped").As<Napi::Boolean>().Value();
+  long deadline = NowMs() + a.Get("timeoutMs").As<Napi::Number>().Int64Value();
+  std::vector<Th> th;
+  std::vector<uint64_t> rs, rl;
+  for (uint32_t i = 0; i < tasks.Length(); i++) {
+    Napi::Object t = tasks.Get(i).As<Napi::Object>();
+    Napi::Array tids = t.Get("tids").As<Napi::Array>();
+    for (uint32_t k = 0; k < tids.Length(); k++) th.push_back({(pid_t)tids.Get(k).As<Napi::Number>().Int32Value(), (int)i, 0});
+    rs.push_back(BigU64(t.Get("regionStart")));
+    rl.push_back(BigU64(t.Get("regionSize")));
+  }
+  auto fail = [&](int e, const char *sc, pid_t pid) {
+    Napi::Object o = SysErr(env, e, sc);
+    o.Set("pid", (double)pid);
+    return o;
+  };
+  int st;
+  for (auto &t : th)
+    if (ptrace(PTRACE_SEIZE, t.tid, 0, (void *)(long)PTRACE_O_TRACESYSGOOD)) return fail(errno, "ptrace", t.tid);
+  for (auto &t : th)
+    if (ptrace(PTRACE_INTERRUPT, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
+  for (auto &t : th) {
+    int r = WaitStop(t.tid, &st, deadline);
+    if (r <= 0) return fail(r == 0 ? ETIMEDOUT : ESRCH, "waitpid", t.tid);
+    if (ptrace(PTRACE_SYSCALL, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
+  }
+  uint32_t *go = (uint32_t *)status.Data();
+  __atomic_store_n(go, 1, __ATOMIC_SEQ_CST);
+  syscall(SYS_futex, go, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+
+  std::vector<int> left(rs.size(), 0);
+  for (auto &t : th) left[t.task]++;
+  size_t done_tasks = 0;
+  while (done_tasks < rs.size()) {
+    bool progress = false;
+    for (auto &t : th) {
+      if (t.state == 2) continue;
+      pid_t r = waitpid(t.tid, &st, WNOHANG | __WALL);
+      if (r == 0) continue;
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 || !WIFSTOPPED(st)) return fail(ESRCH, "waitpid", t.tid);
+      progress = true;
+      int sig = WSTOPSIG(st);
+      int inject = 0;
+      if (sig == (SIGTRAP | 0x80)) {
+        SysInfo si;
+        memset(&si, 0, sizeof(si));
+        if (ptrace((enum __ptrace_request)PTRACE_GET_SYSCALL_INFO, t.tid, (void *)sizeof(si), &si) < 0) return fail(errno, "ptrace", t.tid);
+        if (si.op == PTRACE_SYSCALL_INFO_ENTRY && si.nr_or_rval == SYS_rt_sigreturn) t.state = 1;
+        else if (si.op == PTRACE_SYSCALL_INFO_EXIT && t.state == 1) {
+          t.state = 2;
+          if (--left[t.task] == 0) {
+            // every thread of this task runs its own state: drop the region from the main thread
+            pid_t m = 0;
+            for (auto &u : th)
+              if (u.task == t.task) { m = u.tid; break; }
+            struct user_regs_struct saved, regs;
+            if (ptrace(PTRACE_GETREGS, m, 0, &saved)) return fail(errno, "ptrace", m);
+            regs = saved;
+            regs.rip = sysaddr - rs[0] + rs[t.task];
+            regs.rax = SYS_munmap;
+            regs.rdi = rs[t.task];
+            regs.rsi = rl[t.task];
+            if (ptrace(PTRACE_SETREGS, m, 0, &regs)) return fail(errno, "ptrace", m);
+            for (int step = 0; step < 2; step++) {  // munmap entry, then exit
+              if (ptrace(PTRACE_SYSCALL, m, 0, 0)) return fail(errno, "ptrace", m);
+              int w = WaitStop(m, &st, deadline);
+              if (w <= 0) return fail(w == 0 ? ETIMEDOUT : ESRCH, "waitpid", m);
+              if (WSTOPSIG(st) != (SIGTRAP | 0x80)) return fail(EINTR, "munmap", m);
+            }
+            if (ptrace(PTRACE_GETREGS, m, 0, &regs)) return fail(errno, "ptrace", m);
+            if ((long long)regs.rax < 0) return fail((int)-(long long)regs.rax, "munmap", m);
+            if (ptrace(PTRACE_SETREGS, m, 0, &saved)) return fail(errno, "ptrace", m);
+            for (auto &u : th)
+              if (u.task == t.task) ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(stop && u.tid == m ? SIGSTOP : 0));
+            done_tasks++;
+          }
+          continue;
+        }
+      } else if ((st >> 16) == PTRACE_EVENT_STOP) {
+        inject = 0;
+      } else {
+        inject = sig;  // a signal arriving meanwhile: hand it back
+      }
+      if (ptrace(PTRACE_SYSCALL, t.tid, 0, (void *)(long)inject)) return fail(errno, "ptrace", t.tid);
+    }
+    if (!progress) {
+      if (NowMs() > deadline) {
+        for (auto &t : th) if (t.state != 2) return fail(ETIMEDOUT, "waitpid", t.tid);
+      }
+      struct timespec ts = {0, 100 * 1000};
+      nanosleep(&ts, nullptr);
+    }
+  }
+  Napi::Object ok = Napi::Object::New(env);
+  ok.Set("ok", true);
+  return ok;
+}
+
 // xfeatures(): XCR0, the xsave components this CPU and kernel have enabled for user space
 Napi::Value Xfeatures(const Napi::CallbackInfo &info) {
   uint32_t lo, hi;
@@ -170,6 +325,7 @@ Napi::Value Xfeatures(const Napi::CallbackInfo &info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("xfeatures", Napi::Function::New(env, Xfeatures));
+  exports.Set("finish", Napi::Function::New(env, Finish));
   exports.Set("launch", Napi::Function::New(env, Launch));
   exports.Set("go", Napi::Function::New(env, Go));
   exports.Set("release", Napi::Function::New(env, Release));

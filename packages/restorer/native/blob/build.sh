@@ -20,3 +20,4 @@ dyn=$(readelf -rW "$out/restorer.elf" | grep -c R_X86_64_ || true)
 if [ "$dyn" != "0" ]; then echo "restorer blob: $dyn dynamic relocations left in the linked blob" >&2; exit 1; fi
 objcopy -O binary -j .text -j .rodata -j .data "$out/restorer.elf" "$out/restorer.bin"
 nm "$out/restorer.elf" | awk '$3 == "_start" { print $1 }' | grep -qx 0000000000000000 || { echo "restorer blob: _start is not at offset 0" >&2; exit 1; }
+nm "$out/restorer.elf" | awk '$3 == "blob_syscall_insn" { print $1 }' | grep -qx 0000000000000002 || { echo "restorer blob: blob_syscall_insn is not at offset 2" >&2; exit 1; }

@@ -2,6 +2,15 @@
 	.section .text.entry, "ax"
 	.globl _start
 _start:
+	jmp 2f
+	/* offset 2: a bare syscall instruction the launcher uses (under ptrace) to run munmap of
+	   this very region once every thread has left it */
+	.globl blob_syscall_insn
+	.hidden blob_syscall_insn
+blob_syscall_insn:
+	syscall
+	hlt
+2:
 	/* rdi = plan, rsi = task index, rdx/rcx = the launcher's rseq area and length (0 if none);
 	   the launcher already switched to the blob stack */
 	and $-16, %rsp
