@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { checkCpu, validatePlan } from '../src/launch.js';
+import { specialTargets, encodeBody, regionLayout, finishPlan } from '../src/encode.js';
+import { findHoles } from '../src/hole.js';
+import { fieldOffset, recordSize } from '../src/layout.js';
+import { X86_REGS, type RestorePlan, type TaskPlan, type ThreadPlan, type X86Reg } from '../src/plan.js';
+import { isCrtoolsError } from '@crtools/common';
+
+function thread(tid: number, xstateBv = 3n): ThreadPlan {
+  const regs = Object.fromEntries(X86_REGS.map((r) => [r, 0n])) as Record<X86Reg, bigint>;
+  return { tid, regs, fxsave: Buffer.alloc(512), xstateBv, blkSigset: 0n, sas: { sp: 0n, size: 0n, flags: 2 }, clearTid: 0n };
+}
+
+function task(pid: number, parent: number, extra: Partial<TaskPlan> = {}): TaskPlan {
+  return {
+    pid, parent, pgid: pid, sid: pid, threads: [thread(pid)], vmas: [], pages: [], fds: [], umask: 0o22, personality: 0,
+    mm: { startCode: 0n, endCode: 0n, startData: 0n, endData: 0n, startStack: 0n, startBrk: 0n, brk: 0n, argStart: 0n, argEnd: 0n, envStart: 0n, envEnd: 0n },
+    auxv: [], dumpable: 1, sigactions: [], rlimits: [], creds: { uid: 0, gid: 0, euid: 0, egid: 0, suid: 0, sgid: 0, fsuid: 0, fsgid: 0, groups: [] },
+    itimers: [], childSubreaper: false, ...extra,
+  };
+}
+
+const specials = [
+  { name: '[vvar]', start: 0x7f0000000000n, end: 0x7f0000004000n },
+  { name: '[vvar_vclock]', start: 0x7f0000004000n, end: 0x7f0000006000n },
+  { name: '[vdso]', start: 0x7f0000006000n, end: 0x7f0000008000n },
+];
+
+describe('plan checks', () => {
+  it('validatePlan: root first, parents before children, unique pids, 512-byte fxsave', () => {
+    expect(() => validatePlan({ tasks: [task(100, -1), task(101, 0)], files: [] })).not.toThrow();
+    for (const bad of [
+      { tasks: [], files: [] },
+      { tasks: [task(100, 0)], files: [] },
+      { tasks: [task(100, -1), task(101, 1)], files: [] },
+      { tasks: [task(100, -1), task(100, 0)], files: [] },
+      { tasks: [task(1, -1)], files: [] },
+      { tasks: [task(100, -1, { fds: [{ fd: 0, file: 3, cloexec: false }] })], files: [] },
+      { tasks: [task(100, -1, { vmas: [{ start: 0x1001n, end: 0x2000n, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon' }] })], files: [] },
+    ] as RestorePlan[]) {
+      let e: unknown;
+      try {
+        validatePlan(bad);
+      } catch (x) {
+        e = x;
+      }
+      expect(isCrtoolsError(e) && e.code === 'RESTORE_BAD_PLAN' && e.exitCode === 3).toBe(true);
+    }
+  });
+
+  it('checkCpu names the xsave components this CPU lacks', () => {
+    const plan: RestorePlan = { tasks: [task(100, -1, { threads: [thread(100, 0xa2n)] })], files: [] };
+    expect(() => checkCpu(plan, 0x2e7n)).not.toThrow();
+    expect(() => checkCpu(plan, 0x207n)).toThrow(/pid 100 was dumped on a CPU with AVX-512 opmask, AVX-512 Hi16_ZMM which this CPU lacks/);
+  });
+
+  it('specialTargets: the recorded vvar area takes [vvar] then [vvar_vclock]; size mismatches are refused', () => {
+    const t = task(100, -1, {
+      vmas: [
+        { start: 0x7f5d5e292000n, end: 0x7f5d5e298000n, pgoff: 0n, prot: 1, flags: 0x22, kind: 'vvar' },
+        { start: 0x7f5d5e298000n, end: 0x7f5d5e29a000n, pgoff: 0n, prot: 5, flags: 0x22, kind: 'vdso' },
+      ],
+    });
+    expect(specialTargets(t, specials)).toEqual([0x7f5d5e292000n, 0x7f5d5e296000n, 0x7f5d5e298000n]);
+    const none = specialTargets(task(101, -1), specials);
+    expect(none.every((x) => x === (1n << 64n) - 1n)).toBe(true);
+    t.vmas[0]!.end = 0x7f5d5e296000n;
+    expect(() => specialTargets(t, specials)).toThrow(/vvar area is 4 pages, this kernel has 6/);
+  });
+
+  it('findHoles: free in the launcher and in every recorded layout, with air around', () => {
+    const plan: RestorePlan = {
+      tasks: [task(100, -1, { vmas: [{ start: 0x7fe000000000n, end: 0x7ff000000000n, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon' }] })],
+      files: [],
+    };
+    const self = [{ start: 0x7fd000000000n, end: 0x7fd100000000n }];
+    const holes = findHoles(0x100000n, plan, self);
+    expect(holes.length).toBeGreaterThan(0);
+    for (const h of holes) {
+      for (const b of [...self, { start: 0x7fe000000000n, end: 0x7ff000000000n }]) {
+        expect(h + 0x100000n <= b.start - 0x1000000n || h >= b.end + 0x1000000n).toBe(true);
+      }
+    }
+  });
+
+  it('encode: header, tasks and files land where the layout says', () => {
+    const plan: RestorePlan = {
+      tasks: [task(100, -1, { fds: [{ fd: 7, file: 0, cloexec: true }] }), task(101, 0)],
+      files: [{ kind: 'reg', path: '/dev/null', flags: 1, pos: 0n }],
+    };
+    const { w, fdBase } = encodeBody(plan, specials);
+    expect(fdBase).toBe(16);
+    const lay = regionLayout(8000, w.size, plan, specials);
+    const buf = finishPlan(w, plan, { ...lay, start: 0x700000000000n }, fdBase, 1000);
+    const hdr = (f: string) => buf.readBigUInt64LE(fieldOffset('hdr', f));
+    expect(hdr('ntasks')).toBe(2n);
+    expect(hdr('region_start')).toBe(0x700000000000n);
+    expect(hdr('status_addr')).toBe(0x700000000000n + lay.statusOff);
+    const t1 = Number(hdr('tasks_off')) + recordSize('task');
+    expect(buf.readBigUInt64LE(t1 + fieldOffset('task', 'pid'))).toBe(101n);
+    expect(buf.readBigUInt64LE(t1 + fieldOffset('task', 'parent'))).toBe(0n);
+    const fd = Number(buf.readBigUInt64LE(Number(hdr('tasks_off')) + fieldOffset('task', 'fds_off')));
+    expect(buf.readBigUInt64LE(fd + fieldOffset('fd', 'fd'))).toBe(7n);
+    expect(buf.readBigUInt64LE(fd + fieldOffset('fd', 'flags'))).toBe(1n);
+    expect(lay.size % 4096n).toBe(0n);
+  });
+});
