@@ -1,0 +1,70 @@
+/**
+ * images → restore plan on the CRIU 4.2 fixtures (no processes started): what the composition
+ * in packages/cli/src/restore hands the restorer.
+ */
+import { cpSync, existsSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fixturesDir } from '../lib/paths.js';
+import { buildRestorePlan, fixSyscallRestart, fxsaveFrom } from '../../packages/cli/src/restore/plan-from-images.js';
+
+const have = existsSync('/tmp/criu-fixtures/bin/pipetree');
+
+describe.skipIf(!have)('restore plan from CRIU 4.2 images (needs /tmp/criu-fixtures/bin as the fixtures README says)', () => {
+  it('pipetree: tree order, shared pipes with their buffered bytes, fds per task', async () => {
+    const plan = await buildRestorePlan(path.join(fixturesDir, 'pipetree'));
+    expect(plan.tasks.map((t) => [t.pid, t.parent])).toEqual([[2806, -1], [2810, 0], [2811, 0]]);
+    expect(plan.tasks.every((t) => t.sid === 2806 && t.pgid === 2806)).toBe(true);
+    const pipes = plan.files.filter((f) => f.kind !== 'reg');
+    expect(pipes.length).toBeGreaterThanOrEqual(6);
+    expect(new Set(pipes.map((p) => p.pipeId)).size).toBe(pipes.length / 2);
+    expect(plan.tasks[0]!.cwd).toBe('/tmp/criu-fixtures/run');
+    expect(plan.tasks[0]!.exe).toBe('/tmp/criu-fixtures/bin/pipetree');
+    for (const t of plan.tasks) {
+      expect(t.fds.slice(0, 3).map((f) => f.fd)).toEqual([0, 1, 2]);
+      expect(t.sigactions).toHaveLength(64);
+      expect(t.pages.length).toBeGreaterThan(0);
+      expect(t.vmas.filter((v) => v.kind === 'vdso')).toHaveLength(1);
+    }
+  });
+
+  it('threads: one thread plan per core image, tids in pstree order', async () => {
+    const plan = await buildRestorePlan(path.join(fixturesDir, 'threads'));
+    expect(plan.tasks[0]!.threads.map((t) => t.tid)).toEqual([2759, 2763, 2764, 2765, 2766]);
+    expect(plan.tasks[0]!.threads.every((t) => t.fxsave.length === 512 && t.xstateBv === 0xa2n)).toBe(true);
+    expect(plan.tasks[0]!.threads[1]!.rseq?.sig).toBe(0x53053053);
+  });
+
+  it('a corrupt or truncated image is a clear BAD_INPUT error', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
+    cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
+    writeFileSync(path.join(d, 'mm-2680.img'), Buffer.from([0x19, 0x43, 0x56, 0x54, 0x2a, 0x01, 0x00]));
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 3 });
+  });
+});
+
+describe('register and FPU details', () => {
+  it('fixSyscallRestart: ERESTARTSYS re-issues the call, RESTARTBLOCK returns EINTR, others untouched', () => {
+    const r = (ax: bigint, orig: bigint) => ({ ax, orig_ax: orig, ip: 0x1000n }) as never as Record<string, bigint>;
+    const a = r((1n << 64n) - 512n, 0n);
+    fixSyscallRestart(a as never);
+    expect([a.ax, a.ip]).toEqual([0n, 0xffen]);
+    const b = r((1n << 64n) - 516n, 230n);
+    fixSyscallRestart(b as never);
+    expect([b.ax, b.ip]).toEqual([(1n << 64n) - 4n, 0x1000n]);
+    const c = r((1n << 64n) - 512n, (1n << 64n) - 1n);
+    fixSyscallRestart(c as never);
+    expect(c.ax).toBe((1n << 64n) - 512n);
+  });
+
+  it('fxsaveFrom lays out the legacy FXSAVE area', () => {
+    const b = fxsaveFrom({ cwd: 0x37f, swd: 1, twd: 0xff, fop: 2, rip: 3n, rdp: 4n, mxcsr: 0x1f80, mxcsr_mask: 0xffff, st_space: [5], xmm_space: [6] });
+    expect(b.readUInt16LE(0)).toBe(0x37f);
+    expect(b.readUInt16LE(4)).toBe(0xff);
+    expect(b.readBigUInt64LE(8)).toBe(3n);
+    expect(b.readUInt32LE(24)).toBe(0x1f80);
+    expect(b.readUInt32LE(32)).toBe(5);
+    expect(b.readUInt32LE(160)).toBe(6);
+  });
+});
