@@ -244,18 +244,18 @@ function tail(count: number, pretty: boolean): string {
 }
 
 /** The crit JSON document of an image (no trailing newline; crit adds one when writing to stdout). */
-export function toCritJson(image: Image, opts: CritJsonOptions = {}): string {
+export function toCritJson(image: Image<object>, opts: CritJsonOptions = {}): string {
   const pretty = !!opts.pretty;
   const info = kindInfo(image.magic);
   const w = new CritEntryWriter(info, pretty);
   const sep = pretty ? `,\n${IND}${IND}` : ', ';
   let s = head(info.name, pretty);
-  for (let i = 0; i < image.entries.length; i++) s += (i ? sep : pretty ? `\n${IND}${IND}` : '') + w.entry(image.entries[i]!);
+  for (let i = 0; i < image.entries.length; i++) s += (i ? sep : pretty ? `\n${IND}${IND}` : '') + w.entry(image.entries[i] as Entry);
   return s + tail(image.entries.length, pretty);
 }
 
 /** The entries of an image as crit JSON values (plain objects; 64-bit values as bigint). */
-export function toCritValue(image: Image, opts: CritJsonOptions = {}): { magic: string; entries: unknown[] } {
+export function toCritValue(image: Image<object>, opts: CritJsonOptions = {}): { magic: string; entries: unknown[] } {
   return parseJsonExact(toCritJson(image, opts)) as { magic: string; entries: unknown[] };
 }
 
@@ -263,7 +263,7 @@ export function toCritValue(image: Image, opts: CritJsonOptions = {}): { magic: 
  * Stream the crit JSON document of an image (whole or streaming) in chunks of about `chunk`
  * characters; memory stays flat for huge images.
  */
-export async function* critJsonChunks(src: Image | ImageStream, opts: CritJsonOptions & { chunk?: number } = {}): AsyncGenerator<string> {
+export async function* critJsonChunks(src: Image<object> | ImageStream, opts: CritJsonOptions & { chunk?: number } = {}): AsyncGenerator<string> {
   const pretty = !!opts.pretty;
   const limit = opts.chunk ?? 1 << 16;
   let info: MagicInfo;
@@ -293,7 +293,7 @@ export async function* critJsonChunks(src: Image | ImageStream, opts: CritJsonOp
 }
 
 /** Write the crit JSON document to a stream, honouring backpressure. Adds the trailing newline if `newline`. */
-export async function writeCritJson(src: Image | ImageStream, out: Writable, opts: CritJsonOptions & { newline?: boolean } = {}): Promise<void> {
+export async function writeCritJson(src: Image<object> | ImageStream, out: Writable, opts: CritJsonOptions & { newline?: boolean } = {}): Promise<void> {
   for await (const c of critJsonChunks(src, opts)) {
     if (!out.write(c)) await new Promise<void>((r) => out.once('drain', r));
   }

@@ -12,10 +12,13 @@ import { messageSpec, type MessageSpec } from './schema.js';
 /** One decoded entry: CRIU field names as keys; `extra` holds the payload after it, if any. */
 export type Entry = Record<string, unknown> & { extra?: Buffer };
 
-/** A whole image: the crit name of its magic and its entries. */
-export interface Image {
+/**
+ * A whole image: the crit name of its magic and its entries. `E` lets callers name the entry
+ * type (e.g. `Image<CoreEntry>` with types from `@crtools/images/types`); it is not checked.
+ */
+export interface Image<E extends object = Entry> {
   magic: string;
-  entries: Entry[];
+  entries: E[];
 }
 
 /** Largest entry (or payload) a reader accepts while streaming; bigger length prefixes are bad input. */
@@ -221,14 +224,14 @@ export interface DecodeOptions {
 }
 
 /** Decode a whole image held in memory. */
-export function decodeImage(bytes: Buffer | Uint8Array, opts: DecodeOptions = {}): Image {
+export function decodeImage<E extends object = Entry>(bytes: Buffer | Uint8Array, opts: DecodeOptions = {}): Image<E> {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const ctx: ParseContext = { file: opts.file, base: 0 };
   const h = parseHeader(buf, true, ctx, opts.name)!;
   const parser = new EntryParser(h.info, ctx);
   const entries: Entry[] = [];
   parser.feed(buf, h.length, buf.length, true, entries);
-  return { magic: h.info.name, entries };
+  return { magic: h.info.name, entries: entries as unknown as E[] };
 }
 
 /** Size of the payload an entry must carry, or undefined if the kind has none / it is free-form. */
@@ -315,7 +318,7 @@ export function kindInfo(name: string, file?: string): MagicInfo {
 }
 
 /** Encode a whole image to bytes (magic words + entries + payloads). */
-export function encodeImage(image: Image, opts: { file?: string } = {}): Buffer {
+export function encodeImage(image: Image<object>, opts: { file?: string } = {}): Buffer {
   if (typeof image !== 'object' || image === null) throw shapeError('<image>', 'expected an object', opts.file);
   if (typeof image.magic !== 'string') throw shapeError('magic', 'expected a string', opts.file);
   if (!Array.isArray(image.entries)) throw shapeError('entries', 'expected an array', opts.file);
@@ -323,6 +326,6 @@ export function encodeImage(image: Image, opts: { file?: string } = {}): Buffer 
   const w = new Writer(4096);
   w.bytes(magicHeader(info));
   const enc = new EntryEncoder(info, opts.file);
-  for (const e of image.entries) enc.write(w, e);
+  for (const e of image.entries) enc.write(w, e as Entry);
   return Buffer.from(w.view());
 }

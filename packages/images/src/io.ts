@@ -7,7 +7,7 @@ import { decodeImage, encodeImage, EntryEncoder, EntryParser, kindInfo, parseHea
 import { magicHeader, type MagicInfo } from './magic.js';
 
 /** Read and decode a whole image file. */
-export async function readImageFile(path: string, opts: { name?: string } = {}): Promise<Image> {
+export async function readImageFile<E extends object = Entry>(path: string, opts: { name?: string } = {}): Promise<Image<E>> {
   const fh = await open(path, 'r');
   let buf: Buffer;
   try {
@@ -15,12 +15,12 @@ export async function readImageFile(path: string, opts: { name?: string } = {}):
   } finally {
     await fh.close();
   }
-  return decodeImage(buf, { name: opts.name, file: path });
+  return decodeImage<E>(buf, { name: opts.name, file: path });
 }
 
 /** Synchronous variant of readImageFile. */
-export function readImageFileSync(path: string, opts: { name?: string } = {}): Image {
-  return decodeImage(readFileSync(path), { name: opts.name, file: path });
+export function readImageFileSync<E extends object = Entry>(path: string, opts: { name?: string } = {}): Image<E> {
+  return decodeImage<E>(readFileSync(path), { name: opts.name, file: path });
 }
 
 export interface OpenImageOptions {
@@ -178,7 +178,7 @@ export interface WriteOptions {
 }
 
 /** Encode and write a whole image file. */
-export async function writeImageFile(path: string, image: Image, opts: WriteOptions = {}): Promise<void> {
+export async function writeImageFile(path: string, image: Image<object>, opts: WriteOptions = {}): Promise<void> {
   const bytes = encodeImage(image, { file: path });
   const target = opts.atomic ? `${path}.tmp` : path;
   const fh = await open(target, 'w', 0o600);
@@ -195,7 +195,7 @@ export async function writeImageFile(path: string, image: Image, opts: WriteOpti
 export interface ImageWriter {
   readonly magic: string;
   /** Append one entry (and its payload for kinds that carry one; `entry.extra` works too). */
-  write(entry: Entry, extra?: Uint8Array): Promise<void>;
+  write(entry: object, extra?: Uint8Array): Promise<void>;
   /** Flush, optionally fsync, and close. */
   close(): Promise<void>;
   /** Close and remove a partially written file (path targets only). */
@@ -237,7 +237,7 @@ export function createImageWriter(target: string | Writable, magic: string, opts
     magic: info.name,
     async write(entry, extra) {
       if (closed) throw imageError(ImageErrorCode.BAD_ENTRY, { file }, 'write after close');
-      enc.write(w, entry, extra);
+      enc.write(w, entry as Entry, extra);
       if (w.pos >= FLUSH_AT) await flush();
     },
     async close() {
