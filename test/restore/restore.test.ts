@@ -190,6 +190,21 @@ describe('dump → restore round trips (twice from the same images)', () => {
     expect(verdict(w.state, w.pid, 10_000)).toBe('check ok bad=0');
   });
 
+  it('-S restores the root as a sibling of criu; -o writes the log in the images dir', () => {
+    const w = startWorkload('pattern', ['1']);
+    const dir = tmp('rt-sibling');
+    dump(w.pid, dir);
+    expect(pidFree(w.pid)).toBe(true);
+    const criuJs = path.resolve(workloadBinDir, '../../packages/cli/bin/criu.js');
+    const r = spawnSync('sh', ['-c', `${process.execPath} ${criuJs} restore -D ${dir} -S -d -o restore.log -v4; echo parent=$$`], { encoding: 'utf8', timeout: 30_000 });
+    mine.push(w.pid);
+    expect(r.status, r.stderr).toBe(0);
+    const sh = Number(/parent=(\d+)/.exec(r.stdout)?.[1]);
+    expect(sh).toBeGreaterThan(1);
+    expect(readFileSync(path.join(dir, 'restore.log'), 'utf8')).toMatch(/Restored 1 task\(s\), root \d+/);
+    expect(verdict(w.state, w.pid)).toBe('check ok bad=0');
+  });
+
   it('without -d criu waits for the root and reports its exit', () => {
     const w = startWorkload('pattern', ['1']);
     const dir = tmp('rt-wait');

@@ -90,7 +90,7 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   memset(&ca, 0, sizeof(ca));
   pid_t tid = root;
   ca.flags = clone_parent ? CLONE_PARENT : 0;
-  ca.exit_signal = SIGCHLD;
+  ca.exit_signal = clone_parent ? 0 : SIGCHLD;  // clone3 takes the parent's exit signal with CLONE_PARENT
   ca.set_tid = (uint64_t)(uintptr_t)&tid;
   ca.set_tid_size = 1;
   uint64_t rseq_ptr = 0, rseq_len = 0;
