@@ -53,7 +53,12 @@ function fileSource(path: string, chunkSize: number): ChunkSource {
   return {
     async next() {
       if (closed) return null;
-      if (!fh) fh = await open(path, 'r');
+      if (!fh) {
+        fh = await open(path, 'r');
+        // small images (most of them) do not need a full-size read buffer
+        const { size } = await fh.stat();
+        if (size > 0 && size < chunkSize) chunkSize = Math.max(size + 1, 4096);
+      }
       const b = Buffer.allocUnsafe(chunkSize);
       const { bytesRead } = await fh.read(b, 0, chunkSize, null);
       return bytesRead === 0 ? null : b.subarray(0, bytesRead);
@@ -110,6 +115,15 @@ export function openImage(src: string | Readable | AsyncIterable<Uint8Array>, op
 
   async function readHeader(): Promise<MagicInfo> {
     if (info) return info;
+    try {
+      return await readHeaderOnce();
+    } catch (e) {
+      await close(); // a caller that only asked for the header must not leak the file
+      throw e;
+    }
+  }
+
+  async function readHeaderOnce(): Promise<MagicInfo> {
     const ctx: ParseContext = { file, base: 0 };
     for (;;) {
       const h = parseHeader(pending, eof, ctx, opts.name);

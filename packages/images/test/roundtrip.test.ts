@@ -1,4 +1,4 @@
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,5 +81,29 @@ describe.skipIf(images.length === 0)('entry representation', () => {
     expect(back.entries[0]!.extra!.toString()).toBe('abc');
     expect(back.entries[1]!.extra!.length).toBe(0);
     expect(readFileSync(path).subarray(0, 8).toString('hex')).toBe('1943565409374556');
+  });
+});
+
+describe.skipIf(images.length === 0)('streaming reader lifecycle', () => {
+  const openFds = () => readdirSync('/proc/self/fd').length;
+
+  it('closes the file when iteration ends, breaks early or fails', async () => {
+    const core = images.find((i) => i.kind === 'CORE')!;
+    const pm = images.find((i) => i.kind === 'PAGEMAP')!;
+    const before = openFds();
+    for (let k = 0; k < 20; k++) {
+      for await (const _ of openImage(pm.path)) break;
+      let n = 0;
+      for await (const _ of openImage(pm.path, { chunkSize: 16 })) n++;
+      expect(n).toBeGreaterThan(1);
+      await expect((async () => {
+        for await (const _ of openImage(core.path, { name: 'MM' }));
+      })()).rejects.toMatchObject({ code: 'IMG_BAD_MAGIC' });
+      const s = openImage(core.path);
+      expect((await s.header()).name).toBe('CORE');
+      await s.close();
+      await expect(openImage(core.path, { name: 'FS' }).header()).rejects.toMatchObject({ code: 'IMG_BAD_MAGIC' });
+    }
+    expect(openFds()).toBeLessThanOrEqual(before);
   });
 });
