@@ -102,8 +102,35 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     const pages = entries.reduce((s: number, e: any) => s + e.nr_pages, 0);
     expect(pages).toBeGreaterThanOrEqual(16384);
     expect(statSync(path.join(dir, 'pages-1.img')).size).toBeGreaterThanOrEqual(64 << 20);
+    // the pattern itself is in pages-1.img: word i = (i + 1) * K, 64 MiB of it in a row
+    const K = 0x9e3779b97f4a7c15n;
+    const img = readFileSync(path.join(dir, 'pages-1.img'));
+    let at = -1;
+    for (let o = 0; o + 8 <= img.length; o += 4096) {
+      if (img.readBigUInt64LE(o) === K) {
+        at = o;
+        break;
+      }
+    }
+    expect(at).toBeGreaterThanOrEqual(0);
+    for (const i of [1, 4095, 4096, 8388607]) expect(img.readBigUInt64LE(at + i * 8)).toBe(BigInt.asUintN(64, BigInt(i + 1) * K));
     notTraced(w.pid);
     expect(w.check(20_000)).toBe('check ok bad=0');
+  });
+
+  it('pages moved by vmsplice+splice (default) are byte-identical to process_vm_readv ones', () => {
+    const w = startWorkload('pattern', ['8']);
+    const out: Record<string, Buffer[]> = {};
+    for (const m of ['splice', 'read']) {
+      const dir = tmp(m);
+      const r = criu(['dump', '-t', String(w.pid), '-D', dir, '-R'], 120_000, { CRTOOLS_DUMP_PAGES: m });
+      expect(r.code, r.stderr).toBe(0);
+      out[m] = [readFileSync(path.join(dir, 'pages-1.img')), readFileSync(path.join(dir, `pagemap-${w.pid}.img`))];
+    }
+    expect(out['splice']![0]!.length).toBeGreaterThanOrEqual(8 << 20);
+    expect(out['splice']![0]!.equals(out['read']![0]!)).toBe(true);
+    expect(out['splice']![1]!.equals(out['read']![1]!)).toBe(true);
+    expect(w.check()).toBe('check ok bad=0');
   });
 
   it('threads: one core per thread, all threads keep running after -R', () => {

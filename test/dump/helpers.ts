@@ -125,8 +125,8 @@ export function procStatus(pid: number): Record<string, string> {
   return o;
 }
 
-export function criu(args: string[], timeoutMs = 120_000) {
-  const r = spawnSync(process.execPath, [criuBin, ...args], { encoding: 'utf8', timeout: timeoutMs });
+export function criu(args: string[], timeoutMs = 120_000, env?: Record<string, string>) {
+  const r = spawnSync(process.execPath, [criuBin, ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -292,6 +292,37 @@ Napi::Value PeekPipe(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// pipe(size) -> [readFd, writeFd] (O_CLOEXEC, capacity set to size when possible) | -errno
+Napi::Value Pipe(const Napi::CallbackInfo &info) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return num(info.Env(), -errno);
+  int size = i32(info[0]);
+  if (size > 0) fcntl(p[1], F_SETPIPE_SZ, size);
+  Napi::Array r = Napi::Array::New(info.Env(), 3);
+  r.Set(0u, num(info.Env(), p[0]));
+  r.Set(1u, num(info.Env(), p[1]));
+  r.Set(2u, num(info.Env(), fcntl(p[1], F_GETPIPE_SZ)));
+  return r;
+}
+
+// spliceAll(fdIn, fdOut, len) -> bytes moved (all of len unless the pipe ran dry) | -errno
+Napi::Value SpliceAll(const Napi::CallbackInfo &info) {
+  int in = i32(info[0]), out = i32(info[1]);
+  size_t len = (size_t)u64(info[2]), done = 0;
+  while (done < len) {
+    ssize_t n = splice(in, nullptr, out, nullptr, len - done, SPLICE_F_MOVE);
+    if (n < 0) { if (errno == EINTR) continue; return num(info.Env(), -errno); }
+    if (n == 0) break;
+    done += (size_t)n;
+  }
+  return num(info.Env(), (double)done);
+}
+
+// closeFd(fd) -> 0 | -errno
+Napi::Value CloseFd(const Napi::CallbackInfo &info) {
+  return num(info.Env(), close(i32(info[0])) < 0 ? -errno : 0);
+}
+
 // cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx]
 Napi::Value Cpuid(const Napi::CallbackInfo &info) {
   unsigned a = 0, b = 0, c = 0, d = 0;
@@ -326,6 +357,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kcmp", Napi::Function::New(env, Kcmp));
   exports.Set("clockGettime", Napi::Function::New(env, ClockGettime));
   exports.Set("peekPipe", Napi::Function::New(env, PeekPipe));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
+  exports.Set("spliceAll", Napi::Function::New(env, SpliceAll));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("cpuid", Napi::Function::New(env, Cpuid));
   exports.Set("tgkill", Napi::Function::New(env, Tgkill));
   return exports;

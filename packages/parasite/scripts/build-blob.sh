@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 mkdir -p blobs
-CFLAGS="-O2 -fPIC -ffreestanding -nostdlib -fno-stack-protector -fcf-protection=none -fno-asynchronous-unwind-tables -mno-red-zone -fno-builtin -fno-jump-tables -Wall -Werror -Igen"
+CFLAGS="-O2 -fPIC -ffreestanding -nostdlib -fno-stack-protector -fcf-protection=none -fno-asynchronous-unwind-tables -mno-red-zone -mgeneral-regs-only -fno-builtin -fno-jump-tables -Wall -Werror -Igen"
 gcc $CFLAGS -c blob/entry.S -o blobs/entry.o
 gcc $CFLAGS -c blob/parasite.c -o blobs/parasite.o
 for o in blobs/entry.o blobs/parasite.o; do

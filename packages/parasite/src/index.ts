@@ -8,3 +8,4 @@ export * from './parasite.js';
 export { native, setNativeBinding } from './load-native.js';
 export type { ParasiteNative } from './native.js';
 export * from './helpers.js';
+export * from './pages.js';

@@ -36,5 +36,10 @@ export interface ParasiteNative {
   clockGettime(clockId: number): [number, number] | number;
   /** Buffered bytes of the pipe behind fd (tee'd, not consumed) and its capacity. */
   peekPipe(fd: number): { size: number; data: Buffer } | number;
+  /** pipe2(O_CLOEXEC) with F_SETPIPE_SZ(size): [read fd, write fd, capacity], or -errno. */
+  pipe(size: number): [number, number, number] | number;
+  /** splice(2) from a pipe to fdOut (at its file position) until len bytes moved; bytes or -errno. */
+  spliceAll(fdIn: number, fdOut: number, len: number): number;
+  closeFd(fd: number): number;
   cpuid(leaf: number, subleaf: number): [number, number, number, number];
 }

@@ -1,10 +1,10 @@
-import { detachThread, getTls, type TlsDesc, getFpRegs, getGpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, type RseqConfig, type StoppedThread } from './ptrace.js';
+import { detachThread, getTls, type TlsDesc, getFpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, type RseqConfig, type StoppedThread } from './ptrace.js';
 import { cure, infect, prepare, type Infection } from './remote.js';
 import {
   dumpItimers, dumpMisc, dumpPosixTimers, dumpSigactions, dumpThreadMisc,
   type ItimerState, type MiscState, type PosixTimerValue, type SigactionState, type ThreadMiscState,
 } from './commands.js';
-import type { GpRegs } from './regs.js';
+import { decodeGpRegs, type GpRegs } from './regs.js';
 import type { FpRegs } from './xsave.js';
 
 /** Everything ptrace and the parasite tell about one thread. */
@@ -43,34 +43,10 @@ export interface CollectOptions {
  */
 export function collectTaskState(pid: number, threads: StoppedThread[], opts: CollectOptions = {}): TaskState {
   const inf: Infection = prepare(pid, threads);
-  const perThread = threads.map((t) => ({
-    tid: t.tid,
-    regs: getGpRegs(t.tid).regs,
-    fpregs: getFpRegs(t.tid).fpregs,
-    sigmask: getSigmask(t.tid),
-    pendingSignals: peekSiginfo(t.tid, false),
-    rseq: getRseqConfig(t.tid),
-    tls: getTls(t.tid),
-  }));
-  const shared = peekSiginfo(pid, true);
   let failure: unknown;
   try {
     infect(inf);
-    const sigactions = dumpSigactions(inf);
-    const itimers = dumpItimers(inf);
-    const posixTimers = dumpPosixTimers(inf, opts.posixTimerIds ?? []);
-    const misc = dumpMisc(inf);
-    const threadStates: ThreadState[] = perThread.map((t) => ({ ...t, misc: dumpThreadMisc(inf, t.tid) }));
-    return {
-      pid,
-      stopped: threads[0]?.stop.stopSignal === 19,
-      threads: threadStates,
-      sharedPendingSignals: shared,
-      sigactions,
-      itimers,
-      posixTimers,
-      misc,
-    };
+    return collectInfected(inf, opts);
   } catch (e) {
     failure = e;
     throw e;
@@ -78,6 +54,55 @@ export function collectTaskState(pid: number, threads: StoppedThread[], opts: Co
     const err = cure(inf);
     if (err && failure === undefined) throw err;
   }
+}
+
+/**
+ * Infect a seized process, run `fn` with it (collectInfected, openPageTransfer...), cure on every
+ * path. The threads stay seized.
+ */
+export async function withInfection<T>(pid: number, threads: StoppedThread[], fn: (inf: Infection) => Promise<T> | T): Promise<T> {
+  const inf: Infection = prepare(pid, threads);
+  let failure: unknown;
+  try {
+    infect(inf);
+    return await fn(inf);
+  } catch (e) {
+    failure = e;
+    throw e;
+  } finally {
+    const err = cure(inf);
+    if (err && failure === undefined) throw err;
+  }
+}
+
+/** Everything ptrace and the blob tell about an infected process. */
+export function collectInfected(inf: Infection, opts: CollectOptions = {}): TaskState {
+  const { pid, threads } = inf;
+  const perThread = threads.map((t) => ({
+    tid: t.tid,
+    regs: decodeGpRegs(inf.saved.get(t.tid)!),
+    fpregs: getFpRegs(t.tid).fpregs,
+    sigmask: getSigmask(t.tid),
+    pendingSignals: peekSiginfo(t.tid, false),
+    rseq: getRseqConfig(t.tid),
+    tls: getTls(t.tid),
+  }));
+  const shared = peekSiginfo(pid, true);
+  const sigactions = dumpSigactions(inf);
+  const itimers = dumpItimers(inf);
+  const posixTimers = dumpPosixTimers(inf, opts.posixTimerIds ?? []);
+  const misc = dumpMisc(inf);
+  const threadStates: ThreadState[] = perThread.map((t) => ({ ...t, misc: dumpThreadMisc(inf, t.tid) }));
+  return {
+    pid,
+    stopped: threads[0]?.stop.stopSignal === 19,
+    threads: threadStates,
+    sharedPendingSignals: shared,
+    sigactions,
+    itimers,
+    posixTimers,
+    misc,
+  };
 }
 
 /** Seize a process (all threads); detach with resumeProcess(). */

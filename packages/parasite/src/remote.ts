@@ -115,6 +115,9 @@ export function runUntilTrap(inf: Infection, tid: number, ip: bigint, set: Parti
     check(n.cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
   }
   const after = getGpRegs(tid).regs;
+  // put the seized registers back at once: should we die now, the kernel's detach lets the
+  // thread run on from where it was (only the area would be left mapped)
+  setGpRegs(tid, base);
   if (after.ip !== trapIp) {
     throw new CrtoolsError('REMOTE_CALL', `task ${tid}: ${what} stopped at unexpected ip 0x${after.ip.toString(16)}`, { context: { pid: tid } });
   }

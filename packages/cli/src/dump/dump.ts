@@ -4,13 +4,14 @@ import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
 import { createPagesIdAllocator, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
 import {
-  clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, collectTaskState, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM,
+  clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, collectInfected, withInfection, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM,
   readMemory, sameKernelObject,
 } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList } from '@crtools/procfs';
 import { FileTable, type Entry } from './files.js';
 import { DumpLog } from './log.js';
 import { coreEntries, mmEntry } from './task.js';
+import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 
 export interface DumpOptions {
@@ -34,6 +35,12 @@ export interface DumpOptions {
   onError?: (line: string) => void;
   /** Abort the dump (e.g. on SIGTERM): the tree is resumed as it was and nothing is left. */
   signal?: AbortSignal;
+  /**
+   * How pages leave the tracee: 'read' = process_vm_readv into a double buffer,
+   * 'splice' (default) = the parasite vmsplices them into a pipe we splice into the file (no copy through
+   * our memory, but one ptrace round trip per pipe-full). Env CRTOOLS_DUMP_PAGES overrides.
+   */
+  pages?: 'read' | 'splice';
 }
 
 export interface DumpResult {
@@ -91,7 +98,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     mkdirSync(tmp, { mode: 0o700 });
     tasks = freezeTree(opts.pid, log, opts.timeoutMs);
     const tFrozen = performance.now();
-    const result = await dumpFrozen(tasks, tmp, log, opts.signal);
+    const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? opts.pages ?? 'splice';
+    const result = await dumpFrozen(tasks, tmp, log, opts.signal, pageMethod);
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
     for (const n of names) renameSync(path.join(tmp, n), path.join(opts.dir, n));
@@ -146,7 +154,7 @@ function commOf(pid: number): string {
   }
 }
 
-async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog, signal?: AbortSignal): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
+async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice'): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const files = new FileTable();
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -177,47 +185,53 @@ async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog, signal
     const vmas = readVmaList(pid);
     const fds = readFds(pid);
     const timers = readTimers(pid);
+    let threadIds: number[] = [];
     log.debug(`  ${vmas.length} VMAs, ${fds.length} fds, ${timers.length} POSIX timers`);
-    const state = collectTaskState(pid, task.threads, { posixTimerIds: timers.map((t) => t.id) });
-    log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
+    await withInfection(pid, task.threads, async (inf) => {
+      const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
+      log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
 
-    const ids: Entry = {
-      vm_id: vmIds.idOf(pid), files_id: filesIds.idOf(pid), fs_id: fsIds.idOf(pid), sighand_id: sighandIds.idOf(pid), ...nsIds,
-    };
-    const mm = mmEntry(pid, vmas, stat, state.misc, files);
-    const fdinfo = fds.map((r) => files.fd(pid, r));
-    const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
+      const ids: Entry = {
+        vm_id: vmIds.idOf(pid), files_id: filesIds.idOf(pid), fs_id: fsIds.idOf(pid), sighand_id: sighandIds.idOf(pid), ...nsIds,
+      };
+      const mm = mmEntry(pid, vmas, stat, state.misc, files);
+      const fdinfo = fds.map((r) => files.fd(pid, r));
+      const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 
-    for (const [tid, core] of coreEntries(pid, state, stat, timers)) await writeImageFile(path.join(dir, `core-${tid}.img`), { magic: 'CORE', entries: [core] });
-    await writeImageFile(path.join(dir, `ids-${pid}.img`), { magic: 'IDS', entries: [ids] });
-    await writeImageFile(path.join(dir, `mm-${pid}.img`), { magic: 'MM', entries: [mm] });
-    await writeImageFile(path.join(dir, `fs-${pid}.img`), { magic: 'FS', entries: [fs] });
-    const filesId = ids['files_id'] as number;
-    if (!fdinfoWritten.has(filesId)) {
-      fdinfoWritten.add(filesId);
-      await writeImageFile(path.join(dir, `fdinfo-${filesId}.img`), { magic: 'FDINFO', entries: fdinfo });
-    }
+      for (const [tid, core] of coreEntries(pid, state, stat, timers)) await writeImageFile(path.join(dir, `core-${tid}.img`), { magic: 'CORE', entries: [core] });
+      await writeImageFile(path.join(dir, `ids-${pid}.img`), { magic: 'IDS', entries: [ids] });
+      await writeImageFile(path.join(dir, `mm-${pid}.img`), { magic: 'MM', entries: [mm] });
+      await writeImageFile(path.join(dir, `fs-${pid}.img`), { magic: 'FS', entries: [fs] });
+      const filesId = ids['files_id'] as number;
+      if (!fdinfoWritten.has(filesId)) {
+        fdinfoWritten.add(filesId);
+        await writeImageFile(path.join(dir, `fdinfo-${filesId}.img`), { magic: 'FDINFO', entries: fdinfo });
+      }
 
-    // memory: plan from /proc/PID/pagemap, pages read with process_vm_readv while frozen
-    const pm = openPagemap(pid);
-    try {
-      const plan = await planDump({
-        vmas,
-        pagemap: (start, n) => pm.read(start, start + BigInt(n) * 4096n).entries,
-        threadSps: state.threads.map((t) => t.regs.sp),
-        mode: 'dump',
-      });
-      const stats = await writePagemap({
-        dir, id: pid, pagesId: nextPagesId(), entries: plan.entries,
-        source: { read: (ranges, dest) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
-      });
-      pagesWritten += stats.pagesWritten;
-      pagesScanned += plan.stats.pagesScanned;
-      log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written`);
-    } finally {
-      pm.close();
-    }
-    pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: state.threads.map((t) => t.tid) });
+      // memory: plan from /proc/PID/pagemap; pages move by the parasite's vmsplice + splice
+      const pm = openPagemap(pid);
+      try {
+        const plan = await planDump({
+          vmas,
+          pagemap: (start: bigint, n: number) => pm.read(start, start + BigInt(n) * 4096n).entries,
+          threadSps: state.threads.map((t) => t.regs.sp),
+          mode: 'dump',
+        });
+        const stats = pageMethod === 'splice'
+          ? await writePagesSpliced(inf, dir, pid, nextPagesId(), plan.entries, () => checkAbort(signal))
+          : await writePagemap({
+            dir, id: pid, pagesId: nextPagesId(), entries: plan.entries,
+            source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
+          });
+        pagesWritten += stats.pagesWritten;
+        pagesScanned += plan.stats.pagesScanned;
+        log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written`);
+      } finally {
+        pm.close();
+      }
+      threadIds = state.threads.map((t) => t.tid);
+    });
+    pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: threadIds });
   }
 
   await writeImageFile(path.join(dir, 'files.img'), { magic: 'FILES', entries: files.files });

@@ -1,0 +1,56 @@
+import { closeSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { createImageWriter } from '@crtools/images';
+import { type PlannedEntry } from '@crtools/pagemap';
+import { openPageTransfer, type Infection, type PageRun } from '@crtools/parasite';
+
+const PE_PRESENT = 4;
+
+/**
+ * Write pagemap-<pid>.img and pages-<pagesId>.img for planned entries, moving the pages with the
+ * parasite's vmsplice into a pipe and splice(2) into the file (no copy through our memory).
+ * The same image format as @crtools/pagemap's writer (pages_id head, then
+ * {vaddr, compat_nr_pages: 0, flags, nr_pages}).
+ */
+export async function writePagesSpliced(
+  inf: Infection,
+  dir: string,
+  pid: number,
+  pagesId: number,
+  entries: readonly PlannedEntry[],
+  checkAbort: () => void,
+): Promise<{ pagesWritten: number }> {
+  const pm = createImageWriter(path.join(dir, `pagemap-${pid}.img`), 'PAGEMAP');
+  const fd = openSync(path.join(dir, `pages-${pagesId}.img`), 'w', 0o600);
+  const xfer = openPageTransfer(inf);
+  let pages = 0;
+  try {
+    await pm.write({ pages_id: pagesId });
+    let runs: PageRun[] = [];
+    let runPages = 0;
+    const flush = () => {
+      checkAbort();
+      if (runs.length) xfer.transfer(runs, fd);
+      runs = [];
+      runPages = 0;
+    };
+    const batchPages = Math.max(1, Math.floor((8 << 20) / 4096));
+    for (const e of entries) {
+      await pm.write({ vaddr: e.vaddr, compat_nr_pages: 0, flags: e.flags, nr_pages: BigInt(e.nrPages) });
+      if (!(e.flags & PE_PRESENT)) continue;
+      runs.push({ vaddr: e.vaddr, nrPages: e.nrPages });
+      runPages += e.nrPages;
+      pages += e.nrPages;
+      if (runPages >= batchPages) flush();
+    }
+    flush();
+    await pm.close();
+  } catch (e) {
+    await pm.abort().catch(() => {});
+    throw e;
+  } finally {
+    xfer.close();
+    closeSync(fd);
+  }
+  return { pagesWritten: pages };
+}
