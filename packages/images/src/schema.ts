@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -75,9 +75,22 @@ export interface Schema {
 
 let cached: Schema | undefined;
 
-/** Where the .proto files live: <package>/proto, next to src/ and dist/. */
+/**
+ * Where the .proto files live: $CRTOOLS_IMAGES_PROTO_DIR if set, else <package>/proto next to
+ * src/ and dist/; if this module was bundled into another package, the installed
+ * @crtools/images package is looked up instead.
+ */
 export function defaultProtoDir(): string {
-  return fileURLToPath(new URL('../proto/', import.meta.url));
+  const env = process.env['CRTOOLS_IMAGES_PROTO_DIR'];
+  if (env) return env;
+  const here = fileURLToPath(new URL('../proto/', import.meta.url));
+  if (existsSync(here)) return here;
+  try {
+    const pkg = createRequire(import.meta.url).resolve('@crtools/images/package.json');
+    return join(dirname(pkg), 'proto');
+  } catch {
+    return here;
+  }
 }
 
 /** Build-time cache of the parsed schema: <package>/gen/schema.json (see writeSchemaCache). */
@@ -116,8 +129,9 @@ function protoFiles(protoDir: string): Record<string, number> {
 /** Parse the .proto files with protobufjs into SchemaJson. */
 export function parseProtoDir(protoDir: string): SchemaJson {
   let root: any;
-  const files = protoFiles(protoDir);
+  let files: Record<string, number> = {};
   try {
+    files = protoFiles(protoDir);
     const require = createRequire(import.meta.url);
     const protobuf = require('protobufjs');
     root = new protobuf.Root().loadSync(Object.keys(files).map((f) => join(protoDir, f)), { keepCase: true });

@@ -54,3 +54,17 @@ describe('schema', () => {
     expect(loadSchema(dir, cacheFile).messages.has('fs_entry')).toBe(true);
   });
 });
+
+describe('schema errors', () => {
+  it('a missing proto directory is IMG_SCHEMA (exit code FAILED), one line', () => {
+    let err: any;
+    try {
+      loadSchema(join(tmp, 'no-such-dir'));
+    } catch (e) {
+      err = e;
+    }
+    expect(err.code).toBe('IMG_SCHEMA');
+    expect(err.exitCode).toBe(1);
+    expect(err.message).toMatch(/^cannot load image schemas from .*no-such-dir: ENOENT/);
+  });
+});
