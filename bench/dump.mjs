@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // bench/dump.mjs [MiB=1024]: dump a pattern process of MiB MiB to tmpfs (/dev/shm) with
-// `criu dump -R`, report wall time, the dumper's peak RSS (from its /proc status VmHWM,
-// sampled by wait4's rusage) and verify the workload's pattern afterwards.
+// `criu dump -R`, once per page method (splice = parasite vmsplice + splice, the default;
+// read = process_vm_readv), report wall time, the dumper's CPU time and peak RSS (VmHWM
+// sampled from /proc) and verify the workload's pattern afterwards.
 // No CRIU binary works here; the reference is CRIU's published 1.1–2.9 s for 1 GiB.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
@@ -25,13 +26,18 @@ const pid = Number(/pid=(\d+)/.exec(line)?.[1]);
 if (!pid) throw new Error(`pattern did not start: ${line}`);
 const images = path.join(work, 'img');
 try {
+  for (const method of ['splice', 'read']) {
+  rmSync(images, { recursive: true, force: true });
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [path.join(root, 'packages/cli/bin/criu.js'), 'dump', '-t', String(pid), '-D', images, '-R', '-o', 'dump.log'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(root, 'packages/cli/bin/criu.js'), 'dump', '-t', String(pid), '-D', images, '-R', '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method } });
   let peak = 0;
+  let cpu = 0;
   const timer = setInterval(() => {
     try {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
       if (m) peak = Math.max(peak, Number(m[1]));
+      const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      cpu = (Number(f[11]) + Number(f[12])) * 10; // utime + stime, ms at 100 Hz
     } catch { /* exited */ }
   }, 5);
   const code = await new Promise((res) => child.on('exit', (c) => res(c)));
@@ -42,11 +48,14 @@ try {
   process.kill(pid, 'SIGUSR1');
   let verdict = '';
   for (let i = 0; i < 6000 && !verdict.startsWith('check'); i++) { sleep(10); verdict = readFileSync(state, 'utf8').trim(); }
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   console.log(JSON.stringify({
-    target_mib: mib, exit_code: code, wall_ms: Math.round(ms), pages_mib: +(pagesBytes / 1048576).toFixed(1),
+    method, target_mib: mib, exit_code: code, wall_ms: Math.round(ms), dumper_cpu_ms_approx: cpu, pages_mib: +(pagesBytes / 1048576).toFixed(1),
     dumper_peak_rss_mib: +(peak / 1024).toFixed(1), throughput_mib_s: Math.round(pagesBytes / 1048576 / (ms / 1000)),
-    workload_after: verdict, target: 'peak RSS <= 100 MiB, wall <= 0.5 x CRIU 1.1-2.9 s (no CRIU binary works here)',
+    workload_after: verdict, loadavg_1min: Number(load),
+    target: 'peak RSS <= 100 MiB, wall <= 0.5 x CRIU 1.1-2.9 s (no CRIU binary works here)',
   }));
+  }
 } finally {
   try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   rmSync(work, { recursive: true, force: true });
