@@ -78,6 +78,26 @@ describe('criu dump failure paths leave the tree as it was and no image set', ()
     expect(w.check()).toMatch(/^check ok/);
   });
 
+  it('a zombie in the tree is named as unsupported; the tree runs on', () => {
+    const w = startWorkload('launch', ['/bin/sh', '-c', '/bin/true & exec /bin/sleep 1000']);
+    let zombie = 0;
+    for (let i = 0; i < 300 && !zombie; i++) {
+      sleep(10);
+      for (const t of readdirSync(`/proc/${w.pid}/task`)) {
+        for (const c of readFileSync(`/proc/${w.pid}/task/${t}/children`, 'utf8').split(/\s+/).filter(Boolean)) {
+          if (/\) Z /.test(readFileSync(`/proc/${c}/stat`, 'utf8'))) zombie = Number(c);
+        }
+      }
+    }
+    expect(zombie).toBeGreaterThan(0);
+    const dir = tmp('zombie');
+    const r = criu(['dump', '-t', String(w.pid), '-D', dir]);
+    expect(r.code).toBe(4);
+    expect(r.stderr.trim()).toBe(`criu: task ${zombie} is a zombie: dumping zombies is not supported`);
+    noImages(dir);
+    untracedAndRunning(w.pid);
+  });
+
   it('the target is killed during the memory phase: the dump fails cleanly', async () => {
     const w = startWorkload('pattern', ['512']);
     const dir = tmp('gone');

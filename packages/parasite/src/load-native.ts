@@ -18,7 +18,7 @@ export function native(): ParasiteNative {
   try {
     cached = require('../build/Release/parasite.node') as ParasiteNative;
   } catch (e) {
-    throw new CrtoolsError('PARASITE_NO_NATIVE', `parasite native addon is not built (run the package build): ${(e as Error).message}`, {
+    throw new CrtoolsError('PARASITE_NO_NATIVE', `parasite native addon is not built (run the package build): ${(e as Error).message.split('\n')[0]}`, {
       exitCode: ExitCode.FAILED,
       cause: e,
     });

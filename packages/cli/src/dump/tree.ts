@@ -24,6 +24,15 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+function stateOf(pid: number): string {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3);
+  } catch {
+    return '?';
+  }
+}
+
 /**
  * Freeze the tree rooted at pid, parents before children (a frozen parent cannot fork, so
  * its children list is final once it is seized). On failure everything frozen is resumed.
@@ -35,6 +44,9 @@ export function freezeTree(root: number, log: DumpLog, timeoutMs?: number): Froz
     while (queue.length > 0) {
       const [pid, ppid] = queue.shift()!;
       log.info(`Seizing task ${pid}`);
+      if (stateOf(pid) === 'Z') {
+        throw new CrtoolsError('UNSUPPORTED_ZOMBIE', `task ${pid} is a zombie: dumping zombies is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+      }
       const threads = freezeProcess(pid, timeoutMs);
       tasks.push({ pid, ppid, threads });
       log.debug(`  task ${pid}: ${threads.length} thread(s) stopped`);
