@@ -153,3 +153,13 @@ export function ourCritDecode(file: string): any {
   if (r.status !== 0) throw new Error(`crit decode ${file} failed: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout);
 }
+
+/** Wait until the pid is free again (the process exited and was reaped, e.g. by init). */
+export function waitReaped(pid: number, ms = 5000): boolean {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (!existsSync(`/proc/${pid}`)) return true;
+    sleep(10);
+  }
+  return !existsSync(`/proc/${pid}`);
+}
