@@ -5,7 +5,7 @@ set -u
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
 rm -f packages/*/.vitest-report.json test/.vitest-report.json
-pnpm exec turbo run build --output-logs=errors-only || { echo "build failed" >&2; exit 1; }
+pnpm run build --output-logs=errors-only || { echo "build failed" >&2; exit 1; }
 pnpm exec turbo run test --concurrency=1 --continue \
   -- --reporter=default --reporter=json --outputFile=.vitest-report.json
 rc=$?
