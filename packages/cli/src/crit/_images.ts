@@ -89,10 +89,13 @@ export async function countCritEntries(input: Input, name: string): Promise<{ ma
   return { magic, count };
 }
 
-/** One image of a directory as crit JSON values (non-pretty; bigint above 2^53). */
+/**
+ * One image of a directory for the explorers: entries keyed by CRIU field names as crit shows
+ * them (enums by name), straight from the decoder, so 64-bit values are bigint and bytes are
+ * Buffers (the explorers read both forms); no detour through JSON text.
+ */
 export async function loadCritImage(dir: string, file: string): Promise<CritImage> {
-  const img = await readImageFile(`${dir}/${file}`);
-  return toCritValue(img) as unknown as CritImage;
+  return (await readImageFile(`${dir}/${file}`)) as unknown as CritImage;
 }
 
 /** pages_id in the head of a pagemap image, or undefined if it cannot be read. */

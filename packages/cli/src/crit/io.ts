@@ -1,9 +1,8 @@
 /**
  * Inputs and outputs of crit commands: a path or a stream in, a stream out.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { unlink } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { noFile } from './errors.js';
 
@@ -46,38 +45,6 @@ export function stdinInput(what: string): Readable {
     throw new CrtoolsError('CRIT_USAGE', `no input: give -i FILE or pipe ${what} into stdin`, { exitCode: ExitCode.USAGE });
   }
   return process.stdin;
-}
-
-/**
- * An output file opened on first use and removed again if the command fails, so that a failed
- * decode/encode leaves no half-written file behind.
- */
-export class LazyFileOutput {
-  private stream: Writable | undefined;
-  constructor(readonly file: string) {}
-
-  get(): Writable {
-    if (!this.stream) this.stream = createWriteStream(this.file);
-    return this.stream;
-  }
-
-  get opened(): boolean {
-    return this.stream !== undefined;
-  }
-
-  async end(): Promise<void> {
-    const s = this.get();
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.end(() => resolve());
-    });
-  }
-
-  async discard(): Promise<void> {
-    if (!this.stream) return;
-    this.stream.destroy();
-    await unlink(this.file).catch(() => undefined);
-  }
 }
 
 /** Run fn, turning Node fs errors (ENOENT, EISDIR, EACCES…) on `name` into one-line crit errors. */
