@@ -4,7 +4,7 @@
  * Every process is found and killed by pid; each test checks nothing it started is left.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { closeSync, openSync, readSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fixturesDir, workloadBinDir } from '../lib/paths.js';
@@ -113,6 +113,59 @@ describe('CRIU 4.2 fixtures', () => {
       expect(existsSync(`/proc/${pid}`)).toBe(false);
     });
   }
+
+  it('restored stopped with --cpu-cap=none, checked from outside: pattern memory, threads, tree, shared pipes', () => {
+    const free = [2716, 2759, 2763, 2764, 2765, 2766, 2806, 2810, 2811, 2926, 2929].every((p) => pidFree(p, 1000));
+    if (!free) return; // a fixture pid is taken by another process right now
+    // pattern: the 8 MiB area holds word i = i * 0x9E3779B97F4A7C15 (mod 2^64)
+    let r = restore(copyFixture('pattern'), ['--cpu-cap=none', '-s']);
+    mine.push(2716);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync('/proc/2716/stat', 'utf8')).toMatch(/\) T /);
+    // the workload's array: the anonymous (nameless) area of at least 8 MiB
+    const area = readFileSync('/proc/2716/maps', 'utf8')
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => {
+        if (f.length !== 5) return false;
+        const [a, b] = f[0]!.split('-').map((x) => BigInt('0x' + x));
+        return b! - a! >= 8n << 20n;
+      });
+    expect(area).toBeDefined();
+    const [lo, hi] = area![0]!.split('-').map((x) => BigInt('0x' + x));
+    const mem = Buffer.alloc(Number(hi! - lo!));
+    const fd = openSync('/proc/2716/mem', 'r');
+    readSync(fd, mem, 0, mem.length, Number(lo!));
+    closeSync(fd);
+    // the array starts at the area start or one page in (mmap puts it at the top of the area)
+    const start = mem.readBigUInt64LE(8) === 0x9e3779b97f4a7c15n ? 0 : mem.length - (8 << 20);
+    let bad = 0;
+    for (let i = 0n; i < 1n << 20n; i++) if (mem.readBigUInt64LE(start + Number(i) * 8) !== BigInt.asUintN(64, i * 0x9e3779b97f4a7c15n)) bad++;
+    expect(bad).toBe(0);
+    killTree(2716);
+    // threads: the five tids of the image
+    r = restore(copyFixture('threads'), ['--cpu-cap=none', '-s']);
+    mine.push(2759);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync('/proc/2759/task').map(Number).sort()).toEqual([2759, 2763, 2764, 2765, 2766]);
+    killTree(2759);
+    // pipetree: three processes sharing the ring's pipes (same pipe inodes across processes)
+    r = restore(copyFixture('pipetree'), ['--cpu-cap=none', '-s']);
+    mine.push(2806);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treePids(2806).sort()).toEqual([2806, 2810, 2811]);
+    const pipesOf = (p: number) => new Set(readdirSync(`/proc/${p}/fd`).map((f) => spawnSync('readlink', [`/proc/${p}/fd/${f}`], { encoding: 'utf8' }).stdout.trim()).filter((l) => l.startsWith('pipe:')));
+    const p0 = pipesOf(2806);
+    for (const c of [2810, 2811]) for (const pipe of pipesOf(c)) expect(p0.has(pipe)).toBe(true);
+    killTree(2806);
+    // shloop: the shell and its child
+    r = restore(copyFixture('shloop'), ['--cpu-cap=none', '-s']);
+    mine.push(2926);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treePids(2926)).toEqual([2926, 2929]);
+    expect(readFileSync('/proc/2929/comm', 'utf8').trim()).toBe('sleep');
+    killTree(2926);
+  });
 
   it.skipIf(!CPU_AVX512)('pattern / threads / pipetree verdicts (needs an AVX-512 CPU like the one CRIU dumped on)', () => {
     for (const [name, pid, want] of [['pattern', 2716, 'check bad=0'], ['threads', 2759, 'check alive=4 of 4'], ['pipetree', 2806, 'check rounds=100']] as const) {
