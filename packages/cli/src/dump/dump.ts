@@ -96,16 +96,17 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     log.info(`Dumping processes (pid: ${opts.pid} comm: ${commOf(opts.pid)})`);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
+    const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? opts.pages ?? 'splice';
+    const tFreeze = performance.now();
     tasks = freezeTree(opts.pid, log, opts.timeoutMs);
     const tFrozen = performance.now();
-    const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? opts.pages ?? 'splice';
-    const result = await dumpFrozen(tasks, tmp, log, opts.signal, pageMethod);
+    const result = await dumpFrozen(tasks, tmp, log, opts.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen });
+    checkAbort(opts.signal);
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
     for (const n of names) renameSync(path.join(tmp, n), path.join(opts.dir, n));
     renameSync(path.join(tmp, 'inventory.img'), path.join(opts.dir, 'inventory.img'));
     rmSync(tmp, { recursive: true, force: true });
-    checkAbort(opts.signal);
     const frozenMs = performance.now() - tFrozen;
     if (opts.leaveRunning) {
       log.info('Resuming the tree (--leave-running)');
@@ -154,7 +155,10 @@ function commOf(pid: number): string {
   }
 }
 
-async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice'): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
+async function dumpFrozen(
+  tasks: FrozenTask[], dir: string, log: DumpLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
+  times: { freezingUs: number; frozenAt: number },
+): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const files = new FileTable();
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -169,6 +173,7 @@ async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog, signal
   const fdinfoWritten = new Set<number>();
   let pagesWritten = 0;
   let pagesScanned = 0;
+  let memUs = 0;
 
   for (const task of tasks) {
     checkAbort(signal);
@@ -210,6 +215,7 @@ async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog, signal
 
       // memory: plan from /proc/PID/pagemap; pages move by the parasite's vmsplice + splice
       const pm = openPagemap(pid);
+      const tMem = performance.now();
       try {
         const plan = await planDump({
           vmas,
@@ -227,6 +233,7 @@ async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog, signal
         pagesScanned += plan.stats.pagesScanned;
         log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written`);
       } finally {
+        memUs += Math.round((performance.now() - tMem) * 1000);
         pm.close();
       }
       threadIds = state.threads.map((t) => t.tid);
@@ -241,7 +248,7 @@ async function dumpFrozen(tasks: FrozenTask[], dir: string, log: DumpLog, signal
   await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });
   await writeImageFile(path.join(dir, 'stats-dump'), {
     magic: 'STATS',
-    entries: [{ dump: { freezing_time: 0, frozen_time: 0, memdump_time: 0, memwrite_time: 0, pages_scanned: BigInt(pagesScanned), pages_skipped_parent: 0n, pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n } }],
+    entries: [{ dump: { freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs, pages_scanned: BigInt(pagesScanned), pages_skipped_parent: 0n, pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n } }],
   });
   await writeImageFile(path.join(dir, 'inventory.img'), {
     magic: 'INVENTORY',
