@@ -82,8 +82,7 @@ function vmaKind(v: VmaPlan): bigint {
 }
 
 /** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
-export function encodeBody(plan: RestorePlan, specials: SpecialMapping[], stringsOf?: never): { w: PlanWriter; fdBase: number } {
-  void stringsOf;
+export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
   const w = new PlanWriter();
   w.alloc(recordSize('hdr'));
   const maxFd = plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2);

@@ -34,7 +34,6 @@ export interface RestoredTree {
 }
 
 const NONE = 0n;
-const STARTED = CONST.ST_STARTED;
 const READY = CONST.ST_READY;
 
 const FAILED = CONST.ST_FAILED;
@@ -247,7 +246,6 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     return abort(restoreError(RestoreErrorCode.TASK, `restore: resuming the tasks failed: ${e.message}`, { pid: (fin as { pid?: number }).pid }, ExitCode.FAILED, e));
   }
   native.release(status);
-  void STARTED;
   return { rootPid, pids, isChild };
 }
 
