@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixturesDir } from '../lib/paths.js';
 import { buildRestorePlan, fixSyscallRestart, fxsaveFrom } from '../../packages/cli/src/restore/plan-from-images.js';
+import { readImageFile, writeImageFile } from '../../packages/images/src/index.js';
 
 const have = existsSync('/tmp/criu-fixtures/bin/pipetree');
 
@@ -34,6 +35,20 @@ describe.skipIf(!have)('restore plan from CRIU 4.2 images (needs /tmp/criu-fixtu
     expect(plan.tasks[0]!.threads.map((t) => t.tid)).toEqual([2759, 2763, 2764, 2765, 2766]);
     expect(plan.tasks[0]!.threads.every((t) => t.fxsave.length === 512 && t.xstateBv === 0xa2n)).toBe(true);
     expect(plan.tasks[0]!.threads[1]!.rseq?.sig).toBe(0x53053053);
+  });
+
+  it('a task in its own namespace or under seccomp is refused as unsupported, not restored wrongly', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
+    cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
+    const ids = await readImageFile(path.join(d, 'ids-2680.img'));
+    (ids.entries[0] as Record<string, unknown>).net_ns_id = 99;
+    await writeImageFile(path.join(d, 'ids-2680.img'), ids);
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: 'pid 2680 lives in its own net namespace, which restore does not recreate yet' });
+    cpSync(path.join(fixturesDir, 'sleep', 'ids-2680.img'), path.join(d, 'ids-2680.img'));
+    const core = await readImageFile(path.join(d, 'core-2680.img'));
+    ((core.entries[0] as Record<string, any>).thread_core).seccomp_mode = 'filter';
+    await writeImageFile(path.join(d, 'core-2680.img'), core);
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: 'core-2680.img: seccomp (filter) is not restored yet' });
   });
 
   it('a corrupt or truncated image is a clear BAD_INPUT error', async () => {

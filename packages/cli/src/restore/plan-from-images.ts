@@ -107,6 +107,8 @@ function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: str
   const tc = core.thread_core as Obj | undefined;
   const sas = tc?.sas as Obj | undefined;
   const rseq = tc?.rseq_entry as Obj | undefined;
+  const sm = tc?.seccomp_mode;
+  if (sm !== undefined && sm !== 'disabled' && sm !== 0) throw unsupported(`${path}: seccomp (${sm}) is not restored yet`, { path, pid: tid });
   if (tc?.signals_p?.signals?.length) throw unsupported(`${path}: pending thread signals are not restored yet`, { path, pid: tid });
   return {
     tid,
@@ -265,6 +267,16 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (tc.signals_s?.signals?.length) throw unsupported(`pid ${pid}: pending process signals are not restored yet`, { pid });
     if (tc.timers?.posix?.length) throw unsupported(`pid ${pid}: POSIX timers are not restored yet`, { pid });
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
+    // namespaces are not recreated: every task must live in the dump's root namespaces
+    const rootIds = (inventory.root_ids ?? {}) as Obj;
+    for (const ns of ['pid', 'net', 'ipc', 'uts', 'mnt', 'user', 'cgroup', 'time']) {
+      const k = `${ns}_ns_id`;
+      if (ids[k] !== undefined && rootIds[k] !== undefined && ids[k] !== rootIds[k]) {
+        throw unsupported(`pid ${pid} lives in its own ${ns} namespace, which restore does not recreate yet`, { pid });
+      }
+    }
+    const oldSeccomp = tc.old_seccomp_mode;
+    if (oldSeccomp !== undefined && oldSeccomp !== 'disabled' && oldSeccomp !== 0) throw unsupported(`pid ${pid}: seccomp (${oldSeccomp}) is not restored yet`, { pid });
     const mm = first(await img(dir, `mm-${pid}.img`, 'MM'), `mm-${pid}.img`);
     const fs = first(await img(dir, `fs-${pid}.img`, 'FS'), `fs-${pid}.img`);
     const fdinfoFile = inventory.fdinfo_per_id ? `fdinfo-${ids.files_id}.img` : `fdinfo-${pid}.img`;

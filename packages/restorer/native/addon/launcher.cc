@@ -281,17 +281,24 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
             regs.rdi = rs[t.task];
             regs.rsi = rl[t.task];
             if (ptrace(PTRACE_SETREGS, m, 0, &regs)) return fail(errno, "ptrace", m);
-            for (int step = 0; step < 2; step++) {  // munmap entry, then exit
+            // munmap entry, then exit. A signal arriving now (say SIGCHLD from a child that
+            // just resumed) must not run on the injected registers: hold it back and hand it
+            // over when detaching.
+            int held = 0;
+            for (int step = 0; step < 2;) {
               if (ptrace(PTRACE_SYSCALL, m, 0, 0)) return fail(errno, "ptrace", m);
               int w = WaitStop(m, &st, deadline);
               if (w <= 0) return fail(w == 0 ? ETIMEDOUT : ESRCH, "waitpid", m);
-              if (WSTOPSIG(st) != (SIGTRAP | 0x80)) return fail(EINTR, "munmap", m);
+              if (WSTOPSIG(st) == (SIGTRAP | 0x80)) step++;
+              else if ((st >> 16) == 0) held = WSTOPSIG(st);
             }
             if (ptrace(PTRACE_GETREGS, m, 0, &regs)) return fail(errno, "ptrace", m);
             if ((long long)regs.rax < 0) return fail((int)-(long long)regs.rax, "munmap", m);
             if (ptrace(PTRACE_SETREGS, m, 0, &saved)) return fail(errno, "ptrace", m);
+            if (held && stop) kill(m, held);  // queued again; SIGSTOP goes with the detach
             for (auto &u : th)
-              if (u.task == t.task) ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(stop && u.tid == m ? SIGSTOP : 0));
+              if (u.task == t.task)
+                ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(u.tid != m ? 0 : stop ? SIGSTOP : held));
             done_tasks++;
           }
           continue;
