@@ -1,6 +1,6 @@
 /**
  * Big images stream: a 300,000-entry pagemap (made with our encoder) decodes with V8's old
- *  space capped at 40 MiB; decoding the whole image and building its text in memory
+ * space capped at 40 MiB; decoding the whole image and building its text in memory
  * (readImageFile + toCritJson) runs out of heap under the same cap (checked by hand).
  */
 import { spawnSync } from 'node:child_process';

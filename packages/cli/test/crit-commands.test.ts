@@ -103,6 +103,16 @@ describe('encode errors', () => {
       message: expect.stringMatching(/^y\.json: entries\[0\]\.nope: /),
     });
   });
+  it('numbers a bad entry by its place in the document, past the first conversion batch', async () => {
+    const entries = Array.from({ length: 6000 }, (_, i) => (i === 5000 ? '{"pid": "x"}' : `{"pid": ${i + 1}, "ppid": 0, "pgid": 1, "sid": 1, "threads": [${i + 1}]}`));
+    await expect(encodeImage(streamOf(Buffer.from(`{"magic": "PSTREE", "entries": [${entries.join(', ')}]}`)), sink().w, { name: 'big.json' })).rejects.toMatchObject({
+      exitCode: 3,
+      message: expect.stringMatching(/^big\.json: entries\[5000\]\.pid: /),
+    });
+  });
+  it('refuses an unknown magic', async () => {
+    await expect(encodeImage(streamOf(Buffer.from('{"magic": "NOPE", "entries": []}')), sink().w, { name: 'm.json' })).rejects.toMatchObject({ exitCode: 3, message: 'm.json: magic: unknown image kind "NOPE"' });
+  });
   it('refuses binary input with a hint', async () => {
     await expect(encodeImage(streamOf(Buffer.from([0x19, 0x43, 0x56, 0x54])), sink().w, { name: 'z' })).rejects.toMatchObject({ exitCode: 3, message: expect.stringMatching(/not JSON/) });
   });

@@ -3,8 +3,10 @@
  * conversion all live there). Everything else in crit works on crit JSON text or values.
  */
 import type { Writable } from 'node:stream';
-import { critJsonChunks, encodeCritJson, openImage, readImageFile, toCritValue, type Entry, type Image } from '@crtools/images';
+import { isCrtoolsError } from '@crtools/common';
+import { createImageWriter, critJsonChunks, fromCritJson, magicByName, openImage, readImageFile, toCritValue, type Entry, type Image, type ImageWriter } from '@crtools/images';
 import type { CritImage } from './image-dir.js';
+import { badInput } from './errors.js';
 import type { Input } from './io.js';
 import type { Sink } from './sink.js';
 
@@ -68,15 +70,67 @@ function payloadSize(magic: string, e: Entry): number {
   }
 }
 
+export interface CritEncoder {
+  magic(name: string): void;
+  entry(e: unknown, index: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const BATCH = 4096;
+
 /**
- * Encode a parsed crit JSON document (integers beyond 2^53 as bigint) into an image written
- * to `output`.
+ * Encode crit JSON entries (parsed values; integers beyond 2^53 as bigint) as they arrive,
+ * converting them in batches with the images package and writing them through its streaming
+ * writer. Kinds whose first entry has its own message (pagemap head, ghost file) get that
+ * first entry put in front of every batch so each converts with the right message.
  */
-export async function encodeValue(doc: unknown, output: Writable, name: string): Promise<void> {
-  const bytes = encodeCritJson(doc, { file: name });
-  await new Promise<void>((resolve, reject) => {
-    output.write(bytes, (err) => (err ? reject(err) : resolve()));
-  });
+export function createCritEncoder(output: Writable, name: string): CritEncoder {
+  let writer: ImageWriter | undefined;
+  let magic = '';
+  let hasFirst = false;
+  let head: unknown;
+  let batch: unknown[] = [];
+  let batchStart = 0;
+
+  async function flush(): Promise<void> {
+    if (!writer || batch.length === 0) return;
+    const lead = hasFirst && batchStart > 0;
+    const entries = lead ? [head, ...batch] : batch;
+    let img: Image;
+    try {
+      img = fromCritJson({ magic, entries }, { file: name });
+    } catch (e) {
+      // the images package numbers entries within the batch: renumber them in the document
+      if (isCrtoolsError(e)) {
+        const shift = batchStart - (lead ? 1 : 0);
+        e.message = e.message.replace(/entries\[(\d+)\]/, (_m, k: string) => `entries[${Number(k) + shift}]`);
+      }
+      throw e;
+    }
+    const out = lead ? img.entries.slice(1) : img.entries;
+    for (const x of out) await writer.write(x);
+    batchStart += batch.length;
+    batch = [];
+  }
+
+  return {
+    magic(m: string) {
+      const info = magicByName(m);
+      if (!info || info.message === null) throw badInput('CRIT_BAD_JSON', name, undefined, `magic: unknown image kind ${JSON.stringify(m)}`);
+      writer = createImageWriter(output, m);
+      magic = writer.magic;
+      hasFirst = info.firstMessage !== undefined;
+    },
+    async entry(e: unknown, index: number) {
+      if (index === 0) head = e;
+      batch.push(e);
+      if (batch.length >= BATCH) await flush();
+    },
+    async close() {
+      await flush();
+      await writer?.close();
+    },
+  };
 }
 
 /** Magic and number of entries as decode shows them (the pagemap head not counted, as crit). */

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
@@ -73,6 +73,7 @@ export async function withOutput(out: string | undefined, fn: (w: Writable) => P
   } catch (e) {
     throw badInput('CRIT_BAD_IMAGE', out, undefined, `cannot write: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, e);
   }
+  const regular = (await stat(out).catch(() => undefined))?.isFile() ?? false;
   try {
     const rc = await fn(w);
     await new Promise<void>((resolve, reject) => {
@@ -82,7 +83,9 @@ export async function withOutput(out: string | undefined, fn: (w: Writable) => P
     return rc;
   } catch (e) {
     w.destroy();
-    await unlink(out).catch(() => undefined);
+    // remove a partial output only when it is a regular file: -o /dev/null (or a fifo, a tty)
+    // must never be unlinked
+    if (regular) await unlink(out).catch(() => undefined);
     throw e;
   }
 }
