@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync 
 import path from 'node:path';
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
+import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { createPagesIdAllocator, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
 import {
   clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, collectInfected, withInfection, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM,
@@ -169,6 +170,10 @@ async function dumpFrozen(
   const nsIds: Entry = {};
   NS_ORDER.forEach((n, i) => (nsIds[`${n}_ns_id`] = i + 1));
   const nextPagesId = createPagesIdAllocator();
+  // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
+  const kd = loadKerndat().kerndat;
+  log.debug(`kerndat: zero_page_pfn ${kd.zero_page_pfn?.toString(16) ?? '?'} task_size ${kd.task_size?.toString(16) ?? '?'}`);
+  const mapsOpts = mapsOptions(kd);
   const pstree: Entry[] = [];
   const fdinfoWritten = new Set<number>();
   let pagesWritten = 0;
@@ -187,7 +192,7 @@ async function dumpFrozen(
     });
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
-    const vmas = readVmaList(pid);
+    const vmas = readVmaList(pid, mapsOpts);
     const fds = readFds(pid);
     const timers = readTimers(pid);
     let threadIds: number[] = [];
@@ -222,6 +227,8 @@ async function dumpFrozen(
           pagemap: (start: bigint, n: number) => pm.read(start, start + BigInt(n) * 4096n).entries,
           threadSps: state.threads.map((t) => t.regs.sp),
           mode: 'dump',
+          ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
+          ...(kd.task_size !== undefined ? { taskSize: kd.task_size } : {}),
         });
         const stats = pageMethod === 'splice'
           ? await writePagesSpliced(inf, dir, pid, nextPagesId(), plan.entries, () => checkAbort(signal))
@@ -259,6 +266,16 @@ async function dumpFrozen(
     }],
   });
   return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned };
+}
+
+/** readVmaList options from kerndat: the hidden stack guard gap and the device of shared anonymous memory. */
+function mapsOptions(kd: Kerndat): { stackGuardGapHidden: boolean; shmemDev?: { major: number; minor: number } } {
+  const o: { stackGuardGapHidden: boolean; shmemDev?: { major: number; minor: number } } = { stackGuardGapHidden: !!kd.stack_guard_gap_hidden };
+  if (typeof kd.shmem_dev === 'number') {
+    const d = kd.shmem_dev;
+    o.shmemDev = { major: ((d >>> 8) & 0xfff) | (Math.floor(d / 2 ** 32) & ~0xfff), minor: (d & 0xff) | ((d >>> 12) & 0xfff00) };
+  }
+  return o;
 }
 
 function checkAbort(signal?: AbortSignal): void {
