@@ -27,12 +27,12 @@ async function findLeaf(cmd: AnyCommand, rawArgs: string[]): Promise<{ leaf: Any
 
 /**
  * Run a citty command as a process: one line on stderr for any error, a stack
- * only with -v/--verbose at the highest level (or CRTOOLS_DEBUG), and the
+ * only with -v/--verbose (or CRTOOLS_DEBUG; criu's -v0..-v4 set log levels, not this), and the
  * error's exit code. A command's numeric return value is the exit code.
  */
 export async function runMain(cmd: AnyCommand): Promise<void> {
   const rawArgs = process.argv.slice(2);
-  const verbose = rawArgs.some((a) => a === '--verbose' || a === '-v' || a === '-v4') || !!process.env.CRTOOLS_DEBUG;
+  const verbose = rawArgs.some((a) => a === '--verbose' || a === '-v') || !!process.env.CRTOOLS_DEBUG;
   const name = (cmd.meta as { name?: string } | undefined)?.name ?? 'crtools';
   try {
     const { leaf, parent, args } = await findLeaf(cmd, rawArgs);
