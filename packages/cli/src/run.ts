@@ -35,6 +35,11 @@ export async function runMain(cmd: AnyCommand): Promise<void> {
   const verbose = rawArgs.some((a) => a === '--verbose' || a === '-v') || !!process.env.CRTOOLS_DEBUG;
   const name = (cmd.meta as { name?: string } | undefined)?.name ?? 'crtools';
   try {
+    if (rawArgs[0] === '--version' || rawArgs[0] === '-V') {
+      // as `criu --version` prints it
+      process.stdout.write(`Version: ${(cmd.meta as { version?: string } | undefined)?.version ?? 'unknown'}\n`);
+      return;
+    }
     const { leaf, parent, args } = await findLeaf(cmd, rawArgs);
     const wantsHelp = args.includes('--help') || args.includes('-h');
     const hasSubs = !!leaf.subCommands && Object.keys(await resolve(leaf.subCommands as any) ?? {}).length > 0;
