@@ -1,0 +1,40 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const bin = (name: string) => path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin', `${name}.js`);
+const run = (name: string, args: string[]) => spawnSync(process.execPath, [bin(name), ...args], { encoding: 'utf8' });
+
+describe('runMain (the bins around the commands)', () => {
+  it('--version prints the version and exits 0', () => {
+    const r = run('criu', ['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Version: \d+\.\d+\.\d+\n$/);
+  });
+
+  it('no command: usage on stdout, exit 2', () => {
+    const r = run('crit', []);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toContain('USAGE');
+  });
+
+  it('an unknown command: one line, exit 2', () => {
+    const r = run('criu', ['frobnicate']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe('criu: unknown command frobnicate\n');
+  });
+
+  it("a subcommand's exit code reaches the process (criu check --feature with an unknown name)", () => {
+    const r = run('criu', ['check', '--feature', 'no_such_feature']);
+    expect(r.status).toBe(1);
+  });
+
+  it('a bad-input error: one line on stderr, exit 3, no stack without -v', () => {
+    const r = run('crit', ['decode', '-i', '/proc/self/status']);
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    const v = run('crit', ['decode', '-i', '/proc/self/status', '-v']);
+    expect(v.stderr.split('\n').length).toBeGreaterThan(2);
+  });
+});
