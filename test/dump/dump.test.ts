@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -120,6 +121,10 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
 
   it('pages moved by vmsplice+splice (default) are byte-identical to process_vm_readv ones', () => {
     const w = startWorkload('pattern', ['8']);
+    // pinned to one CPU: the kernel rewrites the rseq area's cpu_id (in glibc's TLS page) whenever the
+    // task migrates, which would make two dumps taken one after the other differ in that page
+    const pin = spawnSync('taskset', ['-pc', '0', String(w.pid)], { stdio: 'ignore' });
+    expect(pin.status).toBe(0);
     const out: Record<string, Buffer[]> = {};
     for (const m of ['splice', 'read']) {
       const dir = tmp(m);

@@ -48,4 +48,51 @@ describe.skipIf(!haveCrit)('dump: zero pages and shared memory (Debian crit deco
     expect(data.every((b) => b === 0x5a)).toBe(true);
     expect(w.check()).toBe('check ok');
   });
+
+  it('shared anonymous memory shared with a child: dumped once the memfd way, as CRIU 4.2 does', () => {
+    const w = startWorkload('shmem', ['shm']);
+    const info = readyInfo(w.state);
+    const shm = BigInt(info['shm']!);
+    const child = Number(info['child']);
+    const ino = BigInt(readFileSync(`/proc/${w.pid}/maps`, 'utf8').split('\n').find((l) => l.startsWith(shm.toString(16) + '-'))!.trim().split(/\s+/)[4]!);
+    const dir = dumpTo(w.pid);
+    const images = decodeAll(dir); // Debian's crit decodes every image, memfd.img and pagemap-shmem included
+    const shmVma = (pid: number) => images[`mm-${pid}.img`].entries[0].vmas.find((v: any) => BigInt(v.start) === shm);
+    const pv = shmVma(w.pid);
+    const cv = shmVma(child);
+    for (const v of [pv, cv]) {
+      expect(v).toBeDefined();
+      expect(BigInt(v.end) - BigInt(v.start)).toBe(16n * BigInt(PG));
+      // VMA_AREA_REGULAR | VMA_FILE_SHARED | VMA_AREA_MEMFD, MAP_SHARED (CRIU 4.2's memfd path for anon shmem)
+      expect(v.status).toBe(0x4081);
+      expect(v.flags & 1).toBe(1);
+    }
+    // the vma's shmid is a file id: one MEMFD file, shared by both tasks, whose inode names the object
+    expect(cv.shmid).toBe(pv.shmid);
+    const file = images['files.img'].entries.find((f: any) => f.id === pv.shmid);
+    expect(file.type).toBe('MEMFD');
+    const inodes = images['memfd.img'].entries;
+    expect(inodes).toHaveLength(1);
+    expect(inodes[0]).toMatchObject({ name: '/dev/zero', size: 16 * PG, shmid: Number(ino), inode_id: file.memfd.inode_id });
+    const shmImg = `pagemap-shmem-${ino}.img`;
+    expect(images[shmImg].magic).toBe('PAGEMAP'); // CRIU's SHMEM_PAGEMAP magic is PAGEMAP's
+    // offsets in the object: pages 0-8 hold data (8 from the parent, 1 from the child), 9-15 never touched
+    const { pagesId, runs } = pagemapRuns(path.join(dir, shmImg));
+    expect(runs.map((r) => [r.vaddr, r.nr, r.flags & 4])).toEqual([[0n, 9, 4]]);
+    const pages = readFileSync(path.join(dir, `pages-${pagesId}.img`));
+    expect(pages.length).toBe(9 * PG);
+    for (let i = 0; i < 9; i++) {
+      const want = i < 8 ? 0x30 + i : 0x77;
+      expect(pages.subarray(i * PG, (i + 1) * PG).every((b) => b === want), `page ${i}`).toBe(true);
+    }
+    // the tasks' own pagemaps leave the shared area out
+    for (const pid of [w.pid, child]) {
+      const own = pagemapRuns(path.join(dir, `pagemap-${pid}.img`)).runs;
+      expect(own.some((r) => r.vaddr < shm + 16n * BigInt(PG) && r.vaddr + BigInt(r.nr * PG) > shm)).toBe(false);
+    }
+    const st = images['stats-dump'].entries[0].dump;
+    expect(st.shpages_scanned).toBe(16);
+    expect(st.shpages_written).toBe(9);
+    expect(w.check()).toBe('check ok');
+  });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
-import { createPagesIdAllocator, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
+import { createPagesIdAllocator, dumpShmemFile, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
 import {
   clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, collectInfected, withInfection, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM,
   readMemory, sameKernelObject,
@@ -179,6 +179,7 @@ async function dumpFrozen(
   let pagesWritten = 0;
   let pagesScanned = 0;
   let memUs = 0;
+  const sh = { objects: 0, scanned: 0, written: 0 };
 
   for (const task of tasks) {
     checkAbort(signal);
@@ -239,6 +240,16 @@ async function dumpFrozen(
         pagesWritten += stats.pagesWritten;
         pagesScanned += plan.stats.pagesScanned;
         log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written`);
+        // shared memory objects this task maps first: once each, right after the task's pages
+        // (CRIU dumps them with the task's file mappings), read through the map_files link
+        for (const o of files.pendingShmem.splice(0)) {
+          checkAbort(signal);
+          log.info(`Dumping shared memory ${o.shmid} (${o.nrPages} pages)`);
+          const r = await dumpShmemFile({ path: o.path, nrPages: o.nrPages, dir, shmid: o.shmid, pagesId: nextPagesId() });
+          sh.objects++;
+          sh.scanned += o.nrPages;
+          sh.written += r.written.pagesWritten;
+        }
       } finally {
         memUs += Math.round((performance.now() - tMem) * 1000);
         pm.close();
@@ -249,13 +260,14 @@ async function dumpFrozen(
   }
 
   await writeImageFile(path.join(dir, 'files.img'), { magic: 'FILES', entries: files.files });
+  if (files.memfdInodes.length) await writeImageFile(path.join(dir, 'memfd.img'), { magic: 'MEMFD_INODE', entries: files.memfdInodes });
   if (files.pipesData.length) await writeImageFile(path.join(dir, 'pipes-data.img'), { magic: 'PIPES_DATA', entries: files.pipesData });
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [{}] });
   await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });
   await writeImageFile(path.join(dir, 'stats-dump'), {
     magic: 'STATS',
-    entries: [{ dump: { freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs, pages_scanned: BigInt(pagesScanned), pages_skipped_parent: 0n, pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n } }],
+    entries: [{ dump: { freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs, pages_scanned: BigInt(pagesScanned), pages_skipped_parent: 0n, pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n, ...(sh.objects ? { shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n, shpages_written: BigInt(sh.written) } : {}) } }],
   });
   await writeImageFile(path.join(dir, 'inventory.img'), {
     magic: 'INVENTORY',

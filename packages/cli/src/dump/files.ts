@@ -50,6 +50,37 @@ export class FileTable {
     return id;
   }
 
+  /** memfd.img entries (one per shmem inode mapped through the memfd path). */
+  readonly memfdInodes: Entry[] = [];
+  /** shmem objects whose pages still have to be dumped (taken by the dump after each task). */
+  readonly pendingShmem: { path: string; shmid: bigint; nrPages: number }[] = [];
+  private nextMemfdInode = 1;
+
+  /**
+   * The file id of a shared anonymous mapping (MAP_SHARED|MAP_ANONYMOUS, maps shows `/dev/zero
+   * (deleted)` on the shmem device): CRIU 4.2 dumps it the memfd way, as a MEMFD file in files.img
+   * whose inode (memfd.img) names the shmem object by its inode number; the object's pages go into
+   * pagemap-shmem-<ino>.img. One id per inode, shared by every task mapping it.
+   */
+  anonShmemMapping(pid: number, start: bigint, end: bigint, name: string, ino: bigint): number {
+    const key = `shmem:${ino}`;
+    const have = this.mapped.get(key);
+    if (have !== undefined) return have;
+    const link = `/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`;
+    const st = statSync(link);
+    const id = this.alloc();
+    const inodeId = this.nextMemfdInode++;
+    this.files.push({ type: 'MEMFD', id, memfd: { id, flags: 0, pos: 0n, fown: { ...FOWN }, inode_id: inodeId } });
+    this.memfdInodes.push({
+      name, uid: st.uid, gid: st.gid, size: BigInt(st.size), shmid: Number(ino),
+      // a shmem file made for MAP_SHARED|MAP_ANONYMOUS is born sealed with F_SEAL_SEAL only
+      seals: 1, inode_id: BigInt(inodeId), mode: st.mode,
+    });
+    this.pendingShmem.push({ path: link, shmid: ino, nrPages: Math.ceil(st.size / 4096) });
+    this.mapped.set(key, id);
+    return id;
+  }
+
   /** cwd and root are a new entry each (as CRIU writes them). */
   dirEntry(pid: number, which: 'cwd' | 'root'): number {
     const path = readlinkSync(`/proc/${pid}/${which}`);
