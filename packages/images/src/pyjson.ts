@@ -171,27 +171,37 @@ export class ExactParser {
     return Number(r[0]);
   }
 
+  /**
+   * A string, scanned once from the opening quote to the closing one (linear in its length:
+   * never searches past the closing quote).
+   */
   string(): string {
     const s = this.s;
-    let p = ++this.pos;
+    const n = s.length;
+    const open = ++this.pos;
+    let p = open;
+    let run = p; // start of the current run of plain characters
     let out = '';
     for (;;) {
-      const q = s.indexOf('"', p);
-      const b = s.indexOf('\\', p);
-      if (q === -1) this.fail('unterminated string');
-      const stop = b === -1 || q < b ? q : b;
-      for (let i = p; i < stop; i++) {
-        if (s.charCodeAt(i) < 0x20) {
-          this.pos = i;
-          this.fail('control character in string');
-        }
+      if (p >= n) {
+        this.pos = open;
+        this.fail('unterminated string');
       }
-      if (b === -1 || q < b) {
-        out += s.slice(p, q);
-        this.pos = q + 1;
-        break;
+      const c = s.charCodeAt(p);
+      if (c === 0x22) {
+        this.pos = p + 1;
+        return run === p ? out : out + s.slice(run, p);
       }
-      out += s.slice(p, b);
+      if (c < 0x20) {
+        this.pos = p;
+        this.fail('control character in string');
+      }
+      if (c !== 0x5c) {
+        p++;
+        continue;
+      }
+      out += s.slice(run, p);
+      const b = p;
       const e = s[b + 1];
       p = b + 2;
       switch (e) {
@@ -217,8 +227,8 @@ export class ExactParser {
           this.pos = b;
           this.fail('bad escape');
       }
+      run = p;
     }
-    return out;
   }
 
   array(depth: number): unknown[] {
