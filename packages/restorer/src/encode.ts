@@ -81,6 +81,19 @@ function vmaKind(v: VmaPlan): bigint {
   }
 }
 
+export const SIGINFO_SIZE = 128;
+
+/** Pending signals as one block of 128-byte siginfo_t records (0 = none). */
+function sigBlock(w: PlanWriter, sigs: Buffer[] | undefined, who: string): number {
+  if (!sigs?.length) return 0;
+  for (const s of sigs) {
+    if (s.length !== SIGINFO_SIZE) throw new CrtoolsError('RESTORE_BAD_PLAN', `${who}: a pending siginfo is ${s.length} bytes, not ${SIGINFO_SIZE}`, { exitCode: ExitCode.BAD_INPUT });
+    const signo = s.readInt32LE(0);
+    if (signo < 1 || signo > 64) throw new CrtoolsError('RESTORE_BAD_PLAN', `${who}: pending signal number ${signo} is out of range`, { exitCode: ExitCode.BAD_INPUT });
+  }
+  return w.bytes(Buffer.concat(sigs), 8);
+}
+
 /** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
 export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
   const w = new PlanWriter();
@@ -121,6 +134,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       rseq_len: th.rseq?.len ?? 0,
       rseq_sig: th.rseq?.sig ?? 0,
       comm: w.string(th.comm),
+      nsigs: th.pendingSignals?.length ?? 0,
+      sigs_off: sigBlock(w, th.pendingSignals, `tid ${th.tid}`),
     }));
     const vmas = t.vmas.map((v) => ({
       start: v.start,
@@ -187,6 +202,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       child_subreaper: t.childSubreaper,
       nspecial: specials.length,
       special_off: w.records('special', specials.map((s, i) => ({ start: s.start, end: s.end, target: targets[i] }))),
+      nsigs: t.pendingSignals?.length ?? 0,
+      sigs_off: sigBlock(w, t.pendingSignals, `pid ${t.pid}`),
     };
   });
   const tasksOff = w.records('task', taskVals);

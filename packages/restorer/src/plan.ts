@@ -56,6 +56,8 @@ export interface ThreadPlan {
   clearTid: bigint;
   rseq?: { ptr: bigint; len: number; sig: number };
   comm?: string;
+  /** signals pending on this thread only: raw 128-byte siginfo_t each, queued again as they are */
+  pendingSignals?: Buffer[];
 }
 
 export interface SigactionPlan {
@@ -128,6 +130,8 @@ export interface TaskPlan {
   /** real, virtual, prof */
   itimers: ItimerPlan[];
   childSubreaper: boolean;
+  /** process-wide pending signals: raw 128-byte siginfo_t each */
+  pendingSignals?: Buffer[];
 }
 
 export interface RestorePlan {

@@ -104,4 +104,29 @@ describe('plan checks', () => {
     expect(buf.readBigUInt64LE(fd + fieldOffset('fd', 'flags'))).toBe(1n);
     expect(lay.size % 4096n).toBe(0n);
   });
+
+  it('encode: pending signals as 128-byte siginfo blocks per thread and per process; bad ones refused', () => {
+    const si = (signo: number, val: number) => {
+      const b = Buffer.alloc(128);
+      b.writeInt32LE(signo, 0);
+      b.writeInt32LE(val, 24);
+      return b;
+    };
+    const th = { ...thread(100), pendingSignals: [si(36, 1), si(36, 2)] };
+    const plan: RestorePlan = { tasks: [task(100, -1, { threads: [th], pendingSignals: [si(12, 3)] })], files: [] };
+    const buf = encodeBody(plan, specials).w.finish();
+    const t0 = Number(buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off')));
+    const at = (off: number, rec: 'task' | 'thread', f: string) => Number(buf.readBigUInt64LE(off + fieldOffset(rec, f)));
+    expect(at(t0, 'task', 'nsigs')).toBe(1);
+    const shared = at(t0, 'task', 'sigs_off');
+    expect(buf.readInt32LE(shared)).toBe(12);
+    expect(buf.readInt32LE(shared + 24)).toBe(3);
+    const th0 = at(t0, 'task', 'threads_off');
+    expect(at(th0, 'thread', 'nsigs')).toBe(2);
+    const ts = at(th0, 'thread', 'sigs_off');
+    expect([buf.readInt32LE(ts), buf.readInt32LE(ts + 24), buf.readInt32LE(ts + 128), buf.readInt32LE(ts + 152)]).toEqual([36, 1, 36, 2]);
+    const bad = (b: Buffer) => encodeBody({ tasks: [task(100, -1, { pendingSignals: [b] })], files: [] }, specials);
+    expect(() => bad(Buffer.alloc(64))).toThrow(/64 bytes, not 128/);
+    expect(() => bad(si(65, 0))).toThrow(/out of range/);
+  });
 });

@@ -95,6 +95,19 @@ export function fxsaveFrom(fp: Obj): Buffer {
   return b;
 }
 
+/** A signal_queue_entry → raw siginfo_t buffers (CRIU stores them as the kernel's 128 bytes). */
+function sigQueue(q: Obj | undefined, path: string): Buffer[] | undefined {
+  const list = (q?.signals ?? []) as Obj[];
+  if (!list.length) return undefined;
+  return list.map((e, i) => {
+    const b = e.siginfo as Buffer | undefined;
+    if (!b || b.length !== 128) throw badInput(`${path}: pending signal ${i} has a ${b?.length ?? 0}-byte siginfo (128 expected)`, { path, image: path });
+    const signo = b.readInt32LE(0);
+    if (signo < 1 || signo > 64) throw badInput(`${path}: pending signal ${i} has signal number ${signo}`, { path, image: path });
+    return Buffer.from(b);
+  });
+}
+
 function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: string): ThreadPlan {
   if (core.mtype !== 'X86_64' && core.mtype !== 1) throw unsupported(`${path}: architecture ${core.mtype} is not x86_64`, { path });
   const ti = core.thread_info;
@@ -109,7 +122,6 @@ function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: str
   const rseq = tc?.rseq_entry as Obj | undefined;
   const sm = tc?.seccomp_mode;
   if (sm !== undefined && sm !== 'disabled' && sm !== 0) throw unsupported(`${path}: seccomp (${sm}) is not restored yet`, { path, pid: tid });
-  if (tc?.signals_p?.signals?.length) throw unsupported(`${path}: pending thread signals are not restored yet`, { path, pid: tid });
   return {
     tid,
     regs,
@@ -125,6 +137,7 @@ function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: str
     clearTid: big(ti.clear_tid_addr),
     rseq: rseq && big(rseq.rseq_abi_pointer) !== 0n ? { ptr: big(rseq.rseq_abi_pointer), len: rseq.rseq_abi_size, sig: rseq.signature } : undefined,
     comm: tc?.comm ?? leaderTc?.comm,
+    pendingSignals: sigQueue(tc?.signals_p, path),
   };
 }
 
@@ -264,7 +277,6 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (tc.task_state !== undefined && tc.task_state !== 'Alive' && tc.task_state !== 1) {
       throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
     }
-    if (tc.signals_s?.signals?.length) throw unsupported(`pid ${pid}: pending process signals are not restored yet`, { pid });
     if (tc.timers?.posix?.length) throw unsupported(`pid ${pid}: POSIX timers are not restored yet`, { pid });
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
     // namespaces are not recreated: every task must live in the dump's root namespaces
@@ -368,6 +380,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       },
       itimers: [itimer(tm.real), itimer(tm.virt), itimer(tm.prof)],
       childSubreaper: !!tc.child_subreaper,
+      pendingSignals: sigQueue(tc.signals_s, corePath),
     });
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
   }

@@ -42,6 +42,7 @@ typedef long long s64;
 #define NR_setfsuid 122
 #define NR_setfsgid 123
 #define NR_personality 135
+#define NR_rt_sigqueueinfo 129
 #define NR_prctl 157
 #define NR_arch_prctl 158
 #define NR_chroot 161
@@ -50,6 +51,7 @@ typedef long long s64;
 #define NR_exit_group 231
 #define NR_openat 257
 #define NR_pipe2 293
+#define NR_rt_tgsigqueueinfo 297
 #define NR_prlimit64 302
 #define NR_rseq 334
 #define NR_clone3 435
@@ -587,6 +589,22 @@ static __attribute__((noreturn)) void jump_to_task(struct ctx *c, struct plan_th
 	blob_sigreturn(uc);
 }
 
+#define SIGINFO_SIZE 128
+
+static void queue_signals(struct ctx *c, u64 id, u64 n, u64 off, int thread)
+{
+	u8 *si = AT(c, off);
+	u64 i;
+
+	for (i = 0; i < n; i++, si += SIGINFO_SIZE) {
+		int signo = *(int *)si;
+		if (thread)
+			chk(c, S4(NR_rt_tgsigqueueinfo, c->t->pid, id, signo, si), signo);
+		else
+			chk(c, S3(NR_rt_sigqueueinfo, id, signo, si), signo);
+	}
+}
+
 static void thread_final(struct ctx *c, u64 ti)
 {
 	struct plan_thread *th = (struct plan_thread *)AT(c, c->t->threads_off) + ti;
@@ -602,6 +620,12 @@ static void thread_final(struct ctx *c, u64 ti)
 	set_step(c, STEP_RSEQ);
 	if (th->rseq_ptr)
 		chk(c, S4(NR_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig), th->tid);
+	/* pending signals go back on the queues while everything is still blocked here; the
+	 * sigreturn below installs the recorded mask, so blocked ones stay pending */
+	set_step(c, STEP_SIGNALS);
+	queue_signals(c, th->tid, th->nsigs, th->sigs_off, 1);
+	if (ti == 0)
+		queue_signals(c, c->t->pid, c->t->nsigs, c->t->sigs_off, 0);
 	set_step(c, STEP_SIGRETURN);
 	if (ti == 0)
 		__atomic_store_n(&c->st->state, ST_RESUMED, __ATOMIC_SEQ_CST);
