@@ -2,7 +2,9 @@
 // bench/dump.mjs [MiB=1024]: dump a pattern process of MiB MiB to tmpfs (/dev/shm) with
 // `criu dump -R`, once per page method (splice = parasite vmsplice + splice, the default;
 // read = process_vm_readv), report wall time, the dumper's CPU time and peak RSS (VmHWM
-// sampled from /proc) and verify the workload's pattern afterwards.
+// sampled from /proc) and verify the workload's pattern afterwards. 'splice-seq' is splice with
+// CRTOOLS_DUMP_OVERLAP=0 (no overlap of the tracee's vmsplice with our splice), for comparison.
+// ROUNDS=N repeats the splice/splice-seq pair N times, interleaved (same load for both).
 // No CRIU binary works here; the reference is CRIU's published 1.1–2.9 s for 1 GiB.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
@@ -26,10 +28,12 @@ const pid = Number(/pid=(\d+)/.exec(line)?.[1]);
 if (!pid) throw new Error(`pattern did not start: ${line}`);
 const images = path.join(work, 'img');
 try {
-  for (const method of ['splice', 'read']) {
+  const rounds = Number(process.env.ROUNDS ?? 1);
+  const methods = [...Array.from({ length: rounds }, () => ['splice', 'splice-seq']).flat(), 'read'];
+  for (const method of methods) {
   rmSync(images, { recursive: true, force: true });
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [path.join(root, 'packages/cli/bin/criu.js'), 'dump', '-t', String(pid), '-D', images, '-R', '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method } });
+  const child = spawn(process.execPath, [path.join(root, 'packages/cli/bin/criu.js'), 'dump', '-t', String(pid), '-D', images, '-R', '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method === 'read' ? 'read' : 'splice', CRTOOLS_DUMP_OVERLAP: method === 'splice-seq' ? '0' : '1' } });
   let peak = 0;
   let cpu = 0;
   const timer = setInterval(() => {

@@ -1,7 +1,7 @@
 import { CrtoolsError, syscallError } from '@crtools/common';
 import { PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
 import { native } from './load-native.js';
-import { call, runBlobCommand, type Infection } from './remote.js';
+import { call, finishBlobCommand, startBlobCommand, type Infection } from './remote.js';
 
 const PAGE = 4096;
 const MAX_IOV = 512;
@@ -28,83 +28,125 @@ export interface PageTransfer {
   close(): void;
 }
 
-export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20): PageTransfer {
+export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = true): PageTransfer {
   const n = native();
-  const p = n.pipe(pipeBytes);
-  if (typeof p === 'number') throw syscallError('pipe2', -p, { pid: inf.pid });
-  const [rd, wr, capacity] = p;
-  let tracerFd = -1n;
+  if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  // two pipes: the tracee vmsplices the next batch into one while we splice the other into the file
+  const pipes: { rd: number; wr: number; capacity: number; tracerFd: bigint }[] = [];
+  const closeAll = () => {
+    for (const q of pipes) {
+      try {
+        if (q.tracerFd >= 0n) call(inf, inf.pid, 3 /* close */, [q.tracerFd]);
+      } catch {
+        /* cure unmaps anyway; the fd closes with the task if it is gone */
+      }
+      n.closeFd(q.rd);
+      n.closeFd(q.wr);
+    }
+    pipes.length = 0;
+  };
   try {
-    if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
-    // the tracee opens our pipe's write end through /proc: the path goes through the shared area
-    const path = `/proc/${process.pid}/fd/${wr}\0`;
-    inf.shared.write(path, 0, 'latin1');
-    tracerFd = call(inf, inf.pid, NR_openat, [AT_FDCWD, inf.sharedAddr, BigInt(O_WRONLY_CLOEXEC), 0n]);
-    if (tracerFd < 0n) throw new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: could not open the page pipe (errno ${-tracerFd})`, { context: { pid: inf.pid } });
+    for (let i = 0; i < 2; i++) {
+      const p = n.pipe(pipeBytes);
+      if (typeof p === 'number') throw syscallError('pipe2', -p, { pid: inf.pid });
+      const q = { rd: p[0], wr: p[1], capacity: p[2], tracerFd: -1n };
+      pipes.push(q);
+      // the tracee opens our pipe's write end through /proc: the path goes through the shared area
+      inf.shared.write(`/proc/${process.pid}/fd/${q.wr}\0`, 0, 'latin1');
+      const fd = call(inf, inf.pid, NR_openat, [AT_FDCWD, inf.sharedAddr, BigInt(O_WRONLY_CLOEXEC), 0n]);
+      if (fd < 0n) throw new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: could not open the page pipe (errno ${-fd})`, { context: { pid: inf.pid } });
+      q.tracerFd = fd;
+    }
   } catch (e) {
-    n.closeFd(rd);
-    n.closeFd(wr);
+    closeAll();
     throw e;
   }
+  const capacity = Math.min(pipes[0]!.capacity, pipes[1]!.capacity);
   const L = PARASITE_STRUCTS.vmsplice_args;
   const I = PARASITE_STRUCTS.iovec;
   const args = Buffer.alloc(L.size);
+  let argsLen = 0;
+  let turn = 0;
 
-  function batch(runs: { base: bigint; len: number }[], bytes: number, outFd: number): void {
-    args.writeInt32LE(Number(tracerFd), L.fields.fd.offset);
+  /** Start the tracee's vmsplice of `runs` into the next pipe; the batch is in flight afterwards. */
+  function start(runs: { base: bigint; len: number }[], bytes: number): { q: (typeof pipes)[number]; bytes: number } {
+    const q = pipes[turn]!;
+    turn ^= 1;
+    args.writeInt32LE(Number(q.tracerFd), L.fields.fd.offset);
     args.writeUInt32LE(runs.length, L.fields.nr.offset);
     runs.forEach((r, i) => {
       const at = L.fields.iov.offset + i * I.size;
       args.writeBigUInt64LE(r.base, at + I.fields.base.offset);
       args.writeBigUInt64LE(BigInt(r.len), at + I.fields.len.offset);
     });
-    const queued = runBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, args.subarray(0, L.fields.iov.offset + runs.length * I.size));
-    if (queued !== BigInt(bytes)) {
-      throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: vmsplice queued ${queued} of ${bytes} bytes`, { context: { pid: inf.pid } });
+    argsLen = L.fields.iov.offset + runs.length * I.size;
+    startBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, args.subarray(0, argsLen));
+    return { q, bytes };
+  }
+
+  /** Wait for the batch in flight to be queued in its pipe. */
+  function finish(b: { bytes: number }): void {
+    const queued = finishBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, args.subarray(0, argsLen));
+    if (queued !== BigInt(b.bytes)) {
+      throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: vmsplice queued ${queued} of ${b.bytes} bytes`, { context: { pid: inf.pid } });
     }
-    const moved = n.spliceAll(rd, outFd, bytes);
+  }
+
+  /** Move a queued batch from its pipe into the file. */
+  function drain(b: { q: (typeof pipes)[number]; bytes: number }, outFd: number): void {
+    const moved = n.spliceAll(b.q.rd, outFd, b.bytes);
     if (moved < 0) throw syscallError('splice', -moved, { pid: inf.pid });
-    if (moved !== bytes) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: spliced ${moved} of ${bytes} bytes`, { context: { pid: inf.pid } });
+    if (moved !== b.bytes) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: spliced ${moved} of ${b.bytes} bytes`, { context: { pid: inf.pid } });
   }
 
   return {
     capacity,
     transfer(runs, outFd) {
+      let total = 0;
+      let queued: { q: (typeof pipes)[number]; bytes: number } | undefined; // in its pipe, not yet drained
+      let inFlight: { q: (typeof pipes)[number]; bytes: number } | undefined; // tracee still vmsplicing
+      const step = (pending: { base: bigint; len: number }[], bytes: number) => {
+        if (!overlap && queued) {
+          drain(queued, outFd);
+          queued = undefined;
+        }
+        inFlight = start(pending, bytes);
+        try {
+          if (queued) drain(queued, outFd); // overlaps with the tracee's vmsplice
+          queued = undefined;
+        } finally {
+          // the tracee must be stopped again before anything else happens, error or not
+          const b = inFlight;
+          inFlight = undefined;
+          finish(b);
+          queued = b;
+        }
+        total += bytes;
+      };
       let pending: { base: bigint; len: number }[] = [];
       let bytes = 0;
-      let total = 0;
       for (const r of runs) {
         let vaddr = r.vaddr;
         let left = r.nrPages * PAGE;
         while (left > 0) {
-          const room = capacity - bytes;
-          const take = Math.min(left, room);
+          const take = Math.min(left, capacity - bytes);
           pending.push({ base: vaddr, len: take });
           bytes += take;
           vaddr += BigInt(take);
           left -= take;
           if (bytes === capacity || pending.length === MAX_IOV) {
-            batch(pending, bytes, outFd);
-            total += bytes;
+            step(pending, bytes);
             pending = [];
             bytes = 0;
           }
         }
       }
-      if (pending.length) {
-        batch(pending, bytes, outFd);
-        total += bytes;
-      }
+      if (pending.length) step(pending, bytes);
+      if (queued) drain(queued, outFd);
       return total;
     },
     close() {
-      try {
-        if (tracerFd >= 0n) call(inf, inf.pid, 3 /* close */, [tracerFd]);
-      } catch {
-        /* cure unmaps anyway; the fd closes with the task if it is gone */
-      }
-      n.closeFd(rd);
-      n.closeFd(wr);
+      closeAll();
     },
   };
 }

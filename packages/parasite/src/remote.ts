@@ -96,14 +96,25 @@ export function remoteSyscallAt(inf: Infection, tid: number, code: bigint, nr: n
  * syscall restart happens) until it traps with its ip at `trapIp`. Returns rax (signed).
  */
 export function runUntilTrap(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, trapIp: bigint, what: string): bigint {
+  startAt(inf, tid, ip, set);
+  return finishAt(inf, tid, trapIp, what);
+}
+
+/** Set the thread's registers for a remote run from `ip` and let it go (PTRACE_CONT). */
+function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>): void {
   const base = inf.saved.get(tid);
   if (!base) throw new CrtoolsError('NOT_SEIZED', `thread ${tid} is not seized`, { context: { pid: tid } });
   const r: GpRegs = { ...decodeGpRegs(base), ...set };
   r.orig_ax = -1n;
   r.ip = ip;
   setGpRegs(tid, encodeGpRegs(r));
+  check(native().cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
+}
+
+/** Wait for a thread started by startAt to reach its trap; put its seized registers back; return ax. */
+function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string): bigint {
+  const base = inf.saved.get(tid)!;
   const n = native();
-  check(n.cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
   for (;;) {
     const st = waitStop(tid);
     if (st.stopSignal === SIGTRAP && st.event === 0) break;
@@ -186,13 +197,28 @@ const BLOB_TRAP_OFFSET = 10n;
  * Returns the command's result (negative = -errno).
  */
 export function runBlobCommand(inf: Infection, tid: number, cmd: number, args: Buffer): bigint {
+  startBlobCommand(inf, tid, cmd, args);
+  return finishBlobCommand(inf, tid, cmd, args);
+}
+
+/**
+ * The first half of runBlobCommand: the command runs in the tracee while the caller does other
+ * work; finishBlobCommand (mandatory, even on the caller's error paths) waits for it.
+ */
+export function startBlobCommand(inf: Infection, tid: number, cmd: number, args: Buffer): void {
   if (inf.area === 0n || !inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
   if (args.length > inf.shared.length) throw new RangeError(`parasite arguments of ${args.length} bytes exceed the shared area`);
   // arguments and results move through the shared memfd mapping: no ptrace or vm copies
   args.copy(inf.shared, 0);
   const entry = inf.area + BigInt(PARASITE_AREA.blob);
-  const r = runUntilTrap(inf, tid, entry, { di: BigInt(cmd), si: inf.sharedAddr, sp: inf.area + BigInt(PARASITE_AREA.stackTop) }, entry + BLOB_TRAP_OFFSET, `parasite command ${cmd}`);
-  inf.shared.copy(args, 0, 0, args.length);
+  startAt(inf, tid, entry, { di: BigInt(cmd), si: inf.sharedAddr, sp: inf.area + BigInt(PARASITE_AREA.stackTop) });
+}
+
+/** Wait for a command started by startBlobCommand; its results are copied back into `args`. */
+export function finishBlobCommand(inf: Infection, tid: number, cmd: number, args: Buffer): bigint {
+  const entry = inf.area + BigInt(PARASITE_AREA.blob);
+  const r = finishAt(inf, tid, entry + BLOB_TRAP_OFFSET, `parasite command ${cmd}`);
+  inf.shared!.copy(args, 0, 0, args.length);
   return r;
 }
 

@@ -22,7 +22,8 @@ export async function writePagesSpliced(
 ): Promise<{ pagesWritten: number }> {
   const pm = createImageWriter(path.join(dir, `pagemap-${pid}.img`), 'PAGEMAP');
   const fd = openSync(path.join(dir, `pages-${pagesId}.img`), 'w', 0o600);
-  const xfer = openPageTransfer(inf);
+  // CRTOOLS_DUMP_PIPE_BYTES / CRTOOLS_DUMP_OVERLAP=0: knobs for the benchmark (bench/dump.mjs)
+  const xfer = openPageTransfer(inf, Number(process.env['CRTOOLS_DUMP_PIPE_BYTES'] ?? 1 << 20), process.env['CRTOOLS_DUMP_OVERLAP'] !== '0');
   let pages = 0;
   try {
     await pm.write({ pages_id: pagesId });
@@ -34,7 +35,7 @@ export async function writePagesSpliced(
       runs = [];
       runPages = 0;
     };
-    const batchPages = Math.max(1, Math.floor((8 << 20) / 4096));
+    const batchPages = Math.max(1, Math.floor(Math.max(8 << 20, xfer.capacity) / 4096));
     for (const e of entries) {
       await pm.write({ vaddr: e.vaddr, compat_nr_pages: 0, flags: e.flags, nr_pages: BigInt(e.nrPages) });
       if (!(e.flags & PE_PRESENT)) continue;
