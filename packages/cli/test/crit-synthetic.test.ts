@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../src/crit/decode.js';
 import { encodeImage } from '../src/crit/encode.js';
 import { exploreDir } from '../src/crit/x.js';
-import { parseJson, type JsonValue } from '../src/crit/json-reader.js';
+import { parseJson, type JsonValue } from '../src/crit/index.js';
 import { pyDumps } from '../src/crit/pyjson.js';
 
 const fixtures = path.resolve(__dirname, '../../../../shared/fixtures/criu-4.2');

@@ -8,7 +8,7 @@ import { shapeError } from './errors.js';
 import { EntryEncoder, kindInfo, type Entry, type Image } from './framing.js';
 import type { ImageStream } from './io.js';
 import { magicHeader, type MagicInfo } from './magic.js';
-import { ExactParser, parseJsonExact, pyDump, PyFloat, pyString } from './pyjson.js';
+import { parseJsonStrict, parseJsonExact, pyDump, PyFloat, pyString } from './pyjson.js';
 import { FT, is64, messageSpec, type FieldSpec, type MessageSpec } from './schema.js';
 
 /**
@@ -474,12 +474,12 @@ function openCritDoc(doc: string | Buffer | unknown, file: string | undefined, e
   let v = doc;
   if (owned) {
     const text = (doc as string | Buffer).toString();
-    if (exact) v = new ExactParser(text, file).parseDocument();
+    if (exact) v = parseJsonStrict(text, file);
     else {
       try {
         v = JSON.parse(text); // fast; integers beyond 2^53 are caught in critInt and re-parsed exactly
       } catch {
-        v = new ExactParser(text, file).parseDocument(); // for the precise error position
+        v = parseJsonStrict(text, file); // for the precise error position
       }
     }
   }

@@ -12,6 +12,9 @@ export {
   type ImageStream, type ImageWriter, type OpenImageOptions, type WriteOptions,
 } from './io.js';
 export { toCritJson, toCritValue, fromCritJson, encodeCritJson, critJsonChunks, writeCritJson, type CritJsonOptions } from './crit-json.js';
-export { parseJsonExact, pyDump } from './pyjson.js';
+export {
+  parseJsonExact, parseJsonStrict, parseJson, readImageDocument, JsonCursor, JsonSyntaxError, pyDump,
+  type JsonValue, type ImageDocumentHandler,
+} from './pyjson.js';
 export { parseImageFileName, imageFileName, openImageDir, type ImageDir, type ImageDirEntry, type ImageFileName } from './image-dir.js';
 export { generateTypes, writeTypes, typeName } from './typegen.js';

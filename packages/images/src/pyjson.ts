@@ -85,7 +85,10 @@ export function pyDump(v: unknown, ind: string | null = null, cur = ''): string 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Parsing (integers beyond 2^53 stay exact as bigint)
+// Parsing: the one JSON reader of crtools (crit's `encode` streams entries through it too).
+// Integers that fit a double exactly stay numbers, larger ones become bigints; accepts what
+// Python's json.load accepts (NaN, Infinity, -Infinity); one pass over the text (linear);
+// errors name the offset and use Python's wording.
 
 /** True when the text holds a run of 16+ digits (a number JSON.parse might round). */
 function hasLongDigitRun(s: string): boolean {
@@ -99,111 +102,240 @@ function hasLongDigitRun(s: string): boolean {
   return false;
 }
 
+/**
+ * Parse JSON text keeping integers beyond 2^53 exact (bigint). Uses JSON.parse when the text
+ * holds no number that could be rounded. Errors are `JSON_SYNTAX` CrtoolsErrors with
+ * `context.offset` (UTF-16 index in the text).
+ */
 export function parseJsonExact(text: string, file?: string): unknown {
   if (!hasLongDigitRun(text)) {
     try {
       return JSON.parse(text);
-    } catch (e) {
+    } catch {
       // fall through to our parser for a precise error position
     }
   }
-  return new ExactParser(text, file).parseDocument();
+  return parseJsonStrict(text, file);
 }
 
-/** The exact parser (integers beyond 2^53 as bigint); errors are JSON_SYNTAX with the offset. */
-export class ExactParser {
-  pos = 0;
-  constructor(
-    readonly s: string,
-    readonly file?: string,
-  ) {}
-
-  fail(msg: string): never {
-    throw imageError(ImageErrorCode.JSON_SYNTAX, { file: this.file, offset: this.pos }, `invalid JSON: ${msg}`);
+/** Like parseJsonExact but always through the exact reader (no JSON.parse fast path). */
+export function parseJsonStrict(text: string, file?: string): unknown {
+  try {
+    return parseJson(text);
+  } catch (e) {
+    throw toImageError(e, file);
   }
+}
+
+/** A JsonSyntaxError as the images package's JSON_SYNTAX error; anything else unchanged. */
+export function toImageError(e: unknown, file?: string): unknown {
+  if (e instanceof JsonSyntaxError) return imageError(ImageErrorCode.JSON_SYNTAX, { file, offset: e.index }, `invalid JSON: ${e.message}`);
+  return e;
+}
+
+export class JsonSyntaxError extends Error {
+  constructor(
+    message: string,
+    /** Offset in UTF-16 units in the text. */
+    readonly index: number,
+  ) {
+    super(message);
+  }
+}
+
+export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [k: string]: JsonValue };
+
+const WS = new Uint8Array(128);
+WS[0x20] = WS[0x09] = WS[0x0a] = WS[0x0d] = 1;
+
+export class JsonCursor {
+  pos = 0;
+  constructor(readonly text: string) {}
 
   ws(): void {
-    const s = this.s;
+    const t = this.text;
     let p = this.pos;
-    for (;;) {
-      const c = s.charCodeAt(p);
-      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) p++;
+    while (p < t.length) {
+      const c = t.charCodeAt(p);
+      if (c < 128 && WS[c]) p++;
       else break;
     }
     this.pos = p;
   }
 
-  parseDocument(): unknown {
+  fail(msg: string, at = this.pos): never {
+    throw new JsonSyntaxError(msg, at);
+  }
+
+  expect(ch: string, what: string): void {
     this.ws();
-    const v = this.value(0);
+    if (this.text[this.pos] !== ch) this.fail(`expecting ${what}`);
+    this.pos++;
+  }
+
+  /** After the opening bracket: true if the container is empty (and consumes the closer). */
+  peekClose(closer: string): boolean {
     this.ws();
-    if (this.pos !== this.s.length) this.fail('unexpected data after the document');
+    if (this.text[this.pos] === closer) {
+      this.pos++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Between items: true if another item follows, false at the closer. */
+  next(closer: string, what: string): boolean {
+    this.ws();
+    const c = this.text[this.pos];
+    if (c === ',') {
+      this.pos++;
+      return true;
+    }
+    if (c === closer) {
+      this.pos++;
+      return false;
+    }
+    return this.fail(`expecting ',' or '${closer}' in ${what}`);
+  }
+
+  value(depth = 0): JsonValue {
+    if (depth > 512) this.fail('nesting too deep');
+    this.ws();
+    const t = this.text;
+    const c = t.charCodeAt(this.pos);
+    switch (c) {
+      case 0x7b /* { */: {
+        this.pos++;
+        const o: { [k: string]: JsonValue } = {};
+        if (this.peekClose('}')) return o;
+        do {
+          this.ws();
+          if (t.charCodeAt(this.pos) !== 0x22) this.fail('expecting property name enclosed in double quotes');
+          const k = this.string();
+          this.expect(':', "':' delimiter");
+          const v = this.value(depth + 1);
+          // a "__proto__" key is data, not the prototype
+          if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+          else o[k] = v;
+        } while (this.next('}', 'object'));
+        return o;
+      }
+      case 0x5b /* [ */: {
+        this.pos++;
+        const a: JsonValue[] = [];
+        if (this.peekClose(']')) return a;
+        do a.push(this.value(depth + 1));
+        while (this.next(']', 'array'));
+        return a;
+      }
+      case 0x22:
+        return this.string();
+      case 0x74:
+        return this.word('true', true);
+      case 0x66:
+        return this.word('false', false);
+      case 0x6e:
+        return this.word('null', null);
+      case 0x4e:
+        return this.word('NaN', NaN);
+      case 0x49:
+        return this.word('Infinity', Infinity);
+      default:
+        if (c === 0x2d && t.startsWith('-Infinity', this.pos)) return this.word('-Infinity', -Infinity);
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+        return this.fail(this.pos >= t.length ? 'unexpected end of JSON, expecting value' : 'expecting value');
+    }
+  }
+
+  private word<T>(w: string, v: T): T {
+    if (!this.text.startsWith(w, this.pos)) this.fail('expecting value');
+    this.pos += w.length;
     return v;
   }
 
-  value(depth: number): unknown {
-    if (depth > 512) this.fail('nesting too deep');
-    this.ws();
-    const c = this.s[this.pos];
-    if (c === '{') return this.object(depth);
-    if (c === '[') return this.array(depth);
-    if (c === '"') return this.string();
-    if (c === 't' && this.s.startsWith('true', this.pos)) return (this.pos += 4), true;
-    if (c === 'f' && this.s.startsWith('false', this.pos)) return (this.pos += 5), false;
-    if (c === 'n' && this.s.startsWith('null', this.pos)) return (this.pos += 4), null;
-    if (c === 'N' && this.s.startsWith('NaN', this.pos)) return (this.pos += 3), NaN;
-    if (c === 'I' && this.s.startsWith('Infinity', this.pos)) return (this.pos += 8), Infinity;
-    if (c === '-' && this.s.startsWith('-Infinity', this.pos)) return (this.pos += 9), -Infinity;
-    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.number();
-    this.fail(c === undefined ? 'unexpected end of input' : `unexpected ${JSON.stringify(c)}`);
-  }
-
-  number(): number | bigint {
-    const m = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
-    m.lastIndex = this.pos;
-    const r = m.exec(this.s);
-    if (!r) this.fail('bad number');
-    this.pos += r[0].length;
-    if (r[1] === undefined && r[2] === undefined) {
-      const n = Number(r[0]);
-      return Number.isSafeInteger(n) ? n : BigInt(r[0]);
-    }
-    return Number(r[0]);
-  }
-
-  /**
-   * A string, scanned once from the opening quote to the closing one (linear in its length:
-   * never searches past the closing quote).
-   */
-  string(): string {
-    const s = this.s;
-    const n = s.length;
-    const open = ++this.pos;
-    let p = open;
-    let run = p; // start of the current run of plain characters
-    let out = '';
-    for (;;) {
-      if (p >= n) {
-        this.pos = open;
-        this.fail('unterminated string');
+  private number(): number | bigint {
+    const t = this.text;
+    const start = this.pos;
+    let p = start;
+    if (t.charCodeAt(p) === 0x2d) p++;
+    const d0 = p;
+    let c = t.charCodeAt(p);
+    if (c === 0x30) p++;
+    else if (c >= 0x31 && c <= 0x39) {
+      while (p < t.length && (c = t.charCodeAt(p)) >= 0x30 && c <= 0x39) p++;
+    } else this.fail('expecting value', start);
+    let isInt = true;
+    if (t.charCodeAt(p) === 0x2e) {
+      const f0 = ++p;
+      while (p < t.length && (c = t.charCodeAt(p)) >= 0x30 && c <= 0x39) p++;
+      if (p === f0) {
+        // Python stops the number before a lone '.', then fails on the '.'
+        this.pos = f0 - 1;
+        return this.finishInt(start, d0, f0 - 1);
       }
-      const c = s.charCodeAt(p);
+      isInt = false;
+    }
+    c = t.charCodeAt(p);
+    if (c === 0x65 || c === 0x45) {
+      let q = p + 1;
+      c = t.charCodeAt(q);
+      if (c === 0x2b || c === 0x2d) q++;
+      const e0 = q;
+      while (q < t.length && (c = t.charCodeAt(q)) >= 0x30 && c <= 0x39) q++;
+      if (q > e0) {
+        p = q;
+        isInt = false;
+      }
+    }
+    this.pos = p;
+    if (!isInt) return Number(t.slice(start, p));
+    return this.finishInt(start, d0, p);
+  }
+
+  private finishInt(start: number, d0: number, end: number): number | bigint {
+    const s = this.text.slice(start, end);
+    // up to 15 digits always fit a double exactly
+    if (end - d0 <= 15) return Number(s) || 0; // -0 is the integer 0
+    const b = BigInt(s);
+    return b >= -9007199254740991n && b <= 9007199254740991n ? Number(b) : b;
+  }
+
+  string(): string {
+    const t = this.text;
+    const start = ++this.pos;
+    let p = start;
+    // fast path: no escapes
+    for (;;) {
+      if (p >= t.length) this.fail('unterminated string', start - 1);
+      const c = t.charCodeAt(p);
       if (c === 0x22) {
         this.pos = p + 1;
-        return run === p ? out : out + s.slice(run, p);
+        return t.slice(start, p);
       }
-      if (c < 0x20) {
-        this.pos = p;
-        this.fail('control character in string');
+      if (c === 0x5c) break;
+      if (c < 0x20) this.fail('invalid control character in string', p);
+      p++;
+    }
+    let out = t.slice(start, p);
+    for (;;) {
+      if (p >= t.length) this.fail('unterminated string', start - 1);
+      const c = t.charCodeAt(p);
+      if (c === 0x22) {
+        this.pos = p + 1;
+        return out;
       }
+      if (c < 0x20) this.fail('invalid control character in string', p);
       if (c !== 0x5c) {
-        p++;
+        const q = p;
+        while (p < t.length) {
+          const d = t.charCodeAt(p);
+          if (d === 0x22 || d === 0x5c || d < 0x20) break;
+          p++;
+        }
+        out += t.slice(q, p);
         continue;
       }
-      out += s.slice(run, p);
-      const b = p;
-      const e = s[b + 1];
-      p = b + 2;
+      const e = t[p + 1];
       switch (e) {
         case '"': out += '"'; break;
         case '\\': out += '\\'; break;
@@ -214,63 +346,91 @@ export class ExactParser {
         case 'r': out += '\r'; break;
         case 't': out += '\t'; break;
         case 'u': {
-          const h = s.slice(p, p + 4);
-          if (!/^[0-9a-fA-F]{4}$/.test(h)) {
-            this.pos = b;
-            this.fail('bad \\u escape');
-          }
+          const h = t.slice(p + 2, p + 6);
+          if (!/^[0-9a-fA-F]{4}$/.test(h)) this.fail('invalid \\uXXXX escape', p);
           out += String.fromCharCode(parseInt(h, 16));
-          p += 4;
-          break;
+          p += 6;
+          continue;
         }
         default:
-          this.pos = b;
-          this.fail('bad escape');
+          this.fail('invalid \\escape', p);
       }
-      run = p;
+      p += 2;
     }
   }
 
-  array(depth: number): unknown[] {
-    this.pos++;
-    const out: unknown[] = [];
+  end(): void {
     this.ws();
-    if (this.s[this.pos] === ']') return this.pos++, out;
-    for (;;) {
-      out.push(this.value(depth + 1));
-      this.ws();
-      const c = this.s[this.pos++];
-      if (c === ']') return out;
-      if (c !== ',') {
-        this.pos--;
-        this.fail("expected ',' or ']'");
-      }
-    }
+    if (this.pos < this.text.length) this.fail('extra data after the JSON document');
   }
+}
 
-  object(depth: number): Record<string, unknown> {
-    this.pos++;
-    const out: Record<string, unknown> = {};
-    this.ws();
-    if (this.s[this.pos] === '}') return this.pos++, out;
-    for (;;) {
-      this.ws();
-      if (this.s[this.pos] !== '"') this.fail('expected a key');
-      const k = this.string();
-      this.ws();
-      if (this.s[this.pos++] !== ':') {
-        this.pos--;
-        this.fail("expected ':'");
+/** Parse one complete JSON document. */
+export function parseJson(text: string): JsonValue {
+  const c: JsonCursor = new JsonCursor(text);
+  const v = c.value();
+  c.end();
+  return v;
+}
+
+export interface ImageDocumentHandler {
+  /** Called once, before the first entry, with the magic name. */
+  magic(name: string): void | Promise<void>;
+  /** Called for each entry in order. */
+  entry(e: JsonValue, index: number): void | Promise<void>;
+}
+
+/**
+ * Walk `{"magic": "X", "entries": [...]}` handing each entry to the handler as soon as it is
+ * parsed. If "entries" precedes "magic" the entries are held until the magic is known.
+ * Other top-level keys are ignored (as CRIU's crit does).
+ */
+export async function readImageDocument(text: string, h: ImageDocumentHandler): Promise<{ count: number }> {
+  const c: JsonCursor = new JsonCursor(text);
+  c.ws();
+  if (c.text[c.pos] !== '{') c.fail(c.pos >= text.length ? 'empty input, expecting a JSON object' : "expecting '{' (a crit image document)");
+  c.pos++;
+  let magic: string | undefined;
+  let held: JsonValue[] | undefined;
+  let sawEntries = false;
+  let count = 0;
+  if (!c.peekClose('}')) {
+    do {
+      c.ws();
+      if (text.charCodeAt(c.pos) !== 0x22) c.fail('expecting property name enclosed in double quotes');
+      const key = c.string();
+      c.expect(':', "':' delimiter");
+      if (key === 'magic') {
+        c.ws();
+        const at = c.pos;
+        const v = c.value();
+        if (typeof v !== 'string') c.fail('"magic" must be a string', at);
+        magic = v;
+        await h.magic(v);
+        if (held) {
+          for (const e of held) await h.entry(e, count++);
+          held = undefined;
+        }
+      } else if (key === 'entries') {
+        c.ws();
+        if (text[c.pos] !== '[') c.fail('"entries" must be an array');
+        c.pos++;
+        sawEntries = true;
+        if (!c.peekClose(']')) {
+          if (magic === undefined) held = [];
+          do {
+            const e = c.value();
+            if (held) held.push(e);
+            else await h.entry(e, count++);
+          } while (c.next(']', 'array'));
+        }
+      } else {
+        c.value();
       }
-      const v = this.value(depth + 1);
-      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-      this.ws();
-      const c = this.s[this.pos++];
-      if (c === '}') return out;
-      if (c !== ',') {
-        this.pos--;
-        this.fail("expected ',' or '}'");
-      }
-    }
+    } while (c.next('}', 'object'));
   }
+  c.end();
+  if (magic === undefined) c.fail('no "magic" key in the image document', 0);
+  if (!sawEntries) c.fail('no "entries" key in the image document', 0);
+  return { count };
 }

@@ -153,8 +153,8 @@ describe('wrong-shaped input for encode (golden)', () => {
 
 describe('wrong-shaped crit JSON (golden)', () => {
   const cases: [string, string, string, string][] = [
-    ['not JSON', '{"magic": "FS", ', 'JSON_SYNTAX', 'in.json at byte 16: invalid JSON: expected a key'],
-    ['trailing garbage', '{"magic": "FS", "entries": []} x', 'JSON_SYNTAX', 'in.json at byte 31: invalid JSON: unexpected data after the document'],
+    ['not JSON', '{"magic": "FS", ', 'JSON_SYNTAX', 'in.json at byte 16: invalid JSON: expecting property name enclosed in double quotes'],
+    ['trailing garbage', '{"magic": "FS", "entries": []} x', 'JSON_SYNTAX', 'in.json at byte 31: invalid JSON: extra data after the JSON document'],
     ['not an object', '[1, 2]', 'JSON_BAD_SHAPE', 'in.json: <document>: expected an object with "magic" and "entries", got an array'],
     ['magic missing', '{"entries": []}', 'JSON_BAD_SHAPE', 'in.json: magic: expected a string, got undefined undefined'],
     ['unknown magic', '{"magic": "PAGES", "entries": []}', 'JSON_BAD_SHAPE', 'in.json: magic: unknown image kind "PAGES"'],

@@ -6,6 +6,8 @@ import type { Writable } from 'node:stream';
 import { isCrtoolsError } from '@crtools/common';
 import { createImageWriter, critJsonChunks, fromCritJson, magicByName, openImage, readImageFile, toCritValue, type Entry, type Image, type ImageWriter } from '@crtools/images';
 import type { CritImage } from './image-dir.js';
+// crtools has one JSON reader (bigint-exact, streams entries): crit uses the images one
+export { parseJson, readImageDocument, JsonSyntaxError, type JsonValue } from '@crtools/images';
 import { badInput } from './errors.js';
 import type { Input } from './io.js';
 import type { Sink } from './sink.js';

@@ -1,8 +1,7 @@
 import type { Writable } from 'node:stream';
 import { defineCommand } from 'citty';
 import { ExitCode } from '@crtools/common';
-import { createCritEncoder } from './_images.js';
-import { JsonSyntaxError, readImageDocument } from './json-reader.js';
+import { createCritEncoder, JsonSyntaxError, readImageDocument } from './_images.js';
 import { inputName, readAll, stdinInput, type Input } from './io.js';
 import { badInput } from './errors.js';
 import { withOutput } from './decode.js';

@@ -5,7 +5,7 @@
  */
 import { toHex } from '@crtools/common';
 import { ImageDir, big, num, type CritEntry, type Task } from './image-dir.js';
-import type { JsonValue } from './json-reader.js';
+import type { JsonValue } from './_images.js';
 
 export const VIEWS = ['ps', 'fds', 'mems', 'rss', 'sk', 'tree'] as const;
 export type View = (typeof VIEWS)[number];

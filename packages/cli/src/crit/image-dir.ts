@@ -1,5 +1,5 @@
 import { ExitCode, CrtoolsError } from '@crtools/common';
-import type { JsonValue } from './json-reader.js';
+import type { JsonValue } from './_images.js';
 
 /** An image as crit shows it (non-pretty crit JSON: ints as number, bigint above 2^53). */
 export interface CritImage {

@@ -8,5 +8,5 @@ export { exploreDir, xCommand, type ExploreOptions } from './x.js';
 export { VIEWS, collectView, renderView, viewJson, type View, type PsRow, type TaskFds, type TaskMems, type TaskRss, type TaskSocks, type TreeNode } from './explore.js';
 export { ImageDir, type ImageLoader, type CritImage } from './image-dir.js';
 export { pyDumps, pyString } from './pyjson.js';
-export { parseJson, readImageDocument, JsonSyntaxError, type JsonValue } from './json-reader.js';
+export { parseJson, readImageDocument, JsonSyntaxError, type JsonValue } from './_images.js';
 export { rawKind, describeRaw } from './raw.js';
