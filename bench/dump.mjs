@@ -2,9 +2,9 @@
 // bench/dump.mjs [MiB=1024]: dump a pattern process of MiB MiB to tmpfs (/dev/shm) with
 // `criu dump -R`, once per page method (splice = parasite vmsplice + splice, the default;
 // read = process_vm_readv), report wall time, the dumper's CPU time and peak RSS (VmHWM
-// sampled from /proc) and verify the workload's pattern afterwards. 'splice-seq' is splice with
-// CRTOOLS_DUMP_OVERLAP=0 (no overlap of the tracee's vmsplice with our splice), for comparison.
-// ROUNDS=N repeats the splice/splice-seq pair N times, interleaved (same load for both).
+// sampled from /proc) and verify the workload's pattern afterwards. 'splice-overlap' is splice with
+// CRTOOLS_DUMP_OVERLAP=1 (the tracee vmsplices the next batch while we splice the previous one).
+// ROUNDS=N repeats the splice/splice-overlap pair N times, interleaved (same load for both).
 // No CRIU binary works here; the reference is CRIU's published 1.1–2.9 s for 1 GiB.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
@@ -29,11 +29,11 @@ if (!pid) throw new Error(`pattern did not start: ${line}`);
 const images = path.join(work, 'img');
 try {
   const rounds = Number(process.env.ROUNDS ?? 1);
-  const methods = [...Array.from({ length: rounds }, () => ['splice', 'splice-seq']).flat(), 'read'];
+  const methods = [...Array.from({ length: rounds }, () => ['splice', 'splice-overlap']).flat(), 'read'];
   for (const method of methods) {
   rmSync(images, { recursive: true, force: true });
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [path.join(root, 'packages/cli/bin/criu.js'), 'dump', '-t', String(pid), '-D', images, '-R', '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method === 'read' ? 'read' : 'splice', CRTOOLS_DUMP_OVERLAP: method === 'splice-seq' ? '0' : '1' } });
+  const child = spawn(process.execPath, [path.join(root, 'packages/cli/bin/criu.js'), 'dump', '-t', String(pid), '-D', images, '-R', '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method === 'read' ? 'read' : 'splice', CRTOOLS_DUMP_OVERLAP: method === 'splice-overlap' ? '1' : '0' } });
   let peak = 0;
   let cpu = 0;
   const timer = setInterval(() => {

@@ -126,15 +126,19 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     const pin = spawnSync('taskset', ['-pc', '0', String(w.pid)], { stdio: 'ignore' });
     expect(pin.status).toBe(0);
     const out: Record<string, Buffer[]> = {};
-    for (const m of ['splice', 'read']) {
+    for (const m of ['splice', 'read', 'overlap']) {
       const dir = tmp(m);
-      const r = criu(['dump', '-t', String(w.pid), '-D', dir, '-R'], 120_000, { CRTOOLS_DUMP_PAGES: m });
+      const env = m === 'overlap' ? { CRTOOLS_DUMP_PAGES: 'splice', CRTOOLS_DUMP_OVERLAP: '1' } : { CRTOOLS_DUMP_PAGES: m };
+      const r = criu(['dump', '-t', String(w.pid), '-D', dir, '-R'], 120_000, env);
       expect(r.code, r.stderr).toBe(0);
       out[m] = [readFileSync(path.join(dir, 'pages-1.img')), readFileSync(path.join(dir, `pagemap-${w.pid}.img`))];
     }
     expect(out['splice']![0]!.length).toBeGreaterThanOrEqual(8 << 20);
     expect(out['splice']![0]!.equals(out['read']![0]!)).toBe(true);
     expect(out['splice']![1]!.equals(out['read']![1]!)).toBe(true);
+    // the overlapped transfer (two pipes in flight) writes the same bytes too
+    expect(out['overlap']![0]!.equals(out['read']![0]!)).toBe(true);
+    expect(out['overlap']![1]!.equals(out['read']![1]!)).toBe(true);
     expect(w.check()).toBe('check ok bad=0');
   });
 

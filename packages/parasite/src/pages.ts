@@ -28,7 +28,7 @@ export interface PageTransfer {
   close(): void;
 }
 
-export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = true): PageTransfer {
+export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = false): PageTransfer {
   const n = native();
   if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
   // two pipes: the tracee vmsplices the next batch into one while we splice the other into the file
