@@ -98,6 +98,29 @@ describe('criu dump failure paths leave the tree as it was and no image set', ()
     untracedAndRunning(w.pid);
   });
 
+  it("a zombie that its parent reaps soon (between its exit and the parent's wait) does not fail the dump", () => {
+    // the child exits at once and stays a zombie until its parent's waitpid, 0.6 s later
+    // (python, since a shell reaps every child whenever it waits for any)
+    const py = 'import os, time\npid = os.fork()\nif pid == 0: os._exit(3)\ntime.sleep(0.6)\nos.waitpid(pid, 0)\ntime.sleep(1000)';
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', py]);
+    let zombie = 0;
+    for (let i = 0; i < 300 && !zombie; i++) {
+      sleep(5);
+      for (const c of readFileSync(`/proc/${w.pid}/task/${w.pid}/children`, 'utf8').split(/\s+/).filter(Boolean)) {
+        try {
+          if (/\) Z /.test(readFileSync(`/proc/${c}/stat`, 'utf8'))) zombie = Number(c);
+        } catch { /* reaped meanwhile */ }
+      }
+    }
+    expect(zombie).toBeGreaterThan(0);
+    const dir = tmp('zombie-transient');
+    const r = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '-v4', '-R']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toMatch(new RegExp(`task ${zombie} is a zombie; thawing`));
+    expect(existsSync(path.join(dir, 'inventory.img'))).toBe(true);
+    untracedAndRunning(w.pid);
+  });
+
   it('the target is killed during the memory phase: the dump fails cleanly', async () => {
     const w = startWorkload('pattern', ['512']);
     const dir = tmp('gone');

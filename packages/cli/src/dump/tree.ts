@@ -33,11 +33,36 @@ function stateOf(pid: number): string {
   }
 }
 
+/** How long a zombie child may stay unreaped before the dump gives up on it. */
+export const ZOMBIE_GRACE_MS = 2000;
+
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /**
  * Freeze the tree rooted at pid, parents before children (a frozen parent cannot fork, so
  * its children list is final once it is seized). On failure everything frozen is resumed.
+ *
+ * A zombie child is usually a moment in its parent's life (a shell between a child's exit and
+ * its wait), and a frozen parent cannot reap it: so the tree is thawed and frozen again, for up
+ * to `zombieGraceMs`, until no task of it is a zombie. One that outlives the grace is refused.
  */
-export function freezeTree(root: number, log: DumpLog, timeoutMs?: number): FrozenTask[] {
+export function freezeTree(root: number, log: DumpLog, timeoutMs?: number, zombieGraceMs = ZOMBIE_GRACE_MS): FrozenTask[] {
+  const deadline = Date.now() + zombieGraceMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return freezeOnce(root, log, timeoutMs);
+    } catch (e) {
+      const zombie = (e as { code?: string }).code === 'UNSUPPORTED_ZOMBIE' ? (e as CrtoolsError).context.pid : undefined;
+      if (zombie === undefined || zombie === root || Date.now() >= deadline) throw e;
+      log.info(`task ${zombie} is a zombie; thawing the tree so its parent can reap it (attempt ${attempt})`);
+      pause(Math.min(10 * attempt, 100));
+    }
+  }
+}
+
+function freezeOnce(root: number, log: DumpLog, timeoutMs?: number): FrozenTask[] {
   const tasks: FrozenTask[] = [];
   try {
     const queue: [number, number][] = [[root, 0]];
