@@ -64,3 +64,24 @@ describe('pending signals', () => {
     });
   });
 });
+
+/** ids listed in /proc/PID/timers */
+function procTimerIds(pid: number): number[] {
+  return [...readFileSync(`/proc/${pid}/timers`, 'utf8').matchAll(/^ID: (\d+)$/gm)].map((m) => Number(m[1]));
+}
+
+describe('POSIX timers', () => {
+  it('a periodic timer with a non-first id keeps ticking with the same id and value; a one-shot keeps its time left', () => {
+    let ids: number[] = [];
+    roundTrip('ptimer', [], (pid, w, round) => {
+      if (round === 0) {
+        const m = /id=(\d+) oneshot=(\d+)/.exec(readFileSync(w.state, 'utf8'));
+        ids = [Number(m?.[1] ?? -1), Number(m?.[2] ?? -1)];
+      }
+      expect(ids[0]).toBeGreaterThan(0); // the first two timers were deleted before this one was made
+      expect(procTimerIds(pid).sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b));
+      const v = w.check();
+      expect(v).toMatch(new RegExp(`^check ok id=${ids[0]} ticks=\\+\\d+`));
+    });
+  });
+});

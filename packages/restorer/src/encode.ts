@@ -204,6 +204,11 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       special_off: w.records('special', specials.map((s, i) => ({ start: s.start, end: s.end, target: targets[i] }))),
       nsigs: t.pendingSignals?.length ?? 0,
       sigs_off: sigBlock(w, t.pendingSignals, `pid ${t.pid}`),
+      ntimers: t.posixTimers?.length ?? 0,
+      timers_off: w.records('ptimer', (t.posixTimers ?? []).map((x) => ({
+        id: x.id, clock_id: x.clockId, signo: x.signo, notify: x.notify, sival: x.sival, notify_tid: x.notifyTid ?? 0,
+        isec: x.isec, insec: x.insec, vsec: x.vsec, vnsec: x.vnsec,
+      }))),
     };
   });
   const tasksOff = w.records('task', taskVals);

@@ -74,6 +74,23 @@ export interface ItimerPlan {
   vusec: bigint;
 }
 
+/** A POSIX timer (timer_create) to recreate with the same id, armed with what was left. */
+export interface PosixTimerPlan {
+  id: number;
+  clockId: number;
+  signo: number;
+  /** sigev_notify as the kernel takes it (SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD_ID 4) */
+  notify: number;
+  sival: bigint;
+  /** SIGEV_THREAD_ID: the thread to signal */
+  notifyTid?: number;
+  /** interval, then the time left until the next expiry (0 = disarmed) */
+  isec: bigint;
+  insec: bigint;
+  vsec: bigint;
+  vnsec: bigint;
+}
+
 export interface MmPlan {
   startCode: bigint; endCode: bigint; startData: bigint; endData: bigint; startStack: bigint;
   startBrk: bigint; brk: bigint; argStart: bigint; argEnd: bigint; envStart: bigint; envEnd: bigint;
@@ -132,6 +149,7 @@ export interface TaskPlan {
   childSubreaper: boolean;
   /** process-wide pending signals: raw 128-byte siginfo_t each */
   pendingSignals?: Buffer[];
+  posixTimers?: PosixTimerPlan[];
 }
 
 export interface RestorePlan {

@@ -129,4 +129,15 @@ describe('plan checks', () => {
     expect(() => bad(Buffer.alloc(64))).toThrow(/64 bytes, not 128/);
     expect(() => bad(si(65, 0))).toThrow(/out of range/);
   });
+
+  it('encode: POSIX timers as ptimer records with id, notify and time left', () => {
+    const posixTimers = [{ id: 2, clockId: 1, signo: 37, notify: 4, sival: 0x71n, notifyTid: 100, isec: 0n, insec: 10_000_000n, vsec: 0n, vnsec: 5n }];
+    const buf = encodeBody({ tasks: [task(100, -1, { posixTimers })], files: [] }, specials).w.finish();
+    const t0 = Number(buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off')));
+    expect(buf.readBigUInt64LE(t0 + fieldOffset('task', 'ntimers'))).toBe(1n);
+    const pt = Number(buf.readBigUInt64LE(t0 + fieldOffset('task', 'timers_off')));
+    const f = (n: string) => buf.readBigUInt64LE(pt + fieldOffset('ptimer', n));
+    expect([f('id'), f('clock_id'), f('signo'), f('notify'), f('sival'), f('notify_tid'), f('insec'), f('vnsec')]).toEqual([2n, 1n, 37n, 4n, 0x71n, 100n, 10_000_000n, 5n]);
+  });
 });
+

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
 import { readImageFile } from '@crtools/images';
 import { openPageReader } from '@crtools/pagemap';
-import { X86_REGS, type FilePlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
+import { X86_REGS, type FilePlan, type PosixTimerPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
 
 type Obj = Record<string, any>;
 
@@ -106,6 +106,29 @@ function sigQueue(q: Obj | undefined, path: string): Buffer[] | undefined {
     if (signo < 1 || signo > 64) throw badInput(`${path}: pending signal ${i} has signal number ${signo}`, { path, image: path });
     return Buffer.from(b);
   });
+}
+
+const SIGEV_SIGNAL = 0;
+const SIGEV_NONE = 1;
+const SIGEV_THREAD_ID = 4;
+
+/** A posix_timer_entry → what the blob recreates (same id, notify, remaining time). */
+function posixTimer(p: Obj, pid: number, tids: number[]): PosixTimerPlan {
+  const notify = Number(p.it_sigev_notify);
+  if (notify !== SIGEV_SIGNAL && notify !== SIGEV_NONE && notify !== SIGEV_THREAD_ID) {
+    throw badInput(`core-${pid}.img: POSIX timer ${p.it_id} has sigev_notify ${notify}`, { pid });
+  }
+  const notifyTid = notify === SIGEV_THREAD_ID ? Number(p.notify_thread_id) : undefined;
+  if (notifyTid !== undefined && !tids.includes(notifyTid)) {
+    throw badInput(`core-${pid}.img: POSIX timer ${p.it_id} signals thread ${notifyTid}, which is not in the task`, { pid });
+  }
+  const isec = big(p.isec);
+  const insec = big(p.insec);
+  let vsec = big(p.vsec);
+  let vnsec = big(p.vnsec);
+  // a periodic timer caught with its expiry signal still queued shows no time left: it fires again at once
+  if (vsec === 0n && vnsec === 0n && (isec !== 0n || insec !== 0n)) vnsec = 1n;
+  return { id: Number(p.it_id), clockId: Number(p.clock_id), signo: Number(p.si_signo), notify, sival: big(p.sival_ptr), notifyTid, isec, insec, vsec, vnsec };
 }
 
 function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: string): ThreadPlan {
@@ -277,7 +300,6 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (tc.task_state !== undefined && tc.task_state !== 'Alive' && tc.task_state !== 1) {
       throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
     }
-    if (tc.timers?.posix?.length) throw unsupported(`pid ${pid}: POSIX timers are not restored yet`, { pid });
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
     // namespaces are not recreated: every task must live in the dump's root namespaces
     const rootIds = (inventory.root_ids ?? {}) as Obj;
@@ -381,6 +403,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       itimers: [itimer(tm.real), itimer(tm.virt), itimer(tm.prof)],
       childSubreaper: !!tc.child_subreaper,
       pendingSignals: sigQueue(tc.signals_s, corePath),
+      posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
     });
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
   }

@@ -283,18 +283,27 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
             if (ptrace(PTRACE_SETREGS, m, 0, &regs)) return fail(errno, "ptrace", m);
             // munmap entry, then exit. A signal arriving now (say SIGCHLD from a child that
             // just resumed) must not run on the injected registers: hold it back and hand it
-            // over when detaching.
+            // over when detaching, with its siginfo (a timer tick keeps SI_TIMER, its id and value).
             int held = 0;
+            std::vector<siginfo_t> heldInfo;
             for (int step = 0; step < 2;) {
               if (ptrace(PTRACE_SYSCALL, m, 0, 0)) return fail(errno, "ptrace", m);
               int w = WaitStop(m, &st, deadline);
               if (w <= 0) return fail(w == 0 ? ETIMEDOUT : ESRCH, "waitpid", m);
               if (WSTOPSIG(st) == (SIGTRAP | 0x80)) step++;
-              else if ((st >> 16) == 0) held = WSTOPSIG(st);
+              else if ((st >> 16) == 0) {
+                siginfo_t si;
+                if (ptrace(PTRACE_GETSIGINFO, m, 0, &si) == 0) heldInfo.push_back(si);
+                else held = WSTOPSIG(st);
+              }
             }
             if (ptrace(PTRACE_GETREGS, m, 0, &regs)) return fail(errno, "ptrace", m);
             if ((long long)regs.rax < 0) return fail((int)-(long long)regs.rax, "munmap", m);
             if (ptrace(PTRACE_SETREGS, m, 0, &saved)) return fail(errno, "ptrace", m);
+            // queued again as they came; the kernel refuses to forge kernel-sent codes
+            // (si_code >= 0) for another process: those go with the detach as before
+            for (auto &si : heldInfo)
+              if (syscall(SYS_rt_tgsigqueueinfo, m, m, si.si_signo, &si) != 0) held = si.si_signo;
             if (held && stop) kill(m, held);  // queued again; SIGSTOP goes with the detach
             for (auto &u : th)
               if (u.task == t.task)

@@ -47,6 +47,9 @@ typedef long long s64;
 #define NR_arch_prctl 158
 #define NR_chroot 161
 #define NR_futex 202
+#define NR_timer_create 222
+#define NR_timer_settime 223
+#define NR_timer_delete 226
 #define NR_set_tid_address 218
 #define NR_exit_group 231
 #define NR_openat 257
@@ -78,6 +81,7 @@ typedef long long s64;
 #define PR_SET_CHILD_SUBREAPER 36
 #define PR_SET_MM 35
 #define PR_SET_MM_MAP 14
+#define PR_TIMER_CREATE_RESTORE_IDS 77
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
 #define SIGCHLD 17
@@ -94,6 +98,7 @@ typedef long long s64;
 #define EINTR 4
 #define EPERM 1
 #define EINVAL 22
+#define EEXIST 17
 #define EIO 5
 #define ESTALE 116
 #define TASK_TOP 0x7ffffffff000ULL
@@ -466,6 +471,76 @@ static void restore_task_misc(struct ctx *c)
 		chk(c, S5(NR_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
 }
 
+/* the kernel's struct sigevent: value, signo, notify, then the target tid (64 bytes in all) */
+struct ksigevent {
+	u64 value;
+	int signo;
+	int notify;
+	int tid;
+	int pad[11];
+};
+
+/* POSIX timers get their recorded ids back: the kernel takes the wanted id in *id when
+ * PR_TIMER_CREATE_RESTORE_IDS is on; older kernels hand ids out in order, so timers are created
+ * (and the extra ones deleted) until the wanted id comes up. Armed later, just before sigreturn. */
+static void create_timers(struct ctx *c)
+{
+	struct plan_ptimer *pt = AT(c, c->t->timers_off);
+	u64 i, n = c->t->ntimers;
+	int by_id;
+	long r;
+
+	if (!n)
+		return;
+	set_step(c, STEP_TIMERS);
+	r = S5(NR_prctl, PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0);
+	if (r != 0 && r != -EINVAL)
+		fail(c, (u64)-r, 0);
+	by_id = r == 0;
+	for (i = 0; i < n; i++) {
+		struct ksigevent sev;
+		int id, tries;
+		memset(&sev, 0, sizeof(sev));
+		sev.value = pt[i].sival;
+		sev.signo = (int)pt[i].signo;
+		sev.notify = (int)pt[i].notify;
+		sev.tid = (int)pt[i].notify_tid;
+		if (by_id) {
+			id = (int)pt[i].id;
+			chk(c, S3(NR_timer_create, pt[i].clock_id, &sev, &id), pt[i].id);
+			if ((u64)id != pt[i].id)
+				fail(c, EEXIST, pt[i].id);
+			continue;
+		}
+		for (tries = 0;; tries++) {
+			if (tries > 65536)
+				fail(c, EEXIST, pt[i].id);
+			chk(c, S3(NR_timer_create, pt[i].clock_id, &sev, &id), pt[i].id);
+			if ((u64)id == pt[i].id)
+				break;
+			if ((u64)id > pt[i].id)
+				fail(c, EEXIST, pt[i].id);
+			chk(c, S1(NR_timer_delete, id), (u64)id);
+		}
+	}
+	if (by_id)
+		chk(c, S5(NR_prctl, PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0), 0);
+}
+
+static void arm_timers(struct ctx *c)
+{
+	struct plan_ptimer *pt = AT(c, c->t->timers_off);
+	u64 i;
+
+	set_step(c, STEP_TIMERS);
+	for (i = 0; i < c->t->ntimers; i++) {
+		u64 its[4] = { pt[i].isec, pt[i].insec, pt[i].vsec, pt[i].vnsec };
+		if (!(its[2] | its[3]))
+			continue; /* disarmed when dumped */
+		chk(c, S4(NR_timer_settime, pt[i].id, 0, its, 0), pt[i].id);
+	}
+}
+
 static void restore_creds(struct ctx *c)
 {
 	struct plan_task *t = c->t;
@@ -622,6 +697,8 @@ static void thread_final(struct ctx *c, u64 ti)
 		chk(c, S4(NR_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig), th->tid);
 	/* pending signals go back on the queues while everything is still blocked here; the
 	 * sigreturn below installs the recorded mask, so blocked ones stay pending */
+	if (ti == 0)
+		arm_timers(c);
 	set_step(c, STEP_SIGNALS);
 	queue_signals(c, th->tid, th->nsigs, th->sigs_off, 1);
 	if (ti == 0)
@@ -749,6 +826,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	restore_mm_struct(c);
 	restore_task_misc(c);
 	restore_threads(c);
+	create_timers(c);
 	restore_creds(c);
 
 	set_step(c, STEP_READY);
