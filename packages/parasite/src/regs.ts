@@ -23,3 +23,28 @@ export function encodeGpRegs(regs: GpRegs, buf: Buffer = Buffer.alloc(GP_REGS_SI
   });
   return buf;
 }
+
+// Kernel-internal return values of a system call interrupted by a signal (include/linux/errno.h);
+// user space never sees them, but a task stopped inside such a call holds one in ax.
+const ERESTARTSYS = -512n;
+const ERESTARTNOINTR = -513n;
+const ERESTARTNOHAND = -514n;
+const ERESTART_RESTARTBLOCK = -516n;
+const EINTR = -4n;
+
+/**
+ * The registers a checkpoint must store for a task seized inside a system call: the call is
+ * set up to run again on resume (ax = the call number, ip back over the 2-byte `syscall`), as
+ * the kernel would have done on its way out; a call that can only restart through
+ * restart_syscall gets EINTR instead. CRIU stores its images this way, so CRIU restores ours.
+ */
+export function restartableRegs(regs: GpRegs): GpRegs {
+  const signed = (v: bigint) => BigInt.asIntN(64, v);
+  if (signed(regs.orig_ax) < 0n) return { ...regs }; // not inside a system call
+  const ax = signed(regs.ax);
+  if (ax === ERESTARTSYS || ax === ERESTARTNOINTR || ax === ERESTARTNOHAND) {
+    return { ...regs, ax: regs.orig_ax, ip: BigInt.asUintN(64, regs.ip - 2n) };
+  }
+  if (ax === ERESTART_RESTARTBLOCK) return { ...regs, ax: BigInt.asUintN(64, EINTR) };
+  return { ...regs };
+}

@@ -1,6 +1,6 @@
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import type { TaskState, ThreadState } from '@crtools/parasite';
+import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
   auxvWords, readAuxv, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
   type CriuVma, type ProcStat, type ProcStatus, type PosixTimer,
@@ -39,7 +39,7 @@ function threadInfo(t: ThreadState): Entry {
   if (fp.xsave) fpregs['xsave'] = { ...fp.xsave };
   return {
     clear_tid_addr: t.misc.clearTidAddr,
-    gpregs: { ...t.regs, mode: 'NATIVE' },
+    gpregs: { ...restartableRegs(t.regs), mode: 'NATIVE' },
     fpregs,
     tls: t.tls,
   };
