@@ -85,3 +85,26 @@ describe('POSIX timers', () => {
     });
   });
 });
+
+/** policy (field 41), rt priority (40) and nice (19) of a thread from /proc/PID/task/TID/stat */
+function schedOf(pid: number, tid: number): { policy: number; prio: number; nice: number } {
+  const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3
+  return { nice: Number(f[16]), prio: Number(f[37]), policy: Number(f[38]) };
+}
+
+describe('scheduling and OOM score', () => {
+  it('per-thread policy, rt priority and nice, and oom_score_adj come back as dumped', () => {
+    let tids: number[] = [];
+    roundTrip('schedstate', [], (pid, w, round) => {
+      if (round === 0) {
+        const m = /idle=(\d+) fifo=(\d+)/.exec(readFileSync(w.state, 'utf8'));
+        tids = [Number(m?.[1] ?? -1), Number(m?.[2] ?? -1)];
+      }
+      expect(schedOf(pid, pid)).toEqual({ policy: 0, prio: 0, nice: 7 });
+      expect(schedOf(pid, tids[0]!)).toEqual({ policy: 5, prio: 0, nice: 0 });
+      expect(schedOf(pid, tids[1]!)).toMatchObject({ policy: 1, prio: 3 });
+      expect(readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim()).toBe('345');
+    });
+  });
+});

@@ -136,6 +136,10 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       comm: w.string(th.comm),
       nsigs: th.pendingSignals?.length ?? 0,
       sigs_off: sigBlock(w, th.pendingSignals, `tid ${th.tid}`),
+      has_sched: th.sched !== undefined,
+      sched_policy: th.sched?.policy ?? 0,
+      sched_prio: th.sched?.prio ?? 0,
+      sched_nice: BigInt(th.sched?.nice ?? 0),
     }));
     const vmas = t.vmas.map((v) => ({
       start: v.start,
@@ -209,6 +213,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
         id: x.id, clock_id: x.clockId, signo: x.signo, notify: x.notify, sival: x.sival, notify_tid: x.notifyTid ?? 0,
         isec: x.isec, insec: x.insec, vsec: x.vsec, vnsec: x.vnsec,
       }))),
+      has_oom_adj: t.oomScoreAdj !== undefined,
+      oom_adj: BigInt(t.oomScoreAdj ?? 0),
     };
   });
   const tasksOff = w.records('task', taskVals);

@@ -58,6 +58,8 @@ export interface ThreadPlan {
   comm?: string;
   /** signals pending on this thread only: raw 128-byte siginfo_t each, queued again as they are */
   pendingSignals?: Buffer[];
+  /** scheduling policy (SCHED_OTHER 0, FIFO 1, RR 2, BATCH 3, IDLE 5), rt priority, nice (-20..19) */
+  sched?: { policy: number; prio: number; nice: number };
 }
 
 export interface SigactionPlan {
@@ -150,6 +152,8 @@ export interface TaskPlan {
   /** process-wide pending signals: raw 128-byte siginfo_t each */
   pendingSignals?: Buffer[];
   posixTimers?: PosixTimerPlan[];
+  /** /proc/PID/oom_score_adj (-1000..1000) */
+  oomScoreAdj?: number;
 }
 
 export interface RestorePlan {

@@ -108,6 +108,25 @@ function sigQueue(q: Obj | undefined, path: string): Buffer[] | undefined {
   });
 }
 
+/** thread_core sched_* → policy/prio/nice (nothing recorded: left as inherited) */
+function schedFrom(tc: Obj | undefined, path: string): { policy: number; prio: number; nice: number } | undefined {
+  if (tc?.sched_policy === undefined && tc?.sched_nice === undefined) return undefined;
+  const policy = Number(tc.sched_policy ?? 0);
+  const prio = Number(tc.sched_prio ?? 0);
+  const nice = Number(tc.sched_nice ?? 0);
+  if (![0, 1, 2, 3, 5].includes(policy)) throw badInput(`${path}: unknown scheduling policy ${policy}`, { path, image: path });
+  if (nice < -20 || nice > 19) throw badInput(`${path}: nice ${nice} out of range`, { path, image: path });
+  if ((policy === 1 || policy === 2) !== (prio > 0) || prio > 99) throw badInput(`${path}: priority ${prio} does not fit policy ${policy}`, { path, image: path });
+  return { policy, prio, nice };
+}
+
+function oomFrom(v: unknown, path: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < -1000 || n > 1000) throw badInput(`${path}: oom_score_adj ${String(v)} out of range`, { path, image: path });
+  return n;
+}
+
 const SIGEV_SIGNAL = 0;
 const SIGEV_NONE = 1;
 const SIGEV_THREAD_ID = 4;
@@ -161,6 +180,7 @@ function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: str
     rseq: rseq && big(rseq.rseq_abi_pointer) !== 0n ? { ptr: big(rseq.rseq_abi_pointer), len: rseq.rseq_abi_size, sig: rseq.signature } : undefined,
     comm: tc?.comm ?? leaderTc?.comm,
     pendingSignals: sigQueue(tc?.signals_p, path),
+    sched: schedFrom(tc, path),
   };
 }
 
@@ -404,6 +424,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       childSubreaper: !!tc.child_subreaper,
       pendingSignals: sigQueue(tc.signals_s, corePath),
       posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
+      oomScoreAdj: oomFrom(tc.oom_score_adj, corePath),
     });
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
   }

@@ -42,6 +42,8 @@ typedef long long s64;
 #define NR_setfsuid 122
 #define NR_setfsgid 123
 #define NR_personality 135
+#define NR_setpriority 141
+#define NR_sched_setscheduler 144
 #define NR_rt_sigqueueinfo 129
 #define NR_prctl 157
 #define NR_arch_prctl 158
@@ -66,6 +68,7 @@ typedef long long s64;
 #define MREMAP_MAYMOVE 1
 #define MREMAP_FIXED 2
 #define O_RDONLY 0
+#define O_WRONLY 1
 #define O_CREAT 0100
 #define O_EXCL 0200
 #define O_TRUNC 01000
@@ -541,6 +544,41 @@ static void arm_timers(struct ctx *c)
 	}
 }
 
+/* Scheduling of every thread (by tid) and the OOM score adjustment, while the task still has
+ * the restorer's privileges (raising priority needs CAP_SYS_NICE, lowering oom_score_adj
+ * CAP_SYS_RESOURCE). */
+static void restore_sched_oom(struct ctx *c)
+{
+	struct plan_thread *th = AT(c, c->t->threads_off);
+	u64 i;
+
+	set_step(c, STEP_SCHED);
+	for (i = 0; i < c->t->nthreads; i++) {
+		int prio = (int)th[i].sched_prio;
+		if (!th[i].has_sched)
+			continue;
+		chk(c, S3(NR_setpriority, 0 /* PRIO_PROCESS */, th[i].tid, (int)th[i].sched_nice), th[i].tid);
+		chk(c, S3(NR_sched_setscheduler, th[i].tid, th[i].sched_policy, &prio), th[i].tid);
+	}
+	if (c->t->has_oom_adj) {
+		char buf[16], *p = buf + sizeof(buf);
+		long v = (long)c->t->oom_adj, fd, n;
+		int neg = v < 0;
+		u64 u = neg ? (u64)-v : (u64)v;
+		set_step(c, STEP_OOM);
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		if (neg)
+			*--p = '-';
+		n = buf + sizeof(buf) - p;
+		fd = chk(c, xopen("/proc/self/oom_score_adj", O_WRONLY), 0);
+		chk(c, S3(NR_write, fd, p, n), (u64)v);
+		S1(NR_close, fd);
+	}
+}
+
 static void restore_creds(struct ctx *c)
 {
 	struct plan_task *t = c->t;
@@ -827,6 +865,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	restore_task_misc(c);
 	restore_threads(c);
 	create_timers(c);
+	restore_sched_oom(c);
 	restore_creds(c);
 
 	set_step(c, STEP_READY);
