@@ -108,3 +108,25 @@ describe('scheduling and OOM score', () => {
     });
   });
 });
+
+describe('capabilities', () => {
+  it('bounding, permitted, effective, inheritable and ambient sets and no_new_privs come back as dumped', () => {
+    let want: Record<string, string> = {};
+    const keys = ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs'];
+    const w0 = startWorkload('capstate', []);
+    const st0 = sigStatus(w0.pid);
+    want = Object.fromEntries(keys.map((k) => [k, st0[k]!]));
+    killTree(w0.pid);
+    expect(waitGone(w0.pid)).toBe(true);
+    // the workload's own changes are visible: they are what must come back
+    expect(BigInt('0x' + want.CapBnd) & (1n << 13n)).toBe(0n); // CAP_NET_RAW
+    expect(BigInt('0x' + want.CapPrm) & (1n << 22n)).toBe(0n); // CAP_SYS_BOOT
+    expect(BigInt('0x' + want.CapEff) & 1n).toBe(0n); // CAP_CHOWN
+    expect(BigInt('0x' + want.CapAmb)).toBe(1n << 10n); // CAP_NET_BIND_SERVICE
+    expect(want.NoNewPrivs).toBe('1');
+    roundTrip('capstate', [], (pid) => {
+      const st = sigStatus(pid);
+      expect(Object.fromEntries(keys.map((k) => [k, st[k]]))).toEqual(want);
+    });
+  });
+});

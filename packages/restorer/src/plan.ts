@@ -101,6 +101,8 @@ export interface MmPlan {
 export interface CredsPlan {
   uid: number; gid: number; euid: number; egid: number; suid: number; sgid: number; fsuid: number; fsgid: number;
   groups: number[];
+  /** capability sets (bit n = capability n), securebits, no_new_privs; absent: left as inherited */
+  caps?: { inh: bigint; prm: bigint; eff: bigint; bnd: bigint; amb: bigint; secbits: number; noNewPrivs: boolean };
 }
 
 export interface FdPlan {

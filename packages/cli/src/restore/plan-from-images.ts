@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
 import { readImageFile } from '@crtools/images';
 import { openPageReader } from '@crtools/pagemap';
-import { X86_REGS, type FilePlan, type PosixTimerPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
+import { X86_REGS, type CredsPlan, type FilePlan, type PosixTimerPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
 
 type Obj = Record<string, any>;
 
@@ -118,6 +118,16 @@ function schedFrom(tc: Obj | undefined, path: string): { policy: number; prio: n
   if (nice < -20 || nice > 19) throw badInput(`${path}: nice ${nice} out of range`, { path, image: path });
   if ((policy === 1 || policy === 2) !== (prio > 0) || prio > 99) throw badInput(`${path}: priority ${prio} does not fit policy ${policy}`, { path, image: path });
   return { policy, prio, nice };
+}
+
+/** creds_entry capability words (low, high) → bit sets; images without them leave caps inherited */
+function capsFrom(creds: Obj): CredsPlan['caps'] {
+  if (!creds.cap_prm?.length && !creds.cap_bnd?.length) return undefined;
+  const set = (w: unknown[] | undefined) => (w ?? []).reduce<bigint>((acc, x, i) => acc | (BigInt(Number(x) >>> 0) << BigInt(32 * i)), 0n);
+  return {
+    inh: set(creds.cap_inh), prm: set(creds.cap_prm), eff: set(creds.cap_eff), bnd: set(creds.cap_bnd), amb: set(creds.cap_amb),
+    secbits: Number(creds.secbits ?? 0), noNewPrivs: !!creds.no_new_privs,
+  };
 }
 
 function oomFrom(v: unknown, path: string): number | undefined {
@@ -419,6 +429,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
         uid: creds.uid ?? 0, gid: creds.gid ?? 0, euid: creds.euid ?? 0, egid: creds.egid ?? 0,
         suid: creds.suid ?? 0, sgid: creds.sgid ?? 0, fsuid: creds.fsuid ?? 0, fsgid: creds.fsgid ?? 0,
         groups: (creds.groups ?? []).map(Number),
+        caps: capsFrom(creds),
       },
       itimers: [itimer(tm.real), itimer(tm.virt), itimer(tm.prof)],
       childSubreaper: !!tc.child_subreaper,

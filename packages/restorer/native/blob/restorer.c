@@ -41,6 +41,7 @@ typedef long long s64;
 #define NR_getpgid 121
 #define NR_setfsuid 122
 #define NR_setfsgid 123
+#define NR_capset 126
 #define NR_personality 135
 #define NR_setpriority 141
 #define NR_sched_setscheduler 144
@@ -85,6 +86,13 @@ typedef long long s64;
 #define PR_SET_MM 35
 #define PR_SET_MM_MAP 14
 #define PR_TIMER_CREATE_RESTORE_IDS 77
+#define PR_SET_KEEPCAPS 8
+#define SECBIT_KEEP_CAPS 0x10
+#define PR_CAPBSET_DROP 24
+#define PR_SET_SECUREBITS 28
+#define PR_SET_NO_NEW_PRIVS 38
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
 #define SIGCHLD 17
@@ -592,8 +600,37 @@ static void restore_creds(struct ctx *c)
 	chk(c, S2(NR_setgroups, i, groups), 0);
 	chk(c, S3(NR_setresgid, t->gid, t->egid, t->sgid), 1);
 	S1(NR_setfsgid, t->fsgid);
+	if (t->has_caps) {
+		/* the bounding set shrinks first (needs CAP_SETPCAP); caps past the kernel's last are EINVAL */
+		set_step(c, STEP_CAPS);
+		for (i = 0; i < 64; i++)
+			if (!(t->cap_bnd & (1ULL << i))) {
+				long r = S5(NR_prctl, PR_CAPBSET_DROP, i, 0, 0, 0);
+				if (r == -EINVAL)
+					break;
+				chk(c, r, 100 + i);
+			}
+		/* securebits as recorded, plus keep-caps so the permitted set survives the uid change
+		 * below (needs CAP_SETPCAP, which the restorer still has) */
+		chk(c, S5(NR_prctl, PR_SET_SECUREBITS, t->secbits | SECBIT_KEEP_CAPS, 0, 0, 0), 3);
+		set_step(c, STEP_CREDS);
+	}
 	chk(c, S3(NR_setresuid, t->uid, t->euid, t->suid), 2);
 	S1(NR_setfsuid, t->fsuid);
+	if (t->has_caps) {
+		u32 hdr[2] = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+		u32 data[6] = { (u32)t->cap_eff, (u32)t->cap_prm, (u32)t->cap_inh,
+				(u32)(t->cap_eff >> 32), (u32)(t->cap_prm >> 32), (u32)(t->cap_inh >> 32) };
+		set_step(c, STEP_CAPS);
+		chk(c, S2(NR_capset, hdr, data), 4);
+		for (i = 0; i < 64; i++)
+			if (t->cap_amb & (1ULL << i))
+				chk(c, S5(NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, 0, 0), 200 + i);
+		if (!(t->secbits & SECBIT_KEEP_CAPS))
+			chk(c, S5(NR_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0), 5);
+		if (t->no_new_privs)
+			chk(c, S5(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 6);
+	}
 }
 
 /* ---- the final jump: an rt_sigframe carrying the recorded registers and xsave state ---- */
