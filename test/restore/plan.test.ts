@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixturesDir } from '../lib/paths.js';
-import { buildRestorePlan, fixSyscallRestart, fxsaveFrom } from '../../packages/cli/src/restore/plan-from-images.js';
+import { buildRestorePlan, fxsaveFrom } from '../../packages/cli/src/restore/plan-from-images.js';
 import { readImageFile, writeImageFile } from '../../packages/images/src/index.js';
 
 const have = existsSync('/tmp/criu-fixtures/bin/pipetree');
@@ -60,19 +60,6 @@ describe.skipIf(!have)('restore plan from CRIU 4.2 images (needs /tmp/criu-fixtu
 });
 
 describe('register and FPU details', () => {
-  it('fixSyscallRestart: ERESTARTSYS re-issues the call, RESTARTBLOCK returns EINTR, others untouched', () => {
-    const r = (ax: bigint, orig: bigint) => ({ ax, orig_ax: orig, ip: 0x1000n }) as never as Record<string, bigint>;
-    const a = r((1n << 64n) - 512n, 0n);
-    fixSyscallRestart(a as never);
-    expect([a.ax, a.ip]).toEqual([0n, 0xffen]);
-    const b = r((1n << 64n) - 516n, 230n);
-    fixSyscallRestart(b as never);
-    expect([b.ax, b.ip]).toEqual([(1n << 64n) - 4n, 0x1000n]);
-    const c = r((1n << 64n) - 512n, (1n << 64n) - 1n);
-    fixSyscallRestart(c as never);
-    expect(c.ax).toBe((1n << 64n) - 512n);
-  });
-
   it('fxsaveFrom lays out the legacy FXSAVE area', () => {
     const b = fxsaveFrom({ cwd: 0x37f, swd: 1, twd: 0xff, fop: 2, rip: 3n, rdp: 4n, mxcsr: 0x1f80, mxcsr_mask: 0xffff, st_space: [5], xmm_space: [6] });
     expect(b.readUInt16LE(0)).toBe(0x37f);

@@ -167,7 +167,6 @@ function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: str
   if (ti.gpregs.mode !== undefined && ti.gpregs.mode !== 'NATIVE' && ti.gpregs.mode !== 1) throw unsupported(`${path}: 32-bit (compat) tasks are not supported`, { path });
   const regs = {} as Record<X86Reg, bigint>;
   for (const r of X86_REGS) regs[r] = big(ti.gpregs[r]);
-  fixSyscallRestart(regs);
   const xs = ti.fpregs.xsave as Obj | undefined;
   const tc = core.thread_core as Obj | undefined;
   const sas = tc?.sas as Obj | undefined;
@@ -192,28 +191,6 @@ function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: str
     pendingSignals: sigQueue(tc?.signals_p, path),
     sched: schedFrom(tc, path),
   };
-}
-
-const ERESTARTSYS = (1n << 64n) - 512n;
-const ERESTARTNOINTR = (1n << 64n) - 513n;
-const ERESTARTNOHAND = (1n << 64n) - 514n;
-const ERESTART_RESTARTBLOCK = (1n << 64n) - 516n;
-const EINTR = (1n << 64n) - 4n;
-
-/**
- * A task stopped inside an interrupted system call carries the kernel's internal restart codes
- * in ax. CRIU rewrites them at dump time; images that still hold them are fixed here the same
- * way: restartable calls are re-issued (ip back over the 2-byte syscall instruction, ax = the
- * call number), calls needing the lost restart block return EINTR.
- */
-export function fixSyscallRestart(regs: Record<X86Reg, bigint>): void {
-  if (regs.orig_ax >= 1n << 63n) return; // not in a system call
-  if (regs.ax === ERESTARTSYS || regs.ax === ERESTARTNOINTR || regs.ax === ERESTARTNOHAND) {
-    regs.ax = regs.orig_ax;
-    regs.ip -= 2n;
-  } else if (regs.ax === ERESTART_RESTARTBLOCK) {
-    regs.ax = EINTR;
-  }
 }
 
 class FileTable {
