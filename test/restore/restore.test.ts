@@ -4,7 +4,7 @@
  * Every process is found and killed by pid; each test checks nothing it started is left.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { closeSync, openSync, readSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fixturesDir, workloadBinDir } from '../lib/paths.js';
@@ -80,14 +80,17 @@ describe('CRIU 4.2 fixtures', () => {
     mkdirSync('/tmp/criu-fixtures/run', { recursive: true });
     mkdirSync('/tmp/criu-fixtures/bin', { recursive: true });
     for (const b of readdirSync(path.join(fixturesDir, 'bin'))) {
-      copyFileSync(path.join(fixturesDir, 'bin', b), `/tmp/criu-fixtures/bin/${b}`);
-      chmodSync(`/tmp/criu-fixtures/bin/${b}`, 0o755);
+      // copy beside and rename over: a restored fixture may be running the old copy (ETXTBSY)
+      const dst = `/tmp/criu-fixtures/bin/${b}`;
+      copyFileSync(path.join(fixturesDir, 'bin', b), `${dst}.new`);
+      chmodSync(`${dst}.new`, 0o755);
+      renameSync(`${dst}.new`, dst);
     }
     return d;
   }
 
-  it('sleep: same pid, exe, fds, cwd and memory layout (--cpu-cap=none: dumped on an AVX-512 CPU)', () => {
-    if (!pidFree(2680)) return expect.soft('pid 2680 busy: skipped').toBeTruthy();
+  it('sleep: same pid, exe, fds, cwd and memory layout (--cpu-cap=none: dumped on an AVX-512 CPU)', (ctx) => {
+    if (!pidFree(2680)) return ctx.skip('pid 2680 is taken by another process right now');
     const dir = copyFixture('sleep');
     const r = restore(dir, ['--cpu-cap=none']);
     mine.push(2680);
@@ -104,8 +107,8 @@ describe('CRIU 4.2 fixtures', () => {
   });
 
   for (const [name, pid] of [['pattern', 2716], ['threads', 2759], ['pipetree', 2806], ['shloop', 2926]] as const) {
-    it.skipIf(CPU_AVX512)(`${name}: refused on this CPU (no AVX-512; the fixture's glibc chose EVEX code), nothing left behind`, () => {
-      if (!pidFree(pid)) return;
+    it.skipIf(CPU_AVX512)(`${name}: refused on this CPU (no AVX-512; the fixture's glibc chose EVEX code), nothing left behind`, (ctx) => {
+      if (!pidFree(pid)) return ctx.skip(`pid ${pid} is taken by another process right now`);
       const dir = copyFixture(name);
       const r = restore(dir);
       expect(r.code).toBe(4);
@@ -114,9 +117,9 @@ describe('CRIU 4.2 fixtures', () => {
     });
   }
 
-  it('restored stopped with --cpu-cap=none, checked from outside: pattern memory, threads, tree, shared pipes', () => {
+  it('restored stopped with --cpu-cap=none, checked from outside: pattern memory, threads, tree, shared pipes', (ctx) => {
     const free = [2716, 2759, 2763, 2764, 2765, 2766, 2806, 2810, 2811, 2926, 2929].every((p) => pidFree(p, 1000));
-    if (!free) return; // a fixture pid is taken by another process right now
+    if (!free) return ctx.skip('a fixture pid is taken by another process right now');
     // pattern: the 8 MiB area holds word i = i * 0x9E3779B97F4A7C15 (mod 2^64)
     let r = restore(copyFixture('pattern'), ['--cpu-cap=none', '-s']);
     mine.push(2716);
