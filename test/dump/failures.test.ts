@@ -3,13 +3,9 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'nod
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { criuBin } from '../lib/paths.js';
-import { alive, criu, killAllStarted, procStatus, startWorkload, tmp, waitGone } from './helpers.js';
+import { alive, criu, killAllStarted, procStatus, sleep, startWorkload, tmp, waitGone } from './helpers.js';
 
 afterAll(() => killAllStarted());
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 function untracedAndRunning(pid: number) {
   const st = procStatus(pid);

@@ -22,7 +22,7 @@ export function tmp(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), `crtools-dump-${prefix}-`));
 }
 
-function sleep(ms: number): void {
+export function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 

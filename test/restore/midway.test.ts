@@ -7,13 +7,9 @@ import { existsSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import { buildRestorePlan } from '../../packages/cli/src/restore/plan-from-images.js';
 import { restoreTree } from '../../packages/restorer/src/index.js';
-import { criu, killAllStarted, startWorkload, tmp } from '../dump/helpers.js';
+import { criu, killAllStarted, sleep, startWorkload, tmp } from '../dump/helpers.js';
 
 afterAll(() => killAllStarted());
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 it('a child task failing at "mmap" takes the whole restored tree down', async () => {
   const w = startWorkload('pipetree', []);

@@ -8,23 +8,13 @@ import { closeSync, openSync, readSync, cpSync, existsSync, readFileSync, readdi
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fixturesDir, workloadBinDir } from '../lib/paths.js';
-import { alive, criu, killAllStarted, killTree, startWorkload, tmp, waitGone } from '../dump/helpers.js';
+import { alive, criu, killAllStarted, killTree, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 
 const mine: number[] = [];
 afterEach(() => {
   for (const p of mine.splice(0)) killTree(p);
 });
 afterAll(() => killAllStarted());
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function pidFree(pid: number, ms = 5000): boolean {
-  const end = Date.now() + ms;
-  while (existsSync(`/proc/${pid}`) && Date.now() < end) sleep(20);
-  return !existsSync(`/proc/${pid}`);
-}
 
 /** all pids of a tree, root first */
 function treePids(pid: number): number[] {
@@ -90,7 +80,7 @@ describe('CRIU 4.2 fixtures', () => {
   }
 
   it('sleep: same pid, exe, fds, cwd and memory layout (--cpu-cap=none: dumped on an AVX-512 CPU)', (ctx) => {
-    if (!pidFree(2680)) return ctx.skip('pid 2680 is taken by another process right now');
+    if (!waitReaped(2680)) return ctx.skip('pid 2680 is taken by another process right now');
     const dir = copyFixture('sleep');
     const r = restore(dir, ['--cpu-cap=none']);
     mine.push(2680);
@@ -108,7 +98,7 @@ describe('CRIU 4.2 fixtures', () => {
 
   for (const [name, pid] of [['pattern', 2716], ['threads', 2759], ['pipetree', 2806], ['shloop', 2926]] as const) {
     it.skipIf(CPU_AVX512)(`${name}: refused on this CPU (no AVX-512; the fixture's glibc chose EVEX code), nothing left behind`, (ctx) => {
-      if (!pidFree(pid)) return ctx.skip(`pid ${pid} is taken by another process right now`);
+      if (!waitReaped(pid)) return ctx.skip(`pid ${pid} is taken by another process right now`);
       const dir = copyFixture(name);
       const r = restore(dir);
       expect(r.code).toBe(4);
@@ -118,7 +108,7 @@ describe('CRIU 4.2 fixtures', () => {
   }
 
   it('restored stopped with --cpu-cap=none, checked from outside: pattern memory, threads, tree, shared pipes', (ctx) => {
-    const free = [2716, 2759, 2763, 2764, 2765, 2766, 2806, 2810, 2811, 2926, 2929].every((p) => pidFree(p, 1000));
+    const free = [2716, 2759, 2763, 2764, 2765, 2766, 2806, 2810, 2811, 2926, 2929].every((p) => waitReaped(p, 1000));
     if (!free) return ctx.skip('a fixture pid is taken by another process right now');
     // pattern: the 8 MiB area holds word i = i * 0x9E3779B97F4A7C15 (mod 2^64)
     let r = restore(copyFixture('pattern'), ['--cpu-cap=none', '-s']);
@@ -172,7 +162,7 @@ describe('CRIU 4.2 fixtures', () => {
 
   it.skipIf(!CPU_AVX512)('pattern / threads / pipetree verdicts (needs an AVX-512 CPU like the one CRIU dumped on)', () => {
     for (const [name, pid, want] of [['pattern', 2716, 'check bad=0'], ['threads', 2759, 'check alive=4 of 4'], ['pipetree', 2806, 'check rounds=100']] as const) {
-      if (!pidFree(pid)) continue;
+      if (!waitReaped(pid)) continue;
       const r = restore(copyFixture(name));
       mine.push(pid);
       expect(r.code, r.stderr).toBe(0);
@@ -189,7 +179,7 @@ describe('dump → restore round trips (twice from the same images)', () => {
     const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
     expect(d.code, d.stderr).toBe(0);
     for (let round = 0; round < 2; round++) {
-      expect(pidFree(w.pid)).toBe(true);
+      expect(waitReaped(w.pid)).toBe(true);
       const r = restore(dir);
       mine.push(w.pid);
       expect(r.code, r.stderr).toBe(0);
@@ -237,7 +227,7 @@ describe('dump → restore round trips (twice from the same images)', () => {
     const w = startWorkload('pattern', ['2']);
     const dir = tmp('rt-stopped');
     dump(w.pid, dir);
-    expect(pidFree(w.pid)).toBe(true);
+    expect(waitReaped(w.pid)).toBe(true);
     const r = restore(dir, ['-s']);
     mine.push(w.pid);
     expect(r.code, r.stderr).toBe(0);
@@ -250,7 +240,7 @@ describe('dump → restore round trips (twice from the same images)', () => {
     const w = startWorkload('pattern', ['1']);
     const dir = tmp('rt-sibling');
     dump(w.pid, dir);
-    expect(pidFree(w.pid)).toBe(true);
+    expect(waitReaped(w.pid)).toBe(true);
     const criuJs = path.resolve(workloadBinDir, '../../packages/cli/bin/criu.js');
     const r = spawnSync('sh', ['-c', `${process.execPath} ${criuJs} restore -D ${dir} -S -d -o restore.log -v4; echo parent=$$`], { encoding: 'utf8', timeout: 30_000 });
     mine.push(w.pid);
@@ -265,11 +255,11 @@ describe('dump → restore round trips (twice from the same images)', () => {
     const w = startWorkload('pattern', ['1']);
     const dir = tmp('rt-wait');
     dump(w.pid, dir);
-    expect(pidFree(w.pid)).toBe(true);
+    expect(waitReaped(w.pid)).toBe(true);
     const child = spawnSync('sh', ['-c', `( sleep 1; kill -TERM ${w.pid} ) & exec ${process.execPath} ${path.resolve(workloadBinDir, '../../packages/cli/bin/criu.js')} restore -D ${dir} --pidfile ${dir}/root.pid`], { encoding: 'utf8', timeout: 20_000 });
     expect(child.status).toBe(128 + 15);
     expect(readFileSync(`${dir}/root.pid`, 'utf8')).toBe(String(w.pid));
-    expect(pidFree(w.pid)).toBe(true);
+    expect(waitReaped(w.pid)).toBe(true);
   });
 });
 
@@ -278,7 +268,7 @@ describe('failures: one clear line, non-zero exit, nothing left running', () => 
     const w = startWorkload('pattern', ['1']);
     const dir = tmp('bad');
     dump(w.pid, dir, keep ? ['-R'] : []);
-    if (!keep) expect(pidFree(w.pid)).toBe(true);
+    if (!keep) expect(waitReaped(w.pid)).toBe(true);
     return { w, dir };
   }
 
@@ -327,7 +317,7 @@ describe('failures: one clear line, non-zero exit, nothing left running', () => 
     const w = startWorkload('filemap', [data]);
     const dir = tmp('bad-missing');
     dump(w.pid, dir);
-    expect(pidFree(w.pid)).toBe(true);
+    expect(waitReaped(w.pid)).toBe(true);
     rmSync(data);
     const r = restore(dir);
     expect(r.code).toBe(1);

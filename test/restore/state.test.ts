@@ -5,23 +5,13 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { criu, killAllStarted, killTree, startWorkload, tmp, waitGone } from '../dump/helpers.js';
+import { criu, killAllStarted, killTree, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 
 const mine: number[] = [];
 afterEach(() => {
   for (const p of mine.splice(0)) killTree(p);
 });
 afterAll(() => killAllStarted());
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function pidFree(pid: number, ms = 5000): boolean {
-  const end = Date.now() + ms;
-  while (existsSync(`/proc/${pid}`) && Date.now() < end) sleep(20);
-  return !existsSync(`/proc/${pid}`);
-}
 
 /** ShdPnd/SigPnd/SigBlk… of a thread, from /proc (SigQ counts the whole user: not asserted) */
 function sigStatus(pid: number, tid = pid): Record<string, string> {
@@ -39,7 +29,7 @@ function roundTrip(name: string, args: string[], check: (pid: number, w: ReturnT
   const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
   expect(d.code, d.stderr).toBe(0);
   for (let round = 0; round < 2; round++) {
-    expect(pidFree(w.pid)).toBe(true);
+    expect(waitReaped(w.pid)).toBe(true);
     const r = criu(['restore', '-D', dir, '-d'], 60_000);
     mine.push(w.pid);
     expect(r.code, r.stderr).toBe(0);
