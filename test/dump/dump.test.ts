@@ -128,7 +128,7 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     const out: Record<string, Buffer[]> = {};
     for (const m of ['splice', 'read', 'overlap']) {
       const dir = tmp(m);
-      const env = m === 'overlap' ? { CRTOOLS_DUMP_PAGES: 'splice', CRTOOLS_DUMP_OVERLAP: '1' } : { CRTOOLS_DUMP_PAGES: m };
+      const env: Record<string, string> = m === 'overlap' ? { CRTOOLS_DUMP_PAGES: 'splice', CRTOOLS_DUMP_OVERLAP: '1' } : { CRTOOLS_DUMP_PAGES: m, CRTOOLS_DUMP_OVERLAP: '0' };
       const r = criu(['dump', '-t', String(w.pid), '-D', dir, '-R'], 120_000, env);
       expect(r.code, r.stderr).toBe(0);
       out[m] = [readFileSync(path.join(dir, 'pages-1.img')), readFileSync(path.join(dir, `pagemap-${w.pid}.img`))];
