@@ -159,22 +159,6 @@ export class EntryParser {
   /** Payload size after the entry; -1 when it cannot be known yet (need more bytes). */
   private extraLength(e: Entry, buf: Buffer, off: number, end: number, final: boolean): number {
     switch (this.info.payload) {
-      case 'none':
-      case 'pagemap':
-        return 0;
-      case 'pipe-data':
-        return num(e['bytes']);
-      case 'sk-queue':
-        return num(e['length']);
-      case 'tcp-stream':
-        return num(e['inq_len']) + num(e['outq_len']);
-      case 'bpfmap-data':
-        return num(e['keys_bytes']) + num(e['values_bytes']);
-      case 'ipc-shm':
-        // CRIU ≥ 3.x keeps segment contents in pagemap-shmem images (in_pagemaps); older ones inline
-        return e['in_pagemaps'] === true ? 0 : round(num(e['size']), 4);
-      case 'ipc-sem':
-        return round(num(e['nsems']) * 2, 8);
       case 'ipc-msg':
         return this.ipcMsgLength(num(e['qnum']), buf, off, end, final);
       case 'ghost-file':
@@ -183,8 +167,10 @@ export class EntryParser {
           if (!final) return -1; // contents run to the end of the file
           return end - off;
         }
-        return num(e['len']);
+        break;
     }
+    // every other kind states its payload size in the entry (none and pagemap carry none)
+    return expectedExtra(this.info, e, this.index) ?? 0;
   }
 
   private ipcMsgLength(qnum: number, buf: Buffer, off: number, end: number, final: boolean): number {
@@ -246,6 +232,7 @@ function expectedExtra(info: MagicInfo, e: Entry, index: number): number | undef
     case 'bpfmap-data':
       return num(e['keys_bytes']) + num(e['values_bytes']);
     case 'ipc-shm':
+      // CRIU ≥ 3.x keeps segment contents in pagemap-shmem images (in_pagemaps); older ones inline
       return e['in_pagemaps'] === true ? 0 : round(num(e['size']), 4);
     case 'ipc-sem':
       return round(num(e['nsems']) * 2, 8);
