@@ -4,7 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import { isCrtoolsError } from '@crtools/common';
-import { createImageWriter, critJsonChunks, fromCritJson, magicByName, openImage, readImageFile, toCritValue, type Entry, type Image, type ImageWriter } from '@crtools/images';
+import { createImageWriter, critJsonBytes, fromCritJson, magicByName, openImage, readImageFileSync, toCritValue, type Entry, type Image, type ImageWriter } from '@crtools/images';
 import type { CritImage } from './image-dir.js';
 // crtools has one JSON reader (bigint-exact, streams entries): crit uses the images one
 export { parseJson, readImageDocument, JsonSyntaxError, type JsonValue } from '@crtools/images';
@@ -16,7 +16,7 @@ import type { Sink } from './sink.js';
 export async function decodeTo(input: Input, sink: Sink, opts: { pretty: boolean; name: string }): Promise<void> {
   const stream = openImage(input, { file: opts.name });
   try {
-    for await (const chunk of critJsonChunks(stream, { pretty: opts.pretty, chunk: 1 << 16 })) {
+    for await (const chunk of critJsonBytes(stream, { pretty: opts.pretty, chunk: 1 << 16 })) {
       await sink.write(chunk);
       if (sink.closed) break;
     }
@@ -151,7 +151,9 @@ export async function countCritEntries(input: Input, name: string): Promise<{ ma
  * Buffers (the explorers read both forms); no detour through JSON text.
  */
 export async function loadCritImage(dir: string, file: string): Promise<CritImage> {
-  return (await readImageFile(`${dir}/${file}`)) as unknown as CritImage;
+  // read synchronously: images of a directory are small and many, and the explorers wait for
+  // each in turn (a thread-pool round trip per file costed more than the decoding itself)
+  return readImageFileSync(`${dir}/${file}`) as unknown as CritImage;
 }
 
 /** pages_id in the head of a pagemap image, or undefined if it cannot be read. */
