@@ -25,7 +25,7 @@ export class CodecError extends Error {
 
 const TWO32 = 4294967296;
 
-class Reader {
+export class Reader {
   pos = 0;
   hi = 0;
   constructor(
@@ -68,7 +68,7 @@ class Reader {
   }
 }
 
-function u64(lo: number, hi: number): bigint {
+export function u64(lo: number, hi: number): bigint {
   if (hi === 0) return BigInt(lo >>> 0);
   const h = hi >>> 0;
   if (h < 0x200000) return BigInt(h * TWO32 + (lo >>> 0));
@@ -98,7 +98,7 @@ function skipField(r: Reader, wt: number, end: number): void {
   if (r.pos > end) throw new CodecError('field runs past the end of the message', end);
 }
 
-function readScalar(r: Reader, f: FieldSpec, end: number): unknown {
+export function readScalar(r: Reader, f: FieldSpec, end: number): unknown {
   const b = r.buf;
   switch (f.type) {
     case FT.INT32:
@@ -165,7 +165,7 @@ function need(r: Reader, n: number, end: number): void {
   if (r.pos + n > end) throw new CodecError('fixed-size field runs past the end of the message', r.pos);
 }
 
-function readLength(r: Reader, end: number): number {
+export function readLength(r: Reader, end: number): number {
   const len = r.varint(end) >>> 0;
   if (r.hi !== 0 || r.pos + len > end) throw new CodecError(`length ${len} runs past the end of the message`, r.pos);
   return len;

@@ -1,14 +1,12 @@
 import type { Writable } from 'node:stream';
-import { decodeMessage, encodeMessage, ShapeError, Writer } from './codec.js';
-import {
-  b64decode, b64encode, decodeDev, DICT_TABLES, encodeDev, FLAG_TABLES, ipFromString, ipToString,
-  mapFlags, pyInt, qpDecode, qpEncode, unmapFlags,
-} from './crit-values.js';
+import { CodecError, decodeMessage, encodeMessage, Reader, ShapeError, Writer } from './codec.js';
+import { b64decode, b64encode, DICT_TABLES, encodeDev, FLAG_TABLES, ipFromString, pyInt, qpDecode, unmapFlags } from './crit-values.js';
+import { AsciiOut, compactWriterOf, IND, messageText, rendererOf } from './crit-text.js';
 import { shapeError } from './errors.js';
 import { EntryEncoder, kindInfo, type Entry, type Image } from './framing.js';
 import type { ImageStream } from './io.js';
 import { magicHeader, type MagicInfo } from './magic.js';
-import { parseJsonStrict, parseJsonExact, pyDump, PyFloat, pyString } from './pyjson.js';
+import { parseJsonStrict, parseJsonExact, pyDump, pyString } from './pyjson.js';
 import { FT, is64, messageSpec, type FieldSpec, type MessageSpec } from './schema.js';
 
 /**
@@ -22,83 +20,6 @@ import { FT, is64, messageSpec, type FieldSpec, type MessageSpec } from './schem
 export interface CritJsonOptions {
   /** crit decode --pretty. */
   pretty?: boolean;
-}
-
-const IND = '    ';
-
-function hex(v: number | bigint): string {
-  const b = BigInt(v);
-  return b < 0n ? '-0x' + (-b).toString(16) : '0x' + b.toString(16);
-}
-
-function intText(f: FieldSpec, v: number | bigint, pretty: boolean, isHex: boolean): string {
-  if (!pretty) return typeof v === 'bigint' ? v.toString() : String(v);
-  if (isHex) return '"' + hex(v) + '"';
-  if (f.dev) return '"' + decodeDev(BigInt(v), f.odev) + '"';
-  if (f.flags !== undefined) {
-    const t = FLAG_TABLES[f.flags];
-    return pyString(t ? mapFlags(BigInt(v), t) : hex(v));
-  }
-  if (f.dict !== undefined) {
-    const name = DICT_TABLES[f.dict]?.[f.name]?.[Number(v)];
-    if (name !== undefined) return pyString(name);
-  }
-  return typeof v === 'bigint' ? v.toString() : String(v);
-}
-
-function valueText(f: FieldSpec, v: unknown, pretty: boolean, isHex: boolean, cur: string): string {
-  switch (f.type) {
-    case FT.MESSAGE:
-      return messageText(f.message!, v as Record<string, unknown>, pretty, isHex, cur, undefined);
-    case FT.BYTES:
-      return pyString(f.conv === 'unix_name' ? qpEncode(v as Buffer) : b64encode(v as Buffer));
-    case FT.ENUM:
-      return typeof v === 'string' ? '"' + v + '"' : String(v);
-    case FT.BOOL:
-      return v ? 'true' : 'false';
-    case FT.STRING:
-      return pyString(v as string);
-    case FT.FLOAT:
-    case FT.DOUBLE:
-      return pyDump(new PyFloat(v as number));
-    default:
-      return intText(f, v as number | bigint, pretty, isHex);
-  }
-}
-
-function messageText(spec: MessageSpec, o: Record<string, unknown>, pretty: boolean, isHex: boolean, cur: string, extra: string | undefined): string {
-  const inner = pretty ? cur + IND : '';
-  const sep = pretty ? ',\n' + inner : ', ';
-  let s = '';
-  let n = 0;
-  const fields = spec.fields;
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    const v = o[f.name];
-    if (v === undefined || v === null) continue;
-    const hx = pretty && (isHex || f.hex);
-    let t: string;
-    if (f.repeated) {
-      const a = v as unknown[];
-      if (a.length === 0) continue;
-      if (pretty && f.ipadd) {
-        t = '[\n' + inner + IND + pyString(ipToString(a as number[])) + '\n' + inner + ']';
-      } else if (pretty) {
-        const in2 = inner + IND;
-        t = '[\n';
-        for (let j = 0; j < a.length; j++) t += (j ? ',\n' : '') + in2 + valueText(f, a[j], true, hx, in2);
-        t += '\n' + inner + ']';
-      } else {
-        t = '[';
-        for (let j = 0; j < a.length; j++) t += (j ? ', ' : '') + valueText(f, a[j], false, false, '');
-        t += ']';
-      }
-    } else t = valueText(f, v, pretty, hx, inner);
-    s += (n++ ? sep : '') + '"' + f.name + '": ' + t;
-  }
-  if (extra !== undefined) s += (n++ ? sep : '') + '"extra": ' + extra;
-  if (n === 0) return '{}';
-  return pretty ? '{\n' + inner + s + '\n' + cur + '}' : '{' + s + '}';
 }
 
 function num(v: unknown): number {
@@ -142,77 +63,11 @@ function extraValue(info: MagicInfo, e: Entry): unknown {
 }
 
 
-type CompactWriter = (o: Record<string, unknown>, extra: string | undefined) => string;
-const compactWriters = new WeakMap<MessageSpec, CompactWriter>();
-
-/**
- * Compile the plain (non --pretty) crit text writer of one message: fields in number order with
- * constant names; integers (number or bigint) are concatenated as decimal. Same output as
- * messageText(spec, o, false, …), only faster for huge images.
- */
-function compactWriterOf(spec: MessageSpec): CompactWriter {
-  let w = compactWriters.get(spec);
-  if (w) return w;
-  compactWriters.set(spec, (o, x) => compactWriters.get(spec)!(o, x));
-  const args: string[] = [];
-  const vals: unknown[] = [];
-  let body = '';
-  spec.fields.forEach((f, i) => {
-    const key = JSON.stringify(f.name);
-    let expr: string;
-    switch (f.type) {
-      case FT.MESSAGE:
-        args.push(`sub${i}`);
-        vals.push((v: Record<string, unknown>) => compactWriterOf(f.message!)(v, undefined));
-        expr = `sub${i}(V)`;
-        break;
-      case FT.BYTES:
-      case FT.STRING:
-      case FT.FLOAT:
-      case FT.DOUBLE:
-        args.push(`field${i}`);
-        vals.push(f);
-        expr = `valueText(field${i}, V, false, false, '')`;
-        break;
-      case FT.ENUM:
-        expr = `(typeof V === 'string' ? '"' + V + '"' : '' + V)`;
-        break;
-      case FT.BOOL:
-        expr = `(V ? 'true' : 'false')`;
-        break;
-      default:
-        expr = `('' + V)`;
-    }
-    const sep = `(n++ ? ', ' : '')`;
-    if (f.repeated) {
-      body += `  if ((v = o[${key}]) !== undefined && v !== null && v.length !== 0) {
-    s += ${sep} + ${JSON.stringify(`"${f.name}": [`)};
-    for (let j = 0; j < v.length; j++) { const V = v[j]; s += (j ? ', ' : '') + ${expr}; }
-    s += ']';
-  }
-`;
-    } else {
-      body += `  if ((v = o[${key}]) !== undefined && v !== null) { const V = v; s += ${sep} + ${JSON.stringify(`"${f.name}": `)} + ${expr}; }
-`;
-    }
-  });
-  const src = `return function text_${spec.name.replace(/\W/g, '_')}(o, extra) {
-  let s = '';
-  let n = 0;
-  let v;
-${body}  if (extra !== undefined) s += (n++ ? ', ' : '') + '"extra": ' + extra;
-  return '{' + s + '}';
-}`;
-  w = new Function('valueText', ...args, src)(valueText, ...vals) as CompactWriter;
-  compactWriters.set(spec, w);
-  return w;
-}
-
 /** Renders entries of one kind as crit JSON text. */
 class CritEntryWriter {
   index = 0;
-  private readonly main: MessageSpec;
-  private readonly first: MessageSpec;
+  readonly main: MessageSpec;
+  readonly first: MessageSpec;
   constructor(
     readonly info: MagicInfo,
     readonly pretty: boolean,
@@ -260,36 +115,66 @@ export function toCritValue(image: Image<object>, opts: CritJsonOptions = {}): {
 }
 
 /**
- * Stream the crit JSON document of an image (whole or streaming) in chunks of about `chunk`
- * characters; memory stays flat for huge images.
+ * Stream the crit JSON document of an image (whole or streaming) as ASCII bytes, in chunks of
+ * about `chunk` bytes; memory stays flat for huge images. Streamed kinds without payloads are
+ * rendered straight from their protobuf bytes; entries that fast path declines, and every
+ * other kind, are decoded to objects and written from those.
  */
-export async function* critJsonChunks(src: Image<object> | ImageStream, opts: CritJsonOptions & { chunk?: number } = {}): AsyncGenerator<string> {
+export async function* critJsonBytes(src: Image<object> | ImageStream, opts: CritJsonOptions & { chunk?: number } = {}): AsyncGenerator<Buffer> {
   const pretty = !!opts.pretty;
   const limit = opts.chunk ?? 1 << 16;
-  let info: MagicInfo;
-  let batches: Iterable<Entry[]> | AsyncIterable<Entry[]>;
-  if ('entries' in src && Array.isArray((src as Image).entries)) {
-    info = kindInfo((src as Image).magic);
-    batches = [(src as Image).entries];
-  } else {
-    info = await (src as ImageStream).header();
-    batches = (src as ImageStream).batches();
-  }
+  const whole = 'entries' in src && Array.isArray((src as Image).entries);
+  const info = whole ? kindInfo((src as Image).magic) : await (src as ImageStream).header();
   const w = new CritEntryWriter(info, pretty);
   const sep = pretty ? `,\n${IND}${IND}` : ', ';
   const first = pretty ? `\n${IND}${IND}` : '';
-  let s = head(info.name, pretty);
+  const o = new AsciiOut(limit + (limit >> 2));
+  o.ascii(head(info.name, pretty));
   let count = 0;
-  for await (const b of batches) {
-    for (let i = 0; i < b.length; i++) {
-      s += (count++ ? sep : first) + w.entry(b[i]!);
-      if (s.length >= limit) {
-        yield s;
-        s = '';
+  if (!whole && (info.payload === 'none' || info.payload === 'pagemap')) {
+    const r = new Reader(Buffer.alloc(0), 0);
+    const mode = pretty ? 1 : 0;
+    const renderFirst = rendererOf(w.first, mode);
+    const renderMain = rendererOf(w.main, mode);
+    for await (const b of (src as ImageStream).spans()) {
+      r.buf = b.buf;
+      const spans = b.spans;
+      const n = spans.length >> 1;
+      for (let k = 0; k < n; k++) {
+        o.ascii(count++ ? sep : first);
+        const mark = o.pos;
+        r.pos = spans[2 * k]!;
+        let ok: boolean;
+        try {
+          ok = (b.index + k === 0 ? renderFirst : renderMain)(r, spans[2 * k + 1]!, 2, o);
+        } catch (e) {
+          if (!(e instanceof CodecError)) throw e;
+          ok = false; // the decoder below reports it, with file and offset
+        }
+        if (!ok) {
+          o.pos = mark;
+          w.index = b.index + k;
+          o.ascii(w.entry(b.decode(k)));
+        }
+        if (o.pos >= limit) yield o.take();
+      }
+    }
+  } else {
+    const batches: Iterable<Entry[]> | AsyncIterable<Entry[]> = whole ? [(src as Image).entries as Entry[]] : (src as ImageStream).batches();
+    for await (const b of batches) {
+      for (let i = 0; i < b.length; i++) {
+        o.ascii((count++ ? sep : first) + w.entry(b[i]!));
+        if (o.pos >= limit) yield o.take();
       }
     }
   }
-  yield s + tail(count, pretty);
+  o.ascii(tail(count, pretty));
+  yield o.take();
+}
+
+/** critJsonBytes as text chunks. */
+export async function* critJsonChunks(src: Image<object> | ImageStream, opts: CritJsonOptions & { chunk?: number } = {}): AsyncGenerator<string> {
+  for await (const b of critJsonBytes(src, opts)) yield b.toString('latin1');
 }
 
 /** Write the crit JSON document to a stream, honouring backpressure. Adds the trailing newline if `newline`. */

@@ -98,31 +98,9 @@ export class EntryParser {
   feed(buf: Buffer, off: number, end: number, final: boolean, out: Entry[]): number {
     const ctx = this.ctx;
     while (off < end) {
-      const at = ctx.base + off;
-      const avail = end - off;
-      if (avail < 4) {
-        if (final) throw imageError(ImageErrorCode.TRUNCATED, { file: ctx.file, offset: at }, `${avail} stray bytes where an entry length was expected`);
-        return off;
-      }
-      const len = buf.readUInt32LE(off);
-      if (len > avail - 4 || len > MAX_ENTRY_BYTES) {
-        if (final || len > MAX_ENTRY_BYTES)
-          throw imageError(
-            len > MAX_ENTRY_BYTES ? ImageErrorCode.BAD_ENTRY : ImageErrorCode.TRUNCATED,
-            { file: ctx.file, offset: at },
-            `entry ${this.index} length ${len} runs past the end of the file (${avail - 4} bytes left)`,
-          );
-        return off;
-      }
-      const spec = this.index === 0 ? this.first : this.main;
-      let entry: Entry;
-      try {
-        entry = decodeMessage(spec, buf, off + 4, off + 4 + len) as Entry;
-      } catch (e) {
-        if (e instanceof CodecError)
-          throw imageError(ImageErrorCode.BAD_ENTRY, { file: ctx.file, offset: ctx.base + e.pos }, `entry ${this.index} (${spec.name}, ${len} bytes at ${at}): ${e.message}`);
-        throw e;
-      }
+      const len = this.entryLength(buf, off, end, final);
+      if (len < 0) return off;
+      const entry = this.decodeAt(buf, off + 4, off + 4 + len, this.index);
       let next = off + 4 + len;
       const extraLen = this.extraLength(entry, buf, next, end, final);
       if (extraLen === -1) return off; // need more bytes
@@ -143,6 +121,69 @@ export class EntryParser {
       out.push(entry);
       this.index++;
       off = next;
+    }
+    return off;
+  }
+
+  /**
+   * Length of the entry whose length word is at buf[off]; -1 when the rest has not arrived yet
+   * (with final=true a short file is an error).
+   */
+  private entryLength(buf: Buffer, off: number, end: number, final: boolean): number {
+    const at = this.ctx.base + off;
+    const avail = end - off;
+    if (avail < 4) {
+      if (final) throw imageError(ImageErrorCode.TRUNCATED, { file: this.ctx.file, offset: at }, `${avail} stray bytes where an entry length was expected`);
+      return -1;
+    }
+    const len = buf.readUInt32LE(off);
+    // (an impossible length is refused at once, whatever a stream has read so far)
+    if (len > MAX_ENTRY_BYTES)
+      throw imageError(ImageErrorCode.BAD_ENTRY, { file: this.ctx.file, offset: at }, `entry ${this.index} length ${len} is over the ${MAX_ENTRY_BYTES} bytes an entry may have`);
+    if (len > avail - 4) {
+      if (final) throw imageError(ImageErrorCode.TRUNCATED, { file: this.ctx.file, offset: at }, `entry ${this.index} length ${len} runs past the end of the file (${avail - 4} bytes left)`);
+      return -1;
+    }
+    return len;
+  }
+
+  /** Decode entry `index` from its message bytes buf[start, end), errors naming file and offset. */
+  decodeAt(buf: Buffer, start: number, end: number, index: number): Entry {
+    const spec = index === 0 ? this.first : this.main;
+    try {
+      return decodeMessage(spec, buf, start, end) as Entry;
+    } catch (e) {
+      if (e instanceof CodecError)
+        throw imageError(ImageErrorCode.BAD_ENTRY, { file: this.ctx.file, offset: this.ctx.base + e.pos }, `entry ${index} (${spec.name}, ${end - start} bytes at ${this.ctx.base + start - 4}): ${e.message}`);
+      throw e;
+    }
+  }
+
+  /** The message of entry `index` (the pagemap head and ghost-file head have their own). */
+  specOf(index: number): MessageSpec {
+    return index === 0 ? this.first : this.main;
+  }
+
+  /**
+   * For kinds that carry no payload: find complete entries without decoding them, pushing the
+   * [start, end) of each entry's message bytes into spans. Same checks and return value as feed.
+   */
+  frame(buf: Buffer, off: number, end: number, final: boolean, spans: number[]): number {
+    if (this.info.payload !== 'none' && this.info.payload !== 'pagemap') throw new Error(`frame(): ${this.info.name} entries carry payloads`);
+    while (off < end) {
+      let len: number;
+      try {
+        len = this.entryLength(buf, off, end, final);
+      } catch (e) {
+        // the entries before a broken one come first (as feed decodes them before it fails);
+        // the next call starts at the broken one and throws
+        if (spans.length === 0) throw e;
+        return off;
+      }
+      if (len < 0) return off;
+      spans.push(off + 4, off + 4 + len);
+      this.index++;
+      off += 4 + len;
     }
     return off;
   }

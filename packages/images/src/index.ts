@@ -11,7 +11,7 @@ export {
   readImageFile, readImageFileSync, openImage, writeImageFile, createImageWriter,
   type ImageStream, type ImageWriter, type OpenImageOptions, type WriteOptions,
 } from './io.js';
-export { toCritJson, toCritValue, fromCritJson, encodeCritJson, critJsonChunks, writeCritJson, type CritJsonOptions } from './crit-json.js';
+export { toCritJson, toCritValue, fromCritJson, encodeCritJson, critJsonChunks, critJsonBytes, writeCritJson, type CritJsonOptions } from './crit-json.js';
 export {
   parseJsonExact, parseJsonStrict, parseJson, readImageDocument, JsonCursor, JsonSyntaxError, pyDump,
   type JsonValue, type ImageDocumentHandler,

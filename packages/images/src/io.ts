@@ -5,6 +5,7 @@ import { Writer } from './codec.js';
 import { imageError, ImageErrorCode } from './errors.js';
 import { decodeImage, encodeImage, EntryEncoder, EntryParser, kindInfo, parseHeader, type Entry, type Image, type ParseContext } from './framing.js';
 import { magicHeader, type MagicInfo } from './magic.js';
+import type { MessageSpec } from './schema.js';
 
 /** Read and decode a whole image file. */
 export async function readImageFile<E extends object = Entry>(path: string, opts: { name?: string } = {}): Promise<Image<E>> {
@@ -41,8 +42,24 @@ export interface ImageStream extends AsyncIterable<Entry> {
   header(): Promise<MagicInfo>;
   /** Entries in arrays of whatever one read chunk held (fast path for huge images). */
   batches(): AsyncIterable<Entry[]>;
+  /**
+   * For kinds without payloads (everything but pipe/socket data, ghost files, IPC contents):
+   * complete entries left undecoded, as spans of the read buffer (the fast path of crit decode).
+   */
+  spans(): AsyncIterable<EntrySpans>;
   /** Stop reading and close the file (also done automatically at the end / on break). */
   close(): Promise<void>;
+}
+
+/** Entries of one read chunk, not decoded: entry `index + k` is buf[spans[2k], spans[2k+1]). */
+export interface EntrySpans {
+  buf: Buffer;
+  spans: number[];
+  index: number;
+  /** The message entry `index + k` is written in. */
+  spec(k: number): MessageSpec;
+  /** Decode entry `index + k` (with the reader's errors: file, offset, entry number). */
+  decode(k: number): Entry;
 }
 
 type ChunkSource = { next(): Promise<Buffer | null>; close(): Promise<void> };
@@ -138,17 +155,17 @@ export function openImage(src: string | Readable | AsyncIterable<Uint8Array>, op
     }
   }
 
-  async function nextBatch(): Promise<Entry[] | null> {
+  /** Run `step` over the unread bytes until it uses some (or the file ends). */
+  async function next<T>(step: (p: EntryParser) => { used: number; value: T | null }): Promise<T | null> {
     await readHeader();
     const p = parser!;
     for (;;) {
       if (done) return null;
-      const out: Entry[] = [];
       p.ctx.base = consumed;
-      const used = p.feed(pending, 0, pending.length, eof, out);
+      const { used, value } = step(p);
       pending = pending.subarray(used);
       consumed += used;
-      if (out.length > 0) return out;
+      if (value !== null) return value;
       if (eof) {
         done = true;
         return null;
@@ -156,6 +173,36 @@ export function openImage(src: string | Readable | AsyncIterable<Uint8Array>, op
       await more();
     }
   }
+
+  const nextBatch = () =>
+    next((p) => {
+      const out: Entry[] = [];
+      const used = p.feed(pending, 0, pending.length, eof, out);
+      return { used, value: out.length > 0 ? out : null };
+    });
+
+  const nextSpans = () =>
+    next<EntrySpans>((p) => {
+      const spans: number[] = [];
+      const index = p.index;
+      const buf = pending;
+      const base = consumed;
+      const used = p.frame(buf, 0, buf.length, eof, spans);
+      if (spans.length === 0) return { used, value: null };
+      return {
+        used,
+        value: {
+          buf,
+          spans,
+          index,
+          spec: (k: number) => p.specOf(index + k),
+          decode(k: number): Entry {
+            p.ctx.base = base;
+            return p.decodeAt(buf, spans[2 * k]!, spans[2 * k + 1]!, index + k);
+          },
+        },
+      };
+    });
 
   async function close(): Promise<void> {
     done = true;
@@ -174,9 +221,22 @@ export function openImage(src: string | Readable | AsyncIterable<Uint8Array>, op
     }
   }
 
+  async function* spans(): AsyncGenerator<EntrySpans> {
+    try {
+      for (;;) {
+        const b = await nextSpans();
+        if (!b) return;
+        yield b;
+      }
+    } finally {
+      await close();
+    }
+  }
+
   return {
     header: readHeader,
     batches,
+    spans,
     close,
     async *[Symbol.asyncIterator]() {
       for await (const b of batches()) for (const e of b) yield e;
