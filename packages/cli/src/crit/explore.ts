@@ -40,7 +40,7 @@ export interface PsRow {
 }
 
 async function comm(d: ImageDir, pid: number): Promise<string> {
-  const core = await d.first(`core-${pid}.img`);
+  const core = await d.first(`core-${pid}.img`, false);
   const tc = core.tc as CritEntry | undefined;
   return tc ? String(tc.comm) : '';
 }

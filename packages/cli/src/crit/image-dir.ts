@@ -48,8 +48,18 @@ export class ImageDir {
     return img;
   }
 
-  async first(file: string): Promise<CritEntry> {
-    const img = await this.load(file);
+  /**
+   * The first entry. With keep=false the image is not cached (a view that reads each task's
+   * image once, like ps over thousands of cores, should not hold them all).
+   */
+  async first(file: string, keep = true): Promise<CritEntry> {
+    let img: CritImage | undefined;
+    if (keep || this.cache.has(file)) img = await this.load(file);
+    else {
+      img = await this.tryLoad(file);
+      this.cache.delete(file);
+      if (!img) img = await this.load(file); // the missing-image error
+    }
     const e = img.entries[0];
     if (!e) {
       throw new CrtoolsError('CRIT_IMAGE_DIR', `${this.dir}/${file}: image has no entries`, {
