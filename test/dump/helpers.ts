@@ -26,6 +26,23 @@ export function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * Ask a workload for its verdict: clear its state file, send SIGUSR1 and wait for the "check …"
+ * line (what the file holds at the timeout otherwise).
+ */
+export function askVerdict(state: string, pid: number, timeoutMs = 5000): string {
+  writeFileSync(state, '');
+  process.kill(pid, 'SIGUSR1');
+  const end = Date.now() + timeoutMs;
+  let now = '';
+  while (Date.now() < end) {
+    now = readState(state);
+    if (now.startsWith('check')) return now;
+    sleep(10);
+  }
+  return now;
+}
+
 function readState(file: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
@@ -54,16 +71,7 @@ export function startWorkload(name: string, args: string[], dir = tmp(name)): Wo
     pid,
     state,
     check(timeoutMs = 5000) {
-      writeFileSync(state, '');
-      process.kill(pid, 'SIGUSR1');
-      const end = Date.now() + timeoutMs;
-      let now = '';
-      while (Date.now() < end) {
-        now = readState(state);
-        if (now.startsWith('check')) return now;
-        sleep(10);
-      }
-      return now;
+      return askVerdict(state, pid, timeoutMs);
     },
     kill() {
       killTree(pid);

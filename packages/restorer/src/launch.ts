@@ -11,6 +11,8 @@ import type { RestorePlan } from './plan.js';
 import { encodeBody, finishPlan, regionLayout, type RegionLayout } from './encode.js';
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
+import type { RestorerNative } from './native-api.js';
+import { createShmem } from './shmem.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 
 export interface RestoreTreeOptions {
@@ -56,7 +58,11 @@ export function validatePlan(plan: RestorePlan): void {
       if (th.fxsave.length !== 512) bad(`thread ${th.tid}: fxsave area must be 512 bytes`);
     }
     for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
-    for (const v of t.vmas) if (v.end <= v.start || (v.start & 0xfffn) || (v.end & 0xfffn)) bad(`task ${t.pid}: bad area ${v.start.toString(16)}-${v.end.toString(16)}`);
+    for (const v of t.vmas) {
+      if (v.end <= v.start || (v.start & 0xfffn) || (v.end & 0xfffn)) bad(`task ${t.pid}: bad area ${v.start.toString(16)}-${v.end.toString(16)}`);
+      if (v.shmem !== undefined && !(v.shmem >= 0 && v.shmem < (plan.shmem?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no shared memory object`);
+      if (v.shmem !== undefined && v.pgoff + (v.end - v.start) > plan.shmem![v.shmem]!.size) bad(`task ${t.pid}: area ${v.start.toString(16)} runs past its shared memory object`);
+    }
   });
 }
 
@@ -119,12 +125,31 @@ function readStatus(dv: DataView, i: number): Status {
 }
 
 export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = {}): Promise<RestoredTree> {
-  const log = opts.logger ?? silentLogger;
-  const timeoutMs = opts.timeoutMs ?? 30_000;
   validatePlan(plan);
   const native = loadNative();
   if (!opts.skipCpuCheck) checkCpu(plan, native.xfeatures());
   checkPidsFree(plan);
+  // shared memory objects live in this process until every task has mapped its own view
+  const shm = createShmem(plan, native);
+  try {
+    const withPaths: RestorePlan = {
+      ...plan,
+      tasks: plan.tasks.map((t) => ({
+        ...t,
+        vmas: t.vmas.map((v) => (v.shmem === undefined ? v : { ...v, kind: 'file-shared', path: shm.paths[v.shmem], openFlags: O_RDWR })),
+      })),
+    };
+    return await launchTree(withPaths, native, opts);
+  } finally {
+    shm.release();
+  }
+}
+
+const O_RDWR = 2;
+
+async function launchTree(plan: RestorePlan, native: RestorerNative, opts: RestoreTreeOptions): Promise<RestoredTree> {
+  const log = opts.logger ?? silentLogger;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
   const blob = loadBlob();
   const specials = currentSpecials();
   const { w, fdBase } = encodeBody(plan, specials);

@@ -45,6 +45,10 @@ export interface RestorerNative {
     leaveStopped: boolean;
     timeoutMs: number;
   }): { ok: true } | (NativeSysError & { pid: number });
+  /** a MAP_SHARED|MAP_ANONYMOUS area of `size` bytes in this process (its address) */
+  sharedAnon(size: bigint): bigint | NativeSysError;
+  /** munmap; returns 0 or the errno */
+  unmap(address: bigint, size: bigint): number;
   /** XCR0: xsave components enabled for user space on this CPU */
   xfeatures(): bigint;
 }

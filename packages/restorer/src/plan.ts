@@ -20,6 +20,19 @@ export interface VmaPlan {
   fileSize?: bigint;
   /** madvise advice bits (bit n = advice n) */
   madv?: bigint;
+  /**
+   * shared anonymous memory: index into RestorePlan.shmem (kind 'file-shared'; restoreTree
+   * creates the object and fills in the path the tasks map it through)
+   */
+  shmem?: number;
+}
+
+/** A shared memory object (MAP_SHARED|MAP_ANONYMOUS): one per object, however many tasks map it. */
+export interface ShmemPlan {
+  /** bytes, a page multiple */
+  size: bigint;
+  /** its pages; vaddr is the byte offset in the object */
+  pages: PageRun[];
 }
 
 /** A run of pages read from the pages image at `offset` into `vaddr`. */
@@ -162,4 +175,5 @@ export interface RestorePlan {
   /** root first; a parent always comes before its children */
   tasks: TaskPlan[];
   files: FilePlan[];
+  shmem?: ShmemPlan[];
 }

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
 import { readImageFile } from '@crtools/images';
 import { openPageReader } from '@crtools/pagemap';
-import { X86_REGS, type CredsPlan, type FilePlan, type PosixTimerPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
+import { X86_REGS, type CredsPlan, type FilePlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
 
 type Obj = Record<string, any>;
 
@@ -247,13 +247,59 @@ class FileTable {
   }
 }
 
-function vmaFrom(v: Obj, files: FileTable, pid: number): VmaPlan {
+/**
+ * The shared anonymous memory objects of a checkpoint: CRIU 4.2 writes MAP_SHARED|MAP_ANONYMOUS
+ * memory the memfd way (a MEMFD file whose memfd.img inode is named /dev/zero; pages in
+ * pagemap-shmem-<shmid>.img), older CRIU as VMA_ANON_SHARED areas naming the shmid directly.
+ * One object per shmid, sized to cover every area that maps it.
+ */
+class ShmemTable {
+  readonly objects: { shmid: number; size: bigint }[] = [];
+  private byKey = new Map<string, number>();
+  constructor(private readonly inodes: Map<number, Obj>) {}
+
+  /** Object index of a memfd-way area (file = its files.img entry). */
+  memfd(file: Obj, v: VmaPlan, where: string): number {
+    if (file.type !== 'MEMFD' || !file.memfd) throw unsupported(`${where}: shared mapping of a ${file.type} file`);
+    const inode = this.inodes.get(Number(file.memfd.inode_id));
+    if (!inode) throw badInput(`${where}: memfd.img has no inode ${file.memfd.inode_id}`, { image: 'memfd.img' });
+    if (inode.name !== '/dev/zero') throw unsupported(`${where}: memfd "${inode.name}" mappings are not restored yet`);
+    return this.add(`memfd:${file.memfd.inode_id}`, Number(inode.shmid), big(inode.size), v);
+  }
+
+  /** Object index of a VMA_ANON_SHARED area. */
+  anon(shmid: number, v: VmaPlan): number {
+    return this.add(`anon:${shmid}`, shmid, 0n, v);
+  }
+
+  private add(key: string, shmid: number, size: bigint, v: VmaPlan): number {
+    const need = v.pgoff + (v.end - v.start);
+    let i = this.byKey.get(key);
+    if (i === undefined) {
+      i = this.objects.push({ shmid, size: 0n }) - 1;
+      this.byKey.set(key, i);
+    }
+    const o = this.objects[i]!;
+    for (const s of [size, need]) if (s > o.size) o.size = (s + 4095n) & ~4095n;
+    return i;
+  }
+}
+
+function vmaFrom(v: Obj, files: FileTable, shmem: ShmemTable, pid: number): VmaPlan {
   const s = v.status >>> 0;
   const base = { start: big(v.start), end: big(v.end), pgoff: big(v.pgoff), prot: v.prot, flags: v.flags, madv: big(v.madv ?? 0n) };
   const where = `pid ${pid}: area ${base.start.toString(16)}-${base.end.toString(16)}`;
   if (s & VMA_AREA_VSYSCALL) return { ...base, kind: 'vsyscall' };
   if (s & VMA_AREA_VVAR) return { ...base, kind: 'vvar' };
   if (s & VMA_AREA_VDSO) return { ...base, kind: 'vdso' };
+  if (s & VMA_AREA_REGULAR && s & VMA_AREA_MEMFD && s & VMA_FILE_SHARED && !(s & (VMA_AREA_SYSVIPC | VMA_UNSUPP))) {
+    const p: VmaPlan = { ...base, kind: 'file-shared' };
+    return { ...p, shmem: shmem.memfd(files.entry(Number(v.shmid), where), p, where) };
+  }
+  if (s & VMA_AREA_REGULAR && s & VMA_ANON_SHARED && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_MEMFD | VMA_UNSUPP))) {
+    const p: VmaPlan = { ...base, kind: 'file-shared' };
+    return { ...p, shmem: shmem.anon(Number(v.shmid), p) };
+  }
   if (s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED)) {
     throw unsupported(`${where}: this kind of mapping (status 0x${s.toString(16)}) is not restored yet`, { pid });
   }
@@ -282,6 +328,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const allFiles = new Map<number, Obj>(fileEntries.map((f) => [Number(f.id), f]));
   const pipeData = new Map<number, Obj>(((await img(dir, 'pipes-data.img', 'PIPES_DATA', true)) ?? []).map((d) => [Number(d.pipe_id), d]));
   const files = new FileTable(allFiles, pipeData);
+  const memfdInodes = new Map<number, Obj>(((await img(dir, 'memfd.img', 'MEMFD_INODE', true)) ?? []).map((m) => [Number(m.inode_id), m]));
+  const shmem = new ShmemTable(memfdInodes);
 
   // root first, then parents before children
   const pids = new Set(pstree.map((e) => Number(e.pid)));
@@ -331,20 +379,11 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       threads.push(threadFrom(tid, c, tc, `core-${tid}.img`));
     }
 
-    const vmas = (mm.vmas ?? []).map((v: Obj) => vmaFrom(v, files, pid));
+    const vmas = (mm.vmas ?? []).map((v: Obj) => vmaFrom(v, files, shmem, pid));
     const reader = await openPageReader({ dir, id: pid });
     const pages = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
     reader.close();
-    // a truncated pages image must fail here, not halfway through a restore
-    const ends = new Map<string, bigint>();
-    for (const p of pages) {
-      const end = p.offset + p.npages * 4096n;
-      if (end > (ends.get(p.path) ?? 0n)) ends.set(p.path, end);
-    }
-    for (const [path, end] of ends) {
-      const have = existsSync(path) ? BigInt(statSync(path).size) : -1n;
-      if (have < end) throw badInput(`${path}: pages image is ${have < 0n ? 'missing' : `${have} bytes`}, its pagemap needs ${end}`, { path, image: path });
-    }
+    checkPagesImages(pages);
     const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
     for (const p of pages) {
       // a run may span adjacent areas; every page of it must be inside one
@@ -416,5 +455,32 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     });
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
   }
-  return { tasks, files: files.files };
+  // shared memory objects: their pages, offsets within the object
+  const shmemPlans: ShmemPlan[] = [];
+  for (const o of shmem.objects) {
+    const name = `pagemap-shmem-${o.shmid}.img`;
+    if (!existsSync(join(dir, name))) throw badInput(`${join(dir, name)}: image missing (the shared memory's pages)`, { image: name });
+    const reader = await openPageReader({ dir, id: o.shmid, kind: 'shmem' });
+    const pages: PageRun[] = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
+    reader.close();
+    checkPagesImages(pages);
+    for (const p of pages) {
+      if (p.vaddr + p.npages * 4096n > o.size) throw badInput(`pagemap-shmem-${o.shmid}.img: pages at offset 0x${p.vaddr.toString(16)} lie past the ${o.size} bytes of the shared memory`, { image: `pagemap-shmem-${o.shmid}.img` });
+    }
+    shmemPlans.push({ size: o.size, pages });
+  }
+  return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}) };
+}
+
+/** A truncated pages image must fail while planning, not halfway through a restore. */
+function checkPagesImages(pages: PageRun[]): void {
+  const ends = new Map<string, bigint>();
+  for (const p of pages) {
+    const end = p.offset + p.npages * 4096n;
+    if (end > (ends.get(p.path!) ?? 0n)) ends.set(p.path!, end);
+  }
+  for (const [path, end] of ends) {
+    const have = existsSync(path) ? BigInt(statSync(path).size) : -1n;
+    if (have < end) throw badInput(`${path}: pages image is ${have < 0n ? 'missing' : `${have} bytes`}, its pagemap needs ${end}`, { path, image: path });
+  }
 }

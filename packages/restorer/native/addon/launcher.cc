@@ -339,7 +339,24 @@ Napi::Value Xfeatures(const Napi::CallbackInfo &info) {
   return Napi::BigInt::New(info.Env(), ((uint64_t)hi << 32) | lo);
 }
 
+// sharedAnon(size) -> address (bigint) | { errno, syscall }: a MAP_SHARED|MAP_ANONYMOUS area,
+// whose shmem object the restored tasks map through /proc/<this pid>/map_files
+Napi::Value SharedAnon(const Napi::CallbackInfo &info) {
+  uint64_t size = BigU64(info[0]);
+  void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return SysErr(info.Env(), errno, "mmap");
+  return Napi::BigInt::New(info.Env(), (uint64_t)(uintptr_t)p);
+}
+
+// unmap(address, size): drop an area sharedAnon made
+Napi::Value Unmap(const Napi::CallbackInfo &info) {
+  uint64_t addr = BigU64(info[0]), size = BigU64(info[1]);
+  return Napi::Number::New(info.Env(), munmap((void *)(uintptr_t)addr, size) == 0 ? 0 : errno);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("sharedAnon", Napi::Function::New(env, SharedAnon));
+  exports.Set("unmap", Napi::Function::New(env, Unmap));
   exports.Set("xfeatures", Napi::Function::New(env, Xfeatures));
   exports.Set("finish", Napi::Function::New(env, Finish));
   exports.Set("launch", Napi::Function::New(env, Launch));
