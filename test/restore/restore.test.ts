@@ -221,6 +221,9 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   it('blockread: a read blocked in a pipe is restarted and gets its byte', () =>
     roundTrip('blockread', [], (pid, st) => expect(verdict(st, pid, 20_000)).toBe('check ok n=1')));
 
+  it('evpoll: eventfd counter, signalfd mask and an epoll watching them and a pipe, with its data', () =>
+    roundTrip('evpoll', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok ready=3')));
+
   it('shmem: MAP_SHARED|MAP_ANONYMOUS memory comes back with its pages and still shared by parent and child', () =>
     roundTrip('shmem', ['shm'], (pid, st) => {
       expect(treePids(pid)).toHaveLength(2);

@@ -4,7 +4,7 @@
  */
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
-import type { RestorePlan, TaskPlan, VmaPlan } from './plan.js';
+import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, VmaPlan } from './plan.js';
 
 export const PAGE = 4096n;
 
@@ -94,23 +94,45 @@ function sigBlock(w: PlanWriter, sigs: Buffer[] | undefined, who: string): numbe
   return w.bytes(Buffer.concat(sigs), 8);
 }
 
+const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
+  reg: CONST.FILE_REG, 'pipe-r': CONST.FILE_PIPE_R, 'pipe-w': CONST.FILE_PIPE_W,
+  eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL,
+};
+
+function epollTargets(targets: EpollTarget[]): Buffer | undefined {
+  if (!targets.length) return undefined;
+  const b = Buffer.alloc(targets.length * 24);
+  targets.forEach((t, i) => {
+    b.writeBigUInt64LE(BigInt(t.fd), i * 24);
+    b.writeBigUInt64LE(BigInt(t.events >>> 0), i * 24 + 8);
+    b.writeBigUInt64LE(BigInt.asUintN(64, t.data), i * 24 + 16);
+  });
+  return b;
+}
+
 /** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
 export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
   const w = new PlanWriter();
   w.alloc(recordSize('hdr'));
   const maxFd = plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2);
   const fdBase = Math.max(maxFd + 1, 16);
-  const files = plan.files.map((f) => ({
-    kind: f.kind === 'reg' ? CONST.FILE_REG : f.kind === 'pipe-r' ? CONST.FILE_PIPE_R : CONST.FILE_PIPE_W,
-    path: w.string(f.path),
-    flags: f.flags,
-    pos: f.pos,
-    size: f.size ?? -1n,
-    pipe_id: f.pipeId ?? 0,
-    data_off: w.bytes(f.data, 8),
-    data_len: f.data?.length ?? 0,
-    pipe_size: f.pipeSize ?? 0,
-  }));
+  const files = plan.files.map((f) => {
+    // epoll targets go where pipe data would: records of (fd, events, data), 8 bytes each field
+    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.data;
+    return {
+      kind: FILE_KINDS[f.kind],
+      path: w.string(f.path),
+      flags: f.flags,
+      pos: f.pos,
+      size: f.size ?? -1n,
+      pipe_id: f.pipeId ?? 0,
+      data_off: w.bytes(data, 8),
+      data_len: data?.length ?? 0,
+      pipe_size: f.pipeSize ?? 0,
+      value: f.value ?? 0n,
+      owner: f.owner ?? 0,
+    };
+  });
   const filesOff = w.records('file', files);
   const taskVals: RecordValues[] = plan.tasks.map((t) => {
     const targets = specialTargets(t, specials);

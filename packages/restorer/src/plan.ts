@@ -125,8 +125,15 @@ export interface FdPlan {
   cloexec: boolean;
 }
 
+/** One file descriptor an epoll instance watches: its number in the owner task, events, data. */
+export interface EpollTarget {
+  fd: number;
+  events: number;
+  data: bigint;
+}
+
 export interface FilePlan {
-  kind: 'reg' | 'pipe-r' | 'pipe-w';
+  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll';
   path?: string;
   /** open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) */
   flags: number;
@@ -136,6 +143,11 @@ export interface FilePlan {
   /** bytes buffered in the pipe at dump time */
   data?: Buffer;
   pipeSize?: number;
+  /** eventfd: its counter; signalfd: its signal mask (bit n-1 = signal n) */
+  value?: bigint;
+  /** epoll: what it watches, added by the task `owner` once its descriptors are in place */
+  targets?: EpollTarget[];
+  owner?: number;
 }
 
 export interface TaskPlan {

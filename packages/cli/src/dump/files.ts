@@ -100,9 +100,13 @@ export class FileTable {
     let type: string;
     let key: string;
     const pipe = /^pipe:\[(\d+)\]$/.exec(t);
+    const anon = ANON_KINDS[t];
     if (pipe) {
       type = 'PIPE';
       key = `pipe:${pipe[1]}:${flags}`;
+    } else if (anon) {
+      type = anon;
+      key = `${t}:${flags}`;
     } else if (t.startsWith('/')) {
       type = 'REG';
       key = `reg:${rec.mntId}:${rec.ino}:${flags}:${rec.pos}`;
@@ -127,6 +131,8 @@ export class FileTable {
         this.seenPipes.add(pipeId);
         this.pipesData.push(pipeData(pid, rec.fd, pipeId));
       }
+    } else if (anon) {
+      this.files.push(anonEntry(anon, id, flags, pid, rec));
     } else {
       const st = statSync(`/proc/${pid}/fd/${rec.fd}`);
       if (!(st.isFile() || st.isDirectory() || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);
@@ -136,6 +142,49 @@ export class FileTable {
     cands.push({ pid, fd: rec.fd, id });
     this.fdKeys.set(key, cands);
     return { id, flags: cloexec, type, fd: rec.fd };
+  }
+}
+
+/** anon_inode files dumped by what fdinfo shows of them (files.img type). */
+const ANON_KINDS: Record<string, string> = {
+  'anon_inode:[eventfd]': 'EVENTFD',
+  'anon_inode:[eventpoll]': 'EVENTPOLL',
+  'anon_inode:[signalfd]': 'SIGNALFD',
+};
+
+/**
+ * The files.img entry of an eventfd (its counter), signalfd (its mask) or epoll (its targets:
+ * descriptor numbers in this task, checked to still name the file that was added).
+ */
+function anonEntry(type: string, id: number, flags: number, pid: number, rec: FdRecord): Entry {
+  const what = `task ${pid} fd ${rec.fd} (${rec.target})`;
+  const noInfo = (): never => {
+    throw new CrtoolsError('DUMP_FDINFO', `${what}: /proc/${pid}/fdinfo/${rec.fd} lacks what it should show`, { context: { pid, fd: rec.fd }, exitCode: ExitCode.FAILED });
+  };
+  switch (type) {
+    case 'EVENTFD':
+      if (!rec.eventfd) noInfo();
+      return { type, id, efd: { id, flags, fown: { ...FOWN }, counter: rec.eventfd!.count } };
+    case 'SIGNALFD':
+      if (!rec.signalfd) noInfo();
+      return { type, id, sgfd: { id, flags, fown: { ...FOWN }, sigmask: rec.signalfd!.sigmask } };
+    default: {
+      const tfd = (rec.epoll?.tfds ?? []).map((t) => {
+        let st;
+        try {
+          st = statSync(`/proc/${pid}/fd/${t.tfd}`, { bigint: true });
+        } catch {
+          st = undefined;
+        }
+        if (!st || st.ino !== t.ino) {
+          throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: watches a file no longer open at fd ${t.tfd} (a closed epoll target is not supported)`, {
+            context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
+          });
+        }
+        return { id, tfd: t.tfd, events: t.events, data: t.data, dev: t.sdev, inode: t.ino, pos: t.pos };
+      });
+      return { type, id, epfd: { id, flags, fown: { ...FOWN }, tfd } };
+    }
   }
 }
 

@@ -213,7 +213,8 @@ class FileTable {
     return f.reg.name;
   }
 
-  index(id: number, what: string): number {
+  /** Plan index of file `id`; `pid` is the task whose descriptor named it first (an epoll's owner). */
+  index(id: number, what: string, pid: number): number {
     const have = this.byId.get(id);
     if (have !== undefined) return have;
     const f = this.entry(id, what);
@@ -238,6 +239,13 @@ class FileTable {
         data: data && data.length ? data.subarray(0, d!.bytes) : undefined,
         pipeSize: d?.size,
       };
+    } else if (f.type === 'EVENTFD' && f.efd) {
+      p = { kind: 'eventfd', flags: f.efd.flags, pos: 0n, value: big(f.efd.counter) };
+    } else if (f.type === 'SIGNALFD' && f.sgfd) {
+      p = { kind: 'signalfd', flags: f.sgfd.flags, pos: 0n, value: big(f.sgfd.sigmask) };
+    } else if (f.type === 'EVENTPOLL' && f.epfd) {
+      const targets = ((f.epfd.tfd ?? []) as Obj[]).map((t) => ({ fd: Number(t.tfd), events: Number(t.events) >>> 0, data: big(t.data) }));
+      p = { kind: 'epoll', flags: f.epfd.flags, pos: 0n, targets, owner: pid };
     } else {
       throw unsupported(`${what}: ${f.type} files are not restored yet`);
     }
@@ -397,7 +405,15 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     // vDSO pages are the kernel's; never write them
     const restorable = pages.filter((p) => !vmas.some((v: VmaPlan) => (v.kind === 'vdso' || v.kind === 'vvar') && v.start <= p.vaddr && p.vaddr < v.end));
 
-    const fds = fdinfo.map((f: Obj) => ({ fd: Number(f.fd), file: files.index(Number(f.id), `pid ${pid} fd ${f.fd}`), cloexec: (Number(f.flags) & FD_CLOEXEC) !== 0 }));
+    const fds = fdinfo.map((f: Obj) => ({ fd: Number(f.fd), file: files.index(Number(f.id), `pid ${pid} fd ${f.fd}`, pid), cloexec: (Number(f.flags) & FD_CLOEXEC) !== 0 }));
+    // an epoll this task owns must find every target among its descriptors
+    for (const fd of fds) {
+      const fp = files.files[fd.file]!;
+      if (fp.kind !== 'epoll' || fp.owner !== pid) continue;
+      for (const t of fp.targets ?? []) {
+        if (!fds.some((x) => x.fd === t.fd)) throw badInput(`pid ${pid} fd ${fd.fd}: epoll watches fd ${t.fd}, which the task does not have`, { pid });
+      }
+    }
     const creds = (core.thread_core?.creds ?? {}) as Obj;
     const sigs = (tc.sigactions ?? []) as Obj[];
     const sigactions = [];

@@ -55,6 +55,10 @@ typedef long long s64;
 #define NR_timer_delete 226
 #define NR_set_tid_address 218
 #define NR_exit_group 231
+#define NR_epoll_ctl 233
+#define NR_signalfd4 289
+#define NR_eventfd2 290
+#define NR_epoll_create1 291
 #define NR_openat 257
 #define NR_pipe2 293
 #define NR_rt_tgsigqueueinfo 297
@@ -262,6 +266,27 @@ static void open_file_table(struct ctx *c)
 			S1(NR_close, fd);
 		}
 	}
+	/* eventfd (its counter written back), signalfd (its mask), epoll (empty: the owner task adds
+	   the targets once its descriptors are in place, see restore_fds) */
+	for (i = 0; i < n; i++) {
+		long fd;
+		if (f[i].kind == FILE_EVENTFD) {
+			fd = chk(c, S2(NR_eventfd2, 0, f[i].flags & O_NONBLOCK), i);
+			if (f[i].value)
+				chk(c, S3(NR_write, fd, &f[i].value, 8), i);
+		} else if (f[i].kind == FILE_SIGNALFD) {
+			fd = chk(c, S4(NR_signalfd4, -1, &f[i].value, 8, f[i].flags & O_NONBLOCK), i);
+		} else if (f[i].kind == FILE_EPOLL) {
+			fd = chk(c, S1(NR_epoll_create1, 0), i);
+			if (f[i].flags & O_NONBLOCK)
+				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
+		} else
+			continue;
+		if ((u64)fd != c->h->fd_base + i) {
+			chk(c, S2(NR_dup2, fd, c->h->fd_base + i), i);
+			S1(NR_close, fd);
+		}
+	}
 	for (i = 0; i < n; i++) {
 		int p[2];
 		int have_r = 0, have_w = 0;
@@ -313,6 +338,22 @@ static void restore_fds(struct ctx *c)
 		if (fd[i].flags)
 			chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
 	}
+	/* epoll instances this task owns: watch its descriptors again (the instance is one open
+	   file, so tasks that share it see the targets too) */
+	set_step(c, STEP_EPOLL);
+	for (i = 0; i < c->t->nfds; i++) {
+		struct plan_file *f = (struct plan_file *)AT(c, c->h->files_off) + fd[i].file;
+		const u64 *t = AT(c, f->data_off);
+		u64 k;
+		if (f->kind != FILE_EPOLL || f->owner != c->t->pid)
+			continue;
+		for (k = 0; k + 24 <= f->data_len; k += 24, t += 3) {
+			struct { u32 events; u64 data; } __attribute__((packed)) ev = { (u32)t[1], t[2] };
+			chk(c, S4(NR_epoll_ctl, fd[i].fd, 1 /* EPOLL_CTL_ADD */, t[0], &ev), t[0]);
+		}
+		f->owner = 0; /* once, even if the task holds it at several descriptors */
+	}
+	set_step(c, STEP_FDS);
 	if (c->h->nfiles)
 		chk(c, S3(NR_close_range, c->h->fd_base, c->h->fd_base + c->h->nfiles - 1, 0), 0);
 }
