@@ -223,6 +223,18 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     expect(w.check()).toBe('check ok ready=3');
   });
 
+  it('timerfds: clock, time left, interval and unread expirations', () => {
+    const w = startWorkload('timerfds', []);
+    const { images } = dumpOk(w.pid, ['-R']);
+    const t = images['files.img'].entries.filter((f: any) => f.type === 'TIMERFD').map((f: any) => f.tfd);
+    expect(t.map((x: any) => x.clockid).sort()).toEqual([0, 1, 7]); // REALTIME, MONOTONIC, BOOTTIME
+    const mono = t.find((x: any) => x.clockid === 1);
+    expect(mono.vsec).toBeGreaterThan(900);
+    expect(t.find((x: any) => x.clockid === 0).insec).toBe(200000000);
+    expect(t.find((x: any) => x.clockid === 7).ticks).toBe(1);
+    expect(w.check()).toMatch(/^check ok/);
+  });
+
   it('signal handlers, flags, blocked signals and the alternate stack are recorded and kept', () => {
     const w = startWorkload('sighandlers', []);
     const { images } = dumpOk(w.pid, ['-R']);

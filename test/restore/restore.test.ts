@@ -224,6 +224,9 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   it('evpoll: eventfd counter, signalfd mask and an epoll watching them and a pipe, with its data', () =>
     roundTrip('evpoll', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok ready=3')));
 
+  it('timerfds: time left, interval, clock and expirations not yet read', () =>
+    roundTrip('timerfds', [], (pid, st) => expect(verdict(st, pid)).toMatch(/^check ok left=9\d\d$/)));
+
   it('shmem: MAP_SHARED|MAP_ANONYMOUS memory comes back with its pages and still shared by parent and child', () =>
     roundTrip('shmem', ['shm'], (pid, st) => {
       expect(treePids(pid)).toHaveLength(2);

@@ -96,8 +96,15 @@ function sigBlock(w: PlanWriter, sigs: Buffer[] | undefined, who: string): numbe
 
 const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   reg: CONST.FILE_REG, 'pipe-r': CONST.FILE_PIPE_R, 'pipe-w': CONST.FILE_PIPE_W,
-  eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL,
+  eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD,
 };
+
+function timerfdRecord(t: FilePlan['timer']): Buffer {
+  if (!t) throw new CrtoolsError('RESTORE_BAD_PLAN', 'restore plan: a timerfd without its settings', { exitCode: ExitCode.BAD_INPUT });
+  const b = Buffer.alloc(48);
+  [BigInt(t.clockId), t.ticks, t.vsec, t.vnsec, t.isec, t.insec].forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, v), i * 8));
+  return b;
+}
 
 function epollTargets(targets: EpollTarget[]): Buffer | undefined {
   if (!targets.length) return undefined;
@@ -118,7 +125,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const fdBase = Math.max(maxFd + 1, 16);
   const files = plan.files.map((f) => {
     // epoll targets go where pipe data would: records of (fd, events, data), 8 bytes each field
-    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.data;
+    // a timerfd's settings likewise: clock, ticks, value (sec, nsec), interval (sec, nsec)
+    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.kind === 'timerfd' ? timerfdRecord(f.timer) : f.data;
     return {
       kind: FILE_KINDS[f.kind],
       path: w.string(f.path),

@@ -133,7 +133,7 @@ export interface EpollTarget {
 }
 
 export interface FilePlan {
-  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll';
+  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd';
   path?: string;
   /** open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) */
   flags: number;
@@ -148,6 +148,8 @@ export interface FilePlan {
   /** epoll: what it watches, added by the task `owner` once its descriptors are in place */
   targets?: EpollTarget[];
   owner?: number;
+  /** timerfd: clock, expirations not yet read, time left (0 = disarmed) and interval */
+  timer?: { clockId: number; ticks: bigint; vsec: bigint; vnsec: bigint; isec: bigint; insec: bigint };
 }
 
 export interface TaskPlan {

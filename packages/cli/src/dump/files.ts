@@ -150,10 +150,12 @@ const ANON_KINDS: Record<string, string> = {
   'anon_inode:[eventfd]': 'EVENTFD',
   'anon_inode:[eventpoll]': 'EVENTPOLL',
   'anon_inode:[signalfd]': 'SIGNALFD',
+  'anon_inode:[timerfd]': 'TIMERFD',
 };
 
 /**
- * The files.img entry of an eventfd (its counter), signalfd (its mask) or epoll (its targets:
+ * The files.img entry of an eventfd (its counter), signalfd (its mask), timerfd (clock, time
+ * left, interval, expirations not yet read) or epoll (its targets:
  * descriptor numbers in this task, checked to still name the file that was added).
  */
 function anonEntry(type: string, id: number, flags: number, pid: number, rec: FdRecord): Entry {
@@ -168,6 +170,17 @@ function anonEntry(type: string, id: number, flags: number, pid: number, rec: Fd
     case 'SIGNALFD':
       if (!rec.signalfd) noInfo();
       return { type, id, sgfd: { id, flags, fown: { ...FOWN }, sigmask: rec.signalfd!.sigmask } };
+    case 'TIMERFD': {
+      const t = rec.timerfd ?? noInfo();
+      // it_value is the time left until the next expiry (relative, whatever settime flags said)
+      return {
+        type, id,
+        tfd: {
+          id, flags, fown: { ...FOWN }, clockid: t.clockid, ticks: t.ticks, settime_flags: t.settimeFlags,
+          vsec: t.value.sec, vnsec: t.value.nsec, isec: t.interval.sec, insec: t.interval.nsec,
+        },
+      };
+    }
     default: {
       const tfd = (rec.epoll?.tfds ?? []).map((t) => {
         let st;

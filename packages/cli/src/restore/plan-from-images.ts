@@ -243,6 +243,12 @@ class FileTable {
       p = { kind: 'eventfd', flags: f.efd.flags, pos: 0n, value: big(f.efd.counter) };
     } else if (f.type === 'SIGNALFD' && f.sgfd) {
       p = { kind: 'signalfd', flags: f.sgfd.flags, pos: 0n, value: big(f.sgfd.sigmask) };
+    } else if (f.type === 'TIMERFD' && f.tfd) {
+      const t = f.tfd as Obj;
+      p = {
+        kind: 'timerfd', flags: t.flags, pos: 0n,
+        timer: { clockId: Number(t.clockid), ticks: big(t.ticks), vsec: big(t.vsec), vnsec: big(t.vnsec), isec: big(t.isec), insec: big(t.insec) },
+      };
     } else if (f.type === 'EVENTPOLL' && f.epfd) {
       const targets = ((f.epfd.tfd ?? []) as Obj[]).map((t) => ({ fd: Number(t.tfd), events: Number(t.events) >>> 0, data: big(t.data) }));
       p = { kind: 'epoll', flags: f.epfd.flags, pos: 0n, targets, owner: pid };

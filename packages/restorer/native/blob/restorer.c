@@ -56,6 +56,9 @@ typedef long long s64;
 #define NR_set_tid_address 218
 #define NR_exit_group 231
 #define NR_epoll_ctl 233
+#define NR_ioctl 16
+#define NR_timerfd_create 283
+#define NR_timerfd_settime 286
 #define NR_signalfd4 289
 #define NR_eventfd2 290
 #define NR_epoll_create1 291
@@ -276,6 +279,17 @@ static void open_file_table(struct ctx *c)
 				chk(c, S3(NR_write, fd, &f[i].value, 8), i);
 		} else if (f[i].kind == FILE_SIGNALFD) {
 			fd = chk(c, S4(NR_signalfd4, -1, &f[i].value, 8, f[i].flags & O_NONBLOCK), i);
+		} else if (f[i].kind == FILE_TIMERFD) {
+			/* clock, ticks, value sec/nsec, interval sec/nsec; the value is the time that was left */
+			const u64 *t = AT(c, f[i].data_off);
+			u64 its[4] = { t[4], t[5], t[2], t[3] };
+			if (!its[2] && !its[3] && (its[0] || its[1]))
+				its[3] = 1; /* periodic, caught right at an expiry: next one at once */
+			fd = chk(c, S2(NR_timerfd_create, t[0], f[i].flags & O_NONBLOCK), i);
+			if (its[2] || its[3])
+				chk(c, S4(NR_timerfd_settime, fd, 0, its, 0), i);
+			if (t[1])
+				chk(c, S3(NR_ioctl, fd, 0x40085400 /* TFD_IOC_SET_TICKS */, &t[1]), i);
 		} else if (f[i].kind == FILE_EPOLL) {
 			fd = chk(c, S1(NR_epoll_create1, 0), i);
 			if (f[i].flags & O_NONBLOCK)
