@@ -479,8 +479,21 @@ static void restore_mm_struct(struct ctx *c)
 	long exe = -1;
 
 	set_step(c, STEP_EXE);
-	if (t->exe_path)
+	if (t->exe_path) {
+		u64 want[18], have[18];
+		long self;
 		exe = chk(c, xopen(STR(c, t->exe_path), O_RDONLY), 0);
+		/* the task already runs that very file (e.g. a Node program restored by crtools' Node):
+		   leave exe alone, the kernel refuses to replace an exe that is still mapped (EBUSY) */
+		self = xopen("/proc/self/exe", O_RDONLY);
+		if (self >= 0) {
+			if (S2(NR_fstat, exe, want) == 0 && S2(NR_fstat, self, have) == 0 && want[0] == have[0] && want[1] == have[1]) {
+				S1(NR_close, exe);
+				exe = -1;
+			}
+			S1(NR_close, self);
+		}
+	}
 	set_step(c, STEP_MM);
 	m.start_code = t->mm_start_code;
 	m.end_code = t->mm_end_code;
