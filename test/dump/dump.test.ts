@@ -223,6 +223,17 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     expect(w.check()).toBe('check ok ready=3');
   });
 
+  it('unix socketpairs: both ends, peers, buffer sizes, queued messages in sk-queues.img', () => {
+    const w = startWorkload('sockpair', []);
+    const { images } = dumpOk(w.pid, ['-R']); // Debian's crit decodes files.img and sk-queues.img
+    const socks = images['files.img'].entries.filter((f: any) => f.type === 'UNIXSK').map((f: any) => f.usk);
+    expect(socks.length).toBeGreaterThanOrEqual(7); // a, b, d both ends, c[0] (the child holds c[1])
+    for (const s of socks) expect(socks.some((o: any) => o.ino === s.peer && o.peer === s.ino)).toBe(true);
+    const q = images['sk-queues.img'].entries.map((e: any) => Buffer.from(e.extra, 'base64').toString());
+    expect(q).toEqual(expect.arrayContaining(['hello-stream', 'back', 'm1', 'message-two', 'last']));
+    expect(w.check()).toBe('check ok');
+  });
+
   it('timerfds: clock, time left, interval and unread expirations', () => {
     const w = startWorkload('timerfds', []);
     const { images } = dumpOk(w.pid, ['-R']);

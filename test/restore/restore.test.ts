@@ -228,6 +228,13 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   it('timerfds: time left, interval, clock and expirations not yet read', () =>
     roundTrip('timerfds', [], (pid, st) => expect(verdict(st, pid)).toMatch(/^check ok left=9\d\d$/)));
 
+  it('sockpair: unix stream/dgram/seqpacket pairs, queued data both ways, a shut-down end, one end in a child', () =>
+    roundTrip('sockpair', [], (pid, st) => {
+      expect(treePids(pid)).toHaveLength(2);
+      expect(verdict(st, pid)).toBe('check ok');
+      expect(verdict(st, pid)).toBe('check ok');
+    }));
+
   it('shmem: MAP_SHARED|MAP_ANONYMOUS memory comes back with its pages and still shared by parent and child', () =>
     roundTrip('shmem', ['shm'], (pid, st) => {
       expect(treePids(pid)).toHaveLength(2);
@@ -273,6 +280,9 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
 
   it('python3: a time.sleep loop writing a counter', () =>
     counting('/usr/bin/python3', (f) => ['-c', `import time\nn = 0\nwhile True:\n    n += 1\n    open(${JSON.stringify(f)}, "w").write(str(n))\n    time.sleep(0.05)`]));
+
+  it('python3 asyncio: an event loop (epoll and its self-pipe socketpair) writing a counter', () =>
+    counting('/usr/bin/python3', (f) => ['-c', `import asyncio\nasync def main():\n    n = 0\n    while True:\n        n += 1\n        open(${JSON.stringify(f)}, "w").write(str(n))\n        await asyncio.sleep(0.05)\nasyncio.run(main())`]));
 
   it('node: a setInterval program (libuv: epoll, eventfds, pipes, worker threads)', () =>
     counting(process.execPath, (f) => ['-e', `let n = 0; setInterval(() => require('fs').writeFileSync(${JSON.stringify(f)}, String(++n)), 50)`]));

@@ -22,6 +22,11 @@
 #include <fcntl.h>
 #include <linux/ptrace.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -292,6 +297,138 @@ Napi::Value PeekPipe(const Napi::CallbackInfo &info) {
   return o;
 }
 
+
+// unixDiag() -> [{ ino, type, state, peer, name: Buffer | null, rqueue, wqueue, shutdown }] | -errno:
+// every AF_UNIX socket of this network namespace, from NETLINK_SOCK_DIAG
+Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return num(env, -errno);
+  struct {
+    struct nlmsghdr h;
+    struct unix_diag_req r;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.r.sdiag_family = AF_UNIX;
+  req.r.udiag_states = 0xffffffff;
+  req.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
+  if (send(nl, &req, sizeof req, 0) < 0) { int e = errno; close(nl); return num(env, -e); }
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    ssize_t len = recv(nl, buf.data(), buf.size(), 0);
+    if (len < 0) { if (errno == EINTR) continue; int e = errno; close(nl); return num(env, -e); }
+    if (len == 0) break;
+    bool done = false;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf.data(); NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) { done = true; break; }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+        close(nl);
+        return num(env, -(e ? e : EIO));
+      }
+      struct unix_diag_msg *m = (struct unix_diag_msg *)NLMSG_DATA(h);
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("ino", num(env, (double)m->udiag_ino));
+      o.Set("type", num(env, m->udiag_type));
+      o.Set("state", num(env, m->udiag_state));
+      o.Set("peer", num(env, 0));
+      o.Set("name", env.Null());
+      o.Set("shutdown", num(env, 0));
+      int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+      for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+        void *d = RTA_DATA(a);
+        size_t dl = RTA_PAYLOAD(a);
+        switch (a->rta_type) {
+          case UNIX_DIAG_NAME: o.Set("name", Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)d, dl)); break;
+          case UNIX_DIAG_PEER: o.Set("peer", num(env, (double)*(uint32_t *)d)); break;
+          case UNIX_DIAG_RQLEN: {
+            struct unix_diag_rqlen *q = (struct unix_diag_rqlen *)d;
+            o.Set("rqueue", num(env, q->udiag_rqueue));
+            o.Set("wqueue", num(env, q->udiag_wqueue));
+            break;
+          }
+          case UNIX_DIAG_SHUTDOWN: o.Set("shutdown", num(env, *(uint8_t *)d)); break;
+        }
+      }
+      out.Set(n++, o);
+    }
+    if (done) break;
+  }
+  close(nl);
+  return out;
+}
+
+// sockQueue(pid, fd) -> { sndbuf, rcvbuf, packets: Buffer[], rights: bool } | -errno: a copy of the
+// task's socket (pidfd_getfd), its buffer sizes and its receive queue read with MSG_PEEK from
+// offset 0 (SO_PEEK_OFF), one Buffer per message (stream sockets: one for everything); the
+// task's peek offset is put back. rights: a message carries descriptors (SCM_RIGHTS).
+Napi::Value SockQueue(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pid = i32(info[0]), tfd = i32(info[1]);
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return num(env, -errno);
+  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
+  int e = errno;
+  close(pidfd);
+  if (fd < 0) return num(env, -e);
+  int sndbuf = 0, rcvbuf = 0, oldoff = -1, type = 0;
+  socklen_t sl = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
+  sl = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &sl);
+  sl = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl);
+  sl = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &oldoff, &sl);
+  int zero = 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0) { e = errno; close(fd); return num(env, -e); }
+  Napi::Array packets = Napi::Array::New(env);
+  uint32_t n = 0;
+  bool rights = false;
+  std::vector<uint8_t> data((size_t)(rcvbuf > 0 ? rcvbuf : 1 << 16) * 2 + 4096);
+  std::vector<char> ctl(4096);
+  int err = 0;
+  for (;;) {
+    struct iovec iov = {data.data(), data.size()};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.data();
+    mh.msg_controllen = ctl.size();
+    ssize_t r = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) err = errno;
+      break;
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        rights = true;
+        // the peek took references on the files: close them
+        int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int k = 0; k < cnt; k++) close(((int *)CMSG_DATA(c))[k]);
+      }
+    if (r == 0 && type == SOCK_STREAM) break;  // end of stream (peer shut down)
+    packets.Set(n++, Napi::Buffer<uint8_t>::Copy(env, data.data(), (size_t)r));
+    if (n > 1000000) break;
+  }
+  setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &oldoff, sizeof oldoff);
+  close(fd);
+  if (err) return num(env, -err);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sndbuf", num(env, sndbuf));
+  o.Set("rcvbuf", num(env, rcvbuf));
+  o.Set("packets", packets);
+  o.Set("rights", Napi::Boolean::New(env, rights));
+  return o;
+}
+
 // pipe(size) -> [readFd, writeFd] (O_CLOEXEC, capacity set to size when possible) | -errno
 Napi::Value Pipe(const Napi::CallbackInfo &info) {
   int p[2];
@@ -357,6 +494,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kcmp", Napi::Function::New(env, Kcmp));
   exports.Set("clockGettime", Napi::Function::New(env, ClockGettime));
   exports.Set("peekPipe", Napi::Function::New(env, PeekPipe));
+  exports.Set("unixDiag", Napi::Function::New(env, UnixDiag));
+  exports.Set("sockQueue", Napi::Function::New(env, SockQueue));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("spliceAll", Napi::Function::New(env, SpliceAll));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));

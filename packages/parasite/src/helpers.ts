@@ -1,5 +1,6 @@
 import { syscallError } from '@crtools/common';
 import { native } from './load-native.js';
+import type { SocketQueue, UnixSocketDiag } from './native.js';
 
 export const KCMP_FILE = 0;
 export const KCMP_VM = 1;
@@ -27,6 +28,20 @@ export function clockNow(clockId: number): { tv_sec: bigint; tv_nsec: bigint } {
 export function peekPipe(fd: number): { size: number; data: Buffer } {
   const r = native().peekPipe(fd);
   if (typeof r === 'number') throw syscallError('tee', -r);
+  return r;
+}
+
+/** Every AF_UNIX socket of this network namespace (sock_diag). */
+export function unixSockets(): UnixSocketDiag[] {
+  const r = native().unixDiag();
+  if (typeof r === 'number') throw syscallError('sock_diag', -r);
+  return r;
+}
+
+/** A task's socket queue, peeked through a copy of its descriptor (pidfd_getfd); nothing consumed. */
+export function socketQueue(pid: number, fd: number): SocketQueue {
+  const r = native().sockQueue(pid, fd);
+  if (typeof r === 'number') throw syscallError('pidfd_getfd', -r, { pid, message: `socket queue of fd ${fd}` });
   return r;
 }
 

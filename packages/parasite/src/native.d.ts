@@ -36,10 +36,39 @@ export interface ParasiteNative {
   clockGettime(clockId: number): [number, number] | number;
   /** Buffered bytes of the pipe behind fd (tee'd, not consumed) and its capacity. */
   peekPipe(fd: number): { size: number; data: Buffer } | number;
+  /** Every AF_UNIX socket of this network namespace (NETLINK_SOCK_DIAG), or -errno. */
+  unixDiag(): UnixSocketDiag[] | number;
+  /** The receive queue of the task's socket at fd (peeked, not consumed) and its buffer sizes, or -errno. */
+  sockQueue(pid: number, fd: number): SocketQueue | number;
   /** pipe2(O_CLOEXEC) with F_SETPIPE_SZ(size): [read fd, write fd, capacity], or -errno. */
   pipe(size: number): [number, number, number] | number;
   /** splice(2) from a pipe to fdOut (at its file position) until len bytes moved; bytes or -errno. */
   spliceAll(fdIn: number, fdOut: number, len: number): number;
   closeFd(fd: number): number;
   cpuid(leaf: number, subleaf: number): [number, number, number, number];
+}
+
+export interface UnixSocketDiag {
+  ino: number;
+  /** SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5 */
+  type: number;
+  /** TCP_ESTABLISHED 1 (connected), TCP_CLOSE 7, TCP_LISTEN 10 */
+  state: number;
+  /** inode of the peer socket, 0 for none */
+  peer: number;
+  /** bound name (abstract names start with a NUL byte), null when unbound */
+  name: Buffer | null;
+  rqueue?: number;
+  wqueue?: number;
+  /** RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 */
+  shutdown: number;
+}
+
+export interface SocketQueue {
+  sndbuf: number;
+  rcvbuf: number;
+  /** one Buffer per queued message (stream sockets: all bytes in one) */
+  packets: Buffer[];
+  /** a queued message carries descriptors (SCM_RIGHTS) */
+  rights: boolean;
 }

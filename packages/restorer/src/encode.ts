@@ -96,8 +96,19 @@ function sigBlock(w: PlanWriter, sigs: Buffer[] | undefined, who: string): numbe
 
 const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   reg: CONST.FILE_REG, 'pipe-r': CONST.FILE_PIPE_R, 'pipe-w': CONST.FILE_PIPE_W,
-  eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD,
+  eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX,
 };
+
+function socketQueue(packets: Buffer[]): Buffer | undefined {
+  if (!packets.length) return undefined;
+  const parts: Buffer[] = [];
+  for (const p of packets) {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(p.length));
+    parts.push(len, p, Buffer.alloc((8 - (p.length % 8)) % 8));
+  }
+  return Buffer.concat(parts);
+}
 
 function timerfdRecord(t: FilePlan['timer']): Buffer {
   if (!t) throw new CrtoolsError('RESTORE_BAD_PLAN', 'restore plan: a timerfd without its settings', { exitCode: ExitCode.BAD_INPUT });
@@ -126,7 +137,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const files = plan.files.map((f) => {
     // epoll targets go where pipe data would: records of (fd, events, data), 8 bytes each field
     // a timerfd's settings likewise: clock, ticks, value (sec, nsec), interval (sec, nsec)
-    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.kind === 'timerfd' ? timerfdRecord(f.timer) : f.data;
+    // and a socket's queued messages: (length, bytes padded to 8) each
+    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.kind === 'timerfd' ? timerfdRecord(f.timer) : f.kind === 'unix' ? socketQueue(f.socket?.queue ?? []) : f.data;
     return {
       kind: FILE_KINDS[f.kind],
       path: w.string(f.path),
@@ -139,6 +151,10 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       pipe_size: f.pipeSize ?? 0,
       value: f.value ?? 0n,
       owner: f.owner ?? 0,
+      sk_peer: f.socket ? f.socket.peer + 1 : 0,
+      sk_sndbuf: f.socket?.sndbuf ?? 0,
+      sk_rcvbuf: f.socket?.rcvbuf ?? 0,
+      sk_shutdown: f.socket?.shutdown ?? 0,
     };
   });
   const filesOff = w.records('file', files);

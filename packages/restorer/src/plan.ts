@@ -133,7 +133,7 @@ export interface EpollTarget {
 }
 
 export interface FilePlan {
-  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd';
+  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd' | 'unix';
   path?: string;
   /** open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) */
   flags: number;
@@ -150,6 +150,12 @@ export interface FilePlan {
   owner?: number;
   /** timerfd: clock, expirations not yet read, time left (0 = disarmed) and interval */
   timer?: { clockId: number; ticks: bigint; vsec: bigint; vnsec: bigint; isec: bigint; insec: bigint };
+  /**
+   * unix: one end of a socketpair (type SOCK_STREAM 1 / DGRAM 2 / SEQPACKET 5 in `value`), its
+   * other end (index into RestorePlan.files), buffer sizes as getsockopt shows them, shutdown
+   * bits (1 read, 2 write) and what sat in its receive queue, one Buffer per message
+   */
+  socket?: { peer: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[] };
 }
 
 export interface TaskPlan {

@@ -259,9 +259,11 @@ async function dumpFrozen(
     pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: threadIds });
   }
 
+  files.checkUnixPeers();
   await writeImageFile(path.join(dir, 'files.img'), { magic: 'FILES', entries: files.files });
   if (files.memfdInodes.length) await writeImageFile(path.join(dir, 'memfd.img'), { magic: 'MEMFD_INODE', entries: files.memfdInodes });
   if (files.pipesData.length) await writeImageFile(path.join(dir, 'pipes-data.img'), { magic: 'PIPES_DATA', entries: files.pipesData });
+  if (files.skQueues.length) await writeImageFile(path.join(dir, 'sk-queues.img'), { magic: 'SK_QUEUES', entries: files.skQueues });
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [{}] });
   await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, readlinkSync, statSync, constants as fsc } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { KCMP_FILE, peekPipe, sameKernelObject } from '@crtools/parasite';
+import { KCMP_FILE, peekPipe, sameKernelObject, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/parasite';
 import type { FdRecord } from '@crtools/procfs';
 
 const O_CLOEXEC = 0o2000000;
@@ -20,6 +20,13 @@ export class FileTable {
   private readonly mapped = new Map<string, number>();
   /** open file descriptions already given an id: key → [(pid, fd, id)] checked with kcmp */
   private readonly fdKeys = new Map<string, { pid: number; fd: number; id: number }[]>();
+
+  /** sk-queues.img entries: what sat in each socket's receive queue (one per message). */
+  readonly skQueues: Entry[] = [];
+  /** AF_UNIX sockets of this network namespace (sock_diag), read when the first one is met. */
+  private unixByIno: Map<number, UnixSocketDiag> | undefined;
+  /** dumped unix sockets: inode → peer inode (each peer must be dumped too) */
+  private readonly unixPeers = new Map<number, { peer: number; what: string }>();
 
   private alloc(): number {
     return this.nextId++;
@@ -81,6 +88,59 @@ export class FileTable {
     return id;
   }
 
+  /**
+   * The sock_diag record of an AF_UNIX socket this dump can take: a connected pair member
+   * (socketpair, stream/dgram/seqpacket, unnamed). Anything else is refused, named precisely.
+   */
+  private unixSocket(pid: number, rec: FdRecord, t: string): UnixSocketDiag {
+    this.unixByIno ??= new Map(unixSockets().map((u) => [u.ino, u]));
+    const ino = Number(/\d+/.exec(t)![0]);
+    const u = this.unixByIno.get(ino);
+    if (!u) throw unsupported(pid, rec.fd, t);
+    const why =
+      ![1, 2, 5].includes(u.type) ? `unix socket of type ${u.type}`
+      : u.state === 10 ? 'listening unix socket'
+      : u.name !== null ? `unix socket bound to ${JSON.stringify(u.name.toString('latin1').replace(/\0/g, '@'))}`
+      : u.state !== 1 || !u.peer ? 'unconnected unix socket'
+      : this.unixByIno.get(u.peer)?.name ? 'unix socket connected to a named one'
+      : undefined;
+    if (why) {
+      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd}: ${t} (${why}) is not supported (only socketpair()s are)`, {
+        context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
+    return u;
+  }
+
+  private unixEntry(id: number, flags: number, pid: number, rec: FdRecord, u: UnixSocketDiag): Entry {
+    const q = socketQueue(pid, rec.fd);
+    if (q.rights) {
+      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd}: descriptors in flight in a unix socket's queue are not supported`, {
+        context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
+    for (const data of q.packets) this.skQueues.push({ id_for: id, length: data.length, extra: data });
+    this.unixPeers.set(u.ino, { peer: u.peer, what: `task ${pid} fd ${rec.fd}` });
+    const usk: Entry = {
+      id, ino: u.ino, type: u.type, state: u.state, flags, uflags: 0, backlog: 0, peer: u.peer, fown: { ...FOWN },
+      opts: { so_sndbuf: q.sndbuf, so_rcvbuf: q.rcvbuf, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n },
+      name: Buffer.alloc(0),
+    };
+    if (u.shutdown) usk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][u.shutdown & 3];
+    return { type: 'UNIXSK', id, usk };
+  }
+
+  /** Every dumped unix socket's peer must be in the dump too (a pair half outside is not restorable). */
+  checkUnixPeers(): void {
+    for (const [ino, { peer, what }] of this.unixPeers) {
+      if (!this.unixPeers.has(peer)) {
+        throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: socket:[${ino}] is connected to socket:[${peer}] outside the dumped tree, which is not supported`, {
+          context: {}, exitCode: ExitCode.UNSUPPORTED,
+        });
+      }
+    }
+  }
+
   /** cwd and root are a new entry each (as CRIU writes them). */
   dirEntry(pid: number, which: 'cwd' | 'root'): number {
     const path = readlinkSync(`/proc/${pid}/${which}`);
@@ -101,12 +161,16 @@ export class FileTable {
     let key: string;
     const pipe = /^pipe:\[(\d+)\]$/.exec(t);
     const anon = ANON_KINDS[t];
+    const sock = /^socket:\[(\d+)\]$/.exec(t) ? this.unixSocket(pid, rec, t) : undefined;
     if (pipe) {
       type = 'PIPE';
       key = `pipe:${pipe[1]}:${flags}`;
     } else if (anon) {
       type = anon;
       key = `${t}:${flags}`;
+    } else if (sock) {
+      type = 'UNIXSK';
+      key = t;
     } else if (t.startsWith('/')) {
       type = 'REG';
       key = `reg:${rec.mntId}:${rec.ino}:${flags}:${rec.pos}`;
@@ -133,6 +197,8 @@ export class FileTable {
       }
     } else if (anon) {
       this.files.push(anonEntry(anon, id, flags, pid, rec));
+    } else if (sock) {
+      this.files.push(this.unixEntry(id, flags, pid, rec, sock));
     } else {
       const st = statSync(`/proc/${pid}/fd/${rec.fd}`);
       if (!(st.isFile() || st.isDirectory() || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);

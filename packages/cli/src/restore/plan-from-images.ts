@@ -196,10 +196,24 @@ function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: str
 class FileTable {
   readonly files: FilePlan[] = [];
   private byId = new Map<number, number>();
+  /** unix sockets met so far: plan index, own and peer inode (peers are resolved at the end) */
+  private readonly sockets: { index: number; ino: number; peerIno: number; what: string }[] = [];
+
   constructor(
     private readonly all: Map<number, Obj>,
     private readonly pipeData: Map<number, Obj>,
+    private readonly skQueues: Map<number, Buffer[]>,
   ) {}
+
+  /** Point every socketpair end at its other end (which must be in the checkpoint). */
+  resolveSockets(): void {
+    const byIno = new Map(this.sockets.map((s) => [s.ino, s.index]));
+    for (const s of this.sockets) {
+      const peer = byIno.get(s.peerIno);
+      if (peer === undefined) throw badInput(`${s.what}: the unix socket's peer socket:[${s.peerIno}] is not in the checkpoint`, { image: 'files.img' });
+      this.files[s.index]!.socket!.peer = peer;
+    }
+  }
 
   entry(id: number, what: string): Obj {
     const f = this.all.get(id);
@@ -243,6 +257,18 @@ class FileTable {
       p = { kind: 'eventfd', flags: f.efd.flags, pos: 0n, value: big(f.efd.counter) };
     } else if (f.type === 'SIGNALFD' && f.sgfd) {
       p = { kind: 'signalfd', flags: f.sgfd.flags, pos: 0n, value: big(f.sgfd.sigmask) };
+    } else if (f.type === 'UNIXSK' && f.usk) {
+      const u = f.usk as Obj;
+      const named = Buffer.isBuffer(u.name) && u.name.length > 0;
+      if (![1, 2, 5].includes(Number(u.type)) || Number(u.state) !== 1 || !u.peer || named) {
+        throw unsupported(`${what}: unix socket (type ${u.type}, state ${u.state}${named ? ', bound to a name' : ''}) is not restored yet (socketpairs are)`);
+      }
+      const shutdown = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 }[String(u.shutdown ?? 'NONE')] ?? Number(u.shutdown ?? 0);
+      p = {
+        kind: 'unix', flags: Number(u.flags), pos: 0n, value: BigInt(u.type),
+        socket: { peer: -1, sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), shutdown, queue: this.skQueues.get(id) ?? [] },
+      };
+      this.sockets.push({ index: this.files.length, ino: Number(u.ino), peerIno: Number(u.peer), what });
     } else if (f.type === 'TIMERFD' && f.tfd) {
       const t = f.tfd as Obj;
       p = {
@@ -341,7 +367,15 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const fileEntries = (await img(dir, 'files.img', 'FILES', true)) ?? [];
   const allFiles = new Map<number, Obj>(fileEntries.map((f) => [Number(f.id), f]));
   const pipeData = new Map<number, Obj>(((await img(dir, 'pipes-data.img', 'PIPES_DATA', true)) ?? []).map((d) => [Number(d.pipe_id), d]));
-  const files = new FileTable(allFiles, pipeData);
+  const skQueues = new Map<number, Buffer[]>();
+  for (const q of (await img(dir, 'sk-queues.img', 'SK_QUEUES', true)) ?? []) {
+    const data = (q.extra as Buffer | undefined) ?? Buffer.alloc(0);
+    if (q.scm?.length) throw unsupported(`sk-queues.img: a queued message carries descriptors (SCM_RIGHTS), which restore does not pass yet`);
+    let list = skQueues.get(Number(q.id_for));
+    if (!list) skQueues.set(Number(q.id_for), (list = []));
+    list.push(data.subarray(0, Number(q.length)));
+  }
+  const files = new FileTable(allFiles, pipeData, skQueues);
   const memfdInodes = new Map<number, Obj>(((await img(dir, 'memfd.img', 'MEMFD_INODE', true)) ?? []).map((m) => [Number(m.inode_id), m]));
   const shmem = new ShmemTable(memfdInodes);
 
@@ -477,6 +511,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     });
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
   }
+  files.resolveSockets();
   // shared memory objects: their pages, offsets within the object
   const shmemPlans: ShmemPlan[] = [];
   for (const o of shmem.objects) {

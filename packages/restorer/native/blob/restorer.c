@@ -57,6 +57,9 @@ typedef long long s64;
 #define NR_exit_group 231
 #define NR_epoll_ctl 233
 #define NR_ioctl 16
+#define NR_shutdown 48
+#define NR_socketpair 53
+#define NR_setsockopt 54
 #define NR_timerfd_create 283
 #define NR_timerfd_settime 286
 #define NR_signalfd4 289
@@ -119,6 +122,7 @@ typedef long long s64;
 #define EEXIST 17
 #define EIO 5
 #define ESTALE 116
+#define EMSGSIZE 90
 #define TASK_TOP 0x7ffffffff000ULL
 #define PAGE 4096ULL
 #define MAX_THREADS 1024
@@ -300,6 +304,61 @@ static void open_file_table(struct ctx *c)
 			chk(c, S2(NR_dup2, fd, c->h->fd_base + i), i);
 			S1(NR_close, fd);
 		}
+	}
+	/* socketpairs: both ends at once, buffer sizes first, then each end's queued messages sent
+	   from the other end (non-blocking: a queue that no longer fits fails instead of hanging) */
+	for (i = 0; i < n; i++) {
+		int sv[2];
+		u64 e[2], k;
+		if (f[i].kind != FILE_UNIX || !f[i].sk_peer)
+			continue;
+		e[0] = i;
+		e[1] = f[i].sk_peer - 1;
+		if (e[1] >= n || f[e[1]].kind != FILE_UNIX || f[e[1]].sk_peer != i + 1)
+			fail(c, EINVAL, i);
+		chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
+		for (k = 0; k < 2; k++) {
+			struct plan_file *x = &f[e[k]];
+			int half;
+			if (x->sk_sndbuf) {
+				half = (int)(x->sk_sndbuf / 2);
+				chk(c, S5(NR_setsockopt, sv[k], 1 /* SOL_SOCKET */, 32 /* SO_SNDBUFFORCE */, &half, 4), e[k]);
+			}
+			if (x->sk_rcvbuf) {
+				half = (int)(x->sk_rcvbuf / 2);
+				chk(c, S5(NR_setsockopt, sv[k], 1, 33 /* SO_RCVBUFFORCE */, &half, 4), e[k]);
+			}
+		}
+		for (k = 0; k < 2; k++) {
+			struct plan_file *x = &f[e[k]];
+			const u8 *q = AT(c, x->data_off), *end = q + x->data_len;
+			while (q + 8 <= end) {
+				u64 len = *(const u64 *)q;
+				const u8 *d = q + 8;
+				if (x->value == 1) { /* stream: bytes, in as many writes as it takes */
+					u64 left = len;
+					while (left) {
+						long w = chk(c, S3(NR_write, sv[1 - k], d, left), e[k]);
+						d += w;
+						left -= (u64)w;
+					}
+				} else if ((u64)chk(c, S3(NR_write, sv[1 - k], d, len), e[k]) != len) {
+					fail(c, EMSGSIZE, e[k]);
+				}
+				q += 8 + ((len + 7) & ~7ULL);
+			}
+		}
+		for (k = 0; k < 2; k++) {
+			struct plan_file *x = &f[e[k]];
+			if (x->sk_shutdown & 2)
+				chk(c, S2(NR_shutdown, sv[k], 1 /* SHUT_WR */), e[k]);
+			if (x->sk_shutdown & 1)
+				chk(c, S2(NR_shutdown, sv[k], 0 /* SHUT_RD */), e[k]);
+			chk(c, S3(NR_fcntl, sv[k], F_SETFL, x->flags & O_NONBLOCK), e[k]);
+			chk(c, S2(NR_dup2, sv[k], c->h->fd_base + e[k]), e[k]);
+			S1(NR_close, sv[k]);
+		}
+		f[e[1]].sk_peer = 0; /* made with this end (the root's private copy of the plan) */
 	}
 	for (i = 0; i < n; i++) {
 		int p[2];
