@@ -279,8 +279,8 @@ describe('criu dump failures leave the tree as it was', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('an unsupported descriptor (TCP socket) is named; the task runs on untraced; nothing is left', () => {
-    const w = startWorkload('launch', ['/usr/bin/python3', '-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen()\ntime.sleep(1000)']);
+  it('an unsupported descriptor (an established TCP connection) is named; the task runs on untraced; nothing is left', () => {
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen()\nc=socket.create_connection(s.getsockname())\na=s.accept()\ntime.sleep(1000)']);
     // give python time to create the socket
     const until = Date.now() + 5000;
     while (Date.now() < until && !readdirSync(`/proc/${w.pid}/fd`).some((f) => { try { return /socket/.test(require('node:fs').readlinkSync(`/proc/${w.pid}/fd/${f}`)); } catch { return false; } })) {}

@@ -176,8 +176,10 @@ describe('CRIU 4.2 fixtures', () => {
 
 describe('dump → restore round trips (twice in a row: restore, dump the restored tree again, restore that)', () => {
   /** sameMaps: compare /proc/PID/maps with the workload's at start (not for programs that keep mapping, like node) */
-  function roundTrip(name: string, args: string[], check: (pid: number, state: string) => void, sameMaps = true) {
+  function roundTrip(name: string, args: string[], check: (pid: number, state: string) => void, sameMaps = true, ready?: () => boolean) {
     const w = startWorkload(name, args);
+    // a program started through launch is ready once it says so (e.g. its sockets exist)
+    for (let i = 0; ready && !ready() && i < 1000; i++) sleep(10);
     const before = mapsOf(w.pid);
     for (let round = 0; round < 2; round++) {
       // round 0 dumps the workload, round 1 the tree round 0 restored
@@ -275,6 +277,7 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
         expect(count()).toBeGreaterThan(a);
       },
       false,
+      () => count() > 0,
     );
   }
 
@@ -283,6 +286,37 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
 
   it('python3 asyncio: an event loop (epoll and its self-pipe socketpair) writing a counter', () =>
     counting('/usr/bin/python3', (f) => ['-c', `import asyncio\nasync def main():\n    n = 0\n    while True:\n        n += 1\n        open(${JSON.stringify(f)}, "w").write(str(n))\n        await asyncio.sleep(0.05)\nasyncio.run(main())`]));
+
+  it('python3 TCP server: its listening socket (and an IPv6 UDP one) come back bound, it serves again', () => {
+    const dir = tmp('server');
+    const portFile = path.join(dir, 'port');
+    const prog = [
+      'import socket',
+      's = socket.socket()',
+      's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+      's.bind(("127.0.0.1", 0))',
+      's.listen(5)',
+      'u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+      'u.bind(("::1", 0))',
+      `open(${JSON.stringify(portFile)}, "w").write("%d %d" % (s.getsockname()[1], u.getsockname()[1]))`,
+      'while True:',
+      '    c, _ = s.accept()',
+      '    c.sendall(b"hello %d\\n" % u.getsockname()[1])',
+      '    c.close()',
+    ].join('\n');
+    const ask = (port: number) =>
+      spawnSync('/usr/bin/python3', ['-c', `import socket; s = socket.create_connection(("127.0.0.1", ${port}), timeout=5); print(s.recv(100).decode().strip())`], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
+    roundTrip(
+      'launch',
+      ['/usr/bin/python3', '-c', prog],
+      () => {
+        const [tcp, udp] = readFileSync(portFile, 'utf8').split(' ').map(Number);
+        expect(ask(tcp!)).toBe(`hello ${udp}`);
+      },
+      false,
+      () => existsSync(portFile),
+    );
+  });
 
   it('node: a setInterval program (libuv: epoll, eventfds, pipes, worker threads)', () =>
     counting(process.execPath, (f) => ['-e', `let n = 0; setInterval(() => require('fs').writeFileSync(${JSON.stringify(f)}, String(++n)), 50)`]));

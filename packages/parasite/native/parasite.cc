@@ -27,6 +27,8 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
+#include <linux/inet_diag.h>
+#include <netinet/in.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
@@ -429,6 +431,82 @@ Napi::Value SockQueue(const Napi::CallbackInfo &info) {
   return o;
 }
 
+
+// sockInfo(pid, fd) -> { domain, type, protocol, listening, reuseaddr, reuseport, v6only, sndbuf,
+// rcvbuf, local: Buffer, peer: Buffer | null } | -errno, read from a pidfd_getfd copy of the socket
+Napi::Value SockInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pid = i32(info[0]), tfd = i32(info[1]);
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return num(env, -errno);
+  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
+  int e = errno;
+  close(pidfd);
+  if (fd < 0) return num(env, -e);
+  auto opt = [&](int level, int name) {
+    int v = 0;
+    socklen_t l = sizeof v;
+    return getsockopt(fd, level, name, &v, &l) == 0 ? v : -1;
+  };
+  Napi::Object o = Napi::Object::New(env);
+  int domain = opt(SOL_SOCKET, SO_DOMAIN);
+  o.Set("domain", num(env, domain));
+  o.Set("type", num(env, opt(SOL_SOCKET, SO_TYPE)));
+  o.Set("protocol", num(env, opt(SOL_SOCKET, SO_PROTOCOL)));
+  o.Set("listening", Napi::Boolean::New(env, opt(SOL_SOCKET, SO_ACCEPTCONN) == 1));
+  o.Set("reuseaddr", Napi::Boolean::New(env, opt(SOL_SOCKET, SO_REUSEADDR) == 1));
+  o.Set("reuseport", Napi::Boolean::New(env, opt(SOL_SOCKET, SO_REUSEPORT) == 1));
+  o.Set("v6only", Napi::Boolean::New(env, domain == AF_INET6 && opt(IPPROTO_IPV6, IPV6_V6ONLY) == 1));
+  o.Set("sndbuf", num(env, opt(SOL_SOCKET, SO_SNDBUF)));
+  o.Set("rcvbuf", num(env, opt(SOL_SOCKET, SO_RCVBUF)));
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) o.Set("local", Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)&ss, sl));
+  else o.Set("local", env.Null());
+  sl = sizeof ss;
+  if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) o.Set("peer", Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)&ss, sl));
+  else o.Set("peer", env.Null());
+  close(fd);
+  return o;
+}
+
+// listenBacklog(family, ino) -> the listen backlog (max_ack_backlog) of the listening TCP socket
+// with that inode, from NETLINK_SOCK_DIAG | -errno (-ENOENT: not found)
+Napi::Value ListenBacklog(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int family = i32(info[0]);
+  uint32_t ino = (uint32_t)info[1].As<Napi::Number>().Int64Value();
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return num(env, -errno);
+  struct {
+    struct nlmsghdr h;
+    struct inet_diag_req_v2 r;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.r.sdiag_family = (uint8_t)family;
+  req.r.sdiag_protocol = IPPROTO_TCP;
+  req.r.idiag_states = 1u << 10;  // TCP_LISTEN
+  if (send(nl, &req, sizeof req, 0) < 0) { int e2 = errno; close(nl); return num(env, -e2); }
+  std::vector<char> buf(1 << 16);
+  long found = -ENOENT;
+  for (bool done = false; !done;) {
+    ssize_t len = recv(nl, buf.data(), buf.size(), 0);
+    if (len < 0) { if (errno == EINTR) continue; found = -errno; break; }
+    if (len == 0) break;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf.data(); NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) { done = true; break; }
+      if (h->nlmsg_type == NLMSG_ERROR) { found = -EIO; done = true; break; }
+      struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
+      if (m->idiag_inode == ino) found = m->idiag_wqueue;
+    }
+  }
+  close(nl);
+  return num(env, (double)found);
+}
+
 // pipe(size) -> [readFd, writeFd] (O_CLOEXEC, capacity set to size when possible) | -errno
 Napi::Value Pipe(const Napi::CallbackInfo &info) {
   int p[2];
@@ -496,6 +574,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peekPipe", Napi::Function::New(env, PeekPipe));
   exports.Set("unixDiag", Napi::Function::New(env, UnixDiag));
   exports.Set("sockQueue", Napi::Function::New(env, SockQueue));
+  exports.Set("sockInfo", Napi::Function::New(env, SockInfo));
+  exports.Set("listenBacklog", Napi::Function::New(env, ListenBacklog));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("spliceAll", Napi::Function::New(env, SpliceAll));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));

@@ -1,6 +1,6 @@
 import { syscallError } from '@crtools/common';
 import { native } from './load-native.js';
-import type { SocketQueue, UnixSocketDiag } from './native.js';
+import type { SocketInfo, SocketQueue, UnixSocketDiag } from './native.js';
 
 export const KCMP_FILE = 0;
 export const KCMP_VM = 1;
@@ -42,6 +42,20 @@ export function unixSockets(): UnixSocketDiag[] {
 export function socketQueue(pid: number, fd: number): SocketQueue {
   const r = native().sockQueue(pid, fd);
   if (typeof r === 'number') throw syscallError('pidfd_getfd', -r, { pid, message: `socket queue of fd ${fd}` });
+  return r;
+}
+
+/** A task's socket as getsockopt & co. describe it (through a pidfd_getfd copy). */
+export function socketInfo(pid: number, fd: number): SocketInfo {
+  const r = native().sockInfo(pid, fd);
+  if (typeof r === 'number') throw syscallError('pidfd_getfd', -r, { pid, message: `socket at fd ${fd}` });
+  return r;
+}
+
+/** Listen backlog of a listening TCP socket (by family and inode). */
+export function listenBacklog(family: number, ino: number): number {
+  const r = native().listenBacklog(family, ino);
+  if (r < 0) throw syscallError('sock_diag', -r, { message: `listening socket:[${ino}]` });
   return r;
 }
 

@@ -6,6 +6,6 @@ export * from './remote.js';
 export * from './commands.js';
 export * from './parasite.js';
 export { native, setNativeBinding } from './load-native.js';
-export type { ParasiteNative, SocketQueue, UnixSocketDiag } from './native.js';
+export type { ParasiteNative, SocketInfo, SocketQueue, UnixSocketDiag } from './native.js';
 export * from './helpers.js';
 export * from './pages.js';

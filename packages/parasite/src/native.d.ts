@@ -40,6 +40,10 @@ export interface ParasiteNative {
   unixDiag(): UnixSocketDiag[] | number;
   /** The receive queue of the task's socket at fd (peeked, not consumed) and its buffer sizes, or -errno. */
   sockQueue(pid: number, fd: number): SocketQueue | number;
+  /** What a copy of the task's socket at fd tells through getsockopt/getsockname/getpeername, or -errno. */
+  sockInfo(pid: number, fd: number): SocketInfo | number;
+  /** Listen backlog of the listening TCP socket with that inode (sock_diag), or -errno. */
+  listenBacklog(family: number, ino: number): number;
   /** pipe2(O_CLOEXEC) with F_SETPIPE_SZ(size): [read fd, write fd, capacity], or -errno. */
   pipe(size: number): [number, number, number] | number;
   /** splice(2) from a pipe to fdOut (at its file position) until len bytes moved; bytes or -errno. */
@@ -71,4 +75,20 @@ export interface SocketQueue {
   packets: Buffer[];
   /** a queued message carries descriptors (SCM_RIGHTS) */
   rights: boolean;
+}
+
+export interface SocketInfo {
+  /** AF_UNIX 1, AF_INET 2, AF_INET6 10, … */
+  domain: number;
+  type: number;
+  protocol: number;
+  listening: boolean;
+  reuseaddr: boolean;
+  reuseport: boolean;
+  v6only: boolean;
+  sndbuf: number;
+  rcvbuf: number;
+  /** raw struct sockaddr of getsockname / getpeername (null: not bound / not connected) */
+  local: Buffer | null;
+  peer: Buffer | null;
 }

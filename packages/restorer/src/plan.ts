@@ -133,7 +133,7 @@ export interface EpollTarget {
 }
 
 export interface FilePlan {
-  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd' | 'unix';
+  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd' | 'unix' | 'inet';
   path?: string;
   /** open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) */
   flags: number;
@@ -156,6 +156,14 @@ export interface FilePlan {
    * bits (1 read, 2 write) and what sat in its receive queue, one Buffer per message
    */
   socket?: { peer: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[] };
+  /**
+   * inet: an IPv4/IPv6 TCP or UDP socket that is not connected (type in `value`): bound to
+   * `address` (a raw sockaddr; none = unbound) and listening with `backlog` when `listen`
+   */
+  inet?: {
+    family: number; protocol: number; address?: Buffer; listen: boolean; backlog: number;
+    reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number;
+  };
 }
 
 export interface TaskPlan {

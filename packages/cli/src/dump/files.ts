@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, readlinkSync, statSync, constants as fsc } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { KCMP_FILE, peekPipe, sameKernelObject, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/parasite';
+import { KCMP_FILE, listenBacklog, peekPipe, sameKernelObject, socketInfo, socketQueue, unixSockets, type SocketInfo, type UnixSocketDiag } from '@crtools/parasite';
 import type { FdRecord } from '@crtools/procfs';
 
 const O_CLOEXEC = 0o2000000;
@@ -88,6 +88,11 @@ export class FileTable {
     return id;
   }
 
+  private isUnix(t: string): boolean {
+    this.unixByIno ??= new Map(unixSockets().map((u) => [u.ino, u]));
+    return this.unixByIno.has(Number(/\d+/.exec(t)![0]));
+  }
+
   /**
    * The sock_diag record of an AF_UNIX socket this dump can take: a connected pair member
    * (socketpair, stream/dgram/seqpacket, unnamed). Anything else is refused, named precisely.
@@ -161,7 +166,9 @@ export class FileTable {
     let key: string;
     const pipe = /^pipe:\[(\d+)\]$/.exec(t);
     const anon = ANON_KINDS[t];
-    const sock = /^socket:\[(\d+)\]$/.exec(t) ? this.unixSocket(pid, rec, t) : undefined;
+    const isSock = /^socket:\[(\d+)\]$/.test(t);
+    const sock = isSock && this.isUnix(t) ? this.unixSocket(pid, rec, t) : undefined;
+    const inet = isSock && !sock ? inetSocket(pid, rec, t) : undefined;
     if (pipe) {
       type = 'PIPE';
       key = `pipe:${pipe[1]}:${flags}`;
@@ -170,6 +177,9 @@ export class FileTable {
       key = `${t}:${flags}`;
     } else if (sock) {
       type = 'UNIXSK';
+      key = t;
+    } else if (inet) {
+      type = 'INETSK';
       key = t;
     } else if (t.startsWith('/')) {
       type = 'REG';
@@ -199,6 +209,8 @@ export class FileTable {
       this.files.push(anonEntry(anon, id, flags, pid, rec));
     } else if (sock) {
       this.files.push(this.unixEntry(id, flags, pid, rec, sock));
+    } else if (inet) {
+      this.files.push(inetEntry(id, flags, t, inet));
     } else {
       const st = statSync(`/proc/${pid}/fd/${rec.fd}`);
       if (!(st.isFile() || st.isDirectory() || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);
@@ -265,6 +277,49 @@ function anonEntry(type: string, id: number, flags: number, pid: number, rec: Fd
       return { type, id, epfd: { id, flags, fown: { ...FOWN }, tfd } };
     }
   }
+}
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/**
+ * An IPv4/IPv6 socket this dump can take: a listening TCP socket, or a TCP/UDP socket that is not
+ * connected (bound or not). Connected ones (TCP streams need TCP_REPAIR) are refused by name.
+ */
+function inetSocket(pid: number, rec: FdRecord, t: string): SocketInfo {
+  let s: SocketInfo;
+  try {
+    s = socketInfo(pid, rec.fd);
+  } catch {
+    throw unsupported(pid, rec.fd, t);
+  }
+  const tcp = s.type === 1 && s.protocol === 6;
+  const udp = s.type === 2 && s.protocol === 17;
+  if ((s.domain !== AF_INET && s.domain !== AF_INET6) || !(tcp || udp) || s.peer !== null || !s.local) throw unsupported(pid, rec.fd, t);
+  return s;
+}
+
+/** A sockaddr_in/in6's port and address as CRIU keeps them (address as raw 32-bit words). */
+function sockaddrParts(sa: Buffer): { port: number; addr: number[] } {
+  const port = sa.readUInt16BE(2);
+  if (sa.readUInt16LE(0) === AF_INET) return { port, addr: [sa.readUInt32LE(4)] };
+  return { port, addr: [0, 1, 2, 3].map((i) => sa.readUInt32LE(8 + 4 * i)) };
+}
+
+function inetEntry(id: number, flags: number, t: string, s: SocketInfo): Entry {
+  const ino = Number(/\d+/.exec(t)![0]);
+  const { port, addr } = sockaddrParts(s.local!);
+  const isk: Entry = {
+    id, ino, family: s.domain, type: s.type, proto: s.protocol, state: s.listening ? 10 : 7,
+    src_port: port, dst_port: 0, flags, backlog: s.listening ? listenBacklog(s.domain, ino) : 0,
+    src_addr: addr, dst_addr: s.domain === AF_INET ? [0] : [0, 0, 0, 0], fown: { ...FOWN },
+    opts: {
+      so_sndbuf: s.sndbuf, so_rcvbuf: s.rcvbuf, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n,
+      reuseaddr: s.reuseaddr, so_reuseport: s.reuseport,
+    },
+  };
+  if (s.domain === AF_INET6) isk['v6only'] = s.v6only;
+  return { type: 'INETSK', id, isk };
 }
 
 /** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */

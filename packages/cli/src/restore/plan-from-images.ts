@@ -269,6 +269,8 @@ class FileTable {
         socket: { peer: -1, sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), shutdown, queue: this.skQueues.get(id) ?? [] },
       };
       this.sockets.push({ index: this.files.length, ino: Number(u.ino), peerIno: Number(u.peer), what });
+    } else if (f.type === 'INETSK' && f.isk) {
+      p = inetPlan(f.isk as Obj, what);
     } else if (f.type === 'TIMERFD' && f.tfd) {
       const t = f.tfd as Obj;
       p = {
@@ -323,6 +325,41 @@ class ShmemTable {
     for (const s of [size, need]) if (s > o.size) o.size = (s + 4095n) & ~4095n;
     return i;
   }
+}
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+/** An inet_sk_entry → a socket to make again: listening TCP or not-connected TCP/UDP. */
+function inetPlan(k: Obj, what: string): FilePlan {
+  const family = Number(k.family);
+  const type = Number(k.type);
+  const proto = Number(k.proto);
+  const state = Number(k.state);
+  const tcp = type === 1 && proto === 6;
+  const udp = type === 2 && proto === 17;
+  if ((family !== AF_INET && family !== AF_INET6) || !(tcp || udp) || !(state === 10 || state === 7) || (state === 10 && !tcp)) {
+    throw unsupported(`${what}: ${tcp ? 'TCP' : udp ? 'UDP' : `inet (type ${type}, proto ${proto})`} socket in state ${state} is not restored yet (listening and unconnected ones are)`);
+  }
+  const port = Number(k.src_port);
+  const words = ((k.src_addr ?? []) as number[]).map(Number);
+  let address: Buffer | undefined;
+  if (port !== 0) {
+    address = Buffer.alloc(family === AF_INET ? 16 : 28);
+    address.writeUInt16LE(family, 0);
+    address.writeUInt16BE(port, 2);
+    if (family === AF_INET) address.writeUInt32LE((words[0] ?? 0) >>> 0, 4);
+    else for (let i = 0; i < 4; i++) address.writeUInt32LE((words[i] ?? 0) >>> 0, 8 + 4 * i);
+  }
+  const o = (k.opts ?? {}) as Obj;
+  return {
+    kind: 'inet', flags: Number(k.flags), pos: 0n, value: BigInt(type),
+    inet: {
+      family, protocol: proto, address, listen: state === 10, backlog: Number(k.backlog ?? 0),
+      reuseaddr: !!o.reuseaddr, reuseport: !!o.so_reuseport, v6only: !!k.v6only,
+      sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0),
+    },
+  };
 }
 
 function vmaFrom(v: Obj, files: FileTable, shmem: ShmemTable, pid: number): VmaPlan {

@@ -57,6 +57,9 @@ typedef long long s64;
 #define NR_exit_group 231
 #define NR_epoll_ctl 233
 #define NR_ioctl 16
+#define NR_socket 41
+#define NR_bind 49
+#define NR_listen 50
 #define NR_shutdown 48
 #define NR_socketpair 53
 #define NR_setsockopt 54
@@ -294,6 +297,35 @@ static void open_file_table(struct ctx *c)
 				chk(c, S4(NR_timerfd_settime, fd, 0, its, 0), i);
 			if (t[1])
 				chk(c, S3(NR_ioctl, fd, 0x40085400 /* TFD_IOC_SET_TICKS */, &t[1]), i);
+		} else if (f[i].kind == FILE_INET) {
+			/* not connected TCP/UDP: options, bind (address reuse on while binding), listen */
+			int one = 1, v;
+			fd = chk(c, S3(NR_socket, f[i].sk_family, f[i].value, f[i].sk_proto), i);
+			chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, &one, 4), i);
+			if (f[i].sk_opts & 2)
+				chk(c, S5(NR_setsockopt, fd, 1, 15 /* SO_REUSEPORT */, &one, 4), i);
+			if (f[i].sk_family == 10) {
+				v = (f[i].sk_opts & 4) ? 1 : 0;
+				chk(c, S5(NR_setsockopt, fd, 41 /* IPPROTO_IPV6 */, 26 /* IPV6_V6ONLY */, &v, 4), i);
+			}
+			if (f[i].sk_sndbuf) {
+				v = (int)(f[i].sk_sndbuf / 2);
+				chk(c, S5(NR_setsockopt, fd, 1, 32 /* SO_SNDBUFFORCE */, &v, 4), i);
+			}
+			if (f[i].sk_rcvbuf) {
+				v = (int)(f[i].sk_rcvbuf / 2);
+				chk(c, S5(NR_setsockopt, fd, 1, 33 /* SO_RCVBUFFORCE */, &v, 4), i);
+			}
+			if (f[i].data_len)
+				chk(c, S3(NR_bind, fd, AT(c, f[i].data_off), f[i].data_len), i);
+			if (f[i].sk_listen)
+				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
+			if (!(f[i].sk_opts & 1)) {
+				v = 0;
+				chk(c, S5(NR_setsockopt, fd, 1, 2, &v, 4), i);
+			}
+			if (f[i].flags & O_NONBLOCK)
+				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
 		} else if (f[i].kind == FILE_EPOLL) {
 			fd = chk(c, S1(NR_epoll_create1, 0), i);
 			if (f[i].flags & O_NONBLOCK)
