@@ -57,6 +57,7 @@ typedef long long s64;
 #define NR_exit_group 231
 #define NR_epoll_ctl 233
 #define NR_ioctl 16
+#define NR_userfaultfd 323
 #define NR_socket 41
 #define NR_bind 49
 #define NR_listen 50
@@ -463,6 +464,47 @@ static void restore_fds(struct ctx *c)
 		chk(c, S3(NR_close_range, c->h->fd_base, c->h->fd_base + c->h->nfiles - 1, 0), 0);
 }
 
+/* Fill dst[0, len) from the pages image at off with UFFDIO_COPY: the kernel allocates each page
+   and copies into it in one go (no zeroing, no fault per page), reading through a private
+   read-only mapping of the image (page cache, no copy). Anonymous areas only: returns -1 when the
+   range cannot take it (file-backed private areas) or anything fails, and the caller preads. */
+static long uffd_fill(long uffd, long pfd, u8 *dst, u64 len, u64 off)
+{
+	struct { u64 start, len, mode, ioctls; } reg = { (u64)dst, len, 1 /* MISSING */, 0 };
+	struct { u64 start, len; } range = { (u64)dst, len };
+	struct { u64 dst, src, len, mode; long long copy; } cp;
+	long src, r = 0;
+	u64 done = 0;
+
+	if (S3(NR_ioctl, uffd, 0xc020aa00 /* UFFDIO_REGISTER */, &reg) < 0)
+		return -1;
+	src = S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, pfd, off);
+	if (src < 0)
+		r = -1;
+	while (!r && done < len) {
+		u64 n = len - done < (64ULL << 20) ? len - done : (64ULL << 20);
+		long e;
+		cp.dst = (u64)dst + done;
+		cp.src = (u64)src + done;
+		cp.len = n;
+		cp.mode = 0;
+		cp.copy = 0;
+		e = S3(NR_ioctl, uffd, 0xc028aa03 /* UFFDIO_COPY */, &cp);
+		if (e < 0 && cp.copy > 0) {
+			done += (u64)cp.copy; /* partial (EAGAIN): go on from there */
+			continue;
+		}
+		if (e < 0)
+			r = -1;
+		else
+			done += n;
+	}
+	if (src >= 0)
+		S2(NR_munmap, src, len);
+	S3(NR_ioctl, uffd, 0x8010aa01 /* UFFDIO_UNREGISTER */, &range);
+	return r;
+}
+
 static void restore_mm(struct ctx *c)
 {
 	struct plan_hdr *h = c->h;
@@ -521,6 +563,17 @@ static void restore_mm(struct ctx *c)
 	{
 		long pfd = -1;
 		u64 cur = ~0ULL;
+		/* userfaultfd for big runs when the kernel lets us (else, or when it fails, pread) */
+		long uffd = S1(NR_userfaultfd, 02000000 | 04000 | 1 /* O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY */);
+		if (uffd == -EINVAL)
+			uffd = S1(NR_userfaultfd, 02000000 | 04000);
+		if (uffd >= 0) {
+			u64 api[3] = { 0xAA, 0, 0 };
+			if (S3(NR_ioctl, uffd, 0xc018aa3f /* UFFDIO_API */, api) < 0) {
+				S1(NR_close, uffd);
+				uffd = -1;
+			}
+		}
 		for (i = 0; i < c->t->nruns; i++) {
 			u8 *dst = (u8 *)r[i].vaddr;
 			u64 left = r[i].npages * PAGE, off = r[i].off;
@@ -531,6 +584,8 @@ static void restore_mm(struct ctx *c)
 				pfd = chk(c, xopen(STR(c, path), O_RDONLY), r[i].vaddr);
 				cur = path;
 			}
+			if (uffd >= 0 && left >= 64 * PAGE && uffd_fill(uffd, pfd, dst, left, off) == 0)
+				continue;
 			/* fault the pages in bulk first: much cheaper than one fault per page inside pread
 			   (older kernels without MADV_POPULATE_WRITE just fault as before) */
 			if (left >= 64 * PAGE)
@@ -549,6 +604,8 @@ static void restore_mm(struct ctx *c)
 		}
 		if (pfd >= 0)
 			S1(NR_close, pfd);
+		if (uffd >= 0)
+			S1(NR_close, uffd);
 	}
 
 	set_step(c, STEP_MPROTECT);
