@@ -234,6 +234,23 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     expect(w.check()).toBe('check ok');
   });
 
+  it('unlinked files in use: ghost-file images with their contents, remap-fpath entries', () => {
+    const dir = tmp('ghost');
+    const w = startWorkload('ghost', [dir]);
+    const { images } = dumpOk(w.pid, ['-R']); // Debian's crit decodes remap-fpath and ghost-file images
+    const remaps = images['remap-fpath.img'].entries;
+    // map.bin twice (its descriptor and its mapping are two files.img entries), one ghost each file
+    const files = images['files.img'].entries;
+    const names = remaps.map((r: any) => files.find((f: any) => f.id === r.orig_id).reg.name).sort();
+    expect(names).toEqual([`${dir}/map.bin`, `${dir}/map.bin`, `${dir}/open.txt`]);
+    expect(new Set(remaps.map((r: any) => r.remap_id)).size).toBe(2);
+    const open = remaps.find((r: any) => files.find((f: any) => f.id === r.orig_id).reg.name.endsWith('open.txt'));
+    const ghost = images[`ghost-file-${open.remap_id.toString(16)}.img`].entries[0];
+    expect(Buffer.from(ghost.extra, 'base64').toString()).toBe('ghost:1234');
+    expect(ghost.mode & 0o777).toBe(0o640);
+    expect(w.check()).toBe('check ok');
+  });
+
   it('timerfds: clock, time left, interval and unread expirations', () => {
     const w = startWorkload('timerfds', []);
     const { images } = dumpOk(w.pid, ['-R']);

@@ -4,7 +4,7 @@
  * Every process is found and killed by pid; each test checks nothing it started is left.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync, renameSync } from 'node:fs';
+import { closeSync, openSync, readSync, readlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fixturesDir, workloadBinDir } from '../lib/paths.js';
@@ -236,6 +236,15 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       expect(verdict(st, pid)).toBe('check ok');
       expect(verdict(st, pid)).toBe('check ok');
     }));
+
+  it('ghost: an unlinked file kept open (offset, mode, contents) and an unlinked file mapped shared', () => {
+    const dir = tmp('ghost');
+    roundTrip('ghost', [dir], (pid, st) => {
+      expect(verdict(st, pid)).toBe('check ok');
+      expect(readdirSync(dir)).toEqual([]); // nothing of the restore is left under a name
+      expect(readlinkSync(`/proc/${pid}/fd/3`)).toBe(`${dir}/open.txt (deleted)`);
+    });
+  });
 
   it('shmem: MAP_SHARED|MAP_ANONYMOUS memory comes back with its pages and still shared by parent and child', () =>
     roundTrip('shmem', ['shm'], (pid, st) => {

@@ -13,6 +13,7 @@ import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
 import type { RestorerNative } from './native-api.js';
 import { createShmem } from './shmem.js';
+import { createGhosts, type GhostFiles } from './ghosts.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 
 export interface RestoreTreeOptions {
@@ -58,10 +59,12 @@ export function validatePlan(plan: RestorePlan): void {
       if (th.fxsave.length !== 512) bad(`thread ${th.tid}: fxsave area must be 512 bytes`);
     }
     for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
+    for (const f of plan.files) if (f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
     for (const v of t.vmas) {
       if (v.end <= v.start || (v.start & 0xfffn) || (v.end & 0xfffn)) bad(`task ${t.pid}: bad area ${v.start.toString(16)}-${v.end.toString(16)}`);
       if (v.shmem !== undefined && !(v.shmem >= 0 && v.shmem < (plan.shmem?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no shared memory object`);
       if (v.shmem !== undefined && v.pgoff + (v.end - v.start) > plan.shmem![v.shmem]!.size) bad(`task ${t.pid}: area ${v.start.toString(16)} runs past its shared memory object`);
+      if (v.ghost !== undefined && !(v.ghost >= 0 && v.ghost < (plan.ghosts?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no unlinked file`);
     }
   });
 }
@@ -129,18 +132,27 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   const native = loadNative();
   if (!opts.skipCpuCheck) checkCpu(plan, native.xfeatures());
   checkPidsFree(plan);
-  // shared memory objects live in this process until every task has mapped its own view
+  // shared memory objects live in this process, and unlinked files under a name, until every
+  // task holds its own view of them
   const shm = createShmem(plan, native);
+  let ghosts: GhostFiles | undefined;
   try {
+    ghosts = createGhosts(plan);
+    const g = ghosts;
     const withPaths: RestorePlan = {
       ...plan,
+      files: plan.files.map((f) => (f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost] })),
       tasks: plan.tasks.map((t) => ({
         ...t,
-        vmas: t.vmas.map((v) => (v.shmem === undefined ? v : { ...v, kind: 'file-shared', path: shm.paths[v.shmem], openFlags: O_RDWR })),
+        exe: t.exeGhost !== undefined ? g.paths[t.exeGhost] : t.exe,
+        vmas: t.vmas.map((v) =>
+          v.shmem !== undefined ? { ...v, kind: 'file-shared', path: shm.paths[v.shmem], openFlags: O_RDWR } : v.ghost !== undefined ? { ...v, path: g.paths[v.ghost] } : v,
+        ),
       })),
     };
     return await launchTree(withPaths, native, opts);
   } finally {
+    ghosts?.release();
     shm.release();
   }
 }

@@ -25,6 +25,20 @@ export interface VmaPlan {
    * creates the object and fills in the path the tasks map it through)
    */
   shmem?: number;
+  /** an unlinked file: index into RestorePlan.ghosts (`path` is its original name) */
+  ghost?: number;
+}
+
+/**
+ * An unlinked file a task still had open or mapped: restoreTree makes it again for the restore
+ * (at `path` when that name is free, else beside it) and unlinks it once the tasks hold it.
+ */
+export interface GhostPlan {
+  path: string;
+  data: Buffer;
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 /** A shared memory object (MAP_SHARED|MAP_ANONYMOUS): one per object, however many tasks map it. */
@@ -155,6 +169,8 @@ export interface FilePlan {
    * other end (index into RestorePlan.files), buffer sizes as getsockopt shows them, shutdown
    * bits (1 read, 2 write) and what sat in its receive queue, one Buffer per message
    */
+  /** reg: an unlinked file, index into RestorePlan.ghosts */
+  ghost?: number;
   socket?: { peer: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[] };
   /**
    * inet: an IPv4/IPv6 TCP or UDP socket that is not connected (type in `value`): bound to
@@ -184,6 +200,8 @@ export interface TaskPlan {
   mm: MmPlan;
   auxv: bigint[];
   exe?: string;
+  /** the exe was unlinked: index into RestorePlan.ghosts (exe is its original name) */
+  exeGhost?: number;
   dumpable: number;
   /** 64 entries, signal n at index n-1 */
   sigactions: SigactionPlan[];
@@ -204,4 +222,5 @@ export interface RestorePlan {
   tasks: TaskPlan[];
   files: FilePlan[];
   shmem?: ShmemPlan[];
+  ghosts?: GhostPlan[];
 }

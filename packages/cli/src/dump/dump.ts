@@ -264,6 +264,11 @@ async function dumpFrozen(
   if (files.memfdInodes.length) await writeImageFile(path.join(dir, 'memfd.img'), { magic: 'MEMFD_INODE', entries: files.memfdInodes });
   if (files.pipesData.length) await writeImageFile(path.join(dir, 'pipes-data.img'), { magic: 'PIPES_DATA', entries: files.pipesData });
   if (files.skQueues.length) await writeImageFile(path.join(dir, 'sk-queues.img'), { magic: 'SK_QUEUES', entries: files.skQueues });
+  if (files.remaps.length) await writeImageFile(path.join(dir, 'remap-fpath.img'), { magic: 'REMAP_FPATH', entries: files.remaps });
+  for (const g of files.ghosts) {
+    // the contents follow the head entry up to the end of the image (CRIU's unchunked form)
+    await writeImageFile(path.join(dir, `ghost-file-${g.id.toString(16)}.img`), { magic: 'GHOST_FILE', entries: [{ ...g.entry, extra: g.data }] });
+  }
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [{}] });
   await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });

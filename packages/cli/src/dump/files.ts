@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readlinkSync, statSync, constants as fsc } from 'node:fs';
+import { closeSync, openSync, readFileSync, readlinkSync, statSync, type Stats, constants as fsc } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { KCMP_FILE, listenBacklog, peekPipe, sameKernelObject, socketInfo, socketQueue, unixSockets, type SocketInfo, type UnixSocketDiag } from '@crtools/parasite';
 import type { FdRecord } from '@crtools/procfs';
@@ -40,21 +40,56 @@ export class FileTable {
     return { type: 'REG', id, reg };
   }
 
-  /** The file id of a mapped file (also used for the exe link): same file, same flags → same id. */
-  mappedFile(path: string, dev: string, ino: bigint, fdflags: number, pid: number): number {
+  /**
+   * The file id of a mapped file (also used for the exe link): same file, same flags → same id.
+   * `deletedVia`: the file was unlinked; its contents are read through that /proc link and kept
+   * as a ghost file.
+   */
+  mappedFile(path: string, dev: string, ino: bigint, fdflags: number, pid: number, deletedVia?: string): number {
     const key = `${dev}:${ino}:${fdflags}`;
     const have = this.mapped.get(key);
     if (have !== undefined) return have;
     const id = this.alloc();
     let st;
-    try {
-      st = statSync(`/proc/${pid}/root${path}`);
-    } catch {
-      st = statSync(path);
+    if (deletedVia) st = statSync(deletedVia);
+    else {
+      try {
+        st = statSync(`/proc/${pid}/root${path}`);
+      } catch {
+        st = statSync(path);
+      }
     }
     this.files.push(this.regEntry(id, path, fdflags, 0n, st));
+    if (deletedVia) this.ghost(id, deletedVia, st, `task ${pid}: mapped ${path}`);
     this.mapped.set(key, id);
     return id;
+  }
+
+  /** ghost-file-<id>.img contents: unlinked files still open or mapped, kept whole. */
+  readonly ghosts: { id: number; entry: Entry; data: Buffer }[] = [];
+  /** remap-fpath.img: which files.img entry is backed by which ghost file. */
+  readonly remaps: Entry[] = [];
+  private readonly ghostByInode = new Map<string, number>();
+
+  /** File `origId` was unlinked: keep its contents (read through `source`) as a ghost file. */
+  private ghost(origId: number, source: string, st: Stats, what: string): void {
+    const key = `${st.dev}:${st.ino}`;
+    let gid = this.ghostByInode.get(key);
+    if (gid === undefined) {
+      if (!st.isFile()) throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: an unlinked ${st.isDirectory() ? 'directory' : 'special file'} is not supported`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
+      if (st.size > GHOST_LIMIT) {
+        throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: the unlinked file holds ${st.size} bytes, more than the ${GHOST_LIMIT} kept for ghost files`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
+      }
+      gid = this.ghosts.length + 1;
+      const tv = (ms: number) => ({ tv_sec: BigInt(Math.floor(ms / 1000)), tv_usec: BigInt(Math.floor((ms % 1000) * 1000)) });
+      this.ghosts.push({
+        id: gid,
+        entry: { uid: st.uid, gid: st.gid, mode: st.mode, dev: st.dev >>> 0, ino: BigInt(st.ino), atim: tv(st.atimeMs), mtim: tv(st.mtimeMs) },
+        data: readFileSync(source),
+      });
+      this.ghostByInode.set(key, gid);
+    }
+    this.remaps.push({ orig_id: origId, remap_id: gid, remap_type: 'GHOST' });
   }
 
   /** memfd.img entries (one per shmem inode mapped through the memfd path). */
@@ -214,14 +249,19 @@ export class FileTable {
     } else {
       const st = statSync(`/proc/${pid}/fd/${rec.fd}`);
       if (!(st.isFile() || st.isDirectory() || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);
-      if (/ \(deleted\)$/.test(t)) throw unsupported(pid, rec.fd, `${t} (unlinked file)`);
-      this.files.push(this.regEntry(id, t, flags, rec.pos, st));
+      const deleted = / \(deleted\)$/.test(t);
+      const name = deleted ? t.slice(0, -' (deleted)'.length) : t;
+      this.files.push(this.regEntry(id, name, flags, rec.pos, st));
+      if (deleted) this.ghost(id, `/proc/${pid}/fd/${rec.fd}`, st, `task ${pid} fd ${rec.fd}`);
     }
     cands.push({ pid, fd: rec.fd, id });
     this.fdKeys.set(key, cands);
     return { id, flags: cloexec, type, fd: rec.fd };
   }
 }
+
+/** Unlinked files larger than this are refused (CRIU's --ghost-limit is 1 MiB by default). */
+const GHOST_LIMIT = 64 << 20;
 
 /** anon_inode files dumped by what fdinfo shows of them (files.img type). */
 const ANON_KINDS: Record<string, string> = {

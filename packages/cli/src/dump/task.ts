@@ -130,8 +130,10 @@ function devString(dev: number): string {
 /** mm-PID.img: VmaEntry list (file VMAs get file ids), auxv, mm bounds. */
 export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { brk: bigint; dumpable: number; thpDisabled: boolean }, files: FileTable): Entry {
   const exe = statSync(`/proc/${pid}/exe`);
-  const exePath = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
-  const exeId = files.mappedFile(exePath, devString(exe.dev), BigInt(exe.ino), 0, pid);
+  const exeLink = readlinkSync(`/proc/${pid}/exe`);
+  const exeDeleted = / \(deleted\)$/.test(exeLink);
+  const exePath = exeLink.replace(/ \(deleted\)$/, '');
+  const exeId = files.mappedFile(exePath, devString(exe.dev), BigInt(exe.ino), 0, pid, exeDeleted ? `/proc/${pid}/exe` : undefined);
   const out: Entry[] = [];
   for (const v of vmas) {
     if (v.status & VMA.UNSUPP) {
@@ -153,7 +155,8 @@ export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { br
       e['fdflags'] = fdflags;
     } else if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
       const fdflags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & 2 ? 2 : 0);
-      e['shmid'] = BigInt(files.mappedFile(v.name, `${v.devMajor}:${v.devMinor}`, v.ino, fdflags, pid));
+      const via = v.deleted ? `/proc/${pid}/map_files/${v.start.toString(16)}-${v.end.toString(16)}` : undefined;
+      e['shmid'] = BigInt(files.mappedFile(v.name, `${v.devMajor}:${v.devMinor}`, v.ino, fdflags, pid, via));
       e['fdflags'] = fdflags;
     }
     if (v.madv) e['madv'] = v.madv;

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
 import { readImageFile } from '@crtools/images';
 import { openPageReader } from '@crtools/pagemap';
-import { X86_REGS, type CredsPlan, type FilePlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
+import { X86_REGS, type CredsPlan, type FilePlan, type GhostPlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
 
 type Obj = Record<string, any>;
 
@@ -203,6 +203,8 @@ class FileTable {
     private readonly all: Map<number, Obj>,
     private readonly pipeData: Map<number, Obj>,
     private readonly skQueues: Map<number, Buffer[]>,
+    /** files.img id → index of its ghost (an unlinked file) in the plan's ghosts */
+    readonly ghostOf: Map<number, number> = new Map(),
   ) {}
 
   /** Point every socketpair end at its other end (which must be in the checkpoint). */
@@ -233,7 +235,11 @@ class FileTable {
     if (have !== undefined) return have;
     const f = this.entry(id, what);
     let p: FilePlan;
-    if (f.type === 'REG' && f.reg) {
+    if (f.type === 'REG' && f.reg && this.ghostOf.has(id)) {
+      const r = f.reg as Obj;
+      // an O_TMPFILE file comes back as a plain (unlinked) file: no O_TMPFILE/O_DIRECTORY on reopening
+      p = { kind: 'reg', path: r.name, flags: (r.flags ?? 0) & ~(0o20000000 | 0o200000), pos: big(r.pos), ghost: this.ghostOf.get(id) };
+    } else if (f.type === 'REG' && f.reg) {
       const r = f.reg as Obj;
       if (!existsSync(r.name)) throw missing(`${what}: file ${r.name} no longer exists`, r.name);
       if (r.size !== undefined) {
@@ -385,6 +391,8 @@ function vmaFrom(v: Obj, files: FileTable, shmem: ShmemTable, pid: number): VmaP
     const f = files.entry(Number(v.shmid), where);
     if (!f.reg) throw unsupported(`${where}: mapped ${f.type} file`, { pid });
     const path = f.reg.name as string;
+    const ghost = files.ghostOf.get(Number(v.shmid));
+    if (ghost !== undefined) return { ...base, kind: s & VMA_FILE_SHARED ? 'file-shared' : 'file-private', path, openFlags: Number(v.fdflags ?? 0) & ~0o100, ghost };
     if (!existsSync(path)) throw missing(`${where}: mapped file ${path} no longer exists`, path);
     const size = f.reg.size === undefined ? undefined : big(f.reg.size);
     if (size !== undefined && BigInt(statSync(path).size) !== size) throw missing(`${where}: mapped file ${path} changed size`, path);
@@ -412,7 +420,28 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (!list) skQueues.set(Number(q.id_for), (list = []));
     list.push(data.subarray(0, Number(q.length)));
   }
-  const files = new FileTable(allFiles, pipeData, skQueues);
+  // unlinked files: remap-fpath.img names each one's ghost-file-<id>.img (contents after the head)
+  const ghosts: GhostPlan[] = [];
+  const ghostOf = new Map<number, number>();
+  const ghostIndex = new Map<number, number>();
+  for (const r of (await img(dir, 'remap-fpath.img', 'REMAP_FPATH', true)) ?? []) {
+    const type = r.remap_type ?? 'LINKED';
+    if (type !== 'GHOST' && type !== 1) throw unsupported(`remap-fpath.img: file ${r.orig_id} is remapped the ${type} way, which restore does not do yet`);
+    const orig = allFiles.get(Number(r.orig_id));
+    if (!orig?.reg) throw badInput(`remap-fpath.img: file ${r.orig_id} is not a regular file of files.img`, { image: 'remap-fpath.img' });
+    const gid = Number(r.remap_id);
+    let gi = ghostIndex.get(gid);
+    if (gi === undefined) {
+      const name = `ghost-file-${gid.toString(16)}.img`;
+      const entries = (await img(dir, name, 'GHOST_FILE'))!;
+      const head = first(entries, name);
+      if (head.chunks) throw unsupported(`${name}: chunked ghost files are not restored yet`);
+      gi = ghosts.push({ path: orig.reg.name, data: (head.extra as Buffer | undefined) ?? Buffer.alloc(0), mode: Number(head.mode), uid: Number(head.uid), gid: Number(head.gid) }) - 1;
+      ghostIndex.set(gid, gi);
+    }
+    ghostOf.set(Number(r.orig_id), gi);
+  }
+  const files = new FileTable(allFiles, pipeData, skQueues, ghostOf);
   const memfdInodes = new Map<number, Obj>(((await img(dir, 'memfd.img', 'MEMFD_INODE', true)) ?? []).map((m) => [Number(m.inode_id), m]));
   const shmem = new ShmemTable(memfdInodes);
 
@@ -506,7 +535,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const tm = (tc.timers ?? {}) as Obj;
     const itimer = (x: Obj | undefined) => ({ isec: big(x?.isec), iusec: big(x?.iusec), vsec: big(x?.vsec), vusec: big(x?.vusec) });
     const exe = mm.exe_file_id !== undefined ? files.regPath(Number(mm.exe_file_id), `pid ${pid} exe`) : undefined;
-    if (exe && !existsSync(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
+    const exeGhost = mm.exe_file_id !== undefined ? ghostOf.get(Number(mm.exe_file_id)) : undefined;
+    if (exe && exeGhost === undefined && !existsSync(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
     const cwd = fs.cwd_id !== undefined ? files.regPath(Number(fs.cwd_id), `pid ${pid} cwd`) : undefined;
     if (cwd && !existsSync(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
 
@@ -531,6 +561,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       },
       auxv: (mm.mm_saved_auxv ?? []).map(big),
       exe,
+      exeGhost,
       dumpable: Number(mm.dumpable ?? 1),
       sigactions,
       rlimits: ((tc.rlimits?.rlimits ?? []) as Obj[]).map((r) => ({ cur: big(r.cur), max: big(r.max) })),
@@ -563,7 +594,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     }
     shmemPlans.push({ size: o.size, pages });
   }
-  return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}) };
+  return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(ghosts.length ? { ghosts } : {}) };
 }
 
 /** A truncated pages image must fail while planning, not halfway through a restore. */
