@@ -35,9 +35,7 @@ int main(int argc, char **argv) {
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		const char *bad = 0;
 		struct epoll_event got[8];
 		int n = epoll_wait(ep, got, 8, 100);

@@ -21,9 +21,7 @@ int main(int argc, char **argv) {
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		int ok = lseek(fd, 0, SEEK_CUR) == 1234;
 		for (int i = 0; i < 16384; i++) {
 			char want = (char)((i % 4096) * 7);

@@ -29,9 +29,7 @@ int main(int argc, char **argv) {
 	wl_say("ready pid=%d", (int)getpid());
 	int round = 0;
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		const char *bad = 0;
 		struct stat st;
 		char buf[16] = {0};

@@ -14,9 +14,7 @@ int main(int argc, char **argv) {
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		size_t bad = 0;
 		for (size_t i = 0; i < words; i++) bad += mem[i] != (i + 1) * 0x9E3779B97F4A7C15ull;
 		wl_say("check %s bad=%zu", bad ? "bad" : "ok", bad);

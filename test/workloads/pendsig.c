@@ -25,9 +25,7 @@ int main(int argc, char **argv) {
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)me);
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		sigset_t pend;
 		sigpending(&pend);
 		int ok = sigismember(&pend, SIGUSR2) && sigismember(&pend, SIGRTMIN + 2);

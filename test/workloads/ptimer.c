@@ -46,9 +46,7 @@ int main(int argc, char **argv) {
 	wl_handle_usr1();
 	wl_say("ready pid=%d id=%d oneshot=%d", (int)getpid(), want_id, (int)(long)once);
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		int before = ticks;
 		struct timespec d = {0, 300000000};
 		while (nanosleep(&d, &d)) {}

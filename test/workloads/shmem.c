@@ -52,9 +52,7 @@ int main(int argc, char **argv) {
 	wl_handle_usr1();
 	wl_say("ready pid=%d child=%d zero=%p shm=%p", (int)getpid(), (int)child, (void *)zero, (void *)shm);
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		const char *bad = 0;
 		if (!all(zero, 4 * PG, 0x5A) || !all(zero + 4 * PG, 60 * PG, 0)) bad = "zero";
 		for (int i = 0; i < 8 && !bad && shm; i++)

@@ -31,9 +31,7 @@ int main(int argc, char **argv) {
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		struct sigaction o;
 		int ok = 1;
 		sigaction(SIGUSR2, 0, &o);

@@ -42,9 +42,7 @@ int main(int argc, char **argv) {
 	wl_handle_usr1();
 	wl_say("ready pid=%d child=%d", (int)getpid(), (int)child);
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		const char *bad = 0;
 		if (!peek_is(a[0], "hello-stream")) bad = "stream-a0";
 		else if (!peek_is(a[1], "back")) bad = "stream-a1";

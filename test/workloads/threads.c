@@ -29,9 +29,7 @@ int main(int argc, char **argv) {
 	pthread_sigmask(SIG_UNBLOCK, &set, 0);
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
-		usleep(20000);
-		if (!wl_want_check) continue;
-		wl_want_check = 0;
+		wl_wait_check();
 		unsigned long before[64];
 		for (int i = 0; i < n; i++) before[i] = counters[i];
 		usleep(100000);

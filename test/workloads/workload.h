@@ -60,6 +60,12 @@ static inline void wl_detach(const char *state) {
 	for (int fd = 3; fd < 1024; fd++) close(fd);
 }
 
+/* Wait until SIGUSR1 asks for a verdict (checked every 20 ms). */
+static inline void wl_wait_check(void) {
+	while (!wl_want_check) usleep(20000);
+	wl_want_check = 0;
+}
+
 static inline void wl_handle_usr1(void) {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
