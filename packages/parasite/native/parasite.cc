@@ -300,6 +300,16 @@ Napi::Value PeekPipe(const Napi::CallbackInfo &info) {
 }
 
 
+// A descriptor of ours on the same open file as task pid's fd (pidfd_getfd), or -errno.
+int TaskFdCopy(int pid, int tfd) {
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return -errno;
+  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
+  int e = errno;
+  close(pidfd);
+  return fd < 0 ? -e : fd;
+}
+
 // unixDiag() -> [{ ino, type, state, peer, name: Buffer | null, rqueue, wqueue, shutdown }] | -errno:
 // every AF_UNIX socket of this network namespace, from NETLINK_SOCK_DIAG
 Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
@@ -371,13 +381,8 @@ Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
 // task's peek offset is put back. rights: a message carries descriptors (SCM_RIGHTS).
 Napi::Value SockQueue(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  int pid = i32(info[0]), tfd = i32(info[1]);
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) return num(env, -errno);
-  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
-  int e = errno;
-  close(pidfd);
-  if (fd < 0) return num(env, -e);
+  int fd = TaskFdCopy(i32(info[0]), i32(info[1]));
+  if (fd < 0) return num(env, fd);
   int sndbuf = 0, rcvbuf = 0, oldoff = -1, type = 0;
   socklen_t sl = sizeof(int);
   getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
@@ -388,7 +393,7 @@ Napi::Value SockQueue(const Napi::CallbackInfo &info) {
   sl = sizeof(int);
   getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &oldoff, &sl);
   int zero = 0;
-  if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0) { e = errno; close(fd); return num(env, -e); }
+  if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0) { int e = errno; close(fd); return num(env, -e); }
   Napi::Array packets = Napi::Array::New(env);
   uint32_t n = 0;
   bool rights = false;
@@ -436,13 +441,8 @@ Napi::Value SockQueue(const Napi::CallbackInfo &info) {
 // rcvbuf, local: Buffer, peer: Buffer | null } | -errno, read from a pidfd_getfd copy of the socket
 Napi::Value SockInfo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  int pid = i32(info[0]), tfd = i32(info[1]);
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) return num(env, -errno);
-  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
-  int e = errno;
-  close(pidfd);
-  if (fd < 0) return num(env, -e);
+  int fd = TaskFdCopy(i32(info[0]), i32(info[1]));
+  if (fd < 0) return num(env, fd);
   auto opt = [&](int level, int name) {
     int v = 0;
     socklen_t l = sizeof v;
