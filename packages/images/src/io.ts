@@ -209,10 +209,11 @@ export function openImage(src: string | Readable | AsyncIterable<Uint8Array>, op
     if (source) await source.close();
   }
 
-  async function* batches(): AsyncGenerator<Entry[]> {
+  /** Yield what `next` gives until it runs out; the file is closed at the end or on break. */
+  async function* drain<T>(next: () => Promise<T | null>): AsyncGenerator<T> {
     try {
       for (;;) {
-        const b = await nextBatch();
+        const b = await next();
         if (!b) return;
         yield b;
       }
@@ -220,18 +221,8 @@ export function openImage(src: string | Readable | AsyncIterable<Uint8Array>, op
       await close();
     }
   }
-
-  async function* spans(): AsyncGenerator<EntrySpans> {
-    try {
-      for (;;) {
-        const b = await nextSpans();
-        if (!b) return;
-        yield b;
-      }
-    } finally {
-      await close();
-    }
-  }
+  const batches = () => drain(nextBatch);
+  const spans = () => drain(nextSpans);
 
   return {
     header: readHeader,
