@@ -310,12 +310,37 @@ int TaskFdCopy(int pid, int tfd) {
   return fd < 0 ? -e : fd;
 }
 
+// Send a NETLINK_SOCK_DIAG dump request and hand each answer message to `each`; 0 or -errno.
+template <typename F>
+int DiagDump(const void *req, size_t reqLen, F each) {
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return -errno;
+  if (send(nl, req, reqLen, 0) < 0) { int e = errno; close(nl); return -e; }
+  std::vector<char> buf(1 << 16);
+  int rc = 0;
+  for (bool done = false; !done;) {
+    ssize_t len = recv(nl, buf.data(), buf.size(), 0);
+    if (len < 0) { if (errno == EINTR) continue; rc = -errno; break; }
+    if (len == 0) break;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf.data(); NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) { done = true; break; }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+        rc = -(e ? e : EIO);
+        done = true;
+        break;
+      }
+      each(h);
+    }
+  }
+  close(nl);
+  return rc;
+}
+
 // unixDiag() -> [{ ino, type, state, peer, name: Buffer | null, rqueue, wqueue, shutdown }] | -errno:
 // every AF_UNIX socket of this network namespace, from NETLINK_SOCK_DIAG
 Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (nl < 0) return num(env, -errno);
   struct {
     struct nlmsghdr h;
     struct unix_diag_req r;
@@ -327,51 +352,36 @@ Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
   req.r.sdiag_family = AF_UNIX;
   req.r.udiag_states = 0xffffffff;
   req.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
-  if (send(nl, &req, sizeof req, 0) < 0) { int e = errno; close(nl); return num(env, -e); }
   Napi::Array out = Napi::Array::New(env);
   uint32_t n = 0;
-  std::vector<char> buf(1 << 16);
-  for (;;) {
-    ssize_t len = recv(nl, buf.data(), buf.size(), 0);
-    if (len < 0) { if (errno == EINTR) continue; int e = errno; close(nl); return num(env, -e); }
-    if (len == 0) break;
-    bool done = false;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf.data(); NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_type == NLMSG_DONE) { done = true; break; }
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
-        close(nl);
-        return num(env, -(e ? e : EIO));
-      }
-      struct unix_diag_msg *m = (struct unix_diag_msg *)NLMSG_DATA(h);
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("ino", num(env, (double)m->udiag_ino));
-      o.Set("type", num(env, m->udiag_type));
-      o.Set("state", num(env, m->udiag_state));
-      o.Set("peer", num(env, 0));
-      o.Set("name", env.Null());
-      o.Set("shutdown", num(env, 0));
-      int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
-      for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-        void *d = RTA_DATA(a);
-        size_t dl = RTA_PAYLOAD(a);
-        switch (a->rta_type) {
-          case UNIX_DIAG_NAME: o.Set("name", Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)d, dl)); break;
-          case UNIX_DIAG_PEER: o.Set("peer", num(env, (double)*(uint32_t *)d)); break;
-          case UNIX_DIAG_RQLEN: {
-            struct unix_diag_rqlen *q = (struct unix_diag_rqlen *)d;
-            o.Set("rqueue", num(env, q->udiag_rqueue));
-            o.Set("wqueue", num(env, q->udiag_wqueue));
-            break;
-          }
-          case UNIX_DIAG_SHUTDOWN: o.Set("shutdown", num(env, *(uint8_t *)d)); break;
+  int rc = DiagDump(&req, sizeof req, [&](struct nlmsghdr *h) {
+    struct unix_diag_msg *m = (struct unix_diag_msg *)NLMSG_DATA(h);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ino", num(env, (double)m->udiag_ino));
+    o.Set("type", num(env, m->udiag_type));
+    o.Set("state", num(env, m->udiag_state));
+    o.Set("peer", num(env, 0));
+    o.Set("name", env.Null());
+    o.Set("shutdown", num(env, 0));
+    int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+    for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+      void *d = RTA_DATA(a);
+      size_t dl = RTA_PAYLOAD(a);
+      switch (a->rta_type) {
+        case UNIX_DIAG_NAME: o.Set("name", Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)d, dl)); break;
+        case UNIX_DIAG_PEER: o.Set("peer", num(env, (double)*(uint32_t *)d)); break;
+        case UNIX_DIAG_RQLEN: {
+          struct unix_diag_rqlen *q = (struct unix_diag_rqlen *)d;
+          o.Set("rqueue", num(env, q->udiag_rqueue));
+          o.Set("wqueue", num(env, q->udiag_wqueue));
+          break;
         }
+        case UNIX_DIAG_SHUTDOWN: o.Set("shutdown", num(env, *(uint8_t *)d)); break;
       }
-      out.Set(n++, o);
     }
-    if (done) break;
-  }
-  close(nl);
+    out.Set(n++, o);
+  });
+  if (rc < 0) return num(env, rc);
   return out;
 }
 
@@ -476,8 +486,6 @@ Napi::Value ListenBacklog(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int family = i32(info[0]);
   uint32_t ino = (uint32_t)info[1].As<Napi::Number>().Int64Value();
-  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (nl < 0) return num(env, -errno);
   struct {
     struct nlmsghdr h;
     struct inet_diag_req_v2 r;
@@ -489,22 +497,12 @@ Napi::Value ListenBacklog(const Napi::CallbackInfo &info) {
   req.r.sdiag_family = (uint8_t)family;
   req.r.sdiag_protocol = IPPROTO_TCP;
   req.r.idiag_states = 1u << 10;  // TCP_LISTEN
-  if (send(nl, &req, sizeof req, 0) < 0) { int e2 = errno; close(nl); return num(env, -e2); }
-  std::vector<char> buf(1 << 16);
   long found = -ENOENT;
-  for (bool done = false; !done;) {
-    ssize_t len = recv(nl, buf.data(), buf.size(), 0);
-    if (len < 0) { if (errno == EINTR) continue; found = -errno; break; }
-    if (len == 0) break;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf.data(); NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_type == NLMSG_DONE) { done = true; break; }
-      if (h->nlmsg_type == NLMSG_ERROR) { found = -EIO; done = true; break; }
-      struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
-      if (m->idiag_inode == ino) found = m->idiag_wqueue;
-    }
-  }
-  close(nl);
-  return num(env, (double)found);
+  int rc = DiagDump(&req, sizeof req, [&](struct nlmsghdr *h) {
+    struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
+    if (m->idiag_inode == ino) found = m->idiag_wqueue;
+  });
+  return num(env, (double)(rc < 0 ? rc : found));
 }
 
 // pipe(size) -> [readFd, writeFd] (O_CLOEXEC, capacity set to size when possible) | -errno
