@@ -327,6 +327,26 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     );
   });
 
+  it('python3 unix server: a named listening socket (stale socket file replaced) and an abstract datagram one', () => {
+    const dir = tmp('userver');
+    const sock = path.join(dir, 'srv.sock');
+    const prog = [
+      'import socket',
+      'd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      `d.bind("\\0crtools-test-${process.pid}")`,
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
+      `s.bind(${JSON.stringify(sock)})`,
+      's.listen(3)',
+      'while True:',
+      '    c, _ = s.accept()',
+      '    c.sendall(b"unix hello " + d.getsockname()[1:])',
+      '    c.close()',
+    ].join('\n');
+    const ask = () =>
+      spawnSync('/usr/bin/python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(${JSON.stringify(sock)}); print(s.recv(100).decode())`], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
+    roundTrip('launch', ['/usr/bin/python3', '-c', prog], () => expect(ask()).toBe(`unix hello crtools-test-${process.pid}`), false, () => existsSync(sock));
+  });
+
   it('node: a setInterval program (libuv: epoll, eventfds, pipes, worker threads)', () =>
     counting(process.execPath, (f) => ['-e', `let n = 0; setInterval(() => require('fs').writeFileSync(${JSON.stringify(f)}, String(++n)), 50)`]));
 

@@ -96,7 +96,7 @@ function sigBlock(w: PlanWriter, sigs: Buffer[] | undefined, who: string): numbe
 
 const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   reg: CONST.FILE_REG, 'pipe-r': CONST.FILE_PIPE_R, 'pipe-w': CONST.FILE_PIPE_W,
-  eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, inet: CONST.FILE_INET,
+  eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, 'unix-bound': CONST.FILE_UNIX_BOUND, inet: CONST.FILE_INET,
 };
 
 function socketQueue(packets: Buffer[]): Buffer | undefined {
@@ -138,7 +138,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
     // epoll targets go where pipe data would: records of (fd, events, data), 8 bytes each field
     // a timerfd's settings likewise: clock, ticks, value (sec, nsec), interval (sec, nsec)
     // and a socket's queued messages: (length, bytes padded to 8) each
-    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.kind === 'timerfd' ? timerfdRecord(f.timer) : f.kind === 'unix' ? socketQueue(f.socket?.queue ?? []) : f.kind === 'inet' ? f.inet?.address : f.data;
+    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.kind === 'timerfd' ? timerfdRecord(f.timer) : f.kind === 'unix' ? socketQueue(f.socket?.queue ?? []) : f.kind === 'inet' ? f.inet?.address : f.kind === 'unix-bound' ? f.unixBound?.address : f.data;
     return {
       kind: FILE_KINDS[f.kind],
       path: w.string(f.path),
@@ -152,13 +152,13 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       value: f.value ?? 0n,
       owner: f.owner ?? 0,
       sk_peer: f.socket ? f.socket.peer + 1 : 0,
-      sk_sndbuf: f.socket?.sndbuf ?? f.inet?.sndbuf ?? 0,
-      sk_rcvbuf: f.socket?.rcvbuf ?? f.inet?.rcvbuf ?? 0,
+      sk_sndbuf: f.socket?.sndbuf ?? f.inet?.sndbuf ?? f.unixBound?.sndbuf ?? 0,
+      sk_rcvbuf: f.socket?.rcvbuf ?? f.inet?.rcvbuf ?? f.unixBound?.rcvbuf ?? 0,
       sk_shutdown: f.socket?.shutdown ?? 0,
       sk_family: f.inet?.family ?? 0,
       sk_proto: f.inet?.protocol ?? 0,
-      sk_listen: f.inet?.listen ? 1 : 0,
-      sk_backlog: f.inet?.backlog ?? 0,
+      sk_listen: f.inet?.listen || f.unixBound?.listen ? 1 : 0,
+      sk_backlog: f.inet?.backlog ?? f.unixBound?.backlog ?? 0,
       sk_opts: f.inet ? (f.inet.reuseaddr ? 1 : 0) | (f.inet.reuseport ? 2 : 0) | (f.inet.v6only ? 4 : 0) : 0,
     };
   });

@@ -147,7 +147,7 @@ export interface EpollTarget {
 }
 
 export interface FilePlan {
-  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd' | 'unix' | 'inet';
+  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd' | 'unix' | 'unix-bound' | 'inet';
   path?: string;
   /** open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) */
   flags: number;
@@ -172,6 +172,12 @@ export interface FilePlan {
   /** reg: an unlinked file, index into RestorePlan.ghosts */
   ghost?: number;
   socket?: { peer: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[] };
+  /**
+   * unix-bound: a unix socket bound to a name (type in `value`; `address` a raw sockaddr_un,
+   * abstract names start with a NUL byte), listening with `backlog` when `listen`; a stale
+   * socket file at the name is replaced
+   */
+  unixBound?: { address: Buffer; listen: boolean; backlog: number; sndbuf: number; rcvbuf: number };
   /**
    * inet: an IPv4/IPv6 TCP or UDP socket that is not connected (type in `value`): bound to
    * `address` (a raw sockaddr; none = unbound) and listening with `backlog` when `listen`

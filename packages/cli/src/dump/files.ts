@@ -130,22 +130,26 @@ export class FileTable {
 
   /**
    * The sock_diag record of an AF_UNIX socket this dump can take: a connected pair member
-   * (socketpair, stream/dgram/seqpacket, unnamed). Anything else is refused, named precisely.
+   * (socketpair, stream/dgram/seqpacket, unnamed), a named socket listening with no connection
+   * waiting, a named unconnected datagram socket. Anything else is refused, named precisely.
    */
   private unixSocket(pid: number, rec: FdRecord, t: string): UnixSocketDiag {
     this.unixByIno ??= new Map(unixSockets().map((u) => [u.ino, u]));
     const ino = Number(/\d+/.exec(t)![0]);
     const u = this.unixByIno.get(ino);
     if (!u) throw unsupported(pid, rec.fd, t);
+    const named = u.name !== null ? ` bound to ${JSON.stringify(u.name.toString('latin1').replace(/\0/g, '@'))}` : '';
+    // taken: socketpair ends; a named socket listening with nobody waiting; a named, unconnected datagram socket
     const why =
       ![1, 2, 5].includes(u.type) ? `unix socket of type ${u.type}`
-      : u.state === 10 ? 'listening unix socket'
-      : u.name !== null ? `unix socket bound to ${JSON.stringify(u.name.toString('latin1').replace(/\0/g, '@'))}`
+      : u.state === 10 ? (!named ? 'unnamed listening unix socket' : (u.rqueue ?? 0) > 0 ? `listening unix socket${named} with connections not yet accepted` : undefined)
+      : u.state === 7 && u.type === 2 && named && !u.peer ? undefined
+      : named ? `connected unix socket${named}`
       : u.state !== 1 || !u.peer ? 'unconnected unix socket'
       : this.unixByIno.get(u.peer)?.name ? 'unix socket connected to a named one'
       : undefined;
     if (why) {
-      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd}: ${t} (${why}) is not supported (only socketpair()s are)`, {
+      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd}: ${t} (${why}) is not supported yet`, {
         context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
       });
     }
@@ -153,18 +157,24 @@ export class FileTable {
   }
 
   private unixEntry(id: number, flags: number, pid: number, rec: FdRecord, u: UnixSocketDiag): Entry {
-    const q = socketQueue(pid, rec.fd);
+    // a listening socket has no data queue (its queue holds connections: none, checked above)
+    const q = u.state === 10 ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], rights: false } : socketQueue(pid, rec.fd);
     if (q.rights) {
       throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd}: descriptors in flight in a unix socket's queue are not supported`, {
         context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
       });
     }
+    if (!u.peer && q.packets.length) {
+      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd}: messages queued on an unconnected unix socket are not supported yet`, {
+        context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
     for (const data of q.packets) this.skQueues.push({ id_for: id, length: data.length, extra: data });
-    this.unixPeers.set(u.ino, { peer: u.peer, what: `task ${pid} fd ${rec.fd}` });
+    if (u.peer) this.unixPeers.set(u.ino, { peer: u.peer, what: `task ${pid} fd ${rec.fd}` });
     const usk: Entry = {
-      id, ino: u.ino, type: u.type, state: u.state, flags, uflags: 0, backlog: 0, peer: u.peer, fown: { ...FOWN },
+      id, ino: u.ino, type: u.type, state: u.state, flags, uflags: 0, backlog: u.state === 10 ? (u.wqueue ?? 0) : 0, peer: u.peer, fown: { ...FOWN },
       opts: { so_sndbuf: q.sndbuf, so_rcvbuf: q.rcvbuf, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n },
-      name: Buffer.alloc(0),
+      name: u.name ?? Buffer.alloc(0),
     };
     if (u.shutdown) usk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][u.shutdown & 3];
     return { type: 'UNIXSK', id, usk };

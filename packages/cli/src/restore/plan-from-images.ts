@@ -266,7 +266,21 @@ class FileTable {
     } else if (f.type === 'UNIXSK' && f.usk) {
       const u = f.usk as Obj;
       const named = Buffer.isBuffer(u.name) && u.name.length > 0;
-      if (![1, 2, 5].includes(Number(u.type)) || Number(u.state) !== 1 || !u.peer || named) {
+      const state = Number(u.state);
+      if (named && !u.peer && [1, 2, 5].includes(Number(u.type)) && (state === 10 || (state === 7 && Number(u.type) === 2))) {
+        if (this.skQueues.get(id)?.length) throw unsupported(`${what}: messages queued on an unconnected unix socket are not restored yet`);
+        // sockaddr_un: family, then the name (a path gets its terminating NUL)
+        const name = u.name as Buffer;
+        const address = Buffer.concat([Buffer.from([1, 0]), name, name[0] !== 0 && name[name.length - 1] !== 0 ? Buffer.from([0]) : Buffer.alloc(0)]);
+        p = {
+          kind: 'unix-bound', flags: Number(u.flags), pos: 0n, value: BigInt(u.type),
+          unixBound: { address, listen: state === 10, backlog: Number(u.backlog ?? 0), sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0) },
+        };
+        this.files.push(p);
+        this.byId.set(id, this.files.length - 1);
+        return this.files.length - 1;
+      }
+      if (![1, 2, 5].includes(Number(u.type)) || state !== 1 || !u.peer || named) {
         throw unsupported(`${what}: unix socket (type ${u.type}, state ${u.state}${named ? ', bound to a name' : ''}) is not restored yet (socketpairs are)`);
       }
       const shutdown = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 }[String(u.shutdown ?? 'NONE')] ?? Number(u.shutdown ?? 0);

@@ -57,6 +57,8 @@ typedef long long s64;
 #define NR_exit_group 231
 #define NR_epoll_ctl 233
 #define NR_ioctl 16
+#define NR_unlink 87
+#define NR_newfstatat 262
 #define NR_userfaultfd 323
 #define NR_socket 41
 #define NR_bind 49
@@ -127,6 +129,7 @@ typedef long long s64;
 #define EIO 5
 #define ESTALE 116
 #define EMSGSIZE 90
+#define EADDRINUSE 98
 #define TASK_TOP 0x7ffffffff000ULL
 #define PAGE 4096ULL
 #define MAX_THREADS 1024
@@ -325,6 +328,33 @@ static void open_file_table(struct ctx *c)
 				v = 0;
 				chk(c, S5(NR_setsockopt, fd, 1, 2, &v, 4), i);
 			}
+			if (f[i].flags & O_NONBLOCK)
+				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
+		} else if (f[i].kind == FILE_UNIX_BOUND) {
+			/* a named unix socket: bind (over a stale socket file left at the name), listen */
+			const u8 *sa = AT(c, f[i].data_off);
+			int v;
+			long r;
+			fd = chk(c, S3(NR_socket, 1 /* AF_UNIX */, f[i].value, 0), i);
+			if (f[i].sk_sndbuf) {
+				v = (int)(f[i].sk_sndbuf / 2);
+				chk(c, S5(NR_setsockopt, fd, 1, 32 /* SO_SNDBUFFORCE */, &v, 4), i);
+			}
+			if (f[i].sk_rcvbuf) {
+				v = (int)(f[i].sk_rcvbuf / 2);
+				chk(c, S5(NR_setsockopt, fd, 1, 33 /* SO_RCVBUFFORCE */, &v, 4), i);
+			}
+			r = S3(NR_bind, fd, sa, f[i].data_len);
+			if (r == -EADDRINUSE && f[i].data_len > 2 && sa[2]) {
+				u64 st[18];
+				/* only a socket file is replaced (st_mode at byte 24: S_IFSOCK) */
+				if (S4(NR_newfstatat, AT_FDCWD, sa + 2, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0 &&
+				    ((st[3] & 0xffffffffULL) & 0170000) == 0140000 && S1(NR_unlink, sa + 2) == 0)
+					r = S3(NR_bind, fd, sa, f[i].data_len);
+			}
+			chk(c, r, i);
+			if (f[i].sk_listen)
+				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
 			if (f[i].flags & O_NONBLOCK)
 				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
 		} else if (f[i].kind == FILE_EPOLL) {
