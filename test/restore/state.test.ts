@@ -101,6 +101,15 @@ describe('scheduling and OOM score', () => {
   });
 });
 
+describe('credentials of every thread', () => {
+  it('a threaded task that switched gid and groups gets them back in each thread, not only the main one', () => {
+    roundTrip('credthreads', [], (pid, w) => {
+      expect(readdirSync(`/proc/${pid}/task`)).toHaveLength(4);
+      expect(w.check()).toBe('check ok threads=4');
+    });
+  });
+});
+
 describe('capabilities', () => {
   it('bounding, permitted, effective, inheritable and ambient sets and no_new_privs come back as dumped', () => {
     let want: Record<string, string> = {};

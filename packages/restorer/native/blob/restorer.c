@@ -1045,6 +1045,9 @@ static void thread_main(void *p)
 	struct targ *a = p;
 	struct ctx *c = a->c;
 	u64 ti = a->ti;
+	/* credentials belong to each thread (raw syscalls change only the caller's): every thread
+	   takes the task's, as glibc keeps them equal across threads */
+	restore_creds(c);
 	__atomic_add_fetch(&c->ready, 1, __ATOMIC_SEQ_CST);
 	S3(NR_futex, &c->ready, FUTEX_WAKE, 1);
 	wait_go(c);
