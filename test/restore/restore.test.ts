@@ -246,6 +246,12 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     });
   });
 
+  it('zombies: children the parent never reaped come back as zombies with their exit status and signal', () =>
+    roundTrip('zombies', [], (pid, st) => {
+      expect(treePids(pid)).toHaveLength(3);
+      expect(verdict(st, pid)).toBe('check ok');
+    }));
+
   it('shmem: MAP_SHARED|MAP_ANONYMOUS memory comes back with its pages and still shared by parent and child', () =>
     roundTrip('shmem', ['shm'], (pid, st) => {
       expect(treePids(pid)).toHaveLength(2);

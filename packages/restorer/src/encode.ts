@@ -239,6 +239,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       auxv_off: w.u64s(t.auxv),
       auxv_bytes: t.auxv.length * 8,
       exe_path: w.string(t.exe),
+      zombie: t.zombie ? t.zombie.status + 1 : 0,
       dumpable: t.dumpable,
       sigacts_off: w.records('sigact', sig.map((s) => ({ ...s }))),
       nrlimits: t.rlimits.length,

@@ -273,7 +273,7 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
   // resume everything at once; the launcher removes the restorer region from every task
   const fin = native.finish({
     status,
-    tasks: plan.tasks.map((t) => ({ tids: t.threads.map((th) => th.tid), regionStart: region.start, regionSize: region.size })),
+    tasks: plan.tasks.filter((t) => !t.zombie).map((t) => ({ tids: t.threads.map((th) => th.tid), regionStart: region.start, regionSize: region.size })),
     syscallAddr: region.start + BLOB_SYSCALL_OFFSET,
     leaveStopped: !!opts.leaveStopped,
     timeoutMs: Math.min(timeoutMs, 10_000),

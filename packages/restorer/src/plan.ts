@@ -221,6 +221,11 @@ export interface TaskPlan {
   posixTimers?: PosixTimerPlan[];
   /** /proc/PID/oom_score_adj (-1000..1000) */
   oomScoreAdj?: number;
+  /**
+   * a zombie: the task is made (pid, pgid, sid, parent) and ends at once with this wait status
+   * (exit code << 8, or the signal that killed it); nothing else of the plan applies to it
+   */
+  zombie?: { status: number };
 }
 
 export interface RestorePlan {

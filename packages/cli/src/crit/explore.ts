@@ -116,7 +116,7 @@ async function fdsOf(d: ImageDir, pid: number): Promise<FdRow[]> {
 
 export async function collectFds(d: ImageDir): Promise<TaskFds[]> {
   const out: TaskFds[] = [];
-  for (const t of await d.tasks()) {
+  for (const t of await d.liveTasks()) {
     const fds = await fdsOf(d, t.pid);
     const fs = await d.first(`fs-${t.pid}.img`);
     out.push({ pid: t.pid, fds, cwd: await d.fileName('REG', num(fs.cwd_id)), root: await d.fileName('REG', num(fs.root_id)) });
@@ -199,7 +199,7 @@ async function vmaRow(d: ImageDir, vma: CritEntry, ids: ShortIds): Promise<VmaRo
 export async function collectMems(d: ImageDir): Promise<TaskMems[]> {
   const out: TaskMems[] = [];
   const ids = new ShortIds();
-  for (const t of await d.tasks()) {
+  for (const t of await d.liveTasks()) {
     const mm = await d.first(`mm-${t.pid}.img`);
     const exe = await d.fileName('REG', num(mm.exe_file_id), true);
     const vmas: VmaRow[] = [];
@@ -248,7 +248,7 @@ function entryPages(pm: CritEntry): bigint {
 
 export async function collectRss(d: ImageDir): Promise<TaskRss[]> {
   const out: TaskRss[] = [];
-  for (const t of await d.tasks()) {
+  for (const t of await d.liveTasks()) {
     const mm = await d.first(`mm-${t.pid}.img`);
     const vmas = (mm.vmas as CritEntry[] | undefined) ?? [];
     const pms = (await d.load(`pagemap-${t.pid}.img`)).entries;
@@ -386,7 +386,7 @@ const SOCKET_TYPES = new Set(['UNIXSK', 'INETSK', 'PACKETSK', 'NETLINKSK']);
 
 export async function collectSk(d: ImageDir): Promise<TaskSocks[]> {
   const out: TaskSocks[] = [];
-  for (const t of await d.tasks()) {
+  for (const t of await d.liveTasks()) {
     const ids = await d.first(`ids-${t.pid}.img`);
     const fdi = await d.load(`fdinfo-${num(ids.files_id)}.img`);
     const sockets: SockRow[] = [];
@@ -453,7 +453,9 @@ async function dumpedPages(d: ImageDir, pid: number): Promise<bigint> {
 export async function collectTree(d: ImageDir): Promise<TreeNode[]> {
   const nodes = new Map<number, TreeNode>();
   const roots: TreeNode[] = [];
+  const live = new Set((await d.liveTasks()).map((t) => t.pid));
   for (const { task } of await treeOrder(d)) {
+    if (!live.has(task.pid)) continue; // zombies: ps lists them
     const mm = await d.first(`mm-${task.pid}.img`);
     const vmas = (mm.vmas as CritEntry[] | undefined) ?? [];
     let mapped = 0n;

@@ -70,6 +70,17 @@ export class ImageDir {
     return e;
   }
 
+  /** The tasks that were alive (a zombie's checkpoint is its core alone: no mm, fds, fs…). */
+  async liveTasks(): Promise<Task[]> {
+    const out: Task[] = [];
+    for (const t of await this.tasks()) {
+      const tc = (await this.first(`core-${t.pid}.img`, false)).tc as CritEntry | undefined;
+      if (tc && (tc.task_state === 2 || tc.task_state === 'Dead')) continue;
+      out.push(t);
+    }
+    return out;
+  }
+
   /** pstree entries in image order. */
   async tasks(): Promise<Task[]> {
     const ps = await this.load('pstree.img');

@@ -125,7 +125,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   } catch (err) {
     let e = err;
     // a task that died under us explains whatever failed next (ESRCH, a missing /proc entry...)
-    const gone = tasks.find((t) => !isAlive(t.pid));
+    const gone = tasks.find((t) => !t.zombie && !isAlive(t.pid));
     if (gone && !(isCrtoolsError(e) && e.code === 'DUMP_ABORTED')) {
       e = new CrtoolsError('TASK_GONE', `task ${gone.pid} exited during the dump`, { context: { pid: gone.pid }, cause: err });
     }
@@ -186,6 +186,14 @@ async function dumpFrozen(
     const pid = task.pid;
     log.info(`========================================`);
     log.info(`Dumping task (pid: ${pid})`);
+    if (task.zombie) {
+      // a zombie is its exit status: a core with TASK_DEAD and the pstree entry, nothing else
+      const stat = readStat(pid);
+      const tc = { task_state: 2, exit_code: stat.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: stat.comm };
+      await writeImageFile(path.join(dir, `core-${pid}.img`), { magic: 'CORE', entries: [{ mtype: 'X86_64', tc }] });
+      pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: [pid] });
+      continue;
+    }
     NS_ORDER.forEach((n, i) => {
       if (nsInode(pid, n) !== rootNs[i]) {
         throw new CrtoolsError('UNSUPPORTED_NS', `task ${pid}: lives in another ${n} namespace than the root task; nested namespaces are not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });

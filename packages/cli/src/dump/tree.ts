@@ -8,6 +8,8 @@ export interface FrozenTask {
   pid: number;
   ppid: number;
   threads: StoppedThread[];
+  /** a zombie (exited, not yet reaped by its parent): nothing to seize, only its exit status */
+  zombie?: boolean;
 }
 
 function childrenOf(pid: number): number[] {
@@ -51,18 +53,20 @@ function pause(ms: number): void {
 export function freezeTree(root: number, log: DumpLog, timeoutMs?: number, zombieGraceMs = ZOMBIE_GRACE_MS): FrozenTask[] {
   const deadline = Date.now() + zombieGraceMs;
   for (let attempt = 1; ; attempt++) {
+    // past the grace, zombies that stay are dumped as zombies (their parent does not wait for them)
+    const keepZombies = Date.now() >= deadline;
     try {
-      return freezeOnce(root, log, timeoutMs);
+      return freezeOnce(root, log, timeoutMs, keepZombies);
     } catch (e) {
       const zombie = (e as { code?: string }).code === 'UNSUPPORTED_ZOMBIE' ? (e as CrtoolsError).context.pid : undefined;
-      if (zombie === undefined || zombie === root || Date.now() >= deadline) throw e;
+      if (zombie === undefined || zombie === root || keepZombies) throw e;
       log.info(`task ${zombie} is a zombie; thawing the tree so its parent can reap it (attempt ${attempt})`);
       pause(Math.min(10 * attempt, 100));
     }
   }
 }
 
-function freezeOnce(root: number, log: DumpLog, timeoutMs?: number): FrozenTask[] {
+function freezeOnce(root: number, log: DumpLog, timeoutMs?: number, keepZombies = false): FrozenTask[] {
   const tasks: FrozenTask[] = [];
   try {
     const queue: [number, number][] = [[root, 0]];
@@ -70,7 +74,12 @@ function freezeOnce(root: number, log: DumpLog, timeoutMs?: number): FrozenTask[
       const [pid, ppid] = queue.shift()!;
       log.info(`Seizing task ${pid}`);
       if (stateOf(pid) === 'Z') {
-        throw new CrtoolsError('UNSUPPORTED_ZOMBIE', `task ${pid} is a zombie: dumping zombies is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+        if (!keepZombies || pid === root) {
+          throw new CrtoolsError('UNSUPPORTED_ZOMBIE', `task ${pid} is a zombie${pid === root ? ' (the root of the tree)' : ''}: it cannot be dumped`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+        }
+        log.info(`  task ${pid} is a zombie: dumped as one`);
+        tasks.push({ pid, ppid, threads: [], zombie: true });
+        continue;
       }
       const threads = freezeProcess(pid, timeoutMs);
       tasks.push({ pid, ppid, threads });

@@ -347,6 +347,19 @@ class ShmemTable {
   }
 }
 
+/** A zombie: made with its pid, group, session and parent, it ends at once with its wait status. */
+function zombieTask(pid: number, parent: number, pgid: number, sid: number, status: number, comm?: string): TaskPlan {
+  const zero = (Object.fromEntries(X86_REGS.map((r) => [r, 0n])) as Record<X86Reg, bigint>);
+  const thread: ThreadPlan = { tid: pid, regs: zero, fxsave: Buffer.alloc(512), xstateBv: 3n, blkSigset: 0n, sas: { sp: 0n, size: 0n, flags: 2 }, clearTid: 0n, comm };
+  const mm = { startCode: 0n, endCode: 0n, startData: 0n, endData: 0n, startStack: 0n, startBrk: 0n, brk: 0n, argStart: 0n, argEnd: 0n, envStart: 0n, envEnd: 0n };
+  return {
+    pid, parent, pgid, sid, threads: [thread], vmas: [], pages: [], fds: [], umask: 0o22, personality: 0, mm, auxv: [], dumpable: 0,
+    sigactions: Array.from({ length: 64 }, () => ({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n })), rlimits: [],
+    creds: { uid: 0, gid: 0, euid: 0, egid: 0, suid: 0, sgid: 0, fsuid: 0, fsgid: 0, groups: [] },
+    itimers: [], childSubreaper: false, zombie: { status },
+  };
+}
+
 const AF_INET = 2;
 const AF_INET6 = 10;
 
@@ -480,6 +493,12 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const core = first(await img(dir, corePath, 'CORE'), corePath);
     const tc = core.tc as Obj | undefined;
     if (!tc) throw badInput(`${corePath}: no task state`, { image: corePath });
+    if (tc.task_state === 2 || tc.task_state === 'Dead') {
+      if (tasks.length === 0) throw badInput(`pid ${pid}: the root task is a zombie`, { pid });
+      tasks.push(zombieTask(pid, indexOf.get(Number(e.ppid))!, Number(e.pgid), Number(e.sid), Number(tc.exit_code ?? 0), tc.comm));
+      log.debug(`restore plan: pid ${pid}: a zombie (status 0x${Number(tc.exit_code ?? 0).toString(16)})`);
+      continue;
+    }
     if (tc.task_state !== undefined && tc.task_state !== 'Alive' && tc.task_state !== 1) {
       throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
     }

@@ -57,6 +57,7 @@ typedef long long s64;
 #define NR_exit_group 231
 #define NR_epoll_ctl 233
 #define NR_ioctl 16
+#define NR_kill 62
 #define NR_unlink 87
 #define NR_newfstatat 262
 #define NR_userfaultfd 323
@@ -1118,6 +1119,23 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		chk(c, S0(NR_setsid), 0);
 	if ((u64)S1(NR_getpgid, 0) != c->t->pgid)
 		chk(c, S2(NR_setpgid, 0, c->t->pgid == c->t->pid ? 0 : c->t->pgid), c->t->pgid);
+
+	if (c->t->zombie) {
+		/* a zombie: it only has to end as it did (its parent has not waited for it) */
+		u64 status = c->t->zombie - 1, sig = status & 0x7f;
+		struct plan_thread *th = AT(c, c->t->threads_off);
+		if (th->comm)
+			S5(NR_prctl, PR_SET_NAME, STR(c, th->comm), 0, 0, 0);
+		__atomic_store_n(&c->st->state, ST_READY, __ATOMIC_SEQ_CST);
+		if (sig) {
+			u64 dfl[4] = { 0, 0, 0, 0 }, set = 1ULL << (sig - 1);
+			S4(NR_rt_sigaction, sig, dfl, 0, 8);
+			S4(NR_rt_sigprocmask, 1 /* SIG_UNBLOCK */, &set, 0, 8);
+			S2(NR_kill, c->t->pid, sig);
+		}
+		for (;;)
+			S1(NR_exit_group, (status >> 8) & 0xff);
+	}
 
 	set_step(c, STEP_FORK);
 	for (i = 0; i < c->h->ntasks; i++) {
