@@ -310,6 +310,15 @@ int TaskFdCopy(int pid, int tfd) {
   return fd < 0 ? -e : fd;
 }
 
+// Zero a { nlmsghdr, *_diag_req } request and make it a SOCK_DIAG_BY_FAMILY dump.
+template <typename R>
+void DiagRequest(R &req) {
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+}
+
 // Send a NETLINK_SOCK_DIAG dump request and hand each answer message to `each`; 0 or -errno.
 template <typename F>
 int DiagDump(const void *req, size_t reqLen, F each) {
@@ -345,10 +354,7 @@ Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
     struct nlmsghdr h;
     struct unix_diag_req r;
   } req;
-  memset(&req, 0, sizeof req);
-  req.h.nlmsg_len = sizeof req;
-  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  DiagRequest(req);
   req.r.sdiag_family = AF_UNIX;
   req.r.udiag_states = 0xffffffff;
   req.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
@@ -490,10 +496,7 @@ Napi::Value ListenBacklog(const Napi::CallbackInfo &info) {
     struct nlmsghdr h;
     struct inet_diag_req_v2 r;
   } req;
-  memset(&req, 0, sizeof req);
-  req.h.nlmsg_len = sizeof req;
-  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  DiagRequest(req);
   req.r.sdiag_family = (uint8_t)family;
   req.r.sdiag_protocol = IPPROTO_TCP;
   req.r.idiag_states = 1u << 10;  // TCP_LISTEN

@@ -262,6 +262,21 @@ static void check_size(struct ctx *c, long fd, u64 want, u64 detail)
 		fail(c, ESTALE, detail);
 }
 
+/* A socket's buffer sizes as recorded (getsockopt shows twice what was set; FORCE: past the
+   limits, as root) */
+static void set_sock_bufs(struct ctx *c, long fd, const struct plan_file *f, u64 detail)
+{
+	int v;
+	if (f->sk_sndbuf) {
+		v = (int)(f->sk_sndbuf / 2);
+		chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 32 /* SO_SNDBUFFORCE */, &v, 4), detail);
+	}
+	if (f->sk_rcvbuf) {
+		v = (int)(f->sk_rcvbuf / 2);
+		chk(c, S5(NR_setsockopt, fd, 1, 33 /* SO_RCVBUFFORCE */, &v, 4), detail);
+	}
+}
+
 /* The root opens every file of the tree at fd_base + i; descendants inherit them. */
 static void open_file_table(struct ctx *c)
 {
@@ -313,14 +328,7 @@ static void open_file_table(struct ctx *c)
 				v = (f[i].sk_opts & 4) ? 1 : 0;
 				chk(c, S5(NR_setsockopt, fd, 41 /* IPPROTO_IPV6 */, 26 /* IPV6_V6ONLY */, &v, 4), i);
 			}
-			if (f[i].sk_sndbuf) {
-				v = (int)(f[i].sk_sndbuf / 2);
-				chk(c, S5(NR_setsockopt, fd, 1, 32 /* SO_SNDBUFFORCE */, &v, 4), i);
-			}
-			if (f[i].sk_rcvbuf) {
-				v = (int)(f[i].sk_rcvbuf / 2);
-				chk(c, S5(NR_setsockopt, fd, 1, 33 /* SO_RCVBUFFORCE */, &v, 4), i);
-			}
+			set_sock_bufs(c, fd, &f[i], i);
 			if (f[i].data_len)
 				chk(c, S3(NR_bind, fd, AT(c, f[i].data_off), f[i].data_len), i);
 			if (f[i].sk_listen)
@@ -334,17 +342,9 @@ static void open_file_table(struct ctx *c)
 		} else if (f[i].kind == FILE_UNIX_BOUND) {
 			/* a named unix socket: bind (over a stale socket file left at the name), listen */
 			const u8 *sa = AT(c, f[i].data_off);
-			int v;
 			long r;
 			fd = chk(c, S3(NR_socket, 1 /* AF_UNIX */, f[i].value, 0), i);
-			if (f[i].sk_sndbuf) {
-				v = (int)(f[i].sk_sndbuf / 2);
-				chk(c, S5(NR_setsockopt, fd, 1, 32 /* SO_SNDBUFFORCE */, &v, 4), i);
-			}
-			if (f[i].sk_rcvbuf) {
-				v = (int)(f[i].sk_rcvbuf / 2);
-				chk(c, S5(NR_setsockopt, fd, 1, 33 /* SO_RCVBUFFORCE */, &v, 4), i);
-			}
+			set_sock_bufs(c, fd, &f[i], i);
 			r = S3(NR_bind, fd, sa, f[i].data_len);
 			if (r == -EADDRINUSE && f[i].data_len > 2 && sa[2]) {
 				u64 st[18];
@@ -381,18 +381,8 @@ static void open_file_table(struct ctx *c)
 		if (e[1] >= n || f[e[1]].kind != FILE_UNIX || f[e[1]].sk_peer != i + 1)
 			fail(c, EINVAL, i);
 		chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
-		for (k = 0; k < 2; k++) {
-			struct plan_file *x = &f[e[k]];
-			int half;
-			if (x->sk_sndbuf) {
-				half = (int)(x->sk_sndbuf / 2);
-				chk(c, S5(NR_setsockopt, sv[k], 1 /* SOL_SOCKET */, 32 /* SO_SNDBUFFORCE */, &half, 4), e[k]);
-			}
-			if (x->sk_rcvbuf) {
-				half = (int)(x->sk_rcvbuf / 2);
-				chk(c, S5(NR_setsockopt, sv[k], 1, 33 /* SO_RCVBUFFORCE */, &half, 4), e[k]);
-			}
-		}
+		for (k = 0; k < 2; k++)
+			set_sock_bufs(c, sv[k], &f[e[k]], e[k]);
 		for (k = 0; k < 2; k++) {
 			struct plan_file *x = &f[e[k]];
 			const u8 *q = AT(c, x->data_off), *end = q + x->data_len;
