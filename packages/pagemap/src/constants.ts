@@ -40,6 +40,7 @@ export const VMA_AREA_MEMFD = 1 << 14;
 export const VMA_AREA_SHSTK = 1 << 15;
 export const VMA_AREA_GUARD = 1 << 16;
 export const VMA_AREA_UPROBES = 1 << 17;
+export const VMA_UNSUPP = 1 << 31;
 
 /** mmap flags and protections as they appear in VmaEntry.flags / .prot. */
 export const PROT_READ = 0x1;

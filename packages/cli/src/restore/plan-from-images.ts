@@ -8,25 +8,14 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
 import { readImageFile } from '@crtools/images';
-import { openPageReader } from '@crtools/pagemap';
+import {
+  openPageReader, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
+  VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP,
+} from '@crtools/pagemap';
 import { X86_REGS, type CredsPlan, type FilePlan, type GhostPlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
 
 type Obj = Record<string, any>;
 
-// CRIU's VMA status bits (include/image.h)
-const VMA_AREA_REGULAR = 1 << 0;
-const VMA_AREA_VSYSCALL = 1 << 2;
-const VMA_AREA_VDSO = 1 << 3;
-const VMA_FILE_PRIVATE = 1 << 6;
-const VMA_FILE_SHARED = 1 << 7;
-const VMA_ANON_SHARED = 1 << 8;
-const VMA_ANON_PRIVATE = 1 << 9;
-const VMA_AREA_SYSVIPC = 1 << 10;
-const VMA_AREA_SOCKET = 1 << 11;
-const VMA_AREA_VVAR = 1 << 12;
-const VMA_AREA_AIORING = 1 << 13;
-const VMA_AREA_MEMFD = 1 << 14;
-const VMA_UNSUPP = 1 << 31;
 
 const O_ACCMODE = 3;
 const FD_CLOEXEC = 1;
