@@ -428,6 +428,17 @@ unsigned long parse_hex(const char *p, const char **end) {
 
 static char maps_buf[4 << 20];
 
+// Read fd to its end into maps_buf, NUL-terminated (raw syscalls: safe in a forked child).
+static void slurp_into_maps_buf(long fd) {
+  long len = 0;
+  for (;;) {
+    long r = rawsys(SYS_read, fd, (long)(maps_buf + len), (long)(sizeof(maps_buf) - 1 - len));
+    if (r <= 0) break;
+    len += r;
+  }
+  maps_buf[len] = 0;
+}
+
 [[noreturn]] void child_overlayfs_maps(const char *dir) {
   char l[512], u[512], w[512], m[512], f[512], opts[2048];
   str_cat(l, sizeof(l), dir, "/l");
@@ -453,13 +464,7 @@ static char maps_buf[4 << 20];
   if (rawsys(SYS_fstat, fd, (long)&st) < 0) child_exit(17);
   long mfd = rawsys(SYS_open, (long)"/proc/self/maps", O_RDONLY, 0);
   if (mfd < 0) child_exit(18);
-  long len = 0;
-  for (;;) {
-    long r = rawsys(SYS_read, mfd, (long)(maps_buf + len), (long)(sizeof(maps_buf) - 1 - len));
-    if (r <= 0) break;
-    len += r;
-  }
-  maps_buf[len] = 0;
+  slurp_into_maps_buf(mfd);
   // find the line "addr-end perms offset maj:min inode path"
   for (const char *p = maps_buf; *p;) {
     const char *q;
@@ -613,13 +618,7 @@ const char *find_str(const char *hay, const char *needle) {
   if (rawsys(SYS_mount, (long)"crtools", (long)dir, (long)"autofs", 0, (long)opts) < 0) child_exit(13);
   long mfd = rawsys(SYS_open, (long)"/proc/self/mountinfo", O_RDONLY, 0);
   if (mfd < 0) child_exit(14);
-  long len = 0;
-  for (;;) {
-    long r = rawsys(SYS_read, mfd, (long)(maps_buf + len), (long)(sizeof(maps_buf) - 1 - len));
-    if (r <= 0) break;
-    len += r;
-  }
-  maps_buf[len] = 0;
+  slurp_into_maps_buf(mfd);
   const char *line = find_str(maps_buf, " - autofs ");
   if (!line) child_exit(15);
   const char *eol = line;
