@@ -275,12 +275,19 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   // real interpreters, unchanged: each counts into a file; after every restore the count goes on
   function counting(prog: string, args: (file: string) => string[]) {
     const file = path.join(tmp(`count-${path.basename(prog)}`), 'count');
+    // the programs rewrite the file in place (truncate, then write): a read can fall between the
+    // two and see it empty, so an empty read is read again
     const count = () => {
-      try {
-        return Number(readFileSync(file, 'utf8')) || 0;
-      } catch {
-        return 0;
+      for (let i = 0; i < 50; i++) {
+        try {
+          const text = readFileSync(file, 'utf8');
+          if (text !== '') return Number(text) || 0;
+        } catch {
+          /* not written yet */
+        }
+        sleep(2);
       }
+      return 0;
     };
     roundTrip(
       'launch',
