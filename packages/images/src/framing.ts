@@ -159,11 +159,6 @@ export class EntryParser {
     }
   }
 
-  /** The message of entry `index` (the pagemap head and ghost-file head have their own). */
-  specOf(index: number): MessageSpec {
-    return index === 0 ? this.first : this.main;
-  }
-
   /**
    * For kinds that carry no payload: find complete entries without decoding them, pushing the
    * [start, end) of each entry's message bytes into spans. Same checks and return value as feed.

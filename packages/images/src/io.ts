@@ -5,7 +5,6 @@ import { Writer } from './codec.js';
 import { imageError, ImageErrorCode } from './errors.js';
 import { decodeImage, encodeImage, EntryEncoder, EntryParser, kindInfo, parseHeader, type Entry, type Image, type ParseContext } from './framing.js';
 import { magicHeader, type MagicInfo } from './magic.js';
-import type { MessageSpec } from './schema.js';
 
 /** Read and decode a whole image file. */
 export async function readImageFile<E extends object = Entry>(path: string, opts: { name?: string } = {}): Promise<Image<E>> {
@@ -56,8 +55,6 @@ export interface EntrySpans {
   buf: Buffer;
   spans: number[];
   index: number;
-  /** The message entry `index + k` is written in. */
-  spec(k: number): MessageSpec;
   /** Decode entry `index + k` (with the reader's errors: file, offset, entry number). */
   decode(k: number): Entry;
 }
@@ -195,7 +192,6 @@ export function openImage(src: string | Readable | AsyncIterable<Uint8Array>, op
           buf,
           spans,
           index,
-          spec: (k: number) => p.specOf(index + k),
           decode(k: number): Entry {
             p.ctx.base = base;
             return p.decodeAt(buf, spans[2 * k]!, spans[2 * k + 1]!, index + k);

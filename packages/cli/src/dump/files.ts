@@ -24,7 +24,10 @@ export class FileTable {
   /** sk-queues.img entries: what sat in each socket's receive queue (one per message). */
   readonly skQueues: Entry[] = [];
   /** AF_UNIX sockets of this network namespace (sock_diag), read when the first one is met. */
-  private unixByIno: Map<number, UnixSocketDiag> | undefined;
+  private unixTable: Map<number, UnixSocketDiag> | undefined;
+  private get unixByIno(): Map<number, UnixSocketDiag> {
+    return (this.unixTable ??= new Map(unixSockets().map((u) => [u.ino, u])));
+  }
   /** dumped unix sockets: inode → peer inode (each peer must be dumped too) */
   private readonly unixPeers = new Map<number, { peer: number; what: string }>();
 
@@ -124,7 +127,6 @@ export class FileTable {
   }
 
   private isUnix(t: string): boolean {
-    this.unixByIno ??= new Map(unixSockets().map((u) => [u.ino, u]));
     return this.unixByIno.has(Number(/\d+/.exec(t)![0]));
   }
 
@@ -134,7 +136,6 @@ export class FileTable {
    * waiting, a named unconnected datagram socket. Anything else is refused, named precisely.
    */
   private unixSocket(pid: number, rec: FdRecord, t: string): UnixSocketDiag {
-    this.unixByIno ??= new Map(unixSockets().map((u) => [u.ino, u]));
     const ino = Number(/\d+/.exec(t)![0]);
     const u = this.unixByIno.get(ino);
     if (!u) throw unsupported(pid, rec.fd, t);

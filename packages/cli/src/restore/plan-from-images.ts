@@ -265,19 +265,16 @@ class FileTable {
           kind: 'unix-bound', flags: Number(u.flags), pos: 0n, value: BigInt(u.type),
           unixBound: { address, listen: state === 10, backlog: Number(u.backlog ?? 0), sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0) },
         };
-        this.files.push(p);
-        this.byId.set(id, this.files.length - 1);
-        return this.files.length - 1;
-      }
-      if (![1, 2, 5].includes(Number(u.type)) || state !== 1 || !u.peer || named) {
+      } else if (![1, 2, 5].includes(Number(u.type)) || state !== 1 || !u.peer || named) {
         throw unsupported(`${what}: unix socket (type ${u.type}, state ${u.state}${named ? ', bound to a name' : ''}) is not restored yet (socketpairs are)`);
+      } else {
+        const shutdown = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 }[String(u.shutdown ?? 'NONE')] ?? Number(u.shutdown ?? 0);
+        p = {
+          kind: 'unix', flags: Number(u.flags), pos: 0n, value: BigInt(u.type),
+          socket: { peer: -1, sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), shutdown, queue: this.skQueues.get(id) ?? [] },
+        };
+        this.sockets.push({ index: this.files.length, ino: Number(u.ino), peerIno: Number(u.peer), what });
       }
-      const shutdown = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 }[String(u.shutdown ?? 'NONE')] ?? Number(u.shutdown ?? 0);
-      p = {
-        kind: 'unix', flags: Number(u.flags), pos: 0n, value: BigInt(u.type),
-        socket: { peer: -1, sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), shutdown, queue: this.skQueues.get(id) ?? [] },
-      };
-      this.sockets.push({ index: this.files.length, ino: Number(u.ino), peerIno: Number(u.peer), what });
     } else if (f.type === 'INETSK' && f.isk) {
       p = inetPlan(f.isk as Obj, what);
     } else if (f.type === 'TIMERFD' && f.tfd) {
