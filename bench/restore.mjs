@@ -49,7 +49,7 @@ try {
   const times = [];
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, [criu, 'restore', '-D', images, '-d'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const r = spawnSync(criu, ['restore', '-D', images, '-d'], { stdio: ['ignore', 'ignore', 'inherit'] });
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`criu restore failed (${r.status})`);
     writeFileSync(state, '');
