@@ -202,6 +202,25 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
 
   it('pattern 8 MiB: every word intact', () => roundTrip('pattern', ['8'], (pid, st) => expect(verdict(st, pid, 10_000)).toBe('check ok bad=0')));
 
+  it('pattern in 3 processes × 48 MiB: the launcher copies pages into the tasks alongside them', () => {
+    const w = startWorkload('pattern', ['48', '3']);
+    const dir = tmp('rt-pattern3');
+    dump(w.pid, dir);
+    expect(waitReaped(w.pid)).toBe(true);
+    const r = restore(dir, ['-v4', '-o', 'restore.log']);
+    mine.push(w.pid);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treePids(w.pid)).toHaveLength(3);
+    expect(verdict(w.state, w.pid, 10_000)).toBe('check ok bad=0');
+    // 48 MiB = 12 pieces of 4 MiB per task, taken by whoever comes first
+    const m = /UFFDIO_COPY pieces: (\d+), (\d+) of them copied by the launcher/.exec(readFileSync(path.join(dir, 'restore.log'), 'utf8'));
+    expect(Number(m?.[1])).toBe(36);
+    expect(Number(m?.[2])).toBeGreaterThan(0);
+    const pids = treePids(w.pid);
+    killTree(w.pid);
+    for (const p of pids) expect(waitGone(p)).toBe(true);
+  });
+
   it('threads: 4 workers alive with their tids', () =>
     roundTrip('threads', ['4'], (pid, st) => {
       expect(readdirSync(`/proc/${pid}/task`)).toHaveLength(5);

@@ -81,6 +81,27 @@ function vmaKind(v: VmaPlan): bigint {
   }
 }
 
+/**
+ * Which page runs of a task are filled with UFFDIO_COPY (by the blob and, in parallel, by the
+ * launcher): runs of at least UFFD_MIN_PAGES pages lying wholly in private anonymous areas
+ * (userfaultfd takes no private file mappings). Both sides cut these runs into PAGE_CHUNK pieces
+ * in this order and claim the pieces through the task's status record.
+ */
+export function uffdRunFlags(t: TaskPlan): boolean[] {
+  const anon = t.vmas.filter((v) => v.kind === 'anon').sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const covered = (start: bigint, end: bigint): boolean => {
+    let at = start;
+    for (const v of anon) {
+      if (v.end <= at) continue;
+      if (v.start > at) return false;
+      at = v.end;
+      if (at >= end) return true;
+    }
+    return false;
+  };
+  return t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && covered(r.vaddr, r.vaddr + r.npages * 4096n));
+}
+
 export const SIGINFO_SIZE = 128;
 
 /** Pending signals as one block of 128-byte siginfo_t records (0 = none). */
@@ -192,6 +213,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       sched_prio: th.sched?.prio ?? 0,
       sched_nice: BigInt(th.sched?.nice ?? 0),
     }));
+    const uffd = uffdRunFlags(t);
     const vmas = t.vmas.map((v) => ({
       start: v.start,
       end: v.end,
@@ -217,7 +239,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       nvmas: vmas.length,
       vmas_off: w.records('vma', vmas),
       nruns: t.pages.length,
-      runs_off: w.records('run', t.pages.map((r) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path) }))),
+      runs_off: w.records('run', t.pages.map((r, k) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k] }))),
       pages_path: w.string(t.pagesPath),
       nfds: t.fds.length,
       fds_off: w.records('fd', t.fds.map((f) => ({ fd: f.fd, file: f.file, flags: f.cloexec ? 1 : 0 }))),

@@ -4,14 +4,15 @@
  * every process this restore started.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, silentLogger, syscallError, type Logger } from '@crtools/common';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
 import type { RestorePlan } from './plan.js';
-import { encodeBody, finishPlan, regionLayout, type RegionLayout } from './encode.js';
+import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
-import type { RestorerNative } from './native-api.js';
+import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-api.js';
 import { createShmem } from './shmem.js';
 import { createGhosts, type GhostFiles } from './ghosts.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -119,12 +120,14 @@ interface Status {
   err: bigint;
   detail: bigint;
   step: bigint;
+  /** UFFDIO_COPY pieces the task published (0: none, or all read with pread) */
+  chunks: bigint;
 }
 
 function readStatus(dv: DataView, i: number): Status {
   const base = Number(CONST.STATUS_TASKS_OFF) + i * recordSize('status');
   const f = (name: string): bigint => dv.getBigUint64(base + fieldOffset('status', name), true);
-  return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step') };
+  return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step'), chunks: f('chunks') };
 }
 
 export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = {}): Promise<RestoredTree> {
@@ -226,6 +229,8 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
     return `restore of pid ${plan.tasks[i]!.pid} failed at "${step}": ${errnoName(Number(s.err))} (detail 0x${s.detail.toString(16)})`;
   };
 
+  const helper = pageHelper(plan, native, status);
+  let helped = 0;
   const deadline = Date.now() + timeoutMs;
   for (let round = 0; ; round++) {
     let ready = 0;
@@ -236,7 +241,13 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
       }
       if (s.state >= READY) ready++;
     }
-    if (ready === n) break;
+    if (ready === n) {
+      if (helper) {
+        const pieces = plan.tasks.reduce((sum, _, i) => sum + Number(readStatus(dv, i).chunks), 0);
+        log.debug(`restorer: UFFDIO_COPY pieces: ${pieces}, ${helped} of them copied by the launcher`);
+      }
+      break;
+    }
     if (isChild) {
       const wr = native.waitpid(rootPid, true);
       if (!isSysError(wr) && wr.pid === rootPid) {
@@ -266,7 +277,10 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
       }
     }
     if (Date.now() > deadline) return abort(restoreError(RestoreErrorCode.TIMEOUT, `restore: tasks not ready after ${timeoutMs} ms`));
-    await sleep(round < 100 ? 1 : 5);
+    // meanwhile, take a share of the tasks' page copying (else just wait)
+    const took = helper ? native.assist(helper, round < 100 ? 1 : 5) : 0;
+    helped += took;
+    if (!took) await sleep(helper ? 0 : round < 100 ? 1 : 5);
   }
 
   const pids = plan.tasks.map((t) => t.pid);
@@ -284,6 +298,29 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
   }
   native.release(status);
   return { rootPid, pids, isChild };
+}
+
+/** The launcher's copy helper when some task has runs for UFFDIO_COPY (encode.ts uffdRunFlags). */
+function pageHelper(plan: RestorePlan, native: RestorerNative, status: ArrayBuffer): PageHelperHandle | undefined {
+  const tasks = plan.tasks.map((t) => {
+    const flags = uffdRunFlags(t);
+    return t.pages
+      .filter((_, k) => flags[k])
+      .map((r) => ({ vaddr: r.vaddr, len: r.npages * 4096n, off: r.offset, path: path.resolve(r.path ?? t.pagesPath ?? '') }));
+  });
+  if (!tasks.some((runs) => runs.length > 0)) return undefined;
+  const fields = Object.fromEntries(
+    (['state', 'pid', 'uffd', 'chunks', 'claimed', 'copied', 'help_err'] as const).map((f) => [f, fieldOffset('status', f)]),
+  ) as PageHelperArgs['fields'];
+  return native.pageHelper(status, {
+    tasksOff: Number(CONST.STATUS_TASKS_OFF),
+    recordSize: recordSize('status'),
+    pubOff: Number(CONST.STATUS_PUB_OFF),
+    chunk: Number(CONST.PAGE_CHUNK),
+    fields,
+    failed: Number(CONST.ST_FAILED),
+    tasks,
+  });
 }
 
 /** Wait for a restored root that is our child; resolves with its exit status. */

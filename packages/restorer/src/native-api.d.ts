@@ -51,4 +51,29 @@ export interface RestorerNative {
   unmap(address: bigint, size: bigint): number;
   /** XCR0: xsave components enabled for user space on this CPU */
   xfeatures(): bigint;
+  /** the launcher's share of the UFFDIO_COPY work, over the status area (see assist) */
+  pageHelper(status: ArrayBuffer, args: PageHelperArgs): PageHelperHandle;
+  /**
+   * Copy pieces of every task that published its userfaultfd; with nothing to take, wait up
+   * to waitMs for one to publish. Returns the number of pieces copied.
+   */
+  assist(helper: PageHelperHandle, waitMs: number): number;
+}
+
+declare const pageHelperBrand: unique symbol;
+export interface PageHelperHandle {
+  readonly [pageHelperBrand]: true;
+}
+
+export interface PageHelperArgs {
+  tasksOff: number;
+  recordSize: number;
+  pubOff: number;
+  chunk: number;
+  /** byte offsets of the status record's fields */
+  fields: Record<'state' | 'pid' | 'uffd' | 'chunks' | 'claimed' | 'copied' | 'help_err', number>;
+  /** the status record's failed state */
+  failed: number;
+  /** per task, its runs flagged for UFFDIO_COPY, in plan order */
+  tasks: { vaddr: bigint; len: bigint; off: bigint; path: string }[][];
 }

@@ -485,45 +485,179 @@ static void restore_fds(struct ctx *c)
 		chk(c, S3(NR_close_range, c->h->fd_base, c->h->fd_base + c->h->nfiles - 1, 0), 0);
 }
 
-/* Fill dst[0, len) from the pages image at off with UFFDIO_COPY: the kernel allocates each page
-   and copies into it in one go (no zeroing, no fault per page), reading through a private
-   read-only mapping of the image (page cache, no copy). Anonymous areas only: returns -1 when the
-   range cannot take it (file-backed private areas) or anything fails, and the caller preads. */
-static long uffd_fill(long uffd, long pfd, u8 *dst, u64 len, u64 off)
+/* Page runs flagged uffd (big runs in private anonymous areas, chosen by the plan) are filled
+   with UFFDIO_COPY: the kernel allocates each page and copies into it in one go (no zeroing, no
+   fault per page), reading through a read-only mapping of the pages image (page cache, no copy).
+   They are cut into PAGE_CHUNK pieces, claimed one at a time through the task's status record,
+   so that the launcher can take pieces too (with its own copy of the userfaultfd, pidfd_getfd)
+   while this task does the same: the copying runs on two CPUs. */
+static u64 run_chunks(const struct plan_run *r)
 {
-	struct { u64 start, len, mode, ioctls; } reg = { (u64)dst, len, 1 /* MISSING */, 0 };
-	struct { u64 start, len; } range = { (u64)dst, len };
-	struct { u64 dst, src, len, mode; long long copy; } cp;
-	long src, r = 0;
-	u64 done = 0;
+	return (r->npages * PAGE + PAGE_CHUNK - 1) / PAGE_CHUNK;
+}
 
-	if (S3(NR_ioctl, uffd, 0xc020aa00 /* UFFDIO_REGISTER */, &reg) < 0)
-		return -1;
-	src = S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, pfd, off);
+/* piece k of the flagged runs: run index, byte offset in it, length */
+static u64 chunk_at(const struct plan_run *r, u64 nruns, u64 k, u64 *at, u64 *len)
+{
+	u64 i;
+	for (i = 0; i < nruns; i++) {
+		u64 n;
+		if (!r[i].uffd)
+			continue;
+		n = run_chunks(&r[i]);
+		if (k < n) {
+			*at = k * PAGE_CHUNK;
+			*len = r[i].npages * PAGE - *at < PAGE_CHUNK ? r[i].npages * PAGE - *at : PAGE_CHUNK;
+			return i;
+		}
+		k -= n;
+	}
+	return nruns;
+}
+
+/* UFFDIO_COPY len bytes at off of the pages image to dst; 0 or -errno */
+static long copy_chunk(long uffd, long pfd, u64 dst, u64 off, u64 len)
+{
+	struct { u64 dst, src, len, mode; long long copy; } cp;
+	long src = S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, pfd, off), r = 0;
+	u64 done = 0;
+	int again = 0;
+
 	if (src < 0)
-		r = -1;
-	while (!r && done < len) {
-		u64 n = len - done < (64ULL << 20) ? len - done : (64ULL << 20);
+		return src;
+	while (done < len) {
 		long e;
-		cp.dst = (u64)dst + done;
+		cp.dst = dst + done;
 		cp.src = (u64)src + done;
-		cp.len = n;
+		cp.len = len - done;
 		cp.mode = 0;
 		cp.copy = 0;
 		e = S3(NR_ioctl, uffd, 0xc028aa03 /* UFFDIO_COPY */, &cp);
-		if (e < 0 && cp.copy > 0) {
-			done += (u64)cp.copy; /* partial (EAGAIN): go on from there */
+		if (e == 0)
+			break;
+		if (cp.copy > 0) {
+			done += (u64)cp.copy; /* partial: go on from there */
 			continue;
 		}
-		if (e < 0)
-			r = -1;
-		else
-			done += n;
+		if (e != -EAGAIN || ++again > 1000) {
+			r = e;
+			break;
+		}
 	}
-	if (src >= 0)
-		S2(NR_munmap, src, len);
-	S3(NR_ioctl, uffd, 0x8010aa01 /* UFFDIO_UNREGISTER */, &range);
+	S2(NR_munmap, src, len);
 	return r;
+}
+
+/* the pages image of run r, kept open while consecutive runs share it */
+static long pages_fd(struct ctx *c, const struct plan_run *r, u64 *cur, long *pfd)
+{
+	u64 path = r->path ? r->path : c->t->pages_path;
+	if (path != *cur) {
+		if (*pfd >= 0)
+			S1(NR_close, *pfd);
+		*pfd = chk(c, xopen(STR(c, path), O_RDONLY), r->vaddr);
+		*cur = path;
+	}
+	return *pfd;
+}
+
+/* a userfaultfd with every flagged run registered, or -1 (then every run is read with pread) */
+static long uffd_setup(struct plan_run *r, u64 nruns)
+{
+	u64 api[3] = { 0xAA, 0, 0 }, i, k;
+	long uffd = S1(NR_userfaultfd, 02000000 | 04000 | 1 /* O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY */);
+	if (uffd == -EINVAL)
+		uffd = S1(NR_userfaultfd, 02000000 | 04000);
+	if (uffd < 0)
+		return -1;
+	if (S3(NR_ioctl, uffd, 0xc018aa3f /* UFFDIO_API */, api) < 0)
+		goto no;
+	for (i = 0; i < nruns; i++) {
+		struct { u64 start, len, mode, ioctls; } reg = { r[i].vaddr, r[i].npages * PAGE, 1 /* MISSING */, 0 };
+		if (!r[i].uffd || S3(NR_ioctl, uffd, 0xc020aa00 /* UFFDIO_REGISTER */, &reg) == 0)
+			continue;
+		for (k = 0; k < i; k++) {
+			struct { u64 start, len; } range = { r[k].vaddr, r[k].npages * PAGE };
+			if (r[k].uffd)
+				S3(NR_ioctl, uffd, 0x8010aa01 /* UFFDIO_UNREGISTER */, &range);
+		}
+		goto no;
+	}
+	return uffd;
+no:
+	S1(NR_close, uffd);
+	return -1;
+}
+
+static void restore_pages(struct ctx *c)
+{
+	struct plan_run *r = AT(c, c->t->runs_off);
+	volatile struct plan_status *st = c->st;
+	u64 i, k, nchunks = 0, cur = ~0ULL;
+	long pfd = -1, uffd = -1;
+
+	for (i = 0; i < c->t->nruns; i++)
+		if (r[i].uffd)
+			nchunks += run_chunks(&r[i]);
+	if (nchunks)
+		uffd = uffd_setup(r, c->t->nruns);
+	if (uffd >= 0) {
+		volatile u32 *pub = (volatile u32 *)(c->h->status_addr + STATUS_PUB_OFF);
+		st->uffd = (u64)uffd;
+		st->chunks = nchunks;
+		__atomic_store_n(&st->claimed, 0, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(pub, 1, __ATOMIC_SEQ_CST);
+		S3(NR_futex, pub, FUTEX_WAKE, 0x7fffffff);
+		while ((k = __atomic_fetch_add(&st->claimed, 1, __ATOMIC_SEQ_CST)) < nchunks) {
+			u64 at = 0, len = 0;
+			i = chunk_at(r, c->t->nruns, k, &at, &len);
+			if (i >= c->t->nruns)
+				fail(c, EINVAL, k);
+			chk(c, copy_chunk(uffd, pages_fd(c, &r[i], &cur, &pfd), r[i].vaddr + at, r[i].off + at, len), r[i].vaddr + at);
+			__atomic_add_fetch(&st->copied, 1, __ATOMIC_SEQ_CST);
+		}
+	}
+	for (i = 0; i < c->t->nruns; i++) {
+		u8 *dst = (u8 *)r[i].vaddr;
+		u64 left = r[i].npages * PAGE, off = r[i].off;
+		if (r[i].uffd && uffd >= 0)
+			continue;
+		pages_fd(c, &r[i], &cur, &pfd);
+		/* fault the pages in bulk first: much cheaper than one fault per page inside pread
+		   (older kernels without MADV_POPULATE_WRITE just fault as before) */
+		if (left >= 64 * PAGE)
+			S3(NR_madvise, dst, left, 23 /* MADV_POPULATE_WRITE */);
+		while (left) {
+			long n = S4(NR_pread64, pfd, dst, left, off);
+			if (n == -EINTR)
+				continue;
+			chk(c, n, r[i].vaddr);
+			if (n == 0)
+				fail(c, EIO, r[i].vaddr); /* pages image shorter than its pagemap */
+			dst += n;
+			off += (u64)n;
+			left -= (u64)n;
+		}
+	}
+	if (pfd >= 0)
+		S1(NR_close, pfd);
+	if (uffd < 0)
+		return;
+	/* pieces the launcher took: wait until it has copied them, and for its verdict */
+	for (;;) {
+		u32 done = __atomic_load_n((volatile u32 *)&st->copied, __ATOMIC_SEQ_CST);
+		if (done >= nchunks)
+			break;
+		chk(c, wait_change(c, (volatile u32 *)&st->copied, done), 0);
+	}
+	if (st->help_err)
+		fail(c, st->help_err, 0);
+	for (i = 0; i < c->t->nruns; i++) {
+		struct { u64 start, len; } range = { r[i].vaddr, r[i].npages * PAGE };
+		if (r[i].uffd)
+			S3(NR_ioctl, uffd, 0x8010aa01 /* UFFDIO_UNREGISTER */, &range);
+	}
+	S1(NR_close, uffd);
 }
 
 static void restore_mm(struct ctx *c)
@@ -531,7 +665,6 @@ static void restore_mm(struct ctx *c)
 	struct plan_hdr *h = c->h;
 	struct plan_special *sp = AT(c, c->t->special_off);
 	struct plan_vma *v = AT(c, c->t->vmas_off);
-	struct plan_run *r = AT(c, c->t->runs_off);
 	u64 i, park = h->park_addr;
 
 	/* [vvar], [vvar_vclock], [vdso]: park inside our region, drop the rest, then put them in place */
@@ -581,53 +714,7 @@ static void restore_mm(struct ctx *c)
 	}
 
 	set_step(c, STEP_PAGES);
-	{
-		long pfd = -1;
-		u64 cur = ~0ULL;
-		/* userfaultfd for big runs when the kernel lets us (else, or when it fails, pread) */
-		long uffd = S1(NR_userfaultfd, 02000000 | 04000 | 1 /* O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY */);
-		if (uffd == -EINVAL)
-			uffd = S1(NR_userfaultfd, 02000000 | 04000);
-		if (uffd >= 0) {
-			u64 api[3] = { 0xAA, 0, 0 };
-			if (S3(NR_ioctl, uffd, 0xc018aa3f /* UFFDIO_API */, api) < 0) {
-				S1(NR_close, uffd);
-				uffd = -1;
-			}
-		}
-		for (i = 0; i < c->t->nruns; i++) {
-			u8 *dst = (u8 *)r[i].vaddr;
-			u64 left = r[i].npages * PAGE, off = r[i].off;
-			u64 path = r[i].path ? r[i].path : c->t->pages_path;
-			if (path != cur) {
-				if (pfd >= 0)
-					S1(NR_close, pfd);
-				pfd = chk(c, xopen(STR(c, path), O_RDONLY), r[i].vaddr);
-				cur = path;
-			}
-			if (uffd >= 0 && left >= 64 * PAGE && uffd_fill(uffd, pfd, dst, left, off) == 0)
-				continue;
-			/* fault the pages in bulk first: much cheaper than one fault per page inside pread
-			   (older kernels without MADV_POPULATE_WRITE just fault as before) */
-			if (left >= 64 * PAGE)
-				S3(NR_madvise, dst, left, 23 /* MADV_POPULATE_WRITE */);
-			while (left) {
-				long n = S4(NR_pread64, pfd, dst, left, off);
-				if (n == -EINTR)
-					continue;
-				chk(c, n, r[i].vaddr);
-				if (n == 0)
-					fail(c, EIO, r[i].vaddr); /* pages image shorter than its pagemap */
-				dst += n;
-				off += (u64)n;
-				left -= (u64)n;
-			}
-		}
-		if (pfd >= 0)
-			S1(NR_close, pfd);
-		if (uffd >= 0)
-			S1(NR_close, uffd);
-	}
+	restore_pages(c);
 
 	set_step(c, STEP_MPROTECT);
 	for (i = 0; i < c->t->nvmas; i++)
