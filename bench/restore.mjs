@@ -2,9 +2,11 @@
 // bench/restore.mjs [MiB=1024] [runs=3]: checkpoint a pattern process of MiB MiB into tmpfs
 // (/dev/shm) with `criu dump`, then time `criu restore -d` of it (process start to exit, the
 // plan built from the images included), verify every word with the workload's own check, kill
-// it by pid and repeat. Reference: CRIU 4.2 restores a 1 GiB pattern checkpoint in ~0.5 s here.
+// it by pid and repeat. The reference, when a CRIU binary is at hand (CRIU=/path/to/criu, or a
+// `criu` on PATH that says version 4 or later): the same process dumped by CRIU itself and
+// restored by it, in alternation with ours in the same run; ours is also timed on CRIU's images.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,6 +35,14 @@ const waitFor = (pred, ms) => {
   }
   return read();
 };
+const reference = (() => {
+  for (const c of [process.env.CRIU, 'criu'].filter(Boolean)) {
+    const v = spawnSync(c, ['--version'], { encoding: 'utf8' });
+    const m = /Version: (\d+)\.(\d+)/.exec(v.stdout ?? '');
+    if (m && Number(m[1]) >= 4) return { bin: c, version: `${m[1]}.${m[2]}` };
+  }
+  return undefined;
+})();
 const gone = (pid) => {
   for (let i = 0; i < 1000 && existsSync(`/proc/${pid}`); i++) sleep(10);
 };
@@ -46,23 +56,48 @@ try {
   const d = spawnSync(process.execPath, [criu, 'dump', '-t', String(pid), '-D', images, '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (d.status !== 0) throw new Error(`criu dump failed (${d.status})`);
   gone(pid);
-  const times = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
+  let criuImages;
+  if (reference) {
+    // the same process (restored by us) dumped by CRIU itself
     const r = spawnSync(criu, ['restore', '-D', images, '-d'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
     if (r.status !== 0) throw new Error(`criu restore failed (${r.status})`);
-    writeFileSync(state, '');
-    process.kill(pid, 'SIGUSR1');
-    const v = waitFor((x) => x.startsWith('check'), 60_000);
-    process.kill(pid, 'SIGKILL');
+    criuImages = path.join(work, 'img-criu');
+    mkdirSync(criuImages);
+    const c = spawnSync(reference.bin, ['dump', '-t', String(pid), '-D', criuImages, '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (c.status !== 0) throw new Error(`CRIU ${reference.version} dump failed (${c.status}), see ${criuImages}/dump.log`);
     gone(pid);
-    times.push(s);
-    console.log(`run ${i + 1}: restore of ${mib} MiB in ${s.toFixed(3)} s, verdict: ${v}`);
-    if (v !== 'check ok bad=0') code = 1;
   }
-  const best = Math.min(...times);
-  console.log(`restore ${mib} MiB: best ${best.toFixed(3)} s (${(mib / best).toFixed(0)} MiB/s), median ${times.sort()[Math.floor(times.length / 2)].toFixed(3)} s; CRIU 4.2: ~0.5 s for 1 GiB`);
+  const kinds = [['ours', criu, images]];
+  if (reference) kinds.push([`CRIU ${reference.version}`, reference.bin, criuImages], ['ours on CRIU images', criu, criuImages]);
+  const times = new Map(kinds.map(([k]) => [k, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const [kind, bin, dir] of kinds) {
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(bin, ['restore', '-D', dir, '-d', ...(bin === criu ? [] : ['-o', 'restore.log'])], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (r.status !== 0) throw new Error(`${kind}: restore failed (${r.status})`);
+      writeFileSync(state, '');
+      process.kill(pid, 'SIGUSR1');
+      const v = waitFor((x) => x.startsWith('check'), 60_000);
+      process.kill(pid, 'SIGKILL');
+      gone(pid);
+      times.get(kind).push(s);
+      console.log(`run ${i + 1}: ${kind}: restore of ${mib} MiB in ${s.toFixed(3)} s, verdict: ${v}`);
+      if (v !== 'check ok bad=0') code = 1;
+    }
+  }
+  const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  for (const [kind] of kinds) {
+    const t = times.get(kind);
+    const best = Math.min(...t);
+    console.log(`${kind}: restore ${mib} MiB: best ${best.toFixed(3)} s (${(mib / best).toFixed(0)} MiB/s), median ${median(t).toFixed(3)} s`);
+  }
+  if (reference) {
+    const ref = median(times.get(`CRIU ${reference.version}`));
+    console.log(`ratio ours / CRIU ${reference.version} (medians): ${(median(times.get('ours')) / ref).toFixed(2)}, on CRIU's own images ${(median(times.get('ours on CRIU images')) / ref).toFixed(2)}`);
+  } else {
+    console.log('no CRIU 4+ binary here (CRIU=/path/to/criu to compare in the same run)');
+  }
 } finally {
   try {
     process.kill(pid, 'SIGKILL');
