@@ -262,6 +262,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       auxv_bytes: t.auxv.length * 8,
       exe_path: w.string(t.exe),
       zombie: t.zombie ? t.zombie.status + 1 : 0,
+      npatches: t.patches?.length ?? 0,
+      patches_off: t.patches?.length ? w.u64s(t.patches.flatMap((p) => [p.addr, p.value])) : 0,
       dumpable: t.dumpable,
       sigacts_off: w.records('sigact', sig.map((s) => ({ ...s }))),
       nrlimits: t.rlimits.length,

@@ -6,3 +6,4 @@ export { RestoreErrorCode, restoreError } from './errors.js';
 export { PLAN_MAGIC, PLAN_VERSION, STEPS, CONST, fieldsOf, recordSize, fieldOffset, PlanWriter } from './layout.js';
 export { loadNative, setNative, loadBlob } from './native.js';
 export type { RestorerNative, LaunchArgs, WaitResult, NativeSysError } from './native-api.js';
+export { dispatchPatches, elfFacts, selfObjects, type MemoryPatch } from './dispatch.js';

@@ -14,6 +14,7 @@ import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
 import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-api.js';
 import { createShmem } from './shmem.js';
+import { dispatchPatches, selfObjects } from './dispatch.js';
 import { createGhosts, type GhostFiles } from './ghosts.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 
@@ -95,7 +96,7 @@ export function checkCpu(plan: RestorePlan, xcr0: bigint): void {
         const names = XFEATURE_NAMES.filter((_, i) => extra & (1n << BigInt(i)));
         throw restoreError(
           RestoreErrorCode.CPU,
-          `pid ${th.tid} was dumped on a CPU with ${names.join(', ') || `xsave features 0x${extra.toString(16)}`} which this CPU lacks (--cpu-cap=none restores anyway)`,
+          `pid ${th.tid} was dumped on a CPU with ${names.join(', ') || `xsave features 0x${extra.toString(16)}`} which this CPU lacks (--cpu-cap=none restores anyway, re-pointing its IFUNC choices)`,
           { pid: th.tid, xstateBv: th.xstateBv, xcr0 },
           ExitCode.UNSUPPORTED,
         );
@@ -130,10 +131,29 @@ function readStatus(dv: DataView, i: number): Status {
   return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step'), chunks: f('chunks') };
 }
 
+/**
+ * Tasks dumped on a CPU with xsave components this one lacks (restored with --cpu-cap=none):
+ * their IFUNC choices are re-pointed at this CPU's where this process maps the same libraries.
+ */
+function withCpuDispatch(plan: RestorePlan, xcr0: bigint, log: Logger): RestorePlan {
+  let self: ReturnType<typeof selfObjects> | undefined;
+  return {
+    ...plan,
+    tasks: plan.tasks.map((t) => {
+      if (t.zombie || !t.threads.some((th) => th.xstateBv & ~xcr0)) return t;
+      const patches = dispatchPatches(t, (self ??= selfObjects()));
+      log.info(`cpu: pid ${t.pid}: ${patches.length} GOT slot(s) re-pointed at this CPU's IFUNC choices`);
+      return patches.length ? { ...t, patches: [...(t.patches ?? []), ...patches] } : t;
+    }),
+  };
+}
+
 export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = {}): Promise<RestoredTree> {
   validatePlan(plan);
   const native = loadNative();
-  if (!opts.skipCpuCheck) checkCpu(plan, native.xfeatures());
+  const xcr0 = native.xfeatures();
+  if (!opts.skipCpuCheck) checkCpu(plan, xcr0);
+  plan = withCpuDispatch(plan, xcr0, opts.logger ?? silentLogger);
   checkPidsFree(plan);
   // shared memory objects live in this process, and unlinked files under a name, until every
   // task holds its own view of them

@@ -221,6 +221,8 @@ export interface TaskPlan {
   posixTimers?: PosixTimerPlan[];
   /** /proc/PID/oom_score_adj (-1000..1000) */
   oomScoreAdj?: number;
+  /** u64 writes into the task's memory once its pages are in (dispatch.ts) */
+  patches?: { addr: bigint; value: bigint }[];
   /**
    * a zombie: the task is made (pid, pgid, sid, parent) and ends at once with this wait status
    * (exit code << 8, or the signal that killed it); nothing else of the plan applies to it

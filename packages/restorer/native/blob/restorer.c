@@ -715,6 +715,12 @@ static void restore_mm(struct ctx *c)
 
 	set_step(c, STEP_PAGES);
 	restore_pages(c);
+	{
+		/* single words the plan re-points (e.g. GOT slots after a move to another CPU) */
+		const u64 *p = AT(c, c->t->patches_off);
+		for (i = 0; i < c->t->npatches; i++)
+			*(volatile u64 *)p[2 * i] = p[2 * i + 1];
+	}
 
 	set_step(c, STEP_MPROTECT);
 	for (i = 0; i < c->t->nvmas; i++)
