@@ -1,0 +1,56 @@
+/**
+ * Checkpoints written by CRIU itself, restored by crtools: each workload is dumped by a CRIU 4+
+ * binary and restored by us, then gives its own verdict. Runs where such a binary is at hand
+ * (CRIU=/path/to/criu, or a `criu` on PATH that says version 4 or later: Debian 12's 3.17 cannot
+ * dump on kernels of this kind); the shipped CRIU 4.2 fixtures are restored in restore.test.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
+
+const CRIU = [process.env.CRIU, 'criu'].find((c) => c && /Version: ([4-9]|\d\d)\./.test(spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? ''));
+
+afterAll(() => killAllStarted());
+
+function treePids(pid: number): number[] {
+  const out = [pid];
+  for (const t of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) out.push(...treePids(Number(t)));
+  return out;
+}
+
+describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
+  const cases: [string, () => string[], RegExp][] = [
+    ['pattern', () => ['8'], /^check ok bad=0$/],
+    ['threads', () => ['4'], /^check ok alive=4 of 4$/],
+    ['pipetree', () => [], /^check ok inflight=1 alive=1 rounds=[1-9]/],
+    ['filemap', () => [path.join(tmp('c-filemap'), 'data')], /^check ok/],
+    ['sighandlers', () => [], /^check ok$/],
+    ['blockread', () => [], /^check ok n=1$/],
+    ['evpoll', () => [], /^check ok ready=3$/],
+    ['timerfds', () => [], /^check ok left=9\d\d$/],
+    ['sockpair', () => [], /^check ok$/],
+    ['ghost', () => [tmp('c-ghost')], /^check ok$/],
+    ['zombies', () => [], /^check ok$/],
+    ['shmem', () => ['shm'], /^check ok$/],
+    ['pendsig', () => [], /^check ok shared=1 thread=2$/],
+    ['ptimer', () => [], /^check ok id=2 /],
+  ];
+  for (const [name, args, want] of cases) {
+    it(`${name}: dumped by CRIU, restored by us, verdict ${want.source}`, () => {
+      const w = startWorkload(name, args());
+      const dir = tmp(`c-${name}-img`);
+      mkdirSync(dir, { recursive: true });
+      const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log'], { encoding: 'utf8', timeout: 30_000 });
+      expect(d.status, `CRIU dump: ${d.stderr}`).toBe(0);
+      expect(waitReaped(w.pid)).toBe(true);
+      const r = criu(['restore', '-D', dir, '-d']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(askVerdict(w.state, w.pid, 20_000)).toMatch(want);
+      const pids = treePids(w.pid);
+      killTree(w.pid);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
+    });
+  }
+});
