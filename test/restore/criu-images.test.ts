@@ -1,6 +1,7 @@
 /**
- * Checkpoints written by CRIU itself, restored by crtools: each workload is dumped by a CRIU 4+
- * binary and restored by us, then gives its own verdict. Runs where such a binary is at hand
+ * Checkpoints written by CRIU itself, restored by crtools, and the other way round: each workload
+ * is dumped by a CRIU 4+ binary and restored by us (and dumped by us and restored by CRIU), then
+ * gives its own verdict. Runs where such a binary is at hand
  * (CRIU=/path/to/criu, or a `criu` on PATH that says version 4 or later: Debian 12's 3.17 cannot
  * dump on kernels of this kind); the shipped CRIU 4.2 fixtures are restored in restore.test.ts.
  */
@@ -47,6 +48,20 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
       expect(waitReaped(w.pid)).toBe(true);
       const r = criu(['restore', '-D', dir, '-d']);
       expect(r.code, r.stderr).toBe(0);
+      expect(askVerdict(w.state, w.pid, 20_000)).toMatch(want);
+      const pids = treePids(w.pid);
+      killTree(w.pid);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
+    });
+
+    it(`${name}: dumped by us, restored by CRIU, same verdict`, () => {
+      const w = startWorkload(name, args());
+      const dir = tmp(`o-${name}-img`);
+      const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(0);
+      expect(waitReaped(w.pid)).toBe(true);
+      const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log'], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status, `CRIU restore: ${r.stderr}`).toBe(0);
       expect(askVerdict(w.state, w.pid, 20_000)).toMatch(want);
       const pids = treePids(w.pid);
       killTree(w.pid);
