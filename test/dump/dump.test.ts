@@ -223,6 +223,23 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     expect(w.check()).toBe('check ok ready=3');
   });
 
+  it('inotify: each watch with its number, mask and kernel file handle as CRIU writes them', () => {
+    const dir = tmp('inotify');
+    const w = startWorkload('inotify', [dir]);
+    const { images } = dumpOk(w.pid, ['-R']); // Debian's crit decodes files.img with it
+    const ify = images['files.img'].entries.find((f: any) => f.type === 'INOTIFY').ify;
+    const wds = ify.wd.map((x: any) => [x.wd, x.mask, x.i_ino]).sort();
+    expect(wds).toEqual([
+      [1, 0x100, Number(statSync(dir).ino)], // IN_CREATE on the directory
+      [3, 0x2, Number(statSync(`${dir}/watched`).ino)], // IN_MODIFY on the file
+    ]);
+    for (const x of ify.wd) {
+      expect(x.f_handle.bytes).toBeGreaterThan(0);
+      expect(x.f_handle.handle).toHaveLength(16);
+    }
+    expect(w.check()).toBe('check ok wds=1,3');
+  });
+
   it('unix socketpairs: both ends, peers, buffer sizes, queued messages in sk-queues.img', () => {
     const w = startWorkload('sockpair', []);
     const { images } = dumpOk(w.pid, ['-R']); // Debian's crit decodes files.img and sk-queues.img

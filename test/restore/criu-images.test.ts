@@ -37,6 +37,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['shmem', () => ['shm'], /^check ok$/],
     ['pendsig', () => [], /^check ok shared=1 thread=2$/],
     ['ptimer', () => [], /^check ok id=2 /],
+    ['inotify', () => [tmp('c-inotify')], /^check ok wds=1,3$/],
   ];
   for (const [name, args, want] of cases) {
     it(`${name}: dumped by CRIU, restored by us, verdict ${want.source}`, () => {

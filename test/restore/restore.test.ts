@@ -281,6 +281,27 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   it('timerfds: time left, interval, clock and expirations not yet read', () =>
     roundTrip('timerfds', [], (pid, st) => expect(verdict(st, pid)).toMatch(/^check ok left=9\d\d$/)));
 
+  it('inotify: watches back under their numbers (1 and 3), on the same directory and file', () =>
+    roundTrip('inotify', [tmp('inotify')], (pid, st) => expect(verdict(st, pid)).toBe('check ok wds=1,3')));
+
+  it('tail -f: a real program following a file (inotify) prints what is appended after the restore', () => {
+    const dir = tmp('tail');
+    const log = path.join(dir, 'log');
+    const out = path.join(dir, 'out');
+    writeFileSync(log, 'one\n');
+    let n = 0;
+    roundTrip('launch', ['/bin/sh', '-c', `exec tail -n +1 -f ${log} > ${out}`], () => {
+      const line = `after-restore-${++n}`;
+      writeFileSync(log, `${line}\n`, { flag: 'a' });
+      let text = '';
+      for (let i = 0; i < 300 && !text.includes(line); i++) {
+        sleep(10);
+        text = readFileSync(out, 'utf8');
+      }
+      expect(text).toContain(line);
+    }, true, () => existsSync(out) && readFileSync(out, 'utf8').includes('one'));
+  });
+
   it('sockpair: unix stream/dgram/seqpacket pairs, queued data both ways, a shut-down end, one end in a child', () =>
     roundTrip('sockpair', [], (pid, st) => {
       expect(treePids(pid)).toHaveLength(2);

@@ -31,6 +31,7 @@ const ERESTARTNOINTR = -513n;
 const ERESTARTNOHAND = -514n;
 const ERESTART_RESTARTBLOCK = -516n;
 const EINTR = -4n;
+const NR_POLL = 7n;
 
 /**
  * The registers a checkpoint must store for a task seized inside a system call: the call is
@@ -43,6 +44,12 @@ export function restartableRegs(regs: GpRegs): GpRegs {
   if (signed(regs.orig_ax) < 0n) return { ...regs }; // not inside a system call
   const ax = signed(regs.ax);
   if (ax === ERESTARTSYS || ax === ERESTARTNOINTR || ax === ERESTARTNOHAND) {
+    return { ...regs, ax: regs.orig_ax, ip: BigInt.asUintN(64, regs.ip - 2n) };
+  }
+  // poll(2) goes through restart_syscall even without a timeout; with none (a negative one, as
+  // in tail -f) running it again is the same call, and EINTR would end programs that take it
+  // as fatal (CRIU gives EINTR there)
+  if (ax === ERESTART_RESTARTBLOCK && regs.orig_ax === NR_POLL && BigInt.asIntN(32, regs.dx & 0xffffffffn) < 0n) {
     return { ...regs, ax: regs.orig_ax, ip: BigInt.asUintN(64, regs.ip - 2n) };
   }
   if (ax === ERESTART_RESTARTBLOCK) return { ...regs, ax: BigInt.asUintN(64, EINTR) };

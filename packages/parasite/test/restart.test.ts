@@ -20,6 +20,15 @@ describe('restartableRegs (a task seized inside a system call)', () => {
     expect(r.ip).toBe(0x401002n);
   });
 
+  it('poll with no timeout (negative), which the kernel restarts through restart_syscall too: the call runs again', () => {
+    const r = restartableRegs(regs({ orig_ax: 7n, ax: u64(-516n), dx: 0xffffffffn }));
+    expect(r.ax).toBe(7n);
+    expect(r.ip).toBe(0x401000n);
+    const timed = restartableRegs(regs({ orig_ax: 7n, ax: u64(-516n), dx: 1000n })); // the time left is lost: EINTR
+    expect(timed.ax).toBe(u64(-4n));
+    expect(timed.ip).toBe(0x401002n);
+  });
+
   it('outside a system call, or with a real result, nothing changes', () => {
     const outside = regs({ orig_ax: u64(-1n), ax: u64(-512n) });
     expect(restartableRegs(outside)).toEqual(outside);

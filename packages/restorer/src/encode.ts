@@ -118,6 +118,7 @@ function sigBlock(w: PlanWriter, sigs: Buffer[] | undefined, who: string): numbe
 const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   reg: CONST.FILE_REG, 'pipe-r': CONST.FILE_PIPE_R, 'pipe-w': CONST.FILE_PIPE_W,
   eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, 'unix-bound': CONST.FILE_UNIX_BOUND, inet: CONST.FILE_INET,
+  inotify: CONST.FILE_INOTIFY,
 };
 
 function socketQueue(packets: Buffer[]): Buffer | undefined {
@@ -136,6 +137,21 @@ function timerfdRecord(t: FilePlan['timer']): Buffer {
   const b = Buffer.alloc(48);
   [BigInt(t.clockId), t.ticks, t.vsec, t.vnsec, t.isec, t.insec].forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, v), i * 8));
   return b;
+}
+
+/** inotify watches: (wd, mask, path length, path NUL-terminated and padded to 8) each */
+function inotifyWatches(watches: FilePlan['watches']): Buffer | undefined {
+  if (!watches?.length) return undefined;
+  const parts: Buffer[] = [];
+  for (const w of watches) {
+    const path = Buffer.from(w.path + '\0');
+    const head = Buffer.alloc(24);
+    head.writeBigUInt64LE(BigInt(w.wd), 0);
+    head.writeBigUInt64LE(BigInt(w.mask >>> 0), 8);
+    head.writeBigUInt64LE(BigInt(path.length), 16);
+    parts.push(head, path, Buffer.alloc((8 - (path.length % 8)) % 8));
+  }
+  return Buffer.concat(parts);
 }
 
 function epollTargets(targets: EpollTarget[]): Buffer | undefined {
@@ -158,8 +174,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const files = plan.files.map((f) => {
     // epoll targets go where pipe data would: records of (fd, events, data), 8 bytes each field
     // a timerfd's settings likewise: clock, ticks, value (sec, nsec), interval (sec, nsec)
-    // and a socket's queued messages: (length, bytes padded to 8) each
-    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.kind === 'timerfd' ? timerfdRecord(f.timer) : f.kind === 'unix' ? socketQueue(f.socket?.queue ?? []) : f.kind === 'inet' ? f.inet?.address : f.kind === 'unix-bound' ? f.unixBound?.address : f.data;
+    // and a socket's queued messages: (length, bytes padded to 8) each; inotify watches likewise
+    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.kind === 'timerfd' ? timerfdRecord(f.timer) : f.kind === 'unix' ? socketQueue(f.socket?.queue ?? []) : f.kind === 'inet' ? f.inet?.address : f.kind === 'unix-bound' ? f.unixBound?.address : f.kind === 'inotify' ? inotifyWatches(f.watches) : f.data;
     return {
       kind: FILE_KINDS[f.kind],
       path: w.string(f.path),

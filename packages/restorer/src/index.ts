@@ -7,3 +7,4 @@ export { PLAN_MAGIC, PLAN_VERSION, STEPS, CONST, fieldsOf, recordSize, fieldOffs
 export { loadNative, setNative, loadBlob } from './native.js';
 export type { RestorerNative, LaunchArgs, WaitResult, NativeSysError } from './native-api.js';
 export { dispatchPatches, elfFacts, selfObjects, type MemoryPatch } from './dispatch.js';
+export { fileHandlePath, type FileHandle } from './handles.js';

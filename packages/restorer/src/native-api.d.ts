@@ -51,6 +51,8 @@ export interface RestorerNative {
   unmap(address: bigint, size: bigint): number;
   /** XCR0: xsave components enabled for user space on this CPU */
   xfeatures(): bigint;
+  /** the name of the file a kernel file handle designates on the filesystem mounted at mountDir */
+  pathOfHandle(mountDir: string, type: number, handle: Buffer): string | NativeSysError;
   /** the launcher's share of the UFFDIO_COPY work, over the status area (see assist) */
   pageHelper(status: ArrayBuffer, args: PageHelperArgs): PageHelperHandle;
   /**

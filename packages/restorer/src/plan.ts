@@ -147,7 +147,7 @@ export interface EpollTarget {
 }
 
 export interface FilePlan {
-  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd' | 'unix' | 'unix-bound' | 'inet';
+  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd' | 'unix' | 'unix-bound' | 'inet' | 'inotify';
   path?: string;
   /** open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) */
   flags: number;
@@ -186,6 +186,8 @@ export interface FilePlan {
     family: number; protocol: number; address?: Buffer; listen: boolean; backlog: number;
     reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number;
   };
+  /** inotify: its watches, each added again under its number (wd) with its event mask */
+  watches?: { wd: number; mask: number; path: string }[];
 }
 
 export interface TaskPlan {

@@ -280,7 +280,17 @@ const ANON_KINDS: Record<string, string> = {
   'anon_inode:[eventpoll]': 'EVENTPOLL',
   'anon_inode:[signalfd]': 'SIGNALFD',
   'anon_inode:[timerfd]': 'TIMERFD',
+  'anon_inode:inotify': 'INOTIFY',
 };
+
+/** A kernel file handle as fdinfo prints it (hex bytes) in CRIU's fh_entry: 16 u64s at least. */
+function fhEntry(bytes: number | undefined, type: number | undefined, hex: string | undefined) {
+  const raw = Buffer.from(hex ?? '', 'hex');
+  const words = Math.max(16, Math.ceil(raw.length / 8));
+  const padded = Buffer.alloc(words * 8);
+  raw.copy(padded);
+  return { bytes: bytes ?? raw.length, type: type ?? 0, handle: Array.from({ length: words }, (_, i) => padded.readBigUInt64LE(i * 8)) };
+}
 
 /**
  * The files.img entry of an eventfd (its counter), signalfd (its mask), timerfd (clock, time
@@ -296,6 +306,14 @@ function anonEntry(type: string, id: number, flags: number, pid: number, rec: Fd
     case 'EVENTFD':
       if (!rec.eventfd) noInfo();
       return { type, id, efd: { id, flags, fown: { ...FOWN }, counter: rec.eventfd!.count } };
+    case 'INOTIFY': {
+      // each watch by its kernel file handle, as CRIU writes it (restore finds the file by it)
+      const wd = (rec.inotify?.watches ?? []).map((w) => {
+        if (w.fhandle === undefined) noInfo();
+        return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle: fhEntry(w.fhandleBytes, w.fhandleType, w.fhandle) };
+      });
+      return { type, id, ify: { id, flags, fown: { ...FOWN }, wd } };
+    }
     case 'SIGNALFD':
       if (!rec.signalfd) noInfo();
       return { type, id, sgfd: { id, flags, fown: { ...FOWN }, sigmask: rec.signalfd!.sigmask } };

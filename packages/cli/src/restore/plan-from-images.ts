@@ -12,7 +12,7 @@ import {
   openPageReader, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
   VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP,
 } from '@crtools/pagemap';
-import { X86_REGS, type CredsPlan, type FilePlan, type GhostPlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
+import { fileHandlePath, X86_REGS, type CredsPlan, type FilePlan, type GhostPlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
 
 type Obj = Record<string, any>;
 
@@ -23,6 +23,9 @@ const FD_CLOEXEC = 1;
 export interface BuildPlanOptions {
   logger?: Logger;
 }
+
+/** inotify_add_watch(2) bits kept from a recorded mask: the events, IN_EXCL_UNLINK, IN_ONESHOT */
+const INOTIFY_MASK = 0xfff | 0x04000000 | 0x80000000;
 
 function unsupported(msg: string, ctx: Record<string, unknown> = {}): CrtoolsError {
   return new CrtoolsError('RESTORE_UNSUPPORTED', msg, { exitCode: ExitCode.UNSUPPORTED, context: ctx });
@@ -252,6 +255,20 @@ class FileTable {
       p = { kind: 'eventfd', flags: f.efd.flags, pos: 0n, value: big(f.efd.counter) };
     } else if (f.type === 'SIGNALFD' && f.sgfd) {
       p = { kind: 'signalfd', flags: f.sgfd.flags, pos: 0n, value: big(f.sgfd.sigmask) };
+    } else if (f.type === 'INOTIFY' && f.ify) {
+      // each watched file by its kernel file handle (or the path the image carries)
+      const watches = ((f.ify.wd ?? []) as Obj[]).map((w) => {
+        const fh = w.f_handle as Obj;
+        const words = (fh.handle ?? []) as (bigint | number)[];
+        const raw = Buffer.alloc(words.length * 8);
+        words.forEach((x, i) => raw.writeBigUInt64LE(BigInt.asUintN(64, big(x)), i * 8));
+        const path = fileHandlePath(
+          { sdev: Number(w.s_dev), type: Number(fh.type), handle: raw.subarray(0, Math.min(Number(fh.bytes), raw.length)), path: fh.path || undefined },
+          `${what}: inotify watch ${w.wd}`,
+        );
+        return { wd: Number(w.wd), mask: Number(w.mask) & INOTIFY_MASK, path };
+      });
+      p = { kind: 'inotify', flags: f.ify.flags, pos: 0n, watches };
     } else if (f.type === 'UNIXSK' && f.usk) {
       const u = f.usk as Obj;
       const named = Buffer.isBuffer(u.name) && u.name.length > 0;

@@ -74,6 +74,8 @@ typedef long long s64;
 #define NR_epoll_create1 291
 #define NR_openat 257
 #define NR_pipe2 293
+#define NR_inotify_init1 294
+#define NR_inotify_add_watch 254
 #define NR_rt_tgsigqueueinfo 297
 #define NR_prlimit64 302
 #define NR_rseq 334
@@ -358,6 +360,19 @@ static void open_file_table(struct ctx *c)
 				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
 			if (f[i].flags & O_NONBLOCK)
 				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
+		} else if (f[i].kind == FILE_INOTIFY) {
+			/* each watch under its recorded number: (wd, mask, path length, path padded to 8) */
+			const u8 *d = AT(c, f[i].data_off), *end = d + f[i].data_len;
+			fd = chk(c, S1(NR_inotify_init1, f[i].flags & O_NONBLOCK), i);
+			while (d + 24 <= end) {
+				const u64 *w = (const u64 *)d;
+				long wd;
+				S3(NR_ioctl, fd, 0x40044900 /* INOTIFY_IOC_SETNEXTWD */, w[0]);
+				wd = chk(c, S3(NR_inotify_add_watch, fd, d + 24, w[1]), i);
+				if ((u64)wd != w[0])
+					fail(c, EEXIST, i); /* the kernel gave another number (no SETNEXTWD) */
+				d += 24 + ((w[2] + 7) & ~7ULL);
+			}
 		} else if (f[i].kind == FILE_EPOLL) {
 			fd = chk(c, S1(NR_epoll_create1, 0), i);
 			if (f[i].flags & O_NONBLOCK)
