@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, readlinkSync, statSync, type Stats, constants as fsc } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { KCMP_FILE, listenBacklog, peekPipe, sameKernelObject, socketInfo, socketQueue, unixSockets, type SocketInfo, type UnixSocketDiag } from '@crtools/parasite';
+import { fileHandlePath } from '@crtools/restorer';
 import type { FdRecord } from '@crtools/procfs';
 
 const O_CLOEXEC = 0o2000000;
@@ -307,10 +308,17 @@ function anonEntry(type: string, id: number, flags: number, pid: number, rec: Fd
       if (!rec.eventfd) noInfo();
       return { type, id, efd: { id, flags, fown: { ...FOWN }, counter: rec.eventfd!.count } };
     case 'INOTIFY': {
-      // each watch by its kernel file handle, as CRIU writes it (restore finds the file by it)
+      // each watch by its kernel file handle, as CRIU writes it, and the file's path when the
+      // handle opens now (CRIU's restore takes the path, else looks the handle up by its mounts)
       const wd = (rec.inotify?.watches ?? []).map((w) => {
         if (w.fhandle === undefined) noInfo();
-        return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle: fhEntry(w.fhandleBytes, w.fhandleType, w.fhandle) };
+        const f_handle: Record<string, unknown> = fhEntry(w.fhandleBytes, w.fhandleType, w.fhandle);
+        try {
+          f_handle.path = fileHandlePath({ sdev: w.sdev, type: w.fhandleType ?? 0, handle: Buffer.from(w.fhandle!, 'hex') }, what);
+        } catch {
+          /* an unlinked file: the handle alone */
+        }
+        return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle };
       });
       return { type, id, ify: { id, flags, fown: { ...FOWN }, wd } };
     }
