@@ -475,6 +475,97 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   });
 });
 
+describe('--inherit-fd: files outside the checkpoint handed over by the caller', () => {
+  const criuJs = path.resolve(workloadBinDir, '../../packages/cli/bin/criu.js');
+  /** criu restore with `fd` of ours as its descriptor 3 */
+  const restoreWith = (dir: string, fd: number, resource: string) =>
+    spawnSync(process.execPath, [criuJs, 'restore', '-D', dir, '-d', '--inherit-fd', `fd[3]:${resource}`], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe', fd] });
+  const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  const waitFor = (pred: () => boolean) => {
+    for (let i = 0; i < 500 && !pred(); i++) sleep(10);
+    return pred();
+  };
+
+  it('pipe:[ino]: a loop writing into a pipe read by a process outside the tree writes into that same pipe again', () => {
+    const dir = tmp('inherit-pipe');
+    const out = path.join(dir, 'out');
+    // sh (outside) ─┬─ setsid sh loop (dumped: its own session)  ─pipe→  cat > out (outside)
+    const outer = spawnSync('sh', ['-c', `setsid sh -c 'cd ${dir}; setsid sh -c "while :; do echo tick; sleep 0.05; done" | cat > ${out}' </dev/null >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+    const starter = Number(outer.stdout.trim());
+    let loop = 0;
+    let cat = 0;
+    expect(waitFor(() => {
+      try {
+        const sh = childrenOf(starter).length ? starter : 0;
+        for (const k of sh ? childrenOf(sh) : []) {
+          if (readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'cat') cat = k;
+          else loop = k;
+        }
+      } catch {
+        /* still starting */
+      }
+      return loop > 0 && cat > 0 && existsSync(out) && readFileSync(out, 'utf8').includes('tick');
+    })).toBe(true);
+    mine.push(starter, cat);
+    const pipe = readlinkSync(`/proc/${loop}/fd/1`);
+    expect(pipe).toMatch(/^pipe:\[\d+\]$/);
+    // a write end of ours keeps the pipe (and cat) alive while the loop is gone
+    const w = openSync(`/proc/${cat}/fd/0`, 'w');
+    try {
+      const img = tmp('inherit-pipe-img');
+      dump(loop, img);
+      expect(waitReaped(loop)).toBe(true);
+      for (const p of (ourCritDecode(path.join(img, 'pstree.img')).entries as { pid: number }[]).map((e) => e.pid)) expect(waitReaped(p)).toBe(true);
+      const before = readFileSync(out, 'utf8').length;
+      const r = restoreWith(img, w, pipe);
+      mine.unshift(loop);
+      expect(r.status, r.stderr).toBe(0);
+      expect(readlinkSync(`/proc/${loop}/fd/1`)).toBe(pipe); // the very pipe, not a new one
+      expect(waitFor(() => readFileSync(out, 'utf8').length > before + 20)).toBe(true);
+    } finally {
+      closeSync(w);
+    }
+  });
+
+  it('a path: a log file gone since the dump is replaced by the file the caller opened', () => {
+    const dir = tmp('inherit-file');
+    const log = path.join(dir, 'log');
+    const w = startWorkload('launch', ['/bin/sh', '-c', `exec > ${log}; while :; do echo tick; sleep 0.05; done`]);
+    expect(waitFor(() => existsSync(log) && readFileSync(log, 'utf8').includes('tick'))).toBe(true);
+    const img = tmp('inherit-file-img');
+    dump(w.pid, img);
+    expect(waitReaped(w.pid)).toBe(true);
+    for (const p of (ourCritDecode(path.join(img, 'pstree.img')).entries as { pid: number }[]).map((e) => e.pid)) expect(waitReaped(p)).toBe(true);
+    rmSync(log);
+    const r0 = restore(img);
+    expect(r0.code).not.toBe(0);
+    expect(oneLine(r0.stderr)).toMatch(/no longer exists/);
+    const fresh = path.join(dir, 'fresh');
+    const fd = openSync(fresh, 'w');
+    try {
+      const r = restoreWith(img, fd, log.slice(1));
+      mine.push(w.pid);
+      expect(r.status, r.stderr).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    expect(waitFor(() => readFileSync(fresh, 'utf8').includes('tick'))).toBe(true);
+    expect(readlinkSync(`/proc/${w.pid}/fd/1`)).toBe(fresh);
+  });
+
+  it('a malformed argument, or a descriptor that is not open, is a usage error', () => {
+    const dir = tmp('inherit-bad');
+    for (const arg of ['fd3:pipe:[1]', 'fd[x]:a', 'fd[3]:']) {
+      const r = criu(['restore', '-D', dir, '--inherit-fd', arg]);
+      expect(r.code).toBe(2);
+      expect(oneLine(r.stderr)).toMatch(/invalid --inherit-fd argument/);
+    }
+    const r = criu(['restore', '-D', dir, '--inherit-fd', 'fd[999]:pipe:[1]']);
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toMatch(/descriptor 999 is not open/);
+  });
+});
+
 describe('failures: one clear line, non-zero exit, nothing left running', () => {
   function dumped(keep = false) {
     const w = startWorkload('pattern', ['1']);

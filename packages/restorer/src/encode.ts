@@ -118,7 +118,7 @@ function sigBlock(w: PlanWriter, sigs: Buffer[] | undefined, who: string): numbe
 const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   reg: CONST.FILE_REG, 'pipe-r': CONST.FILE_PIPE_R, 'pipe-w': CONST.FILE_PIPE_W,
   eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, 'unix-bound': CONST.FILE_UNIX_BOUND, inet: CONST.FILE_INET,
-  inotify: CONST.FILE_INOTIFY,
+  inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT,
 };
 
 function socketQueue(packets: Buffer[]): Buffer | undefined {
@@ -169,7 +169,8 @@ function epollTargets(targets: EpollTarget[]): Buffer | undefined {
 export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
   const w = new PlanWriter();
   w.alloc(recordSize('hdr'));
-  const maxFd = plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2);
+  // above every descriptor a task gets and every one handed over to inherit
+  const maxFd = plan.files.reduce((m, f) => Math.max(m, f.inheritFd ?? 0), plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2));
   const fdBase = Math.max(maxFd + 1, 16);
   const files = plan.files.map((f) => {
     // epoll targets go where pipe data would: records of (fd, events, data), 8 bytes each field
@@ -186,7 +187,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       data_off: w.bytes(data, 8),
       data_len: data?.length ?? 0,
       pipe_size: f.pipeSize ?? 0,
-      value: f.value ?? 0n,
+      value: f.kind === 'inherit' ? BigInt(f.inheritFd ?? -1) : f.value ?? 0n,
       owner: f.owner ?? 0,
       sk_peer: f.socket ? f.socket.peer + 1 : 0,
       sk_sndbuf: f.socket?.sndbuf ?? f.inet?.sndbuf ?? f.unixBound?.sndbuf ?? 0,

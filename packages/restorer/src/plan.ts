@@ -147,7 +147,7 @@ export interface EpollTarget {
 }
 
 export interface FilePlan {
-  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd' | 'unix' | 'unix-bound' | 'inet' | 'inotify';
+  kind: 'reg' | 'pipe-r' | 'pipe-w' | 'eventfd' | 'signalfd' | 'epoll' | 'timerfd' | 'unix' | 'unix-bound' | 'inet' | 'inotify' | 'inherit';
   path?: string;
   /** open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) */
   flags: number;
@@ -186,6 +186,11 @@ export interface FilePlan {
     family: number; protocol: number; address?: Buffer; listen: boolean; backlog: number;
     reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number;
   };
+  /**
+   * inherit: not made again but taken from descriptor `inheritFd` of the restoring process
+   * (CRIU's --inherit-fd: an outside pipe end, socket or file the caller hands over)
+   */
+  inheritFd?: number;
   /** inotify: its watches, each added again under its number (wd) with its event mask */
   watches?: { wd: number; mask: number; path: string }[];
 }

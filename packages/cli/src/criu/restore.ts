@@ -14,6 +14,16 @@ export function verbosityOf(rawArgs: string[]): number {
   return v;
 }
 
+/** Every --inherit-fd value (CRIU takes the option more than once). */
+export function inheritFdOf(rawArgs: string[]): string[] {
+  const out: string[] = [];
+  rawArgs.forEach((a, i) => {
+    if (a === '--inherit-fd' && i + 1 < rawArgs.length) out.push(rawArgs[i + 1]!);
+    else if (a.startsWith('--inherit-fd=')) out.push(a.slice('--inherit-fd='.length));
+  });
+  return out;
+}
+
 export const restoreCommand = defineCommand({
   meta: { name: 'restore', description: 'restore processes from a checkpoint image directory' },
   args: {
@@ -25,6 +35,7 @@ export const restoreCommand = defineCommand({
     pidfile: { type: 'string', description: 'write the root task pid to this file' },
     'log-file': { type: 'string', alias: 'o', description: 'log file (relative to the work dir)' },
     'cpu-cap': { type: 'string', description: "CPU compatibility checks: 'none' skips them (default: fpu)" },
+    'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
   },
   async run({ args, rawArgs }) {
     if (rawArgs.includes('--help') || rawArgs.includes('-h')) {
@@ -48,6 +59,7 @@ export const restoreCommand = defineCommand({
         logFile: args['log-file'],
         verbosity: verbosityOf(rawArgs),
         cpuCap: args['cpu-cap'],
+        inheritFd: inheritFdOf(rawArgs),
       },
       { err: (l) => process.stderr.write(l + '\n') },
     );

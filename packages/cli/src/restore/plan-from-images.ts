@@ -22,6 +22,20 @@ const FD_CLOEXEC = 1;
 
 export interface BuildPlanOptions {
   logger?: Logger;
+  /**
+   * CRIU's --inherit-fd: files handed over by the caller instead of made again, by the name CRIU
+   * gives them (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor
+   */
+  inherit?: Map<string, number>;
+}
+
+/** The name --inherit-fd knows a files.img entry by (as CRIU's restore does), if it has one. */
+export function inheritKey(f: Obj): string | undefined {
+  if (f.type === 'PIPE' && f.pipe) return `pipe:[${f.pipe.pipe_id}]`;
+  if (f.type === 'UNIXSK' && f.usk) return `socket:[${f.usk.ino}]`;
+  if (f.type === 'INETSK' && f.isk) return `socket:[${f.isk.ino}]`;
+  if (f.type === 'REG' && f.reg) return String(f.reg.name).replace(/^\//, '');
+  return undefined;
 }
 
 /** inotify_add_watch(2) bits kept from a recorded mask: the events, IN_EXCL_UNLINK, IN_ONESHOT */
@@ -197,7 +211,14 @@ class FileTable {
     private readonly skQueues: Map<number, Buffer[]>,
     /** files.img id → index of its ghost (an unlinked file) in the plan's ghosts */
     readonly ghostOf: Map<number, number> = new Map(),
+    private readonly inherit: Map<string, number> = new Map(),
   ) {}
+
+  /** --inherit-fd keys that named no file of the checkpoint */
+  unusedInherit(): string[] {
+    const used = new Set([...this.all.values()].map(inheritKey));
+    return [...this.inherit.keys()].filter((k) => !used.has(k));
+  }
 
   /** Point every socketpair end at its other end (which must be in the checkpoint). */
   resolveSockets(): void {
@@ -227,7 +248,16 @@ class FileTable {
     if (have !== undefined) return have;
     const f = this.entry(id, what);
     let p: FilePlan;
-    if (f.type === 'REG' && f.reg && this.ghostOf.has(id)) {
+    const key = inheritKey(f);
+    const given = key === undefined ? undefined : this.inherit.get(key);
+    if (given !== undefined) {
+      const flags = Number((f.reg ?? f.pipe ?? f.usk ?? f.isk)?.flags ?? 0);
+      p = { kind: 'inherit', flags, pos: 0n, inheritFd: given };
+      // a socketpair end whose peer is restored would need that peer made alone: not done
+      if (f.usk && this.all.size && [...this.all.values()].some((o) => o.usk && o.usk.ino === f.usk.peer)) {
+        throw unsupported(`${what}: --inherit-fd for one end of a socketpair whose other end is in the checkpoint`);
+      }
+    } else if (f.type === 'REG' && f.reg && this.ghostOf.has(id)) {
       const r = f.reg as Obj;
       // an O_TMPFILE file comes back as a plain (unlinked) file: no O_TMPFILE/O_DIRECTORY on reopening
       p = { kind: 'reg', path: r.name, flags: (r.flags ?? 0) & ~(0o20000000 | 0o200000), pos: big(r.pos), ghost: this.ghostOf.get(id) };
@@ -471,7 +501,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     }
     ghostOf.set(Number(r.orig_id), gi);
   }
-  const files = new FileTable(allFiles, pipeData, skQueues, ghostOf);
+  const files = new FileTable(allFiles, pipeData, skQueues, ghostOf, opts.inherit);
   const memfdInodes = new Map<number, Obj>(((await img(dir, 'memfd.img', 'MEMFD_INODE', true)) ?? []).map((m) => [Number(m.inode_id), m]));
   const shmem = new ShmemTable(memfdInodes);
 
@@ -616,6 +646,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
   }
   files.resolveSockets();
+  for (const k of files.unusedInherit()) log.warn(`--inherit-fd: no file of the checkpoint is ${k}`);
   // shared memory objects: their pages, offsets within the object
   const shmemPlans: ShmemPlan[] = [];
   for (const o of shmem.objects) {

@@ -2,9 +2,9 @@
  * The core of `criu restore`: images → plan → restorer, as a function of options and io
  * (no process spawning), returning the exit code.
  */
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, fstatSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { ExitCode, type Logger } from '@crtools/common';
+import { CrtoolsError, ExitCode, type Logger } from '@crtools/common';
 import { restoreTree, waitRoot } from '@crtools/restorer';
 import { buildRestorePlan } from './plan-from-images.js';
 
@@ -21,6 +21,25 @@ export interface RestoreOptions {
   timeoutMs?: number;
   /** CRIU's --cpu-cap list; 'none' skips the CPU compatibility check */
   cpuCap?: string;
+  /** CRIU's --inherit-fd fd[N]:resource, each as given */
+  inheritFd?: string[];
+}
+
+/** Parse --inherit-fd values (fd[N]:resource) into resource → N; each N must be open here. */
+export function parseInheritFd(values: string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const v of values) {
+    const m = /^fd\[(\d+)\]:(.+)$/.exec(v);
+    if (!m) throw new CrtoolsError('USAGE', `invalid --inherit-fd argument: ${v} (fd[N]:resource)`, { exitCode: ExitCode.USAGE });
+    const fd = Number(m[1]);
+    try {
+      fstatSync(fd);
+    } catch {
+      throw new CrtoolsError('USAGE', `--inherit-fd ${v}: descriptor ${fd} is not open`, { exitCode: ExitCode.USAGE });
+    }
+    out.set(m[2]!, fd);
+  }
+  return out;
 }
 
 export interface RestoreIo {
@@ -45,7 +64,8 @@ export async function runRestore(o: RestoreOptions, io: RestoreIo): Promise<numb
     : levelLogger(Math.min(level, 4), io.err);
   if (o.logFile) writeFileSync(rel(o.logFile), '');
   log.info(`Restoring from ${dir}`);
-  const plan = await buildRestorePlan(dir, { logger: log });
+  const inherit = parseInheritFd(o.inheritFd ?? []);
+  const plan = await buildRestorePlan(dir, { logger: log, inherit });
   const tree = await restoreTree(plan, {
     leaveStopped: o.leaveStopped,
     restoreSibling: o.sibling,

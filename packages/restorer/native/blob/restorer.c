@@ -285,6 +285,13 @@ static void open_file_table(struct ctx *c)
 	struct plan_file *f = AT(c, c->h->files_off);
 	u64 n = c->h->nfiles, i, k;
 
+	/* what the launcher holds goes, but for the descriptors handed over by the caller
+	   (--inherit-fd), which take their places first (fd_base is above every one of them) */
+	for (i = 0; i < n; i++)
+		if (f[i].kind == FILE_INHERIT)
+			chk(c, S2(NR_dup2, f[i].value, c->h->fd_base + i), i);
+	chk(c, S3(NR_close_range, 0, c->h->fd_base - 1, 0), 0);
+	chk(c, S3(NR_close_range, c->h->fd_base + n, ~0U, 0), 0);
 	for (i = 0; i < n; i++) {
 		long fd;
 		if (f[i].kind != FILE_REG)
@@ -1209,7 +1216,6 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 
 	if (c->t->parent == NO_PARENT) {
 		set_step(c, STEP_FILES);
-		chk(c, S3(NR_close_range, 0, ~0U, 0), 0);
 		open_file_table(c);
 	}
 	set_step(c, STEP_SESSION);
