@@ -566,6 +566,39 @@ describe('--inherit-fd: files outside the checkpoint handed over by the caller',
   });
 });
 
+describe('-j/--shell-job: a job of a shell, its session led from outside the tree', () => {
+  it('dump refuses it without -j (and leaves it running); with -j it restores into criu\'s session and group', () => {
+    const dir = tmp('shell-job');
+    // a background job of a shell that exits: its session and group stay the shell's
+    const r0 = spawnSync('sh', ['-c', `cd ${dir}; exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; /bin/sleep 1000 </dev/null >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+    const pid = Number(r0.stdout.trim());
+    mine.push(pid);
+    for (let i = 0; i < 100 && !existsSync(`/proc/${pid}`); i++) sleep(10);
+    const stat = () => readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+    const [, , pgid0, sid0] = stat().map(Number);
+    expect(sid0).not.toBe(pid);
+    const img = tmp('shell-job-img');
+    const d0 = criu(['dump', '-t', String(pid), '-D', img]);
+    expect(d0.code).toBe(1);
+    expect(oneLine(d0.stderr)).toMatch(new RegExp(`root process ${pid} is not a session leader .*--shell-job`));
+    expect(alive(pid)).toBe(true);
+    expect(stat()[0]).not.toBe('T'); // not left stopped
+    const d = criu(['dump', '-t', String(pid), '-D', img, '-j']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(pid)).toBe(true);
+    const criuJs = path.resolve(workloadBinDir, '../../packages/cli/bin/criu.js');
+    // criu runs in a session of its own (setsid): the job must not restore without -j there
+    const r = spawnSync('setsid', ['-w', 'sh', '-c', `${process.execPath} ${criuJs} restore -D ${img} -d; echo rc=$?; ${process.execPath} ${criuJs} restore -D ${img} -d -j; echo rc=$?; echo me=$$`], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stdout).toMatch(/rc=1\nrc=0\n/);
+    expect(r.stderr).toMatch(new RegExp(`root task ${pid} was not a session leader .*--shell-job`));
+    const me = Number(/me=(\d+)/.exec(r.stdout)?.[1]);
+    const [, , pgid, sid] = stat().map(Number);
+    expect([pgid, sid]).toEqual([me, me]); // criu's group and session, as CRIU does
+    expect(pgid0).not.toBe(me);
+    expect(alive(pid)).toBe(true);
+  });
+});
+
 describe('failures: one clear line, non-zero exit, nothing left running', () => {
   function dumped(keep = false) {
     const w = startWorkload('pattern', ['1']);

@@ -27,6 +27,7 @@ export const dumpCommand = defineCommand({
     'log-file': { type: 'string', alias: 'o', description: 'log file name (in the work dir)' },
     'leave-running': { type: 'boolean', alias: 'R', description: 'leave the tree running after the dump' },
     'leave-stopped': { type: 'boolean', alias: 's', description: 'leave the tree stopped after the dump' },
+    'shell-job': { type: 'boolean', alias: 'j', description: 'the root is a job of a shell: its session (and group) is led from outside the tree' },
     verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   },
   async run({ args, rawArgs }) {
@@ -48,6 +49,7 @@ export const dumpCommand = defineCommand({
       verbosity: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
       leaveRunning: !!args['leave-running'],
       leaveStopped: !!args['leave-stopped'],
+      shellJob: !!args['shell-job'],
       signal: ac.signal,
     }).finally(() => {
       process.off('SIGINT', onSignal);

@@ -35,6 +35,7 @@ export const restoreCommand = defineCommand({
     pidfile: { type: 'string', description: 'write the root task pid to this file' },
     'log-file': { type: 'string', alias: 'o', description: 'log file (relative to the work dir)' },
     'cpu-cap': { type: 'string', description: "CPU compatibility checks: 'none' skips them (default: fpu)" },
+    'shell-job': { type: 'boolean', alias: 'j', default: false, description: "the root was a shell's job: it joins criu's session (and group)" },
     'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
   },
   async run({ args, rawArgs }) {
@@ -60,6 +61,7 @@ export const restoreCommand = defineCommand({
         verbosity: verbosityOf(rawArgs),
         cpuCap: args['cpu-cap'],
         inheritFd: inheritFdOf(rawArgs),
+        shellJob: args['shell-job'],
       },
       { err: (l) => process.stderr.write(l + '\n') },
     );

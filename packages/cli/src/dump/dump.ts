@@ -30,6 +30,11 @@ export interface DumpOptions {
   leaveRunning?: boolean;
   /** Leave the tree stopped after the dump (-s). */
   leaveStopped?: boolean;
+  /**
+   * The root may belong to a session (and group) led from outside the tree, as a job started
+   * from a shell does (CRIU's -j/--shell-job); without it such a root is refused.
+   */
+  shellJob?: boolean;
   /** Ptrace wait timeout in ms. */
   timeoutMs?: number;
   /** Where one-line errors also go (the bin's stderr). */
@@ -78,6 +83,22 @@ class KobjIds {
  * succeeded (inventory.img last); on any failure the tree is resumed as it was, nothing is
  * left in `dir`, and the error is thrown.
  */
+/** CRIU's rule: without --shell-job the root must lead its own session. */
+function checkSessionLeader(pid: number): void {
+  let sid: number;
+  try {
+    sid = readStat(pid).session;
+  } catch {
+    return; // gone or unreadable: freezing the tree says so
+  }
+  if (sid !== pid) {
+    throw new CrtoolsError('DUMP_SHELL_JOB', `the root process ${pid} is not a session leader (its session is ${sid}); consider using --shell-job`, {
+      context: { pid, sid },
+      exitCode: ExitCode.FAILED,
+    });
+  }
+}
+
 export async function dump(opts: DumpOptions): Promise<DumpResult> {
   if (!Number.isInteger(opts.pid) || opts.pid <= 1) {
     throw new CrtoolsError('BAD_PID', `bad pid ${opts.pid}: give the root of the tree with -t PID (> 1)`, { exitCode: ExitCode.USAGE });
@@ -95,6 +116,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const t0 = performance.now();
   try {
     log.info(`Dumping processes (pid: ${opts.pid} comm: ${commOf(opts.pid)})`);
+    if (!opts.shellJob) checkSessionLeader(opts.pid);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
     const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? opts.pages ?? 'splice';

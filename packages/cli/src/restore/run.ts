@@ -2,10 +2,10 @@
  * The core of `criu restore`: images → plan → restorer, as a function of options and io
  * (no process spawning), returning the exit code.
  */
-import { appendFileSync, fstatSync, writeFileSync } from 'node:fs';
+import { appendFileSync, fstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, type Logger } from '@crtools/common';
-import { restoreTree, waitRoot } from '@crtools/restorer';
+import { restoreTree, waitRoot, type RestorePlan } from '@crtools/restorer';
 import { buildRestorePlan } from './plan-from-images.js';
 
 export interface RestoreOptions {
@@ -23,6 +23,51 @@ export interface RestoreOptions {
   cpuCap?: string;
   /** CRIU's --inherit-fd fd[N]:resource, each as given */
   inheritFd?: string[];
+  /** CRIU's -j/--shell-job: a root that was a shell's job joins criu's session (and group) */
+  shellJob?: boolean;
+}
+
+/**
+ * --shell-job as CRIU does it: the root's session, led from outside the checkpoint, becomes
+ * criu's own (every task of that session moves), and so does its process group when the root
+ * did not lead one. Without the option such a root is refused unless criu is in that session.
+ */
+export function shellJobPlan(plan: RestorePlan, own: { sid: number; pgid: number }, shellJob: boolean): RestorePlan {
+  const root = plan.tasks[0]!;
+  if (root.sid === root.pid) return plan;
+  if (!shellJob) {
+    if (root.sid === own.sid) return plan;
+    throw new CrtoolsError('RESTORE_SHELL_JOB', `the root task ${root.pid} was not a session leader (session ${root.sid}); restore it with --shell-job`, { exitCode: ExitCode.FAILED });
+  }
+  const clash = (id: number, what: string) => {
+    for (const t of plan.tasks) {
+      if (t.pid === id || t.sid === id || (what === 'session' && t.pgid === id)) {
+        throw new CrtoolsError('RESTORE_SHELL_JOB', `--shell-job: criu's ${what} ${id} is also a pid, session or group of the checkpoint (task ${t.pid})`, { exitCode: ExitCode.FAILED });
+      }
+    }
+  };
+  const sidMap = new Map<number, number>();
+  const pgidMap = new Map<number, number>();
+  if (root.sid !== own.sid) {
+    clash(own.sid, 'session');
+    sidMap.set(root.sid, own.sid);
+    pgidMap.set(root.sid, own.sid);
+  }
+  if (root.pgid !== root.pid && root.pgid !== own.pgid) {
+    if (own.pgid !== own.sid) clash(own.pgid, 'group');
+    pgidMap.set(root.pgid, own.pgid);
+  }
+  return {
+    ...plan,
+    tasks: plan.tasks.map((t) => ({ ...t, sid: sidMap.get(t.sid) ?? t.sid, pgid: pgidMap.get(t.pgid) ?? t.pgid })),
+  };
+}
+
+/** This process's session and process group (/proc/self/stat). */
+function ownSession(): { sid: number; pgid: number } {
+  const s = readFileSync('/proc/self/stat', 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return { pgid: Number(f[2]), sid: Number(f[3]) };
 }
 
 /** Parse --inherit-fd values (fd[N]:resource) into resource → N; each N must be open here. */
@@ -65,7 +110,7 @@ export async function runRestore(o: RestoreOptions, io: RestoreIo): Promise<numb
   if (o.logFile) writeFileSync(rel(o.logFile), '');
   log.info(`Restoring from ${dir}`);
   const inherit = parseInheritFd(o.inheritFd ?? []);
-  const plan = await buildRestorePlan(dir, { logger: log, inherit });
+  const plan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit }), ownSession(), !!o.shellJob);
   const tree = await restoreTree(plan, {
     leaveStopped: o.leaveStopped,
     restoreSibling: o.sibling,
