@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from '../lib/paths.js';
@@ -239,6 +239,24 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
       expect(x.f_handle.handle).toHaveLength(16);
     }
     expect(w.check()).toBe('check ok wds=1,3');
+  });
+
+  it('file locks: refused without --file-locks; with it filelocks.img as CRIU writes it', () => {
+    const dir = tmp('locks');
+    const w = startWorkload('locks', [dir]);
+    const refused = criu(['dump', '-t', String(w.pid), '-D', tmp('locks-refused'), '-R']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/FLOCK WRITE lock is held; dump with --file-locks/);
+    expect(w.check()).toBe('check ok');
+    const { images } = dumpOk(w.pid, ['-R', '--file-locks']); // Debian's crit decodes filelocks.img
+    const fdOf = (name: string) => Number(readdirSync(`/proc/${w.pid}/fd`).find((f) => readlinkSync(`/proc/${w.pid}/fd/${f}`) === `${dir}/${name}`));
+    const locks = images['filelocks.img'].entries.map((l: any) => [l.flag, l.type, l.pid, l.fd, l.start, l.len]).sort();
+    expect(locks).toEqual([
+      [1, 1, w.pid, fdOf('b'), 10, 20], // POSIX write lock on bytes 10..29
+      [2, 1, w.pid, fdOf('a'), 0, 0], // flock LOCK_EX
+      [4, 0, w.pid, fdOf('c'), 0, 0], // OFD read lock to EOF
+    ]);
+    expect(w.check()).toBe('check ok');
   });
 
   it('unix socketpairs: both ends, peers, buffer sizes, queued messages in sk-queues.img', () => {

@@ -22,7 +22,7 @@ function treePids(pid: number): number[] {
 }
 
 describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
-  const cases: [string, () => string[], RegExp][] = [
+  const cases: [string, () => string[], RegExp, string[]?][] = [
     ['pattern', () => ['8'], /^check ok bad=0$/],
     ['threads', () => ['4'], /^check ok alive=4 of 4$/],
     ['pipetree', () => [], /^check ok inflight=1 alive=1 rounds=[1-9]/],
@@ -38,13 +38,14 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['pendsig', () => [], /^check ok shared=1 thread=2$/],
     ['ptimer', () => [], /^check ok id=2 /],
     ['inotify', () => [tmp('c-inotify')], /^check ok wds=1,3$/],
+    ['locks', () => [tmp('c-locks')], /^check ok$/, ['--file-locks']],
   ];
-  for (const [name, args, want] of cases) {
+  for (const [name, args, want, dumpArgs = []] of cases) {
     it(`${name}: dumped by CRIU, restored by us, verdict ${want.source}`, () => {
       const w = startWorkload(name, args());
       const dir = tmp(`c-${name}-img`);
       mkdirSync(dir, { recursive: true });
-      const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log'], { encoding: 'utf8', timeout: 30_000 });
+      const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', ...dumpArgs], { encoding: 'utf8', timeout: 30_000 });
       expect(d.status, `CRIU dump: ${d.stderr}`).toBe(0);
       expect(waitReaped(w.pid)).toBe(true);
       const r = criu(['restore', '-D', dir, '-d']);
@@ -58,10 +59,10 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     it(`${name}: dumped by us, restored by CRIU, same verdict`, () => {
       const w = startWorkload(name, args());
       const dir = tmp(`o-${name}-img`);
-      const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', ...dumpArgs]);
       expect(d.code, d.stderr).toBe(0);
       expect(waitReaped(w.pid)).toBe(true);
-      const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log'], { encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', ...dumpArgs], { encoding: 'utf8', timeout: 30_000 });
       expect(r.status, `CRIU restore: ${r.stderr}`).toBe(0);
       expect(askVerdict(w.state, w.pid, 20_000)).toMatch(want);
       const pids = treePids(w.pid);

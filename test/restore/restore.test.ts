@@ -302,6 +302,33 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     }, true, () => existsSync(out) && readFileSync(out, 'utf8').includes('one'));
   });
 
+  it('file locks (--file-locks): a flock, a POSIX range lock and an OFD lock are held again, twice', () => {
+    const dir = tmp('locks');
+    const w = startWorkload('locks', [dir]);
+    const lockLines = (pid: number) =>
+      readdirSync(`/proc/${pid}/fdinfo`).flatMap((f) => readFileSync(`/proc/${pid}/fdinfo/${f}`, 'utf8').split('\n').filter((l) => l.startsWith('lock:')))
+        .map((l) => l.replace(/^lock:\s+\d+: /, '').replace(/\s+/g, ' ')).sort();
+    const before = lockLines(w.pid);
+    expect(before).toHaveLength(3);
+    // without --file-locks the dump refuses (and the task runs on, its locks still held)
+    const refused = criu(['dump', '-t', String(w.pid), '-D', tmp('locks-refused')]);
+    expect(refused.code).toBe(1);
+    expect(oneLine(refused.stderr)).toMatch(/lock is held; dump with --file-locks/);
+    expect(lockLines(w.pid)).toEqual(before);
+    for (let round = 0; round < 2; round++) {
+      const img = tmp(`locks-${round}`);
+      dump(w.pid, img, ['--file-locks']);
+      expect(waitReaped(w.pid)).toBe(true);
+      expect(spawnSync('flock', ['-n', path.join(dir, 'a'), 'true']).status).toBe(0); // free while nobody holds it
+      const r = restore(img);
+      mine.push(w.pid);
+      expect(r.code, r.stderr).toBe(0);
+      expect(lockLines(w.pid)).toEqual(before); // same kinds, ranges, pid, inodes
+      expect(spawnSync('flock', ['-n', path.join(dir, 'a'), 'true']).status).toBe(1); // held again
+      expect(verdict(w.state, w.pid)).toBe('check ok');
+    }
+  });
+
   it('sockpair: unix stream/dgram/seqpacket pairs, queued data both ways, a shut-down end, one end in a child', () =>
     roundTrip('sockpair', [], (pid, st) => {
       expect(treePids(pid)).toHaveLength(2);

@@ -279,6 +279,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       auxv_bytes: t.auxv.length * 8,
       exe_path: w.string(t.exe),
       zombie: t.zombie ? t.zombie.status + 1 : 0,
+      nlocks: t.locks?.length ?? 0,
+      locks_off: t.locks?.length ? w.u64s(t.locks.flatMap((l) => [BigInt(l.fd), BigInt(l.flag), BigInt(l.type), l.start, l.len])) : 0,
       npatches: t.patches?.length ?? 0,
       patches_off: t.patches?.length ? w.u64s(t.patches.flatMap((p) => [p.addr, p.value])) : 0,
       dumpable: t.dumpable,

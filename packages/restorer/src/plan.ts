@@ -228,6 +228,11 @@ export interface TaskPlan {
   posixTimers?: PosixTimerPlan[];
   /** /proc/PID/oom_score_adj (-1000..1000) */
   oomScoreAdj?: number;
+  /**
+   * file locks taken again once the task's descriptors are in place (CRIU's filelocks.img):
+   * flag 1 POSIX, 2 flock, 4 OFD; type 0 read (shared), 1 write (exclusive); len 0 = to EOF
+   */
+  locks?: { fd: number; flag: number; type: number; start: bigint; len: bigint }[];
   /** u64 writes into the task's memory once its pages are in (dispatch.ts) */
   patches?: { addr: bigint; value: bigint }[];
   /**

@@ -27,6 +27,7 @@ export const dumpCommand = defineCommand({
     'log-file': { type: 'string', alias: 'o', description: 'log file name (in the work dir)' },
     'leave-running': { type: 'boolean', alias: 'R', description: 'leave the tree running after the dump' },
     'leave-stopped': { type: 'boolean', alias: 's', description: 'leave the tree stopped after the dump' },
+    'file-locks': { type: 'boolean', description: 'keep the file locks (flock, POSIX, OFD) the tree holds' },
     'shell-job': { type: 'boolean', alias: 'j', description: 'the root is a job of a shell: its session (and group) is led from outside the tree' },
     verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   },
@@ -50,6 +51,7 @@ export const dumpCommand = defineCommand({
       leaveRunning: !!args['leave-running'],
       leaveStopped: !!args['leave-stopped'],
       shellJob: !!args['shell-job'],
+      fileLocks: !!args['file-locks'],
       signal: ac.signal,
     }).finally(() => {
       process.off('SIGINT', onSignal);

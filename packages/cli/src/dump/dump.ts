@@ -8,7 +8,7 @@ import {
   clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, collectInfected, withInfection, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM,
   readMemory, sameKernelObject,
 } from '@crtools/parasite';
-import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList } from '@crtools/procfs';
+import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { FileTable, type Entry } from './files.js';
 import { DumpLog } from './log.js';
 import { coreEntries, mmEntry } from './task.js';
@@ -35,6 +35,8 @@ export interface DumpOptions {
    * from a shell does (CRIU's -j/--shell-job); without it such a root is refused.
    */
   shellJob?: boolean;
+  /** Keep the file locks the tree holds (CRIU's --file-locks); without it a lock is refused. */
+  fileLocks?: boolean;
   /** Ptrace wait timeout in ms. */
   timeoutMs?: number;
   /** Where one-line errors also go (the bin's stderr). */
@@ -123,7 +125,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const tFreeze = performance.now();
     tasks = freezeTree(opts.pid, log, opts.timeoutMs);
     const tFrozen = performance.now();
-    const result = await dumpFrozen(tasks, tmp, log, opts.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen });
+    const result = await dumpFrozen(tasks, tmp, log, opts.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: opts.fileLocks });
     checkAbort(opts.signal);
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
@@ -178,11 +180,45 @@ function commOf(pid: number): string {
   }
 }
 
+/**
+ * filelocks.img as CRIU writes it: flock, POSIX and OFD locks the tree holds, each by a task and
+ * the descriptor it is taken again through (flock/OFD locks belong to an open file: once per
+ * file; POSIX locks to a process: once per task and range). Without --file-locks a lock is
+ * refused, as CRIU refuses it, rather than silently dropped.
+ */
+class FileLocks {
+  readonly entries: Entry[] = [];
+  private readonly seen = new Set<string>();
+  constructor(private readonly allowed = false) {}
+
+  add(pid: number, fds: FdRecord[], fileIds: number[]): void {
+    fds.forEach((r, i) => {
+      for (const l of r.locks ?? []) {
+        if (l.blocked) continue; // waiting for it, not holding it
+        const flag = l.type === 'POSIX' ? 1 : l.type === 'FLOCK' ? 2 : l.type === 'OFDLCK' ? 4 : 0;
+        const what = `task ${pid} fd ${r.fd} (${r.target}): a ${l.type} ${l.access} lock`;
+        if (!flag || (l.access !== 'READ' && l.access !== 'WRITE')) {
+          throw new CrtoolsError('UNSUPPORTED_LOCK', `${what} is not supported`, { context: { pid, fd: r.fd }, exitCode: ExitCode.UNSUPPORTED });
+        }
+        if (!this.allowed) {
+          throw new CrtoolsError('DUMP_FILE_LOCKS', `${what} is held; dump with --file-locks to keep it`, { context: { pid, fd: r.fd }, exitCode: ExitCode.FAILED });
+        }
+        const owner = flag === 1 ? `task ${pid}` : `file ${fileIds[i]}`;
+        const key = `${flag}:${owner}:${l.devMajor}:${l.devMinor}:${l.ino}:${l.start}:${l.end}`;
+        if (this.seen.has(key)) continue;
+        this.seen.add(key);
+        this.entries.push({ flag, type: l.access === 'WRITE' ? 1 : 0, pid, fd: r.fd, start: l.start, len: l.end === null ? 0n : l.end - l.start + 1n });
+      }
+    });
+  }
+}
+
 async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: DumpLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
-  times: { freezingUs: number; frozenAt: number },
+  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const files = new FileTable();
+  const fileLocks = new FileLocks(opts.fileLocks);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
   const fsIds = new KobjIds(KCMP_FS);
@@ -237,6 +273,7 @@ async function dumpFrozen(
       };
       const mm = mmEntry(pid, vmas, stat, state.misc, files);
       const fdinfo = fds.map((r) => files.fd(pid, r));
+      fileLocks.add(pid, fds, fdinfo.map((e) => Number(e.id)));
       const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 
       for (const [tid, core] of coreEntries(pid, state, stat, timers)) await writeImageFile(path.join(dir, `core-${tid}.img`), { magic: 'CORE', entries: [core] });
@@ -291,6 +328,7 @@ async function dumpFrozen(
 
   files.checkUnixPeers();
   await writeImageFile(path.join(dir, 'files.img'), { magic: 'FILES', entries: files.files });
+  if (fileLocks.entries.length) await writeImageFile(path.join(dir, 'filelocks.img'), { magic: 'FILE_LOCKS', entries: fileLocks.entries });
   if (files.memfdInodes.length) await writeImageFile(path.join(dir, 'memfd.img'), { magic: 'MEMFD_INODE', entries: files.memfdInodes });
   if (files.pipesData.length) await writeImageFile(path.join(dir, 'pipes-data.img'), { magic: 'PIPES_DATA', entries: files.pipesData });
   if (files.skQueues.length) await writeImageFile(path.join(dir, 'sk-queues.img'), { magic: 'SK_QUEUES', entries: files.skQueues });

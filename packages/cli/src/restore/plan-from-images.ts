@@ -661,6 +661,17 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     }
     shmemPlans.push({ size: o.size, pages });
   }
+  // file locks: each taken again by its task through its descriptor
+  for (const l of (await img(dir, 'filelocks.img', 'FILE_LOCKS', true)) ?? []) {
+    const t = tasks.find((x) => x.pid === Number(l.pid) && !x.zombie);
+    const where = `filelocks.img: a lock of pid ${l.pid} on fd ${l.fd}`;
+    if (!t) throw badInput(`${where}: no such task in pstree.img`, { image: 'filelocks.img' });
+    if (!t.fds.some((f) => f.fd === Number(l.fd))) throw badInput(`${where}: the task has no such descriptor`, { image: 'filelocks.img' });
+    const flag = Number(l.flag);
+    const type = Number(l.type);
+    if (![1, 2, 4].includes(flag) || (type !== 0 && type !== 1)) throw unsupported(`${where}: lock kind ${flag} type ${type} is not restored`);
+    (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
+  }
   return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(ghosts.length ? { ghosts } : {}) };
 }
 

@@ -31,6 +31,7 @@ typedef long long s64;
 #define NR_getpid 39
 #define NR_exit 60
 #define NR_fcntl 72
+#define NR_flock 73
 #define NR_chdir 80
 #define NR_umask 95
 #define NR_setpgid 109
@@ -505,6 +506,22 @@ static void restore_fds(struct ctx *c)
 	set_step(c, STEP_FDS);
 	if (c->h->nfiles)
 		chk(c, S3(NR_close_range, c->h->fd_base, c->h->fd_base + c->h->nfiles - 1, 0), 0);
+}
+
+/* file locks, taken again without waiting: another holder now is a failure, as in CRIU */
+static void restore_locks(struct ctx *c)
+{
+	const u64 *l = AT(c, c->t->locks_off);
+	u64 i;
+
+	set_step(c, STEP_LOCKS);
+	for (i = 0; i < c->t->nlocks; i++, l += 5) {
+		struct { short type, whence; int pad; s64 start, len; int pid, pad2; } fl = { (short)l[2], 0 /* SEEK_SET */, 0, (s64)l[3], (s64)l[4], 0, 0 };
+		if (l[1] == 2)
+			chk(c, S2(NR_flock, l[0], (l[2] == 1 ? 2 /* LOCK_EX */ : 1 /* LOCK_SH */) | 4 /* LOCK_NB */), l[0]);
+		else
+			chk(c, S3(NR_fcntl, l[0], l[1] == 4 ? 37 /* F_OFD_SETLK */ : 6 /* F_SETLK */, &fl), l[0]);
+	}
 }
 
 /* Page runs flagged uffd (big runs in private anonymous areas, chosen by the plan) are filled
@@ -1259,6 +1276,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 
 	set_step(c, STEP_FDS);
 	restore_fds(c);
+	restore_locks(c);
 	set_step(c, STEP_FS);
 	if (c->t->root && !(STR(c, c->t->root)[0] == '/' && STR(c, c->t->root)[1] == 0)) {
 		chk(c, S1(NR_chdir, STR(c, c->t->root)), 0);
