@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <stdio.h>
 #include <string>
+#include <utility>
 #include <linux/futex.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -395,7 +396,7 @@ int CopyPiece(Helper *h, HelperTask &t, uint64_t k, int uffd, std::vector<int> &
     }
     uint64_t at = k * h->chunk, len = r.len - at < h->chunk ? r.len - at : h->chunk;
     if (fds[i] < 0) {
-      for (size_t j = 0; j < i; j++)
+      for (size_t j = 0; j < i && fds[i] < 0; j++)
         if (fds[j] >= 0 && t.runs[j].path == r.path) fds[i] = dup(fds[j]);
       if (fds[i] < 0) fds[i] = open(r.path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fds[i] < 0) return errno;
@@ -442,13 +443,10 @@ Napi::Value PageHelper(const Napi::CallbackInfo &info) {
   h->pubOff = num(a, "pubOff");
   h->chunk = num(a, "chunk");
   h->stFailed = num(a, "failed");
-  h->fState = num(f, "state");
-  h->fPid = num(f, "pid");
-  h->fUffd = num(f, "uffd");
-  h->fChunks = num(f, "chunks");
-  h->fClaimed = num(f, "claimed");
-  h->fCopied = num(f, "copied");
-  h->fErr = num(f, "help_err");
+  const std::pair<uint64_t Helper::*, const char *> fields[] = {
+      {&Helper::fState, "state"}, {&Helper::fPid, "pid"}, {&Helper::fUffd, "uffd"}, {&Helper::fChunks, "chunks"},
+      {&Helper::fClaimed, "claimed"}, {&Helper::fCopied, "copied"}, {&Helper::fErr, "help_err"}};
+  for (auto &fd : fields) h->*fd.first = num(f, fd.second);
   Napi::Array tasks = a.Get("tasks").As<Napi::Array>();
   for (uint32_t i = 0; i < tasks.Length(); i++) {
     HelperTask t;
