@@ -18,3 +18,4 @@ export {
 } from './pyjson.js';
 export { parseImageFileName, imageFileName, openImageDir, type ImageDir, type ImageDirEntry, type ImageFileName } from './image-dir.js';
 export { generateTypes, writeTypes, typeName } from './typegen.js';
+export * from './vma-status.js';

@@ -6,6 +6,13 @@
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import * as images from '@crtools/images';
 
+// the VMA status bits are the format's, re-exported by constants.ts
+export {
+  VMA_AREA_REGULAR, VMA_AREA_STACK, VMA_AREA_VSYSCALL, VMA_AREA_VDSO, VMA_AREA_HEAP, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
+  VMA_ANON_SHARED, VMA_ANON_PRIVATE, VMA_AREA_SYSVIPC, VMA_AREA_SOCKET, VMA_AREA_VVAR, VMA_AREA_AIORING, VMA_AREA_MEMFD,
+  VMA_AREA_SHSTK, VMA_AREA_GUARD, VMA_AREA_UPROBES, VMA_UNSUPP,
+} from '@crtools/images';
+
 /** A pagemap entry as read from an image, normalised like CRIU's init_compat_pagemap_entry. */
 export interface RawPagemapEntry {
   vaddr: bigint;

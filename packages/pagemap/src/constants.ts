@@ -22,25 +22,12 @@ export const PME_SOFT_DIRTY = 1n << 55n;
 /** PFN (or swap type/offset) bits 0..54. */
 export const PME_PFRAME_MASK = (1n << 55n) - 1n;
 
-/** VmaEntry.status bits (CRIU's VMA_AREA_* / VMA_* flags). */
-export const VMA_AREA_REGULAR = 1 << 0;
-export const VMA_AREA_STACK = 1 << 1;
-export const VMA_AREA_VSYSCALL = 1 << 2;
-export const VMA_AREA_VDSO = 1 << 3;
-export const VMA_AREA_HEAP = 1 << 5;
-export const VMA_FILE_PRIVATE = 1 << 6;
-export const VMA_FILE_SHARED = 1 << 7;
-export const VMA_ANON_SHARED = 1 << 8;
-export const VMA_ANON_PRIVATE = 1 << 9;
-export const VMA_AREA_SYSVIPC = 1 << 10;
-export const VMA_AREA_SOCKET = 1 << 11;
-export const VMA_AREA_VVAR = 1 << 12;
-export const VMA_AREA_AIORING = 1 << 13;
-export const VMA_AREA_MEMFD = 1 << 14;
-export const VMA_AREA_SHSTK = 1 << 15;
-export const VMA_AREA_GUARD = 1 << 16;
-export const VMA_AREA_UPROBES = 1 << 17;
-export const VMA_UNSUPP = 1 << 31;
+/** VmaEntry.status bits: an image-format fact, kept in @crtools/images. */
+export {
+  VMA_AREA_REGULAR, VMA_AREA_STACK, VMA_AREA_VSYSCALL, VMA_AREA_VDSO, VMA_AREA_HEAP, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
+  VMA_ANON_SHARED, VMA_ANON_PRIVATE, VMA_AREA_SYSVIPC, VMA_AREA_SOCKET, VMA_AREA_VVAR, VMA_AREA_AIORING, VMA_AREA_MEMFD,
+  VMA_AREA_SHSTK, VMA_AREA_GUARD, VMA_AREA_UPROBES, VMA_UNSUPP,
+} from './_images.js';
 
 /** mmap flags and protections as they appear in VmaEntry.flags / .prot. */
 export const PROT_READ = 0x1;

@@ -6,6 +6,7 @@
 import { toHex } from '@crtools/common';
 import { ImageDir, big, num, type CritEntry, type Task } from './image-dir.js';
 import type { JsonValue } from './_images.js';
+import { VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_FILE_PRIVATE, VMA_FILE_SHARED } from './_images.js';
 
 export const VIEWS = ['ps', 'fds', 'mems', 'rss', 'sk', 'tree'] as const;
 export type View = (typeof VIEWS)[number];
@@ -13,16 +14,6 @@ export type View = (typeof VIEWS)[number];
 const PAGE_SHIFT = 12n;
 const hex = (v: bigint): string => v.toString(16);
 
-// VMA status bits (CRIU's vma.h)
-const VMA_AREA_REGULAR = 1 << 0;
-const VMA_AREA_STACK = 1 << 1;
-const VMA_AREA_VSYSCALL = 1 << 2;
-const VMA_AREA_VDSO = 1 << 3;
-const VMA_FILE_PRIVATE = 1 << 6;
-const VMA_FILE_SHARED = 1 << 7;
-const VMA_ANON_SHARED = 1 << 8;
-const VMA_AREA_SYSVIPC = 1 << 10;
-const VMA_AREA_SOCKET = 1 << 11;
 const MAP_GROWSDOWN = 0x0100;
 const PE_PARENT = 1;
 const PE_PRESENT = 4;
