@@ -13,8 +13,9 @@
  * Not covered: slots not bound yet (lazy binding resolves them later with the CPU description
  * the task's ld.so took at start-up), and pointers to such functions kept outside GOTs.
  */
-import { closeSync, openSync, readSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { TaskPlan } from './plan.js';
+import { selfMappings } from './hole.js';
 
 export interface MemoryPatch {
   addr: bigint;
@@ -109,18 +110,14 @@ function devIno(path: string): string | undefined {
   }
 }
 
-/** The files this process maps, by device:inode (from /proc/self/maps): load base and end. */
+/** The files this process maps, by device:inode: load base and end. */
 export function selfObjects(): Map<string, { base: bigint; end: bigint }> {
   const out = new Map<string, { base: bigint; end: bigint }>();
-  for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
-    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+):([0-9a-f]+)\s+(\d+)\s+\//.exec(line);
-    if (!m || m[6] === '0') continue;
-    const key = `${BigInt('0x' + m[4])}:${BigInt('0x' + m[5])}:${m[6]}`;
-    const start = BigInt('0x' + m[1]);
-    const end = BigInt('0x' + m[2]);
-    const o = out.get(key);
-    if (!o && BigInt('0x' + m[3]) === 0n) out.set(key, { base: start, end });
-    else if (o && start >= o.base && end > o.end) o.end = end;
+  for (const m of selfMappings()) {
+    if (m.devIno.endsWith(':0') || !m.name.startsWith('/')) continue;
+    const o = out.get(m.devIno);
+    if (!o && m.offset === 0n) out.set(m.devIno, { base: m.start, end: m.end });
+    else if (o && m.start >= o.base && m.end > o.end) o.end = m.end;
   }
   return out;
 }

@@ -121,13 +121,18 @@ const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT,
 };
 
+/** zero bytes that bring a record of `length` bytes to a multiple of 8 */
+function pad8(length: number): Buffer {
+  return Buffer.alloc((8 - (length % 8)) % 8);
+}
+
 function socketQueue(packets: Buffer[]): Buffer | undefined {
   if (!packets.length) return undefined;
   const parts: Buffer[] = [];
   for (const p of packets) {
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(p.length));
-    parts.push(len, p, Buffer.alloc((8 - (p.length % 8)) % 8));
+    parts.push(len, p, pad8(p.length));
   }
   return Buffer.concat(parts);
 }
@@ -149,7 +154,7 @@ function inotifyWatches(watches: FilePlan['watches']): Buffer | undefined {
     head.writeBigUInt64LE(BigInt(w.wd), 0);
     head.writeBigUInt64LE(BigInt(w.mask >>> 0), 8);
     head.writeBigUInt64LE(BigInt(path.length), 16);
-    parts.push(head, path, Buffer.alloc((8 - (path.length % 8)) % 8));
+    parts.push(head, path, pad8(path.length));
   }
   return Buffer.concat(parts);
 }

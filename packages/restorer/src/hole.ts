@@ -7,15 +7,30 @@ export interface Interval {
   end: bigint;
 }
 
-/** Mappings of this process: [start, end) and the name column. */
-export function selfMappings(): (Interval & { name: string })[] {
+/** A mapping of this process as /proc/self/maps lists it. */
+export interface SelfMapping extends Interval {
+  /** file offset of the start */
+  offset: bigint;
+  /** device and inode of the mapped file ("0:0:0" for none) */
+  devIno: string;
+  name: string;
+}
+
+/** Mappings of this process (/proc/self/maps). */
+export function selfMappings(): SelfMapping[] {
   const text = readFileSync('/proc/self/maps', 'utf8');
-  const out: (Interval & { name: string })[] = [];
+  const out: SelfMapping[] = [];
   for (const line of text.split('\n')) {
     if (!line) continue;
-    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+\S+\s+\S+\s+\S+\s+\S+\s*(.*)$/.exec(line);
+    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+):([0-9a-f]+)\s+(\d+)\s*(.*)$/.exec(line);
     if (!m) continue;
-    out.push({ start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), name: m[3] ?? '' });
+    out.push({
+      start: BigInt('0x' + m[1]),
+      end: BigInt('0x' + m[2]),
+      offset: BigInt('0x' + m[3]),
+      devIno: `${BigInt('0x' + m[4])}:${BigInt('0x' + m[5])}:${m[6]}`,
+      name: m[7] ?? '',
+    });
   }
   return out;
 }

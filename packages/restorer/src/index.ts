@@ -1,7 +1,7 @@
 export * from './plan.js';
 export { restoreTree, waitRoot, validatePlan, checkPidsFree, checkCpu, type RestoreTreeOptions, type RestoredTree } from './launch.js';
 export { encodeBody, finishPlan, regionLayout, specialTargets, STACK_SIZE, type SpecialMapping, type RegionLayout } from './encode.js';
-export { findHoles, currentSpecials, selfMappings, type Interval } from './hole.js';
+export { findHoles, currentSpecials, selfMappings, type Interval, type SelfMapping } from './hole.js';
 export { RestoreErrorCode, restoreError } from './errors.js';
 export { PLAN_MAGIC, PLAN_VERSION, STEPS, CONST, fieldsOf, recordSize, fieldOffset, PlanWriter } from './layout.js';
 export { loadNative, setNative, loadBlob } from './native.js';

@@ -254,7 +254,7 @@ class FileTable {
       const flags = Number((f.reg ?? f.pipe ?? f.usk ?? f.isk)?.flags ?? 0);
       p = { kind: 'inherit', flags, pos: 0n, inheritFd: given };
       // a socketpair end whose peer is restored would need that peer made alone: not done
-      if (f.usk && this.all.size && [...this.all.values()].some((o) => o.usk && o.usk.ino === f.usk.peer)) {
+      if (f.usk && [...this.all.values()].some((o) => o.usk && o.usk.ino === f.usk.peer)) {
         throw unsupported(`${what}: --inherit-fd for one end of a socketpair whose other end is in the checkpoint`);
       }
     } else if (f.type === 'REG' && f.reg && this.ghostOf.has(id)) {

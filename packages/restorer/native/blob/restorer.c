@@ -600,10 +600,21 @@ static long pages_fd(struct ctx *c, const struct plan_run *r, u64 *cur, long *pf
 	return *pfd;
 }
 
+/* unregister the flagged runs among the first n */
+static void uffd_unregister(long uffd, const struct plan_run *r, u64 n)
+{
+	u64 i;
+	for (i = 0; i < n; i++) {
+		struct { u64 start, len; } range = { r[i].vaddr, r[i].npages * PAGE };
+		if (r[i].uffd)
+			S3(NR_ioctl, uffd, 0x8010aa01 /* UFFDIO_UNREGISTER */, &range);
+	}
+}
+
 /* a userfaultfd with every flagged run registered, or -1 (then every run is read with pread) */
 static long uffd_setup(struct plan_run *r, u64 nruns)
 {
-	u64 api[3] = { 0xAA, 0, 0 }, i, k;
+	u64 api[3] = { 0xAA, 0, 0 }, i;
 	long uffd = S1(NR_userfaultfd, 02000000 | 04000 | 1 /* O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY */);
 	if (uffd == -EINVAL)
 		uffd = S1(NR_userfaultfd, 02000000 | 04000);
@@ -615,11 +626,7 @@ static long uffd_setup(struct plan_run *r, u64 nruns)
 		struct { u64 start, len, mode, ioctls; } reg = { r[i].vaddr, r[i].npages * PAGE, 1 /* MISSING */, 0 };
 		if (!r[i].uffd || S3(NR_ioctl, uffd, 0xc020aa00 /* UFFDIO_REGISTER */, &reg) == 0)
 			continue;
-		for (k = 0; k < i; k++) {
-			struct { u64 start, len; } range = { r[k].vaddr, r[k].npages * PAGE };
-			if (r[k].uffd)
-				S3(NR_ioctl, uffd, 0x8010aa01 /* UFFDIO_UNREGISTER */, &range);
-		}
+		uffd_unregister(uffd, r, i);
 		goto no;
 	}
 	return uffd;
@@ -691,11 +698,7 @@ static void restore_pages(struct ctx *c)
 	}
 	if (st->help_err)
 		fail(c, st->help_err, 0);
-	for (i = 0; i < c->t->nruns; i++) {
-		struct { u64 start, len; } range = { r[i].vaddr, r[i].npages * PAGE };
-		if (r[i].uffd)
-			S3(NR_ioctl, uffd, 0x8010aa01 /* UFFDIO_UNREGISTER */, &range);
-	}
+	uffd_unregister(uffd, r, c->t->nruns);
 	S1(NR_close, uffd);
 }
 
