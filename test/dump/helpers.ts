@@ -79,7 +79,8 @@ export function startWorkload(name: string, args: string[], dir = tmp(name)): Wo
   };
 }
 
-function childrenOf(pid: number): number[] {
+/** Direct children of pid (every thread's), [] once it is gone. */
+export function childrenOf(pid: number): number[] {
   const out: number[] = [];
   try {
     for (const t of readdirSync(`/proc/${pid}/task`)) {
@@ -93,6 +94,11 @@ function childrenOf(pid: number): number[] {
 }
 
 /** SIGKILL a process and its descendants, by pid. */
+/** All pids of a tree, root first. */
+export function treePids(pid: number): number[] {
+  return [pid, ...childrenOf(pid).flatMap(treePids)];
+}
+
 export function killTree(pid: number): void {
   for (const c of childrenOf(pid)) killTree(c);
   try {

@@ -6,20 +6,14 @@
  * dump on kernels of this kind); the shipped CRIU 4.2 fixtures are restored in restore.test.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 
 const CRIU = [process.env.CRIU, 'criu'].find((c) => c && /Version: ([4-9]|\d\d)\./.test(spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? ''));
 
 afterAll(() => killAllStarted());
-
-function treePids(pid: number): number[] {
-  const out = [pid];
-  for (const t of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) out.push(...treePids(Number(t)));
-  return out;
-}
 
 describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
   const cases: [string, () => string[], RegExp, string[]?][] = [

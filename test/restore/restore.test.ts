@@ -8,26 +8,13 @@ import { closeSync, openSync, readSync, readlinkSync, cpSync, existsSync, readFi
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fixturesDir, workloadBinDir } from '../lib/paths.js';
-import { alive, askVerdict, criu, killAllStarted, ourCritDecode, killTree, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
+import { alive, askVerdict, childrenOf, criu, killAllStarted, ourCritDecode, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 
 const mine: number[] = [];
 afterEach(() => {
   for (const p of mine.splice(0)) killTree(p);
 });
 afterAll(() => killAllStarted());
-
-/** all pids of a tree, root first */
-function treePids(pid: number): number[] {
-  const out = [pid];
-  try {
-    for (const t of readdirSync(`/proc/${pid}/task`)) {
-      for (const c of readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(/\s+/).filter(Boolean)) out.push(...treePids(Number(c)));
-    }
-  } catch {
-    /* gone */
-  }
-  return out;
-}
 
 function restore(dir: string, extra: string[] = []) {
   return criu(['restore', '-D', dir, '-d', ...extra], 60_000);
@@ -507,7 +494,10 @@ describe('--inherit-fd: files outside the checkpoint handed over by the caller',
   /** criu restore with `fd` of ours as its descriptor 3 */
   const restoreWith = (dir: string, fd: number, resource: string) =>
     spawnSync(process.execPath, [criuJs, 'restore', '-D', dir, '-d', '--inherit-fd', `fd[3]:${resource}`], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe', fd] });
-  const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  /** every task of a checkpoint gone (reaped), so that its pids are free for the restore */
+  const pidsFree = (img: string) => {
+    for (const p of (ourCritDecode(path.join(img, 'pstree.img')).entries as { pid: number }[]).map((e) => e.pid)) expect(waitReaped(p)).toBe(true);
+  };
   const waitFor = (pred: () => boolean) => {
     for (let i = 0; i < 500 && !pred(); i++) sleep(10);
     return pred();
@@ -542,7 +532,7 @@ describe('--inherit-fd: files outside the checkpoint handed over by the caller',
       const img = tmp('inherit-pipe-img');
       dump(loop, img);
       expect(waitReaped(loop)).toBe(true);
-      for (const p of (ourCritDecode(path.join(img, 'pstree.img')).entries as { pid: number }[]).map((e) => e.pid)) expect(waitReaped(p)).toBe(true);
+      pidsFree(img);
       const before = readFileSync(out, 'utf8').length;
       const r = restoreWith(img, w, pipe);
       mine.unshift(loop);
@@ -562,7 +552,7 @@ describe('--inherit-fd: files outside the checkpoint handed over by the caller',
     const img = tmp('inherit-file-img');
     dump(w.pid, img);
     expect(waitReaped(w.pid)).toBe(true);
-    for (const p of (ourCritDecode(path.join(img, 'pstree.img')).entries as { pid: number }[]).map((e) => e.pid)) expect(waitReaped(p)).toBe(true);
+    pidsFree(img);
     rmSync(log);
     const r0 = restore(img);
     expect(r0.code).not.toBe(0);
