@@ -1,3 +1,3 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node
-// (no TLS here: with that variable set Node 20 parses the whole CA bundle before any code runs, ~80 ms)
+#!/usr/bin/env node
+// A plain shebang: npm and pnpm bin shims carry only this form (an `env -S` line breaks them).
 import '../dist/crit-main.js';
