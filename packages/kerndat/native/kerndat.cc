@@ -49,6 +49,10 @@ inline long rawsys(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long
   return r == -1 ? -errno : r;
 }
 
+// A probe child's exit when mount(2) does not know the filesystem type (ENODEV):
+// the kernel lacks it, which is an answer, not a failed probe.
+constexpr int NO_SUCH_FS = 64;
+
 [[noreturn]] inline void child_exit(int code) {
   syscall(SYS_exit_group, code);
   __builtin_unreachable();
@@ -455,7 +459,9 @@ static void slurp_into_maps_buf(long fd) {
   if (rawsys(SYS_mkdir, (long)l, 0755) < 0 || rawsys(SYS_mkdir, (long)u, 0755) < 0 || rawsys(SYS_mkdir, (long)w, 0755) < 0 ||
       rawsys(SYS_mkdir, (long)m, 0755) < 0)
     child_exit(13);
-  if (rawsys(SYS_mount, (long)"overlay", (long)m, (long)"overlay", 0, (long)opts) < 0) child_exit(14);
+  long ovl = rawsys(SYS_mount, (long)"overlay", (long)m, (long)"overlay", 0, (long)opts);
+  if (ovl == -ENODEV) child_exit(NO_SUCH_FS);
+  if (ovl < 0) child_exit(14);
   long fd = rawsys(SYS_open, (long)f, O_RDWR | O_CREAT, 0644);
   if (fd < 0 || rawsys(SYS_ftruncate, fd, 4096) < 0) child_exit(15);
   long addr = rawsys(SYS_mmap, 0, 4096, PROT_READ, MAP_SHARED, fd, 0);
@@ -583,7 +589,8 @@ long nl_talk(long sk, nlbuf *b, char *reply, size_t cap) {
 }
 
 // ---- autofs: mount an autofs in a private mount namespace and look for
-// pipe_ino= in its mountinfo line. exit 0 yes, 1 no, 2+ could not test.
+// pipe_ino= in its mountinfo line. exit 0 yes, 1 no, NO_SUCH_FS no autofs in
+// this kernel (mount says ENODEV once any module was tried), else could not test.
 size_t put_num(char *dst, long v) {
   char tmp[24];
   size_t n = 0, k = 0;
@@ -615,7 +622,9 @@ const char *find_str(const char *hay, const char *needle) {
   n += str_cat(opts + n, sizeof(opts) - n, ",pgrp=", "");
   n += put_num(opts + n, rawsys(SYS_getpgid, 0));
   str_cat(opts + n, sizeof(opts) - n, ",minproto=5,maxproto=5,direct", "");
-  if (rawsys(SYS_mount, (long)"crtools", (long)dir, (long)"autofs", 0, (long)opts) < 0) child_exit(13);
+  long mnt = rawsys(SYS_mount, (long)"crtools", (long)dir, (long)"autofs", 0, (long)opts);
+  if (mnt == -ENODEV) child_exit(NO_SUCH_FS);
+  if (mnt < 0) child_exit(13);
   long mfd = rawsys(SYS_open, (long)"/proc/self/mountinfo", O_RDONLY, 0);
   if (mfd < 0) child_exit(14);
   slurp_into_maps_buf(mfd);

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { silentLogger, type Logger } from '@crtools/common';
 import { parseKerndat, stringifyKerndat } from './json.js';
 import { kernelIdentity, probeKerndat, PROBES } from './probe.js';
-import type { Kerndat } from './types.js';
+import { KERNDAT_PROBE_REVISION, type Kerndat } from './types.js';
 
 /** Where the cache lives unless told otherwise (like CRIU's /run/criu.kdat). */
 export const DEFAULT_CACHE_PATH = '/run/crtools/kerndat.json';
@@ -29,7 +29,7 @@ export function cachePathOf(opts: LoadOptions = {}): string {
   return opts.cachePath ?? process.env.CRTOOLS_KERNDAT_CACHE ?? DEFAULT_CACHE_PATH;
 }
 
-/** The cached document if it belongs to this boot of this kernel and has every current probe, else undefined. */
+/** The cached document if it belongs to this boot of this kernel and has every current probe answered, else undefined. */
 export function readCache(path: string): Kerndat | undefined {
   let text: string;
   try {
@@ -40,8 +40,11 @@ export function readCache(path: string): Kerndat | undefined {
   try {
     const k = parseKerndat(text);
     const id = kernelIdentity();
-    const complete = PROBES.every(([name]) => k.probes.includes(name)); // written by an older crtools otherwise
-    return k.release === id.release && k.boot_id === id.boot_id && complete ? k : undefined;
+    // written by an older crtools otherwise
+    const complete = PROBES.every(([name]) => k.probes.includes(name)) && k.probe_revision === KERNDAT_PROBE_REVISION;
+    // a probe that failed may not fail again (or an older crtools failed where this one answers)
+    const clean = Object.keys(k.errors).length === 0;
+    return k.release === id.release && k.boot_id === id.boot_id && complete && clean ? k : undefined;
   } catch {
     return undefined;
   }

@@ -5,6 +5,7 @@ export { parseKerndat, stringifyKerndat } from './json.js';
 export { parseVdsoElf } from './probes/vdso.js';
 export { xfeatureNames } from './probes/cpu.js';
 export { uffdFeatureNames } from './probes/memory.js';
+export { NO_SUCH_FS_EXIT } from './probes/files.js';
 export { setNativeBinding } from './load-native.js';
 export type { KerndatNative } from './native.js';
 export * from './judge.js';

@@ -49,7 +49,7 @@ export function parseKerndat(input: string | unknown): Kerndat {
       bad(`"${k}" should be true or false, got ${JSON.stringify(val)}`);
   }
   for (const k of TOP_BIGINT) if (o[k] !== undefined) o[k] = big(o[k], k);
-  for (const k of ['page_size', 'stack_guard_gap', 'last_cap', 'sysctl_nr_open', 'shmem_dev'])
+  for (const k of ['page_size', 'stack_guard_gap', 'last_cap', 'sysctl_nr_open', 'shmem_dev', 'probe_revision'])
     if (o[k] !== undefined && (typeof o[k] !== 'number' || !Number.isFinite(o[k]))) bad(`"${k}" should be a number`);
   if (o.vdso !== undefined) {
     if (!isObj(o.vdso)) bad('"vdso" should be an object');

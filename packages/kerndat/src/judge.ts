@@ -110,13 +110,15 @@ export const FEATURES: readonly Feature[] = [
   f('get_rseq_conf', 2, true, need(['has_ptrace_get_rseq_conf'], 'ptrace PTRACE_GET_RSEQ_CONFIGURATION fails'), 'tasks that registered an rseq area cannot be checkpointed'),
   f('ipv6_freebind', 2, true, need(['has_ipv6_freebind'], 'IPV6_FREEBIND is not supported'), 'IPv6 sockets bound to absent addresses cannot be restored'),
   f('pagemap_scan', 2, true, need(['has_pagemap_scan'], 'the PAGEMAP_SCAN ioctl is not supported'), 'dumps read /proc/PID/pagemap page by page (slower)'),
-  f('overlayfs_maps', 2, true, need(['has_overlayfs_maps'], 'overlayfs dev:ino in /proc/PID/maps was not verified'), 'files mapped from overlayfs may be misidentified'),
+  // CRIU fails this check when no overlay can be mounted, as on a kernel without overlayfs
+  f('overlayfs_maps', 2, true, (k) => (k.has_overlayfs === false ? 'overlayfs is not in this kernel' : need(['has_overlayfs_maps'], 'overlayfs dev:ino in /proc/PID/maps was not verified')(k)), 'files mapped from overlayfs may be misidentified'),
   f('timer_cr_ids', 2, true, need(['has_timer_cr_ids'], 'PR_TIMER_CREATE_RESTORE_IDS is not supported'), 'POSIX timers are restored with new ids'),
   f('pagemap_scan_guard_pages', 2, true, (k) => (k.has_madv_guard === true && k.has_pagemap_scan_guard_pages !== true ? 'PAGEMAP_SCAN cannot report guard regions (MADV_GUARD_INSTALL exists)' : k.has_pagemap_scan_guard_pages === undefined ? 'PAGEMAP_SCAN guard regions were not probed' : k.has_pagemap_scan_guard_pages ? undefined : 'PAGEMAP_SCAN cannot report guard regions'), 'guard regions are lost on restore'),
   f('apparmor_stacking', 2, true, (k) => (k.lsm !== 'APPARMOR' || k.apparmor_ns_dumping_enabled === true ? undefined : 'AppArmor namespace stacking is not available'), 'AppArmor namespaces cannot be dumped'),
 
   // ---- category 3: experimental
-  f('autofs', 3, true, (k) => (k.has_autofs_pipe_ino === undefined ? 'autofs was not probed' : k.has_autofs_pipe_ino ? undefined : 'autofs mounts lack pipe_ino'), 'autofs mounts cannot be checkpointed'),
+  // CRIU fails this check when no autofs can be mounted, as on a kernel without autofs
+  f('autofs', 3, true, (k) => (k.has_autofs === false ? 'autofs is not in this kernel' : k.has_autofs_pipe_ino === undefined ? 'autofs was not probed' : k.has_autofs_pipe_ino ? undefined : 'autofs mounts lack pipe_ino'), 'autofs mounts cannot be checkpointed'),
   f('compat_cr', 3, true, need(['compat_cr'], 'compatible (32-bit) C/R is not supported by this kernel'), '32-bit tasks cannot be checkpointed'),
 
   // ---- category 4: optional, warned about only

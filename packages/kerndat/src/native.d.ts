@@ -65,6 +65,7 @@ export interface KerndatNative {
     /** overlayfs_maps, autofs: an empty directory the child mounts over in its own mount namespace */
     path?: string,
   ): ChildStatus;
+  // (overlayfs_maps and autofs exit with NO_SUCH_FS_EXIT when mount(2) does not know the filesystem)
   /**
    * Fork a child that moves its [vdso] (start, size) elsewhere and stops; return
    * its /proc/PID/maps read while stopped. The child is killed and reaped.

@@ -1,6 +1,6 @@
 import { machine } from 'node:os';
 import { silentLogger, type Logger } from '@crtools/common';
-import { KERNDAT_SCHEMA, type Kerndat, type KerndatPart } from './types.js';
+import { KERNDAT_PROBE_REVISION, KERNDAT_SCHEMA, type Kerndat, type KerndatPart } from './types.js';
 import { readTrim } from './procfs-lite.js';
 import { native } from './load-native.js';
 import * as mem from './probes/memory.js';
@@ -86,6 +86,7 @@ export function probeKerndat(opts: ProbeOptions = {}): Kerndat {
     ...kernelIdentity(),
     probed_at: new Date().toISOString(),
     probes: [],
+    probe_revision: KERNDAT_PROBE_REVISION,
     errors: {},
   };
   for (const [name, fn] of PROBES) {

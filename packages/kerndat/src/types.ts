@@ -6,6 +6,12 @@
  */
 
 export const KERNDAT_SCHEMA = 'crtools-kerndat/1';
+/**
+ * Raised whenever a probe's answer changes meaning or is corrected, so a cached
+ * document probed by an older crtools is probed again (2: the zero page is
+ * verified, autofs/overlayfs absence is an answer).
+ */
+export const KERNDAT_PROBE_REVISION = 2;
 
 export interface SpecialMapping {
   name: string;
@@ -78,6 +84,8 @@ export interface Kerndat {
   probed_at: string;
   /** names of the probes that ran (a cache missing any current probe is stale) */
   probes: string[];
+  /** KERNDAT_PROBE_REVISION of the crtools that probed (a cache from another revision is stale) */
+  probe_revision?: number;
 
   // memory
   page_size?: number;
@@ -91,6 +99,9 @@ export interface Kerndat {
   stack_guard_gap_hidden?: boolean;
   /** bytes between the real start of a MAP_GROWSDOWN area and the start /proc/PID/maps shows (0, 4096 or 1 MiB) */
   stack_guard_gap?: number;
+  /** read faults of private anonymous memory map the shared zero page (false: each gets a page of its own) */
+  has_zero_page?: boolean;
+  /** the zero page's PFN, only where has_zero_page is true (pages mapped to it are not dumped) */
   zero_page_pfn?: bigint;
   pmap?: Pmap;
   has_dirty_track?: boolean;
@@ -180,7 +191,11 @@ export interface Kerndat {
   has_fsopen?: boolean;
   has_openat2?: boolean;
   has_move_mount_set_group?: boolean;
+  /** the kernel knows the autofs filesystem (CRIU's has_autofs); false: no pipe_ino answer either */
+  has_autofs?: boolean;
   has_autofs_pipe_ino?: boolean;
+  /** the kernel knows the overlay filesystem; false: has_overlayfs_maps is not asked */
+  has_overlayfs?: boolean;
   /** /proc/PID/maps shows the same dev:ino as stat() for a file mapped from overlayfs */
   has_overlayfs_maps?: boolean;
 

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kernelIdentity, loadKerndat, readCache, writeCache } from '../src/index.js';
+import { KERNDAT_PROBE_REVISION, kernelIdentity, loadKerndat, readCache, writeCache } from '../src/index.js';
 import { machineDoc } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kerndat-cache-test-'));
@@ -24,7 +24,7 @@ describe('kerndat cache', () => {
   });
 
   it('is ignored for another boot or release, or when corrupt', () => {
-    const id = kernelIdentity();
+    const id = { ...kernelIdentity(), probe_revision: KERNDAT_PROBE_REVISION };
     const path = join(dir, 'other.json');
     writeCache(path, { ...machineDoc(), ...id });
     expect(readCache(path)?.boot_id).toBe(id.boot_id);
@@ -34,6 +34,14 @@ describe('kerndat cache', () => {
     expect(readCache(path)).toBeUndefined();
     // written by an older crtools that lacked some probe: stale
     writeCache(path, { ...machineDoc(), ...id, probes: machineDoc().probes.slice(1) });
+    expect(readCache(path)).toBeUndefined();
+    // or by one whose probes answered differently (an older probe revision, or none)
+    writeCache(path, { ...machineDoc(), ...id, probe_revision: KERNDAT_PROBE_REVISION - 1 });
+    expect(readCache(path)).toBeUndefined();
+    writeCache(path, { ...machineDoc(), ...id, probe_revision: undefined });
+    expect(readCache(path)).toBeUndefined();
+    // a probe failed when it was written: probed again
+    writeCache(path, { ...machineDoc(), ...id, errors: { autofs: 'autofs could not be mounted for the test (child exit 13)' } });
     expect(readCache(path)).toBeUndefined();
     writeFileSync(path, '{"half": ');
     expect(readCache(path)).toBeUndefined();

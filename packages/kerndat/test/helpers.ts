@@ -15,7 +15,9 @@ export function perfectDoc(): Kerndat {
     has_dirty_track: true,
     has_overlayfs_maps: true,
     has_nftables_concat: true,
+    has_autofs: true,
     has_autofs_pipe_ino: true,
+    has_overlayfs: true,
     has_link_nsid: true,
     has_ipt_legacy: true,
   };

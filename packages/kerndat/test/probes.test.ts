@@ -1,6 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseVdsoElf, probeKerndat, PROBES, kernelIdentity } from '../src/index.js';
+
+/** The filesystem types this kernel knows now (/proc/filesystems). */
+function kernelKnows(fs: string): boolean {
+  return readFileSync('/proc/filesystems', 'utf8').split('\n').some((l) => l.split('\t')[1] === fs);
+}
 
 function children(): string {
   return readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim();
@@ -34,7 +40,25 @@ describe('probes on the running kernel', () => {
     expect(k.task_size! >= 0x7ffffffff000n).toBe(true);
     expect(k.mmap_min_addr).toBe(BigInt(readFileSync('/proc/sys/vm/mmap_min_addr', 'utf8').trim()));
     expect(k.pmap).toBe('PM_FULL'); // root sees PFNs
-    expect(k.zero_page_pfn! > 0n).toBe(true);
+    expect(typeof k.has_zero_page).toBe('boolean');
+    if (k.has_zero_page) expect(k.zero_page_pfn! > 0n).toBe(true);
+    else expect(k.zero_page_pfn).toBeUndefined();
+  });
+
+  it('zero page: given only when read faults really share one page, checked here independently', () => {
+    // read-fault pages of two separate mappings (not the probe's way): same PFN iff a shared zero page
+    const script = [
+      'import ctypes, mmap, os, struct',
+      'm = mmap.mmap(-1, 4096)',
+      'm[0]',
+      'a = ctypes.addressof(ctypes.c_char.from_buffer(m))',
+      "e = struct.unpack('Q', os.pread(os.open('/proc/self/pagemap', os.O_RDONLY), 8, a // 4096 * 8))[0]",
+      'print(e & ((1 << 55) - 1) if e >> 63 else 0)',
+    ].join('\n');
+    const pfnOfReadPage = () => BigInt(spawnSync('python3', ['-c', script], { encoding: 'utf8' }).stdout.trim());
+    const [a, b] = [pfnOfReadPage(), pfnOfReadPage()];
+    expect(k.has_zero_page).toBe(a !== 0n && a === b);
+    if (k.has_zero_page) expect(k.zero_page_pfn).toBe(a);
   });
 
   it('vDSO area: mappings in order, sizes, symbols that resolve to the same code', () => {
@@ -83,12 +107,22 @@ describe('probes on the running kernel', () => {
   });
 
   it('overlayfs maps probe runs in its own mount namespace and leaves no mount behind', () => {
-    expect(typeof k.has_overlayfs_maps).toBe('boolean');
+    expect(k.has_overlayfs).toBe(kernelKnows('overlay'));
+    if (k.has_overlayfs) expect(typeof k.has_overlayfs_maps).toBe('boolean');
+    else expect(k.has_overlayfs_maps).toBeUndefined();
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('crtools-kerndat-ovl-');
+  });
+
+  it('autofs: an answer whether or not this kernel has it, and no mount left behind', () => {
+    // (a modular autofs is loaded by the probe's own mount, so /proc/filesystems is read after it)
+    expect(k.has_autofs).toBe(kernelKnows('autofs'));
+    if (k.has_autofs) expect(typeof k.has_autofs_pipe_ino).toBe('boolean');
+    else expect(k.has_autofs_pipe_ino).toBeUndefined();
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('crtools-kerndat-autofs-');
   });
 
   it('only= runs a subset', () => {
     const s = probeKerndat({ only: ['page_size', 'uffd'] });
-    expect(Object.keys(s).sort()).toEqual(['arch', 'boot_id', 'errors', 'has_uffd', 'page_size', 'probed_at', 'probes', 'release', 'schema', 'uffd_feature_names', 'uffd_features'].sort());
+    expect(Object.keys(s).sort()).toEqual(['arch', 'boot_id', 'errors', 'has_uffd', 'page_size', 'probe_revision', 'probed_at', 'probes', 'release', 'schema', 'uffd_feature_names', 'uffd_features'].sort());
   });
 });

@@ -121,22 +121,36 @@ export function probeMountApi(): KerndatPart {
   return { has_fsopen: fs.ret !== -1n, has_openat2: o.ret !== -1n, has_move_mount_set_group: mm.errno === 9 /* EBADF */ };
 }
 
+/** A mount-probe child's exit when the kernel does not know the filesystem type (mount(2) ENODEV). */
+export const NO_SUCH_FS_EXIT = 64;
+
 /**
- * autofs mounts show pipe_ino= in mountinfo: read it from an existing autofs
- * mount, else mount one (a forked child, in a private mount namespace, over an
- * empty temporary directory).
+ * Run a mount probe child over a fresh empty directory: exit 0 yes, 1 no,
+ * NO_SUCH_FS_EXIT the filesystem is not in this kernel (undefined), anything
+ * else a probe that could not run (thrown, with what).
  */
-export function probeAutofs(): KerndatPart {
-  const mi = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - autofs '));
-  if (mi) return { has_autofs_pipe_ino: mi.includes('pipe_ino=') };
-  const dir = mkdtempSync(join(tmpdir(), 'crtools-kerndat-autofs-'));
+function mountProbe(kind: 'autofs' | 'overlayfs_maps', what: string): boolean | undefined {
+  const dir = mkdtempSync(join(tmpdir(), `crtools-kerndat-${kind === 'autofs' ? 'autofs' : 'ovl'}-`));
   try {
-    const st = native().forkProbe('autofs', [], 5000, dir);
-    if (st.exited && (st.code === 0 || st.code === 1)) return { has_autofs_pipe_ino: st.code === 0 };
-    throw new Error(`autofs could not be mounted for the test (child ${st.timedOut ? 'timed out' : st.exited ? `exit ${st.code}` : `signal ${st.signal}`})`);
+    const st = native().forkProbe(kind, [], 5000, dir);
+    if (st.exited && (st.code === 0 || st.code === 1)) return st.code === 0;
+    if (st.exited && st.code === NO_SUCH_FS_EXIT) return undefined;
+    throw new Error(`${what} (child ${st.timedOut ? 'timed out' : st.exited ? `exit ${st.code}` : `signal ${st.signal}`})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * autofs mounts show pipe_ino= in mountinfo: read it from an existing autofs
+ * mount, else mount one (a forked child, in a private mount namespace, over an
+ * empty temporary directory). A kernel without autofs is an answer: has_autofs false.
+ */
+export function probeAutofs(): KerndatPart {
+  const mi = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - autofs '));
+  if (mi) return { has_autofs: true, has_autofs_pipe_ino: mi.includes('pipe_ino=') };
+  const pipeIno = mountProbe('autofs', 'autofs could not be mounted for the test');
+  return pipeIno === undefined ? { has_autofs: false } : { has_autofs: true, has_autofs_pipe_ino: pipeIno };
 }
 
 /**
@@ -145,12 +159,6 @@ export function probeAutofs(): KerndatPart {
  * mount namespace over an empty temporary directory; nothing leaks out of it.
  */
 export function probeOverlayfsMaps(): KerndatPart {
-  const dir = mkdtempSync(join(tmpdir(), 'crtools-kerndat-ovl-'));
-  try {
-    const st = native().forkProbe('overlayfs_maps', [], 5000, dir);
-    if (st.exited && (st.code === 0 || st.code === 1)) return { has_overlayfs_maps: st.code === 0 };
-    throw new Error(`overlayfs test could not run (child ${st.timedOut ? 'timed out' : st.exited ? `exit ${st.code}` : `signal ${st.signal}`})`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const same = mountProbe('overlayfs_maps', 'overlayfs test could not run');
+  return same === undefined ? { has_overlayfs: false } : { has_overlayfs: true, has_overlayfs_maps: same };
 }

@@ -72,19 +72,29 @@ export function probeStackGuardGap(): KerndatPart {
 
 /** Read-fault an anonymous page: the kernel maps its zero page, pagemap shows its PFN. */
 export function probeZeroPageAndPagemap(): KerndatPart {
-  const len = 2n * 4096n;
+  // Pages 0 and 2 are only read, page 1 is written. Where read faults of anonymous memory map the
+  // kernel's shared zero page, pages 0 and 2 show one and the same PFN. Some kernels give every
+  // read fault a page of its own (seen on a 6.18 kernel of this machine kind): then there is no
+  // zero page to recognise, and zero_page_pfn stays out of the document. A PFN taken from such a
+  // private page would be reused for some other data page later, which a dump would then skip.
+  const len = 3n * 4096n;
   const addr = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE);
   try {
-    readSelfMem(addr, 1); // read fault -> zero page
+    readSelfMem(addr, 1);
+    readSelfMem(addr + 2n * 4096n, 1);
     writeSelfMem(addr + 4096n, Buffer.from([0x5a])); // write fault -> a private page
-    const zero = pagemapEntry(addr);
+    const [a, b] = [pagemapEntry(addr), pagemapEntry(addr + 2n * 4096n)];
     const written = pagemapEntry(addr + 4096n);
     const pfnVisible = (written & PM_PRESENT) !== 0n && (written & PM_PFN_MASK) !== 0n;
     const part: KerndatPart = {
       pmap: pfnVisible ? 'PM_FULL' : 'PM_FLAGS_ONLY',
       has_dirty_track: (written & PM_SOFT_DIRTY) !== 0n,
     };
-    if ((zero & PM_PRESENT) !== 0n) part.zero_page_pfn = zero & PM_PFN_MASK;
+    if (pfnVisible) {
+      const pfn = a & PM_PFN_MASK;
+      part.has_zero_page = (a & PM_PRESENT) !== 0n && (b & PM_PRESENT) !== 0n && pfn !== 0n && pfn === (b & PM_PFN_MASK);
+      if (part.has_zero_page) part.zero_page_pfn = pfn;
+    }
     return part;
   } finally {
     munmap(addr, len);

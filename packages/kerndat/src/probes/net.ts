@@ -293,6 +293,9 @@ export function probeNetLockTools(sofar: { ipv6?: boolean }): KerndatPart {
   };
 }
 
+/** The link_nsid child's exit when RTM_NEWLINK cannot make a veth pair. */
+const NO_VETH_EXIT = 14;
+
 /**
  * IFLA_LINK_NETNSID: a veth whose peer is in another network namespace names
  * that namespace's id (CRIU's link_nsid). A forked child builds the pair inside
@@ -301,5 +304,7 @@ export function probeNetLockTools(sofar: { ipv6?: boolean }): KerndatPart {
 export function probeLinkNsid(): KerndatPart {
   const st = native().forkProbe('link_nsid', [], 5000);
   if (st.exited && (st.code === 0 || st.code === 1)) return { has_link_nsid: st.code === 0 };
+  // no veth pair could be made (a kernel without veth): as for CRIU, the answer is no
+  if (st.exited && st.code === NO_VETH_EXIT) return { has_link_nsid: false };
   throw new Error(`link_nsid test could not run (child ${st.timedOut ? 'timed out' : st.exited ? `exit ${st.code}` : `signal ${st.signal}`})`);
 }
