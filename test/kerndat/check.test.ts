@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -100,13 +100,115 @@ describe('kerndat | criu check, on this machine', () => {
     expect(bad).toMatchObject({ code: 1, stderr: 'Unknown feature nope\n' });
   });
 
-  it('malformed stdin -> one clear error line, exit 3, never "Looks good."', () => {
+  it('a malformed kerndat document -> one clear error line, exit 3, never "Looks good."', () => {
     const full = JSON.stringify(kerndatDoc());
-    for (const input of ['garbage', '{"schema":"crtools-kerndat/1"}', full.slice(0, full.length / 2), '[]', JSON.stringify({ ...JSON.parse(full), has_kcmp: 'yes' })]) {
-      const r = sh(`node ${criuBin} check`, input);
-      expect(r.code, input.slice(0, 40)).toBe(3);
-      expect(r.stdout).toBe('');
+    const docs = ['{"schema":"crtools-kerndat/1"}', full.slice(0, full.length / 2), JSON.stringify({ ...JSON.parse(full), has_kcmp: 'yes' })];
+    // piped (each opens like a kerndat document) or named with --kerndat -
+    for (const input of docs) {
+      for (const cmd of [`node ${criuBin} check`, `node ${criuBin} check --kerndat -`]) {
+        const r = sh(cmd, input);
+        expect(r.code, `${cmd}: ${input.slice(0, 40)}`).toBe(3);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(/^criu: malformed kerndat document: [^\n]+\n$/);
+      }
+    }
+    // what is not a kerndat document at all is one only when named
+    for (const input of ['garbage', '[]']) {
+      const r = sh(`node ${criuBin} check --kerndat -`, input);
+      expect(r).toMatchObject({ code: 3, stdout: '' });
       expect(r.stderr).toMatch(/^criu: malformed kerndat document: [^\n]+\n$/);
     }
+    const file = path.join(dir, 'half.json');
+    writeFileSync(file, docs[1]!);
+    expect(sh(`node ${criuBin} check --kerndat ${file}`).code).toBe(3);
+    expect(sh(`node ${criuBin} check --kerndat ${path.join(dir, 'absent.json')}`)).toMatchObject({ code: 3, stderr: expect.stringMatching(/^criu: cannot read kerndat document .*ENOENT\n$/) });
+  });
+});
+
+describe('criu check and what stdin holds: a kerndat document is taken, nothing else is touched or waited for', () => {
+  const docFile = path.join(dir, 'doc.json');
+  /** the time `criu check` takes with the document named outright: the reference for "at once" */
+  let reference = 0;
+  const timed = (fn: () => { code: number | null; stdout: string; stderr: string }) => {
+    const t0 = performance.now();
+    const r = fn();
+    return { ...r, ms: performance.now() - t0 };
+  };
+
+  it('the reference: criu check --kerndat FILE', () => {
+    writeFileSync(docFile, JSON.stringify(kerndatDoc()));
+    kerndatDoc(); // the cache is warm for the probing cases below
+    const r = timed(() => sh(`node ${criuBin} check --kerndat ${docFile}`));
+    expect(r).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
+    reference = r.ms;
+  });
+
+  it('criu check </dev/null answers at once', () => {
+    const r = timed(() => sh(`node ${criuBin} check </dev/null`));
+    expect(r).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
+    expect(r.ms).toBeLessThan(reference + 1000);
+  });
+
+  it('an idle pipe on stdin (its writer alive, silent) is not waited for', () => {
+    // a FIFO opened read-write by this process: the pipe's writer is alive and never writes
+    const fifo = path.join(dir, 'idle.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const fd = openSync(fifo, constants.O_RDWR);
+    try {
+      const r = timed(() => {
+        const p = spawnSync('node', [criuBin, 'check'], { env, encoding: 'utf8', timeout: 30_000, stdio: [fd, 'pipe', 'pipe'] });
+        return { code: p.status, stdout: p.stdout, stderr: p.stderr };
+      });
+      expect(r).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
+      expect(r.ms).toBeLessThan(reference + 1000);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('an idle socket on stdin (a program that never writes) is not waited for', async () => {
+    // Node hands a child a socket for stdio 'pipe'; this one stays open and silent
+    const t0 = performance.now();
+    const child = spawn('node', [criuBin, 'check'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    const code = await new Promise<number | null>((resolve) => {
+      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.on('exit', (c) => {
+        clearTimeout(t);
+        resolve(c);
+      });
+    });
+    child.stdin.destroy();
+    expect({ code, out }).toEqual({ code: 0, out: 'Looks good.\n' });
+    expect(performance.now() - t0).toBeLessThan(reference + 1000);
+  });
+
+  it('in a `while read` loop, criu check leaves the loop its input (pipe and file)', () => {
+    const lines = ['alpha', 'beta', 'gamma', 'delta'];
+    const list = path.join(dir, 'list.txt');
+    writeFileSync(list, lines.join('\n') + '\n');
+    const loop = `while read x; do node ${criuBin} check >/dev/null || echo "check failed"; echo "got $x"; done`;
+    const viaPipe = sh(`cat ${list} | ${loop}`);
+    expect(viaPipe.stdout).toBe(lines.map((l) => `got ${l}\n`).join(''));
+    const viaFile = sh(`${loop} < ${list}`);
+    expect(viaFile.stdout).toBe(lines.map((l) => `got ${l}\n`).join(''));
+  });
+
+  it('kerndat | criu check, and criu check < FILE, take the document (a cold kerndat is waited for)', () => {
+    // criu check's own cache says kcmp is missing: "Looks good." proves it judged the piped document
+    const doctored = path.join(dir, 'doctored.json');
+    writeFileSync(doctored, JSON.stringify({ ...kerndatDoc(), has_kcmp: false }));
+    const checkDoctored = `CRTOOLS_KERNDAT_CACHE=${doctored} node ${criuBin} check`;
+    expect(sh(`${checkDoctored} </dev/null`)).toMatchObject({ code: 1, stdout: '' }); // (it is used when probing)
+    const piped = timed(() => sh(`node ${kerndatBin} | ${checkDoctored}`));
+    expect(piped).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
+    expect(piped.ms).toBeLessThan(reference + 1000);
+    // probing afresh takes a while: criu check waits for its known writer
+    const cold = sh(`node ${kerndatBin} --no-cache --cache-path ${path.join(dir, 'cold.json')} | ${checkDoctored}`);
+    expect(cold).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
+    // and the other way round: the document on stdin is the doctored one
+    expect(sh(`node ${criuBin} check < ${doctored}`)).toMatchObject({ code: 1, stdout: '' });
+    expect(sh(`cat ${doctored} | node ${criuBin} check`).stderr).toMatch(/^kcmp: .*\nDoes not look good\.\n$/);
   });
 });

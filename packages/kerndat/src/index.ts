@@ -10,3 +10,4 @@ export { setNativeBinding } from './load-native.js';
 export type { KerndatNative } from './native.js';
 export * from './judge.js';
 export { kerndatCommand, stderrLogger } from './cli.js';
+export { readKerndatFromDescriptor, readKerndatArgument, opensKerndatDocument, pipeWriters, type DescriptorDocOptions } from './input.js';

@@ -7,13 +7,13 @@ import { native } from './load-native.js';
 import type { SyscallArg } from './native.js';
 
 export const NR = {
-  read: 0, write: 1, close: 3, mmap: 9, mprotect: 10, munmap: 11, ioctl: 16, pipe2: 293,
+  read: 0, write: 1, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, ioctl: 16, pipe2: 293,
   madvise: 28, getpid: 39, socket: 41, connect: 42, sendto: 44, recvfrom: 45, shutdown: 48, bind: 49,
   listen: 50, getsockname: 51, setsockopt: 54, getsockopt: 55, fcntl: 72, flock: 73, prctl: 157,
   arch_prctl: 158, gettid: 186, io_setup: 206, io_destroy: 207, io_getevents: 208, timer_create: 222,
   timer_delete: 226, epoll_ctl: 233, inotify_add_watch: 254, timerfd_create: 283, signalfd4: 289,
   eventfd2: 290, epoll_create1: 291, inotify_init1: 294, vmsplice: 278, kcmp: 312, memfd_create: 319,
-  userfaultfd: 323, membarrier: 324, rseq: 334, pidfd_open: 434, clone3: 435, close_range: 436,
+  tee: 276, userfaultfd: 323, membarrier: 324, rseq: 334, pidfd_open: 434, clone3: 435, close_range: 436,
   openat2: 437, pidfd_getfd: 438, move_mount: 429, fsopen: 430, memfd_secret: 447, mremap: 25,
 } as const;
 

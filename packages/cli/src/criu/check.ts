@@ -1,7 +1,6 @@
-import { fstatSync, readFileSync } from 'node:fs';
 import { defineCommand, showUsage } from 'citty';
 import { createConsola } from 'consola';
-import { judge, loadKerndat, parseKerndat, type CheckCategory, type Kerndat } from '@crtools/kerndat';
+import { judge, loadKerndat, parseKerndat, readKerndatArgument, readKerndatFromDescriptor, type CheckCategory, type Kerndat } from '@crtools/kerndat';
 
 export interface CheckOptions {
   extra?: boolean;
@@ -41,50 +40,6 @@ export function runCheck(io: CheckIo, opts: CheckOptions): number {
   return r.exitCode;
 }
 
-/**
- * stdin's text when it is a pipe or a file with data; undefined for a TTY or no data.
- * A pipe is read to its end (the writer, e.g. kerndat, closes it); if nothing at
- * all arrives within `firstByteMs` the pipe is treated as empty.
- */
-export async function readPipedStdin(firstByteMs = 10000): Promise<string | undefined> {
-  if (process.stdin.isTTY) return undefined;
-  let st;
-  try {
-    st = fstatSync(0);
-  } catch {
-    return undefined;
-  }
-  if (st.isFile()) {
-    const text = readFileSync(0, 'utf8');
-    return text.length ? text : undefined;
-  }
-  if (!st.isFIFO() && !st.isSocket()) return undefined;
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => finish(), firstByteMs);
-    const finish = () => {
-      clearTimeout(timer);
-      process.stdin.off('data', onData);
-      process.stdin.off('end', finish);
-      process.stdin.off('error', onError);
-      process.stdin.pause();
-      if (chunks.length === 0) process.stdin.destroy();
-      resolve(chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined);
-    };
-    const onData = (c: Buffer) => {
-      if (chunks.length === 0) clearTimeout(timer);
-      chunks.push(c);
-    };
-    const onError = (e: Error) => {
-      clearTimeout(timer);
-      reject(e);
-    };
-    process.stdin.on('data', onData);
-    process.stdin.once('end', finish);
-    process.stdin.once('error', onError);
-  });
-}
-
 /** `criu check`: kernel features needed to dump and restore (see criu(8)). */
 export const checkCommand = defineCommand({
   meta: { name: 'check', description: 'check whether the kernel supports what dump and restore need' },
@@ -93,6 +48,7 @@ export const checkCommand = defineCommand({
     experimental: { type: 'boolean', default: false, description: 'add check for experimental kernel features' },
     all: { type: 'boolean', default: false, description: 'same as --extra --experimental' },
     feature: { type: 'string', description: "only check a particular feature ('list' names them)" },
+    kerndat: { type: 'string', description: "judge this kerndat document instead of probing (FILE, or - for stdin); a piped one is found without it" },
     cache: { type: 'boolean', default: true, description: 'reuse the kerndat cache when probing (--no-cache probes afresh)' },
     verbose: { type: 'boolean', alias: 'v', default: false, description: 'more logs on stderr' },
   },
@@ -106,8 +62,9 @@ export const checkCommand = defineCommand({
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE') throw e;
     });
-    const input = args.feature === 'list' ? undefined : await readPipedStdin();
-    log.debug(input !== undefined ? 'criu check: kerndat document from stdin' : 'criu check: probing the kernel');
+    // stdin is taken only when it carries a kerndat document (see @crtools/kerndat input.ts)
+    const input = args.feature === 'list' ? undefined : args.kerndat !== undefined ? readKerndatArgument(args.kerndat) : readKerndatFromDescriptor();
+    log.debug(input !== undefined ? `criu check: kerndat document from ${args.kerndat ?? 'stdin'}` : 'criu check: probing the kernel');
     const code = runCheck(
       {
         input,
