@@ -39,7 +39,8 @@ const reference = (() => {
   for (const c of [process.env.CRIU, 'criu'].filter(Boolean)) {
     const v = spawnSync(c, ['--version'], { encoding: 'utf8' });
     const m = /Version: (\d+)\.(\d+)/.exec(v.stdout ?? '');
-    if (m && Number(m[1]) >= 4) return { bin: c, version: `${m[1]}.${m[2]}` };
+    // (crtools' own criu reports the CRIU version it implements, then a "crtools:" line)
+    if (m && Number(m[1]) >= 4 && !/^crtools:/m.test(v.stdout)) return { bin: c, version: `${m[1]}.${m[2]}` };
   }
   return undefined;
 })();

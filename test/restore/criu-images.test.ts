@@ -11,7 +11,11 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 
-const CRIU = [process.env.CRIU, 'criu'].find((c) => c && /Version: ([4-9]|\d\d)\./.test(spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? ''));
+// a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
+const CRIU = [process.env.CRIU, 'criu'].find((c) => {
+  const v = c ? (spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '') : '';
+  return /Version: ([4-9]|\d\d)\./.test(v) && !/^crtools:/m.test(v);
+});
 
 afterAll(() => killAllStarted());
 

@@ -1,5 +1,5 @@
 import { runCommand, showUsage, type CommandDef } from 'citty';
-import { ExitCode, isCrtoolsError } from '@crtools/common';
+import { CRIU_VERSION_TEXT, ExitCode, isCrtoolsError } from '@crtools/common';
 
 type AnyCommand = CommandDef<any>;
 
@@ -36,8 +36,8 @@ export async function runMain(cmd: AnyCommand): Promise<void> {
   const name = (cmd.meta as { name?: string } | undefined)?.name ?? 'crtools';
   try {
     if (rawArgs[0] === '--version' || rawArgs[0] === '-V') {
-      // as `criu --version` prints it
-      process.stdout.write(`Version: ${(cmd.meta as { version?: string } | undefined)?.version ?? 'unknown'}\n`);
+      // CRIU's first line (the CRIU version whose behaviour is implemented), then crtools' own
+      process.stdout.write(`Version: ${CRIU_VERSION_TEXT}\ncrtools: ${(cmd.meta as { version?: string } | undefined)?.version ?? 'unknown'}\n`);
       return;
     }
     const { leaf, parent, args } = await findLeaf(cmd, rawArgs);

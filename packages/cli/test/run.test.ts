@@ -7,10 +7,14 @@ const bin = (name: string) => path.resolve(path.dirname(fileURLToPath(import.met
 const run = (name: string, args: string[]) => spawnSync(process.execPath, [bin(name), ...args], { encoding: 'utf8' });
 
 describe('runMain (the bins around the commands)', () => {
-  it('--version prints the version and exits 0', () => {
+  it('--version: the CRIU version implemented, as CRIU prints it, then crtools\' own; exit 0', () => {
     const r = run('criu', ['--version']);
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^Version: \d+\.\d+\.\d+\n$/);
+    expect(r.stdout).toMatch(/^Version: 4\.2\ncrtools: \d+\.\d+\.\d+\n$/);
+    // what runc and go-criu compute from it: major*10000 + minor*100 (+ sublevel), podman wants >= 31100
+    const m = /^Version: (\d+)\.(\d+)(?:\.(\d+))?$/m.exec(r.stdout)!;
+    expect(Number(m[1]) * 10000 + Number(m[2]) * 100 + Number(m[3] ?? 0)).toBeGreaterThanOrEqual(40200);
+    expect(run('criu', ['-V']).stdout).toBe(r.stdout);
   });
 
   it('no command: usage on stdout, exit 2', () => {

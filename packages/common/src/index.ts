@@ -2,3 +2,4 @@ export * from './exit-codes.js';
 export * from './error.js';
 export * from './hex.js';
 export * from './logger.js';
+export * from './version.js';
