@@ -6,7 +6,7 @@
 // annotated fields. Exits 1 with one line on stderr if anything fails to parse.
 import { createRequire } from "node:module";
 import { readdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -16,7 +16,12 @@ const protobuf = require("protobufjs");
 const files = readdirSync(here).filter((f) => f.endsWith(".proto")).sort();
 let root;
 try {
-  root = new protobuf.Root().loadSync(files.map((f) => join(here, f)), { keepCase: true });
+  root = new protobuf.Root();
+  // Google's descriptor.proto (imported by opts.proto) is the copy protobufjs ships
+  const descriptor = require.resolve("protobufjs/google/protobuf/descriptor.proto");
+  root.resolvePath = (origin, target) =>
+    target === "google/protobuf/descriptor.proto" ? descriptor : isAbsolute(target) || !origin ? target : join(dirname(origin), target);
+  root.loadSync(files.map((f) => join(here, f)), { keepCase: true });
   root.resolveAll();
 } catch (err) {
   process.stderr.write(`proto check failed: ${err.message}\n`);

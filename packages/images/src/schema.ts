@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { ImageErrorCode } from './errors.js';
 
@@ -113,28 +114,43 @@ export function messageSpec(name: string): MessageSpec {
 
 /** The schema as plain JSON: what protobufjs resolved from the .proto files, nothing more. */
 export interface SchemaJson {
-  version: 1;
-  /** Names of the .proto files and their mtimes (ms), to detect a stale cache. */
-  files: Record<string, number>;
+  version: 2;
+  /**
+   * Names of the .proto files and a hash of each one's text, to detect a stale cache (not
+   * mtimes: npm and pnpm give every file of an installed package one and the same date).
+   */
+  files: Record<string, string>;
   messages: { name: string; fields: { id: number; name: string; type: string; ref?: string; rule: string; packed: boolean; options: Record<string, unknown> }[] }[];
   enums: Record<string, Record<string, number>>;
 }
 
-function protoFiles(protoDir: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const f of readdirSync(protoDir).filter((f) => f.endsWith('.proto')).sort()) out[f] = Math.floor(statSync(join(protoDir, f)).mtimeMs);
+function protoFiles(protoDir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of readdirSync(protoDir).filter((f) => f.endsWith('.proto')).sort())
+    out[f] = createHash('sha1').update(readFileSync(join(protoDir, f))).digest('hex').slice(0, 16);
   return out;
+}
+
+/**
+ * Where an `import` of a .proto file is found: next to the importing file, except Google's
+ * descriptor.proto (for CRIU's field options), which is the copy protobufjs ships.
+ */
+function resolveImport(require: NodeRequire, origin: string, target: string): string {
+  if (target === 'google/protobuf/descriptor.proto') return require.resolve('protobufjs/google/protobuf/descriptor.proto');
+  return isAbsolute(target) || !origin ? target : join(dirname(origin), target);
 }
 
 /** Parse the .proto files with protobufjs into SchemaJson. */
 export function parseProtoDir(protoDir: string): SchemaJson {
   let root: any;
-  let files: Record<string, number> = {};
+  let files: Record<string, string> = {};
   try {
     files = protoFiles(protoDir);
     const require = createRequire(import.meta.url);
     const protobuf = require('protobufjs');
-    root = new protobuf.Root().loadSync(Object.keys(files).map((f) => join(protoDir, f)), { keepCase: true });
+    root = new protobuf.Root();
+    root.resolvePath = (origin: string, target: string) => resolveImport(require, origin, target);
+    root.loadSync(Object.keys(files).map((f) => join(protoDir, f)), { keepCase: true });
     root.resolveAll();
   } catch (e) {
     throw new CrtoolsError(ImageErrorCode.SCHEMA, `cannot load image schemas from ${protoDir}: ${(e as Error).message}`, {
@@ -143,7 +159,7 @@ export function parseProtoDir(protoDir: string): SchemaJson {
       cause: e,
     });
   }
-  const json: SchemaJson = { version: 1, files, messages: [], enums: {} };
+  const json: SchemaJson = { version: 2, files, messages: [], enums: {} };
   (function walk(ns: any) {
     for (const child of ns.nestedArray ?? []) {
       const full = String(child.fullName).replace(/^\./, '');
@@ -182,7 +198,7 @@ export function writeSchemaCache(protoDir = defaultProtoDir(), cacheFile = defau
 function readCache(protoDir: string, cacheFile: string): SchemaJson | undefined {
   try {
     const json = JSON.parse(readFileSync(cacheFile, 'utf8')) as SchemaJson;
-    if (json.version !== 1) return undefined;
+    if (json.version !== 2) return undefined;
     const now = protoFiles(protoDir);
     const a = Object.keys(now);
     if (a.length !== Object.keys(json.files).length || a.some((f) => json.files[f] !== now[f])) return undefined;

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,7 @@ describe('schema', () => {
     expect(flat(getSchema())).toEqual(flat(parsed));
   });
 
-  it('ignores a stale cache (a .proto file changed after it was written)', () => {
+  it('ignores a stale cache (a .proto file edited after it was written), not one merely touched', () => {
     const dir = join(tmp, 'proto2');
     cpSync(defaultProtoDir(), dir, { recursive: true, dereference: true });
     const cacheFile = join(tmp, 'gen2', 'schema.json');
@@ -49,8 +49,11 @@ describe('schema', () => {
     json.messages = json.messages.filter((m: { name: string }) => m.name !== 'fs_entry');
     writeFileSync(cacheFile, JSON.stringify(json));
     expect(loadSchema(dir, cacheFile).messages.has('fs_entry')).toBe(false);
+    // a new date alone (as npm gives every installed file) changes nothing
     const later = new Date(Date.now() + 5000);
     utimesSync(join(dir, 'fs.proto'), later, later);
+    expect(loadSchema(dir, cacheFile).messages.has('fs_entry')).toBe(false);
+    appendFileSync(join(dir, 'fs.proto'), '// edited\n');
     expect(loadSchema(dir, cacheFile).messages.has('fs_entry')).toBe(true);
   });
 });
