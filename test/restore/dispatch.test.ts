@@ -7,8 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, writeSync } fr
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixturesDir } from '../lib/paths.js';
-import { buildRestorePlan } from '../../packages/cli/src/restore/plan-from-images.js';
-import { dispatchPatches, elfFacts, type TaskPlan } from '../../packages/restorer/src/index.js';
+import { buildRestorePlan, dispatchPatches, elfFacts, type TaskPlan } from '@crtools/restorer';
 import { criu, killAllStarted, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
 
 afterAll(() => killAllStarted());

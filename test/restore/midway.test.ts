@@ -5,8 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
-import { buildRestorePlan } from '../../packages/cli/src/restore/plan-from-images.js';
-import { restoreTree } from '../../packages/restorer/src/index.js';
+import { buildRestorePlan, restoreTree } from '@crtools/restorer';
 import { criu, killAllStarted, sleep, startWorkload, tmp } from '../dump/helpers.js';
 
 afterAll(() => killAllStarted());

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixturesDir } from '../lib/paths.js';
-import { buildRestorePlan, fxsaveFrom } from '../../packages/cli/src/restore/plan-from-images.js';
-import { readImageFile, writeImageFile } from '../../packages/images/src/index.js';
+import { buildRestorePlan, fxsaveFrom } from '@crtools/restorer';
+import { readImageFile, writeImageFile } from '@crtools/images';
 
 const have = existsSync('/tmp/criu-fixtures/bin/pipetree');
 

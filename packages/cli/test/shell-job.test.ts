@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RestorePlan, TaskPlan } from '@crtools/restorer';
-import { parseInheritFd, shellJobPlan } from '../src/restore/run.js';
+import { inheritMap, shellJobPlan } from '@crtools/restorer';
+import { parseInheritFd } from '../src/criu/restore.js';
 
 const task = (pid: number, sid: number, pgid: number): TaskPlan => ({ pid, sid, pgid } as TaskPlan);
 const plan = (...tasks: TaskPlan[]): RestorePlan => ({ tasks, files: [] });
@@ -39,8 +40,10 @@ describe('shellJobPlan (CRIU --shell-job)', () => {
 
 describe('parseInheritFd', () => {
   it('fd[N]:resource → resource → N; bad forms are usage errors', () => {
-    expect([...parseInheritFd(['fd[0]:pipe:[12]', 'fd[1]:tmp/log'])]).toEqual([['pipe:[12]', 0], ['tmp/log', 1]]);
+    expect(parseInheritFd(['fd[0]:pipe:[12]', 'fd[1]:tmp/log'])).toEqual([{ key: 'pipe:[12]', fd: 0 }, { key: 'tmp/log', fd: 1 }]);
     for (const bad of ['fd0:x', 'fd[0]', 'fd[0]:', 'x[0]:y']) expect(() => parseInheritFd([bad])).toThrow(/invalid --inherit-fd/);
-    expect(() => parseInheritFd(['fd[4000]:x'])).toThrow(/not open/);
+    // the engine takes them by resource, each descriptor open
+    expect([...inheritMap(parseInheritFd(['fd[0]:pipe:[12]', 'fd[1]:tmp/log']))]).toEqual([['pipe:[12]', 0], ['tmp/log', 1]]);
+    expect(() => inheritMap(parseInheritFd(['fd[4000]:x']))).toThrow(/not open/);
   });
 });

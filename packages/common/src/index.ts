@@ -3,3 +3,5 @@ export * from './error.js';
 export * from './hex.js';
 export * from './logger.js';
 export * from './version.js';
+export * from './options.js';
+export * from './native.js';

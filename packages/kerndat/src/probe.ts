@@ -79,7 +79,7 @@ export function kernelIdentity(): { release: string; boot_id: string } {
  */
 export function probeKerndat(opts: ProbeOptions = {}): Kerndat {
   const log = opts.logger ?? silentLogger;
-  native(); // no addon, no probing: one KERNDAT_NO_NATIVE error rather than every probe failing
+  native(); // no addon, no probing: one NATIVE_MISSING error rather than every probe failing
   const doc: Kerndat = {
     schema: KERNDAT_SCHEMA,
     arch: machine(),

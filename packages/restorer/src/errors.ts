@@ -9,7 +9,6 @@ export const RestoreErrorCode = {
   TIMEOUT: 'RESTORE_TIMEOUT',
   BAD_PLAN: 'RESTORE_BAD_PLAN',
   CPU: 'RESTORE_CPU_MISMATCH',
-  FILE_HANDLE: 'RESTORE_FILE_HANDLE',
 } as const;
 
 export function restoreError(code: string, message: string, context: Record<string, unknown> = {}, exitCode: ExitCode = ExitCode.FAILED, cause?: unknown): CrtoolsError {

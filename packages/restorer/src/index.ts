@@ -1,10 +1,8 @@
+// The restore side as a library: restore() is the engine (images → plan → processes);
+// buildRestorePlan and restoreTree are its two halves, with the plan (plain data) between them.
+export { restore, RESTORE_OPTIONS, shellJobPlan, inheritMap, levelLogger, type RestoreContext, type RestoreResult } from './restore.js';
+export { buildRestorePlan, fxsaveFrom, type BuildPlanOptions } from './plan-from-images.js';
 export * from './plan.js';
 export { restoreTree, waitRoot, validatePlan, checkPidsFree, checkCpu, type RestoreTreeOptions, type RestoredTree } from './launch.js';
-export { encodeBody, finishPlan, regionLayout, specialTargets, STACK_SIZE, type SpecialMapping, type RegionLayout } from './encode.js';
-export { findHoles, currentSpecials, selfMappings, type Interval, type SelfMapping } from './hole.js';
-export { RestoreErrorCode, restoreError } from './errors.js';
-export { PLAN_MAGIC, PLAN_VERSION, STEPS, CONST, fieldsOf, recordSize, fieldOffset, PlanWriter } from './layout.js';
-export { loadNative, setNative, loadBlob } from './native.js';
-export type { RestorerNative, LaunchArgs, WaitResult, NativeSysError } from './native-api.js';
-export { dispatchPatches, elfFacts, selfObjects, type MemoryPatch } from './dispatch.js';
-export { fileHandlePath, type FileHandle } from './handles.js';
+export { dispatchPatches, elfFacts, type MemoryPatch } from './dispatch.js';
+export { RestoreErrorCode } from './errors.js';

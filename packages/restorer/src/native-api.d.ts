@@ -1,8 +1,6 @@
 /** The whole native surface of @crtools/restorer (build/Release/restorer.node). */
-export interface NativeSysError {
-  errno: number;
-  syscall: string;
-}
+import type { NativeSysError } from '@crtools/common';
+export type { NativeSysError };
 
 export interface LaunchArgs {
   blob: Buffer;
@@ -51,8 +49,6 @@ export interface RestorerNative {
   unmap(address: bigint, size: bigint): number;
   /** XCR0: xsave components enabled for user space on this CPU */
   xfeatures(): bigint;
-  /** the name of the file a kernel file handle designates on the filesystem mounted at mountDir */
-  pathOfHandle(mountDir: string, type: number, handle: Buffer): string | NativeSysError;
   /** the launcher's share of the UFFDIO_COPY work, over the status area (see assist) */
   pageHelper(status: ArrayBuffer, args: PageHelperArgs): PageHelperHandle;
   /**

@@ -1,32 +1,20 @@
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, isNativeSysError, nativeAddon } from '@crtools/common';
 import type { RestorerNative, NativeSysError } from './native-api.js';
 
 export type { RestorerNative, NativeSysError, LaunchArgs, WaitResult } from './native-api.js';
 
-let binding: RestorerNative | undefined;
+const addon = nativeAddon<RestorerNative>(import.meta.url, '@crtools/restorer', 'restorer');
 let blob: Buffer | undefined;
 
-/** The native binding; tests may inject another one with setNative. */
+/** The native binding (build/Release/restorer.node); tests may inject another one with setNative. */
 export function loadNative(): RestorerNative {
-  if (!binding) {
-    const require = createRequire(import.meta.url);
-    try {
-      binding = require('../build/Release/restorer.node') as RestorerNative;
-    } catch (e) {
-      throw new CrtoolsError('RESTORER_NATIVE_MISSING', 'restorer: native addon not built (run the package build)', {
-        exitCode: ExitCode.FAILED,
-        cause: e,
-      });
-    }
-  }
-  return binding;
+  return addon.get();
 }
 
 export function setNative(n: RestorerNative | undefined): void {
-  binding = n;
+  addon.inject(n);
 }
 
 /** The freestanding restorer blob built into blobs/restorer.bin. */
@@ -45,6 +33,4 @@ export function loadBlob(): Buffer {
   return blob;
 }
 
-export function isSysError(v: unknown): v is NativeSysError {
-  return typeof v === 'object' && v !== null && typeof (v as NativeSysError).errno === 'number' && 'syscall' in v;
-}
+export const isSysError: (v: unknown) => v is NativeSysError = isNativeSysError;

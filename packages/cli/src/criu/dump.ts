@@ -1,6 +1,6 @@
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { dump } from '../dump/index.js';
+import { dump } from '@crtools/dump';
 
 /** Parse CRIU's -vN / -v / --verbosity forms out of raw argv (citty has no counted flags). */
 export function verbosityOf(rawArgs: string[]): number {
@@ -42,18 +42,20 @@ export const dumpCommand = defineCommand({
     const onSignal = (sig: NodeJS.Signals) => ac.abort(sig);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    const r = await dump({
-      pid,
-      dir: String(args['images-dir']),
-      workDir: args['work-dir'] ? String(args['work-dir']) : undefined,
-      logFile: args['log-file'] ? String(args['log-file']) : undefined,
-      verbosity: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
-      leaveRunning: !!args['leave-running'],
-      leaveStopped: !!args['leave-stopped'],
-      shellJob: !!args['shell-job'],
-      fileLocks: !!args['file-locks'],
-      signal: ac.signal,
-    }).finally(() => {
+    const r = await dump(
+      {
+        pid,
+        images_dir: String(args['images-dir']),
+        work_dir: args['work-dir'] ? String(args['work-dir']) : undefined,
+        log_file: args['log-file'] ? String(args['log-file']) : undefined,
+        log_level: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
+        leave_running: !!args['leave-running'],
+        leave_stopped: !!args['leave-stopped'],
+        shell_job: !!args['shell-job'],
+        file_locks: !!args['file-locks'],
+      },
+      { signal: ac.signal },
+    ).finally(() => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     });

@@ -1,6 +1,6 @@
 import { defineCommand, showUsage } from 'citty';
-import { ExitCode } from '@crtools/common';
-import { runRestore } from '../restore/run.js';
+import { CPU_CAP, CrtoolsError, ExitCode, type InheritFd } from '@crtools/common';
+import { restore } from '@crtools/restorer';
 
 /** CRIU's -v, -vN, -vvv: the verbosity level (default 2). */
 export function verbosityOf(rawArgs: string[]): number {
@@ -22,6 +22,28 @@ export function inheritFdOf(rawArgs: string[]): string[] {
     else if (a.startsWith('--inherit-fd=')) out.push(a.slice('--inherit-fd='.length));
   });
   return out;
+}
+
+/** --inherit-fd fd[N]:resource values into the options model's { key, fd }. */
+export function parseInheritFd(values: string[]): InheritFd[] {
+  return values.map((v) => {
+    const m = /^fd\[(\d+)\]:(.+)$/.exec(v);
+    if (!m) throw new CrtoolsError('USAGE', `invalid --inherit-fd argument: ${v} (fd[N]:resource)`, { exitCode: ExitCode.USAGE });
+    return { key: m[2]!, fd: Number(m[1]) };
+  });
+}
+
+/** --cpu-cap=CAP[,CAP...] (fpu, cpu, ins, image, all, none) into CPU_CAP bits; default fpu. */
+export function parseCpuCap(value: string | undefined): number {
+  if (value === undefined || value === '') return CPU_CAP.FPU;
+  let bits = 0;
+  for (const name of value.split(',')) {
+    if (name === 'none') return CPU_CAP.NONE;
+    if (name === 'all') bits |= CPU_CAP.FPU | CPU_CAP.CPU | CPU_CAP.INS;
+    else if (name === 'fpu' || name === 'cpu' || name === 'ins' || name === 'image') bits |= CPU_CAP[name.toUpperCase() as 'FPU'];
+    else throw new CrtoolsError('USAGE', `unknown --cpu-cap value: ${name} (fpu, cpu, ins, image, all, none)`, { exitCode: ExitCode.USAGE });
+  }
+  return bits;
 }
 
 export const restoreCommand = defineCommand({
@@ -49,22 +71,23 @@ export const restoreCommand = defineCommand({
       process.exitCode = ExitCode.USAGE;
       return ExitCode.USAGE;
     }
-    const code = await runRestore(
+    const r = await restore(
       {
-        imagesDir: dir,
-        workDir: args['work-dir'],
-        detached: args['restore-detached'],
-        sibling: args['restore-sibling'],
-        leaveStopped: args['leave-stopped'],
+        images_dir: dir,
+        work_dir: args['work-dir'],
+        restore_detached: args['restore-detached'],
+        rst_sibling: args['restore-sibling'],
+        leave_stopped: args['leave-stopped'],
         pidfile: args.pidfile,
-        logFile: args['log-file'],
-        verbosity: verbosityOf(rawArgs),
-        cpuCap: args['cpu-cap'],
-        inheritFd: inheritFdOf(rawArgs),
-        shellJob: args['shell-job'],
+        log_file: args['log-file'],
+        log_level: verbosityOf(rawArgs),
+        cpu_cap: parseCpuCap(args['cpu-cap']),
+        inherit_fd: parseInheritFd(inheritFdOf(rawArgs)),
+        shell_job: args['shell-job'],
       },
       { err: (l) => process.stderr.write(l + '\n') },
     );
+    const code = r.exitCode ?? ExitCode.OK;
     process.exitCode = code;
     return code;
   },

@@ -511,40 +511,7 @@ Napi::Value Assist(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), copied);
 }
 
-// pathOfHandle(mountDir, type, handle: Buffer) -> path | { errno, syscall }: the name, as this
-// process sees it, of the file a kernel file handle (name_to_handle_at) designates on the
-// filesystem mounted at mountDir (open_by_handle_at needs CAP_DAC_READ_SEARCH)
-Napi::Value PathOfHandle(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::string dir = info[0].As<Napi::String>().Utf8Value();
-  int type = info[1].As<Napi::Number>().Int32Value();
-  Napi::Buffer<uint8_t> h = info[2].As<Napi::Buffer<uint8_t>>();
-  if (h.Length() > 128) return SysErr(env, EINVAL, "open_by_handle_at");
-  int mfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (mfd < 0) return SysErr(env, errno, "open");
-  struct {
-    unsigned int bytes;
-    int type;
-    unsigned char handle[128];
-  } fh;
-  fh.bytes = (unsigned int)h.Length();
-  fh.type = type;
-  memcpy(fh.handle, h.Data(), h.Length());
-  int fd = (int)syscall(SYS_open_by_handle_at, mfd, &fh, O_PATH | O_CLOEXEC);
-  int e = errno;
-  close(mfd);
-  if (fd < 0) return SysErr(env, e, "open_by_handle_at");
-  char link[64], buf[4096];
-  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(link, buf, sizeof buf - 1);
-  e = errno;
-  close(fd);
-  if (n < 0) return SysErr(env, e, "readlink");
-  return Napi::String::New(env, buf, (size_t)n);
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
   exports.Set("pageHelper", Napi::Function::New(env, PageHelper));
   exports.Set("assist", Napi::Function::New(env, Assist));
   exports.Set("sharedAnon", Napi::Function::New(env, SharedAnon));

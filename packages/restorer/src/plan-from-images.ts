@@ -12,7 +12,8 @@ import {
   openPageReader, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
   VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP,
 } from '@crtools/pagemap';
-import { fileHandlePath, X86_REGS, type CredsPlan, type FilePlan, type GhostPlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '@crtools/restorer';
+import { fileHandlePath } from '@crtools/sys';
+import { X86_REGS, type CredsPlan, type FilePlan, type GhostPlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from './plan.js';
 
 type Obj = Record<string, any>;
 

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
+import { criuOptions, CrtoolsError, ExitCode, isCrtoolsError, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { createPagesIdAllocator, dumpShmemFile, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
@@ -15,34 +15,22 @@ import { coreEntries, mmEntry } from './task.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 
-export interface DumpOptions {
-  /** Root of the process tree to dump. */
-  pid: number;
-  /** Images directory (created if missing). */
-  dir: string;
-  /** Working directory for the log (default: dir). */
-  workDir?: string;
-  /** Log file name (relative to workDir) or path; none when undefined. */
-  logFile?: string;
-  /** 0..4 as CRIU's -v (default 2). */
-  verbosity?: number;
-  /** Leave the tree running after the dump (-R). */
-  leaveRunning?: boolean;
-  /** Leave the tree stopped after the dump (-s). */
-  leaveStopped?: boolean;
-  /**
-   * The root may belong to a session (and group) led from outside the tree, as a job started
-   * from a shell does (CRIU's -j/--shell-job); without it such a root is refused.
-   */
-  shellJob?: boolean;
-  /** Keep the file locks the tree holds (CRIU's --file-locks); without it a lock is refused. */
-  fileLocks?: boolean;
-  /** Ptrace wait timeout in ms. */
-  timeoutMs?: number;
-  /** Where one-line errors also go (the bin's stderr). */
-  onError?: (line: string) => void;
+/** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
+export const DUMP_OPTIONS: readonly CriuOptionName[] = [
+  'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
+  'timeout', 'notify_scripts', 'display_stats',
+];
+
+/** What a dump is run with besides its options: who hears about it and who can stop it. */
+export interface DumpContext {
+  /** called at CRIU's action points ('pre-dump', 'post-dump'); a throw fails the dump */
+  notify?: Notify;
   /** Abort the dump (e.g. on SIGTERM): the tree is resumed as it was and nothing is left. */
   signal?: AbortSignal;
+  /** Where one-line errors also go (the bin's stderr). */
+  onError?: (line: string) => void;
+  /** Ptrace wait timeout in ms (default: options.timeout seconds, else the freezer's own). */
+  timeoutMs?: number;
   /**
    * How pages leave the tracee: 'read' = process_vm_readv into a double buffer,
    * 'splice' (default) = the parasite vmsplices them into a pipe we splice into the file (no copy through
@@ -79,12 +67,6 @@ class KobjIds {
   }
 }
 
-/**
- * Dump the process tree rooted at `pid` into `dir` in CRIU's image format.
- * Images are written into a private subdirectory and moved into place only when everything
- * succeeded (inventory.img last); on any failure the tree is resumed as it was, nothing is
- * left in `dir`, and the error is thrown.
- */
 /** CRIU's rule: without --shell-job the root must lead its own session. */
 function checkSessionLeader(pid: number): void {
   let sid: number;
@@ -101,42 +83,63 @@ function checkSessionLeader(pid: number): void {
   }
 }
 
-export async function dump(opts: DumpOptions): Promise<DumpResult> {
-  if (!Number.isInteger(opts.pid) || opts.pid <= 1) {
-    throw new CrtoolsError('BAD_PID', `bad pid ${opts.pid}: give the root of the tree with -t PID (> 1)`, { exitCode: ExitCode.USAGE });
+/**
+ * Dump the process tree rooted at `options.pid` into `options.images_dir` in CRIU's image
+ * format. Images are written into a private subdirectory and moved into place only when
+ * everything succeeded (inventory.img last); on any failure the tree is resumed as it was,
+ * nothing is left in the images directory, and the error is thrown.
+ */
+export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {}): Promise<DumpResult> {
+  const o = criuOptions(options);
+  refuseUnsupported(o, 'dump', DUMP_OPTIONS);
+  const pid = o.pid ?? 0;
+  if (!Number.isInteger(pid) || pid <= 1) {
+    throw new CrtoolsError('BAD_PID', `bad pid ${o.pid}: give the root of the tree with -t PID (> 1)`, { exitCode: ExitCode.USAGE });
   }
-  if (opts.leaveRunning && opts.leaveStopped) {
+  if (o.leave_running && o.leave_stopped) {
     throw new CrtoolsError('BAD_OPTIONS', '--leave-running and --leave-stopped exclude each other', { exitCode: ExitCode.USAGE });
   }
-  mkdirSync(opts.dir, { recursive: true });
-  const workDir = opts.workDir ?? opts.dir;
+  const dir = o.images_dir;
+  mkdirSync(dir, { recursive: true });
+  const workDir = o.work_dir ?? dir;
   mkdirSync(workDir, { recursive: true });
-  const logPath = opts.logFile ? path.resolve(workDir, opts.logFile) : undefined;
-  const log = new DumpLog(opts.verbosity ?? 2, logPath, opts.onError);
-  const tmp = path.join(opts.dir, `.crtools-dump.${process.pid}`);
+  const logPath = o.log_file ? path.resolve(workDir, o.log_file) : undefined;
+  const log = new DumpLog(o.log_level, logPath, ctx.onError);
+  const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
+  const timeoutMs = ctx.timeoutMs ?? (o.timeout > 0 ? o.timeout * 1000 : undefined);
+  const tmp = path.join(dir, `.crtools-dump.${process.pid}`);
   let tasks: FrozenTask[] = [];
+  let placed: string[] = [];
   const t0 = performance.now();
   try {
-    log.info(`Dumping processes (pid: ${opts.pid} comm: ${commOf(opts.pid)})`);
-    if (!opts.shellJob) checkSessionLeader(opts.pid);
+    log.info(`Dumping processes (pid: ${pid} comm: ${commOf(pid)})`);
+    if (!o.shell_job) checkSessionLeader(pid);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
-    const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? opts.pages ?? 'splice';
+    const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? ctx.pages ?? 'splice';
+    await notify('pre-dump', { pid });
     const tFreeze = performance.now();
-    tasks = freezeTree(opts.pid, log, opts.timeoutMs);
+    tasks = freezeTree(pid, log, timeoutMs);
     const tFrozen = performance.now();
-    const result = await dumpFrozen(tasks, tmp, log, opts.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: opts.fileLocks });
-    checkAbort(opts.signal);
+    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks });
+    checkAbort(ctx.signal);
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
-    for (const n of names) renameSync(path.join(tmp, n), path.join(opts.dir, n));
-    renameSync(path.join(tmp, 'inventory.img'), path.join(opts.dir, 'inventory.img'));
+    for (const n of names) {
+      renameSync(path.join(tmp, n), path.join(dir, n));
+      placed.push(n);
+    }
+    renameSync(path.join(tmp, 'inventory.img'), path.join(dir, 'inventory.img'));
+    placed.push('inventory.img');
+    // CRIU's post-dump: the images are written, the tree is still frozen
+    await notify('post-dump', { pid });
+    placed = [];
     rmSync(tmp, { recursive: true, force: true });
     const frozenMs = performance.now() - tFrozen;
-    if (opts.leaveRunning) {
+    if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
       resumeTree(tasks);
-    } else if (opts.leaveStopped) {
+    } else if (o.leave_stopped) {
       for (const t of tasks) for (const th of t.threads) if (th.tid === t.pid) th.pendingSignal = 19;
       resumeTree(tasks);
     } else {
@@ -155,6 +158,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     }
     resumeTree(tasks);
     rmSync(tmp, { recursive: true, force: true });
+    for (const n of placed) rmSync(path.join(dir, n), { force: true }); // (a post-dump hook failed)
     const msg = isCrtoolsError(e) || e instanceof Error ? e.message : String(e);
     log.error('dump', msg);
     log.info('Dumping FAILED.');

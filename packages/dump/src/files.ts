@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync, readlinkSync, statSync, type Stats, constants as fsc } from 'node:fs';
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { KCMP_FILE, listenBacklog, peekPipe, sameKernelObject, socketInfo, socketQueue, unixSockets, type SocketInfo, type UnixSocketDiag } from '@crtools/parasite';
-import { fileHandlePath } from '@crtools/restorer';
+import { fileHandlePath } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
 
 const O_CLOEXEC = 0o2000000;
@@ -315,8 +315,9 @@ function anonEntry(type: string, id: number, flags: number, pid: number, rec: Fd
         const f_handle: Record<string, unknown> = fhEntry(w.fhandleBytes, w.fhandleType, w.fhandle);
         try {
           f_handle.path = fileHandlePath({ sdev: w.sdev, type: w.fhandleType ?? 0, handle: Buffer.from(w.fhandle!, 'hex') }, what);
-        } catch {
-          /* an unlinked file: the handle alone */
+        } catch (e) {
+          // an unlinked file: the handle alone (anything else, such as a missing addon, is an error)
+          if (!isCrtoolsError(e) || e.code !== 'FILE_HANDLE') throw e;
         }
         return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle };
       });

@@ -1,0 +1,1 @@
+export { dump, DUMP_OPTIONS, type DumpContext, type DumpResult } from './dump.js';

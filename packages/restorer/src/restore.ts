@@ -1,0 +1,132 @@
+/**
+ * The restore engine: images → plan → restorer, as a function of the one options model
+ * (CriuOptions) and a context (notify hook, where errors go).
+ */
+import { appendFileSync, fstatSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { CPU_CAP, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Logger, type Notify } from '@crtools/common';
+import { readStat } from '@crtools/procfs';
+import { restoreTree, waitRoot } from './launch.js';
+import { buildRestorePlan } from './plan-from-images.js';
+import type { RestorePlan } from './plan.js';
+
+/** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
+export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
+  'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
+  'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats',
+];
+
+/**
+ * --shell-job as CRIU does it: the root's session, led from outside the checkpoint, becomes
+ * criu's own (every task of that session moves), and so does its process group when the root
+ * did not lead one. Without the option such a root is refused unless criu is in that session.
+ */
+export function shellJobPlan(plan: RestorePlan, own: { sid: number; pgid: number }, shellJob: boolean): RestorePlan {
+  const root = plan.tasks[0]!;
+  if (root.sid === root.pid) return plan;
+  if (!shellJob) {
+    if (root.sid === own.sid) return plan;
+    throw new CrtoolsError('RESTORE_SHELL_JOB', `the root task ${root.pid} was not a session leader (session ${root.sid}); restore it with --shell-job`, { exitCode: ExitCode.FAILED });
+  }
+  const clash = (id: number, what: string) => {
+    for (const t of plan.tasks) {
+      if (t.pid === id || t.sid === id || (what === 'session' && t.pgid === id)) {
+        throw new CrtoolsError('RESTORE_SHELL_JOB', `--shell-job: criu's ${what} ${id} is also a pid, session or group of the checkpoint (task ${t.pid})`, { exitCode: ExitCode.FAILED });
+      }
+    }
+  };
+  const sidMap = new Map<number, number>();
+  const pgidMap = new Map<number, number>();
+  if (root.sid !== own.sid) {
+    clash(own.sid, 'session');
+    sidMap.set(root.sid, own.sid);
+    pgidMap.set(root.sid, own.sid);
+  }
+  if (root.pgid !== root.pid && root.pgid !== own.pgid) {
+    if (own.pgid !== own.sid) clash(own.pgid, 'group');
+    pgidMap.set(root.pgid, own.pgid);
+  }
+  return {
+    ...plan,
+    tasks: plan.tasks.map((t) => ({ ...t, sid: sidMap.get(t.sid) ?? t.sid, pgid: pgidMap.get(t.pgid) ?? t.pgid })),
+  };
+}
+
+/** This process's session and process group. */
+function ownSession(): { sid: number; pgid: number } {
+  const st = readStat(process.pid);
+  return { sid: st.session, pgid: st.pgrp };
+}
+
+/** The inherited descriptors by the resource they stand in for; each must be open here. */
+export function inheritMap(values: readonly InheritFd[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { key, fd } of values) {
+    try {
+      fstatSync(fd);
+    } catch {
+      throw new CrtoolsError('USAGE', `--inherit-fd fd[${fd}]:${key}: descriptor ${fd} is not open`, { exitCode: ExitCode.USAGE });
+    }
+    out.set(key, fd);
+  }
+  return out;
+}
+
+/** What a restore is run with besides its options. */
+export interface RestoreContext {
+  /** called at CRIU's action points ('pre-restore', 'post-restore', 'post-resume'); a throw fails the restore */
+  notify?: Notify;
+  /** where log lines go when there is no log file (default: nowhere) */
+  err?: (line: string) => void;
+  timeoutMs?: number;
+}
+
+export interface RestoreResult {
+  rootPid: number;
+  pids: number[];
+  /** without restore_detached (and not a sibling): how the root ended, as a shell's exit code */
+  exitCode?: number;
+}
+
+/** A logger honouring CRIU's levels (0 none, 1 errors, 2 warnings, 3 info, 4 debug) into a file or stderr. */
+export function levelLogger(level: number, sink: (line: string) => void): Logger {
+  const at = (n: number, tag: string) => (...a: unknown[]) => {
+    if (level >= n) sink(`(${(performance.now() / 1000).toFixed(6)}) ${tag}${a.map(String).join(' ')}`);
+  };
+  return { error: at(1, 'Error: '), warn: at(2, 'Warn: '), info: at(3, ''), debug: at(4, '') };
+}
+
+/** Restore the checkpoint in `options.images_dir`; waits for the root unless detached. */
+export async function restore(options: Partial<CriuOptions>, ctx: RestoreContext = {}): Promise<RestoreResult> {
+  const o = criuOptions(options);
+  refuseUnsupported(o, 'restore', RESTORE_OPTIONS);
+  const dir = resolve(o.images_dir);
+  const work = o.work_dir ? resolve(o.work_dir) : dir;
+  const rel = (p: string): string => (isAbsolute(p) ? p : join(work, p));
+  const log = o.log_file
+    ? levelLogger(o.log_level, (l) => appendFileSync(rel(o.log_file!), l + '\n'))
+    : levelLogger(Math.min(o.log_level, 4), ctx.err ?? (() => undefined));
+  if (o.log_file) writeFileSync(rel(o.log_file), '');
+  const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
+  log.info(`Restoring from ${dir}`);
+  const inherit = inheritMap(o.inherit_fd);
+  const plan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit }), ownSession(), o.shell_job);
+  await notify('pre-restore', { pid: plan.tasks[0]?.pid });
+  const tree = await restoreTree(plan, {
+    leaveStopped: o.leave_stopped,
+    restoreSibling: o.rst_sibling,
+    timeoutMs: ctx.timeoutMs,
+    skipCpuCheck: o.cpu_cap === CPU_CAP.NONE,
+    logger: log,
+  });
+  log.info(`Restored ${tree.pids.length} task(s), root ${tree.rootPid}`);
+  // (the tasks run on already: CRIU's post-restore and post-resume come together here)
+  await notify('post-restore', { pid: tree.rootPid });
+  await notify('post-resume', { pid: tree.rootPid });
+  if (o.pidfile) writeFileSync(rel(o.pidfile), `${tree.rootPid}`);
+  const done = { rootPid: tree.rootPid, pids: tree.pids };
+  if (o.restore_detached || o.rst_sibling || !tree.isChild) return done;
+  const st = await waitRoot(tree.rootPid);
+  log.info(`Root task ${tree.rootPid} finished: ${st.signal ? `signal ${st.signal}` : `code ${st.code}`}`);
+  return { ...done, exitCode: st.signal ? 128 + st.signal : st.code };
+}

@@ -1,0 +1,2 @@
+export { fileHandlePath, type FileHandle } from './handles.js';
+export type { SysNative } from './native.js';
