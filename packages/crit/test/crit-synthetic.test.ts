@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage } from '../src/crit/decode.js';
-import { encodeImage } from '../src/crit/encode.js';
-import { exploreDir } from '../src/crit/x.js';
-import { parseJson, type JsonValue } from '../src/crit/index.js';
-import { pyDumps } from '../src/crit/pyjson.js';
+import { decodeImage } from '../src/decode.js';
+import { encodeImage } from '../src/encode.js';
+import { exploreDir } from '../src/x.js';
+import { parseJson, type JsonValue } from '../src/index.js';
+import { pyDumps } from '../src/pyjson.js';
 
 const fixtures = path.resolve(__dirname, '../../../../shared/fixtures/criu-4.2');
 const haveFixtures = existsSync(fixtures);

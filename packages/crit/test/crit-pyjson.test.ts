@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { pyDumps, pyString, encodeBytes } from '../src/crit/pyjson.js';
-import { parseJson, readImageDocument, JsonSyntaxError, type JsonValue } from '../src/crit/index.js';
+import { pyDumps, pyString, encodeBytes } from '../src/pyjson.js';
+import { parseJson, readImageDocument, JsonSyntaxError, type JsonValue } from '../src/index.js';
 
 const hasPython = spawnSync('/usr/bin/python3', ['-c', 'pass']).status === 0;
 

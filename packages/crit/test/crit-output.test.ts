@@ -3,7 +3,7 @@ import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, rmSync } from 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { withOutput } from '../src/crit/decode.js';
+import { withOutput } from '../src/decode.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'crit-output-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

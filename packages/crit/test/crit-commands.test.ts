@@ -3,9 +3,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { decodeImage, humanSize } from '../src/crit/decode.js';
-import { encodeImage } from '../src/crit/encode.js';
-import { infoImage } from '../src/crit/info.js';
+import { decodeImage, humanSize } from '../src/decode.js';
+import { encodeImage } from '../src/encode.js';
+import { infoImage } from '../src/info.js';
 
 const fixtures = path.resolve(__dirname, '../../../../shared/fixtures/criu-4.2');
 const haveFixtures = existsSync(fixtures);

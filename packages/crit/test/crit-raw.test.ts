@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeRaw, rawKind } from '../src/crit/raw.js';
+import { describeRaw, rawKind } from '../src/raw.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'crit-raw-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ImageDir, type CritImage, type ImageLoader } from '../src/crit/image-dir.js';
-import { collectView, renderView, viewJson, humanBytes, renderTree, type TreeNode } from '../src/crit/explore.js';
-import { exploreDir } from '../src/crit/x.js';
-import { parseJson } from '../src/crit/index.js';
+import { ImageDir, type CritImage, type ImageLoader } from '../src/image-dir.js';
+import { collectView, renderView, viewJson, humanBytes, renderTree, type TreeNode } from '../src/explore.js';
+import { exploreDir } from '../src/x.js';
+import { parseJson } from '../src/index.js';
 
 const fixtures = path.resolve(__dirname, '../../../../shared/fixtures/criu-4.2');
 const debianCrit = '/usr/bin/crit';
