@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { freezeProcess, listThreads, resumeProcess, type StoppedThread } from '@crtools/parasite';
+import { freezeProcess, listThreads, reapKilled, resumeProcess, type StoppedThread } from '@crtools/parasite';
 import type { DumpLog } from './log.js';
 
 /** One frozen process of the tree. */
@@ -102,7 +102,7 @@ export function resumeTree(tasks: FrozenTask[]): void {
   for (const t of [...tasks].reverse()) resumeProcess(t.threads);
 }
 
-/** Kill every task with SIGKILL while it is still frozen, then detach. */
+/** Kill every task with SIGKILL while it is still frozen, and collect each thread's exit. */
 export function killTree(tasks: FrozenTask[]): void {
   for (const t of tasks) {
     try {
@@ -111,5 +111,6 @@ export function killTree(tasks: FrozenTask[]): void {
       /* already gone */
     }
   }
-  resumeTree(tasks);
+  // the other threads first: a leader's exit is reported only once they are gone
+  for (const t of tasks) for (const th of [...t.threads].sort((a, b) => Number(a.tid === t.pid) - Number(b.tid === t.pid))) reapKilled(th.tid, 2000);
 }

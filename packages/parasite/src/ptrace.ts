@@ -34,6 +34,22 @@ export function waitStop(tid: number, timeoutMs = DEFAULT_WAIT_MS): WaitStatus {
 }
 
 /**
+ * Collect the exit of a thread we trace that was killed: until the tracer has waited for it
+ * a traced task stays a zombie nobody else can reap (a process that goes on after a dump, as
+ * a library user's does, would keep it so). Stops seen on the way are passed over.
+ */
+export function reapKilled(tid: number, timeoutMs = DEFAULT_WAIT_MS): void {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const left = end - Date.now();
+    if (left <= 0) return;
+    const r = native().wait(tid, left);
+    if (r.pid <= 0) return; // ECHILD: already collected (or never ours); 0: timed out
+    if (!decodeWaitStatus(r.status).stopped) return;
+  }
+}
+
+/**
  * PTRACE_SEIZE + PTRACE_INTERRUPT one thread and wait for its stop.
  * When a signal-delivery-stop comes first, the signal is kept for detach and we wait
  * again for the interrupt's own stop.

@@ -1,0 +1,74 @@
+/**
+ * The engines as a library user has them: imported by package name (resolved through each
+ * package's exports to its built dist/), driven with the one options model. A live workload
+ * is dumped with @crtools/dump, brought back with @crtools/restorer's restore(), gives its own
+ * verdict, and an image of the checkpoint is decoded with @crtools/crit.
+ */
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dump } from '@crtools/dump';
+import { restore } from '@crtools/restorer';
+import { decodeImage, exploreDir } from '@crtools/crit';
+import type { NotifyAction } from '@crtools/common';
+import { killAllStarted, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
+
+afterAll(() => killAllStarted());
+
+/** A Writable that keeps what it is given. */
+function collect(): { stream: Writable; text: () => string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(c, _enc, cb) {
+      chunks.push(Buffer.from(c));
+      cb();
+    },
+  });
+  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
+}
+
+describe('dump, restore and crit by package name', () => {
+  it('resolve to the built packages, not to sources', () => {
+    for (const pkg of ['@crtools/dump', '@crtools/restorer', '@crtools/crit']) {
+      expect(import.meta.resolve(pkg)).toMatch(/\/dist\/index\.js$/);
+    }
+  });
+
+  it('dump() → restore() → the workload\'s verdict; decodeImage and exploreDir read the checkpoint', async () => {
+    const w = startWorkload('pattern', ['8']);
+    const dir = tmp('library');
+    const heard: string[] = [];
+    const notify = (a: NotifyAction, info: { pid?: number }) => void heard.push(`${a}:${info.pid}`);
+    const d = await dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log', log_level: 4, notify_scripts: true }, { notify });
+    expect(d.pids).toEqual([w.pid]);
+    expect(d.images).toContain('inventory.img');
+    expect(heard).toEqual([`pre-dump:${w.pid}`, `post-dump:${w.pid}`]);
+    expect(waitReaped(w.pid)).toBe(true);
+
+    const out = collect();
+    expect(await decodeImage(`${dir}/pstree.img`, out.stream)).toBe(0);
+    const pstree = JSON.parse(out.text());
+    expect(pstree.magic).toBe('PSTREE');
+    expect(pstree.entries[0].pid).toBe(w.pid);
+    const ps = collect();
+    await exploreDir(dir, 'ps', ps.stream);
+    expect(ps.text()).toMatch(new RegExp(`^\\s+${w.pid}\\s+\\d+\\s+\\d+\\s+pattern$`, 'm'));
+
+    heard.length = 0;
+    const r = await restore({ images_dir: dir, restore_detached: true, log_file: 'restore.log', log_level: 4, notify_scripts: true }, { notify });
+    expect(r.rootPid).toBe(w.pid);
+    expect(r.exitCode).toBeUndefined(); // detached: not waited for
+    expect(heard).toEqual([`pre-restore:${w.pid}`, `post-restore:${w.pid}`, `post-resume:${w.pid}`]);
+    expect(w.check(20_000)).toBe('check ok bad=0');
+    w.kill();
+  });
+
+  it('an option the engine does not carry out is refused by name, before anything is touched', async () => {
+    const w = startWorkload('pattern', ['1']);
+    await expect(dump({ pid: w.pid, images_dir: tmp('library-refused'), tcp_established: true })).rejects.toMatchObject({
+      code: 'UNSUPPORTED_OPTION', exitCode: 4, message: 'dump: option tcp_established is not supported by crtools yet',
+    });
+    expect(w.check()).toBe('check ok bad=0'); // untouched, running
+    await expect(restore({ images_dir: tmp('library-refused'), lazy_pages: true })).rejects.toMatchObject({ code: 'UNSUPPORTED_OPTION', message: expect.stringContaining('lazy_pages') });
+    w.kill();
+  });
+});
