@@ -1,5 +1,5 @@
-import { readdirSync } from 'node:fs';
-import { CrtoolsError, ExitCode, syscallError } from '@crtools/common';
+import { listTasks, NO_SUCH_PROCESS } from '@crtools/procfs';
+import { CrtoolsError, ExitCode, isCrtoolsError, syscallError } from '@crtools/common';
 import { check, native } from './load-native.js';
 import { decodeWaitStatus, PTRACE_EVENT_STOP, type WaitStatus } from './wait-status.js';
 import { decodeGpRegs, encodeGpRegs, GP_REGS_SIZE, type GpRegs } from './regs.js';
@@ -73,14 +73,13 @@ export function seizeThread(tid: number, timeoutMs = DEFAULT_WAIT_MS): StoppedTh
   }
 }
 
-/** Thread ids of a process from /proc/PID/task. */
-export function listThreads(pid: number, procRoot = '/proc'): number[] {
+/** Thread ids of a process (/proc/PID/task, through @crtools/procfs), ascending. */
+export function listThreads(pid: number): number[] {
   try {
-    return readdirSync(`${procRoot}/${pid}/task`).map(Number).filter((t) => t > 0).sort((a, b) => a - b);
+    return listTasks(pid);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') {
-      throw new CrtoolsError('NO_SUCH_TASK', `no process with pid ${pid}`, { context: { pid }, exitCode: ExitCode.FAILED });
+    if (isCrtoolsError(e) && e.code === NO_SUCH_PROCESS) {
+      throw new CrtoolsError('NO_SUCH_TASK', `no process with pid ${pid}`, { context: { pid }, exitCode: ExitCode.FAILED, cause: e });
     }
     throw e;
   }

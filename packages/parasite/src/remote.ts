@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { CrtoolsError, syscallError } from '@crtools/common';
+import { readMaps } from '@crtools/procfs';
 import { PARASITE_AREA } from './gen-abi.js';
 import { check, native } from './load-native.js';
 import { getGpRegs, peekWord, pokeWord, readMemory, SIGTRAP, setGpRegs, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
@@ -59,14 +60,8 @@ export interface Infection {
 
 /** Find the start of the first executable, non-special mapping (where the bootstrap call runs). */
 function executableStart(pid: number): bigint {
-  const maps = readFileSync(`/proc/${pid}/maps`, 'latin1').split('\n');
-  for (const line of maps) {
-    const f = line.split(/\s+/);
-    if (f.length < 5 || f[1]![2] !== 'x') continue;
-    const name = f[5] ?? '';
-    if (name.startsWith('[')) continue;
-    return BigInt(`0x${f[0]!.split('-')[0]}`);
-  }
+  const vma = readMaps(pid).find((v) => v.perms[2] === 'x' && !v.name.startsWith('['));
+  if (vma) return vma.start;
   throw new CrtoolsError('NO_EXEC_VMA', `task ${pid} has no executable mapping to run a syscall from`, { context: { pid } });
 }
 
