@@ -6,7 +6,7 @@
 import { toHex } from '@crtools/common';
 import { ImageDir, big, num, type CritEntry, type Task } from './image-dir.js';
 import type { JsonValue } from './_images.js';
-import { VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_FILE_PRIVATE, VMA_FILE_SHARED } from './_images.js';
+import { PE, VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_FILE_PRIVATE, VMA_FILE_SHARED } from './_images.js';
 
 export const VIEWS = ['ps', 'fds', 'mems', 'rss', 'sk', 'tree'] as const;
 export type View = (typeof VIEWS)[number];
@@ -15,8 +15,8 @@ const PAGE_SHIFT = 12n;
 const hex = (v: bigint): string => v.toString(16);
 
 const MAP_GROWSDOWN = 0x0100;
-const PE_PARENT = 1;
-const PE_PRESENT = 4;
+const PE_PARENT = PE.PARENT;
+const PE_PRESENT = PE.PRESENT;
 
 // ---------------------------------------------------------------- ps
 

@@ -1,5 +1,5 @@
 import { ExitCode, CrtoolsError } from '@crtools/common';
-import type { JsonValue } from './_images.js';
+import { TASK_STATE, type JsonValue } from './_images.js';
 
 /** An image as crit shows it (non-pretty crit JSON: ints as number, bigint above 2^53). */
 export interface CritImage {
@@ -75,7 +75,7 @@ export class ImageDir {
     const out: Task[] = [];
     for (const t of await this.tasks()) {
       const tc = (await this.first(`core-${t.pid}.img`, false)).tc as CritEntry | undefined;
-      if (tc && (tc.task_state === 2 || tc.task_state === 'Dead')) continue;
+      if (tc && tc.task_state === TASK_STATE.DEAD) continue;
       out.push(t);
     }
     return out;

@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync 
 import path from 'node:path';
 import { criuOptions, CrtoolsError, ExitCode, isCrtoolsError, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
+import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { createPagesIdAllocator, dumpShmemFile, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
 import {
@@ -48,7 +49,7 @@ export interface DumpResult {
 }
 
 /** The namespaces CRIU records, in the order it numbers them (ids 1..8). */
-const NS_ORDER = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
+const NS_ORDER = NS_KINDS;
 
 function nsInode(pid: number, ns: string): string {
   return readlinkSync(`/proc/${pid}/ns/${ns}`);
@@ -199,7 +200,7 @@ class FileLocks {
     fds.forEach((r, i) => {
       for (const l of r.locks ?? []) {
         if (l.blocked) continue; // waiting for it, not holding it
-        const flag = l.type === 'POSIX' ? 1 : l.type === 'FLOCK' ? 2 : l.type === 'OFDLCK' ? 4 : 0;
+        const flag = l.type === 'POSIX' ? FILE_LOCK_FLAG.POSIX : l.type === 'FLOCK' ? FILE_LOCK_FLAG.FLOCK : l.type === 'OFDLCK' ? FILE_LOCK_FLAG.OFD : 0;
         const what = `task ${pid} fd ${r.fd} (${r.target}): a ${l.type} ${l.access} lock`;
         if (!flag || (l.access !== 'READ' && l.access !== 'WRITE')) {
           throw new CrtoolsError('UNSUPPORTED_LOCK', `${what} is not supported`, { context: { pid, fd: r.fd }, exitCode: ExitCode.UNSUPPORTED });
@@ -207,11 +208,11 @@ class FileLocks {
         if (!this.allowed) {
           throw new CrtoolsError('DUMP_FILE_LOCKS', `${what} is held; dump with --file-locks to keep it`, { context: { pid, fd: r.fd }, exitCode: ExitCode.FAILED });
         }
-        const owner = flag === 1 ? `task ${pid}` : `file ${fileIds[i]}`;
+        const owner = flag === FILE_LOCK_FLAG.POSIX ? `task ${pid}` : `file ${fileIds[i]}`;
         const key = `${flag}:${owner}:${l.devMajor}:${l.devMinor}:${l.ino}:${l.start}:${l.end}`;
         if (this.seen.has(key)) continue;
         this.seen.add(key);
-        this.entries.push({ flag, type: l.access === 'WRITE' ? 1 : 0, pid, fd: r.fd, start: l.start, len: l.end === null ? 0n : l.end - l.start + 1n });
+        this.entries.push({ flag, type: l.access === 'WRITE' ? FILE_LOCK_TYPE.WRITE : FILE_LOCK_TYPE.READ, pid, fd: r.fd, start: l.start, len: l.end === null ? 0n : l.end - l.start + 1n });
       }
     });
   }
@@ -251,7 +252,7 @@ async function dumpFrozen(
     if (task.zombie) {
       // a zombie is its exit status: a core with TASK_DEAD and the pstree entry, nothing else
       const stat = readStat(pid);
-      const tc = { task_state: 2, exit_code: stat.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: stat.comm };
+      const tc = { task_state: TASK_STATE.DEAD, exit_code: stat.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: stat.comm };
       await writeImageFile(path.join(dir, `core-${pid}.img`), { magic: 'CORE', entries: [{ mtype: 'X86_64', tc }] });
       pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: [pid] });
       continue;
@@ -363,8 +364,7 @@ async function dumpFrozen(
 function mapsOptions(kd: Kerndat): { stackGuardGapHidden: boolean; shmemDev?: { major: number; minor: number } } {
   const o: { stackGuardGapHidden: boolean; shmemDev?: { major: number; minor: number } } = { stackGuardGapHidden: !!kd.stack_guard_gap_hidden };
   if (typeof kd.shmem_dev === 'number') {
-    const d = kd.shmem_dev;
-    o.shmemDev = { major: ((d >>> 8) & 0xfff) | (Math.floor(d / 2 ** 32) & ~0xfff), minor: (d & 0xff) | ((d >>> 12) & 0xfff00) };
+    o.shmemDev = decodeDev(kd.shmem_dev);
   }
   return o;
 }

@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, readlinkSync, statSync, type Stats, constants as fsc } from 'node:fs';
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { KCMP_FILE, listenBacklog, peekPipe, sameKernelObject, socketInfo, socketQueue, unixSockets, type SocketInfo, type UnixSocketDiag } from '@crtools/parasite';
+import { decodeDev, encodeKdev } from '@crtools/images/facts';
 import { fileHandlePath } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
 
@@ -88,7 +89,7 @@ export class FileTable {
       const tv = (ms: number) => ({ tv_sec: BigInt(Math.floor(ms / 1000)), tv_usec: BigInt(Math.floor((ms % 1000) * 1000)) });
       this.ghosts.push({
         id: gid,
-        entry: { uid: st.uid, gid: st.gid, mode: st.mode, dev: st.dev >>> 0, ino: BigInt(st.ino), atim: tv(st.atimeMs), mtim: tv(st.mtimeMs) },
+        entry: { uid: st.uid, gid: st.gid, mode: st.mode, dev: Number(kdevOf(st.dev)), ino: BigInt(st.ino), atim: tv(st.atimeMs), mtim: tv(st.mtimeMs) },
         data: readFileSync(source),
       });
       this.ghostByInode.set(key, gid);
@@ -402,7 +403,7 @@ function inetEntry(id: number, flags: number, t: string, s: SocketInfo): Entry {
 
 /** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
 function isMemDevice(rdev: number): boolean {
-  return (rdev >> 8) === 1;
+  return decodeDev(rdev).major === 1;
 }
 
 function pipeData(pid: number, fd: number, pipeId: number): Entry {
@@ -445,4 +446,10 @@ function socketKind(pid: number, ino: string): string {
     }
   }
   return 'unknown socket';
+}
+
+/** ghost_file_entry.dev holds the kernel's device encoding (CRIU marks the field `dev`), stat(2) gives glibc's. */
+function kdevOf(dev: number): bigint {
+  const d = decodeDev(dev);
+  return encodeKdev(d.major, d.minor);
 }

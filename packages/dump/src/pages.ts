@@ -1,10 +1,9 @@
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { createImageWriter } from '@crtools/images';
-import { type PlannedEntry } from '@crtools/pagemap';
+import { PE_PRESENT, pagemapFileName, pagesFileName, type PlannedEntry } from '@crtools/pagemap';
 import { openPageTransfer, type Infection, type PageRun } from '@crtools/parasite';
 
-const PE_PRESENT = 4;
 
 /**
  * Write pagemap-<pid>.img and pages-<pagesId>.img for planned entries, moving the pages with the
@@ -20,8 +19,8 @@ export async function writePagesSpliced(
   entries: readonly PlannedEntry[],
   checkAbort: () => void,
 ): Promise<{ pagesWritten: number }> {
-  const pm = createImageWriter(path.join(dir, `pagemap-${pid}.img`), 'PAGEMAP');
-  const fd = openSync(path.join(dir, `pages-${pagesId}.img`), 'w', 0o600);
+  const pm = createImageWriter(path.join(dir, pagemapFileName('task', pid)), 'PAGEMAP');
+  const fd = openSync(path.join(dir, pagesFileName(pagesId)), 'w', 0o600);
   // knobs for the benchmark (bench/dump.mjs): CRTOOLS_DUMP_PIPE_BYTES (default 1 MiB; 4 and 16 MiB
   // measured slower), CRTOOLS_DUMP_OVERLAP=0 (turns off the overlap of the tracee's vmsplice of the
   // next batch with our splice of the previous one: 7-10% faster with a free core, no loss

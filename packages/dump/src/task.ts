@@ -1,5 +1,6 @@
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
+import { decodeDev, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
   auxvWords, readAuxv, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
@@ -7,8 +8,6 @@ import {
 } from '@crtools/procfs';
 import type { Entry, FileTable } from './files.js';
 
-export const TASK_ALIVE = 1;
-export const TASK_STOPPED = 3;
 
 function capWords(v: bigint | undefined): number[] {
   const x = v ?? 0n;
@@ -91,7 +90,7 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
     };
   });
   const tcEntry: Entry = {
-    task_state: state.stopped ? TASK_STOPPED : TASK_ALIVE,
+    task_state: state.stopped ? TASK_STATE.STOPPED : TASK_STATE.ALIVE,
     exit_code: 0,
     personality: state.misc.personality,
     flags: stat.flags,
@@ -122,9 +121,8 @@ function notifyValue(notify: string): number {
 }
 
 function devString(dev: number): string {
-  const major = ((dev >> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
-  const minor = (dev & 0xff) | ((dev >> 12) & ~0xff & 0xfffff);
-  return `${major}:${minor}`;
+  const d = decodeDev(dev);
+  return `${d.major}:${d.minor}`;
 }
 
 /** mm-PID.img: VmaEntry list (file VMAs get file ids), auxv, mm bounds. */

@@ -3,6 +3,7 @@
  * Python's encodebytes writes it, quoted-printable for unix socket names, device numbers,
  * flag tables, value dictionaries and IP addresses for --pretty.
  */
+import { CRIT_VMA_STATUS, decodeDev as decodeUserDev, decodeKdev, encodeDev as encodeUserDev, encodeKdev, PE, VMA } from './facts/index.js';
 
 /** base64 with a newline after every 76 characters and at the end (Python's encodebytes). */
 export function b64encode(b: Uint8Array): string {
@@ -118,19 +119,13 @@ export function qpDecode(s: string): Buffer {
 export const FLAG_TABLES: Record<string, [string, number][]> = {
   'mmap.prot': [['PROT_READ', 0x1], ['PROT_WRITE', 0x2], ['PROT_EXEC', 0x4]],
   'mmap.flags': [['MAP_SHARED', 0x1], ['MAP_PRIVATE', 0x2], ['MAP_DROPPABLE', 0x08], ['MAP_ANON', 0x20], ['MAP_GROWSDOWN', 0x0100]],
-  'mmap.status': [
-    ['VMA_AREA_NONE', 0], ['VMA_AREA_REGULAR', 1 << 0], ['VMA_AREA_STACK', 1 << 1], ['VMA_AREA_VSYSCALL', 1 << 2],
-    ['VMA_AREA_VDSO', 1 << 3], ['VMA_AREA_HEAP', 1 << 5], ['VMA_FILE_PRIVATE', 1 << 6], ['VMA_FILE_SHARED', 1 << 7],
-    ['VMA_ANON_SHARED', 1 << 8], ['VMA_ANON_PRIVATE', 1 << 9], ['VMA_AREA_SYSVIPC', 1 << 10], ['VMA_AREA_SOCKET', 1 << 11],
-    ['VMA_AREA_VVAR', 1 << 12], ['VMA_AREA_AIORING', 1 << 13], ['VMA_AREA_MEMFD', 1 << 14], ['VMA_AREA_SHSTK', 1 << 15],
-    ['VMA_AREA_UPROBES', 1 << 17], ['VMA_UNSUPP', 2 ** 31],
-  ],
+  'mmap.status': CRIT_VMA_STATUS.map((k) => [`VMA_${k}`, VMA[k]]),
   'rfile.flags': [
     ['O_WRONLY', 0o1], ['O_RDWR', 0o2], ['O_CREAT', 0o100], ['O_EXCL', 0o200], ['O_NOCTTY', 0o400], ['O_TRUNC', 0o1000],
     ['O_APPEND', 0o2000], ['O_NONBLOCK', 0o4000], ['O_DSYNC', 0o10000], ['FASYNC', 0o20000], ['O_DIRECT', 0o40000],
     ['O_LARGEFILE', 0o100000], ['O_DIRECTORY', 0o200000], ['O_NOFOLLOW', 0o400000], ['O_NOATIME', 0o1000000], ['O_CLOEXEC', 0o2000000],
   ],
-  'pmap.flags': [['PE_PARENT', 1 << 0], ['PE_LAZY', 1 << 1], ['PE_PRESENT', 1 << 2]],
+  'pmap.flags': Object.entries(PE).map(([k, v]) => [`PE_${k}`, v]),
   'seals.flags': [['F_SEAL_SEAL', 0x1], ['F_SEAL_SHRINK', 0x2], ['F_SEAL_GROW', 0x4], ['F_SEAL_WRITE', 0x8], ['F_SEAL_FUTURE_WRITE', 0x10]],
 };
 
@@ -186,16 +181,10 @@ export const DICT_TABLES: Record<string, Record<string, Record<number, string>>>
   },
 };
 
-const MINORBITS = 20n;
-
 /** "major:minor" of a device number; odev uses glibc's encoding, dev the kernel's (20 minor bits). */
 export function decodeDev(v: bigint, odev: boolean): string {
-  if (odev) {
-    const major = ((v >> 8n) & 0xfffn) | ((v >> 32n) & ~0xfffn);
-    const minor = (v & 0xffn) | ((v >> 12n) & ~0xffn);
-    return `${major}:${minor}`;
-  }
-  return `${v >> MINORBITS}:${v & ((1n << MINORBITS) - 1n)}`;
+  const d = odev ? decodeUserDev(v) : decodeKdev(v);
+  return `${d.major}:${d.minor}`;
 }
 
 export function encodeDev(s: string, odev: boolean): bigint | null {
@@ -203,8 +192,7 @@ export function encodeDev(s: string, odev: boolean): bigint | null {
   if (parts.length !== 2) return null;
   const [a, b] = parts.map((p) => pyInt(p));
   if (a === null || b === null || a === undefined || b === undefined) return null;
-  if (odev) return ((a & 0xfffn) << 8n) | ((a & ~0xfffn) << 32n) | (b & 0xffn) | ((b & ~0xffn) << 12n);
-  return (a << MINORBITS) | b;
+  return odev ? encodeUserDev(a, b) : encodeKdev(a, b);
 }
 
 const bswap = (x: number) => (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;

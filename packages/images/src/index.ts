@@ -19,3 +19,4 @@ export {
 export { parseImageFileName, imageFileName, openImageDir, type ImageDir, type ImageDirEntry, type ImageFileName } from './image-dir.js';
 export { generateTypes, writeTypes, typeName } from './typegen.js';
 export * from './vma-status.js';
+export * from './facts/index.js';

@@ -5,8 +5,10 @@
  */
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import * as images from '@crtools/images';
+import { PE } from '@crtools/images/facts';
 
-// the VMA status bits are the format's, re-exported by constants.ts
+// the VMA status bits and PE flags are the format's, re-exported by constants.ts
+export { PE } from '@crtools/images/facts';
 export {
   VMA_AREA_REGULAR, VMA_AREA_STACK, VMA_AREA_VSYSCALL, VMA_AREA_VDSO, VMA_AREA_HEAP, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
   VMA_ANON_SHARED, VMA_ANON_PRIVATE, VMA_AREA_SYSVIPC, VMA_AREA_SOCKET, VMA_AREA_VVAR, VMA_AREA_AIORING, VMA_AREA_MEMFD,
@@ -41,7 +43,7 @@ function toBig(v: unknown): bigint | undefined {
 }
 
 /** Flag names as crit prints them, in case the images layer hands flags back as names. */
-const FLAG_NAMES: Record<string, number> = { PE_PARENT: 1, PE_LAZY: 2, PE_PRESENT: 4 };
+const FLAG_NAMES: Record<string, number> = Object.fromEntries(Object.entries(PE).map(([k, v]) => [`PE_${k}`, v]));
 
 function toFlags(v: unknown): number | undefined {
   if (v === undefined || v === null) return undefined;
@@ -88,8 +90,8 @@ export async function readPagemapImage(path: string): Promise<PagemapImage> {
     let flags = toFlags(e.flags);
     if (e.flags !== undefined && flags === undefined) throw bad(path, `bad flags ${String(e.flags)}`, i);
     // Images of old CRIU versions: in_parent instead of PE_PARENT, no flags meaning present.
-    if (e.in_parent === true) flags = (flags ?? 0) | 1;
-    else if (flags === undefined) flags = 4;
+    if (e.in_parent === true) flags = (flags ?? 0) | PE.PARENT;
+    else if (flags === undefined) flags = PE.PRESENT;
     entries.push({ vaddr, nrPages: nr, flags });
   }
   return { pagesId, entries };

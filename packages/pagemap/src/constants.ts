@@ -8,10 +8,10 @@
 export const PAGE_SIZE = 4096;
 export const PAGE_SHIFT = 12;
 
-/** Flags of a pagemap image entry (PagemapEntry.flags). */
-export const PE_PARENT = 1 << 0; // the pages live in the parent snapshot
-export const PE_LAZY = 1 << 1; // the pages may be restored lazily
-export const PE_PRESENT = 1 << 2; // the pages are stored in the pages-<id>.img file
+/** Flags of a pagemap image entry (PagemapEntry.flags), from the format's one table (@crtools/images). */
+export const PE_PARENT = PE.PARENT; // the pages live in the parent snapshot
+export const PE_LAZY = PE.LAZY; // the pages may be restored lazily
+export const PE_PRESENT = PE.PRESENT; // the pages are stored in the pages-<id>.img file
 
 /** Bits of one 64-bit /proc/PID/pagemap entry. */
 export const PME_PRESENT = 1n << 63n;
@@ -21,6 +21,8 @@ export const PME_GUARD_REGION = 1n << 58n; // MADV_GUARD_INSTALL'ed page (kernel
 export const PME_SOFT_DIRTY = 1n << 55n;
 /** PFN (or swap type/offset) bits 0..54. */
 export const PME_PFRAME_MASK = (1n << 55n) - 1n;
+
+import { PE } from './_images.js';
 
 /** VmaEntry.status bits: an image-format fact, kept in @crtools/images. */
 export {

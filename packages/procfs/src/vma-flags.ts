@@ -1,65 +1,8 @@
 /**
- * Bit values CRIU stores in VmaEntry.status / flags / prot / madv
- * (facts of the image format: criu/include/image.h, <sys/mman.h>).
+ * VmaEntry.status bits are a fact of CRIU's image format: their one table is in
+ * @crtools/images (facts); procfs computes them from /proc/PID/maps.
  */
-export const VMA = {
-  AREA_NONE: 0,
-  AREA_REGULAR: 1 << 0,
-  AREA_STACK: 1 << 1,
-  AREA_VSYSCALL: 1 << 2,
-  AREA_VDSO: 1 << 3,
-  AREA_HEAP: 1 << 5,
-  FILE_PRIVATE: 1 << 6,
-  FILE_SHARED: 1 << 7,
-  ANON_SHARED: 1 << 8,
-  ANON_PRIVATE: 1 << 9,
-  AREA_SYSVIPC: 1 << 10,
-  AREA_SOCKET: 1 << 11,
-  AREA_VVAR: 1 << 12,
-  AREA_AIORING: 1 << 13,
-  AREA_MEMFD: 1 << 14,
-  AREA_SHSTK: 1 << 15,
-  AREA_GUARD: 1 << 16,
-  AREA_UPROBES: 1 << 17,
-  EXT_PLUGIN: 1 << 27,
-  CLOSE: 1 << 28,
-  NO_PROT_WRITE: 1 << 29,
-  PREMMAPED: 1 << 30,
-  UNSUPP: 2 ** 31,
-} as const;
-
-/** The names crit prints for status bits, lowest bit first. */
-const STATUS_NAMES: [number, string][] = [
-  [VMA.AREA_REGULAR, 'VMA_AREA_REGULAR'],
-  [VMA.AREA_STACK, 'VMA_AREA_STACK'],
-  [VMA.AREA_VSYSCALL, 'VMA_AREA_VSYSCALL'],
-  [VMA.AREA_VDSO, 'VMA_AREA_VDSO'],
-  [VMA.AREA_HEAP, 'VMA_AREA_HEAP'],
-  [VMA.FILE_PRIVATE, 'VMA_FILE_PRIVATE'],
-  [VMA.FILE_SHARED, 'VMA_FILE_SHARED'],
-  [VMA.ANON_SHARED, 'VMA_ANON_SHARED'],
-  [VMA.ANON_PRIVATE, 'VMA_ANON_PRIVATE'],
-  [VMA.AREA_SYSVIPC, 'VMA_AREA_SYSVIPC'],
-  [VMA.AREA_SOCKET, 'VMA_AREA_SOCKET'],
-  [VMA.AREA_VVAR, 'VMA_AREA_VVAR'],
-  [VMA.AREA_AIORING, 'VMA_AREA_AIORING'],
-  [VMA.AREA_MEMFD, 'VMA_AREA_MEMFD'],
-  [VMA.AREA_SHSTK, 'VMA_AREA_SHSTK'],
-  [VMA.AREA_GUARD, 'VMA_AREA_GUARD'],
-  [VMA.AREA_UPROBES, 'VMA_AREA_UPROBES'],
-  [VMA.EXT_PLUGIN, 'VMA_EXT_PLUGIN'],
-  [VMA.CLOSE, 'VMA_CLOSE'],
-  [VMA.NO_PROT_WRITE, 'VMA_NO_PROT_WRITE'],
-  [VMA.PREMMAPED, 'VMA_PREMMAPED'],
-  [VMA.UNSUPP, 'VMA_UNSUPP'],
-];
-
-/** Status bits as names, e.g. ['VMA_AREA_REGULAR', 'VMA_FILE_PRIVATE']. */
-export function vmaStatusNames(status: number): string[] {
-  const out: string[] = [];
-  for (const [bit, name] of STATUS_NAMES) if ((status & bit) !== 0) out.push(name);
-  return out;
-}
+export { VMA, vmaStatusNames } from '@crtools/images/facts';
 
 export const PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4 } as const;
 

@@ -16,6 +16,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { TaskPlan } from './plan.js';
 import { selfMappings } from './hole.js';
+import { decodeDev } from '@crtools/images/facts';
 
 export interface MemoryPatch {
   addr: bigint;
@@ -102,8 +103,7 @@ export function elfFacts(path: string): ElfFacts | undefined {
 function devIno(path: string): string | undefined {
   try {
     const st = statSync(path, { bigint: true });
-    const major = ((st.dev >> 8n) & 0xfffn) | ((st.dev >> 32n) & ~0xfffn);
-    const minor = (st.dev & 0xffn) | ((st.dev >> 12n) & ~0xffn);
+    const { major, minor } = decodeDev(st.dev);
     return `${major}:${minor}:${st.ino}`;
   } catch {
     return undefined;

@@ -8,6 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
 import { readImageFile } from '@crtools/images';
+import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
 import {
   openPageReader, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
   VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP,
@@ -527,19 +528,19 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const core = first(await img(dir, corePath, 'CORE'), corePath);
     const tc = core.tc as Obj | undefined;
     if (!tc) throw badInput(`${corePath}: no task state`, { image: corePath });
-    if (tc.task_state === 2 || tc.task_state === 'Dead') {
+    if (tc.task_state === TASK_STATE.DEAD) {
       if (tasks.length === 0) throw badInput(`pid ${pid}: the root task is a zombie`, { pid });
       tasks.push(zombieTask(pid, indexOf.get(Number(e.ppid))!, Number(e.pgid), Number(e.sid), Number(tc.exit_code ?? 0), tc.comm));
       log.debug(`restore plan: pid ${pid}: a zombie (status 0x${Number(tc.exit_code ?? 0).toString(16)})`);
       continue;
     }
-    if (tc.task_state !== undefined && tc.task_state !== 'Alive' && tc.task_state !== 1) {
+    if (tc.task_state !== undefined && tc.task_state !== TASK_STATE.ALIVE) {
       throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
     }
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
     // namespaces are not recreated: every task must live in the dump's root namespaces
     const rootIds = (inventory.root_ids ?? {}) as Obj;
-    for (const ns of ['pid', 'net', 'ipc', 'uts', 'mnt', 'user', 'cgroup', 'time']) {
+    for (const ns of NS_KINDS) {
       const k = `${ns}_ns_id`;
       if (ids[k] !== undefined && rootIds[k] !== undefined && ids[k] !== rootIds[k]) {
         throw unsupported(`pid ${pid} lives in its own ${ns} namespace, which restore does not recreate yet`, { pid });
@@ -670,7 +671,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (!t.fds.some((f) => f.fd === Number(l.fd))) throw badInput(`${where}: the task has no such descriptor`, { image: 'filelocks.img' });
     const flag = Number(l.flag);
     const type = Number(l.type);
-    if (![1, 2, 4].includes(flag) || (type !== 0 && type !== 1)) throw unsupported(`${where}: lock kind ${flag} type ${type} is not restored`);
+    if (!(Object.values(FILE_LOCK_FLAG) as number[]).includes(flag) || !(Object.values(FILE_LOCK_TYPE) as number[]).includes(type)) throw unsupported(`${where}: lock kind ${flag} type ${type} is not restored`);
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
   return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(ghosts.length ? { ghosts } : {}) };
