@@ -5,3 +5,4 @@ export * from './logger.js';
 export * from './version.js';
 export * from './options.js';
 export * from './native.js';
+export * from './sleep.js';

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { criuOptions, CrtoolsError, ExitCode, isCrtoolsError, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
@@ -9,7 +9,7 @@ import {
   clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, collectInfected, withInfection, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM,
   readMemory, sameKernelObject,
 } from '@crtools/parasite';
-import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
+import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { FileTable, type Entry } from './files.js';
 import { DumpLog } from './log.js';
 import { coreEntries, mmEntry } from './task.js';
@@ -51,8 +51,9 @@ export interface DumpResult {
 /** The namespaces CRIU records, in the order it numbers them (ids 1..8). */
 const NS_ORDER = NS_KINDS;
 
-function nsInode(pid: number, ns: string): string {
-  return readlinkSync(`/proc/${pid}/ns/${ns}`);
+/** The inode of each namespace of a task, by CRIU's namespace name. */
+function nsInodes(pid: number): Map<string, bigint> {
+  return new Map(readNamespaces(pid).map((l) => [l.name, l.ino]));
 }
 
 /** kobj ids: a new id per task unless kcmp says the object is shared with an earlier task. */
@@ -171,7 +172,7 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
 
 function isAlive(pid: number): boolean {
   try {
-    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+    return !['Z', 'X'].includes(readStat(pid).state);
   } catch {
     return false;
   }
@@ -229,7 +230,7 @@ async function dumpFrozen(
   const fsIds = new KobjIds(KCMP_FS);
   const sighandIds = new KobjIds(KCMP_SIGHAND);
   const root = tasks[0]!.pid;
-  const rootNs = NS_ORDER.map((n) => nsInode(root, n === 'pid' ? 'pid' : n));
+  const rootNs = nsInodes(root);
   const nsIds: Entry = {};
   NS_ORDER.forEach((n, i) => (nsIds[`${n}_ns_id`] = i + 1));
   const nextPagesId = createPagesIdAllocator();
@@ -257,8 +258,9 @@ async function dumpFrozen(
       pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: [pid] });
       continue;
     }
-    NS_ORDER.forEach((n, i) => {
-      if (nsInode(pid, n) !== rootNs[i]) {
+    const taskNs = nsInodes(pid);
+    NS_ORDER.forEach((n) => {
+      if (taskNs.get(n) !== rootNs.get(n)) {
         throw new CrtoolsError('UNSUPPORTED_NS', `task ${pid}: lives in another ${n} namespace than the root task; nested namespaces are not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
       }
     });

@@ -1,4 +1,4 @@
-import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { decodeDev, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
@@ -67,7 +67,7 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   if (seccomp !== 0) {
     throw new CrtoolsError('UNSUPPORTED_SECCOMP', `task ${t.tid}: seccomp mode ${seccomp} is not supported`, { context: { pid: t.tid }, exitCode: ExitCode.UNSUPPORTED });
   }
-  tc['comm'] = readFileSync(`/proc/${pid}/task/${t.tid}/comm`, 'utf8').replace(/\n$/, '');
+  tc['comm'] = stat.comm;
   if (t.rseq && t.rseq.rseq_abi_pointer !== 0n) {
     tc['rseq_entry'] = { rseq_abi_pointer: t.rseq.rseq_abi_pointer, rseq_abi_size: t.rseq.rseq_abi_size, signature: t.rseq.signature };
   }

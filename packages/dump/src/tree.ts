@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { CrtoolsError, ExitCode } from '@crtools/common';
-import { freezeProcess, listThreads, reapKilled, resumeProcess, type StoppedThread } from '@crtools/parasite';
+import { CrtoolsError, ExitCode, sleepSync } from '@crtools/common';
+import { freezeProcess, reapKilled, resumeProcess, type StoppedThread } from '@crtools/parasite';
+import { NO_SUCH_PROCESS, readChildren, readStat } from '@crtools/procfs';
 import type { DumpLog } from './log.js';
 
 /** One frozen process of the tree. */
@@ -13,23 +13,12 @@ export interface FrozenTask {
 }
 
 function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const tid of listThreads(pid)) {
-    let text = '';
-    try {
-      text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1');
-    } catch {
-      continue;
-    }
-    for (const w of text.split(/\s+/)) if (w) out.push(Number(w));
-  }
-  return out;
+  return readChildren(pid);
 }
 
 function stateOf(pid: number): string {
   try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3);
+    return readStat(pid).state;
   } catch {
     return '?';
   }
@@ -37,10 +26,6 @@ function stateOf(pid: number): string {
 
 /** How long a zombie child may stay unreaped before the dump gives up on it. */
 export const ZOMBIE_GRACE_MS = 2000;
-
-function pause(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 /**
  * Freeze the tree rooted at pid, parents before children (a frozen parent cannot fork, so
@@ -61,7 +46,7 @@ export function freezeTree(root: number, log: DumpLog, timeoutMs?: number, zombi
       const zombie = (e as { code?: string }).code === 'UNSUPPORTED_ZOMBIE' ? (e as CrtoolsError).context.pid : undefined;
       if (zombie === undefined || zombie === root || keepZombies) throw e;
       log.info(`task ${zombie} is a zombie; thawing the tree so its parent can reap it (attempt ${attempt})`);
-      pause(Math.min(10 * attempt, 100));
+      sleepSync(Math.min(10 * attempt, 100));
     }
   }
 }
@@ -90,7 +75,7 @@ function freezeOnce(root: number, log: DumpLog, timeoutMs?: number, keepZombies 
   } catch (e) {
     resumeTree(tasks);
     const code = (e as { code?: string }).code;
-    if (tasks.length === 0 && (code === 'ESRCH' || code === 'NO_SUCH_TASK')) {
+    if (tasks.length === 0 && (code === 'ESRCH' || code === 'NO_SUCH_TASK' || code === NO_SUCH_PROCESS)) {
       throw new CrtoolsError('NO_SUCH_TASK', `no process with pid ${root}`, { context: { pid: root }, exitCode: ExitCode.FAILED, cause: e });
     }
     throw e;

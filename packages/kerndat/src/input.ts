@@ -15,8 +15,9 @@
  * `criu check --kerndat FILE|-` says it outright and needs none of this.
  */
 import { basename } from 'node:path';
-import { fstatSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { fstatSync, readFileSync, readSync } from 'node:fs';
+import { listFds, listPids, readCmdline, readFdinfo, readFdLink } from '@crtools/procfs';
+import { CrtoolsError, ExitCode, sleepSync } from '@crtools/common';
 import { NR, raw, closeFd } from './sys.js';
 
 const PEEK_BYTES = 256;
@@ -49,10 +50,6 @@ export function opensKerndatDocument(head: string): Opening {
   // a prefix of `{ "schema":` (with any whitespace) may still become one
   const probe = /^\{\s*("(s(c(h(e(m(a("\s*)?)?)?)?)?)?)?)?$/;
   return probe.test(t) ? 'maybe' : 'no';
-}
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Bytes waiting in a pipe, left in it (tee into a scratch pipe); undefined: none yet; '' : end of file. */
@@ -91,7 +88,7 @@ function readToEnd(fd: number, deadline = Infinity): string {
       n = readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > deadline) throw e;
-      sleep(5);
+      sleepSync(5);
       continue;
     }
     if (n === 0) break;
@@ -124,28 +121,20 @@ function defaultIsKerndatWriter(argv: string[]): boolean {
 export function pipeWriters(ino: number): string[][] {
   const out: string[][] = [];
   const link = `pipe:[${ino}]`;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    let fds: string[];
+  for (const pid of listPids()) {
+    if (pid === process.pid) continue;
     try {
-      fds = readdirSync(`/proc/${pid}/fd`);
+      // (a process or descriptor gone meanwhile is no writer)
+      const writes = listFds(pid).some((fd) => {
+        try {
+          return readFdLink(pid, fd) === link && (readFdinfo(pid, fd).flags & 3) === 1; // O_WRONLY
+        } catch {
+          return false;
+        }
+      });
+      if (writes) out.push(readCmdline(pid));
     } catch {
-      continue;
-    }
-    const writes = fds.some((fd) => {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) return false;
-        const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-        return !!flags && (parseInt(flags[1]!, 8) & 3) === 1; // O_WRONLY
-      } catch {
-        return false;
-      }
-    });
-    if (!writes) continue;
-    try {
-      out.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean));
-    } catch {
-      /* gone */
+      /* gone, or not ours to read */
     }
   }
   return out;
@@ -182,7 +171,7 @@ export function readKerndatFromDescriptor(opts: DescriptorDocOptions = {}): stri
       if (Date.now() > deadline) {
         throw new CrtoolsError('KERNDAT_NO_INPUT', 'the kerndat process writing to stdin sent nothing in time', { exitCode: ExitCode.FAILED });
       }
-      sleep(10);
+      sleepSync(10);
       head = peek();
     }
   }
@@ -190,7 +179,7 @@ export function readKerndatFromDescriptor(opts: DescriptorDocOptions = {}): stri
   const until = Date.now() + prefixWait;
   let opening = opensKerndatDocument(head);
   while (opening === 'maybe' && Date.now() < until) {
-    sleep(10);
+    sleepSync(10);
     const more = peek();
     if (more === '') break;
     if (more !== undefined) opening = opensKerndatDocument((head = more));

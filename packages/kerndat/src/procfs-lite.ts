@@ -1,37 +1,17 @@
-/** Private: the few /proc reads the probes need (node:fs only). */
-import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+/**
+ * Private: the raw /proc reads the probes need (this process's memory and pagemap words,
+ * sysctls); what has a parser (maps, status, mountinfo) comes from @crtools/procfs.
+ */
+import { accessSync, closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 
-export interface MapLine {
-  start: bigint;
-  end: bigint;
-  perms: string;
-  offset: bigint;
-  dev: string;
-  inode: bigint;
-  name: string;
-}
-
-export function parseMaps(text: string): MapLine[] {
-  const out: MapLine[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/.exec(line);
-    if (!m) continue;
-    out.push({
-      start: BigInt('0x' + m[1]),
-      end: BigInt('0x' + m[2]),
-      perms: m[3]!,
-      offset: BigInt('0x' + m[4]),
-      dev: m[5]!,
-      inode: BigInt(m[6]!),
-      name: m[7]!,
-    });
+/** Whether this process may access a path in this mode (access(2)). */
+export function canAccess(path: string, mode: number): boolean {
+  try {
+    accessSync(path, mode);
+    return true;
+  } catch {
+    return false;
   }
-  return out;
-}
-
-export function selfMaps(): MapLine[] {
-  return parseMaps(readFileSync('/proc/self/maps', 'utf8'));
 }
 
 export function readText(path: string): string {

@@ -1,7 +1,13 @@
+import { readdirSync } from 'node:fs';
 import { parseError, type ParseOptions } from './errors.js';
 import { numericEntries, readProcDir, readProcText, type ProcOptions, type Target } from './read.js';
 import { parseStat, type ProcStat } from './stat.js';
 import { parseStatus, type ProcStatus } from './status.js';
+
+/** Pids of the processes this /proc shows, ascending. */
+export function listPids(opts?: ProcOptions): number[] {
+  return numericEntries(readdirSync(opts?.procRoot ?? '/proc'));
+}
 
 /** Thread ids of a process (/proc/PID/task), ascending. */
 export function listTasks(pid: number, opts?: ProcOptions): number[] {

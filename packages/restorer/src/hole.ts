@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readMaps } from '@crtools/procfs';
 import type { RestorePlan } from './plan.js';
 import type { SpecialMapping } from './encode.js';
 
@@ -16,23 +16,9 @@ export interface SelfMapping extends Interval {
   name: string;
 }
 
-/** Mappings of this process (/proc/self/maps). */
+/** Mappings of this process (/proc/self/maps, through @crtools/procfs). */
 export function selfMappings(): SelfMapping[] {
-  const text = readFileSync('/proc/self/maps', 'utf8');
-  const out: SelfMapping[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+):([0-9a-f]+)\s+(\d+)\s*(.*)$/.exec(line);
-    if (!m) continue;
-    out.push({
-      start: BigInt('0x' + m[1]),
-      end: BigInt('0x' + m[2]),
-      offset: BigInt('0x' + m[3]),
-      devIno: `${BigInt('0x' + m[4])}:${BigInt('0x' + m[5])}:${m[6]}`,
-      name: m[7] ?? '',
-    });
-  }
-  return out;
+  return readMaps(process.pid).map((v) => ({ start: v.start, end: v.end, offset: v.pgoff, devIno: `${v.devMajor}:${v.devMinor}:${v.ino}`, name: v.name }));
 }
 
 export function currentSpecials(): SpecialMapping[] {

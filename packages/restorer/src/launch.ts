@@ -3,7 +3,8 @@
  * the blob, watches the shared status area, and either resumes every task at once or kills
  * every process this restore started.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readStat } from '@crtools/procfs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -107,8 +108,7 @@ export function checkCpu(plan: RestorePlan, xcr0: bigint): void {
 
 function procState(pid: number): string | undefined {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
+    return readStat(pid).state;
   } catch {
     return undefined;
   }

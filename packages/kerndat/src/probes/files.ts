@@ -1,19 +1,11 @@
-import { accessSync, closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { readMountinfo } from '@crtools/procfs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KerndatPart } from '../types.js';
 import { native } from '../load-native.js';
 import { NR, closeFd, raw, withFds } from '../sys.js';
-import { fdinfo } from '../procfs-lite.js';
-
-function canAccess(path: string, mode: number): boolean {
-  try {
-    accessSync(path, mode);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { canAccess, fdinfo } from '../procfs-lite.js';
 
 export function probeMapFiles(): KerndatPart {
   return { has_map_files: canAccess('/proc/self/map_files', constants.R_OK) };
@@ -147,8 +139,8 @@ function mountProbe(kind: 'autofs' | 'overlayfs_maps', what: string): boolean | 
  * empty temporary directory). A kernel without autofs is an answer: has_autofs false.
  */
 export function probeAutofs(): KerndatPart {
-  const mi = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - autofs '));
-  if (mi) return { has_autofs: true, has_autofs_pipe_ino: mi.includes('pipe_ino=') };
+  const mi = readMountinfo(process.pid).find((m) => m.fsType === 'autofs');
+  if (mi) return { has_autofs: true, has_autofs_pipe_ino: mi.superOptions.includes('pipe_ino=') };
   const pipeIno = mountProbe('autofs', 'autofs could not be mounted for the test');
   return pipeIno === undefined ? { has_autofs: false } : { has_autofs: true, has_autofs_pipe_ino: pipeIno };
 }

@@ -2,7 +2,10 @@ import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import type { KerndatPart } from '../types.js';
 import { MAP, NR, PROT, closeFd, mmapAnon, munmap, raw } from '../sys.js';
 import { native } from '../load-native.js';
-import { pagemapEntry, readSelfMem, readTrim, selfMaps, writeSelfMem } from '../procfs-lite.js';
+import { readMaps } from '@crtools/procfs';
+import { pagemapEntry, readSelfMem, readTrim, writeSelfMem } from '../procfs-lite.js';
+
+const selfMaps = () => readMaps(process.pid);
 
 const PM_PRESENT = 1n << 63n;
 const PM_SOFT_DIRTY = 1n << 55n;

@@ -1,17 +1,9 @@
-import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { constants, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readStatus } from '@crtools/procfs';
 import type { KerndatPart, Lsm } from '../types.js';
 import { native } from '../load-native.js';
 import { NR, closeFd, raw } from '../sys.js';
-import { readTrim } from '../procfs-lite.js';
-
-function canAccess(path: string, mode: number): boolean {
-  try {
-    accessSync(path, mode);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { canAccess, readTrim } from '../procfs-lite.js';
 
 /** A pid nobody uses: well above ns_last_pid, below pid_max, and absent from /proc. */
 function freePid(): number {
@@ -150,12 +142,12 @@ export function probeLoginuid(): KerndatPart {
 export function probeProcTask(): KerndatPart {
   const stat = readFileSync('/proc/self/stat', 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).trim().split(' ');
-  const status = readFileSync('/proc/self/status', 'utf8');
   return {
     has_posix_timers_proc: canAccess('/proc/self/timers', constants.R_OK),
-    // fields after the comm: 'state' is field 3; exit_code is field 52
+    // fields after the comm: 'state' is field 3; exit_code is field 52 (counted here, not parsed:
+    // a kernel without them is what this asks)
     has_proc_stat_ext: fields.length + 2 >= 52,
-    has_nspid: /^NSpid:/m.test(status),
+    has_nspid: readStatus(process.pid).NSpid !== undefined,
   };
 }
 
@@ -169,8 +161,7 @@ export function probeNamespaces(): KerndatPart {
 
 /** Capabilities: the last one the kernel knows, the effective set, CAP_CHECKPOINT_RESTORE (40). */
 export function probeCaps(): KerndatPart {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const eff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'));
+  const eff = readStatus(process.pid).CapEff ?? 0n;
   const last = Number(readTrim('/proc/sys/kernel/cap_last_cap'));
   return {
     last_cap: last,

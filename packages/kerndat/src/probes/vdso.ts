@@ -1,6 +1,9 @@
 import type { KerndatPart, SpecialMapping, VdsoInfo } from '../types.js';
 import { native } from '../load-native.js';
-import { parseMaps, readSelfMem, selfMaps } from '../procfs-lite.js';
+import { parseMaps, readMaps } from '@crtools/procfs';
+import { readSelfMem } from '../procfs-lite.js';
+
+const selfMaps = () => readMaps(process.pid);
 
 const SPECIAL = ['[vvar]', '[vvar_vclock]', '[vdso]', '[vsyscall]'];
 
