@@ -2,6 +2,8 @@
 // need. Failures come back as { errno, syscall } objects; TypeScript makes the errors.
 #include <napi.h>
 
+#include "crtools-napi.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,12 +15,7 @@
 
 namespace {
 
-Napi::Value SysErr(Napi::Env env, int e, const char *syscall) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("errno", e);
-  o.Set("syscall", syscall);
-  return o;
-}
+using crtools::SysErr;
 
 // pathOfHandle(mountDir, type, handle: Buffer) -> path | { errno, syscall }: the name, as this
 // process sees it, of the file a kernel file handle (name_to_handle_at) designates on the

@@ -3,6 +3,8 @@
 // Everything else (choosing the hole, building the plan, deciding what errors mean) is in TS.
 #include <napi.h>
 
+#include "crtools-napi.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -37,12 +39,7 @@ extern const unsigned int __rseq_size __attribute__((weak));
 
 namespace {
 
-Napi::Object SysErr(Napi::Env env, int err, const char *syscall) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("errno", err);
-  o.Set("syscall", syscall);
-  return o;
-}
+using crtools::SysErr;
 
 uint64_t BigU64(const Napi::Value &v) {
   bool lossless;
