@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { critBin, fixturesDir } from '../lib/paths.js';
+import { REFERENCE_CRIT, referenceCritUsable } from '@crtools/common/testing';
 
 export interface Run {
   code: number | null;
@@ -15,12 +16,12 @@ export function ours(args: string[], input?: Buffer | string): Run {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
-export const debianCritPath = '/usr/bin/crit';
+export const debianCritPath = REFERENCE_CRIT.crit;
 /** Debian's crit 3.17 must run with the system python (it imports pycriu from dist-packages). */
-export const haveDebianCrit = existsSync(debianCritPath) && spawnSync('/usr/bin/python3', [debianCritPath, '--help']).status === 0;
+export const haveDebianCrit = referenceCritUsable();
 
 export function debian(args: string[], input?: Buffer | string): Run {
-  const r = spawnSync('/usr/bin/python3', [debianCritPath, ...args], { input, maxBuffer: 1 << 30, timeout: 120_000 });
+  const r = spawnSync(REFERENCE_CRIT.python, [debianCritPath, ...args], { input, maxBuffer: 1 << 30, timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 

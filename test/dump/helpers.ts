@@ -3,9 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { critBin, criuBin, workloadBinDir } from '../lib/paths.js';
+import { REFERENCE_CRIT, referenceCritUsable } from '@crtools/common/testing';
 
-export const CRIT = '/usr/bin/crit';
-export const haveCrit = existsSync(CRIT);
+export const CRIT = REFERENCE_CRIT.crit;
+export const haveCrit = referenceCritUsable();
 
 /** A workload started by a test: it detached itself (not our child) and wrote its pid. */
 export interface Workload {
@@ -146,7 +147,7 @@ export function criu(args: string[], timeoutMs = 120_000, env?: Record<string, s
 
 /** Decode an image with Debian's crit; returns the parsed JSON. */
 export function critDecode(file: string): any {
-  const r = spawnSync('/usr/bin/python3', [CRIT, 'decode', '-i', file], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
+  const r = spawnSync(REFERENCE_CRIT.python, [CRIT, 'decode', '-i', file], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`crit decode ${file} failed: ${r.stderr.split('\n').filter(Boolean).pop()}`);
   return JSON.parse(r.stdout);
 }

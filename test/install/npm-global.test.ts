@@ -29,7 +29,7 @@ beforeAll(async () => {
   registry = await startScratchRegistry(packs);
   // (async: the registry answers from this process while npm runs)
   await run('npm', ['install', '--global', '--prefix', prefix, `--@crtools:registry=${registry.url}`,
-    '--allow-scripts=@crtools/kerndat,@crtools/parasite,@crtools/restorer', '--no-audit', '--no-fund', '@crtools/cli'], { timeout: 600_000 });
+    '--allow-scripts=@crtools/kerndat,@crtools/parasite,@crtools/restorer,@crtools/sys', '--no-audit', '--no-fund', '@crtools/cli'], { timeout: 600_000 });
 }, 660_000);
 
 afterAll(async () => {

@@ -6,10 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { decodeImage, humanSize } from '../src/decode.js';
 import { encodeImage } from '../src/encode.js';
 import { infoImage } from '../src/info.js';
+import { criuFixtures, referenceCritUsable } from '@crtools/common/testing';
 
-const fixtures = path.resolve(__dirname, '../../../../shared/fixtures/criu-4.2');
+const fixtures = criuFixtures();
 const haveFixtures = existsSync(fixtures);
-const haveDebian = existsSync('/usr/bin/crit') && spawnSync('/usr/bin/python3', ['/usr/bin/crit', '--help']).status === 0;
+const haveDebian = referenceCritUsable();
 
 function sink(): { w: Writable; buf: () => Buffer } {
   const chunks: Buffer[] = [];

@@ -7,10 +7,11 @@ import { ImageDir, type CritImage, type ImageLoader } from '../src/image-dir.js'
 import { collectView, renderView, viewJson, humanBytes, renderTree, type TreeNode } from '../src/explore.js';
 import { exploreDir } from '../src/x.js';
 import { parseJson } from '../src/index.js';
+import { criuFixtures, referenceCritUsable } from '@crtools/common/testing';
 
-const fixtures = path.resolve(__dirname, '../../../../shared/fixtures/criu-4.2');
+const fixtures = criuFixtures();
 const debianCrit = '/usr/bin/crit';
-const haveRef = existsSync(debianCrit) && existsSync(fixtures) && spawnSync('/usr/bin/python3', [debianCrit, '--help']).status === 0;
+const haveRef = referenceCritUsable() && existsSync(fixtures);
 
 /**
  * A loader that decodes images with Debian's crit 3.17 (a real, independent decoder), so the

@@ -14,10 +14,11 @@ import { encodeImage } from '../src/encode.js';
 import { exploreDir } from '../src/x.js';
 import { parseJson, type JsonValue } from '../src/index.js';
 import { pyDumps } from '../src/pyjson.js';
+import { criuFixtures, referenceCritUsable } from '@crtools/common/testing';
 
-const fixtures = path.resolve(__dirname, '../../../../shared/fixtures/criu-4.2');
+const fixtures = criuFixtures();
 const haveFixtures = existsSync(fixtures);
-const haveDebian = existsSync('/usr/bin/crit') && spawnSync('/usr/bin/python3', ['/usr/bin/crit', '--help']).status === 0;
+const haveDebian = referenceCritUsable();
 const tmp = mkdtempSync(path.join(tmpdir(), 'crit-synth-'));
 const dir = path.join(tmp, 'ckpt');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

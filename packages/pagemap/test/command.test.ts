@@ -9,8 +9,9 @@ import { connect } from 'node:net';
 import { PageServerClient } from '../src/page-server.js';
 import { bufferPageSource, writePages } from '../src/writer.js';
 import { openPageReader } from '../src/reader.js';
+import { fixturesRoot } from '@crtools/common/testing';
 
-const FIX = resolve(process.env.CRTOOLS_FIXTURES ?? '/work/shared/fixtures', 'criu-4.2');
+const FIX = resolve(fixturesRoot(), 'criu-4.2');
 const have = existsSync(join(FIX, 'pattern', 'pagemap-2716.img'));
 
 async function run(...argv: string[]) {

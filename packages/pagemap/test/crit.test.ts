@@ -5,17 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/constants.js';
 import { bufferPageSource, writePagemap } from '../src/writer.js';
+import { REFERENCE_CRIT, referenceCritUsable } from '@crtools/common/testing';
 
-const PY = '/usr/bin/python3';
-const CRIT = '/usr/bin/crit';
-let critWorks = existsSync(PY) && existsSync(CRIT);
-if (critWorks) {
-  try {
-    execFileSync(PY, [CRIT, '--help'], { stdio: 'ignore' });
-  } catch {
-    critWorks = false;
-  }
-}
+const PY = REFERENCE_CRIT.python;
+const CRIT = REFERENCE_CRIT.crit;
+const critWorks = referenceCritUsable();
 const tmp = mkdtempSync(join(tmpdir(), 'pagemap-crit-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

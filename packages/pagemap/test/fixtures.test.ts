@@ -7,6 +7,7 @@ import { PE_LAZY, PE_PRESENT, PME_FILE, PME_PRESENT, VMA_FILE_PRIVATE } from '..
 import { openPageReader } from '../src/reader.js';
 import { planDump, type PlanVma } from '../src/plan.js';
 import { writePagemap, type PageSource } from '../src/writer.js';
+import { fixturesRoot, referenceCrit, referenceCritUsable } from '@crtools/common/testing';
 
 /** The pattern task's VMAs as CRIU recorded them in mm-2716.img: start, end, prot, flags, status. */
 const PATTERN_VMAS: [string, string, number, number, number][] = [
@@ -36,7 +37,7 @@ const PATTERN_VMAS: [string, string, number, number, number][] = [
   ['ffffffffff600000', 'ffffffffff601000', 4, 0x22, 0x204],
 ];
 
-const FIX = resolve(process.env.CRTOOLS_FIXTURES ?? '/work/shared/fixtures', 'criu-4.2');
+const FIX = resolve(fixturesRoot(), 'criu-4.2');
 const have = existsSync(join(FIX, 'pattern', 'pagemap-2716.img'));
 
 describe.skipIf(!have)('CRIU 4.2 fixtures (skipped: fixtures not found at ' + FIX + ')', () => {
@@ -139,18 +140,11 @@ describe.skipIf(!have)('CRIU 4.2 fixtures (skipped: fixtures not found at ' + FI
   });
 });
 
-let critOk = existsSync('/usr/bin/python3') && existsSync('/usr/bin/crit');
-if (critOk) {
-  try {
-    execFileSync('/usr/bin/python3', ['/usr/bin/crit', '--help'], { stdio: 'ignore' });
-  } catch {
-    critOk = false;
-  }
-}
+const critOk = referenceCritUsable();
 const critCache = new Map<string, any>();
 /** Debian's crit is slow to start: decode each image once. */
 const crit = (p: string) => {
-  if (!critCache.has(p)) critCache.set(p, JSON.parse(execFileSync('/usr/bin/python3', ['/usr/bin/crit', 'decode', '-i', p], { encoding: 'utf8', maxBuffer: 1 << 26 })));
+  if (!critCache.has(p)) critCache.set(p, JSON.parse(referenceCrit(['decode', '-i', p]).toString('utf8')));
   return critCache.get(p);
 };
 

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isCrtoolsError } from '@crtools/common';
 import { openPageReader } from '../src/reader.js';
+import { fixturesRoot } from '@crtools/common/testing';
 
-const FIX = resolve(process.env.CRTOOLS_FIXTURES ?? '/work/shared/fixtures', 'criu-4.2', 'pattern');
+const FIX = resolve(fixturesRoot(), 'criu-4.2', 'pattern');
 const have = existsSync(join(FIX, 'pagemap-2716.img'));
 const tmp = mkdtempSync(join(tmpdir(), 'pagemap-fuzz-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -9,8 +9,9 @@ import { planDump } from '../src/plan.js';
 import { dumpTaskPages } from '../src/dump.js';
 import { openPageReader } from '../src/reader.js';
 import { procMemPageSource } from '../src/proc-mem-source.js';
+import { fixturesRoot } from '@crtools/common/testing';
 
-const BIN = resolve(process.env.CRTOOLS_FIXTURES ?? '/work/shared/fixtures', 'criu-4.2', 'bin', 'pattern');
+const BIN = resolve(fixturesRoot(), 'criu-4.2', 'bin', 'pattern');
 const isRoot = process.getuid?.() === 0;
 const tmp = mkdtempSync(join(tmpdir(), 'pagemap-live-'));
 let child: ChildProcess | undefined;

@@ -6,7 +6,7 @@ import { collectVmas, parseMaps, toHex, VMA } from './lib.js';
 /**
  * CRIU 4.2 on this kernel logged each smaps header it handled (dump.log) and
  * wrote the resulting VMA list to mm-PID.img. golden/criu42-vmas.fixture.json
- * holds both, per task, for every fixture in /work/shared/fixtures/criu-4.2
+ * holds both, per task, for every fixture in the shared fixtures' criu-4.2 folder
  * (the images decoded with Debian's crit). Our classification of the same
  * lines must give CRIU's start, end, pgoff, prot, flags and status.
  */

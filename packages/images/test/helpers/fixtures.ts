@@ -1,9 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { criuFixtures, REFERENCE_CRIT, referenceCritUsable } from '@crtools/common/testing';
 import { parseImageFileName } from '../../src/index.js';
 
-export const fixturesRoot = '/work/shared/fixtures/criu-4.2';
+export const fixturesRoot = criuFixtures();
 
 export interface FixtureImage {
   /** e.g. "sleep/core-2680.img" */
@@ -28,18 +29,9 @@ export function fixtureImages(): FixtureImage[] {
 }
 
 /** Debian's crit runs under /usr/bin/python3 (the one with python3-protobuf). */
-export const debianCrit = '/usr/bin/crit';
-export const debianPython = '/usr/bin/python3';
-
-export function debianCritAvailable(): boolean {
-  if (!existsSync(debianCrit) || !existsSync(debianPython)) return false;
-  try {
-    execFileSync(debianPython, ['-c', 'import pycriu.images'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+export const debianCrit = REFERENCE_CRIT.crit;
+export const debianPython = REFERENCE_CRIT.python;
+export const debianCritAvailable = referenceCritUsable;
 
 /** `crit decode [--pretty] -i path` as Debian's crit prints it, minus the final newline. */
 export function critDecode(path: string, pretty: boolean): string {
