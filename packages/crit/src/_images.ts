@@ -7,7 +7,7 @@ import { isCrtoolsError } from '@crtools/common';
 import { createImageWriter, critJsonBytes, fromCritJson, magicByName, openImage, readImageFileSync, toCritValue, type Entry, type Image, type ImageWriter } from '@crtools/images';
 import type { CritImage } from './image-dir.js';
 // crtools has one JSON reader (bigint-exact, streams entries): crit uses the images one
-export { parseJson, readImageDocument, JsonSyntaxError, type JsonValue } from '@crtools/images';
+export { encodeBytes, parseJson, parseImageFileName, PyFloat, pyDumps, pyNumber, pyString, readImageDocument, JsonSyntaxError, type JsonValue } from '@crtools/images';
 export {
   VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
   PE, TASK_STATE,

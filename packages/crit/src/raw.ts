@@ -4,33 +4,30 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { parseImageFileName } from './_images.js';
 
-interface RawKind {
-  re: RegExp;
-  what: (m: RegExpMatchArray) => string;
-}
-
-const RAW_KINDS: RawKind[] = [
-  { re: /^pages-(\d+)\.img$/, what: () => 'raw memory pages (4096 bytes each, no entries)' },
-  { re: /^pages-shmem-(\d+)\.img$/, what: () => 'raw shared-memory pages of an old image set (no entries)' },
-  { re: /^ifaddr-(\d+)\.img$/, what: () => 'the interface addresses of a network namespace as `ip addr save` writes them (no entries)' },
-  { re: /^route-(\d+)\.img$/, what: () => 'the IPv4 routes of a network namespace as `ip route save` writes them (no entries)' },
-  { re: /^route6-(\d+)\.img$/, what: () => 'the IPv6 routes of a network namespace as `ip -6 route save` writes them (no entries)' },
-  { re: /^rule-(\d+)\.img$/, what: () => 'the routing rules of a network namespace as `ip rule save` writes them (no entries)' },
-  { re: /^iptables-(\d+)\.img$/, what: () => 'iptables-save output of a network namespace (text, no entries)' },
-  { re: /^ip6tables-(\d+)\.img$/, what: () => 'ip6tables-save output of a network namespace (text, no entries)' },
-  { re: /^nftables-(\d+)\.img$/, what: () => 'the nftables ruleset of a network namespace (no entries)' },
-  { re: /^tmpfs(-dev)?-(\d+)\.tar\.gz\.img$/, what: () => 'a gzip-compressed tar archive of a tmpfs mount (no entries)' },
-];
+/** What each of CRIU's raw image kinds (@crtools/images RAW_KINDS) holds, as crit explains it. */
+const RAW_WHAT: Record<string, string> = {
+  PAGES: 'raw memory pages (4096 bytes each, no entries)',
+  IFADDR: 'the interface addresses of a network namespace as `ip addr save` writes them (no entries)',
+  ROUTE: 'the IPv4 routes of a network namespace as `ip route save` writes them (no entries)',
+  ROUTE6: 'the IPv6 routes of a network namespace as `ip -6 route save` writes them (no entries)',
+  RULE: 'the routing rules of a network namespace as `ip rule save` writes them (no entries)',
+  IPTABLES: 'iptables-save output of a network namespace (text, no entries)',
+  IP6TABLES: 'ip6tables-save output of a network namespace (text, no entries)',
+  NFTABLES: 'the nftables ruleset of a network namespace (no entries)',
+  TMPFS_IMG: 'a gzip-compressed tar archive of a tmpfs mount (no entries)',
+  TMPFS_DEV: 'a gzip-compressed tar archive of a tmpfs mount (no entries)',
+  NETNF_CT: 'the conntrack entries of a network namespace as `conntrack` dumps them (no entries)',
+  NETNF_EXP: 'the conntrack expectations of a network namespace (no entries)',
+};
 
 /** The raw kind of a file name, if it is one of CRIU's raw images. */
 export function rawKind(file: string): string | undefined {
-  const base = path.basename(file);
-  for (const k of RAW_KINDS) {
-    const m = base.match(k.re);
-    if (m) return k.what(m);
-  }
-  return undefined;
+  const p = parseImageFileName(path.basename(file));
+  if (!p?.raw) return undefined;
+  if (p.kind === 'PAGES' && p.pattern.startsWith('pages-shmem-')) return 'raw shared-memory pages of an old image set (no entries)';
+  return RAW_WHAT[p.kind] ?? 'a raw image (no entries)';
 }
 
 export interface PagemapIndex {

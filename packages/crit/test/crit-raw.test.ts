@@ -13,6 +13,8 @@ describe('raw images', () => {
     expect(rawKind('route6-9.img')).toMatch(/IPv6 routes/);
     expect(rawKind('tmpfs-dev-33.tar.gz.img')).toMatch(/tar archive/);
     expect(rawKind('iptables-9.img')).toMatch(/iptables-save/);
+    expect(rawKind('netns-ct-4.img')).toMatch(/conntrack entries/); // raw in CRIU too (NETNF_CT_MAGIC is RAW_IMAGE_MAGIC)
+    expect(rawKind('netns-4.img')).toBeUndefined();
     expect(rawKind('pagemap-1.img')).toBeUndefined();
     expect(rawKind('core-1.img')).toBeUndefined();
   });

@@ -3,17 +3,11 @@
  * Python's encodebytes writes it, quoted-printable for unix socket names, device numbers,
  * flag tables, value dictionaries and IP addresses for --pretty.
  */
+import { encodeBytes } from './pyjson.js';
 import { CRIT_VMA_STATUS, decodeDev as decodeUserDev, decodeKdev, encodeDev as encodeUserDev, encodeKdev, PE, VMA } from './facts/index.js';
 
 /** base64 with a newline after every 76 characters and at the end (Python's encodebytes). */
-export function b64encode(b: Uint8Array): string {
-  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  if (buf.length === 0) return '';
-  if (buf.length <= 57) return buf.toString('base64') + '\n';
-  let s = '';
-  for (let i = 0; i < buf.length; i += 57) s += buf.toString('base64', i, Math.min(i + 57, buf.length)) + '\n';
-  return s;
-}
+export const b64encode = encodeBytes;
 
 const B64 = /^[A-Za-z0-9+/=\s]*$/;
 

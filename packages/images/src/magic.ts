@@ -151,8 +151,8 @@ export const RAW_KINDS: readonly { name: string; files: string[] }[] = [
   { name: 'IPTABLES', files: ['iptables-%u.img'] },
   { name: 'IP6TABLES', files: ['ip6tables-%u.img'] },
   { name: 'NFTABLES', files: ['nftables-%u.img'] },
-  { name: 'TMPFS_IMG', files: ['tmpfs-%u.tar.gz'] },
-  { name: 'TMPFS_DEV', files: ['tmpfs-dev-%u.tar.gz'] },
+  { name: 'TMPFS_IMG', files: ['tmpfs-%u.tar.gz.img'] },
+  { name: 'TMPFS_DEV', files: ['tmpfs-dev-%u.tar.gz.img'] },
   { name: 'NETNF_CT', files: ['netns-ct-%u.img'] },
   { name: 'NETNF_EXP', files: ['netns-exp-%u.img'] },
 ];

@@ -27,23 +27,53 @@ export function pyString(s: string): string {
   return out + '"';
 }
 
-/** A number as Python prints it (floats keep a fractional part). */
+/** A number as Python prints it: integers exactly, floats as Python's repr(). */
 export function pyNumber(n: number | bigint): string {
   if (typeof n === 'bigint') return n.toString();
-  if (Number.isInteger(n) && Math.abs(n) < 1e16) return Number.isSafeInteger(n) ? String(n) : n.toFixed(1);
-  if (Number.isNaN(n)) return 'NaN';
-  if (!Number.isFinite(n)) return n > 0 ? 'Infinity' : '-Infinity';
-  return String(n);
+  if (Number.isInteger(n)) {
+    if (Object.is(n, -0)) return '-0.0';
+    if (Number.isSafeInteger(n)) return String(n);
+    // an integral double beyond 2^53 came from a float field: Python prints e.g. 1e+16
+    return pyFloat(n);
+  }
+  return pyFloat(n);
 }
 
-/** Marks a JS number that is a Python float (printed with ".0"). Crit images have none. */
+/** Python's float repr: shortest round-trip digits, exponent form from 1e16 and below 1e-4 ("1e+16", "1e-05"), ".0" on integral values. */
+function pyFloat(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (n === Infinity) return 'Infinity';
+  if (n === -Infinity) return '-Infinity';
+  const abs = Math.abs(n);
+  if (abs !== 0 && (abs >= 1e16 || abs < 1e-4)) {
+    const [mant, exp] = n.toExponential().split('e');
+    const e = Number(exp);
+    return mant + 'e' + (e < 0 ? '-' : '+') + String(Math.abs(e)).padStart(2, '0');
+  }
+  if (Object.is(n, -0)) return '-0.0';
+  const s = String(n);
+  return Number.isInteger(n) ? s + '.0' : s;
+}
+
+/** A Python float marker: a value that must print as a float even when integral (e.g. 1.0). */
 export class PyFloat {
   constructor(readonly value: number) {}
 }
 
+/** Python's base64.encodebytes: base64 lines of at most 76 characters, each ending in "\n". */
+export function encodeBytes(b: Uint8Array): string {
+  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (buf.length === 0) return '';
+  if (buf.length <= 57) return buf.toString('base64') + '\n';
+  let s = '';
+  for (let i = 0; i < buf.length; i += 57) s += buf.toString('base64', i, Math.min(i + 57, buf.length)) + '\n';
+  return s;
+}
+
 /**
- * Serialize a value. `ind` is the indent unit (null = compact), `cur` the current indentation.
- * Objects keep insertion order.
+ * Serialize a value as Python's json.dumps (ensure_ascii, default separators). `ind` is the
+ * indent unit (null = compact), `cur` the current indentation. Objects keep insertion order;
+ * bytes are written as crit shows them (base64.encodebytes).
  */
 export function pyDump(v: unknown, ind: string | null = null, cur = ''): string {
   if (v === null || v === undefined) return 'null';
@@ -51,13 +81,18 @@ export function pyDump(v: unknown, ind: string | null = null, cur = ''): string 
     case 'string':
       return pyString(v);
     case 'number':
-      return Number.isInteger(v) ? String(v) : pyNumber(v);
+      return pyNumber(v);
     case 'bigint':
       return v.toString();
     case 'boolean':
       return v ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      throw new TypeError(`cannot write a ${typeof v} as JSON`);
   }
-  if (v instanceof PyFloat) return Number.isInteger(v.value) ? v.value.toFixed(1) : pyNumber(v.value);
+  if (v instanceof PyFloat) return pyFloat(v.value);
+  if (v instanceof Uint8Array) return pyString(encodeBytes(v));
   if (Array.isArray(v)) {
     if (v.length === 0) return '[]';
     if (ind === null) {
@@ -82,6 +117,11 @@ export function pyDump(v: unknown, ind: string | null = null, cur = ''): string 
   let s = '{\n';
   for (let i = 0; i < keys.length; i++) s += (i ? ',\n' : '') + inner + pyString(keys[i]!) + ': ' + pyDump(o[keys[i]!], ind, inner);
   return s + '\n' + cur + '}';
+}
+
+/** json.dumps(value, indent=N) (null: compact), N spaces per level. */
+export function pyDumps(value: unknown, indent: number | null = null): string {
+  return pyDump(value, indent === null ? null : ' '.repeat(indent));
 }
 
 // ---------------------------------------------------------------------------------------------

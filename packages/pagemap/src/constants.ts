@@ -3,6 +3,8 @@
  * Values are checked against CRIU 4.2 (criu/include/pagemap.h, mem.h, image.h,
  * page-pipe.h) and Documentation/admin-guide/mm/pagemap.rst.
  */
+import { PM } from '@crtools/procfs';
+import { PE } from './_images.js';
 
 /** Page size on x86_64. Every address and length in this package is a multiple of it. */
 export const PAGE_SIZE = 4096;
@@ -13,16 +15,14 @@ export const PE_PARENT = PE.PARENT; // the pages live in the parent snapshot
 export const PE_LAZY = PE.LAZY; // the pages may be restored lazily
 export const PE_PRESENT = PE.PRESENT; // the pages are stored in the pages-<id>.img file
 
-/** Bits of one 64-bit /proc/PID/pagemap entry. */
-export const PME_PRESENT = 1n << 63n;
-export const PME_SWAP = 1n << 62n;
-export const PME_FILE = 1n << 61n; // file page or shared anonymous page
-export const PME_GUARD_REGION = 1n << 58n; // MADV_GUARD_INSTALL'ed page (kernel >= 6.15)
-export const PME_SOFT_DIRTY = 1n << 55n;
+/** Bits of one 64-bit /proc/PID/pagemap entry: a kernel fact kept in @crtools/procfs (PM). */
+export const PME_PRESENT = PM.PRESENT;
+export const PME_SWAP = PM.SWAPPED;
+export const PME_FILE = PM.FILE; // file page or shared anonymous page
+export const PME_GUARD_REGION = PM.GUARD; // MADV_GUARD_INSTALL'ed page (kernel >= 6.15)
+export const PME_SOFT_DIRTY = PM.SOFT_DIRTY;
 /** PFN (or swap type/offset) bits 0..54. */
-export const PME_PFRAME_MASK = (1n << 55n) - 1n;
-
-import { PE } from './_images.js';
+export const PME_PFRAME_MASK = PM.PFN_MASK;
 
 /** VmaEntry.status bits: an image-format fact, kept in @crtools/images. */
 export {

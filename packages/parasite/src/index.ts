@@ -1,11 +1,14 @@
-export * from './wait-status.js';
-export * from './regs.js';
-export * from './xsave.js';
-export * from './ptrace.js';
-export * from './remote.js';
-export * from './commands.js';
-export * from './parasite.js';
-export { native, setNativeBinding } from './load-native.js';
-export type { ParasiteNative, SocketInfo, SocketQueue, UnixSocketDiag } from './native.js';
-export * from './helpers.js';
-export * from './pages.js';
+// The parasite as compel's sequence: freeze (seize every thread) → infect (withInfection runs
+// the blob in the task and always cures) → collect (what only the task can tell) and move
+// pages → resume or kill. The remote-call and register internals stay inside the package.
+export { freezeProcess, resumeProcess, withInfection, collectInfected, collectTaskState, type TaskState, type ThreadState, type CollectOptions } from './parasite.js';
+export { listThreads, reapKilled, readMemory, type StoppedThread } from './ptrace.js';
+export { restartableRegs, type GpRegs } from './regs.js';
+export type { Infection } from './remote.js';
+export { openPageTransfer, type PageRun } from './pages.js';
+export {
+  KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, sameKernelObject, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow,
+  peekPipe, unixSockets, socketQueue, socketInfo, listenBacklog, spawnDetached,
+} from './helpers.js';
+export type { SocketInfo, SocketQueue, UnixSocketDiag } from './native.js';
+export { setNativeBinding } from './load-native.js';

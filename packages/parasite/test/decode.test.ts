@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeGpRegs, decodeWaitStatus, encodeGpRegs, GP_REG_NAMES, GP_REGS_SIZE, PTRACE_EVENT_STOP } from '../src/index.js';
+import { decodeGpRegs, encodeGpRegs, GP_REG_NAMES, GP_REGS_SIZE } from '../src/regs.js';
+import { decodeWaitStatus, PTRACE_EVENT_STOP } from '../src/wait-status.js';
 import { decodeXsave } from '../src/xsave.js';
 
 describe('wait status', () => {

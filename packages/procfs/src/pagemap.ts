@@ -7,6 +7,8 @@ export const PM = {
   SWAPPED: 1n << 62n,
   /** File page or shared anonymous page. */
   FILE: 1n << 61n,
+  /** A page in a guard region (MADV_GUARD_INSTALL, kernel 6.15+). */
+  GUARD: 1n << 58n,
   UFFD_WP: 1n << 57n,
   EXCLUSIVE: 1n << 56n,
   SOFT_DIRTY: 1n << 55n,

@@ -2,14 +2,14 @@ import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import type { KerndatPart } from '../types.js';
 import { MAP, NR, PROT, closeFd, mmapAnon, munmap, raw } from '../sys.js';
 import { native } from '../load-native.js';
-import { readMaps } from '@crtools/procfs';
+import { PM, readMaps } from '@crtools/procfs';
 import { pagemapEntry, readSelfMem, readTrim, writeSelfMem } from '../procfs-lite.js';
 
 const selfMaps = () => readMaps(process.pid);
 
-const PM_PRESENT = 1n << 63n;
-const PM_SOFT_DIRTY = 1n << 55n;
-const PM_PFN_MASK = (1n << 55n) - 1n;
+const PM_PRESENT = PM.PRESENT;
+const PM_SOFT_DIRTY = PM.SOFT_DIRTY;
+const PM_PFN_MASK = PM.PFN_MASK;
 
 export function probePageSize(): KerndatPart {
   // The distance between two pages of one fresh mapping, as the kernel lays them out.
