@@ -1,9 +1,4 @@
 import { defineConfig } from 'tsup';
+import { library } from '../../tsup.preset';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', testing: 'src/testing.ts' },
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  target: 'node20',
-});
+export default defineConfig(library({ index: 'src/index.ts', testing: 'src/testing.ts' }));

@@ -1,11 +1,7 @@
 import { defineConfig } from 'tsup';
+import { library } from '../../tsup.preset';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', facts: 'src/facts/index.ts' },
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  target: 'node20',
+export default defineConfig(library({ index: 'src/index.ts', facts: 'src/facts/index.ts' }, {
   // protobufjs must stay external: bundling it breaks its runtime .proto loading.
   external: ['protobufjs'],
-});
+}));

@@ -1,9 +1,4 @@
 import { defineConfig } from 'tsup';
+import { library } from '../../tsup.preset';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  target: 'node20',
-});
+export default defineConfig(library(['src/index.ts']));

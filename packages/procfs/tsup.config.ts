@@ -1,9 +1,6 @@
 import { defineConfig } from 'tsup';
+import { library } from '../../tsup.preset';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/bin.ts'],
-  format: ['esm'],
+export default defineConfig(library(['src/index.ts', 'src/bin.ts'], {
   dts: { entry: 'src/index.ts' },
-  clean: true,
-  target: 'node20',
-});
+}));

@@ -4,27 +4,15 @@
  * is dumped with @crtools/dump, brought back with @crtools/restorer's restore(), gives its own
  * verdict, and an image of the checkpoint is decoded with @crtools/crit.
  */
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dump } from '@crtools/dump';
 import { restore } from '@crtools/restorer';
 import { decodeImage, exploreDir } from '@crtools/crit';
 import type { NotifyAction } from '@crtools/common';
+import { collectOutput } from '@crtools/common/testing';
 import { killAllStarted, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
 
 afterAll(() => killAllStarted());
-
-/** A Writable that keeps what it is given. */
-function collect(): { stream: Writable; text: () => string } {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({
-    write(c, _enc, cb) {
-      chunks.push(Buffer.from(c));
-      cb();
-    },
-  });
-  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
-}
 
 describe('dump, restore and crit by package name', () => {
   it('resolve to the built packages, not to sources', () => {
@@ -44,13 +32,13 @@ describe('dump, restore and crit by package name', () => {
     expect(heard).toEqual([`pre-dump:${w.pid}`, `post-dump:${w.pid}`]);
     expect(waitReaped(w.pid)).toBe(true);
 
-    const out = collect();
-    expect(await decodeImage(`${dir}/pstree.img`, out.stream)).toBe(0);
+    const out = collectOutput();
+    expect(await decodeImage(`${dir}/pstree.img`, out.w)).toBe(0);
     const pstree = JSON.parse(out.text());
     expect(pstree.magic).toBe('PSTREE');
     expect(pstree.entries[0].pid).toBe(w.pid);
-    const ps = collect();
-    await exploreDir(dir, 'ps', ps.stream);
+    const ps = collectOutput();
+    await exploreDir(dir, 'ps', ps.w);
     expect(ps.text()).toMatch(new RegExp(`^\\s+${w.pid}\\s+\\d+\\s+\\d+\\s+pattern$`, 'm'));
 
     heard.length = 0;

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 
 /** The repository root: the nearest directory above `from` holding pnpm-workspace.yaml. */
 export function repositoryRoot(from = process.cwd()): string {
@@ -51,4 +52,16 @@ export function referenceCritUsable(): boolean {
 /** Run the reference crit with these arguments; its stdout. */
 export function referenceCrit(args: string[], opts: { input?: string | Buffer } = {}): Buffer {
   return execFileSync(REFERENCE_CRIT.python, [REFERENCE_CRIT.crit, ...args], { input: opts.input, maxBuffer: 1 << 28 });
+}
+
+/** A Writable that keeps what it is given: `buf()` the bytes, `text()` them as UTF-8. */
+export function collectOutput(): { w: Writable; buf: () => Buffer; text: () => string } {
+  const chunks: Buffer[] = [];
+  const w = new Writable({
+    write(c, _enc, cb) {
+      chunks.push(Buffer.from(c));
+      cb();
+    },
+  });
+  return { w, buf: () => Buffer.concat(chunks), text: () => Buffer.concat(chunks).toString('utf8') };
 }

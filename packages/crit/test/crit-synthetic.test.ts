@@ -14,7 +14,7 @@ import { encodeImage } from '../src/encode.js';
 import { exploreDir } from '../src/x.js';
 import { parseJson, type JsonValue } from '../src/index.js';
 import { pyDumps } from '../src/pyjson.js';
-import { criuFixtures, referenceCritUsable } from '@crtools/common/testing';
+import { collectOutput, criuFixtures, referenceCritUsable } from '@crtools/common/testing';
 
 const fixtures = criuFixtures();
 const haveFixtures = existsSync(fixtures);
@@ -23,20 +23,9 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'crit-synth-'));
 const dir = path.join(tmp, 'ckpt');
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function collect(): { w: Writable; text: () => string } {
-  const chunks: Buffer[] = [];
-  const w = new Writable({
-    write(c, _e, cb) {
-      chunks.push(Buffer.from(c));
-      cb();
-    },
-  });
-  return { w, text: () => Buffer.concat(chunks).toString() };
-}
-
 type Obj = { [k: string]: JsonValue };
 async function load(file: string): Promise<{ magic: string; entries: Obj[] }> {
-  const o = collect();
+  const o = collectOutput();
   await decodeImage(path.join(dir, file), o.w);
   return parseJson(o.text()) as unknown as { magic: string; entries: Obj[] };
 }
@@ -82,28 +71,28 @@ beforeAll(async () => {
 
 describe.skipIf(!haveFixtures)('x views on a synthetic checkpoint with sockets and a memfd', () => {
   it('sk lists the unix and TCP sockets of the task', async () => {
-    const o = collect();
+    const o = collectOutput();
     await exploreDir(dir, 'sk', o.w);
     expect(o.text()).toBe('2680\n\t      3: unix stream ESTABLISHED ino 5555 /tmp/sock -> ino 5556\n\t      4: tcp stream LISTEN ino 6666 127.0.0.1:8080 -> 0.0.0.0:0\n');
-    const j = collect();
+    const j = collectOutput();
     await exploreDir(dir, 'sk', j.w, { format: 'json' });
     expect(JSON.parse(j.text())[0].sockets.map((s: { kind: string }) => s.kind)).toEqual(['unix', 'tcp']);
   });
 
   it('mems names the memfd mapping (CRIU crit prints "unknown path")', async () => {
-    const o = collect();
+    const o = collectOutput();
     await exploreDir(dir, 'mems', o.w);
     expect(o.text()).toMatch(/rw- memfd:shared-buf \(s\)\n/);
     expect(o.text()).not.toContain('unknown path');
   });
 
   it.skipIf(!haveDebian)('fds prints exactly what CRIU crit prints; mems differs only on the memfd line', async () => {
-    const o = collect();
+    const o = collectOutput();
     await exploreDir(dir, 'fds', o.w);
     const ref = spawnSync('/usr/bin/python3', ['/usr/bin/crit', 'x', dir, 'fds']).stdout.toString();
     expect(o.text()).toBe(ref);
     expect(ref).toContain('unix[5555 (5556) /tmp/sock]');
-    const m = collect();
+    const m = collectOutput();
     await exploreDir(dir, 'mems', m.w);
     const mref = spawnSync('/usr/bin/python3', ['/usr/bin/crit', 'x', dir, 'mems']).stdout.toString();
     const a = m.text().split('\n');
@@ -115,7 +104,7 @@ describe.skipIf(!haveFixtures)('x views on a synthetic checkpoint with sockets a
   });
 
   it('tree counts the extra files', async () => {
-    const o = collect();
+    const o = collectOutput();
     await exploreDir(dir, 'tree', o.w, { format: 'json' });
     const t = JSON.parse(o.text());
     expect(t[0].files.map((f: { fd: number }) => f.fd)).toEqual([0, 1, 2, 3, 4, 5]);
