@@ -1,6 +1,7 @@
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { dump } from '@crtools/dump';
+import { actionScripts, repeatedOption } from './action-scripts.js';
 
 /** Parse CRIU's -vN / -v / --verbosity forms out of raw argv (citty has no counted flags). */
 export function verbosityOf(rawArgs: string[]): number {
@@ -30,6 +31,7 @@ export const dumpCommand = defineCommand({
     'file-locks': { type: 'boolean', description: 'keep the file locks (flock, POSIX, OFD) the tree holds' },
     'shell-job': { type: 'boolean', alias: 'j', description: 'the root is a job of a shell: its session (and group) is led from outside the tree' },
     verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
+    'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
   },
   async run({ args, rawArgs }) {
     const pid = Number(args.tree);
@@ -42,6 +44,7 @@ export const dumpCommand = defineCommand({
     const onSignal = (sig: NodeJS.Signals) => ac.abort(sig);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    const scripts = repeatedOption(rawArgs, '--action-script');
     const r = await dump(
       {
         pid,
@@ -53,8 +56,9 @@ export const dumpCommand = defineCommand({
         leave_stopped: !!args['leave-stopped'],
         shell_job: !!args['shell-job'],
         file_locks: !!args['file-locks'],
+        notify_scripts: scripts.length > 0,
       },
-      { signal: ac.signal },
+      { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])) },
     ).finally(() => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

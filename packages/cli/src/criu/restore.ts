@@ -1,6 +1,7 @@
 import { defineCommand, showUsage } from 'citty';
 import { CPU_CAP, CrtoolsError, ExitCode, type InheritFd } from '@crtools/common';
 import { restore } from '@crtools/restorer';
+import { actionScripts, repeatedOption } from './action-scripts.js';
 
 /** CRIU's -v, -vN, -vvv: the verbosity level (default 2). */
 export function verbosityOf(rawArgs: string[]): number {
@@ -12,16 +13,6 @@ export function verbosityOf(rawArgs: string[]): number {
     else if (a.startsWith('--verbosity=')) v = Number(a.slice(12));
   }
   return v;
-}
-
-/** Every --inherit-fd value (CRIU takes the option more than once). */
-export function inheritFdOf(rawArgs: string[]): string[] {
-  const out: string[] = [];
-  rawArgs.forEach((a, i) => {
-    if (a === '--inherit-fd' && i + 1 < rawArgs.length) out.push(rawArgs[i + 1]!);
-    else if (a.startsWith('--inherit-fd=')) out.push(a.slice('--inherit-fd='.length));
-  });
-  return out;
 }
 
 /** --inherit-fd fd[N]:resource values into the options model's { key, fd }. */
@@ -58,6 +49,7 @@ export const restoreCommand = defineCommand({
     'log-file': { type: 'string', alias: 'o', description: 'log file (relative to the work dir)' },
     'cpu-cap': { type: 'string', description: "CPU compatibility checks: 'none' skips them (default: fpu)" },
     'shell-job': { type: 'boolean', alias: 'j', default: false, description: "the root was a shell's job: it joins criu's session (and group)" },
+    'action-script': { type: 'string', description: 'run this script at each action point (pre-restore, post-restore, ...); repeatable' },
     'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
   },
   async run({ args, rawArgs }) {
@@ -71,6 +63,7 @@ export const restoreCommand = defineCommand({
       process.exitCode = ExitCode.USAGE;
       return ExitCode.USAGE;
     }
+    const scripts = repeatedOption(rawArgs, '--action-script');
     const r = await restore(
       {
         images_dir: dir,
@@ -82,10 +75,11 @@ export const restoreCommand = defineCommand({
         log_file: args['log-file'],
         log_level: verbosityOf(rawArgs),
         cpu_cap: parseCpuCap(args['cpu-cap']),
-        inherit_fd: parseInheritFd(inheritFdOf(rawArgs)),
+        inherit_fd: parseInheritFd(repeatedOption(rawArgs, '--inherit-fd')),
         shell_job: args['shell-job'],
+        notify_scripts: scripts.length > 0,
       },
-      { err: (l) => process.stderr.write(l + '\n') },
+      { err: (l) => process.stderr.write(l + '\n'), notify: actionScripts(scripts, dir) },
     );
     const code = r.exitCode ?? ExitCode.OK;
     process.exitCode = code;

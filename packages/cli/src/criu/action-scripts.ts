@@ -1,0 +1,35 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { CrtoolsError, ExitCode, type Notify } from '@crtools/common';
+
+/** Every value of an option CRIU takes more than once (`--opt V` or `--opt=V`), in order. */
+export function repeatedOption(rawArgs: string[], name: string): string[] {
+  const out: string[] = [];
+  rawArgs.forEach((a, i) => {
+    if (a === name && i + 1 < rawArgs.length) out.push(rawArgs[i + 1]!);
+    else if (a.startsWith(name + '=')) out.push(a.slice(name.length + 1));
+  });
+  return out;
+}
+
+/**
+ * criu's --action-script: the engines' notify hook as CRIU runs its scripts. Each script runs
+ * at each action point with CRTOOLS_SCRIPT_ACTION (pre-dump, post-dump, pre-restore, ...),
+ * CRTOOLS_IMAGE_DIR and, once known, CRTOOLS_INIT_PID (the root task); a script that fails
+ * fails the operation.
+ */
+export function actionScripts(scripts: string[], imagesDir: string): Notify {
+  let rootPid: number | undefined;
+  return (action, info) => {
+    if (info.pid !== undefined && rootPid === undefined) rootPid = info.pid;
+    for (const script of scripts) {
+      const env: NodeJS.ProcessEnv = { ...process.env, CRTOOLS_SCRIPT_ACTION: action, CRTOOLS_IMAGE_DIR: resolve(imagesDir) };
+      if (rootPid !== undefined) env['CRTOOLS_INIT_PID'] = String(rootPid);
+      const r = spawnSync(script, [], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+      const how = r.error ? (r.error as NodeJS.ErrnoException).code : r.signal ? `signal ${r.signal}` : r.status !== 0 ? `exit ${r.status}` : undefined;
+      if (how) {
+        throw new CrtoolsError('ACTION_SCRIPT', `action script ${script} failed at ${action} (${how})`, { context: { path: script }, exitCode: ExitCode.FAILED });
+      }
+    }
+  };
+}

@@ -1,0 +1,48 @@
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { criu, killAllStarted, startWorkload, tmp, waitReaped } from './helpers.js';
+
+afterAll(() => killAllStarted());
+
+/** A script that appends "ACTION PID DIR" to `log` and fails at `failAt`. */
+function script(dir: string, log: string, failAt = ''): string {
+  const p = path.join(dir, 'action.sh');
+  writeFileSync(p, `#!/bin/sh\necho "$CRTOOLS_SCRIPT_ACTION $CRTOOLS_INIT_PID $CRTOOLS_IMAGE_DIR" >> ${log}\n[ "$CRTOOLS_SCRIPT_ACTION" != "${failAt}" ]\n`);
+  chmodSync(p, 0o755);
+  return p;
+}
+
+describe('criu dump/restore --action-script (the engines\' notify hook, as CRIU runs scripts)', () => {
+  it('runs at pre-dump, post-dump, pre-restore, post-restore and post-resume with CRIU\'s variables', () => {
+    const w = startWorkload('pattern', ['4']);
+    const dir = tmp('action');
+    const img = path.join(dir, 'img');
+    const log = path.join(dir, 'actions.log');
+    const s = script(dir, log);
+    const d = criu(['dump', '-t', String(w.pid), '-D', img, '--action-script', s]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const r = criu(['restore', '-D', img, '-d', `--action-script=${s}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(
+      ['pre-dump', 'post-dump', 'pre-restore', 'post-restore', 'post-resume'].map((a) => `${a} ${w.pid} ${img}`),
+    );
+    expect(w.check(20_000)).toBe('check ok bad=0');
+    w.kill();
+  });
+
+  it('a failing post-dump script fails the dump: no images left, the tree resumed as it was', () => {
+    const w = startWorkload('pattern', ['4']);
+    const dir = tmp('action-fail');
+    const img = path.join(dir, 'img');
+    const s = script(dir, path.join(dir, 'actions.log'), 'post-dump');
+    const d = criu(['dump', '-t', String(w.pid), '-D', img, '--action-script', s]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toBe(`criu: action script ${s} failed at post-dump (exit 1)\n`);
+    expect(existsSync(path.join(img, 'inventory.img'))).toBe(false);
+    expect(readdirSync(img)).toEqual([]);
+    expect(w.check(10_000)).toBe('check ok bad=0');
+    w.kill();
+  });
+});
