@@ -4,7 +4,7 @@
  */
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
-import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, VmaPlan } from './plan.js';
+import type { EpollTarget, FilePlan, InotifyFilePlan, RestorePlan, TaskPlan, TimerFilePlan, VmaPlan } from './plan.js';
 
 export const PAGE = 4096n;
 
@@ -137,16 +137,15 @@ function socketQueue(packets: Buffer[]): Buffer | undefined {
   return Buffer.concat(parts);
 }
 
-function timerfdRecord(t: FilePlan['timer']): Buffer {
-  if (!t) throw new CrtoolsError('RESTORE_BAD_PLAN', 'restore plan: a timerfd without its settings', { exitCode: ExitCode.BAD_INPUT });
+function timerfdRecord(t: TimerFilePlan['timer']): Buffer {
   const b = Buffer.alloc(48);
   [BigInt(t.clockId), t.ticks, t.vsec, t.vnsec, t.isec, t.insec].forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, v), i * 8));
   return b;
 }
 
 /** inotify watches: (wd, mask, path length, path NUL-terminated and padded to 8) each */
-function inotifyWatches(watches: FilePlan['watches']): Buffer | undefined {
-  if (!watches?.length) return undefined;
+function inotifyWatches(watches: InotifyFilePlan['watches']): Buffer | undefined {
+  if (!watches.length) return undefined;
   const parts: Buffer[] = [];
   for (const w of watches) {
     const path = Buffer.from(w.path + '\0');
@@ -170,41 +169,77 @@ function epollTargets(targets: EpollTarget[]): Buffer | undefined {
   return b;
 }
 
+/**
+ * One file's record. Fields a kind does not use stay 0; its variable part (pipe data, epoll
+ * targets, a timerfd's settings, queued messages, a socket address, inotify watches) goes to
+ * data_off/data_len.
+ */
+function fileRecord(w: PlanWriter, f: FilePlan): RecordValues {
+  const r: RecordValues = {
+    kind: FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
+    value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0,
+  };
+  const data = (b: Buffer | undefined) => {
+    r.data_off = w.bytes(b, 8);
+    r.data_len = b?.length ?? 0;
+  };
+  switch (f.kind) {
+    case 'reg':
+      Object.assign(r, { path: w.string(f.path), size: f.size ?? -1n });
+      break;
+    case 'pipe-r':
+    case 'pipe-w':
+      Object.assign(r, { pipe_id: f.pipeId, pipe_size: f.pipeSize ?? 0 });
+      data(f.data);
+      break;
+    case 'eventfd':
+    case 'signalfd':
+      r.value = f.value;
+      break;
+    case 'epoll':
+      r.owner = f.owner;
+      data(epollTargets(f.targets));
+      break;
+    case 'timerfd':
+      data(timerfdRecord(f.timer));
+      break;
+    case 'unix':
+      Object.assign(r, { value: BigInt(f.type), sk_peer: f.socket.peer + 1, sk_sndbuf: f.socket.sndbuf, sk_rcvbuf: f.socket.rcvbuf, sk_shutdown: f.socket.shutdown });
+      data(socketQueue(f.socket.queue));
+      break;
+    case 'unix-bound': {
+      const u = f.unixBound;
+      Object.assign(r, { value: BigInt(f.type), sk_sndbuf: u.sndbuf, sk_rcvbuf: u.rcvbuf, sk_listen: u.listen ? 1 : 0, sk_backlog: u.backlog });
+      data(u.address);
+      break;
+    }
+    case 'inet': {
+      const i = f.inet;
+      Object.assign(r, {
+        value: BigInt(f.type), sk_sndbuf: i.sndbuf, sk_rcvbuf: i.rcvbuf, sk_family: i.family, sk_proto: i.protocol, sk_listen: i.listen ? 1 : 0,
+        sk_backlog: i.backlog, sk_opts: (i.reuseaddr ? 1 : 0) | (i.reuseport ? 2 : 0) | (i.v6only ? 4 : 0),
+      });
+      data(i.address);
+      break;
+    }
+    case 'inotify':
+      data(inotifyWatches(f.watches));
+      break;
+    case 'inherit':
+      r.value = BigInt(f.inheritFd);
+      break;
+  }
+  return r;
+}
+
 /** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
 export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
   const w = new PlanWriter();
   w.alloc(recordSize('hdr'));
   // above every descriptor a task gets and every one handed over to inherit
-  const maxFd = plan.files.reduce((m, f) => Math.max(m, f.inheritFd ?? 0), plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2));
+  const maxFd = plan.files.reduce((m, f) => Math.max(m, f.kind === 'inherit' ? f.inheritFd : 0), plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2));
   const fdBase = Math.max(maxFd + 1, 16);
-  const files = plan.files.map((f) => {
-    // epoll targets go where pipe data would: records of (fd, events, data), 8 bytes each field
-    // a timerfd's settings likewise: clock, ticks, value (sec, nsec), interval (sec, nsec)
-    // and a socket's queued messages: (length, bytes padded to 8) each; inotify watches likewise
-    const data = f.kind === 'epoll' ? epollTargets(f.targets ?? []) : f.kind === 'timerfd' ? timerfdRecord(f.timer) : f.kind === 'unix' ? socketQueue(f.socket?.queue ?? []) : f.kind === 'inet' ? f.inet?.address : f.kind === 'unix-bound' ? f.unixBound?.address : f.kind === 'inotify' ? inotifyWatches(f.watches) : f.data;
-    return {
-      kind: FILE_KINDS[f.kind],
-      path: w.string(f.path),
-      flags: f.flags,
-      pos: f.pos,
-      size: f.size ?? -1n,
-      pipe_id: f.pipeId ?? 0,
-      data_off: w.bytes(data, 8),
-      data_len: data?.length ?? 0,
-      pipe_size: f.pipeSize ?? 0,
-      value: f.kind === 'inherit' ? BigInt(f.inheritFd ?? -1) : f.value ?? 0n,
-      owner: f.owner ?? 0,
-      sk_peer: f.socket ? f.socket.peer + 1 : 0,
-      sk_sndbuf: f.socket?.sndbuf ?? f.inet?.sndbuf ?? f.unixBound?.sndbuf ?? 0,
-      sk_rcvbuf: f.socket?.rcvbuf ?? f.inet?.rcvbuf ?? f.unixBound?.rcvbuf ?? 0,
-      sk_shutdown: f.socket?.shutdown ?? 0,
-      sk_family: f.inet?.family ?? 0,
-      sk_proto: f.inet?.protocol ?? 0,
-      sk_listen: f.inet?.listen || f.unixBound?.listen ? 1 : 0,
-      sk_backlog: f.inet?.backlog ?? f.unixBound?.backlog ?? 0,
-      sk_opts: f.inet ? (f.inet.reuseaddr ? 1 : 0) | (f.inet.reuseport ? 2 : 0) | (f.inet.v6only ? 4 : 0) : 0,
-    };
-  });
+  const files = plan.files.map((f) => fileRecord(w, f));
   const filesOff = w.records('file', files);
   const taskVals: RecordValues[] = plan.tasks.map((t) => {
     const targets = specialTargets(t, specials);

@@ -62,7 +62,7 @@ export function validatePlan(plan: RestorePlan): void {
       if (th.fxsave.length !== 512) bad(`thread ${th.tid}: fxsave area must be 512 bytes`);
     }
     for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
-    for (const f of plan.files) if (f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
+    for (const f of plan.files) if (f.kind === 'reg' && f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
     for (const v of t.vmas) {
       if (v.end <= v.start || (v.start & 0xfffn) || (v.end & 0xfffn)) bad(`task ${t.pid}: bad area ${v.start.toString(16)}-${v.end.toString(16)}`);
       if (v.shmem !== undefined && !(v.shmem >= 0 && v.shmem < (plan.shmem?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no shared memory object`);
@@ -164,7 +164,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     const g = ghosts;
     const withPaths: RestorePlan = {
       ...plan,
-      files: plan.files.map((f) => (f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost] })),
+      files: plan.files.map((f) => (f.kind !== 'reg' || f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost]! })),
       tasks: plan.tasks.map((t) => ({
         ...t,
         exe: t.exeGhost !== undefined ? g.paths[t.exeGhost] : t.exe,

@@ -228,7 +228,8 @@ class FileTable {
     for (const s of this.sockets) {
       const peer = byIno.get(s.peerIno);
       if (peer === undefined) throw badInput(`${s.what}: the unix socket's peer socket:[${s.peerIno}] is not in the checkpoint`, { image: 'files.img' });
-      this.files[s.index]!.socket!.peer = peer;
+      const end = this.files[s.index]!;
+      if (end.kind === 'unix') end.socket.peer = peer;
     }
   }
 
@@ -311,7 +312,7 @@ class FileTable {
         const name = u.name as Buffer;
         const address = Buffer.concat([Buffer.from([1, 0]), name, name[0] !== 0 && name[name.length - 1] !== 0 ? Buffer.from([0]) : Buffer.alloc(0)]);
         p = {
-          kind: 'unix-bound', flags: Number(u.flags), pos: 0n, value: BigInt(u.type),
+          kind: 'unix-bound', flags: Number(u.flags), pos: 0n, type: Number(u.type),
           unixBound: { address, listen: state === 10, backlog: Number(u.backlog ?? 0), sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0) },
         };
       } else if (![1, 2, 5].includes(Number(u.type)) || state !== 1 || !u.peer || named) {
@@ -319,7 +320,7 @@ class FileTable {
       } else {
         const shutdown = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 }[String(u.shutdown ?? 'NONE')] ?? Number(u.shutdown ?? 0);
         p = {
-          kind: 'unix', flags: Number(u.flags), pos: 0n, value: BigInt(u.type),
+          kind: 'unix', flags: Number(u.flags), pos: 0n, type: Number(u.type),
           socket: { peer: -1, sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), shutdown, queue: this.skQueues.get(id) ?? [] },
         };
         this.sockets.push({ index: this.files.length, ino: Number(u.ino), peerIno: Number(u.peer), what });
@@ -421,7 +422,7 @@ function inetPlan(k: Obj, what: string): FilePlan {
   }
   const o = (k.opts ?? {}) as Obj;
   return {
-    kind: 'inet', flags: Number(k.flags), pos: 0n, value: BigInt(type),
+    kind: 'inet', flags: Number(k.flags), pos: 0n, type,
     inet: {
       family, protocol: proto, address, listen: state === 10, backlog: Number(k.backlog ?? 0),
       reuseaddr: !!o.reuseaddr, reuseport: !!o.so_reuseport, v6only: !!k.v6only,
@@ -584,7 +585,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     for (const fd of fds) {
       const fp = files.files[fd.file]!;
       if (fp.kind !== 'epoll' || fp.owner !== pid) continue;
-      for (const t of fp.targets ?? []) {
+      for (const t of fp.targets) {
         if (!fds.some((x) => x.fd === t.fd)) throw badInput(`pid ${pid} fd ${fd.fd}: epoll watches fd ${t.fd}, which the task does not have`, { pid });
       }
     }
