@@ -1,5 +1,6 @@
 import { runCommand, showUsage, type CommandDef } from 'citty';
 import { CRIU_VERSION_TEXT, ExitCode, isCrtoolsError } from '@crtools/common';
+import { unknownOption } from './options-check.js';
 
 type AnyCommand = CommandDef<any>;
 
@@ -50,6 +51,12 @@ export async function runMain(cmd: AnyCommand): Promise<void> {
     }
     if (hasSubs && !leaf.run && args[0] && !args[0].startsWith('-')) {
       process.stderr.write(`${name}: unknown command ${args[0]}\n`);
+      process.exitCode = ExitCode.USAGE;
+      return;
+    }
+    const unknown = leaf.args ? unknownOption(await resolve(leaf.args as any), args) : undefined;
+    if (unknown !== undefined) {
+      process.stderr.write(`${name}: unrecognized option '${unknown}'\n`);
       process.exitCode = ExitCode.USAGE;
       return;
     }

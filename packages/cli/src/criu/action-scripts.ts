@@ -2,16 +2,6 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { CrtoolsError, ExitCode, type Notify } from '@crtools/common';
 
-/** Every value of an option CRIU takes more than once (`--opt V` or `--opt=V`), in order. */
-export function repeatedOption(rawArgs: string[], name: string): string[] {
-  const out: string[] = [];
-  rawArgs.forEach((a, i) => {
-    if (a === name && i + 1 < rawArgs.length) out.push(rawArgs[i + 1]!);
-    else if (a.startsWith(name + '=')) out.push(a.slice(name.length + 1));
-  });
-  return out;
-}
-
 /**
  * criu's --action-script: the engines' notify hook as CRIU runs its scripts. Each script runs
  * at each action point with CRTOOLS_SCRIPT_ACTION (pre-dump, post-dump, pre-restore, ...),

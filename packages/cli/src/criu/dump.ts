@@ -1,19 +1,8 @@
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { dump } from '@crtools/dump';
-import { actionScripts, repeatedOption } from './action-scripts.js';
-
-/** Parse CRIU's -vN / -v / --verbosity forms out of raw argv (citty has no counted flags). */
-export function verbosityOf(rawArgs: string[]): number {
-  let v = 2;
-  for (let i = 0; i < rawArgs.length; i++) {
-    const a = rawArgs[i]!;
-    const m = /^-v([0-4])$/.exec(a) ?? /^--verbosity=([0-4])$/.exec(a);
-    if (m) v = Number(m[1]);
-    else if (/^-v+$/.test(a)) v = Math.min(4, 2 + a.length - 1);
-  }
-  return v;
-}
+import { actionScripts } from './action-scripts.js';
+import { repeatedOption, verbosityOf } from './flags.js';
 
 /**
  * `criu dump -t PID -D DIR [-o LOG] [-v0..-v4] [-W DIR] [-R] [-s]`: checkpoint a live process

@@ -1,19 +1,8 @@
 import { defineCommand, showUsage } from 'citty';
 import { CPU_CAP, CrtoolsError, ExitCode, type InheritFd } from '@crtools/common';
 import { restore } from '@crtools/restorer';
-import { actionScripts, repeatedOption } from './action-scripts.js';
-
-/** CRIU's -v, -vN, -vvv: the verbosity level (default 2). */
-export function verbosityOf(rawArgs: string[]): number {
-  let v = 2;
-  for (const a of rawArgs) {
-    const m = /^-v([0-4])$/.exec(a);
-    if (m) v = Number(m[1]);
-    else if (/^-v+$/.test(a)) v = Math.min(4, 2 + a.length - 1);
-    else if (a.startsWith('--verbosity=')) v = Number(a.slice(12));
-  }
-  return v;
-}
+import { actionScripts } from './action-scripts.js';
+import { repeatedOption, verbosityOf } from './flags.js';
 
 /** --inherit-fd fd[N]:resource values into the options model's { key, fd }. */
 export function parseInheritFd(values: string[]): InheritFd[] {
@@ -50,6 +39,7 @@ export const restoreCommand = defineCommand({
     'cpu-cap': { type: 'string', description: "CPU compatibility checks: 'none' skips them (default: fpu)" },
     'shell-job': { type: 'boolean', alias: 'j', default: false, description: "the root was a shell's job: it joins criu's session (and group)" },
     'action-script': { type: 'string', description: 'run this script at each action point (pre-restore, post-restore, ...); repeatable' },
+    verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
     'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
   },
   async run({ args, rawArgs }) {
@@ -73,7 +63,7 @@ export const restoreCommand = defineCommand({
         leave_stopped: args['leave-stopped'],
         pidfile: args.pidfile,
         log_file: args['log-file'],
-        log_level: verbosityOf(rawArgs),
+        log_level: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
         cpu_cap: parseCpuCap(args['cpu-cap']),
         inherit_fd: parseInheritFd(repeatedOption(rawArgs, '--inherit-fd')),
         shell_job: args['shell-job'],

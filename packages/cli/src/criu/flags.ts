@@ -1,0 +1,22 @@
+/** Flag forms citty does not parse the way criu(8) takes them. */
+
+/** Every value of an option CRIU takes more than once (`--opt V` or `--opt=V`), in order. */
+export function repeatedOption(rawArgs: string[], name: string): string[] {
+  const out: string[] = [];
+  rawArgs.forEach((a, i) => {
+    if (a === name && i + 1 < rawArgs.length) out.push(rawArgs[i + 1]!);
+    else if (a.startsWith(name + '=')) out.push(a.slice(name.length + 1));
+  });
+  return out;
+}
+
+/** CRIU's verbosity: -v (3), -vv.. (one more each, up to 4), -v0..-v4, --verbosity=N; default 2. */
+export function verbosityOf(rawArgs: string[]): number {
+  let v = 2;
+  for (const a of rawArgs) {
+    const m = /^-v([0-4])$/.exec(a) ?? /^--verbosity=([0-4])$/.exec(a);
+    if (m) v = Number(m[1]);
+    else if (/^-v+$/.test(a)) v = Math.min(4, 2 + a.length - 1);
+  }
+  return v;
+}

@@ -1,0 +1,43 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { critBin } from '../lib/paths.js';
+import { alive, criu, killAllStarted, startWorkload, tmp } from './helpers.js';
+
+afterAll(() => killAllStarted());
+
+/** Not traced by anyone (TracerPid 0). */
+function untraced(pid: number): boolean {
+  return /^TracerPid:\s+0$/m.test(spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout);
+}
+
+describe('unknown options are usage errors, and nothing is done', () => {
+  it('criu dump --leave-runing (a typo of --leave-running): refused before the tree is touched', () => {
+    const w = startWorkload('pattern', ['1']);
+    const dir = path.join(tmp('typo'), 'img');
+    const r = criu(['dump', '--leave-runing', '-t', String(w.pid), '-D', dir]);
+    expect(r).toMatchObject({ code: 2, stdout: '', stderr: "criu: unrecognized option '--leave-runing'\n" });
+    expect(alive(w.pid) && untraced(w.pid)).toBe(true);
+    expect(existsSync(dir)).toBe(false);
+    expect(w.check()).toBe('check ok bad=0');
+    w.kill();
+  });
+
+  it('every command refuses an option it does not know (long or short); known forms still parse', () => {
+    for (const args of [['restore', '-D', '/nonexistent', '--restore-detatched'], ['restore', '-x'], ['check', '--extar'], ['dedup', '--bogus'], ['dump', '-Q', '-t', '1234']]) {
+      const r = criu(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^criu: unrecognized option '-{1,2}[A-Za-z-]+'\n$/);
+    }
+    for (const args of [['decode', '--prety', '-i', 'x'], ['x', 'dir', 'ps', '--formt', 'json'], ['info', '-z', 'x']]) {
+      const r = spawnSync(process.execPath, [critBin, ...args], { encoding: 'utf8' });
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^crit: unrecognized option '-{1,2}[a-z]+'\n$/);
+    }
+    // CRIU's own forms are known: -v4, -vvv, --no-cache, --opt=value, a value after its option
+    const ok = criu(['restore', '-D', '/nonexistent-dir', '-v4', '-d', '--cpu-cap=none', '-o', 'x.log']);
+    expect(ok.stderr).not.toMatch(/unrecognized option/);
+    expect(criu(['check', '-vvv', '--no-cache', '--feature', 'list']).code).toBe(0);
+  });
+});
