@@ -23,7 +23,8 @@ export function unknownOption(defs: Record<string, ArgDef>, args: readonly strin
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--') return undefined;
-    if (a === '-h' || a === '--help') continue;
+    // -h/--help, and -v/--verbose (runMain's: a stack trace with an error), for every command
+    if (a === '-h' || a === '--help' || a === '-v' || a === '--verbose') continue;
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       const def = long.get(a.slice(2, eq < 0 ? undefined : eq));
