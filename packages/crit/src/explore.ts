@@ -6,7 +6,7 @@
 import { toHex } from '@crtools/common';
 import { ImageDir, big, num, type CritEntry, type Task } from './image-dir.js';
 import type { JsonValue } from './_images.js';
-import { PE, VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_FILE_PRIVATE, VMA_FILE_SHARED } from './_images.js';
+import { IPPROTO, namesOf, PE, SOCK_TYPE, TCP_STATE, VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_FILE_PRIVATE, VMA_FILE_SHARED } from './_images.js';
 
 export const VIEWS = ['ps', 'fds', 'mems', 'rss', 'sk', 'tree'] as const;
 export type View = (typeof VIEWS)[number];
@@ -311,12 +311,10 @@ export interface TaskSocks {
   sockets: SockRow[];
 }
 
-const SOCK_TYPES: Record<number, string> = { 1: 'stream', 2: 'dgram', 3: 'raw', 4: 'rdm', 5: 'seqpacket', 10: 'packet' };
-const TCP_STATES: Record<number, string> = {
-  1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT1', 5: 'FIN_WAIT2', 6: 'TIME_WAIT',
-  7: 'CLOSE', 8: 'CLOSE_WAIT', 9: 'LAST_ACK', 10: 'LISTEN', 11: 'CLOSING',
-};
-const IP_PROTOS: Record<number, string> = { 6: 'tcp', 17: 'udp', 136: 'udplite', 1: 'icmp', 58: 'icmpv6', 255: 'raw' };
+const lower = (t: Record<number, string>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.toLowerCase()]));
+const SOCK_TYPES = lower(namesOf(SOCK_TYPE));
+const TCP_STATES = namesOf(TCP_STATE);
+const IP_PROTOS = lower(namesOf(IPPROTO, ['TCP', 'UDP', 'UDPLITE', 'ICMP', 'ICMPV6', 'RAW']));
 
 function named(map: Record<number, string>, v: JsonValue | undefined): string {
   if (typeof v === 'string') return v.toLowerCase() === v ? v : v;

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync, readlinkSync, statSync, type Stats, constants as fsc } from 'node:fs';
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { KCMP_FILE, listenBacklog, peekPipe, sameKernelObject, socketInfo, socketQueue, unixSockets, type SocketInfo, type UnixSocketDiag } from '@crtools/parasite';
-import { decodeDev, encodeKdev } from '@crtools/images/facts';
+import { AF, decodeDev, encodeKdev, IPPROTO, SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import { fileHandlePath } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
 
@@ -144,11 +144,11 @@ export class FileTable {
     const named = u.name !== null ? ` bound to ${JSON.stringify(u.name.toString('latin1').replace(/\0/g, '@'))}` : '';
     // taken: socketpair ends; a named socket listening with nobody waiting; a named, unconnected datagram socket
     const why =
-      ![1, 2, 5].includes(u.type) ? `unix socket of type ${u.type}`
-      : u.state === 10 ? (!named ? 'unnamed listening unix socket' : (u.rqueue ?? 0) > 0 ? `listening unix socket${named} with connections not yet accepted` : undefined)
-      : u.state === 7 && u.type === 2 && named && !u.peer ? undefined
+      !UNIX_TYPES.includes(u.type) ? `unix socket of type ${u.type}`
+      : u.state === TCP_STATE.LISTEN ? (!named ? 'unnamed listening unix socket' : (u.rqueue ?? 0) > 0 ? `listening unix socket${named} with connections not yet accepted` : undefined)
+      : u.state === TCP_STATE.CLOSE && u.type === SOCK_TYPE.DGRAM && named && !u.peer ? undefined
       : named ? `connected unix socket${named}`
-      : u.state !== 1 || !u.peer ? 'unconnected unix socket'
+      : u.state !== TCP_STATE.ESTABLISHED || !u.peer ? 'unconnected unix socket'
       : this.unixByIno.get(u.peer)?.name ? 'unix socket connected to a named one'
       : undefined;
     if (why) {
@@ -161,7 +161,7 @@ export class FileTable {
 
   private unixEntry(id: number, flags: number, pid: number, rec: FdRecord, u: UnixSocketDiag): Entry {
     // a listening socket has no data queue (its queue holds connections: none, checked above)
-    const q = u.state === 10 ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], rights: false } : socketQueue(pid, rec.fd);
+    const q = u.state === TCP_STATE.LISTEN ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], rights: false } : socketQueue(pid, rec.fd);
     if (q.rights) {
       throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd}: descriptors in flight in a unix socket's queue are not supported`, {
         context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
@@ -175,7 +175,7 @@ export class FileTable {
     for (const data of q.packets) this.skQueues.push({ id_for: id, length: data.length, extra: data });
     if (u.peer) this.unixPeers.set(u.ino, { peer: u.peer, what: `task ${pid} fd ${rec.fd}` });
     const usk: Entry = {
-      id, ino: u.ino, type: u.type, state: u.state, flags, uflags: 0, backlog: u.state === 10 ? (u.wqueue ?? 0) : 0, peer: u.peer, fown: { ...FOWN },
+      id, ino: u.ino, type: u.type, state: u.state, flags, uflags: 0, backlog: u.state === TCP_STATE.LISTEN ? (u.wqueue ?? 0) : 0, peer: u.peer, fown: { ...FOWN },
       opts: { so_sndbuf: q.sndbuf, so_rcvbuf: q.rcvbuf, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n },
       name: u.name ?? Buffer.alloc(0),
     };
@@ -358,8 +358,10 @@ function anonEntry(type: string, id: number, flags: number, pid: number, rec: Fd
   }
 }
 
-const AF_INET = 2;
-const AF_INET6 = 10;
+const AF_INET = AF.INET;
+const AF_INET6 = AF.INET6;
+/** the unix socket types dumped: stream, datagram, seqpacket */
+const UNIX_TYPES: number[] = [SOCK_TYPE.STREAM, SOCK_TYPE.DGRAM, SOCK_TYPE.SEQPACKET];
 
 /**
  * An IPv4/IPv6 socket this dump can take: a listening TCP socket, or a TCP/UDP socket that is not
@@ -372,8 +374,8 @@ function inetSocket(pid: number, rec: FdRecord, t: string): SocketInfo {
   } catch {
     throw unsupported(pid, rec.fd, t);
   }
-  const tcp = s.type === 1 && s.protocol === 6;
-  const udp = s.type === 2 && s.protocol === 17;
+  const tcp = s.type === SOCK_TYPE.STREAM && s.protocol === IPPROTO.TCP;
+  const udp = s.type === SOCK_TYPE.DGRAM && s.protocol === IPPROTO.UDP;
   if ((s.domain !== AF_INET && s.domain !== AF_INET6) || !(tcp || udp) || s.peer !== null || !s.local) throw unsupported(pid, rec.fd, t);
   return s;
 }

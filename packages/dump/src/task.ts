@@ -1,6 +1,6 @@
 import { readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { decodeDev, TASK_STATE } from '@crtools/images/facts';
+import { decodeDev, SIGEV, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
   auxvWords, readAuxv, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
@@ -112,12 +112,11 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
   return out;
 }
 
+/** /proc/PID/timers' notify word ("signal", "none", "thread") as SIGEV_*. */
 function notifyValue(notify: string): number {
-  // SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD 2, SIGEV_THREAD_ID 4
-  let v = 0;
-  if (notify.includes('none')) v = 1;
-  else if (notify.includes('thread')) v = 4;
-  return v;
+  if (notify.includes('none')) return SIGEV.NONE;
+  if (notify.includes('thread')) return SIGEV.THREAD_ID;
+  return SIGEV.SIGNAL;
 }
 
 function devString(dev: number): string {

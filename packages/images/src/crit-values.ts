@@ -4,7 +4,7 @@
  * flag tables, value dictionaries and IP addresses for --pretty.
  */
 import { encodeBytes } from './pyjson.js';
-import { CRIT_VMA_STATUS, decodeDev as decodeUserDev, decodeKdev, encodeDev as encodeUserDev, encodeKdev, PE, VMA } from './facts/index.js';
+import { AF, CRIT_VMA_STATUS, decodeDev as decodeUserDev, decodeKdev, encodeDev as encodeUserDev, encodeKdev, IPPROTO, namesOf, PE, SOCK_TYPE, TCP_STATE, VMA } from './facts/index.js';
 
 /** base64 with a newline after every 76 characters and at the end (Python's encodebytes). */
 export const b64encode = encodeBytes;
@@ -167,11 +167,12 @@ export function pyInt(s: string): bigint | null {
 
 export const DICT_TABLES: Record<string, Record<string, Record<number, string>>> = {
   gen: { task_state: { 1: 'Alive', 3: 'Zombie', 6: 'Stopped' } },
+  // pycriu's 'sk' dict names these (a subset of the kernel's, as CRIU's crit prints them)
   sk: {
-    family: { 1: 'UNIX', 2: 'INET', 10: 'INET6', 16: 'NETLINK', 17: 'PACKET' },
-    type: { 1: 'STREAM', 2: 'DGRAM', 3: 'RAW', 5: 'SEQPACKET', 10: 'PACKET' },
-    state: { 1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT1', 5: 'FIN_WAIT2', 6: 'TIME_WAIT', 7: 'CLOSE', 8: 'CLOSE_WAIT', 9: 'LAST_ACK', 10: 'LISTEN' },
-    proto: { 0: 'IP', 6: 'TCP', 17: 'UDP', 136: 'UDPLITE' },
+    family: namesOf(AF),
+    type: namesOf(SOCK_TYPE, ['STREAM', 'DGRAM', 'RAW', 'SEQPACKET', 'PACKET']),
+    state: namesOf(TCP_STATE, ['ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN']),
+    proto: namesOf(IPPROTO, ['IP', 'TCP', 'UDP', 'UDPLITE']),
   },
 };
 

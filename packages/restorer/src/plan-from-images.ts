@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
 import { readImageFile } from '@crtools/images';
-import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
+import { AF, FILE_LOCK_FLAG, FILE_LOCK_TYPE, IPPROTO, NS_KINDS, SIGEV, SOCK_TYPE, TASK_STATE, TCP_STATE } from '@crtools/images/facts';
 import {
   openPageReader, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
   VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP,
@@ -145,9 +145,7 @@ function oomFrom(v: unknown, path: string): number | undefined {
   return n;
 }
 
-const SIGEV_SIGNAL = 0;
-const SIGEV_NONE = 1;
-const SIGEV_THREAD_ID = 4;
+const { SIGNAL: SIGEV_SIGNAL, NONE: SIGEV_NONE, THREAD_ID: SIGEV_THREAD_ID } = SIGEV;
 
 /** A posix_timer_entry → what the blob recreates (same id, notify, remaining time). */
 function posixTimer(p: Obj, pid: number, tids: number[]): PosixTimerPlan {
@@ -306,16 +304,16 @@ class FileTable {
       const u = f.usk as Obj;
       const named = Buffer.isBuffer(u.name) && u.name.length > 0;
       const state = Number(u.state);
-      if (named && !u.peer && [1, 2, 5].includes(Number(u.type)) && (state === 10 || (state === 7 && Number(u.type) === 2))) {
+      if (named && !u.peer && UNIX_TYPES.includes(Number(u.type)) && (state === TCP_STATE.LISTEN || (state === TCP_STATE.CLOSE && Number(u.type) === SOCK_TYPE.DGRAM))) {
         if (this.skQueues.get(id)?.length) throw unsupported(`${what}: messages queued on an unconnected unix socket are not restored yet`);
         // sockaddr_un: family, then the name (a path gets its terminating NUL)
         const name = u.name as Buffer;
         const address = Buffer.concat([Buffer.from([1, 0]), name, name[0] !== 0 && name[name.length - 1] !== 0 ? Buffer.from([0]) : Buffer.alloc(0)]);
         p = {
           kind: 'unix-bound', flags: Number(u.flags), pos: 0n, type: Number(u.type),
-          unixBound: { address, listen: state === 10, backlog: Number(u.backlog ?? 0), sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0) },
+          unixBound: { address, listen: state === TCP_STATE.LISTEN, backlog: Number(u.backlog ?? 0), sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0) },
         };
-      } else if (![1, 2, 5].includes(Number(u.type)) || state !== 1 || !u.peer || named) {
+      } else if (!UNIX_TYPES.includes(Number(u.type)) || state !== TCP_STATE.ESTABLISHED || !u.peer || named) {
         throw unsupported(`${what}: unix socket (type ${u.type}, state ${u.state}${named ? ', bound to a name' : ''}) is not restored yet (socketpairs are)`);
       } else {
         const shutdown = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 }[String(u.shutdown ?? 'NONE')] ?? Number(u.shutdown ?? 0);
@@ -396,8 +394,10 @@ function zombieTask(pid: number, parent: number, pgid: number, sid: number, stat
   };
 }
 
-const AF_INET = 2;
-const AF_INET6 = 10;
+const AF_INET = AF.INET;
+const AF_INET6 = AF.INET6;
+/** the unix socket types restored: stream, datagram, seqpacket */
+const UNIX_TYPES: number[] = [SOCK_TYPE.STREAM, SOCK_TYPE.DGRAM, SOCK_TYPE.SEQPACKET];
 
 /** An inet_sk_entry → a socket to make again: listening TCP or not-connected TCP/UDP. */
 function inetPlan(k: Obj, what: string): FilePlan {
@@ -405,9 +405,10 @@ function inetPlan(k: Obj, what: string): FilePlan {
   const type = Number(k.type);
   const proto = Number(k.proto);
   const state = Number(k.state);
-  const tcp = type === 1 && proto === 6;
-  const udp = type === 2 && proto === 17;
-  if ((family !== AF_INET && family !== AF_INET6) || !(tcp || udp) || !(state === 10 || state === 7) || (state === 10 && !tcp)) {
+  const tcp = type === SOCK_TYPE.STREAM && proto === IPPROTO.TCP;
+  const udp = type === SOCK_TYPE.DGRAM && proto === IPPROTO.UDP;
+  const listen = state === TCP_STATE.LISTEN;
+  if ((family !== AF_INET && family !== AF_INET6) || !(tcp || udp) || !(listen || state === TCP_STATE.CLOSE) || (listen && !tcp)) {
     throw unsupported(`${what}: ${tcp ? 'TCP' : udp ? 'UDP' : `inet (type ${type}, proto ${proto})`} socket in state ${state} is not restored yet (listening and unconnected ones are)`);
   }
   const port = Number(k.src_port);
@@ -424,7 +425,7 @@ function inetPlan(k: Obj, what: string): FilePlan {
   return {
     kind: 'inet', flags: Number(k.flags), pos: 0n, type,
     inet: {
-      family, protocol: proto, address, listen: state === 10, backlog: Number(k.backlog ?? 0),
+      family, protocol: proto, address, listen, backlog: Number(k.backlog ?? 0),
       reuseaddr: !!o.reuseaddr, reuseport: !!o.so_reuseport, v6only: !!k.v6only,
       sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0),
     },

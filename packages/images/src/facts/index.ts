@@ -5,3 +5,4 @@ export * from './pagemap.js';
 export * from './task.js';
 export * from './locks.js';
 export * from './dev.js';
+export * from './sockets.js';

@@ -7,3 +7,6 @@ export const TASK_STATE = { ALIVE: 1, DEAD: 2, STOPPED: 3, HELPER: 4, THREAD: 5 
  */
 export const NS_KINDS = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
 export type NsKind = (typeof NS_KINDS)[number];
+
+/** PosixTimerEntry.it_sigev_notify (SIGEV_* of <signal.h>). */
+export const SIGEV = { SIGNAL: 0, NONE: 1, THREAD: 2, THREAD_ID: 4 } as const;

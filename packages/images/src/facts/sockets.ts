@@ -1,0 +1,18 @@
+/**
+ * Socket facts the images hold as numbers (sk-inet/sk-unix entries: family, type, state,
+ * protocol), as the kernel defines them.
+ */
+export const AF = { UNIX: 1, INET: 2, INET6: 10, NETLINK: 16, PACKET: 17 } as const;
+export const SOCK_TYPE = { STREAM: 1, DGRAM: 2, RAW: 3, RDM: 4, SEQPACKET: 5, PACKET: 10 } as const;
+export const TCP_STATE = {
+  ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT1: 4, FIN_WAIT2: 5, TIME_WAIT: 6, CLOSE: 7, CLOSE_WAIT: 8,
+  LAST_ACK: 9, LISTEN: 10, CLOSING: 11,
+} as const;
+export const IPPROTO = { IP: 0, ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58, UDPLITE: 136, RAW: 255 } as const;
+
+/** A value → name table of one of the objects above, for the names given (all by default). */
+export function namesOf<T extends Record<string, number>>(table: T, only?: readonly (keyof T)[]): Record<number, string> {
+  const out: Record<number, string> = {};
+  for (const k of only ?? (Object.keys(table) as (keyof T)[])) out[table[k]!] = String(k);
+  return out;
+}
