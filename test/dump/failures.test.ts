@@ -15,7 +15,7 @@ function untracedAndRunning(pid: number) {
 
 /** Start a dump in the background and wait until its log says the parasite is gone (memory phase). */
 async function dumpInMemoryPhase(pid: number, dir: string) {
-  const child = spawn(process.execPath, [criuBin, 'dump', '-t', String(pid), '-D', dir, '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [criuBin, 'dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', '-v4'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((res) => child.on('exit', (c, sig) => res(c ?? (sig ? -1 : null))));

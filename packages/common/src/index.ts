@@ -6,3 +6,4 @@ export * from './version.js';
 export * from './options.js';
 export * from './native.js';
 export * from './sleep.js';
+export * from './log.js';

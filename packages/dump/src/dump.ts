@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { criuOptions, CrtoolsError, ExitCode, isCrtoolsError, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
@@ -11,7 +11,7 @@ import {
 } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { FileTable, type Entry } from './files.js';
-import { DumpLog } from './log.js';
+
 import { coreEntries, mmEntry } from './task.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
@@ -28,8 +28,8 @@ export interface DumpContext {
   notify?: Notify;
   /** Abort the dump (e.g. on SIGTERM): the tree is resumed as it was and nothing is left. */
   signal?: AbortSignal;
-  /** Where one-line errors also go (the bin's stderr). */
-  onError?: (line: string) => void;
+  /** Where log lines go when there is no log file and -v3 or more was asked (the bin's stderr). */
+  stderr?: (line: string) => void;
   /** Ptrace wait timeout in ms (default: options.timeout seconds, else the freezer's own). */
   timeoutMs?: number;
   /**
@@ -106,7 +106,7 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
   const workDir = o.work_dir ?? dir;
   mkdirSync(workDir, { recursive: true });
   const logPath = o.log_file ? path.resolve(workDir, o.log_file) : undefined;
-  const log = new DumpLog(o.log_level, logPath, ctx.onError);
+  const log = new CriuLog(o.log_level, logPath, ctx.stderr);
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   const timeoutMs = ctx.timeoutMs ?? (o.timeout > 0 ? o.timeout * 1000 : undefined);
   const tmp = path.join(dir, `.crtools-dump.${process.pid}`);
@@ -220,7 +220,7 @@ class FileLocks {
 }
 
 async function dumpFrozen(
-  tasks: FrozenTask[], dir: string, log: DumpLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
+  tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
   times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const files = new FileTable();

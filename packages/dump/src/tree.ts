@@ -1,7 +1,7 @@
-import { CrtoolsError, ExitCode, sleepSync } from '@crtools/common';
+import { CrtoolsError, ExitCode, sleepSync, type CriuLog } from '@crtools/common';
 import { freezeProcess, reapKilled, resumeProcess, type StoppedThread } from '@crtools/parasite';
 import { NO_SUCH_PROCESS, readChildren, readStat } from '@crtools/procfs';
-import type { DumpLog } from './log.js';
+
 
 /** One frozen process of the tree. */
 export interface FrozenTask {
@@ -35,7 +35,7 @@ export const ZOMBIE_GRACE_MS = 2000;
  * its wait), and a frozen parent cannot reap it: so the tree is thawed and frozen again, for up
  * to `zombieGraceMs`, until no task of it is a zombie. One that outlives the grace is refused.
  */
-export function freezeTree(root: number, log: DumpLog, timeoutMs?: number, zombieGraceMs = ZOMBIE_GRACE_MS): FrozenTask[] {
+export function freezeTree(root: number, log: CriuLog, timeoutMs?: number, zombieGraceMs = ZOMBIE_GRACE_MS): FrozenTask[] {
   const deadline = Date.now() + zombieGraceMs;
   for (let attempt = 1; ; attempt++) {
     // past the grace, zombies that stay are dumped as zombies (their parent does not wait for them)
@@ -51,7 +51,7 @@ export function freezeTree(root: number, log: DumpLog, timeoutMs?: number, zombi
   }
 }
 
-function freezeOnce(root: number, log: DumpLog, timeoutMs?: number, keepZombies = false): FrozenTask[] {
+function freezeOnce(root: number, log: CriuLog, timeoutMs?: number, keepZombies = false): FrozenTask[] {
   const tasks: FrozenTask[] = [];
   try {
     const queue: [number, number][] = [[root, 0]];

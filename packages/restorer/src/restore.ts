@@ -2,9 +2,9 @@
  * The restore engine: images → plan → restorer, as a function of the one options model
  * (CriuOptions) and a context (notify hook, where errors go).
  */
-import { appendFileSync, fstatSync, writeFileSync } from 'node:fs';
+import { fstatSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { CPU_CAP, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Logger, type Notify } from '@crtools/common';
+import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Notify } from '@crtools/common';
 import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
 import { buildRestorePlan } from './plan-from-images.js';
@@ -76,7 +76,7 @@ export function inheritMap(values: readonly InheritFd[]): Map<string, number> {
 export interface RestoreContext {
   /** called at CRIU's action points ('pre-restore', 'post-restore', 'post-resume'); a throw fails the restore */
   notify?: Notify;
-  /** where log lines go when there is no log file (default: nowhere) */
+  /** where log lines go when there is no log file and -v3 or more was asked (default: nowhere) */
   err?: (line: string) => void;
   timeoutMs?: number;
 }
@@ -88,14 +88,6 @@ export interface RestoreResult {
   exitCode?: number;
 }
 
-/** A logger honouring CRIU's levels (0 none, 1 errors, 2 warnings, 3 info, 4 debug) into a file or stderr. */
-export function levelLogger(level: number, sink: (line: string) => void): Logger {
-  const at = (n: number, tag: string) => (...a: unknown[]) => {
-    if (level >= n) sink(`(${(performance.now() / 1000).toFixed(6)}) ${tag}${a.map(String).join(' ')}`);
-  };
-  return { error: at(1, 'Error: '), warn: at(2, 'Warn: '), info: at(3, ''), debug: at(4, '') };
-}
-
 /** Restore the checkpoint in `options.images_dir`; waits for the root unless detached. */
 export async function restore(options: Partial<CriuOptions>, ctx: RestoreContext = {}): Promise<RestoreResult> {
   const o = criuOptions(options);
@@ -103,10 +95,21 @@ export async function restore(options: Partial<CriuOptions>, ctx: RestoreContext
   const dir = resolve(o.images_dir);
   const work = o.work_dir ? resolve(o.work_dir) : dir;
   const rel = (p: string): string => (isAbsolute(p) ? p : join(work, p));
-  const log = o.log_file
-    ? levelLogger(o.log_level, (l) => appendFileSync(rel(o.log_file!), l + '\n'))
-    : levelLogger(Math.min(o.log_level, 4), ctx.err ?? (() => undefined));
   if (o.log_file) writeFileSync(rel(o.log_file), '');
+  const criuLog = new CriuLog(o.log_level, o.log_file ? rel(o.log_file) : undefined, ctx.err);
+  try {
+    return await restoreWith(o, ctx, dir, rel, criuLog);
+  } catch (e) {
+    // as CRIU: the failure is an Error line of the log too
+    criuLog.error('restore', e instanceof Error ? e.message : String(e));
+    throw e;
+  } finally {
+    criuLog.close();
+  }
+}
+
+async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog): Promise<RestoreResult> {
+  const log = criuLog.logger('restore');
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   log.info(`Restoring from ${dir}`);
   const inherit = inheritMap(o.inherit_fd);

@@ -47,12 +47,11 @@ export const dumpCommand = defineCommand({
         file_locks: !!args['file-locks'],
         notify_scripts: scripts.length > 0,
       },
-      { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])) },
+      { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') },
     ).finally(() => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     });
-    process.stderr.write(`dump: ${r.pids.length} task(s), ${r.pagesWritten} pages, ${r.images.length} images written\n`);
     return ExitCode.OK;
   },
 });
