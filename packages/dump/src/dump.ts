@@ -48,8 +48,6 @@ export interface DumpResult {
   frozenMs: number;
 }
 
-/** The namespaces CRIU records, in the order it numbers them (ids 1..8). */
-const NS_ORDER = NS_KINDS;
 
 /** The inode of each namespace of a task, by CRIU's namespace name. */
 function nsInodes(pid: number): Map<string, bigint> {
@@ -232,7 +230,7 @@ async function dumpFrozen(
   const root = tasks[0]!.pid;
   const rootNs = nsInodes(root);
   const nsIds: Entry = {};
-  NS_ORDER.forEach((n, i) => (nsIds[`${n}_ns_id`] = i + 1));
+  NS_KINDS.forEach((n, i) => (nsIds[`${n}_ns_id`] = i + 1));
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
   const kd = loadKerndat().kerndat;
@@ -259,7 +257,7 @@ async function dumpFrozen(
       continue;
     }
     const taskNs = nsInodes(pid);
-    NS_ORDER.forEach((n) => {
+    NS_KINDS.forEach((n) => {
       if (taskNs.get(n) !== rootNs.get(n)) {
         throw new CrtoolsError('UNSUPPORTED_NS', `task ${pid}: lives in another ${n} namespace than the root task; nested namespaces are not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
       }

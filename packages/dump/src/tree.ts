@@ -58,15 +58,34 @@ function freezeOnce(root: number, log: CriuLog, timeoutMs?: number, keepZombies 
     while (queue.length > 0) {
       const [pid, ppid] = queue.shift()!;
       log.info(`Seizing task ${pid}`);
-      if (stateOf(pid) === 'Z') {
+      const zombie = () => {
         if (!keepZombies || pid === root) {
           throw new CrtoolsError('UNSUPPORTED_ZOMBIE', `task ${pid} is a zombie${pid === root ? ' (the root of the tree)' : ''}: it cannot be dumped`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
         }
         log.info(`  task ${pid} is a zombie: dumped as one`);
         tasks.push({ pid, ppid, threads: [], zombie: true });
+      };
+      if (stateOf(pid) === 'Z') {
+        zombie();
         continue;
       }
-      const threads = freezeProcess(pid, timeoutMs);
+      let threads: StoppedThread[];
+      try {
+        threads = freezeProcess(pid, timeoutMs);
+      } catch (e) {
+        // a child that exited between its parent's listing and the seize (the kernel says EPERM
+        // for a task that is exiting): a zombie now, its parent being frozen; or gone already
+        const now = pid === root ? undefined : stateOf(pid);
+        if (now === 'Z') {
+          zombie();
+          continue;
+        }
+        if (now === 'X' || now === '?') {
+          log.info(`  task ${pid} exited before it could be seized`);
+          continue;
+        }
+        throw e;
+      }
       tasks.push({ pid, ppid, threads });
       log.debug(`  task ${pid}: ${threads.length} thread(s) stopped`);
       for (const c of childrenOf(pid)) queue.push([c, pid]);

@@ -7,12 +7,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
-import { readImageFile } from '@crtools/images';
 import { AF, FILE_LOCK_FLAG, FILE_LOCK_TYPE, IPPROTO, NS_KINDS, SIGEV, SOCK_TYPE, TASK_STATE, TCP_STATE } from '@crtools/images/facts';
 import {
-  openPageReader, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
+  readImageFile, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
   VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP,
-} from '@crtools/pagemap';
+} from '@crtools/images';
+import { openPageReader } from '@crtools/pagemap';
 import { fileHandlePath } from '@crtools/sys';
 import { X86_REGS, type CredsPlan, type FilePlan, type GhostPlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from './plan.js';
 
