@@ -68,7 +68,8 @@ describe('package boundaries', () => {
       const deps = new Set(Object.keys(m.dependencies ?? {}));
       const dev = new Set([...deps, ...Object.keys(m.devDependencies ?? {})]);
       for (const file of sourceFiles(root)) {
-        const inSrc = path.relative(root, file).startsWith('src' + path.sep);
+        // a test is a test wherever it sits (a file kind keeps its tests in its own folder under src/)
+        const inSrc = path.relative(root, file).startsWith('src' + path.sep) && !file.endsWith('.test.ts');
         for (const spec of specifiers(file)) {
           if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(packageName(spec))) continue;
           const name = packageName(spec);

@@ -7,10 +7,10 @@ import { isCrtoolsError } from '@crtools/common';
 import { createImageWriter, critJsonBytes, fromCritJson, magicByName, openImage, readImageFileSync, toCritValue, type Entry, type Image, type ImageWriter } from '@crtools/images';
 import type { CritImage } from './image-dir.js';
 // crtools has one JSON reader (bigint-exact, streams entries): crit uses the images one
-export { encodeBytes, parseJson, parseImageFileName, PyFloat, pyDumps, pyNumber, pyString, readImageDocument, JsonSyntaxError, type JsonValue } from '@crtools/images';
+export { encodeBytes, jsonBigint, jsonNumber, parseJson, parseImageFileName, PyFloat, pyDumps, pyNumber, pyString, readImageDocument, JsonSyntaxError, type JsonValue } from '@crtools/images';
 export {
   VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
-  IPPROTO, namesOf, PE, SOCK_TYPE, TASK_STATE, TCP_STATE,
+  PE, TASK_STATE,
 } from '@crtools/images';
 import { badInput } from './errors.js';
 import type { Input } from './io.js';

@@ -6,7 +6,8 @@
 import { toHex } from '@crtools/common';
 import { ImageDir, big, num, type CritEntry, type Task } from './image-dir.js';
 import type { JsonValue } from './_images.js';
-import { IPPROTO, namesOf, PE, SOCK_TYPE, TCP_STATE, VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_FILE_PRIVATE, VMA_FILE_SHARED } from './_images.js';
+import { describeSocketEntry, SOCKET_FILE_TYPES, type SocketView } from '@crtools/files/view';
+import { PE, VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_FILE_PRIVATE, VMA_FILE_SHARED } from './_images.js';
 
 export const VIEWS = ['ps', 'fds', 'mems', 'rss', 'sk', 'tree'] as const;
 export type View = (typeof VIEWS)[number];
@@ -296,82 +297,16 @@ export function renderRss(rows: TaskRss[]): string {
 
 // ---------------------------------------------------------------- sk
 
-export interface SockRow {
-  fd: number;
-  id: number;
-  kind: string;
-  ino?: number;
-  type?: string;
-  state?: string;
-  local?: string;
-  peer?: string;
-}
+/** One socket of a task: its descriptor, files.img id, and what its kind shows (@crtools/files/view). */
+export type SockRow = { fd: number; id: number } & SocketView;
 export interface TaskSocks {
   pid: number;
   sockets: SockRow[];
 }
 
-const lower = (t: Record<number, string>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.toLowerCase()]));
-const SOCK_TYPES = lower(namesOf(SOCK_TYPE));
-const TCP_STATES = namesOf(TCP_STATE);
-const IP_PROTOS = lower(namesOf(IPPROTO, ['TCP', 'UDP', 'UDPLITE', 'ICMP', 'ICMPV6', 'RAW']));
-
-function named(map: Record<number, string>, v: JsonValue | undefined): string {
-  if (typeof v === 'string') return v.toLowerCase() === v ? v : v;
-  const n = num(v);
-  return map[n] ?? String(n);
-}
-
-/** An address from crit's u32 list (each u32 holds 4 bytes of the address in memory order). */
-function ipAddr(words: JsonValue | undefined, family: number): string {
-  if (!Array.isArray(words) || words.length === 0) return '*';
-  if (typeof words[0] === 'string') return family === 10 ? `[${words.join(':')}]` : String(words[0]);
-  const b = Buffer.alloc(words.length * 4);
-  words.forEach((w, i) => b.writeUInt32LE(num(w) >>> 0, i * 4));
-  if (family !== 10) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(b.readUInt16BE(i).toString(16));
-  return `[${parts.join(':').replace(/(^|:)0(:0)+(:|$)/, '::')}]`;
-}
-
 function describeSocket(fd: number, id: number, fe: CritEntry | undefined, type: string): SockRow {
-  const row: SockRow = { fd, id, kind: type.toLowerCase() };
-  if (!fe) return row;
-  const usk = fe.usk as CritEntry | undefined;
-  const isk = fe.isk as CritEntry | undefined;
-  const nlsk = fe.nlsk as CritEntry | undefined;
-  const psk = fe.psk as CritEntry | undefined;
-  if (usk) {
-    row.kind = 'unix';
-    row.ino = num(usk.ino);
-    row.type = named(SOCK_TYPES, usk.type);
-    row.state = named(TCP_STATES, usk.state);
-    row.local = usk.name ? String(usk.name) : '';
-    row.peer = num(usk.peer) ? `ino ${num(usk.peer)}` : '';
-  } else if (isk) {
-    const family = num(isk.family);
-    row.kind = named(IP_PROTOS, isk.proto) + (family === 10 ? '6' : '');
-    row.ino = num(isk.ino);
-    row.type = named(SOCK_TYPES, isk.type);
-    row.state = named(TCP_STATES, isk.state);
-    row.local = `${ipAddr(isk.src_addr, family)}:${num(isk.src_port)}`;
-    row.peer = `${ipAddr(isk.dst_addr, family)}:${num(isk.dst_port)}`;
-  } else if (nlsk) {
-    row.kind = 'netlink';
-    row.ino = num(nlsk.ino);
-    row.type = `proto ${num(nlsk.protocol)}`;
-    row.local = `portid ${num(nlsk.portid)}`;
-    row.peer = `portid ${num(nlsk.dst_portid)}`;
-  } else if (psk) {
-    row.kind = 'packet';
-    row.ino = num(psk.ino);
-    row.type = named(SOCK_TYPES, psk.type);
-    row.local = `ifindex ${num(psk.ifindex)}`;
-  }
-  return row;
+  return { fd, id, ...((fe && describeSocketEntry(fe)) ?? { kind: type.toLowerCase() }) };
 }
-
-const SOCKET_TYPES = new Set(['UNIXSK', 'INETSK', 'PACKETSK', 'NETLINKSK']);
 
 export async function collectSk(d: ImageDir): Promise<TaskSocks[]> {
   const out: TaskSocks[] = [];
@@ -381,7 +316,7 @@ export async function collectSk(d: ImageDir): Promise<TaskSocks[]> {
     const sockets: SockRow[] = [];
     for (const fd of fdi.entries) {
       const type = String(fd.type);
-      if (!SOCKET_TYPES.has(type)) continue;
+      if (!SOCKET_FILE_TYPES.has(type)) continue;
       sockets.push(describeSocket(num(fd.fd), num(fd.id), await d.fileEntry(num(fd.id)), type));
     }
     out.push({ pid: t.pid, sockets });

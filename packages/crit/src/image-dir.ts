@@ -1,5 +1,6 @@
 import { ExitCode, CrtoolsError } from '@crtools/common';
-import { TASK_STATE, type JsonValue } from './_images.js';
+import { describeFileEntry, recordField, recordName } from '@crtools/files/view';
+import { jsonBigint, jsonNumber, TASK_STATE, type JsonValue } from './_images.js';
 
 /** An image as crit shows it (non-pretty crit JSON: ints as number, bigint above 2^53). */
 export interface CritImage {
@@ -150,7 +151,7 @@ export class ImageDir {
   }
 
   private async computeName(type: string, id: number, always: boolean): Promise<string> {
-    const field = FIELD_OF_TYPE[type];
+    const field = LEGACY_IMAGE[type] && recordField(type);
     if (!field) return `${type}.${id}`;
     const fe = await this.fileEntry(id);
     let sub: CritEntry | undefined;
@@ -160,37 +161,12 @@ export class ImageDir {
     } else {
       sub = await this.legacy(LEGACY_IMAGE[type]!, id);
     }
-    switch (type) {
-      case 'REG':
-        return sub && sub.name ? String(sub.name) : 'unknown path';
-      case 'PIPE':
-        return sub ? `pipe[${num(sub.pipe_id)}]` : 'pipe[?]';
-      default: {
-        if (!sub) return 'unix[?]';
-        const n = sub.name ? ` ${String(sub.name)}` : '';
-        return `unix[${num(sub.ino)} (${num(sub.peer)})${n}]`;
-      }
-    }
+    if (sub) return recordName(type, sub) ?? `${type}.${id}`;
+    return type === 'REG' ? 'unknown path' : type === 'PIPE' ? 'pipe[?]' : 'unix[?]';
   }
 }
 
-const FIELD_OF_TYPE: Record<string, string> = { REG: 'reg', PIPE: 'pipe', UNIXSK: 'usk' };
 const LEGACY_IMAGE: Record<string, string> = { REG: 'reg-files.img', PIPE: 'pipes.img', UNIXSK: 'unixsk.img' };
-
-/** A name for any files.img entry, whatever its kind (no image lookups). */
-export function describeFileEntry(fe: CritEntry): string {
-  const type = String(fe.type);
-  const id = num(fe.id);
-  const reg = fe.reg as CritEntry | undefined;
-  if (reg?.name) return String(reg.name);
-  const memfd = fe.memfd as CritEntry | undefined;
-  if (memfd) return `memfd[${num(memfd.inode_id)}]`;
-  const pipe = fe.pipe as CritEntry | undefined;
-  if (pipe) return `pipe[${num(pipe.pipe_id)}]`;
-  const usk = fe.usk as CritEntry | undefined;
-  if (usk) return `unix[${num(usk.ino)} (${num(usk.peer)})${usk.name ? ' ' + String(usk.name) : ''}]`;
-  return `${type}.${id}`;
-}
 
 export interface Task {
   pid: number;
@@ -209,17 +185,5 @@ export function taskId(p: CritEntry, key: string): number {
   return 0;
 }
 
-export function num(v: JsonValue | undefined): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  if (typeof v === 'string') return Number(v);
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  return 0;
-}
-
-export function big(v: JsonValue | undefined): bigint {
-  if (typeof v === 'bigint') return v;
-  if (typeof v === 'number') return BigInt(v);
-  if (typeof v === 'string' && /^(0x[0-9a-f]+|-?[0-9]+)$/i.test(v)) return BigInt(v);
-  return 0n;
-}
+export const num = jsonNumber;
+export const big = jsonBigint;

@@ -10,7 +10,7 @@ import {
   readMemory, sameKernelObject,
 } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
-import { FileTable, type Entry } from './files.js';
+import { FileTable, type Entry } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
 import { writePagesSpliced } from './pages.js';
@@ -314,7 +314,7 @@ async function dumpFrozen(
         log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written`);
         // shared memory objects this task maps first: once each, right after the task's pages
         // (CRIU dumps them with the task's file mappings), read through the map_files link
-        for (const o of files.pendingShmem.splice(0)) {
+        for (const o of files.takePendingShmem()) {
           checkAbort(signal);
           log.info(`Dumping shared memory ${o.shmid} (${o.nrPages} pages)`);
           const r = await dumpShmemFile({ path: o.path, nrPages: o.nrPages, dir, shmid: o.shmid, pagesId: nextPagesId() });
@@ -331,17 +331,9 @@ async function dumpFrozen(
     pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: threadIds });
   }
 
-  files.checkUnixPeers();
-  await writeImageFile(path.join(dir, 'files.img'), { magic: 'FILES', entries: files.files });
+  files.finish();
+  for (const im of files.images()) await writeImageFile(path.join(dir, im.file), { magic: im.magic, entries: im.entries });
   if (fileLocks.entries.length) await writeImageFile(path.join(dir, 'filelocks.img'), { magic: 'FILE_LOCKS', entries: fileLocks.entries });
-  if (files.memfdInodes.length) await writeImageFile(path.join(dir, 'memfd.img'), { magic: 'MEMFD_INODE', entries: files.memfdInodes });
-  if (files.pipesData.length) await writeImageFile(path.join(dir, 'pipes-data.img'), { magic: 'PIPES_DATA', entries: files.pipesData });
-  if (files.skQueues.length) await writeImageFile(path.join(dir, 'sk-queues.img'), { magic: 'SK_QUEUES', entries: files.skQueues });
-  if (files.remaps.length) await writeImageFile(path.join(dir, 'remap-fpath.img'), { magic: 'REMAP_FPATH', entries: files.remaps });
-  for (const g of files.ghosts) {
-    // the contents follow the head entry up to the end of the image (CRIU's unchunked form)
-    await writeImageFile(path.join(dir, `ghost-file-${g.id.toString(16)}.img`), { magic: 'GHOST_FILE', entries: [{ ...g.entry, extra: g.data }] });
-  }
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [{}] });
   await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });

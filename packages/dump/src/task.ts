@@ -6,7 +6,7 @@ import {
   auxvWords, readAuxv, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
   type CriuVma, type ProcStat, type ProcStatus, type PosixTimer,
 } from '@crtools/procfs';
-import type { Entry, FileTable } from './files.js';
+import type { Entry, FileTable } from '@crtools/files/dump';
 
 
 function capWords(v: bigint | undefined): number[] {

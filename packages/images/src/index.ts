@@ -13,7 +13,7 @@ export {
 } from './io.js';
 export { toCritJson, toCritValue, fromCritJson, encodeCritJson, critJsonChunks, critJsonBytes, writeCritJson, type CritJsonOptions } from './crit-json.js';
 export {
-  parseJsonExact, parseJsonStrict, parseJson, readImageDocument, JsonCursor, JsonSyntaxError, pyDump, pyDumps, pyString, pyNumber, PyFloat, encodeBytes,
+  parseJsonExact, parseJsonStrict, parseJson, readImageDocument, JsonCursor, JsonSyntaxError, pyDump, pyDumps, pyString, pyNumber, PyFloat, encodeBytes, jsonNumber, jsonBigint,
   type JsonValue, type ImageDocumentHandler,
 } from './pyjson.js';
 export { parseImageFileName, imageFileName, openImageDir, type ImageDir, type ImageDirEntry, type ImageFileName } from './image-dir.js';

@@ -185,6 +185,23 @@ export class JsonSyntaxError extends Error {
 
 export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [k: string]: JsonValue };
 
+/** A crit JSON value as a number (bigints, numeric strings and booleans too; anything else 0). */
+export function jsonNumber(v: JsonValue | undefined): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'string') return Number(v);
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return 0;
+}
+
+/** A crit JSON value as a bigint (numbers, decimal or 0x strings; anything else 0n). */
+export function jsonBigint(v: JsonValue | undefined): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return BigInt(v);
+  if (typeof v === 'string' && /^(0x[0-9a-f]+|-?[0-9]+)$/i.test(v)) return BigInt(v);
+  return 0n;
+}
+
 const WS = new Uint8Array(128);
 WS[0x20] = WS[0x09] = WS[0x0a] = WS[0x0d] = 1;
 

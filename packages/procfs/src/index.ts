@@ -19,3 +19,4 @@ export * from './timers.js';
 export * from './misc.js';
 export { KINDS, runProcfs, toJsonLine, type ProcfsRunOptions } from './kinds.js';
 export { procfsCommand } from './command.js';
+export * from './net.js';

@@ -7,19 +7,18 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
-import { AF, FILE_LOCK_FLAG, FILE_LOCK_TYPE, IPPROTO, NS_KINDS, SIGEV, SOCK_TYPE, TASK_STATE, TCP_STATE } from '@crtools/images/facts';
+import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, SIGEV, TASK_STATE } from '@crtools/images/facts';
 import {
-  readImageFile, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
+  VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
   VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP,
 } from '@crtools/images';
 import { openPageReader } from '@crtools/pagemap';
-import { fileHandlePath } from '@crtools/sys';
-import { X86_REGS, type CredsPlan, type FilePlan, type GhostPlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from './plan.js';
+import { FilePlanTable, firstEntry, readImage } from '@crtools/files/plan';
+import { X86_REGS, type CredsPlan, type PageRun, type PosixTimerPlan, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from './plan.js';
 
 type Obj = Record<string, any>;
 
 
-const O_ACCMODE = 3;
 const FD_CLOEXEC = 1;
 
 export interface BuildPlanOptions {
@@ -30,18 +29,6 @@ export interface BuildPlanOptions {
    */
   inherit?: Map<string, number>;
 }
-
-/** The name --inherit-fd knows a files.img entry by (as CRIU's restore does), if it has one. */
-export function inheritKey(f: Obj): string | undefined {
-  if (f.type === 'PIPE' && f.pipe) return `pipe:[${f.pipe.pipe_id}]`;
-  if (f.type === 'UNIXSK' && f.usk) return `socket:[${f.usk.ino}]`;
-  if (f.type === 'INETSK' && f.isk) return `socket:[${f.isk.ino}]`;
-  if (f.type === 'REG' && f.reg) return String(f.reg.name).replace(/^\//, '');
-  return undefined;
-}
-
-/** inotify_add_watch(2) bits kept from a recorded mask: the events, IN_EXCL_UNLINK, IN_ONESHOT */
-const INOTIFY_MASK = 0xfff | 0x04000000 | 0x80000000;
 
 function unsupported(msg: string, ctx: Record<string, unknown> = {}): CrtoolsError {
   return new CrtoolsError('RESTORE_UNSUPPORTED', msg, { exitCode: ExitCode.UNSUPPORTED, context: ctx });
@@ -55,22 +42,8 @@ function missing(msg: string, path: string): CrtoolsError {
   return new CrtoolsError('RESTORE_MISSING_FILE', msg, { exitCode: ExitCode.FAILED, context: { path } });
 }
 
-async function img(dir: string, file: string, magic: string, optional = false): Promise<Obj[] | undefined> {
-  const path = join(dir, file);
-  if (!existsSync(path)) {
-    if (optional) return undefined;
-    throw badInput(`${path}: image missing`, { path, image: path });
-  }
-  const im = (await readImageFile(path)) as { magic: string; entries: Obj[] };
-  if (im.magic !== magic) throw badInput(`${path}: a ${im.magic} image where ${magic} was expected`, { path, image: path });
-  return im.entries;
-}
-
-function first(entries: Obj[] | undefined, path: string): Obj {
-  const e = entries?.[0];
-  if (!e) throw badInput(`${path}: image has no entry`, { path, image: path });
-  return e;
-}
+const img = readImage;
+const first = firstEntry;
 
 const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt((v as number | undefined) ?? 0));
 
@@ -199,150 +172,6 @@ function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: str
   };
 }
 
-class FileTable {
-  readonly files: FilePlan[] = [];
-  private byId = new Map<number, number>();
-  /** unix sockets met so far: plan index, own and peer inode (peers are resolved at the end) */
-  private readonly sockets: { index: number; ino: number; peerIno: number; what: string }[] = [];
-
-  constructor(
-    private readonly all: Map<number, Obj>,
-    private readonly pipeData: Map<number, Obj>,
-    private readonly skQueues: Map<number, Buffer[]>,
-    /** files.img id → index of its ghost (an unlinked file) in the plan's ghosts */
-    readonly ghostOf: Map<number, number> = new Map(),
-    private readonly inherit: Map<string, number> = new Map(),
-  ) {}
-
-  /** --inherit-fd keys that named no file of the checkpoint */
-  unusedInherit(): string[] {
-    const used = new Set([...this.all.values()].map(inheritKey));
-    return [...this.inherit.keys()].filter((k) => !used.has(k));
-  }
-
-  /** Point every socketpair end at its other end (which must be in the checkpoint). */
-  resolveSockets(): void {
-    const byIno = new Map(this.sockets.map((s) => [s.ino, s.index]));
-    for (const s of this.sockets) {
-      const peer = byIno.get(s.peerIno);
-      if (peer === undefined) throw badInput(`${s.what}: the unix socket's peer socket:[${s.peerIno}] is not in the checkpoint`, { image: 'files.img' });
-      const end = this.files[s.index]!;
-      if (end.kind === 'unix') end.socket.peer = peer;
-    }
-  }
-
-  entry(id: number, what: string): Obj {
-    const f = this.all.get(id);
-    if (!f) throw badInput(`files.img: no file with id ${id} (${what})`, { image: 'files.img' });
-    return f;
-  }
-
-  regPath(id: number, what: string): string {
-    const f = this.entry(id, what);
-    if (!f.reg) throw unsupported(`${what}: file ${id} is a ${f.type}, not a regular file`);
-    return f.reg.name;
-  }
-
-  /** Plan index of file `id`; `pid` is the task whose descriptor named it first (an epoll's owner). */
-  index(id: number, what: string, pid: number): number {
-    const have = this.byId.get(id);
-    if (have !== undefined) return have;
-    const f = this.entry(id, what);
-    let p: FilePlan;
-    const key = inheritKey(f);
-    const given = key === undefined ? undefined : this.inherit.get(key);
-    if (given !== undefined) {
-      const flags = Number((f.reg ?? f.pipe ?? f.usk ?? f.isk)?.flags ?? 0);
-      p = { kind: 'inherit', flags, pos: 0n, inheritFd: given };
-      // a socketpair end whose peer is restored would need that peer made alone: not done
-      if (f.usk && [...this.all.values()].some((o) => o.usk && o.usk.ino === f.usk.peer)) {
-        throw unsupported(`${what}: --inherit-fd for one end of a socketpair whose other end is in the checkpoint`);
-      }
-    } else if (f.type === 'REG' && f.reg && this.ghostOf.has(id)) {
-      const r = f.reg as Obj;
-      // an O_TMPFILE file comes back as a plain (unlinked) file: no O_TMPFILE/O_DIRECTORY on reopening
-      p = { kind: 'reg', path: r.name, flags: (r.flags ?? 0) & ~(0o20000000 | 0o200000), pos: big(r.pos), ghost: this.ghostOf.get(id) };
-    } else if (f.type === 'REG' && f.reg) {
-      const r = f.reg as Obj;
-      if (!existsSync(r.name)) throw missing(`${what}: file ${r.name} no longer exists`, r.name);
-      if (r.size !== undefined) {
-        const st = statSync(r.name);
-        if (st.isFile() && BigInt(st.size) !== big(r.size)) throw missing(`${what}: file ${r.name} changed size (${st.size}, recorded ${r.size})`, r.name);
-      }
-      p = { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos), size: r.size === undefined ? undefined : big(r.size) };
-    } else if (f.type === 'PIPE' && f.pipe) {
-      const pe = f.pipe as Obj;
-      const d = this.pipeData.get(pe.pipe_id);
-      const data = d?.extra as Buffer | undefined;
-      p = {
-        kind: (pe.flags & O_ACCMODE) === 0 ? 'pipe-r' : 'pipe-w',
-        flags: pe.flags,
-        pos: 0n,
-        pipeId: pe.pipe_id,
-        data: data && data.length ? data.subarray(0, d!.bytes) : undefined,
-        pipeSize: d?.size,
-      };
-    } else if (f.type === 'EVENTFD' && f.efd) {
-      p = { kind: 'eventfd', flags: f.efd.flags, pos: 0n, value: big(f.efd.counter) };
-    } else if (f.type === 'SIGNALFD' && f.sgfd) {
-      p = { kind: 'signalfd', flags: f.sgfd.flags, pos: 0n, value: big(f.sgfd.sigmask) };
-    } else if (f.type === 'INOTIFY' && f.ify) {
-      // each watched file by its kernel file handle (or the path the image carries)
-      const watches = ((f.ify.wd ?? []) as Obj[]).map((w) => {
-        const fh = w.f_handle as Obj;
-        const words = (fh.handle ?? []) as (bigint | number)[];
-        const raw = Buffer.alloc(words.length * 8);
-        words.forEach((x, i) => raw.writeBigUInt64LE(BigInt.asUintN(64, big(x)), i * 8));
-        const path = fileHandlePath(
-          { sdev: Number(w.s_dev), type: Number(fh.type), handle: raw.subarray(0, Math.min(Number(fh.bytes), raw.length)), path: fh.path || undefined },
-          `${what}: inotify watch ${w.wd}`,
-        );
-        return { wd: Number(w.wd), mask: Number(w.mask) & INOTIFY_MASK, path };
-      });
-      p = { kind: 'inotify', flags: f.ify.flags, pos: 0n, watches };
-    } else if (f.type === 'UNIXSK' && f.usk) {
-      const u = f.usk as Obj;
-      const named = Buffer.isBuffer(u.name) && u.name.length > 0;
-      const state = Number(u.state);
-      if (named && !u.peer && UNIX_TYPES.includes(Number(u.type)) && (state === TCP_STATE.LISTEN || (state === TCP_STATE.CLOSE && Number(u.type) === SOCK_TYPE.DGRAM))) {
-        if (this.skQueues.get(id)?.length) throw unsupported(`${what}: messages queued on an unconnected unix socket are not restored yet`);
-        // sockaddr_un: family, then the name (a path gets its terminating NUL)
-        const name = u.name as Buffer;
-        const address = Buffer.concat([Buffer.from([1, 0]), name, name[0] !== 0 && name[name.length - 1] !== 0 ? Buffer.from([0]) : Buffer.alloc(0)]);
-        p = {
-          kind: 'unix-bound', flags: Number(u.flags), pos: 0n, type: Number(u.type),
-          unixBound: { address, listen: state === TCP_STATE.LISTEN, backlog: Number(u.backlog ?? 0), sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0) },
-        };
-      } else if (!UNIX_TYPES.includes(Number(u.type)) || state !== TCP_STATE.ESTABLISHED || !u.peer || named) {
-        throw unsupported(`${what}: unix socket (type ${u.type}, state ${u.state}${named ? ', bound to a name' : ''}) is not restored yet (socketpairs are)`);
-      } else {
-        const shutdown = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 }[String(u.shutdown ?? 'NONE')] ?? Number(u.shutdown ?? 0);
-        p = {
-          kind: 'unix', flags: Number(u.flags), pos: 0n, type: Number(u.type),
-          socket: { peer: -1, sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), shutdown, queue: this.skQueues.get(id) ?? [] },
-        };
-        this.sockets.push({ index: this.files.length, ino: Number(u.ino), peerIno: Number(u.peer), what });
-      }
-    } else if (f.type === 'INETSK' && f.isk) {
-      p = inetPlan(f.isk as Obj, what);
-    } else if (f.type === 'TIMERFD' && f.tfd) {
-      const t = f.tfd as Obj;
-      p = {
-        kind: 'timerfd', flags: t.flags, pos: 0n,
-        timer: { clockId: Number(t.clockid), ticks: big(t.ticks), vsec: big(t.vsec), vnsec: big(t.vnsec), isec: big(t.isec), insec: big(t.insec) },
-      };
-    } else if (f.type === 'EVENTPOLL' && f.epfd) {
-      const targets = ((f.epfd.tfd ?? []) as Obj[]).map((t) => ({ fd: Number(t.tfd), events: Number(t.events) >>> 0, data: big(t.data) }));
-      p = { kind: 'epoll', flags: f.epfd.flags, pos: 0n, targets, owner: pid };
-    } else {
-      throw unsupported(`${what}: ${f.type} files are not restored yet`);
-    }
-    this.files.push(p);
-    this.byId.set(id, this.files.length - 1);
-    return this.files.length - 1;
-  }
-}
-
 /**
  * The shared anonymous memory objects of a checkpoint: CRIU 4.2 writes MAP_SHARED|MAP_ANONYMOUS
  * memory the memfd way (a MEMFD file whose memfd.img inode is named /dev/zero; pages in
@@ -394,45 +223,7 @@ function zombieTask(pid: number, parent: number, pgid: number, sid: number, stat
   };
 }
 
-const AF_INET = AF.INET;
-const AF_INET6 = AF.INET6;
-/** the unix socket types restored: stream, datagram, seqpacket */
-const UNIX_TYPES: number[] = [SOCK_TYPE.STREAM, SOCK_TYPE.DGRAM, SOCK_TYPE.SEQPACKET];
-
-/** An inet_sk_entry → a socket to make again: listening TCP or not-connected TCP/UDP. */
-function inetPlan(k: Obj, what: string): FilePlan {
-  const family = Number(k.family);
-  const type = Number(k.type);
-  const proto = Number(k.proto);
-  const state = Number(k.state);
-  const tcp = type === SOCK_TYPE.STREAM && proto === IPPROTO.TCP;
-  const udp = type === SOCK_TYPE.DGRAM && proto === IPPROTO.UDP;
-  const listen = state === TCP_STATE.LISTEN;
-  if ((family !== AF_INET && family !== AF_INET6) || !(tcp || udp) || !(listen || state === TCP_STATE.CLOSE) || (listen && !tcp)) {
-    throw unsupported(`${what}: ${tcp ? 'TCP' : udp ? 'UDP' : `inet (type ${type}, proto ${proto})`} socket in state ${state} is not restored yet (listening and unconnected ones are)`);
-  }
-  const port = Number(k.src_port);
-  const words = ((k.src_addr ?? []) as number[]).map(Number);
-  let address: Buffer | undefined;
-  if (port !== 0) {
-    address = Buffer.alloc(family === AF_INET ? 16 : 28);
-    address.writeUInt16LE(family, 0);
-    address.writeUInt16BE(port, 2);
-    if (family === AF_INET) address.writeUInt32LE((words[0] ?? 0) >>> 0, 4);
-    else for (let i = 0; i < 4; i++) address.writeUInt32LE((words[i] ?? 0) >>> 0, 8 + 4 * i);
-  }
-  const o = (k.opts ?? {}) as Obj;
-  return {
-    kind: 'inet', flags: Number(k.flags), pos: 0n, type,
-    inet: {
-      family, protocol: proto, address, listen, backlog: Number(k.backlog ?? 0),
-      reuseaddr: !!o.reuseaddr, reuseport: !!o.so_reuseport, v6only: !!k.v6only,
-      sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0),
-    },
-  };
-}
-
-function vmaFrom(v: Obj, files: FileTable, shmem: ShmemTable, pid: number): VmaPlan {
+function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: number): VmaPlan {
   const s = v.status >>> 0;
   const base = { start: big(v.start), end: big(v.end), pgoff: big(v.pgoff), prot: v.prot, flags: v.flags, madv: big(v.madv ?? 0n) };
   const where = `pid ${pid}: area ${base.start.toString(16)}-${base.end.toString(16)}`;
@@ -455,7 +246,7 @@ function vmaFrom(v: Obj, files: FileTable, shmem: ShmemTable, pid: number): VmaP
     const f = files.entry(Number(v.shmid), where);
     if (!f.reg) throw unsupported(`${where}: mapped ${f.type} file`, { pid });
     const path = f.reg.name as string;
-    const ghost = files.ghostOf.get(Number(v.shmid));
+    const ghost = files.ghostOf(Number(v.shmid));
     if (ghost !== undefined) return { ...base, kind: s & VMA_FILE_SHARED ? 'file-shared' : 'file-private', path, openFlags: Number(v.fdflags ?? 0) & ~0o100, ghost };
     if (!existsSync(path)) throw missing(`${where}: mapped file ${path} no longer exists`, path);
     const size = f.reg.size === undefined ? undefined : big(f.reg.size);
@@ -473,39 +264,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const inventory = first(await img(dir, 'inventory.img', 'INVENTORY'), 'inventory.img');
   const pstree = (await img(dir, 'pstree.img', 'PSTREE'))!;
   if (!pstree.length) throw badInput('pstree.img: no tasks', { image: 'pstree.img' });
-  const fileEntries = (await img(dir, 'files.img', 'FILES', true)) ?? [];
-  const allFiles = new Map<number, Obj>(fileEntries.map((f) => [Number(f.id), f]));
-  const pipeData = new Map<number, Obj>(((await img(dir, 'pipes-data.img', 'PIPES_DATA', true)) ?? []).map((d) => [Number(d.pipe_id), d]));
-  const skQueues = new Map<number, Buffer[]>();
-  for (const q of (await img(dir, 'sk-queues.img', 'SK_QUEUES', true)) ?? []) {
-    const data = (q.extra as Buffer | undefined) ?? Buffer.alloc(0);
-    if (q.scm?.length) throw unsupported(`sk-queues.img: a queued message carries descriptors (SCM_RIGHTS), which restore does not pass yet`);
-    let list = skQueues.get(Number(q.id_for));
-    if (!list) skQueues.set(Number(q.id_for), (list = []));
-    list.push(data.subarray(0, Number(q.length)));
-  }
-  // unlinked files: remap-fpath.img names each one's ghost-file-<id>.img (contents after the head)
-  const ghosts: GhostPlan[] = [];
-  const ghostOf = new Map<number, number>();
-  const ghostIndex = new Map<number, number>();
-  for (const r of (await img(dir, 'remap-fpath.img', 'REMAP_FPATH', true)) ?? []) {
-    const type = r.remap_type ?? 'LINKED';
-    if (type !== 'GHOST' && type !== 1) throw unsupported(`remap-fpath.img: file ${r.orig_id} is remapped the ${type} way, which restore does not do yet`);
-    const orig = allFiles.get(Number(r.orig_id));
-    if (!orig?.reg) throw badInput(`remap-fpath.img: file ${r.orig_id} is not a regular file of files.img`, { image: 'remap-fpath.img' });
-    const gid = Number(r.remap_id);
-    let gi = ghostIndex.get(gid);
-    if (gi === undefined) {
-      const name = `ghost-file-${gid.toString(16)}.img`;
-      const entries = (await img(dir, name, 'GHOST_FILE'))!;
-      const head = first(entries, name);
-      if (head.chunks) throw unsupported(`${name}: chunked ghost files are not restored yet`);
-      gi = ghosts.push({ path: orig.reg.name, data: (head.extra as Buffer | undefined) ?? Buffer.alloc(0), mode: Number(head.mode), uid: Number(head.uid), gid: Number(head.gid) }) - 1;
-      ghostIndex.set(gid, gi);
-    }
-    ghostOf.set(Number(r.orig_id), gi);
-  }
-  const files = new FileTable(allFiles, pipeData, skQueues, ghostOf, opts.inherit);
+  const files = await FilePlanTable.load(dir, { inherit: opts.inherit });
   const memfdInodes = new Map<number, Obj>(((await img(dir, 'memfd.img', 'MEMFD_INODE', true)) ?? []).map((m) => [Number(m.inode_id), m]));
   const shmem = new ShmemTable(memfdInodes);
 
@@ -605,7 +364,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const tm = (tc.timers ?? {}) as Obj;
     const itimer = (x: Obj | undefined) => ({ isec: big(x?.isec), iusec: big(x?.iusec), vsec: big(x?.vsec), vusec: big(x?.vusec) });
     const exe = mm.exe_file_id !== undefined ? files.regPath(Number(mm.exe_file_id), `pid ${pid} exe`) : undefined;
-    const exeGhost = mm.exe_file_id !== undefined ? ghostOf.get(Number(mm.exe_file_id)) : undefined;
+    const exeGhost = mm.exe_file_id !== undefined ? files.ghostOf(Number(mm.exe_file_id)) : undefined;
     if (exe && exeGhost === undefined && !existsSync(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
     const cwd = fs.cwd_id !== undefined ? files.regPath(Number(fs.cwd_id), `pid ${pid} cwd`) : undefined;
     if (cwd && !existsSync(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
@@ -649,7 +408,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     });
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
   }
-  files.resolveSockets();
+  files.finish();
   for (const k of files.unusedInherit()) log.warn(`--inherit-fd: no file of the checkpoint is ${k}`);
   // shared memory objects: their pages, offsets within the object
   const shmemPlans: ShmemPlan[] = [];
@@ -676,7 +435,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (!(Object.values(FILE_LOCK_FLAG) as number[]).includes(flag) || !(Object.values(FILE_LOCK_TYPE) as number[]).includes(type)) throw unsupported(`${where}: lock kind ${flag} type ${type} is not restored`);
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
-  return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(ghosts.length ? { ghosts } : {}) };
+  return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
 /** A truncated pages image must fail while planning, not halfway through a restore. */

@@ -3,6 +3,13 @@
  * (JSON with hex strings for 64-bit values) and is what `restoreTree` turns into processes.
  */
 
+import type { FilePlan, GhostPlan } from '@crtools/files/plan';
+
+export type {
+  EpollFilePlan, EpollTarget, EventfdFilePlan, FileBase, FilePlan, GhostPlan, InetFilePlan, InheritFilePlan, InotifyFilePlan, PipeFilePlan,
+  RegFilePlan, SignalfdFilePlan, TimerFilePlan, UnixBoundFilePlan, UnixPairFilePlan,
+} from '@crtools/files/plan';
+
 export type VmaKind = 'anon' | 'file-private' | 'file-shared' | 'vvar' | 'vdso' | 'vsyscall';
 
 export interface VmaPlan {
@@ -27,18 +34,6 @@ export interface VmaPlan {
   shmem?: number;
   /** an unlinked file: index into RestorePlan.ghosts (`path` is its original name) */
   ghost?: number;
-}
-
-/**
- * An unlinked file a task still had open or mapped: restoreTree makes it again for the restore
- * (at `path` when that name is free, else beside it) and unlinks it once the tasks hold it.
- */
-export interface GhostPlan {
-  path: string;
-  data: Buffer;
-  mode: number;
-  uid: number;
-  gid: number;
 }
 
 /** A shared memory object (MAP_SHARED|MAP_ANONYMOUS): one per object, however many tasks map it. */
@@ -138,109 +133,6 @@ export interface FdPlan {
   file: number;
   cloexec: boolean;
 }
-
-/** One file descriptor an epoll instance watches: its number in the owner task, events, data. */
-export interface EpollTarget {
-  fd: number;
-  events: number;
-  data: bigint;
-}
-
-/** What every file of the plan has: its open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) and offset. */
-interface FileBase {
-  flags: number;
-  pos: bigint;
-}
-
-/** A regular file (or directory, device) opened again by path; `ghost`: an unlinked one, index into RestorePlan.ghosts. */
-export interface RegFilePlan extends FileBase {
-  kind: 'reg';
-  path: string;
-  size?: bigint;
-  ghost?: number;
-}
-
-/** One end of a pipe (`pipeId` joins the ends); `data`: bytes buffered in it at dump time. */
-export interface PipeFilePlan extends FileBase {
-  kind: 'pipe-r' | 'pipe-w';
-  pipeId: number;
-  data?: Buffer;
-  pipeSize?: number;
-}
-
-/** eventfd: `value` its counter; signalfd: `value` its signal mask (bit n-1 = signal n). */
-export interface CounterFilePlan extends FileBase {
-  kind: 'eventfd' | 'signalfd';
-  value: bigint;
-}
-
-/** epoll: what it watches, added by the task `owner` once its descriptors are in place. */
-export interface EpollFilePlan extends FileBase {
-  kind: 'epoll';
-  targets: EpollTarget[];
-  owner: number;
-}
-
-/** timerfd: clock, expirations not yet read, time left (0 = disarmed) and interval. */
-export interface TimerFilePlan extends FileBase {
-  kind: 'timerfd';
-  timer: { clockId: number; ticks: bigint; vsec: bigint; vnsec: bigint; isec: bigint; insec: bigint };
-}
-
-/**
- * unix: one end of a socketpair (type SOCK_STREAM 1 / DGRAM 2 / SEQPACKET 5 in `type`), its
- * other end (index into RestorePlan.files), buffer sizes as getsockopt shows them, shutdown
- * bits (1 read, 2 write) and what sat in its receive queue, one Buffer per message.
- */
-export interface UnixPairFilePlan extends FileBase {
-  kind: 'unix';
-  type: number;
-  socket: { peer: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[] };
-}
-
-/**
- * unix-bound: a unix socket bound to a name (`address` a raw sockaddr_un, abstract names
- * start with a NUL byte), listening with `backlog` when `listen`; a stale socket file at the
- * name is replaced.
- */
-export interface UnixBoundFilePlan extends FileBase {
-  kind: 'unix-bound';
-  type: number;
-  unixBound: { address: Buffer; listen: boolean; backlog: number; sndbuf: number; rcvbuf: number };
-}
-
-/**
- * inet: an IPv4/IPv6 TCP or UDP socket that is not connected: bound to `address` (a raw
- * sockaddr; none = unbound) and listening with `backlog` when `listen`.
- */
-export interface InetFilePlan extends FileBase {
-  kind: 'inet';
-  type: number;
-  inet: {
-    family: number; protocol: number; address?: Buffer; listen: boolean; backlog: number;
-    reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number;
-  };
-}
-
-/** inotify: its watches, each added again under its number (wd) with its event mask. */
-export interface InotifyFilePlan extends FileBase {
-  kind: 'inotify';
-  watches: { wd: number; mask: number; path: string }[];
-}
-
-/**
- * inherit: not made again but taken from descriptor `inheritFd` of the restoring process
- * (CRIU's --inherit-fd: an outside pipe end, socket or file the caller hands over).
- */
-export interface InheritFilePlan extends FileBase {
-  kind: 'inherit';
-  inheritFd: number;
-}
-
-/** A file to make again (or take over), by kind: each kind carries what it needs. */
-export type FilePlan =
-  | RegFilePlan | PipeFilePlan | CounterFilePlan | EpollFilePlan | TimerFilePlan
-  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | InotifyFilePlan | InheritFilePlan;
 
 export interface TaskPlan {
   pid: number;

@@ -1,0 +1,32 @@
+/**
+ * inotify: each watch by its kernel file handle, as CRIU writes it, and the file's path when
+ * the handle opens now (CRIU's restore takes the path, else looks the handle up by its mounts).
+ */
+import { isCrtoolsError } from '@crtools/common';
+import { fileHandlePath } from '@crtools/sys';
+import { anonInodeKind, fown, noFdinfo } from '../../dump/kind.js';
+
+/** A kernel file handle as fdinfo prints it (hex bytes) in CRIU's fh_entry: 16 u64s at least. */
+function fhEntry(bytes: number | undefined, type: number | undefined, hex: string | undefined) {
+  const raw = Buffer.from(hex ?? '', 'hex');
+  const words = Math.max(16, Math.ceil(raw.length / 8));
+  const padded = Buffer.alloc(words * 8);
+  raw.copy(padded);
+  return { bytes: bytes ?? raw.length, type: type ?? 0, handle: Array.from({ length: words }, (_, i) => padded.readBigUInt64LE(i * 8)) };
+}
+
+export const inotifyDump = anonInodeKind('anon_inode:inotify', 'INOTIFY', (pid, rec, id, flags) => {
+  const what = `task ${pid} fd ${rec.fd} (${rec.target})`;
+  const wd = (rec.inotify?.watches ?? []).map((w) => {
+    if (w.fhandle === undefined) noFdinfo(pid, rec);
+    const f_handle: Record<string, unknown> = fhEntry(w.fhandleBytes, w.fhandleType, w.fhandle);
+    try {
+      f_handle.path = fileHandlePath({ sdev: w.sdev, type: w.fhandleType ?? 0, handle: Buffer.from(w.fhandle!, 'hex') }, what);
+    } catch (e) {
+      // an unlinked file: the handle alone (anything else, such as a missing addon, is an error)
+      if (!isCrtoolsError(e) || e.code !== 'FILE_HANDLE') throw e;
+    }
+    return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle };
+  });
+  return { type: 'INOTIFY', id, ify: { id, flags, fown: fown(), wd } };
+});

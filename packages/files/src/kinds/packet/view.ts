@@ -1,0 +1,9 @@
+/** Packet sockets: not dumped or restored yet; crit shows them in CRIU's images. */
+import { named, num, SOCK_TYPES, TCP_STATES, type CritRecord, type SocketView, type ViewKind } from '../../view/kind.js';
+
+
+export const packetView: ViewKind = {
+  type: 'PACKETSK',
+  field: 'psk',
+  socket: (p: CritRecord): SocketView => ({ kind: 'packet', ino: num(p.ino), type: named(SOCK_TYPES, p.type), local: `ifindex ${num(p.ifindex)}` }),
+};

@@ -1,0 +1,118 @@
+/**
+ * Regular files (and directories, /dev/null-like devices): by path, open flags and offset.
+ * Also the files a task names without a descriptor — mapped files, its exe, cwd and root —
+ * and unlinked files, whose contents are kept as ghost files (ghost-file-N.img, remap-fpath.img).
+ */
+import { readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { decodeDev, encodeKdev } from '@crtools/images/facts';
+import type { FdRecord } from '@crtools/procfs';
+import { fown, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import type { FileIds } from '../../dump/table.js';
+
+/** Unlinked files larger than this are refused (CRIU's --ghost-limit is 1 MiB by default). */
+const GHOST_LIMIT = 64 << 20;
+
+/** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
+function isMemDevice(rdev: number): boolean {
+  return decodeDev(rdev).major === 1;
+}
+
+/** ghost_file_entry.dev holds the kernel's device encoding, stat(2) gives glibc's. */
+function kdevOf(dev: number): bigint {
+  const d = decodeDev(dev);
+  return encodeKdev(d.major, d.minor);
+}
+
+export class RegFiles implements DumpKind {
+  /** ghost-file-<id>.img contents: unlinked files still open or mapped, kept whole */
+  private readonly ghosts: { id: number; entry: Entry; data: Buffer }[] = [];
+  /** remap-fpath.img: which files.img entry is backed by which ghost file */
+  private readonly remaps: Entry[] = [];
+  private readonly ghostByInode = new Map<string, number>();
+  /** mapped files and exe: one id per (dev, ino, open flags) */
+  private readonly mapped = new Map<string, number>();
+
+  constructor(private readonly ids: FileIds) {}
+
+  private entry(id: number, path: string, flags: number, pos: bigint, s: Stats): Entry {
+    const reg: Entry = { id, flags, pos, fown: fown(), name: path, mode: s.mode };
+    if (s.isFile()) reg['size'] = BigInt(s.size);
+    return { type: 'REG', id, reg };
+  }
+
+  claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
+    const t = rec.target;
+    if (!t.startsWith('/')) return undefined;
+    return {
+      type: 'REG',
+      key: `reg:${rec.mntId}:${rec.ino}:${flags}:${rec.pos}`,
+      entry: (id) => {
+        const st = statSync(`/proc/${pid}/fd/${rec.fd}`);
+        if (!(st.isFile() || st.isDirectory() || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);
+        const deleted = / \(deleted\)$/.test(t);
+        const name = deleted ? t.slice(0, -' (deleted)'.length) : t;
+        if (deleted) this.ghost(id, `/proc/${pid}/fd/${rec.fd}`, st, `task ${pid} fd ${rec.fd}`);
+        return this.entry(id, name, flags, rec.pos, st);
+      },
+    };
+  }
+
+  /**
+   * The file id of a mapped file (also used for the exe link): same file, same flags → same id.
+   * `deletedVia`: the file was unlinked; its contents are read through that /proc link and kept
+   * as a ghost file.
+   */
+  mappedFile(path: string, dev: string, ino: bigint, fdflags: number, pid: number, deletedVia?: string): number {
+    const key = `${dev}:${ino}:${fdflags}`;
+    const have = this.mapped.get(key);
+    if (have !== undefined) return have;
+    let st;
+    if (deletedVia) st = statSync(deletedVia);
+    else {
+      try {
+        st = statSync(`/proc/${pid}/root${path}`);
+      } catch {
+        st = statSync(path);
+      }
+    }
+    const id = this.ids.add((fid) => this.entry(fid, path, fdflags, 0n, st));
+    if (deletedVia) this.ghost(id, deletedVia, st, `task ${pid}: mapped ${path}`);
+    this.mapped.set(key, id);
+    return id;
+  }
+
+  /** cwd and root are a new entry each (as CRIU writes them). */
+  dirEntry(pid: number, which: 'cwd' | 'root'): number {
+    const path = readlinkSync(`/proc/${pid}/${which}`);
+    return this.ids.add((id) => this.entry(id, path, 0, 0n, statSync(`/proc/${pid}/${which}`)));
+  }
+
+  /** File `origId` was unlinked: keep its contents (read through `source`) as a ghost file. */
+  private ghost(origId: number, source: string, st: Stats, what: string): void {
+    const key = `${st.dev}:${st.ino}`;
+    let gid = this.ghostByInode.get(key);
+    if (gid === undefined) {
+      const refuse = (m: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}: ${m}`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
+      if (!st.isFile()) throw refuse(`an unlinked ${st.isDirectory() ? 'directory' : 'special file'} is not supported`);
+      if (st.size > GHOST_LIMIT) throw refuse(`the unlinked file holds ${st.size} bytes, more than the ${GHOST_LIMIT} kept for ghost files`);
+      gid = this.ghosts.length + 1;
+      const tv = (ms: number) => ({ tv_sec: BigInt(Math.floor(ms / 1000)), tv_usec: BigInt(Math.floor((ms % 1000) * 1000)) });
+      this.ghosts.push({
+        id: gid,
+        entry: { uid: st.uid, gid: st.gid, mode: st.mode, dev: Number(kdevOf(st.dev)), ino: BigInt(st.ino), atim: tv(st.atimeMs), mtim: tv(st.mtimeMs) },
+        data: readFileSync(source),
+      });
+      this.ghostByInode.set(key, gid);
+    }
+    this.remaps.push({ orig_id: origId, remap_id: gid, remap_type: 'GHOST' });
+  }
+
+  images(): DumpImage[] {
+    return [
+      { file: 'remap-fpath.img', magic: 'REMAP_FPATH', entries: this.remaps },
+      // the contents follow the head entry up to the end of the image (CRIU's unchunked form)
+      ...this.ghosts.map((g) => ({ file: `ghost-file-${g.id.toString(16)}.img`, magic: 'GHOST_FILE', entries: [{ ...g.entry, extra: g.data }] })),
+    ];
+  }
+}

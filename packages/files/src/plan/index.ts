@@ -1,0 +1,12 @@
+/** @crtools/files/plan: the files of a restore plan, by kind (src/kinds/<kind>/plan.ts). */
+export { FilePlanTable, type FilePlan, type FilePlanOptions, type InheritFilePlan } from './table.js';
+export { readImage, firstEntry, type Obj, type PlanContext, type PlanKind } from './kind.js';
+export type { FileBase, GhostPlan, RegFilePlan } from '../kinds/reg/plan.js';
+export type { PipeFilePlan } from '../kinds/pipe/plan.js';
+export type { EventfdFilePlan } from '../kinds/eventfd/plan.js';
+export type { SignalfdFilePlan } from '../kinds/signalfd/plan.js';
+export type { TimerFilePlan } from '../kinds/timerfd/plan.js';
+export type { EpollFilePlan, EpollTarget } from '../kinds/epoll/plan.js';
+export type { InotifyFilePlan } from '../kinds/inotify/plan.js';
+export type { UnixBoundFilePlan, UnixPairFilePlan } from '../kinds/unix/plan.js';
+export type { InetFilePlan } from '../kinds/inet/plan.js';

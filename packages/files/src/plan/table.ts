@@ -1,0 +1,125 @@
+/**
+ * The files of a restore plan: each files.img entry a task names (by descriptor, as its exe,
+ * cwd or root, behind a mapping) is planned once by its kind (src/kinds/<kind>/plan.ts) and
+ * gets one index in the plan's file list, however many descriptors share it.
+ */
+import { badImage, readImage, refuse, type Obj, type PlanKind } from './kind.js';
+import { RegPlans, type FileBase, type GhostPlan, type RegFilePlan } from '../kinds/reg/plan.js';
+import { PipePlans, type PipeFilePlan } from '../kinds/pipe/plan.js';
+import { eventfdPlan, type EventfdFilePlan } from '../kinds/eventfd/plan.js';
+import { signalfdPlan, type SignalfdFilePlan } from '../kinds/signalfd/plan.js';
+import { timerfdPlan, type TimerFilePlan } from '../kinds/timerfd/plan.js';
+import { epollPlan, type EpollFilePlan } from '../kinds/epoll/plan.js';
+import { inotifyPlan, type InotifyFilePlan } from '../kinds/inotify/plan.js';
+import { UnixPlans, type UnixBoundFilePlan, type UnixPairFilePlan } from '../kinds/unix/plan.js';
+import { inetPlan, type InetFilePlan } from '../kinds/inet/plan.js';
+
+/**
+ * inherit: not made again but taken from descriptor `inheritFd` of the restoring process
+ * (CRIU's --inherit-fd: an outside pipe end, socket or file the caller hands over).
+ */
+export interface InheritFilePlan extends FileBase {
+  kind: 'inherit';
+  inheritFd: number;
+}
+
+/** A file to make again (or take over), by kind: each kind carries what it needs. */
+export type FilePlan =
+  | RegFilePlan | PipeFilePlan | EventfdFilePlan | SignalfdFilePlan | EpollFilePlan | TimerFilePlan
+  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | InotifyFilePlan | InheritFilePlan;
+
+export interface FilePlanOptions {
+  /** --inherit-fd: the name CRIU gives a file (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor */
+  inherit?: Map<string, number>;
+}
+
+export class FilePlanTable {
+  /** the plan's file list */
+  readonly files: FilePlan[] = [];
+  private readonly byId = new Map<number, number>();
+  private readonly reg = new RegPlans();
+  private readonly unix = new UnixPlans();
+  private readonly kinds = new Map<string, PlanKind>(
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, inetPlan].map((k) => [k.type, k as PlanKind]),
+  );
+
+  private constructor(
+    /** files.img by id */
+    readonly entries: ReadonlyMap<number, Obj>,
+    private readonly inherit: Map<string, number>,
+  ) {}
+
+  /** Reads files.img and what the kinds keep beside it (pipes-data, sk-queues, remap-fpath, ghost files). */
+  static async load(dir: string, opts: FilePlanOptions = {}): Promise<FilePlanTable> {
+    const entries = new Map<number, Obj>(((await readImage(dir, 'files.img', 'FILES', true)) ?? []).map((f) => [Number(f.id), f]));
+    const t = new FilePlanTable(entries, opts.inherit ?? new Map());
+    for (const k of t.kinds.values()) await k.load?.(dir, entries);
+    return t;
+  }
+
+  /** The unlinked files of the checkpoint (made again from ghost-file images). */
+  get ghosts(): GhostPlan[] {
+    return this.reg.ghosts;
+  }
+
+  /** The ghost index of files.img entry `id`, when that file was unlinked. */
+  ghostOf(id: number): number | undefined {
+    return this.reg.ghostOf.get(id);
+  }
+
+  /** The name --inherit-fd knows a files.img entry by (as CRIU's restore does), if it has one. */
+  inheritKey(f: Obj): string | undefined {
+    const k = this.kinds.get(String(f.type));
+    const rec = k && f[k.field];
+    return rec ? k.inheritKey?.(rec) : undefined;
+  }
+
+  /** --inherit-fd keys that named no file of the checkpoint */
+  unusedInherit(): string[] {
+    const used = new Set([...this.entries.values()].map((f) => this.inheritKey(f)));
+    return [...this.inherit.keys()].filter((k) => !used.has(k));
+  }
+
+  /** The files.img entry with this id. */
+  entry(id: number, what: string): Obj {
+    const f = this.entries.get(id);
+    if (!f) throw badImage(`files.img: no file with id ${id} (${what})`, { image: 'files.img' });
+    return f;
+  }
+
+  /** The path of a regular file (an exe, cwd, root). */
+  regPath(id: number, what: string): string {
+    const f = this.entry(id, what);
+    if (!f.reg) throw refuse(`${what}: file ${id} is a ${f.type}, not a regular file`);
+    return f.reg.name;
+  }
+
+  /** Plan index of file `id`; `pid` is the task whose descriptor named it first (an epoll's owner). */
+  index(id: number, what: string, pid: number): number {
+    const have = this.byId.get(id);
+    if (have !== undefined) return have;
+    const f = this.entry(id, what);
+    const kind = this.kinds.get(String(f.type));
+    const rec = kind && (f[kind.field] as Obj | undefined);
+    const key = this.inheritKey(f);
+    const given = key === undefined ? undefined : this.inherit.get(key);
+    let p: FilePlan;
+    if (given !== undefined) {
+      // a socketpair end whose peer is restored would need that peer made alone: not done
+      if (f.usk && this.unix.peerInCheckpoint(f.usk)) throw refuse(`${what}: --inherit-fd for one end of a socketpair whose other end is in the checkpoint`);
+      p = { kind: 'inherit', flags: Number(rec?.flags ?? 0), pos: 0n, inheritFd: given };
+    } else if (kind && rec) {
+      p = kind.plan(rec, { id, what, pid, index: this.files.length }) as FilePlan;
+    } else {
+      throw refuse(`${what}: ${f.type} files are not restored yet`);
+    }
+    this.files.push(p);
+    this.byId.set(id, this.files.length - 1);
+    return this.files.length - 1;
+  }
+
+  /** Once every task's files are planned: join what refers to other files (socketpair ends). */
+  finish(): void {
+    for (const k of this.kinds.values()) k.finish?.(this.files);
+  }
+}
