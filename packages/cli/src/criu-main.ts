@@ -1,4 +1,5 @@
 import { runMain } from './run.js';
 import { criuCommand } from './criu/command.js';
+import { criuArgs } from './criu/config-args.js';
 
-runMain(criuCommand);
+runMain(criuCommand, { prepareArgs: (leaf, args) => criuArgs(criuCommand, leaf, args) });

@@ -31,7 +31,12 @@ async function findLeaf(cmd: AnyCommand, rawArgs: string[]): Promise<{ leaf: Any
  * only with -v/--verbose (or CRTOOLS_DEBUG; criu's -v0..-v4 set log levels, not this), and the
  * error's exit code. A command's numeric return value is the exit code.
  */
-export async function runMain(cmd: AnyCommand): Promise<void> {
+export interface RunHooks {
+  /** the leaf command's words as it is to see them (criu prepends its configuration files) */
+  prepareArgs?: (leaf: AnyCommand, args: string[]) => Promise<string[]>;
+}
+
+export async function runMain(cmd: AnyCommand, hooks: RunHooks = {}): Promise<void> {
   const rawArgs = process.argv.slice(2);
   const verbose = rawArgs.some((a) => a === '--verbose' || a === '-v') || !!process.env.CRTOOLS_DEBUG;
   const name = (cmd.meta as { name?: string } | undefined)?.name ?? 'crtools';
@@ -41,7 +46,9 @@ export async function runMain(cmd: AnyCommand): Promise<void> {
       process.stdout.write(`Version: ${CRIU_VERSION_TEXT}\ncrtools: ${(cmd.meta as { version?: string } | undefined)?.version ?? 'unknown'}\n`);
       return;
     }
-    const { leaf, parent, args } = await findLeaf(cmd, rawArgs);
+    const found = await findLeaf(cmd, rawArgs);
+    const { leaf, parent } = found;
+    let args = found.args;
     const wantsHelp = args.includes('--help') || args.includes('-h');
     const hasSubs = !!leaf.subCommands && Object.keys(await resolve(leaf.subCommands as any) ?? {}).length > 0;
     if (wantsHelp || (hasSubs && !leaf.run && args.filter((a) => !a.startsWith('-')).length === 0)) {
@@ -54,6 +61,7 @@ export async function runMain(cmd: AnyCommand): Promise<void> {
       process.exitCode = ExitCode.USAGE;
       return;
     }
+    if (hooks.prepareArgs && leaf.run) args = await hooks.prepareArgs(leaf, args);
     const unknown = leaf.args ? unknownOption(await resolve(leaf.args as any), args) : undefined;
     if (unknown !== undefined) {
       process.stderr.write(`${name}: unrecognized option '${unknown}'\n`);

@@ -1,0 +1,107 @@
+/**
+ * CRIU's configuration files (criu.8, CONFIGURATION FILES): options read before the command
+ * line, one a line, written without the leading dashes: `tcp-established`, `log-file /tmp/d.log`,
+ * `lsm-profile "selinux:x y"`; `#` starts a comment. Read in this order, each overriding the one
+ * before: /etc/criu/default.conf, $HOME/.criu/default.conf (neither with --no-default-config or
+ * --config), the file CRIU_CONFIG_FILE names, the file --config names; then the command line.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+
+export const GLOBAL_CONFIG = '/etc/criu/default.conf';
+
+/** One option of a configuration file as command-line words (`--opt` or `--opt value`). */
+export interface ConfigStatement {
+  words: string[];
+  file: string;
+  line: number;
+}
+
+function badConfig(file: string, line: number, why: string): CrtoolsError {
+  return new CrtoolsError('BAD_CONFIG', `${file}:${line}: ${why}`, { exitCode: ExitCode.FAILED, context: { file, line } });
+}
+
+/** The statements of a configuration file's text. */
+export function parseConfig(text: string, file: string): ConfigStatement[] {
+  const out: ConfigStatement[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = i + 1;
+    const s = raw.replace(/^\s+/, '');
+    if (!s || s.startsWith('#')) return;
+    const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(s.replace(/\s+$/, ''))!;
+    const name = m[1]!;
+    if (name.startsWith('-')) throw badConfig(file, line, `'${name}': options are written without their leading dashes`);
+    let rest = (m[2] ?? '').trim();
+    if (!rest || rest.startsWith('#')) return void out.push({ words: [`--${name}`], file, line });
+    let value: string;
+    if (rest.startsWith('"')) {
+      // up to the next quote not escaped by a backslash; only a comment may follow it
+      let end = 1;
+      while (end < rest.length && (rest[end] !== '"' || rest[end - 1] === '\\')) end++;
+      if (end >= rest.length) throw badConfig(file, line, 'a quoted value without its closing quote');
+      value = rest.slice(1, end).replace(/\\"/g, '"');
+      const after = rest.slice(end + 1).trim();
+      if (after && !after.startsWith('#')) throw badConfig(file, line, `more than one value for '${name}'`);
+    } else {
+      rest = rest.replace(/\s+#.*$/, '');
+      value = rest;
+    }
+    out.push({ words: [`--${name}`, value], file, line });
+  });
+  return out;
+}
+
+/** Which configuration files apply, in order, for these command-line words and environment. */
+export function configFiles(args: readonly string[], env: NodeJS.ProcessEnv): { file: string; explicit: boolean }[] {
+  let cfg: string | undefined;
+  let noDefault = false;
+  args.forEach((a, i) => {
+    if (a === '--no-default-config') noDefault = true;
+    else if (a === '--config') cfg = args[i + 1];
+    else if (a.startsWith('--config=')) cfg = a.slice('--config='.length);
+  });
+  if (cfg !== undefined) noDefault = true;
+  const files: { file: string; explicit: boolean }[] = [];
+  if (!noDefault) {
+    files.push({ file: GLOBAL_CONFIG, explicit: false });
+    if (env.HOME) files.push({ file: join(env.HOME, '.criu', 'default.conf'), explicit: false });
+  }
+  if (env.CRIU_CONFIG_FILE) files.push({ file: env.CRIU_CONFIG_FILE, explicit: true });
+  if (cfg !== undefined) files.push({ file: cfg, explicit: true });
+  return files;
+}
+
+/** The command-line words without --config FILE and --no-default-config (handled here). */
+export function withoutConfigFlags(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--no-default-config' || a.startsWith('--config=')) continue;
+    if (a === '--config') {
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/** The statements of every configuration file that applies (a named file that is missing is an error). */
+export function readConfigs(args: readonly string[], env: NodeJS.ProcessEnv): ConfigStatement[] {
+  const out: ConfigStatement[] = [];
+  for (const { file, explicit } of configFiles(args, env)) {
+    if (!existsSync(file)) {
+      if (explicit) throw new CrtoolsError('BAD_CONFIG', `configuration file ${file} does not exist`, { exitCode: ExitCode.FAILED, context: { file } });
+      continue;
+    }
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new CrtoolsError('BAD_CONFIG', `configuration file ${file}: ${(e as Error).message}`, { exitCode: ExitCode.FAILED, context: { file } });
+    }
+    out.push(...parseConfig(text, file));
+  }
+  return out;
+}
