@@ -326,9 +326,9 @@ describe('criu dump failures leave the tree as it was', () => {
     expect(existsSync(path.join(dir, 'inventory.img'))).toBe(false);
   });
 
-  it('bad -t: usage error', () => {
+  it('bad -t: usage error (exit 1, as CRIU)', () => {
     const r = criu(['dump', '-t', 'abc', '-D', tmp('bad')]);
-    expect(r.code).toBe(2);
+    expect(r).toMatchObject({ code: 1, stderr: 'criu: invalid argument for -t: abc\n' });
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 

@@ -574,11 +574,11 @@ describe('--inherit-fd: files outside the checkpoint handed over by the caller',
     const dir = tmp('inherit-bad');
     for (const arg of ['fd3:pipe:[1]', 'fd[x]:a', 'fd[3]:']) {
       const r = criu(['restore', '-D', dir, '--inherit-fd', arg]);
-      expect(r.code).toBe(2);
+      expect(r.code).toBe(1);
       expect(oneLine(r.stderr)).toMatch(/invalid --inherit-fd argument/);
     }
     const r = criu(['restore', '-D', dir, '--inherit-fd', 'fd[999]:pipe:[1]']);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
     expect(oneLine(r.stderr)).toMatch(/descriptor 999 is not open/);
   });
 });
@@ -700,11 +700,12 @@ describe('failures: one clear line, non-zero exit, nothing left running', () => 
     expect(existsSync(`/proc/${w.pid}`)).toBe(false);
   });
 
-  it('a missing images directory and a missing -D', () => {
+  it('a missing images directory; without -D the current directory (as CRIU), here holding no checkpoint', () => {
     const r = restore('/nonexistent/images');
     expect(r.code).toBe(3);
     oneLine(r.stderr);
     const u = criu(['restore']);
-    expect(u.code).toBe(2);
+    expect(u.code).toBe(3);
+    expect(oneLine(u.stderr)).toMatch(/inventory\.img/);
   });
 });

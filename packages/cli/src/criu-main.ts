@@ -2,4 +2,5 @@ import { runMain } from './run.js';
 import { criuCommand } from './criu/command.js';
 import { criuArgs } from './criu/config-args.js';
 
-runMain(criuCommand, { prepareArgs: (leaf, args) => criuArgs(criuCommand, leaf, args) });
+// criu's usage errors exit 1, as getopt's do in CRIU
+runMain(criuCommand, { prepareArgs: (leaf, args) => criuArgs(criuCommand, leaf, args), usageExit: 1 });

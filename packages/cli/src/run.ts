@@ -34,12 +34,15 @@ async function findLeaf(cmd: AnyCommand, rawArgs: string[]): Promise<{ leaf: Any
 export interface RunHooks {
   /** the leaf command's words as it is to see them (criu prepends its configuration files) */
   prepareArgs?: (leaf: AnyCommand, args: string[]) => Promise<string[]>;
+  /** the exit code of a usage error (unknown option or command, malformed value): crtools' 2 unless the tool's own differs (criu: 1) */
+  usageExit?: number;
 }
 
 export async function runMain(cmd: AnyCommand, hooks: RunHooks = {}): Promise<void> {
   const rawArgs = process.argv.slice(2);
   const verbose = rawArgs.some((a) => a === '--verbose' || a === '-v') || !!process.env.CRTOOLS_DEBUG;
   const name = (cmd.meta as { name?: string } | undefined)?.name ?? 'crtools';
+  const usage = hooks.usageExit ?? ExitCode.USAGE;
   try {
     if (rawArgs[0] === '--version' || rawArgs[0] === '-V') {
       // CRIU's first line (the CRIU version whose behaviour is implemented), then crtools' own
@@ -53,19 +56,19 @@ export async function runMain(cmd: AnyCommand, hooks: RunHooks = {}): Promise<vo
     const hasSubs = !!leaf.subCommands && Object.keys(await resolve(leaf.subCommands as any) ?? {}).length > 0;
     if (wantsHelp || (hasSubs && !leaf.run && args.filter((a) => !a.startsWith('-')).length === 0)) {
       await showUsage(leaf, parent);
-      process.exitCode = wantsHelp ? ExitCode.OK : ExitCode.USAGE;
+      process.exitCode = wantsHelp ? ExitCode.OK : usage;
       return;
     }
     if (hasSubs && !leaf.run && args[0] && !args[0].startsWith('-')) {
       process.stderr.write(`${name}: unknown command ${args[0]}\n`);
-      process.exitCode = ExitCode.USAGE;
+      process.exitCode = usage;
       return;
     }
     if (hooks.prepareArgs && leaf.run) args = await hooks.prepareArgs(leaf, args);
     const unknown = leaf.args ? unknownOption(await resolve(leaf.args as any), args) : undefined;
     if (unknown !== undefined) {
       process.stderr.write(`${name}: unrecognized option '${unknown}'\n`);
-      process.exitCode = ExitCode.USAGE;
+      process.exitCode = usage;
       return;
     }
     const { result } = await runCommand(leaf, { rawArgs: args });
@@ -74,10 +77,10 @@ export async function runMain(cmd: AnyCommand, hooks: RunHooks = {}): Promise<vo
     if (isCrtoolsError(e)) {
       process.stderr.write(`${name}: ${e.message}\n`);
       if (verbose && e.stack) process.stderr.write(e.stack + '\n');
-      process.exitCode = e.exitCode;
+      process.exitCode = e.exitCode === ExitCode.USAGE ? usage : e.exitCode;
     } else if (e instanceof Error && e.name === 'CLIError') {
       process.stderr.write(`${name}: ${e.message}\n`);
-      process.exitCode = ExitCode.USAGE;
+      process.exitCode = usage;
     } else {
       const msg = e instanceof Error ? e.message : String(e);
       process.stderr.write(`${name}: ${msg}\n`);

@@ -23,9 +23,9 @@ describe('runMain (the bins around the commands)', () => {
     expect(r.stdout).toContain('USAGE');
   });
 
-  it('an unknown command: one line, exit 2', () => {
+  it('an unknown command: one line, exit 1 (as CRIU)', () => {
     const r = run('criu', ['frobnicate']);
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(1);
     expect(r.stderr).toBe('criu: unknown command frobnicate\n');
   });
 
@@ -40,5 +40,21 @@ describe('runMain (the bins around the commands)', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     const v = run('crit', ['decode', '-i', '/proc/self/status', '-v']);
     expect(v.stderr.split('\n').length).toBeGreaterThan(2);
+  });
+
+  it('criu --help lists every command of criu.8; those not carried out yet are refused by name (exit 4), exec and show answer as CRIU 4.x', () => {
+    const h = run('criu', ['--help']);
+    expect(h.status).toBe(0);
+    for (const c of ['dump', 'pre-dump', 'restore', 'check', 'page-server', 'lazy-pages', 'service', 'swrk', 'dedup', 'cpuinfo', 'exec']) {
+      expect(h.stdout, c).toMatch(new RegExp(`\\b${c}\\b`));
+    }
+    for (const [args, name, issue] of [[['pre-dump', '-t', '1'], 'pre-dump', 16], [['page-server', '--port', '1'], 'page-server', 16], [['service'], 'service', 13], [['swrk', '3'], 'swrk', 13], [['cpuinfo', 'dump'], 'cpuinfo dump', 12]] as const) {
+      const r = run('criu', [...args]);
+      expect(r.status, name).toBe(4);
+      expect(r.stderr).toBe(`criu: ${name} is not supported yet (crtools issue ${issue})\n`);
+    }
+    const e = run('criu', ['exec', '-t', '1', 'x']);
+    expect(e).toMatchObject({ status: 255, stderr: 'criu: the "exec" action is deprecated by the Compel library\n' });
+    expect(run('criu', ['show', '-f', 'x']).status).toBe(255);
   });
 });

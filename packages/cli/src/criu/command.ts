@@ -7,9 +7,17 @@ import { defineCommand } from 'citty';
 export const criuCommand = defineCommand({
   meta: { name: 'criu', version: '0.1.0', description: 'checkpoint/restore in userspace (crtools)' },
   subCommands: {
-    check: () => import('./check.js').then((m) => m.checkCommand),
     dump: () => import('./dump.js').then((m) => m.dumpCommand),
+    'pre-dump': () => import('./later.js').then((m) => m.notYet('pre-dump', 'pre-dump task(s) minimizing their frozen time', 16)),
     restore: () => import('./restore.js').then((m) => m.restoreCommand),
+    check: () => import('./check.js').then((m) => m.checkCommand),
+    'page-server': () => import('./later.js').then((m) => m.notYet('page-server', 'launch page server', 16)),
+    'lazy-pages': () => import('./later.js').then((m) => m.notYet('lazy-pages', 'serve the pages of a lazy restore', 16)),
+    service: () => import('./later.js').then((m) => m.notYet('service', 'launch service (RPC over a unix socket)', 13)),
+    swrk: () => import('./later.js').then((m) => m.notYet('swrk', 'serve one RPC client on an inherited socket', 13)),
     dedup: () => import('./dedup.js').then((m) => m.dedupCommand),
+    cpuinfo: () => import('./later.js').then((m) => m.cpuinfoCommand),
+    exec: () => import('./later.js').then((m) => m.deprecated('exec', 'deprecated', 'the "exec" action is deprecated by the Compel library')),
+    show: () => import('./later.js').then((m) => m.deprecated('show', 'deprecated', 'the "show" action is deprecated by the CRIT utility: to view an image use "crit decode -i $name --pretty"')),
   },
 });

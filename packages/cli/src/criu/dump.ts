@@ -25,7 +25,7 @@ export const dumpCommand = defineCommand({
   async run({ args, rawArgs }) {
     const pid = Number(args.tree);
     if (!/^\d+$/.test(String(args.tree)) || pid <= 1) {
-      throw new CrtoolsError('BAD_PID', `bad pid '${args.tree}' for -t`, { exitCode: ExitCode.USAGE });
+      throw new CrtoolsError('BAD_PID', `invalid argument for -t: ${args.tree}`, { exitCode: ExitCode.USAGE });
     }
     // SIGINT/SIGTERM: stop at the next safe point (never while the parasite runs), resume the
     // tree as it was and remove what was written

@@ -29,7 +29,7 @@ export function parseCpuCap(value: string | undefined): number {
 export const restoreCommand = defineCommand({
   meta: { name: 'restore', description: 'restore processes from a checkpoint image directory' },
   args: {
-    'images-dir': { type: 'string', alias: 'D', description: 'directory with the images' },
+    'images-dir': { type: 'string', alias: 'D', description: 'directory with the images', default: '.' },
     'work-dir': { type: 'string', alias: 'W', description: 'directory for logs and the pidfile (default: the images directory)' },
     'restore-detached': { type: 'boolean', alias: 'd', default: false, description: 'return once the tasks run, without waiting for the root' },
     'restore-sibling': { type: 'boolean', alias: 'S', default: false, description: 'restore the root as a sibling of criu' },
@@ -47,12 +47,7 @@ export const restoreCommand = defineCommand({
       await showUsage(restoreCommand);
       return 0;
     }
-    const dir = args['images-dir'];
-    if (!dir) {
-      process.stderr.write('criu: restore needs -D/--images-dir\n');
-      process.exitCode = ExitCode.USAGE;
-      return ExitCode.USAGE;
-    }
+    const dir = String(args['images-dir']);
     const scripts = repeatedOption(rawArgs, '--action-script');
     const r = await restore(
       {
