@@ -1,8 +1,7 @@
 import { closeSync, openSync, readFileSync, readlinkSync, statSync, type Stats, constants as fsc } from 'node:fs';
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
-import { KCMP_FILE, listenBacklog, peekPipe, sameKernelObject, socketInfo, socketQueue, unixSockets, type SocketInfo, type UnixSocketDiag } from '@crtools/parasite';
+import { fileHandlePath, KCMP_FILE, listenBacklog, peekPipe, sameKernelObject, socketInfo, socketQueue, unixSockets, type SocketInfo, type UnixSocketDiag } from '@crtools/sys';
 import { AF, decodeDev, encodeKdev, IPPROTO, SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
-import { fileHandlePath } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
 
 const O_CLOEXEC = 0o2000000;

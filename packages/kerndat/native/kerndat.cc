@@ -1,7 +1,7 @@
 // Thin native layer of @crtools/kerndat.
 //
 // Only what Node cannot do itself: raw system calls (with Buffers passed as
-// pointers), cpuid/xgetbv, and the few probes that need a forked child
+// pointers) and the few probes that need a forked child
 // (ptrace abilities, special-mapping mremap, clone3 with set_tid, ...).
 // Every forked child runs only raw system calls (it never returns into
 // JavaScript) and is reaped here, with its own timeout.
@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <cpuid.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -143,33 +142,6 @@ Napi::Value AddressOf(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   return Napi::BigInt::New(env, (uint64_t)(uintptr_t)info[0].As<Napi::Buffer<uint8_t>>().Data());
-}
-
-// ---------------------------------------------------------------- cpu
-
-Napi::Value Cpuid(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  unsigned leaf = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 0;
-  unsigned sub = info.Length() > 1 ? info[1].As<Napi::Number>().Uint32Value() : 0;
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  __cpuid_count(leaf, sub, a, b, c, d);
-  Napi::Array arr = Napi::Array::New(env, 4);
-  arr.Set(0u, Napi::Number::New(env, a));
-  arr.Set(1u, Napi::Number::New(env, b));
-  arr.Set(2u, Napi::Number::New(env, c));
-  arr.Set(3u, Napi::Number::New(env, d));
-  return arr;
-}
-
-Napi::Value Xgetbv(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  __cpuid(1, a, b, c, d);
-  if (!(c & (1u << 27))) return Napi::BigInt::New(env, (uint64_t)0);  // no OSXSAVE
-  unsigned idx = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 0;
-  uint32_t lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(idx));
-  return Napi::BigInt::New(env, ((uint64_t)hi << 32) | lo);
 }
 
 // ---------------------------------------------------------------- ptrace
@@ -779,8 +751,6 @@ Napi::Value VdsoMoveProbe(const Napi::CallbackInfo &info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syscall", Napi::Function::New(env, Syscall));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf));
-  exports.Set("cpuid", Napi::Function::New(env, Cpuid));
-  exports.Set("xgetbv", Napi::Function::New(env, Xgetbv));
   exports.Set("ptraceProbe", Napi::Function::New(env, PtraceProbe));
   exports.Set("forkProbe", Napi::Function::New(env, ForkProbe));
   exports.Set("clone3SetTid", Napi::Function::New(env, Clone3SetTid));

@@ -51,10 +51,6 @@ export interface KerndatNative {
   syscall(nr: number, ...args: SyscallArg[]): RawResult;
   /** Address of a Buffer's bytes (to build iovecs and other pointer-bearing structs). */
   addressOf(buf: Buffer): bigint;
-  /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
-  cpuid(leaf: number, subleaf?: number): [number, number, number, number];
-  /** xgetbv(index); 0n when the OS has not enabled XSAVE */
-  xgetbv(index?: number): bigint;
   /** Fork a child that stops itself, seize it and try what a dumper needs; the child is reaped. */
   ptraceProbe(opts?: { seccomp?: boolean; timeoutMs?: number }): PtraceProbeResult;
   /** Fork a child running one raw-syscall routine; returns how it ended (reaped). */

@@ -6,8 +6,6 @@ import { judge, NO_SUCH_FS_EXIT, probeKerndat, setNativeBinding, type KerndatNat
 const nothingWorks: KerndatNative = {
   syscall: () => ({ ret: -1n, errno: 38 }),
   addressOf: () => 0x1000n,
-  cpuid: () => [0, 0, 0, 0],
-  xgetbv: () => 0n,
   ptraceProbe: () => ({ forkErrno: 0, seize: 1, interrupt: 1, interruptStop: false }),
   forkProbe: (_kind) => ({ pid: 0, timedOut: false, exited: false, code: -1, signal: 9 }),
   clone3SetTid: () => ({ pid: -1, errno: 38 }),

@@ -1,5 +1,6 @@
 import { constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readStatus } from '@crtools/procfs';
+import { KCMP_EPOLL_TFD, KCMP_FILE } from '@crtools/sys';
 import type { KerndatPart, Lsm } from '../types.js';
 import { native } from '../load-native.js';
 import { NR, closeFd, raw } from '../sys.js';
@@ -44,9 +45,6 @@ export function probePidfd(): KerndatPart {
 export function probeNsLastPid(): KerndatPart {
   return { has_ns_last_pid: canAccess('/proc/sys/kernel/ns_last_pid', constants.W_OK) };
 }
-
-const KCMP_FILE = 0;
-const KCMP_EPOLL_TFD = 7;
 
 /** kcmp(2), and its KCMP_EPOLL_TFD mode (is this fd registered in that epoll?). */
 export function probeKcmp(): KerndatPart {
