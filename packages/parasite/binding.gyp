@@ -3,7 +3,7 @@
     {
       "target_name": "parasite",
       "sources": ["native/parasite.cc"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<!(node -p \"require('path').join(require('path').dirname(require.resolve('@crtools/common/package.json')), 'native')\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"]

@@ -5,9 +5,13 @@
 // (ptrace abilities, special-mapping mremap, clone3 with set_tid, ...).
 // Every forked child runs only raw system calls (it never returns into
 // JavaScript) and is reaped here, with its own timeout.
-// Failures come back as errno values; TypeScript decides what they mean.
+// A failed system call comes back as { errno, syscall } (crtools::SysErr); TypeScript decides
+// what it means. What a probe measures (the errno of each ptrace request a tracer tries, how
+// a probe child ended) is data, not a failure: it comes back as plain fields.
 
 #include <napi.h>
+
+#include "crtools-napi.h"
 
 #include <cerrno>
 #include <csignal>
@@ -39,6 +43,8 @@
 #include <unistd.h>
 
 namespace {
+
+using crtools::SysErr;
 
 // ---------------------------------------------------------------- helpers
 
@@ -116,7 +122,7 @@ Napi::Object status_object(Napi::Env env, pid_t pid, int status, bool timed_out)
 
 // ---------------------------------------------------------------- syscall
 
-// syscall(nr, ...args) -> { ret: bigint, errno: number }
+// syscall(nr, ...args) -> the return value (bigint) | { errno, syscall }
 Napi::Value Syscall(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber() || info.Length() > 7) {
@@ -126,13 +132,9 @@ Napi::Value Syscall(const Napi::CallbackInfo &info) {
   long nr = info[0].As<Napi::Number>().Int64Value();
   long a[6] = {0, 0, 0, 0, 0, 0};
   for (size_t i = 1; i < info.Length(); i++) a[i - 1] = (long)arg_u64(info[i]);
-  errno = 0;
   long r = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-  int err = r == -1 ? errno : 0;
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("ret", Napi::BigInt::New(env, (int64_t)r));
-  o.Set("errno", err);
-  return o;
+  if (r == -1) return SysErr(env, errno, "syscall");
+  return Napi::BigInt::New(env, (int64_t)r);
 }
 
 Napi::Value AddressOf(const Napi::CallbackInfo &info) {
@@ -177,7 +179,8 @@ struct rseq_conf {
   uint32_t pad;
 };
 
-// ptraceProbe({ seccomp, timeoutMs }) -> what a tracer can do with a stopped child.
+// ptraceProbe({ seccomp, timeoutMs }) -> what a tracer can do with a stopped child (the errno
+// of each request, 0 when it worked) | { errno, syscall } when the child cannot be forked
 Napi::Value PtraceProbe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   bool with_seccomp = false;
@@ -187,20 +190,15 @@ Napi::Value PtraceProbe(const Napi::CallbackInfo &info) {
     if (o.Has("seccomp")) with_seccomp = o.Get("seccomp").ToBoolean();
     if (o.Has("timeoutMs")) timeout = o.Get("timeoutMs").ToNumber().Int64Value();
   }
-  Napi::Object out = Napi::Object::New(env);
-
   pid_t pid = fork();
-  if (pid < 0) {
-    out.Set("forkErrno", errno);
-    return out;
-  }
+  if (pid < 0) return SysErr(env, errno, "fork");
   if (pid == 0) {
     if (with_seccomp) install_allow_all_seccomp();
     syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
     crtools_kerndat_bp_target();
     child_exit(0);
   }
-  out.Set("forkErrno", 0);
+  Napi::Object out = Napi::Object::New(env);
   int64_t deadline = now_ms() + timeout;
   int st = 0;
   // 1. the child stops itself
@@ -608,7 +606,7 @@ const char *find_str(const char *hay, const char *needle) {
   child_exit(pi && pi < eol ? 0 : 1);
 }
 
-// forkProbe(kind, args: bigint[], timeoutMs) -> child status
+// forkProbe(kind, args: bigint[], timeoutMs, path) -> child status | { errno, syscall }
 Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
@@ -640,11 +638,7 @@ Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   pid_t pid = fork();
-  if (pid < 0) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("forkErrno", errno);
-    return o;
-  }
+  if (pid < 0) return SysErr(env, errno, "fork");
   if (pid == 0) {
     switch (k) {
       case 1: child_mremap_special(args, nargs / 2);
@@ -668,7 +662,8 @@ Napi::Value ForkProbe(const Napi::CallbackInfo &info) {
   return status_object(env, pid, st, false);
 }
 
-// clone3Probe(setTid) -> { pid, errno, status } : fork a child at a chosen pid.
+// clone3SetTid(tid) -> pid | { errno, syscall }: fork a child at a chosen pid (it exits at once
+// and is reaped).
 Napi::Value Clone3SetTid(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int64_t tid = info.Length() > 0 ? (int64_t)arg_u64(info[0]) : -1;
@@ -683,44 +678,34 @@ Napi::Value Clone3SetTid(const Napi::CallbackInfo &info) {
   ca.set_tid_size = 1;
   long r = syscall(435 /* clone3 */, &ca, sizeof(ca));
   if (r == 0) child_exit(0);
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("pid", r < 0 ? -1 : (double)r);
-  o.Set("errno", r < 0 ? errno : 0);
-  if (r > 0) {
-    int st = 0;
-    if (wait_deadline((pid_t)r, &st, __WALL, now_ms() + 3000) <= 0) kill_and_reap((pid_t)r);
-  }
-  return o;
+  if (r < 0) return SysErr(env, errno, "clone3");
+  int st = 0;
+  if (wait_deadline((pid_t)r, &st, __WALL, now_ms() + 3000) <= 0) kill_and_reap((pid_t)r);
+  return Napi::Number::New(env, (double)r);
 }
 
 // vdsoMoveProbe(start, size, timeoutMs): a child moves its [vdso] elsewhere and
 // stops itself; we read its /proc/PID/maps while it is stopped (does the kernel
-// still name the moved area [vdso]?), then kill and reap it.
+// still name the moved area [vdso]?), then kill and reap it. -> { pid, newStart, stopped, maps?,
+// exitCode? } | { errno, syscall } when no destination can be found or the child cannot be forked
 Napi::Value VdsoMoveProbe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   uint64_t start = info.Length() > 0 ? arg_u64(info[0]) : 0;
   uint64_t size = info.Length() > 1 ? arg_u64(info[1]) : 0;
   long timeout = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 3000;
-  Napi::Object o = Napi::Object::New(env);
   // the destination is chosen before fork, so both sides know it
   long dst = rawsys(SYS_mmap, 0, (long)size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (dst < 0 && dst > -4096) {
-    o.Set("errno", (double)-dst);
-    return o;
-  }
+  if (dst < 0 && dst > -4096) return SysErr(env, (int)-dst, "mmap");
   rawsys(SYS_munmap, dst, (long)size);
   pid_t pid = fork();
-  if (pid < 0) {
-    o.Set("errno", errno);
-    return o;
-  }
+  if (pid < 0) return SysErr(env, errno, "fork");
   if (pid == 0) {
     long r = rawsys(SYS_mremap, (long)start, (long)size, (long)size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
     if (r != dst) child_exit(2);
     syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
     child_exit(3);
   }
-  o.Set("errno", 0);
+  Napi::Object o = Napi::Object::New(env);
   o.Set("pid", pid);
   o.Set("newStart", Napi::BigInt::New(env, (uint64_t)dst));
   int st = 0;

@@ -5,12 +5,14 @@
 // and (for tests) starting a process that is not a child of Node.
 // Every function is synchronous and must be called from the JS main thread:
 // a tracee belongs to the thread that seized it.
-// Failures are returned as negative errno values; TypeScript names them.
+// Failures come back as { errno, syscall } objects (crtools::SysErr); TypeScript makes the errors.
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <napi.h>
+
+#include "crtools-napi.h"
 
 #include <cerrno>
 #include <csignal>
@@ -32,10 +34,10 @@
 
 namespace {
 
-long sys_ptrace(long req, long pid, uint64_t addr, uint64_t data) {
-  long r = syscall(SYS_ptrace, req, pid, addr, data);
-  return r == -1 ? -errno : r;
-}
+using crtools::SysErr;
+
+// ptrace(2) as the kernel has it (PEEKDATA stores the word at *data); -1 with errno on failure
+long sys_ptrace(long req, long pid, uint64_t addr, uint64_t data) { return syscall(SYS_ptrace, req, pid, addr, data); }
 
 uint64_t u64(const Napi::Value &v) {
   if (v.IsBigInt()) {
@@ -49,31 +51,37 @@ int i32(const Napi::Value &v) { return v.As<Napi::Number>().Int32Value(); }
 
 Napi::Value num(Napi::Env env, double d) { return Napi::Number::New(env, d); }
 
-// seize(pid, options) -> 0 | -errno
+// r from a call that returns -1 with errno on failure: r itself, or { errno, syscall }
+Napi::Value Result(Napi::Env env, long r, const char *syscall) {
+  if (r < 0) return SysErr(env, errno, syscall);
+  return num(env, (double)r);
+}
+
+// seize(pid, options) -> 0 | { errno, syscall }
 Napi::Value Seize(const Napi::CallbackInfo &info) {
-  return num(info.Env(), sys_ptrace(PTRACE_SEIZE, i32(info[0]), 0, u64(info[1])));
+  return Result(info.Env(), sys_ptrace(PTRACE_SEIZE, i32(info[0]), 0, u64(info[1])), "ptrace");
 }
 
 Napi::Value Interrupt(const Napi::CallbackInfo &info) {
-  return num(info.Env(), sys_ptrace(PTRACE_INTERRUPT, i32(info[0]), 0, 0));
+  return Result(info.Env(), sys_ptrace(PTRACE_INTERRUPT, i32(info[0]), 0, 0), "ptrace");
 }
 
-// detach(pid, sig) -> 0 | -errno
+// detach(pid, sig) -> 0 | { errno, syscall }
 Napi::Value Detach(const Napi::CallbackInfo &info) {
-  return num(info.Env(), sys_ptrace(PTRACE_DETACH, i32(info[0]), 0, (uint64_t)i32(info[1])));
+  return Result(info.Env(), sys_ptrace(PTRACE_DETACH, i32(info[0]), 0, (uint64_t)i32(info[1])), "ptrace");
 }
 
-// cont(pid, sig) -> 0 | -errno
+// cont(pid, sig) -> 0 | { errno, syscall }
 Napi::Value Cont(const Napi::CallbackInfo &info) {
-  return num(info.Env(), sys_ptrace(PTRACE_CONT, i32(info[0]), 0, (uint64_t)i32(info[1])));
+  return Result(info.Env(), sys_ptrace(PTRACE_CONT, i32(info[0]), 0, (uint64_t)i32(info[1])), "ptrace");
 }
 
-// listen(pid) -> 0 | -errno (leave a group-stopped tracee stopped but notifiable)
+// listen(pid) -> 0 | { errno, syscall } (leave a group-stopped tracee stopped but notifiable)
 Napi::Value Listen(const Napi::CallbackInfo &info) {
-  return num(info.Env(), sys_ptrace(PTRACE_LISTEN, i32(info[0]), 0, 0));
+  return Result(info.Env(), sys_ptrace(PTRACE_LISTEN, i32(info[0]), 0, 0), "ptrace");
 }
 
-// wait(pid, timeoutMs) -> { pid, status } ; pid 0 = timed out, pid < 0 = -errno
+// wait(pid, timeoutMs) -> { pid, status } (pid 0: timed out) | { errno, syscall }
 Napi::Value Wait(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int pid = i32(info[0]);
@@ -85,7 +93,10 @@ Napi::Value Wait(const Napi::CallbackInfo &info) {
   unsigned spins = 0;
   for (;;) {
     r = waitpid(pid, &status, __WALL | WNOHANG);
-    if (r == -1) { r = -errno; if (r == -EINTR) continue; break; }
+    if (r == -1) {
+      if (errno == EINTR) continue;
+      return SysErr(env, errno, "waitpid");
+    }
     if (r > 0) break;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (now.tv_sec - start.tv_sec) * 1e3 + (now.tv_nsec - start.tv_nsec) / 1e6;
@@ -100,102 +111,99 @@ Napi::Value Wait(const Napi::CallbackInfo &info) {
   return o;
 }
 
-// getRegs(pid, buf[216]) -> 0 | -errno
+// getRegs(pid, buf[216]) -> 0 | { errno, syscall }
 Napi::Value GetRegs(const Napi::CallbackInfo &info) {
   auto b = info[1].As<Napi::Buffer<uint8_t>>();
-  if (b.Length() < sizeof(struct user_regs_struct)) return num(info.Env(), -EINVAL);
-  return num(info.Env(), sys_ptrace(PTRACE_GETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()));
+  if (b.Length() < sizeof(struct user_regs_struct)) return SysErr(info.Env(), EINVAL, "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_GETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
 Napi::Value SetRegs(const Napi::CallbackInfo &info) {
   auto b = info[1].As<Napi::Buffer<uint8_t>>();
-  if (b.Length() < sizeof(struct user_regs_struct)) return num(info.Env(), -EINVAL);
-  return num(info.Env(), sys_ptrace(PTRACE_SETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()));
+  if (b.Length() < sizeof(struct user_regs_struct)) return SysErr(info.Env(), EINVAL, "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_SETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
-// getRegset(pid, type, buf) -> bytes filled | -errno
+// getRegset(pid, type, buf) -> bytes filled | { errno, syscall }
 Napi::Value GetRegset(const Napi::CallbackInfo &info) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
   struct iovec iov = {b.Data(), b.Length()};
-  long r = sys_ptrace(PTRACE_GETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov);
-  return num(info.Env(), r < 0 ? (double)r : (double)iov.iov_len);
+  if (sys_ptrace(PTRACE_GETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov) < 0) return SysErr(info.Env(), errno, "ptrace");
+  return num(info.Env(), (double)iov.iov_len);
 }
 
 Napi::Value SetRegset(const Napi::CallbackInfo &info) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
   struct iovec iov = {b.Data(), b.Length()};
-  return num(info.Env(), sys_ptrace(PTRACE_SETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov));
+  return Result(info.Env(), sys_ptrace(PTRACE_SETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov), "ptrace");
 }
 
-// getSigmask(pid) -> bigint | -errno (number)
+// getSigmask(pid) -> bigint | { errno, syscall }
 Napi::Value GetSigmask(const Napi::CallbackInfo &info) {
   uint64_t mask = 0;
   long r = sys_ptrace(PTRACE_GETSIGMASK, i32(info[0]), sizeof(mask), (uint64_t)(uintptr_t)&mask);
-  if (r < 0) return num(info.Env(), r);
+  if (r < 0) return SysErr(info.Env(), errno, "ptrace");
   return Napi::BigInt::New(info.Env(), mask);
 }
 
-// peekSiginfo(pid, shared, offset, buf) -> count of 128-byte siginfos | -errno
+// peekSiginfo(pid, shared, offset, buf) -> count of 128-byte siginfos | { errno, syscall }
 Napi::Value PeekSiginfo(const Napi::CallbackInfo &info) {
   auto b = info[3].As<Napi::Buffer<uint8_t>>();
   struct ptrace_peeksiginfo_args a;
   a.off = (uint64_t)i32(info[2]);
   a.flags = info[1].ToBoolean() ? PTRACE_PEEKSIGINFO_SHARED : 0;
   a.nr = (int32_t)(b.Length() / 128);
-  return num(info.Env(), sys_ptrace(PTRACE_PEEKSIGINFO, i32(info[0]), (uint64_t)(uintptr_t)&a, (uint64_t)(uintptr_t)b.Data()));
+  return Result(info.Env(), sys_ptrace(PTRACE_PEEKSIGINFO, i32(info[0]), (uint64_t)(uintptr_t)&a, (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
-// rseqConfig(pid, buf[32]) -> bytes | -errno
+// rseqConfig(pid, buf[32]) -> bytes | { errno, syscall }
 Napi::Value RseqConfig(const Napi::CallbackInfo &info) {
   auto b = info[1].As<Napi::Buffer<uint8_t>>();
-  return num(info.Env(), sys_ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, i32(info[0]), b.Length(), (uint64_t)(uintptr_t)b.Data()));
+  return Result(info.Env(), sys_ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, i32(info[0]), b.Length(), (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
-// peek(pid, addr) -> bigint word ; errors as { errno }
+// peek(pid, addr) -> bigint word | { errno, syscall }
 Napi::Value Peek(const Napi::CallbackInfo &info) {
-  // the raw PEEKDATA syscall stores the word at *data (unlike the glibc wrapper)
   uint64_t word = 0;
   long r = sys_ptrace(PTRACE_PEEKDATA, i32(info[0]), u64(info[1]), (uint64_t)(uintptr_t)&word);
-  if (r < 0) return num(info.Env(), r);
+  if (r < 0) return SysErr(info.Env(), errno, "ptrace");
   return Napi::BigInt::New(info.Env(), word);
 }
 
-// poke(pid, addr, word) -> 0 | -errno
+// poke(pid, addr, word) -> 0 | { errno, syscall }
 Napi::Value Poke(const Napi::CallbackInfo &info) {
-  return num(info.Env(), sys_ptrace(PTRACE_POKEDATA, i32(info[0]), u64(info[1]), u64(info[2])));
+  return Result(info.Env(), sys_ptrace(PTRACE_POKEDATA, i32(info[0]), u64(info[1]), u64(info[2])), "ptrace");
 }
 
-// vmRead(pid, addr, buf, off, len) -> bytes | -errno
+// vmRead(pid, addr, buf, off, len) -> bytes | { errno, syscall }
 Napi::Value VmRead(const Napi::CallbackInfo &info) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
   size_t off = (size_t)u64(info[3]), len = (size_t)u64(info[4]);
-  if (off > b.Length() || len > b.Length() - off) return num(info.Env(), -EINVAL);
+  if (off > b.Length() || len > b.Length() - off) return SysErr(info.Env(), EINVAL, "process_vm_readv");
   struct iovec local = {b.Data() + off, len};
   struct iovec remote = {(void *)(uintptr_t)u64(info[1]), len};
-  long r = process_vm_readv(i32(info[0]), &local, 1, &remote, 1, 0);
-  return num(info.Env(), r < 0 ? -errno : r);
+  return Result(info.Env(), process_vm_readv(i32(info[0]), &local, 1, &remote, 1, 0), "process_vm_readv");
 }
 
 Napi::Value VmWrite(const Napi::CallbackInfo &info) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
   size_t off = (size_t)u64(info[3]), len = (size_t)u64(info[4]);
-  if (off > b.Length() || len > b.Length() - off) return num(info.Env(), -EINVAL);
+  if (off > b.Length() || len > b.Length() - off) return SysErr(info.Env(), EINVAL, "process_vm_writev");
   struct iovec local = {b.Data() + off, len};
   struct iovec remote = {(void *)(uintptr_t)u64(info[1]), len};
-  long r = process_vm_writev(i32(info[0]), &local, 1, &remote, 1, 0);
-  return num(info.Env(), r < 0 ? -errno : r);
+  return Result(info.Env(), process_vm_writev(i32(info[0]), &local, 1, &remote, 1, 0), "process_vm_writev");
 }
 
-// mapShared(fd, len) -> Buffer over a MAP_SHARED mapping (unmapped when collected) | -errno
+// mapShared(fd, len) -> Buffer over a MAP_SHARED mapping (unmapped when collected) | { errno, syscall }
 Napi::Value MapShared(const Napi::CallbackInfo &info) {
   size_t len = (size_t)u64(info[1]);
   void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, i32(info[0]), 0);
-  if (p == MAP_FAILED) return num(info.Env(), -errno);
+  if (p == MAP_FAILED) return SysErr(info.Env(), errno, "mmap");
   return Napi::Buffer<uint8_t>::New(info.Env(), (uint8_t *)p, len,
                                     [len](Napi::Env, uint8_t *d) { munmap(d, len); });
 }
 
-// spawnDetached(path, argv[]) -> pid of a grandchild running path (not a child of Node) | -errno
+// spawnDetached(path, argv[]) -> pid of a grandchild running path (not a child of Node) | { errno, syscall }
 // The intermediate child forks, reports the grandchild pid through a pipe and exits;
 // it runs only async-signal-safe calls.
 Napi::Value SpawnDetached(const Napi::CallbackInfo &info) {
@@ -207,9 +215,9 @@ Napi::Value SpawnDetached(const Napi::CallbackInfo &info) {
   for (auto &a : args) argv.push_back((char *)a.c_str());
   argv.push_back(nullptr);
   int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0) return num(info.Env(), -errno);
+  if (pipe2(p, O_CLOEXEC) < 0) return SysErr(info.Env(), errno, "pipe2");
   pid_t c = fork();
-  if (c < 0) { int e = errno; close(p[0]); close(p[1]); return num(info.Env(), -e); }
+  if (c < 0) { int e = errno; close(p[0]); close(p[1]); return SysErr(info.Env(), e, "fork"); }
   if (c == 0) {
     setsid();
     pid_t g = fork();
@@ -231,20 +239,20 @@ Napi::Value SpawnDetached(const Napi::CallbackInfo &info) {
   close(p[0]);
   int st;
   while (waitpid(c, &st, 0) < 0 && errno == EINTR) {}
+  if (v < 0) return SysErr(info.Env(), -v, "fork");
   return num(info.Env(), v);
 }
 
-// tgkill(tgid, tid, sig) -> 0 | -errno
+// tgkill(tgid, tid, sig) -> 0 | { errno, syscall }
 Napi::Value Tgkill(const Napi::CallbackInfo &info) {
-  long r = syscall(SYS_tgkill, i32(info[0]), i32(info[1]), i32(info[2]));
-  return num(info.Env(), r < 0 ? -errno : 0);
+  return Result(info.Env(), syscall(SYS_tgkill, i32(info[0]), i32(info[1]), i32(info[2])), "tgkill");
 }
 
-// getThreadArea(pid, index, buf[16]) -> 0 | -errno (struct user_desc)
+// getThreadArea(pid, index, buf[16]) -> 0 | { errno, syscall } (struct user_desc)
 Napi::Value GetThreadArea(const Napi::CallbackInfo &info) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
-  if (b.Length() < 16) return num(info.Env(), -EINVAL);
-  return num(info.Env(), sys_ptrace(PTRACE_GET_THREAD_AREA, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)b.Data()));
+  if (b.Length() < 16) return SysErr(info.Env(), EINVAL, "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_GET_THREAD_AREA, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

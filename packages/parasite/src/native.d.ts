@@ -1,34 +1,39 @@
 /**
  * The whole native surface of @crtools/parasite (native/parasite.cc).
  * Every call is synchronous and must run on the JS main thread (the tracer).
- * Numbers < 0 are -errno; TypeScript turns them into syscallError()s.
+ * A failed system call comes back as { errno, syscall } (NativeSysError); TypeScript turns it
+ * into a syscallError() named after the request.
  */
+import type { NativeSysError } from '@crtools/common';
+
+type Or<T> = T | NativeSysError;
+
 export interface ParasiteNative {
-  seize(pid: number, options: number): number;
-  interrupt(pid: number): number;
-  detach(pid: number, sig: number): number;
-  cont(pid: number, sig: number): number;
-  listen(pid: number): number;
-  /** waitpid(pid, __WALL|WNOHANG) polled until timeoutMs: pid 0 = timed out, < 0 = -errno. */
-  wait(pid: number, timeoutMs: number): { pid: number; status: number };
-  getRegs(pid: number, buf: Buffer): number;
-  setRegs(pid: number, buf: Buffer): number;
-  /** Bytes the kernel filled, or -errno. */
-  getRegset(pid: number, type: number, buf: Buffer): number;
-  setRegset(pid: number, type: number, buf: Buffer): number;
-  getSigmask(pid: number): bigint | number;
-  /** Number of 128-byte siginfo records copied into buf, or -errno. */
-  peekSiginfo(pid: number, shared: boolean, offset: number, buf: Buffer): number;
-  rseqConfig(pid: number, buf: Buffer): number;
-  peek(pid: number, addr: bigint): bigint | number;
-  poke(pid: number, addr: bigint, word: bigint): number;
-  vmRead(pid: number, addr: bigint, buf: Buffer, offset: number, length: number): number;
-  vmWrite(pid: number, addr: bigint, buf: Buffer, offset: number, length: number): number;
-  /** A Buffer over mmap(fd, MAP_SHARED), unmapped when garbage-collected, or -errno. */
-  mapShared(fd: number, length: number): Buffer | number;
-  /** Start path as a grandchild in its own session (not Node's child); its pid or -errno. */
-  spawnDetached(path: string, argv: string[]): number;
-  tgkill(tgid: number, tid: number, sig: number): number;
+  seize(pid: number, options: number): Or<number>;
+  interrupt(pid: number): Or<number>;
+  detach(pid: number, sig: number): Or<number>;
+  cont(pid: number, sig: number): Or<number>;
+  listen(pid: number): Or<number>;
+  /** waitpid(pid, __WALL|WNOHANG) polled until timeoutMs: pid 0 = timed out. */
+  wait(pid: number, timeoutMs: number): Or<{ pid: number; status: number }>;
+  getRegs(pid: number, buf: Buffer): Or<number>;
+  setRegs(pid: number, buf: Buffer): Or<number>;
+  /** Bytes the kernel filled. */
+  getRegset(pid: number, type: number, buf: Buffer): Or<number>;
+  setRegset(pid: number, type: number, buf: Buffer): Or<number>;
+  getSigmask(pid: number): Or<bigint>;
+  /** Number of 128-byte siginfo records copied into buf. */
+  peekSiginfo(pid: number, shared: boolean, offset: number, buf: Buffer): Or<number>;
+  rseqConfig(pid: number, buf: Buffer): Or<number>;
+  peek(pid: number, addr: bigint): Or<bigint>;
+  poke(pid: number, addr: bigint, word: bigint): Or<number>;
+  vmRead(pid: number, addr: bigint, buf: Buffer, offset: number, length: number): Or<number>;
+  vmWrite(pid: number, addr: bigint, buf: Buffer, offset: number, length: number): Or<number>;
+  /** A Buffer over mmap(fd, MAP_SHARED), unmapped when garbage-collected. */
+  mapShared(fd: number, length: number): Or<Buffer>;
+  /** Start path as a grandchild in its own session (not Node's child); its pid. */
+  spawnDetached(path: string, argv: string[]): Or<number>;
+  tgkill(tgid: number, tid: number, sig: number): Or<number>;
   /** PTRACE_GET_THREAD_AREA: 16-byte struct user_desc for GDT entry index. */
-  getThreadArea(pid: number, index: number, buf: Buffer): number;
+  getThreadArea(pid: number, index: number, buf: Buffer): Or<number>;
 }

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import type { KerndatPart } from '../types.js';
-import { MAP, NR, PROT, closeFd, mmapAnon, munmap, raw } from '../sys.js';
+import { MAP, NR, PROT, closeFd, mmapAnon, munmap, raw, forkProbe } from '../sys.js';
 import { native } from '../load-native.js';
 import { PM, readMaps } from '@crtools/procfs';
 import { pagemapEntry, readSelfMem, readTrim, writeSelfMem } from '../procfs-lite.js';
@@ -324,6 +324,6 @@ export function probeShmemDevs(): KerndatPart {
 export function probeNewMappings(): KerndatPart {
   const d = raw(NR.mmap, 0, 4096, PROT.READ | PROT.WRITE, 0x08 /* MAP_DROPPABLE */ | MAP.ANONYMOUS, -1, 0);
   if (d.errno === 0) munmap(d.ret, 4096n);
-  const st = native().forkProbe('mseal', [], 3000);
+  const st = forkProbe('mseal', [], 3000);
   return { has_map_droppable: d.errno === 0, has_mseal: st.exited && st.code === 0 };
 }

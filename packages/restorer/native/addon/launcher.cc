@@ -351,10 +351,11 @@ Napi::Value SharedAnon(const Napi::CallbackInfo &info) {
   return Napi::BigInt::New(info.Env(), (uint64_t)(uintptr_t)p);
 }
 
-// unmap(address, size): drop an area sharedAnon made
+// unmap(address, size) -> 0 | { errno, syscall }: drop an area sharedAnon made
 Napi::Value Unmap(const Napi::CallbackInfo &info) {
   uint64_t addr = BigU64(info[0]), size = BigU64(info[1]);
-  return Napi::Number::New(info.Env(), munmap((void *)(uintptr_t)addr, size) == 0 ? 0 : errno);
+  if (munmap((void *)(uintptr_t)addr, size) != 0) return SysErr(info.Env(), errno, "munmap");
+  return Napi::Number::New(info.Env(), 0);
 }
 
 // ---- the launcher's share of the page copying (see restore_pages in the blob) ----
