@@ -1,5 +1,5 @@
 /**
- * The whole native surface of @crtools/kerndat (native/kerndat.cc).
+ * The whole native surface of @crtools/kerndat (native/*.cc, one file per probe; see native/kerndat.h).
  * A failed system call comes back as { errno, syscall } (NativeSysError); TypeScript turns it
  * into a syscall error or a probe answer. What a probe measures (each ptrace request's errno,
  * how a probe child ended) is plain data.

@@ -1,5 +1,5 @@
 /**
- * The whole native surface of @crtools/parasite (native/parasite.cc).
+ * The whole native surface of @crtools/parasite (native/*.cc: ptrace, memory, tasks; see native/parasite.h).
  * Every call is synchronous and must run on the JS main thread (the tracer).
  * A failed system call comes back as { errno, syscall } (NativeSysError); TypeScript turns it
  * into a syscallError() named after the request.

@@ -25,9 +25,7 @@ inline uint64_t U64(const Napi::Value &v) {
 
 inline Napi::Value Num(Napi::Env env, double d) { return Napi::Number::New(env, d); }
 
-inline void Export(Napi::Object exports, const char *name, Napi::Function::Callback fn) {
-  exports.Set(name, Napi::Function::New(exports.Env(), fn, name));
-}
+using crtools::Export;
 
 void AddHandles(Napi::Object exports);  // handles.cc: kernel file handles
 void AddProcess(Napi::Object exports);  // process.cc: kcmp, clocks
