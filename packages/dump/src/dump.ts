@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
@@ -295,7 +295,7 @@ async function dumpFrozen(
       try {
         const plan = await planDump({
           vmas,
-          pagemap: (start: bigint, n: number) => pm.read(start, start + BigInt(n) * 4096n).entries,
+          pagemap: (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries,
           threadSps: state.threads.map((t) => t.regs.sp),
           mode: 'dump',
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
@@ -376,7 +376,7 @@ function checkAbort(signal?: AbortSignal): void {
 function readRanges(pid: number, ranges: readonly PageRange[], dest: Buffer): void {
   let off = 0;
   for (const r of ranges) {
-    const len = r.nrPages * 4096;
+    const len = r.nrPages * PAGE_SIZE;
     let done = 0;
     while (done < len) {
       const n = readMemory(pid, r.vaddr + BigInt(done), dest, off + done, len - done);

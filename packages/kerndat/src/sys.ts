@@ -2,7 +2,7 @@
  * Private helpers over the raw syscall binding (x86_64 numbers and constants).
  * Not exported from the package.
  */
-import { isNativeSysError, syscallError } from '@crtools/common';
+import { isNativeSysError, PAGE_SIZE_BIGINT, syscallError } from '@crtools/common';
 import { native } from './load-native.js';
 import type { ChildStatus, KerndatNative, SyscallArg } from './native.js';
 
@@ -17,7 +17,8 @@ export const NR = {
   openat2: 437, pidfd_getfd: 438, move_mount: 429, fsopen: 430, memfd_secret: 447, mremap: 25,
 } as const;
 
-export const PAGE = 4096n;
+/** the page, for the probes' address arithmetic */
+export const PAGE = PAGE_SIZE_BIGINT;
 
 export interface Raw {
   ret: bigint;

@@ -1,9 +1,8 @@
-import { CrtoolsError } from '@crtools/common';
+import { CrtoolsError, PAGE_SIZE } from '@crtools/common';
 import { closeFd, openPipe, spliceAll } from '@crtools/sys';
 import { PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
 import { call, finishBlobCommand, startBlobCommand, type Infection } from './remote.js';
 
-const PAGE = 4096;
 const MAX_IOV = 512;
 const O_WRONLY_CLOEXEC = 0o2000001;
 const AT_FDCWD = -100n;
@@ -123,7 +122,7 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
       let bytes = 0;
       for (const r of runs) {
         let vaddr = r.vaddr;
-        let left = r.nrPages * PAGE;
+        let left = r.nrPages * PAGE_SIZE;
         while (left > 0) {
           const take = Math.min(left, capacity - bytes);
           pending.push({ base: vaddr, len: take });

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readStat } from '@crtools/procfs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExitCode, errnoName, silentLogger, syscallError, type Logger } from '@crtools/common';
+import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
 import type { RestorePlan } from './plan.js';
 import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
@@ -326,7 +326,7 @@ function pageHelper(plan: RestorePlan, native: RestorerNative, status: ArrayBuff
     const flags = uffdRunFlags(t);
     return t.pages
       .filter((_, k) => flags[k])
-      .map((r) => ({ vaddr: r.vaddr, len: r.npages * 4096n, off: r.offset, path: path.resolve(r.path ?? t.pagesPath ?? '') }));
+      .map((r) => ({ vaddr: r.vaddr, len: r.npages * PAGE_SIZE_BIGINT, off: r.offset, path: path.resolve(r.path ?? t.pagesPath ?? '') }));
   });
   if (!tasks.some((runs) => runs.length > 0)) return undefined;
   const fields = Object.fromEntries(
