@@ -12,24 +12,25 @@ namespace {
 using namespace crtools::parasite;
 using crtools::SysErr;
 
-// vmRead(pid, addr, buf, off, len) -> bytes | { errno, syscall }
-Napi::Value VmRead(const Napi::CallbackInfo &info) {
+// process_vm_readv and process_vm_writev: one local and one remote iovec of the same length
+using VmCopy = ssize_t (*)(pid_t, const struct iovec *, unsigned long, const struct iovec *, unsigned long, unsigned long);
+
+// (pid, addr, buf, off, len) -> bytes moved between buf[off, off+len) and the task at addr |
+// { errno, syscall }
+Napi::Value VmTransfer(const Napi::CallbackInfo &info, VmCopy copy, const char *syscall) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
   size_t off = (size_t)u64(info[3]), len = (size_t)u64(info[4]);
-  if (off > b.Length() || len > b.Length() - off) return SysErr(info.Env(), EINVAL, "process_vm_readv");
+  if (off > b.Length() || len > b.Length() - off) return SysErr(info.Env(), EINVAL, syscall);
   struct iovec local = {b.Data() + off, len};
   struct iovec remote = {(void *)(uintptr_t)u64(info[1]), len};
-  return Result(info.Env(), process_vm_readv(i32(info[0]), &local, 1, &remote, 1, 0), "process_vm_readv");
+  return Result(info.Env(), copy(i32(info[0]), &local, 1, &remote, 1, 0), syscall);
 }
 
-Napi::Value VmWrite(const Napi::CallbackInfo &info) {
-  auto b = info[2].As<Napi::Buffer<uint8_t>>();
-  size_t off = (size_t)u64(info[3]), len = (size_t)u64(info[4]);
-  if (off > b.Length() || len > b.Length() - off) return SysErr(info.Env(), EINVAL, "process_vm_writev");
-  struct iovec local = {b.Data() + off, len};
-  struct iovec remote = {(void *)(uintptr_t)u64(info[1]), len};
-  return Result(info.Env(), process_vm_writev(i32(info[0]), &local, 1, &remote, 1, 0), "process_vm_writev");
-}
+// vmRead(pid, addr, buf, off, len) -> bytes read into buf | { errno, syscall }
+Napi::Value VmRead(const Napi::CallbackInfo &info) { return VmTransfer(info, process_vm_readv, "process_vm_readv"); }
+
+// vmWrite(pid, addr, buf, off, len) -> bytes written from buf | { errno, syscall }
+Napi::Value VmWrite(const Napi::CallbackInfo &info) { return VmTransfer(info, process_vm_writev, "process_vm_writev"); }
 
 // mapShared(fd, len) -> Buffer over a MAP_SHARED mapping (unmapped when collected) | { errno, syscall }
 Napi::Value MapShared(const Napi::CallbackInfo &info) {
