@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readStat } from '@crtools/procfs';
+import { xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -151,7 +152,7 @@ function withCpuDispatch(plan: RestorePlan, xcr0: bigint, log: Logger): RestoreP
 export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = {}): Promise<RestoredTree> {
   validatePlan(plan);
   const native = loadNative();
-  const xcr0 = native.xfeatures();
+  const xcr0 = xgetbv(0); // the xsave components this CPU and kernel enable for user space
   if (!opts.skipCpuCheck) checkCpu(plan, xcr0);
   plan = withCpuDispatch(plan, xcr0, opts.logger ?? silentLogger);
   checkPidsFree(plan);

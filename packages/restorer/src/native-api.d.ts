@@ -47,8 +47,6 @@ export interface RestorerNative {
   sharedAnon(size: bigint): bigint | NativeSysError;
   /** munmap */
   unmap(address: bigint, size: bigint): 0 | NativeSysError;
-  /** XCR0: xsave components enabled for user space on this CPU */
-  xfeatures(): bigint;
   /** the launcher's share of the UFFDIO_COPY work, over the status area (see assist) */
   pageHelper(status: ArrayBuffer, args: PageHelperArgs): PageHelperHandle;
   /**

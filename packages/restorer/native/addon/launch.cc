@@ -1,6 +1,6 @@
 // The restorer's launcher: map the restorer blob and the plan block at the address TypeScript chose,
 // start the root task with clone3(set_tid) straight into the blob, publish the go word, wait
-// for tasks; and XCR0, which the plan needs.
+// for tasks.
 #include "launcher.h"
 
 #include <errno.h>
@@ -151,21 +151,6 @@ Napi::Value WaitPid(const Napi::CallbackInfo &info) {
   return o;
 }
 
-#ifndef PTRACE_GET_SYSCALL_INFO
-#define PTRACE_GET_SYSCALL_INFO 0x420e
-#endif
-#ifndef PTRACE_SYSCALL_INFO_ENTRY
-#define PTRACE_SYSCALL_INFO_ENTRY 1
-#define PTRACE_SYSCALL_INFO_EXIT 2
-#endif
-
-// xfeatures(): XCR0, the xsave components this CPU and kernel have enabled for user space
-Napi::Value Xfeatures(const Napi::CallbackInfo &info) {
-  uint32_t lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  return Napi::BigInt::New(info.Env(), ((uint64_t)hi << 32) | lo);
-}
-
 }  // namespace
 
 void crtools::launcher::AddLaunch(Napi::Object exports) {
@@ -173,5 +158,4 @@ void crtools::launcher::AddLaunch(Napi::Object exports) {
   Export(exports, "go", Go);
   Export(exports, "release", Release);
   Export(exports, "waitpid", WaitPid);
-  Export(exports, "xfeatures", Xfeatures);
 }
