@@ -2,8 +2,8 @@
   "targets": [
     {
       "target_name": "parasite",
-      "sources": ["native/parasite.cc"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "sources": ["native/init.cc", "native/ptrace.cc", "native/memory.cc", "native/tasks.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<!(node -p \"require('path').join(require('path').dirname(require.resolve('@crtools/common/package.json')), 'native')\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-unused-parameter"],
       "cflags_cc!": ["-fno-exceptions"]

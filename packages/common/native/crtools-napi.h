@@ -1,5 +1,6 @@
 // Shared by the crtools addons: how a native call reports a failed system call to
-// TypeScript (NativeSysError in @crtools/common: { errno, syscall }; TS builds the error).
+// TypeScript (NativeSysError in @crtools/common: { errno, syscall }; TS builds the error),
+// and how each addon's files add their functions to the module.
 #ifndef CRTOOLS_NAPI_H
 #define CRTOOLS_NAPI_H
 
@@ -12,6 +13,11 @@ inline Napi::Object SysErr(Napi::Env env, int err, const char *syscall) {
   o.Set("errno", err);
   o.Set("syscall", syscall);
   return o;
+}
+
+// Add a native function to a module's exports under its JavaScript name.
+inline void Export(Napi::Object exports, const char *name, Napi::Function::Callback fn) {
+  exports.Set(name, Napi::Function::New(exports.Env(), fn, name));
 }
 
 }  // namespace crtools

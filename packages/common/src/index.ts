@@ -7,3 +7,4 @@ export * from './options.js';
 export * from './native.js';
 export * from './sleep.js';
 export * from './log.js';
+export * from './page.js';

@@ -3,7 +3,7 @@
  * (collect*), and renders it as text (exactly as CRIU's crit prints ps/fds/mems/rss) or JSON.
  * JSON follows the crtools convention: addresses and other 64-bit values as "0x…" strings.
  */
-import { toHex } from '@crtools/common';
+import { PAGE_SHIFT as SHIFT, toHex } from '@crtools/common';
 import { ImageDir, big, num, type CritEntry, type Task } from './image-dir.js';
 import type { JsonValue } from './_images.js';
 import { describeSocketEntry, SOCKET_FILE_TYPES, type SocketView } from '@crtools/files/view';
@@ -12,7 +12,7 @@ import { PE, VMA_ANON_SHARED, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_STACK,
 export const VIEWS = ['ps', 'fds', 'mems', 'rss', 'sk', 'tree'] as const;
 export type View = (typeof VIEWS)[number];
 
-const PAGE_SHIFT = 12n;
+const PAGE_SHIFT = BigInt(SHIFT);
 const hex = (v: bigint): string => v.toString(16);
 
 const MAP_GROWSDOWN = 0x0100;

@@ -4,11 +4,12 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { PAGE_SIZE } from '@crtools/common';
 import { parseImageFileName } from './_images.js';
 
 /** What each of CRIU's raw image kinds (@crtools/images RAW_KINDS) holds, as crit explains it. */
 const RAW_WHAT: Record<string, string> = {
-  PAGES: 'raw memory pages (4096 bytes each, no entries)',
+  PAGES: `raw memory pages (${PAGE_SIZE} bytes each, no entries)`,
   IFADDR: 'the interface addresses of a network namespace as `ip addr save` writes them (no entries)',
   ROUTE: 'the IPv4 routes of a network namespace as `ip route save` writes them (no entries)',
   ROUTE6: 'the IPv6 routes of a network namespace as `ip -6 route save` writes them (no entries)',
@@ -52,7 +53,7 @@ export async function describeRaw(file: string, index: PagemapIndex): Promise<st
   let s = `${file}: ${what}`;
   const pm = base.match(/^pages-(\d+)\.img$/);
   if (pm) {
-    if (size !== undefined) s += `, ${Math.floor(size / 4096)} page${size === 4096 ? '' : 's'} (${size} bytes)`;
+    if (size !== undefined) s += `, ${Math.floor(size / PAGE_SIZE)} page${size === PAGE_SIZE ? '' : 's'} (${size} bytes)`;
     const id = Number(pm[1]);
     const dir = path.dirname(file);
     const owners: string[] = [];

@@ -1,15 +1,13 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { createPagesIdAllocator, dumpShmemFile, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
-import {
-  clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, collectInfected, withInfection, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM,
-  readMemory, sameKernelObject,
-} from '@crtools/parasite';
+import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
+import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject } from '@crtools/sys';
 import { FileTable, type Entry } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
@@ -297,7 +295,7 @@ async function dumpFrozen(
       try {
         const plan = await planDump({
           vmas,
-          pagemap: (start: bigint, n: number) => pm.read(start, start + BigInt(n) * 4096n).entries,
+          pagemap: (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries,
           threadSps: state.threads.map((t) => t.regs.sp),
           mode: 'dump',
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
@@ -370,7 +368,7 @@ function checkAbort(signal?: AbortSignal): void {
 function readRanges(pid: number, ranges: readonly PageRange[], dest: Buffer): void {
   let off = 0;
   for (const r of ranges) {
-    const len = r.nrPages * 4096;
+    const len = r.nrPages * PAGE_SIZE;
     let done = 0;
     while (done < len) {
       const n = readMemory(pid, r.vaddr + BigInt(done), dest, off + done, len - done);

@@ -1,7 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { createImageWriter } from '@crtools/images';
-import { PE_PRESENT, pagemapFileName, pagesFileName, type PlannedEntry } from '@crtools/pagemap';
+import { PAGE_SIZE, PE_PRESENT, pagemapFileName, pagesFileName, type PlannedEntry } from '@crtools/pagemap';
 import { openPageTransfer, type Infection, type PageRun } from '@crtools/parasite';
 
 
@@ -37,7 +37,7 @@ export async function writePagesSpliced(
       runs = [];
       runPages = 0;
     };
-    const batchPages = Math.max(1, Math.floor(Math.max(8 << 20, xfer.capacity) / 4096));
+    const batchPages = Math.max(1, Math.floor(Math.max(8 << 20, xfer.capacity) / PAGE_SIZE));
     for (const e of entries) {
       await pm.write({ vaddr: e.vaddr, compat_nr_pages: 0, flags: e.flags, nr_pages: BigInt(e.nrPages) });
       if (!(e.flags & PE_PRESENT)) continue;

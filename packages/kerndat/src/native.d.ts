@@ -1,18 +1,13 @@
 /**
- * The whole native surface of @crtools/kerndat (native/kerndat.cc).
- * Failures are reported as errno values (positive); TypeScript turns them into
- * syscall errors or probe answers.
+ * The whole native surface of @crtools/kerndat (native/*.cc, one file per probe; see native/kerndat.h).
+ * A failed system call comes back as { errno, syscall } (NativeSysError); TypeScript turns it
+ * into a syscall error or a probe answer. What a probe measures (each ptrace request's errno,
+ * how a probe child ended) is plain data.
  */
+import type { NativeSysError } from '@crtools/common';
 
 /** An argument of a raw system call: integers, or a Buffer passed as its address. */
 export type SyscallArg = number | bigint | Buffer | boolean | null | undefined;
-
-export interface RawResult {
-  /** The raw return value (-1n on failure). */
-  ret: bigint;
-  /** errno when ret is -1n, else 0. */
-  errno: number;
-}
 
 export interface ChildStatus {
   pid: number;
@@ -22,12 +17,9 @@ export interface ChildStatus {
   code: number;
   /** terminating signal, 0 if none */
   signal: number;
-  /** set (non-zero) when fork() itself failed */
-  forkErrno?: number;
 }
 
 export interface PtraceProbeResult {
-  forkErrno: number;
   error?: string;
   /** errno of each request, 0 when it worked */
   seize?: number;
@@ -48,15 +40,11 @@ export interface PtraceProbeResult {
 
 export interface KerndatNative {
   /** syscall(2) with up to 6 arguments; Buffers are passed as pointers to their bytes. */
-  syscall(nr: number, ...args: SyscallArg[]): RawResult;
+  syscall(nr: number, ...args: SyscallArg[]): bigint | NativeSysError;
   /** Address of a Buffer's bytes (to build iovecs and other pointer-bearing structs). */
   addressOf(buf: Buffer): bigint;
-  /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
-  cpuid(leaf: number, subleaf?: number): [number, number, number, number];
-  /** xgetbv(index); 0n when the OS has not enabled XSAVE */
-  xgetbv(index?: number): bigint;
   /** Fork a child that stops itself, seize it and try what a dumper needs; the child is reaped. */
-  ptraceProbe(opts?: { seccomp?: boolean; timeoutMs?: number }): PtraceProbeResult;
+  ptraceProbe(opts?: { seccomp?: boolean; timeoutMs?: number }): PtraceProbeResult | NativeSysError;
   /** Fork a child running one raw-syscall routine; returns how it ended (reaped). */
   forkProbe(
     kind: 'mremap_special' | 'sigqueueinfo' | 'arch_map_vdso' | 'clone_parent_newpid' | 'loginuid' | 'overlayfs_maps' | 'mseal' | 'link_nsid' | 'autofs',
@@ -64,7 +52,7 @@ export interface KerndatNative {
     timeoutMs?: number,
     /** overlayfs_maps, autofs: an empty directory the child mounts over in its own mount namespace */
     path?: string,
-  ): ChildStatus;
+  ): ChildStatus | NativeSysError;
   // (overlayfs_maps and autofs exit with NO_SUCH_FS_EXIT when mount(2) does not know the filesystem)
   /**
    * Fork a child that moves its [vdso] (start, size) elsewhere and stops; return
@@ -74,7 +62,7 @@ export interface KerndatNative {
     start: bigint,
     size: bigint,
     timeoutMs?: number,
-  ): { errno: number; pid?: number; newStart?: bigint; stopped?: boolean; maps?: string; exitCode?: number };
-  /** clone3() a child with set_tid = [tid]; the child exits at once and is reaped. */
-  clone3SetTid(tid: number): { pid: number; errno: number };
+  ): { pid: number; newStart: bigint; stopped: boolean; maps?: string; exitCode?: number } | NativeSysError;
+  /** clone3() a child with set_tid = [tid]; the child exits at once and is reaped. Its pid. */
+  clone3SetTid(tid: number): number | NativeSysError;
 }

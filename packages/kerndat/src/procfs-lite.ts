@@ -3,6 +3,7 @@
  * sysctls); what has a parser (maps, status, mountinfo) comes from @crtools/procfs.
  */
 import { accessSync, closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { PAGE_SIZE_BIGINT } from '@crtools/common';
 
 /** Whether this process may access a path in this mode (access(2)). */
 export function canAccess(path: string, mode: number): boolean {
@@ -50,7 +51,7 @@ export function writeSelfMem(addr: bigint, data: Buffer): void {
 }
 
 /** The 64-bit pagemap entry of one virtual page of this process. */
-export function pagemapEntry(addr: bigint, pageSize = 4096n): bigint {
+export function pagemapEntry(addr: bigint, pageSize = PAGE_SIZE_BIGINT): bigint {
   const fd = openSync('/proc/self/pagemap', 'r');
   try {
     const buf = Buffer.alloc(8);

@@ -2,9 +2,9 @@
  * Private helpers over the raw syscall binding (x86_64 numbers and constants).
  * Not exported from the package.
  */
-import { syscallError } from '@crtools/common';
+import { isNativeSysError, PAGE_SIZE_BIGINT, syscallError } from '@crtools/common';
 import { native } from './load-native.js';
-import type { SyscallArg } from './native.js';
+import type { ChildStatus, KerndatNative, SyscallArg } from './native.js';
 
 export const NR = {
   read: 0, write: 1, close: 3, lseek: 8, mmap: 9, mprotect: 10, munmap: 11, ioctl: 16, pipe2: 293,
@@ -17,27 +17,41 @@ export const NR = {
   openat2: 437, pidfd_getfd: 438, move_mount: 429, fsopen: 430, memfd_secret: 447, mremap: 25,
 } as const;
 
-export const PAGE = 4096n;
+/** the page, for the probes' address arithmetic */
+export const PAGE = PAGE_SIZE_BIGINT;
 
 export interface Raw {
   ret: bigint;
   errno: number;
 }
 
-/** The raw call: { ret, errno } (ret -1n on failure). */
+/** The raw call: { ret, errno } (ret -1n on failure, errno 0 on success): probes look at both. */
 export function raw(nr: number, ...args: SyscallArg[]): Raw {
-  return native().syscall(nr, ...args);
+  const r = native().syscall(nr, ...args);
+  return isNativeSysError(r) ? { ret: -1n, errno: r.errno } : { ret: r, errno: 0 };
 }
 
 /** A call that must work: returns the result, or throws a Node-shaped syscall error. */
 export function sys(name: string, nr: number, ...args: SyscallArg[]): bigint {
-  const r = native().syscall(nr, ...args);
+  const r = raw(nr, ...args);
   if (r.ret === -1n) throw syscallError(name, r.errno);
   return r.ret;
 }
 
+/** Run a probe child and say how it ended; the probe fails (it answers nothing) when fork() does. */
+export function forkProbe(...args: Parameters<KerndatNative['forkProbe']>): ChildStatus {
+  const r = native().forkProbe(...args);
+  if (isNativeSysError(r)) throw forkFailed(r.errno);
+  return r;
+}
+
+/** The error of a probe whose child could not be forked. */
+export function forkFailed(errno: number): Error {
+  return new Error(`fork failed (errno ${errno})`);
+}
+
 export function closeFd(fd: number | bigint): void {
-  native().syscall(NR.close, Number(fd));
+  raw(NR.close, Number(fd));
 }
 
 /** Run fn with fds opened by open(); every fd is closed afterwards. */

@@ -4,14 +4,12 @@ import { judge, NO_SUCH_FS_EXIT, probeKerndat, setNativeBinding, type KerndatNat
 
 /** A kernel that has none of the system calls: every syscall says ENOSYS, every child dies. */
 const nothingWorks: KerndatNative = {
-  syscall: () => ({ ret: -1n, errno: 38 }),
+  syscall: () => ({ errno: 38, syscall: 'syscall' }),
   addressOf: () => 0x1000n,
-  cpuid: () => [0, 0, 0, 0],
-  xgetbv: () => 0n,
-  ptraceProbe: () => ({ forkErrno: 0, seize: 1, interrupt: 1, interruptStop: false }),
+  ptraceProbe: () => ({ seize: 1, interrupt: 1, interruptStop: false }),
   forkProbe: (_kind) => ({ pid: 0, timedOut: false, exited: false, code: -1, signal: 9 }),
-  clone3SetTid: () => ({ pid: -1, errno: 38 }),
-  vdsoMoveProbe: () => ({ errno: 38 }),
+  clone3SetTid: () => ({ errno: 38, syscall: 'clone3' }),
+  vdsoMoveProbe: () => ({ errno: 38, syscall: 'mmap' }),
 };
 
 afterEach(() => setNativeBinding(undefined));

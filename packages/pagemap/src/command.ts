@@ -4,7 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import { ExitCode, isCrtoolsError } from '@crtools/common';
-import { PE_LAZY, PE_PARENT, PE_PRESENT } from './constants.js';
+import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from './constants.js';
 import { openPageReader } from './reader.js';
 import { dedup } from './dedup.js';
 import { createServer, type Socket } from 'node:net';
@@ -90,8 +90,8 @@ export async function pagemapCommand(argv: readonly string[], stdout: Writable, 
           const step = 256;
           for (let done = 0; done < n; done += step) {
             const k = Math.min(step, n - done);
-            const buf = Buffer.alloc(k * 4096);
-            r.read(vaddr + BigInt(done) * 4096n, buf);
+            const buf = Buffer.alloc(k * PAGE_SIZE);
+            r.read(vaddr + BigInt(done) * BigInt(PAGE_SIZE), buf);
             await write(stdout, buf);
           }
         } finally {

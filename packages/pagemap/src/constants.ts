@@ -6,9 +6,8 @@
 import { PM } from '@crtools/procfs';
 import { PE } from './_images.js';
 
-/** Page size on x86_64. Every address and length in this package is a multiple of it. */
-export const PAGE_SIZE = 4096;
-export const PAGE_SHIFT = 12;
+/** Page size on x86_64 (@crtools/common's). Every address and length in this package is a multiple of it. */
+export { PAGE_SIZE, PAGE_SHIFT } from '@crtools/common';
 
 /** Flags of a pagemap image entry (PagemapEntry.flags), from the format's one table (@crtools/images). */
 export const PE_PARENT = PE.PARENT; // the pages live in the parent snapshot

@@ -6,9 +6,5 @@ export { listThreads, reapKilled, readMemory, type StoppedThread } from './ptrac
 export { restartableRegs, type GpRegs } from './regs.js';
 export type { Infection } from './remote.js';
 export { openPageTransfer, type PageRun } from './pages.js';
-export {
-  KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, sameKernelObject, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow,
-  peekPipe, unixSockets, socketQueue, socketInfo, listenBacklog, spawnDetached,
-} from './helpers.js';
-export type { SocketInfo, SocketQueue, UnixSocketDiag } from './native.js';
+export { spawnDetached } from './helpers.js';
 export { setNativeBinding } from './load-native.js';

@@ -1,4 +1,4 @@
-import { nativeAddon, syscallError } from '@crtools/common';
+import { isNativeSysError, nativeAddon, syscallError, type NativeSysError } from '@crtools/common';
 import type { ParasiteNative } from './native.js';
 
 const addon = nativeAddon<ParasiteNative>(import.meta.url, '@crtools/parasite', 'parasite');
@@ -13,8 +13,11 @@ export function native(): ParasiteNative {
   return addon.get();
 }
 
-/** Throw a Node-shaped syscall error when a native call returned -errno. */
-export function check(r: number, syscall: string, pid?: number): number {
-  if (r < 0) throw syscallError(syscall, -r, pid === undefined ? {} : { pid });
+/**
+ * The value of a native call, or a Node-shaped syscall error: named as the caller knows the
+ * call (e.g. 'ptrace(PTRACE_SEIZE)'), with the errno the native layer reported.
+ */
+export function check<T>(r: T | NativeSysError, syscall: string, pid?: number): T {
+  if (isNativeSysError(r)) throw syscallError(syscall, r.errno, pid === undefined ? {} : { pid });
   return r;
 }

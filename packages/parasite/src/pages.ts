@@ -1,9 +1,8 @@
-import { CrtoolsError, syscallError } from '@crtools/common';
+import { CrtoolsError, PAGE_SIZE } from '@crtools/common';
+import { closeFd, openPipe, spliceAll } from '@crtools/sys';
 import { PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
-import { native } from './load-native.js';
 import { call, finishBlobCommand, startBlobCommand, type Infection } from './remote.js';
 
-const PAGE = 4096;
 const MAX_IOV = 512;
 const O_WRONLY_CLOEXEC = 0o2000001;
 const AT_FDCWD = -100n;
@@ -29,7 +28,6 @@ export interface PageTransfer {
 }
 
 export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = false): PageTransfer {
-  const n = native();
   if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
   // two pipes: the tracee vmsplices the next batch into one while we splice the other into the file
   const pipes: { rd: number; wr: number; capacity: number; tracerFd: bigint }[] = [];
@@ -40,16 +38,14 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
       } catch {
         /* cure unmaps anyway; the fd closes with the task if it is gone */
       }
-      n.closeFd(q.rd);
-      n.closeFd(q.wr);
+      closeFd(q.rd);
+      closeFd(q.wr);
     }
     pipes.length = 0;
   };
   try {
     for (let i = 0; i < 2; i++) {
-      const p = n.pipe(pipeBytes);
-      if (typeof p === 'number') throw syscallError('pipe2', -p, { pid: inf.pid });
-      const q = { rd: p[0], wr: p[1], capacity: p[2], tracerFd: -1n };
+      const q = { ...openPipe(pipeBytes, { pid: inf.pid }), tracerFd: -1n };
       pipes.push(q);
       // the tracee opens our pipe's write end through /proc: the path goes through the shared area
       inf.shared.write(`/proc/${process.pid}/fd/${q.wr}\0`, 0, 'latin1');
@@ -94,8 +90,7 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
 
   /** Move a queued batch from its pipe into the file. */
   function drain(b: { q: (typeof pipes)[number]; bytes: number }, outFd: number): void {
-    const moved = n.spliceAll(b.q.rd, outFd, b.bytes);
-    if (moved < 0) throw syscallError('splice', -moved, { pid: inf.pid });
+    const moved = spliceAll(b.q.rd, outFd, b.bytes, { pid: inf.pid });
     if (moved !== b.bytes) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: spliced ${moved} of ${b.bytes} bytes`, { context: { pid: inf.pid } });
   }
 
@@ -127,7 +122,7 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
       let bytes = 0;
       for (const r of runs) {
         let vaddr = r.vaddr;
-        let left = r.nrPages * PAGE;
+        let left = r.nrPages * PAGE_SIZE;
         while (left > 0) {
           const take = Math.min(left, capacity - bytes);
           pending.push({ base: vaddr, len: take });

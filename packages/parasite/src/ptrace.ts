@@ -1,5 +1,5 @@
 import { listTasks, NO_SUCH_PROCESS } from '@crtools/procfs';
-import { CrtoolsError, ExitCode, isCrtoolsError, syscallError } from '@crtools/common';
+import { CrtoolsError, ExitCode, isCrtoolsError, isNativeSysError } from '@crtools/common';
 import { check, native } from './load-native.js';
 import { decodeWaitStatus, PTRACE_EVENT_STOP, type WaitStatus } from './wait-status.js';
 import { decodeGpRegs, encodeGpRegs, GP_REGS_SIZE, type GpRegs } from './regs.js';
@@ -20,8 +20,7 @@ export interface StoppedThread {
 
 /** Wait for a ptrace-stop of tid; throws when the thread is gone or the wait times out. */
 export function waitStop(tid: number, timeoutMs = DEFAULT_WAIT_MS): WaitStatus {
-  const r = native().wait(tid, timeoutMs);
-  if (r.pid < 0) throw syscallError('waitpid', -r.pid, { pid: tid });
+  const r = check(native().wait(tid, timeoutMs), 'waitpid', tid);
   if (r.pid === 0) {
     throw new CrtoolsError('PTRACE_TIMEOUT', `task ${tid} did not stop within ${timeoutMs} ms`, { context: { pid: tid } });
   }
@@ -44,7 +43,7 @@ export function reapKilled(tid: number, timeoutMs = DEFAULT_WAIT_MS): void {
     const left = end - Date.now();
     if (left <= 0) return;
     const r = native().wait(tid, left);
-    if (r.pid <= 0) return; // ECHILD: already collected (or never ours); 0: timed out
+    if (isNativeSysError(r) || r.pid === 0) return; // ECHILD: already collected (or never ours); 0: timed out
     if (!decodeWaitStatus(r.status).stopped) return;
   }
 }
@@ -116,9 +115,9 @@ export function seizeProcess(pid: number, timeoutMs = DEFAULT_WAIT_MS): StoppedT
   }
 }
 
-/** Detach, re-delivering a signal we intercepted while seizing. Never throws. */
-export function detachThread(t: StoppedThread): number {
-  return native().detach(t.tid, t.pendingSignal);
+/** Detach, re-delivering a signal we intercepted while seizing. Never throws (a thread gone meanwhile is detached anyway). */
+export function detachThread(t: StoppedThread): void {
+  native().detach(t.tid, t.pendingSignal);
 }
 
 export function getGpRegs(tid: number): { regs: GpRegs; raw: Buffer } {
@@ -140,9 +139,7 @@ export function getFpRegs(tid: number): { fpregs: FpRegs; raw: Buffer } {
 }
 
 export function getSigmask(tid: number): bigint {
-  const r = native().getSigmask(tid);
-  if (typeof r === 'number') throw syscallError('ptrace(PTRACE_GETSIGMASK)', -r, { pid: tid });
-  return r;
+  return check(native().getSigmask(tid), 'ptrace(PTRACE_GETSIGMASK)', tid);
 }
 
 /** Pending signals as raw 128-byte siginfo records (per-thread, or the shared queue). */
@@ -167,7 +164,7 @@ export interface RseqConfig {
 export function getRseqConfig(tid: number): RseqConfig | undefined {
   const buf = Buffer.alloc(32);
   const r = native().rseqConfig(tid, buf);
-  if (r === -5 /* EIO: unknown request */ || r === -22) return undefined;
+  if (isNativeSysError(r) && (r.errno === 5 /* EIO: unknown request */ || r.errno === 22)) return undefined;
   check(r, 'ptrace(PTRACE_GET_RSEQ_CONFIGURATION)', tid);
   return {
     rseq_abi_pointer: buf.readBigUInt64LE(0),
@@ -187,9 +184,7 @@ export function writeMemory(pid: number, addr: bigint, buf: Buffer, offset = 0, 
 }
 
 export function peekWord(tid: number, addr: bigint): bigint {
-  const r = native().peek(tid, addr);
-  if (typeof r === 'number') throw syscallError('ptrace(PTRACE_PEEKDATA)', -r, { pid: tid });
-  return r;
+  return check(native().peek(tid, addr), 'ptrace(PTRACE_PEEKDATA)', tid);
 }
 
 export function pokeWord(tid: number, addr: bigint, word: bigint): void {

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { CrtoolsError, syscallError } from '@crtools/common';
+import { CrtoolsError } from '@crtools/common';
 import { readMaps } from '@crtools/procfs';
 import { PARASITE_AREA } from './gen-abi.js';
 import { check, native } from './load-native.js';
@@ -171,9 +171,7 @@ function mapSharedArea(inf: Infection): void {
     inf.sharedAddr = BigInt.asUintN(64, at);
     const ours = openSync(`/proc/${inf.pid}/fd/${fd}`, 'r+');
     try {
-      const m = native().mapShared(ours, Number(size));
-      if (typeof m === 'number') throw syscallError('mmap', -m, { pid: inf.pid });
-      inf.shared = m;
+      inf.shared = check(native().mapShared(ours, Number(size)), 'mmap', inf.pid);
     } finally {
       closeSync(ours);
     }

@@ -1,4 +1,4 @@
-import { native } from './load-native.js';
+import { cpuid } from '@crtools/sys';
 
 /** NT_PRSTATUS / NT_PRFPREG / NT_X86_XSTATE regset types. */
 export const NT_X86_XSTATE = 0x202;
@@ -45,10 +45,9 @@ let layout: Map<number, number> | undefined;
 /** Standard-format offsets of the extended components this CPU has (CPUID leaf 0xD). */
 export function xsaveLayout(): Map<number, number> {
   if (layout) return layout;
-  const n = native();
   const m = new Map<number, number>();
   for (const c of Object.keys(COMPONENTS).map(Number)) {
-    const [size, offset] = n.cpuid(0xd, c);
+    const [size, offset] = cpuid(0xd, c);
     if (size > 0) m.set(c, offset);
   }
   layout = m;

@@ -1,4 +1,4 @@
-import { CrtoolsError, ExitCode, hexReplacer, isCrtoolsError } from '@crtools/common';
+import { CrtoolsError, ExitCode, hexReplacer, isCrtoolsError, PAGE_SHIFT } from '@crtools/common';
 import { parseAuxv } from './auxv.js';
 import { parseCgroup } from './cgroup.js';
 import { errorRecord, type ParseOptions } from './errors.js';
@@ -107,7 +107,7 @@ export const KINDS: Record<string, KindDef> = {
           if (opts.raw) {
             for (let i = 0; i < range.entries.length; i++) {
               const v = range.entries[i]!;
-              if (v !== 0n || opts.all) emit({ vaddr: (s + (BigInt(i) << 12n)).toString(16), entry: v.toString(16).padStart(16, '0') });
+              if (v !== 0n || opts.all) emit({ vaddr: (s + (BigInt(i) << BigInt(PAGE_SHIFT))).toString(16), entry: v.toString(16).padStart(16, '0') });
             }
           } else for (const p of pagemapRecords(range, { all: opts.all })) emit(p);
         }

@@ -1,3 +1,4 @@
+import { PAGE_SIZE } from '@crtools/common';
 import { parseError, report } from './errors.js';
 import { classify, cls, H, H_END, H_INO, H_MAJ, H_MIN, H_PERM, H_PGOFF, H_START, KIND_NAMES, nameOut, parseHeader, PERMS, rawName, splitName, WIDE, wide } from './maps-line.js';
 import type { MapsOptions, Vma, VmaKind } from './maps.js';
@@ -91,7 +92,7 @@ export function parseMapsTable(text: string, opts?: MapsOptions): MapsTable {
     let start = H[H_START]!;
     const end = H[H_END]!;
     if (gap && (cls.flags & MAP.GROWSDOWN) !== 0 && start !== WIDE && prevEnd !== WIDE && prevEnd < start) {
-      start -= 4096;
+      start -= PAGE_SIZE;
       t.guardGap[n] = 1;
     }
     prevEnd = end;

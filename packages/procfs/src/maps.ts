@@ -1,6 +1,7 @@
 import { parseError, report, type ParseOptions } from './errors.js';
 import { readProcText, setKey, type ProcOptions, type Target } from './read.js';
-import { MADV, MAP, PAGE_SIZE, VMA } from './vma-flags.js';
+import { PAGE_SIZE_BIGINT } from '@crtools/common';
+import { MADV, MAP, VMA } from './vma-flags.js';
 import { classify, cls, H, H_END, H_INO, H_MAJ, H_MIN, H_PERM, H_PGOFF, H_START, hexDigit, KIND_NAMES, nameOut, parseHeader, PERMS, rawName, splitName, WIDE, wide } from './maps-line.js';
 
 /** What kind of area a mapping is, in words (the status bits say the same for CRIU). */
@@ -121,7 +122,7 @@ function buildVma(opts: MapsOptions | undefined): Vma {
 /** Add the guard page back to a grows-down area, as CRIU's vma_list_add does. */
 function guardGap(v: Vma, prevEnd: bigint, opts: MapsOptions | undefined): void {
   if (opts?.stackGuardGapHidden && (v.flags & MAP.GROWSDOWN) !== 0 && prevEnd < v.start) {
-    v.start -= PAGE_SIZE;
+    v.start -= PAGE_SIZE_BIGINT;
     v.guardGap = true;
   }
 }

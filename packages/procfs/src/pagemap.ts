@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { PAGE_SHIFT as SHIFT } from '@crtools/common';
 import { mapProcError, procPath, type ProcOptions, type Target } from './read.js';
 
 /** Bits of a /proc/PID/pagemap entry (Documentation/admin-guide/mm/pagemap.rst). */
@@ -16,7 +17,7 @@ export const PM = {
   SWAP_TYPE_MASK: 0x1fn,
 } as const;
 
-const PAGE_SHIFT = 12n;
+const PAGE_SHIFT = BigInt(SHIFT);
 const PAGE = 1n << PAGE_SHIFT;
 
 /** One page's pagemap entry, decoded. */

@@ -29,4 +29,3 @@ export const MADV = {
   WIPEONFORK: 18,
 } as const;
 
-export const PAGE_SIZE = 4096n;

@@ -1,3 +1,4 @@
+import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import { readMapFiles } from './links.js';
 import { collectVmas, readMaps, type MapsOptions, type Vma } from './maps.js';
 import type { ProcOptions, Target } from './read.js';
@@ -31,7 +32,7 @@ export function readVmaList(target: Target, opts?: MapsOptions & ProcOptions): C
     for (const v of list)
       if ((v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) !== 0) {
         // the guard gap may have moved the start; map_files names the kernel's start
-        const f = modes.get(v.guardGap ? v.start + 4096n : v.start);
+        const f = modes.get(v.guardGap ? v.start + PAGE_SIZE_BIGINT : v.start);
         if (f !== undefined) v.fdflags = f;
       }
   return list;

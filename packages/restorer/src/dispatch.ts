@@ -17,6 +17,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { TaskPlan } from './plan.js';
 import { selfMappings } from './hole.js';
 import { decodeDev } from '@crtools/images/facts';
+import { PAGE_SIZE_BIGINT } from '@crtools/common';
 
 export interface MemoryPatch {
   addr: bigint;
@@ -132,7 +133,7 @@ function dumpedReader(task: TaskPlan): Reader {
   const fds = new Map<string, number>();
   const read = (addr: bigint): bigint | undefined => {
     for (const r of task.pages) {
-      if (addr < r.vaddr || addr + 8n > r.vaddr + r.npages * 4096n) continue;
+      if (addr < r.vaddr || addr + 8n > r.vaddr + r.npages * PAGE_SIZE_BIGINT) continue;
       const path = r.path ?? task.pagesPath;
       if (!path) return undefined;
       let fd = fds.get(path);

@@ -2,11 +2,11 @@
  * Plan → binary plan block (layout.json), plus the address-space bookkeeping the blob needs:
  * where the region sits, where the vDSO pieces go, which fds are free for the file table.
  */
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
 import type { EpollTarget, FilePlan, InotifyFilePlan, RestorePlan, TaskPlan, TimerFilePlan, VmaPlan } from './plan.js';
 
-export const PAGE = 4096n;
+const PAGE = PAGE_SIZE_BIGINT;
 
 /** A mapping of the launcher that is carried into every task: [vvar], [vvar_vclock], [vdso]. */
 export interface SpecialMapping {
@@ -99,7 +99,7 @@ export function uffdRunFlags(t: TaskPlan): boolean[] {
     }
     return false;
   };
-  return t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && covered(r.vaddr, r.vaddr + r.npages * 4096n));
+  return t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && covered(r.vaddr, r.vaddr + r.npages * PAGE));
 }
 
 export const SIGINFO_SIZE = 128;

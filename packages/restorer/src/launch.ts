@@ -5,9 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { readStat } from '@crtools/procfs';
+import { xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExitCode, errnoName, silentLogger, syscallError, type Logger } from '@crtools/common';
+import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
 import type { RestorePlan } from './plan.js';
 import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
@@ -151,7 +152,7 @@ function withCpuDispatch(plan: RestorePlan, xcr0: bigint, log: Logger): RestoreP
 export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = {}): Promise<RestoredTree> {
   validatePlan(plan);
   const native = loadNative();
-  const xcr0 = native.xfeatures();
+  const xcr0 = xgetbv(0); // the xsave components this CPU and kernel enable for user space
   if (!opts.skipCpuCheck) checkCpu(plan, xcr0);
   plan = withCpuDispatch(plan, xcr0, opts.logger ?? silentLogger);
   checkPidsFree(plan);
@@ -326,7 +327,7 @@ function pageHelper(plan: RestorePlan, native: RestorerNative, status: ArrayBuff
     const flags = uffdRunFlags(t);
     return t.pages
       .filter((_, k) => flags[k])
-      .map((r) => ({ vaddr: r.vaddr, len: r.npages * 4096n, off: r.offset, path: path.resolve(r.path ?? t.pagesPath ?? '') }));
+      .map((r) => ({ vaddr: r.vaddr, len: r.npages * PAGE_SIZE_BIGINT, off: r.offset, path: path.resolve(r.path ?? t.pagesPath ?? '') }));
   });
   if (!tasks.some((runs) => runs.length > 0)) return undefined;
   const fields = Object.fromEntries(

@@ -45,10 +45,8 @@ export interface RestorerNative {
   }): { ok: true } | (NativeSysError & { pid: number });
   /** a MAP_SHARED|MAP_ANONYMOUS area of `size` bytes in this process (its address) */
   sharedAnon(size: bigint): bigint | NativeSysError;
-  /** munmap; returns 0 or the errno */
-  unmap(address: bigint, size: bigint): number;
-  /** XCR0: xsave components enabled for user space on this CPU */
-  xfeatures(): bigint;
+  /** munmap */
+  unmap(address: bigint, size: bigint): 0 | NativeSysError;
   /** the launcher's share of the UFFDIO_COPY work, over the status area (see assist) */
   pageHelper(status: ArrayBuffer, args: PageHelperArgs): PageHelperHandle;
   /**

@@ -6,7 +6,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
+import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, SIGEV, TASK_STATE } from '@crtools/images/facts';
 import {
   VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET,
@@ -331,7 +331,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     for (const p of pages) {
       // a run may span adjacent areas; every page of it must be inside one
       let at = p.vaddr;
-      const end = p.vaddr + p.npages * 4096n;
+      const end = p.vaddr + p.npages * PAGE_SIZE_BIGINT;
       for (const v of sorted) if (v.start <= at && at < v.end) at = v.end < end ? v.end : end;
       if (at < end || sorted.some((v: VmaPlan) => v.kind === 'file-shared' && v.start < end && p.vaddr < v.end)) {
         throw badInput(`pagemap-${pid}.img: pages at 0x${p.vaddr.toString(16)} lie outside the task's private mappings`, { pid });
@@ -420,7 +420,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     reader.close();
     checkPagesImages(pages);
     for (const p of pages) {
-      if (p.vaddr + p.npages * 4096n > o.size) throw badInput(`pagemap-shmem-${o.shmid}.img: pages at offset 0x${p.vaddr.toString(16)} lie past the ${o.size} bytes of the shared memory`, { image: `pagemap-shmem-${o.shmid}.img` });
+      if (p.vaddr + p.npages * PAGE_SIZE_BIGINT > o.size) throw badInput(`pagemap-shmem-${o.shmid}.img: pages at offset 0x${p.vaddr.toString(16)} lie past the ${o.size} bytes of the shared memory`, { image: `pagemap-shmem-${o.shmid}.img` });
     }
     shmemPlans.push({ size: o.size, pages });
   }
@@ -442,7 +442,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
 function checkPagesImages(pages: PageRun[]): void {
   const ends = new Map<string, bigint>();
   for (const p of pages) {
-    const end = p.offset + p.npages * 4096n;
+    const end = p.offset + p.npages * PAGE_SIZE_BIGINT;
     if (end > (ends.get(p.path!) ?? 0n)) ends.set(p.path!, end);
   }
   for (const [path, end] of ends) {

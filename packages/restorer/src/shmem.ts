@@ -6,7 +6,7 @@
  * tasks hold their own mappings.
  */
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
-import { ExitCode, syscallError } from '@crtools/common';
+import { ExitCode, PAGE_SIZE, PAGE_SIZE_BIGINT, syscallError } from '@crtools/common';
 import type { RestorePlan } from './plan.js';
 import type { RestorerNative } from './native-api.js';
 import { isSysError } from './native.js';
@@ -29,7 +29,7 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
   const paths: string[] = [];
   try {
     for (const [i, o] of (plan.shmem ?? []).entries()) {
-      if (o.size <= 0n || o.size % 4096n) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
+      if (o.size <= 0n || o.size % PAGE_SIZE_BIGINT) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
       const addr = native.sharedAnon(o.size);
       if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes: ${syscallError(addr.syscall, addr.errno).message}`);
       made.push({ addr, size: o.size });
@@ -51,12 +51,12 @@ function fill(path: string, size: bigint, runs: NonNullable<RestorePlan['shmem']
   const inputs = new Map<string, number>();
   try {
     for (const r of runs) {
-      const end = r.vaddr + r.npages * 4096n;
+      const end = r.vaddr + r.npages * PAGE_SIZE_BIGINT;
       if (end > size) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory pages at 0x${r.vaddr.toString(16)} lie past its ${size} bytes`, {}, ExitCode.BAD_INPUT);
       if (!r.path) throw restoreError(RestoreErrorCode.BAD_PLAN, 'restore plan: shared memory pages without a pages image', {}, ExitCode.BAD_INPUT);
       let fd = inputs.get(r.path);
       if (fd === undefined) inputs.set(r.path, (fd = openSync(r.path, 'r')));
-      let left = Number(r.npages) * 4096;
+      let left = Number(r.npages) * PAGE_SIZE;
       let src = Number(r.offset);
       let dst = Number(r.vaddr);
       while (left > 0) {

@@ -1,2 +1,6 @@
 export { fileHandlePath, type FileHandle } from './handles.js';
-export type { SysNative } from './native.js';
+export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
+export { peekPipe, openPipe, spliceAll, closeFd, type Pipe } from './pipes.js';
+export { unixSockets, socketQueue, socketInfo, listenBacklog } from './sockets.js';
+export { cpuid, xgetbv } from './cpu.js';
+export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type UnixSocketDiag, type FailureContext } from './native.js';

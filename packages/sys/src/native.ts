@@ -1,9 +1,99 @@
-import { nativeAddon, type NativeSysError } from '@crtools/common';
+import { isNativeSysError, nativeAddon, syscallError, type NativeSysError } from '@crtools/common';
 
-/** The whole native surface of @crtools/sys (native/sys.cc). */
+/**
+ * The whole native surface of @crtools/sys (native/*.cc, one file per concern). Every call is
+ * synchronous; a failed system call comes back as { errno, syscall } (NativeSysError).
+ */
 export interface SysNative {
+  // handles.cc
   /** the path, as this process sees it, of the file a kernel file handle designates on the filesystem mounted at mountDir */
   pathOfHandle(mountDir: string, type: number, handle: Buffer): string | NativeSysError;
+  // process.cc
+  /** kcmp(2): 0 when both name the same kernel object, 1/2 ordered, 3 different */
+  kcmp(pid1: number, pid2: number, type: number, idx1: number, idx2: number): number | NativeSysError;
+  /** clock_gettime(2): [seconds, nanoseconds] */
+  clockGettime(clockId: number): [number, number] | NativeSysError;
+  // pipes.cc
+  /** Buffered bytes of the pipe behind fd (tee'd, not consumed) and its capacity. */
+  peekPipe(fd: number): { size: number; data: Buffer } | NativeSysError;
+  /** pipe2(O_CLOEXEC) with F_SETPIPE_SZ(size): [read fd, write fd, capacity]. */
+  pipe(size: number): [number, number, number] | NativeSysError;
+  /** splice(2) from a pipe to fdOut (at its file position) until len bytes moved; the bytes moved. */
+  spliceAll(fdIn: number, fdOut: number, len: number): number | NativeSysError;
+  closeFd(fd: number): number | NativeSysError;
+  // sockets.cc
+  /** Every AF_UNIX socket of this network namespace (NETLINK_SOCK_DIAG). */
+  unixDiag(): UnixSocketDiag[] | NativeSysError;
+  /** The receive queue of the task's socket at fd (peeked, not consumed) and its buffer sizes. */
+  sockQueue(pid: number, fd: number): SocketQueue | NativeSysError;
+  /** What a copy of the task's socket at fd tells through getsockopt/getsockname/getpeername. */
+  sockInfo(pid: number, fd: number): SocketInfo | NativeSysError;
+  /** Listen backlog of the listening TCP socket with that inode (sock_diag); ENOENT: none. */
+  listenBacklog(family: number, ino: number): number | NativeSysError;
+  // cpu.cc
+  /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
+  cpuid(leaf: number, subleaf: number): [number, number, number, number];
+  /** xgetbv(index); 0n when the OS has not enabled XSAVE */
+  xgetbv(index: number): bigint;
+}
+
+export interface UnixSocketDiag {
+  ino: number;
+  /** SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5 */
+  type: number;
+  /** TCP_ESTABLISHED 1 (connected), TCP_CLOSE 7, TCP_LISTEN 10 */
+  state: number;
+  /** inode of the peer socket, 0 for none */
+  peer: number;
+  /** bound name (abstract names start with a NUL byte), null when unbound */
+  name: Buffer | null;
+  rqueue?: number;
+  wqueue?: number;
+  /** RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 */
+  shutdown: number;
+}
+
+export interface SocketQueue {
+  sndbuf: number;
+  rcvbuf: number;
+  /** one Buffer per queued message (stream sockets: all bytes in one) */
+  packets: Buffer[];
+  /** a queued message carries descriptors (SCM_RIGHTS) */
+  rights: boolean;
+}
+
+export interface SocketInfo {
+  /** AF_UNIX 1, AF_INET 2, AF_INET6 10, … */
+  domain: number;
+  type: number;
+  protocol: number;
+  listening: boolean;
+  reuseaddr: boolean;
+  reuseport: boolean;
+  v6only: boolean;
+  sndbuf: number;
+  rcvbuf: number;
+  /** raw struct sockaddr of getsockname / getpeername (null: not bound / not connected) */
+  local: Buffer | null;
+  peer: Buffer | null;
 }
 
 export const addon = nativeAddon<SysNative>(import.meta.url, '@crtools/sys', 'sys');
+
+/** Use another binding (tests); pass undefined to go back to the real one. */
+export function setNativeBinding(b: SysNative | undefined): void {
+  addon.inject(b);
+}
+
+/** Where a failed call happened, for the error. */
+export interface FailureContext {
+  pid?: number;
+  path?: string;
+  message?: string;
+}
+
+/** The value of a native call, or a Node-shaped syscall error named `syscall` (the name a caller knows it by). */
+export function orThrow<T>(r: T | NativeSysError, syscall: string, context: FailureContext = {}): T {
+  if (isNativeSysError(r)) throw syscallError(syscall, r.errno, context);
+  return r;
+}

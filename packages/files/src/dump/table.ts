@@ -4,7 +4,7 @@
  * descriptor on the same open file (found with kcmp). What the table holds at the end is the
  * content of files.img and of the images the kinds add (pipes-data, sk-queues, memfd, ghosts...).
  */
-import { KCMP_FILE, sameKernelObject } from '@crtools/parasite';
+import { KCMP_FILE, sameKernelObject } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
 import { unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
 import { RegFiles } from '../kinds/reg/dump.js';

@@ -1,5 +1,5 @@
 import type { Kerndat, KerndatPart } from '../types.js';
-import { native } from '../load-native.js';
+import { cpuid, xgetbv } from '@crtools/sys';
 import { raw, NR } from '../sys.js';
 
 const XFEATURES = [
@@ -17,22 +17,21 @@ export function xfeatureNames(xcr0: bigint): string[] {
 /** XSAVE: enabled components (XCR0), area sizes (cpuid 0xd), what ptrace hands out; CET shadow stacks. */
 export function probeCpu(sofar: Partial<Kerndat>): KerndatPart {
   const ptraceXstateSize = sofar.xsave?.ptrace_size ?? 0;
-  const n = native();
-  const [, , c1] = n.cpuid(1, 0);
+  const [, , c1] = cpuid(1, 0);
   const part: KerndatPart = {};
   if (c1 & (1 << 26)) {
-    const xcr0 = n.xgetbv(0);
-    const [, ebx, ecx] = n.cpuid(0xd, 0);
+    const xcr0 = xgetbv(0);
+    const [, ebx, ecx] = cpuid(0xd, 0);
     // where each enabled user component sits in the standard (non-compacted) XSAVE layout
     const components = [];
     for (let i = 2; i < 64; i++) {
       if (!((xcr0 >> BigInt(i)) & 1n)) continue;
-      const [size, offset] = n.cpuid(0xd, i);
+      const [size, offset] = cpuid(0xd, i);
       components.push({ bit: i, name: XFEATURES[i] ?? `bit${i}`, size, offset });
     }
     part.xsave = { xcr0, size: ebx, max_size: ecx, features: xfeatureNames(xcr0), components, ptrace_size: ptraceXstateSize };
   }
-  const [, , c7] = n.cpuid(7, 0);
+  const [, , c7] = cpuid(7, 0);
   const st = Buffer.alloc(8);
   const r = raw(NR.arch_prctl, 0x5005 /* ARCH_SHSTK_STATUS */, st);
   part.has_shstk = r.errno === 0 && (c7 & (1 << 7)) !== 0;

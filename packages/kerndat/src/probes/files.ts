@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KerndatPart } from '../types.js';
 import { native } from '../load-native.js';
-import { NR, closeFd, raw, withFds } from '../sys.js';
+import { NR, closeFd, raw, withFds, forkProbe } from '../sys.js';
 import { canAccess, fdinfo } from '../procfs-lite.js';
 
 export function probeMapFiles(): KerndatPart {
@@ -124,7 +124,7 @@ export const NO_SUCH_FS_EXIT = 64;
 function mountProbe(kind: 'autofs' | 'overlayfs_maps', what: string): boolean | undefined {
   const dir = mkdtempSync(join(tmpdir(), `crtools-kerndat-${kind === 'autofs' ? 'autofs' : 'ovl'}-`));
   try {
-    const st = native().forkProbe(kind, [], 5000, dir);
+    const st = forkProbe(kind, [], 5000, dir);
     if (st.exited && (st.code === 0 || st.code === 1)) return st.code === 0;
     if (st.exited && st.code === NO_SUCH_FS_EXIT) return undefined;
     throw new Error(`${what} (child ${st.timedOut ? 'timed out' : st.exited ? `exit ${st.code}` : `signal ${st.signal}`})`);

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import type { KerndatPart } from '../types.js';
-import { MAP, NR, PROT, closeFd, mmapAnon, munmap, raw } from '../sys.js';
+import { MAP, NR, PAGE, PROT, closeFd, mmapAnon, munmap, raw, forkProbe } from '../sys.js';
 import { native } from '../load-native.js';
 import { PM, readMaps } from '@crtools/procfs';
 import { pagemapEntry, readSelfMem, readTrim, writeSelfMem } from '../procfs-lite.js';
@@ -16,7 +16,7 @@ export function probePageSize(): KerndatPart {
   const addr = mmapAnon(1n, PROT.READ, MAP.PRIVATE);
   try {
     const m = selfMaps().find((l) => l.start === addr);
-    return { page_size: Number(m ? m.end - m.start : 4096n) };
+    return { page_size: Number(m ? m.end - m.start : PAGE) };
   } finally {
     munmap(addr, 1n);
   }
@@ -28,7 +28,7 @@ export function probePageSize(): KerndatPart {
  * maps (or is already taken: EEXIST), a page past it fails with ENOMEM.
  */
 export function probeTaskSize(): KerndatPart {
-  const page = 4096n;
+  const page = PAGE;
   const ok = (end: bigint): boolean => {
     const r = raw(NR.mmap, end - page, page, PROT.NONE, MAP.PRIVATE | MAP.ANONYMOUS | 0x100000 /* MAP_FIXED_NOREPLACE */, -1, 0);
     if (r.errno === 0) {
@@ -80,14 +80,14 @@ export function probeZeroPageAndPagemap(): KerndatPart {
   // read fault a page of its own (seen on a 6.18 kernel of this machine kind): then there is no
   // zero page to recognise, and zero_page_pfn stays out of the document. A PFN taken from such a
   // private page would be reused for some other data page later, which a dump would then skip.
-  const len = 3n * 4096n;
+  const len = 3n * PAGE;
   const addr = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE);
   try {
     readSelfMem(addr, 1);
-    readSelfMem(addr + 2n * 4096n, 1);
-    writeSelfMem(addr + 4096n, Buffer.from([0x5a])); // write fault -> a private page
-    const [a, b] = [pagemapEntry(addr), pagemapEntry(addr + 2n * 4096n)];
-    const written = pagemapEntry(addr + 4096n);
+    readSelfMem(addr + 2n * PAGE, 1);
+    writeSelfMem(addr + PAGE, Buffer.from([0x5a])); // write fault -> a private page
+    const [a, b] = [pagemapEntry(addr), pagemapEntry(addr + 2n * PAGE)];
+    const written = pagemapEntry(addr + PAGE);
     const pfnVisible = (written & PM_PRESENT) !== 0n && (written & PM_PFN_MASK) !== 0n;
     const part: KerndatPart = {
       pmap: pfnVisible ? 'PM_FULL' : 'PM_FLAGS_ONLY',
@@ -134,7 +134,7 @@ function pmScan(fd: number, start: bigint, end: bigint, anyof: bigint, ret: bigi
 
 /** PAGEMAP_SCAN (6.7+) and its guard-region category, and MADV_GUARD_INSTALL (6.13+). */
 export function probePagemapScan(): KerndatPart {
-  const len = 4n * 4096n;
+  const len = 4n * PAGE;
   const addr = mmapAnon(len, PROT.READ | PROT.WRITE, MAP.PRIVATE);
   const fd = openSync('/proc/self/pagemap', 'r');
   try {
@@ -142,12 +142,12 @@ export function probePagemapScan(): KerndatPart {
     const s = pmScan(fd, addr, addr + len, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_SOFT_DIRTY | PAGE_IS_FILE | PAGE_IS_PFNZERO | PAGE_IS_WRITTEN);
     const has_pagemap_scan = s.errno === 0 && s.regions.length === 1 && s.regions[0]![0] === addr;
     const part: KerndatPart = { has_pagemap_scan };
-    const g = raw(NR.madvise, addr + 2n * 4096n, 4096n, MADV_GUARD_INSTALL);
+    const g = raw(NR.madvise, addr + 2n * PAGE, PAGE, MADV_GUARD_INSTALL);
     part.has_madv_guard = g.errno === 0;
     if (has_pagemap_scan) {
       const gs = pmScan(fd, addr, addr + len, PAGE_IS_GUARD, PAGE_IS_GUARD);
       part.has_pagemap_scan_guard_pages =
-        gs.errno === 0 && (!part.has_madv_guard || gs.regions.some((r) => r[0] === addr + 2n * 4096n && (r[2]! & PAGE_IS_GUARD) !== 0n));
+        gs.errno === 0 && (!part.has_madv_guard || gs.regions.some((r) => r[0] === addr + 2n * PAGE && (r[2]! & PAGE_IS_GUARD) !== 0n));
     } else part.has_pagemap_scan_guard_pages = false;
     return part;
   } finally {
@@ -219,7 +219,7 @@ export function probeUffdWpDirtyTrack(sofar: KerndatPart): KerndatPart {
   const WP_UNPOPULATED = 1n << 13n;
   const u = openUffd(WP_ASYNC | WP_UNPOPULATED);
   if (!u) return { has_pagemap_scan_dirty_track: false };
-  const len = 4n * 4096n;
+  const len = 4n * PAGE;
   let addr = 0n;
   const pm = openSync('/proc/self/pagemap', 'r');
   const zero = openSync('/dev/zero', 'r');
@@ -232,10 +232,10 @@ export function probeUffdWpDirtyTrack(sofar: KerndatPart): KerndatPart {
     if (raw(NR.ioctl, u.fd, UFFDIO_REGISTER, reg).errno !== 0) return { has_pagemap_scan_dirty_track: false };
     const reset = pmScanArgs(addr, addr + len, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, PAGE_IS_WRITTEN, 0n, PAGE_IS_WRITTEN);
     if (raw(NR.ioctl, pm, PAGEMAP_SCAN, reset.arg).errno !== 0) return { has_pagemap_scan_dirty_track: false };
-    if (raw(NR.read, zero, addr + 4096n, 16).ret !== 16n) return { has_pagemap_scan_dirty_track: false };
+    if (raw(NR.read, zero, addr + PAGE, 16).ret !== 16n) return { has_pagemap_scan_dirty_track: false };
     const scan = pmScanArgs(addr, addr + len, 0n, PAGE_IS_WRITTEN, 0n, PAGE_IS_WRITTEN);
     const r = raw(NR.ioctl, pm, PAGEMAP_SCAN, scan.arg);
-    const ok = r.ret === 1n && scan.vec.readBigUInt64LE(0) === addr + 4096n && scan.vec.readBigUInt64LE(8) === addr + 8192n;
+    const ok = r.ret === 1n && scan.vec.readBigUInt64LE(0) === addr + PAGE && scan.vec.readBigUInt64LE(8) === addr + 2n * PAGE;
     return { has_pagemap_scan_dirty_track: ok };
   } finally {
     closeSync(zero);
@@ -295,12 +295,12 @@ export function probeAioRemap(): KerndatPart {
  */
 export function probeShmemDevs(): KerndatPart {
   const part: KerndatPart = {};
-  const addr = mmapAnon(4096n, PROT.READ | PROT.WRITE, MAP.SHARED);
+  const addr = mmapAnon(PAGE, PROT.READ | PROT.WRITE, MAP.SHARED);
   try {
-    const name = `${addr.toString(16)}-${(addr + 4096n).toString(16)}`;
+    const name = `${addr.toString(16)}-${(addr + PAGE).toString(16)}`;
     part.shmem_dev = Number(statSync(`/proc/self/map_files/${name}`, { bigint: true }).dev);
   } finally {
-    munmap(addr, 4096n);
+    munmap(addr, PAGE);
   }
   const huge: Record<string, number> = {};
   for (const [label, shift] of [['2M', 21], ['1G', 30]] as const) {
@@ -322,8 +322,8 @@ export function probeShmemDevs(): KerndatPart {
  * be unmapped or remapped; tried in a forked child since sealing is permanent).
  */
 export function probeNewMappings(): KerndatPart {
-  const d = raw(NR.mmap, 0, 4096, PROT.READ | PROT.WRITE, 0x08 /* MAP_DROPPABLE */ | MAP.ANONYMOUS, -1, 0);
-  if (d.errno === 0) munmap(d.ret, 4096n);
-  const st = native().forkProbe('mseal', [], 3000);
+  const d = raw(NR.mmap, 0, PAGE, PROT.READ | PROT.WRITE, 0x08 /* MAP_DROPPABLE */ | MAP.ANONYMOUS, -1, 0);
+  if (d.errno === 0) munmap(d.ret, PAGE);
+  const st = forkProbe('mseal', [], 3000);
   return { has_map_droppable: d.errno === 0, has_mseal: st.exited && st.code === 0 };
 }

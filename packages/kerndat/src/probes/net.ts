@@ -1,7 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import type { KerndatPart, SockDiag } from '../types.js';
-import { AF, NR, SOCK, closeFd, intBuf, raw } from '../sys.js';
-import { native } from '../load-native.js';
+import { AF, NR, SOCK, closeFd, intBuf, raw, forkProbe } from '../sys.js';
 
 function socket(family: number, type: number, proto = 0): number {
   const r = raw(NR.socket, family, type | SOCK.CLOEXEC, proto);
@@ -302,7 +301,7 @@ const NO_VETH_EXIT = 14;
  * two fresh network namespaces, so nothing of it outlives the child.
  */
 export function probeLinkNsid(): KerndatPart {
-  const st = native().forkProbe('link_nsid', [], 5000);
+  const st = forkProbe('link_nsid', [], 5000);
   if (st.exited && (st.code === 0 || st.code === 1)) return { has_link_nsid: st.code === 0 };
   // no veth pair could be made (a kernel without veth): as for CRIU, the answer is no
   if (st.exited && st.code === NO_VETH_EXIT) return { has_link_nsid: false };

@@ -1,8 +1,10 @@
 import { constants, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { isNativeSysError } from '@crtools/common';
 import { readStatus } from '@crtools/procfs';
+import { KCMP_EPOLL_TFD, KCMP_FILE } from '@crtools/sys';
 import type { KerndatPart, Lsm } from '../types.js';
 import { native } from '../load-native.js';
-import { NR, closeFd, raw } from '../sys.js';
+import { NR, closeFd, raw, forkFailed, forkProbe } from '../sys.js';
 import { canAccess, readTrim } from '../procfs-lite.js';
 
 /** A pid nobody uses: well above ns_last_pid, below pid_max, and absent from /proc. */
@@ -22,8 +24,8 @@ export function probeClone3SetTid(): KerndatPart {
   for (let attempt = 0; attempt < 3; attempt++) {
     const want = freePid();
     const r = native().clone3SetTid(want);
-    if (r.errno === 17 /* EEXIST: someone took that pid meanwhile */) continue;
-    return { has_clone3_set_tid: r.errno === 0 && r.pid === want };
+    if (isNativeSysError(r) && r.errno === 17 /* EEXIST: someone took that pid meanwhile */) continue;
+    return { has_clone3_set_tid: r === want };
   }
   return { has_clone3_set_tid: false };
 }
@@ -44,9 +46,6 @@ export function probePidfd(): KerndatPart {
 export function probeNsLastPid(): KerndatPart {
   return { has_ns_last_pid: canAccess('/proc/sys/kernel/ns_last_pid', constants.W_OK) };
 }
-
-const KCMP_FILE = 0;
-const KCMP_EPOLL_TFD = 7;
 
 /** kcmp(2), and its KCMP_EPOLL_TFD mode (is this fd registered in that epoll?). */
 export function probeKcmp(): KerndatPart {
@@ -102,7 +101,7 @@ export function probeCloseRange(): KerndatPart {
 export function probePtrace(): KerndatPart {
   const rs = raw(NR.rseq, 0, 0, 0, 0);
   const p = native().ptraceProbe({ seccomp: true, timeoutMs: 3000 });
-  if (p.forkErrno) throw new Error(`fork failed (errno ${p.forkErrno})`);
+  if (isNativeSysError(p)) throw forkFailed(p.errno);
   const part: KerndatPart = {
     has_rseq: rs.errno !== 38,
     has_ptrace_seize: p.seize === 0 && p.interrupt === 0 && p.interruptStop === true,
@@ -121,20 +120,20 @@ export function probePtrace(): KerndatPart {
 
 /** rt_sigqueueinfo to oneself with a positive si_code (done in a forked child). */
 export function probeSigqueueinfo(): KerndatPart {
-  const st = native().forkProbe('sigqueueinfo', [], 3000);
+  const st = forkProbe('sigqueueinfo', [], 3000);
   return { has_sigqueueinfo: st.exited && st.code === 0 };
 }
 
 /** clone(CLONE_NEWPID | CLONE_PARENT) works (done two forks away, everything reaped). */
 export function probeCloneParentNewpid(): KerndatPart {
-  const st = native().forkProbe('clone_parent_newpid', [], 3000);
+  const st = forkProbe('clone_parent_newpid', [], 3000);
   return { has_clone_parent_newpid: st.exited && st.code === 0 };
 }
 
 /** loginuid: readable, and (in a child) can be unset and restored. */
 export function probeLoginuid(): KerndatPart {
   if (!existsSync('/proc/self/loginuid')) return { luid: 'LUID_NONE' };
-  const st = native().forkProbe('loginuid', [], 3000);
+  const st = forkProbe('loginuid', [], 3000);
   return { luid: st.exited && st.code === 0 ? 'LUID_FULL' : 'LUID_READ' };
 }
 

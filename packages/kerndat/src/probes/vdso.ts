@@ -1,5 +1,7 @@
 import type { KerndatPart, SpecialMapping, VdsoInfo } from '../types.js';
+import { isNativeSysError } from '@crtools/common';
 import { native } from '../load-native.js';
+import { forkProbe } from '../sys.js';
 import { parseMaps, readMaps } from '@crtools/procfs';
 import { readSelfMem } from '../procfs-lite.js';
 
@@ -72,7 +74,7 @@ export function probeVdso(): KerndatPart {
   const movable = areas.filter((a) => a.name !== '[vsyscall]');
   const args: bigint[] = [];
   for (const a of movable) args.push(a.start, a.size);
-  const st = native().forkProbe('mremap_special', args, 3000);
+  const st = forkProbe('mremap_special', args, 3000);
   const vdso: VdsoInfo = {
     areas,
     order: areas.map((a) => a.name),
@@ -89,12 +91,12 @@ export function probeVdso(): KerndatPart {
   let hint = false;
   if (vdsoArea) {
     const r = native().vdsoMoveProbe(vdsoArea.start, vdsoArea.size, 3000);
-    if (r.stopped && r.maps !== undefined && r.newStart !== undefined)
+    if (!isNativeSysError(r) && r.stopped && r.maps !== undefined)
       hint = parseMaps(r.maps).some((l) => l.name === '[vdso]' && l.start === r.newStart);
   }
   // ARCH_MAP_VDSO_32 (CRIU's test): EEXIST with a vDSO already mapped means the API exists
-  const map32 = native().forkProbe('arch_map_vdso', [0x2002], 3000);
-  const map64 = native().forkProbe('arch_map_vdso', [0x2003], 3000);
+  const map32 = forkProbe('arch_map_vdso', [0x2002], 3000);
+  const map64 = forkProbe('arch_map_vdso', [0x2003], 3000);
   return {
     vdso,
     vdso_hint_reliable: hint,

@@ -9,13 +9,20 @@ node "$here/../../scripts/gen-layout.mjs"
 CFLAGS="-O2 -ffreestanding -nostdlib -fpie -fno-stack-protector -fcf-protection=none \
  -fno-asynchronous-unwind-tables -fno-unwind-tables -mno-red-zone -fno-jump-tables -fvisibility=hidden \
  -fno-builtin -mgeneral-regs-only -Wall -Wextra -Werror -Wno-unused-parameter -I$out"
-gcc $CFLAGS -c "$here/restorer.c" -o "$out/restorer.o"
+# entry.S first: _start must stay at offset 0 and blob_syscall_insn at 2 (checked below)
+units="restorer files memory task threads"
 gcc -c "$here/entry.S" -o "$out/entry.o"
-for o in "$out/restorer.o" "$out/entry.o"; do
+objs="$out/entry.o"
+for u in $units; do
+  gcc $CFLAGS -c "$here/$u.c" -o "$out/$u.o"
+  objs="$objs $out/$u.o"
+done
+for o in $objs; do
   bad=$(readelf -rW "$o" | awk '/R_X86_64_/ && $3 !~ /R_X86_64_(PC32|PLT32|GOTPCRELX|REX_GOTPCRELX)$/ {print $3}' | sort -u)
   if [ -n "$bad" ]; then echo "restorer blob: absolute relocations in $o: $bad" >&2; exit 1; fi
 done
-ld -pie --no-dynamic-linker -z noexecstack -T "$here/blob.ld" -o "$out/restorer.elf" "$out/entry.o" "$out/restorer.o"
+# shellcheck disable=SC2086 # the object list is split on purpose
+ld -pie --no-dynamic-linker -z noexecstack -T "$here/blob.ld" -o "$out/restorer.elf" $objs
 dyn=$(readelf -rW "$out/restorer.elf" | grep -c R_X86_64_ || true)
 if [ "$dyn" != "0" ]; then echo "restorer blob: $dyn dynamic relocations left in the linked blob" >&2; exit 1; fi
 objcopy -O binary -j .text -j .rodata -j .data "$out/restorer.elf" "$out/restorer.bin"

@@ -3,7 +3,7 @@
  * not connected (bound or not). Connected ones (TCP streams need TCP_REPAIR) are refused by name.
  * Claims every socket the unix kind did not: what is not one of these is refused here.
  */
-import { listenBacklog, socketInfo, type SocketInfo } from '@crtools/parasite';
+import { listenBacklog, socketInfo, type SocketInfo } from '@crtools/sys';
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { fown, inodeOf, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';

@@ -5,6 +5,7 @@
  * pagemap-shmem-<ino>.img. One id per inode, shared by every task mapping it.
  */
 import { statSync } from 'node:fs';
+import { PAGE_SIZE } from '@crtools/common';
 import { fown, type DumpImage, type DumpKind, type Entry } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
 
@@ -37,7 +38,7 @@ export class SharedMemory implements DumpKind {
       // a shmem file made for MAP_SHARED|MAP_ANONYMOUS is born sealed with F_SEAL_SEAL only
       seals: 1, inode_id: BigInt(inodeId), mode: st.mode,
     });
-    this.pending.push({ path: link, shmid: ino, nrPages: Math.ceil(st.size / 4096) });
+    this.pending.push({ path: link, shmid: ino, nrPages: Math.ceil(st.size / PAGE_SIZE) });
     this.byIno.set(ino, id);
     return id;
   }

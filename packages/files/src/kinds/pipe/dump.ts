@@ -1,6 +1,6 @@
 /** Pipes: each end by the pipe's inode and its flags; the bytes buffered in a pipe once (pipes-data.img). */
 import { closeSync, openSync, constants as fsc } from 'node:fs';
-import { peekPipe } from '@crtools/parasite';
+import { peekPipe } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
 import { fown, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 

@@ -3,7 +3,7 @@
  * seqpacket) with what waits in their queues (sk-queues.img), a named socket listening with
  * nobody waiting, a named unconnected datagram socket. Anything else is refused, named precisely.
  */
-import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/parasite';
+import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
 import { SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { CrtoolsError, ExitCode } from '@crtools/common';

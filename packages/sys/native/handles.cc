@@ -1,8 +1,5 @@
-// The native part of @crtools/sys: system calls that the dump side and the restore side both
-// need. Failures come back as { errno, syscall } objects; TypeScript makes the errors.
-#include <napi.h>
-
-#include "crtools-napi.h"
+// @crtools/sys: kernel file handles (open_by_handle_at).
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,11 +50,6 @@ Napi::Value PathOfHandle(const Napi::CallbackInfo &info) {
   return Napi::String::New(env, buf, (size_t)n);
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("pathOfHandle", Napi::Function::New(env, PathOfHandle));
-  return exports;
-}
-
 }  // namespace
 
-NODE_API_MODULE(sys, Init)
+void crtools::sys::AddHandles(Napi::Object exports) { Export(exports, "pathOfHandle", PathOfHandle); }

@@ -1,0 +1,134 @@
+// @crtools/parasite: ptrace(2) requests on a seized thread: seize, interrupt, continue, detach,
+// registers, signal state, rseq configuration, word peeks and pokes.
+#include "parasite.h"
+
+#include <cerrno>
+#include <cstdint>
+#include <linux/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace crtools::parasite;
+using crtools::SysErr;
+
+// ptrace(2) as the kernel has it (PEEKDATA stores the word at *data); -1 with errno on failure
+long sys_ptrace(long req, long pid, uint64_t addr, uint64_t data) { return syscall(SYS_ptrace, req, pid, addr, data); }
+
+// seize(pid, options) -> 0 | { errno, syscall }
+Napi::Value Seize(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), sys_ptrace(PTRACE_SEIZE, i32(info[0]), 0, u64(info[1])), "ptrace");
+}
+
+Napi::Value Interrupt(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), sys_ptrace(PTRACE_INTERRUPT, i32(info[0]), 0, 0), "ptrace");
+}
+
+// detach(pid, sig) -> 0 | { errno, syscall }
+Napi::Value Detach(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), sys_ptrace(PTRACE_DETACH, i32(info[0]), 0, (uint64_t)i32(info[1])), "ptrace");
+}
+
+// cont(pid, sig) -> 0 | { errno, syscall }
+Napi::Value Cont(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), sys_ptrace(PTRACE_CONT, i32(info[0]), 0, (uint64_t)i32(info[1])), "ptrace");
+}
+
+// listen(pid) -> 0 | { errno, syscall } (leave a group-stopped tracee stopped but notifiable)
+Napi::Value Listen(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), sys_ptrace(PTRACE_LISTEN, i32(info[0]), 0, 0), "ptrace");
+}
+
+// getRegs(pid, buf[216]) -> 0 | { errno, syscall }
+Napi::Value GetRegs(const Napi::CallbackInfo &info) {
+  auto b = info[1].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < sizeof(struct user_regs_struct)) return SysErr(info.Env(), EINVAL, "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_GETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()), "ptrace");
+}
+
+Napi::Value SetRegs(const Napi::CallbackInfo &info) {
+  auto b = info[1].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < sizeof(struct user_regs_struct)) return SysErr(info.Env(), EINVAL, "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_SETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()), "ptrace");
+}
+
+// getRegset(pid, type, buf) -> bytes filled | { errno, syscall }
+Napi::Value GetRegset(const Napi::CallbackInfo &info) {
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  struct iovec iov = {b.Data(), b.Length()};
+  if (sys_ptrace(PTRACE_GETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov) < 0) return SysErr(info.Env(), errno, "ptrace");
+  return num(info.Env(), (double)iov.iov_len);
+}
+
+Napi::Value SetRegset(const Napi::CallbackInfo &info) {
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  struct iovec iov = {b.Data(), b.Length()};
+  return Result(info.Env(), sys_ptrace(PTRACE_SETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov), "ptrace");
+}
+
+// getSigmask(pid) -> bigint | { errno, syscall }
+Napi::Value GetSigmask(const Napi::CallbackInfo &info) {
+  uint64_t mask = 0;
+  long r = sys_ptrace(PTRACE_GETSIGMASK, i32(info[0]), sizeof(mask), (uint64_t)(uintptr_t)&mask);
+  if (r < 0) return SysErr(info.Env(), errno, "ptrace");
+  return Napi::BigInt::New(info.Env(), mask);
+}
+
+// peekSiginfo(pid, shared, offset, buf) -> count of 128-byte siginfos | { errno, syscall }
+Napi::Value PeekSiginfo(const Napi::CallbackInfo &info) {
+  auto b = info[3].As<Napi::Buffer<uint8_t>>();
+  struct ptrace_peeksiginfo_args a;
+  a.off = (uint64_t)i32(info[2]);
+  a.flags = info[1].ToBoolean() ? PTRACE_PEEKSIGINFO_SHARED : 0;
+  a.nr = (int32_t)(b.Length() / 128);
+  return Result(info.Env(), sys_ptrace(PTRACE_PEEKSIGINFO, i32(info[0]), (uint64_t)(uintptr_t)&a, (uint64_t)(uintptr_t)b.Data()), "ptrace");
+}
+
+// rseqConfig(pid, buf[32]) -> bytes | { errno, syscall }
+Napi::Value RseqConfig(const Napi::CallbackInfo &info) {
+  auto b = info[1].As<Napi::Buffer<uint8_t>>();
+  return Result(info.Env(), sys_ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, i32(info[0]), b.Length(), (uint64_t)(uintptr_t)b.Data()), "ptrace");
+}
+
+// peek(pid, addr) -> bigint word | { errno, syscall }
+Napi::Value Peek(const Napi::CallbackInfo &info) {
+  uint64_t word = 0;
+  long r = sys_ptrace(PTRACE_PEEKDATA, i32(info[0]), u64(info[1]), (uint64_t)(uintptr_t)&word);
+  if (r < 0) return SysErr(info.Env(), errno, "ptrace");
+  return Napi::BigInt::New(info.Env(), word);
+}
+
+// poke(pid, addr, word) -> 0 | { errno, syscall }
+Napi::Value Poke(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), sys_ptrace(PTRACE_POKEDATA, i32(info[0]), u64(info[1]), u64(info[2])), "ptrace");
+}
+
+// getThreadArea(pid, index, buf[16]) -> 0 | { errno, syscall } (struct user_desc)
+Napi::Value GetThreadArea(const Napi::CallbackInfo &info) {
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < 16) return SysErr(info.Env(), EINVAL, "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_GET_THREAD_AREA, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)b.Data()), "ptrace");
+}
+
+}  // namespace
+
+void crtools::parasite::AddPtrace(Napi::Object exports) {
+  Export(exports, "seize", Seize);
+  Export(exports, "interrupt", Interrupt);
+  Export(exports, "detach", Detach);
+  Export(exports, "cont", Cont);
+  Export(exports, "listen", Listen);
+  Export(exports, "getRegs", GetRegs);
+  Export(exports, "setRegs", SetRegs);
+  Export(exports, "getRegset", GetRegset);
+  Export(exports, "setRegset", SetRegset);
+  Export(exports, "getSigmask", GetSigmask);
+  Export(exports, "peekSiginfo", PeekSiginfo);
+  Export(exports, "rseqConfig", RseqConfig);
+  Export(exports, "peek", Peek);
+  Export(exports, "poke", Poke);
+  Export(exports, "getThreadArea", GetThreadArea);
+}

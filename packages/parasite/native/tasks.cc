@@ -1,0 +1,103 @@
+// @crtools/parasite: processes and threads: waiting for a tracee's stop with a timeout,
+// tgkill, and starting a program that is not a child of Node (for tests).
+#include "parasite.h"
+
+#include <cerrno>
+#include <csignal>
+#include <ctime>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace crtools::parasite;
+using crtools::SysErr;
+
+// wait(pid, timeoutMs) -> { pid, status } (pid 0: timed out) | { errno, syscall }
+Napi::Value Wait(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pid = i32(info[0]);
+  double timeout = info[1].As<Napi::Number>().DoubleValue();
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  int status = 0;
+  long r;
+  unsigned spins = 0;
+  for (;;) {
+    r = waitpid(pid, &status, __WALL | WNOHANG);
+    if (r == -1) {
+      if (errno == EINTR) continue;
+      return SysErr(env, errno, "waitpid");
+    }
+    if (r > 0) break;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (now.tv_sec - start.tv_sec) * 1e3 + (now.tv_nsec - start.tv_nsec) / 1e6;
+    if (ms >= timeout) { r = 0; break; }
+    if (++spins < 200) { sched_yield(); continue; }
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, nullptr);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", num(env, (double)r));
+  o.Set("status", num(env, status));
+  return o;
+}
+
+// spawnDetached(path, argv[]) -> pid of a grandchild running path (not a child of Node) | { errno, syscall }
+// The intermediate child forks, reports the grandchild pid through a pipe and exits;
+// it runs only async-signal-safe calls.
+Napi::Value SpawnDetached(const Napi::CallbackInfo &info) {
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<std::string> args;
+  for (uint32_t i = 0; i < arr.Length(); i++) args.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back((char *)a.c_str());
+  argv.push_back(nullptr);
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return SysErr(info.Env(), errno, "pipe2");
+  pid_t c = fork();
+  if (c < 0) { int e = errno; close(p[0]); close(p[1]); return SysErr(info.Env(), e, "fork"); }
+  if (c == 0) {
+    setsid();
+    pid_t g = fork();
+    if (g == 0) {
+      int nul = open("/dev/null", O_RDWR);
+      if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
+      sigset_t all; sigemptyset(&all); sigprocmask(SIG_SETMASK, &all, nullptr);
+      execv(path.c_str(), argv.data());
+      _exit(127);
+    }
+    int32_t v = g < 0 ? -errno : g;
+    (void)!write(p[1], &v, sizeof(v));
+    _exit(0);
+  }
+  close(p[1]);
+  int32_t v = -EIO;
+  ssize_t n;
+  do n = read(p[0], &v, sizeof(v)); while (n < 0 && errno == EINTR);
+  close(p[0]);
+  int st;
+  while (waitpid(c, &st, 0) < 0 && errno == EINTR) {}
+  if (v < 0) return SysErr(info.Env(), -v, "fork");
+  return num(info.Env(), v);
+}
+
+// tgkill(tgid, tid, sig) -> 0 | { errno, syscall }
+Napi::Value Tgkill(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), syscall(SYS_tgkill, i32(info[0]), i32(info[1]), i32(info[2])), "tgkill");
+}
+
+}  // namespace
+
+void crtools::parasite::AddTasks(Napi::Object exports) {
+  Export(exports, "wait", Wait);
+  Export(exports, "spawnDetached", SpawnDetached);
+  Export(exports, "tgkill", Tgkill);
+}

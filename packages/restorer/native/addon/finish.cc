@@ -1,0 +1,194 @@
+// The restorer's launcher: trace every thread through its final rt_sigreturn, unmap the restorer
+// region in each task from the blob's syscall instruction, put the registers back, detach.
+#include "launcher.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <vector>
+
+#ifndef PTRACE_GET_SYSCALL_INFO
+#define PTRACE_GET_SYSCALL_INFO 0x420e
+#endif
+#ifndef PTRACE_SYSCALL_INFO_ENTRY
+#define PTRACE_SYSCALL_INFO_ENTRY 1
+#define PTRACE_SYSCALL_INFO_EXIT 2
+#endif
+
+namespace {
+
+using namespace crtools::launcher;
+using crtools::SysErr;
+
+struct SysInfo {
+  uint8_t op;
+  uint8_t pad[3];
+  uint32_t arch;
+  uint64_t ip, sp;
+  uint64_t nr_or_rval;
+  uint64_t args[6];
+};
+
+struct Th {
+  pid_t tid;
+  int task;
+  int state;  // 0 running in the blob, 1 inside rt_sigreturn, 2 stopped in the task's own state
+};
+
+long NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+// Wait (with a deadline, never blocking for good) for a ptrace stop of tid. 1: stopped, 0: timeout, -1: gone.
+int WaitStop(pid_t tid, int *status, long deadline) {
+  for (;;) {
+    pid_t r = waitpid(tid, status, WNOHANG | __WALL);
+    if (r == tid) return WIFSTOPPED(*status) ? 1 : -1;
+    if (r < 0 && errno != EINTR) return -1;
+    if (NowMs() > deadline) return 0;
+    struct timespec ts = {0, 200 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// finish({ status, tasks: [{ tids, regionStart, regionSize }], syscallAddr, leaveStopped, timeoutMs })
+// Trace every thread through its final rt_sigreturn, then run munmap of the restorer region in
+// each task from the blob's syscall instruction (stopped at syscall exit, so the unmapped code
+// is never returned to), put the task's registers back and detach (with SIGSTOP for -s).
+// -> { ok: true } | { errno, syscall, pid }
+Napi::Value Finish(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object a = info[0].As<Napi::Object>();
+  Napi::ArrayBuffer status = a.Get("status").As<Napi::ArrayBuffer>();
+  Napi::Array tasks = a.Get("tasks").As<Napi::Array>();
+  uint64_t sysaddr = BigU64(a.Get("syscallAddr"));
+  bool stop = a.Get("leaveStopped").As<Napi::Boolean>().Value();
+  long deadline = NowMs() + a.Get("timeoutMs").As<Napi::Number>().Int64Value();
+  std::vector<Th> th;
+  std::vector<uint64_t> rs, rl;
+  for (uint32_t i = 0; i < tasks.Length(); i++) {
+    Napi::Object t = tasks.Get(i).As<Napi::Object>();
+    Napi::Array tids = t.Get("tids").As<Napi::Array>();
+    for (uint32_t k = 0; k < tids.Length(); k++) th.push_back({(pid_t)tids.Get(k).As<Napi::Number>().Int32Value(), (int)i, 0});
+    rs.push_back(BigU64(t.Get("regionStart")));
+    rl.push_back(BigU64(t.Get("regionSize")));
+  }
+  auto fail = [&](int e, const char *sc, pid_t pid) {
+    Napi::Object o = SysErr(env, e, sc);
+    o.Set("pid", (double)pid);
+    return o;
+  };
+  int st;
+  for (auto &t : th)
+    if (ptrace(PTRACE_SEIZE, t.tid, 0, (void *)(long)PTRACE_O_TRACESYSGOOD)) return fail(errno, "ptrace", t.tid);
+  for (auto &t : th)
+    if (ptrace(PTRACE_INTERRUPT, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
+  for (auto &t : th) {
+    int r = WaitStop(t.tid, &st, deadline);
+    if (r <= 0) return fail(r == 0 ? ETIMEDOUT : ESRCH, "waitpid", t.tid);
+    if (ptrace(PTRACE_SYSCALL, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
+  }
+  uint32_t *go = (uint32_t *)status.Data();
+  __atomic_store_n(go, 1, __ATOMIC_SEQ_CST);
+  syscall(SYS_futex, go, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+
+  std::vector<int> left(rs.size(), 0);
+  for (auto &t : th) left[t.task]++;
+  size_t done_tasks = 0;
+  while (done_tasks < rs.size()) {
+    bool progress = false;
+    for (auto &t : th) {
+      if (t.state == 2) continue;
+      pid_t r = waitpid(t.tid, &st, WNOHANG | __WALL);
+      if (r == 0) continue;
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 || !WIFSTOPPED(st)) return fail(ESRCH, "waitpid", t.tid);
+      progress = true;
+      int sig = WSTOPSIG(st);
+      int inject = 0;
+      if (sig == (SIGTRAP | 0x80)) {
+        SysInfo si;
+        memset(&si, 0, sizeof(si));
+        if (ptrace((enum __ptrace_request)PTRACE_GET_SYSCALL_INFO, t.tid, (void *)sizeof(si), &si) < 0) return fail(errno, "ptrace", t.tid);
+        if (si.op == PTRACE_SYSCALL_INFO_ENTRY && si.nr_or_rval == SYS_rt_sigreturn) t.state = 1;
+        else if (si.op == PTRACE_SYSCALL_INFO_EXIT && t.state == 1) {
+          t.state = 2;
+          if (--left[t.task] == 0) {
+            // every thread of this task runs its own state: drop the region from the main thread
+            pid_t m = 0;
+            for (auto &u : th)
+              if (u.task == t.task) { m = u.tid; break; }
+            struct user_regs_struct saved, regs;
+            if (ptrace(PTRACE_GETREGS, m, 0, &saved)) return fail(errno, "ptrace", m);
+            regs = saved;
+            regs.rip = sysaddr - rs[0] + rs[t.task];
+            regs.rax = SYS_munmap;
+            regs.rdi = rs[t.task];
+            regs.rsi = rl[t.task];
+            if (ptrace(PTRACE_SETREGS, m, 0, &regs)) return fail(errno, "ptrace", m);
+            // munmap entry, then exit. A signal arriving now (say SIGCHLD from a child that
+            // just resumed) must not run on the injected registers: hold it back and hand it
+            // over when detaching, with its siginfo (a timer tick keeps SI_TIMER, its id and value).
+            int held = 0;
+            std::vector<siginfo_t> heldInfo;
+            for (int step = 0; step < 2;) {
+              if (ptrace(PTRACE_SYSCALL, m, 0, 0)) return fail(errno, "ptrace", m);
+              int w = WaitStop(m, &st, deadline);
+              if (w <= 0) return fail(w == 0 ? ETIMEDOUT : ESRCH, "waitpid", m);
+              if (WSTOPSIG(st) == (SIGTRAP | 0x80)) step++;
+              else if ((st >> 16) == 0) {
+                siginfo_t si;
+                if (ptrace(PTRACE_GETSIGINFO, m, 0, &si) == 0) heldInfo.push_back(si);
+                else held = WSTOPSIG(st);
+              }
+            }
+            if (ptrace(PTRACE_GETREGS, m, 0, &regs)) return fail(errno, "ptrace", m);
+            if ((long long)regs.rax < 0) return fail((int)-(long long)regs.rax, "munmap", m);
+            if (ptrace(PTRACE_SETREGS, m, 0, &saved)) return fail(errno, "ptrace", m);
+            // queued again as they came; the kernel refuses to forge kernel-sent codes
+            // (si_code >= 0) for another process: those go with the detach as before
+            for (auto &si : heldInfo)
+              if (syscall(SYS_rt_tgsigqueueinfo, m, m, si.si_signo, &si) != 0) held = si.si_signo;
+            if (held && stop) kill(m, held);  // queued again; SIGSTOP goes with the detach
+            for (auto &u : th)
+              if (u.task == t.task)
+                ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(u.tid != m ? 0 : stop ? SIGSTOP : held));
+            done_tasks++;
+          }
+          continue;
+        }
+      } else if ((st >> 16) == PTRACE_EVENT_STOP) {
+        inject = 0;
+      } else {
+        inject = sig;  // a signal arriving meanwhile: hand it back
+      }
+      if (ptrace(PTRACE_SYSCALL, t.tid, 0, (void *)(long)inject)) return fail(errno, "ptrace", t.tid);
+    }
+    if (!progress) {
+      if (NowMs() > deadline) {
+        for (auto &t : th) if (t.state != 2) return fail(ETIMEDOUT, "waitpid", t.tid);
+      }
+      struct timespec ts = {0, 100 * 1000};
+      nanosleep(&ts, nullptr);
+    }
+  }
+  Napi::Object ok = Napi::Object::New(env);
+  ok.Set("ok", true);
+  return ok;
+}
+
+}  // namespace
+
+void crtools::launcher::AddFinish(Napi::Object exports) {
+  Export(exports, "finish", Finish);
+}

@@ -1,0 +1,161 @@
+// The restorer's launcher: map the restorer blob and the plan block at the address TypeScript chose,
+// start the root task with clone3(set_tid) straight into the blob, publish the go word, wait
+// for tasks.
+#include "launcher.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+extern "C" {
+// glibc (2.35+) registers rseq for every thread; the blob must drop that registration
+// before it unmaps Node, or the kernel's rseq update on return to user space faults.
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+}
+
+namespace {
+
+using namespace crtools::launcher;
+using crtools::SysErr;
+
+// launch({ blob, plan, regionStart, regionSize, codeSize, planOff, statusOff, statusSize,
+//          stackTop, rootPid, cloneParent }) -> { pid, status: ArrayBuffer } | { errno, syscall }
+Napi::Value Launch(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object a = info[0].As<Napi::Object>();
+  Napi::Buffer<uint8_t> blob = a.Get("blob").As<Napi::Buffer<uint8_t>>();
+  Napi::Buffer<uint8_t> plan = a.Get("plan").As<Napi::Buffer<uint8_t>>();
+  uint64_t start = BigU64(a.Get("regionStart"));
+  uint64_t size = BigU64(a.Get("regionSize"));
+  uint64_t code_size = BigU64(a.Get("codeSize"));
+  uint64_t plan_off = BigU64(a.Get("planOff"));
+  uint64_t status_off = BigU64(a.Get("statusOff"));
+  uint64_t status_size = BigU64(a.Get("statusSize"));
+  uint64_t stack_top = BigU64(a.Get("stackTop"));
+  pid_t root = a.Get("rootPid").As<Napi::Number>().Int32Value();
+  bool clone_parent = a.Get("cloneParent").As<Napi::Boolean>().Value();
+
+  void *r = mmap((void *)start, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED) return SysErr(env, errno, "mmap");
+  if ((uint64_t)r != start) {
+    munmap(r, size);
+    return SysErr(env, EEXIST, "mmap");
+  }
+  uint8_t *base = (uint8_t *)r;
+  void *st = mmap(base + status_off, status_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (st == MAP_FAILED) {
+    int e = errno;
+    munmap(base, size);
+    return SysErr(env, e, "mmap");
+  }
+  memcpy(base, blob.Data(), blob.Length());
+  memcpy(base + plan_off, plan.Data(), plan.Length());
+  if (mprotect(base, code_size, PROT_READ | PROT_EXEC)) {
+    int e = errno;
+    munmap(base, size);
+    return SysErr(env, e, "mprotect");
+  }
+
+  // The child must not run any of Node's signal handlers: block everything across clone3;
+  // the blob keeps everything blocked until the final rt_sigreturn installs the recorded mask.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  struct clone_args ca;
+  memset(&ca, 0, sizeof(ca));
+  pid_t tid = root;
+  ca.flags = clone_parent ? CLONE_PARENT : 0;
+  ca.exit_signal = clone_parent ? 0 : SIGCHLD;  // clone3 takes the parent's exit signal with CLONE_PARENT
+  ca.set_tid = (uint64_t)(uintptr_t)&tid;
+  ca.set_tid_size = 1;
+  uint64_t rseq_ptr = 0, rseq_len = 0;
+  if (&__rseq_offset && &__rseq_size && __rseq_size) {
+    rseq_ptr = (uint64_t)((char *)__builtin_thread_pointer() + __rseq_offset);
+    rseq_len = __rseq_size;
+  }
+  long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+  if (pid == 0) {
+    // Child: a copy of Node with one thread. Leave C++ at once for the blob.
+    uint64_t entry = (uint64_t)base;
+    uint64_t planp = (uint64_t)(base + plan_off);
+    // explicit registers: nothing may be clobbered before it is read
+    __asm__ volatile(
+        "mov %%rbx, %%rsp\n\t"
+        "xor %%ebp, %%ebp\n\t"
+        "jmp *%%rax\n\t" ::"b"(stack_top),
+        "a"(entry), "D"(planp), "S"(0UL), "d"(rseq_ptr), "c"(rseq_len)
+        : "memory");
+    __builtin_unreachable();
+  }
+  int e = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  // The launcher keeps only the shared status area.
+  munmap(base, status_off);
+  if (status_off + status_size < size) munmap(base + status_off + status_size, size - status_off - status_size);
+  if (pid < 0) {
+    munmap(base + status_off, status_size);
+    return SysErr(env, e, "clone3");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", (double)pid);
+  out.Set("status", Napi::ArrayBuffer::New(env, base + status_off, status_size));
+  return out;
+}
+
+// go(status, value): publish the go word and wake every waiting task (shared futex)
+Napi::Value Go(const Napi::CallbackInfo &info) {
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  uint32_t v = info[1].As<Napi::Number>().Uint32Value();
+  uint32_t *w = (uint32_t *)ab.Data();
+  __atomic_store_n(w, v, __ATOMIC_SEQ_CST);
+  long n = syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+  return Napi::Number::New(info.Env(), (double)n);
+}
+
+// release(status): unmap the launcher's view of the status area
+Napi::Value Release(const Napi::CallbackInfo &info) {
+  Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
+  munmap(ab.Data(), ab.ByteLength());
+  return info.Env().Undefined();
+}
+
+// waitpid(pid, nohang) -> { pid, exited, code, signaled, signal } | { errno, syscall }
+Napi::Value WaitPid(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  bool nohang = info[1].As<Napi::Boolean>().Value();
+  int status = 0;
+  pid_t r;
+  do r = waitpid(pid, &status, (nohang ? WNOHANG : 0) | __WALL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return SysErr(env, errno, "waitpid");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", (double)r);
+  if (r > 0) {
+    o.Set("exited", WIFEXITED(status));
+    o.Set("code", WIFEXITED(status) ? WEXITSTATUS(status) : 0);
+    o.Set("signaled", WIFSIGNALED(status));
+    o.Set("signal", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  }
+  return o;
+}
+
+}  // namespace
+
+void crtools::launcher::AddLaunch(Napi::Object exports) {
+  Export(exports, "launch", Launch);
+  Export(exports, "go", Go);
+  Export(exports, "release", Release);
+  Export(exports, "waitpid", WaitPid);
+}

@@ -1,0 +1,116 @@
+/*
+ * Private to the restorer blob: what its files share. The task's context (the plan pointer
+ * handed to _start and where this task reports), the failure path, the two assembly helpers
+ * of entry.S, and the steps each file provides. Everything is hidden: the blob is linked
+ * position-independent with no dynamic symbols and no absolute relocations.
+ */
+#ifndef CRTOOLS_BLOB_H
+#define CRTOOLS_BLOB_H
+
+#include "plan-layout.h"
+#include "syscalls.h"
+
+/* freestanding: the compiler may call these for struct copies and zeroing (restorer.c) */
+HIDDEN void *memset(void *d, int c, unsigned long n);
+HIDDEN void *memcpy(void *d, const void *s, unsigned long n);
+
+struct clone_args {
+	u64 flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+long blob_clone_thread(struct clone_args *args, unsigned long size, void (*fn)(void *), void *arg) HIDDEN;
+void blob_sigreturn(void *uc) HIDDEN __attribute__((noreturn));
+
+struct ctx {
+	u8 *plan;
+	struct plan_hdr *h;
+	struct plan_task *t;
+	u64 idx;
+	volatile struct plan_status *st;
+	volatile u32 *go;
+	volatile u32 ready;
+};
+
+struct targ {
+	struct ctx *c;
+	u64 ti;
+};
+
+#define AT(c, off) ((void *)((c)->plan + (off)))
+#define STR(c, off) ((const char *)((c)->plan + (off)))
+
+static inline void set_step(struct ctx *c, u64 step)
+{
+	c->st->step = step;
+}
+
+static inline __attribute__((noreturn)) void fail(struct ctx *c, u64 err, u64 detail)
+{
+	c->st->err = err;
+	c->st->detail = detail;
+	c->st->code = c->st->step;
+	__atomic_store_n(&c->st->state, ST_FAILED, __ATOMIC_SEQ_CST);
+	for (;;)
+		S1(NR_exit_group, 70);
+}
+
+/* a negative kernel return is -errno */
+static inline long chk(struct ctx *c, long r, u64 detail)
+{
+	if (r < 0 && r > -4096)
+		fail(c, (u64)-r, detail);
+	return r;
+}
+
+struct timespec64 {
+	s64 sec, nsec;
+};
+
+/* wait until *w != v, for at most the plan's timeout; never spins */
+static inline int wait_change(struct ctx *c, volatile u32 *w, u32 v)
+{
+	u64 waited = 0;
+	while (__atomic_load_n(w, __ATOMIC_SEQ_CST) == v) {
+		struct timespec64 ts = { 0, 100 * 1000 * 1000 };
+		long r = S4(NR_futex, w, FUTEX_WAIT, v, &ts);
+		if (r == -ETIMEDOUT) {
+			waited += 100;
+			if (waited >= c->h->timeout_ms)
+				return -ETIMEDOUT;
+		} else if (r < 0 && r != -EAGAIN && r != -EINTR)
+			return (int)r;
+	}
+	return 0;
+}
+
+static inline long xopen(const char *p, u64 flags)
+{
+	return S4(NR_openat, AT_FDCWD, p, (long)(flags & ~(u64)(O_CREAT | O_EXCL | O_TRUNC)), 0);
+}
+
+/* the steps of a task, one file each (called from restorer.c, and across files where noted) */
+
+/* files.c: the tree's file table, a task's descriptors and file locks */
+void open_file_table(struct ctx *c) HIDDEN;
+void restore_fds(struct ctx *c) HIDDEN;
+void restore_locks(struct ctx *c) HIDDEN;
+/* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */
+void check_size(struct ctx *c, long fd, u64 want, u64 detail) HIDDEN;
+
+/* memory.c: the address space (special mappings, vmas and their pages) and the mm fields */
+void restore_mm(struct ctx *c) HIDDEN;
+void restore_mm_struct(struct ctx *c) HIDDEN;
+
+/* task.c: signal actions, rlimits, itimers, POSIX timers, scheduling, credentials */
+void restore_task_misc(struct ctx *c) HIDDEN;
+void create_timers(struct ctx *c) HIDDEN;
+void arm_timers(struct ctx *c) HIDDEN;
+void restore_sched_oom(struct ctx *c) HIDDEN;
+void restore_creds(struct ctx *c) HIDDEN;
+
+/* threads.c: the other threads, the wait for "go", and the final rt_sigreturn */
+void restore_threads(struct ctx *c) HIDDEN;
+void wait_go(struct ctx *c) HIDDEN;
+void thread_final(struct ctx *c, u64 ti) HIDDEN;
+
+#endif

@@ -1,0 +1,274 @@
+/*
+ * crtools restorer blob: files. The root opens every file of the tree; each task takes its
+ * descriptors (dup2 from the table), epoll targets and file locks.
+ */
+#include "blob.h"
+
+void check_size(struct ctx *c, long fd, u64 want, u64 detail)
+{
+	u64 st[18];
+	if (want == ~0ULL)
+		return;
+	chk(c, S2(NR_fstat, fd, st), detail);
+	if (st[6] != want)
+		fail(c, ESTALE, detail);
+}
+
+/* A socket's buffer sizes as recorded (getsockopt shows twice what was set; FORCE: past the
+   limits, as root) */
+static void set_sock_bufs(struct ctx *c, long fd, const struct plan_file *f, u64 detail)
+{
+	int v;
+	if (f->sk_sndbuf) {
+		v = (int)(f->sk_sndbuf / 2);
+		chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 32 /* SO_SNDBUFFORCE */, &v, 4), detail);
+	}
+	if (f->sk_rcvbuf) {
+		v = (int)(f->sk_rcvbuf / 2);
+		chk(c, S5(NR_setsockopt, fd, 1, 33 /* SO_RCVBUFFORCE */, &v, 4), detail);
+	}
+}
+
+/* The root opens every file of the tree at fd_base + i; descendants inherit them. */
+void open_file_table(struct ctx *c)
+{
+	struct plan_file *f = AT(c, c->h->files_off);
+	u64 n = c->h->nfiles, i, k;
+
+	/* what the launcher holds goes, but for the descriptors handed over by the caller
+	   (--inherit-fd), which take their places first (fd_base is above every one of them) */
+	for (i = 0; i < n; i++)
+		if (f[i].kind == FILE_INHERIT)
+			chk(c, S2(NR_dup2, f[i].value, c->h->fd_base + i), i);
+	chk(c, S3(NR_close_range, 0, c->h->fd_base - 1, 0), 0);
+	chk(c, S3(NR_close_range, c->h->fd_base + n, ~0U, 0), 0);
+	for (i = 0; i < n; i++) {
+		long fd;
+		if (f[i].kind != FILE_REG)
+			continue;
+		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags), i);
+		check_size(c, fd, f[i].size, i);
+		if (f[i].pos)
+			chk(c, S3(NR_lseek, fd, f[i].pos, 0), i);
+		if ((u64)fd != c->h->fd_base + i) {
+			chk(c, S2(NR_dup2, fd, c->h->fd_base + i), i);
+			S1(NR_close, fd);
+		}
+	}
+	/* eventfd (its counter written back), signalfd (its mask), epoll (empty: the owner task adds
+	   the targets once its descriptors are in place, see restore_fds) */
+	for (i = 0; i < n; i++) {
+		long fd;
+		if (f[i].kind == FILE_EVENTFD) {
+			fd = chk(c, S2(NR_eventfd2, 0, f[i].flags & O_NONBLOCK), i);
+			if (f[i].value)
+				chk(c, S3(NR_write, fd, &f[i].value, 8), i);
+		} else if (f[i].kind == FILE_SIGNALFD) {
+			fd = chk(c, S4(NR_signalfd4, -1, &f[i].value, 8, f[i].flags & O_NONBLOCK), i);
+		} else if (f[i].kind == FILE_TIMERFD) {
+			/* clock, ticks, value sec/nsec, interval sec/nsec; the value is the time that was left */
+			const u64 *t = AT(c, f[i].data_off);
+			u64 its[4] = { t[4], t[5], t[2], t[3] };
+			if (!its[2] && !its[3] && (its[0] || its[1]))
+				its[3] = 1; /* periodic, caught right at an expiry: next one at once */
+			fd = chk(c, S2(NR_timerfd_create, t[0], f[i].flags & O_NONBLOCK), i);
+			if (its[2] || its[3])
+				chk(c, S4(NR_timerfd_settime, fd, 0, its, 0), i);
+			if (t[1])
+				chk(c, S3(NR_ioctl, fd, 0x40085400 /* TFD_IOC_SET_TICKS */, &t[1]), i);
+		} else if (f[i].kind == FILE_INET) {
+			/* not connected TCP/UDP: options, bind (address reuse on while binding), listen */
+			int one = 1, v;
+			fd = chk(c, S3(NR_socket, f[i].sk_family, f[i].value, f[i].sk_proto), i);
+			chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, &one, 4), i);
+			if (f[i].sk_opts & 2)
+				chk(c, S5(NR_setsockopt, fd, 1, 15 /* SO_REUSEPORT */, &one, 4), i);
+			if (f[i].sk_family == 10) {
+				v = (f[i].sk_opts & 4) ? 1 : 0;
+				chk(c, S5(NR_setsockopt, fd, 41 /* IPPROTO_IPV6 */, 26 /* IPV6_V6ONLY */, &v, 4), i);
+			}
+			set_sock_bufs(c, fd, &f[i], i);
+			if (f[i].data_len)
+				chk(c, S3(NR_bind, fd, AT(c, f[i].data_off), f[i].data_len), i);
+			if (f[i].sk_listen)
+				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
+			if (!(f[i].sk_opts & 1)) {
+				v = 0;
+				chk(c, S5(NR_setsockopt, fd, 1, 2, &v, 4), i);
+			}
+			if (f[i].flags & O_NONBLOCK)
+				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
+		} else if (f[i].kind == FILE_UNIX_BOUND) {
+			/* a named unix socket: bind (over a stale socket file left at the name), listen */
+			const u8 *sa = AT(c, f[i].data_off);
+			long r;
+			fd = chk(c, S3(NR_socket, 1 /* AF_UNIX */, f[i].value, 0), i);
+			set_sock_bufs(c, fd, &f[i], i);
+			r = S3(NR_bind, fd, sa, f[i].data_len);
+			if (r == -EADDRINUSE && f[i].data_len > 2 && sa[2]) {
+				u64 st[18];
+				/* only a socket file is replaced (st_mode at byte 24: S_IFSOCK) */
+				if (S4(NR_newfstatat, AT_FDCWD, sa + 2, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0 &&
+				    ((st[3] & 0xffffffffULL) & 0170000) == 0140000 && S1(NR_unlink, sa + 2) == 0)
+					r = S3(NR_bind, fd, sa, f[i].data_len);
+			}
+			chk(c, r, i);
+			if (f[i].sk_listen)
+				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
+			if (f[i].flags & O_NONBLOCK)
+				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
+		} else if (f[i].kind == FILE_INOTIFY) {
+			/* each watch under its recorded number: (wd, mask, path length, path padded to 8) */
+			const u8 *d = AT(c, f[i].data_off), *end = d + f[i].data_len;
+			fd = chk(c, S1(NR_inotify_init1, f[i].flags & O_NONBLOCK), i);
+			while (d + 24 <= end) {
+				const u64 *w = (const u64 *)d;
+				long wd;
+				S3(NR_ioctl, fd, 0x40044900 /* INOTIFY_IOC_SETNEXTWD */, w[0]);
+				wd = chk(c, S3(NR_inotify_add_watch, fd, d + 24, w[1]), i);
+				if ((u64)wd != w[0])
+					fail(c, EEXIST, i); /* the kernel gave another number (no SETNEXTWD) */
+				d += 24 + ((w[2] + 7) & ~7ULL);
+			}
+		} else if (f[i].kind == FILE_EPOLL) {
+			fd = chk(c, S1(NR_epoll_create1, 0), i);
+			if (f[i].flags & O_NONBLOCK)
+				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
+		} else
+			continue;
+		if ((u64)fd != c->h->fd_base + i) {
+			chk(c, S2(NR_dup2, fd, c->h->fd_base + i), i);
+			S1(NR_close, fd);
+		}
+	}
+	/* socketpairs: both ends at once, buffer sizes first, then each end's queued messages sent
+	   from the other end (non-blocking: a queue that no longer fits fails instead of hanging) */
+	for (i = 0; i < n; i++) {
+		int sv[2];
+		u64 e[2], k;
+		if (f[i].kind != FILE_UNIX || !f[i].sk_peer)
+			continue;
+		e[0] = i;
+		e[1] = f[i].sk_peer - 1;
+		if (e[1] >= n || f[e[1]].kind != FILE_UNIX || f[e[1]].sk_peer != i + 1)
+			fail(c, EINVAL, i);
+		chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
+		for (k = 0; k < 2; k++)
+			set_sock_bufs(c, sv[k], &f[e[k]], e[k]);
+		for (k = 0; k < 2; k++) {
+			struct plan_file *x = &f[e[k]];
+			const u8 *q = AT(c, x->data_off), *end = q + x->data_len;
+			while (q + 8 <= end) {
+				u64 len = *(const u64 *)q;
+				const u8 *d = q + 8;
+				if (x->value == 1) { /* stream: bytes, in as many writes as it takes */
+					u64 left = len;
+					while (left) {
+						long w = chk(c, S3(NR_write, sv[1 - k], d, left), e[k]);
+						d += w;
+						left -= (u64)w;
+					}
+				} else if ((u64)chk(c, S3(NR_write, sv[1 - k], d, len), e[k]) != len) {
+					fail(c, EMSGSIZE, e[k]);
+				}
+				q += 8 + ((len + 7) & ~7ULL);
+			}
+		}
+		for (k = 0; k < 2; k++) {
+			struct plan_file *x = &f[e[k]];
+			if (x->sk_shutdown & 2)
+				chk(c, S2(NR_shutdown, sv[k], 1 /* SHUT_WR */), e[k]);
+			if (x->sk_shutdown & 1)
+				chk(c, S2(NR_shutdown, sv[k], 0 /* SHUT_RD */), e[k]);
+			chk(c, S3(NR_fcntl, sv[k], F_SETFL, x->flags & O_NONBLOCK), e[k]);
+			chk(c, S2(NR_dup2, sv[k], c->h->fd_base + e[k]), e[k]);
+			S1(NR_close, sv[k]);
+		}
+		f[e[1]].sk_peer = 0; /* made with this end (the root's private copy of the plan) */
+	}
+	for (i = 0; i < n; i++) {
+		int p[2];
+		int have_r = 0, have_w = 0;
+		if (f[i].kind != FILE_PIPE_R && f[i].kind != FILE_PIPE_W)
+			continue;
+		if (f[i].data_len == ~0ULL) /* already made with an earlier end */
+			continue;
+		chk(c, S2(NR_pipe2, p, 0), i);
+		if (f[i].pipe_size)
+			chk(c, S3(NR_fcntl, p[1], F_SETPIPE_SZ, f[i].pipe_size), i);
+		if (f[i].data_len) {
+			const u8 *d = AT(c, f[i].data_off);
+			u64 left = f[i].data_len;
+			while (left) {
+				long w = chk(c, S3(NR_write, p[1], d, left), i);
+				d += w;
+				left -= (u64)w;
+			}
+		}
+		for (k = i; k < n; k++) {
+			long src, dst = (long)(c->h->fd_base + k);
+			if ((f[k].kind != FILE_PIPE_R && f[k].kind != FILE_PIPE_W) || f[k].pipe_id != f[i].pipe_id)
+				continue;
+			src = f[k].kind == FILE_PIPE_R ? p[0] : p[1];
+			if (f[k].kind == FILE_PIPE_R && have_r)
+				src = (long)(c->h->fd_base + have_r - 1);
+			if (f[k].kind == FILE_PIPE_W && have_w)
+				src = (long)(c->h->fd_base + have_w - 1);
+			chk(c, S2(NR_dup2, src, dst), k);
+			chk(c, S3(NR_fcntl, dst, F_SETFL, f[k].flags & O_NONBLOCK), k);
+			if (f[k].kind == FILE_PIPE_R && !have_r)
+				have_r = (int)k + 1;
+			if (f[k].kind == FILE_PIPE_W && !have_w)
+				have_w = (int)k + 1;
+			if (k != i)
+				f[k].data_len = ~0ULL; /* private copy of the plan: mark done */
+		}
+		S1(NR_close, p[0]);
+		S1(NR_close, p[1]);
+	}
+}
+
+void restore_fds(struct ctx *c)
+{
+	struct plan_fd *fd = AT(c, c->t->fds_off);
+	u64 i;
+	for (i = 0; i < c->t->nfds; i++) {
+		chk(c, S2(NR_dup2, c->h->fd_base + fd[i].file, fd[i].fd), fd[i].fd);
+		if (fd[i].flags)
+			chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
+	}
+	/* epoll instances this task owns: watch its descriptors again (the instance is one open
+	   file, so tasks that share it see the targets too) */
+	set_step(c, STEP_EPOLL);
+	for (i = 0; i < c->t->nfds; i++) {
+		struct plan_file *f = (struct plan_file *)AT(c, c->h->files_off) + fd[i].file;
+		const u64 *t = AT(c, f->data_off);
+		u64 k;
+		if (f->kind != FILE_EPOLL || f->owner != c->t->pid)
+			continue;
+		for (k = 0; k + 24 <= f->data_len; k += 24, t += 3) {
+			struct { u32 events; u64 data; } __attribute__((packed)) ev = { (u32)t[1], t[2] };
+			chk(c, S4(NR_epoll_ctl, fd[i].fd, 1 /* EPOLL_CTL_ADD */, t[0], &ev), t[0]);
+		}
+		f->owner = 0; /* once, even if the task holds it at several descriptors */
+	}
+	set_step(c, STEP_FDS);
+	if (c->h->nfiles)
+		chk(c, S3(NR_close_range, c->h->fd_base, c->h->fd_base + c->h->nfiles - 1, 0), 0);
+}
+
+/* file locks, taken again without waiting: another holder now is a failure, as in CRIU */
+void restore_locks(struct ctx *c)
+{
+	const u64 *l = AT(c, c->t->locks_off);
+	u64 i;
+
+	set_step(c, STEP_LOCKS);
+	for (i = 0; i < c->t->nlocks; i++, l += 5) {
+		struct { short type, whence; int pad; s64 start, len; int pid, pad2; } fl = { (short)l[2], 0 /* SEEK_SET */, 0, (s64)l[3], (s64)l[4], 0, 0 };
+		if (l[1] == 2)
+			chk(c, S2(NR_flock, l[0], (l[2] == 1 ? 2 /* LOCK_EX */ : 1 /* LOCK_SH */) | 4 /* LOCK_NB */), l[0]);
+		else
+			chk(c, S3(NR_fcntl, l[0], l[1] == 4 ? 37 /* F_OFD_SETLK */ : 6 /* F_SETLK */, &fl), l[0]);
+	}
+}

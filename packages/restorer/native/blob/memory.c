@@ -1,0 +1,302 @@
+/*
+ * crtools restorer blob: memory. Special mappings parked and put back, vmas mapped, pages read
+ * (or copied with UFFDIO_COPY, shared with the launcher), protections set, mm fields.
+ */
+#include "blob.h"
+
+/* Page runs flagged uffd (big runs in private anonymous areas, chosen by the plan) are filled
+   with UFFDIO_COPY: the kernel allocates each page and copies into it in one go (no zeroing, no
+   fault per page), reading through a read-only mapping of the pages image (page cache, no copy).
+   They are cut into PAGE_CHUNK pieces, claimed one at a time through the task's status record,
+   so that the launcher can take pieces too (with its own copy of the userfaultfd, pidfd_getfd)
+   while this task does the same: the copying runs on two CPUs. */
+static u64 run_chunks(const struct plan_run *r)
+{
+	return (r->npages * PAGE + PAGE_CHUNK - 1) / PAGE_CHUNK;
+}
+
+/* piece k of the flagged runs: run index, byte offset in it, length */
+static u64 chunk_at(const struct plan_run *r, u64 nruns, u64 k, u64 *at, u64 *len)
+{
+	u64 i;
+	for (i = 0; i < nruns; i++) {
+		u64 n;
+		if (!r[i].uffd)
+			continue;
+		n = run_chunks(&r[i]);
+		if (k < n) {
+			*at = k * PAGE_CHUNK;
+			*len = r[i].npages * PAGE - *at < PAGE_CHUNK ? r[i].npages * PAGE - *at : PAGE_CHUNK;
+			return i;
+		}
+		k -= n;
+	}
+	return nruns;
+}
+
+/* UFFDIO_COPY len bytes at off of the pages image to dst; 0 or -errno */
+static long copy_chunk(long uffd, long pfd, u64 dst, u64 off, u64 len)
+{
+	struct { u64 dst, src, len, mode; long long copy; } cp;
+	long src = S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, pfd, off), r = 0;
+	u64 done = 0;
+	int again = 0;
+
+	if (src < 0)
+		return src;
+	while (done < len) {
+		long e;
+		cp.dst = dst + done;
+		cp.src = (u64)src + done;
+		cp.len = len - done;
+		cp.mode = 0;
+		cp.copy = 0;
+		e = S3(NR_ioctl, uffd, 0xc028aa03 /* UFFDIO_COPY */, &cp);
+		if (e == 0)
+			break;
+		if (cp.copy > 0) {
+			done += (u64)cp.copy; /* partial: go on from there */
+			continue;
+		}
+		if (e != -EAGAIN || ++again > 1000) {
+			r = e;
+			break;
+		}
+	}
+	S2(NR_munmap, src, len);
+	return r;
+}
+
+/* the pages image of run r, kept open while consecutive runs share it */
+static long pages_fd(struct ctx *c, const struct plan_run *r, u64 *cur, long *pfd)
+{
+	u64 path = r->path ? r->path : c->t->pages_path;
+	if (path != *cur) {
+		if (*pfd >= 0)
+			S1(NR_close, *pfd);
+		*pfd = chk(c, xopen(STR(c, path), O_RDONLY), r->vaddr);
+		*cur = path;
+	}
+	return *pfd;
+}
+
+/* unregister the flagged runs among the first n */
+static void uffd_unregister(long uffd, const struct plan_run *r, u64 n)
+{
+	u64 i;
+	for (i = 0; i < n; i++) {
+		struct { u64 start, len; } range = { r[i].vaddr, r[i].npages * PAGE };
+		if (r[i].uffd)
+			S3(NR_ioctl, uffd, 0x8010aa01 /* UFFDIO_UNREGISTER */, &range);
+	}
+}
+
+/* a userfaultfd with every flagged run registered, or -1 (then every run is read with pread) */
+static long uffd_setup(struct plan_run *r, u64 nruns)
+{
+	u64 api[3] = { 0xAA, 0, 0 }, i;
+	long uffd = S1(NR_userfaultfd, 02000000 | 04000 | 1 /* O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY */);
+	if (uffd == -EINVAL)
+		uffd = S1(NR_userfaultfd, 02000000 | 04000);
+	if (uffd < 0)
+		return -1;
+	if (S3(NR_ioctl, uffd, 0xc018aa3f /* UFFDIO_API */, api) < 0)
+		goto no;
+	for (i = 0; i < nruns; i++) {
+		struct { u64 start, len, mode, ioctls; } reg = { r[i].vaddr, r[i].npages * PAGE, 1 /* MISSING */, 0 };
+		if (!r[i].uffd || S3(NR_ioctl, uffd, 0xc020aa00 /* UFFDIO_REGISTER */, &reg) == 0)
+			continue;
+		uffd_unregister(uffd, r, i);
+		goto no;
+	}
+	return uffd;
+no:
+	S1(NR_close, uffd);
+	return -1;
+}
+
+static void restore_pages(struct ctx *c)
+{
+	struct plan_run *r = AT(c, c->t->runs_off);
+	volatile struct plan_status *st = c->st;
+	u64 i, k, nchunks = 0, cur = ~0ULL;
+	long pfd = -1, uffd = -1;
+
+	for (i = 0; i < c->t->nruns; i++)
+		if (r[i].uffd)
+			nchunks += run_chunks(&r[i]);
+	if (nchunks)
+		uffd = uffd_setup(r, c->t->nruns);
+	if (uffd >= 0) {
+		volatile u32 *pub = (volatile u32 *)(c->h->status_addr + STATUS_PUB_OFF);
+		st->uffd = (u64)uffd;
+		st->chunks = nchunks;
+		__atomic_store_n(&st->claimed, 0, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(pub, 1, __ATOMIC_SEQ_CST);
+		S3(NR_futex, pub, FUTEX_WAKE, 0x7fffffff);
+		while ((k = __atomic_fetch_add(&st->claimed, 1, __ATOMIC_SEQ_CST)) < nchunks) {
+			u64 at = 0, len = 0;
+			i = chunk_at(r, c->t->nruns, k, &at, &len);
+			if (i >= c->t->nruns)
+				fail(c, EINVAL, k);
+			chk(c, copy_chunk(uffd, pages_fd(c, &r[i], &cur, &pfd), r[i].vaddr + at, r[i].off + at, len), r[i].vaddr + at);
+			__atomic_add_fetch(&st->copied, 1, __ATOMIC_SEQ_CST);
+		}
+	}
+	for (i = 0; i < c->t->nruns; i++) {
+		u8 *dst = (u8 *)r[i].vaddr;
+		u64 left = r[i].npages * PAGE, off = r[i].off;
+		if (r[i].uffd && uffd >= 0)
+			continue;
+		pages_fd(c, &r[i], &cur, &pfd);
+		/* fault the pages in bulk first: much cheaper than one fault per page inside pread
+		   (older kernels without MADV_POPULATE_WRITE just fault as before) */
+		if (left >= 64 * PAGE)
+			S3(NR_madvise, dst, left, 23 /* MADV_POPULATE_WRITE */);
+		while (left) {
+			long n = S4(NR_pread64, pfd, dst, left, off);
+			if (n == -EINTR)
+				continue;
+			chk(c, n, r[i].vaddr);
+			if (n == 0)
+				fail(c, EIO, r[i].vaddr); /* pages image shorter than its pagemap */
+			dst += n;
+			off += (u64)n;
+			left -= (u64)n;
+		}
+	}
+	if (pfd >= 0)
+		S1(NR_close, pfd);
+	if (uffd < 0)
+		return;
+	/* pieces the launcher took: wait until it has copied them, and for its verdict */
+	for (;;) {
+		u32 done = __atomic_load_n((volatile u32 *)&st->copied, __ATOMIC_SEQ_CST);
+		if (done >= nchunks)
+			break;
+		chk(c, wait_change(c, (volatile u32 *)&st->copied, done), 0);
+	}
+	if (st->help_err)
+		fail(c, st->help_err, 0);
+	uffd_unregister(uffd, r, c->t->nruns);
+	S1(NR_close, uffd);
+}
+
+void restore_mm(struct ctx *c)
+{
+	struct plan_hdr *h = c->h;
+	struct plan_special *sp = AT(c, c->t->special_off);
+	struct plan_vma *v = AT(c, c->t->vmas_off);
+	u64 i, park = h->park_addr;
+
+	/* [vvar], [vvar_vclock], [vdso]: park inside our region, drop the rest, then put them in place */
+	set_step(c, STEP_VDSO);
+	for (i = 0; i < c->t->nspecial; i++) {
+		u64 len = sp[i].end - sp[i].start;
+		chk(c, S5(NR_mremap, sp[i].start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, park), i);
+		sp[i].start = park;
+		sp[i].end = park + len;
+		park += len;
+	}
+	set_step(c, STEP_UNMAP);
+	chk(c, S2(NR_munmap, 0, h->region_start), 0);
+	chk(c, S2(NR_munmap, h->region_end, TASK_TOP - h->region_end), 1);
+	set_step(c, STEP_VDSO);
+	for (i = 0; i < c->t->nspecial; i++) {
+		u64 len = sp[i].end - sp[i].start;
+		if (sp[i].target == ~0ULL)
+			chk(c, S2(NR_munmap, sp[i].start, len), i);
+		else
+			chk(c, S5(NR_mremap, sp[i].start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, sp[i].target), i);
+	}
+
+	set_step(c, STEP_MMAP);
+	for (i = 0; i < c->t->nvmas; i++) {
+		u64 len = v[i].end - v[i].start;
+		long fd = -1, a;
+		u64 prot = v[i].prot, b;
+		if (v[i].kind == VMA_SKIP)
+			continue;
+		if (v[i].kind != VMA_FILE_SHARED)
+			prot |= PROT_WRITE;
+		if (v[i].kind == VMA_ANON) {
+			a = S6(NR_mmap, v[i].start, len, prot, v[i].flags | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
+		} else {
+			fd = chk(c, xopen(STR(c, v[i].path), v[i].open_flags), v[i].start);
+			check_size(c, fd, v[i].file_size, v[i].start);
+			a = S6(NR_mmap, v[i].start, len, prot, (v[i].flags & ~(u64)MAP_ANONYMOUS) | MAP_FIXED, fd, v[i].pgoff);
+			S1(NR_close, fd);
+		}
+		chk(c, a, v[i].start);
+		if ((u64)a != v[i].start)
+			fail(c, EINVAL, v[i].start);
+		for (b = 0; b < 32; b++)
+			if (v[i].madv & (1ULL << b))
+				chk(c, S3(NR_madvise, v[i].start, len, b), v[i].start);
+	}
+
+	set_step(c, STEP_PAGES);
+	restore_pages(c);
+	{
+		/* single words the plan re-points (e.g. GOT slots after a move to another CPU) */
+		const u64 *p = AT(c, c->t->patches_off);
+		for (i = 0; i < c->t->npatches; i++)
+			*(volatile u64 *)p[2 * i] = p[2 * i + 1];
+	}
+
+	set_step(c, STEP_MPROTECT);
+	for (i = 0; i < c->t->nvmas; i++)
+		if (v[i].kind != VMA_SKIP && v[i].kind != VMA_FILE_SHARED && !(v[i].prot & PROT_WRITE))
+			chk(c, S3(NR_mprotect, v[i].start, v[i].end - v[i].start, v[i].prot), v[i].start);
+}
+
+struct prctl_mm_map {
+	u64 start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start,
+		env_end, auxv;
+	u32 auxv_size, exe_fd;
+};
+
+void restore_mm_struct(struct ctx *c)
+{
+	struct plan_task *t = c->t;
+	struct prctl_mm_map m;
+	long exe = -1;
+
+	set_step(c, STEP_EXE);
+	if (t->exe_path) {
+		u64 want[18], have[18];
+		long self;
+		exe = chk(c, xopen(STR(c, t->exe_path), O_RDONLY), 0);
+		/* the task already runs that very file (e.g. a Node program restored by crtools' Node):
+		   leave exe alone, the kernel refuses to replace an exe that is still mapped (EBUSY) */
+		self = xopen("/proc/self/exe", O_RDONLY);
+		if (self >= 0) {
+			if (S2(NR_fstat, exe, want) == 0 && S2(NR_fstat, self, have) == 0 && want[0] == have[0] && want[1] == have[1]) {
+				S1(NR_close, exe);
+				exe = -1;
+			}
+			S1(NR_close, self);
+		}
+	}
+	set_step(c, STEP_MM);
+	m.start_code = t->mm_start_code;
+	m.end_code = t->mm_end_code;
+	m.start_data = t->mm_start_data;
+	m.end_data = t->mm_end_data;
+	m.start_brk = t->mm_start_brk;
+	m.brk = t->mm_brk;
+	m.start_stack = t->mm_start_stack;
+	m.arg_start = t->mm_arg_start;
+	m.arg_end = t->mm_arg_end;
+	m.env_start = t->mm_env_start;
+	m.env_end = t->mm_env_end;
+	m.auxv = (u64)AT(c, t->auxv_off);
+	m.auxv_size = (u32)t->auxv_bytes;
+	m.exe_fd = (u32)exe;
+	chk(c, S5(NR_prctl, PR_SET_MM, PR_SET_MM_MAP, &m, sizeof(m), 0), 0);
+	if (exe >= 0)
+		S1(NR_close, exe);
+	chk(c, S5(NR_prctl, PR_SET_DUMPABLE, t->dumpable, 0, 0, 0), 0);
+	if (t->personality != 0xffffffffULL)
+		chk(c, S1(NR_personality, t->personality), 0);
+}

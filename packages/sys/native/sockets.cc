@@ -1,0 +1,273 @@
+// @crtools/sys: sockets: the NETLINK_SOCK_DIAG view of this network namespace, and a task's
+// socket examined through our own copy of its descriptor (pidfd_getfd).
+#include "sys.h"
+
+#include <cerrno>
+#include <cstring>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace {
+
+using namespace crtools::sys;
+using crtools::SysErr;
+
+// A failed step: its errno and the system call that failed.
+struct Failure {
+  int err = 0;
+  const char *syscall = nullptr;
+  bool failed(int e, const char *sc) {
+    err = e;
+    syscall = sc;
+    return false;
+  }
+};
+
+// A descriptor of ours on the same open file as task pid's fd, or -1 with `f` set.
+int TaskFdCopy(int pid, int tfd, Failure &f) {
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return f.failed(errno, "pidfd_open"), -1;
+  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
+  int e = errno;
+  close(pidfd);
+  if (fd < 0) return f.failed(e, "pidfd_getfd"), -1;
+  return fd;
+}
+
+// Zero a { nlmsghdr, *_diag_req } request and make it a SOCK_DIAG_BY_FAMILY dump.
+template <typename R>
+void DiagRequest(R &req) {
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+}
+
+// Send a NETLINK_SOCK_DIAG dump request and hand each answer message to `each`; false with `f`
+// set when a step fails (the kernel's own refusal is reported as sock_diag).
+template <typename F>
+bool DiagDump(const void *req, size_t reqLen, Failure &f, F each) {
+  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (nl < 0) return f.failed(errno, "socket");
+  if (send(nl, req, reqLen, 0) < 0) {
+    f.failed(errno, "send");
+    close(nl);
+    return false;
+  }
+  std::vector<char> buf(1 << 16);
+  bool ok = true;
+  for (bool done = false; !done;) {
+    ssize_t len = recv(nl, buf.data(), buf.size(), 0);
+    if (len < 0) {
+      if (errno == EINTR) continue;
+      ok = f.failed(errno, "recv");
+      break;
+    }
+    if (len == 0) break;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf.data(); NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = true;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+        ok = f.failed(e ? e : EIO, "sock_diag");
+        done = true;
+        break;
+      }
+      each(h);
+    }
+  }
+  close(nl);
+  return ok;
+}
+
+// unixDiag() -> [{ ino, type, state, peer, name: Buffer | null, rqueue, wqueue, shutdown }] |
+// { errno, syscall }: every AF_UNIX socket of this network namespace
+Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct {
+    struct nlmsghdr h;
+    struct unix_diag_req r;
+  } req;
+  DiagRequest(req);
+  req.r.sdiag_family = AF_UNIX;
+  req.r.udiag_states = 0xffffffff;
+  req.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  Failure f;
+  bool ok = DiagDump(&req, sizeof req, f, [&](struct nlmsghdr *h) {
+    struct unix_diag_msg *m = (struct unix_diag_msg *)NLMSG_DATA(h);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ino", Num(env, (double)m->udiag_ino));
+    o.Set("type", Num(env, m->udiag_type));
+    o.Set("state", Num(env, m->udiag_state));
+    o.Set("peer", Num(env, 0));
+    o.Set("name", env.Null());
+    o.Set("shutdown", Num(env, 0));
+    int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+    for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+      void *d = RTA_DATA(a);
+      size_t dl = RTA_PAYLOAD(a);
+      switch (a->rta_type) {
+        case UNIX_DIAG_NAME: o.Set("name", Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)d, dl)); break;
+        case UNIX_DIAG_PEER: o.Set("peer", Num(env, (double)*(uint32_t *)d)); break;
+        case UNIX_DIAG_RQLEN: {
+          struct unix_diag_rqlen *q = (struct unix_diag_rqlen *)d;
+          o.Set("rqueue", Num(env, q->udiag_rqueue));
+          o.Set("wqueue", Num(env, q->udiag_wqueue));
+          break;
+        }
+        case UNIX_DIAG_SHUTDOWN: o.Set("shutdown", Num(env, *(uint8_t *)d)); break;
+      }
+    }
+    out.Set(n++, o);
+  });
+  if (!ok) return SysErr(env, f.err, f.syscall);
+  return out;
+}
+
+// sockQueue(pid, fd) -> { sndbuf, rcvbuf, packets: Buffer[], rights: bool } | { errno, syscall }:
+// a copy of the task's socket, its buffer sizes and its receive queue read with MSG_PEEK from
+// offset 0 (SO_PEEK_OFF), one Buffer per message (stream sockets: one for everything); the
+// task's peek offset is put back. rights: a message carries descriptors (SCM_RIGHTS).
+Napi::Value SockQueue(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Failure f;
+  int fd = TaskFdCopy(I32(info[0]), I32(info[1]), f);
+  if (fd < 0) return SysErr(env, f.err, f.syscall);
+  int sndbuf = 0, rcvbuf = 0, oldoff = -1, type = 0;
+  socklen_t sl = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
+  sl = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &sl);
+  sl = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl);
+  sl = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &oldoff, &sl);
+  int zero = 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) < 0) {
+    int e = errno;
+    close(fd);
+    return SysErr(env, e, "setsockopt");
+  }
+  Napi::Array packets = Napi::Array::New(env);
+  uint32_t n = 0;
+  bool rights = false;
+  std::vector<uint8_t> data((size_t)(rcvbuf > 0 ? rcvbuf : 1 << 16) * 2 + 4096);
+  std::vector<char> ctl(4096);
+  int err = 0;
+  for (;;) {
+    struct iovec iov = {data.data(), data.size()};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.data();
+    mh.msg_controllen = ctl.size();
+    ssize_t r = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) err = errno;
+      break;
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        rights = true;
+        // the peek took references on the files: close them
+        int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int k = 0; k < cnt; k++) close(((int *)CMSG_DATA(c))[k]);
+      }
+    if (r == 0 && type == SOCK_STREAM) break;  // end of stream (peer shut down)
+    packets.Set(n++, Napi::Buffer<uint8_t>::Copy(env, data.data(), (size_t)r));
+    if (n > 1000000) break;
+  }
+  setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &oldoff, sizeof oldoff);
+  close(fd);
+  if (err) return SysErr(env, err, "recvmsg");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sndbuf", Num(env, sndbuf));
+  o.Set("rcvbuf", Num(env, rcvbuf));
+  o.Set("packets", packets);
+  o.Set("rights", Napi::Boolean::New(env, rights));
+  return o;
+}
+
+// sockInfo(pid, fd) -> { domain, type, protocol, listening, reuseaddr, reuseport, v6only, sndbuf,
+// rcvbuf, local: Buffer | null, peer: Buffer | null } | { errno, syscall }, read from a copy
+// of the task's socket
+Napi::Value SockInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Failure f;
+  int fd = TaskFdCopy(I32(info[0]), I32(info[1]), f);
+  if (fd < 0) return SysErr(env, f.err, f.syscall);
+  auto opt = [&](int level, int name) {
+    int v = 0;
+    socklen_t l = sizeof v;
+    return getsockopt(fd, level, name, &v, &l) == 0 ? v : -1;
+  };
+  Napi::Object o = Napi::Object::New(env);
+  int domain = opt(SOL_SOCKET, SO_DOMAIN);
+  o.Set("domain", Num(env, domain));
+  o.Set("type", Num(env, opt(SOL_SOCKET, SO_TYPE)));
+  o.Set("protocol", Num(env, opt(SOL_SOCKET, SO_PROTOCOL)));
+  o.Set("listening", Napi::Boolean::New(env, opt(SOL_SOCKET, SO_ACCEPTCONN) == 1));
+  o.Set("reuseaddr", Napi::Boolean::New(env, opt(SOL_SOCKET, SO_REUSEADDR) == 1));
+  o.Set("reuseport", Napi::Boolean::New(env, opt(SOL_SOCKET, SO_REUSEPORT) == 1));
+  o.Set("v6only", Napi::Boolean::New(env, domain == AF_INET6 && opt(IPPROTO_IPV6, IPV6_V6ONLY) == 1));
+  o.Set("sndbuf", Num(env, opt(SOL_SOCKET, SO_SNDBUF)));
+  o.Set("rcvbuf", Num(env, opt(SOL_SOCKET, SO_RCVBUF)));
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) o.Set("local", Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)&ss, sl));
+  else o.Set("local", env.Null());
+  sl = sizeof ss;
+  if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) o.Set("peer", Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)&ss, sl));
+  else o.Set("peer", env.Null());
+  close(fd);
+  return o;
+}
+
+// listenBacklog(family, ino) -> the listen backlog (max_ack_backlog) of the listening TCP socket
+// with that inode | { errno, syscall } (ENOENT: no such listening socket)
+Napi::Value ListenBacklog(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int family = I32(info[0]);
+  uint32_t ino = (uint32_t)info[1].As<Napi::Number>().Int64Value();
+  struct {
+    struct nlmsghdr h;
+    struct inet_diag_req_v2 r;
+  } req;
+  DiagRequest(req);
+  req.r.sdiag_family = (uint8_t)family;
+  req.r.sdiag_protocol = IPPROTO_TCP;
+  req.r.idiag_states = 1u << 10;  // TCP_LISTEN
+  long found = -1;
+  Failure f;
+  bool ok = DiagDump(&req, sizeof req, f, [&](struct nlmsghdr *h) {
+    struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
+    if (m->idiag_inode == ino) found = m->idiag_wqueue;
+  });
+  if (!ok) return SysErr(env, f.err, f.syscall);
+  if (found < 0) return SysErr(env, ENOENT, "sock_diag");
+  return Num(env, (double)found);
+}
+
+}  // namespace
+
+void crtools::sys::AddSockets(Napi::Object exports) {
+  Export(exports, "unixDiag", UnixDiag);
+  Export(exports, "sockQueue", SockQueue);
+  Export(exports, "sockInfo", SockInfo);
+  Export(exports, "listenBacklog", ListenBacklog);
+}

@@ -1,0 +1,23 @@
+/** kcmp(2) and clocks: questions about processes and time that both sides ask. */
+import { addon, orThrow } from './native.js';
+
+/** kcmp(2) types: which kind of kernel object two tasks are compared on. */
+export const KCMP_FILE = 0;
+export const KCMP_VM = 1;
+export const KCMP_FILES = 2;
+export const KCMP_FS = 3;
+export const KCMP_SIGHAND = 4;
+export const KCMP_EPOLL_TFD = 7;
+
+/** kcmp(2): do the two tasks' objects (KCMP_*) match? */
+export function sameKernelObject(pid1: number, pid2: number, type: number, idx1 = 0, idx2 = 0): boolean {
+  return orThrow(addon.get().kcmp(pid1, pid2, type, idx1, idx2), 'kcmp', { pid: pid1 }) === 0;
+}
+
+export const CLOCK_MONOTONIC = 1;
+export const CLOCK_BOOTTIME = 7;
+
+export function clockNow(clockId: number): { tv_sec: bigint; tv_nsec: bigint } {
+  const [sec, nsec] = orThrow(addon.get().clockGettime(clockId), 'clock_gettime');
+  return { tv_sec: BigInt(sec), tv_nsec: BigInt(nsec) };
+}
