@@ -4,7 +4,7 @@ export { decodeImage, humanSize, withOutput, type DecodeOptions } from './decode
 export { encodeImage, type EncodeOptions } from './encode.js';
 export { infoImage } from './info.js';
 export { exploreDir, type ExploreOptions } from './x.js';
-export { VIEWS, collectView, renderView, viewJson, type View, type PsRow, type TaskFds, type TaskMems, type TaskRss, type TaskSocks, type TreeNode } from './explore.js';
+export { VIEWS, collectView, renderView, viewJson, type View, type PsRow, type TaskFds, type TaskMems, type TaskRss, type TaskSocks, type TreeNode } from './explore/index.js';
 export { ImageDir, type ImageLoader, type CritImage } from './image-dir.js';
 export { pyDumps, pyString } from './pyjson.js';
 export { parseJson, readImageDocument, JsonSyntaxError, type JsonValue } from './_images.js';

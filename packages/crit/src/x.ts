@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { loadCritImage } from './_images.js';
 import { ImageDir, type ImageLoader } from './image-dir.js';
-import { VIEWS, collectView, renderView, viewJson, type View } from './explore.js';
+import { VIEWS, collectView, renderView, viewJson, type View } from './explore/index.js';
 import { usage } from './errors.js';
 
 export interface ExploreOptions {

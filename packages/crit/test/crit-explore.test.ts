@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ImageDir, type CritImage, type ImageLoader } from '../src/image-dir.js';
-import { collectView, renderView, viewJson, humanBytes, renderTree, type TreeNode } from '../src/explore.js';
+import { collectView, renderView, viewJson, humanBytes, renderTree, type TreeNode } from '../src/explore/index.js';
 import { exploreDir } from '../src/x.js';
 import { parseJson } from '../src/index.js';
 import { criuFixtures, referenceCritUsable } from '@crtools/common/testing';

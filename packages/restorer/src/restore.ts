@@ -7,7 +7,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Notify } from '@crtools/common';
 import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
-import { buildRestorePlan } from './plan-from-images.js';
+import { buildRestorePlan } from './plan/build.js';
 import type { RestorePlan } from './plan.js';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */

@@ -1,0 +1,210 @@
+/**
+ * images → restore plan (one file a concern beside this one: threads, task, memory; files by kind
+ * in @crtools/files/plan): reads a CRIU image directory (ours or CRIU 4.2's) through
+ * @crtools/images and @crtools/pagemap and produces the plain-data plan @crtools/restorer runs.
+ * Everything that can be checked before forking is checked here (missing files, sizes,
+ * truncated pages images, unsupported kinds).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
+import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
+import { openPageReader } from '@crtools/pagemap';
+import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
+import { type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
+import { sigQueue, threadFrom } from './threads.js';
+import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
+import { checkPagesImages, ShmemTable, vmaFrom } from './memory.js';
+
+const FD_CLOEXEC = 1;
+
+export interface BuildPlanOptions {
+  logger?: Logger;
+  /**
+   * CRIU's --inherit-fd: files handed over by the caller instead of made again, by the name CRIU
+   * gives them (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor
+   */
+  inherit?: Map<string, number>;
+}
+
+export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {}): Promise<RestorePlan> {
+  const log = opts.logger ?? silentLogger;
+  const dir = resolve(dirIn);
+  if (!existsSync(dir)) throw badInput(`images directory ${dir} does not exist`, { path: dir });
+  const inventory = first(await img(dir, 'inventory.img', 'INVENTORY'), 'inventory.img');
+  const pstree = (await img(dir, 'pstree.img', 'PSTREE'))!;
+  if (!pstree.length) throw badInput('pstree.img: no tasks', { image: 'pstree.img' });
+  const files = await FilePlanTable.load(dir, { inherit: opts.inherit });
+  const memfdInodes = new Map<number, Obj>(((await img(dir, 'memfd.img', 'MEMFD_INODE', true)) ?? []).map((m) => [Number(m.inode_id), m]));
+  const shmem = new ShmemTable(memfdInodes);
+
+  // root first, then parents before children
+  const pids = new Set(pstree.map((e) => Number(e.pid)));
+  const roots = pstree.filter((e) => !pids.has(Number(e.ppid)));
+  if (roots.length !== 1) throw unsupported(`pstree.img: ${roots.length} root tasks (one expected)`);
+  const order: Obj[] = [];
+  const queue = [roots[0]!];
+  while (queue.length) {
+    const e = queue.shift()!;
+    order.push(e);
+    for (const c of pstree) if (Number(c.ppid) === Number(e.pid)) queue.push(c);
+  }
+  if (order.length !== pstree.length) throw badInput('pstree.img: tasks not reachable from the root');
+  const indexOf = new Map(order.map((e, i) => [Number(e.pid), i]));
+
+  const tasks: TaskPlan[] = [];
+  for (const e of order) {
+    const pid = Number(e.pid);
+    const corePath = `core-${pid}.img`;
+    const core = first(await img(dir, corePath, 'CORE'), corePath);
+    const tc = core.tc as Obj | undefined;
+    if (!tc) throw badInput(`${corePath}: no task state`, { image: corePath });
+    if (tc.task_state === TASK_STATE.DEAD) {
+      if (tasks.length === 0) throw badInput(`pid ${pid}: the root task is a zombie`, { pid });
+      tasks.push(zombieTask(pid, indexOf.get(Number(e.ppid))!, Number(e.pgid), Number(e.sid), Number(tc.exit_code ?? 0), tc.comm));
+      log.debug(`restore plan: pid ${pid}: a zombie (status 0x${Number(tc.exit_code ?? 0).toString(16)})`);
+      continue;
+    }
+    if (tc.task_state !== undefined && tc.task_state !== TASK_STATE.ALIVE) {
+      throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
+    }
+    const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
+    // namespaces are not recreated: every task must live in the dump's root namespaces
+    const rootIds = (inventory.root_ids ?? {}) as Obj;
+    for (const ns of NS_KINDS) {
+      const k = `${ns}_ns_id`;
+      if (ids[k] !== undefined && rootIds[k] !== undefined && ids[k] !== rootIds[k]) {
+        throw unsupported(`pid ${pid} lives in its own ${ns} namespace, which restore does not recreate yet`, { pid });
+      }
+    }
+    const oldSeccomp = tc.old_seccomp_mode;
+    if (oldSeccomp !== undefined && oldSeccomp !== 'disabled' && oldSeccomp !== 0) throw unsupported(`pid ${pid}: seccomp (${oldSeccomp}) is not restored yet`, { pid });
+    const mm = first(await img(dir, `mm-${pid}.img`, 'MM'), `mm-${pid}.img`);
+    const fs = first(await img(dir, `fs-${pid}.img`, 'FS'), `fs-${pid}.img`);
+    const fdinfoFile = inventory.fdinfo_per_id ? `fdinfo-${ids.files_id}.img` : `fdinfo-${pid}.img`;
+    const fdinfo = (await img(dir, fdinfoFile, 'FDINFO')) ?? [];
+
+    const threadIds: number[] = (e.threads ?? [pid]).map(Number);
+    if (threadIds[0] !== pid) threadIds.sort((a, b) => (a === pid ? -1 : b === pid ? 1 : 0));
+    const threads: ThreadPlan[] = [];
+    for (const tid of threadIds) {
+      const c = tid === pid ? core : first(await img(dir, `core-${tid}.img`, 'CORE'), `core-${tid}.img`);
+      threads.push(threadFrom(tid, c, tc, `core-${tid}.img`));
+    }
+
+    const vmas = (mm.vmas ?? []).map((v: Obj) => vmaFrom(v, files, shmem, pid));
+    const reader = await openPageReader({ dir, id: pid });
+    const pages = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
+    reader.close();
+    checkPagesImages(pages);
+    const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
+    for (const p of pages) {
+      // a run may span adjacent areas; every page of it must be inside one
+      let at = p.vaddr;
+      const end = p.vaddr + p.npages * PAGE_SIZE_BIGINT;
+      for (const v of sorted) if (v.start <= at && at < v.end) at = v.end < end ? v.end : end;
+      if (at < end || sorted.some((v: VmaPlan) => v.kind === 'file-shared' && v.start < end && p.vaddr < v.end)) {
+        throw badInput(`pagemap-${pid}.img: pages at 0x${p.vaddr.toString(16)} lie outside the task's private mappings`, { pid });
+      }
+    }
+    // vDSO pages are the kernel's; never write them
+    const restorable = pages.filter((p) => !vmas.some((v: VmaPlan) => (v.kind === 'vdso' || v.kind === 'vvar') && v.start <= p.vaddr && p.vaddr < v.end));
+
+    const fds = fdinfo.map((f: Obj) => ({ fd: Number(f.fd), file: files.index(Number(f.id), `pid ${pid} fd ${f.fd}`, pid), cloexec: (Number(f.flags) & FD_CLOEXEC) !== 0 }));
+    // an epoll this task owns must find every target among its descriptors
+    for (const fd of fds) {
+      const fp = files.files[fd.file]!;
+      if (fp.kind !== 'epoll' || fp.owner !== pid) continue;
+      for (const t of fp.targets) {
+        if (!fds.some((x) => x.fd === t.fd)) throw badInput(`pid ${pid} fd ${fd.fd}: epoll watches fd ${t.fd}, which the task does not have`, { pid });
+      }
+    }
+    const creds = (core.thread_core?.creds ?? {}) as Obj;
+    const sigs = (tc.sigactions ?? []) as Obj[];
+    const sigactions = [];
+    let k = 0;
+    for (let sig = 1; sig <= 64; sig++) {
+      if (sig === 9 || sig === 19) {
+        sigactions.push({ handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
+        continue;
+      }
+      const s = sigs[k++];
+      sigactions.push({ handler: big(s?.sigaction), flags: big(s?.flags), restorer: big(s?.restorer), mask: big(s?.mask) });
+    }
+    const tm = (tc.timers ?? {}) as Obj;
+    const itimer = (x: Obj | undefined) => ({ isec: big(x?.isec), iusec: big(x?.iusec), vsec: big(x?.vsec), vusec: big(x?.vusec) });
+    const exe = mm.exe_file_id !== undefined ? files.regPath(Number(mm.exe_file_id), `pid ${pid} exe`) : undefined;
+    const exeGhost = mm.exe_file_id !== undefined ? files.ghostOf(Number(mm.exe_file_id)) : undefined;
+    if (exe && exeGhost === undefined && !existsSync(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
+    const cwd = fs.cwd_id !== undefined ? files.regPath(Number(fs.cwd_id), `pid ${pid} cwd`) : undefined;
+    if (cwd && !existsSync(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
+
+    tasks.push({
+      pid,
+      parent: tasks.length === 0 ? -1 : indexOf.get(Number(e.ppid))!,
+      pgid: Number(e.pgid),
+      sid: Number(e.sid),
+      threads,
+      vmas,
+      pagesPath: reader.pagesPath,
+      pages: restorable,
+      fds,
+      cwd,
+      root: fs.root_id !== undefined ? files.regPath(Number(fs.root_id), `pid ${pid} root`) : undefined,
+      umask: Number(fs.umask ?? 0o22),
+      personality: Number(tc.personality ?? 0),
+      mm: {
+        startCode: big(mm.mm_start_code), endCode: big(mm.mm_end_code), startData: big(mm.mm_start_data), endData: big(mm.mm_end_data),
+        startStack: big(mm.mm_start_stack), startBrk: big(mm.mm_start_brk), brk: big(mm.mm_brk), argStart: big(mm.mm_arg_start),
+        argEnd: big(mm.mm_arg_end), envStart: big(mm.mm_env_start), envEnd: big(mm.mm_env_end),
+      },
+      auxv: (mm.mm_saved_auxv ?? []).map(big),
+      exe,
+      exeGhost,
+      dumpable: Number(mm.dumpable ?? 1),
+      sigactions,
+      rlimits: ((tc.rlimits?.rlimits ?? []) as Obj[]).map((r) => ({ cur: big(r.cur), max: big(r.max) })),
+      creds: {
+        uid: creds.uid ?? 0, gid: creds.gid ?? 0, euid: creds.euid ?? 0, egid: creds.egid ?? 0,
+        suid: creds.suid ?? 0, sgid: creds.sgid ?? 0, fsuid: creds.fsuid ?? 0, fsgid: creds.fsgid ?? 0,
+        groups: (creds.groups ?? []).map(Number),
+        caps: capsFrom(creds),
+      },
+      itimers: [itimer(tm.real), itimer(tm.virt), itimer(tm.prof)],
+      childSubreaper: !!tc.child_subreaper,
+      pendingSignals: sigQueue(tc.signals_s, corePath),
+      posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
+      oomScoreAdj: oomFrom(tc.oom_score_adj, corePath),
+    });
+    log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
+  }
+  files.finish();
+  for (const k of files.unusedInherit()) log.warn(`--inherit-fd: no file of the checkpoint is ${k}`);
+  // shared memory objects: their pages, offsets within the object
+  const shmemPlans: ShmemPlan[] = [];
+  for (const o of shmem.objects) {
+    const name = `pagemap-shmem-${o.shmid}.img`;
+    if (!existsSync(join(dir, name))) throw badInput(`${join(dir, name)}: image missing (the shared memory's pages)`, { image: name });
+    const reader = await openPageReader({ dir, id: o.shmid, kind: 'shmem' });
+    const pages: PageRun[] = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
+    reader.close();
+    checkPagesImages(pages);
+    for (const p of pages) {
+      if (p.vaddr + p.npages * PAGE_SIZE_BIGINT > o.size) throw badInput(`pagemap-shmem-${o.shmid}.img: pages at offset 0x${p.vaddr.toString(16)} lie past the ${o.size} bytes of the shared memory`, { image: `pagemap-shmem-${o.shmid}.img` });
+    }
+    shmemPlans.push({ size: o.size, pages });
+  }
+  // file locks: each taken again by its task through its descriptor
+  for (const l of (await img(dir, 'filelocks.img', 'FILE_LOCKS', true)) ?? []) {
+    const t = tasks.find((x) => x.pid === Number(l.pid) && !x.zombie);
+    const where = `filelocks.img: a lock of pid ${l.pid} on fd ${l.fd}`;
+    if (!t) throw badInput(`${where}: no such task in pstree.img`, { image: 'filelocks.img' });
+    if (!t.fds.some((f) => f.fd === Number(l.fd))) throw badInput(`${where}: the task has no such descriptor`, { image: 'filelocks.img' });
+    const flag = Number(l.flag);
+    const type = Number(l.type);
+    if (!(Object.values(FILE_LOCK_FLAG) as number[]).includes(flag) || !(Object.values(FILE_LOCK_TYPE) as number[]).includes(type)) throw unsupported(`${where}: lock kind ${flag} type ${type} is not restored`);
+    (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
+  }
+  return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
+}
+

@@ -1,0 +1,92 @@
+/** Memory of the checkpoint: areas (mm-PID.img VMAs) → VmaPlans, shared memory objects, pages images checked. */
+import { existsSync, statSync } from 'node:fs';
+import { PAGE_SIZE_BIGINT } from '@crtools/common';
+import { VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP } from '@crtools/images';
+import { badImage as badInput, big, FilePlanTable, missingFile as missing, refuse as unsupported, type Obj } from '@crtools/files/plan';
+import { type PageRun, type VmaPlan } from '../plan.js';
+
+/**
+ * The shared anonymous memory objects of a checkpoint: CRIU 4.2 writes MAP_SHARED|MAP_ANONYMOUS
+ * memory the memfd way (a MEMFD file whose memfd.img inode is named /dev/zero; pages in
+ * pagemap-shmem-<shmid>.img), older CRIU as VMA_ANON_SHARED areas naming the shmid directly.
+ * One object per shmid, sized to cover every area that maps it.
+ */
+export class ShmemTable {
+  readonly objects: { shmid: number; size: bigint }[] = [];
+  private byKey = new Map<string, number>();
+  constructor(private readonly inodes: Map<number, Obj>) {}
+
+  /** Object index of a memfd-way area (file = its files.img entry). */
+  memfd(file: Obj, v: VmaPlan, where: string): number {
+    if (file.type !== 'MEMFD' || !file.memfd) throw unsupported(`${where}: shared mapping of a ${file.type} file`);
+    const inode = this.inodes.get(Number(file.memfd.inode_id));
+    if (!inode) throw badInput(`${where}: memfd.img has no inode ${file.memfd.inode_id}`, { image: 'memfd.img' });
+    if (inode.name !== '/dev/zero') throw unsupported(`${where}: memfd "${inode.name}" mappings are not restored yet`);
+    return this.add(`memfd:${file.memfd.inode_id}`, Number(inode.shmid), big(inode.size), v);
+  }
+
+  /** Object index of a VMA_ANON_SHARED area. */
+  anon(shmid: number, v: VmaPlan): number {
+    return this.add(`anon:${shmid}`, shmid, 0n, v);
+  }
+
+  private add(key: string, shmid: number, size: bigint, v: VmaPlan): number {
+    const need = v.pgoff + (v.end - v.start);
+    let i = this.byKey.get(key);
+    if (i === undefined) {
+      i = this.objects.push({ shmid, size: 0n }) - 1;
+      this.byKey.set(key, i);
+    }
+    const o = this.objects[i]!;
+    for (const s of [size, need]) if (s > o.size) o.size = (s + 4095n) & ~4095n;
+    return i;
+  }
+}
+
+export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: number): VmaPlan {
+  const s = v.status >>> 0;
+  const base = { start: big(v.start), end: big(v.end), pgoff: big(v.pgoff), prot: v.prot, flags: v.flags, madv: big(v.madv ?? 0n) };
+  const where = `pid ${pid}: area ${base.start.toString(16)}-${base.end.toString(16)}`;
+  if (s & VMA_AREA_VSYSCALL) return { ...base, kind: 'vsyscall' };
+  if (s & VMA_AREA_VVAR) return { ...base, kind: 'vvar' };
+  if (s & VMA_AREA_VDSO) return { ...base, kind: 'vdso' };
+  if (s & VMA_AREA_REGULAR && s & VMA_AREA_MEMFD && s & VMA_FILE_SHARED && !(s & (VMA_AREA_SYSVIPC | VMA_UNSUPP))) {
+    const p: VmaPlan = { ...base, kind: 'file-shared' };
+    return { ...p, shmem: shmem.memfd(files.entry(Number(v.shmid), where), p, where) };
+  }
+  if (s & VMA_AREA_REGULAR && s & VMA_ANON_SHARED && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_MEMFD | VMA_UNSUPP))) {
+    const p: VmaPlan = { ...base, kind: 'file-shared' };
+    return { ...p, shmem: shmem.anon(Number(v.shmid), p) };
+  }
+  if (s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED)) {
+    throw unsupported(`${where}: this kind of mapping (status 0x${s.toString(16)}) is not restored yet`, { pid });
+  }
+  if (!(s & VMA_AREA_REGULAR)) throw unsupported(`${where}: irregular mapping (status 0x${s.toString(16)})`, { pid });
+  if (s & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
+    const f = files.entry(Number(v.shmid), where);
+    if (!f.reg) throw unsupported(`${where}: mapped ${f.type} file`, { pid });
+    const path = f.reg.name as string;
+    const ghost = files.ghostOf(Number(v.shmid));
+    if (ghost !== undefined) return { ...base, kind: s & VMA_FILE_SHARED ? 'file-shared' : 'file-private', path, openFlags: Number(v.fdflags ?? 0) & ~0o100, ghost };
+    if (!existsSync(path)) throw missing(`${where}: mapped file ${path} no longer exists`, path);
+    const size = f.reg.size === undefined ? undefined : big(f.reg.size);
+    if (size !== undefined && BigInt(statSync(path).size) !== size) throw missing(`${where}: mapped file ${path} changed size`, path);
+    return { ...base, kind: s & VMA_FILE_SHARED ? 'file-shared' : 'file-private', path, openFlags: Number(v.fdflags ?? 0) & ~0o100, fileSize: size };
+  }
+  if (s & VMA_ANON_PRIVATE) return { ...base, kind: 'anon' };
+  throw unsupported(`${where}: unknown mapping (status 0x${s.toString(16)})`, { pid });
+}
+
+/** A truncated pages image must fail while planning, not halfway through a restore. */
+export function checkPagesImages(pages: PageRun[]): void {
+  const ends = new Map<string, bigint>();
+  for (const p of pages) {
+    const end = p.offset + p.npages * PAGE_SIZE_BIGINT;
+    if (end > (ends.get(p.path!) ?? 0n)) ends.set(p.path!, end);
+  }
+  for (const [path, end] of ends) {
+    const have = existsSync(path) ? BigInt(statSync(path).size) : -1n;
+    if (have < end) throw badInput(`${path}: pages image is ${have < 0n ? 'missing' : `${have} bytes`}, its pagemap needs ${end}`, { path, image: path });
+  }
+}
+
