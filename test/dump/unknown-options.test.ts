@@ -36,7 +36,7 @@ describe('unknown options are usage errors, and nothing is done', () => {
       expect(r.stderr).toMatch(/^crit: unrecognized option '-{1,2}[a-z]+'\n$/);
     }
     // CRIU's own forms are known: -v4, -vvv, --no-cache, --opt=value, a value after its option
-    const ok = criu(['restore', '-D', '/nonexistent-dir', '-v4', '-d', '--cpu-cap=none', '-o', 'x.log']);
+    const ok = criu(['restore', '-D', '/nonexistent-dir', '-v4', '-d', '-l', '-j', '--cpu-cap=none', '-o', 'x.log']);
     expect(ok.stderr).not.toMatch(/unrecognized option/);
     expect(criu(['check', '-vvv', '--no-cache', '--feature', 'list']).code).toBe(0);
   });

@@ -17,7 +17,7 @@ export const dumpCommand = defineCommand({
     'log-file': { type: 'string', alias: 'o', description: 'log file name (in the work dir)' },
     'leave-running': { type: 'boolean', alias: 'R', description: 'leave the tree running after the dump' },
     'leave-stopped': { type: 'boolean', alias: 's', description: 'leave the tree stopped after the dump' },
-    'file-locks': { type: 'boolean', description: 'keep the file locks (flock, POSIX, OFD) the tree holds' },
+    'file-locks': { type: 'boolean', alias: 'l', description: 'keep the file locks (flock, POSIX, OFD) the tree holds' },
     'shell-job': { type: 'boolean', alias: 'j', description: 'the root is a job of a shell: its session (and group) is led from outside the tree' },
     verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
     'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
