@@ -38,12 +38,30 @@ export interface DumpContext {
   pages?: 'read' | 'splice';
 }
 
+/** What stats-dump holds (CRIU's dump_stats_entry): times in microseconds, counts in pages. */
+export interface DumpStats {
+  freezing_time: number;
+  frozen_time: number;
+  memdump_time: number;
+  memwrite_time: number;
+  irmap_resolve: number;
+  pages_scanned: bigint;
+  pages_skipped_parent: bigint;
+  pages_written: bigint;
+  pages_lazy: bigint;
+  shpages_scanned: bigint;
+  shpages_skipped_parent: bigint;
+  shpages_written: bigint;
+}
+
 export interface DumpResult {
   pids: number[];
   images: string[];
   pagesWritten: number;
   pagesScanned: number;
   frozenMs: number;
+  /** also written to stats-dump in the work directory */
+  stats: DumpStats;
 }
 
 
@@ -133,6 +151,8 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
     await notify('post-dump', { pid });
     placed = [];
     rmSync(tmp, { recursive: true, force: true });
+    // as CRIU: the stats go to the work directory (the images directory unless -W)
+    await writeImageFile(path.join(workDir, 'stats-dump'), { magic: 'STATS', entries: [{ dump: result.stats }] });
     const frozenMs = performance.now() - tFrozen;
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
@@ -335,10 +355,6 @@ async function dumpFrozen(
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [{}] });
   await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });
-  await writeImageFile(path.join(dir, 'stats-dump'), {
-    magic: 'STATS',
-    entries: [{ dump: { freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs, pages_scanned: BigInt(pagesScanned), pages_skipped_parent: 0n, pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n, ...(sh.objects ? { shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n, shpages_written: BigInt(sh.written) } : {}) } }],
-  });
   await writeImageFile(path.join(dir, 'inventory.img'), {
     magic: 'INVENTORY',
     entries: [{
@@ -347,7 +363,13 @@ async function dumpFrozen(
       ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM', network_lock_method: 0,
     }],
   });
-  return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned };
+  // stats-dump as CRIU writes it (every field it always sets; times in microseconds)
+  const stats: DumpStats = {
+    freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs,
+    pages_scanned: BigInt(pagesScanned), pages_skipped_parent: 0n, pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n,
+    shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n, shpages_written: BigInt(sh.written),
+  };
+  return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned, stats };
 }
 
 /** readVmaList options from kerndat: the hidden stack guard gap and the device of shared anonymous memory. */

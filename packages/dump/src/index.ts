@@ -1,1 +1,1 @@
-export { dump, DUMP_OPTIONS, type DumpContext, type DumpResult } from './dump.js';
+export { dump, DUMP_OPTIONS, type DumpContext, type DumpResult, type DumpStats } from './dump.js';

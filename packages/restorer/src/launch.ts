@@ -38,6 +38,9 @@ export interface RestoredTree {
   pids: number[];
   /** true when the root is a child of this process (waitable) */
   isChild: boolean;
+  /** microseconds from the root's launch until every task had been forked, and until all were resumed */
+  forkingUs: number;
+  restoreUs: number;
 }
 
 const NONE = 0n;
@@ -192,6 +195,7 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
   const lay = regionLayout(blob.length, w.size, plan, specials);
 
   let launched: { pid: number; status: ArrayBuffer } | undefined;
+  let tLaunch = 0;
   let region: RegionLayout | undefined;
   for (const start of findHoles(lay.size, plan, selfMappings())) {
     region = { ...lay, start };
@@ -218,6 +222,7 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot start the root task: ${syscallError(r.syscall, r.errno).message}`, {}, ExitCode.FAILED, syscallError(r.syscall, r.errno));
     }
     launched = r;
+    tLaunch = performance.now();
     break;
   }
   if (!launched || !region) {
@@ -252,6 +257,7 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
 
   const helper = pageHelper(plan, native, status);
   let helped = 0;
+  let forkingUs: number | undefined;
   const deadline = Date.now() + timeoutMs;
   for (let round = 0; ; round++) {
     let ready = 0;
@@ -262,6 +268,7 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
       }
       if (s.state >= READY) ready++;
     }
+    if (forkingUs === undefined && started().length === n) forkingUs = Math.round((performance.now() - tLaunch) * 1000);
     if (ready === n) {
       if (helper) {
         const pieces = plan.tasks.reduce((sum, _, i) => sum + Number(readStatus(dv, i).chunks), 0);
@@ -318,7 +325,8 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
     return abort(restoreError(RestoreErrorCode.TASK, `restore: resuming the tasks failed: ${e.message}`, { pid: (fin as { pid?: number }).pid }, ExitCode.FAILED, e));
   }
   native.release(status);
-  return { rootPid, pids, isChild };
+  const restoreUs = Math.round((performance.now() - tLaunch) * 1000);
+  return { rootPid, pids, isChild, forkingUs: forkingUs ?? restoreUs, restoreUs };
 }
 
 /** The launcher's copy helper when some task has runs for UFFDIO_COPY (encode.ts uffdRunFlags). */

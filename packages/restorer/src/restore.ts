@@ -2,8 +2,9 @@
  * The restore engine: images → plan → restorer, as a function of the one options model
  * (CriuOptions) and a context (notify hook, where errors go).
  */
-import { fstatSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { writeImageFile } from '@crtools/images';
 import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Notify } from '@crtools/common';
 import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
@@ -79,11 +80,24 @@ export interface RestoreContext {
   /** where log lines go when there is no log file and -v3 or more was asked (default: nowhere) */
   err?: (line: string) => void;
   timeoutMs?: number;
+  /** with display_stats: called with the statistics once the tasks run (before waiting for the root), as CRIU prints them then */
+  displayStats?: (stats: RestoreStats) => void;
+}
+
+/** What stats-restore holds (CRIU's restore_stats_entry): counts in pages, times in microseconds. */
+export interface RestoreStats {
+  pages_compared: bigint;
+  pages_skipped_cow: bigint;
+  forking_time: number;
+  restore_time: number;
+  pages_restored: bigint;
 }
 
 export interface RestoreResult {
   rootPid: number;
   pids: number[];
+  /** also written to stats-restore in the work directory */
+  stats: RestoreStats;
   /** without restore_detached (and not a sibling): how the root ended, as a shell's exit code */
   exitCode?: number;
 }
@@ -94,6 +108,7 @@ export async function restore(options: Partial<CriuOptions>, ctx: RestoreContext
   refuseUnsupported(o, 'restore', RESTORE_OPTIONS);
   const dir = resolve(o.images_dir);
   const work = o.work_dir ? resolve(o.work_dir) : dir;
+  if (o.work_dir) mkdirSync(work, { recursive: true }); // as the dump does
   const rel = (p: string): string => (isAbsolute(p) ? p : join(work, p));
   if (o.log_file) writeFileSync(rel(o.log_file), '');
   const criuLog = new CriuLog(o.log_level, o.log_file ? rel(o.log_file) : undefined, ctx.err);
@@ -109,6 +124,7 @@ export async function restore(options: Partial<CriuOptions>, ctx: RestoreContext
 }
 
 async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog): Promise<RestoreResult> {
+  const t0 = performance.now();
   const log = criuLog.logger('restore');
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   log.info(`Restoring from ${dir}`);
@@ -127,7 +143,17 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
   await notify('post-restore', { pid: tree.rootPid });
   await notify('post-resume', { pid: tree.rootPid });
   if (o.pidfile) writeFileSync(rel(o.pidfile), `${tree.rootPid}`);
-  const done = { rootPid: tree.rootPid, pids: tree.pids };
+  // stats-restore as CRIU writes it, in the work directory (pages: every page the plan put back)
+  const pages = plan.tasks.reduce((n, t) => t.pages.reduce((m, p) => m + p.npages, n), 0n) + (plan.shmem ?? []).reduce((n, s) => s.pages.reduce((m, p) => m + p.npages, n), 0n);
+  const stats: RestoreStats = { pages_compared: 0n, pages_skipped_cow: 0n, forking_time: tree.forkingUs, restore_time: Math.round((performance.now() - t0) * 1000), pages_restored: pages };
+  try {
+    await writeImageFile(rel('stats-restore'), { magic: 'STATS', entries: [{ restore: stats }] });
+  } catch (e) {
+    // the tasks run already: a work directory that takes no file costs the stats only (as CRIU)
+    log.warn(`cannot write stats-restore: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (o.display_stats) ctx.displayStats?.(stats);
+  const done = { rootPid: tree.rootPid, pids: tree.pids, stats };
   if (o.restore_detached || o.rst_sibling || !tree.isChild) return done;
   const st = await waitRoot(tree.rootPid);
   log.info(`Root task ${tree.rootPid} finished: ${st.signal ? `signal ${st.signal}` : `code ${st.code}`}`);

@@ -3,6 +3,7 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import { dump } from '@crtools/dump';
 import { actionScripts } from './action-scripts.js';
 import { repeatedOption, verbosityOf } from './flags.js';
+import { dumpStatsText } from './stats.js';
 
 /**
  * `criu dump -t PID -D DIR [-o LOG] [-v0..-v4] [-W DIR] [-R] [-s]`: checkpoint a live process
@@ -19,6 +20,7 @@ export const dumpCommand = defineCommand({
     'leave-stopped': { type: 'boolean', alias: 's', description: 'leave the tree stopped after the dump' },
     'file-locks': { type: 'boolean', alias: 'l', description: 'keep the file locks (flock, POSIX, OFD) the tree holds' },
     'shell-job': { type: 'boolean', alias: 'j', description: 'the root is a job of a shell: its session (and group) is led from outside the tree' },
+    'display-stats': { type: 'boolean', description: 'print the dump statistics on stdout (they are in stats-dump too)' },
     verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
     'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
   },
@@ -46,12 +48,14 @@ export const dumpCommand = defineCommand({
         shell_job: !!args['shell-job'],
         file_locks: !!args['file-locks'],
         notify_scripts: scripts.length > 0,
+        display_stats: !!args['display-stats'],
       },
       { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') },
     ).finally(() => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     });
+    if (args['display-stats']) process.stdout.write(dumpStatsText(r.stats));
     return ExitCode.OK;
   },
 });

@@ -3,6 +3,7 @@ import { CPU_CAP, CrtoolsError, ExitCode, type InheritFd } from '@crtools/common
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { repeatedOption, verbosityOf } from './flags.js';
+import { restoreStatsText } from './stats.js';
 
 /** --inherit-fd fd[N]:resource values into the options model's { key, fd }. */
 export function parseInheritFd(values: string[]): InheritFd[] {
@@ -40,6 +41,7 @@ export const restoreCommand = defineCommand({
     'file-locks': { type: 'boolean', alias: 'l', default: false, description: 'restore the file locks the dump kept (filelocks.img)' },
     'shell-job': { type: 'boolean', alias: 'j', default: false, description: "the root was a shell's job: it joins criu's session (and group)" },
     'action-script': { type: 'string', description: 'run this script at each action point (pre-restore, post-restore, ...); repeatable' },
+    'display-stats': { type: 'boolean', default: false, description: 'print the restore statistics on stdout (they are in stats-restore too)' },
     verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
     'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
   },
@@ -65,8 +67,9 @@ export const restoreCommand = defineCommand({
         shell_job: args['shell-job'],
         file_locks: args['file-locks'],
         notify_scripts: scripts.length > 0,
+        display_stats: args['display-stats'],
       },
-      { err: (l) => process.stderr.write(l + '\n'), notify: actionScripts(scripts, dir) },
+      { err: (l) => process.stderr.write(l + '\n'), notify: actionScripts(scripts, dir), displayStats: (s) => process.stdout.write(restoreStatsText(s)) },
     );
     const code = r.exitCode ?? ExitCode.OK;
     process.exitCode = code;
