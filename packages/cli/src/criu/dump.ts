@@ -3,7 +3,30 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import { dump } from '@crtools/dump';
 import { actionScripts } from './action-scripts.js';
 import { repeatedOption, verbosityOf } from './flags.js';
+import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
+
+/** criu dump's own options (criu.8 names); the not-yet ones are added beside them */
+const DUMP_ARGS = {
+  tree: { type: 'string', alias: 't', description: 'pid of the root of the tree to dump', required: true },
+  'images-dir': { type: 'string', alias: 'D', description: 'directory to write the images to', default: '.' },
+  'work-dir': { type: 'string', alias: 'W', description: 'directory for the log (default: the images dir)' },
+  'log-file': { type: 'string', alias: 'o', description: 'log file name (in the work dir)' },
+  'leave-running': { type: 'boolean', alias: 'R', description: 'leave the tree running after the dump' },
+  'leave-stopped': { type: 'boolean', alias: 's', description: 'leave the tree stopped after the dump' },
+  'file-locks': { type: 'boolean', alias: 'l', description: 'keep the file locks (flock, POSIX, OFD) the tree holds' },
+  'shell-job': { type: 'boolean', alias: 'j', description: 'the root is a job of a shell: its session (and group) is led from outside the tree' },
+  'display-stats': { type: 'boolean', description: 'print the dump statistics on stdout (they are in stats-dump too)' },
+  timeout: { type: 'string', description: 'seconds the tree may take to freeze (default: CRIU\'s)' },
+  verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
+  'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
+} as const;
+
+/** --timeout N: whole seconds, as CRIU's atoi-and-check. */
+function parseTimeout(v: string): number {
+  if (!/^\d+$/.test(v)) throw new CrtoolsError('USAGE', `invalid argument for --timeout: ${v}`, { exitCode: ExitCode.USAGE });
+  return Number(v);
+}
 
 /**
  * `criu dump -t PID -D DIR [-o LOG] [-v0..-v4] [-W DIR] [-R] [-s]`: checkpoint a live process
@@ -11,20 +34,9 @@ import { dumpStatsText } from './stats.js';
  */
 export const dumpCommand = defineCommand({
   meta: { name: 'dump', description: 'checkpoint a process tree into a directory of images' },
-  args: {
-    tree: { type: 'string', alias: 't', description: 'pid of the root of the tree to dump', required: true },
-    'images-dir': { type: 'string', alias: 'D', description: 'directory to write the images to', default: '.' },
-    'work-dir': { type: 'string', alias: 'W', description: 'directory for the log (default: the images dir)' },
-    'log-file': { type: 'string', alias: 'o', description: 'log file name (in the work dir)' },
-    'leave-running': { type: 'boolean', alias: 'R', description: 'leave the tree running after the dump' },
-    'leave-stopped': { type: 'boolean', alias: 's', description: 'leave the tree stopped after the dump' },
-    'file-locks': { type: 'boolean', alias: 'l', description: 'keep the file locks (flock, POSIX, OFD) the tree holds' },
-    'shell-job': { type: 'boolean', alias: 'j', description: 'the root is a job of a shell: its session (and group) is led from outside the tree' },
-    'display-stats': { type: 'boolean', description: 'print the dump statistics on stdout (they are in stats-dump too)' },
-    verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
-    'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
-  },
+  args: { ...DUMP_ARGS, ...notYetArgs(DUMP_ARGS) },
   async run({ args, rawArgs }) {
+    refuseNotYet(args, DUMP_ARGS);
     const pid = Number(args.tree);
     if (!/^\d+$/.test(String(args.tree)) || pid <= 1) {
       throw new CrtoolsError('BAD_PID', `invalid argument for -t: ${args.tree}`, { exitCode: ExitCode.USAGE });
@@ -49,6 +61,7 @@ export const dumpCommand = defineCommand({
         file_locks: !!args['file-locks'],
         notify_scripts: scripts.length > 0,
         display_stats: !!args['display-stats'],
+        ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
       },
       { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') },
     ).finally(() => {

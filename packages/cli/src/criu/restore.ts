@@ -3,6 +3,7 @@ import { CPU_CAP, CrtoolsError, ExitCode, type InheritFd } from '@crtools/common
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { repeatedOption, verbosityOf } from './flags.js';
+import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { restoreStatsText } from './stats.js';
 
 /** --inherit-fd fd[N]:resource values into the options model's { key, fd }. */
@@ -27,25 +28,29 @@ export function parseCpuCap(value: string | undefined): number {
   return bits;
 }
 
+/** criu restore's own options (criu.8 names); the not-yet ones are added beside them */
+const RESTORE_ARGS = {
+  'images-dir': { type: 'string', alias: 'D', description: 'directory with the images', default: '.' },
+  'work-dir': { type: 'string', alias: 'W', description: 'directory for logs and the pidfile (default: the images directory)' },
+  'restore-detached': { type: 'boolean', alias: 'd', default: false, description: 'return once the tasks run, without waiting for the root' },
+  'restore-sibling': { type: 'boolean', alias: 'S', default: false, description: 'restore the root as a sibling of criu' },
+  'leave-stopped': { type: 'boolean', alias: 's', default: false, description: 'leave the tasks stopped after restore' },
+  pidfile: { type: 'string', description: 'write the root task pid to this file' },
+  'log-file': { type: 'string', alias: 'o', description: 'log file (relative to the work dir)' },
+  'cpu-cap': { type: 'string', description: "CPU compatibility checks: 'none' skips them (default: fpu)" },
+  'file-locks': { type: 'boolean', alias: 'l', default: false, description: 'restore the file locks the dump kept (filelocks.img)' },
+  'shell-job': { type: 'boolean', alias: 'j', default: false, description: "the root was a shell's job: it joins criu's session (and group)" },
+  'action-script': { type: 'string', description: 'run this script at each action point (pre-restore, post-restore, ...); repeatable' },
+  'display-stats': { type: 'boolean', default: false, description: 'print the restore statistics on stdout (they are in stats-restore too)' },
+  verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
+  'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
+} as const;
+
 export const restoreCommand = defineCommand({
   meta: { name: 'restore', description: 'restore processes from a checkpoint image directory' },
-  args: {
-    'images-dir': { type: 'string', alias: 'D', description: 'directory with the images', default: '.' },
-    'work-dir': { type: 'string', alias: 'W', description: 'directory for logs and the pidfile (default: the images directory)' },
-    'restore-detached': { type: 'boolean', alias: 'd', default: false, description: 'return once the tasks run, without waiting for the root' },
-    'restore-sibling': { type: 'boolean', alias: 'S', default: false, description: 'restore the root as a sibling of criu' },
-    'leave-stopped': { type: 'boolean', alias: 's', default: false, description: 'leave the tasks stopped after restore' },
-    pidfile: { type: 'string', description: 'write the root task pid to this file' },
-    'log-file': { type: 'string', alias: 'o', description: 'log file (relative to the work dir)' },
-    'cpu-cap': { type: 'string', description: "CPU compatibility checks: 'none' skips them (default: fpu)" },
-    'file-locks': { type: 'boolean', alias: 'l', default: false, description: 'restore the file locks the dump kept (filelocks.img)' },
-    'shell-job': { type: 'boolean', alias: 'j', default: false, description: "the root was a shell's job: it joins criu's session (and group)" },
-    'action-script': { type: 'string', description: 'run this script at each action point (pre-restore, post-restore, ...); repeatable' },
-    'display-stats': { type: 'boolean', default: false, description: 'print the restore statistics on stdout (they are in stats-restore too)' },
-    verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
-    'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
-  },
+  args: { ...RESTORE_ARGS, ...notYetArgs(RESTORE_ARGS) },
   async run({ args, rawArgs }) {
+    refuseNotYet(args, RESTORE_ARGS);
     if (rawArgs.includes('--help') || rawArgs.includes('-h')) {
       await showUsage(restoreCommand);
       return 0;
