@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkCpu, validatePlan } from '../src/launch.js';
 import { specialTargets, encodeBody, regionLayout, finishPlan } from '../src/encode.js';
 import { findHoles } from '../src/hole.js';
+import { splitAtAreas } from '../src/plan/memory.js';
 import { fieldOffset, recordSize } from '../src/layout.js';
 import { X86_REGS, type RestorePlan, type TaskPlan, type ThreadPlan, type X86Reg } from '../src/plan.js';
 import { isCrtoolsError } from '@crtools/common';
@@ -66,6 +67,23 @@ describe('plan checks', () => {
     expect(none.every((x) => x === (1n << 64n) - 1n)).toBe(true);
     t.vmas[0]!.end = 0x7f5d5e296000n;
     expect(() => specialTargets(t, specials)).toThrow(/vvar area is 4 pages, this kernel has 6/);
+  });
+
+  it('splitAtAreas: a run across adjacent areas becomes one run per area, offsets following', () => {
+    const P = 0x1000n;
+    const area = (start: bigint, end: bigint, madv?: bigint) => ({ start, end, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon' as const, ...(madv ? { madv } : {}) });
+    // a thread's stack (MADV_NOHUGEPAGE) right below a heap mapping, then a gap, then another area
+    const areas = [area(0x10000n, 0x20000n, 1n << 15n), area(0x20000n, 0x40000n), area(0x50000n, 0x60000n)];
+    const runs = [
+      { vaddr: 0x1e000n, npages: 0x12n, offset: 0n, path: '/x/pages-1.img' },
+      { vaddr: 0x50000n, npages: 2n, offset: 0x12n * P },
+    ];
+    expect(splitAtAreas(runs, areas)).toEqual([
+      { vaddr: 0x1e000n, npages: 2n, offset: 0n, path: '/x/pages-1.img' },
+      { vaddr: 0x20000n, npages: 0x10n, offset: 2n * P, path: '/x/pages-1.img' },
+      { vaddr: 0x50000n, npages: 2n, offset: 0x12n * P },
+    ]);
+    expect(splitAtAreas(runs.slice(1), areas)[0]).toBe(runs[1]);
   });
 
   it('findHoles: free in the launcher and in every recorded layout, with air around', () => {

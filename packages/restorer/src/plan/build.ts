@@ -14,7 +14,7 @@ import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingF
 import { type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
-import { checkPagesImages, ShmemTable, vmaFrom } from './memory.js';
+import { checkPagesImages, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
 
 const FD_CLOEXEC = 1;
 
@@ -108,7 +108,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       }
     }
     // vDSO pages are the kernel's; never write them
-    const restorable = pages.filter((p) => !vmas.some((v: VmaPlan) => (v.kind === 'vdso' || v.kind === 'vvar') && v.start <= p.vaddr && p.vaddr < v.end));
+    const restorable = splitAtAreas(pages, sorted).filter((p) => !vmas.some((v: VmaPlan) => (v.kind === 'vdso' || v.kind === 'vvar') && v.start <= p.vaddr && p.vaddr < v.end));
 
     const fds = fdinfo.map((f: Obj) => ({ fd: Number(f.fd), file: files.index(Number(f.id), `pid ${pid} fd ${f.fd}`, pid), cloexec: (Number(f.flags) & FD_CLOEXEC) !== 0 }));
     // an epoll this task owns must find every target among its descriptors

@@ -90,3 +90,27 @@ export function checkPagesImages(pages: PageRun[]): void {
   }
 }
 
+
+/**
+ * The runs cut where areas meet (`sorted`: the task's areas by start). A pagemap entry may span
+ * adjacent areas, since CRIU's dump and ours merge contiguous pages whatever area they lie in;
+ * but the restored areas stay apart when their protections or madvise flags differ (a thread's
+ * stack marked MADV_NOHUGEPAGE beside a heap), and UFFDIO_COPY fills one area at a time: a copy
+ * across the boundary fails with ENOENT. Pages outside every area are left out (the caller has
+ * refused those already).
+ */
+export function splitAtAreas(pages: readonly PageRun[], sorted: readonly VmaPlan[]): PageRun[] {
+  const out: PageRun[] = [];
+  for (const p of pages) {
+    const end = p.vaddr + p.npages * PAGE_SIZE_BIGINT;
+    for (const v of sorted) {
+      if (v.end <= p.vaddr) continue;
+      if (v.start >= end) break;
+      const from = v.start > p.vaddr ? v.start : p.vaddr;
+      const to = v.end < end ? v.end : end;
+      if (from === p.vaddr && to === end) out.push(p);
+      else out.push({ ...p, vaddr: from, npages: (to - from) / PAGE_SIZE_BIGINT, offset: p.offset + (from - p.vaddr) });
+    }
+  }
+  return out;
+}
