@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
-import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
+import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { openPageReader } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
@@ -65,9 +65,11 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       log.debug(`restore plan: pid ${pid}: a zombie (status 0x${Number(tc.exit_code ?? 0).toString(16)})`);
       continue;
     }
-    if (tc.task_state !== undefined && tc.task_state !== TASK_STATE.ALIVE) {
+    if (tc.task_state !== undefined && tc.task_state !== TASK_STATE.ALIVE && tc.task_state !== TASK_STATE.STOPPED) {
       throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
     }
+    // stopped: stopped again with its own stop signal (images without one, or with another signal: SIGSTOP)
+    const stopSigno = tc.task_state === TASK_STATE.STOPPED ? stopSignal(Number(tc.stop_signo ?? 0)) || STOP_SIGNALS.SIGSTOP : undefined;
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
     // namespaces are not recreated: every task must live in the dump's root namespaces
     const rootIds = (inventory.root_ids ?? {}) as Obj;
@@ -175,8 +177,9 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       pendingSignals: sigQueue(tc.signals_s, corePath),
       posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
       oomScoreAdj: oomFrom(tc.oom_score_adj, corePath),
+      ...(stopSigno ? { stopSigno } : {}),
     });
-    log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
+    log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds${stopSigno ? `, stopped (signal ${stopSigno})` : ''}`);
   }
   files.finish();
   for (const k of files.unusedInherit()) log.warn(`--inherit-fd: no file of the checkpoint is ${k}`);
