@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { childrenOf, criu, killAllStarted, killTree, ourCritDecode, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, childrenOf, criu, killAllStarted, killTree, ourCritDecode, readState, sleep, startWorkload, tmp, treePids, waitGone, waitReaped, waitVerdict } from '../dump/helpers.js';
 
 const mine: number[] = [];
 afterEach(() => {
@@ -30,26 +30,6 @@ function stopAndWait(pid: number): void {
   process.kill(pid, 'SIGSTOP');
   for (let i = 0; i < 300 && stateOf(pid) !== 'T'; i++) sleep(10);
   expect(stateOf(pid)).toBe('T');
-}
-
-function readState(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-/** Poll the workload's state file for its "check ..." line. */
-function waitCheck(file: string, ms = 10_000): string {
-  const end = Date.now() + ms;
-  let now = '';
-  while (Date.now() < end) {
-    now = readState(file);
-    if (now.startsWith('check')) return now;
-    sleep(10);
-  }
-  return now;
 }
 
 /** Dump the tree of root (then gone), restore it detached; returns its pids, root first. */
@@ -95,14 +75,15 @@ describe('stopped tasks', () => {
     expect(cpuTicks(w.pid)).toBe(ticks);
     expect(stateOf(w.pid)).toBe('T');
     process.kill(w.pid, 'SIGCONT');
-    expect(waitCheck(w.state)).toBe('check ok bad=0');
+    expect(waitVerdict(w.state, 10_000)).toBe('check ok bad=0');
     expect(stateOf(w.pid)).not.toBe('T');
     cleanUp(w.pid);
   });
 
   it('a stopped counter: the count stands still after restore and moves on after SIGCONT', () => {
     const file = path.join(tmp('stopped-count'), 'count');
-    const prog = `import time\nn = 0\nwhile True:\n    n += 1\n    open(${JSON.stringify(file)}, "w").write(str(n))\n    time.sleep(0.02)`;
+    // written beside and renamed over, so a stop never leaves the file half written
+    const prog = `import os, time\nn = 0\nwhile True:\n    n += 1\n    open(${JSON.stringify(file + '.new')}, "w").write(str(n))\n    os.rename(${JSON.stringify(file + '.new')}, ${JSON.stringify(file)})\n    time.sleep(0.02)`;
     const w = startWorkload('launch', ['/usr/bin/python3', '-c', prog]);
     const count = () => Number(readState(file)) || 0;
     for (let i = 0; i < 500 && count() < 3; i++) sleep(10);
@@ -137,7 +118,29 @@ describe('stopped tasks', () => {
     expect(readState(w.state)).toBe('');
     expect(stateOf(child!)).toBe('T');
     process.kill(child!, 'SIGCONT');
-    expect(waitCheck(w.state)).toBe('check ok bad=0');
+    expect(waitVerdict(w.state, 10_000)).toBe('check ok bad=0');
+    cleanUp(w.pid);
+  });
+
+  it('a job stopped by SIGTSTP comes back stopped by SIGTSTP (its parent sees the stop signal) and counts on after SIGCONT', () => {
+    const w = startWorkload('jobstop', []);
+    const [child] = childrenOf(w.pid);
+    expect(child).toBeGreaterThan(0);
+    process.kill(child!, 'SIGTSTP');
+    for (let i = 0; i < 300 && stateOf(child!) !== 'T'; i++) sleep(10);
+    expect(stateOf(child!)).toBe('T');
+    const before = askVerdict(w.state, w.pid);
+    expect(before).toMatch(/^check stopped=20 count=\d+$/);
+    const { dir } = dumpRestore(w.pid, 'tstp');
+    expect(taskCore(dir, child!).stop_signo).toBe(20);
+    expect(stateOf(child!)).toBe('T');
+    sleep(300);
+    expect(askVerdict(w.state, w.pid)).toBe(before);
+    process.kill(child!, 'SIGCONT');
+    sleep(300);
+    const after = askVerdict(w.state, w.pid);
+    expect(after).toMatch(/^check running count=\d+$/);
+    expect(Number(after.split('=')[1])).toBeGreaterThan(Number(before.split('count=')[1]));
     cleanUp(w.pid);
   });
 
@@ -157,7 +160,7 @@ describe('stopped tasks', () => {
     sleep(300);
     expect(readState(w.state)).toBe('');
     process.kill(child!, 'SIGCONT');
-    expect(waitCheck(w.state)).toBe('check ok bad=0');
+    expect(waitVerdict(w.state, 10_000)).toBe('check ok bad=0');
     cleanUp(w.pid);
   });
 });
