@@ -65,6 +65,12 @@ describe.skipIf(!have)('restore plan from CRIU 4.2 images (needs /tmp/criu-fixtu
     // an image without a stop signal (older CRIU), or with one that stops nothing: SIGSTOP
     expect((await withState({ task_state: 3 })).tasks[0]!.stopSigno).toBe(19);
     expect((await withState({ task_state: 3, stop_signo: 5 })).tasks[0]!.stopSigno).toBe(19);
+    // a SIGCONT queued on it (blocked or handled) came after the stop: the task was continued meanwhile
+    const sigcont = Buffer.alloc(128);
+    sigcont.writeInt32LE(18, 0);
+    const continued = (await withState({ task_state: 3, stop_signo: 19, signals_s: { signals: [{ siginfo: sigcont }] } })).tasks[0]!;
+    expect(continued.stopSigno).toBeUndefined();
+    expect(continued.pendingSignals?.map((b) => b.readInt32LE(0))).toEqual([18]);
     await expect(withState({ task_state: 4 })).rejects.toMatchObject({ exitCode: 4, message: 'pid 2680: task state 4 is not restored yet' });
   });
 

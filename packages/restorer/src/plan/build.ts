@@ -17,6 +17,7 @@ import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
 import { checkPagesImages, ShmemTable, vmaFrom } from './memory.js';
 
 const FD_CLOEXEC = 1;
+const SIGCONT = 18;
 
 export interface BuildPlanOptions {
   logger?: Logger;
@@ -68,8 +69,6 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (tc.task_state !== undefined && tc.task_state !== TASK_STATE.ALIVE && tc.task_state !== TASK_STATE.STOPPED) {
       throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
     }
-    // stopped: stopped again with its own stop signal (images without one, or with another signal: SIGSTOP)
-    const stopSigno = tc.task_state === TASK_STATE.STOPPED ? stopSignal(Number(tc.stop_signo ?? 0)) || STOP_SIGNALS.SIGSTOP : undefined;
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
     // namespaces are not recreated: every task must live in the dump's root namespaces
     const rootIds = (inventory.root_ids ?? {}) as Obj;
@@ -93,6 +92,13 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       const c = tid === pid ? core : first(await img(dir, `core-${tid}.img`, 'CORE'), `core-${tid}.img`);
       threads.push(threadFrom(tid, c, tc, `core-${tid}.img`));
     }
+
+    // stopped: stopped again with its own stop signal (images without one, or with another signal:
+    // SIGSTOP). A SIGCONT still queued came after the stop (a stop signal discards queued ones):
+    // the task was continued while the dump held it, so it runs on and handles that SIGCONT.
+    const processSignals = sigQueue(tc.signals_s, corePath);
+    const continued = [processSignals, ...threads.map((t) => t.pendingSignals)].some((q) => q?.some((si) => si.readInt32LE(0) === SIGCONT));
+    const stopSigno = tc.task_state === TASK_STATE.STOPPED && !continued ? stopSignal(Number(tc.stop_signo ?? 0)) || STOP_SIGNALS.SIGSTOP : undefined;
 
     const vmas = (mm.vmas ?? []).map((v: Obj) => vmaFrom(v, files, shmem, pid));
     const reader = await openPageReader({ dir, id: pid });
@@ -174,7 +180,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       },
       itimers: [itimer(tm.real), itimer(tm.virt), itimer(tm.prof)],
       childSubreaper: !!tc.child_subreaper,
-      pendingSignals: sigQueue(tc.signals_s, corePath),
+      pendingSignals: processSignals,
       posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
       oomScoreAdj: oomFrom(tc.oom_score_adj, corePath),
       ...(stopSigno ? { stopSigno } : {}),
