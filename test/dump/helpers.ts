@@ -34,6 +34,11 @@ export function sleep(ms: number): void {
 export function askVerdict(state: string, pid: number, timeoutMs = 5000): string {
   writeFileSync(state, '');
   process.kill(pid, 'SIGUSR1');
+  return waitVerdict(state, timeoutMs);
+}
+
+/** Wait for a "check …" line in the state file (what the file holds at the timeout otherwise). */
+export function waitVerdict(state: string, timeoutMs = 5000): string {
   const end = Date.now() + timeoutMs;
   let now = '';
   while (Date.now() < end) {
@@ -44,7 +49,8 @@ export function askVerdict(state: string, pid: number, timeoutMs = 5000): string
   return now;
 }
 
-function readState(file: string): string {
+/** The state file's content, '' while it does not exist. */
+export function readState(file: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch {

@@ -51,6 +51,29 @@ describe.skipIf(!have)('restore plan from CRIU 4.2 images (needs /tmp/criu-fixtu
     await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: 'core-2680.img: seccomp (filter) is not restored yet' });
   });
 
+  it('a stopped task (CRIU TASK_STOPPED) is planned to stop again with its own stop signal; other states are refused', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
+    cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
+    const withState = async (tc: Record<string, unknown>) => {
+      const core = await readImageFile(path.join(fixturesDir, 'sleep', 'core-2680.img'));
+      Object.assign((core.entries[0] as Record<string, any>).tc, tc);
+      await writeImageFile(path.join(d, 'core-2680.img'), core);
+      return buildRestorePlan(d);
+    };
+    expect((await buildRestorePlan(d)).tasks[0]!.stopSigno).toBeUndefined();
+    expect((await withState({ task_state: 3, stop_signo: 20 })).tasks[0]!.stopSigno).toBe(20); // SIGTSTP
+    // an image without a stop signal (older CRIU), or with one that stops nothing: SIGSTOP
+    expect((await withState({ task_state: 3 })).tasks[0]!.stopSigno).toBe(19);
+    expect((await withState({ task_state: 3, stop_signo: 5 })).tasks[0]!.stopSigno).toBe(19);
+    // a SIGCONT queued on it (blocked or handled) came after the stop: the task was continued meanwhile
+    const sigcont = Buffer.alloc(128);
+    sigcont.writeInt32LE(18, 0);
+    const continued = (await withState({ task_state: 3, stop_signo: 19, signals_s: { signals: [{ siginfo: sigcont }] } })).tasks[0]!;
+    expect(continued.stopSigno).toBeUndefined();
+    expect(continued.pendingSignals?.map((b) => b.readInt32LE(0))).toEqual([18]);
+    await expect(withState({ task_state: 4 })).rejects.toMatchObject({ exitCode: 4, message: 'pid 2680: task state 4 is not restored yet' });
+  });
+
   it('a corrupt or truncated image is a clear BAD_INPUT error', async () => {
     const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
     cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });

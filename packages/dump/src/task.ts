@@ -1,6 +1,6 @@
 import { readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { decodeDev, SIGEV, TASK_STATE } from '@crtools/images/facts';
+import { decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
   auxvWords, readAuxv, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
@@ -89,8 +89,10 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
       ...(pt.notifyTarget === 'tid' ? { notify_thread_id: pt.notifyId } : {}),
     };
   });
+  // a task seized in group-stop is TASK_STOPPED, with the signal that stopped it (restore stops it again)
+  const stopSigno = stopSignal(state.interruptSignal);
   const tcEntry: Entry = {
-    task_state: state.stopped ? TASK_STATE.STOPPED : TASK_STATE.ALIVE,
+    task_state: stopSigno ? TASK_STATE.STOPPED : TASK_STATE.ALIVE,
     exit_code: 0,
     personality: state.misc.personality,
     flags: stat.flags,
@@ -104,7 +106,7 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
     sigactions: state.sigactions.map((s) => ({ sigaction: s.handler, flags: s.flags, restorer: s.restorer, mask: s.mask, compat_sigaction: false })),
     child_subreaper: state.misc.childSubreaper,
   };
-  if (state.stopped) tcEntry['stop_signo'] = 19;
+  if (stopSigno) tcEntry['stop_signo'] = stopSigno;
   out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false) });
   for (const t of state.threads.slice(1)) {
     out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true) });

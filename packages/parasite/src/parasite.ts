@@ -22,8 +22,11 @@ export interface ThreadState {
 /** Everything ptrace and the parasite tell about one process. */
 export interface TaskState {
   pid: number;
-  /** The main thread was in a group-stop (SIGSTOP) when seized. */
-  stopped: boolean;
+  /**
+   * The signal in the main thread's stop after PTRACE_INTERRUPT: SIGTRAP for a running task;
+   * for one in group-stop, the signal that stopped it (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU).
+   */
+  interruptSignal: number;
   threads: ThreadState[];
   sharedPendingSignals: Buffer[];
   sigactions: SigactionState[];
@@ -95,7 +98,7 @@ export function collectInfected(inf: Infection, opts: CollectOptions = {}): Task
   const threadStates: ThreadState[] = perThread.map((t) => ({ ...t, misc: dumpThreadMisc(inf, t.tid) }));
   return {
     pid,
-    stopped: threads[0]?.stop.stopSignal === 19,
+    interruptSignal: threads[0]?.stop.stopSignal ?? 0,
     threads: threadStates,
     sharedPendingSignals: shared,
     sigactions,

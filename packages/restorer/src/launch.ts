@@ -9,6 +9,7 @@ import { xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
+import { STOP_SIGNALS } from '@crtools/images/facts';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
 import type { RestorePlan } from './plan.js';
 import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
@@ -21,7 +22,7 @@ import { createGhosts, type GhostFiles } from './ghosts.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 
 export interface RestoreTreeOptions {
-  /** leave every task stopped (SIGSTOP) instead of resuming it */
+  /** leave every task stopped (SIGSTOP) instead of resuming it (tasks dumped stopped are stopped again anyway) */
   leaveStopped?: boolean;
   /** make the root a sibling of the caller (CLONE_PARENT) instead of its child */
   restoreSibling?: boolean;
@@ -312,12 +313,14 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
   }
 
   const pids = plan.tasks.map((t) => t.pid);
-  // resume everything at once; the launcher removes the restorer region from every task
+  // resume everything at once; the launcher removes the restorer region from every task and
+  // stops again, as its last step, each task that was dumped stopped (every task with -s)
   const fin = native.finish({
     status,
-    tasks: plan.tasks.filter((t) => !t.zombie).map((t) => ({ tids: t.threads.map((th) => th.tid), regionStart: region.start, regionSize: region.size })),
+    tasks: plan.tasks
+      .filter((t) => !t.zombie)
+      .map((t) => ({ tids: t.threads.map((th) => th.tid), regionStart: region.start, regionSize: region.size, stopSigno: opts.leaveStopped ? STOP_SIGNALS.SIGSTOP : t.stopSigno ?? 0 })),
     syscallAddr: region.start + BLOB_SYSCALL_OFFSET,
-    leaveStopped: !!opts.leaveStopped,
     timeoutMs: Math.min(timeoutMs, 10_000),
   });
   if (isSysError(fin)) {

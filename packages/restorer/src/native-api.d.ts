@@ -34,13 +34,13 @@ export interface RestorerNative {
   waitpid(pid: number, nohang: boolean): WaitResult | NativeSysError;
   /**
    * Trace every thread through its final rt_sigreturn (publishing "go" itself), unmap the
-   * restorer region in each task, restore the registers and detach (SIGSTOP with leaveStopped).
+   * restorer region in each task, restore the registers and detach; a task with a stopSigno
+   * gets that signal with the detach, before it runs any code of its own (0: it just runs).
    */
   finish(args: {
     status: ArrayBuffer;
-    tasks: { tids: number[]; regionStart: bigint; regionSize: bigint }[];
+    tasks: { tids: number[]; regionStart: bigint; regionSize: bigint; stopSigno: number }[];
     syscallAddr: bigint;
-    leaveStopped: boolean;
     timeoutMs: number;
   }): { ok: true } | (NativeSysError & { pid: number });
   /** a MAP_SHARED|MAP_ANONYMOUS area of `size` bytes in this process (its address) */

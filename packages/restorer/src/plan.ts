@@ -179,6 +179,11 @@ export interface TaskPlan {
    * (exit code << 8, or the signal that killed it); nothing else of the plan applies to it
    */
   zombie?: { status: number };
+  /**
+   * the task was dumped stopped (TASK_STOPPED): once everything is restored it is put back in
+   * group-stop with this signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU) instead of resuming
+   */
+  stopSigno?: number;
 }
 
 export interface RestorePlan {

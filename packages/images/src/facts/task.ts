@@ -10,3 +10,14 @@ export type NsKind = (typeof NS_KINDS)[number];
 
 /** PosixTimerEntry.it_sigev_notify (SIGEV_* of <signal.h>). */
 export const SIGEV = { SIGNAL: 0, NONE: 1, THREAD: 2, THREAD_ID: 4 } as const;
+
+/**
+ * TaskCoreEntry.stop_signo of a TASK_STOPPED task: the signal whose group-stop it was in
+ * (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU; x86_64 numbers).
+ */
+export const STOP_SIGNALS = { SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22 } as const;
+
+/** sig when it is one of STOP_SIGNALS, else 0. */
+export function stopSignal(sig: number): number {
+  return sig >= STOP_SIGNALS.SIGSTOP && sig <= STOP_SIGNALS.SIGTTOU ? sig : 0;
+}

@@ -61,10 +61,12 @@ int WaitStop(pid_t tid, int *status, long deadline) {
   }
 }
 
-// finish({ status, tasks: [{ tids, regionStart, regionSize }], syscallAddr, leaveStopped, timeoutMs })
+// finish({ status, tasks: [{ tids, regionStart, regionSize, stopSigno }], syscallAddr, timeoutMs })
 // Trace every thread through its final rt_sigreturn, then run munmap of the restorer region in
 // each task from the blob's syscall instruction (stopped at syscall exit, so the unmapped code
-// is never returned to), put the task's registers back and detach (with SIGSTOP for -s).
+// is never returned to), put the task's registers back and detach. A task with a stopSigno
+// (dumped stopped, or -s) gets that signal with the detach: it is delivered on the way out of
+// the syscall stop, so the task enters group-stop before running any code of its own.
 // -> { ok: true } | { errno, syscall, pid }
 Napi::Value Finish(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -72,16 +74,17 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
   Napi::ArrayBuffer status = a.Get("status").As<Napi::ArrayBuffer>();
   Napi::Array tasks = a.Get("tasks").As<Napi::Array>();
   uint64_t sysaddr = BigU64(a.Get("syscallAddr"));
-  bool stop = a.Get("leaveStopped").As<Napi::Boolean>().Value();
   long deadline = NowMs() + a.Get("timeoutMs").As<Napi::Number>().Int64Value();
   std::vector<Th> th;
   std::vector<uint64_t> rs, rl;
+  std::vector<int> stopsig;
   for (uint32_t i = 0; i < tasks.Length(); i++) {
     Napi::Object t = tasks.Get(i).As<Napi::Object>();
     Napi::Array tids = t.Get("tids").As<Napi::Array>();
     for (uint32_t k = 0; k < tids.Length(); k++) th.push_back({(pid_t)tids.Get(k).As<Napi::Number>().Int32Value(), (int)i, 0});
     rs.push_back(BigU64(t.Get("regionStart")));
     rl.push_back(BigU64(t.Get("regionSize")));
+    stopsig.push_back(t.Get("stopSigno").As<Napi::Number>().Int32Value());
   }
   auto fail = [&](int e, const char *sc, pid_t pid) {
     Napi::Object o = SysErr(env, e, sc);
@@ -159,10 +162,11 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
             // (si_code >= 0) for another process: those go with the detach as before
             for (auto &si : heldInfo)
               if (syscall(SYS_rt_tgsigqueueinfo, m, m, si.si_signo, &si) != 0) held = si.si_signo;
-            if (held && stop) kill(m, held);  // queued again; SIGSTOP goes with the detach
+            int stop = stopsig[t.task];
+            if (held && stop) kill(m, held);  // queued again; the stop signal goes with the detach
             for (auto &u : th)
               if (u.task == t.task)
-                ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(u.tid != m ? 0 : stop ? SIGSTOP : held));
+                ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(u.tid != m ? 0 : stop ? stop : held));
             done_tasks++;
           }
           continue;

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
-import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
+import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { openPageReader } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
@@ -17,6 +17,7 @@ import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
 import { checkPagesImages, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
 
 const FD_CLOEXEC = 1;
+const SIGCONT = 18;
 
 export interface BuildPlanOptions {
   logger?: Logger;
@@ -65,7 +66,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       log.debug(`restore plan: pid ${pid}: a zombie (status 0x${Number(tc.exit_code ?? 0).toString(16)})`);
       continue;
     }
-    if (tc.task_state !== undefined && tc.task_state !== TASK_STATE.ALIVE) {
+    if (tc.task_state !== undefined && tc.task_state !== TASK_STATE.ALIVE && tc.task_state !== TASK_STATE.STOPPED) {
       throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
     }
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
@@ -91,6 +92,13 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       const c = tid === pid ? core : first(await img(dir, `core-${tid}.img`, 'CORE'), `core-${tid}.img`);
       threads.push(threadFrom(tid, c, tc, `core-${tid}.img`));
     }
+
+    // stopped: stopped again with its own stop signal (images without one, or with another signal:
+    // SIGSTOP). A SIGCONT still queued came after the stop (a stop signal discards queued ones):
+    // the task was continued while the dump held it, so it runs on and handles that SIGCONT.
+    const processSignals = sigQueue(tc.signals_s, corePath);
+    const continued = [processSignals, ...threads.map((t) => t.pendingSignals)].some((q) => q?.some((si) => si.readInt32LE(0) === SIGCONT));
+    const stopSigno = tc.task_state === TASK_STATE.STOPPED && !continued ? stopSignal(Number(tc.stop_signo ?? 0)) || STOP_SIGNALS.SIGSTOP : undefined;
 
     const vmas = (mm.vmas ?? []).map((v: Obj) => vmaFrom(v, files, shmem, pid));
     const reader = await openPageReader({ dir, id: pid });
@@ -172,11 +180,12 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       },
       itimers: [itimer(tm.real), itimer(tm.virt), itimer(tm.prof)],
       childSubreaper: !!tc.child_subreaper,
-      pendingSignals: sigQueue(tc.signals_s, corePath),
+      pendingSignals: processSignals,
       posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
       oomScoreAdj: oomFrom(tc.oom_score_adj, corePath),
+      ...(stopSigno ? { stopSigno } : {}),
     });
-    log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds`);
+    log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds${stopSigno ? `, stopped (signal ${stopSigno})` : ''}`);
   }
   files.finish();
   for (const k of files.unusedInherit()) log.warn(`--inherit-fd: no file of the checkpoint is ${k}`);

@@ -1,0 +1,166 @@
+/**
+ * Stopped tasks end to end: a task in group-stop (SIGSTOP) is dumped as TASK_STOPPED with its
+ * stop signal, comes back from restore stopped (State: T, running none of its own code: a
+ * SIGUSR1 goes unanswered, its counter and CPU time stand still) and runs on after SIGCONT.
+ * Every process is found and killed by pid.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { askVerdict, childrenOf, criu, killAllStarted, killTree, ourCritDecode, readState, sleep, startWorkload, tmp, treePids, waitGone, waitReaped, waitVerdict } from '../dump/helpers.js';
+
+const mine: number[] = [];
+afterEach(() => {
+  for (const p of mine.splice(0)) killTree(p);
+});
+afterAll(() => killAllStarted());
+
+/** The state letter of /proc/PID/status ("T" stopped, "S" sleeping, ...). */
+function stateOf(pid: number): string {
+  return /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?';
+}
+
+/** utime + stime of /proc/PID/stat, in clock ticks. */
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+function stopAndWait(pid: number): void {
+  process.kill(pid, 'SIGSTOP');
+  for (let i = 0; i < 300 && stateOf(pid) !== 'T'; i++) sleep(10);
+  expect(stateOf(pid)).toBe('T');
+}
+
+/** Dump the tree of root (then gone), restore it detached; returns its pids, root first. */
+function dumpRestore(root: number, name: string, restoreArgs: string[] = []): { pids: number[]; dir: string } {
+  const pids = treePids(root);
+  const dir = tmp(`stopped-${name}`);
+  const d = criu(['dump', '-t', String(root), '-D', dir, '-o', 'dump.log']);
+  expect(d.code, d.stderr).toBe(0);
+  for (const p of pids) expect(waitReaped(p)).toBe(true);
+  const r = criu(['restore', '-D', dir, '-d', ...restoreArgs], 60_000);
+  mine.push(root);
+  expect(r.code, r.stderr).toBe(0);
+  expect(treePids(root)).toEqual(pids);
+  return { pids, dir };
+}
+
+function taskCore(dir: string, pid: number): { task_state: unknown; stop_signo?: number } {
+  return ourCritDecode(path.join(dir, `core-${pid}.img`)).entries[0].tc;
+}
+
+function cleanUp(root: number): void {
+  const pids = treePids(root);
+  killTree(root);
+  for (const p of pids) expect(waitGone(p)).toBe(true);
+}
+
+describe('stopped tasks', () => {
+  it('a SIGSTOPped task is dumped TASK_STOPPED and restored stopped; it runs nothing until SIGCONT', () => {
+    const w = startWorkload('pattern', ['4']);
+    stopAndWait(w.pid);
+    const { dir } = dumpRestore(w.pid, 'one');
+    const tc = taskCore(dir, w.pid);
+    expect(tc.task_state).toBe(3); // TASK_STOPPED
+    expect(tc.stop_signo).toBe(19);
+    expect(stateOf(w.pid)).toBe('T');
+    expect(readFileSync(`/proc/${w.pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+    // a stopped task handles no signal: the verdict asked for now only comes after SIGCONT
+    writeFileSync(w.state, '');
+    process.kill(w.pid, 'SIGUSR1');
+    const ticks = cpuTicks(w.pid);
+    sleep(500);
+    expect(readState(w.state)).toBe('');
+    expect(cpuTicks(w.pid)).toBe(ticks);
+    expect(stateOf(w.pid)).toBe('T');
+    process.kill(w.pid, 'SIGCONT');
+    expect(waitVerdict(w.state, 10_000)).toBe('check ok bad=0');
+    expect(stateOf(w.pid)).not.toBe('T');
+    cleanUp(w.pid);
+  });
+
+  it('a stopped counter: the count stands still after restore and moves on after SIGCONT', () => {
+    const file = path.join(tmp('stopped-count'), 'count');
+    // written beside and renamed over, so a stop never leaves the file half written
+    const prog = `import os, time\nn = 0\nwhile True:\n    n += 1\n    open(${JSON.stringify(file + '.new')}, "w").write(str(n))\n    os.rename(${JSON.stringify(file + '.new')}, ${JSON.stringify(file)})\n    time.sleep(0.02)`;
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', prog]);
+    const count = () => Number(readState(file)) || 0;
+    for (let i = 0; i < 500 && count() < 3; i++) sleep(10);
+    stopAndWait(w.pid);
+    const at = count();
+    expect(at).toBeGreaterThan(0);
+    dumpRestore(w.pid, 'count');
+    expect(stateOf(w.pid)).toBe('T');
+    sleep(500);
+    expect(count()).toBe(at);
+    expect(stateOf(w.pid)).toBe('T');
+    process.kill(w.pid, 'SIGCONT');
+    for (let i = 0; i < 300 && count() <= at + 2; i++) sleep(10);
+    expect(count()).toBeGreaterThan(at + 2);
+    cleanUp(w.pid);
+  });
+
+  it('a stopped child under a running parent: the child alone comes back stopped', () => {
+    const w = startWorkload('pattern', ['2', '2']);
+    const [child] = childrenOf(w.pid);
+    expect(child).toBeGreaterThan(0);
+    stopAndWait(child!);
+    const { dir } = dumpRestore(w.pid, 'child');
+    expect(taskCore(dir, child!).stop_signo).toBe(19);
+    expect(taskCore(dir, w.pid).stop_signo).toBeUndefined();
+    expect(stateOf(child!)).toBe('T');
+    expect(stateOf(w.pid)).not.toBe('T');
+    // the parent asks the child for its share of the check: no answer while the child is stopped
+    writeFileSync(w.state, '');
+    process.kill(w.pid, 'SIGUSR1');
+    sleep(500);
+    expect(readState(w.state)).toBe('');
+    expect(stateOf(child!)).toBe('T');
+    process.kill(child!, 'SIGCONT');
+    expect(waitVerdict(w.state, 10_000)).toBe('check ok bad=0');
+    cleanUp(w.pid);
+  });
+
+  it('a job stopped by SIGTSTP comes back stopped by SIGTSTP (its parent sees the stop signal) and counts on after SIGCONT', () => {
+    const w = startWorkload('jobstop', []);
+    const [child] = childrenOf(w.pid);
+    expect(child).toBeGreaterThan(0);
+    process.kill(child!, 'SIGTSTP');
+    for (let i = 0; i < 300 && stateOf(child!) !== 'T'; i++) sleep(10);
+    expect(stateOf(child!)).toBe('T');
+    const before = askVerdict(w.state, w.pid);
+    expect(before).toMatch(/^check stopped=20 count=\d+$/);
+    const { dir } = dumpRestore(w.pid, 'tstp');
+    expect(taskCore(dir, child!).stop_signo).toBe(20);
+    expect(stateOf(child!)).toBe('T');
+    sleep(300);
+    expect(askVerdict(w.state, w.pid)).toBe(before);
+    process.kill(child!, 'SIGCONT');
+    sleep(300);
+    const after = askVerdict(w.state, w.pid);
+    expect(after).toMatch(/^check running count=\d+$/);
+    expect(Number(after.split('=')[1])).toBeGreaterThan(Number(before.split('count=')[1]));
+    cleanUp(w.pid);
+  });
+
+  it('-s with a stopped child: every task stopped; SIGCONT resumes each on its own', () => {
+    const w = startWorkload('pattern', ['2', '2']);
+    const [child] = childrenOf(w.pid);
+    stopAndWait(child!);
+    dumpRestore(w.pid, 'leave', ['-s']);
+    expect(stateOf(w.pid)).toBe('T');
+    expect(stateOf(child!)).toBe('T');
+    process.kill(w.pid, 'SIGCONT');
+    for (let i = 0; i < 300 && stateOf(w.pid) === 'T'; i++) sleep(10);
+    expect(stateOf(w.pid)).not.toBe('T');
+    expect(stateOf(child!)).toBe('T');
+    writeFileSync(w.state, '');
+    process.kill(w.pid, 'SIGUSR1');
+    sleep(300);
+    expect(readState(w.state)).toBe('');
+    process.kill(child!, 'SIGCONT');
+    expect(waitVerdict(w.state, 10_000)).toBe('check ok bad=0');
+    cleanUp(w.pid);
+  });
+});
