@@ -19,11 +19,11 @@ using VmCopy = ssize_t (*)(pid_t, const struct iovec *, unsigned long, const str
 // { errno, syscall }
 Napi::Value VmTransfer(const Napi::CallbackInfo &info, VmCopy copy, const char *syscall) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
-  size_t off = (size_t)u64(info[3]), len = (size_t)u64(info[4]);
+  size_t off = (size_t)U64(info[3]), len = (size_t)U64(info[4]);
   if (off > b.Length() || len > b.Length() - off) return SysErr(info.Env(), EINVAL, syscall);
   struct iovec local = {b.Data() + off, len};
-  struct iovec remote = {(void *)(uintptr_t)u64(info[1]), len};
-  return Result(info.Env(), copy(i32(info[0]), &local, 1, &remote, 1, 0), syscall);
+  struct iovec remote = {(void *)(uintptr_t)U64(info[1]), len};
+  return Result(info.Env(), copy(I32(info[0]), &local, 1, &remote, 1, 0), syscall);
 }
 
 // vmRead(pid, addr, buf, off, len) -> bytes read into buf | { errno, syscall }
@@ -34,8 +34,8 @@ Napi::Value VmWrite(const Napi::CallbackInfo &info) { return VmTransfer(info, pr
 
 // mapShared(fd, len) -> Buffer over a MAP_SHARED mapping (unmapped when collected) | { errno, syscall }
 Napi::Value MapShared(const Napi::CallbackInfo &info) {
-  size_t len = (size_t)u64(info[1]);
-  void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, i32(info[0]), 0);
+  size_t len = (size_t)U64(info[1]);
+  void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, I32(info[0]), 0);
   if (p == MAP_FAILED) return SysErr(info.Env(), errno, "mmap");
   return Napi::Buffer<uint8_t>::New(info.Env(), (uint8_t *)p, len,
                                     [len](Napi::Env, uint8_t *d) { munmap(d, len); });

@@ -18,23 +18,14 @@
 
 namespace crtools::parasite {
 
-// argument conversions (the TypeScript side checks types before the call)
-inline uint64_t u64(const Napi::Value &v) {
-  if (v.IsBigInt()) {
-    bool lossless;
-    return v.As<Napi::BigInt>().Uint64Value(&lossless);
-  }
-  return (uint64_t)v.As<Napi::Number>().Int64Value();
-}
-
-inline int i32(const Napi::Value &v) { return v.As<Napi::Number>().Int32Value(); }
-
-inline Napi::Value num(Napi::Env env, double d) { return Napi::Number::New(env, d); }
+using crtools::I32;
+using crtools::Num;
+using crtools::U64;
 
 // r from a call that returns -1 with errno on failure: r itself, or { errno, syscall }
 inline Napi::Value Result(Napi::Env env, long r, const char *syscall) {
   if (r < 0) return SysErr(env, errno, syscall);
-  return num(env, (double)r);
+  return Num(env, (double)r);
 }
 
 using crtools::Export;

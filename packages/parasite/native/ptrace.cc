@@ -20,59 +20,59 @@ long sys_ptrace(long req, long pid, uint64_t addr, uint64_t data) { return sysca
 
 // seize(pid, options) -> 0 | { errno, syscall }
 Napi::Value Seize(const Napi::CallbackInfo &info) {
-  return Result(info.Env(), sys_ptrace(PTRACE_SEIZE, i32(info[0]), 0, u64(info[1])), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_SEIZE, I32(info[0]), 0, U64(info[1])), "ptrace");
 }
 
 Napi::Value Interrupt(const Napi::CallbackInfo &info) {
-  return Result(info.Env(), sys_ptrace(PTRACE_INTERRUPT, i32(info[0]), 0, 0), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_INTERRUPT, I32(info[0]), 0, 0), "ptrace");
 }
 
 // detach(pid, sig) -> 0 | { errno, syscall }
 Napi::Value Detach(const Napi::CallbackInfo &info) {
-  return Result(info.Env(), sys_ptrace(PTRACE_DETACH, i32(info[0]), 0, (uint64_t)i32(info[1])), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_DETACH, I32(info[0]), 0, (uint64_t)I32(info[1])), "ptrace");
 }
 
 // cont(pid, sig) -> 0 | { errno, syscall }
 Napi::Value Cont(const Napi::CallbackInfo &info) {
-  return Result(info.Env(), sys_ptrace(PTRACE_CONT, i32(info[0]), 0, (uint64_t)i32(info[1])), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_CONT, I32(info[0]), 0, (uint64_t)I32(info[1])), "ptrace");
 }
 
 // listen(pid) -> 0 | { errno, syscall } (leave a group-stopped tracee stopped but notifiable)
 Napi::Value Listen(const Napi::CallbackInfo &info) {
-  return Result(info.Env(), sys_ptrace(PTRACE_LISTEN, i32(info[0]), 0, 0), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_LISTEN, I32(info[0]), 0, 0), "ptrace");
 }
 
 // getRegs(pid, buf[216]) -> 0 | { errno, syscall }
 Napi::Value GetRegs(const Napi::CallbackInfo &info) {
   auto b = info[1].As<Napi::Buffer<uint8_t>>();
   if (b.Length() < sizeof(struct user_regs_struct)) return SysErr(info.Env(), EINVAL, "ptrace");
-  return Result(info.Env(), sys_ptrace(PTRACE_GETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_GETREGS, I32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
 Napi::Value SetRegs(const Napi::CallbackInfo &info) {
   auto b = info[1].As<Napi::Buffer<uint8_t>>();
   if (b.Length() < sizeof(struct user_regs_struct)) return SysErr(info.Env(), EINVAL, "ptrace");
-  return Result(info.Env(), sys_ptrace(PTRACE_SETREGS, i32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_SETREGS, I32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
 // getRegset(pid, type, buf) -> bytes filled | { errno, syscall }
 Napi::Value GetRegset(const Napi::CallbackInfo &info) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
   struct iovec iov = {b.Data(), b.Length()};
-  if (sys_ptrace(PTRACE_GETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov) < 0) return SysErr(info.Env(), errno, "ptrace");
-  return num(info.Env(), (double)iov.iov_len);
+  if (sys_ptrace(PTRACE_GETREGSET, I32(info[0]), (uint64_t)I32(info[1]), (uint64_t)(uintptr_t)&iov) < 0) return SysErr(info.Env(), errno, "ptrace");
+  return Num(info.Env(), (double)iov.iov_len);
 }
 
 Napi::Value SetRegset(const Napi::CallbackInfo &info) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
   struct iovec iov = {b.Data(), b.Length()};
-  return Result(info.Env(), sys_ptrace(PTRACE_SETREGSET, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)&iov), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_SETREGSET, I32(info[0]), (uint64_t)I32(info[1]), (uint64_t)(uintptr_t)&iov), "ptrace");
 }
 
 // getSigmask(pid) -> bigint | { errno, syscall }
 Napi::Value GetSigmask(const Napi::CallbackInfo &info) {
   uint64_t mask = 0;
-  long r = sys_ptrace(PTRACE_GETSIGMASK, i32(info[0]), sizeof(mask), (uint64_t)(uintptr_t)&mask);
+  long r = sys_ptrace(PTRACE_GETSIGMASK, I32(info[0]), sizeof(mask), (uint64_t)(uintptr_t)&mask);
   if (r < 0) return SysErr(info.Env(), errno, "ptrace");
   return Napi::BigInt::New(info.Env(), mask);
 }
@@ -81,36 +81,36 @@ Napi::Value GetSigmask(const Napi::CallbackInfo &info) {
 Napi::Value PeekSiginfo(const Napi::CallbackInfo &info) {
   auto b = info[3].As<Napi::Buffer<uint8_t>>();
   struct ptrace_peeksiginfo_args a;
-  a.off = (uint64_t)i32(info[2]);
+  a.off = (uint64_t)I32(info[2]);
   a.flags = info[1].ToBoolean() ? PTRACE_PEEKSIGINFO_SHARED : 0;
   a.nr = (int32_t)(b.Length() / 128);
-  return Result(info.Env(), sys_ptrace(PTRACE_PEEKSIGINFO, i32(info[0]), (uint64_t)(uintptr_t)&a, (uint64_t)(uintptr_t)b.Data()), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_PEEKSIGINFO, I32(info[0]), (uint64_t)(uintptr_t)&a, (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
 // rseqConfig(pid, buf[32]) -> bytes | { errno, syscall }
 Napi::Value RseqConfig(const Napi::CallbackInfo &info) {
   auto b = info[1].As<Napi::Buffer<uint8_t>>();
-  return Result(info.Env(), sys_ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, i32(info[0]), b.Length(), (uint64_t)(uintptr_t)b.Data()), "ptrace");
+  return Result(info.Env(), sys_ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, I32(info[0]), b.Length(), (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
 // peek(pid, addr) -> bigint word | { errno, syscall }
 Napi::Value Peek(const Napi::CallbackInfo &info) {
   uint64_t word = 0;
-  long r = sys_ptrace(PTRACE_PEEKDATA, i32(info[0]), u64(info[1]), (uint64_t)(uintptr_t)&word);
+  long r = sys_ptrace(PTRACE_PEEKDATA, I32(info[0]), U64(info[1]), (uint64_t)(uintptr_t)&word);
   if (r < 0) return SysErr(info.Env(), errno, "ptrace");
   return Napi::BigInt::New(info.Env(), word);
 }
 
 // poke(pid, addr, word) -> 0 | { errno, syscall }
 Napi::Value Poke(const Napi::CallbackInfo &info) {
-  return Result(info.Env(), sys_ptrace(PTRACE_POKEDATA, i32(info[0]), u64(info[1]), u64(info[2])), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_POKEDATA, I32(info[0]), U64(info[1]), U64(info[2])), "ptrace");
 }
 
 // getThreadArea(pid, index, buf[16]) -> 0 | { errno, syscall } (struct user_desc)
 Napi::Value GetThreadArea(const Napi::CallbackInfo &info) {
   auto b = info[2].As<Napi::Buffer<uint8_t>>();
   if (b.Length() < 16) return SysErr(info.Env(), EINVAL, "ptrace");
-  return Result(info.Env(), sys_ptrace(PTRACE_GET_THREAD_AREA, i32(info[0]), (uint64_t)i32(info[1]), (uint64_t)(uintptr_t)b.Data()), "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_GET_THREAD_AREA, I32(info[0]), (uint64_t)I32(info[1]), (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ using crtools::SysErr;
 // wait(pid, timeoutMs) -> { pid, status } (pid 0: timed out) | { errno, syscall }
 Napi::Value Wait(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  int pid = i32(info[0]);
+  int pid = I32(info[0]);
   double timeout = info[1].As<Napi::Number>().DoubleValue();
   struct timespec start, now;
   clock_gettime(CLOCK_MONOTONIC, &start);
@@ -44,8 +44,8 @@ Napi::Value Wait(const Napi::CallbackInfo &info) {
     nanosleep(&ts, nullptr);
   }
   Napi::Object o = Napi::Object::New(env);
-  o.Set("pid", num(env, (double)r));
-  o.Set("status", num(env, status));
+  o.Set("pid", Num(env, (double)r));
+  o.Set("status", Num(env, status));
   return o;
 }
 
@@ -86,12 +86,12 @@ Napi::Value SpawnDetached(const Napi::CallbackInfo &info) {
   int st;
   while (waitpid(c, &st, 0) < 0 && errno == EINTR) {}
   if (v < 0) return SysErr(info.Env(), -v, "fork");
-  return num(info.Env(), v);
+  return Num(info.Env(), v);
 }
 
 // tgkill(tgid, tid, sig) -> 0 | { errno, syscall }
 Napi::Value Tgkill(const Napi::CallbackInfo &info) {
-  return Result(info.Env(), syscall(SYS_tgkill, i32(info[0]), i32(info[1]), i32(info[2])), "tgkill");
+  return Result(info.Env(), syscall(SYS_tgkill, I32(info[0]), I32(info[1]), I32(info[2])), "tgkill");
 }
 
 }  // namespace

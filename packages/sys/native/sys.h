@@ -12,19 +12,9 @@
 
 namespace crtools::sys {
 
-// argument conversions (the TypeScript wrappers check types before the call)
-inline int I32(const Napi::Value &v) { return v.As<Napi::Number>().Int32Value(); }
-
-inline uint64_t U64(const Napi::Value &v) {
-  if (v.IsBigInt()) {
-    bool lossless;
-    return v.As<Napi::BigInt>().Uint64Value(&lossless);
-  }
-  return (uint64_t)v.As<Napi::Number>().Int64Value();
-}
-
-inline Napi::Value Num(Napi::Env env, double d) { return Napi::Number::New(env, d); }
-
+using crtools::I32;
+using crtools::Num;
+using crtools::U64;
 using crtools::Export;
 
 void AddHandles(Napi::Object exports);  // handles.cc: kernel file handles
