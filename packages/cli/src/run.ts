@@ -2,9 +2,10 @@ import { runCommand, showUsage, type CommandDef } from 'citty';
 import { CRIU_VERSION_TEXT, ExitCode, isCrtoolsError } from '@crtools/common';
 import { unknownOption } from './options-check.js';
 
-type AnyCommand = CommandDef<any>;
+export type AnyCommand = CommandDef<any>;
 
-async function resolve<T>(v: T | (() => T | Promise<T>) | Promise<T>): Promise<T> {
+/** A citty "resolvable": a value, a promise, or a function giving either (args, subcommands). */
+export async function resolve<T>(v: T | (() => T | Promise<T>) | Promise<T>): Promise<T> {
   return typeof v === 'function' ? await (v as () => T | Promise<T>)() : await v;
 }
 

@@ -1,15 +1,12 @@
-import type { CommandDef } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { unknownOption } from '../options-check.js';
-import { readConfigs, withoutConfigFlags } from './config.js';
+import { resolve, type AnyCommand } from '../run.js';
+import { readConfigs, splitConfigFlags } from './config.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyCommand = CommandDef<any>;
 type ArgDefs = Parameters<typeof unknownOption>[0];
 
 async function argsOf(cmd: AnyCommand): Promise<ArgDefs> {
-  const a = cmd.args;
-  return ((typeof a === 'function' ? await (a as () => unknown)() : await a) ?? {}) as ArgDefs;
+  return ((await resolve(cmd.args as unknown)) ?? {}) as ArgDefs;
 }
 
 /**
@@ -19,8 +16,9 @@ async function argsOf(cmd: AnyCommand): Promise<ArgDefs> {
  * option no criu command knows is an error naming the file and line.
  */
 export async function criuArgs(criu: AnyCommand, leaf: AnyCommand, args: string[]): Promise<string[]> {
-  const statements = readConfigs(args, process.env);
-  if (!statements.length) return withoutConfigFlags(args);
+  const { rest, ...flags } = splitConfigFlags(args);
+  const statements = readConfigs(flags, process.env);
+  if (!statements.length) return rest;
   const mine = await argsOf(leaf);
   let others: ArgDefs[] | undefined;
   const words: string[] = [];
@@ -30,12 +28,12 @@ export async function criuArgs(criu: AnyCommand, leaf: AnyCommand, args: string[
       continue;
     }
     if (!others) {
-      const subs = (typeof criu.subCommands === 'function' ? await (criu.subCommands as () => unknown)() : criu.subCommands) as Record<string, unknown>;
-      others = await Promise.all(Object.values(subs ?? {}).map(async (s) => argsOf((typeof s === 'function' ? await (s as () => unknown)() : await s) as AnyCommand)));
+      const subs = (await resolve(criu.subCommands as unknown)) as Record<string, unknown> | undefined;
+      others = await Promise.all(Object.values(subs ?? {}).map(async (s) => argsOf((await resolve(s)) as AnyCommand)));
     }
     if (!others.some((defs) => unknownOption(defs, st.words) === undefined)) {
       throw new CrtoolsError('BAD_CONFIG', `${st.file}:${st.line}: unknown option '${st.words[0]!.slice(2)}'`, { exitCode: ExitCode.FAILED, context: { file: st.file, line: st.line } });
     }
   }
-  return [...words, ...withoutConfigFlags(args)];
+  return [...words, ...rest];
 }

@@ -52,45 +52,45 @@ export function parseConfig(text: string, file: string): ConfigStatement[] {
   return out;
 }
 
-/** Which configuration files apply, in order, for these command-line words and environment. */
-export function configFiles(args: readonly string[], env: NodeJS.ProcessEnv): { file: string; explicit: boolean }[] {
-  let cfg: string | undefined;
+/** What the command line says of configuration files, and its words without those flags. */
+export interface ConfigFlags {
+  /** --config FILE (or --config=FILE) */
+  config?: string;
+  /** --no-default-config, or implied by --config */
+  noDefault: boolean;
+}
+
+/** Takes --config FILE / --config=FILE and --no-default-config out of a command's words. */
+export function splitConfigFlags(args: readonly string[]): ConfigFlags & { rest: string[] } {
+  const rest: string[] = [];
+  let config: string | undefined;
   let noDefault = false;
-  args.forEach((a, i) => {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
     if (a === '--no-default-config') noDefault = true;
-    else if (a === '--config') cfg = args[i + 1];
-    else if (a.startsWith('--config=')) cfg = a.slice('--config='.length);
-  });
-  if (cfg !== undefined) noDefault = true;
+    else if (a === '--config') config = args[++i];
+    else if (a.startsWith('--config=')) config = a.slice('--config='.length);
+    else rest.push(a);
+  }
+  return { rest, ...(config !== undefined ? { config } : {}), noDefault: noDefault || config !== undefined };
+}
+
+/** Which configuration files apply, in order, for these flags and environment. */
+export function configFiles(flags: ConfigFlags, env: NodeJS.ProcessEnv): { file: string; explicit: boolean }[] {
   const files: { file: string; explicit: boolean }[] = [];
-  if (!noDefault) {
+  if (!flags.noDefault) {
     files.push({ file: GLOBAL_CONFIG, explicit: false });
     if (env.HOME) files.push({ file: join(env.HOME, '.criu', 'default.conf'), explicit: false });
   }
   if (env.CRIU_CONFIG_FILE) files.push({ file: env.CRIU_CONFIG_FILE, explicit: true });
-  if (cfg !== undefined) files.push({ file: cfg, explicit: true });
+  if (flags.config !== undefined) files.push({ file: flags.config, explicit: true });
   return files;
 }
 
-/** The command-line words without --config FILE and --no-default-config (handled here). */
-export function withoutConfigFlags(args: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--no-default-config' || a.startsWith('--config=')) continue;
-    if (a === '--config') {
-      i++;
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
-}
-
 /** The statements of every configuration file that applies (a named file that is missing is an error). */
-export function readConfigs(args: readonly string[], env: NodeJS.ProcessEnv): ConfigStatement[] {
+export function readConfigs(flags: ConfigFlags, env: NodeJS.ProcessEnv): ConfigStatement[] {
   const out: ConfigStatement[] = [];
-  for (const { file, explicit } of configFiles(args, env)) {
+  for (const { file, explicit } of configFiles(flags, env)) {
     if (!existsSync(file)) {
       if (explicit) throw new CrtoolsError('BAD_CONFIG', `configuration file ${file} does not exist`, { exitCode: ExitCode.FAILED, context: { file } });
       continue;
