@@ -14,7 +14,7 @@ function script(dir: string, log: string, failAt = ''): string {
 }
 
 describe('criu dump/restore --action-script (the engines\' notify hook, as CRIU runs scripts)', () => {
-  it('runs at pre-dump, post-dump, pre-restore, post-restore and post-resume with CRIU\'s variables', () => {
+  it('runs at pre-dump, post-dump, pre-restore, post-restore, pre-resume and post-resume with CRIU\'s variables', () => {
     const w = startWorkload('pattern', ['4']);
     const dir = tmp('action');
     const img = path.join(dir, 'img');
@@ -26,7 +26,7 @@ describe('criu dump/restore --action-script (the engines\' notify hook, as CRIU 
     const r = criu(['restore', '-D', img, '-d', `--action-script=${s}`]);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(
-      ['pre-dump', 'post-dump', 'pre-restore', 'post-restore', 'post-resume'].map((a) => `${a} ${w.pid} ${img}`),
+      ['pre-dump', 'post-dump', 'pre-restore', 'post-restore', 'pre-resume', 'post-resume'].map((a) => `${a} ${w.pid} ${img}`),
     );
     expect(w.check(20_000)).toBe('check ok bad=0');
     w.kill();
@@ -44,5 +44,45 @@ describe('criu dump/restore --action-script (the engines\' notify hook, as CRIU 
     expect(readdirSync(img)).toEqual([]);
     expect(w.check(10_000)).toBe('check ok bad=0');
     w.kill();
+  });
+
+  it('a failing pre-dump script fails the dump before anything is frozen: the tree runs on intact', () => {
+    const w = startWorkload('pattern', ['4']);
+    const dir = tmp('action-predump');
+    const img = path.join(dir, 'img');
+    const log = path.join(dir, 'actions.log');
+    const s = script(dir, log, 'pre-dump');
+    const d = criu(['dump', '-t', String(w.pid), '-D', img, '--action-script', s]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toBe(`criu: action script ${s} failed at pre-dump (exit 1)\n`);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual([`pre-dump ${w.pid} ${img}`]);
+    expect(existsSync(path.join(img, 'inventory.img'))).toBe(false);
+    expect(w.check(10_000)).toBe('check ok bad=0');
+    w.kill();
+  });
+
+  it('a failing post-restore script fails the restore and leaves no restored task; a failing pre-resume or post-resume only says so', () => {
+    const w = startWorkload('pattern', ['4']);
+    const dir = tmp('action-restore');
+    const img = path.join(dir, 'img');
+    const d = criu(['dump', '-t', String(w.pid), '-D', img]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+
+    const post = script(dir, path.join(dir, 'post-restore.log'), 'post-restore');
+    const r1 = criu(['restore', '-D', img, '-d', '--action-script', post]);
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toBe(`criu: action script ${post} failed at post-restore (exit 1)\n`);
+    expect(waitReaped(w.pid)).toBe(true);
+
+    for (const at of ['pre-resume', 'post-resume']) {
+      const s = script(dir, path.join(dir, `${at}.log`), at);
+      const r = criu(['restore', '-D', img, '-d', '-o', `${at}-restore.log`, '--action-script', s]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(path.join(img, `${at}-restore.log`), 'utf8')).toMatch(new RegExp(`Error \\(restore\\): action script .* failed at ${at} \\(exit 1\\)`));
+      expect(w.check(20_000)).toBe('check ok bad=0');
+      process.kill(w.pid, 'SIGKILL');
+      expect(waitReaped(w.pid)).toBe(true);
+    }
   });
 });

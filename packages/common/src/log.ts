@@ -36,6 +36,14 @@ export class CriuLog {
   error(where: string, msg: string): void {
     this.line(1, `Error (${where}): ${msg}`);
   }
+  /**
+   * An error the operation goes on after (a failing post-resume script): no command error
+   * line will carry it, so without a log file it goes to `stderr` whatever the level.
+   */
+  errorGoingOn(where: string, msg: string): void {
+    if (this.path === undefined && this.level >= 1) this.stderr(`${this.stamp()} Error (${where}): ${msg}`);
+    else this.error(where, msg);
+  }
   warn(where: string, msg: string): void {
     this.line(2, `Warn  (${where}): ${msg}`);
   }

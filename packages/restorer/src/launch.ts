@@ -31,6 +31,11 @@ export interface RestoreTreeOptions {
   /** how long the tasks may take to get ready, and how long the blob waits for "go" */
   timeoutMs?: number;
   logger?: Logger;
+  /**
+   * Called once every task is restored and waits to be resumed (CRIU's post-restore and
+   * pre-resume points); a throw kills the restored tree and fails the restore.
+   */
+  beforeResume?: (rootPid: number) => void | Promise<void>;
 }
 
 export interface RestoredTree {
@@ -310,6 +315,14 @@ async function launchTree(plan: RestorePlan, native: RestorerNative, opts: Resto
     const took = helper ? native.assist(helper, round < 100 ? 1 : 5) : 0;
     helped += took;
     if (!took) await sleep(helper ? 0 : round < 100 ? 1 : 5);
+  }
+
+  if (opts.beforeResume) {
+    try {
+      await opts.beforeResume(rootPid);
+    } catch (e) {
+      return abort(e instanceof Error ? e : new Error(String(e)));
+    }
   }
 
   const pids = plan.tasks.map((t) => t.pid);

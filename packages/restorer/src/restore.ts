@@ -123,6 +123,15 @@ export async function restore(options: Partial<CriuOptions>, ctx: RestoreContext
   }
 }
 
+/** A hook whose failure CRIU reports and goes on after (pre-resume, post-resume). */
+async function goingOn(criuLog: CriuLog, hook: () => void | Promise<void>): Promise<void> {
+  try {
+    await hook();
+  } catch (e) {
+    criuLog.errorGoingOn('restore', e instanceof Error ? e.message : String(e));
+  }
+}
+
 async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog): Promise<RestoreResult> {
   const t0 = performance.now();
   const log = criuLog.logger('restore');
@@ -137,11 +146,16 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
     timeoutMs: ctx.timeoutMs,
     skipCpuCheck: o.cpu_cap === CPU_CAP.NONE,
     logger: log,
+    // as CRIU: every task restored and not yet resumed; a failing post-restore kills the tree,
+    // a failing pre-resume is an error line and the tasks go on
+    beforeResume: async (rootPid) => {
+      await notify('post-restore', { pid: rootPid });
+      await goingOn(criuLog, () => notify('pre-resume', { pid: rootPid }));
+    },
   });
   log.info(`Restored ${tree.pids.length} task(s), root ${tree.rootPid}`);
-  // (the tasks run on already: CRIU's post-restore and post-resume come together here)
-  await notify('post-restore', { pid: tree.rootPid });
-  await notify('post-resume', { pid: tree.rootPid });
+  // the tasks run: a failing post-resume cannot undo anything (an error line, as CRIU's)
+  await goingOn(criuLog, () => notify('post-resume', { pid: tree.rootPid }));
   if (o.pidfile) writeFileSync(rel(o.pidfile), `${tree.rootPid}`);
   // stats-restore as CRIU writes it, in the work directory (pages: every page the plan put back)
   const pages = plan.tasks.reduce((n, t) => t.pages.reduce((m, p) => m + p.npages, n), 0n) + (plan.shmem ?? []).reduce((n, s) => s.pages.reduce((m, p) => m + p.npages, n), 0n);
