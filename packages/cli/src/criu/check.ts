@@ -1,6 +1,7 @@
 import { defineCommand, showUsage } from 'citty';
 import { createConsola } from 'consola';
 import { judge, loadKerndat, parseKerndat, readKerndatArgument, readKerndatFromDescriptor, type CheckCategory, type Kerndat } from '@crtools/kerndat';
+import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 
 export interface CheckOptions {
   extra?: boolean;
@@ -51,8 +52,10 @@ export const checkCommand = defineCommand({
     kerndat: { type: 'string', description: "judge this kerndat document instead of probing (FILE, or - for stdin); a piped one is found without it" },
     cache: { type: 'boolean', default: true, description: 'reuse the kerndat cache when probing (--no-cache probes afresh)' },
     verbose: { type: 'boolean', alias: 'v', default: false, description: 'more logs on stderr' },
+    ...COMMON_ARGS,
   },
   async run({ args, rawArgs }) {
+    applyCommonOptions(args, rawArgs, false);
     if (rawArgs.includes('--help') || rawArgs.includes('-h')) {
       await showUsage(checkCommand);
       return 0;

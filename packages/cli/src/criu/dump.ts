@@ -3,6 +3,7 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import { dump } from '@crtools/dump';
 import { actionScripts } from './action-scripts.js';
 import { repeatedOption, verbosityOf } from './flags.js';
+import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
 
@@ -34,9 +35,10 @@ function parseTimeout(v: string): number {
  */
 export const dumpCommand = defineCommand({
   meta: { name: 'dump', description: 'checkpoint a process tree into a directory of images' },
-  args: { ...DUMP_ARGS, ...notYetArgs(DUMP_ARGS) },
+  args: { ...DUMP_ARGS, ...COMMON_ARGS, ...notYetArgs({ ...DUMP_ARGS, ...COMMON_ARGS }) },
   async run({ args, rawArgs }) {
-    refuseNotYet(args, DUMP_ARGS);
+    refuseNotYet(args, { ...DUMP_ARGS, ...COMMON_ARGS });
+    applyCommonOptions(args, rawArgs);
     const pid = Number(args.tree);
     if (!/^\d+$/.test(String(args.tree)) || pid <= 1) {
       throw new CrtoolsError('BAD_PID', `invalid argument for -t: ${args.tree}`, { exitCode: ExitCode.USAGE });

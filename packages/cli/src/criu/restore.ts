@@ -3,6 +3,7 @@ import { CPU_CAP, CrtoolsError, ExitCode, type InheritFd } from '@crtools/common
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { repeatedOption, verbosityOf } from './flags.js';
+import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { restoreStatsText } from './stats.js';
 
@@ -48,9 +49,10 @@ const RESTORE_ARGS = {
 
 export const restoreCommand = defineCommand({
   meta: { name: 'restore', description: 'restore processes from a checkpoint image directory' },
-  args: { ...RESTORE_ARGS, ...notYetArgs(RESTORE_ARGS) },
+  args: { ...RESTORE_ARGS, ...COMMON_ARGS, ...notYetArgs({ ...RESTORE_ARGS, ...COMMON_ARGS }) },
   async run({ args, rawArgs }) {
-    refuseNotYet(args, RESTORE_ARGS);
+    refuseNotYet(args, { ...RESTORE_ARGS, ...COMMON_ARGS });
+    applyCommonOptions(args, rawArgs);
     if (rawArgs.includes('--help') || rawArgs.includes('-h')) {
       await showUsage(restoreCommand);
       return 0;
