@@ -285,6 +285,16 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     expect(Buffer.from(ghost.extra, 'base64').toString()).toBe('ghost:1234');
     expect(ghost.mode & 0o777).toBe(0o640);
     expect(w.check()).toBe('check ok');
+
+    // --ghost-limit: a smaller limit refuses the unlinked file by name, the tree runs on intact
+    const small = criu(['dump', '-t', String(w.pid), '-D', tmp('img'), '--ghost-limit', '5']);
+    expect(small.code).toBe(4);
+    expect(small.stderr).toMatch(/^criu: .*(open\.txt|map\.bin).*: the unlinked file holds \d+ bytes, more than --ghost-limit \(5 bytes\) keeps\n$/);
+    expect(w.check()).toBe('check ok');
+    const bad = criu(['dump', '-t', String(w.pid), '-D', tmp('img'), '--ghost-limit', '1X']);
+    expect([bad.code, bad.stderr]).toEqual([1, 'criu: invalid argument for --ghost-limit: 1X (SIZE[K|M|G])\n']);
+    expect(dumpOk(w.pid, ['-R', '--ghost-limit=8K']).images['remap-fpath.img'].entries.length).toBe(3);
+    expect(w.check()).toBe('check ok');
   });
 
   it('timerfds: clock, time left, interval and unread expirations', () => {

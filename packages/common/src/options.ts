@@ -12,6 +12,9 @@ export const CPU_CAP = { NONE: 0, FPU: 1, CPU: 2, INS: 4, IMAGE: 8 } as const;
 /** What CRIU checks when --cpu-cap is not given. */
 export const CPU_CAP_DEFAULT = CPU_CAP.FPU;
 
+/** CRIU's --ghost-limit when not given: 1 MiB. */
+export const GHOST_LIMIT_DEFAULT = 1 << 20;
+
 export interface InheritFd {
   /** the resource as the images name it: `pipe:[INO]`, `socket:[INO]`, or a path without its leading slash */
   key: string;
@@ -54,6 +57,8 @@ export interface CriuOptions {
   timeout: number;
   /** --action-script (CLI) / notify_scripts (RPC): call the notify hook */
   notify_scripts: boolean;
+  /** --ghost-limit: the largest unlinked file a dump keeps whole (ghost file), in bytes */
+  ghost_limit: number;
 
   // ---- asked for by clients, not carried out yet: refused by name when set
   tcp_established: boolean;
@@ -85,7 +90,7 @@ export function defaultOptions(): CriuOptions {
   return {
     images_dir: '.', log_level: 2, leave_running: false, leave_stopped: false, shell_job: false, file_locks: false,
     cpu_cap: CPU_CAP_DEFAULT, inherit_fd: [], rst_sibling: false, restore_detached: false, display_stats: false,
-    timeout: 0, notify_scripts: false,
+    timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT,
     tcp_established: false, tcp_close: false, ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
     weak_sysctls: false, external: [], ext_mnt: [], skip_mnt: [], enable_fs: [], exec_cmd: [],

@@ -17,7 +17,7 @@ import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
-  'timeout', 'notify_scripts', 'display_stats',
+  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -137,7 +137,7 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
     const tFreeze = performance.now();
     tasks = freezeTree(pid, log, timeoutMs);
     const tFrozen = performance.now();
-    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks });
+    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit });
     checkAbort(ctx.signal);
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
@@ -237,9 +237,9 @@ class FileLocks {
 
 async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
-  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean } = {},
+  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
-  const files = new FileTable();
+  const files = new FileTable({ ghostLimit: opts.ghostLimit });
   const fileLocks = new FileLocks(opts.fileLocks);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

@@ -2,7 +2,7 @@ import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { dump } from '@crtools/dump';
 import { actionScripts } from './action-scripts.js';
-import { repeatedOption, verbosityOf } from './flags.js';
+import { parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
@@ -19,6 +19,7 @@ const DUMP_ARGS = {
   'shell-job': { type: 'boolean', alias: 'j', description: 'the root is a job of a shell: its session (and group) is led from outside the tree' },
   'display-stats': { type: 'boolean', description: 'print the dump statistics on stdout (they are in stats-dump too)' },
   timeout: { type: 'string', description: 'seconds the tree may take to freeze (default: CRIU\'s)' },
+  'ghost-limit': { type: 'string', description: 'the largest unlinked file kept whole, SIZE[K|M|G] (default 1M)' },
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
 } as const;
@@ -64,6 +65,7 @@ export const dumpCommand = defineCommand({
         notify_scripts: scripts.length > 0,
         display_stats: !!args['display-stats'],
         ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
+        ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
       },
       { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') },
     ).finally(() => {

@@ -1,4 +1,5 @@
 /** Flag forms citty does not parse the way criu(8) takes them. */
+import { CrtoolsError, ExitCode } from '@crtools/common';
 
 /** Every value of an option CRIU takes more than once (`--opt V` or `--opt=V`), in order. */
 export function repeatedOption(rawArgs: string[], name: string): string[] {
@@ -19,4 +20,14 @@ export function verbosityOf(rawArgs: string[]): number {
     else if (/^-v+$/.test(a)) v = Math.min(4, 2 + a.length - 1);
   }
   return v;
+}
+
+/**
+ * A size as criu.8 writes it (--ghost-limit): bytes, or a number of KiB, MiB or GiB with the
+ * suffix K, M or G.
+ */
+export function parseSize(name: string, v: string): number {
+  const m = /^(\d+)([KMG]?)$/.exec(v);
+  if (!m) throw new CrtoolsError('USAGE', `invalid argument for --${name}: ${v} (SIZE[K|M|G])`, { exitCode: ExitCode.USAGE });
+  return Number(m[1]) * { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[m[2] as '' | 'K' | 'M' | 'G'];
 }

@@ -19,7 +19,7 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   // the criu.8 contract (12)
   'cpu-cap': S(12),
   // nothing lost silently (14)
-  'evasive-devices': B(14), 'link-remap': B(14), 'ghost-limit': S(14), 'ghost-fiemap': B(14), 'file-validation': S(14), 'skip-file-rwx-check': B(14),
+  'evasive-devices': B(14), 'link-remap': B(14), 'ghost-fiemap': B(14), 'file-validation': S(14), 'skip-file-rwx-check': B(14),
   // what real programs hold (15)
   'tcp-established': B(15), 'tcp-close': B(15), 'skip-in-flight': B(15), 'ext-unix-sk': B(15, 'x'), 'force-irmap': B(15), 'allow-uprobes': B(15),
   // pre-dump, page server, lazy pages (16)

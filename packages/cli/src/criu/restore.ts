@@ -44,6 +44,7 @@ const RESTORE_ARGS = {
   'action-script': { type: 'string', description: 'run this script at each action point (pre-restore, post-restore, ...); repeatable' },
   'display-stats': { type: 'boolean', default: false, description: 'print the restore statistics on stdout (they are in stats-restore too)' },
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
+  'ghost-limit': { type: 'string', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
   'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
 } as const;
 

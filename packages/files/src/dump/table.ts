@@ -34,12 +34,16 @@ export class FileTable implements FileIds {
   /** open files already given an id: key → [(pid, fd, id)] checked with kcmp */
   private readonly fdKeys = new Map<string, { pid: number; fd: number; id: number }[]>();
 
-  private readonly reg = new RegFiles(this);
+  private readonly reg: RegFiles;
   private readonly shmem = new SharedMemory(this);
   /** the kinds, in the order they are asked (sockets: unix first, inet takes or refuses the rest) */
-  private readonly kinds: DumpKind[] = [
-    new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, this.reg, this.shmem,
-  ];
+  private readonly kinds: DumpKind[];
+
+  /** ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default otherwise) */
+  constructor(opts: { ghostLimit?: number } = {}) {
+    this.reg = new RegFiles(this, opts.ghostLimit);
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, this.reg, this.shmem];
+  }
 
   add(make: (id: number) => Entry): number {
     const id = this.nextId++;

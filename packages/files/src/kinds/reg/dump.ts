@@ -4,14 +4,12 @@
  * and unlinked files, whose contents are kept as ghost files (ghost-file-N.img, remap-fpath.img).
  */
 import { readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, GHOST_LIMIT_DEFAULT } from '@crtools/common';
 import { decodeDev, encodeKdev } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { fown, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
 
-/** Unlinked files larger than this are refused (CRIU's --ghost-limit is 1 MiB by default). */
-const GHOST_LIMIT = 64 << 20;
 
 /** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
 function isMemDevice(rdev: number): boolean {
@@ -33,7 +31,8 @@ export class RegFiles implements DumpKind {
   /** mapped files and exe: one id per (dev, ino, open flags) */
   private readonly mapped = new Map<string, number>();
 
-  constructor(private readonly ids: FileIds) {}
+  /** ghostLimit: unlinked files larger than this are refused (CRIU's --ghost-limit) */
+  constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT) {}
 
   private entry(id: number, path: string, flags: number, pos: bigint, s: Stats): Entry {
     const reg: Entry = { id, flags, pos, fown: fown(), name: path, mode: s.mode };
@@ -95,7 +94,7 @@ export class RegFiles implements DumpKind {
     if (gid === undefined) {
       const refuse = (m: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}: ${m}`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
       if (!st.isFile()) throw refuse(`an unlinked ${st.isDirectory() ? 'directory' : 'special file'} is not supported`);
-      if (st.size > GHOST_LIMIT) throw refuse(`the unlinked file holds ${st.size} bytes, more than the ${GHOST_LIMIT} kept for ghost files`);
+      if (st.size > this.ghostLimit) throw refuse(`the unlinked file holds ${st.size} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
       gid = this.ghosts.length + 1;
       const tv = (ms: number) => ({ tv_sec: BigInt(Math.floor(ms / 1000)), tv_usec: BigInt(Math.floor((ms % 1000) * 1000)) });
       this.ghosts.push({
