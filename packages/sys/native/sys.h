@@ -22,6 +22,7 @@ void AddProcess(Napi::Object exports);  // process.cc: kcmp, clocks
 void AddPipes(Napi::Object exports);    // pipes.cc: pipes, splice, tee, close
 void AddSockets(Napi::Object exports);  // sockets.cc: sock_diag, a task's socket seen through pidfd_getfd
 void AddCpu(Napi::Object exports);      // cpu.cc: cpuid, xgetbv
+void AddProbe(Napi::Object exports);    // probe.cc: a task's open file, seen through a pidfd_getfd copy
 
 }  // namespace crtools::sys
 

@@ -30,11 +30,36 @@ export interface SysNative {
   sockInfo(pid: number, fd: number): SocketInfo | NativeSysError;
   /** Listen backlog of the listening TCP socket with that inode (sock_diag); ENOENT: none. */
   listenBacklog(family: number, ino: number): number | NativeSysError;
+  // probe.cc
+  /** What fcntl, ioctl, fstat(fs) and getsockopt answer on a copy of the task's fd (values the kernel refuses: -errno). */
+  fileProbe(pid: number, fd: number, sockopts: number[]): FileProbe | NativeSysError;
   // cpu.cc
   /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
   cpuid(leaf: number, subleaf: number): [number, number, number, number];
   /** xgetbv(index); 0n when the OS has not enabled XSAVE */
   xgetbv(index: number): bigint;
+}
+
+export interface FileProbe {
+  /** F_GETFL */
+  fl: number;
+  /** F_GETOWN_EX: F_OWNER_TID 0, F_OWNER_PID 1, F_OWNER_PGRP 2 (pid 0: no owner) */
+  ownerType: number;
+  ownerPid: number;
+  /** F_GETSIG, F_GETLEASE, F_GETPIPE_SZ, F_GET_SEALS */
+  sig: number;
+  lease: number;
+  pipeSize: number;
+  seals: number;
+  /** st_mode of fstat */
+  mode: number;
+  /** FIONREAD (pipes, sockets), SIOCOUTQ (sockets) */
+  nread: number;
+  outq: number;
+  /** fstatfs f_type */
+  fsType: number;
+  /** per (level, name, length) asked: the option's bytes, its length (length-0 queries) or -errno */
+  sockopts: (Buffer | number)[];
 }
 
 export interface UnixSocketDiag {

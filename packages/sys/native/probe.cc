@@ -1,0 +1,104 @@
+// @crtools/sys: a task's open file, looked at through our own copy of its descriptor
+// (pidfd_getfd): what fcntl, ioctl, fstatfs and getsockopt answer about the open file
+// description. Nothing is changed on it; the copy is closed before returning.
+#include "sys.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace {
+
+using namespace crtools::sys;
+using crtools::SysErr;
+
+// fcntl(fd, cmd) or ioctl(fd, req, &int): the value, or -errno
+long FcntlValue(int fd, int cmd) {
+  long r = fcntl(fd, cmd);
+  return r < 0 ? -errno : r;
+}
+
+long IoctlInt(int fd, unsigned long req) {
+  int v = 0;
+  return ioctl(fd, req, &v) < 0 ? -errno : v;
+}
+
+// fileProbe(pid, fd, sockopts: number[] (level, name, length triples))
+//   -> { fl, ownerType, ownerPid, sig, lease, pipeSize, seals, nread, outq, fsType, st_mode,
+//        sockopts: (Buffer | number)[] } | { errno, syscall }
+// Each value that the kernel refuses for this kind of file is -errno. A socket option comes
+// back as the bytes getsockopt wrote (a length-0 query: the length as a number, which is how
+// SO_GET_FILTER says how many instructions a filter has), or -errno.
+Napi::Value FileProbe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pidfd = (int)syscall(SYS_pidfd_open, I32(info[0]), 0);
+  if (pidfd < 0) return SysErr(env, errno, "pidfd_open");
+  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, I32(info[1]), 0);
+  int e = errno;
+  close(pidfd);
+  if (fd < 0) return SysErr(env, e, "pidfd_getfd");
+
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fl", Num(env, FcntlValue(fd, F_GETFL)));
+  struct f_owner_ex own;
+  memset(&own, 0, sizeof own);
+  if (fcntl(fd, F_GETOWN_EX, &own) < 0) {
+    o.Set("ownerType", Num(env, -errno));
+    o.Set("ownerPid", Num(env, 0));
+  } else {
+    o.Set("ownerType", Num(env, own.type));
+    o.Set("ownerPid", Num(env, own.pid));
+  }
+  o.Set("sig", Num(env, FcntlValue(fd, F_GETSIG)));
+  o.Set("lease", Num(env, FcntlValue(fd, F_GETLEASE)));
+  o.Set("pipeSize", Num(env, FcntlValue(fd, F_GETPIPE_SZ)));
+  o.Set("seals", Num(env, FcntlValue(fd, F_GET_SEALS)));
+  struct stat st;
+  o.Set("mode", Num(env, fstat(fd, &st) < 0 ? -errno : (long)st.st_mode));
+  bool sock = S_ISSOCK(st.st_mode), fifo = S_ISFIFO(st.st_mode);
+  o.Set("nread", Num(env, sock || fifo ? IoctlInt(fd, FIONREAD) : -ENOTTY));
+  o.Set("outq", Num(env, sock ? IoctlInt(fd, SIOCOUTQ) : -ENOTTY));
+  struct statfs sf;
+  o.Set("fsType", Num(env, fstatfs(fd, &sf) < 0 ? -errno : (long)(unsigned long)sf.f_type));
+
+  Napi::Array out = Napi::Array::New(env);
+  if (sock && info.Length() > 2 && info[2].IsArray()) {
+    Napi::Array q = info[2].As<Napi::Array>();
+    std::vector<uint8_t> buf(4096);
+    for (uint32_t i = 0; i + 2 < q.Length(); i += 3) {
+      int level = I32(q.Get(i)), name = I32(q.Get(i + 1));
+      socklen_t len = (socklen_t)I32(q.Get(i + 2));
+      if (len > buf.size()) len = (socklen_t)buf.size();
+      bool lengthOnly = len == 0;
+      memset(buf.data(), 0, buf.size());
+      if (getsockopt(fd, level, name, lengthOnly ? nullptr : buf.data(), &len) < 0)
+        out.Set(i / 3, Num(env, -errno));
+      else if (lengthOnly)
+        out.Set(i / 3, Num(env, len));
+      else
+        out.Set(i / 3, Napi::Buffer<uint8_t>::Copy(env, buf.data(), len));
+    }
+  }
+  o.Set("sockopts", out);
+  close(fd);
+  return o;
+}
+
+}  // namespace
+
+namespace crtools::sys {
+
+void AddProbe(Napi::Object exports) {
+  Export(exports, "fileProbe", FileProbe);
+}
+
+}  // namespace crtools::sys

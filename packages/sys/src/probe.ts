@@ -1,0 +1,14 @@
+/** A task's open file as fcntl, ioctl and getsockopt describe it, through a copy of its descriptor. */
+import { addon, orThrow, type FileProbe } from './native.js';
+
+/** One socket option to ask: level, option name, and the bytes to ask for (0: its length only). */
+export interface SockoptQuery {
+  level: number;
+  name: number;
+  length: number;
+}
+
+/** What the open file behind task pid's fd answers (pidfd_getfd; nothing is changed on it). */
+export function probeFile(pid: number, fd: number, sockopts: readonly SockoptQuery[] = []): FileProbe {
+  return orThrow(addon.get().fileProbe(pid, fd, sockopts.flatMap((q) => [q.level, q.name, q.length])), 'pidfd_getfd', { pid, message: `fd ${fd}` });
+}
