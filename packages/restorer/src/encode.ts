@@ -271,7 +271,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       sched_nice: BigInt(th.sched?.nice ?? 0),
     }));
     const uffd = uffdRunFlags(t);
-    const vmas = t.vmas.map((v) => ({
+    const written = writtenAreas(t);
+    const vmas = t.vmas.map((v, k) => ({
       start: v.start,
       end: v.end,
       pgoff: v.pgoff,
@@ -282,6 +283,9 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       open_flags: v.openFlags ?? 0,
       file_size: v.fileSize ?? -1n,
       madv: v.madv ?? 0n,
+      // mapped as the task had it unless the restorer writes into it: a private area mapped
+      // writable once is charged to the commit limit (VM_ACCOUNT) for good, as it was not before
+      map_prot: vmaKind(v) !== CONST.VMA_FILE_SHARED && written[k] ? v.prot | PROT_WRITE : v.prot,
     }));
     const sig = Array.from({ length: 64 }, (_, i) => t.sigactions[i] ?? { handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
     const it = Array.from({ length: 3 }, (_, i) => t.itimers[i] ?? { isec: 0n, iusec: 0n, vsec: 0n, vusec: 0n });
@@ -377,6 +381,15 @@ export function regionLayout(codeBytes: number, planBytes: number, plan: Restore
   const nstacks = Math.max(1, ...plan.tasks.map((t) => t.threads.length));
   const size = stackOff + BigInt(nstacks) * STACK_SIZE;
   return { size, codeSize, planOff, parkOff, statusOff, statusSize, stackOff, stackSize: STACK_SIZE, nstacks };
+}
+
+const PROT_WRITE = 2;
+
+/** For each area of task t: whether the restorer puts something into it (page runs, single-word patches). */
+function writtenAreas(t: TaskPlan): boolean[] {
+  const spans: [bigint, bigint][] = t.pages.map((r) => [r.vaddr, r.vaddr + r.npages * PAGE]);
+  for (const p of t.patches ?? []) spans.push([p.addr, p.addr + 8n]);
+  return t.vmas.map((v) => spans.some(([a, b]) => a < v.end && b > v.start));
 }
 
 export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number): Buffer {

@@ -214,11 +214,9 @@ void restore_mm(struct ctx *c)
 	for (i = 0; i < c->t->nvmas; i++) {
 		u64 len = v[i].end - v[i].start;
 		long fd = -1, a;
-		u64 prot = v[i].prot, b;
+		u64 prot = v[i].map_prot, b;
 		if (v[i].kind == VMA_SKIP)
 			continue;
-		if (v[i].kind != VMA_FILE_SHARED)
-			prot |= PROT_WRITE;
 		if (v[i].kind == VMA_ANON) {
 			a = S6(NR_mmap, v[i].start, len, prot, v[i].flags | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
 		} else {
@@ -246,7 +244,7 @@ void restore_mm(struct ctx *c)
 
 	set_step(c, STEP_MPROTECT);
 	for (i = 0; i < c->t->nvmas; i++)
-		if (v[i].kind != VMA_SKIP && v[i].kind != VMA_FILE_SHARED && !(v[i].prot & PROT_WRITE))
+		if (v[i].kind != VMA_SKIP && v[i].map_prot != v[i].prot)
 			chk(c, S3(NR_mprotect, v[i].start, v[i].end - v[i].start, v[i].prot), v[i].start);
 }
 
