@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { CrtoolsError } from '@crtools/common';
-import { readMaps } from '@crtools/procfs';
+import { CrtoolsError, PAGE_SIZE_BIGINT } from '@crtools/common';
+import { readMaps, readPagemap } from '@crtools/procfs';
 import { PARASITE_AREA } from './gen-abi.js';
 import { check, native } from './load-native.js';
 import { getGpRegs, peekWord, pokeWord, readMemory, SIGTRAP, setGpRegs, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
@@ -51,6 +51,12 @@ export interface Infection {
   saved: Map<number, Buffer>;
   /** Start of an executable mapping whose first word we borrow to bootstrap and to unmap. */
   bootstrapAddr: bigint;
+  /**
+   * The pagemap entry of the borrowed page before we first wrote into it. Writing the trap
+   * word leaves the task a private copy of that page (same bytes as the file's); a dump takes
+   * the page as this entry says it was, not as the copy we made.
+   */
+  bootstrapPagemap: bigint;
   /** Our scratch area in the tracee (0n until infect()). */
   area: bigint;
   /** The memfd area mapped MAP_SHARED in both the tracee (sharedAddr) and us (shared). */
@@ -69,7 +75,9 @@ function executableStart(pid: number): bigint {
 export function prepare(pid: number, threads: StoppedThread[]): Infection {
   const saved = new Map<number, Buffer>();
   for (const t of threads) saved.set(t.tid, getGpRegs(t.tid).raw);
-  return { pid, threads, saved, bootstrapAddr: executableStart(pid), area: 0n, sharedAddr: 0n };
+  const bootstrapAddr = executableStart(pid);
+  const bootstrapPagemap = readPagemap(pid, bootstrapAddr, bootstrapAddr + PAGE_SIZE_BIGINT).entries[0] ?? 0n;
+  return { pid, threads, saved, bootstrapAddr, bootstrapPagemap, area: 0n, sharedAddr: 0n };
 }
 
 /**
