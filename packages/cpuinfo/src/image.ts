@@ -128,7 +128,7 @@ export async function validateCpuinfoImage(dir: string, cap: number, opts: Valid
   const host = opts.host ?? hostCpuinfo();
   const file = path.join(dir, CPUINFO_IMAGE);
   if (!existsSync(file)) {
-    throw new CrtoolsError(CpuinfoErrorCode.MISSING, `no cpuinfo image (${file}): dump with --cpu-cap to write one, or restore with --cpu-cap=none`, { exitCode: ExitCode.FAILED, context: { path: file } });
+    throw new CrtoolsError(CpuinfoErrorCode.MISSING, `no cpuinfo image (${file}): 'criu cpuinfo dump' writes one, so does a dump with --cpu-cap (a restore with --cpu-cap=none does without)`, { exitCode: ExitCode.FAILED, context: { path: file } });
   }
   const img = await readImageFile(file, { name: 'CPUINFO' });
   if (img.entries.length === 0) {

@@ -99,7 +99,7 @@ describe('validateCpuinfoImage / checkCpuinfoImage', () => {
     const d = newDir();
     const e = await rejects(validateCpuinfoImage(d, FPU, { host: turin }));
     expect(e).toMatchObject({ code: 'CPUINFO_MISSING', exitCode: 1 });
-    expect(e.message).toMatch(/^no cpuinfo image \(.*cpuinfo\.img\): dump with --cpu-cap to write one, or restore with --cpu-cap=none$/);
+    expect(e.message).toMatch(/^no cpuinfo image \(.*cpuinfo\.img\): 'criu cpuinfo dump' writes one, so does a dump with --cpu-cap \(a restore with --cpu-cap=none does without\)$/);
     expect(isCpuinfoError(e)).toBe(true);
     await writeImageFile(path.join(d, 'cpuinfo.img'), { magic: 'CPUINFO', entries: [] });
     expect(await rejects(validateCpuinfoImage(d, FPU, { host: turin }))).toMatchObject({ code: 'CPUINFO_MISSING' });
