@@ -2,6 +2,7 @@ import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { dump } from '@crtools/dump';
 import { actionScripts } from './action-scripts.js';
+import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
 import { repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
@@ -20,6 +21,7 @@ const DUMP_ARGS = {
   timeout: { type: 'string', description: 'seconds the tree may take to freeze (default: CRIU\'s)' },
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
+  'cpu-cap': CPU_CAP_ARG,
 } as const;
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -61,6 +63,7 @@ export const dumpCommand = defineCommand({
         file_locks: !!args['file-locks'],
         notify_scripts: scripts.length > 0,
         display_stats: !!args['display-stats'],
+        cpu_cap: cpuCapOf(rawArgs),
         ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
       },
       { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') },

@@ -20,3 +20,17 @@ export function verbosityOf(rawArgs: string[]): number {
   }
   return v;
 }
+
+/**
+ * Every occurrence of an option whose value is optional, as getopt takes one: only `--opt=V`
+ * carries a value, a bare `--opt` has none (undefined) and leaves the next word alone.
+ */
+export function optionalValueOption(rawArgs: string[], name: string): (string | undefined)[] {
+  const out: (string | undefined)[] = [];
+  for (const a of rawArgs) {
+    if (a === '--') break;
+    if (a === name) out.push(undefined);
+    else if (a.startsWith(name + '=')) out.push(a.slice(name.length + 1));
+  }
+  return out;
+}

@@ -17,7 +17,7 @@ const S = (issue: number, alias?: string): NotYet => ({ type: 'string', issue, .
 
 export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   // the criu.8 contract (12)
-  close: S(12), libdir: S(12, 'L'), 'status-fd': S(12), 'log-pid': B(12), 'cpu-cap': S(12),
+  close: S(12), libdir: S(12, 'L'), 'status-fd': S(12), 'log-pid': B(12),
   // nothing lost silently (14)
   'evasive-devices': B(14), 'link-remap': B(14), 'ghost-limit': S(14), 'ghost-fiemap': B(14), 'file-validation': S(14), 'skip-file-rwx-check': B(14),
   // what real programs hold (15)
