@@ -4,6 +4,7 @@ export * from './hex.js';
 export * from './logger.js';
 export * from './version.js';
 export * from './options.js';
+export * from './cpu-cap.js';
 export * from './native.js';
 export * from './sleep.js';
 export * from './log.js';

@@ -6,11 +6,7 @@
  */
 import { CrtoolsError } from './error.js';
 import { ExitCode } from './exit-codes.js';
-
-/** CRIU's --cpu-cap bits (criu_opts.cpu_cap). */
-export const CPU_CAP = { NONE: 0, FPU: 1, CPU: 2, INS: 4, IMAGE: 8 } as const;
-/** What CRIU checks when --cpu-cap is not given. */
-export const CPU_CAP_DEFAULT = CPU_CAP.FPU;
+import { CPU_CAP_DEFAULT } from './cpu-cap.js';
 
 /** CRIU's --ghost-limit when not given: 1 MiB. */
 export const GHOST_LIMIT_DEFAULT = 1 << 20;
@@ -41,7 +37,7 @@ export interface CriuOptions {
   shell_job: boolean;
   /** --file-locks: dump and restore the file locks the tree holds */
   file_locks: boolean;
-  /** --cpu-cap: CPU_CAP bits to check on restore (CPU_CAP.NONE: none) */
+  /** --cpu-cap: CPU_CAP bits (cpu-cap.ts): the rules a restore checks; IMAGE: dump writes cpuinfo.img, restore checks it */
   cpu_cap: number;
   /** --inherit-fd fd[N]:KEY, each */
   inherit_fd: InheritFd[];

@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
@@ -17,7 +18,7 @@ import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
-  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit',
+  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -132,6 +133,13 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
     if (!o.shell_job) checkSessionLeader(pid);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
+    // this CPU described in cpuinfo.img when --cpu-cap asked for the image (CRIU's default
+    // does not), before the tree is touched
+    if (o.cpu_cap & CPU_CAP.IMAGE) {
+      const cpu = hostCpuinfo();
+      await writeCpuinfoImage(tmp, cpu);
+      log.info(`cpu: cpuinfo.img written (${cpu.vendor_id} family ${cpu.cpu_family} model ${cpu.model}, xfeatures 0x${cpu.xfeatures_mask.toString(16)})`);
+    }
     const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? ctx.pages ?? 'splice';
     await notify('pre-dump', { pid });
     const tFreeze = performance.now();

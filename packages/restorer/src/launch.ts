@@ -26,7 +26,7 @@ export interface RestoreTreeOptions {
   leaveStopped?: boolean;
   /** make the root a sibling of the caller (CLONE_PARENT) instead of its child */
   restoreSibling?: boolean;
-  /** skip the check that this CPU has every xsave component the checkpoint used (CRIU's --cpu-cap=none) */
+  /** skip the check that this CPU has every xsave component the checkpoint used (cpu_cap without FPU: --cpu-cap=none, ^fpu) */
   skipCpuCheck?: boolean;
   /** how long the tasks may take to get ready, and how long the blob waits for "go" */
   timeoutMs?: number;

@@ -4,8 +4,9 @@
  */
 import { fstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { validateCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
-import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Notify } from '@crtools/common';
+import { CPU_CAP, cpuCapNames, CriuLog, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Notify } from '@crtools/common';
 import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
 import { buildRestorePlan } from './plan/build.js';
@@ -137,6 +138,11 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
   const log = criuLog.logger('restore');
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   log.info(`Restoring from ${dir}`);
+  // as CRIU: with --cpu-cap (the image bit), cpuinfo.img must be there and fit this CPU
+  if (o.cpu_cap & CPU_CAP.IMAGE) {
+    await validateCpuinfoImage(dir, o.cpu_cap, { logger: log });
+    log.info(`cpu: cpuinfo.img fits this CPU (--cpu-cap ${cpuCapNames(o.cpu_cap)})`);
+  }
   const inherit = inheritMap(o.inherit_fd);
   const plan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit }), ownSession(), o.shell_job);
   await notify('pre-restore', { pid: plan.tasks[0]?.pid });
@@ -144,7 +150,8 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
     leaveStopped: o.leave_stopped,
     restoreSibling: o.rst_sibling,
     timeoutMs: ctx.timeoutMs,
-    skipCpuCheck: o.cpu_cap === CPU_CAP.NONE,
+    // (the per-thread xsave check is the fpu rule's, image or not)
+    skipCpuCheck: !(o.cpu_cap & CPU_CAP.FPU),
     logger: log,
     // as CRIU: every task restored and not yet resumed; a failing post-restore kills the tree,
     // a failing pre-resume is an error line and the tasks go on

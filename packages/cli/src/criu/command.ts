@@ -16,7 +16,7 @@ export const criuCommand = defineCommand({
     service: () => import('./later.js').then((m) => m.notYet('service', 'launch service (RPC over a unix socket)', 13)),
     swrk: () => import('./later.js').then((m) => m.notYet('swrk', 'serve one RPC client on an inherited socket', 13)),
     dedup: () => import('./dedup.js').then((m) => m.dedupCommand),
-    cpuinfo: () => import('./later.js').then((m) => m.cpuinfoCommand),
+    cpuinfo: () => import('./cpuinfo.js').then((m) => m.cpuinfoCommand),
     exec: () => import('./later.js').then((m) => m.deprecated('exec', 'deprecated', 'the "exec" action is deprecated by the Compel library')),
     show: () => import('./later.js').then((m) => m.deprecated('show', 'deprecated', 'the "show" action is deprecated by the CRIT utility: to view an image use "crit decode -i $name --pretty"')),
   },

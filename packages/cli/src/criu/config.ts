@@ -11,6 +11,13 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 
 export const GLOBAL_CONFIG = '/etc/criu/default.conf';
 
+/**
+ * Options whose value is optional (getopt's optional_argument): `cpu-cap fpu` in a file means
+ * --cpu-cap=fpu (CRIU itself would read a bare --cpu-cap and a stray word; `cpu-cap=fpu` works
+ * in both).
+ */
+const OPTIONAL_VALUE = new Set(['cpu-cap']);
+
 /** One option of a configuration file as command-line words (`--opt` or `--opt value`). */
 export interface ConfigStatement {
   words: string[];
@@ -47,7 +54,8 @@ export function parseConfig(text: string, file: string): ConfigStatement[] {
       rest = rest.replace(/\s+#.*$/, '');
       value = rest;
     }
-    out.push({ words: [`--${name}`, value], file, line });
+    // an option whose value is optional takes it only as --opt=VALUE on a command line
+    out.push({ words: OPTIONAL_VALUE.has(name) ? [`--${name}=${value}`] : [`--${name}`, value], file, line });
   });
   return out;
 }

@@ -2,8 +2,9 @@ import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { dump } from '@crtools/dump';
 import { actionScripts } from './action-scripts.js';
-import { parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
+import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
+import { parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
 
@@ -22,6 +23,7 @@ const DUMP_ARGS = {
   'ghost-limit': { type: 'string', description: 'the largest unlinked file kept whole, SIZE[K|M|G] (default 1M)' },
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
+  'cpu-cap': CPU_CAP_ARG,
 } as const;
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -64,6 +66,7 @@ export const dumpCommand = defineCommand({
         file_locks: !!args['file-locks'],
         notify_scripts: scripts.length > 0,
         display_stats: !!args['display-stats'],
+        cpu_cap: cpuCapOf(rawArgs),
         ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
         ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
       },

@@ -31,3 +31,17 @@ export function parseSize(name: string, v: string): number {
   if (!m) throw new CrtoolsError('USAGE', `invalid argument for --${name}: ${v} (SIZE[K|M|G])`, { exitCode: ExitCode.USAGE });
   return Number(m[1]) * { '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 }[m[2] as '' | 'K' | 'M' | 'G'];
 }
+
+/**
+ * Every occurrence of an option whose value is optional, as getopt takes one: only `--opt=V`
+ * carries a value, a bare `--opt` has none (undefined) and leaves the next word alone.
+ */
+export function optionalValueOption(rawArgs: string[], name: string): (string | undefined)[] {
+  const out: (string | undefined)[] = [];
+  for (const a of rawArgs) {
+    if (a === '--') break;
+    if (a === name) out.push(undefined);
+    else if (a.startsWith(name + '=')) out.push(a.slice(name.length + 1));
+  }
+  return out;
+}

@@ -27,12 +27,3 @@ export function deprecated(name: string, description: string, message: string) {
     },
   });
 }
-
-/** `criu cpuinfo dump|check` (cpuinfo.img). */
-export const cpuinfoCommand = defineCommand({
-  meta: { name: 'cpuinfo', description: 'cpuinfo dump: write the CPU information into cpuinfo.img; cpuinfo check: validate it' },
-  subCommands: {
-    dump: notYet('cpuinfo dump', 'writes cpu information into image file', 12),
-    check: notYet('cpuinfo check', 'validates cpu information read from image file', 12),
-  },
-});

@@ -16,8 +16,6 @@ const B = (issue: number, alias?: string): NotYet => ({ type: 'boolean', issue, 
 const S = (issue: number, alias?: string): NotYet => ({ type: 'string', issue, ...(alias ? { alias } : {}) });
 
 export const NOT_YET_OPTIONS: Record<string, NotYet> = {
-  // the criu.8 contract (12)
-  'cpu-cap': S(12),
   // nothing lost silently (14)
   'evasive-devices': B(14), 'link-remap': B(14), 'ghost-fiemap': B(14), 'file-validation': S(14), 'skip-file-rwx-check': B(14),
   // what real programs hold (15)

@@ -1,7 +1,8 @@
 import { defineCommand, showUsage } from 'citty';
-import { CPU_CAP, CrtoolsError, ExitCode, type InheritFd } from '@crtools/common';
+import { CrtoolsError, ExitCode, type InheritFd } from '@crtools/common';
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
+import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
 import { repeatedOption, verbosityOf } from './flags.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
@@ -16,19 +17,6 @@ export function parseInheritFd(values: string[]): InheritFd[] {
   });
 }
 
-/** --cpu-cap=CAP[,CAP...] (fpu, cpu, ins, image, all, none) into CPU_CAP bits; default fpu. */
-export function parseCpuCap(value: string | undefined): number {
-  if (value === undefined || value === '') return CPU_CAP.FPU;
-  let bits = 0;
-  for (const name of value.split(',')) {
-    if (name === 'none') return CPU_CAP.NONE;
-    if (name === 'all') bits |= CPU_CAP.FPU | CPU_CAP.CPU | CPU_CAP.INS;
-    else if (name === 'fpu' || name === 'cpu' || name === 'ins' || name === 'image') bits |= CPU_CAP[name.toUpperCase() as 'FPU'];
-    else throw new CrtoolsError('USAGE', `unknown --cpu-cap value: ${name} (fpu, cpu, ins, image, all, none)`, { exitCode: ExitCode.USAGE });
-  }
-  return bits;
-}
-
 /** criu restore's own options (criu.8 names); the not-yet ones are added beside them */
 const RESTORE_ARGS = {
   'images-dir': { type: 'string', alias: 'D', description: 'directory with the images', default: '.' },
@@ -38,7 +26,7 @@ const RESTORE_ARGS = {
   'leave-stopped': { type: 'boolean', alias: 's', default: false, description: 'leave the tasks stopped after restore' },
   pidfile: { type: 'string', description: 'write the root task pid to this file' },
   'log-file': { type: 'string', alias: 'o', description: 'log file (relative to the work dir)' },
-  'cpu-cap': { type: 'string', description: "CPU compatibility checks: 'none' skips them (default: fpu)" },
+  'cpu-cap': CPU_CAP_ARG,
   'file-locks': { type: 'boolean', alias: 'l', default: false, description: 'restore the file locks the dump kept (filelocks.img)' },
   'shell-job': { type: 'boolean', alias: 'j', default: false, description: "the root was a shell's job: it joins criu's session (and group)" },
   'action-script': { type: 'string', description: 'run this script at each action point (pre-restore, post-restore, ...); repeatable' },
@@ -70,7 +58,7 @@ export const restoreCommand = defineCommand({
         pidfile: args.pidfile,
         log_file: args['log-file'],
         log_level: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
-        cpu_cap: parseCpuCap(args['cpu-cap']),
+        cpu_cap: cpuCapOf(rawArgs),
         inherit_fd: parseInheritFd(repeatedOption(rawArgs, '--inherit-fd')),
         shell_job: args['shell-job'],
         file_locks: args['file-locks'],
