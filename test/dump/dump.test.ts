@@ -90,9 +90,12 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     const fixture = ourCritDecode(path.join(fixturesDir, 'sleep', readdirSync(path.join(fixturesDir, 'sleep')).find((f) => f.startsWith('pagemap-'))!)).entries;
     const ours = ourCritDecode(path.join(dir, `pagemap-${w.pid}.img`)).entries;
     const shape = (e: any[]) => e.slice(1).map((x) => [x.nr_pages, x.flags]);
-    // the binary's own pages match exactly; stack/heap usage varies a little from run to run
-    expect(shape(ours).slice(0, 3)).toEqual(shape(fixture).slice(0, 3));
-    expect(Math.abs(ours.length - fixture.length)).toBeLessThanOrEqual(2);
+    // the binary's own pages match exactly; stack/heap usage varies a little from run to run.
+    // CRIU's first entry is the one page of /bin/sleep's code its parasite wrote its syscall
+    // into (the task's private copy of it from then on); crtools writes nothing into the code
+    expect(shape(fixture)[0]).toEqual([1, 4]);
+    expect(shape(ours).slice(0, 2)).toEqual(shape(fixture).slice(1, 3));
+    expect(Math.abs(ours.length - fixture.length)).toBeLessThanOrEqual(3);
     expect(new Set(shape(ours).map((x: number[]) => x[1]))).toEqual(new Set([4, 6])); // PE_PRESENT, |PE_LAZY
   });
 

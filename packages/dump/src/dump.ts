@@ -6,7 +6,7 @@ import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { createPagesIdAllocator, dumpShmemFile, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
-import { collectInfected, readMemory, withInfection, type Infection } from '@crtools/parasite';
+import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject } from '@crtools/sys';
 import { FileTable, type Entry } from '@crtools/files/dump';
@@ -166,7 +166,10 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
       log.info('Resuming the tree (--leave-running)');
       resumeTree(tasks);
     } else if (o.leave_stopped) {
-      for (const t of tasks) for (const th of t.threads) if (th.tid === t.pid) th.pendingSignal = 19;
+      // SIGSTOP queued while still seized: a signal given with the detach of a PTRACE_INTERRUPT
+      // stop is dropped, and the task would run on for a while; a queued one is taken on the
+      // way out of the stop, before any instruction of the task's
+      for (const t of tasks) if (!t.zombie) process.kill(t.pid, 'SIGSTOP');
       resumeTree(tasks);
     } else {
       log.info('Killing the dumped tree');
@@ -241,16 +244,6 @@ class FileLocks {
       }
     });
   }
-}
-
-/**
- * Pagemap entries with the page the parasite borrowed as it was before: its write made the
- * task a private copy of a file page (same bytes), which is no state of the program's.
- */
-function asBeforeInfection(entries: BigUint64Array, start: bigint, inf: Infection): BigUint64Array {
-  const i = (inf.bootstrapAddr - start) / PAGE_SIZE_BIGINT;
-  if (inf.bootstrapAddr >= start && i < BigInt(entries.length)) entries[Number(i)] = inf.bootstrapPagemap;
-  return entries;
 }
 
 async function dumpFrozen(
@@ -333,7 +326,7 @@ async function dumpFrozen(
       try {
         const plan = await planDump({
           vmas,
-          pagemap: (start: bigint, n: number) => asBeforeInfection(pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries, start, inf),
+          pagemap: (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries,
           threadSps: state.threads.map((t) => t.regs.sp),
           mode: 'dump',
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),

@@ -37,6 +37,11 @@ Napi::Value Cont(const Napi::CallbackInfo &info) {
   return Result(info.Env(), sys_ptrace(PTRACE_CONT, I32(info[0]), 0, (uint64_t)I32(info[1])), "ptrace");
 }
 
+// syscallStep(pid, sig) -> 0 | { errno, syscall } (PTRACE_SYSCALL: run to the next syscall entry or exit)
+Napi::Value SyscallStep(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), sys_ptrace(PTRACE_SYSCALL, I32(info[0]), 0, (uint64_t)I32(info[1])), "ptrace");
+}
+
 // listen(pid) -> 0 | { errno, syscall } (leave a group-stopped tracee stopped but notifiable)
 Napi::Value Listen(const Napi::CallbackInfo &info) {
   return Result(info.Env(), sys_ptrace(PTRACE_LISTEN, I32(info[0]), 0, 0), "ptrace");
@@ -119,6 +124,7 @@ void crtools::parasite::AddPtrace(Napi::Object exports) {
   Export(exports, "seize", Seize);
   Export(exports, "interrupt", Interrupt);
   Export(exports, "detach", Detach);
+  Export(exports, "syscallStep", SyscallStep);
   Export(exports, "cont", Cont);
   Export(exports, "listen", Listen);
   Export(exports, "getRegs", GetRegs);

@@ -1,9 +1,9 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { CrtoolsError, PAGE_SIZE_BIGINT } from '@crtools/common';
-import { readMaps, readPagemap } from '@crtools/procfs';
+import { CrtoolsError } from '@crtools/common';
+import { readMaps } from '@crtools/procfs';
 import { PARASITE_AREA } from './gen-abi.js';
 import { check, native } from './load-native.js';
-import { getGpRegs, peekWord, pokeWord, readMemory, SIGTRAP, setGpRegs, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
+import { getGpRegs, readMemory, SIGTRAP, setGpRegs, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
 import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
 import { PTRACE_EVENT_STOP } from './wait-status.js';
 
@@ -14,7 +14,7 @@ export const NR = {
 } as const;
 
 /** `syscall; int3` — the only code we ever run in a tracee (padded to a word). */
-const SYSCALL_TRAP = 0xcc050fn;
+const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
 const SYSCALL_TRAP_BYTES = Buffer.from([0x0f, 0x05, 0xcc, 0x90, 0x90, 0x90, 0x90, 0x90]);
 
 const PROT_RWX = 7;
@@ -49,14 +49,12 @@ export interface Infection {
   threads: StoppedThread[];
   /** Registers each thread had when seized, restored by cure(). */
   saved: Map<number, Buffer>;
-  /** Start of an executable mapping whose first word we borrow to bootstrap and to unmap. */
-  bootstrapAddr: bigint;
   /**
-   * The pagemap entry of the borrowed page before we first wrote into it. Writing the trap
-   * word leaves the task a private copy of that page (same bytes as the file's); a dump takes
-   * the page as this entry says it was, not as the copy we made.
+   * A `syscall` instruction already in the task's code (found, never written): the system calls
+   * that map and unmap our area run from there and stop at their exit (PTRACE_SYSCALL).
+   * Writing one into the task's text instead would leave it a private copy of that page.
    */
-  bootstrapPagemap: bigint;
+  bootstrapAddr: bigint;
   /** Our scratch area in the tracee (0n until infect()). */
   area: bigint;
   /** The memfd area mapped MAP_SHARED in both the tracee (sharedAddr) and us (shared). */
@@ -64,20 +62,33 @@ export interface Infection {
   shared?: Buffer;
 }
 
-/** Find the start of the first executable, non-special mapping (where the bootstrap call runs). */
-function executableStart(pid: number): bigint {
-  const vma = readMaps(pid).find((v) => v.perms[2] === 'x' && !v.name.startsWith('['));
-  if (vma) return vma.start;
-  throw new CrtoolsError('NO_EXEC_VMA', `task ${pid} has no executable mapping to run a syscall from`, { context: { pid } });
+/** The address of a `syscall` instruction (0f 05) in the task's executable mappings, the vdso first. */
+function findSyscallInsn(pid: number): bigint {
+  const exec = readMaps(pid).filter((v) => v.perms[0] === 'r' && v.perms[2] === 'x' && v.name !== '[vsyscall]');
+  exec.sort((a, b) => (a.name === '[vdso]' ? -1 : b.name === '[vdso]' ? 1 : 0));
+  const CHUNK = 1n << 20n;
+  for (const v of exec) {
+    for (let at = v.start; at < v.end; at += CHUNK) {
+      const len = Number(v.end - at < CHUNK ? v.end - at : CHUNK);
+      const bytes = Buffer.alloc(len);
+      try {
+        if (readMemory(pid, at, bytes) !== len) break;
+      } catch {
+        break; // not readable through process_vm_readv: try the next mapping
+      }
+      // (a pair across two chunks is simply found in a later place)
+      const i = bytes.indexOf(SYSCALL_INSN);
+      if (i >= 0) return at + BigInt(i);
+    }
+  }
+  throw new CrtoolsError('NO_EXEC_VMA', `task ${pid} has no syscall instruction in its code to run a syscall from`, { context: { pid } });
 }
 
 /** Save every seized thread's registers (compel's prepare). */
 export function prepare(pid: number, threads: StoppedThread[]): Infection {
   const saved = new Map<number, Buffer>();
   for (const t of threads) saved.set(t.tid, getGpRegs(t.tid).raw);
-  const bootstrapAddr = executableStart(pid);
-  const bootstrapPagemap = readPagemap(pid, bootstrapAddr, bootstrapAddr + PAGE_SIZE_BIGINT).entries[0] ?? 0n;
-  return { pid, threads, saved, bootstrapAddr, bootstrapPagemap, area: 0n, sharedAddr: 0n };
+  return { pid, threads, saved, bootstrapAddr: findSyscallInsn(pid), area: 0n, sharedAddr: 0n };
 }
 
 /**
@@ -138,15 +149,39 @@ function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string): bi
   return BigInt.asIntN(64, after.ax);
 }
 
-/** Run a syscall from the borrowed first word of an executable mapping, restoring the word after. */
+/**
+ * Run a system call in the main thread from the task's own `syscall` instruction, stopping at
+ * its entry and its exit (PTRACE_SYSCALL): nothing is written into the task's code.
+ */
 function bootstrapSyscall(inf: Infection, nr: number, args: bigint[]): bigint {
-  const orig = peekWord(inf.pid, inf.bootstrapAddr);
-  pokeWord(inf.pid, inf.bootstrapAddr, (orig & ~0xffffffn) | SYSCALL_TRAP);
-  try {
-    return remoteSyscallAt(inf, inf.pid, inf.bootstrapAddr, nr, args);
-  } finally {
-    pokeWord(inf.pid, inf.bootstrapAddr, orig);
+  const tid = inf.pid;
+  const base = inf.saved.get(tid);
+  if (!base) throw new CrtoolsError('NOT_SEIZED', `thread ${tid} is not seized`, { context: { pid: tid } });
+  const names = ['di', 'si', 'dx', 'r10', 'r8', 'r9'] as const;
+  const r: GpRegs = { ...decodeGpRegs(base), ax: BigInt(nr), orig_ax: -1n, ip: inf.bootstrapAddr };
+  names.forEach((n, i) => {
+    r[n] = args[i] ?? 0n;
+  });
+  setGpRegs(tid, encodeGpRegs(r));
+  const n = native();
+  check(n.syscallStep(tid, 0), 'ptrace(PTRACE_SYSCALL)', tid);
+  for (let traps = 0; ; ) {
+    const st = waitStop(tid);
+    if (st.stopSignal === SIGTRAP && st.event === 0) {
+      if (++traps === 2) break; // entry, then exit
+    } else if (st.event !== PTRACE_EVENT_STOP) {
+      // a signal arriving meanwhile: keep it for the detach
+      const t = inf.threads.find((x) => x.tid === tid);
+      if (t) t.pendingSignal = st.stopSignal;
+    }
+    check(n.syscallStep(tid, 0), 'ptrace(PTRACE_SYSCALL)', tid);
   }
+  const after = getGpRegs(tid).regs;
+  setGpRegs(tid, base);
+  if (after.ip !== inf.bootstrapAddr + 2n) {
+    throw new CrtoolsError('REMOTE_CALL', `task ${tid}: syscall ${nr} stopped at unexpected ip 0x${after.ip.toString(16)}`, { context: { pid: tid } });
+  }
+  return BigInt.asIntN(64, after.ax);
 }
 
 /**
