@@ -4,6 +4,7 @@
  */
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
+import type { SockoptCall } from '@crtools/files/plan';
 import type { EpollTarget, FilePlan, InotifyFilePlan, RestorePlan, TaskPlan, TimerFilePlan, VmaPlan } from './plan.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
@@ -99,7 +100,20 @@ export function uffdRunFlags(t: TaskPlan): boolean[] {
     }
     return false;
   };
-  return t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && covered(r.vaddr, r.vaddr + r.npages * PAGE));
+  const flags = t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && covered(r.vaddr, r.vaddr + r.npages * PAGE));
+  // an area is registered whole (uffdAreas): every run in it goes through userfaultfd then
+  const areas = uffdAreas(t, flags);
+  return t.pages.map((r, k) => flags[k] || areas.some((v) => v.start <= r.vaddr && r.vaddr < v.end));
+}
+
+/**
+ * The areas registered with userfaultfd: every private anonymous area holding a run that goes
+ * through it. Registered whole, never in pieces: registering a piece splits the area, and the
+ * pieces, each given its own anon_vma by the first page copied in, never merge again (the task
+ * would find one area cut into many).
+ */
+export function uffdAreas(t: TaskPlan, flags: boolean[]): VmaPlan[] {
+  return t.vmas.filter((v) => v.kind === 'anon' && t.pages.some((r, k) => flags[k] && v.start <= r.vaddr && r.vaddr < v.end));
 }
 
 export const SIGINFO_SIZE = 128;
@@ -177,12 +191,17 @@ function epollTargets(targets: EpollTarget[]): Buffer | undefined {
 function fileRecord(w: PlanWriter, f: FilePlan): RecordValues {
   const r: RecordValues = {
     kind: FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
-    value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0,
+    value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0, sk_nsetopts: 0, sk_setopts_off: 0,
   };
   const data = (b: Buffer | undefined) => {
     r.data_off = w.bytes(b, 8);
     r.data_len = b?.length ?? 0;
   };
+  // a socket's setsockopt calls, made in order once it exists (before bind)
+  const setopts = (calls: readonly SockoptCall[]) => ({
+    sk_nsetopts: calls.length,
+    sk_setopts_off: calls.length ? w.records('sockopt', calls.map((c) => ({ level: c.level, name: c.name, len: c.value.length, data: w.bytes(c.value, 8) }))) : 0,
+  });
   switch (f.kind) {
     case 'reg':
       Object.assign(r, { path: w.string(f.path), size: f.size ?? -1n });
@@ -204,12 +223,12 @@ function fileRecord(w: PlanWriter, f: FilePlan): RecordValues {
       data(timerfdRecord(f.timer));
       break;
     case 'unix':
-      Object.assign(r, { value: BigInt(f.type), sk_peer: f.socket.peer + 1, sk_sndbuf: f.socket.sndbuf, sk_rcvbuf: f.socket.rcvbuf, sk_shutdown: f.socket.shutdown });
+      Object.assign(r, { value: BigInt(f.type), sk_peer: f.socket.peer + 1, sk_sndbuf: f.socket.sndbuf, sk_rcvbuf: f.socket.rcvbuf, sk_shutdown: f.socket.shutdown }, setopts(f.socket.sockopts));
       data(socketQueue(f.socket.queue));
       break;
     case 'unix-bound': {
       const u = f.unixBound;
-      Object.assign(r, { value: BigInt(f.type), sk_sndbuf: u.sndbuf, sk_rcvbuf: u.rcvbuf, sk_listen: u.listen ? 1 : 0, sk_backlog: u.backlog });
+      Object.assign(r, { value: BigInt(f.type), sk_sndbuf: u.sndbuf, sk_rcvbuf: u.rcvbuf, sk_listen: u.listen ? 1 : 0, sk_backlog: u.backlog }, setopts(u.sockopts));
       data(u.address);
       break;
     }
@@ -218,7 +237,7 @@ function fileRecord(w: PlanWriter, f: FilePlan): RecordValues {
       Object.assign(r, {
         value: BigInt(f.type), sk_sndbuf: i.sndbuf, sk_rcvbuf: i.rcvbuf, sk_family: i.family, sk_proto: i.protocol, sk_listen: i.listen ? 1 : 0,
         sk_backlog: i.backlog, sk_opts: (i.reuseaddr ? 1 : 0) | (i.reuseport ? 2 : 0) | (i.v6only ? 4 : 0),
-      });
+      }, setopts(i.sockopts));
       data(i.address);
       break;
     }
@@ -272,6 +291,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
     }));
     const uffd = uffdRunFlags(t);
     const written = writtenAreas(t);
+    const registered = new Set(uffdAreas(t, uffd));
     const vmas = t.vmas.map((v, k) => ({
       start: v.start,
       end: v.end,
@@ -286,6 +306,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       // mapped as the task had it unless the restorer writes into it: a private area mapped
       // writable once is charged to the commit limit (VM_ACCOUNT) for good, as it was not before
       map_prot: vmaKind(v) !== CONST.VMA_FILE_SHARED && written[k] ? v.prot | PROT_WRITE : v.prot,
+      uffd: registered.has(v) ? 1 : 0,
     }));
     const sig = Array.from({ length: 64 }, (_, i) => t.sigactions[i] ?? { handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
     const it = Array.from({ length: 3 }, (_, i) => t.itimers[i] ?? { isec: 0n, iusec: 0n, vsec: 0n, vusec: 0n });

@@ -3,6 +3,7 @@
 #include "launcher.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <string.h>
@@ -47,6 +48,30 @@ long NowMs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+// Would the kernel discard signal sig sent to task pid once it is not traced (sig_ignored):
+// not blocked, and ignored (SIG_IGN, or SIG_DFL of a signal whose default is to ignore it)?
+// Such a signal arriving while we hold the task must not be queued again: traced, the kernel
+// keeps every signal, and the task would find it pending (say SIGCHLD of a child we stopped).
+bool IgnoredBy(pid_t pid, int sig) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (!f) return false;
+  unsigned long long blk = 0, ign = 0, cgt = 0;
+  char line[256];
+  while (fgets(line, sizeof(line), f)) {
+    sscanf(line, "SigBlk: %llx", &blk);
+    sscanf(line, "SigIgn: %llx", &ign);
+    sscanf(line, "SigCgt: %llx", &cgt);
+  }
+  fclose(f);
+  unsigned long long bit = 1ULL << (sig - 1);
+  if (sig < 1 || sig > 64 || (blk & bit)) return false;
+  if (ign & bit) return true;
+  bool defaultIgnore = sig == SIGCHLD || sig == SIGCONT || sig == SIGWINCH || sig == SIGURG;
+  return defaultIgnore && !(cgt & bit);
 }
 
 // Wait (with a deadline, never blocking for good) for a ptrace stop of tid. 1: stopped, 0: timeout, -1: gone.
@@ -161,7 +186,8 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
             // queued again as they came; the kernel refuses to forge kernel-sent codes
             // (si_code >= 0) for another process: those go with the detach as before
             for (auto &si : heldInfo)
-              if (syscall(SYS_rt_tgsigqueueinfo, m, m, si.si_signo, &si) != 0) held = si.si_signo;
+              if (!IgnoredBy(m, si.si_signo) && syscall(SYS_rt_tgsigqueueinfo, m, m, si.si_signo, &si) != 0) held = si.si_signo;
+            if (held && IgnoredBy(m, held)) held = 0;
             int stop = stopsig[t.task];
             if (held && stop) kill(m, held);  // queued again; the stop signal goes with the detach
             for (auto &u : th)

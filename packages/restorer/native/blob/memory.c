@@ -80,19 +80,19 @@ static long pages_fd(struct ctx *c, const struct plan_run *r, u64 *cur, long *pf
 	return *pfd;
 }
 
-/* unregister the flagged runs among the first n */
-static void uffd_unregister(long uffd, const struct plan_run *r, u64 n)
+/* unregister the flagged areas among the first n */
+static void uffd_unregister(long uffd, const struct plan_vma *v, u64 n)
 {
 	u64 i;
 	for (i = 0; i < n; i++) {
-		struct { u64 start, len; } range = { r[i].vaddr, r[i].npages * PAGE };
-		if (r[i].uffd)
+		struct { u64 start, len; } range = { v[i].start, v[i].end - v[i].start };
+		if (v[i].uffd)
 			S3(NR_ioctl, uffd, 0x8010aa01 /* UFFDIO_UNREGISTER */, &range);
 	}
 }
 
-/* a userfaultfd with every flagged run registered, or -1 (then every run is read with pread) */
-static long uffd_setup(struct plan_run *r, u64 nruns)
+/* a userfaultfd with every flagged area registered whole, or -1 (then every run is read with pread) */
+static long uffd_setup(const struct plan_vma *v, u64 nvmas)
 {
 	u64 api[3] = { 0xAA, 0, 0 }, i;
 	long uffd = S1(NR_userfaultfd, 02000000 | 04000 | 1 /* O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY */);
@@ -102,11 +102,11 @@ static long uffd_setup(struct plan_run *r, u64 nruns)
 		return -1;
 	if (S3(NR_ioctl, uffd, 0xc018aa3f /* UFFDIO_API */, api) < 0)
 		goto no;
-	for (i = 0; i < nruns; i++) {
-		struct { u64 start, len, mode, ioctls; } reg = { r[i].vaddr, r[i].npages * PAGE, 1 /* MISSING */, 0 };
-		if (!r[i].uffd || S3(NR_ioctl, uffd, 0xc020aa00 /* UFFDIO_REGISTER */, &reg) == 0)
+	for (i = 0; i < nvmas; i++) {
+		struct { u64 start, len, mode, ioctls; } reg = { v[i].start, v[i].end - v[i].start, 1 /* MISSING */, 0 };
+		if (!v[i].uffd || S3(NR_ioctl, uffd, 0xc020aa00 /* UFFDIO_REGISTER */, &reg) == 0)
 			continue;
-		uffd_unregister(uffd, r, i);
+		uffd_unregister(uffd, v, i);
 		goto no;
 	}
 	return uffd;
@@ -126,7 +126,7 @@ static void restore_pages(struct ctx *c)
 		if (r[i].uffd)
 			nchunks += run_chunks(&r[i]);
 	if (nchunks)
-		uffd = uffd_setup(r, c->t->nruns);
+		uffd = uffd_setup(AT(c, c->t->vmas_off), c->t->nvmas);
 	if (uffd >= 0) {
 		volatile u32 *pub = (volatile u32 *)(c->h->status_addr + STATUS_PUB_OFF);
 		st->uffd = (u64)uffd;
@@ -178,7 +178,7 @@ static void restore_pages(struct ctx *c)
 	}
 	if (st->help_err)
 		fail(c, st->help_err, 0);
-	uffd_unregister(uffd, r, c->t->nruns);
+	uffd_unregister(uffd, AT(c, c->t->vmas_off), c->t->nvmas);
 	S1(NR_close, uffd);
 }
 
