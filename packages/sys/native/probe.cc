@@ -14,6 +14,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace {
@@ -30,6 +31,31 @@ long FcntlValue(int fd, int cmd) {
 long IoctlInt(int fd, unsigned long req) {
   int v = 0;
   return ioctl(fd, req, &v) < 0 ? -errno : v;
+}
+
+// Each (level, name, length) of q asked of socket fd: the bytes getsockopt wrote, the length
+// alone for a length-0 query (SO_GET_FILTER: how many instructions), or -errno.
+Napi::Array Sockopts(Napi::Env env, int fd, Napi::Array q) {
+  Napi::Array out = Napi::Array::New(env);
+  std::vector<uint8_t> buf(1 << 16);
+  for (uint32_t i = 0; i + 2 < q.Length(); i += 3) {
+    int level = I32(q.Get(i)), name = I32(q.Get(i + 1));
+    socklen_t len = (socklen_t)I32(q.Get(i + 2));
+    if (level == SOL_SOCKET && name == SO_GET_FILTER && (size_t)len * 8 > buf.size()) len = (socklen_t)(buf.size() / 8);
+    if (len > buf.size()) len = (socklen_t)buf.size();
+    bool lengthOnly = len == 0;
+    memset(buf.data(), 0, len ? len : 1);
+    if (getsockopt(fd, level, name, lengthOnly ? nullptr : buf.data(), &len) < 0)
+      out.Set(i / 3, Num(env, -errno));
+    else if (lengthOnly)
+      out.Set(i / 3, Num(env, len));
+    else if (level == SOL_SOCKET && name == SO_GET_FILTER)
+      // its length is counted in instructions (struct sock_filter, 8 bytes), asked and answered
+      out.Set(i / 3, Napi::Buffer<uint8_t>::Copy(env, buf.data(), std::min<size_t>((size_t)len * 8, buf.size())));
+    else
+      out.Set(i / 3, Napi::Buffer<uint8_t>::Copy(env, buf.data(), len));
+  }
+  return out;
 }
 
 // fileProbe(pid, fd, sockopts: number[] (level, name, length triples))
@@ -70,27 +96,21 @@ Napi::Value FileProbe(const Napi::CallbackInfo &info) {
   struct statfs sf;
   o.Set("fsType", Num(env, fstatfs(fd, &sf) < 0 ? -errno : (long)(unsigned long)sf.f_type));
 
-  Napi::Array out = Napi::Array::New(env);
-  if (sock && info.Length() > 2 && info[2].IsArray()) {
-    Napi::Array q = info[2].As<Napi::Array>();
-    std::vector<uint8_t> buf(4096);
-    for (uint32_t i = 0; i + 2 < q.Length(); i += 3) {
-      int level = I32(q.Get(i)), name = I32(q.Get(i + 1));
-      socklen_t len = (socklen_t)I32(q.Get(i + 2));
-      if (len > buf.size()) len = (socklen_t)buf.size();
-      bool lengthOnly = len == 0;
-      memset(buf.data(), 0, buf.size());
-      if (getsockopt(fd, level, name, lengthOnly ? nullptr : buf.data(), &len) < 0)
-        out.Set(i / 3, Num(env, -errno));
-      else if (lengthOnly)
-        out.Set(i / 3, Num(env, len));
-      else
-        out.Set(i / 3, Napi::Buffer<uint8_t>::Copy(env, buf.data(), len));
-    }
-  }
-  o.Set("sockopts", out);
+  o.Set("sockopts", sock && info.Length() > 2 && info[2].IsArray() ? Sockopts(env, fd, info[2].As<Napi::Array>()) : Napi::Array::New(env));
   close(fd);
   return o;
+}
+
+// freshSocketProbe(domain, type, protocol, sockopts) -> (Buffer | number)[] | { errno, syscall }:
+// the same socket option queries on a socket just made here: what a socket of that kind has
+// by default (a dump compares the task's against it).
+Napi::Value FreshSocketProbe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = socket(I32(info[0]), I32(info[1]) | SOCK_CLOEXEC, I32(info[2]));
+  if (fd < 0) return SysErr(env, errno, "socket");
+  Napi::Array out = Sockopts(env, fd, info[3].As<Napi::Array>());
+  close(fd);
+  return out;
 }
 
 }  // namespace
@@ -99,6 +119,7 @@ namespace crtools::sys {
 
 void AddProbe(Napi::Object exports) {
   Export(exports, "fileProbe", FileProbe);
+  Export(exports, "freshSocketProbe", FreshSocketProbe);
 }
 
 }  // namespace crtools::sys

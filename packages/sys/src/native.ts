@@ -33,6 +33,8 @@ export interface SysNative {
   // probe.cc
   /** What fcntl, ioctl, fstat(fs) and getsockopt answer on a copy of the task's fd (values the kernel refuses: -errno). */
   fileProbe(pid: number, fd: number, sockopts: number[]): FileProbe | NativeSysError;
+  /** The same socket option queries on a socket made here (socket(2) with these arguments): its defaults. */
+  freshSocketProbe(domain: number, type: number, protocol: number, sockopts: number[]): (Buffer | number)[] | NativeSysError;
   // cpu.cc
   /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
   cpuid(leaf: number, subleaf: number): [number, number, number, number];

@@ -1,7 +1,7 @@
 /** A task's open file as fcntl, ioctl and getsockopt describe it, through a copy of its descriptor. */
 import { addon, orThrow, type FileProbe } from './native.js';
 
-/** One socket option to ask: level, option name, and the bytes to ask for (0: its length only). */
+/** One socket option to ask: level, option name, and the bytes to ask for (0: its length only; SO_GET_FILTER counts instructions of 8 bytes). */
 export interface SockoptQuery {
   level: number;
   name: number;
@@ -11,4 +11,9 @@ export interface SockoptQuery {
 /** What the open file behind task pid's fd answers (pidfd_getfd; nothing is changed on it). */
 export function probeFile(pid: number, fd: number, sockopts: readonly SockoptQuery[] = []): FileProbe {
   return orThrow(addon.get().fileProbe(pid, fd, sockopts.flatMap((q) => [q.level, q.name, q.length])), 'pidfd_getfd', { pid, message: `fd ${fd}` });
+}
+
+/** What the same socket option queries answer on a fresh socket of that domain, type and protocol: its defaults. */
+export function probeFreshSocket(domain: number, type: number, protocol: number, sockopts: readonly SockoptQuery[]): (Buffer | number)[] {
+  return orThrow(addon.get().freshSocketProbe(domain, type, protocol, sockopts.flatMap((q) => [q.level, q.name, q.length])), 'socket', { message: `a fresh socket (${domain}, ${type}, ${protocol})` });
 }

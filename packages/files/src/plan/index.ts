@@ -9,4 +9,5 @@ export type { TimerFilePlan } from '../kinds/timerfd/plan.js';
 export type { EpollFilePlan, EpollTarget } from '../kinds/epoll/plan.js';
 export type { InotifyFilePlan } from '../kinds/inotify/plan.js';
 export type { UnixBoundFilePlan, UnixPairFilePlan } from '../kinds/unix/plan.js';
+export type { SockoptCall } from '../sockopts/plan.js';
 export type { InetFilePlan } from '../kinds/inet/plan.js';

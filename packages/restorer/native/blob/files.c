@@ -29,6 +29,27 @@ static void set_sock_bufs(struct ctx *c, long fd, const struct plan_file *f, u64
 	}
 }
 
+/* A socket's own options, setsockopt calls in the plan's order (a filter's instructions are
+   wrapped in the sock_fprog the kernel takes) */
+static void set_sock_opts(struct ctx *c, long fd, const struct plan_file *f, u64 detail)
+{
+	const struct plan_sockopt *o = AT(c, f->sk_setopts_off);
+	u64 i;
+	for (i = 0; i < f->sk_nsetopts; i++) {
+		const void *val = AT(c, o[i].data);
+		if (o[i].level == 1 && o[i].name == 26 /* SO_ATTACH_FILTER */) {
+			struct {
+				u16 len;
+				u16 pad[3];
+				const void *filter;
+			} prog = { (u16)(o[i].len / 8), { 0, 0, 0 }, val };
+			chk(c, S5(NR_setsockopt, fd, 1, 26, &prog, sizeof(prog)), detail);
+		} else {
+			chk(c, S5(NR_setsockopt, fd, o[i].level, o[i].name, val, o[i].len), detail);
+		}
+	}
+}
+
 /* The root opens every file of the tree at fd_base + i; descendants inherit them. */
 void open_file_table(struct ctx *c)
 {
@@ -88,6 +109,7 @@ void open_file_table(struct ctx *c)
 				chk(c, S5(NR_setsockopt, fd, 41 /* IPPROTO_IPV6 */, 26 /* IPV6_V6ONLY */, &v, 4), i);
 			}
 			set_sock_bufs(c, fd, &f[i], i);
+			set_sock_opts(c, fd, &f[i], i);
 			if (f[i].data_len)
 				chk(c, S3(NR_bind, fd, AT(c, f[i].data_off), f[i].data_len), i);
 			if (f[i].sk_listen)
@@ -104,6 +126,7 @@ void open_file_table(struct ctx *c)
 			long r;
 			fd = chk(c, S3(NR_socket, 1 /* AF_UNIX */, f[i].value, 0), i);
 			set_sock_bufs(c, fd, &f[i], i);
+			set_sock_opts(c, fd, &f[i], i);
 			r = S3(NR_bind, fd, sa, f[i].data_len);
 			if (r == -EADDRINUSE && f[i].data_len > 2 && sa[2]) {
 				u64 st[18];
@@ -153,8 +176,10 @@ void open_file_table(struct ctx *c)
 		if (e[1] >= n || f[e[1]].kind != FILE_UNIX || f[e[1]].sk_peer != i + 1)
 			fail(c, EINVAL, i);
 		chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
-		for (k = 0; k < 2; k++)
+		for (k = 0; k < 2; k++) {
 			set_sock_bufs(c, sv[k], &f[e[k]], e[k]);
+			set_sock_opts(c, sv[k], &f[e[k]], e[k]);
+		}
 		for (k = 0; k < 2; k++) {
 			struct plan_file *x = &f[e[k]];
 			const u8 *q = AT(c, x->data_off), *end = q + x->data_len;

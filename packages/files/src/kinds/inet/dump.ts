@@ -7,6 +7,7 @@ import { listenBacklog, socketInfo, type SocketInfo } from '@crtools/sys';
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { fown, inodeOf, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { readSocketOptions } from '../../sockopts/dump.js';
 
 function inetSocket(pid: number, rec: FdRecord): SocketInfo {
   let s: SocketInfo;
@@ -28,16 +29,13 @@ function sockaddrParts(sa: Buffer): { port: number; addr: number[] } {
   return { port, addr: [0, 1, 2, 3].map((i) => sa.readUInt32LE(8 + 4 * i)) };
 }
 
-function inetEntry(id: number, flags: number, ino: number, s: SocketInfo): Entry {
+function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, opts: Entry): Entry {
   const { port, addr } = sockaddrParts(s.local!);
   const isk: Entry = {
     id, ino, family: s.domain, type: s.type, proto: s.protocol, state: s.listening ? TCP_STATE.LISTEN : TCP_STATE.CLOSE,
     src_port: port, dst_port: 0, flags, backlog: s.listening ? listenBacklog(s.domain, ino) : 0,
     src_addr: addr, dst_addr: s.domain === AF.INET ? [0] : [0, 0, 0, 0], fown: fown(),
-    opts: {
-      so_sndbuf: s.sndbuf, so_rcvbuf: s.rcvbuf, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n,
-      reuseaddr: s.reuseaddr, so_reuseport: s.reuseport,
-    },
+    opts,
   };
   if (s.domain === AF.INET6) isk['v6only'] = s.v6only;
   return { type: 'INETSK', id, isk };
@@ -47,6 +45,7 @@ export const inetDump: DumpKind = {
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     if (!/^socket:\[\d+\]$/.test(rec.target)) return undefined;
     const s = inetSocket(pid, rec);
-    return { type: 'INETSK', key: rec.target, entry: (id) => inetEntry(id, flags, inodeOf(rec.target), s) };
+    const { opts } = readSocketOptions(pid, rec.fd);
+    return { type: 'INETSK', key: rec.target, entry: (id) => inetEntry(id, flags, inodeOf(rec.target), s, opts) };
   },
 };

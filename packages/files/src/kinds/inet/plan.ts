@@ -1,6 +1,7 @@
 /** IPv4/IPv6 sockets made again: listening TCP, or TCP/UDP not connected (bound or not). */
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import { refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import { sockoptCalls, type SockoptCall } from '../../sockopts/plan.js';
 import type { FileBase } from '../reg/plan.js';
 
 /**
@@ -12,7 +13,7 @@ export interface InetFilePlan extends FileBase {
   type: number;
   inet: {
     family: number; protocol: number; address?: Buffer; listen: boolean; backlog: number;
-    reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number;
+    reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
   };
 }
 
@@ -46,7 +47,7 @@ export const inetPlan: PlanKind<InetFilePlan> = {
       inet: {
         family, protocol: proto, address, listen, backlog: Number(k.backlog ?? 0),
         reuseaddr: !!o.reuseaddr, reuseport: !!o.so_reuseport, v6only: !!k.v6only,
-        sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0),
+        sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0), sockopts: sockoptCalls(o, tcp),
       },
     };
   },

@@ -8,6 +8,7 @@ import { SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { fown, inodeOf, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { readSocketOptions } from '../../sockopts/dump.js';
 import { UNIX_TYPES } from './facts.js';
 
 export class UnixSockets implements DumpKind {
@@ -49,7 +50,7 @@ export class UnixSockets implements DumpKind {
     if (u.peer) this.peers.set(u.ino, { peer: u.peer, what: `task ${pid} fd ${rec.fd}` });
     const usk: Entry = {
       id, ino: u.ino, type: u.type, state: u.state, flags, uflags: 0, backlog: u.state === TCP_STATE.LISTEN ? (u.wqueue ?? 0) : 0, peer: u.peer, fown: fown(),
-      opts: { so_sndbuf: q.sndbuf, so_rcvbuf: q.rcvbuf, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n },
+      opts: readSocketOptions(pid, rec.fd).opts,
       name: u.name ?? Buffer.alloc(0),
     };
     if (u.shutdown) usk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][u.shutdown & 3];

@@ -5,6 +5,7 @@
  */
 import { SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import { sockoptCalls, type SockoptCall } from '../../sockopts/plan.js';
 import type { FileBase } from '../reg/plan.js';
 import { UNIX_TYPES } from './facts.js';
 
@@ -16,7 +17,7 @@ import { UNIX_TYPES } from './facts.js';
 export interface UnixPairFilePlan extends FileBase {
   kind: 'unix';
   type: number;
-  socket: { peer: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[] };
+  socket: { peer: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[]; sockopts: SockoptCall[] };
 }
 
 /**
@@ -27,7 +28,7 @@ export interface UnixPairFilePlan extends FileBase {
 export interface UnixBoundFilePlan extends FileBase {
   kind: 'unix-bound';
   type: number;
-  unixBound: { address: Buffer; listen: boolean; backlog: number; sndbuf: number; rcvbuf: number };
+  unixBound: { address: Buffer; listen: boolean; backlog: number; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[] };
 }
 
 const SHUTDOWN: Record<string, number> = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 };
@@ -57,7 +58,7 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     const named = Buffer.isBuffer(u.name) && u.name.length > 0;
     const state = Number(u.state);
     const type = Number(u.type);
-    const bufs = { sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0) };
+    const bufs = { sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), sockopts: sockoptCalls(u.opts as Obj | undefined, false) };
     if (named && !u.peer && UNIX_TYPES.includes(type) && (state === TCP_STATE.LISTEN || (state === TCP_STATE.CLOSE && type === SOCK_TYPE.DGRAM))) {
       if (this.queues.get(ctx.id)?.length) throw refuse(`${ctx.what}: messages queued on an unconnected unix socket are not restored yet`);
       // sockaddr_un: family, then the name (a path gets its terminating NUL)
