@@ -1,0 +1,90 @@
+/**
+ * Two fingerprints, field by field. A restore must give back every field, except the few that
+ * cannot be the same by nature; those are listed here, each with its reason, and nothing else
+ * is forgiven.
+ */
+import type { Fingerprint } from './fingerprint.js';
+
+export interface ExpectedChange {
+  /** the field paths it covers (see flatten) */
+  path: RegExp;
+  why: string;
+  /** when given, only these parts may differ: the two values must be equal once both are passed through it */
+  keep?: (v: unknown) => unknown;
+}
+
+/** PF_FORKNOEXEC and PF_SUPERPRIV (include/linux/sched.h) */
+const PF_FORKNOEXEC = 0x40n;
+const PF_SUPERPRIV = 0x100n;
+
+/** Fields a faithful restore still changes, and why. */
+export const EXPECTED_CHANGES: ExpectedChange[] = [
+  { path: /^tasks\[\d+\]\.stat\.starttime$/, why: 'a restored task is a new task to the kernel: its start time is when the restore made it' },
+  {
+    path: /^tasks\[\d+\]\.stat\.flags$/,
+    why: 'PF_FORKNOEXEC (the task was forked and has not called exec since: true of every restored task) and PF_SUPERPRIV (it has used a capability: the restore did, on its behalf) are history the kernel keeps, not state the program set; the other bits must be equal',
+    keep: (v) => (typeof v === 'string' && /^\d+$/.test(v) ? BigInt(v) & ~(PF_FORKNOEXEC | PF_SUPERPRIV) : v),
+  },
+];
+
+/**
+ * State crtools does not carry yet, with the issue item that will: the fingerprint sees it, and
+ * callers that must pass today list it explicitly (never by default).
+ */
+export const NOT_CARRIED_YET: ExpectedChange[] = [
+  { path: /^sharedPages\[/, why: 'anonymous pages shared copy-on-write between a parent and its children after fork come back as copies of their own (crtools issue 14: memory)' },
+];
+
+export interface Difference {
+  path: string;
+  before: unknown;
+  after: unknown;
+}
+
+/**
+ * Every leaf of a fingerprint by path: tasks by pid (`tasks[1234]`), threads by tid, areas by
+ * range, descriptors by number; the shared pages as one entry per group.
+ */
+export function flatten(f: Fingerprint): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  const put = (path: string, v: unknown): void => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) put(`${path}.${k}`, x);
+    } else if (Array.isArray(v) && v.some((x) => x !== null && typeof x === 'object')) {
+      v.forEach((x, i) => put(`${path}[${i}]`, x));
+    } else out.set(path, Array.isArray(v) ? JSON.stringify(v) : v);
+  };
+  for (const t of f.tasks) {
+    const { threads, areas, fds, ...rest } = t;
+    put(`tasks[${t.pid}]`, rest);
+    for (const th of threads) put(`tasks[${t.pid}].threads[${th.tid}]`, th);
+    for (const a of areas) {
+      const { range, ...ra } = a;
+      put(`tasks[${t.pid}].areas[${range}]`, ra);
+    }
+    for (const [fd, p] of Object.entries(fds)) put(`tasks[${t.pid}].fds[${fd}]`, p);
+  }
+  for (const g of f.sharedPages) out.set(`sharedPages[${g.join(' ')}]`, true);
+  return out;
+}
+
+/** The fields that differ (present on one side only: undefined on the other), expected changes left out. */
+export function compareFingerprints(before: Fingerprint, after: Fingerprint, expected: ExpectedChange[] = EXPECTED_CHANGES): Difference[] {
+  const a = flatten(before);
+  const b = flatten(after);
+  const out: Difference[] = [];
+  for (const path of new Set([...a.keys(), ...b.keys()])) {
+    const x = a.get(path);
+    const y = b.get(path);
+    if (x === y) continue;
+    if (expected.some((e) => e.path.test(path) && (!e.keep || e.keep(x) === e.keep(y)))) continue;
+    out.push({ path, before: x, after: y });
+  }
+  return out.sort((p, q) => (p.path < q.path ? -1 : p.path > q.path ? 1 : 0));
+}
+
+/** How many fields are compared per task (for the record). */
+export function fieldsPerTask(f: Fingerprint): number {
+  const n = [...flatten(f).keys()].filter((k) => k.startsWith('tasks[')).length;
+  return f.tasks.length ? Math.round(n / f.tasks.length) : 0;
+}

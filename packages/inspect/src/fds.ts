@@ -1,0 +1,151 @@
+/**
+ * A task's descriptors: what /proc/PID/fd and fdinfo show, and what the open file answers to
+ * fcntl, ioctl and getsockopt (through a pidfd_getfd copy: nothing is changed on it). Inode
+ * numbers of objects a restore makes anew (pipes, sockets, unlinked files) are replaced by an
+ * id given in the order the tree's descriptors are met, so that two fingerprints compare.
+ */
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { probeFile, SOCKET_OPTIONS, sockoptValue, type FileProbe } from '@crtools/sys';
+
+export interface FdPrint {
+  /** what /proc/PID/fd/N links to; pipe:[N], socket:[N] and unlinked files as pipe#K, socket#K, deleted#K */
+  target: string;
+  /** fdinfo lines, "key: value" (inodes of pipes and sockets as their ids; counters of time left out) */
+  fdinfo: string[];
+  /** fcntl and ioctl answers (a value the kernel refuses for this kind of file: "-ERRNO") */
+  fcntl: Record<string, number | string>;
+  /** sockets: every option getsockopt answers, by name (a refused one: its negative errno) */
+  sockopts?: Record<string, number | string>;
+}
+
+/** Ids for objects whose inode number is this run's only: "pipe:[123]" → "pipe#1". */
+export class InodeIds {
+  private readonly ids = new Map<string, string>();
+  private readonly byIno = new Map<string, string>();
+
+  of(target: string, ino?: string): string {
+    // an unlinked file: the restore makes it anew, under a new inode
+    if (target.endsWith(' (deleted)') && ino !== undefined) return this.transient(`deleted ${target}`, ino, 'deleted');
+    const m = /^(pipe|socket):\[(\d+)\]$/.exec(target);
+    if (!m) return target;
+    return this.transient(target, m[2]!, m[1]!);
+  }
+
+  private transient(target: string, ino: string, kind: string): string {
+    const key = `${target}:${ino}`;
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = `${kind}#${this.ids.size + 1}`;
+      this.ids.set(key, id);
+      this.byIno.set(ino, id);
+    }
+    return id;
+  }
+
+  /** an inode number met in fdinfo: its id when it is one of ours */
+  ino(n: string): string {
+    return this.byIno.get(n) ?? n;
+  }
+}
+
+/** fdinfo keys whose value is about time passing or ids the kernel hands out anew */
+const RUN_KEYS = new Set(['it_value', 'ticks', 'eventfd-id']);
+
+/** The fdinfo lines as they are to be compared. */
+export function fdinfoLines(text: string, ids: InodeIds): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const colon = line.indexOf(':');
+    const key = colon > 0 ? line.slice(0, colon).trim() : line;
+    if (RUN_KEYS.has(key)) continue;
+    let v = colon > 0 ? line.slice(colon + 1).trim().replace(/\s+/g, ' ') : '';
+    if (key === 'ino') v = ids.ino(v);
+    // epoll targets (and other lines) name inodes as "ino:N" (hex)
+    v = v.replace(/\bino:([0-9a-f]+)\b/g, (_, n: string) => `ino:${ids.ino(String(parseInt(n, 16)))}`);
+    out.push(`${key}: ${v}`);
+  }
+  // the targets of an epoll, the watches of an inotify or fanotify, the locks: a set, which the
+  // kernel lists in an order of its own (by address, by age)
+  const many = (l: string) => /^(tfd|inotify|fanotify|lock)\b/.test(l);
+  return [...out.filter((l) => !many(l)), ...out.filter(many).sort()];
+}
+
+function shown(v: number): number | string {
+  return v < 0 ? String(v) : v;
+}
+
+function fcntlOf(p: FileProbe, target: string): Record<string, number | string> {
+  const out: Record<string, number | string> = { F_GETFL: shown(p.fl), F_GETOWN_EX: `${p.ownerType}:${p.ownerPid}`, F_GETSIG: shown(p.sig), F_GETLEASE: shown(p.lease), fstatfs: shown(p.fsType) };
+  if (p.pipeSize >= 0) out['F_GETPIPE_SZ'] = p.pipeSize;
+  if (p.seals >= 0) out['F_GET_SEALS'] = p.seals;
+  if (p.nread >= 0) out['FIONREAD'] = p.nread;
+  if (p.outq >= 0) out['SIOCOUTQ'] = p.outq;
+  if (target.startsWith('socket')) out['mode'] = p.mode;
+  return out;
+}
+
+function sockoptsOf(p: FileProbe): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  SOCKET_OPTIONS.forEach((opt, i) => {
+    const v = sockoptValue(opt, p.sockopts[i]);
+    if (v !== undefined) out[opt.option] = v;
+  });
+  return out;
+}
+
+export interface FdLink {
+  target: string;
+  /** the inode of what it opens (an unlinked file's among them) */
+  ino?: string;
+}
+
+/** The descriptors of task pid (their targets already given ids in `ids`, see linksOf). */
+export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds): Record<string, FdPrint> {
+  const out: Record<string, FdPrint> = {};
+  for (const [fd, { target: raw, ino }] of links) {
+    const target = ids.of(raw, ino);
+    let info = '';
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue; // closed meanwhile
+    }
+    const print: FdPrint = { target, fdinfo: fdinfoLines(info, ids), fcntl: {} };
+    try {
+      const p = probeFile(pid, fd, raw.startsWith('socket:') ? SOCKET_OPTIONS : []);
+      print.fcntl = fcntlOf(p, target);
+      if (raw.startsWith('socket:')) print.sockopts = sockoptsOf(p);
+    } catch (e) {
+      print.fcntl = { error: (e as NodeJS.ErrnoException).code ?? String(e) };
+    }
+    out[String(fd)] = print;
+  }
+  return out;
+}
+
+/** The descriptors of task pid and what each links to, fd order. */
+export function linksOf(pid: number): Map<number, FdLink> {
+  const out = new Map<number, FdLink>();
+  let names: string[];
+  try {
+    names = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of names.map(Number).sort((a, b) => a - b)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      let ino: string | undefined;
+      try {
+        ino = String(statSync(`/proc/${pid}/fd/${fd}`).ino);
+      } catch {
+        ino = undefined;
+      }
+      out.set(fd, { target, ino });
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return out;
+}

@@ -1,0 +1,68 @@
+/**
+ * The state fingerprint of a live process tree: per task what /proc shows (task.ts), its
+ * address space (memory.ts) and its descriptors (fds.ts), and across the tree which anonymous
+ * pages are one physical page. Plain JSON; two fingerprints compare field by field (compare.ts).
+ * The tree is read as it runs: freeze it (or let it idle) for a stable picture.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { areasOf, sharingCollector, sharingGroups, type AreaPrint } from './memory.js';
+import { fdsOf, InodeIds, linksOf, type FdPrint } from './fds.js';
+import { taskPrint, type TaskPrint } from './task.js';
+
+export const FINGERPRINT_SCHEMA = 1;
+
+export interface TaskFingerprint extends TaskPrint {
+  areas: AreaPrint[];
+  fds: Record<string, FdPrint>;
+}
+
+export interface Fingerprint {
+  schema: number;
+  root: number;
+  /** every task of the tree (thread-group leaders), by pid */
+  tasks: TaskFingerprint[];
+  /** groups of "pid:vaddr" (hex) that are one physical anonymous page */
+  sharedPages: string[][];
+}
+
+function numbers(dir: string): number[] {
+  try {
+    return readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  } catch {
+    return [];
+  }
+}
+
+/** The tree under root: [pid, its threads], parents before children, pid order among siblings. */
+export function treeOf(root: number): { pid: number; tids: number[] }[] {
+  const out: { pid: number; tids: number[] }[] = [];
+  const walk = (pid: number): void => {
+    const tids = numbers(`/proc/${pid}/task`);
+    if (!tids.length) return;
+    out.push({ pid, tids });
+    const kids = new Set<number>();
+    for (const t of tids) {
+      try {
+        for (const w of readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(/\s+/)) if (w) kids.add(Number(w));
+      } catch {
+        /* gone */
+      }
+    }
+    for (const k of [...kids].sort((a, b) => a - b)) walk(k);
+  };
+  walk(root);
+  return out;
+}
+
+/** The fingerprint of the tree rooted at `root`. */
+export function fingerprint(root: number): Fingerprint {
+  const tree = treeOf(root);
+  if (!tree.length) throw Object.assign(new Error(`no such process: ${root}`), { code: 'ESRCH' });
+  const ids = new InodeIds();
+  // every descriptor's target first, so that fdinfo lines naming another's inode get its id
+  const links = tree.map(({ pid }) => linksOf(pid));
+  for (const l of links) for (const t of l.values()) ids.of(t.target, t.ino);
+  const sharing = sharingCollector();
+  const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids) }));
+  return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing) };
+}

@@ -1,0 +1,157 @@
+/**
+ * A task's address space as smaps and pagemap show it: every area (range, protection, offset,
+ * backing file, the kernel's VmFlags, guard pages) and, across the whole tree, which anonymous
+ * pages are one physical page (copy-on-write sharing after fork).
+ */
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { PAGE_SHIFT } from '@crtools/common';
+import { iterSmaps, PM, type Vma } from '@crtools/procfs';
+
+export interface AreaPrint {
+  /** "start-end" in hex */
+  range: string;
+  perms: string;
+  /** file offset, hex */
+  pgoff: string;
+  /** path or special name ('[heap]', '[stack]'); '' for plain anonymous memory */
+  name: string;
+  deleted: boolean;
+  /** "major:minor inode" of the backing file; objects made anew by a restore (anonymous shared memory, memfd, SysV segments, unlinked files) as "shm#N", "deleted#N" */
+  backing: string;
+  /** smaps VmFlags, sorted */
+  vmFlags: string[];
+  /** pages in guard regions (MADV_GUARD_INSTALL) */
+  guardPages: number;
+}
+
+/** VmFlags that say what the kernel did, not what the program asked: soft-dirty tracking. */
+const RUN_FLAGS = new Set(['sd']);
+
+/** Areas backed by an object with no name of its own: their inode is the object's id for this run only. */
+function transient(v: Vma): string | undefined {
+  if (v.ino === 0n) return undefined;
+  if (v.kind === 'shmem' || v.kind === 'sysvipc') return 'shm';
+  // an unlinked file: the restore makes it anew, under a new inode
+  return v.deleted ? 'deleted' : undefined;
+}
+
+const PAGE = 1n << BigInt(PAGE_SHIFT);
+/** pagemap entries read per pread */
+const CHUNK_PAGES = 1 << 16;
+
+/** Reads pagemap entries of one task in chunks, calling `each(vaddr, entry)` for present ones. */
+function eachPresent(pid: number, start: bigint, end: bigint, each: (vaddr: bigint, e: bigint) => void): void {
+  let fd: number;
+  try {
+    fd = openSync(`/proc/${pid}/pagemap`, 'r');
+  } catch {
+    return;
+  }
+  try {
+    const buf = Buffer.alloc(CHUNK_PAGES * 8);
+    for (let a = start; a < end; ) {
+      const pages = Number((end - a) / PAGE < BigInt(CHUNK_PAGES) ? (end - a) / PAGE : BigInt(CHUNK_PAGES));
+      const got = readSync(fd, buf, 0, pages * 8, Number((a / PAGE) * 8n));
+      if (got <= 0) break;
+      const n = got / 8;
+      for (let i = 0; i < n; i++) {
+        const e = buf.readBigUInt64LE(i * 8);
+        if (e & (PM.PRESENT | PM.GUARD)) each(a + BigInt(i) * PAGE, e);
+      }
+      a += BigInt(n) * PAGE;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface SharingCollector {
+  /** anonymous pages by physical page: "pid:vaddr" of each mapping */
+  byPfn: Map<bigint, string[]>;
+  /** ids given to transient objects, by "dev:ino" */
+  shmIds: Map<string, number>;
+}
+
+export function sharingCollector(): SharingCollector {
+  return { byPfn: new Map(), shmIds: new Map() };
+}
+
+/** The areas of task pid; its present anonymous pages go into `c` (for the tree's sharing groups). */
+export function areasOf(pid: number, c: SharingCollector): AreaPrint[] {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: AreaPrint[] = [];
+  for (const v of iterSmaps(text, { path: `/proc/${pid}/smaps` })) {
+    const dev = `${v.devMajor.toString(16).padStart(2, '0')}:${v.devMinor.toString(16).padStart(2, '0')}`;
+    let backing = v.ino === 0n ? '' : `${dev} ${v.ino}`;
+    const kind = transient(v);
+    if (kind) {
+      const key = `${dev}:${v.ino}`;
+      if (!c.shmIds.has(key)) c.shmIds.set(key, c.shmIds.size + 1);
+      backing = `${kind}#${c.shmIds.get(key)}`;
+    }
+    let guardPages = 0;
+    // a PROT_NONE area holds no present page, but guard regions are marked in any area
+    if (v.name !== '[vsyscall]') {
+      const privateArea = !v.shared;
+      eachPresent(pid, v.start, v.end, (vaddr, e) => {
+        if (e & PM.GUARD) guardPages++;
+        if (!(e & PM.PRESENT) || !privateArea || e & PM.FILE) return;
+        const pfn = e & PM.PFN_MASK;
+        if (pfn === 0n) return; // no PFNs without CAP_SYS_ADMIN
+        const list = c.byPfn.get(pfn);
+        const who = `${pid}:${vaddr.toString(16)}`;
+        if (list) list.push(who);
+        else c.byPfn.set(pfn, [who]);
+      });
+    }
+    out.push({
+      range: `${v.start.toString(16)}-${v.end.toString(16)}`,
+      perms: v.perms,
+      pgoff: v.pgoff.toString(16),
+      name: v.name,
+      deleted: v.deleted,
+      backing,
+      vmFlags: (v.vmFlags ?? []).filter((f) => !RUN_FLAGS.has(f)).sort(),
+      guardPages,
+    });
+  }
+  return out;
+}
+
+/** /proc/kpageflags bits (Documentation/admin-guide/mm/pagemap.rst) */
+const KPF_KSM = 21n;
+const KPF_ZERO_PAGE = 24n;
+
+/**
+ * The groups of mappings that are one physical anonymous page, each "pid:vaddr" list sorted,
+ * the groups sorted. The zero page and KSM-merged pages are left out: the kernel shares
+ * those by content, not because the program did.
+ */
+export function sharingGroups(c: SharingCollector): string[][] {
+  let kpf: number | undefined;
+  try {
+    kpf = openSync('/proc/kpageflags', 'r');
+  } catch {
+    kpf = undefined;
+  }
+  const buf = Buffer.alloc(8);
+  const groups: string[][] = [];
+  try {
+    for (const [pfn, who] of c.byPfn) {
+      if (who.length < 2) continue;
+      if (kpf !== undefined && readSync(kpf, buf, 0, 8, Number(pfn * 8n)) === 8) {
+        const f = buf.readBigUInt64LE(0);
+        if ((f >> KPF_ZERO_PAGE) & 1n || (f >> KPF_KSM) & 1n) continue;
+      }
+      groups.push([...who].sort());
+    }
+  } finally {
+    if (kpf !== undefined) closeSync(kpf);
+  }
+  return groups.sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0));
+}
