@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddPipes(exports);
   crtools::sys::AddSockets(exports);
   crtools::sys::AddCpu(exports);
+  crtools::sys::AddPackets(exports);
   return exports;
 }
 

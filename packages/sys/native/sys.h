@@ -22,6 +22,7 @@ void AddProcess(Napi::Object exports);  // process.cc: kcmp, clocks
 void AddPipes(Napi::Object exports);    // pipes.cc: pipes, splice, tee, close
 void AddSockets(Napi::Object exports);  // sockets.cc: sock_diag, a task's socket seen through pidfd_getfd
 void AddCpu(Napi::Object exports);      // cpu.cc: cpuid, xgetbv
+void AddPackets(Napi::Object exports);  // packets.cc: SOCK_SEQPACKET sockets (RPC transport), readiness watches
 
 }  // namespace crtools::sys
 

@@ -4,3 +4,4 @@ export { peekPipe, openPipe, spliceAll, closeFd, type Pipe } from './pipes.js';
 export { unixSockets, socketQueue, socketInfo, listenBacklog } from './sockets.js';
 export { cpuid, xgetbv } from './cpu.js';
 export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type UnixSocketDiag, type FailureContext } from './native.js';
+export { SeqpacketSocket, SeqpacketServer, seqpacketPair, seqpacketConnect, seqpacketListen, type Packet, type PeerCredentials } from './packets.js';
