@@ -14,7 +14,7 @@ export const criuCommand = defineCommand({
     'page-server': () => import('./later.js').then((m) => m.notYet('page-server', 'launch page server', 16)),
     'lazy-pages': () => import('./later.js').then((m) => m.notYet('lazy-pages', 'serve the pages of a lazy restore', 16)),
     service: () => import('./later.js').then((m) => m.notYet('service', 'launch service (RPC over a unix socket)', 13)),
-    swrk: () => import('./later.js').then((m) => m.notYet('swrk', 'serve one RPC client on an inherited socket', 13)),
+    swrk: () => import('./swrk.js').then((m) => m.swrkCommand),
     dedup: () => import('./dedup.js').then((m) => m.dedupCommand),
     cpuinfo: () => import('./later.js').then((m) => m.cpuinfoCommand),
     exec: () => import('./later.js').then((m) => m.deprecated('exec', 'deprecated', 'the "exec" action is deprecated by the Compel library')),
