@@ -76,7 +76,16 @@ export class SeqpacketSocket {
     this.watch = undefined;
     this.wake?.();
     this.wake = undefined;
-    closeSync(this.fd);
+    closeQuietly(this.fd);
+  }
+}
+
+/** close(2), where a descriptor that was never open (EBADF) is not worth an error. */
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EBADF') throw e;
   }
 }
 
