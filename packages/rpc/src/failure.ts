@@ -8,6 +8,7 @@ import { isCrtoolsError } from '@crtools/common';
 
 export const EBADRQC = 56;
 const ESRCH = 3;
+const EEXIST = 17;
 
 /** Where a log ends now (0 when there is none): a request's own lines come after it. */
 export function logEnd(logPath: string | undefined): number {
@@ -48,10 +49,14 @@ function errnoOf(e: unknown): number | undefined {
 export function failureFields(e: unknown, log?: { path?: string; from: number }): { cr_errmsg: string; cr_errno?: number } {
   const message = e instanceof Error ? e.message : String(e);
   const cr_errmsg = firstLogError(log?.path, log?.from) ?? message;
-  let cr_errno = errnoOf(e);
-  if (cr_errno === undefined && isCrtoolsError(e)) {
+  // what a client tells apart (pycriu names EBADRQC, ESRCH for DUMP, EEXIST for RESTORE): by the error's
+  // code first, else the errno beneath it
+  let cr_errno: number | undefined;
+  if (isCrtoolsError(e)) {
     if (/OPTION|BAD_OPTIONS|USAGE/.test(e.code)) cr_errno = EBADRQC;
-    else if (e.code === 'BAD_PID' || e.code === 'TASK_GONE' || e.code === 'NO_SUCH_PROCESS') cr_errno = ESRCH;
+    else if (e.code === 'BAD_PID' || e.code === 'TASK_GONE' || e.code === 'NO_SUCH_TASK') cr_errno = ESRCH;
+    else if (e.code === 'RESTORE_PID_IN_USE') cr_errno = EEXIST;
   }
+  cr_errno ??= errnoOf(e);
   return cr_errno === undefined ? { cr_errmsg } : { cr_errmsg, cr_errno };
 }

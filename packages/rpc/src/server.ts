@@ -128,6 +128,13 @@ async function dispatch(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
 export async function serveSwrk(fd: number, opts: ServeOptions = {}): Promise<number> {
   const sock = new SeqpacketSocket(fd);
   try {
+    if (opts.peerPid === undefined) {
+      try {
+        sock.peer();
+      } catch (e) {
+        throw new CrtoolsError('RPC_BAD_SOCKET', `descriptor ${fd} is not a connected socket (${(e as NodeJS.ErrnoException).code}): criu swrk serves the socket its client passed`, { exitCode: ExitCode.USAGE, cause: e });
+      }
+    }
     const r = await serveConnection(sock, { swrk: true, ...opts });
     return r.success ? ExitCode.OK : ExitCode.FAILED;
   } finally {
