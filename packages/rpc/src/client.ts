@@ -1,13 +1,13 @@
 /**
  * A typed client of CRIU's RPC, the way pycriu and go-criu drive criu: each request starts
- * `criu swrk 3` on one end of a SOCK_SEQPACKET socketpair, sends one criu_req, answers the
- * NOTIFY messages (through an async callback), and returns the final criu_resp. It speaks to
- * crtools' criu and to CRIU's alike.
+ * `criu swrk 3` on one end of a SOCK_SEQPACKET socketpair (or connects to a `criu service`),
+ * sends one criu_req, answers the NOTIFY messages (through an async callback), and returns the
+ * final criu_resp. It speaks to crtools' criu and to CRIU's alike.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, constants as fsc } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { seqpacketPair } from '@crtools/sys';
+import { seqpacketConnect, seqpacketPair, type SeqpacketSocket } from '@crtools/sys';
 import { decodeResponse, encodeRequest, typeName, type CriuFeatures, type CriuOpts, type CriuReq, type CriuResp } from './protocol.js';
 
 /** A NOTIFY from criu: the action point (pre-dump, post-restore, ...) and, for some, the root's pid. */
@@ -22,6 +22,8 @@ export type NotifyHandler = (n: Notification) => boolean | Promise<boolean>;
 export interface CriuClientOptions {
   /** the criu to run: an executable, or a `.js` bin run with this Node (default: `criu` on PATH) */
   criu?: string;
+  /** connect to a `criu service` at this socket instead of starting `criu swrk` */
+  address?: string;
   /** the worker's stderr (default: ignored) */
   stderr?: 'inherit' | 'ignore';
   /** answers every request's notifications unless the request brings its own (default: all true) */
@@ -68,6 +70,10 @@ export class CriuClient {
    * answered by onNotify). Throws RPC_WORKER_GONE when the worker closes without answering.
    */
   async request(req: CriuReq, onNotify: NotifyHandler | undefined = this.opts.onNotify): Promise<CriuResp> {
+    if (this.opts.address !== undefined) {
+      const sock = seqpacketConnect(this.opts.address);
+      return this.exchange(sock, req, onNotify, async () => 'the service closed the connection').finally(() => sock.close());
+    }
     const [mine, theirs] = seqpacketPair();
     const js = this.criu.endsWith('.js') || this.criu.endsWith('.mjs');
     const child = spawn(js ? process.execPath : this.criu, [...(js ? [this.criu] : []), 'swrk', '3'], {
@@ -79,28 +85,33 @@ export class CriuClient {
       child.once('error', (error) => resolve({ code: null, signal: null, error }));
     });
     try {
-      mine.send(encodeRequest(req));
-      for (;;) {
-        const p = await mine.receive();
-        if (!p) {
-          const how = await exited;
-          throw new CrtoolsError('RPC_WORKER_GONE', `criu swrk closed the connection without answering ${typeName(req.type)} (${how.error ? how.error.message : how.signal ? `signal ${how.signal}` : `exit ${how.code}`})`, { exitCode: ExitCode.FAILED });
-        }
-        const resp = decodeResponse(p.data);
-        for (const fd of p.fds) closeSync(fd);
-        if (resp.type !== 'NOTIFY') return resp;
-        let ok = true;
-        try {
-          const n = resp.notify ?? {};
-          ok = onNotify ? (await onNotify({ script: n.script ?? '', ...(n.pid !== undefined ? { pid: n.pid } : {}) })) === true : true;
-        } catch {
-          ok = false;
-        }
-        mine.send(encodeRequest({ type: 'NOTIFY', notify_success: ok }));
-      }
+      return await this.exchange(mine, req, onNotify, async () => {
+        const how = await exited;
+        return `criu swrk closed the connection (${how.error ? how.error.message : how.signal ? `signal ${how.signal}` : `exit ${how.code}`})`;
+      });
     } finally {
       mine.close();
       await exited;
+    }
+  }
+
+  /** Send req, answer the notifications, return the final answer. */
+  private async exchange(sock: SeqpacketSocket, req: CriuReq, onNotify: NotifyHandler | undefined, whyGone: () => Promise<string>): Promise<CriuResp> {
+    sock.send(encodeRequest(req));
+    for (;;) {
+      const p = await sock.receive();
+      if (!p) throw new CrtoolsError('RPC_WORKER_GONE', `${await whyGone()} without answering ${typeName(req.type)}`, { exitCode: ExitCode.FAILED });
+      const resp = decodeResponse(p.data);
+      for (const fd of p.fds) closeSync(fd);
+      if (resp.type !== 'NOTIFY') return resp;
+      let ok = true;
+      try {
+        const n = resp.notify ?? {};
+        ok = onNotify ? (await onNotify({ script: n.script ?? '', ...(n.pid !== undefined ? { pid: n.pid } : {}) })) === true : true;
+      } catch {
+        ok = false;
+      }
+      sock.send(encodeRequest({ type: 'NOTIFY', notify_success: ok }));
     }
   }
 

@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isCrtoolsError } from '@crtools/common';
 
 export const EBADRQC = 56;
+const EPERM = 1;
 const ESRCH = 3;
 const EEXIST = 17;
 
@@ -56,6 +57,7 @@ export function failureFields(e: unknown, log?: { path?: string; from: number })
     if (/OPTION|BAD_OPTIONS|USAGE/.test(e.code)) cr_errno = EBADRQC;
     else if (e.code === 'BAD_PID' || e.code === 'TASK_GONE' || e.code === 'NO_SUCH_TASK') cr_errno = ESRCH;
     else if (e.code === 'RESTORE_PID_IN_USE') cr_errno = EEXIST;
+    else if (e.code === 'RPC_ACCESS_DENIED') cr_errno = EPERM;
   }
   cr_errno ??= errnoOf(e);
   return cr_errno === undefined ? { cr_errmsg } : { cr_errmsg, cr_errno };

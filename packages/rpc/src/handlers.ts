@@ -8,14 +8,15 @@ import { CRIU_VERSION, CriuLog, type Notify, type NotifyAction } from '@crtools/
 import { dump } from '@crtools/dump';
 import { judge, loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { restore } from '@crtools/restorer';
+import { checkDirAccess, checkDumpAccess, checkRestoreAccess, needsAccessCheck, type Peer } from './access.js';
 import { EBADRQC, failureFields, logEnd } from './failure.js';
 import { mapOptions, type ConfigReader, type MappedOptions } from './options.js';
 import type { CriuFeatures, CriuReq, CriuResp } from './protocol.js';
 
 /** What a handler may use of the connection and the server. */
 export interface HandlerContext {
-  /** the client's pid (SO_PEERCRED): whose descriptors the request names */
-  peerPid: number;
+  /** the client (SO_PEERCRED): whose descriptors the request names, and what it may ask */
+  peer: Peer;
   /** criu swrk (rst_sibling, inherit_fd allowed) rather than criu service */
   swrk: boolean;
   /** send a NOTIFY and wait for the client's answer: true to go on */
@@ -67,7 +68,7 @@ export function handleFeatureCheck(req: CriuReq): CriuResp {
 export function handleCheck(req: CriuReq, ctx: HandlerContext): CriuResp {
   let mapped: MappedOptions | undefined;
   try {
-    mapped = mapOptions(req.opts, { command: 'check', peerPid: ctx.peerPid, swrk: ctx.swrk, config: ctx.config });
+    mapped = mapOptions(req.opts, { command: 'check', peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config });
     const o = mapped.options;
     const log = new CriuLog(o.log_level ?? 2, mapped.logPath, ctx.stderr);
     try {
@@ -111,8 +112,13 @@ export async function handleDump(req: CriuReq, ctx: HandlerContext): Promise<Cri
   let mapped: MappedOptions | undefined;
   let from = 0;
   try {
-    mapped = mapOptions(req.opts, { command: 'dump', peerPid: ctx.peerPid, swrk: ctx.swrk, config: ctx.config });
+    mapped = mapOptions(req.opts, { command: 'dump', peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config });
     from = logEnd(mapped.logPath);
+    if (needsAccessCheck(ctx.peer)) {
+      checkDirAccess(ctx.peer, mapped.options.images_dir, 'images directory');
+      checkDirAccess(ctx.peer, mapped.options.work_dir, 'work directory');
+      checkDumpAccess(ctx.peer, mapped.options.pid!);
+    }
     await dump(mapped.options, { notify: notifier(ctx), stderr: ctx.stderr });
     // restored: only a self-dump comes back restored, and crtools does none
     return { type: 'DUMP', success: true, dump: { restored: false } };
@@ -128,8 +134,12 @@ export async function handleRestore(req: CriuReq, ctx: HandlerContext): Promise<
   let mapped: MappedOptions | undefined;
   let from = 0;
   try {
-    mapped = mapOptions(req.opts, { command: 'restore', peerPid: ctx.peerPid, swrk: ctx.swrk, config: ctx.config });
+    mapped = mapOptions(req.opts, { command: 'restore', peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config });
     from = logEnd(mapped.logPath);
+    if (needsAccessCheck(ctx.peer)) {
+      checkDirAccess(ctx.peer, mapped.options.work_dir ?? mapped.options.images_dir, 'work directory');
+      checkRestoreAccess(ctx.peer, mapped.options.images_dir!);
+    }
     const r = await restore(mapped.options, { notify: notifier(ctx), err: ctx.stderr });
     return { type: 'RESTORE', success: true, restore: { pid: r.rootPid } };
   } catch (e) {

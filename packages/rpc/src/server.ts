@@ -7,6 +7,7 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { Kerndat } from '@crtools/kerndat';
 import { SeqpacketSocket } from '@crtools/sys';
 import { handleCheck, handleDump, handleFeatureCheck, handleRestore, handleUnsupported, handleVersion, type HandlerContext } from './handlers.js';
+import type { Peer } from './access.js';
 import type { ConfigReader } from './options.js';
 import { decodeRequest, encodeResponse, type CriuReq, type CriuResp } from './protocol.js';
 
@@ -19,8 +20,8 @@ export interface ServeOptions {
   config?: ConfigReader;
   /** the kernel facts for CHECK (default: the kerndat cache) */
   kerndat?: () => Kerndat;
-  /** the client's pid, when SO_PEERCRED's is not the one (tests) */
-  peerPid?: number;
+  /** the client, when SO_PEERCRED's is not the one (tests) */
+  peer?: Peer;
   /** told of each request and answer (a debug trace) */
   trace?: (dir: 'in' | 'out', msg: CriuReq | CriuResp) => void;
 }
@@ -44,13 +45,13 @@ function gone(what: string): CrtoolsError {
  * connection that cannot carry one ends the loop early.
  */
 export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions = {}): Promise<ServeResult> {
-  const peerPid = opts.peerPid ?? sock.peer().pid;
+  const peer = opts.peer ?? sock.peer();
   const send = (resp: CriuResp) => {
     opts.trace?.('out', resp);
     sock.send(encodeResponse(resp));
   };
   const ctx: HandlerContext = {
-    peerPid,
+    peer,
     swrk: opts.swrk ?? true,
     stderr: opts.stderr ?? ((l) => process.stderr.write(l + '\n')),
     config: opts.config,
@@ -128,7 +129,7 @@ async function dispatch(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
 export async function serveSwrk(fd: number, opts: ServeOptions = {}): Promise<number> {
   const sock = new SeqpacketSocket(fd);
   try {
-    if (opts.peerPid === undefined) {
+    if (opts.peer === undefined) {
       try {
         sock.peer();
       } catch (e) {

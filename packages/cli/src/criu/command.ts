@@ -13,7 +13,7 @@ export const criuCommand = defineCommand({
     check: () => import('./check.js').then((m) => m.checkCommand),
     'page-server': () => import('./later.js').then((m) => m.notYet('page-server', 'launch page server', 16)),
     'lazy-pages': () => import('./later.js').then((m) => m.notYet('lazy-pages', 'serve the pages of a lazy restore', 16)),
-    service: () => import('./later.js').then((m) => m.notYet('service', 'launch service (RPC over a unix socket)', 13)),
+    service: () => import('./service.js').then((m) => m.serviceCommand),
     swrk: () => import('./swrk.js').then((m) => m.swrkCommand),
     dedup: () => import('./dedup.js').then((m) => m.dedupCommand),
     cpuinfo: () => import('./later.js').then((m) => m.cpuinfoCommand),
