@@ -8,6 +8,7 @@ import type { Kerndat } from '@crtools/kerndat';
 import { SeqpacketSocket } from '@crtools/sys';
 import { handleCheck, handleDump, handleFeatureCheck, handleRestore, handleUnsupported, handleVersion, type HandlerContext } from './handlers.js';
 import type { Peer } from './access.js';
+import { EBADRQC } from './failure.js';
 import type { ConfigReader } from './options.js';
 import { decodeRequest, encodeResponse, type CriuReq, type CriuResp } from './protocol.js';
 
@@ -83,15 +84,21 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
       return { requests, success };
     }
     let req: CriuReq;
-    let resp: CriuResp;
+    let resp: CriuResp | undefined;
     try {
       req = decodeRequest(p.data);
       opts.trace?.('in', req);
-      resp = await dispatch(req, ctx);
     } catch (e) {
-      // a packet that is no criu_req: answered as CRIU answers what it cannot serve
+      // a packet that is no criu_req: answered as CRIU answers what it cannot serve, and the
+      // connection ends (it could not ask for keep_open)
       req = { type: 'EMPTY' };
-      resp = { type: 'EMPTY', success: false, cr_errmsg: e instanceof Error ? e.message : String(e) };
+      resp = { type: 'EMPTY', success: false, cr_errno: EBADRQC, cr_errmsg: e instanceof Error ? e.message : String(e) };
+    }
+    try {
+      resp ??= await dispatch(req, ctx);
+    } catch (e) {
+      // (handlers answer failures themselves: this is a fault of ours, still answered)
+      resp = { type: typeof req.type === 'number' ? 'EMPTY' : req.type, success: false, cr_errmsg: e instanceof Error ? e.message : String(e) };
     }
     requests++;
     success = resp.success;
