@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddSockets(exports);
   crtools::sys::AddCpu(exports);
   crtools::sys::AddProbe(exports);
+  crtools::sys::AddPackets(exports);
   return exports;
 }
 

@@ -23,6 +23,7 @@ void AddPipes(Napi::Object exports);    // pipes.cc: pipes, splice, tee, close
 void AddSockets(Napi::Object exports);  // sockets.cc: sock_diag, a task's socket seen through pidfd_getfd
 void AddCpu(Napi::Object exports);      // cpu.cc: cpuid, xgetbv
 void AddProbe(Napi::Object exports);    // probe.cc: a task's open file, seen through a pidfd_getfd copy
+void AddPackets(Napi::Object exports);  // packets.cc: SOCK_SEQPACKET sockets (RPC transport), readiness watches
 
 }  // namespace crtools::sys
 

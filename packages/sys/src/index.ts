@@ -6,3 +6,4 @@ export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';
 export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type UnixSocketDiag, type FailureContext } from './native.js';
+export { SeqpacketSocket, SeqpacketServer, seqpacketPair, seqpacketConnect, seqpacketListen, type Packet, type PeerCredentials } from './packets.js';

@@ -35,6 +35,25 @@ export interface SysNative {
   fileProbe(pid: number, fd: number, sockopts: number[]): FileProbe | NativeSysError;
   /** The same socket option queries on a socket made here (socket(2) with these arguments): its defaults. */
   freshSocketProbe(domain: number, type: number, protocol: number, sockopts: number[]): (Buffer | number)[] | NativeSysError;
+  // packets.cc
+  /** socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC) */
+  seqpacketPair(): [number, number] | NativeSysError;
+  /** A SOCK_SEQPACKET socket bound to path and listening (close-on-exec). */
+  seqpacketListen(path: string, backlog: number): number | NativeSysError;
+  /** A SOCK_SEQPACKET socket connected to path (close-on-exec). */
+  seqpacketConnect(path: string): number | NativeSysError;
+  /** accept4 on a listening socket without waiting: the connection, or null when none is queued. */
+  acceptConn(fd: number): number | null | NativeSysError;
+  /** One whole message without waiting (null: none queued); data of length 0: the peer closed. */
+  recvPacket(fd: number): { data: Buffer; fds: number[]; truncated: boolean } | null | NativeSysError;
+  /** One message, with descriptors (SCM_RIGHTS) when fds is not empty; the bytes sent. */
+  sendPacket(fd: number, data: Buffer, fds: number[]): number | NativeSysError;
+  /** SO_PEERCRED of a connected socket. */
+  peerCred(fd: number): { pid: number; uid: number; gid: number } | NativeSysError;
+  /** cb(status, events) once, on the event loop, when fd is readable or hung up; the watch id. */
+  watchReadable(fd: number, cb: (status: number, events: number) => void): number | NativeSysError;
+  /** Cancel a watch that has not fired. */
+  unwatch(id: number): void;
   // cpu.cc
   /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
   cpuid(leaf: number, subleaf: number): [number, number, number, number];

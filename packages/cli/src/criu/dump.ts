@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty';
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, type CriuOptions } from '@crtools/common';
 import { dump } from '@crtools/dump';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
@@ -9,7 +9,7 @@ import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
 
 /** criu dump's own options (criu.8 names); the not-yet ones are added beside them */
-const DUMP_ARGS = {
+export const DUMP_ARGS = {
   tree: { type: 'string', alias: 't', description: 'pid of the root of the tree to dump', required: true },
   'images-dir': { type: 'string', alias: 'D', description: 'directory to write the images to', default: '.' },
   'work-dir': { type: 'string', alias: 'W', description: 'directory for the log (default: the images dir)' },
@@ -30,6 +30,26 @@ const DUMP_ARGS = {
 function parseTimeout(v: string): number {
   if (!/^\d+$/.test(v)) throw new CrtoolsError('USAGE', `invalid argument for --timeout: ${v}`, { exitCode: ExitCode.USAGE });
   return Number(v);
+}
+
+
+/** criu dump's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
+export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: string[]): Partial<CriuOptions> {
+  return {
+    images_dir: String(args['images-dir']),
+    work_dir: args['work-dir'] ? String(args['work-dir']) : undefined,
+    log_file: args['log-file'] ? String(args['log-file']) : undefined,
+    log_level: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
+    leave_running: !!args['leave-running'],
+    leave_stopped: !!args['leave-stopped'],
+    shell_job: !!args['shell-job'],
+    file_locks: !!args['file-locks'],
+    notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
+    display_stats: !!args['display-stats'],
+    cpu_cap: cpuCapOf(rawArgs),
+    ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
+    ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
+  };
 }
 
 /**
@@ -54,22 +74,7 @@ export const dumpCommand = defineCommand({
     process.once('SIGTERM', onSignal);
     const scripts = repeatedOption(rawArgs, '--action-script');
     const r = await dump(
-      {
-        pid,
-        images_dir: String(args['images-dir']),
-        work_dir: args['work-dir'] ? String(args['work-dir']) : undefined,
-        log_file: args['log-file'] ? String(args['log-file']) : undefined,
-        log_level: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
-        leave_running: !!args['leave-running'],
-        leave_stopped: !!args['leave-stopped'],
-        shell_job: !!args['shell-job'],
-        file_locks: !!args['file-locks'],
-        notify_scripts: scripts.length > 0,
-        display_stats: !!args['display-stats'],
-        cpu_cap: cpuCapOf(rawArgs),
-        ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
-        ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
-      },
+      { ...dumpOptionsFromArgs(args, rawArgs), pid },
       { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') },
     ).finally(() => {
       process.off('SIGINT', onSignal);

@@ -1,5 +1,5 @@
 import { defineCommand, showUsage } from 'citty';
-import { CrtoolsError, ExitCode, type InheritFd } from '@crtools/common';
+import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtools/common';
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -18,7 +18,7 @@ export function parseInheritFd(values: string[]): InheritFd[] {
 }
 
 /** criu restore's own options (criu.8 names); the not-yet ones are added beside them */
-const RESTORE_ARGS = {
+export const RESTORE_ARGS = {
   'images-dir': { type: 'string', alias: 'D', description: 'directory with the images', default: '.' },
   'work-dir': { type: 'string', alias: 'W', description: 'directory for logs and the pidfile (default: the images directory)' },
   'restore-detached': { type: 'boolean', alias: 'd', default: false, description: 'return once the tasks run, without waiting for the root' },
@@ -36,6 +36,26 @@ const RESTORE_ARGS = {
   'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
 } as const;
 
+/** criu restore's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
+export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: string[]): Partial<CriuOptions> {
+  return {
+    images_dir: String(args['images-dir']),
+    work_dir: args['work-dir'] as string | undefined,
+    restore_detached: !!args['restore-detached'],
+    rst_sibling: !!args['restore-sibling'],
+    leave_stopped: !!args['leave-stopped'],
+    pidfile: args.pidfile as string | undefined,
+    log_file: args['log-file'] as string | undefined,
+    log_level: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
+    cpu_cap: cpuCapOf(rawArgs),
+    inherit_fd: parseInheritFd(repeatedOption(rawArgs, '--inherit-fd')),
+    shell_job: !!args['shell-job'],
+    file_locks: !!args['file-locks'],
+    notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
+    display_stats: !!args['display-stats'],
+  };
+}
+
 export const restoreCommand = defineCommand({
   meta: { name: 'restore', description: 'restore processes from a checkpoint image directory' },
   args: { ...RESTORE_ARGS, ...COMMON_ARGS, ...notYetArgs({ ...RESTORE_ARGS, ...COMMON_ARGS }) },
@@ -49,22 +69,7 @@ export const restoreCommand = defineCommand({
     const dir = String(args['images-dir']);
     const scripts = repeatedOption(rawArgs, '--action-script');
     const r = await restore(
-      {
-        images_dir: dir,
-        work_dir: args['work-dir'],
-        restore_detached: args['restore-detached'],
-        rst_sibling: args['restore-sibling'],
-        leave_stopped: args['leave-stopped'],
-        pidfile: args.pidfile,
-        log_file: args['log-file'],
-        log_level: args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs),
-        cpu_cap: cpuCapOf(rawArgs),
-        inherit_fd: parseInheritFd(repeatedOption(rawArgs, '--inherit-fd')),
-        shell_job: args['shell-job'],
-        file_locks: args['file-locks'],
-        notify_scripts: scripts.length > 0,
-        display_stats: args['display-stats'],
-      },
+      restoreOptionsFromArgs(args, rawArgs),
       { err: (l) => process.stderr.write(l + '\n'), notify: actionScripts(scripts, dir), displayStats: (s) => process.stdout.write(restoreStatsText(s)) },
     );
     const code = r.exitCode ?? ExitCode.OK;

@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { defineCommand } from 'citty';
+import { ExitCode } from '@crtools/common';
+import { DEFAULT_SERVICE_ADDRESS, inheritedService, listenService, runService } from '@crtools/rpc';
+
+/** Set in a worker's environment: `criu swrk` then serves a service client (not its parent). */
+export const SERVICE_WORKER_ENV = 'CRTOOLS_RPC_SERVICE_WORKER';
+/** Set by `criu service -d` for the detached copy: the listening socket it inherits. */
+const LISTEN_FD_ENV = 'CRTOOLS_RPC_SERVICE_LISTEN_FD';
+
+/**
+ * `criu service [--address PATH] [-d] [--pidfile FILE]`: serve RPC clients that connect to a
+ * SOCK_SEQPACKET socket at PATH, each by a `criu swrk` worker of its own (in service mode: the
+ * peer is the connecting client; rst_sibling and inherit_fd are refused; a client that is not
+ * root may dump and restore only its own processes). -d: detach once listening.
+ */
+export const serviceCommand = defineCommand({
+  meta: { name: 'service', description: 'launch service: serve RPC clients on a unix socket (--address), a worker per client' },
+  args: {
+    address: { type: 'string', description: `the socket to listen on (default ${DEFAULT_SERVICE_ADDRESS})` },
+    daemon: { type: 'boolean', alias: 'd', default: false, description: 'detach once listening' },
+    pidfile: { type: 'string', description: "write the service's pid to this file" },
+  },
+  async run({ args }) {
+    const address = args.address ?? DEFAULT_SERVICE_ADDRESS;
+    const inherited = process.env[LISTEN_FD_ENV];
+    const server = inherited !== undefined ? inheritedService(Number(inherited), address) : listenService(address);
+    if (args.daemon && inherited === undefined) {
+      // as CRIU's daemon(): the listening copy goes on in a new session, stdio on /dev/null
+      const child = spawn(process.execPath, [process.argv[1]!, 'service', '--address', address], {
+        detached: true,
+        stdio: ['ignore', 'ignore', 'ignore', server.fd],
+        env: { ...process.env, [LISTEN_FD_ENV]: '3' },
+      });
+      child.unref();
+      if (args.pidfile) writeFileSync(args.pidfile, `${child.pid}`);
+      return ExitCode.OK;
+    }
+    delete process.env[LISTEN_FD_ENV];
+    if (args.pidfile && !args.daemon) writeFileSync(args.pidfile, `${process.pid}`);
+    const ac = new AbortController();
+    const stop = () => ac.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await runService(server, {
+      signal: ac.signal,
+      worker: (conn) => {
+        spawn(process.execPath, [process.argv[1]!, 'swrk', '3'], {
+          stdio: ['ignore', 'ignore', 'inherit', conn.fd],
+          env: { ...process.env, [SERVICE_WORKER_ENV]: '1' },
+        });
+      },
+    });
+    rmSync(address, { force: true });
+    return ExitCode.OK;
+  },
+});

@@ -1,0 +1,23 @@
+import { defineCommand } from 'citty';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { serveSwrk } from '@crtools/rpc';
+import { rpcConfigReader } from './rpc-config.js';
+import { SERVICE_WORKER_ENV } from './service.js';
+
+/**
+ * `criu swrk FD`: serve the RPC client at the other end of the SOCK_SEQPACKET socket inherited
+ * on FD (how pycriu, go-criu, runc and podman start criu). Not for people: a client starts it.
+ */
+export const swrkCommand = defineCommand({
+  meta: { name: 'swrk', description: 'serve one RPC client on an inherited socket (criu swrk FD, started by RPC clients)' },
+  args: {
+    fd: { type: 'positional', required: true, description: 'the inherited SOCK_SEQPACKET descriptor' },
+  },
+  async run({ args }) {
+    if (!/^\d+$/.test(String(args.fd))) throw new CrtoolsError('USAGE', `Usage: criu swrk <fd> (not a descriptor: ${args.fd})`, { exitCode: ExitCode.USAGE });
+    // (a worker of `criu service` serves the client that connected, not a parent of its own)
+    const code = await serveSwrk(Number(args.fd), { config: rpcConfigReader, swrk: process.env[SERVICE_WORKER_ENV] !== '1' });
+    process.exitCode = code;
+    return code;
+  },
+});

@@ -1,0 +1,11 @@
+export { serveConnection, serveSwrk, type ServeOptions, type ServeResult } from './server.js';
+export { mapOptions, unsupportedFields, isDefault, type ConfigReader, type MapContext, type MappedOptions } from './options.js';
+export { handleVersion, handleFeatureCheck, handleCheck, handleDump, handleRestore, handleUnsupported, NotifyRefused, type HandlerContext } from './handlers.js';
+export { failureFields, firstLogError, EBADRQC } from './failure.js';
+export { CriuClient, RpcError, type CriuClientOptions, type RequestOptions, type Notification, type NotifyHandler, type CriuVersionInfo } from './client.js';
+export {
+  decodeRequest, decodeResponse, encodeRequest, encodeResponse, typeName,
+  type RequestType, type CriuReq, type CriuResp, type CriuOpts, type CriuFeatures, type CriuNotify, type CriuVersion, type CriuDumpResp, type CriuRestoreResp,
+} from './protocol.js';
+export { listenService, inheritedService, runService, DEFAULT_SERVICE_ADDRESS, type ServiceOptions } from './service.js';
+export { needsAccessCheck, checkDumpAccess, checkRestoreAccess, checkDirAccess, type Peer } from './access.js';

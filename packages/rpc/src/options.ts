@@ -1,0 +1,180 @@
+/**
+ * criu_opts (an RPC request's options) into the engines' CriuOptions. Every field of criu_opts
+ * is accounted for: the ones crtools carries out are mapped; the ones CriuOptions models but the
+ * engines do not carry out yet go in under the same name (the engine refuses them by name); any
+ * other field set away from its default is refused here, by its rpc.proto name. Nothing is
+ * silently ignored. Descriptors (images_dir_fd, work_dir_fd) are the caller's: they are reached
+ * through /proc/<peer pid>/fd/N, as CRIU does, and reopened as our own for the request's life.
+ */
+import { closeSync, openSync, constants as fsc } from 'node:fs';
+import path from 'node:path';
+import { CPU_CAP, CPU_CAP_DEFAULT, CrtoolsError, ExitCode, type CriuOptions } from '@crtools/common';
+import type { CriuOpts } from './protocol.js';
+
+/** criu_opts fields this layer turns into CriuOptions itself. */
+const MAPPED = new Set<string>([
+  'images_dir_fd', 'images_dir', 'work_dir_fd', 'pid', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
+  'log_level', 'log_file', 'log_to_stderr', 'notify_scripts', 'rst_sibling', 'inherit_fd', 'timeout', 'display_stats',
+  'cpu_cap', 'config_file',
+]);
+
+/** criu_opts fields CriuOptions models under the same name: passed on, the engine decides (and refuses by name). */
+const PASSED = new Set<string>([
+  'ext_unix_sk', 'tcp_established', 'evasive_devices', 'root', 'parent_img', 'track_mem', 'auto_dedup', 'link_remap',
+  'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
+  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile',
+]);
+
+/** rpc.proto's declared defaults that are not the type's zero (a field sent with one of these is "not set"). */
+const PROTO_DEFAULTS: Record<string, unknown> = {
+  images_dir_fd: -1, log_level: 2, cpu_cap: 0xffffffff, ghost_limit: 1048576, pre_dump_mode: 'SPLICE', network_lock: 'IPTABLES',
+};
+
+/** A field's value is its default: absent, false, 0, '', [], or rpc.proto's declared default. */
+export function isDefault(name: string, v: unknown): boolean {
+  if (v === undefined || v === false || v === 0 || v === '' || (Array.isArray(v) && v.length === 0)) return true;
+  return name in PROTO_DEFAULTS && PROTO_DEFAULTS[name] === v;
+}
+
+function badRequest(field: string, why: string): CrtoolsError {
+  return new CrtoolsError('RPC_BAD_OPTION', `${field}: ${why}`, { exitCode: ExitCode.USAGE, context: { option: field } });
+}
+
+/** The fields of a request crtools does not carry out, set away from their defaults (RPC names). */
+export function unsupportedFields(opts: CriuOpts | undefined): string[] {
+  if (!opts) return [];
+  return Object.entries(opts)
+    .filter(([k, v]) => !MAPPED.has(k) && !PASSED.has(k) && !isDefault(k, v))
+    .map(([k]) => k);
+}
+
+/** Reads a configuration file (criu_opts.config_file) into options; the cli provides it. */
+export type ConfigReader = (file: string, command: 'dump' | 'restore' | 'check') => Partial<CriuOptions>;
+
+export interface MapContext {
+  command: 'dump' | 'restore' | 'check';
+  /** the client: whose descriptors images_dir_fd / work_dir_fd are */
+  peerPid: number;
+  /** criu swrk: rst_sibling and inherit_fd are allowed (not in criu service) */
+  swrk: boolean;
+  config?: ConfigReader;
+}
+
+/** What a request runs with: the options, where its log goes, and the descriptors to close after. */
+export interface MappedOptions {
+  options: Partial<CriuOptions>;
+  /** the log file's path (undefined: the log goes to stderr, or there is none) */
+  logPath?: string;
+  /** close the descriptors reopened for the request */
+  release(): void;
+}
+
+/** The peer's descriptor N as a directory of ours: /proc/<our pid>/fd/M, M open until release(). */
+function reopenDir(peerPid: number, fd: number, field: string, held: number[]): string {
+  const theirs = `/proc/${peerPid}/fd/${fd}`;
+  let mine: number;
+  try {
+    mine = openSync(theirs, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new CrtoolsError('RPC_BAD_OPTION', `${field}: cannot open the client's descriptor ${fd} (${theirs}) as a directory: ${code}`, {
+      exitCode: ExitCode.FAILED, context: { option: field, path: theirs }, cause: e,
+    });
+  }
+  held.push(mine);
+  return `/proc/${process.pid}/fd/${mine}`;
+}
+
+/** criu_opts → CriuOptions for one request (throws RPC_BAD_OPTION / RPC_UNSUPPORTED_OPTION naming the field). */
+export function mapOptions(opts: CriuOpts | undefined, ctx: MapContext): MappedOptions {
+  const off = unsupportedFields(opts);
+  if (off.length) {
+    throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', `RPC option ${off[0]} is not supported by crtools yet`, { exitCode: ExitCode.UNSUPPORTED, context: { option: off[0] } });
+  }
+  const held: number[] = [];
+  const release = () => {
+    for (const fd of held.splice(0)) closeSync(fd);
+  };
+  try {
+    return { ...mapWith(opts ?? ({ images_dir_fd: -1 } as CriuOpts), ctx, held), release };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+function mapWith(r: CriuOpts, ctx: MapContext, held: number[]): Omit<MappedOptions, 'release'> {
+  const o: Partial<CriuOptions> = {};
+  // the options a configuration file gives win over the request's (CRIU: "the RPC configuration
+  // file overwrites RPC settings"), images and work directory and log file included
+  const conf = r.config_file ? readConfig(r.config_file, ctx) : {};
+
+  // images and work directory: a path from the configuration file, else the client's
+  // descriptor, else images_dir as a path; CHECK needs neither
+  let imagesDir: string | undefined = conf.images_dir;
+  if (imagesDir === undefined && r.images_dir_fd !== undefined && r.images_dir_fd !== -1) imagesDir = reopenDir(ctx.peerPid, r.images_dir_fd, 'images_dir_fd', held);
+  if (imagesDir === undefined && r.images_dir) imagesDir = r.images_dir;
+  if (imagesDir === undefined && ctx.command !== 'check') throw badRequest('images_dir_fd', 'neither images_dir_fd nor images_dir was given');
+  let workDir: string | undefined = conf.work_dir;
+  if (workDir === undefined && r.work_dir_fd !== undefined) workDir = reopenDir(ctx.peerPid, r.work_dir_fd, 'work_dir_fd', held);
+  if (imagesDir !== undefined) o.images_dir = imagesDir;
+  if (workDir !== undefined) o.work_dir = workDir;
+
+  // the log: log_file (a name in the work directory), or stderr (log_to_stderr), else criu.log
+  // as CRIU does; CHECK logs only when a log_file is named
+  let logFile: string | undefined = conf.log_file;
+  if (logFile === undefined && r.log_file) {
+    if (r.log_file.includes('/')) throw badRequest('log_file', `'${r.log_file}': no subdirectories are allowed in log_file`);
+    logFile = r.log_file;
+  }
+  if (logFile === undefined && !r.log_to_stderr && ctx.command !== 'check') logFile = 'criu.log';
+  if (logFile !== undefined) o.log_file = logFile;
+  o.log_level = r.log_level ?? 2;
+  const dir = workDir ?? imagesDir;
+  const logPath = logFile !== undefined && dir !== undefined ? path.resolve(dir, logFile) : undefined;
+
+  if (ctx.command === 'dump') {
+    // CRIU's self-dump (no pid: the client dumps itself) needs the client's own socket to us
+    // dumped and restored: not carried out
+    if (r.pid === undefined || r.pid === 0) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'pid: a dump without pid (the client dumping itself) is not supported by crtools yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'pid' } });
+    o.pid = r.pid;
+  }
+  if (r.leave_running) o.leave_running = true;
+  if (r.leave_stopped) o.leave_stopped = true;
+  if (r.shell_job) o.shell_job = true;
+  if (r.file_locks) o.file_locks = true;
+  if (r.notify_scripts) o.notify_scripts = true;
+  if (r.timeout) o.timeout = r.timeout;
+  if (r.display_stats) o.display_stats = true;
+  if (r.rst_sibling) {
+    if (!ctx.swrk) throw badRequest('rst_sibling', 'only criu swrk restores the root as a sibling (the service has no client process to hang it on)');
+    o.rst_sibling = true;
+  }
+  if (r.inherit_fd?.length) {
+    if (!ctx.swrk) throw badRequest('inherit_fd', 'only criu swrk inherits descriptors from its client');
+    o.inherit_fd = r.inherit_fd.map((x) => ({ key: x.key, fd: x.fd }));
+  }
+  if (r.cpu_cap !== undefined && r.cpu_cap !== 0xffffffff) {
+    const bits = r.cpu_cap & (CPU_CAP.FPU | CPU_CAP.CPU | CPU_CAP.INS | CPU_CAP.IMAGE);
+    o.cpu_cap = r.cpu_cap === 0 ? CPU_CAP.NONE : bits || CPU_CAP_DEFAULT;
+  }
+  if (ctx.command === 'restore') o.restore_detached = true; // as CRIU: the answer goes back once the tasks run
+
+  // the fields CriuOptions models and the engines decide on
+  const passed = r as unknown as Record<string, unknown>;
+  const out = o as Record<string, unknown>;
+  for (const k of PASSED) {
+    const v = passed[k];
+    if (isDefault(k, v)) continue;
+    out[k] = k === 'ext_mnt' ? (v as { key: string; val: string }[]).map((m) => ({ key: m.key, val: m.val })) : v;
+  }
+  // the configuration file's remaining options last: they win
+  const { images_dir: _i, work_dir: _w, log_file: _l, ...rest } = conf;
+  Object.assign(o, rest);
+  return { options: o, logPath };
+}
+
+function readConfig(file: string, ctx: MapContext): Partial<CriuOptions> {
+  if (!ctx.config) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'config_file: this server reads no configuration files', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'config_file' } });
+  return ctx.config(file, ctx.command);
+}

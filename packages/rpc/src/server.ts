@@ -1,0 +1,151 @@
+/**
+ * The server side of CRIU's RPC on one connection: a criu_req per packet, a criu_resp per
+ * answer (NOTIFY answers in between when the client asked for notifications). `criu swrk FD`
+ * serves the connection it inherited on FD; `criu service` one per accepted client.
+ */
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import type { Kerndat } from '@crtools/kerndat';
+import { SeqpacketSocket } from '@crtools/sys';
+import { handleCheck, handleDump, handleFeatureCheck, handleRestore, handleUnsupported, handleVersion, type HandlerContext } from './handlers.js';
+import type { Peer } from './access.js';
+import { EBADRQC } from './failure.js';
+import type { ConfigReader } from './options.js';
+import { decodeRequest, encodeResponse, type CriuReq, type CriuResp } from './protocol.js';
+
+export interface ServeOptions {
+  /** criu swrk (the default): the peer is the client that started us; rst_sibling and inherit_fd allowed */
+  swrk?: boolean;
+  /** where the log of a request asking log_to_stderr goes (default: this process's stderr) */
+  stderr?: (line: string) => void;
+  /** reads criu_opts.config_file (the cli's configuration parser); without it config_file is refused */
+  config?: ConfigReader;
+  /** the kernel facts for CHECK (default: the kerndat cache) */
+  kerndat?: () => Kerndat;
+  /** the client, when SO_PEERCRED's is not the one (tests) */
+  peer?: Peer;
+  /** told of each request and answer (a debug trace) */
+  trace?: (dir: 'in' | 'out', msg: CriuReq | CriuResp) => void;
+}
+
+/** How a connection ended. */
+export interface ServeResult {
+  /** requests answered */
+  requests: number;
+  /** the last answer's success (false too when the client left without asking anything) */
+  success: boolean;
+}
+
+/** The client went away while we waited for it. */
+function gone(what: string): CrtoolsError {
+  return new CrtoolsError('RPC_CLIENT_GONE', `the RPC client closed the connection ${what}`, { exitCode: ExitCode.FAILED });
+}
+
+/**
+ * Serve requests on a connected SOCK_SEQPACKET socket until an answered request did not ask
+ * keep_open, or the client closes. Every request gets an answer, failures included; only a
+ * connection that cannot carry one ends the loop early.
+ */
+export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions = {}): Promise<ServeResult> {
+  const peer = opts.peer ?? sock.peer();
+  const send = (resp: CriuResp) => {
+    opts.trace?.('out', resp);
+    sock.send(encodeResponse(resp));
+  };
+  const ctx: HandlerContext = {
+    peer,
+    swrk: opts.swrk ?? true,
+    stderr: opts.stderr ?? ((l) => process.stderr.write(l + '\n')),
+    config: opts.config,
+    kerndat: opts.kerndat,
+    async notify(script, pid) {
+      try {
+        send({ type: 'NOTIFY', success: true, notify: pid === undefined ? { script } : { script, pid } });
+      } catch {
+        return false; // the client is gone: the operation fails
+      }
+      const p = await sock.receive();
+      if (!p) return false;
+      let answer: CriuReq;
+      try {
+        answer = decodeRequest(p.data);
+      } catch {
+        return false;
+      }
+      opts.trace?.('in', answer);
+      return answer.type === 'NOTIFY' && answer.notify_success === true;
+    },
+  };
+  let requests = 0;
+  let success = false;
+  for (;;) {
+    const p = await sock.receive();
+    if (!p) {
+      if (requests === 0) throw gone('before sending a request');
+      return { requests, success };
+    }
+    let req: CriuReq;
+    let resp: CriuResp | undefined;
+    try {
+      req = decodeRequest(p.data);
+      opts.trace?.('in', req);
+    } catch (e) {
+      // a packet that is no criu_req: answered as CRIU answers what it cannot serve, and the
+      // connection ends (it could not ask for keep_open)
+      req = { type: 'EMPTY' };
+      resp = { type: 'EMPTY', success: false, cr_errno: EBADRQC, cr_errmsg: e instanceof Error ? e.message : String(e) };
+    }
+    try {
+      resp ??= await dispatch(req, ctx);
+    } catch (e) {
+      // (handlers answer failures themselves: this is a fault of ours, still answered)
+      resp = { type: typeof req.type === 'number' ? 'EMPTY' : req.type, success: false, cr_errmsg: e instanceof Error ? e.message : String(e) };
+    }
+    requests++;
+    success = resp.success;
+    try {
+      send(resp);
+    } catch (e) {
+      throw new CrtoolsError('RPC_CLIENT_GONE', `cannot answer the RPC client: ${e instanceof Error ? e.message : String(e)}`, { exitCode: ExitCode.FAILED, cause: e });
+    }
+    if (!req.keep_open) return { requests, success };
+  }
+}
+
+async function dispatch(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
+  switch (req.type) {
+    case 'VERSION':
+      return handleVersion();
+    case 'FEATURE_CHECK':
+      return handleFeatureCheck(req);
+    case 'CHECK':
+      return handleCheck(req, ctx);
+    case 'DUMP':
+      return handleDump(req, ctx);
+    case 'RESTORE':
+      return handleRestore(req, ctx);
+    default:
+      return handleUnsupported(req);
+  }
+}
+
+/**
+ * `criu swrk FD`: serve the client at the other end of the inherited SOCK_SEQPACKET socket FD
+ * (its creator, by SO_PEERCRED), then close it. Resolves to an exit code: 0 when the last
+ * request succeeded, 1 otherwise.
+ */
+export async function serveSwrk(fd: number, opts: ServeOptions = {}): Promise<number> {
+  const sock = new SeqpacketSocket(fd);
+  try {
+    if (opts.peer === undefined) {
+      try {
+        sock.peer();
+      } catch (e) {
+        throw new CrtoolsError('RPC_BAD_SOCKET', `descriptor ${fd} is not a connected socket (${(e as NodeJS.ErrnoException).code}): criu swrk serves the socket its client passed`, { exitCode: ExitCode.USAGE, cause: e });
+      }
+    }
+    const r = await serveConnection(sock, { swrk: true, ...opts });
+    return r.success ? ExitCode.OK : ExitCode.FAILED;
+  } finally {
+    sock.close();
+  }
+}

@@ -1,0 +1,95 @@
+import { closeSync, mkdtempSync, openSync, realpathSync, constants as fsc } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { mapOptions, unsupportedFields, type CriuOpts, type MapContext } from '../src/index.js';
+
+const dump: MapContext = { command: 'dump', peerPid: process.pid, swrk: true };
+const restore: MapContext = { command: 'restore', peerPid: process.pid, swrk: true };
+
+function withDir<T>(fn: (dir: string, fd: number) => T): T {
+  const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-opts-'));
+  const fd = openSync(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    return fn(dir, fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('criu_opts → CriuOptions', () => {
+  it('the images directory is the client\'s descriptor, reached through /proc/<peer>/fd and held open as ours', () =>
+    withDir((dir, fd) => {
+      const m = mapOptions({ images_dir_fd: fd, pid: 1234, leave_running: true, log_level: 4, notify_scripts: true }, dump);
+      try {
+        expect(m.options.images_dir).toMatch(new RegExp(`^/proc/${process.pid}/fd/\\d+$`));
+        expect(realpathSync(m.options.images_dir!)).toBe(realpathSync(dir));
+        expect(m.options).toMatchObject({ pid: 1234, leave_running: true, log_level: 4, notify_scripts: true, log_file: 'criu.log' });
+        expect(m.logPath).toBe(path.join(m.options.images_dir!, 'criu.log'));
+      } finally {
+        m.release();
+      }
+    }));
+
+  it('work_dir_fd, log_file in it, log_to_stderr; images_dir as a path', () =>
+    withDir((dir, fd) => {
+      const m = mapOptions({ images_dir_fd: -1, images_dir: dir, work_dir_fd: fd, log_file: 'd.log', pid: 9 }, dump);
+      expect(m.options.images_dir).toBe(dir);
+      expect(realpathSync(m.options.work_dir!)).toBe(realpathSync(dir));
+      expect(m.logPath).toBe(path.join(m.options.work_dir!, 'd.log'));
+      m.release();
+      const e = mapOptions({ images_dir_fd: -1, images_dir: dir, log_to_stderr: true, pid: 9 }, dump);
+      expect(e.options.log_file).toBeUndefined();
+      expect(e.logPath).toBeUndefined();
+    }));
+
+  it('a request sending fields at their defaults (as runc sends every bool) is no refusal', () => {
+    const opts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9, tcp_established: false, ext_unix_sk: false, manage_cgroups: false, ghost_limit: 1048576, cpu_cap: 0xffffffff, pre_dump_mode: 'SPLICE', network_lock: 'IPTABLES', orphan_pts_master: false } as CriuOpts;
+    expect(unsupportedFields(opts)).toEqual([]);
+    const m = mapOptions(opts, dump);
+    expect(Object.keys(m.options).sort()).toEqual(['images_dir', 'log_file', 'log_level', 'pid']);
+  });
+
+  it('a field crtools does not carry out is refused by its rpc.proto name', () => {
+    const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
+    for (const [field, v] of [['network_lock', 'SKIP'], ['ghost_limit', 5], ['veths', [{ if_in: 'a', if_out: 'b' }]], ['unprivileged', true], ['tls', true], ['pidfd_store_sk', 3], ['ps', { port: 1 }]] as const) {
+      expect(() => mapOptions({ ...base, [field]: v } as CriuOpts, dump)).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: `RPC option ${field} is not supported by crtools yet` }));
+    }
+  });
+
+  it('fields CriuOptions models go to the engine under the same name (the engine refuses them by name)', () => {
+    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, tcp_established: true, external: ['x'] }, dump);
+    expect(m.options).toMatchObject({ tcp_established: true, external: ['x'] });
+  });
+
+  it('bad requests: no images directory, a log_file with a slash, no pid to dump, a sibling outside swrk', () => {
+    expect(() => mapOptions({ images_dir_fd: -1, pid: 9 }, dump)).toThrow(/neither images_dir_fd nor images_dir/);
+    expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, log_file: 'a/b.log' }, dump)).toThrow(/no subdirectories/);
+    expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp' }, dump)).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: expect.stringMatching(/^pid: /) }));
+    expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', rst_sibling: true }, { ...restore, swrk: false })).toThrow(/^rst_sibling:/);
+    expect(() => mapOptions({ images_dir_fd: 987 }, restore)).toThrow(/images_dir_fd: cannot open the client's descriptor 987/);
+  });
+
+  it('restore: detached always (the answer comes once the tasks run), rst_sibling, inherit_fd, cpu_cap 0 is none', () => {
+    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', rst_sibling: true, inherit_fd: [{ key: 'pipe:[1]', fd: 5 }], cpu_cap: 0 }, restore);
+    expect(m.options).toMatchObject({ restore_detached: true, rst_sibling: true, inherit_fd: [{ key: 'pipe:[1]', fd: 5 }], cpu_cap: 0 });
+  });
+
+  it('CHECK needs no directory and logs only to a named file', () => {
+    expect(mapOptions(undefined, { ...dump, command: 'check' }).options).toEqual({ log_level: 2 });
+  });
+
+  it('config_file: read by the given reader, its options win over the request\'s; refused without a reader', () => {
+    const seen: string[] = [];
+    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, config_file: '/etc/x.conf', log_level: 1 }, {
+      ...dump,
+      config: (file, command) => {
+        seen.push(`${file} ${command}`);
+        return { log_level: 4, log_file: 'from-conf.log', leave_running: true };
+      },
+    });
+    expect(seen).toEqual(['/etc/x.conf dump']);
+    expect(m.options).toMatchObject({ log_level: 4, log_file: 'from-conf.log', leave_running: true });
+    expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, config_file: '/etc/x.conf' }, dump)).toThrow(/^config_file:/);
+  });
+});

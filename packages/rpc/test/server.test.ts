@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { seqpacketPair, type SeqpacketSocket } from '@crtools/sys';
+import { decodeResponse, encodeRequest, serveConnection, type CriuReq, type CriuResp } from '../src/index.js';
+
+/** A server on one end of a socketpair, a raw client on the other. */
+function connection() {
+  const [client, server] = seqpacketPair();
+  const served = serveConnection(server, { stderr: () => {} }).finally(() => server.close());
+  const ask = async (req: CriuReq | Buffer): Promise<CriuResp> => {
+    client.send(Buffer.isBuffer(req) ? req : encodeRequest(req));
+    const p = await client.receive();
+    if (!p) throw new Error('no answer');
+    return decodeResponse(p.data);
+  };
+  return { client, served, ask };
+}
+
+async function closeAll(c: { client: SeqpacketSocket; served: Promise<unknown> }) {
+  c.client.close();
+  await c.served.catch(() => undefined);
+}
+
+describe('serveConnection', () => {
+  it('VERSION: CRIU 4.2, crtools beside it', async () => {
+    const c = connection();
+    const r = await c.ask({ type: 'VERSION' });
+    expect(r).toMatchObject({ type: 'VERSION', success: true, version: { major_number: 4, minor_number: 2 } });
+    expect(r.version!.sublevel).toBeUndefined();
+    expect(r.version!.name).toMatch(/^crtools /);
+    expect(await c.served).toEqual({ requests: 1, success: true });
+    c.client.close();
+  });
+
+  it('FEATURE_CHECK: every asked feature false (none carried out yet)', async () => {
+    const c = connection();
+    const r = await c.ask({ type: 'FEATURE_CHECK', features: { mem_track: true, lazy_pages: true, pidfd_store: true } });
+    expect(r).toMatchObject({ type: 'FEATURE_CHECK', success: true, features: { mem_track: false, lazy_pages: false, pidfd_store: false } });
+    await closeAll(c);
+  });
+
+  it('keep_open: several requests on one connection; what is not served is refused by name, never dropped', async () => {
+    const c = connection();
+    const refused: [CriuReq['type'], RegExp][] = [
+      ['PRE_DUMP', /^PRE_DUMP is not supported by crtools yet \(crtools issue 16\)$/],
+      ['PAGE_SERVER', /^PAGE_SERVER is not supported/],
+      ['CPUINFO_CHECK', /^CPUINFO_CHECK is not supported/],
+      ['WAIT_PID', /^WAIT_PID is not supported/],
+      [99, /^request type 99 is unknown$/],
+      ['EMPTY', /EMPTY request is not/],
+    ];
+    for (const [type, msg] of refused) {
+      const r = await c.ask({ type, keep_open: true, opts: { images_dir_fd: -1 } });
+      expect(r.success).toBe(false);
+      expect(r.cr_errno).toBe(56);
+      expect(r.cr_errmsg).toMatch(msg);
+      expect(r.type).toBe(typeof type === 'number' ? 'EMPTY' : type);
+    }
+    expect((await c.ask({ type: 'VERSION', keep_open: true })).success).toBe(true);
+    // a packet that is no criu_req is answered too (and ends the connection: it asked nothing)
+    const bad = await c.ask(Buffer.from([0xff, 0xff, 0xff]));
+    expect(bad).toMatchObject({ type: 'EMPTY', success: false });
+    expect(bad.cr_errmsg).toMatch(/^malformed request/);
+    expect(await c.served).toEqual({ requests: refused.length + 2, success: false });
+    c.client.close();
+  });
+
+  it('DUMP with an option crtools does not carry out: success false naming it, the engine never called', async () => {
+    const c = connection();
+    const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: '/nonexistent-never-created', pid: 12345, tcp_skip_in_flight: true } });
+    expect(r).toMatchObject({ type: 'DUMP', success: false, dump: { restored: false }, cr_errno: 56, cr_errmsg: 'RPC option tcp_skip_in_flight is not supported by crtools yet' });
+    await closeAll(c);
+  });
+
+  it('RESTORE that fails answers pid -1 and the reason', async () => {
+    const c = connection();
+    const r = await c.ask({ type: 'RESTORE', opts: { images_dir_fd: -1, images_dir: '/tmp', rst_sibling: true, lazy_pages: true } });
+    expect(r).toMatchObject({ type: 'RESTORE', success: false, restore: { pid: -1 } });
+    expect(r.cr_errmsg).toMatch(/lazy_pages/);
+    await closeAll(c);
+  });
+
+  it('a client that leaves before asking anything: RPC_CLIENT_GONE', async () => {
+    const [client, server] = seqpacketPair();
+    const served = serveConnection(server);
+    client.close();
+    await expect(served).rejects.toMatchObject({ code: 'RPC_CLIENT_GONE' });
+    server.close();
+  });
+});

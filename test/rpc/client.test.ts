@@ -1,0 +1,154 @@
+/**
+ * @crtools/rpc's CriuClient against crtools' `criu swrk`: every request type, every
+ * notification a host-process dump and restore produce, and a client that says "no".
+ * Every process is cleaned up by pid.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CriuClient, RpcError, type Notification } from '@crtools/rpc';
+import { criuBin } from '../lib/paths.js';
+import { killAllStarted, killTree, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
+
+afterAll(() => killAllStarted());
+
+const client = new CriuClient({ criu: criuBin });
+const CRIU_42 = '/tmp/criu-4.2/criu/criu';
+
+function ppidOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+}
+
+describe('CriuClient → criu swrk', () => {
+  it('VERSION, CHECK, FEATURE_CHECK', async () => {
+    expect(await client.version()).toMatchObject({ major: 4, minor: 2, number: 40200, name: expect.stringMatching(/^crtools /) });
+    await expect(client.check()).resolves.toBeUndefined();
+    expect(await client.featureCheck()).toEqual({ mem_track: false, lazy_pages: false, pidfd_store: false });
+  });
+
+  it('types not carried out are answered with a reason', async () => {
+    for (const type of ['PRE_DUMP', 'SINGLE_PRE_DUMP', 'PAGE_SERVER', 'PAGE_SERVER_CHLD', 'CPUINFO_DUMP', 'WAIT_PID'] as const) {
+      const r = await client.request({ type, opts: { images_dir_fd: -1 } });
+      expect(r).toMatchObject({ type, success: false, cr_errno: 56 });
+      expect(r.cr_errmsg).toMatch(new RegExp(`^${type} is not supported by crtools yet`));
+    }
+  });
+
+  it('DUMP and RESTORE with notifications: pre-dump, post-dump; pre-restore, post-restore (root pid), post-resume; the sibling root is our child', async () => {
+    const w = startWorkload('pattern', ['8']);
+    const img = tmp('rpc-client');
+    const seen: Notification[] = [];
+    const record = (n: Notification) => (seen.push(n), true);
+    try {
+      expect(await client.dump({ imagesDir: img, pid: w.pid, notify_scripts: true, log_file: 'dump.log', log_level: 4 }, record)).toEqual({ restored: false });
+      expect(seen).toEqual([{ script: 'pre-dump' }, { script: 'post-dump' }]);
+      expect(waitReaped(w.pid)).toBe(true);
+      seen.length = 0;
+      const r = await client.restore({ imagesDir: img, notify_scripts: true, rst_sibling: true, log_file: 'restore.log', log_level: 4 }, record);
+      expect(r).toEqual({ pid: w.pid });
+      expect(seen).toEqual([{ script: 'pre-restore' }, { script: 'post-restore', pid: w.pid }, { script: 'post-resume' }]);
+      expect(ppidOf(w.pid)).toBe(process.pid);
+      expect(w.check(20_000)).toBe('check ok bad=0');
+    } finally {
+      killTree(w.pid);
+    }
+  });
+
+  for (const at of ['pre-dump', 'post-dump'] as const) {
+    it(`a client answering "no" at ${at}: the dump fails, the tree runs on intact, no images left`, async () => {
+      const w = startWorkload('pattern', ['4']);
+      const img = tmp(`rpc-no-${at}`);
+      try {
+        const err = await client.dump({ imagesDir: img, pid: w.pid, notify_scripts: true }, (n) => n.script !== at).catch((e) => e);
+        expect(err).toBeInstanceOf(RpcError);
+        expect(err.message).toMatch(new RegExp(`^DUMP failed: .*reported a failure at ${at}`));
+        expect(existsSync(path.join(img, 'inventory.img'))).toBe(false);
+        expect(w.check(20_000)).toBe('check ok bad=0');
+      } finally {
+        w.kill();
+      }
+    });
+  }
+
+  it('a notification handler that throws counts as "no"', async () => {
+    const w = startWorkload('pattern', ['2']);
+    try {
+      const err = await client.dump({ imagesDir: tmp('rpc-throw'), pid: w.pid, notify_scripts: true }, () => {
+        throw new Error('boom');
+      }).catch((e) => e);
+      expect(err).toBeInstanceOf(RpcError);
+      expect(w.check(20_000)).toBe('check ok bad=0');
+    } finally {
+      w.kill();
+    }
+  });
+
+  it('an option crtools does not carry out: refused by name, the tree untouched', async () => {
+    const w = startWorkload('pattern', ['2']);
+    try {
+      await expect(client.dump({ imagesDir: tmp('rpc-opt'), pid: w.pid, tcp_established: true })).rejects.toThrow(/tcp_established/);
+      await expect(client.dump({ imagesDir: tmp('rpc-opt'), pid: w.pid, network_lock: 'SKIP' })).rejects.toThrow(/^DUMP failed: RPC option network_lock is not supported by crtools yet$/);
+      expect(w.check(20_000)).toBe('check ok bad=0');
+    } finally {
+      w.kill();
+    }
+  });
+});
+
+describe.skipIf(!existsSync(CRIU_42))('CriuClient → CRIU 4.2 (the same client speaks to the reference)', () => {
+  it('VERSION and FEATURE_CHECK', async () => {
+    const ref = new CriuClient({ criu: CRIU_42 });
+    expect(await ref.version()).toMatchObject({ major: 4, minor: 2, number: 40200 });
+    expect(await ref.featureCheck()).toHaveProperty('mem_track');
+  });
+});
+
+describe('a client that goes away', () => {
+  it('closing the socket instead of answering pre-dump: the dump fails cleanly, the tree runs on intact', async () => {
+    const { spawn } = await import('node:child_process');
+    const { seqpacketPair } = await import('@crtools/sys');
+    const { decodeResponse, encodeRequest } = await import('@crtools/rpc');
+    const w = startWorkload('pattern', ['2']);
+    const img = tmp('rpc-gone');
+    const [mine, theirs] = seqpacketPair();
+    const child = spawn(process.execPath, [criuBin, 'swrk', '3'], { stdio: ['ignore', 'ignore', 'ignore', theirs.fd] });
+    theirs.close();
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      mine.send(encodeRequest({ type: 'DUMP', opts: { images_dir: img, images_dir_fd: -1, pid: w.pid, notify_scripts: true } }));
+      const first = decodeResponse((await mine.receive())!.data);
+      expect(first).toMatchObject({ type: 'NOTIFY', notify: { script: 'pre-dump' } });
+      mine.close();
+      expect(await exited).toBe(1);
+      expect(existsSync(path.join(img, 'inventory.img'))).toBe(false);
+      expect(w.check(20_000)).toBe('check ok bad=0');
+    } finally {
+      mine.close();
+      w.kill();
+    }
+  });
+});
+
+describe('criu_opts.config_file, read by the --config parser', () => {
+  it('its options win over the request (leave-running, log-file); an unknown option names file and line', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const w = startWorkload('pattern', ['2']);
+    const dir = tmp('rpc-conf');
+    const conf = path.join(dir, 'rpc.conf');
+    writeFileSync(conf, '# as runc.conf\nleave-running\nlog-file from-conf.log\nverbosity 4\n');
+    try {
+      expect(await client.dump({ imagesDir: dir, pid: w.pid, config_file: conf, log_file: 'request.log' })).toEqual({ restored: false });
+      expect(existsSync(path.join(dir, 'inventory.img'))).toBe(true);
+      expect(readFileSync(path.join(dir, 'from-conf.log'), 'utf8')).toMatch(/Dumping finished successfully/);
+      expect(existsSync(path.join(dir, 'request.log'))).toBe(false);
+      expect(w.check(20_000)).toBe('check ok bad=0'); // left running
+      writeFileSync(conf, 'leave-running\nno-such-option\n');
+      await expect(client.dump({ imagesDir: tmp('rpc-conf2'), pid: w.pid, config_file: conf })).rejects.toThrow(`${conf}:2: unknown option 'no-such-option'`);
+      writeFileSync(conf, 'tcp-established\n');
+      await expect(client.dump({ imagesDir: tmp('rpc-conf3'), pid: w.pid, config_file: conf })).rejects.toThrow(/--tcp-established is not supported yet/);
+      expect(w.check(20_000)).toBe('check ok bad=0');
+    } finally {
+      w.kill();
+    }
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * Acceptance: Debian's pycriu (CRIU's own Python RPC client) drives crtools' `criu swrk`:
+ * CHECK, VERSION, DUMP of a workload that checks its own memory, RESTORE (as pycriu does it, and
+ * with rst_sibling: the root a child of the client), the workload's verdict after each.
+ * Every process is cleaned up by pid.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { criuBin } from '../lib/paths.js';
+import { killAllStarted, killTree, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
+
+const PYTHON = '/usr/bin/python3';
+const DRIVER = path.join(path.dirname(new URL(import.meta.url).pathname), 'pycriu-driver.py');
+const havePycriu = spawnSync(PYTHON, ['-c', 'import pycriu.criu, pycriu.rpc_pb2'], { stdio: 'ignore' }).status === 0;
+
+afterAll(() => killAllStarted());
+
+function pycriu(...args: string[]): Record<string, any> {
+  const r = spawnSync(PYTHON, [DRIVER, criuBin, ...args], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`pycriu driver failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+describe.skipIf(!havePycriu)("pycriu (Debian's CRIU RPC client) against criu swrk", () => {
+  it('CHECK succeeds and VERSION says 4.2', () => {
+    expect(pycriu('check')).toEqual({ ok: true });
+    expect(pycriu('version')).toEqual({ ok: true, major: 4, minor: 2 });
+  });
+
+  it('DUMP (not left running) then RESTORE: the workload finds its memory intact, twice (detached, then as the client\'s child)', () => {
+    const w = startWorkload('pattern', ['8']);
+    const img = tmp('pycriu');
+    try {
+      const d = pycriu('dump', img, String(w.pid));
+      expect(d, JSON.stringify(d)).toEqual({ ok: true, restored: false });
+      expect(existsSync(path.join(img, 'inventory.img'))).toBe(true);
+      expect(existsSync(path.join(img, 'dump.log'))).toBe(true);
+      expect(waitReaped(w.pid)).toBe(true);
+
+      const r = pycriu('restore', img);
+      expect(r, JSON.stringify(r)).toMatchObject({ ok: true, pid: w.pid });
+      expect(w.check(20_000)).toBe('check ok bad=0');
+      killTree(w.pid);
+      expect(waitReaped(w.pid)).toBe(true);
+
+      const s = pycriu('restore', img, 'sibling');
+      expect(s, JSON.stringify(s)).toMatchObject({ ok: true, pid: w.pid });
+      expect(s.ppid).toBe(s.me); // rst_sibling: the restored root is the client's child, not criu's
+      expect(w.check(20_000)).toBe('check ok bad=0');
+    } finally {
+      killTree(w.pid);
+    }
+  });
+
+  it('a failed DUMP is an exception carrying cr_errno, not a dropped connection', () => {
+    const d = pycriu('dump', tmp('pycriu-fail'), '999999');
+    expect(d.ok).toBe(false);
+    expect(d.error).toMatch(/^DUMP failed: Error\(\d+\)/);
+  });
+});
