@@ -34,7 +34,7 @@ describe('CriuClient → criu swrk', () => {
     }
   });
 
-  it('DUMP and RESTORE with notifications: pre-dump, post-dump; pre-restore, post-restore (root pid), post-resume; the sibling root is our child', async () => {
+  it('DUMP and RESTORE with notifications: pre-dump, post-dump; pre-restore, post-restore (root pid), pre-resume, post-resume; the sibling root is our child', async () => {
     const w = startWorkload('pattern', ['8']);
     const img = tmp('rpc-client');
     const seen: Notification[] = [];
@@ -46,7 +46,7 @@ describe('CriuClient → criu swrk', () => {
       seen.length = 0;
       const r = await client.restore({ imagesDir: img, notify_scripts: true, rst_sibling: true, log_file: 'restore.log', log_level: 4 }, record);
       expect(r).toEqual({ pid: w.pid });
-      expect(seen).toEqual([{ script: 'pre-restore' }, { script: 'post-restore', pid: w.pid }, { script: 'post-resume' }]);
+      expect(seen).toEqual([{ script: 'pre-restore' }, { script: 'post-restore', pid: w.pid }, { script: 'pre-resume' }, { script: 'post-resume' }]);
       expect(ppidOf(w.pid)).toBe(process.pid);
       expect(w.check(20_000)).toBe('check ok bad=0');
     } finally {
