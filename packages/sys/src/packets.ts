@@ -20,14 +20,47 @@ export interface PeerCredentials {
   gid: number;
 }
 
-/** A connected SOCK_SEQPACKET socket on a descriptor this object owns (close() closes it). */
-export class SeqpacketSocket {
+/**
+ * A one-shot wait for a descriptor to become readable, on the Node event loop (uv_poll); cancel()
+ * ends a pending wait at once (its promise resolves).
+ */
+class Readable {
   private watch: number | undefined;
   private wake: (() => void) | undefined;
+
+  constructor(private readonly fd: number) {}
+
+  wait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+      this.watch = orThrow(
+        addon.get().watchReadable(this.fd, () => {
+          this.watch = undefined;
+          this.wake = undefined;
+          resolve();
+        }),
+        'uv_poll_start',
+      );
+    });
+  }
+
+  cancel(): void {
+    if (this.watch !== undefined) addon.get().unwatch(this.watch);
+    this.watch = undefined;
+    this.wake?.();
+    this.wake = undefined;
+  }
+}
+
+/** A connected SOCK_SEQPACKET socket on a descriptor this object owns (close() closes it). */
+export class SeqpacketSocket {
+  private readonly readable: Readable;
   private closed = false;
   private reading = false;
 
-  constructor(readonly fd: number) {}
+  constructor(readonly fd: number) {
+    this.readable = new Readable(fd);
+  }
 
   /** The next message, or null once the peer has closed (or this socket was closed meanwhile). */
   async receive(): Promise<Packet | null> {
@@ -41,17 +74,7 @@ export class SeqpacketSocket {
           if (r.truncated) throw new CrtoolsError('SEQPACKET_TRUNCATED', `a message on fd ${this.fd} was cut short`);
           return r.data.length === 0 ? null : { data: r.data, fds: r.fds };
         }
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          this.watch = orThrow(
-            addon.get().watchReadable(this.fd, () => {
-              this.watch = undefined;
-              this.wake = undefined;
-              resolve();
-            }),
-            'uv_poll_start',
-          );
-        });
+        await this.readable.wait();
       }
     } finally {
       this.reading = false;
@@ -72,10 +95,7 @@ export class SeqpacketSocket {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.watch !== undefined) addon.get().unwatch(this.watch);
-    this.watch = undefined;
-    this.wake?.();
-    this.wake = undefined;
+    this.readable.cancel();
     closeQuietly(this.fd);
   }
 }
@@ -102,11 +122,12 @@ export function seqpacketConnect(path: string): SeqpacketSocket {
 
 /** A listening SOCK_SEQPACKET socket: accept() waits on the event loop. */
 export class SeqpacketServer {
-  private watch: number | undefined;
-  private wake: (() => void) | undefined;
+  private readonly readable: Readable;
   private closed = false;
 
-  constructor(readonly fd: number, readonly path: string) {}
+  constructor(readonly fd: number, readonly path: string) {
+    this.readable = new Readable(fd);
+  }
 
   /** The next connection, or null once close() was called. */
   async accept(): Promise<SeqpacketSocket | null> {
@@ -114,27 +135,14 @@ export class SeqpacketServer {
       if (this.closed) return null;
       const c = orThrow(addon.get().acceptConn(this.fd), 'accept4', { path: this.path });
       if (c !== null) return new SeqpacketSocket(c);
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.watch = orThrow(
-          addon.get().watchReadable(this.fd, () => {
-            this.watch = undefined;
-            this.wake = undefined;
-            resolve();
-          }),
-          'uv_poll_start',
-        );
-      });
+      await this.readable.wait();
     }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.watch !== undefined) addon.get().unwatch(this.watch);
-    this.watch = undefined;
-    this.wake?.();
-    this.wake = undefined;
+    this.readable.cancel();
     closeSync(this.fd);
   }
 }
