@@ -268,6 +268,18 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
 
   it('sighandlers: handlers, masks and flags as installed', () => roundTrip('sighandlers', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok')));
 
+  it('fdstate: a non-blocking pipe end, a pipe grown to 1 MiB with its bytes; an I/O owner or O_ASYNC is refused by name', () => {
+    roundTrip('fdstate', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok'));
+    for (const [mode, what] of [['owner', /an owner for I\/O signals \(F_SETOWN \d+\) is not supported yet/], ['async', /signal-driven I\/O \(O_ASYNC\) is not supported yet/]] as const) {
+      const w = startWorkload('fdstate', [mode]);
+      const d = criu(['dump', '-t', String(w.pid), '-D', tmp(`fdstate-${mode}`)]);
+      expect(d.code).toBe(4);
+      expect(d.stderr).toMatch(new RegExp(`^criu: task ${w.pid} fd \\d+ \\(pipe:\\[\\d+\\]\\): ${what.source}\\n$`));
+      expect(w.check()).toBe('check ok');
+      w.kill();
+    }
+  });
+
   it('blockread: a read blocked in a pipe is restarted and gets its byte', () =>
     roundTrip('blockread', [], (pid, st) => expect(verdict(st, pid, 20_000)).toBe('check ok n=1')));
 

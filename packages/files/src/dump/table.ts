@@ -4,9 +4,9 @@
  * descriptor on the same open file (found with kcmp). What the table holds at the end is the
  * content of files.img and of the images the kinds add (pipes-data, sk-queues, memfd, ghosts...).
  */
-import { KCMP_FILE, sameKernelObject } from '@crtools/sys';
+import { KCMP_FILE, probeFile, sameKernelObject } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
-import { unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
+import { refuseFd, unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
 import { RegFiles } from '../kinds/reg/dump.js';
 import { PipeFiles } from '../kinds/pipe/dump.js';
 import { eventfdDump } from '../kinds/eventfd/dump.js';
@@ -25,6 +25,25 @@ const FD_CLOEXEC = 1;
 export interface FileIds {
   /** a new id; `make` gives the files.img entry that goes with it */
   add(make: (id: number) => Entry): number;
+}
+
+const O_ASYNC = 0o20000;
+
+/**
+ * What an open file description carries that files.img's fown_entry would keep but this dump
+ * does not yet (the restore cannot give it back): an owner for SIGIO/SIGURG (F_SETOWN), a
+ * signal other than SIGIO (F_SETSIG), signal-driven I/O (O_ASYNC). Refused by name.
+ */
+function refuseOwner(pid: number, rec: FdRecord, flags: number): void {
+  if (flags & O_ASYNC) throw refuseFd(pid, rec.fd, 'signal-driven I/O (O_ASYNC) is not supported yet', rec.target);
+  let p;
+  try {
+    p = probeFile(pid, rec.fd);
+  } catch {
+    return; // closed meanwhile: the kind's own reading says so
+  }
+  if (p.ownerPid !== 0) throw refuseFd(pid, rec.fd, `an owner for I/O signals (F_SETOWN ${p.ownerType === 2 ? 'process group ' : ''}${p.ownerPid}) is not supported yet`, rec.target);
+  if (p.sig > 0) throw refuseFd(pid, rec.fd, `an I/O signal (F_SETSIG ${p.sig}) is not supported yet`, rec.target);
 }
 
 export class FileTable implements FileIds {
@@ -62,6 +81,7 @@ export class FileTable implements FileIds {
     for (const k of this.kinds) if ((claim = k.claim?.(pid, rec, flags))) break;
     if (!claim) throw unsupported(pid, rec.fd, rec.target);
     const { type, key } = claim;
+    refuseOwner(pid, rec, flags);
     const cands = this.fdKeys.get(key) ?? [];
     for (const c of cands) {
       let same = false;
