@@ -414,6 +414,9 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   it('python3: a time.sleep loop writing a counter', () =>
     counting('/usr/bin/python3', (f) => ['-c', `import time\nn = 0\nwhile True:\n    n += 1\n    open(${JSON.stringify(f)}, "w").write(str(n))\n    time.sleep(0.05)`]));
 
+  it('python3: unix sockets made and never bound nor connected (stream, datagram, seqpacket) come back as they were', () =>
+    counting('/usr/bin/python3', (f) => ['-c', `import socket, time\ns = [socket.socket(socket.AF_UNIX, t) for t in (1, 2, 5)]\ns[1].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 50000)\nn = 0\nwhile all(x.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == t for x, t in zip(s, (1, 2, 5))):\n    n += 1\n    open(${JSON.stringify(f)}, "w").write(str(n))\n    time.sleep(0.05)`]));
+
   it('python3 asyncio: an event loop (epoll and its self-pipe socketpair) writing a counter', () =>
     counting('/usr/bin/python3', (f) => ['-c', `import asyncio\nasync def main():\n    n = 0\n    while True:\n        n += 1\n        open(${JSON.stringify(f)}, "w").write(str(n))\n        await asyncio.sleep(0.05)\nasyncio.run(main())`]));
 

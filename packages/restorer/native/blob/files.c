@@ -121,13 +121,15 @@ void open_file_table(struct ctx *c)
 			if (f[i].flags & O_NONBLOCK)
 				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
 		} else if (f[i].kind == FILE_UNIX_BOUND) {
-			/* a named unix socket: bind (over a stale socket file left at the name), listen */
+			/* a unix socket on its own: bind to its name (over a stale socket file left at the
+			   name), listen; one without a name (made, never bound nor connected) only exists */
 			const u8 *sa = AT(c, f[i].data_off);
-			long r;
+			long r = 0;
 			fd = chk(c, S3(NR_socket, 1 /* AF_UNIX */, f[i].value, 0), i);
 			set_sock_bufs(c, fd, &f[i], i);
 			set_sock_opts(c, fd, &f[i], i);
-			r = S3(NR_bind, fd, sa, f[i].data_len);
+			if (f[i].data_len)
+				r = S3(NR_bind, fd, sa, f[i].data_len);
 			if (r == -EADDRINUSE && f[i].data_len > 2 && sa[2]) {
 				u64 st[18];
 				/* only a socket file is replaced (st_mode at byte 24: S_IFSOCK) */

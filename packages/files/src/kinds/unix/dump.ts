@@ -1,7 +1,8 @@
 /**
  * AF_UNIX sockets, as sock_diag describes them: both ends of a socketpair (stream, datagram,
  * seqpacket) with what waits in their queues (sk-queues.img), a named socket listening with
- * nobody waiting, a named unconnected datagram socket. Anything else is refused, named precisely.
+ * nobody waiting, a named unconnected datagram socket, a socket never bound nor connected.
+ * Anything else is refused, named precisely.
  */
 import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
 import { SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
@@ -34,6 +35,7 @@ export class UnixSockets implements DumpKind {
       : u.state === TCP_STATE.LISTEN ? (!named ? 'unnamed listening unix socket' : (u.rqueue ?? 0) > 0 ? `listening unix socket${named} with connections not yet accepted` : undefined)
       : u.state === TCP_STATE.CLOSE && u.type === SOCK_TYPE.DGRAM && named && !u.peer ? undefined
       : named ? `connected unix socket${named}`
+      : u.state === TCP_STATE.CLOSE && !u.peer && !u.shutdown ? undefined // made, never bound nor connected
       : u.state !== TCP_STATE.ESTABLISHED || !u.peer ? 'unconnected unix socket'
       : this.byIno.get(u.peer)?.name ? 'unix socket connected to a named one'
       : undefined;
@@ -42,8 +44,10 @@ export class UnixSockets implements DumpKind {
   }
 
   private entry(id: number, flags: number, pid: number, rec: FdRecord, u: UnixSocketDiag): Entry {
-    // a listening socket has no data queue (its queue holds connections: none, checked above)
-    const q = u.state === TCP_STATE.LISTEN ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], rights: false } : socketQueue(pid, rec.fd);
+    // a listening socket has no data queue (its queue holds connections: none, checked above),
+    // nor has one never bound nor connected (nobody can send to it)
+    const noQueue = u.state === TCP_STATE.LISTEN || (u.state === TCP_STATE.CLOSE && !u.peer && u.name === null);
+    const q = noQueue ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], rights: false } : socketQueue(pid, rec.fd);
     if (q.rights) throw refuseFd(pid, rec.fd, `descriptors in flight in a unix socket's queue are not supported`);
     if (!u.peer && q.packets.length) throw refuseFd(pid, rec.fd, `messages queued on an unconnected unix socket are not supported yet`);
     for (const data of q.packets) this.queues.push({ id_for: id, length: data.length, extra: data });

@@ -59,6 +59,11 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     const state = Number(u.state);
     const type = Number(u.type);
     const bufs = { sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), sockopts: sockoptCalls(u.opts as Obj | undefined, false) };
+    if (!named && !u.peer && UNIX_TYPES.includes(type) && state === TCP_STATE.CLOSE) {
+      // made and never bound nor connected (a JVM keeps such sockets): it only has to exist
+      if (this.queues.get(ctx.id)?.length) throw refuse(`${ctx.what}: messages queued on an unconnected unix socket are not restored yet`);
+      return { kind: 'unix-bound', flags: Number(u.flags), pos: 0n, type, unixBound: { address: Buffer.alloc(0), listen: false, backlog: 0, ...bufs } };
+    }
     if (named && !u.peer && UNIX_TYPES.includes(type) && (state === TCP_STATE.LISTEN || (state === TCP_STATE.CLOSE && type === SOCK_TYPE.DGRAM))) {
       if (this.queues.get(ctx.id)?.length) throw refuse(`${ctx.what}: messages queued on an unconnected unix socket are not restored yet`);
       // sockaddr_un: family, then the name (a path gets its terminating NUL)
