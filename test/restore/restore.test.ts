@@ -417,6 +417,18 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   it('python3: unix sockets made and never bound nor connected (stream, datagram, seqpacket) come back as they were', () =>
     counting('/usr/bin/python3', (f) => ['-c', `import socket, time\ns = [socket.socket(socket.AF_UNIX, t) for t in (1, 2, 5)]\ns[1].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 50000)\nn = 0\nwhile all(x.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == t for x, t in zip(s, (1, 2, 5))):\n    n += 1\n    open(${JSON.stringify(f)}, "w").write(str(n))\n    time.sleep(0.05)`]));
 
+  it('a memfd held open is refused by name (it would come back as a file elsewhere, without its seals), the program running on', () => {
+    const dir = tmp('memfd');
+    const ready = path.join(dir, 'ready');
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', `import os, time\nfd = os.memfd_create("crt-test", os.MFD_ALLOW_SEALING)\nos.write(fd, b"x" * 100)\nopen(${JSON.stringify(ready)}, "w").write("ok")\nwhile True: time.sleep(0.1)`]);
+    for (let i = 0; i < 500 && !existsSync(ready); i++) sleep(10);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('memfd-img')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`^criu: task ${w.pid} fd \\d+: a memfd \\(memfd:crt-test\\) is not supported yet\\n$`));
+    expect(alive(w.pid)).toBe(true);
+    w.kill();
+  });
+
   it('python3 asyncio: an event loop (epoll and its self-pipe socketpair) writing a counter', () =>
     counting('/usr/bin/python3', (f) => ['-c', `import asyncio\nasync def main():\n    n = 0\n    while True:\n        n += 1\n        open(${JSON.stringify(f)}, "w").write(str(n))\n        await asyncio.sleep(0.05)\nasyncio.run(main())`]));
 
