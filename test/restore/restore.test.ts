@@ -429,6 +429,16 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     w.kill();
   });
 
+  it('a task of another user (nobody): dumped with the default page transfer, restored as that user', () => {
+    const dir = tmp('nobody');
+    chmodSync(dir, 0o777);
+    const ready = path.join(dir, 'ready');
+    const prog = `import os, time\nos.setgid(65534)\nos.setuid(65534)\nopen(${JSON.stringify(ready)}, "w").write("ok")\nwhile True: time.sleep(0.1)`;
+    roundTrip('launch', ['/usr/bin/python3', '-c', prog], (pid) => {
+      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/\nUid:\s+65534\s+65534\s+65534\s+65534\n/);
+    }, false, () => existsSync(ready));
+  });
+
   it('python3 asyncio: an event loop (epoll and its self-pipe socketpair) writing a counter', () =>
     counting('/usr/bin/python3', (f) => ['-c', `import asyncio\nasync def main():\n    n = 0\n    while True:\n        n += 1\n        open(${JSON.stringify(f)}, "w").write(str(n))\n        await asyncio.sleep(0.05)\nasyncio.run(main())`]));
 

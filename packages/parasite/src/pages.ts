@@ -1,12 +1,11 @@
 import { CrtoolsError, PAGE_SIZE } from '@crtools/common';
-import { closeFd, openPipe, spliceAll } from '@crtools/sys';
+import { closeFd, setPipeSize, spliceAll, takeTaskFd } from '@crtools/sys';
 import { PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
 import { call, finishBlobCommand, startBlobCommand, type Infection } from './remote.js';
 
 const MAX_IOV = 512;
-const O_WRONLY_CLOEXEC = 0o2000001;
-const AT_FDCWD = -100n;
-const NR_openat = 257;
+const O_CLOEXEC = 0o2000000;
+const NR_pipe2 = 293;
 
 export interface PageRun {
   vaddr: bigint;
@@ -38,20 +37,27 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
       } catch {
         /* cure unmaps anyway; the fd closes with the task if it is gone */
       }
-      closeFd(q.rd);
-      closeFd(q.wr);
+      if (q.rd >= 0) closeFd(q.rd);
+      if (q.wr >= 0) closeFd(q.wr);
     }
     pipes.length = 0;
   };
   try {
     for (let i = 0; i < 2; i++) {
-      const q = { ...openPipe(pipeBytes, { pid: inf.pid }), tracerFd: -1n };
+      // the tracee makes the pipe (its two fds land in the shared area) and we take the read end
+      // with pidfd_getfd: opening ours through /proc/OURPID/fd would need the tracee to be
+      // allowed to look into crtools, which a task of another user is not
+      const r = call(inf, inf.pid, NR_pipe2, [inf.sharedAddr, BigInt(O_CLOEXEC)]);
+      if (r < 0n) throw new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: could not make the page pipe (errno ${-r})`, { context: { pid: inf.pid } });
+      const theirRd = inf.shared.readInt32LE(0);
+      const q = { rd: -1, wr: -1, capacity: 0, tracerFd: BigInt(inf.shared.readInt32LE(4)) };
       pipes.push(q);
-      // the tracee opens our pipe's write end through /proc: the path goes through the shared area
-      inf.shared.write(`/proc/${process.pid}/fd/${q.wr}\0`, 0, 'latin1');
-      const fd = call(inf, inf.pid, NR_openat, [AT_FDCWD, inf.sharedAddr, BigInt(O_WRONLY_CLOEXEC), 0n]);
-      if (fd < 0n) throw new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: could not open the page pipe (errno ${-fd})`, { context: { pid: inf.pid } });
-      q.tracerFd = fd;
+      try {
+        q.rd = takeTaskFd(inf.pid, theirRd);
+      } finally {
+        call(inf, inf.pid, 3 /* close */, [BigInt(theirRd)]);
+      }
+      q.capacity = setPipeSize(q.rd, pipeBytes, { pid: inf.pid });
     }
   } catch (e) {
     closeAll();

@@ -85,11 +85,22 @@ Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   return Num(info.Env(), 0);
 }
 
+// setPipeSize(fd, size) -> capacity | { errno, syscall }: F_SETPIPE_SZ, then the capacity it got
+Napi::Value SetPipeSize(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = I32(info[0]);
+  if (fcntl(fd, F_SETPIPE_SZ, I32(info[1])) < 0) return SysErr(env, errno, "fcntl");
+  int size = fcntl(fd, F_GETPIPE_SZ);
+  if (size < 0) return SysErr(env, errno, "fcntl");
+  return Num(env, size);
+}
+
 }  // namespace
 
 void crtools::sys::AddPipes(Napi::Object exports) {
   Export(exports, "peekPipe", PeekPipe);
   Export(exports, "pipe", Pipe);
+  Export(exports, "setPipeSize", SetPipeSize);
   Export(exports, "spliceAll", SpliceAll);
   Export(exports, "closeFd", CloseFd);
 }

@@ -113,11 +113,25 @@ Napi::Value FreshSocketProbe(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// takeFd(pid, fd) -> our fd (close-on-exec) | { errno, syscall }: a descriptor of ours on the
+// task's open file (pidfd_getfd), for the caller to keep
+Napi::Value TakeFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pidfd = (int)syscall(SYS_pidfd_open, I32(info[0]), 0);
+  if (pidfd < 0) return SysErr(env, errno, "pidfd_open");
+  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, I32(info[1]), 0);
+  int e = errno;
+  close(pidfd);
+  if (fd < 0) return SysErr(env, e, "pidfd_getfd");
+  return Num(env, fd);
+}
+
 }  // namespace
 
 namespace crtools::sys {
 
 void AddProbe(Napi::Object exports) {
+  Export(exports, "takeFd", TakeFd);
   Export(exports, "fileProbe", FileProbe);
   Export(exports, "freshSocketProbe", FreshSocketProbe);
 }

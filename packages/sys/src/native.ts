@@ -21,6 +21,8 @@ export interface SysNative {
   /** splice(2) from a pipe to fdOut (at its file position) until len bytes moved; the bytes moved. */
   spliceAll(fdIn: number, fdOut: number, len: number): number | NativeSysError;
   closeFd(fd: number): number | NativeSysError;
+  /** F_SETPIPE_SZ(size) on a pipe; the capacity it then has. */
+  setPipeSize(fd: number, size: number): number | NativeSysError;
   // sockets.cc
   /** Every AF_UNIX socket of this network namespace (NETLINK_SOCK_DIAG). */
   unixDiag(): UnixSocketDiag[] | NativeSysError;
@@ -33,6 +35,8 @@ export interface SysNative {
   // probe.cc
   /** What fcntl, ioctl, fstat(fs) and getsockopt answer on a copy of the task's fd (values the kernel refuses: -errno). */
   fileProbe(pid: number, fd: number, sockopts: number[]): FileProbe | NativeSysError;
+  /** A descriptor of ours (close-on-exec) on the task's open file at fd (pidfd_getfd). */
+  takeFd(pid: number, fd: number): number | NativeSysError;
   /** The same socket option queries on a socket made here (socket(2) with these arguments): its defaults. */
   freshSocketProbe(domain: number, type: number, protocol: number, sockopts: number[]): (Buffer | number)[] | NativeSysError;
   // packets.cc

@@ -28,3 +28,8 @@ export function spliceAll(fdIn: number, fdOut: number, len: number, context: Fai
 export function closeFd(fd: number): void {
   addon.get().closeFd(fd);
 }
+
+/** Grow (or shrink) a pipe to hold size bytes (F_SETPIPE_SZ); the capacity it then has. */
+export function setPipeSize(fd: number, size: number, context: FailureContext = {}): number {
+  return orThrow(addon.get().setPipeSize(fd, size), 'fcntl', context);
+}

@@ -17,3 +17,8 @@ export function probeFile(pid: number, fd: number, sockopts: readonly SockoptQue
 export function probeFreshSocket(domain: number, type: number, protocol: number, sockopts: readonly SockoptQuery[]): (Buffer | number)[] {
   return orThrow(addon.get().freshSocketProbe(domain, type, protocol, sockopts.flatMap((q) => [q.level, q.name, q.length])), 'socket', { message: `a fresh socket (${domain}, ${type}, ${protocol})` });
 }
+
+/** A descriptor of ours on task pid's open file at fd (pidfd_getfd): the caller closes it. */
+export function takeTaskFd(pid: number, fd: number): number {
+  return orThrow(addon.get().takeFd(pid, fd), 'pidfd_getfd', { pid, message: `fd ${fd}` });
+}
