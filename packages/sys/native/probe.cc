@@ -66,12 +66,10 @@ Napi::Array Sockopts(Napi::Env env, int fd, Napi::Array q) {
 // SO_GET_FILTER says how many instructions a filter has), or -errno.
 Napi::Value FileProbe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  int pidfd = (int)syscall(SYS_pidfd_open, I32(info[0]), 0);
-  if (pidfd < 0) return SysErr(env, errno, "pidfd_open");
-  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, I32(info[1]), 0);
-  int e = errno;
-  close(pidfd);
-  if (fd < 0) return SysErr(env, e, "pidfd_getfd");
+  int e = 0;
+  const char *failed = nullptr;
+  int fd = TaskFdCopy(I32(info[0]), I32(info[1]), &e, &failed);
+  if (fd < 0) return SysErr(env, e, failed);
 
   Napi::Object o = Napi::Object::New(env);
   o.Set("fl", Num(env, FcntlValue(fd, F_GETFL)));
@@ -117,18 +115,26 @@ Napi::Value FreshSocketProbe(const Napi::CallbackInfo &info) {
 // task's open file (pidfd_getfd), for the caller to keep
 Napi::Value TakeFd(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  int pidfd = (int)syscall(SYS_pidfd_open, I32(info[0]), 0);
-  if (pidfd < 0) return SysErr(env, errno, "pidfd_open");
-  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, I32(info[1]), 0);
-  int e = errno;
-  close(pidfd);
-  if (fd < 0) return SysErr(env, e, "pidfd_getfd");
+  int e = 0;
+  const char *failed = nullptr;
+  int fd = TaskFdCopy(I32(info[0]), I32(info[1]), &e, &failed);
+  if (fd < 0) return SysErr(env, e, failed);
   return Num(env, fd);
 }
 
 }  // namespace
 
 namespace crtools::sys {
+
+int TaskFdCopy(int pid, int fd, int *err, const char **failed) {
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return *err = errno, *failed = "pidfd_open", -1;
+  int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  int e = errno;
+  close(pidfd);
+  if (copy < 0) return *err = e, *failed = "pidfd_getfd", -1;
+  return copy;
+}
 
 void AddProbe(Napi::Object exports) {
   Export(exports, "takeFd", TakeFd);

@@ -34,13 +34,7 @@ struct Failure {
 
 // A descriptor of ours on the same open file as task pid's fd, or -1 with `f` set.
 int TaskFdCopy(int pid, int tfd, Failure &f) {
-  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  if (pidfd < 0) return f.failed(errno, "pidfd_open"), -1;
-  int fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
-  int e = errno;
-  close(pidfd);
-  if (fd < 0) return f.failed(e, "pidfd_getfd"), -1;
-  return fd;
+  return crtools::sys::TaskFdCopy(pid, tfd, &f.err, &f.syscall);
 }
 
 // Zero a { nlmsghdr, *_diag_req } request and make it a SOCK_DIAG_BY_FAMILY dump.

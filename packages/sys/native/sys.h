@@ -22,6 +22,10 @@ void AddProcess(Napi::Object exports);  // process.cc: kcmp, clocks
 void AddPipes(Napi::Object exports);    // pipes.cc: pipes, splice, tee, close
 void AddSockets(Napi::Object exports);  // sockets.cc: sock_diag, a task's socket seen through pidfd_getfd
 void AddCpu(Napi::Object exports);      // cpu.cc: cpuid, xgetbv
+// A descriptor of ours on the same open file as task pid's fd (pidfd_open + pidfd_getfd), or -1
+// with the errno and the failing system call's name set (probe.cc).
+int TaskFdCopy(int pid, int fd, int *err, const char **failed);
+
 void AddProbe(Napi::Object exports);    // probe.cc: a task's open file, seen through a pidfd_getfd copy
 void AddPackets(Napi::Object exports);  // packets.cc: SOCK_SEQPACKET sockets (RPC transport), readiness watches
 
