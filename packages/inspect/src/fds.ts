@@ -4,7 +4,8 @@
  * numbers of objects a restore makes anew (pipes, sockets, unlinked files) are replaced by an
  * id given in the order the tree's descriptors are met, so that two fingerprints compare.
  */
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { listFds, readFdLink } from '@crtools/procfs';
 import { probeFile, SOCKET_OPTIONS, sockoptValue, type FileProbe } from '@crtools/sys';
 
 export interface FdPrint {
@@ -127,15 +128,15 @@ export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds): R
 /** The descriptors of task pid and what each links to, fd order. */
 export function linksOf(pid: number): Map<number, FdLink> {
   const out = new Map<number, FdLink>();
-  let names: string[];
+  let fds: number[];
   try {
-    names = readdirSync(`/proc/${pid}/fd`);
+    fds = listFds(pid);
   } catch {
-    return out;
+    return out; // gone
   }
-  for (const fd of names.map(Number).sort((a, b) => a - b)) {
+  for (const fd of fds) {
     try {
-      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const target = readFdLink(pid, fd);
       let ino: string | undefined;
       try {
         ino = String(statSync(`/proc/${pid}/fd/${fd}`).ino);

@@ -4,7 +4,7 @@
  * pages are one physical page. Plain JSON; two fingerprints compare field by field (compare.ts).
  * The tree is read as it runs: freeze it (or let it idle) for a stable picture.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { listTasks, readChildren } from '@crtools/procfs';
 import { areasOf, sharingCollector, sharingGroups, type AreaPrint } from './memory.js';
 import { fdsOf, InodeIds, linksOf, type FdPrint } from './fds.js';
 import { taskPrint, type TaskPrint } from './task.js';
@@ -25,9 +25,10 @@ export interface Fingerprint {
   sharedPages: string[][];
 }
 
-function numbers(dir: string): number[] {
+/** procfs' reader, or [] once the process is gone */
+function orNone(read: () => number[]): number[] {
   try {
-    return readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+    return read();
   } catch {
     return [];
   }
@@ -37,18 +38,10 @@ function numbers(dir: string): number[] {
 export function treeOf(root: number): { pid: number; tids: number[] }[] {
   const out: { pid: number; tids: number[] }[] = [];
   const walk = (pid: number): void => {
-    const tids = numbers(`/proc/${pid}/task`);
+    const tids = orNone(() => listTasks(pid));
     if (!tids.length) return;
     out.push({ pid, tids });
-    const kids = new Set<number>();
-    for (const t of tids) {
-      try {
-        for (const w of readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(/\s+/)) if (w) kids.add(Number(w));
-      } catch {
-        /* gone */
-      }
-    }
-    for (const k of [...kids].sort((a, b) => a - b)) walk(k);
+    for (const k of orNone(() => readChildren(pid)).sort((a, b) => a - b)) walk(k);
   };
   walk(root);
   return out;

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { PAGE_SHIFT } from '@crtools/common';
-import { iterSmaps, PM, type Vma } from '@crtools/procfs';
+import { iterSmaps, openPagemap, PM, type Vma } from '@crtools/procfs';
 
 export interface AreaPrint {
   /** "start-end" in hex */
@@ -39,29 +39,26 @@ const PAGE = 1n << BigInt(PAGE_SHIFT);
 /** pagemap entries read per pread */
 const CHUNK_PAGES = 1 << 16;
 
-/** Reads pagemap entries of one task in chunks, calling `each(vaddr, entry)` for present ones. */
+/** Calls `each(vaddr, entry)` for the present (or guard) pagemap entries of [start, end) of task pid, read in chunks. */
 function eachPresent(pid: number, start: bigint, end: bigint, each: (vaddr: bigint, e: bigint) => void): void {
-  let fd: number;
+  let pm;
   try {
-    fd = openSync(`/proc/${pid}/pagemap`, 'r');
+    pm = openPagemap(pid);
   } catch {
-    return;
+    return; // gone
   }
   try {
-    const buf = Buffer.alloc(CHUNK_PAGES * 8);
     for (let a = start; a < end; ) {
       const pages = Number((end - a) / PAGE < BigInt(CHUNK_PAGES) ? (end - a) / PAGE : BigInt(CHUNK_PAGES));
-      const got = readSync(fd, buf, 0, pages * 8, Number((a / PAGE) * 8n));
-      if (got <= 0) break;
-      const n = got / 8;
-      for (let i = 0; i < n; i++) {
-        const e = buf.readBigUInt64LE(i * 8);
+      const entries = pm.entries(a, pages);
+      entries.forEach((e, i) => {
         if (e & (PM.PRESENT | PM.GUARD)) each(a + BigInt(i) * PAGE, e);
-      }
-      a += BigInt(n) * PAGE;
+      });
+      if (entries.length < pages) break;
+      a += BigInt(pages) * PAGE;
     }
   } finally {
-    closeSync(fd);
+    pm.close();
   }
 }
 

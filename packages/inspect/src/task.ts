@@ -6,7 +6,7 @@
  * restore is kept, and listed with its reason in compare.ts.
  */
 import { readFileSync, readlinkSync } from 'node:fs';
-import { parseStatRaw, parseStatusRaw } from '@crtools/procfs';
+import { parseLimits, parseStatRaw, parseStatusRaw, parseTimers } from '@crtools/procfs';
 
 /** /proc/PID/status keys that are state (the rest: memory use and counters). */
 // (SigQ is left out: it counts the signals queued for the whole real uid, not this task's)
@@ -86,26 +86,16 @@ function pick<K extends string>(all: Record<string, string>, keys: readonly K[])
   return out;
 }
 
-/** /proc/PID/limits as { resource: "soft hard units" }. */
-export function parseLimits(t: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of t.split('\n').slice(1)) {
-    const m = /^(.+?)\s{2,}(\S+)\s+(\S+)/.exec(line);
-    if (m) out[m[1]!.trim()] = `${m[2]} ${m[3]}`;
-  }
-  return out;
+/** /proc/PID/limits (procfs' parser) as { resource: "SOFT HARD" }. */
+export function limitsOf(text: string): Record<string, string> {
+  return Object.fromEntries(parseLimits(text).map((l) => [l.name, `${l.soft} ${l.hard}`]));
 }
 
-/** /proc/PID/timers: one line per timer, its fields on one line. */
-export function parseTimers(t: string): string[] {
-  const out: string[] = [];
-  let cur: string[] = [];
-  for (const line of t.split('\n')) {
-    if (line.startsWith('ID:') && cur.length) (out.push(cur.join(' ')), (cur = []));
-    if (line.trim()) cur.push(line.trim());
-  }
-  if (cur.length) out.push(cur.join(' '));
-  return out;
+/** /proc/PID/timers (procfs' parser): one line per timer, as the kernel words it. */
+export function timersOf(text: string): string[] {
+  return parseTimers(text).map(
+    (t) => `ID: ${t.id} signal: ${t.signo}/${t.sigval.toString(16).padStart(16, '0')} notify: ${t.notify}/${t.notifyTarget}.${t.notifyId} ClockID: ${t.clockId}`,
+  );
 }
 
 export function threadPrint(pid: number, tid: number): ThreadPrint {
@@ -151,7 +141,7 @@ export function taskPrint(pid: number, tids: number[]): TaskPrint {
     cmdline: text(`${base}/cmdline`).split('\0').join(' ').trimEnd(),
     status: pick(parseStatusRaw(text(`${base}/status`)), STATUS_KEYS),
     stat: pick(statRaw, STAT_KEYS),
-    limits: parseLimits(text(`${base}/limits`)),
+    limits: limitsOf(text(`${base}/limits`)),
     cgroup: text(`${base}/cgroup`).trim(),
     loginuid: text(`${base}/loginuid`).trim(),
     sessionid: text(`${base}/sessionid`).trim(),
@@ -161,7 +151,7 @@ export function taskPrint(pid: number, tids: number[]): TaskPrint {
     coredump_filter: text(`${base}/coredump_filter`).trim(),
     lsm: text(`${base}/attr/current`).replace(/\0/g, '').trim(),
     ns,
-    timers: parseTimers(text(`${base}/timers`)),
+    timers: timersOf(text(`${base}/timers`)),
     auxv,
     threads: tids.map((tid) => threadPrint(pid, tid)),
   };

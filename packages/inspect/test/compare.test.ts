@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, NOT_CARRIED_YET, type Fingerprint } from '../src/index.js';
 import { fdinfoLines, InodeIds } from '../src/fds.js';
-import { parseLimits, parseTimers } from '../src/task.js';
+import { limitsOf, timersOf } from '../src/task.js';
 
 function print(over: { flags?: string; starttime?: string; sig?: string; shared?: string[][]; fdinfo?: string[] } = {}): Fingerprint {
   return {
@@ -58,7 +58,7 @@ describe('the parts', () => {
   });
 
   it('limits and timers', () => {
-    expect(parseLimits('Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 1048576              files     \n')).toEqual({ 'Max open files': '1024 1048576' });
-    expect(parseTimers('ID: 0\nsignal: 14/0000000000000000\nnotify: signal/pid.5\nClockID: 1\n')).toEqual(['ID: 0 signal: 14/0000000000000000 notify: signal/pid.5 ClockID: 1']);
+    expect(limitsOf('Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 1048576              files     \n')).toEqual({ 'Max open files': '1024 1048576' });
+    expect(timersOf('ID: 0\nsignal: 14/0000000000000000\nnotify: signal/pid.5\nClockID: 1\n')).toEqual(['ID: 0 signal: 14/0000000000000000 notify: signal/pid.5 ClockID: 1']);
   });
 });
