@@ -96,13 +96,30 @@ export function prepare(pid: number, threads: StoppedThread[]): Infection {
  * `syscall; int3` must already be. Returns the raw result (negative = -errno).
  */
 export function remoteSyscallAt(inf: Infection, tid: number, code: bigint, nr: number, args: bigint[] = [], stack?: bigint): bigint {
+  const set = syscallRegs(nr, args);
+  if (stack !== undefined) set.sp = stack;
+  return runUntilTrap(inf, tid, code, set, code + 3n, `syscall ${nr}`);
+}
+
+/** The registers of system call nr with its arguments (x86-64 calling convention). */
+function syscallRegs(nr: number, args: bigint[]): Partial<GpRegs> {
   const names = ['di', 'si', 'dx', 'r10', 'r8', 'r9'] as const;
   const set: Partial<GpRegs> = { ax: BigInt(nr) };
   names.forEach((n, i) => {
     set[n] = args[i] ?? 0n;
   });
-  if (stack !== undefined) set.sp = stack;
-  return runUntilTrap(inf, tid, code, set, code + 3n, `syscall ${nr}`);
+  return set;
+}
+
+/**
+ * How a remote run goes on until it is done: PTRACE_CONT until its int3 (one trap), or
+ * PTRACE_SYSCALL over one system call, stopping at its entry and at its exit (two traps).
+ */
+type Run = 'trap' | 'syscall';
+
+function resume(tid: number, how: Run): void {
+  if (how === 'trap') check(native().cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
+  else check(native().syscallStep(tid, 0), 'ptrace(PTRACE_SYSCALL)', tid);
 }
 
 /**
@@ -114,30 +131,29 @@ export function runUntilTrap(inf: Infection, tid: number, ip: bigint, set: Parti
   return finishAt(inf, tid, trapIp, what);
 }
 
-/** Set the thread's registers for a remote run from `ip` and let it go (PTRACE_CONT). */
-function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>): void {
+/** Set the thread's registers for a remote run from `ip` and let it go. */
+function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, how: Run = 'trap'): void {
   const base = inf.saved.get(tid);
   if (!base) throw new CrtoolsError('NOT_SEIZED', `thread ${tid} is not seized`, { context: { pid: tid } });
   const r: GpRegs = { ...decodeGpRegs(base), ...set };
   r.orig_ax = -1n;
   r.ip = ip;
   setGpRegs(tid, encodeGpRegs(r));
-  check(native().cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
+  resume(tid, how);
 }
 
 /** Wait for a thread started by startAt to reach its trap; put its seized registers back; return ax. */
-function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string): bigint {
+function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string, how: Run = 'trap'): bigint {
   const base = inf.saved.get(tid)!;
-  const n = native();
-  for (;;) {
+  for (let traps = 0; ; ) {
     const st = waitStop(tid);
-    if (st.stopSignal === SIGTRAP && st.event === 0) break;
+    if (st.stopSignal === SIGTRAP && st.event === 0 && ++traps === (how === 'trap' ? 1 : 2)) break;
     // a late interrupt trap or a signal arriving meanwhile: keep the signal for detach, go on
     if (st.event !== PTRACE_EVENT_STOP && st.stopSignal !== SIGTRAP) {
       const t = inf.threads.find((x) => x.tid === tid);
       if (t) t.pendingSignal = st.stopSignal;
     }
-    check(n.cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
+    resume(tid, how);
   }
   const after = getGpRegs(tid).regs;
   // put the seized registers back at once: should we die now, the kernel's detach lets the
@@ -154,34 +170,8 @@ function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string): bi
  * its entry and its exit (PTRACE_SYSCALL): nothing is written into the task's code.
  */
 function bootstrapSyscall(inf: Infection, nr: number, args: bigint[]): bigint {
-  const tid = inf.pid;
-  const base = inf.saved.get(tid);
-  if (!base) throw new CrtoolsError('NOT_SEIZED', `thread ${tid} is not seized`, { context: { pid: tid } });
-  const names = ['di', 'si', 'dx', 'r10', 'r8', 'r9'] as const;
-  const r: GpRegs = { ...decodeGpRegs(base), ax: BigInt(nr), orig_ax: -1n, ip: inf.bootstrapAddr };
-  names.forEach((n, i) => {
-    r[n] = args[i] ?? 0n;
-  });
-  setGpRegs(tid, encodeGpRegs(r));
-  const n = native();
-  check(n.syscallStep(tid, 0), 'ptrace(PTRACE_SYSCALL)', tid);
-  for (let traps = 0; ; ) {
-    const st = waitStop(tid);
-    if (st.stopSignal === SIGTRAP && st.event === 0) {
-      if (++traps === 2) break; // entry, then exit
-    } else if (st.event !== PTRACE_EVENT_STOP) {
-      // a signal arriving meanwhile: keep it for the detach
-      const t = inf.threads.find((x) => x.tid === tid);
-      if (t) t.pendingSignal = st.stopSignal;
-    }
-    check(n.syscallStep(tid, 0), 'ptrace(PTRACE_SYSCALL)', tid);
-  }
-  const after = getGpRegs(tid).regs;
-  setGpRegs(tid, base);
-  if (after.ip !== inf.bootstrapAddr + 2n) {
-    throw new CrtoolsError('REMOTE_CALL', `task ${tid}: syscall ${nr} stopped at unexpected ip 0x${after.ip.toString(16)}`, { context: { pid: tid } });
-  }
-  return BigInt.asIntN(64, after.ax);
+  startAt(inf, inf.pid, inf.bootstrapAddr, syscallRegs(nr, args), 'syscall');
+  return finishAt(inf, inf.pid, inf.bootstrapAddr + 2n, `syscall ${nr}`, 'syscall');
 }
 
 /**
