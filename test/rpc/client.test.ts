@@ -27,7 +27,7 @@ describe('CriuClient → criu swrk', () => {
   });
 
   it('types not carried out are answered with a reason', async () => {
-    for (const type of ['PRE_DUMP', 'SINGLE_PRE_DUMP', 'PAGE_SERVER', 'PAGE_SERVER_CHLD', 'CPUINFO_DUMP', 'WAIT_PID'] as const) {
+    for (const type of ['PRE_DUMP', 'SINGLE_PRE_DUMP', 'PAGE_SERVER', 'PAGE_SERVER_CHLD'] as const) {
       const r = await client.request({ type, opts: { images_dir_fd: -1 } });
       expect(r).toMatchObject({ type, success: false, cr_errno: 56 });
       expect(r.cr_errmsg).toMatch(new RegExp(`^${type} is not supported by crtools yet`));
@@ -41,7 +41,7 @@ describe('CriuClient → criu swrk', () => {
     const record = (n: Notification) => (seen.push(n), true);
     try {
       expect(await client.dump({ imagesDir: img, pid: w.pid, notify_scripts: true, log_file: 'dump.log', log_level: 4 }, record)).toEqual({ restored: false });
-      expect(seen).toEqual([{ script: 'pre-dump' }, { script: 'post-dump' }]);
+      expect(seen).toEqual([{ script: 'pre-dump' }, { script: 'query-ext-files' }, { script: 'post-dump' }]);
       expect(waitReaped(w.pid)).toBe(true);
       seen.length = 0;
       const r = await client.restore({ imagesDir: img, notify_scripts: true, rst_sibling: true, log_file: 'restore.log', log_level: 4 }, record);
@@ -54,7 +54,7 @@ describe('CriuClient → criu swrk', () => {
     }
   });
 
-  for (const at of ['pre-dump', 'post-dump'] as const) {
+  for (const at of ['pre-dump', 'query-ext-files', 'post-dump'] as const) {
     it(`a client answering "no" at ${at}: the dump fails, the tree runs on intact, no images left`, async () => {
       const w = startWorkload('pattern', ['4']);
       const img = tmp(`rpc-no-${at}`);
@@ -79,6 +79,59 @@ describe('CriuClient → criu swrk', () => {
       expect(err).toBeInstanceOf(RpcError);
       expect(w.check(20_000)).toBe('check ok bad=0');
     } finally {
+      w.kill();
+    }
+  });
+
+  it('query-ext-files answered with external objects: the dump refuses them by name, the tree runs on intact', async () => {
+    const w = startWorkload('pattern', ['2']);
+    const img = tmp('rpc-ext');
+    try {
+      const answer = (n: Notification) => (n.script === 'query-ext-files' ? { external: ['file[42:7]'] } : true);
+      const err = await client.dump({ imagesDir: img, pid: w.pid, notify_scripts: true }, answer).catch((e) => e);
+      expect(err).toBeInstanceOf(RpcError);
+      expect(err.message).toMatch(/option external is not supported by crtools yet \(the RPC client named file\[42:7\] at query-ext-files\)/);
+      expect(existsSync(path.join(img, 'inventory.img'))).toBe(false);
+      expect(w.check(20_000)).toBe('check ok bad=0');
+    } finally {
+      w.kill();
+    }
+  });
+
+  it('CPUINFO_DUMP writes cpuinfo.img; CPUINFO_CHECK accepts it, and refuses a directory without one', async () => {
+    const img = tmp('rpc-cpuinfo');
+    await client.cpuinfoDump({ imagesDir: img, log_file: 'cpuinfo.log', log_level: 4 });
+    expect(existsSync(path.join(img, 'cpuinfo.img'))).toBe(true);
+    await expect(client.cpuinfoCheck({ imagesDir: img })).resolves.toBeUndefined();
+    await expect(client.cpuinfoCheck({ imagesDir: img, cpu_cap: 0 })).resolves.toBeUndefined();
+    const err = await client.cpuinfoCheck({ imagesDir: tmp('rpc-cpuinfo-none') }).catch((e) => e);
+    expect(err).toBeInstanceOf(RpcError);
+    expect(err.message).toMatch(/^CPUINFO_CHECK failed: .*cpuinfo\.img/);
+  });
+
+  it('RESTORE then WAIT_PID on one kept-open connection: the root is that criu\'s child, its end answered as a wait status', async () => {
+    const w = startWorkload('pattern', ['2']);
+    const img = tmp('rpc-waitpid');
+    let restored = 0;
+    const session = client.session();
+    try {
+      await client.dump({ imagesDir: img, pid: w.pid });
+      expect(waitReaped(w.pid)).toBe(true);
+      restored = (await session.restore({ imagesDir: img })).pid;
+      expect(restored).toBe(w.pid);
+      expect(w.check(20_000)).toBe('check ok bad=0');
+      const criuPid = ppidOf(restored);
+      expect(criuPid).not.toBe(process.pid);
+      expect(readFileSync(`/proc/${criuPid}/cmdline`, 'utf8')).toMatch(/swrk/);
+      // a pid that is not its child: a failure with ECHILD, the connection kept
+      const notChild = await session.request({ type: 'WAIT_PID', pid: process.pid });
+      expect(notChild).toMatchObject({ type: 'WAIT_PID', success: false, cr_errno: 10 });
+      process.kill(restored, 'SIGKILL');
+      expect(await session.waitPid(restored)).toBe(9); // WIFSIGNALED, WTERMSIG 9
+      expect(existsSync(`/proc/${restored}`)).toBe(false);
+    } finally {
+      await session.close();
+      if (restored) killTree(restored);
       w.kill();
     }
   });

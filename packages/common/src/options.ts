@@ -127,7 +127,15 @@ export function refuseUnsupported(o: CriuOptions, command: string, supported: re
 export type NotifyAction =
   | 'pre-dump' | 'post-dump' | 'network-lock' | 'network-unlock'
   | 'pre-restore' | 'setup-namespaces' | 'post-setup-namespaces' | 'post-restore' | 'pre-resume' | 'post-resume'
-  | 'orphan-pts-master' | 'status-ready';
+  | 'orphan-pts-master' | 'status-ready' | 'query-ext-files';
+
+/**
+ * What a hook may answer: at query-ext-files (RPC only, as CRIU's), the external objects the
+ * client adds to the dump (criu_opts.external of its NOTIFY answer).
+ */
+export interface NotifyReply {
+  external?: string[];
+}
 
 /** What the engines call at each action point; a throw (or a rejection) fails the operation. */
-export type Notify = (action: NotifyAction, info: { pid?: number }) => void | Promise<void>;
+export type Notify = (action: NotifyAction, info: { pid?: number }) => void | NotifyReply | Promise<void | NotifyReply>;

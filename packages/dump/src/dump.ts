@@ -145,6 +145,14 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
     const tFreeze = performance.now();
     tasks = freezeTree(pid, log, timeoutMs);
     const tFrozen = performance.now();
+    // as CRIU: an RPC client may name external objects once the tree is frozen
+    const reply = await notify('query-ext-files', { pid });
+    if (reply?.external?.length) {
+      throw new CrtoolsError('UNSUPPORTED_OPTION', `dump: option external is not supported by crtools yet (the RPC client named ${reply.external.join(', ')} at query-ext-files)`, {
+        context: { option: 'external' },
+        exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit });
     checkAbort(ctx.signal);
     // move the images in place: every file, then inventory.img last

@@ -125,7 +125,7 @@ export async function restore(options: Partial<CriuOptions>, ctx: RestoreContext
 }
 
 /** A hook whose failure CRIU reports and goes on after (pre-resume, post-resume). */
-async function goingOn(criuLog: CriuLog, hook: () => void | Promise<void>): Promise<void> {
+async function goingOn(criuLog: CriuLog, hook: () => unknown): Promise<void> {
   try {
     await hook();
   } catch (e) {

@@ -16,8 +16,12 @@ export interface Notification {
   pid?: number;
 }
 
-/** Answer a notification: true to let the operation go on, false (or a throw) to fail it. */
-export type NotifyHandler = (n: Notification) => boolean | Promise<boolean>;
+/**
+ * Answer a notification: true to let the operation go on, false (or a throw) to fail it; at
+ * query-ext-files, `{ external: [...] }` goes on and names external objects for the dump.
+ */
+export type NotifyAnswer = boolean | { external: string[] };
+export type NotifyHandler = (n: Notification) => NotifyAnswer | Promise<NotifyAnswer>;
 
 export interface CriuClientOptions {
   /** the criu to run: an executable, or a `.js` bin run with this Node (default: `criu` on PATH) */
@@ -38,6 +42,68 @@ export type RequestOptions = Omit<CriuOpts, 'images_dir_fd'> & {
   /** the work directory: opened here and passed as work_dir_fd */
   workDir?: string;
 };
+
+/** One connection to a criu: its socket, why it went away, how to end it. */
+interface Connection {
+  sock: SeqpacketSocket;
+  whyGone: () => Promise<string>;
+  close: () => Promise<void>;
+}
+
+/** Send req, answer the notifications, return the final answer. */
+async function exchange(c: Connection, req: CriuReq, onNotify: NotifyHandler | undefined): Promise<CriuResp> {
+  c.sock.send(encodeRequest(req));
+  for (;;) {
+    const p = await c.sock.receive();
+    if (!p) throw new CrtoolsError('RPC_WORKER_GONE', `${await c.whyGone()} without answering ${typeName(req.type)}`, { exitCode: ExitCode.FAILED });
+    const resp = decodeResponse(p.data);
+    for (const fd of p.fds) closeSync(fd);
+    if (resp.type !== 'NOTIFY') return resp;
+    let answer: NotifyAnswer = true;
+    try {
+      const n = resp.notify ?? {};
+      if (onNotify) answer = await onNotify({ script: n.script ?? '', ...(n.pid !== undefined ? { pid: n.pid } : {}) });
+    } catch {
+      answer = false;
+    }
+    c.sock.send(encodeRequest(typeof answer === 'object' && answer !== null
+      ? { type: 'NOTIFY', notify_success: true, opts: { images_dir_fd: -1, external: answer.external } }
+      : { type: 'NOTIFY', notify_success: answer === true }));
+  }
+}
+
+/**
+ * Requests on one connection (keep_open): RESTORE then WAIT_PID for the root it made, for one.
+ * The connection ends with close(), or when a request fails (criu closes it then).
+ */
+export class CriuSession {
+  constructor(private readonly c: Connection, private readonly onNotify: NotifyHandler | undefined) {}
+
+  /** A request on this connection, sent with keep_open. */
+  request(req: CriuReq, onNotify: NotifyHandler | undefined = this.onNotify): Promise<CriuResp> {
+    return exchange(this.c, { ...req, keep_open: true }, onNotify);
+  }
+
+  /** RESTORE on this connection: the root is criu's child (unless rst_sibling), for waitPid. */
+  async restore(opts: RequestOptions, onNotify?: NotifyHandler): Promise<{ pid: number }> {
+    return withOpts(opts, async (o) => {
+      const r = await this.request({ type: 'RESTORE', opts: o }, onNotify);
+      if (!r.success) throw new RpcError('RESTORE', r);
+      return { pid: r.restore?.pid ?? -1 };
+    });
+  }
+
+  /** WAIT_PID: wait for a child of this criu; its wait status as waitpid(2) gives it. */
+  async waitPid(pid: number): Promise<number> {
+    const r = await this.request({ type: 'WAIT_PID', pid });
+    if (!r.success) throw new RpcError('WAIT_PID', r);
+    return r.status ?? 0;
+  }
+
+  close(): Promise<void> {
+    return this.c.close();
+  }
+}
 
 /** A criu_resp with success: false, as an error. */
 export class RpcError extends CrtoolsError {
@@ -66,13 +132,32 @@ export class CriuClient {
   }
 
   /**
-   * One request on a fresh `criu swrk`: the final answer (NOTIFY messages on the way are
-   * answered by onNotify). Throws RPC_WORKER_GONE when the worker closes without answering.
+   * One request on a fresh `criu swrk` (or service connection): the final answer (NOTIFY
+   * messages on the way are answered by onNotify). Throws RPC_WORKER_GONE when the worker
+   * closes without answering.
    */
   async request(req: CriuReq, onNotify: NotifyHandler | undefined = this.opts.onNotify): Promise<CriuResp> {
+    const c = this.connect();
+    try {
+      return await exchange(c, req, onNotify);
+    } finally {
+      await c.close();
+    }
+  }
+
+  /**
+   * A connection kept open across requests (each sent with keep_open), as a client needs for
+   * WAIT_PID after a RESTORE: the restored root is a child of that one criu. Close it when done.
+   */
+  session(): CriuSession {
+    return new CriuSession(this.connect(), this.opts.onNotify);
+  }
+
+  /** A connection: a fresh `criu swrk 3` on a socketpair, or the service's socket. */
+  private connect(): Connection {
     if (this.opts.address !== undefined) {
       const sock = seqpacketConnect(this.opts.address);
-      return this.exchange(sock, req, onNotify, async () => 'the service closed the connection').finally(() => sock.close());
+      return { sock, whyGone: async () => 'the service closed the connection', close: async () => sock.close() };
     }
     const [mine, theirs] = seqpacketPair();
     const js = this.criu.endsWith('.js') || this.criu.endsWith('.mjs');
@@ -84,35 +169,17 @@ export class CriuClient {
       child.once('exit', (code, signal) => resolve({ code, signal }));
       child.once('error', (error) => resolve({ code: null, signal: null, error }));
     });
-    try {
-      return await this.exchange(mine, req, onNotify, async () => {
+    return {
+      sock: mine,
+      async whyGone() {
         const how = await exited;
         return `criu swrk closed the connection (${how.error ? how.error.message : how.signal ? `signal ${how.signal}` : `exit ${how.code}`})`;
-      });
-    } finally {
-      mine.close();
-      await exited;
-    }
-  }
-
-  /** Send req, answer the notifications, return the final answer. */
-  private async exchange(sock: SeqpacketSocket, req: CriuReq, onNotify: NotifyHandler | undefined, whyGone: () => Promise<string>): Promise<CriuResp> {
-    sock.send(encodeRequest(req));
-    for (;;) {
-      const p = await sock.receive();
-      if (!p) throw new CrtoolsError('RPC_WORKER_GONE', `${await whyGone()} without answering ${typeName(req.type)}`, { exitCode: ExitCode.FAILED });
-      const resp = decodeResponse(p.data);
-      for (const fd of p.fds) closeSync(fd);
-      if (resp.type !== 'NOTIFY') return resp;
-      let ok = true;
-      try {
-        const n = resp.notify ?? {};
-        ok = onNotify ? (await onNotify({ script: n.script ?? '', ...(n.pid !== undefined ? { pid: n.pid } : {}) })) === true : true;
-      } catch {
-        ok = false;
-      }
-      sock.send(encodeRequest({ type: 'NOTIFY', notify_success: ok }));
-    }
+      },
+      async close() {
+        mine.close();
+        await exited;
+      },
+    };
   }
 
   /** The CRIU version the criu speaks for. */
@@ -132,7 +199,7 @@ export class CriuClient {
 
   /** CHECK: resolves when the kernel has what criu needs; RpcError otherwise. */
   async check(opts?: RequestOptions): Promise<void> {
-    await this.withOpts(opts, async (o) => {
+    await withOpts(opts, async (o) => {
       const r = await this.request({ type: 'CHECK', ...(o ? { opts: o } : {}) });
       if (!r.success) throw new RpcError('CHECK', r);
     });
@@ -147,7 +214,7 @@ export class CriuClient {
 
   /** DUMP: checkpoint opts.pid into the images directory. */
   async dump(opts: RequestOptions, onNotify?: NotifyHandler): Promise<{ restored: boolean }> {
-    return this.withOpts(opts, async (o) => {
+    return withOpts(opts, async (o) => {
       const r = await this.request({ type: 'DUMP', opts: o }, onNotify ?? this.opts.onNotify);
       if (!r.success) throw new RpcError('DUMP', r);
       return { restored: r.dump?.restored ?? false };
@@ -156,29 +223,45 @@ export class CriuClient {
 
   /** RESTORE: the images into running tasks; the restored root's pid. */
   async restore(opts: RequestOptions, onNotify?: NotifyHandler): Promise<{ pid: number }> {
-    return this.withOpts(opts, async (o) => {
+    return withOpts(opts, async (o) => {
       const r = await this.request({ type: 'RESTORE', opts: o }, onNotify ?? this.opts.onNotify);
       if (!r.success) throw new RpcError('RESTORE', r);
       return { pid: r.restore?.pid ?? -1 };
     });
   }
 
-  /** criu_opts from RequestOptions, the directories given as paths open while `fn` runs. */
-  private async withOpts<T>(opts: RequestOptions | undefined, fn: (o: CriuOpts | undefined) => Promise<T>): Promise<T> {
-    if (!opts) return fn(undefined);
-    const held: number[] = [];
-    const dirFd = (p: string) => {
-      const fd = openSync(p, fsc.O_RDONLY | fsc.O_DIRECTORY);
-      held.push(fd);
-      return fd;
-    };
-    try {
-      const { imagesDir, workDir, ...rest } = opts;
-      const o: CriuOpts = { ...rest, images_dir_fd: imagesDir !== undefined ? dirFd(imagesDir) : (rest.images_dir_fd ?? -1) };
-      if (workDir !== undefined) o.work_dir_fd = dirFd(workDir);
-      return await fn(o);
-    } finally {
-      for (const fd of held) closeSync(fd);
-    }
+  /** CPUINFO_DUMP: this CPU into cpuinfo.img in the images directory. */
+  async cpuinfoDump(opts: RequestOptions): Promise<void> {
+    await withOpts(opts, async (o) => {
+      const r = await this.request({ type: 'CPUINFO_DUMP', opts: o });
+      if (!r.success) throw new RpcError('CPUINFO_DUMP', r);
+    });
+  }
+
+  /** CPUINFO_CHECK: resolves when the image's cpuinfo.img fits this CPU (under opts.cpu_cap); RpcError otherwise. */
+  async cpuinfoCheck(opts: RequestOptions): Promise<void> {
+    await withOpts(opts, async (o) => {
+      const r = await this.request({ type: 'CPUINFO_CHECK', opts: o });
+      if (!r.success) throw new RpcError('CPUINFO_CHECK', r);
+    });
+  }
+}
+
+/** criu_opts from RequestOptions, the directories given as paths open while `fn` runs. */
+async function withOpts<T>(opts: RequestOptions | undefined, fn: (o: CriuOpts | undefined) => Promise<T>): Promise<T> {
+  if (!opts) return fn(undefined);
+  const held: number[] = [];
+  const dirFd = (p: string) => {
+    const fd = openSync(p, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    held.push(fd);
+    return fd;
+  };
+  try {
+    const { imagesDir, workDir, ...rest } = opts;
+    const o: CriuOpts = { ...rest, images_dir_fd: imagesDir !== undefined ? dirFd(imagesDir) : (rest.images_dir_fd ?? -1) };
+    if (workDir !== undefined) o.work_dir_fd = dirFd(workDir);
+    return await fn(o);
+  } finally {
+    for (const fd of held) closeSync(fd);
   }
 }

@@ -10,6 +10,7 @@ export const EBADRQC = 56;
 const EPERM = 1;
 const ESRCH = 3;
 const EEXIST = 17;
+export const ECHILD = 10;
 
 /** Where a log ends now (0 when there is none): a request's own lines come after it. */
 export function logEnd(logPath: string | undefined): number {

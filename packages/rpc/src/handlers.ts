@@ -4,13 +4,14 @@
  * answer (success: false, cr_errmsg, cr_errno).
  */
 import { createRequire } from 'node:module';
-import { CRIU_VERSION, CriuLog, type Notify, type NotifyAction } from '@crtools/common';
+import { CPU_CAP_DEFAULT, CRIU_VERSION, CriuLog, type Notify, type NotifyAction } from '@crtools/common';
+import { checkCpuinfoImage, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { dump } from '@crtools/dump';
 import { judge, loadKerndat, type Kerndat } from '@crtools/kerndat';
-import { restore } from '@crtools/restorer';
+import { restore, waitRoot } from '@crtools/restorer';
 import { checkDirAccess, checkDumpAccess, checkRestoreAccess, needsAccessCheck, type Peer } from './access.js';
-import { EBADRQC, failureFields, logEnd } from './failure.js';
-import { mapOptions, type ConfigReader, type MappedOptions } from './options.js';
+import { EBADRQC, ECHILD, failureFields, logEnd } from './failure.js';
+import { mapOptions, type ConfigReader, type MapContext, type MappedOptions } from './options.js';
 import type { CriuFeatures, CriuReq, CriuResp } from './protocol.js';
 
 /** What a handler may use of the connection and the server. */
@@ -19,8 +20,8 @@ export interface HandlerContext {
   peer: Peer;
   /** criu swrk (rst_sibling, inherit_fd allowed) rather than criu service */
   swrk: boolean;
-  /** send a NOTIFY and wait for the client's answer: true to go on */
-  notify: (script: string, pid: number | undefined) => Promise<boolean>;
+  /** send a NOTIFY and wait for the client's answer: its NOTIFY request to go on, undefined when it said no or left */
+  notify: (script: string, pid: number | undefined) => Promise<CriuReq | undefined>;
   /** where a request's log goes with log_to_stderr */
   stderr: (line: string) => void;
   config?: ConfigReader;
@@ -93,9 +94,11 @@ function notifier(ctx: HandlerContext): Notify {
   return async (action: NotifyAction, info) => {
     // (as CRIU: the pid goes with the actions that have the restored root to tell)
     const pid = action === 'post-restore' || action === 'setup-namespaces' ? info.pid : undefined;
-    if (!(await ctx.notify(action, pid))) {
-      throw new NotifyRefused(action);
-    }
+    const answer = await ctx.notify(action, pid);
+    if (!answer) throw new NotifyRefused(action);
+    // query-ext-files: the answer may name external objects (criu_opts.external)
+    if (action === 'query-ext-files' && answer.opts?.external?.length) return { external: [...answer.opts.external] };
+    return undefined;
   };
 }
 
@@ -107,51 +110,105 @@ export class NotifyRefused extends Error {
   }
 }
 
-/** DUMP: the tree in opts.pid into the images directory. */
-export async function handleDump(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
+/**
+ * The frame every operation on images shares: the request's options mapped (descriptors held
+ * for its life), the access a non-root client has checked, and any failure turned into the
+ * answer with the first error line its log gained.
+ */
+async function operation(
+  type: 'DUMP' | 'RESTORE' | 'CPUINFO_DUMP' | 'CPUINFO_CHECK',
+  command: MapContext['command'],
+  req: CriuReq,
+  ctx: HandlerContext,
+  failed: Partial<CriuResp>,
+  run: (mapped: MappedOptions) => Promise<CriuResp>,
+): Promise<CriuResp> {
   let mapped: MappedOptions | undefined;
   let from = 0;
   try {
-    mapped = mapOptions(req.opts, { command: 'dump', peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config });
+    mapped = mapOptions(req.opts, { command, peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config });
     from = logEnd(mapped.logPath);
-    if (needsAccessCheck(ctx.peer)) {
-      checkDirAccess(ctx.peer, mapped.options.images_dir, 'images directory');
-      checkDirAccess(ctx.peer, mapped.options.work_dir, 'work directory');
-      checkDumpAccess(ctx.peer, mapped.options.pid!);
-    }
-    await dump(mapped.options, { notify: notifier(ctx), stderr: ctx.stderr });
-    // restored: only a self-dump comes back restored, and crtools does none
-    return { type: 'DUMP', success: true, dump: { restored: false } };
+    return await run(mapped);
   } catch (e) {
-    return { type: 'DUMP', success: false, dump: { restored: false }, ...failureFields(e, { path: mapped?.logPath, from }) };
+    return { type, success: false, ...failed, ...failureFields(e, { path: mapped?.logPath, from }) };
   } finally {
     mapped?.release();
   }
 }
 
-/** RESTORE: the images into running tasks; the answer carries the root's pid. */
-export async function handleRestore(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
-  let mapped: MappedOptions | undefined;
-  let from = 0;
-  try {
-    mapped = mapOptions(req.opts, { command: 'restore', peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config });
-    from = logEnd(mapped.logPath);
+/** DUMP: the tree in opts.pid into the images directory. */
+export function handleDump(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
+  return operation('DUMP', 'dump', req, ctx, { dump: { restored: false } }, async ({ options: o }) => {
     if (needsAccessCheck(ctx.peer)) {
-      checkDirAccess(ctx.peer, mapped.options.work_dir ?? mapped.options.images_dir, 'work directory');
-      checkRestoreAccess(ctx.peer, mapped.options.images_dir!);
+      checkDirAccess(ctx.peer, o.images_dir, 'images directory');
+      checkDirAccess(ctx.peer, o.work_dir, 'work directory');
+      checkDumpAccess(ctx.peer, o.pid!);
     }
-    const r = await restore(mapped.options, { notify: notifier(ctx), err: ctx.stderr });
+    await dump(o, { notify: notifier(ctx), stderr: ctx.stderr });
+    // restored: only a self-dump comes back restored, and crtools does none
+    return { type: 'DUMP', success: true, dump: { restored: false } };
+  });
+}
+
+/** RESTORE: the images into running tasks; the answer carries the root's pid. */
+export function handleRestore(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
+  return operation('RESTORE', 'restore', req, ctx, { restore: { pid: -1 } }, async ({ options: o }) => {
+    if (needsAccessCheck(ctx.peer)) {
+      checkDirAccess(ctx.peer, o.work_dir ?? o.images_dir, 'work directory');
+      checkRestoreAccess(ctx.peer, o.images_dir!);
+    }
+    const r = await restore(o, { notify: notifier(ctx), err: ctx.stderr });
     return { type: 'RESTORE', success: true, restore: { pid: r.rootPid } };
+  });
+}
+
+/**
+ * CPUINFO_DUMP / CPUINFO_CHECK: cpuinfo.img written into the images directory, or checked
+ * against this CPU under cpu_cap (the default rules when the request sets none).
+ */
+export function handleCpuinfo(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
+  const type = req.type === 'CPUINFO_DUMP' ? 'CPUINFO_DUMP' : 'CPUINFO_CHECK';
+  return operation(type, 'cpuinfo', req, ctx, {}, async ({ options: o, logPath }) => {
+    if (needsAccessCheck(ctx.peer)) checkDirAccess(ctx.peer, o.images_dir, 'images directory');
+    const log = new CriuLog(o.log_level ?? 2, logPath, ctx.stderr);
+    try {
+      if (type === 'CPUINFO_DUMP') {
+        log.info(`cpu: ${await writeCpuinfoImage(o.images_dir!)} written`);
+      } else {
+        const img = await checkCpuinfoImage(o.images_dir!, o.cpu_cap ?? CPU_CAP_DEFAULT, { logger: log.logger('cpu') });
+        log.info(`cpu: the image's CPU (${img.vendor_id} family ${img.cpu_family} model ${img.model}) fits this one`);
+      }
+    } catch (e) {
+      log.error('cpu', e instanceof Error ? e.message : String(e));
+      throw e;
+    } finally {
+      log.close();
+    }
+    return { type, success: true };
+  });
+}
+
+/**
+ * WAIT_PID: wait for req.pid, a child of this criu (a task restored without rst_sibling on a
+ * kept-open connection), and answer its wait status as waitpid(2) gives it.
+ */
+export async function handleWaitPid(req: CriuReq): Promise<CriuResp> {
+  const pid = req.pid ?? 0;
+  try {
+    if (!Number.isInteger(pid) || pid <= 0) throw Object.assign(new Error(`WAIT_PID: bad pid ${pid}`), { errno: ECHILD });
+    const st = await waitRoot(pid);
+    // (the status word: the signal in the low bits, else the exit code in the second byte)
+    const status = st.signal ? st.signal & 0x7f : (st.code & 0xff) << 8;
+    return { type: 'WAIT_PID', success: true, status };
   } catch (e) {
-    return { type: 'RESTORE', success: false, restore: { pid: -1 }, ...failureFields(e, { path: mapped?.logPath, from }) };
-  } finally {
-    mapped?.release();
+    const { cr_errno } = failureFields(e);
+    return { type: 'WAIT_PID', success: false, cr_errno: cr_errno ?? ECHILD, cr_errmsg: `Unable to wait ${pid}: ${e instanceof Error ? e.message : String(e)}` };
   }
 }
 
 /** Request types crtools does not carry out yet, and where they are tracked. */
 const NOT_YET: Record<string, number> = {
-  PRE_DUMP: 16, SINGLE_PRE_DUMP: 16, PAGE_SERVER: 16, PAGE_SERVER_CHLD: 16, CPUINFO_DUMP: 12, CPUINFO_CHECK: 12, WAIT_PID: 13,
+  PRE_DUMP: 16, SINGLE_PRE_DUMP: 16, PAGE_SERVER: 16, PAGE_SERVER_CHLD: 16,
 };
 
 /** Anything else: refused by name, the connection kept. */

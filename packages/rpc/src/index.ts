@@ -1,8 +1,8 @@
 export { serveConnection, serveSwrk, type ServeOptions, type ServeResult } from './server.js';
 export { mapOptions, unsupportedFields, isDefault, type ConfigReader, type MapContext, type MappedOptions } from './options.js';
-export { handleVersion, handleFeatureCheck, handleCheck, handleDump, handleRestore, handleUnsupported, NotifyRefused, type HandlerContext } from './handlers.js';
+export { handleVersion, handleFeatureCheck, handleCheck, handleDump, handleRestore, handleCpuinfo, handleWaitPid, handleUnsupported, NotifyRefused, type HandlerContext } from './handlers.js';
 export { failureFields, firstLogError, EBADRQC } from './failure.js';
-export { CriuClient, RpcError, type CriuClientOptions, type RequestOptions, type Notification, type NotifyHandler, type CriuVersionInfo } from './client.js';
+export { CriuClient, CriuSession, RpcError, type CriuClientOptions, type NotifyAnswer, type RequestOptions, type Notification, type NotifyHandler, type CriuVersionInfo } from './client.js';
 export {
   decodeRequest, decodeResponse, encodeRequest, encodeResponse, typeName,
   type RequestType, type CriuReq, type CriuResp, type CriuOpts, type CriuFeatures, type CriuNotify, type CriuVersion, type CriuDumpResp, type CriuRestoreResp,

@@ -52,7 +52,7 @@ export function unsupportedFields(opts: CriuOpts | undefined): string[] {
 export type ConfigReader = (file: string, command: 'dump' | 'restore' | 'check') => Partial<CriuOptions>;
 
 export interface MapContext {
-  command: 'dump' | 'restore' | 'check';
+  command: 'dump' | 'restore' | 'check' | 'cpuinfo';
   /** the client: whose descriptors images_dir_fd / work_dir_fd are */
   peerPid: number;
   /** criu swrk: rst_sibling and inherit_fd are allowed (not in criu service) */
@@ -176,5 +176,6 @@ function mapWith(r: CriuOpts, ctx: MapContext, held: number[]): Omit<MappedOptio
 
 function readConfig(file: string, ctx: MapContext): Partial<CriuOptions> {
   if (!ctx.config) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'config_file: this server reads no configuration files', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'config_file' } });
-  return ctx.config(file, ctx.command);
+  // (a file read for CPUINFO_* gives where the log goes, as for CHECK)
+  return ctx.config(file, ctx.command === 'cpuinfo' ? 'check' : ctx.command);
 }

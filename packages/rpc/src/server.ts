@@ -3,10 +3,11 @@
  * answer (NOTIFY answers in between when the client asked for notifications). `criu swrk FD`
  * serves the connection it inherited on FD; `criu service` one per accepted client.
  */
+import { closeSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { Kerndat } from '@crtools/kerndat';
 import { SeqpacketSocket } from '@crtools/sys';
-import { handleCheck, handleDump, handleFeatureCheck, handleRestore, handleUnsupported, handleVersion, type HandlerContext } from './handlers.js';
+import { handleCheck, handleCpuinfo, handleDump, handleFeatureCheck, handleRestore, handleUnsupported, handleVersion, handleWaitPid, type HandlerContext } from './handlers.js';
 import type { Peer } from './access.js';
 import { EBADRQC } from './failure.js';
 import type { ConfigReader } from './options.js';
@@ -51,6 +52,12 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
     opts.trace?.('out', resp);
     sock.send(encodeResponse(resp));
   };
+  // a packet's data; descriptors a client passes along are not asked for and are closed
+  const receive = async () => {
+    const p = await sock.receive();
+    for (const fd of p?.fds ?? []) closeSync(fd);
+    return p;
+  };
   const ctx: HandlerContext = {
     peer,
     swrk: opts.swrk ?? true,
@@ -61,24 +68,24 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
       try {
         send({ type: 'NOTIFY', success: true, notify: pid === undefined ? { script } : { script, pid } });
       } catch {
-        return false; // the client is gone: the operation fails
+        return undefined; // the client is gone: the operation fails
       }
-      const p = await sock.receive();
-      if (!p) return false;
+      const p = await receive();
+      if (!p) return undefined;
       let answer: CriuReq;
       try {
         answer = decodeRequest(p.data);
       } catch {
-        return false;
+        return undefined;
       }
       opts.trace?.('in', answer);
-      return answer.type === 'NOTIFY' && answer.notify_success === true;
+      return answer.type === 'NOTIFY' && answer.notify_success === true ? answer : undefined;
     },
   };
   let requests = 0;
   let success = false;
   for (;;) {
-    const p = await sock.receive();
+    const p = await receive();
     if (!p) {
       if (requests === 0) throw gone('before sending a request');
       return { requests, success };
@@ -123,6 +130,11 @@ async function dispatch(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
       return handleDump(req, ctx);
     case 'RESTORE':
       return handleRestore(req, ctx);
+    case 'CPUINFO_DUMP':
+    case 'CPUINFO_CHECK':
+      return handleCpuinfo(req, ctx);
+    case 'WAIT_PID':
+      return handleWaitPid(req);
     default:
       return handleUnsupported(req);
   }

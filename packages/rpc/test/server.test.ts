@@ -43,8 +43,8 @@ describe('serveConnection', () => {
     const refused: [CriuReq['type'], RegExp][] = [
       ['PRE_DUMP', /^PRE_DUMP is not supported by crtools yet \(crtools issue 16\)$/],
       ['PAGE_SERVER', /^PAGE_SERVER is not supported/],
-      ['CPUINFO_CHECK', /^CPUINFO_CHECK is not supported/],
-      ['WAIT_PID', /^WAIT_PID is not supported/],
+      // (served, but this one has no images directory: refused by the field)
+      ['CPUINFO_CHECK', /^images_dir_fd: neither images_dir_fd nor images_dir was given$/],
       [99, /^request type 99 is unknown$/],
       ['EMPTY', /EMPTY request is not/],
     ];
@@ -55,12 +55,14 @@ describe('serveConnection', () => {
       expect(r.cr_errmsg).toMatch(msg);
       expect(r.type).toBe(typeof type === 'number' ? 'EMPTY' : type);
     }
+    // WAIT_PID for a pid that is no child of this process: ECHILD, the connection kept
+    expect(await c.ask({ type: 'WAIT_PID', keep_open: true, pid: process.pid })).toMatchObject({ type: 'WAIT_PID', success: false, cr_errno: 10 });
     expect((await c.ask({ type: 'VERSION', keep_open: true })).success).toBe(true);
     // a packet that is no criu_req is answered too (and ends the connection: it asked nothing)
     const bad = await c.ask(Buffer.from([0xff, 0xff, 0xff]));
     expect(bad).toMatchObject({ type: 'EMPTY', success: false });
     expect(bad.cr_errmsg).toMatch(/^malformed request/);
-    expect(await c.served).toEqual({ requests: refused.length + 2, success: false });
+    expect(await c.served).toEqual({ requests: refused.length + 3, success: false });
     c.client.close();
   });
 

@@ -11,6 +11,8 @@ import { CrtoolsError, ExitCode, type Notify } from '@crtools/common';
 export function actionScripts(scripts: string[], imagesDir: string): Notify {
   let rootPid: number | undefined;
   return (action, info) => {
+    // (as CRIU: query-ext-files asks an RPC client only; scripts are not run for it)
+    if (action === 'query-ext-files') return;
     if (info.pid !== undefined && rootPid === undefined) rootPid = info.pid;
     for (const script of scripts) {
       const env: NodeJS.ProcessEnv = { ...process.env, CRTOOLS_SCRIPT_ACTION: action, CRTOOLS_IMAGE_DIR: resolve(imagesDir) };
