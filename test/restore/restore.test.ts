@@ -569,7 +569,8 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     const dir = tmp('rt-wait');
     dump(w.pid, dir);
     expect(waitReaped(w.pid)).toBe(true);
-    const child = spawnSync('sh', ['-c', `( sleep 1; kill -TERM ${w.pid} ) & exec ${process.execPath} ${path.resolve(workloadBinDir, '../../packages/cli/bin/criu.js')} restore -D ${dir} --pidfile ${dir}/root.pid`], { encoding: 'utf8', timeout: 20_000 });
+    // (the signal once the restore is done: its pidfile written; a fixed delay races a slow restore)
+    const child = spawnSync('sh', ['-c', `( while [ ! -s ${dir}/root.pid ]; do sleep 0.05; done; kill -TERM ${w.pid} ) & exec ${process.execPath} ${path.resolve(workloadBinDir, '../../packages/cli/bin/criu.js')} restore -D ${dir} --pidfile ${dir}/root.pid`], { encoding: 'utf8', timeout: 60_000 });
     expect(child.status).toBe(128 + 15);
     expect(readFileSync(`${dir}/root.pid`, 'utf8')).toBe(String(w.pid));
     expect(waitReaped(w.pid)).toBe(true);
