@@ -1,18 +1,21 @@
 #!/usr/bin/env node
-// bench/rpc.mjs [runs=5]: dump + restore of a `sleep` through RPC (`criu swrk`, driven by
-// @crtools/rpc's CriuClient, one worker per request as pycriu and runc use it) against the same
-// through the command line (`criu dump`, `criu restore -d`), in alternation. Each figure is the
-// wall time a caller waits, the criu process start included; medians over the runs. The sleep is
-// killed by pid after each restore and the pid awaited free before the next.
-import { spawnSync } from 'node:child_process';
+// bench/rpc.mjs [runs=5]: dump + restore of a `sleep`, the wall time a caller waits, through
+// crtools' command line (`criu dump`, `criu restore -d`), its RPC worker (`criu swrk`, one per
+// request as pycriu and runc use it) and its `criu service` (a running service, one worker per
+// client); with CRIU=/path/to/criu (4.x) the same three through CRIU, in the same run, taken in
+// alternation. Medians over the runs. Each sleep is killed by pid after its restore and the pid
+// awaited free before the next. The figure the RPC issue sets: crtools' service against CRIU's
+// command line.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const criu = path.join(root, 'packages/cli/bin/criu.js');
+const ours = path.join(root, 'packages/cli/bin/criu.js');
 const { CriuClient } = await import(path.join(root, 'packages/rpc/dist/index.js'));
 const runs = Number(process.argv[2] ?? 5);
+const criuRef = process.env.CRIU;
 const work = mkdtempSync('/dev/shm/crtools-bench-rpc-');
 const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const gone = (pid) => {
@@ -26,51 +29,88 @@ const kill = (pid) => {
     /* gone */
   }
 };
-/** a sleep that is not our child (orphaned to init at once) */
+/** a sleep that is not our child (orphaned to init at once), leading its own session */
 const startSleep = () => Number(spawnSync('sh', ['-c', 'setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).stdout.trim());
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const client = new CriuClient({ criu });
+const argv = (bin, args) => (bin.endsWith('.js') ? [process.execPath, [bin, ...args]] : [bin, args]);
 
-const t = { cli: { dump: [], restore: [] }, rpc: { dump: [], restore: [] } };
+/** a running `criu service` of this criu, and a client of it */
+async function startService(bin, name) {
+  const address = path.join(work, `${name}.socket`);
+  const [cmd, args] = argv(bin, ['service', '--address', address]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 2000 && !existsSync(address); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!existsSync(address)) throw new Error(`${name}: criu service did not listen`);
+  // a first request so that whatever the service prepares once is prepared
+  await new CriuClient({ address }).version();
+  return { child, client: new CriuClient({ address }) };
+}
+
+const tools = [{ name: 'crtools', bin: ours }];
+if (criuRef) tools.push({ name: 'CRIU', bin: criuRef });
+const services = [];
+const ways = [];
+for (const tool of tools) {
+  const svc = await startService(tool.bin, tool.name);
+  services.push(svc.child);
+  const swrk = new CriuClient({ criu: tool.bin });
+  ways.push(
+    {
+      label: `${tool.name} command line`,
+      dump(pid, img) {
+        const [cmd, args] = argv(tool.bin, ['dump', '-t', String(pid), '-D', img]);
+        const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+        if (r.status !== 0) throw new Error(`${tool.name} dump failed (${r.status})`);
+      },
+      restore(pid, img) {
+        const [cmd, args] = argv(tool.bin, ['restore', '-d', '-D', img]);
+        const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+        if (r.status !== 0) throw new Error(`${tool.name} restore failed (${r.status})`);
+      },
+    },
+    { label: `${tool.name} swrk`, dump: (pid, img) => swrk.dump({ imagesDir: img, pid }), restore: (pid, img) => swrk.restore({ imagesDir: img }) },
+    { label: `${tool.name} service`, dump: (pid, img) => svc.client.dump({ imagesDir: img, pid }), restore: (pid, img) => svc.client.restore({ imagesDir: img }) },
+  );
+}
+
+const t = new Map(ways.map((w) => [w.label, { dump: [], restore: [] }]));
 let code = 0;
 try {
   for (let i = 0; i < runs; i++) {
-    for (const how of ['cli', 'rpc']) {
+    for (const [k, way] of ways.entries()) {
       const pid = startSleep();
-      const img = path.join(work, `${how}-${i}`);
+      const img = path.join(work, `${k}-${i}`);
+      mkdirSync(img);
       let t0 = performance.now();
-      if (how === 'cli') {
-        const d = spawnSync(process.execPath, [criu, 'dump', '-t', String(pid), '-D', img], { stdio: ['ignore', 'ignore', 'inherit'] });
-        if (d.status !== 0) throw new Error(`criu dump failed (${d.status})`);
-      } else {
-        mkdirSync(img);
-        await client.dump({ imagesDir: img, pid });
-      }
-      t[how].dump.push(performance.now() - t0);
+      await way.dump(pid, img);
+      t.get(way.label).dump.push(performance.now() - t0);
       gone(pid);
       t0 = performance.now();
-      if (how === 'cli') {
-        const r = spawnSync(process.execPath, [criu, 'restore', '-d', '-D', img], { stdio: ['ignore', 'ignore', 'inherit'] });
-        if (r.status !== 0) throw new Error(`criu restore failed (${r.status})`);
-      } else {
-        const r = await client.restore({ imagesDir: img });
-        if (r.pid !== pid) throw new Error(`restored pid ${r.pid}, expected ${pid}`);
-      }
-      t[how].restore.push(performance.now() - t0);
-      if (!existsSync(`/proc/${pid}`)) throw new Error(`restored ${pid} is not running`);
+      await way.restore(pid, img);
+      t.get(way.label).restore.push(performance.now() - t0);
+      if (!existsSync(`/proc/${pid}`)) throw new Error(`${way.label}: restored ${pid} is not running`);
       kill(pid);
       gone(pid);
     }
   }
-  const row = (how) => `${how === 'cli' ? 'command line' : 'RPC (swrk) '}  dump ${median(t[how].dump).toFixed(1)} ms   restore ${median(t[how].restore).toFixed(1)} ms`;
-  console.log(`dump + restore of a sleep, median of ${runs}:`);
-  console.log(`  ${row('cli')}`);
-  console.log(`  ${row('rpc')}`);
-  console.log(`  RPC / command line: dump ${(median(t.rpc.dump) / median(t.cli.dump)).toFixed(2)}x, restore ${(median(t.rpc.restore) / median(t.cli.restore)).toFixed(2)}x`);
+  const sum = (label) => median(t.get(label).dump) + median(t.get(label).restore);
+  console.log(`dump + restore of a sleep, wall time a caller waits, median of ${runs} (ms):`);
+  for (const way of ways) {
+    const m = t.get(way.label);
+    console.log(`  ${way.label.padEnd(22)} dump ${median(m.dump).toFixed(1).padStart(6)}   restore ${median(m.restore).toFixed(1).padStart(6)}   both ${sum(way.label).toFixed(1).padStart(6)}`);
+  }
+  const vs = (a, b) => `${(sum(a) / sum(b)).toFixed(2)}x`;
+  console.log(`  crtools service / crtools command line: ${vs('crtools service', 'crtools command line')}`);
+  if (criuRef) {
+    console.log(`  crtools service / CRIU command line: ${vs('crtools service', 'CRIU command line')} (the goal: <= 1.00x)`);
+    console.log(`  crtools service / CRIU service: ${vs('crtools service', 'CRIU service')}`);
+    console.log(`  crtools swrk / CRIU swrk: ${vs('crtools swrk', 'CRIU swrk')}`);
+  }
 } catch (e) {
   console.error(`bench/rpc: ${e.message}`);
   code = 1;
 } finally {
+  for (const c of services) c.kill('SIGTERM');
   rmSync(work, { recursive: true, force: true });
 }
 process.exit(code);

@@ -4,8 +4,8 @@
  * in service mode), so that requests of different clients never share a process, its ptrace
  * state or its descriptors.
  */
-import { chmodSync, rmSync } from 'node:fs';
-import { SeqpacketServer, seqpacketListen, type SeqpacketSocket } from '@crtools/sys';
+import { chmodSync, closeSync, rmSync } from 'node:fs';
+import { SeqpacketServer, SeqpacketSocket, seqpacketListen, seqpacketPair } from '@crtools/sys';
 
 /** CRIU's default service address (relative to the working directory). */
 export const DEFAULT_SERVICE_ADDRESS = './criu_service.socket';
@@ -62,5 +62,48 @@ function safePeer(conn: SeqpacketSocket): string {
     return `${p.pid} (uid ${p.uid})`;
   } catch {
     return '?';
+  }
+}
+
+/**
+ * The service's end of a worker started ahead of its client: the worker gets `workerFd` (to
+ * inherit, then closeWorkerEnd()), waits on it in handedConnection(), and is given the client's
+ * connection by give() (SCM_RIGHTS) or told there is none by dismiss().
+ */
+export interface SpareChannel {
+  workerFd: number;
+  closeWorkerEnd(): void;
+  give(conn: SeqpacketSocket): void;
+  dismiss(): void;
+}
+
+export function spareChannel(): SpareChannel {
+  const [mine, theirs] = seqpacketPair();
+  return {
+    workerFd: theirs.fd,
+    closeWorkerEnd: () => theirs.close(),
+    give(conn) {
+      try {
+        mine.send(Buffer.from('connection'), [conn.fd]);
+      } finally {
+        mine.close();
+      }
+    },
+    dismiss: () => mine.close(),
+  };
+}
+
+/** In the worker: the connection handed over the control descriptor, or null when none came. */
+export async function handedConnection(control: number): Promise<number | null> {
+  const ctl = new SeqpacketSocket(control);
+  try {
+    const p = await ctl.receive();
+    if (!p || p.fds.length !== 1) {
+      for (const fd of p?.fds ?? []) closeSync(fd);
+      return null;
+    }
+    return p.fds[0]!;
+  } finally {
+    ctl.close();
   }
 }

@@ -2,10 +2,12 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { defineCommand } from 'citty';
 import { ExitCode } from '@crtools/common';
-import { DEFAULT_SERVICE_ADDRESS, inheritedService, listenService, runService } from '@crtools/rpc';
+import { DEFAULT_SERVICE_ADDRESS, inheritedService, listenService, runService, spareChannel, type SpareChannel } from '@crtools/rpc';
 
 /** Set in a worker's environment: `criu swrk` then serves a service client (not its parent). */
 export const SERVICE_WORKER_ENV = 'CRTOOLS_RPC_SERVICE_WORKER';
+/** Set for a worker started ahead of its client: descriptor N brings the connection (SCM_RIGHTS). */
+export const SPARE_WORKER_ENV = 'CRTOOLS_RPC_SERVICE_SPARE';
 /** Set by `criu service -d` for the detached copy: the listening socket it inherits. */
 const LISTEN_FD_ENV = 'CRTOOLS_RPC_SERVICE_LISTEN_FD';
 
@@ -43,16 +45,35 @@ export const serviceCommand = defineCommand({
     const stop = () => ac.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // a worker is started ahead of its client (Node and crtools loaded, waiting for a
+    // connection), so that a client does not wait for a process to start
+    let spare = startSpare();
     await runService(server, {
       signal: ac.signal,
       worker: (conn) => {
-        spawn(process.execPath, [process.argv[1]!, 'swrk', '3'], {
-          stdio: ['ignore', 'ignore', 'inherit', conn.fd],
-          env: { ...process.env, [SERVICE_WORKER_ENV]: '1' },
-        });
+        const worker = spare;
+        spare = startSpare();
+        worker.give(conn);
       },
     });
+    spare.dismiss();
     rmSync(address, { force: true });
     return ExitCode.OK;
   },
 });
+
+/**
+ * A worker in service mode whose descriptor 3 is a control socket: the first message on it
+ * brings the client's connection (see swrk's SPARE_WORKER_ENV); the control socket closed
+ * without one, it exits.
+ */
+function startSpare(): SpareChannel {
+  const ch = spareChannel();
+  const child = spawn(process.execPath, [process.argv[1]!, 'swrk', '3'], {
+    stdio: ['ignore', 'ignore', 'inherit', ch.workerFd],
+    env: { ...process.env, [SERVICE_WORKER_ENV]: '1', [SPARE_WORKER_ENV]: '1' },
+  });
+  ch.closeWorkerEnd();
+  child.unref();
+  return ch;
+}

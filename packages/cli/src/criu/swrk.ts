@@ -1,8 +1,8 @@
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { serveSwrk } from '@crtools/rpc';
+import { handedConnection, serveSwrk } from '@crtools/rpc';
 import { rpcConfigReader } from './rpc-config.js';
-import { SERVICE_WORKER_ENV } from './service.js';
+import { SERVICE_WORKER_ENV, SPARE_WORKER_ENV } from './service.js';
 
 /**
  * `criu swrk FD`: serve the RPC client at the other end of the SOCK_SEQPACKET socket inherited
@@ -15,8 +15,15 @@ export const swrkCommand = defineCommand({
   },
   async run({ args }) {
     if (!/^\d+$/.test(String(args.fd))) throw new CrtoolsError('USAGE', `Usage: criu swrk <fd> (not a descriptor: ${args.fd})`, { exitCode: ExitCode.USAGE });
+    let fd: number | null = Number(args.fd);
+    // a service worker started ahead of its client: the connection comes over fd
+    if (process.env[SPARE_WORKER_ENV] === '1') {
+      delete process.env[SPARE_WORKER_ENV];
+      fd = await handedConnection(fd);
+      if (fd === null) return (process.exitCode = ExitCode.OK); // the service stopped first
+    }
     // (a worker of `criu service` serves the client that connected, not a parent of its own)
-    const code = await serveSwrk(Number(args.fd), { config: rpcConfigReader, swrk: process.env[SERVICE_WORKER_ENV] !== '1' });
+    const code = await serveSwrk(fd, { config: rpcConfigReader, swrk: process.env[SERVICE_WORKER_ENV] !== '1' });
     process.exitCode = code;
     return code;
   },
