@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
 
-# Debian packages: a C toolchain for the native parts and freestanding blobs, and Debian's criu
-# for its crit, which the tests use as a reference decoder of the image format.
+# Debian packages: a C toolchain for the native parts and freestanding blobs, Debian's criu
+# for its crit, which the tests use as a reference decoder of the image format, and runc with
+# a static busybox, for the test that runc drives crtools as its criu (test/rpc/runc.test.ts).
 need=()
-for pkg in gcc make python3 criu python3-protobuf; do
+for pkg in gcc make python3 criu python3-protobuf runc busybox-static; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

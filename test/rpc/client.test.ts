@@ -204,4 +204,16 @@ describe('criu_opts.config_file, read by the --config parser', () => {
       w.kill();
     }
   });
+
+  it('a file that does not exist sets nothing, as in CRIU (runc names /etc/criu/runc.conf in every request)', async () => {
+    const w = startWorkload('pattern', ['2']);
+    const dir = tmp('rpc-conf-none');
+    try {
+      expect(await client.dump({ imagesDir: dir, pid: w.pid, config_file: path.join(dir, 'no-such.conf'), leave_running: true })).toEqual({ restored: false });
+      expect(existsSync(path.join(dir, 'inventory.img'))).toBe(true);
+      expect(w.check(20_000)).toBe('check ok bad=0');
+    } finally {
+      w.kill();
+    }
+  });
 });

@@ -72,6 +72,8 @@ export interface CriuOptions {
   parent_img?: string;
   freeze_cgroup?: string;
   lsm_profile?: string;
+  /** --empty-ns: CLONE_NEW* bits of the namespaces created empty on restore and not dumped (CRIU takes CLONE_NEWNET only) */
+  empty_ns: number;
   external: string[];
   ext_mnt: { key: string; val: string }[];
   skip_mnt: string[];
@@ -89,7 +91,7 @@ export function defaultOptions(): CriuOptions {
     timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT,
     tcp_established: false, tcp_close: false, ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
-    weak_sysctls: false, external: [], ext_mnt: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
+    weak_sysctls: false, empty_ns: 0, external: [], ext_mnt: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
   };
 }
 
@@ -106,12 +108,17 @@ export function changedOptions(o: CriuOptions): CriuOptionName[] {
   return (Object.keys(o) as CriuOptionName[]).filter((k) => JSON.stringify(o[k]) !== JSON.stringify(d[k]));
 }
 
+/** The fields set away from their defaults that a command does not carry out (every field outside `supported`). */
+export function unsupportedOptions(o: CriuOptions, supported: readonly CriuOptionName[]): CriuOptionName[] {
+  return changedOptions(o).filter((k) => !supported.includes(k));
+}
+
 /**
  * Refuse, naming the first one, the fields set away from their defaults that `command`
  * does not carry out (every field outside `supported`).
  */
 export function refuseUnsupported(o: CriuOptions, command: string, supported: readonly CriuOptionName[]): void {
-  const off = changedOptions(o).filter((k) => !supported.includes(k));
+  const off = unsupportedOptions(o, supported);
   if (off.length) {
     throw new CrtoolsError('UNSUPPORTED_OPTION', `${command}: option ${off[0]} is not supported by crtools yet`, {
       context: { option: off[0] },

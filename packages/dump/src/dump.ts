@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
@@ -71,6 +71,38 @@ function nsInodes(pid: number): Map<string, bigint> {
   return new Map(readNamespaces(pid).map((l) => [l.name, l.ino]));
 }
 
+/** The kinds of namespace (NS_KINDS) a task lives in that are not criu's own. */
+function foreignNamespaces(pid: number, own: Map<string, bigint> = nsInodes(process.pid)): string[] {
+  const theirs = nsInodes(pid);
+  return NS_KINDS.filter((n) => theirs.get(n) !== own.get(n));
+}
+
+/**
+ * What makes a dump impossible, refused before anything is done: a tree in namespaces of its
+ * own (a container: crtools does not dump namespaces yet, and would otherwise write the tree
+ * as if it lived in criu's, with the wrong pids, mounts and network), and the options the
+ * engine does not carry out. The tree's namespaces are named first (no option could make such
+ * a tree dumpable) and the options after it, in the same refusal, so that one answer says all
+ * that is missing.
+ */
+function refuseUndumpable(o: CriuOptions, pid: number): void {
+  let foreign: string[] = [];
+  try {
+    foreign = foreignNamespaces(pid);
+  } catch {
+    // gone or unreadable: freezing the tree says so
+  }
+  if (foreign.length) {
+    const off = unsupportedOptions(o, DUMP_OPTIONS);
+    const also = off.length ? `; not supported yet either: option${off.length > 1 ? 's' : ''} ${off.join(', ')}` : '';
+    throw new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in namespaces of its own (${foreign.join(', ')}), not criu's: dumping namespaces is not supported by crtools yet (crtools issue 17)${also}`, {
+      context: { pid, namespaces: foreign.join(','), ...(off.length ? { options: off.join(',') } : {}) },
+      exitCode: ExitCode.UNSUPPORTED,
+    });
+  }
+  refuseUnsupported(o, 'dump', DUMP_OPTIONS);
+}
+
 /** kobj ids: a new id per task unless kcmp says the object is shared with an earlier task. */
 class KobjIds {
   private next = 2;
@@ -108,7 +140,6 @@ function checkSessionLeader(pid: number): void {
  */
 export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {}): Promise<DumpResult> {
   const o = criuOptions(options);
-  refuseUnsupported(o, 'dump', DUMP_OPTIONS);
   const pid = o.pid ?? 0;
   if (!Number.isInteger(pid) || pid <= 1) {
     throw new CrtoolsError('BAD_PID', `bad pid ${o.pid}: give the root of the tree with -t PID (> 1)`, { exitCode: ExitCode.USAGE });
@@ -130,6 +161,8 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
   const t0 = performance.now();
   try {
     log.info(`Dumping processes (pid: ${pid} comm: ${commOf(pid)})`);
+    // what cannot be done is refused before the tree is touched, and logged
+    refuseUndumpable(o, pid);
     if (!o.shell_job) checkSessionLeader(pid);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
@@ -264,8 +297,9 @@ async function dumpFrozen(
   const filesIds = new KobjIds(KCMP_FILES);
   const fsIds = new KobjIds(KCMP_FS);
   const sighandIds = new KobjIds(KCMP_SIGHAND);
-  const root = tasks[0]!.pid;
-  const rootNs = nsInodes(root);
+  // every task in criu's own namespaces (the root was checked before the freeze; a task may have
+  // moved since, or live in a namespace of its own below the root)
+  const ownNs = nsInodes(process.pid);
   const nsIds: Entry = {};
   NS_KINDS.forEach((n, i) => (nsIds[`${n}_ns_id`] = i + 1));
   const nextPagesId = createPagesIdAllocator();
@@ -293,12 +327,12 @@ async function dumpFrozen(
       pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: [pid] });
       continue;
     }
-    const taskNs = nsInodes(pid);
-    NS_KINDS.forEach((n) => {
-      if (taskNs.get(n) !== rootNs.get(n)) {
-        throw new CrtoolsError('UNSUPPORTED_NS', `task ${pid}: lives in another ${n} namespace than the root task; nested namespaces are not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
-      }
-    });
+    const foreign = foreignNamespaces(pid, ownNs);
+    if (foreign.length) {
+      throw new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in namespaces of its own (${foreign.join(', ')}), not criu's: dumping namespaces is not supported by crtools yet (crtools issue 17)`, {
+        context: { pid, namespaces: foreign.join(',') }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);

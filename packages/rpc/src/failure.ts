@@ -4,12 +4,13 @@
  * behind the failure when there is one (EBADRQC for options refused, as CRIU).
  */
 import { readFileSync, statSync } from 'node:fs';
-import { isCrtoolsError } from '@crtools/common';
+import { CriuLog, ExitCode, isCrtoolsError } from '@crtools/common';
 
 export const EBADRQC = 56;
 const EPERM = 1;
 const ESRCH = 3;
 const EEXIST = 17;
+const EOPNOTSUPP = 95;
 export const ECHILD = 10;
 
 /** Where a log ends now (0 when there is none): a request's own lines come after it. */
@@ -38,6 +39,26 @@ export function firstLogError(logPath: string | undefined, from = 0): string | u
   return undefined;
 }
 
+/**
+ * Write a request's failure into its log as an `Error (rpc): ...` line, for the failures no
+ * engine logged (an option refused, a client not allowed): as CRIU, whose log tells every
+ * refusal, so that a client which shows only the log (runc 1.1 prints its path) says why.
+ */
+export function logFailure(logPath: string, logLevel: number, e: unknown): void {
+  try {
+    const log = new CriuLog(logLevel, logPath);
+    log.error('rpc', e instanceof Error ? e.message : String(e));
+    log.close();
+  } catch {
+    // a log that cannot be written: the answer still carries the message
+  }
+}
+
+/** logFailure, unless the request's log already has an error line from `from` on (the engine's). */
+export function logFailureOnce(logPath: string | undefined, logLevel: number, from: number, e: unknown): void {
+  if (logPath !== undefined && firstLogError(logPath, from) === undefined) logFailure(logPath, logLevel, e);
+}
+
 /** The errno behind an error, searched through its causes (Node's errors carry it negative). */
 function errnoOf(e: unknown): number | undefined {
   for (let c = e, depth = 0; c && depth < 8; c = (c as { cause?: unknown }).cause, depth++) {
@@ -59,6 +80,8 @@ export function failureFields(e: unknown, log?: { path?: string; from: number })
     else if (e.code === 'BAD_PID' || e.code === 'TASK_GONE' || e.code === 'NO_SUCH_TASK') cr_errno = ESRCH;
     else if (e.code === 'RESTORE_PID_IN_USE') cr_errno = EEXIST;
     else if (e.code === 'RPC_ACCESS_DENIED') cr_errno = EPERM;
+    // what crtools does not carry out yet (namespaces, ttys, ...): the errno says so
+    else if (e.exitCode === ExitCode.UNSUPPORTED) cr_errno = EOPNOTSUPP;
   }
   cr_errno ??= errnoOf(e);
   return cr_errno === undefined ? { cr_errmsg } : { cr_errmsg, cr_errno };

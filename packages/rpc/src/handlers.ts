@@ -10,7 +10,7 @@ import { dump } from '@crtools/dump';
 import { judge, loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { restore, waitRoot } from '@crtools/restorer';
 import { checkDirAccess, checkDumpAccess, checkRestoreAccess, needsAccessCheck, type Peer } from './access.js';
-import { EBADRQC, ECHILD, failureFields, logEnd } from './failure.js';
+import { EBADRQC, ECHILD, failureFields, logEnd, logFailure, logFailureOnce } from './failure.js';
 import { mapOptions, type ConfigReader, type MapContext, type MappedOptions } from './options.js';
 import type { CriuFeatures, CriuReq, CriuResp } from './protocol.js';
 
@@ -69,7 +69,7 @@ export function handleFeatureCheck(req: CriuReq): CriuResp {
 export function handleCheck(req: CriuReq, ctx: HandlerContext): CriuResp {
   let mapped: MappedOptions | undefined;
   try {
-    mapped = mapOptions(req.opts, { command: 'check', peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config });
+    mapped = mapOptions(req.opts, { command: 'check', peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config, logFailure });
     const o = mapped.options;
     const log = new CriuLog(o.log_level ?? 2, mapped.logPath, ctx.stderr);
     try {
@@ -126,11 +126,13 @@ async function operation(
   let mapped: MappedOptions | undefined;
   let from = 0;
   try {
-    mapped = mapOptions(req.opts, { command, peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config });
+    mapped = mapOptions(req.opts, { command, peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config, logFailure });
     from = logEnd(mapped.logPath);
     return await run(mapped);
   } catch (e) {
-    return { type, success: false, ...failed, ...failureFields(e, { path: mapped?.logPath, from }) };
+    const failure = failureFields(e, { path: mapped?.logPath, from });
+    logFailureOnce(mapped?.logPath, mapped?.options.log_level ?? 2, from, e);
+    return { type, success: false, ...failed, ...failure };
   } finally {
     mapped?.release();
   }

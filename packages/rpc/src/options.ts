@@ -22,8 +22,11 @@ const MAPPED = new Set<string>([
 const PASSED = new Set<string>([
   'ext_unix_sk', 'tcp_established', 'evasive_devices', 'root', 'parent_img', 'track_mem', 'auto_dedup', 'link_remap',
   'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
-  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile',
+  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns',
 ]);
+
+/** CLONE_NEWNET: the one namespace CRIU lets a client ask to be left empty (empty_ns). */
+const CLONE_NEWNET = 0x40000000;
 
 /** rpc.proto's declared defaults that are not the type's zero (a field sent with one of these is "not set"). */
 const PROTO_DEFAULTS: Record<string, unknown> = {
@@ -58,6 +61,11 @@ export interface MapContext {
   /** criu swrk: rst_sibling and inherit_fd are allowed (not in criu service) */
   swrk: boolean;
   config?: ConfigReader;
+  /**
+   * Told of a failure once the request's log is known (its directory still open), to write it
+   * there as CRIU logs what it refuses: a client that reads only the log (runc) learns why.
+   */
+  logFailure?: (logPath: string, logLevel: number, e: unknown) => void;
 }
 
 /** What a request runs with: the options, where its log goes, and the descriptors to close after. */
@@ -85,25 +93,44 @@ function reopenDir(peerPid: number, fd: number, field: string, held: number[]): 
   return `/proc/${process.pid}/fd/${mine}`;
 }
 
-/** criu_opts → CriuOptions for one request (throws RPC_BAD_OPTION / RPC_UNSUPPORTED_OPTION naming the field). */
+/**
+ * criu_opts → CriuOptions for one request (throws RPC_BAD_OPTION / RPC_UNSUPPORTED_OPTION naming
+ * the field). As CRIU: the configuration file, the directories and the log first, then the
+ * rest; a failure from the log on is told to ctx.logFailure.
+ */
 export function mapOptions(opts: CriuOpts | undefined, ctx: MapContext): MappedOptions {
-  const off = unsupportedFields(opts);
-  if (off.length) {
-    throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', `RPC option ${off[0]} is not supported by crtools yet`, { exitCode: ExitCode.UNSUPPORTED, context: { option: off[0] } });
-  }
   const held: number[] = [];
   const release = () => {
     for (const fd of held.splice(0)) closeSync(fd);
   };
+  const r = opts ?? ({ images_dir_fd: -1 } as CriuOpts);
+  let log: Place['log'];
   try {
-    return { ...mapWith(opts ?? ({ images_dir_fd: -1 } as CriuOpts), ctx, held), release };
+    const place = mapPlace(r, ctx, held);
+    log = place.log;
+    const off = unsupportedFields(opts);
+    if (off.length) {
+      throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', `RPC option ${off[0]} is not supported by crtools yet`, { exitCode: ExitCode.UNSUPPORTED, context: { option: off[0] } });
+    }
+    return { options: mapRest(r, ctx, place), logPath: log?.path, release };
   } catch (e) {
+    if (log) ctx.logFailure?.(log.path, log.level, e);
     release();
     throw e;
   }
 }
 
-function mapWith(r: CriuOpts, ctx: MapContext, held: number[]): Omit<MappedOptions, 'release'> {
+/** Where a request's images, work and log go, and what its configuration file says. */
+interface Place {
+  /** the options of the configuration file (they win over the request's) */
+  conf: Partial<CriuOptions>;
+  /** images_dir, work_dir, log_file, log_level */
+  options: Partial<CriuOptions>;
+  /** the log file, when the request has one */
+  log?: { path: string; level: number };
+}
+
+function mapPlace(r: CriuOpts, ctx: MapContext, held: number[]): Place {
   const o: Partial<CriuOptions> = {};
   // the options a configuration file gives win over the request's (CRIU: "the RPC configuration
   // file overwrites RPC settings"), images and work directory and log file included
@@ -129,10 +156,14 @@ function mapWith(r: CriuOpts, ctx: MapContext, held: number[]): Omit<MappedOptio
   }
   if (logFile === undefined && !r.log_to_stderr && ctx.command !== 'check') logFile = 'criu.log';
   if (logFile !== undefined) o.log_file = logFile;
-  o.log_level = r.log_level ?? 2;
+  o.log_level = conf.log_level ?? r.log_level ?? 2;
   const dir = workDir ?? imagesDir;
-  const logPath = logFile !== undefined && dir !== undefined ? path.resolve(dir, logFile) : undefined;
+  const log = logFile !== undefined && dir !== undefined ? { path: path.resolve(dir, logFile), level: o.log_level } : undefined;
+  return { conf, options: o, ...(log ? { log } : {}) };
+}
 
+function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOptions> {
+  const o: Partial<CriuOptions> = { ...place.options };
   if (ctx.command === 'dump') {
     // CRIU's self-dump (no pid: the client dumps itself) needs the client's own socket to us
     // dumped and restored: not carried out
@@ -154,6 +185,10 @@ function mapWith(r: CriuOpts, ctx: MapContext, held: number[]): Omit<MappedOptio
     if (!ctx.swrk) throw badRequest('inherit_fd', 'only criu swrk inherits descriptors from its client');
     o.inherit_fd = r.inherit_fd.map((x) => ({ key: x.key, fd: x.fd }));
   }
+  if (r.empty_ns !== undefined && r.empty_ns & ~CLONE_NEWNET) {
+    // (as CRIU: only the network namespace can be asked to be left empty)
+    throw badRequest('empty_ns', `0x${r.empty_ns.toString(16)}: only CLONE_NEWNET (0x${CLONE_NEWNET.toString(16)}) can be left empty`);
+  }
   if (r.cpu_cap !== undefined && r.cpu_cap !== 0xffffffff) {
     const bits = r.cpu_cap & (CPU_CAP.FPU | CPU_CAP.CPU | CPU_CAP.INS | CPU_CAP.IMAGE);
     o.cpu_cap = r.cpu_cap === 0 ? CPU_CAP.NONE : bits || CPU_CAP_DEFAULT;
@@ -169,9 +204,9 @@ function mapWith(r: CriuOpts, ctx: MapContext, held: number[]): Omit<MappedOptio
     out[k] = k === 'ext_mnt' ? (v as { key: string; val: string }[]).map((m) => ({ key: m.key, val: m.val })) : v;
   }
   // the configuration file's remaining options last: they win
-  const { images_dir: _i, work_dir: _w, log_file: _l, ...rest } = conf;
+  const { images_dir: _i, work_dir: _w, log_file: _l, ...rest } = place.conf;
   Object.assign(o, rest);
-  return { options: o, logPath };
+  return o;
 }
 
 function readConfig(file: string, ctx: MapContext): Partial<CriuOptions> {

@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, realpathSync, constants as fsc } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, realpathSync, constants as fsc } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -92,4 +92,50 @@ describe('criu_opts → CriuOptions', () => {
     expect(m.options).toMatchObject({ log_level: 4, log_file: 'from-conf.log', leave_running: true });
     expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, config_file: '/etc/x.conf' }, dump)).toThrow(/^config_file:/);
   });
+
+  // what runc 1.1.5 (Debian 12) sends for `runc checkpoint` of a busybox container, as traced
+  const runcDump = (fd: number): CriuOpts => ({
+    images_dir_fd: fd, pid: 4242, leave_running: false, ext_unix_sk: false, tcp_established: false, shell_job: false, file_locks: false,
+    log_level: 4, log_file: 'dump.log', notify_scripts: true, root: '/run/bundle/rootfs', auto_dedup: false,
+    ext_mnt: [{ key: '/sys/fs/cgroup/cpu', val: '/sys/fs/cgroup/cpu' }, { key: '/proc/keys', val: '/dev/null' }],
+    manage_cgroups: true, empty_ns: 0x40000000, freeze_cgroup: '/sys/fs/cgroup/freezer/c1', lazy_pages: false, orphan_pts_master: true,
+    config_file: '/etc/criu/runc.conf',
+  });
+
+  it("runc's DUMP request: every field it sets is mapped, or passed to the engine under its name (which refuses it by name)", () =>
+    withDir((dir, fd) => {
+      const m = mapOptions(runcDump(fd), { ...dump, config: () => ({}) });
+      try {
+        expect(m.options).toMatchObject({
+          pid: 4242, log_level: 4, log_file: 'dump.log', notify_scripts: true, root: '/run/bundle/rootfs', manage_cgroups: true, empty_ns: 0x40000000,
+          freeze_cgroup: '/sys/fs/cgroup/freezer/c1', orphan_pts_master: true, ext_mnt: [{ key: '/sys/fs/cgroup/cpu', val: '/sys/fs/cgroup/cpu' }, { key: '/proc/keys', val: '/dev/null' }],
+        });
+        expect(realpathSync(m.options.images_dir!)).toBe(realpathSync(dir));
+        expect(m.logPath).toBe(path.join(m.options.images_dir!, 'dump.log'));
+      } finally {
+        m.release();
+      }
+    }));
+
+  it('empty_ns: only CLONE_NEWNET, as CRIU', () => {
+    expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, empty_ns: 0x40000000 | 0x20000000 }, dump)).toThrow(expect.objectContaining({
+      code: 'RPC_BAD_OPTION', message: 'empty_ns: 0x60000000: only CLONE_NEWNET (0x40000000) can be left empty',
+    }));
+  });
+
+  it('a refusal once the log is known is told to logFailure (the directory still open), one before it is not', () =>
+    withDir((dir, fd) => {
+      const told: string[] = [];
+      const logFailure = (logPath: string, level: number, e: unknown) => {
+        told.push(`${level} ${(e as Error).message}`);
+        expect(path.basename(logPath)).toBe('dump.log');
+        expect(realpathSync(path.dirname(logPath))).toBe(realpathSync(dir)); // reachable while told
+      };
+      expect(() => mapOptions({ ...runcDump(fd), network_lock: 'SKIP' }, { ...dump, config: () => ({}), logFailure })).toThrow(/^RPC option network_lock/);
+      expect(() => mapOptions({ ...runcDump(fd), empty_ns: 1 }, { ...dump, config: () => ({}), logFailure })).toThrow(/^empty_ns:/);
+      expect(told).toEqual(['4 RPC option network_lock is not supported by crtools yet', '4 empty_ns: 0x1: only CLONE_NEWNET (0x40000000) can be left empty']);
+      expect(() => mapOptions({ images_dir_fd: -1, pid: 9, network_lock: 'SKIP' }, { ...dump, logFailure })).toThrow(/neither images_dir_fd nor images_dir/);
+      expect(told).toHaveLength(2);
+      expect(() => readFileSync(path.join(dir, 'dump.log'))).toThrow(); // mapOptions itself writes nothing
+    }));
 });

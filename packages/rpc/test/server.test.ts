@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { seqpacketPair, type SeqpacketSocket } from '@crtools/sys';
 import { decodeResponse, encodeRequest, serveConnection, type CriuReq, type CriuResp } from '../src/index.js';
@@ -73,11 +76,22 @@ describe('serveConnection', () => {
     await closeAll(c);
   });
 
-  it('RESTORE that fails answers pid -1 and the reason', async () => {
+  it('RESTORE that fails answers pid -1 and the reason, also written in its log (the engine refused before it had one)', async () => {
     const c = connection();
-    const r = await c.ask({ type: 'RESTORE', opts: { images_dir_fd: -1, images_dir: '/tmp', rst_sibling: true, lazy_pages: true } });
+    const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-server-'));
+    const r = await c.ask({ type: 'RESTORE', opts: { images_dir_fd: -1, images_dir: dir, rst_sibling: true, lazy_pages: true } });
     expect(r).toMatchObject({ type: 'RESTORE', success: false, restore: { pid: -1 } });
-    expect(r.cr_errmsg).toMatch(/lazy_pages/);
+    expect(r.cr_errmsg).toBe('restore: option lazy_pages is not supported by crtools yet');
+    expect(readFileSync(path.join(dir, 'criu.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): restore: option lazy_pages is not supported by crtools yet\n$/);
+    await closeAll(c);
+  });
+
+  it('a DUMP option refused by the RPC layer is written in the request\'s log too (runc 1.1 shows only the log)', async () => {
+    const c = connection();
+    const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-server-'));
+    const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: dir, pid: 12345, log_file: 'dump.log', log_level: 4, tcp_skip_in_flight: true } });
+    expect(r).toMatchObject({ type: 'DUMP', success: false, cr_errno: 56, cr_errmsg: 'RPC option tcp_skip_in_flight is not supported by crtools yet' });
+    expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): RPC option tcp_skip_in_flight is not supported by crtools yet\n$/);
     await closeAll(c);
   });
 

@@ -27,6 +27,7 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   external: S(17), 'freeze-cgroup': S(17), 'manage-cgroups': B(17), 'cgroup-root': S(17), 'cgroup-props': S(17), 'cgroup-props-file': S(17),
   'cgroup-dump-controller': S(17), 'cgroup-yard': S(17), 'network-lock': S(17), 'enable-fs': S(17), unprivileged: B(17), root: S(17, 'r'),
   'join-ns': S(17, 'J'), 'veth-pair': S(17), 'lsm-profile': S(17), 'lsm-mount-context': S(17), 'weak-sysctls': B(17),
+  'empty-ns': S(17), 'ext-mount-map': S(17, 'M'), 'orphan-pts-master': B(17),
 };
 
 /** The not-yet options as citty argument definitions, to add to a command's own (which win). */

@@ -2,7 +2,8 @@
  * criu_opts.config_file for the RPC server: the file read with the same parser as `--config`
  * and its options taken with the same flag definitions as `criu dump` / `criu restore`, so a
  * runc.conf means over RPC what it means on the command line. Only what the file sets is
- * returned (the server lets it override the request, as CRIU does).
+ * returned (the server lets it override the request, as CRIU does); a file that does not exist
+ * sets nothing, as in CRIU.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'citty';
@@ -24,7 +25,9 @@ function defsOf(own: Defs): Defs {
 }
 
 export const rpcConfigReader: ConfigReader = (file, command) => {
-  if (!existsSync(file)) throw new CrtoolsError('BAD_CONFIG', `configuration file ${file} does not exist`, { exitCode: ExitCode.FAILED, context: { file } });
+  // as CRIU: a configuration file the request names that does not exist sets nothing (runc
+  // names /etc/criu/runc.conf in every request, whether there is one or not)
+  if (!existsSync(file)) return {};
   const statements = parseConfig(readFileSync(file, 'utf8'), file);
   // CHECK takes only where the log goes from a file: read it as restore's flags
   const own = (command === 'dump' ? DUMP_ARGS : RESTORE_ARGS) as unknown as Defs;

@@ -1,6 +1,7 @@
+import { appendFileSync } from 'node:fs';
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { handedConnection, serveSwrk } from '@crtools/rpc';
+import { handedConnection, serveSwrk, type ServeOptions } from '@crtools/rpc';
 import { rpcConfigReader } from './rpc-config.js';
 import { SERVICE_WORKER_ENV, SPARE_WORKER_ENV } from './service.js';
 
@@ -8,6 +9,21 @@ import { SERVICE_WORKER_ENV, SPARE_WORKER_ENV } from './service.js';
  * `criu swrk FD`: serve the RPC client at the other end of the SOCK_SEQPACKET socket inherited
  * on FD (how pycriu, go-criu, runc and podman start criu). Not for people: a client starts it.
  */
+/** Set to a file: each request and answer of the connection is appended to it as a JSON line (a debug trace). */
+export const RPC_TRACE_ENV = 'CRTOOLS_RPC_TRACE';
+
+/** The trace hook for CRTOOLS_RPC_TRACE: `{ time, pid, dir, msg }` per message, 64-bit numbers as strings. */
+export function traceToFile(file: string): NonNullable<ServeOptions['trace']> {
+  return (dir, msg) => {
+    const line = JSON.stringify({ time: new Date().toISOString(), pid: process.pid, dir, msg }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    try {
+      appendFileSync(file, line + '\n');
+    } catch {
+      // a trace that cannot be written must not fail the request
+    }
+  };
+}
+
 export const swrkCommand = defineCommand({
   meta: { name: 'swrk', description: 'serve one RPC client on an inherited socket (criu swrk FD, started by RPC clients)' },
   args: {
@@ -23,7 +39,12 @@ export const swrkCommand = defineCommand({
       if (fd === null) return (process.exitCode = ExitCode.OK); // the service stopped first
     }
     // (a worker of `criu service` serves the client that connected, not a parent of its own)
-    const code = await serveSwrk(fd, { config: rpcConfigReader, swrk: process.env[SERVICE_WORKER_ENV] !== '1' });
+    const traceFile = process.env[RPC_TRACE_ENV];
+    const code = await serveSwrk(fd, {
+      config: rpcConfigReader,
+      swrk: process.env[SERVICE_WORKER_ENV] !== '1',
+      ...(traceFile ? { trace: traceToFile(traceFile) } : {}),
+    });
     process.exitCode = code;
     return code;
   },
