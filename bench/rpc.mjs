@@ -7,7 +7,7 @@
 // awaited free before the next. The figure the RPC issue sets: crtools' service against CRIU's
 // command line.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,7 +30,19 @@ const kill = (pid) => {
   }
 };
 /** a sleep that is not our child (orphaned to init at once), leading its own session */
-const startSleep = () => Number(spawnSync('sh', ['-c', 'setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).stdout.trim());
+const startSleep = () => {
+  const pid = Number(spawnSync('sh', ['-c', 'setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).stdout.trim());
+  // (the pid is known before setsid has run and exec'd sleep)
+  for (let i = 0; i < 1000; i++) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep') return pid;
+    } catch {
+      /* not yet */
+    }
+    sleepMs(2);
+  }
+  throw new Error(`sleep ${pid} did not start`);
+};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const argv = (bin, args) => (bin.endsWith('.js') ? [process.execPath, [bin, ...args]] : [bin, args]);
 

@@ -15,6 +15,14 @@ const NOBODY = 65534;
 const AS_USER = path.join(path.dirname(new URL(import.meta.url).pathname), 'as-user.mjs');
 const isRoot = process.getuid?.() === 0;
 
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 function waitFor(p: string, ms = 10_000): boolean {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -101,9 +109,14 @@ describe.skipIf(!isRoot)('criu service', () => {
     try {
       expect(alive(pid)).toBe(true);
       expect(await new CriuClient({ address: addr }).version()).toMatchObject({ major: 4 });
+      // workers wait ahead of their clients (two, each replaced when taken)
+      const spares = childrenOf(pid);
+      expect(spares.length).toBeGreaterThanOrEqual(2);
       process.kill(pid, 'SIGTERM');
       expect(waitGone(pid, 5000)).toBe(true);
       expect(existsSync(addr)).toBe(false);
+      // and none outlives the service (a rehearsing one finishes its rehearsal first)
+      for (const w of spares) expect(waitGone(w, 20_000), `spare worker ${w}`).toBe(true);
     } finally {
       killTree(pid);
     }

@@ -14,10 +14,28 @@ export interface NativeAddon<T> {
   inject(binding: T | undefined): void;
 }
 
+/** Every addon declared so far (by the modules loaded), for preloadNativeAddons. */
+const declared: NativeAddon<unknown>[] = [];
+
+/**
+ * Load now every addon the loaded modules declared (a process about to serve a request pays
+ * the loading ahead of it, e.g. a service worker waiting for its client). A missing one is
+ * left to fail on its first real use.
+ */
+export function preloadNativeAddons(): void {
+  for (const a of declared) {
+    try {
+      a.get();
+    } catch {
+      /* its first use reports it */
+    }
+  }
+}
+
 export function nativeAddon<T>(moduleUrl: string, pkg: string, name: string): NativeAddon<T> {
   let loaded: T | undefined;
   let injected: T | undefined;
-  return {
+  const addon: NativeAddon<T> = {
     get(): T {
       if (injected) return injected;
       if (loaded) return loaded;
@@ -36,6 +54,8 @@ export function nativeAddon<T>(moduleUrl: string, pkg: string, name: string): Na
       injected = binding;
     },
   };
+  declared.push(addon as NativeAddon<unknown>);
+  return addon;
 }
 
 /** How every addon reports a failed system call: the errno (positive) and the call's name. */

@@ -303,6 +303,14 @@ ${required}  return o;
 
 const shared = new Reader(Buffer.alloc(0), 0);
 
+/**
+ * Compile now the decoder of every message of the schema (each is otherwise compiled on its
+ * first use): for a process that will decode images soon and has time before (a service worker).
+ */
+export function compileDecoders(specs: Iterable<MessageSpec>): void {
+  for (const spec of specs) decoderOf(spec);
+}
+
 /** Decode buf[start, end) as one message of `spec`. Throws CodecError (pos relative to buf). */
 export function decodeMessage(spec: MessageSpec, buf: Buffer, start = 0, end = buf.length): Record<string, unknown> {
   const dec = decoderOf(spec);

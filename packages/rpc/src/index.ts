@@ -7,5 +7,5 @@ export {
   decodeRequest, decodeResponse, encodeRequest, encodeResponse, typeName,
   type RequestType, type CriuReq, type CriuResp, type CriuOpts, type CriuFeatures, type CriuNotify, type CriuVersion, type CriuDumpResp, type CriuRestoreResp,
 } from './protocol.js';
-export { listenService, inheritedService, runService, spareChannel, handedConnection, DEFAULT_SERVICE_ADDRESS, type ServiceOptions, type SpareChannel } from './service.js';
+export { listenService, inheritedService, runService, spareChannel, handedConnection, prepareWorker, rehearse, DEFAULT_SERVICE_ADDRESS, type ServiceOptions, type SpareChannel } from './service.js';
 export { needsAccessCheck, checkDumpAccess, checkRestoreAccess, checkDirAccess, type Peer } from './access.js';

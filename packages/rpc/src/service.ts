@@ -4,7 +4,15 @@
  * in service mode), so that requests of different clients never share a process, its ptrace
  * state or its descriptors.
  */
-import { chmodSync, closeSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { preloadNativeAddons } from '@crtools/common';
+import { compileDecoders, getSchema } from '@crtools/images';
+import { dump } from '@crtools/dump';
+import { loadKerndat } from '@crtools/kerndat';
+import { restore, waitRoot } from '@crtools/restorer';
 import { SeqpacketServer, SeqpacketSocket, seqpacketListen, seqpacketPair } from '@crtools/sys';
 
 /** CRIU's default service address (relative to the working directory). */
@@ -93,10 +101,85 @@ export function spareChannel(): SpareChannel {
   };
 }
 
-/** In the worker: the connection handed over the control descriptor, or null when none came. */
-export async function handedConnection(control: number): Promise<number | null> {
+/**
+ * What a request will load on first use, loaded ahead: the native addons, the image schema with
+ * its decoders compiled, and the kernel facts (a worker waiting for its client has the time;
+ * its client has not).
+ */
+export function prepareWorker(): void {
+  preloadNativeAddons();
+  compileDecoders(getSchema().messages.values());
+  try {
+    loadKerndat();
+  } catch {
+    /* the request that needs it reports it */
+  }
+}
+
+/**
+ * A rehearsal, for a worker with time before its client: a `sleep` of its own is dumped and
+ * restored once, in a private directory, then killed and reaped, so that the code a client's
+ * dump and restore run has run once (compiled and optimized by V8, every lazy part loaded).
+ * Whatever fails is left at that: the child is killed by pid, the directory removed.
+ */
+export async function rehearse(): Promise<void> {
+  if (!existsSync(REHEARSAL_SLEEP)) return;
+  const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rehearsal-'));
+  const quiet = () => undefined;
+  let pid: number | undefined;
+  let restored: number | undefined;
+  try {
+    const child = spawn(REHEARSAL_SLEEP, ['60'], { detached: true, stdio: 'ignore' });
+    // (its end may be reaped by our own waits as its tracer, never told to Node: the handle
+    // must not keep this process alive)
+    child.unref();
+    pid = child.pid;
+    if (pid === undefined) return;
+    // (spawn returns before the exec: dump the sleep, not the forked Node)
+    for (let i = 0; i < 500 && readComm(pid) !== 'sleep'; i++) await pause(2);
+    await dump({ pid, images_dir: dir, log_level: 0 }, { stderr: quiet });
+    // killed by the dump: reaped here (or by Node first), its pid free again
+    await waitRoot(pid).catch(() => undefined);
+    for (let i = 0; i < 1000 && existsSync(`/proc/${pid}`); i++) await pause(2);
+    if (existsSync(`/proc/${pid}`)) return;
+    pid = undefined;
+    restored = (await restore({ images_dir: dir, restore_detached: true, log_level: 0 }, { err: quiet })).rootPid;
+  } catch {
+    /* a rehearsal only */
+  } finally {
+    for (const p of [pid, restored]) {
+      if (p === undefined) continue;
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      await waitRoot(p).catch(() => undefined);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const REHEARSAL_SLEEP = '/bin/sleep';
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function readComm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * In the worker: the connection handed over the control descriptor, or null when none came.
+ * Before it waits, it prepares (prepareWorker) and, if asked, rehearses (rehearse).
+ */
+export async function handedConnection(control: number, opts: { rehearse?: boolean } = {}): Promise<number | null> {
   const ctl = new SeqpacketSocket(control);
   try {
+    prepareWorker();
+    if (opts.rehearse) await rehearse();
     const p = await ctl.receive();
     if (!p || p.fds.length !== 1) {
       for (const fd of p?.fds ?? []) closeSync(fd);

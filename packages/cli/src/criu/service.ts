@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { defineCommand } from 'citty';
 import { ExitCode } from '@crtools/common';
 import { DEFAULT_SERVICE_ADDRESS, inheritedService, listenService, runService, spareChannel, type SpareChannel } from '@crtools/rpc';
@@ -45,35 +46,59 @@ export const serviceCommand = defineCommand({
     const stop = () => ac.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    // a worker is started ahead of its client (Node and crtools loaded, waiting for a
-    // connection), so that a client does not wait for a process to start
-    let spare = startSpare();
+    // workers are started ahead of their clients (Node and crtools loaded, prepared and
+    // rehearsed, waiting for a connection), so that a client does not wait for a process to
+    // start: two, for a client that sends its next request at once (a restore after its
+    // dump); each one taken is replaced at once (at a low priority, see startSpare)
+    const spares: Spare[] = [];
+    const replenish = () => {
+      while (spares.length < SPARES) spares.push(startSpare());
+    };
+    replenish();
     await runService(server, {
       signal: ac.signal,
       worker: (conn) => {
-        const worker = spare;
-        spare = startSpare();
-        worker.give(conn);
+        const worker = spares.shift() ?? startSpare();
+        worker.channel.give(conn);
+        replenish();
       },
     });
-    spare.dismiss();
+    for (const s of spares.splice(0)) s.channel.dismiss();
     rmSync(address, { force: true });
     return ExitCode.OK;
   },
 });
+
+/** Workers kept waiting for clients. */
+const SPARES = 2;
+/** The nice value a spare starts at (see startSpare). */
+const SPARE_NICE = 10;
+
+interface Spare {
+  channel: SpareChannel;
+}
 
 /**
  * A worker in service mode whose descriptor 3 is a control socket: the first message on it
  * brings the client's connection (see swrk's SPARE_WORKER_ENV); the control socket closed
  * without one, it exits.
  */
-function startSpare(): SpareChannel {
-  const ch = spareChannel();
+function startSpare(): Spare {
+  const channel = spareChannel();
   const child = spawn(process.execPath, [process.argv[1]!, 'swrk', '3'], {
-    stdio: ['ignore', 'ignore', 'inherit', ch.workerFd],
+    stdio: ['ignore', 'ignore', 'inherit', channel.workerFd],
     env: { ...process.env, [SERVICE_WORKER_ENV]: '1', [SPARE_WORKER_ENV]: '1' },
   });
-  ch.closeWorkerEnd();
+  channel.closeWorkerEnd();
   child.unref();
-  return ch;
+  // it starts and prepares at a low priority, not to slow a worker serving a client meanwhile;
+  // it takes back the normal one with its connection (which needs the right to raise it: root)
+  if (child.pid !== undefined && process.getuid?.() === 0) {
+    try {
+      setPriority(child.pid, SPARE_NICE);
+    } catch {
+      /* gone already: its client will be handed to the next */
+    }
+  }
+  return { channel };
 }

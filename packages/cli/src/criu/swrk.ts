@@ -1,4 +1,5 @@
 import { appendFileSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { handedConnection, serveSwrk, type ServeOptions } from '@crtools/rpc';
@@ -35,8 +36,14 @@ export const swrkCommand = defineCommand({
     // a service worker started ahead of its client: the connection comes over fd
     if (process.env[SPARE_WORKER_ENV] === '1') {
       delete process.env[SPARE_WORKER_ENV];
-      fd = await handedConnection(fd);
+      fd = await handedConnection(fd, { rehearse: true });
       if (fd === null) return (process.exitCode = ExitCode.OK); // the service stopped first
+      // (a spare of a root service waited at a low priority: a client gets the normal one)
+      try {
+        if (getPriority() > 0) setPriority(0);
+      } catch {
+        /* not ours to raise: the service was not root and did not lower it */
+      }
     }
     // (a worker of `criu service` serves the client that connected, not a parent of its own)
     const traceFile = process.env[RPC_TRACE_ENV];
