@@ -1,4 +1,5 @@
-"""Drive a criu through Debian's pycriu (criu.criu().use_binary) and print one JSON line.
+"""Drive a criu through Debian's pycriu (criu.criu().use_binary, or use_sk for a CRIU given as
+sk:PATH, a `criu service` socket) and print one JSON line.
 
   pycriu-driver.py CRIU check
   pycriu-driver.py CRIU version
@@ -19,7 +20,10 @@ import pycriu.rpc_pb2 as rpc
 def main():
     binary, action = sys.argv[1], sys.argv[2]
     c = pycriu.criu()
-    c.use_binary(binary)
+    if binary.startswith("sk:"):
+        c.use_sk(binary[3:])
+    else:
+        c.use_binary(binary)
     out = {"ok": True}
     try:
         if action == "check":

@@ -4,12 +4,12 @@
  * with rst_sibling: the root a child of the client), the workload's verdict after each.
  * Every process is cleaned up by pid.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { criuBin } from '../lib/paths.js';
-import { killAllStarted, killTree, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
+import { killAllStarted, killTree, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 const DRIVER = path.join(path.dirname(new URL(import.meta.url).pathname), 'pycriu-driver.py');
@@ -18,7 +18,12 @@ const havePycriu = spawnSync(PYTHON, ['-c', 'import pycriu.criu, pycriu.rpc_pb2'
 afterAll(() => killAllStarted());
 
 function pycriu(...args: string[]): Record<string, any> {
-  const r = spawnSync(PYTHON, [DRIVER, criuBin, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return pycriuOf(criuBin, ...args);
+}
+
+/** pycriu against `criu` (a binary, or sk:PATH for a service socket) */
+function pycriuOf(criu: string, ...args: string[]): Record<string, any> {
+  const r = spawnSync(PYTHON, [DRIVER, criu, ...args], { encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`pycriu driver failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -58,5 +63,32 @@ describe.skipIf(!havePycriu)("pycriu (Debian's CRIU RPC client) against criu swr
     const d = pycriu('dump', tmp('pycriu-fail'), '999999');
     expect(d.ok).toBe(false);
     expect(d.error).toMatch(/^DUMP failed: Error\(\d+\)/);
+  });
+});
+
+describe.skipIf(!havePycriu || process.getuid?.() !== 0)("pycriu in service mode (use_sk) against criu service", () => {
+  it('DUMP then RESTORE through a running service: the workload intact', () => {
+    const dir = tmp('pycriu-service');
+    chmodSync(dir, 0o755);
+    const address = path.join(dir, 'criu.sock');
+    const service = spawn(process.execPath, [criuBin, 'service', '--address', address], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const w = startWorkload('pattern', ['8']);
+    const img = tmp('pycriu-service-img');
+    try {
+      for (let i = 0; i < 500 && !existsSync(address); i++) sleep(20);
+      expect(pycriuOf(`sk:${address}`, 'version')).toEqual({ ok: true, major: 4, minor: 2 });
+      const d = pycriuOf(`sk:${address}`, 'dump', img, String(w.pid));
+      expect(d, JSON.stringify(d)).toEqual({ ok: true, restored: false });
+      expect(waitReaped(w.pid)).toBe(true);
+      const r = pycriuOf(`sk:${address}`, 'restore', img);
+      expect(r, JSON.stringify(r)).toMatchObject({ ok: true, pid: w.pid });
+      expect(w.check(20_000)).toBe('check ok bad=0');
+    } finally {
+      killTree(w.pid);
+      if (service.pid !== undefined) {
+        service.kill('SIGTERM');
+        waitGone(service.pid, 5000);
+      }
+    }
   });
 });
