@@ -280,6 +280,18 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     }
   });
 
+  it('taskstate: parent-death signal, THP disabled, a robust list of its own, a membarrier registration, rseq, a timer signalling one thread; a timer slack is refused by name', () => {
+    roundTrip('taskstate', [], (pid, st) => expect(verdict(st, pid)).toMatch(/^check ok ticks=\+\d+$/), true, undefined, [
+      { path: /\.threads\[\d+\]\.status\.SigPnd$/, why: 'the timer signals its thread every 10 ms: whether one is pending at the instant of a snapshot is chance' },
+    ]);
+    const w = startWorkload('taskstate', ['slack']);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('taskstate-slack')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toBe(`criu: task ${w.pid}: timer slack 123457 ns (PR_SET_TIMERSLACK) is not supported (a restored task has 50000 ns)\n`);
+    expect(w.check()).toMatch(/^check ok/);
+    w.kill();
+  });
+
   it('blockread: a read blocked in a pipe is restarted and gets its byte', () =>
     roundTrip('blockread', [], (pid, st) => expect(verdict(st, pid, 20_000)).toBe('check ok n=1')));
 

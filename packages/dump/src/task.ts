@@ -60,7 +60,8 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   if (stat.policy === 1 || stat.policy === 2) tc['sched_prio'] = stat.rtPriority;
   if (withMask) tc['blk_sigset'] = t.sigmask;
   tc['sas'] = { ss_sp: t.misc.sas.ss_sp, ss_size: t.misc.sas.ss_size, ss_flags: t.misc.sas.ss_flags };
-  if (state.misc.pdeathsig) tc['pdeath_sig'] = state.misc.pdeathsig;
+  // (the parent-death signal is the main thread's: clone clears it for every new thread)
+  if (!withMask && state.misc.pdeathsig) tc['pdeath_sig'] = state.misc.pdeathsig;
   tc['signals_p'] = sigQueue(t.pendingSignals);
   tc['creds'] = credsEntry(status, state.misc.securebits, state.misc.noNewPrivs);
   const seccomp = Number(status.Seccomp ?? 0);
@@ -79,12 +80,13 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
 export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[]): Map<number, Entry> {
   const out = new Map<number, Entry>();
   const main = state.threads[0]!;
+  refuseTimerSlack(pid, state.misc.timerslack, stat.policy);
   const limits = readLimits(pid).sort((a, b) => a.index - b.index);
   const it = state.itimers;
   const posix = timers.map((pt) => {
     const v = state.posixTimers.find((x) => x.id === pt.id);
     return {
-      it_id: pt.id, clock_id: pt.clockId, si_signo: pt.signo, it_sigev_notify: notifyValue(pt.notify), sival_ptr: pt.sigval,
+      it_id: pt.id, clock_id: pt.clockId, si_signo: pt.signo, it_sigev_notify: notifyValue(pt.notify, pt.notifyTarget), sival_ptr: pt.sigval,
       overrun: v?.overrun ?? 0, isec: v?.isec ?? 0n, insec: v?.insec ?? 0n, vsec: v?.vsec ?? 0n, vnsec: v?.vnsec ?? 0n,
       ...(pt.notifyTarget === 'tid' ? { notify_thread_id: pt.notifyId } : {}),
     };
@@ -106,6 +108,7 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
     sigactions: state.sigactions.map((s) => ({ sigaction: s.handler, flags: s.flags, restorer: s.restorer, mask: s.mask, compat_sigaction: false })),
     child_subreaper: state.misc.childSubreaper,
   };
+  if (state.misc.membarrier > 0) tcEntry['membarrier_registration_mask'] = state.misc.membarrier;
   if (stopSigno) tcEntry['stop_signo'] = stopSigno;
   out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false) });
   for (const t of state.threads.slice(1)) {
@@ -114,11 +117,29 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
   return out;
 }
 
-/** /proc/PID/timers' notify word ("signal", "none", "thread") as SIGEV_*. */
-function notifyValue(notify: string): number {
+/** A task's timer slack when nobody set it: 50 µs, none for a real-time task (Linux 6.7 on). */
+const TIMER_SLACK_DEFAULT = 50_000n;
+
+/**
+ * CRIU's images have no field for the timer slack (PR_SET_TIMERSLACK): a restored task has its
+ * restorer's. A task whose slack is not what it would be anyway is refused by name.
+ */
+function refuseTimerSlack(pid: number, slack: bigint, policy: number): void {
+  const rt = policy === 1 || policy === 2;
+  if (slack === TIMER_SLACK_DEFAULT || (rt && slack === 0n)) return;
+  throw new CrtoolsError('UNSUPPORTED_TASK_ATTRIBUTE', `task ${pid}: timer slack ${slack} ns (PR_SET_TIMERSLACK) is not supported (a restored task has ${TIMER_SLACK_DEFAULT} ns)`, {
+    context: { pid, attribute: 'timerslack' },
+    exitCode: ExitCode.UNSUPPORTED,
+  });
+}
+
+/**
+ * /proc/PID/timers' "notify: WORD/TARGET.ID" as sigev_notify: the word says how (signal, none),
+ * the target whom ("tid": the one thread named, SIGEV_THREAD_ID; "pid": the process).
+ */
+function notifyValue(notify: string, target: string): number {
   if (notify.includes('none')) return SIGEV.NONE;
-  if (notify.includes('thread')) return SIGEV.THREAD_ID;
-  return SIGEV.SIGNAL;
+  return target === 'tid' ? SIGEV.THREAD_ID : SIGEV.SIGNAL;
 }
 
 function devString(dev: number): string {

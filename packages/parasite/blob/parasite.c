@@ -11,6 +11,7 @@
 #define NR_timer_gettime 224
 #define NR_timer_getoverrun 225
 #define NR_get_robust_list 274
+#define NR_membarrier 324
 #define NR_vmsplice 278
 
 static inline long sys6(long nr, long a, long b, long c, long d, long e, long f) {
@@ -61,6 +62,9 @@ static long cmd_misc(struct parasite_misc_args *a) {
 	a->personality = sys(NR_personality, 0xffffffffUL, 0, 0);
 	a->brk = (uint64_t)sys(NR_brk, 0, 0, 0);
 	a->thp_disabled = prctl_get(42 /* PR_GET_THP_DISABLE */, 0);
+	/* the process's membarrier registrations (MEMBARRIER_CMD_GET_REGISTRATIONS, Linux 6.3;
+	 * a negative errno before) */
+	a->membarrier = sys(NR_membarrier, 1 << 9, 0, 0);
 	return 0;
 }
 

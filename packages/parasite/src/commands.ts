@@ -128,6 +128,8 @@ export interface MiscState {
   /** Current program break (brk(0)). */
   brk: bigint;
   thpDisabled: boolean;
+  /** membarrier registrations (MEMBARRIER_CMD_GET_REGISTRATIONS bits), or a negative errno where the kernel cannot tell */
+  membarrier: number;
 }
 
 export function dumpMisc(inf: Infection): MiscState {
@@ -143,6 +145,7 @@ export function dumpMisc(inf: Infection): MiscState {
     personality: Number(f('personality')),
     brk: f('brk'),
     thpDisabled: f('thp_disabled') > 0n,
+    membarrier: Number(f('membarrier')),
   };
 }
 

@@ -288,6 +288,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       sched_policy: th.sched?.policy ?? 0,
       sched_prio: th.sched?.prio ?? 0,
       sched_nice: BigInt(th.sched?.nice ?? 0),
+      robust_head: th.robustList?.head ?? 0n,
+      robust_len: th.robustList?.len ?? 0n,
     }));
     const uffd = uffdRunFlags(t);
     const written = writtenAreas(t);
@@ -346,6 +348,9 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       zombie: t.zombie ? t.zombie.status + 1 : 0,
       nlocks: t.locks?.length ?? 0,
       locks_off: t.locks?.length ? w.u64s(t.locks.flatMap((l) => [BigInt(l.fd), BigInt(l.flag), BigInt(l.type), l.start, l.len])) : 0,
+      pdeathsig: t.threads[0]?.pdeathsig ?? 0,
+      thp_disabled: !!t.thpDisabled,
+      membarrier: t.membarrier ?? 0,
       npatches: t.patches?.length ?? 0,
       patches_off: t.patches?.length ? w.u64s(t.patches.flatMap((p) => [p.addr, p.value])) : 0,
       dumpable: t.dumpable,

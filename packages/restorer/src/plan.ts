@@ -76,6 +76,10 @@ export interface ThreadPlan {
   blkSigset: bigint;
   sas: { sp: bigint; size: bigint; flags: number };
   clearTid: bigint;
+  /** the thread's robust futex list (set_robust_list); absent: none */
+  robustList?: { head: bigint; len: bigint };
+  /** the parent-death signal (PR_SET_PDEATHSIG); 0 or absent: none */
+  pdeathsig?: number;
   rseq?: { ptr: bigint; len: number; sig: number };
   comm?: string;
   /** signals pending on this thread only: raw 128-byte siginfo_t each, queued again as they are */
@@ -162,6 +166,10 @@ export interface TaskPlan {
   /** real, virtual, prof */
   itimers: ItimerPlan[];
   childSubreaper: boolean;
+  /** PR_SET_THP_DISABLE (mm.img thp_disabled) */
+  thpDisabled?: boolean;
+  /** membarrier registrations to make again (MEMBARRIER_CMD_REGISTER_* bits, core.img membarrier_registration_mask) */
+  membarrier?: number;
   /** process-wide pending signals: raw 128-byte siginfo_t each */
   pendingSignals?: Buffer[];
   posixTimers?: PosixTimerPlan[];

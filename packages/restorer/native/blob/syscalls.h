@@ -78,6 +78,8 @@ typedef long long s64;
 #define NR_rt_tgsigqueueinfo 297
 #define NR_prlimit64 302
 #define NR_rseq 334
+#define NR_set_robust_list 273
+#define NR_membarrier 324
 #define NR_clone3 435
 #define NR_close_range 436
 
@@ -101,6 +103,8 @@ typedef long long s64;
 #define PR_SET_NAME 15
 #define PR_SET_DUMPABLE 4
 #define PR_SET_CHILD_SUBREAPER 36
+#define PR_SET_PDEATHSIG 1
+#define PR_SET_THP_DISABLE 41
 #define PR_SET_MM 35
 #define PR_SET_MM_MAP 14
 #define PR_TIMER_CREATE_RESTORE_IDS 77

@@ -35,6 +35,13 @@ void restore_task_misc(struct ctx *c)
 	}
 	if (t->child_subreaper)
 		chk(c, S5(NR_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	set_step(c, STEP_MISC);
+	if (t->thp_disabled)
+		chk(c, S5(NR_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0), 1);
+	/* membarrier registrations of the process: each recorded bit is its register command */
+	for (i = 0; i < 32; i++)
+		if (t->membarrier & (1ULL << i))
+			chk(c, S3(NR_membarrier, 1ULL << i, 0, 0), 100 + i);
 }
 
 /* the kernel's struct sigevent: value, signo, notify, then the target tid (64 bytes in all) */
@@ -185,5 +192,10 @@ void restore_creds(struct ctx *c)
 			chk(c, S5(NR_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0), 5);
 		if (t->no_new_privs)
 			chk(c, S5(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 6);
+	}
+	/* the parent-death signal last: a change of the effective or fs ids above clears it */
+	if (t->pdeathsig) {
+		set_step(c, STEP_MISC);
+		chk(c, S5(NR_prctl, PR_SET_PDEATHSIG, t->pdeathsig, 0, 0, 0), 2);
 	}
 }

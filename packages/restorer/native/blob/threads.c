@@ -139,6 +139,8 @@ void thread_final(struct ctx *c, u64 ti)
 	if (th->gs_base)
 		chk(c, S2(NR_arch_prctl, ARCH_SET_GS, th->gs_base), th->tid);
 	S1(NR_set_tid_address, th->clear_tid);
+	if (th->robust_len)
+		chk(c, S2(NR_set_robust_list, th->robust_head, th->robust_len), th->tid);
 	set_step(c, STEP_RSEQ);
 	if (th->rseq_ptr)
 		chk(c, S4(NR_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig), th->tid);

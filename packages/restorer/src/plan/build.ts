@@ -180,6 +180,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       },
       itimers: [itimer(tm.real), itimer(tm.virt), itimer(tm.prof)],
       childSubreaper: !!tc.child_subreaper,
+      ...(mm.thp_disabled ? { thpDisabled: true } : {}),
+      ...(tc.membarrier_registration_mask ? { membarrier: Number(tc.membarrier_registration_mask) } : {}),
       pendingSignals: processSignals,
       posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
       oomScoreAdj: oomFrom(tc.oom_score_adj, corePath),

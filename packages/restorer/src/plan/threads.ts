@@ -82,6 +82,8 @@ export function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, pa
     blkSigset: big(tc?.blk_sigset ?? leaderTc?.blk_sigset ?? 0n),
     sas: { sp: big(sas?.ss_sp), size: big(sas?.ss_size), flags: sas?.ss_flags ?? 2 },
     clearTid: big(ti.clear_tid_addr),
+    ...(big(tc?.futex_rla_len) !== 0n ? { robustList: { head: big(tc?.futex_rla), len: big(tc?.futex_rla_len) } } : {}),
+    ...(tc?.pdeath_sig ? { pdeathsig: Number(tc.pdeath_sig) } : {}),
     rseq: rseq && big(rseq.rseq_abi_pointer) !== 0n ? { ptr: big(rseq.rseq_abi_pointer), len: rseq.rseq_abi_size, sig: rseq.signature } : undefined,
     comm: tc?.comm ?? leaderTc?.comm,
     pendingSignals: sigQueue(tc?.signals_p, path),
