@@ -280,7 +280,7 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     }
   });
 
-  it('taskstate: parent-death signal, THP disabled, a robust list of its own, a membarrier registration, rseq, a timer signalling one thread; a timer slack is refused by name', () => {
+  it('taskstate: parent-death signal, THP disabled, a robust list of its own, a membarrier registration, rseq, a timer signalling one thread, the audit login uid; a timer slack is refused by name', () => {
     roundTrip('taskstate', [], (pid, st) => expect(verdict(st, pid)).toMatch(/^check ok ticks=\+\d+$/), true, undefined, [
       { path: /\.threads\[\d+\]\.status\.SigPnd$/, why: 'the timer signals its thread every 10 ms: whether one is pending at the instant of a snapshot is chance' },
     ]);

@@ -2,7 +2,8 @@
  * the parent-death signal (SIGURG), THP disabled, the main thread's
  * robust futex list at a head of its own, rseq as glibc registered it, a membarrier
  * registration (private expedited), and a POSIX timer that signals one thread by its tid
- * (SIGEV_THREAD_ID, SIGRTMIN+2, every 10 ms); with "slack", a timer slack of 123457 ns
+ * (SIGEV_THREAD_ID, SIGRTMIN+2, every 10 ms), the audit login uid 4242 where it may set it;
+ * with "slack", a timer slack of 123457 ns
  * (which CRIU's images cannot carry). "ready pid=N tid=T rseq=R". On SIGUSR1 each is checked:
  * "check ok ticks=+K" or "check bad what=NAME,NAME...". */
 #define _GNU_SOURCE
@@ -49,6 +50,12 @@ int main(int argc, char **argv) {
 	wl_detach(argv[argc - 1]);
 	if (prctl(PR_SET_PDEATHSIG, SIGURG) || prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0)) { wl_say("error prctl"); return 1; }
 	if (slack && prctl(PR_SET_TIMERSLACK, 123457)) { wl_say("error slack"); return 1; }
+	/* an audit login uid, where this task may set it (root, a kernel with audit) */
+	int luid = open("/proc/self/loginuid", O_WRONLY);
+	if (luid >= 0) {
+		if (write(luid, "4242", 4) != 4) { close(luid); luid = -1; }
+		else close(luid);
+	}
 	if (syscall(SYS_set_robust_list, &head, sizeof head)) { wl_say("error robust"); return 1; }
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0)) { wl_say("error membarrier"); return 1; }
 	int rseq_at_start = rseq_registered();
@@ -77,7 +84,7 @@ int main(int argc, char **argv) {
 	if (timer_settime(t, 0, &its, 0)) { wl_say("error settime"); return 1; }
 
 	wl_handle_usr1();
-	wl_say("ready pid=%d tid=%d rseq=%d", (int)getpid(), (int)worker_tid, rseq_at_start);
+	wl_say("ready pid=%d tid=%d rseq=%d loginuid=%d", (int)getpid(), (int)worker_tid, rseq_at_start, luid >= 0);
 	for (;;) {
 		wl_wait_check();
 		char bad[256] = "";
@@ -95,6 +102,12 @@ int main(int argc, char **argv) {
 		if (syscall(SYS_get_robust_list, 0, &h, &len) || h != &head || len != sizeof head) BAD("robust-list");
 		if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)) BAD("membarrier");
 		if (rseq_registered() != rseq_at_start) BAD("rseq");
+		if (luid >= 0) {
+			char lb[16] = "";
+			int f = open("/proc/self/loginuid", O_RDONLY);
+			if (f < 0 || read(f, lb, sizeof lb - 1) <= 0 || strcmp(lb, "4242")) BAD("loginuid");
+			if (f >= 0) close(f);
+		}
 		if (wrong_thread) BAD("timer-thread");
 		if (got < 5) BAD("timer-ticks");
 		if (*bad) wl_say("check bad what=%s", bad);

@@ -25,6 +25,10 @@ export const EXPECTED_CHANGES: ExpectedChange[] = [
     why: 'PF_FORKNOEXEC (the task was forked and has not called exec since: true of every restored task) and PF_SUPERPRIV (it has used a capability: the restore did, on its behalf) are history the kernel keeps, not state the program set; the other bits must be equal',
     keep: (v) => (typeof v === 'string' && /^\d+$/.test(v) ? BigInt(v) & ~(PF_FORKNOEXEC | PF_SUPERPRIV) : v),
   },
+  {
+    path: /^tasks\[\d+\]\.sessionid$/,
+    why: "the audit session id is the kernel's to number, no program can set it: a restored task has its restorer's, or a new one where its login uid had to be set again",
+  },
 ];
 
 /**

@@ -349,6 +349,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       nlocks: t.locks?.length ?? 0,
       locks_off: t.locks?.length ? w.u64s(t.locks.flatMap((l) => [BigInt(l.fd), BigInt(l.flag), BigInt(l.type), l.start, l.len])) : 0,
       pdeathsig: t.threads[0]?.pdeathsig ?? 0,
+      has_loginuid: t.loginuid !== undefined,
+      loginuid: t.loginuid ?? 0,
       thp_disabled: !!t.thpDisabled,
       membarrier: t.membarrier ?? 0,
       npatches: t.patches?.length ?? 0,

@@ -4,7 +4,7 @@
  * every process this restore started.
  */
 import { existsSync } from 'node:fs';
-import { readStat } from '@crtools/procfs';
+import { readLoginuid, readStat } from '@crtools/procfs';
 import { xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -192,11 +192,27 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
 
 const O_RDWR = 2;
 
-async function launchTree(plan: RestorePlan, native: RestorerNative, opts: RestoreTreeOptions): Promise<RestoredTree> {
+/**
+ * The tasks inherit the launcher's audit login uid: only a task whose recorded one differs
+ * keeps it in the plan, to be set (setting it starts a new audit session, so not needlessly).
+ * Without an audit login uid here (no CONFIG_AUDIT), none is set.
+ */
+function loginuidsToSet(plan: RestorePlan): RestorePlan {
+  let own: number | undefined;
+  try {
+    own = readLoginuid(process.pid);
+  } catch {
+    own = undefined;
+  }
+  return { ...plan, tasks: plan.tasks.map((t) => (t.loginuid === undefined || own === undefined || t.loginuid === own ? { ...t, loginuid: undefined } : t)) };
+}
+
+async function launchTree(given: RestorePlan, native: RestorerNative, opts: RestoreTreeOptions): Promise<RestoredTree> {
   const log = opts.logger ?? silentLogger;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const blob = loadBlob();
   const specials = currentSpecials();
+  const plan = loginuidsToSet(given);
   const { w, fdBase } = encodeBody(plan, specials);
   const lay = regionLayout(blob.length, w.size, plan, specials);
 

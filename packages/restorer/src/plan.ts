@@ -166,6 +166,11 @@ export interface TaskPlan {
   /** real, virtual, prof */
   itimers: ItimerPlan[];
   childSubreaper: boolean;
+  /**
+   * the audit login uid (core.img loginuid; 4294967295: unset); the launcher sets it only where
+   * it differs from its own, which the task inherits
+   */
+  loginuid?: number;
   /** PR_SET_THP_DISABLE (mm.img thp_disabled) */
   thpDisabled?: boolean;
   /** membarrier registrations to make again (MEMBARRIER_CMD_REGISTER_* bits, core.img membarrier_registration_mask) */

@@ -147,6 +147,21 @@ void restore_sched_oom(struct ctx *c)
 		chk(c, S3(NR_write, fd, p, n), (u64)v);
 		S1(NR_close, fd);
 	}
+	/* the audit login uid, where it is not the one inherited (needs CAP_AUDIT_CONTROL once set) */
+	if (c->t->has_loginuid) {
+		char buf[16], *p = buf + sizeof(buf);
+		u64 u = c->t->loginuid & 0xffffffffULL;
+		long fd, n;
+		set_step(c, STEP_MISC);
+		do {
+			*--p = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		n = buf + sizeof(buf) - p;
+		fd = chk(c, xopen("/proc/self/loginuid", O_WRONLY), 3);
+		chk(c, S3(NR_write, fd, p, n), 4);
+		S1(NR_close, fd);
+	}
 }
 
 void restore_creds(struct ctx *c)

@@ -180,6 +180,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       },
       itimers: [itimer(tm.real), itimer(tm.virt), itimer(tm.prof)],
       childSubreaper: !!tc.child_subreaper,
+      ...(tc.loginuid !== undefined ? { loginuid: Number(tc.loginuid) } : {}),
       ...(mm.thp_disabled ? { thpDisabled: true } : {}),
       ...(tc.membarrier_registration_mask ? { membarrier: Number(tc.membarrier_registration_mask) } : {}),
       pendingSignals: processSignals,
