@@ -89,6 +89,22 @@ function vmaKind(v: VmaPlan): bigint {
  * in this order and claim the pieces through the task's status record.
  */
 export function uffdRunFlags(t: TaskPlan): boolean[] {
+  return uffdLayout(t).runs;
+}
+
+/** Per task (the encoder and the launcher's copy helper both ask): which runs, which areas. */
+const uffdLayouts = new WeakMap<TaskPlan, { runs: boolean[]; areas: VmaPlan[] }>();
+
+function uffdLayout(t: TaskPlan): { runs: boolean[]; areas: VmaPlan[] } {
+  let l = uffdLayouts.get(t);
+  if (!l) {
+    l = computeUffdLayout(t);
+    uffdLayouts.set(t, l);
+  }
+  return l;
+}
+
+function computeUffdLayout(t: TaskPlan): { runs: boolean[]; areas: VmaPlan[] } {
   const anon = t.vmas.filter((v) => v.kind === 'anon').sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const covered = (start: bigint, end: bigint): boolean => {
     let at = start;
@@ -103,7 +119,7 @@ export function uffdRunFlags(t: TaskPlan): boolean[] {
   const flags = t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && covered(r.vaddr, r.vaddr + r.npages * PAGE));
   // an area is registered whole (uffdAreas): every run in it goes through userfaultfd then
   const areas = uffdAreas(t, flags);
-  return t.pages.map((r, k) => flags[k] || areas.some((v) => v.start <= r.vaddr && r.vaddr < v.end));
+  return { runs: t.pages.map((r, k) => flags[k] || areas.some((v) => v.start <= r.vaddr && r.vaddr < v.end)), areas };
 }
 
 /**
@@ -291,9 +307,9 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       robust_head: th.robustList?.head ?? 0n,
       robust_len: th.robustList?.len ?? 0n,
     }));
-    const uffd = uffdRunFlags(t);
+    const { runs: uffd, areas } = uffdLayout(t);
     const written = writtenAreas(t);
-    const registered = new Set(uffdAreas(t, uffd));
+    const registered = new Set(areas);
     const vmas = t.vmas.map((v, k) => ({
       start: v.start,
       end: v.end,
