@@ -113,6 +113,14 @@ function readFileFromOffset(fd: number, first: number): string {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+function cmdlineOf(pid: number): string | undefined {
+  try {
+    return readCmdline(pid).join('\0');
+  } catch {
+    return undefined;
+  }
+}
+
 function defaultIsKerndatWriter(argv: string[]): boolean {
   return argv.slice(0, 2).some((a) => /^kerndat(\.js)?$/.test(basename(a)));
 }
@@ -165,7 +173,16 @@ export function readKerndatFromDescriptor(opts: DescriptorDocOptions = {}): stri
   if (head === undefined && pipe) {
     // nothing yet: wait only for a kerndat process that holds the write end
     const isWriter = opts.isKerndatWriter ?? defaultIsKerndatWriter;
-    if (!pipeWriters(st.ino).some(isWriter)) return undefined;
+    let writers = pipeWriters(st.ino);
+    // a writer that is still a copy of our shell (`kerndat | criu check`: forked, not yet
+    // exec'd) is given a moment to become what it runs
+    const shell = cmdlineOf(process.ppid);
+    for (const until = Date.now() + prefixWait; head === undefined && !writers.some(isWriter) && shell !== undefined && writers.some((w) => w.join('\0') === shell) && Date.now() < until; ) {
+      sleepSync(10);
+      head = peek();
+      writers = pipeWriters(st.ino);
+    }
+    if (head === undefined && !writers.some(isWriter)) return undefined;
     const deadline = Date.now() + (opts.writerWaitMs ?? 60_000);
     while (head === undefined) {
       if (Date.now() > deadline) {
