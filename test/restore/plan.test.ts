@@ -51,6 +51,20 @@ describe.skipIf(!have)('restore plan from CRIU 4.2 images (needs /tmp/criu-fixtu
     await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: 'core-2680.img: seccomp (filter) is not restored yet' });
   });
 
+  it('two processes sharing one descriptor table, memory or fs (CLONE_FILES, CLONE_VM, CLONE_FS) are refused by name, not given a copy each', async () => {
+    for (const k of ['files_id', 'vm_id', 'fs_id']) {
+      const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
+      cpSync(path.join(fixturesDir, 'pipetree'), d, { recursive: true });
+      const root = (await readImageFile(path.join(d, 'ids-2806.img'))).entries[0] as Record<string, unknown>;
+      const ids = await readImageFile(path.join(d, 'ids-2810.img'));
+      (ids.entries[0] as Record<string, unknown>)[k] = root[k];
+      await writeImageFile(path.join(d, 'ids-2810.img'), ids);
+      await expect(buildRestorePlan(d)).rejects.toMatchObject({
+        exitCode: 4, message: `pid 2810 shares its ${k.replace('_id', '')} (${k} ${root[k]}) with pid 2806, which restore does not recreate yet`,
+      });
+    }
+  });
+
   it('a stopped task (CRIU TASK_STOPPED) is planned to stop again with its own stop signal; other states are refused', async () => {
     const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
     cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });

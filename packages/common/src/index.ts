@@ -9,3 +9,4 @@ export * from './native.js';
 export * from './sleep.js';
 export * from './log.js';
 export * from './page.js';
+export * from './refusals.js';

@@ -7,6 +7,7 @@
 import { CrtoolsError } from './error.js';
 import { ExitCode } from './exit-codes.js';
 import { CPU_CAP_DEFAULT } from './cpu-cap.js';
+import { Refusals } from './refusals.js';
 
 /** CRIU's --ghost-limit when not given: 1 MiB. */
 export const GHOST_LIMIT_DEFAULT = 1 << 20;
@@ -117,13 +118,13 @@ export function unsupportedOptions(o: CriuOptions, supported: readonly CriuOptio
  * Refuse, naming the first one, the fields set away from their defaults that `command`
  * does not carry out (every field outside `supported`).
  */
-export function refuseUnsupported(o: CriuOptions, command: string, supported: readonly CriuOptionName[]): void {
-  const off = unsupportedOptions(o, supported);
-  if (off.length) {
-    throw new CrtoolsError('UNSUPPORTED_OPTION', `${command}: option ${off[0]} is not supported by crtools yet`, {
-      context: { option: off[0] },
+export function refuseUnsupported(o: CriuOptions, command: string, supported: readonly CriuOptionName[], refusals = new Refusals()): void {
+  // each option on its own: the first is thrown, unless the refusals are gathered (a preflight names them all)
+  for (const option of unsupportedOptions(o, supported)) {
+    refusals.refuse(new CrtoolsError('UNSUPPORTED_OPTION', `${command}: option ${option} is not supported by crtools yet`, {
+      context: { option },
       exitCode: ExitCode.UNSUPPORTED,
-    });
+    }));
   }
 }
 

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
@@ -55,6 +55,14 @@ export interface DumpStats {
   shpages_written: bigint;
 }
 
+/** What a preflight (`checkDump`, `criu dump --check-only`) found: every refusal, or none. */
+export interface DumpCheck {
+  /** the tasks of the tree (as far as the check got) */
+  pids: number[];
+  /** each object of the tree a dump would refuse, in the order met; empty: a dump would go through */
+  refusals: CrtoolsError[];
+}
+
 export interface DumpResult {
   pids: number[];
   images: string[];
@@ -85,22 +93,23 @@ function foreignNamespaces(pid: number, own: Map<string, bigint> = nsInodes(proc
  * a tree dumpable) and the options after it, in the same refusal, so that one answer says all
  * that is missing.
  */
-function refuseUndumpable(o: CriuOptions, pid: number): void {
+function refuseUndumpable(o: CriuOptions, pid: number, refusals: Refusals): void {
   let foreign: string[] = [];
   try {
     foreign = foreignNamespaces(pid);
   } catch {
     // gone or unreadable: freezing the tree says so
   }
+  const off = unsupportedOptions(o, DUMP_OPTIONS);
   if (foreign.length) {
-    const off = unsupportedOptions(o, DUMP_OPTIONS);
     const also = off.length ? `; not supported yet either: option${off.length > 1 ? 's' : ''} ${off.join(', ')}` : '';
-    throw new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in namespaces of its own (${foreign.join(', ')}), not criu's: dumping namespaces is not supported by crtools yet (crtools issue 17)${also}`, {
+    refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in namespaces of its own (${foreign.join(', ')}), not criu's: dumping namespaces is not supported by crtools yet (crtools issue 17)${also}`, {
       context: { pid, namespaces: foreign.join(','), ...(off.length ? { options: off.join(',') } : {}) },
       exitCode: ExitCode.UNSUPPORTED,
-    });
+    }));
+    return;
   }
-  refuseUnsupported(o, 'dump', DUMP_OPTIONS);
+  refuseUnsupported(o, 'dump', DUMP_OPTIONS, refusals);
 }
 
 /** kobj ids: a new id per task unless kcmp says the object is shared with an earlier task. */
@@ -108,11 +117,34 @@ class KobjIds {
   private next = 2;
   private readonly seen: { pid: number; id: number }[] = [];
   constructor(private readonly kind: number) {}
-  idOf(pid: number): number {
-    for (const s of this.seen) if (sameKernelObject(s.pid, pid, this.kind)) return s.id;
+  /** the id of task pid's object, and the earlier task it is shared with, if any */
+  idOf(pid: number): { id: number; sharedWith?: number } {
+    for (const s of this.seen) if (sameKernelObject(s.pid, pid, this.kind)) return { id: s.id, sharedWith: s.pid };
     const id = this.next++;
     this.seen.push({ pid, id });
-    return id;
+    return { id };
+  }
+}
+
+/**
+ * What two processes (not threads of one) may share that the restore would give each its own
+ * copy of: refused by name. CLONE_VM without CLONE_THREAD (a vfork child before its exec),
+ * CLONE_SIGHAND (comes with CLONE_VM), CLONE_FILES (one descriptor table), CLONE_FS (one cwd,
+ * root and umask).
+ */
+const SHARED_WHAT: Record<string, string> = {
+  vm_id: 'its memory (CLONE_VM: a vfork child that has not called exec yet, or a clone without CLONE_THREAD)',
+  sighand_id: 'its signal handlers (CLONE_SIGHAND)',
+  files_id: 'its descriptor table (CLONE_FILES)',
+  fs_id: 'its cwd, root and umask (CLONE_FS)',
+};
+
+function refuseSharing(pid: number, shared: Record<string, { sharedWith?: number }>, refusals: Refusals): void {
+  for (const [k, v] of Object.entries(shared)) {
+    if (v.sharedWith === undefined) continue;
+    refusals.refuse(new CrtoolsError('UNSUPPORTED_TASK_ATTRIBUTE', `task ${pid} shares ${SHARED_WHAT[k]} with task ${v.sharedWith}, which is not supported yet`, {
+      context: { pid, attribute: k }, exitCode: ExitCode.UNSUPPORTED,
+    }));
   }
 }
 
@@ -139,6 +171,31 @@ function checkSessionLeader(pid: number): void {
  * nothing is left in the images directory, and the error is thrown.
  */
 export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {}): Promise<DumpResult> {
+  return runDump(options, ctx, new Refusals());
+}
+
+/**
+ * A preflight (`criu dump --check-only`): the tree is frozen and everything a dump collects is
+ * collected, but no image is written (no page is read) and the tree is resumed as it was, always.
+ * Every object a dump would refuse is named, not only the first. Errors that are not refusals
+ * (no such task, no permission) are thrown as the dump would throw them.
+ */
+export async function checkDump(options: Partial<CriuOptions>, ctx: Omit<DumpContext, 'notify' | 'pages'> = {}): Promise<DumpCheck> {
+  const refusals = new Refusals(true);
+  let pids: number[] = [];
+  try {
+    pids = (await runDump({ ...options, leave_running: true, leave_stopped: false, notify_scripts: false }, ctx, refusals)).pids;
+  } catch (e) {
+    // a refusal that stops the collection itself (a zombie root): the one found there
+    if (!isRefusal(e)) throw e;
+    refusals.refuse(e);
+  }
+  return { pids, refusals: refusals.found };
+}
+
+/** The dump, or (refusals gathered) its preflight: what it finds to refuse is then in `refusals`, no image is kept. */
+async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals: Refusals): Promise<DumpResult> {
+  const checkOnly = refusals.gather;
   const o = criuOptions(options);
   const pid = o.pid ?? 0;
   if (!Number.isInteger(pid) || pid <= 1) {
@@ -160,15 +217,15 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
   let placed: string[] = [];
   const t0 = performance.now();
   try {
-    log.info(`Dumping processes (pid: ${pid} comm: ${commOf(pid)})`);
+    log.info(`${checkOnly ? 'Checking whether a dump can be made of' : 'Dumping'} processes (pid: ${pid} comm: ${commOf(pid)})`);
     // what cannot be done is refused before the tree is touched, and logged
-    refuseUndumpable(o, pid);
-    if (!o.shell_job) checkSessionLeader(pid);
+    refuseUndumpable(o, pid, refusals);
+    if (!o.shell_job) refusals.check(() => checkSessionLeader(pid));
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
     // this CPU described in cpuinfo.img when --cpu-cap asked for the image (CRIU's default
     // does not), before the tree is touched
-    if (o.cpu_cap & CPU_CAP.IMAGE) {
+    if (o.cpu_cap & CPU_CAP.IMAGE && !checkOnly) {
       const cpu = hostCpuinfo();
       await writeCpuinfoImage(tmp, cpu);
       log.info(`cpu: cpuinfo.img written (${cpu.vendor_id} family ${cpu.cpu_family} model ${cpu.model}, xfeatures 0x${cpu.xfeatures_mask.toString(16)})`);
@@ -186,8 +243,19 @@ export async function dump(options: Partial<CriuOptions>, ctx: DumpContext = {})
         exitCode: ExitCode.UNSUPPORTED,
       });
     }
-    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit });
+    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals });
     checkAbort(ctx.signal);
+    if (checkOnly) {
+      // a preflight: nothing is kept, the tree goes on as it was
+      resumeTree(tasks);
+      tasks = [];
+      rmSync(tmp, { recursive: true, force: true });
+      for (const r of refusals.found) log.error('dump', r.message);
+      log.info(refusals.found.length
+        ? `Check FAILED: ${refusals.found.length} thing(s) of the tree would be refused`
+        : `Check finished successfully: a dump of ${result.pids.length} task(s) would go through (${(performance.now() - t0).toFixed(1)} ms)`);
+      return { ...result, images: [], frozenMs: performance.now() - tFrozen };
+    }
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
     for (const n of names) {
@@ -263,36 +331,42 @@ function commOf(pid: number): string {
 class FileLocks {
   readonly entries: Entry[] = [];
   private readonly seen = new Set<string>();
-  constructor(private readonly allowed = false) {}
+  constructor(private readonly allowed: boolean, private readonly refusals: Refusals) {}
 
-  add(pid: number, fds: FdRecord[], fileIds: number[]): void {
+  /** The locks held through descriptors `fds` of task pid (fileIds: their files.img ids; undefined: a refused descriptor). */
+  add(pid: number, fds: FdRecord[], fileIds: (number | undefined)[]): void {
     fds.forEach((r, i) => {
-      for (const l of r.locks ?? []) {
-        if (l.blocked) continue; // waiting for it, not holding it
-        const flag = l.type === 'POSIX' ? FILE_LOCK_FLAG.POSIX : l.type === 'FLOCK' ? FILE_LOCK_FLAG.FLOCK : l.type === 'OFDLCK' ? FILE_LOCK_FLAG.OFD : 0;
-        const what = `task ${pid} fd ${r.fd} (${r.target}): a ${l.type} ${l.access} lock`;
-        if (!flag || (l.access !== 'READ' && l.access !== 'WRITE')) {
-          throw new CrtoolsError('UNSUPPORTED_LOCK', `${what} is not supported`, { context: { pid, fd: r.fd }, exitCode: ExitCode.UNSUPPORTED });
-        }
-        if (!this.allowed) {
-          throw new CrtoolsError('DUMP_FILE_LOCKS', `${what} is held; dump with --file-locks to keep it`, { context: { pid, fd: r.fd }, exitCode: ExitCode.FAILED });
-        }
-        const owner = flag === FILE_LOCK_FLAG.POSIX ? `task ${pid}` : `file ${fileIds[i]}`;
-        const key = `${flag}:${owner}:${l.devMajor}:${l.devMinor}:${l.ino}:${l.start}:${l.end}`;
-        if (this.seen.has(key)) continue;
-        this.seen.add(key);
-        this.entries.push({ flag, type: l.access === 'WRITE' ? FILE_LOCK_TYPE.WRITE : FILE_LOCK_TYPE.READ, pid, fd: r.fd, start: l.start, len: l.end === null ? 0n : l.end - l.start + 1n });
-      }
+      for (const l of r.locks ?? []) this.refusals.check(() => this.addOne(pid, r, l, fileIds[i]));
     });
+  }
+
+  private addOne(pid: number, r: FdRecord, l: NonNullable<FdRecord['locks']>[number], fileId: number | undefined): void {
+    if (l.blocked) return; // waiting for it, not holding it
+    const flag = l.type === 'POSIX' ? FILE_LOCK_FLAG.POSIX : l.type === 'FLOCK' ? FILE_LOCK_FLAG.FLOCK : l.type === 'OFDLCK' ? FILE_LOCK_FLAG.OFD : 0;
+    const what = `task ${pid} fd ${r.fd} (${r.target}): a ${l.type} ${l.access} lock`;
+    if (!flag || (l.access !== 'READ' && l.access !== 'WRITE')) {
+      throw new CrtoolsError('UNSUPPORTED_LOCK', `${what} is not supported`, { context: { pid, fd: r.fd }, exitCode: ExitCode.UNSUPPORTED });
+    }
+    if (!this.allowed) {
+      throw new CrtoolsError('DUMP_FILE_LOCKS', `${what} is held; dump with --file-locks to keep it`, { context: { pid, fd: r.fd }, exitCode: ExitCode.FAILED });
+    }
+    const owner = flag === FILE_LOCK_FLAG.POSIX ? `task ${pid}` : `file ${fileId}`;
+    const key = `${flag}:${owner}:${l.devMajor}:${l.devMinor}:${l.ino}:${l.start}:${l.end}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.entries.push({ flag, type: l.access === 'WRITE' ? FILE_LOCK_TYPE.WRITE : FILE_LOCK_TYPE.READ, pid, fd: r.fd, start: l.start, len: l.end === null ? 0n : l.end - l.start + 1n });
   }
 }
 
 async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
-  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number } = {},
+  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
-  const files = new FileTable({ ghostLimit: opts.ghostLimit });
-  const fileLocks = new FileLocks(opts.fileLocks);
+  const refusals = opts.refusals ?? new Refusals();
+  // a preflight collects everything but reads no page
+  const checkOnly = refusals.gather;
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, refusals });
+  const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
   const fsIds = new KobjIds(KCMP_FS);
@@ -308,7 +382,6 @@ async function dumpFrozen(
   log.debug(`kerndat: zero_page_pfn ${kd.zero_page_pfn?.toString(16) ?? '?'} task_size ${kd.task_size?.toString(16) ?? '?'}`);
   const mapsOpts = mapsOptions(kd);
   const pstree: Entry[] = [];
-  const fdinfoWritten = new Set<number>();
   let pagesWritten = 0;
   let pagesScanned = 0;
   let memUs = 0;
@@ -329,9 +402,9 @@ async function dumpFrozen(
     }
     const foreign = foreignNamespaces(pid, ownNs);
     if (foreign.length) {
-      throw new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in namespaces of its own (${foreign.join(', ')}), not criu's: dumping namespaces is not supported by crtools yet (crtools issue 17)`, {
+      refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in namespaces of its own (${foreign.join(', ')}), not criu's: dumping namespaces is not supported by crtools yet (crtools issue 17)`, {
         context: { pid, namespaces: foreign.join(',') }, exitCode: ExitCode.UNSUPPORTED,
-      });
+      }));
     }
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
@@ -344,24 +417,30 @@ async function dumpFrozen(
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
       log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
 
+      const shared = { vm_id: vmIds.idOf(pid), files_id: filesIds.idOf(pid), fs_id: fsIds.idOf(pid), sighand_id: sighandIds.idOf(pid) };
+      refuseSharing(pid, shared, refusals);
       const ids: Entry = {
-        vm_id: vmIds.idOf(pid), files_id: filesIds.idOf(pid), fs_id: fsIds.idOf(pid), sighand_id: sighandIds.idOf(pid), ...nsIds,
+        vm_id: shared.vm_id.id, files_id: shared.files_id.id, fs_id: shared.fs_id.id, sighand_id: shared.sighand_id.id, ...nsIds,
       };
-      const mm = mmEntry(pid, vmas, stat, state.misc, files);
-      const fdinfo = fds.map((r) => files.fd(pid, r));
-      fileLocks.add(pid, fds, fdinfo.map((e) => Number(e.id)));
+      const mm = mmEntry(pid, vmas, stat, state.misc, files, refusals);
+      // a descriptor table is dumped once, with the first task that has it
+      const tableSeen = shared.files_id.sharedWith !== undefined;
+      const entries = tableSeen ? [] : fds.map((r) => files.fd(pid, r));
+      if (!tableSeen) fileLocks.add(pid, fds, entries.map((e) => (e ? Number(e.id) : undefined)));
+      const fdinfo = entries.filter((e) => e !== undefined);
       const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 
-      for (const [tid, core] of coreEntries(pid, state, stat, timers)) await writeImageFile(path.join(dir, `core-${tid}.img`), { magic: 'CORE', entries: [core] });
+      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals)) await writeImageFile(path.join(dir, `core-${tid}.img`), { magic: 'CORE', entries: [core] });
       await writeImageFile(path.join(dir, `ids-${pid}.img`), { magic: 'IDS', entries: [ids] });
       await writeImageFile(path.join(dir, `mm-${pid}.img`), { magic: 'MM', entries: [mm] });
       await writeImageFile(path.join(dir, `fs-${pid}.img`), { magic: 'FS', entries: [fs] });
-      const filesId = ids['files_id'] as number;
-      if (!fdinfoWritten.has(filesId)) {
-        fdinfoWritten.add(filesId);
-        await writeImageFile(path.join(dir, `fdinfo-${filesId}.img`), { magic: 'FDINFO', entries: fdinfo });
-      }
+      if (!tableSeen) await writeImageFile(path.join(dir, `fdinfo-${shared.files_id.id}.img`), { magic: 'FDINFO', entries: fdinfo });
 
+      threadIds = state.threads.map((t) => t.tid);
+      if (checkOnly) {
+        files.takePendingShmem();
+        return;
+      }
       // memory: plan from /proc/PID/pagemap; pages move by the parasite's vmsplice + splice
       const pm = openPagemap(pid);
       const tMem = performance.now();
@@ -397,7 +476,6 @@ async function dumpFrozen(
         memUs += Math.round((performance.now() - tMem) * 1000);
         pm.close();
       }
-      threadIds = state.threads.map((t) => t.tid);
     });
     pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: threadIds });
   }

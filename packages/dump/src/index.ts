@@ -1,1 +1,1 @@
-export { dump, DUMP_OPTIONS, type DumpContext, type DumpResult, type DumpStats } from './dump.js';
+export { checkDump, dump, DUMP_OPTIONS, type DumpCheck, type DumpContext, type DumpResult, type DumpStats } from './dump.js';

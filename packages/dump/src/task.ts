@@ -1,5 +1,5 @@
 import { readlinkSync, statSync } from 'node:fs';
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, Refusals } from '@crtools/common';
 import { decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
@@ -48,7 +48,7 @@ function sigQueue(list: Buffer[]): Entry {
   return { signals: list.map((siginfo) => ({ siginfo })) };
 }
 
-function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean): Entry {
+function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, refusals: Refusals): Entry {
   const stat = readStat({ pid, tid: t.tid });
   const status = readStatus({ pid, tid: t.tid });
   const tc: Entry = {
@@ -66,7 +66,7 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   tc['creds'] = credsEntry(status, state.misc.securebits, state.misc.noNewPrivs);
   const seccomp = Number(status.Seccomp ?? 0);
   if (seccomp !== 0) {
-    throw new CrtoolsError('UNSUPPORTED_SECCOMP', `task ${t.tid}: seccomp mode ${seccomp} is not supported`, { context: { pid: t.tid }, exitCode: ExitCode.UNSUPPORTED });
+    refusals.refuse(new CrtoolsError('UNSUPPORTED_SECCOMP', `task ${t.tid}: seccomp mode ${seccomp} is not supported`, { context: { pid: t.tid }, exitCode: ExitCode.UNSUPPORTED }));
   }
   tc['comm'] = stat.comm;
   if (t.rseq && t.rseq.rseq_abi_pointer !== 0n) {
@@ -77,10 +77,10 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
 }
 
 /** core-PID.img entries: the main thread (with the task part) and one file per other thread. */
-export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[]): Map<number, Entry> {
+export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[], refusals = new Refusals()): Map<number, Entry> {
   const out = new Map<number, Entry>();
   const main = state.threads[0]!;
-  refuseTimerSlack(pid, state.misc.timerslack, stat.policy);
+  refusals.check(() => refuseTimerSlack(pid, state.misc.timerslack, stat.policy));
   const limits = readLimits(pid).sort((a, b) => a.index - b.index);
   const it = state.itimers;
   const posix = timers.map((pt) => {
@@ -110,9 +110,9 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
   };
   if (state.misc.membarrier > 0) tcEntry['membarrier_registration_mask'] = state.misc.membarrier;
   if (stopSigno) tcEntry['stop_signo'] = stopSigno;
-  out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false) });
+  out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false, refusals) });
   for (const t of state.threads.slice(1)) {
-    out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true) });
+    out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true, refusals) });
   }
   return out;
 }
@@ -147,8 +147,23 @@ function devString(dev: number): string {
   return `${d.major}:${d.minor}`;
 }
 
+/** A mapping the dump cannot carry, refused by name (returns true when it can). */
+function refuseVma(pid: number, v: CriuVma, anonShmem: boolean): true {
+  if (v.status & VMA.UNSUPP) {
+    throw new CrtoolsError('UNSUPPORTED_VMA', `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} ${v.name || '(anonymous)'} is not supported`, {
+      context: { pid }, exitCode: ExitCode.UNSUPPORTED,
+    });
+  }
+  if (v.status & (VMA.ANON_SHARED | VMA.AREA_SYSVIPC | VMA.AREA_AIORING | VMA.AREA_SOCKET) || (v.status & VMA.AREA_MEMFD && !anonShmem)) {
+    throw new CrtoolsError('UNSUPPORTED_VMA', `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} ${v.name} (SysV IPC, memfd, private shmem or socket) is not supported yet`, {
+      context: { pid }, exitCode: ExitCode.UNSUPPORTED,
+    });
+  }
+  return true;
+}
+
 /** mm-PID.img: VmaEntry list (file VMAs get file ids), auxv, mm bounds. */
-export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { brk: bigint; dumpable: number; thpDisabled: boolean }, files: FileTable): Entry {
+export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { brk: bigint; dumpable: number; thpDisabled: boolean }, files: FileTable, refusals = new Refusals()): Entry {
   const exe = statSync(`/proc/${pid}/exe`);
   const exeLink = readlinkSync(`/proc/${pid}/exe`);
   const exeDeleted = / \(deleted\)$/.test(exeLink);
@@ -156,18 +171,9 @@ export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { br
   const exeId = files.mappedFile(exePath, devString(exe.dev), BigInt(exe.ino), 0, pid, exeDeleted ? `/proc/${pid}/exe` : undefined);
   const out: Entry[] = [];
   for (const v of vmas) {
-    if (v.status & VMA.UNSUPP) {
-      throw new CrtoolsError('UNSUPPORTED_VMA', `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} ${v.name || '(anonymous)'} is not supported`, {
-        context: { pid }, exitCode: ExitCode.UNSUPPORTED,
-      });
-    }
     // shared anonymous memory on the shmem device is classified MEMFD | FILE_SHARED (as CRIU 4.2 does)
     const anonShmem = (v.status & VMA.AREA_MEMFD) !== 0 && (v.status & VMA.FILE_SHARED) !== 0 && v.name === '/dev/zero';
-    if (v.status & (VMA.ANON_SHARED | VMA.AREA_SYSVIPC | VMA.AREA_AIORING | VMA.AREA_SOCKET) || (v.status & VMA.AREA_MEMFD && !anonShmem)) {
-      throw new CrtoolsError('UNSUPPORTED_VMA', `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} ${v.name} (SysV IPC, memfd, private shmem or socket) is not supported yet`, {
-        context: { pid }, exitCode: ExitCode.UNSUPPORTED,
-      });
-    }
+    if (!refusals.check(() => refuseVma(pid, v, anonShmem))) continue;
     const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
     if (anonShmem) {
       const fdflags = v.fdflags ?? (v.prot & 2 ? 2 : 0);

@@ -1,6 +1,6 @@
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode, type CriuOptions } from '@crtools/common';
-import { dump } from '@crtools/dump';
+import { checkDump, dump } from '@crtools/dump';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -52,15 +52,35 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
   };
 }
 
+/** criu dump's preflight, a command-line mode only (not an option of RPC requests or configuration files) */
+const CHECK_ONLY_ARG = {
+  'check-only': { type: 'boolean', description: 'check that the tree can be dumped: name everything a dump would refuse, write no image, leave the tree running' },
+} as const;
+
+/**
+ * `criu dump --check-only`: every refusal on its own line, as a dump would print its one, then
+ * the verdict; exit 0 only when a dump would go through (4 when something is not supported).
+ */
+async function runCheck(options: Parameters<typeof checkDump>[0], signal: AbortSignal): Promise<number> {
+  const { pids, refusals } = await checkDump(options, { signal, stderr: (l) => process.stderr.write(l + '\n') });
+  for (const r of refusals) process.stderr.write(`criu: ${r.message}\n`);
+  if (!refusals.length) {
+    process.stdout.write(`Looks good: the tree of ${options.pid} (${pids.length} task${pids.length === 1 ? '' : 's'}) can be dumped.\n`);
+    return ExitCode.OK;
+  }
+  process.stderr.write(`criu: a dump of the tree of ${options.pid} would fail: ${refusals.length} thing${refusals.length === 1 ? '' : 's'} in it cannot be dumped\n`);
+  return refusals.some((r) => r.exitCode === ExitCode.UNSUPPORTED) ? ExitCode.UNSUPPORTED : refusals[0]!.exitCode;
+}
+
 /**
  * `criu dump -t PID -D DIR [-o LOG] [-v0..-v4] [-W DIR] [-R] [-s]`: checkpoint a live process
  * tree into CRIU-format images. The tree is killed after a successful dump unless -R or -s.
  */
 export const dumpCommand = defineCommand({
   meta: { name: 'dump', description: 'checkpoint a process tree into a directory of images' },
-  args: { ...DUMP_ARGS, ...COMMON_ARGS, ...notYetArgs({ ...DUMP_ARGS, ...COMMON_ARGS }) },
+  args: { ...DUMP_ARGS, ...CHECK_ONLY_ARG, ...COMMON_ARGS, ...notYetArgs({ ...DUMP_ARGS, ...CHECK_ONLY_ARG, ...COMMON_ARGS }) },
   async run({ args, rawArgs }) {
-    refuseNotYet(args, { ...DUMP_ARGS, ...COMMON_ARGS });
+    refuseNotYet(args, { ...DUMP_ARGS, ...CHECK_ONLY_ARG, ...COMMON_ARGS });
     applyCommonOptions(args, rawArgs);
     const pid = Number(args.tree);
     if (!/^\d+$/.test(String(args.tree)) || pid <= 1) {
@@ -72,6 +92,12 @@ export const dumpCommand = defineCommand({
     const onSignal = (sig: NodeJS.Signals) => ac.abort(sig);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    if (args['check-only']) {
+      return runCheck({ ...dumpOptionsFromArgs(args, rawArgs), pid }, ac.signal).finally(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      });
+    }
     const scripts = repeatedOption(rawArgs, '--action-script');
     const r = await dump(
       { ...dumpOptionsFromArgs(args, rawArgs), pid },

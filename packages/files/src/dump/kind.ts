@@ -3,7 +3,7 @@
  * /proc/PID/fd and fdinfo), it says whether the descriptor is of its kind and, if so, how
  * descriptors sharing the same open file are told apart and what files.img entry the file gets.
  */
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { socketTableOf, type FdRecord } from '@crtools/procfs';
 
 /** One protobuf entry of an image, as @crtools/images writes it. */
@@ -34,8 +34,8 @@ export interface DumpKind {
   claim?(pid: number, rec: FdRecord, flags: number): FdClaim | undefined;
   /** images this kind writes besides files.img (empty ones are left out) */
   images?(): DumpImage[];
-  /** checks that need every task dumped (a socket's peer must be in the dump too) */
-  finish?(): void;
+  /** checks that need every task dumped (a socket's peer must be in the dump too), each refusal given to `refusals` */
+  finish?(refusals: Refusals): void;
 }
 
 /** fown_t as CRIU writes it for files no one asked signals of */

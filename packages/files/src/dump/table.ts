@@ -4,6 +4,7 @@
  * descriptor on the same open file (found with kcmp). What the table holds at the end is the
  * content of files.img and of the images the kinds add (pipes-data, sk-queues, memfd, ghosts...).
  */
+import { Refusals } from '@crtools/common';
 import { KCMP_FILE, probeFile, sameKernelObject } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
 import { refuseFd, unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
@@ -58,8 +59,14 @@ export class FileTable implements FileIds {
   /** the kinds, in the order they are asked (sockets: unix first, inet takes or refuses the rest) */
   private readonly kinds: DumpKind[];
 
-  /** ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default otherwise) */
-  constructor(opts: { ghostLimit?: number } = {}) {
+  private readonly refusals: Refusals;
+
+  /**
+   * ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default
+   * otherwise); refusals: where what cannot be carried goes (thrown at once unless gathered)
+   */
+  constructor(opts: { ghostLimit?: number; refusals?: Refusals } = {}) {
+    this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, this.reg, this.shmem];
   }
@@ -72,16 +79,22 @@ export class FileTable implements FileIds {
 
   /**
    * One descriptor of task pid: its FdinfoEntry (the file gets an id, shared with every
-   * other descriptor on the same open file description). Unsupported kinds throw, naming it.
+   * other descriptor on the same open file description). What cannot be carried is refused,
+   * naming it (gathering refusals, such a descriptor's entry is undefined).
    */
-  fd(pid: number, rec: FdRecord): Entry {
+  fd(pid: number, rec: FdRecord): Entry | undefined {
     const flags = rec.flags & ~O_CLOEXEC;
     const cloexec = rec.flags & O_CLOEXEC ? FD_CLOEXEC : 0;
-    let claim;
-    for (const k of this.kinds) if ((claim = k.claim?.(pid, rec, flags))) break;
-    if (!claim) throw unsupported(pid, rec.fd, rec.target);
+    const claim = this.refusals.check(() => {
+      for (const k of this.kinds) {
+        const c = k.claim?.(pid, rec, flags);
+        if (c) return c;
+      }
+      throw unsupported(pid, rec.fd, rec.target);
+    });
+    const owned = this.refusals.check(() => (refuseOwner(pid, rec, flags), true));
+    if (!claim || !owned) return undefined;
     const { type, key } = claim;
-    refuseOwner(pid, rec, flags);
     const cands = this.fdKeys.get(key) ?? [];
     for (const c of cands) {
       let same = false;
@@ -120,7 +133,7 @@ export class FileTable implements FileIds {
 
   /** Checks once every task is in (a unix socket's peer must be dumped too). */
   finish(): void {
-    for (const k of this.kinds) k.finish?.();
+    for (const k of this.kinds) this.refusals.check(() => k.finish?.(this.refusals));
   }
 
   /** files.img, then every non-empty image the kinds add. */

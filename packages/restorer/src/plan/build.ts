@@ -54,6 +54,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const indexOf = new Map(order.map((e, i) => [Number(e.pid), i]));
 
   const tasks: TaskPlan[] = [];
+  /** "kind:id" of every kobj id met (vm_id, files_id...) → the pid that has it */
+  const sharedIds = new Map<string, number>();
   for (const e of order) {
     const pid = Number(e.pid);
     const corePath = `core-${pid}.img`;
@@ -77,6 +79,14 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       if (ids[k] !== undefined && rootIds[k] !== undefined && ids[k] !== rootIds[k]) {
         throw unsupported(`pid ${pid} lives in its own ${ns} namespace, which restore does not recreate yet`, { pid });
       }
+    }
+    // each process gets its own memory, handlers, descriptor table and fs: two processes that
+    // shared one (CLONE_VM without CLONE_THREAD, CLONE_SIGHAND, CLONE_FILES, CLONE_FS) would not
+    for (const k of ['vm_id', 'sighand_id', 'files_id', 'fs_id']) {
+      if (ids[k] === undefined) continue;
+      const other = sharedIds.get(`${k}:${ids[k]}`);
+      if (other !== undefined) throw unsupported(`pid ${pid} shares its ${k.replace(/_id$/, '')} (${k} ${ids[k]}) with pid ${other}, which restore does not recreate yet`, { pid });
+      sharedIds.set(`${k}:${ids[k]}`, pid);
     }
     const oldSeccomp = tc.old_seccomp_mode;
     if (oldSeccomp !== undefined && oldSeccomp !== 'disabled' && oldSeccomp !== 0) throw unsupported(`pid ${pid}: seccomp (${oldSeccomp}) is not restored yet`, { pid });

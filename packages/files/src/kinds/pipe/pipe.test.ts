@@ -29,8 +29,8 @@ describe('pipe', () => {
       const rec = readFds(child.pid!).find((r) => r.fd === 0)!;
       expect(rec.target).toMatch(/^pipe:\[\d+\]$/);
       const table = new FileTable();
-      const fdinfo = table.fd(child.pid!, rec);
-      const again = table.fd(child.pid!, rec);
+      const fdinfo = table.fd(child.pid!, rec)!;
+      const again = table.fd(child.pid!, rec)!;
       expect(again.id).toBe(fdinfo.id); // the same open file: one id
       expect(fdinfo.type).toBe('PIPE');
       for (const im of table.images()) await writeImageFile(join(dir, im.file), { magic: im.magic, entries: im.entries });

@@ -27,7 +27,7 @@ describe('reg', () => {
       rmSync(gone);
       const table = new FileTable();
       const recs = readFds(child.pid!).filter((r) => r.fd === 1 || r.fd === 2);
-      const ids = recs.map((r) => Number(table.fd(child.pid!, r).id));
+      const ids = recs.map((r) => Number(table.fd(child.pid!, r)!.id));
       const images = join(dir, 'images');
       mkdirSync(images);
       for (const im of table.images()) await writeImageFile(join(images, im.file), { magic: im.magic, entries: im.entries });

@@ -7,7 +7,7 @@
 import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
 import { SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { fown, inodeOf, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 import { UNIX_TYPES } from './facts.js';
@@ -62,12 +62,12 @@ export class UnixSockets implements DumpKind {
   }
 
   /** Every dumped socket's peer must be in the dump too (a pair half outside is not restorable). */
-  finish(): void {
+  finish(refusals: Refusals): void {
     for (const [ino, { peer, what }] of this.peers) {
       if (!this.peers.has(peer)) {
-        throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: socket:[${ino}] is connected to socket:[${peer}] outside the dumped tree, which is not supported`, {
+        refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${what}: socket:[${ino}] is connected to socket:[${peer}] outside the dumped tree, which is not supported`, {
           context: {}, exitCode: ExitCode.UNSUPPORTED,
-        });
+        }));
       }
     }
   }
