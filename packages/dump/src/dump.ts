@@ -291,7 +291,12 @@ async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
   times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
-  const files = new FileTable({ ghostLimit: opts.ghostLimit });
+  // an I/O signal owner (F_SETOWN) must be one of these: the tree's pids, tids and process groups
+  const tree = {
+    tasks: new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)])),
+    groups: new Set(tasks.map((t) => readStat(t.pid).pgrp)),
+  };
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree });
   const fileLocks = new FileLocks(opts.fileLocks);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

@@ -4,8 +4,9 @@
  * descriptor on the same open file (found with kcmp). What the table holds at the end is the
  * content of files.img and of the images the kinds add (pipes-data, sk-queues, memfd, ghosts...).
  */
-import { KCMP_FILE, probeFile, sameKernelObject } from '@crtools/sys';
+import { KCMP_FILE, sameKernelObject } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
+import { readFown, hasFown, type DumpedIds } from './fown.js';
 import { refuseFd, unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
 import { RegFiles } from '../kinds/reg/dump.js';
 import { PipeFiles } from '../kinds/pipe/dump.js';
@@ -27,23 +28,15 @@ export interface FileIds {
   add(make: (id: number) => Entry): number;
 }
 
-const O_ASYNC = 0o20000;
-
 /**
- * What an open file description carries that files.img's fown_entry would keep but this dump
- * does not yet (the restore cannot give it back): an owner for SIGIO/SIGURG (F_SETOWN), a
- * signal other than SIGIO (F_SETSIG), signal-driven I/O (O_ASYNC). Refused by name.
+ * The files.img entry with the open file's fown_entry in its kind record (the one field of the
+ * entry that carries a `fown`, zeros as the kind left it). O_ASYNC stays in the record's flags.
  */
-function refuseOwner(pid: number, rec: FdRecord, flags: number): void {
-  if (flags & O_ASYNC) throw refuseFd(pid, rec.fd, 'signal-driven I/O (O_ASYNC) is not supported yet', rec.target);
-  let p;
-  try {
-    p = probeFile(pid, rec.fd);
-  } catch {
-    return; // closed meanwhile: the kind's own reading says so
-  }
-  if (p.ownerPid !== 0) throw refuseFd(pid, rec.fd, `an owner for I/O signals (F_SETOWN ${p.ownerType === 2 ? 'process group ' : ''}${p.ownerPid}) is not supported yet`, rec.target);
-  if (p.sig > 0) throw refuseFd(pid, rec.fd, `an I/O signal (F_SETSIG ${p.sig}) is not supported yet`, rec.target);
+function withFown(e: Entry, owner: Entry, none: () => Error): Entry {
+  const rec = Object.values(e).find((v): v is Entry => !!v && typeof v === 'object' && 'fown' in (v as object));
+  if (rec) rec.fown = owner;
+  else if (hasFown(owner)) throw none();
+  return e;
 }
 
 export class FileTable implements FileIds {
@@ -58,8 +51,15 @@ export class FileTable implements FileIds {
   /** the kinds, in the order they are asked (sockets: unix first, inet takes or refuses the rest) */
   private readonly kinds: DumpKind[];
 
-  /** ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default otherwise) */
-  constructor(opts: { ghostLimit?: number } = {}) {
+  /** the ids an I/O signal owner may name (the dumped tree's); without them every owner is refused */
+  private readonly ids: DumpedIds | undefined;
+
+  /**
+   * ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default
+   * otherwise); tree: the pids, tids and process groups of the dumped tree.
+   */
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds } = {}) {
+    this.ids = opts.tree;
     this.reg = new RegFiles(this, opts.ghostLimit);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, this.reg, this.shmem];
   }
@@ -81,7 +81,6 @@ export class FileTable implements FileIds {
     for (const k of this.kinds) if ((claim = k.claim?.(pid, rec, flags))) break;
     if (!claim) throw unsupported(pid, rec.fd, rec.target);
     const { type, key } = claim;
-    refuseOwner(pid, rec, flags);
     const cands = this.fdKeys.get(key) ?? [];
     for (const c of cands) {
       let same = false;
@@ -92,7 +91,8 @@ export class FileTable implements FileIds {
       }
       if (same) return { id: c.id, flags: cloexec, type, fd: rec.fd };
     }
-    const id = this.add((fid) => claim.entry(fid, flags));
+    const owner = readFown(pid, rec, flags, this.ids);
+    const id = this.add((fid) => withFown(claim.entry(fid, flags), owner, () => refuseFd(pid, rec.fd, 'its kind has no place for an I/O signal owner', rec.target)));
     cands.push({ pid, fd: rec.fd, id });
     this.fdKeys.set(key, cands);
     return { id, flags: cloexec, type, fd: rec.fd };
