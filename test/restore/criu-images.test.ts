@@ -37,7 +37,9 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['ptimer', () => [], /^check ok id=2 /],
     ['inotify', () => [tmp('c-inotify')], /^check ok wds=1,3$/],
     ['locks', () => [tmp('c-locks')], /^check ok$/, ['--file-locks']],
+    ['fdstate', () => ['async'], /^check ok$/],
   ];
+  const CRIU_CANNOT = new Set(['fdstate']);
   for (const [name, args, want, dumpArgs = []] of cases) {
     it(`${name}: dumped by CRIU, restored by us, verdict ${want.source}`, () => {
       const w = startWorkload(name, args());
@@ -54,7 +56,10 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
       for (const p of pids) expect(waitGone(p)).toBe(true);
     });
 
-    it(`${name}: dumped by us, restored by CRIU, same verdict`, () => {
+    // CRIU 4.2 sets an I/O signal owner while it opens the file, before the tree's threads (and
+    // tasks in other subtrees) exist: its restore of fdstate's thread owner fails with ESRCH
+    // ("Can't setup 9 file owner pid: No such process"), whoever dumped it
+    it.skipIf(CRIU_CANNOT.has(name))(`${name}: dumped by us, restored by CRIU, same verdict`, () => {
       const w = startWorkload(name, args());
       const dir = tmp(`o-${name}-img`);
       const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', ...dumpArgs]);

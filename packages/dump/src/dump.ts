@@ -365,7 +365,12 @@ async function dumpFrozen(
   const refusals = opts.refusals ?? new Refusals();
   // a preflight collects everything but reads no page
   const checkOnly = refusals.gather;
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, refusals });
+  // an I/O signal owner (F_SETOWN) must be one of these: the tree's pids, tids and process groups
+  const tree = {
+    tasks: new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)])),
+    groups: new Set(tasks.map((t) => readStat(t.pid).pgrp)),
+  };
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

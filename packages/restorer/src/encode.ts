@@ -199,15 +199,28 @@ function epollTargets(targets: EpollTarget[]): Buffer | undefined {
   return b;
 }
 
+const O_ASYNC = 0o20000;
+
+/**
+ * A file's I/O signal settings (owner, signal, O_ASYNC), set by `holder`, the first task that
+ * holds it at a descriptor (the blob's restore_fown); none when no task does.
+ */
+function fownRecord(f: FilePlan, holder: number | undefined): RecordValues {
+  const o = f.fown;
+  if (holder === undefined || (!o && !(f.flags & O_ASYNC))) return { fown_task: 0, fown_signum: 0, fown_type: 0, fown_pid: 0, fown_uid: 0, fown_euid: 0 };
+  return { fown_task: holder, fown_signum: o?.signum ?? 0, fown_type: o?.pid ? o.pidType : 0, fown_pid: o?.pid ?? 0, fown_uid: o?.uid ?? 0, fown_euid: o?.euid ?? 0 };
+}
+
 /**
  * One file's record. Fields a kind does not use stay 0; its variable part (pipe data, epoll
  * targets, a timerfd's settings, queued messages, a socket address, inotify watches) goes to
  * data_off/data_len.
  */
-function fileRecord(w: PlanWriter, f: FilePlan): RecordValues {
+function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): RecordValues {
   const r: RecordValues = {
     kind: FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
     value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0, sk_nsetopts: 0, sk_setopts_off: 0,
+    ...fownRecord(f, holder),
   };
   const data = (b: Buffer | undefined) => {
     r.data_off = w.bytes(b, 8);
@@ -274,7 +287,9 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   // above every descriptor a task gets and every one handed over to inherit
   const maxFd = plan.files.reduce((m, f) => Math.max(m, f.kind === 'inherit' ? f.inheritFd : 0), plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2));
   const fdBase = Math.max(maxFd + 1, 16);
-  const files = plan.files.map((f) => fileRecord(w, f));
+  const holders = new Map<number, number>();
+  for (const t of plan.tasks) if (!t.zombie) for (const d of t.fds) if (!holders.has(d.file)) holders.set(d.file, t.pid);
+  const files = plan.files.map((f, i) => fileRecord(w, f, holders.get(i)));
   const filesOff = w.records('file', files);
   const taskVals: RecordValues[] = plan.tasks.map((t) => {
     const targets = specialTargets(t, specials);

@@ -123,6 +123,23 @@ describe('plan checks', () => {
     expect(lay.size % 4096n).toBe(0n);
   });
 
+  it('encode: I/O signal settings go to the first task holding the file at a descriptor (zombies hold none)', () => {
+    const plan: RestorePlan = {
+      tasks: [task(100, -1), task(101, 0, { zombie: { status: 0 }, fds: [{ fd: 3, file: 0, cloexec: false }] }), task(102, 0, { fds: [{ fd: 3, file: 0, cloexec: false }, { fd: 4, file: 1, cloexec: false }, { fd: 5, file: 2, cloexec: false }] }), task(103, 0, { fds: [{ fd: 3, file: 0, cloexec: false }] })],
+      files: [
+        { kind: 'reg', path: '/dev/null', flags: 0, pos: 0n, fown: { signum: 35, pidType: 2, pid: 101, uid: 1000, euid: 1001 } },
+        { kind: 'reg', path: '/dev/null', flags: 0o20000, pos: 0n },
+        { kind: 'reg', path: '/dev/null', flags: 0, pos: 0n },
+      ],
+    };
+    const buf = encodeBody(plan, specials).w.finish();
+    const f0 = Number(buf.readBigUInt64LE(fieldOffset('hdr', 'files_off')));
+    const get = (i: number, f: string) => Number(buf.readBigUInt64LE(f0 + i * recordSize('file') + fieldOffset('file', f)));
+    expect(['fown_task', 'fown_signum', 'fown_type', 'fown_pid', 'fown_uid', 'fown_euid'].map((f) => get(0, f))).toEqual([102, 35, 2, 101, 1000, 1001]);
+    expect([get(1, 'fown_task'), get(1, 'fown_pid'), get(1, 'flags')]).toEqual([102, 0, 0o20000]); // O_ASYNC alone
+    expect(get(2, 'fown_task')).toBe(0);
+  });
+
   it('encode: pending signals as 128-byte siginfo blocks per thread and per process; bad ones refused', () => {
     const si = (signo: number, val: number) => {
       const b = Buffer.alloc(128);

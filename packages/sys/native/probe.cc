@@ -22,6 +22,8 @@ namespace {
 using namespace crtools::sys;
 using crtools::SysErr;
 
+constexpr int F_GETOWNER_UIDS_ = 17;  // not in every libc's <fcntl.h>
+
 // fcntl(fd, cmd) or ioctl(fd, req, &int): the value, or -errno
 long FcntlValue(int fd, int cmd) {
   long r = fcntl(fd, cmd);
@@ -59,8 +61,8 @@ Napi::Array Sockopts(Napi::Env env, int fd, Napi::Array q) {
 }
 
 // fileProbe(pid, fd, sockopts: number[] (level, name, length triples))
-//   -> { fl, ownerType, ownerPid, sig, lease, pipeSize, seals, nread, outq, fsType, st_mode,
-//        sockopts: (Buffer | number)[] } | { errno, syscall }
+//   -> { fl, ownerType, ownerPid, ownerUid, ownerEuid, sig, lease, pipeSize, seals, nread, outq,
+//        fsType, st_mode, sockopts: (Buffer | number)[] } | { errno, syscall }
 // Each value that the kernel refuses for this kind of file is -errno. A socket option comes
 // back as the bytes getsockopt wrote (a length-0 query: the length as a number, which is how
 // SO_GET_FILTER says how many instructions a filter has), or -errno.
@@ -81,6 +83,16 @@ Napi::Value FileProbe(const Napi::CallbackInfo &info) {
   } else {
     o.Set("ownerType", Num(env, own.type));
     o.Set("ownerPid", Num(env, own.pid));
+  }
+  // the real and effective uid recorded with the owner when it was set (F_GETOWNER_UIDS, only in
+  // kernels built with CONFIG_CHECKPOINT_RESTORE: EINVAL elsewhere)
+  uint32_t uids[2] = {0, 0};
+  if (fcntl(fd, F_GETOWNER_UIDS_, uids) < 0) {
+    o.Set("ownerUid", Num(env, -errno));
+    o.Set("ownerEuid", Num(env, -errno));
+  } else {
+    o.Set("ownerUid", Num(env, uids[0]));
+    o.Set("ownerEuid", Num(env, uids[1]));
   }
   o.Set("sig", Num(env, FcntlValue(fd, F_GETSIG)));
   o.Set("lease", Num(env, FcntlValue(fd, F_GETLEASE)));

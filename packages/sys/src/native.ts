@@ -71,6 +71,9 @@ export interface FileProbe {
   /** F_GETOWN_EX: F_OWNER_TID 0, F_OWNER_PID 1, F_OWNER_PGRP 2 (pid 0: no owner) */
   ownerType: number;
   ownerPid: number;
+  /** F_GETOWNER_UIDS: the real and effective uid recorded with the owner (-errno where the kernel lacks it) */
+  ownerUid: number;
+  ownerEuid: number;
   /** F_GETSIG, F_GETLEASE, F_GETPIPE_SZ, F_GET_SEALS */
   sig: number;
   lease: number;

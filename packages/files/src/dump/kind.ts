@@ -38,7 +38,10 @@ export interface DumpKind {
   finish?(refusals: Refusals): void;
 }
 
-/** fown_t as CRIU writes it for files no one asked signals of */
+/**
+ * A kind record's fown_entry as it leaves the kind: zeros. The table fills it in (src/dump/fown.ts)
+ * for the open file's owner and signal, once for every kind.
+ */
 export const fown = (): Entry => ({ uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 });
 
 /** The UNSUPPORTED_FILE error (exit 4) of a descriptor (what it names, when given), with the reason. */

@@ -5,8 +5,9 @@
  * content of files.img and of the images the kinds add (pipes-data, sk-queues, memfd, ghosts...).
  */
 import { Refusals } from '@crtools/common';
-import { KCMP_FILE, probeFile, sameKernelObject } from '@crtools/sys';
+import { KCMP_FILE, sameKernelObject } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
+import { readFown, hasFown, type DumpedIds } from './fown.js';
 import { refuseFd, unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
 import { RegFiles } from '../kinds/reg/dump.js';
 import { PipeFiles } from '../kinds/pipe/dump.js';
@@ -28,23 +29,15 @@ export interface FileIds {
   add(make: (id: number) => Entry): number;
 }
 
-const O_ASYNC = 0o20000;
-
 /**
- * What an open file description carries that files.img's fown_entry would keep but this dump
- * does not yet (the restore cannot give it back): an owner for SIGIO/SIGURG (F_SETOWN), a
- * signal other than SIGIO (F_SETSIG), signal-driven I/O (O_ASYNC). Refused by name.
+ * The files.img entry with the open file's fown_entry in its kind record (the one field of the
+ * entry that carries a `fown`, zeros as the kind left it). O_ASYNC stays in the record's flags.
  */
-function refuseOwner(pid: number, rec: FdRecord, flags: number): void {
-  if (flags & O_ASYNC) throw refuseFd(pid, rec.fd, 'signal-driven I/O (O_ASYNC) is not supported yet', rec.target);
-  let p;
-  try {
-    p = probeFile(pid, rec.fd);
-  } catch {
-    return; // closed meanwhile: the kind's own reading says so
-  }
-  if (p.ownerPid !== 0) throw refuseFd(pid, rec.fd, `an owner for I/O signals (F_SETOWN ${p.ownerType === 2 ? 'process group ' : ''}${p.ownerPid}) is not supported yet`, rec.target);
-  if (p.sig > 0) throw refuseFd(pid, rec.fd, `an I/O signal (F_SETSIG ${p.sig}) is not supported yet`, rec.target);
+function withFown(e: Entry, owner: Entry, none: () => Error): Entry {
+  const rec = Object.values(e).find((v): v is Entry => !!v && typeof v === 'object' && 'fown' in (v as object));
+  if (rec) rec.fown = owner;
+  else if (hasFown(owner)) throw none();
+  return e;
 }
 
 export class FileTable implements FileIds {
@@ -59,13 +52,17 @@ export class FileTable implements FileIds {
   /** the kinds, in the order they are asked (sockets: unix first, inet takes or refuses the rest) */
   private readonly kinds: DumpKind[];
 
+  /** the ids an I/O signal owner may name (the dumped tree's); without them every owner is refused */
+  private readonly ids: DumpedIds | undefined;
   private readonly refusals: Refusals;
 
   /**
    * ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default
-   * otherwise); refusals: where what cannot be carried goes (thrown at once unless gathered)
+   * otherwise); tree: the pids, tids and process groups of the dumped tree; refusals: where what
+   * cannot be carried goes (thrown at once unless gathered)
    */
-  constructor(opts: { ghostLimit?: number; refusals?: Refusals } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals } = {}) {
+    this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, this.reg, this.shmem];
@@ -92,8 +89,7 @@ export class FileTable implements FileIds {
       }
       throw unsupported(pid, rec.fd, rec.target);
     });
-    const owned = this.refusals.check(() => (refuseOwner(pid, rec, flags), true));
-    if (!claim || !owned) return undefined;
+    if (!claim) return undefined;
     const { type, key } = claim;
     const cands = this.fdKeys.get(key) ?? [];
     for (const c of cands) {
@@ -105,7 +101,12 @@ export class FileTable implements FileIds {
       }
       if (same) return { id: c.id, flags: cloexec, type, fd: rec.fd };
     }
-    const id = this.add((fid) => claim.entry(fid, flags));
+    const made = this.refusals.check(() => {
+      const owner = readFown(pid, rec, flags, this.ids);
+      return (fid: number) => withFown(claim.entry(fid, flags), owner, () => refuseFd(pid, rec.fd, 'its kind has no place for an I/O signal owner', rec.target));
+    });
+    const id = made && this.refusals.check(() => this.add(made));
+    if (id === undefined) return undefined;
     cands.push({ pid, fd: rec.fd, id });
     this.fdKeys.set(key, cands);
     return { id, flags: cloexec, type, fd: rec.fd };

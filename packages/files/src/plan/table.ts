@@ -4,7 +4,7 @@
  * gets one index in the plan's file list, however many descriptors share it.
  */
 import { badImage, readImage, refuse, type Obj, type PlanKind } from './kind.js';
-import { RegPlans, type FileBase, type GhostPlan, type RegFilePlan } from '../kinds/reg/plan.js';
+import { RegPlans, type FileBase, type FownPlan, type GhostPlan, type RegFilePlan } from '../kinds/reg/plan.js';
 import { PipePlans, type PipeFilePlan } from '../kinds/pipe/plan.js';
 import { eventfdPlan, type EventfdFilePlan } from '../kinds/eventfd/plan.js';
 import { signalfdPlan, type SignalfdFilePlan } from '../kinds/signalfd/plan.js';
@@ -31,6 +31,22 @@ export type FilePlan =
 export interface FilePlanOptions {
   /** --inherit-fd: the name CRIU gives a file (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor */
   inherit?: Map<string, number>;
+}
+
+/** F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP: the pid types F_SETOWN_EX takes */
+const PID_TYPES = [0, 1, 2];
+
+/**
+ * A kind record's fown_entry (every kind has one, ours or CRIU's) → what the restorer sets on the
+ * open file; undefined when it has neither an owner nor a signal.
+ */
+function fownPlan(f: Obj | undefined, what: string): FownPlan | undefined {
+  if (!f) return undefined;
+  const p: FownPlan = { signum: Number(f.signum ?? 0), pidType: Number(f.pid_type ?? 0), pid: Number(f.pid ?? 0), uid: Number(f.uid ?? 0), euid: Number(f.euid ?? 0) };
+  if (p.signum > 64) throw badImage(`${what}: I/O signal ${p.signum} is not a signal`, { image: 'files.img' });
+  if (p.pid && !PID_TYPES.includes(p.pidType)) throw badImage(`${what}: I/O signal owner ${p.pid} has pid type ${p.pidType}`, { image: 'files.img' });
+  if (!p.pid) Object.assign(p, { pidType: 0, uid: 0, euid: 0 });
+  return p.pid || p.signum ? p : undefined;
 }
 
 export class FilePlanTable {
@@ -113,6 +129,8 @@ export class FilePlanTable {
     } else {
       throw refuse(`${what}: ${f.type} files are not restored yet`);
     }
+    const fown = fownPlan(rec?.fown, what);
+    if (fown) p.fown = fown;
     this.files.push(p);
     this.byId.set(id, this.files.length - 1);
     return this.files.length - 1;

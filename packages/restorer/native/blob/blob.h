@@ -94,6 +94,9 @@ static inline long xopen(const char *p, u64 flags)
 void open_file_table(struct ctx *c) HIDDEN;
 void restore_fds(struct ctx *c) HIDDEN;
 void restore_locks(struct ctx *c) HIDDEN;
+/* I/O signal owners, signals and O_ASYNC (after task_formed: an owner may be any task or thread) */
+void task_formed(struct ctx *c) HIDDEN;
+void restore_fown(struct ctx *c) HIDDEN;
 /* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */
 void check_size(struct ctx *c, long fd, u64 want, u64 detail) HIDDEN;
 

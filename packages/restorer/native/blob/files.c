@@ -67,7 +67,9 @@ void open_file_table(struct ctx *c)
 		long fd;
 		if (f[i].kind != FILE_REG)
 			continue;
-		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags), i);
+		/* O_ASYNC is set later with F_SETFL (restore_fown): open() keeps the flag but would not
+		   turn signal-driven I/O on */
+		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags & ~(u64)O_ASYNC), i);
 		check_size(c, fd, f[i].size, i);
 		if (f[i].pos)
 			chk(c, S3(NR_lseek, fd, f[i].pos, 0), i);
@@ -297,5 +299,74 @@ void restore_locks(struct ctx *c)
 			chk(c, S2(NR_flock, l[0], (l[2] == 1 ? 2 /* LOCK_EX */ : 1 /* LOCK_SH */) | 4 /* LOCK_NB */), l[0]);
 		else
 			chk(c, S3(NR_fcntl, l[0], l[1] == 4 ? 37 /* F_OFD_SETLK */ : 6 /* F_SETLK */, &fl), l[0]);
+	}
+}
+
+/* Every task has made all its threads: one more in the status area's count. */
+void task_formed(struct ctx *c)
+{
+	volatile u32 *formed = (volatile u32 *)(c->h->status_addr + STATUS_FORMED_OFF);
+	__atomic_add_fetch(formed, 1, __ATOMIC_SEQ_CST);
+	S3(NR_futex, formed, FUTEX_WAKE, 0x7fffffff);
+}
+
+/* Until every task of the tree (zombies aside, which never count) has made its threads. */
+static void wait_formed(struct ctx *c)
+{
+	volatile u32 *formed = (volatile u32 *)(c->h->status_addr + STATUS_FORMED_OFF);
+	struct plan_task *tasks = AT(c, c->h->tasks_off);
+	u32 want = 0, n;
+	u64 i;
+	for (i = 0; i < c->h->ntasks; i++)
+		if (!tasks[i].zombie)
+			want++;
+	while ((n = __atomic_load_n(formed, __ATOMIC_SEQ_CST)) < want)
+		if (wait_change(c, formed, n))
+			fail(c, ETIMEDOUT, n);
+}
+
+/*
+ * The I/O signal settings of the open files this task is the first holder of (fown_task), at
+ * its first descriptor on each: the signal (F_SETSIG), the owner (F_SETOWN_EX: a thread, process
+ * or process group of the tree, so only once every task has made its threads), O_ASYNC (F_SETFL,
+ * which turns signal-driven I/O on). The kernel records the caller's real and effective uid with
+ * the owner: the task takes the recorded ones for that call (the saved uid keeps its privilege
+ * to come back), before it takes its own credentials. A uid change resets dumpability: set again.
+ */
+void restore_fown(struct ctx *c)
+{
+	struct plan_file *files = AT(c, c->h->files_off);
+	struct plan_fd *fd = AT(c, c->t->fds_off);
+	int formed = 0;
+	u64 i;
+
+	set_step(c, STEP_FOWN);
+	for (i = 0; i < c->t->nfds; i++) {
+		struct plan_file *f = &files[fd[i].file];
+		long n = (long)fd[i].fd;
+		if (f->fown_task != c->t->pid)
+			continue;
+		f->fown_task = 0; /* once, even if the task holds it at several descriptors */
+		if (f->fown_signum)
+			chk(c, S3(NR_fcntl, n, F_SETSIG, f->fown_signum), n);
+		if (f->fown_pid) {
+			u32 r = 0, e = 0, s = 0;
+			struct { int type, pid; } own = { (int)f->fown_type, (int)f->fown_pid };
+			long ret;
+			if (!formed) {
+				wait_formed(c);
+				formed = 1;
+			}
+			chk(c, S3(NR_getresuid, &r, &e, &s), n);
+			chk(c, S3(NR_setresuid, f->fown_uid, f->fown_euid, -1), n);
+			ret = S3(NR_fcntl, n, F_SETOWN_EX, &own);
+			chk(c, S3(NR_setresuid, r, e, -1), n);
+			chk(c, ret, n);
+			chk(c, S5(NR_prctl, PR_SET_DUMPABLE, c->t->dumpable, 0, 0, 0), n);
+		}
+		if (f->flags & O_ASYNC) {
+			long fl = chk(c, S2(NR_fcntl, n, F_GETFL), n);
+			chk(c, S3(NR_fcntl, n, F_SETFL, fl | O_ASYNC), n);
+		}
 	}
 }

@@ -109,6 +109,8 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	restore_mm_struct(c);
 	restore_task_misc(c);
 	restore_threads(c);
+	task_formed(c);
+	restore_fown(c);
 	create_timers(c);
 	restore_sched_oom(c);
 	restore_creds(c);

@@ -36,6 +36,7 @@ typedef long long s64;
 #define NR_setsid 112
 #define NR_setgroups 116
 #define NR_setresuid 117
+#define NR_getresuid 118
 #define NR_setresgid 119
 #define NR_getpgid 121
 #define NR_setfsuid 122
@@ -96,7 +97,11 @@ typedef long long s64;
 #define O_NONBLOCK 04000
 #define AT_FDCWD (-100)
 #define F_SETFD 2
+#define F_GETFL 3
 #define F_SETFL 4
+#define F_SETSIG 10
+#define F_SETOWN_EX 15
+#define O_ASYNC 020000
 #define F_SETPIPE_SZ 1031
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1

@@ -11,7 +11,7 @@ import { PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { openPageReader } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
-import { type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
+import { type FilePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
 import { checkPagesImages, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
@@ -201,6 +201,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds${stopSigno ? `, stopped (signal ${stopSigno})` : ''}`);
   }
   files.finish();
+  checkFownOwners(tasks, files.files);
   for (const k of files.unusedInherit()) log.warn(`--inherit-fd: no file of the checkpoint is ${k}`);
   // shared memory objects: their pages, offsets within the object
   const shmemPlans: ShmemPlan[] = [];
@@ -230,3 +231,21 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
+/**
+ * An open file's I/O signal owner (F_SETOWN_EX) is set again once every task and thread exists:
+ * it must be a thread or process (F_OWNER_TID, F_OWNER_PID) or a process group (F_OWNER_PGRP) of
+ * the tree, and some task must hold the file at a descriptor (the owner is set through it).
+ */
+function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
+  const live = tasks.filter((t) => !t.zombie);
+  const ids = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));
+  const groups = new Set(tasks.map((t) => t.pgid));
+  files.forEach((f, i) => {
+    if (!f.fown?.pid) return;
+    const holder = live.find((t) => t.fds.some((d) => d.file === i));
+    const what = holder ? `pid ${holder.pid} fd ${holder.fds.find((d) => d.file === i)!.fd}` : `file ${i}`;
+    const owner = `${f.fown.pidType === 2 ? 'process group' : f.fown.pidType === 0 ? 'thread' : 'process'} ${f.fown.pid}`;
+    if (!(f.fown.pidType === 2 ? groups : ids).has(f.fown.pid)) throw unsupported(`${what}: the owner of its I/O signals (${owner}) is not in the checkpoint`);
+    if (!holder) throw unsupported(`file ${i}: an I/O signal owner (${owner}) on a file no task holds at a descriptor`);
+  });
+}

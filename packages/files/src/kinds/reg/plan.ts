@@ -6,10 +6,27 @@
 import { existsSync, statSync } from 'node:fs';
 import { badImage, big, firstEntry, missingFile, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 
-/** What every file of the plan has: its open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK...) and offset. */
+/** What every file of the plan has: its open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK, O_ASYNC...) and offset. */
 export interface FileBase {
   flags: number;
   pos: bigint;
+  /** its I/O signal settings, when it has any (files.img fown_entry: an owner or a signal) */
+  fown?: FownPlan;
+}
+
+/**
+ * Where the open file's I/O signals go (F_SETOWN_EX) and which signal (F_SETSIG), with the uids
+ * the owner was recorded with (they decide whether the owner may be signalled).
+ */
+export interface FownPlan {
+  /** F_SETSIG (0: SIGIO) */
+  signum: number;
+  /** F_OWNER_TID 0, F_OWNER_PID 1, F_OWNER_PGRP 2 */
+  pidType: number;
+  /** the owner (0: none) */
+  pid: number;
+  uid: number;
+  euid: number;
 }
 
 /** A regular file (or directory, device) opened again by path; `ghost`: an unlinked one, index into the plan's ghosts. */
