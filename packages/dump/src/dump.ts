@@ -8,7 +8,7 @@ import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { createPagesIdAllocator, dumpShmemFile, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
-import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject } from '@crtools/sys';
+import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, type GuardLookup } from '@crtools/sys';
 import { FileTable, type Entry } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
@@ -307,6 +307,9 @@ async function dumpFrozen(
   const kd = loadKerndat().kerndat;
   log.debug(`kerndat: zero_page_pfn ${kd.zero_page_pfn?.toString(16) ?? '?'} task_size ${kd.task_size?.toString(16) ?? '?'}`);
   const mapsOpts = mapsOptions(kd);
+  const guardHow = guardLookup(kd);
+  if (guardHow === 'none' && kd.has_madv_guard) log.warn('mem', 'this kernel installs guard regions (MADV_GUARD_INSTALL) but shows them neither to PAGEMAP_SCAN nor in pagemap entries: any a task has are not dumped');
+  const taskSize = kd.task_size ?? DEFAULT_TASK_SIZE;
   const pstree: Entry[] = [];
   const fdinfoWritten = new Set<number>();
   let pagesWritten = 0;
@@ -336,10 +339,12 @@ async function dumpFrozen(
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
+    // guard regions (MADV_GUARD_INSTALL) are no mappings of their own: found in the page tables
+    const guards = guardRegions(pid, { how: guardHow, end: taskSize, areas: vmas });
     const fds = readFds(pid);
     const timers = readTimers(pid);
     let threadIds: number[] = [];
-    log.debug(`  ${vmas.length} VMAs, ${fds.length} fds, ${timers.length} POSIX timers`);
+    log.debug(`  ${vmas.length} VMAs, ${guards.length} guard regions, ${fds.length} fds, ${timers.length} POSIX timers`);
     await withInfection(pid, task.threads, async (inf) => {
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
       log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
@@ -347,7 +352,7 @@ async function dumpFrozen(
       const ids: Entry = {
         vm_id: vmIds.idOf(pid), files_id: filesIds.idOf(pid), fs_id: fsIds.idOf(pid), sighand_id: sighandIds.idOf(pid), ...nsIds,
       };
-      const mm = mmEntry(pid, vmas, stat, state.misc, files);
+      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards);
       const fdinfo = fds.map((r) => files.fd(pid, r));
       fileLocks.add(pid, fds, fdinfo.map((e) => Number(e.id)));
       const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
@@ -432,6 +437,23 @@ function mapsOptions(kd: Kerndat): { stackGuardGapHidden: boolean; shmemDev?: { 
     o.shmemDev = decodeDev(kd.shmem_dev);
   }
   return o;
+}
+
+/** x86_64 with 4-level page tables, where kerndat could not say */
+const DEFAULT_TASK_SIZE = 0x7ffffffff000n;
+
+/**
+ * How this kernel shows a task's guard regions: PAGEMAP_SCAN's guard category (6.14+) in one
+ * walk of the address space; else bit 58 of each pagemap entry (6.15+; a kernel with the bit but
+ * not the category is a backport) read over every mapping; else none can be seen — either the
+ * kernel has no MADV_GUARD_INSTALL (there are none), or it is 6.13, which installs them but shows
+ * them nowhere (the dump warns once).
+ */
+export function guardLookup(kd: Pick<Kerndat, 'has_madv_guard' | 'has_pagemap_scan_guard_pages' | 'has_pagemap_guard_bit'>): GuardLookup {
+  if (!kd.has_madv_guard) return 'none';
+  if (kd.has_pagemap_scan_guard_pages) return 'scan';
+  if (kd.has_pagemap_guard_bit) return 'pagemap';
+  return 'none';
 }
 
 function checkAbort(signal?: AbortSignal): void {
