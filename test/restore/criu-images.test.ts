@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { canInstallGuards } from '@crtools/sys';
 
 // a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
 const CRIU = [process.env.CRIU, 'criu'].find((c) => {
@@ -40,6 +41,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fdstate', () => ['async'], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate']);
+  // guard regions (MADV_GUARD_INSTALL, 6.13+; the workload cannot start without them)
+  if (canInstallGuards()) cases.push(['guards', () => [path.join(tmp('c-guards'), 'data')], /^check ok guards=[34]$/]);
   for (const [name, args, want, dumpArgs = []] of cases) {
     it(`${name}: dumped by CRIU, restored by us, verdict ${want.source}`, () => {
       const w = startWorkload(name, args());

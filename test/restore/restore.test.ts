@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET, type ExpectedChange } from '@crtools/inspect';
 import { fixturesDir, workloadBinDir } from '../lib/paths.js';
-import { alive, askVerdict, childrenOf, criu, killAllStarted, ourCritDecode, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { canInstallGuards } from '@crtools/sys';
+import { alive, askVerdict, childrenOf, criu, critDecode, haveCrit, killAllStarted, ourCritDecode, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 
 const mine: number[] = [];
 afterEach(() => {
@@ -203,7 +204,10 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
    * named in `moving` with the reason; `moving: null`: the tree changes shape as it runs (a
    * shell starting children), no fingerprint to hold it to.
    */
-  function roundTrip(name: string, args: string[], check: (pid: number, state: string) => void, sameMaps = true, ready?: () => boolean, moving: ExpectedChange[] | null = []) {
+  function roundTrip(
+    name: string, args: string[], check: (pid: number, state: string) => void, sameMaps = true, ready?: () => boolean, moving: ExpectedChange[] | null = [],
+    images?: (dir: string, pid: number) => void,
+  ) {
     const w = startWorkload(name, args);
     // a program started through launch is ready once it says so (e.g. its sockets exist)
     for (let i = 0; ready && !ready() && i < 1000; i++) sleep(10);
@@ -213,6 +217,7 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       const print = moving && fingerprint(w.pid);
       const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
       expect(d.code, d.stderr).toBe(0);
+      images?.(dir, w.pid);
       expect(waitReaped(w.pid)).toBe(true);
       const r = restore(dir);
       mine.push(w.pid);
@@ -264,6 +269,21 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   it('filemap: file positions and private/shared file mappings', () => {
     const data = path.join(tmp('filemap-data'), 'data');
     roundTrip('filemap', [data], (pid, st) => expect(verdict(st, pid)).toMatch(/^check ok/));
+  });
+
+  it('guards: guard regions (MADV_GUARD_INSTALL) fault again where they were, in an anonymous and a private file mapping; the pages around them intact', (ctx) => {
+    if (!canInstallGuards()) return ctx.skip('this kernel installs no guard regions (MADV_GUARD_INSTALL, Linux 6.13+)');
+    const data = path.join(tmp('guards-data'), 'data');
+    roundTrip('guards', [data], (pid, st) => expect(verdict(st, pid)).toMatch(/^check ok guards=[34]$/), true, undefined, [], (dir, pid) => {
+      // as CRIU 4.2 writes them: after the real areas, one entry per range, VMA_AREA_GUARD alone
+      const vmas = ourCritDecode(path.join(dir, `mm-${pid}.img`)).entries[0].vmas as { start: unknown; end: unknown; status: number; prot: number; flags: number }[];
+      const guards = vmas.filter((v) => v.status === 1 << 16);
+      expect(guards.length).toBeGreaterThanOrEqual(2); // pages 5-6 and 11 of the anonymous area (+ the file page where allowed)
+      expect(vmas.slice(-guards.length)).toEqual(guards);
+      for (const g of guards) expect([g.prot, g.flags]).toEqual([0, 0]);
+      // Debian's crit (CRIU 3.17) reads them too: the same fields, nothing new in the format
+      if (haveCrit) expect(critDecode(path.join(dir, `mm-${pid}.img`)).entries[0].vmas.filter((v: { status: number }) => v.status === 1 << 16)).toHaveLength(guards.length);
+    });
   });
 
   it('sighandlers: handlers, masks and flags as installed', () => roundTrip('sighandlers', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok')));

@@ -8,7 +8,7 @@ import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { createPagesIdAllocator, dumpShmemFile, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
-import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject } from '@crtools/sys';
+import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, type GuardLookup } from '@crtools/sys';
 import { FileTable, type Entry } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
@@ -386,6 +386,9 @@ async function dumpFrozen(
   const kd = loadKerndat().kerndat;
   log.debug(`kerndat: zero_page_pfn ${kd.zero_page_pfn?.toString(16) ?? '?'} task_size ${kd.task_size?.toString(16) ?? '?'}`);
   const mapsOpts = mapsOptions(kd);
+  const guardHow = guardLookup(kd);
+  if (guardHow === 'none' && kd.has_madv_guard) log.warn('mem', 'this kernel installs guard regions (MADV_GUARD_INSTALL) but shows them neither to PAGEMAP_SCAN nor in pagemap entries: any a task has are not dumped');
+  const taskSize = kd.task_size ?? DEFAULT_TASK_SIZE;
   const pstree: Entry[] = [];
   let pagesWritten = 0;
   let pagesScanned = 0;
@@ -414,10 +417,12 @@ async function dumpFrozen(
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
+    // guard regions (MADV_GUARD_INSTALL) are no mappings of their own: found in the page tables
+    const guards = guardRegions(pid, { how: guardHow, end: taskSize, areas: vmas });
     const fds = readFds(pid);
     const timers = readTimers(pid);
     let threadIds: number[] = [];
-    log.debug(`  ${vmas.length} VMAs, ${fds.length} fds, ${timers.length} POSIX timers`);
+    log.debug(`  ${vmas.length} VMAs, ${guards.length} guard regions, ${fds.length} fds, ${timers.length} POSIX timers`);
     await withInfection(pid, task.threads, async (inf) => {
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
       log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
@@ -427,7 +432,7 @@ async function dumpFrozen(
       const ids: Entry = {
         vm_id: shared.vm_id.id, files_id: shared.files_id.id, fs_id: shared.fs_id.id, sighand_id: shared.sighand_id.id, ...nsIds,
       };
-      const mm = mmEntry(pid, vmas, stat, state.misc, files, refusals);
+      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals);
       // a descriptor table is dumped once, with the first task that has it
       const tableSeen = shared.files_id.sharedWith !== undefined;
       const entries = tableSeen ? [] : fds.map((r) => files.fd(pid, r));
@@ -515,6 +520,23 @@ function mapsOptions(kd: Kerndat): { stackGuardGapHidden: boolean; shmemDev?: { 
     o.shmemDev = decodeDev(kd.shmem_dev);
   }
   return o;
+}
+
+/** x86_64 with 4-level page tables, where kerndat could not say */
+const DEFAULT_TASK_SIZE = 0x7ffffffff000n;
+
+/**
+ * How this kernel shows a task's guard regions: PAGEMAP_SCAN's guard category (6.14+) in one
+ * walk of the address space; else bit 58 of each pagemap entry (6.15+; a kernel with the bit but
+ * not the category is a backport) read over every mapping; else none can be seen — either the
+ * kernel has no MADV_GUARD_INSTALL (there are none), or it is 6.13, which installs them but shows
+ * them nowhere (the dump warns once).
+ */
+export function guardLookup(kd: Pick<Kerndat, 'has_madv_guard' | 'has_pagemap_scan_guard_pages' | 'has_pagemap_guard_bit'>): GuardLookup {
+  if (!kd.has_madv_guard) return 'none';
+  if (kd.has_pagemap_scan_guard_pages) return 'scan';
+  if (kd.has_pagemap_guard_bit) return 'pagemap';
+  return 'none';
 }
 
 function checkAbort(signal?: AbortSignal): void {

@@ -162,8 +162,14 @@ function refuseVma(pid: number, v: CriuVma, anonShmem: boolean): true {
   return true;
 }
 
-/** mm-PID.img: VmaEntry list (file VMAs get file ids), auxv, mm bounds. */
-export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { brk: bigint; dumpable: number; thpDisabled: boolean }, files: FileTable, refusals = new Refusals()): Entry {
+/**
+ * mm-PID.img: VmaEntry list (file VMAs get file ids), auxv, mm bounds. Guard regions follow the
+ * real areas as CRIU 4.2 writes them: an entry per range with status VMA_AREA_GUARD alone.
+ */
+export function mmEntry(
+  pid: number, vmas: CriuVma[], stat: ProcStat, misc: { brk: bigint; dumpable: number; thpDisabled: boolean }, files: FileTable,
+  guards: readonly { start: bigint; end: bigint }[] = [], refusals = new Refusals(),
+): Entry {
   const exe = statSync(`/proc/${pid}/exe`);
   const exeLink = readlinkSync(`/proc/${pid}/exe`);
   const exeDeleted = / \(deleted\)$/.test(exeLink);
@@ -188,6 +194,7 @@ export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { br
     if (v.madv) e['madv'] = v.madv;
     out.push(e);
   }
+  for (const g of guards) out.push({ start: g.start, end: g.end, pgoff: 0n, shmid: 0n, prot: 0, flags: 0, status: VMA.AREA_GUARD, fd: -1n });
   return {
     mm_start_code: stat.startcode, mm_end_code: stat.endcode, mm_start_data: stat.startData, mm_end_data: stat.endData,
     mm_start_stack: stat.startstack, mm_start_brk: stat.startBrk, mm_brk: misc.brk,

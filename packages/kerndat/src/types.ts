@@ -9,9 +9,9 @@ export const KERNDAT_SCHEMA = 'crtools-kerndat/1';
 /**
  * Raised whenever a probe's answer changes meaning or is corrected, so a cached
  * document probed by an older crtools is probed again (2: the zero page is
- * verified, autofs/overlayfs absence is an answer).
+ * verified, autofs/overlayfs absence is an answer; 3: has_pagemap_guard_bit).
  */
-export const KERNDAT_PROBE_REVISION = 2;
+export const KERNDAT_PROBE_REVISION = 3;
 
 export interface SpecialMapping {
   name: string;
@@ -108,6 +108,8 @@ export interface Kerndat {
   has_pagemap_scan?: boolean;
   has_pagemap_scan_guard_pages?: boolean;
   has_madv_guard?: boolean;
+  /** a guard page shows bit 58 (PM_GUARD_REGION) in its /proc/PID/pagemap entry (6.15+); probed where has_madv_guard */
+  has_pagemap_guard_bit?: boolean;
   has_uffd?: boolean;
   uffd_features?: bigint;
   /** names of the UFFD_FEATURE_* bits of uffd_features */

@@ -353,6 +353,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       threads_off: w.records('thread', threads),
       nvmas: vmas.length,
       vmas_off: w.records('vma', vmas),
+      nguards: t.guards?.length ?? 0,
+      guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       nruns: t.pages.length,
       runs_off: w.records('run', t.pages.map((r, k) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k] }))),
       pages_path: w.string(t.pagesPath),

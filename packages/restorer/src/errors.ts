@@ -9,6 +9,7 @@ export const RestoreErrorCode = {
   TIMEOUT: 'RESTORE_TIMEOUT',
   BAD_PLAN: 'RESTORE_BAD_PLAN',
   CPU: 'RESTORE_CPU_MISMATCH',
+  GUARDS: 'RESTORE_NO_GUARD_REGIONS',
 } as const;
 
 export function restoreError(code: string, message: string, context: Record<string, unknown> = {}, exitCode: ExitCode = ExitCode.FAILED, cause?: unknown): CrtoolsError {

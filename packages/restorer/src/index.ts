@@ -4,6 +4,6 @@ export { restore, RESTORE_OPTIONS, shellJobPlan, inheritMap, type RestoreContext
 export { buildRestorePlan, type BuildPlanOptions } from './plan/build.js';
 export { fxsaveFrom } from './plan/threads.js';
 export * from './plan.js';
-export { restoreTree, waitRoot, validatePlan, checkPidsFree, checkCpu, type RestoreTreeOptions, type RestoredTree } from './launch.js';
+export { restoreTree, waitRoot, validatePlan, checkPidsFree, checkCpu, checkGuards, type RestoreTreeOptions, type RestoredTree } from './launch.js';
 export { dispatchPatches, elfFacts, type MemoryPatch } from './dispatch.js';
 export { RestoreErrorCode } from './errors.js';

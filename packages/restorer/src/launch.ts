@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readLoginuid, readStat } from '@crtools/procfs';
-import { xgetbv } from '@crtools/sys';
+import { canInstallGuards, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -79,6 +79,9 @@ export function validatePlan(plan: RestorePlan): void {
       if (v.shmem !== undefined && v.pgoff + (v.end - v.start) > plan.shmem![v.shmem]!.size) bad(`task ${t.pid}: area ${v.start.toString(16)} runs past its shared memory object`);
       if (v.ghost !== undefined && !(v.ghost >= 0 && v.ghost < (plan.ghosts?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no unlinked file`);
     }
+    for (const g of t.guards ?? []) {
+      if (g.end <= g.start || (g.start & 0xfffn) || (g.end & 0xfffn)) bad(`task ${t.pid}: bad guard region ${g.start.toString(16)}-${g.end.toString(16)}`);
+    }
   });
 }
 
@@ -91,6 +94,24 @@ export function checkPidsFree(plan: RestorePlan): void {
       }
     }
   }
+}
+
+/**
+ * Guard regions (MADV_GUARD_INSTALL, 6.13+) cannot be put back on a kernel without them: refuse
+ * by name before any process is made rather than restore a task whose guard pages would read
+ * and write like any other (`supported`: canInstallGuards(), asked only when a task has some).
+ */
+export function checkGuards(plan: RestorePlan, supported: () => boolean): void {
+  const t = plan.tasks.find((x) => x.guards?.length);
+  if (!t || supported()) return;
+  const g = t.guards![0]!;
+  const more = plan.tasks.reduce((n, x) => n + (x.guards?.length ?? 0), 0) - 1;
+  throw restoreError(
+    RestoreErrorCode.GUARDS,
+    `pid ${t.pid} has a guard region at ${g.start.toString(16)}-${g.end.toString(16)}${more ? ` (and ${more} more in the tree)` : ''}, and this kernel cannot install guard regions (MADV_GUARD_INSTALL, Linux 6.13+)`,
+    { pid: t.pid, start: g.start, end: g.end },
+    ExitCode.UNSUPPORTED,
+  );
 }
 
 const XFEATURE_NAMES = ['x87', 'SSE', 'AVX', 'MPX bounds', 'MPX CSR', 'AVX-512 opmask', 'AVX-512 ZMM_Hi256', 'AVX-512 Hi16_ZMM', 'PT', 'PKRU'];
@@ -163,6 +184,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   const native = loadNative();
   const xcr0 = xgetbv(0); // the xsave components this CPU and kernel enable for user space
   if (!opts.skipCpuCheck) checkCpu(plan, xcr0);
+  checkGuards(plan, canInstallGuards);
   plan = withCpuDispatch(plan, xcr0, opts.logger ?? silentLogger);
   checkPidsFree(plan);
   // shared memory objects live in this process, and unlinked files under a name, until every

@@ -185,6 +185,11 @@ export interface TaskPlan {
    * flag 1 POSIX, 2 flock, 4 OFD; type 0 read (shared), 1 write (exclusive); len 0 = to EOF
    */
   locks?: { fd: number; flag: number; type: number; start: bigint; len: bigint }[];
+  /**
+   * guard regions (MADV_GUARD_INSTALL) put back once the task's memory is in: page-aligned
+   * ranges, each inside the task's areas (CRIU's VMA_AREA_GUARD entries of mm.img)
+   */
+  guards?: { start: bigint; end: bigint }[];
   /** u64 writes into the task's memory once its pages are in (dispatch.ts) */
   patches?: { addr: bigint; value: bigint }[];
   /**

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { checkCpu, validatePlan } from '../src/launch.js';
+import { checkCpu, checkGuards, validatePlan } from '../src/launch.js';
 import { specialTargets, encodeBody, regionLayout, finishPlan } from '../src/encode.js';
 import { findHoles } from '../src/hole.js';
-import { splitAtAreas } from '../src/plan/memory.js';
+import { guardsFrom, isGuardEntry, splitAtAreas } from '../src/plan/memory.js';
 import { fieldOffset, recordSize } from '../src/layout.js';
 import { X86_REGS, type RestorePlan, type TaskPlan, type ThreadPlan, type X86Reg } from '../src/plan.js';
 import { isCrtoolsError } from '@crtools/common';
@@ -38,6 +38,7 @@ describe('plan checks', () => {
       { tasks: [task(1, -1)], files: [] },
       { tasks: [task(100, -1, { fds: [{ fd: 0, file: 3, cloexec: false }] })], files: [] },
       { tasks: [task(100, -1, { vmas: [{ start: 0x1001n, end: 0x2000n, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon' }] })], files: [] },
+      { tasks: [task(100, -1, { guards: [{ start: 0x2000n, end: 0x2000n }] })], files: [] },
     ] as RestorePlan[]) {
       let e: unknown;
       try {
@@ -174,5 +175,49 @@ describe('plan checks', () => {
     const f = (n: string) => buf.readBigUInt64LE(pt + fieldOffset('ptimer', n));
     expect([f('id'), f('clock_id'), f('signo'), f('notify'), f('sival'), f('notify_tid'), f('insec'), f('vnsec')]).toEqual([2n, 1n, 37n, 4n, 0x71n, 100n, 10_000_000n, 5n]);
   });
-});
 
+  describe('guard regions (MADV_GUARD_INSTALL)', () => {
+    const area = { start: 0x10000n, end: 0x20000n, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon' as const };
+    const next = { ...area, start: 0x20000n, end: 0x30000n, prot: 1 };
+    // as CRIU 4.2 writes them: after the areas, status VMA_AREA_GUARD and nothing else
+    const entry = (start: bigint, end: bigint) => ({ start, end, pgoff: 0n, shmid: 0n, prot: 0, flags: 0, status: 1 << 16, fd: -1n });
+
+    it('mm.img entries with VMA_AREA_GUARD are guard ranges, checked against the areas', () => {
+      expect(isGuardEntry(entry(0x11000n, 0x12000n))).toBe(true);
+      expect(isGuardEntry({ ...entry(0x10000n, 0x20000n), status: 0x1 | 0x20 })).toBe(false);
+      // a range across two adjacent areas is one range (PAGEMAP_SCAN joins them)
+      expect(guardsFrom([entry(0x11000n, 0x12000n), entry(0x1f000n, 0x21000n)], [area, next], 100)).toEqual([
+        { start: 0x11000n, end: 0x12000n }, { start: 0x1f000n, end: 0x21000n },
+      ]);
+      expect(() => guardsFrom([entry(0x2f000n, 0x31000n)], [area, next], 100)).toThrow(/mm-100.img: guard region 2f000-31000 lies outside the task's mappings/);
+      expect(() => guardsFrom([entry(0x11800n, 0x12000n)], [area], 100)).toThrow(/not a page range/);
+    });
+
+    it('checkGuards refuses, by pid and range, only a plan with guards on a kernel without them', () => {
+      const plan: RestorePlan = { tasks: [task(100, -1), task(101, 0, { guards: [{ start: 0x11000n, end: 0x13000n }] })], files: [] };
+      let asked = 0;
+      const no = () => (asked++, false);
+      expect(() => checkGuards({ tasks: [task(100, -1)], files: [] }, no)).not.toThrow();
+      expect(asked).toBe(0); // nothing to install: the kernel is not even asked
+      expect(() => checkGuards(plan, () => true)).not.toThrow();
+      let e: unknown;
+      try {
+        checkGuards(plan, no);
+      } catch (x) {
+        e = x;
+      }
+      expect(isCrtoolsError(e) && e.code === 'RESTORE_NO_GUARD_REGIONS' && e.exitCode === 4).toBe(true);
+      expect((e as Error).message).toMatch(/^pid 101 has a guard region at 11000-13000, and this kernel cannot install guard regions/);
+    });
+
+    it('encode: guard records per task', () => {
+      const guards = [{ start: 0x11000n, end: 0x13000n }, { start: 0x1f000n, end: 0x21000n }];
+      const buf = encodeBody({ tasks: [task(100, -1, { vmas: [area, next], guards })], files: [] }, specials).w.finish();
+      const t0 = Number(buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off')));
+      expect(buf.readBigUInt64LE(t0 + fieldOffset('task', 'nguards'))).toBe(2n);
+      const g = Number(buf.readBigUInt64LE(t0 + fieldOffset('task', 'guards_off')));
+      const f = (k: number, n: string) => buf.readBigUInt64LE(g + k * recordSize('guard') + fieldOffset('guard', n));
+      expect([f(0, 'start'), f(0, 'end'), f(1, 'start'), f(1, 'end')]).toEqual([0x11000n, 0x13000n, 0x1f000n, 0x21000n]);
+    });
+  });
+});

@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddCpu(exports);
   crtools::sys::AddProbe(exports);
   crtools::sys::AddPackets(exports);
+  crtools::sys::AddMemory(exports);
   return exports;
 }
 

@@ -58,6 +58,18 @@ export interface SysNative {
   watchReadable(fd: number, cb: (status: number, events: number) => void): number | NativeSysError;
   /** Cancel a watch that has not fired. */
   unwatch(id: number): void;
+  // memory.cc
+  /**
+   * One PAGEMAP_SCAN ioctl on a pagemap descriptor (the kernel's pm_scan_arg fields, in order
+   * from flags on): the regions found, 3 little-endian u64 each (start, end, categories), and
+   * walk_end, where the kernel stopped (below end: the vector was full or max_pages reached).
+   */
+  pagemapScan(
+    fd: number, start: bigint, end: bigint, flags: bigint, categoryInverted: bigint, categoryMask: bigint,
+    categoryAnyofMask: bigint, returnMask: bigint, maxPages: bigint, vecLen: number,
+  ): { regions: Buffer; walkEnd: bigint } | NativeSysError;
+  /** MADV_GUARD_INSTALL on a page of a fresh anonymous mapping of ours: 0, or why not */
+  guardProbe(): number | NativeSysError;
   // cpu.cc
   /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
   cpuid(leaf: number, subleaf: number): [number, number, number, number];

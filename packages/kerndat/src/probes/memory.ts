@@ -3,6 +3,7 @@ import type { KerndatPart } from '../types.js';
 import { MAP, NR, PAGE, PROT, closeFd, mmapAnon, munmap, raw, forkProbe } from '../sys.js';
 import { native } from '../load-native.js';
 import { PM, readMaps } from '@crtools/procfs';
+import { MADV_GUARD_INSTALL, PAGE_IS, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, pagemapScan, type PageRegion } from '@crtools/sys';
 import { pagemapEntry, readSelfMem, readTrim, writeSelfMem } from '../procfs-lite.js';
 
 const selfMaps = () => readMaps(process.pid);
@@ -104,32 +105,15 @@ export function probeZeroPageAndPagemap(): KerndatPart {
   }
 }
 
-// struct pm_scan_arg: 12 u64; page_region: 3 u64
-const PAGEMAP_SCAN = 0xc0606610;
-const PAGE_IS_WRITTEN = 1n << 1n;
-const PAGE_IS_FILE = 1n << 2n;
-const PAGE_IS_PRESENT = 1n << 3n;
-const PAGE_IS_SWAPPED = 1n << 4n;
-const PAGE_IS_PFNZERO = 1n << 5n;
-const PAGE_IS_SOFT_DIRTY = 1n << 7n;
-const PAGE_IS_GUARD = 1n << 8n;
-const MADV_GUARD_INSTALL = 102;
+const { WRITTEN: PAGE_IS_WRITTEN, FILE: PAGE_IS_FILE, PRESENT: PAGE_IS_PRESENT, SWAPPED: PAGE_IS_SWAPPED, PFNZERO: PAGE_IS_PFNZERO, SOFT_DIRTY: PAGE_IS_SOFT_DIRTY, GUARD: PAGE_IS_GUARD } = PAGE_IS;
 
-/** struct pm_scan_arg with an 8-region output vector (kept alive with it). */
-function pmScanArgs(start: bigint, end: bigint, flags: bigint, mask: bigint, anyof: bigint, ret: bigint): { arg: Buffer; vec: Buffer } {
-  const vec = Buffer.alloc(24 * 8);
-  const arg = Buffer.alloc(96);
-  const f = [96n, flags, start, end, 0n, native().addressOf(vec), 8n, 0n, 0n, mask, anyof, ret];
-  f.forEach((v, i) => arg.writeBigUInt64LE(v, i * 8));
-  return { arg, vec };
-}
-
-function pmScan(fd: number, start: bigint, end: bigint, anyof: bigint, ret: bigint): { n: bigint; errno: number; regions: bigint[][] } {
-  const { arg, vec } = pmScanArgs(start, end, 0n, 0n, anyof, ret);
-  const r = raw(NR.ioctl, fd, PAGEMAP_SCAN, arg);
-  const regions: bigint[][] = [];
-  for (let i = 0; r.ret > 0n && i < Number(r.ret); i++) regions.push([0, 1, 2].map((j) => vec.readBigUInt64LE(i * 24 + j * 8)));
-  return { n: r.ret, errno: r.errno, regions };
+/** One PAGEMAP_SCAN call (8 regions at most): the regions, or the errno that refused it. */
+function pmScan(fd: number, start: bigint, end: bigint, anyof: bigint, ret: bigint, flags = 0n, mask = 0n): { errno: number; regions: PageRegion[] } {
+  try {
+    return { errno: 0, regions: pagemapScan(fd, { start, end, flags, categoryMask: mask, categoryAnyofMask: anyof, returnMask: ret, vecLen: 8 }).regions };
+  } catch (e) {
+    return { errno: -((e as { errno?: number }).errno ?? -22), regions: [] };
+  }
 }
 
 /** PAGEMAP_SCAN (6.7+) and its guard-region category, and MADV_GUARD_INSTALL (6.13+). */
@@ -140,15 +124,18 @@ export function probePagemapScan(): KerndatPart {
   try {
     writeSelfMem(addr, Buffer.from([1]));
     const s = pmScan(fd, addr, addr + len, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_SOFT_DIRTY | PAGE_IS_FILE | PAGE_IS_PFNZERO | PAGE_IS_WRITTEN);
-    const has_pagemap_scan = s.errno === 0 && s.regions.length === 1 && s.regions[0]![0] === addr;
+    const has_pagemap_scan = s.errno === 0 && s.regions.length === 1 && s.regions[0]!.start === addr;
     const part: KerndatPart = { has_pagemap_scan };
     const g = raw(NR.madvise, addr + 2n * PAGE, PAGE, MADV_GUARD_INSTALL);
     part.has_madv_guard = g.errno === 0;
     if (has_pagemap_scan) {
       const gs = pmScan(fd, addr, addr + len, PAGE_IS_GUARD, PAGE_IS_GUARD);
       part.has_pagemap_scan_guard_pages =
-        gs.errno === 0 && (!part.has_madv_guard || gs.regions.some((r) => r[0] === addr + 2n * PAGE && (r[2]! & PAGE_IS_GUARD) !== 0n));
+        gs.errno === 0 && (!part.has_madv_guard || gs.regions.some((r) => r.start === addr + 2n * PAGE && (r.categories & PAGE_IS_GUARD) !== 0n));
     } else part.has_pagemap_scan_guard_pages = false;
+    // bit 58 of the guard page's own pagemap entry (6.15+): how a dump finds guard regions
+    // where PAGEMAP_SCAN has no guard category
+    if (part.has_madv_guard) part.has_pagemap_guard_bit = (pagemapEntry(addr + 2n * PAGE) & PM.GUARD) !== 0n;
     return part;
   } finally {
     closeSync(fd);
@@ -205,9 +192,6 @@ export function probeUffd(): KerndatPart {
   return { has_uffd: true, uffd_features: u.features, uffd_feature_names: uffdFeatureNames(u.features) };
 }
 
-const PM_SCAN_WP_MATCHING = 1n;
-const PM_SCAN_CHECK_WPASYNC = 2n;
-
 /**
  * Dirty tracking without soft-dirty: register an area for async uffd
  * write-protect, reset it with PAGEMAP_SCAN(WP_MATCHING), write one page with
@@ -230,12 +214,11 @@ export function probeUffdWpDirtyTrack(sofar: KerndatPart): KerndatPart {
     reg.writeBigUInt64LE(len, 8);
     reg.writeBigUInt64LE(2n /* UFFDIO_REGISTER_MODE_WP */, 16);
     if (raw(NR.ioctl, u.fd, UFFDIO_REGISTER, reg).errno !== 0) return { has_pagemap_scan_dirty_track: false };
-    const reset = pmScanArgs(addr, addr + len, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, PAGE_IS_WRITTEN, 0n, PAGE_IS_WRITTEN);
-    if (raw(NR.ioctl, pm, PAGEMAP_SCAN, reset.arg).errno !== 0) return { has_pagemap_scan_dirty_track: false };
+    const reset = pmScan(pm, addr, addr + len, 0n, PAGE_IS_WRITTEN, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, PAGE_IS_WRITTEN);
+    if (reset.errno !== 0) return { has_pagemap_scan_dirty_track: false };
     if (raw(NR.read, zero, addr + PAGE, 16).ret !== 16n) return { has_pagemap_scan_dirty_track: false };
-    const scan = pmScanArgs(addr, addr + len, 0n, PAGE_IS_WRITTEN, 0n, PAGE_IS_WRITTEN);
-    const r = raw(NR.ioctl, pm, PAGEMAP_SCAN, scan.arg);
-    const ok = r.ret === 1n && scan.vec.readBigUInt64LE(0) === addr + PAGE && scan.vec.readBigUInt64LE(8) === addr + 2n * PAGE;
+    const scan = pmScan(pm, addr, addr + len, 0n, PAGE_IS_WRITTEN, 0n, PAGE_IS_WRITTEN);
+    const ok = scan.errno === 0 && scan.regions.length === 1 && scan.regions[0]!.start === addr + PAGE && scan.regions[0]!.end === addr + 2n * PAGE;
     return { has_pagemap_scan_dirty_track: ok };
   } finally {
     closeSync(zero);

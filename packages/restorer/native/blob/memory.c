@@ -246,6 +246,15 @@ void restore_mm(struct ctx *c)
 	for (i = 0; i < c->t->nvmas; i++)
 		if (v[i].kind != VMA_SKIP && v[i].map_prot != v[i].prot)
 			chk(c, S3(NR_mprotect, v[i].start, v[i].end - v[i].start, v[i].prot), v[i].start);
+
+	/* guard regions last: their pages were never dumped, and the areas have their final
+	 * protections (installing zaps whatever the range holds, so nothing may be written after) */
+	set_step(c, STEP_GUARDS);
+	{
+		const struct plan_guard *g = AT(c, c->t->guards_off);
+		for (i = 0; i < c->t->nguards; i++)
+			chk(c, S3(NR_madvise, g[i].start, g[i].end - g[i].start, MADV_GUARD_INSTALL), g[i].start);
+	}
 }
 
 struct prctl_mm_map {

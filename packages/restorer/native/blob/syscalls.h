@@ -89,6 +89,7 @@ typedef long long s64;
 #define MAP_ANONYMOUS 0x20
 #define MREMAP_MAYMOVE 1
 #define MREMAP_FIXED 2
+#define MADV_GUARD_INSTALL 102
 #define O_RDONLY 0
 #define O_WRONLY 1
 #define O_CREAT 0100

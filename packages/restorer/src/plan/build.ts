@@ -14,7 +14,7 @@ import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingF
 import { type FilePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
-import { checkPagesImages, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
+import { checkPagesImages, guardsFrom, isGuardEntry, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
 
 const FD_CLOEXEC = 1;
 const SIGCONT = 18;
@@ -110,12 +110,14 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const continued = [processSignals, ...threads.map((t) => t.pendingSignals)].some((q) => q?.some((si) => si.readInt32LE(0) === SIGCONT));
     const stopSigno = tc.task_state === TASK_STATE.STOPPED && !continued ? stopSignal(Number(tc.stop_signo ?? 0)) || STOP_SIGNALS.SIGSTOP : undefined;
 
-    const vmas = (mm.vmas ?? []).map((v: Obj) => vmaFrom(v, files, shmem, pid));
+    // guard regions (VMA_AREA_GUARD entries) are ranges to put back, not areas to map
+    const vmas = ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v: Obj) => vmaFrom(v, files, shmem, pid));
     const reader = await openPageReader({ dir, id: pid });
     const pages = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
     reader.close();
     checkPagesImages(pages);
     const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
+    const guards = guardsFrom(((mm.vmas ?? []) as Obj[]).filter(isGuardEntry), sorted, pid);
     for (const p of pages) {
       // a run may span adjacent areas; every page of it must be inside one
       let at = p.vaddr;
@@ -196,9 +198,10 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       pendingSignals: processSignals,
       posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
       oomScoreAdj: oomFrom(tc.oom_score_adj, corePath),
+      ...(guards.length ? { guards } : {}),
       ...(stopSigno ? { stopSigno } : {}),
     });
-    log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas, ${restorable.length} page runs, ${fds.length} fds${stopSigno ? `, stopped (signal ${stopSigno})` : ''}`);
+    log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas${guards.length ? ` (${guards.length} guard regions)` : ''}, ${restorable.length} page runs, ${fds.length} fds${stopSigno ? `, stopped (signal ${stopSigno})` : ''}`);
   }
   files.finish();
   checkFownOwners(tasks, files.files);

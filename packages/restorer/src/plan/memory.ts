@@ -1,7 +1,7 @@
 /** Memory of the checkpoint: areas (mm-PID.img VMAs) → VmaPlans, shared memory objects, pages images checked. */
 import { existsSync, statSync } from 'node:fs';
 import { PAGE_SIZE_BIGINT } from '@crtools/common';
-import { VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP } from '@crtools/images';
+import { VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_GUARD, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP } from '@crtools/images';
 import { badImage as badInput, big, FilePlanTable, missingFile as missing, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type PageRun, type VmaPlan } from '../plan.js';
 
@@ -43,8 +43,34 @@ export class ShmemTable {
   }
 }
 
+/**
+ * A guard region entry of mm.img (CRIU 4.2: VMA_AREA_GUARD appended after the real areas, its
+ * range and nothing else): no mapping of its own, but a range whose pages fault.
+ */
+export function isGuardEntry(v: Obj): boolean {
+  return ((v.status >>> 0) & VMA_AREA_GUARD) !== 0;
+}
+
+/**
+ * The guard ranges of a task, checked against its areas (`sorted` by start): page-aligned and
+ * each page inside some area, since the kernel installs guards only in mappings.
+ */
+export function guardsFrom(entries: readonly Obj[], sorted: readonly VmaPlan[], pid: number): { start: bigint; end: bigint }[] {
+  return entries.map((v) => {
+    const start = big(v.start);
+    const end = big(v.end);
+    const where = `mm-${pid}.img: guard region ${start.toString(16)}-${end.toString(16)}`;
+    if (end <= start || start % PAGE_SIZE_BIGINT || end % PAGE_SIZE_BIGINT) throw badInput(`${where} is not a page range`, { pid, image: `mm-${pid}.img` });
+    let at = start;
+    for (const a of sorted) if (a.start <= at && at < a.end) at = a.end < end ? a.end : end;
+    if (at < end) throw badInput(`${where} lies outside the task's mappings`, { pid, image: `mm-${pid}.img` });
+    return { start, end };
+  });
+}
+
 export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: number): VmaPlan {
   const s = v.status >>> 0;
+  if (s & VMA_AREA_GUARD) throw badInput(`pid ${pid}: guard region ${big(v.start).toString(16)}-${big(v.end).toString(16)} is not an area (isGuardEntry)`, { pid });
   const base = { start: big(v.start), end: big(v.end), pgoff: big(v.pgoff), prot: v.prot, flags: v.flags, madv: big(v.madv ?? 0n) };
   const where = `pid ${pid}: area ${base.start.toString(16)}-${base.end.toString(16)}`;
   if (s & VMA_AREA_VSYSCALL) return { ...base, kind: 'vsyscall' };

@@ -1,0 +1,77 @@
+// @crtools/sys: a task's memory as the kernel describes it: the PAGEMAP_SCAN ioctl on a pagemap
+// descriptor, and whether this kernel installs guard regions (MADV_GUARD_INSTALL).
+#include "sys.h"
+
+#include <cerrno>
+#include <cstring>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using namespace crtools::sys;
+using crtools::SysErr;
+
+// The kernel's struct pm_scan_arg and struct page_region (include/uapi/linux/fs.h, 6.7+); the
+// names are the kernel's field names, the constants its ioctl number and advice value.
+struct ScanArg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted, category_mask,
+      category_anyof_mask, return_mask;
+};
+struct Region {
+  uint64_t start, end, categories;
+};
+constexpr unsigned long kPagemapScan = _IOWR('f', 16, ScanArg);
+constexpr int kMadvGuardInstall = 102;
+
+// pagemapScan(fd, start, end, flags, categoryInverted, categoryMask, anyofMask, returnMask,
+// maxPages, vecLen) -> { regions: Buffer (3 u64 each), walkEnd: bigint } | { errno, syscall }:
+// one PAGEMAP_SCAN call; the caller goes on from walkEnd while it is below end
+Napi::Value PagemapScan(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  uint64_t vecLen = U64(info[9]);
+  std::vector<Region> vec(vecLen ? vecLen : 1);
+  ScanArg a;
+  memset(&a, 0, sizeof(a));
+  a.size = sizeof(a);
+  a.start = U64(info[1]);
+  a.end = U64(info[2]);
+  a.flags = U64(info[3]);
+  a.category_inverted = U64(info[4]);
+  a.category_mask = U64(info[5]);
+  a.category_anyof_mask = U64(info[6]);
+  a.return_mask = U64(info[7]);
+  a.max_pages = U64(info[8]);
+  a.vec = (uint64_t)(uintptr_t)vec.data();
+  a.vec_len = vecLen;
+  long n = ioctl(I32(info[0]), kPagemapScan, &a);
+  if (n < 0) return SysErr(env, errno, "ioctl");
+  auto out = Napi::Buffer<uint8_t>::Copy(env, (const uint8_t *)vec.data(), (size_t)n * sizeof(Region));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("regions", out);
+  o.Set("walkEnd", Napi::BigInt::New(env, a.walk_end));
+  return o;
+}
+
+// guardProbe() -> 0 | { errno, syscall }: MADV_GUARD_INSTALL on a page of a fresh private
+// anonymous mapping of this process (unmapped again)
+Napi::Value GuardProbe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  long page = sysconf(_SC_PAGESIZE);
+  void *p = mmap(nullptr, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return SysErr(env, errno, "mmap");
+  int r = madvise(p, (size_t)page, kMadvGuardInstall);
+  int e = errno;
+  munmap(p, (size_t)page);
+  if (r < 0) return SysErr(env, e, "madvise");
+  return Num(env, 0);
+}
+
+}  // namespace
+
+void crtools::sys::AddMemory(Napi::Object exports) {
+  Export(exports, "pagemapScan", PagemapScan);
+  Export(exports, "guardProbe", GuardProbe);
+}
