@@ -16,7 +16,7 @@ import { epollDump } from '../kinds/epoll/dump.js';
 import { inotifyDump } from '../kinds/inotify/dump.js';
 import { UnixSockets } from '../kinds/unix/dump.js';
 import { inetDump } from '../kinds/inet/dump.js';
-import { SharedMemory, type PendingShmem } from '../kinds/memfd/dump.js';
+import { MemfdFiles, type PendingShmem } from '../kinds/memfd/dump.js';
 
 const O_CLOEXEC = 0o2000000;
 const FD_CLOEXEC = 1;
@@ -54,14 +54,14 @@ export class FileTable implements FileIds {
   private readonly fdKeys = new Map<string, { pid: number; fd: number; id: number }[]>();
 
   private readonly reg: RegFiles;
-  private readonly shmem = new SharedMemory(this);
+  private readonly shmem = new MemfdFiles(this);
   /** the kinds, in the order they are asked (sockets: unix first, inet takes or refuses the rest) */
   private readonly kinds: DumpKind[];
 
   /** ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default otherwise) */
   constructor(opts: { ghostLimit?: number } = {}) {
     this.reg = new RegFiles(this, opts.ghostLimit);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, this.reg, this.shmem];
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, this.shmem, this.reg];
   }
 
   add(make: (id: number) => Entry): number {
@@ -108,8 +108,11 @@ export class FileTable implements FileIds {
     return this.reg.dirEntry(pid, which);
   }
 
-  /** The file id of a shared anonymous mapping; its pages are then pending (takePendingShmem). */
-  anonShmemMapping(pid: number, start: bigint, end: bigint, name: string, ino: bigint): number {
+  /**
+   * The file id of a mapping of a shmem inode (shared anonymous memory, a memfd); its pages are
+   * then pending (takePendingShmem).
+   */
+  shmemMapping(pid: number, start: bigint, end: bigint, name: string, ino: bigint): number {
     return this.shmem.mapping(pid, start, end, name, ino);
   }
 
