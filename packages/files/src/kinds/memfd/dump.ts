@@ -84,13 +84,26 @@ export class MemfdFiles implements DumpKind {
   /** A descriptor on a memfd: one MEMFD entry per open file description. */
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const name = memfdName(rec.target);
-    if (name === undefined || rec.mntId !== 0) return undefined;
+    if (name === undefined) return undefined;
+    const hugetlb = () => refuseFd(pid, rec.fd, `a hugetlb memfd (memfd:${name}) is not supported`);
+    // a shmem memfd lives on no mount of any namespace (mnt_id 0); a hugetlb one on hugetlbfs's
+    // own mount, which a file of that name on a real mount is not
+    if (rec.mntId !== 0) {
+      let fsType = 0;
+      try {
+        fsType = probeFile(pid, rec.fd).fsType;
+      } catch {
+        return undefined;
+      }
+      if (fsType === FS_MAGIC.HUGETLBFS) throw hugetlb();
+      return undefined;
+    }
     const link = `/proc/${pid}/fd/${rec.fd}`;
     return {
       type: 'MEMFD',
       key: `memfd:${rec.ino}:${flags}:${rec.pos}`,
       entry: (id) => {
-        const inodeId = this.inode(link, name, () => refuseFd(pid, rec.fd, `a hugetlb memfd (memfd:${name}) is not supported`));
+        const inodeId = this.inode(link, name, hugetlb);
         return { type: 'MEMFD', id, memfd: { id, flags, pos: rec.pos, fown: fown(), inode_id: inodeId } };
       },
     };
