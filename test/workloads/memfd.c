@@ -12,6 +12,8 @@
  *        descriptor on it opened O_WRONLY|O_APPEND through /proc/self/fd; mapped MAP_PRIVATE
  *        with page 0 written ('P': a private copy, the file keeps 'c').
  *  empty "empty", MFD_CLOEXEC|MFD_ALLOW_SEALING, size 0, mode 0640, no seals.
+ *  future "future", one page mapped MAP_SHARED writable, then sealed F_SEAL_FUTURE_WRITE: the
+ *        mapping stays writable, write() and new writable shared mappings are refused.
  *  hugetlb (only when asked): an empty memfd made with MFD_HUGETLB, which the dump refuses by
  *        name ("huge=F" in the ready line, its fd; -1 when this kernel makes none).
  * "ready pid=P child=C fds=A,B,C,C2,D huge=F" once set up. On SIGUSR1 the parent re-checks all of it:
@@ -99,6 +101,14 @@ int main(int argc, char **argv) {
 	/* empty */
 	int d = memfd_create("empty", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (d < 0 || fchmod(d, 0640) != 0) { wl_say("error empty"); return 1; }
+
+	/* future */
+	int e = memfd_create("future", MFD_ALLOW_SEALING);
+	if (e < 0 || ftruncate(e, PG) != 0) { wl_say("error future"); return 1; }
+	unsigned char *fm = mmap(0, PG, PROT_READ | PROT_WRITE, MAP_SHARED, e, 0);
+	if (fm == MAP_FAILED) { wl_say("error mmap future"); return 1; }
+	fm[0] = 'f';
+	if (fcntl(e, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) != 0) { wl_say("error seal future errno=%d", errno); return 1; }
 	int huge = want_huge ? memfd_create("huge", MFD_HUGETLB) : -1;
 
 	pid_t child = fork();
@@ -180,6 +190,18 @@ int main(int argc, char **argv) {
 		if (!bad) bad = same_file(d, "empty", 0);
 		if (!bad && (fstat(d, &st) != 0 || st.st_size != 0 || (st.st_mode & 07777) != 0640)) bad = "empty-stat";
 		if (!bad && !(fcntl(d, F_GETFD) & FD_CLOEXEC)) bad = "empty-cloexec";
+		/* future: the old mapping still writes, nothing new does */
+		if (!bad) bad = same_file(e, "future", F_SEAL_FUTURE_WRITE);
+		if (!bad) {
+			unsigned char got[2] = {0, 0};
+			fm[1] = (unsigned char)(fm[1] + 1);
+			if (pread(e, got, 2, 0) != 2 || got[0] != 'f' || got[1] != fm[1]) bad = "future-mapped";
+		}
+		if (!bad && (pwrite(e, "x", 1, 0) == 1 || errno != EPERM)) bad = "future-write";
+		if (!bad) {
+			void *w = mmap(0, PG, PROT_READ | PROT_WRITE, MAP_SHARED, e, 0);
+			if (w != MAP_FAILED) { munmap(w, PG); bad = "future-mmap"; }
+		}
 		if (bad) wl_say("check bad what=%s", bad);
 		else wl_say("check ok");
 	}
