@@ -411,6 +411,21 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     w.kill();
   });
 
+  it('memfd: a program run from a memfd (fexecve) is refused by name at dump, and runs on', () => {
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', [
+      'import os',
+      'fd = os.memfd_create("sleeper", 0)',
+      'os.write(fd, open("/bin/sleep", "rb").read())',
+      'os.execv(f"/proc/self/fd/{fd}", ["sleep", "60"])',
+    ].join('\n')]);
+    for (let i = 0; i < 500 && !readlinkSync(`/proc/${w.pid}/exe`).startsWith('/memfd:'); i++) sleep(10);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('memfd-exec')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toBe(`criu: task ${w.pid}: an executable run from a memfd (memfd:sleeper) is not supported yet\n`);
+    expect(alive(w.pid)).toBe(true);
+    w.kill();
+  });
+
   it('shloop (sh -c loop via launch): the shell keeps forking children after restore', () => {
     // (a new child every 0.1 s: the tree changes shape as it runs, no fingerprint holds it)
     roundTrip('launch', ['/bin/sh', '-c', 'while :; do sleep 0.1; done'], (pid) => {

@@ -153,6 +153,13 @@ export function mmEntry(pid: number, vmas: CriuVma[], stat: ProcStat, misc: { br
   const exeLink = readlinkSync(`/proc/${pid}/exe`);
   const exeDeleted = / \(deleted\)$/.test(exeLink);
   const exePath = exeLink.replace(/ \(deleted\)$/, '');
+  // a program run from a memfd (fexecve): its exe would come back as an unlinked regular file
+  // while its mappings are the memfd's; not carried yet
+  if (exeDeleted && exePath.startsWith('/memfd:')) {
+    throw new CrtoolsError('UNSUPPORTED_TASK_ATTRIBUTE', `task ${pid}: an executable run from a memfd (${exePath.slice(1)}) is not supported yet`, {
+      context: { pid, attribute: 'exe' }, exitCode: ExitCode.UNSUPPORTED,
+    });
+  }
   const exeId = files.mappedFile(exePath, devString(exe.dev), BigInt(exe.ino), 0, pid, exeDeleted ? `/proc/${pid}/exe` : undefined);
   const out: Entry[] = [];
   for (const v of vmas) {
