@@ -34,6 +34,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['ghost', () => [tmp('c-ghost')], /^check ok$/],
     ['zombies', () => [], /^check ok$/],
     ['shmem', () => ['shm'], /^check ok$/],
+    ['memfd', () => [], /^check ok$/],
     ['pendsig', () => [], /^check ok shared=1 thread=2$/],
     ['ptimer', () => [], /^check ok id=2 /],
     ['inotify', () => [tmp('c-inotify')], /^check ok wds=1,3$/],

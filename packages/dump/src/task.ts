@@ -147,17 +147,21 @@ function devString(dev: number): string {
   return `${d.major}:${d.minor}`;
 }
 
-/** A mapping the dump cannot carry, refused by name (returns true when it can). */
-function refuseVma(pid: number, v: CriuVma, anonShmem: boolean): true {
+/**
+ * A mapping the dump cannot carry, refused by name (returns true when it can). `memfd`: it maps a
+ * memfd; `shmemObject`: it is one the dump carries (shared anonymous memory, a memfd on shmem).
+ */
+function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean): true {
+  const where = `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)}`;
   if (v.status & VMA.UNSUPP) {
-    throw new CrtoolsError('UNSUPPORTED_VMA', `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} ${v.name || '(anonymous)'} is not supported`, {
-      context: { pid }, exitCode: ExitCode.UNSUPPORTED,
-    });
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'} is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
-  if (v.status & (VMA.ANON_SHARED | VMA.AREA_SYSVIPC | VMA.AREA_AIORING | VMA.AREA_SOCKET) || (v.status & VMA.AREA_MEMFD && !anonShmem)) {
-    throw new CrtoolsError('UNSUPPORTED_VMA', `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)} ${v.name} (SysV IPC, memfd, private shmem or socket) is not supported yet`, {
-      context: { pid }, exitCode: ExitCode.UNSUPPORTED,
-    });
+  if (v.status & (VMA.ANON_SHARED | VMA.AREA_SYSVIPC | VMA.AREA_AIORING | VMA.AREA_SOCKET) || (v.status & VMA.AREA_MEMFD && !shmemObject)) {
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name} (SysV IPC, private shmem or socket) is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+  }
+  // a memfd off the shmem device is a hugetlb one: not carried (it would come back on another filesystem)
+  if (memfd && !shmemObject && v.deleted && v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} of ${v.name}, a memfd not on the shmem device (hugetlb), is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
   return true;
 }
@@ -174,16 +178,25 @@ export function mmEntry(
   const exeLink = readlinkSync(`/proc/${pid}/exe`);
   const exeDeleted = / \(deleted\)$/.test(exeLink);
   const exePath = exeLink.replace(/ \(deleted\)$/, '');
+  // a program run from a memfd (fexecve): its exe would come back as an unlinked regular file
+  // while its mappings are the memfd's; not carried yet
+  if (exeDeleted && exePath.startsWith('/memfd:')) {
+    throw new CrtoolsError('UNSUPPORTED_TASK_ATTRIBUTE', `task ${pid}: an executable run from a memfd (${exePath.slice(1)}) is not supported yet`, {
+      context: { pid, attribute: 'exe' }, exitCode: ExitCode.UNSUPPORTED,
+    });
+  }
   const exeId = files.mappedFile(exePath, devString(exe.dev), BigInt(exe.ino), 0, pid, exeDeleted ? `/proc/${pid}/exe` : undefined);
   const out: Entry[] = [];
   for (const v of vmas) {
-    // shared anonymous memory on the shmem device is classified MEMFD | FILE_SHARED (as CRIU 4.2 does)
-    const anonShmem = (v.status & VMA.AREA_MEMFD) !== 0 && (v.status & VMA.FILE_SHARED) !== 0 && v.name === '/dev/zero';
-    if (!refusals.check(() => refuseVma(pid, v, anonShmem))) continue;
+    // the shmem device's objects are classified MEMFD | FILE_SHARED/FILE_PRIVATE (as CRIU 4.2
+    // does): shared anonymous memory (`/dev/zero (deleted)`, shared only) and memfds
+    const memfd = v.name.startsWith('/memfd:');
+    const shmemObject = (v.status & VMA.AREA_MEMFD) !== 0 && ((v.status & VMA.FILE_SHARED) !== 0 ? v.name === '/dev/zero' || memfd : memfd && (v.status & VMA.FILE_PRIVATE) !== 0);
+    if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject))) continue;
     const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
-    if (anonShmem) {
-      const fdflags = v.fdflags ?? (v.prot & 2 ? 2 : 0);
-      e['shmid'] = BigInt(files.anonShmemMapping(pid, v.start, v.end, v.name, v.ino));
+    if (shmemObject) {
+      const fdflags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & 2 ? 2 : 0);
+      e['shmid'] = BigInt(files.shmemMapping(pid, v.start, v.end, v.name, v.ino));
       e['fdflags'] = fdflags;
     } else if (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
       const fdflags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & 2 ? 2 : 0);

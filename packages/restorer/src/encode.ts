@@ -149,6 +149,8 @@ const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   reg: CONST.FILE_REG, 'pipe-r': CONST.FILE_PIPE_R, 'pipe-w': CONST.FILE_PIPE_W,
   eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, 'unix-bound': CONST.FILE_UNIX_BOUND, inet: CONST.FILE_INET,
   inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT,
+  // a memfd is opened again like a file, through the restoring process's descriptor on it
+  memfd: CONST.FILE_REG,
 };
 
 /** zero bytes that bring a record of `length` bytes to a multiple of 8 */
@@ -234,6 +236,10 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
   switch (f.kind) {
     case 'reg':
       Object.assign(r, { path: w.string(f.path), size: f.size ?? -1n });
+      break;
+    case 'memfd':
+      if (!f.path) throw new CrtoolsError('RESTORE_BAD_PLAN', `restore plan: memfd file (object ${f.shmem}) has no path to open it by`, { exitCode: ExitCode.BAD_INPUT });
+      r.path = w.string(f.path);
       break;
     case 'pipe-r':
     case 'pipe-w':

@@ -73,10 +73,12 @@ export function validatePlan(plan: RestorePlan): void {
     }
     for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
     for (const f of plan.files) if (f.kind === 'reg' && f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
+    for (const f of plan.files) if (f.kind === 'memfd' && !(f.shmem !== undefined && plan.shmem?.[f.shmem]?.memfd)) bad('a memfd descriptor names no memfd');
     for (const v of t.vmas) {
       if (v.end <= v.start || (v.start & 0xfffn) || (v.end & 0xfffn)) bad(`task ${t.pid}: bad area ${v.start.toString(16)}-${v.end.toString(16)}`);
       if (v.shmem !== undefined && !(v.shmem >= 0 && v.shmem < (plan.shmem?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no shared memory object`);
-      if (v.shmem !== undefined && v.pgoff + (v.end - v.start) > plan.shmem![v.shmem]!.size) bad(`task ${t.pid}: area ${v.start.toString(16)} runs past its shared memory object`);
+      // (a memfd may be mapped past its end: the task gets SIGBUS there, as it did)
+      if (v.shmem !== undefined && !plan.shmem![v.shmem]!.memfd && v.pgoff + (v.end - v.start) > plan.shmem![v.shmem]!.size) bad(`task ${t.pid}: area ${v.start.toString(16)} runs past its shared memory object`);
       if (v.ghost !== undefined && !(v.ghost >= 0 && v.ghost < (plan.ghosts?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no unlinked file`);
     }
     for (const g of t.guards ?? []) {
@@ -196,16 +198,27 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     const g = ghosts;
     const withPaths: RestorePlan = {
       ...plan,
-      files: plan.files.map((f) => (f.kind !== 'reg' || f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost]! })),
+      files: plan.files.map((f) =>
+        f.kind === 'memfd' ? { ...f, path: shm.paths[f.shmem!]! } : f.kind !== 'reg' || f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost]! },
+      ),
       tasks: plan.tasks.map((t) => ({
         ...t,
         exe: t.exeGhost !== undefined ? g.paths[t.exeGhost] : t.exe,
         vmas: t.vmas.map((v) =>
-          v.shmem !== undefined ? { ...v, kind: 'file-shared', path: shm.paths[v.shmem], openFlags: O_RDWR } : v.ghost !== undefined ? { ...v, path: g.paths[v.ghost] } : v,
+          v.shmem !== undefined
+            ? plan.shmem![v.shmem]!.memfd
+              ? { ...v, path: shm.paths[v.shmem], openFlags: v.openFlags ?? O_RDWR }
+              : { ...v, kind: 'file-shared', path: shm.paths[v.shmem], openFlags: O_RDWR }
+            : v.ghost !== undefined ? { ...v, path: g.paths[v.ghost] } : v,
         ),
       })),
     };
-    return await launchTree(withPaths, native, opts);
+    // seals that forbid new writable mappings wait until every task has mapped its areas
+    const beforeResume = async (pid: number) => {
+      shm.sealLate();
+      await opts.beforeResume?.(pid);
+    };
+    return await launchTree(withPaths, native, { ...opts, beforeResume });
   } finally {
     ghosts?.release();
     shm.release();

@@ -47,6 +47,10 @@ export interface RestorerNative {
   sharedAnon(size: bigint): bigint | NativeSysError;
   /** munmap */
   unmap(address: bigint, size: bigint): 0 | NativeSysError;
+  /** memfd_create(name, flags): a descriptor of this process */
+  memfdCreate(name: string, flags: number): number | NativeSysError;
+  /** fcntl(F_ADD_SEALS) with `seals` (none: only asked), then F_GET_SEALS: the seals now set */
+  addSeals(fd: number, seals: number): number | NativeSysError;
   /** the launcher's share of the UFFDIO_COPY work, over the status area (see assist) */
   pageHelper(status: ArrayBuffer, args: PageHelperArgs): PageHelperHandle;
   /**

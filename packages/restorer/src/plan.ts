@@ -6,7 +6,7 @@
 import type { FilePlan, GhostPlan } from '@crtools/files/plan';
 
 export type {
-  EpollFilePlan, EpollTarget, EventfdFilePlan, FileBase, FilePlan, FownPlan, GhostPlan, InetFilePlan, InheritFilePlan, InotifyFilePlan, PipeFilePlan,
+  EpollFilePlan, EpollTarget, EventfdFilePlan, FileBase, FilePlan, FownPlan, GhostPlan, InetFilePlan, InheritFilePlan, InotifyFilePlan, MemfdFilePlan, PipeFilePlan,
   RegFilePlan, SignalfdFilePlan, TimerFilePlan, UnixBoundFilePlan, UnixPairFilePlan,
 } from '@crtools/files/plan';
 
@@ -28,20 +28,37 @@ export interface VmaPlan {
   /** madvise advice bits (bit n = advice n) */
   madv?: bigint;
   /**
-   * shared anonymous memory: index into RestorePlan.shmem (kind 'file-shared'; restoreTree
-   * creates the object and fills in the path the tasks map it through)
+   * shared anonymous memory (kind 'file-shared') or a memfd (also 'file-private'): index into
+   * RestorePlan.shmem (restoreTree creates the object and fills in the path the tasks map it
+   * through; a memfd's is opened with openFlags)
    */
   shmem?: number;
   /** an unlinked file: index into RestorePlan.ghosts (`path` is its original name) */
   ghost?: number;
 }
 
-/** A shared memory object (MAP_SHARED|MAP_ANONYMOUS): one per object, however many tasks map it. */
+/**
+ * A shared memory object: MAP_SHARED|MAP_ANONYMOUS memory, or a memfd (`memfd` set). One per
+ * object, however many tasks map it or (a memfd) have descriptors on it.
+ */
 export interface ShmemPlan {
-  /** bytes, a page multiple */
+  /** bytes: a page multiple for shared anonymous memory, a memfd's own size */
   size: bigint;
   /** its pages; vaddr is the byte offset in the object */
   pages: PageRun[];
+  memfd?: MemfdObjectPlan;
+}
+
+/** What a memfd is made again with (memfd.img): memfd_create(name), owner, mode, then its seals. */
+export interface MemfdObjectPlan {
+  /** as memfd_create takes it: /proc shows `/memfd:NAME (deleted)` */
+  name: string;
+  /** F_GET_SEALS bits; exactly F_SEAL_SEAL: made without MFD_ALLOW_SEALING */
+  seals: number;
+  uid: number;
+  gid: number;
+  /** st_mode (its permission bits are set again) */
+  mode: number;
 }
 
 /** A run of pages read from the pages image at `offset` into `vaddr`. */

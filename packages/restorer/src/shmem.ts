@@ -1,21 +1,30 @@
 /**
- * Shared anonymous memory for a restore: each object of the plan is made here, in the restoring
- * process, as a MAP_SHARED|MAP_ANONYMOUS area filled with its pages; the tasks map the very same
- * shmem object through /proc/<this pid>/map_files/<area> (so their mappings are again
- * "/dev/zero (deleted)" shared memory, shared between them as when dumped). Released once the
- * tasks hold their own mappings.
+ * Shared memory for a restore: each object of the plan is made here, in the restoring process,
+ * and the tasks take the very same object from here, so that it is shared between them as when
+ * dumped. Shared anonymous memory is a MAP_SHARED|MAP_ANONYMOUS area filled with its pages,
+ * which the tasks map through /proc/<this pid>/map_files/<area> (their mappings are again
+ * "/dev/zero (deleted)"). A memfd is made with memfd_create under its name (so /proc shows
+ * "/memfd:NAME (deleted)" again, on the shmem filesystem), given its size, pages, owner and
+ * mode, then its seals; the tasks open each descriptor, and map each area, through
+ * /proc/<this pid>/fd/<fd> with the recorded flags. Released once the tasks hold their own.
  */
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { ExitCode, PAGE_SIZE, PAGE_SIZE_BIGINT, syscallError } from '@crtools/common';
-import type { RestorePlan } from './plan.js';
+import { MFD, SEAL } from '@crtools/files/plan';
+import type { RestorePlan, ShmemPlan } from './plan.js';
 import type { RestorerNative } from './native-api.js';
 import { isSysError } from './native.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 
 export interface ShmemObjects {
-  /** the path each task opens to map object i */
+  /** the path each task opens to map (or, a memfd, to open) object i */
   paths: string[];
-  /** unmap the objects from this process (idempotent) */
+  /**
+   * Seals that must wait until every task has mapped its areas (F_SEAL_FUTURE_WRITE forbids
+   * new writable shared mappings, which a task may hold): set them (before the tasks resume).
+   */
+  sealLate(): void;
+  /** unmap the objects from this process, close the memfds (idempotent) */
   release(): void;
 }
 
@@ -23,36 +32,88 @@ const CHUNK = 1 << 20;
 
 export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObjects {
   const made: { addr: bigint; size: bigint }[] = [];
+  const fds: number[] = [];
+  const late: { fd: number; seals: number; what: string }[] = [];
   const release = () => {
     for (const m of made.splice(0)) native.unmap(m.addr, m.size);
+    for (const fd of fds.splice(0)) closeSync(fd);
   };
   const paths: string[] = [];
   try {
     for (const [i, o] of (plan.shmem ?? []).entries()) {
+      if (o.memfd) {
+        const fd = makeMemfd(native, o, i, fds, late);
+        paths.push(`/proc/${process.pid}/fd/${fd}`);
+        continue;
+      }
       if (o.size <= 0n || o.size % PAGE_SIZE_BIGINT) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
       const addr = native.sharedAnon(o.size);
       if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes: ${syscallError(addr.syscall, addr.errno).message}`);
       made.push({ addr, size: o.size });
       const path = `/proc/${process.pid}/map_files/${addr.toString(16)}-${(addr + o.size).toString(16)}`;
       paths.push(path);
-      if (o.pages.length) fill(path, o.size, o.pages);
+      if (o.pages.length) {
+        const out = openSync(path, 'r+');
+        try {
+          fill(out, o.size, o.pages);
+        } finally {
+          closeSync(out);
+        }
+      }
     }
   } catch (e) {
     release();
     throw e;
   }
-  return { paths, release };
+  const sealLate = () => {
+    for (const l of late.splice(0)) addSeals(native, l.fd, l.seals, l.what);
+  };
+  return { paths, sealLate, release };
 }
 
-/** Copy the object's page runs from the pages images into it. */
-function fill(path: string, size: bigint, runs: NonNullable<RestorePlan['shmem']>[number]['pages']): void {
-  const out = openSync(path, 'r+');
+/** F_ADD_SEALS (none when the memfd was born with its only seal), checked to leave exactly `seals` set. */
+function addSeals(native: RestorerNative, fd: number, seals: number, what: string): void {
+  const now = native.addSeals(fd, seals === SEAL.SEAL ? 0 : seals);
+  if (isSysError(now)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot seal ${what} (0x${seals.toString(16)}): ${syscallError(now.syscall, now.errno).message}`);
+  if (now !== seals) throw restoreError(RestoreErrorCode.LAUNCH, `restore: ${what} has seals 0x${now.toString(16)} here, 0x${seals.toString(16)} were recorded`);
+}
+
+/**
+ * memfd_create under the recorded name (without MFD_ALLOW_SEALING when the only seal is
+ * F_SEAL_SEAL, as such a memfd was born), then size, pages, owner and mode, then the seals:
+ * now, or (with F_SEAL_FUTURE_WRITE) once the tasks have mapped it. The descriptor (this
+ * process's, close-on-exec) is kept in `fds`.
+ */
+function makeMemfd(native: RestorerNative, o: ShmemPlan, i: number, fds: number[], late: { fd: number; seals: number; what: string }[]): number {
+  const m = o.memfd!;
+  const what = `memfd "${m.name}"`;
+  if (o.size < 0n) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} (${what}) has size ${o.size}`, {}, ExitCode.BAD_INPUT);
+  const sealing = m.seals !== SEAL.SEAL;
+  const fd = native.memfdCreate(m.name, MFD.CLOEXEC | (sealing ? MFD.ALLOW_SEALING : 0));
+  if (isSysError(fd)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create ${what}: ${syscallError(fd.syscall, fd.errno).message}`);
+  fds.push(fd);
+  ftruncateSync(fd, Number(o.size));
+  fill(fd, o.size, o.pages);
+  fchownSync(fd, m.uid, m.gid);
+  fchmodSync(fd, m.mode & 0o7777);
+  if (!sealing) addSeals(native, fd, SEAL.SEAL, what); // checks it was born with F_SEAL_SEAL only
+  else if (m.seals & SEAL.FUTURE_WRITE) late.push({ fd, seals: m.seals, what });
+  else addSeals(native, fd, m.seals, what);
+  return fd;
+}
+
+/**
+ * Copy the object's page runs from the pages images into it (descriptor `out`, open for
+ * writing). Nothing is written at or past `size` (a memfd's last page may be partly past it).
+ */
+function fill(out: number, size: bigint, runs: ShmemPlan['pages']): void {
   const buf = Buffer.allocUnsafe(CHUNK);
   const inputs = new Map<string, number>();
+  const roundedSize = (size + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n);
   try {
     for (const r of runs) {
       const end = r.vaddr + r.npages * PAGE_SIZE_BIGINT;
-      if (end > size) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory pages at 0x${r.vaddr.toString(16)} lie past its ${size} bytes`, {}, ExitCode.BAD_INPUT);
+      if (end > roundedSize) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory pages at 0x${r.vaddr.toString(16)} lie past its ${size} bytes`, {}, ExitCode.BAD_INPUT);
       if (!r.path) throw restoreError(RestoreErrorCode.BAD_PLAN, 'restore plan: shared memory pages without a pages image', {}, ExitCode.BAD_INPUT);
       let fd = inputs.get(r.path);
       if (fd === undefined) inputs.set(r.path, (fd = openSync(r.path, 'r')));
@@ -62,14 +123,14 @@ function fill(path: string, size: bigint, runs: NonNullable<RestorePlan['shmem']
       while (left > 0) {
         const n = readSync(fd, buf, 0, Math.min(CHUNK, left), src);
         if (n === 0) throw restoreError(RestoreErrorCode.BAD_PLAN, `${r.path}: ends before the pages of shared memory at offset ${src}`, {}, ExitCode.BAD_INPUT);
-        for (let w = 0; w < n; ) w += writeSync(out, buf, w, n - w, dst + w);
+        const keep = Math.max(0, Math.min(n, Number(size) - dst));
+        for (let w = 0; w < keep; ) w += writeSync(out, buf, w, keep - w, dst + w);
         left -= n;
         src += n;
         dst += n;
       }
     }
   } finally {
-    closeSync(out);
     for (const fd of inputs.values()) closeSync(fd);
   }
 }

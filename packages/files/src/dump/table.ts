@@ -18,7 +18,7 @@ import { epollDump } from '../kinds/epoll/dump.js';
 import { inotifyDump } from '../kinds/inotify/dump.js';
 import { UnixSockets } from '../kinds/unix/dump.js';
 import { inetDump } from '../kinds/inet/dump.js';
-import { SharedMemory, type PendingShmem } from '../kinds/memfd/dump.js';
+import { MemfdFiles, type PendingShmem } from '../kinds/memfd/dump.js';
 
 const O_CLOEXEC = 0o2000000;
 const FD_CLOEXEC = 1;
@@ -48,7 +48,7 @@ export class FileTable implements FileIds {
   private readonly fdKeys = new Map<string, { pid: number; fd: number; id: number }[]>();
 
   private readonly reg: RegFiles;
-  private readonly shmem = new SharedMemory(this);
+  private readonly shmem = new MemfdFiles(this);
   /** the kinds, in the order they are asked (sockets: unix first, inet takes or refuses the rest) */
   private readonly kinds: DumpKind[];
 
@@ -65,7 +65,7 @@ export class FileTable implements FileIds {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, this.reg, this.shmem];
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, this.shmem, this.reg];
   }
 
   add(make: (id: number) => Entry): number {
@@ -122,8 +122,11 @@ export class FileTable implements FileIds {
     return this.reg.dirEntry(pid, which);
   }
 
-  /** The file id of a shared anonymous mapping; its pages are then pending (takePendingShmem). */
-  anonShmemMapping(pid: number, start: bigint, end: bigint, name: string, ino: bigint): number {
+  /**
+   * The file id of a mapping of a shmem inode (shared anonymous memory, a memfd); its pages are
+   * then pending (takePendingShmem).
+   */
+  shmemMapping(pid: number, start: bigint, end: bigint, name: string, ino: bigint): number {
     return this.shmem.mapping(pid, start, end, name, ino);
   }
 

@@ -13,6 +13,7 @@ import { epollPlan, type EpollFilePlan } from '../kinds/epoll/plan.js';
 import { inotifyPlan, type InotifyFilePlan } from '../kinds/inotify/plan.js';
 import { UnixPlans, type UnixBoundFilePlan, type UnixPairFilePlan } from '../kinds/unix/plan.js';
 import { inetPlan, type InetFilePlan } from '../kinds/inet/plan.js';
+import { MemfdPlans, type MemfdFilePlan } from '../kinds/memfd/plan.js';
 
 /**
  * inherit: not made again but taken from descriptor `inheritFd` of the restoring process
@@ -26,7 +27,7 @@ export interface InheritFilePlan extends FileBase {
 /** A file to make again (or take over), by kind: each kind carries what it needs. */
 export type FilePlan =
   | RegFilePlan | PipeFilePlan | EventfdFilePlan | SignalfdFilePlan | EpollFilePlan | TimerFilePlan
-  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | InotifyFilePlan | InheritFilePlan;
+  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | InotifyFilePlan | MemfdFilePlan | InheritFilePlan;
 
 export interface FilePlanOptions {
   /** --inherit-fd: the name CRIU gives a file (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor */
@@ -55,8 +56,10 @@ export class FilePlanTable {
   private readonly byId = new Map<number, number>();
   private readonly reg = new RegPlans();
   private readonly unix = new UnixPlans();
+  /** memfd.img: the memfd inodes descriptors and mappings name */
+  readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
-    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, inetPlan].map((k) => [k.type, k as PlanKind]),
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, inetPlan, this.memfd].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(

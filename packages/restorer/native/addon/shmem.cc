@@ -1,9 +1,12 @@
-// The restorer's launcher: shared anonymous areas whose shmem objects the restored tasks map through
-// /proc/<launcher pid>/map_files.
+// The restorer's launcher: the shared memory objects the restored tasks map and open. Shared
+// anonymous areas, mapped through /proc/<launcher pid>/map_files; memfds, whose descriptors
+// here the tasks open again (and map) through /proc/<launcher pid>/fd.
 #include "launcher.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <string>
 
 namespace {
 
@@ -26,9 +29,31 @@ Napi::Value Unmap(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), 0);
 }
 
+// memfdCreate(name, flags) -> fd | { errno, syscall }: memfd_create(2) (flags: MFD_*; the
+// caller adds MFD_CLOEXEC to keep it out of children)
+Napi::Value MemfdCreate(const Napi::CallbackInfo &info) {
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  unsigned flags = info[1].As<Napi::Number>().Uint32Value();
+  int fd = memfd_create(name.c_str(), flags);
+  if (fd < 0) return SysErr(info.Env(), errno, "memfd_create");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// addSeals(fd, seals) -> F_GET_SEALS after | { errno, syscall }: fcntl(F_ADD_SEALS)
+Napi::Value AddSeals(const Napi::CallbackInfo &info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int seals = info[1].As<Napi::Number>().Int32Value();
+  if (seals && fcntl(fd, F_ADD_SEALS, seals) < 0) return SysErr(info.Env(), errno, "fcntl");
+  int now = fcntl(fd, F_GET_SEALS);
+  if (now < 0) return SysErr(info.Env(), errno, "fcntl");
+  return Napi::Number::New(info.Env(), now);
+}
+
 }  // namespace
 
 void crtools::launcher::AddShmem(Napi::Object exports) {
   Export(exports, "sharedAnon", SharedAnon);
   Export(exports, "unmap", Unmap);
+  Export(exports, "memfdCreate", MemfdCreate);
+  Export(exports, "addSeals", AddSeals);
 }

@@ -36,8 +36,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const pstree = (await img(dir, 'pstree.img', 'PSTREE'))!;
   if (!pstree.length) throw badInput('pstree.img: no tasks', { image: 'pstree.img' });
   const files = await FilePlanTable.load(dir, { inherit: opts.inherit });
-  const memfdInodes = new Map<number, Obj>(((await img(dir, 'memfd.img', 'MEMFD_INODE', true)) ?? []).map((m) => [Number(m.inode_id), m]));
-  const shmem = new ShmemTable(memfdInodes);
+  const shmem = new ShmemTable(files.memfd);
 
   // root first, then parents before children
   const pids = new Set(pstree.map((e) => Number(e.pid)));
@@ -205,10 +204,19 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   }
   files.finish();
   checkFownOwners(tasks, files.files);
+  // a descriptor on a memfd opens the very object its mappings (in any task) map
+  files.files.forEach((f, i) => {
+    if (f.kind === 'memfd') f.shmem = shmem.memfdObject(f.inodeId, `file ${i} (memfd)`);
+  });
   for (const k of files.unusedInherit()) log.warn(`--inherit-fd: no file of the checkpoint is ${k}`);
   // shared memory objects: their pages, offsets within the object
   const shmemPlans: ShmemPlan[] = [];
   for (const o of shmem.objects) {
+    // an empty memfd has no pages image
+    if (o.memfd && o.size === 0n) {
+      shmemPlans.push({ size: 0n, pages: [], memfd: o.memfd });
+      continue;
+    }
     const name = `pagemap-shmem-${o.shmid}.img`;
     if (!existsSync(join(dir, name))) throw badInput(`${join(dir, name)}: image missing (the shared memory's pages)`, { image: name });
     const reader = await openPageReader({ dir, id: o.shmid, kind: 'shmem' });
@@ -216,9 +224,9 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     reader.close();
     checkPagesImages(pages);
     for (const p of pages) {
-      if (p.vaddr + p.npages * PAGE_SIZE_BIGINT > o.size) throw badInput(`pagemap-shmem-${o.shmid}.img: pages at offset 0x${p.vaddr.toString(16)} lie past the ${o.size} bytes of the shared memory`, { image: `pagemap-shmem-${o.shmid}.img` });
+      if (p.vaddr + p.npages * PAGE_SIZE_BIGINT > ((o.size + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n))) throw badInput(`pagemap-shmem-${o.shmid}.img: pages at offset 0x${p.vaddr.toString(16)} lie past the ${o.size} bytes of the shared memory`, { image: `pagemap-shmem-${o.shmid}.img` });
     }
-    shmemPlans.push({ size: o.size, pages });
+    shmemPlans.push({ size: o.size, pages, ...(o.memfd ? { memfd: o.memfd } : {}) });
   }
   // file locks: each taken again by its task through its descriptor
   for (const l of (await img(dir, 'filelocks.img', 'FILE_LOCKS', true)) ?? []) {

@@ -2,27 +2,46 @@
 import { existsSync, statSync } from 'node:fs';
 import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import { VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_GUARD, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP } from '@crtools/images';
-import { badImage as badInput, big, FilePlanTable, missingFile as missing, refuse as unsupported, type Obj } from '@crtools/files/plan';
-import { type PageRun, type VmaPlan } from '../plan.js';
+import { badImage as badInput, big, FilePlanTable, missingFile as missing, refuse as unsupported, SEAL, type MemfdPlans, type Obj } from '@crtools/files/plan';
+import { type MemfdObjectPlan, type PageRun, type VmaPlan } from '../plan.js';
 
 /**
- * The shared anonymous memory objects of a checkpoint: CRIU 4.2 writes MAP_SHARED|MAP_ANONYMOUS
- * memory the memfd way (a MEMFD file whose memfd.img inode is named /dev/zero; pages in
- * pagemap-shmem-<shmid>.img), older CRIU as VMA_ANON_SHARED areas naming the shmid directly.
- * One object per shmid, sized to cover every area that maps it.
+ * The shared memory objects of a checkpoint. CRIU 4.2 writes MAP_SHARED|MAP_ANONYMOUS memory
+ * the memfd way (a MEMFD file whose memfd.img inode is named /dev/zero; pages in
+ * pagemap-shmem-<shmid>.img), older CRIU as VMA_ANON_SHARED areas naming the shmid directly:
+ * one object per shmid, sized to cover every area that maps it. A real memfd (any other name)
+ * is one object per memfd.img inode, its own size, shared by every descriptor (MEMFD files) and
+ * every area (shared or private) that names the inode.
  */
 export class ShmemTable {
-  readonly objects: { shmid: number; size: bigint }[] = [];
+  readonly objects: { shmid: number; size: bigint; memfd?: MemfdObjectPlan }[] = [];
   private byKey = new Map<string, number>();
-  constructor(private readonly inodes: Map<number, Obj>) {}
+  constructor(private readonly memfds: MemfdPlans) {}
 
   /** Object index of a memfd-way area (file = its files.img entry). */
   memfd(file: Obj, v: VmaPlan, where: string): number {
-    if (file.type !== 'MEMFD' || !file.memfd) throw unsupported(`${where}: shared mapping of a ${file.type} file`);
-    const inode = this.inodes.get(Number(file.memfd.inode_id));
-    if (!inode) throw badInput(`${where}: memfd.img has no inode ${file.memfd.inode_id}`, { image: 'memfd.img' });
-    if (inode.name !== '/dev/zero') throw unsupported(`${where}: memfd "${inode.name}" mappings are not restored yet`);
-    return this.add(`memfd:${file.memfd.inode_id}`, Number(inode.shmid), big(inode.size), v);
+    if (file.type !== 'MEMFD' || !file.memfd) throw unsupported(`${where}: mapping of a ${file.type} file as shared memory`);
+    const id = Number(file.memfd.inode_id);
+    const inode = this.memfds.inode(id, where);
+    if (inode.name !== '/dev/zero') return this.memfdObject(id, where);
+    if (v.kind !== 'file-shared') throw unsupported(`${where}: a private mapping of shared anonymous memory`);
+    return this.add(`memfd:${id}`, Number(inode.shmid), big(inode.size), v);
+  }
+
+  /** Object index of memfd.img inode `id` (a memfd proper, not shared anonymous memory). */
+  memfdObject(id: number, where: string): number {
+    const key = `memfd:${id}`;
+    const have = this.byKey.get(key);
+    if (have !== undefined) return have;
+    const m = this.memfds.inode(id, where);
+    const seals = Number(m.seals ?? 0);
+    if (seals & ~KNOWN_SEALS) throw unsupported(`${where}: memfd "${m.name}" has seals 0x${seals.toString(16)}, some of which restore does not know`);
+    const i = this.objects.push({
+      shmid: Number(m.shmid), size: big(m.size),
+      memfd: { name: String(m.name), seals, uid: Number(m.uid), gid: Number(m.gid), mode: Number(m.mode ?? 0o100777) },
+    }) - 1;
+    this.byKey.set(key, i);
+    return i;
   }
 
   /** Object index of a VMA_ANON_SHARED area. */
@@ -68,6 +87,10 @@ export function guardsFrom(entries: readonly Obj[], sorted: readonly VmaPlan[], 
   });
 }
 
+/** the seals a restore sets again (F_SEAL_SEAL, SHRINK, GROW, WRITE, FUTURE_WRITE, EXEC) */
+const KNOWN_SEALS = SEAL.SEAL | SEAL.SHRINK | SEAL.GROW | SEAL.WRITE | SEAL.FUTURE_WRITE | SEAL.EXEC;
+const O_RDWR = 2;
+
 export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: number): VmaPlan {
   const s = v.status >>> 0;
   if (s & VMA_AREA_GUARD) throw badInput(`pid ${pid}: guard region ${big(v.start).toString(16)}-${big(v.end).toString(16)} is not an area (isGuardEntry)`, { pid });
@@ -76,8 +99,11 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
   if (s & VMA_AREA_VSYSCALL) return { ...base, kind: 'vsyscall' };
   if (s & VMA_AREA_VVAR) return { ...base, kind: 'vvar' };
   if (s & VMA_AREA_VDSO) return { ...base, kind: 'vdso' };
-  if (s & VMA_AREA_REGULAR && s & VMA_AREA_MEMFD && s & VMA_FILE_SHARED && !(s & (VMA_AREA_SYSVIPC | VMA_UNSUPP))) {
-    const p: VmaPlan = { ...base, kind: 'file-shared' };
+  if (s & VMA_AREA_REGULAR && s & VMA_AREA_MEMFD && s & (VMA_FILE_SHARED | VMA_FILE_PRIVATE) && !(s & (VMA_AREA_SYSVIPC | VMA_UNSUPP))) {
+    const shared = (s & VMA_FILE_SHARED) !== 0;
+    // CRIU's guess when the image has no fdflags: read-write for a writable shared area
+    const openFlags = Number(v.fdflags ?? (shared && base.prot & 2 ? O_RDWR : 0)) & ~0o100;
+    const p: VmaPlan = { ...base, kind: shared ? 'file-shared' : 'file-private', openFlags };
     return { ...p, shmem: shmem.memfd(files.entry(Number(v.shmid), where), p, where) };
   }
   if (s & VMA_AREA_REGULAR && s & VMA_ANON_SHARED && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_MEMFD | VMA_UNSUPP))) {

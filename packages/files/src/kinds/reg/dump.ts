@@ -7,7 +7,7 @@ import { readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, GHOST_LIMIT_DEFAULT } from '@crtools/common';
 import { decodeDev, encodeKdev } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
-import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
 
 
@@ -43,9 +43,6 @@ export class RegFiles implements DumpKind {
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const t = rec.target;
     if (!t.startsWith('/')) return undefined;
-    // a memfd is no regular file: kept as one, it would come back on the images' filesystem,
-    // without its seals (F_GET_SEALS), until the memfd kind carries it
-    if (/^\/memfd:.* \(deleted\)$/.test(t) && rec.mntId === 0) throw refuseFd(pid, rec.fd, `a memfd (${t.slice(1, -' (deleted)'.length)}) is not supported yet`);
     return {
       type: 'REG',
       key: `reg:${rec.mntId}:${rec.ino}:${flags}:${rec.pos}`,

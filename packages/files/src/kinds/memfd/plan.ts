@@ -1,0 +1,55 @@
+/**
+ * memfd descriptors for a restore: each MEMFD entry of files.img names an inode of memfd.img
+ * (the object: name, owner, mode, size, seals, contents in pagemap-shmem-<shmid>.img). The file
+ * plan says which inode and how the descriptor was open (flags, position); the restorer makes
+ * every inode once (memfd_create, contents, size, owner, seals) and opens each descriptor, and
+ * maps each area, on that one object.
+ */
+import { badImage, big, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import type { FileBase } from '../reg/plan.js';
+import { MFD } from './facts.js';
+
+/**
+ * A descriptor on a memfd: `inodeId` is its memfd.img inode. `shmem` (the restorer's object
+ * index) and `path` (what the task opens) are filled in by the restorer.
+ */
+export interface MemfdFilePlan extends FileBase {
+  kind: 'memfd';
+  inodeId: number;
+  shmem?: number;
+  path?: string;
+}
+
+/** O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC: never asked again when a memfd is reopened */
+const OPEN_ONLY = 0o100 | 0o200 | 0o400 | 0o1000;
+
+export class MemfdPlans implements PlanKind<MemfdFilePlan> {
+  readonly type = 'MEMFD';
+  readonly field = 'memfd';
+  /** memfd.img by inode_id */
+  readonly inodes = new Map<number, Obj>();
+
+  async load(dir: string): Promise<void> {
+    for (const m of (await readImage(dir, 'memfd.img', 'MEMFD_INODE', true)) ?? []) this.inodes.set(Number(m.inode_id), m);
+  }
+
+  /**
+   * The memfd.img inode `id`. A memfd proper (any name but /dev/zero, which is shared anonymous
+   * memory) is checked to be one restore can make again: hugetlb memfds are not made yet.
+   */
+  inode(id: number, what: string): Obj {
+    const m = this.inodes.get(id);
+    if (!m) throw badImage(`${what}: memfd.img has no inode ${id}`, { image: 'memfd.img' });
+    if (m.name !== '/dev/zero' && m.hugetlb_flag !== undefined && Number(m.hugetlb_flag) & MFD.HUGETLB) {
+      throw refuse(`${what}: memfd "${m.name}" is a hugetlb memfd, which restore does not make yet`);
+    }
+    return m;
+  }
+
+  plan(r: Obj, ctx: PlanContext): MemfdFilePlan {
+    const inodeId = Number(r.inode_id);
+    const m = this.inode(inodeId, ctx.what);
+    if (m.name === '/dev/zero') throw refuse(`${ctx.what}: a descriptor on shared anonymous memory is not restored`);
+    return { kind: 'memfd', flags: Number(r.flags ?? 0) & ~OPEN_ONLY, pos: big(r.pos), inodeId };
+  }
+}
