@@ -310,6 +310,16 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     w.kill();
   });
 
+  it('pidfds: of the process itself (non-blocking), of its child (twice, one open file), of a child gone and reaped, the child\'s of its parent; a pidfd of a process outside the tree is refused by name', () => {
+    roundTrip('pidfds', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok'));
+    const w = startWorkload('pidfds', ['outside']);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('pidfds-outside')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toBe(`criu: task ${w.pid} fd 15 (anon_inode:[pidfd]): a pidfd of process 1, which is outside the dumped tree, is not supported (after a restore the number would name another process, or none)\n`);
+    expect(w.check()).toBe('check ok');
+    w.kill();
+  });
+
   it('taskstate: parent-death signal, THP disabled, a robust list of its own, a membarrier registration, rseq, a timer signalling one thread, the audit login uid; a timer slack is refused by name', () => {
     roundTrip('taskstate', [], (pid, st) => expect(verdict(st, pid)).toMatch(/^check ok ticks=\+\d+$/), true, undefined, [
       { path: /\.threads\[\d+\]\.status\.SigPnd$/, why: 'the timer signals its thread every 10 ms: whether one is pending at the instant of a snapshot is chance' },

@@ -1,7 +1,7 @@
 /* unsupported STATEFILE: a tree holding several things crtools cannot dump yet, each of a
  * different sort, for `criu dump --check-only` (which must name them all at once):
  *   - a task attribute: a timer slack of 123457 ns (no field in CRIU's images);
- *   - a descriptor: a pidfd of the workload's own (pidfd_open), fd 7;
+ *   - a descriptor: a pidfd of init (pid 1), outside any tree a test dumps, fd 7;
  *   - a mapping: a SysV shared memory segment (shmat; removed at once, it lives while attached);
  *   - a process sharing its descriptor table with the root (clone with CLONE_FILES), made
  *     before the rest (it has the pidfd through the shared table, not the slack or the segment).
@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
 	pid_t child = clone(child_main, child_stack + sizeof child_stack, CLONE_FILES | SIGCHLD, NULL);
 	if (child < 0) return 7;
 	if (prctl(PR_SET_TIMERSLACK, 123457UL, 0, 0, 0)) return 3;
-	int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	int pfd = (int)syscall(SYS_pidfd_open, 1, 0);
 	if (pfd < 0 || dup2(pfd, 7) != 7) return 4;
 	if (pfd != 7) close(pfd);
 	int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);

@@ -112,7 +112,14 @@ export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds): R
     } catch {
       continue; // closed meanwhile
     }
-    const print: FdPrint = { target, fdinfo: fdinfoLines(info, ids), fcntl: {} };
+    let lines = fdinfoLines(info, ids);
+    // a pidfd's inode is its process's own (pidfs): a restored process is a new one to the
+    // kernel, so the inode is told by the process it stands for ("Pid:"), not by its number
+    if (raw === 'anon_inode:[pidfd]' || raw.startsWith('pidfd:')) {
+      const who = lines.find((l) => l.startsWith('Pid: '))?.slice(5) ?? '?';
+      lines = lines.map((l) => (l.startsWith('ino: ') ? `ino: (the pidfs inode of process ${who})` : l));
+    }
+    const print: FdPrint = { target, fdinfo: lines, fcntl: {} };
     try {
       const p = probeFile(pid, fd, raw.startsWith('socket:') ? SOCKET_OPTIONS : []);
       print.fcntl = fcntlOf(p, target);

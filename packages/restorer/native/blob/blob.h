@@ -97,6 +97,8 @@ void restore_locks(struct ctx *c) HIDDEN;
 /* I/O signal owners, signals and O_ASYNC (after task_formed: an owner may be any task or thread) */
 void task_formed(struct ctx *c) HIDDEN;
 void restore_fown(struct ctx *c) HIDDEN;
+/* pidfds (after task_formed: each names a process of the tree, which must exist) */
+void restore_pidfds(struct ctx *c) HIDDEN;
 /* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */
 void check_size(struct ctx *c, long fd, u64 want, u64 detail) HIDDEN;
 

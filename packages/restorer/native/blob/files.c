@@ -261,7 +261,11 @@ void restore_fds(struct ctx *c)
 {
 	struct plan_fd *fd = AT(c, c->t->fds_off);
 	u64 i;
+	struct plan_file *files = AT(c, c->h->files_off);
 	for (i = 0; i < c->t->nfds; i++) {
+		/* a pidfd is opened once every process of the tree exists (restore_pidfds) */
+		if (files[fd[i].file].kind == FILE_PIDFD)
+			continue;
 		chk(c, S2(NR_dup2, c->h->fd_base + fd[i].file, fd[i].fd), fd[i].fd);
 		if (fd[i].flags)
 			chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
@@ -368,5 +372,63 @@ void restore_fown(struct ctx *c)
 			long fl = chk(c, S2(NR_fcntl, n, F_GETFL), n);
 			chk(c, S3(NR_fcntl, n, F_SETFL, fl | O_ASYNC), n);
 		}
+	}
+}
+
+/* A pidfd of a process that is gone: one made for it, which exits at once and is reaped (no
+   exit signal, so the task gets no SIGCHLD it did not have). Every pid of the tree is taken by
+   then, so the new one cannot be one the tree needs. */
+static long dead_pidfd(struct ctx *c, u64 flags, u64 detail)
+{
+	struct clone_args ca;
+	int pfd = -1;
+	long r;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_PIDFD;
+	ca.pidfd = (u64)&pfd;
+	r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), detail);
+	if (r == 0)
+		for (;;)
+			S1(NR_exit, 0);
+	chk(c, S5(NR_waitid, 3 /* P_PIDFD */, pfd, 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), detail);
+	if (flags & O_NONBLOCK)
+		chk(c, S3(NR_fcntl, pfd, F_SETFL, O_NONBLOCK), detail);
+	return pfd;
+}
+
+/* The task's pidfds, once every task of the tree has made its threads: on the process of the
+   tree each names (a pid of the tree, zombies included), or on one gone. Descriptors of the task
+   on one open file share it. */
+void restore_pidfds(struct ctx *c)
+{
+	struct plan_file *files = AT(c, c->h->files_off);
+	struct plan_fd *fd = AT(c, c->t->fds_off);
+	int formed = 0;
+	u64 i, k;
+
+	set_step(c, STEP_PIDFDS);
+	for (i = 0; i < c->t->nfds; i++) {
+		struct plan_file *f = &files[fd[i].file];
+		long pfd = -1;
+		if (f->kind != FILE_PIDFD)
+			continue;
+		for (k = 0; k < i && pfd < 0; k++)
+			if (fd[k].file == fd[i].file)
+				pfd = chk(c, S2(NR_dup2, fd[k].fd, fd[i].fd), fd[i].fd);
+		if (pfd < 0) {
+			if (!formed) {
+				wait_formed(c);
+				formed = 1;
+			}
+			if ((s64)f->value > 0)
+				pfd = chk(c, S2(NR_pidfd_open, f->value, f->flags & O_NONBLOCK), fd[i].fd);
+			else
+				pfd = dead_pidfd(c, f->flags, fd[i].fd);
+			if (pfd != (long)fd[i].fd) {
+				chk(c, S2(NR_dup2, pfd, fd[i].fd), fd[i].fd);
+				S1(NR_close, pfd);
+			}
+		}
+		chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
 	}
 }

@@ -110,6 +110,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	restore_task_misc(c);
 	restore_threads(c);
 	task_formed(c);
+	restore_pidfds(c);
 	restore_fown(c);
 	create_timers(c);
 	restore_sched_oom(c);

@@ -83,6 +83,8 @@ typedef long long s64;
 #define NR_membarrier 324
 #define NR_clone3 435
 #define NR_close_range 436
+#define NR_pidfd_open 434
+#define NR_waitid 247
 
 #define PROT_WRITE 2
 #define MAP_FIXED 0x10
@@ -127,6 +129,7 @@ typedef long long s64;
 #define SIGKILL 9
 #define SIGSTOP 19
 #define CLONE_VM 0x100
+#define CLONE_PIDFD 0x1000
 #define CLONE_FS 0x200
 #define CLONE_FILES 0x400
 #define CLONE_SIGHAND 0x800

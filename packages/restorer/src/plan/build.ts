@@ -204,6 +204,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   }
   files.finish();
   checkFownOwners(tasks, files.files);
+  checkPidfds(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
   files.files.forEach((f, i) => {
     if (f.kind === 'memfd') f.shmem = shmem.memfdObject(f.inodeId, `file ${i} (memfd)`);
@@ -247,6 +248,17 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
  * it must be a thread or process (F_OWNER_TID, F_OWNER_PID) or a process group (F_OWNER_PGRP) of
  * the tree, and some task must hold the file at a descriptor (the owner is set through it).
  */
+/** A pidfd names a process of the checkpoint (or one gone, -1): any other would name another process, or none. */
+function checkPidfds(tasks: TaskPlan[], files: FilePlan[]): void {
+  const pids = new Set(tasks.map((t) => t.pid));
+  files.forEach((f, i) => {
+    if (f.kind !== 'pidfd' || f.pid === -1 || pids.has(f.pid)) return;
+    const holder = tasks.find((t) => t.fds.some((d) => d.file === i));
+    const what = holder ? `pid ${holder.pid} fd ${holder.fds.find((d) => d.file === i)!.fd}` : `file ${i}`;
+    throw unsupported(`${what}: a pidfd of process ${f.pid}, which is not in the checkpoint`);
+  });
+}
+
 function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
   const live = tasks.filter((t) => !t.zombie);
   const ids = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));

@@ -38,7 +38,7 @@ describe('memfd', () => {
       await new Promise((r) => child.stdout!.once('data', r));
       const table = new FileTable();
       const recs = readFds(child.pid!).filter((r) => r.fd >= 3 && r.fd <= 5).sort((a, b) => a.fd - b.fd);
-      const fdinfo = recs.map((r) => table.fd(child.pid!, r));
+      const fdinfo = recs.map((r) => table.fd(child.pid!, r)!);
       expect(fdinfo.map((e) => e.type)).toEqual(['MEMFD', 'MEMFD', 'MEMFD']);
       expect(fdinfo[0]!.id).toBe(fdinfo[1]!.id);
       expect(fdinfo[2]!.id).not.toBe(fdinfo[0]!.id);

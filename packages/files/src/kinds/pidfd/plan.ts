@@ -1,0 +1,23 @@
+/** pidfd: opened again on the restored process it named, or on a process made and reaped at once (a pidfd of one gone). */
+import { badImage, type Obj, type PlanKind } from '../../plan/kind.js';
+import type { FileBase } from '../reg/plan.js';
+
+/** pidfd: `pid` the process of the tree it names; -1: a process that had exited and been reaped. */
+export interface PidfdFilePlan extends FileBase {
+  kind: 'pidfd';
+  pid: number;
+}
+
+/** PIDFD_THREAD (O_EXCL in its flags): not in CRIU 4.2's images either */
+const PIDFD_THREAD = 0o200;
+
+export const pidfdPlan: PlanKind<PidfdFilePlan> = {
+  type: 'PIDFD',
+  field: 'pidfd',
+  plan: (e: Obj, ctx) => {
+    const pid = Number(e.nspid);
+    if (!Number.isInteger(pid) || pid === 0 || pid < -1) throw badImage(`${ctx.what}: pidfd of pid ${e.nspid}`, { image: 'files.img' });
+    if (Number(e.flags) & PIDFD_THREAD) throw badImage(`${ctx.what}: a pidfd of one thread (PIDFD_THREAD)`, { image: 'files.img' });
+    return { kind: 'pidfd', flags: Number(e.flags), pos: 0n, pid };
+  },
+};
