@@ -41,6 +41,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['locks', () => [tmp('c-locks')], /^check ok$/, ['--file-locks']],
     ['fdstate', () => ['async'], /^check ok$/],
     ['pidfds', () => [], /^check ok$/],
+    ['fifos', () => [tmp('c-fifos')], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate']);
   // guard regions (MADV_GUARD_INSTALL, 6.13+; the workload cannot start without them)

@@ -310,6 +310,17 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     w.kill();
   });
 
+  it('fifos: a FIFO open read-only (non-blocking) and write-only (also in a child), grown, with bytes queued; another open read-write with its own bytes; an unlinked FIFO is refused by name', () => {
+    roundTrip('fifos', [tmp('fifos')], (pid, st) => expect(verdict(st, pid)).toBe('check ok'));
+    const dir = tmp('fifos-unlinked');
+    const w = startWorkload('fifos', ['unlinked', dir]);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('fifos-unlinked-img')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toBe(`criu: task ${w.pid} fd 22 (${dir}/two (deleted)): an unlinked FIFO is not supported yet\n`);
+    expect(w.check()).toBe('check ok');
+    w.kill();
+  });
+
   it('pidfds: of the process itself (non-blocking), of its child (twice, one open file), of a child gone and reaped, the child\'s of its parent; a pidfd of a process outside the tree is refused by name', () => {
     roundTrip('pidfds', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok'));
     const w = startWorkload('pidfds', ['outside']);

@@ -148,7 +148,7 @@ function sigBlock(w: PlanWriter, sigs: Buffer[] | undefined, who: string): numbe
 const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   reg: CONST.FILE_REG, 'pipe-r': CONST.FILE_PIPE_R, 'pipe-w': CONST.FILE_PIPE_W,
   eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, 'unix-bound': CONST.FILE_UNIX_BOUND, inet: CONST.FILE_INET,
-  inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD,
+  inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD, fifo: CONST.FILE_FIFO,
   // a memfd is opened again like a file, through the restoring process's descriptor on it
   memfd: CONST.FILE_REG,
 };
@@ -281,6 +281,10 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       break;
     case 'inherit':
       r.value = BigInt(f.inheritFd);
+      break;
+    case 'fifo':
+      Object.assign(r, { path: w.string(f.path), pipe_id: f.pipeId, pipe_size: f.pipeSize ?? 0 });
+      data(f.data);
       break;
     case 'pidfd':
       // -1: a process gone (the blob makes one and reaps it)

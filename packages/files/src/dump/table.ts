@@ -19,6 +19,7 @@ import { inotifyDump } from '../kinds/inotify/dump.js';
 import { UnixSockets } from '../kinds/unix/dump.js';
 import { inetDump } from '../kinds/inet/dump.js';
 import { PidfdFiles } from '../kinds/pidfd/dump.js';
+import { FifoFiles } from '../kinds/fifo/dump.js';
 import { MemfdFiles, type PendingShmem } from '../kinds/memfd/dump.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -66,7 +67,8 @@ export class FileTable implements FileIds {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, new PidfdFiles(() => this.ids), this.shmem, this.reg];
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, new PidfdFiles(() => this.ids), this.shmem,
+      new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), this.reg];
   }
 
   add(make: (id: number) => Entry): number {

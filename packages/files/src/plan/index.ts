@@ -13,5 +13,6 @@ export type { SockoptCall } from '../sockopts/plan.js';
 export type { InetFilePlan } from '../kinds/inet/plan.js';
 export type { MemfdFilePlan } from '../kinds/memfd/plan.js';
 export type { PidfdFilePlan } from '../kinds/pidfd/plan.js';
+export type { FifoFilePlan } from '../kinds/fifo/plan.js';
 export { MemfdPlans } from '../kinds/memfd/plan.js';
 export { SEAL, MFD, MEMFD_PREFIX } from '../kinds/memfd/facts.js';

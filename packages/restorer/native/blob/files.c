@@ -255,6 +255,35 @@ void open_file_table(struct ctx *c)
 		S1(NR_close, p[0]);
 		S1(NR_close, p[1]);
 	}
+	/* FIFOs, by path: a read-write open of our own first, so that the recorded open (read-only
+	   or write-only) finds its other side and does not wait; through it the pipe's size and what
+	   it held, once per FIFO; it goes once the recorded open holds the FIFO */
+	for (i = 0; i < n; i++) {
+		long fake, fd;
+		if (f[i].kind != FILE_FIFO)
+			continue;
+		fake = chk(c, xopen(STR(c, f[i].path), O_RDWR | O_NONBLOCK), i);
+		if (f[i].data_len != ~0ULL) {
+			const u8 *d = AT(c, f[i].data_off);
+			u64 left = f[i].data_len;
+			if (f[i].pipe_size)
+				chk(c, S3(NR_fcntl, fake, F_SETPIPE_SZ, f[i].pipe_size), i);
+			while (left) {
+				long w = chk(c, S3(NR_write, fake, d, left), i);
+				d += w;
+				left -= (u64)w;
+			}
+			for (k = i + 1; k < n; k++)
+				if (f[k].kind == FILE_FIFO && f[k].pipe_id == f[i].pipe_id)
+					f[k].data_len = ~0ULL; /* private copy of the plan: the data is in */
+		}
+		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags & ~(u64)O_ASYNC), i);
+		if ((u64)fd != c->h->fd_base + i) {
+			chk(c, S2(NR_dup2, fd, c->h->fd_base + i), i);
+			S1(NR_close, fd);
+		}
+		S1(NR_close, fake);
+	}
 }
 
 void restore_fds(struct ctx *c)

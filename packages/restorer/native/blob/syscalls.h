@@ -96,6 +96,7 @@ typedef long long s64;
 #define O_WRONLY 1
 #define O_CREAT 0100
 #define O_EXCL 0200
+#define O_RDWR 02
 #define O_TRUNC 01000
 #define O_NONBLOCK 04000
 #define AT_FDCWD (-100)

@@ -4,8 +4,8 @@ import { peekPipe } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
 import { fown, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 
-/** What a pipe holds, read without taking it: a new read-side description of it, and tee. */
-function pipeData(pid: number, fd: number, pipeId: number): Entry {
+/** What a pipe (or FIFO) holds, read without taking it: a new read-side description of it, and tee. */
+export function pipeData(pid: number, fd: number, pipeId: number): Entry {
   const ours = openSync(`/proc/${pid}/fd/${fd}`, fsc.O_RDONLY | fsc.O_NONBLOCK);
   try {
     const { size, data } = peekPipe(ours);

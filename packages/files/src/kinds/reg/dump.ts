@@ -81,6 +81,11 @@ export class RegFiles implements DumpKind {
     return id;
   }
 
+  /** A new entry for an open file that the other kinds name by path (a FIFO's). */
+  pathEntry(path: string, flags: number, st: Stats): number {
+    return this.ids.add((id) => this.entry(id, path, flags, 0n, st));
+  }
+
   /** cwd and root are a new entry each (as CRIU writes them). */
   dirEntry(pid: number, which: 'cwd' | 'root'): number {
     const path = readlinkSync(`/proc/${pid}/${which}`);

@@ -1,0 +1,51 @@
+/** FIFOs: opened again by path (the REG entry regf_id names), with what the pipe held (fifo-data.img). */
+import { statSync } from 'node:fs';
+import { badImage, missingFile, readImage, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import type { FileBase } from '../reg/plan.js';
+
+/** A FIFO opened at `path` with the flags it had; `pipeId` joins the opens of one FIFO; `data` what it held. */
+export interface FifoFilePlan extends FileBase {
+  kind: 'fifo';
+  path: string;
+  pipeId: number;
+  data?: Buffer;
+  pipeSize?: number;
+}
+
+export class FifoPlans implements PlanKind<FifoFilePlan> {
+  readonly type = 'FIFO';
+  readonly field = 'fifo';
+  private data = new Map<number, Obj>();
+  private files: ReadonlyMap<number, Obj> = new Map();
+
+  async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
+    this.files = files;
+    this.data = new Map(((await readImage(dir, 'fifo-data.img', 'FIFO_DATA', true)) ?? []).map((d) => [Number(d.pipe_id), d]));
+  }
+
+  plan(fe: Obj, ctx: PlanContext): FifoFilePlan {
+    // the path and flags are the REG entry's (CRIU's older images: the FIFO's own id)
+    const reg = this.files.get(Number(fe.regf_id ?? fe.id))?.reg as Obj | undefined;
+    if (!reg) throw badImage(`${ctx.what}: FIFO ${fe.id} names no regular file entry (${fe.regf_id ?? fe.id}) for its path`, { image: 'files.img' });
+    const path = String(reg.name);
+    let fifo = false;
+    try {
+      fifo = statSync(path).isFIFO();
+    } catch {
+      // missing: said below
+    }
+    if (!fifo) throw missingFile(`${ctx.what}: FIFO ${path} no longer exists (or is no FIFO now)`, path);
+    const d = this.data.get(Number(fe.pipe_id));
+    const data = d?.extra as Buffer | undefined;
+    return {
+      kind: 'fifo', path, flags: Number(reg.flags ?? 0), pos: 0n, pipeId: Number(fe.pipe_id),
+      data: data && data.length ? data.subarray(0, d!.bytes) : undefined,
+      pipeSize: d?.size,
+    };
+  }
+
+  inheritKey(fe: Obj): string | undefined {
+    const reg = this.files.get(Number(fe.regf_id ?? fe.id))?.reg as Obj | undefined;
+    return reg ? String(reg.name).replace(/^\//, '') : undefined;
+  }
+}
