@@ -273,6 +273,32 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     expect(w.check()).toBe('check ok');
   });
 
+  it('unix connections through names: accepted ends named after their listener, a waiting connection, a datagram sender, an unlinked name (crit decodes them)', () => {
+    const dir = tmp('unixconn-dump');
+    const w = startWorkload('unixconn', [dir]);
+    const { images } = dumpOk(w.pid, ['-R']);
+    const socks = images['files.img'].entries.filter((f: any) => f.type === 'UNIXSK').map((f: any) => f.usk);
+    const named = (n: string) => socks.filter((s: any) => String(s.name).startsWith(`${dir}/${n}`)); // crit shows the terminating NUL escaped
+    const byIno = new Map(socks.map((s: any) => [s.ino, s]));
+    // l.sock: the listener and the accepted end (its peer the client, connected back)
+    const l = named('l.sock');
+    expect(l.map((s: any) => s.state).sort()).toEqual([1, 10]); // ESTABLISHED, LISTEN
+    const listener = l.find((s: any) => s.state === 10);
+    const accepted = l.find((s: any) => s.state === 1);
+    expect((byIno.get(accepted.peer) as any).peer).toBe(accepted.ino);
+    expect(listener.file_perms.mode & 0o170000).toBe(0o140000);
+    // the connection waiting in its queue: peer = the listener (as CRIU records it)
+    expect(socks.filter((s: any) => s.peer === listener.ino)).toHaveLength(1);
+    // u.sock: unlinked, listener and accepted end both marked deleted
+    expect(named('u.sock').map((s: any) => s.deleted)).toEqual([true, true]);
+    // the datagram sender connected to r.sock, the receiver's two datagrams in sk-queues.img
+    const r = named('r.sock')[0];
+    expect(socks.filter((s: any) => s.peer === r.ino && s.type === 2)).toHaveLength(1);
+    const q = images['sk-queues.img'].entries.filter((e: any) => e.id_for === r.id).map((e: any) => Buffer.from(e.extra, 'base64').toString());
+    expect(q).toEqual(['dg-1', 'dg-2']);
+    expect(w.check()).toBe('check ok');
+  });
+
   it('unlinked files in use: ghost-file images with their contents, remap-fpath entries', () => {
     const dir = tmp('ghost');
     const w = startWorkload('ghost', [dir]);

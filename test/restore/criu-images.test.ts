@@ -42,8 +42,9 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fdstate', () => ['async'], /^check ok$/],
     ['pidfds', () => [], /^check ok$/],
     ['fifos', () => [tmp('c-fifos')], /^check ok$/],
+    ['unixconn', () => [tmp('c-unixconn')], /^check ok$/],
   ];
-  const CRIU_CANNOT = new Set(['fdstate']);
+  const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // guard regions (MADV_GUARD_INSTALL, 6.13+; the workload cannot start without them)
   if (canInstallGuards()) cases.push(['guards', () => [path.join(tmp('c-guards'), 'data')], /^check ok guards=[34]$/]);
   for (const [name, args, want, dumpArgs = []] of cases) {
@@ -62,6 +63,10 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
       for (const p of pids) expect(waitGone(p)).toBe(true);
     });
 
+    // CRIU 4.2 makes the two ends of a connection accepted from a named listener with
+    // socketpair() (its bind_unix_sk leaves connected stream sockets unbound): our images of
+    // unixconn restore with it, but the accepted ends lose the listener's name (check bad
+    // what=names-path)
     // CRIU 4.2 sets an I/O signal owner while it opens the file, before the tree's threads (and
     // tasks in other subtrees) exist: its restore of fdstate's thread owner fails with ESRCH
     // ("Can't setup 9 file owner pid: No such process"), whoever dumped it

@@ -407,6 +407,17 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       expect(verdict(st, pid)).toBe('check ok');
     }));
 
+  it('unixconn: connections to a path and an abstract listener (accepted, and one waiting in the queue), a datagram sender connected to a bound receiver, a listener whose file was unlinked, an end in a child', () => {
+    const dir = tmp('unixconn');
+    roundTrip('unixconn', [dir], (pid, st) => {
+      expect(treePids(pid)).toHaveLength(2);
+      // names (getsockname/getpeername), queued data, the waiting connection accepted, every connection live
+      expect(verdict(st, pid)).toBe('check ok');
+      expect(verdict(st, pid)).toBe('check ok');
+      expect(readdirSync(dir).filter((f) => f.endsWith('.sock')).sort()).toEqual(['l.sock', 'r.sock']); // u.sock stays unlinked
+    });
+  });
+
   it('ghost: an unlinked file kept open (offset, mode, contents) and an unlinked file mapped shared', () => {
     const dir = tmp('ghost');
     roundTrip('ghost', [dir], (pid, st) => {
@@ -642,6 +653,29 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       spawnSync('/usr/bin/python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(${JSON.stringify(sock)}); print(s.recv(100).decode())`], { encoding: 'utf8', timeout: 10_000 }).stdout.trim();
     roundTrip('launch', ['/usr/bin/python3', '-c', prog], () => expect(ask()).toBe(`unix hello crtools-test-${process.pid}`), false, () => existsSync(sock));
   });
+
+  it('python3 socketserver: a UnixStreamServer thread serving a client of the same process, which goes on talking to it', () =>
+    counting('/usr/bin/python3', (f) => ['-c', [
+      'import os, socket, socketserver, threading, time',
+      `f = ${JSON.stringify(f)}`,
+      'p = os.path.join(os.path.dirname(f), "srv.sock")',
+      'class H(socketserver.StreamRequestHandler):',
+      '    def handle(self):',
+      '        for line in self.rfile:',
+      '            self.wfile.write(line.upper())',
+      'srv = socketserver.UnixStreamServer(p, H)',
+      'threading.Thread(target=srv.serve_forever, daemon=True).start()',
+      'c = socket.socket(socket.AF_UNIX)',
+      'c.connect(p)',
+      'r = c.makefile("rb")',
+      'n = 0',
+      'while True:',
+      '    c.sendall(b"ping\\n")',
+      '    if r.readline() == b"PING\\n" and c.getpeername() == p:',
+      '        n += 1',
+      '        open(f, "w").write(str(n))',
+      '    time.sleep(0.05)',
+    ].join('\n')]));
 
   it('node: a setInterval program (libuv: epoll, eventfds, pipes, worker threads)', () =>
     counting(process.execPath, (f) => ['-e', `let n = 0; setInterval(() => require('fs').writeFileSync(${JSON.stringify(f)}, String(++n)), 50)`]));

@@ -222,6 +222,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
   const r: RecordValues = {
     kind: FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
     value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0, sk_nsetopts: 0, sk_setopts_off: 0,
+    sk_target: 0, sk_ghost: 0, sk_mode: 0, sk_uid: 0, sk_gid: 0, sk_queue_off: 0, sk_queue_len: 0,
     ...fownRecord(f, holder),
   };
   const data = (b: Buffer | undefined) => {
@@ -258,12 +259,21 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       data(timerfdRecord(f.timer));
       break;
     case 'unix':
-      Object.assign(r, { value: BigInt(f.type), sk_peer: f.socket.peer + 1, sk_sndbuf: f.socket.sndbuf, sk_rcvbuf: f.socket.rcvbuf, sk_shutdown: f.socket.shutdown }, setopts(f.socket.sockopts));
+      Object.assign(r, {
+        value: BigInt(f.type), sk_peer: f.socket.peer + 1, sk_sndbuf: f.socket.sndbuf, sk_rcvbuf: f.socket.rcvbuf, sk_shutdown: f.socket.shutdown,
+        sk_target: f.socket.listener === undefined ? 0 : f.socket.listener + 1,
+      }, setopts(f.socket.sockopts));
       data(socketQueue(f.socket.queue));
       break;
     case 'unix-bound': {
       const u = f.unixBound;
-      Object.assign(r, { value: BigInt(f.type), sk_sndbuf: u.sndbuf, sk_rcvbuf: u.rcvbuf, sk_listen: u.listen ? 1 : 0, sk_backlog: u.backlog }, setopts(u.sockopts));
+      const queue = socketQueue(u.queue ?? []);
+      Object.assign(r, {
+        value: BigInt(f.type), sk_sndbuf: u.sndbuf, sk_rcvbuf: u.rcvbuf, sk_listen: u.listen ? 1 : 0, sk_backlog: u.backlog, sk_shutdown: u.shutdown ?? 0,
+        sk_target: u.connect === undefined ? 0 : u.connect + 1, sk_ghost: u.unlinked ? 1 : 0,
+        sk_mode: u.perms?.mode ?? 0, sk_uid: u.perms?.uid ?? 0, sk_gid: u.perms?.gid ?? 0,
+        sk_queue_off: queue ? w.bytes(queue, 8) : 0, sk_queue_len: queue?.length ?? 0,
+      }, setopts(u.sockopts));
       data(u.address);
       break;
     }

@@ -85,8 +85,9 @@ bool DiagDump(const void *req, size_t reqLen, Failure &f, F each) {
   return ok;
 }
 
-// unixDiag() -> [{ ino, type, state, peer, name: Buffer | null, rqueue, wqueue, shutdown }] |
-// { errno, syscall }: every AF_UNIX socket of this network namespace
+// unixDiag() -> [{ ino, type, state, peer, name: Buffer | null, rqueue, wqueue, shutdown,
+// vfsDev?, vfsIno?, icons? }] | { errno, syscall }: every AF_UNIX socket of this network namespace
+// (vfs: the inode a path name is bound to; icons: a listener's queued connections, client inodes)
 Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   struct {
@@ -96,7 +97,7 @@ Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
   DiagRequest(req);
   req.r.sdiag_family = AF_UNIX;
   req.r.udiag_states = 0xffffffff;
-  req.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN;
+  req.r.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_VFS | UDIAG_SHOW_ICONS;
   Napi::Array out = Napi::Array::New(env);
   uint32_t n = 0;
   Failure f;
@@ -123,6 +124,18 @@ Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
           break;
         }
         case UNIX_DIAG_SHUTDOWN: o.Set("shutdown", Num(env, *(uint8_t *)d)); break;
+        case UNIX_DIAG_VFS: {
+          struct unix_diag_vfs *v = (struct unix_diag_vfs *)d;
+          o.Set("vfsDev", Num(env, v->udiag_vfs_dev));
+          o.Set("vfsIno", Num(env, v->udiag_vfs_ino));
+          break;
+        }
+        case UNIX_DIAG_ICONS: {
+          Napi::Array icons = Napi::Array::New(env);
+          for (size_t k = 0; k < dl / 4; k++) icons.Set((uint32_t)k, Num(env, ((uint32_t *)d)[k]));
+          o.Set("icons", icons);
+          break;
+        }
       }
     }
     out.Set(n++, o);

@@ -116,6 +116,11 @@ export interface UnixSocketDiag {
   wqueue?: number;
   /** RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 */
   shutdown: number;
+  /** the inode a path name is bound to: its device (the kernel's dev_t, major << 20 | minor) and number */
+  vfsDev?: number;
+  vfsIno?: number;
+  /** a listener's connections not yet accepted, in queue order: the client sockets' inodes (0: closed) */
+  icons?: number[];
 }
 
 export interface SocketQueue {

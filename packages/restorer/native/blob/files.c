@@ -50,6 +50,121 @@ static void set_sock_opts(struct ctx *c, long fd, const struct plan_file *f, u64
 	}
 }
 
+/* "/proc/self/fd/N": how a socket whose name was unlinked is reached (through the O_PATH
+   descriptor on its socket file kept at fd_base + nfiles + its index) */
+static u64 proc_fd_addr(u8 *sa, long fd)
+{
+	static const char pre[] = "/proc/self/fd/";
+	char dig[20];
+	u64 k = 0, m = 2, j;
+	sa[0] = 1; /* AF_UNIX */
+	sa[1] = 0;
+	for (j = 0; pre[j]; j++)
+		sa[m++] = (u8)pre[j];
+	do
+		dig[k++] = (char)('0' + fd % 10);
+	while ((fd /= 10));
+	while (k)
+		sa[m++] = (u8)dig[--k];
+	sa[m++] = 0;
+	return m;
+}
+
+/*
+ * Bind a unix socket to its recorded name. A path name gets the recorded owner and mode of its
+ * socket file; a stale socket file at the name is replaced. A name whose file was unlinked
+ * (sk_ghost) is bound with whatever sits at the path moved aside for the moment, an O_PATH
+ * descriptor on the new socket file kept (others connect through it) and the file unlinked again.
+ */
+static void unix_bind(struct ctx *c, long fd, const struct plan_file *f, u64 i, u64 n)
+{
+	const u8 *sa = AT(c, f->data_off);
+	const char *path = (const char *)sa + 2;
+	u64 st[18];
+	long r;
+
+	if (!f->data_len)
+		return;
+	if (f->sk_ghost) {
+		char aside[140];
+		u64 k = 0, j;
+		int moved = 0;
+		static const char suf[] = ".crtools-sk-ghost";
+		while (path[k] && k < 108)
+			aside[k] = path[k], k++;
+		for (j = 0; suf[j]; j++)
+			aside[k++] = suf[j];
+		aside[k] = 0;
+		if (S4(NR_newfstatat, AT_FDCWD, path, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0) {
+			S1(NR_unlink, aside);
+			chk(c, S2(NR_rename, path, aside), i);
+			moved = 1;
+		}
+		r = S3(NR_bind, fd, sa, f->data_len);
+		if (r == 0) {
+			long o = S4(NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */, 0);
+			if (o >= 0 && (u64)o != c->h->fd_base + n + i) {
+				r = S2(NR_dup2, o, c->h->fd_base + n + i);
+				S1(NR_close, o);
+			} else if (o < 0)
+				r = o;
+			S1(NR_unlink, path);
+		}
+		if (moved)
+			S2(NR_rename, aside, path);
+		chk(c, r, i);
+		return;
+	}
+	r = S3(NR_bind, fd, sa, f->data_len);
+	if (r == -EADDRINUSE && f->data_len > 2 && sa[2]) {
+		/* only a socket file is replaced (st_mode at byte 24: S_IFSOCK) */
+		if (S4(NR_newfstatat, AT_FDCWD, path, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0 &&
+		    ((st[3] & 0xffffffffULL) & 0170000) == 0140000 && S1(NR_unlink, path) == 0)
+			r = S3(NR_bind, fd, sa, f->data_len);
+	}
+	chk(c, r, i);
+	if (f->sk_mode && sa[2]) {
+		chk(c, S5(NR_fchownat, AT_FDCWD, path, f->sk_uid, f->sk_gid, 0x100 /* AT_SYMLINK_NOFOLLOW */), i);
+		chk(c, S3(NR_fchmodat, AT_FDCWD, path, f->sk_mode & 07777), i);
+	}
+}
+
+/* Connect a unix socket to socket t of the plan (a listener or a bound datagram socket), by
+   its name or, when that was unlinked, through the descriptor kept on its socket file. */
+static void unix_connect(struct ctx *c, long fd, u64 t, u64 i, u64 n)
+{
+	struct plan_file *f = AT(c, c->h->files_off);
+	u8 sa[64];
+	if (t >= n || f[t].kind != FILE_UNIX_BOUND || !f[t].data_len)
+		fail(c, EINVAL, i);
+	if (f[t].sk_ghost)
+		chk(c, S3(NR_connect, fd, sa, proc_fd_addr(sa, (long)(c->h->fd_base + n + t))), i);
+	else
+		chk(c, S3(NR_connect, fd, AT(c, f[t].data_off), f[t].data_len), i);
+}
+
+/* Send a recorded queue (length-prefixed messages padded to 8) from fd: stream bytes in as many
+   writes as it takes, one write per message otherwise; to `to` (sendto) when given. */
+static void send_queue(struct ctx *c, long fd, u64 type, const u8 *q, u64 qlen, const void *to, u64 tolen, u64 i)
+{
+	const u8 *end = q + qlen;
+	while (q + 8 <= end) {
+		u64 len = *(const u64 *)q;
+		const u8 *d = q + 8;
+		if (type == 1) {
+			u64 left = len;
+			while (left) {
+				long w = chk(c, S6(NR_sendto, fd, d, left, 0x4000 /* MSG_NOSIGNAL */, to, tolen), i);
+				d += w;
+				left -= (u64)w;
+			}
+		} else if ((u64)chk(c, S6(NR_sendto, fd, d, len, 0x4000, to, tolen), i) != len) {
+			fail(c, EMSGSIZE, i);
+		}
+		q += 8 + ((len + 7) & ~7ULL);
+	}
+}
+
 /* The root opens every file of the tree at fd_base + i; descendants inherit them. */
 void open_file_table(struct ctx *c)
 {
@@ -123,23 +238,15 @@ void open_file_table(struct ctx *c)
 			if (f[i].flags & O_NONBLOCK)
 				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
 		} else if (f[i].kind == FILE_UNIX_BOUND) {
-			/* a unix socket on its own: bind to its name (over a stale socket file left at the
-			   name), listen; one without a name (made, never bound nor connected) only exists */
-			const u8 *sa = AT(c, f[i].data_off);
-			long r = 0;
+			/* a unix socket on its own: bind to its name, listen; one without a name (made,
+			   never bound nor connected) only exists. One connected to another of the tree
+			   (sk_target) is made once every listener has its accepted connections back. */
+			if (f[i].sk_target)
+				continue;
 			fd = chk(c, S3(NR_socket, 1 /* AF_UNIX */, f[i].value, 0), i);
 			set_sock_bufs(c, fd, &f[i], i);
 			set_sock_opts(c, fd, &f[i], i);
-			if (f[i].data_len)
-				r = S3(NR_bind, fd, sa, f[i].data_len);
-			if (r == -EADDRINUSE && f[i].data_len > 2 && sa[2]) {
-				u64 st[18];
-				/* only a socket file is replaced (st_mode at byte 24: S_IFSOCK) */
-				if (S4(NR_newfstatat, AT_FDCWD, sa + 2, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0 &&
-				    ((st[3] & 0xffffffffULL) & 0170000) == 0140000 && S1(NR_unlink, sa + 2) == 0)
-					r = S3(NR_bind, fd, sa, f[i].data_len);
-			}
-			chk(c, r, i);
+			unix_bind(c, fd, &f[i], i, n);
 			if (f[i].sk_listen)
 				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
 			if (f[i].flags & O_NONBLOCK)
@@ -168,8 +275,11 @@ void open_file_table(struct ctx *c)
 			S1(NR_close, fd);
 		}
 	}
-	/* socketpairs: both ends at once, buffer sizes first, then each end's queued messages sent
-	   from the other end (non-blocking: a queue that no longer fits fails instead of hanging) */
+	/* connected unix sockets whose ends are both in the tree: a socketpair, or (one end reporting
+	   the name of a listener, sk_target) connected to that listener and accepted from it, so the
+	   accepted end keeps the listener's name; buffer sizes first, then each end's queued
+	   messages sent from the other end (non-blocking: a queue that no longer fits fails instead
+	   of hanging) */
 	for (i = 0; i < n; i++) {
 		int sv[2];
 		u64 e[2], k;
@@ -179,30 +289,25 @@ void open_file_table(struct ctx *c)
 		e[1] = f[i].sk_peer - 1;
 		if (e[1] >= n || f[e[1]].kind != FILE_UNIX || f[e[1]].sk_peer != i + 1)
 			fail(c, EINVAL, i);
-		chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
-		for (k = 0; k < 2; k++) {
-			set_sock_bufs(c, sv[k], &f[e[k]], e[k]);
-			set_sock_opts(c, sv[k], &f[e[k]], e[k]);
-		}
-		for (k = 0; k < 2; k++) {
-			struct plan_file *x = &f[e[k]];
-			const u8 *q = AT(c, x->data_off), *end = q + x->data_len;
-			while (q + 8 <= end) {
-				u64 len = *(const u64 *)q;
-				const u8 *d = q + 8;
-				if (x->value == 1) { /* stream: bytes, in as many writes as it takes */
-					u64 left = len;
-					while (left) {
-						long w = chk(c, S3(NR_write, sv[1 - k], d, left), e[k]);
-						d += w;
-						left -= (u64)w;
-					}
-				} else if ((u64)chk(c, S3(NR_write, sv[1 - k], d, len), e[k]) != len) {
-					fail(c, EMSGSIZE, e[k]);
-				}
-				q += 8 + ((len + 7) & ~7ULL);
+		if (f[e[0]].sk_target || f[e[1]].sk_target) {
+			/* sv[s] the accepted end, sv[1 - s] the one that connects */
+			u64 s = f[e[0]].sk_target ? 0 : 1, l = f[e[s]].sk_target - 1;
+			sv[1 - s] = (int)chk(c, S3(NR_socket, 1, f[i].value | 04000 /* SOCK_NONBLOCK */, 0), e[1 - s]);
+			set_sock_bufs(c, sv[1 - s], &f[e[1 - s]], e[1 - s]);
+			set_sock_opts(c, sv[1 - s], &f[e[1 - s]], e[1 - s]);
+			unix_connect(c, sv[1 - s], l, e[1 - s], n);
+			sv[s] = (int)chk(c, S4(NR_accept4, c->h->fd_base + l, 0, 0, 04000 /* SOCK_NONBLOCK */), e[s]);
+			set_sock_bufs(c, sv[s], &f[e[s]], e[s]);
+			set_sock_opts(c, sv[s], &f[e[s]], e[s]);
+		} else {
+			chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
+			for (k = 0; k < 2; k++) {
+				set_sock_bufs(c, sv[k], &f[e[k]], e[k]);
+				set_sock_opts(c, sv[k], &f[e[k]], e[k]);
 			}
 		}
+		for (k = 0; k < 2; k++)
+			send_queue(c, sv[1 - k], f[e[k]].value, AT(c, f[e[k]].data_off), f[e[k]].data_len, 0, 0, e[k]);
 		for (k = 0; k < 2; k++) {
 			struct plan_file *x = &f[e[k]];
 			if (x->sk_shutdown & 2)
@@ -215,6 +320,52 @@ void open_file_table(struct ctx *c)
 		}
 		f[e[1]].sk_peer = 0; /* made with this end (the root's private copy of the plan) */
 	}
+	/* unix sockets connected to a listener (not accepted yet: they wait in its queue, in plan
+	   order) or to a bound datagram socket; the first one connected to a socket sends what
+	   waits in that socket's queue */
+	for (i = 0; i < n; i++) {
+		long fd;
+		u64 t;
+		if (f[i].kind != FILE_UNIX_BOUND || !f[i].sk_target)
+			continue;
+		t = f[i].sk_target - 1;
+		fd = chk(c, S3(NR_socket, 1, f[i].value | 04000 /* SOCK_NONBLOCK */, 0), i);
+		set_sock_bufs(c, fd, &f[i], i);
+		set_sock_opts(c, fd, &f[i], i);
+		unix_bind(c, fd, &f[i], i, n);
+		unix_connect(c, fd, t, i, n);
+		if (t < n && f[t].sk_queue_len) {
+			send_queue(c, fd, f[t].value, AT(c, f[t].sk_queue_off), f[t].sk_queue_len, 0, 0, t);
+			f[t].sk_queue_len = 0; /* sent (private copy of the plan) */
+		}
+		if (f[i].sk_shutdown & 2)
+			chk(c, S2(NR_shutdown, fd, 1), i);
+		if (f[i].sk_shutdown & 1)
+			chk(c, S2(NR_shutdown, fd, 0), i);
+		chk(c, S3(NR_fcntl, fd, F_SETFL, f[i].flags & O_NONBLOCK), i);
+		if ((u64)fd != c->h->fd_base + i) {
+			chk(c, S2(NR_dup2, fd, c->h->fd_base + i), i);
+			S1(NR_close, fd);
+		}
+	}
+	/* what waits in a bound datagram socket nobody of the tree is connected to: sent from a
+	   socket of the moment, to its name */
+	for (i = 0; i < n; i++) {
+		long fd;
+		u8 sa[64];
+		if (f[i].kind != FILE_UNIX_BOUND || !f[i].sk_queue_len)
+			continue;
+		if (f[i].value != 2 /* SOCK_DGRAM */ || !f[i].data_len)
+			fail(c, EINVAL, i);
+		fd = chk(c, S3(NR_socket, 1, 2 | 04000, 0), i);
+		if (f[i].sk_ghost)
+			send_queue(c, fd, 2, AT(c, f[i].sk_queue_off), f[i].sk_queue_len, sa, proc_fd_addr(sa, (long)(c->h->fd_base + n + i)), i);
+		else
+			send_queue(c, fd, 2, AT(c, f[i].sk_queue_off), f[i].sk_queue_len, AT(c, f[i].data_off), f[i].data_len, i);
+		S1(NR_close, fd);
+	}
+	/* the descriptors kept on unlinked socket files */
+	S3(NR_close_range, c->h->fd_base + n, ~0U, 0);
 	for (i = 0; i < n; i++) {
 		int p[2];
 		int have_r = 0, have_w = 0;

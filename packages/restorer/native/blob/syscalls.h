@@ -63,6 +63,12 @@ typedef long long s64;
 #define NR_userfaultfd 323
 #define NR_socket 41
 #define NR_bind 49
+#define NR_connect 42
+#define NR_sendto 44
+#define NR_accept4 288
+#define NR_rename 82
+#define NR_fchownat 260
+#define NR_fchmodat 268
 #define NR_listen 50
 #define NR_shutdown 48
 #define NR_socketpair 53
@@ -146,6 +152,7 @@ typedef long long s64;
 #define ESTALE 116
 #define EMSGSIZE 90
 #define EADDRINUSE 98
+#define ENOENT 2
 #define TASK_TOP 0x7ffffffff000ULL
 #define PAGE 4096ULL
 #define MAX_THREADS 1024

@@ -1,9 +1,13 @@
 /**
  * AF_UNIX sockets, as sock_diag describes them: both ends of a socketpair (stream, datagram,
- * seqpacket) with what waits in their queues (sk-queues.img), a named socket listening with
- * nobody waiting, a named unconnected datagram socket, a socket never bound nor connected.
- * Anything else is refused, named precisely.
+ * seqpacket) or of a connection accepted from a named listener (the accepted end reports the
+ * listener's name), with what waits in their queues (sk-queues.img); a named listener, with the
+ * connections waiting in its queue when their clients are dumped too and sent nothing yet; a
+ * datagram socket connected to a named one; a named unconnected datagram socket with the
+ * datagrams waiting in it; a socket never bound nor connected. A path name whose file was
+ * unlinked is marked `deleted`. Anything else is refused, named precisely.
  */
+import { lstatSync } from 'node:fs';
 import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
 import { SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
@@ -12,16 +16,82 @@ import { fown, inodeOf, refuseFd, type DumpImage, type DumpKind, type Entry, typ
 import { readSocketOptions } from '../../sockopts/dump.js';
 import { UNIX_TYPES } from './facts.js';
 
+/** a socket's role, as claim() found it */
+type Role =
+  | { kind: 'pair' } // both ends dumped, each the other's peer, neither named
+  | { kind: 'accepted'; listener: number } // the accepted end (named after its listener) of a connection
+  | { kind: 'listener'; icons: number[] }
+  | { kind: 'waiting'; listener: number } // a connection waiting in a listener's queue
+  | { kind: 'sender'; target: number } // a datagram socket connected to a named one
+  | { kind: 'alone' }; // bound and unconnected, or never bound nor connected
+
+/** the kernel's dev_t (major << 20 | minor) as stat() shows it */
+function userDev(kdev: number): bigint {
+  const major = BigInt(kdev >>> 20), minor = BigInt(kdev & 0xfffff);
+  return ((major & 0xfffn) << 8n) | ((major & ~0xfffn) << 32n) | (minor & 0xffn) | ((minor & ~0xffn) << 12n);
+}
+
+const show = (name: Buffer) => JSON.stringify(name.toString('latin1').replace(/\0/g, '@'));
+
 export class UnixSockets implements DumpKind {
   /** sk-queues.img entries: what sat in each socket's receive queue (one per message) */
   private readonly queues: Entry[] = [];
   /** AF_UNIX sockets of this network namespace (sock_diag), read when the first socket is met */
   private table: Map<number, UnixSocketDiag> | undefined;
-  /** dumped sockets: inode → peer inode (each peer must be dumped too) */
-  private readonly peers = new Map<number, { peer: number; what: string }>();
+  /** dumped sockets: inode → the sockets it needs dumped too (peer, listener, queued clients) */
+  private readonly needs = new Map<number, { ino: number; what: string; why: string }[]>();
 
   private get byIno(): Map<number, UnixSocketDiag> {
     return (this.table ??= new Map(unixSockets().map((u) => [u.ino, u])));
+  }
+
+  /** the listener whose queue holds this connection's client, if any */
+  private listenerOf(ino: number): UnixSocketDiag | undefined {
+    for (const s of this.byIno.values()) if (s.state === TCP_STATE.LISTEN && s.icons?.includes(ino)) return s;
+    return undefined;
+  }
+
+  /** the listener an accepted end was accepted from: same type and name (and bound inode) */
+  private acceptedFrom(u: UnixSocketDiag): UnixSocketDiag | undefined {
+    const found = [...this.byIno.values()].filter((s) => s.state === TCP_STATE.LISTEN && s.type === u.type && s.name?.equals(u.name!) &&
+      (u.name![0] === 0 || (s.vfsIno === u.vfsIno && s.vfsDev === u.vfsDev)));
+    return found.length === 1 ? found[0] : undefined;
+  }
+
+  private role(u: UnixSocketDiag): Role | string {
+    const named = u.name !== null && u.name.length > 0 ? ` bound to ${show(u.name)}` : '';
+    if (!UNIX_TYPES.includes(u.type)) return `unix socket of type ${u.type}`;
+    if (u.state === TCP_STATE.LISTEN) {
+      if (!named) return 'unnamed listening unix socket';
+      if (u.icons?.includes(0)) return `listening unix socket${named} with a connection waiting whose client was closed`;
+      return { kind: 'listener', icons: u.icons ?? [] };
+    }
+    const peer = u.peer ? this.byIno.get(u.peer) : undefined;
+    if (u.peer && peer?.peer === u.ino && u.peer !== u.ino) {
+      if (!named) return { kind: 'pair' }; // a socketpair end, or the client of an accepted connection
+      if (u.type === SOCK_TYPE.DGRAM) return `connected unix datagram socket${named}`;
+      if (peer.name?.length) return `connected unix socket${named} whose peer is bound to a name too`;
+      const l = this.acceptedFrom(u);
+      if (!l) return `accepted unix socket${named} whose listener is gone or not unique`;
+      return { kind: 'accepted', listener: l.ino };
+    }
+    if (u.peer) {
+      if (!peer) return `unix socket${named} connected to socket:[${u.peer}], which is not in this network namespace's table`;
+      if (u.type !== SOCK_TYPE.DGRAM) return `unix socket${named} connected to socket:[${u.peer}], which is not connected back`;
+      if (!peer.name?.length) return `unix datagram socket${named} connected to an unnamed one`;
+      if (peer.peer) return `unix datagram socket${named} connected to socket:[${peer.ino}], which is itself connected`;
+      return { kind: 'sender', target: peer.ino };
+    }
+    // no peer: waiting in a listener's queue, bound, never bound nor connected
+    if (u.state === TCP_STATE.ESTABLISHED && u.type !== SOCK_TYPE.DGRAM) {
+      const l = this.listenerOf(u.ino);
+      if (!l) return `unix socket${named} whose peer was closed`;
+      if ((u.wqueue ?? 0) > 0) return `unix socket${named} waiting in the queue of listener socket:[${l.ino}] with data sent (it cannot be read without accepting the connection)`;
+      return { kind: 'waiting', listener: l.ino };
+    }
+    // a datagram socket others connected to is ESTABLISHED (since Linux 6.x) without a peer of its own
+    if ((u.state === TCP_STATE.CLOSE || u.type === SOCK_TYPE.DGRAM) && !u.shutdown) return { kind: 'alone' };
+    return 'unconnected unix socket';
   }
 
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
@@ -29,43 +99,65 @@ export class UnixSockets implements DumpKind {
     if (!/^socket:\[\d+\]$/.test(t)) return undefined;
     const u = this.byIno.get(inodeOf(t));
     if (!u) return undefined;
-    const named = u.name !== null ? ` bound to ${JSON.stringify(u.name.toString('latin1').replace(/\0/g, '@'))}` : '';
-    const why =
-      !UNIX_TYPES.includes(u.type) ? `unix socket of type ${u.type}`
-      : u.state === TCP_STATE.LISTEN ? (!named ? 'unnamed listening unix socket' : (u.rqueue ?? 0) > 0 ? `listening unix socket${named} with connections not yet accepted` : undefined)
-      : u.state === TCP_STATE.CLOSE && u.type === SOCK_TYPE.DGRAM && named && !u.peer ? undefined
-      : named ? `connected unix socket${named}`
-      : u.state === TCP_STATE.CLOSE && !u.peer && !u.shutdown ? undefined // made, never bound nor connected
-      : u.state !== TCP_STATE.ESTABLISHED || !u.peer ? 'unconnected unix socket'
-      : this.byIno.get(u.peer)?.name ? 'unix socket connected to a named one'
-      : undefined;
-    if (why) throw refuseFd(pid, rec.fd, `${t} (${why}) is not supported yet`);
-    return { type: 'UNIXSK', key: t, entry: (id) => this.entry(id, flags, pid, rec, u) };
+    const role = this.role(u);
+    if (typeof role === 'string') throw refuseFd(pid, rec.fd, `${t} (${role}) is not supported yet`);
+    return { type: 'UNIXSK', key: t, entry: (id) => this.entry(id, flags, pid, rec, u, role) };
   }
 
-  private entry(id: number, flags: number, pid: number, rec: FdRecord, u: UnixSocketDiag): Entry {
-    // a listening socket has no data queue (its queue holds connections: none, checked above),
-    // nor has one never bound nor connected (nobody can send to it)
-    const noQueue = u.state === TCP_STATE.LISTEN || (u.state === TCP_STATE.CLOSE && !u.peer && u.name === null);
+  /** Is a path name's file gone (unlinked, or another file at the path now)? Its owner and mode when not. */
+  private nameFile(pid: number, u: UnixSocketDiag): { deleted: boolean; perms?: Entry } {
+    const name = u.name!.toString('latin1').replace(/\0+$/, ''); // a path name keeps its terminating NUL
+    const where = name.startsWith('/') ? `/proc/${pid}/root${name}` : `/proc/${pid}/cwd/${name}`;
+    try {
+      const st = lstatSync(where, { bigint: true });
+      if (u.vfsIno !== undefined && (st.ino !== BigInt(u.vfsIno) || (u.vfsDev !== undefined && st.dev !== userDev(u.vfsDev)))) return { deleted: true };
+      return { deleted: false, perms: { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) } };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { deleted: true };
+      throw e;
+    }
+  }
+
+  private entry(id: number, flags: number, pid: number, rec: FdRecord, u: UnixSocketDiag, role: Role): Entry {
+    // a listening socket has no data queue (its queue holds connections), nor has one waiting in
+    // a listener's queue (its peer is not there yet) or one never bound nor connected
+    const noQueue = role.kind === 'listener' || role.kind === 'waiting' || (role.kind === 'alone' && !u.name?.length);
     const q = noQueue ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], rights: false } : socketQueue(pid, rec.fd);
     if (q.rights) throw refuseFd(pid, rec.fd, `descriptors in flight in a unix socket's queue are not supported`);
-    if (!u.peer && q.packets.length) throw refuseFd(pid, rec.fd, `messages queued on an unconnected unix socket are not supported yet`);
+    if (q.packets.length && (role.kind === 'sender' || (role.kind === 'alone' && u.type !== SOCK_TYPE.DGRAM))) {
+      throw refuseFd(pid, rec.fd, `messages queued on a unix socket connected to another or unconnected are not supported yet`);
+    }
     for (const data of q.packets) this.queues.push({ id_for: id, length: data.length, extra: data });
-    if (u.peer) this.peers.set(u.ino, { peer: u.peer, what: `task ${pid} fd ${rec.fd}` });
+    const what = `task ${pid} fd ${rec.fd}`;
+    const needs = (ino: number, why: string) => ({ ino, what, why });
+    this.needs.set(u.ino,
+      role.kind === 'pair' || role.kind === 'accepted' ? [needs(u.peer, 'is connected to'), ...(role.kind === 'accepted' ? [needs(role.listener, 'was accepted from listener')] : [])]
+      : role.kind === 'waiting' ? [needs(role.listener, 'waits in the queue of listener')]
+      : role.kind === 'sender' ? [needs(role.target, 'is connected to')]
+      : role.kind === 'listener' ? role.icons.map((c) => needs(c, 'has a connection waiting from'))
+      : []);
+    // the peer CRIU records: the listener for a connection waiting in its queue
+    const peer = role.kind === 'waiting' ? role.listener : u.peer;
     const usk: Entry = {
-      id, ino: u.ino, type: u.type, state: u.state, flags, uflags: 0, backlog: u.state === TCP_STATE.LISTEN ? (u.wqueue ?? 0) : 0, peer: u.peer, fown: fown(),
+      id, ino: u.ino, type: u.type, state: u.state, flags, uflags: 0, backlog: u.state === TCP_STATE.LISTEN ? (u.wqueue ?? 0) : 0, peer, fown: fown(),
       opts: readSocketOptions(pid, rec.fd).opts,
       name: u.name ?? Buffer.alloc(0),
     };
     if (u.shutdown) usk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][u.shutdown & 3];
+    if (u.name?.length && u.name[0] !== 0) {
+      const f = this.nameFile(pid, u);
+      if (f.perms) usk['file_perms'] = f.perms;
+      if (f.deleted) usk['deleted'] = true;
+    }
     return { type: 'UNIXSK', id, usk };
   }
 
-  /** Every dumped socket's peer must be in the dump too (a pair half outside is not restorable). */
+  /** Every socket a dumped one is connected to, was accepted from or has waiting must be in the dump too. */
   finish(refusals: Refusals): void {
-    for (const [ino, { peer, what }] of this.peers) {
-      if (!this.peers.has(peer)) {
-        refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${what}: socket:[${ino}] is connected to socket:[${peer}] outside the dumped tree, which is not supported`, {
+    for (const [ino, list] of this.needs) {
+      for (const n of list) {
+        if (this.needs.has(n.ino)) continue;
+        refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${n.what}: socket:[${ino}] ${n.why} socket:[${n.ino}] outside the dumped tree, which is not supported`, {
           context: {}, exitCode: ExitCode.UNSUPPORTED,
         }));
       }

@@ -1,50 +1,92 @@
 /**
- * AF_UNIX sockets made again: socketpair ends (stream, datagram, seqpacket) joined to their
- * other end, with what sat in their receive queues (sk-queues.img); sockets bound to a name,
- * listening or unconnected datagram ones.
+ * AF_UNIX sockets made again: socketpair ends joined to their other end; connections to a named
+ * listener (the client connects to the listener again and the server end is accepted from it,
+ * so it keeps the listener's name); connections still waiting in a listener's queue; datagram
+ * sockets connected to a named one; sockets bound to a name (listening or not), their file
+ * unlinked again when it was; a socket never bound nor connected. Queued messages
+ * (sk-queues.img) are sent again from the other end.
  */
-import { SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
+import { TCP_STATE, SOCK_TYPE } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import { sockoptCalls, type SockoptCall } from '../../sockopts/plan.js';
 import type { FileBase } from '../reg/plan.js';
 import { UNIX_TYPES } from './facts.js';
 
 /**
- * unix: one end of a socketpair (type SOCK_STREAM 1 / DGRAM 2 / SEQPACKET 5 in `type`), its
- * other end (index into the plan's files), buffer sizes as getsockopt shows them, shutdown
- * bits (1 read, 2 write) and what sat in its receive queue, one Buffer per message.
+ * unix: one end of a connection whose both ends are in the checkpoint (type SOCK_STREAM 1 /
+ * DGRAM 2 / SEQPACKET 5 in `type`), its other end (index into the plan's files), buffer sizes as
+ * getsockopt shows them, shutdown bits (1 read, 2 write) and what sat in its receive queue, one
+ * Buffer per message. `listener` (on the end accepted by a listener, index into the plan's
+ * files): the pair is made by connecting the other end to that listener and accepting; without
+ * it, by socketpair().
  */
 export interface UnixPairFilePlan extends FileBase {
   kind: 'unix';
   type: number;
-  socket: { peer: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[]; sockopts: SockoptCall[] };
+  socket: { peer: number; listener?: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[]; sockopts: SockoptCall[] };
 }
 
 /**
- * unix-bound: a unix socket bound to a name (`address` a raw sockaddr_un, abstract names
- * start with a NUL byte), listening with `backlog` when `listen`; a stale socket file at the
- * name is replaced.
+ * unix-bound: a unix socket bound to a name (`address` a raw sockaddr_un, abstract names start
+ * with a NUL byte; empty for none), listening with `backlog` when `listen`; a stale socket file
+ * at the name is replaced. `unlinked`: the name's file had been removed (bound again, then
+ * unlinked); `perms`: owner and mode of its socket file. `connect` (index into the plan's files):
+ * connected to that socket (a listener: the connection waits in its queue; a bound datagram
+ * socket). `queue`: what waits in its receive queue, sent by the first socket connected to it (or,
+ * for a datagram socket nobody connects to, from a socket of the moment).
  */
 export interface UnixBoundFilePlan extends FileBase {
   kind: 'unix-bound';
   type: number;
-  unixBound: { address: Buffer; listen: boolean; backlog: number; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[] };
+  unixBound: {
+    address: Buffer; listen: boolean; backlog: number; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
+    unlinked?: boolean; perms?: { mode: number; uid: number; gid: number }; connect?: number; queue?: Buffer[]; shutdown?: number;
+  };
 }
 
 const SHUTDOWN: Record<string, number> = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 };
+
+/** what plan() needs to know of every socket of the checkpoint */
+interface Known { ino: number; type: number; state: number; peer: number; name: Buffer; deleted: boolean }
+
+/** sockaddr_un of a recorded name: family, then the name (a path gets its terminating NUL) */
+export function unixAddress(name: Buffer): Buffer {
+  if (!name.length) return Buffer.alloc(0);
+  return Buffer.concat([Buffer.from([1, 0]), name, name[0] !== 0 && name[name.length - 1] !== 0 ? Buffer.from([0]) : Buffer.alloc(0)]);
+}
+
+const nameKey = (type: number, name: Buffer, deleted: boolean) => `${type}:${deleted ? 1 : 0}:${name.toString('hex')}`;
 
 export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan> {
   readonly type = 'UNIXSK';
   readonly field = 'usk';
   /** files.img id → the messages queued on that socket */
   private readonly queues = new Map<number, Buffer[]>();
-  /** socketpair ends met so far: plan index, own and peer inode (peers are joined at the end) */
-  private readonly ends: { index: number; ino: number; peerIno: number; what: string }[] = [];
-  /** every socket of the checkpoint by inode (whether its peer is in it) */
-  private inodes = new Set<number>();
+  /** connected ends met so far: plan index, own and peer inode, the listener's inode (joined at the end) */
+  private readonly ends: { index: number; ino: number; peerIno: number; listenerIno?: number; what: string }[] = [];
+  /** sockets connected to a listener or a bound datagram socket: plan index, target inode */
+  private readonly conns: { index: number; targetIno: number; what: string }[] = [];
+  /** every socket of the checkpoint by inode */
+  private known = new Map<number, Known>();
+  /** listeners of the checkpoint by type, name and whether their file was unlinked → inodes */
+  private listeners = new Map<string, number[]>();
+  /** plan index of every socket planned, by inode */
+  private readonly planned = new Map<number, number>();
 
   async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
-    this.inodes = new Set([...files.values()].filter((f) => f.usk).map((f) => Number(f.usk.ino)));
+    for (const f of files.values()) {
+      const u = f.usk;
+      if (!u) continue;
+      const k: Known = {
+        ino: Number(u.ino), type: Number(u.type), state: Number(u.state), peer: Number(u.peer ?? 0),
+        name: Buffer.isBuffer(u.name) ? u.name : Buffer.alloc(0), deleted: !!u.deleted,
+      };
+      this.known.set(k.ino, k);
+      if (k.state === TCP_STATE.LISTEN && k.name.length) {
+        const key = nameKey(k.type, k.name, k.deleted);
+        this.listeners.set(key, [...(this.listeners.get(key) ?? []), k.ino]);
+      }
+    }
     for (const q of (await readImage(dir, 'sk-queues.img', 'SK_QUEUES', true)) ?? []) {
       const data = (q.extra as Buffer | undefined) ?? Buffer.alloc(0);
       if (q.scm?.length) throw refuse(`sk-queues.img: a queued message carries descriptors (SCM_RIGHTS), which restore does not pass yet`);
@@ -55,28 +97,61 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
   }
 
   plan(u: Obj, ctx: PlanContext): UnixPairFilePlan | UnixBoundFilePlan {
-    const named = Buffer.isBuffer(u.name) && u.name.length > 0;
+    const name: Buffer = Buffer.isBuffer(u.name) ? u.name : Buffer.alloc(0);
+    const named = name.length > 0;
     const state = Number(u.state);
     const type = Number(u.type);
-    const bufs = { sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), sockopts: sockoptCalls(u.opts as Obj | undefined, false) };
-    if (!named && !u.peer && UNIX_TYPES.includes(type) && state === TCP_STATE.CLOSE) {
-      // made and never bound nor connected (a JVM keeps such sockets): it only has to exist
-      if (this.queues.get(ctx.id)?.length) throw refuse(`${ctx.what}: messages queued on an unconnected unix socket are not restored yet`);
-      return { kind: 'unix-bound', flags: Number(u.flags), pos: 0n, type, unixBound: { address: Buffer.alloc(0), listen: false, backlog: 0, ...bufs } };
-    }
-    if (named && !u.peer && UNIX_TYPES.includes(type) && (state === TCP_STATE.LISTEN || (state === TCP_STATE.CLOSE && type === SOCK_TYPE.DGRAM))) {
-      if (this.queues.get(ctx.id)?.length) throw refuse(`${ctx.what}: messages queued on an unconnected unix socket are not restored yet`);
-      // sockaddr_un: family, then the name (a path gets its terminating NUL)
-      const name = u.name as Buffer;
-      const address = Buffer.concat([Buffer.from([1, 0]), name, name[0] !== 0 && name[name.length - 1] !== 0 ? Buffer.from([0]) : Buffer.alloc(0)]);
-      return { kind: 'unix-bound', flags: Number(u.flags), pos: 0n, type, unixBound: { address, listen: state === TCP_STATE.LISTEN, backlog: Number(u.backlog ?? 0), ...bufs } };
-    }
-    if (!UNIX_TYPES.includes(type) || state !== TCP_STATE.ESTABLISHED || !u.peer || named) {
-      throw refuse(`${ctx.what}: unix socket (type ${u.type}, state ${u.state}${named ? ', bound to a name' : ''}) is not restored yet (socketpairs are)`);
-    }
+    const ino = Number(u.ino);
+    const peerIno = Number(u.peer ?? 0);
+    const deleted = !!u.deleted;
+    const queue = this.queues.get(ctx.id) ?? [];
     const shutdown = SHUTDOWN[String(u.shutdown ?? 'NONE')] ?? Number(u.shutdown ?? 0);
-    this.ends.push({ index: ctx.index, ino: Number(u.ino), peerIno: Number(u.peer), what: ctx.what });
-    return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: -1, ...bufs, shutdown, queue: this.queues.get(ctx.id) ?? [] } };
+    const bufs = { sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), sockopts: sockoptCalls(u.opts as Obj | undefined, false) };
+    const what = `${ctx.what}: unix socket (type ${u.type}, state ${u.state}${named ? ', bound to a name' : ''})`;
+    if (!UNIX_TYPES.includes(type)) throw refuse(`${what} is not restored (only stream, datagram and seqpacket ones are)`);
+    if (deleted && (!named || name[0] === 0)) throw badImage(`${ctx.what}: a unix socket marked deleted has no path name`, { image: 'files.img' });
+    const perms = u.file_perms && named && name[0] !== 0 && !deleted
+      ? { mode: Number(u.file_perms.mode), uid: Number(u.file_perms.uid), gid: Number(u.file_perms.gid) } : undefined;
+    this.planned.set(ino, ctx.index);
+    const bound = (extra: Partial<UnixBoundFilePlan['unixBound']>): UnixBoundFilePlan => ({
+      kind: 'unix-bound', flags: Number(u.flags), pos: 0n, type,
+      unixBound: { address: unixAddress(name), listen: false, backlog: 0, ...bufs, unlinked: deleted, perms, ...extra },
+    });
+
+    if (state === TCP_STATE.LISTEN) {
+      if (!named) throw refuse(`${what}: a listening socket without a name is not restored`);
+      // messages queued for a listener (CRIU's format: for its first connection) go with it
+      return bound({ listen: true, backlog: Number(u.backlog ?? 0), queue });
+    }
+    if (!peerIno) {
+      if (state !== TCP_STATE.CLOSE && type !== SOCK_TYPE.DGRAM) throw refuse(`${what}: a connection whose other end was closed is not restored yet`);
+      if (queue.length && (!named || type !== SOCK_TYPE.DGRAM)) throw refuse(`${what}: messages queued on an unconnected unix socket are not restored yet`);
+      // bound (waiting for datagrams), or made and never bound nor connected (a JVM keeps such sockets)
+      return bound({ queue });
+    }
+    const peer = this.known.get(peerIno);
+    if (!peer || (peer.peer === ino && peerIno !== ino)) {
+      // both ends here, each the other's peer: a socketpair, or a connection accepted from a
+      // listener (an end whose peer is missing is a bad image, said once every file is planned)
+      let listenerIno: number | undefined;
+      if (named) {
+        if (type === SOCK_TYPE.DGRAM) throw refuse(`${what}: connected datagram sockets bound to a name are not restored yet`);
+        if (peer?.name.length) throw refuse(`${what}: a connection whose both ends are bound to names is not restored yet`);
+        const found = this.listeners.get(nameKey(type, name, deleted)) ?? [];
+        if (found.length !== 1) {
+          throw refuse(`${what}: the accepted end of a connection whose listener ${found.length ? 'is ambiguous' : 'is not in the checkpoint'} is not restored`);
+        }
+        listenerIno = found[0];
+      }
+      this.ends.push({ index: ctx.index, ino, peerIno, listenerIno, what: ctx.what });
+      return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: -1, ...bufs, shutdown, queue } };
+    }
+    // connected to a socket that is not connected back: a listener (the connection waits in its
+    // queue) or a bound datagram socket
+    if (queue.length) throw refuse(`${what}: messages queued on a unix socket connected to a listener or a datagram socket are not restored yet`);
+    if (peer && peer.state === TCP_STATE.LISTEN && type === SOCK_TYPE.DGRAM) throw badImage(`${ctx.what}: a datagram socket connected to a listener`, { image: 'files.img' });
+    this.conns.push({ index: ctx.index, targetIno: peerIno, what: ctx.what });
+    return bound({ connect: -1, shutdown });
   }
 
   inheritKey(u: Obj): string {
@@ -85,17 +160,36 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
 
   /** Is the other end of this socket in the checkpoint (it would have to be made alone)? */
   peerInCheckpoint(u: Obj): boolean {
-    return this.inodes.has(Number(u.peer));
+    return this.known.has(Number(u.peer));
   }
 
-  /** Point every socketpair end at its other end (which must be in the checkpoint). */
+  /** Point every connected socket at its other end, the listener it was accepted from, the socket it connects to. */
   finish(files: readonly unknown[]): void {
-    const byIno = new Map(this.ends.map((s) => [s.ino, s.index]));
     for (const s of this.ends) {
-      const peer = byIno.get(s.peerIno);
+      const peer = this.planned.get(s.peerIno);
       if (peer === undefined) throw badImage(`${s.what}: the unix socket's peer socket:[${s.peerIno}] is not in the checkpoint`, { image: 'files.img' });
-      const end = files[s.index] as UnixPairFilePlan;
-      end.socket.peer = peer;
+      const end = files[peer] as UnixPairFilePlan;
+      if (end.kind !== 'unix') throw badImage(`${s.what}: the unix socket's peer socket:[${s.peerIno}] is not connected back to it`, { image: 'files.img' });
+      const me = files[s.index] as UnixPairFilePlan;
+      me.socket.peer = peer;
+      if (s.listenerIno !== undefined) me.socket.listener = this.listenerIndex(files, s.listenerIno, s.what);
     }
+    for (const s of this.conns) {
+      const me = files[s.index] as UnixBoundFilePlan;
+      me.unixBound.connect = this.listenerIndex(files, s.targetIno, s.what);
+      const target = files[me.unixBound.connect] as UnixBoundFilePlan;
+      if (target.type !== me.type) throw badImage(`${s.what}: connected to a unix socket of another type`, { image: 'files.img' });
+    }
+  }
+
+  /** the plan index of a socket others connect to: bound to a name, not itself connected */
+  private listenerIndex(files: readonly unknown[], ino: number, what: string): number {
+    const i = this.planned.get(ino);
+    if (i === undefined) throw badImage(`${what}: the unix socket socket:[${ino}] it connects to is not in the checkpoint`, { image: 'files.img' });
+    const t = files[i] as UnixBoundFilePlan;
+    if (t.kind !== 'unix-bound' || !t.unixBound.address.length || t.unixBound.connect !== undefined) {
+      throw refuse(`${what}: connected to socket:[${ino}], which is not a unix socket bound to a name and unconnected`);
+    }
+    return i;
   }
 }

@@ -28,4 +28,31 @@ describe('unix', () => {
     expect(unixView.name!({ ino: 5, peer: 6, name: 'x' })).toBe('unix[5 (6) x]');
     expect(unixView.socket!({ ino: 5, peer: 6, type: 1, state: 1 })).toMatchObject({ kind: 'unix', type: 'stream', state: 'ESTABLISHED', peer: 'ino 6' });
   });
+
+  it('an accepted end is accepted from the listener of its name; a waiting client and a datagram sender connect to their target', async () => {
+    const k = new UnixPlans();
+    const L = { ino: 1, peer: 0, type: 1, state: 10, backlog: 4, name: Buffer.from('/s\0'), flags: 2 };
+    const S = { ino: 2, peer: 3, type: 1, state: 1, name: Buffer.from('/s\0'), flags: 2 };
+    const C = { ino: 3, peer: 2, type: 1, state: 1, name: Buffer.alloc(0), flags: 2 };
+    const W = { ino: 4, peer: 1, type: 1, state: 1, name: Buffer.alloc(0), flags: 2 };
+    const R = { ino: 5, peer: 0, type: 2, state: 1, name: Buffer.from('\0r'), flags: 2 };
+    const D = { ino: 6, peer: 5, type: 2, state: 1, name: Buffer.alloc(0), flags: 2 };
+    const all = [L, S, C, W, R, D];
+    await k.load('/nonexistent', new Map(all.map((u, i) => [i + 1, { usk: u }])));
+    const files = all.map((u, i) => k.plan(u, { id: i + 1, what: `f${i}`, pid: 1, index: i }));
+    k.finish(files);
+    expect(files.map((f) => f.kind)).toEqual(['unix-bound', 'unix', 'unix', 'unix-bound', 'unix-bound', 'unix-bound']);
+    expect(files[1].kind === 'unix' && [files[1].socket.peer, files[1].socket.listener]).toEqual([2, 0]);
+    expect(files[2].kind === 'unix' && [files[2].socket.peer, files[2].socket.listener]).toEqual([1, undefined]);
+    expect(files[3].kind === 'unix-bound' && files[3].unixBound.connect).toBe(0);
+    expect(files[5].kind === 'unix-bound' && files[5].unixBound.connect).toBe(4);
+  });
+
+  it('an accepted end whose listener is not in the checkpoint is refused by name', async () => {
+    const k = new UnixPlans();
+    const S = { ino: 2, peer: 3, type: 1, state: 1, name: Buffer.from('/s\0'), flags: 2 };
+    const C = { ino: 3, peer: 2, type: 1, state: 1, name: Buffer.alloc(0), flags: 2 };
+    await k.load('/nonexistent', new Map([[1, { usk: S }], [2, { usk: C }]]));
+    expect(() => k.plan(S, { id: 1, what: 'pid 1 fd 5', pid: 1, index: 0 })).toThrow(/pid 1 fd 5: .*listener is not in the checkpoint/);
+  });
 });
