@@ -40,6 +40,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['inotify', () => [tmp('c-inotify')], /^check ok wds=1,3$/],
     ['locks', () => [tmp('c-locks')], /^check ok$/, ['--file-locks']],
     ['fdstate', () => ['async'], /^check ok$/],
+    ['seccomp', () => ['strict'], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate']);
   // guard regions (MADV_GUARD_INSTALL, 6.13+; the workload cannot start without them)
