@@ -43,6 +43,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['pidfds', () => [], /^check ok$/],
     ['fifos', () => [tmp('c-fifos')], /^check ok$/],
     ['unixconn', () => [tmp('c-unixconn')], /^check ok$/],
+    ['seccomp', () => ['strict'], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // guard regions (MADV_GUARD_INSTALL, 6.13+; the workload cannot start without them)

@@ -37,18 +37,48 @@ describe.skipIf(!have)('restore plan from CRIU 4.2 images (needs /tmp/criu-fixtu
     expect(plan.tasks[0]!.threads[1]!.rseq?.sig).toBe(0x53053053);
   });
 
-  it('a task in its own namespace or under seccomp is refused as unsupported, not restored wrongly', async () => {
+  it('a task in its own namespace is refused as unsupported, not restored wrongly', async () => {
     const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
     cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
     const ids = await readImageFile(path.join(d, 'ids-2680.img'));
     (ids.entries[0] as Record<string, unknown>).net_ns_id = 99;
     await writeImageFile(path.join(d, 'ids-2680.img'), ids);
     await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: 'pid 2680 lives in its own net namespace, which restore does not recreate yet' });
-    cpSync(path.join(fixturesDir, 'sleep', 'ids-2680.img'), path.join(d, 'ids-2680.img'));
-    const core = await readImageFile(path.join(d, 'core-2680.img'));
-    ((core.entries[0] as Record<string, any>).thread_core).seccomp_mode = 'filter';
-    await writeImageFile(path.join(d, 'core-2680.img'), core);
-    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: 'core-2680.img: seccomp (filter) is not restored yet' });
+  });
+
+  it('seccomp: a thread\'s chain is followed from its seccomp_filter through prev (oldest first, flags kept); strict mode, old per-task fields, bad indexes and unknown flags', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
+    cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
+    const prog = (n: number) => Buffer.alloc(8 * n, n);
+    const withSeccomp = async (tc: Record<string, unknown>, filters: Record<string, unknown>[], task: Record<string, unknown> = {}) => {
+      const core = await readImageFile(path.join(fixturesDir, 'sleep', 'core-2680.img'));
+      const e = core.entries[0] as Record<string, any>;
+      delete e.thread_core.seccomp_mode;
+      delete e.thread_core.seccomp_filter;
+      Object.assign(e.thread_core, tc);
+      Object.assign(e.tc, task);
+      await writeImageFile(path.join(d, 'core-2680.img'), core);
+      await writeImageFile(path.join(d, 'seccomp.img'), { magic: 'SECCOMP', entries: [{ seccomp_filters: filters }] });
+      return buildRestorePlan(d);
+    };
+    // CRIU's layout: newest first, each older one's prev naming the one installed after it
+    const chain = [{ filter: prog(3), flags: 0 }, { filter: prog(2), prev: 0, flags: 2 }, { filter: prog(1), prev: 1, flags: 0 }];
+    let plan = await withSeccomp({ seccomp_mode: 'filter', seccomp_filter: 2 }, chain);
+    expect(plan.tasks[0]!.threads[0]!.seccomp).toEqual({ strict: false, filters: [{ filter: prog(1), flags: 0 }, { filter: prog(2), flags: 2 }, { filter: prog(3), flags: 0 }] });
+    plan = await withSeccomp({ seccomp_mode: 'filter', seccomp_filter: 0 }, chain);
+    expect(plan.tasks[0]!.threads[0]!.seccomp?.filters).toEqual([{ filter: prog(3), flags: 0 }]);
+    plan = await withSeccomp({ seccomp_mode: 'strict' }, []);
+    expect(plan.tasks[0]!.threads[0]!.seccomp).toEqual({ strict: true, filters: [] });
+    plan = await withSeccomp({}, chain);
+    expect(plan.tasks[0]!.threads[0]!.seccomp).toBeUndefined();
+    // images of before per-thread seccomp: the task's fields, for the main thread, with TSYNC
+    plan = await withSeccomp({}, chain, { old_seccomp_mode: 'filter', old_seccomp_filter: 1 });
+    expect(plan.tasks[0]!.threads[0]!.seccomp?.filters).toEqual([{ filter: prog(2), flags: 3 }, { filter: prog(3), flags: 1 }]);
+    await expect(withSeccomp({ seccomp_mode: 'filter', seccomp_filter: 3 }, chain)).rejects.toMatchObject({ exitCode: 3, message: expect.stringMatching(/seccomp filter 3 .* is not in seccomp.img \(3 filters\)/) });
+    await expect(withSeccomp({ seccomp_mode: 'filter', seccomp_filter: 0 }, [{ filter: prog(1), prev: 0, flags: 0 }])).rejects.toMatchObject({ exitCode: 3, message: 'seccomp.img: the chain of thread 2680 loops' });
+    await expect(withSeccomp({ seccomp_mode: 'filter', seccomp_filter: 0 }, [{ filter: Buffer.alloc(12), flags: 0 }])).rejects.toMatchObject({ exitCode: 3 });
+    // SECCOMP_FILTER_FLAG_NEW_LISTENER: the listener is not in the images
+    await expect(withSeccomp({ seccomp_mode: 'filter', seccomp_filter: 0 }, [{ filter: prog(1), flags: 8 }])).rejects.toMatchObject({ exitCode: 4, message: 'seccomp.img: filter 0 of thread 2680 has flags 0x8, some of which restore does not install' });
   });
 
   it('two processes sharing one descriptor table, memory or fs (CLONE_FILES, CLONE_VM, CLONE_FS) are refused by name, not given a copy each', async () => {

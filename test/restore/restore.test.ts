@@ -343,6 +343,28 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     w.kill();
   });
 
+  it('seccomp: filters per thread and per process (a worker thread and a forked child with chains of their own), kill filters on munmap/setresuid/rseq not triggered by the restore, a child in strict mode still answering', () => {
+    roundTrip('seccomp', ['strict'], (pid, st) => {
+      expect(treePids(pid)).toHaveLength(3);
+      expect(verdict(st, pid)).toBe('check ok');
+    }, true, undefined, [], (dir, pid) => {
+      // CRIU 4.2's layout: each thread's seccomp_filter names its oldest filter, prev the next one
+      const filters = ourCritDecode(path.join(dir, 'seccomp.img')).entries[0].seccomp_filters as { filter: string; prev?: number; flags: number }[];
+      const tcs = readdirSync(dir).filter((f) => /^core-\d+\.img$/.test(f)).map((f) => ourCritDecode(path.join(dir, f)).entries[0].thread_core as { seccomp_mode?: string; seccomp_filter?: number });
+      const chainLength = (i: number) => { let n = 1; for (let f = filters[i]!; f.prev !== undefined; f = filters[f.prev]!) n++; return n; };
+      const filtered = tcs.filter((t) => t.seccomp_mode === 'filter').map((t) => chainLength(t.seccomp_filter!)).sort();
+      expect(filtered).toEqual([2, 2, 3]); // main A+B, worker A+C, child A+B+D
+      expect(tcs.filter((t) => t.seccomp_mode === 'strict')).toHaveLength(1);
+      // the child alone has all its threads on one chain: recorded with TSYNC, as CRIU does
+      expect(filters.filter((f) => f.flags === 1)).toHaveLength(3);
+      if (haveCrit) {
+        const ref = critDecode(path.join(dir, 'seccomp.img')).entries[0].seccomp_filters as { prev?: number; flags: number }[];
+        expect(ref.map((f) => [f.prev, f.flags])).toEqual(filters.map((f) => [f.prev, f.flags]));
+        expect(critDecode(path.join(dir, `core-${pid}.img`)).entries[0].thread_core.seccomp_mode).toBe('filter');
+      }
+    });
+  });
+
   it('blockread: a read blocked in a pipe is restarted and gets its byte', () =>
     roundTrip('blockread', [], (pid, st) => expect(verdict(st, pid, 20_000)).toBe('check ok n=1')));
 

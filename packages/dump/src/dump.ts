@@ -12,6 +12,7 @@ import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KC
 import { FileTable, type Entry } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
+import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 
@@ -390,6 +391,7 @@ async function dumpFrozen(
   if (guardHow === 'none' && kd.has_madv_guard) log.warn('mem', 'this kernel installs guard regions (MADV_GUARD_INSTALL) but shows them neither to PAGEMAP_SCAN nor in pagemap entries: any a task has are not dumped');
   const taskSize = kd.task_size ?? DEFAULT_TASK_SIZE;
   const pstree: Entry[] = [];
+  const seccompChains = new SeccompChains();
   let pagesWritten = 0;
   let pagesScanned = 0;
   let memUs = 0;
@@ -440,7 +442,7 @@ async function dumpFrozen(
       const fdinfo = entries.filter((e) => e !== undefined);
       const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 
-      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals)) await writeImageFile(path.join(dir, `core-${tid}.img`), { magic: 'CORE', entries: [core] });
+      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals, seccompChains)) await writeImageFile(path.join(dir, `core-${tid}.img`), { magic: 'CORE', entries: [core] });
       await writeImageFile(path.join(dir, `ids-${pid}.img`), { magic: 'IDS', entries: [ids] });
       await writeImageFile(path.join(dir, `mm-${pid}.img`), { magic: 'MM', entries: [mm] });
       await writeImageFile(path.join(dir, `fs-${pid}.img`), { magic: 'FS', entries: [fs] });
@@ -494,7 +496,7 @@ async function dumpFrozen(
   for (const im of files.images()) await writeImageFile(path.join(dir, im.file), { magic: im.magic, entries: im.entries });
   if (fileLocks.entries.length) await writeImageFile(path.join(dir, 'filelocks.img'), { magic: 'FILE_LOCKS', entries: fileLocks.entries });
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
-  await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [{}] });
+  await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [seccompChains.entry()] });
   await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });
   await writeImageFile(path.join(dir, 'inventory.img'), {
     magic: 'INVENTORY',

@@ -7,6 +7,7 @@ import {
   type CriuVma, type ProcStat, type ProcStatus, type PosixTimer,
 } from '@crtools/procfs';
 import type { Entry, FileTable } from '@crtools/files/dump';
+import { SECCOMP_FILTER_FLAG_TSYNC, SeccompChains, sameChain } from './seccomp.js';
 
 
 function capWords(v: bigint | undefined): number[] {
@@ -48,7 +49,38 @@ function sigQueue(list: Buffer[]): Entry {
   return { signals: list.map((siginfo) => ({ siginfo })) };
 }
 
-function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, refusals: Refusals): Entry {
+const SECCOMP_STRICT = 1;
+const SECCOMP_FILTER = 2;
+
+/**
+ * thread_core's seccomp_mode and seccomp_filter of each thread of a task, its filters added to
+ * the tree's chains. When every thread has the main thread's chain, only the main thread keeps
+ * it, with SECCOMP_FILTER_FLAG_TSYNC on each filter (as CRIU 4.2 records it): restored, it is
+ * installed once for the whole process, so the threads share one chain again, and a later
+ * TSYNC install of the program's own still finds every thread's filters its ancestors.
+ */
+function seccompOfThreads(pid: number, state: TaskState, chains: SeccompChains, refusals: Refusals): Entry[] {
+  const [main, ...rest] = state.threads;
+  for (const t of state.threads) {
+    const { mode, filters } = t.seccomp;
+    if (mode > SECCOMP_FILTER || (mode === SECCOMP_FILTER && filters.length === 0)) {
+      refusals.refuse(new CrtoolsError('UNSUPPORTED_SECCOMP', `task ${pid}: thread ${t.tid} has seccomp mode ${mode}${mode === SECCOMP_FILTER ? ' without filters that ptrace can read' : ''}`, { context: { pid: t.tid }, exitCode: ExitCode.UNSUPPORTED }));
+      return state.threads.map(() => ({}));
+    }
+  }
+  const shared = main !== undefined && main.seccomp.mode === SECCOMP_FILTER && rest.every((t) => t.seccomp.mode === SECCOMP_FILTER && sameChain(t.seccomp.filters, main.seccomp.filters));
+  return state.threads.map((t, i) => {
+    if (shared) {
+      if (i > 0) return {};
+      return { seccomp_mode: 'filter', seccomp_filter: chains.add(t.seccomp.filters.map((f) => ({ filter: f.filter, flags: f.flags | SECCOMP_FILTER_FLAG_TSYNC }))) };
+    }
+    if (t.seccomp.mode === SECCOMP_STRICT) return { seccomp_mode: 'strict' };
+    if (t.seccomp.mode === SECCOMP_FILTER) return { seccomp_mode: 'filter', seccomp_filter: chains.add(t.seccomp.filters) };
+    return {};
+  });
+}
+
+function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, seccomp: Entry): Entry {
   const stat = readStat({ pid, tid: t.tid });
   const status = readStatus({ pid, tid: t.tid });
   const tc: Entry = {
@@ -64,10 +96,7 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   if (!withMask && state.misc.pdeathsig) tc['pdeath_sig'] = state.misc.pdeathsig;
   tc['signals_p'] = sigQueue(t.pendingSignals);
   tc['creds'] = credsEntry(status, state.misc.securebits, state.misc.noNewPrivs);
-  const seccomp = Number(status.Seccomp ?? 0);
-  if (seccomp !== 0) {
-    refusals.refuse(new CrtoolsError('UNSUPPORTED_SECCOMP', `task ${t.tid}: seccomp mode ${seccomp} is not supported`, { context: { pid: t.tid }, exitCode: ExitCode.UNSUPPORTED }));
-  }
+  Object.assign(tc, seccomp);
   tc['comm'] = stat.comm;
   if (t.rseq && t.rseq.rseq_abi_pointer !== 0n) {
     tc['rseq_entry'] = { rseq_abi_pointer: t.rseq.rseq_abi_pointer, rseq_abi_size: t.rseq.rseq_abi_size, signature: t.rseq.signature };
@@ -77,7 +106,7 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
 }
 
 /** core-PID.img entries: the main thread (with the task part) and one file per other thread. */
-export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[], refusals = new Refusals()): Map<number, Entry> {
+export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[], refusals = new Refusals(), seccompChains = new SeccompChains()): Map<number, Entry> {
   const out = new Map<number, Entry>();
   const main = state.threads[0]!;
   refusals.check(() => refuseTimerSlack(pid, state.misc.timerslack, stat.policy));
@@ -110,10 +139,11 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
   };
   if (state.misc.membarrier > 0) tcEntry['membarrier_registration_mask'] = state.misc.membarrier;
   if (stopSigno) tcEntry['stop_signo'] = stopSigno;
-  out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false, refusals) });
-  for (const t of state.threads.slice(1)) {
-    out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true, refusals) });
-  }
+  const seccomp = seccompOfThreads(pid, state, seccompChains, refusals);
+  out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false, seccomp[0]!) });
+  state.threads.slice(1).forEach((t, i) => {
+    out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true, seccomp[i + 1]!) });
+  });
   return out;
 }
 

@@ -47,6 +47,30 @@ Napi::Value Listen(const Napi::CallbackInfo &info) {
   return Result(info.Env(), sys_ptrace(PTRACE_LISTEN, I32(info[0]), 0, 0), "ptrace");
 }
 
+// setOptions(pid, options) -> 0 | { errno, syscall } (PTRACE_SETOPTIONS, e.g. PTRACE_O_SUSPEND_SECCOMP)
+Napi::Value SetOptions(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), sys_ptrace(PTRACE_SETOPTIONS, I32(info[0]), 0, U64(info[1])), "ptrace");
+}
+
+// seccompFilter(pid, index, buf) -> instructions (8 bytes each) copied into buf | { errno, syscall }
+// (PTRACE_SECCOMP_GET_FILTER: index 0 is the oldest filter of the thread's chain; ENOENT past
+// the newest. A buf too small for the filter gets nothing: the caller passes BPF_MAXINSNS * 8.)
+Napi::Value SeccompFilter(const Napi::CallbackInfo &info) {
+  auto b = info[2].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < 4096 * 8) return SysErr(info.Env(), EINVAL, "ptrace");
+  return Result(info.Env(), sys_ptrace(0x420c /* PTRACE_SECCOMP_GET_FILTER */, I32(info[0]), (uint64_t)I32(info[1]), (uint64_t)(uintptr_t)b.Data()), "ptrace");
+}
+
+// seccompMetadata(pid, index) -> flags of that filter (SECCOMP_FILTER_FLAG_LOG) | { errno, syscall }
+Napi::Value SeccompMetadata(const Napi::CallbackInfo &info) {
+  struct {
+    uint64_t filter_off, flags;
+  } meta = {(uint64_t)I32(info[1]), 0};
+  long r = sys_ptrace(0x420d /* PTRACE_SECCOMP_GET_METADATA */, I32(info[0]), sizeof(meta), (uint64_t)(uintptr_t)&meta);
+  if (r < 0) return SysErr(info.Env(), errno, "ptrace");
+  return Num(info.Env(), (double)meta.flags);
+}
+
 // getRegs(pid, buf[216]) -> 0 | { errno, syscall }
 Napi::Value GetRegs(const Napi::CallbackInfo &info) {
   auto b = info[1].As<Napi::Buffer<uint8_t>>();
@@ -127,6 +151,9 @@ void crtools::parasite::AddPtrace(Napi::Object exports) {
   Export(exports, "syscallStep", SyscallStep);
   Export(exports, "cont", Cont);
   Export(exports, "listen", Listen);
+  Export(exports, "setOptions", SetOptions);
+  Export(exports, "seccompFilter", SeccompFilter);
+  Export(exports, "seccompMetadata", SeccompMetadata);
   Export(exports, "getRegs", GetRegs);
   Export(exports, "setRegs", SetRegs);
   Export(exports, "getRegset", GetRegset);

@@ -2,7 +2,7 @@
 // the blob in the task and always cures) → collect (what only the task can tell) and move
 // pages → resume or kill. The remote-call and register internals stay inside the package.
 export { freezeProcess, resumeProcess, withInfection, collectInfected, collectTaskState, type TaskState, type ThreadState, type CollectOptions } from './parasite.js';
-export { listThreads, reapKilled, readMemory, type StoppedThread } from './ptrace.js';
+export { listThreads, reapKilled, readMemory, SECCOMP_MODE, type SeccompFilter, type StoppedThread } from './ptrace.js';
 export { restartableRegs, type GpRegs } from './regs.js';
 export type { Infection } from './remote.js';
 export { openPageTransfer, type PageRun } from './pages.js';

@@ -16,6 +16,12 @@ export interface ParasiteNative {
   /** PTRACE_SYSCALL: run until the next system call entry or exit */
   syscallStep(pid: number, sig: number): Or<number>;
   listen(pid: number): Or<number>;
+  /** PTRACE_SETOPTIONS (e.g. PTRACE_O_SUSPEND_SECCOMP) */
+  setOptions(pid: number, options: number): Or<number>;
+  /** PTRACE_SECCOMP_GET_FILTER: instructions of filter `index` (0 = oldest) copied into buf (at least 4096 * 8 bytes) */
+  seccompFilter(pid: number, index: number, buf: Buffer): Or<number>;
+  /** PTRACE_SECCOMP_GET_METADATA: the flags of filter `index` (SECCOMP_FILTER_FLAG_LOG) */
+  seccompMetadata(pid: number, index: number): Or<number>;
   /** waitpid(pid, __WALL|WNOHANG) polled until timeoutMs: pid 0 = timed out. */
   wait(pid: number, timeoutMs: number): Or<{ pid: number; status: number }>;
   getRegs(pid: number, buf: Buffer): Or<number>;

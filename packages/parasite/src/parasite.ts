@@ -1,4 +1,4 @@
-import { detachThread, getTls, type TlsDesc, getFpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, type RseqConfig, type StoppedThread } from './ptrace.js';
+import { detachThread, getSeccompFilters, getTls, SECCOMP_MODE, type SeccompFilter, type TlsDesc, getFpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, type RseqConfig, type StoppedThread } from './ptrace.js';
 import { cure, infect, prepare, type Infection } from './remote.js';
 import {
   dumpItimers, dumpMisc, dumpPosixTimers, dumpSigactions, dumpThreadMisc,
@@ -17,6 +17,8 @@ export interface ThreadState {
   rseq?: RseqConfig;
   tls: TlsDesc[];
   misc: ThreadMiscState;
+  /** seccomp mode (0 disabled, 1 strict, 2 filter) and, in filter mode, the chain oldest first */
+  seccomp: { mode: number; filters: SeccompFilter[] };
 }
 
 /** Everything ptrace and the parasite tell about one process. */
@@ -89,6 +91,7 @@ export function collectInfected(inf: Infection, opts: CollectOptions = {}): Task
     pendingSignals: peekSiginfo(t.tid, false),
     rseq: getRseqConfig(t.tid),
     tls: getTls(t.tid),
+    seccomp: { mode: t.seccompMode, filters: t.seccompMode === SECCOMP_MODE.FILTER ? getSeccompFilters(t.tid) : [] },
   }));
   const shared = peekSiginfo(pid, true);
   const sigactions = dumpSigactions(inf);

@@ -1,4 +1,4 @@
-import { listTasks, NO_SUCH_PROCESS } from '@crtools/procfs';
+import { listTasks, NO_SUCH_PROCESS, readStatus } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, isCrtoolsError, isNativeSysError } from '@crtools/common';
 import { check, native } from './load-native.js';
 import { decodeWaitStatus, PTRACE_EVENT_STOP, type WaitStatus } from './wait-status.js';
@@ -8,6 +8,10 @@ import { decodeXsave, NT_X86_XSTATE, type FpRegs } from './xsave.js';
 export const SIGTRAP = 5;
 export const SIGSTOP = 19;
 export const DEFAULT_WAIT_MS = 5000;
+/** ptrace option: seccomp (strict or filters) does not act on the tracee while we trace it (CAP_SYS_ADMIN) */
+export const PTRACE_O_SUSPEND_SECCOMP = 1 << 21;
+/** seccomp modes, /proc/PID/status "Seccomp:" */
+export const SECCOMP_MODE = { DISABLED: 0, STRICT: 1, FILTER: 2 } as const;
 
 /** A thread in a ptrace-stop under our control. */
 export interface StoppedThread {
@@ -16,6 +20,12 @@ export interface StoppedThread {
   stop: WaitStatus;
   /** A signal that was being delivered when we stopped it: re-delivered on detach. */
   pendingSignal: number;
+  /**
+   * The thread's seccomp mode once stopped (SECCOMP_MODE); when not disabled, seccomp is
+   * suspended for it while we trace it (PTRACE_O_SUSPEND_SECCOMP), so that calls run inside it
+   * (the parasite's) are neither refused nor fatal.
+   */
+  seccompMode: number;
 }
 
 /** Wait for a ptrace-stop of tid; throws when the thread is gone or the wait times out. */
@@ -61,7 +71,7 @@ export function seizeThread(tid: number, timeoutMs = DEFAULT_WAIT_MS): StoppedTh
     let pendingSignal = 0;
     for (;;) {
       const st = waitStop(tid, timeoutMs);
-      if (st.event === PTRACE_EVENT_STOP) return { tid, stop: st, pendingSignal };
+      if (st.event === PTRACE_EVENT_STOP) return { tid, stop: st, pendingSignal, seccompMode: suspendSeccomp(tid) };
       // a signal-delivery-stop: remember the signal, suppress it for now, let the interrupt trap arrive
       if (st.stopSignal !== SIGTRAP) pendingSignal = st.stopSignal;
       check(n.cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
@@ -69,6 +79,50 @@ export function seizeThread(tid: number, timeoutMs = DEFAULT_WAIT_MS): StoppedTh
   } catch (e) {
     n.detach(tid, 0);
     throw e;
+  }
+}
+
+/**
+ * A stopped thread's seccomp mode (it cannot change while stopped); when not disabled, seccomp
+ * is suspended for it until we detach, as compel does.
+ */
+function suspendSeccomp(tid: number): number {
+  const mode = Number(readStatus(tid).Seccomp ?? 0);
+  if (mode !== SECCOMP_MODE.DISABLED) check(native().setOptions(tid, PTRACE_O_SUSPEND_SECCOMP), 'ptrace(PTRACE_SETOPTIONS)', tid);
+  return mode;
+}
+
+/** One seccomp filter of a thread: its classic BPF program (sock_filter[]) and flags. */
+export interface SeccompFilter {
+  /** the instructions, 8 bytes each, as the kernel holds them */
+  filter: Buffer;
+  /** SECCOMP_FILTER_FLAG_* the kernel reports for it (LOG), 0 when it cannot tell */
+  flags: number;
+}
+
+/** BPF_MAXINSNS: no filter is longer */
+const BPF_MAXINSNS = 4096;
+
+/**
+ * A stopped thread's seccomp filters, oldest first (the order they were installed in), with
+ * PTRACE_SECCOMP_GET_FILTER and PTRACE_SECCOMP_GET_METADATA (flags: 0 on a kernel without it).
+ */
+export function getSeccompFilters(tid: number): SeccompFilter[] {
+  const n = native();
+  const buf = Buffer.alloc(BPF_MAXINSNS * 8);
+  const out: SeccompFilter[] = [];
+  let withMeta = true;
+  for (let i = 0; ; i++) {
+    const r = n.seccompFilter(tid, i, buf);
+    if (isNativeSysError(r) && r.errno === 2 /* ENOENT: past the newest */) return out;
+    const len = check(r, 'ptrace(PTRACE_SECCOMP_GET_FILTER)', tid);
+    let flags = 0;
+    if (withMeta) {
+      const m = n.seccompMetadata(tid, i);
+      if (isNativeSysError(m) && m.errno === 5 /* EIO: unknown request */) withMeta = false;
+      else flags = check(m, 'ptrace(PTRACE_SECCOMP_GET_METADATA)', tid);
+    }
+    out.push({ filter: Buffer.from(buf.subarray(0, len * 8)), flags });
   }
 }
 

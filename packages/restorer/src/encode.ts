@@ -5,7 +5,7 @@
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
 import type { SockoptCall } from '@crtools/files/plan';
-import type { EpollTarget, FilePlan, InotifyFilePlan, RestorePlan, TaskPlan, TimerFilePlan, VmaPlan } from './plan.js';
+import type { EpollTarget, FilePlan, InotifyFilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, VmaPlan } from './plan.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
 
@@ -143,6 +143,23 @@ function sigBlock(w: PlanWriter, sigs: Buffer[] | undefined, who: string): numbe
     if (signo < 1 || signo > 64) throw new CrtoolsError('RESTORE_BAD_PLAN', `${who}: pending signal number ${signo} is out of range`, { exitCode: ExitCode.BAD_INPUT });
   }
   return w.bytes(Buffer.concat(sigs), 8);
+}
+
+/** SECCOMP_FILTER_FLAG_TSYNC, _LOG, _SPEC_ALLOW */
+const SECCOMP_FLAGS = 1n | 2n | 4n;
+
+/** A thread's seccomp filters, oldest first: `seccomp` records (instructions, flags, program bytes); 0 = none. */
+function seccompBlock(w: PlanWriter, sc: ThreadPlan['seccomp'], who: string): number {
+  if (!sc) return 0;
+  const bad = (why: string) => new CrtoolsError('RESTORE_BAD_PLAN', `${who}: ${why}`, { exitCode: ExitCode.BAD_INPUT });
+  if (sc.strict && sc.filters.length) throw bad('seccomp strict mode with filters');
+  if (!sc.strict && !sc.filters.length) throw bad('seccomp filter mode without filters');
+  const recs = sc.filters.map((f, i) => {
+    if (f.filter.length === 0 || f.filter.length % 8 !== 0 || f.filter.length > 4096 * 8) throw bad(`seccomp filter ${i} is ${f.filter.length} bytes`);
+    if (BigInt(f.flags) & ~SECCOMP_FLAGS) throw bad(`seccomp filter ${i} has flags 0x${f.flags.toString(16)}`);
+    return { len: f.filter.length / 8, flags: f.flags, data: w.bytes(f.filter, 8) };
+  });
+  return recs.length ? w.records('seccomp', recs) : 0;
 }
 
 const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
@@ -345,6 +362,9 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       sched_nice: BigInt(th.sched?.nice ?? 0),
       robust_head: th.robustList?.head ?? 0n,
       robust_len: th.robustList?.len ?? 0n,
+      seccomp_mode: th.seccomp ? (th.seccomp.strict ? 1 : 2) : 0,
+      nseccomp: th.seccomp?.filters.length ?? 0,
+      seccomp_off: seccompBlock(w, th.seccomp, `tid ${th.tid}`),
     }));
     const { runs: uffd, areas } = uffdLayout(t);
     const written = writtenAreas(t);

@@ -383,7 +383,10 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     status,
     tasks: plan.tasks
       .filter((t) => !t.zombie)
-      .map((t) => ({ tids: t.threads.map((th) => th.tid), regionStart: region.start, regionSize: region.size, stopSigno: opts.leaveStopped ? STOP_SIGNALS.SIGSTOP : t.stopSigno ?? 0 })),
+      .map((t) => ({
+        tids: t.threads.map((th) => th.tid), regionStart: region.start, regionSize: region.size, stopSigno: opts.leaveStopped ? STOP_SIGNALS.SIGSTOP : t.stopSigno ?? 0,
+        suspendSeccomp: t.threads.some((th) => th.seccomp !== undefined),
+      })),
     syscallAddr: region.start + BLOB_SYSCALL_OFFSET,
     timeoutMs: Math.min(timeoutMs, 10_000),
   });

@@ -36,10 +36,12 @@ export interface RestorerNative {
    * Trace every thread through its final rt_sigreturn (publishing "go" itself), unmap the
    * restorer region in each task, restore the registers and detach; a task with a stopSigno
    * gets that signal with the detach, before it runs any code of its own (0: it just runs).
+   * A task with suspendSeccomp is traced with PTRACE_O_SUSPEND_SECCOMP (its threads install
+   * their seccomp filters or strict mode after "go": they act only once it is detached).
    */
   finish(args: {
     status: ArrayBuffer;
-    tasks: { tids: number[]; regionStart: bigint; regionSize: bigint; stopSigno: number }[];
+    tasks: { tids: number[]; regionStart: bigint; regionSize: bigint; stopSigno: number; suspendSeccomp: boolean }[];
     syscallAddr: bigint;
     timeoutMs: number;
   }): { ok: true } | (NativeSysError & { pid: number });

@@ -103,6 +103,20 @@ export interface ThreadPlan {
   pendingSignals?: Buffer[];
   /** scheduling policy (SCHED_OTHER 0, FIFO 1, RR 2, BATCH 3, IDLE 5), rt priority, nice (-20..19) */
   sched?: { policy: number; prio: number; nice: number };
+  /** seccomp: strict mode, or filters; absent: none */
+  seccomp?: SeccompPlan;
+}
+
+/**
+ * A thread's seccomp state. Filters are installed oldest first, each with its flags
+ * (SECCOMP_FILTER_FLAG_TSYNC: for the whole process; _LOG), while the launcher traces the
+ * thread with PTRACE_O_SUSPEND_SECCOMP, so they act only once the task is released.
+ */
+export interface SeccompPlan {
+  /** SECCOMP_MODE_STRICT (no filters): entered just before the final rt_sigreturn */
+  strict: boolean;
+  /** classic BPF programs (sock_filter[], 8 bytes an instruction), oldest first */
+  filters: { filter: Buffer; flags: number }[];
 }
 
 export interface SigactionPlan {

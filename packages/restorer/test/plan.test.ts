@@ -166,6 +166,28 @@ describe('plan checks', () => {
     expect(() => bad(si(65, 0))).toThrow(/out of range/);
   });
 
+  it('encode: seccomp per thread — filters oldest first as (instructions, flags, program) records, strict mode alone; bad ones refused', () => {
+    const prog = (n: number) => Buffer.alloc(8 * n, n);
+    const filters = [{ filter: prog(3), flags: 0 }, { filter: prog(5), flags: 2 }];
+    const plan: RestorePlan = { tasks: [task(100, -1, { threads: [{ ...thread(100), seccomp: { strict: false, filters } }, { ...thread(101), seccomp: { strict: true, filters: [] } }, thread(102)] })], files: [] };
+    const buf = encodeBody(plan, specials).w.finish();
+    const t0 = Number(buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off')));
+    const th0 = Number(buf.readBigUInt64LE(t0 + fieldOffset('task', 'threads_off')));
+    const th = (i: number, f: string) => Number(buf.readBigUInt64LE(th0 + i * recordSize('thread') + fieldOffset('thread', f)));
+    expect([0, 1, 2].map((i) => [th(i, 'seccomp_mode'), th(i, 'nseccomp')])).toEqual([[2, 2], [1, 0], [0, 0]]);
+    expect([th(1, 'seccomp_off'), th(2, 'seccomp_off')]).toEqual([0, 0]);
+    const recs = th(0, 'seccomp_off');
+    const rec = (i: number, f: string) => Number(buf.readBigUInt64LE(recs + i * recordSize('seccomp') + fieldOffset('seccomp', f)));
+    expect([rec(0, 'len'), rec(0, 'flags'), rec(1, 'len'), rec(1, 'flags')]).toEqual([3, 0, 5, 2]);
+    expect(buf.subarray(rec(0, 'data'), rec(0, 'data') + 24)).toEqual(prog(3));
+    expect(buf.subarray(rec(1, 'data'), rec(1, 'data') + 40)).toEqual(prog(5));
+    const bad = (seccomp: ThreadPlan['seccomp']) => encodeBody({ tasks: [task(100, -1, { threads: [{ ...thread(100), seccomp }] })], files: [] }, specials);
+    expect(() => bad({ strict: false, filters: [] })).toThrow(/filter mode without filters/);
+    expect(() => bad({ strict: true, filters })).toThrow(/strict mode with filters/);
+    expect(() => bad({ strict: false, filters: [{ filter: Buffer.alloc(12), flags: 0 }] })).toThrow(/is 12 bytes/);
+    expect(() => bad({ strict: false, filters: [{ filter: prog(1), flags: 8 }] })).toThrow(/flags 0x8/);
+  });
+
   it('encode: POSIX timers as ptimer records with id, notify and time left', () => {
     const posixTimers = [{ id: 2, clockId: 1, signo: 37, notify: 4, sival: 0x71n, notifyTid: 100, isec: 0n, insec: 10_000_000n, vsec: 0n, vnsec: 5n }];
     const buf = encodeBody({ tasks: [task(100, -1, { posixTimers })], files: [] }, specials).w.finish();

@@ -16,6 +16,9 @@
 
 #include <vector>
 
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
 #ifndef PTRACE_GET_SYSCALL_INFO
 #define PTRACE_GET_SYSCALL_INFO 0x420e
 #endif
@@ -86,12 +89,15 @@ int WaitStop(pid_t tid, int *status, long deadline) {
   }
 }
 
-// finish({ status, tasks: [{ tids, regionStart, regionSize, stopSigno }], syscallAddr, timeoutMs })
+// finish({ status, tasks: [{ tids, regionStart, regionSize, stopSigno, suspendSeccomp }], syscallAddr, timeoutMs })
 // Trace every thread through its final rt_sigreturn, then run munmap of the restorer region in
 // each task from the blob's syscall instruction (stopped at syscall exit, so the unmapped code
 // is never returned to), put the task's registers back and detach. A task with a stopSigno
 // (dumped stopped, or -s) gets that signal with the detach: it is delivered on the way out of
 // the syscall stop, so the task enters group-stop before running any code of its own.
+// A task with suspendSeccomp is seized with PTRACE_O_SUSPEND_SECCOMP: its threads install their
+// seccomp filters (or strict mode) after "go", and nothing of them acts on the rest of the blob,
+// the final rt_sigreturn or the injected munmap; they take effect with the detach.
 // -> { ok: true } | { errno, syscall, pid }
 Napi::Value Finish(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -103,6 +109,7 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
   std::vector<Th> th;
   std::vector<uint64_t> rs, rl;
   std::vector<int> stopsig;
+  std::vector<bool> suspend;
   for (uint32_t i = 0; i < tasks.Length(); i++) {
     Napi::Object t = tasks.Get(i).As<Napi::Object>();
     Napi::Array tids = t.Get("tids").As<Napi::Array>();
@@ -110,6 +117,7 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
     rs.push_back(BigU64(t.Get("regionStart")));
     rl.push_back(BigU64(t.Get("regionSize")));
     stopsig.push_back(t.Get("stopSigno").As<Napi::Number>().Int32Value());
+    suspend.push_back(t.Has("suspendSeccomp") && t.Get("suspendSeccomp").ToBoolean().Value());
   }
   auto fail = [&](int e, const char *sc, pid_t pid) {
     Napi::Object o = SysErr(env, e, sc);
@@ -118,7 +126,8 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
   };
   int st;
   for (auto &t : th)
-    if (ptrace(PTRACE_SEIZE, t.tid, 0, (void *)(long)PTRACE_O_TRACESYSGOOD)) return fail(errno, "ptrace", t.tid);
+    if (ptrace(PTRACE_SEIZE, t.tid, 0, (void *)(long)(PTRACE_O_TRACESYSGOOD | (suspend[t.task] ? PTRACE_O_SUSPEND_SECCOMP : 0))))
+      return fail(errno, "ptrace", t.tid);
   for (auto &t : th)
     if (ptrace(PTRACE_INTERRUPT, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
   for (auto &t : th) {

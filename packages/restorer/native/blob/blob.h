@@ -113,7 +113,7 @@ void arm_timers(struct ctx *c) HIDDEN;
 void restore_sched_oom(struct ctx *c) HIDDEN;
 void restore_creds(struct ctx *c) HIDDEN;
 
-/* threads.c: the other threads, the wait for "go", and the final rt_sigreturn */
+/* threads.c: the other threads, the wait for "go", seccomp, and the final rt_sigreturn */
 void restore_threads(struct ctx *c) HIDDEN;
 void wait_go(struct ctx *c) HIDDEN;
 void thread_final(struct ctx *c, u64 ti) HIDDEN;

@@ -114,7 +114,6 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	restore_fown(c);
 	create_timers(c);
 	restore_sched_oom(c);
-	restore_creds(c);
 
 	set_step(c, STEP_READY);
 	__atomic_store_n(&c->st->state, ST_READY, __ATOMIC_SEQ_CST);

@@ -85,6 +85,7 @@ typedef long long s64;
 #define NR_rt_tgsigqueueinfo 297
 #define NR_prlimit64 302
 #define NR_rseq 334
+#define NR_seccomp 317
 #define NR_set_robust_list 273
 #define NR_membarrier 324
 #define NR_clone3 435
@@ -116,6 +117,9 @@ typedef long long s64;
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
 #define PR_SET_NAME 15
+#define PR_SET_SECCOMP 22
+#define SECCOMP_MODE_STRICT 1
+#define SECCOMP_SET_MODE_FILTER 1
 #define PR_SET_DUMPABLE 4
 #define PR_SET_CHILD_SUBREAPER 36
 #define PR_SET_PDEATHSIG 1
@@ -146,6 +150,7 @@ typedef long long s64;
 #define EAGAIN 11
 #define EINTR 4
 #define EPERM 1
+#define ESRCH 3
 #define EINVAL 22
 #define EEXIST 17
 #define EIO 5

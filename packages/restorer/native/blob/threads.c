@@ -1,6 +1,7 @@
 /*
  * crtools restorer blob: threads and the final jump. The other threads are cloned at their
- * tids, everyone waits for "go", queues its pending signals and rt_sigreturns into the
+ * tids, everyone waits for "go", installs its seccomp filters, takes its credentials, queues
+ * its pending signals, enters seccomp strict mode if it had it, and rt_sigreturns into the
  * recorded registers and xsave state.
  */
 #include "blob.h"
@@ -127,11 +128,47 @@ static void queue_signals(struct ctx *c, u64 id, u64 n, u64 off, int thread)
 	}
 }
 
+struct sock_fprog {
+	u16 len;
+	u16 pad[3];
+	u64 filter;
+};
+
+/*
+ * The thread's seccomp filters, oldest first, with their recorded flags (TSYNC: the process's
+ * other threads, which then have none of their own in the image, get them too). This runs after
+ * "go": the launcher has seized every thread of the task with PTRACE_O_SUSPEND_SECCOMP, so no
+ * filter acts on what the blob still does (nor on the injected munmap) until the task is
+ * detached. And before the credentials: without no_new_privs installing a filter needs
+ * CAP_SYS_ADMIN, which the restorer has and the task may not.
+ */
+static void install_filters(struct ctx *c, struct plan_thread *th)
+{
+	struct plan_seccomp *f = AT(c, th->seccomp_off);
+	u64 i;
+
+	if (th->seccomp_mode != 2)
+		return;
+	set_step(c, STEP_SECCOMP);
+	for (i = 0; i < th->nseccomp; i++) {
+		struct sock_fprog prog = { (u16)f[i].len, { 0, 0, 0 }, (u64)AT(c, f[i].data) };
+		long r = S3(NR_seccomp, SECCOMP_SET_MODE_FILTER, f[i].flags, &prog);
+		/* TSYNC reports a thread it could not synchronize as a positive tid */
+		if (r > 0)
+			fail(c, ESRCH, (u64)r);
+		chk(c, r, i);
+	}
+}
+
 void thread_final(struct ctx *c, u64 ti)
 {
 	struct plan_thread *th = (struct plan_thread *)AT(c, c->t->threads_off) + ti;
 	u8 *stack_lo = (u8 *)(c->h->stack_area + ti * c->h->stack_size);
 
+	install_filters(c, th);
+	/* credentials belong to each thread (raw syscalls change only the caller's): every thread
+	   takes the task's, as glibc keeps them equal across threads */
+	restore_creds(c);
 	set_step(c, STEP_TLS);
 	if (th->comm)
 		S5(NR_prctl, PR_SET_NAME, STR(c, th->comm), 0, 0, 0);
@@ -152,6 +189,12 @@ void thread_final(struct ctx *c, u64 ti)
 	queue_signals(c, th->tid, th->nsigs, th->sigs_off, 1);
 	if (ti == 0)
 		queue_signals(c, c->t->pid, c->t->nsigs, c->t->sigs_off, 0);
+	if (th->seccomp_mode == 1) {
+		/* strict mode allows read, write, _exit and sigreturn only: the last thing before the
+		   jump (and, under the launcher's PTRACE_O_SUSPEND_SECCOMP, still no constraint) */
+		set_step(c, STEP_SECCOMP);
+		chk(c, S5(NR_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0), 0);
+	}
 	set_step(c, STEP_SIGRETURN);
 	if (ti == 0)
 		__atomic_store_n(&c->st->state, ST_RESUMED, __ATOMIC_SEQ_CST);
@@ -173,9 +216,6 @@ static void thread_main(void *p)
 	struct targ *a = p;
 	struct ctx *c = a->c;
 	u64 ti = a->ti;
-	/* credentials belong to each thread (raw syscalls change only the caller's): every thread
-	   takes the task's, as glibc keeps them equal across threads */
-	restore_creds(c);
 	__atomic_add_fetch(&c->ready, 1, __ATOMIC_SEQ_CST);
 	S3(NR_futex, &c->ready, FUTEX_WAKE, 1);
 	wait_go(c);

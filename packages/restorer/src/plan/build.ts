@@ -37,6 +37,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   if (!pstree.length) throw badInput('pstree.img: no tasks', { image: 'pstree.img' });
   const files = await FilePlanTable.load(dir, { inherit: opts.inherit });
   const shmem = new ShmemTable(files.memfd);
+  // seccomp.img: every filter of the tree (one entry; none or no image: no filters)
+  const seccompFilters = ((await img(dir, 'seccomp.img', 'SECCOMP', true))?.[0]?.seccomp_filters ?? undefined) as Obj[] | undefined;
 
   // root first, then parents before children
   const pids = new Set(pstree.map((e) => Number(e.pid)));
@@ -87,8 +89,6 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       if (other !== undefined) throw unsupported(`pid ${pid} shares its ${k.replace(/_id$/, '')} (${k} ${ids[k]}) with pid ${other}, which restore does not recreate yet`, { pid });
       sharedIds.set(`${k}:${ids[k]}`, pid);
     }
-    const oldSeccomp = tc.old_seccomp_mode;
-    if (oldSeccomp !== undefined && oldSeccomp !== 'disabled' && oldSeccomp !== 0) throw unsupported(`pid ${pid}: seccomp (${oldSeccomp}) is not restored yet`, { pid });
     const mm = first(await img(dir, `mm-${pid}.img`, 'MM'), `mm-${pid}.img`);
     const fs = first(await img(dir, `fs-${pid}.img`, 'FS'), `fs-${pid}.img`);
     const fdinfoFile = inventory.fdinfo_per_id ? `fdinfo-${ids.files_id}.img` : `fdinfo-${pid}.img`;
@@ -99,7 +99,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const threads: ThreadPlan[] = [];
     for (const tid of threadIds) {
       const c = tid === pid ? core : first(await img(dir, `core-${tid}.img`, 'CORE'), `core-${tid}.img`);
-      threads.push(threadFrom(tid, c, tc, `core-${tid}.img`));
+      const old = tid === pid ? { mode: tc.old_seccomp_mode, filter: tc.old_seccomp_filter } : undefined;
+      threads.push(threadFrom(tid, c, tc, `core-${tid}.img`, seccompFilters, old));
     }
 
     // stopped: stopped again with its own stop signal (images without one, or with another signal:

@@ -1,6 +1,7 @@
 /** A thread of the checkpoint (core-TID.img) → its ThreadPlan: registers, xsave state, signals, scheduling. */
 import { badImage as badInput, big, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { X86_REGS, type ThreadPlan, type X86Reg } from '../plan.js';
+import { seccompFrom } from './seccomp.js';
 
 function u32le(vals: readonly number[] | undefined, count: number): Buffer {
   const b = Buffer.alloc(count * 4);
@@ -56,7 +57,11 @@ export function schedFrom(tc: Obj | undefined, path: string): { policy: number; 
   return { policy, prio, nice };
 }
 
-export function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: string): ThreadPlan {
+/**
+ * `seccompFilters`: seccomp.img's filter list (undefined: no image); `oldSeccomp`: the task's
+ * old_seccomp_mode/_filter, for the main thread of images from before per-thread seccomp.
+ */
+export function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, path: string, seccompFilters?: Obj[], oldSeccomp?: { mode: unknown; filter: unknown }): ThreadPlan {
   if (core.mtype !== 'X86_64' && core.mtype !== 1) throw unsupported(`${path}: architecture ${core.mtype} is not x86_64`, { path });
   const ti = core.thread_info;
   if (!ti?.gpregs || !ti.fpregs) throw badInput(`${path}: no x86 thread state`, { path, image: path });
@@ -67,8 +72,7 @@ export function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, pa
   const tc = core.thread_core as Obj | undefined;
   const sas = tc?.sas as Obj | undefined;
   const rseq = tc?.rseq_entry as Obj | undefined;
-  const sm = tc?.seccomp_mode;
-  if (sm !== undefined && sm !== 'disabled' && sm !== 0) throw unsupported(`${path}: seccomp (${sm}) is not restored yet`, { path, pid: tid });
+  const seccomp = seccompFrom(tc, seccompFilters, path, tid, oldSeccomp);
   return {
     tid,
     regs,
@@ -88,6 +92,7 @@ export function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, pa
     comm: tc?.comm ?? leaderTc?.comm,
     pendingSignals: sigQueue(tc?.signals_p, path),
     sched: schedFrom(tc, path),
+    ...(seccomp ? { seccomp } : {}),
   };
 }
 
