@@ -32,6 +32,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['timerfds', () => [], /^check ok left=9\d\d$/],
     ['sockpair', () => [], /^check ok$/],
     ['ghost', () => [tmp('c-ghost')], /^check ok$/],
+    // an 8 MiB unlinked file with holes: kept in chunks, one per data extent
+    ['ghost sparse', () => [tmp('c-ghost-sparse'), 'sparse'], /^check ok$/, ['--ghost-limit', '16M']],
     ['zombies', () => [], /^check ok$/],
     ['shmem', () => ['shm'], /^check ok$/],
     ['memfd', () => [], /^check ok$/],
@@ -46,12 +48,17 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['seccomp', () => ['strict'], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
+  // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:
+  // the mapping moves atime (relatime: the new file's ctime is later), also on CRIU's own dumps.
+  // The workload checks atime last, so this verdict still says everything else came back.
+  const CRIU_RESTORES: Record<string, RegExp> = { 'ghost sparse': /^check (ok|bad what=sparse-atime)$/ };
   // guard regions (MADV_GUARD_INSTALL, 6.13+; the workload cannot start without them)
   if (canInstallGuards()) cases.push(['guards', () => [path.join(tmp('c-guards'), 'data')], /^check ok guards=[34]$/]);
   for (const [name, args, want, dumpArgs = []] of cases) {
+    const workload = name.split(' ')[0]!; // "ghost sparse": the ghost workload in its sparse mode
     it(`${name}: dumped by CRIU, restored by us, verdict ${want.source}`, () => {
-      const w = startWorkload(name, args());
-      const dir = tmp(`c-${name}-img`);
+      const w = startWorkload(workload, args());
+      const dir = tmp(`c-${name.replace(' ', '-')}-img`);
       mkdirSync(dir, { recursive: true });
       const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', ...dumpArgs], { encoding: 'utf8', timeout: 30_000 });
       expect(d.status, `CRIU dump: ${d.stderr}`).toBe(0);
@@ -72,14 +79,14 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     // tasks in other subtrees) exist: its restore of fdstate's thread owner fails with ESRCH
     // ("Can't setup 9 file owner pid: No such process"), whoever dumped it
     it.skipIf(CRIU_CANNOT.has(name))(`${name}: dumped by us, restored by CRIU, same verdict`, () => {
-      const w = startWorkload(name, args());
-      const dir = tmp(`o-${name}-img`);
+      const w = startWorkload(workload, args());
+      const dir = tmp(`o-${name.replace(' ', '-')}-img`);
       const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', ...dumpArgs]);
       expect(d.code, d.stderr).toBe(0);
       expect(waitReaped(w.pid)).toBe(true);
       const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', ...dumpArgs], { encoding: 'utf8', timeout: 30_000 });
       expect(r.status, `CRIU restore: ${r.stderr}`).toBe(0);
-      expect(askVerdict(w.state, w.pid, 20_000)).toMatch(want);
+      expect(askVerdict(w.state, w.pid, 20_000)).toMatch(CRIU_RESTORES[name] ?? want);
       const pids = treePids(w.pid);
       killTree(w.pid);
       for (const p of pids) expect(waitGone(p)).toBe(true);

@@ -183,6 +183,23 @@ export class EntryParser {
     return off;
   }
 
+  /**
+   * Length of the payload after the entry just decoded (the entry at `index`), given that
+   * `rest` bytes of the file follow it; counts the entry as read. For reading entries by
+   * position (locateEntries), payloads skipped rather than held. Queue messages (IPCNS_MSG)
+   * must be parsed to be measured: not offered here.
+   */
+  payloadLength(e: Entry, rest: number): number {
+    let len = 0;
+    if (this.carriesExtra(e)) {
+      if (this.info.payload === 'ipc-msg') throw new Error(`${this.info.name}: its payloads are measured by parsing them, not located`);
+      if (this.info.payload === 'ghost-file' && this.index === 0) len = rest;
+      else len = expectedExtra(this.info, e, this.index) ?? 0;
+    }
+    this.index++;
+    return len;
+  }
+
   private carriesExtra(e: Entry): boolean {
     const p = this.info.payload;
     if (p === 'none' || p === 'pagemap') return false;
@@ -294,6 +311,18 @@ export class EntryEncoder {
   }
 
   write(w: Writer, entry: Entry, extra?: Uint8Array): void {
+    this.encode(w, entry, extra, undefined);
+  }
+
+  /**
+   * Encode the entry alone, declaring that `payloadLength` bytes of payload follow it: the
+   * caller writes them after (a payload streamed from elsewhere, see PayloadSource).
+   */
+  writeHead(w: Writer, entry: Entry, payloadLength: number): void {
+    this.encode(w, entry, undefined, payloadLength);
+  }
+
+  private encode(w: Writer, entry: Entry, extra: Uint8Array | undefined, declared: number | undefined): void {
     const spec = this.index === 0 ? this.first : this.main;
     const path = `entries[${this.index}]`;
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw shapeError(path, 'expected an object', this.file);
@@ -301,7 +330,7 @@ export class EntryEncoder {
     if ('extra' in entry) {
       const { extra: x, ...rest } = entry;
       body = rest;
-      if (x !== undefined && extra === undefined) extra = x;
+      if (x !== undefined && extra === undefined && declared === undefined) extra = x;
     }
     if (extra !== undefined && !(extra instanceof Uint8Array)) throw shapeError(`${path}.extra`, 'expected a Buffer', this.file);
     const start = w.pos;
@@ -315,14 +344,14 @@ export class EntryEncoder {
       throw e;
     }
     w.buf.writeUInt32LE(w.pos - start - 4, start);
+    const have = declared ?? extra?.length ?? 0;
     if (this.info.payload === 'none' || this.info.payload === 'pagemap') {
-      if (extra !== undefined && extra.length > 0) {
+      if (have > 0) {
         w.pos = start;
         throw shapeError(`${path}.extra`, `${this.info.name} entries carry no payload`, this.file);
       }
     } else {
       const want = expectedExtra(this.info, body, this.index);
-      const have = extra?.length ?? 0;
       if (want !== undefined && want !== have) {
         w.pos = start;
         throw shapeError(`${path}.extra`, `payload is ${have} bytes but the entry says ${want}`, this.file);

@@ -11,6 +11,8 @@ export {
   readImageFile, readImageFileSync, openImage, writeImageFile, createImageWriter,
   type ImageStream, type ImageWriter, type OpenImageOptions, type WriteOptions,
 } from './io.js';
+export { payloadSource, filePayload, isPayloadSource, PAYLOAD_PIECE, type PayloadSource } from './payload.js';
+export { locateEntries, type LocatedEntry, type LocatedImage, type PayloadSpan } from './locate.js';
 export { toCritJson, toCritValue, fromCritJson, encodeCritJson, critJsonChunks, critJsonBytes, writeCritJson, type CritJsonOptions } from './crit-json.js';
 export {
   parseJsonExact, parseJsonStrict, parseJson, readImageDocument, JsonCursor, JsonSyntaxError, pyDump, pyDumps, pyString, pyNumber, PyFloat, encodeBytes, jsonNumber, jsonBigint,

@@ -5,6 +5,7 @@ import { Writer } from './codec.js';
 import { imageError, ImageErrorCode } from './errors.js';
 import { decodeImage, encodeImage, EntryEncoder, EntryParser, kindInfo, parseHeader, type Entry, type Image, type ParseContext } from './framing.js';
 import { magicHeader, type MagicInfo } from './magic.js';
+import { isPayloadSource, type PayloadSource } from './payload.js';
 
 /** Read and decode a whole image file. */
 export async function readImageFile<E extends object = Entry>(path: string, opts: { name?: string } = {}): Promise<Image<E>> {
@@ -238,8 +239,22 @@ export interface WriteOptions {
   atomic?: boolean;
 }
 
-/** Encode and write a whole image file. */
+/**
+ * Encode and write a whole image file. Entries whose `extra` is a PayloadSource have their
+ * payload copied from it in pieces (the image is then written as a stream).
+ */
 export async function writeImageFile(path: string, image: Image<object>, opts: WriteOptions = {}): Promise<void> {
+  if (Array.isArray(image?.entries) && image.entries.some((e) => isPayloadSource((e as Entry | null)?.extra))) {
+    const w = createImageWriter(path, image.magic, opts);
+    try {
+      for (const e of image.entries) await w.write(e);
+      await w.close();
+    } catch (e) {
+      await w.abort();
+      throw e;
+    }
+    return;
+  }
   const bytes = encodeImage(image, { file: path });
   const target = opts.atomic ? `${path}.tmp` : path;
   const fh = await open(target, 'w', 0o600);
@@ -255,8 +270,11 @@ export async function writeImageFile(path: string, image: Image<object>, opts: W
 /** A streaming image writer. Entries are buffered and flushed in ~1 MiB writes. */
 export interface ImageWriter {
   readonly magic: string;
-  /** Append one entry (and its payload for kinds that carry one; `entry.extra` works too). */
-  write(entry: object, extra?: Uint8Array): Promise<void>;
+  /**
+   * Append one entry (and its payload for kinds that carry one; `entry.extra` works too). A
+   * PayloadSource payload is copied in its pieces, never held whole.
+   */
+  write(entry: object, extra?: Uint8Array | PayloadSource): Promise<void>;
   /** Flush, optionally fsync, and close. */
   close(): Promise<void>;
   /** Close and remove a partially written file (path targets only). */
@@ -298,8 +316,24 @@ export function createImageWriter(target: string | Writable, magic: string, opts
     magic: info.name,
     async write(entry, extra) {
       if (closed) throw imageError(ImageErrorCode.BAD_ENTRY, { file }, 'write after close');
-      enc.write(w, entry as Entry, extra);
-      if (w.pos >= FLUSH_AT) await flush();
+      const x = extra ?? (entry as Entry | null)?.extra;
+      if (!isPayloadSource(x)) {
+        enc.write(w, entry as Entry, extra as Uint8Array | undefined);
+        if (w.pos >= FLUSH_AT) await flush();
+        return;
+      }
+      enc.writeHead(w, entry as Entry, x.length);
+      await flush();
+      let n = 0;
+      for await (const piece of x.pieces()) {
+        n += piece.length;
+        if (n > x.length) break;
+        await sink(Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+      }
+      if (n !== x.length) {
+        closed = true; // the image is broken: only abort() is left
+        throw imageError(ImageErrorCode.BAD_ENTRY, { file }, `entry ${enc.index - 1}: its payload source gave ${n > x.length ? 'more than' : n} of the ${x.length} bytes it declared`);
+      }
     },
     async close() {
       if (closed) return;

@@ -1,23 +1,61 @@
 /**
- * Unlinked files for a restore: each ghost of the plan is written out (contents, mode, owner)
- * under a temporary name beside its original one and linked at the original name when that is
- * free, so the tasks reopen it by the name they had; both names are removed once the tasks hold
- * it (or the restore failed), leaving it unlinked again as dumped.
+ * Unlinked files for a restore: each ghost of the plan is written out under a temporary name
+ * beside its original one (its size, its contents copied from the image piece by piece at their
+ * offsets so that holes stay holes, then owner, mode and times) and linked at the original name
+ * when that is free, so the tasks reopen it by the name they had; both names are removed once
+ * the tasks hold it (or the restore failed), leaving it unlinked again as dumped.
+ *
+ * Mapping or executing a file updates its access time (relatime: the new file's ctime is later
+ * than the recorded atime), so the times are set once more when every task holds its files,
+ * before they resume (`settle`).
  */
-import { chmodSync, chownSync, linkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { ExitCode } from '@crtools/common';
+import { setFileTimes } from '@crtools/sys';
+import type { GhostPlan } from '@crtools/files/plan';
 import type { RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 
 export interface GhostFiles {
   /** the name each task opens ghost i by */
   paths: string[];
-  /** unlink every name made (idempotent) */
+  /** set the recorded times again (the tasks hold their files now, nothing more will touch them) */
+  settle(): void;
+  /** unlink every name made, close what was kept open (idempotent) */
   release(): void;
+}
+
+/** Bytes copied at a time from an image into a ghost file. */
+const PIECE = 1 << 20;
+
+/** Write the contents of ghost g into fd (a new empty file): its size first, then each extent. */
+function writeContents(fd: number, g: GhostPlan): void {
+  ftruncateSync(fd, Number(g.size));
+  if (g.contents.length === 0) return;
+  const img = openSync(g.image, constants.O_RDONLY);
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(PIECE, Math.max(...g.contents.map((c) => c.len))));
+    for (const c of g.contents) {
+      for (let done = 0; done < c.len; ) {
+        const n = Math.min(buf.length, c.len - done);
+        let got = 0;
+        while (got < n) {
+          const r = readSync(img, buf, got, n - got, c.at + done + got);
+          if (r === 0) throw new Error(`${g.image} ends before the ${c.len} bytes at ${c.at}`);
+          got += r;
+        }
+        for (let put = 0; put < n; ) put += writeSync(fd, buf, put, n - put, Number(c.off) + done + put);
+        done += n;
+      }
+    }
+  } finally {
+    closeSync(img);
+  }
 }
 
 export function createGhosts(plan: RestorePlan): GhostFiles {
   const made: string[] = [];
+  const held: { fd: number; g: GhostPlan }[] = [];
   const release = () => {
     for (const p of made.splice(0)) {
       try {
@@ -26,16 +64,30 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
         /* gone already */
       }
     }
+    for (const h of held.splice(0)) closeSync(h.fd);
+  };
+  const settle = () => {
+    for (const { fd, g } of held) {
+      try {
+        if (g.times) setFileTimes(fd, g.times.atime, g.times.mtime);
+      } catch (e) {
+        throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot set the times of the unlinked file ${g.path}: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);
+      }
+    }
   };
   const paths: string[] = [];
   try {
     (plan.ghosts ?? []).forEach((g, i) => {
       const tmp = `${g.path}.cr.${(i + 1).toString(16)}.ghost`;
       try {
-        writeFileSync(tmp, g.data, { flag: 'wx', mode: 0o600 });
+        const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
         made.push(tmp);
-        chownSync(tmp, g.uid, g.gid);
-        chmodSync(tmp, g.mode & 0o7777);
+        held.push({ fd, g });
+        writeContents(fd, g);
+        // owner before mode (chown drops set-id bits), times last (as CRIU applies them)
+        fchownSync(fd, g.uid, g.gid);
+        fchmodSync(fd, g.mode & 0o7777);
+        if (g.times) setFileTimes(fd, g.times.atime, g.times.mtime);
       } catch (e) {
         throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the unlinked file ${g.path}: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);
       }
@@ -53,5 +105,5 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
     release();
     throw e;
   }
-  return { paths, release };
+  return { paths, settle, release };
 }

@@ -213,9 +213,11 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
         ),
       })),
     };
-    // seals that forbid new writable mappings wait until every task has mapped its areas
+    // seals that forbid new writable mappings wait until every task has mapped its areas; the
+    // unlinked files get their times back once mapping and exec have touched them
     const beforeResume = async (pid: number) => {
       shm.sealLate();
+      g.settle();
       await opts.beforeResume?.(pid);
     };
     return await launchTree(withPaths, native, { ...opts, beforeResume });

@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddProbe(exports);
   crtools::sys::AddPackets(exports);
   crtools::sys::AddMemory(exports);
+  crtools::sys::AddFiles(exports);
   return exports;
 }
 

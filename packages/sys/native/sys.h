@@ -29,6 +29,7 @@ int TaskFdCopy(int pid, int fd, int *err, const char **failed);
 void AddProbe(Napi::Object exports);    // probe.cc: a task's open file, seen through a pidfd_getfd copy
 void AddPackets(Napi::Object exports);  // packets.cc: SOCK_SEQPACKET sockets (RPC transport), readiness watches
 void AddMemory(Napi::Object exports);   // memory.cc: PAGEMAP_SCAN, guard regions
+void AddFiles(Napi::Object exports);    // files.cc: SEEK_DATA/SEEK_HOLE, futimens
 
 }  // namespace crtools::sys
 

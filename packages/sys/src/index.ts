@@ -11,3 +11,4 @@ export {
   PAGE_IS, PM_SCAN_WP_MATCHING, PM_SCAN_CHECK_WPASYNC, MADV_GUARD_INSTALL, pagemapScan, pagemapScanAll, guardRegions, canInstallGuards,
   type PageRegion, type PagemapScanArgs, type GuardLookup,
 } from './memory.js';
+export { dataExtents, setFileTimes, type DataExtent, type FileTime } from './files.js';

@@ -75,6 +75,11 @@ export interface SysNative {
   cpuid(leaf: number, subleaf: number): [number, number, number, number];
   /** xgetbv(index); 0n when the OS has not enabled XSAVE */
   xgetbv(index: number): bigint;
+  // files.ts
+  /** lseek(2): the resulting offset (SEEK_DATA/SEEK_HOLE past the data: ENXIO) */
+  seekFile(fd: number, offset: bigint, whence: number): bigint | NativeSysError;
+  /** futimens(2) with both times given */
+  setFileTimes(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): number | NativeSysError;
 }
 
 export interface FileProbe {

@@ -1,7 +1,7 @@
 /** @crtools/files/plan: the files of a restore plan, by kind (src/kinds/<kind>/plan.ts). */
 export { FilePlanTable, type FilePlan, type FilePlanOptions, type InheritFilePlan } from './table.js';
 export { badImage, big, firstEntry, missingFile, readImage, refuse, type Obj, type PlanContext, type PlanKind } from './kind.js';
-export type { FileBase, FownPlan, GhostPlan, RegFilePlan } from '../kinds/reg/plan.js';
+export type { FileBase, FownPlan, GhostPlan, GhostExtent, GhostTime, RegFilePlan } from '../kinds/reg/plan.js';
 export type { PipeFilePlan } from '../kinds/pipe/plan.js';
 export type { EventfdFilePlan } from '../kinds/eventfd/plan.js';
 export type { SignalfdFilePlan } from '../kinds/signalfd/plan.js';

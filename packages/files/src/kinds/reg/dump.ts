@@ -3,10 +3,12 @@
  * Also the files a task names without a descriptor — mapped files, its exe, cwd and root —
  * and unlinked files, whose contents are kept as ghost files (ghost-file-N.img, remap-fpath.img).
  */
-import { readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, GHOST_LIMIT_DEFAULT } from '@crtools/common';
+import { filePayload, payloadSource, type PayloadSource } from '@crtools/images';
 import { decodeDev, encodeKdev } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
+import { dataExtents } from '@crtools/sys';
 import { fown, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
 
@@ -22,9 +24,46 @@ function kdevOf(dev: number): bigint {
   return encodeKdev(d.major, d.minor);
 }
 
+/** Ghost files of this size and more are kept in chunks, their holes left out (as CRIU does: 3 pages). */
+export const GHOST_CHUNKS_THRESH = 3 * 4096;
+
+/**
+ * Largest chunk written: a data extent longer than this is kept as several chunks one after
+ * the other (a reader, ours or crit, holds one chunk's bytes at a time; CRIU restores
+ * consecutive chunks like any others).
+ */
+export const GHOST_CHUNK_MAX = 64 << 20;
+
+/** Open what `source` names for reading without touching its access time (where we may). */
+function openQuiet(source: string): number {
+  try {
+    return openSync(source, constants.O_RDONLY | constants.O_NOATIME);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+    return openSync(source, constants.O_RDONLY);
+  }
+}
+
+/** Bytes [position, position + length) of the file `source` names, read when the image is written. */
+function sourcePayload(source: string, position: number, length: number): PayloadSource {
+  return payloadSource(length, function* () {
+    const fd = openQuiet(source);
+    try {
+      yield* filePayload(fd, position, length).pieces() as Iterable<Uint8Array>;
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
+
+/** A stat(2) time as CRIU's timeval: seconds and microseconds (the nanoseconds cut, not rounded). */
+function timeval(ns: bigint): { tv_sec: bigint; tv_usec: bigint } {
+  return { tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n };
+}
+
 export class RegFiles implements DumpKind {
-  /** ghost-file-<id>.img contents: unlinked files still open or mapped, kept whole */
-  private readonly ghosts: { id: number; entry: Entry; data: Buffer }[] = [];
+  /** ghost-file-<id>.img: unlinked files still open or mapped; their contents are read when the image is written */
+  private readonly ghosts: { id: number; entries: Entry[] }[] = [];
   /** remap-fpath.img: which files.img entry is backed by which ghost file */
   private readonly remaps: Entry[] = [];
   private readonly ghostByInode = new Map<string, number>();
@@ -101,22 +140,45 @@ export class RegFiles implements DumpKind {
       if (!st.isFile()) throw refuse(`an unlinked ${st.isDirectory() ? 'directory' : 'special file'} is not supported`);
       if (st.size > this.ghostLimit) throw refuse(`the unlinked file holds ${st.size} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
       gid = this.ghosts.length + 1;
-      const tv = (ms: number) => ({ tv_sec: BigInt(Math.floor(ms / 1000)), tv_usec: BigInt(Math.floor((ms % 1000) * 1000)) });
-      this.ghosts.push({
-        id: gid,
-        entry: { uid: st.uid, gid: st.gid, mode: st.mode, dev: Number(kdevOf(st.dev)), ino: BigInt(st.ino), atim: tv(st.atimeMs), mtim: tv(st.mtimeMs) },
-        data: readFileSync(source),
-      });
+      this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
       this.ghostByInode.set(key, gid);
     }
     this.remaps.push({ orig_id: origId, remap_id: gid, remap_type: 'GHOST' });
   }
 
+  /**
+   * The entries of a ghost image, read while the tasks are frozen: the head (owner, mode, times
+   * to the microsecond, from an fstat of our own descriptor opened without touching atime),
+   * then the contents: small files whole after the head, larger ones one chunk per data extent
+   * (SEEK_DATA / SEEK_HOLE), so that holes stay holes. The bytes are only read when written.
+   */
+  private ghostEntries(source: string): Entry[] {
+    const fd = openQuiet(source);
+    try {
+      const st: BigIntStats = fstatSync(fd, { bigint: true });
+      const head: Entry = {
+        uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: Number(kdevOf(Number(st.dev))), ino: st.ino,
+        atim: timeval(st.atimeNs), mtim: timeval(st.mtimeNs),
+      };
+      if (st.size < BigInt(GHOST_CHUNKS_THRESH)) return [{ ...head, extra: sourcePayload(source, 0, Number(st.size)) }];
+      const entries: Entry[] = [{ ...head, chunks: true, size: st.size }];
+      for (const x of dataExtents(fd, st.size, { path: source })) {
+        for (let off = x.off, end = x.off + x.len; off < end; ) {
+          const len = end - off < BigInt(GHOST_CHUNK_MAX) ? end - off : BigInt(GHOST_CHUNK_MAX);
+          entries.push({ len, off, extra: sourcePayload(source, Number(off), Number(len)) });
+          off += len;
+        }
+      }
+      return entries;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   images(): DumpImage[] {
     return [
       { file: 'remap-fpath.img', magic: 'REMAP_FPATH', entries: this.remaps },
-      // the contents follow the head entry up to the end of the image (CRIU's unchunked form)
-      ...this.ghosts.map((g) => ({ file: `ghost-file-${g.id.toString(16)}.img`, magic: 'GHOST_FILE', entries: [{ ...g.entry, extra: g.data }] })),
+      ...this.ghosts.map((g) => ({ file: `ghost-file-${g.id.toString(16)}.img`, magic: 'GHOST_FILE', entries: g.entries })),
     ];
   }
 }

@@ -4,7 +4,9 @@
  * the contents the dump kept.
  */
 import { existsSync, statSync } from 'node:fs';
-import { badImage, big, firstEntry, missingFile, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import { join } from 'node:path';
+import { locateEntries } from '@crtools/images';
+import { badImage, big, missingFile, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 
 /** What every file of the plan has: its open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK, O_ASYNC...) and offset. */
 export interface FileBase {
@@ -39,14 +41,73 @@ export interface RegFilePlan extends FileBase {
 
 /**
  * An unlinked file a task still had open or mapped: the restorer makes it again (at `path`
- * when that name is free, else beside it) and unlinks it once the tasks hold it.
+ * when that name is free, else beside it) and unlinks it once the tasks hold it. Its contents
+ * stay in the image until then: `contents` says where.
  */
 export interface GhostPlan {
   path: string;
-  data: Buffer;
+  /** the ghost-file image holding the contents */
+  image: string;
+  /** the file's size (what lies outside `contents` is a hole) */
+  size: bigint;
+  /** bytes [at, at + len) of the image go to offset off of the file */
+  contents: GhostExtent[];
+  /** st_mode as dumped (a regular file) */
   mode: number;
   uid: number;
   gid: number;
+  /** set last, when the image has them (to the microsecond, as CRIU keeps them) */
+  times?: { atime: GhostTime; mtime: GhostTime };
+}
+
+export interface GhostExtent {
+  off: bigint;
+  len: number;
+  at: number;
+}
+
+export interface GhostTime {
+  sec: bigint;
+  nsec: number;
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+function timeOf(t: Obj): GhostTime {
+  return { sec: big(t.tv_sec), nsec: Number(big(t.tv_usec)) * 1000 };
+}
+
+/**
+ * The plan of ghost image `name` of dir: its head, then either the contents up to the end of
+ * the image (unchunked) or its chunks, each at its offset (located, not read).
+ */
+async function ghostPlan(dir: string, name: string, path: string): Promise<GhostPlan> {
+  const image = join(dir, name);
+  if (!existsSync(image)) throw badImage(`${image}: image missing`, { path: image, image });
+  const located = await locateEntries(image);
+  if (located.magic !== 'GHOST_FILE') throw badImage(`${image}: a ${located.magic} image where GHOST_FILE was expected`, { path: image, image });
+  const [first, ...chunks] = located.entries;
+  if (!first) throw badImage(`${image}: image has no entry`, { path: image, image });
+  const head = first.entry as Obj;
+  const mode = Number(head.mode);
+  if ((mode & S_IFMT) !== S_IFREG) throw refuse(`${name}: the unlinked file ${path} is not a regular file (mode 0${mode.toString(8)}), which restore does not make yet`, { path, image });
+  const plan: GhostPlan = { path, image, size: 0n, contents: [], mode, uid: Number(head.uid), gid: Number(head.gid) };
+  if (head.atim && head.mtim) plan.times = { atime: timeOf(head.atim), mtime: timeOf(head.mtim) };
+  if (!head.chunks) {
+    const p = first.payload!;
+    plan.size = BigInt(p.length);
+    if (p.length > 0) plan.contents.push({ off: 0n, len: p.length, at: p.offset });
+    return plan;
+  }
+  if (head.size === undefined) throw badImage(`${image}: a ghost file in chunks without its size`, { path: image, image });
+  plan.size = big(head.size);
+  for (const { entry, payload } of chunks) {
+    const off = big(entry.off);
+    if (off + big(entry.len) > plan.size) throw badImage(`${image}: a chunk of ${entry.len} bytes at ${off} runs past the file's size (${plan.size})`, { path: image, image });
+    if (payload!.length > 0) plan.contents.push({ off, len: payload!.length, at: payload!.offset });
+  }
+  return plan;
 }
 
 /** O_TMPFILE (with its O_DIRECTORY bit): not asked again when an unlinked file is reopened */
@@ -71,9 +132,7 @@ export class RegPlans implements PlanKind<RegFilePlan> {
       let gi = byImage.get(gid);
       if (gi === undefined) {
         const name = `ghost-file-${gid.toString(16)}.img`;
-        const head = firstEntry(await readImage(dir, name, 'GHOST_FILE'), name);
-        if (head.chunks) throw refuse(`${name}: chunked ghost files are not restored yet`);
-        gi = this.ghosts.push({ path: orig.reg.name, data: (head.extra as Buffer | undefined) ?? Buffer.alloc(0), mode: Number(head.mode), uid: Number(head.uid), gid: Number(head.gid) }) - 1;
+        gi = this.ghosts.push(await ghostPlan(dir, name, orig.reg.name)) - 1;
         byImage.set(gid, gi);
       }
       this.ghostOf.set(Number(r.orig_id), gi);

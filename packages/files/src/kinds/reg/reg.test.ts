@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isCrtoolsError } from '@crtools/common';
-import { writeImageFile } from '@crtools/images';
+import { readImageFile, writeImageFile } from '@crtools/images';
 import { readFds } from '@crtools/procfs';
 import { FileTable } from '../../dump/table.js';
 import { FilePlanTable } from '../../plan/table.js';
@@ -35,7 +35,43 @@ describe('reg', () => {
       const [a, b] = ids.map((id) => plans.files[plans.index(id, 'fd', child.pid!)]!);
       expect(a).toMatchObject({ kind: 'reg', path: kept, size: 3n });
       expect(b).toMatchObject({ kind: 'reg', path: gone, ghost: 0 });
-      expect(plans.ghosts[0]!.data.toString()).toBe('contents of an unlinked file');
+      const g = plans.ghosts[0]!;
+      expect(g).toMatchObject({ size: 28n, contents: [{ off: 0n, len: 28 }], mode: 0o100644 });
+      expect(readFileSync(g.image).subarray(g.contents[0]!.at, g.contents[0]!.at + 28).toString()).toBe('contents of an unlinked file');
+    } finally {
+      process.kill(child.pid!, 'SIGKILL');
+    }
+  });
+
+  it('a larger unlinked file is kept in chunks, one per data extent, its holes left out; planned with where each chunk lies', async () => {
+    const gone = join(dir, 'sparse.bin');
+    const fd0 = openSync(gone, 'w+', 0o604);
+    ftruncateSync(fd0, 1 << 20);
+    writeSync(fd0, Buffer.alloc(4096, 'x'), 0, 4096, 0);
+    writeSync(fd0, Buffer.alloc(8192, 'y'), 0, 8192, 512 << 10);
+    closeSync(fd0);
+    utimesSync(gone, 1_000_000_000, 1_100_000_000);
+    const fd = openSync(gone, 'r');
+    const child = spawn('sleep', ['30'], { stdio: ['ignore', fd, 'ignore'] });
+    closeSync(fd);
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      rmSync(gone);
+      const table = new FileTable();
+      const rec = readFds(child.pid!).find((r) => r.fd === 1)!;
+      const id = Number(table.fd(child.pid!, rec)!.id);
+      const images = join(dir, 'images-sparse');
+      mkdirSync(images);
+      for (const im of table.images()) await writeImageFile(join(images, im.file), { magic: im.magic, entries: im.entries });
+      const img = await readImageFile(join(images, 'ghost-file-1.img'));
+      expect(img.entries[0]).toMatchObject({ chunks: true, size: 1n << 20n, mode: 0o100604, atim: { tv_sec: 1_000_000_000n, tv_usec: 0n }, mtim: { tv_sec: 1_100_000_000n, tv_usec: 0n } });
+      const chunks = img.entries.slice(1).map((e) => [e['off'], e['len'], e.extra!.toString('latin1').replace(/(.)\1*/g, '$1')]);
+      if (chunks.length !== 1) expect(chunks).toEqual([[0n, 4096n, 'x'], [512n << 10n, 8192n, 'y']]); // (one chunk: no SEEK_DATA here)
+      const plans = await FilePlanTable.load(images);
+      expect(plans.files[plans.index(id, 'fd', child.pid!)]).toMatchObject({ kind: 'reg', path: gone, ghost: 0 });
+      const g = plans.ghosts[0]!;
+      expect(g).toMatchObject({ size: 1n << 20n, mode: 0o100604, times: { atime: { sec: 1_000_000_000n, nsec: 0 }, mtime: { sec: 1_100_000_000n, nsec: 0 } } });
+      expect(g.contents.map((c) => [c.off, c.len])).toEqual(img.entries.slice(1).map((e) => [e['off'], Number(e['len'])]));
     } finally {
       process.kill(child.pid!, 'SIGKILL');
     }

@@ -1,0 +1,44 @@
+// @crtools/sys: regular files beyond what node:fs offers: where a file's data lies
+// (lseek SEEK_DATA / SEEK_HOLE) and setting its times to the nanosecond (futimens).
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "sys.h"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+
+using namespace crtools::sys;
+using crtools::SysErr;
+
+// seekFile(fd, offset, whence) -> the offset lseek(2) returns (a bigint) | { errno, syscall }
+// (SEEK_DATA at or past the last data: ENXIO)
+Napi::Value SeekFile(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  off_t r = lseek(I32(info[0]), (off_t)U64(info[1]), I32(info[2]));
+  if (r < 0) return SysErr(env, errno, "lseek");
+  return Napi::BigInt::New(env, (int64_t)r);
+}
+
+// setFileTimes(fd, atimeSec, atimeNsec, mtimeSec, mtimeNsec) -> 0 | { errno, syscall }: futimens(2)
+Napi::Value SetFileTimes(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct timespec ts[2];
+  ts[0].tv_sec = (time_t)U64(info[1]);
+  ts[0].tv_nsec = (long)U64(info[2]);
+  ts[1].tv_sec = (time_t)U64(info[3]);
+  ts[1].tv_nsec = (long)U64(info[4]);
+  if (futimens(I32(info[0]), ts) < 0) return SysErr(env, errno, "futimens");
+  return Num(env, 0);
+}
+
+}  // namespace
+
+void crtools::sys::AddFiles(Napi::Object exports) {
+  Export(exports, "seekFile", SeekFile);
+  Export(exports, "setFileTimes", SetFileTimes);
+}

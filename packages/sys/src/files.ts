@@ -1,0 +1,50 @@
+/** Regular files: where their data lies (SEEK_DATA / SEEK_HOLE) and their times to the nanosecond. */
+import { addon, orThrow, type FailureContext } from './native.js';
+import { isNativeSysError } from '@crtools/common';
+
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+const ENXIO = 6;
+
+/** A run of a file's bytes that holds data: [off, off + len). */
+export interface DataExtent {
+  off: bigint;
+  len: bigint;
+}
+
+/**
+ * Where the data of the open regular file `fd` (of `size` bytes) lies, in order: what lies
+ * between is a hole, read as zeros. On a filesystem that cannot tell (lseek says EINVAL or
+ * EOPNOTSUPP for SEEK_DATA) the whole file is one extent.
+ */
+export function dataExtents(fd: number, size: bigint, context: FailureContext = {}): DataExtent[] {
+  const out: DataExtent[] = [];
+  let off = 0n;
+  while (off < size) {
+    const d = addon.get().seekFile(fd, off, SEEK_DATA);
+    if (isNativeSysError(d)) {
+      if (d.errno === ENXIO) break; // no data from off on: the rest is a hole
+      if (off === 0n && out.length === 0) return size > 0n ? [{ off: 0n, len: size }] : [];
+      orThrow(d, 'lseek', context);
+    }
+    const data = d as bigint;
+    if (data >= size) break;
+    let hole = orThrow(addon.get().seekFile(fd, data, SEEK_HOLE), 'lseek', context);
+    if (hole > size) hole = size;
+    out.push({ off: data, len: hole - data });
+    off = hole;
+  }
+  return out;
+}
+
+/** A point in time as the kernel keeps file times. */
+export interface FileTime {
+  sec: bigint;
+  nsec: number;
+}
+
+/** futimens(2): set the access and modification times of the open file `fd` exactly. */
+export function setFileTimes(fd: number, atime: FileTime, mtime: FileTime, context: FailureContext = {}): void {
+  for (const t of [atime, mtime]) if (!Number.isInteger(t.nsec) || t.nsec < 0 || t.nsec >= 1e9) throw new RangeError(`nanoseconds out of range: ${t.nsec}`);
+  orThrow(addon.get().setFileTimes(fd, atime.sec, atime.nsec, mtime.sec, mtime.nsec), 'futimens', context);
+}
