@@ -235,6 +235,25 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
 
   it('pattern 8 MiB: every word intact', () => roundTrip('pattern', ['8'], (pid, st) => expect(verdict(st, pid, 10_000)).toBe('check ok bad=0')));
 
+  it('at scale: a process of 1,000 threads and a tree of 500 processes come back whole, every thread and child answering', () => {
+    for (const [threads, procs] of [[1000, 1], [1, 500]] as const) {
+      const w = startWorkload('swarm', [String(threads), String(procs)]);
+      const dir = tmp(`rt-swarm-${threads}-${procs}`);
+      dump(w.pid, dir);
+      expect(waitReaped(w.pid)).toBe(true);
+      const r = restore(dir);
+      mine.push(w.pid);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readdirSync(`/proc/${w.pid}/task`)).toHaveLength(threads);
+      expect(treePids(w.pid)).toHaveLength(procs);
+      expect(readFileSync(`/proc/${w.pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+      expect(verdict(w.state, w.pid, 20_000)).toBe(`check ok threads=${threads} procs=${procs}`);
+      const pids = treePids(w.pid);
+      killTree(w.pid);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
+    }
+  }, 120_000);
+
   it('pattern in 3 processes × 48 MiB: the launcher copies pages into the tasks alongside them', () => {
     const w = startWorkload('pattern', ['48', '3']);
     const dir = tmp('rt-pattern3');
