@@ -92,21 +92,16 @@ export const dumpCommand = defineCommand({
     const onSignal = (sig: NodeJS.Signals) => ac.abort(sig);
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    if (args['check-only']) {
-      return runCheck({ ...dumpOptionsFromArgs(args, rawArgs), pid }, ac.signal).finally(() => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      });
-    }
-    const scripts = repeatedOption(rawArgs, '--action-script');
-    const r = await dump(
-      { ...dumpOptionsFromArgs(args, rawArgs), pid },
-      { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') },
-    ).finally(() => {
+    const options = { ...dumpOptionsFromArgs(args, rawArgs), pid };
+    try {
+      if (args['check-only']) return await runCheck(options, ac.signal);
+      const scripts = repeatedOption(rawArgs, '--action-script');
+      const r = await dump(options, { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') });
+      if (args['display-stats']) process.stdout.write(dumpStatsText(r.stats));
+    } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-    });
-    if (args['display-stats']) process.stdout.write(dumpStatsText(r.stats));
+    }
     return ExitCode.OK;
   },
 });

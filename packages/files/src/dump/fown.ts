@@ -8,9 +8,8 @@
  * owner, its pid type (the F_OWNER_* value F_GETOWN_EX gives: TID 0, PID 1, PGRP 2) and the
  * uid/euid from F_GETOWNER_UIDS only when there is an owner, zeros otherwise.
  */
-import { readFileSync } from 'node:fs';
 import { probeFile } from '@crtools/sys';
-import type { FdRecord } from '@crtools/procfs';
+import { readStatus, type FdRecord } from '@crtools/procfs';
 import { refuseFd, type Entry } from './kind.js';
 
 export const O_ASYNC = 0o20000;
@@ -32,8 +31,8 @@ export const noFown = (): Entry => ({ uid: 0, euid: 0, signum: 0, pid_type: 0, p
 
 /** The real and effective uid of a task (/proc/PID/status `Uid:` real, effective, saved, fs). */
 function taskUids(pid: number): [number, number] {
-  const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  const uid = readStatus(pid).Uid;
+  return uid && uid.length >= 2 ? [uid[0]!, uid[1]!] : [0, 0];
 }
 
 const ownerName = (type: number, pid: number) => (type === F_OWNER.PGRP ? `process group ${pid}` : type === F_OWNER.TID ? `thread ${pid}` : `process ${pid}`);

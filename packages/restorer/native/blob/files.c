@@ -166,6 +166,20 @@ static void send_queue(struct ctx *c, long fd, u64 type, const u8 *q, u64 qlen, 
 }
 
 /* The root opens every file of the tree at fd_base + i; descendants inherit them. */
+/* A pipe (or FIFO) made again through its write side w: its size, then the bytes it held. */
+static void fill_pipe(struct ctx *c, long w, const struct plan_file *f, u64 detail)
+{
+	const u8 *d = AT(c, f->data_off);
+	u64 left = f->data_len;
+	if (f->pipe_size)
+		chk(c, S3(NR_fcntl, w, F_SETPIPE_SZ, f->pipe_size), detail);
+	while (left) {
+		long n = chk(c, S3(NR_write, w, d, left), detail);
+		d += n;
+		left -= (u64)n;
+	}
+}
+
 void open_file_table(struct ctx *c)
 {
 	struct plan_file *f = AT(c, c->h->files_off);
@@ -374,17 +388,7 @@ void open_file_table(struct ctx *c)
 		if (f[i].data_len == ~0ULL) /* already made with an earlier end */
 			continue;
 		chk(c, S2(NR_pipe2, p, 0), i);
-		if (f[i].pipe_size)
-			chk(c, S3(NR_fcntl, p[1], F_SETPIPE_SZ, f[i].pipe_size), i);
-		if (f[i].data_len) {
-			const u8 *d = AT(c, f[i].data_off);
-			u64 left = f[i].data_len;
-			while (left) {
-				long w = chk(c, S3(NR_write, p[1], d, left), i);
-				d += w;
-				left -= (u64)w;
-			}
-		}
+		fill_pipe(c, p[1], &f[i], i);
 		for (k = i; k < n; k++) {
 			long src, dst = (long)(c->h->fd_base + k);
 			if ((f[k].kind != FILE_PIPE_R && f[k].kind != FILE_PIPE_W) || f[k].pipe_id != f[i].pipe_id)
@@ -415,15 +419,7 @@ void open_file_table(struct ctx *c)
 			continue;
 		fake = chk(c, xopen(STR(c, f[i].path), O_RDWR | O_NONBLOCK), i);
 		if (f[i].data_len != ~0ULL) {
-			const u8 *d = AT(c, f[i].data_off);
-			u64 left = f[i].data_len;
-			if (f[i].pipe_size)
-				chk(c, S3(NR_fcntl, fake, F_SETPIPE_SZ, f[i].pipe_size), i);
-			while (left) {
-				long w = chk(c, S3(NR_write, fake, d, left), i);
-				d += w;
-				left -= (u64)w;
-			}
+			fill_pipe(c, fake, &f[i], i);
 			for (k = i + 1; k < n; k++)
 				if (f[k].kind == FILE_FIFO && f[k].pipe_id == f[i].pipe_id)
 					f[k].data_len = ~0ULL; /* private copy of the plan: the data is in */

@@ -249,27 +249,33 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
  * it must be a thread or process (F_OWNER_TID, F_OWNER_PID) or a process group (F_OWNER_PGRP) of
  * the tree, and some task must hold the file at a descriptor (the owner is set through it).
  */
-/** A pidfd names a process of the checkpoint (or one gone, -1): any other would name another process, or none. */
-function checkPidfds(tasks: TaskPlan[], files: FilePlan[]): void {
-  const pids = new Set(tasks.map((t) => t.pid));
-  files.forEach((f, i) => {
-    if (f.kind !== 'pidfd' || f.pid === -1 || pids.has(f.pid)) return;
-    const holder = tasks.find((t) => t.fds.some((d) => d.file === i));
-    const what = holder ? `pid ${holder.pid} fd ${holder.fds.find((d) => d.file === i)!.fd}` : `file ${i}`;
-    throw unsupported(`${what}: a pidfd of process ${f.pid}, which is not in the checkpoint`);
-  });
-}
-
 function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
   const live = tasks.filter((t) => !t.zombie);
   const ids = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));
   const groups = new Set(tasks.map((t) => t.pgid));
   files.forEach((f, i) => {
     if (!f.fown?.pid) return;
-    const holder = live.find((t) => t.fds.some((d) => d.file === i));
-    const what = holder ? `pid ${holder.pid} fd ${holder.fds.find((d) => d.file === i)!.fd}` : `file ${i}`;
+    const { holder, what } = fileHolder(live, i);
     const owner = `${f.fown.pidType === 2 ? 'process group' : f.fown.pidType === 0 ? 'thread' : 'process'} ${f.fown.pid}`;
     if (!(f.fown.pidType === 2 ? groups : ids).has(f.fown.pid)) throw unsupported(`${what}: the owner of its I/O signals (${owner}) is not in the checkpoint`);
     if (!holder) throw unsupported(`file ${i}: an I/O signal owner (${owner}) on a file no task holds at a descriptor`);
   });
+}
+
+/** A pidfd names a process of the checkpoint (or one gone, -1): any other would name another process, or none. */
+function checkPidfds(tasks: TaskPlan[], files: FilePlan[]): void {
+  const pids = new Set(tasks.map((t) => t.pid));
+  files.forEach((f, i) => {
+    if (f.kind !== 'pidfd' || f.pid === -1 || pids.has(f.pid)) return;
+    throw unsupported(`${fileHolder(tasks, i).what}: a pidfd of process ${f.pid}, which is not in the checkpoint`);
+  });
+}
+
+/** The first of `tasks` that holds file i at a descriptor, and how messages name the file: by that descriptor, else by index. */
+function fileHolder(tasks: TaskPlan[], i: number): { holder?: TaskPlan; what: string } {
+  for (const t of tasks) {
+    const d = t.fds.find((x) => x.file === i);
+    if (d) return { holder: t, what: `pid ${t.pid} fd ${d.fd}` };
+  }
+  return { what: `file ${i}` };
 }

@@ -1,6 +1,7 @@
 /** FIFOs: opened again by path (the REG entry regf_id names), with what the pipe held (fifo-data.img). */
 import { statSync } from 'node:fs';
-import { badImage, missingFile, readImage, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import { badImage, missingFile, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import { loadPipeData, pipeContents } from '../pipe/plan.js';
 import type { FileBase } from '../reg/plan.js';
 
 /** A FIFO opened at `path` with the flags it had; `pipeId` joins the opens of one FIFO; `data` what it held. */
@@ -20,7 +21,7 @@ export class FifoPlans implements PlanKind<FifoFilePlan> {
 
   async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
     this.files = files;
-    this.data = new Map(((await readImage(dir, 'fifo-data.img', 'FIFO_DATA', true)) ?? []).map((d) => [Number(d.pipe_id), d]));
+    this.data = await loadPipeData(dir, 'fifo-data.img', 'FIFO_DATA');
   }
 
   plan(fe: Obj, ctx: PlanContext): FifoFilePlan {
@@ -35,12 +36,9 @@ export class FifoPlans implements PlanKind<FifoFilePlan> {
       // missing: said below
     }
     if (!fifo) throw missingFile(`${ctx.what}: FIFO ${path} no longer exists (or is no FIFO now)`, path);
-    const d = this.data.get(Number(fe.pipe_id));
-    const data = d?.extra as Buffer | undefined;
     return {
       kind: 'fifo', path, flags: Number(reg.flags ?? 0), pos: 0n, pipeId: Number(fe.pipe_id),
-      data: data && data.length ? data.subarray(0, d!.bytes) : undefined,
-      pipeSize: d?.size,
+      ...pipeContents(this.data.get(Number(fe.pipe_id))),
     };
   }
 

@@ -8,9 +8,8 @@
 import type { FdRecord } from '@crtools/procfs';
 import { fown, noFdinfo, refuseFd, type DumpKind, type FdClaim } from '../../dump/kind.js';
 import type { DumpedIds } from '../../dump/fown.js';
+import { PIDFD_THREAD } from './facts.js';
 
-/** PIDFD_THREAD: the pidfd names one thread (its flags show it as O_EXCL) */
-const PIDFD_THREAD = 0o200;
 const O_ACCMODE = 0o3;
 
 export class PidfdFiles implements DumpKind {

@@ -1,6 +1,7 @@
 /** pidfd: opened again on the restored process it named, or on a process made and reaped at once (a pidfd of one gone). */
 import { badImage, type Obj, type PlanKind } from '../../plan/kind.js';
 import type { FileBase } from '../reg/plan.js';
+import { PIDFD_THREAD } from './facts.js';
 
 /** pidfd: `pid` the process of the tree it names; -1: a process that had exited and been reaped. */
 export interface PidfdFilePlan extends FileBase {
@@ -8,8 +9,6 @@ export interface PidfdFilePlan extends FileBase {
   pid: number;
 }
 
-/** PIDFD_THREAD (O_EXCL in its flags): not in CRIU 4.2's images either */
-const PIDFD_THREAD = 0o200;
 
 export const pidfdPlan: PlanKind<PidfdFilePlan> = {
   type: 'PIDFD',
