@@ -7,20 +7,19 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readSync, readlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET, type ExpectedChange } from '@crtools/inspect';
 import { fixturesDir, workloadBinDir } from '../lib/paths.js';
+import { killRestored, mapsOf, restoreDir, roundTrip } from './roundtrip.js';
 import { canInstallGuards } from '@crtools/sys';
 import { alive, askVerdict, childrenOf, criu, critDecode, haveCrit, killAllStarted, ourCritDecode, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 
 const mine: number[] = [];
 afterEach(() => {
   for (const p of mine.splice(0)) killTree(p);
+  killRestored();
 });
 afterAll(() => killAllStarted());
 
-function restore(dir: string, extra: string[] = []) {
-  return criu(['restore', '-D', dir, '-d', ...extra], 60_000);
-}
+const restore = restoreDir;
 
 const verdict = askVerdict;
 
@@ -33,24 +32,6 @@ function oneLine(stderr: string): string {
   const lines = stderr.split('\n').filter(Boolean);
   expect(lines).toHaveLength(1);
   return lines[0]!;
-}
-
-/**
- * The task's address ranges. Adjacent private anonymous areas with the same protection are
- * joined: the kernel keeps them apart only while they belong to different anon_vma objects
- * (e.g. across a fork), and freshly mapped ones merge, which changes nothing the task can see.
- */
-function mapsOf(pid: number): string[] {
-  const out: { start: string; end: string; anonKey?: string }[] = [];
-  for (const l of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter(Boolean)) {
-    const f = l.split(/\s+/);
-    const [start, end] = f[0]!.split('-') as [string, string];
-    const anonKey = f[4] === '0' && !f[5] && f[1]!.endsWith('p') ? f[1] : undefined;
-    const last = out[out.length - 1];
-    if (last && anonKey && last.anonKey === anonKey && last.end === start) last.end = end;
-    else out.push({ start, end, anonKey });
-  }
-  return out.map((m) => `${m.start}-${m.end}`);
 }
 
 const CPU_AVX512 = /avx512f/.test(readFileSync('/proc/cpuinfo', 'utf8'));
@@ -196,43 +177,6 @@ describe('CRIU 4.2 fixtures', () => {
 });
 
 describe('dump → restore round trips (twice in a row: restore, dump the restored tree again, restore that)', () => {
-  /** sameMaps: compare /proc/PID/maps with the workload's at start (not for programs that keep mapping, like node) */
-  /**
-   * Dump and restore twice in a row (round 1 dumps the tree round 0 restored). The state
-   * fingerprint taken right before each dump must equal the one taken right after the restore,
-   * field by field (crtools-inspect), but for what the workload itself changes as it runs,
-   * named in `moving` with the reason; `moving: null`: the tree changes shape as it runs (a
-   * shell starting children), no fingerprint to hold it to.
-   */
-  function roundTrip(
-    name: string, args: string[], check: (pid: number, state: string) => void, sameMaps = true, ready?: () => boolean, moving: ExpectedChange[] | null = [],
-    images?: (dir: string, pid: number) => void, dumpArgs: string[] = [],
-  ) {
-    const w = startWorkload(name, args);
-    // a program started through launch is ready once it says so (e.g. its sockets exist)
-    for (let i = 0; ready && !ready() && i < 1000; i++) sleep(10);
-    const before = mapsOf(w.pid);
-    for (let round = 0; round < 2; round++) {
-      const dir = tmp(`rt-${name}-${round}`);
-      const print = moving && fingerprint(w.pid);
-      const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', ...dumpArgs]);
-      expect(d.code, d.stderr).toBe(0);
-      images?.(dir, w.pid);
-      expect(waitReaped(w.pid)).toBe(true);
-      const r = restore(dir);
-      mine.push(w.pid);
-      expect(r.code, r.stderr).toBe(0);
-      if (print && moving) expect(compareFingerprints(print, fingerprint(w.pid), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, ...moving])).toEqual([]);
-      // exactly the dumped layout: nothing of the launcher or the restorer is left behind
-      if (sameMaps) expect(mapsOf(w.pid)).toEqual(before);
-      expect(readFileSync(`/proc/${w.pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
-      check(w.pid, w.state);
-    }
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
-  }
-
   it('pattern 8 MiB: every word intact', () => roundTrip('pattern', ['8'], (pid, st) => expect(verdict(st, pid, 10_000)).toBe('check ok bad=0')));
 
   it('at scale: a process of 1,000 threads and a tree of 500 processes come back whole, every thread and child answering', () => {

@@ -1,0 +1,79 @@
+/**
+ * The suite's round-trip harness: dump a workload, restore it, hold the restored tree to the
+ * state fingerprint taken before the dump (crtools-inspect), and do it twice in a row (round 1
+ * dumps the tree round 0 restored). Every test file of a kind of state uses it, so the
+ * fingerprint equality holds for every round trip of the suite.
+ */
+import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET, type ExpectedChange } from '@crtools/inspect';
+import { criu, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+
+/** Pids of trees restored by a round trip that has not ended: `afterEach(killRestored)` in each file. */
+const restored: number[] = [];
+
+/** Kill (by pid) what a failed round trip left restored. */
+export function killRestored(): void {
+  for (const p of restored.splice(0)) killTree(p);
+}
+
+export function restoreDir(dir: string, extra: string[] = []) {
+  return criu(['restore', '-D', dir, '-d', ...extra], 60_000);
+}
+
+/**
+ * The task's address ranges. Adjacent private anonymous areas with the same protection are
+ * joined: the kernel keeps them apart only while they belong to different anon_vma objects
+ * (e.g. across a fork), and freshly mapped ones merge, which changes nothing the task can see.
+ */
+export function mapsOf(pid: number): string[] {
+  const out: { start: string; end: string; anonKey?: string }[] = [];
+  for (const l of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter(Boolean)) {
+    const f = l.split(/\s+/);
+    const [start, end] = f[0]!.split('-') as [string, string];
+    const anonKey = f[4] === '0' && !f[5] && f[1]!.endsWith('p') ? f[1] : undefined;
+    const last = out[out.length - 1];
+    if (last && anonKey && last.anonKey === anonKey && last.end === start) last.end = end;
+    else out.push({ start, end, anonKey });
+  }
+  return out.map((m) => `${m.start}-${m.end}`);
+}
+
+/**
+ * Dump and restore twice in a row (round 1 dumps the tree round 0 restored). The state
+ * fingerprint taken right before each dump must equal the one taken right after the restore,
+ * field by field (crtools-inspect), but for what the workload itself changes as it runs,
+ * named in `moving` with the reason; `moving: null`: the tree changes shape as it runs (a
+ * shell starting children), no fingerprint to hold it to.
+ * sameMaps: compare /proc/PID/maps with the workload's at start (not for programs that keep
+ * mapping, like node).
+ */
+export function roundTrip(
+  name: string, args: string[], check: (pid: number, state: string) => void, sameMaps = true, ready?: () => boolean, moving: ExpectedChange[] | null = [],
+  images?: (dir: string, pid: number) => void, dumpArgs: string[] = [], restoreArgs: string[] = [],
+): void {
+  const w = startWorkload(name, args);
+  // a program started through launch is ready once it says so (e.g. its sockets exist)
+  for (let i = 0; ready && !ready() && i < 1000; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  const before = mapsOf(w.pid);
+  for (let round = 0; round < 2; round++) {
+    const dir = tmp(`rt-${name}-${round}`);
+    const print = moving && fingerprint(w.pid);
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', ...dumpArgs]);
+    expect(d.code, d.stderr).toBe(0);
+    images?.(dir, w.pid);
+    expect(waitReaped(w.pid)).toBe(true);
+    const r = restoreDir(dir, restoreArgs);
+    restored.push(w.pid);
+    expect(r.code, r.stderr).toBe(0);
+    if (print && moving) expect(compareFingerprints(print, fingerprint(w.pid), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, ...moving])).toEqual([]);
+    // exactly the dumped layout: nothing of the launcher or the restorer is left behind
+    if (sameMaps) expect(mapsOf(w.pid)).toEqual(before);
+    expect(readFileSync(`/proc/${w.pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+    check(w.pid, w.state);
+  }
+  const pids = treePids(w.pid);
+  killTree(w.pid);
+  for (const p of pids) expect(waitGone(p)).toBe(true);
+  restored.splice(0);
+}
