@@ -81,18 +81,33 @@ describe.skipIf(!have)('restore plan from CRIU 4.2 images (needs /tmp/criu-fixtu
     await expect(withSeccomp({ seccomp_mode: 'filter', seccomp_filter: 0 }, [{ filter: prog(1), flags: 8 }])).rejects.toMatchObject({ exitCode: 4, message: 'seccomp.img: filter 0 of thread 2680 has flags 0x8, some of which restore does not install' });
   });
 
-  it('two processes sharing one descriptor table, memory or fs (CLONE_FILES, CLONE_VM, CLONE_FS) are refused by name, not given a copy each', async () => {
-    for (const k of ['files_id', 'vm_id', 'fs_id']) {
+  it('two processes sharing memory or fs (CLONE_VM, CLONE_FS), or siblings sharing a descriptor table, are refused by name, not given a copy each', async () => {
+    const withIds = async (pid: number, k: string, from: number) => {
       const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
       cpSync(path.join(fixturesDir, 'pipetree'), d, { recursive: true });
-      const root = (await readImageFile(path.join(d, 'ids-2806.img'))).entries[0] as Record<string, unknown>;
-      const ids = await readImageFile(path.join(d, 'ids-2810.img'));
-      (ids.entries[0] as Record<string, unknown>)[k] = root[k];
-      await writeImageFile(path.join(d, 'ids-2810.img'), ids);
+      const other = (await readImageFile(path.join(d, `ids-${from}.img`))).entries[0] as Record<string, unknown>;
+      const ids = await readImageFile(path.join(d, `ids-${pid}.img`));
+      (ids.entries[0] as Record<string, unknown>)[k] = other[k];
+      await writeImageFile(path.join(d, `ids-${pid}.img`), ids);
+      return { d, value: other[k] };
+    };
+    for (const k of ['vm_id', 'fs_id']) {
+      const { d, value } = await withIds(2810, k, 2806);
       await expect(buildRestorePlan(d)).rejects.toMatchObject({
-        exitCode: 4, message: `pid 2810 shares its ${k.replace('_id', '')} (${k} ${root[k]}) with pid 2806, which restore does not recreate yet`,
+        exitCode: 4, message: `pid 2810 shares its ${k.replace('_id', '')} (${k} ${value}) with pid 2806, which restore does not recreate`,
       });
     }
+    // a child sharing its parent's table is made with CLONE_FILES; two siblings sharing one are refused
+    const shared = await withIds(2810, 'files_id', 2806);
+    const plan = await buildRestorePlan(shared.d);
+    const child = plan.tasks.find((t) => t.pid === 2810)!;
+    expect(child.shareFiles).toBe(true);
+    expect(child.fds).toEqual([]);
+    expect(plan.tasks.find((t) => t.pid === 2806)!.fds.length).toBeGreaterThan(0);
+    const siblings = await withIds(2811, 'files_id', 2810);
+    await expect(buildRestorePlan(siblings.d)).rejects.toMatchObject({
+      exitCode: 4, message: `pid 2811 shares its files (files_id ${siblings.value}) with pid 2810, which restore does not recreate (only a table a child shares with its parent is)`,
+    });
   });
 
   it('a stopped task (CRIU TASK_STOPPED) is planned to stop again with its own stop signal; other states are refused', async () => {

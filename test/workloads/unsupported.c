@@ -3,8 +3,8 @@
  *   - a task attribute: a timer slack of 123457 ns (no field in CRIU's images);
  *   - a descriptor: a pidfd of init (pid 1), outside any tree a test dumps, fd 7;
  *   - a mapping: a SysV shared memory segment (shmat; removed at once, it lives while attached);
- *   - a process sharing its descriptor table with the root (clone with CLONE_FILES), made
- *     before the rest (it has the pidfd through the shared table, not the slack or the segment).
+ *   - a process sharing its cwd, root and umask with the root (clone with CLONE_FS), made
+ *     before the rest (it has none of the pidfd, the slack or the segment).
  * "ready pid=N child=C"; on SIGUSR1 "check ok" if all of it is still as set up, else
  * "check bad what=...". The child dies with the root (PR_SET_PDEATHSIG). */
 #define _GNU_SOURCE
@@ -29,8 +29,8 @@ int main(int argc, char **argv) {
 	wl_detach(argv[argc - 1]);
 	wl_handle_usr1();
 
-	/* the child first: it shares the table (so the pidfd too), not the slack or the segment */
-	pid_t child = clone(child_main, child_stack + sizeof child_stack, CLONE_FILES | SIGCHLD, NULL);
+	/* the child first: it shares the fs, none of the rest */
+	pid_t child = clone(child_main, child_stack + sizeof child_stack, CLONE_FS | SIGCHLD, NULL);
 	if (child < 0) return 7;
 	if (prctl(PR_SET_TIMERSLACK, 123457UL, 0, 0, 0)) return 3;
 	int pfd = (int)syscall(SYS_pidfd_open, 1, 0);

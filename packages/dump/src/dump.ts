@@ -130,8 +130,8 @@ class KobjIds {
 /**
  * What two processes (not threads of one) may share that the restore would give each its own
  * copy of: refused by name. CLONE_VM without CLONE_THREAD (a vfork child before its exec),
- * CLONE_SIGHAND (comes with CLONE_VM), CLONE_FILES (one descriptor table), CLONE_FS (one cwd,
- * root and umask).
+ * CLONE_SIGHAND (comes with CLONE_VM), CLONE_FS (one cwd, root and umask), CLONE_FILES (one
+ * descriptor table) but between a parent and its child, which the restore shares again.
  */
 const SHARED_WHAT: Record<string, string> = {
   vm_id: 'its memory (CLONE_VM: a vfork child that has not called exec yet, or a clone without CLONE_THREAD)',
@@ -140,9 +140,19 @@ const SHARED_WHAT: Record<string, string> = {
   fs_id: 'its cwd, root and umask (CLONE_FS)',
 };
 
-function refuseSharing(pid: number, shared: Record<string, { sharedWith?: number }>, refusals: Refusals): void {
+function refuseSharing(pid: number, ppid: number, fds: readonly FdRecord[], shared: Record<string, { sharedWith?: number }>, refusals: Refusals): void {
   for (const [k, v] of Object.entries(shared)) {
     if (v.sharedWith === undefined) continue;
+    // a child sharing its parent's descriptor table is made with CLONE_FILES again (as CRIU),
+    // but for pidfds in it: they are opened late, when the sharers could race for the numbers
+    if (k === 'files_id' && sameKernelObject(ppid, pid, KCMP_FILES)) {
+      for (const r of fds.filter((r) => r.target === 'anon_inode:[pidfd]')) {
+        refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${r.fd}: a pidfd in a descriptor table shared with task ${ppid} (CLONE_FILES) is not supported`, {
+          context: { pid, fd: r.fd }, exitCode: ExitCode.UNSUPPORTED,
+        }));
+      }
+      continue;
+    }
     refusals.refuse(new CrtoolsError('UNSUPPORTED_TASK_ATTRIBUTE', `task ${pid} shares ${SHARED_WHAT[k]} with task ${v.sharedWith}, which is not supported yet`, {
       context: { pid, attribute: k }, exitCode: ExitCode.UNSUPPORTED,
     }));
@@ -430,7 +440,7 @@ async function dumpFrozen(
       log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
 
       const shared = { vm_id: vmIds.idOf(pid), files_id: filesIds.idOf(pid), fs_id: fsIds.idOf(pid), sighand_id: sighandIds.idOf(pid) };
-      refuseSharing(pid, shared, refusals);
+      refuseSharing(pid, task.ppid, fds, shared, refusals);
       const ids: Entry = {
         vm_id: shared.vm_id.id, files_id: shared.files_id.id, fs_id: shared.fs_id.id, sighand_id: shared.sighand_id.id, ...nsIds,
       };

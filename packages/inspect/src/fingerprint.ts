@@ -5,6 +5,7 @@
  * The tree is read as it runs: freeze it (or let it idle) for a stable picture.
  */
 import { listTasks, readChildren } from '@crtools/procfs';
+import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject } from '@crtools/sys';
 import { areasOf, sharingCollector, sharingGroups, type AreaPrint } from './memory.js';
 import { fdsOf, InodeIds, linksOf, type FdPrint } from './fds.js';
 import { taskPrint, type TaskPrint } from './task.js';
@@ -14,6 +15,32 @@ export const FINGERPRINT_SCHEMA = 1;
 export interface TaskFingerprint extends TaskPrint {
   areas: AreaPrint[];
   fds: Record<string, FdPrint>;
+  /**
+   * what the task shares with another process of the tree (kcmp): per kind, the first task in
+   * tree order with the same object — its own pid when it has its own
+   */
+  shares: { files: number; fs: number; vm: number; sighand: number };
+}
+
+const SHARED_KINDS = { files: KCMP_FILES, fs: KCMP_FS, vm: KCMP_VM, sighand: KCMP_SIGHAND } as const;
+
+/** per task of the tree, the first task (tree order) holding the same descriptor table, fs, memory, handlers */
+function sharesOf(pids: number[]): TaskFingerprint['shares'][] {
+  const same = (a: number, b: number, kind: number): boolean => {
+    try {
+      return sameKernelObject(a, b, kind);
+    } catch {
+      return false; // gone meanwhile
+    }
+  };
+  return pids.map((pid, i) => {
+    const out = { files: pid, fs: pid, vm: pid, sighand: pid };
+    for (const [k, kind] of Object.entries(SHARED_KINDS) as [keyof typeof out, number][]) {
+      const first = pids.slice(0, i).find((o) => same(o, pid, kind));
+      if (first !== undefined) out[k] = first;
+    }
+    return out;
+  });
 }
 
 export interface Fingerprint {
@@ -56,6 +83,7 @@ export function fingerprint(root: number): Fingerprint {
   const links = tree.map(({ pid }) => linksOf(pid));
   for (const l of links) for (const t of l.values()) ids.of(t.target, t.ino);
   const sharing = sharingCollector();
-  const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids) }));
+  const shares = sharesOf(tree.map((t) => t.pid));
+  const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids), shares: shares[i]! }));
   return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing) };
 }

@@ -15,6 +15,7 @@ function print(over: { flags?: string; starttime?: string; sig?: string; shared?
         threads: [{ tid: 10, status: {}, stat: {} }],
         areas: [{ range: '1000-2000', perms: 'rw-p', pgoff: '0', name: '', deleted: false, backing: '', vmFlags: ['rd', 'wr'], guardPages: 0 }],
         fds: { '3': { target: 'pipe#1', fdinfo: over.fdinfo ?? ['pos: 0'], fcntl: { F_GETFL: 0 } } },
+        shares: { files: 10, fs: 10, vm: 10, sighand: 10 },
       },
     ],
     sharedPages: over.shared ?? [],

@@ -397,6 +397,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       threads_off: w.records('thread', threads),
       nvmas: vmas.length,
       vmas_off: w.records('vma', vmas),
+      share_files: !!t.shareFiles,
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       nruns: t.pages.length,

@@ -221,6 +221,11 @@ export interface TaskPlan {
    * ranges, each inside the task's areas (CRIU's VMA_AREA_GUARD entries of mm.img)
    */
   guards?: { start: bigint; end: bigint }[];
+  /**
+   * the task shares its parent's descriptor table (CLONE_FILES): it is made with CLONE_FILES,
+   * its parent (or the first holder above it) makes the descriptors, and `fds` is empty
+   */
+  shareFiles?: boolean;
   /** u64 writes into the task's memory once its pages are in (dispatch.ts) */
   patches?: { addr: bigint; value: bigint }[];
   /**

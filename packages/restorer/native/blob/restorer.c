@@ -28,6 +28,40 @@ HIDDEN void *memcpy(void *d, const void *s, unsigned long n)
 	return d;
 }
 
+#define PHASE_FORKED 1 /* this task and the sharers of its table below it have forked */
+#define PHASE_TABLE 2  /* the descriptor table this task holds is complete */
+
+static volatile struct plan_status *status_of(struct ctx *c, u64 idx)
+{
+	return (volatile struct plan_status *)(c->h->status_addr + STATUS_TASKS_OFF + idx * PLAN_STATUS_SIZE);
+}
+
+static void wait_phase(struct ctx *c, u64 idx, u32 bit)
+{
+	volatile u32 *w = (volatile u32 *)&status_of(c, idx)->phase;
+	u32 v;
+	while (!((v = __atomic_load_n(w, __ATOMIC_SEQ_CST)) & bit))
+		if (wait_change(c, w, v))
+			fail(c, ETIMEDOUT, status_of(c, idx)->pid);
+}
+
+static void set_phase(struct ctx *c, u32 bit)
+{
+	volatile u32 *w = (volatile u32 *)&c->st->phase;
+	__atomic_or_fetch(w, bit, __ATOMIC_SEQ_CST);
+	S3(NR_futex, w, FUTEX_WAKE, 0x7fffffff);
+}
+
+static void shared_table_forked(struct ctx *c)
+{
+	struct plan_task *tasks = AT(c, c->h->tasks_off);
+	u64 i;
+	for (i = 0; i < c->h->ntasks; i++)
+		if (tasks[i].parent == c->idx && tasks[i].share_files)
+			wait_phase(c, i, PHASE_FORKED);
+	set_phase(c, PHASE_FORKED);
+}
+
 HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 {
 	struct ctx cx;
@@ -85,6 +119,8 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		if (tasks[i].parent != idx)
 			continue;
 		memset(&ca, 0, sizeof(ca));
+		/* a child that shared its parent's descriptor table shares it again */
+		ca.flags = tasks[i].share_files ? CLONE_FILES : 0;
 		ca.exit_signal = SIGCHLD;
 		ca.set_tid = (u64)&pid;
 		ca.set_tid_size = 1;
@@ -92,10 +128,18 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		if (r == 0)
 			restorer_task(plan, i);
 	}
+	/* One descriptor table for several tasks (CLONE_FILES, parent and children): its first
+	   holder makes its descriptors once every sharer below has forked its own children (who
+	   take a copy of the files at fd_base), and the sharers go on only once it has. */
+	shared_table_forked(c);
 
 	set_step(c, STEP_FDS);
-	restore_fds(c);
+	if (c->t->share_files)
+		wait_phase(c, c->t->parent, PHASE_TABLE);
+	else
+		restore_fds(c);
 	restore_locks(c);
+	set_phase(c, PHASE_TABLE);
 	set_step(c, STEP_FS);
 	if (c->t->root && !(STR(c, c->t->root)[0] == '/' && STR(c, c->t->root)[1] == 0)) {
 		chk(c, S1(NR_chdir, STR(c, c->t->root)), 0);

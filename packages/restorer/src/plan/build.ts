@@ -57,6 +57,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const tasks: TaskPlan[] = [];
   /** "kind:id" of every kobj id met (vm_id, files_id...) → the pid that has it */
   const sharedIds = new Map<string, number>();
+  /** pid → files_id, to find a child that shares its parent's descriptor table */
+  const filesIdOf = new Map<number, number>();
   for (const e of order) {
     const pid = Number(e.pid);
     const corePath = `core-${pid}.img`;
@@ -81,18 +83,34 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
         throw unsupported(`pid ${pid} lives in its own ${ns} namespace, which restore does not recreate yet`, { pid });
       }
     }
-    // each process gets its own memory, handlers, descriptor table and fs: two processes that
-    // shared one (CLONE_VM without CLONE_THREAD, CLONE_SIGHAND, CLONE_FILES, CLONE_FS) would not
+    // each process gets its own memory, handlers and fs: two processes that shared one (CLONE_VM
+    // without CLONE_THREAD, CLONE_SIGHAND, CLONE_FS) would not. A descriptor table a child
+    // shares with its parent (CLONE_FILES) is shared again; with another task it is refused.
+    const parentIdx = tasks.length === 0 ? -1 : indexOf.get(Number(e.ppid))!;
+    const parentFiles = parentIdx >= 0 ? filesIdOf.get(tasks[parentIdx]!.pid) : undefined;
+    const shareFiles = ids.files_id !== undefined && parentFiles !== undefined && Number(ids.files_id) === parentFiles;
+    if (ids.files_id !== undefined) filesIdOf.set(pid, Number(ids.files_id));
     for (const k of ['vm_id', 'sighand_id', 'files_id', 'fs_id']) {
-      if (ids[k] === undefined) continue;
+      if (ids[k] === undefined || (k === 'files_id' && shareFiles)) continue;
       const other = sharedIds.get(`${k}:${ids[k]}`);
-      if (other !== undefined) throw unsupported(`pid ${pid} shares its ${k.replace(/_id$/, '')} (${k} ${ids[k]}) with pid ${other}, which restore does not recreate yet`, { pid });
+      if (other !== undefined) {
+        const also = k === 'files_id' ? ' (only a table a child shares with its parent is)' : '';
+        throw unsupported(`pid ${pid} shares its ${k.replace(/_id$/, '')} (${k} ${ids[k]}) with pid ${other}, which restore does not recreate${also}`, { pid });
+      }
       sharedIds.set(`${k}:${ids[k]}`, pid);
     }
     const mm = first(await img(dir, `mm-${pid}.img`, 'MM'), `mm-${pid}.img`);
     const fs = first(await img(dir, `fs-${pid}.img`, 'FS'), `fs-${pid}.img`);
     const fdinfoFile = inventory.fdinfo_per_id ? `fdinfo-${ids.files_id}.img` : `fdinfo-${pid}.img`;
-    const fdinfo = (await img(dir, fdinfoFile, 'FDINFO')) ?? [];
+    if (shareFiles) {
+      // the table's first holder makes its pidfds late, when the sharers could race it for the numbers
+      let o = parentIdx;
+      while (tasks[o]!.shareFiles) o = tasks[o]!.parent;
+      const pfd = tasks[o]!.fds.find((x) => files.files[x.file]!.kind === 'pidfd');
+      if (pfd) throw unsupported(`pid ${pid} shares the descriptor table of pid ${tasks[o]!.pid}, which holds a pidfd (fd ${pfd.fd}): not restored`, { pid });
+    }
+    // a table shared with the parent is made by the parent: this task holds the same descriptors
+    const fdinfo = shareFiles ? [] : ((await img(dir, fdinfoFile, 'FDINFO')) ?? []);
 
     const threadIds: number[] = (e.threads ?? [pid]).map(Number);
     if (threadIds[0] !== pid) threadIds.sort((a, b) => (a === pid ? -1 : b === pid ? 1 : 0));
@@ -161,7 +179,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
 
     tasks.push({
       pid,
-      parent: tasks.length === 0 ? -1 : indexOf.get(Number(e.ppid))!,
+      parent: parentIdx,
+      ...(shareFiles ? { shareFiles: true } : {}),
       pgid: Number(e.pgid),
       sid: Number(e.sid),
       threads,
