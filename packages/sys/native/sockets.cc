@@ -10,6 +10,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -196,6 +197,12 @@ Napi::Value SockQueue(const Napi::CallbackInfo &info) {
         for (int k = 0; k < cnt; k++) close(((int *)CMSG_DATA(c))[k]);
       }
     if (r == 0 && type == SOCK_STREAM) break;  // end of stream (peer shut down)
+    if (r == 0) {
+      // a datagram/seqpacket socket shut down for reading (its peer closed) answers 0 for
+      // ever once its queue is read: that is the end, not more empty messages
+      struct pollfd p = {fd, POLLRDHUP, 0};
+      if (poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP)) break;
+    }
     packets.Set(n++, Napi::Buffer<uint8_t>::Copy(env, data.data(), (size_t)r));
     if (n > 1000000) break;
   }

@@ -301,6 +301,19 @@ void open_file_table(struct ctx *c)
 			continue;
 		e[0] = i;
 		e[1] = f[i].sk_peer - 1;
+		if (e[1] == i) {
+			/* its other end was closed: a socketpair whose other end sends the queue and
+			   goes, which shuts this end down both ways as the kernel did */
+			chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
+			set_sock_bufs(c, sv[0], &f[i], i);
+			set_sock_opts(c, sv[0], &f[i], i);
+			send_queue(c, sv[1], f[i].value, AT(c, f[i].data_off), f[i].data_len, 0, 0, i);
+			S1(NR_close, sv[1]);
+			chk(c, S3(NR_fcntl, sv[0], F_SETFL, f[i].flags & O_NONBLOCK), i);
+			chk(c, S2(NR_dup2, sv[0], c->h->fd_base + i), i);
+			S1(NR_close, sv[0]);
+			continue;
+		}
 		if (e[1] >= n || f[e[1]].kind != FILE_UNIX || f[e[1]].sk_peer != i + 1)
 			fail(c, EINVAL, i);
 		if (f[e[0]].sk_target || f[e[1]].sk_target) {

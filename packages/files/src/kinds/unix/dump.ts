@@ -4,7 +4,9 @@
  * listener's name), with what waits in their queues (sk-queues.img); a named listener, with the
  * connections waiting in its queue when their clients are dumped too and sent nothing yet; a
  * datagram socket connected to a named one; a named unconnected datagram socket with the
- * datagrams waiting in it; a socket never bound nor connected. A path name whose file was
+ * datagrams waiting in it; a socket never bound nor connected; a connection whose other end was
+ * closed (what it had not read yet stays queued: a JVM holds one, from a socketpair it closed
+ * half of). A path name whose file was
  * unlinked is marked `deleted`. Anything else is refused, named precisely.
  */
 import { lstatSync } from 'node:fs';
@@ -23,7 +25,8 @@ type Role =
   | { kind: 'listener'; icons: number[] }
   | { kind: 'waiting'; listener: number } // a connection waiting in a listener's queue
   | { kind: 'sender'; target: number } // a datagram socket connected to a named one
-  | { kind: 'alone' }; // bound and unconnected, or never bound nor connected
+  | { kind: 'alone' } // bound and unconnected, or never bound nor connected
+  | { kind: 'closed' }; // a connection whose other end was closed (the kernel shut it down both ways)
 
 /** the kernel's dev_t (major << 20 | minor) as stat() shows it */
 function userDev(kdev: number): bigint {
@@ -85,7 +88,12 @@ export class UnixSockets implements DumpKind {
     // no peer: waiting in a listener's queue, bound, never bound nor connected
     if (u.state === TCP_STATE.ESTABLISHED && u.type !== SOCK_TYPE.DGRAM) {
       const l = this.listenerOf(u.ino);
-      if (!l) return `unix socket${named} whose peer was closed`;
+      if (!l) {
+        // the other end was closed: the kernel shuts this one down both ways (CRIU's
+        // "semi-closed connection"); what it had not read yet is still readable
+        if ((u.shutdown ?? 0) === 3) return { kind: 'closed' };
+        return `unix socket${named} whose peer was closed`;
+      }
       if ((u.wqueue ?? 0) > 0) return `unix socket${named} waiting in the queue of listener socket:[${l.ino}] with data sent (it cannot be read without accepting the connection)`;
       return { kind: 'waiting', listener: l.ino };
     }

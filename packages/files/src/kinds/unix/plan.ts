@@ -18,7 +18,8 @@ import { UNIX_TYPES } from './facts.js';
  * getsockopt shows them, shutdown bits (1 read, 2 write) and what sat in its receive queue, one
  * Buffer per message. `listener` (on the end accepted by a listener, index into the plan's
  * files): the pair is made by connecting the other end to that listener and accepting; without
- * it, by socketpair().
+ * it, by socketpair(). `peer` is the socket's own index when the other end was closed: made by
+ * socketpair(), the other end sends the queue and is closed.
  */
 export interface UnixPairFilePlan extends FileBase {
   kind: 'unix';
@@ -123,8 +124,13 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
       // messages queued for a listener (CRIU's format: for its first connection) go with it
       return bound({ listen: true, backlog: Number(u.backlog ?? 0), queue });
     }
+    if (!peerIno && state === TCP_STATE.ESTABLISHED && type !== SOCK_TYPE.DGRAM && shutdown === 3) {
+      // a connection whose other end was closed: a socketpair whose other end sends the queue
+      // and is closed at once (which shuts this one down both ways, as it was)
+      return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: ctx.index, ...bufs, shutdown: 0, queue } };
+    }
     if (!peerIno) {
-      if (state !== TCP_STATE.CLOSE && type !== SOCK_TYPE.DGRAM) throw refuse(`${what}: a connection whose other end was closed is not restored yet`);
+      if (state !== TCP_STATE.CLOSE && type !== SOCK_TYPE.DGRAM) throw refuse(`${what}: a connection whose other end was closed and that is not shut down both ways is not restored`);
       if (queue.length && (!named || type !== SOCK_TYPE.DGRAM)) throw refuse(`${what}: messages queued on an unconnected unix socket are not restored yet`);
       // bound (waiting for datagrams), or made and never bound nor connected (a JVM keeps such sockets)
       return bound({ queue });
