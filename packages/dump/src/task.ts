@@ -3,7 +3,7 @@ import { CrtoolsError, ExitCode, Refusals } from '@crtools/common';
 import { decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
-  auxvWords, readAuxv, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
+  auxvWords, readAuxv, readCoredumpFilter, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
   type CriuVma, type ProcStat, type ProcStatus, type PosixTimer,
 } from '@crtools/procfs';
 import type { Entry, FileTable } from '@crtools/files/dump';
@@ -248,5 +248,6 @@ export function mmEntry(
     vmas: out,
     dumpable: misc.dumpable,
     thp_disabled: misc.thpDisabled,
+    coredump_filter: readCoredumpFilter(pid),
   };
 }

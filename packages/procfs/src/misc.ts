@@ -26,6 +26,11 @@ export function parseOomScoreAdj(text: string, opts?: ParseOptions): number {
   return v;
 }
 
+/** /proc/PID/coredump_filter: "%08x" (the MMF_DUMP_* bits of the task's mm). */
+export function parseCoredumpFilter(text: string, opts?: ParseOptions): number {
+  return parseInt(one(text, /^[0-9a-fA-F]{1,8}$/, 'a hex number', opts), 16);
+}
+
 /** /proc/PID/personality: "%08x". */
 export function parsePersonality(text: string, opts?: ParseOptions): number {
   return parseInt(one(text, /^[0-9a-fA-F]{1,8}$/, 'a hex number', opts), 16);
@@ -34,4 +39,5 @@ export function parsePersonality(text: string, opts?: ParseOptions): number {
 export const readTimerslack = (t: Target, o?: ProcOptions): bigint => { const r = readProcText(t, 'timerslack_ns', o); return parseTimerslack(r.text, { path: r.path }); };
 export const readLoginuid = (t: Target, o?: ProcOptions): number => { const r = readProcText(t, 'loginuid', o); return parseLoginuid(r.text, { path: r.path }); };
 export const readOomScoreAdj = (t: Target, o?: ProcOptions): number => { const r = readProcText(t, 'oom_score_adj', o); return parseOomScoreAdj(r.text, { path: r.path }); };
+export const readCoredumpFilter = (t: Target, o?: ProcOptions): number => { const r = readProcText(t, 'coredump_filter', o); return parseCoredumpFilter(r.text, { path: r.path }); };
 export const readPersonality = (t: Target, o?: ProcOptions): number => { const r = readProcText(t, 'personality', o); return parsePersonality(r.text, { path: r.path }); };

@@ -430,6 +430,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       has_loginuid: t.loginuid !== undefined,
       loginuid: t.loginuid ?? 0,
       thp_disabled: !!t.thpDisabled,
+      has_coredump_filter: t.coredumpFilter !== undefined,
+      coredump_filter: t.coredumpFilter ?? 0,
       membarrier: t.membarrier ?? 0,
       npatches: t.patches?.length ?? 0,
       patches_off: t.patches?.length ? w.u64s(t.patches.flatMap((p) => [p.addr, p.value])) : 0,

@@ -38,6 +38,18 @@ void restore_task_misc(struct ctx *c)
 	set_step(c, STEP_MISC);
 	if (t->thp_disabled)
 		chk(c, S5(NR_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0), 1);
+	/* which mappings a core dump of it would hold: "0x" and the bits in hex (the kernel reads
+	   the number C's way: without the prefix, the leading zeros it shows would make it octal) */
+	if (t->has_coredump_filter) {
+		char buf[10] = { '0', 'x' };
+		u64 k;
+		long fd;
+		for (k = 0; k < 8; k++)
+			buf[2 + k] = "0123456789abcdef"[(t->coredump_filter >> (28 - 4 * k)) & 0xf];
+		fd = chk(c, xopen("/proc/self/coredump_filter", O_WRONLY), 2);
+		chk(c, S3(NR_write, fd, buf, 10), 2);
+		S1(NR_close, fd);
+	}
 	/* membarrier registrations of the process: each recorded bit is its register command */
 	for (i = 0; i < 32; i++)
 		if (t->membarrier & (1ULL << i))

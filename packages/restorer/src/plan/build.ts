@@ -213,6 +213,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       childSubreaper: !!tc.child_subreaper,
       ...(tc.loginuid !== undefined ? { loginuid: Number(tc.loginuid) } : {}),
       ...(mm.thp_disabled ? { thpDisabled: true } : {}),
+      ...(mm.coredump_filter !== undefined ? { coredumpFilter: Number(mm.coredump_filter) } : {}),
       ...(tc.membarrier_registration_mask ? { membarrier: Number(tc.membarrier_registration_mask) } : {}),
       pendingSignals: processSignals,
       posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
