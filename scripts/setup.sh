@@ -7,9 +7,10 @@ export TURBO_TELEMETRY_DISABLED=1
 
 # Debian packages: a C toolchain for the native parts and freestanding blobs, Debian's criu
 # for its crit, which the tests use as a reference decoder of the image format, and runc with
-# a static busybox, for the test that runc drives crtools as its criu (test/rpc/runc.test.ts).
+# a static busybox, for the test that runc drives crtools as its criu (test/rpc/runc.test.ts),
+# and a JRE for the test that a JVM round-trips (test/restore/java.test.ts).
 need=()
-for pkg in gcc make python3 criu python3-protobuf runc busybox-static; do
+for pkg in gcc make python3 criu python3-protobuf runc busybox-static default-jre-headless; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
