@@ -11,6 +11,8 @@
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <cstddef>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -144,10 +146,15 @@ Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// sockQueue(pid, fd) -> { sndbuf, rcvbuf, packets: Buffer[], rights: bool } | { errno, syscall }:
-// a copy of the task's socket, its buffer sizes and its receive queue read with MSG_PEEK from
-// offset 0 (SO_PEEK_OFF), one Buffer per message (stream sockets: one for everything); the
-// task's peek offset is put back. rights: a message carries descriptors (SCM_RIGHTS).
+// sockQueue(pid, fd) -> { sndbuf, rcvbuf, packets: Buffer[], addrs: (Buffer|null)[], fds: number[][],
+// rights: bool, creds: bool } | { errno, syscall }: a copy of the task's socket, its buffer sizes
+// and its receive queue read with MSG_PEEK from offset 0 (SO_PEEK_OFF), one Buffer per message
+// (stream sockets: the kernel's segments, cut after each one that carries descriptors); the
+// task's peek offset is put back. addrs: each message's sender address as recvmsg reports it
+// (a sockaddr_un; null when the sender had no name or the socket is a stream). fds: the
+// descriptors each message carries (SCM_RIGHTS), opened in this process: the caller closes them.
+// creds: a message came with SCM_CREDENTIALS (the socket has SO_PASSCRED). zero: the peek of a
+// datagram or seqpacket socket stopped at nothing: its end (shut down) or a message of no bytes.
 Napi::Value SockQueue(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Failure f;
@@ -169,44 +176,75 @@ Napi::Value SockQueue(const Napi::CallbackInfo &info) {
     return SysErr(env, e, "setsockopt");
   }
   Napi::Array packets = Napi::Array::New(env);
+  Napi::Array addrs = Napi::Array::New(env);
+  Napi::Array fdsOut = Napi::Array::New(env);
   uint32_t n = 0;
-  bool rights = false;
+  bool rights = false, creds = false, stopped = false;
   std::vector<uint8_t> data((size_t)(rcvbuf > 0 ? rcvbuf : 1 << 16) * 2 + 4096);
-  std::vector<char> ctl(4096);
+  std::vector<char> ctl(8192);
   int err = 0;
   for (;;) {
     struct iovec iov = {data.data(), data.size()};
+    struct sockaddr_un from;
     struct msghdr mh;
     memset(&mh, 0, sizeof mh);
+    memset(&from, 0, sizeof from);
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
+    mh.msg_name = &from;
+    mh.msg_namelen = sizeof from;
     mh.msg_control = ctl.data();
     mh.msg_controllen = ctl.size();
-    ssize_t r = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t r = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) err = errno;
       break;
     }
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+    Napi::Array mine = Napi::Array::New(env);
+    uint32_t nf = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
         rights = true;
-        // the peek took references on the files: close them
         int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int k = 0; k < cnt; k++) close(((int *)CMSG_DATA(c))[k]);
+        for (int k = 0; k < cnt; k++) mine.Set(nf++, Num(env, ((int *)CMSG_DATA(c))[k]));
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+        creds = true;
       }
-    if (r == 0 && type == SOCK_STREAM) break;  // end of stream (peer shut down)
-    packets.Set(n++, Napi::Buffer<uint8_t>::Copy(env, data.data(), (size_t)r));
-    if (n > 1000000) break;
+    }
+    if (mh.msg_flags & MSG_CTRUNC) err = EMSGSIZE;
+    if (r == 0 && (type == SOCK_STREAM || nf == 0)) {
+      // a stream's end (shut down), or on a message socket either its end or a message of no
+      // bytes, which the peek offset cannot step past: said, for the caller to decide
+      if (type != SOCK_STREAM) stopped = true;
+      for (uint32_t k = 0; k < nf; k++) close(mine.Get(k).As<Napi::Number>().Int32Value());
+      break;
+    }
+    packets.Set(n, Napi::Buffer<uint8_t>::Copy(env, data.data(), (size_t)r));
+    bool named = type != SOCK_STREAM && mh.msg_namelen > offsetof(struct sockaddr_un, sun_path);
+    addrs.Set(n, named ? Napi::Value(Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)&from, mh.msg_namelen)) : env.Null());
+    fdsOut.Set(n, mine);
+    n++;
+    if (err || n > 1000000) break;
   }
   setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &oldoff, sizeof oldoff);
   close(fd);
-  if (err) return SysErr(env, err, "recvmsg");
+  if (err) {
+    for (uint32_t i = 0; i < n; i++) {
+      Napi::Array a = fdsOut.Get(i).As<Napi::Array>();
+      for (uint32_t k = 0; k < a.Length(); k++) close(a.Get(k).As<Napi::Number>().Int32Value());
+    }
+    return SysErr(env, err, "recvmsg");
+  }
   Napi::Object o = Napi::Object::New(env);
   o.Set("sndbuf", Num(env, sndbuf));
   o.Set("rcvbuf", Num(env, rcvbuf));
   o.Set("packets", packets);
+  o.Set("addrs", addrs);
+  o.Set("fds", fdsOut);
   o.Set("rights", Napi::Boolean::New(env, rights));
+  o.Set("creds", Napi::Boolean::New(env, creds));
+  o.Set("zero", Napi::Boolean::New(env, stopped));
   return o;
 }
 

@@ -133,8 +133,16 @@ export interface SocketQueue {
   rcvbuf: number;
   /** one Buffer per queued message (stream sockets: all bytes in one) */
   packets: Buffer[];
+  /** each message's sender address (a sockaddr_un), null when it had no name or the socket is a stream */
+  addrs: (Buffer | null)[];
+  /** the descriptors each message carries (SCM_RIGHTS), opened in this process: the caller closes them */
+  fds: number[][];
   /** a queued message carries descriptors (SCM_RIGHTS) */
   rights: boolean;
+  /** messages came with their senders' credentials (SCM_CREDENTIALS: the socket has SO_PASSCRED) */
+  creds: boolean;
+  /** a datagram or seqpacket socket's peek stopped at nothing: its end (shut down for reading) or a message of no bytes */
+  zero: boolean;
 }
 
 export interface SocketInfo {
