@@ -12,8 +12,15 @@
  *      queued at ssq, "sq-to-client" at csq; wsq waiting in its queue, shut down for writing.
  *  sh0/sh1 (stream pair): sh0 sent "bye" and shut down for writing; sh1 shut down for reading.
  *  k0/k1 (seqpacket pair): k1 shut down for both.
+ *  g0/g1 (datagram pair): queued at g1 a message of no bytes, then "after-zero".
  * On SIGUSR1 it reads and checks everything (senders' addresses, the files through the
- * received descriptors), then queues it all again the same way: "check ok" or "check bad what=...". */
+ * received descriptors), then queues it all again the same way: "check ok" or "check bad what=...".
+ *
+ * unixq DIR refused STATEFILE: what a dump refuses, each queue checked (peeked) on SIGUSR1:
+ *  cr1 (datagram pair end with SO_PASSCRED): "cred" queued with its sender's credentials;
+ *  cw: connected to the listener lw (DIR/w.sock), waiting in its queue, "early" sent;
+ *  f1 (stream pair end): "sock" queued carrying a unix socket;
+ *  e0 (stream pair end): its other end held by a process outside the tree ("outside=PID"). */
 #include "workload.h"
 #include <errno.h>
 #include <poll.h>
@@ -140,7 +147,7 @@ static int open_at(off_t pos) {
 	return fd;
 }
 
-static int sp0, sp1, q0, q1, pr, pw, r, a, b, c, x, y, lsq, csq, ssq, wsq, sh0, sh1, k0, k1;
+static int sp0, sp1, q0, q1, pr, pw, r, a, b, c, x, y, lsq, csq, ssq, wsq, sh0, sh1, k0, k1, g0, g1;
 
 /* everything queued as the header says (pw: the pipe whose read end pr the workload keeps) */
 static int queue_all(void) {
@@ -164,6 +171,7 @@ static int queue_all(void) {
 	close(u), close(f2);
 	if (send_fds(y, in_dir("x.sock"), "to-x", 0, 0)) return -1;
 	if (send(csq, "sq-to-server", 12, 0) != 12 || send(ssq, "sq-to-client", 12, 0) != 12) return -1;
+	if (send(g0, "", 0, 0) != 0 || send(g0, "after-zero", 10, 0) != 10) return -1;
 	return 0;
 }
 
@@ -199,13 +207,63 @@ static const char *check(void) {
 	if (send(sh0, "no", 2, MSG_NOSIGNAL) != -1 || errno != EPIPE) return "shutdown-write";
 	if (send(k0, "no", 2, MSG_NOSIGNAL) != -1 || errno != EPIPE) return "shutdown-both";
 	if (recv(k1, buf, sizeof buf, MSG_DONTWAIT) != 0) return "shutdown-both-read";
+	if (recv(g1, buf, sizeof buf, MSG_DONTWAIT) != 0 || !recv_is(g1, "after-zero", (const char *)1, 0, 0)) return "zero-length";
 	return 0;
+}
+
+static int peek_is(int fd, const char *want) {
+	char buf[64];
+	ssize_t r = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+	return r == (ssize_t)strlen(want) && !memcmp(buf, want, (size_t)r);
+}
+
+static int refused(void) {
+	int sv[2], one = 1;
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) || setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) || send(sv[0], "cred", 4, 0) != 4) return 1;
+	int cr1 = sv[1];
+	int lw = bound(SOCK_STREAM, in_dir("w.sock"), 0), cw = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (lw < 0 || listen(lw, 4) || cw < 0 || connect_fd(cw, in_dir("w.sock")) || send(cw, "early", 5, 0) != 5) return 1;
+	int u = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (u < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || send_fds(sv[0], 0, "sock", &u, 1)) return 1;
+	int f1 = sv[1];
+	close(u);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return 1;
+	int e0 = sv[0], ps[2];
+	if (pipe(ps)) return 1;
+	pid_t holder = fork();
+	if (holder == 0) {
+		if (fork() == 0) {
+			pid_t me = getpid();
+			if (write(ps[1], &me, sizeof me) != sizeof me) _exit(1);
+			for (int fd = 0; fd < 1024; fd++)
+				if (fd != sv[1]) close(fd);
+			for (;;) pause();
+		}
+		_exit(0);
+	}
+	pid_t outside = 0;
+	if (holder < 0 || waitpid(holder, 0, 0) != holder || read(ps[0], &outside, sizeof outside) != sizeof outside) return 1;
+	close(ps[0]), close(ps[1]), close(sv[1]);
+	wl_handle_usr1();
+	wl_say("ready pid=%d outside=%d", (int)getpid(), (int)outside);
+	for (;;) {
+		wl_wait_check();
+		struct pollfd p = {.fd = lw, .events = POLLIN};
+		const char *bad = 0;
+		if (!peek_is(cr1, "cred")) bad = "cred";
+		else if (poll(&p, 1, 0) != 1) bad = "waiting";
+		else if (!peek_is(f1, "sock")) bad = "in-flight-socket";
+		else if (send(e0, "x", 1, MSG_NOSIGNAL) != 1) bad = "outside";
+		if (bad) wl_say("check bad what=%s", bad);
+		else wl_say("check ok");
+	}
 }
 
 int main(int argc, char **argv) {
 	if (argc < 3) return 2;
 	dir = argv[1];
-	wl_detach(argv[2]);
+	wl_detach(argv[argc - 1]);
+	if (argc == 4 && !strcmp(argv[2], "refused")) return refused();
 	snprintf(fpath, sizeof fpath, "%s/f.txt", dir);
 	snprintf(abs_b, sizeof abs_b, "@crtools-unixq-b-%d", (int)getpid());
 	const char *names[] = {"r.sock", "a.sock", "c.sock", "x.sock", "y.sock", "sq.sock"};
@@ -239,6 +297,8 @@ int main(int argc, char **argv) {
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) return 1;
 	k0 = sv[0], k1 = sv[1];
 	if (shutdown(k1, SHUT_RDWR)) return 1;
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv)) return 1;
+	g0 = sv[0], g1 = sv[1];
 	if (queue_all()) { wl_say("error queue errno=%d", errno); return 1; }
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)getpid());

@@ -146,20 +146,24 @@ Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// sockQueue(pid, fd) -> { sndbuf, rcvbuf, packets: Buffer[], addrs: (Buffer|null)[], fds: number[][],
+// -> { sndbuf, rcvbuf, packets: Buffer[], addrs: (Buffer|null)[], fds: number[][],
 // rights: bool, creds: bool } | { errno, syscall }: a copy of the task's socket, its buffer sizes
 // and its receive queue read with MSG_PEEK from offset 0 (SO_PEEK_OFF), one Buffer per message
 // (stream sockets: the kernel's segments, cut after each one that carries descriptors); the
 // task's peek offset is put back. addrs: each message's sender address as recvmsg reports it
 // (a sockaddr_un; null when the sender had no name or the socket is a stream). fds: the
 // descriptors each message carries (SCM_RIGHTS), opened in this process: the caller closes them.
-// creds: a message came with SCM_CREDENTIALS (the socket has SO_PASSCRED). zero: the peek of a
-// datagram or seqpacket socket stopped at nothing: its end (shut down) or a message of no bytes.
+// creds: a message came with SCM_CREDENTIALS (the socket has SO_PASSCRED). eofAtZero (the
+// socket is shut down for reading): an empty read of a datagram or seqpacket socket is its end,
+// not a message of no bytes (a message of no bytes is seen once per pass of the peek offset,
+// so the peek steps past it); zero: the peek stopped at such an end.
+// sockQueue(pid, fd, eofAtZero?)
 Napi::Value SockQueue(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Failure f;
   int fd = TaskFdCopy(I32(info[0]), I32(info[1]), f);
   if (fd < 0) return SysErr(env, f.err, f.syscall);
+  bool eofAtZero = info.Length() > 2 && info[2].ToBoolean().Value();
   int sndbuf = 0, rcvbuf = 0, oldoff = -1, type = 0;
   socklen_t sl = sizeof(int);
   getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
@@ -213,9 +217,9 @@ Napi::Value SockQueue(const Napi::CallbackInfo &info) {
       }
     }
     if (mh.msg_flags & MSG_CTRUNC) err = EMSGSIZE;
-    if (r == 0 && (type == SOCK_STREAM || nf == 0)) {
-      // a stream's end (shut down), or on a message socket either its end or a message of no
-      // bytes, which the peek offset cannot step past: said, for the caller to decide
+    if (r == 0 && (type == SOCK_STREAM || eofAtZero)) {
+      // the end: a stream's, or that of a message socket shut down for reading (where a
+      // message of no bytes cannot be told from it)
       if (type != SOCK_STREAM) stopped = true;
       for (uint32_t k = 0; k < nf; k++) close(mine.Get(k).As<Napi::Number>().Int32Value());
       break;

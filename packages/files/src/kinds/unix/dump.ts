@@ -45,6 +45,8 @@ export class UnixSockets implements DumpKind {
   private readonly held: number[] = [];
   /** names of datagrams' senders: the receiving socket, the sender's type and name */
   private readonly senders: { ino: number; what: string; type: number; name: Buffer }[] = [];
+  /** sockets refused (by role or queue): in the tree, though not dumped */
+  private readonly refused = new Set<number>();
   /** dumped sockets: inode → the sockets it needs dumped too (peer, listener, queued clients) */
   private readonly needs = new Map<number, { ino: number; what: string; why: string }[]>();
 
@@ -113,8 +115,20 @@ export class UnixSockets implements DumpKind {
     const u = this.byIno.get(inodeOf(t));
     if (!u) return undefined;
     const role = this.role(u);
-    if (typeof role === 'string') throw refuseFd(pid, rec.fd, `${t} (${role}) is not supported yet`);
-    return { type: 'UNIXSK', key: t, entry: (id) => this.entry(id, flags, pid, rec, u, role) };
+    if (typeof role === 'string') {
+      this.refused.add(u.ino);
+      throw refuseFd(pid, rec.fd, `${t} (${role}) is not supported yet`);
+    }
+    return {
+      type: 'UNIXSK', key: t, entry: (id) => {
+        try {
+          return this.entry(id, flags, pid, rec, u, role);
+        } catch (e) {
+          this.refused.add(u.ino);
+          throw e;
+        }
+      },
+    };
   }
 
   /** Is a path name's file gone (unlinked, or another file at the path now)? Its owner and mode when not. */
@@ -135,11 +149,8 @@ export class UnixSockets implements DumpKind {
     // a listening socket has no data queue (its queue holds connections), nor has one waiting in
     // a listener's queue (its peer is not there yet) or one never bound nor connected
     const noQueue = role.kind === 'listener' || role.kind === 'waiting' || (role.kind === 'alone' && !u.name?.length);
-    const q = noQueue ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], addrs: [], fds: [], rights: false, creds: false, zero: false } : socketQueue(pid, rec.fd);
+    const q = noQueue ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], addrs: [], fds: [], rights: false, creds: false, zero: false } : socketQueue(pid, rec.fd, (u.shutdown & 1) !== 0);
     this.held.push(...q.fds.flat());
-    // a message of no bytes stops the peek (its offset cannot step past it); without a shutdown
-    // for reading, that is what stopped it
-    if (q.zero && !(u.shutdown & 1)) throw refuseFd(pid, rec.fd, `a message of no bytes queued on a unix socket is not supported (it cannot be read past without consuming it)`);
     if (q.creds && q.packets.length) {
       throw refuseFd(pid, rec.fd, `messages queued with their senders' credentials (SO_PASSCRED) are not supported (CRIU 4.2's image has no place for them)`);
     }
@@ -194,16 +205,18 @@ export class UnixSockets implements DumpKind {
     for (const fd of this.held.splice(0)) closeSync(fd);
     // a datagram's sender, by its name: a socket of the dump of the same type
     for (const s of this.senders) {
+      // (several sockets may have a path name: one whose file was unlinked and another bound to it since)
       const found = [...this.byIno.values()].filter((x) => x.type === s.type && x.name?.equals(s.name));
-      const sender = found.length === 1 ? found[0] : undefined;
-      if (sender && this.needs.has(sender.ino)) continue;
+      const dumped = found.filter((x) => this.needs.has(x.ino));
+      const sender = dumped.length === 1 ? dumped[0] : found.length === 1 ? found[0] : undefined;
+      if (sender && (this.needs.has(sender.ino) || this.refused.has(sender.ino))) continue;
       refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${s.what}: socket:[${s.ino}] has a datagram queued from ${show(s.name)}, ${sender ? `socket:[${sender.ino}] outside the dumped tree` : found.length ? 'a name several sockets have' : 'a socket gone'}, which is not supported`, {
         context: {}, exitCode: ExitCode.UNSUPPORTED,
       }));
     }
     for (const [ino, list] of this.needs) {
       for (const n of list) {
-        if (this.needs.has(n.ino)) continue;
+        if (this.needs.has(n.ino) || this.refused.has(n.ino)) continue; // dumped, or refused on its own
         refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${n.what}: socket:[${ino}] ${n.why} socket:[${n.ino}] outside the dumped tree, which is not supported`, {
           context: {}, exitCode: ExitCode.UNSUPPORTED,
         }));
