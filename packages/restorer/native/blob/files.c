@@ -240,9 +240,10 @@ static void send_unix_queues(struct ctx *c)
 		if (f[i].kind != FILE_UNIX_BOUND || !f[i].sk_target)
 			continue;
 		t = f[i].sk_target - 1;
-		/* a datagram socket's queue is not sent through a socket connected to it: its messages
-		   come from their recorded senders or, unnamed, from a socket of the moment */
-		if (f[t].sk_queue_len && f[t].value != 2 /* SOCK_DGRAM */) {
+		/* a datagram socket's queue goes through an unnamed socket connected to it (messages
+		   without a recorded sender came from an unnamed one: charged to it, as they were);
+		   through a named one only those it recorded as its own, so it waits for the next loop */
+		if (f[t].sk_queue_len && (f[t].value != 2 /* SOCK_DGRAM */ || !f[i].data_len)) {
 			send_queue(c, (long)(c->h->fd_base + i), 1, t, AT(c, f[t].sk_queue_off), f[t].sk_queue_len);
 			f[t].sk_queue_len = 0; /* sent (private copy of the plan) */
 		}
