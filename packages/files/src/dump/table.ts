@@ -56,7 +56,7 @@ export class FileTable implements FileIds {
 
   /** the ids an I/O signal owner may name (the dumped tree's); without them every owner is refused */
   private readonly ids: DumpedIds | undefined;
-  private readonly refusals: Refusals;
+  private refusals: Refusals;
 
   /**
    * ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default
@@ -130,8 +130,20 @@ export class FileTable implements FileIds {
       });
       return undefined;
     }
-    const e = this.fd(self, rec);
-    return e === undefined ? undefined : Number(e.id);
+    // a refusal of the file names the socket whose queue holds it, not this process's descriptor
+    const outer = this.refusals;
+    const inner = (this.refusals = new Refusals(true));
+    let e: Entry | undefined;
+    try {
+      e = inner.check(() => this.fd(self, rec));
+    } finally {
+      this.refusals = outer;
+    }
+    for (const r of inner.found) {
+      const why = r.message.replace(/^task \d+ fd \d+( \([^)]*\))?: /, '');
+      outer.refuse(new CrtoolsError(r.code, `${what} (${rec.target}): ${why}`, { context: {}, exitCode: r.exitCode }));
+    }
+    return e === undefined || inner.found.length ? undefined : Number(e.id);
   }
 
   /** The file id of a mapped file or exe; see RegFiles.mappedFile. */
