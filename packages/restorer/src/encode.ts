@@ -4,7 +4,7 @@
  */
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
-import type { SockoptCall } from '@crtools/files/plan';
+import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
 import type { EpollTarget, FilePlan, InotifyFilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, VmaPlan } from './plan.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
@@ -175,13 +175,22 @@ function pad8(length: number): Buffer {
   return Buffer.alloc((8 - (length % 8)) % 8);
 }
 
-function socketQueue(packets: Buffer[]): Buffer | undefined {
-  if (!packets.length) return undefined;
+/**
+ * A unix socket's queue for the blob's send_queue: each message's length, sender (plan index + 1,
+ * 0: the default one), count and plan indexes of the descriptors it carries, then its bytes
+ * padded to 8.
+ */
+function socketQueue(messages: UnixMessage[]): Buffer | undefined {
+  if (!messages.length) return undefined;
   const parts: Buffer[] = [];
-  for (const p of packets) {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(p.length));
-    parts.push(len, p, pad8(p.length));
+  for (const m of messages) {
+    const fds = m.fds ?? [];
+    const head = Buffer.alloc(24 + fds.length * 8);
+    head.writeBigUInt64LE(BigInt(m.data.length), 0);
+    head.writeBigUInt64LE(BigInt(m.from === undefined ? 0 : m.from + 1), 8);
+    head.writeBigUInt64LE(BigInt(fds.length), 16);
+    fds.forEach((f, i) => head.writeBigUInt64LE(BigInt(f), 24 + i * 8));
+    parts.push(head, m.data, pad8(m.data.length));
   }
   return Buffer.concat(parts);
 }

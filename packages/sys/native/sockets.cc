@@ -10,8 +10,9 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <cstddef>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -145,15 +146,24 @@ Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// sockQueue(pid, fd) -> { sndbuf, rcvbuf, packets: Buffer[], rights: bool } | { errno, syscall }:
-// a copy of the task's socket, its buffer sizes and its receive queue read with MSG_PEEK from
-// offset 0 (SO_PEEK_OFF), one Buffer per message (stream sockets: one for everything); the
-// task's peek offset is put back. rights: a message carries descriptors (SCM_RIGHTS).
+// -> { sndbuf, rcvbuf, packets: Buffer[], addrs: (Buffer|null)[], fds: number[][],
+// rights: bool, creds: bool } | { errno, syscall }: a copy of the task's socket, its buffer sizes
+// and its receive queue read with MSG_PEEK from offset 0 (SO_PEEK_OFF), one Buffer per message
+// (stream sockets: the kernel's segments, cut after each one that carries descriptors); the
+// task's peek offset is put back. addrs: each message's sender address as recvmsg reports it
+// (a sockaddr_un; null when the sender had no name or the socket is a stream). fds: the
+// descriptors each message carries (SCM_RIGHTS), opened in this process: the caller closes them.
+// creds: a message came with SCM_CREDENTIALS (the socket has SO_PASSCRED). eofAtZero (the
+// socket is shut down for reading): an empty read of a datagram or seqpacket socket is its end,
+// not a message of no bytes (a message of no bytes is seen once per pass of the peek offset,
+// so the peek steps past it); zero: the peek stopped at such an end.
+// sockQueue(pid, fd, eofAtZero?)
 Napi::Value SockQueue(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Failure f;
   int fd = TaskFdCopy(I32(info[0]), I32(info[1]), f);
   if (fd < 0) return SysErr(env, f.err, f.syscall);
+  bool eofAtZero = info.Length() > 2 && info[2].ToBoolean().Value();
   int sndbuf = 0, rcvbuf = 0, oldoff = -1, type = 0;
   socklen_t sl = sizeof(int);
   getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
@@ -170,50 +180,75 @@ Napi::Value SockQueue(const Napi::CallbackInfo &info) {
     return SysErr(env, e, "setsockopt");
   }
   Napi::Array packets = Napi::Array::New(env);
+  Napi::Array addrs = Napi::Array::New(env);
+  Napi::Array fdsOut = Napi::Array::New(env);
   uint32_t n = 0;
-  bool rights = false;
+  bool rights = false, creds = false, stopped = false;
   std::vector<uint8_t> data((size_t)(rcvbuf > 0 ? rcvbuf : 1 << 16) * 2 + 4096);
-  std::vector<char> ctl(4096);
+  std::vector<char> ctl(8192);
   int err = 0;
   for (;;) {
     struct iovec iov = {data.data(), data.size()};
+    struct sockaddr_un from;
     struct msghdr mh;
     memset(&mh, 0, sizeof mh);
+    memset(&from, 0, sizeof from);
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
+    mh.msg_name = &from;
+    mh.msg_namelen = sizeof from;
     mh.msg_control = ctl.data();
     mh.msg_controllen = ctl.size();
-    ssize_t r = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t r = recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN) err = errno;
       break;
     }
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+    Napi::Array mine = Napi::Array::New(env);
+    uint32_t nf = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
         rights = true;
-        // the peek took references on the files: close them
         int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int k = 0; k < cnt; k++) close(((int *)CMSG_DATA(c))[k]);
+        for (int k = 0; k < cnt; k++) mine.Set(nf++, Num(env, ((int *)CMSG_DATA(c))[k]));
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+        creds = true;
       }
-    if (r == 0 && type == SOCK_STREAM) break;  // end of stream (peer shut down)
-    if (r == 0) {
-      // a datagram/seqpacket socket shut down for reading (its peer closed) answers 0 for
-      // ever once its queue is read: that is the end, not more empty messages
-      struct pollfd p = {fd, POLLRDHUP, 0};
-      if (poll(&p, 1, 0) == 1 && (p.revents & POLLRDHUP)) break;
     }
-    packets.Set(n++, Napi::Buffer<uint8_t>::Copy(env, data.data(), (size_t)r));
-    if (n > 1000000) break;
+    if (mh.msg_flags & MSG_CTRUNC) err = EMSGSIZE;
+    if (r == 0 && (type == SOCK_STREAM || eofAtZero)) {
+      // the end: a stream's, or that of a message socket shut down for reading (where a
+      // message of no bytes cannot be told from it)
+      if (type != SOCK_STREAM) stopped = true;
+      for (uint32_t k = 0; k < nf; k++) close(mine.Get(k).As<Napi::Number>().Int32Value());
+      break;
+    }
+    packets.Set(n, Napi::Buffer<uint8_t>::Copy(env, data.data(), (size_t)r));
+    bool named = type != SOCK_STREAM && mh.msg_namelen > offsetof(struct sockaddr_un, sun_path);
+    addrs.Set(n, named ? Napi::Value(Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)&from, mh.msg_namelen)) : env.Null());
+    fdsOut.Set(n, mine);
+    n++;
+    if (err || n > 1000000) break;
   }
   setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &oldoff, sizeof oldoff);
   close(fd);
-  if (err) return SysErr(env, err, "recvmsg");
+  if (err) {
+    for (uint32_t i = 0; i < n; i++) {
+      Napi::Array a = fdsOut.Get(i).As<Napi::Array>();
+      for (uint32_t k = 0; k < a.Length(); k++) close(a.Get(k).As<Napi::Number>().Int32Value());
+    }
+    return SysErr(env, err, "recvmsg");
+  }
   Napi::Object o = Napi::Object::New(env);
   o.Set("sndbuf", Num(env, sndbuf));
   o.Set("rcvbuf", Num(env, rcvbuf));
   o.Set("packets", packets);
+  o.Set("addrs", addrs);
+  o.Set("fds", fdsOut);
   o.Set("rights", Napi::Boolean::New(env, rights));
+  o.Set("creds", Napi::Boolean::New(env, creds));
+  o.Set("zero", Napi::Boolean::New(env, stopped));
   return o;
 }
 

@@ -27,7 +27,7 @@ export interface SysNative {
   /** Every AF_UNIX socket of this network namespace (NETLINK_SOCK_DIAG). */
   unixDiag(): UnixSocketDiag[] | NativeSysError;
   /** The receive queue of the task's socket at fd (peeked, not consumed) and its buffer sizes. */
-  sockQueue(pid: number, fd: number): SocketQueue | NativeSysError;
+  sockQueue(pid: number, fd: number, eofAtZero?: boolean): SocketQueue | NativeSysError;
   /** What a copy of the task's socket at fd tells through getsockopt/getsockname/getpeername. */
   sockInfo(pid: number, fd: number): SocketInfo | NativeSysError;
   /** Listen backlog of the listening TCP socket with that inode (sock_diag); ENOENT: none. */
@@ -133,8 +133,16 @@ export interface SocketQueue {
   rcvbuf: number;
   /** one Buffer per queued message (stream sockets: all bytes in one) */
   packets: Buffer[];
+  /** each message's sender address (a sockaddr_un), null when it had no name or the socket is a stream */
+  addrs: (Buffer | null)[];
+  /** the descriptors each message carries (SCM_RIGHTS), opened in this process: the caller closes them */
+  fds: number[][];
   /** a queued message carries descriptors (SCM_RIGHTS) */
   rights: boolean;
+  /** messages came with their senders' credentials (SCM_CREDENTIALS: the socket has SO_PASSCRED) */
+  creds: boolean;
+  /** a datagram or seqpacket socket's peek stopped at an empty read taken for its end (eofAtZero) */
+  zero: boolean;
 }
 
 export interface SocketInfo {

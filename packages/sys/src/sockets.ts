@@ -6,9 +6,13 @@ export function unixSockets(): UnixSocketDiag[] {
   return orThrow(addon.get().unixDiag(), 'sock_diag');
 }
 
-/** A task's socket queue, peeked through a copy of its descriptor (pidfd_getfd); nothing consumed. */
-export function socketQueue(pid: number, fd: number): SocketQueue {
-  return orThrow(addon.get().sockQueue(pid, fd), 'pidfd_getfd', { pid, message: `socket queue of fd ${fd}` });
+/**
+ * A task's socket queue, peeked through a copy of its descriptor (pidfd_getfd); nothing consumed.
+ * eofAtZero: the socket is shut down for reading, an empty read of a datagram or seqpacket
+ * socket is its end (otherwise a message of no bytes).
+ */
+export function socketQueue(pid: number, fd: number, eofAtZero = false): SocketQueue {
+  return orThrow(addon.get().sockQueue(pid, fd, eofAtZero), 'pidfd_getfd', { pid, message: `socket queue of fd ${fd}` });
 }
 
 /** A task's socket as getsockopt & co. describe it (through a pidfd_getfd copy). */

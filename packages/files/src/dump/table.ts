@@ -4,9 +4,9 @@
  * descriptor on the same open file (found with kcmp). What the table holds at the end is the
  * content of files.img and of the images the kinds add (pipes-data, sk-queues, memfd, ghosts...).
  */
-import { Refusals } from '@crtools/common';
+import { CrtoolsError, ExitCode, Refusals } from '@crtools/common';
 import { KCMP_FILE, sameKernelObject } from '@crtools/sys';
-import type { FdRecord } from '@crtools/procfs';
+import { readFdinfo, readFdLink, type FdRecord } from '@crtools/procfs';
 import { readFown, hasFown, type DumpedIds } from './fown.js';
 import { refuseFd, unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
 import { RegFiles } from '../kinds/reg/dump.js';
@@ -56,7 +56,7 @@ export class FileTable implements FileIds {
 
   /** the ids an I/O signal owner may name (the dumped tree's); without them every owner is refused */
   private readonly ids: DumpedIds | undefined;
-  private readonly refusals: Refusals;
+  private refusals: Refusals;
 
   /**
    * ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default
@@ -67,7 +67,7 @@ export class FileTable implements FileIds {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, new PidfdFiles(() => this.ids), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what)), inetDump, new PidfdFiles(() => this.ids), this.shmem,
       new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), this.reg];
   }
 
@@ -113,6 +113,37 @@ export class FileTable implements FileIds {
     cands.push({ pid, fd: rec.fd, id });
     this.fdKeys.set(key, cands);
     return { id, flags: cloexec, type, fd: rec.fd };
+  }
+
+  /**
+   * A descriptor in flight (SCM_RIGHTS in a socket's queue), opened in this process by the peek:
+   * its files.img id, the file dumped like a task's (the same open file as a task's descriptor
+   * shares its id). Unix sockets in flight and epolls are refused, named by `what`.
+   */
+  private inflight(fd: number, what: string): number | undefined {
+    const self = process.pid;
+    const rec: FdRecord = { fd, target: readFdLink(self, fd), ...readFdinfo(self, fd) };
+    const refused = /^socket:/.test(rec.target) ? 'a socket' : rec.target === 'anon_inode:[eventpoll]' ? 'an epoll' : rec.target === 'anon_inode:[pidfd]' || rec.target.startsWith('pidfd:') ? 'a pidfd' : undefined;
+    if (refused) {
+      this.refusals.check(() => {
+        throw new CrtoolsError('UNSUPPORTED_FILE', `${what} is ${refused} (${rec.target}), which is not supported in flight`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
+      });
+      return undefined;
+    }
+    // a refusal of the file names the socket whose queue holds it, not this process's descriptor
+    const outer = this.refusals;
+    const inner = (this.refusals = new Refusals(true));
+    let e: Entry | undefined;
+    try {
+      e = inner.check(() => this.fd(self, rec));
+    } finally {
+      this.refusals = outer;
+    }
+    for (const r of inner.found) {
+      const why = r.message.replace(/^task \d+ fd \d+( \([^)]*\))?: /, '');
+      outer.refuse(new CrtoolsError(r.code, `${what} (${rec.target}): ${why}`, { context: {}, exitCode: r.exitCode }));
+    }
+    return e === undefined || inner.found.length ? undefined : Number(e.id);
   }
 
   /** The file id of a mapped file or exe; see RegFiles.mappedFile. */

@@ -143,6 +143,11 @@ export class FilePlanTable {
 
   /** Once every task's files are planned: join what refers to other files (socketpair ends). */
   finish(): void {
-    for (const k of this.kinds.values()) k.finish?.(this.files);
+    // descriptors in flight in unix sockets' queues are files of their own, held by no task
+    for (const f of this.unix.inflight()) this.index(f.id, f.what, f.pid);
+    for (const k of this.kinds.values()) {
+      if (k === this.unix) this.unix.finish(this.files, (id) => this.byId.get(id));
+      else k.finish?.(this.files);
+    }
   }
 }

@@ -143,25 +143,134 @@ static void unix_connect(struct ctx *c, long fd, u64 t, u64 i, u64 n)
 		chk(c, S3(NR_connect, fd, AT(c, f[t].data_off), f[t].data_len), i);
 }
 
-/* Send a recorded queue (length-prefixed messages padded to 8) from fd: stream bytes in as many
-   writes as it takes, one write per message otherwise; to `to` (sendto) when given. */
-static void send_queue(struct ctx *c, long fd, u64 type, const u8 *q, u64 qlen, const void *to, u64 tolen, u64 i)
+/* The address others reach plan socket t at: its name or, when that was unlinked, the
+   descriptor kept on its socket file; sa has room for the latter. Its length goes to *len. */
+static const void *unix_addr(struct ctx *c, u64 t, u8 *sa, u64 *len)
 {
+	struct plan_file *f = AT(c, c->h->files_off);
+	if (f[t].sk_ghost) {
+		*len = proc_fd_addr(sa, (long)(c->h->fd_base + c->h->nfiles + t));
+		return sa;
+	}
+	*len = f[t].data_len;
+	return AT(c, f[t].data_off);
+}
+
+/*
+ * Send the recorded queue of plan socket r: each message (length, sender, descriptor count,
+ * the descriptors' plan indexes, then its bytes padded to 8) from its recorded sender (plan
+ * index + 1) to r's address, or else from fd (to r's address unless `connected`), with the
+ * descriptors it carried (SCM_RIGHTS, the files of the plan at fd_base + index). Stream bytes
+ * go in as many writes as it takes (descriptors with the first), one write per message
+ * otherwise; never waiting (a queue that no longer fits fails instead of hanging).
+ */
+static void send_queue(struct ctx *c, long fd, int connected, u64 r, const u8 *q, u64 qlen)
+{
+	struct plan_file *f = AT(c, c->h->files_off);
+	u64 type = f[r].value;
 	const u8 *end = q + qlen;
-	while (q + 8 <= end) {
-		u64 len = *(const u64 *)q;
-		const u8 *d = q + 8;
-		if (type == 1) {
-			u64 left = len;
-			while (left) {
-				long w = chk(c, S6(NR_sendto, fd, d, left, 0x4000 /* MSG_NOSIGNAL */, to, tolen), i);
-				d += w;
-				left -= (u64)w;
-			}
-		} else if ((u64)chk(c, S6(NR_sendto, fd, d, len, 0x4000, to, tolen), i) != len) {
-			fail(c, EMSGSIZE, i);
+	u8 sa[64];
+	u64 tolen = 0;
+	const void *to = 0;
+	while (q + 24 <= end) {
+		const u64 *m = (const u64 *)q;
+		u64 len = m[0], from = m[1], nfds = m[2], k;
+		const u8 *d = q + 24 + nfds * 8;
+		long src = fd;
+		struct { u64 len; int level, type; int fds[253]; } cm;
+		struct { const void *base; u64 len; } iov;
+		struct { const void *name; u32 namelen; u32 pad; void *iov; u64 iovlen; void *control; u64 controllen; int flags; int pad2; } mh;
+		if (nfds > 253)
+			fail(c, EINVAL, r);
+		for (k = 0; k < nfds; k++)
+			cm.fds[k] = (int)(c->h->fd_base + m[3 + k]);
+		cm.len = 16 + nfds * 4;
+		cm.level = 1; /* SOL_SOCKET */
+		cm.type = 1;  /* SCM_RIGHTS */
+		to = 0;
+		tolen = 0;
+		if (from) {
+			src = (long)(c->h->fd_base + from - 1);
+			to = unix_addr(c, r, sa, &tolen);
+		} else if (!connected) {
+			to = unix_addr(c, r, sa, &tolen);
 		}
-		q += 8 + ((len + 7) & ~7ULL);
+		do {
+			long w;
+			iov.base = d;
+			iov.len = len;
+			mh.name = to;
+			mh.namelen = (u32)tolen;
+			mh.pad = 0;
+			mh.iov = &iov;
+			mh.iovlen = 1;
+			mh.control = nfds ? &cm : 0;
+			mh.controllen = nfds ? (cm.len + 7) & ~7ULL : 0;
+			mh.flags = 0;
+			mh.pad2 = 0;
+			w = chk(c, S3(NR_sendmsg, src, &mh, 0x4000 /* MSG_NOSIGNAL */ | 0x40 /* MSG_DONTWAIT */), r);
+			if (type != 1 && (u64)w != len)
+				fail(c, EMSGSIZE, r);
+			nfds = 0;
+			d += w;
+			len -= (u64)w;
+		} while (len);
+		q += 24 + m[2] * 8 + ((m[0] + 7) & ~7ULL);
+	}
+}
+
+/*
+ * Once every file of the tree exists (the descriptors in flight among them): what waited in
+ * each unix socket's queue, sent again (a connected end's from its other end; a listener's
+ * through its first waiting connection; a bound datagram socket's from each message's sender
+ * or, for one without a name, a socket of the moment), then the shutdowns, which would have
+ * stopped the sending.
+ */
+static void send_unix_queues(struct ctx *c)
+{
+	struct plan_file *f = AT(c, c->h->files_off);
+	u64 n = c->h->nfiles, i;
+	long fd;
+
+	for (i = 0; i < n; i++) {
+		/* an end whose other end was closed: sent from the stand-in other end, then closed */
+		int closed = f[i].kind == FILE_UNIX && f[i].sk_peer == i + 1;
+		long from = (long)(c->h->fd_base + (closed ? n + i : f[i].sk_peer - 1));
+		if (f[i].kind == FILE_UNIX && f[i].data_len)
+			send_queue(c, from, 1, i, AT(c, f[i].data_off), f[i].data_len);
+		if (closed)
+			S1(NR_close, from);
+	}
+	for (i = 0; i < n; i++) {
+		u64 t;
+		if (f[i].kind != FILE_UNIX_BOUND || !f[i].sk_target)
+			continue;
+		t = f[i].sk_target - 1;
+		/* a datagram socket's queue goes through an unnamed socket connected to it (messages
+		   without a recorded sender came from an unnamed one: charged to it, as they were);
+		   through a named one only those it recorded as its own, so it waits for the next loop */
+		if (f[t].sk_queue_len && (f[t].value != 2 /* SOCK_DGRAM */ || !f[i].data_len)) {
+			send_queue(c, (long)(c->h->fd_base + i), 1, t, AT(c, f[t].sk_queue_off), f[t].sk_queue_len);
+			f[t].sk_queue_len = 0; /* sent (private copy of the plan) */
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (f[i].kind != FILE_UNIX_BOUND || !f[i].sk_queue_len)
+			continue;
+		if (f[i].value != 2 /* SOCK_DGRAM */ || !f[i].data_len)
+			fail(c, EINVAL, i);
+		fd = chk(c, S3(NR_socket, 1, f[i].value | 04000, 0), i);
+		send_queue(c, fd, 0, i, AT(c, f[i].sk_queue_off), f[i].sk_queue_len);
+		S1(NR_close, fd);
+	}
+	for (i = 0; i < n; i++) {
+		fd = (long)(c->h->fd_base + i);
+		if ((f[i].kind != FILE_UNIX && f[i].kind != FILE_UNIX_BOUND) || !f[i].sk_shutdown)
+			continue;
+		if (f[i].sk_shutdown & 2)
+			chk(c, S2(NR_shutdown, fd, 1 /* SHUT_WR */), i);
+		if (f[i].sk_shutdown & 1)
+			chk(c, S2(NR_shutdown, fd, 0 /* SHUT_RD */), i);
 	}
 }
 
@@ -297,17 +406,18 @@ void open_file_table(struct ctx *c)
 	for (i = 0; i < n; i++) {
 		int sv[2];
 		u64 e[2], k;
-		if (f[i].kind != FILE_UNIX || !f[i].sk_peer)
-			continue;
+		if (f[i].kind != FILE_UNIX || !f[i].sk_peer || f[i].sk_peer - 1 < i)
+			continue; /* a pair is made with its first end */
 		e[0] = i;
 		e[1] = f[i].sk_peer - 1;
 		if (e[1] == i) {
-			/* its other end was closed: a socketpair whose other end sends the queue and
-			   goes, which shuts this end down both ways as the kernel did */
+			/* its other end was closed: a socketpair whose other end (kept at fd_base + n + i
+			   meanwhile) sends the queue once every file exists and goes, which shuts this
+			   end down both ways as the kernel did (send_unix_queues) */
 			chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
 			set_sock_bufs(c, sv[0], &f[i], i);
 			set_sock_opts(c, sv[0], &f[i], i);
-			send_queue(c, sv[1], f[i].value, AT(c, f[i].data_off), f[i].data_len, 0, 0, i);
+			chk(c, S2(NR_dup2, sv[1], c->h->fd_base + n + i), i);
 			S1(NR_close, sv[1]);
 			chk(c, S3(NR_fcntl, sv[0], F_SETFL, f[i].flags & O_NONBLOCK), i);
 			chk(c, S2(NR_dup2, sv[0], c->h->fd_base + i), i);
@@ -333,19 +443,12 @@ void open_file_table(struct ctx *c)
 				set_sock_opts(c, sv[k], &f[e[k]], e[k]);
 			}
 		}
-		for (k = 0; k < 2; k++)
-			send_queue(c, sv[1 - k], f[e[k]].value, AT(c, f[e[k]].data_off), f[e[k]].data_len, 0, 0, e[k]);
 		for (k = 0; k < 2; k++) {
 			struct plan_file *x = &f[e[k]];
-			if (x->sk_shutdown & 2)
-				chk(c, S2(NR_shutdown, sv[k], 1 /* SHUT_WR */), e[k]);
-			if (x->sk_shutdown & 1)
-				chk(c, S2(NR_shutdown, sv[k], 0 /* SHUT_RD */), e[k]);
 			chk(c, S3(NR_fcntl, sv[k], F_SETFL, x->flags & O_NONBLOCK), e[k]);
 			chk(c, S2(NR_dup2, sv[k], c->h->fd_base + e[k]), e[k]);
 			S1(NR_close, sv[k]);
 		}
-		f[e[1]].sk_peer = 0; /* made with this end (the root's private copy of the plan) */
 	}
 	/* unix sockets connected to a listener (not accepted yet: they wait in its queue, in plan
 	   order) or to a bound datagram socket; the first one connected to a socket sends what
@@ -361,38 +464,12 @@ void open_file_table(struct ctx *c)
 		set_sock_opts(c, fd, &f[i], i);
 		unix_bind(c, fd, &f[i], i, n);
 		unix_connect(c, fd, t, i, n);
-		if (t < n && f[t].sk_queue_len) {
-			send_queue(c, fd, f[t].value, AT(c, f[t].sk_queue_off), f[t].sk_queue_len, 0, 0, t);
-			f[t].sk_queue_len = 0; /* sent (private copy of the plan) */
-		}
-		if (f[i].sk_shutdown & 2)
-			chk(c, S2(NR_shutdown, fd, 1), i);
-		if (f[i].sk_shutdown & 1)
-			chk(c, S2(NR_shutdown, fd, 0), i);
 		chk(c, S3(NR_fcntl, fd, F_SETFL, f[i].flags & O_NONBLOCK), i);
 		if ((u64)fd != c->h->fd_base + i) {
 			chk(c, S2(NR_dup2, fd, c->h->fd_base + i), i);
 			S1(NR_close, fd);
 		}
 	}
-	/* what waits in a bound datagram socket nobody of the tree is connected to: sent from a
-	   socket of the moment, to its name */
-	for (i = 0; i < n; i++) {
-		long fd;
-		u8 sa[64];
-		if (f[i].kind != FILE_UNIX_BOUND || !f[i].sk_queue_len)
-			continue;
-		if (f[i].value != 2 /* SOCK_DGRAM */ || !f[i].data_len)
-			fail(c, EINVAL, i);
-		fd = chk(c, S3(NR_socket, 1, 2 | 04000, 0), i);
-		if (f[i].sk_ghost)
-			send_queue(c, fd, 2, AT(c, f[i].sk_queue_off), f[i].sk_queue_len, sa, proc_fd_addr(sa, (long)(c->h->fd_base + n + i)), i);
-		else
-			send_queue(c, fd, 2, AT(c, f[i].sk_queue_off), f[i].sk_queue_len, AT(c, f[i].data_off), f[i].data_len, i);
-		S1(NR_close, fd);
-	}
-	/* the descriptors kept on unlinked socket files */
-	S3(NR_close_range, c->h->fd_base + n, ~0U, 0);
 	for (i = 0; i < n; i++) {
 		int p[2];
 		int have_r = 0, have_w = 0;
@@ -444,6 +521,9 @@ void open_file_table(struct ctx *c)
 		}
 		S1(NR_close, fake);
 	}
+	send_unix_queues(c);
+	/* the descriptors kept on unlinked socket files */
+	S3(NR_close_range, c->h->fd_base + n, ~0U, 0);
 }
 
 void restore_fds(struct ctx *c)

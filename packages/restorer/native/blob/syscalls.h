@@ -65,6 +65,7 @@ typedef long long s64;
 #define NR_bind 49
 #define NR_connect 42
 #define NR_sendto 44
+#define NR_sendmsg 46
 #define NR_accept4 288
 #define NR_rename 82
 #define NR_fchownat 260

@@ -4,11 +4,19 @@
  * listener's name), with what waits in their queues (sk-queues.img); a named listener, with the
  * connections waiting in its queue when their clients are dumped too and sent nothing yet; a
  * datagram socket connected to a named one; a named unconnected datagram socket with the
+<<<<<<< HEAD
  * datagrams waiting in it; a socket never bound nor connected; a connection whose other end was
  * closed (what it had not read yet stays queued: a JVM holds one, from a socketpair it closed
  * half of). A path name whose file was
  * unlinked is marked `deleted`. Anything else is refused, named precisely.
+=======
+ * datagrams waiting in it; a socket never bound nor connected. A path name whose file was
+ * unlinked is marked `deleted`. A queued datagram keeps its sender's address (when it had a
+ * name); the descriptors a queued message carries (SCM_RIGHTS) are files of the dump of their
+ * own, named by their ids. Anything else is refused, named precisely.
+>>>>>>> unix
  */
+import { closeSync } from 'node:fs';
 import { lstatSync } from 'node:fs';
 import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
 import { SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
@@ -16,7 +24,7 @@ import type { FdRecord } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { fown, inodeOf, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
-import { UNIX_TYPES } from './facts.js';
+import { SCM_RIGHTS, UNIX_TYPES } from './facts.js';
 
 /** a socket's role, as claim() found it */
 type Role =
@@ -41,8 +49,20 @@ export class UnixSockets implements DumpKind {
   private readonly queues: Entry[] = [];
   /** AF_UNIX sockets of this network namespace (sock_diag), read when the first socket is met */
   private table: Map<number, UnixSocketDiag> | undefined;
+  /** descriptors in flight peeked from queues, open in this process until the dump's files are done */
+  private readonly held: number[] = [];
+  /** names of datagrams' senders: the receiving socket, the sender's type and name */
+  private readonly senders: { ino: number; what: string; type: number; name: Buffer }[] = [];
+  /** sockets refused (by role or queue): in the tree, though not dumped */
+  private readonly refused = new Set<number>();
   /** dumped sockets: inode → the sockets it needs dumped too (peer, listener, queued clients) */
   private readonly needs = new Map<number, { ino: number; what: string; why: string }[]>();
+
+  /**
+   * inflight: a descriptor of this process (one peeked in flight) → its files.img id, the file
+   * dumped like any other (undefined: refused, the refusal given)
+   */
+  constructor(private readonly inflight: (fd: number, what: string) => number | undefined = () => undefined) {}
 
   private get byIno(): Map<number, UnixSocketDiag> {
     return (this.table ??= new Map(unixSockets().map((u) => [u.ino, u])));
@@ -108,8 +128,20 @@ export class UnixSockets implements DumpKind {
     const u = this.byIno.get(inodeOf(t));
     if (!u) return undefined;
     const role = this.role(u);
-    if (typeof role === 'string') throw refuseFd(pid, rec.fd, `${t} (${role}) is not supported yet`);
-    return { type: 'UNIXSK', key: t, entry: (id) => this.entry(id, flags, pid, rec, u, role) };
+    if (typeof role === 'string') {
+      this.refused.add(u.ino);
+      throw refuseFd(pid, rec.fd, `${t} (${role}) is not supported yet`);
+    }
+    return {
+      type: 'UNIXSK', key: t, entry: (id) => {
+        try {
+          return this.entry(id, flags, pid, rec, u, role);
+        } catch (e) {
+          this.refused.add(u.ino);
+          throw e;
+        }
+      },
+    };
   }
 
   /** Is a path name's file gone (unlinked, or another file at the path now)? Its owner and mode when not. */
@@ -130,12 +162,33 @@ export class UnixSockets implements DumpKind {
     // a listening socket has no data queue (its queue holds connections), nor has one waiting in
     // a listener's queue (its peer is not there yet) or one never bound nor connected
     const noQueue = role.kind === 'listener' || role.kind === 'waiting' || (role.kind === 'alone' && !u.name?.length);
-    const q = noQueue ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], rights: false } : socketQueue(pid, rec.fd);
-    if (q.rights) throw refuseFd(pid, rec.fd, `descriptors in flight in a unix socket's queue are not supported`);
-    if (q.packets.length && (role.kind === 'sender' || (role.kind === 'alone' && u.type !== SOCK_TYPE.DGRAM))) {
-      throw refuseFd(pid, rec.fd, `messages queued on a unix socket connected to another or unconnected are not supported yet`);
+    const q = noQueue ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], addrs: [], fds: [], rights: false, creds: false, zero: false } : socketQueue(pid, rec.fd, (u.shutdown & 1) !== 0);
+    this.held.push(...q.fds.flat());
+    if (q.creds && q.packets.length) {
+      throw refuseFd(pid, rec.fd, `messages queued with their senders' credentials (SO_PASSCRED) are not supported (CRIU 4.2's image has no place for them)`);
     }
-    for (const data of q.packets) this.queues.push({ id_for: id, length: data.length, extra: data });
+    if (q.packets.length && role.kind === 'alone' && u.type !== SOCK_TYPE.DGRAM) {
+      throw refuseFd(pid, rec.fd, `messages queued on an unconnected unix ${u.type === SOCK_TYPE.STREAM ? 'stream' : 'seqpacket'} socket are not supported`);
+    }
+    if (q.packets.length && role.kind === 'sender' && !u.name?.length) {
+      throw refuseFd(pid, rec.fd, `messages queued on an unnamed unix datagram socket connected to another are not supported`);
+    }
+    q.packets.forEach((data, i) => {
+      const e: Entry = { id_for: id, length: data.length, extra: data };
+      const from = u.type === SOCK_TYPE.DGRAM ? q.addrs[i] : null;
+      if (from && from.length > 2) {
+        if (role.kind === 'pair') throw refuseFd(pid, rec.fd, `a datagram queued from another socket than its peer (sent before it was connected) is not supported`);
+        e.addr = from;
+        this.senders.push({ ino: u.ino, what: `task ${pid} fd ${rec.fd}`, type: u.type, name: from.subarray(2) });
+      }
+      const fds = q.fds[i] ?? [];
+      if (fds.length) {
+        const rights = fds.map((fd) => this.inflight(fd, `task ${pid} fd ${rec.fd}: a descriptor in flight in its queue`));
+        if (rights.some((r) => r === undefined)) return;
+        e.scm = [{ type: SCM_RIGHTS, rights }];
+      }
+      this.queues.push(e);
+    });
     const what = `task ${pid} fd ${rec.fd}`;
     const needs = (ino: number, why: string) => ({ ino, what, why });
     this.needs.set(u.ino,
@@ -162,9 +215,21 @@ export class UnixSockets implements DumpKind {
 
   /** Every socket a dumped one is connected to, was accepted from or has waiting must be in the dump too. */
   finish(refusals: Refusals): void {
+    for (const fd of this.held.splice(0)) closeSync(fd);
+    // a datagram's sender, by its name: a socket of the dump of the same type
+    for (const s of this.senders) {
+      // (several sockets may have a path name: one whose file was unlinked and another bound to it since)
+      const found = [...this.byIno.values()].filter((x) => x.type === s.type && x.name?.equals(s.name));
+      const dumped = found.filter((x) => this.needs.has(x.ino));
+      const sender = dumped.length === 1 ? dumped[0] : found.length === 1 ? found[0] : undefined;
+      if (sender && (this.needs.has(sender.ino) || this.refused.has(sender.ino))) continue;
+      refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${s.what}: socket:[${s.ino}] has a datagram queued from ${show(s.name)}, ${sender ? `socket:[${sender.ino}] outside the dumped tree` : found.length ? 'a name several sockets have' : 'a socket gone'}, which is not supported`, {
+        context: {}, exitCode: ExitCode.UNSUPPORTED,
+      }));
+    }
     for (const [ino, list] of this.needs) {
       for (const n of list) {
-        if (this.needs.has(n.ino)) continue;
+        if (this.needs.has(n.ino) || this.refused.has(n.ino)) continue; // dumped, or refused on its own
         refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${n.what}: socket:[${ino}] ${n.why} socket:[${n.ino}] outside the dumped tree, which is not supported`, {
           context: {}, exitCode: ExitCode.UNSUPPORTED,
         }));

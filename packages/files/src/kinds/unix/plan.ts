@@ -4,13 +4,22 @@
  * so it keeps the listener's name); connections still waiting in a listener's queue; datagram
  * sockets connected to a named one; sockets bound to a name (listening or not), their file
  * unlinked again when it was; a socket never bound nor connected. Queued messages
- * (sk-queues.img) are sent again from the other end.
+ * (sk-queues.img) are sent again from the other end, a datagram from its recorded sender, with
+ * the descriptors they carried (SCM_RIGHTS: files of the checkpoint of their own, made again
+ * and sent with their message).
  */
 import { TCP_STATE, SOCK_TYPE } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import { sockoptCalls, type SockoptCall } from '../../sockopts/plan.js';
 import type { FileBase } from '../reg/plan.js';
-import { UNIX_TYPES } from './facts.js';
+import { INFLIGHT_KINDS, SCM_MAX_FD, SCM_RIGHTS, UNIX_TYPES } from './facts.js';
+
+/**
+ * A queued message: its bytes; `from` (index into the plan's files): the socket it is sent from
+ * (a datagram's recorded sender), else the default one; `fds` (indexes into the plan's files):
+ * the descriptors it carries (SCM_RIGHTS), in order.
+ */
+export interface UnixMessage { data: Buffer; from?: number; fds?: number[] }
 
 /**
  * unix: one end of a connection whose both ends are in the checkpoint (type SOCK_STREAM 1 /
@@ -24,7 +33,7 @@ import { UNIX_TYPES } from './facts.js';
 export interface UnixPairFilePlan extends FileBase {
   kind: 'unix';
   type: number;
-  socket: { peer: number; listener?: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: Buffer[]; sockopts: SockoptCall[] };
+  socket: { peer: number; listener?: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: UnixMessage[]; sockopts: SockoptCall[] };
 }
 
 /**
@@ -41,7 +50,7 @@ export interface UnixBoundFilePlan extends FileBase {
   type: number;
   unixBound: {
     address: Buffer; listen: boolean; backlog: number; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
-    unlinked?: boolean; perms?: { mode: number; uid: number; gid: number }; connect?: number; queue?: Buffer[]; shutdown?: number;
+    unlinked?: boolean; perms?: { mode: number; uid: number; gid: number }; connect?: number; queue?: UnixMessage[]; shutdown?: number;
   };
 }
 
@@ -61,8 +70,10 @@ const nameKey = (type: number, name: Buffer, deleted: boolean) => `${type}:${del
 export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan> {
   readonly type = 'UNIXSK';
   readonly field = 'usk';
-  /** files.img id → the messages queued on that socket */
-  private readonly queues = new Map<number, Buffer[]>();
+  /** files.img id → the messages queued on that socket: bytes, sender's address, files.img ids of the descriptors carried */
+  private readonly queues = new Map<number, { data: Buffer; addr?: Buffer; rights: number[] }[]>();
+  /** planned messages whose sender or descriptors are joined at the end */
+  private readonly pending: { msg: UnixMessage; addr?: Buffer; rights: number[]; receiver: number; peerIno?: number; what: string; pid: number }[] = [];
   /** connected ends met so far: plan index, own and peer inode, the listener's inode (joined at the end) */
   private readonly ends: { index: number; ino: number; peerIno: number; listenerIno?: number; what: string }[] = [];
   /** sockets connected to a listener or a bound datagram socket: plan index, target inode */
@@ -90,10 +101,16 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     }
     for (const q of (await readImage(dir, 'sk-queues.img', 'SK_QUEUES', true)) ?? []) {
       const data = (q.extra as Buffer | undefined) ?? Buffer.alloc(0);
-      if (q.scm?.length) throw refuse(`sk-queues.img: a queued message carries descriptors (SCM_RIGHTS), which restore does not pass yet`);
+      const rights: number[] = [];
+      for (const scm of q.scm ?? []) {
+        if (Number(scm.type) !== SCM_RIGHTS) throw refuse(`sk-queues.img: a message queued for file ${q.id_for} carries control data of type ${scm.type}, which is not restored`);
+        rights.push(...(scm.rights ?? []).map(Number));
+      }
+      if (rights.length > SCM_MAX_FD) throw badImage(`sk-queues.img: a message queued for file ${q.id_for} carries ${rights.length} descriptors`, { image: 'sk-queues.img' });
+      const addr = Buffer.isBuffer(q.addr) && q.addr.length > 2 ? q.addr : undefined;
       let list = this.queues.get(Number(q.id_for));
       if (!list) this.queues.set(Number(q.id_for), (list = []));
-      list.push(data.subarray(0, Number(q.length)));
+      list.push({ data: data.subarray(0, Number(q.length)), addr, rights });
     }
   }
 
@@ -105,7 +122,11 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     const ino = Number(u.ino);
     const peerIno = Number(u.peer ?? 0);
     const deleted = !!u.deleted;
-    const queue = this.queues.get(ctx.id) ?? [];
+    const recorded = this.queues.get(ctx.id) ?? [];
+    const queue: UnixMessage[] = recorded.map((m) => ({ data: m.data }));
+    const join = (peerIno?: number) => recorded.forEach((m, i) => {
+      if (m.addr || m.rights.length || peerIno) this.pending.push({ msg: queue[i], addr: m.addr, rights: m.rights, receiver: ctx.index, peerIno, what: ctx.what, pid: ctx.pid });
+    });
     const shutdown = SHUTDOWN[String(u.shutdown ?? 'NONE')] ?? Number(u.shutdown ?? 0);
     const bufs = { sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), sockopts: sockoptCalls(u.opts as Obj | undefined, false) };
     const what = `${ctx.what}: unix socket (type ${u.type}, state ${u.state}${named ? ', bound to a name' : ''})`;
@@ -122,6 +143,8 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     if (state === TCP_STATE.LISTEN) {
       if (!named) throw refuse(`${what}: a listening socket without a name is not restored`);
       // messages queued for a listener (CRIU's format: for its first connection) go with it
+      if (recorded.some((m) => m.addr)) throw badImage(`${ctx.what}: a datagram queued on a listening socket`, { image: 'sk-queues.img' });
+      join();
       return bound({ listen: true, backlog: Number(u.backlog ?? 0), queue });
     }
     if (!peerIno && state === TCP_STATE.ESTABLISHED && type !== SOCK_TYPE.DGRAM && shutdown === 3) {
@@ -132,7 +155,9 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     if (!peerIno) {
       if (state !== TCP_STATE.CLOSE && type !== SOCK_TYPE.DGRAM) throw refuse(`${what}: a connection whose other end was closed and that is not shut down both ways is not restored`);
       if (queue.length && (!named || type !== SOCK_TYPE.DGRAM)) throw refuse(`${what}: messages queued on an unconnected unix socket are not restored yet`);
-      // bound (waiting for datagrams), or made and never bound nor connected (a JVM keeps such sockets)
+      // bound (waiting for datagrams, each sent again from its sender when it had a name), or made
+      // and never bound nor connected (a JVM keeps such sockets)
+      join();
       return bound({ queue });
     }
     const peer = this.known.get(peerIno);
@@ -149,15 +174,21 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
         }
         listenerIno = found[0];
       }
+      if (recorded.some((m) => m.addr)) throw refuse(`${what}: a message queued on a connected unnamed socket from another sender (a datagram sent before it was connected) is not restored`);
+      join();
       this.ends.push({ index: ctx.index, ino, peerIno, listenerIno, what: ctx.what });
       return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: -1, ...bufs, shutdown, queue } };
     }
     // connected to a socket that is not connected back: a listener (the connection waits in its
     // queue) or a bound datagram socket
-    if (queue.length) throw refuse(`${what}: messages queued on a unix socket connected to a listener or a datagram socket are not restored yet`);
     if (peer && peer.state === TCP_STATE.LISTEN && type === SOCK_TYPE.DGRAM) throw badImage(`${ctx.what}: a datagram socket connected to a listener`, { image: 'files.img' });
+    if (queue.length) {
+      // a datagram socket connected to another takes datagrams from that one only: sent from it, to this one's name
+      if (type !== SOCK_TYPE.DGRAM || !named) throw refuse(`${what}: messages queued on a ${named ? 'connection waiting in a listener\'s queue' : 'connected socket without a name'} are not restored`);
+      join(peerIno);
+    }
     this.conns.push({ index: ctx.index, targetIno: peerIno, what: ctx.what });
-    return bound({ connect: -1, shutdown });
+    return bound({ connect: -1, shutdown, queue });
   }
 
   inheritKey(u: Obj): string {
@@ -169,8 +200,33 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     return this.known.has(Number(u.peer));
   }
 
+  /** The files.img ids of the descriptors in flight in queued messages, with who names them. */
+  inflight(): { id: number; what: string; pid: number }[] {
+    return this.pending.flatMap((p) => p.rights.map((id) => ({ id, what: `${p.what}: a descriptor in flight in its queue`, pid: p.pid })));
+  }
+
   /** Point every connected socket at its other end, the listener it was accepted from, the socket it connects to. */
-  finish(files: readonly unknown[]): void {
+  finish(files: readonly unknown[], indexOf?: (id: number) => number | undefined): void {
+    for (const p of this.pending) {
+      if (p.rights.length) {
+        p.msg.fds = p.rights.map((id) => {
+          const i = indexOf?.(id);
+          if (i === undefined) throw badImage(`${p.what}: a descriptor in flight in its queue is file ${id}, which files.img lacks`, { image: 'sk-queues.img' });
+          const k = (files[i] as { kind: string }).kind;
+          if (!INFLIGHT_KINDS.includes(k)) throw refuse(`${p.what}: a descriptor in flight in its queue is a ${k} file, which is not sent again yet`);
+          return i;
+        });
+      }
+      if (p.addr || p.peerIno) {
+        const from = p.peerIno ?? this.senderOf(p.addr!, files[p.receiver] as UnixBoundFilePlan, p.what);
+        const i = this.planned.get(from);
+        if (i === undefined) throw refuse(`${p.what}: a datagram queued from socket:[${from}], which is not in the checkpoint`);
+        if (p.addr && p.peerIno && !this.known.get(p.peerIno)?.name.equals(p.addr.subarray(2))) {
+          throw refuse(`${p.what}: a datagram queued from another socket than the one it is connected to (sent before it connected) is not restored`);
+        }
+        p.msg.from = i;
+      }
+    }
     for (const s of this.ends) {
       const peer = this.planned.get(s.peerIno);
       if (peer === undefined) throw badImage(`${s.what}: the unix socket's peer socket:[${s.peerIno}] is not in the checkpoint`, { image: 'files.img' });
@@ -186,6 +242,17 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
       const target = files[me.unixBound.connect] as UnixBoundFilePlan;
       if (target.type !== me.type) throw badImage(`${s.what}: connected to a unix socket of another type`, { image: 'files.img' });
     }
+  }
+
+  /** the socket of the checkpoint a datagram was sent from, by its recorded address */
+  private senderOf(addr: Buffer, receiver: UnixBoundFilePlan, what: string): number {
+    if (receiver.kind !== 'unix-bound' || !receiver.unixBound.address.length || receiver.type !== SOCK_TYPE.DGRAM) {
+      throw refuse(`${what}: a datagram with a sender's address queued on a socket that others cannot send to by name`);
+    }
+    const name = addr.subarray(2);
+    const found = [...this.known.values()].filter((k) => k.type === SOCK_TYPE.DGRAM && k.name.equals(name));
+    if (found.length !== 1) throw refuse(`${what}: a datagram queued from ${JSON.stringify(name.toString('latin1').replace(/\0/g, '@'))}, ${found.length ? 'a name several sockets of the checkpoint have' : 'a socket not in the checkpoint'}`);
+    return found[0].ino;
   }
 
   /** the plan index of a socket others connect to: bound to a name, not itself connected */

@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { encodeImage } from '@crtools/images';
 import { UnixPlans } from './plan.js';
 import { unixView } from './view.js';
 
@@ -54,5 +58,35 @@ describe('unix', () => {
     const C = { ino: 3, peer: 2, type: 1, state: 1, name: Buffer.alloc(0), flags: 2 };
     await k.load('/nonexistent', new Map([[1, { usk: S }], [2, { usk: C }]]));
     expect(() => k.plan(S, { id: 1, what: 'pid 1 fd 5', pid: 1, index: 0 })).toThrow(/pid 1 fd 5: .*listener is not in the checkpoint/);
+  });
+
+  it('queued messages: a datagram from a named sender is sent from it, one without from a socket of the moment; descriptors in flight become plan files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'unix-queue-'));
+    const R = { ino: 1, peer: 0, type: 2, state: 7, name: Buffer.from('/r\0'), flags: 2 };
+    const A = { ino: 2, peer: 0, type: 2, state: 7, name: Buffer.from('\0a'), flags: 2 };
+    const sockaddr = (name: Buffer) => Buffer.concat([Buffer.from([1, 0]), name]);
+    writeFileSync(join(dir, 'sk-queues.img'), encodeImage({ magic: 'SK_QUEUES', entries: [
+      { id_for: 1, length: 2, addr: sockaddr(A.name), extra: Buffer.from('m1') },
+      { id_for: 1, length: 2, extra: Buffer.from('m2') },
+      { id_for: 1, length: 2, addr: sockaddr(A.name), scm: [{ type: 1, rights: [7, 8] }], extra: Buffer.from('m3') },
+    ] }));
+    const k = new UnixPlans();
+    await k.load(dir, new Map([[1, { usk: R }], [2, { usk: A }]]));
+    const files: unknown[] = [k.plan(R, { id: 1, what: 'r', pid: 1, index: 0 }), k.plan(A, { id: 2, what: 'a', pid: 1, index: 1 })];
+    expect(k.inflight().map((f) => f.id)).toEqual([7, 8]);
+    files.push({ kind: 'pipe-r' }, { kind: 'reg' });
+    k.finish(files, (id) => ({ 7: 2, 8: 3 })[id]);
+    const r = files[0] as { unixBound: { queue: unknown[] } };
+    expect(r.unixBound.queue).toEqual([{ data: Buffer.from('m1'), from: 1 }, { data: Buffer.from('m2') }, { data: Buffer.from('m3'), from: 1, fds: [2, 3] }]);
+  });
+
+  it('a descriptor in flight of a kind not sent again (a unix socket) is refused by name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'unix-queue-'));
+    const P = end(10, 11), Q = end(11, 10);
+    writeFileSync(join(dir, 'sk-queues.img'), encodeImage({ magic: 'SK_QUEUES', entries: [{ id_for: 1, length: 1, scm: [{ type: 1, rights: [3] }], extra: Buffer.from('x') }] }));
+    const k = new UnixPlans();
+    await k.load(dir, new Map([[1, { usk: P }], [2, { usk: Q }]]));
+    const files: unknown[] = [k.plan(P, { id: 1, what: 'pid 1 fd 4', pid: 1, index: 0 }), k.plan(Q, { id: 2, what: 'b', pid: 1, index: 1 }), { kind: 'unix' }];
+    expect(() => k.finish(files, () => 2)).toThrow(/pid 1 fd 4: a descriptor in flight in its queue is a unix file, which is not sent again yet/);
   });
 });

@@ -1,0 +1,79 @@
+/**
+ * Unix sockets' queues and states end to end (workload unixq): descriptors in flight
+ * (SCM_RIGHTS) made again and sent with their message, datagrams from several senders each
+ * from its own, a datagram socket connected to another with what it received, seqpacket
+ * connections (accepted, waiting), shutdowns, a message of no bytes — round-tripped twice with
+ * the fingerprint, the workload reading everything back. And what is still refused, named.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killRestored, roundTrip } from './roundtrip.js';
+import { askVerdict, criu, critDecode, haveCrit, ourCritDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone } from '../dump/helpers.js';
+
+const mine: number[] = [];
+afterEach(() => {
+  for (const p of mine.splice(0)) killTree(p);
+  killRestored();
+});
+afterAll(() => killAllStarted());
+
+describe('unix sockets: queues and states', () => {
+  it('unixq: descriptors in flight (a pipe with data, a file at its position, a pipe end the task holds too), datagrams from named, abstract, connected and unnamed senders, seqpacket accepted/waiting connections, shutdowns, a zero-length datagram', () => {
+    const dir = tmp('unixq');
+    roundTrip('unixq', [dir], (pid, st) => {
+      expect(treePids(pid)).toEqual([pid]);
+      // every message read back with its sender and descriptors, the files through them; then all queued again
+      expect(askVerdict(st, pid)).toBe('check ok');
+      expect(askVerdict(st, pid)).toBe('check ok');
+    }, true, undefined, [{
+      // sp0 (fd 3): "hdr-A" and "with-fds" were two writes; the peek gives them as one piece (it
+      // does not show where a stream write ended), sent again as one with the descriptors: the
+      // same bytes and descriptors, one buffer fewer charged to the sender (as with CRIU 4.2)
+      path: /\.fds\[3\]\.fcntl\.SIOCOUTQ$/, why: 'stream writes before a message with descriptors are sent again joined to it',
+    }], (images) => {
+      // the queue as the reference crit reads it (ours without it): SCM_RIGHTS naming files of files.img no descriptor names
+      const decode = haveCrit ? critDecode : ourCritDecode;
+      const q = decode(path.join(images, 'sk-queues.img'));
+      const files = decode(path.join(images, 'files.img')).entries as { id: number; type: string }[];
+      const fdinfo = readdirSync(images).filter((f) => f.startsWith('fdinfo-')).flatMap((f) => decode(path.join(images, f)).entries as { id: number }[]);
+      const rights = (q.entries as { scm?: { type: number; rights: number[] }[] }[]).flatMap((e) => e.scm ?? []);
+      expect(rights.map((s) => s.type)).toEqual([1, 1, 1]); // SCM_RIGHTS: the stream's, the seqpacket's, a datagram's
+      const inflight = rights.flatMap((s) => s.rights);
+      expect(inflight).toHaveLength(4);
+      for (const id of inflight) expect(files.some((f) => f.id === id)).toBe(true);
+      // the pipe read end and both opens of f.txt are held by no task; the pipe write end is the task's own
+      expect(inflight.filter((id) => !fdinfo.some((f) => f.id === id))).toHaveLength(3);
+    });
+  });
+
+  it('refused by name, all at once with --check-only (exit 4, the tree runs on, the queues intact): credentials in a queue (SO_PASSCRED), data sent on a connection waiting in a listener\'s queue, a socket in flight, a peer outside the tree', () => {
+    const dir = tmp('unixq-refused');
+    const w = startWorkload('unixq', [dir, 'refused']);
+    const outside = Number(/outside=(\d+)/.exec(readFileSync(w.state, 'utf8'))![1]);
+    mine.push(w.pid, outside);
+    const r = criu(['dump', '--check-only', '-t', String(w.pid), '-D', dir, '-o', 'check.log']);
+    expect(r.code, r.stderr).toBe(4);
+    const lines = r.stderr.trim().split('\n');
+    const named = [
+      new RegExp(`^criu: task ${w.pid} fd \\d+: messages queued with their senders' credentials \\(SO_PASSCRED\\) are not supported`),
+      new RegExp(`^criu: task ${w.pid} fd \\d+: socket:\\[\\d+\\] \\(unix socket waiting in the queue of listener socket:\\[\\d+\\] with data sent`),
+      new RegExp(`^criu: task ${w.pid} fd \\d+: a descriptor in flight in its queue is a socket \\(socket:\\[\\d+\\]\\), which is not supported in flight$`),
+      new RegExp(`^criu: task ${w.pid} fd \\d+: socket:\\[\\d+\\] is connected to socket:\\[\\d+\\] outside the dumped tree, which is not supported$`),
+    ];
+    expect(lines).toHaveLength(named.length + 1);
+    named.forEach((re, i) => expect(lines[i]).toMatch(re));
+    expect(lines[named.length]).toBe(`criu: a dump of the tree of ${w.pid} would fail: 4 things in it cannot be dumped`);
+    expect(askVerdict(w.state, w.pid)).toBe('check ok');
+    // a real dump stops at the first, the tree resumed with every queue as it was
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('unixq-refused-dump')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr.trim()).toMatch(named[0]!);
+    expect(askVerdict(w.state, w.pid)).toBe('check ok');
+    killTree(w.pid);
+    killTree(outside);
+    expect(waitGone(w.pid)).toBe(true);
+    expect(waitGone(outside)).toBe(true);
+    mine.splice(0);
+  });
+});
