@@ -1,7 +1,8 @@
 /**
  * Regular files (and directories, /dev/null-like devices): by path, open flags and offset.
  * Also the files a task names without a descriptor — mapped files, its exe, cwd and root —
- * and unlinked files, whose contents are kept as ghost files (ghost-file-N.img, remap-fpath.img).
+ * and unlinked files, whose contents are kept as ghost files (ghost-file-N.img, remap-fpath.img),
+ * removed directories (an open one, a cwd or root) as ghost directories (the head alone).
  */
 import { closeSync, constants, fstatSync, openSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, GHOST_LIMIT_DEFAULT } from '@crtools/common';
@@ -125,10 +126,19 @@ export class RegFiles implements DumpKind {
     return this.ids.add((id) => this.entry(id, path, flags, 0n, st));
   }
 
-  /** cwd and root are a new entry each (as CRIU writes them). */
+  /**
+   * cwd and root are a new entry each (as CRIU writes them). A removed directory (rmdir while a
+   * task is in it) is kept as a ghost directory: the restore makes it again, enters it and
+   * removes it.
+   */
   dirEntry(pid: number, which: 'cwd' | 'root'): number {
-    const path = readlinkSync(`/proc/${pid}/${which}`);
-    return this.ids.add((id) => this.entry(id, path, 0, 0n, statSync(`/proc/${pid}/${which}`)));
+    const link = readlinkSync(`/proc/${pid}/${which}`);
+    const deleted = / \(deleted\)$/.test(link);
+    const path = deleted ? link.slice(0, -' (deleted)'.length) : link;
+    const st = statSync(`/proc/${pid}/${which}`);
+    const id = this.ids.add((fid) => this.entry(fid, path, 0, 0n, st));
+    if (deleted) this.ghost(id, `/proc/${pid}/${which}`, st, `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}`);
+    return id;
   }
 
   /** File `origId` was unlinked: keep its contents (read through `source`) as a ghost file. */
@@ -137,7 +147,7 @@ export class RegFiles implements DumpKind {
     let gid = this.ghostByInode.get(key);
     if (gid === undefined) {
       const refuse = (m: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}: ${m}`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
-      if (!st.isFile()) throw refuse(`an unlinked ${st.isDirectory() ? 'directory' : 'special file'} is not supported`);
+      if (!st.isFile() && !st.isDirectory()) throw refuse('an unlinked special file is not supported');
       if (st.size > this.ghostLimit) throw refuse(`the unlinked file holds ${st.size} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
       gid = this.ghosts.length + 1;
       this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
@@ -160,6 +170,8 @@ export class RegFiles implements DumpKind {
         uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: Number(kdevOf(Number(st.dev))), ino: st.ino,
         atim: timeval(st.atimeNs), mtim: timeval(st.mtimeNs),
       };
+      // a directory is its head alone (made again empty: nothing can be created in a removed one)
+      if (st.isDirectory()) return [head];
       if (st.size < BigInt(GHOST_CHUNKS_THRESH)) return [{ ...head, extra: sourcePayload(source, 0, Number(st.size)) }];
       const entries: Entry[] = [{ ...head, chunks: true, size: st.size }];
       for (const x of dataExtents(fd, st.size, { path: source })) {
