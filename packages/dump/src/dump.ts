@@ -370,6 +370,7 @@ async function dumpFrozen(
   const tree = {
     tasks: new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)])),
     groups: new Set(tasks.map((t) => readStat(t.pid).pgrp)),
+    root: tasks[0]!.pid,
   };
   const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);

@@ -10,8 +10,9 @@ import { filePayload, payloadSource, type PayloadSource } from '@crtools/images'
 import { decodeDev, encodeKdev } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { dataExtents } from '@crtools/sys';
-import { fown, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
+import type { DumpedIds } from '../../dump/fown.js';
 
 
 /** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
@@ -72,7 +73,25 @@ export class RegFiles implements DumpKind {
   private readonly mapped = new Map<string, number>();
 
   /** ghostLimit: unlinked files larger than this are refused (CRIU's --ghost-limit) */
-  constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT) {}
+  constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT, private readonly tree: () => DumpedIds | undefined = () => undefined) {}
+
+  /**
+   * A file under /proc/PID/ names that process: it is opened again by the same path, which
+   * names the restored process (it has the same pid). The restore opens every file in the root
+   * task before the others exist, so only the root's own files (not its threads') are carried;
+   * a file of another task of the tree, of a process outside it or of one gone is refused.
+   */
+  private checkProc(pid: number, fd: number, target: string): void {
+    const m = /^\/proc\/(\d+)(?:\/task\/(\d+))?(?:\/| \(deleted\)$|$)/.exec(target);
+    if (!m) return;
+    const owner = Number(m[1]);
+    const tree = this.tree();
+    const why = / \(deleted\)$/.test(target) ? `a file of process ${owner}, which is gone,`
+      : !tree?.tasks.has(owner) ? `a file of process ${owner}, outside the dumped tree,`
+      : owner !== tree.root || (m[2] !== undefined && Number(m[2]) !== owner) ? `a /proc file of a task other than the root (${owner}${m[2] ? ` thread ${m[2]}` : ''})`
+      : undefined;
+    if (why) throw refuseFd(pid, fd, `${why} is not supported`, target);
+  }
 
   private entry(id: number, path: string, flags: number, pos: bigint, s: Stats): Entry {
     const reg: Entry = { id, flags, pos, fown: fown(), name: path, mode: s.mode };
@@ -83,6 +102,7 @@ export class RegFiles implements DumpKind {
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const t = rec.target;
     if (!t.startsWith('/')) return undefined;
+    this.checkProc(pid, rec.fd, t);
     return {
       type: 'REG',
       key: `reg:${rec.mntId}:${rec.ino}:${flags}:${rec.pos}`,

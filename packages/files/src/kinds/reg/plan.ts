@@ -153,6 +153,9 @@ export class RegPlans implements PlanKind<RegFilePlan> {
   plan(r: Obj, ctx: PlanContext): RegFilePlan {
     const ghost = this.ghostOf.get(ctx.id);
     if (ghost !== undefined) return { kind: 'reg', path: r.name, flags: (r.flags ?? 0) & ~O_TMPFILE, pos: big(r.pos), ghost };
+    // a file of /proc/PID/ names a task of the tree, which does not exist yet (the dump
+    // carries the root's own); it is opened once that task does
+    if (/^\/proc\/\d+\//.test(String(r.name))) return { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos) };
     if (!existsSync(r.name)) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
     if (r.size !== undefined) {
       const st = statSync(r.name);
