@@ -122,7 +122,8 @@ async function ghostPlan(dir: string, name: string, path: string): Promise<Ghost
 }
 
 /** O_TMPFILE (with its O_DIRECTORY bit): not asked again when an unlinked file is reopened */
-const O_TMPFILE = 0o20000000 | 0o200000;
+const __O_TMPFILE = 0o20000000;
+const O_TMPFILE = __O_TMPFILE | 0o200000;
 
 export class RegPlans implements PlanKind<RegFilePlan> {
   readonly type = 'REG';
@@ -152,7 +153,9 @@ export class RegPlans implements PlanKind<RegFilePlan> {
 
   plan(r: Obj, ctx: PlanContext): RegFilePlan {
     const ghost = this.ghostOf.get(ctx.id);
-    if (ghost !== undefined) return { kind: 'reg', path: r.name, flags: (r.flags ?? 0) & ~O_TMPFILE, pos: big(r.pos), ghost };
+    // (a directory keeps its O_DIRECTORY: only a file opened O_TMPFILE loses both bits)
+    const flags = Number(r.flags ?? 0);
+    if (ghost !== undefined) return { kind: 'reg', path: r.name, flags: flags & __O_TMPFILE ? flags & ~O_TMPFILE : flags, pos: big(r.pos), ghost };
     // a file of /proc/PID/ names a task of the tree, which does not exist yet (the dump
     // carries the root's own); it is opened once that task does
     if (/^\/proc\/\d+\//.test(String(r.name))) return { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos) };
