@@ -53,6 +53,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fsmisc proc', () => ['proc', tmp('c-fs-proc')], /^check ok proc$/],
     ['fsmisc epoll', () => ['epoll', tmp('c-fs-epoll')], /^check ok epoll$/],
     ['fsmisc lease', () => ['lease', tmp('c-fs-lease')], /^check ok lease$/, ['--file-locks']],
+    ['fsmisc wlease', () => ['wlease', tmp('c-fs-wlease')], /^check ok wlease$/, ['--file-locks']],
     ['fsmisc devzero', () => ['devzero', tmp('c-fs-devzero')], /^check ok devzero$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);

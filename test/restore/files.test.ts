@@ -33,6 +33,9 @@ describe('carried', () => {
   it('a read lease (F_SETLEASE, --file-locks): held again, and a writer\'s open still breaks it (EWOULDBLOCK, SIGIO to the holder)', () =>
     roundTrip('fsmisc', ['lease', tmp('fs-lease')], ok('lease'), true, undefined, [], undefined, ['--file-locks'], ['--file-locks']));
 
+  it('a write lease (F_WRLCK, --file-locks): held again, a reader\'s open breaks it', () =>
+    roundTrip('fsmisc', ['wlease', tmp('fs-wlease')], ok('wlease'), true, undefined, [], undefined, ['--file-locks'], ['--file-locks']));
+
   it('MAP_SHARED of /dev/zero, shared with a child: contents kept, still shared both ways', () =>
     roundTrip('fsmisc', ['devzero', tmp('fs-devzero')], ok('devzero')));
 });

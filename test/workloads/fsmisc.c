@@ -4,6 +4,7 @@
  *   proc    /proc/self/status held open: it still reads this task's own status
  *   epoll   an eventfd added to an epoll set at one fd, dup'ed, the first fd closed
  *   lease   a read lease (F_SETLEASE F_RDLCK) on DIR/leased; a writer's open breaks it (SIGIO)
+ *   wlease  a write lease (F_WRLCK, the file open read-write); a reader's open breaks it
  *   devzero MAP_SHARED of /dev/zero (shared with a child that writes to it on request)
  *   devnode an unlinked character device node held open
  *   hugetlb a hugetlb memfd held open
@@ -45,6 +46,7 @@ int main(int argc, char **argv) {
 	int fd = -1, efd = -1;
 	char *mem = 0;
 	pid_t child = 0;
+	int lease_type = strcmp(mode, "wlease") ? F_RDLCK : F_WRLCK;
 	if (!strcmp(mode, "cwd")) {
 		snprintf(path, sizeof path, "%s/gone", dir);
 		if (mkdir(path, 0710) || chdir(path) || rmdir(path)) { wl_say("error cwd %d", errno); return 1; }
@@ -78,14 +80,14 @@ int main(int argc, char **argv) {
 		if (child == 0 && strcmp(mode, "procout")) for (;;) pause();
 		snprintf(p, sizeof p, "/proc/%d/status", child ? (int)child : (int)getppid());
 		fd = open(p, O_RDONLY);
-	} else if (!strcmp(mode, "lease")) {
+	} else if (!strcmp(mode, "lease") || !strcmp(mode, "wlease")) {
 		snprintf(path, sizeof path, "%s/leased", dir);
 		int w = open(path, O_CREAT | O_WRONLY, 0644);
 		if (w < 0) { wl_say("error create"); return 1; }
 		close(w);
 		signal(SIGIO, on_sigio);
-		fd = open(path, O_RDONLY);
-		if (fd < 0 || fcntl(fd, F_SETLEASE, F_RDLCK)) { wl_say("error lease %d", errno); return 1; }
+		fd = open(path, lease_type == F_RDLCK ? O_RDONLY : O_RDWR);
+		if (fd < 0 || fcntl(fd, F_SETLEASE, lease_type)) { wl_say("error lease %d", errno); return 1; }
 	} else if (!strcmp(mode, "devzero")) {
 		int z = open("/dev/zero", O_RDWR);
 		mem = mmap(0, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, z, 0);
@@ -147,12 +149,12 @@ int main(int argc, char **argv) {
 			if (write(fd, &one, 8) != 8) bad = "write";
 			else if (epoll_wait(efd, &e, 1, 1000) != 1 || e.data.u64 != 0x1234567890ULL) bad = "epoll_wait";
 			else if (read(fd, &one, 8) != 8) bad = "read";
-		} else if (!strcmp(mode, "lease")) {
-			if (fcntl(fd, F_GETLEASE) != F_RDLCK) bad = "getlease";
+		} else if (!strcmp(mode, "lease") || !strcmp(mode, "wlease")) {
+			if (fcntl(fd, F_GETLEASE) != lease_type) bad = "getlease";
 			else {
 				/* a writer (a child: leases do not break for their holder's own opens) */
 				pid_t c = fork();
-				if (c == 0) _exit(open(path, O_WRONLY | O_NONBLOCK) < 0 && errno == EWOULDBLOCK ? 0 : 1);
+				if (c == 0) _exit(open(path, (lease_type == F_RDLCK ? O_WRONLY : O_RDONLY) | O_NONBLOCK) < 0 && errno == EWOULDBLOCK ? 0 : 1);
 				int st;
 				waitpid(c, &st, 0);
 				for (int i = 0; i < 100 && !got_sigio; i++) usleep(10000);
@@ -161,7 +163,7 @@ int main(int argc, char **argv) {
 				/* give it up and take it again for the next round */
 				fcntl(fd, F_SETLEASE, F_UNLCK);
 				got_sigio = 0;
-				if (fcntl(fd, F_SETLEASE, F_RDLCK)) bad = "relock";
+				if (fcntl(fd, F_SETLEASE, lease_type)) bad = "relock";
 			}
 		} else if (!strcmp(mode, "devzero")) {
 			if (strcmp(mem, "parent wrote this")) bad = "contents";
