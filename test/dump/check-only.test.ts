@@ -26,7 +26,7 @@ describe('criu dump --check-only', () => {
     expect(r.stdout).toBe('');
     const lines = r.stderr.trim().split('\n');
     const named = [
-      new RegExp(`^criu: task ${w.pid}: mapping [0-9a-f]+-[0-9a-f]+ /SYSV0+ \\(SysV IPC, private shmem or socket\\) is not supported yet$`),
+      new RegExp(`^criu: task ${w.pid}: mapping [0-9a-f]+-[0-9a-f]+ /SYSV0+: SysV IPC shared memory is not supported yet$`),
       new RegExp(`^criu: task ${w.pid} fd 7 \\(anon_inode:\\[pidfd\\]\\): a pidfd of process 1, which is outside the dumped tree, is not supported`),
       new RegExp(`^criu: task ${w.pid}: timer slack 123457 ns \\(PR_SET_TIMERSLACK\\) is not supported \\(a restored task has 50000 ns\\)$`),
       new RegExp(`^criu: task ${child} shares its cwd, root and umask \\(CLONE_FS\\) with task ${w.pid}, which is not supported yet$`),

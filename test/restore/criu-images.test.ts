@@ -50,6 +50,15 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['unixq', () => [tmp('c-unixq'), 'criu'], /^check ok$/],
     ['seccomp', () => ['strict'], /^check ok$/],
     ['fdshare', () => [], /^check ok$/],
+    // issue 15: removed directories (cwd, one held open) as ghost directories, /proc/self files,
+    // an epoll target whose fd was closed (re-pointed to its dup), a lease, MAP_SHARED /dev/zero
+    ['fsmisc cwd', () => ['cwd', tmp('c-fs-cwd')], /^check ok cwd$/],
+    ['fsmisc udir', () => ['udir', tmp('c-fs-udir')], /^check ok udir$/],
+    ['fsmisc proc', () => ['proc', tmp('c-fs-proc')], /^check ok proc$/],
+    ['fsmisc epoll', () => ['epoll', tmp('c-fs-epoll')], /^check ok epoll$/],
+    ['fsmisc lease', () => ['lease', tmp('c-fs-lease')], /^check ok lease$/, ['--file-locks']],
+    ['fsmisc wlease', () => ['wlease', tmp('c-fs-wlease')], /^check ok wlease$/, ['--file-locks']],
+    ['fsmisc devzero', () => ['devzero', tmp('c-fs-devzero')], /^check ok devzero$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

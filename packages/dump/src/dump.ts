@@ -353,15 +353,18 @@ class FileLocks {
 
   private addOne(pid: number, r: FdRecord, l: NonNullable<FdRecord['locks']>[number], fileId: number | undefined): void {
     if (l.blocked) return; // waiting for it, not holding it
-    const flag = l.type === 'POSIX' ? FILE_LOCK_FLAG.POSIX : l.type === 'FLOCK' ? FILE_LOCK_FLAG.FLOCK : l.type === 'OFDLCK' ? FILE_LOCK_FLAG.OFD : 0;
-    const what = `task ${pid} fd ${r.fd} (${r.target}): a ${l.type} ${l.access} lock`;
+    // a lease (F_SETLEASE) is carried while no one breaks it: one being broken (a writer
+    // waiting) is refused, its break could not be started again as it was
+    const flag = l.type === 'POSIX' ? FILE_LOCK_FLAG.POSIX : l.type === 'FLOCK' ? FILE_LOCK_FLAG.FLOCK : l.type === 'OFDLCK' ? FILE_LOCK_FLAG.OFD
+      : l.type === 'LEASE' && l.mode === 'ACTIVE' ? FILE_LOCK_FLAG.LEASE : 0;
+    const what = `task ${pid} fd ${r.fd} (${r.target}): a ${l.type}${l.type === 'LEASE' && l.mode !== 'ACTIVE' ? ` ${l.mode}` : ''} ${l.access} lock`;
     if (!flag || (l.access !== 'READ' && l.access !== 'WRITE')) {
       throw new CrtoolsError('UNSUPPORTED_LOCK', `${what} is not supported`, { context: { pid, fd: r.fd }, exitCode: ExitCode.UNSUPPORTED });
     }
     if (!this.allowed) {
       throw new CrtoolsError('DUMP_FILE_LOCKS', `${what} is held; dump with --file-locks to keep it`, { context: { pid, fd: r.fd }, exitCode: ExitCode.FAILED });
     }
-    const owner = flag === FILE_LOCK_FLAG.POSIX ? `task ${pid}` : `file ${fileId}`;
+    const owner = flag === FILE_LOCK_FLAG.POSIX ? `task ${pid}` : `file ${fileId}`; // (a lease is its open file's)
     const key = `${flag}:${owner}:${l.devMajor}:${l.devMinor}:${l.ino}:${l.start}:${l.end}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
@@ -380,6 +383,7 @@ async function dumpFrozen(
   const tree = {
     tasks: new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)])),
     groups: new Set(tasks.map((t) => readStat(t.pid).pgrp)),
+    root: tasks[0]!.pid,
   };
   const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);

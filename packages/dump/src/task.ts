@@ -186,9 +186,15 @@ function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean
   if (v.status & VMA.UNSUPP) {
     throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'} is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
-  if (v.status & (VMA.ANON_SHARED | VMA.AREA_SYSVIPC | VMA.AREA_AIORING | VMA.AREA_SOCKET) || (v.status & VMA.AREA_MEMFD && !shmemObject)) {
-    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name} (SysV IPC, private shmem or socket) is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
-  }
+  const what = v.status & VMA.AREA_AIORING ? 'an AIO ring (io_setup)'
+    : v.status & VMA.AREA_SOCKET ? 'a mapping of a socket (a packet ring)'
+    : v.status & VMA.AREA_SYSVIPC ? 'SysV IPC shared memory'
+    : v.status & VMA.ANON_SHARED ? 'shared anonymous memory of no known object'
+    : v.status & VMA.AREA_MEMFD && !shmemObject ? 'a private mapping of shared anonymous memory'
+    // a file mapping whose name is no path: the ring of an anonymous inode (io_uring, perf...)
+    : v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED) && !v.name.startsWith('/') ? (v.name === 'anon_inode:[io_uring]' ? 'an io_uring ring' : 'a mapping of an anonymous inode')
+    : undefined;
+  if (what) throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'}: ${what} is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   // a memfd off the shmem device is a hugetlb one: not carried (it would come back on another filesystem)
   if (memfd && !shmemObject && v.deleted && v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
     throw new CrtoolsError('UNSUPPORTED_VMA', `${where} of ${v.name}, a memfd not on the shmem device (hugetlb), is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });

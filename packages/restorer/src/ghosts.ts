@@ -1,5 +1,6 @@
 /**
- * Unlinked files for a restore: each ghost of the plan is written out under a temporary name
+ * Unlinked files for a restore (removed directories are made again empty, at their own name
+ * when it is free, and removed with rmdir): each ghost of the plan is written out under a temporary name
  * beside its original one (its size, its contents copied from the image piece by piece at their
  * offsets so that holes stay holes, then owner, mode and times) and linked at the original name
  * when that is free, so the tasks reopen it by the name they had; both names are removed once
@@ -9,7 +10,7 @@
  * than the recorded atime), so the times are set once more when every task holds its files,
  * before they resume (`settle`).
  */
-import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, linkSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, linkSync, mkdirSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { ExitCode } from '@crtools/common';
 import { setFileTimes } from '@crtools/sys';
 import type { GhostPlan } from '@crtools/files/plan';
@@ -53,13 +54,48 @@ function writeContents(fd: number, g: GhostPlan): void {
   }
 }
 
+/**
+ * A removed directory made again, empty, at its own name when that is free (else at `tmp`),
+ * with its owner, mode and times; kept open until the times are set for the last time.
+ */
+function makeDir(g: GhostPlan, tmp: string, dirs: string[], held: { fd: number; g: GhostPlan }[]): string {
+  let name = g.path;
+  try {
+    try {
+      mkdirSync(name, 0o700);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      name = tmp;
+      mkdirSync(name, 0o700);
+    }
+    dirs.push(name);
+    const fd = openSync(name, constants.O_RDONLY | constants.O_DIRECTORY);
+    held.push({ fd, g });
+    fchownSync(fd, g.uid, g.gid);
+    fchmodSync(fd, g.mode & 0o7777);
+    if (g.times) setFileTimes(fd, g.times.atime, g.times.mtime);
+  } catch (e) {
+    throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the removed directory ${g.path}: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);
+  }
+  return name;
+}
+
 export function createGhosts(plan: RestorePlan): GhostFiles {
   const made: string[] = [];
+  /** directories made, removed with rmdir (after the files: none is inside another) */
+  const dirs: string[] = [];
   const held: { fd: number; g: GhostPlan }[] = [];
   const release = () => {
     for (const p of made.splice(0)) {
       try {
         unlinkSync(p);
+      } catch {
+        /* gone already */
+      }
+    }
+    for (const p of dirs.splice(0)) {
+      try {
+        rmdirSync(p);
       } catch {
         /* gone already */
       }
@@ -79,6 +115,10 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
   try {
     (plan.ghosts ?? []).forEach((g, i) => {
       const tmp = `${g.path}.cr.${(i + 1).toString(16)}.ghost`;
+      if (g.dir) {
+        paths.push(makeDir(g, tmp, dirs, held));
+        return;
+      }
       try {
         const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
         made.push(tmp);

@@ -73,6 +73,7 @@ export function validatePlan(plan: RestorePlan): void {
     }
     for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
     for (const f of plan.files) if (f.kind === 'reg' && f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
+    for (const x of [t.cwdGhost, t.rootGhost]) if (x !== undefined && !plan.ghosts?.[x]?.dir) bad(`task ${t.pid}: its working directory or root names no removed directory`);
     for (const f of plan.files) if (f.kind === 'memfd' && !(f.shmem !== undefined && plan.shmem?.[f.shmem]?.memfd)) bad('a memfd descriptor names no memfd');
     for (const v of t.vmas) {
       if (v.end <= v.start || (v.start & 0xfffn) || (v.end & 0xfffn)) bad(`task ${t.pid}: bad area ${v.start.toString(16)}-${v.end.toString(16)}`);
@@ -204,6 +205,8 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
       tasks: plan.tasks.map((t) => ({
         ...t,
         exe: t.exeGhost !== undefined ? g.paths[t.exeGhost] : t.exe,
+        cwd: t.cwdGhost !== undefined ? g.paths[t.cwdGhost] : t.cwd,
+        root: t.rootGhost !== undefined ? g.paths[t.rootGhost] : t.root,
         vmas: t.vmas.map((v) =>
           v.shmem !== undefined
             ? plan.shmem![v.shmem]!.memfd

@@ -189,6 +189,9 @@ export interface TaskPlan {
   exe?: string;
   /** the exe was unlinked: index into RestorePlan.ghosts (exe is its original name) */
   exeGhost?: number;
+  /** the working directory / root was removed: index of its ghost directory in the plan's ghosts */
+  cwdGhost?: number;
+  rootGhost?: number;
   dumpable: number;
   /** 64 entries, signal n at index n-1 */
   sigactions: SigactionPlan[];

@@ -18,6 +18,15 @@ Napi::Value Kcmp(const Napi::CallbackInfo &info) {
   return Num(info.Env(), (double)r);
 }
 
+// kcmpEpollTfd(pid, fd, efd, tfd, toff) -> 0 when the task's fd is the file the task's epoll efd
+// watches as target tfd (the toff-th target of that number) | { errno, syscall }
+Napi::Value KcmpEpollTfd(const Napi::CallbackInfo &info) {
+  struct { uint32_t efd, tfd, toff; } slot = { (uint32_t)I32(info[2]), (uint32_t)I32(info[3]), (uint32_t)I32(info[4]) };
+  long r = syscall(SYS_kcmp, I32(info[0]), I32(info[0]), 7 /* KCMP_EPOLL_TFD */, (unsigned long)(uint32_t)I32(info[1]), (unsigned long)&slot);
+  if (r < 0) return SysErr(info.Env(), errno, "kcmp");
+  return Num(info.Env(), (double)r);
+}
+
 // clockGettime(clockid) -> [sec, nsec] | { errno, syscall }
 Napi::Value ClockGettime(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -33,5 +42,6 @@ Napi::Value ClockGettime(const Napi::CallbackInfo &info) {
 
 void crtools::sys::AddProcess(Napi::Object exports) {
   Export(exports, "kcmp", Kcmp);
+  Export(exports, "kcmpEpollTfd", KcmpEpollTfd);
   Export(exports, "clockGettime", ClockGettime);
 }

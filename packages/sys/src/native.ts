@@ -11,6 +11,8 @@ export interface SysNative {
   // process.cc
   /** kcmp(2): 0 when both name the same kernel object, 1/2 ordered, 3 different */
   kcmp(pid1: number, pid2: number, type: number, idx1: number, idx2: number): number | NativeSysError;
+  /** kcmp(pid, pid, KCMP_EPOLL_TFD, fd, {efd, tfd, toff}): 0 when fd is that epoll target's file */
+  kcmpEpollTfd(pid: number, fd: number, efd: number, tfd: number, toff: number): number | NativeSysError;
   /** clock_gettime(2): [seconds, nanoseconds] */
   clockGettime(clockId: number): [number, number] | NativeSysError;
   // pipes.cc

@@ -14,6 +14,14 @@ export function sameKernelObject(pid1: number, pid2: number, type: number, idx1 
   return orThrow(addon.get().kcmp(pid1, pid2, type, idx1, idx2), 'kcmp', { pid: pid1 }) === 0;
 }
 
+/**
+ * Is the task's descriptor `fd` the file its epoll `efd` watches as target `tfd` (the `toff`-th
+ * target registered under that number)? The target's own descriptor may have been closed since.
+ */
+export function isEpollTarget(pid: number, fd: number, efd: number, tfd: number, toff = 0): boolean {
+  return orThrow(addon.get().kcmpEpollTfd(pid, fd, efd, tfd, toff), 'kcmp', { pid }) === 0;
+}
+
 export const CLOCK_MONOTONIC = 1;
 export const CLOCK_BOOTTIME = 7;
 

@@ -24,6 +24,8 @@ export interface DumpedIds {
   tasks: ReadonlySet<number>;
   /** process groups of the tree's tasks (F_OWNER_PGRP) */
   groups: ReadonlySet<number>;
+  /** the tree's root task (the one that exists when the restore opens the files) */
+  root?: number;
 }
 
 /** fown_entry of the files no one asked signals of */

@@ -66,7 +66,7 @@ export class FileTable implements FileIds {
   constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
-    this.reg = new RegFiles(this, opts.ghostLimit);
+    this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what)), inetDump, new PidfdFiles(() => this.ids), this.shmem,
       new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), this.reg];
   }

@@ -559,7 +559,7 @@ void restore_fds(struct ctx *c)
 		chk(c, S3(NR_close_range, c->h->fd_base, c->h->fd_base + c->h->nfiles - 1, 0), 0);
 }
 
-/* file locks, taken again without waiting: another holder now is a failure, as in CRIU */
+/* file locks and leases, taken again without waiting: another holder now is a failure, as in CRIU */
 void restore_locks(struct ctx *c)
 {
 	const u64 *l = AT(c, c->t->locks_off);
@@ -568,7 +568,9 @@ void restore_locks(struct ctx *c)
 	set_step(c, STEP_LOCKS);
 	for (i = 0; i < c->t->nlocks; i++, l += 5) {
 		struct { short type, whence; int pad; s64 start, len; int pid, pad2; } fl = { (short)l[2], 0 /* SEEK_SET */, 0, (s64)l[3], (s64)l[4], 0, 0 };
-		if (l[1] == 2)
+		if (l[1] == 8) /* a lease: F_SETLEASE with F_RDLCK / F_WRLCK (its holder is the caller) */
+			chk(c, S3(NR_fcntl, l[0], 1024 /* F_SETLEASE */, l[2] == 1 ? 1 /* F_WRLCK */ : 0 /* F_RDLCK */), l[0]);
+		else if (l[1] == 2)
 			chk(c, S2(NR_flock, l[0], (l[2] == 1 ? 2 /* LOCK_EX */ : 1 /* LOCK_SH */) | 4 /* LOCK_NB */), l[0]);
 		else
 			chk(c, S3(NR_fcntl, l[0], l[1] == 4 ? 37 /* F_OFD_SETLK */ : 6 /* F_SETLK */, &fl), l[0]);

@@ -175,7 +175,10 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const exeGhost = mm.exe_file_id !== undefined ? files.ghostOf(Number(mm.exe_file_id)) : undefined;
     if (exe && exeGhost === undefined && !existsSync(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
     const cwd = fs.cwd_id !== undefined ? files.regPath(Number(fs.cwd_id), `pid ${pid} cwd`) : undefined;
-    if (cwd && !existsSync(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
+    // a removed working directory or root is a ghost directory, made again by the restore
+    const cwdGhost = fs.cwd_id !== undefined ? files.ghostOf(Number(fs.cwd_id)) : undefined;
+    const rootGhost = fs.root_id !== undefined ? files.ghostOf(Number(fs.root_id)) : undefined;
+    if (cwd && cwdGhost === undefined && !existsSync(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
 
     tasks.push({
       pid,
@@ -200,6 +203,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       auxv: (mm.mm_saved_auxv ?? []).map(big),
       exe,
       exeGhost,
+      ...(cwdGhost !== undefined ? { cwdGhost } : {}),
+      ...(rootGhost !== undefined ? { rootGhost } : {}),
       dumpable: Number(mm.dumpable ?? 1),
       sigactions,
       rlimits: ((tc.rlimits?.rlimits ?? []) as Obj[]).map((r) => ({ cur: big(r.cur), max: big(r.max) })),

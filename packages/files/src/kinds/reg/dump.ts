@@ -1,7 +1,8 @@
 /**
  * Regular files (and directories, /dev/null-like devices): by path, open flags and offset.
  * Also the files a task names without a descriptor — mapped files, its exe, cwd and root —
- * and unlinked files, whose contents are kept as ghost files (ghost-file-N.img, remap-fpath.img).
+ * and unlinked files, whose contents are kept as ghost files (ghost-file-N.img, remap-fpath.img),
+ * removed directories (an open one, a cwd or root) as ghost directories (the head alone).
  */
 import { closeSync, constants, fstatSync, openSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, GHOST_LIMIT_DEFAULT } from '@crtools/common';
@@ -9,8 +10,9 @@ import { filePayload, payloadSource, type PayloadSource } from '@crtools/images'
 import { decodeDev, encodeKdev } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { dataExtents } from '@crtools/sys';
-import { fown, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
+import type { DumpedIds } from '../../dump/fown.js';
 
 
 /** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
@@ -71,7 +73,25 @@ export class RegFiles implements DumpKind {
   private readonly mapped = new Map<string, number>();
 
   /** ghostLimit: unlinked files larger than this are refused (CRIU's --ghost-limit) */
-  constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT) {}
+  constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT, private readonly tree: () => DumpedIds | undefined = () => undefined) {}
+
+  /**
+   * A file under /proc/PID/ names that process: it is opened again by the same path, which
+   * names the restored process (it has the same pid). The restore opens every file in the root
+   * task before the others exist, so only the root's own files (not its threads') are carried;
+   * a file of another task of the tree, of a process outside it or of one gone is refused.
+   */
+  private checkProc(pid: number, fd: number, target: string): void {
+    const m = /^\/proc\/(\d+)(?:\/task\/(\d+))?(?:\/| \(deleted\)$|$)/.exec(target);
+    if (!m) return;
+    const owner = Number(m[1]);
+    const tree = this.tree();
+    const why = / \(deleted\)$/.test(target) ? `a file of process ${owner}, which is gone,`
+      : !tree?.tasks.has(owner) ? `a file of process ${owner}, outside the dumped tree,`
+      : owner !== tree.root || (m[2] !== undefined && Number(m[2]) !== owner) ? `a /proc file of a task other than the root (${owner}${m[2] ? ` thread ${m[2]}` : ''})`
+      : undefined;
+    if (why) throw refuseFd(pid, fd, `${why} is not supported`, target);
+  }
 
   private entry(id: number, path: string, flags: number, pos: bigint, s: Stats): Entry {
     const reg: Entry = { id, flags, pos, fown: fown(), name: path, mode: s.mode };
@@ -82,6 +102,7 @@ export class RegFiles implements DumpKind {
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const t = rec.target;
     if (!t.startsWith('/')) return undefined;
+    this.checkProc(pid, rec.fd, t);
     return {
       type: 'REG',
       key: `reg:${rec.mntId}:${rec.ino}:${flags}:${rec.pos}`,
@@ -125,10 +146,19 @@ export class RegFiles implements DumpKind {
     return this.ids.add((id) => this.entry(id, path, flags, 0n, st));
   }
 
-  /** cwd and root are a new entry each (as CRIU writes them). */
+  /**
+   * cwd and root are a new entry each (as CRIU writes them). A removed directory (rmdir while a
+   * task is in it) is kept as a ghost directory: the restore makes it again, enters it and
+   * removes it.
+   */
   dirEntry(pid: number, which: 'cwd' | 'root'): number {
-    const path = readlinkSync(`/proc/${pid}/${which}`);
-    return this.ids.add((id) => this.entry(id, path, 0, 0n, statSync(`/proc/${pid}/${which}`)));
+    const link = readlinkSync(`/proc/${pid}/${which}`);
+    const deleted = / \(deleted\)$/.test(link);
+    const path = deleted ? link.slice(0, -' (deleted)'.length) : link;
+    const st = statSync(`/proc/${pid}/${which}`);
+    const id = this.ids.add((fid) => this.entry(fid, path, 0, 0n, st));
+    if (deleted) this.ghost(id, `/proc/${pid}/${which}`, st, `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}`);
+    return id;
   }
 
   /** File `origId` was unlinked: keep its contents (read through `source`) as a ghost file. */
@@ -137,7 +167,7 @@ export class RegFiles implements DumpKind {
     let gid = this.ghostByInode.get(key);
     if (gid === undefined) {
       const refuse = (m: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}: ${m}`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
-      if (!st.isFile()) throw refuse(`an unlinked ${st.isDirectory() ? 'directory' : 'special file'} is not supported`);
+      if (!st.isFile() && !st.isDirectory()) throw refuse('an unlinked special file is not supported');
       if (st.size > this.ghostLimit) throw refuse(`the unlinked file holds ${st.size} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
       gid = this.ghosts.length + 1;
       this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
@@ -160,6 +190,8 @@ export class RegFiles implements DumpKind {
         uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: Number(kdevOf(Number(st.dev))), ino: st.ino,
         atim: timeval(st.atimeNs), mtim: timeval(st.mtimeNs),
       };
+      // a directory is its head alone (made again empty: nothing can be created in a removed one)
+      if (st.isDirectory()) return [head];
       if (st.size < BigInt(GHOST_CHUNKS_THRESH)) return [{ ...head, extra: sourcePayload(source, 0, Number(st.size)) }];
       const entries: Entry[] = [{ ...head, chunks: true, size: st.size }];
       for (const x of dataExtents(fd, st.size, { path: source })) {

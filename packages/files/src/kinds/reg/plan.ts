@@ -40,7 +40,8 @@ export interface RegFilePlan extends FileBase {
 }
 
 /**
- * An unlinked file a task still had open or mapped: the restorer makes it again (at `path`
+ * An unlinked file a task still had open or mapped, or a removed directory it held open or
+ * was in: the restorer makes it again (at `path`
  * when that name is free, else beside it) and unlinks it once the tasks hold it. Its contents
  * stay in the image until then: `contents` says where.
  */
@@ -52,8 +53,10 @@ export interface GhostPlan {
   size: bigint;
   /** bytes [at, at + len) of the image go to offset off of the file */
   contents: GhostExtent[];
-  /** st_mode as dumped (a regular file) */
+  /** st_mode as dumped (a regular file or a directory) */
   mode: number;
+  /** a removed directory (a descriptor's, a cwd or root): made again empty, removed with rmdir */
+  dir?: boolean;
   uid: number;
   gid: number;
   /** set last, when the image has them (to the microsecond, as CRIU keeps them) */
@@ -73,6 +76,7 @@ export interface GhostTime {
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
 
 function timeOf(t: Obj): GhostTime {
   return { sec: big(t.tv_sec), nsec: Number(big(t.tv_usec)) * 1000 };
@@ -91,9 +95,16 @@ async function ghostPlan(dir: string, name: string, path: string): Promise<Ghost
   if (!first) throw badImage(`${image}: image has no entry`, { path: image, image });
   const head = first.entry as Obj;
   const mode = Number(head.mode);
-  if ((mode & S_IFMT) !== S_IFREG) throw refuse(`${name}: the unlinked file ${path} is not a regular file (mode 0${mode.toString(8)}), which restore does not make yet`, { path, image });
+  const type = mode & S_IFMT;
+  if (type !== S_IFREG && type !== S_IFDIR) {
+    throw refuse(`${name}: the unlinked file ${path} is neither a regular file nor a directory (mode 0${mode.toString(8)}), which restore does not make yet`, { path, image });
+  }
   const plan: GhostPlan = { path, image, size: 0n, contents: [], mode, uid: Number(head.uid), gid: Number(head.gid) };
   if (head.atim && head.mtim) plan.times = { atime: timeOf(head.atim), mtime: timeOf(head.mtim) };
+  if (type === S_IFDIR) {
+    plan.dir = true;
+    return plan;
+  }
   if (!head.chunks) {
     const p = first.payload!;
     plan.size = BigInt(p.length);
@@ -111,7 +122,8 @@ async function ghostPlan(dir: string, name: string, path: string): Promise<Ghost
 }
 
 /** O_TMPFILE (with its O_DIRECTORY bit): not asked again when an unlinked file is reopened */
-const O_TMPFILE = 0o20000000 | 0o200000;
+const __O_TMPFILE = 0o20000000;
+const O_TMPFILE = __O_TMPFILE | 0o200000;
 
 export class RegPlans implements PlanKind<RegFilePlan> {
   readonly type = 'REG';
@@ -141,7 +153,12 @@ export class RegPlans implements PlanKind<RegFilePlan> {
 
   plan(r: Obj, ctx: PlanContext): RegFilePlan {
     const ghost = this.ghostOf.get(ctx.id);
-    if (ghost !== undefined) return { kind: 'reg', path: r.name, flags: (r.flags ?? 0) & ~O_TMPFILE, pos: big(r.pos), ghost };
+    // (a directory keeps its O_DIRECTORY: only a file opened O_TMPFILE loses both bits)
+    const flags = Number(r.flags ?? 0);
+    if (ghost !== undefined) return { kind: 'reg', path: r.name, flags: flags & __O_TMPFILE ? flags & ~O_TMPFILE : flags, pos: big(r.pos), ghost };
+    // a file of /proc/PID/ names a task of the tree, which does not exist yet (the dump
+    // carries the root's own); it is opened once that task does
+    if (/^\/proc\/\d+\//.test(String(r.name))) return { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos) };
     if (!existsSync(r.name)) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
     if (r.size !== undefined) {
       const st = statSync(r.name);

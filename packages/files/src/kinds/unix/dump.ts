@@ -4,17 +4,12 @@
  * listener's name), with what waits in their queues (sk-queues.img); a named listener, with the
  * connections waiting in its queue when their clients are dumped too and sent nothing yet; a
  * datagram socket connected to a named one; a named unconnected datagram socket with the
-<<<<<<< HEAD
  * datagrams waiting in it; a socket never bound nor connected; a connection whose other end was
  * closed (what it had not read yet stays queued: a JVM holds one, from a socketpair it closed
- * half of). A path name whose file was
- * unlinked is marked `deleted`. Anything else is refused, named precisely.
-=======
- * datagrams waiting in it; a socket never bound nor connected. A path name whose file was
- * unlinked is marked `deleted`. A queued datagram keeps its sender's address (when it had a
- * name); the descriptors a queued message carries (SCM_RIGHTS) are files of the dump of their
- * own, named by their ids. Anything else is refused, named precisely.
->>>>>>> unix
+ * half of). A path name whose file was unlinked is marked `deleted`. A queued datagram keeps
+ * its sender's address (when it had a name); the descriptors a queued message carries
+ * (SCM_RIGHTS) are files of the dump of their own, named by their ids. Anything else is
+ * refused, named precisely.
  */
 import { closeSync } from 'node:fs';
 import { lstatSync } from 'node:fs';

@@ -1,0 +1,83 @@
+/**
+ * More kinds of file state (issue 15), round-tripped twice with the state fingerprint and the
+ * workload's own verdict (test/workloads/fsmisc.c), and what stays refused by name: the dump
+ * exits 4 naming the task and the object (a lease without --file-locks: exit 1, as other locks), `--check-only` lists it, the tree runs on untouched.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { askVerdict, criu, killAllStarted, startWorkload, tmp, treePids, waitGone, killTree } from '../dump/helpers.js';
+import { killRestored, roundTrip } from './roundtrip.js';
+
+afterEach(killRestored);
+afterAll(() => killAllStarted());
+
+const ok = (mode: string) => (pid: number, state: string) => expect(askVerdict(state, pid)).toBe(`check ok ${mode}`);
+
+describe('carried', () => {
+  it('a removed working directory: still the cwd (nlink 0, mode 0710, its name " (deleted)"), nothing can be made in it', () =>
+    roundTrip('fsmisc', ['cwd', tmp('fs-cwd')], ok('cwd')));
+
+  it('a removed directory held open (O_DIRECTORY): an empty directory, unlinked, mode 0750', () =>
+    roundTrip('fsmisc', ['udir', tmp('fs-udir')], ok('udir')));
+
+  it('/proc/self/status held open: it reads the restored task (same pid)', () =>
+    roundTrip('fsmisc', ['proc', tmp('fs-proc')], ok('proc'), true, undefined, [
+      { path: /^tasks\[\d+\]\.fds\[3\]\.fdinfo$/, why: "a /proc/PID file's inode is the restored task's", keep: (v) => String(v).replace(/"ino: \d+"/, '') },
+    ]));
+
+  it('an epoll target whose fd was closed (a dup still open): watched again through the dup, its data kept', () =>
+    // as CRIU 4.2 writes it, the target is added again under the descriptor that holds the file
+    roundTrip('fsmisc', ['epoll', tmp('fs-epoll')], ok('epoll'), true, undefined, [
+      { path: /^tasks\[\d+\]\.fds\[4\]\.fdinfo$/, why: 'the closed target is watched again under the dup that holds its file (CRIU 4.2 does the same)', keep: (v) => String(v).replace(/tfd: \d+ /, '') },
+    ]));
+
+  it('a read lease (F_SETLEASE, --file-locks): held again, and a writer\'s open still breaks it (EWOULDBLOCK, SIGIO to the holder)', () =>
+    roundTrip('fsmisc', ['lease', tmp('fs-lease')], ok('lease'), true, undefined, [], undefined, ['--file-locks'], ['--file-locks']));
+
+  it('a write lease (F_WRLCK, --file-locks): held again, a reader\'s open breaks it', () =>
+    roundTrip('fsmisc', ['wlease', tmp('fs-wlease')], ok('wlease'), true, undefined, [], undefined, ['--file-locks'], ['--file-locks']));
+
+  it('MAP_SHARED of /dev/zero, shared with a child: contents kept, still shared both ways', () =>
+    roundTrip('fsmisc', ['devzero', tmp('fs-devzero')], ok('devzero')));
+});
+
+describe('refused by name', () => {
+  /** check-only names each (regexes, in order), a dump exits 4 with the first, the workload runs on */
+  function refused(mode: string, named: RegExp[], code = 4): void {
+    const w = startWorkload('fsmisc', [mode, tmp(`fs-${mode}`)]);
+    const pids = treePids(w.pid);
+    try {
+      const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp(`fs-${mode}-check`), '-o', 'check.log']);
+      expect(c.code, c.stderr).toBe(code);
+      const lines = c.stderr.trim().split('\n');
+      expect(lines).toHaveLength(named.length + 1);
+      named.forEach((re, i) => expect(lines[i]).toMatch(re));
+      const d = criu(['dump', '-t', String(w.pid), '-D', tmp(`fs-${mode}-dump`), '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(code);
+      expect(d.stderr.trim().split('\n')).toHaveLength(1);
+      expect(d.stderr.trim()).toMatch(named[0]!);
+      expect(treePids(w.pid).sort()).toEqual(pids.sort());
+      expect(askVerdict(w.state, w.pid)).toBe(`check ok ${mode}`);
+    } finally {
+      killTree(w.pid);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
+    }
+  }
+
+  it('a file lease without --file-locks (as CRIU 4.2: the option keeps it)', () =>
+    refused('lease', [/^criu: task \d+ fd 3 \(.*\/leased\): a LEASE READ lock is held; dump with --file-locks to keep it$/], 1));
+  it('a fanotify group', () => refused('fanotify', [/^criu: task \d+ fd 3: anon_inode:\[fanotify\] is not supported/]));
+  it('an AIO context (io_setup): its ring', () => refused('aio', [/^criu: task \d+: mapping [0-9a-f]+-[0-9a-f]+ \/\[aio\]: an AIO ring \(io_setup\) is not supported yet$/]));
+  it('an io_uring: its descriptor and its ring', () =>
+    refused('iouring', [
+      /^criu: task \d+: mapping [0-9a-f]+-[0-9a-f]+ anon_inode:\[io_uring\]: an io_uring ring is not supported yet$/,
+      /^criu: task \d+ fd 3: anon_inode:\[io_uring\] is not supported/,
+    ]));
+  it('a hugetlb memfd', () => refused('hugetlb', [/^criu: task \d+ fd 3: a hugetlb memfd \(memfd:huge\) is not supported/]));
+  it('an unlinked device node', () => refused('devnode', [/^criu: task \d+ fd 3: an unlinked special file is not supported/]));
+  it('an epoll target held only by another task', () =>
+    refused('epollchild', [/^criu: task \d+ fd 4 \(anon_inode:\[eventpoll\]\): watches a file no longer open at fd \d+ nor at any other descriptor of the task/]));
+  it('/proc/PID of a task other than the root', () =>
+    refused('procchild', [/^criu: task \d+ fd 3 \(\/proc\/\d+\/status\): a \/proc file of a task other than the root \(\d+\) is not supported/]));
+  it('/proc/PID of a process outside the tree', () =>
+    refused('procout', [/^criu: task \d+ fd 3 \(\/proc\/\d+\/status\): a file of process \d+, outside the dumped tree, is not supported/]));
+});

@@ -1,0 +1,188 @@
+/* fsmisc MODE DIR STATEFILE: one kind of odd file state per MODE, checked on SIGUSR1.
+ *   cwd     the working directory DIR/gone was removed (rmdir) while the task is in it
+ *   udir    DIR/gone-open is held open (O_DIRECTORY) after rmdir
+ *   proc    /proc/self/status held open: it still reads this task's own status
+ *   epoll   an eventfd added to an epoll set at one fd, dup'ed, the first fd closed
+ *   lease   a read lease (F_SETLEASE F_RDLCK) on DIR/leased; a writer's open breaks it (SIGIO)
+ *   wlease  a write lease (F_WRLCK, the file open read-write); a reader's open breaks it
+ *   devzero MAP_SHARED of /dev/zero (shared with a child that writes to it on request)
+ *   devnode an unlinked character device node held open
+ *   hugetlb a hugetlb memfd held open
+ *   aio, iouring, fanotify: an AIO context, an io_uring (its ring mapped), a fanotify group
+ *     watching DIR
+ *   epollchild  an epoll target whose only descriptor is in a child
+ *   procchild, procout  /proc/PID/status of a child, of a process outside the tree (the parent)
+ * The verdict is "check ok MODE" or "check bad MODE what". */
+#include "workload.h"
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+
+static char dir[2048], path[4096];
+static volatile sig_atomic_t got_sigio;
+static void on_sigio(int s) { (void)s; got_sigio++; }
+
+static int check_cwd(void) {
+	struct stat st;
+	if (stat(".", &st) || !S_ISDIR(st.st_mode) || st.st_nlink != 0 || (st.st_mode & 07777) != 0710) return 0;
+	char link[4200], want[4200];
+	ssize_t n = readlink("/proc/self/cwd", link, sizeof link - 1);
+	if (n < 0) return 0;
+	link[n] = 0;
+	snprintf(want, sizeof want, "%s (deleted)", path);
+	if (strcmp(link, want)) return 0;
+	/* nothing can be made in a removed directory */
+	return open("x", O_CREAT | O_WRONLY, 0600) < 0 && errno == ENOENT;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 4) return 2;
+	const char *mode = argv[1];
+	snprintf(dir, sizeof dir, "%s", argv[2]);
+	wl_detach(argv[3]);
+	int fd = -1, efd = -1;
+	char *mem = 0;
+	pid_t child = 0;
+	int lease_type = strcmp(mode, "wlease") ? F_RDLCK : F_WRLCK;
+	if (!strcmp(mode, "cwd")) {
+		snprintf(path, sizeof path, "%s/gone", dir);
+		if (mkdir(path, 0710) || chdir(path) || rmdir(path)) { wl_say("error cwd %d", errno); return 1; }
+	} else if (!strcmp(mode, "udir")) {
+		snprintf(path, sizeof path, "%s/gone-open", dir);
+		if (mkdir(path, 0750)) { wl_say("error mkdir"); return 1; }
+		fd = open(path, O_RDONLY | O_DIRECTORY);
+		if (fd < 0 || rmdir(path)) { wl_say("error udir"); return 1; }
+	} else if (!strcmp(mode, "proc")) {
+		fd = open("/proc/self/status", O_RDONLY);
+	} else if (!strcmp(mode, "epoll")) {
+		int ev = eventfd(0, EFD_NONBLOCK);
+		efd = epoll_create1(0);
+		struct epoll_event e = { .events = EPOLLIN, .data.u64 = 0x1234567890ULL };
+		if (ev < 0 || efd < 0 || epoll_ctl(efd, EPOLL_CTL_ADD, ev, &e)) { wl_say("error epoll"); return 1; }
+		fd = dup2(ev, 40);
+		close(ev);
+	} else if (!strcmp(mode, "epollchild")) {
+		/* the target's only descriptor is in a child: the parent's epoll watches a file it no longer holds */
+		int ev = eventfd(0, EFD_NONBLOCK);
+		efd = epoll_create1(0);
+		struct epoll_event e = { .events = EPOLLIN, .data.u64 = 7 };
+		if (ev < 0 || efd < 0 || epoll_ctl(efd, EPOLL_CTL_ADD, ev, &e)) { wl_say("error epoll"); return 1; }
+		child = fork();
+		if (child == 0) { close(efd); for (;;) pause(); }
+		close(ev);
+		fd = efd;
+	} else if (!strcmp(mode, "procchild") || !strcmp(mode, "procout")) {
+		char p[64];
+		child = strcmp(mode, "procout") ? fork() : 0;
+		if (child == 0 && strcmp(mode, "procout")) for (;;) pause();
+		snprintf(p, sizeof p, "/proc/%d/status", child ? (int)child : (int)getppid());
+		fd = open(p, O_RDONLY);
+	} else if (!strcmp(mode, "lease") || !strcmp(mode, "wlease")) {
+		snprintf(path, sizeof path, "%s/leased", dir);
+		int w = open(path, O_CREAT | O_WRONLY, 0644);
+		if (w < 0) { wl_say("error create"); return 1; }
+		close(w);
+		signal(SIGIO, on_sigio);
+		fd = open(path, lease_type == F_RDLCK ? O_RDONLY : O_RDWR);
+		if (fd < 0 || fcntl(fd, F_SETLEASE, lease_type)) { wl_say("error lease %d", errno); return 1; }
+	} else if (!strcmp(mode, "devzero")) {
+		int z = open("/dev/zero", O_RDWR);
+		mem = mmap(0, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, z, 0);
+		close(z);
+		if (mem == MAP_FAILED) { wl_say("error mmap"); return 1; }
+		strcpy(mem, "parent wrote this");
+		child = fork();
+		if (child == 0) {
+			/* the child answers the parent: whatever is at 4096 comes back doubled at 8192 */
+			for (;;) {
+				if (mem[4096] && !mem[8192]) { memcpy(mem + 8192, mem + 4096, 64); memcpy(mem + 8192 + strlen(mem + 4096), mem + 4096, 64 - strlen(mem + 4096)); }
+				usleep(10000);
+			}
+		}
+	} else if (!strcmp(mode, "devnode")) {
+		snprintf(path, sizeof path, "%s/null", dir);
+		if (mknod(path, S_IFCHR | 0666, makedev(1, 3))) { wl_say("error mknod"); return 1; }
+		fd = open(path, O_RDWR);
+		unlink(path);
+	} else if (!strcmp(mode, "aio")) {
+		unsigned long ctx = 0;
+		if (syscall(SYS_io_setup, 16, &ctx)) { wl_say("error io_setup %d", errno); return 1; }
+		mem = (char *)ctx;
+	} else if (!strcmp(mode, "iouring")) {
+		struct { unsigned sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3]; unsigned long long off[10]; } p;
+		memset(&p, 0, sizeof p);
+		fd = syscall(SYS_io_uring_setup, 4, &p);
+		if (fd >= 0) mem = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	} else if (!strcmp(mode, "fanotify")) {
+		fd = syscall(SYS_fanotify_init, 0 /* FAN_CLASS_NOTIF */, O_RDONLY);
+		if (fd < 0 || syscall(SYS_fanotify_mark, fd, 1 /* FAN_MARK_ADD */, 2ULL /* FAN_MODIFY */, AT_FDCWD, dir)) { wl_say("error fanotify %d", errno); return 1; }
+	} else if (!strcmp(mode, "hugetlb")) {
+		fd = memfd_create("huge", MFD_HUGETLB);
+	} else {
+		wl_say("error mode");
+		return 2;
+	}
+	if (fd < 0 && !mem && strcmp(mode, "cwd")) { wl_say("error open %d", errno); return 1; }
+	wl_handle_usr1();
+	wl_say("ready pid=%d", (int)getpid());
+	for (int round = 0;; round++) {
+		wl_wait_check();
+		const char *bad = 0;
+		if (!strcmp(mode, "cwd")) {
+			if (!check_cwd()) bad = "cwd";
+		} else if (!strcmp(mode, "udir")) {
+			struct stat st;
+			if (fstat(fd, &st) || !S_ISDIR(st.st_mode) || st.st_nlink != 0 || (st.st_mode & 07777) != 0750) bad = "fstat";
+			else if (openat(fd, "x", O_CREAT | O_WRONLY, 0600) >= 0 || errno != ENOENT) bad = "openat";
+		} else if (!strcmp(mode, "proc")) {
+			char buf[4096], want[64];
+			ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+			buf[n > 0 ? n : 0] = 0;
+			snprintf(want, sizeof want, "\nPid:\t%d\n", (int)getpid());
+			if (!strstr(buf, want)) bad = "status";
+		} else if (!strcmp(mode, "epoll")) {
+			uint64_t one = 1;
+			struct epoll_event e;
+			if (write(fd, &one, 8) != 8) bad = "write";
+			else if (epoll_wait(efd, &e, 1, 1000) != 1 || e.data.u64 != 0x1234567890ULL) bad = "epoll_wait";
+			else if (read(fd, &one, 8) != 8) bad = "read";
+		} else if (!strcmp(mode, "lease") || !strcmp(mode, "wlease")) {
+			if (fcntl(fd, F_GETLEASE) != lease_type) bad = "getlease";
+			else {
+				/* a writer (a child: leases do not break for their holder's own opens) */
+				pid_t c = fork();
+				if (c == 0) _exit(open(path, (lease_type == F_RDLCK ? O_WRONLY : O_RDONLY) | O_NONBLOCK) < 0 && errno == EWOULDBLOCK ? 0 : 1);
+				int st;
+				waitpid(c, &st, 0);
+				for (int i = 0; i < 100 && !got_sigio; i++) usleep(10000);
+				if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) bad = "not-broken";
+				else if (!got_sigio) bad = "no-sigio";
+				/* give it up and take it again for the next round */
+				fcntl(fd, F_SETLEASE, F_UNLCK);
+				got_sigio = 0;
+				if (fcntl(fd, F_SETLEASE, lease_type)) bad = "relock";
+			}
+		} else if (!strcmp(mode, "devzero")) {
+			if (strcmp(mem, "parent wrote this")) bad = "contents";
+			else {
+				char tok[32];
+				snprintf(tok, sizeof tok, "r%d-", round);
+				memset(mem + 8192, 0, 64);
+				strcpy(mem + 4096, tok);
+				int ok = 0;
+				for (int i = 0; i < 200 && !ok; i++) { usleep(10000); ok = mem[8192] != 0; }
+				char want[64];
+				snprintf(want, sizeof want, "%s%s", tok, tok);
+				if (!ok || strncmp(mem + 8192, want, strlen(want))) bad = "child";
+				memset(mem + 4096, 0, 64);
+			}
+		} else if (!strcmp(mode, "devnode")) {
+			if (write(fd, "x", 1) != 1) bad = "write";
+		}
+		if (bad) wl_say("check bad %s %s", mode, bad);
+		else wl_say("check ok %s", mode);
+	}
+}
