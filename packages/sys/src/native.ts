@@ -26,6 +26,8 @@ export interface SysNative {
   // sockets.cc
   /** Every AF_UNIX socket of this network namespace (NETLINK_SOCK_DIAG). */
   unixDiag(): UnixSocketDiag[] | NativeSysError;
+  /** Every AF_PACKET socket of this network namespace (sock_diag). */
+  packetDiag(): PacketSocketDiag[] | NativeSysError;
   /** The receive queue of the task's socket at fd (peeked, not consumed) and its buffer sizes. */
   sockQueue(pid: number, fd: number): SocketQueue | NativeSysError;
   /** What a copy of the task's socket at fd tells through getsockopt/getsockname/getpeername. */
@@ -105,6 +107,34 @@ export interface FileProbe {
   fsType: number;
   /** per (level, name, length) asked: the option's bytes, its length (length-0 queries) or -errno */
   sockopts: (Buffer | number)[];
+}
+
+/** A packet socket's ring (struct packet_diag_ring). */
+export interface PacketRingDiag {
+  blockSize: number; blockNr: number; frameSize: number; frameNr: number; retireTmo: number; sizeofPriv: number; features: number;
+}
+
+/** An AF_PACKET socket as sock_diag describes it. */
+export interface PacketSocketDiag {
+  ino: number;
+  /** SOCK_RAW 3, SOCK_DGRAM 2, SOCK_PACKET 10 */
+  type: number;
+  /** its protocol as the socket keeps it (network byte order, as socket(2) takes it) */
+  protocol: number;
+  /** bound interface (0: all) */
+  ifindex: number;
+  version: number;
+  reserve: number;
+  copyThresh: number;
+  tstamp: number;
+  /** PDI_RUNNING 1, PDI_AUXDATA 2, PDI_ORIGDEV 4, PDI_VNETHDR 8, PDI_LOSS 16 */
+  flags: number;
+  /** memberships (PACKET_ADD_MEMBERSHIP), each with how many times it was added */
+  mclist: { index: number; count: number; type: number; addr: Buffer }[];
+  /** id | type << 16 (PACKET_FANOUT's value), when in a fanout group */
+  fanout?: number;
+  rxRing?: PacketRingDiag;
+  txRing?: PacketRingDiag;
 }
 
 export interface UnixSocketDiag {

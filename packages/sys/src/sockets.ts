@@ -1,9 +1,14 @@
 /** Sockets: the sock_diag view of this network namespace, and a task's socket seen through a copy of its descriptor. */
-import { addon, orThrow, type SocketInfo, type SocketQueue, type UnixSocketDiag } from './native.js';
+import { addon, orThrow, type PacketSocketDiag, type SocketInfo, type SocketQueue, type UnixSocketDiag } from './native.js';
 
 /** Every AF_UNIX socket of this network namespace (sock_diag). */
 export function unixSockets(): UnixSocketDiag[] {
   return orThrow(addon.get().unixDiag(), 'sock_diag');
+}
+
+/** Every AF_PACKET socket of this network namespace (sock_diag), with memberships, rings and fanout. */
+export function packetSockets(): PacketSocketDiag[] {
+  return orThrow(addon.get().packetDiag(), 'sock_diag');
 }
 
 /** A task's socket queue, peeked through a copy of its descriptor (pidfd_getfd); nothing consumed. */
