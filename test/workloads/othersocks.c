@@ -178,25 +178,32 @@ int main(int argc, char **argv) {
 	const char *mode = argv[1];
 	wl_detach(argv[argc - 1]);
 	if (!strcmp(mode, "echo")) return echo_server();
+	/* the refusals: each says "check ok" while what it holds is still there */
+	int held = -1;
 	if (!strcmp(mode, "udpqueue")) {
 		int sv[2];
 		if (dgram_pair(AF_INET, 0, sv) || send(sv[0], "unread", 6, 0) != 6) { wl_say("error udpqueue"); return 1; }
-		usleep(100000);
-		wl_say("ready pid=%d", (int)getpid());
-		for (;;) pause();
-	}
-	if (!strcmp(mode, "nlqueue") || !strcmp(mode, "nldgram")) {
+		held = sv[1];
+	} else if (!strcmp(mode, "nlqueue") || !strcmp(mode, "nldgram")) {
 		int q = !strcmp(mode, "nlqueue");
-		int fd = netlink_sock(q ? SOCK_RAW : SOCK_DGRAM, 0);
-		if (fd < 0 || (q && !getlink_send(fd))) { wl_say("error netlink"); return 1; }
-		usleep(100000);
-		wl_say("ready pid=%d", (int)getpid());
-		for (;;) pause();
-	}
-	if (!strcmp(mode, "ring")) {
+		held = netlink_sock(q ? SOCK_RAW : SOCK_DGRAM, 0);
+		if (held < 0 || (q && !getlink_send(held))) { wl_say("error netlink"); return 1; }
+		if (!q) held = -2;
+	} else if (!strcmp(mode, "ring")) {
 		if (packet_sock(1, 0) < 0) { wl_say("error ring %d", errno); return 1; }
+		held = -2;
+	}
+	if (held != -1) {
+		usleep(100000);
+		wl_handle_usr1();
 		wl_say("ready pid=%d", (int)getpid());
-		for (;;) pause();
+		for (;;) {
+			wl_wait_check();
+			char buf[64];
+			struct pollfd p = {.fd = held, .events = POLLIN};
+			if (held >= 0 && (poll(&p, 1, 0) != 1 || recv(held, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) <= 0)) wl_say("check bad what=queue");
+			else wl_say("check ok");
+		}
 	}
 	int all = !strcmp(mode, "all");
 	if (!all && strcmp(mode, "criu")) return 2;
