@@ -26,7 +26,7 @@ describe('other sockets: UDP, UDP-lite, ping, raw, packet, netlink', () => {
   });
   afterEach(killRestored);
 
-  it('one of each, round-tripped twice: the pairs talk, the echo server answers through both outside ends, both pings get replies, the packet socket gets its frame back from lo, netlink answers RTM_GETLINK', () => {
+  it('one of each, round-tripped twice: the pairs talk, the echo server answers through both outside ends, two shut-down ends stay shut down, both pings get replies, the packet socket gets its frame back from lo, netlink answers RTM_GETLINK', () => {
     roundTrip('othersocks', ['all', String(port)], (pid, st) => {
       expect(askVerdict(st, pid)).toBe('check ok');
       expect(askVerdict(st, pid)).toBe('check ok');
@@ -35,11 +35,12 @@ describe('other sockets: UDP, UDP-lite, ping, raw, packet, netlink', () => {
       // Debian's crit decodes what we wrote; the kinds' records are there
       const files = critDecode(path.join(dir, 'files.img')).entries as any[];
       const isk = files.filter((f) => f.type === 'INETSK').map((f) => f.isk);
-      // UDP pairs (v4, v6), the UDP-lite pair, 2 outside ends, 2 pings, 3 raw
-      expect(isk).toHaveLength(13);
+      // UDP pairs (v4, v6), the UDP-lite pair, 4 outside ends, 2 pings, 3 raw
+      expect(isk).toHaveLength(15);
       const connected = isk.filter((s) => s.state === 1);
-      // every pair end, both outside ends, the IPv4 ping and the raw UDP socket
-      expect(connected).toHaveLength(10);
+      // every pair end, the outside ends, the IPv4 ping and the raw UDP socket
+      expect(connected).toHaveLength(12);
+      expect(isk.map((s) => s.shutdown).filter(Boolean).sort()).toEqual(['READ', 'WRITE']);
       expect(isk.filter((s) => s.proto === 136)).toHaveLength(2);
       expect(isk.find((s) => s.type === 3 && s.proto === 17).ip_opts.raw.hdrincl).toBe(true);
       const nl = files.find((f) => f.type === 'NETLINKSK').nlsk;

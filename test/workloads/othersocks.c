@@ -1,7 +1,8 @@
 /* othersocks MODE [ECHOPORT] STATEFILE: sockets that are not unix or TCP ones.
  *  echo: a UDP echo server on 127.0.0.1 (outside the tree under test); says "ready pid=N port=P".
  *  all:  a connected UDP pair (IPv4) and one (IPv6 ::1), a UDP socket connected to the echo server
- *        at ECHOPORT and an IPv6 one connected to it through ::ffff:127.0.0.1, a connected UDP-lite
+ *        at ECHOPORT and an IPv6 one connected to it through ::ffff:127.0.0.1, two more connected to
+ *        it and shut down (one for reading, one for writing), a connected UDP-lite
  *        pair, ping sockets (IPv4 connected to 127.0.0.1, IPv6 not connected), raw sockets (ICMP
  *        with a filter, TOS and TTL; UDP with IP_HDRINCL bound to 127.0.0.5 and connected; ICMPv6
  *        with a filter), a packet socket (bound to lo for a local ethertype, TPACKET_V2, aux data,
@@ -219,6 +220,10 @@ int main(int argc, char **argv) {
 	int out4 = socket(AF_INET, SOCK_DGRAM, 0), out6 = socket(AF_INET6, SOCK_DGRAM, 0);
 	if (out4 < 0 || out6 < 0 || connect(out4, (struct sockaddr *)&echo4, sizeof echo4) || connect(out6, (struct sockaddr *)&echo6, sizeof echo6)) { wl_say("error outside %d", errno); return 1; }
 	if (!echo_answers(out4) || !echo_answers(out6)) { wl_say("error echo"); return 1; }
+	/* two more ends connected outside, one shut down for reading, one for writing */
+	int shut_rd = socket(AF_INET, SOCK_DGRAM, 0), shut_wr = socket(AF_INET, SOCK_DGRAM, 0);
+	if (shut_rd < 0 || shut_wr < 0 || connect(shut_rd, (struct sockaddr *)&echo4, sizeof echo4) || connect(shut_wr, (struct sockaddr *)&echo4, sizeof echo4) ||
+	    shutdown(shut_rd, SHUT_RD) || shutdown(shut_wr, SHUT_WR)) { wl_say("error shutdown %d", errno); return 1; }
 
 	struct sockaddr_in lo;
 	struct sockaddr_in6 lo_6;
@@ -265,6 +270,11 @@ int main(int argc, char **argv) {
 		else if (!packet_loops(pk)) bad = "packet";
 		else if (!getlink_answers(nl)) bad = "netlink";
 		seq++;
+		if (!bad) {
+			struct pollfd p = {.fd = shut_rd, .events = POLLRDHUP};
+			if (poll(&p, 1, 0) != 1 || !(p.revents & POLLRDHUP)) bad = "udp-shut-rd";
+			else if (send(shut_wr, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE) bad = "udp-shut-wr";
+		}
 		if (!bad) {
 			/* the raw sockets' settings as they were made */
 			int v = 0;

@@ -346,6 +346,35 @@ Napi::Value ListenBacklog(const Napi::CallbackInfo &info) {
   return Num(env, (double)found);
 }
 
+// inetShutdown(family, protocol, ino) -> RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 of the UDP or UDP-lite
+// socket with that inode (INET_DIAG_SHUTDOWN) | { errno, syscall } (ENOENT: none)
+Napi::Value InetShutdown(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int family = I32(info[0]), protocol = I32(info[1]);
+  uint32_t ino = (uint32_t)info[2].As<Napi::Number>().Int64Value();
+  struct {
+    struct nlmsghdr h;
+    struct inet_diag_req_v2 r;
+  } req;
+  DiagRequest(req);
+  req.r.sdiag_family = (uint8_t)family;
+  req.r.sdiag_protocol = (uint8_t)protocol;
+  req.r.idiag_states = ~0u;
+  long found = -1;
+  Failure f;
+  bool ok = DiagDump(&req, sizeof req, f, [&](struct nlmsghdr *h) {
+    struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
+    if (m->idiag_inode != ino) return;
+    found = 0;
+    int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+    for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+      if (a->rta_type == INET_DIAG_SHUTDOWN) found = *(uint8_t *)RTA_DATA(a);
+  });
+  if (!ok) return SysErr(env, f.err, f.syscall);
+  if (found < 0) return SysErr(env, ENOENT, "sock_diag");
+  return Num(env, (double)found);
+}
+
 }  // namespace
 
 void crtools::sys::AddSockets(Napi::Object exports) {
@@ -354,4 +383,5 @@ void crtools::sys::AddSockets(Napi::Object exports) {
   Export(exports, "sockQueue", SockQueue);
   Export(exports, "sockInfo", SockInfo);
   Export(exports, "listenBacklog", ListenBacklog);
+  Export(exports, "inetShutdown", InetShutdown);
 }

@@ -1,7 +1,7 @@
 export { fileHandlePath, type FileHandle } from './handles.js';
 export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
 export { peekPipe, openPipe, setPipeSize, spliceAll, closeFd, type Pipe } from './pipes.js';
-export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog } from './sockets.js';
+export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, inetShutdown } from './sockets.js';
 export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, takeTaskFd, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';

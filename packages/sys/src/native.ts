@@ -34,6 +34,8 @@ export interface SysNative {
   sockInfo(pid: number, fd: number): SocketInfo | NativeSysError;
   /** Listen backlog of the listening TCP socket with that inode (sock_diag); ENOENT: none. */
   listenBacklog(family: number, ino: number): number | NativeSysError;
+  /** Shutdown state (RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2) of the UDP/UDP-lite socket with that inode (sock_diag); ENOENT: none. */
+  inetShutdown(family: number, protocol: number, ino: number): number | NativeSysError;
   // probe.cc
   /** What fcntl, ioctl, fstat(fs) and getsockopt answer on a copy of the task's fd (values the kernel refuses: -errno). */
   fileProbe(pid: number, fd: number, sockopts: number[]): FileProbe | NativeSysError;

@@ -25,3 +25,8 @@ export function socketInfo(pid: number, fd: number): SocketInfo {
 export function listenBacklog(family: number, ino: number): number {
   return orThrow(addon.get().listenBacklog(family, ino), 'sock_diag', { message: `listening socket:[${ino}]` });
 }
+
+/** How the UDP or UDP-lite socket with that inode was shut down: RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 (sock_diag). */
+export function inetShutdown(family: number, protocol: number, ino: number): number {
+  return orThrow(addon.get().inetShutdown(family, protocol, ino), 'sock_diag', { message: `socket:[${ino}]` });
+}

@@ -266,6 +266,12 @@ void open_file_table(struct ctx *c)
 			if (f[i].sk_conn_len)
 				chk(c, S3(NR_connect, fd, AT(c, f[i].sk_conn_off), f[i].sk_conn_len), i);
 			set_sock_opts_late(c, fd, &f[i], i);
+			/* a UDP socket shut down: RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 → SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2 */
+			if (f[i].sk_shutdown) {
+				long r = S2(NR_shutdown, fd, f[i].sk_shutdown - 1);
+				if (r != -107) /* ENOTCONN: not connected, the bits are set all the same */
+					chk(c, r, i);
+			}
 			if (ip && !(f[i].sk_opts & 1)) {
 				v = 0;
 				chk(c, S5(NR_setsockopt, fd, 1, 2, &v, 4), i);

@@ -2,10 +2,11 @@
  * IPv4/IPv6 sockets this dump can take: a listening TCP socket, a TCP socket that is not
  * connected, UDP and UDP-lite sockets (bound or not, connected or not), ping sockets
  * (SOCK_DGRAM with IPPROTO_ICMP/ICMPV6) and raw sockets, with the IP options CRIU's ip_opts_entry
- * keeps. Refused by name: connected TCP (needs TCP_REPAIR), datagrams waiting in a queue (CRIU
- * 4.2 drops them; we do not lose them silently), any other protocol.
+ * keeps, and how a UDP socket was shut down. Refused by name: connected TCP (needs TCP_REPAIR),
+ * datagrams waiting in a queue (CRIU 4.2 drops them; we do not lose them silently), any other
+ * protocol. Not seen: whether a ping or raw socket was shut down (no sock_diag for ping sockets).
  */
-import { listenBacklog, socketInfo, type SocketInfo } from '@crtools/sys';
+import { inetShutdown, listenBacklog, socketInfo, type SocketInfo } from '@crtools/sys';
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import { socketNetRow, type FdRecord } from '@crtools/procfs';
 import { fown, inodeOf, refuseFd, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
@@ -101,6 +102,11 @@ function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connec
   };
   if (s.domain === AF.INET6) isk['v6only'] = s.v6only;
   isk['ip_opts'] = ip;
+  // UDP and UDP-lite: how it was shut down (sock_diag), as CRIU keeps it
+  if (s.type === SOCK_TYPE.DGRAM && (s.protocol === IPPROTO.UDP || s.protocol === IPPROTO.UDPLITE)) {
+    const how = inetShutdown(s.domain, s.protocol, ino) & 3;
+    if (how) isk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][how];
+  }
   return { type: 'INETSK', id, isk };
 }
 

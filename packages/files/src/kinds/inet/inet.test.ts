@@ -41,10 +41,11 @@ describe('inet', () => {
     expect(inetPlan.plan({ ...raw, src_addr: [0x0500007f] }, ctx).inet.address).toBeDefined();
   });
 
-  it('a UDP socket that was shut down is refused with exit 4', () => {
+  it('a ping socket that was shut down is refused with exit 4 (a UDP one is shut down again)', () => {
+    expect(inetPlan.plan({ ...listening, type: 2, proto: 17, state: 1, shutdown: 'READ' }, ctx).inet.shutdown).toBe(1);
     let err: unknown;
     try {
-      inetPlan.plan({ ...listening, type: 2, proto: 17, state: 1, shutdown: 1 }, ctx);
+      inetPlan.plan({ ...listening, type: 2, proto: 1, state: 1, shutdown: 1 }, ctx);
     } catch (e) {
       err = e;
     }

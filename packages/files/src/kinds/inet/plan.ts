@@ -16,6 +16,8 @@ export interface InetFilePlan extends FileBase {
   type: number;
   inet: {
     family: number; protocol: number; address?: Buffer; connect?: Buffer; listen: boolean; backlog: number;
+    /** shutdown(2) once made (SHUT_RD 1, SHUT_WR 2 bits as RCV/SEND_SHUTDOWN), 0: none */
+    shutdown: number;
     reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
   };
 }
@@ -95,7 +97,9 @@ export const inetPlan: PlanKind<InetFilePlan> = {
     if ((family !== AF.INET && family !== AF.INET6) || !kind || !(listen || connected || state === TCP_STATE.CLOSE) || (listen && !tcp)) {
       throw refuse(`${ctx.what}: ${kind || `inet (type ${type}, proto ${proto})`} socket in state ${state} is not restored yet (TCP listening and unconnected, UDP, UDP-lite, ping and raw ones are)`);
     }
-    if (Number(k.shutdown ?? 0) !== 0) throw refuse(`${ctx.what}: ${kind} socket shut down (${k.shutdown}) is not restored yet`);
+    // sk_shutdown: by name (crit JSON) or number
+    const shutdown = ({ NONE: 0, READ: 1, WRITE: 2, BOTH: 3 } as Record<string, number>)[String(k.shutdown ?? 'NONE')] ?? Number(k.shutdown);
+    if (shutdown && !(kind === 'UDP' || kind === 'UDP-lite')) throw refuse(`${ctx.what}: ${kind} socket shut down (${k.shutdown}) is not restored`);
     const port = Number(k.src_port);
     const words = ((k.src_addr ?? []) as number[]).map(Number);
     // a raw socket's port is its protocol: bound only to an address
@@ -106,7 +110,7 @@ export const inetPlan: PlanKind<InetFilePlan> = {
     return {
       kind: 'inet', flags: Number(k.flags), pos: 0n, type,
       inet: {
-        family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0),
+        family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0), shutdown,
         reuseaddr: !!o.reuseaddr, reuseport: !!o.so_reuseport, v6only: !!k.v6only,
         sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0),
         sockopts: [...ipOptCalls(k.ip_opts as Obj | undefined, family, proto), ...sockoptCalls(o, tcp)],
