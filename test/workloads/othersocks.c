@@ -6,7 +6,7 @@
  *        pair, ping sockets (IPv4 connected to 127.0.0.1, IPv6 not connected), raw sockets (ICMP
  *        with a filter, TOS and TTL; UDP with IP_HDRINCL bound to 127.0.0.5 and connected; ICMPv6
  *        with a filter), a packet socket (bound to lo for a local ethertype, TPACKET_V2, aux data,
- *        a multicast address, fanout) and a route netlink socket bound to groups 23 and 34.
+ *        a multicast address, fanout group 77 by hash with rollover) and a route netlink socket bound to groups 23 and 34.
  *  criu: the same without what CRIU 4.2 cannot take (netlink groups past 32, packet fanout) or
  *        loses (a ping or raw socket's connection: its images have them unconnected).
  *  Refusals: udpqueue (a datagram waiting to be read), nlqueue (a netlink reply unread),
@@ -110,7 +110,7 @@ static int packet_sock(int ring, int fanout) {
 	struct packet_mreq mr = {.mr_ifindex = ll.sll_ifindex, .mr_type = PACKET_MR_MULTICAST, .mr_alen = 6, .mr_address = {0x01, 0x00, 0x5e, 0x7f, 0x00, 0x42}};
 	if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr)) return -1;
 	if (fanout) {
-		int f = 77 | (PACKET_FANOUT_HASH << 16);
+		int f = 77 | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_ROLLOVER) << 16);
 		if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &f, sizeof f)) return -1;
 	}
 	if (ring) {
