@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { canInstallGuards } from '@crtools/sys';
+import { allowRootPing, startEcho } from './othersocks.js';
 
 // a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
 const CRIU = [process.env.CRIU, 'criu'].find((c) => {
@@ -18,7 +19,22 @@ const CRIU = [process.env.CRIU, 'criu'].find((c) => {
   return /Version: ([4-9]|\d\d)\./.test(v) && !/^crtools:/m.test(v);
 });
 
-afterAll(() => killAllStarted());
+// othersocks: a UDP echo server outside the tree (started at the first case that needs it) and
+// root let into ping sockets, both put back at the end
+let echoPort = 0;
+let putBackPing = () => {};
+function othersocksEcho(): number {
+  if (!echoPort) {
+    putBackPing = allowRootPing();
+    echoPort = startEcho().port;
+  }
+  return echoPort;
+}
+
+afterAll(() => {
+  killAllStarted();
+  putBackPing();
+});
 
 describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
   const cases: [string, () => string[], RegExp, string[]?][] = [
@@ -59,6 +75,10 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fsmisc lease', () => ['lease', tmp('c-fs-lease')], /^check ok lease$/, ['--file-locks']],
     ['fsmisc wlease', () => ['wlease', tmp('c-fs-wlease')], /^check ok wlease$/, ['--file-locks']],
     ['fsmisc devzero', () => ['devzero', tmp('c-fs-devzero')], /^check ok devzero$/],
+    // connected UDP pairs (v4, v6) and UDP-lite, UDP ends connected outside (v4, v4-mapped),
+    // ping and raw sockets, a packet socket with a membership, a route netlink socket in a group
+    // (its mode without what CRIU 4.2 refuses or loses: groups past 32, a ping or raw connection)
+    ['othersocks criu', () => ['criu', String(othersocksEcho())], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

@@ -165,6 +165,8 @@ function seccompBlock(w: PlanWriter, sc: ThreadPlan['seccomp'], who: string): nu
 const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   reg: CONST.FILE_REG, 'pipe-r': CONST.FILE_PIPE_R, 'pipe-w': CONST.FILE_PIPE_W,
   eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, 'unix-bound': CONST.FILE_UNIX_BOUND, inet: CONST.FILE_INET,
+  // netlink and packet sockets are made like IP ones on their own: socket, options, bind, connect
+  socket: CONST.FILE_INET,
   inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD, fifo: CONST.FILE_FIFO,
   // a memfd is opened again like a file, through the restoring process's descriptor on it
   memfd: CONST.FILE_REG,
@@ -248,18 +250,20 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
   const r: RecordValues = {
     kind: FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
     value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0, sk_nsetopts: 0, sk_setopts_off: 0,
-    sk_target: 0, sk_ghost: 0, sk_mode: 0, sk_uid: 0, sk_gid: 0, sk_queue_off: 0, sk_queue_len: 0,
+    sk_target: 0, sk_ghost: 0, sk_mode: 0, sk_uid: 0, sk_gid: 0, sk_queue_off: 0, sk_queue_len: 0, sk_conn_off: 0, sk_conn_len: 0,
     ...fownRecord(f, holder),
   };
   const data = (b: Buffer | undefined) => {
     r.data_off = w.bytes(b, 8);
     r.data_len = b?.length ?? 0;
   };
-  // a socket's setsockopt calls, made in order once it exists (before bind)
+  // a socket's setsockopt calls, made in order once it exists (before bind); a late one (bit 32
+  // of its level) once it is bound and connected
   const setopts = (calls: readonly SockoptCall[]) => ({
     sk_nsetopts: calls.length,
-    sk_setopts_off: calls.length ? w.records('sockopt', calls.map((c) => ({ level: c.level, name: c.name, len: c.value.length, data: w.bytes(c.value, 8) }))) : 0,
+    sk_setopts_off: calls.length ? w.records('sockopt', calls.map((c) => ({ level: c.level + (c.late ? 2 ** 32 : 0), name: c.name, len: c.value.length, data: w.bytes(c.value, 8) }))) : 0,
   });
+  const connect = (to: Buffer | undefined) => ({ sk_conn_off: to ? w.bytes(to, 8) : 0, sk_conn_len: to?.length ?? 0 });
   switch (f.kind) {
     case 'reg':
       Object.assign(r, { path: w.string(f.path), size: f.size ?? -1n });
@@ -306,10 +310,16 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
     case 'inet': {
       const i = f.inet;
       Object.assign(r, {
-        value: BigInt(f.type), sk_sndbuf: i.sndbuf, sk_rcvbuf: i.rcvbuf, sk_family: i.family, sk_proto: i.protocol, sk_listen: i.listen ? 1 : 0,
+        value: BigInt(f.type), sk_sndbuf: i.sndbuf, sk_rcvbuf: i.rcvbuf, sk_family: i.family, sk_proto: i.protocol, sk_listen: i.listen ? 1 : 0, sk_shutdown: i.shutdown ?? 0,
         sk_backlog: i.backlog, sk_opts: (i.reuseaddr ? 1 : 0) | (i.reuseport ? 2 : 0) | (i.v6only ? 4 : 0),
-      }, setopts(i.sockopts));
+      }, setopts(i.sockopts), connect(i.connect));
       data(i.address);
+      break;
+    }
+    case 'socket': {
+      const s = f.socket;
+      Object.assign(r, { value: BigInt(f.type), sk_sndbuf: s.sndbuf, sk_rcvbuf: s.rcvbuf, sk_family: s.family, sk_proto: s.protocol }, setopts(s.sockopts), connect(s.connect));
+      data(s.address);
       break;
     }
     case 'inotify':

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/packet_diag.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
@@ -16,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace {
@@ -138,6 +140,80 @@ Napi::Value UnixDiag(const Napi::CallbackInfo &info) {
           o.Set("icons", icons);
           break;
         }
+      }
+    }
+    out.Set(n++, o);
+  });
+  if (!ok) return SysErr(env, f.err, f.syscall);
+  return out;
+}
+
+// One packet ring's settings (PACKET_DIAG_RX_RING / TX_RING).
+Napi::Object RingOf(Napi::Env env, const struct packet_diag_ring *r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("blockSize", Num(env, r->pdr_block_size));
+  o.Set("blockNr", Num(env, r->pdr_block_nr));
+  o.Set("frameSize", Num(env, r->pdr_frame_size));
+  o.Set("frameNr", Num(env, r->pdr_frame_nr));
+  o.Set("retireTmo", Num(env, r->pdr_retire_tmo));
+  o.Set("sizeofPriv", Num(env, r->pdr_sizeof_priv));
+  o.Set("features", Num(env, r->pdr_features));
+  return o;
+}
+
+// packetDiag() -> [{ ino, type, protocol (as the socket keeps it: network byte order), ifindex,
+// version, reserve, copyThresh, tstamp, flags, mclist: [{ index, count, type, addr }], fanout?,
+// rxRing?, txRing? }] | { errno, syscall }: every AF_PACKET socket of this network namespace
+Napi::Value PacketDiag(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct {
+    struct nlmsghdr h;
+    struct packet_diag_req r;
+  } req;
+  DiagRequest(req);
+  req.r.sdiag_family = AF_PACKET;
+  req.r.pdiag_show = PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_RING_CFG | PACKET_SHOW_FANOUT;
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  Failure f;
+  bool ok = DiagDump(&req, sizeof req, f, [&](struct nlmsghdr *h) {
+    struct packet_diag_msg *m = (struct packet_diag_msg *)NLMSG_DATA(h);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ino", Num(env, (double)m->pdiag_ino));
+    o.Set("type", Num(env, m->pdiag_type));
+    o.Set("protocol", Num(env, htons(m->pdiag_num)));
+    Napi::Array mc = Napi::Array::New(env);
+    o.Set("mclist", mc);
+    int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+    for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+      void *d = RTA_DATA(a);
+      size_t dl = RTA_PAYLOAD(a);
+      switch (a->rta_type) {
+        case PACKET_DIAG_INFO: {
+          struct packet_diag_info *i = (struct packet_diag_info *)d;
+          o.Set("ifindex", Num(env, i->pdi_index));
+          o.Set("version", Num(env, i->pdi_version));
+          o.Set("reserve", Num(env, i->pdi_reserve));
+          o.Set("copyThresh", Num(env, i->pdi_copy_thresh));
+          o.Set("tstamp", Num(env, i->pdi_tstamp));
+          o.Set("flags", Num(env, i->pdi_flags));
+          break;
+        }
+        case PACKET_DIAG_MCLIST: {
+          struct packet_diag_mclist *l = (struct packet_diag_mclist *)d;
+          for (size_t k = 0; k < dl / sizeof *l; k++) {
+            Napi::Object e = Napi::Object::New(env);
+            e.Set("index", Num(env, l[k].pdmc_index));
+            e.Set("count", Num(env, l[k].pdmc_count));
+            e.Set("type", Num(env, l[k].pdmc_type));
+            e.Set("addr", Napi::Buffer<uint8_t>::Copy(env, l[k].pdmc_addr, std::min<size_t>(l[k].pdmc_alen, sizeof l[k].pdmc_addr)));
+            mc.Set((uint32_t)k, e);
+          }
+          break;
+        }
+        case PACKET_DIAG_RX_RING: o.Set("rxRing", RingOf(env, (struct packet_diag_ring *)d)); break;
+        case PACKET_DIAG_TX_RING: o.Set("txRing", RingOf(env, (struct packet_diag_ring *)d)); break;
+        case PACKET_DIAG_FANOUT: o.Set("fanout", Num(env, *(uint32_t *)d)); break;
       }
     }
     out.Set(n++, o);
@@ -312,11 +388,42 @@ Napi::Value ListenBacklog(const Napi::CallbackInfo &info) {
   return Num(env, (double)found);
 }
 
+// inetShutdown(family, protocol, ino) -> RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 of the UDP or UDP-lite
+// socket with that inode (INET_DIAG_SHUTDOWN) | { errno, syscall } (ENOENT: none)
+Napi::Value InetShutdown(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int family = I32(info[0]), protocol = I32(info[1]);
+  uint32_t ino = (uint32_t)info[2].As<Napi::Number>().Int64Value();
+  struct {
+    struct nlmsghdr h;
+    struct inet_diag_req_v2 r;
+  } req;
+  DiagRequest(req);
+  req.r.sdiag_family = (uint8_t)family;
+  req.r.sdiag_protocol = (uint8_t)protocol;
+  req.r.idiag_states = ~0u;
+  long found = -1;
+  Failure f;
+  bool ok = DiagDump(&req, sizeof req, f, [&](struct nlmsghdr *h) {
+    struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
+    if (m->idiag_inode != ino) return;
+    found = 0;
+    int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+    for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+      if (a->rta_type == INET_DIAG_SHUTDOWN) found = *(uint8_t *)RTA_DATA(a);
+  });
+  if (!ok) return SysErr(env, f.err, f.syscall);
+  if (found < 0) return SysErr(env, ENOENT, "sock_diag");
+  return Num(env, (double)found);
+}
+
 }  // namespace
 
 void crtools::sys::AddSockets(Napi::Object exports) {
   Export(exports, "unixDiag", UnixDiag);
+  Export(exports, "packetDiag", PacketDiag);
   Export(exports, "sockQueue", SockQueue);
   Export(exports, "sockInfo", SockInfo);
   Export(exports, "listenBacklog", ListenBacklog);
+  Export(exports, "inetShutdown", InetShutdown);
 }

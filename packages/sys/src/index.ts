@@ -1,11 +1,11 @@
 export { fileHandlePath, type FileHandle } from './handles.js';
 export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, isEpollTarget, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
 export { peekPipe, openPipe, setPipeSize, spliceAll, closeFd, type Pipe } from './pipes.js';
-export { unixSockets, socketQueue, socketInfo, listenBacklog } from './sockets.js';
+export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, inetShutdown } from './sockets.js';
 export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, takeTaskFd, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';
-export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type UnixSocketDiag, type FailureContext } from './native.js';
+export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type UnixSocketDiag, type PacketSocketDiag, type PacketRingDiag, type FailureContext } from './native.js';
 export { SeqpacketSocket, SeqpacketServer, seqpacketPair, seqpacketConnect, seqpacketListen, type Packet, type PeerCredentials } from './packets.js';
 export {
   PAGE_IS, PM_SCAN_WP_MATCHING, PM_SCAN_CHECK_WPASYNC, MADV_GUARD_INSTALL, pagemapScan, pagemapScanAll, guardRegions, canInstallGuards,

@@ -28,12 +28,16 @@ export interface SysNative {
   // sockets.cc
   /** Every AF_UNIX socket of this network namespace (NETLINK_SOCK_DIAG). */
   unixDiag(): UnixSocketDiag[] | NativeSysError;
+  /** Every AF_PACKET socket of this network namespace (sock_diag). */
+  packetDiag(): PacketSocketDiag[] | NativeSysError;
   /** The receive queue of the task's socket at fd (peeked, not consumed) and its buffer sizes. */
   sockQueue(pid: number, fd: number, eofAtZero?: boolean): SocketQueue | NativeSysError;
   /** What a copy of the task's socket at fd tells through getsockopt/getsockname/getpeername. */
   sockInfo(pid: number, fd: number): SocketInfo | NativeSysError;
   /** Listen backlog of the listening TCP socket with that inode (sock_diag); ENOENT: none. */
   listenBacklog(family: number, ino: number): number | NativeSysError;
+  /** Shutdown state (RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2) of the UDP/UDP-lite socket with that inode (sock_diag); ENOENT: none. */
+  inetShutdown(family: number, protocol: number, ino: number): number | NativeSysError;
   // probe.cc
   /** What fcntl, ioctl, fstat(fs) and getsockopt answer on a copy of the task's fd (values the kernel refuses: -errno). */
   fileProbe(pid: number, fd: number, sockopts: number[]): FileProbe | NativeSysError;
@@ -107,6 +111,34 @@ export interface FileProbe {
   fsType: number;
   /** per (level, name, length) asked: the option's bytes, its length (length-0 queries) or -errno */
   sockopts: (Buffer | number)[];
+}
+
+/** A packet socket's ring (struct packet_diag_ring). */
+export interface PacketRingDiag {
+  blockSize: number; blockNr: number; frameSize: number; frameNr: number; retireTmo: number; sizeofPriv: number; features: number;
+}
+
+/** An AF_PACKET socket as sock_diag describes it. */
+export interface PacketSocketDiag {
+  ino: number;
+  /** SOCK_RAW 3, SOCK_DGRAM 2, SOCK_PACKET 10 */
+  type: number;
+  /** its protocol as the socket keeps it (network byte order, as socket(2) takes it) */
+  protocol: number;
+  /** bound interface (0: all) */
+  ifindex: number;
+  version: number;
+  reserve: number;
+  copyThresh: number;
+  tstamp: number;
+  /** PDI_RUNNING 1, PDI_AUXDATA 2, PDI_ORIGDEV 4, PDI_VNETHDR 8, PDI_LOSS 16 */
+  flags: number;
+  /** memberships (PACKET_ADD_MEMBERSHIP), each with how many times it was added */
+  mclist: { index: number; count: number; type: number; addr: Buffer }[];
+  /** id | type << 16 (PACKET_FANOUT's value), when in a fanout group */
+  fanout?: number;
+  rxRing?: PacketRingDiag;
+  txRing?: PacketRingDiag;
 }
 
 export interface UnixSocketDiag {

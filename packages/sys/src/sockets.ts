@@ -1,9 +1,14 @@
 /** Sockets: the sock_diag view of this network namespace, and a task's socket seen through a copy of its descriptor. */
-import { addon, orThrow, type SocketInfo, type SocketQueue, type UnixSocketDiag } from './native.js';
+import { addon, orThrow, type PacketSocketDiag, type SocketInfo, type SocketQueue, type UnixSocketDiag } from './native.js';
 
 /** Every AF_UNIX socket of this network namespace (sock_diag). */
 export function unixSockets(): UnixSocketDiag[] {
   return orThrow(addon.get().unixDiag(), 'sock_diag');
+}
+
+/** Every AF_PACKET socket of this network namespace (sock_diag), with memberships, rings and fanout. */
+export function packetSockets(): PacketSocketDiag[] {
+  return orThrow(addon.get().packetDiag(), 'sock_diag');
 }
 
 /**
@@ -23,4 +28,9 @@ export function socketInfo(pid: number, fd: number): SocketInfo {
 /** Listen backlog of a listening TCP socket (by family and inode). */
 export function listenBacklog(family: number, ino: number): number {
   return orThrow(addon.get().listenBacklog(family, ino), 'sock_diag', { message: `listening socket:[${ino}]` });
+}
+
+/** How the UDP or UDP-lite socket with that inode was shut down: RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 (sock_diag). */
+export function inetShutdown(family: number, protocol: number, ino: number): number {
+  return orThrow(addon.get().inetShutdown(family, protocol, ino), 'sock_diag', { message: `socket:[${ino}]` });
 }

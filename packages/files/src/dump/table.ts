@@ -18,6 +18,8 @@ import { epollDump } from '../kinds/epoll/dump.js';
 import { inotifyDump } from '../kinds/inotify/dump.js';
 import { UnixSockets } from '../kinds/unix/dump.js';
 import { inetDump } from '../kinds/inet/dump.js';
+import { netlinkDump } from '../kinds/netlink/dump.js';
+import { PacketFiles } from '../kinds/packet/dump.js';
 import { PidfdFiles } from '../kinds/pidfd/dump.js';
 import { FifoFiles } from '../kinds/fifo/dump.js';
 import { MemfdFiles, type PendingShmem } from '../kinds/memfd/dump.js';
@@ -51,7 +53,7 @@ export class FileTable implements FileIds {
 
   private readonly reg: RegFiles;
   private readonly shmem = new MemfdFiles(this);
-  /** the kinds, in the order they are asked (sockets: unix first, inet takes or refuses the rest) */
+  /** the kinds, in the order they are asked (sockets: unix first, then IP, netlink and packet ones; a socket none takes is refused) */
   private readonly kinds: DumpKind[];
 
   /** the ids an I/O signal owner may name (the dumped tree's); without them every owner is refused */
@@ -67,7 +69,7 @@ export class FileTable implements FileIds {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what)), inetDump, new PidfdFiles(() => this.ids), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what)), inetDump, netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
       new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), this.reg];
   }
 

@@ -9,7 +9,7 @@ export type { TimerFilePlan } from '../kinds/timerfd/plan.js';
 export type { EpollFilePlan, EpollTarget } from '../kinds/epoll/plan.js';
 export type { InotifyFilePlan } from '../kinds/inotify/plan.js';
 export type { UnixBoundFilePlan, UnixMessage, UnixPairFilePlan } from '../kinds/unix/plan.js';
-export type { SockoptCall } from '../sockopts/plan.js';
+export type { SockoptCall, SocketFilePlan } from '../sockopts/plan.js';
 export type { InetFilePlan } from '../kinds/inet/plan.js';
 export type { MemfdFilePlan } from '../kinds/memfd/plan.js';
 export type { PidfdFilePlan } from '../kinds/pidfd/plan.js';

@@ -23,6 +23,8 @@ export interface SocketOptions {
   domain: number;
   type: number;
   protocol: number;
+  /** every answer of SOCKET_OPTIONS by name (what the kind keeps in its own entry) */
+  raw: Map<string, Buffer | number | undefined>;
 }
 
 function int(v: Buffer | number | undefined): number | undefined {
@@ -33,7 +35,7 @@ function int(v: Buffer | number | undefined): number | undefined {
  * The options of task pid's socket at fd, for its sk_opts_entry. Throws UNSUPPORTED_FILE naming
  * the first option set that the format cannot keep.
  */
-export function readSocketOptions(pid: number, fd: number): SocketOptions {
+export function readSocketOptions(pid: number, fd: number, kept: readonly string[] = []): SocketOptions {
   const p = probeFile(pid, fd, SOCKET_OPTIONS);
   const raw = new Map(SOCKET_OPTIONS.map((o, i) => [o.option, p.sockopts[i]]));
   const domain = int(raw.get('SO_DOMAIN')) ?? 0;
@@ -41,7 +43,7 @@ export function readSocketOptions(pid: number, fd: number): SocketOptions {
   const protocol = int(raw.get('SO_PROTOCOL')) ?? 0;
   const fresh = probeFreshSocket(domain, type, protocol, SOCKET_OPTIONS);
   SOCKET_OPTIONS.forEach((o, i) => {
-    if (KEPT.has(o.option) || NOT_SETTINGS.has(o.option)) return;
+    if (KEPT.has(o.option) || NOT_SETTINGS.has(o.option) || kept.includes(o.option)) return;
     const mine = sockoptValue(o, p.sockopts[i]);
     const dflt = sockoptValue(o, fresh[i]);
     if (mine !== dflt) throw refuseFd(pid, fd, `socket option ${o.option} is not supported (set to ${mine}, a new socket has ${dflt})`);
@@ -80,5 +82,5 @@ export function readSocketOptions(pid: number, fd: number): SocketOptions {
     if (!Buffer.isBuffer(prog) || prog.length !== count * 8) throw noFilter();
     opts['so_filter'] = Array.from({ length: count }, (_, i) => prog.readBigUInt64LE(8 * i));
   }
-  return { opts, domain, type, protocol };
+  return { opts, domain, type, protocol, raw };
 }

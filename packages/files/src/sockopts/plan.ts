@@ -3,12 +3,15 @@
  * order they must be made (the buffer lock last: forcing the buffer sizes sets it).
  */
 import type { Obj } from '../plan/kind.js';
+import type { FileBase } from '../kinds/reg/plan.js';
 
 export interface SockoptCall {
   level: number;
   name: number;
   /** the option's bytes; SO_ATTACH_FILTER: the instructions (the restorer wraps them in a sock_fprog) */
   value: Buffer;
+  /** made once the socket is bound and connected (a packet socket's fanout, a netlink socket's groups) */
+  late?: boolean;
 }
 
 const SOL_SOCKET = 1;
@@ -69,4 +72,23 @@ export function sockoptCalls(o: Obj | undefined, tcp: boolean): SockoptCall[] {
   }
   if (o.so_buf_lock !== undefined) put(SOL_SOCKET, 72, i32(Number(o.so_buf_lock))); // SO_BUF_LOCK, last
   return out;
+}
+
+/**
+ * socket: a socket made on its own with socket(family, type, protocol), its options, bound to
+ * `address` and connected to `connect` (raw sockaddrs; none = not bound / not connected), then
+ * its late options: a netlink or packet socket.
+ */
+export interface SocketFilePlan extends FileBase {
+  kind: 'socket';
+  type: number;
+  socket: { family: number; protocol: number; address?: Buffer; connect?: Buffer; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[] };
+}
+
+/** All of sk_opts_entry as calls, address reuse included: for sockets that are not IP ones (netlink, packet). */
+export function allSockoptCalls(o: Obj | undefined): SockoptCall[] {
+  const out: SockoptCall[] = [];
+  if (o?.reuseaddr) out.push({ level: SOL_SOCKET, name: 2, value: i32(1) }); // SO_REUSEADDR
+  if (o?.so_reuseport) out.push({ level: SOL_SOCKET, name: 15, value: i32(1) }); // SO_REUSEPORT
+  return [...out, ...sockoptCalls(o, false)];
 }

@@ -16,3 +16,11 @@ export function namesOf<T extends Record<string, number>>(table: T, only?: reado
   for (const k of only ?? (Object.keys(table) as (keyof T)[])) out[table[k]!] = String(k);
   return out;
 }
+
+/**
+ * netlink_sk_entry.state: the socket's sk_state as sock_diag reports it (CONNECTED once
+ * connected; a socket that never was keeps the TCP_CLOSE every new socket starts with).
+ */
+export const NETLINK_STATE = { CONNECTED: 1, UNCONNECTED: 7 } as const;
+/** packet_sock_entry.fanout when the socket is in no fanout group */
+export const PACKET_NO_FANOUT = 0xffffffff;

@@ -31,12 +31,14 @@ static void set_sock_bufs(struct ctx *c, long fd, const struct plan_file *f, u64
 
 /* A socket's own options, setsockopt calls in the plan's order (a filter's instructions are
    wrapped in the sock_fprog the kernel takes) */
-static void set_sock_opts(struct ctx *c, long fd, const struct plan_file *f, u64 detail)
+static void set_sock_opts_when(struct ctx *c, long fd, const struct plan_file *f, u64 detail, u64 when)
 {
 	const struct plan_sockopt *o = AT(c, f->sk_setopts_off);
 	u64 i;
 	for (i = 0; i < f->sk_nsetopts; i++) {
 		const void *val = AT(c, o[i].data);
+		if ((o[i].level >> 32) != when)
+			continue;
 		if (o[i].level == 1 && o[i].name == 26 /* SO_ATTACH_FILTER */) {
 			struct {
 				u16 len;
@@ -45,9 +47,21 @@ static void set_sock_opts(struct ctx *c, long fd, const struct plan_file *f, u64
 			} prog = { (u16)(o[i].len / 8), { 0, 0, 0 }, val };
 			chk(c, S5(NR_setsockopt, fd, 1, 26, &prog, sizeof(prog)), detail);
 		} else {
-			chk(c, S5(NR_setsockopt, fd, o[i].level, o[i].name, val, o[i].len), detail);
+			chk(c, S5(NR_setsockopt, fd, (u32)o[i].level, o[i].name, val, o[i].len), detail);
 		}
 	}
+}
+
+/* the calls made once the socket exists; those marked (level bit 32) wait until it is bound
+   and connected (set_sock_opts_late) */
+static void set_sock_opts(struct ctx *c, long fd, const struct plan_file *f, u64 detail)
+{
+	set_sock_opts_when(c, fd, f, detail, 0);
+}
+
+static void set_sock_opts_late(struct ctx *c, long fd, const struct plan_file *f, u64 detail)
+{
+	set_sock_opts_when(c, fd, f, detail, 1);
 }
 
 /* "/proc/self/fd/N": how a socket whose name was unlinked is reached (through the O_PATH
@@ -338,13 +352,17 @@ void open_file_table(struct ctx *c)
 			if (t[1])
 				chk(c, S3(NR_ioctl, fd, 0x40085400 /* TFD_IOC_SET_TICKS */, &t[1]), i);
 		} else if (f[i].kind == FILE_INET) {
-			/* not connected TCP/UDP: options, bind (address reuse on while binding), listen */
-			int one = 1, v;
+			/* a socket made on its own (IPv4/IPv6 TCP listeners and unconnected, UDP, UDP-lite,
+			   ping and raw sockets; netlink; packet): options, bind (IP: address reuse on while
+			   binding), listen, connect (sk_conn_*), then the options that need it bound */
+			int one = 1, v, ip = f[i].sk_family == 2 || f[i].sk_family == 10;
 			fd = chk(c, S3(NR_socket, f[i].sk_family, f[i].value, f[i].sk_proto), i);
-			chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, &one, 4), i);
-			if (f[i].sk_opts & 2)
+			if (ip)
+				chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, &one, 4), i);
+			if (ip && (f[i].sk_opts & 2))
 				chk(c, S5(NR_setsockopt, fd, 1, 15 /* SO_REUSEPORT */, &one, 4), i);
-			if (f[i].sk_family == 10) {
+			/* (a raw socket has its protocol for port from the start: its v6only is fixed) */
+			if (f[i].sk_family == 10 && f[i].value != 3 /* SOCK_RAW */) {
 				v = (f[i].sk_opts & 4) ? 1 : 0;
 				chk(c, S5(NR_setsockopt, fd, 41 /* IPPROTO_IPV6 */, 26 /* IPV6_V6ONLY */, &v, 4), i);
 			}
@@ -354,7 +372,16 @@ void open_file_table(struct ctx *c)
 				chk(c, S3(NR_bind, fd, AT(c, f[i].data_off), f[i].data_len), i);
 			if (f[i].sk_listen)
 				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
-			if (!(f[i].sk_opts & 1)) {
+			if (f[i].sk_conn_len)
+				chk(c, S3(NR_connect, fd, AT(c, f[i].sk_conn_off), f[i].sk_conn_len), i);
+			set_sock_opts_late(c, fd, &f[i], i);
+			/* a UDP socket shut down: RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 → SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2 */
+			if (f[i].sk_shutdown) {
+				long r = S2(NR_shutdown, fd, f[i].sk_shutdown - 1);
+				if (r != -107) /* ENOTCONN: not connected, the bits are set all the same */
+					chk(c, r, i);
+			}
+			if (ip && !(f[i].sk_opts & 1)) {
 				v = 0;
 				chk(c, S5(NR_setsockopt, fd, 1, 2, &v, 4), i);
 			}

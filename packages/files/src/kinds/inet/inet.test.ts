@@ -27,6 +27,31 @@ describe('inet', () => {
     expect(String((err as Error).message)).toContain('pid 1 fd 3: TCP socket in state 1');
   });
 
+  it('a connected UDP socket is bound, then connected to its peer', () => {
+    const p = inetPlan.plan({ ...listening, type: 2, proto: 17, state: 1, dst_port: 9000, dst_addr: [0x0100007f], backlog: 0 }, ctx);
+    expect(p.inet.listen).toBe(false);
+    expect([...p.inet.connect!.subarray(0, 8)]).toEqual([2, 0, 0x23, 0x28, 127, 0, 0, 1]);
+  });
+
+  it('a raw socket: bound only to an address (its port is its protocol), ip_opts as setsockopt calls', () => {
+    const raw = { ...listening, type: 3, proto: 1, state: 7, src_port: 1, src_addr: [0], backlog: 0, ip_opts: { tos: 16, ttl: 33, raw: { icmpv_filter: [0xffffffff], hdrincl: true } } };
+    const p = inetPlan.plan(raw, ctx);
+    expect(p.inet.address).toBeUndefined();
+    expect(p.inet.sockopts.slice(0, 4).map((c) => [c.level, c.name, c.value.readUInt32LE(0)])).toEqual([[255, 1, 0xffffffff], [0, 3, 1], [0, 1, 16], [0, 2, 33]]);
+    expect(inetPlan.plan({ ...raw, src_addr: [0x0500007f] }, ctx).inet.address).toBeDefined();
+  });
+
+  it('a ping socket that was shut down is refused with exit 4 (a UDP one is shut down again)', () => {
+    expect(inetPlan.plan({ ...listening, type: 2, proto: 17, state: 1, shutdown: 'READ' }, ctx).inet.shutdown).toBe(1);
+    let err: unknown;
+    try {
+      inetPlan.plan({ ...listening, type: 2, proto: 1, state: 1, shutdown: 1 }, ctx);
+    } catch (e) {
+      err = e;
+    }
+    expect(isCrtoolsError(err) && err.exitCode).toBe(4);
+  });
+
   it('crit x sk shows it as tcp LISTEN with its local address', () => {
     expect(inetView.socket!(listening)).toEqual({ kind: 'tcp', ino: 77, type: 'stream', state: 'LISTEN', local: '127.0.0.1:8080', peer: '*:0' });
   });

@@ -1,0 +1,57 @@
+/**
+ * Netlink sockets: protocol, bound portid, multicast groups (every one, from
+ * NETLINK_LIST_MEMBERSHIPS), connected destination (portid, group), socket options.
+ * Refused by name: messages waiting to be read (not carried: CRIU 4.2 refuses them too),
+ * SOCK_DGRAM ones (netlinksk.img has no field for the type: restores make SOCK_RAW), netlink
+ * options netlinksk.img has no field for.
+ */
+import { probeFile, socketInfo, type SocketInfo } from '@crtools/sys';
+import { AF, NETLINK_STATE, SOCK_TYPE } from '@crtools/images/facts';
+import { socketNetRow, type FdRecord } from '@crtools/procfs';
+import { fown, inodeOf, refuseFd, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { readSocketOptions } from '../../sockopts/dump.js';
+
+const SOL_NETLINK = 270;
+const NETLINK_LIST_MEMBERSHIPS = 9;
+
+/** The groups the socket listens to, as 32-bit words of the bitmap, trailing zero words left out. */
+function groupsOf(pid: number, fd: number): number[] {
+  const b = probeFile(pid, fd, [{ level: SOL_NETLINK, name: NETLINK_LIST_MEMBERSHIPS, length: 1024 }]).sockopts[0];
+  if (!Buffer.isBuffer(b)) return [];
+  const words = Array.from({ length: b.length >> 2 }, (_, i) => b.readUInt32LE(4 * i));
+  while (words.length && words[words.length - 1] === 0) words.pop();
+  return words;
+}
+
+function netlinkEntry(id: number, flags: number, ino: number, s: SocketInfo, groups: number[], opts: Entry): Entry {
+  const portid = s.local && s.local.length >= 12 ? s.local.readUInt32LE(4) : 0;
+  const dstPortid = s.peer && s.peer.length >= 12 ? s.peer.readUInt32LE(4) : 0;
+  const dstMask = s.peer && s.peer.length >= 12 ? s.peer.readUInt32LE(8) : 0;
+  // the kernel answers the destination group as a mask of that one group
+  const dstGroup = dstMask ? 32 - Math.clz32(dstMask & -dstMask) : 0;
+  const nlsk: Entry = {
+    id, ino, protocol: s.protocol, state: dstPortid || dstGroup ? NETLINK_STATE.CONNECTED : NETLINK_STATE.UNCONNECTED,
+    flags, portid, groups, dst_portid: dstPortid, dst_group: dstGroup, fown: fown(), opts,
+  };
+  return { type: 'NETLINKSK', id, nlsk };
+}
+
+export const netlinkDump: DumpKind = {
+  claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
+    if (!/^socket:\[\d+\]$/.test(rec.target)) return undefined;
+    let s: SocketInfo;
+    try {
+      s = socketInfo(pid, rec.fd);
+    } catch {
+      throw unsupported(pid, rec.fd, rec.target);
+    }
+    if (s.domain !== AF.NETLINK) return undefined;
+    if (s.type !== SOCK_TYPE.RAW) throw refuseFd(pid, rec.fd, `netlink socket of type ${s.type} (not SOCK_RAW): netlinksk.img has no field for its type`, rec.target);
+    const ino = inodeOf(rec.target);
+    const row = socketNetRow(pid, ino);
+    if (row && row.receive > 0) throw refuseFd(pid, rec.fd, `netlink socket with messages queued to be read (${row.receive} bytes of receive buffer): not carried`, rec.target);
+    const { opts } = readSocketOptions(pid, rec.fd, ['NETLINK_LIST_MEMBERSHIPS']);
+    const groups = groupsOf(pid, rec.fd);
+    return { type: 'NETLINKSK', key: rec.target, entry: (id) => netlinkEntry(id, flags, ino, s, groups, opts) };
+  },
+};

@@ -1,0 +1,71 @@
+/**
+ * Packet sockets (AF_PACKET, SOCK_RAW or SOCK_DGRAM): protocol, bound interface, TPACKET
+ * version, reserve, copy threshold, timestamp source, aux data, original device, vnet header,
+ * loss, memberships, fanout group, socket options, as sock_diag describes them.
+ * Refused by name: RX/TX rings (not carried yet), frames waiting to be read, SOCK_PACKET ones,
+ * a membership added more than once (packetsk.img keeps one of each), a fanout group steered by
+ * a BPF program, packet options packetsk.img has no field for.
+ */
+import { packetSockets, socketInfo, type PacketSocketDiag, type SocketInfo } from '@crtools/sys';
+import { AF, SOCK_TYPE } from '@crtools/images/facts';
+import { socketNetRow, type FdRecord } from '@crtools/procfs';
+import { fown, inodeOf, refuseFd, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { readSocketOptions } from '../../sockopts/dump.js';
+
+/** the options packet_sock_entry has a field for */
+const KEPT = ['PACKET_VERSION', 'PACKET_RESERVE', 'PACKET_AUXDATA', 'PACKET_ORIGDEV', 'PACKET_VNET_HDR', 'PACKET_LOSS', 'PACKET_TIMESTAMP', 'PACKET_FANOUT'];
+/** PACKET_FANOUT types whose steering program (PACKET_FANOUT_DATA) no query gives back */
+const FANOUT_CBPF = 6;
+const FANOUT_EBPF = 7;
+/** PACKET_FANOUT_FLAG_UNIQUEID, in PACKET_FANOUT's value */
+const FANOUT_FLAG_UNIQUEID = 0x2000 << 16;
+/** packet_diag_info.pdi_flags */
+const PDI = { AUXDATA: 2, ORIGDEV: 4, VNETHDR: 8, LOSS: 16 } as const;
+
+function packetEntry(id: number, flags: number, d: PacketSocketDiag, opts: Entry): Entry {
+  const psk: Entry = {
+    id, type: d.type, protocol: d.protocol, flags, ifindex: d.ifindex, fown: fown(), opts,
+    version: d.version, reserve: d.reserve, aux_data: !!(d.flags & PDI.AUXDATA), orig_dev: !!(d.flags & PDI.ORIGDEV),
+    vnet_hdr: !!(d.flags & PDI.VNETHDR), loss: !!(d.flags & PDI.LOSS), timestamp: d.tstamp, copy_thresh: d.copyThresh,
+    mclist: d.mclist.map((m) => ({ index: m.index, type: m.type, addr: m.addr })),
+  };
+  if (d.fanout !== undefined) psk['fanout'] = d.fanout;
+  return { type: 'PACKETSK', id, psk };
+}
+
+export class PacketFiles implements DumpKind {
+  /** sock_diag's view, read once per dump at the first packet socket */
+  private diag: Map<number, PacketSocketDiag> | undefined;
+
+  claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
+    if (!/^socket:\[\d+\]$/.test(rec.target)) return undefined;
+    let s: SocketInfo;
+    try {
+      s = socketInfo(pid, rec.fd);
+    } catch {
+      throw unsupported(pid, rec.fd, rec.target);
+    }
+    if (s.domain !== AF.PACKET) return undefined;
+    const ino = inodeOf(rec.target);
+    const refuse = (why: string) => refuseFd(pid, rec.fd, `packet socket ${why}`, rec.target);
+    if (s.type === SOCK_TYPE.PACKET) throw refuse('of type SOCK_PACKET: not supported');
+    this.diag ??= new Map(packetSockets().map((d) => [d.ino, d]));
+    const d = this.diag.get(ino);
+    if (!d) throw refuse('not found by sock_diag (another network namespace?): not supported');
+    if (d.rxRing) throw refuse(`with an RX ring (${d.rxRing.blockNr} blocks of ${d.rxRing.blockSize} bytes): rings are not carried yet`);
+    if (d.txRing) throw refuse(`with a TX ring (${d.txRing.blockNr} blocks of ${d.txRing.blockSize} bytes): rings are not carried yet`);
+    // a fanout group steered by a BPF program (PACKET_FANOUT_DATA): the program cannot be read back
+    const fanoutType = d.fanout === undefined ? -1 : (d.fanout >>> 16) & 0xff;
+    if (fanoutType === FANOUT_CBPF || fanoutType === FANOUT_EBPF) throw refuse(`in fanout group ${d.fanout! & 0xffff} steered by a ${fanoutType === FANOUT_CBPF ? 'classic' : 'e'}BPF program: the program cannot be read back`);
+    const twice = d.mclist.find((m) => m.count !== 1);
+    if (twice) throw refuse(`with membership type ${twice.type} on interface ${twice.index} added ${twice.count} times: packetsk.img keeps one`);
+    const row = socketNetRow(pid, ino);
+    if (row && row.receive > 0) throw refuse(`with frames queued to be read (${row.receive} bytes of receive buffer): not carried`);
+    const { opts, raw } = readSocketOptions(pid, rec.fd, KEPT);
+    // the group as PACKET_FANOUT answers it: with its flags (rollover, defrag...), which
+    // sock_diag leaves out; a unique id asked of the kernel is set again as that id
+    const fanout = raw.get('PACKET_FANOUT');
+    const group = d.fanout !== undefined && Buffer.isBuffer(fanout) ? (fanout.readUInt32LE(0) & ~FANOUT_FLAG_UNIQUEID) >>> 0 : d.fanout;
+    return { type: 'PACKETSK', key: rec.target, entry: (id) => packetEntry(id, flags, { ...d, fanout: group }, opts) };
+  }
+}

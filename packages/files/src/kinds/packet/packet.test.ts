@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { isCrtoolsError } from '@crtools/common';
+import { packetPlan } from './plan.js';
+
+const ctx = { id: 1, what: 'pid 1 fd 3', pid: 1, index: 0 };
+const psk = {
+  id: 18, type: 2, protocol: 0xb588, flags: 2, ifindex: 1, version: 1, reserve: 0, aux_data: true, orig_dev: false, vnet_hdr: false,
+  loss: false, timestamp: 0, copy_thresh: 0, mclist: [{ index: 1, type: 0, addr: Buffer.from([1, 0, 0x5e, 0x7f, 0, 0x42]) }], fanout: 77, opts: {},
+};
+
+describe('packet', () => {
+  it('its protocol as kept, bound to its interface; version and aux data first, membership and fanout once bound', () => {
+    const p = packetPlan.plan(psk, ctx);
+    expect(p.socket.family).toBe(17);
+    expect(p.socket.protocol).toBe(0xb588);
+    expect(p.socket.address!.readInt32LE(4)).toBe(1);
+    expect(p.socket.sockopts.map((c) => [c.level, c.name, !!c.late])).toEqual([[263, 10, false], [263, 8, false], [263, 1, true], [263, 18, true]]);
+    const mr = p.socket.sockopts[2]!.value;
+    expect([mr.readInt32LE(0), mr.readUInt16LE(4), mr.readUInt16LE(6), ...mr.subarray(8, 14)]).toEqual([1, 0, 6, 1, 0, 0x5e, 0x7f, 0, 0x42]);
+    expect(p.socket.sockopts[3]!.value.readUInt32LE(0)).toBe(77);
+  });
+
+  it('no fanout (CRIU\'s default 0xffffffff) and no interface: neither set', () => {
+    const p = packetPlan.plan({ ...psk, ifindex: 0, fanout: 0xffffffff, mclist: [] }, ctx);
+    expect(p.socket.address).toBeUndefined();
+    expect(p.socket.sockopts.some((c) => c.name === 18)).toBe(false);
+  });
+
+  it('a ring is refused with exit 4', () => {
+    let err: unknown;
+    try {
+      packetPlan.plan({ ...psk, rx_ring: { block_size: 4096, block_nr: 2, frame_size: 2048, frame_nr: 4, retire_tmo: 0, sizeof_priv: 0, features: 0 } }, ctx);
+    } catch (e) {
+      err = e;
+    }
+    expect(isCrtoolsError(err) && err.exitCode).toBe(4);
+  });
+});

@@ -1,0 +1,69 @@
+/** Packet sockets made again: options, bound to their interface, memberships, then the fanout group. */
+import { AF, PACKET_NO_FANOUT, SOCK_TYPE } from '@crtools/images/facts';
+import { refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import { allSockoptCalls, type SockoptCall, type SocketFilePlan } from '../../sockopts/plan.js';
+
+const SOL_PACKET = 263;
+const PACKET = { ADD_MEMBERSHIP: 1, COPY_THRESH: 7, AUXDATA: 8, ORIGDEV: 9, VERSION: 10, RESERVE: 12, LOSS: 14, VNET_HDR: 15, TIMESTAMP: 17, FANOUT: 18 } as const;
+
+function i32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0, 0);
+  return b;
+}
+
+/** struct sockaddr_ll bound to an interface (the protocol is the socket's own) */
+function sockaddrLl(ifindex: number): Buffer {
+  const a = Buffer.alloc(20);
+  a.writeUInt16LE(AF.PACKET, 0);
+  a.writeInt32LE(ifindex, 4);
+  return a;
+}
+
+/** packet_sock_entry back into the calls that give a new socket its settings */
+export function packetCalls(k: Obj, ctx: PlanContext): SockoptCall[] {
+  const out: SockoptCall[] = [];
+  const set = (name: number, v: number, late = false) => out.push({ level: SOL_PACKET, name, value: i32(v), late });
+  const num = (v: unknown) => Number(v ?? 0);
+  if (num(k.version)) set(PACKET.VERSION, num(k.version));
+  if (num(k.reserve)) set(PACKET.RESERVE, num(k.reserve));
+  if (num(k.timestamp)) set(PACKET.TIMESTAMP, num(k.timestamp));
+  if (num(k.copy_thresh)) set(PACKET.COPY_THRESH, num(k.copy_thresh));
+  if (k.aux_data) set(PACKET.AUXDATA, 1);
+  if (k.orig_dev) set(PACKET.ORIGDEV, 1);
+  if (k.vnet_hdr) set(PACKET.VNET_HDR, 1);
+  if (k.loss) set(PACKET.LOSS, 1);
+  for (const m of (k.mclist ?? []) as Obj[]) {
+    const addr = Buffer.from((m.addr ?? Buffer.alloc(0)) as Uint8Array);
+    // struct packet_mreq: ifindex, type, address length, address (8 bytes here)
+    if (addr.length > 8) throw refuse(`${ctx.what}: packet membership address of ${addr.length} bytes`);
+    const mr = Buffer.alloc(16);
+    mr.writeInt32LE(num(m.index), 0);
+    mr.writeUInt16LE(num(m.type), 4);
+    mr.writeUInt16LE(addr.length, 6);
+    addr.copy(mr, 8);
+    out.push({ level: SOL_PACKET, name: PACKET.ADD_MEMBERSHIP, value: mr, late: true });
+  }
+  if (k.fanout !== undefined && num(k.fanout) !== PACKET_NO_FANOUT) set(PACKET.FANOUT, num(k.fanout), true);
+  return out;
+}
+
+export const packetPlan: PlanKind<SocketFilePlan> = {
+  type: 'PACKETSK',
+  field: 'psk',
+  plan(k: Obj, ctx: PlanContext): SocketFilePlan {
+    const type = Number(k.type);
+    if (type !== SOCK_TYPE.RAW && type !== SOCK_TYPE.DGRAM) throw refuse(`${ctx.what}: packet socket of type ${type} is not restored`);
+    if (k.rx_ring || k.tx_ring) throw refuse(`${ctx.what}: packet socket with a ${k.rx_ring ? 'RX' : 'TX'} ring is not restored yet`);
+    const o = (k.opts ?? {}) as Obj;
+    const ifindex = Number(k.ifindex ?? 0);
+    return {
+      kind: 'socket', flags: Number(k.flags), pos: 0n, type,
+      socket: {
+        family: AF.PACKET, protocol: Number(k.protocol ?? 0), sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0),
+        address: ifindex ? sockaddrLl(ifindex) : undefined,
+        sockopts: [...allSockoptCalls(o), ...packetCalls(k, ctx)],
+      },
+    };
+  },
+};
