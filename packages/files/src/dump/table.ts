@@ -20,6 +20,7 @@ import { UnixSockets } from '../kinds/unix/dump.js';
 import { inetDump } from '../kinds/inet/dump.js';
 import { PidfdFiles } from '../kinds/pidfd/dump.js';
 import { FifoFiles } from '../kinds/fifo/dump.js';
+import { TtyFiles } from '../kinds/tty/dump.js';
 import { MemfdFiles, type PendingShmem } from '../kinds/memfd/dump.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -68,7 +69,7 @@ export class FileTable implements FileIds {
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets(), inetDump, new PidfdFiles(() => this.ids), this.shmem,
-      new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), this.reg];
+      new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
   }
 
   add(make: (id: number) => Entry): number {
