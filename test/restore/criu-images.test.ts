@@ -46,6 +46,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fifos', () => [tmp('c-fifos')], /^check ok$/],
     ['unixconn', () => [tmp('c-unixconn')], /^check ok$/],
     ['seccomp', () => ['strict'], /^check ok$/],
+    ['pty', () => [], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

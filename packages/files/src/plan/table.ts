@@ -16,6 +16,7 @@ import { inetPlan, type InetFilePlan } from '../kinds/inet/plan.js';
 import { MemfdPlans, type MemfdFilePlan } from '../kinds/memfd/plan.js';
 import { pidfdPlan, type PidfdFilePlan } from '../kinds/pidfd/plan.js';
 import { FifoPlans, type FifoFilePlan } from '../kinds/fifo/plan.js';
+import { TtyPlans, type TtyFilePlan } from '../kinds/tty/plan.js';
 
 /**
  * inherit: not made again but taken from descriptor `inheritFd` of the restoring process
@@ -29,7 +30,7 @@ export interface InheritFilePlan extends FileBase {
 /** A file to make again (or take over), by kind: each kind carries what it needs. */
 export type FilePlan =
   | RegFilePlan | PipeFilePlan | EventfdFilePlan | SignalfdFilePlan | EpollFilePlan | TimerFilePlan
-  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | InotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | InheritFilePlan;
+  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | InotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | TtyFilePlan | InheritFilePlan;
 
 export interface FilePlanOptions {
   /** --inherit-fd: the name CRIU gives a file (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor */
@@ -61,7 +62,7 @@ export class FilePlanTable {
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
-    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, inetPlan, this.memfd, pidfdPlan, new FifoPlans()].map((k) => [k.type, k as PlanKind]),
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, inetPlan, this.memfd, pidfdPlan, new FifoPlans(), new TtyPlans()].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(

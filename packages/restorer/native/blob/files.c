@@ -378,6 +378,8 @@ void open_file_table(struct ctx *c)
 			send_queue(c, fd, 2, AT(c, f[i].sk_queue_off), f[i].sk_queue_len, AT(c, f[i].data_off), f[i].data_len, i);
 		S1(NR_close, fd);
 	}
+	/* pty pairs */
+	open_ttys(c);
 	/* the descriptors kept on unlinked socket files */
 	S3(NR_close_range, c->h->fd_base + n, ~0U, 0);
 	for (i = 0; i < n; i++) {
@@ -491,7 +493,7 @@ void task_formed(struct ctx *c)
 }
 
 /* Until every task of the tree (zombies aside, which never count) has made its threads. */
-static void wait_formed(struct ctx *c)
+void wait_formed(struct ctx *c)
 {
 	volatile u32 *formed = (volatile u32 *)(c->h->status_addr + STATUS_FORMED_OFF);
 	struct plan_task *tasks = AT(c, c->h->tasks_off);

@@ -206,6 +206,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   files.finish();
   checkFownOwners(tasks, files.files);
   checkPidfds(tasks, files.files);
+  checkTerminals(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
   files.files.forEach((f, i) => {
     if (f.kind === 'memfd') f.shmem = shmem.memfdObject(f.inodeId, `file ${i} (memfd)`);
@@ -268,6 +269,24 @@ function checkPidfds(tasks: TaskPlan[], files: FilePlan[]): void {
   files.forEach((f, i) => {
     if (f.kind !== 'pidfd' || f.pid === -1 || pids.has(f.pid)) return;
     throw unsupported(`${fileHolder(tasks, i).what}: a pidfd of process ${f.pid}, which is not in the checkpoint`);
+  });
+}
+
+/**
+ * A pty pair that was a session's controlling terminal: that session's leader is a live task of
+ * the checkpoint (it takes the terminal back), and the foreground group one of its groups.
+ */
+function checkTerminals(tasks: TaskPlan[], files: FilePlan[]): void {
+  files.forEach((f, i) => {
+    if (f.kind !== 'tty' || !f.ctty) return;
+    const { sid, pgrp } = f.ctty;
+    const leader = tasks.find((t) => t.pid === sid);
+    if (!leader || leader.sid !== sid || leader.zombie) {
+      throw unsupported(`${fileHolder(tasks, i).what}: /dev/pts/${f.index} is the controlling terminal of session ${sid}, whose leader is not a live task of the checkpoint (a terminal of a session led from outside: not carried out yet)`);
+    }
+    if (pgrp && !tasks.some((t) => t.pgid === pgrp && t.sid === sid && !t.zombie)) {
+      throw unsupported(`${fileHolder(tasks, i).what}: the foreground group ${pgrp} of /dev/pts/${f.index} has no live task in session ${sid}`);
+    }
   });
 }
 
