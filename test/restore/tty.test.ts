@@ -6,7 +6,7 @@
  * decodes them, refusals by name, and real programs: a tmux server and script(1).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
@@ -47,6 +47,18 @@ describe('pty pairs and controlling terminals', () => {
         const reg = files.find((f: any) => f.id === t.tty.regf_id);
         expect(reg?.reg.name).toMatch(t.tty.tty_info_id % 2 ? /^\/dev\/ptmx$/ : /^\/dev\/pts\/\d+$/);
       }
+    });
+  });
+
+  it('pty devtty: the child also holds /dev/tty (its session\'s terminal): opened again by it once the session has its terminal back, twice', () => {
+    roundTrip('pty', ['devtty'], (pid, st) => {
+      expect(verdict(st, pid)).toBe('check ok');
+      const child = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+      expect(readlinkSync(`/proc/${child}/fd/23`)).toBe('/dev/tty');
+    }, true, undefined, [], (dir) => {
+      if (!haveCrit) return;
+      const ctty = critDecode(path.join(dir, 'tty-info.img')).entries.find((e: any) => e.type === 'CTTY');
+      expect(ctty).toMatchObject({ id: 2012, rdev: 5 << 8 });
     });
   });
 

@@ -6,6 +6,8 @@
  *   The child holds the slave at fd 0 and 1, reads lines from it and answers each "X" with
  *   "pong:X"; it also holds fd 22, the master of a second pair, locked (TIOCSPTLCK) with its
  *   slave never opened; its answer carries that pair's lock and index.
+ * With "devtty", the child also holds fd 23 opened through /dev/tty (its session's terminal) and
+ * its answer says whether that still is its terminal (TIOCGPGRP there is its own group).
  * "ready pid=N child=C pts=P pts2=Q"; on SIGUSR1: the same pty indices (by TIOCGPTN and by the
  * slave's name), termios, locked termios, window size, packet mode, exclusive mode, the lock of
  * the second pair, the session and foreground group of the terminal (TIOCGSID, tcgetpgrp), and
@@ -50,6 +52,7 @@ static int roundtrip(char *buf, int size) {
 
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
+	int devtty = argc > 2 && !strcmp(argv[1], "devtty");
 	wl_detach(argv[argc - 1]);
 	wl_handle_usr1();
 	if (at(open("/dev/ptmx", O_RDWR | O_NOCTTY), 20) < 0) return 3;
@@ -89,6 +92,7 @@ int main(int argc, char **argv) {
 		dup2(21, 1);
 		close(20);
 		close(21);
+		if (devtty && at(open("/dev/tty", O_RDWR), 23) < 0) _exit(1);
 		if (write(sync[1], "x", 1) != 1) _exit(1);
 		close(sync[1]);
 		close(go[1]);
@@ -104,7 +108,8 @@ int main(int argc, char **argv) {
 			if (line[n - 1] == '\n') n--;
 			line[n] = 0;
 			char out[300];
-			int k = snprintf(out, sizeof out, "pong:%s lock=%d pts2=%d\n", line, iget(22, TIOCGPTLCK), ptn(22));
+			int k = snprintf(out, sizeof out, "pong:%s lock=%d pts2=%d%s\n", line, iget(22, TIOCGPTLCK), ptn(22),
+					 !devtty ? "" : iget(23, TIOCGPGRP) == (int)getpgrp() ? " devtty=1" : " devtty=0");
 			if (write(1, out, k) != k) _exit(1);
 		}
 	}
@@ -122,7 +127,7 @@ int main(int argc, char **argv) {
 	if (roundtrip(buf, sizeof buf) < 0) return 16;
 	int pts2 = -1;
 	if (sscanf(buf + 1, "pong:ping lock=1 pts2=%d", &pts2) != 1) return 17;
-	snprintf(want, sizeof want, "pong:ping lock=1 pts2=%d\r\n", pts2) /* ONLCR */;
+	snprintf(want, sizeof want, "pong:ping lock=1 pts2=%d%s\r\n", pts2, devtty ? " devtty=1" : "") /* ONLCR */;
 
 	wl_say("ready pid=%d child=%d pts=%d pts2=%d", (int)getpid(), (int)child, pts, pts2);
 	for (;;) {

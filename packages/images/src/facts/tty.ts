@@ -40,6 +40,9 @@ export function ptyInfoId(index: number, master: boolean): number {
   return index * 2 + (master ? 1 : 0);
 }
 
+/** tty_info_entry id of /dev/tty (CRIU's CTTY_INDEX 1006, numbered like a pty slave's) */
+export const CTTY_INFO_ID = 1006 * 2;
+
 /** Control characters the kernel keeps (its NCCS) */
 export const TERMIOS_NCCS = 19;
 /** c_cc words of a termios_entry */

@@ -103,6 +103,7 @@ void wait_formed(struct ctx *c) HIDDEN;
 void open_ttys(struct ctx *c) HIDDEN;
 void restore_ctty(struct ctx *c) HIDDEN;
 void restore_ctty_pgrp(struct ctx *c) HIDDEN;
+void open_dev_tty(struct ctx *c, const struct plan_file *f, u64 fd) HIDDEN;
 /* pidfds (after task_formed: each names a process of the tree, which must exist) */
 void restore_pidfds(struct ctx *c) HIDDEN;
 /* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */

@@ -444,6 +444,19 @@ void restore_fds(struct ctx *c)
 		/* a pidfd is opened once every process of the tree exists (restore_pidfds) */
 		if (files[fd[i].file].kind == FILE_PIDFD)
 			continue;
+		if (files[fd[i].file].kind == FILE_TTY && (files[fd[i].file].tty_bits & TTY_DEVTTY)) {
+			/* /dev/tty: opened by this task at its first descriptor on it, the others dup'ed */
+			u64 k;
+			for (k = 0; k < i && fd[k].file != fd[i].file; k++)
+				;
+			if (k < i)
+				chk(c, S2(NR_dup2, fd[k].fd, fd[i].fd), fd[i].fd);
+			else
+				open_dev_tty(c, &files[fd[i].file], fd[i].fd);
+			if (fd[i].flags)
+				chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
+			continue;
+		}
 		chk(c, S2(NR_dup2, c->h->fd_base + fd[i].file, fd[i].fd), fd[i].fd);
 		if (fd[i].flags)
 			chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);

@@ -104,7 +104,7 @@ void open_ttys(struct ctx *c)
 	/* slaves, by path (never becoming the root's terminal), with their owner */
 	for (i = 0; i < n; i++) {
 		long fd;
-		if (f[i].kind != FILE_TTY || (f[i].tty_bits & TTY_MASTER))
+		if (f[i].kind != FILE_TTY || (f[i].tty_bits & (TTY_MASTER | TTY_DEVTTY)))
 			continue;
 		fd = chk(c, xopen(STR(c, f[i].path), (f[i].flags & ~(u64)O_ASYNC) | O_NOCTTY), i);
 		chk(c, S3(NR_fchown, fd, f[i].tty_uid, f[i].tty_gid), i);
@@ -112,7 +112,7 @@ void open_ttys(struct ctx *c)
 	}
 	/* once every end is open: exclusive mode, the lock */
 	for (i = 0; i < n; i++) {
-		if (f[i].kind != FILE_TTY)
+		if (f[i].kind != FILE_TTY || (f[i].tty_bits & TTY_DEVTTY))
 			continue;
 		if (f[i].tty_bits & TTY_EXCL)
 			chk(c, S2(NR_ioctl, c->h->fd_base + i, TIOCEXCL), i);
@@ -161,5 +161,16 @@ void restore_ctty_pgrp(struct ctx *c)
 		fd = chk(c, xopen("/dev/tty", O_RDWR | O_NOCTTY), i);
 		chk(c, S3(NR_ioctl, fd, TIOCSPGRP, &pgrp), i);
 		S1(NR_close, fd);
+	}
+}
+
+/* /dev/tty held at descriptor fd by this task (its one holder): opened again, the session's
+   terminal being back by now (its leader took it before this task was forked, or is this task) */
+void open_dev_tty(struct ctx *c, const struct plan_file *f, u64 fd)
+{
+	long o = chk(c, xopen(STR(c, f->path), (f->flags & ~(u64)O_ASYNC) | O_NOCTTY), fd);
+	if ((u64)o != fd) {
+		chk(c, S2(NR_dup2, o, fd), fd);
+		S1(NR_close, o);
 	}
 }

@@ -278,6 +278,14 @@ function checkPidfds(tasks: TaskPlan[], files: FilePlan[]): void {
  */
 function checkTerminals(tasks: TaskPlan[], files: FilePlan[]): void {
   files.forEach((f, i) => {
+    if (f.kind === 'tty' && f.devTty) {
+      // /dev/tty is opened again by its one holder, in a session whose terminal comes back
+      const holders = tasks.filter((t) => t.fds.some((d) => d.file === i));
+      const h = holders[0];
+      if (holders.length !== 1 || !h) throw unsupported(`${fileHolder(tasks, i).what}: /dev/tty held by ${holders.length} tasks (one is restored)`);
+      if (!files.some((x) => x.kind === 'tty' && x.ctty?.sid === h.sid)) throw unsupported(`${fileHolder(tasks, i).what}: /dev/tty, but session ${h.sid} gets no terminal back from the checkpoint`);
+      return;
+    }
     if (f.kind !== 'tty' || !f.ctty) return;
     const { sid, pgrp } = f.ctty;
     const leader = tasks.find((t) => t.pid === sid);

@@ -5,12 +5,13 @@
  * termios, window size, packet mode, pty lock, exclusive mode, the index, the session whose
  * controlling terminal it is and its foreground group). What would not come back the same is
  * refused by name: a slave whose master is outside the tree, a hung-up terminal, bytes waiting
- * in a terminal, other terminals (consoles, serial lines, /dev/tty), a controlling terminal
- * the tree does not hold.
+ * in a terminal, other terminals (consoles, serial lines), a controlling terminal the tree does
+ * not hold. /dev/tty opened by a task is a CTTY entry (tty_info id 2012, as CRIU numbers it):
+ * it must still be its holder's controlling terminal.
  */
 import { statSync, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
-import { ptyInfoId, termiosEntry, ttyDevice, decodeDev } from '@crtools/images/facts';
+import { CTTY_INFO_ID, ptyInfoId, termiosEntry, ttyDevice, decodeDev } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { probeTty, type TtyProbe } from '@crtools/sys';
 import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
@@ -63,7 +64,7 @@ export class TtyFiles implements DumpKind {
       case 'none':
         return undefined;
       case 'ctty':
-        throw refuseFd(pid, rec.fd, 'a descriptor opened through /dev/tty is not supported yet', rec.target);
+        return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.devTty(pid, rec, st, flags, id) };
       case 'console':
       case 'vt':
       case 'serial':
@@ -88,6 +89,31 @@ export class TtyFiles implements DumpKind {
       },
     };
   }
+
+  /**
+   * /dev/tty opened by a task: its controlling terminal at the time, which it must still be (the
+   * restore opens /dev/tty again in that task, once its session has its terminal back).
+   */
+  private devTty(pid: number, rec: FdRecord, st: Stats, flags: number, id: number): Entry {
+    const p = probeTty(pid, rec.fd);
+    const own = this.ids()?.sessions?.get(pid);
+    if (typeof p.termios === 'number' || typeof p.termiosLocked === 'number' || typeof p.winsize === 'number') throw refuseFd(pid, rec.fd, 'its terminal was hung up', rec.target);
+    if (!own || own.ttyNr === 0 || own.ttyNr !== p.ttyDev) throw refuseFd(pid, rec.fd, 'opened through /dev/tty on a terminal that is no longer the task\'s controlling terminal: not supported', rec.target);
+    if (this.devTtyPid !== undefined && this.devTtyPid !== pid) throw refuseFd(pid, rec.fd, `/dev/tty opened in more than one task (also task ${this.devTtyPid}): not supported`, rec.target);
+    if (p.inq > 0 || p.outq > 0) throw refuseFd(pid, rec.fd, `${p.inq > 0 ? p.inq : p.outq} bytes wait in the terminal; queued terminal data is not carried`, rec.target);
+    if (this.devTtyPid === undefined) {
+      this.devTtyPid = pid;
+      this.infos.push({
+        id: CTTY_INFO_ID, type: 'CTTY', locked: false, exclusive: p.excl === 1, packet_mode: false, sid: own.sid, pgrp: Math.max(0, own.tpgid), rdev: st.rdev,
+        termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, uid: st.uid, gid: st.gid,
+      });
+    }
+    const regfId = this.pathEntry(rec.target, flags, st);
+    return { type: 'TTY', id, tty: { id, tty_info_id: CTTY_INFO_ID, flags, fown: fown(), regf_id: regfId } };
+  }
+
+  /** the task that opened /dev/tty (one only) */
+  private devTtyPid: number | undefined;
 
   /** The terminal end's tty_info_entry, as seen from the task that holds it first. */
   private info(pid: number, rec: FdRecord, st: Stats, p: TtyProbe, infoId: number, index: number, master: boolean): void {

@@ -4,15 +4,18 @@
  * comes first), unlocked, its termios, locked termios, window size and packet mode set; each
  * slave opened at /dev/pts/N (owner as recorded); exclusive mode and the lock once every end is
  * open. The session whose controlling terminal a pair was gets it back from its leader, with its
- * foreground group (`ctty`, on one end of the pair). Refused by name: terminals other than ptys,
+ * foreground group (`ctty`, on one end of the pair). /dev/tty opened by a task (`devTty`) is
+ * opened again by that task, once its session has its terminal. Refused by name: terminals other than ptys,
  * a slave whose master is not in the checkpoint, a hung-up terminal, queued data (tty-data.img).
  */
-import { ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
+import { CTTY_INFO_ID, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import type { FileBase } from '../reg/plan.js';
 
 export interface TtyFilePlan extends FileBase {
   kind: 'tty';
+  /** /dev/tty: opened again by its holder (its session's terminal by then), not by the root */
+  devTty?: boolean;
   /** a pty master (/dev/ptmx) or slave (/dev/pts/N) */
   master: boolean;
   index: number;
@@ -57,6 +60,13 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
     const info = this.infos.get(infoId);
     if (!info) throw badImage(`${ctx.what}: terminal ${fe.id} names tty-info ${infoId}, which tty-info.img does not have`, { image: 'tty-info.img' });
     const type = typeof info.type === 'string' ? info.type : Object.keys(TTY_TYPE).find((k) => TTY_TYPE[k as keyof typeof TTY_TYPE] === n(info.type)) ?? String(info.type);
+    if (type === 'CTTY' && infoId === CTTY_INFO_ID) {
+      const reg = fe.regf_id !== undefined ? (this.files.get(n(fe.regf_id))?.reg as Obj | undefined) : undefined;
+      return {
+        kind: 'tty', devTty: true, flags: n(fe.flags), pos: 0n, master: false, index: -1, path: reg ? String(reg.name) : '/dev/tty', infoId,
+        termios: Buffer.alloc(36), termiosLocked: Buffer.alloc(36), winsize: [0, 0, 0, 0], packetMode: false, locked: false, exclusive: false, uid: 0, gid: 0,
+      };
+    }
     if (type !== 'PTY') throw refuse(`${ctx.what}: a ${type} terminal is not restored (only pseudo-terminals are)`);
     if (!info.pty) throw badImage(`${ctx.what}: pty ${infoId} has no index`, { image: 'tty-info.img' });
     if (!info.termios || !info.winsize) throw refuse(`${ctx.what}: a hung-up terminal (pty ${n(info.pty.index)}) is not restored`);
@@ -85,7 +95,7 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
 
   /** Pairs: each slave has its master; the session of a pair goes on one end (a slave, else the master). */
   finish(files: readonly unknown[]): void {
-    const ttys = (files as { kind: string }[]).filter((f): f is TtyFilePlan => f.kind === 'tty');
+    const ttys = (files as { kind: string }[]).filter((f): f is TtyFilePlan => f.kind === 'tty' && !(f as TtyFilePlan).devTty);
     const byIndex = new Map<number, TtyFilePlan[]>();
     for (const t of ttys) byIndex.set(t.index, [...(byIndex.get(t.index) ?? []), t]);
     for (const [index, ends] of byIndex) {
