@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
+import { criuBin } from '../lib/paths.js';
 
 afterEach(killRestored);
 afterAll(() => killAllStarted());
@@ -70,18 +71,74 @@ describe('pty pairs and controlling terminals', () => {
     expect(r.stderr).toMatch(new RegExp(`task ${child} fd 0 \\(/dev/pts/\\d+\\): a terminal whose master is outside the dumped tree`));
     expect(r.stderr).toMatch(new RegExp(`task ${child}: its controlling terminal /dev/pts/\\d+ is not carried: its master is not in the dumped tree \\(a shell's terminal: -j/--shell-job\\)`));
     expect(r.stderr).toMatch(/is not a session leader/);
-    // with -j the terminal of the session led from outside is criu's at restore; the descriptors on it are still refused
+    // with -j the terminal of the session led from outside is the shell's: carried (criu's standard input at restore)
     const j = criu(['dump', '--check-only', '-j', '-t', String(child)]);
-    expect(j.code, j.stderr).toBe(4);
-    expect(j.stderr).toMatch(new RegExp(`task ${child} fd 0 \\(/dev/pts/\\d+\\): a terminal whose master is outside`));
-    expect(j.stderr).not.toMatch(/controlling terminal/);
-    const d = criu(['dump', '-t', String(child), '-j', '-D', tmp('pty-outside-img')]);
-    expect(d.code).toBe(4);
+    expect(j.code, j.stderr).toBe(0);
+    // a real dump stops at the first (the root leads no session: exit 1), and the tree goes on
+    const d = criu(['dump', '-t', String(child), '-D', tmp('pty-outside-img')]);
+    expect(d.code).toBe(1);
     expect(d.stderr.trim().split('\n').length).toBe(1);
     expect(w.check(10_000)).toBe('check ok');
     w.kill();
     expect(waitGone(w.pid)).toBe(true);
     expect(waitGone(child)).toBe(true);
+  });
+});
+
+describe('-j/--shell-job: a job whose terminal is its shell\'s, outside the tree', () => {
+  it('a job of a "shell" (a session leader holding the pty master, the slave its terminal) dumped and restored with -j from that terminal: the job is criu\'s standard input\'s terminal again and goes on writing to it', () => {
+    const dir = tmp('shelljob');
+    const out = path.join(dir, 'terminal');
+    const result = path.join(dir, 'result');
+    // the "shell": leads its session with the slave as its terminal, starts the job (a counting
+    // loop in a group of its own, stdio on the terminal), logs what the job writes, then runs
+    // criu dump -j and criu restore -j -d itself, from its terminal (criu in its session)
+    const prog = [
+      'import os, sys, fcntl, termios, subprocess, threading, time',
+      'm, s = os.openpty()',
+      'fcntl.ioctl(s, termios.TIOCSCTTY, 0)',
+      `out = open(${JSON.stringify(out)}, "ab", buffering=0)`,
+      'def pump():',
+      '    while True:',
+      '        try: d = os.read(m, 4096)',
+      '        except OSError: return',
+      '        out.write(d)',
+      'threading.Thread(target=pump, daemon=True).start()',
+      "job = subprocess.Popen(['/bin/sh', '-c', 'i=0; while :; do i=$((i+1)); echo tick$i; sleep 0.1; done'], stdin=s, stdout=s, stderr=s, process_group=0)",
+      'time.sleep(0.8)',
+      `img = ${JSON.stringify(path.join(dir, 'img'))}`,
+      `crit = [${JSON.stringify(process.execPath)}, ${JSON.stringify(criuBin)}]`,
+      "d = subprocess.run(crit + ['dump', '-j', '-t', str(job.pid), '-D', img, '-o', 'dump.log', '-v4'], stdin=s, capture_output=True)",
+      'job.wait()',
+      "for k in [f[5:-4] for f in os.listdir(img) if f.startswith('core-')]:",
+      '    for _ in range(100):',
+      "        if not os.path.exists('/proc/' + k): break",
+      '        time.sleep(0.05)',
+      "r = subprocess.run(crit + ['restore', '-j', '-d', '-D', img, '-o', 'restore.log', '-v4'], stdin=s, stdout=s, stderr=subprocess.PIPE)",
+      `open(${JSON.stringify(result)}, "w").write("job=%d dump=%d restore=%d %s %s" % (job.pid, d.returncode, r.returncode, d.stderr.decode().strip().replace(chr(10), " "), r.stderr.decode().strip().replace(chr(10), " ")))`,
+      'while True: time.sleep(1)',
+    ].join('\n');
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', prog]);
+    let job = 0;
+    try {
+      expect(waitFor(() => existsSync(result) && readFileSync(result, 'utf8').length > 0, 30_000)).toBe(true);
+      const res = readFileSync(result, 'utf8');
+      expect(res).toMatch(/^job=\d+ dump=0 restore=0/);
+      job = Number(/job=(\d+)/.exec(res)![1]);
+      const ticks = () => [...readFileSync(out, 'utf8').matchAll(/tick(\d+)/g)].map((x) => Number(x[1])).pop() ?? 0;
+      const at = ticks();
+      expect(waitFor(() => ticks() >= at + 3)).toBe(true);
+      // the job's descriptors are on the shell's terminal again, and it is the job's terminal
+      expect(readlinkSync(`/proc/${job}/fd/1`)).toMatch(/^\/dev\/pts\/\d+$/);
+      const st = readFileSync(`/proc/${job}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      expect(Number(st[3])).toBe(w.pid); // its session: the shell's
+      expect(Number(st[4])).toBeGreaterThan(0); // a controlling terminal
+    } finally {
+      if (job) killTree(job);
+      w.kill();
+      waitGone(w.pid);
+      if (job) waitGone(job);
+    }
   });
 });
 

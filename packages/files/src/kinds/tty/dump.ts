@@ -145,12 +145,17 @@ export class TtyFiles implements DumpKind {
     const masters = new Map<number, PtyEnd>();
     for (const e of this.ends.values()) if (e.master) masters.set(e.index, e);
     const slaveOf = (i: number) => this.ends.get(ptyInfoId(i, false));
+    // a slave whose master is outside: with --shell-job, one such terminal (the shell's, which
+    // criu's standard input stands for at restore, as in CRIU), if no session of the tree leads it
+    let outside: PtyEnd | undefined;
     for (const e of this.ends.values()) {
-      if (!e.master && !masters.has(e.index)) {
-        refusals.check(() => {
-          throw refuseFd(e.pid, e.fd, 'a terminal whose master is outside the dumped tree is not supported yet (-j/--shell-job, --external tty and --inherit-fd tty do not carry it yet)', e.target);
-        });
-      }
+      if (e.master || masters.has(e.index)) continue;
+      refusals.check(() => {
+        if (!ids?.shellJob) throw refuseFd(e.pid, e.fd, 'a terminal whose master is outside the dumped tree (a shell\'s terminal: -j/--shell-job carries one)', e.target);
+        if (outside) throw refuseFd(e.pid, e.fd, `a second terminal outside the dumped tree (besides ${outside.target}): -j/--shell-job carries one`, e.target);
+        if (e.sid && ids.sessions?.get(e.sid)?.sid === e.sid) throw refuseFd(e.pid, e.fd, `a terminal outside the dumped tree that is the controlling terminal of session ${e.sid}, led in the tree`, e.target);
+        outside = e;
+      });
     }
     const sessions = ids?.sessions;
     if (!sessions) return;

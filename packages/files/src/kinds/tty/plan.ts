@@ -8,6 +8,7 @@
  * opened again by that task, once its session has its terminal. Refused by name: terminals other than ptys,
  * a slave whose master is not in the checkpoint, a hung-up terminal, queued data (tty-data.img).
  */
+import { isatty } from 'node:tty';
 import { CTTY_INFO_ID, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import type { FileBase } from '../reg/plan.js';
@@ -48,6 +49,8 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
   private infos = new Map<number, Obj>();
   private data = new Set<number>();
   private files: ReadonlyMap<number, Obj> = new Map();
+  /** --shell-job: the one pty slave whose master is not in the checkpoint is criu's standard input */
+  shellJob = false;
 
   async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
     this.files = files;
@@ -88,9 +91,10 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
     };
   }
 
+  /** CRIU's name of a terminal for --inherit-fd: tty[rdev:dev] (hex, its tty_info's) */
   inheritKey(fe: Obj): string | undefined {
-    const reg = this.files.get(n(fe.regf_id))?.reg as Obj | undefined;
-    return reg ? String(reg.name).replace(/^\//, '') : undefined;
+    const info = this.infos.get(n(fe.tty_info_id));
+    return info ? `tty[${n(info.rdev).toString(16)}:${n(info.dev).toString(16)}]` : undefined;
   }
 
   /** Pairs: each slave has its master; the session of a pair goes on one end (a slave, else the master). */
@@ -98,9 +102,21 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
     const ttys = (files as { kind: string }[]).filter((f): f is TtyFilePlan => f.kind === 'tty' && !(f as TtyFilePlan).devTty);
     const byIndex = new Map<number, TtyFilePlan[]>();
     for (const t of ttys) byIndex.set(t.index, [...(byIndex.get(t.index) ?? []), t]);
+    let outside: number | undefined;
     for (const [index, ends] of byIndex) {
       const master = ends.find((e) => e.master);
-      if (!master) throw refuse(`/dev/pts/${index}: its master is not in the checkpoint (a terminal outside the tree: --shell-job, --inherit-fd tty are not carried out yet)`);
+      if (!master) {
+        // a terminal outside the tree: with --shell-job, criu's own (its standard input), as in CRIU
+        if (!this.shellJob) throw refuse(`/dev/pts/${index}: its master is not in the checkpoint (a terminal outside the tree: restore with --shell-job, from a terminal)`);
+        if (outside !== undefined && outside !== index) throw refuse(`/dev/pts/${index} and /dev/pts/${outside}: two terminals outside the tree (--shell-job gives one, criu's standard input)`);
+        if (!isatty(0)) throw refuse(`--shell-job: /dev/pts/${index} was a terminal outside the tree, to be criu's standard input, which is not a terminal`);
+        outside = index;
+        for (const e of ends) {
+          const at = (files as unknown[]).indexOf(e);
+          (files as unknown[])[at] = { kind: 'inherit', flags: e.flags, pos: 0n, inheritFd: 0, ...(e.fown ? { fown: e.fown } : {}) };
+        }
+        continue;
+      }
       if (ends.filter((e) => e.master).length > 1) throw badImage(`/dev/pts/${index}: two masters`, { image: 'tty-info.img' });
       const mi = this.infos.get(ptyInfoId(index, true))!;
       const si = this.infos.get(ptyInfoId(index, false));
