@@ -70,6 +70,7 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
         termios: Buffer.alloc(36), termiosLocked: Buffer.alloc(36), winsize: [0, 0, 0, 0], packetMode: false, locked: false, exclusive: false, uid: 0, gid: 0,
       };
     }
+    if (type === 'EXT_TTY') throw refuse(`${ctx.what}: an external terminal (dumped with --external tty[...]) is restored only from a descriptor handed over: --inherit-fd 'fd[N]:${this.inheritKey(fe)}'`);
     if (type !== 'PTY') throw refuse(`${ctx.what}: a ${type} terminal is not restored (only pseudo-terminals are)`);
     if (!info.pty) throw badImage(`${ctx.what}: pty ${infoId} has no index`, { image: 'tty-info.img' });
     if (!info.termios || !info.winsize) throw refuse(`${ctx.what}: a hung-up terminal (pty ${n(info.pty.index)}) is not restored`);
