@@ -254,7 +254,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
         exitCode: ExitCode.UNSUPPORTED,
       });
     }
-    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals });
+    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job });
     checkAbort(ctx.signal);
     if (checkOnly) {
       // a preflight: nothing is kept, the tree goes on as it was
@@ -374,16 +374,23 @@ class FileLocks {
 
 async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
-  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals } = {},
+  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
   // a preflight collects everything but reads no page
   const checkOnly = refusals.gather;
   // an I/O signal owner (F_SETOWN) must be one of these: the tree's pids, tids and process groups
+  // and a terminal's session and foreground group (each process's stat: its controlling terminal)
+  const sessions = new Map(tasks.map((t) => {
+    const st = readStat(t.pid);
+    return [t.pid, { sid: st.session, pgrp: st.pgrp, ttyNr: st.ttyNr, tpgid: st.tpgid }] as const;
+  }));
   const tree = {
     tasks: new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)])),
-    groups: new Set(tasks.map((t) => readStat(t.pid).pgrp)),
+    groups: new Set([...sessions.values()].map((s) => s.pgrp)),
     root: tasks[0]!.pid,
+    sessions,
+    shellJob: !!opts.shellJob,
   };
   const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);

@@ -6,7 +6,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { listFds, readFdLink } from '@crtools/procfs';
-import { probeFile, SOCKET_OPTIONS, sockoptValue, type FileProbe } from '@crtools/sys';
+import { probeFile, probeTty, SOCKET_OPTIONS, sockoptValue, type FileProbe, type TtyProbe } from '@crtools/sys';
 
 export interface FdPrint {
   /** what /proc/PID/fd/N links to; pipe:[N], socket:[N] and unlinked files as pipe#K, socket#K, deleted#K */
@@ -17,7 +17,21 @@ export interface FdPrint {
   fcntl: Record<string, number | string>;
   /** sockets: every option getsockopt answers, by name (a refused one: its negative errno) */
   sockopts?: Record<string, number | string>;
+  /** terminals: what the tty ioctls answer (termios as hex bytes; a refused one: its negative errno) */
+  tty?: Record<string, number | string>;
 }
+
+/** A terminal's state (pty masters answer for their slave: its session and foreground group). */
+function ttyOf(p: TtyProbe): Record<string, number | string> {
+  const hex = (v: Buffer | number) => (typeof v === 'number' ? v : v.toString('hex'));
+  return {
+    termios: hex(p.termios), termiosLocked: hex(p.termiosLocked), winsize: hex(p.winsize), TIOCGSID: p.sid, TIOCGPGRP: p.pgrp,
+    TIOCGEXCL: p.excl, TIOCGPKT: p.pkt, TIOCGPTLCK: p.lock, TIOCGPTN: p.ptn, TIOCGDEV: p.ttyDev, TIOCINQ: p.inq, TIOCOUTQ: p.outq, owner: `${p.uid}:${p.gid}`,
+  };
+}
+
+/** /dev/ptmx, /dev/pts/N, /dev/tty, consoles and serial lines */
+const TTY_TARGET = /^\/dev\/(ptmx|pts\/\d+|tty\w*|console)$/;
 
 /** Ids for objects whose inode number is this run's only: "pipe:[123]" → "pipe#1". */
 export class InodeIds {
@@ -124,6 +138,7 @@ export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds): R
       const p = probeFile(pid, fd, raw.startsWith('socket:') ? SOCKET_OPTIONS : []);
       print.fcntl = fcntlOf(p, target);
       if (raw.startsWith('socket:')) print.sockopts = sockoptsOf(p);
+      if (TTY_TARGET.test(raw)) print.tty = ttyOf(probeTty(pid, fd));
     } catch (e) {
       print.fcntl = { error: (e as NodeJS.ErrnoException).code ?? String(e) };
     }

@@ -167,7 +167,7 @@ const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, 'unix-bound': CONST.FILE_UNIX_BOUND, inet: CONST.FILE_INET,
   // netlink and packet sockets are made like IP ones on their own: socket, options, bind, connect
   socket: CONST.FILE_INET,
-  inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD, fifo: CONST.FILE_FIFO,
+  inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD, fifo: CONST.FILE_FIFO, tty: CONST.FILE_TTY,
   // a memfd is opened again like a file, through the restoring process's descriptor on it
   memfd: CONST.FILE_REG,
 };
@@ -251,6 +251,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
     kind: FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
     value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0, sk_nsetopts: 0, sk_setopts_off: 0,
     sk_target: 0, sk_ghost: 0, sk_mode: 0, sk_uid: 0, sk_gid: 0, sk_queue_off: 0, sk_queue_len: 0, sk_conn_off: 0, sk_conn_len: 0,
+    tty_index: 0, tty_bits: 0, tty_sid: 0, tty_pgrp: 0, tty_uid: 0, tty_gid: 0,
     ...fownRecord(f, holder),
   };
   const data = (b: Buffer | undefined) => {
@@ -332,6 +333,19 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       Object.assign(r, { path: w.string(f.path), pipe_id: f.pipeId, pipe_size: f.pipeSize ?? 0 });
       data(f.data);
       break;
+    case 'tty': {
+      // data: termios (36 bytes, padded to 40), locked termios (40), winsize (4 u16)
+      const d = Buffer.alloc(88);
+      f.termios.copy(d, 0, 0, 36);
+      f.termiosLocked.copy(d, 40, 0, 36);
+      f.winsize.forEach((v, k) => d.writeUInt16LE(v, 80 + 2 * k));
+      Object.assign(r, {
+        path: w.string(f.path), tty_index: f.index, tty_uid: f.uid, tty_gid: f.gid, tty_sid: f.ctty?.sid ?? 0, tty_pgrp: f.ctty?.pgrp ?? 0,
+        tty_bits: (f.master ? CONST.TTY_MASTER : 0n) | (f.packetMode ? CONST.TTY_PACKET : 0n) | (f.locked ? CONST.TTY_LOCKED : 0n) | (f.exclusive ? CONST.TTY_EXCL : 0n) | (f.devTty ? CONST.TTY_DEVTTY : 0n),
+      });
+      data(d);
+      break;
+    }
     case 'pidfd':
       // -1: a process gone (the blob makes one and reaps it)
       r.value = BigInt.asUintN(64, BigInt(f.pid));

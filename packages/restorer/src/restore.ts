@@ -144,7 +144,7 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
     log.info(`cpu: cpuinfo.img fits this CPU (--cpu-cap ${cpuCapNames(o.cpu_cap)})`);
   }
   const inherit = inheritMap(o.inherit_fd);
-  const plan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit }), ownSession(), o.shell_job);
+  const plan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job }), ownSession(), o.shell_job);
   await notify('pre-restore', { pid: plan.tasks[0]?.pid });
   const tree = await restoreTree(plan, {
     leaveStopped: o.leave_stopped,

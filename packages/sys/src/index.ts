@@ -5,10 +5,11 @@ export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, ine
 export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, takeTaskFd, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';
-export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type UnixSocketDiag, type PacketSocketDiag, type PacketRingDiag, type FailureContext } from './native.js';
+export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type TtyProbe, type UnixSocketDiag, type PacketSocketDiag, type PacketRingDiag, type FailureContext } from './native.js';
 export { SeqpacketSocket, SeqpacketServer, seqpacketPair, seqpacketConnect, seqpacketListen, type Packet, type PeerCredentials } from './packets.js';
 export {
   PAGE_IS, PM_SCAN_WP_MATCHING, PM_SCAN_CHECK_WPASYNC, MADV_GUARD_INSTALL, pagemapScan, pagemapScanAll, guardRegions, canInstallGuards,
   type PageRegion, type PagemapScanArgs, type GuardLookup,
 } from './memory.js';
 export { dataExtents, setFileTimes, type DataExtent, type FileTime } from './files.js';
+export { probeTty } from './tty.js';

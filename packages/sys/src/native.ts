@@ -86,6 +86,36 @@ export interface SysNative {
   seekFile(fd: number, offset: bigint, whence: number): bigint | NativeSysError;
   /** futimens(2) with both times given */
   setFileTimes(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): number | NativeSysError;
+  // tty.cc
+  /** What the tty ioctls answer on a copy of the task's fd (values the kernel refuses: -errno). */
+  ttyProbe(pid: number, fd: number): TtyProbe | NativeSysError;
+}
+
+/** A terminal's state, as the tty ioctls give it (a refused one: -errno). */
+export interface TtyProbe {
+  /** fstat: st_rdev and st_dev (glibc's encoding), owner */
+  rdev: number;
+  dev: number;
+  uid: number;
+  gid: number;
+  /** the kernel's struct termios (36 bytes: iflag, oflag, cflag, lflag, line, 19 c_cc) of TCGETS and TIOCGLCKTRMIOS */
+  termios: Buffer | number;
+  termiosLocked: Buffer | number;
+  /** struct winsize (rows, cols, xpixel, ypixel: u16 each) */
+  winsize: Buffer | number;
+  /** TIOCGSID, TIOCGPGRP as this process is told */
+  sid: number;
+  pgrp: number;
+  /** TIOCGEXCL, TIOCGPKT, TIOCGPTLCK (pty master), TIOCGPTN (pty master: the slave's index) */
+  excl: number;
+  pkt: number;
+  lock: number;
+  ptn: number;
+  /** TIOCGDEV: the device of the terminal itself (what /dev/tty stands for), the kernel's encoding */
+  ttyDev: number;
+  /** TIOCINQ, TIOCOUTQ: bytes waiting to be read, to be sent */
+  inq: number;
+  outq: number;
 }
 
 export interface FileProbe {

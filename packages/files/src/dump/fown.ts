@@ -26,6 +26,18 @@ export interface DumpedIds {
   groups: ReadonlySet<number>;
   /** the tree's root task (the one that exists when the restore opens the files) */
   root?: number;
+  /** each process of the tree (not its threads): its session, group and controlling terminal (/proc/PID/stat) */
+  sessions?: ReadonlyMap<number, TaskSession>;
+  /** -j/--shell-job: the root's session is led from outside the tree */
+  shellJob?: boolean;
+}
+
+/** A process's session, group, controlling terminal (stat's tty_nr, 0: none) and that terminal's foreground group (tpgid, -1: none). */
+export interface TaskSession {
+  sid: number;
+  pgrp: number;
+  ttyNr: number;
+  tpgid: number;
 }
 
 /** fown_entry of the files no one asked signals of */

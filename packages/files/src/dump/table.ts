@@ -22,6 +22,7 @@ import { netlinkDump } from '../kinds/netlink/dump.js';
 import { PacketFiles } from '../kinds/packet/dump.js';
 import { PidfdFiles } from '../kinds/pidfd/dump.js';
 import { FifoFiles } from '../kinds/fifo/dump.js';
+import { TtyFiles } from '../kinds/tty/dump.js';
 import { MemfdFiles, type PendingShmem } from '../kinds/memfd/dump.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -70,7 +71,7 @@ export class FileTable implements FileIds {
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what)), inetDump, netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
-      new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), this.reg];
+      new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
   }
 
   add(make: (id: number) => Entry): number {

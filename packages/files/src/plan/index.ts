@@ -14,5 +14,6 @@ export type { InetFilePlan } from '../kinds/inet/plan.js';
 export type { MemfdFilePlan } from '../kinds/memfd/plan.js';
 export type { PidfdFilePlan } from '../kinds/pidfd/plan.js';
 export type { FifoFilePlan } from '../kinds/fifo/plan.js';
+export type { TtyFilePlan } from '../kinds/tty/plan.js';
 export { MemfdPlans } from '../kinds/memfd/plan.js';
 export { SEAL, MFD, MEMFD_PREFIX } from '../kinds/memfd/facts.js';

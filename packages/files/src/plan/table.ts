@@ -19,6 +19,7 @@ import type { SocketFilePlan } from '../sockopts/plan.js';
 import { MemfdPlans, type MemfdFilePlan } from '../kinds/memfd/plan.js';
 import { pidfdPlan, type PidfdFilePlan } from '../kinds/pidfd/plan.js';
 import { FifoPlans, type FifoFilePlan } from '../kinds/fifo/plan.js';
+import { TtyPlans, type TtyFilePlan } from '../kinds/tty/plan.js';
 
 /**
  * inherit: not made again but taken from descriptor `inheritFd` of the restoring process
@@ -32,11 +33,13 @@ export interface InheritFilePlan extends FileBase {
 /** A file to make again (or take over), by kind: each kind carries what it needs. */
 export type FilePlan =
   | RegFilePlan | PipeFilePlan | EventfdFilePlan | SignalfdFilePlan | EpollFilePlan | TimerFilePlan
-  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | SocketFilePlan | InotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | InheritFilePlan;
+  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | SocketFilePlan | InotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | TtyFilePlan | InheritFilePlan;
 
 export interface FilePlanOptions {
   /** --inherit-fd: the name CRIU gives a file (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor */
   inherit?: Map<string, number>;
+  /** --shell-job: a pty slave whose master is not in the checkpoint is criu's standard input */
+  shellJob?: boolean;
 }
 
 /** F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP: the pid types F_SETOWN_EX takes */
@@ -61,10 +64,11 @@ export class FilePlanTable {
   private readonly byId = new Map<number, number>();
   private readonly reg = new RegPlans();
   private readonly unix = new UnixPlans();
+  private readonly tty = new TtyPlans();
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
-    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, inetPlan, netlinkPlan, packetPlan, this.memfd, pidfdPlan, new FifoPlans()].map((k) => [k.type, k as PlanKind]),
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, inetPlan, netlinkPlan, packetPlan, this.memfd, pidfdPlan, new FifoPlans(), this.tty].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(
@@ -77,6 +81,7 @@ export class FilePlanTable {
   static async load(dir: string, opts: FilePlanOptions = {}): Promise<FilePlanTable> {
     const entries = new Map<number, Obj>(((await readImage(dir, 'files.img', 'FILES', true)) ?? []).map((f) => [Number(f.id), f]));
     const t = new FilePlanTable(entries, opts.inherit ?? new Map());
+    t.tty.shellJob = !!opts.shellJob;
     for (const k of t.kinds.values()) await k.load?.(dir, entries);
     return t;
   }

@@ -6,3 +6,4 @@ export * from './task.js';
 export * from './locks.js';
 export * from './dev.js';
 export * from './sockets.js';
+export * from './tty.js';

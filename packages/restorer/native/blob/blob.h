@@ -97,6 +97,13 @@ void restore_locks(struct ctx *c) HIDDEN;
 /* I/O signal owners, signals and O_ASYNC (after task_formed: an owner may be any task or thread) */
 void task_formed(struct ctx *c) HIDDEN;
 void restore_fown(struct ctx *c) HIDDEN;
+/* until every task of the tree has made its threads */
+void wait_formed(struct ctx *c) HIDDEN;
+/* tty.c: pty pairs (root), a session's controlling terminal (leader, after setsid), its foreground group (after task_formed) */
+void open_ttys(struct ctx *c) HIDDEN;
+void restore_ctty(struct ctx *c) HIDDEN;
+void restore_ctty_pgrp(struct ctx *c) HIDDEN;
+void open_dev_tty(struct ctx *c, const struct plan_file *f, u64 fd) HIDDEN;
 /* pidfds (after task_formed: each names a process of the tree, which must exist) */
 void restore_pidfds(struct ctx *c) HIDDEN;
 /* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */

@@ -497,6 +497,8 @@ void open_file_table(struct ctx *c)
 			S1(NR_close, fd);
 		}
 	}
+	/* pty pairs */
+	open_ttys(c);
 	for (i = 0; i < n; i++) {
 		int p[2];
 		int have_r = 0, have_w = 0;
@@ -562,6 +564,19 @@ void restore_fds(struct ctx *c)
 		/* a pidfd is opened once every process of the tree exists (restore_pidfds) */
 		if (files[fd[i].file].kind == FILE_PIDFD)
 			continue;
+		if (files[fd[i].file].kind == FILE_TTY && (files[fd[i].file].tty_bits & TTY_DEVTTY)) {
+			/* /dev/tty: opened by this task at its first descriptor on it, the others dup'ed */
+			u64 k;
+			for (k = 0; k < i && fd[k].file != fd[i].file; k++)
+				;
+			if (k < i)
+				chk(c, S2(NR_dup2, fd[k].fd, fd[i].fd), fd[i].fd);
+			else
+				open_dev_tty(c, &files[fd[i].file], fd[i].fd);
+			if (fd[i].flags)
+				chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
+			continue;
+		}
 		chk(c, S2(NR_dup2, c->h->fd_base + fd[i].file, fd[i].fd), fd[i].fd);
 		if (fd[i].flags)
 			chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
@@ -613,7 +628,7 @@ void task_formed(struct ctx *c)
 }
 
 /* Until every task of the tree (zombies aside, which never count) has made its threads. */
-static void wait_formed(struct ctx *c)
+void wait_formed(struct ctx *c)
 {
 	volatile u32 *formed = (volatile u32 *)(c->h->status_addr + STATUS_FORMED_OFF);
 	struct plan_task *tasks = AT(c, c->h->tasks_off);

@@ -89,8 +89,10 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		open_file_table(c);
 	}
 	set_step(c, STEP_SESSION);
-	if (c->t->sid == c->t->pid)
+	if (c->t->sid == c->t->pid) {
 		chk(c, S0(NR_setsid), 0);
+		restore_ctty(c);
+	}
 	if ((u64)S1(NR_getpgid, 0) != c->t->pgid)
 		chk(c, S2(NR_setpgid, 0, c->t->pgid == c->t->pid ? 0 : c->t->pgid), c->t->pgid);
 
@@ -156,6 +158,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	task_formed(c);
 	restore_pidfds(c);
 	restore_fown(c);
+	restore_ctty_pgrp(c);
 	create_timers(c);
 	restore_sched_oom(c);
 

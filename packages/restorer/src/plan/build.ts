@@ -26,6 +26,8 @@ export interface BuildPlanOptions {
    * gives them (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor
    */
   inherit?: Map<string, number>;
+  /** --shell-job: a terminal outside the tree (a pty slave without its master) is criu's standard input */
+  shellJob?: boolean;
 }
 
 export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {}): Promise<RestorePlan> {
@@ -35,7 +37,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const inventory = first(await img(dir, 'inventory.img', 'INVENTORY'), 'inventory.img');
   const pstree = (await img(dir, 'pstree.img', 'PSTREE'))!;
   if (!pstree.length) throw badInput('pstree.img: no tasks', { image: 'pstree.img' });
-  const files = await FilePlanTable.load(dir, { inherit: opts.inherit });
+  const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob });
   const shmem = new ShmemTable(files.memfd);
   // seccomp.img: every filter of the tree (one entry; none or no image: no filters)
   const seccompFilters = ((await img(dir, 'seccomp.img', 'SECCOMP', true))?.[0]?.seccomp_filters ?? undefined) as Obj[] | undefined;
@@ -231,6 +233,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   files.finish();
   checkFownOwners(tasks, files.files);
   checkPidfds(tasks, files.files);
+  checkTerminals(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
   files.files.forEach((f, i) => {
     if (f.kind === 'memfd') f.shmem = shmem.memfdObject(f.inodeId, `file ${i} (memfd)`);
@@ -293,6 +296,32 @@ function checkPidfds(tasks: TaskPlan[], files: FilePlan[]): void {
   files.forEach((f, i) => {
     if (f.kind !== 'pidfd' || f.pid === -1 || pids.has(f.pid)) return;
     throw unsupported(`${fileHolder(tasks, i).what}: a pidfd of process ${f.pid}, which is not in the checkpoint`);
+  });
+}
+
+/**
+ * A pty pair that was a session's controlling terminal: that session's leader is a live task of
+ * the checkpoint (it takes the terminal back), and the foreground group one of its groups.
+ */
+function checkTerminals(tasks: TaskPlan[], files: FilePlan[]): void {
+  files.forEach((f, i) => {
+    if (f.kind === 'tty' && f.devTty) {
+      // /dev/tty is opened again by its one holder, in a session whose terminal comes back
+      const holders = tasks.filter((t) => t.fds.some((d) => d.file === i));
+      const h = holders[0];
+      if (holders.length !== 1 || !h) throw unsupported(`${fileHolder(tasks, i).what}: /dev/tty held by ${holders.length} tasks (one is restored)`);
+      if (!files.some((x) => x.kind === 'tty' && x.ctty?.sid === h.sid)) throw unsupported(`${fileHolder(tasks, i).what}: /dev/tty, but session ${h.sid} gets no terminal back from the checkpoint`);
+      return;
+    }
+    if (f.kind !== 'tty' || !f.ctty) return;
+    const { sid, pgrp } = f.ctty;
+    const leader = tasks.find((t) => t.pid === sid);
+    if (!leader || leader.sid !== sid || leader.zombie) {
+      throw unsupported(`${fileHolder(tasks, i).what}: /dev/pts/${f.index} is the controlling terminal of session ${sid}, whose leader is not a live task of the checkpoint (a terminal of a session led from outside: not carried out yet)`);
+    }
+    if (pgrp && !tasks.some((t) => t.pgid === pgrp && t.sid === sid && !t.zombie)) {
+      throw unsupported(`${fileHolder(tasks, i).what}: the foreground group ${pgrp} of /dev/pts/${f.index} has no live task in session ${sid}`);
+    }
   });
 }
 

@@ -1,0 +1,190 @@
+/**
+ * Terminals: pty masters (/dev/ptmx) and slaves (/dev/pts/N) as CRIU 4.2 writes them — a files.img
+ * TTY entry (tty_file_entry: the tty_info id, flags, regf_id naming a REG entry that keeps the
+ * path) per open file, and one tty_info_entry per terminal end in tty-info.img (termios, locked
+ * termios, window size, packet mode, pty lock, exclusive mode, the index, the session whose
+ * controlling terminal it is and its foreground group). What would not come back the same is
+ * refused by name: a slave whose master is outside the tree, a hung-up terminal, bytes waiting
+ * in a terminal, other terminals (consoles, serial lines), a controlling terminal the tree does
+ * not hold. /dev/tty opened by a task is a CTTY entry (tty_info id 2012, as CRIU numbers it):
+ * it must still be its holder's controlling terminal.
+ */
+import { statSync, type Stats } from 'node:fs';
+import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
+import { CTTY_INFO_ID, ptyInfoId, termiosEntry, ttyDevice, decodeDev } from '@crtools/images/facts';
+import type { FdRecord } from '@crtools/procfs';
+import { probeTty, type TtyProbe } from '@crtools/sys';
+import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import type { DumpedIds } from '../../dump/fown.js';
+
+const EIO = -5;
+
+/** A pty end met in the dump: where it was first seen, and what the checks once every task is in need. */
+interface PtyEnd {
+  index: number;
+  master: boolean;
+  pid: number;
+  fd: number;
+  target: string;
+  sid: number;
+  pgrp: number;
+  locked: boolean;
+}
+
+function winsizeEntry(w: Buffer): Entry {
+  return { ws_row: w.readUInt16LE(0), ws_col: w.readUInt16LE(2), ws_xpixel: w.readUInt16LE(4), ws_ypixel: w.readUInt16LE(6) };
+}
+
+function refuseTask(pid: number, message: string, attribute: string): CrtoolsError {
+  return new CrtoolsError('UNSUPPORTED_TASK_ATTRIBUTE', `task ${pid}: ${message}`, { context: { pid, attribute }, exitCode: ExitCode.UNSUPPORTED });
+}
+
+export class TtyFiles implements DumpKind {
+  private readonly infos: Entry[] = [];
+  /** tty_info ids written, and the pty ends behind them */
+  private readonly ends = new Map<number, PtyEnd>();
+
+  /** pathEntry: a REG entry for the terminal's path and flags (its id); ids: the tree's tasks and sessions */
+  constructor(
+    private readonly pathEntry: (path: string, flags: number, st: Stats) => number,
+    private readonly ids: () => DumpedIds | undefined,
+  ) {}
+
+  claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
+    if (!rec.target.startsWith('/')) return undefined;
+    let st: Stats;
+    try {
+      st = statSync(`/proc/${pid}/fd/${rec.fd}`);
+    } catch {
+      return undefined;
+    }
+    if (!st.isCharacterDevice()) return undefined;
+    const dev = ttyDevice(st.rdev);
+    switch (dev.kind) {
+      case 'none':
+        return undefined;
+      case 'ctty':
+        return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.devTty(pid, rec, st, flags, id) };
+      case 'console':
+      case 'vt':
+      case 'serial':
+        throw refuseFd(pid, rec.fd, `a ${dev.kind === 'vt' ? 'virtual console' : dev.kind === 'serial' ? 'serial line' : 'console'} terminal is not supported (only pseudo-terminals are)`, rec.target);
+    }
+    const master = dev.kind === 'ptmx';
+    return {
+      type: 'TTY',
+      key: `tty:${st.rdev}:${st.ino}:${flags}`,
+      entry: (id) => {
+        const p = probeTty(pid, rec.fd);
+        if (p.termios === EIO || p.winsize === EIO) throw refuseFd(pid, rec.fd, 'a hung-up terminal (its other end is closed) is not supported', rec.target);
+        const index = master ? p.ptn : (dev as { index: number }).index;
+        if (index < 0) throw refuseFd(pid, rec.fd, `its pty index cannot be read (${p.ptn})`, rec.target);
+        if (p.inq > 0 || p.outq > 0) {
+          throw refuseFd(pid, rec.fd, `${p.inq > 0 ? p.inq : p.outq} bytes wait in the terminal; queued terminal data is not carried (CRIU's way writes them through the line discipline again, which changes them)`, rec.target);
+        }
+        const infoId = ptyInfoId(index, master);
+        if (!this.ends.has(infoId)) this.info(pid, rec, st, p, infoId, index, master);
+        const regfId = this.pathEntry(rec.target, flags, st);
+        return { type: 'TTY', id, tty: { id, tty_info_id: infoId, flags, fown: fown(), regf_id: regfId } };
+      },
+    };
+  }
+
+  /**
+   * /dev/tty opened by a task: its controlling terminal at the time, which it must still be (the
+   * restore opens /dev/tty again in that task, once its session has its terminal back).
+   */
+  private devTty(pid: number, rec: FdRecord, st: Stats, flags: number, id: number): Entry {
+    const p = probeTty(pid, rec.fd);
+    const own = this.ids()?.sessions?.get(pid);
+    if (typeof p.termios === 'number' || typeof p.termiosLocked === 'number' || typeof p.winsize === 'number') throw refuseFd(pid, rec.fd, 'its terminal was hung up', rec.target);
+    if (!own || own.ttyNr === 0 || own.ttyNr !== p.ttyDev) throw refuseFd(pid, rec.fd, 'opened through /dev/tty on a terminal that is no longer the task\'s controlling terminal: not supported', rec.target);
+    if (this.devTtyPid !== undefined && this.devTtyPid !== pid) throw refuseFd(pid, rec.fd, `/dev/tty opened in more than one task (also task ${this.devTtyPid}): not supported`, rec.target);
+    if (p.inq > 0 || p.outq > 0) throw refuseFd(pid, rec.fd, `${p.inq > 0 ? p.inq : p.outq} bytes wait in the terminal; queued terminal data is not carried`, rec.target);
+    if (this.devTtyPid === undefined) {
+      this.devTtyPid = pid;
+      this.infos.push({
+        id: CTTY_INFO_ID, type: 'CTTY', locked: false, exclusive: p.excl === 1, packet_mode: false, sid: own.sid, pgrp: Math.max(0, own.tpgid), rdev: st.rdev,
+        termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, uid: st.uid, gid: st.gid,
+      });
+    }
+    const regfId = this.pathEntry(rec.target, flags, st);
+    return { type: 'TTY', id, tty: { id, tty_info_id: CTTY_INFO_ID, flags, fown: fown(), regf_id: regfId } };
+  }
+
+  /** the task that opened /dev/tty (one only) */
+  private devTtyPid: number | undefined;
+
+  /** The terminal end's tty_info_entry, as seen from the task that holds it first. */
+  private info(pid: number, rec: FdRecord, st: Stats, p: TtyProbe, infoId: number, index: number, master: boolean): void {
+    if (typeof p.termios === 'number' || typeof p.termiosLocked === 'number' || typeof p.winsize === 'number') {
+      throw refuseFd(pid, rec.fd, `its termios or window size cannot be read (${[p.termios, p.termiosLocked, p.winsize].find((v) => typeof v === 'number')})`, rec.target);
+    }
+    // the master answers for its slave whoever asks; a slave tells its session and foreground
+    // group only to a task whose controlling terminal it is (as TIOCGSID in that task would)
+    let sid = Math.max(0, p.sid);
+    let pgrp = Math.max(0, p.pgrp);
+    if (!master) {
+      const own = this.ids()?.sessions?.get(pid);
+      const mine = !!own && own.ttyNr !== 0 && own.ttyNr === p.ttyDev;
+      sid = mine ? own!.sid : 0;
+      pgrp = mine ? Math.max(0, own!.tpgid) : 0;
+    }
+    const locked = master && p.lock === 1;
+    this.ends.set(infoId, { index, master, pid, fd: rec.fd, target: rec.target, sid, pgrp, locked });
+    this.infos.push({
+      id: infoId, type: 'PTY', locked, exclusive: p.excl === 1, packet_mode: master && p.pkt === 1, sid, pgrp, rdev: st.rdev,
+      termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize),
+      pty: { index }, dev: st.dev, uid: st.uid, gid: st.gid,
+    });
+  }
+
+  /** Once every task is in: each slave's master is in the tree, and so is each terminal's session and foreground group. */
+  finish(refusals: Refusals): void {
+    const ids = this.ids();
+    const masters = new Map<number, PtyEnd>();
+    for (const e of this.ends.values()) if (e.master) masters.set(e.index, e);
+    const slaveOf = (i: number) => this.ends.get(ptyInfoId(i, false));
+    // a slave whose master is outside: with --shell-job, one such terminal (the shell's, which
+    // criu's standard input stands for at restore, as in CRIU), if no session of the tree leads it
+    let outside: PtyEnd | undefined;
+    for (const e of this.ends.values()) {
+      if (e.master || masters.has(e.index)) continue;
+      refusals.check(() => {
+        if (!ids?.shellJob) throw refuseFd(e.pid, e.fd, 'a terminal whose master is outside the dumped tree (a shell\'s terminal: -j/--shell-job carries one)', e.target);
+        if (outside) throw refuseFd(e.pid, e.fd, `a second terminal outside the dumped tree (besides ${outside.target}): -j/--shell-job carries one`, e.target);
+        if (e.sid && ids.sessions?.get(e.sid)?.sid === e.sid) throw refuseFd(e.pid, e.fd, `a terminal outside the dumped tree that is the controlling terminal of session ${e.sid}, led in the tree`, e.target);
+        outside = e;
+      });
+    }
+    const sessions = ids?.sessions;
+    if (!sessions) return;
+    for (const m of masters.values()) {
+      if (!m.sid) continue;
+      const leader = sessions.get(m.sid);
+      refusals.check(() => {
+        if (!leader || leader.sid !== m.sid) throw refuseFd(m.pid, m.fd, `/dev/pts/${m.index} is the controlling terminal of session ${m.sid}, whose leader is not in the dumped tree`, m.target);
+        if (m.pgrp && !ids.groups.has(m.pgrp)) throw refuseFd(m.pid, m.fd, `the foreground process group ${m.pgrp} of /dev/pts/${m.index} is not in the dumped tree`, m.target);
+        if (m.locked && !slaveOf(m.index)) throw refuseFd(m.pid, m.fd, `/dev/pts/${m.index} is locked (TIOCSPTLCK) and a session's controlling terminal with no descriptor on it in the tree: not supported`, m.target);
+      });
+    }
+    // every controlling terminal of the tree comes back: a pty whose master is dumped (or, with
+    // --shell-job, the terminal of the root's session, led from outside: criu's own at restore)
+    for (const [pid, s] of sessions) {
+      if (!s.ttyNr) continue;
+      const dev = ttyDevice(s.ttyNr);
+      const m = dev.kind === 'pts' ? masters.get(dev.index) : undefined;
+      if (m && m.sid === s.sid) continue;
+      if (ids.shellJob && !sessions.has(s.sid)) continue;
+      const { major, minor } = decodeDev(s.ttyNr);
+      const name = dev.kind === 'pts' ? `/dev/pts/${dev.index}` : `the terminal ${major}:${minor}`;
+      refusals.check(() => {
+        throw refuseTask(pid, `its controlling terminal ${name} is not carried: its master is not in the dumped tree${ids.shellJob ? '' : ' (a shell\'s terminal: -j/--shell-job)'}`, 'ctty');
+      });
+    }
+  }
+
+  images(): DumpImage[] {
+    return [{ file: 'tty-info.img', magic: 'TTY_INFO', entries: this.infos }];
+  }
+}

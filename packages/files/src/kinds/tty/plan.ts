@@ -1,0 +1,132 @@
+/**
+ * Terminals: pty pairs made again (ours or CRIU 4.2's images). A master is opened through
+ * /dev/ptmx until the kernel hands out the recorded index (as CRIU does: the lowest free index
+ * comes first), unlocked, its termios, locked termios, window size and packet mode set; each
+ * slave opened at /dev/pts/N (owner as recorded); exclusive mode and the lock once every end is
+ * open. The session whose controlling terminal a pair was gets it back from its leader, with its
+ * foreground group (`ctty`, on one end of the pair). /dev/tty opened by a task (`devTty`) is
+ * opened again by that task, once its session has its terminal. Refused by name: terminals other than ptys,
+ * a slave whose master is not in the checkpoint, a hung-up terminal, queued data (tty-data.img).
+ */
+import { isatty } from 'node:tty';
+import { CTTY_INFO_ID, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
+import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import type { FileBase } from '../reg/plan.js';
+
+export interface TtyFilePlan extends FileBase {
+  kind: 'tty';
+  /** /dev/tty: opened again by its holder (its session's terminal by then), not by the root */
+  devTty?: boolean;
+  /** a pty master (/dev/ptmx) or slave (/dev/pts/N) */
+  master: boolean;
+  index: number;
+  /** where it is opened: /dev/ptmx, /dev/pts/N */
+  path: string;
+  /** the kernel's struct termios (36 bytes), set through a master */
+  termios: Buffer;
+  termiosLocked: Buffer;
+  /** rows, cols, xpixel, ypixel */
+  winsize: [number, number, number, number];
+  packetMode: boolean;
+  /** the pair is locked (TIOCSPTLCK): set once its slaves are open */
+  locked: boolean;
+  /** TIOCEXCL on this end */
+  exclusive: boolean;
+  /** the slave's owner */
+  uid: number;
+  gid: number;
+  /** the pair is the controlling terminal of session `sid` (its leader makes it so), foreground group `pgrp` (0: none) */
+  ctty?: { sid: number; pgrp: number };
+  /** tty-info id (not for the restorer: pairs ends in finish()) */
+  infoId: number;
+}
+
+const n = (v: unknown) => Number(v ?? 0);
+
+export class TtyPlans implements PlanKind<TtyFilePlan> {
+  readonly type = 'TTY';
+  readonly field = 'tty';
+  private infos = new Map<number, Obj>();
+  private data = new Set<number>();
+  private files: ReadonlyMap<number, Obj> = new Map();
+  /** --shell-job: the one pty slave whose master is not in the checkpoint is criu's standard input */
+  shellJob = false;
+
+  async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
+    this.files = files;
+    this.infos = new Map(((await readImage(dir, 'tty-info.img', 'TTY_INFO', true)) ?? []).map((e) => [n(e.id), e]));
+    this.data = new Set(((await readImage(dir, 'tty-data.img', 'TTY_DATA', true)) ?? []).filter((e) => (e.data as Buffer | undefined)?.length).map((e) => n(e.tty_id)));
+  }
+
+  plan(fe: Obj, ctx: PlanContext): TtyFilePlan {
+    const infoId = n(fe.tty_info_id);
+    const info = this.infos.get(infoId);
+    if (!info) throw badImage(`${ctx.what}: terminal ${fe.id} names tty-info ${infoId}, which tty-info.img does not have`, { image: 'tty-info.img' });
+    const type = typeof info.type === 'string' ? info.type : Object.keys(TTY_TYPE).find((k) => TTY_TYPE[k as keyof typeof TTY_TYPE] === n(info.type)) ?? String(info.type);
+    if (type === 'CTTY' && infoId === CTTY_INFO_ID) {
+      const reg = fe.regf_id !== undefined ? (this.files.get(n(fe.regf_id))?.reg as Obj | undefined) : undefined;
+      return {
+        kind: 'tty', devTty: true, flags: n(fe.flags), pos: 0n, master: false, index: -1, path: reg ? String(reg.name) : '/dev/tty', infoId,
+        termios: Buffer.alloc(36), termiosLocked: Buffer.alloc(36), winsize: [0, 0, 0, 0], packetMode: false, locked: false, exclusive: false, uid: 0, gid: 0,
+      };
+    }
+    if (type === 'EXT_TTY') throw refuse(`${ctx.what}: an external terminal (dumped with --external tty[...]) is restored only from a descriptor handed over: --inherit-fd 'fd[N]:${this.inheritKey(fe)}'`);
+    if (type !== 'PTY') throw refuse(`${ctx.what}: a ${type} terminal is not restored (only pseudo-terminals are)`);
+    if (!info.pty) throw badImage(`${ctx.what}: pty ${infoId} has no index`, { image: 'tty-info.img' });
+    if (!info.termios || !info.winsize) throw refuse(`${ctx.what}: a hung-up terminal (pty ${n(info.pty.index)}) is not restored`);
+    const index = n(info.pty.index);
+    const master = (infoId & 1) === 1;
+    if (infoId !== ptyInfoId(index, master)) throw badImage(`${ctx.what}: tty-info ${infoId} does not match pty index ${index}`, { image: 'tty-info.img' });
+    for (const id of [ptyInfoId(index, true), ptyInfoId(index, false)]) {
+      if (this.data.has(id)) throw refuse(`${ctx.what}: /dev/pts/${index} has queued data (tty-data.img), which crtools does not restore (it would pass the line discipline again)`);
+    }
+    const reg = fe.regf_id !== undefined ? (this.files.get(n(fe.regf_id))?.reg as Obj | undefined) : undefined;
+    const path = reg ? String(reg.name) : master ? '/dev/ptmx' : `/dev/pts/${index}`;
+    const w = info.winsize as Obj;
+    return {
+      kind: 'tty', flags: n(fe.flags), pos: 0n, master, index, path, infoId,
+      termios: termiosBytes(info.termios), termiosLocked: info.termios_locked ? termiosBytes(info.termios_locked) : Buffer.alloc(36),
+      winsize: [n(w.ws_row), n(w.ws_col), n(w.ws_xpixel), n(w.ws_ypixel)],
+      packetMode: master && !!info.packet_mode, locked: master && !!info.locked, exclusive: !!info.exclusive,
+      uid: n(info.uid), gid: n(info.gid),
+    };
+  }
+
+  /** CRIU's name of a terminal for --inherit-fd: tty[rdev:dev] (hex, its tty_info's) */
+  inheritKey(fe: Obj): string | undefined {
+    const info = this.infos.get(n(fe.tty_info_id));
+    return info ? `tty[${n(info.rdev).toString(16)}:${n(info.dev).toString(16)}]` : undefined;
+  }
+
+  /** Pairs: each slave has its master; the session of a pair goes on one end (a slave, else the master). */
+  finish(files: readonly unknown[]): void {
+    const ttys = (files as { kind: string }[]).filter((f): f is TtyFilePlan => f.kind === 'tty' && !(f as TtyFilePlan).devTty);
+    const byIndex = new Map<number, TtyFilePlan[]>();
+    for (const t of ttys) byIndex.set(t.index, [...(byIndex.get(t.index) ?? []), t]);
+    let outside: number | undefined;
+    for (const [index, ends] of byIndex) {
+      const master = ends.find((e) => e.master);
+      if (!master) {
+        // a terminal outside the tree: with --shell-job, criu's own (its standard input), as in CRIU
+        if (!this.shellJob) throw refuse(`/dev/pts/${index}: its master is not in the checkpoint (a terminal outside the tree: restore with --shell-job, from a terminal)`);
+        if (outside !== undefined && outside !== index) throw refuse(`/dev/pts/${index} and /dev/pts/${outside}: two terminals outside the tree (--shell-job gives one, criu's standard input)`);
+        if (!isatty(0)) throw refuse(`--shell-job: /dev/pts/${index} was a terminal outside the tree, to be criu's standard input, which is not a terminal`);
+        outside = index;
+        for (const e of ends) {
+          const at = (files as unknown[]).indexOf(e);
+          (files as unknown[])[at] = { kind: 'inherit', flags: e.flags, pos: 0n, inheritFd: 0, ...(e.fown ? { fown: e.fown } : {}) };
+        }
+        continue;
+      }
+      if (ends.filter((e) => e.master).length > 1) throw badImage(`/dev/pts/${index}: two masters`, { image: 'tty-info.img' });
+      const mi = this.infos.get(ptyInfoId(index, true))!;
+      const si = this.infos.get(ptyInfoId(index, false));
+      const sid = n(mi.sid) || n(si?.sid);
+      const pgrp = n(mi.sid) ? n(mi.pgrp) : n(si?.pgrp);
+      if (!sid) continue;
+      const holder = ends.find((e) => !e.master) ?? master;
+      if (holder === master && master.locked) throw refuse(`/dev/pts/${index}: a locked pty whose slave is open nowhere in the tree cannot be made session ${sid}'s controlling terminal`);
+      holder.ctty = { sid, pgrp };
+    }
+  }
+}

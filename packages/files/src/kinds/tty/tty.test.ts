@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { CTTY_INFO_ID, ptyInfoId, termiosBytes, termiosEntry, ttyDevice } from '@crtools/images/facts';
+import { TtyPlans, type TtyFilePlan } from './plan.js';
+
+/** the kernel's struct termios of a fresh pty, with VINTR ^B */
+function kernelTermios(): Buffer {
+  const b = Buffer.alloc(36);
+  b.writeUInt32LE(0x500, 0);
+  b.writeUInt32LE(0x5, 4);
+  b.writeUInt32LE(0xbf, 8);
+  b.writeUInt32LE(0x8a3b, 12);
+  Buffer.from([2, 0x1c, 0x7f, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1a, 0, 0x12, 0x0f, 0x17, 0x16, 0, 0, 0]).copy(b, 17);
+  return b;
+}
+
+describe('termios_entry (CRIU packs c_cc four bytes a word)', () => {
+  it('round-trips the kernel struct, c_cc as CRIU 4.2 writes it', () => {
+    const e = termiosEntry(kernelTermios());
+    expect(e.c_cc.length).toBe(19);
+    expect(e.c_cc[0]).toBe(0x157f1c02); // as CRIU 4.2 wrote it for the same bytes
+    expect(termiosBytes(e)).toEqual(kernelTermios());
+  });
+  it('ignores the words past the 19 bytes the kernel keeps (CRIU 4.2 leaves stack bytes there)', () => {
+    const e = termiosEntry(kernelTermios());
+    e.c_cc = [...e.c_cc.slice(0, 5), 49, 0, 2584330976, 21974, 2772376800, 32741, 0, 0, 0, 0, 0, 0, 0, 0];
+    expect(termiosBytes(e)).toEqual(kernelTermios());
+  });
+});
+
+describe('terminal devices', () => {
+  it('tells ptmx, pts (with index), /dev/tty, consoles and serial lines apart', () => {
+    expect(ttyDevice(0x502)).toEqual({ kind: 'ptmx' });
+    expect(ttyDevice(0x8803)).toEqual({ kind: 'pts', index: 3 });
+    expect(ttyDevice((137 << 8) | 4)).toEqual({ kind: 'pts', index: 260 });
+    expect(ttyDevice(0x500)).toEqual({ kind: 'ctty' });
+    expect(ttyDevice(0x501)).toEqual({ kind: 'console' });
+    expect(ttyDevice(0x401)).toEqual({ kind: 'vt' });
+    expect(ttyDevice(0x440)).toEqual({ kind: 'serial' });
+    expect(ttyDevice(0x103)).toEqual({ kind: 'none' });
+    expect(ptyInfoId(3, true)).toBe(7);
+    expect(CTTY_INFO_ID).toBe(2012);
+  });
+});
+
+/** a TtyPlans loaded with these tty-info entries (and REG entries for paths) */
+function plans(infos: Record<string, unknown>[], data: number[] = [], shellJob = false): TtyPlans {
+  const p = new TtyPlans();
+  const internals = p as unknown as { infos: Map<number, unknown>; data: Set<number>; files: Map<number, unknown> };
+  internals.infos = new Map(infos.map((e) => [Number(e.id), e]));
+  internals.data = new Set(data);
+  internals.files = new Map();
+  p.shellJob = shellJob;
+  return p;
+}
+
+const termios = termiosEntry(kernelTermios());
+const info = (index: number, master: boolean, extra: Record<string, unknown> = {}) => ({
+  id: ptyInfoId(index, master), type: 'PTY', locked: false, exclusive: false, packet_mode: false, sid: 0, pgrp: 0, rdev: master ? 0x502 : 0x8800 + index,
+  termios, termios_locked: termios, winsize: { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 }, pty: { index }, dev: 6, uid: 0, gid: 5, ...extra,
+});
+const ctx = (id: number) => ({ id, what: `pid 10 fd ${id}`, pid: 10, index: id });
+const fe = (id: number, infoId: number) => ({ id, tty_info_id: infoId, flags: 2, fown: {} });
+
+describe('tty plans', () => {
+  it('a pair: the session goes on the slave, with the master\'s sid and foreground group', () => {
+    const p = plans([info(2, true, { sid: 100, pgrp: 101, packet_mode: true, locked: false }), info(2, false, { exclusive: true })]);
+    const files = [p.plan(fe(1, 5), ctx(1)), p.plan(fe(2, 4), ctx(2))];
+    p.finish(files);
+    expect(files[0]).toMatchObject({ kind: 'tty', master: true, index: 2, path: '/dev/ptmx', packetMode: true });
+    expect(files[0]!.ctty).toBeUndefined();
+    expect(files[1]).toMatchObject({ master: false, path: '/dev/pts/2', exclusive: true, uid: 0, gid: 5, ctty: { sid: 100, pgrp: 101 } });
+    expect(files[0]!.termios).toEqual(kernelTermios());
+  });
+  it('a master alone keeps its session; a locked one that must become a terminal is refused', () => {
+    const p = plans([info(1, true, { sid: 100, pgrp: 100 })]);
+    const files = [p.plan(fe(1, 3), ctx(1))];
+    p.finish(files);
+    expect(files[0]!.ctty).toEqual({ sid: 100, pgrp: 100 });
+    const q = plans([info(1, true, { sid: 100, pgrp: 100, locked: true })]);
+    expect(() => q.finish([q.plan(fe(1, 3), ctx(1))])).toThrow(/locked pty/);
+  });
+  it('a slave without its master: refused, or criu\'s standard input with --shell-job (when that is a terminal)', () => {
+    const p = plans([info(4, false)]);
+    expect(() => p.finish([p.plan(fe(1, 8), ctx(1))])).toThrow(/its master is not in the checkpoint/);
+    const j = plans([info(4, false)], [], true);
+    const files: unknown[] = [j.plan(fe(1, 8), ctx(1))];
+    if (process.stdin.isTTY) {
+      j.finish(files);
+      expect(files[0]).toMatchObject({ kind: 'inherit', inheritFd: 0 });
+    } else {
+      expect(() => j.finish(files)).toThrow(/not a terminal/);
+    }
+  });
+  it('refuses queued data (tty-data.img), hung-up terminals and other kinds by name', () => {
+    expect(() => plans([info(0, true)], [ptyInfoId(0, false)]).plan(fe(1, 1), ctx(1))).toThrow(/queued data/);
+    expect(() => plans([{ ...info(0, true), termios: undefined }]).plan(fe(1, 1), ctx(1))).toThrow(/hung-up/);
+    expect(() => plans([{ ...info(0, true), type: 'VT' }]).plan(fe(1, 1), ctx(1))).toThrow(/a VT terminal is not restored/);
+  });
+  it('/dev/tty: opened again by its holder', () => {
+    const p = plans([{ id: CTTY_INFO_ID, type: 'CTTY', sid: 100, pgrp: 100, rdev: 0x500, termios, winsize: {} }]);
+    const f = p.plan(fe(1, CTTY_INFO_ID), ctx(1)) as TtyFilePlan;
+    expect(f).toMatchObject({ kind: 'tty', devTty: true, path: '/dev/tty' });
+    p.finish([f]);
+    expect(f.ctty).toBeUndefined();
+  });
+  it('--inherit-fd knows a terminal as tty[rdev:dev]', () => {
+    expect(plans([info(2, false)]).inheritKey({ tty_info_id: 4 })).toBe('tty[8802:6]');
+  });
+});

@@ -1,0 +1,159 @@
+/* pty STATEFILE: a session led by this process, whose controlling terminal is the slave of a pty
+ * pair it holds; a child in a process group of its own is the terminal's foreground group.
+ *   fd 20: the master (packet mode on), fd 21: the slave (exclusive mode); window 42x123
+ *   (and 640x480 pixels); termios: no echo, canonical, VINTR ^B, VMIN 3; locked termios
+ *   with ICANON fixed.
+ *   The child holds the slave at fd 0 and 1, reads lines from it and answers each "X" with
+ *   "pong:X"; it also holds fd 22, the master of a second pair, locked (TIOCSPTLCK) with its
+ *   slave never opened; its answer carries that pair's lock and index.
+ * With "devtty", the child also holds fd 23 opened through /dev/tty (its session's terminal) and
+ * its answer says whether that still is its terminal (TIOCGPGRP there is its own group).
+ * "ready pid=N child=C pts=P pts2=Q"; on SIGUSR1: the same pty indices (by TIOCGPTN and by the
+ * slave's name), termios, locked termios, window size, packet mode, exclusive mode, the lock of
+ * the second pair, the session and foreground group of the terminal (TIOCGSID, tcgetpgrp), and
+ * a round trip through the child. "check ok" or "check bad what=...". */
+#define _GNU_SOURCE
+#include "workload.h"
+#include <errno.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+
+static int at(int fd, int n) {
+	if (fd < 0 || dup2(fd, n) != n) return -1;
+	if (fd != n) close(fd);
+	return n;
+}
+
+static int ptn(int fd) {
+	int n = -1;
+	return ioctl(fd, TIOCGPTN, &n) == 0 ? n : -1;
+}
+
+static int iget(int fd, unsigned long req) {
+	int v = -1;
+	return ioctl(fd, req, &v) == 0 ? v : -100;
+}
+
+/* A line to the child through the terminal, its answer back (packet mode: a TIOCPKT_DATA byte
+   first); the bytes read, or -1. */
+static int roundtrip(char *buf, int size) {
+	int got = 0;
+	struct pollfd p = { 20, POLLIN, 0 };
+	if (write(20, "ping\n", 5) != 5) return -1;
+	while ((got < 2 || buf[got - 1] != '\n') && poll(&p, 1, 2000) == 1) {
+		ssize_t n = read(20, buf + got, size - 1 - got);
+		if (n <= 0) return -1;
+		got += n;
+	}
+	buf[got] = 0;
+	return got;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 2) return 2;
+	int devtty = argc > 2 && !strcmp(argv[1], "devtty");
+	wl_detach(argv[argc - 1]);
+	wl_handle_usr1();
+	if (at(open("/dev/ptmx", O_RDWR | O_NOCTTY), 20) < 0) return 3;
+	int one = 0;
+	if (ioctl(20, TIOCSPTLCK, &one)) return 4;
+	int pts = ptn(20);
+	char name[64];
+	snprintf(name, sizeof name, "/dev/pts/%d", pts);
+	if (at(open(name, O_RDWR), 21) < 0) return 5; /* a session leader without a terminal: it becomes ours */
+	struct termios t;
+	if (tcgetattr(21, &t)) return 6;
+	t.c_lflag &= ~(ECHO | ECHOE | ECHOK);
+	t.c_lflag |= ICANON;
+	t.c_cc[VINTR] = 2;
+	t.c_cc[VMIN] = 3;
+	if (tcsetattr(21, TCSANOW, &t)) return 7;
+	struct termios lk;
+	memset(&lk, 0, sizeof lk);
+	lk.c_lflag = ICANON;
+	if (ioctl(21, TIOCSLCKTRMIOS, &lk)) return 8;
+	struct winsize w = { 42, 123, 640, 480 };
+	if (ioctl(20, TIOCSWINSZ, &w)) return 9;
+	int on = 1;
+	if (ioctl(20, TIOCPKT, &on)) return 10;
+	if (ioctl(21, TIOCEXCL)) return 11;
+
+	int sync[2], go[2];
+	if (pipe(sync) || pipe(go)) return 12;
+	pid_t child = fork();
+	if (child == 0) {
+		setpgid(0, 0);
+		close(sync[0]);
+		if (at(open("/dev/ptmx", O_RDWR | O_NOCTTY), 22) < 0) _exit(1);
+		int lock = 1;
+		if (ioctl(22, TIOCSPTLCK, &lock)) _exit(1);
+		dup2(21, 0);
+		dup2(21, 1);
+		close(20);
+		close(21);
+		if (devtty && at(open("/dev/tty", O_RDWR), 23) < 0) _exit(1);
+		if (write(sync[1], "x", 1) != 1) _exit(1);
+		close(sync[1]);
+		close(go[1]);
+		char line[256];
+		if (read(go[0], line, 1) != 1) _exit(1); /* the foreground group is ours */
+		close(go[0]);
+		for (;;) {
+			ssize_t n = read(0, line, sizeof line - 1);
+			if (n <= 0) {
+				if (n < 0 && errno == EINTR) continue;
+				_exit(0);
+			}
+			if (line[n - 1] == '\n') n--;
+			line[n] = 0;
+			char out[300];
+			int k = snprintf(out, sizeof out, "pong:%s lock=%d pts2=%d%s\n", line, iget(22, TIOCGPTLCK), ptn(22),
+					 !devtty ? "" : iget(23, TIOCGPGRP) == (int)getpgrp() ? " devtty=1" : " devtty=0");
+			if (write(1, out, k) != k) _exit(1);
+		}
+	}
+	if (child < 0) return 13;
+	setpgid(child, child);
+	close(sync[1]);
+	char c;
+	if (read(sync[0], &c, 1) != 1) return 14;
+	close(sync[0]);
+	if (tcsetpgrp(21, child)) return 15;
+	close(go[0]);
+	if (write(go[1], "g", 1) != 1) return 15;
+	close(go[1]);
+	char want[64], buf[128];
+	if (roundtrip(buf, sizeof buf) < 0) return 16;
+	int pts2 = -1;
+	if (sscanf(buf + 1, "pong:ping lock=1 pts2=%d", &pts2) != 1) return 17;
+	snprintf(want, sizeof want, "pong:ping lock=1 pts2=%d%s\r\n", pts2, devtty ? " devtty=1" : "") /* ONLCR */;
+
+	wl_say("ready pid=%d child=%d pts=%d pts2=%d", (int)getpid(), (int)child, pts, pts2);
+	for (;;) {
+		wl_wait_check();
+		char bad[512] = "";
+		struct termios now;
+		struct winsize ws;
+		if (ptn(20) != pts) strcat(bad, "index,");
+		char *sn = ptsname(20);
+		if (!sn || strcmp(sn, name)) strcat(bad, "ptsname,");
+		if (tcgetattr(21, &now) || (now.c_lflag & ECHO) || !(now.c_lflag & ICANON) || now.c_cc[VINTR] != 2 || now.c_cc[VMIN] != 3) strcat(bad, "termios,");
+		memset(&lk, 0, sizeof lk);
+		if (ioctl(21, TIOCGLCKTRMIOS, &lk) || lk.c_lflag != ICANON) strcat(bad, "locked-termios,");
+		if (ioctl(20, TIOCGWINSZ, &ws) || ws.ws_row != 42 || ws.ws_col != 123 || ws.ws_xpixel != 640 || ws.ws_ypixel != 480) strcat(bad, "winsize,");
+		if (iget(20, TIOCGPKT) != 1) strcat(bad, "packet,");
+		if (iget(21, TIOCGEXCL) != 1) strcat(bad, "exclusive,");
+		if (iget(20, TIOCGPTLCK) != 0) strcat(bad, "unlocked,");
+		if (iget(21, TIOCGSID) != (int)getpid()) strcat(bad, "session,");
+		if (tcgetpgrp(21) != child) strcat(bad, "foreground,");
+		if (getsid(0) != getpid()) strcat(bad, "sid,");
+		if (roundtrip(buf, sizeof buf) < 0 || buf[0] != TIOCPKT_DATA || strcmp(buf + 1, want)) strcat(bad, "roundtrip,");
+		if (bad[0]) {
+			bad[strlen(bad) - 1] = 0;
+			wl_say("check bad what=%s", bad);
+		} else {
+			wl_say("check ok");
+		}
+	}
+}
