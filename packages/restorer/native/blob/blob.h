@@ -102,8 +102,10 @@ void restore_pidfds(struct ctx *c) HIDDEN;
 /* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */
 void check_size(struct ctx *c, long fd, u64 want, u64 detail) HIDDEN;
 
-/* memory.c: the address space (special mappings, vmas and their pages) and the mm fields */
+/* memory.c: the address space (special mappings, vmas and their pages: before the children are
+ * forked; single-word patches, protections and guard regions: after) and the mm fields */
 void restore_mm(struct ctx *c) HIDDEN;
+void restore_mm_late(struct ctx *c) HIDDEN;
 void restore_mm_struct(struct ctx *c) HIDDEN;
 
 /* task.c: signal actions, rlimits, itimers, POSIX timers, scheduling, credentials */

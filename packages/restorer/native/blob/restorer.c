@@ -77,6 +77,10 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 			S1(NR_exit_group, (status >> 8) & 0xff);
 	}
 
+	/* the address space before the children: they inherit it, and keep the areas they take over
+	   from this task with the pages they share with it (copy-on-write, as a fork left them) */
+	restore_mm(c);
+
 	set_step(c, STEP_FORK);
 	for (i = 0; i < c->h->ntasks; i++) {
 		struct clone_args ca;
@@ -105,7 +109,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		chk(c, S1(NR_chdir, STR(c, c->t->cwd)), 0);
 	S1(NR_umask, c->t->umask);
 
-	restore_mm(c);
+	restore_mm_late(c);
 	restore_mm_struct(c);
 	restore_task_misc(c);
 	restore_threads(c);
