@@ -5,7 +5,7 @@
  * The tree is read as it runs: freeze it (or let it idle) for a stable picture.
  */
 import { listTasks, readChildren } from '@crtools/procfs';
-import { areasOf, sharingCollector, sharingGroups, type AreaPrint } from './memory.js';
+import { areasOf, pageDigests, sharingCollector, sharingGroups, type AreaPrint } from './memory.js';
 import { fdsOf, InodeIds, linksOf, type FdPrint } from './fds.js';
 import { taskPrint, type TaskPrint } from './task.js';
 
@@ -23,6 +23,12 @@ export interface Fingerprint {
   tasks: TaskFingerprint[];
   /** groups of "pid:vaddr" (hex) that are one physical anonymous page */
   sharedPages: string[][];
+  /**
+   * "pid:vaddr" → content digest of the anonymous pages at addresses where the tree's tasks have
+   * different physical pages (see pageDigests): what lets a comparison accept pages that became
+   * one by their equal contents. Not a field of its own (contents are not compared).
+   */
+  pageDigests?: Record<string, string>;
 }
 
 /** procfs' reader, or [] once the process is gone */
@@ -57,5 +63,5 @@ export function fingerprint(root: number): Fingerprint {
   for (const l of links) for (const t of l.values()) ids.of(t.target, t.ino);
   const sharing = sharingCollector();
   const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids) }));
-  return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing) };
+  return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing), pageDigests: pageDigests(sharing) };
 }

@@ -106,6 +106,9 @@ void check_size(struct ctx *c, long fd, u64 want, u64 detail) HIDDEN;
  * forked; single-word patches, protections and guard regions: after) and the mm fields */
 void restore_mm(struct ctx *c) HIDDEN;
 void restore_mm_late(struct ctx *c) HIDDEN;
+/* pages two children share but their parent does not: laid before the fork, its own put back after */
+u64 lay_for_child(struct ctx *c, u64 ci) HIDDEN;
+void refill_after_fork(struct ctx *c) HIDDEN;
 void restore_mm_struct(struct ctx *c) HIDDEN;
 
 /* task.c: signal actions, rlimits, itimers, POSIX timers, scheduling, credentials */

@@ -154,6 +154,126 @@ static void compare_run(struct ctx *c, const struct plan_run *r, long pfd)
 	c->st->cow_pages += same;
 }
 
+/* the run of task t holding address a, or 0 (the plan keeps runs sorted by address) */
+static const struct plan_run *run_at(struct ctx *c, const struct plan_task *t, u64 a)
+{
+	const struct plan_run *r = AT(c, t->runs_off);
+	u64 lo = 0, hi = t->nruns;
+	while (lo < hi) {
+		u64 m = (lo + hi) / 2;
+		if (r[m].vaddr + r[m].npages * PAGE <= a)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo < t->nruns && r[lo].vaddr <= a ? &r[lo] : 0;
+}
+
+/* the pages image of run r of task t, kept open while consecutive runs share it */
+static long image_fd(struct ctx *c, const struct plan_task *t, const struct plan_run *r, u64 *cur, long *fd)
+{
+	u64 path = r->path ? r->path : t->pages_path;
+	if (path != *cur) {
+		if (*fd >= 0)
+			S1(NR_close, *fd);
+		*fd = chk(c, xopen(STR(c, path), O_RDONLY), r->vaddr);
+		*cur = path;
+	}
+	return *fd;
+}
+
+/*
+ * Before this task forks its child `ci`: pages the child and the next child share, with content
+ * other than this task's, are laid over this task's own page (a new page of its own), so that
+ * both children inherit that one page, as when the two were forked before their parent wrote
+ * its page. Only where the child's run may be laid (COW_LAY: this task's area is writable) and
+ * the next child's run lies in an area it takes over too. Returns the pages laid.
+ */
+u64 lay_for_child(struct ctx *c, u64 ci)
+{
+	struct plan_task *tasks = AT(c, c->h->tasks_off), *ct = &tasks[ci], *nt = 0;
+	const struct plan_run *r = AT(c, ct->runs_off);
+	u64 i, j, laid = 0, ccur = ~0ULL, ncur = ~0ULL;
+	long cfd = -1, nfd = -1;
+	u64 buf[PAGE / 8];
+
+	for (j = ci + 1; j < c->h->ntasks; j++)
+		if (tasks[j].parent == ct->parent && !tasks[j].zombie) {
+			nt = &tasks[j];
+			break;
+		}
+	if (!nt)
+		return 0;
+	for (i = 0; i < ct->nruns; i++) {
+		u64 done = 0, total = r[i].npages * PAGE;
+		if (r[i].cmp != COW_LAY)
+			continue;
+		image_fd(c, ct, &r[i], &ccur, &cfd);
+		while (done < total) {
+			u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
+			long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, cfd, r[i].off + done), r[i].vaddr + done);
+			for (p = 0; p < len; p += PAGE) {
+				u64 a = r[i].vaddr + done + p, k;
+				const u64 *img = (const u64 *)((u64)src + p);
+				const struct plan_run *nr;
+				long n;
+				if (same_page((volatile u64 *)a, img))
+					continue;
+				nr = run_at(c, nt, a);
+				if (!nr || nr->cmp != COW_LAY)
+					continue;
+				n = S4(NR_pread64, image_fd(c, nt, nr, &ncur, &nfd), buf, PAGE, nr->off + (a - nr->vaddr));
+				if (n != (long)PAGE || !same_page((volatile u64 *)buf, img))
+					continue;
+				for (k = 0; k < PAGE / 8; k++)
+					((volatile u64 *)a)[k] = img[k];
+				laid++;
+			}
+			S2(NR_munmap, src, len);
+			done += len;
+		}
+	}
+	if (cfd >= 0)
+		S1(NR_close, cfd);
+	if (nfd >= 0)
+		S1(NR_close, nfd);
+	return laid;
+}
+
+/* After the children are forked, when pages were laid for them: this task's own pages again */
+void refill_after_fork(struct ctx *c)
+{
+	const struct plan_run *r = AT(c, c->t->runs_off);
+	const struct plan_guard *d = AT(c, c->t->late_drops_off);
+	u64 i, cur = ~0ULL;
+	long fd = -1;
+
+	for (i = 0; i < c->t->nruns; i++) {
+		u64 done = 0, total = r[i].npages * PAGE;
+		if (!r[i].refill)
+			continue;
+		image_fd(c, c->t, &r[i], &cur, &fd);
+		while (done < total) {
+			u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
+			long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, fd, r[i].off + done), r[i].vaddr + done);
+			for (p = 0; p < len; p += PAGE) {
+				volatile u64 *dst = (volatile u64 *)(r[i].vaddr + done + p);
+				const u64 *img = (const u64 *)((u64)src + p);
+				u64 k;
+				if (!same_page(dst, img))
+					for (k = 0; k < PAGE / 8; k++)
+						dst[k] = img[k];
+			}
+			S2(NR_munmap, src, len);
+			done += len;
+		}
+	}
+	if (fd >= 0)
+		S1(NR_close, fd);
+	for (i = 0; i < c->t->nlate_drops; i++)
+		chk(c, S3(NR_madvise, d[i].start, d[i].end - d[i].start, 4 /* MADV_DONTNEED */), d[i].start);
+}
+
 /* the parent's pages this task's image does not have, in areas taken over: gone again (an
    anonymous page reads as zeros, a private file page as the file) */
 static void drop_pages(struct ctx *c)

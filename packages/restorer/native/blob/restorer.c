@@ -33,7 +33,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	struct ctx cx;
 	struct ctx *c = &cx;
 	struct plan_task *tasks;
-	u64 all = ~0ULL, i;
+	u64 all = ~0ULL, i, laid = 0;
 
 	c->plan = plan;
 	c->h = (struct plan_hdr *)plan;
@@ -88,6 +88,11 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		long r;
 		if (tasks[i].parent != idx)
 			continue;
+		if (!tasks[i].zombie) {
+			set_step(c, STEP_COW);
+			laid += lay_for_child(c, i);
+			set_step(c, STEP_FORK);
+		}
 		memset(&ca, 0, sizeof(ca));
 		ca.exit_signal = SIGCHLD;
 		ca.set_tid = (u64)&pid;
@@ -95,6 +100,10 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
 		if (r == 0)
 			restorer_task(plan, i);
+	}
+	if (laid) {
+		set_step(c, STEP_COW);
+		refill_after_fork(c);
 	}
 
 	set_step(c, STEP_FDS);
