@@ -125,6 +125,44 @@ static int same_page(const volatile u64 *a, const u64 *b)
 	return 1;
 }
 
+/*
+ * Pages to overwrite, gathered in ranges: writing a page still shared with another task is a
+ * copy-on-write fault, and each such fault flushes the TLB on every CPU the mm ran on (costly
+ * in a VM). A range is dropped first (MADV_DONTNEED: one flush for the whole range; a private
+ * file page reads as the file again) and then written: faults on empty entries flush nothing.
+ */
+struct overwrite {
+	u64 dst, src, npages;
+};
+
+static void overwrite_flush(struct ctx *c, struct overwrite *o)
+{
+	u64 i, n = o->npages * PAGE / 8;
+	volatile u64 *d = (volatile u64 *)o->dst;
+	const u64 *s = (const u64 *)o->src;
+	if (!o->npages)
+		return;
+	chk(c, S3(NR_madvise, o->dst, o->npages * PAGE, 4 /* MADV_DONTNEED */), o->dst);
+	if (o->npages >= 16)
+		S3(NR_madvise, o->dst, o->npages * PAGE, 23 /* MADV_POPULATE_WRITE */);
+	for (i = 0; i < n; i++)
+		d[i] = s[i];
+	o->npages = 0;
+}
+
+/* page dst gets the content at src (a page of a mapping that stays until the next flush) */
+static void overwrite_page(struct ctx *c, struct overwrite *o, u64 dst, u64 src)
+{
+	if (o->npages && o->dst + o->npages * PAGE == dst && o->src + o->npages * PAGE == src) {
+		o->npages++;
+		return;
+	}
+	overwrite_flush(c, o);
+	o->dst = dst;
+	o->src = src;
+	o->npages = 1;
+}
+
 /* Run r lies in an area this task took over from its parent (inherit): its pages are there
    already, shared copy-on-write with the parent. Only the pages whose content differs from the
    image are written; the others stay shared, as a fork left them. The image is read through a
@@ -136,17 +174,17 @@ static void compare_run(struct ctx *c, const struct plan_run *r, long pfd)
 	while (done < total) {
 		u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
 		long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, pfd, r->off + done), r->vaddr + done);
+		struct overwrite o = { 0, 0, 0 };
 		for (p = 0; p < len; p += PAGE) {
 			volatile u64 *dst = (volatile u64 *)(r->vaddr + done + p);
 			const u64 *img = (const u64 *)((u64)src + p);
-			u64 i;
 			if (same_page(dst, img)) {
 				same++;
 				continue;
 			}
-			for (i = 0; i < PAGE / 8; i++)
-				dst[i] = img[i];
+			overwrite_page(c, &o, (u64)dst, (u64)img);
 		}
+		overwrite_flush(c, &o);
 		S2(NR_munmap, src, len);
 		done += len;
 	}
@@ -212,8 +250,9 @@ u64 lay_for_child(struct ctx *c, u64 ci)
 		while (done < total) {
 			u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
 			long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, cfd, r[i].off + done), r[i].vaddr + done);
+			struct overwrite o = { 0, 0, 0 };
 			for (p = 0; p < len; p += PAGE) {
-				u64 a = r[i].vaddr + done + p, k;
+				u64 a = r[i].vaddr + done + p;
 				const u64 *img = (const u64 *)((u64)src + p);
 				const struct plan_run *nr;
 				long n;
@@ -225,10 +264,10 @@ u64 lay_for_child(struct ctx *c, u64 ci)
 				n = S4(NR_pread64, image_fd(c, nt, nr, &ncur, &nfd), buf, PAGE, nr->off + (a - nr->vaddr));
 				if (n != (long)PAGE || !same_page((volatile u64 *)buf, img))
 					continue;
-				for (k = 0; k < PAGE / 8; k++)
-					((volatile u64 *)a)[k] = img[k];
+				overwrite_page(c, &o, a, (u64)img);
 				laid++;
 			}
+			overwrite_flush(c, &o);
 			S2(NR_munmap, src, len);
 			done += len;
 		}
@@ -256,14 +295,14 @@ void refill_after_fork(struct ctx *c)
 		while (done < total) {
 			u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
 			long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, fd, r[i].off + done), r[i].vaddr + done);
+			struct overwrite o = { 0, 0, 0 };
 			for (p = 0; p < len; p += PAGE) {
 				volatile u64 *dst = (volatile u64 *)(r[i].vaddr + done + p);
 				const u64 *img = (const u64 *)((u64)src + p);
-				u64 k;
 				if (!same_page(dst, img))
-					for (k = 0; k < PAGE / 8; k++)
-						dst[k] = img[k];
+					overwrite_page(c, &o, (u64)dst, (u64)img);
 			}
+			overwrite_flush(c, &o);
 			S2(NR_munmap, src, len);
 			done += len;
 		}
