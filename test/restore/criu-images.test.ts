@@ -80,6 +80,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     // (its mode without what CRIU 4.2 refuses or loses: groups past 32, a ping or raw connection)
     ['othersocks criu', () => ['criu', String(othersocksEcho())], /^check ok$/],
     ['pty', () => [], /^check ok$/],
+    // 64 MiB shared copy-on-write by a parent, 3 children and a grandchild (Pss: cow.test.ts)
+    ['cowtree', () => ['64', '3'], /^check ok kids=3 grandkids=1$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

@@ -6,7 +6,7 @@
  */
 import { listTasks, readChildren } from '@crtools/procfs';
 import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject } from '@crtools/sys';
-import { areasOf, sharingCollector, sharingGroups, type AreaPrint } from './memory.js';
+import { areasOf, pageDigests, sharingCollector, sharingGroups, type AreaPrint } from './memory.js';
 import { fdsOf, InodeIds, linksOf, type FdPrint } from './fds.js';
 import { taskPrint, type TaskPrint } from './task.js';
 
@@ -50,6 +50,12 @@ export interface Fingerprint {
   tasks: TaskFingerprint[];
   /** groups of "pid:vaddr" (hex) that are one physical anonymous page */
   sharedPages: string[][];
+  /**
+   * "pid:vaddr" → content digest of the anonymous pages at addresses where the tree's tasks have
+   * different physical pages (see pageDigests): what lets a comparison accept pages that became
+   * one by their equal contents. Not a field of its own (contents are not compared).
+   */
+  pageDigests?: Record<string, string>;
 }
 
 /** procfs' reader, or [] once the process is gone */
@@ -85,5 +91,5 @@ export function fingerprint(root: number): Fingerprint {
   const sharing = sharingCollector();
   const shares = sharesOf(tree.map((t) => t.pid));
   const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids), shares: shares[i]! }));
-  return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing) };
+  return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing), pageDigests: pageDigests(sharing) };
 }

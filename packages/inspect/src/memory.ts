@@ -3,6 +3,7 @@
  * backing file, the kernel's VmFlags, guard pages) and, across the whole tree, which anonymous
  * pages are one physical page (copy-on-write sharing after fork).
  */
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { PAGE_SHIFT } from '@crtools/common';
 import { iterSmaps, openPagemap, PM, type Vma } from '@crtools/procfs';
@@ -151,4 +152,51 @@ export function sharingGroups(c: SharingCollector): string[][] {
     if (kpf !== undefined) closeSync(kpf);
   }
   return groups.sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0));
+}
+
+/**
+ * What the pages that could become one page by content hold: every anonymous page of an address
+ * where tasks of the tree have different physical pages (a child that wrote a page after fork
+ * has its own copy at the parent's address). A restore may make such pages one again where
+ * their contents are equal (compareFingerprints accepts that, and only that); a digest per
+ * "pid:vaddr" (sha256, 128 bits), each physical page read once through /proc/PID/mem.
+ */
+export function pageDigests(c: SharingCollector): Record<string, string> {
+  const byAddr = new Map<string, Set<bigint>>();
+  for (const [pfn, who] of c.byPfn) {
+    for (const w of who) {
+      const addr = w.slice(w.indexOf(':') + 1);
+      let s = byAddr.get(addr);
+      if (!s) byAddr.set(addr, (s = new Set()));
+      s.add(pfn);
+    }
+  }
+  const out: Record<string, string> = {};
+  const fds = new Map<string, number | null>();
+  const page = Buffer.alloc(Number(PAGE));
+  const digestOf = new Map<bigint, string | undefined>();
+  try {
+    for (const [pfn, who] of c.byPfn) {
+      if (!who.some((w) => byAddr.get(w.slice(w.indexOf(':') + 1))!.size > 1)) continue;
+      let d = digestOf.get(pfn);
+      if (!digestOf.has(pfn)) {
+        const [pid, addr] = who[0]!.split(':') as [string, string];
+        let fd = fds.get(pid);
+        if (fd === undefined) {
+          try {
+            fd = openSync(`/proc/${pid}/mem`, 'r');
+          } catch {
+            fd = null;
+          }
+          fds.set(pid, fd);
+        }
+        d = fd !== null && readSync(fd, page, 0, page.length, Number(BigInt(`0x${addr}`))) === page.length ? createHash('sha256').update(page).digest('hex').slice(0, 32) : undefined;
+        digestOf.set(pfn, d);
+      }
+      if (d) for (const w of who) out[w] = d;
+    }
+  } finally {
+    for (const fd of fds.values()) if (fd !== null && fd !== undefined) closeSync(fd);
+  }
+  return out;
 }

@@ -5,6 +5,7 @@
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
 import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
+import { cowLayout, mapProts } from './cow.js';
 import type { EpollTarget, FilePlan, InotifyFilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, VmaPlan } from './plan.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
@@ -85,27 +86,30 @@ function vmaKind(v: VmaPlan): bigint {
 /**
  * Which page runs of a task are filled with UFFDIO_COPY (by the blob and, in parallel, by the
  * launcher): runs of at least UFFD_MIN_PAGES pages lying wholly in private anonymous areas
- * (userfaultfd takes no private file mappings). Both sides cut these runs into PAGE_CHUNK pieces
- * in this order and claim the pieces through the task's status record.
+ * (userfaultfd takes no private file mappings) that the task maps anew (an area taken over from
+ * its parent, cow.ts, has pages already: its runs are compared and written by the blob). Both
+ * sides cut these runs into PAGE_CHUNK pieces in this order and claim the pieces through the
+ * task's status record.
  */
-export function uffdRunFlags(t: TaskPlan): boolean[] {
-  return uffdLayout(t).runs;
+export function uffdRunFlags(plan: RestorePlan, i: number): boolean[] {
+  return uffdLayout(plan, i).runs;
 }
 
-/** Per task (the encoder and the launcher's copy helper both ask): which runs, which areas. */
-const uffdLayouts = new WeakMap<TaskPlan, { runs: boolean[]; areas: VmaPlan[] }>();
+/** Per plan and task (the encoder and the launcher's copy helper both ask): which runs, which areas. */
+const uffdLayouts = new WeakMap<RestorePlan, { runs: boolean[]; areas: VmaPlan[] }[]>();
 
-function uffdLayout(t: TaskPlan): { runs: boolean[]; areas: VmaPlan[] } {
-  let l = uffdLayouts.get(t);
+function uffdLayout(plan: RestorePlan, i: number): { runs: boolean[]; areas: VmaPlan[] } {
+  let l = uffdLayouts.get(plan);
   if (!l) {
-    l = computeUffdLayout(t);
-    uffdLayouts.set(t, l);
+    const cow = cowLayout(plan);
+    l = plan.tasks.map((t, k) => computeUffdLayout(t, new Set(t.vmas.filter((_, j) => cow[k]!.inherits[j]! >= 0))));
+    uffdLayouts.set(plan, l);
   }
-  return l;
+  return l[i]!;
 }
 
-function computeUffdLayout(t: TaskPlan): { runs: boolean[]; areas: VmaPlan[] } {
-  const anon = t.vmas.filter((v) => v.kind === 'anon').sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+function computeUffdLayout(t: TaskPlan, inherited: ReadonlySet<VmaPlan>): { runs: boolean[]; areas: VmaPlan[] } {
+  const anon = t.vmas.filter((v) => v.kind === 'anon' && !inherited.has(v)).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const covered = (start: bigint, end: bigint): boolean => {
     let at = start;
     for (const v of anon) {
@@ -365,7 +369,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   for (const t of plan.tasks) if (!t.zombie) for (const d of t.fds) if (!holders.has(d.file)) holders.set(d.file, t.pid);
   const files = plan.files.map((f, i) => fileRecord(w, f, holders.get(i)));
   const filesOff = w.records('file', files);
-  const taskVals: RecordValues[] = plan.tasks.map((t) => {
+  const taskVals: RecordValues[] = plan.tasks.map((t, ti) => {
     const targets = specialTargets(t, specials);
     const threads = t.threads.map((th) => ({
       tid: th.tid,
@@ -399,8 +403,9 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       nseccomp: th.seccomp?.filters.length ?? 0,
       seccomp_off: seccompBlock(w, th.seccomp, `tid ${th.tid}`),
     }));
-    const { runs: uffd, areas } = uffdLayout(t);
-    const written = writtenAreas(t);
+    const { runs: uffd, areas } = uffdLayout(plan, ti);
+    const prots = mapProts(t);
+    const cow = cowLayout(plan)[ti]!;
     const registered = new Set(areas);
     const vmas = t.vmas.map((v, k) => ({
       start: v.start,
@@ -415,8 +420,10 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       madv: v.madv ?? 0n,
       // mapped as the task had it unless the restorer writes into it: a private area mapped
       // writable once is charged to the commit limit (VM_ACCOUNT) for good, as it was not before
-      map_prot: vmaKind(v) !== CONST.VMA_FILE_SHARED && written[k] ? v.prot | PROT_WRITE : v.prot,
+      map_prot: prots[k]!,
       uffd: registered.has(v) ? 1 : 0,
+      // taken over from the parent (its area index + 1), mapped and filled before this task was forked
+      inherit: cow.inherits[k]! + 1,
     }));
     const sig = Array.from({ length: 64 }, (_, i) => t.sigactions[i] ?? { handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
     const it = Array.from({ length: 3 }, (_, i) => t.itimers[i] ?? { isec: 0n, iusec: 0n, vsec: 0n, vusec: 0n });
@@ -434,7 +441,11 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       nruns: t.pages.length,
-      runs_off: w.records('run', t.pages.map((r, k) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k] }))),
+      runs_off: w.records('run', t.pages.map((r, k) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k] }))),
+      ndrops: cow.drops.length,
+      drops_off: w.records('guard', cow.drops),
+      nlate_drops: cow.lateDrops.length,
+      late_drops_off: w.records('guard', cow.lateDrops),
       pages_path: w.string(t.pagesPath),
       nfds: t.fds.length,
       fds_off: w.records('fd', t.fds.map((f) => ({ fd: f.fd, file: f.file, flags: f.cloexec ? 1 : 0 }))),
@@ -522,15 +533,6 @@ export function regionLayout(codeBytes: number, planBytes: number, plan: Restore
   const nstacks = Math.max(1, ...plan.tasks.map((t) => t.threads.length));
   const size = stackOff + BigInt(nstacks) * STACK_SIZE;
   return { size, codeSize, planOff, parkOff, statusOff, statusSize, stackOff, stackSize: STACK_SIZE, nstacks };
-}
-
-const PROT_WRITE = 2;
-
-/** For each area of task t: whether the restorer puts something into it (page runs, single-word patches). */
-function writtenAreas(t: TaskPlan): boolean[] {
-  const spans: [bigint, bigint][] = t.pages.map((r) => [r.vaddr, r.vaddr + r.npages * PAGE]);
-  for (const p of t.patches ?? []) spans.push([p.addr, p.addr + 8n]);
-  return t.vmas.map((v) => spans.some(([a, b]) => a < v.end && b > v.start));
 }
 
 export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number): Buffer {

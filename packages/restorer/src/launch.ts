@@ -47,6 +47,12 @@ export interface RestoredTree {
   /** microseconds from the root's launch until every task had been forked, and until all were resumed */
   forkingUs: number;
   restoreUs: number;
+  /**
+   * pages laid over the pages a task inherited from its parent (areas it took over, src/cow.ts),
+   * and how many of them had the same content and stay one page with the parent's
+   */
+  pagesCompared: number;
+  pagesShared: number;
 }
 
 const NONE = 0n;
@@ -157,12 +163,15 @@ interface Status {
   step: bigint;
   /** UFFDIO_COPY pieces the task published (0: none, or all read with pread) */
   chunks: bigint;
+  /** pages of its image laid over its parent's (cow.ts), and how many of them were equal and stay shared */
+  cmpPages: bigint;
+  cowPages: bigint;
 }
 
 function readStatus(dv: DataView, i: number): Status {
   const base = Number(CONST.STATUS_TASKS_OFF) + i * recordSize('status');
   const f = (name: string): bigint => dv.getBigUint64(base + fieldOffset('status', name), true);
-  return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step'), chunks: f('chunks') };
+  return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step'), chunks: f('chunks'), cmpPages: f('cmp_pages'), cowPages: f('cow_pages') };
 }
 
 /**
@@ -319,6 +328,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
 
   const helper = pageHelper(plan, native, status);
   let helped = 0;
+  let compared = 0;
+  let cowShared = 0;
   let forkingUs: number | undefined;
   const deadline = Date.now() + timeoutMs;
   for (let round = 0; ; round++) {
@@ -332,6 +343,12 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     }
     if (forkingUs === undefined && started().length === n) forkingUs = Math.round((performance.now() - tLaunch) * 1000);
     if (ready === n) {
+      for (let i = 0; i < n; i++) {
+        const s = readStatus(dv, i);
+        compared += Number(s.cmpPages);
+        cowShared += Number(s.cowPages);
+      }
+      if (compared) log.debug(`restorer: pages laid over a parent's: ${compared}, ${cowShared} of them left shared with it (copy-on-write)`);
       if (helper) {
         const pieces = plan.tasks.reduce((sum, _, i) => sum + Number(readStatus(dv, i).chunks), 0);
         log.debug(`restorer: UFFDIO_COPY pieces: ${pieces}, ${helped} of them copied by the launcher`);
@@ -401,13 +418,13 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   }
   native.release(status);
   const restoreUs = Math.round((performance.now() - tLaunch) * 1000);
-  return { rootPid, pids, isChild, forkingUs: forkingUs ?? restoreUs, restoreUs };
+  return { rootPid, pids, isChild, forkingUs: forkingUs ?? restoreUs, restoreUs, pagesCompared: compared, pagesShared: cowShared };
 }
 
 /** The launcher's copy helper when some task has runs for UFFDIO_COPY (encode.ts uffdRunFlags). */
 function pageHelper(plan: RestorePlan, native: RestorerNative, status: ArrayBuffer): PageHelperHandle | undefined {
-  const tasks = plan.tasks.map((t) => {
-    const flags = uffdRunFlags(t);
+  const tasks = plan.tasks.map((t, i) => {
+    const flags = uffdRunFlags(plan, i);
     return t.pages
       .filter((_, k) => flags[k])
       .map((r) => ({ vaddr: r.vaddr, len: r.npages * PAGE_SIZE_BIGINT, off: r.offset, path: path.resolve(r.path ?? t.pagesPath ?? '') }));

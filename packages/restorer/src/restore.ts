@@ -166,7 +166,11 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
   if (o.pidfile) writeFileSync(rel(o.pidfile), `${tree.rootPid}`);
   // stats-restore as CRIU writes it, in the work directory (pages: every page the plan put back)
   const pages = plan.tasks.reduce((n, t) => t.pages.reduce((m, p) => m + p.npages, n), 0n) + (plan.shmem ?? []).reduce((n, s) => s.pages.reduce((m, p) => m + p.npages, n), 0n);
-  const stats: RestoreStats = { pages_compared: 0n, pages_skipped_cow: 0n, forking_time: tree.forkingUs, restore_time: Math.round((performance.now() - t0) * 1000), pages_restored: pages };
+  // (as CRIU counts: pages restored are those written, not those left shared with the parent)
+  const stats: RestoreStats = {
+    pages_compared: BigInt(tree.pagesCompared), pages_skipped_cow: BigInt(tree.pagesShared), forking_time: tree.forkingUs,
+    restore_time: Math.round((performance.now() - t0) * 1000), pages_restored: pages - BigInt(tree.pagesShared),
+  };
   try {
     await writeImageFile(rel('stats-restore'), { magic: 'STATS', entries: [{ restore: stats }] });
   } catch (e) {

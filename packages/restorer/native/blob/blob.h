@@ -109,8 +109,13 @@ void restore_pidfds(struct ctx *c) HIDDEN;
 /* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */
 void check_size(struct ctx *c, long fd, u64 want, u64 detail) HIDDEN;
 
-/* memory.c: the address space (special mappings, vmas and their pages) and the mm fields */
+/* memory.c: the address space (special mappings, vmas and their pages: before the children are
+ * forked; single-word patches, protections and guard regions: after) and the mm fields */
 void restore_mm(struct ctx *c) HIDDEN;
+void restore_mm_late(struct ctx *c) HIDDEN;
+/* pages two children share but their parent does not: laid before the fork, its own put back after */
+u64 lay_for_child(struct ctx *c, u64 ci) HIDDEN;
+void refill_after_fork(struct ctx *c) HIDDEN;
 void restore_mm_struct(struct ctx *c) HIDDEN;
 
 /* task.c: signal actions, rlimits, itimers, POSIX timers, scheduling, credentials */

@@ -115,6 +115,214 @@ no:
 	return -1;
 }
 
+/* a page of the image equal to the one in place? (8 bytes at a time; no libc) */
+static int same_page(const volatile u64 *a, const u64 *b)
+{
+	u64 i;
+	for (i = 0; i < PAGE / 8; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * Pages to overwrite, gathered in ranges: writing a page still shared with another task is a
+ * copy-on-write fault, and each such fault flushes the TLB on every CPU the mm ran on (costly
+ * in a VM). A range is dropped first (MADV_DONTNEED: one flush for the whole range; a private
+ * file page reads as the file again) and then written: faults on empty entries flush nothing.
+ */
+struct overwrite {
+	u64 dst, src, npages;
+};
+
+static void overwrite_flush(struct ctx *c, struct overwrite *o)
+{
+	u64 i, n = o->npages * PAGE / 8;
+	volatile u64 *d = (volatile u64 *)o->dst;
+	const u64 *s = (const u64 *)o->src;
+	if (!o->npages)
+		return;
+	chk(c, S3(NR_madvise, o->dst, o->npages * PAGE, 4 /* MADV_DONTNEED */), o->dst);
+	if (o->npages >= 16)
+		S3(NR_madvise, o->dst, o->npages * PAGE, 23 /* MADV_POPULATE_WRITE */);
+	for (i = 0; i < n; i++)
+		d[i] = s[i];
+	o->npages = 0;
+}
+
+/* page dst gets the content at src (a page of a mapping that stays until the next flush) */
+static void overwrite_page(struct ctx *c, struct overwrite *o, u64 dst, u64 src)
+{
+	if (o->npages && o->dst + o->npages * PAGE == dst && o->src + o->npages * PAGE == src) {
+		o->npages++;
+		return;
+	}
+	overwrite_flush(c, o);
+	o->dst = dst;
+	o->src = src;
+	o->npages = 1;
+}
+
+/* Run r lies in an area this task took over from its parent (inherit): its pages are there
+   already, shared copy-on-write with the parent. Only the pages whose content differs from the
+   image are written; the others stay shared, as a fork left them. The image is read through a
+   read-only mapping of the pages image, a PAGE_CHUNK at a time. */
+static void compare_run(struct ctx *c, const struct plan_run *r, long pfd)
+{
+	u64 done = 0, total = r->npages * PAGE, same = 0;
+
+	while (done < total) {
+		u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
+		long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, pfd, r->off + done), r->vaddr + done);
+		struct overwrite o = { 0, 0, 0 };
+		for (p = 0; p < len; p += PAGE) {
+			volatile u64 *dst = (volatile u64 *)(r->vaddr + done + p);
+			const u64 *img = (const u64 *)((u64)src + p);
+			if (same_page(dst, img)) {
+				same++;
+				continue;
+			}
+			overwrite_page(c, &o, (u64)dst, (u64)img);
+		}
+		overwrite_flush(c, &o);
+		S2(NR_munmap, src, len);
+		done += len;
+	}
+	c->st->cmp_pages += r->npages;
+	c->st->cow_pages += same;
+}
+
+/* the run of task t holding address a, or 0 (the plan keeps runs sorted by address) */
+static const struct plan_run *run_at(struct ctx *c, const struct plan_task *t, u64 a)
+{
+	const struct plan_run *r = AT(c, t->runs_off);
+	u64 lo = 0, hi = t->nruns;
+	while (lo < hi) {
+		u64 m = (lo + hi) / 2;
+		if (r[m].vaddr + r[m].npages * PAGE <= a)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	return lo < t->nruns && r[lo].vaddr <= a ? &r[lo] : 0;
+}
+
+/* the pages image of run r of task t, kept open while consecutive runs share it */
+static long image_fd(struct ctx *c, const struct plan_task *t, const struct plan_run *r, u64 *cur, long *fd)
+{
+	u64 path = r->path ? r->path : t->pages_path;
+	if (path != *cur) {
+		if (*fd >= 0)
+			S1(NR_close, *fd);
+		*fd = chk(c, xopen(STR(c, path), O_RDONLY), r->vaddr);
+		*cur = path;
+	}
+	return *fd;
+}
+
+/*
+ * Before this task forks its child `ci`: pages the child and the next child share, with content
+ * other than this task's, are laid over this task's own page (a new page of its own), so that
+ * both children inherit that one page, as when the two were forked before their parent wrote
+ * its page. Only where the child's run may be laid (COW_LAY: this task's area is writable) and
+ * the next child's run lies in an area it takes over too. Returns the pages laid.
+ */
+u64 lay_for_child(struct ctx *c, u64 ci)
+{
+	struct plan_task *tasks = AT(c, c->h->tasks_off), *ct = &tasks[ci], *nt = 0;
+	const struct plan_run *r = AT(c, ct->runs_off);
+	u64 i, j, laid = 0, ccur = ~0ULL, ncur = ~0ULL;
+	long cfd = -1, nfd = -1;
+	u64 buf[PAGE / 8];
+
+	for (j = ci + 1; j < c->h->ntasks; j++)
+		if (tasks[j].parent == ct->parent && !tasks[j].zombie) {
+			nt = &tasks[j];
+			break;
+		}
+	if (!nt)
+		return 0;
+	for (i = 0; i < ct->nruns; i++) {
+		u64 done = 0, total = r[i].npages * PAGE;
+		if (r[i].cmp != COW_LAY)
+			continue;
+		image_fd(c, ct, &r[i], &ccur, &cfd);
+		while (done < total) {
+			u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
+			long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, cfd, r[i].off + done), r[i].vaddr + done);
+			struct overwrite o = { 0, 0, 0 };
+			for (p = 0; p < len; p += PAGE) {
+				u64 a = r[i].vaddr + done + p;
+				const u64 *img = (const u64 *)((u64)src + p);
+				const struct plan_run *nr;
+				long n;
+				if (same_page((volatile u64 *)a, img))
+					continue;
+				nr = run_at(c, nt, a);
+				if (!nr || nr->cmp != COW_LAY)
+					continue;
+				n = S4(NR_pread64, image_fd(c, nt, nr, &ncur, &nfd), buf, PAGE, nr->off + (a - nr->vaddr));
+				if (n != (long)PAGE || !same_page((volatile u64 *)buf, img))
+					continue;
+				overwrite_page(c, &o, a, (u64)img);
+				laid++;
+			}
+			overwrite_flush(c, &o);
+			S2(NR_munmap, src, len);
+			done += len;
+		}
+	}
+	if (cfd >= 0)
+		S1(NR_close, cfd);
+	if (nfd >= 0)
+		S1(NR_close, nfd);
+	return laid;
+}
+
+/* After the children are forked, when pages were laid for them: this task's own pages again */
+void refill_after_fork(struct ctx *c)
+{
+	const struct plan_run *r = AT(c, c->t->runs_off);
+	const struct plan_guard *d = AT(c, c->t->late_drops_off);
+	u64 i, cur = ~0ULL;
+	long fd = -1;
+
+	for (i = 0; i < c->t->nruns; i++) {
+		u64 done = 0, total = r[i].npages * PAGE;
+		if (!r[i].refill)
+			continue;
+		image_fd(c, c->t, &r[i], &cur, &fd);
+		while (done < total) {
+			u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
+			long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, fd, r[i].off + done), r[i].vaddr + done);
+			struct overwrite o = { 0, 0, 0 };
+			for (p = 0; p < len; p += PAGE) {
+				volatile u64 *dst = (volatile u64 *)(r[i].vaddr + done + p);
+				const u64 *img = (const u64 *)((u64)src + p);
+				if (!same_page(dst, img))
+					overwrite_page(c, &o, (u64)dst, (u64)img);
+			}
+			overwrite_flush(c, &o);
+			S2(NR_munmap, src, len);
+			done += len;
+		}
+	}
+	if (fd >= 0)
+		S1(NR_close, fd);
+	for (i = 0; i < c->t->nlate_drops; i++)
+		chk(c, S3(NR_madvise, d[i].start, d[i].end - d[i].start, 4 /* MADV_DONTNEED */), d[i].start);
+}
+
+/* the parent's pages this task's image does not have, in areas taken over: gone again (an
+   anonymous page reads as zeros, a private file page as the file) */
+static void drop_pages(struct ctx *c)
+{
+	const struct plan_guard *d = AT(c, c->t->drops_off);
+	u64 i;
+	for (i = 0; i < c->t->ndrops; i++)
+		chk(c, S3(NR_madvise, d[i].start, d[i].end - d[i].start, 4 /* MADV_DONTNEED */), d[i].start);
+}
+
 static void restore_pages(struct ctx *c)
 {
 	struct plan_run *r = AT(c, c->t->runs_off);
@@ -149,6 +357,12 @@ static void restore_pages(struct ctx *c)
 		if (r[i].uffd && uffd >= 0)
 			continue;
 		pages_fd(c, &r[i], &cur, &pfd);
+		if (r[i].cmp) {
+			set_step(c, STEP_COW);
+			compare_run(c, &r[i], pfd);
+			set_step(c, STEP_PAGES);
+			continue;
+		}
 		/* fault the pages in bulk first: much cheaper than one fault per page inside pread
 		   (older kernels without MADV_POPULATE_WRITE just fault as before) */
 		if (left >= 64 * PAGE)
@@ -182,32 +396,73 @@ static void restore_pages(struct ctx *c)
 	S1(NR_close, uffd);
 }
 
+/* where special mapping i of this task is now: where the launcher has it (the root), or where
+   the parent left it before forking this task (its place, or parked in the region) */
+static u64 special_now(struct ctx *c, u64 i)
+{
+	struct plan_task *tasks = AT(c, c->h->tasks_off);
+	struct plan_special *psp;
+	if (c->t->parent == NO_PARENT)
+		return ((struct plan_special *)AT(c, c->t->special_off))[i].start;
+	psp = AT(c, tasks[c->t->parent].special_off);
+	return psp[i].start;
+}
+
+/* unmap [a, b) but the restorer's region */
+static void unmap_but_region(struct ctx *c, u64 a, u64 b)
+{
+	u64 rs = c->h->region_start, re = c->h->region_end;
+	if (a < rs && b > a)
+		chk(c, S2(NR_munmap, a, (b < rs ? b : rs) - a), a);
+	if (b > re && b > a) {
+		u64 from = a > re ? a : re;
+		chk(c, S2(NR_munmap, from, b - from), from);
+	}
+}
+
+/*
+ * The address space, up to its pages: run before the task forks its children, which inherit it
+ * (an area a child takes over keeps its pages shared copy-on-write, see compare_run). The task
+ * itself runs on what its parent (or, for the root, the launcher) left: it keeps the areas it
+ * takes over and the region, and drops the rest.
+ */
 void restore_mm(struct ctx *c)
 {
 	struct plan_hdr *h = c->h;
 	struct plan_special *sp = AT(c, c->t->special_off);
 	struct plan_vma *v = AT(c, c->t->vmas_off);
-	u64 i, park = h->park_addr;
+	struct plan_task *tasks = AT(c, h->tasks_off);
+	struct plan_vma *pv = c->t->parent == NO_PARENT ? 0 : AT(c, tasks[c->t->parent].vmas_off);
+	u64 i, park = h->park_addr, at;
 
-	/* [vvar], [vvar_vclock], [vdso]: park inside our region, drop the rest, then put them in place */
+	/* [vvar], [vvar_vclock], [vdso]: park inside our region, drop the rest, then put them in place
+	   (one that this task does not have stays parked until restore_mm_late: a child may need it) */
 	set_step(c, STEP_VDSO);
 	for (i = 0; i < c->t->nspecial; i++) {
-		u64 len = sp[i].end - sp[i].start;
-		chk(c, S5(NR_mremap, sp[i].start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, park), i);
+		u64 len = sp[i].end - sp[i].start, now = special_now(c, i);
+		if (now != park)
+			chk(c, S5(NR_mremap, now, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, park), i);
 		sp[i].start = park;
 		sp[i].end = park + len;
 		park += len;
 	}
 	set_step(c, STEP_UNMAP);
-	chk(c, S2(NR_munmap, 0, h->region_start), 0);
-	chk(c, S2(NR_munmap, h->region_end, TASK_TOP - h->region_end), 1);
+	at = 0;
+	for (i = 0; i < c->t->nvmas; i++) {
+		if (!v[i].inherit)
+			continue;
+		unmap_but_region(c, at, v[i].start);
+		at = v[i].end;
+	}
+	unmap_but_region(c, at, TASK_TOP);
 	set_step(c, STEP_VDSO);
 	for (i = 0; i < c->t->nspecial; i++) {
 		u64 len = sp[i].end - sp[i].start;
 		if (sp[i].target == ~0ULL)
-			chk(c, S2(NR_munmap, sp[i].start, len), i);
-		else
-			chk(c, S5(NR_mremap, sp[i].start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, sp[i].target), i);
+			continue;
+		chk(c, S5(NR_mremap, sp[i].start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, sp[i].target), i);
+		sp[i].start = sp[i].target; /* where a child finds it (special_now) */
+		sp[i].end = sp[i].target + len;
 	}
 
 	set_step(c, STEP_MMAP);
@@ -217,6 +472,12 @@ void restore_mm(struct ctx *c)
 		u64 prot = v[i].map_prot, b;
 		if (v[i].kind == VMA_SKIP)
 			continue;
+		if (v[i].inherit) {
+			/* the parent's area, pages and advice included: only its protection may differ */
+			if (pv[v[i].inherit - 1].map_prot != prot)
+				chk(c, S3(NR_mprotect, v[i].start, len, prot), v[i].start);
+			continue;
+		}
 		if (v[i].kind == VMA_ANON) {
 			a = S6(NR_mmap, v[i].start, len, prot, v[i].flags | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
 		} else {
@@ -233,8 +494,20 @@ void restore_mm(struct ctx *c)
 				chk(c, S3(NR_madvise, v[i].start, len, b), v[i].start);
 	}
 
+	set_step(c, STEP_COW);
+	drop_pages(c);
 	set_step(c, STEP_PAGES);
 	restore_pages(c);
+}
+
+/* After the children are forked: what they must not inherit (their own pages differ there) */
+void restore_mm_late(struct ctx *c)
+{
+	struct plan_special *sp = AT(c, c->t->special_off);
+	struct plan_vma *v = AT(c, c->t->vmas_off);
+	u64 i;
+
+	set_step(c, STEP_PAGES);
 	{
 		/* single words the plan re-points (e.g. GOT slots after a move to another CPU) */
 		const u64 *p = AT(c, c->t->patches_off);
@@ -246,6 +519,11 @@ void restore_mm(struct ctx *c)
 	for (i = 0; i < c->t->nvmas; i++)
 		if (v[i].kind != VMA_SKIP && v[i].map_prot != v[i].prot)
 			chk(c, S3(NR_mprotect, v[i].start, v[i].end - v[i].start, v[i].prot), v[i].start);
+
+	set_step(c, STEP_VDSO);
+	for (i = 0; i < c->t->nspecial; i++)
+		if (sp[i].target == ~0ULL)
+			chk(c, S2(NR_munmap, sp[i].start, sp[i].end - sp[i].start), i);
 
 	/* guard regions last: their pages were never dumped, and the areas have their final
 	 * protections (installing zaps whatever the range holds, so nothing may be written after) */

@@ -67,7 +67,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	struct ctx cx;
 	struct ctx *c = &cx;
 	struct plan_task *tasks;
-	u64 all = ~0ULL, i;
+	u64 all = ~0ULL, i, laid = 0;
 
 	c->plan = plan;
 	c->h = (struct plan_hdr *)plan;
@@ -113,6 +113,10 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 			S1(NR_exit_group, (status >> 8) & 0xff);
 	}
 
+	/* the address space before the children: they inherit it, and keep the areas they take over
+	   from this task with the pages they share with it (copy-on-write, as a fork left them) */
+	restore_mm(c);
+
 	set_step(c, STEP_FORK);
 	for (i = 0; i < c->h->ntasks; i++) {
 		struct clone_args ca;
@@ -120,6 +124,11 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		long r;
 		if (tasks[i].parent != idx)
 			continue;
+		if (!tasks[i].zombie) {
+			set_step(c, STEP_COW);
+			laid += lay_for_child(c, i);
+			set_step(c, STEP_FORK);
+		}
 		memset(&ca, 0, sizeof(ca));
 		/* a child that shared its parent's descriptor table shares it again */
 		ca.flags = tasks[i].share_files ? CLONE_FILES : 0;
@@ -129,6 +138,10 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
 		if (r == 0)
 			restorer_task(plan, i);
+	}
+	if (laid) {
+		set_step(c, STEP_COW);
+		refill_after_fork(c);
 	}
 	/* One descriptor table for several tasks (CLONE_FILES, parent and children): its first
 	   holder makes its descriptors once every sharer below has forked its own children (who
@@ -151,7 +164,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		chk(c, S1(NR_chdir, STR(c, c->t->cwd)), 0);
 	S1(NR_umask, c->t->umask);
 
-	restore_mm(c);
+	restore_mm_late(c);
 	restore_mm_struct(c);
 	restore_task_misc(c);
 	restore_threads(c);
