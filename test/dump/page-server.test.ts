@@ -128,6 +128,29 @@ describe('dump --page-server to criu page-server, restore', () => {
   });
 });
 
+describe('over RPC', () => {
+  it("a DUMP request's ps (address, port) sends the pages to the page server; ps.fd is refused by name", async () => {
+    const { CriuClient } = await import('@crtools/rpc');
+    const client = new CriuClient({ criu: criuBin });
+    const w = startWorkload('pattern', ['8']);
+    const dir = tmp('ps-rpc');
+    const refused = await client.dump({ imagesDir: dir, pid: w.pid, ps: { address: '127.0.0.1', port: 1, fd: 5 } }).catch((e) => e);
+    expect(String(refused?.message)).toMatch(/ps\.fd: a page-server socket handed by the client is not supported/);
+    expect(askVerdict(w.state, w.pid)).toBe('check ok bad=0');
+    const port = freePort();
+    daemonServer(dir, port);
+    expect(await client.dump({ imagesDir: dir, pid: w.pid, log_file: 'dump.log', ps: { address: '127.0.0.1', port } })).toEqual({ restored: false });
+    expect(readFileSync(path.join(dir, 'ps.log'), 'utf8')).toMatch(/Session over/);
+    expect(readdirSync(dir).some((f) => f === 'pages-65537.img')).toBe(true);
+    expect(waitReaped(w.pid)).toBe(true);
+    const r = restoreDir(dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(askVerdict(w.state, w.pid, 20_000)).toBe('check ok bad=0');
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
+});
+
 describe('failures', () => {
   it('no server listening: one line, exit 1, the tree goes on untouched, nothing written', () => {
     const w = startWorkload('pattern', ['4']);
