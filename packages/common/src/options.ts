@@ -56,6 +56,8 @@ export interface CriuOptions {
   notify_scripts: boolean;
   /** --ghost-limit: the largest unlinked file a dump keeps whole (ghost file), in bytes */
   ghost_limit: number;
+  /** --page-server --address A --port P (RPC: ps): a dump sends its pages to this page server, the other images stay in images_dir */
+  ps?: { address: string; port: number };
 
   // ---- asked for by clients, not carried out yet: refused by name when set
   tcp_established: boolean;

@@ -5,7 +5,8 @@ import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
-import { createPagesIdAllocator, dumpShmemFile, planDump, writePagemap, type PageRange } from '@crtools/pagemap';
+import { connectPageServer, createPagesIdAllocator, dumpShmemFile, planDump, procMemPageSource, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
+import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, type GuardLookup } from '@crtools/sys';
@@ -19,7 +20,7 @@ import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
-  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap',
+  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -226,6 +227,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const tmp = path.join(dir, `.crtools-dump.${process.pid}`);
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
+  let ps: { client: PageServerClient; socket: Socket } | null = null;
   const t0 = performance.now();
   try {
     log.info(`${checkOnly ? 'Checking whether a dump can be made of' : 'Dumping'} processes (pid: ${pid} comm: ${commOf(pid)})`);
@@ -242,6 +244,12 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       log.info(`cpu: cpuinfo.img written (${cpu.vendor_id} family ${cpu.cpu_family} model ${cpu.model}, xfeatures 0x${cpu.xfeatures_mask.toString(16)})`);
     }
     const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? ctx.pages ?? 'splice';
+    // --page-server: connected before the tree is touched (a server that is not there stops
+    // nothing but the dump); pages go there, every other image stays here
+    if (o.ps && !checkOnly) {
+      log.info(`Connecting to the page server at ${o.ps.address}:${o.ps.port}`);
+      ps = await connectPageServer(o.ps);
+    }
     await notify('pre-dump', { pid });
     const tFreeze = performance.now();
     tasks = freezeTree(pid, log, timeoutMs);
@@ -254,8 +262,16 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
         exitCode: ExitCode.UNSUPPORTED,
       });
     }
-    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job });
+    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client });
     checkAbort(ctx.signal);
+    if (ps) {
+      // PS_IOV_CLOSE: the server answers once every page it was sent is in its images
+      log.info('Disconnect from the page server');
+      const status = await ps.client.close();
+      ps.socket.end();
+      ps = null;
+      if (status !== 0) throw new CrtoolsError('PS_FAILED', `the page server failed to store the pages (status ${status})`, { exitCode: ExitCode.FAILED });
+    }
     if (checkOnly) {
       // a preflight: nothing is kept, the tree goes on as it was
       resumeTree(tasks);
@@ -305,6 +321,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     if (gone && !(isCrtoolsError(e) && e.code === 'DUMP_ABORTED')) {
       e = new CrtoolsError('TASK_GONE', `task ${gone.pid} exited during the dump`, { context: { pid: gone.pid }, cause: err });
     }
+    // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing
+    ps?.socket.destroy();
     resumeTree(tasks);
     rmSync(tmp, { recursive: true, force: true });
     for (const n of placed) rmSync(path.join(dir, n), { force: true }); // (a post-dump hook failed)
@@ -374,7 +392,7 @@ class FileLocks {
 
 async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
-  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean } = {},
+  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; pageServer?: PageServerClient } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
   // a preflight collects everything but reads no page
@@ -486,7 +504,9 @@ async function dumpFrozen(
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
           ...(kd.task_size !== undefined ? { taskSize: kd.task_size } : {}),
         });
-        const stats = pageMethod === 'splice'
+        const stats = opts.pageServer
+          ? await sendPages(opts.pageServer, 'task', pid, plan.entries, pid, () => checkAbort(signal))
+          : pageMethod === 'splice'
           ? await writePagesSpliced(inf, dir, pid, nextPagesId(), plan.entries, () => checkAbort(signal))
           : await writePagemap({
             dir, id: pid, pagesId: nextPagesId(), entries: plan.entries,
@@ -500,7 +520,8 @@ async function dumpFrozen(
         for (const o of files.takePendingShmem()) {
           checkAbort(signal);
           log.info(`Dumping shared memory ${o.shmid} (${o.nrPages} pages)`);
-          const r = await dumpShmemFile({ path: o.path, nrPages: o.nrPages, dir, shmid: o.shmid, pagesId: nextPagesId() });
+          const sink = opts.pageServer ? await opts.pageServer.openSink('shmem', o.shmid) : undefined;
+          const r = await dumpShmemFile({ path: o.path, nrPages: o.nrPages, dir, shmid: o.shmid, pagesId: sink ? 0 : nextPagesId(), sink });
           sh.objects++;
           sh.scanned += o.nrPages;
           sh.written += r.written.pagesWritten;
@@ -560,6 +581,23 @@ export function guardLookup(kd: Pick<Kerndat, 'has_madv_guard' | 'has_pagemap_sc
   if (kd.has_pagemap_scan_guard_pages) return 'scan';
   if (kd.has_pagemap_guard_bit) return 'pagemap';
   return 'none';
+}
+
+/**
+ * A task's pagemap to the page server: PS_IOV_OPEN2, then its entries and pages (read through
+ * /proc/PID/mem, which the stopped tracee's unreadable mappings do not stop, as CRIU's parasite
+ * adds PROT_READ for its copy). No pages image id is taken here: the server numbers its own.
+ */
+async function sendPages(client: PageServerClient, kind: 'task', id: number, entries: Parameters<typeof writePages>[0]['entries'], pid: number, check: () => void): Promise<{ pagesWritten: number }> {
+  const sink = await client.openSink(kind, id);
+  const mem = procMemPageSource(pid);
+  try {
+    const w = await writePages({ entries, sink, source: { read: (ranges, dest) => { check(); return mem.read(ranges, dest); } } });
+    await sink.close();
+    return { pagesWritten: w.pagesWritten };
+  } finally {
+    mem.close();
+  }
 }
 
 function checkAbort(signal?: AbortSignal): void {

@@ -5,6 +5,7 @@ export * from './sink.js';
 export * from './reader.js';
 export * from './dedup.js';
 export * from './page-server.js';
+export * from './page-server-tcp.js';
 export * from './command.js';
 export * from './proc-mem-source.js';
 export * from './dump.js';

@@ -28,7 +28,7 @@ import {
   PS_TYPE_PID,
   PS_TYPE_SHMEM,
 } from './constants.js';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPageReader, type PageReader } from './reader.js';
 import { createPagesIdAllocator, openLocalSink, pagemapFileName, type LocalSink, type PagemapKind, type PagemapSink, type SinkItem } from './sink.js';
@@ -95,6 +95,10 @@ class ExactReader {
       this.error = e;
       this.notify();
     });
+    s.on('close', () => {
+      this.ended = true;
+      this.notify();
+    });
   }
 
   private notify() {
@@ -107,7 +111,7 @@ class ExactReader {
   async read(n: number): Promise<Buffer | null> {
     if (n === 0) return Buffer.alloc(0);
     while (this.have < n) {
-      if (this.error) throw this.error;
+      if (this.error) throw peerGone(this.s, this.error);
       if (this.ended) {
         if (this.have === 0) return null;
         throw new CrtoolsError('PS_TRUNCATED', `page-server stream ended inside a message (${this.have}/${n} bytes)`, { exitCode: ExitCode.BAD_INPUT });
@@ -140,9 +144,59 @@ class ExactReader {
   }
 }
 
+/** The peer is gone (reset, closed, or the socket failed): one error for every way of seeing it. */
+function peerGone(s: Duplex, cause?: unknown): CrtoolsError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new CrtoolsError('PS_PEER_GONE', `the page-server connection was lost${code ? ` (${code})` : ''}`, { exitCode: ExitCode.FAILED, cause });
+}
+
+/** Write and wait until the stream took it; rejects (never hangs) when the socket fails or closes first. */
 function write(s: Duplex, b: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    s.write(b, (e) => (e ? reject(e) : resolve()));
+    if (s.destroyed || s.writableEnded) return reject(peerGone(s));
+    let done = false;
+    const fail = (e?: unknown) => {
+      if (done) return;
+      done = true;
+      s.off('error', fail);
+      s.off('close', onClose);
+      reject(peerGone(s, e));
+    };
+    const onClose = () => fail();
+    s.once('error', fail);
+    s.once('close', onClose);
+    s.write(b, (e) => {
+      if (done) return;
+      done = true;
+      s.off('error', fail);
+      s.off('close', onClose);
+      if (e) reject(peerGone(s, e));
+      else resolve();
+    });
+  });
+}
+
+/** Queue bytes; wait only when the stream asks for it (backpressure), failing if it dies meanwhile. */
+function push(s: Duplex, b: Buffer): Promise<void> {
+  if (s.destroyed || s.writableEnded) return Promise.reject(peerGone(s));
+  if (s.write(b)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const off = () => {
+      s.off('drain', onDrain);
+      s.off('error', onFail);
+      s.off('close', onFail);
+    };
+    const onDrain = () => {
+      off();
+      resolve();
+    };
+    const onFail = (e?: unknown) => {
+      off();
+      reject(peerGone(s, e));
+    };
+    s.once('drain', onDrain);
+    s.once('error', onFail);
+    s.once('close', onFail);
   });
 }
 
@@ -159,6 +213,8 @@ export interface PageServerOptions {
    * for lazy pages from the images already in `dir`; the session ends when the peer closes.
    */
   mode?: 'receive' | 'lazy';
+  /** After PS_IOV_CLOSE, wait for the peer to close the connection, as CRIU's server does (default true). */
+  waitPeerClose?: boolean;
   logger?: Logger;
 }
 
@@ -178,6 +234,8 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
   let curDst: bigint | null = null;
   let curSink: LocalSink | null = null;
   const written: string[] = [];
+  // every file this session created: removed again when it fails (no half-written images)
+  const created: string[] = [];
   let flushed = false;
   const lazy = o.mode === 'lazy';
   const readers = new Map<bigint, PageReader>();
@@ -206,6 +264,7 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
     await closeCur();
     log.info(`page-server: opening ${d.kind} ${d.id}`);
     const sink = await openLocalSink({ dir: o.dir, id: d.id, kind: d.kind, pagesId: nextPagesId() });
+    created.push(sink.pagemapPath, sink.pagesPath);
     curSink = sink;
     curDst = dstId;
     return sink;
@@ -272,8 +331,19 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
         throw new CrtoolsError('PS_BAD_CMD', `page server: unknown command ${pi.cmd}`, { exitCode: ExitCode.BAD_INPUT });
       }
     }
-    if (!flushed && !lazy) throw new CrtoolsError('PS_NOT_FLUSHED', 'page server: the data were not flushed (no PS_IOV_CLOSE)', { exitCode: ExitCode.FAILED });
+    if (!flushed && !lazy) throw new CrtoolsError('PS_NOT_FLUSHED', 'page server: the connection ended before the dump sent all its pages (no PS_IOV_CLOSE)', { exitCode: ExitCode.FAILED });
+    if (flushed && o.waitPeerClose !== false) {
+      // as CRIU: the peer closes first (no TIME_WAIT on the server's side); anything else it sends is an error
+      const more = await rd.read(1);
+      if (more) throw new CrtoolsError('PS_BAD_CMD', 'page server: unexpected data after PS_IOV_CLOSE', { exitCode: ExitCode.BAD_INPUT });
+    }
     return { pagemaps: written };
+  } catch (e) {
+    if (!lazy) {
+      await closeCur().catch(() => {});
+      for (const f of created) rmSync(f, { force: true });
+    }
+    throw e;
   } finally {
     await closeCur().catch(() => {});
     for (const r of readers.values()) r.close();
@@ -296,8 +366,8 @@ export class PageServerClient {
   }
 
   /** Queue bytes on the socket; wait only when the socket asks us to (backpressure). */
-  private async push(b: Buffer): Promise<void> {
-    if (!this.sock.write(b)) await new Promise<void>((r) => this.sock.once('drain', () => r()));
+  private push(b: Buffer): Promise<void> {
+    return push(this.sock, b);
   }
 
   private async send(m: PsIov, data?: Buffer): Promise<void> {

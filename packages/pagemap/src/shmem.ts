@@ -12,7 +12,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { PAGE_SIZE } from './constants.js';
 import { planShmem, type DumpPlan } from './plan.js';
-import { writePagemap, type PageSource, type WriteStats } from './writer.js';
+import { writePagemap, writePages, type PageSource, type WriteStats } from './writer.js';
+import type { PagemapSink } from './sink.js';
 import type { PageReader } from './reader.js';
 
 export interface DumpShmemFileOptions {
@@ -27,6 +28,8 @@ export interface DumpShmemFileOptions {
   trackMem?: boolean;
   parent?: PageReader | null | 'auto';
   chunkBytes?: number;
+  /** Send the pagemap there (a page server's) instead of writing `dir`'s files (pagesId is then unused). */
+  sink?: PagemapSink;
 }
 
 function readFull(fd: number, path: string, buf: Buffer, pos: number): number {
@@ -86,7 +89,9 @@ export async function dumpShmemFile(o: DumpShmemFileOptions): Promise<{ plan: Du
         }
       },
     };
-    const written = await writePagemap({ dir: o.dir, id: o.shmid, kind: 'shmem', pagesId: o.pagesId, entries: plan.entries, source, parent: o.parent, chunkBytes: o.chunkBytes });
+    const written = o.sink
+      ? { ...(await writePages({ entries: plan.entries, source, sink: o.sink, chunkBytes: o.chunkBytes })), pagemapPath: '', pagesPath: '' }
+      : await writePagemap({ dir: o.dir, id: o.shmid, kind: 'shmem', pagesId: o.pagesId, entries: plan.entries, source, parent: o.parent, chunkBytes: o.chunkBytes });
     return { plan, written };
   } finally {
     closeSync(fd);

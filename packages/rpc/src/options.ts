@@ -15,7 +15,7 @@ import type { CriuOpts } from './protocol.js';
 const MAPPED = new Set<string>([
   'images_dir_fd', 'images_dir', 'work_dir_fd', 'pid', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'log_level', 'log_file', 'log_to_stderr', 'notify_scripts', 'rst_sibling', 'inherit_fd', 'timeout', 'display_stats',
-  'cpu_cap', 'config_file',
+  'cpu_cap', 'config_file', 'ps',
 ]);
 
 /** criu_opts fields CriuOptions models under the same name: passed on, the engine decides (and refuses by name). */
@@ -192,6 +192,14 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
   if (r.cpu_cap !== undefined && r.cpu_cap !== 0xffffffff) {
     const bits = r.cpu_cap & (CPU_CAP.FPU | CPU_CAP.CPU | CPU_CAP.INS | CPU_CAP.IMAGE);
     o.cpu_cap = r.cpu_cap === 0 ? CPU_CAP.NONE : bits || CPU_CAP_DEFAULT;
+  }
+  if (r.ps && Object.values(r.ps).some((v) => v !== undefined)) {
+    // a DUMP's page server (CRIU: use_page_server with ps.address and ps.port); ps.fd (a
+    // socket the client connected itself) and a restore's ps (lazy pages) are not carried out
+    if (ctx.command !== 'dump') throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', `ps: a page server for ${ctx.command} (lazy pages) is not supported by crtools yet (crtools issue 16)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps' } });
+    if (r.ps.fd !== undefined) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'ps.fd: a page-server socket handed by the client is not supported by crtools yet (crtools issue 16)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps.fd' } });
+    if (!r.ps.address || !r.ps.port) throw badRequest('ps', 'a page server needs both address and port');
+    o.ps = { address: r.ps.address, port: r.ps.port };
   }
   if (ctx.command === 'restore') o.restore_detached = true; // as CRIU: the answer goes back once the tasks run
 

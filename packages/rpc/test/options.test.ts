@@ -52,9 +52,17 @@ describe('criu_opts → CriuOptions', () => {
 
   it('a field crtools does not carry out is refused by its rpc.proto name', () => {
     const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
-    for (const [field, v] of [['network_lock', 'SKIP'], ['ghost_limit', 5], ['veths', [{ if_in: 'a', if_out: 'b' }]], ['unprivileged', true], ['tls', true], ['pidfd_store_sk', 3], ['ps', { port: 1 }]] as const) {
+    for (const [field, v] of [['network_lock', 'SKIP'], ['ghost_limit', 5], ['veths', [{ if_in: 'a', if_out: 'b' }]], ['unprivileged', true], ['tls', true], ['pidfd_store_sk', 3]] as const) {
       expect(() => mapOptions({ ...base, [field]: v } as CriuOpts, dump)).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: `RPC option ${field} is not supported by crtools yet` }));
     }
+  });
+
+  it("a DUMP's ps: address and port to the engine; ps.fd, a restore's ps, or a half one refused", () => {
+    const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
+    expect(mapOptions({ ...base, ps: { address: '10.0.0.2', port: 1234 } }, dump).options.ps).toEqual({ address: '10.0.0.2', port: 1234 });
+    expect(() => mapOptions({ ...base, ps: { address: 'h', port: 1, fd: 3 } }, dump)).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: expect.stringMatching(/^ps\.fd: /) }));
+    expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', ps: { address: 'h', port: 1 } }, restore)).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: expect.stringMatching(/^ps: a page server for restore/) }));
+    expect(() => mapOptions({ ...base, ps: { port: 1 } }, dump)).toThrow(/^ps: a page server needs both address and port/);
   });
 
   it('fields CriuOptions models go to the engine under the same name (the engine refuses them by name)', () => {

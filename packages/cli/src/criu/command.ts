@@ -11,7 +11,7 @@ export const criuCommand = defineCommand({
     'pre-dump': () => import('./later.js').then((m) => m.notYet('pre-dump', 'pre-dump task(s) minimizing their frozen time', 16)),
     restore: () => import('./restore.js').then((m) => m.restoreCommand),
     check: () => import('./check.js').then((m) => m.checkCommand),
-    'page-server': () => import('./later.js').then((m) => m.notYet('page-server', 'launch page server', 16)),
+    'page-server': () => import('./page-server.js').then((m) => m.pageServerCommand),
     'lazy-pages': () => import('./later.js').then((m) => m.notYet('lazy-pages', 'serve the pages of a lazy restore', 16)),
     service: () => import('./service.js').then((m) => m.serviceCommand),
     swrk: () => import('./swrk.js').then((m) => m.swrkCommand),

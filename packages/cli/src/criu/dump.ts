@@ -1,6 +1,7 @@
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode, type CriuOptions } from '@crtools/common';
 import { checkDump, dump } from '@crtools/dump';
+import { parsePort } from '@crtools/pagemap';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -24,6 +25,9 @@ export const DUMP_ARGS = {
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
   'cpu-cap': CPU_CAP_ARG,
+  'page-server': { type: 'boolean', description: 'send the pages to a page server (--address, --port) instead of the images directory' },
+  address: { type: 'string', description: 'with --page-server: the page server host' },
+  port: { type: 'string', description: 'with --page-server: the page server port' },
 } as const;
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -32,6 +36,15 @@ function parseTimeout(v: string): number {
   return Number(v);
 }
 
+
+/** --page-server --address A --port P: where the pages go (both needed, as CRIU cannot connect without them). */
+function pageServerOf(args: Record<string, unknown>): { address: string; port: number } | undefined {
+  if (!args['page-server']) return undefined;
+  if (args.address === undefined || args.port === undefined) {
+    throw new CrtoolsError('USAGE', '--page-server needs --address and --port of the page server', { exitCode: ExitCode.USAGE });
+  }
+  return { address: String(args.address), port: parsePort(String(args.port)) };
+}
 
 /** criu dump's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
 export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: string[]): Partial<CriuOptions> {
@@ -49,6 +62,7 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     cpu_cap: cpuCapOf(rawArgs),
     ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
+    ps: pageServerOf(args),
   };
 }
 
