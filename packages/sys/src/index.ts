@@ -12,3 +12,4 @@ export {
   type PageRegion, type PagemapScanArgs, type GuardLookup,
 } from './memory.js';
 export { dataExtents, setFileTimes, type DataExtent, type FileTime } from './files.js';
+export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregister } from './uffd.js';
