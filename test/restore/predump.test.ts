@@ -6,10 +6,14 @@ import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET, type ExpectedChange } from '@crtools/inspect';
-import { alive, askVerdict, criu, killTree, ourCritDecode, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { alive, askVerdict, criu, killAllStarted, killTree, ourCritDecode, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, restoreDir } from './roundtrip.js';
 
-afterEach(killRestored);
+// a failed test leaves nothing: restored trees and started workloads are killed by pid
+afterEach(() => {
+  killRestored();
+  killAllStarted();
+});
 
 const TRACK_FILE = 'crtools-mem-track.json';
 
@@ -32,7 +36,11 @@ function dirty(pid: number): void {
 const TRACKED: ExpectedChange[] = [{
   path: /vmFlags/,
   why: 'tracked but not dumped yet: the areas are registered for userfaultfd write-protect (VmFlags "uw") until the final dump lets the tracking go',
-  keep: (v) => (Array.isArray(v) ? v.filter((f) => f !== 'uw') : typeof v === 'string' ? v.replace(/\buw\b/, '') : v),
+  keep: (v) => {
+    if (typeof v !== 'string' || !v.startsWith('[')) return v;
+    const flags = JSON.parse(v) as string[];
+    return JSON.stringify(flags.filter((f) => f !== 'uw'));
+  },
 }];
 
 describe('criu pre-dump and incremental dumps (uffd-wp + PAGEMAP_SCAN)', () => {
@@ -118,7 +126,8 @@ describe('criu pre-dump and incremental dumps (uffd-wp + PAGEMAP_SCAN)', () => {
     expect(a.code).toBe(3);
     expect(a.stderr.trim().split('\n')).toHaveLength(1);
     const b = criu(['pre-dump', '-t', String(w.pid), '-D', path.join(base, 'y'), '--pre-dump-mode', 'copy']);
-    expect(b.code).toBe(2);
+    expect(b.code).not.toBe(0);
+    expect(b.stderr.trim().split('\n')).toHaveLength(1);
     expect(existsSync(path.join(base, 'x', TRACK_FILE)) || existsSync(path.join(base, 'y', TRACK_FILE))).toBe(false);
     expect(askVerdict(w.state, w.pid)).toMatch(/^check ok/);
     killTree(w.pid);

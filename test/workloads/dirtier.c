@@ -27,10 +27,12 @@ int main(int argc, char **argv) {
 	wl_detach(argv[argc - 1]);
 	wl_handle_usr1();
 	signal(SIGUSR2, on_usr2);
-	uint64_t *mem = mmap(0, pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t *gen = mmap(0, pages * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	char *own = mmap(0, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED || gen == MAP_FAILED || own == MAP_FAILED) { wl_say("error mmap"); return 1; }
+	/* one area, PROT_NONE pages at both ends: no neighbour of the program's merges with it */
+	size_t gen_bytes = (pages * 8 + 4095) & ~(size_t)4095, total = pages * 4096 + gen_bytes + (1 << 20);
+	char *area = mmap(0, total + 2 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (area == MAP_FAILED || mprotect(area + 4096, total, PROT_READ | PROT_WRITE)) { wl_say("error mmap"); return 1; }
+	uint64_t *mem = (uint64_t *)(area + 4096), *gen = (uint64_t *)(area + 4096 + pages * 4096);
+	char *own = area + 4096 + pages * 4096 + gen_bytes;
 	for (size_t p = 0; p < pages; p++) { gen[p] = 1; for (size_t i = 0; i < words; i++) mem[p * words + i] = word(p, 1, i); }
 	memset(own, 0x5a, 1 << 20);
 	struct uffdio_register reg = { .range = { (unsigned long)own, 1 << 20 }, .mode = UFFDIO_REGISTER_MODE_MISSING };
