@@ -13,7 +13,7 @@ const O_NONBLOCK = 0o4000n;
  * descriptor table is left as it was. The caller closes the descriptor returned.
  */
 export function takeTaskUserfaultfd(inf: Infection): number {
-  let fd = call(inf, inf.pid, NR_USERFAULTFD, [O_CLOEXEC | O_NONBLOCK]);
+  const fd = call(inf, inf.pid, NR_USERFAULTFD, [O_CLOEXEC | O_NONBLOCK]);
   if (fd < 0n) {
     const first = -fd;
     throw new CrtoolsError('UFFD_CREATE', `task ${inf.pid}: userfaultfd() failed in the task (errno ${first})`, {
