@@ -58,6 +58,8 @@ export interface CriuOptions {
   ghost_limit: number;
   /** --page-server --address A --port P (RPC: ps): a dump sends its pages to this page server, the other images stay in images_dir */
   ps?: { address: string; port: number };
+  /** --pre-dump-mode: how a pre-dump copies pages: 'splice' (while the tree is frozen, written after) or 'read' (after it runs again) */
+  pre_dump_mode?: 'splice' | 'read';
 
   // ---- asked for by clients, not carried out yet: refused by name when set
   tcp_established: boolean;
@@ -66,12 +68,14 @@ export interface CriuOptions {
   evasive_devices: boolean;
   link_remap: boolean;
   manage_cgroups: boolean;
+  /** --track-mem: track written pages so that a later dump with a parent writes only those */
   track_mem: boolean;
   auto_dedup: boolean;
   lazy_pages: boolean;
   orphan_pts_master: boolean;
   weak_sysctls: boolean;
   root?: string;
+  /** --prev-images-dir (RPC parent_img): the previous (pre-)dump, relative to images_dir; linked as `parent` */
   parent_img?: string;
   freeze_cgroup?: string;
   lsm_profile?: string;

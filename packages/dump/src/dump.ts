@@ -1,11 +1,11 @@
-import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
-import { connectPageServer, createPagesIdAllocator, dumpShmemFile, planDump, procMemPageSource, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
+import { connectPageServer, createPagesIdAllocator, dumpShmemFile, pagemapFileName, planDump, procMemPageSource, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
@@ -16,11 +16,13 @@ import { coreEntries, mmEntry } from './task.js';
 import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
+import { MemTracker, writtenFilter } from './mem-track.js';
+import { linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
-  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps',
+  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -229,6 +231,22 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   let placed: string[] = [];
   let ps: { client: PageServerClient; socket: Socket } | null = null;
   const t0 = performance.now();
+  // incremental: the previous round's images (linked as `parent`) and its memory tracking
+  const parentDir = parentDirOf(o);
+  if (o.ps && (parentDir || o.track_mem)) {
+    log.close();
+    throw new CrtoolsError('UNSUPPORTED_OPTION', 'dump: --page-server with --prev-images-dir or --track-mem (incremental pages through a page server) is not supported by crtools yet (crtools issue 16)', {
+      context: { option: 'page-server' }, exitCode: ExitCode.UNSUPPORTED,
+    });
+  }
+  if (parentDir && !existsSync(path.join(parentDir, 'inventory.img'))) {
+    log.close();
+    throw new CrtoolsError('BAD_PARENT', `--prev-images-dir ${o.parent_img}: ${parentDir} holds no images (no inventory.img)`, { exitCode: ExitCode.BAD_INPUT });
+  }
+  // the tracking goes on after this dump when the tree does (--track-mem --leave-running)
+  const keepTracking = o.track_mem && o.leave_running && !checkOnly;
+  const tracker = o.track_mem && !checkOnly ? MemTracker.open(log, parentDir) : undefined;
+  const incremental = parentDir && !checkOnly ? { dir: parentDir, preDumpMode: await parentPreDumpMode(parentDir) } : undefined;
   try {
     log.info(`${checkOnly ? 'Checking whether a dump can be made of' : 'Dumping'} processes (pid: ${pid} comm: ${commOf(pid)})`);
     // what cannot be done is refused before the tree is touched, and logged
@@ -262,7 +280,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
         exitCode: ExitCode.UNSUPPORTED,
       });
     }
-    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client });
+    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental });
     checkAbort(ctx.signal);
     if (ps) {
       // PS_IOV_CLOSE: the server answers once every page it was sent is in its images
@@ -289,6 +307,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       renameSync(path.join(tmp, n), path.join(dir, n));
       placed.push(n);
     }
+    if (o.parent_img) linkParent(dir, o.parent_img);
     renameSync(path.join(tmp, 'inventory.img'), path.join(dir, 'inventory.img'));
     placed.push('inventory.img');
     // CRIU's post-dump: the images are written, the tree is still frozen
@@ -312,6 +331,11 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       killTree(tasks);
     }
     tasks = [];
+    // the tracking of the previous rounds is handed on (the tree goes on, tracked) or let go
+    if (tracker) {
+      if (keepTracking) tracker.handOver(dir);
+      else await tracker.release();
+    }
     log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
     return { ...result, images: [...names, 'inventory.img'], frozenMs };
   } catch (err) {
@@ -324,6 +348,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing
     ps?.socket.destroy();
     resumeTree(tasks);
+    await tracker?.abort();
     rmSync(tmp, { recursive: true, force: true });
     for (const n of placed) rmSync(path.join(dir, n), { force: true }); // (a post-dump hook failed)
     const msg = isCrtoolsError(e) || e instanceof Error ? e.message : String(e);
@@ -392,7 +417,8 @@ class FileLocks {
 
 async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
-  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; pageServer?: PageServerClient } = {},
+  times: { freezingUs: number; frozenAt: number },
+  opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; pageServer?: PageServerClient; tracker?: MemTracker | undefined; keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
   // a preflight collects everything but reads no page
@@ -433,6 +459,7 @@ async function dumpFrozen(
   const seccompChains = new SeccompChains();
   let pagesWritten = 0;
   let pagesScanned = 0;
+  let pagesSkippedParent = 0;
   let memUs = 0;
   const sh = { objects: 0, scanned: 0, written: 0 };
 
@@ -496,11 +523,17 @@ async function dumpFrozen(
       const pm = openPagemap(pid);
       const tMem = performance.now();
       try {
+        const raw = (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries;
+        // incremental (--prev-images-dir): pages not written since the parent round stay there
+        // (--track-mem: uffd-wp + PAGEMAP_SCAN); without tracking every page is written again
+        const track = opts.tracker?.task(pid, inf, vmas, `/proc/${pid}/pagemap`, !!opts.keepTracking);
+        const inParent = !!opts.incremental && existsSync(path.join(opts.incremental.dir, pagemapFileName('task', pid)));
         const plan = await planDump({
           vmas,
-          pagemap: (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries,
+          pagemap: track ? writtenFilter(raw, track) : raw,
           threadSps: state.threads.map((t) => t.regs.sp),
           mode: 'dump',
+          ...(opts.incremental ? { hasParent: inParent, trackMem: !!track?.tracked, parentPreDumpMode: opts.incremental.preDumpMode } : {}),
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
           ...(kd.task_size !== undefined ? { taskSize: kd.task_size } : {}),
         });
@@ -514,6 +547,7 @@ async function dumpFrozen(
           });
         pagesWritten += stats.pagesWritten;
         pagesScanned += plan.stats.pagesScanned;
+        pagesSkippedParent += plan.stats.pagesSkippedParent;
         log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written`);
         // shared memory objects this task maps first: once each, right after the task's pages
         // (CRIU dumps them with the task's file mappings), read through the map_files link
@@ -546,13 +580,15 @@ async function dumpFrozen(
       img_version: 2, fdinfo_per_id: true,
       root_ids: { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1, ...nsIds },
       ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM', network_lock_method: 0,
+      // as CRIU: the uptime of a dump that tracks memory (a later round tells new tasks by it)
+      ...(opts.tracker ? { dump_uptime: uptimeMicros() } : {}),
     }],
   });
   // stats-dump as CRIU writes it (every field it always sets; times in microseconds)
   const stats: DumpStats = {
     freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs,
-    pages_scanned: BigInt(pagesScanned), pages_skipped_parent: 0n, pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n,
-    shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n, shpages_written: BigInt(sh.written),
+    pages_scanned: BigInt(pagesScanned), pages_skipped_parent: BigInt(pagesSkippedParent), pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n,
+    shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: BigInt(pagesSkippedParent), shpages_written: BigInt(sh.written),
   };
   return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned, stats };
 }

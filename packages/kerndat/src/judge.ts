@@ -75,10 +75,10 @@ export const FEATURES: readonly Feature[] = [
   f('prctl_cat2', 2, false, need(['has_prctl_mm_map'], 'prctl PR_SET_MM_MAP is not supported'), 'the memory layout cannot be restored in one call'),
   f('seccomp_suspend', 2, true, need(['has_ptrace_suspend_seccomp'], 'ptrace PTRACE_O_SUSPEND_SECCOMP is not supported'), 'tasks with seccomp filters cannot be dumped'),
   f('seccomp_filters', 2, true, need(['has_ptrace_seccomp_get_filter'], 'ptrace PTRACE_SECCOMP_GET_FILTER is not supported'), 'seccomp filters cannot be dumped'),
-  f('mem_dirty_track', 2, true, (k) => {
-    const m = need(['has_dirty_track'], 'soft-dirty memory tracking is off')(k);
-    return m && k.has_pagemap_scan_dirty_track ? `${m} (PAGEMAP_SCAN with async uffd write-protect can track written pages instead)` : m;
-  }, 'memory snapshots (pre-dump, incremental dumps) that rely on soft-dirty will not work'),
+  // crtools tracks written pages with soft-dirty where the kernel has it, else with async uffd
+  // write-protect read back by PAGEMAP_SCAN: either one makes pre-dump and --track-mem work
+  f('mem_dirty_track', 2, true, (k) => (k.has_dirty_track || k.has_pagemap_scan_dirty_track ? undefined : 'neither soft-dirty bits nor PAGEMAP_SCAN with async uffd write-protect can track written pages'),
+    'memory snapshots (pre-dump, incremental dumps) will not work'),
   f('posix_timers', 2, false, need(['has_posix_timers_proc'], '/proc/PID/timers cannot be read'), 'POSIX timers cannot be dumped'),
   f('tun', 2, true, need(['has_tun'], '/dev/net/tun is missing or does not answer TUNGETFEATURES'), 'tun/tap devices cannot be checkpointed'),
   f('timerfd', 2, true, need(['has_timerfd'], 'timerfd details are missing from fdinfo'), 'timerfds cannot be dumped'),
@@ -192,7 +192,10 @@ export function judge(k: Kerndat, opts: JudgeOptions = {}): JudgeResult {
     const feat = FEATURE_LIST.includes(opts.feature) ? FEATURES.find((x) => x.name === opts.feature) : undefined;
     if (!feat) return { exitCode: 1, verdict: 'unknown-feature', stdout: [], stderr: [`Unknown feature ${opts.feature}`], findings: [] };
     const fnd = findingOf(feat, k);
-    if (!fnd) return { exitCode: 0, verdict: 'supported', stdout: [`${feat.name} is supported`], stderr: [], findings: [] };
+    if (!fnd) {
+      const how = feat.name === 'mem_dirty_track' ? (k.has_dirty_track ? ' (soft-dirty)' : ' (uffd-wp + PAGEMAP_SCAN, no soft-dirty on this kernel)') : '';
+      return { exitCode: 0, verdict: 'supported', stdout: [`${feat.name} is supported${how}`], stderr: [], findings: [] };
+    }
     return { exitCode: 1, verdict: 'unsupported', stdout: [], stderr: [describeFinding(fnd)], findings: [fnd] };
   }
   const cats = new Set(Array.isArray(opts.category) ? opts.category : [opts.category ?? 'required']);

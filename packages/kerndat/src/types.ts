@@ -116,6 +116,8 @@ export interface Kerndat {
   uffd_feature_names?: string[];
   /** async uffd write-protect + PAGEMAP_SCAN PAGE_IS_WRITTEN tracks written pages (dirty tracking without soft-dirty) */
   has_pagemap_scan_dirty_track?: boolean;
+  /** how this kernel lets a dump track written pages: soft-dirty bits, else uffd-wp + PAGEMAP_SCAN, else none */
+  mem_dirty_track_method?: 'soft-dirty' | 'uffd-wp' | 'none';
   has_thp_disable?: boolean;
   has_memfd?: boolean;
   has_memfd_hugetlb?: boolean;

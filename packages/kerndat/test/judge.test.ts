@@ -18,8 +18,8 @@ describe('judge: the verdicts of criu check', () => {
     expect(extra.verdict).toBe('maybe');
     expect(extra.exitCode).toBe(1);
     expect(extra.stdout).toEqual([CHECK_MAYBE]);
-    // no soft-dirty on this kernel
-    expect(extra.findings.map((f) => f.name)).toContain('mem_dirty_track');
+    // no soft-dirty on this kernel, but uffd-wp + PAGEMAP_SCAN tracks written pages instead
+    expect(extra.findings.map((f) => f.name)).not.toContain('mem_dirty_track');
     expect(extra.findings.map((f) => f.name)).not.toContain('pagemap_scan');
   });
 
@@ -60,9 +60,10 @@ describe('judge: the verdicts of criu check', () => {
     }
     expect(flipsThatMatter).toBeGreaterThan(60);
     // every feature is reachable by turning one fact off, except the ones that are not kernel
-    // facts, apparmor (needs lsm=APPARMOR) and loginuid (an enum, tested below)
+    // facts, apparmor (needs lsm=APPARMOR), loginuid (an enum, tested below) and mem_dirty_track
+    // (soft-dirty or uffd-wp + PAGEMAP_SCAN: both must be off, tested below)
     const unreachable = FEATURES.map((f) => f.name).filter((n) => !caught.has(n));
-    expect(unreachable.sort()).toEqual(['apparmor_stacking', 'external_net_ns', 'loginuid', 'nftables'].sort());
+    expect(unreachable.sort()).toEqual(['apparmor_stacking', 'external_net_ns', 'loginuid', 'mem_dirty_track', 'nftables'].sort());
   });
 
   it('all has_* false: Does not look good. with a non-zero exit', () => {
@@ -100,16 +101,18 @@ describe('judge: the verdicts of criu check', () => {
     for (const name of FEATURE_LIST) {
       const one = judge(perfectDoc(), { feature: name });
       if (name === 'nftables') expect(one.verdict).toBe('unsupported');
-      else expect(one, name).toMatchObject({ verdict: 'supported', exitCode: 0, stdout: [`${name} is supported`] });
+      else expect(one, name).toMatchObject({ verdict: 'supported', exitCode: 0, stdout: [`${name} is supported${name === 'mem_dirty_track' ? ' (soft-dirty)' : ''}`] });
     }
   });
 
   it('--feature NAME: supported / missing / unknown', () => {
     const k = machineDoc();
     expect(judge(k, { feature: 'clone3_set_tid' })).toMatchObject({ exitCode: 0, stdout: ['clone3_set_tid is supported'] });
-    const m = judge(k, { feature: 'mem_dirty_track' });
+    // no soft-dirty here: the method said is uffd-wp + PAGEMAP_SCAN; without either, unsupported
+    expect(judge(k, { feature: 'mem_dirty_track' })).toMatchObject({ exitCode: 0, stdout: ['mem_dirty_track is supported (uffd-wp + PAGEMAP_SCAN, no soft-dirty on this kernel)'] });
+    const m = judge({ ...k, has_pagemap_scan_dirty_track: false }, { feature: 'mem_dirty_track' });
     expect(m).toMatchObject({ exitCode: 1, verdict: 'unsupported', stdout: [] });
-    expect(m.stderr[0]).toMatch(/^mem_dirty_track: soft-dirty/);
+    expect(m.stderr[0]).toMatch(/^mem_dirty_track: neither soft-dirty/);
     expect(judge(k, { feature: 'no_such_thing' })).toMatchObject({ exitCode: 1, stderr: ['Unknown feature no_such_thing'] });
     // category-1 names are not CRIU feature names
     expect(judge(k, { feature: 'map_files' }).verdict).toBe('unknown-feature');

@@ -130,6 +130,8 @@ const HI_PRESENT = Number(PME_PRESENT >> 32n) >>> 0;
 const HI_SWAP = Number(PME_SWAP >> 32n);
 const HI_FILE = Number(PME_FILE >> 32n);
 const HI_GUARD = Number(PME_GUARD_REGION >> 32n);
+/** the swap type of a PTE marker in a pagemap entry's low 5 bits (the last of the 32 types) */
+const SWP_PTE_MARKER = 31;
 const HI_SOFT_DIRTY = Number(PME_SOFT_DIRTY >> 32n);
 const HI_PFN_MASK = Number(PME_PFRAME_MASK >> 32n);
 
@@ -283,6 +285,9 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
         let dump: boolean;
         if (hi & HI_GUARD) dump = false;
         else if (filePrivate && hi & HI_FILE) dump = false; // not yet COW-ed: the file has it
+        // a PTE marker (swap type 31, SWP_PTE_MARKER: userfaultfd write-protect of an empty
+        // page, e.g. by dirty tracking) is no page: nothing to dump
+        else if (hi & HI_SWAP && !(hi & HI_PRESENT) && (lo & 0x1f) === SWP_PTE_MARKER) dump = false;
         else if (hi & (HI_PRESENT | HI_SWAP)) dump = !zero || (hi & HI_PFN_MASK) !== zeroHi || lo !== zeroLo;
         else dump = false;
         const kind = !dump && !dumpAll ? 0 : inParentPossible && !(hi & HI_SOFT_DIRTY) ? 2 : 1;

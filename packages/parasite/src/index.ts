@@ -8,3 +8,4 @@ export type { Infection } from './remote.js';
 export { openPageTransfer, type PageRun } from './pages.js';
 export { spawnDetached } from './helpers.js';
 export { setNativeBinding } from './load-native.js';
+export { takeTaskUserfaultfd } from './uffd.js';

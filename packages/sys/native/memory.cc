@@ -26,6 +26,22 @@ struct Region {
 constexpr unsigned long kPagemapScan = _IOWR('f', 16, ScanArg);
 constexpr int kMadvGuardInstall = 102;
 
+// The kernel's struct uffdio_api and uffdio_register / uffdio_range (include/uapi/linux/userfaultfd.h).
+struct UffdioApi {
+  uint64_t api, features, ioctls;
+};
+struct UffdioRange {
+  uint64_t start, len;
+};
+struct UffdioRegister {
+  UffdioRange range;
+  uint64_t mode, ioctls;
+};
+constexpr unsigned long kUffdioApi = _IOWR(0xAA, 0x3F, UffdioApi);
+constexpr unsigned long kUffdioRegister = _IOWR(0xAA, 0x00, UffdioRegister);
+constexpr unsigned long kUffdioUnregister = _IOR(0xAA, 0x01, UffdioRange);
+constexpr uint64_t kUffdApi = 0xAA;
+
 // pagemapScan(fd, start, end, flags, categoryInverted, categoryMask, anyofMask, returnMask,
 // maxPages, vecLen) -> { regions: Buffer (3 u64 each), walkEnd: bigint } | { errno, syscall }:
 // one PAGEMAP_SCAN call; the caller goes on from walkEnd while it is below end
@@ -69,9 +85,38 @@ Napi::Value GuardProbe(const Napi::CallbackInfo &info) {
   return Num(env, 0);
 }
 
+// uffdApi(fd, features) -> features granted | { errno, syscall }: the UFFDIO_API handshake on a
+// userfaultfd (any holder of the descriptor may make it)
+Napi::Value UffdApi(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  UffdioApi a{kUffdApi, U64(info[1]), 0};
+  if (ioctl(I32(info[0]), kUffdioApi, &a) < 0) return SysErr(env, errno, "ioctl");
+  return Napi::BigInt::New(env, a.features);
+}
+
+// uffdRegister(fd, start, len, mode) -> 0 | { errno, syscall }: UFFDIO_REGISTER of [start,
+// start+len) of the userfaultfd's own mm (the task that created it), in `mode` (MISSING 1, WP 2)
+Napi::Value UffdRegister(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  UffdioRegister r{{U64(info[1]), U64(info[2])}, U64(info[3]), 0};
+  if (ioctl(I32(info[0]), kUffdioRegister, &r) < 0) return SysErr(env, errno, "ioctl");
+  return Num(env, 0);
+}
+
+// uffdUnregister(fd, start, len) -> 0 | { errno, syscall }
+Napi::Value UffdUnregister(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  UffdioRange r{U64(info[1]), U64(info[2])};
+  if (ioctl(I32(info[0]), kUffdioUnregister, &r) < 0) return SysErr(env, errno, "ioctl");
+  return Num(env, 0);
+}
+
 }  // namespace
 
 void crtools::sys::AddMemory(Napi::Object exports) {
   Export(exports, "pagemapScan", PagemapScan);
   Export(exports, "guardProbe", GuardProbe);
+  Export(exports, "uffdApi", UffdApi);
+  Export(exports, "uffdRegister", UffdRegister);
+  Export(exports, "uffdUnregister", UffdUnregister);
 }

@@ -13,3 +13,4 @@ export {
 } from './memory.js';
 export { dataExtents, setFileTimes, type DataExtent, type FileTime } from './files.js';
 export { probeTty } from './tty.js';
+export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregister } from './uffd.js';

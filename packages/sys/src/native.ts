@@ -76,6 +76,12 @@ export interface SysNative {
   ): { regions: Buffer; walkEnd: bigint } | NativeSysError;
   /** MADV_GUARD_INSTALL on a page of a fresh anonymous mapping of ours: 0, or why not */
   guardProbe(): number | NativeSysError;
+  /** UFFDIO_API on a userfaultfd asking for `features`: the features granted */
+  uffdApi(fd: number, features: bigint): bigint | NativeSysError;
+  /** UFFDIO_REGISTER of [start, start+len) of the userfaultfd's own mm in `mode` (1 MISSING, 2 WP, 4 MINOR) */
+  uffdRegister(fd: number, start: bigint, len: bigint, mode: bigint): number | NativeSysError;
+  /** UFFDIO_UNREGISTER of [start, start+len) */
+  uffdUnregister(fd: number, start: bigint, len: bigint): number | NativeSysError;
   // cpu.cc
   /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
   cpuid(leaf: number, subleaf: number): [number, number, number, number];

@@ -8,7 +8,7 @@ export const criuCommand = defineCommand({
   meta: { name: 'criu', version: '0.1.0', description: 'checkpoint/restore in userspace (crtools)' },
   subCommands: {
     dump: () => import('./dump.js').then((m) => m.dumpCommand),
-    'pre-dump': () => import('./later.js').then((m) => m.notYet('pre-dump', 'pre-dump task(s) minimizing their frozen time', 16)),
+    'pre-dump': () => import('./pre-dump.js').then((m) => m.preDumpCommand),
     restore: () => import('./restore.js').then((m) => m.restoreCommand),
     check: () => import('./check.js').then((m) => m.checkCommand),
     'page-server': () => import('./page-server.js').then((m) => m.pageServerCommand),

@@ -28,6 +28,8 @@ export const DUMP_ARGS = {
   'page-server': { type: 'boolean', description: 'send the pages to a page server (--address, --port) instead of the images directory' },
   address: { type: 'string', description: 'with --page-server: the page server host' },
   port: { type: 'string', description: 'with --page-server: the page server port' },
+  'track-mem': { type: 'boolean', description: 'track written pages (uffd write-protect + PAGEMAP_SCAN here) so that a dump with --prev-images-dir writes only those' },
+  'prev-images-dir': { type: 'string', description: 'the previous (pre-)dump, relative to the images dir: pages unchanged since stay there (linked as `parent`)' },
 } as const;
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -60,6 +62,8 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
     display_stats: !!args['display-stats'],
     cpu_cap: cpuCapOf(rawArgs),
+    track_mem: !!args['track-mem'],
+    ...(args['prev-images-dir'] ? { parent_img: String(args['prev-images-dir']) } : {}),
     ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
     ps: pageServerOf(args),

@@ -21,8 +21,7 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   // what real programs hold (15)
   'tcp-established': B(15), 'tcp-close': B(15), 'skip-in-flight': B(15), 'ext-unix-sk': B(15, 'x'), 'force-irmap': B(15), 'allow-uprobes': B(15),
   // pre-dump, page server, lazy pages (16)
-  'page-server': B(16), address: S(16), port: S(16), 'auto-dedup': B(16), 'lazy-pages': B(16), 'prev-images-dir': S(16), 'track-mem': B(16),
-  'pre-dump-mode': S(16), stream: B(16),
+  'page-server': B(16), address: S(16), port: S(16), 'auto-dedup': B(16), 'lazy-pages': B(16), 'pre-dump-mode': S(16), stream: B(16),
   // containers (17)
   external: S(17), 'freeze-cgroup': S(17), 'manage-cgroups': B(17), 'cgroup-root': S(17), 'cgroup-props': S(17), 'cgroup-props-file': S(17),
   'cgroup-dump-controller': S(17), 'cgroup-yard': S(17), 'network-lock': S(17), 'enable-fs': S(17), unprivileged: B(17), root: S(17, 'r'),

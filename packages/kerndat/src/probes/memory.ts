@@ -198,6 +198,11 @@ export function probeUffd(): KerndatPart {
  * read(2) from /dev/zero, and check PAGE_IS_WRITTEN reports exactly that page.
  */
 export function probeUffdWpDirtyTrack(sofar: KerndatPart): KerndatPart {
+  const r = uffdWpDirtyTrack(sofar);
+  return { ...r, mem_dirty_track_method: sofar.has_dirty_track ? 'soft-dirty' : r.has_pagemap_scan_dirty_track ? 'uffd-wp' : 'none' };
+}
+
+function uffdWpDirtyTrack(sofar: KerndatPart): KerndatPart {
   if (!sofar.has_pagemap_scan) return { has_pagemap_scan_dirty_track: false };
   const WP_ASYNC = 1n << 15n;
   const WP_UNPOPULATED = 1n << 13n;

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// Benchmark: frozen time of the final dump of a workload that keeps writing, after 2 pre-dumps
+// (uffd-wp + PAGEMAP_SCAN tracking: only pages written since are dumped), against a full dump
+// of the same workload (stats-dump frozen_time).
+//   node bench/predump.mjs          (after `pnpm turbo run build --filter=@crtools/cli...`; root)
+// Env: PREDUMP_BENCH_MIB (default 1024), PREDUMP_BENCH_RATE (MiB/s the workload dirties, default 50).
+// CRIU 4.2 cannot pre-dump on a kernel without soft-dirty: no CRIU column.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const criuBin = path.join(root, 'packages/cli/bin/criu.js');
+const critBin = path.join(root, 'packages/cli/bin/crit.js');
+const MIB = Number(process.env.PREDUMP_BENCH_MIB ?? 1024);
+const RATE = Number(process.env.PREDUMP_BENCH_RATE ?? 50);
+const work = mkdtempSync(path.join(tmpdir(), 'crtools-bench-predump-'));
+const bin = path.join(work, 'dirtier');
+execFileSync('gcc', ['-O2', '-o', bin, path.join(root, 'test/workloads/dirtier.c')]);
+
+const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+const criu = (args) => {
+  const r = spawnSync(process.execPath, [criuBin, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`criu ${args.join(' ')}: ${r.stderr.trim()}`);
+};
+const stats = (dir) => JSON.parse(spawnSync(process.execPath, [critBin, 'decode', '-i', path.join(dir, 'stats-dump')], { encoding: 'utf8' }).stdout).entries[0].dump;
+
+function start(name) {
+  const state = path.join(work, `${name}.state`);
+  execFileSync(bin, [String(MIB), String(RATE), '0', state]);
+  for (let i = 0; i < 3000 && !(existsSync(state) && /ready/.test(readFileSync(state, 'utf8'))); i++) sleep(10);
+  return { pid: Number(readFileSync(state, 'utf8').match(/pid=(\d+)/)[1]), state };
+}
+function verdict(w) {
+  process.kill(w.pid, 'SIGUSR1');
+  for (let i = 0; i < 3000; i++) {
+    sleep(10);
+    const s = readFileSync(w.state, 'utf8');
+    if (s.startsWith('check')) return s.trim();
+  }
+  return 'no verdict';
+}
+function gone(pid) {
+  for (let i = 0; i < 500 && existsSync(`/proc/${pid}`); i++) sleep(10);
+}
+
+const rows = [];
+try {
+  // full dump
+  const a = start('full');
+  sleep(1000);
+  criu(['dump', '-t', String(a.pid), '-D', path.join(work, 'full')]);
+  gone(a.pid);
+  const full = stats(path.join(work, 'full'));
+  rows.push(['full dump', full]);
+  // 2 pre-dumps, 1 s apart while it writes, then the final dump
+  const b = start('inc');
+  sleep(1000);
+  criu(['pre-dump', '-t', String(b.pid), '-D', path.join(work, 'p1')]);
+  rows.push(['pre-dump 1', stats(path.join(work, 'p1'))]);
+  sleep(1000);
+  criu(['pre-dump', '-t', String(b.pid), '-D', path.join(work, 'p2'), '--prev-images-dir', '../p1']);
+  rows.push(['pre-dump 2', stats(path.join(work, 'p2'))]);
+  sleep(1000);
+  criu(['dump', '-t', String(b.pid), '-D', path.join(work, 'final'), '--prev-images-dir', '../p2', '--track-mem']);
+  gone(b.pid);
+  const fin = stats(path.join(work, 'final'));
+  rows.push(['final dump after 2 pre-dumps', fin]);
+  criu(['restore', '-D', path.join(work, 'final'), '-d']);
+  const v = verdict(b);
+  process.kill(b.pid, 'SIGKILL');
+  console.log(`workload: ${MIB} MiB, dirtying ${RATE} MiB/s; restored chain's verdict: ${v}`);
+  console.log('| run | frozen_time ms | pages written | pages skipped (parent) |');
+  console.log('|---|---|---|---|');
+  for (const [n, s] of rows) console.log(`| ${n} | ${(Number(s.frozen_time) / 1000).toFixed(1)} | ${s.pages_written} | ${s.pages_skipped_parent} |`);
+  console.log(`final / full frozen time: ${(Number(fin.frozen_time) / Number(full.frozen_time)).toFixed(3)}x`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,218 @@
+/**
+ * `criu pre-dump`: the tree's memory copied while it keeps running, frozen only for the moment
+ * its written pages are found (and write-protected again) and, in 'splice' mode, copied into
+ * our memory; the images are written after the tree runs again. The image set is CRIU's for a
+ * pre-dump: pagemap-<pid>.img and pages-<id>.img per task, inventory.img (dump_uptime,
+ * pre_dump_mode), stats-dump, and a `parent` link to the previous round. Dirty tracking is
+ * userfaultfd WP_ASYNC + PAGEMAP_SCAN (mem-track.ts), since this kernel has no soft-dirty.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions } from '@crtools/common';
+import { readImageFile, writeImageFile } from '@crtools/images';
+import { decodeDev } from '@crtools/images/facts';
+import { loadKerndat } from '@crtools/kerndat';
+import { createPagesIdAllocator, pagemapFileName, planDump, procMemPageSource, writePagemap, PE_PRESENT, type PageRange, type PageSource, type PlannedEntry } from '@crtools/pagemap';
+import { withInfection } from '@crtools/parasite';
+import { openPagemap, readVmaList } from '@crtools/procfs';
+import { MemTracker, writtenFilter } from './mem-track.js';
+import { freezeTree, resumeTree, type FrozenTask } from './tree.js';
+import type { DumpStats } from './dump.js';
+
+/** The options a pre-dump carries out. */
+export const PRE_DUMP_OPTIONS: readonly CriuOptionName[] = [
+  'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'timeout', 'display_stats', 'track_mem', 'parent_img', 'pre_dump_mode',
+  // CRIU forces the tree to run on after a pre-dump: --leave-running is what it does anyway
+  'leave_running', 'shell_job', 'file_locks', 'ghost_limit', 'cpu_cap',
+];
+
+/** inventory's pre_dump_mode values (rpc.proto's criu_pre_dump_mode) */
+export const PRE_DUMP_MODE = { splice: 1, read: 2 } as const;
+
+export interface PreDumpResult {
+  pids: number[];
+  stats: DumpStats;
+  frozenMs: number;
+}
+
+/** The previous round's pre_dump_mode ('splice' when it was a dump or said nothing). */
+export async function parentPreDumpMode(parentDir: string): Promise<'splice' | 'read'> {
+  try {
+    const inv = await readImageFile(path.join(parentDir, 'inventory.img'));
+    const m = (inv.entries[0] as { pre_dump_mode?: number } | undefined)?.pre_dump_mode;
+    return m === PRE_DUMP_MODE.read ? 'read' : 'splice';
+  } catch {
+    return 'splice';
+  }
+}
+
+/** A page source over pages copied into one buffer in entry order (the splice mode's copy). */
+function copiedSource(buf: Buffer): PageSource {
+  let at = 0;
+  return {
+    read(ranges: readonly PageRange[], dest: Buffer) {
+      let off = 0;
+      for (const r of ranges) {
+        const len = r.nrPages * PAGE_SIZE;
+        buf.copy(dest, off, at, at + len);
+        at += len;
+        off += len;
+      }
+    },
+  };
+}
+
+/** The parent directory as given (relative to the images dir, as CRIU takes it) resolved. */
+export function parentDirOf(o: CriuOptions): string | undefined {
+  return o.parent_img ? path.resolve(o.images_dir, o.parent_img) : undefined;
+}
+
+/** `parent` → --prev-images-dir in the images dir (as CRIU makes it), replacing an old one. */
+export function linkParent(dir: string, parentImg: string): void {
+  const link = path.join(dir, 'parent');
+  rmSync(link, { force: true });
+  symlinkSync(parentImg, link);
+}
+
+/**
+ * Pre-dump the tree rooted at options.pid into options.images_dir. The tree is left running
+ * (as CRIU, whatever the options say); its memory stays tracked for the next round.
+ */
+export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (line: string) => void; signal?: AbortSignal } = {}): Promise<PreDumpResult> {
+  const o = criuOptions(options);
+  const pid = o.pid ?? 0;
+  if (!Number.isInteger(pid) || pid <= 1) {
+    throw new CrtoolsError('BAD_PID', `bad pid ${o.pid}: give the root of the tree with -t PID (> 1)`, { exitCode: ExitCode.USAGE });
+  }
+  const mode = o.pre_dump_mode ?? 'splice';
+  if (mode !== 'splice' && mode !== 'read') {
+    throw new CrtoolsError('BAD_OPTIONS', `invalid argument for --pre-dump-mode: ${String(mode)} (splice or read)`, { exitCode: ExitCode.USAGE });
+  }
+  refuseUnsupported(o, 'pre-dump', PRE_DUMP_OPTIONS);
+  const dir = o.images_dir;
+  mkdirSync(dir, { recursive: true });
+  const workDir = o.work_dir ?? dir;
+  mkdirSync(workDir, { recursive: true });
+  const log = new CriuLog(o.log_level, o.log_file ? path.resolve(workDir, o.log_file) : undefined, ctx.stderr);
+  const parentDir = parentDirOf(o);
+  if (parentDir && !existsSync(path.join(parentDir, 'inventory.img'))) {
+    log.close();
+    throw new CrtoolsError('BAD_PARENT', `--prev-images-dir ${o.parent_img}: ${parentDir} holds no images (no inventory.img)`, { exitCode: ExitCode.BAD_INPUT });
+  }
+  const tmp = path.join(dir, `.crtools-pre-dump.${process.pid}`);
+  const tracker = MemTracker.open(log, parentDir);
+  const kd = loadKerndat().kerndat;
+  const parentMode = parentDir ? await parentPreDumpMode(parentDir) : 'splice';
+  let tasks: FrozenTask[] = [];
+  const t0 = performance.now();
+  const plans: { pid: number; entries: PlannedEntry[]; copied?: Buffer; pagesId: number }[] = [];
+  const nextPagesId = createPagesIdAllocator();
+  const counts = { scanned: 0, written: 0, skipped: 0 };
+  try {
+    log.info(`Pre-dumping processes (pid: ${pid})`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { mode: 0o700 });
+    const tFreeze = performance.now();
+    tasks = freezeTree(pid, log, o.timeout > 0 ? o.timeout * 1000 : undefined);
+    const tFrozen = performance.now();
+    const shmemDev = typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined;
+    let memUs = 0;
+    for (const task of tasks) {
+      if (task.zombie) continue;
+      if (ctx.signal?.aborted) throw new CrtoolsError('DUMP_ABORTED', 'pre-dump interrupted', { exitCode: ExitCode.FAILED });
+      const tid = task.pid;
+      const vmas = readVmaList(tid, { stackGuardGapHidden: !!kd.stack_guard_gap_hidden, ...(shmemDev ? { shmemDev } : {}) });
+      const hasParent = !!parentDir && existsSync(path.join(parentDir, pagemapFileName('task', tid)));
+      await withInfection(tid, task.threads, async (inf) => {
+        const track = tracker.task(tid, inf, vmas, `/proc/${tid}/pagemap`, true);
+        const pm = openPagemap(tid);
+        const tMem = performance.now();
+        try {
+          const raw = (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries;
+          const plan = await planDump({
+            vmas,
+            pagemap: writtenFilter(raw, track),
+            mode: 'pre-dump',
+            preDumpMode: mode,
+            parentPreDumpMode: parentMode,
+            hasParent: hasParent && track.tracked,
+            trackMem: true,
+            ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
+            ...(kd.task_size !== undefined ? { taskSize: kd.task_size } : {}),
+          });
+          counts.scanned += plan.stats.pagesScanned;
+          counts.skipped += plan.stats.pagesSkippedParent;
+          const entry: (typeof plans)[number] = { pid: tid, entries: plan.entries, pagesId: nextPagesId() };
+          if (mode === 'splice') {
+            // the pages are copied now, while the task is frozen, and written once it runs again
+            const ranges = plan.entries.filter((e) => e.flags & PE_PRESENT).map((e) => ({ vaddr: e.vaddr, nrPages: e.nrPages }));
+            const total = ranges.reduce((s, r) => s + r.nrPages, 0);
+            const buf = Buffer.allocUnsafe(total * PAGE_SIZE);
+            const src = procMemPageSource(tid);
+            try {
+              src.read(ranges, buf);
+            } finally {
+              src.close();
+            }
+            entry.copied = buf;
+          }
+          plans.push(entry);
+        } finally {
+          pm.close();
+          memUs += Math.round((performance.now() - tMem) * 1000);
+        }
+      });
+    }
+    // the tree runs again: the pages are written from the copies (splice) or read now (read)
+    resumeTree(tasks);
+    const frozenUs = Math.round((performance.now() - tFrozen) * 1000);
+    tasks = [];
+    const tWrite = performance.now();
+    for (const p of plans) {
+      const source = p.copied ? copiedSource(p.copied) : procMemPageSource(p.pid);
+      try {
+        const w = await writePagemap({ dir: tmp, id: p.pid, pagesId: p.pagesId, entries: p.entries, source, ...(p.copied ? {} : { skipUnreadable: true }) });
+        counts.written += w.pagesWritten;
+      } finally {
+        if (!p.copied) (source as ReturnType<typeof procMemPageSource>).close();
+      }
+      p.copied = undefined;
+    }
+    const writeUs = Math.round((performance.now() - tWrite) * 1000);
+    await writeImageFile(path.join(tmp, 'inventory.img'), {
+      magic: 'INVENTORY',
+      entries: [{ img_version: 2, fdinfo_per_id: true, ns_per_id: true, lsmtype: 'NO_LSM', dump_uptime: uptimeMicros(), pre_dump_mode: PRE_DUMP_MODE[mode] }],
+    });
+    for (const n of readdirSync(dir)) if (/^(pagemap-\d+|pages-\d+)\.img$/.test(n)) rmSync(path.join(dir, n));
+    for (const n of readdirSync(tmp).filter((n) => n !== 'inventory.img')) renameSync(path.join(tmp, n), path.join(dir, n));
+    if (o.parent_img) linkParent(dir, o.parent_img);
+    renameSync(path.join(tmp, 'inventory.img'), path.join(dir, 'inventory.img'));
+    rmSync(tmp, { recursive: true, force: true });
+    tracker.handOver(dir);
+    const stats: DumpStats = {
+      freezing_time: Math.round((tFrozen - tFreeze) * 1000), frozen_time: frozenUs, memdump_time: memUs, memwrite_time: writeUs,
+      pages_scanned: BigInt(counts.scanned), pages_skipped_parent: BigInt(counts.skipped), pages_written: BigInt(counts.written), irmap_resolve: 0, pages_lazy: 0n,
+      shpages_scanned: 0n, shpages_skipped_parent: 0n, shpages_written: 0n,
+    };
+    await writeImageFile(path.join(workDir, 'stats-dump'), { magic: 'STATS', entries: [{ dump: stats }] });
+    log.info(`Pre-dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms, frozen ${(frozenUs / 1000).toFixed(1)} ms, ${counts.written} pages written, ${counts.skipped} left to the parent)`);
+    return { pids: plans.map((p) => p.pid), stats, frozenMs: frozenUs / 1000 };
+  } catch (err) {
+    resumeTree(tasks);
+    await tracker.abort();
+    rmSync(tmp, { recursive: true, force: true });
+    log.error('pre-dump', isCrtoolsError(err) || err instanceof Error ? err.message : String(err));
+    log.info('Pre-dumping FAILED.');
+    throw err;
+  } finally {
+    log.close();
+  }
+}
+
+/** /proc/uptime in microseconds, at centisecond precision (CRIU's dump_uptime). */
+export function uptimeMicros(): bigint {
+  const s = readFileSync('/proc/uptime', 'utf8').split(' ')[0] ?? '0';
+  const [a, b = '0'] = s.split('.');
+  return BigInt(a!) * 1000000n + BigInt((b + '00').slice(0, 2)) * 10000n;
+}
+

@@ -1,0 +1,136 @@
+/**
+ * criu pre-dump and incremental dumps on a kernel without soft-dirty: dirty tracking through
+ * userfaultfd WP_ASYNC + PAGEMAP_SCAN, held between rounds by a detached tracker process.
+ */
+import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET, type ExpectedChange } from '@crtools/inspect';
+import { alive, askVerdict, criu, killAllStarted, killTree, ourCritDecode, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { killRestored, restoreDir } from './roundtrip.js';
+
+// a failed test leaves nothing: restored trees and started workloads are killed by pid
+afterEach(() => {
+  killRestored();
+  killAllStarted();
+});
+
+const TRACK_FILE = 'crtools-mem-track.json';
+
+function stats(dir: string): { pages_written: number; pages_skipped_parent: number; pages_scanned: number; frozen_time: number } {
+  const d = ourCritDecode(path.join(dir, 'stats-dump')).entries[0].dump;
+  return { pages_written: Number(d.pages_written), pages_skipped_parent: Number(d.pages_skipped_parent), pages_scanned: Number(d.pages_scanned), frozen_time: Number(d.frozen_time) };
+}
+
+function trackerOf(dir: string): number {
+  return JSON.parse(readFileSync(path.join(dir, TRACK_FILE), 'utf8')).tracker.pid;
+}
+
+/** SIGUSR2: the workload rewrites the next 1/8 of its pages; give it time to. */
+function dirty(pid: number): void {
+  process.kill(pid, 'SIGUSR2');
+  sleep(150);
+}
+
+/** While tracked, the tree's areas show the uffd-wp registration: the one honest difference. */
+const TRACKED: ExpectedChange[] = [{
+  path: /vmFlags/,
+  why: 'tracked but not dumped yet: the areas are registered for userfaultfd write-protect (VmFlags "uw") until the final dump lets the tracking go',
+  keep: (v) => {
+    if (typeof v !== 'string' || !v.startsWith('[')) return v;
+    const flags = JSON.parse(v) as string[];
+    return JSON.stringify(flags.filter((f) => f !== 'uw'));
+  },
+}];
+
+describe('criu pre-dump and incremental dumps (uffd-wp + PAGEMAP_SCAN)', () => {
+  it('3 pre-dumps then a dump with --prev-images-dir --track-mem: only the written pages, restored with the verdict intact, twice', () => {
+    const w = startWorkload('dirtier', ['16', '0', '0']);
+    const PAGES = 16 * 256;
+    const before = fingerprint(w.pid);
+    for (let round = 0; round < 2; round++) {
+      const base = tmp(`predump-${round}`);
+      const dirs = ['p1', 'p2', 'p3', 'final'].map((d) => path.join(base, d));
+      const p1 = criu(['pre-dump', '-t', String(w.pid), '-D', dirs[0]!, '-o', 'pre-dump.log']);
+      expect(p1.code, p1.stderr).toBe(0);
+      expect(alive(w.pid)).toBe(true);
+      expect(existsSync(path.join(dirs[0]!, TRACK_FILE))).toBe(true);
+      expect(stats(dirs[0]!).pages_written).toBeGreaterThanOrEqual(PAGES);
+      // tracked: nothing but the registration differs
+      expect(compareFingerprints(before, fingerprint(w.pid), [...EXPECTED_CHANGES, ...TRACKED])).toEqual([]);
+      for (let i = 1; i < 3; i++) {
+        dirty(w.pid);
+        const p = criu(['pre-dump', '-t', String(w.pid), '-D', dirs[i]!, '--prev-images-dir', `../${path.basename(dirs[i - 1]!)}`, '-o', 'pre-dump.log']);
+        expect(p.code, p.stderr).toBe(0);
+        const s = stats(dirs[i]!);
+        expect(s.pages_skipped_parent).toBeGreaterThan(PAGES / 2);
+        expect(s.pages_written).toBeGreaterThanOrEqual(PAGES / 8);
+        expect(s.pages_written).toBeLessThan(PAGES / 8 + 256);
+        // the previous tracker handed its descriptors on and is gone
+        expect(waitGone(trackerOf(dirs[i - 1]!))).toBe(true);
+        expect(askVerdict(w.state, w.pid)).toMatch(/^check ok/);
+      }
+      dirty(w.pid);
+      const tracker = trackerOf(dirs[2]!);
+      const d = criu(['dump', '-t', String(w.pid), '-D', dirs[3]!, '--prev-images-dir', '../p3', '--track-mem', '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(0);
+      const s = stats(dirs[3]!);
+      expect(s.pages_skipped_parent).toBeGreaterThan(PAGES / 2);
+      expect(s.pages_written).toBeGreaterThanOrEqual(PAGES / 8);
+      expect(s.pages_written).toBeLessThan(PAGES / 8 + 256);
+      expect(readlinkSync(path.join(dirs[3]!, 'parent'))).toBe('../p3');
+      expect(waitGone(tracker)).toBe(true);
+      expect(waitReaped(w.pid)).toBe(true);
+      // criu dedup over the chain: what the final dump overrides is punched out of the parents
+      if (round === 0) {
+        const blocks = () => dirs.slice(0, 3).reduce((n, d) => n + statSync(path.join(d, 'pages-1.img')).blocks, 0);
+        const b0 = blocks();
+        const dd = criu(['dedup', '-D', dirs[3]!]);
+        expect(dd.code, dd.stderr).toBe(0);
+        expect(blocks()).toBeLessThan(b0);
+      }
+      const r = restoreDir(dirs[3]!);
+      expect(r.code, r.stderr).toBe(0);
+      expect(askVerdict(w.state, w.pid)).toMatch(/^check ok bad=0/);
+      expect(compareFingerprints(before, fingerprint(w.pid), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
+    }
+    const pids = treePids(w.pid);
+    killTree(w.pid);
+    for (const p of pids) expect(waitGone(p)).toBe(true);
+  }, 300_000);
+
+  it('a task with a userfaultfd of its own: the area it registered is not tracked (written every round), its userfaultfd still works, the tracker ends with the task', () => {
+    const w = startWorkload('dirtier', ['4', '0', '1']);
+    const base = tmp('predump-uffd');
+    const p1 = criu(['pre-dump', '-t', String(w.pid), '-D', path.join(base, 'p1'), '-o', 'pre-dump.log']);
+    expect(p1.code, p1.stderr).toBe(0);
+    expect(readFileSync(path.join(base, 'p1', 'pre-dump.log'), 'utf8')).toMatch(/is not tracked \(the task registered it with a userfaultfd of its own\)/);
+    const p2 = criu(['pre-dump', '-t', String(w.pid), '-D', path.join(base, 'p2'), '--prev-images-dir', '../p1', '--pre-dump-mode', 'read', '-o', 'pre-dump.log']);
+    expect(p2.code, p2.stderr).toBe(0);
+    // nothing was written, but the task's own area (256 pages) is written again
+    expect(stats(path.join(base, 'p2')).pages_written).toBeGreaterThanOrEqual(256);
+    expect(askVerdict(w.state, w.pid)).toMatch(/^check ok bad=0/);
+    const tracker = trackerOf(path.join(base, 'p2'));
+    expect(alive(tracker)).toBe(true);
+    const pids = treePids(w.pid);
+    killTree(w.pid);
+    for (const p of pids) expect(waitGone(p)).toBe(true);
+    // its tasks gone, the tracker exits by itself
+    expect(waitGone(tracker, 5000)).toBe(true);
+  }, 120_000);
+
+  it('bad input: a --prev-images-dir without images, a bad --pre-dump-mode: one line, no tracker left', () => {
+    const w = startWorkload('dirtier', ['1', '0', '0']);
+    const base = tmp('predump-bad');
+    const a = criu(['pre-dump', '-t', String(w.pid), '-D', path.join(base, 'x'), '--prev-images-dir', '../nothing']);
+    expect(a.code).toBe(3);
+    expect(a.stderr.trim().split('\n')).toHaveLength(1);
+    const b = criu(['pre-dump', '-t', String(w.pid), '-D', path.join(base, 'y'), '--pre-dump-mode', 'copy']);
+    expect(b.code).not.toBe(0);
+    expect(b.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(path.join(base, 'x', TRACK_FILE)) || existsSync(path.join(base, 'y', TRACK_FILE))).toBe(false);
+    expect(askVerdict(w.state, w.pid)).toMatch(/^check ok/);
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  }, 60_000);
+});
