@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddPackets(exports);
   crtools::sys::AddMemory(exports);
   crtools::sys::AddFiles(exports);
+  crtools::sys::AddTcp(exports);
   return exports;
 }
 

@@ -30,6 +30,7 @@ void AddProbe(Napi::Object exports);    // probe.cc: a task's open file, seen th
 void AddPackets(Napi::Object exports);  // packets.cc: SOCK_SEQPACKET sockets (RPC transport), readiness watches
 void AddMemory(Napi::Object exports);   // memory.cc: PAGEMAP_SCAN, guard regions
 void AddFiles(Napi::Object exports);    // files.cc: SEEK_DATA/SEEK_HOLE, futimens
+void AddTcp(Napi::Object exports);      // tcp.cc: TCP connections in repair mode (save, make again)
 
 }  // namespace crtools::sys
 

@@ -1,7 +1,7 @@
 export { fileHandlePath, type FileHandle } from './handles.js';
 export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
 export { peekPipe, openPipe, setPipeSize, spliceAll, closeFd, type Pipe } from './pipes.js';
-export { unixSockets, socketQueue, socketInfo, listenBacklog } from './sockets.js';
+export { unixSockets, socketQueue, socketInfo, listenBacklog, listenPending } from './sockets.js';
 export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, takeTaskFd, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';
@@ -12,3 +12,4 @@ export {
   type PageRegion, type PagemapScanArgs, type GuardLookup,
 } from './memory.js';
 export { dataExtents, setFileTimes, type DataExtent, type FileTime } from './files.js';
+export { tcpState, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpRestoreArgs } from './tcp.js';

@@ -20,3 +20,8 @@ export function socketInfo(pid: number, fd: number): SocketInfo {
 export function listenBacklog(family: number, ino: number): number {
   return orThrow(addon.get().listenBacklog(family, ino), 'sock_diag', { message: `listening socket:[${ino}]` });
 }
+
+/** Connections waiting to be accepted on the listening TCP socket (by family and inode). */
+export function listenPending(family: number, ino: number): number {
+  return orThrow(addon.get().listenPending(family, ino), 'sock_diag', { message: `listening socket:[${ino}]` });
+}
