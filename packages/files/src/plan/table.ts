@@ -12,7 +12,7 @@ import { timerfdPlan, type TimerFilePlan } from '../kinds/timerfd/plan.js';
 import { epollPlan, type EpollFilePlan } from '../kinds/epoll/plan.js';
 import { inotifyPlan, type InotifyFilePlan } from '../kinds/inotify/plan.js';
 import { UnixPlans, type UnixBoundFilePlan, type UnixPairFilePlan } from '../kinds/unix/plan.js';
-import { inetPlan, type InetFilePlan } from '../kinds/inet/plan.js';
+import { InetPlans, type InetFilePlan, type TcpFilePlan } from '../kinds/inet/plan.js';
 import { MemfdPlans, type MemfdFilePlan } from '../kinds/memfd/plan.js';
 import { pidfdPlan, type PidfdFilePlan } from '../kinds/pidfd/plan.js';
 import { FifoPlans, type FifoFilePlan } from '../kinds/fifo/plan.js';
@@ -29,7 +29,7 @@ export interface InheritFilePlan extends FileBase {
 /** A file to make again (or take over), by kind: each kind carries what it needs. */
 export type FilePlan =
   | RegFilePlan | PipeFilePlan | EventfdFilePlan | SignalfdFilePlan | EpollFilePlan | TimerFilePlan
-  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | InotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | InheritFilePlan;
+  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | TcpFilePlan | InotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | InheritFilePlan;
 
 export interface FilePlanOptions {
   /** --inherit-fd: the name CRIU gives a file (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor */
@@ -61,7 +61,7 @@ export class FilePlanTable {
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
-    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, inetPlan, this.memfd, pidfdPlan, new FifoPlans()].map((k) => [k.type, k as PlanKind]),
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, new InetPlans(), this.memfd, pidfdPlan, new FifoPlans()].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(
