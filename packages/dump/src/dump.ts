@@ -9,7 +9,7 @@ import { createPagesIdAllocator, dumpShmemFile, planDump, writePagemap, type Pag
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, type GuardLookup } from '@crtools/sys';
-import { FileTable, type Entry } from '@crtools/files/dump';
+import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
 import { SeccompChains } from './seccomp.js';
@@ -19,7 +19,7 @@ import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
-  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap',
+  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -214,6 +214,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   const timeoutMs = ctx.timeoutMs ?? (o.timeout > 0 ? o.timeout * 1000 : undefined);
   const tmp = path.join(dir, `.crtools-dump.${process.pid}`);
+  // the dump's hold on the tree's TCP connections (the network lock names its nftables table after this run)
+  const runId = `${process.pid.toString(16)}-${Date.now().toString(16)}`;
+  const repairs = checkOnly ? undefined : new TcpRepairs(new NetworkLock(o.network_lock, runId, log.logger('net')), log.logger('tcp'));
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
   const t0 = performance.now();
@@ -244,7 +247,11 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
         exitCode: ExitCode.UNSUPPORTED,
       });
     }
-    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals });
+    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
+      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals,
+      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs },
+      inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
+    });
     checkAbort(ctx.signal);
     if (checkOnly) {
       // a preflight: nothing is kept, the tree goes on as it was
@@ -274,16 +281,22 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const frozenMs = performance.now() - tFrozen;
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
+      // (as CRIU: the connections go on first, then the tasks)
+      repairs?.resume();
       resumeTree(tasks);
     } else if (o.leave_stopped) {
       // SIGSTOP queued while still seized: a signal given with the detach of a PTRACE_INTERRUPT
       // stop is dropped, and the task would run on for a while; a queued one is taken on the
       // way out of the stop, before any instruction of the task's
       for (const t of tasks) if (!t.zombie) process.kill(t.pid, 'SIGSTOP');
+      repairs?.resume();
       resumeTree(tasks);
     } else {
       log.info('Killing the dumped tree');
       killTree(tasks);
+      // the connections close with the tree, silently (repair mode); the lock stays for the restore
+      if (repairs?.count) log.info(`${repairs.count} TCP connection(s) left locked (${o.network_lock}) for the restore to take up`);
+      repairs?.release();
     }
     tasks = [];
     log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
@@ -295,6 +308,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     if (gone && !(isCrtoolsError(e) && e.code === 'DUMP_ABORTED')) {
       e = new CrtoolsError('TASK_GONE', `task ${gone.pid} exited during the dump`, { context: { pid: gone.pid }, cause: err });
     }
+    repairs?.resume();
     resumeTree(tasks);
     rmSync(tmp, { recursive: true, force: true });
     for (const n of placed) rmSync(path.join(dir, n), { force: true }); // (a post-dump hook failed)
@@ -361,7 +375,8 @@ class FileLocks {
 
 async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
-  times: { freezingUs: number; frozenAt: number }, opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals } = {},
+  times: { freezingUs: number; frozenAt: number },
+  opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; inet?: InetDumpOptions; inventory?: Entry } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
   // a preflight collects everything but reads no page
@@ -371,7 +386,7 @@ async function dumpFrozen(
     tasks: new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)])),
     groups: new Set(tasks.map((t) => readStat(t.pid).pgrp)),
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -503,7 +518,7 @@ async function dumpFrozen(
     entries: [{
       img_version: 2, fdinfo_per_id: true,
       root_ids: { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1, ...nsIds },
-      ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM', network_lock_method: 0,
+      ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM', network_lock_method: 0, ...opts.inventory,
     }],
   });
   // stats-dump as CRIU writes it (every field it always sets; times in microseconds)

@@ -4,7 +4,7 @@ import { checkDump, dump } from '@crtools/dump';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
-import { parseSize, repeatedOption, verbosityOf } from './flags.js';
+import { networkLockOf, parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
 
@@ -24,6 +24,10 @@ export const DUMP_ARGS = {
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
   'cpu-cap': CPU_CAP_ARG,
+  'tcp-established': { type: 'boolean', description: 'carry established TCP connections (TCP_REPAIR; both dump and restore need it)' },
+  'tcp-close': { type: 'boolean', description: 'the TCP connections come back closed' },
+  'skip-in-flight': { type: 'boolean', description: 'dump listeners with connections not accepted yet (those are lost)' },
+  'network-lock': { type: 'string', description: 'how the connections are kept from the peers while dumped: iptables (default), nftables or skip' },
 } as const;
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -47,6 +51,10 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
     display_stats: !!args['display-stats'],
     cpu_cap: cpuCapOf(rawArgs),
+    tcp_established: !!args['tcp-established'],
+    tcp_close: !!args['tcp-close'],
+    tcp_skip_in_flight: !!args['skip-in-flight'],
+    ...(args['network-lock'] !== undefined ? { network_lock: networkLockOf(String(args['network-lock'])) } : {}),
     ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
   };
