@@ -17,8 +17,6 @@ import type { RestorePlan } from './plan.js';
 const O_NONBLOCK = 0o4000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
-const SO_SNDBUFFORCE = 32;
-const SO_RCVBUFFORCE = 33;
 
 function i32(v: number): Buffer {
   const b = Buffer.alloc(4);
@@ -67,10 +65,8 @@ export class TcpConnections {
           continue;
         }
         const s = t.stream;
-        const fd = tcpRestore({ ...s, state: 1, family: t.family, src: t.src, dst: t.dst, v6only: t.v6only, reuseport: t.reuseport });
+        const fd = tcpRestore({ ...s, state: 1, family: t.family, src: t.src, dst: t.dst, v6only: t.v6only, reuseport: t.reuseport, sndbuf: t.sndbuf, rcvbuf: t.rcvbuf });
         this.made.push({ fd, reuseaddr: t.reuseaddr, conn: t.conn });
-        if (t.sndbuf) setSocketOption(fd, SOL_SOCKET, SO_SNDBUFFORCE, i32(t.sndbuf / 2));
-        if (t.rcvbuf) setSocketOption(fd, SOL_SOCKET, SO_RCVBUFFORCE, i32(t.rcvbuf / 2));
         for (const c of t.sockopts) setSocketOption(fd, c.level, c.name, c.value);
         if (f.flags & O_NONBLOCK) setFileFlags(fd, O_NONBLOCK);
         files[i] = { kind: 'inherit', flags: f.flags, pos: 0n, inheritFd: fd, ...(f.fown ? { fown: f.fown } : {}) };

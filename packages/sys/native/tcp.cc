@@ -153,7 +153,7 @@ bool SendAll(int fd, const uint8_t *buf, size_t len) {
 
 uint32_t Prop(const Napi::Object &o, const char *name) { return (uint32_t)o.Get(name).As<Napi::Number>().Int64Value(); }
 
-// tcpRestore({ family, src, dst, v6only, reuseport, inqSeq, inqLen, outqSeq, outqLen, unsqLen,
+// tcpRestore({ family, src, dst, v6only, reuseport, sndbuf, rcvbuf, inqSeq, inqLen, outqSeq, outqLen, unsqLen,
 // mssClamp, optMask, sndWscale, rcvWscale, timestamp, window, inq, outq }) -> fd | { errno, syscall }:
 // a TCP socket of ours (close-on-exec) made in repair mode into the established connection
 // described, left in repair mode (tcpRepair(fd, 0) takes it out)
@@ -177,6 +177,10 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
   };
   if (family == AF_INET6 && SetInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, o.Get("v6only").ToBoolean() ? 1 : 0) < 0) return fail("setsockopt");
   if (SetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0) return fail("setsockopt");
+  // the buffer sizes before the connection exists: the kernel sizes its window clamp from them
+  uint32_t sndbuf = Prop(o, "sndbuf"), rcvbuf = Prop(o, "rcvbuf");
+  if (sndbuf && SetInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)(sndbuf / 2)) < 0) return fail("setsockopt");
+  if (rcvbuf && SetInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)(rcvbuf / 2)) < 0) return fail("setsockopt");
   if (o.Get("reuseport").ToBoolean() && SetInt(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) return fail("setsockopt");
   if (SetInt(fd, IPPROTO_TCP, kRepair, 1) < 0) return fail("setsockopt");
   if (bind(fd, (struct sockaddr *)src.Data(), (socklen_t)src.Length()) < 0) return fail("bind");
@@ -184,8 +188,15 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
   uint32_t rseq = Prop(o, "inqSeq") - inqLen, sseq = Prop(o, "outqSeq") - outqLen;
   if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kRecvQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &rseq, sizeof rseq) < 0) return fail("setsockopt");
   if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kSendQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &sseq, sizeof sseq) < 0) return fail("setsockopt");
+  // the MSS clamp as a user MSS while connecting, so that the segment size the kernel works out
+  // then is the path's, not the 536-byte default a connection without a SYN would keep; the user
+  // setting goes once connected (TCP_REPAIR_OPTIONS sets the clamp itself)
+  uint32_t mss = Prop(o, "mssClamp");
+  if (mss > 32767) mss = 32767;  // the most TCP_MAXSEG takes (MAX_TCP_WINDOW)
+  if (mss && SetInt(fd, IPPROTO_TCP, TCP_MAXSEG, (int)mss) < 0) return fail("setsockopt");
   // in repair mode connect() sends nothing: the socket is ESTABLISHED at once
   if (connect(fd, (struct sockaddr *)dst.Data(), (socklen_t)dst.Length()) < 0) return fail("connect");
+  if (mss && SetInt(fd, IPPROTO_TCP, TCP_MAXSEG, 0) < 0) return fail("setsockopt");
   struct tcp_repair_opt opts[4];
   int n = 0;
   if (optMask & TCPI_OPT_SACK) opts[n++] = {TCPOPT_SACK_PERMITTED, 0};

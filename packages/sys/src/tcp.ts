@@ -3,7 +3,14 @@
  * established connection's state and queues read without a packet leaving (the dump, on its
  * copy of a task's socket), and a socket made again into that connection (the restore).
  */
-import { addon, orThrow, type FailureContext } from './native.js';
+import { isNativeSysError, syscallError, type NativeSysError } from '@crtools/common';
+import { addon, type FailureContext } from './native.js';
+
+/** The result, or the error of the system call that failed (named by the native side: one call does several). */
+function orThrow<T>(r: T | NativeSysError, _fallback: string, context: FailureContext = {}): T {
+  if (isNativeSysError(r)) throw syscallError(r.syscall || _fallback, r.errno, context);
+  return r;
+}
 
 /** What the dump keeps of a connection (CRIU's tcp_stream_entry, with the queues' bytes). */
 export interface TcpConnState {
@@ -35,6 +42,9 @@ export interface TcpRestoreArgs extends TcpConnState {
   dst: Buffer;
   v6only: boolean;
   reuseport: boolean;
+  /** SO_SNDBUF / SO_RCVBUF as getsockopt gave them (0: the default), set before connecting */
+  sndbuf: number;
+  rcvbuf: number;
 }
 
 /** tcpi_state of the TCP socket at our descriptor fd. */
