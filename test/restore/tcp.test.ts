@@ -302,4 +302,79 @@ describe('real programs over TCP', () => {
       return (c?.n ?? 0) > 10;
     }, REDIS_MOVING, undefined, ['--tcp-established'], ['--tcp-established']);
   });
+
+  it.skipIf(!haveIptables)('python3: a client and a server in the tree, talking over loopback, go on talking after each restore', () => {
+    const [port] = freePorts(1) as [number];
+    const file = path.join(tmp('py-pair'), 'count');
+    const program = [
+      'import os, socket, time',
+      `file = ${JSON.stringify(file)}`,
+      `l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("127.0.0.1", ${port})); l.listen(1)`,
+      'if os.fork() == 0:',
+      '    l.close()',
+      `    c = socket.create_connection(("127.0.0.1", ${port})); f = c.makefile("rwb")`,
+      '    n = 0',
+      '    while True:',
+      '        f.write(b"%d\\n" % n); f.flush()',
+      '        m = int(f.readline())',
+      '        if m != n + 1: os._exit(1)',
+      '        n = m + 1',
+      '        time.sleep(0.01)',
+      'a, _ = l.accept(); f = a.makefile("rwb")',
+      'while True:',
+      '    n = int(f.readline())',
+      '    f.write(b"%d\\n" % (n + 1)); f.flush()',
+      '    open(file + ".tmp", "w").write(str(n)); os.replace(file + ".tmp", file)',
+    ].join('\n');
+    const count = () => Number(readState(file)) || 0;
+    roundTrip('launch', ['/usr/bin/python3', '-c', program], (pid) => {
+      const a = count();
+      sleep(600);
+      expect(treePids(pid).every(alive)).toBe(true);
+      expect(treePids(pid).length).toBe(2);
+      expect(count()).toBeGreaterThan(a);
+    }, false, () => count() > 4, TCP_MOVING, undefined, ['--tcp-established'], ['--tcp-established']);
+  });
+});
+
+// a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
+const CRIU = [process.env.CRIU].find((c) => {
+  const v = c ? (spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '') : '';
+  return /Version: ([4-9]|\d\d)\./.test(v) && !/^crtools:/m.test(v);
+});
+
+describe.skipIf(!CRIU || !haveIptables)(`TCP connections across CRIU 4.2 (${CRIU ?? 'no CRIU 4+ binary: give CRIU=/path/to/criu'})`, () => {
+  function tree() {
+    const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+    const peer = startPeer(pp);
+    const w = startWorkload('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)]);
+    return { peer, w };
+  }
+
+  it('CRIU dumps tcpconn with --tcp-established, crtools restores it: every byte arrives, CRIU\'s lock is lifted', () => {
+    const { peer, w } = tree();
+    const dir = tmp('tcp-criu-dump');
+    const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
+    expect(d.status, readState(path.join(dir, 'dump.log')).split('\n').slice(-5).join('\n')).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    expect(lockRules().length).toBe(14);
+    const r = restoreDir(dir, ['--tcp-established']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lockRules()).toEqual([]);
+    expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+    killTree(w.pid);
+  });
+
+  it('crtools dumps tcpconn with --tcp-established, CRIU restores it: every byte arrives, our lock is lifted', () => {
+    const { peer, w } = tree();
+    const dir = tmp('tcp-our-dump');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '--tcp-established']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, readState(path.join(dir, 'restore.log')).split('\n').slice(-5).join('\n')).toBe(0);
+    expect(lockRules()).toEqual([]);
+    expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+    killTree(w.pid);
+  });
 });
