@@ -193,7 +193,7 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     const bits = r.cpu_cap & (CPU_CAP.FPU | CPU_CAP.CPU | CPU_CAP.INS | CPU_CAP.IMAGE);
     o.cpu_cap = r.cpu_cap === 0 ? CPU_CAP.NONE : bits || CPU_CAP_DEFAULT;
   }
-  if (r.network_lock !== undefined) {
+  if (r.network_lock !== undefined && !isDefault('network_lock', r.network_lock)) {
     const v = r.network_lock as unknown;
     const m = typeof v === 'number' ? (['', 'iptables', 'nftables', 'skip'][v] ?? String(v)) : String(v).toLowerCase();
     if (m !== 'iptables' && m !== 'nftables' && m !== 'skip') throw badRequest('network_lock', `${r.network_lock} is no method CRIU knows`);
