@@ -178,6 +178,20 @@ describe('TCP connections (--tcp-established)', () => {
     killTree(w.pid);
   });
 
+  it('a network lock whose tool is missing is one clear error; the tree runs on, its connections out of repair mode', () => {
+    const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+    const peer = startPeer(pp);
+    const w = startWorkload('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)]);
+    for (const [method, tool, pkg] of [['nftables', 'nft', 'nftables'], ['iptables', 'iptables', 'iptables']] as const) {
+      const r = criu(['dump', '-t', String(w.pid), '-D', tmp('tcp-nolock'), '--tcp-established', '--network-lock', method], 60_000, { PATH: '/nonexistent' });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`criu: network lock: ${tool} is not installed (Debian package ${pkg})\n`);
+    }
+    expect(lockRules()).toEqual([]);
+    expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+    w.kill();
+  });
+
   it('--tcp-close: the connections come back closed; the tasks run on', () => {
     const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
     startPeer(pp);
@@ -191,6 +205,9 @@ describe('TCP connections (--tcp-established)', () => {
     const no = restoreDir(dir);
     expect(no.code).toBe(1);
     expect(no.stderr).toMatch(/established TCP connection\(s\).*restore with --tcp-established \(or --tcp-close/);
+    const est = restoreDir(dir, ['--tcp-established']);
+    expect(est.code).toBe(1);
+    expect(est.stderr).toBe('criu: the checkpoint was dumped with --tcp-close (its connections were not kept): restore it with --tcp-close\n');
     const r = restoreDir(dir, ['--tcp-close']);
     expect(r.code, r.stderr).toBe(0);
     for (const p of treePids(w.pid)) {

@@ -52,6 +52,10 @@ export class TcpConnections {
       });
     }
     const inv = ((await readImageFile(join(dir, 'inventory.img'))) as { entries: Record<string, unknown>[] }).entries[0] ?? {};
+    // as CRIU: a dump made with --tcp-close is restored with it
+    if (inv['tcp_close'] === true && !o.tcp_close) {
+      throw new CrtoolsError('RESTORE_TCP', 'the checkpoint was dumped with --tcp-close (its connections were not kept): restore it with --tcp-close', { exitCode: ExitCode.FAILED });
+    }
     const method = networkLockFromImage(inv['network_lock_method'] === undefined ? undefined : Number(inv['network_lock_method']));
     this.lock = new NetworkLock(method, String(inv['dump_criu_run_id'] ?? ''), this.log);
     const files: FilePlan[] = [...plan.files];
