@@ -164,7 +164,9 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
       beforeResume: async (rootPid) => {
         await notify('post-restore', { pid: rootPid });
         await goingOn(criuLog, () => notify('pre-resume', { pid: rootPid }));
-        // the connections leave repair mode before any task runs
+        // as CRIU: the lock goes first, then the connections leave repair mode (the window probe
+        // that sends reaches the peer, which then stops backing off), before any task runs
+        tcp.unlock();
         tcp.leaveRepair();
       },
     });
@@ -172,8 +174,6 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
     tcp.abandon();
     throw e;
   }
-  // the tasks run: the dump's network lock goes
-  tcp.unlock();
   log.info(`Restored ${tree.pids.length} task(s), root ${tree.rootPid}`);
   // the tasks run: a failing post-resume cannot undo anything (an error line, as CRIU's)
   await goingOn(criuLog, () => notify('post-resume', { pid: tree.rootPid }));

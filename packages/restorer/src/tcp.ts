@@ -2,8 +2,8 @@
  * Established TCP connections of a checkpoint, made again by the restoring process: each socket
  * is built in repair mode here (bound, "connected" without a packet, queues, window, options)
  * and handed to its task as an inherited descriptor (the blob dup2s it into place). Once every
- * task is restored and before any runs, each leaves repair mode; once they run, the network
- * lock the dump left is lifted. A restore that fails closes them here, silently (repair mode),
+ * task is restored and before any runs, the network lock the dump left is lifted and then each
+ * leaves repair mode (CRIU's order: the window probe leaving repair mode sends reaches the peer). A restore that fails closes them here, silently (repair mode),
  * and leaves the lock for another try.
  */
 import { closeSync } from 'node:fs';
@@ -96,7 +96,7 @@ export class TcpConnections {
     }
   }
 
-  /** The tasks run: the dump's network lock is lifted (a failure is a warning: they run already). */
+  /** Every task restored, none running: the dump's network lock is lifted (a failure is a warning: the restore goes on). */
   unlock(): void {
     const lock = this.lock;
     if (!lock || !this.locked.length) return;

@@ -193,6 +193,7 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
   // setting goes once connected (TCP_REPAIR_OPTIONS sets the clamp itself)
   uint32_t mss = Prop(o, "mssClamp");
   if (mss > 32767) mss = 32767;  // the most TCP_MAXSEG takes (MAX_TCP_WINDOW)
+  if (mss && mss < 88) mss = 88;  // TCP_MIN_MSS
   if (mss && SetInt(fd, IPPROTO_TCP, TCP_MAXSEG, (int)mss) < 0) return fail("setsockopt");
   // in repair mode connect() sends nothing: the socket is ESTABLISHED at once
   if (connect(fd, (struct sockaddr *)dst.Data(), (socklen_t)dst.Length()) < 0) return fail("connect");

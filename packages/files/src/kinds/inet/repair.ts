@@ -71,12 +71,13 @@ export class TcpRepairs {
 
   /** The tree goes on: every connection leaves repair mode and is unlocked (errors are logged). */
   resume(): void {
+    // as CRIU: unlocked first, so that the window probe leaving repair mode sends reaches the peer
+    this.lock.quietly(() => this.lock.release());
     for (const h of this.held.splice(0)) {
-      this.lock.quietly(() => this.repairOff(h));
       this.lock.quietly(() => this.lock.unlock(h.conn));
+      this.lock.quietly(() => this.repairOff(h));
       closeSync(h.fd);
     }
-    this.lock.quietly(() => this.lock.release());
   }
 
   /** The tree is gone: our descriptors close (the sockets with them, silently); the lock stays. */
