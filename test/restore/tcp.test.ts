@@ -93,7 +93,8 @@ function bothVerdicts(treePid: number, treeState: string, peer: { pid: number; s
   writeFileSync(peer.state, '');
   process.kill(peer.pid, 'SIGUSR1');
   process.kill(treePid, 'SIGUSR1');
-  return [waitVerdict(treeState, 20_000), waitVerdict(peer.state, 20_000)];
+  // (a peer that backed off while the connection was locked retransmits on its own timer: a lag of seconds)
+  return [waitVerdict(treeState, 60_000), waitVerdict(peer.state, 60_000)];
 }
 
 /**
