@@ -371,7 +371,7 @@ describe('criu dump failures leave the tree as it was', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('an unsupported descriptor (an established TCP connection) is named; the task runs on untraced; nothing is left', () => {
+  it('an established TCP connection without --tcp-established is named; the task runs on untraced; nothing is left', () => {
     const w = startWorkload('launch', ['/usr/bin/python3', '-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen()\nc=socket.create_connection(s.getsockname())\na=s.accept()\ntime.sleep(1000)']);
     // give python time to create the socket
     const until = Date.now() + 5000;
@@ -381,9 +381,9 @@ describe('criu dump failures leave the tree as it was', () => {
     expect(r.code).toBe(4);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(new RegExp(`task ${w.pid} fd \\d+: socket:\\[\\d+\\] \\(TCP\\) is not supported`));
+    expect(lines[0]).toMatch(new RegExp(`task ${w.pid} fd \\d+ \\(socket:\\[\\d+\\]\\): TCP connection 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:\\d+ is established; dump with --tcp-established`));
     expect(readdirSync(dir).sort()).toEqual(['dump.log']);
-    expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toMatch(/\(\d\d\.\d{6}\) Error \(dump\): task \d+ fd \d+: socket/);
+    expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toMatch(/\(\d\d\.\d{6}\) Error \(dump\): task \d+ fd \d+ \(socket:\[\d+\]\): TCP connection/);
     expect(alive(w.pid)).toBe(true);
     notTraced(w.pid);
   });

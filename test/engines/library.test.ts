@@ -54,8 +54,8 @@ describe('dump, restore and crit by package name', () => {
 
   it('an option the engine does not carry out is refused by name, before anything is touched', async () => {
     const w = startWorkload('pattern', ['1']);
-    await expect(dump({ pid: w.pid, images_dir: tmp('library-refused'), tcp_established: true })).rejects.toMatchObject({
-      code: 'UNSUPPORTED_OPTION', exitCode: 4, message: 'dump: option tcp_established is not supported by crtools yet',
+    await expect(dump({ pid: w.pid, images_dir: tmp('library-refused'), ext_unix_sk: true })).rejects.toMatchObject({
+      code: 'UNSUPPORTED_OPTION', exitCode: 4, message: 'dump: option ext_unix_sk is not supported by crtools yet',
     });
     expect(w.check()).toBe('check ok bad=0'); // untouched, running
     await expect(restore({ images_dir: tmp('library-refused'), lazy_pages: true })).rejects.toMatchObject({ code: 'UNSUPPORTED_OPTION', message: expect.stringContaining('lazy_pages') });
@@ -71,8 +71,8 @@ describe('dump, restore and crit by package name', () => {
     expect(ns(w.pid, 'ipc')).not.toBe(ns('self', 'ipc'));
     const dir = tmp('library-ns');
     const message = `the tree's root ${w.pid} lives in namespaces of its own (ipc, uts), not criu's: dumping namespaces is not supported by crtools yet (crtools issue 17)`;
-    await expect(dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log', root: '/x', tcp_established: true })).rejects.toMatchObject({
-      code: 'UNSUPPORTED_NS', exitCode: 4, message: `${message}; not supported yet either: options tcp_established, root`,
+    await expect(dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log', root: '/x', ext_unix_sk: true })).rejects.toMatchObject({
+      code: 'UNSUPPORTED_NS', exitCode: 4, message: `${message}; not supported yet either: options ext_unix_sk, root`,
     });
     await expect(dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log' })).rejects.toMatchObject({ code: 'UNSUPPORTED_NS', message });
     // told in the log, nothing else written; the task never traced and still asleep

@@ -139,8 +139,8 @@ describe('CriuClient → criu swrk', () => {
   it('an option crtools does not carry out: refused by name, the tree untouched', async () => {
     const w = startWorkload('pattern', ['2']);
     try {
-      await expect(client.dump({ imagesDir: tmp('rpc-opt'), pid: w.pid, tcp_established: true })).rejects.toThrow(/tcp_established/);
-      await expect(client.dump({ imagesDir: tmp('rpc-opt'), pid: w.pid, network_lock: 'SKIP' })).rejects.toThrow(/^DUMP failed: RPC option network_lock is not supported by crtools yet$/);
+      await expect(client.dump({ imagesDir: tmp('rpc-opt'), pid: w.pid, ext_unix_sk: true })).rejects.toThrow(/ext_unix_sk/);
+      await expect(client.dump({ imagesDir: tmp('rpc-opt'), pid: w.pid, unprivileged: true })).rejects.toThrow(/^DUMP failed: RPC option unprivileged is not supported by crtools yet$/);
       expect(w.check(20_000)).toBe('check ok bad=0');
     } finally {
       w.kill();
@@ -197,8 +197,8 @@ describe('criu_opts.config_file, read by the --config parser', () => {
       expect(w.check(20_000)).toBe('check ok bad=0'); // left running
       writeFileSync(conf, 'leave-running\nno-such-option\n');
       await expect(client.dump({ imagesDir: tmp('rpc-conf2'), pid: w.pid, config_file: conf })).rejects.toThrow(`${conf}:2: unknown option 'no-such-option'`);
-      writeFileSync(conf, 'tcp-established\n');
-      await expect(client.dump({ imagesDir: tmp('rpc-conf3'), pid: w.pid, config_file: conf })).rejects.toThrow(/--tcp-established is not supported yet/);
+      writeFileSync(conf, 'link-remap\n');
+      await expect(client.dump({ imagesDir: tmp('rpc-conf3'), pid: w.pid, config_file: conf })).rejects.toThrow(/--link-remap is not supported yet/);
       expect(w.check(20_000)).toBe('check ok bad=0');
     } finally {
       w.kill();

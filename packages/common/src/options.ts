@@ -60,10 +60,16 @@ export interface CriuOptions {
   ps?: { address: string; port: number };
   /** --pre-dump-mode: how a pre-dump copies pages: 'splice' (while the tree is frozen, written after) or 'read' (after it runs again) */
   pre_dump_mode?: 'splice' | 'read';
+  /** --tcp-established: dump and restore established TCP connections (TCP_REPAIR) */
+  tcp_established: boolean;
+  /** --tcp-close: connections come back closed (dump: no stream kept; restore: made closed) */
+  tcp_close: boolean;
+  /** --skip-in-flight: dump a listener with connections not accepted yet (they are lost) */
+  tcp_skip_in_flight: boolean;
+  /** --network-lock: how a dump keeps its connections' peers from seeing a reset (criu.8's default: iptables) */
+  network_lock: 'iptables' | 'nftables' | 'skip';
 
   // ---- asked for by clients, not carried out yet: refused by name when set
-  tcp_established: boolean;
-  tcp_close: boolean;
   ext_unix_sk: boolean;
   evasive_devices: boolean;
   link_remap: boolean;
@@ -96,7 +102,7 @@ export function defaultOptions(): CriuOptions {
     images_dir: '.', log_level: 2, leave_running: false, leave_stopped: false, shell_job: false, file_locks: false,
     cpu_cap: CPU_CAP_DEFAULT, inherit_fd: [], rst_sibling: false, restore_detached: false, display_stats: false,
     timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT,
-    tcp_established: false, tcp_close: false, ext_unix_sk: false, evasive_devices: false, link_remap: false,
+    tcp_established: false, tcp_close: false, tcp_skip_in_flight: false, network_lock: 'iptables', ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
     weak_sysctls: false, empty_ns: 0, external: [], ext_mnt: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
   };

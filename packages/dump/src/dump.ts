@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, type GuardLookup } from '@crtools/sys';
-import { FileTable, type Entry } from '@crtools/files/dump';
+import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
 import { SeccompChains } from './seccomp.js';
@@ -23,6 +23,7 @@ import { linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img',
+  'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -227,6 +228,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   const timeoutMs = ctx.timeoutMs ?? (o.timeout > 0 ? o.timeout * 1000 : undefined);
   const tmp = path.join(dir, `.crtools-dump.${process.pid}`);
+  // the dump's hold on the tree's TCP connections (the network lock names its nftables table after this run)
+  const runId = `${process.pid.toString(16)}-${Date.now().toString(16)}`;
+  const repairs = checkOnly ? undefined : new TcpRepairs(new NetworkLock(o.network_lock, runId, log.logger('net')), log.logger('tcp'));
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
   let ps: { client: PageServerClient; socket: Socket } | null = null;
@@ -280,7 +284,11 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
         exitCode: ExitCode.UNSUPPORTED,
       });
     }
-    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental });
+    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
+      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental,
+      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs },
+      inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
+    });
     checkAbort(ctx.signal);
     if (ps) {
       // PS_IOV_CLOSE: the server answers once every page it was sent is in its images
@@ -319,16 +327,22 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const frozenMs = performance.now() - tFrozen;
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
+      // (as CRIU: the connections go on first, then the tasks)
+      repairs?.resume();
       resumeTree(tasks);
     } else if (o.leave_stopped) {
       // SIGSTOP queued while still seized: a signal given with the detach of a PTRACE_INTERRUPT
       // stop is dropped, and the task would run on for a while; a queued one is taken on the
       // way out of the stop, before any instruction of the task's
       for (const t of tasks) if (!t.zombie) process.kill(t.pid, 'SIGSTOP');
+      repairs?.resume();
       resumeTree(tasks);
     } else {
       log.info('Killing the dumped tree');
       killTree(tasks);
+      // the connections close with the tree, silently (repair mode); the lock stays for the restore
+      if (repairs?.count) log.info(`${repairs.count} TCP connection(s) left locked (${o.network_lock}) for the restore to take up`);
+      repairs?.release();
     }
     tasks = [];
     // the tracking of the previous rounds is handed on (the tree goes on, tracked) or let go
@@ -347,6 +361,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     }
     // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing
     ps?.socket.destroy();
+    repairs?.resume();
     resumeTree(tasks);
     await tracker?.abort();
     rmSync(tmp, { recursive: true, force: true });
@@ -418,7 +433,10 @@ class FileLocks {
 async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
   times: { freezingUs: number; frozenAt: number },
-  opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; pageServer?: PageServerClient; tracker?: MemTracker | undefined; keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined } = {},
+  opts: {
+    fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
+    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; inventory?: Entry;
+  } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
   // a preflight collects everything but reads no page
@@ -436,7 +454,7 @@ async function dumpFrozen(
     sessions,
     shellJob: !!opts.shellJob,
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -579,7 +597,7 @@ async function dumpFrozen(
     entries: [{
       img_version: 2, fdinfo_per_id: true,
       root_ids: { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1, ...nsIds },
-      ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM', network_lock_method: 0,
+      ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM', network_lock_method: 0, ...opts.inventory,
       // as CRIU: the uptime of a dump that tracks memory (a later round tells new tasks by it)
       ...(opts.tracker ? { dump_uptime: uptimeMicros() } : {}),
     }],

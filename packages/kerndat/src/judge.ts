@@ -102,7 +102,7 @@ export const FEATURES: readonly Feature[] = [
   f('newifindex', 2, true, need(['has_newifindex'], 'rtnetlink ignores IFLA_NEW_IFINDEX'), 'network devices cannot be restored with their ifindex'),
   f('pidfd_store', 2, true, need(['has_pidfd_open', 'has_pidfd_getfd'], 'pidfd_open or pidfd_getfd is not supported'), 'the pidfd store for PID reuse detection will not work'),
   f('ns_pid', 2, true, need(['has_nspid'], '/proc/PID/status has no NSpid'), 'PIDs in nested pid namespaces cannot be dumped'),
-  f('network_lock_nftables', 2, true, need(['has_nftables_concat'], 'nftables-based network locking is not available (crtools has no libnftables)'), '--network-lock nftables will not work'),
+  f('network_lock_nftables', 2, true, need(['has_nftables_concat'], 'nftables-based network locking is not available (no nft tool: Debian package nftables)'), '--network-lock nftables will not work'),
   f('sockopt_buf_lock', 2, true, need(['has_sockopt_buf_lock'], 'SO_BUF_LOCK is not supported'), 'locked socket buffer sizes are not restored'),
   f('memfd_hugetlb', 2, true, need(['has_memfd_hugetlb'], 'memfd_create(MFD_HUGETLB) is not supported'), 'hugetlb memfds cannot be restored'),
   f('move_mount_set_group', 2, true, need(['has_move_mount_set_group'], 'move_mount(MOVE_MOUNT_SET_GROUP) is not supported'), 'mount propagation groups are restored the old way'),

@@ -171,7 +171,9 @@ const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, 'unix-bound': CONST.FILE_UNIX_BOUND, inet: CONST.FILE_INET,
   // netlink and packet sockets are made like IP ones on their own: socket, options, bind, connect
   socket: CONST.FILE_INET,
-  inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD, fifo: CONST.FILE_FIFO, tty: CONST.FILE_TTY,
+  inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT,
+  // a TCP connection is made by the restoring process and handed over as inherited (src/tcp.ts)
+  tcp: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD, fifo: CONST.FILE_FIFO, tty: CONST.FILE_TTY,
   // a memfd is opened again like a file, through the restoring process's descriptor on it
   memfd: CONST.FILE_REG,
 };
@@ -333,6 +335,8 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
     case 'inherit':
       r.value = BigInt(f.inheritFd);
       break;
+    case 'tcp':
+      throw new CrtoolsError('RESTORE_BAD_PLAN', `restore plan: TCP connection socket:[${f.tcp.ino}] was not made before the plan was encoded`, { exitCode: ExitCode.BAD_INPUT });
     case 'fifo':
       Object.assign(r, { path: w.string(f.path), pipe_id: f.pipeId, pipe_size: f.pipeSize ?? 0 });
       data(f.data);

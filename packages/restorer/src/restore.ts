@@ -11,11 +11,12 @@ import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
 import { buildRestorePlan } from './plan/build.js';
 import type { RestorePlan } from './plan.js';
+import { TcpConnections } from './tcp.js';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
-  'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats',
+  'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
 ];
 
 /**
@@ -144,22 +145,35 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
     log.info(`cpu: cpuinfo.img fits this CPU (--cpu-cap ${cpuCapNames(o.cpu_cap)})`);
   }
   const inherit = inheritMap(o.inherit_fd);
-  const plan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job }), ownSession(), o.shell_job);
-  await notify('pre-restore', { pid: plan.tasks[0]?.pid });
-  const tree = await restoreTree(plan, {
-    leaveStopped: o.leave_stopped,
-    restoreSibling: o.rst_sibling,
-    timeoutMs: ctx.timeoutMs,
-    // (the per-thread xsave check is the fpu rule's, image or not)
-    skipCpuCheck: !(o.cpu_cap & CPU_CAP.FPU),
-    logger: log,
-    // as CRIU: every task restored and not yet resumed; a failing post-restore kills the tree,
-    // a failing pre-resume is an error line and the tasks go on
-    beforeResume: async (rootPid) => {
-      await notify('post-restore', { pid: rootPid });
-      await goingOn(criuLog, () => notify('pre-resume', { pid: rootPid }));
-    },
-  });
+  const planned = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job }), ownSession(), o.shell_job);
+  // established TCP connections: made here in repair mode, handed to their tasks as inherited descriptors
+  const tcp = new TcpConnections(criuLog.logger('tcp'));
+  const plan = await tcp.prepare(planned, dir, o);
+  let tree: Awaited<ReturnType<typeof restoreTree>>;
+  try {
+    await notify('pre-restore', { pid: plan.tasks[0]?.pid });
+    tree = await restoreTree(plan, {
+      leaveStopped: o.leave_stopped,
+      restoreSibling: o.rst_sibling,
+      timeoutMs: ctx.timeoutMs,
+      // (the per-thread xsave check is the fpu rule's, image or not)
+      skipCpuCheck: !(o.cpu_cap & CPU_CAP.FPU),
+      logger: log,
+      // as CRIU: every task restored and not yet resumed; a failing post-restore kills the tree,
+      // a failing pre-resume is an error line and the tasks go on
+      beforeResume: async (rootPid) => {
+        await notify('post-restore', { pid: rootPid });
+        await goingOn(criuLog, () => notify('pre-resume', { pid: rootPid }));
+        // as CRIU: the lock goes first, then the connections leave repair mode (the window probe
+        // that sends reaches the peer, which then stops backing off), before any task runs
+        tcp.unlock();
+        tcp.leaveRepair();
+      },
+    });
+  } catch (e) {
+    tcp.abandon();
+    throw e;
+  }
   log.info(`Restored ${tree.pids.length} task(s), root ${tree.rootPid}`);
   // the tasks run: a failing post-resume cannot undo anything (an error line, as CRIU's)
   await goingOn(criuLog, () => notify('post-resume', { pid: tree.rootPid }));

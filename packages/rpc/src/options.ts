@@ -15,14 +15,14 @@ import type { CriuOpts } from './protocol.js';
 const MAPPED = new Set<string>([
   'images_dir_fd', 'images_dir', 'work_dir_fd', 'pid', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'log_level', 'log_file', 'log_to_stderr', 'notify_scripts', 'rst_sibling', 'inherit_fd', 'timeout', 'display_stats',
-  'cpu_cap', 'config_file', 'ps',
+  'cpu_cap', 'config_file', 'ps', 'network_lock',
 ]);
 
 /** criu_opts fields CriuOptions models under the same name: passed on, the engine decides (and refuses by name). */
 const PASSED = new Set<string>([
   'ext_unix_sk', 'tcp_established', 'evasive_devices', 'root', 'parent_img', 'track_mem', 'auto_dedup', 'link_remap',
   'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
-  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns',
+  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight',
 ]);
 
 /** CLONE_NEWNET: the one namespace CRIU lets a client ask to be left empty (empty_ns). */
@@ -200,6 +200,12 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     if (r.ps.fd !== undefined) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'ps.fd: a page-server socket handed by the client is not supported by crtools yet (crtools issue 16)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps.fd' } });
     if (!r.ps.address || !r.ps.port) throw badRequest('ps', 'a page server needs both address and port');
     o.ps = { address: r.ps.address, port: r.ps.port };
+  }
+  if (r.network_lock !== undefined && !isDefault('network_lock', r.network_lock)) {
+    const v = r.network_lock as unknown;
+    const m = typeof v === 'number' ? (['', 'iptables', 'nftables', 'skip'][v] ?? String(v)) : String(v).toLowerCase();
+    if (m !== 'iptables' && m !== 'nftables' && m !== 'skip') throw badRequest('network_lock', `${r.network_lock} is no method CRIU knows`);
+    o.network_lock = m;
   }
   if (ctx.command === 'restore') o.restore_detached = true; // as CRIU: the answer goes back once the tasks run
 

@@ -52,7 +52,7 @@ describe('criu_opts → CriuOptions', () => {
 
   it('a field crtools does not carry out is refused by its rpc.proto name', () => {
     const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
-    for (const [field, v] of [['network_lock', 'SKIP'], ['ghost_limit', 5], ['veths', [{ if_in: 'a', if_out: 'b' }]], ['unprivileged', true], ['tls', true], ['pidfd_store_sk', 3]] as const) {
+    for (const [field, v] of [['ghost_limit', 5], ['veths', [{ if_in: 'a', if_out: 'b' }]], ['unprivileged', true], ['tls', true], ['pidfd_store_sk', 3]] as const) {
       expect(() => mapOptions({ ...base, [field]: v } as CriuOpts, dump)).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: `RPC option ${field} is not supported by crtools yet` }));
     }
   });
@@ -66,8 +66,8 @@ describe('criu_opts → CriuOptions', () => {
   });
 
   it('fields CriuOptions models go to the engine under the same name (the engine refuses them by name)', () => {
-    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, tcp_established: true, external: ['x'] }, dump);
-    expect(m.options).toMatchObject({ tcp_established: true, external: ['x'] });
+    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, tcp_established: true, tcp_skip_in_flight: true, network_lock: 'NFTABLES', external: ['x'] } as CriuOpts, dump);
+    expect(m.options).toMatchObject({ tcp_established: true, tcp_skip_in_flight: true, network_lock: 'nftables', external: ['x'] });
   });
 
   it('bad requests: no images directory, a log_file with a slash, no pid to dump, a sibling outside swrk', () => {
@@ -139,10 +139,10 @@ describe('criu_opts → CriuOptions', () => {
         expect(path.basename(logPath)).toBe('dump.log');
         expect(realpathSync(path.dirname(logPath))).toBe(realpathSync(dir)); // reachable while told
       };
-      expect(() => mapOptions({ ...runcDump(fd), network_lock: 'SKIP' }, { ...dump, config: () => ({}), logFailure })).toThrow(/^RPC option network_lock/);
+      expect(() => mapOptions({ ...runcDump(fd), unprivileged: true }, { ...dump, config: () => ({}), logFailure })).toThrow(/^RPC option unprivileged/);
       expect(() => mapOptions({ ...runcDump(fd), empty_ns: 1 }, { ...dump, config: () => ({}), logFailure })).toThrow(/^empty_ns:/);
-      expect(told).toEqual(['4 RPC option network_lock is not supported by crtools yet', '4 empty_ns: 0x1: only CLONE_NEWNET (0x40000000) can be left empty']);
-      expect(() => mapOptions({ images_dir_fd: -1, pid: 9, network_lock: 'SKIP' }, { ...dump, logFailure })).toThrow(/neither images_dir_fd nor images_dir/);
+      expect(told).toEqual(['4 RPC option unprivileged is not supported by crtools yet', '4 empty_ns: 0x1: only CLONE_NEWNET (0x40000000) can be left empty']);
+      expect(() => mapOptions({ images_dir_fd: -1, pid: 9, unprivileged: true }, { ...dump, logFailure })).toThrow(/neither images_dir_fd nor images_dir/);
       expect(told).toHaveLength(2);
       expect(() => readFileSync(path.join(dir, 'dump.log'))).toThrow(); // mapOptions itself writes nothing
     }));

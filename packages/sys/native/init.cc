@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddMemory(exports);
   crtools::sys::AddFiles(exports);
   crtools::sys::AddTty(exports);
+  crtools::sys::AddTcp(exports);
   return exports;
 }
 

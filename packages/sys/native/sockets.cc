@@ -417,6 +417,31 @@ Napi::Value InetShutdown(const Napi::CallbackInfo &info) {
   return Num(env, (double)found);
 }
 
+// listenPending(family, ino) -> connections waiting in the accept queue of the listening TCP
+// socket with that inode (idiag_rqueue) | { errno, syscall } (ENOENT: no such listening socket)
+Napi::Value ListenPending(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int family = I32(info[0]);
+  uint32_t ino = (uint32_t)info[1].As<Napi::Number>().Int64Value();
+  struct {
+    struct nlmsghdr h;
+    struct inet_diag_req_v2 r;
+  } req;
+  DiagRequest(req);
+  req.r.sdiag_family = (uint8_t)family;
+  req.r.sdiag_protocol = IPPROTO_TCP;
+  req.r.idiag_states = 1u << 10;  // TCP_LISTEN
+  long found = -1;
+  Failure f;
+  bool ok = DiagDump(&req, sizeof req, f, [&](struct nlmsghdr *h) {
+    struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
+    if (m->idiag_inode == ino) found = m->idiag_rqueue;
+  });
+  if (!ok) return SysErr(env, f.err, f.syscall);
+  if (found < 0) return SysErr(env, ENOENT, "sock_diag");
+  return Num(env, (double)found);
+}
+
 }  // namespace
 
 void crtools::sys::AddSockets(Napi::Object exports) {
@@ -426,4 +451,5 @@ void crtools::sys::AddSockets(Napi::Object exports) {
   Export(exports, "sockInfo", SockInfo);
   Export(exports, "listenBacklog", ListenBacklog);
   Export(exports, "inetShutdown", InetShutdown);
+  Export(exports, "listenPending", ListenPending);
 }

@@ -31,6 +31,7 @@ void AddPackets(Napi::Object exports);  // packets.cc: SOCK_SEQPACKET sockets (R
 void AddMemory(Napi::Object exports);   // memory.cc: PAGEMAP_SCAN, guard regions
 void AddFiles(Napi::Object exports);    // files.cc: SEEK_DATA/SEEK_HOLE, futimens
 void AddTty(Napi::Object exports);      // tty.cc: a task's terminal, seen through a pidfd_getfd copy
+void AddTcp(Napi::Object exports);      // tcp.cc: TCP connections in repair mode (save, make again)
 
 }  // namespace crtools::sys
 

@@ -1,7 +1,7 @@
 export { fileHandlePath, type FileHandle } from './handles.js';
 export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, isEpollTarget, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
 export { peekPipe, openPipe, setPipeSize, spliceAll, closeFd, type Pipe } from './pipes.js';
-export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, inetShutdown } from './sockets.js';
+export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, listenPending, inetShutdown } from './sockets.js';
 export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, takeTaskFd, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';
@@ -14,3 +14,4 @@ export {
 export { dataExtents, setFileTimes, type DataExtent, type FileTime } from './files.js';
 export { probeTty } from './tty.js';
 export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregister } from './uffd.js';
+export { tcpState, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpRestoreArgs } from './tcp.js';

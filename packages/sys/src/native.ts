@@ -1,3 +1,4 @@
+import type { TcpConnState, TcpRestoreArgs } from './tcp.js';
 import { isNativeSysError, nativeAddon, syscallError, type NativeSysError } from '@crtools/common';
 
 /**
@@ -87,6 +88,19 @@ export interface SysNative {
   cpuid(leaf: number, subleaf: number): [number, number, number, number];
   /** xgetbv(index); 0n when the OS has not enabled XSAVE */
   xgetbv(index: number): bigint;
+  // tcp.cc
+  /** tcpi_state of TCP_INFO */
+  tcpState(fd: number): number | NativeSysError;
+  /** TCP_REPAIR on (1) or off (0) */
+  tcpRepair(fd: number, on: number): number | NativeSysError;
+  /** a repair-mode socket's connection state and queues (peeked) */
+  tcpSave(fd: number): TcpConnState | NativeSysError;
+  /** a socket made in repair mode into the connection described; its descriptor */
+  tcpRestore(args: TcpRestoreArgs): number | NativeSysError;
+  setSockopt(fd: number, level: number, name: number, value: Buffer): number | NativeSysError;
+  setFileFlags(fd: number, flags: number): number | NativeSysError;
+  /** connections waiting in the accept queue of the listening TCP socket with that inode (sock_diag) */
+  listenPending(family: number, ino: number): number | NativeSysError;
   // files.ts
   /** lseek(2): the resulting offset (SEEK_DATA/SEEK_HOLE past the data: ENXIO) */
   seekFile(fd: number, offset: bigint, whence: number): bigint | NativeSysError;

@@ -34,3 +34,8 @@ export function listenBacklog(family: number, ino: number): number {
 export function inetShutdown(family: number, protocol: number, ino: number): number {
   return orThrow(addon.get().inetShutdown(family, protocol, ino), 'sock_diag', { message: `socket:[${ino}]` });
 }
+
+/** Connections waiting to be accepted on the listening TCP socket (by family and inode). */
+export function listenPending(family: number, ino: number): number {
+  return orThrow(addon.get().listenPending(family, ino), 'sock_diag', { message: `listening socket:[${ino}]` });
+}

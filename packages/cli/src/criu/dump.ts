@@ -5,7 +5,7 @@ import { parsePort } from '@crtools/pagemap';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
-import { parseSize, repeatedOption, verbosityOf } from './flags.js';
+import { networkLockOf, parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
 
@@ -30,6 +30,10 @@ export const DUMP_ARGS = {
   port: { type: 'string', description: 'with --page-server: the page server port' },
   'track-mem': { type: 'boolean', description: 'track written pages (uffd write-protect + PAGEMAP_SCAN here) so that a dump with --prev-images-dir writes only those' },
   'prev-images-dir': { type: 'string', description: 'the previous (pre-)dump, relative to the images dir: pages unchanged since stay there (linked as `parent`)' },
+  'tcp-established': { type: 'boolean', description: 'carry established TCP connections (TCP_REPAIR; both dump and restore need it)' },
+  'tcp-close': { type: 'boolean', description: 'the TCP connections come back closed' },
+  'skip-in-flight': { type: 'boolean', description: 'dump listeners with connections not accepted yet (those are lost)' },
+  'network-lock': { type: 'string', description: 'how the connections are kept from the peers while dumped: iptables (default), nftables or skip' },
 } as const;
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -64,6 +68,10 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     cpu_cap: cpuCapOf(rawArgs),
     track_mem: !!args['track-mem'],
     ...(args['prev-images-dir'] ? { parent_img: String(args['prev-images-dir']) } : {}),
+    tcp_established: !!args['tcp-established'],
+    tcp_close: !!args['tcp-close'],
+    tcp_skip_in_flight: !!args['skip-in-flight'],
+    ...(args['network-lock'] !== undefined ? { network_lock: networkLockOf(String(args['network-lock'])) } : {}),
     ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
     ps: pageServerOf(args),

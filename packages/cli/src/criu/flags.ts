@@ -45,3 +45,10 @@ export function optionalValueOption(rawArgs: string[], name: string): (string | 
   }
   return out;
 }
+
+/** --network-lock METHOD: iptables, nftables or skip (criu.8), as CriuOptions spells it. */
+export function networkLockOf(v: string): 'iptables' | 'nftables' | 'skip' {
+  const m = v.toLowerCase();
+  if (m === 'iptables' || m === 'nftables' || m === 'skip') return m;
+  throw new CrtoolsError('USAGE', `invalid argument for --network-lock: ${v} (iptables, nftables or skip)`, { exitCode: ExitCode.USAGE });
+}

@@ -1,7 +1,7 @@
 /**
  * criu.8 options crtools parses but does not carry out yet. As in CRIU, every option is known
  * to every command; one of these given (on the command line or in a configuration file) stops
- * the command before it touches anything: `criu: --tcp-established is not supported yet
+ * the command before it touches anything: `criu: --ext-unix-sk is not supported yet
  * (crtools issue 15)`, exit 4. None is ever silently ignored.
  */
 import { CrtoolsError, ExitCode } from '@crtools/common';
@@ -19,12 +19,12 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   // nothing lost silently (14)
   'evasive-devices': B(14), 'link-remap': B(14), 'ghost-fiemap': B(14), 'file-validation': S(14), 'skip-file-rwx-check': B(14),
   // what real programs hold (15)
-  'tcp-established': B(15), 'tcp-close': B(15), 'skip-in-flight': B(15), 'ext-unix-sk': B(15, 'x'), 'force-irmap': B(15), 'allow-uprobes': B(15),
+  'ext-unix-sk': B(15, 'x'), 'force-irmap': B(15), 'allow-uprobes': B(15),
   // pre-dump, page server, lazy pages (16)
   'page-server': B(16), address: S(16), port: S(16), 'auto-dedup': B(16), 'lazy-pages': B(16), 'pre-dump-mode': S(16), stream: B(16),
   // containers (17)
   external: S(17), 'freeze-cgroup': S(17), 'manage-cgroups': B(17), 'cgroup-root': S(17), 'cgroup-props': S(17), 'cgroup-props-file': S(17),
-  'cgroup-dump-controller': S(17), 'cgroup-yard': S(17), 'network-lock': S(17), 'enable-fs': S(17), unprivileged: B(17), root: S(17, 'r'),
+  'cgroup-dump-controller': S(17), 'cgroup-yard': S(17), 'enable-fs': S(17), unprivileged: B(17), root: S(17, 'r'),
   'join-ns': S(17, 'J'), 'veth-pair': S(17), 'lsm-profile': S(17), 'lsm-mount-context': S(17), 'weak-sysctls': B(17),
   'empty-ns': S(17), 'ext-mount-map': S(17, 'M'), 'orphan-pts-master': B(17),
 };

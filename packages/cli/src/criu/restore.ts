@@ -3,7 +3,7 @@ import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtoo
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
-import { repeatedOption, verbosityOf } from './flags.js';
+import { networkLockOf, repeatedOption, verbosityOf } from './flags.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { restoreStatsText } from './stats.js';
@@ -34,6 +34,10 @@ export const RESTORE_ARGS = {
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'ghost-limit': { type: 'string', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
   'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
+  'tcp-established': { type: 'boolean', description: 'carry established TCP connections (TCP_REPAIR; both dump and restore need it)' },
+  'tcp-close': { type: 'boolean', description: 'the TCP connections come back closed' },
+  'skip-in-flight': { type: 'boolean', description: 'dump listeners with connections not accepted yet (those are lost)' },
+  'network-lock': { type: 'string', description: 'accepted as CRIU does; the method the dump used (inventory.img) is the one lifted' },
 } as const;
 
 /** criu restore's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
@@ -53,6 +57,10 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     file_locks: !!args['file-locks'],
     notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
     display_stats: !!args['display-stats'],
+    tcp_established: !!args['tcp-established'],
+    tcp_close: !!args['tcp-close'],
+    tcp_skip_in_flight: !!args['skip-in-flight'],
+    ...(args['network-lock'] !== undefined ? { network_lock: networkLockOf(String(args['network-lock'])) } : {}),
   };
 }
 

@@ -2,3 +2,6 @@
 export { FileTable, type FileIds } from './table.js';
 export { unsupported, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from './kind.js';
 export type { PendingShmem } from '../kinds/memfd/dump.js';
+export type { InetDumpOptions } from '../kinds/inet/dump.js';
+export { TcpRepairs } from '../kinds/inet/repair.js';
+export { NetworkLock, networkLockImageValue, parseNetworkLock, type NetworkLockMethod, type LockedConnection } from '../kinds/inet/netlock.js';

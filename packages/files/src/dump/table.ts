@@ -17,7 +17,7 @@ import { timerfdDump } from '../kinds/timerfd/dump.js';
 import { epollDump } from '../kinds/epoll/dump.js';
 import { inotifyDump } from '../kinds/inotify/dump.js';
 import { UnixSockets } from '../kinds/unix/dump.js';
-import { inetDump } from '../kinds/inet/dump.js';
+import { InetSockets, type InetDumpOptions } from '../kinds/inet/dump.js';
 import { netlinkDump } from '../kinds/netlink/dump.js';
 import { PacketFiles } from '../kinds/packet/dump.js';
 import { PidfdFiles } from '../kinds/pidfd/dump.js';
@@ -64,13 +64,13 @@ export class FileTable implements FileIds {
   /**
    * ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default
    * otherwise); tree: the pids, tids and process groups of the dumped tree; refusals: where what
-   * cannot be carried goes (thrown at once unless gathered)
+   * cannot be carried goes (thrown at once unless gathered); inet: what the dump was asked of TCP connections
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what)), inetDump, netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what)), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
       new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
   }
 

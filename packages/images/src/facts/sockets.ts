@@ -24,3 +24,15 @@ export function namesOf<T extends Record<string, number>>(table: T, only?: reado
 export const NETLINK_STATE = { CONNECTED: 1, UNCONNECTED: 7 } as const;
 /** packet_sock_entry.fanout when the socket is in no fanout group */
 export const PACKET_NO_FANOUT = 0xffffffff;
+
+/**
+ * inventory_entry.network_lock_method: how the dump locked the tree's TCP connections (CRIU's
+ * own enum, not rpc.proto's criu_network_lock_method, which counts from 1).
+ */
+export const NETWORK_LOCK_METHOD = { IPTABLES: 0, NFTABLES: 1, SKIP: 2 } as const;
+
+/** The mark of packets that pass a network lock (CRIU's SOCCR_MARK): the rules drop every other one. */
+export const NETWORK_LOCK_MARK = 0xc114;
+
+/** TCPI_OPT_* bits of tcp_stream_entry.opt_mask */
+export const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4, ECN: 8 } as const;

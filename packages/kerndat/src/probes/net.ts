@@ -284,11 +284,11 @@ function inPath(bin: string): boolean {
   return false;
 }
 
-/** Userspace helpers for network locking: iptables with the legacy API; nftables is not built in. */
+/** Userspace helpers for network locking: iptables with the legacy API; nft (crtools locks through the tool, with sets of concatenations). */
 export function probeNetLockTools(sofar: { ipv6?: boolean }): KerndatPart {
   return {
     has_ipt_legacy: inPath('iptables-legacy') && (sofar.ipv6 === false || inPath('ip6tables-legacy')),
-    has_nftables_concat: false,
+    has_nftables_concat: inPath('nft'),
   };
 }
 

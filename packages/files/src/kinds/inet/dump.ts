@@ -1,16 +1,37 @@
 /**
  * IPv4/IPv6 sockets this dump can take: a listening TCP socket, a TCP socket that is not
- * connected, UDP and UDP-lite sockets (bound or not, connected or not), ping sockets
- * (SOCK_DGRAM with IPPROTO_ICMP/ICMPV6) and raw sockets, with the IP options CRIU's ip_opts_entry
- * keeps, and how a UDP socket was shut down. Refused by name: connected TCP (needs TCP_REPAIR),
- * datagrams waiting in a queue (CRIU 4.2 drops them; we do not lose them silently), any other
- * protocol. Not seen: whether a ping or raw socket was shut down (no sock_diag for ping sockets).
+ * connected, with --tcp-established an established TCP connection, read through TCP_REPAIR
+ * behind the network lock (tcp-stream-<ino>.img; with --tcp-close one is written without its
+ * stream, to come back closed), UDP and UDP-lite sockets (bound or not, connected or not), ping
+ * sockets (SOCK_DGRAM with IPPROTO_ICMP/ICMPV6) and raw sockets, with the IP options CRIU's
+ * ip_opts_entry keeps, and how a UDP socket was shut down. Refused by name: a TCP connection
+ * without --tcp-established/--tcp-close, or in a state other than ESTABLISHED (SYN_SENT,
+ * CLOSE_WAIT, FIN_WAIT...), a listener with connections not accepted yet (but with
+ * --skip-in-flight), datagrams waiting in a queue (CRIU 4.2 drops them; we do not lose them
+ * silently), any other protocol. Not seen: whether a ping or raw socket was shut down (no
+ * sock_diag for ping sockets).
  */
-import { inetShutdown, listenBacklog, socketInfo, type SocketInfo } from '@crtools/sys';
-import { AF, IPPROTO, SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { inetShutdown, listenBacklog, listenPending, socketInfo, type SocketInfo } from '@crtools/sys';
+import { AF, IPPROTO, SOCK_TYPE, TCP_STATE, namesOf } from '@crtools/images/facts';
 import { socketNetRow, type FdRecord } from '@crtools/procfs';
-import { fown, inodeOf, refuseFd, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, inodeOf, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
+import { tcpStateOf, type TcpRepairs } from './repair.js';
+
+const STATE_NAMES = namesOf(TCP_STATE);
+
+/** What the dump was asked about TCP connections (CRIU's options of the same names). */
+export interface InetDumpOptions {
+  /** --tcp-established: carry established connections */
+  tcpEstablished?: boolean;
+  /** --tcp-close: write connections to come back closed (no stream kept) */
+  tcpClose?: boolean;
+  /** --skip-in-flight: dump a listener whose accept queue is not empty (those connections are lost) */
+  skipInFlight?: boolean;
+  /** the connections put in repair mode (absent: a preflight, which only checks) */
+  repairs?: TcpRepairs;
+}
 
 /** the IP options ip_opts_entry has a field for (by family; raw ones only on raw sockets) */
 const IP_KEPT = ['IP_FREEBIND', 'IP_PKTINFO', 'IP_TOS', 'IP_TTL'];
@@ -37,16 +58,14 @@ interface Endpoint {
 
 /**
  * Checks an IP socket is one this dump takes (throws naming what is not); its peer, or null.
+ * A TCP socket's peer is getpeername's (its connection is judged by InetSockets.connection).
  * Datagram, ping and raw sockets are asked of their /proc/PID/net table (getpeername says
  * nothing of a ping or raw socket connected to port 0), with what their queues hold.
  */
 function checkInet(pid: number, rec: FdRecord, s: SocketInfo): Endpoint | null {
   const kind = ipKind(s);
   if ((s.domain !== AF.INET && s.domain !== AF.INET6) || !kind || !s.local) throw unsupported(pid, rec.fd, rec.target);
-  if (kind === 'TCP') {
-    if (s.peer !== null) throw unsupported(pid, rec.fd, rec.target);
-    return null;
-  }
+  if (kind === 'TCP') return s.peer ? sockaddrParts(s.peer) : null;
   const row = socketNetRow(pid, inodeOf(rec.target));
   if (!row || row.state === undefined) throw refuseFd(pid, rec.fd, `${kind} socket not found in /proc/${pid}/net: its state cannot be read`, rec.target);
   // datagrams (or raw packets) that wait to be read or sent would be lost
@@ -58,10 +77,24 @@ function checkInet(pid: number, rec: FdRecord, s: SocketInfo): Endpoint | null {
 }
 
 /** A sockaddr_in/in6's port and address as CRIU keeps them (address as raw 32-bit words). */
-function sockaddrParts(sa: Buffer): { port: number; addr: number[] } {
+export function sockaddrParts(sa: Buffer): Endpoint {
   const port = sa.readUInt16BE(2);
   if (sa.readUInt16LE(0) === AF.INET) return { port, addr: [sa.readUInt32LE(4)] };
   return { port, addr: [0, 1, 2, 3].map((i) => sa.readUInt32LE(8 + 4 * i)) };
+}
+
+/** `addr:port` of a raw sockaddr, for messages. */
+function text(sa: Buffer): string {
+  const { port } = sockaddrParts(sa);
+  if (sa.readUInt16LE(0) === AF.INET) return `${[4, 5, 6, 7].map((i) => sa[i]).join('.')}:${port}`;
+  const groups = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => sa.readUInt16BE(8 + 2 * i).toString(16));
+  return `[${groups.join(':')}]:${port}`;
+}
+
+/** The IP options to keep for this socket (not refused by readSocketOptions). */
+function keptOptions(s: SocketInfo): string[] {
+  const v6 = s.domain === AF.INET6;
+  return [...(v6 ? IP6_KEPT : IP_KEPT), ...(s.type === SOCK_TYPE.RAW ? (v6 ? RAW6_KEPT : RAW_KEPT) : [])];
 }
 
 /** ip_opts_entry: each field present when not zero (as CRIU writes it); raw sockets' part on raw sockets. */
@@ -90,18 +123,26 @@ function ipOpts(s: SocketInfo, raw: Map<string, Buffer | number | undefined>): E
   return o;
 }
 
-function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connected: Endpoint | null, opts: Entry, ip: Entry): Entry {
+/** A TCP connection's part of its entry: its state, the backlog field CRIU fills with the send queue, tcp_opts_entry. */
+interface TcpConnPart {
+  state: number;
+  backlog: number;
+  tcpOpts?: Entry;
+}
+
+function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connected: Endpoint | null, opts: Entry, ip: Entry, conn?: TcpConnPart): Entry {
   const { port, addr } = sockaddrParts(s.local!);
   const peer = connected ?? { port: 0, addr: s.domain === AF.INET ? [0] : [0, 0, 0, 0] };
-  const state = s.listening ? TCP_STATE.LISTEN : connected ? TCP_STATE.ESTABLISHED : TCP_STATE.CLOSE;
+  const state = conn ? conn.state : s.listening ? TCP_STATE.LISTEN : connected ? TCP_STATE.ESTABLISHED : TCP_STATE.CLOSE;
   const isk: Entry = {
     id, ino, family: s.domain, type: s.type, proto: s.protocol, state,
-    src_port: port, dst_port: peer.port, flags, backlog: s.listening ? listenBacklog(s.domain, ino) : 0,
+    src_port: port, dst_port: peer.port, flags, backlog: conn ? conn.backlog : s.listening ? listenBacklog(s.domain, ino) : 0,
     src_addr: addr, dst_addr: peer.addr, fown: fown(),
     opts,
   };
   if (s.domain === AF.INET6) isk['v6only'] = s.v6only;
   isk['ip_opts'] = ip;
+  if (conn?.tcpOpts) isk['tcp_opts'] = conn.tcpOpts;
   // UDP and UDP-lite: how it was shut down (sock_diag), as CRIU keeps it
   if (s.type === SOCK_TYPE.DGRAM && (s.protocol === IPPROTO.UDP || s.protocol === IPPROTO.UDPLITE)) {
     const how = inetShutdown(s.domain, s.protocol, ino) & 3;
@@ -110,7 +151,12 @@ function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connec
   return { type: 'INETSK', id, isk };
 }
 
-export const inetDump: DumpKind = {
+export class InetSockets implements DumpKind {
+  /** tcp-stream-<ino>.img of each connection dumped */
+  private readonly streams: DumpImage[] = [];
+
+  constructor(private readonly o: InetDumpOptions = {}) {}
+
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     if (!/^socket:\[\d+\]$/.test(rec.target)) return undefined;
     let s: SocketInfo;
@@ -122,9 +168,67 @@ export const inetDump: DumpKind = {
     // netlink and packet sockets are theirs
     if (s.domain !== AF.INET && s.domain !== AF.INET6) return undefined;
     const peer = checkInet(pid, rec, s);
-    const v6 = s.domain === AF.INET6;
-    const kept = [...(v6 ? IP6_KEPT : IP_KEPT), ...(s.type === SOCK_TYPE.RAW ? (v6 ? RAW6_KEPT : RAW_KEPT) : [])];
-    const { opts, raw } = readSocketOptions(pid, rec.fd, kept);
-    return { type: 'INETSK', key: rec.target, entry: (id) => inetEntry(id, flags, inodeOf(rec.target), s, peer, opts, ipOpts(s, raw)) };
-  },
-};
+    const ino = inodeOf(rec.target);
+    const tcp = ipKind(s) === 'TCP';
+    if (tcp && s.peer) return this.connection(pid, rec, flags, s, ino);
+    if (tcp && !s.listening) {
+      // not connected by getpeername, yet maybe on its way (SYN_SENT) or torn down half-way
+      const state = tcpStateOf(pid, rec.fd);
+      if (state !== TCP_STATE.CLOSE) {
+        throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): TCP socket ${text(s.local!)} is in state ${STATE_NAMES[state] ?? state}, which crtools does not carry yet`, {
+          context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
+        });
+      }
+    }
+    if (tcp && s.listening) {
+      const pending = listenPending(s.domain, ino);
+      if (pending && !this.o.skipInFlight) {
+        throw refuseFd(pid, rec.fd, `listening TCP socket ${text(s.local!)} has ${pending} connection(s) not accepted yet (in flight); dump with --skip-in-flight to leave them out`, rec.target);
+      }
+    }
+    const { opts, raw } = readSocketOptions(pid, rec.fd, keptOptions(s));
+    return { type: 'INETSK', key: rec.target, entry: (id) => inetEntry(id, flags, ino, s, peer, opts, ipOpts(s, raw)) };
+  }
+
+  /** A connected TCP socket: its state checked, then (a dump) locked and read in repair mode. */
+  private connection(pid: number, rec: FdRecord, flags: number, s: SocketInfo, ino: number): FdClaim {
+    const what = `TCP connection ${text(s.local!)} -> ${text(s.peer!)}`;
+    if (!this.o.tcpEstablished && !this.o.tcpClose) {
+      throw refuseFd(pid, rec.fd, `${what} is established; dump with --tcp-established to carry it (or --tcp-close to restore it closed)`, rec.target);
+    }
+    const repairs = this.o.repairs;
+    const state = tcpStateOf(pid, rec.fd);
+    if (state !== TCP_STATE.ESTABLISHED) {
+      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): ${what} is in state ${STATE_NAMES[state] ?? state}, which crtools does not carry yet (only ESTABLISHED)`, {
+        context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
+    const { opts, raw, tcpOpts } = readSocketOptions(pid, rec.fd, keptOptions(s), true);
+    const ip = ipOpts(s, raw);
+    const local = sockaddrParts(s.local!);
+    const peer = sockaddrParts(s.peer!);
+    const conn = { family: s.domain, src: local.addr, sport: local.port, dst: peer.addr, dport: peer.port };
+    return {
+      type: 'INETSK', key: rec.target,
+      entry: (id) => {
+        if (this.o.tcpClose || !repairs) return inetEntry(id, flags, ino, s, peer, opts, ip, { state: TCP_STATE.ESTABLISHED, backlog: 0, tcpOpts });
+        const st = repairs.take(pid, rec.fd, conn, !!opts['reuseaddr']);
+        if (st.state !== TCP_STATE.ESTABLISHED) throw refuseFd(pid, rec.fd, `${what} moved to state ${STATE_NAMES[st.state] ?? st.state} while it was dumped`, rec.target);
+        const tse: Entry = {
+          inq_len: st.inqLen, inq_seq: st.inqSeq, outq_len: st.outqLen, outq_seq: st.outqSeq,
+          opt_mask: st.optMask, snd_wscale: st.optMask & 4 ? st.sndWscale : 0, mss_clamp: st.mssClamp,
+          unsq_len: st.unsqLen, extra: Buffer.concat([st.inq, st.outq]),
+        };
+        if (st.optMask & 4) tse['rcv_wscale'] = st.rcvWscale;
+        if (st.optMask & 1) tse['timestamp'] = st.timestamp;
+        if (st.window) Object.assign(tse, { snd_wl1: st.window[0], snd_wnd: st.window[1], max_window: st.window[2], rcv_wnd: st.window[3], rcv_wup: st.window[4] });
+        this.streams.push({ file: `tcp-stream-${ino.toString(16)}.img`, magic: 'TCP_STREAM', entries: [tse] });
+        return inetEntry(id, flags, ino, s, peer, opts, ip, { state: st.state, backlog: st.outqLen, tcpOpts });
+      },
+    };
+  }
+
+  images(): DumpImage[] {
+    return this.streams;
+  }
+}

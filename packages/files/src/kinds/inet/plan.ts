@@ -1,11 +1,15 @@
 /**
- * IPv4/IPv6 sockets made again: listening TCP, TCP not connected; UDP, UDP-lite, ping and raw
+ * IPv4/IPv6 sockets made again: listening TCP, TCP not connected, established TCP connections
+ * (with the state and queues of their tcp-stream-<ino>.img); UDP, UDP-lite, ping and raw
  * sockets, bound or not, connected or not.
  */
-import { AF, IPPROTO, SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
-import { refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import { AF, IPPROTO, SOCK_TYPE, TCP_STATE, namesOf } from '@crtools/images/facts';
+import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import { sockoptCalls, type SockoptCall } from '../../sockopts/plan.js';
 import type { FileBase } from '../reg/plan.js';
+import type { LockedConnection } from './netlock.js';
+
+const STATE_NAMES = namesOf(TCP_STATE);
 
 /**
  * inet: an IPv4/IPv6 socket: bound to `address` (a raw sockaddr; none = unbound), listening
@@ -20,6 +24,31 @@ export interface InetFilePlan extends FileBase {
     shutdown: number;
     reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
   };
+}
+
+/** A connection's state as tcp_stream_entry keeps it, with its queues' bytes. */
+export interface TcpStreamPlan {
+  inqLen: number; inqSeq: number; outqLen: number; outqSeq: number; unsqLen: number;
+  mssClamp: number; optMask: number; sndWscale: number; rcvWscale: number; timestamp: number;
+  window: [number, number, number, number, number] | null;
+  inq: Buffer; outq: Buffer;
+}
+
+/**
+ * tcp: an established TCP connection from `src` to `dst` (raw sockaddrs), made again by the
+ * restoring process in repair mode (the restorer hands it to the task as an inherited file);
+ * `closed` is what --tcp-close makes instead (a socket neither bound nor connected).
+ */
+export interface TcpFilePlan extends FileBase {
+  kind: 'tcp';
+  type: number;
+  tcp: {
+    ino: number; family: number; src: Buffer; dst: Buffer; conn: LockedConnection;
+    reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
+    /** the stream (absent: dumped with --tcp-close, no stream kept) */
+    stream?: TcpStreamPlan;
+  };
+  closed: InetFilePlan;
 }
 
 const SOL_IP = 0;
@@ -82,10 +111,45 @@ function ipKind(family: number, type: number, proto: number): string {
   return '';
 }
 
-export const inetPlan: PlanKind<InetFilePlan> = {
-  type: 'INETSK',
-  field: 'isk',
-  plan(k: Obj, ctx: PlanContext): InetFilePlan {
+const num = (v: unknown): number => Number(v ?? 0);
+
+/** tcp_stream_entry (and its payload) → the stream to put back. */
+function streamPlan(e: Obj, path: string): TcpStreamPlan {
+  if (e.unsq_len === undefined) throw badImage(`${path}: no unsq_len (written by a CRIU older than 3.x)`, { image: path });
+  const inqLen = num(e.inq_len);
+  const outqLen = num(e.outq_len);
+  const extra: Buffer = e.extra ?? Buffer.alloc(0);
+  if (extra.length !== inqLen + outqLen) throw badImage(`${path}: ${extra.length} bytes of queues for ${inqLen} + ${outqLen}`, { image: path });
+  if (num(e.unsq_len) > outqLen) throw badImage(`${path}: ${num(e.unsq_len)} bytes not sent of a send queue of ${outqLen}`, { image: path });
+  const optMask = num(e.opt_mask);
+  if (optMask & 4 && e.rcv_wscale === undefined) throw badImage(`${path}: window scaling without rcv_wscale`, { image: path });
+  if (optMask & 1 && e.timestamp === undefined) throw badImage(`${path}: timestamps without a timestamp`, { image: path });
+  return {
+    inqLen, inqSeq: num(e.inq_seq) >>> 0, outqLen, outqSeq: num(e.outq_seq) >>> 0, unsqLen: num(e.unsq_len),
+    mssClamp: num(e.mss_clamp), optMask, sndWscale: num(e.snd_wscale), rcvWscale: num(e.rcv_wscale), timestamp: num(e.timestamp) >>> 0,
+    window: e.snd_wnd === undefined ? null : [num(e.snd_wl1) >>> 0, num(e.snd_wnd), num(e.max_window), num(e.rcv_wnd), num(e.rcv_wup) >>> 0],
+    inq: extra.subarray(0, inqLen), outq: extra.subarray(inqLen),
+  };
+}
+
+export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
+  readonly type = 'INETSK';
+  readonly field = 'isk';
+  /** tcp_stream_entry of each connection, by socket inode */
+  private readonly streams = new Map<number, TcpStreamPlan>();
+
+  async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
+    for (const f of files.values()) {
+      const k = f.isk as Obj | undefined;
+      if (!k || Number(k.state) !== TCP_STATE.ESTABLISHED || Number(k.proto) !== IPPROTO.TCP || Number(k.type) !== SOCK_TYPE.STREAM) continue;
+      const file = `tcp-stream-${Number(k.ino).toString(16)}.img`;
+      // none: dumped with --tcp-close
+      const e = await readImage(dir, file, 'TCP_STREAM', true);
+      if (e?.[0]) this.streams.set(Number(k.ino), streamPlan(e[0], file));
+    }
+  }
+
+  plan(k: Obj, ctx: PlanContext): InetFilePlan | TcpFilePlan {
     const family = Number(k.family);
     const type = Number(k.type);
     const proto = Number(k.proto);
@@ -93,29 +157,55 @@ export const inetPlan: PlanKind<InetFilePlan> = {
     const kind = ipKind(family, type, proto);
     const tcp = kind === 'TCP';
     const listen = state === TCP_STATE.LISTEN;
+    const established = tcp && state === TCP_STATE.ESTABLISHED;
     const connected = state === TCP_STATE.ESTABLISHED && !tcp;
-    if ((family !== AF.INET && family !== AF.INET6) || !kind || !(listen || connected || state === TCP_STATE.CLOSE) || (listen && !tcp)) {
-      throw refuse(`${ctx.what}: ${kind || `inet (type ${type}, proto ${proto})`} socket in state ${state} is not restored yet (TCP listening and unconnected, UDP, UDP-lite, ping and raw ones are)`);
+    if ((family !== AF.INET && family !== AF.INET6) || !kind || !(listen || established || connected || state === TCP_STATE.CLOSE) || (listen && !tcp)) {
+      throw refuse(`${ctx.what}: ${kind || `inet (type ${type}, proto ${proto})`} socket in state ${STATE_NAMES[state] ?? state} is not restored yet (TCP listening, unconnected and established, UDP, UDP-lite, ping and raw ones are)`);
     }
     // sk_shutdown: by name (crit JSON) or number
     const shutdown = ({ NONE: 0, READ: 1, WRITE: 2, BOTH: 3 } as Record<string, number>)[String(k.shutdown ?? 'NONE')] ?? Number(k.shutdown);
     if (shutdown && !(kind === 'UDP' || kind === 'UDP-lite')) throw refuse(`${ctx.what}: ${kind} socket shut down (${k.shutdown}) is not restored`);
     const port = Number(k.src_port);
     const words = ((k.src_addr ?? []) as number[]).map(Number);
-    // a raw socket's port is its protocol: bound only to an address
-    const bound = kind === 'raw' ? words.some((w) => w !== 0) : port !== 0;
-    const address = bound ? sockaddr(family, port, words) : undefined;
-    const connect = connected ? sockaddr(family, Number(k.dst_port), ((k.dst_addr ?? []) as number[]).map(Number)) : undefined;
+    const dwords = ((k.dst_addr ?? []) as number[]).map(Number);
+    const dport = Number(k.dst_port);
     const o = (k.opts ?? {}) as Obj;
-    return {
-      kind: 'inet', flags: Number(k.flags), pos: 0n, type,
-      inet: {
-        family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0), shutdown,
-        reuseaddr: !!o.reuseaddr, reuseport: !!o.so_reuseport, v6only: !!k.v6only,
-        sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0),
-        sockopts: [...ipOptCalls(k.ip_opts as Obj | undefined, family, proto), ...sockoptCalls(o, tcp)],
-      },
+    const common = {
+      reuseaddr: !!o.reuseaddr, reuseport: !!o.so_reuseport, v6only: !!k.v6only,
+      sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0),
+      sockopts: [...ipOptCalls(k.ip_opts as Obj | undefined, family, proto), ...sockoptCalls(o, tcp)],
     };
-  },
-  inheritKey: (k: Obj) => `socket:[${k.ino}]`,
-};
+    const inet = (address: Buffer | undefined, connect: Buffer | undefined): InetFilePlan => ({
+      kind: 'inet', flags: Number(k.flags), pos: 0n, type,
+      inet: { family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0), shutdown, ...common },
+    });
+    if (!established) {
+      // a raw socket's port is its protocol: bound only to an address
+      const bound = kind === 'raw' ? words.some((w) => w !== 0) : port !== 0;
+      return inet(bound ? sockaddr(family, port, words) : undefined, connected ? sockaddr(family, dport, dwords) : undefined);
+    }
+    if (!port || !dport) throw badImage(`${ctx.what}: established TCP socket without both ports`, { image: 'files.img' });
+    // tcp_opts_entry: as setsockopt calls after the socket's own (TCP_NODELAY, TCP_CORK, keepalive)
+    const t = (k.tcp_opts ?? {}) as Obj;
+    const tcpCalls: SockoptCall[] = [];
+    if (t.nodelay !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 1, value: i32(t.nodelay ? 1 : 0) });
+    if (t.cork !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 3, value: i32(t.cork ? 1 : 0) });
+    if (t.keepcnt !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 6, value: i32(Number(t.keepcnt)) });
+    if (t.keepidle !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 4, value: i32(Number(t.keepidle)) });
+    if (t.keepintvl !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 5, value: i32(Number(t.keepintvl)) });
+    return {
+      kind: 'tcp', flags: Number(k.flags), pos: 0n, type,
+      tcp: {
+        ino: Number(k.ino), family, src: sockaddr(family, port, words), dst: sockaddr(family, dport, dwords),
+        conn: { family, src: words, sport: port, dst: dwords, dport },
+        ...common, sockopts: [...common.sockopts, ...tcpCalls], stream: this.streams.get(Number(k.ino)),
+      },
+      // what --tcp-close makes instead: a socket neither bound nor connected
+      closed: inet(undefined, undefined),
+    };
+  }
+
+  inheritKey(k: Obj): string {
+    return `socket:[${k.ino}]`;
+  }
+}

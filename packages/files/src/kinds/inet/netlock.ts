@@ -1,0 +1,171 @@
+/**
+ * The network lock of a tree in the host's network namespace (CRIU's --network-lock): while a
+ * dumped TCP connection has no socket that answers (from the moment it is put in repair mode
+ * until its restored socket leaves it), netfilter rules drop its packets both ways, so the peer
+ * retransmits into a lag instead of receiving a reset. Packets marked NETWORK_LOCK_MARK pass.
+ *
+ * - iptables: two rules a connection (INPUT and OUTPUT, `-I`), the form CRIU 4.2 gives them, so
+ *   that either tool's restore deletes the other's (`-D`);
+ * - nftables: one table `inet CRIU-<run id>` with a set of connections each way, made at the
+ *   first connection and deleted whole (the run id is kept in inventory.img);
+ * - skip: nothing (the caller keeps the peers quiet).
+ */
+import { spawnSync } from 'node:child_process';
+import { CrtoolsError, ExitCode, type Logger } from '@crtools/common';
+import { AF, NETWORK_LOCK_MARK, NETWORK_LOCK_METHOD } from '@crtools/images/facts';
+
+export type NetworkLockMethod = 'iptables' | 'nftables' | 'skip';
+
+/** One connection as inet_sk_entry keeps it: addresses as raw 32-bit words, ports in host order. */
+export interface LockedConnection {
+  family: number;
+  src: readonly number[];
+  sport: number;
+  dst: readonly number[];
+  dport: number;
+}
+
+/** inventory_entry.network_lock_method of a method, and back (absent: iptables, as CRIU). */
+export function networkLockImageValue(m: NetworkLockMethod): number {
+  return m === 'iptables' ? NETWORK_LOCK_METHOD.IPTABLES : m === 'nftables' ? NETWORK_LOCK_METHOD.NFTABLES : NETWORK_LOCK_METHOD.SKIP;
+}
+
+export function networkLockFromImage(v: number | undefined): NetworkLockMethod {
+  if (v === undefined || v === NETWORK_LOCK_METHOD.IPTABLES) return 'iptables';
+  if (v === NETWORK_LOCK_METHOD.NFTABLES) return 'nftables';
+  if (v === NETWORK_LOCK_METHOD.SKIP) return 'skip';
+  throw new CrtoolsError('RESTORE_BAD_IMAGE', `inventory.img: network lock method ${v} is none CRIU 4.2 knows`, { exitCode: ExitCode.BAD_INPUT });
+}
+
+/** `--network-lock` as given on a command line or in criu_opts (IPTABLES/NFTABLES/SKIP). */
+export function parseNetworkLock(v: string): NetworkLockMethod {
+  const m = v.toLowerCase();
+  if (m === 'iptables' || m === 'nftables' || m === 'skip') return m;
+  throw new CrtoolsError('USAGE', `invalid argument for --network-lock: ${v} (iptables, nftables or skip)`, { exitCode: ExitCode.USAGE });
+}
+
+/** A word list as an address: an IPv4-mapped IPv6 address is locked as the IPv4 one (as CRIU). */
+function addressOf(family: number, words: readonly number[]): { v4: boolean; text: string } {
+  const b = Buffer.alloc(16);
+  words.slice(0, 4).forEach((w, i) => b.writeUInt32LE(w >>> 0, 4 * i));
+  const mapped = family === AF.INET6 && b.readUInt32BE(8) === 0xffff && b.readUInt32BE(0) === 0 && b.readUInt32BE(4) === 0;
+  if (family === AF.INET || mapped) {
+    const o = family === AF.INET ? 0 : 12;
+    return { v4: true, text: [0, 1, 2, 3].map((i) => b[o + i]).join('.') };
+  }
+  const groups = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => b.readUInt16BE(2 * i).toString(16));
+  return { v4: false, text: groups.join(':') };
+}
+
+/** Run a netfilter tool; its absence or failure is one clear error (exit 1). */
+function run(tool: string, args: string[], input?: string): void {
+  const r = spawnSync(tool, args, { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? `${tool} is not installed (Debian package ${tool.startsWith('ip') ? 'iptables' : 'nftables'})` : `${tool} could not be run (${code})`;
+    throw new CrtoolsError('NETWORK_LOCK', `network lock: ${why}`, { exitCode: ExitCode.FAILED, context: { tool } });
+  }
+  if (r.status !== 0) {
+    const err = (r.stderr ?? '').trim().split('\n')[0] ?? '';
+    throw new CrtoolsError('NETWORK_LOCK', `network lock: ${tool} ${args.join(' ')} failed${err ? `: ${err}` : ` (exit ${r.status})`}`, { exitCode: ExitCode.FAILED, context: { tool } });
+  }
+}
+
+export class NetworkLock {
+  private tableMade = false;
+
+  /** runId: names the nftables table (`inet CRIU-<runId>`); the dump's, kept in inventory.img */
+  constructor(readonly method: NetworkLockMethod, readonly runId: string, private readonly log?: Logger) {}
+
+  get table(): string {
+    return `inet CRIU-${this.runId}`;
+  }
+
+  /** Drop the connection's packets both ways (before its socket goes into repair mode). */
+  lock(c: LockedConnection): void {
+    if (this.method === 'iptables') {
+      this.iptables(c, '-I', true);
+      try {
+        this.iptables(c, '-I', false);
+      } catch (e) {
+        this.quietly(() => this.iptables(c, '-D', true));
+        throw e;
+      }
+    } else if (this.method === 'nftables') {
+      if (!this.tableMade) this.makeTable();
+      const s = addressOf(c.family, c.src);
+      const d = addressOf(c.family, c.dst);
+      const set = s.v4 ? 'conns4' : 'conns6';
+      run('nft', ['-f', '-'], `add element ${this.table} ${set} { ${d.text} . ${c.dport} . ${s.text} . ${c.sport} }\nadd element ${this.table} ${set} { ${s.text} . ${c.sport} . ${d.text} . ${c.dport} }\n`);
+    }
+    this.log?.debug(`network lock (${this.method}): locked ${this.describe(c)}`);
+  }
+
+  /** Let the connection's packets through again (iptables: its two rules go; nftables: see release). */
+  unlock(c: LockedConnection): void {
+    if (this.method !== 'iptables') return;
+    let first: unknown;
+    for (const input of [true, false]) {
+      try {
+        this.iptables(c, '-D', input);
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    if (first) throw first;
+    this.log?.debug(`network lock (${this.method}): unlocked ${this.describe(c)}`);
+  }
+
+  /** The end of the lock as a whole: the nftables table goes (with every connection in it). */
+  release(): void {
+    if (this.method !== 'nftables') return;
+    run('nft', ['delete', 'table', ...this.table.split(' ')]);
+    this.tableMade = false;
+  }
+
+  /** Unlock, reporting a failure to the log rather than throwing (a path that goes on). */
+  quietly(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.log?.warn('net', e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  describe(c: LockedConnection): string {
+    const s = addressOf(c.family, c.src);
+    const d = addressOf(c.family, c.dst);
+    return `${s.text}:${c.sport} - ${d.text}:${c.dport}`;
+  }
+
+  private makeTable(): void {
+    const t = this.table;
+    const mark = `0x${NETWORK_LOCK_MARK.toString(16)}`;
+    run('nft', ['-f', '-'], [
+      `add table ${t}`,
+      `add chain ${t} output { type filter hook output priority 0; }`,
+      `add rule ${t} output meta mark ${mark} accept`,
+      `add chain ${t} input { type filter hook input priority 0; }`,
+      `add rule ${t} input meta mark ${mark} accept`,
+      `add set ${t} conns4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }`,
+      `add rule ${t} output ip saddr . tcp sport . ip daddr . tcp dport @conns4 drop`,
+      `add rule ${t} input ip saddr . tcp sport . ip daddr . tcp dport @conns4 drop`,
+      `add set ${t} conns6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }`,
+      `add rule ${t} output ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 drop`,
+      `add rule ${t} input ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 drop`,
+      '',
+    ].join('\n'));
+    this.tableMade = true;
+  }
+
+  /** One of a connection's two iptables rules: packets coming in (input) or going out. */
+  private iptables(c: LockedConnection, op: '-I' | '-D', input: boolean): void {
+    const s = addressOf(c.family, c.src);
+    const d = addressOf(c.family, c.dst);
+    const [from, fromPort, to, toPort] = input ? [d.text, c.dport, s.text, c.sport] : [s.text, c.sport, d.text, c.dport];
+    run(s.v4 ? 'iptables' : 'ip6tables', [
+      '-w', '-t', 'filter', op, input ? 'INPUT' : 'OUTPUT', '--protocol', 'tcp', '-m', 'mark', '!', '--mark', `0x${NETWORK_LOCK_MARK.toString(16).toUpperCase()}`,
+      '--source', from, '--sport', String(fromPort), '--destination', to, '--dport', String(toPort), '-j', 'DROP',
+    ]);
+  }
+}

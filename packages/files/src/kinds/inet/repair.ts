@@ -1,0 +1,93 @@
+/**
+ * The dump's hold on the tree's TCP connections: each is locked (the network lock) and put in
+ * repair mode through a descriptor of ours on the task's socket, and stays so until the dump
+ * ends. Then either the tree is gone (`release`: our descriptors close, the sockets go away in
+ * repair mode without a packet, and the lock stays for the restore to lift) or it goes on
+ * (`resume`: each leaves repair mode, gets its SO_REUSEADDR back, and is unlocked).
+ */
+import { closeSync } from 'node:fs';
+import type { Logger } from '@crtools/common';
+import { setSocketOption, takeTaskFd, tcpRepair, tcpSave, tcpState, type TcpConnState } from '@crtools/sys';
+import { refuseFd } from '../../dump/kind.js';
+import type { LockedConnection, NetworkLock } from './netlock.js';
+
+interface Held {
+  fd: number;
+  conn: LockedConnection;
+  reuseaddr: boolean;
+}
+
+function i32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v);
+  return b;
+}
+
+/** tcpi_state of task pid's TCP socket at fd (through a copy of the descriptor). */
+export function tcpStateOf(pid: number, fd: number): number {
+  const ours = takeTaskFd(pid, fd);
+  try {
+    return tcpState(ours, { pid });
+  } finally {
+    closeSync(ours);
+  }
+}
+
+export class TcpRepairs {
+  private readonly held: Held[] = [];
+
+  constructor(readonly lock: NetworkLock, private readonly log?: Logger) {}
+
+  get count(): number {
+    return this.held.length;
+  }
+
+  /** Lock task pid's connection at fd, put it in repair mode and read it; it stays so until resume/release. */
+  take(pid: number, fd: number, conn: LockedConnection, reuseaddr: boolean): TcpConnState {
+    const ours = takeTaskFd(pid, fd);
+    let locked = false;
+    let repaired = false;
+    try {
+      this.lock.lock(conn);
+      locked = true;
+      try {
+        tcpRepair(ours, true, { pid });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EPERM') throw refuseFd(pid, fd, `TCP repair mode is not permitted here (CAP_NET_ADMIN needed) for ${this.lock.describe(conn)}`);
+        throw e;
+      }
+      repaired = true;
+      const st = tcpSave(ours, { pid });
+      this.held.push({ fd: ours, conn, reuseaddr });
+      this.log?.info(`tcp: ${this.lock.describe(conn)} in repair mode (${st.inqLen} bytes to read, ${st.outqLen} to send, ${st.unsqLen} of them not sent)`);
+      return st;
+    } catch (e) {
+      if (repaired) this.lock.quietly(() => this.repairOff({ fd: ours, conn, reuseaddr }));
+      if (locked) this.lock.quietly(() => this.lock.unlock(conn));
+      closeSync(ours);
+      throw e;
+    }
+  }
+
+  /** The tree goes on: every connection leaves repair mode and is unlocked (errors are logged). */
+  resume(): void {
+    // as CRIU: unlocked first, so that the window probe leaving repair mode sends reaches the peer
+    this.lock.quietly(() => this.lock.release());
+    for (const h of this.held.splice(0)) {
+      this.lock.quietly(() => this.lock.unlock(h.conn));
+      this.lock.quietly(() => this.repairOff(h));
+      closeSync(h.fd);
+    }
+  }
+
+  /** The tree is gone: our descriptors close (the sockets with them, silently); the lock stays. */
+  release(): void {
+    for (const h of this.held.splice(0)) closeSync(h.fd);
+  }
+
+  private repairOff(h: Held): void {
+    tcpRepair(h.fd, false);
+    // leaving repair mode clears the socket's address reuse: put back the task's
+    setSocketOption(h.fd, 1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, i32(h.reuseaddr ? 1 : 0));
+  }
+}

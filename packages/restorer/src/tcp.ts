@@ -1,0 +1,112 @@
+/**
+ * Established TCP connections of a checkpoint, made again by the restoring process: each socket
+ * is built in repair mode here (bound, "connected" without a packet, queues, window, options)
+ * and handed to its task as an inherited descriptor (the blob dup2s it into place). Once every
+ * task is restored and before any runs, the network lock the dump left is lifted and then each
+ * leaves repair mode (CRIU's order: the window probe leaving repair mode sends reaches the peer). A restore that fails closes them here, silently (repair mode),
+ * and leaves the lock for another try.
+ */
+import { closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { CrtoolsError, ExitCode, type CriuOptions, type Logger } from '@crtools/common';
+import { readImageFile } from '@crtools/images';
+import { NetworkLock, networkLockFromImage, type FilePlan, type LockedConnection, type TcpFilePlan } from '@crtools/files/plan';
+import { setFileFlags, setSocketOption, tcpRepair, tcpRestore } from '@crtools/sys';
+import type { RestorePlan } from './plan.js';
+
+const O_NONBLOCK = 0o4000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+
+function i32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v | 0);
+  return b;
+}
+
+interface Made {
+  fd: number;
+  reuseaddr: boolean;
+  conn: LockedConnection;
+}
+
+export class TcpConnections {
+  private readonly made: Made[] = [];
+  /** the connections the dump locked (they had a stream), to unlock once the tasks run */
+  private readonly locked: LockedConnection[] = [];
+  private lock?: NetworkLock;
+
+  constructor(private readonly log: Logger) {}
+
+  /**
+   * Make every connection of the plan (or, with --tcp-close or no stream kept, an unconnected
+   * socket in its place) and return the plan with each as an inherited descriptor.
+   */
+  async prepare(plan: RestorePlan, dir: string, o: CriuOptions): Promise<RestorePlan> {
+    const tcp = plan.files.map((f, i) => [f, i] as const).filter((x): x is [TcpFilePlan, number] => x[0].kind === 'tcp');
+    if (!tcp.length) return plan;
+    if (!o.tcp_established && !o.tcp_close) {
+      const f = tcp[0]![0];
+      throw new CrtoolsError('RESTORE_TCP', `the checkpoint holds ${tcp.length} established TCP connection(s) (socket:[${f.tcp.ino}] first); restore with --tcp-established (or --tcp-close to have them closed)`, {
+        exitCode: ExitCode.FAILED,
+      });
+    }
+    const inv = ((await readImageFile(join(dir, 'inventory.img'))) as { entries: Record<string, unknown>[] }).entries[0] ?? {};
+    // as CRIU: a dump made with --tcp-close is restored with it
+    if (inv['tcp_close'] === true && !o.tcp_close) {
+      throw new CrtoolsError('RESTORE_TCP', 'the checkpoint was dumped with --tcp-close (its connections were not kept): restore it with --tcp-close', { exitCode: ExitCode.FAILED });
+    }
+    const method = networkLockFromImage(inv['network_lock_method'] === undefined ? undefined : Number(inv['network_lock_method']));
+    this.lock = new NetworkLock(method, String(inv['dump_criu_run_id'] ?? ''), this.log);
+    const files: FilePlan[] = [...plan.files];
+    try {
+      for (const [f, i] of tcp) {
+        const t = f.tcp;
+        if (t.stream) this.locked.push(t.conn);
+        if (o.tcp_close || !t.stream) {
+          files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
+          this.log.info(`tcp: socket:[${t.ino}] comes back closed${t.stream ? ' (--tcp-close)' : ' (dumped with --tcp-close)'}`);
+          continue;
+        }
+        const s = t.stream;
+        const fd = tcpRestore({ ...s, state: 1, family: t.family, src: t.src, dst: t.dst, v6only: t.v6only, reuseport: t.reuseport, sndbuf: t.sndbuf, rcvbuf: t.rcvbuf });
+        this.made.push({ fd, reuseaddr: t.reuseaddr, conn: t.conn });
+        for (const c of t.sockopts) setSocketOption(fd, c.level, c.name, c.value);
+        if (f.flags & O_NONBLOCK) setFileFlags(fd, O_NONBLOCK);
+        files[i] = { kind: 'inherit', flags: f.flags, pos: 0n, inheritFd: fd, ...(f.fown ? { fown: f.fown } : {}) };
+        this.log.info(`tcp: socket:[${t.ino}] ${this.lock.describe(t.conn)} made in repair mode (${s.inqLen} bytes to read, ${s.outqLen} to send)`);
+      }
+    } catch (e) {
+      this.abandon();
+      throw e;
+    }
+    return { ...plan, files };
+  }
+
+  /** Every task restored, none running: the connections leave repair mode (our copies close). */
+  leaveRepair(): void {
+    for (const m of this.made.splice(0)) {
+      try {
+        tcpRepair(m.fd, false);
+        // leaving repair mode clears address reuse: the task's setting back
+        setSocketOption(m.fd, SOL_SOCKET, SO_REUSEADDR, i32(m.reuseaddr ? 1 : 0));
+      } finally {
+        closeSync(m.fd);
+      }
+    }
+  }
+
+  /** Every task restored, none running: the dump's network lock is lifted (a failure is a warning: the restore goes on). */
+  unlock(): void {
+    const lock = this.lock;
+    if (!lock || !this.locked.length) return;
+    for (const c of this.locked.splice(0)) lock.quietly(() => lock.unlock(c));
+    lock.quietly(() => lock.release());
+    this.log.info(`tcp: network lock (${lock.method}) lifted`);
+  }
+
+  /** The restore failed: our sockets close (in repair mode: no packet); the lock stays. */
+  abandon(): void {
+    for (const m of this.made.splice(0)) closeSync(m.fd);
+  }
+}

@@ -1,0 +1,264 @@
+// @crtools/sys: TCP connections through the kernel's repair mode (TCP_REPAIR): read an
+// established connection's state and queues without a packet leaving, and make one again from
+// that state (bound, "connected" without a handshake, queues filled), both on descriptors of ours.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "sys.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace {
+
+using namespace crtools::sys;
+using crtools::SysErr;
+
+// the kernel's struct tcp_repair_window (linux/tcp.h), spelled out: glibc's headers may lack it
+struct RepairWindow {
+  uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+};
+
+constexpr int kRepair = 19;        // TCP_REPAIR
+constexpr int kRepairQueue = 20;   // TCP_REPAIR_QUEUE
+constexpr int kQueueSeq = 21;      // TCP_QUEUE_SEQ
+constexpr int kRepairOptions = 22; // TCP_REPAIR_OPTIONS
+constexpr int kTimestamp = 24;     // TCP_TIMESTAMP
+constexpr int kRepairWindow = 29;  // TCP_REPAIR_WINDOW
+constexpr int kRecvQueue = 1, kSendQueue = 2;
+constexpr int kOutqNsd = 0x894B;  // SIOCOUTQNSD: bytes of the send queue not sent yet
+
+int SetInt(int fd, int level, int name, int v) { return setsockopt(fd, level, name, &v, sizeof v); }
+
+// tcpState(fd) -> tcpi_state of TCP_INFO | { errno, syscall }
+Napi::Value TcpState(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct tcp_info ti;
+  socklen_t l = sizeof ti;
+  if (getsockopt(I32(info[0]), IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return SysErr(env, errno, "getsockopt");
+  return Num(env, ti.tcpi_state);
+}
+
+// tcpRepair(fd, on) -> 0 | { errno, syscall }: TCP_REPAIR on (1) or off (0)
+Napi::Value TcpRepair(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (SetInt(I32(info[0]), IPPROTO_TCP, kRepair, I32(info[1])) < 0) return SysErr(env, errno, "setsockopt");
+  return Num(env, 0);
+}
+
+// One queue's sequence number (TCP_QUEUE_SEQ) and its len bytes, peeked (repair mode).
+bool PeekQueue(int fd, int queue, uint32_t len, uint32_t *seq, std::vector<uint8_t> &out, const char **failed) {
+  if (SetInt(fd, IPPROTO_TCP, kRepairQueue, queue) < 0) return *failed = "setsockopt", false;
+  socklen_t l = sizeof *seq;
+  if (getsockopt(fd, IPPROTO_TCP, kQueueSeq, seq, &l) < 0) return *failed = "getsockopt", false;
+  out.resize((size_t)len + 1);
+  if (!len) return true;
+  // one byte more than we expect: the queue must hold exactly len
+  ssize_t r = recv(fd, out.data(), (size_t)len + 1, MSG_PEEK | MSG_DONTWAIT);
+  if (r != (ssize_t)len) {
+    if (r >= 0) errno = EAGAIN;
+    return *failed = "recv", false;
+  }
+  out.resize(len);
+  return true;
+}
+
+// tcpSave(fd) -> { state, inqLen, inqSeq, outqLen, outqSeq, unsqLen, mssClamp, optMask, sndWscale,
+// rcvWscale, timestamp, window: [snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup] | null, inq, outq }
+// | { errno, syscall }, of a socket already in repair mode (nothing is consumed)
+Napi::Value TcpSave(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = I32(info[0]);
+  struct tcp_info ti;
+  socklen_t l = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return SysErr(env, errno, "getsockopt");
+  int outq = 0, unsq = 0, inq = 0, mss = 0, ts = 0;
+  if (ioctl(fd, SIOCOUTQ, &outq) < 0) return SysErr(env, errno, "ioctl");
+  if (ioctl(fd, kOutqNsd, &unsq) < 0) return SysErr(env, errno, "ioctl");
+  if (ioctl(fd, SIOCINQ, &inq) < 0) return SysErr(env, errno, "ioctl");
+  l = sizeof mss;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &l) < 0) return SysErr(env, errno, "getsockopt");
+  if (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
+    l = sizeof ts;
+    if (getsockopt(fd, IPPROTO_TCP, kTimestamp, &ts, &l) < 0) return SysErr(env, errno, "getsockopt");
+  }
+  RepairWindow w;
+  l = sizeof w;
+  bool haveWindow = getsockopt(fd, IPPROTO_TCP, kRepairWindow, &w, &l) == 0;
+  if (!haveWindow && errno != ENOPROTOOPT) return SysErr(env, errno, "getsockopt");
+  uint32_t inqSeq = 0, outqSeq = 0;
+  std::vector<uint8_t> inqData, outqData;
+  const char *failed = nullptr;
+  if (!PeekQueue(fd, kRecvQueue, (uint32_t)inq, &inqSeq, inqData, &failed) || !PeekQueue(fd, kSendQueue, (uint32_t)outq, &outqSeq, outqData, &failed)) {
+    int e = errno;
+    SetInt(fd, IPPROTO_TCP, kRepairQueue, 0);
+    return SysErr(env, e, failed);
+  }
+  SetInt(fd, IPPROTO_TCP, kRepairQueue, 0);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("state", Num(env, ti.tcpi_state));
+  o.Set("inqLen", Num(env, inq));
+  o.Set("inqSeq", Num(env, inqSeq));
+  o.Set("outqLen", Num(env, outq));
+  o.Set("outqSeq", Num(env, outqSeq));
+  o.Set("unsqLen", Num(env, unsq));
+  o.Set("mssClamp", Num(env, mss));
+  o.Set("optMask", Num(env, ti.tcpi_options));
+  o.Set("sndWscale", Num(env, ti.tcpi_snd_wscale));
+  o.Set("rcvWscale", Num(env, ti.tcpi_rcv_wscale));
+  o.Set("timestamp", Num(env, (uint32_t)ts));
+  if (haveWindow) {
+    Napi::Array a = Napi::Array::New(env, 5);
+    uint32_t v[5] = {w.snd_wl1, w.snd_wnd, w.max_window, w.rcv_wnd, w.rcv_wup};
+    for (uint32_t i = 0; i < 5; i++) a.Set(i, Num(env, v[i]));
+    o.Set("window", a);
+  } else {
+    o.Set("window", env.Null());
+  }
+  o.Set("inq", Napi::Buffer<uint8_t>::Copy(env, inqData.data(), inq));
+  o.Set("outq", Napi::Buffer<uint8_t>::Copy(env, outqData.data(), outq));
+  return o;
+}
+
+// send() all of buf, halving the piece the kernel refuses (a repair-mode queue write allocates
+// one linear buffer per call); false with errno set
+bool SendAll(int fd, const uint8_t *buf, size_t len) {
+  size_t chunk = len;
+  while (len) {
+    size_t n = chunk < len ? chunk : len;
+    ssize_t r = send(fd, buf, n, 0);
+    if (r <= 0) {
+      if (r < 0 && errno == EINTR) continue;
+      if (chunk > 1024) {
+        chunk >>= 1;
+        continue;
+      }
+      if (r == 0) errno = EIO;
+      return false;
+    }
+    buf += r;
+    len -= (size_t)r;
+  }
+  return true;
+}
+
+uint32_t Prop(const Napi::Object &o, const char *name) { return (uint32_t)o.Get(name).As<Napi::Number>().Int64Value(); }
+
+// tcpRestore({ family, src, dst, v6only, reuseport, sndbuf, rcvbuf, inqSeq, inqLen, outqSeq, outqLen, unsqLen,
+// mssClamp, optMask, sndWscale, rcvWscale, timestamp, window, inq, outq }) -> fd | { errno, syscall }:
+// a TCP socket of ours (close-on-exec) made in repair mode into the established connection
+// described, left in repair mode (tcpRepair(fd, 0) takes it out)
+Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  int family = (int)Prop(o, "family");
+  Napi::Buffer<uint8_t> src = o.Get("src").As<Napi::Buffer<uint8_t>>();
+  Napi::Buffer<uint8_t> dst = o.Get("dst").As<Napi::Buffer<uint8_t>>();
+  Napi::Buffer<uint8_t> inq = o.Get("inq").As<Napi::Buffer<uint8_t>>();
+  Napi::Buffer<uint8_t> outq = o.Get("outq").As<Napi::Buffer<uint8_t>>();
+  uint32_t inqLen = Prop(o, "inqLen"), outqLen = Prop(o, "outqLen"), unsqLen = Prop(o, "unsqLen");
+  uint32_t optMask = Prop(o, "optMask");
+  const char *failed = "socket";
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) return SysErr(env, errno, failed);
+  auto fail = [&](const char *sc) {
+    int e = errno;
+    close(fd);
+    return SysErr(env, e, sc);
+  };
+  if (family == AF_INET6 && SetInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, o.Get("v6only").ToBoolean() ? 1 : 0) < 0) return fail("setsockopt");
+  if (SetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0) return fail("setsockopt");
+  // the buffer sizes before the connection exists: the kernel sizes its window clamp from them
+  uint32_t sndbuf = Prop(o, "sndbuf"), rcvbuf = Prop(o, "rcvbuf");
+  if (sndbuf && SetInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)(sndbuf / 2)) < 0) return fail("setsockopt");
+  if (rcvbuf && SetInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, (int)(rcvbuf / 2)) < 0) return fail("setsockopt");
+  if (o.Get("reuseport").ToBoolean() && SetInt(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) return fail("setsockopt");
+  if (SetInt(fd, IPPROTO_TCP, kRepair, 1) < 0) return fail("setsockopt");
+  if (bind(fd, (struct sockaddr *)src.Data(), (socklen_t)src.Length()) < 0) return fail("bind");
+  // the sequence numbers where each queue starts: the kernel moves them on as the queues fill
+  uint32_t rseq = Prop(o, "inqSeq") - inqLen, sseq = Prop(o, "outqSeq") - outqLen;
+  if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kRecvQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &rseq, sizeof rseq) < 0) return fail("setsockopt");
+  if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kSendQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &sseq, sizeof sseq) < 0) return fail("setsockopt");
+  // the MSS clamp as a user MSS while connecting, so that the segment size the kernel works out
+  // then is the path's, not the 536-byte default a connection without a SYN would keep; the user
+  // setting goes once connected (TCP_REPAIR_OPTIONS sets the clamp itself)
+  uint32_t mss = Prop(o, "mssClamp");
+  if (mss > 32767) mss = 32767;  // the most TCP_MAXSEG takes (MAX_TCP_WINDOW)
+  if (mss && mss < 88) mss = 88;  // TCP_MIN_MSS
+  if (mss && SetInt(fd, IPPROTO_TCP, TCP_MAXSEG, (int)mss) < 0) return fail("setsockopt");
+  // in repair mode connect() sends nothing: the socket is ESTABLISHED at once
+  if (connect(fd, (struct sockaddr *)dst.Data(), (socklen_t)dst.Length()) < 0) return fail("connect");
+  if (mss && SetInt(fd, IPPROTO_TCP, TCP_MAXSEG, 0) < 0) return fail("setsockopt");
+  struct tcp_repair_opt opts[4];
+  int n = 0;
+  if (optMask & TCPI_OPT_SACK) opts[n++] = {TCPOPT_SACK_PERMITTED, 0};
+  if (optMask & TCPI_OPT_WSCALE) opts[n++] = {TCPOPT_WINDOW, Prop(o, "sndWscale") + (Prop(o, "rcvWscale") << 16)};
+  if (optMask & TCPI_OPT_TIMESTAMPS) opts[n++] = {TCPOPT_TIMESTAMP, 0};
+  opts[n++] = {TCPOPT_MAXSEG, Prop(o, "mssClamp")};
+  if (setsockopt(fd, IPPROTO_TCP, kRepairOptions, opts, n * sizeof opts[0]) < 0) return fail("setsockopt");
+  if (optMask & TCPI_OPT_TIMESTAMPS) {
+    uint32_t ts = Prop(o, "timestamp");
+    if (setsockopt(fd, IPPROTO_TCP, kTimestamp, &ts, sizeof ts) < 0) return fail("setsockopt");
+  }
+  if (inqLen) {
+    if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kRecvQueue) < 0) return fail("setsockopt");
+    if (!SendAll(fd, inq.Data(), inqLen)) return fail("send");
+  }
+  // the send queue: what was sent and not acknowledged goes in as sent (repair mode); what was
+  // never sent goes through the ordinary path (out of repair mode, then back in)
+  uint32_t sent = outqLen - unsqLen;
+  if (sent) {
+    if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kSendQueue) < 0) return fail("setsockopt");
+    if (!SendAll(fd, outq.Data(), sent)) return fail("send");
+  }
+  if (unsqLen) {
+    if (SetInt(fd, IPPROTO_TCP, kRepair, 0) < 0) return fail("setsockopt");
+    if (!SendAll(fd, outq.Data() + sent, unsqLen)) return fail("send");
+    if (SetInt(fd, IPPROTO_TCP, kRepair, 1) < 0) return fail("setsockopt");
+  }
+  Napi::Value wv = o.Get("window");
+  if (wv.IsArray()) {
+    Napi::Array a = wv.As<Napi::Array>();
+    RepairWindow w;
+    uint32_t *p = &w.snd_wl1;
+    for (uint32_t i = 0; i < 5; i++) p[i] = (uint32_t)a.Get(i).As<Napi::Number>().Int64Value();
+    if (setsockopt(fd, IPPROTO_TCP, kRepairWindow, &w, sizeof w) < 0) return fail("setsockopt");
+  }
+  SetInt(fd, IPPROTO_TCP, kRepairQueue, 0);
+  return Num(env, fd);
+}
+
+// setSockopt(fd, level, name, value) -> 0 | { errno, syscall }
+Napi::Value SetSockopt(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<uint8_t> v = info[3].As<Napi::Buffer<uint8_t>>();
+  if (setsockopt(I32(info[0]), I32(info[1]), I32(info[2]), v.Data(), (socklen_t)v.Length()) < 0) return SysErr(env, errno, "setsockopt");
+  return Num(env, 0);
+}
+
+// setFileFlags(fd, flags) -> 0 | { errno, syscall }: F_SETFL
+Napi::Value SetFileFlags(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (fcntl(I32(info[0]), F_SETFL, I32(info[1])) < 0) return SysErr(env, errno, "fcntl");
+  return Num(env, 0);
+}
+
+}  // namespace
+
+void crtools::sys::AddTcp(Napi::Object exports) {
+  Export(exports, "tcpState", TcpState);
+  Export(exports, "tcpRepair", TcpRepair);
+  Export(exports, "tcpSave", TcpSave);
+  Export(exports, "tcpRestore", TcpRestore);
+  Export(exports, "setSockopt", SetSockopt);
+  Export(exports, "setFileFlags", SetFileFlags);
+}

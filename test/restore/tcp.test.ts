@@ -1,0 +1,398 @@
+/**
+ * Established TCP connections (--tcp-established): dumped through TCP_REPAIR behind the network
+ * lock and made again in repair mode. A C workload with connections inside the tree over
+ * loopback IPv4, IPv6 and v4-mapped IPv6 and one to a peer outside, queues full both ways, every
+ * byte checked in order after each restore; redis-server with a client outside the tree that goes
+ * on INCRementing over the same connection; a python3 client/server pair in the tree; refusals by
+ * name; CRIU 4.2 both ways.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { workloadBinDir } from '../lib/paths.js';
+import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
+import { alive, askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, readState, sleep, startWorkload, tmp, treePids, waitGone, waitReaped, waitVerdict } from '../dump/helpers.js';
+
+afterEach(() => {
+  killRestored();
+  killAllStarted();
+  for (const p of outside.splice(0)) killTree(p);
+  // a test that failed between a dump and its restore leaves its lock: lifted here
+  for (const [t, l] of lockRulesBy()) spawnSync(t, ['-w', ...l.replace(/^-A /, '-D ').split(' ')], { stdio: 'ignore' });
+  ports.splice(0);
+});
+
+/** processes started outside the tree under test (peers, clients), killed by pid after each test */
+const outside: number[] = [];
+
+const haveIptables = spawnSync('iptables', ['-w', '-S'], { stdio: 'ignore' }).status === 0;
+
+/** TCP ports in use on this machine (any state, both families). */
+function portsInUse(): Set<number> {
+  const used = new Set<number>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const l of readFileSync(f, 'utf8').split('\n').slice(1)) {
+      const m = /^\s*\d+: [0-9A-F]+:([0-9A-F]{4}) /.exec(l);
+      if (m) used.add(parseInt(m[1]!, 16));
+    }
+  }
+  return used;
+}
+
+/** n distinct ports nobody uses now. */
+function freePorts(n: number): number[] {
+  const used = portsInUse();
+  const out: number[] = [];
+  while (out.length < n) {
+    const p = 20000 + Math.floor(Math.random() * 30000);
+    if (!used.has(p) && !out.includes(p)) out.push(p);
+  }
+  ports.push(...out);
+  return out;
+}
+
+/** ports the test under way uses: the lock rules it looks at and removes (after a failure) are theirs */
+const ports: number[] = [];
+
+/** The iptables/ip6tables rules of the network lock now in place for this test's ports, by tool. */
+function lockRulesBy(): [string, string][] {
+  const out: [string, string][] = [];
+  for (const t of ['iptables', 'ip6tables']) {
+    const r = spawnSync(t, ['-w', '-S'], { encoding: 'utf8' });
+    for (const l of (r.stdout ?? '').split('\n')) {
+      if (l.includes('--mark 0xc114') && l.includes('DROP') && ports.some((p) => l.includes(`--sport ${p} `) || l.includes(`--dport ${p} `))) out.push([t, l]);
+    }
+  }
+  return out;
+}
+
+function lockRules(): string[] {
+  return lockRulesBy().map(([, l]) => l);
+}
+
+/** Start the outside peer of tcpconn (it says ready only once the tree has connected). */
+function startPeer(port: number): { pid: number; state: string } {
+  const state = path.join(tmp('tcp-peer'), 'peer.state');
+  const r = spawnSync(path.join(workloadBinDir, 'tcpconn'), ['peer', String(port), state], { stdio: 'ignore', timeout: 10_000 });
+  if (r.status !== 0) throw new Error('tcpconn peer did not start');
+  let line = '';
+  for (let i = 0; i < 500 && !/pid=\d+/.test(line); i++) {
+    sleep(10);
+    line = readState(state);
+  }
+  const pid = Number(/pid=(\d+)/.exec(line)?.[1]);
+  if (!pid) throw new Error(`tcpconn peer: '${line}'`);
+  outside.push(pid);
+  return { pid, state };
+}
+
+/** Both verdicts of check k: the tree's (with its child's) and the outside peer's. */
+function bothVerdicts(treePid: number, treeState: string, peer: { pid: number; state: string }): [string, string] {
+  writeFileSync(treeState, '');
+  writeFileSync(peer.state, '');
+  process.kill(peer.pid, 'SIGUSR1');
+  process.kill(treePid, 'SIGUSR1');
+  // (a peer that backed off while the connection was locked retransmits on its own timer: a lag of seconds)
+  return [waitVerdict(treeState, 60_000), waitVerdict(peer.state, 60_000)];
+}
+
+/**
+ * What differs between a socket the kernel accepted and the one the restore makes in repair
+ * mode, with nothing to do with the connection: the multicast TTL/hop limit an accepted socket
+ * takes from the peer's SYN (meaningless for TCP; CRIU does not keep it either).
+ */
+const TCP_MOVING = [
+  { path: /\.sockopts\.(IP_MULTICAST_TTL|IPV6_MULTICAST_HOPS)$/, why: "an accepted socket takes its multicast TTL / hop limit from the peer's SYN; a socket made again has the default (meaningless for TCP, not in CRIU's format)" },
+  { path: /\.sockopts\.(TCP_MAXSEG|TCP_WINDOW_CLAMP)$/, why: "the segment size and window clamp the kernel works out for a connection as it runs (bounded by half the peer's largest window, grown by receive autotuning); a connection made again in repair mode starts them afresh (neither is in CRIU's format)" },
+  { path: /\.sockopts\.IPV6_V6ONLY$/, why: 'an IPv6 socket bound to its address by the restore gets IPV6_V6ONLY from the kernel (as under CRIU); the original was bound by connect() and kept 0; an established connection does the same either way' },
+  { path: /\.fcntl\.(FIONREAD|SIOCOUTQ)$/, why: "a connection goes on once restored: bytes leave one end's send queue for the other end's receive queue (the workload checks that every one arrives, in order)" },
+];
+
+describe('TCP connections (--tcp-established)', () => {
+  it.skipIf(!haveIptables)('tcpconn: IPv4, IPv6 and v4-mapped connections in the tree and one to a peer outside, queues full both ways, round-tripped twice; every byte arrives in order', () => {
+    const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+    const peer = startPeer(pp);
+    let k = 0;
+    roundTrip('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)], (pid, state) => {
+      k++;
+      // the lock is lifted once the tasks run
+      expect(lockRules()).toEqual([]);
+      expect(bothVerdicts(pid, state, peer)).toEqual([`check ok k=${k}`, `check ok k=${k}`]);
+    }, true, () => waitVerdict(peer.state, 100).startsWith('ready') || readState(peer.state).startsWith('ready'), TCP_MOVING, (dir) => {
+      // the tree is gone, its 7 connections still locked both ways (2 rules each) for the restore
+      expect(lockRules().length).toBe(14);
+      const streams = readdirSync(dir).filter((n) => /^tcp-stream-[0-9a-f]+\.img$/.test(n));
+      expect(streams.length).toBe(7);
+      if (haveCrit) {
+        const e = (critDecode(path.join(dir, streams[0]!)) as { entries: Record<string, unknown>[] }).entries[0]!;
+        expect(Number(e['inq_len']) + Number(e['outq_len'])).toBeGreaterThan(0);
+        const files = (critDecode(path.join(dir, 'files.img')) as { entries: { isk?: { state: unknown } }[] }).entries;
+        expect(files.filter((f) => f.isk && (f.isk.state === 1 || f.isk.state === 'ESTABLISHED')).length).toBe(7);
+      }
+    }, ['--tcp-established'], ['--tcp-established']);
+  });
+
+  it('an established connection is refused by name without --tcp-established, and --check-only lists it; the tree runs on', () => {
+    const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+    const peer = startPeer(pp);
+    const w = startWorkload('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)]);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('tcp-refused')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`^criu: task ${w.pid} fd \\d+ \\(socket:\\[\\d+\\]\\): TCP connection 127\\.0\\.0\\.1:${p4} -> 127\\.0\\.0\\.1:\\d+ is established; dump with --tcp-established`));
+    const c = criu(['dump', '--check-only', '-t', String(w.pid)]);
+    expect(c.code).toBe(4);
+    // the root's four and its child's three
+    expect(c.stderr.match(/is established; dump with --tcp-established/g)?.length).toBe(7);
+    expect(lockRules()).toEqual([]);
+    expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+    w.kill();
+  });
+
+  it.skipIf(!haveIptables)('-R: the connections leave repair mode and the lock goes; the tree goes on', () => {
+    const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+    const peer = startPeer(pp);
+    const w = startWorkload('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)]);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('tcp-R'), '-R', '--tcp-established']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(lockRules()).toEqual([]);
+    expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+    w.kill();
+  });
+
+  it('nftables: the lock is a table of its own, kept after the dump and deleted by the restore', (ctx) => {
+    if (spawnSync('nft', ['list', 'tables'], { stdio: 'ignore' }).status !== 0) return ctx.skip('no nft here');
+    const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+    const peer = startPeer(pp);
+    const w = startWorkload('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)]);
+    const dir = tmp('tcp-nft');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '--tcp-established', '--network-lock', 'nftables']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const tables = () => execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('CRIU-'));
+    expect(tables().length).toBe(1);
+    expect(lockRules()).toEqual([]);
+    const r = restoreDir(dir, ['--tcp-established']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(tables()).toEqual([]);
+    expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+    killTree(w.pid);
+  });
+
+  it('a network lock whose tool is missing is one clear error; the tree runs on, its connections out of repair mode', () => {
+    const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+    const peer = startPeer(pp);
+    const w = startWorkload('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)]);
+    for (const [method, tool, pkg] of [['nftables', 'nft', 'nftables'], ['iptables', 'iptables', 'iptables']] as const) {
+      const r = criu(['dump', '-t', String(w.pid), '-D', tmp('tcp-nolock'), '--tcp-established', '--network-lock', method], 60_000, { PATH: '/nonexistent' });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`criu: network lock: ${tool} is not installed (Debian package ${pkg})\n`);
+    }
+    expect(lockRules()).toEqual([]);
+    expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+    w.kill();
+  });
+
+  it('--tcp-close: the connections come back closed; the tasks run on', () => {
+    const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+    startPeer(pp);
+    const w = startWorkload('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)]);
+    const dir = tmp('tcp-close');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '--tcp-close']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(readdirSync(dir).filter((n) => n.startsWith('tcp-stream-'))).toEqual([]);
+    expect(waitReaped(w.pid)).toBe(true);
+    // without either option the restore says what to give it
+    const no = restoreDir(dir);
+    expect(no.code).toBe(1);
+    expect(no.stderr).toMatch(/established TCP connection\(s\).*restore with --tcp-established \(or --tcp-close/);
+    const est = restoreDir(dir, ['--tcp-established']);
+    expect(est.code).toBe(1);
+    expect(est.stderr).toBe('criu: the checkpoint was dumped with --tcp-close (its connections were not kept): restore it with --tcp-close\n');
+    const r = restoreDir(dir, ['--tcp-close']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const p of treePids(w.pid)) {
+      expect(alive(p)).toBe(true);
+      // no descriptor of the tree is a connected socket any more
+      const est = execFileSync('ss', ['-tnpH', 'state', 'established'], { encoding: 'utf8' });
+      expect(est).not.toContain(`pid=${p},`);
+    }
+    killTree(w.pid);
+  });
+
+  it('--skip-in-flight: a listener with a connection not accepted yet is refused by name without it', () => {
+    const [port] = freePorts(1) as [number];
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', [
+      'import socket, time',
+      `l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("127.0.0.1", ${port})); l.listen(4)`,
+      `c = socket.create_connection(("127.0.0.1", ${port}))`,
+      'while True: time.sleep(1)',
+    ].join('\n')]);
+    for (let i = 0; i < 300 && !execFileSync('ss', ['-tnH', 'state', 'established'], { encoding: 'utf8' }).includes(`:${port}`); i++) sleep(10);
+    const c = criu(['dump', '--check-only', '-t', String(w.pid), '--tcp-established']);
+    expect(c.code).toBe(4);
+    expect(c.stderr).toMatch(new RegExp(`listening TCP socket 127\\.0\\.0\\.1:${port} has 1 connection\\(s\\) not accepted yet \\(in flight\\); dump with --skip-in-flight`));
+    const ok = criu(['dump', '--check-only', '-t', String(w.pid), '--tcp-established', '--skip-in-flight']);
+    expect(ok.code, ok.stderr).toBe(0);
+    w.kill();
+  });
+
+  it('a connection half-closed (CLOSE_WAIT) is refused by name: its state is not carried yet', () => {
+    const [port] = freePorts(1) as [number];
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', [
+      'import socket, time',
+      `l = socket.socket(); l.bind(("127.0.0.1", ${port})); l.listen(4)`,
+      `c = socket.create_connection(("127.0.0.1", ${port}))`,
+      'a, _ = l.accept(); a.close()',
+      'while True: time.sleep(1)',
+    ].join('\n')]);
+    for (let i = 0; i < 300 && !execFileSync('ss', ['-tnH', 'state', 'close-wait'], { encoding: 'utf8' }).includes(`:${port}`); i++) sleep(10);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('tcp-closewait'), '--tcp-established']);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`TCP connection 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${port} is in state CLOSE_WAIT, which crtools does not carry yet`));
+    expect(lockRules()).toEqual([]);
+    expect(alive(w.pid)).toBe(true);
+    w.kill();
+  });
+});
+
+/** redis-server serves its client while the fingerprint is taken: what that moves */
+const REDIS_MOVING = [
+  ...TCP_MOVING,
+  { path: /\.fcntl\.(FIONREAD|SIOCOUTQ)$|\.fdinfo\b/, why: 'the client outside the tree sends a request every 10 ms: the queues of the connection move between the fingerprint and the freeze' },
+];
+
+describe('real programs over TCP', () => {
+  const redis = '/usr/bin/redis-server';
+
+  it.skipIf(!existsSync(redis) || !haveIptables)('redis-server with a client outside the tree: the same connection goes on after each restore, the counter with it', () => {
+    const [port] = freePorts(1) as [number];
+    const work = tmp('redis');
+    // the client: one connection, INCR in a loop, each answer one more than the last
+    const out = path.join(work, 'client.out');
+    const clientProgram = [
+      'import os, socket, sys, time',
+      `out = ${JSON.stringify(out)}`,
+      'def say(t):',
+      '    open(out + ".tmp", "w").write(t); os.replace(out + ".tmp", out)',
+      'for i in range(500):',
+      '    try:',
+      `        s = socket.create_connection(("127.0.0.1", ${port})); break`,
+      '    except OSError: time.sleep(0.02)',
+      'me = s.getsockname()[1]',
+      'f = s.makefile("rb")',
+      'last = 0',
+      'while True:',
+      '    try:',
+      '        s.sendall(b"*2\\r\\n$4\\r\\nINCR\\r\\n$7\\r\\ncounter\\r\\n")',
+      '        line = f.readline()',
+      '    except OSError as e:',
+      '        say(f"error {e}"); sys.exit(1)',
+      '    if not line.startswith(b":") or int(line[1:]) != last + 1:',
+      '        say(f"bad {line!r} after {last}"); sys.exit(1)',
+      '    last = int(line[1:])',
+      '    say(f"{me} {last}")',
+      '    time.sleep(0.01)',
+    ].join('\n');
+    let client: number | undefined;
+    const counter = (): { port: number; n: number } | undefined => {
+      const m = /^(\d+) (\d+)$/.exec(readState(out));
+      return m ? { port: Number(m[1]), n: Number(m[2]) } : undefined;
+    };
+    let first: number | undefined;
+    roundTrip('launch', [redis, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work, '--daemonize', 'no', '--loglevel', 'warning'], (pid) => {
+      const a = counter();
+      expect(a, readState(out)).toBeDefined();
+      sleep(1000);
+      const b = counter();
+      // the same connection (the client's own port), the counter on from where it was
+      expect(b?.port, readState(out)).toBe(first);
+      expect(b!.n).toBeGreaterThan(a!.n);
+      expect(alive(pid)).toBe(true);
+    }, false, () => {
+      if (client === undefined) {
+        const c = startWorkload('launch', ['/usr/bin/python3', '-c', clientProgram], tmp('redis-client'));
+        client = c.pid;
+        outside.push(c.pid);
+      }
+      const c = counter();
+      first ??= c?.port;
+      return (c?.n ?? 0) > 10;
+    }, REDIS_MOVING, undefined, ['--tcp-established'], ['--tcp-established']);
+  });
+
+  it.skipIf(!haveIptables)('python3: a client and a server in the tree, talking over loopback, go on talking after each restore', () => {
+    const [port] = freePorts(1) as [number];
+    const file = path.join(tmp('py-pair'), 'count');
+    const program = [
+      'import os, socket, time',
+      `file = ${JSON.stringify(file)}`,
+      `l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("127.0.0.1", ${port})); l.listen(1)`,
+      'if os.fork() == 0:',
+      '    l.close()',
+      `    c = socket.create_connection(("127.0.0.1", ${port})); f = c.makefile("rwb")`,
+      '    n = 0',
+      '    while True:',
+      '        f.write(b"%d\\n" % n); f.flush()',
+      '        m = int(f.readline())',
+      '        if m != n + 1: os._exit(1)',
+      '        n = m + 1',
+      '        time.sleep(0.01)',
+      'a, _ = l.accept(); f = a.makefile("rwb")',
+      'while True:',
+      '    n = int(f.readline())',
+      '    f.write(b"%d\\n" % (n + 1)); f.flush()',
+      '    open(file + ".tmp", "w").write(str(n)); os.replace(file + ".tmp", file)',
+    ].join('\n');
+    const count = () => Number(readState(file)) || 0;
+    roundTrip('launch', ['/usr/bin/python3', '-c', program], (pid) => {
+      const a = count();
+      sleep(600);
+      expect(treePids(pid).every(alive)).toBe(true);
+      expect(treePids(pid).length).toBe(2);
+      expect(count()).toBeGreaterThan(a);
+    }, false, () => count() > 4, TCP_MOVING, undefined, ['--tcp-established'], ['--tcp-established']);
+  });
+});
+
+// a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
+const CRIU = [process.env.CRIU].find((c) => {
+  const v = c ? (spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '') : '';
+  return /Version: ([4-9]|\d\d)\./.test(v) && !/^crtools:/m.test(v);
+});
+
+describe.skipIf(!CRIU || !haveIptables)(`TCP connections across CRIU 4.2 (${CRIU ?? 'no CRIU 4+ binary: give CRIU=/path/to/criu'})`, () => {
+  function tree() {
+    const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+    const peer = startPeer(pp);
+    const w = startWorkload('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)]);
+    return { peer, w };
+  }
+
+  it('CRIU dumps tcpconn with --tcp-established, crtools restores it: every byte arrives, CRIU\'s lock is lifted', () => {
+    const { peer, w } = tree();
+    const dir = tmp('tcp-criu-dump');
+    const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
+    expect(d.status, readState(path.join(dir, 'dump.log')).split('\n').slice(-5).join('\n')).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    expect(lockRules().length).toBe(14);
+    const r = restoreDir(dir, ['--tcp-established']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lockRules()).toEqual([]);
+    expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+    killTree(w.pid);
+  });
+
+  it('crtools dumps tcpconn with --tcp-established, CRIU restores it: every byte arrives, our lock is lifted', () => {
+    const { peer, w } = tree();
+    const dir = tmp('tcp-our-dump');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '--tcp-established']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, readState(path.join(dir, 'restore.log')).split('\n').slice(-5).join('\n')).toBe(0);
+    expect(lockRules()).toEqual([]);
+    expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+    killTree(w.pid);
+  });
+});
