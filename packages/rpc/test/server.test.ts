@@ -71,8 +71,8 @@ describe('serveConnection', () => {
 
   it('DUMP with an option crtools does not carry out: success false naming it, the engine never called', async () => {
     const c = connection();
-    const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: '/nonexistent-never-created', pid: 12345, tcp_skip_in_flight: true } });
-    expect(r).toMatchObject({ type: 'DUMP', success: false, dump: { restored: false }, cr_errno: 56, cr_errmsg: 'RPC option tcp_skip_in_flight is not supported by crtools yet' });
+    const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: '/nonexistent-never-created', pid: 12345, unprivileged: true } });
+    expect(r).toMatchObject({ type: 'DUMP', success: false, dump: { restored: false }, cr_errno: 56, cr_errmsg: 'RPC option unprivileged is not supported by crtools yet' });
     await closeAll(c);
   });
 
@@ -89,9 +89,9 @@ describe('serveConnection', () => {
   it('a DUMP option refused by the RPC layer is written in the request\'s log too (runc 1.1 shows only the log)', async () => {
     const c = connection();
     const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-server-'));
-    const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: dir, pid: 12345, log_file: 'dump.log', log_level: 4, tcp_skip_in_flight: true } });
-    expect(r).toMatchObject({ type: 'DUMP', success: false, cr_errno: 56, cr_errmsg: 'RPC option tcp_skip_in_flight is not supported by crtools yet' });
-    expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): RPC option tcp_skip_in_flight is not supported by crtools yet\n$/);
+    const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: dir, pid: 12345, log_file: 'dump.log', log_level: 4, unprivileged: true } });
+    expect(r).toMatchObject({ type: 'DUMP', success: false, cr_errno: 56, cr_errmsg: 'RPC option unprivileged is not supported by crtools yet' });
+    expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): RPC option unprivileged is not supported by crtools yet\n$/);
     await closeAll(c);
   });
 
