@@ -24,6 +24,9 @@ export const PRE_DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'timeout', 'display_stats', 'track_mem', 'parent_img', 'pre_dump_mode',
   // CRIU forces the tree to run on after a pre-dump: --leave-running is what it does anyway
   'leave_running', 'shell_job', 'file_locks', 'ghost_limit', 'cpu_cap',
+  // as CRIU: a pre-dump reads no socket, so the TCP options (given alike to every round of a
+  // migration) have nothing to do here; the final dump carries them out
+  'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
 ];
 
 /** inventory's pre_dump_mode values (rpc.proto's criu_pre_dump_mode) */
