@@ -6,10 +6,10 @@
  * datagrams waiting in a queue (CRIU 4.2 drops them; we do not lose them silently), any other
  * protocol. Not seen: whether a ping or raw socket was shut down (no sock_diag for ping sockets).
  */
-import { inetShutdown, listenBacklog, socketInfo, type SocketInfo } from '@crtools/sys';
+import { inetShutdown, listenBacklog, type SocketInfo } from '@crtools/sys';
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
 import { socketNetRow, type FdRecord } from '@crtools/procfs';
-import { fown, inodeOf, refuseFd, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, inodeOf, refuseFd, socketOf, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 
 /** the IP options ip_opts_entry has a field for (by family; raw ones only on raw sockets) */
@@ -112,13 +112,8 @@ function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connec
 
 export const inetDump: DumpKind = {
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
-    if (!/^socket:\[\d+\]$/.test(rec.target)) return undefined;
-    let s: SocketInfo;
-    try {
-      s = socketInfo(pid, rec.fd);
-    } catch {
-      throw unsupported(pid, rec.fd, rec.target);
-    }
+    const s = socketOf(pid, rec);
+    if (!s) return undefined;
     // netlink and packet sockets are theirs
     if (s.domain !== AF.INET && s.domain !== AF.INET6) return undefined;
     const peer = checkInet(pid, rec, s);
