@@ -513,7 +513,7 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   });
 
   // real interpreters, unchanged: each counts into a file; after every restore the count goes on
-  function counting(prog: string, args: (file: string) => string[]) {
+  function counting(prog: string, args: (file: string) => string[], frozen = false) {
     const file = path.join(tmp(`count-${path.basename(prog)}`), 'count');
     // the programs rewrite the file in place (truncate, then write): a read can fall between the
     // two and see it empty, so an empty read is read again
@@ -540,6 +540,9 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       },
       false,
       () => count() > 0,
+      // frozen: a program whose bytes are always in flight (a socketserver's client talks all
+      // the time): fingerprints of the frozen tree and of the tree restored stopped
+      [], undefined, [], [], frozen,
     );
   }
 
@@ -687,7 +690,7 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       '        n += 1',
       '        open(f, "w").write(str(n))',
       '    time.sleep(0.05)',
-    ].join('\n')]));
+    ].join('\n')], true));
 
   it('node: a setInterval program (libuv: epoll, eventfds, pipes, worker threads)', () =>
     counting(process.execPath, (f) => ['-e', `let n = 0; setInterval(() => require('fs').writeFileSync(${JSON.stringify(f)}, String(++n)), 50)`]));

@@ -5,6 +5,7 @@
  */
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { socketTableOf, type FdRecord } from '@crtools/procfs';
+import { socketInfo, type SocketInfo } from '@crtools/sys';
 
 /** One protobuf entry of an image, as @crtools/images writes it. */
 export type Entry = Record<string, unknown>;
@@ -55,6 +56,28 @@ export function unsupported(pid: number, fd: number, target: string): CrtoolsErr
   const sock = /^socket:\[(\d+)\]$/.exec(target);
   const what = sock ? `${target} (${socketTableOf(pid, Number(sock[1])) ?? 'unknown socket'})` : target;
   return refuseFd(pid, fd, `${what} is not supported`);
+}
+
+/** the socket of each descriptor record, read once however many socket kinds look at it */
+const socketInfos = new WeakMap<FdRecord, SocketInfo>();
+
+/**
+ * The socket a descriptor opens (domain, type, protocol, addresses, through a pidfd_getfd
+ * copy), for the socket kinds that claim by domain: undefined when it is no socket; one that
+ * cannot be read is refused by name.
+ */
+export function socketOf(pid: number, rec: FdRecord): SocketInfo | undefined {
+  if (!/^socket:\[\d+\]$/.test(rec.target)) return undefined;
+  let s = socketInfos.get(rec);
+  if (!s) {
+    try {
+      s = socketInfo(pid, rec.fd);
+    } catch {
+      throw unsupported(pid, rec.fd, rec.target);
+    }
+    socketInfos.set(rec, s);
+  }
+  return s;
 }
 
 /** A descriptor whose fdinfo lacks what its kind always shows there (a kernel too old, a race). */

@@ -12,10 +12,10 @@
  * sock_diag for ping sockets).
  */
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { inetShutdown, listenBacklog, listenPending, socketInfo, type SocketInfo } from '@crtools/sys';
+import { inetShutdown, listenBacklog, listenPending, type SocketInfo } from '@crtools/sys';
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE, namesOf } from '@crtools/images/facts';
 import { socketNetRow, type FdRecord } from '@crtools/procfs';
-import { fown, inodeOf, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, inodeOf, refuseFd, socketOf, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 import { tcpStateOf, type TcpRepairs } from './repair.js';
 
@@ -158,13 +158,8 @@ export class InetSockets implements DumpKind {
   constructor(private readonly o: InetDumpOptions = {}) {}
 
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
-    if (!/^socket:\[\d+\]$/.test(rec.target)) return undefined;
-    let s: SocketInfo;
-    try {
-      s = socketInfo(pid, rec.fd);
-    } catch {
-      throw unsupported(pid, rec.fd, rec.target);
-    }
+    const s = socketOf(pid, rec);
+    if (!s) return undefined;
     // netlink and packet sockets are theirs
     if (s.domain !== AF.INET && s.domain !== AF.INET6) return undefined;
     const peer = checkInet(pid, rec, s);

@@ -5,10 +5,10 @@
  * SOCK_DGRAM ones (netlinksk.img has no field for the type: restores make SOCK_RAW), netlink
  * options netlinksk.img has no field for.
  */
-import { probeFile, socketInfo, type SocketInfo } from '@crtools/sys';
+import { probeFile, type SocketInfo } from '@crtools/sys';
 import { AF, NETLINK_STATE, SOCK_TYPE } from '@crtools/images/facts';
 import { socketNetRow, type FdRecord } from '@crtools/procfs';
-import { fown, inodeOf, refuseFd, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, inodeOf, refuseFd, socketOf, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 
 const SOL_NETLINK = 270;
@@ -38,13 +38,8 @@ function netlinkEntry(id: number, flags: number, ino: number, s: SocketInfo, gro
 
 export const netlinkDump: DumpKind = {
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
-    if (!/^socket:\[\d+\]$/.test(rec.target)) return undefined;
-    let s: SocketInfo;
-    try {
-      s = socketInfo(pid, rec.fd);
-    } catch {
-      throw unsupported(pid, rec.fd, rec.target);
-    }
+    const s = socketOf(pid, rec);
+    if (!s) return undefined;
     if (s.domain !== AF.NETLINK) return undefined;
     if (s.type !== SOCK_TYPE.RAW) throw refuseFd(pid, rec.fd, `netlink socket of type ${s.type} (not SOCK_RAW): netlinksk.img has no field for its type`, rec.target);
     const ino = inodeOf(rec.target);

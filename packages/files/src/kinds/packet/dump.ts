@@ -6,10 +6,10 @@
  * a membership added more than once (packetsk.img keeps one of each), a fanout group steered by
  * a BPF program, packet options packetsk.img has no field for.
  */
-import { packetSockets, socketInfo, type PacketSocketDiag, type SocketInfo } from '@crtools/sys';
+import { packetSockets, type PacketSocketDiag } from '@crtools/sys';
 import { AF, SOCK_TYPE } from '@crtools/images/facts';
 import { socketNetRow, type FdRecord } from '@crtools/procfs';
-import { fown, inodeOf, refuseFd, unsupported, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, inodeOf, refuseFd, socketOf, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 
 /** the options packet_sock_entry has a field for */
@@ -38,13 +38,8 @@ export class PacketFiles implements DumpKind {
   private diag: Map<number, PacketSocketDiag> | undefined;
 
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
-    if (!/^socket:\[\d+\]$/.test(rec.target)) return undefined;
-    let s: SocketInfo;
-    try {
-      s = socketInfo(pid, rec.fd);
-    } catch {
-      throw unsupported(pid, rec.fd, rec.target);
-    }
+    const s = socketOf(pid, rec);
+    if (!s) return undefined;
     if (s.domain !== AF.PACKET) return undefined;
     const ino = inodeOf(rec.target);
     const refuse = (why: string) => refuseFd(pid, rec.fd, `packet socket ${why}`, rec.target);
