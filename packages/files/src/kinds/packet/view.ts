@@ -1,5 +1,5 @@
 /** Packet sockets: not dumped or restored yet; crit shows them in CRIU's images. */
-import { named, num, SOCK_TYPES, TCP_STATES, type CritRecord, type SocketView, type ViewKind } from '../../view/kind.js';
+import { named, num, SOCK_TYPES, type CritRecord, type SocketView, type ViewKind } from '../../view/kind.js';
 
 
 export const packetView: ViewKind = {
