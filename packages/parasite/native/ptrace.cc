@@ -106,6 +106,13 @@ Napi::Value GetSigmask(const Napi::CallbackInfo &info) {
   return Napi::BigInt::New(info.Env(), mask);
 }
 
+// setSigmask(pid, mask) -> 0 | { errno, syscall }
+Napi::Value SetSigmask(const Napi::CallbackInfo &info) {
+  bool lossless = false;
+  uint64_t mask = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+  return Result(info.Env(), sys_ptrace(PTRACE_SETSIGMASK, I32(info[0]), sizeof(mask), (uint64_t)(uintptr_t)&mask), "ptrace");
+}
+
 // peekSiginfo(pid, shared, offset, buf) -> count of 128-byte siginfos | { errno, syscall }
 Napi::Value PeekSiginfo(const Napi::CallbackInfo &info) {
   auto b = info[3].As<Napi::Buffer<uint8_t>>();
@@ -159,6 +166,7 @@ void crtools::parasite::AddPtrace(Napi::Object exports) {
   Export(exports, "getRegset", GetRegset);
   Export(exports, "setRegset", SetRegset);
   Export(exports, "getSigmask", GetSigmask);
+  Export(exports, "setSigmask", SetSigmask);
   Export(exports, "peekSiginfo", PeekSiginfo);
   Export(exports, "rseqConfig", RseqConfig);
   Export(exports, "peek", Peek);

@@ -30,6 +30,7 @@ export interface ParasiteNative {
   getRegset(pid: number, type: number, buf: Buffer): Or<number>;
   setRegset(pid: number, type: number, buf: Buffer): Or<number>;
   getSigmask(pid: number): Or<bigint>;
+  setSigmask(pid: number, mask: bigint): Or<number>;
   /** Number of 128-byte siginfo records copied into buf. */
   peekSiginfo(pid: number, shared: boolean, offset: number, buf: Buffer): Or<number>;
   rseqConfig(pid: number, buf: Buffer): Or<number>;

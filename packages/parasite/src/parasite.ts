@@ -1,4 +1,4 @@
-import { detachThread, getSeccompFilters, getTls, SECCOMP_MODE, type SeccompFilter, type TlsDesc, getFpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, type RseqConfig, type StoppedThread } from './ptrace.js';
+import { detachThread, getSeccompFilters, getTls, SECCOMP_MODE, type SeccompFilter, type TlsDesc, getFpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, SIGTRAP, type RseqConfig, type StoppedThread } from './ptrace.js';
 import { cure, infect, prepare, type Infection } from './remote.js';
 import {
   dumpItimers, dumpMisc, dumpPosixTimers, dumpSigactions, dumpThreadMisc,
@@ -87,14 +87,15 @@ export function collectInfected(inf: Infection, opts: CollectOptions = {}): Task
     tid: t.tid,
     regs: decodeGpRegs(inf.saved.get(t.tid)!),
     fpregs: getFpRegs(t.tid).fpregs,
-    sigmask: getSigmask(t.tid),
+    // as seized: our traps ran with a mask of ours (remote.ts)
+    sigmask: inf.masks.get(t.tid) ?? getSigmask(t.tid),
     pendingSignals: peekSiginfo(t.tid, false),
     rseq: getRseqConfig(t.tid),
     tls: getTls(t.tid),
     seccomp: { mode: t.seccompMode, filters: t.seccompMode === SECCOMP_MODE.FILTER ? getSeccompFilters(t.tid) : [] },
   }));
   const shared = peekSiginfo(pid, true);
-  const sigactions = dumpSigactions(inf);
+  const sigactions = withTrapAction(dumpSigactions(inf), inf.trapAction);
   const itimers = dumpItimers(inf);
   const posixTimers = dumpPosixTimers(inf, opts.posixTimerIds ?? []);
   const misc = dumpMisc(inf);
@@ -109,6 +110,17 @@ export function collectInfected(inf: Infection, opts: CollectOptions = {}): Task
     posixTimers,
     misc,
   };
+}
+
+/**
+ * The actions as the parasite read them, but SIGTRAP's as it was before our first trap (a trap
+ * resets an ignored SIGTRAP to the default; cure() ignores it again).
+ */
+function withTrapAction(actions: SigactionState[], trap: Buffer | undefined): SigactionState[] {
+  if (!trap) return actions;
+  return actions.map((a) => a.sig !== SIGTRAP ? a : {
+    sig: a.sig, handler: trap.readBigUInt64LE(0), flags: trap.readBigUInt64LE(8), restorer: trap.readBigUInt64LE(16), mask: trap.readBigUInt64LE(24),
+  });
 }
 
 /** Seize a process (all threads); detach with resumeProcess(). */

@@ -196,6 +196,10 @@ export function getSigmask(tid: number): bigint {
   return check(native().getSigmask(tid), 'ptrace(PTRACE_GETSIGMASK)', tid);
 }
 
+export function setSigmask(tid: number, mask: bigint): void {
+  check(native().setSigmask(tid, mask), 'ptrace(PTRACE_SETSIGMASK)', tid);
+}
+
 /** Pending signals as raw 128-byte siginfo records (per-thread, or the shared queue). */
 export function peekSiginfo(tid: number, shared: boolean): Buffer[] {
   const out: Buffer[] = [];

@@ -3,7 +3,7 @@ import { CrtoolsError } from '@crtools/common';
 import { readMaps } from '@crtools/procfs';
 import { PARASITE_AREA } from './gen-abi.js';
 import { check, native } from './load-native.js';
-import { getGpRegs, readMemory, SIGTRAP, setGpRegs, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
+import { getGpRegs, getSigmask, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
 import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
 import { PTRACE_EVENT_STOP } from './wait-status.js';
 
@@ -18,6 +18,16 @@ const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
 const SYSCALL_TRAP_BYTES = Buffer.from([0x0f, 0x05, 0xcc, 0x90, 0x90, 0x90, 0x90, 0x90]);
 
 const PROT_RWX = 7;
+
+/**
+ * The mask a thread runs our code with: every signal blocked (no handler of the task may run on
+ * our stack), but SIGTRAP, which our int3 raises. The kernel, forcing the SIGTRAP of a trap on a
+ * thread that blocks it, would unblock it for good and reset its action to the default.
+ */
+const RUN_SIGMASK = BigInt.asUintN(64, ~(1n << BigInt(SIGTRAP - 1)));
+/** The kernel's struct sigaction for rt_sigaction: handler, flags, restorer, 64-bit mask. */
+const KSIGACTION_SIZE = 32;
+const SIG_IGN = 1n;
 const MAP_PRIVATE_ANON = 0x22;
 
 /**
@@ -49,6 +59,13 @@ export interface Infection {
   threads: StoppedThread[];
   /** Registers each thread had when seized, restored by cure(). */
   saved: Map<number, Buffer>;
+  /** Each thread's signal mask when seized, put back after every run of our code in it. */
+  masks: Map<number, bigint>;
+  /**
+   * The task's SIGTRAP action (the kernel's struct sigaction) read before our first trap: a
+   * trap resets an ignored SIGTRAP to the default, cure() puts it back.
+   */
+  trapAction?: Buffer;
   /**
    * A `syscall` instruction already in the task's code (found, never written): the system calls
    * that map and unmap our area run from there and stop at their exit (PTRACE_SYSCALL).
@@ -87,8 +104,12 @@ function findSyscallInsn(pid: number): bigint {
 /** Save every seized thread's registers (compel's prepare). */
 export function prepare(pid: number, threads: StoppedThread[]): Infection {
   const saved = new Map<number, Buffer>();
-  for (const t of threads) saved.set(t.tid, getGpRegs(t.tid).raw);
-  return { pid, threads, saved, bootstrapAddr: findSyscallInsn(pid), area: 0n, sharedAddr: 0n };
+  const masks = new Map<number, bigint>();
+  for (const t of threads) {
+    saved.set(t.tid, getGpRegs(t.tid).raw);
+    masks.set(t.tid, getSigmask(t.tid));
+  }
+  return { pid, threads, saved, masks, bootstrapAddr: findSyscallInsn(pid), area: 0n, sharedAddr: 0n };
 }
 
 /**
@@ -139,6 +160,7 @@ function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, 
   r.orig_ax = -1n;
   r.ip = ip;
   setGpRegs(tid, encodeGpRegs(r));
+  if (how === 'trap') setSigmask(tid, RUN_SIGMASK);
   resume(tid, how);
 }
 
@@ -156,9 +178,10 @@ function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string, how
     resume(tid, how);
   }
   const after = getGpRegs(tid).regs;
-  // put the seized registers back at once: should we die now, the kernel's detach lets the
-  // thread run on from where it was (only the area would be left mapped)
+  // put the seized registers and mask back at once: should we die now, the kernel's detach
+  // lets the thread run on from where it was (only the area would be left mapped)
   setGpRegs(tid, base);
+  if (how === 'trap') setSigmask(tid, inf.masks.get(tid)!);
   if (after.ip !== trapIp) {
     throw new CrtoolsError('REMOTE_CALL', `task ${tid}: ${what} stopped at unexpected ip 0x${after.ip.toString(16)}`, { context: { pid: tid } });
   }
@@ -184,6 +207,12 @@ export function infect(inf: Infection): void {
     throw new CrtoolsError('REMOTE_MMAP', `task ${inf.pid}: mmap of the parasite area failed (errno ${-addr})`, { context: { pid: inf.pid } });
   }
   inf.area = BigInt.asUintN(64, addr);
+  // the SIGTRAP action, before our first trap (a syscall stop raises no signal)
+  const act = inf.area + BigInt(AREA_DATA);
+  const r = bootstrapSyscall(inf, NR.rt_sigaction, [BigInt(SIGTRAP), 0n, act, 8n]);
+  if (r < 0n) throw new CrtoolsError('REMOTE_SIGACTION', `task ${inf.pid}: reading its SIGTRAP action failed (errno ${-r})`, { context: { pid: inf.pid } });
+  inf.trapAction = Buffer.alloc(KSIGACTION_SIZE);
+  readMemory(inf.pid, act, inf.trapAction);
   writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.trampoline), SYSCALL_TRAP_BYTES);
   writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.blob), parasiteBlob());
   mapSharedArea(inf);
@@ -280,6 +309,17 @@ export function cure(inf: Infection): Error | undefined {
     }
     inf.sharedAddr = 0n;
     inf.shared = undefined;
+  }
+  if (inf.area !== 0n && inf.trapAction && inf.trapAction.readBigUInt64LE(0) === SIG_IGN) {
+    // our traps reset an ignored SIGTRAP to the default: ignored it was, ignored it is again
+    try {
+      const act = inf.area + BigInt(AREA_DATA);
+      writeMemory(inf.pid, act, inf.trapAction);
+      const r = bootstrapSyscall(inf, NR.rt_sigaction, [BigInt(SIGTRAP), act, 0n, 8n]);
+      if (r < 0n) first ??= new Error(`putting back the ignored SIGTRAP failed (errno ${-r})`);
+    } catch (e) {
+      first ??= e as Error;
+    }
   }
   if (inf.area !== 0n) {
     try {
