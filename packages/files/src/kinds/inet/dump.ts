@@ -200,11 +200,12 @@ export class InetSockets implements DumpKind {
   /** A connected TCP socket: its state checked, then (a dump) locked and read in repair mode. */
   private connection(pid: number, rec: FdRecord, flags: number, s: SocketInfo, ino: number): FdClaim {
     const what = `TCP connection ${text(s.local!)} -> ${text(s.peer!)}`;
+    const state = tcpStateOf(pid, rec.fd);
     if (!this.o.tcpEstablished && !this.o.tcpClose) {
-      throw refuseFd(pid, rec.fd, `${what} is established; dump with --tcp-established to carry it (or --tcp-close to restore it closed)`, rec.target);
+      const how = state === TCP_STATE.ESTABLISHED ? 'established' : `half-closed (${STATE_NAMES[state] ?? state})`;
+      throw refuseFd(pid, rec.fd, `${what} is ${how}; dump with --tcp-established to carry it (or --tcp-close to restore it closed)`, rec.target);
     }
     const repairs = this.o.repairs;
-    const state = tcpStateOf(pid, rec.fd);
     if (!CARRIED_STATES.has(state)) {
       throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): ${what} is in state ${STATE_NAMES[state] ?? state}, which crtools does not carry yet (ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK and CLOSING are)`, {
         context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
