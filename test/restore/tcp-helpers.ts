@@ -4,7 +4,11 @@
  * and the CRIU 4+ binary the interop tests take from $CRIU.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'vitest';
+import { workloadBinDir } from '../lib/paths.js';
+import { criu, killTree, readState, sleep, tmp, waitReaped, waitVerdict } from '../dump/helpers.js';
 
 /** processes started outside the tree under test (peers, clients), killed by pid after each test */
 export const outside: number[] = [];
@@ -72,3 +76,54 @@ export const CRIU = [process.env.CRIU].find((c) => {
   return /Version: ([4-9]|\d\d)\./.test(v) && !/^crtools:/m.test(v);
 });
 
+
+/** After each TCP test: what it started outside the tree killed by pid, the lock rules a failure left lifted. */
+export function cleanupTcp(): void {
+  for (const p of outside.splice(0)) killTree(p);
+  // a test that failed between a dump and its restore leaves its lock: lifted here
+  for (const [t, l] of lockRulesBy()) spawnSync(t, ['-w', ...l.replace(/^-A /, '-D ').split(' ')], { stdio: 'ignore' });
+  ports.splice(0);
+}
+
+/** Start a workload's peer outside the tree (`NAME ...args STATE`); it says `pid=N` once listening. */
+export function startPeerOf(name: string, args: string[]): { pid: number; state: string } {
+  const state = path.join(tmp(`${name}-peer`), 'peer.state');
+  const r = spawnSync(path.join(workloadBinDir, name), [...args, state], { stdio: 'ignore', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`${name} peer did not start`);
+  let line = '';
+  for (let i = 0; i < 500 && !/pid=\d+/.test(line); i++) {
+    sleep(10);
+    line = readState(state);
+  }
+  const pid = Number(/pid=(\d+)/.exec(line)?.[1]);
+  if (!pid) throw new Error(`${name} peer: '${line}'`);
+  outside.push(pid);
+  return { pid, state };
+}
+
+/** Both verdicts of a check: the tree's and the outside peer's. */
+export function bothVerdicts(treePid: number, treeState: string, peer: { pid: number; state: string }, timeoutMs = 60_000): [string, string] {
+  writeFileSync(treeState, '');
+  writeFileSync(peer.state, '');
+  process.kill(peer.pid, 'SIGUSR1');
+  process.kill(treePid, 'SIGUSR1');
+  // (a peer that backed off while the connection was locked retransmits on its own timer: a lag of seconds)
+  return [waitVerdict(treeState, timeoutMs), waitVerdict(peer.state, timeoutMs)];
+}
+
+/** CRIU 4+ dumps the tree with --tcp-established into dir (the tree is gone after). */
+export function criuDumpTcp(pid: number, dir: string): void {
+  const d = spawnSync(CRIU!, ['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
+  expect(d.status, readState(path.join(dir, 'dump.log')).split('\n').slice(-5).join('\n')).toBe(0);
+  expect(waitReaped(pid)).toBe(true);
+}
+
+/** crtools dumps the tree with --tcp-established, then CRIU 4+ restores it; the lock is lifted. */
+export function ourDumpCriuRestoreTcp(pid: number, dir: string): void {
+  const d = criu(['dump', '-t', String(pid), '-D', dir, '--tcp-established']);
+  expect(d.code, d.stderr).toBe(0);
+  expect(waitReaped(pid)).toBe(true);
+  const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, readState(path.join(dir, 'restore.log')).split('\n').slice(-5).join('\n')).toBe(0);
+  expect(lockRules()).toEqual([]);
+}

@@ -7,21 +7,17 @@
  * it to EOF, byte for byte, no reset, and the outside peer's counts match the tree's. CRIU 4.2
  * both ways.
  */
-import { spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { workloadBinDir } from '../lib/paths.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
-import { CRIU, TCP_MOVING, freePorts, haveIptables, lockRules, lockRulesBy, outside, ports } from './tcp-helpers.js';
-import { criu, critDecode, haveCrit, killAllStarted, killTree, readState, sleep, startWorkload, tmp, waitReaped, waitVerdict } from '../dump/helpers.js';
+import { CRIU, TCP_MOVING, bothVerdicts, cleanupTcp, criuDumpTcp, freePorts, haveIptables, lockRules, ourDumpCriuRestoreTcp, startPeerOf } from './tcp-helpers.js';
+import { criu, critDecode, haveCrit, killAllStarted, killTree, readState, sleep, startWorkload, tmp } from '../dump/helpers.js';
 
 afterEach(() => {
   killRestored();
   killAllStarted();
-  for (const p of outside.splice(0)) killTree(p);
-  for (const [t, l] of lockRulesBy()) spawnSync(t, ['-w', ...l.replace(/^-A /, '-D ').split(' ')], { stdio: 'ignore' });
-  ports.splice(0);
+  cleanupTcp();
 });
 
 /** The states of the tree's 17 ends (tcpstates): 12 of pairs inside, 5 to the outside peer. */
@@ -30,18 +26,7 @@ const STATE_NUM: Record<string, number> = { ESTABLISHED: 1, FIN_WAIT1: 4, FIN_WA
 
 /** Start tcpstates' peer outside the tree (it says ready once the tree has connected and both played their parts). */
 function startPeer(port: number, sync: string): { pid: number; state: string } {
-  const state = path.join(tmp('tcpstates-peer'), 'peer.state');
-  const r = spawnSync(path.join(workloadBinDir, 'tcpstates'), ['peer', String(port), sync, state], { stdio: 'ignore', timeout: 10_000 });
-  if (r.status !== 0) throw new Error('tcpstates peer did not start');
-  let line = '';
-  for (let i = 0; i < 500 && !/pid=\d+/.test(line); i++) {
-    sleep(10);
-    line = readState(state);
-  }
-  const pid = Number(/pid=(\d+)/.exec(line)?.[1]);
-  if (!pid) throw new Error(`tcpstates peer: '${line}'`);
-  outside.push(pid);
-  return { pid, state };
+  return startPeerOf('tcpstates', ['peer', String(port), sync]);
 }
 
 function startTree(): { w: ReturnType<typeof startWorkload>; peer: { pid: number; state: string } } {
@@ -54,22 +39,12 @@ function startTree(): { w: ReturnType<typeof startWorkload>; peer: { pid: number
   return { w, peer };
 }
 
-/** Both verdicts of check k: the tree's and the outside peer's. */
-function bothVerdicts(treePid: number, treeState: string, peer: { pid: number; state: string }): [string, string] {
-  writeFileSync(treeState, '');
-  writeFileSync(peer.state, '');
-  process.kill(peer.pid, 'SIGUSR1');
-  process.kill(treePid, 'SIGUSR1');
-  // (a peer that backed off while the connection was locked retransmits on its own timer: a lag of seconds)
-  return [waitVerdict(treeState, 90_000), waitVerdict(peer.state, 90_000)];
-}
-
 /**
  * Check k of both: 1, every end as it was; 2, every connection finished, what each end of the
  * five connections to the outside sent is what the other received.
  */
 function check(k: number, pid: number, state: string, peer: { pid: number; state: string }): void {
-  const [t, p] = bothVerdicts(pid, state, peer);
+  const [t, p] = bothVerdicts(pid, state, peer, 90_000);
   if (k === 1) {
     expect([t, p]).toEqual(['check ok k=1', 'check ok k=1']);
     return;
@@ -140,9 +115,7 @@ describe.skipIf(!CRIU || !haveIptables)(`half-closed TCP connections across CRIU
   it('CRIU dumps tcpstates with --tcp-established, crtools restores it: every end in its state, then every connection finishes', () => {
     const { w, peer } = startTree();
     const dir = tmp('tcpstates-criu-dump');
-    const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
-    expect(d.status, readState(path.join(dir, 'dump.log')).split('\n').slice(-5).join('\n')).toBe(0);
-    expect(waitReaped(w.pid)).toBe(true);
+    criuDumpTcp(w.pid, dir);
     checkImages(dir);
     const r = restoreDir(dir, ['--tcp-established']);
     expect(r.code, r.stderr).toBe(0);
@@ -155,12 +128,7 @@ describe.skipIf(!CRIU || !haveIptables)(`half-closed TCP connections across CRIU
   it('crtools dumps tcpstates with --tcp-established, CRIU restores it: every end in its state, then every connection finishes', () => {
     const { w, peer } = startTree();
     const dir = tmp('tcpstates-our-dump');
-    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '--tcp-established']);
-    expect(d.code, d.stderr).toBe(0);
-    expect(waitReaped(w.pid)).toBe(true);
-    const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
-    expect(r.status, readState(path.join(dir, 'restore.log')).split('\n').slice(-5).join('\n')).toBe(0);
-    expect(lockRules()).toEqual([]);
+    ourDumpCriuRestoreTcp(w.pid, dir);
     check(1, w.pid, w.state, peer);
     check(2, w.pid, w.state, peer);
     killTree(w.pid);

@@ -7,47 +7,22 @@
  * name; CRIU 4.2 both ways.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { workloadBinDir } from '../lib/paths.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
-import { CRIU, TCP_MOVING, freePorts, haveIptables, lockRules, lockRulesBy, outside, ports } from './tcp-helpers.js';
-import { alive, askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, readState, sleep, startWorkload, tmp, treePids, waitGone, waitReaped, waitVerdict } from '../dump/helpers.js';
+import { CRIU, TCP_MOVING, bothVerdicts, cleanupTcp, criuDumpTcp, freePorts, haveIptables, lockRules, ourDumpCriuRestoreTcp, outside, startPeerOf } from './tcp-helpers.js';
+import { alive, criu, critDecode, haveCrit, killAllStarted, killTree, readState, sleep, startWorkload, tmp, treePids, waitReaped, waitVerdict } from '../dump/helpers.js';
 
 afterEach(() => {
   killRestored();
   killAllStarted();
-  for (const p of outside.splice(0)) killTree(p);
-  // a test that failed between a dump and its restore leaves its lock: lifted here
-  for (const [t, l] of lockRulesBy()) spawnSync(t, ['-w', ...l.replace(/^-A /, '-D ').split(' ')], { stdio: 'ignore' });
-  ports.splice(0);
+  cleanupTcp();
 });
 
 /** Start the outside peer of tcpconn (it says ready only once the tree has connected). */
 function startPeer(port: number): { pid: number; state: string } {
-  const state = path.join(tmp('tcp-peer'), 'peer.state');
-  const r = spawnSync(path.join(workloadBinDir, 'tcpconn'), ['peer', String(port), state], { stdio: 'ignore', timeout: 10_000 });
-  if (r.status !== 0) throw new Error('tcpconn peer did not start');
-  let line = '';
-  for (let i = 0; i < 500 && !/pid=\d+/.test(line); i++) {
-    sleep(10);
-    line = readState(state);
-  }
-  const pid = Number(/pid=(\d+)/.exec(line)?.[1]);
-  if (!pid) throw new Error(`tcpconn peer: '${line}'`);
-  outside.push(pid);
-  return { pid, state };
-}
-
-/** Both verdicts of check k: the tree's (with its child's) and the outside peer's. */
-function bothVerdicts(treePid: number, treeState: string, peer: { pid: number; state: string }): [string, string] {
-  writeFileSync(treeState, '');
-  writeFileSync(peer.state, '');
-  process.kill(peer.pid, 'SIGUSR1');
-  process.kill(treePid, 'SIGUSR1');
-  // (a peer that backed off while the connection was locked retransmits on its own timer: a lag of seconds)
-  return [waitVerdict(treeState, 60_000), waitVerdict(peer.state, 60_000)];
+  return startPeerOf('tcpconn', ['peer', String(port)]);
 }
 
 describe('TCP connections (--tcp-established)', () => {
@@ -292,9 +267,7 @@ describe.skipIf(!CRIU || !haveIptables)(`TCP connections across CRIU 4.2 (${CRIU
   it('CRIU dumps tcpconn with --tcp-established, crtools restores it: every byte arrives, CRIU\'s lock is lifted', () => {
     const { peer, w } = tree();
     const dir = tmp('tcp-criu-dump');
-    const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
-    expect(d.status, readState(path.join(dir, 'dump.log')).split('\n').slice(-5).join('\n')).toBe(0);
-    expect(waitReaped(w.pid)).toBe(true);
+    criuDumpTcp(w.pid, dir);
     expect(lockRules().length).toBe(14);
     const r = restoreDir(dir, ['--tcp-established']);
     expect(r.code, r.stderr).toBe(0);
@@ -306,12 +279,7 @@ describe.skipIf(!CRIU || !haveIptables)(`TCP connections across CRIU 4.2 (${CRIU
   it('crtools dumps tcpconn with --tcp-established, CRIU restores it: every byte arrives, our lock is lifted', () => {
     const { peer, w } = tree();
     const dir = tmp('tcp-our-dump');
-    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '--tcp-established']);
-    expect(d.code, d.stderr).toBe(0);
-    expect(waitReaped(w.pid)).toBe(true);
-    const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
-    expect(r.status, readState(path.join(dir, 'restore.log')).split('\n').slice(-5).join('\n')).toBe(0);
-    expect(lockRules()).toEqual([]);
+    ourDumpCriuRestoreTcp(w.pid, dir);
     expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
     killTree(w.pid);
   });

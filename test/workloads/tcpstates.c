@@ -17,6 +17,9 @@
  *                               reaches a while a's own is not acknowledged (a tells b through
  *                               the SYNC file when the two ends are in different processes)
  *
+ * The tree's ends of scenario 0 have TCP_NODELAY and keepalive (idle 77 s, interval 11 s, 5
+ * probes) set, its b ends of scenario 1 TCP_CORK: the fingerprint holds the restore to them.
+ *
  * "ready" once every end is in its state. On SIGUSR1, check 1 looks without moving anything:
  * each end's state, and whether a read would see EOF (only where the other end sent its FIN
  * and nothing is queued before it) or wait. Check 2 and later finish every connection: each
@@ -24,7 +27,7 @@
  * reads everything to EOF, each byte checked in order; a reset or an error fails. The verdict
  * lists, for the connections to the outside peer, `sent/received` of this end (the test
  * matches them against the peer's). */
-#include "workload.h"
+#include "tcpwl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,7 +65,6 @@ static void fail(const char *fmt, const char *what, long v) {
 	bad = 1;
 }
 
-static unsigned char pattern(unsigned seed, unsigned long i) { return (unsigned char)(i * 131 + (i >> 9) + seed * 29); }
 
 static const int A_STATE[4] = {TCP_FIN_WAIT2, TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_CLOSING};
 static const int B_STATE[4] = {TCP_CLOSE_WAIT, TCP_ESTABLISHED, TCP_FIN_WAIT2, TCP_FIN_WAIT2};
@@ -72,53 +74,6 @@ static int state_of(int fd) {
 	socklen_t l = sizeof ti;
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return -1;
 	return ti.tcpi_state;
-}
-
-static void small_bufs(int fd) {
-	int v = 16384;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
-}
-
-static socklen_t addr(int family, const char *host, int port, struct sockaddr_storage *ss) {
-	memset(ss, 0, sizeof *ss);
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		inet_pton(AF_INET, host, &a->sin_addr);
-		return sizeof *a;
-	}
-	struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-	a->sin6_family = AF_INET6;
-	a->sin6_port = htons(port);
-	inet_pton(AF_INET6, host, &a->sin6_addr);
-	return sizeof *a;
-}
-
-static int listener(int family, const char *host, int port) {
-	int fd = socket(family, SOCK_STREAM, 0), one = 1;
-	if (fd < 0) exit(1);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	small_bufs(fd);
-	struct sockaddr_storage ss;
-	socklen_t len = addr(family, host, port, &ss);
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 16) < 0) exit(1);
-	return fd;
-}
-
-static int connector(int family, const char *host, int port) {
-	int fd = socket(family, SOCK_STREAM, 0);
-	if (fd < 0) exit(1);
-	small_bufs(fd);
-	struct sockaddr_storage ss;
-	socklen_t len = addr(family, host, port, &ss);
-	for (int i = 0; i < 100; i++) {
-		if (connect(fd, (struct sockaddr *)&ss, len) == 0) return fd;
-		usleep(20000);
-	}
-	exit(1);
 }
 
 static struct end *add(int fd, int scen, int is_a, unsigned seed_out, unsigned seed_in, const char *what) {
@@ -137,20 +92,8 @@ static struct end *add(int fd, int scen, int is_a, unsigned seed_out, unsigned s
 
 /* Write the stream on until the kernel takes no more (or `limit` more bytes were written). */
 static void fill(struct end *e, unsigned long limit) {
-	unsigned char buf[4096];
-	unsigned long goal = limit ? e->sent + limit : 0;
-	for (;;) {
-		unsigned long n = sizeof buf;
-		if (goal && e->sent + n > goal) n = goal - e->sent;
-		if (!n) return;
-		for (unsigned long i = 0; i < n; i++) buf[i] = pattern(e->seed_out, e->sent + i);
-		ssize_t w = send(e->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno != EAGAIN && errno != EINTR) fail("%s: send failed (errno %ld)", e->what, errno);
-			return;
-		}
-		e->sent += (unsigned long)w;
-	}
+	long err = wl_stream_fill(e->fd, e->seed_out, &e->sent, limit ? e->sent + limit : 0);
+	if (err) fail("%s: send failed (errno %ld)", e->what, err);
 }
 
 /* Read what is there, each byte checked; EOF noted (an error or reset fails). */
@@ -167,7 +110,7 @@ static void drain(struct end *e) {
 			return;
 		}
 		for (ssize_t i = 0; i < r; i++)
-			if (buf[i] != pattern(e->seed_in, e->recvd + i)) {
+			if (buf[i] != wl_pattern(e->seed_in, e->recvd + i)) {
 				fail("%s: wrong byte at %ld", e->what, (long)(e->recvd + i));
 				return;
 			}
@@ -312,12 +255,12 @@ static const int OUT_SCEN[5] = {0, 0, 1, 2, 3};
 static const int OUT_TREE_A[5] = {1, 0, 1, 1, 1};
 
 static int run_tree(int port, int peerport) {
-	int l4 = listener(AF_INET, "127.0.0.1", port), l6 = listener(AF_INET6, "::1", port);
+	int l4 = wl_tcp_listener(AF_INET, "127.0.0.1", port, 1, 16), l6 = wl_tcp_listener(AF_INET6, "::1", port, 1, 16);
 	/* pairs inside the tree: IPv4 scenarios 0-3, IPv6 scenarios 0 and 2 */
 	const int scen[6] = {0, 1, 2, 3, 0, 2};
 	for (int i = 0; i < 6; i++) {
 		int v6 = i >= 4;
-		int c = connector(v6 ? AF_INET6 : AF_INET, v6 ? "::1" : "127.0.0.1", port);
+		int c = wl_tcp_connect(v6 ? AF_INET6 : AF_INET, v6 ? "::1" : "127.0.0.1", port);
 		int s = accept(v6 ? l6 : l4, 0, 0);
 		if (s < 0) return 1;
 		struct end *a = add(c, scen[i], 1, 10 + 2 * i, 11 + 2 * i, v6 ? "tree v6" : "tree v4");
@@ -327,9 +270,26 @@ static int run_tree(int port, int peerport) {
 	close(l4);
 	close(l6);
 	for (int i = 0; i < 5; i++) {
-		int c = connector(AF_INET, "127.0.0.1", peerport);
+		int c = wl_tcp_connect(AF_INET, "127.0.0.1", peerport);
 		int a = OUT_TREE_A[i];
 		add(c, OUT_SCEN[i], a, a ? 50 + 2 * i : 51 + 2 * i, a ? 51 + 2 * i : 50 + 2 * i, "outside");
+	}
+	/* options the restore must carry (tcp_opts): TCP_NODELAY and keepalive on a FIN_WAIT2 and a
+	 * CLOSE_WAIT end, TCP_CORK on an end that only receives */
+	for (int i = 0; i < nends; i++) {
+		struct end *e = &ends[i];
+		if (e->scen == 0) {
+			int one = 1, idle = 77, intvl = 11, cnt = 5;
+			setsockopt(e->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			setsockopt(e->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+			setsockopt(e->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+			setsockopt(e->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+			setsockopt(e->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+		}
+		if (e->scen == 1 && !e->is_a) {
+			int one = 1;
+			setsockopt(e->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one);
+		}
 	}
 	/* a pair inside: b first where it moves first (2), a drives b where b must wait for it (3) */
 	for (int i = 0; i < 12; i += 2) {
@@ -348,7 +308,7 @@ static int run_tree(int port, int peerport) {
 }
 
 static int run_peer(int port) {
-	int l = listener(AF_INET, "127.0.0.1", port);
+	int l = wl_tcp_listener(AF_INET, "127.0.0.1", port, 1, 16);
 	wl_say("listening pid=%d", (int)getpid());
 	for (int i = 0; i < 5; i++) {
 		int s = accept(l, 0, 0);
