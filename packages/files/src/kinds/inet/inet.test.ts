@@ -54,6 +54,8 @@ describe('inet', () => {
     const p = inetPlan.plan({ ...established, state: 9, shutdown: 'BOTH' }, ctx) as TcpFilePlan;
     expect(p.kind).toBe('tcp');
     expect(p.tcp).toMatchObject({ state: 9, shutdown: 3 });
+    // a connection that ended (CRIU writes it CLOSE with its peer) is refused
+    expect(() => inetPlan.plan({ ...established, state: 7 }, ctx)).toThrow(/TCP connection that ended \(CLOSE, with a peer\) is not restored yet/);
     // a listener shut down is still refused
     expect(() => inetPlan.plan({ ...listening, shutdown: 'READ' }, ctx)).toThrow(/TCP socket shut down/);
   });

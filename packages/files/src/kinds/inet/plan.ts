@@ -169,6 +169,12 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
     if ((family !== AF.INET && family !== AF.INET6) || !kind || !(listen || established || connected || state === TCP_STATE.CLOSE) || (listen && !tcp)) {
       throw refuse(`${ctx.what}: ${kind || `inet (type ${type}, proto ${proto})`} socket in state ${STATE_NAMES[state] ?? state} is not restored yet (TCP listening, unconnected, established and half-closed, UDP, UDP-lite, ping and raw ones are)`);
     }
+    // CRIU 4.2 writes a connection that ended while the task held it (both FINs acknowledged) as
+    // TCP in CLOSE with its peer and stream: made again here it would be a fresh socket (a read
+    // saying ENOTCONN, not EOF)
+    if (tcp && state === TCP_STATE.CLOSE && Number(k.dst_port ?? 0) !== 0) {
+      throw refuse(`${ctx.what}: TCP connection that ended (CLOSE, with a peer) is not restored yet`);
+    }
     // sk_shutdown: by name (crit JSON) or number
     const shutdown = ({ NONE: 0, READ: 1, WRITE: 2, BOTH: 3 } as Record<string, number>)[String(k.shutdown ?? 'NONE')] ?? Number(k.shutdown);
     if (shutdown && !(kind === 'UDP' || kind === 'UDP-lite' || established)) throw refuse(`${ctx.what}: ${kind} socket shut down (${k.shutdown}) is not restored`);
