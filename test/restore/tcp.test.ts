@@ -7,107 +7,23 @@
  * name; CRIU 4.2 both ways.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { workloadBinDir } from '../lib/paths.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
-import { alive, askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, readState, sleep, startWorkload, tmp, treePids, waitGone, waitReaped, waitVerdict } from '../dump/helpers.js';
+import { CRIU, TCP_MOVING, bothVerdicts, cleanupTcp, criuDumpTcp, freePorts, haveIptables, lockRules, ourDumpCriuRestoreTcp, outside, startPeerOf } from './tcp-helpers.js';
+import { alive, criu, critDecode, haveCrit, killAllStarted, killTree, readState, sleep, startWorkload, tmp, treePids, waitReaped, waitVerdict } from '../dump/helpers.js';
 
 afterEach(() => {
   killRestored();
   killAllStarted();
-  for (const p of outside.splice(0)) killTree(p);
-  // a test that failed between a dump and its restore leaves its lock: lifted here
-  for (const [t, l] of lockRulesBy()) spawnSync(t, ['-w', ...l.replace(/^-A /, '-D ').split(' ')], { stdio: 'ignore' });
-  ports.splice(0);
+  cleanupTcp();
 });
-
-/** processes started outside the tree under test (peers, clients), killed by pid after each test */
-const outside: number[] = [];
-
-const haveIptables = spawnSync('iptables', ['-w', '-S'], { stdio: 'ignore' }).status === 0;
-
-/** TCP ports in use on this machine (any state, both families). */
-function portsInUse(): Set<number> {
-  const used = new Set<number>();
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    for (const l of readFileSync(f, 'utf8').split('\n').slice(1)) {
-      const m = /^\s*\d+: [0-9A-F]+:([0-9A-F]{4}) /.exec(l);
-      if (m) used.add(parseInt(m[1]!, 16));
-    }
-  }
-  return used;
-}
-
-/** n distinct ports nobody uses now. */
-function freePorts(n: number): number[] {
-  const used = portsInUse();
-  const out: number[] = [];
-  while (out.length < n) {
-    const p = 20000 + Math.floor(Math.random() * 30000);
-    if (!used.has(p) && !out.includes(p)) out.push(p);
-  }
-  ports.push(...out);
-  return out;
-}
-
-/** ports the test under way uses: the lock rules it looks at and removes (after a failure) are theirs */
-const ports: number[] = [];
-
-/** The iptables/ip6tables rules of the network lock now in place for this test's ports, by tool. */
-function lockRulesBy(): [string, string][] {
-  const out: [string, string][] = [];
-  for (const t of ['iptables', 'ip6tables']) {
-    const r = spawnSync(t, ['-w', '-S'], { encoding: 'utf8' });
-    for (const l of (r.stdout ?? '').split('\n')) {
-      if (l.includes('--mark 0xc114') && l.includes('DROP') && ports.some((p) => l.includes(`--sport ${p} `) || l.includes(`--dport ${p} `))) out.push([t, l]);
-    }
-  }
-  return out;
-}
-
-function lockRules(): string[] {
-  return lockRulesBy().map(([, l]) => l);
-}
 
 /** Start the outside peer of tcpconn (it says ready only once the tree has connected). */
 function startPeer(port: number): { pid: number; state: string } {
-  const state = path.join(tmp('tcp-peer'), 'peer.state');
-  const r = spawnSync(path.join(workloadBinDir, 'tcpconn'), ['peer', String(port), state], { stdio: 'ignore', timeout: 10_000 });
-  if (r.status !== 0) throw new Error('tcpconn peer did not start');
-  let line = '';
-  for (let i = 0; i < 500 && !/pid=\d+/.test(line); i++) {
-    sleep(10);
-    line = readState(state);
-  }
-  const pid = Number(/pid=(\d+)/.exec(line)?.[1]);
-  if (!pid) throw new Error(`tcpconn peer: '${line}'`);
-  outside.push(pid);
-  return { pid, state };
+  return startPeerOf('tcpconn', ['peer', String(port)]);
 }
-
-/** Both verdicts of check k: the tree's (with its child's) and the outside peer's. */
-function bothVerdicts(treePid: number, treeState: string, peer: { pid: number; state: string }): [string, string] {
-  writeFileSync(treeState, '');
-  writeFileSync(peer.state, '');
-  process.kill(peer.pid, 'SIGUSR1');
-  process.kill(treePid, 'SIGUSR1');
-  // (a peer that backed off while the connection was locked retransmits on its own timer: a lag of seconds)
-  return [waitVerdict(treeState, 60_000), waitVerdict(peer.state, 60_000)];
-}
-
-/**
- * What differs between a socket the kernel accepted and the one the restore makes in repair
- * mode, with nothing to do with the connection: the multicast TTL/hop limit an accepted socket
- * takes from the peer's SYN (meaningless for TCP; CRIU does not keep it either).
- */
-const TCP_MOVING = [
-  { path: /\.sockopts\.(IP_MULTICAST_TTL|IPV6_MULTICAST_HOPS)$/, why: "an accepted socket takes its multicast TTL / hop limit from the peer's SYN; a socket made again has the default (meaningless for TCP, not in CRIU's format)" },
-  { path: /\.sockopts\.(TCP_MAXSEG|TCP_WINDOW_CLAMP)$/, why: "the segment size and window clamp the kernel works out for a connection as it runs (bounded by half the peer's largest window, grown by receive autotuning); a connection made again in repair mode starts them afresh (neither is in CRIU's format)" },
-  { path: /\.sockopts\.IPV6_V6ONLY$/, why: 'an IPv6 socket bound to its address by the restore gets IPV6_V6ONLY from the kernel (as under CRIU); the original was bound by connect() and kept 0; an established connection does the same either way' },
-  { path: /\.fcntl\.(FIONREAD|SIOCOUTQ)$/, why: "a connection goes on once restored: bytes leave one end's send queue for the other end's receive queue (the workload checks that every one arrives, in order)" },
-];
 
 describe('TCP connections (--tcp-established)', () => {
   it.skipIf(!haveIptables)('tcpconn: IPv4, IPv6 and v4-mapped connections in the tree and one to a peer outside, queues full both ways, round-tripped twice; every byte arrives in order', () => {
@@ -236,24 +152,6 @@ describe('TCP connections (--tcp-established)', () => {
     expect(ok.code, ok.stderr).toBe(0);
     w.kill();
   });
-
-  it('a connection half-closed (CLOSE_WAIT) is refused by name: its state is not carried yet', () => {
-    const [port] = freePorts(1) as [number];
-    const w = startWorkload('launch', ['/usr/bin/python3', '-c', [
-      'import socket, time',
-      `l = socket.socket(); l.bind(("127.0.0.1", ${port})); l.listen(4)`,
-      `c = socket.create_connection(("127.0.0.1", ${port}))`,
-      'a, _ = l.accept(); a.close()',
-      'while True: time.sleep(1)',
-    ].join('\n')]);
-    for (let i = 0; i < 300 && !execFileSync('ss', ['-tnH', 'state', 'close-wait'], { encoding: 'utf8' }).includes(`:${port}`); i++) sleep(10);
-    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('tcp-closewait'), '--tcp-established']);
-    expect(d.code).toBe(4);
-    expect(d.stderr).toMatch(new RegExp(`TCP connection 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${port} is in state CLOSE_WAIT, which crtools does not carry yet`));
-    expect(lockRules()).toEqual([]);
-    expect(alive(w.pid)).toBe(true);
-    w.kill();
-  });
 });
 
 /** redis-server serves its client while the fingerprint is taken: what that moves */
@@ -358,12 +256,6 @@ describe('real programs over TCP', () => {
   });
 });
 
-// a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
-const CRIU = [process.env.CRIU].find((c) => {
-  const v = c ? (spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '') : '';
-  return /Version: ([4-9]|\d\d)\./.test(v) && !/^crtools:/m.test(v);
-});
-
 describe.skipIf(!CRIU || !haveIptables)(`TCP connections across CRIU 4.2 (${CRIU ?? 'no CRIU 4+ binary: give CRIU=/path/to/criu'})`, () => {
   function tree() {
     const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
@@ -375,9 +267,7 @@ describe.skipIf(!CRIU || !haveIptables)(`TCP connections across CRIU 4.2 (${CRIU
   it('CRIU dumps tcpconn with --tcp-established, crtools restores it: every byte arrives, CRIU\'s lock is lifted', () => {
     const { peer, w } = tree();
     const dir = tmp('tcp-criu-dump');
-    const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
-    expect(d.status, readState(path.join(dir, 'dump.log')).split('\n').slice(-5).join('\n')).toBe(0);
-    expect(waitReaped(w.pid)).toBe(true);
+    criuDumpTcp(w.pid, dir);
     expect(lockRules().length).toBe(14);
     const r = restoreDir(dir, ['--tcp-established']);
     expect(r.code, r.stderr).toBe(0);
@@ -389,12 +279,7 @@ describe.skipIf(!CRIU || !haveIptables)(`TCP connections across CRIU 4.2 (${CRIU
   it('crtools dumps tcpconn with --tcp-established, CRIU restores it: every byte arrives, our lock is lifted', () => {
     const { peer, w } = tree();
     const dir = tmp('tcp-our-dump');
-    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '--tcp-established']);
-    expect(d.code, d.stderr).toBe(0);
-    expect(waitReaped(w.pid)).toBe(true);
-    const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
-    expect(r.status, readState(path.join(dir, 'restore.log')).split('\n').slice(-5).join('\n')).toBe(0);
-    expect(lockRules()).toEqual([]);
+    ourDumpCriuRestoreTcp(w.pid, dir);
     expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
     killTree(w.pid);
   });

@@ -7,12 +7,12 @@
  *   tcpconn peer PORT STATE
  *     The peer outside the tree: accepts one connection on 127.0.0.1:PORT.
  *
- * Every end writes a stream whose byte at position i is known (pattern()) until the kernel
+ * Every end writes a stream whose byte at position i is known (wl_pattern()) until the kernel
  * takes no more (small buffers: the receive queue full, the send queue holding data sent and
  * not sent), and nobody reads: "ready". On SIGUSR1 (check k, k = 1, 2, ...) every end pumps,
  * reading and checking each byte in order, until it has sent and received k MiB; then it
  * fills the queues again and gives its verdict (the root with its child's, through a pipe). */
-#include "workload.h"
+#include "tcpwl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,7 +31,6 @@ struct conn {
 	char what[32];
 };
 
-static unsigned char pattern(unsigned seed, unsigned long i) { return (unsigned char)(i * 131 + (i >> 9) + seed * 29); }
 
 static int bad; /* first error, reported in the verdict */
 static char why[256];
@@ -41,27 +40,9 @@ static void fail(const char *fmt, const char *what, unsigned long v) {
 	bad = 1;
 }
 
-static void small_bufs(int fd) {
-	int v = 16384;
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v);
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
-}
-
 /* Write the stream on until the kernel takes no more (or `limit` is reached). */
 static void fill(struct conn *c, unsigned long limit) {
-	unsigned char buf[4096];
-	for (;;) {
-		unsigned long n = sizeof buf;
-		if (limit && c->sent + n > limit) n = limit - c->sent;
-		if (!n) return;
-		for (unsigned long i = 0; i < n; i++) buf[i] = pattern(c->seed_out, c->sent + i);
-		ssize_t w = send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno != EAGAIN && errno != EINTR) fail("%s: send failed at %lu", c->what, c->sent);
-			return;
-		}
-		c->sent += (unsigned long)w;
-	}
+	if (wl_stream_fill(c->fd, c->seed_out, &c->sent, limit)) fail("%s: send failed at %lu", c->what, c->sent);
 }
 
 /* Read what is there, each byte checked against the stream at its position. */
@@ -78,7 +59,7 @@ static void drain(struct conn *c) {
 			return;
 		}
 		for (ssize_t i = 0; i < r; i++)
-			if (buf[i] != pattern(c->seed_in, c->recvd + i)) {
+			if (buf[i] != wl_pattern(c->seed_in, c->recvd + i)) {
 				fail("%s: wrong byte at %lu", c->what, c->recvd + i);
 				return;
 			}
@@ -109,59 +90,6 @@ static void pump(struct conn *cs, int n, int k) {
 	for (int i = 0; i < n; i++) fill(&cs[i], 0);
 }
 
-static int listener(int family, const char *addr, int port, int v6only) {
-	int fd = socket(family, SOCK_STREAM, 0), one = 1;
-	if (fd < 0) exit(1);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	small_bufs(fd);
-	if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-	struct sockaddr_storage ss;
-	socklen_t len;
-	memset(&ss, 0, sizeof ss);
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		inet_pton(AF_INET, addr, &a->sin_addr);
-		len = sizeof *a;
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		inet_pton(AF_INET6, addr, &a->sin6_addr);
-		len = sizeof *a;
-	}
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 8) < 0) exit(1);
-	return fd;
-}
-
-static int connector(int family, const char *addr, int port) {
-	int fd = socket(family, SOCK_STREAM, 0);
-	if (fd < 0) exit(1);
-	small_bufs(fd);
-	struct sockaddr_storage ss;
-	socklen_t len;
-	memset(&ss, 0, sizeof ss);
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(port);
-		inet_pton(AF_INET, addr, &a->sin_addr);
-		len = sizeof *a;
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		inet_pton(AF_INET6, addr, &a->sin6_addr);
-		len = sizeof *a;
-	}
-	for (int i = 0; i < 100; i++) {
-		if (connect(fd, (struct sockaddr *)&ss, len) == 0) return fd;
-		usleep(20000);
-	}
-	exit(1);
-}
-
 static void init(struct conn *c, int fd, unsigned out, unsigned in, const char *what) {
 	memset(c, 0, sizeof *c);
 	c->fd = fd;
@@ -177,7 +105,7 @@ static void verdict(int k, const char *child) {
 }
 
 static void run_peer(int port) {
-	int l = listener(AF_INET, "127.0.0.1", port, 0);
+	int l = wl_tcp_listener(AF_INET, "127.0.0.1", port, 0, 8);
 	wl_say("listening pid=%d", (int)getpid());
 	int fd = accept(l, 0, 0);
 	close(l);
@@ -193,9 +121,9 @@ static void run_peer(int port) {
 }
 
 static int run_tree(int p4, int p6, int pm, int peer) {
-	int l4 = listener(AF_INET, "127.0.0.1", p4, 0);
-	int l6 = listener(AF_INET6, "::1", p6, 1);
-	int lm = listener(AF_INET6, "::", pm, 0);
+	int l4 = wl_tcp_listener(AF_INET, "127.0.0.1", p4, 0, 8);
+	int l6 = wl_tcp_listener(AF_INET6, "::1", p6, 1, 8);
+	int lm = wl_tcp_listener(AF_INET6, "::", pm, 0, 8);
 	int up[2], down[2]; /* child -> root: "filled" and verdicts; root -> child: check k */
 	if (pipe(up) < 0 || pipe(down) < 0) return 1;
 	pid_t child = fork();
@@ -203,9 +131,9 @@ static int run_tree(int p4, int p6, int pm, int peer) {
 		close(up[0]);
 		close(down[1]);
 		struct conn cs[3];
-		init(&cs[0], connector(AF_INET, "127.0.0.1", p4), 1, 2, "child v4");
-		init(&cs[1], connector(AF_INET6, "::1", p6), 3, 4, "child v6");
-		init(&cs[2], connector(AF_INET, "127.0.0.1", pm), 5, 6, "child mapped");
+		init(&cs[0], wl_tcp_connect(AF_INET, "127.0.0.1", p4), 1, 2, "child v4");
+		init(&cs[1], wl_tcp_connect(AF_INET6, "::1", p6), 3, 4, "child v6");
+		init(&cs[2], wl_tcp_connect(AF_INET, "127.0.0.1", pm), 5, 6, "child mapped");
 		for (int i = 0; i < 3; i++) fill(&cs[i], 0);
 		if (write(up[1], "f", 1) != 1) _exit(1);
 		for (;;) {
@@ -223,7 +151,7 @@ static int run_tree(int p4, int p6, int pm, int peer) {
 	init(&cs[0], accept(l4, 0, 0), 2, 1, "root v4");
 	init(&cs[1], accept(l6, 0, 0), 4, 3, "root v6");
 	init(&cs[2], accept(lm, 0, 0), 6, 5, "root mapped");
-	init(&cs[3], connector(AF_INET, "127.0.0.1", peer), 8, 7, "root outside");
+	init(&cs[3], wl_tcp_connect(AF_INET, "127.0.0.1", peer), 8, 7, "root outside");
 	for (int i = 0; i < 4; i++) fill(&cs[i], 0);
 	char f;
 	if (read(up[0], &f, 1) != 1) return 1;

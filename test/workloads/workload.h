@@ -73,4 +73,25 @@ static inline void wl_handle_usr1(void) {
 	sigaction(SIGUSR1, &sa, 0);
 }
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* host:port (AF_INET or AF_INET6, numeric host) into ss; its length. */
+static inline socklen_t wl_inet_addr(int family, const char *host, int port, struct sockaddr_storage *ss) {
+	memset(ss, 0, sizeof *ss);
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		inet_pton(AF_INET, host, &a->sin_addr);
+		return sizeof *a;
+	}
+	struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+	a->sin6_family = AF_INET6;
+	a->sin6_port = htons(port);
+	inet_pton(AF_INET6, host, &a->sin6_addr);
+	return sizeof *a;
+}
+
 #endif

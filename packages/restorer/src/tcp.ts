@@ -1,6 +1,7 @@
 /**
- * Established TCP connections of a checkpoint, made again by the restoring process: each socket
- * is built in repair mode here (bound, "connected" without a packet, queues, window, options)
+ * Established and half-closed TCP connections of a checkpoint, made again by the restoring
+ * process: each socket is built in repair mode here (bound, "connected" without a packet, queues,
+ * window, options, the FINs of a half-closed one)
  * and handed to its task as an inherited descriptor (the blob dup2s it into place). Once every
  * task is restored and before any runs, the network lock the dump left is lifted and then each
  * leaves repair mode (CRIU's order: the window probe leaving repair mode sends reaches the peer). A restore that fails closes them here, silently (repair mode),
@@ -10,11 +11,13 @@ import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CrtoolsError, ExitCode, type CriuOptions, type Logger } from '@crtools/common';
 import { readImageFile } from '@crtools/images';
+import { NETWORK_LOCK_MARK, TCP_STATE, namesOf } from '@crtools/images/facts';
 import { NetworkLock, networkLockFromImage, type FilePlan, type LockedConnection, type TcpFilePlan } from '@crtools/files/plan';
 import { setFileFlags, setSocketOption, tcpRepair, tcpRestore } from '@crtools/sys';
 import type { RestorePlan } from './plan.js';
 
 const O_NONBLOCK = 0o4000;
+const STATE_NAMES = namesOf(TCP_STATE);
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 
@@ -69,12 +72,15 @@ export class TcpConnections {
           continue;
         }
         const s = t.stream;
-        const fd = tcpRestore({ ...s, state: 1, family: t.family, src: t.src, dst: t.dst, v6only: t.v6only, reuseport: t.reuseport, sndbuf: t.sndbuf, rcvbuf: t.rcvbuf });
+        const fd = tcpRestore({
+          ...s, state: t.state, shutdown: t.shutdown, mark: NETWORK_LOCK_MARK,
+          family: t.family, src: t.src, dst: t.dst, v6only: t.v6only, reuseport: t.reuseport, sndbuf: t.sndbuf, rcvbuf: t.rcvbuf,
+        });
         this.made.push({ fd, reuseaddr: t.reuseaddr, conn: t.conn });
         for (const c of t.sockopts) setSocketOption(fd, c.level, c.name, c.value);
         if (f.flags & O_NONBLOCK) setFileFlags(fd, O_NONBLOCK);
         files[i] = { kind: 'inherit', flags: f.flags, pos: 0n, inheritFd: fd, ...(f.fown ? { fown: f.fown } : {}) };
-        this.log.info(`tcp: socket:[${t.ino}] ${this.lock.describe(t.conn)} made in repair mode (${s.inqLen} bytes to read, ${s.outqLen} to send)`);
+        this.log.info(`tcp: socket:[${t.ino}] ${this.lock.describe(t.conn)} made in repair mode, ${STATE_NAMES[t.state] ?? t.state} (${s.inqLen} bytes to read, ${s.outqLen} to send)`);
       }
     } catch (e) {
       this.abandon();

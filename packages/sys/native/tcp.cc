@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -38,6 +40,19 @@ constexpr int kRecvQueue = 1, kSendQueue = 2;
 constexpr int kOutqNsd = 0x894B;  // SIOCOUTQNSD: bytes of the send queue not sent yet
 
 int SetInt(int fd, int level, int name, int v) { return setsockopt(fd, level, name, &v, sizeof v); }
+
+// tcpi_state values and the sets of states whose queues hold a FIN (a state's bit: 1 << state)
+enum { kEstablished = 1, kSynSent, kSynRecv, kFinWait1, kFinWait2, kTimeWait, kClose, kCloseWait, kLastAck, kListen, kClosing };
+constexpr unsigned Bit(int s) { return 1u << s; }
+// our FIN is in the send queue (it takes a sequence number, no byte)
+constexpr unsigned kSndFin = Bit(kFinWait1) | Bit(kFinWait2) | Bit(kClosing) | Bit(kLastAck) | Bit(kClose);
+// ... put there before the peer's FIN is received (our side closed first), or after it
+constexpr unsigned kSndFinFirst = Bit(kFinWait1) | Bit(kFinWait2) | Bit(kClosing);
+// ... and acknowledged by the peer
+constexpr unsigned kSndFinAcked = Bit(kFinWait2) | Bit(kClose);
+// the peer's FIN was received (it takes a sequence number at the end of the receive queue)
+constexpr unsigned kRcvFin = Bit(kCloseWait) | Bit(kLastAck) | Bit(kClose) | Bit(kClosing);
+constexpr unsigned kRcvFinAcked = Bit(kClose);
 
 // tcpState(fd) -> tcpi_state of TCP_INFO | { errno, syscall }
 Napi::Value TcpState(const Napi::CallbackInfo &info) {
@@ -85,6 +100,11 @@ Napi::Value TcpSave(const Napi::CallbackInfo &info) {
   if (ioctl(fd, SIOCOUTQ, &outq) < 0) return SysErr(env, errno, "ioctl");
   if (ioctl(fd, kOutqNsd, &unsq) < 0) return SysErr(env, errno, "ioctl");
   if (ioctl(fd, SIOCINQ, &inq) < 0) return SysErr(env, errno, "ioctl");
+  // the send queue's FIN carries no byte: not counted (SIOCINQ already leaves the peer's out)
+  if (Bit(ti.tcpi_state) & kSndFin) {
+    if (outq) outq--;
+    if (unsq) unsq--;
+  }
   l = sizeof mss;
   if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &l) < 0) return SysErr(env, errno, "getsockopt");
   if (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
@@ -151,6 +171,90 @@ bool SendAll(int fd, const uint8_t *buf, size_t len) {
   return true;
 }
 
+// The ones' complement sum of len bytes (16-bit big-endian words), added to sum.
+uint32_t Sum16(const uint8_t *p, size_t len, uint32_t sum) {
+  for (size_t i = 0; i + 1 < len; i += 2) sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+  if (len & 1) sum += (uint32_t)p[len - 1] << 8;
+  return sum;
+}
+
+uint16_t Fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)~sum;
+}
+
+// A segment of no data from `from` (the connection's peer) to `to` (our socket's address), with
+// the sequence and acknowledgement numbers, flags and window given, written through a raw socket
+// with the network lock's mark (so that a locked connection lets it in); false with errno set.
+// A v4-mapped pair of IPv6 addresses goes as IPv4.
+bool SendSegment(const uint8_t *from, const uint8_t *to, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t win, int mark) {
+  int family = ((const struct sockaddr *)to)->sa_family;
+  uint8_t pkt[60];
+  memset(pkt, 0, sizeof pkt);
+  uint8_t src[16], dst[16];
+  uint16_t sport, dport;
+  if (family == AF_INET) {
+    auto *f = (const struct sockaddr_in *)from, *t = (const struct sockaddr_in *)to;
+    memcpy(src, &f->sin_addr, 4), memcpy(dst, &t->sin_addr, 4), sport = f->sin_port, dport = t->sin_port;
+  } else {
+    auto *f = (const struct sockaddr_in6 *)from, *t = (const struct sockaddr_in6 *)to;
+    sport = f->sin6_port, dport = t->sin6_port;
+    if (IN6_IS_ADDR_V4MAPPED(&t->sin6_addr)) {
+      family = AF_INET;
+      memcpy(src, &f->sin6_addr.s6_addr[12], 4), memcpy(dst, &t->sin6_addr.s6_addr[12], 4);
+    } else {
+      memcpy(src, &f->sin6_addr, 16), memcpy(dst, &t->sin6_addr, 16);
+    }
+  }
+  size_t alen = family == AF_INET ? 4 : 16, hlen = family == AF_INET ? 20 : 40;
+  uint8_t *tcp = pkt + hlen;
+  memcpy(tcp, &sport, 2), memcpy(tcp + 2, &dport, 2);
+  uint32_t nseq = htonl(seq), nack = htonl(ack);
+  memcpy(tcp + 4, &nseq, 4), memcpy(tcp + 8, &nack, 4);
+  tcp[12] = 5 << 4;  // 20 bytes of header, no options
+  tcp[13] = flags;
+  tcp[14] = (uint8_t)(win >> 8), tcp[15] = (uint8_t)win;
+  // the pseudo header: both addresses, the protocol, the segment's length
+  uint32_t sum = Sum16(src, alen, 0);
+  sum = Sum16(dst, alen, sum);
+  sum += IPPROTO_TCP + 20;
+  uint16_t csum = htons(Fold(Sum16(tcp, 20, sum)));
+  memcpy(tcp + 16, &csum, 2);
+  if (family == AF_INET) {
+    pkt[0] = 0x45, pkt[3] = 40, pkt[8] = 64, pkt[9] = IPPROTO_TCP;  // the kernel fills in id and checksum
+    memcpy(pkt + 12, src, 4), memcpy(pkt + 16, dst, 4);
+  } else {
+    pkt[0] = 0x60, pkt[5] = 20, pkt[6] = IPPROTO_TCP, pkt[7] = 64;
+    memcpy(pkt + 8, src, 16), memcpy(pkt + 24, dst, 16);
+  }
+  // IPPROTO_RAW: we write the IP header ourselves (IPv4 and IPv6 alike)
+  int r = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+  if (r < 0) return false;
+  struct sockaddr_storage sa;
+  memset(&sa, 0, sizeof sa);
+  socklen_t salen;
+  if (family == AF_INET) {
+    auto *a = (struct sockaddr_in *)&sa;
+    a->sin_family = AF_INET, memcpy(&a->sin_addr, dst, 4), salen = sizeof *a;
+  } else {
+    auto *a = (struct sockaddr_in6 *)&sa;
+    a->sin6_family = AF_INET6, memcpy(&a->sin6_addr, dst, 16), salen = sizeof *a;
+  }
+  bool ok = SetInt(r, SOL_SOCKET, SO_MARK, mark) == 0 && sendto(r, pkt, hlen + 20, 0, (struct sockaddr *)&sa, salen) == (ssize_t)(hlen + 20);
+  int e = errno;
+  close(r);
+  errno = e;
+  return ok;
+}
+
+// Our FIN into the send queue: shutdown(SHUT_WR) in repair mode; with the send queue selected
+// it counts as sent (the peer has it), otherwise it waits to be sent as an ordinary segment.
+bool FinToSendQueue(int fd, bool sent) {
+  if (sent && SetInt(fd, IPPROTO_TCP, kRepairQueue, kSendQueue) < 0) return false;
+  if (shutdown(fd, SHUT_WR) < 0) return false;
+  return !sent || SetInt(fd, IPPROTO_TCP, kRepairQueue, 0) == 0;
+}
+
 uint32_t Prop(const Napi::Object &o, const char *name) { return (uint32_t)o.Get(name).As<Napi::Number>().Int64Value(); }
 
 // tcpRestore({ family, src, dst, v6only, reuseport, sndbuf, rcvbuf, inqSeq, inqLen, outqSeq, outqLen, unsqLen,
@@ -185,7 +289,11 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
   if (SetInt(fd, IPPROTO_TCP, kRepair, 1) < 0) return fail("setsockopt");
   if (bind(fd, (struct sockaddr *)src.Data(), (socklen_t)src.Length()) < 0) return fail("bind");
   // the sequence numbers where each queue starts: the kernel moves them on as the queues fill
-  uint32_t rseq = Prop(o, "inqSeq") - inqLen, sseq = Prop(o, "outqSeq") - outqLen;
+  // a FIN in either queue took a sequence number of its own: the queues are made without it, the
+  // FIN goes in last (below)
+  unsigned state = Bit((int)Prop(o, "state"));
+  uint32_t inqSeq = Prop(o, "inqSeq") - (state & kRcvFin ? 1 : 0), outqSeq = Prop(o, "outqSeq") - (state & kSndFin ? 1 : 0);
+  uint32_t rseq = inqSeq - inqLen, sseq = outqSeq - outqLen;
   if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kRecvQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &rseq, sizeof rseq) < 0) return fail("setsockopt");
   if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kSendQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &sseq, sizeof sseq) < 0) return fail("setsockopt");
   // the MSS clamp as a user MSS while connecting, so that the segment size the kernel works out
@@ -225,15 +333,39 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
     if (!SendAll(fd, outq.Data() + sent, unsqLen)) return fail("send");
     if (SetInt(fd, IPPROTO_TCP, kRepair, 1) < 0) return fail("setsockopt");
   }
+  uint16_t peerWin = 0xffff;
   Napi::Value wv = o.Get("window");
   if (wv.IsArray()) {
     Napi::Array a = wv.As<Napi::Array>();
     RepairWindow w;
     uint32_t *p = &w.snd_wl1;
     for (uint32_t i = 0; i < 5; i++) p[i] = (uint32_t)a.Get(i).As<Napi::Number>().Int64Value();
+    // the window as it was before the peer's FIN, which moves rcv_wup on by one when it comes
+    if (state & kRcvFin) w.rcv_wup--, w.rcv_wnd++;
     if (setsockopt(fd, IPPROTO_TCP, kRepairWindow, &w, sizeof w) < 0) return fail("setsockopt");
+    // the window the segments we play as the peer advertise: the one the peer had (unscaled)
+    uint32_t sw = w.snd_wnd >> ((optMask & TCPI_OPT_WSCALE) ? Prop(o, "sndWscale") : 0);
+    peerWin = sw > 0xffff ? 0xffff : (uint16_t)sw;
   }
   SetInt(fd, IPPROTO_TCP, kRepairQueue, 0);
+  // A half-closed connection: the FINs put back in the order they came. Ours by shutdown() in
+  // repair mode (counted as sent when the peer acknowledged it); the peer's by a FIN segment
+  // written as if from the peer (raw socket, past the network lock by its mark), which the
+  // socket takes like any other; then, when the peer had acknowledged our FIN, its ACK the same way.
+  int mark = (int)Prop(o, "mark");
+  const uint8_t *me = src.Data(), *peer = dst.Data();
+  if ((state & kSndFinFirst) && !FinToSendQueue(fd, state & kSndFinAcked)) return fail("shutdown");
+  if ((state & kRcvFin) && !SendSegment(peer, me, inqSeq, outqSeq - outqLen, TH_FIN | TH_ACK, peerWin, mark)) return fail("sendto");
+  if ((state & kSndFin) && !(state & kSndFinFirst) && !FinToSendQueue(fd, state & kSndFinAcked)) return fail("shutdown");
+  if (state & kRcvFinAcked) inqSeq++;
+  if (state & kSndFinAcked) {
+    outqSeq++;
+    if (!SendSegment(peer, me, inqSeq, outqSeq - outqLen, TH_ACK, peerWin, mark)) return fail("sendto");
+  }
+  // how the task shut it down (sk_shutdown: 1 receive, 2 send), as it was: a no-op where the
+  // state says it already
+  uint32_t how = Prop(o, "shutdown");
+  if (how && shutdown(fd, (int)how - 1) < 0 && errno != ENOTCONN) return fail("shutdown");
   return Num(env, fd);
 }
 

@@ -12,7 +12,11 @@ function orThrow<T>(r: T | NativeSysError, _fallback: string, context: FailureCo
   return r;
 }
 
-/** What the dump keeps of a connection (CRIU's tcp_stream_entry, with the queues' bytes). */
+/**
+ * What the dump keeps of a connection (CRIU's tcp_stream_entry, with the queues' bytes). In a
+ * half-closed state (FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK, CLOSING) the lengths count bytes only,
+ * not a FIN; the sequence numbers are the kernel's (past a FIN sent or received).
+ */
 export interface TcpConnState {
   /** tcpi_state (TCP_ESTABLISHED 1, …) */
   state: number;
@@ -45,6 +49,10 @@ export interface TcpRestoreArgs extends TcpConnState {
   /** SO_SNDBUF / SO_RCVBUF as getsockopt gave them (0: the default), set before connecting */
   sndbuf: number;
   rcvbuf: number;
+  /** how the task shut it down (sk_shutdown bits: 1 receive, 2 send; 0 none), applied last */
+  shutdown: number;
+  /** the network lock's packet mark: the segments played as the peer's (a half-closed connection's FIN, ACK) carry it */
+  mark: number;
 }
 
 /** tcpi_state of the TCP socket at our descriptor fd. */
@@ -62,7 +70,11 @@ export function tcpSave(fd: number, context: FailureContext = {}): TcpConnState 
   return orThrow(addon.get().tcpSave(fd), 'getsockopt', context);
 }
 
-/** A socket of ours (close-on-exec), in repair mode, that is the connection described. */
+/**
+ * A socket of ours (close-on-exec), in repair mode, that is the connection described, in its
+ * state: a half-closed one gets our FIN by shutdown() in repair mode and the peer's (and its
+ * ACK of ours) as segments written through a raw socket with `mark` (CAP_NET_RAW).
+ */
 export function tcpRestore(args: TcpRestoreArgs, context: FailureContext = {}): number {
   return orThrow(addon.get().tcpRestore(args), 'socket', context);
 }

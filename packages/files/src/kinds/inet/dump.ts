@@ -4,9 +4,10 @@
  * behind the network lock (tcp-stream-<ino>.img; with --tcp-close one is written without its
  * stream, to come back closed), UDP and UDP-lite sockets (bound or not, connected or not), ping
  * sockets (SOCK_DGRAM with IPPROTO_ICMP/ICMPV6) and raw sockets, with the IP options CRIU's
- * ip_opts_entry keeps, and how a UDP socket was shut down. Refused by name: a TCP connection
- * without --tcp-established/--tcp-close, or in a state other than ESTABLISHED (SYN_SENT,
- * CLOSE_WAIT, FIN_WAIT...), a listener with connections not accepted yet (but with
+ * ip_opts_entry keeps, and how a UDP socket or TCP connection was shut down. Half-closed
+ * connections (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) are carried like established
+ * ones, their state in the entry. Refused by name: a TCP connection without
+ * --tcp-established/--tcp-close, or in SYN_SENT (CRIU 4.2 carries it; not done here), a listener with connections not accepted yet (but with
  * --skip-in-flight), datagrams waiting in a queue (CRIU 4.2 drops them; we do not lose them
  * silently), any other protocol. Not seen: whether a ping or raw socket was shut down (no
  * sock_diag for ping sockets).
@@ -128,7 +129,17 @@ interface TcpConnPart {
   state: number;
   backlog: number;
   tcpOpts?: Entry;
+  /** sk_shutdown bits (1 receive, 2 send) from sock_diag */
+  shutdown: number;
 }
+
+/**
+ * The states of a connection this dump carries (as CRIU 4.2 does): established and half-closed.
+ * SYN_SENT, which CRIU 4.2 also carries (a non-blocking connect made again), is refused by name.
+ */
+const CARRIED_STATES = new Set<number>([TCP_STATE.ESTABLISHED, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING]);
+
+const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
 
 function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connected: Endpoint | null, opts: Entry, ip: Entry, conn?: TcpConnPart): Entry {
   const { port, addr } = sockaddrParts(s.local!);
@@ -143,11 +154,12 @@ function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connec
   if (s.domain === AF.INET6) isk['v6only'] = s.v6only;
   isk['ip_opts'] = ip;
   if (conn?.tcpOpts) isk['tcp_opts'] = conn.tcpOpts;
-  // UDP and UDP-lite: how it was shut down (sock_diag), as CRIU keeps it
+  // UDP and UDP-lite: how it was shut down (sock_diag), as CRIU keeps it; a TCP connection's was read before
   if (s.type === SOCK_TYPE.DGRAM && (s.protocol === IPPROTO.UDP || s.protocol === IPPROTO.UDPLITE)) {
     const how = inetShutdown(s.domain, s.protocol, ino) & 3;
-    if (how) isk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][how];
+    if (how) isk['shutdown'] = SHUTDOWN_NAMES[how];
   }
+  if (conn?.shutdown) isk['shutdown'] = SHUTDOWN_NAMES[conn.shutdown];
   return { type: 'INETSK', id, isk };
 }
 
@@ -188,16 +200,19 @@ export class InetSockets implements DumpKind {
   /** A connected TCP socket: its state checked, then (a dump) locked and read in repair mode. */
   private connection(pid: number, rec: FdRecord, flags: number, s: SocketInfo, ino: number): FdClaim {
     const what = `TCP connection ${text(s.local!)} -> ${text(s.peer!)}`;
+    const state = tcpStateOf(pid, rec.fd);
     if (!this.o.tcpEstablished && !this.o.tcpClose) {
-      throw refuseFd(pid, rec.fd, `${what} is established; dump with --tcp-established to carry it (or --tcp-close to restore it closed)`, rec.target);
+      const how = state === TCP_STATE.ESTABLISHED ? 'established' : `half-closed (${STATE_NAMES[state] ?? state})`;
+      throw refuseFd(pid, rec.fd, `${what} is ${how}; dump with --tcp-established to carry it (or --tcp-close to restore it closed)`, rec.target);
     }
     const repairs = this.o.repairs;
-    const state = tcpStateOf(pid, rec.fd);
-    if (state !== TCP_STATE.ESTABLISHED) {
-      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): ${what} is in state ${STATE_NAMES[state] ?? state}, which crtools does not carry yet (only ESTABLISHED)`, {
+    if (!CARRIED_STATES.has(state)) {
+      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): ${what} is in state ${STATE_NAMES[state] ?? state}, which crtools does not carry yet (ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK and CLOSING are)`, {
         context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
       });
     }
+    // how the task shut it down (sock_diag), as CRIU keeps it for a TCP socket: when not none
+    const how = (): number => inetShutdown(s.domain, s.protocol, ino) & 3;
     const { opts, raw, tcpOpts } = readSocketOptions(pid, rec.fd, keptOptions(s), true);
     const ip = ipOpts(s, raw);
     const local = sockaddrParts(s.local!);
@@ -206,9 +221,10 @@ export class InetSockets implements DumpKind {
     return {
       type: 'INETSK', key: rec.target,
       entry: (id) => {
-        if (this.o.tcpClose || !repairs) return inetEntry(id, flags, ino, s, peer, opts, ip, { state: TCP_STATE.ESTABLISHED, backlog: 0, tcpOpts });
+        if (this.o.tcpClose || !repairs) return inetEntry(id, flags, ino, s, peer, opts, ip, { state, backlog: 0, tcpOpts, shutdown: how() });
         const st = repairs.take(pid, rec.fd, conn, !!opts['reuseaddr']);
-        if (st.state !== TCP_STATE.ESTABLISHED) throw refuseFd(pid, rec.fd, `${what} moved to state ${STATE_NAMES[st.state] ?? st.state} while it was dumped`, rec.target);
+        // locked now: a state it moved to since it was looked at (a FIN or ACK that came in) is the one kept
+        if (!CARRIED_STATES.has(st.state)) throw refuseFd(pid, rec.fd, `${what} moved to state ${STATE_NAMES[st.state] ?? st.state} while it was dumped`, rec.target);
         const tse: Entry = {
           inq_len: st.inqLen, inq_seq: st.inqSeq, outq_len: st.outqLen, outq_seq: st.outqSeq,
           opt_mask: st.optMask, snd_wscale: st.optMask & 4 ? st.sndWscale : 0, mss_clamp: st.mssClamp,
@@ -218,7 +234,7 @@ export class InetSockets implements DumpKind {
         if (st.optMask & 1) tse['timestamp'] = st.timestamp;
         if (st.window) Object.assign(tse, { snd_wl1: st.window[0], snd_wnd: st.window[1], max_window: st.window[2], rcv_wnd: st.window[3], rcv_wup: st.window[4] });
         this.streams.push({ file: `tcp-stream-${ino.toString(16)}.img`, magic: 'TCP_STREAM', entries: [tse] });
-        return inetEntry(id, flags, ino, s, peer, opts, ip, { state: st.state, backlog: st.outqLen, tcpOpts });
+        return inetEntry(id, flags, ino, s, peer, opts, ip, { state: st.state, backlog: st.outqLen, tcpOpts, shutdown: how() });
       },
     };
   }

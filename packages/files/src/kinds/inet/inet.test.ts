@@ -42,12 +42,22 @@ describe('inet', () => {
   it('a TCP socket in a state not carried is refused with exit 4, naming the descriptor and the state', () => {
     let err: unknown;
     try {
-      inetPlan.plan({ ...established, state: 4 }, ctx);
+      inetPlan.plan({ ...established, state: 2 }, ctx);
     } catch (e) {
       err = e;
     }
     expect(isCrtoolsError(err) && err.exitCode).toBe(4);
-    expect(String((err as Error).message)).toContain('pid 1 fd 3: TCP socket in state FIN_WAIT1');
+    expect(String((err as Error).message)).toContain('pid 1 fd 3: TCP socket in state SYN_SENT');
+  });
+
+  it('a half-closed connection is planned as a connection with its state and how it was shut down', () => {
+    const p = inetPlan.plan({ ...established, state: 9, shutdown: 'BOTH' }, ctx) as TcpFilePlan;
+    expect(p.kind).toBe('tcp');
+    expect(p.tcp).toMatchObject({ state: 9, shutdown: 3 });
+    // a connection that ended (CRIU writes it CLOSE with its peer) is refused
+    expect(() => inetPlan.plan({ ...established, state: 7 }, ctx)).toThrow(/TCP connection that ended \(CLOSE, with a peer\) is not restored yet/);
+    // a listener shut down is still refused
+    expect(() => inetPlan.plan({ ...listening, shutdown: 'READ' }, ctx)).toThrow(/TCP socket shut down/);
   });
 
   it('a connected UDP socket is bound, then connected to its peer', () => {

@@ -1,6 +1,6 @@
 /**
- * IPv4/IPv6 sockets made again: listening TCP, TCP not connected, established TCP connections
- * (with the state and queues of their tcp-stream-<ino>.img); UDP, UDP-lite, ping and raw
+ * IPv4/IPv6 sockets made again: listening TCP, TCP not connected, established and half-closed
+ * TCP connections (with the state and queues of their tcp-stream-<ino>.img); UDP, UDP-lite, ping and raw
  * sockets, bound or not, connected or not.
  */
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE, namesOf } from '@crtools/images/facts';
@@ -10,6 +10,9 @@ import type { FileBase } from '../reg/plan.js';
 import type { LockedConnection } from './netlock.js';
 
 const STATE_NAMES = namesOf(TCP_STATE);
+
+/** The states of a TCP connection made again from its stream: established and half-closed (as CRIU 4.2; SYN_SENT is not). */
+const CONNECTION_STATES = new Set<number>([TCP_STATE.ESTABLISHED, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING]);
 
 /**
  * inet: an IPv4/IPv6 socket: bound to `address` (a raw sockaddr; none = unbound), listening
@@ -35,7 +38,7 @@ export interface TcpStreamPlan {
 }
 
 /**
- * tcp: an established TCP connection from `src` to `dst` (raw sockaddrs), made again by the
+ * tcp: an established or half-closed TCP connection from `src` to `dst` (raw sockaddrs), made again by the
  * restoring process in repair mode (the restorer hands it to the task as an inherited file);
  * `closed` is what --tcp-close makes instead (a socket neither bound nor connected).
  */
@@ -44,6 +47,10 @@ export interface TcpFilePlan extends FileBase {
   type: number;
   tcp: {
     ino: number; family: number; src: Buffer; dst: Buffer; conn: LockedConnection;
+    /** tcpi_state: ESTABLISHED or a half-closed state (its FINs put back by the restore) */
+    state: number;
+    /** how the task shut it down (sk_shutdown bits: 1 receive, 2 send) */
+    shutdown: number;
     reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
     /** the stream (absent: dumped with --tcp-close, no stream kept) */
     stream?: TcpStreamPlan;
@@ -141,7 +148,7 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
   async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
     for (const f of files.values()) {
       const k = f.isk as Obj | undefined;
-      if (!k || Number(k.state) !== TCP_STATE.ESTABLISHED || Number(k.proto) !== IPPROTO.TCP || Number(k.type) !== SOCK_TYPE.STREAM) continue;
+      if (!k || !CONNECTION_STATES.has(Number(k.state)) || Number(k.proto) !== IPPROTO.TCP || Number(k.type) !== SOCK_TYPE.STREAM) continue;
       const file = `tcp-stream-${Number(k.ino).toString(16)}.img`;
       // none: dumped with --tcp-close
       const e = await readImage(dir, file, 'TCP_STREAM', true);
@@ -157,14 +164,20 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
     const kind = ipKind(family, type, proto);
     const tcp = kind === 'TCP';
     const listen = state === TCP_STATE.LISTEN;
-    const established = tcp && state === TCP_STATE.ESTABLISHED;
+    const established = tcp && CONNECTION_STATES.has(state);
     const connected = state === TCP_STATE.ESTABLISHED && !tcp;
     if ((family !== AF.INET && family !== AF.INET6) || !kind || !(listen || established || connected || state === TCP_STATE.CLOSE) || (listen && !tcp)) {
-      throw refuse(`${ctx.what}: ${kind || `inet (type ${type}, proto ${proto})`} socket in state ${STATE_NAMES[state] ?? state} is not restored yet (TCP listening, unconnected and established, UDP, UDP-lite, ping and raw ones are)`);
+      throw refuse(`${ctx.what}: ${kind || `inet (type ${type}, proto ${proto})`} socket in state ${STATE_NAMES[state] ?? state} is not restored yet (TCP listening, unconnected, established and half-closed, UDP, UDP-lite, ping and raw ones are)`);
+    }
+    // CRIU 4.2 writes a connection that ended while the task held it (both FINs acknowledged) as
+    // TCP in CLOSE with its peer and stream: made again here it would be a fresh socket (a read
+    // saying ENOTCONN, not EOF)
+    if (tcp && state === TCP_STATE.CLOSE && Number(k.dst_port ?? 0) !== 0) {
+      throw refuse(`${ctx.what}: TCP connection that ended (CLOSE, with a peer) is not restored yet`);
     }
     // sk_shutdown: by name (crit JSON) or number
     const shutdown = ({ NONE: 0, READ: 1, WRITE: 2, BOTH: 3 } as Record<string, number>)[String(k.shutdown ?? 'NONE')] ?? Number(k.shutdown);
-    if (shutdown && !(kind === 'UDP' || kind === 'UDP-lite')) throw refuse(`${ctx.what}: ${kind} socket shut down (${k.shutdown}) is not restored`);
+    if (shutdown && !(kind === 'UDP' || kind === 'UDP-lite' || established)) throw refuse(`${ctx.what}: ${kind} socket shut down (${k.shutdown}) is not restored`);
     const port = Number(k.src_port);
     const words = ((k.src_addr ?? []) as number[]).map(Number);
     const dwords = ((k.dst_addr ?? []) as number[]).map(Number);
@@ -197,7 +210,7 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
       kind: 'tcp', flags: Number(k.flags), pos: 0n, type,
       tcp: {
         ino: Number(k.ino), family, src: sockaddr(family, port, words), dst: sockaddr(family, dport, dwords),
-        conn: { family, src: words, sport: port, dst: dwords, dport },
+        conn: { family, src: words, sport: port, dst: dwords, dport }, state, shutdown,
         ...common, sockopts: [...common.sockopts, ...tcpCalls], stream: this.streams.get(Number(k.ino)),
       },
       // what --tcp-close makes instead: a socket neither bound nor connected
