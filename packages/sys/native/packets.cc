@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -173,6 +174,97 @@ Napi::Value SendPacket(const Napi::CallbackInfo &info) {
   return Num(env, (double)r);
 }
 
+// streamConnect(path) -> fd | { errno, syscall }: an AF_UNIX SOCK_STREAM socket connected to
+// path (close-on-exec, blocking)
+Napi::Value StreamConnect(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) return SysErr(env, ENAMETOOLONG, "connect");
+  memcpy(sa.sun_path, path.data(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return SysErr(env, errno, "socket");
+  if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size() + 1)) < 0) {
+    int e = errno;
+    close(fd);
+    return SysErr(env, e, "connect");
+  }
+  return Num(env, fd);
+}
+
+// streamListen(path, backlog) -> fd | { errno, syscall }: an AF_UNIX SOCK_STREAM socket bound to
+// path (which must not exist) and listening; close-on-exec and non-blocking (acceptConn never waits)
+Napi::Value StreamListen(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) return SysErr(env, ENAMETOOLONG, "bind");
+  memcpy(sa.sun_path, path.data(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return SysErr(env, errno, "socket");
+  socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size() + 1);
+  const char *sc = nullptr;
+  if (bind(fd, (struct sockaddr *)&sa, len) < 0) sc = "bind";
+  else if (listen(fd, I32(info[1])) < 0) sc = "listen";
+  if (sc) {
+    int e = errno;
+    close(fd);
+    return SysErr(env, e, sc);
+  }
+  return Num(env, fd);
+}
+
+// recvExact(fd, len) -> { data, fds } | { errno, syscall }: waits for len bytes of a stream
+// (fewer: the peer closed), with the descriptors that came with them (close-on-exec)
+Napi::Value RecvExact(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = I32(info[0]);
+  size_t want = (size_t)I32(info[1]), got = 0;
+  std::vector<uint8_t> buf(want ? want : 1);
+  Napi::Array fds = Napi::Array::New(env);
+  uint32_t n = 0;
+  while (got < want) {
+    alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 32)];
+    struct iovec iov = {buf.data() + got, want - got};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl;
+    mh.msg_controllen = sizeof ctl;
+    ssize_t r;
+    do r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        struct pollfd p = {fd, POLLIN, 0};
+        poll(&p, 1, -1);
+        continue;
+      }
+      return SysErr(env, errno, "recvmsg");
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      for (int k = 0; k < cnt; k++) {
+        int v;
+        memcpy(&v, CMSG_DATA(c) + k * sizeof(int), sizeof v);
+        fds.Set(n++, Num(env, v));
+      }
+    }
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.data(), got));
+  o.Set("fds", fds);
+  return o;
+}
+
 // peerCred(fd) -> { pid, uid, gid } | { errno, syscall }: SO_PEERCRED of a connected socket
 Napi::Value PeerCred(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -262,6 +354,9 @@ void crtools::sys::AddPackets(Napi::Object exports) {
   Export(exports, "recvPacket", RecvPacket);
   Export(exports, "sendPacket", SendPacket);
   Export(exports, "peerCred", PeerCred);
+  Export(exports, "streamConnect", StreamConnect);
+  Export(exports, "streamListen", StreamListen);
+  Export(exports, "recvExact", RecvExact);
   Export(exports, "watchReadable", WatchReadable);
   Export(exports, "unwatch", Unwatch);
 }
