@@ -4,6 +4,7 @@ import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
 import { repeatedOption, verbosityOf } from './flags.js';
+import { judge, loadKerndat } from '@crtools/kerndat';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { restoreStatsText } from './stats.js';
@@ -34,6 +35,7 @@ export const RESTORE_ARGS = {
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'ghost-limit': { type: 'string', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
   'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
+  'lazy-pages': { type: 'boolean', default: false, description: "leave the lazy pages to `criu lazy-pages` (listening on lazy-pages.socket in the work dir), served on fault" },
 } as const;
 
 /** criu restore's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
@@ -53,6 +55,7 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     file_locks: !!args['file-locks'],
     notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
     display_stats: !!args['display-stats'],
+    lazy_pages: !!args['lazy-pages'],
   };
 }
 
@@ -67,6 +70,7 @@ export const restoreCommand = defineCommand({
       return 0;
     }
     const dir = String(args['images-dir']);
+    if (args['lazy-pages']) refuseLazyHere();
     const scripts = repeatedOption(rawArgs, '--action-script');
     const r = await restore(
       restoreOptionsFromArgs(args, rawArgs),
@@ -77,3 +81,9 @@ export const restoreCommand = defineCommand({
     return code;
   },
 });
+
+/** --lazy-pages needs userfaultfd with the fork/remap/remove/unmap events (criu check --feature uffd-noncoop). */
+export function refuseLazyHere(): void {
+  const r = judge(loadKerndat().kerndat, { feature: 'uffd-noncoop' });
+  if (r.exitCode !== 0) throw new CrtoolsError('UNSUPPORTED_OPTION', `--lazy-pages is not supported by this kernel: ${r.stderr.join('; ')}`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'lazy-pages' } });
+}
