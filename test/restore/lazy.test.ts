@@ -24,7 +24,14 @@ const trees: number[] = [];
 
 afterEach(() => {
   for (const p of trees.splice(0)) killTree(p);
-  for (const d of daemons.splice(0)) if (d.proc.exitCode === null && d.proc.pid) process.kill(d.proc.pid, 'SIGKILL');
+  for (const d of daemons.splice(0)) {
+    if (d.proc.exitCode !== null || d.proc.signalCode !== null || !d.proc.pid) continue;
+    try {
+      process.kill(d.proc.pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
 });
 
 /** `criu lazy-pages -D dir` in the background, once its socket listens. */
@@ -118,16 +125,17 @@ describe('restore --lazy-pages with criu lazy-pages', () => {
   });
 
   it('the daemon killed mid-way: the restored tasks are killed, none runs on with missing pages', async () => {
-    const w = startWorkload('lazycheck', ['512', 'check']);
+    const w = startWorkload('lazycheck', ['256', 'check']);
     const dir = dumpOf(w.pid, 'killed');
     const d = startLazyPages(dir);
     const restoring = spawn(process.execPath, [criuBin, 'restore', '-D', dir, '-d', '-o', 'restore.log', '--lazy-pages'], { stdio: 'ignore' });
     const restored = new Promise<number | null>((res) => restoring.on('exit', (c) => res(c)));
     trees.push(w.pid);
-    // as soon as the daemon holds the tasks' userfaultfds
-    for (let i = 0; i < 3000 && !/lazy page\(s\)/.test(existsSync(d.log) ? readFileSync(d.log, 'utf8') : ''); i++) await new Promise((r) => setTimeout(r, 2));
+    // as soon as the daemon serves the tasks (it holds their userfaultfds, and so does its watchdog)
+    for (let i = 0; i < 3000 && !/Serving \d+ task\(s\)/.test(existsSync(d.log) ? readFileSync(d.log, 'utf8') : ''); i++) await new Promise((r) => setTimeout(r, 2));
     process.kill(d.proc.pid!, 'SIGKILL');
     await restored;
+    expect(readFileSync(d.log, 'utf8')).not.toMatch(/task\(s\) complete/);
     let gone = false;
     for (let i = 0; i < 500 && !gone; i++) {
       gone = !alive(w.pid);

@@ -114,6 +114,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       stats.tasks++;
     }
     if (!o.noWatchdog) watchdog = startWatchdog(lpis.map((l) => l.uffd), lpis.map((l) => l.pid));
+    log.info(`Serving ${stats.tasks} task(s)`);
     serve(lpis, conn, stats, log);
     watchdog?.done();
     log.info(`lazy-pages: ${stats.tasks} task(s) complete: ${stats.copied} page(s) copied, ${stats.zeroed} zero page(s), ${stats.faults} fault(s)`);
