@@ -109,7 +109,7 @@ try {
       kill(pid);
 
       const log = path.join(dir, 'lazy-pages.log');
-      const d = spawn(process.execPath, [criuBin, 'lazy-pages', '-D', dir, '-o', 'lazy-pages.log'], { stdio: ['ignore', 'ignore', openSync(path.join(dir, 'lazy.err'), 'w')] });
+      const d = spawn(process.execPath, [criuBin, 'lazy-pages', '-D', dir, '-o', 'lazy-pages.log', '-v3'], { stdio: ['ignore', 'ignore', openSync(path.join(dir, 'lazy.err'), 'w')] });
       const done = new Promise((res) => d.on('exit', res));
       for (let i = 0; i < 2000 && !existsSync(path.join(dir, 'lazy-pages.socket')); i++) sleep(5);
       t0 = nowNs();

@@ -37,9 +37,9 @@ Napi::Value SeqpacketPair(const Napi::CallbackInfo &info) {
   return r;
 }
 
-// seqpacketListen(path, backlog) -> fd | { errno, syscall }: a SOCK_SEQPACKET socket bound to
-// path (which must not exist) and listening; close-on-exec and non-blocking (acceptConn never waits)
-Napi::Value SeqpacketListen(const Napi::CallbackInfo &info) {
+// An AF_UNIX socket of `type` bound to path and listening (non-blocking: acceptConn never waits),
+// or connected to it; close-on-exec. The seqpacket and stream variants below share it.
+Napi::Value UnixListen(const Napi::CallbackInfo &info, int type) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   struct sockaddr_un sa;
@@ -47,7 +47,7 @@ Napi::Value SeqpacketListen(const Napi::CallbackInfo &info) {
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path) return SysErr(env, ENAMETOOLONG, "bind");
   memcpy(sa.sun_path, path.data(), path.size());
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return SysErr(env, errno, "socket");
   socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size() + 1);
   const char *sc = nullptr;
@@ -61,8 +61,7 @@ Napi::Value SeqpacketListen(const Napi::CallbackInfo &info) {
   return Num(env, fd);
 }
 
-// seqpacketConnect(path) -> fd | { errno, syscall }
-Napi::Value SeqpacketConnect(const Napi::CallbackInfo &info) {
+Napi::Value UnixConnect(const Napi::CallbackInfo &info, int type) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   struct sockaddr_un sa;
@@ -70,7 +69,7 @@ Napi::Value SeqpacketConnect(const Napi::CallbackInfo &info) {
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path) return SysErr(env, ENAMETOOLONG, "connect");
   memcpy(sa.sun_path, path.data(), path.size());
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return SysErr(env, errno, "socket");
   if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size() + 1)) < 0) {
     int e = errno;
@@ -79,6 +78,26 @@ Napi::Value SeqpacketConnect(const Napi::CallbackInfo &info) {
   }
   return Num(env, fd);
 }
+
+// The descriptors a received message carried (SCM_RIGHTS), appended to fds from index n.
+void TakeFds(Napi::Env env, struct msghdr &mh, Napi::Array &fds, uint32_t &n) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int k = 0; k < cnt; k++) {
+      int got;
+      memcpy(&got, CMSG_DATA(c) + k * sizeof(int), sizeof got);
+      fds.Set(n++, Num(env, got));
+    }
+  }
+}
+
+// seqpacketListen(path, backlog) -> fd | { errno, syscall }: a SOCK_SEQPACKET socket bound to
+// path (which must not exist) and listening; close-on-exec and non-blocking (acceptConn never waits)
+Napi::Value SeqpacketListen(const Napi::CallbackInfo &info) { return UnixListen(info, SOCK_SEQPACKET); }
+
+// seqpacketConnect(path) -> fd | { errno, syscall }
+Napi::Value SeqpacketConnect(const Napi::CallbackInfo &info) { return UnixConnect(info, SOCK_SEQPACKET); }
 
 // acceptConn(fd) -> fd | null (none waiting) | { errno, syscall }: close-on-exec
 Napi::Value AcceptConn(const Napi::CallbackInfo &info) {
@@ -123,15 +142,7 @@ Napi::Value RecvPacket(const Napi::CallbackInfo &info) {
   }
   Napi::Array fds = Napi::Array::New(env);
   uint32_t n = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    for (int k = 0; k < cnt; k++) {
-      int got;
-      memcpy(&got, CMSG_DATA(c) + k * sizeof(int), sizeof got);
-      fds.Set(n++, Num(env, got));
-    }
-  }
+  TakeFds(env, mh, fds, n);
   Napi::Object o = Napi::Object::New(env);
   o.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.data(), (size_t)r));
   o.Set("fds", fds);
@@ -176,47 +187,11 @@ Napi::Value SendPacket(const Napi::CallbackInfo &info) {
 
 // streamConnect(path) -> fd | { errno, syscall }: an AF_UNIX SOCK_STREAM socket connected to
 // path (close-on-exec, blocking)
-Napi::Value StreamConnect(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  struct sockaddr_un sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof sa.sun_path) return SysErr(env, ENAMETOOLONG, "connect");
-  memcpy(sa.sun_path, path.data(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return SysErr(env, errno, "socket");
-  if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size() + 1)) < 0) {
-    int e = errno;
-    close(fd);
-    return SysErr(env, e, "connect");
-  }
-  return Num(env, fd);
-}
+Napi::Value StreamConnect(const Napi::CallbackInfo &info) { return UnixConnect(info, SOCK_STREAM); }
 
 // streamListen(path, backlog) -> fd | { errno, syscall }: an AF_UNIX SOCK_STREAM socket bound to
 // path (which must not exist) and listening; close-on-exec and non-blocking (acceptConn never waits)
-Napi::Value StreamListen(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  struct sockaddr_un sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof sa.sun_path) return SysErr(env, ENAMETOOLONG, "bind");
-  memcpy(sa.sun_path, path.data(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return SysErr(env, errno, "socket");
-  socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size() + 1);
-  const char *sc = nullptr;
-  if (bind(fd, (struct sockaddr *)&sa, len) < 0) sc = "bind";
-  else if (listen(fd, I32(info[1])) < 0) sc = "listen";
-  if (sc) {
-    int e = errno;
-    close(fd);
-    return SysErr(env, e, sc);
-  }
-  return Num(env, fd);
-}
+Napi::Value StreamListen(const Napi::CallbackInfo &info) { return UnixListen(info, SOCK_STREAM); }
 
 // recvExact(fd, len) -> { data, fds } | { errno, syscall }: waits for len bytes of a stream
 // (fewer: the peer closed), with the descriptors that came with them (close-on-exec)
@@ -247,15 +222,7 @@ Napi::Value RecvExact(const Napi::CallbackInfo &info) {
       }
       return SysErr(env, errno, "recvmsg");
     }
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-      for (int k = 0; k < cnt; k++) {
-        int v;
-        memcpy(&v, CMSG_DATA(c) + k * sizeof(int), sizeof v);
-        fds.Set(n++, Num(env, v));
-      }
-    }
+    TakeFds(env, mh, fds, n);
     if (r == 0) break;
     got += (size_t)r;
   }
