@@ -96,33 +96,26 @@ describe('restore --lazy-pages with criu lazy-pages', () => {
     for (const p of pids) expect(waitGone(p)).toBe(true);
   });
 
-  it('a task that forks while pages are missing: the child sees every page too', async () => {
-    const w = startWorkload('lazycheck', ['256', 'fork']);
-    const dir = dumpOf(w.pid, 'fork');
+  /** lazycheck in `mode`, restored lazily and asked for its verdict at once (pages still missing) */
+  async function whileLazy(mode: string, verdict: string, logged: RegExp): Promise<void> {
+    const w = startWorkload('lazycheck', ['256', mode]);
+    const dir = dumpOf(w.pid, mode);
     const d = startLazyPages(dir);
     const r = restoreLazy(dir);
     trees.push(w.pid);
     expect(r.code, r.stderr).toBe(0);
-    expect(askVerdict(w.state, w.pid, 60_000)).toBe('check ok bad=0 child=0');
+    expect(askVerdict(w.state, w.pid, 60_000)).toBe(verdict);
     expect(await finished(d)).toBe(0);
-    expect(readFileSync(d.log, 'utf8')).toMatch(/fork, the child's userfaultfd/);
+    expect(readFileSync(d.log, 'utf8')).toMatch(logged);
     killTree(w.pid);
     expect(waitGone(w.pid)).toBe(true);
-  });
+  }
 
-  it('a task that munmaps and mremaps while pages are missing keeps every page where it moved', async () => {
-    const w = startWorkload('lazycheck', ['256', 'munmap']);
-    const dir = dumpOf(w.pid, 'munmap');
-    const d = startLazyPages(dir);
-    const r = restoreLazy(dir);
-    trees.push(w.pid);
-    expect(r.code, r.stderr).toBe(0);
-    expect(askVerdict(w.state, w.pid, 60_000)).toBe('check ok bad=0 done=unmap+remap');
-    expect(await finished(d)).toBe(0);
-    expect(readFileSync(d.log, 'utf8')).toMatch(/userfaultfd events: .*unmap/);
-    killTree(w.pid);
-    expect(waitGone(w.pid)).toBe(true);
-  });
+  it('a task that forks while pages are missing: the child sees every page too', () =>
+    whileLazy('fork', 'check ok bad=0 child=0', /fork, the child's userfaultfd/));
+
+  it('a task that munmaps and mremaps while pages are missing keeps every page where it moved', () =>
+    whileLazy('munmap', 'check ok bad=0 done=unmap+remap', /userfaultfd events: .*unmap/));
 
   it('the daemon killed mid-way: the restored tasks are killed, none runs on with missing pages', async () => {
     const w = startWorkload('lazycheck', ['256', 'check']);

@@ -92,6 +92,25 @@ void TakeFds(Napi::Env env, struct msghdr &mh, Napi::Array &fds, uint32_t &n) {
   }
 }
 
+// recvmsg of up to len bytes into data with room for 32 descriptors, EINTR retried; the
+// descriptors it carried appended to fds; *mflags: the message's flags (MSG_TRUNC...).
+ssize_t RecvWithFds(Napi::Env env, int fd, void *data, size_t len, int flags, Napi::Array &fds, uint32_t &n, int *mflags) {
+  alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 32)];
+  struct iovec iov = {data, len};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl;
+  mh.msg_controllen = sizeof ctl;
+  ssize_t r;
+  do r = recvmsg(fd, &mh, flags | MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r >= 0) TakeFds(env, mh, fds, n);
+  if (mflags) *mflags = mh.msg_flags;
+  return r;
+}
+
 // seqpacketListen(path, backlog) -> fd | { errno, syscall }: a SOCK_SEQPACKET socket bound to
 // path (which must not exist) and listening; close-on-exec and non-blocking (acceptConn never waits)
 Napi::Value SeqpacketListen(const Napi::CallbackInfo &info) { return UnixListen(info, SOCK_SEQPACKET); }
@@ -125,28 +144,18 @@ Napi::Value RecvPacket(const Napi::CallbackInfo &info) {
     return SysErr(env, errno, "recvmsg");
   }
   std::vector<uint8_t> buf((size_t)len + 1);
-  alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 32)];
-  struct iovec iov = {buf.data(), buf.size()};
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = ctl;
-  mh.msg_controllen = sizeof ctl;
-  ssize_t r;
-  do r = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  while (r < 0 && errno == EINTR);
+  Napi::Array fds = Napi::Array::New(env);
+  uint32_t n = 0;
+  int mflags = 0;
+  ssize_t r = RecvWithFds(env, fd, buf.data(), buf.size(), MSG_DONTWAIT, fds, n, &mflags);
   if (r < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
     return SysErr(env, errno, "recvmsg");
   }
-  Napi::Array fds = Napi::Array::New(env);
-  uint32_t n = 0;
-  TakeFds(env, mh, fds, n);
   Napi::Object o = Napi::Object::New(env);
   o.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.data(), (size_t)r));
   o.Set("fds", fds);
-  o.Set("truncated", Napi::Boolean::New(env, (mh.msg_flags & MSG_TRUNC) != 0));
+  o.Set("truncated", Napi::Boolean::New(env, (mflags & MSG_TRUNC) != 0));
   return o;
 }
 
@@ -203,17 +212,7 @@ Napi::Value RecvExact(const Napi::CallbackInfo &info) {
   Napi::Array fds = Napi::Array::New(env);
   uint32_t n = 0;
   while (got < want) {
-    alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 32)];
-    struct iovec iov = {buf.data() + got, want - got};
-    struct msghdr mh;
-    memset(&mh, 0, sizeof mh);
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl;
-    mh.msg_controllen = sizeof ctl;
-    ssize_t r;
-    do r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-    while (r < 0 && errno == EINTR);
+    ssize_t r = RecvWithFds(env, fd, buf.data() + got, want - got, 0, fds, n, nullptr);
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         struct pollfd p = {fd, POLLIN, 0};
@@ -222,7 +221,6 @@ Napi::Value RecvExact(const Napi::CallbackInfo &info) {
       }
       return SysErr(env, errno, "recvmsg");
     }
-    TakeFds(env, mh, fds, n);
     if (r == 0) break;
     got += (size_t)r;
   }
