@@ -58,7 +58,7 @@ describe('dump, restore and crit by package name', () => {
       code: 'UNSUPPORTED_OPTION', exitCode: 4, message: 'dump: option ext_unix_sk is not supported by crtools yet',
     });
     expect(w.check()).toBe('check ok bad=0'); // untouched, running
-    await expect(restore({ images_dir: tmp('library-refused'), lazy_pages: true })).rejects.toMatchObject({ code: 'UNSUPPORTED_OPTION', message: expect.stringContaining('lazy_pages') });
+    await expect(restore({ images_dir: tmp('library-refused'), auto_dedup: true })).rejects.toMatchObject({ code: 'UNSUPPORTED_OPTION', message: expect.stringContaining('auto_dedup') });
     w.kill();
   });
 

@@ -5,13 +5,14 @@
  * (CRIU=/path/to/criu, or a `criu` on PATH that says version 4 or later: Debian 12's 3.17 cannot
  * dump on kernels of this kind); the shipped CRIU 4.2 fixtures are restored in restore.test.ts.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { canInstallGuards } from '@crtools/sys';
 import { allowRootPing, startEcho } from './othersocks.js';
+import { criuBin } from '../lib/paths.js';
 
 // a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
 const CRIU = [process.env.CRIU, 'criu'].find((c) => {
@@ -171,5 +172,76 @@ describe.skipIf(!CRIU)(`pre-dump chains between crtools and CRIU (${CRIU ?? 'no 
     const pids = treePids(w.pid);
     killTree(w.pid);
     for (const q of pids) expect(waitGone(q)).toBe(true);
+  });
+});
+
+// Lazy restore across the two tools: the lazy-pages.socket protocol (pid, then the userfaultfd
+// over SCM_RIGHTS, then "restore finished") and the rule of which pages are lazy are CRIU's, so
+// either daemon serves either restore. Needs a kernel whose userfaultfd has the non-cooperative
+// events (CRIU's own `check --feature uffd-noncoop`).
+const criuUffd = !!CRIU && spawnSync(CRIU, ['check', '--feature', 'uffd-noncoop'], { encoding: 'utf8' }).status === 0;
+describe.skipIf(!criuUffd)(`lazy pages between crtools and CRIU (${!CRIU ? 'no CRIU 4+ binary here' : criuUffd ? CRIU : 'CRIU says this kernel lacks uffd-noncoop'})`, () => {
+  /** a daemon (ours or CRIU's) listening in dir, started from dir (CRIU names the socket relative to it) */
+  function daemon(bin: string, argv: string[], dir: string): Promise<number | null> {
+    const p = spawn(bin, [...argv, 'lazy-pages', '-D', dir, '-o', 'lazy-pages.log', '-v4'], { cwd: dir, stdio: 'ignore' });
+    const done = new Promise<number | null>((res) => p.on('exit', (c) => res(c)));
+    for (let i = 0; i < 1000 && !existsSync(path.join(dir, 'lazy-pages.socket')); i++) spawnSync('sleep', ['0.01']);
+    expect(existsSync(path.join(dir, 'lazy-pages.socket'))).toBe(true);
+    lazyDaemons.push(p);
+    return done;
+  }
+  const lazyDaemons: ChildProcess[] = [];
+  afterAll(() => {
+    for (const p of lazyDaemons) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+  });
+
+  it('dumped by us, restored by us with --lazy-pages, pages served by CRIU 4.2 lazy-pages', async () => {
+    const w = startWorkload('lazycheck', ['64', 'check']);
+    const dir = tmp('lazy-criu-daemon');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const done = daemon(CRIU!, [], dir);
+    const r = criu(['restore', '-D', dir, '-d', '--lazy-pages']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(askVerdict(w.state, w.pid, 30_000)).toBe('check ok bad=0');
+    expect(await done).toBe(0);
+    const m = /UFFD transferred pages: \((\d+)\/(\d+)\)/.exec(readFileSync(path.join(dir, 'lazy-pages.log'), 'utf8'));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBe(Number(m![2]));
+    expect(Number(m![1])).toBeGreaterThanOrEqual(64 * 256);
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
+
+  it('dumped by us, restored by CRIU 4.2 with --lazy-pages, pages served by our lazy-pages', async () => {
+    const w = startWorkload('lazycheck', ['64', 'check']);
+    const dir = tmp('lazy-our-daemon');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const done = daemon(process.execPath, [criuBin], dir);
+    const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--lazy-pages'], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, `CRIU restore: ${r.stderr}`).toBe(0);
+    expect(askVerdict(w.state, w.pid, 30_000)).toBe('check ok bad=0');
+    expect(await done).toBe(0);
+    expect(readFileSync(path.join(dir, 'lazy-pages.log'), 'utf8')).toMatch(/1 task\(s\) complete: (\d{5,}) page\(s\) copied/);
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
+
+  it('dumped by CRIU 4.2, restored by us with --lazy-pages, pages served by our lazy-pages', async () => {
+    const w = startWorkload('lazycheck', ['64', 'check']);
+    const dir = tmp('lazy-criu-dump');
+    const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log'], { encoding: 'utf8', timeout: 60_000 });
+    expect(d.status, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const done = daemon(process.execPath, [criuBin], dir);
+    const r = criu(['restore', '-D', dir, '-d', '--lazy-pages', '--cpu-cap=none']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(askVerdict(w.state, w.pid, 30_000)).toBe('check ok bad=0');
+    expect(await done).toBe(0);
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
   });
 });

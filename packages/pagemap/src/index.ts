@@ -11,3 +11,4 @@ export * from './proc-mem-source.js';
 export * from './dump.js';
 export * from './dirty-by-content.js';
 export * from './shmem.js';
+export * from './lazy.js';

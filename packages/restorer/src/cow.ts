@@ -108,7 +108,8 @@ function cowTask(plan: RestorePlan, t: TaskPlan): CowTask {
   const none: CowTask = { inherits: t.vmas.map(() => -1), compare: t.pages.map(() => 0), drops: [], refill: t.pages.map(() => false), lateDrops: [] };
   const p = t.parent >= 0 ? plan.tasks[t.parent] : undefined;
   // as the kernel only ever makes such pairs by fork: the same program, both alive
-  if (!p || t.zombie || p.zombie || t.exe !== p.exe || t.exeGhost !== p.exeGhost) return none;
+  // (a lazy restore: the registration with userfaultfd does not survive the blob's fork)
+  if (!p || plan.lazy || t.zombie || p.zombie || t.exe !== p.exe || t.exeGhost !== p.exeGhost) return none;
   // (the blob looks runs up by address)
   const runsSorted = (x: TaskPlan): boolean => x.pages.every((r, i) => i === 0 || x.pages[i - 1]!.vaddr + x.pages[i - 1]!.npages * PAGE <= r.vaddr);
   if (!sorted(t.vmas) || !sorted(p.vmas) || !runsSorted(t) || !runsSorted(p)) return none;

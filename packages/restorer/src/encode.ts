@@ -102,7 +102,9 @@ function uffdLayout(plan: RestorePlan, i: number): { runs: boolean[]; areas: Vma
   let l = uffdLayouts.get(plan);
   if (!l) {
     const cow = cowLayout(plan);
-    l = plan.tasks.map((t, k) => computeUffdLayout(t, new Set(t.vmas.filter((_, j) => cow[k]!.inherits[j]! >= 0))));
+    // a lazy restore fills what it fills with pread: the lazy areas get the task's own userfaultfd
+    if (plan.lazy) l = plan.tasks.map((t) => ({ runs: t.pages.map(() => false), areas: [] }));
+    else l = plan.tasks.map((t, k) => computeUffdLayout(t, new Set(t.vmas.filter((_, j) => cow[k]!.inherits[j]! >= 0))));
     uffdLayouts.set(plan, l);
   }
   return l[i]!;
@@ -408,6 +410,9 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       seccomp_off: seccompBlock(w, th.seccomp, `tid ${th.tid}`),
     }));
     const { runs: uffd, areas } = uffdLayout(plan, ti);
+    // a word written into a page the daemon has not served yet would leave the rest of it zero
+    const patchedLazy = plan.lazy && t.patches?.find((p) => t.pages.some((r) => r.lazy && r.vaddr <= p.addr && p.addr < r.vaddr + r.npages * PAGE));
+    if (patchedLazy) throw new CrtoolsError('UNSUPPORTED', `pid ${t.pid}: --lazy-pages with code re-pointed for this CPU (a patch at ${patchedLazy.addr.toString(16)} in a lazy page) is not supported`, { exitCode: ExitCode.UNSUPPORTED, context: { pid: t.pid } });
     const prots = mapProts(t);
     const cow = cowLayout(plan)[ti]!;
     const registered = new Set(areas);
@@ -428,6 +433,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       uffd: registered.has(v) ? 1 : 0,
       // taken over from the parent (its area index + 1), mapped and filled before this task was forked
       inherit: cow.inherits[k]! + 1,
+      lazy: plan.lazy && v.lazy ? 1 : 0,
     }));
     const sig = Array.from({ length: 64 }, (_, i) => t.sigactions[i] ?? { handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
     const it = Array.from({ length: 3 }, (_, i) => t.itimers[i] ?? { isec: 0n, iusec: 0n, vsec: 0n, vusec: 0n });
@@ -445,7 +451,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       nruns: t.pages.length,
-      runs_off: w.records('run', t.pages.map((r, k) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k] }))),
+      runs_off: w.records('run', t.pages.map((r, k) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k], lazy: plan.lazy && r.lazy ? 1 : 0 }))),
       ndrops: cow.drops.length,
       drops_off: w.records('guard', cow.drops),
       nlate_drops: cow.lateDrops.length,
@@ -561,6 +567,7 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
     stack_size: r.stackSize,
     park_addr: r.start + r.parkOff,
     timeout_ms: timeoutMs,
+    lazy: plan.lazy ? 1 : 0,
   });
   hdr.finish().copy(buf, 0);
   return buf;

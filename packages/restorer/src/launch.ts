@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readLoginuid, readStat } from '@crtools/procfs';
-import { canInstallGuards, xgetbv } from '@crtools/sys';
+import { canInstallGuards, closeFd, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -36,6 +36,12 @@ export interface RestoreTreeOptions {
    * pre-resume points); a throw kills the restored tree and fails the restore.
    */
   beforeResume?: (rootPid: number) => void | Promise<void>;
+  /**
+   * --lazy-pages (plan.lazy): once every task is ready, before anything else, each task's
+   * userfaultfd (a copy of ours; undefined for a zombie), in the plan's order, to hand to the
+   * lazy-pages daemon. The copies are closed after the call; a throw kills the restored tree.
+   */
+  lazyHandOver?: (tasks: { pid: number; uffd: number | undefined }[]) => void | Promise<void>;
 }
 
 export interface RestoredTree {
@@ -155,6 +161,7 @@ function procState(pid: number): string | undefined {
 }
 
 interface Status {
+  lazyUffd: bigint;
   state: bigint;
   pid: number;
   code: bigint;
@@ -171,7 +178,7 @@ interface Status {
 function readStatus(dv: DataView, i: number): Status {
   const base = Number(CONST.STATUS_TASKS_OFF) + i * recordSize('status');
   const f = (name: string): bigint => dv.getBigUint64(base + fieldOffset('status', name), true);
-  return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step'), chunks: f('chunks'), cmpPages: f('cmp_pages'), cowPages: f('cow_pages') };
+  return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step'), chunks: f('chunks'), cmpPages: f('cmp_pages'), cowPages: f('cow_pages'), lazyUffd: f('lazy_uffd') };
 }
 
 /**
@@ -388,6 +395,22 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     const took = helper ? native.assist(helper, round < 100 ? 1 : 5) : 0;
     helped += took;
     if (!took) await sleep(helper ? 0 : round < 100 ? 1 : 5);
+  }
+
+  if (plan.lazy && opts.lazyHandOver) {
+    const handed: { pid: number; uffd: number | undefined }[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const t = plan.tasks[i]!;
+        const s = readStatus(dv, i);
+        handed.push({ pid: t.pid, uffd: t.zombie || !s.lazyUffd ? undefined : takeTaskFd(t.pid, Number(s.lazyUffd - 1n)) });
+      }
+      await opts.lazyHandOver(handed);
+    } catch (e) {
+      return abort(e instanceof Error ? e : new Error(String(e)));
+    } finally {
+      for (const h of handed) if (h.uffd !== undefined) closeFd(h.uffd);
+    }
   }
 
   if (opts.beforeResume) {

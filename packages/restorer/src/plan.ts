@@ -35,6 +35,8 @@ export interface VmaPlan {
   shmem?: number;
   /** an unlinked file: index into RestorePlan.ghosts (`path` is its original name) */
   ghost?: number;
+  /** lazy restore (RestorePlan.lazy): the area is registered with the task's userfaultfd (vmaCanBeLazy) */
+  lazy?: boolean;
 }
 
 /**
@@ -68,6 +70,8 @@ export interface PageRun {
   offset: bigint;
   /** pages image holding the run (default: the task's pagesPath) */
   path?: string;
+  /** lazy restore: left unfilled, for the lazy-pages daemon to serve on fault (lazyRanges) */
+  lazy?: boolean;
 }
 
 export type X86Reg =
@@ -251,4 +255,10 @@ export interface RestorePlan {
   files: FilePlan[];
   shmem?: ShmemPlan[];
   ghosts?: GhostPlan[];
+  /**
+   * --lazy-pages: the lazy runs are left unfilled, the lazy areas registered with a userfaultfd
+   * made in each task and handed to the lazy-pages daemon; no copy-on-write sharing is rebuilt
+   * (each task maps its own areas: a fork would not carry the registration over)
+   */
+  lazy?: boolean;
 }

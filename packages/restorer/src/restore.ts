@@ -10,13 +10,14 @@ import { CPU_CAP, cpuCapNames, CriuLog, criuOptions, CrtoolsError, ExitCode, ref
 import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
 import { buildRestorePlan } from './plan/build.js';
+import { LazyPagesClient } from './lazy-socket.js';
 import type { RestorePlan } from './plan.js';
 import { TcpConnections } from './tcp.js';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
-  'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
+  'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages',
 ];
 
 /**
@@ -145,7 +146,19 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
     log.info(`cpu: cpuinfo.img fits this CPU (--cpu-cap ${cpuCapNames(o.cpu_cap)})`);
   }
   const inherit = inheritMap(o.inherit_fd);
-  const planned = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job }), ownSession(), o.shell_job);
+  // --lazy-pages: the daemon must be there before any task is made (as CRIU, in the work directory)
+  const lazy = o.lazy_pages ? LazyPagesClient.connect(o.work_dir ? resolve(o.work_dir) : dir) : undefined;
+  try {
+    return await restoreLaunched(o, ctx, dir, rel, criuLog, t0, inherit, lazy);
+  } finally {
+    lazy?.close();
+  }
+}
+
+async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, inherit: ReturnType<typeof inheritMap>, lazy: LazyPagesClient | undefined): Promise<RestoreResult> {
+  const log = criuLog.logger('restore');
+  const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
+  const planned = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages }), ownSession(), o.shell_job);
   // established TCP connections: made here in repair mode, handed to their tasks as inherited descriptors
   const tcp = new TcpConnections(criuLog.logger('tcp'));
   const plan = await tcp.prepare(planned, dir, o);
@@ -169,17 +182,26 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
         tcp.unlock();
         tcp.leaveRepair();
       },
+      ...(lazy ? { lazyHandOver: (tasks: { pid: number; uffd: number | undefined }[]) => lazy.handOver(tasks) } : {}),
     });
   } catch (e) {
     tcp.abandon();
     throw e;
+  }
+  if (lazy) {
+    // the tasks run; their missing pages come from the daemon, which has every userfaultfd
+    try {
+      lazy.finish();
+    } catch (e) {
+      criuLog.errorGoingOn('restore', e instanceof Error ? e.message : String(e));
+    }
   }
   log.info(`Restored ${tree.pids.length} task(s), root ${tree.rootPid}`);
   // the tasks run: a failing post-resume cannot undo anything (an error line, as CRIU's)
   await goingOn(criuLog, () => notify('post-resume', { pid: tree.rootPid }));
   if (o.pidfile) writeFileSync(rel(o.pidfile), `${tree.rootPid}`);
   // stats-restore as CRIU writes it, in the work directory (pages: every page the plan put back)
-  const pages = plan.tasks.reduce((n, t) => t.pages.reduce((m, p) => m + p.npages, n), 0n) + (plan.shmem ?? []).reduce((n, s) => s.pages.reduce((m, p) => m + p.npages, n), 0n);
+  const pages = plan.tasks.reduce((n, t) => t.pages.reduce((m, p) => (p.lazy ? m : m + p.npages), n), 0n) + (plan.shmem ?? []).reduce((n, s) => s.pages.reduce((m, p) => m + p.npages, n), 0n);
   // (as CRIU counts: pages restored are those written, not those left shared with the parent)
   const stats: RestoreStats = {
     pages_compared: BigInt(tree.pagesCompared), pages_skipped_cow: BigInt(tree.pagesShared), forking_time: tree.forkingUs,

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -111,6 +112,73 @@ Napi::Value UffdUnregister(const Napi::CallbackInfo &info) {
   return Num(env, 0);
 }
 
+// The kernel's struct uffdio_copy and uffdio_zeropage, and a lazy-pages daemon's ioctls.
+struct UffdioCopy {
+  uint64_t dst, src, len, mode;
+  int64_t copy;
+};
+struct UffdioZeropage {
+  UffdioRange range;
+  uint64_t mode;
+  int64_t zeropage;
+};
+constexpr unsigned long kUffdioCopy = _IOWR(0xAA, 0x03, UffdioCopy);
+constexpr unsigned long kUffdioZeropage = _IOWR(0xAA, 0x04, UffdioZeropage);
+
+// uffdRead(fd, max) -> Buffer (whole 32-byte uffd_msg records; empty: end of file) | null
+// (nothing queued) | { errno, syscall }: never waits (the descriptor is O_NONBLOCK)
+Napi::Value UffdRead(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int max = I32(info[1]);
+  std::vector<uint8_t> buf((size_t)(max > 0 ? max : 1) * 32);
+  ssize_t r;
+  do r = read(I32(info[0]), buf.data(), buf.size());
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == EAGAIN) return env.Null();
+    return SysErr(env, errno, "read");
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, buf.data(), (size_t)r);
+}
+
+// uffdCopy(fd, dst, src Buffer, dontWake) -> bytes copied (a short count: the kernel stopped
+// there, e.g. EAGAIN while the layout changes) | { errno, syscall }: UFFDIO_COPY of the whole
+// buffer to dst in the userfaultfd's mm
+Napi::Value UffdCopy(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<uint8_t> src = info[2].As<Napi::Buffer<uint8_t>>();
+  UffdioCopy c{U64(info[1]), (uint64_t)(uintptr_t)src.Data(), (uint64_t)src.Length(), info[3].ToBoolean() ? 1ULL : 0ULL, 0};
+  if (ioctl(I32(info[0]), kUffdioCopy, &c) == 0) return Num(env, (double)src.Length());
+  int e = errno;
+  if (c.copy > 0) return Num(env, (double)c.copy);
+  return SysErr(env, e, "ioctl");
+}
+
+// uffdZero(fd, start, len) -> bytes zeroed | { errno, syscall }: UFFDIO_ZEROPAGE
+Napi::Value UffdZero(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  UffdioZeropage z{{U64(info[1]), U64(info[2])}, 0, 0};
+  if (ioctl(I32(info[0]), kUffdioZeropage, &z) == 0) return Num(env, (double)U64(info[2]));
+  int e = errno;
+  if (z.zeropage > 0) return Num(env, (double)z.zeropage);
+  return SysErr(env, e, "ioctl");
+}
+
+// pollIn(fds, timeoutMs) -> revents per fd | { errno, syscall }: poll(2) for POLLIN on each
+Napi::Value PollIn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<struct pollfd> p(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) p[i] = {I32(a.Get(i)), POLLIN, 0};
+  int r;
+  do r = poll(p.data(), p.size(), I32(info[1]));
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return SysErr(env, errno, "poll");
+  Napi::Array out = Napi::Array::New(env, p.size());
+  for (uint32_t i = 0; i < p.size(); i++) out.Set(i, Num(env, p[i].revents));
+  return out;
+}
+
 }  // namespace
 
 void crtools::sys::AddMemory(Napi::Object exports) {
@@ -119,4 +187,8 @@ void crtools::sys::AddMemory(Napi::Object exports) {
   Export(exports, "uffdApi", UffdApi);
   Export(exports, "uffdRegister", UffdRegister);
   Export(exports, "uffdUnregister", UffdUnregister);
+  Export(exports, "uffdRead", UffdRead);
+  Export(exports, "uffdCopy", UffdCopy);
+  Export(exports, "uffdZero", UffdZero);
+  Export(exports, "pollIn", PollIn);
 }

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -36,9 +37,9 @@ Napi::Value SeqpacketPair(const Napi::CallbackInfo &info) {
   return r;
 }
 
-// seqpacketListen(path, backlog) -> fd | { errno, syscall }: a SOCK_SEQPACKET socket bound to
-// path (which must not exist) and listening; close-on-exec and non-blocking (acceptConn never waits)
-Napi::Value SeqpacketListen(const Napi::CallbackInfo &info) {
+// An AF_UNIX socket of `type` bound to path and listening (non-blocking: acceptConn never waits),
+// or connected to it; close-on-exec. The seqpacket and stream variants below share it.
+Napi::Value UnixListen(const Napi::CallbackInfo &info, int type) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   struct sockaddr_un sa;
@@ -46,7 +47,7 @@ Napi::Value SeqpacketListen(const Napi::CallbackInfo &info) {
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path) return SysErr(env, ENAMETOOLONG, "bind");
   memcpy(sa.sun_path, path.data(), path.size());
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return SysErr(env, errno, "socket");
   socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size() + 1);
   const char *sc = nullptr;
@@ -60,8 +61,7 @@ Napi::Value SeqpacketListen(const Napi::CallbackInfo &info) {
   return Num(env, fd);
 }
 
-// seqpacketConnect(path) -> fd | { errno, syscall }
-Napi::Value SeqpacketConnect(const Napi::CallbackInfo &info) {
+Napi::Value UnixConnect(const Napi::CallbackInfo &info, int type) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   struct sockaddr_un sa;
@@ -69,7 +69,7 @@ Napi::Value SeqpacketConnect(const Napi::CallbackInfo &info) {
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path) return SysErr(env, ENAMETOOLONG, "connect");
   memcpy(sa.sun_path, path.data(), path.size());
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return SysErr(env, errno, "socket");
   if (connect(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size() + 1)) < 0) {
     int e = errno;
@@ -78,6 +78,45 @@ Napi::Value SeqpacketConnect(const Napi::CallbackInfo &info) {
   }
   return Num(env, fd);
 }
+
+// The descriptors a received message carried (SCM_RIGHTS), appended to fds from index n.
+void TakeFds(Napi::Env env, struct msghdr &mh, Napi::Array &fds, uint32_t &n) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int k = 0; k < cnt; k++) {
+      int got;
+      memcpy(&got, CMSG_DATA(c) + k * sizeof(int), sizeof got);
+      fds.Set(n++, Num(env, got));
+    }
+  }
+}
+
+// recvmsg of up to len bytes into data with room for 32 descriptors, EINTR retried; the
+// descriptors it carried appended to fds; *mflags: the message's flags (MSG_TRUNC...).
+ssize_t RecvWithFds(Napi::Env env, int fd, void *data, size_t len, int flags, Napi::Array &fds, uint32_t &n, int *mflags) {
+  alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 32)];
+  struct iovec iov = {data, len};
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl;
+  mh.msg_controllen = sizeof ctl;
+  ssize_t r;
+  do r = recvmsg(fd, &mh, flags | MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r >= 0) TakeFds(env, mh, fds, n);
+  if (mflags) *mflags = mh.msg_flags;
+  return r;
+}
+
+// seqpacketListen(path, backlog) -> fd | { errno, syscall }: a SOCK_SEQPACKET socket bound to
+// path (which must not exist) and listening; close-on-exec and non-blocking (acceptConn never waits)
+Napi::Value SeqpacketListen(const Napi::CallbackInfo &info) { return UnixListen(info, SOCK_SEQPACKET); }
+
+// seqpacketConnect(path) -> fd | { errno, syscall }
+Napi::Value SeqpacketConnect(const Napi::CallbackInfo &info) { return UnixConnect(info, SOCK_SEQPACKET); }
 
 // acceptConn(fd) -> fd | null (none waiting) | { errno, syscall }: close-on-exec
 Napi::Value AcceptConn(const Napi::CallbackInfo &info) {
@@ -105,36 +144,18 @@ Napi::Value RecvPacket(const Napi::CallbackInfo &info) {
     return SysErr(env, errno, "recvmsg");
   }
   std::vector<uint8_t> buf((size_t)len + 1);
-  alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 32)];
-  struct iovec iov = {buf.data(), buf.size()};
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = ctl;
-  mh.msg_controllen = sizeof ctl;
-  ssize_t r;
-  do r = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  while (r < 0 && errno == EINTR);
+  Napi::Array fds = Napi::Array::New(env);
+  uint32_t n = 0;
+  int mflags = 0;
+  ssize_t r = RecvWithFds(env, fd, buf.data(), buf.size(), MSG_DONTWAIT, fds, n, &mflags);
   if (r < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
     return SysErr(env, errno, "recvmsg");
   }
-  Napi::Array fds = Napi::Array::New(env);
-  uint32_t n = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    for (int k = 0; k < cnt; k++) {
-      int got;
-      memcpy(&got, CMSG_DATA(c) + k * sizeof(int), sizeof got);
-      fds.Set(n++, Num(env, got));
-    }
-  }
   Napi::Object o = Napi::Object::New(env);
   o.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.data(), (size_t)r));
   o.Set("fds", fds);
-  o.Set("truncated", Napi::Boolean::New(env, (mh.msg_flags & MSG_TRUNC) != 0));
+  o.Set("truncated", Napi::Boolean::New(env, (mflags & MSG_TRUNC) != 0));
   return o;
 }
 
@@ -171,6 +192,42 @@ Napi::Value SendPacket(const Napi::CallbackInfo &info) {
   while (r < 0 && errno == EINTR);
   if (r < 0) return SysErr(env, errno, "sendmsg");
   return Num(env, (double)r);
+}
+
+// streamConnect(path) -> fd | { errno, syscall }: an AF_UNIX SOCK_STREAM socket connected to
+// path (close-on-exec, blocking)
+Napi::Value StreamConnect(const Napi::CallbackInfo &info) { return UnixConnect(info, SOCK_STREAM); }
+
+// streamListen(path, backlog) -> fd | { errno, syscall }: an AF_UNIX SOCK_STREAM socket bound to
+// path (which must not exist) and listening; close-on-exec and non-blocking (acceptConn never waits)
+Napi::Value StreamListen(const Napi::CallbackInfo &info) { return UnixListen(info, SOCK_STREAM); }
+
+// recvExact(fd, len) -> { data, fds } | { errno, syscall }: waits for len bytes of a stream
+// (fewer: the peer closed), with the descriptors that came with them (close-on-exec)
+Napi::Value RecvExact(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = I32(info[0]);
+  size_t want = (size_t)I32(info[1]), got = 0;
+  std::vector<uint8_t> buf(want ? want : 1);
+  Napi::Array fds = Napi::Array::New(env);
+  uint32_t n = 0;
+  while (got < want) {
+    ssize_t r = RecvWithFds(env, fd, buf.data() + got, want - got, 0, fds, n, nullptr);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        struct pollfd p = {fd, POLLIN, 0};
+        poll(&p, 1, -1);
+        continue;
+      }
+      return SysErr(env, errno, "recvmsg");
+    }
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.data(), got));
+  o.Set("fds", fds);
+  return o;
 }
 
 // peerCred(fd) -> { pid, uid, gid } | { errno, syscall }: SO_PEERCRED of a connected socket
@@ -262,6 +319,9 @@ void crtools::sys::AddPackets(Napi::Object exports) {
   Export(exports, "recvPacket", RecvPacket);
   Export(exports, "sendPacket", SendPacket);
   Export(exports, "peerCred", PeerCred);
+  Export(exports, "streamConnect", StreamConnect);
+  Export(exports, "streamListen", StreamListen);
+  Export(exports, "recvExact", RecvExact);
   Export(exports, "watchReadable", WatchReadable);
   Export(exports, "unwatch", Unwatch);
 }

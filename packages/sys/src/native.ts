@@ -59,6 +59,12 @@ export interface SysNative {
   recvPacket(fd: number): { data: Buffer; fds: number[]; truncated: boolean } | null | NativeSysError;
   /** One message, with descriptors (SCM_RIGHTS) when fds is not empty; the bytes sent. */
   sendPacket(fd: number, data: Buffer, fds: number[]): number | NativeSysError;
+  /** An AF_UNIX SOCK_STREAM socket connected to path (close-on-exec, blocking). */
+  streamConnect(path: string): number | NativeSysError;
+  /** An AF_UNIX SOCK_STREAM socket bound to path and listening (close-on-exec, non-blocking accept). */
+  streamListen(path: string, backlog: number): number | NativeSysError;
+  /** Waits for len bytes of a stream (fewer: the peer closed) and the descriptors sent with them. */
+  recvExact(fd: number, len: number): { data: Buffer; fds: number[] } | NativeSysError;
   /** SO_PEERCRED of a connected socket. */
   peerCred(fd: number): { pid: number; uid: number; gid: number } | NativeSysError;
   /** cb(status, events) once, on the event loop, when fd is readable or hung up; the watch id. */
@@ -83,6 +89,14 @@ export interface SysNative {
   uffdRegister(fd: number, start: bigint, len: bigint, mode: bigint): number | NativeSysError;
   /** UFFDIO_UNREGISTER of [start, start+len) */
   uffdUnregister(fd: number, start: bigint, len: bigint): number | NativeSysError;
+  /** Whole 32-byte uffd_msg records read without waiting (empty: end of file; null: none queued) */
+  uffdRead(fd: number, max: number): Buffer | null | NativeSysError;
+  /** UFFDIO_COPY of src to dst: the bytes copied (short: the kernel stopped there) */
+  uffdCopy(fd: number, dst: bigint, src: Buffer, dontWake: boolean): number | NativeSysError;
+  /** UFFDIO_ZEROPAGE of [start, start+len): the bytes done */
+  uffdZero(fd: number, start: bigint, len: bigint): number | NativeSysError;
+  /** poll(2) for POLLIN on each fd: the revents, in order */
+  pollIn(fds: number[], timeoutMs: number): number[] | NativeSysError;
   // cpu.cc
   /** cpuid(leaf, subleaf) -> [eax, ebx, ecx, edx] */
   cpuid(leaf: number, subleaf: number): [number, number, number, number];

@@ -151,3 +151,28 @@ export class SeqpacketServer {
 export function seqpacketListen(path: string, backlog = 16): SeqpacketServer {
   return new SeqpacketServer(orThrow(addon.get().seqpacketListen(path, backlog), 'bind', { path }), path);
 }
+
+/** An AF_UNIX SOCK_STREAM socket connected to path (blocking, close-on-exec); the caller closes it. */
+export function streamConnect(path: string): number {
+  return orThrow(addon.get().streamConnect(path), 'connect', { message: path });
+}
+
+/** An AF_UNIX SOCK_STREAM socket bound to path and listening (accept with acceptConnection). */
+export function streamListen(path: string, backlog = 10): number {
+  return orThrow(addon.get().streamListen(path, backlog), 'bind', { message: path });
+}
+
+/** A connection waiting on a listening socket, or null when none is. */
+export function acceptConnection(fd: number): number | null {
+  return orThrow(addon.get().acceptConn(fd), 'accept4');
+}
+
+/** Waits for `len` bytes of a stream socket (fewer: the peer closed) with the descriptors sent along. */
+export function recvExact(fd: number, len: number): Packet {
+  return orThrow(addon.get().recvExact(fd, len), 'recvmsg');
+}
+
+/** Sends `data` with `fds` (SCM_RIGHTS) in one sendmsg; the bytes sent. */
+export function sendWithFds(fd: number, data: Buffer, fds: number[] = []): number {
+  return orThrow(addon.get().sendPacket(fd, data, fds), 'sendmsg');
+}

@@ -12,7 +12,7 @@ export const criuCommand = defineCommand({
     restore: () => import('./restore.js').then((m) => m.restoreCommand),
     check: () => import('./check.js').then((m) => m.checkCommand),
     'page-server': () => import('./page-server.js').then((m) => m.pageServerCommand),
-    'lazy-pages': () => import('./later.js').then((m) => m.notYet('lazy-pages', 'serve the pages of a lazy restore', 16)),
+    'lazy-pages': () => import('./lazy-pages.js').then((m) => m.lazyPagesCommand),
     service: () => import('./service.js').then((m) => m.serviceCommand),
     swrk: () => import('./swrk.js').then((m) => m.swrkCommand),
     dedup: () => import('./dedup.js').then((m) => m.dedupCommand),

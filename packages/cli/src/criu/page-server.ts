@@ -98,7 +98,7 @@ export const pageServerCommand = defineCommand({
 });
 
 /** --status-fd: '\0' written and the descriptor closed once clients can connect. */
-function statusReady(fd: number | undefined): void {
+export function statusReady(fd: number | undefined): void {
   if (fd === undefined) return;
   try {
     writeSync(fd, Buffer.from([0]));

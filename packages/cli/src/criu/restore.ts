@@ -4,6 +4,7 @@ import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
 import { networkLockOf, repeatedOption, verbosityOf } from './flags.js';
+import { judge, loadKerndat } from '@crtools/kerndat';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { restoreStatsText } from './stats.js';
@@ -38,6 +39,7 @@ export const RESTORE_ARGS = {
   'tcp-close': { type: 'boolean', description: 'the TCP connections come back closed' },
   'skip-in-flight': { type: 'boolean', description: 'dump listeners with connections not accepted yet (those are lost)' },
   'network-lock': { type: 'string', description: 'accepted as CRIU does; the method the dump used (inventory.img) is the one lifted' },
+  'lazy-pages': { type: 'boolean', default: false, description: "leave the lazy pages to `criu lazy-pages` (listening on lazy-pages.socket in the work dir), served on fault" },
 } as const;
 
 /** criu restore's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
@@ -57,10 +59,8 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     file_locks: !!args['file-locks'],
     notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
     display_stats: !!args['display-stats'],
-    tcp_established: !!args['tcp-established'],
-    tcp_close: !!args['tcp-close'],
-    tcp_skip_in_flight: !!args['skip-in-flight'],
-    ...(args['network-lock'] !== undefined ? { network_lock: networkLockOf(String(args['network-lock'])) } : {}),
+import { networkLockOf, repeatedOption, verbosityOf } from './flags.js';
+import { judge, loadKerndat } from '@crtools/kerndat';
   };
 }
 
@@ -75,6 +75,7 @@ export const restoreCommand = defineCommand({
       return 0;
     }
     const dir = String(args['images-dir']);
+    if (args['lazy-pages']) refuseLazyHere();
     const scripts = repeatedOption(rawArgs, '--action-script');
     const r = await restore(
       restoreOptionsFromArgs(args, rawArgs),
@@ -85,3 +86,9 @@ export const restoreCommand = defineCommand({
     return code;
   },
 });
+
+/** --lazy-pages needs userfaultfd with the fork/remap/remove/unmap events (criu check --feature uffd-noncoop). */
+export function refuseLazyHere(): void {
+  const r = judge(loadKerndat().kerndat, { feature: 'uffd-noncoop' });
+  if (r.exitCode !== 0) throw new CrtoolsError('UNSUPPORTED_OPTION', `--lazy-pages is not supported by this kernel: ${r.stderr.join('; ')}`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'lazy-pages' } });
+}

@@ -117,6 +117,9 @@ void restore_mm_late(struct ctx *c) HIDDEN;
 u64 lay_for_child(struct ctx *c, u64 ci) HIDDEN;
 void refill_after_fork(struct ctx *c) HIDDEN;
 void restore_mm_struct(struct ctx *c) HIDDEN;
+/* --lazy-pages: the lazy areas registered with a userfaultfd the launcher hands to the daemon */
+void lazy_register(struct ctx *c) HIDDEN;
+void lazy_close(struct ctx *c) HIDDEN;
 
 /* task.c: signal actions, rlimits, itimers, POSIX timers, scheduling, credentials */
 void restore_task_misc(struct ctx *c) HIDDEN;

@@ -354,8 +354,8 @@ static void restore_pages(struct ctx *c)
 	for (i = 0; i < c->t->nruns; i++) {
 		u8 *dst = (u8 *)r[i].vaddr;
 		u64 left = r[i].npages * PAGE, off = r[i].off;
-		if (r[i].uffd && uffd >= 0)
-			continue;
+		if ((r[i].uffd && uffd >= 0) || r[i].lazy)
+			continue; /* (a lazy run: the lazy-pages daemon fills it on fault, lazy_register) */
 		pages_fd(c, &r[i], &cur, &pfd);
 		if (r[i].cmp) {
 			set_step(c, STEP_COW);
@@ -394,6 +394,41 @@ static void restore_pages(struct ctx *c)
 		fail(c, st->help_err, 0);
 	uffd_unregister(uffd, AT(c, c->t->vmas_off), c->t->nvmas);
 	S1(NR_close, uffd);
+}
+
+/*
+ * --lazy-pages, once the children are forked (a fork would not carry the registration over, and
+ * with UFFD_FEATURE_EVENT_FORK each of the blob's own forks would wait for the daemon): a
+ * userfaultfd of this task, with the events of a task that forks, remaps, unmaps or drops pages
+ * while pages are still missing, and every lazy area registered for missing pages. The launcher
+ * takes a copy (pidfd_getfd, through the status record: fd + 1) and hands it to the lazy-pages
+ * daemon; the blob closes its own after "go" (lazy_close). Faults from the kernel (a read(2)
+ * into a missing page) wait for the daemon too: no UFFD_USER_MODE_ONLY here.
+ */
+void lazy_register(struct ctx *c)
+{
+	const struct plan_vma *v = AT(c, c->t->vmas_off);
+	u64 api[3] = { 0xAA, (1 << 1) | (1 << 2) | (1 << 3) | (1 << 6) /* EVENT_FORK | REMAP | REMOVE | UNMAP */, 0 }, i;
+	long uffd;
+
+	if (!c->h->lazy)
+		return;
+	set_step(c, STEP_PAGES);
+	uffd = chk(c, S1(NR_userfaultfd, 02000000 | 04000 /* O_CLOEXEC | O_NONBLOCK */), 0);
+	chk(c, S3(NR_ioctl, uffd, 0xc018aa3f /* UFFDIO_API */, api), 1);
+	for (i = 0; i < c->t->nvmas; i++) {
+		struct { u64 start, len, mode, ioctls; } reg = { v[i].start, v[i].end - v[i].start, 1 /* MISSING */, 0 };
+		if (v[i].lazy && v[i].kind != VMA_SKIP)
+			chk(c, S3(NR_ioctl, uffd, 0xc020aa00 /* UFFDIO_REGISTER */, &reg), v[i].start);
+	}
+	c->st->lazy_uffd = (u64)uffd + 1;
+}
+
+/* after "go": the daemon has its copy */
+void lazy_close(struct ctx *c)
+{
+	if (c->st->lazy_uffd)
+		S1(NR_close, c->st->lazy_uffd - 1);
 }
 
 /* where special mapping i of this task is now: where the launcher has it (the root), or where

@@ -174,11 +174,13 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	restore_ctty_pgrp(c);
 	create_timers(c);
 	restore_sched_oom(c);
+	lazy_register(c);
 
 	set_step(c, STEP_READY);
 	__atomic_store_n(&c->st->state, ST_READY, __ATOMIC_SEQ_CST);
 	set_step(c, STEP_GO);
 	wait_go(c);
+	lazy_close(c);
 	thread_final(c, 0);
 	for (;;)
 		S1(NR_exit_group, 72);

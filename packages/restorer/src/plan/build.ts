@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
-import { openPageReader } from '@crtools/pagemap';
+import { lazyRanges, openPageReader, vmaCanBeLazy, type LazyRange } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type FilePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
@@ -28,6 +28,8 @@ export interface BuildPlanOptions {
   inherit?: Map<string, number>;
   /** --shell-job: a terminal outside the tree (a pty slave without its master) is criu's standard input */
   shellJob?: boolean;
+  /** --lazy-pages: mark the lazy runs and areas (lazyRanges) instead of planning to fill them */
+  lazy?: boolean;
 }
 
 export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {}): Promise<RestorePlan> {
@@ -133,7 +135,12 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     // guard regions (VMA_AREA_GUARD entries) are ranges to put back, not areas to map
     const vmas = ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v: Obj) => vmaFrom(v, files, shmem, pid));
     const reader = await openPageReader({ dir, id: pid });
-    const pages = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
+    let pages: PageRun[] = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
+    if (opts.lazy) {
+      const raw = ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
+      pages = markLazy(pages, lazyRanges(reader.entries, raw));
+      vmas.forEach((v, k) => { if (vmaCanBeLazy({ ...raw[k]!, prot: v.prot })) v.lazy = true; });
+    }
     reader.close();
     checkPagesImages(pages);
     const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
@@ -269,7 +276,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (!(Object.values(FILE_LOCK_FLAG) as number[]).includes(flag) || !(Object.values(FILE_LOCK_TYPE) as number[]).includes(type)) throw unsupported(`${where}: lock kind ${flag} type ${type} is not restored`);
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
-  return { tasks, files: files.files, ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
+  return { tasks, files: files.files, ...(opts.lazy ? { lazy: true } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
 /**
@@ -332,4 +339,23 @@ function fileHolder(tasks: TaskPlan[], i: number): { holder?: TaskPlan; what: st
     if (d) return { holder: t, what: `pid ${t.pid} fd ${d.fd}` };
   }
   return { what: `file ${i}` };
+}
+
+/** Runs cut where lazy ranges begin and end, the pieces inside one flagged lazy. */
+function markLazy(pages: readonly PageRun[], lazy: readonly LazyRange[]): PageRun[] {
+  const out: PageRun[] = [];
+  const P = PAGE_SIZE_BIGINT;
+  for (const p of pages) {
+    let at = p.vaddr;
+    const end = p.vaddr + p.npages * P;
+    while (at < end) {
+      const inside = lazy.find((l) => l.start <= at && at < l.end);
+      let to = end;
+      if (inside) to = inside.end < end ? inside.end : end;
+      else for (const l of lazy) if (l.start > at && l.start < to) to = l.start;
+      out.push({ ...p, vaddr: at, npages: (to - at) / P, offset: p.offset + (at - p.vaddr), ...(inside ? { lazy: true } : {}) });
+      at = to;
+    }
+  }
+  return out;
 }

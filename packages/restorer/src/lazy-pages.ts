@@ -1,0 +1,356 @@
+/**
+ * `criu lazy-pages`: the daemon a lazy restore hands its tasks' userfaultfds to (lazy-socket.ts).
+ * It answers each missing-page fault with UFFDIO_COPY of the page from the images (parents of a
+ * pre-dump chain followed by the PageReader) or UFFDIO_ZEROPAGE where the images have no page
+ * (a page never touched before the dump), copies everything else in the background, and follows
+ * what the tasks do meanwhile (UFFD_EVENT_FORK: the child gets the missing set of its parent as
+ * of the fork; REMAP: the missing pages move with the area, still read from where the images
+ * have them; REMOVE/UNMAP: the pages are dropped, a later fault there is a zero page). It ends
+ * once every task's memory is complete (or the task is gone) and the restore said it finished.
+ *
+ * A watchdog (a small process of its own) holds a copy of every userfaultfd while the daemon
+ * works: should the daemon die first, the kernel does not release the registrations (which would
+ * let the missing pages read as zeros) and the watchdog kills the restored tasks, with one line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, unlinkSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CrtoolsError, ExitCode, PAGE_SIZE, PAGE_SIZE_BIGINT, isNativeSysError, silentLogger, type Logger } from '@crtools/common';
+import { lazyRanges, openPageReader, type PageReader } from '@crtools/pagemap';
+import { big, readImage, type Obj } from '@crtools/files/plan';
+import { acceptConnection, closeFd, openPipe, pollInput, recvExact, streamListen, UFFD_EVENT, uffdCopy, uffdReadMessages, uffdZeroPage, type UffdMessage } from '@crtools/sys';
+import { LAZY_PAGES_RESTORE_FINISHED, LAZY_PAGES_SOCKET, receiveTask } from './lazy-socket.js';
+
+const PAGE = PAGE_SIZE_BIGINT;
+/** background copies: from 64 KiB, growing while no fault comes, up to 4 MiB (CRIU: the same idea) */
+const XFER_MIN = 16;
+const XFER_MAX = 1024;
+
+export interface LazyPagesOptions {
+  /** images directory */
+  dir: string;
+  /** where lazy-pages.socket is (default: dir) */
+  workDir?: string;
+  logger?: Logger;
+  /** called once the socket listens (criu's --status-fd) */
+  onListening?: () => void;
+  /** no watchdog (unit use) */
+  noWatchdog?: boolean;
+}
+
+export interface LazyPagesResult {
+  tasks: number;
+  /** pages copied in (on fault and in the background), pages answered with a zero page, faults served */
+  copied: number;
+  zeroed: number;
+  faults: number;
+}
+
+/** A missing range: the pages at [start, end) come from image address img. */
+interface Iov {
+  start: bigint;
+  end: bigint;
+  img: bigint;
+}
+
+interface Lpi {
+  pid: number;
+  uffd: number;
+  reader: PageReader;
+  iovs: Iov[];
+  exited: boolean;
+  xfer: number;
+  /** faults answered EAGAIN (an event was pending): served again on the next round */
+  retry: bigint[];
+}
+
+/** The daemon: listen, take the tasks, serve them; resolves when every task's memory is complete. */
+export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
+  const log = o.logger ?? silentLogger;
+  const dir = resolve(o.dir);
+  const work = resolve(o.workDir ?? dir);
+  const pstree = (await readImage(dir, 'pstree.img', 'PSTREE'))!;
+  const sockPath = join(work, LAZY_PAGES_SOCKET);
+  if (existsSync(sockPath)) unlinkSync(sockPath);
+  const lfd = streamListen(sockPath);
+  log.info(`Waiting for incoming connections on ${sockPath}`);
+  o.onListening?.();
+  let conn = -1;
+  try {
+    for (;;) {
+      pollInput([lfd], -1);
+      const c = acceptConnection(lfd);
+      if (c !== null) {
+        conn = c;
+        break;
+      }
+    }
+  } finally {
+    closeFd(lfd);
+    try {
+      unlinkSync(sockPath);
+    } catch {
+      /* gone */
+    }
+  }
+
+  const lpis: Lpi[] = [];
+  const readers: PageReader[] = [];
+  const stats: LazyPagesResult = { tasks: 0, copied: 0, zeroed: 0, faults: 0 };
+  let watchdog: Watchdog | undefined;
+  try {
+    for (let i = 0; i < pstree.length; i++) {
+      const t = receiveTask(conn);
+      if (!t) throw new CrtoolsError('LAZY_PAGES_PROTOCOL', `lazy-pages: the restore closed the connection after ${i} of ${pstree.length} tasks`, { exitCode: ExitCode.FAILED });
+      if (t.uffd === undefined) continue; // a zombie
+      const mm = (await readImage(dir, `mm-${t.pid}.img`, 'MM'))![0] as Obj;
+      const vmas = ((mm.vmas ?? []) as Obj[]).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
+      const reader = await openPageReader({ dir, id: t.pid });
+      readers.push(reader);
+      const iovs = lazyRanges(reader.entries, vmas).map((r) => ({ start: r.start, end: r.end, img: r.start }));
+      const pages = iovs.reduce((n, v) => n + Number((v.end - v.start) / PAGE), 0);
+      log.debug(`pid ${t.pid}: ${pages} lazy page(s) in ${iovs.length} range(s)`);
+      lpis.push({ pid: t.pid, uffd: t.uffd, reader, iovs, exited: false, xfer: XFER_MIN, retry: [] });
+      stats.tasks++;
+    }
+    if (!o.noWatchdog) watchdog = startWatchdog(lpis.map((l) => l.uffd), lpis.map((l) => l.pid));
+    log.info(`Serving ${stats.tasks} task(s)`);
+    serve(lpis, conn, stats, log);
+    watchdog?.done();
+    log.info(`lazy-pages: ${stats.tasks} task(s) complete: ${stats.copied} page(s) copied, ${stats.zeroed} zero page(s), ${stats.faults} fault(s)`);
+    return stats;
+  } finally {
+    watchdog?.close();
+    if (conn >= 0) closeFd(conn);
+    for (const l of lpis) if (l.uffd >= 0) closeFd(l.uffd);
+    for (const r of readers) r.close();
+  }
+}
+
+/** The loop: faults and events first, then one background piece; until every task is complete. */
+function serve(lpis: Lpi[], conn: number, stats: LazyPagesResult, log: Logger): void {
+  let finished = false;
+  let connOpen = true;
+  for (;;) {
+    const live = lpis.filter((l) => !l.exited);
+    const pending = live.some((l) => l.iovs.length > 0 || l.retry.length > 0);
+    if (finished && !pending) return;
+    if (!live.length && finished) return;
+    const fds = [...live.map((l) => l.uffd), ...(connOpen ? [conn] : [])];
+    if (!fds.length) return;
+    const rev = pollInput(fds, pending ? 0 : 200);
+    let busy = false;
+    live.forEach((l, k) => {
+      const r = rev[k]!;
+      if (r & 8 /* POLLERR: the mm is gone */ && !(r & 1)) {
+        exit(l);
+        return;
+      }
+      if (!(r & 1)) return;
+      const msgs = uffdReadMessages(l.uffd);
+      if (msgs === null) {
+        exit(l);
+        return;
+      }
+      for (const m of msgs) {
+        busy = true;
+        handle(l, m, lpis, stats, log);
+      }
+    });
+    if (connOpen && rev[fds.length - 1]! & (1 | 16)) {
+      const w = recvExact(conn, 4);
+      for (const fd of w.fds) closeFd(fd);
+      if (w.data.length < 4) {
+        connOpen = false;
+        if (!finished) throw new CrtoolsError('LAZY_PAGES_RESTORE_FAILED', 'lazy-pages: the restore closed the connection before it finished (did it fail?)', { exitCode: ExitCode.FAILED });
+      } else if (w.data.readUInt32LE(0) !== LAZY_PAGES_RESTORE_FINISHED) {
+        throw new CrtoolsError('LAZY_PAGES_PROTOCOL', `lazy-pages: unexpected word 0x${w.data.readUInt32LE(0).toString(16)} from the restore`, { exitCode: ExitCode.FAILED });
+      } else {
+        finished = true;
+        connOpen = false;
+      }
+    }
+    // faults that met a pending event: again, now that the events are read
+    for (const l of live) {
+      const waiting = l.retry.splice(0);
+      for (const a of waiting) if (!serveFault(l, a, stats)) l.retry.push(a);
+      if (l.retry.length) busy = true;
+    }
+    if (busy) continue;
+    // nothing asked: one background piece for the first task with pages missing
+    const l = live.find((x) => x.iovs.length > 0);
+    if (l) {
+      const v = l.iovs[0]!;
+      const n = Math.min(l.xfer, Number((v.end - v.start) / PAGE));
+      l.xfer = Math.min(XFER_MAX, l.xfer * 2);
+      copyIn(l, v.start, n, stats);
+    }
+  }
+}
+
+function exit(l: Lpi): void {
+  l.exited = true;
+  l.iovs = [];
+  closeFd(l.uffd);
+  l.uffd = -1;
+}
+
+function handle(l: Lpi, m: UffdMessage, lpis: Lpi[], stats: LazyPagesResult, log: Logger): void {
+  switch (m.event) {
+    case UFFD_EVENT.PAGEFAULT: {
+      const a = (m as { address: bigint }).address & ~(PAGE - 1n);
+      stats.faults++;
+      l.xfer = XFER_MIN;
+      if (!serveFault(l, a, stats)) l.retry.push(a);
+      return;
+    }
+    case UFFD_EVENT.FORK: {
+      const ufd = (m as { ufd: number }).ufd;
+      log.debug(`pid ${l.pid}: fork, the child's userfaultfd is ${ufd}`);
+      lpis.push({ pid: l.pid, uffd: ufd, reader: l.reader, iovs: l.iovs.map((v) => ({ ...v })), exited: false, xfer: XFER_MIN, retry: [] });
+      return;
+    }
+    case UFFD_EVENT.REMAP: {
+      const r = m as { from: bigint; to: bigint; len: bigint };
+      log.debug(`pid ${l.pid}: userfaultfd events: remap ${r.from.toString(16)} -> ${r.to.toString(16)} (${r.len} bytes)`);
+      const moved: Iov[] = [];
+      cut(l, r.from, r.from + r.len, (v) => moved.push({ start: v.start - r.from + r.to, end: v.end - r.from + r.to, img: v.img }));
+      // (an area moved over another drops what was there: the kernel sends that as UNMAP first)
+      l.iovs = [...l.iovs, ...moved].sort((x, y) => (x.start < y.start ? -1 : x.start > y.start ? 1 : 0));
+      return;
+    }
+    case UFFD_EVENT.REMOVE:
+    case UFFD_EVENT.UNMAP: {
+      const r = m as { start: bigint; end: bigint };
+      log.debug(`pid ${l.pid}: userfaultfd events: ${m.event === UFFD_EVENT.UNMAP ? 'unmap' : 'remove'} ${r.start.toString(16)}-${r.end.toString(16)}`);
+      cut(l, r.start, r.end, () => undefined);
+      return;
+    }
+    default:
+      log.warn(`pid ${l.pid}: userfaultfd event 0x${m.event.toString(16)} ignored`);
+  }
+}
+
+function find(l: Lpi, a: bigint): Iov | undefined {
+  return l.iovs.find((v) => v.start <= a && a < v.end);
+}
+
+/** Takes [a, b) out of the missing set; each piece taken is given to `taken`. */
+function cut(l: Lpi, a: bigint, b: bigint, taken: (v: Iov) => void): void {
+  const out: Iov[] = [];
+  for (const v of l.iovs) {
+    if (v.end <= a || v.start >= b) {
+      out.push(v);
+      continue;
+    }
+    if (v.start < a) out.push({ start: v.start, end: a, img: v.img });
+    const s = v.start > a ? v.start : a;
+    const e = v.end < b ? v.end : b;
+    taken({ start: s, end: e, img: v.img + (s - v.start) });
+    if (v.end > b) out.push({ start: b, end: v.end, img: v.img + (b - v.start) });
+  }
+  l.iovs = out;
+}
+
+/**
+ * UFFDIO_COPY of n pages from a (all within one missing range) out of the images. False when the
+ * kernel said EAGAIN (the task's layout is changing: an event waits to be read first); what was
+ * copied is taken out of the missing set either way.
+ */
+function copyIn(l: Lpi, a: bigint, n: number, stats: LazyPagesResult): boolean {
+  const v = find(l, a);
+  if (!v) return true; // gone meanwhile (unmapped, or copied)
+  const buf = Buffer.allocUnsafe(n * PAGE_SIZE);
+  l.reader.read(v.img + (a - v.start), buf);
+  let done = 0;
+  let again = false;
+  while (done < buf.length) {
+    const r = uffdCopy(l.uffd, a + BigInt(done), done ? buf.subarray(done) : buf);
+    if (!isNativeSysError(r)) {
+      done += r;
+      continue;
+    }
+    if (r.errno === 3 /* ESRCH */ || r.errno === 28 /* ENOSPC */) {
+      exit(l);
+      return true;
+    }
+    if (r.errno === 11 /* EAGAIN */) {
+      again = true;
+      break;
+    }
+    if (r.errno === 17 /* EEXIST: there already */) {
+      done += PAGE_SIZE;
+      continue;
+    }
+    throw new CrtoolsError('LAZY_PAGES_COPY', `lazy-pages: pid ${l.pid}: UFFDIO_COPY at ${(a + BigInt(done)).toString(16)} failed: errno ${r.errno}`, { exitCode: ExitCode.FAILED, context: { pid: l.pid } });
+  }
+  stats.copied += done / PAGE_SIZE;
+  if (done) cut(l, a, a + BigInt(done), () => undefined);
+  return !again;
+}
+
+/** UFFDIO_ZEROPAGE at a; false on EAGAIN (as copyIn). */
+function zeroIn(l: Lpi, a: bigint, stats: LazyPagesResult): boolean {
+  const r = uffdZeroPage(l.uffd, a, a + PAGE);
+  if (!isNativeSysError(r)) {
+    stats.zeroed++;
+    return true;
+  }
+  if (r.errno === 3 || r.errno === 28) {
+    exit(l);
+    return true;
+  }
+  if (r.errno === 11) return false;
+  if (r.errno === 17) return true;
+  throw new CrtoolsError('LAZY_PAGES_COPY', `lazy-pages: pid ${l.pid}: UFFDIO_ZEROPAGE at ${a.toString(16)} failed: errno ${r.errno}`, { exitCode: ExitCode.FAILED, context: { pid: l.pid } });
+}
+
+/** Serve a fault at a (page aligned); false: to be tried again once the pending events are read. */
+function serveFault(l: Lpi, a: bigint, stats: LazyPagesResult): boolean {
+  if (l.exited) return true;
+  return find(l, a) ? copyIn(l, a, 1, stats) : zeroIn(l, a, stats);
+}
+
+interface Watchdog {
+  done(): void;
+  close(): void;
+}
+
+/**
+ * A process holding a copy of every userfaultfd (its descriptors 4…) and a pipe from us (3): the
+ * pipe ending without "done" means we died with pages still missing; it then kills the restored
+ * tasks and their descendants, by pid, and says so in one line.
+ */
+function startWatchdog(uffds: number[], pids: number[]): Watchdog {
+  const script = `
+const fs = require('fs');
+const pids = ${JSON.stringify(pids)};
+let said = '';
+const s = fs.createReadStream(null, { fd: 3 });
+s.on('data', (d) => { said += d; });
+s.on('end', () => {
+  if (said.includes('done')) process.exit(0);
+  const all = new Set();
+  const walk = (p) => { if (all.has(p)) return; all.add(p); let ts = []; try { ts = fs.readdirSync('/proc/' + p + '/task'); } catch { return; }
+    for (const t of ts) { let c = ''; try { c = fs.readFileSync('/proc/' + p + '/task/' + t + '/children', 'utf8'); } catch {} for (const x of c.split(' ').filter(Boolean)) walk(Number(x)); } };
+  for (const p of pids) walk(p);
+  let n = 0;
+  for (const p of all) { try { process.kill(p, 'SIGKILL'); n++; } catch {} }
+  process.stderr.write('lazy-pages: the lazy-pages daemon ended with pages still missing: ' + n + ' restored task(s) killed (' + [...all].join(' ') + ')\\n');
+  process.exit(1);
+});`;
+  const p = openPipe(4096);
+  const child: ChildProcess = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit', p.rd, ...uffds], detached: true });
+  child.unref();
+  closeFd(p.rd);
+  let wr = p.wr;
+  return {
+    done() {
+      if (wr >= 0) writeSync(wr, 'done\n');
+    },
+    close() {
+      if (wr >= 0) closeFd(wr);
+      wr = -1;
+    },
+  };
+}
