@@ -18,11 +18,13 @@ import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
+import { unixExternals } from './external.js';
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img',
+  'ext_unix_sk', 'external',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -274,13 +276,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const tFrozen = performance.now();
     // as CRIU: an RPC client may name external objects once the tree is frozen
     const reply = await notify('query-ext-files', { pid });
-    if (reply?.external?.length) {
-      throw new CrtoolsError('UNSUPPORTED_OPTION', `dump: option external is not supported by crtools yet (the RPC client named ${reply.external.join(', ')} at query-ext-files)`, {
-        context: { option: 'external' },
-        exitCode: ExitCode.UNSUPPORTED,
-      });
-    }
-    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental });
+    const external = unixExternals([...o.external, ...(reply?.external ?? [])], refusals);
+    const unix = { extUnixSk: o.ext_unix_sk, external };
+    const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix });
     checkAbort(ctx.signal);
     if (ps) {
       // PS_IOV_CLOSE: the server answers once every page it was sent is in its images
@@ -418,7 +416,7 @@ class FileLocks {
 async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
   times: { freezingUs: number; frozenAt: number },
-  opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; pageServer?: PageServerClient; tracker?: MemTracker | undefined; keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined } = {},
+  opts: { fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number> }; pageServer?: PageServerClient; tracker?: MemTracker | undefined; keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
   // a preflight collects everything but reads no page
@@ -436,7 +434,7 @@ async function dumpFrozen(
     sessions,
     shellJob: !!opts.shellJob,
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, unix: opts.unix });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

@@ -15,7 +15,7 @@ import type { RestorePlan } from './plan.js';
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
-  'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats',
+  'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'ext_unix_sk',
 ];
 
 /**
@@ -144,7 +144,7 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
     log.info(`cpu: cpuinfo.img fits this CPU (--cpu-cap ${cpuCapNames(o.cpu_cap)})`);
   }
   const inherit = inheritMap(o.inherit_fd);
-  const plan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job }), ownSession(), o.shell_job);
+  const plan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, extUnixSk: o.ext_unix_sk }), ownSession(), o.shell_job);
   await notify('pre-restore', { pid: plan.tasks[0]?.pid });
   const tree = await restoreTree(plan, {
     leaveStopped: o.leave_stopped,

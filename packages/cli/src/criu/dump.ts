@@ -30,6 +30,8 @@ export const DUMP_ARGS = {
   port: { type: 'string', description: 'with --page-server: the page server port' },
   'track-mem': { type: 'boolean', description: 'track written pages (uffd write-protect + PAGEMAP_SCAN here) so that a dump with --prev-images-dir writes only those' },
   'prev-images-dir': { type: 'string', description: 'the previous (pre-)dump, relative to the images dir: pages unchanged since stay there (linked as `parent`)' },
+  'ext-unix-sk': { type: 'boolean', alias: 'x', description: 'a unix datagram socket may stay connected to a named one outside the tree (connected to it again on restore)' },
+  external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); other forms are not supported yet; repeatable' },
 } as const;
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -63,6 +65,8 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     display_stats: !!args['display-stats'],
     cpu_cap: cpuCapOf(rawArgs),
     track_mem: !!args['track-mem'],
+    ext_unix_sk: !!args['ext-unix-sk'],
+    external: repeatedOption(rawArgs, '--external'),
     ...(args['prev-images-dir'] ? { parent_img: String(args['prev-images-dir']) } : {}),
     ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),

@@ -34,6 +34,7 @@ export const RESTORE_ARGS = {
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'ghost-limit': { type: 'string', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
   'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
+  'ext-unix-sk': { type: 'boolean', alias: 'x', default: false, description: 'connect unix sockets dumped with --ext-unix-sk to their named peer outside the tree again' },
 } as const;
 
 /** criu restore's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
@@ -51,6 +52,7 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     inherit_fd: parseInheritFd(repeatedOption(rawArgs, '--inherit-fd')),
     shell_job: !!args['shell-job'],
     file_locks: !!args['file-locks'],
+    ext_unix_sk: !!args['ext-unix-sk'],
     notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
     display_stats: !!args['display-stats'],
   };

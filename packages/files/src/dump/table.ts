@@ -64,13 +64,14 @@ export class FileTable implements FileIds {
   /**
    * ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default
    * otherwise); tree: the pids, tids and process groups of the dumped tree; refusals: where what
-   * cannot be carried goes (thrown at once unless gathered)
+   * cannot be carried goes (thrown at once unless gathered); unix: which of the tree's unix
+   * sockets may have their peer outside it (--ext-unix-sk, --external unix[INO])
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> } } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what)), inetDump, netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make) => this.add(make), opts.unix), inetDump, netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
       new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
   }
 
