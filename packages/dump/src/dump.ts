@@ -254,6 +254,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // what cannot be done is refused before the tree is touched, and logged
     refuseUndumpable(o, pid, refusals);
     if (!o.shell_job) refusals.check(() => checkSessionLeader(pid));
+    // --external unix[INO]: the tree's sockets whose peer may be outside (another form refused here)
+    const external = unixExternals(o.external, refusals);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
     // this CPU described in cpuinfo.img when --cpu-cap asked for the image (CRIU's default
@@ -276,7 +278,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const tFrozen = performance.now();
     // as CRIU: an RPC client may name external objects once the tree is frozen
     const reply = await notify('query-ext-files', { pid });
-    const external = unixExternals([...o.external, ...(reply?.external ?? [])], refusals);
+    for (const ino of unixExternals(reply?.external ?? [], refusals)) external.add(ino);
     const unix = { extUnixSk: o.ext_unix_sk, external };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix });
     checkAbort(ctx.signal);

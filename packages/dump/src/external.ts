@@ -14,7 +14,7 @@ export function unixExternals(values: readonly string[], refusals: Refusals): Se
       out.add(Number(m[1]));
       continue;
     }
-    refusals.refuse(new CrtoolsError('UNSUPPORTED_OPTION', `dump: --external ${v} is not supported yet (only unix[INO] is; crtools issue 17)`, {
+    refusals.refuse(new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v} is not supported yet (only unix[INO] is; crtools issue 17)`, {
       context: { option: 'external', value: v }, exitCode: ExitCode.UNSUPPORTED,
     }));
   }

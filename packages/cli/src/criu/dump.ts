@@ -1,6 +1,6 @@
 import { defineCommand } from 'citty';
-import { CrtoolsError, ExitCode, type CriuOptions } from '@crtools/common';
-import { checkDump, dump } from '@crtools/dump';
+import { CrtoolsError, ExitCode, Refusals, type CriuOptions } from '@crtools/common';
+import { checkDump, dump, unixExternals } from '@crtools/dump';
 import { parsePort } from '@crtools/pagemap';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
@@ -34,6 +34,12 @@ export const DUMP_ARGS = {
   external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); other forms are not supported yet; repeatable' },
 } as const;
 
+/** --external values, each a form the dump carries (unix[INO]); another refused by name before anything is touched. */
+function knownExternals(values: string[]): string[] {
+  unixExternals(values, new Refusals());
+  return values;
+}
+
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
 function parseTimeout(v: string): number {
   if (!/^\d+$/.test(v)) throw new CrtoolsError('USAGE', `invalid argument for --timeout: ${v}`, { exitCode: ExitCode.USAGE });
@@ -66,7 +72,7 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     cpu_cap: cpuCapOf(rawArgs),
     track_mem: !!args['track-mem'],
     ext_unix_sk: !!args['ext-unix-sk'],
-    external: repeatedOption(rawArgs, '--external'),
+    external: knownExternals(repeatedOption(rawArgs, '--external')),
     ...(args['prev-images-dir'] ? { parent_img: String(args['prev-images-dir']) } : {}),
     ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),

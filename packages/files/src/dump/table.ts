@@ -30,8 +30,8 @@ const FD_CLOEXEC = 1;
 
 /** How kinds that make files outside descriptors (mappings, cwd) get ids and entries. */
 export interface FileIds {
-  /** a new id; `make` gives the files.img entry that goes with it */
-  add(make: (id: number) => Entry): number;
+  /** a new id; `make` gives the files.img entry that goes with it (placed before the first of the entries `before`, when given) */
+  add(make: (id: number) => Entry, before?: readonly number[]): number;
 }
 
 /**
@@ -71,13 +71,15 @@ export class FileTable implements FileIds {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make) => this.add(make), opts.unix), inetDump, netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), inetDump, netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
       new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
   }
 
-  add(make: (id: number) => Entry): number {
+  add(make: (id: number) => Entry, before: readonly number[] = []): number {
     const id = this.nextId++;
-    this.files.push(make(id));
+    const at = this.files.findIndex((f) => before.includes(Number(f.id)));
+    if (at < 0) this.files.push(make(id));
+    else this.files.splice(at, 0, make(id));
     return id;
   }
 

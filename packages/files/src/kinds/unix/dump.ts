@@ -55,8 +55,8 @@ export class UnixSockets implements DumpKind {
   private readonly refused = new Set<number>();
   /** dumped sockets: inode → the sockets it needs dumped too (peer, listener, queued clients) */
   private readonly needs = new Map<number, { ino: number; what: string; why: string; peer?: boolean }[]>();
-  /** peers outside the dumped tree given a record of their own: inode → files.img id */
-  private readonly externs = new Map<number, number>();
+  /** files.img id of every dumped socket, by inode */
+  private readonly ids = new Map<number, number>();
 
   /**
    * inflight: a descriptor of this process (one peeked in flight) → its files.img id, the file
@@ -64,8 +64,8 @@ export class UnixSockets implements DumpKind {
    */
   constructor(
     private readonly inflight: (fd: number, what: string) => number | undefined = () => undefined,
-    /** a files.img entry made outside descriptors (an outside peer's record): its new id */
-    private readonly add?: (make: (id: number) => Entry) => number,
+    /** a files.img entry made outside descriptors (an outside peer's record), placed before the first of `before`: its new id */
+    private readonly add?: (make: (id: number) => Entry, before: readonly number[]) => number,
     /** --ext-unix-sk; --external unix[INO]: the inodes of the tree's sockets whose peer may be outside */
     private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number> } = {},
   ) {}
@@ -196,6 +196,7 @@ export class UnixSockets implements DumpKind {
       this.queues.push(e);
     });
     const what = `task ${pid} fd ${rec.fd}`;
+    this.ids.set(u.ino, id);
     const needs = (ino: number, why: string, peer?: boolean) => ({ ino, what, why, ...(peer ? { peer } : {}) });
     this.needs.set(u.ino,
       role.kind === 'pair' || role.kind === 'accepted' ? [needs(u.peer, 'is connected to', true), ...(role.kind === 'accepted' ? [needs(role.listener, 'was accepted from listener')] : [])]
@@ -233,12 +234,14 @@ export class UnixSockets implements DumpKind {
         context: {}, exitCode: ExitCode.UNSUPPORTED,
       }));
     }
+    // outside peers allowed: inode → the files.img ids of the tree's sockets connected to it
+    const outside = new Map<number, number[]>();
     for (const [ino, list] of this.needs) {
       for (const n of list) {
         if (this.needs.has(n.ino) || this.refused.has(n.ino)) continue; // dumped, or refused on its own
         const why = n.peer ? this.outsidePeer(ino, n.ino) : '';
         if (why === undefined) {
-          this.externOf(n.ino);
+          outside.set(n.ino, [...(outside.get(n.ino) ?? []), this.ids.get(ino)!]);
           continue;
         }
         refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${n.what}: socket:[${ino}] ${n.why} socket:[${n.ino}] outside the dumped tree, which is not supported${why}`, {
@@ -246,6 +249,7 @@ export class UnixSockets implements DumpKind {
         }));
       }
     }
+    for (const [ino, users] of outside) this.externOf(ino, users);
   }
 
   /**
@@ -265,19 +269,22 @@ export class UnixSockets implements DumpKind {
     return undefined;
   }
 
-  /** The record of a peer outside the dumped tree (once, however many of the tree's sockets it has). */
-  private externOf(ino: number): void {
-    if (this.externs.has(ino) || !this.add) return;
+  /**
+   * The record of a peer outside the dumped tree, placed before the records of the tree's
+   * sockets connected to it (`users`: CRIU's restore finds a peer that does not connect back
+   * only among the records it has read).
+   */
+  private externOf(ino: number, users: readonly number[]): void {
+    if (!this.add) return;
     const u = this.byIno.get(ino)!;
     // as CRIU writes it: a datagram socket in state LISTEN with the peer's name, marked EXTERN
-    const id = this.add((id) => ({
+    this.add((id) => ({
       type: 'UNIXSK', id, usk: {
         id, ino, type: SOCK_TYPE.DGRAM, state: TCP_STATE.LISTEN, flags: 0, uflags: USK_FLAGS.EXTERN, backlog: 0, peer: 0, fown: fown(),
         opts: { so_sndbuf: 0, so_rcvbuf: 0, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n },
         name: u.name ?? Buffer.alloc(0),
       },
-    }));
-    this.externs.set(ino, id);
+    }), users);
   }
 
   images(): DumpImage[] {
