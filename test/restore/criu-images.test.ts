@@ -13,6 +13,7 @@ import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, treePid
 import { canInstallGuards } from '@crtools/sys';
 import { allowRootPing, startEcho } from './othersocks.js';
 import { criuBin } from '../lib/paths.js';
+import { restoreWithSocket, socketIno, startUnixPeer } from './unixext.js';
 
 // a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
 const CRIU = [process.env.CRIU, 'criu'].find((c) => {
@@ -30,6 +31,13 @@ function othersocksEcho(): number {
     echoPort = startEcho().port;
   }
   return echoPort;
+}
+
+// unixext: the peer outside the tree (a named datagram socket, a stream echo listener)
+let unixPeerDir = '';
+function unixPeer(): string {
+  if (!unixPeerDir) unixPeerDir = startUnixPeer().dir;
+  return unixPeerDir;
 }
 
 afterAll(() => {
@@ -83,6 +91,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['pty', () => [], /^check ok$/],
     // 64 MiB shared copy-on-write by a parent, 3 children and a grandchild (Pss: cow.test.ts)
     ['cowtree', () => ['64', '3'], /^check ok kids=3 grandkids=1$/],
+    // an unnamed datagram socket connected to a named one outside the tree, connected to it again
+    ['unixext dgram', () => ['dgram', unixPeer()], /^check ok$/, ['--ext-unix-sk']],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:
@@ -102,7 +112,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
       const d = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', ...dumpArgs], { encoding: 'utf8', timeout: 30_000 });
       expect(d.status, `CRIU dump: ${d.stderr}`).toBe(0);
       expect(waitReaped(w.pid)).toBe(true);
-      const r = criu(['restore', '-D', dir, '-d']);
+      const r = criu(['restore', '-D', dir, '-d', ...dumpArgs]);
       expect(r.code, r.stderr).toBe(0);
       expect(askVerdict(w.state, w.pid, 20_000)).toMatch(want);
       const pids = treePids(w.pid);
@@ -126,6 +136,35 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
       const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', ...dumpArgs], { encoding: 'utf8', timeout: 30_000 });
       expect(r.status, `CRIU restore: ${r.stderr}`).toBe(0);
       expect(askVerdict(w.state, w.pid, 20_000)).toMatch(CRIU_RESTORES[name] ?? want);
+      const pids = treePids(w.pid);
+      killTree(w.pid);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
+    });
+  }
+});
+
+// a stream connection to a listener outside the tree (--external unix[INO]), restored from a
+// descriptor handed over (--inherit-fd), dumped by one and restored by the other
+describe.skipIf(!CRIU)(`unix sockets with a peer outside the tree between crtools and CRIU (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
+  for (const [by, to] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+    it(`unixext stream: dumped by ${by} with --external unix[INO], restored by ${to} with --inherit-fd, verdict check ok`, () => {
+      const peerDir = unixPeer();
+      const w = startWorkload('unixext', ['stream', peerDir]);
+      const ino = socketIno(w.pid, 3);
+      const dir = tmp(`x-unixext-${by}-img`);
+      mkdirSync(dir, { recursive: true });
+      const dumpArgs = ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--external', `unix[${ino}]`];
+      if (by === 'CRIU') {
+        const d = spawnSync(CRIU!, dumpArgs, { encoding: 'utf8', timeout: 30_000 });
+        expect(d.status, `CRIU dump: ${d.stderr}`).toBe(0);
+      } else {
+        const d = criu(dumpArgs);
+        expect(d.code, d.stderr).toBe(0);
+      }
+      expect(waitReaped(w.pid)).toBe(true);
+      const r = restoreWithSocket(dir, peerDir, ino, [], to === 'CRIU' ? CRIU : undefined);
+      expect(r.code, r.stderr).toBe(0);
+      expect(askVerdict(w.state, w.pid, 20_000)).toBe('check ok');
       const pids = treePids(w.pid);
       killTree(w.pid);
       for (const p of pids) expect(waitGone(p)).toBe(true);

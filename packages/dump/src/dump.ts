@@ -18,12 +18,14 @@ import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
+import { unixExternals } from './external.js';
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img',
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
+  'ext_unix_sk', 'external',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -256,6 +258,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // what cannot be done is refused before the tree is touched, and logged
     refuseUndumpable(o, pid, refusals);
     if (!o.shell_job) refusals.check(() => checkSessionLeader(pid));
+    // --external unix[INO]: the tree's sockets whose peer may be outside (another form refused here)
+    const external = unixExternals(o.external, refusals);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
     // this CPU described in cpuinfo.img when --cpu-cap asked for the image (CRIU's default
@@ -278,14 +282,10 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const tFrozen = performance.now();
     // as CRIU: an RPC client may name external objects once the tree is frozen
     const reply = await notify('query-ext-files', { pid });
-    if (reply?.external?.length) {
-      throw new CrtoolsError('UNSUPPORTED_OPTION', `dump: option external is not supported by crtools yet (the RPC client named ${reply.external.join(', ')} at query-ext-files)`, {
-        context: { option: 'external' },
-        exitCode: ExitCode.UNSUPPORTED,
-      });
-    }
+    for (const ino of unixExternals(reply?.external ?? [], refusals)) external.add(ino);
+    const unix = { extUnixSk: o.ext_unix_sk, external };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
-      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental,
+      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs },
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
@@ -434,7 +434,7 @@ async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
   times: { freezingUs: number; frozenAt: number },
   opts: {
-    fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
+    fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number> }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
     keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; inventory?: Entry;
   } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
@@ -454,7 +454,7 @@ async function dumpFrozen(
     sessions,
     shellJob: !!opts.shellJob,
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, unix: opts.unix });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

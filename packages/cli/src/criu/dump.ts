@@ -1,6 +1,6 @@
 import { defineCommand } from 'citty';
-import { CrtoolsError, ExitCode, type CriuOptions } from '@crtools/common';
-import { checkDump, dump } from '@crtools/dump';
+import { CrtoolsError, ExitCode, Refusals, type CriuOptions } from '@crtools/common';
+import { checkDump, dump, unixExternals } from '@crtools/dump';
 import { parsePort } from '@crtools/pagemap';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
@@ -34,7 +34,15 @@ export const DUMP_ARGS = {
   'tcp-close': { type: 'boolean', description: 'the TCP connections come back closed' },
   'skip-in-flight': { type: 'boolean', description: 'dump listeners with connections not accepted yet (those are lost)' },
   'network-lock': { type: 'string', description: 'how the connections are kept from the peers while dumped: iptables (default), nftables or skip' },
+  'ext-unix-sk': { type: 'boolean', alias: 'x', description: 'a unix datagram socket may stay connected to a named one outside the tree (connected to it again on restore)' },
+  external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); other forms are not supported yet; repeatable' },
 } as const;
+
+/** --external values, each a form the dump carries (unix[INO]); another refused by name before anything is touched. */
+function knownExternals(values: string[]): string[] {
+  unixExternals(values, new Refusals());
+  return values;
+}
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
 function parseTimeout(v: string): number {
@@ -67,6 +75,8 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     display_stats: !!args['display-stats'],
     cpu_cap: cpuCapOf(rawArgs),
     track_mem: !!args['track-mem'],
+    ext_unix_sk: !!args['ext-unix-sk'],
+    external: knownExternals(repeatedOption(rawArgs, '--external')),
     ...(args['prev-images-dir'] ? { parent_img: String(args['prev-images-dir']) } : {}),
     tcp_established: !!args['tcp-established'],
     tcp_close: !!args['tcp-close'],

@@ -40,6 +40,7 @@ export const RESTORE_ARGS = {
   'skip-in-flight': { type: 'boolean', description: 'dump listeners with connections not accepted yet (those are lost)' },
   'network-lock': { type: 'string', description: 'accepted as CRIU does; the method the dump used (inventory.img) is the one lifted' },
   'lazy-pages': { type: 'boolean', default: false, description: "leave the lazy pages to `criu lazy-pages` (listening on lazy-pages.socket in the work dir), served on fault" },
+  'ext-unix-sk': { type: 'boolean', alias: 'x', default: false, description: 'connect unix sockets dumped with --ext-unix-sk to their named peer outside the tree again' },
 } as const;
 
 /** criu restore's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
@@ -57,6 +58,7 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     inherit_fd: parseInheritFd(repeatedOption(rawArgs, '--inherit-fd')),
     shell_job: !!args['shell-job'],
     file_locks: !!args['file-locks'],
+    ext_unix_sk: !!args['ext-unix-sk'],
     notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
     display_stats: !!args['display-stats'],
 import { networkLockOf, repeatedOption, verbosityOf } from './flags.js';

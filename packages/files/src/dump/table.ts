@@ -30,8 +30,8 @@ const FD_CLOEXEC = 1;
 
 /** How kinds that make files outside descriptors (mappings, cwd) get ids and entries. */
 export interface FileIds {
-  /** a new id; `make` gives the files.img entry that goes with it */
-  add(make: (id: number) => Entry): number;
+  /** a new id; `make` gives the files.img entry that goes with it (placed before the first of the entries `before`, when given) */
+  add(make: (id: number) => Entry, before?: readonly number[]): number;
 }
 
 /**
@@ -64,19 +64,23 @@ export class FileTable implements FileIds {
   /**
    * ghostLimit: the largest unlinked file kept whole, in bytes (CRIU's --ghost-limit; its default
    * otherwise); tree: the pids, tids and process groups of the dumped tree; refusals: where what
-   * cannot be carried goes (thrown at once unless gathered); inet: what the dump was asked of TCP connections
+   * cannot be carried goes (thrown at once unless gathered); inet: what the dump was asked of TCP
+   * connections; unix: which of the tree's unix sockets may have their peer outside it
+   * (--ext-unix-sk, --external unix[INO])
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> } } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what)), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
       new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
   }
 
-  add(make: (id: number) => Entry): number {
+  add(make: (id: number) => Entry, before: readonly number[] = []): number {
     const id = this.nextId++;
-    this.files.push(make(id));
+    const at = this.files.findIndex((f) => before.includes(Number(f.id)));
+    if (at < 0) this.files.push(make(id));
+    else this.files.splice(at, 0, make(id));
     return id;
   }
 

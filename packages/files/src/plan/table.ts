@@ -40,6 +40,8 @@ export interface FilePlanOptions {
   inherit?: Map<string, number>;
   /** --shell-job: a pty slave whose master is not in the checkpoint is criu's standard input */
   shellJob?: boolean;
+  /** --ext-unix-sk: a unix socket connected to a named one outside the tree (EXTERN) connects to that name again */
+  extUnixSk?: boolean;
 }
 
 /** F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP: the pid types F_SETOWN_EX takes */
@@ -82,6 +84,7 @@ export class FilePlanTable {
     const entries = new Map<number, Obj>(((await readImage(dir, 'files.img', 'FILES', true)) ?? []).map((f) => [Number(f.id), f]));
     const t = new FilePlanTable(entries, opts.inherit ?? new Map());
     t.tty.shellJob = !!opts.shellJob;
+    t.unix.extUnixSk = !!opts.extUnixSk;
     for (const k of t.kinds.values()) await k.load?.(dir, entries);
     return t;
   }

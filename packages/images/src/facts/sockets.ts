@@ -8,6 +8,11 @@ export const TCP_STATE = {
   ESTABLISHED: 1, SYN_SENT: 2, SYN_RECV: 3, FIN_WAIT1: 4, FIN_WAIT2: 5, TIME_WAIT: 6, CLOSE: 7, CLOSE_WAIT: 8,
   LAST_ACK: 9, LISTEN: 10, CLOSING: 11,
 } as const;
+/**
+ * unix_sk_entry.uflags: EXTERN marks the record of a socket outside the dumped tree that one of
+ * the tree is connected to (named by its inode and name; no descriptor holds it).
+ */
+export const USK_FLAGS = { EXTERN: 1 } as const;
 export const IPPROTO = { IP: 0, ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58, UDPLITE: 136, RAW: 255 } as const;
 
 /** A value → name table of one of the objects above, for the names given (all by default). */

@@ -30,6 +30,8 @@ export interface BuildPlanOptions {
   shellJob?: boolean;
   /** --lazy-pages: mark the lazy runs and areas (lazyRanges) instead of planning to fill them */
   lazy?: boolean;
+  /** --ext-unix-sk: unix sockets connected to a named one outside the tree connect to it again */
+  extUnixSk?: boolean;
 }
 
 export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {}): Promise<RestorePlan> {
@@ -39,7 +41,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const inventory = first(await img(dir, 'inventory.img', 'INVENTORY'), 'inventory.img');
   const pstree = (await img(dir, 'pstree.img', 'PSTREE'))!;
   if (!pstree.length) throw badInput('pstree.img: no tasks', { image: 'pstree.img' });
-  const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob });
+  const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk });
   const shmem = new ShmemTable(files.memfd);
   // seccomp.img: every filter of the tree (one entry; none or no image: no filters)
   const seccompFilters = ((await img(dir, 'seccomp.img', 'SECCOMP', true))?.[0]?.seccomp_filters ?? undefined) as Obj[] | undefined;

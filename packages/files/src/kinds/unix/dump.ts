@@ -8,13 +8,16 @@
  * closed (what it had not read yet stays queued: a JVM holds one, from a socketpair it closed
  * half of). A path name whose file was unlinked is marked `deleted`. A queued datagram keeps
  * its sender's address (when it had a name); the descriptors a queued message carries
- * (SCM_RIGHTS) are files of the dump of their own, named by their ids. Anything else is
- * refused, named precisely.
+ * (SCM_RIGHTS) are files of the dump of their own, named by their ids. A socket whose peer is
+ * outside the dumped tree, as CRIU 4.2 allows it: an unnamed datagram socket connected to a
+ * named one with --ext-unix-sk, any connected one named with --external unix[INO] (its own
+ * inode); the peer gets a record of its own marked EXTERN. Anything else is refused, named
+ * precisely.
  */
 import { closeSync } from 'node:fs';
 import { lstatSync } from 'node:fs';
 import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
-import { SOCK_TYPE, TCP_STATE } from '@crtools/images/facts';
+import { SOCK_TYPE, TCP_STATE, USK_FLAGS } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { fown, inodeOf, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
@@ -51,13 +54,21 @@ export class UnixSockets implements DumpKind {
   /** sockets refused (by role or queue): in the tree, though not dumped */
   private readonly refused = new Set<number>();
   /** dumped sockets: inode → the sockets it needs dumped too (peer, listener, queued clients) */
-  private readonly needs = new Map<number, { ino: number; what: string; why: string }[]>();
+  private readonly needs = new Map<number, { ino: number; what: string; why: string; peer?: boolean }[]>();
+  /** files.img id of every dumped socket, by inode */
+  private readonly ids = new Map<number, number>();
 
   /**
    * inflight: a descriptor of this process (one peeked in flight) → its files.img id, the file
    * dumped like any other (undefined: refused, the refusal given)
    */
-  constructor(private readonly inflight: (fd: number, what: string) => number | undefined = () => undefined) {}
+  constructor(
+    private readonly inflight: (fd: number, what: string) => number | undefined = () => undefined,
+    /** a files.img entry made outside descriptors (an outside peer's record), placed before the first of `before`: its new id */
+    private readonly add?: (make: (id: number) => Entry, before: readonly number[]) => number,
+    /** --ext-unix-sk; --external unix[INO]: the inodes of the tree's sockets whose peer may be outside */
+    private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number> } = {},
+  ) {}
 
   private get byIno(): Map<number, UnixSocketDiag> {
     return (this.table ??= new Map(unixSockets().map((u) => [u.ino, u])));
@@ -185,11 +196,12 @@ export class UnixSockets implements DumpKind {
       this.queues.push(e);
     });
     const what = `task ${pid} fd ${rec.fd}`;
-    const needs = (ino: number, why: string) => ({ ino, what, why });
+    this.ids.set(u.ino, id);
+    const needs = (ino: number, why: string, peer?: boolean) => ({ ino, what, why, ...(peer ? { peer } : {}) });
     this.needs.set(u.ino,
-      role.kind === 'pair' || role.kind === 'accepted' ? [needs(u.peer, 'is connected to'), ...(role.kind === 'accepted' ? [needs(role.listener, 'was accepted from listener')] : [])]
+      role.kind === 'pair' || role.kind === 'accepted' ? [needs(u.peer, 'is connected to', true), ...(role.kind === 'accepted' ? [needs(role.listener, 'was accepted from listener')] : [])]
       : role.kind === 'waiting' ? [needs(role.listener, 'waits in the queue of listener')]
-      : role.kind === 'sender' ? [needs(role.target, 'is connected to')]
+      : role.kind === 'sender' ? [needs(role.target, 'is connected to', true)]
       : role.kind === 'listener' ? role.icons.map((c) => needs(c, 'has a connection waiting from'))
       : []);
     // the peer CRIU records: the listener for a connection waiting in its queue
@@ -222,14 +234,57 @@ export class UnixSockets implements DumpKind {
         context: {}, exitCode: ExitCode.UNSUPPORTED,
       }));
     }
+    // outside peers allowed: inode → the files.img ids of the tree's sockets connected to it
+    const outside = new Map<number, number[]>();
     for (const [ino, list] of this.needs) {
       for (const n of list) {
         if (this.needs.has(n.ino) || this.refused.has(n.ino)) continue; // dumped, or refused on its own
-        refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${n.what}: socket:[${ino}] ${n.why} socket:[${n.ino}] outside the dumped tree, which is not supported`, {
+        const why = n.peer ? this.outsidePeer(ino, n.ino) : '';
+        if (why === undefined) {
+          outside.set(n.ino, [...(outside.get(n.ino) ?? []), this.ids.get(ino)!]);
+          continue;
+        }
+        refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${n.what}: socket:[${ino}] ${n.why} socket:[${n.ino}] outside the dumped tree, which is not supported${why}`, {
           context: {}, exitCode: ExitCode.UNSUPPORTED,
         }));
       }
     }
+    for (const [ino, users] of outside) this.externOf(ino, users);
+  }
+
+  /**
+   * May socket `ino` of the tree keep its peer `peerIno` outside it? undefined when it may (as
+   * CRIU 4.2: named with --external unix[INO]; with --ext-unix-sk, a datagram peer bound to a
+   * name, the tree's socket unnamed, since it is made again by connecting to that name), else
+   * what is missing, for the refusal.
+   */
+  private outsidePeer(ino: number, peerIno: number): string | undefined {
+    if (this.ext.external?.has(ino)) return undefined;
+    const peer = this.byIno.get(peerIno)!;
+    const hint = ` (--external unix[${ino}] names it: restored from a descriptor handed over, --inherit-fd fd[N]:socket:[${ino}])`;
+    if (!this.ext.extUnixSk) return ` without --ext-unix-sk${hint}`;
+    if (peer.type !== SOCK_TYPE.DGRAM) return ` with --ext-unix-sk: the peer is a ${peer.type === SOCK_TYPE.STREAM ? 'stream' : 'seqpacket'} socket, half a connection${hint}`;
+    if (!peer.name?.length) return ` with --ext-unix-sk: the peer has no name to connect to again${hint}`;
+    if (this.byIno.get(ino)?.name?.length) return ` with --ext-unix-sk yet: the tree's socket is bound to a name${hint}`;
+    return undefined;
+  }
+
+  /**
+   * The record of a peer outside the dumped tree, placed before the records of the tree's
+   * sockets connected to it (`users`: CRIU's restore finds a peer that does not connect back
+   * only among the records it has read).
+   */
+  private externOf(ino: number, users: readonly number[]): void {
+    if (!this.add) return;
+    const u = this.byIno.get(ino)!;
+    // as CRIU writes it: a datagram socket in state LISTEN with the peer's name, marked EXTERN
+    this.add((id) => ({
+      type: 'UNIXSK', id, usk: {
+        id, ino, type: SOCK_TYPE.DGRAM, state: TCP_STATE.LISTEN, flags: 0, uflags: USK_FLAGS.EXTERN, backlog: 0, peer: 0, fown: fown(),
+        opts: { so_sndbuf: 0, so_rcvbuf: 0, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n },
+        name: u.name ?? Buffer.alloc(0),
+      },
+    }), users);
   }
 
   images(): DumpImage[] {

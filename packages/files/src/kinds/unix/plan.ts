@@ -6,11 +6,13 @@
  * unlinked again when it was; a socket never bound nor connected. Queued messages
  * (sk-queues.img) are sent again from the other end, a datagram from its recorded sender, with
  * the descriptors they carried (SCM_RIGHTS: files of the checkpoint of their own, made again
- * and sent with their message).
+ * and sent with their message). A socket whose peer was outside the tree (a record marked
+ * EXTERN): with --ext-unix-sk, an unnamed datagram socket connects to the peer's name again;
+ * any other comes only from a descriptor handed over (--inherit-fd, planned by the table).
  */
-import { TCP_STATE, SOCK_TYPE } from '@crtools/images/facts';
+import { AF, TCP_STATE, SOCK_TYPE, USK_FLAGS } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
-import { sockoptCalls, type SockoptCall } from '../../sockopts/plan.js';
+import { sockoptCalls, type SockoptCall, type SocketFilePlan } from '../../sockopts/plan.js';
 import type { FileBase } from '../reg/plan.js';
 import { INFLIGHT_KINDS, SCM_MAX_FD, SCM_RIGHTS, UNIX_TYPES } from './facts.js';
 
@@ -57,7 +59,7 @@ export interface UnixBoundFilePlan extends FileBase {
 const SHUTDOWN: Record<string, number> = { NONE: 0, READ: 1, WRITE: 2, BOTH: 3 };
 
 /** what plan() needs to know of every socket of the checkpoint */
-interface Known { ino: number; type: number; state: number; peer: number; name: Buffer; deleted: boolean }
+interface Known { ino: number; type: number; state: number; peer: number; name: Buffer; deleted: boolean; extern: boolean }
 
 /** sockaddr_un of a recorded name: family, then the name (a path gets its terminating NUL) */
 export function unixAddress(name: Buffer): Buffer {
@@ -67,9 +69,11 @@ export function unixAddress(name: Buffer): Buffer {
 
 const nameKey = (type: number, name: Buffer, deleted: boolean) => `${type}:${deleted ? 1 : 0}:${name.toString('hex')}`;
 
-export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan> {
+export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan | SocketFilePlan> {
   readonly type = 'UNIXSK';
   readonly field = 'usk';
+  /** --ext-unix-sk: connect to a peer outside the tree again, by its name */
+  extUnixSk = false;
   /** files.img id → the messages queued on that socket: bytes, sender's address, files.img ids of the descriptors carried */
   private readonly queues = new Map<number, { data: Buffer; addr?: Buffer; rights: number[] }[]>();
   /** planned messages whose sender or descriptors are joined at the end */
@@ -91,10 +95,10 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
       if (!u) continue;
       const k: Known = {
         ino: Number(u.ino), type: Number(u.type), state: Number(u.state), peer: Number(u.peer ?? 0),
-        name: Buffer.isBuffer(u.name) ? u.name : Buffer.alloc(0), deleted: !!u.deleted,
+        name: Buffer.isBuffer(u.name) ? u.name : Buffer.alloc(0), deleted: !!u.deleted, extern: (Number(u.uflags ?? 0) & USK_FLAGS.EXTERN) !== 0,
       };
       this.known.set(k.ino, k);
-      if (k.state === TCP_STATE.LISTEN && k.name.length) {
+      if (k.state === TCP_STATE.LISTEN && k.name.length && !k.extern) {
         const key = nameKey(k.type, k.name, k.deleted);
         this.listeners.set(key, [...(this.listeners.get(key) ?? []), k.ino]);
       }
@@ -114,7 +118,7 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     }
   }
 
-  plan(u: Obj, ctx: PlanContext): UnixPairFilePlan | UnixBoundFilePlan {
+  plan(u: Obj, ctx: PlanContext): UnixPairFilePlan | UnixBoundFilePlan | SocketFilePlan {
     const name: Buffer = Buffer.isBuffer(u.name) ? u.name : Buffer.alloc(0);
     const named = name.length > 0;
     const state = Number(u.state);
@@ -131,6 +135,7 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     const bufs = { sndbuf: Number(u.opts?.so_sndbuf ?? 0), rcvbuf: Number(u.opts?.so_rcvbuf ?? 0), sockopts: sockoptCalls(u.opts as Obj | undefined, false) };
     const what = `${ctx.what}: unix socket (type ${u.type}, state ${u.state}${named ? ', bound to a name' : ''})`;
     if (!UNIX_TYPES.includes(type)) throw refuse(`${what} is not restored (only stream, datagram and seqpacket ones are)`);
+    if (this.known.get(ino)?.extern) throw badImage(`${ctx.what}: socket:[${ino}] is recorded as outside the tree (EXTERN), yet a task holds it`, { image: 'files.img' });
     if (deleted && (!named || name[0] === 0)) throw badImage(`${ctx.what}: a unix socket marked deleted has no path name`, { image: 'files.img' });
     const perms = u.file_perms && named && name[0] !== 0 && !deleted
       ? { mode: Number(u.file_perms.mode), uid: Number(u.file_perms.uid), gid: Number(u.file_perms.gid) } : undefined;
@@ -161,6 +166,7 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
       return bound({ queue });
     }
     const peer = this.known.get(peerIno);
+    if (peer?.extern) return this.outsidePeer(u, ctx, peer, bufs, what, recorded.length > 0, shutdown);
     if (!peer || (peer.peer === ino && peerIno !== ino)) {
       // both ends here, each the other's peer: a socketpair, or a connection accepted from a
       // listener (an end whose peer is missing is a bad image, said once every file is planned)
@@ -191,13 +197,33 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan>
     return bound({ connect: -1, shutdown, queue });
   }
 
+  /**
+   * A socket whose peer was outside the tree: with --ext-unix-sk an unnamed datagram socket is
+   * made and connected to the peer's name again (made like any socket on its own); anything
+   * else needs the caller's descriptor (--inherit-fd, which the table plans before this).
+   */
+  private outsidePeer(u: Obj, ctx: PlanContext, peer: Known, bufs: { sndbuf: number; rcvbuf: number; sockopts: SockoptCall[] }, what: string, queued: boolean, shutdown: number): SocketFilePlan {
+    const type = Number(u.type);
+    const hand = `--inherit-fd 'fd[N]:socket:[${u.ino}]'`;
+    const peerName = JSON.stringify(peer.name.toString('latin1').replace(/\0/g, '@'));
+    if (type !== SOCK_TYPE.DGRAM || !peer.name.length) {
+      throw refuse(`${what}: its peer socket:[${peer.ino}] was outside the tree (dumped with --external unix[${u.ino}]): it is restored only from a descriptor handed over, ${hand}`);
+    }
+    if (!this.extUnixSk) throw refuse(`${what}: connected to socket:[${peer.ino}] bound to ${peerName} outside the tree: restored with --ext-unix-sk (connected to that name again) or from a descriptor handed over, ${hand}`);
+    if (Buffer.isBuffer(u.name) && u.name.length) throw refuse(`${what}: a datagram socket bound to a name and connected to one outside the tree is not restored yet (${hand})`);
+    if (queued) throw refuse(`${what}: datagrams queued from socket:[${peer.ino}] outside the tree are not restored`);
+    if (shutdown) throw refuse(`${what}: a datagram socket shut down and connected to one outside the tree is not restored yet (${hand})`);
+    return { kind: 'socket', flags: Number(u.flags), pos: 0n, type, socket: { family: AF.UNIX, protocol: 0, connect: unixAddress(peer.name), ...bufs } };
+  }
+
   inheritKey(u: Obj): string {
     return `socket:[${u.ino}]`;
   }
 
   /** Is the other end of this socket in the checkpoint (it would have to be made alone)? */
   peerInCheckpoint(u: Obj): boolean {
-    return this.known.has(Number(u.peer));
+    const p = this.known.get(Number(u.peer));
+    return !!p && !p.extern;
   }
 
   /** The files.img ids of the descriptors in flight in queued messages, with who names them. */

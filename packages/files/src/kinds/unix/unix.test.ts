@@ -80,6 +80,20 @@ describe('unix', () => {
     expect(r.unixBound.queue).toEqual([{ data: Buffer.from('m1'), from: 1 }, { data: Buffer.from('m2') }, { data: Buffer.from('m3'), from: 1, fds: [2, 3] }]);
   });
 
+  it('a peer outside the tree (EXTERN): an unnamed datagram socket connects to its name again with --ext-unix-sk only; a stream one needs --inherit-fd', async () => {
+    const X = { ino: 9, peer: 0, type: 2, state: 10, uflags: 1, name: Buffer.from('/d\0'), flags: 0 };
+    const D = { ino: 6, peer: 9, type: 2, state: 1, name: Buffer.alloc(0), flags: 2, opts: { so_sndbuf: 10, so_rcvbuf: 20 } };
+    const S = { ino: 7, peer: 9, type: 1, state: 1, name: Buffer.alloc(0), flags: 2 };
+    const k = new UnixPlans();
+    await k.load('/nonexistent', new Map([[1, { usk: X }], [2, { usk: D }], [3, { usk: S }]]));
+    expect(k.peerInCheckpoint(D)).toBe(false);
+    expect(() => k.plan(D, { id: 2, what: 'pid 1 fd 3', pid: 1, index: 0 })).toThrow(/pid 1 fd 3: .*restored with --ext-unix-sk .* --inherit-fd 'fd\[N\]:socket:\[6\]'/);
+    expect(() => k.plan(S, { id: 3, what: 'pid 1 fd 4', pid: 1, index: 0 })).toThrow(/pid 1 fd 4: .*restored only from a descriptor handed over, --inherit-fd 'fd\[N\]:socket:\[7\]'/);
+    k.extUnixSk = true;
+    const p = k.plan(D, { id: 2, what: 'pid 1 fd 3', pid: 1, index: 0 });
+    expect(p).toMatchObject({ kind: 'socket', type: 2, socket: { family: 1, protocol: 0, connect: Buffer.from('\x01\x00/d\x00', 'latin1'), sndbuf: 10, rcvbuf: 20 } });
+  });
+
   it('a descriptor in flight of a kind not sent again (a unix socket) is refused by name', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'unix-queue-'));
     const P = end(10, 11), Q = end(11, 10);
