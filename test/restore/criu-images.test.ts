@@ -82,6 +82,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['pty', () => [], /^check ok$/],
     // 64 MiB shared copy-on-write by a parent, 3 children and a grandchild (Pss: cow.test.ts)
     ['cowtree', () => ['64', '3'], /^check ok kids=3 grandkids=1$/],
+    // issue 17: a tree in UTS and IPC namespaces of its own (names, IPC sysctls, a child in them)
+    ['nsuts', () => ['ns-host', 'ns-dom'], /^check ok child=1$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:
