@@ -6,7 +6,7 @@
  * refused by name with exit 4 and the tree left running. Workload test/workloads/nsuts.c.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
@@ -64,6 +64,38 @@ describe('UTS and IPC namespaces of the tree', () => {
 });
 
 describe('namespaces not carried yet', () => {
+  it('a task below the root in a UTS namespace of its own (nested) is refused by name (exit 4), in --check-only too; the tree runs on', () => {
+    // a shell in criu's namespaces whose child unshares its UTS namespace
+    const w = startWorkload('launch', ['/bin/sh', '-c', 'unshare --uts /bin/sleep 1000 & wait']);
+    let kid = 0;
+    for (let i = 0; i < 500 && !kid; i++) {
+      kid = treePids(w.pid).find((p) => p !== w.pid && nsLink(p, 'uts') !== nsLink(w.pid, 'uts')) ?? 0;
+      if (!kid) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+    expect(kid).toBeGreaterThan(0);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('ns-nested'), '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`task ${kid} lives in nested namespaces \\(uts: neither criu's nor the root's\\)`));
+    const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('ns-nested-check')]);
+    expect(c.code).toBe(4);
+    expect(c.stderr + c.stdout).toMatch(/nested namespaces/);
+    expect(treePids(w.pid)).toEqual([w.pid, kid]);
+    expect(readFileSync(`/proc/${kid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+    const pids = treePids(w.pid);
+    killTree(w.pid);
+    for (const p of pids) expect(waitGone(p)).toBe(true);
+  });
+
+  it('--check-only on a tree in UTS and IPC namespaces of its own finds nothing to refuse', () => {
+    const w = startWorkload('nsuts', ['ns-host', 'ns-dom']);
+    const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('ns-check')]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
+    const pids = treePids(w.pid);
+    killTree(w.pid);
+    for (const p of pids) expect(waitGone(p)).toBe(true);
+  });
+
   it('a tree in a pid namespace of its own (unshare --pid --fork) is refused by name (exit 4), the tree runs on', () => {
     const unshare = spawnSync('sh', ['-c', 'command -v unshare'], { encoding: 'utf8' });
     expect(unshare.status, 'unshare (util-linux) is needed').toBe(0);
