@@ -93,6 +93,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['cowtree', () => ['64', '3'], /^check ok kids=3 grandkids=1$/],
     // an unnamed datagram socket connected to a named one outside the tree, connected to it again
     ['unixext dgram', () => ['dgram', unixPeer()], /^check ok$/, ['--ext-unix-sk']],
+    // issue 17: a tree in UTS and IPC namespaces of its own (names, IPC sysctls, a child in them)
+    ['nsuts', () => ['ns-host', 'ns-dom'], /^check ok child=1$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

@@ -3,16 +3,17 @@ import path from 'node:path';
 import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
-import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, TASK_STATE } from '@crtools/images/facts';
+import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { connectPageServer, createPagesIdAllocator, dumpShmemFile, pagemapFileName, planDump, procMemPageSource, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
-import { openPagemap, readFds, readNamespaces, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
+import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, type GuardLookup } from '@crtools/sys';
 import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
+import { foreignNamespaces, Namespaces, refuseRootNamespaces } from './namespaces.js';
 import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
@@ -81,37 +82,26 @@ export interface DumpResult {
 }
 
 
-/** The inode of each namespace of a task, by CRIU's namespace name. */
-function nsInodes(pid: number): Map<string, bigint> {
-  return new Map(readNamespaces(pid).map((l) => [l.name, l.ino]));
-}
-
-/** The kinds of namespace (NS_KINDS) a task lives in that are not criu's own. */
-function foreignNamespaces(pid: number, own: Map<string, bigint> = nsInodes(process.pid)): string[] {
-  const theirs = nsInodes(pid);
-  return NS_KINDS.filter((n) => theirs.get(n) !== own.get(n));
-}
-
 /**
- * What makes a dump impossible, refused before anything is done: a tree in namespaces of its
- * own (a container: crtools does not dump namespaces yet, and would otherwise write the tree
- * as if it lived in criu's, with the wrong pids, mounts and network), and the options the
+ * What makes a dump impossible, refused before anything is done: a tree whose root lives in
+ * namespaces of its own that crtools does not carry (a container: it would otherwise write the
+ * tree as if it lived in criu's, with the wrong pids, mounts and network), and the options the
  * engine does not carry out. The tree's namespaces are named first (no option could make such
  * a tree dumpable) and the options after it, in the same refusal, so that one answer says all
  * that is missing.
  */
 function refuseUndumpable(o: CriuOptions, pid: number, refusals: Refusals): void {
-  let foreign: string[] = [];
+  let nsRefusal: CrtoolsError | null = null;
   try {
-    foreign = foreignNamespaces(pid);
+    nsRefusal = refuseRootNamespaces(pid, foreignNamespaces(pid));
   } catch {
     // gone or unreadable: freezing the tree says so
   }
   const off = unsupportedOptions(o, DUMP_OPTIONS);
-  if (foreign.length) {
+  if (nsRefusal) {
     const also = off.length ? `; not supported yet either: option${off.length > 1 ? 's' : ''} ${off.join(', ')}` : '';
-    refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in namespaces of its own (${foreign.join(', ')}), not criu's: dumping namespaces is not supported by crtools yet (crtools issue 17)${also}`, {
-      context: { pid, namespaces: foreign.join(','), ...(off.length ? { options: off.join(',') } : {}) },
+    refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `${nsRefusal.message}${also}`, {
+      context: { ...nsRefusal.context, ...(off.length ? { options: off.join(',') } : {}) },
       exitCode: ExitCode.UNSUPPORTED,
     }));
     return;
@@ -460,11 +450,10 @@ async function dumpFrozen(
   const filesIds = new KobjIds(KCMP_FILES);
   const fsIds = new KobjIds(KCMP_FS);
   const sighandIds = new KobjIds(KCMP_SIGHAND);
-  // every task in criu's own namespaces (the root was checked before the freeze; a task may have
-  // moved since, or live in a namespace of its own below the root)
-  const ownNs = nsInodes(process.pid);
-  const nsIds: Entry = {};
-  NS_KINDS.forEach((n, i) => (nsIds[`${n}_ns_id`] = i + 1));
+  // every task in criu's namespaces or the root's (the root's were checked before the freeze; a
+  // task may have moved since, or live in a namespace of its own below the root)
+  const namespaces = new Namespaces(tasks[0]!.pid, refusals);
+  refusals.check(() => namespaces.check());
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
   const kd = loadKerndat().kerndat;
@@ -494,12 +483,7 @@ async function dumpFrozen(
       pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: [pid] });
       continue;
     }
-    const foreign = foreignNamespaces(pid, ownNs);
-    if (foreign.length) {
-      refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in namespaces of its own (${foreign.join(', ')}), not criu's: dumping namespaces is not supported by crtools yet (crtools issue 17)`, {
-        context: { pid, namespaces: foreign.join(',') }, exitCode: ExitCode.UNSUPPORTED,
-      }));
-    }
+    const nsIds = namespaces.idsOf(pid);
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
@@ -586,6 +570,7 @@ async function dumpFrozen(
     pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: threadIds });
   }
 
+  if (!checkOnly) await namespaces.write(dir);
   files.finish();
   for (const im of files.images()) await writeImageFile(path.join(dir, im.file), { magic: im.magic, entries: im.entries });
   if (fileLocks.entries.length) await writeImageFile(path.join(dir, 'filelocks.img'), { magic: 'FILE_LOCKS', entries: fileLocks.entries });
@@ -596,7 +581,7 @@ async function dumpFrozen(
     magic: 'INVENTORY',
     entries: [{
       img_version: 2, fdinfo_per_id: true,
-      root_ids: { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1, ...nsIds },
+      root_ids: { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1, ...namespaces.ownIds },
       ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM', network_lock_method: 0, ...opts.inventory,
       // as CRIU: the uptime of a dump that tracks memory (a later round tells new tasks by it)
       ...(opts.tracker ? { dump_uptime: uptimeMicros() } : {}),

@@ -21,6 +21,10 @@ const PF_SUPERPRIV = 0x100n;
 export const EXPECTED_CHANGES: ExpectedChange[] = [
   { path: /^tasks\[\d+\]\.stat\.starttime$/, why: 'a restored task is a new task to the kernel: its start time is when the restore made it' },
   {
+    path: /^tasks\[\d+\]\.ns\.(uts|ipc)$/,
+    why: 'a namespace of the tree\'s own is made anew by the restore (a new inode); which tasks share it and what it holds are compared under namespaces.*',
+  },
+  {
     path: /^tasks\[\d+\]\.stat\.flags$/,
     why: 'PF_FORKNOEXEC (the task was forked and has not called exec since: true of every restored task) and PF_SUPERPRIV (it has used a capability: the restore did, on its behalf) are history the kernel keeps, not state the program set; the other bits must be equal',
     keep: (v) => (typeof v === 'string' && /^\d+$/.test(v) ? BigInt(v) & ~(PF_FORKNOEXEC | PF_SUPERPRIV) : v),
@@ -79,6 +83,7 @@ export function flatten(f: Fingerprint): Map<string, unknown> {
     for (const [fd, p] of Object.entries(fds)) put(`tasks[${t.pid}].fds[${fd}]`, p);
   }
   for (const g of f.sharedPages) out.set(`sharedPages[${g.join(' ')}]`, true);
+  if (f.namespaces) put('namespaces', f.namespaces);
   return out;
 }
 

@@ -9,6 +9,7 @@ import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject } from '@c
 import { areasOf, pageDigests, sharingCollector, sharingGroups, type AreaPrint } from './memory.js';
 import { fdsOf, InodeIds, linksOf, type FdPrint } from './fds.js';
 import { taskPrint, type TaskPrint } from './task.js';
+import { namespacesOf, type NamespacesPrint } from './namespaces.js';
 
 export const FINGERPRINT_SCHEMA = 1;
 
@@ -56,6 +57,8 @@ export interface Fingerprint {
    * one by their equal contents. Not a field of its own (contents are not compared).
    */
   pageDigests?: Record<string, string>;
+  /** the namespaces the tree has of its own and what they hold (by content, not inode) */
+  namespaces?: NamespacesPrint;
 }
 
 /** procfs' reader, or [] once the process is gone */
@@ -91,5 +94,5 @@ export function fingerprint(root: number): Fingerprint {
   const sharing = sharingCollector();
   const shares = sharesOf(tree.map((t) => t.pid));
   const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids), shares: shares[i]! }));
-  return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing), pageDigests: pageDigests(sharing) };
+  return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing), pageDigests: pageDigests(sharing), namespaces: namespacesOf(tree.map((t) => t.pid)) };
 }

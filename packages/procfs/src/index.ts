@@ -20,3 +20,4 @@ export * from './misc.js';
 export { KINDS, runProcfs, toJsonLine, type ProcfsRunOptions } from './kinds.js';
 export { procfsCommand } from './command.js';
 export * from './net.js';
+export * from './ns-sysctl.js';

@@ -4,14 +4,14 @@
  * every process this restore started.
  */
 import { existsSync } from 'node:fs';
-import { readLoginuid, readStat } from '@crtools/procfs';
-import { canInstallGuards, closeFd, takeTaskFd, xgetbv } from '@crtools/sys';
+import { formatIpcSysctl, IPC_VAR_SYSCTLS, readLoginuid, readStat, UTS_FILES } from '@crtools/procfs';
+import { canInstallGuards, closeFd, namespaceFiles, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
 import { STOP_SIGNALS } from '@crtools/images/facts';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
-import type { RestorePlan } from './plan.js';
+import type { NamespacePlan, RestorePlan } from './plan.js';
 import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
@@ -73,6 +73,9 @@ export function validatePlan(plan: RestorePlan): void {
     throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: ${m}`, {}, ExitCode.BAD_INPUT);
   };
   if (!plan.tasks.length) bad('no tasks');
+  // the namespaces a root may be born in: UTS and IPC (CLONE_NEWUTS | CLONE_NEWIPC)
+  const nsFlags = plan.namespaces?.cloneFlags ?? 0;
+  if (!Number.isInteger(nsFlags) || (nsFlags & ~(0x04000000 | 0x08000000)) !== 0) bad(`namespace clone flags 0x${nsFlags.toString(16)}`);
   const ids = new Set<number>();
   plan.tasks.forEach((t, i) => {
     if (!Number.isInteger(t.pid) || t.pid <= 1) bad(`task ${i} has pid ${t.pid}`);
@@ -248,6 +251,16 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
 
 const O_RDWR = 2;
 
+/** From inside the root's new namespaces: its UTS names and its IPC sysctls (those this kernel has). */
+function setNamespaceState(rootPid: number, ns: NamespacePlan): void {
+  if (ns.uts) namespaceFiles(rootPid, 'uts', { writes: [[UTS_FILES.nodename, ns.uts.nodename], [UTS_FILES.domainname, ns.uts.domainname]] });
+  if (ns.ipcVar) {
+    const v = ns.ipcVar;
+    const writes = IPC_VAR_SYSCTLS.filter((s) => v[s.field] !== undefined && existsSync(s.path)).map((s) => [s.path, formatIpcSysctl(s.type, v[s.field])] as const);
+    namespaceFiles(rootPid, 'ipc', { writes });
+  }
+}
+
 /**
  * The tasks inherit the launcher's audit login uid: only a task whose recorded one differs
  * keeps it in the plan, to be set (setting it starts a new audit session, so not needlessly).
@@ -291,6 +304,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       stackTop: start + lay.stackOff + lay.stackSize,
       rootPid: plan.tasks[0]!.pid,
       cloneParent: !!opts.restoreSibling,
+      cloneFlags: plan.namespaces?.cloneFlags ?? 0,
     });
     if (isSysError(r)) {
       if (r.syscall === 'mmap' && r.errno === 17) continue; // the launcher grew into the hole meanwhile
@@ -332,6 +346,15 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     const step = STEPS[Number(s.code)] ?? `step ${s.code}`;
     return `restore of pid ${plan.tasks[i]!.pid} failed at "${step}": ${errnoName(Number(s.err))} (detail 0x${s.detail.toString(16)})`;
   };
+
+  // the root's own namespaces get their state before any task runs code of its own
+  if (plan.namespaces) {
+    try {
+      setNamespaceState(rootPid, plan.namespaces);
+    } catch (e) {
+      return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: cannot set up the root's namespaces: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
+    }
+  }
 
   const helper = pageHelper(plan, native, status);
   let helped = 0;

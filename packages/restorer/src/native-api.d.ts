@@ -14,6 +14,8 @@ export interface LaunchArgs {
   stackTop: bigint;
   rootPid: number;
   cloneParent: boolean;
+  /** CLONE_NEW* flags: the namespaces the root task is born in */
+  cloneFlags: number;
 }
 
 export interface WaitResult {

@@ -249,9 +249,21 @@ export interface TaskPlan {
   stopSigno?: number;
 }
 
+/** The namespaces the root task is born in (those of the dump's root that were not criu's). */
+export interface NamespacePlan {
+  /** CLONE_NEW* flags of the root's clone3 */
+  cloneFlags: number;
+  /** the UTS namespace's names (utsns-<id>.img) */
+  uts?: { nodename: string; domainname: string };
+  /** the IPC namespace's sysctls (ipcns-var-<id>.img: ipc_var_entry) */
+  ipcVar?: Record<string, unknown>;
+}
+
 export interface RestorePlan {
   /** root first; a parent always comes before its children */
   tasks: TaskPlan[];
+  /** namespaces of the root's own (none: every task lives in the restorer's) */
+  namespaces?: NamespacePlan;
   files: FilePlan[];
   shmem?: ShmemPlan[];
   ghosts?: GhostPlan[];

@@ -1,10 +1,17 @@
-// @crtools/sys: questions about processes and time: kcmp(2) and clock_gettime(2).
+// @crtools/sys: questions about processes and time: kcmp(2), clock_gettime(2), and files read
+// or written from inside another task's namespace (setns(2) on a thread of its own).
 #include "sys.h"
 
 #include <cerrno>
 #include <ctime>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -38,10 +45,100 @@ Napi::Value ClockGettime(const Napi::CallbackInfo &info) {
   return r;
 }
 
+// The work of nsFiles, done on a thread of its own: setns(2) of the kinds that allow it (UTS,
+// IPC, net, time) moves only the calling thread, and the thread ends with it, so no other thread
+// of this process ever sees the namespace.
+struct NsJob {
+  std::string ns_path;
+  int ns_type = 0;
+  std::vector<std::pair<std::string, std::string>> writes;
+  std::vector<std::string> reads;
+  std::vector<std::string> out;
+  int err = 0;
+  const char *syscall = nullptr;
+};
+
+void *NsWork(void *arg) {
+  NsJob *j = (NsJob *)arg;
+  int nfd = open(j->ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (nfd < 0) {
+    j->err = errno, j->syscall = "open";
+    return nullptr;
+  }
+  int r = setns(nfd, j->ns_type);
+  int e = errno;
+  close(nfd);
+  if (r < 0) {
+    j->err = e, j->syscall = "setns";
+    return nullptr;
+  }
+  for (auto &w : j->writes) {
+    int fd = open(w.first.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      j->err = errno, j->syscall = "open";
+      return nullptr;
+    }
+    ssize_t n = write(fd, w.second.data(), w.second.size());
+    e = errno;
+    close(fd);
+    if (n != (ssize_t)w.second.size()) {
+      j->err = n < 0 ? e : EIO, j->syscall = "write";
+      return nullptr;
+    }
+  }
+  for (auto &p : j->reads) {
+    int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      j->err = errno, j->syscall = "open";
+      return nullptr;
+    }
+    std::string data;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = read(fd, buf, sizeof(buf));
+      if (n < 0) {
+        j->err = errno, j->syscall = "read";
+        close(fd);
+        return nullptr;
+      }
+      if (n == 0) break;
+      data.append(buf, (size_t)n);
+    }
+    close(fd);
+    j->out.push_back(std::move(data));
+  }
+  return nullptr;
+}
+
+// nsFiles(nsPath, nsType, writes: [path, data][], reads: path[]) -> string[] | { errno, syscall }
+// From inside the namespace nsPath names (/proc/PID/ns/KIND): write each file, then read each.
+Napi::Value NsFiles(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  NsJob j;
+  j.ns_path = info[0].As<Napi::String>().Utf8Value();
+  j.ns_type = I32(info[1]);
+  Napi::Array w = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < w.Length(); i++) {
+    Napi::Array pair = w.Get(i).As<Napi::Array>();
+    j.writes.emplace_back(pair.Get(0u).As<Napi::String>().Utf8Value(), pair.Get(1u).As<Napi::String>().Utf8Value());
+  }
+  Napi::Array rd = info[3].As<Napi::Array>();
+  for (uint32_t i = 0; i < rd.Length(); i++) j.reads.push_back(rd.Get(i).As<Napi::String>().Utf8Value());
+  pthread_t th;
+  int r = pthread_create(&th, nullptr, NsWork, &j);
+  if (r != 0) return SysErr(env, r, "pthread_create");
+  pthread_join(th, nullptr);
+  if (j.syscall) return SysErr(env, j.err, j.syscall);
+  Napi::Array out = Napi::Array::New(env, j.out.size());
+  for (uint32_t i = 0; i < j.out.size(); i++) out.Set(i, Napi::String::New(env, j.out[i]));
+  return out;
+}
+
 }  // namespace
 
 void crtools::sys::AddProcess(Napi::Object exports) {
   Export(exports, "kcmp", Kcmp);
   Export(exports, "kcmpEpollTfd", KcmpEpollTfd);
   Export(exports, "clockGettime", ClockGettime);
+  Export(exports, "nsFiles", NsFiles);
 }

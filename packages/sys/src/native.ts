@@ -16,6 +16,8 @@ export interface SysNative {
   kcmpEpollTfd(pid: number, fd: number, efd: number, tfd: number, toff: number): number | NativeSysError;
   /** clock_gettime(2): [seconds, nanoseconds] */
   clockGettime(clockId: number): [number, number] | NativeSysError;
+  /** from inside the namespace nsPath names (setns on a thread of its own): write each file, then read each */
+  nsFiles(nsPath: string, nsType: number, writes: [string, string][], reads: string[]): string[] | NativeSysError;
   // pipes.cc
   /** Buffered bytes of the pipe behind fd (tee'd, not consumed) and its capacity. */
   peekPipe(fd: number): { size: number; data: Buffer } | NativeSysError;

@@ -1,4 +1,5 @@
 /** kcmp(2) and clocks: questions about processes and time that both sides ask. */
+import { isNativeSysError, syscallError } from '@crtools/common';
 import { addon, orThrow } from './native.js';
 
 /** kcmp(2) types: which kind of kernel object two tasks are compared on. */
@@ -28,4 +29,19 @@ export const CLOCK_BOOTTIME = 7;
 export function clockNow(clockId: number): { tv_sec: bigint; tv_nsec: bigint } {
   const [sec, nsec] = orThrow(addon.get().clockGettime(clockId), 'clock_gettime');
   return { tv_sec: BigInt(sec), tv_nsec: BigInt(nsec) };
+}
+
+/** setns(2) types of the namespaces whose files nsFiles reaches (CLONE_NEW*). */
+export const NS_TYPE = { uts: 0x04000000, ipc: 0x08000000, net: 0x40000000, time: 0x00000080 } as const;
+
+/**
+ * Files of another task's namespace, as a task inside it sees them (/proc/sys/kernel/hostname of
+ * its UTS namespace, the IPC sysctls of its IPC namespace...): each of `writes` is written, then
+ * each of `reads` is read, on a thread of this process that joins the namespace of task `pid`
+ * and ends with the call (no other thread leaves its own).
+ */
+export function namespaceFiles(pid: number, kind: keyof typeof NS_TYPE, opts: { reads?: readonly string[]; writes?: readonly (readonly [string, string])[] }): string[] {
+  const r = addon.get().nsFiles(`/proc/${pid}/ns/${kind}`, NS_TYPE[kind], (opts.writes ?? []).map(([p, d]) => [p, d]), [...(opts.reads ?? [])]);
+  if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { pid });
+  return r;
 }

@@ -30,7 +30,7 @@ using namespace crtools::launcher;
 using crtools::SysErr;
 
 // launch({ blob, plan, regionStart, regionSize, codeSize, planOff, statusOff, statusSize,
-//          stackTop, rootPid, cloneParent }) -> { pid, status: ArrayBuffer } | { errno, syscall }
+//          stackTop, rootPid, cloneParent, cloneFlags }) -> { pid, status: ArrayBuffer } | { errno, syscall }
 Napi::Value Launch(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Object a = info[0].As<Napi::Object>();
@@ -45,6 +45,8 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   uint64_t stack_top = BigU64(a.Get("stackTop"));
   pid_t root = a.Get("rootPid").As<Napi::Number>().Int32Value();
   bool clone_parent = a.Get("cloneParent").As<Napi::Boolean>().Value();
+  // the namespaces the root is born in (CLONE_NEW*, checked by TypeScript)
+  uint64_t clone_ns = (uint64_t)a.Get("cloneFlags").As<Napi::Number>().Int64Value();
 
   void *r = mmap((void *)start, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
   if (r == MAP_FAILED) return SysErr(env, errno, "mmap");
@@ -75,7 +77,7 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   struct clone_args ca;
   memset(&ca, 0, sizeof(ca));
   pid_t tid = root;
-  ca.flags = clone_parent ? CLONE_PARENT : 0;
+  ca.flags = (clone_parent ? CLONE_PARENT : 0) | clone_ns;
   ca.exit_signal = clone_parent ? 0 : SIGCHLD;  // clone3 takes the parent's exit signal with CLONE_PARENT
   ca.set_tid = (uint64_t)(uintptr_t)&tid;
   ca.set_tid_size = 1;

@@ -11,8 +11,9 @@ import { PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { lazyRanges, openPageReader, vmaCanBeLazy, type LazyRange } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
-import { type FilePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
+import { type FilePlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
+import { checkTaskNamespaces, rootNamespaces } from './namespaces.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
 import { checkPagesImages, guardsFrom, isGuardEntry, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
 
@@ -65,6 +66,9 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const sharedIds = new Map<string, number>();
   /** pid → files_id, to find a child that shares its parent's descriptor table */
   const filesIdOf = new Map<number, number>();
+  /** pid → its ids (a task's namespaces are its parent's) */
+  const idsOf = new Map<number, Obj>();
+  let namespaces: NamespacePlan | undefined;
   for (const e of order) {
     const pid = Number(e.pid);
     const corePath = `core-${pid}.img`;
@@ -81,14 +85,11 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       throw unsupported(`pid ${pid}: task state ${tc.task_state} is not restored yet`, { pid });
     }
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
-    // namespaces are not recreated: every task must live in the dump's root namespaces
-    const rootIds = (inventory.root_ids ?? {}) as Obj;
-    for (const ns of NS_KINDS) {
-      const k = `${ns}_ns_id`;
-      if (ids[k] !== undefined && rootIds[k] !== undefined && ids[k] !== rootIds[k]) {
-        throw unsupported(`pid ${pid} lives in its own ${ns} namespace, which restore does not recreate yet`, { pid });
-      }
-    }
+    // the root's namespaces that are not the dump's criu's are made again; every other task
+    // lives in its parent's
+    if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids);
+    else checkTaskNamespaces(pid, ids, idsOf.get(Number(e.ppid)) ?? {});
+    idsOf.set(pid, ids);
     // each process gets its own memory, handlers and fs: two processes that shared one (CLONE_VM
     // without CLONE_THREAD, CLONE_SIGHAND, CLONE_FS) would not. A descriptor table a child
     // shares with its parent (CLONE_FILES) is shared again; with another task it is refused.
@@ -278,7 +279,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (!(Object.values(FILE_LOCK_FLAG) as number[]).includes(flag) || !(Object.values(FILE_LOCK_TYPE) as number[]).includes(type)) throw unsupported(`${where}: lock kind ${flag} type ${type} is not restored`);
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
-  return { tasks, files: files.files, ...(opts.lazy ? { lazy: true } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
+  return { tasks, files: files.files, ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
 /**

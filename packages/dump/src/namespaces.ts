@@ -1,0 +1,131 @@
+/**
+ * The namespaces of a dumped tree, as CRIU 4.2 records them: every namespace met gets an id
+ * (criu's own first, 1..8 in NS_KINDS order; then the root's own ones in the order CRIU looks
+ * them up), each task's ids-<pid>.img names its namespaces by id, inventory's root_ids names
+ * criu's own, and the namespaces of the root that are not criu's are carried in the images
+ * (utsns-<id>.img, ipcns-var-<id>.img) and made again for the root at restore. As CRIU, every
+ * other task must live in the root's namespaces or in criu's: a task below the root in a third
+ * one is refused by name ("nested namespaces").
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
+import { writeImageFile } from '@crtools/images';
+import { NS_KINDS, type NsKind } from '@crtools/images/facts';
+import { countSysvipc, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, readNamespaces, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
+import { namespaceFiles } from '@crtools/sys';
+
+/** The kinds of namespace of the root's own that a dump carries. */
+export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc'];
+
+/** The order CRIU 4.2 meets the root's namespaces in (net and mnt are looked up before the tasks' ids). */
+const LOOKUP_ORDER: readonly NsKind[] = ['net', 'mnt', 'pid', 'ipc', 'uts', 'time', 'user', 'cgroup'];
+
+/** The inode of each namespace of a task, by CRIU's namespace name. */
+export function nsInodes(pid: number): Map<string, bigint> {
+  return new Map(readNamespaces(pid).map((l) => [l.name, l.ino]));
+}
+
+/** The kinds of namespace (NS_KINDS) a task lives in that are not criu's own. */
+export function foreignNamespaces(pid: number, own: Map<string, bigint> = nsInodes(process.pid)): NsKind[] {
+  const theirs = nsInodes(pid);
+  return NS_KINDS.filter((n) => theirs.get(n) !== own.get(n));
+}
+
+const NS_WHAT: Record<NsKind, string> = {
+  pid: 'pid', net: 'network', ipc: 'IPC', uts: 'UTS', time: 'time', mnt: 'mount', user: 'user', cgroup: 'cgroup',
+};
+
+/** The refusal of the root's namespaces that are not carried (null: all of them are). */
+export function refuseRootNamespaces(pid: number, foreign: readonly NsKind[]): CrtoolsError | null {
+  const off = foreign.filter((k) => !CARRIED_NS.includes(k));
+  if (!off.length) return null;
+  return new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in ${off.map((k) => NS_WHAT[k]).join(', ')} namespace${off.length > 1 ? 's' : ''} of its own (${off.join(', ')}), not criu's: dumping ${off.length > 1 ? 'these namespaces is' : 'this namespace is'} not supported by crtools yet (crtools issue 17; carried: ${CARRIED_NS.join(', ')})`, {
+    context: { pid, namespaces: off.join(',') }, exitCode: ExitCode.UNSUPPORTED,
+  });
+}
+
+/** The namespace ids of a dump, and the namespaces of the root it carries. */
+export class Namespaces {
+  private readonly own: Map<string, bigint>;
+  private readonly root: Map<string, bigint>;
+  /** criu's namespaces' ids (inventory's root_ids) */
+  readonly ownIds: Record<string, number> = {};
+  /** the root's namespaces that are not criu's, by kind → id */
+  readonly rootOwn = new Map<NsKind, number>();
+
+  constructor(readonly rootPid: number, private readonly refusals: Refusals) {
+    this.own = nsInodes(process.pid);
+    this.root = nsInodes(rootPid);
+    NS_KINDS.forEach((n, i) => (this.ownIds[`${n}_ns_id`] = i + 1));
+    let next = NS_KINDS.length + 1;
+    for (const k of LOOKUP_ORDER) if (this.root.get(k) !== this.own.get(k)) this.rootOwn.set(k, next++);
+  }
+
+  /** ids-<pid>.img's namespace ids of task pid; a task in a namespace neither criu's nor the root's is refused. */
+  idsOf(pid: number): Record<string, number> {
+    const theirs = nsInodes(pid);
+    const ids: Record<string, number> = {};
+    const nested: NsKind[] = [];
+    for (const k of NS_KINDS) {
+      const ino = theirs.get(k);
+      const rootId = this.rootOwn.get(k);
+      if (rootId !== undefined && ino === this.root.get(k)) ids[`${k}_ns_id`] = rootId;
+      else {
+        if (ino !== this.own.get(k)) nested.push(k);
+        ids[`${k}_ns_id`] = this.ownIds[`${k}_ns_id`]!;
+      }
+    }
+    if (nested.length) {
+      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in nested namespaces (${nested.join(', ')}: neither criu's nor the root's), which are not supported (as CRIU)`, {
+        context: { pid, namespaces: nested.join(',') }, exitCode: ExitCode.UNSUPPORTED,
+      }));
+    }
+    return ids;
+  }
+
+  /**
+   * What the carried namespaces hold that is not carried yet, refused by name: SysV IPC
+   * objects in the root's IPC namespace.
+   */
+  check(): void {
+    if (!this.rootOwn.has('ipc')) return;
+    const kinds = Object.keys(SYSVIPC_FILES) as (keyof typeof SYSVIPC_FILES)[];
+    const texts = namespaceFiles(this.rootPid, 'ipc', { reads: kinds.map((k) => SYSVIPC_FILES[k]) });
+    const found = kinds.map((k, i) => [k, countSysvipc(texts[i]!)] as const).filter(([, n]) => n > 0);
+    if (found.length) {
+      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's IPC namespace (root ${this.rootPid}) holds SysV IPC objects (${found.map(([k, n]) => `${n} ${String(k)}`).join(', ')}), which are not supported by crtools yet (crtools issue 17)`, {
+        context: { pid: this.rootPid, namespaces: 'ipc' }, exitCode: ExitCode.UNSUPPORTED,
+      }));
+    }
+  }
+
+  /** The images of the root's carried namespaces: utsns-<id>.img, ipcns-var-<id>.img. */
+  async write(dir: string): Promise<string[]> {
+    const written: string[] = [];
+    const uts = this.rootOwn.get('uts');
+    if (uts !== undefined) {
+      const [nodename, domainname] = namespaceFiles(this.rootPid, 'uts', { reads: [UTS_FILES.nodename, UTS_FILES.domainname] }).map(parseSysctlString);
+      const f = `utsns-${uts}.img`;
+      await writeImageFile(path.join(dir, f), { magic: 'UTSNS', entries: [{ nodename, domainname }] });
+      written.push(f);
+    }
+    const ipc = this.rootOwn.get('ipc');
+    if (ipc !== undefined) {
+      // a sysctl this kernel does not have is not kept (auto_msgmni: 0, as CRIU writes it)
+      const present = IPC_VAR_SYSCTLS.filter((s) => existsSync(s.path));
+      const texts = namespaceFiles(this.rootPid, 'ipc', { reads: present.map((s) => s.path) });
+      const e: Record<string, unknown> = { auto_msgmni: 0 };
+      present.forEach((s, i) => {
+        const v = parseIpcSysctl(s.type, texts[i]!);
+        // the *_next_id files read -1 until set, which cannot be written back: not kept
+        if (s.field.endsWith('_next_id') && v === 0xffffffff) return;
+        e[s.field] = v;
+      });
+      const f = `ipcns-var-${ipc}.img`;
+      await writeImageFile(path.join(dir, f), { magic: 'IPC_VAR', entries: [e] });
+      written.push(f);
+    }
+    return written;
+  }
+}
