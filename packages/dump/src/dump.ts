@@ -17,12 +17,12 @@ import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
-import { linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
+import { autoDedup, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
-  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img',
+  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img', 'auto_dedup',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -233,12 +233,6 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const t0 = performance.now();
   // incremental: the previous round's images (linked as `parent`) and its memory tracking
   const parentDir = parentDirOf(o);
-  if (o.ps && (parentDir || o.track_mem)) {
-    log.close();
-    throw new CrtoolsError('UNSUPPORTED_OPTION', 'dump: --page-server with --prev-images-dir or --track-mem (incremental pages through a page server) is not supported by crtools yet (crtools issue 16)', {
-      context: { option: 'page-server' }, exitCode: ExitCode.UNSUPPORTED,
-    });
-  }
   if (parentDir && !existsSync(path.join(parentDir, 'inventory.img'))) {
     log.close();
     throw new CrtoolsError('BAD_PARENT', `--prev-images-dir ${o.parent_img}: ${parentDir} holds no images (no inventory.img)`, { exitCode: ExitCode.BAD_INPUT });
@@ -336,6 +330,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       if (keepTracking) tracker.handOver(dir);
       else await tracker.release();
     }
+    // --auto-dedup: the parent's copies of the pages written again punched, the tree no longer frozen
+    if (o.auto_dedup && !o.ps) await autoDedup(dir, log);
     log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
     return { ...result, images: [...names, 'inventory.img'], frozenMs };
   } catch (err) {
@@ -527,7 +523,8 @@ async function dumpFrozen(
         // incremental (--prev-images-dir): pages not written since the parent round stay there
         // (--track-mem: uffd-wp + PAGEMAP_SCAN); without tracking every page is written again
         const track = opts.tracker?.task(pid, inf, vmas, `/proc/${pid}/pagemap`, !!opts.keepTracking);
-        const inParent = !!opts.incremental && existsSync(path.join(opts.incremental.dir, pagemapFileName('task', pid)));
+        // (through a page server the parent round's pagemaps are the server's: PS_IOV_PARENT asks it, as CRIU does)
+        const inParent = !!opts.incremental && (opts.pageServer ? await opts.pageServer.checkParent('task', pid) : existsSync(path.join(opts.incremental.dir, pagemapFileName('task', pid))));
         const plan = await planDump({
           vmas,
           pagemap: track ? writtenFilter(raw, track) : raw,

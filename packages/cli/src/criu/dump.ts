@@ -30,6 +30,7 @@ export const DUMP_ARGS = {
   port: { type: 'string', description: 'with --page-server: the page server port' },
   'track-mem': { type: 'boolean', description: 'track written pages (uffd write-protect + PAGEMAP_SCAN here) so that a dump with --prev-images-dir writes only those' },
   'prev-images-dir': { type: 'string', description: 'the previous (pre-)dump, relative to the images dir: pages unchanged since stay there (linked as `parent`)' },
+  'auto-dedup': { type: 'boolean', description: 'punch the pages written again out of the parent images (--prev-images-dir)' },
 } as const;
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -63,6 +64,7 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     display_stats: !!args['display-stats'],
     cpu_cap: cpuCapOf(rawArgs),
     track_mem: !!args['track-mem'],
+    auto_dedup: !!args['auto-dedup'],
     ...(args['prev-images-dir'] ? { parent_img: String(args['prev-images-dir']) } : {}),
     ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),

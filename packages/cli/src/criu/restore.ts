@@ -33,6 +33,7 @@ export const RESTORE_ARGS = {
   'display-stats': { type: 'boolean', default: false, description: 'print the restore statistics on stdout (they are in stats-restore too)' },
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'ghost-limit': { type: 'string', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
+  'auto-dedup': { type: 'boolean', default: false, description: 'punch the pages read back out of the pages images' },
   'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },
 } as const;
 
@@ -50,6 +51,7 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     cpu_cap: cpuCapOf(rawArgs),
     inherit_fd: parseInheritFd(repeatedOption(rawArgs, '--inherit-fd')),
     shell_job: !!args['shell-job'],
+    auto_dedup: !!args['auto-dedup'],
     file_locks: !!args['file-locks'],
     notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
     display_stats: !!args['display-stats'],
