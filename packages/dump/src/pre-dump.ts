@@ -6,7 +6,7 @@
  * pre_dump_mode), stats-dump, and a `parent` link to the previous round. Dirty tracking is
  * userfaultfd WP_ASYNC + PAGEMAP_SCAN (mem-track.ts), since this kernel has no soft-dirty.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions } from '@crtools/common';
 import { readImageFile, writeImageFile } from '@crtools/images';
@@ -65,7 +65,8 @@ function copiedSource(buf: Buffer): PageSource {
 
 /** The parent directory as given (relative to the images dir, as CRIU takes it) resolved. */
 export function parentDirOf(o: CriuOptions): string | undefined {
-  return o.parent_img ? path.resolve(o.images_dir, o.parent_img) : undefined;
+  // (through the directory's real path: an RPC request's is /proc/PID/fd/N, where `..` means nothing)
+  return o.parent_img ? path.resolve(realpathSync(o.images_dir), o.parent_img) : undefined;
 }
 
 /** `parent` → --prev-images-dir in the images dir (as CRIU makes it), replacing an old one. */
