@@ -478,6 +478,7 @@ async function dumpFrozen(
         context: { pid, namespaces: foreign.join(',') }, exitCode: ExitCode.UNSUPPORTED,
       }));
     }
+    const tProc = performance.now();
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
@@ -487,7 +488,12 @@ async function dumpFrozen(
     const timers = readTimers(pid);
     let threadIds: number[] = [];
     log.debug(`  ${vmas.length} VMAs, ${guards.length} guard regions, ${fds.length} fds, ${timers.length} POSIX timers`);
+    // where the frozen time goes (level 4): /proc reads, the parasite's injection, the written
+    // pages found (tracking scan + plan), the pages moved, the rest of the task's images
+    const tTask = performance.now();
+    const phase = { infected: 0, mem: 0, planned: 0, moved: 0 };
     await withInfection(pid, task.threads, async (inf) => {
+      phase.infected = performance.now();
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
       log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
 
@@ -518,6 +524,7 @@ async function dumpFrozen(
       // memory: plan from /proc/PID/pagemap; pages move by the parasite's vmsplice + splice
       const pm = openPagemap(pid);
       const tMem = performance.now();
+      phase.mem = tMem;
       try {
         const raw = (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries;
         // incremental (--prev-images-dir): pages not written since the parent round stay there
@@ -534,6 +541,7 @@ async function dumpFrozen(
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
           ...(kd.task_size !== undefined ? { taskSize: kd.task_size } : {}),
         });
+        phase.planned = performance.now();
         const stats = opts.pageServer
           ? await sendPages(opts.pageServer, 'task', pid, plan.entries, pid, () => checkAbort(signal))
           : pageMethod === 'splice'
@@ -542,6 +550,7 @@ async function dumpFrozen(
             dir, id: pid, pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
           });
+        phase.moved = performance.now();
         pagesWritten += stats.pagesWritten;
         pagesScanned += plan.stats.pagesScanned;
         pagesSkippedParent += plan.stats.pagesSkippedParent;
@@ -563,13 +572,19 @@ async function dumpFrozen(
       }
     });
     pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: threadIds });
+    if (phase.moved) {
+      const ms = (a: number, b: number) => (b - a).toFixed(1);
+      log.debug(`  frozen time of task ${pid}: /proc ${ms(tProc, tTask)} ms, infection ${ms(tTask, phase.infected)} ms, state and images ${ms(phase.infected, phase.mem)} ms, written pages found ${ms(phase.mem, phase.planned)} ms, pages moved ${ms(phase.planned, phase.moved)} ms, shmem and cure ${ms(phase.moved, performance.now())} ms`);
+    }
   }
+  const tFiles = performance.now();
 
   files.finish();
   for (const im of files.images()) await writeImageFile(path.join(dir, im.file), { magic: im.magic, entries: im.entries });
   if (fileLocks.entries.length) await writeImageFile(path.join(dir, 'filelocks.img'), { magic: 'FILE_LOCKS', entries: fileLocks.entries });
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [seccompChains.entry()] });
+  log.debug(`frozen time of the tree's files and images: ${(performance.now() - tFiles).toFixed(1)} ms`);
   await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });
   await writeImageFile(path.join(dir, 'inventory.img'), {
     magic: 'INVENTORY',
