@@ -17,7 +17,7 @@ import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
-import { autoDedup, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
+import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
@@ -277,12 +277,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, { fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental });
     checkAbort(ctx.signal);
     if (ps) {
-      // PS_IOV_CLOSE: the server answers once every page it was sent is in its images
-      log.info('Disconnect from the page server');
-      const status = await ps.client.close();
-      ps.socket.end();
+      await closePageServer(ps, log);
       ps = null;
-      if (status !== 0) throw new CrtoolsError('PS_FAILED', `the page server failed to store the pages (status ${status})`, { exitCode: ExitCode.FAILED });
     }
     if (checkOnly) {
       // a preflight: nothing is kept, the tree goes on as it was

@@ -189,12 +189,8 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
       p.copied = undefined;
     }
     if (ps) {
-      // PS_IOV_CLOSE: the server answers once every page it was sent is in its images
-      log.info('Disconnect from the page server');
-      const status = await ps.client.close();
-      ps.socket.end();
+      await closePageServer(ps, log);
       ps = null;
-      if (status !== 0) throw new CrtoolsError('PS_FAILED', `the page server failed to store the pages (status ${status})`, { exitCode: ExitCode.FAILED });
     }
     const writeUs = Math.round((performance.now() - tWrite) * 1000);
     await writeImageFile(path.join(tmp, 'inventory.img'), {
@@ -228,6 +224,18 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
   } finally {
     log.close();
   }
+}
+
+/**
+ * PS_IOV_CLOSE: the server answers once every page it was sent is in its images; a status
+ * other than 0 fails the (pre-)dump. (On a failure before this, the socket is destroyed: the
+ * server sees no PS_IOV_CLOSE and keeps nothing.)
+ */
+export async function closePageServer(ps: { client: PageServerClient; socket: Socket }, log: CriuLog): Promise<void> {
+  log.info('Disconnect from the page server');
+  const status = await ps.client.close();
+  ps.socket.end();
+  if (status !== 0) throw new CrtoolsError('PS_FAILED', `the page server failed to store the pages (status ${status})`, { exitCode: ExitCode.FAILED });
 }
 
 /** A pre-dump's pagemap to the page server (PS_IOV_OPEN2, then its entries and pages). */
