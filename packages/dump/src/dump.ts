@@ -596,7 +596,7 @@ async function dumpFrozen(
   const stats: DumpStats = {
     freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs,
     pages_scanned: BigInt(pagesScanned), pages_skipped_parent: BigInt(pagesSkippedParent), pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n,
-    shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: BigInt(pagesSkippedParent), shpages_written: BigInt(sh.written),
+    shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n /* shared memory is written whole every round */, shpages_written: BigInt(sh.written),
   };
   return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned, stats };
 }
