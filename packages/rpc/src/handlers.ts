@@ -149,14 +149,18 @@ async function operation(
   }
 }
 
+/** A client that is not root writes only into its own directories, and dumps only its own tree (`tree`). */
+function checkWriteAccess(ctx: HandlerContext, o: MappedOptions['options'], tree: boolean): void {
+  if (!needsAccessCheck(ctx.peer)) return;
+  checkDirAccess(ctx.peer, o.images_dir, 'images directory');
+  checkDirAccess(ctx.peer, o.work_dir, 'work directory');
+  if (tree) checkDumpAccess(ctx.peer, o.pid!);
+}
+
 /** DUMP: the tree in opts.pid into the images directory. */
 export function handleDump(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
   return operation('DUMP', 'dump', req, ctx, { dump: { restored: false } }, async ({ options: o }) => {
-    if (needsAccessCheck(ctx.peer)) {
-      checkDirAccess(ctx.peer, o.images_dir, 'images directory');
-      checkDirAccess(ctx.peer, o.work_dir, 'work directory');
-      checkDumpAccess(ctx.peer, o.pid!);
-    }
+    checkWriteAccess(ctx, o, true);
     await dump(o, { notify: notifier(ctx), stderr: ctx.stderr });
     // restored: only a self-dump comes back restored, and crtools does none
     return { type: 'DUMP', success: true, dump: { restored: false } };
@@ -172,11 +176,7 @@ export function handleDump(req: CriuReq, ctx: HandlerContext): Promise<CriuResp>
 export function handlePreDump(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
   const type = req.type === 'SINGLE_PRE_DUMP' ? 'SINGLE_PRE_DUMP' : 'PRE_DUMP';
   return operation(type, 'pre-dump', req, ctx, {}, async ({ options: o }) => {
-    if (needsAccessCheck(ctx.peer)) {
-      checkDirAccess(ctx.peer, o.images_dir, 'images directory');
-      checkDirAccess(ctx.peer, o.work_dir, 'work directory');
-      checkDumpAccess(ctx.peer, o.pid!);
-    }
+    checkWriteAccess(ctx, o, true);
     await preDump({ ...o, track_mem: true }, { stderr: ctx.stderr });
     return { type, success: true };
   });
@@ -191,10 +191,7 @@ export function handlePreDump(req: CriuReq, ctx: HandlerContext): Promise<CriuRe
 export function handlePageServer(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
   const type = req.type === 'PAGE_SERVER_CHLD' ? 'PAGE_SERVER_CHLD' : 'PAGE_SERVER';
   return operation(type, 'page-server', req, ctx, {}, async ({ options: o }) => {
-    if (needsAccessCheck(ctx.peer)) {
-      checkDirAccess(ctx.peer, o.images_dir, 'images directory');
-      checkDirAccess(ctx.peer, o.work_dir, 'work directory');
-    }
+    checkWriteAccess(ctx, o, false);
     if (!ctx.startPageServer) throw new CrtoolsError('RPC_UNSUPPORTED', `${type}: this server starts no page servers`, { exitCode: ExitCode.UNSUPPORTED });
     // (the directories the request named are held by this worker only: the server gets their paths)
     const real = (d: string | undefined) => (d === undefined ? undefined : realpathSync(d));
