@@ -51,7 +51,7 @@ try {
   // full dump
   const a = start('full');
   sleep(1000);
-  criu(['dump', '-t', String(a.pid), '-D', path.join(work, 'full')]);
+  criu(['dump', '-t', String(a.pid), '-D', path.join(work, 'full'), '-o', 'dump.log', '-v4']);
   gone(a.pid);
   const full = stats(path.join(work, 'full'));
   rows.push(['full dump', full]);
@@ -64,7 +64,7 @@ try {
   criu(['pre-dump', '-t', String(b.pid), '-D', path.join(work, 'p2'), '--prev-images-dir', '../p1']);
   rows.push(['pre-dump 2', stats(path.join(work, 'p2'))]);
   sleep(1000);
-  criu(['dump', '-t', String(b.pid), '-D', path.join(work, 'final'), '--prev-images-dir', '../p2', '--track-mem']);
+  criu(['dump', '-t', String(b.pid), '-D', path.join(work, 'final'), '--prev-images-dir', '../p2', '--track-mem', '-o', 'dump.log', '-v4']);
   gone(b.pid);
   const fin = stats(path.join(work, 'final'));
   rows.push(['final dump after 2 pre-dumps', fin]);
@@ -75,6 +75,10 @@ try {
   console.log('| run | frozen_time ms | pages written | pages skipped (parent) |');
   console.log('|---|---|---|---|');
   for (const [n, s] of rows) console.log(`| ${n} | ${(Number(s.frozen_time) / 1000).toFixed(1)} | ${s.pages_written} | ${s.pages_skipped_parent} |`);
+  // where the frozen time went (the dump log's level-4 lines)
+  for (const d of ['full', 'final']) {
+    for (const l of readFileSync(path.join(work, d, 'dump.log'), 'utf8').split('\n')) if (/frozen time of/.test(l)) console.log(`${d}: ${l.replace(/^\([^)]*\)\s*/, '').trim()}`);
+  }
   console.log(`final / full frozen time: ${(Number(fin.frozen_time) / Number(full.frozen_time)).toFixed(3)}x`);
 } finally {
   rmSync(work, { recursive: true, force: true });

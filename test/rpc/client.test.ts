@@ -3,6 +3,7 @@
  * notification a host-process dump and restore produce, and a client that says "no".
  * Every process is cleaned up by pid.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,14 +24,16 @@ describe('CriuClient → criu swrk', () => {
   it('VERSION, CHECK, FEATURE_CHECK', async () => {
     expect(await client.version()).toMatchObject({ major: 4, minor: 2, number: 40200, name: expect.stringMatching(/^crtools /) });
     await expect(client.check()).resolves.toBeUndefined();
-    expect(await client.featureCheck()).toEqual({ mem_track: false, lazy_pages: false, pidfd_store: false });
+    // mem_track: where kerndat found a dirty-tracking method (test/rpc/predump.test.ts uses it)
+    const canTrack = spawnSync(process.execPath, [criuBin, 'check', '--feature', 'mem_dirty_track'], { stdio: 'ignore' }).status === 0;
+    expect(await client.featureCheck()).toEqual({ mem_track: canTrack, lazy_pages: false, pidfd_store: false });
   });
 
-  it('types not carried out are answered with a reason', async () => {
+  it('requests without what they need are answered with a reason (PRE_DUMP, PAGE_SERVER without an images directory)', async () => {
     for (const type of ['PRE_DUMP', 'SINGLE_PRE_DUMP', 'PAGE_SERVER', 'PAGE_SERVER_CHLD'] as const) {
       const r = await client.request({ type, opts: { images_dir_fd: -1 } });
-      expect(r).toMatchObject({ type, success: false, cr_errno: 56 });
-      expect(r.cr_errmsg).toMatch(new RegExp(`^${type} is not supported by crtools yet`));
+      expect(r).toMatchObject({ success: false });
+      expect(r.cr_errmsg).toMatch(/^images_dir_fd: neither images_dir_fd nor images_dir was given/);
     }
   });
 

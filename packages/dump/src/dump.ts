@@ -18,13 +18,13 @@ import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
-import { linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
+import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 import { unixExternals } from './external.js';
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
-  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img',
+  'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img', 'auto_dedup',
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
   'ext_unix_sk', 'external',
 ];
@@ -229,12 +229,6 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const t0 = performance.now();
   // incremental: the previous round's images (linked as `parent`) and its memory tracking
   const parentDir = parentDirOf(o);
-  if (o.ps && (parentDir || o.track_mem)) {
-    log.close();
-    throw new CrtoolsError('UNSUPPORTED_OPTION', 'dump: --page-server with --prev-images-dir or --track-mem (incremental pages through a page server) is not supported by crtools yet (crtools issue 16)', {
-      context: { option: 'page-server' }, exitCode: ExitCode.UNSUPPORTED,
-    });
-  }
   if (parentDir && !existsSync(path.join(parentDir, 'inventory.img'))) {
     log.close();
     throw new CrtoolsError('BAD_PARENT', `--prev-images-dir ${o.parent_img}: ${parentDir} holds no images (no inventory.img)`, { exitCode: ExitCode.BAD_INPUT });
@@ -281,12 +275,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     });
     checkAbort(ctx.signal);
     if (ps) {
-      // PS_IOV_CLOSE: the server answers once every page it was sent is in its images
-      log.info('Disconnect from the page server');
-      const status = await ps.client.close();
-      ps.socket.end();
+      await closePageServer(ps, log);
       ps = null;
-      if (status !== 0) throw new CrtoolsError('PS_FAILED', `the page server failed to store the pages (status ${status})`, { exitCode: ExitCode.FAILED });
     }
     if (checkOnly) {
       // a preflight: nothing is kept, the tree goes on as it was
@@ -340,6 +330,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       if (keepTracking) tracker.handOver(dir);
       else await tracker.release();
     }
+    // --auto-dedup: the parent's copies of the pages written again punched, the tree no longer frozen
+    if (o.auto_dedup && !o.ps) await autoDedup(dir, log);
     log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
     return { ...result, images: [...names, 'inventory.img'], frozenMs };
   } catch (err) {
@@ -484,6 +476,7 @@ async function dumpFrozen(
       continue;
     }
     const nsIds = namespaces.idsOf(pid);
+    const tProc = performance.now();
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
@@ -493,7 +486,12 @@ async function dumpFrozen(
     const timers = readTimers(pid);
     let threadIds: number[] = [];
     log.debug(`  ${vmas.length} VMAs, ${guards.length} guard regions, ${fds.length} fds, ${timers.length} POSIX timers`);
+    // where the frozen time goes (level 4): /proc reads, the parasite's injection, the written
+    // pages found (tracking scan + plan), the pages moved, the rest of the task's images
+    const tTask = performance.now();
+    const phase = { infected: 0, mem: 0, planned: 0, moved: 0 };
     await withInfection(pid, task.threads, async (inf) => {
+      phase.infected = performance.now();
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
       log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
 
@@ -524,12 +522,14 @@ async function dumpFrozen(
       // memory: plan from /proc/PID/pagemap; pages move by the parasite's vmsplice + splice
       const pm = openPagemap(pid);
       const tMem = performance.now();
+      phase.mem = tMem;
       try {
         const raw = (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries;
         // incremental (--prev-images-dir): pages not written since the parent round stay there
         // (--track-mem: uffd-wp + PAGEMAP_SCAN); without tracking every page is written again
         const track = opts.tracker?.task(pid, inf, vmas, `/proc/${pid}/pagemap`, !!opts.keepTracking);
-        const inParent = !!opts.incremental && existsSync(path.join(opts.incremental.dir, pagemapFileName('task', pid)));
+        // (through a page server the parent round's pagemaps are the server's: PS_IOV_PARENT asks it, as CRIU does)
+        const inParent = !!opts.incremental && (opts.pageServer ? await opts.pageServer.checkParent('task', pid) : existsSync(path.join(opts.incremental.dir, pagemapFileName('task', pid))));
         const plan = await planDump({
           vmas,
           pagemap: track ? writtenFilter(raw, track) : raw,
@@ -539,6 +539,7 @@ async function dumpFrozen(
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
           ...(kd.task_size !== undefined ? { taskSize: kd.task_size } : {}),
         });
+        phase.planned = performance.now();
         const stats = opts.pageServer
           ? await sendPages(opts.pageServer, 'task', pid, plan.entries, pid, () => checkAbort(signal))
           : pageMethod === 'splice'
@@ -547,6 +548,7 @@ async function dumpFrozen(
             dir, id: pid, pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
           });
+        phase.moved = performance.now();
         pagesWritten += stats.pagesWritten;
         pagesScanned += plan.stats.pagesScanned;
         pagesSkippedParent += plan.stats.pagesSkippedParent;
@@ -568,7 +570,12 @@ async function dumpFrozen(
       }
     });
     pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: threadIds });
+    if (phase.moved) {
+      const ms = (a: number, b: number) => (b - a).toFixed(1);
+      log.debug(`  frozen time of task ${pid}: /proc ${ms(tProc, tTask)} ms, infection ${ms(tTask, phase.infected)} ms, state and images ${ms(phase.infected, phase.mem)} ms, written pages found ${ms(phase.mem, phase.planned)} ms, pages moved ${ms(phase.planned, phase.moved)} ms, shmem and cure ${ms(phase.moved, performance.now())} ms`);
+    }
   }
+  const tFiles = performance.now();
 
   if (!checkOnly) await namespaces.write(dir);
   files.finish();
@@ -576,6 +583,7 @@ async function dumpFrozen(
   if (fileLocks.entries.length) await writeImageFile(path.join(dir, 'filelocks.img'), { magic: 'FILE_LOCKS', entries: fileLocks.entries });
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [seccompChains.entry()] });
+  log.debug(`frozen time of the tree's files and images: ${(performance.now() - tFiles).toFixed(1)} ms`);
   await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });
   await writeImageFile(path.join(dir, 'inventory.img'), {
     magic: 'INVENTORY',
@@ -591,7 +599,7 @@ async function dumpFrozen(
   const stats: DumpStats = {
     freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs,
     pages_scanned: BigInt(pagesScanned), pages_skipped_parent: BigInt(pagesSkippedParent), pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n,
-    shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: BigInt(pagesSkippedParent), shpages_written: BigInt(sh.written),
+    shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n /* shared memory is written whole every round */, shpages_written: BigInt(sh.written),
   };
   return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned, stats };
 }

@@ -1,5 +1,5 @@
 export { checkDump, dump, DUMP_OPTIONS, type DumpCheck, type DumpContext, type DumpResult, type DumpStats } from './dump.js';
 export { SeccompChains } from './seccomp.js';
-export { preDump, PRE_DUMP_OPTIONS, type PreDumpResult } from './pre-dump.js';
+export { linkParent, preDump, PRE_DUMP_OPTIONS, type PreDumpResult } from './pre-dump.js';
 export { MEM_TRACK_FILE } from './mem-track.js';
 export { unixExternals } from './external.js';

@@ -28,9 +28,6 @@ import { PAGE_IS, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, pagemapScanAll, ta
 /** The file a tracked round leaves in its images directory. */
 export const MEM_TRACK_FILE = 'crtools-mem-track.json';
 
-/** bit 55 of a pagemap entry: what planDump's trackMem reads as "written since the parent" */
-const PM_SOFT_DIRTY = 1n << 55n;
-
 interface TrackFile {
   version: 1;
   /** the images directory of the round that left it (real path) */
@@ -274,31 +271,24 @@ export class MemTracker {
 export function writtenFilter(pagemap: (start: bigint, n: number) => BigUint64Array, track: TaskTrack): (start: bigint, n: number) => BigUint64Array {
   return (start, n) => {
     const e = pagemap(start, n);
+    // (this runs while the tree is frozen, over every page of every area: index arithmetic on
+    // plain numbers and the soft-dirty bit set in the entries' high 32-bit halves, no bigint per page)
+    const hi = new Uint32Array(e.buffer, e.byteOffset, n * 2);
+    for (let i = 0; i < n; i++) hi[2 * i + 1] = hi[2 * i + 1]! & ~SOFT_DIRTY_HI;
     const end = start + BigInt(n) * PAGE_SIZE_BIGINT;
-    let i = 0;
-    let addr = start;
-    // runs of the written list that overlap [start, end)
-    let k = lowerBound(track.written, start);
-    while (i < n) {
-      const w = track.written[k];
-      const wStart = w ? w.start : end;
-      // pages before the next written run are clean
-      while (i < n && addr < wStart) {
-        e[i] = e[i]! & ~PM_SOFT_DIRTY;
-        i++;
-        addr += PAGE_SIZE_BIGINT;
-      }
-      if (!w) break;
-      while (i < n && addr < w.end) {
-        e[i] = e[i]! | PM_SOFT_DIRTY;
-        i++;
-        addr += PAGE_SIZE_BIGINT;
-      }
-      k++;
+    for (let k = lowerBound(track.written, start); k < track.written.length; k++) {
+      const w = track.written[k]!;
+      if (w.start >= end) break;
+      const from = w.start > start ? Number((w.start - start) / PAGE_SIZE_BIGINT) : 0;
+      const to = w.end < end ? Number((w.end - start) / PAGE_SIZE_BIGINT) : n;
+      for (let i = from; i < to; i++) hi[2 * i + 1] = hi[2 * i + 1]! | SOFT_DIRTY_HI;
     }
     return e;
   };
 }
+
+/** bit 55 of a pagemap entry (what planDump's trackMem reads as "written since the parent"), within its high 32 bits (little-endian x86_64) */
+const SOFT_DIRTY_HI = 1 << (55 - 32);
 
 /** index of the first run whose end is above addr */
 function lowerBound(runs: readonly { start: bigint; end: bigint }[], addr: bigint): number {

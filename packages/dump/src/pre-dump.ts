@@ -6,13 +6,14 @@
  * pre_dump_mode), stats-dump, and a `parent` link to the previous round. Dirty tracking is
  * userfaultfd WP_ASYNC + PAGEMAP_SCAN (mem-track.ts), since this kernel has no soft-dirty.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions } from '@crtools/common';
 import { readImageFile, writeImageFile } from '@crtools/images';
 import { decodeDev } from '@crtools/images/facts';
 import { loadKerndat } from '@crtools/kerndat';
-import { createPagesIdAllocator, pagemapFileName, planDump, procMemPageSource, writePagemap, PE_PRESENT, type PageRange, type PageSource, type PlannedEntry } from '@crtools/pagemap';
+import { connectPageServer, createPagesIdAllocator, dedup, pagemapFileName, planDump, procMemPageSource, writePagemap, writePages, PE_PRESENT, type PageRange, type PageServerClient, type PageSource, type PlannedEntry } from '@crtools/pagemap';
+import type { Socket } from 'node:net';
 import { withInfection } from '@crtools/parasite';
 import { openPagemap, readVmaList } from '@crtools/procfs';
 import { MemTracker, writtenFilter } from './mem-track.js';
@@ -23,7 +24,7 @@ import type { DumpStats } from './dump.js';
 export const PRE_DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'timeout', 'display_stats', 'track_mem', 'parent_img', 'pre_dump_mode',
   // CRIU forces the tree to run on after a pre-dump: --leave-running is what it does anyway
-  'leave_running', 'shell_job', 'file_locks', 'ghost_limit', 'cpu_cap',
+  'leave_running', 'shell_job', 'file_locks', 'ghost_limit', 'cpu_cap', 'ps', 'auto_dedup',
   // as CRIU: a pre-dump reads no socket, so the TCP options (given alike to every round of a
   // migration) have nothing to do here; the final dump carries them out
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
@@ -67,7 +68,8 @@ function copiedSource(buf: Buffer): PageSource {
 
 /** The parent directory as given (relative to the images dir, as CRIU takes it) resolved. */
 export function parentDirOf(o: CriuOptions): string | undefined {
-  return o.parent_img ? path.resolve(o.images_dir, o.parent_img) : undefined;
+  // (through the directory's real path: an RPC request's is /proc/PID/fd/N, where `..` means nothing)
+  return o.parent_img ? path.resolve(realpathSync(o.images_dir), o.parent_img) : undefined;
 }
 
 /** `parent` → --prev-images-dir in the images dir (as CRIU makes it), replacing an old one. */
@@ -111,10 +113,16 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
   const plans: { pid: number; entries: PlannedEntry[]; copied?: Buffer; pagesId: number }[] = [];
   const nextPagesId = createPagesIdAllocator();
   const counts = { scanned: 0, written: 0, skipped: 0 };
+  let ps: { client: PageServerClient; socket: Socket } | null = null;
   try {
     log.info(`Pre-dumping processes (pid: ${pid})`);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
+    // --page-server: connected before the tree is touched; the pages go there, the rest stays here
+    if (o.ps) {
+      log.info(`Connecting to the page server at ${o.ps.address}:${o.ps.port}`);
+      ps = await connectPageServer(o.ps);
+    }
     const tFreeze = performance.now();
     tasks = freezeTree(pid, log, o.timeout > 0 ? o.timeout * 1000 : undefined);
     const tFrozen = performance.now();
@@ -125,7 +133,8 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
       if (ctx.signal?.aborted) throw new CrtoolsError('DUMP_ABORTED', 'pre-dump interrupted', { exitCode: ExitCode.FAILED });
       const tid = task.pid;
       const vmas = readVmaList(tid, { stackGuardGapHidden: !!kd.stack_guard_gap_hidden, ...(shmemDev ? { shmemDev } : {}) });
-      const hasParent = !!parentDir && existsSync(path.join(parentDir, pagemapFileName('task', tid)));
+      // the parent round's pagemap: where the pages are (the page server's images, PS_IOV_PARENT, as CRIU asks it)
+      const hasParent = !!parentDir && (ps ? await ps.client.checkParent('task', tid) : existsSync(path.join(parentDir, pagemapFileName('task', tid))));
       await withInfection(tid, task.threads, async (inf) => {
         const track = tracker.task(tid, inf, vmas, `/proc/${tid}/pagemap`, true);
         const pm = openPagemap(tid);
@@ -174,12 +183,17 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
     for (const p of plans) {
       const source = p.copied ? copiedSource(p.copied) : procMemPageSource(p.pid);
       try {
-        const w = await writePagemap({ dir: tmp, id: p.pid, pagesId: p.pagesId, entries: p.entries, source, ...(p.copied ? {} : { skipUnreadable: true }) });
+        const how = { entries: p.entries, source, ...(p.copied ? {} : { skipUnreadable: true }) };
+        const w = ps ? await sendPagemap(ps.client, p.pid, how) : await writePagemap({ dir: tmp, id: p.pid, pagesId: p.pagesId, ...how });
         counts.written += w.pagesWritten;
       } finally {
         if (!p.copied) (source as ReturnType<typeof procMemPageSource>).close();
       }
       p.copied = undefined;
+    }
+    if (ps) {
+      await closePageServer(ps, log);
+      ps = null;
     }
     const writeUs = Math.round((performance.now() - tWrite) * 1000);
     await writeImageFile(path.join(tmp, 'inventory.img'), {
@@ -192,6 +206,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
     renameSync(path.join(tmp, 'inventory.img'), path.join(dir, 'inventory.img'));
     rmSync(tmp, { recursive: true, force: true });
     tracker.handOver(dir);
+    if (o.auto_dedup && !o.ps) await autoDedup(dir, log);
     const stats: DumpStats = {
       freezing_time: Math.round((tFrozen - tFreeze) * 1000), frozen_time: frozenUs, memdump_time: memUs, memwrite_time: writeUs,
       pages_scanned: BigInt(counts.scanned), pages_skipped_parent: BigInt(counts.skipped), pages_written: BigInt(counts.written), irmap_resolve: 0, pages_lazy: 0n,
@@ -201,6 +216,8 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
     log.info(`Pre-dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms, frozen ${(frozenUs / 1000).toFixed(1)} ms, ${counts.written} pages written, ${counts.skipped} left to the parent)`);
     return { pids: plans.map((p) => p.pid), stats, frozenMs: frozenUs / 1000 };
   } catch (err) {
+    // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing
+    ps?.socket.destroy();
     resumeTree(tasks);
     await tracker.abort();
     rmSync(tmp, { recursive: true, force: true });
@@ -210,6 +227,37 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
   } finally {
     log.close();
   }
+}
+
+/**
+ * PS_IOV_CLOSE: the server answers once every page it was sent is in its images; a status
+ * other than 0 fails the (pre-)dump. (On a failure before this, the socket is destroyed: the
+ * server sees no PS_IOV_CLOSE and keeps nothing.)
+ */
+export async function closePageServer(ps: { client: PageServerClient; socket: Socket }, log: CriuLog): Promise<void> {
+  log.info('Disconnect from the page server');
+  const status = await ps.client.close();
+  ps.socket.end();
+  if (status !== 0) throw new CrtoolsError('PS_FAILED', `the page server failed to store the pages (status ${status})`, { exitCode: ExitCode.FAILED });
+}
+
+/** A pre-dump's pagemap to the page server (PS_IOV_OPEN2, then its entries and pages). */
+async function sendPagemap(client: PageServerClient, pid: number, how: Omit<Parameters<typeof writePages>[0], 'sink'>): Promise<{ pagesWritten: number }> {
+  const sink = await client.openSink('task', pid);
+  const w = await writePages({ ...how, sink });
+  await sink.close();
+  return { pagesWritten: w.pagesWritten };
+}
+
+/**
+ * --auto-dedup (as criu.8: the pages this round wrote again are punched out of the parent
+ * images): done once the images are in place and the tree runs, never while it is frozen.
+ * With --page-server there are no pages here: the page server dedups its own (its --auto-dedup).
+ */
+export async function autoDedup(dir: string, log: CriuLog): Promise<void> {
+  if (!existsSync(path.join(dir, 'parent'))) return;
+  const r = await dedup({ dir, logger: log.logger('dedup') });
+  log.info(`auto-dedup: ${r.bytesPunched} bytes punched out of the parent images (${r.pagemaps} pagemap(s))`);
 }
 
 /** /proc/uptime in microseconds, at centisecond precision (CRIU's dump_uptime). */

@@ -97,6 +97,18 @@ export async function dedupRange(parent: PageReader, vaddr: bigint, nrPages: num
   return p.bytes;
 }
 
+/**
+ * Punch the given byte ranges of pages images (restore's --auto-dedup: what was read back is
+ * deallocated), adjacent ranges of a file merged. Returns the bytes punched.
+ */
+export async function punchRanges(ranges: readonly { path: string; offset: number; length: number }[], punch: PunchHoleFn = fallocatePunchHole): Promise<number> {
+  const p = new Puncher(punch);
+  const sorted = [...ranges].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.offset - b.offset));
+  for (const r of sorted) if (r.length > 0) await p.add(r.path, r.offset, r.length);
+  await p.flush();
+  return p.bytes;
+}
+
 export interface DedupOptions {
   /** The images directory of the newest dump (its `parent` link leads to the older ones). */
   dir: string;

@@ -213,6 +213,11 @@ export interface PageServerOptions {
    * for lazy pages from the images already in `dir`; the session ends when the peer closes.
    */
   mode?: 'receive' | 'lazy';
+  /**
+   * CRIU's --auto-dedup on the page server: the pages a received entry holds are punched out of
+   * the parent snapshot (`<dir>/parent`, linked from --prev-images-dir) as they are written.
+   */
+  autoDedup?: boolean;
   /** After PS_IOV_CLOSE, wait for the peer to close the connection, as CRIU's server does (default true). */
   waitPeerClose?: boolean;
   logger?: Logger;
@@ -263,7 +268,7 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
     if (!d) throw new CrtoolsError('PS_BAD_DST', `page server: unknown pagemap type in dst_id 0x${dstId.toString(16)}`, { exitCode: ExitCode.BAD_INPUT });
     await closeCur();
     log.info(`page-server: opening ${d.kind} ${d.id}`);
-    const sink = await openLocalSink({ dir: o.dir, id: d.id, kind: d.kind, pagesId: nextPagesId() });
+    const sink = await openLocalSink({ dir: o.dir, id: d.id, kind: d.kind, pagesId: nextPagesId(), ...(o.autoDedup ? { autoDedup: true } : {}) });
     created.push(sink.pagemapPath, sink.pagesPath);
     curSink = sink;
     curDst = dstId;

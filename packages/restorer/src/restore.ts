@@ -6,7 +6,8 @@ import { fstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { validateCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
-import { CPU_CAP, cpuCapNames, CriuLog, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Notify } from '@crtools/common';
+import { CPU_CAP, cpuCapNames, PAGE_SIZE, CriuLog, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Notify } from '@crtools/common';
+import { punchRanges } from '@crtools/pagemap';
 import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
 import { buildRestorePlan } from './plan/build.js';
@@ -17,7 +18,7 @@ import { TcpConnections } from './tcp.js';
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
-  'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk',
+  'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk', 'auto_dedup',
 ];
 
 /**
@@ -200,6 +201,13 @@ async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string,
   // the tasks run: a failing post-resume cannot undo anything (an error line, as CRIU's)
   await goingOn(criuLog, () => notify('post-resume', { pid: tree.rootPid }));
   if (o.pidfile) writeFileSync(rel(o.pidfile), `${tree.rootPid}`);
+  // --auto-dedup (criu.8: on restore, the pages read are punched out of the images): every page
+  // the plan read back is in the tasks now
+  if (o.auto_dedup) {
+    const runs = [...plan.tasks.flatMap((t) => t.pages.map((r) => ({ r, file: r.path ?? t.pagesPath }))), ...(plan.shmem ?? []).flatMap((sh) => sh.pages.map((r) => ({ r, file: r.path })))];
+    const bytes = await punchRanges(runs.filter((x) => x.file !== undefined).map(({ r, file }) => ({ path: resolve(dir, file!), offset: Number(r.offset), length: Number(r.npages) * PAGE_SIZE })));
+    log.info(`auto-dedup: ${bytes} bytes of pages punched out of the images`);
+  }
   // stats-restore as CRIU writes it, in the work directory (pages: every page the plan put back)
   const pages = plan.tasks.reduce((n, t) => t.pages.reduce((m, p) => (p.lazy ? m : m + p.npages), n), 0n) + (plan.shmem ?? []).reduce((n, s) => s.pages.reduce((m, p) => m + p.npages, n), 0n);
   // (as CRIU counts: pages restored are those written, not those left shared with the parent)

@@ -93,6 +93,26 @@ export class CriuSession {
     });
   }
 
+  /**
+   * PRE_DUMP on this connection: one round of a chain (the tree goes on running, tracked); the
+   * connection then takes the next PRE_DUMP or the final DUMP, as CRIU's loop does.
+   */
+  async preDump(opts: RequestOptions): Promise<void> {
+    await withOpts(opts, async (o) => {
+      const r = await this.request({ type: 'PRE_DUMP', opts: o });
+      if (!r.success) throw new RpcError('PRE_DUMP', r);
+    });
+  }
+
+  /** DUMP on this connection (after PRE_DUMPs: the final round). */
+  async dump(opts: RequestOptions, onNotify?: NotifyHandler): Promise<{ restored: boolean }> {
+    return withOpts(opts, async (o) => {
+      const r = await this.request({ type: 'DUMP', opts: o }, onNotify);
+      if (!r.success) throw new RpcError('DUMP', r);
+      return { restored: r.dump?.restored ?? false };
+    });
+  }
+
   /** WAIT_PID: wait for a child of this criu; its wait status as waitpid(2) gives it. */
   async waitPid(pid: number): Promise<number> {
     const r = await this.request({ type: 'WAIT_PID', pid });
@@ -227,6 +247,28 @@ export class CriuClient {
       const r = await this.request({ type: 'RESTORE', opts: o }, onNotify ?? this.opts.onNotify);
       if (!r.success) throw new RpcError('RESTORE', r);
       return { pid: r.restore?.pid ?? -1 };
+    });
+  }
+
+  /** SINGLE_PRE_DUMP: one pre-dump round on a connection of its own (the tree goes on running, tracked). */
+  async preDump(opts: RequestOptions): Promise<void> {
+    await withOpts(opts, async (o) => {
+      const r = await this.request({ type: 'SINGLE_PRE_DUMP', opts: o });
+      if (!r.success) throw new RpcError('SINGLE_PRE_DUMP', r);
+    });
+  }
+
+  /**
+   * PAGE_SERVER (detached) or PAGE_SERVER_CHLD (a child of the criu that started it): a page
+   * server for one dump into opts' images directory (ps.port 0: one the kernel picks); it
+   * listens once this resolves with its pid and port.
+   */
+  async pageServer(opts: RequestOptions, child = false): Promise<{ pid: number; port: number }> {
+    return withOpts(opts, async (o) => {
+      const type = child ? 'PAGE_SERVER_CHLD' : 'PAGE_SERVER';
+      const r = await this.request({ type, opts: o });
+      if (!r.success) throw new RpcError(type, r);
+      return { pid: r.ps?.pid ?? -1, port: r.ps?.port ?? 0 };
     });
   }
 

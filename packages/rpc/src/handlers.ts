@@ -3,10 +3,11 @@
  * criu_resp to send out. A handler never throws for a failed operation: the failure is the
  * answer (success: false, cr_errmsg, cr_errno).
  */
+import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { CPU_CAP_DEFAULT, CRIU_VERSION, CriuLog, type Notify, type NotifyAction } from '@crtools/common';
+import { CPU_CAP_DEFAULT, CRIU_VERSION, CriuLog, CrtoolsError, ExitCode, type Notify, type NotifyAction } from '@crtools/common';
 import { checkCpuinfoImage, writeCpuinfoImage } from '@crtools/cpuinfo';
-import { dump } from '@crtools/dump';
+import { dump, preDump } from '@crtools/dump';
 import { judge, loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { restore, waitRoot } from '@crtools/restorer';
 import { checkDirAccess, checkDumpAccess, checkRestoreAccess, needsAccessCheck, type Peer } from './access.js';
@@ -27,7 +28,15 @@ export interface HandlerContext {
   config?: ConfigReader;
   /** the kernel facts for CHECK (default: the kerndat cache, probed when missing) */
   kerndat?: () => Kerndat;
+  /** starts a page server in a process of its own (the cli's `criu page-server`); without it PAGE_SERVER is refused */
+  startPageServer?: StartPageServer;
 }
+
+/** What PAGE_SERVER / PAGE_SERVER_CHLD need of the cli: a page server serving in a process of its own, listening once this resolves. */
+export type StartPageServer = (o: {
+  dir: string; address?: string | undefined; port: number; prevImagesDir?: string | undefined; autoDedup?: boolean | undefined;
+  workDir?: string | undefined; logFile?: string | undefined; logLevel: number; detached: boolean;
+}) => Promise<{ pid: number; port: number }>;
 
 const ownVersion = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -47,20 +56,22 @@ export function handleVersion(): CriuResp {
 
 /**
  * FEATURE_CHECK: CRIU answers every feature, true where the kernel has it. crtools answers
- * true only for what it also carries out; today none of the three: memory tracking
- * (pre-dump, issue 16), lazy pages (issue 16), a pidfd store (pre-dump's pid-reuse check).
+ * true only for what it also carries out: memory tracking where kerndat found a dirty-tracking
+ * method (soft-dirty, or uffd-wp + PAGEMAP_SCAN); not lazy pages (issue 16) nor a pidfd store
+ * (pre-dump's pid-reuse check).
  */
-const FEATURES: Record<keyof CriuFeatures, { implemented: boolean }> = {
-  mem_track: { implemented: false },
-  lazy_pages: { implemented: false },
-  pidfd_store: { implemented: false },
+const FEATURES: Record<keyof CriuFeatures, (k: () => Kerndat) => boolean> = {
+  mem_track: (k) => { const m = k().mem_dirty_track_method; return m === 'soft-dirty' || m === 'uffd-wp'; },
+  lazy_pages: () => false,
+  pidfd_store: () => false,
 };
 
-export function handleFeatureCheck(req: CriuReq): CriuResp {
+export function handleFeatureCheck(req: CriuReq, ctx?: Pick<HandlerContext, 'kerndat'>): CriuResp {
   const asked = req.features ?? {};
   const features: CriuFeatures = {};
-  for (const [name, f] of Object.entries(FEATURES) as [keyof CriuFeatures, { implemented: boolean }][]) {
-    features[name] = !!asked[name] && f.implemented;
+  const kd = ctx?.kerndat ?? (() => loadKerndat().kerndat);
+  for (const [name, has] of Object.entries(FEATURES) as [keyof CriuFeatures, (k: () => Kerndat) => boolean][]) {
+    features[name] = !!asked[name] && has(kd);
   }
   return { type: 'FEATURE_CHECK', success: true, features };
 }
@@ -116,7 +127,7 @@ export class NotifyRefused extends Error {
  * answer with the first error line its log gained.
  */
 async function operation(
-  type: 'DUMP' | 'RESTORE' | 'CPUINFO_DUMP' | 'CPUINFO_CHECK',
+  type: 'DUMP' | 'RESTORE' | 'CPUINFO_DUMP' | 'CPUINFO_CHECK' | 'PRE_DUMP' | 'SINGLE_PRE_DUMP' | 'PAGE_SERVER' | 'PAGE_SERVER_CHLD',
   command: MapContext['command'],
   req: CriuReq,
   ctx: HandlerContext,
@@ -138,17 +149,58 @@ async function operation(
   }
 }
 
+/** A client that is not root writes only into its own directories, and dumps only its own tree (`tree`). */
+function checkWriteAccess(ctx: HandlerContext, o: MappedOptions['options'], tree: boolean): void {
+  if (!needsAccessCheck(ctx.peer)) return;
+  checkDirAccess(ctx.peer, o.images_dir, 'images directory');
+  checkDirAccess(ctx.peer, o.work_dir, 'work directory');
+  if (tree) checkDumpAccess(ctx.peer, o.pid!);
+}
+
 /** DUMP: the tree in opts.pid into the images directory. */
 export function handleDump(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
   return operation('DUMP', 'dump', req, ctx, { dump: { restored: false } }, async ({ options: o }) => {
-    if (needsAccessCheck(ctx.peer)) {
-      checkDirAccess(ctx.peer, o.images_dir, 'images directory');
-      checkDirAccess(ctx.peer, o.work_dir, 'work directory');
-      checkDumpAccess(ctx.peer, o.pid!);
-    }
+    checkWriteAccess(ctx, o, true);
     await dump(o, { notify: notifier(ctx), stderr: ctx.stderr });
     // restored: only a self-dump comes back restored, and crtools does none
     return { type: 'DUMP', success: true, dump: { restored: false } };
+  });
+}
+
+/**
+ * PRE_DUMP / SINGLE_PRE_DUMP: the tree's memory copied while it runs, as `criu pre-dump` (the
+ * tree always left running, its memory tracked for the next round). The answer is the bare
+ * type and success, as CRIU's. After a PRE_DUMP the connection stays for the next PRE_DUMP or
+ * the final DUMP (the server's loop); a SINGLE_PRE_DUMP is one request like any other.
+ */
+export function handlePreDump(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
+  const type = req.type === 'SINGLE_PRE_DUMP' ? 'SINGLE_PRE_DUMP' : 'PRE_DUMP';
+  return operation(type, 'pre-dump', req, ctx, {}, async ({ options: o }) => {
+    checkWriteAccess(ctx, o, true);
+    await preDump({ ...o, track_mem: true }, { stderr: ctx.stderr });
+    return { type, success: true };
+  });
+}
+
+/**
+ * PAGE_SERVER (a daemon in a session of its own) / PAGE_SERVER_CHLD (a child of this criu): a
+ * page server for one dump, receiving into the images directory (parent_img: linked as the
+ * previous round; auto_dedup), listening on ps.address:ps.port (a port the kernel picks when 0)
+ * before the answer goes out; the answer carries its pid and port (criu_page_server_info).
+ */
+export function handlePageServer(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
+  const type = req.type === 'PAGE_SERVER_CHLD' ? 'PAGE_SERVER_CHLD' : 'PAGE_SERVER';
+  return operation(type, 'page-server', req, ctx, {}, async ({ options: o }) => {
+    checkWriteAccess(ctx, o, false);
+    if (!ctx.startPageServer) throw new CrtoolsError('RPC_UNSUPPORTED', `${type}: this server starts no page servers`, { exitCode: ExitCode.UNSUPPORTED });
+    // (the directories the request named are held by this worker only: the server gets their paths)
+    const real = (d: string | undefined) => (d === undefined ? undefined : realpathSync(d));
+    const ps = await ctx.startPageServer({
+      dir: real(o.images_dir)!, address: o.ps?.address || undefined, port: o.ps?.port ?? 0, prevImagesDir: o.parent_img, autoDedup: o.auto_dedup,
+      workDir: real(o.work_dir), logFile: o.log_file, logLevel: o.log_level ?? 2, detached: type === 'PAGE_SERVER',
+    });
+    // (CRIU answers PAGE_SERVER under its own type, whichever of the two was asked)
+    return { type: 'PAGE_SERVER', success: true, ps: { pid: ps.pid, port: ps.port } };
   });
 }
 
@@ -209,9 +261,7 @@ export async function handleWaitPid(req: CriuReq): Promise<CriuResp> {
 }
 
 /** Request types crtools does not carry out yet, and where they are tracked. */
-const NOT_YET: Record<string, number> = {
-  PRE_DUMP: 16, SINGLE_PRE_DUMP: 16, PAGE_SERVER: 16, PAGE_SERVER_CHLD: 16,
-};
+const NOT_YET: Record<string, number> = {};
 
 /** Anything else: refused by name, the connection kept. */
 export function handleUnsupported(req: CriuReq): CriuResp {

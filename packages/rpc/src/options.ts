@@ -15,7 +15,7 @@ import type { CriuOpts } from './protocol.js';
 const MAPPED = new Set<string>([
   'images_dir_fd', 'images_dir', 'work_dir_fd', 'pid', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'log_level', 'log_file', 'log_to_stderr', 'notify_scripts', 'rst_sibling', 'inherit_fd', 'timeout', 'display_stats',
-  'cpu_cap', 'config_file', 'ps', 'network_lock',
+  'cpu_cap', 'config_file', 'ps', 'network_lock', 'pre_dump_mode',
 ]);
 
 /** criu_opts fields CriuOptions models under the same name: passed on, the engine decides (and refuses by name). */
@@ -55,7 +55,7 @@ export function unsupportedFields(opts: CriuOpts | undefined): string[] {
 export type ConfigReader = (file: string, command: 'dump' | 'restore' | 'check') => Partial<CriuOptions>;
 
 export interface MapContext {
-  command: 'dump' | 'restore' | 'check' | 'cpuinfo';
+  command: 'dump' | 'pre-dump' | 'page-server' | 'restore' | 'check' | 'cpuinfo';
   /** the client: whose descriptors images_dir_fd / work_dir_fd are */
   peerPid: number;
   /** criu swrk: rst_sibling and inherit_fd are allowed (not in criu service) */
@@ -164,7 +164,7 @@ function mapPlace(r: CriuOpts, ctx: MapContext, held: number[]): Place {
 
 function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOptions> {
   const o: Partial<CriuOptions> = { ...place.options };
-  if (ctx.command === 'dump') {
+  if (ctx.command === 'dump' || ctx.command === 'pre-dump') {
     // CRIU's self-dump (no pid: the client dumps itself) needs the client's own socket to us
     // dumped and restored: not carried out
     if (r.pid === undefined || r.pid === 0) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'pid: a dump without pid (the client dumping itself) is not supported by crtools yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'pid' } });
@@ -193,10 +193,19 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     const bits = r.cpu_cap & (CPU_CAP.FPU | CPU_CAP.CPU | CPU_CAP.INS | CPU_CAP.IMAGE);
     o.cpu_cap = r.cpu_cap === 0 ? CPU_CAP.NONE : bits || CPU_CAP_DEFAULT;
   }
-  if (r.ps && Object.values(r.ps).some((v) => v !== undefined)) {
+  if (r.pre_dump_mode !== undefined && r.pre_dump_mode !== 'SPLICE') {
+    // criu_pre_dump_mode: SPLICE (1) or VM_READ (2), as --pre-dump-mode splice|read
+    if (r.pre_dump_mode !== 'VM_READ' && r.pre_dump_mode !== 2) throw badRequest('pre_dump_mode', `${String(r.pre_dump_mode)}: SPLICE or VM_READ`);
+    if (ctx.command === 'pre-dump') o.pre_dump_mode = 'read';
+  }
+  if (ctx.command === 'page-server') {
+    // the page server's own place: ps.address (any when unset) and ps.port (one the kernel picks when 0)
+    if (r.ps?.fd !== undefined) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'ps.fd: a page-server socket handed by the client is not supported by crtools yet (crtools issue 16)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps.fd' } });
+    o.ps = { address: r.ps?.address ?? '', port: r.ps?.port ?? 0 };
+  } else if (r.ps && Object.values(r.ps).some((v) => v !== undefined)) {
     // a DUMP's page server (CRIU: use_page_server with ps.address and ps.port); ps.fd (a
     // socket the client connected itself) and a restore's ps (lazy pages) are not carried out
-    if (ctx.command !== 'dump') throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', `ps: a page server for ${ctx.command} (lazy pages) is not supported by crtools yet (crtools issue 16)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps' } });
+    if (ctx.command !== 'dump' && ctx.command !== 'pre-dump') throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', `ps: a page server for ${ctx.command} (lazy pages) is not supported by crtools yet (crtools issue 16)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps' } });
     if (r.ps.fd !== undefined) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'ps.fd: a page-server socket handed by the client is not supported by crtools yet (crtools issue 16)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps.fd' } });
     if (!r.ps.address || !r.ps.port) throw badRequest('ps', 'a page server needs both address and port');
     o.ps = { address: r.ps.address, port: r.ps.port };
@@ -226,5 +235,6 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
 function readConfig(file: string, ctx: MapContext): Partial<CriuOptions> {
   if (!ctx.config) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'config_file: this server reads no configuration files', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'config_file' } });
   // (a file read for CPUINFO_* gives where the log goes, as for CHECK)
-  return ctx.config(file, ctx.command === 'cpuinfo' ? 'check' : ctx.command);
+  const as = ctx.command === 'cpuinfo' ? 'check' : ctx.command === 'pre-dump' || ctx.command === 'page-server' ? 'dump' : ctx.command;
+  return ctx.config(file, as);
 }

@@ -7,7 +7,7 @@ import { closeSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { Kerndat } from '@crtools/kerndat';
 import { SeqpacketSocket } from '@crtools/sys';
-import { handleCheck, handleCpuinfo, handleDump, handleFeatureCheck, handleRestore, handleUnsupported, handleVersion, handleWaitPid, type HandlerContext } from './handlers.js';
+import { handleCheck, handleCpuinfo, handleDump, handleFeatureCheck, handlePageServer, handlePreDump, handleRestore, handleUnsupported, handleVersion, handleWaitPid, type HandlerContext, type StartPageServer } from './handlers.js';
 import type { Peer } from './access.js';
 import { EBADRQC } from './failure.js';
 import type { ConfigReader } from './options.js';
@@ -22,6 +22,8 @@ export interface ServeOptions {
   config?: ConfigReader;
   /** the kernel facts for CHECK (default: the kerndat cache) */
   kerndat?: () => Kerndat;
+  /** starts a page server in a process of its own, for PAGE_SERVER / PAGE_SERVER_CHLD (the cli's) */
+  startPageServer?: StartPageServer;
   /** the client, when SO_PEERCRED's is not the one (tests) */
   peer?: Peer;
   /** told of each request and answer (a debug trace) */
@@ -64,6 +66,7 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
     stderr: opts.stderr ?? ((l) => process.stderr.write(l + '\n')),
     config: opts.config,
     kerndat: opts.kerndat,
+    ...(opts.startPageServer ? { startPageServer: opts.startPageServer } : {}),
     async notify(script, pid) {
       try {
         send({ type: 'NOTIFY', success: true, notify: pid === undefined ? { script } : { script, pid } });
@@ -84,6 +87,8 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
   };
   let requests = 0;
   let success = false;
+  // after a PRE_DUMP, as CRIU's loop: the connection stays, for more PRE_DUMPs then the DUMP
+  let preDumping = false;
   for (;;) {
     const p = await receive();
     if (!p) {
@@ -101,6 +106,10 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
       req = { type: 'EMPTY' };
       resp = { type: 'EMPTY', success: false, cr_errno: EBADRQC, cr_errmsg: e instanceof Error ? e.message : String(e) };
     }
+    if (!resp && preDumping && req.type !== 'PRE_DUMP' && req.type !== 'DUMP') {
+      resp = { type: typeof req.type === 'number' ? 'EMPTY' : req.type, success: false, cr_errno: EBADRQC, cr_errmsg: `Bad req seq: ${String(req.type)} after PRE_DUMP (only PRE_DUMP or DUMP)` };
+      req = { ...req, keep_open: false };
+    }
     try {
       resp ??= await dispatch(req, ctx);
     } catch (e) {
@@ -114,7 +123,8 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
     } catch (e) {
       throw new CrtoolsError('RPC_CLIENT_GONE', `cannot answer the RPC client: ${e instanceof Error ? e.message : String(e)}`, { exitCode: ExitCode.FAILED, cause: e });
     }
-    if (!req.keep_open) return { requests, success };
+    preDumping = req.type === 'PRE_DUMP' && resp.success;
+    if (!req.keep_open && !preDumping) return { requests, success };
   }
 }
 
@@ -123,7 +133,13 @@ async function dispatch(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
     case 'VERSION':
       return handleVersion();
     case 'FEATURE_CHECK':
-      return handleFeatureCheck(req);
+      return handleFeatureCheck(req, ctx);
+    case 'PRE_DUMP':
+    case 'SINGLE_PRE_DUMP':
+      return handlePreDump(req, ctx);
+    case 'PAGE_SERVER':
+    case 'PAGE_SERVER_CHLD':
+      return handlePageServer(req, ctx);
     case 'CHECK':
       return handleCheck(req, ctx);
     case 'DUMP':

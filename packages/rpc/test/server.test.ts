@@ -6,9 +6,9 @@ import { seqpacketPair, type SeqpacketSocket } from '@crtools/sys';
 import { decodeResponse, encodeRequest, serveConnection, type CriuReq, type CriuResp } from '../src/index.js';
 
 /** A server on one end of a socketpair, a raw client on the other. */
-function connection() {
+function connection(opts: Parameters<typeof serveConnection>[1] = {}) {
   const [client, server] = seqpacketPair();
-  const served = serveConnection(server, { stderr: () => {} }).finally(() => server.close());
+  const served = serveConnection(server, { stderr: () => {}, ...opts }).finally(() => server.close());
   const ask = async (req: CriuReq | Buffer): Promise<CriuResp> => {
     client.send(Buffer.isBuffer(req) ? req : encodeRequest(req));
     const p = await client.receive();
@@ -34,18 +34,27 @@ describe('serveConnection', () => {
     c.client.close();
   });
 
-  it('FEATURE_CHECK: every asked feature false (none carried out yet)', async () => {
+  it("FEATURE_CHECK: mem_track from kerndat's dirty-track method, lazy_pages and pidfd_store false (not carried out yet)", async () => {
+    for (const [method, want] of [['uffd-wp', true], ['soft-dirty', true], ['none', false]] as const) {
+      const c = connection({ kerndat: () => ({ mem_dirty_track_method: method }) as never });
+      const r = await c.ask({ type: 'FEATURE_CHECK', features: { mem_track: true, lazy_pages: true, pidfd_store: true } });
+      expect(r).toMatchObject({ type: 'FEATURE_CHECK', success: true, features: { mem_track: want, lazy_pages: false, pidfd_store: false } });
+      await closeAll(c);
+    }
+  });
+
+  it('PAGE_SERVER without a way to start one (no startPageServer given) is refused with a reason', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-ps-'));
     const c = connection();
-    const r = await c.ask({ type: 'FEATURE_CHECK', features: { mem_track: true, lazy_pages: true, pidfd_store: true } });
-    expect(r).toMatchObject({ type: 'FEATURE_CHECK', success: true, features: { mem_track: false, lazy_pages: false, pidfd_store: false } });
+    const r = await c.ask({ type: 'PAGE_SERVER', keep_open: true, opts: { images_dir_fd: -1, images_dir: dir, log_to_stderr: true } });
+    expect(r).toMatchObject({ type: 'PAGE_SERVER', success: false });
+    expect(r.cr_errmsg).toMatch(/starts no page servers/);
     await closeAll(c);
   });
 
   it('keep_open: several requests on one connection; what is not served is refused by name, never dropped', async () => {
     const c = connection();
     const refused: [CriuReq['type'], RegExp][] = [
-      ['PRE_DUMP', /^PRE_DUMP is not supported by crtools yet \(crtools issue 16\)$/],
-      ['PAGE_SERVER', /^PAGE_SERVER is not supported/],
       // (served, but this one has no images directory: refused by the field)
       ['CPUINFO_CHECK', /^images_dir_fd: neither images_dir_fd nor images_dir was given$/],
       [99, /^request type 99 is unknown$/],

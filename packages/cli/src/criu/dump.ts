@@ -36,6 +36,7 @@ export const DUMP_ARGS = {
   'network-lock': { type: 'string', description: 'how the connections are kept from the peers while dumped: iptables (default), nftables or skip' },
   'ext-unix-sk': { type: 'boolean', alias: 'x', description: 'a unix datagram socket may stay connected to a named one outside the tree (connected to it again on restore)' },
   external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); other forms are not supported yet; repeatable' },
+  'auto-dedup': { type: 'boolean', description: 'punch the pages written again out of the parent images (--prev-images-dir)' },
 } as const;
 
 /** --external values, each a form the dump carries (unix[INO]); another refused by name before anything is touched. */
@@ -77,6 +78,7 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     track_mem: !!args['track-mem'],
     ext_unix_sk: !!args['ext-unix-sk'],
     external: knownExternals(repeatedOption(rawArgs, '--external')),
+    auto_dedup: !!args['auto-dedup'],
     ...(args['prev-images-dir'] ? { parent_img: String(args['prev-images-dir']) } : {}),
     tcp_established: !!args['tcp-established'],
     tcp_close: !!args['tcp-close'],

@@ -3,6 +3,7 @@ import { getPriority, setPriority } from 'node:os';
 import { defineCommand } from 'citty';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { handedConnection, serveSwrk, type ServeOptions } from '@crtools/rpc';
+import { startPageServer } from './page-server.js';
 import { rpcConfigReader } from './rpc-config.js';
 import { SERVICE_WORKER_ENV, SPARE_WORKER_ENV } from './service.js';
 
@@ -49,6 +50,7 @@ export const swrkCommand = defineCommand({
     const traceFile = process.env[RPC_TRACE_ENV];
     const code = await serveSwrk(fd, {
       config: rpcConfigReader,
+      startPageServer,
       swrk: process.env[SERVICE_WORKER_ENV] !== '1',
       ...(traceFile ? { trace: traceToFile(traceFile) } : {}),
     });
