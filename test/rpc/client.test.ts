@@ -26,7 +26,9 @@ describe('CriuClient → criu swrk', () => {
     await expect(client.check()).resolves.toBeUndefined();
     // mem_track: where kerndat found a dirty-tracking method (test/rpc/predump.test.ts uses it)
     const canTrack = spawnSync(process.execPath, [criuBin, 'check', '--feature', 'mem_dirty_track'], { stdio: 'ignore' }).status === 0;
-    expect(await client.featureCheck()).toEqual({ mem_track: canTrack, lazy_pages: false, pidfd_store: false });
+    // lazy_pages: where userfaultfd has the events a lazy restore follows (test/restore/lazy.test.ts)
+    const canLazy = spawnSync(process.execPath, [criuBin, 'check', '--feature', 'uffd-noncoop'], { stdio: 'ignore' }).status === 0;
+    expect(await client.featureCheck()).toEqual({ mem_track: canTrack, lazy_pages: canLazy, pidfd_store: false });
   });
 
   it('requests without what they need are answered with a reason (PRE_DUMP, PAGE_SERVER without an images directory)', async () => {

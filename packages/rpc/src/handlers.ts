@@ -57,12 +57,13 @@ export function handleVersion(): CriuResp {
 /**
  * FEATURE_CHECK: CRIU answers every feature, true where the kernel has it. crtools answers
  * true only for what it also carries out: memory tracking where kerndat found a dirty-tracking
- * method (soft-dirty, or uffd-wp + PAGEMAP_SCAN); not lazy pages (issue 16) nor a pidfd store
+ * method (soft-dirty, or uffd-wp + PAGEMAP_SCAN); lazy pages where userfaultfd has the
+ * fork/remap/remove/unmap events (`criu check --feature uffd-noncoop`); not a pidfd store
  * (pre-dump's pid-reuse check).
  */
 const FEATURES: Record<keyof CriuFeatures, (k: () => Kerndat) => boolean> = {
   mem_track: (k) => { const m = k().mem_dirty_track_method; return m === 'soft-dirty' || m === 'uffd-wp'; },
-  lazy_pages: () => false,
+  lazy_pages: (k) => judge(k(), { feature: 'uffd-noncoop' }).exitCode === 0,
   pidfd_store: () => false,
 };
 

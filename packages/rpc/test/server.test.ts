@@ -34,11 +34,12 @@ describe('serveConnection', () => {
     c.client.close();
   });
 
-  it("FEATURE_CHECK: mem_track from kerndat's dirty-track method, lazy_pages and pidfd_store false (not carried out yet)", async () => {
-    for (const [method, want] of [['uffd-wp', true], ['soft-dirty', true], ['none', false]] as const) {
-      const c = connection({ kerndat: () => ({ mem_dirty_track_method: method }) as never });
+  it("FEATURE_CHECK: mem_track from kerndat's dirty-track method, lazy_pages from userfaultfd's events, pidfd_store false (not carried out yet)", async () => {
+    const noncoop = (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 6n);
+    for (const [method, uffd, want] of [['uffd-wp', noncoop, true], ['soft-dirty', 1n << 1n, true], ['none', 0n, false]] as const) {
+      const c = connection({ kerndat: () => ({ mem_dirty_track_method: method, has_uffd: uffd !== 0n, uffd_features: uffd }) as never });
       const r = await c.ask({ type: 'FEATURE_CHECK', features: { mem_track: true, lazy_pages: true, pidfd_store: true } });
-      expect(r).toMatchObject({ type: 'FEATURE_CHECK', success: true, features: { mem_track: want, lazy_pages: false, pidfd_store: false } });
+      expect(r).toMatchObject({ type: 'FEATURE_CHECK', success: true, features: { mem_track: want, lazy_pages: uffd === noncoop, pidfd_store: false } });
       await closeAll(c);
     }
   });
@@ -88,10 +89,10 @@ describe('serveConnection', () => {
   it('RESTORE that fails answers pid -1 and the reason, also written in its log (the engine refused before it had one)', async () => {
     const c = connection();
     const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-server-'));
-    const r = await c.ask({ type: 'RESTORE', opts: { images_dir_fd: -1, images_dir: dir, rst_sibling: true, lazy_pages: true } });
+    const r = await c.ask({ type: 'RESTORE', opts: { images_dir_fd: -1, images_dir: dir, rst_sibling: true, manage_cgroups: true } });
     expect(r).toMatchObject({ type: 'RESTORE', success: false, restore: { pid: -1 } });
-    expect(r.cr_errmsg).toBe('restore: option lazy_pages is not supported by crtools yet');
-    expect(readFileSync(path.join(dir, 'criu.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): restore: option lazy_pages is not supported by crtools yet\n$/);
+    expect(r.cr_errmsg).toBe('restore: option manage_cgroups is not supported by crtools yet');
+    expect(readFileSync(path.join(dir, 'criu.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): restore: option manage_cgroups is not supported by crtools yet\n$/);
     await closeAll(c);
   });
 
