@@ -63,8 +63,11 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     ext_unix_sk: !!args['ext-unix-sk'],
     notify_scripts: repeatedOption(rawArgs, '--action-script').length > 0,
     display_stats: !!args['display-stats'],
-import { networkLockOf, repeatedOption, verbosityOf } from './flags.js';
-import { judge, loadKerndat } from '@crtools/kerndat';
+    tcp_established: !!args['tcp-established'],
+    tcp_close: !!args['tcp-close'],
+    tcp_skip_in_flight: !!args['skip-in-flight'],
+    ...(args['network-lock'] !== undefined ? { network_lock: networkLockOf(String(args['network-lock'])) } : {}),
+    lazy_pages: !!args['lazy-pages'],
   };
 }
 
