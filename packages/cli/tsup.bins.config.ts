@@ -44,7 +44,7 @@ const packageUrls: Plugin = {
 };
 
 export default defineConfig({
-  entry: { criu: 'src/criu-main.ts', crit: 'src/crit-main.ts' },
+  entry: { criu: 'src/criu-main.ts', crit: 'src/crit-main.ts', 'load-bundle': 'src/load-bundle.ts' },
   outDir: 'dist/bin',
   // CommonJS: node's builtins are then required where a module is first initialised (an ESM
   // bundle imports all of them, crypto, net, dns, readline..., before any command runs), and
