@@ -6,13 +6,15 @@ import vm from 'node:vm';
 /**
  * Run one of the bundled commands (dist/bin/NAME.cjs) as `require` would, with V8's code cache:
  * Node 20 has no module.enableCompileCache(), so the bundle is compiled here through vm.Script
- * with the cachedData kept beside it (NAME.cjs.v8cache). When that is missing or V8 rejects it
- * (another node, another bundle), the command runs compiled afresh and the cache is written as
- * it exits, holding what the run compiled. A cache that cannot be written is no error.
+ * with the cachedData kept beside it, one per subcommand (NAME.cjs.SUBCOMMAND.v8cache: a dump
+ * and a restore compile different functions). When that is missing or V8 rejects it (another
+ * node, another bundle), the command runs compiled afresh and the cache is written as it exits,
+ * holding what the run compiled. A cache that cannot be written is no error.
  */
 export function loadBundle(name: string): void {
   const file = join(__dirname, `${name}.cjs`);
-  const cacheFile = `${file}.v8cache`;
+  const sub = process.argv[2];
+  const cacheFile = `${file}.${sub !== undefined && /^[a-z][a-z-]{0,20}$/.test(sub) ? sub : 'none'}.v8cache`;
   const source = readFileSync(file, 'utf8');
   let cachedData: Buffer | undefined;
   try {
