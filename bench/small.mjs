@@ -10,9 +10,10 @@
 // to the alternation, e.g. the one before a change.
 // Each sleep is killed by pid after its restore and its pid awaited free before the next.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { argv, gone, kill, median, startSleep } from './lib/sleeps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ours = path.join(root, 'packages/cli/bin/criu.js');
@@ -21,33 +22,6 @@ const runs = Number(process.argv[2] ?? 11);
 const criuRef = process.env.CRIU;
 const debianCrit = existsSync('/usr/bin/crit') ? ['/usr/bin/python3', ['/usr/bin/crit']] : undefined;
 const work = mkdtempSync('/dev/shm/crtools-bench-small-');
-const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-const gone = (pid) => {
-  for (let i = 0; i < 1000 && existsSync(`/proc/${pid}`); i++) sleepMs(5);
-  if (existsSync(`/proc/${pid}`)) throw new Error(`pid ${pid} still taken`);
-};
-const kill = (pid) => {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
-};
-/** a sleep that is not our child (orphaned to init at once), leading its own session */
-const startSleep = () => {
-  const pid = Number(spawnSync('sh', ['-c', 'setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).stdout.trim());
-  for (let i = 0; i < 1000; i++) {
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep') return pid;
-    } catch {
-      /* not yet */
-    }
-    sleepMs(2);
-  }
-  throw new Error(`sleep ${pid} did not start`);
-};
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const argv = (bin, args) => (bin.endsWith('.js') ? [process.execPath, [bin, ...args]] : [bin, args]);
 const haveTime = existsSync('/usr/bin/time');
 /**
  * Wall time (ms) of one command, which must exit 0; its CPU time (user + system, ms, through
