@@ -15,11 +15,9 @@ type Plugin = NonNullable<Options['esbuildPlugins']>[number];
  * blobs/*.bin, proto/, gen/, package.json), which each package finds relative to its module's
  * `import.meta.url`. Bundled, that URL would be the bundle's: each bundled module of a
  * @crtools package reads instead crtoolsPackageUrl(its name) (src/package-url.ts): its
- * package's dist/index.js, found at run time from here (a dependency of this package, wherever
- * npm or pnpm put it), a file beside the original module in dist/.
+ * package's dist/index.js, found at run time from here or through the @crtools packages this one
+ * depends on (wherever npm or pnpm put it), a file beside the original module in dist/.
  */
-const ownDependencies = (JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> }).dependencies;
-
 const packageUrls: Plugin = {
   name: 'crtools-package-urls',
   setup(build) {
@@ -37,7 +35,6 @@ const packageUrls: Plugin = {
       // criu command uses) is dropped, and what only it imports (consola: ~20 ms to load)
       const text = readFileSync(args.path, 'utf8').replace(/(?<![\w.])defineCommand\(/g, '/* @__PURE__ */ defineCommand(');
       if (!text.includes('import.meta.url')) return { contents: text, loader: 'js' };
-      if (!(name in ownDependencies)) return { errors: [{ text: `${args.path} finds its files by import.meta.url: ${name} must be a dependency of @crtools/cli` }] };
       return { contents: text.replaceAll('import.meta.url', `crtoolsPackageUrl(${JSON.stringify(name)})`), loader: 'js' };
     });
   },
