@@ -7,9 +7,10 @@
 // awaited free before the next. The figure the RPC issue sets: crtools' service against CRIU's
 // command line.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { argv, gone, kill, median, startSleep } from './lib/sleeps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ours = path.join(root, 'packages/cli/bin/criu.js');
@@ -17,34 +18,6 @@ const { CriuClient } = await import(path.join(root, 'packages/rpc/dist/index.js'
 const runs = Number(process.argv[2] ?? 5);
 const criuRef = process.env.CRIU;
 const work = mkdtempSync('/dev/shm/crtools-bench-rpc-');
-const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-const gone = (pid) => {
-  for (let i = 0; i < 1000 && existsSync(`/proc/${pid}`); i++) sleepMs(5);
-  if (existsSync(`/proc/${pid}`)) throw new Error(`pid ${pid} still taken`);
-};
-const kill = (pid) => {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
-};
-/** a sleep that is not our child (orphaned to init at once), leading its own session */
-const startSleep = () => {
-  const pid = Number(spawnSync('sh', ['-c', 'setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).stdout.trim());
-  // (the pid is known before setsid has run and exec'd sleep)
-  for (let i = 0; i < 1000; i++) {
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep') return pid;
-    } catch {
-      /* not yet */
-    }
-    sleepMs(2);
-  }
-  throw new Error(`sleep ${pid} did not start`);
-};
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const argv = (bin, args) => (bin.endsWith('.js') ? [process.execPath, [bin, ...args]] : [bin, args]);
 
 /** a running `criu service` of this criu, and a client of it */
 async function startService(bin, name) {

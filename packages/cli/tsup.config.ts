@@ -1,6 +1,5 @@
 import { defineConfig } from 'tsup';
 import { library } from '../../tsup.preset';
 
-export default defineConfig(library(['src/index.ts', 'src/criu-main.ts', 'src/crit-main.ts'], {
-  dts: { entry: 'src/index.ts' },
-}));
+// the library (the commands as citty definitions); the bins are bundled by tsup.bins.config.ts
+export default defineConfig(library(['src/index.ts']));

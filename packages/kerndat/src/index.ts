@@ -9,5 +9,6 @@ export { NO_SUCH_FS_EXIT } from './probes/files.js';
 export { setNativeBinding } from './load-native.js';
 export type { KerndatNative } from './native.js';
 export * from './judge.js';
-export { kerndatCommand, stderrLogger } from './cli.js';
+// (the `kerndat` bin's command, ./cli.ts, is not re-exported: a library user such as `criu check`
+// would load consola and citty's command with it, ~20 ms of start-up, for nothing)
 export { readKerndatFromDescriptor, readKerndatArgument, opensKerndatDocument, pipeWriters, type DescriptorDocOptions } from './input.js';

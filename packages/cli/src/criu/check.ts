@@ -1,5 +1,5 @@
 import { defineCommand, showUsage } from 'citty';
-import { createConsola } from 'consola';
+import type { Logger } from '@crtools/common';
 import { judge, loadKerndat, parseKerndat, readKerndatArgument, readKerndatFromDescriptor, type CheckCategory, type Kerndat } from '@crtools/kerndat';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 
@@ -41,6 +41,31 @@ export function runCheck(io: CheckIo, opts: CheckOptions): number {
   return r.exitCode;
 }
 
+/**
+ * The log of `criu check` on stderr, a consola (its lines as before). Without -v only warnings
+ * and errors are shown and a probe from the cache logs none: consola (~20 ms to load) is then
+ * loaded only when a line is to be written (kept until `flush`).
+ */
+async function stderrLog(verbose: boolean): Promise<Logger & { flush(): Promise<void> }> {
+  const make = async () => (await import('consola')).createConsola({ level: verbose ? 4 : 2, stdout: process.stderr, stderr: process.stderr });
+  if (verbose) {
+    const c = await make();
+    return Object.assign(c, { flush: async () => {} });
+  }
+  const kept: ['error' | 'warn', unknown[]][] = [];
+  return {
+    error: (...a) => kept.push(['error', a]),
+    warn: (...a) => kept.push(['warn', a]),
+    info() {},
+    debug() {},
+    async flush() {
+      if (kept.length === 0) return;
+      const c = await make();
+      for (const [level, a] of kept.splice(0)) c[level](...(a as [unknown, ...unknown[]]));
+    },
+  };
+}
+
 /** `criu check`: kernel features needed to dump and restore (see criu(8)). */
 export const checkCommand = defineCommand({
   meta: { name: 'check', description: 'check whether the kernel supports what dump and restore need' },
@@ -60,7 +85,7 @@ export const checkCommand = defineCommand({
       await showUsage(checkCommand);
       return 0;
     }
-    const log = createConsola({ level: args.verbose ? 4 : 2, stdout: process.stderr, stderr: process.stderr });
+    const log = await stderrLog(args.verbose);
     // a closed reader (criu check --feature list | head) is not an error
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE') throw e;
@@ -68,12 +93,15 @@ export const checkCommand = defineCommand({
     // stdin is taken only when it carries a kerndat document (see @crtools/kerndat input.ts)
     const input = args.feature === 'list' ? undefined : args.kerndat !== undefined ? readKerndatArgument(args.kerndat) : readKerndatFromDescriptor();
     log.debug(input !== undefined ? `criu check: kerndat document from ${args.kerndat ?? 'stdin'}` : 'criu check: probing the kernel');
+    // probed ahead of the verdict, so that what the probe logged is on stderr before it
+    const probed = input === undefined && args.feature !== 'list' ? loadKerndat({ noCache: !args.cache, logger: log }).kerndat : undefined;
+    await log.flush();
     const code = runCheck(
       {
         input,
         out: (l) => process.stdout.write(l + '\n'),
         err: (l) => process.stderr.write(l + '\n'),
-        probe: () => loadKerndat({ noCache: !args.cache, logger: log }).kerndat,
+        probe: () => probed ?? loadKerndat({ noCache: !args.cache, logger: log }).kerndat,
       },
       { extra: args.extra, experimental: args.experimental, all: args.all, feature: args.feature },
     );

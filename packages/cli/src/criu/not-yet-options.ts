@@ -43,7 +43,10 @@ export function notYetArgs(own: Record<string, unknown>): Record<string, { type:
 export function refuseNotYet(args: Record<string, unknown>, own: Record<string, unknown>): void {
   for (const [name, o] of Object.entries(NOT_YET_OPTIONS)) {
     if (name in own) continue;
-    const v = args[name];
+    // (`in` first: for a name it does not hold, citty's args proxy tries its camel and kebab
+    // case, regular expressions ~45 times a command; an option given in any case is held under
+    // its own name too, as an alias)
+    const v = name in args ? args[name] : undefined;
     if (v === undefined || v === false) continue;
     throw new CrtoolsError('UNSUPPORTED_OPTION', `--${name} is not supported yet (crtools issue ${o.issue})`, { exitCode: ExitCode.UNSUPPORTED, context: { option: name } });
   }

@@ -1,0 +1,52 @@
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const found = new Map<string, string>();
+
+/** The folder of package `name` as seen from the package in folder `from`, if it sees it. */
+function visibleFrom(from: string, name: string): string | undefined {
+  const dir = (createRequire(join(from, 'package.json')).resolve.paths(name) ?? []).map((d) => join(d, name)).find((d) => existsSync(join(d, 'package.json')));
+  return dir === undefined ? undefined : realpathSync(dir);
+}
+
+/**
+ * Where package `name` is installed: seen from this package (npm puts every package of the tree
+ * where it sees them), else from its @crtools dependencies, and theirs (pnpm puts a package's
+ * dependencies beside it only).
+ */
+function packageDir(name: string): string | undefined {
+  const seen = new Set<string>();
+  const queue = [realpathSync(join(__dirname, '..', '..'))]; // dist/bin/ of this package
+  while (queue.length > 0) {
+    const from = queue.shift()!;
+    const hit = visibleFrom(from, name);
+    if (hit !== undefined) return hit;
+    const deps = (JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {};
+    for (const dep of Object.keys(deps).filter((d) => d.startsWith('@crtools/'))) {
+      const dir = visibleFrom(from, dep);
+      if (dir !== undefined && !seen.has(dir)) {
+        seen.add(dir);
+        queue.push(dir);
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * For the bundled bins (tsup.bins.config.ts): the URL of a file in the dist/ folder of the
+ * installed package `name` (its dist/index.js), which a module of that package bundled here
+ * uses in place of its own `import.meta.url` to find its addon, blob or data files.
+ */
+export function crtoolsPackageUrl(name: string): string {
+  let url = found.get(name);
+  if (url === undefined) {
+    const dir = packageDir(name);
+    if (dir === undefined) throw new Error(`${name} is not installed beside @crtools/cli`);
+    url = pathToFileURL(join(dir, 'dist', 'index.js')).href;
+    found.set(name, url);
+  }
+  return url;
+}

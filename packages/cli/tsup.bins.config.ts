@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { defineConfig, type Options } from 'tsup';
+
+type Plugin = NonNullable<Options['esbuildPlugins']>[number];
+
+/**
+ * The `criu` and `crit` commands, each bundled with the workspace packages, citty and consola
+ * into one file, dist/bin/criu.cjs and crit.cjs (bin/*.js require them), so that a command
+ * starts without resolving and loading a hundred modules. A subcommand's modules (imported
+ * lazily in criu/command.ts) are initialised only when it runs. protobufjs stays external
+ * (loaded by @crtools/images through createRequire), as do node's own modules.
+ *
+ * The native addons and blobs stay files of their packages (build/Release/*.node,
+ * blobs/*.bin, proto/, gen/, package.json), which each package finds relative to its module's
+ * `import.meta.url`. Bundled, that URL would be the bundle's: each bundled module of a
+ * @crtools package reads instead crtoolsPackageUrl(its name) (src/package-url.ts): its
+ * package's dist/index.js, found at run time from here or through the @crtools packages this one
+ * depends on (wherever npm or pnpm put it), a file beside the original module in dist/.
+ */
+const packageUrls: Plugin = {
+  name: 'crtools-package-urls',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]dist[\\/][^\\/]+\.js$/ }, (args) => {
+      const pkgDir = dirname(dirname(args.path));
+      if (basename(dirname(args.path)) !== 'dist') return undefined;
+      let name: string;
+      try {
+        name = (JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { name: string }).name;
+      } catch {
+        return undefined;
+      }
+      if (!name.startsWith('@crtools/')) return undefined;
+      // a command definition nobody runs (a package's own bin command, beside the library a
+      // criu command uses) is dropped, and what only it imports (consola: ~20 ms to load)
+      const text = readFileSync(args.path, 'utf8').replace(/(?<![\w.])defineCommand\(/g, '/* @__PURE__ */ defineCommand(');
+      if (!text.includes('import.meta.url')) return { contents: text, loader: 'js' };
+      return { contents: text.replaceAll('import.meta.url', `crtoolsPackageUrl(${JSON.stringify(name)})`), loader: 'js' };
+    });
+  },
+};
+
+export default defineConfig({
+  entry: { criu: 'src/criu-main.ts', crit: 'src/crit-main.ts', 'load-bundle': 'src/load-bundle.ts' },
+  outDir: 'dist/bin',
+  // CommonJS: node's builtins are then required where a module is first initialised (an ESM
+  // bundle imports all of them, crypto, net, dns, readline..., before any command runs), and
+  // without ESM's module jobs and builtin facades
+  format: ['cjs'],
+  inject: ['src/package-url.ts'],
+  target: 'node20',
+  platform: 'node',
+  dts: false,
+  clean: true, // (dist/bin only: the library build before it wrote the rest of dist/)
+  splitting: false,
+  noExternal: [/^@crtools\//, 'citty', 'consola'],
+  external: ['protobufjs'],
+  // a command definition nobody uses (e.g. the kerndat bin's, beside the library a command uses) is dropped, and what only it imports
+  esbuildPlugins: [packageUrls],
+});
