@@ -54,11 +54,11 @@ describe('dump, restore and crit by package name', () => {
 
   it('an option the engine does not carry out is refused by name, before anything is touched', async () => {
     const w = startWorkload('pattern', ['1']);
-    await expect(dump({ pid: w.pid, images_dir: tmp('library-refused'), ext_unix_sk: true })).rejects.toMatchObject({
-      code: 'UNSUPPORTED_OPTION', exitCode: 4, message: 'dump: option ext_unix_sk is not supported by crtools yet',
+    await expect(dump({ pid: w.pid, images_dir: tmp('library-refused'), manage_cgroups: true })).rejects.toMatchObject({
+      code: 'UNSUPPORTED_OPTION', exitCode: 4, message: 'dump: option manage_cgroups is not supported by crtools yet',
     });
     expect(w.check()).toBe('check ok bad=0'); // untouched, running
-    await expect(restore({ images_dir: tmp('library-refused'), auto_dedup: true })).rejects.toMatchObject({ code: 'UNSUPPORTED_OPTION', message: expect.stringContaining('auto_dedup') });
+    await expect(restore({ images_dir: tmp('library-refused'), manage_cgroups: true })).rejects.toMatchObject({ code: 'UNSUPPORTED_OPTION', message: expect.stringContaining('manage_cgroups') });
     w.kill();
   });
 

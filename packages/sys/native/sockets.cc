@@ -363,9 +363,10 @@ Napi::Value SockInfo(const Napi::CallbackInfo &info) {
   return o;
 }
 
-// listenBacklog(family, ino) -> the listen backlog (max_ack_backlog) of the listening TCP socket
-// with that inode | { errno, syscall } (ENOENT: no such listening socket)
-Napi::Value ListenBacklog(const Napi::CallbackInfo &info) {
+// listenQueues(family, ino) -> { backlog, pending }: the listen backlog (max_ack_backlog,
+// idiag_wqueue) and the connections waiting in the accept queue (idiag_rqueue) of the listening
+// TCP socket with that inode | { errno, syscall } (ENOENT: no such listening socket)
+Napi::Value ListenQueues(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int family = I32(info[0]);
   uint32_t ino = (uint32_t)info[1].As<Napi::Number>().Int64Value();
@@ -377,15 +378,20 @@ Napi::Value ListenBacklog(const Napi::CallbackInfo &info) {
   req.r.sdiag_family = (uint8_t)family;
   req.r.sdiag_protocol = IPPROTO_TCP;
   req.r.idiag_states = 1u << 10;  // TCP_LISTEN
-  long found = -1;
+  long backlog = -1, pending = 0;
   Failure f;
   bool ok = DiagDump(&req, sizeof req, f, [&](struct nlmsghdr *h) {
     struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
-    if (m->idiag_inode == ino) found = m->idiag_wqueue;
+    if (m->idiag_inode != ino) return;
+    backlog = m->idiag_wqueue;
+    pending = m->idiag_rqueue;
   });
   if (!ok) return SysErr(env, f.err, f.syscall);
-  if (found < 0) return SysErr(env, ENOENT, "sock_diag");
-  return Num(env, (double)found);
+  if (backlog < 0) return SysErr(env, ENOENT, "sock_diag");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("backlog", Num(env, (double)backlog));
+  o.Set("pending", Num(env, (double)pending));
+  return o;
 }
 
 // inetShutdown(family, protocol, ino) -> RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 of the UDP or UDP-lite
@@ -417,31 +423,6 @@ Napi::Value InetShutdown(const Napi::CallbackInfo &info) {
   return Num(env, (double)found);
 }
 
-// listenPending(family, ino) -> connections waiting in the accept queue of the listening TCP
-// socket with that inode (idiag_rqueue) | { errno, syscall } (ENOENT: no such listening socket)
-Napi::Value ListenPending(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  int family = I32(info[0]);
-  uint32_t ino = (uint32_t)info[1].As<Napi::Number>().Int64Value();
-  struct {
-    struct nlmsghdr h;
-    struct inet_diag_req_v2 r;
-  } req;
-  DiagRequest(req);
-  req.r.sdiag_family = (uint8_t)family;
-  req.r.sdiag_protocol = IPPROTO_TCP;
-  req.r.idiag_states = 1u << 10;  // TCP_LISTEN
-  long found = -1;
-  Failure f;
-  bool ok = DiagDump(&req, sizeof req, f, [&](struct nlmsghdr *h) {
-    struct inet_diag_msg *m = (struct inet_diag_msg *)NLMSG_DATA(h);
-    if (m->idiag_inode == ino) found = m->idiag_rqueue;
-  });
-  if (!ok) return SysErr(env, f.err, f.syscall);
-  if (found < 0) return SysErr(env, ENOENT, "sock_diag");
-  return Num(env, (double)found);
-}
-
 }  // namespace
 
 void crtools::sys::AddSockets(Napi::Object exports) {
@@ -449,7 +430,6 @@ void crtools::sys::AddSockets(Napi::Object exports) {
   Export(exports, "packetDiag", PacketDiag);
   Export(exports, "sockQueue", SockQueue);
   Export(exports, "sockInfo", SockInfo);
-  Export(exports, "listenBacklog", ListenBacklog);
+  Export(exports, "listenQueues", ListenQueues);
   Export(exports, "inetShutdown", InetShutdown);
-  Export(exports, "listenPending", ListenPending);
 }

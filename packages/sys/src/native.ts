@@ -37,8 +37,8 @@ export interface SysNative {
   sockQueue(pid: number, fd: number, eofAtZero?: boolean): SocketQueue | NativeSysError;
   /** What a copy of the task's socket at fd tells through getsockopt/getsockname/getpeername. */
   sockInfo(pid: number, fd: number): SocketInfo | NativeSysError;
-  /** Listen backlog of the listening TCP socket with that inode (sock_diag); ENOENT: none. */
-  listenBacklog(family: number, ino: number): number | NativeSysError;
+  /** Listen backlog and accept queue of the listening TCP socket with that inode (sock_diag); ENOENT: none. */
+  listenQueues(family: number, ino: number): { backlog: number; pending: number } | NativeSysError;
   /** Shutdown state (RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2) of the UDP/UDP-lite socket with that inode (sock_diag); ENOENT: none. */
   inetShutdown(family: number, protocol: number, ino: number): number | NativeSysError;
   // probe.cc
@@ -115,8 +115,6 @@ export interface SysNative {
   tcpRestore(args: TcpRestoreArgs): number | NativeSysError;
   setSockopt(fd: number, level: number, name: number, value: Buffer): number | NativeSysError;
   setFileFlags(fd: number, flags: number): number | NativeSysError;
-  /** connections waiting in the accept queue of the listening TCP socket with that inode (sock_diag) */
-  listenPending(family: number, ino: number): number | NativeSysError;
   // files.ts
   /** lseek(2): the resulting offset (SEEK_DATA/SEEK_HOLE past the data: ENXIO) */
   seekFile(fd: number, offset: bigint, whence: number): bigint | NativeSysError;

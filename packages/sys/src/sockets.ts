@@ -27,7 +27,7 @@ export function socketInfo(pid: number, fd: number): SocketInfo {
 
 /** Listen backlog of a listening TCP socket (by family and inode). */
 export function listenBacklog(family: number, ino: number): number {
-  return orThrow(addon.get().listenBacklog(family, ino), 'sock_diag', { message: `listening socket:[${ino}]` });
+  return listenQueues(family, ino).backlog;
 }
 
 /** How the UDP or UDP-lite socket with that inode was shut down: RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 (sock_diag). */
@@ -37,5 +37,9 @@ export function inetShutdown(family: number, protocol: number, ino: number): num
 
 /** Connections waiting to be accepted on the listening TCP socket (by family and inode). */
 export function listenPending(family: number, ino: number): number {
-  return orThrow(addon.get().listenPending(family, ino), 'sock_diag', { message: `listening socket:[${ino}]` });
+  return listenQueues(family, ino).pending;
+}
+
+function listenQueues(family: number, ino: number): { backlog: number; pending: number } {
+  return orThrow(addon.get().listenQueues(family, ino), 'sock_diag', { message: `listening socket:[${ino}]` });
 }

@@ -41,7 +41,7 @@ describe('the generic system calls', () => {
   });
 
   it('a failed call is a Node-shaped error named as the caller knows it, with context', () => {
-    setNativeBinding({ listenBacklog: () => ({ errno: 2, syscall: 'sock_diag' }) } as unknown as SysNative);
+    setNativeBinding({ listenQueues: () => ({ errno: 2, syscall: 'sock_diag' }) } as unknown as SysNative);
     expect(() => listenBacklog(2, 42)).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'sock_diag', message: 'sock_diag: ENOENT, listening socket:[42]' }));
   });
 });
