@@ -59,7 +59,7 @@ describe('unix sockets: queues and states', () => {
       new RegExp(`^criu: task ${w.pid} fd \\d+: messages queued with their senders' credentials \\(SO_PASSCRED\\) are not supported`),
       new RegExp(`^criu: task ${w.pid} fd \\d+: socket:\\[\\d+\\] \\(unix socket waiting in the queue of listener socket:\\[\\d+\\] with data sent`),
       new RegExp(`^criu: task ${w.pid} fd \\d+: a descriptor in flight in its queue is a socket \\(socket:\\[\\d+\\]\\), which is not supported in flight$`),
-      new RegExp(`^criu: task ${w.pid} fd \\d+: socket:\\[\\d+\\] is connected to socket:\\[\\d+\\] outside the dumped tree, which is not supported$`),
+      new RegExp(`^criu: task ${w.pid} fd \\d+: socket:\\[\\d+\\] is connected to socket:\\[\\d+\\] outside the dumped tree, which is not supported without --ext-unix-sk \\(--external unix\\[\\d+\\] names it: restored from a descriptor handed over, --inherit-fd fd\\[N\\]:socket:\\[\\d+\\]\\)$`),
     ];
     expect(lines).toHaveLength(named.length + 1);
     named.forEach((re, i) => expect(lines[i]).toMatch(re));
