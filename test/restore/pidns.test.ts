@@ -8,11 +8,15 @@
  * another pid namespace (nested, as CRIU). Workload test/workloads/pidns.c.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { readImageFile, writeImageFile } from '@crtools/images';
+import { buildRestorePlan } from '@crtools/restorer';
+import { fixturesDir } from '../lib/paths.js';
 import { restoreDir } from './roundtrip.js';
 
 const VERDICT = 'check ok pid=1 children=2 thread=1';
@@ -123,5 +127,16 @@ describe('a tree in a pid namespace of its own', () => {
       killTree(u.pid!);
       for (const p of pids) expect(waitGone(p)).toBe(true);
     }
+  });
+});
+
+describe('the restore plan of a tree in a pid namespace of its own', () => {
+  it('a root that is not pid 1 of the pid namespace its images name is bad input (exit 3), not restored', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'crtools-pidns-plan-'));
+    cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
+    const ids = await readImageFile(path.join(d, 'ids-2680.img'));
+    (ids.entries[0] as Record<string, unknown>).pid_ns_id = 99;
+    await writeImageFile(path.join(d, 'ids-2680.img'), ids);
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining('pid 2680 is the root of a pid namespace of its own (ids-2680.img) but not its init (pid 1)') });
   });
 });
