@@ -8,7 +8,7 @@
  * another pid namespace (nested, as CRIU). Workload test/workloads/pidns.c.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -80,6 +80,28 @@ describe('a tree in a pid namespace of its own', () => {
       expect(readFileSync(`/proc/${root}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
       expect(askVerdict(w.state, root, 10_000)).toBe(VERDICT);
     }
+    killAndCheck(root);
+    restoredRoots.splice(0);
+  });
+
+  it('pre-dump then dump with --prev-images-dir --track-mem: the pagemaps are named by the pids inside, the dump finds its parent round, restored with the verdict ok', () => {
+    const w = startWorkload('pidns', []);
+    const base = tmp('pidns-predump');
+    const p = criu(['pre-dump', '-t', String(w.pid), '-D', path.join(base, 'p1')]);
+    expect(p.code, p.stderr).toBe(0);
+    expect(readdirSync(path.join(base, 'p1')).filter((f) => f.startsWith('pagemap-')).sort()).toEqual(['pagemap-1.img', 'pagemap-2.img', 'pagemap-3.img']);
+    const d = criu(['dump', '-t', String(w.pid), '-D', path.join(base, 'd'), '--prev-images-dir', '../p1', '--track-mem', '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    // pages not written since the pre-dump stay in the parent round (entries with PE_PARENT, 1)
+    const pm = critDecode(path.join(base, 'd', 'pagemap-1.img')).entries.slice(1) as { flags: number }[];
+    expect(pm.some((e) => (Number(e.flags) & 1) !== 0)).toBe(true);
+    expect(waitReaped(w.pid)).toBe(true);
+    const pidfile = path.join(base, 'root.pid');
+    const r = restoreDir(path.join(base, 'd'), ['--pidfile', pidfile]);
+    expect(r.code, r.stderr).toBe(0);
+    const root = Number(readFileSync(pidfile, 'utf8'));
+    restoredRoots.push(root);
+    expect(askVerdict(w.state, root, 10_000)).toBe(VERDICT);
     killAndCheck(root);
     restoredRoots.splice(0);
   });
