@@ -40,6 +40,17 @@ function unixPeer(): string {
   return unixPeerDir;
 }
 
+/** Run a dump or restore by CRIU or by crtools, which must succeed. */
+function runBy(who: 'CRIU' | 'us', args: string[]): void {
+  if (who === 'CRIU') {
+    const r = spawnSync(CRIU!, args, { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, `CRIU ${args[0]}: ${r.stderr}`).toBe(0);
+  } else {
+    const r = criu(args);
+    expect(r.code, r.stderr).toBe(0);
+  }
+}
+
 afterAll(() => {
   killAllStarted();
   putBackPing();
@@ -155,24 +166,10 @@ describe.skipIf(!CRIU)(`a tree in a pid namespace of its own between crtools and
       const w = startWorkload('pidns', []);
       const dir = tmp(`x-pidns-${by}-img`);
       mkdirSync(dir, { recursive: true });
-      const dumpArgs = ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log'];
-      if (by === 'CRIU') {
-        const d = spawnSync(CRIU!, dumpArgs, { encoding: 'utf8', timeout: 30_000 });
-        expect(d.status, `CRIU dump: ${d.stderr}`).toBe(0);
-      } else {
-        const d = criu(dumpArgs);
-        expect(d.code, d.stderr).toBe(0);
-      }
+      runBy(by, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
       expect(waitReaped(w.pid)).toBe(true);
       const pidfile = path.join(dir, 'root.pid');
-      const restoreArgs = ['restore', '-D', dir, '-d', '-o', 'restore.log', '--pidfile', pidfile];
-      if (to === 'CRIU') {
-        const r = spawnSync(CRIU!, restoreArgs, { encoding: 'utf8', timeout: 30_000 });
-        expect(r.status, `CRIU restore: ${r.stderr}`).toBe(0);
-      } else {
-        const r = criu(restoreArgs);
-        expect(r.code, r.stderr).toBe(0);
-      }
+      runBy(to, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--pidfile', pidfile]);
       const root = Number(readFileSync(pidfile, 'utf8'));
       try {
         expect(readFileSync(`/proc/${root}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
@@ -194,14 +191,7 @@ describe.skipIf(!CRIU)(`unix sockets with a peer outside the tree between crtool
       const ino = socketIno(w.pid, 3);
       const dir = tmp(`x-unixext-${by}-img`);
       mkdirSync(dir, { recursive: true });
-      const dumpArgs = ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--external', `unix[${ino}]`];
-      if (by === 'CRIU') {
-        const d = spawnSync(CRIU!, dumpArgs, { encoding: 'utf8', timeout: 30_000 });
-        expect(d.status, `CRIU dump: ${d.stderr}`).toBe(0);
-      } else {
-        const d = criu(dumpArgs);
-        expect(d.code, d.stderr).toBe(0);
-      }
+      runBy(by, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--external', `unix[${ino}]`]);
       expect(waitReaped(w.pid)).toBe(true);
       const r = restoreWithSocket(dir, peerDir, ino, [], to === 'CRIU' ? CRIU : undefined);
       expect(r.code, r.stderr).toBe(0);
