@@ -6,7 +6,9 @@
  *
  * SIGUSR1 (to the init): "check ok pid=1 children=2 thread=1" when the init is still pid 1 of
  * its namespace, each child still has the pid it was born with there (a child whose getpid()
- * changes exits, and the init sees it gone) and the thread's tid is the one it started with. */
+ * changes exits, and the init sees it gone), the thread's tid is the one it started with, the
+ * init's pidfd still names its first child (the last of its fdinfo NSpid) and the owner of its
+ * pipe's I/O signals (F_SETOWN) is still its second child. */
 #include "workload.h"
 #include <pthread.h>
 #include <sched.h>
@@ -22,6 +24,25 @@ static void *spin(void *arg) {
 		usleep(20000);
 	}
 	return 0;
+}
+
+/* the last pid of "NSpid:" in /proc/self/fdinfo/FD, -1 if none */
+static int pidfd_nspid(int fd) {
+	char p[64], buf[1024];
+	snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
+	int f = open(p, O_RDONLY);
+	if (f < 0) return -1;
+	ssize_t n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0) return -1;
+	buf[n] = 0;
+	char *l = strstr(buf, "NSpid:");
+	if (!l) return -1;
+	char *end = strchr(l, '\n');
+	if (end) *end = 0;
+	char *last = strrchr(l, '\t');
+	if (!last) last = strrchr(l, ' ');
+	return last ? atoi(last + 1) : -1;
 }
 
 static void child_loop(void) {
@@ -65,6 +86,12 @@ int main(int argc, char **argv) {
 			child_loop();
 		}
 	}
+	int pfd = (int)syscall(SYS_pidfd_open, kids[0], 0);
+	int q[2];
+	if (pfd < 0 || pipe(q) || fcntl(q[0], F_SETOWN, kids[1])) {
+		wl_say("error pidfd/fown");
+		return 1;
+	}
 	pthread_t th;
 	if (pthread_create(&th, 0, spin, 0)) return 1;
 	while (!thread_tid0) usleep(1000);
@@ -78,9 +105,11 @@ int main(int argc, char **argv) {
 		pid_t t = thread_tid;
 		usleep(50000);
 		int thread_ok = t == thread_tid0 && thread_tid == thread_tid0;
-		if (getpid() == 1 && alive == 2 && thread_ok)
+		int pidfd_of = pidfd_nspid(pfd), owner = fcntl(q[0], F_GETOWN);
+		if (getpid() == 1 && alive == 2 && thread_ok && pidfd_of == kids[0] && owner == kids[1])
 			wl_say("check ok pid=1 children=2 thread=1");
 		else
-			wl_say("check bad pid=%d children=%d thread=%d/%d", (int)getpid(), alive, (int)thread_tid, (int)thread_tid0);
+			wl_say("check bad pid=%d children=%d thread=%d/%d pidfd=%d/%d owner=%d/%d", (int)getpid(), alive, (int)thread_tid, (int)thread_tid0,
+			       pidfd_of, (int)kids[0], owner, (int)kids[1]);
 	}
 }

@@ -429,12 +429,15 @@ async function dumpFrozen(
     const st = readStat(t.pid);
     return [t.pid, { sid: st.session, pgrp: st.pgrp, ttyNr: st.ttyNr, tpgid: st.tpgid }] as const;
   }));
+  // the pids the images carry: those inside the tree's pid namespace when it has its own
+  const view = new PidView(tasks[0]!.pid, tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));
   const tree = {
     tasks: new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)])),
     groups: new Set([...sessions.values()].map((s) => s.pgrp)),
     root: tasks[0]!.pid,
     sessions,
     shellJob: !!opts.shellJob,
+    ...(view.own ? { innerId: (id: number, group: boolean) => view.inner(id, group) } : {}),
   };
   const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, unix: opts.unix });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
@@ -446,8 +449,6 @@ async function dumpFrozen(
   // task may have moved since, or live in a namespace of its own below the root)
   const namespaces = new Namespaces(tasks[0]!.pid, refusals);
   refusals.check(() => namespaces.check());
-  // the pids the images carry: those inside the tree's pid namespace when it has its own
-  const view = new PidView(tasks[0]!.pid, tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
   const kd = loadKerndat().kerndat;

@@ -15,7 +15,7 @@ import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import type { Entry } from '@crtools/files/dump';
 import { writeImageFile } from '@crtools/images';
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
-import { countSysvipc, innermostIds, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, readNamespaces, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
+import { countSysvipc, innermostIds, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, readNamespaces, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
 import { namespaceFiles } from '@crtools/sys';
 
 /** The kinds of namespace of the root's own that a dump carries. */
@@ -149,12 +149,24 @@ export class Namespaces {
  */
 export class PidView {
   private readonly map = new Map<number, { pid: number; pgid: number; sid: number }>();
+  /** process groups of the tree: as crtools sees them → inside */
+  private readonly groups = new Map<number, number>();
   readonly own: boolean;
 
   constructor(rootPid: number, tids: readonly number[]) {
     this.own = nsInodes(rootPid).get('pid') !== nsInodes(process.pid).get('pid');
     if (!this.own) return;
-    for (const t of tids) this.map.set(t, innermostIds({ pid: t, tid: t }));
+    for (const t of tids) {
+      const v = innermostIds({ pid: t, tid: t });
+      this.map.set(t, v);
+      this.groups.set(readStat(t).pgrp, v.pgid);
+    }
+  }
+
+  /** The id written for a task or thread (or, group: a process group of the tree) crtools sees as `id`. */
+  inner(id: number, group: boolean): number {
+    if (!this.own) return id;
+    return group ? (this.groups.get(id) ?? id) : this.pid(id);
   }
 
   /** The pid (or tid) written for the task crtools sees as `pid`. */

@@ -3,7 +3,8 @@
  * inside that namespace, at others outside it (the ones crtools sees). insideView rewrites a
  * fingerprint taken from outside into the pids its tasks see (the last of each NSpid): task and
  * thread ids, the pid fields of status and stat, what the tasks share with whom, the shared
- * pages' members. Every other field is left as it was, so two views compare field by field as
+ * pages' members, the process a pidfd stands for (fdinfo Pid/NSpid) and the owner of a file's
+ * I/O signals (F_GETOWN_EX; a process group by its leader). Every other field is left as it was, so two views compare field by field as
  * two fingerprints do. Pids outside the namespace (the root's parent) are left as they are.
  */
 import type { Fingerprint } from './fingerprint.js';
@@ -30,6 +31,15 @@ export function insideView(f: Fingerprint): Fingerprint {
     const at = m.indexOf(':');
     return at < 0 ? m : `${id(Number(m.slice(0, at)))}${m.slice(at)}`;
   };
+  const fdinfoLine = (l: string): string => {
+    const m = /^(Pid: |ino: \(the pidfs inode of process )(\d+)(.*)$/.exec(l);
+    if (m) return `${m[1]}${id(Number(m[2]))}${m[3]}`;
+    return l.startsWith('NSpid: ') ? `NSpid: ${last(l.slice(7))}` : l;
+  };
+  const owner = (v: string | number | undefined): string | number | undefined => {
+    const m = typeof v === 'string' ? /^(-?\d+):(\d+)$/.exec(v) : null;
+    return m ? `${m[1]}:${id(Number(m[2]))}` : v;
+  };
   const lastOnly = (s: string | undefined): string | undefined => (s === undefined ? s : String(last(s) ?? s));
   return {
     ...f,
@@ -46,6 +56,11 @@ export function insideView(f: Fingerprint): Fingerprint {
         ...t.stat,
         ...Object.fromEntries((['ppid', 'pgrp', 'session', 'tpgid'] as const).filter((k) => t.stat[k] !== undefined).map((k) => [k, idText(t.stat[k])!])),
       },
+      fds: Object.fromEntries(Object.entries(t.fds).map(([fd, p]) => [fd, {
+        ...p,
+        fdinfo: p.fdinfo.map(fdinfoLine),
+        ...(p.fcntl ? { fcntl: { ...p.fcntl, ...(p.fcntl['F_GETOWN_EX'] !== undefined ? { F_GETOWN_EX: owner(p.fcntl['F_GETOWN_EX'])! } : {}) } } : {}),
+      }])),
       shares: { files: id(t.shares.files), fs: id(t.shares.fs), vm: id(t.shares.vm), sighand: id(t.shares.sighand) },
       threads: t.threads.map((th) => ({ ...th, tid: id(th.tid), status: th.status['NSpid'] === undefined ? th.status : { ...th.status, NSpid: lastOnly(th.status['NSpid'])! } })),
     })),

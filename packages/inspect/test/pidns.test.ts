@@ -15,6 +15,7 @@ function print(root: number, sigBlk = '0'): Fingerprint {
         status: { Tgid: String(root), Pid: String(root), PPid: '77', NStgid: `${root}\t1`, NSpid: `${root}\t1`, NSpgid: `${root}\t1`, NSsid: `${root}\t1`, SigBlk: sigBlk },
         stat: { ppid: '77', pgrp: String(root), session: String(root), tpgid: '-1' },
         threads: [{ tid: root, status: { NSpid: `${root}\t1` }, stat: {} }, { tid: thread, status: { NSpid: `${thread}\t4` }, stat: {} }],
+        fds: { '3': { target: 'anon_inode:[pidfd]', fdinfo: ['pos: 0', `Pid: ${child}`, `NSpid: ${child}\t2`, `ino: (the pidfs inode of process ${child})`], fcntl: { F_GETOWN_EX: `1:${child}` } } },
         shares: { files: root, fs: root, vm: root, sighand: root },
       },
       {
@@ -42,6 +43,8 @@ describe('insideView', () => {
     expect(v.tasks[1]!.shares.vm).toBe(2);
     expect(v.sharedPages).toEqual([['1:1000', '2:1000']]);
     expect(v.pageDigests).toEqual({ '2:2000': 'ab' });
+    expect(v.tasks[0]!.fds['3']!.fdinfo).toEqual(['pos: 0', 'Pid: 2', 'NSpid: 2', 'ino: (the pidfs inode of process 2)']);
+    expect(v.tasks[0]!.fds['3']!.fcntl).toEqual({ F_GETOWN_EX: '1:2' });
   });
 
   it('two trees at other outer pids compare equal inside; a real difference stays one', () => {
