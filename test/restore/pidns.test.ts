@@ -8,7 +8,7 @@
  * another pid namespace (nested, as CRIU). Workload test/workloads/pidns.c.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -144,6 +144,28 @@ describe('a tree in a pid namespace of its own', () => {
       const pids = treePids(init);
       expect(pids).toContain(nested);
       for (const p of pids) expect(readFileSync(`/proc/${p}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+    } finally {
+      const pids = treePids(u.pid!);
+      killTree(u.pid!);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
+    }
+  });
+});
+
+describe('what a tree in a pid namespace of its own cannot carry yet', () => {
+  it.skipIf(!existsSync('/usr/bin/script'))('a terminal (the pty of script(1)) is refused by name (exit 4), the tree runs on', () => {
+    const u = spawn('/usr/bin/script', ['-qc', 'unshare --pid --fork setsid sleep 1000', '/dev/null'], { stdio: 'ignore', detached: true });
+    try {
+      let init = 0;
+      for (let i = 0; i < 500 && !init; i++) {
+        init = treePids(u.pid!).find((p) => p !== u.pid && readlinkSync(`/proc/${p}/exe`).endsWith('/sleep') && innerPid(p) === 1) ?? 0;
+        if (!init) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+      expect(init).toBeGreaterThan(0);
+      const d = criu(['dump', '-t', String(init), '-D', tmp('pidns-tty'), '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(4);
+      expect(d.stderr).toMatch(/a terminal in a tree with a pid namespace of its own is not supported yet/);
+      expect(readFileSync(`/proc/${init}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
     } finally {
       const pids = treePids(u.pid!);
       killTree(u.pid!);
