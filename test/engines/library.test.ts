@@ -71,7 +71,7 @@ describe('dump, restore and crit by package name', () => {
     for (let i = 0; i < 500 && ns(w.pid, 'uts') === ns('self', 'uts'); i++) sleep(10);
     expect(ns(w.pid, 'ipc')).not.toBe(ns('self', 'ipc'));
     const dir = tmp('library-ns');
-    const message = `the tree's root ${w.pid} lives in network namespace of its own (net), not criu's: dumping this namespace is not supported by crtools yet (crtools issue 17; carried: uts, ipc)`;
+    const message = `the tree's root ${w.pid} lives in network namespace of its own (net), not criu's: dumping this namespace is not supported by crtools yet (crtools issue 17; carried: uts, ipc, pid)`;
     await expect(dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log', root: '/x', manage_cgroups: true })).rejects.toMatchObject({
       code: 'UNSUPPORTED_NS', exitCode: 4, message: `${message}; not supported yet either: options manage_cgroups, root`,
     });

@@ -40,6 +40,17 @@ function unixPeer(): string {
   return unixPeerDir;
 }
 
+/** Run a dump or restore by CRIU or by crtools, which must succeed. */
+function runBy(who: 'CRIU' | 'us', args: string[]): void {
+  if (who === 'CRIU') {
+    const r = spawnSync(CRIU!, args, { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, `CRIU ${args[0]}: ${r.stderr}`).toBe(0);
+  } else {
+    const r = criu(args);
+    expect(r.code, r.stderr).toBe(0);
+  }
+}
+
 afterAll(() => {
   killAllStarted();
   putBackPing();
@@ -147,6 +158,31 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
 
 // a stream connection to a listener outside the tree (--external unix[INO]), restored from a
 // descriptor handed over (--inherit-fd), dumped by one and restored by the other
+describe.skipIf(!CRIU)(`a tree in a pid namespace of its own between crtools and CRIU (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
+  // (beside nsuts above; the restored root is the init of a new pid namespace, at another pid
+  // outside it: each restore says which with --pidfile)
+  for (const [by, to] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+    it(`pidns: dumped by ${by}, restored by ${to}, verdict check ok pid=1 children=2 thread=1`, () => {
+      const w = startWorkload('pidns', []);
+      const dir = tmp(`x-pidns-${by}-img`);
+      mkdirSync(dir, { recursive: true });
+      runBy(by, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      expect(waitReaped(w.pid)).toBe(true);
+      const pidfile = path.join(dir, 'root.pid');
+      runBy(to, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--pidfile', pidfile]);
+      const root = Number(readFileSync(pidfile, 'utf8'));
+      try {
+        expect(readFileSync(`/proc/${root}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
+        expect(askVerdict(w.state, root, 20_000)).toBe('check ok pid=1 children=2 thread=1');
+      } finally {
+        const pids = treePids(root);
+        killTree(root);
+        for (const p of pids) expect(waitGone(p)).toBe(true);
+      }
+    });
+  }
+});
+
 describe.skipIf(!CRIU)(`unix sockets with a peer outside the tree between crtools and CRIU (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
   for (const [by, to] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
     it(`unixext stream: dumped by ${by} with --external unix[INO], restored by ${to} with --inherit-fd, verdict check ok`, () => {
@@ -155,14 +191,7 @@ describe.skipIf(!CRIU)(`unix sockets with a peer outside the tree between crtool
       const ino = socketIno(w.pid, 3);
       const dir = tmp(`x-unixext-${by}-img`);
       mkdirSync(dir, { recursive: true });
-      const dumpArgs = ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--external', `unix[${ino}]`];
-      if (by === 'CRIU') {
-        const d = spawnSync(CRIU!, dumpArgs, { encoding: 'utf8', timeout: 30_000 });
-        expect(d.status, `CRIU dump: ${d.stderr}`).toBe(0);
-      } else {
-        const d = criu(dumpArgs);
-        expect(d.code, d.stderr).toBe(0);
-      }
+      runBy(by, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--external', `unix[${ino}]`]);
       expect(waitReaped(w.pid)).toBe(true);
       const r = restoreWithSocket(dir, peerDir, ino, [], to === 'CRIU' ? CRIU : undefined);
       expect(r.code, r.stderr).toBe(0);

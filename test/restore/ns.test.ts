@@ -96,10 +96,10 @@ describe('namespaces not carried yet', () => {
     for (const p of pids) expect(waitGone(p)).toBe(true);
   });
 
-  it('a tree in a pid namespace of its own (unshare --pid --fork) is refused by name (exit 4), the tree runs on', () => {
+  it('a tree in pid and mount namespaces of its own (unshare --pid --fork --mount-proc: a /proc of its own) is refused by name (exit 4), the tree runs on', () => {
     const unshare = spawnSync('sh', ['-c', 'command -v unshare'], { encoding: 'utf8' });
     expect(unshare.status, 'unshare (util-linux) is needed').toBe(0);
-    const child = spawn('unshare', ['--pid', '--fork', 'sleep', '1000'], { stdio: 'ignore', detached: true });
+    const child = spawn('unshare', ['--pid', '--fork', '--mount-proc', 'sleep', '1000'], { stdio: 'ignore', detached: true });
     try {
       // the namespace's init: the child of unshare
       let init = 0;
@@ -110,7 +110,7 @@ describe('namespaces not carried yet', () => {
       expect(init).toBeGreaterThan(0);
       const d = criu(['dump', '-t', String(init), '-D', tmp('ns-pid'), '--shell-job']);
       expect(d.code, d.stderr).toBe(4);
-      expect(d.stderr).toMatch(/lives in pid namespace of its own \(pid\)/);
+      expect(d.stderr).toMatch(/lives in mount namespace of its own \(mnt\)/);
       expect(treePids(init)).toEqual([init]);
       expect(waitReaped(init, 200)).toBe(false);
     } finally {

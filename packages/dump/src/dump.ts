@@ -13,7 +13,7 @@ import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KC
 import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
-import { foreignNamespaces, Namespaces, refuseRootNamespaces } from './namespaces.js';
+import { foreignNamespaces, Namespaces, PidView, refuseRootNamespaces } from './namespaces.js';
 import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
@@ -429,12 +429,15 @@ async function dumpFrozen(
     const st = readStat(t.pid);
     return [t.pid, { sid: st.session, pgrp: st.pgrp, ttyNr: st.ttyNr, tpgid: st.tpgid }] as const;
   }));
+  // the pids the images carry: those inside the tree's pid namespace when it has its own
+  const view = new PidView(tasks[0]!.pid, tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));
   const tree = {
     tasks: new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)])),
     groups: new Set([...sessions.values()].map((s) => s.pgrp)),
     root: tasks[0]!.pid,
     sessions,
     shellJob: !!opts.shellJob,
+    ...(view.own ? { innerId: (id: number, group: boolean) => view.inner(id, group) } : {}),
   };
   const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, unix: opts.unix });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
@@ -471,8 +474,8 @@ async function dumpFrozen(
       // a zombie is its exit status: a core with TASK_DEAD and the pstree entry, nothing else
       const stat = readStat(pid);
       const tc = { task_state: TASK_STATE.DEAD, exit_code: stat.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: stat.comm };
-      await writeImageFile(path.join(dir, `core-${pid}.img`), { magic: 'CORE', entries: [{ mtype: 'X86_64', tc }] });
-      pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: [pid] });
+      await writeImageFile(path.join(dir, `core-${view.pid(pid)}.img`), { magic: 'CORE', entries: [{ mtype: 'X86_64', tc }] });
+      pstree.push(view.entry(pid, task.ppid, stat.pgrp, stat.session, [pid]));
       continue;
     }
     const nsIds = namespaces.idsOf(pid);
@@ -508,10 +511,10 @@ async function dumpFrozen(
       const fdinfo = entries.filter((e) => e !== undefined);
       const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 
-      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals, seccompChains)) await writeImageFile(path.join(dir, `core-${tid}.img`), { magic: 'CORE', entries: [core] });
-      await writeImageFile(path.join(dir, `ids-${pid}.img`), { magic: 'IDS', entries: [ids] });
-      await writeImageFile(path.join(dir, `mm-${pid}.img`), { magic: 'MM', entries: [mm] });
-      await writeImageFile(path.join(dir, `fs-${pid}.img`), { magic: 'FS', entries: [fs] });
+      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals, seccompChains)) await writeImageFile(path.join(dir, `core-${view.pid(tid)}.img`), { magic: 'CORE', entries: [core] });
+      await writeImageFile(path.join(dir, `ids-${view.pid(pid)}.img`), { magic: 'IDS', entries: [ids] });
+      await writeImageFile(path.join(dir, `mm-${view.pid(pid)}.img`), { magic: 'MM', entries: [mm] });
+      await writeImageFile(path.join(dir, `fs-${view.pid(pid)}.img`), { magic: 'FS', entries: [fs] });
       if (!tableSeen) await writeImageFile(path.join(dir, `fdinfo-${shared.files_id.id}.img`), { magic: 'FDINFO', entries: fdinfo });
 
       threadIds = state.threads.map((t) => t.tid);
@@ -529,7 +532,7 @@ async function dumpFrozen(
         // (--track-mem: uffd-wp + PAGEMAP_SCAN); without tracking every page is written again
         const track = opts.tracker?.task(pid, inf, vmas, `/proc/${pid}/pagemap`, !!opts.keepTracking);
         // (through a page server the parent round's pagemaps are the server's: PS_IOV_PARENT asks it, as CRIU does)
-        const inParent = !!opts.incremental && (opts.pageServer ? await opts.pageServer.checkParent('task', pid) : existsSync(path.join(opts.incremental.dir, pagemapFileName('task', pid))));
+        const inParent = !!opts.incremental && (opts.pageServer ? await opts.pageServer.checkParent('task', view.pid(pid)) : existsSync(path.join(opts.incremental.dir, pagemapFileName('task', view.pid(pid)))));
         const plan = await planDump({
           vmas,
           pagemap: track ? writtenFilter(raw, track) : raw,
@@ -541,11 +544,11 @@ async function dumpFrozen(
         });
         phase.planned = performance.now();
         const stats = opts.pageServer
-          ? await sendPages(opts.pageServer, 'task', pid, plan.entries, pid, () => checkAbort(signal))
+          ? await sendPages(opts.pageServer, 'task', view.pid(pid), plan.entries, pid, () => checkAbort(signal))
           : pageMethod === 'splice'
-          ? await writePagesSpliced(inf, dir, pid, nextPagesId(), plan.entries, () => checkAbort(signal))
+          ? await writePagesSpliced(inf, dir, view.pid(pid), nextPagesId(), plan.entries, () => checkAbort(signal))
           : await writePagemap({
-            dir, id: pid, pagesId: nextPagesId(), entries: plan.entries,
+            dir, id: view.pid(pid), pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
           });
         phase.moved = performance.now();
@@ -569,7 +572,7 @@ async function dumpFrozen(
         pm.close();
       }
     });
-    pstree.push({ pid, ppid: task.ppid, pgid: stat.pgrp, sid: stat.session, threads: threadIds });
+    pstree.push(view.entry(pid, task.ppid, stat.pgrp, stat.session, threadIds));
     if (phase.moved) {
       const ms = (a: number, b: number) => (b - a).toFixed(1);
       log.debug(`  frozen time of task ${pid}: /proc ${ms(tProc, tTask)} ms, infection ${ms(tTask, phase.infected)} ms, state and images ${ms(phase.infected, phase.mem)} ms, written pages found ${ms(phase.mem, phase.planned)} ms, pages moved ${ms(phase.planned, phase.moved)} ms, shmem and cure ${ms(phase.moved, performance.now())} ms`);

@@ -3,20 +3,23 @@
  * (criu's own first, 1..8 in NS_KINDS order; then the root's own ones in the order CRIU looks
  * them up), each task's ids-<pid>.img names its namespaces by id, inventory's root_ids names
  * criu's own, and the namespaces of the root that are not criu's are carried in the images
- * (utsns-<id>.img, ipcns-var-<id>.img) and made again for the root at restore. As CRIU, every
+ * (utsns-<id>.img, ipcns-var-<id>.img) and made again for the root at restore. A root in a pid
+ * namespace of its own must be its init (pid 1 there); the tasks are then written with the pids
+ * they have inside it (pidView). As CRIU, every
  * other task must live in the root's namespaces or in criu's: a task below the root in a third
  * one is refused by name ("nested namespaces").
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
+import type { Entry } from '@crtools/files/dump';
 import { writeImageFile } from '@crtools/images';
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
-import { countSysvipc, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, readNamespaces, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
+import { countSysvipc, innermostIds, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, readNamespaces, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
 import { namespaceFiles } from '@crtools/sys';
 
 /** The kinds of namespace of the root's own that a dump carries. */
-export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc'];
+export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid'];
 
 /** The order CRIU 4.2 meets the root's namespaces in (net and mnt are looked up before the tasks' ids). */
 const LOOKUP_ORDER: readonly NsKind[] = ['net', 'mnt', 'pid', 'ipc', 'uts', 'time', 'user', 'cgroup'];
@@ -38,6 +41,15 @@ const NS_WHAT: Record<NsKind, string> = {
 
 /** The refusal of the root's namespaces that are not carried (null: all of them are). */
 export function refuseRootNamespaces(pid: number, foreign: readonly NsKind[]): CrtoolsError | null {
+  if (foreign.includes('pid')) {
+    // as CRIU: the root of a tree in a pid namespace of its own is that namespace's init
+    const inner = innermostIds(pid).pid;
+    if (inner !== 1) {
+      return new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in a pid namespace of its own but is not its init (its pid there is ${inner}): only a tree whose root is the init (pid 1) of its pid namespace can be dumped (as CRIU)`, {
+        context: { pid, namespaces: 'pid' }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
+  }
   const off = foreign.filter((k) => !CARRIED_NS.includes(k));
   if (!off.length) return null;
   return new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in ${off.map((k) => NS_WHAT[k]).join(', ')} namespace${off.length > 1 ? 's' : ''} of its own (${off.join(', ')}), not criu's: dumping ${off.length > 1 ? 'these namespaces is' : 'this namespace is'} not supported by crtools yet (crtools issue 17; carried: ${CARRIED_NS.join(', ')})`, {
@@ -127,5 +139,49 @@ export class Namespaces {
       written.push(f);
     }
     return written;
+  }
+}
+
+/**
+ * The pids a dump writes: a tree in criu's pid namespace is written with the pids crtools sees;
+ * a tree whose root is the init of a pid namespace of its own, with the pids, groups and
+ * sessions its tasks have inside it (as CRIU 4.2 writes pstree.img and the per-task images).
+ */
+export class PidView {
+  private readonly map = new Map<number, { pid: number; pgid: number; sid: number }>();
+  /** process groups of the tree: as crtools sees them → inside */
+  private readonly groups = new Map<number, number>();
+  readonly own: boolean;
+
+  constructor(rootPid: number, tids: readonly number[]) {
+    this.own = nsInodes(rootPid).get('pid') !== nsInodes(process.pid).get('pid');
+    if (!this.own) return;
+    for (const t of tids) {
+      const v = innermostIds({ pid: t, tid: t });
+      this.map.set(t, v);
+      this.groups.set(readStat(t).pgrp, v.pgid);
+    }
+  }
+
+  /** The id written for a task or thread (or, group: a process group of the tree) crtools sees as `id`. */
+  inner(id: number, group: boolean): number {
+    if (!this.own) return id;
+    return group ? (this.groups.get(id) ?? id) : this.pid(id);
+  }
+
+  /** The pid (or tid) written for the task crtools sees as `pid`. */
+  pid(pid: number): number {
+    if (!this.own) return pid;
+    const v = this.map.get(pid) ?? innermostIds(pid);
+    this.map.set(pid, v);
+    return v.pid;
+  }
+
+  /** pstree.img's entry of a task (ppid 0 for the root). */
+  entry(pid: number, ppid: number, pgid: number, sid: number, threads: readonly number[]): Entry {
+    if (!this.own) return { pid, ppid, pgid, sid, threads: [...threads] };
+    this.pid(pid);
+    const v = this.map.get(pid)!;
+    return { pid: v.pid, ppid: ppid ? this.pid(ppid) : 0, pgid: v.pgid, sid: v.sid, threads: threads.map((t) => this.pid(t)) };
   }
 }

@@ -17,6 +17,7 @@ import type { Socket } from 'node:net';
 import { withInfection } from '@crtools/parasite';
 import { openPagemap, readVmaList } from '@crtools/procfs';
 import { MemTracker, writtenFilter } from './mem-track.js';
+import { PidView } from './namespaces.js';
 import { freezeTree, resumeTree, type FrozenTask } from './tree.js';
 import type { DumpStats } from './dump.js';
 
@@ -110,7 +111,8 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
   const parentMode = parentDir ? await parentPreDumpMode(parentDir) : 'splice';
   let tasks: FrozenTask[] = [];
   const t0 = performance.now();
-  const plans: { pid: number; entries: PlannedEntry[]; copied?: Buffer; pagesId: number }[] = [];
+  // pid: as crtools sees it; name: as the images name it (inside the tree's own pid namespace)
+  const plans: { pid: number; name: number; entries: PlannedEntry[]; copied?: Buffer; pagesId: number }[] = [];
   const nextPagesId = createPagesIdAllocator();
   const counts = { scanned: 0, written: 0, skipped: 0 };
   let ps: { client: PageServerClient; socket: Socket } | null = null;
@@ -126,6 +128,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
     const tFreeze = performance.now();
     tasks = freezeTree(pid, log, o.timeout > 0 ? o.timeout * 1000 : undefined);
     const tFrozen = performance.now();
+    const view = new PidView(pid, tasks.map((t) => t.pid));
     const shmemDev = typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined;
     let memUs = 0;
     for (const task of tasks) {
@@ -134,7 +137,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
       const tid = task.pid;
       const vmas = readVmaList(tid, { stackGuardGapHidden: !!kd.stack_guard_gap_hidden, ...(shmemDev ? { shmemDev } : {}) });
       // the parent round's pagemap: where the pages are (the page server's images, PS_IOV_PARENT, as CRIU asks it)
-      const hasParent = !!parentDir && (ps ? await ps.client.checkParent('task', tid) : existsSync(path.join(parentDir, pagemapFileName('task', tid))));
+      const hasParent = !!parentDir && (ps ? await ps.client.checkParent('task', view.pid(tid)) : existsSync(path.join(parentDir, pagemapFileName('task', view.pid(tid)))));
       await withInfection(tid, task.threads, async (inf) => {
         const track = tracker.task(tid, inf, vmas, `/proc/${tid}/pagemap`, true);
         const pm = openPagemap(tid);
@@ -154,7 +157,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
           });
           counts.scanned += plan.stats.pagesScanned;
           counts.skipped += plan.stats.pagesSkippedParent;
-          const entry: (typeof plans)[number] = { pid: tid, entries: plan.entries, pagesId: nextPagesId() };
+          const entry: (typeof plans)[number] = { pid: tid, name: view.pid(tid), entries: plan.entries, pagesId: nextPagesId() };
           if (mode === 'splice') {
             // the pages are copied now, while the task is frozen, and written once it runs again
             const ranges = plan.entries.filter((e) => e.flags & PE_PRESENT).map((e) => ({ vaddr: e.vaddr, nrPages: e.nrPages }));
@@ -184,7 +187,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
       const source = p.copied ? copiedSource(p.copied) : procMemPageSource(p.pid);
       try {
         const how = { entries: p.entries, source, ...(p.copied ? {} : { skipUnreadable: true }) };
-        const w = ps ? await sendPagemap(ps.client, p.pid, how) : await writePagemap({ dir: tmp, id: p.pid, pagesId: p.pagesId, ...how });
+        const w = ps ? await sendPagemap(ps.client, p.name, how) : await writePagemap({ dir: tmp, id: p.name, pagesId: p.pagesId, ...how });
         counts.written += w.pagesWritten;
       } finally {
         if (!p.copied) (source as ReturnType<typeof procMemPageSource>).close();

@@ -26,7 +26,8 @@ const STAT_KEYS = [
 ] as const;
 
 /** per thread: what each thread has of its own */
-const THREAD_STATUS_KEYS = ['Name', 'SigPnd', 'SigBlk', 'CapEff', 'CapPrm', 'CapInh', 'CapAmb', 'NoNewPrivs', 'Seccomp', 'Seccomp_filters', 'Uid', 'Gid', 'Cpus_allowed_list', 'Speculation_Store_Bypass', 'x86_Thread_features'] as const;
+// (NSpid: the thread's ids down to its innermost pid namespace, what insideView reads)
+const THREAD_STATUS_KEYS = ['Name', 'NSpid', 'SigPnd', 'SigBlk', 'CapEff', 'CapPrm', 'CapInh', 'CapAmb', 'NoNewPrivs', 'Seccomp', 'Seccomp_filters', 'Uid', 'Gid', 'Cpus_allowed_list', 'Speculation_Store_Bypass', 'x86_Thread_features'] as const;
 const THREAD_STAT_KEYS = ['priority', 'nice', 'rtPriority', 'policy', 'exitSignal'] as const;
 
 export interface ThreadPrint {

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { parseError, type ParseOptions } from './errors.js';
 import { numericEntries, readProcDir, readProcText, type ProcOptions, type Target } from './read.js';
 import { parseStat, type ProcStat } from './stat.js';
-import { parseStatus, type ProcStatus } from './status.js';
+import { parseStatus, readStatus, type ProcStatus } from './status.js';
 
 /** Pids of the processes this /proc shows, ascending. */
 export function listPids(opts?: ProcOptions): number[] {
@@ -64,4 +64,40 @@ export function readChildren(pid: number, opts?: ProcOptions): number[] {
     for (const c of parseChildren(text, { path })) seen.add(c);
   }
   return [...seen];
+}
+
+/**
+ * The ids a task has in its innermost pid namespace (the last of status' NSpid, NSpgid, NSsid;
+ * 0 where the group or session lives outside that namespace). Without NSpid (an old kernel)
+ * the ids this /proc shows.
+ */
+export function innermostIds(target: Target, opts?: ProcOptions): { pid: number; pgid: number; sid: number } {
+  const st = readStatus(target, opts);
+  const last = (l: number[] | undefined): number | undefined => (l?.length ? l[l.length - 1] : undefined);
+  const pid = last(st.NSpid);
+  if (pid === undefined) {
+    const s = readProcText(target, 'stat', opts);
+    const ps = parseStat(s.text, { path: s.path });
+    return { pid: typeof target === 'number' ? target : target.tid, pgid: ps.pgrp, sid: ps.session };
+  }
+  return { pid, pgid: last(st.NSpgid) ?? 0, sid: last(st.NSsid) ?? 0 };
+}
+
+/**
+ * Every thread of the tree under `root` (root included), by its tid in its innermost pid
+ * namespace → its tid in this /proc's. A task that exits meanwhile is left out.
+ */
+export function treeInnermostTids(root: number, opts?: ProcOptions): Map<number, number> {
+  const out = new Map<number, number>();
+  const todo = [root];
+  while (todo.length) {
+    const pid = todo.shift()!;
+    try {
+      for (const tid of listTasks(pid, opts)) out.set(innermostIds({ pid, tid }, opts).pid, tid);
+      todo.push(...readChildren(pid, opts));
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'NO_SUCH_PROCESS') throw e;
+    }
+  }
+  return out;
 }

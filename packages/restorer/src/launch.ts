@@ -4,8 +4,8 @@
  * every process this restore started.
  */
 import { existsSync } from 'node:fs';
-import { formatIpcSysctl, IPC_VAR_SYSCTLS, readLoginuid, readStat, UTS_FILES } from '@crtools/procfs';
-import { canInstallGuards, closeFd, namespaceFiles, takeTaskFd, xgetbv } from '@crtools/sys';
+import { formatIpcSysctl, IPC_VAR_SYSCTLS, readLoginuid, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
+import { canInstallGuards, closeFd, namespaceFiles, NS_TYPE, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -73,12 +73,14 @@ export function validatePlan(plan: RestorePlan): void {
     throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: ${m}`, {}, ExitCode.BAD_INPUT);
   };
   if (!plan.tasks.length) bad('no tasks');
-  // the namespaces a root may be born in: UTS and IPC (CLONE_NEWUTS | CLONE_NEWIPC)
+  // the namespaces a root may be born in: UTS, IPC and pid (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID)
   const nsFlags = plan.namespaces?.cloneFlags ?? 0;
-  if (!Number.isInteger(nsFlags) || (nsFlags & ~(0x04000000 | 0x08000000)) !== 0) bad(`namespace clone flags 0x${nsFlags.toString(16)}`);
+  if (!Number.isInteger(nsFlags) || (nsFlags & ~(NS_TYPE.uts | NS_TYPE.ipc | NS_TYPE.pid)) !== 0) bad(`namespace clone flags 0x${nsFlags.toString(16)}`);
+  const newPid = ownPidNs(plan);
+  if (newPid && plan.tasks[0]!.pid !== 1) bad(`the root of a new pid namespace has pid ${plan.tasks[0]!.pid}, not 1`);
   const ids = new Set<number>();
   plan.tasks.forEach((t, i) => {
-    if (!Number.isInteger(t.pid) || t.pid <= 1) bad(`task ${i} has pid ${t.pid}`);
+    if (!Number.isInteger(t.pid) || t.pid < 1 || (t.pid === 1 && !(newPid && i === 0))) bad(`task ${i} has pid ${t.pid}`);
     if (i === 0 ? t.parent !== -1 : !(t.parent >= 0 && t.parent < i)) bad(`task ${t.pid}: parent must come before its children`);
     if (!t.threads.length || t.threads[0]!.tid !== t.pid) bad(`task ${t.pid}: first thread must be the task itself`);
     for (const th of t.threads) {
@@ -103,8 +105,15 @@ export function validatePlan(plan: RestorePlan): void {
   });
 }
 
+/** The root is born in a pid namespace of its own (the plan's pids are the ones inside it). */
+function ownPidNs(plan: RestorePlan): boolean {
+  return ((plan.namespaces?.cloneFlags ?? 0) & NS_TYPE.pid) !== 0;
+}
+
 /** Every pid/tid the plan needs must be free: clone3(set_tid) cannot take a used one. */
 export function checkPidsFree(plan: RestorePlan): void {
+  // (in a pid namespace of its own every pid is free)
+  if (ownPidNs(plan)) return;
   for (const t of plan.tasks) {
     for (const th of t.threads) {
       if (existsSync(`/proc/${th.tid}`)) {
@@ -325,7 +334,16 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   const dv = new DataView(status);
   const n = plan.tasks.length;
   const isChild = !opts.restoreSibling;
-  const started = (): number[] => plan.tasks.map((_, i) => readStatus(dv, i)).filter((s) => s.state !== NONE && s.pid > 0).map((s) => s.pid);
+  // the plan's pids are the tasks' own; in a pid namespace of their own, crtools sees them at
+  // others (found under the root by their innermost pid)
+  const inNs = ownPidNs(plan);
+  let seen = new Map<number, number>();
+  const hostOf = (p: number): number | undefined => {
+    if (!inNs) return p;
+    if (!seen.has(p)) seen = treeInnermostTids(rootPid);
+    return seen.get(p);
+  };
+  const started = (): number[] => plan.tasks.map((_, i) => readStatus(dv, i)).filter((s) => s.state !== NONE && s.pid > 0).flatMap((s) => hostOf(s.pid) ?? []);
 
   const abort = async (err: Error): Promise<never> => {
     native.go(status, 2);
@@ -406,7 +424,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       for (let i = 1; i < n; i++) {
         const s = readStatus(dv, i);
         if (s.state !== NONE && s.state < READY) {
-          const st = procState(s.pid);
+          const host = hostOf(s.pid);
+          const st = host === undefined ? undefined : procState(host);
           if (st === undefined || st === 'Z' || st === 'X') {
             return abort(restoreError(RestoreErrorCode.DIED, `restore: task ${s.pid} died at "${STEPS[Number(s.step)] ?? s.step}"`, { pid: s.pid }));
           }
@@ -426,7 +445,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       for (let i = 0; i < n; i++) {
         const t = plan.tasks[i]!;
         const s = readStatus(dv, i);
-        handed.push({ pid: t.pid, uffd: t.zombie || !s.lazyUffd ? undefined : takeTaskFd(t.pid, Number(s.lazyUffd - 1n)) });
+        handed.push({ pid: t.pid, uffd: t.zombie || !s.lazyUffd ? undefined : takeTaskFd(hostOf(t.pid) ?? t.pid, Number(s.lazyUffd - 1n)) });
       }
       await opts.lazyHandOver(handed);
     } catch (e) {
@@ -444,17 +463,30 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     }
   }
 
-  const pids = plan.tasks.map((t) => t.pid);
+  if (inNs) seen = treeInnermostTids(rootPid);
+  const host = (p: number): number => {
+    const h = hostOf(p);
+    if (h === undefined) throw restoreError(RestoreErrorCode.DIED, `restore: task ${p} of the new pid namespace is gone`, { pid: p });
+    return h;
+  };
+  let pids: number[];
+  let finishTasks;
+  try {
+    pids = plan.tasks.map((t) => host(t.pid));
+    finishTasks = plan.tasks
+      .filter((t) => !t.zombie)
+      .map((t) => ({
+        tids: t.threads.map((th) => host(th.tid)), regionStart: region.start, regionSize: region.size, stopSigno: opts.leaveStopped ? STOP_SIGNALS.SIGSTOP : t.stopSigno ?? 0,
+        suspendSeccomp: t.threads.some((th) => th.seccomp !== undefined),
+      }));
+  } catch (e) {
+    return abort(e as Error);
+  }
   // resume everything at once; the launcher removes the restorer region from every task and
   // stops again, as its last step, each task that was dumped stopped (every task with -s)
   const fin = native.finish({
     status,
-    tasks: plan.tasks
-      .filter((t) => !t.zombie)
-      .map((t) => ({
-        tids: t.threads.map((th) => th.tid), regionStart: region.start, regionSize: region.size, stopSigno: opts.leaveStopped ? STOP_SIGNALS.SIGSTOP : t.stopSigno ?? 0,
-        suspendSeccomp: t.threads.some((th) => th.seccomp !== undefined),
-      })),
+    tasks: finishTasks,
     syscallAddr: region.start + BLOB_SYSCALL_OFFSET,
     timeoutMs: Math.min(timeoutMs, 10_000),
   });

@@ -30,6 +30,11 @@ export interface DumpedIds {
   sessions?: ReadonlyMap<number, TaskSession>;
   /** -j/--shell-job: the root's session is led from outside the tree */
   shellJob?: boolean;
+  /**
+   * A tree in a pid namespace of its own: the id the images carry for a task, thread or (group)
+   * process group crtools sees as `id` (the one inside the namespace)
+   */
+  innerId?: (id: number, group: boolean) => number;
 }
 
 /** A process's session, group, controlling terminal (stat's tty_nr, 0: none) and that terminal's foreground group (tpgid, -1: none). */
@@ -75,7 +80,8 @@ export function readFown(pid: number, rec: FdRecord, flags: number, ids?: Dumped
   // the uids are those the owner was most likely set with: the task holding the descriptor's,
   // as F_SETOWN records the caller's. The uids only decide whether the owner may be signalled.
   const [uid, euid] = p.ownerUid >= 0 && p.ownerEuid >= 0 ? [p.ownerUid, p.ownerEuid] : taskUids(pid);
-  return { uid, euid, signum, pid_type: type, pid: p.ownerPid };
+  const owner = ids?.innerId ? ids.innerId(p.ownerPid, type === F_OWNER.PGRP) : p.ownerPid;
+  return { uid, euid, signum, pid_type: type, pid: owner };
 }
 
 /** Whether a fown_entry says anything (an owner or a signal). */

@@ -2,7 +2,8 @@
  * The namespaces a restore makes again: those of the root that are not the dump's criu's
  * (inventory root_ids), as CRIU 4.2 decides it. The root task is born in them (clone flags of
  * its clone3), their state is put back from inside before any task runs its own code; every other
- * task must live in its parent's (CRIU's rule: no nested namespaces).
+ * task must live in its parent's (CRIU's rule: no nested namespaces). A root in a pid namespace of
+ * its own is born as its init (pid 1) and every other task at its pid inside it.
  */
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { badImage as badInput, firstEntry as first, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
@@ -10,7 +11,7 @@ import { NS_TYPE } from '@crtools/sys';
 import type { NamespacePlan } from '../plan.js';
 
 /** clone(2) flags of the namespaces a restore makes (CLONE_NEW*). */
-const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_TYPE.ipc };
+const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_TYPE.ipc, pid: NS_TYPE.pid };
 
 /** The kinds whose namespaces a restore makes again. */
 export const RESTORED_NS = Object.keys(CLONE_NEW) as NsKind[];
@@ -22,6 +23,7 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
   if (off.length) {
     throw unsupported(`pid ${rootPid} lives in its own ${off.join(', ')} namespace${off.length > 1 ? 's' : ''}, which restore does not recreate yet (restored: ${RESTORED_NS.join(', ')})`, { pid: rootPid });
   }
+  if (own.includes('pid') && rootPid !== 1) throw badInput(`pid ${rootPid} is the root of a pid namespace of its own (ids-${rootPid}.img) but not its init (pid 1)`, { pid: rootPid });
   const plan: NamespacePlan = { cloneFlags: own.reduce((f, k) => f | CLONE_NEW[k]!, 0) };
   if (own.includes('uts')) {
     const f = `utsns-${Number(ids.uts_ns_id)}.img`;

@@ -25,12 +25,15 @@ export class PidfdFiles implements DumpKind {
     if (target > 0 && !this.tree()?.tasks.has(target)) {
       throw refuseFd(pid, rec.fd, `a pidfd of process ${target}, which is outside the dumped tree, is not supported (after a restore the number would name another process, or none)`, rec.target);
     }
+    // (a tree in a pid namespace of its own: the pid as its tasks see it)
+    const innerId = this.tree()?.innerId;
+    const nspid = target > 0 ? (innerId ? innerId(target, false) : target) : -1;
     return {
       type: 'PIDFD',
       // pidfds of one process share an inode: kcmp tells whether two descriptors are one open file
       key: `pidfd:${rec.ino}:${flags}`,
       // flags without the access mode, as CRIU writes them (it hands them to pidfd_open, which takes no O_RDWR)
-      entry: (id) => ({ type: 'PIDFD', id, pidfd: { id, ino: Number(rec.ino & 0xffffffffn), flags: flags & ~O_ACCMODE, nspid: target > 0 ? target : -1, fown: fown() } }),
+      entry: (id) => ({ type: 'PIDFD', id, pidfd: { id, ino: Number(rec.ino & 0xffffffffn), flags: flags & ~O_ACCMODE, nspid, fown: fown() } }),
     };
   }
 }

@@ -60,6 +60,9 @@ export class TtyFiles implements DumpKind {
     }
     if (!st.isCharacterDevice()) return undefined;
     const dev = ttyDevice(st.rdev);
+    // a terminal's session and group are written as crtools sees them: not yet as a tree in a pid
+    // namespace of its own sees them (crtools issue 17)
+    if (dev.kind !== 'none' && this.ids()?.innerId) throw refuseFd(pid, rec.fd, 'a terminal in a tree with a pid namespace of its own is not supported yet (its session and process group ids)', rec.target);
     switch (dev.kind) {
       case 'none':
         return undefined;

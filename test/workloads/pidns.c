@@ -1,0 +1,115 @@
+/* A tree in a pid namespace of its own: the workload unshares its pid namespace and forks the
+ * namespace's init, which leads a session of its own, forks two children and starts a thread,
+ * then its outside parent says "ready pid=<init as crtools sees it>" and exits.
+ *
+ *   pidns STATEFILE
+ *
+ * SIGUSR1 (to the init): "check ok pid=1 children=2 thread=1" when the init is still pid 1 of
+ * its namespace, each child still has the pid it was born with there (a child whose getpid()
+ * changes exits, and the init sees it gone), the thread's tid is the one it started with, the
+ * init's pidfd still names its first child (the last of its fdinfo NSpid) and the owner of its
+ * pipe's I/O signals (F_SETOWN) is still its second child. */
+#include "workload.h"
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+
+static volatile pid_t thread_tid0, thread_tid;
+
+static void *spin(void *arg) {
+	(void)arg;
+	thread_tid0 = (pid_t)syscall(SYS_gettid);
+	for (;;) {
+		thread_tid = (pid_t)syscall(SYS_gettid);
+		usleep(20000);
+	}
+	return 0;
+}
+
+/* the last pid of "NSpid:" in /proc/self/fdinfo/FD, -1 if none */
+static int pidfd_nspid(int fd) {
+	char p[64], buf[1024];
+	snprintf(p, sizeof p, "/proc/self/fdinfo/%d", fd);
+	int f = open(p, O_RDONLY);
+	if (f < 0) return -1;
+	ssize_t n = read(f, buf, sizeof buf - 1);
+	close(f);
+	if (n <= 0) return -1;
+	buf[n] = 0;
+	char *l = strstr(buf, "NSpid:");
+	if (!l) return -1;
+	char *end = strchr(l, '\n');
+	if (end) *end = 0;
+	char *last = strrchr(l, '\t');
+	if (!last) last = strrchr(l, ' ');
+	return last ? atoi(last + 1) : -1;
+}
+
+static void child_loop(void) {
+	pid_t me = getpid();
+	for (;;) {
+		if (getpid() != me) _exit(3);
+		usleep(20000);
+	}
+}
+
+int main(int argc, char **argv) {
+	if (argc < 2) return 2;
+	wl_detach(argv[argc - 1]);
+	if (unshare(CLONE_NEWPID)) {
+		wl_say("error unshare");
+		return 1;
+	}
+	int p[2];
+	if (pipe(p)) return 1;
+	pid_t init = fork();
+	if (init < 0) return 1;
+	if (init > 0) {
+		/* outside: wait for the init to be set up, say its pid, and leave it to the reaper */
+		char c = 0;
+		close(p[1]);
+		if (read(p[0], &c, 1) != 1 || c != 'k') {
+			wl_say("error init setup");
+			return 1;
+		}
+		wl_say("ready pid=%d", (int)init);
+		return 0;
+	}
+	close(p[0]);
+	setsid();
+	wl_handle_usr1();
+	pid_t kids[2];
+	for (int i = 0; i < 2; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			close(p[1]);
+			child_loop();
+		}
+	}
+	int pfd = (int)syscall(SYS_pidfd_open, kids[0], 0);
+	int q[2];
+	if (pfd < 0 || pipe(q) || fcntl(q[0], F_SETOWN, kids[1])) {
+		wl_say("error pidfd/fown");
+		return 1;
+	}
+	pthread_t th;
+	if (pthread_create(&th, 0, spin, 0)) return 1;
+	while (!thread_tid0) usleep(1000);
+	if (write(p[1], "k", 1) != 1) return 1;
+	close(p[1]);
+	for (;;) {
+		wl_wait_check();
+		int alive = 0;
+		for (int i = 0; i < 2; i++)
+			if (waitpid(kids[i], 0, WNOHANG) == 0 && kill(kids[i], 0) == 0) alive++;
+		pid_t t = thread_tid;
+		usleep(50000);
+		int thread_ok = t == thread_tid0 && thread_tid == thread_tid0;
+		int pidfd_of = pidfd_nspid(pfd), owner = fcntl(q[0], F_GETOWN);
+		if (getpid() == 1 && alive == 2 && thread_ok && pidfd_of == kids[0] && owner == kids[1])
+			wl_say("check ok pid=1 children=2 thread=1");
+		else
+			wl_say("check bad pid=%d children=%d thread=%d/%d pidfd=%d/%d owner=%d/%d", (int)getpid(), alive, (int)thread_tid, (int)thread_tid0,
+			       pidfd_of, (int)kids[0], owner, (int)kids[1]);
+	}
+}
