@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { formatIpcSysctl, IPC_VAR_SYSCTLS, readLoginuid, readStat, UTS_FILES } from '@crtools/procfs';
-import { canInstallGuards, closeFd, namespaceFiles, takeTaskFd, xgetbv } from '@crtools/sys';
+import { canInstallGuards, closeFd, makeSysvObjects, namespaceFiles, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -16,7 +16,7 @@ import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout }
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
 import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-api.js';
-import { createShmem } from './shmem.js';
+import { createShmem, shmemContents } from './shmem.js';
 import { dispatchPatches, selfObjects } from './dispatch.js';
 import { createGhosts, type GhostFiles } from './ghosts.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -258,6 +258,15 @@ function setNamespaceState(rootPid: number, ns: NamespacePlan): void {
     const v = ns.ipcVar;
     const writes = IPC_VAR_SYSCTLS.filter((s) => v[s.field] !== undefined && existsSync(s.path)).map((s) => [s.path, formatIpcSysctl(s.type, v[s.field])] as const);
     namespaceFiles(rootPid, 'ipc', { writes });
+  }
+  // the SysV objects, each with its id, key, owner, mode and contents
+  if (ns.sysv?.length) {
+    makeSysvObjects(rootPid, ns.sysv.map((o) => ({
+      kind: o.kind, id: o.id, key: o.key, mode: o.mode, uid: o.uid, gid: o.gid,
+      ...(o.kind === 'shm' ? { size: Number(o.size ?? 0n), data: o.inline ?? shmemContents(o.size ?? 0n, o.pages ?? []) } : {}),
+      ...(o.kind === 'sem' ? { values: o.values ?? [] } : {}),
+      ...(o.kind === 'msg' ? { qbytes: o.qbytes ?? 0, msgs: (o.msgs ?? []).map((m) => [m.mtype, m.data] as [bigint, Buffer]) } : {}),
+    })));
   }
 }
 

@@ -257,6 +257,28 @@ export interface NamespacePlan {
   uts?: { nodename: string; domainname: string };
   /** the IPC namespace's sysctls (ipcns-var-<id>.img: ipc_var_entry) */
   ipcVar?: Record<string, unknown>;
+  /** the IPC namespace's SysV objects (ipcns-shm/sem/msg-<id>.img), made in this order with their ids */
+  sysv?: SysvPlan[];
+}
+
+/** One SysV IPC object of the restored IPC namespace. */
+export interface SysvPlan {
+  kind: 'shm' | 'sem' | 'msg';
+  id: number;
+  key: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** shm: its size and its pages (pagemap-shmem-<id>.img; vaddr is the offset in the segment) */
+  size?: bigint;
+  pages?: PageRun[];
+  /** shm of older CRIU: its contents right after its entry instead of pages */
+  inline?: Buffer;
+  /** sem: the values */
+  values?: number[];
+  /** msg: the queue's limit and its messages in order */
+  qbytes?: number;
+  msgs?: { mtype: bigint; data: Buffer }[];
 }
 
 export interface RestorePlan {
