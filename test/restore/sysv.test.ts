@@ -3,13 +3,14 @@
  * contents, a semaphore set with its values and a message queue with messages of several types
  * are dumped as CRIU 4.2 dumps them (ipcns-shm/sem/msg-<id>.img, the segment's pages in
  * pagemap-shmem-<id>.img) and made again in the restored namespace with the same ids, keys,
- * owners and modes before any task runs. Workload test/workloads/sysvipc.c.
+ * owners and modes before any task runs; the tasks' attaches of the segment (shmat) are attached
+ * again at the same addresses with the same flags. Workload test/workloads/sysvipc.c.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { decodeImage } from '@crtools/images';
 import { fingerprint } from '@crtools/inspect';
-import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone } from '../dump/helpers.js';
+import { askVerdict, critDecode, killAllStarted, treePids } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 
 afterEach(killRestored);
@@ -47,16 +48,21 @@ describe('SysV IPC objects in the tree\'s IPC namespace', () => {
     });
   });
 
-  it('a segment attached by the tree\'s tasks (shmat) is refused by name (exit 4), in --check-only too; the tree runs on', () => {
-    const w = startWorkload('sysvipc', ['mapped']);
-    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('sysv-mapped'), '-o', 'dump.log']);
-    expect(d.code, d.stderr).toBe(4);
-    expect(d.stderr).toMatch(/SysV IPC shared memory is not supported/);
-    const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('sysv-mapped-check')]);
-    expect(c.code).toBe(4);
-    expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+  it('sysvipc mapped round trips twice: the segment attached again by the root (fixed address) and the child (inherited, read-write and read-only), same maps and fingerprint, verdict ok', () => {
+    roundTrip('sysvipc', ['mapped'], (pid, state) => {
+      expect(askVerdict(state, pid, 10_000)).toBe(VERDICT);
+      const kid = treePids(pid).find((p) => p !== pid)!;
+      // the attaches, where and how the tasks had them
+      const attaches = (p: number) => readFileSync(`/proc/${p}/maps`, 'utf8').split('\n').filter((l) => / \/SYSV5eed0001 /.test(l)).map((l) => l.split(/\s+/)[1]);
+      expect(attaches(pid)).toEqual(['rw-s']);
+      expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toMatch(/^7e0000000000-7e0000004000 rw-s 00000000 .* \/SYSV5eed0001 /m);
+      // the child: the root's attach (inherited by fork) and its own two
+      expect(attaches(kid).sort()).toEqual(['r--s', 'rw-s', 'rw-s']);
+    }, true, undefined, [], (dir, pid) => {
+      const mm = critDecode(`${dir}/mm-${pid}.img`).entries[0];
+      const v = mm.vmas.find((x: { start: number }) => x.start === 0x7e0000000000);
+      expect(v).toMatchObject({ end: 0x7e0000004000, pgoff: 0, shmid: 40 });
+      expect(v.status & (1 << 10)).toBe(1 << 10); // VMA_AREA_SYSVIPC
+    });
   });
 });

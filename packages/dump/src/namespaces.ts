@@ -15,6 +15,9 @@ import { NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
 import { namespaceFiles, readSysvObjects, type SysvContents } from '@crtools/sys';
 
+/** shm_perm.mode bit of a segment removed while still attached. */
+const SHM_DEST = 0o1000;
+
 /** The kinds of namespace of the root's own that a dump carries. */
 export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc'];
 
@@ -100,12 +103,24 @@ export class Namespaces {
     const contents = objs.length ? readSysvObjects(this.rootPid, objs.map(({ kind, r }) => ({ kind, id: r.id }))) : [];
     this.sysv = objs.map((o, i) => ({ ...o, c: contents[i]! }));
     for (const { kind, r, c } of this.sysv) {
+      // removed while attached: it would come back as a segment anyone may still find
+      if (kind === 'shm' && r.mode & SHM_DEST) {
+        this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's IPC namespace (root ${this.rootPid}) holds SysV shared memory ${r.id} removed (IPC_RMID) while attached, which is not supported by crtools yet (crtools issue 17)`, {
+          context: { pid: this.rootPid, namespaces: 'ipc' }, exitCode: ExitCode.UNSUPPORTED,
+        }));
+      }
       if (kind === 'shm' && shmemDev && (c.devMajor !== shmemDev.major || c.devMinor !== shmemDev.minor)) {
         this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's IPC namespace (root ${this.rootPid}) holds SysV shared memory ${r.id} (key 0x${r.key.toString(16)}) on hugetlb pages, which is not supported by crtools yet (crtools issue 17)`, {
           context: { pid: this.rootPid, namespaces: 'ipc' }, exitCode: ExitCode.UNSUPPORTED,
         }));
       }
     }
+  }
+
+  /** The SysV segments of the root's own IPC namespace, id → size (undefined: the IPC namespace is criu's). */
+  sysvSizes(): Map<number, number> | undefined {
+    if (!this.rootOwn.has('ipc')) return undefined;
+    return new Map(this.sysv.filter((o) => o.kind === 'shm').map((o) => [o.r.id, o.c.size!]));
   }
 
   /**

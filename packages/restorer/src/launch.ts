@@ -337,6 +337,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   const started = (): number[] => plan.tasks.map((_, i) => readStatus(dv, i)).filter((s) => s.state !== NONE && s.pid > 0).map((s) => s.pid);
 
   const abort = async (err: Error): Promise<never> => {
+    native.go(status, 2, Number(CONST.STATUS_NS_OFF));
     native.go(status, 2);
     const pids = new Set([rootPid, ...started()]);
     for (const p of [...pids].reverse()) {
@@ -364,6 +365,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: cannot set up the root's namespaces: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
     }
   }
+  // the tasks attach SysV segments only once the namespace holds them
+  native.go(status, 1, Number(CONST.STATUS_NS_OFF));
 
   const helper = pageHelper(plan, native, status);
   let helped = 0;

@@ -10,7 +10,7 @@ export type {
   RegFilePlan, SignalfdFilePlan, TimerFilePlan, UnixBoundFilePlan, UnixPairFilePlan,
 } from '@crtools/files/plan';
 
-export type VmaKind = 'anon' | 'file-private' | 'file-shared' | 'vvar' | 'vdso' | 'vsyscall';
+export type VmaKind = 'anon' | 'file-private' | 'file-shared' | 'sysv' | 'vvar' | 'vdso' | 'vsyscall';
 
 export interface VmaPlan {
   start: bigint;
@@ -35,6 +35,8 @@ export interface VmaPlan {
   shmem?: number;
   /** an unlinked file: index into RestorePlan.ghosts (`path` is its original name) */
   ghost?: number;
+  /** kind 'sysv': the id of the SysV segment attached whole there (shmat), of the root's IPC namespace */
+  shmid?: number;
   /** lazy restore (RestorePlan.lazy): the area is registered with the task's userfaultfd (vmaCanBeLazy) */
   lazy?: boolean;
 }

@@ -184,6 +184,18 @@ bool MakeOne(Job &j, const Obj &o) {
 
 uint32_t U32(Napi::Object o, const char *k) { return (uint32_t)o.Get(k).As<Napi::Number>().Int64Value(); }
 
+// The objects of info[2] (their kind and id; `more` takes the rest a call needs) into the job.
+void ReadObjs(const Napi::CallbackInfo &info, Job &j, void (*more)(Napi::Object, Obj &)) {
+  Napi::Array in = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < in.Length(); i++) {
+    Napi::Object x = in.Get(i).As<Napi::Object>();
+    Obj o;
+    o.kind = (int)U32(x, "kind"), o.id = (int)U32(x, "id");
+    more(x, o);
+    j.objs.push_back(std::move(o));
+  }
+}
+
 Napi::Value Run(const Napi::CallbackInfo &info, Job &j, bool dump) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
@@ -202,13 +214,7 @@ Napi::Value Run(const Napi::CallbackInfo &info, Job &j, bool dump) {
 Napi::Value SysvRead(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Job j;
-  Napi::Array in = info[2].As<Napi::Array>();
-  for (uint32_t i = 0; i < in.Length(); i++) {
-    Napi::Object x = in.Get(i).As<Napi::Object>();
-    Obj o;
-    o.kind = (int)U32(x, "kind"), o.id = (int)U32(x, "id");
-    j.objs.push_back(std::move(o));
-  }
+  ReadObjs(info, j, [](Napi::Object, Obj &) {});
   Napi::Value r = Run(info, j, true);
   if (!r.IsUndefined()) return r;
   Napi::Array out = Napi::Array::New(env, j.objs.size());
@@ -244,11 +250,7 @@ Napi::Value SysvRead(const Napi::CallbackInfo &info) {
 // msgs? }[]) -> undefined | { errno, syscall }: each made in order with its id
 Napi::Value SysvMake(const Napi::CallbackInfo &info) {
   Job j;
-  Napi::Array in = info[2].As<Napi::Array>();
-  for (uint32_t i = 0; i < in.Length(); i++) {
-    Napi::Object x = in.Get(i).As<Napi::Object>();
-    Obj o;
-    o.kind = (int)U32(x, "kind"), o.id = (int)U32(x, "id");
+  ReadObjs(info, j, [](Napi::Object x, Obj &o) {
     o.key = U32(x, "key"), o.mode = U32(x, "mode"), o.uid = U32(x, "uid"), o.gid = U32(x, "gid");
     if (o.kind == 0) {
       o.size = (uint64_t)x.Get("size").As<Napi::Number>().Int64Value();
@@ -269,8 +271,7 @@ Napi::Value SysvMake(const Napi::CallbackInfo &info) {
         o.msgs.push_back(Msg{m.Get(0u).As<Napi::BigInt>().Uint64Value(&lossless), std::string((const char *)b.Data(), b.Length())});
       }
     }
-    j.objs.push_back(std::move(o));
-  }
+  });
   return Run(info, j, false);
 }
 
