@@ -106,6 +106,9 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['unixext dgram', () => ['dgram', unixPeer()], /^check ok$/, ['--ext-unix-sk']],
     // issue 17: a tree in UTS and IPC namespaces of its own (names, IPC sysctls, a child in them)
     ['nsuts', () => ['ns-host', 'ns-dom'], /^check ok child=1$/],
+    // issue 17: SysV shm, semaphores and a message queue in the tree's IPC namespace (same ids)
+    ['sysvipc', () => [], /^check ok shm=1 sem=1 msg=1 child=1$/],
+    ['sysvipc mapped', () => ['mapped'], /^check ok shm=1 sem=1 msg=1 child=1$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

@@ -46,21 +46,6 @@ describe('UTS and IPC namespaces of the tree', () => {
       expect(v.sem_ctls).toHaveLength(4);
     });
   });
-
-  it('a SysV message queue in the tree\'s IPC namespace is refused by name (exit 4), the tree runs on', () => {
-    const w = startWorkload('nsuts', ['ns-host', 'ns-dom', 'sysv']);
-    const dir = tmp('ns-sysv');
-    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
-    expect(d.code, d.stderr).toBe(4);
-    expect(d.stderr).toMatch(/IPC namespace .* holds SysV IPC objects \(1 msg\)/);
-    const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('ns-sysv-check')]);
-    expect(c.code).toBe(4);
-    expect(c.stderr + c.stdout).toMatch(/SysV IPC objects \(1 msg\)/);
-    expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
-  });
 });
 
 describe('namespaces not carried yet', () => {

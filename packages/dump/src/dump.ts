@@ -448,10 +448,10 @@ async function dumpFrozen(
   // every task in criu's namespaces or the root's (the root's were checked before the freeze; a
   // task may have moved since, or live in a namespace of its own below the root)
   const namespaces = new Namespaces(tasks[0]!.pid, refusals);
-  refusals.check(() => namespaces.check());
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
   const kd = loadKerndat().kerndat;
+  refusals.check(() => namespaces.check(typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined));
   log.debug(`kerndat: zero_page_pfn ${kd.zero_page_pfn?.toString(16) ?? '?'} task_size ${kd.task_size?.toString(16) ?? '?'}`);
   const mapsOpts = mapsOptions(kd);
   const guardHow = guardLookup(kd);
@@ -503,7 +503,7 @@ async function dumpFrozen(
       const ids: Entry = {
         vm_id: shared.vm_id.id, files_id: shared.files_id.id, fs_id: shared.fs_id.id, sighand_id: shared.sighand_id.id, ...nsIds,
       };
-      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals);
+      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals, namespaces.sysvSizes());
       // a descriptor table is dumped once, with the first task that has it
       const tableSeen = shared.files_id.sharedWith !== undefined;
       const entries = tableSeen ? [] : fds.map((r) => files.fd(pid, r));
@@ -580,7 +580,13 @@ async function dumpFrozen(
   }
   const tFiles = performance.now();
 
-  if (!checkOnly) await namespaces.write(dir);
+  if (!checkOnly) {
+    // a SysV segment's contents are shared memory pages, as an anonymous shared mapping's are
+    await namespaces.write(dir, async (shmid, contents) => {
+      const sink = opts.pageServer ? await opts.pageServer.openSink('shmem', shmid) : undefined;
+      await dumpShmemFile({ path: `SysV shared memory ${shmid}`, contents, nrPages: Math.ceil(contents.length / PAGE_SIZE), dir, shmid, pagesId: sink ? 0 : nextPagesId(), sink });
+    });
+  }
   files.finish();
   for (const im of files.images()) await writeImageFile(path.join(dir, im.file), { magic: im.magic, entries: im.entries });
   if (fileLocks.entries.length) await writeImageFile(path.join(dir, 'filelocks.img'), { magic: 'FILE_LOCKS', entries: fileLocks.entries });

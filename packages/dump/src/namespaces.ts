@@ -3,20 +3,22 @@
  * (criu's own first, 1..8 in NS_KINDS order; then the root's own ones in the order CRIU looks
  * them up), each task's ids-<pid>.img names its namespaces by id, inventory's root_ids names
  * criu's own, and the namespaces of the root that are not criu's are carried in the images
- * (utsns-<id>.img, ipcns-var-<id>.img) and made again for the root at restore. A root in a pid
- * namespace of its own must be its init (pid 1 there); the tasks are then written with the pids
- * they have inside it (pidView). As CRIU, every
+ * (utsns-<id>.img, ipcns-var-<id>.img, the SysV objects in ipcns-shm/sem/msg-<id>.img) and made
+ * again for the root at restore. A root in a pid namespace of its own must be its init (pid 1
+ * there); the tasks are then written with the pids they have inside it (pidView). As CRIU, every
  * other task must live in the root's namespaces or in criu's: a task below the root in a third
  * one is refused by name ("nested namespaces").
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
-import type { Entry } from '@crtools/files/dump';
-import { writeImageFile } from '@crtools/images';
+import { msgPayload, semPayload, writeImageFile, type Entry } from '@crtools/images';
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
-import { countSysvipc, innermostIds, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, readNamespaces, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
-import { namespaceFiles } from '@crtools/sys';
+import { countSysvipc, innermostIds, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
+import { namespaceFiles, readSysvObjects, type SysvContents } from '@crtools/sys';
+
+/** shm_perm.mode bit of a segment removed while still attached. */
+const SHM_DEST = 0o1000;
 
 /** The kinds of namespace of the root's own that a dump carries. */
 export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid'];
@@ -96,24 +98,48 @@ export class Namespaces {
     return ids;
   }
 
+  /** The SysV objects of the root's IPC namespace with their contents, read by check(). */
+  private sysv: { kind: 'shm' | 'sem' | 'msg'; r: SysvipcRecord; c: SysvContents }[] = [];
+
   /**
-   * What the carried namespaces hold that is not carried yet, refused by name: SysV IPC
-   * objects in the root's IPC namespace.
+   * What the carried namespaces hold that is not carried yet, refused by name: SysV shared
+   * memory on hugetlb pages (its file off the shmem device `shmemDev`). The objects of the
+   * root's IPC namespace are read here, on the frozen tree, and written by write().
    */
-  check(): void {
+  check(shmemDev?: { major: number; minor: number }): void {
     if (!this.rootOwn.has('ipc')) return;
-    const kinds = Object.keys(SYSVIPC_FILES) as (keyof typeof SYSVIPC_FILES)[];
-    const texts = namespaceFiles(this.rootPid, 'ipc', { reads: kinds.map((k) => SYSVIPC_FILES[k]) });
-    const found = kinds.map((k, i) => [k, countSysvipc(texts[i]!)] as const).filter(([, n]) => n > 0);
-    if (found.length) {
-      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's IPC namespace (root ${this.rootPid}) holds SysV IPC objects (${found.map(([k, n]) => `${n} ${String(k)}`).join(', ')}), which are not supported by crtools yet (crtools issue 17)`, {
-        context: { pid: this.rootPid, namespaces: 'ipc' }, exitCode: ExitCode.UNSUPPORTED,
-      }));
+    const kinds = ['shm', 'sem', 'msg'] as const;
+    const lists = namespaceFiles(this.rootPid, 'ipc', { reads: kinds.map((k) => SYSVIPC_FILES[k]) }).map(parseSysvipc);
+    const objs = kinds.flatMap((kind, i) => lists[i]!.map((r) => ({ kind, r })));
+    const contents = objs.length ? readSysvObjects(this.rootPid, objs.map(({ kind, r }) => ({ kind, id: r.id }))) : [];
+    this.sysv = objs.map((o, i) => ({ ...o, c: contents[i]! }));
+    for (const { kind, r, c } of this.sysv) {
+      // removed while attached: it would come back as a segment anyone may still find
+      if (kind === 'shm' && r.mode & SHM_DEST) {
+        this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's IPC namespace (root ${this.rootPid}) holds SysV shared memory ${r.id} removed (IPC_RMID) while attached, which is not supported by crtools yet (crtools issue 17)`, {
+          context: { pid: this.rootPid, namespaces: 'ipc' }, exitCode: ExitCode.UNSUPPORTED,
+        }));
+      }
+      if (kind === 'shm' && shmemDev && (c.devMajor !== shmemDev.major || c.devMinor !== shmemDev.minor)) {
+        this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's IPC namespace (root ${this.rootPid}) holds SysV shared memory ${r.id} (key 0x${r.key.toString(16)}) on hugetlb pages, which is not supported by crtools yet (crtools issue 17)`, {
+          context: { pid: this.rootPid, namespaces: 'ipc' }, exitCode: ExitCode.UNSUPPORTED,
+        }));
+      }
     }
   }
 
-  /** The images of the root's carried namespaces: utsns-<id>.img, ipcns-var-<id>.img. */
-  async write(dir: string): Promise<string[]> {
+  /** The SysV segments of the root's own IPC namespace, id → size (undefined: the IPC namespace is criu's). */
+  sysvSizes(): Map<number, number> | undefined {
+    if (!this.rootOwn.has('ipc')) return undefined;
+    return new Map(this.sysv.filter((o) => o.kind === 'shm').map((o) => [o.r.id, o.c.size!]));
+  }
+
+  /**
+   * The images of the root's carried namespaces: utsns-<id>.img, ipcns-var-<id>.img and the
+   * IPC namespace's SysV objects (ipcns-shm/sem/msg-<id>.img; a segment's contents go to
+   * `shmPages(shmid, contents)`, as CRIU 4.2 keeps them: pagemap-shmem-<shmid>.img + pages).
+   */
+  async write(dir: string, shmPages: (shmid: number, contents: Buffer) => Promise<void>): Promise<string[]> {
     const written: string[] = [];
     const uts = this.rootOwn.get('uts');
     if (uts !== undefined) {
@@ -136,6 +162,33 @@ export class Namespaces {
       });
       const f = `ipcns-var-${ipc}.img`;
       await writeImageFile(path.join(dir, f), { magic: 'IPC_VAR', entries: [e] });
+      written.push(f);
+      written.push(...(await this.writeSysv(dir, ipc, shmPages)));
+    }
+    return written;
+  }
+
+  /** The SysV objects of the root's IPC namespace (with their contents, values, messages). */
+  private async writeSysv(dir: string, ipc: number, shmPages: (shmid: number, contents: Buffer) => Promise<void>): Promise<string[]> {
+    const kinds = ['shm', 'sem', 'msg'] as const;
+    const desc = (r: SysvipcRecord) => ({ key: r.key, uid: r.uid, gid: r.gid, cuid: r.cuid, cgid: r.cgid, mode: r.mode, id: r.id });
+    const entries: Record<string, Entry[]> = { shm: [], sem: [], msg: [] };
+    for (const { kind, r, c } of this.sysv) {
+      if (kind === 'shm') {
+        await shmPages(r.id, c.data!);
+        entries.shm!.push({ desc: desc(r), size: BigInt(c.size!), in_pagemaps: true });
+      } else if (kind === 'sem') {
+        entries.sem!.push({ desc: desc(r), nsems: c.values!.length, extra: semPayload(c.values!) });
+      } else {
+        const msgs = c.msgs!.map(([mtype, data]) => ({ msg: { mtype, msize: data.length }, data }));
+        entries.msg!.push({ desc: desc(r), qbytes: c.qbytes!, qnum: msgs.length, extra: msgPayload(msgs) });
+      }
+    }
+    const magic = { shm: 'IPCNS_SHM', sem: 'IPCNS_SEM', msg: 'IPCNS_MSG' } as const;
+    const written: string[] = [];
+    for (const kind of kinds) {
+      const f = `ipcns-${kind}-${ipc}.img`;
+      await writeImageFile(path.join(dir, f), { magic: magic[kind], entries: entries[kind]! });
       written.push(f);
     }
     return written;

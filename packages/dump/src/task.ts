@@ -1,5 +1,5 @@
 import { readlinkSync, statSync } from 'node:fs';
-import { CrtoolsError, ExitCode, Refusals } from '@crtools/common';
+import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT, Refusals } from '@crtools/common';
 import { decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
@@ -181,8 +181,16 @@ function devString(dev: number): string {
  * A mapping the dump cannot carry, refused by name (returns true when it can). `memfd`: it maps a
  * memfd; `shmemObject`: it is one the dump carries (shared anonymous memory, a memfd on shmem).
  */
-function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean): true {
+function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean, sysvSizes?: ReadonlyMap<number, number>): true {
   const where = `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)}`;
+  // a SysV segment of the tree's own IPC namespace, attached whole (shmat maps a segment from its
+  // start to its end): attached again at restore; a part of an attach is refused by name
+  if (v.status & VMA.AREA_SYSVIPC && sysvSizes && v.shmid !== undefined) {
+    const size = sysvSizes.get(Number(v.shmid));
+    const whole = size !== undefined && v.pgoff === 0n && v.end - v.start === ((BigInt(size) + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n));
+    if (whole) return true;
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name}: ${size === undefined ? 'SysV IPC shared memory of no segment of the tree\'s IPC namespace' : 'a part of an attach of SysV shared memory (split or partly unmapped)'} is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+  }
   if (v.status & VMA.UNSUPP) {
     throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'} is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
@@ -209,6 +217,8 @@ function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean
 export function mmEntry(
   pid: number, vmas: CriuVma[], stat: ProcStat, misc: { brk: bigint; dumpable: number; thpDisabled: boolean }, files: FileTable,
   guards: readonly { start: bigint; end: bigint }[] = [], refusals = new Refusals(),
+  /** the SysV segments of the tree's own IPC namespace (id → size); without it, SysV mappings are refused */
+  sysvSizes?: ReadonlyMap<number, number>,
 ): Entry {
   const exe = statSync(`/proc/${pid}/exe`);
   const exeLink = readlinkSync(`/proc/${pid}/exe`);
@@ -228,9 +238,11 @@ export function mmEntry(
     // does): shared anonymous memory (`/dev/zero (deleted)`, shared only) and memfds
     const memfd = v.name.startsWith('/memfd:');
     const shmemObject = (v.status & VMA.AREA_MEMFD) !== 0 && ((v.status & VMA.FILE_SHARED) !== 0 ? v.name === '/dev/zero' || memfd : memfd && (v.status & VMA.FILE_PRIVATE) !== 0);
-    if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject))) continue;
+    if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject, sysvSizes))) continue;
     const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
-    if (shmemObject) {
+    // a SysV attach names its segment by id (the inode of its file), as CRIU 4.2
+    if (v.status & VMA.AREA_SYSVIPC) e['shmid'] = v.shmid!;
+    else if (shmemObject) {
       const fdflags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & 2 ? 2 : 0);
       e['shmid'] = BigInt(files.shmemMapping(pid, v.start, v.end, v.name, v.ino));
       e['fdflags'] = fdflags;

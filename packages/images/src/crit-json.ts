@@ -3,6 +3,7 @@ import { CodecError, decodeMessage, encodeMessage, Reader, ShapeError, Writer } 
 import { b64decode, b64encode, DICT_TABLES, encodeDev, FLAG_TABLES, ipFromString, pyInt, qpDecode, unmapFlags } from './crit-values.js';
 import { AsciiOut, compactWriterOf, IND, messageText, rendererOf } from './crit-text.js';
 import { shapeError } from './errors.js';
+import { msgPayload, msgsOfPayload, semPayload, semValues, type QueuedMessage } from './ipc-payload.js';
 import { EntryEncoder, kindInfo, type Entry, type Image } from './framing.js';
 import type { ImageStream } from './io.js';
 import { magicHeader, type MagicInfo } from './magic.js';
@@ -37,25 +38,11 @@ function extraValue(info: MagicInfo, e: Entry): unknown {
     }
     case 'ipc-shm':
       return b64encode(x.subarray(0, num(e['size'])));
-    case 'ipc-sem': {
-      const out: number[] = [];
-      const n = num(e['nsems']);
-      for (let i = 0; i < n && 2 * i + 1 < x.length; i++) out.push(x.readUInt16LE(2 * i));
-      return out;
-    }
+    case 'ipc-sem':
+      return semValues(x, num(e['nsems']));
     case 'ipc-msg': {
       const spec = messageSpec('ipc_msg');
-      const out: unknown[] = [];
-      let p = 0;
-      while (p + 4 <= x.length) {
-        const len = x.readUInt32LE(p);
-        const m = decodeMessage(spec, x, p + 4, p + 4 + len);
-        const msize = num(m['msize']);
-        out.push(parseJsonExact(messageText(spec, m, false, false, '', undefined)));
-        out.push(b64encode(x.subarray(p + 4 + len, p + 4 + len + msize)));
-        p += 4 + len + round(msize, 8);
-      }
-      return out;
+      return msgsOfPayload(x).flatMap((m) => [parseJsonExact(messageText(spec, m.msg, false, false, '', undefined)), b64encode(m.data)]);
     }
     default:
       return b64encode(x);
@@ -311,30 +298,23 @@ function critExtra(info: MagicInfo, e: Entry, v: unknown, path: string): Buffer 
       if (!Array.isArray(v)) throw new ShapeError(path, `expected an array of semaphore values, got ${describe(v)}`);
       const n = num(e['nsems']);
       if (v.length !== n) throw new ShapeError(path, `has ${v.length} values, the entry's nsems is ${n}`);
-      const out = Buffer.alloc(round(n * 2, 8));
       v.forEach((x, i) => {
         if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > 0xffff) throw new ShapeError(`${path}[${i}]`, `expected a u16, got ${describe(x)}`);
-        out.writeUInt16LE(x, 2 * i);
       });
-      return out;
+      return semPayload(v as number[]);
     }
     case 'ipc-msg': {
       if (!Array.isArray(v) || v.length % 2 !== 0) throw new ShapeError(path, `expected [message, data, …] pairs, got ${describe(v)}`);
       const spec = messageSpec('ipc_msg');
-      const parts: Buffer[] = [];
+      const msgs: QueuedMessage[] = [];
       for (let i = 0; i < v.length; i += 2) {
         const m = critMessage(spec, v[i], `${path}[${i}]`);
-        const body = encodeMessage(spec, m, `${path}[${i}]`);
         const data = b64field(v[i + 1], `${path}[${i + 1}]`);
         const msize = num(m['msize']);
         if (data.length < msize) throw new ShapeError(`${path}[${i + 1}]`, `holds ${data.length} bytes, msize is ${msize}`);
-        const len = Buffer.alloc(4);
-        len.writeUInt32LE(body.length);
-        const padded = Buffer.alloc(round(msize, 8));
-        data.copy(padded, 0, 0, msize);
-        parts.push(len, body, padded);
+        msgs.push({ msg: m, data });
       }
-      return Buffer.concat(parts);
+      return msgPayload(msgs, path);
     }
     default:
       return b64field(v, path);

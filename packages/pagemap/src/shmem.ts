@@ -17,8 +17,10 @@ import type { PagemapSink } from './sink.js';
 import type { PageReader } from './reader.js';
 
 export interface DumpShmemFileOptions {
-  /** File holding the object's contents from offset 0. */
+  /** File holding the object's contents from offset 0 (named in errors when `contents` is given). */
   path: string;
+  /** The object's contents themselves, read rather than the file (a SysV segment copied out). */
+  contents?: Buffer;
   /** Object size in pages (CRIU: the largest pgoff + length over the mappings). */
   nrPages: number;
   dir: string;
@@ -53,12 +55,21 @@ function readFull(fd: number, path: string, buf: Buffer, pos: number): number {
 }
 
 export async function dumpShmemFile(o: DumpShmemFileOptions): Promise<{ plan: DumpPlan; written: WriteStats & { pagemapPath: string; pagesPath: string } }> {
-  let fd: number;
+  let fd = -1;
   try {
-    fd = openSync(o.path, 'r');
+    if (!o.contents) fd = openSync(o.path, 'r');
   } catch (e) {
     throw new CrtoolsError('PAGEMAP_SOURCE_FAULT', `${o.path}: cannot open (${(e as NodeJS.ErrnoException).code ?? e})`, { context: { path: o.path }, cause: e });
   }
+  const readAt = (b: Buffer, pos: number): void => {
+    if (!o.contents) {
+      readFull(fd, o.path, b, pos);
+      return;
+    }
+    const n = Math.max(0, Math.min(b.length, o.contents.length - pos));
+    if (n) o.contents.copy(b, 0, pos, pos + n);
+    b.fill(0, n);
+  };
   try {
     // pass 1: which pages hold anything but zeros
     const nonzero = new Uint8Array(o.nrPages);
@@ -67,7 +78,7 @@ export async function dumpShmemFile(o: DumpShmemFileOptions): Promise<{ plan: Du
     for (let p = 0; p < o.nrPages; p += step) {
       const k = Math.min(step, o.nrPages - p);
       const b = buf.subarray(0, k * PAGE_SIZE);
-      readFull(fd, o.path, b, p * PAGE_SIZE);
+      readAt(b, p * PAGE_SIZE);
       for (let j = 0; j < k; j++) {
         const page = b.subarray(j * PAGE_SIZE, (j + 1) * PAGE_SIZE);
         // compare 8 bytes at a time
@@ -84,7 +95,7 @@ export async function dumpShmemFile(o: DumpShmemFileOptions): Promise<{ plan: Du
         let off = 0;
         for (const r of ranges) {
           const len = r.nrPages * PAGE_SIZE;
-          readFull(fd, o.path, dest.subarray(off, off + len), Number(r.vaddr));
+          readAt(dest.subarray(off, off + len), Number(r.vaddr));
           off += len;
         }
       },
@@ -94,6 +105,6 @@ export async function dumpShmemFile(o: DumpShmemFileOptions): Promise<{ plan: Du
       : await writePagemap({ dir: o.dir, id: o.shmid, kind: 'shmem', pagesId: o.pagesId, entries: plan.entries, source, parent: o.parent, chunkBytes: o.chunkBytes });
     return { plan, written };
   } finally {
-    closeSync(fd);
+    if (fd >= 0) closeSync(fd);
   }
 }

@@ -59,3 +59,52 @@ export function countSysvipc(text: string): number {
 export function formatIpcSysctl(type: 'u32' | 'u64' | 'u32[]', value: unknown): string {
   return Array.isArray(value) ? value.map((v) => String(v)).join(' ') : String(value);
 }
+
+/** One object of a /proc/sysvipc list (shm, sem or msg), by its header's column names. */
+export interface SysvipcRecord {
+  key: number;
+  id: number;
+  /** the permission word as the kernel prints it (octal), with SHM_DEST/SHM_LOCKED for segments */
+  mode: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  /** shm: size in bytes; nattch: how many attaches */
+  size?: number;
+  nattch?: number;
+  /** sem: how many semaphores */
+  nsems?: number;
+  /** msg: bytes and messages queued */
+  cbytes?: number;
+  qnum?: number;
+}
+
+/** The objects a /proc/sysvipc list shows (keys as the unsigned 32-bit key_t bits). */
+export function parseSysvipc(text: string): SysvipcRecord[] {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (!lines.length) return [];
+  const head = lines[0]!.trim().split(/\s+/);
+  const col = (cells: string[], name: string): string | undefined => {
+    const i = head.indexOf(name);
+    return i < 0 ? undefined : cells[i];
+  };
+  return lines.slice(1).map((l) => {
+    const c = l.trim().split(/\s+/);
+    const n = (name: string): number | undefined => {
+      const v = col(c, name);
+      return v === undefined ? undefined : Number(v);
+    };
+    const r: SysvipcRecord = {
+      key: Number(c[0]) >>> 0,
+      id: Number(c[1]),
+      mode: parseInt(col(c, 'perms') ?? '0', 8),
+      uid: n('uid') ?? 0, gid: n('gid') ?? 0, cuid: n('cuid') ?? 0, cgid: n('cgid') ?? 0,
+    };
+    for (const k of ['size', 'nattch', 'nsems', 'cbytes', 'qnum'] as const) {
+      const v = n(k);
+      if (v !== undefined) r[k] = v;
+    }
+    return r;
+  });
+}

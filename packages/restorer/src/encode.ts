@@ -70,6 +70,10 @@ export function specialTargets(task: TaskPlan, cur: SpecialMapping[]): bigint[] 
   return cur.map((m) => out.get(m) ?? none);
 }
 
+/** shmat(2) flags */
+const SHM_RDONLY = 0o10000;
+const SHM_EXEC = 0o100000;
+
 function vmaKind(v: VmaPlan): bigint {
   switch (v.kind) {
     case 'anon':
@@ -78,6 +82,8 @@ function vmaKind(v: VmaPlan): bigint {
       return CONST.VMA_FILE_PRIVATE;
     case 'file-shared':
       return CONST.VMA_FILE_SHARED;
+    case 'sysv':
+      return CONST.VMA_SYSV;
     default:
       return CONST.VMA_SKIP;
   }
@@ -424,7 +430,9 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       flags: v.flags,
       kind: vmaKind(v),
       path: w.string(v.path),
-      open_flags: v.openFlags ?? 0,
+      // a SysV attach: shmat's flags (read-only, executable) instead
+      open_flags: v.kind === 'sysv' ? (v.prot & 2 ? 0 : SHM_RDONLY) | (v.prot & 4 ? SHM_EXEC : 0) : v.openFlags ?? 0,
+      shmid: v.shmid ?? 0,
       file_size: v.fileSize ?? -1n,
       madv: v.madv ?? 0n,
       // mapped as the task had it unless the restorer writes into it: a private area mapped

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { formatIpcSysctl, IPC_VAR_SYSCTLS, readLoginuid, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
-import { canInstallGuards, closeFd, namespaceFiles, NS_TYPE, takeTaskFd, xgetbv } from '@crtools/sys';
+import { canInstallGuards, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -16,7 +16,7 @@ import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout }
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
 import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-api.js';
-import { createShmem } from './shmem.js';
+import { createShmem, shmemContents } from './shmem.js';
 import { dispatchPatches, selfObjects } from './dispatch.js';
 import { createGhosts, type GhostFiles } from './ghosts.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -268,6 +268,15 @@ function setNamespaceState(rootPid: number, ns: NamespacePlan): void {
     const writes = IPC_VAR_SYSCTLS.filter((s) => v[s.field] !== undefined && existsSync(s.path)).map((s) => [s.path, formatIpcSysctl(s.type, v[s.field])] as const);
     namespaceFiles(rootPid, 'ipc', { writes });
   }
+  // the SysV objects, each with its id, key, owner, mode and contents
+  if (ns.sysv?.length) {
+    makeSysvObjects(rootPid, ns.sysv.map((o) => ({
+      kind: o.kind, id: o.id, key: o.key, mode: o.mode, uid: o.uid, gid: o.gid,
+      ...(o.kind === 'shm' ? { size: Number(o.size ?? 0n), data: o.inline ?? shmemContents(o.size ?? 0n, o.pages ?? []) } : {}),
+      ...(o.kind === 'sem' ? { values: o.values ?? [] } : {}),
+      ...(o.kind === 'msg' ? { qbytes: o.qbytes ?? 0, msgs: (o.msgs ?? []).map((m) => [m.mtype, m.data] as [bigint, Buffer]) } : {}),
+    })));
+  }
 }
 
 /**
@@ -346,6 +355,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   const started = (): number[] => plan.tasks.map((_, i) => readStatus(dv, i)).filter((s) => s.state !== NONE && s.pid > 0).flatMap((s) => hostOf(s.pid) ?? []);
 
   const abort = async (err: Error): Promise<never> => {
+    native.go(status, 2, Number(CONST.STATUS_NS_OFF));
     native.go(status, 2);
     const pids = new Set([rootPid, ...started()]);
     for (const p of [...pids].reverse()) {
@@ -373,6 +383,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: cannot set up the root's namespaces: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
     }
   }
+  // the tasks attach SysV segments only once the namespace holds them
+  native.go(status, 1, Number(CONST.STATUS_NS_OFF));
 
   const helper = pageHelper(plan, native, status);
   let helped = 0;

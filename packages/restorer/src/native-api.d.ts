@@ -30,7 +30,8 @@ export interface RestorerNative {
   /** map blob + plan at regionStart and start the root task in the blob */
   launch(args: LaunchArgs): { pid: number; status: ArrayBuffer } | NativeSysError;
   /** publish the go word (1 resume, 2 abort) and wake every task */
-  go(status: ArrayBuffer, value: number): number;
+  /** publish the word at `offset` of the status area (default: the go word) and wake its waiters */
+  go(status: ArrayBuffer, value: number, offset?: number): number;
   /** unmap the launcher's view of the status area */
   release(status: ArrayBuffer): void;
   waitpid(pid: number, nohang: boolean): WaitResult | NativeSysError;

@@ -10,7 +10,7 @@ export type {
   RegFilePlan, SignalfdFilePlan, TimerFilePlan, UnixBoundFilePlan, UnixPairFilePlan,
 } from '@crtools/files/plan';
 
-export type VmaKind = 'anon' | 'file-private' | 'file-shared' | 'vvar' | 'vdso' | 'vsyscall';
+export type VmaKind = 'anon' | 'file-private' | 'file-shared' | 'sysv' | 'vvar' | 'vdso' | 'vsyscall';
 
 export interface VmaPlan {
   start: bigint;
@@ -35,6 +35,8 @@ export interface VmaPlan {
   shmem?: number;
   /** an unlinked file: index into RestorePlan.ghosts (`path` is its original name) */
   ghost?: number;
+  /** kind 'sysv': the id of the SysV segment attached whole there (shmat), of the root's IPC namespace */
+  shmid?: number;
   /** lazy restore (RestorePlan.lazy): the area is registered with the task's userfaultfd (vmaCanBeLazy) */
   lazy?: boolean;
 }
@@ -257,6 +259,28 @@ export interface NamespacePlan {
   uts?: { nodename: string; domainname: string };
   /** the IPC namespace's sysctls (ipcns-var-<id>.img: ipc_var_entry) */
   ipcVar?: Record<string, unknown>;
+  /** the IPC namespace's SysV objects (ipcns-shm/sem/msg-<id>.img), made in this order with their ids */
+  sysv?: SysvPlan[];
+}
+
+/** One SysV IPC object of the restored IPC namespace. */
+export interface SysvPlan {
+  kind: 'shm' | 'sem' | 'msg';
+  id: number;
+  key: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** shm: its size and its pages (pagemap-shmem-<id>.img; vaddr is the offset in the segment) */
+  size?: bigint;
+  pages?: PageRun[];
+  /** shm of older CRIU: its contents right after its entry instead of pages */
+  inline?: Buffer;
+  /** sem: the values */
+  values?: number[];
+  /** msg: the queue's limit and its messages in order */
+  qbytes?: number;
+  msgs?: { mtype: bigint; data: Buffer }[];
 }
 
 export interface RestorePlan {

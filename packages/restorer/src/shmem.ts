@@ -107,6 +107,20 @@ function makeMemfd(native: RestorerNative, o: ShmemPlan, i: number, fds: number[
  * writing). Nothing is written at or past `size` (a memfd's last page may be partly past it).
  */
 function fill(out: number, size: bigint, runs: ShmemPlan['pages']): void {
+  copyRuns(size, runs, (buf, keep, dst) => {
+    for (let w = 0; w < keep; ) w += writeSync(out, buf, w, keep - w, dst + w);
+  });
+}
+
+/** The contents of a shared memory object of `size` bytes from its page runs (a SysV segment's). */
+export function shmemContents(size: bigint, runs: ShmemPlan['pages']): Buffer {
+  const out = Buffer.alloc(Number(size));
+  copyRuns(size, runs, (buf, keep, dst) => buf.copy(out, dst, 0, keep));
+  return out;
+}
+
+/** Each piece of the page runs, clipped at `size`, given to `put` at its offset in the object. */
+function copyRuns(size: bigint, runs: ShmemPlan['pages'], put: (buf: Buffer, keep: number, dst: number) => void): void {
   const buf = Buffer.allocUnsafe(CHUNK);
   const inputs = new Map<string, number>();
   const roundedSize = (size + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n);
@@ -124,7 +138,7 @@ function fill(out: number, size: bigint, runs: ShmemPlan['pages']): void {
         const n = readSync(fd, buf, 0, Math.min(CHUNK, left), src);
         if (n === 0) throw restoreError(RestoreErrorCode.BAD_PLAN, `${r.path}: ends before the pages of shared memory at offset ${src}`, {}, ExitCode.BAD_INPUT);
         const keep = Math.max(0, Math.min(n, Number(size) - dst));
-        for (let w = 0; w < keep; ) w += writeSync(out, buf, w, keep - w, dst + w);
+        if (keep) put(buf, keep, dst);
         left -= n;
         src += n;
         dst += n;

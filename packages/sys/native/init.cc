@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddFiles(exports);
   crtools::sys::AddTty(exports);
   crtools::sys::AddTcp(exports);
+  crtools::sys::AddSysvipc(exports);
   return exports;
 }
 

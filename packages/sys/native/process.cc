@@ -3,6 +3,7 @@
 #include "sys.h"
 
 #include <cerrno>
+#include <functional>
 #include <ctime>
 #include <fcntl.h>
 #include <pthread.h>
@@ -58,39 +59,27 @@ struct NsJob {
   const char *syscall = nullptr;
 };
 
-void *NsWork(void *arg) {
-  NsJob *j = (NsJob *)arg;
-  int nfd = open(j->ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (nfd < 0) {
-    j->err = errno, j->syscall = "open";
-    return nullptr;
-  }
-  int r = setns(nfd, j->ns_type);
-  int e = errno;
-  close(nfd);
-  if (r < 0) {
-    j->err = e, j->syscall = "setns";
-    return nullptr;
-  }
+void NsWork(NsJob *j) {
+  int e;
   for (auto &w : j->writes) {
     int fd = open(w.first.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
       j->err = errno, j->syscall = "open";
-      return nullptr;
+      return;
     }
     ssize_t n = write(fd, w.second.data(), w.second.size());
     e = errno;
     close(fd);
     if (n != (ssize_t)w.second.size()) {
       j->err = n < 0 ? e : EIO, j->syscall = "write";
-      return nullptr;
+      return;
     }
   }
   for (auto &p : j->reads) {
     int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       j->err = errno, j->syscall = "open";
-      return nullptr;
+      return;
     }
     std::string data;
     char buf[4096];
@@ -99,7 +88,7 @@ void *NsWork(void *arg) {
       if (n < 0) {
         j->err = errno, j->syscall = "read";
         close(fd);
-        return nullptr;
+        return;
       }
       if (n == 0) break;
       data.append(buf, (size_t)n);
@@ -107,6 +96,31 @@ void *NsWork(void *arg) {
     close(fd);
     j->out.push_back(std::move(data));
   }
+}
+
+struct NsRun {
+  const std::string *path;
+  int type;
+  const std::function<void()> *work;
+  int err = 0;
+  const char *syscall = nullptr;
+};
+
+void *NsThread(void *arg) {
+  NsRun *r = (NsRun *)arg;
+  int nfd = open(r->path->c_str(), O_RDONLY | O_CLOEXEC);
+  if (nfd < 0) {
+    r->err = errno, r->syscall = "open";
+    return nullptr;
+  }
+  int x = setns(nfd, r->type);
+  int e = errno;
+  close(nfd);
+  if (x < 0) {
+    r->err = e, r->syscall = "setns";
+    return nullptr;
+  }
+  (*r->work)();
   return nullptr;
 }
 
@@ -124,10 +138,9 @@ Napi::Value NsFiles(const Napi::CallbackInfo &info) {
   }
   Napi::Array rd = info[3].As<Napi::Array>();
   for (uint32_t i = 0; i < rd.Length(); i++) j.reads.push_back(rd.Get(i).As<Napi::String>().Utf8Value());
-  pthread_t th;
-  int r = pthread_create(&th, nullptr, NsWork, &j);
-  if (r != 0) return SysErr(env, r, "pthread_create");
-  pthread_join(th, nullptr);
+  const char *failed = nullptr;
+  int err = InNamespace(j.ns_path, j.ns_type, [&j] { NsWork(&j); }, &failed);
+  if (failed) return SysErr(env, err, failed);
   if (j.syscall) return SysErr(env, j.err, j.syscall);
   Napi::Array out = Napi::Array::New(env, j.out.size());
   for (uint32_t i = 0; i < j.out.size(); i++) out.Set(i, Napi::String::New(env, j.out[i]));
@@ -135,6 +148,19 @@ Napi::Value NsFiles(const Napi::CallbackInfo &info) {
 }
 
 }  // namespace
+
+int crtools::sys::InNamespace(const std::string &nsPath, int nsType, const std::function<void()> &work, const char **failed) {
+  NsRun run{&nsPath, nsType, &work};
+  pthread_t th;
+  int r = pthread_create(&th, nullptr, NsThread, &run);
+  if (r != 0) {
+    *failed = "pthread_create";
+    return r;
+  }
+  pthread_join(th, nullptr);
+  *failed = run.syscall;
+  return run.err;
+}
 
 void crtools::sys::AddProcess(Napi::Object exports) {
   Export(exports, "kcmp", Kcmp);

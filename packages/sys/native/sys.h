@@ -7,6 +7,8 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "crtools-napi.h"
 
@@ -32,6 +34,10 @@ void AddMemory(Napi::Object exports);   // memory.cc: PAGEMAP_SCAN, guard region
 void AddFiles(Napi::Object exports);    // files.cc: SEEK_DATA/SEEK_HOLE, futimens
 void AddTty(Napi::Object exports);      // tty.cc: a task's terminal, seen through a pidfd_getfd copy
 void AddTcp(Napi::Object exports);      // tcp.cc: TCP connections in repair mode (save, make again)
+void AddSysvipc(Napi::Object exports);  // sysvipc.cc: SysV IPC objects of a namespace (read, made again)
+// Run work on a thread of its own that first joins the namespace nsPath names (setns(2) of
+// nsType); returns 0, or an errno with *failed naming the call that failed (else *failed null).
+int InNamespace(const std::string &nsPath, int nsType, const std::function<void()> &work, const char **failed);
 
 }  // namespace crtools::sys
 

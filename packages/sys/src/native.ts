@@ -1,6 +1,29 @@
 import type { TcpConnState, TcpRestoreArgs } from './tcp.js';
 import { isNativeSysError, nativeAddon, syscallError, type NativeSysError } from '@crtools/common';
 
+/** What sysvRead answers for one object: a segment's contents, a set's values, a queue's messages. */
+export interface SysvContents {
+  size?: number;
+  /** shm: the device of the segment's file (the shm mount's, or hugetlbfs's) */
+  devMajor?: number;
+  devMinor?: number;
+  data?: Buffer;
+  values?: number[];
+  qbytes?: number;
+  /** [mtype, text], in queue order */
+  msgs?: [bigint, Buffer][];
+}
+
+/** One SysV IPC object to make (kind 0 shm, 1 sem, 2 msg) with its id, key, permissions and contents. */
+export interface SysvObject extends SysvContents {
+  kind: number;
+  id: number;
+  key: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
 /**
  * The whole native surface of @crtools/sys (native/*.cc, one file per concern). Every call is
  * synchronous; a failed system call comes back as { errno, syscall } (NativeSysError).
@@ -18,6 +41,11 @@ export interface SysNative {
   clockGettime(clockId: number): [number, number] | NativeSysError;
   /** from inside the namespace nsPath names (setns on a thread of its own): write each file, then read each */
   nsFiles(nsPath: string, nsType: number, writes: [string, string][], reads: string[]): string[] | NativeSysError;
+  // sysvipc.cc
+  /** from inside the IPC namespace nsPath names: each object's contents (shm), values (sem), queue (msg) */
+  sysvRead(nsPath: string, nsType: number, objs: { kind: number; id: number }[]): SysvContents[] | NativeSysError;
+  /** from inside the IPC namespace nsPath names: each object made again with its id, in order */
+  sysvMake(nsPath: string, nsType: number, objs: SysvObject[]): undefined | NativeSysError;
   // pipes.cc
   /** Buffered bytes of the pipe behind fd (tee'd, not consumed) and its capacity. */
   peekPipe(fd: number): { size: number; data: Buffer } | NativeSysError;

@@ -115,11 +115,13 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// go(status, value): publish the go word and wake every waiting task (shared futex)
+// go(status, value, offset = 0): publish the word at offset of the status area (the go word, or
+// another gate) and wake every task waiting on it (shared futex)
 Napi::Value Go(const Napi::CallbackInfo &info) {
   Napi::ArrayBuffer ab = info[0].As<Napi::ArrayBuffer>();
   uint32_t v = info[1].As<Napi::Number>().Uint32Value();
-  uint32_t *w = (uint32_t *)ab.Data();
+  uint32_t off = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+  uint32_t *w = (uint32_t *)((char *)ab.Data() + off);
   __atomic_store_n(w, v, __ATOMIC_SEQ_CST);
   long n = syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
   return Napi::Number::New(info.Env(), (double)n);

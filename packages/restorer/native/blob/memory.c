@@ -515,6 +515,15 @@ void restore_mm(struct ctx *c)
 		}
 		if (v[i].kind == VMA_ANON) {
 			a = S6(NR_mmap, v[i].start, len, prot, v[i].flags | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
+		} else if (v[i].kind == VMA_SYSV) {
+			/* the segment of the task's IPC namespace, attached whole at its address, once the
+			   launcher has made the namespace's segments (the ns word: 1 made, 2 abort) */
+			volatile u32 *ns = (volatile u32 *)(c->h->status_addr + STATUS_NS_OFF);
+			chk(c, wait_change(c, ns, 0), v[i].start);
+			if (*ns != 1)
+				for (;;)
+					S1(NR_exit_group, 71);
+			a = S3(NR_shmat, v[i].shmid, v[i].start, v[i].open_flags);
 		} else {
 			fd = chk(c, xopen(STR(c, v[i].path), v[i].open_flags), v[i].start);
 			check_size(c, fd, v[i].file_size, v[i].start);

@@ -15,7 +15,7 @@ import { type FilePlan, type NamespacePlan, type PageRun, type ShmemPlan, type R
 import { sigQueue, threadFrom } from './threads.js';
 import { checkTaskNamespaces, rootNamespaces } from './namespaces.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
-import { checkPagesImages, guardsFrom, isGuardEntry, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
+import { checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
 
 const FD_CLOEXEC = 1;
 const SIGCONT = 18;
@@ -241,6 +241,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas${guards.length ? ` (${guards.length} guard regions)` : ''}, ${restorable.length} page runs, ${fds.length} fds${stopSigno ? `, stopped (signal ${stopSigno})` : ''}`);
   }
   files.finish();
+  checkSysvAttaches(tasks, namespaces?.sysv);
   checkFownOwners(tasks, files.files);
   checkPidfds(tasks, files.files);
   checkTerminals(tasks, files.files);

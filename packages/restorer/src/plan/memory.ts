@@ -110,6 +110,8 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
     const p: VmaPlan = { ...base, kind: 'file-shared' };
     return { ...p, shmem: shmem.anon(Number(v.shmid), p) };
   }
+  // a SysV segment attached there (checked against the IPC namespace's segments: checkSysvAttaches)
+  if (s & VMA_AREA_REGULAR && s & VMA_AREA_SYSVIPC && !(s & (VMA_AREA_MEMFD | VMA_UNSUPP))) return { ...base, kind: 'sysv', shmid: Number(v.shmid) };
   if (s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED)) {
     throw unsupported(`${where}: this kind of mapping (status 0x${s.toString(16)}) is not restored yet`, { pid });
   }
@@ -127,6 +129,22 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
   }
   if (s & VMA_ANON_PRIVATE) return { ...base, kind: 'anon' };
   throw unsupported(`${where}: unknown mapping (status 0x${s.toString(16)})`, { pid });
+}
+
+/**
+ * Each SysV attach names a segment of the restored IPC namespace and covers it whole from its
+ * start (shmat attaches a segment whole): anything else is refused.
+ */
+export function checkSysvAttaches(tasks: readonly { pid: number; vmas: VmaPlan[] }[], sysv: readonly { kind: string; id: number; size?: bigint }[] | undefined): void {
+  for (const t of tasks) {
+    for (const v of t.vmas) {
+      if (v.kind !== 'sysv') continue;
+      const where = `pid ${t.pid}: area ${v.start.toString(16)}-${v.end.toString(16)}`;
+      const seg = sysv?.find((o) => o.kind === 'shm' && o.id === v.shmid);
+      if (!seg) throw unsupported(`${where}: an attach of SysV shared memory ${v.shmid}, which is no segment of the tree's own IPC namespace, is not restored`, { pid: t.pid });
+      if (v.pgoff !== 0n || v.end - v.start !== (((seg.size ?? 0n) + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n))) throw unsupported(`${where}: a part of an attach of SysV shared memory ${v.shmid} is not restored`, { pid: t.pid });
+    }
+  }
 }
 
 /** A truncated pages image must fail while planning, not halfway through a restore. */

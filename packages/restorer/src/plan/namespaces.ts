@@ -8,7 +8,11 @@
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { badImage as badInput, firstEntry as first, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { NS_TYPE } from '@crtools/sys';
-import type { NamespacePlan } from '../plan.js';
+import type { NamespacePlan, SysvPlan } from '../plan.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { msgsOfPayload, semValues } from '@crtools/images';
+import { openPageReader } from '@crtools/pagemap';
 
 /** clone(2) flags of the namespaces a restore makes (CLONE_NEW*). */
 const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_TYPE.ipc, pid: NS_TYPE.pid };
@@ -37,14 +41,47 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
     const id = Number(ids.ipc_ns_id);
     const f = `ipcns-var-${id}.img`;
     const e = first(await img(dir, f, 'IPC_VAR'), f);
-    // SysV objects of the namespace (CRIU writes them beside its sysctls): not made again yet
-    for (const [kind, magic] of [['shm', 'IPCNS_SHM'], ['sem', 'IPCNS_SEM'], ['msg', 'IPCNS_MSG']] as const) {
-      const objs = await img(dir, `ipcns-${kind}-${id}.img`, magic, true);
-      if (objs?.length) throw unsupported(`${objs.length} SysV IPC ${kind} object(s) of the IPC namespace (ipcns-${kind}-${id}.img) are not restored yet`, { pid: rootPid });
-    }
     plan.ipcVar = e;
+    const sysv = await sysvObjects(dir, id);
+    if (sysv.length) plan.sysv = sysv;
   }
   return plan;
+}
+
+/** The SysV objects CRIU writes beside the IPC namespace's sysctls (images absent: none). */
+async function sysvObjects(dir: string, id: number): Promise<SysvPlan[]> {
+  const out: SysvPlan[] = [];
+  for (const [kind, magic] of [['shm', 'IPCNS_SHM'], ['sem', 'IPCNS_SEM'], ['msg', 'IPCNS_MSG']] as const) {
+    const f = `ipcns-${kind}-${id}.img`;
+    for (const e of (await img(dir, f, magic, true)) ?? []) {
+      const d = (e.desc ?? {}) as Obj;
+      const o: SysvPlan = { kind, id: Number(d.id), key: Number(d.key) >>> 0, mode: Number(d.mode), uid: Number(d.uid), gid: Number(d.gid) };
+      const extra = e.extra as Buffer | undefined;
+      if (kind === 'shm') {
+        o.size = BigInt(e.size as bigint | number);
+        if (e.hugetlb_flag) throw unsupported(`${f}: SysV shared memory ${o.id} on hugetlb pages is not restored`);
+        if (e.in_pagemaps === true) {
+          const name = `pagemap-shmem-${o.id}.img`;
+          if (!existsSync(join(dir, name))) throw badInput(`${join(dir, name)}: image missing (the pages of SysV shared memory ${o.id})`, { image: name });
+          const reader = await openPageReader({ dir, id: o.id, kind: 'shmem' });
+          o.pages = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
+          reader.close();
+        } else {
+          // older CRIU: the contents right after the entry
+          o.inline = extra ?? Buffer.alloc(0);
+        }
+      } else if (kind === 'sem') {
+        o.values = semValues(extra ?? Buffer.alloc(0), Number(e.nsems));
+        if (o.values.length !== Number(e.nsems)) throw badInput(`${f}: semaphore set ${o.id} holds fewer values than its ${e.nsems}`, { image: f });
+      } else {
+        o.qbytes = Number(e.qbytes);
+        o.msgs = msgsOfPayload(extra ?? Buffer.alloc(0)).map((m) => ({ mtype: BigInt(m.msg.mtype as bigint | number), data: Buffer.from(m.data) }));
+        if (o.msgs.length !== Number(e.qnum)) throw badInput(`${f}: queue ${o.id} holds ${o.msgs.length} messages, its entry says ${e.qnum}`, { image: f });
+      }
+      out.push(o);
+    }
+  }
+  return out;
 }
 
 /** Every task but the root lives in its parent's namespaces. */
