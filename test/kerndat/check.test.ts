@@ -70,10 +70,15 @@ describe('kerndat | criu check, on this machine', () => {
     expect(r).toMatchObject({ code: 2, stdout: '', stderr: 'kerndat: unknown probe(s): bogus\n' });
   });
 
-  it('kerndat | criu check --extra: what this kernel lacks, one line each, "Looks good but ..." exit 1', () => {
-    const r = sh(`node ${kerndatBin} | node ${criuBin} check --extra`);
+  it('kerndat | criu check --extra: what a kernel lacks, one line each, "Looks good but ..." exit 1', () => {
+    // what this machine lacks differs from machine to machine (the nft tool, autofs): this
+    // kernel's document with one extra feature taken away
+    const k = kerndatDoc();
+    k.has_nftables_concat = false;
+    const r = sh(`node ${criuBin} check --extra`, JSON.stringify(k));
     expect(r.stdout).toBe('Looks good but some kernel features are missing\nwhich, depending on your process tree, may cause\ndump or restore failure.\n');
     expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^network_lock_nftables: nftables-based network locking is not available/m);
     // no soft-dirty here, but uffd-wp + PAGEMAP_SCAN tracks written pages: not a finding
     expect(r.stderr).not.toMatch(/^mem_dirty_track/m);
   });
