@@ -6,26 +6,15 @@
 // CRTOOLS_DUMP_OVERLAP=1 (the tracee vmsplices the next batch while we splice the previous one).
 // ROUNDS=N repeats the splice/splice-overlap pair N times, interleaved (same load for both).
 // No CRIU binary works here; the reference is CRIU's published 1.1–2.9 s for 1 GiB.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, statSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startPattern } from './lib/pattern.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const mib = Number(process.argv[2] ?? 1024);
-const work = mkdtempSync('/dev/shm/crtools-bench-dump-');
-const bin = path.join(work, 'pattern');
-execFileSync('gcc', ['-O2', '-o', bin, path.join(root, 'test/workloads/pattern.c')]);
-const state = path.join(work, 'pattern.state');
-const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-spawnSync(bin, [String(mib), state], { stdio: 'ignore' });
-let line = '';
-for (let i = 0; i < 6000 && !line.startsWith('ready'); i++) {
-  sleep(10);
-  try { line = readFileSync(state, 'utf8'); } catch { /* not yet */ }
-}
-const pid = Number(/pid=(\d+)/.exec(line)?.[1]);
-if (!pid) throw new Error(`pattern did not start: ${line}`);
+const { work, pid, verdict: askVerdict } = startPattern(root, mib, 'crtools-bench-dump-');
 const images = path.join(work, 'img');
 try {
   const rounds = Number(process.env.ROUNDS ?? 1);
@@ -48,10 +37,7 @@ try {
   clearInterval(timer);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const pagesBytes = readdirSync(images).filter((f) => f.startsWith('pages-')).reduce((s, f) => s + statSync(path.join(images, f)).size, 0);
-  writeFileSync(state, '');
-  process.kill(pid, 'SIGUSR1');
-  let verdict = '';
-  for (let i = 0; i < 6000 && !verdict.startsWith('check'); i++) { sleep(10); verdict = readFileSync(state, 'utf8').trim(); }
+  const verdict = askVerdict();
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   console.log(JSON.stringify({
     method, target_mib: mib, exit_code: code, wall_ms: Math.round(ms), dumper_cpu_ms_approx: cpu, pages_mib: +(pagesBytes / 1048576).toFixed(1),

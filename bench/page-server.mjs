@@ -5,28 +5,18 @@
 // CRIU 4.2 → crtools and CRIU 4.2 → CRIU 4.2 (the reference), the CRIU ones where a CRIU 4+
 // binary is at hand (CRIU=/path, default /tmp/criu-4.2/criu/criu). Reports the dump's wall
 // time and the pages images' size over it (MiB/s), and checks the workload's pattern at the end.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startPattern } from './lib/pattern.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ours = path.join(root, 'packages/cli/bin/criu.js');
 const mib = Number(process.argv[2] ?? 1024);
 const criuPath = [process.env.CRIU, '/tmp/criu-4.2/criu/criu'].find((c) => c && existsSync(c));
-const work = mkdtempSync('/dev/shm/crtools-bench-ps-');
-const bin = path.join(work, 'pattern');
-execFileSync('gcc', ['-O2', '-o', bin, path.join(root, 'test/workloads/pattern.c')]);
-const state = path.join(work, 'pattern.state');
+const { work, pid, verdict } = startPattern(root, mib, 'crtools-bench-ps-');
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-spawnSync(bin, [String(mib), state], { stdio: 'ignore' });
-let line = '';
-for (let i = 0; i < 6000 && !line.startsWith('ready'); i++) {
-  sleep(10);
-  try { line = readFileSync(state, 'utf8'); } catch { /* not yet */ }
-}
-const pid = Number(/pid=(\d+)/.exec(line)?.[1]);
-if (!pid) throw new Error(`pattern did not start: ${line}`);
 
 const run = (who, args) => who === 'crtools'
   ? spawnSync(process.execPath, [ours, ...args], { encoding: 'utf8', timeout: 600_000 })
@@ -54,13 +44,7 @@ try {
     const bytes = readdirSync(dir).filter((f) => f.startsWith('pages-')).reduce((a, f) => a + statSync(path.join(dir, f)).size, 0);
     console.log(`${dumper.padEnd(7)} dump → ${server.padEnd(7)} page-server: ${(bytes / 2 ** 20).toFixed(0)} MiB of pages in ${secs.toFixed(2)} s, ${(bytes / 2 ** 20 / secs).toFixed(0)} MiB/s (dump wall time, freeze to images)`);
   }
-  writeFileSync(state, '');
-  process.kill(pid, 'SIGUSR1');
-  let v = '';
-  for (let i = 0; i < 6000 && !v.startsWith('check'); i++) {
-    sleep(10);
-    v = readFileSync(state, 'utf8').trim();
-  }
+  const v = verdict();
   console.log(`workload after the dumps: ${v}`);
   if (v !== 'check ok bad=0') rc = 1;
 } finally {
