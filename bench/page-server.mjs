@@ -10,13 +10,13 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } fr
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPattern } from './lib/pattern.mjs';
+import { sleepMs as sleep } from './lib/sleeps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ours = path.join(root, 'packages/cli/bin/criu.js');
 const mib = Number(process.argv[2] ?? 1024);
 const criuPath = [process.env.CRIU, '/tmp/criu-4.2/criu/criu'].find((c) => c && existsSync(c));
 const { work, pid, verdict } = startPattern(root, mib, 'crtools-bench-ps-');
-const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 const run = (who, args) => who === 'crtools'
   ? spawnSync(process.execPath, [ours, ...args], { encoding: 'utf8', timeout: 600_000 })
