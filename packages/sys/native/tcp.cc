@@ -151,13 +151,30 @@ Napi::Value TcpSave(const Napi::CallbackInfo &info) {
 
 // send() all of buf, halving the piece the kernel refuses (a repair-mode queue write allocates
 // one linear buffer per call); false with errno set
-bool SendAll(int fd, const uint8_t *buf, size_t len) {
+// Write len bytes into the queue repair mode points at (or the ordinary send path), never
+// blocking: the queue was the kernel's before and fits, but not always in the same buffer as
+// the segments it is cut into now may cost more than the ones it held. A full buffer is grown
+// (SO_SNDBUFFORCE, *grown set: the caller sets the dumped size back) rather than waited on:
+// nothing drains it while the connection is locked.
+bool SendAll(int fd, const uint8_t *buf, size_t len, bool *grown) {
   size_t chunk = len;
   while (len) {
     size_t n = chunk < len ? chunk : len;
-    ssize_t r = send(fd, buf, n, 0);
+    ssize_t r = send(fd, buf, n, MSG_DONTWAIT);
     if (r <= 0) {
       if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        int cur = 0;
+        socklen_t l = sizeof cur;
+        if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &l) < 0) return false;
+        // the kernel doubles what it is given: giving the current size doubles it
+        if (cur >= (1 << 28) || SetInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, cur) < 0) {
+          errno = ENOBUFS;
+          return false;
+        }
+        *grown = true;
+        continue;
+      }
       if (chunk > 1024) {
         chunk >>= 1;
         continue;
@@ -296,16 +313,13 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
   uint32_t rseq = inqSeq - inqLen, sseq = outqSeq - outqLen;
   if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kRecvQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &rseq, sizeof rseq) < 0) return fail("setsockopt");
   if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kSendQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &sseq, sizeof sseq) < 0) return fail("setsockopt");
-  // the MSS clamp as a user MSS while connecting, so that the segment size the kernel works out
-  // then is the path's, not the 536-byte default a connection without a SYN would keep; the user
-  // setting goes once connected (TCP_REPAIR_OPTIONS sets the clamp itself)
-  uint32_t mss = Prop(o, "mssClamp");
-  if (mss > 32767) mss = 32767;  // the most TCP_MAXSEG takes (MAX_TCP_WINDOW)
-  if (mss && mss < 88) mss = 88;  // TCP_MIN_MSS
-  if (mss && SetInt(fd, IPPROTO_TCP, TCP_MAXSEG, (int)mss) < 0) return fail("setsockopt");
+  // No user MSS while connecting (as CRIU): the kernel then works the segment size out from
+  // its 536-byte default and the clamp comes from TCP_REPAIR_OPTIONS below. A larger size given
+  // here (the clamp, or the size the connection had) also bounds the MSS this end advertises and
+  // the window the kernel offers is rounded to it: segments that no longer fit the peer's window
+  // left connections crawling by zero-window probes after the restore, 200 ms per segment.
   // in repair mode connect() sends nothing: the socket is ESTABLISHED at once
   if (connect(fd, (struct sockaddr *)dst.Data(), (socklen_t)dst.Length()) < 0) return fail("connect");
-  if (mss && SetInt(fd, IPPROTO_TCP, TCP_MAXSEG, 0) < 0) return fail("setsockopt");
   struct tcp_repair_opt opts[4];
   int n = 0;
   if (optMask & TCPI_OPT_SACK) opts[n++] = {TCPOPT_SACK_PERMITTED, 0};
@@ -317,22 +331,25 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
     uint32_t ts = Prop(o, "timestamp");
     if (setsockopt(fd, IPPROTO_TCP, kTimestamp, &ts, sizeof ts) < 0) return fail("setsockopt");
   }
+  bool grown = false;
   if (inqLen) {
     if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kRecvQueue) < 0) return fail("setsockopt");
-    if (!SendAll(fd, inq.Data(), inqLen)) return fail("send");
+    if (!SendAll(fd, inq.Data(), inqLen, &grown)) return fail("send");
   }
   // the send queue: what was sent and not acknowledged goes in as sent (repair mode); what was
   // never sent goes through the ordinary path (out of repair mode, then back in)
   uint32_t sent = outqLen - unsqLen;
   if (sent) {
     if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kSendQueue) < 0) return fail("setsockopt");
-    if (!SendAll(fd, outq.Data(), sent)) return fail("send");
+    if (!SendAll(fd, outq.Data(), sent, &grown)) return fail("send");
   }
   if (unsqLen) {
     if (SetInt(fd, IPPROTO_TCP, kRepair, 0) < 0) return fail("setsockopt");
-    if (!SendAll(fd, outq.Data() + sent, unsqLen)) return fail("send");
+    if (!SendAll(fd, outq.Data() + sent, unsqLen, &grown)) return fail("send");
     if (SetInt(fd, IPPROTO_TCP, kRepair, 1) < 0) return fail("setsockopt");
   }
+  // the send buffer back to the size the task had (the queue stays; the task waits for room, as it did)
+  if (grown && sndbuf && SetInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, (int)(sndbuf / 2)) < 0) return fail("setsockopt");
   uint16_t peerWin = 0xffff;
   Napi::Value wv = o.Get("window");
   if (wv.IsArray()) {
