@@ -57,12 +57,15 @@ function addressOf(family: number, words: readonly number[]): { v4: boolean; tex
   return { v4: false, text: groups.join(':') };
 }
 
-/** Run a netfilter tool; its absence or failure is one clear error (exit 1). */
+/**
+ * Run a netfilter tool; its absence or failure is one clear error (exit 1). Never a hang: iptables
+ * waits at most 30 s for the xtables lock (`-w 30`), and a tool still running after 60 s is killed.
+ */
 function run(tool: string, args: string[], input?: string): void {
-  const r = spawnSync(tool, args, { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
+  const r = spawnSync(tool, args, { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? `${tool} is not installed (Debian package ${tool.startsWith('ip') ? 'iptables' : 'nftables'})` : `${tool} could not be run (${code})`;
+    const why = code === 'ETIMEDOUT' ? `${tool} ${args.join(' ')} did not finish in 60 s` : code === 'ENOENT' ? `${tool} is not installed (Debian package ${tool.startsWith('ip') ? 'iptables' : 'nftables'})` : `${tool} could not be run (${code})`;
     throw new CrtoolsError('NETWORK_LOCK', `network lock: ${why}`, { exitCode: ExitCode.FAILED, context: { tool } });
   }
   if (r.status !== 0) {
@@ -164,7 +167,7 @@ export class NetworkLock {
     const d = addressOf(c.family, c.dst);
     const [from, fromPort, to, toPort] = input ? [d.text, c.dport, s.text, c.sport] : [s.text, c.sport, d.text, c.dport];
     run(s.v4 ? 'iptables' : 'ip6tables', [
-      '-w', '-t', 'filter', op, input ? 'INPUT' : 'OUTPUT', '--protocol', 'tcp', '-m', 'mark', '!', '--mark', `0x${NETWORK_LOCK_MARK.toString(16).toUpperCase()}`,
+      '-w', '30', '-t', 'filter', op, input ? 'INPUT' : 'OUTPUT', '--protocol', 'tcp', '-m', 'mark', '!', '--mark', `0x${NETWORK_LOCK_MARK.toString(16).toUpperCase()}`,
       '--source', from, '--sport', String(fromPort), '--destination', to, '--dport', String(toPort), '-j', 'DROP',
     ]);
   }
