@@ -39,8 +39,21 @@ export function killRestored(): void {
   for (const p of restored.splice(0)) killTree(p);
 }
 
+/**
+ * Restore detached, with a level-4 log in the image directory: when the restore fails (or
+ * hangs until the timeout kills it: code null), stderr carries the log's last lines, so a
+ * failure seen once on CI says where the restore stood.
+ */
 export function restoreDir(dir: string, extra: string[] = []) {
-  return criu(['restore', '-D', dir, '-d', ...extra], 60_000);
+  const r = criu(['restore', '-D', dir, '-d', '-v4', '-o', 'restore.log', ...extra], 60_000);
+  if (r.code === 0) return r;
+  let tail = '';
+  try {
+    tail = readFileSync(path.join(dir, 'restore.log'), 'utf8').split('\n').slice(-40).join('\n');
+  } catch {
+    tail = '(no restore.log)';
+  }
+  return { ...r, stderr: `${r.stderr}\n--- exit ${r.code ?? `none (killed by ${r.signal}${r.signal === 'SIGTERM' ? ': the timeout' : ''})`}; restore.log, last lines:\n${tail}` };
 }
 
 /**

@@ -119,10 +119,10 @@ describe('TCP connections (--tcp-established)', () => {
     expect(readdirSync(dir).filter((n) => n.startsWith('tcp-stream-'))).toEqual([]);
     expect(waitReaped(w.pid)).toBe(true);
     // without either option the restore says what to give it
-    const no = restoreDir(dir);
+    const no = criu(['restore', '-D', dir, '-d']);
     expect(no.code).toBe(1);
     expect(no.stderr).toMatch(/established TCP connection\(s\).*restore with --tcp-established \(or --tcp-close/);
-    const est = restoreDir(dir, ['--tcp-established']);
+    const est = criu(['restore', '-D', dir, '-d', '--tcp-established']);
     expect(est.code).toBe(1);
     expect(est.stderr).toBe('criu: the checkpoint was dumped with --tcp-close (its connections were not kept): restore it with --tcp-close\n');
     const r = restoreDir(dir, ['--tcp-close']);
