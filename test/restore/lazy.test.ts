@@ -3,13 +3,14 @@
  * the images (test/workloads/lazycheck.c checks every word of its memory, zero pages included).
  * The daemon is started by each test and ended by pid; the restored tree is killed by pid.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET } from '@crtools/inspect';
 import { alive, askVerdict, criu, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
-import { criuBin } from '../lib/paths.js';
+import { CriuClient } from '@crtools/rpc';
+import { criuBin, repoRoot } from '../lib/paths.js';
 
 interface Daemon {
   proc: ChildProcess;
@@ -149,6 +150,34 @@ describe('restore --lazy-pages with criu lazy-pages', () => {
     expect(errs).toHaveLength(1);
     expect(errs[0]).toMatch(/no lazy-pages daemon listens on .*lazy-pages\.socket/);
     expect(alive(w.pid)).toBe(false);
+  });
+
+  it('a kernel whose userfaultfd lacks the fork/remap/remove/unmap events: restore --lazy-pages and lazy-pages are refused (exit 4) before anything is made, on the command line and over RPC', async () => {
+    // this kernel's kerndat document with the userfaultfd features taken away
+    const dir = tmp('lazy-nokernel');
+    const doc = JSON.parse(execFileSync(process.execPath, [path.join(repoRoot, 'packages/kerndat/bin/kerndat.js')], { encoding: 'utf8' })) as Record<string, unknown>;
+    doc['uffd_features'] = '0x0';
+    doc['uffd_feature_names'] = [];
+    const cache = path.join(dir, 'kerndat.json');
+    writeFileSync(cache, JSON.stringify(doc));
+    const env = { CRTOOLS_KERNDAT_CACHE: cache };
+    const refused = /^criu: --lazy-pages is not supported by this kernel: .*userfaultfd lacks the fork\/remap\/remove\/unmap events/;
+    const r = criu(['restore', '-D', dir, '-d', '--lazy-pages'], 30_000, env);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(refused);
+    const l = criu(['lazy-pages', '-D', dir], 30_000, env);
+    expect(l.code).toBe(4);
+    expect(l.stderr).toMatch(refused);
+    // the same engine answers RPC: the swrk worker inherits the environment
+    const saved = process.env.CRTOOLS_KERNDAT_CACHE;
+    process.env.CRTOOLS_KERNDAT_CACHE = cache;
+    try {
+      const c = new CriuClient({ criu: criuBin });
+      await expect(c.restore({ imagesDir: dir, lazy_pages: true })).rejects.toThrow(/^RESTORE failed: .*--lazy-pages is not supported by this kernel: uffd-noncoop/);
+    } finally {
+      if (saved === undefined) delete process.env.CRTOOLS_KERNDAT_CACHE;
+      else process.env.CRTOOLS_KERNDAT_CACHE = saved;
+    }
   });
 
   it('what is not carried yet is refused by name: dump --lazy-pages, lazy-pages --page-server', () => {

@@ -7,4 +7,4 @@ export * from './plan.js';
 export { restoreTree, waitRoot, validatePlan, checkPidsFree, checkCpu, checkGuards, type RestoreTreeOptions, type RestoredTree } from './launch.js';
 export { dispatchPatches, elfFacts, type MemoryPatch } from './dispatch.js';
 export { RestoreErrorCode } from './errors.js';
-export { lazyPages, type LazyPagesOptions, type LazyPagesResult } from './lazy-pages.js';
+export { lazyPages, requireLazyPages, type LazyPagesOptions, type LazyPagesResult } from './lazy-pages.js';

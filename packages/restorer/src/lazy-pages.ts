@@ -16,6 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, PAGE_SIZE, PAGE_SIZE_BIGINT, isNativeSysError, silentLogger, type Logger } from '@crtools/common';
+import { judge, loadKerndat } from '@crtools/kerndat';
 import { lazyRanges, openPageReader, type PageReader } from '@crtools/pagemap';
 import { big, readImage, type Obj } from '@crtools/files/plan';
 import { acceptConnection, closeFd, openPipe, pollInput, recvExact, streamListen, UFFD_EVENT, uffdCopy, uffdReadMessages, uffdZeroPage, type UffdMessage } from '@crtools/sys';
@@ -66,6 +67,7 @@ interface Lpi {
 
 /** The daemon: listen, take the tasks, serve them; resolves when every task's memory is complete. */
 export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
+  requireLazyPages();
   const log = o.logger ?? silentLogger;
   const dir = resolve(o.dir);
   const work = resolve(o.workDir ?? dir);
@@ -353,4 +355,18 @@ s.on('end', () => {
       wr = -1;
     },
   };
+}
+
+/**
+ * A lazy restore needs userfaultfd with the fork, remap, remove and unmap events (`criu check
+ * --feature uffd-noncoop`): on a kernel without them `restore --lazy-pages` and `lazy-pages` are
+ * refused before anything is made (exit 4), whoever asks (the command line or RPC).
+ */
+export function requireLazyPages(): void {
+  const r = judge(loadKerndat().kerndat, { feature: 'uffd-noncoop' });
+  if (r.exitCode !== 0) {
+    throw new CrtoolsError('UNSUPPORTED_OPTION', `--lazy-pages is not supported by this kernel: ${r.stderr.join('; ')}`, {
+      exitCode: ExitCode.UNSUPPORTED, context: { option: 'lazy-pages' },
+    });
+  }
 }

@@ -11,6 +11,7 @@ import { punchRanges } from '@crtools/pagemap';
 import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
 import { buildRestorePlan } from './plan/build.js';
+import { requireLazyPages } from './lazy-pages.js';
 import { LazyPagesClient } from './lazy-socket.js';
 import type { RestorePlan } from './plan.js';
 import { TcpConnections } from './tcp.js';
@@ -148,6 +149,7 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
   }
   const inherit = inheritMap(o.inherit_fd);
   // --lazy-pages: the daemon must be there before any task is made (as CRIU, in the work directory)
+  if (o.lazy_pages) requireLazyPages();
   const lazy = o.lazy_pages ? LazyPagesClient.connect(o.work_dir ? resolve(o.work_dir) : dir) : undefined;
   try {
     return await restoreLaunched(o, ctx, dir, rel, criuLog, t0, inherit, lazy);

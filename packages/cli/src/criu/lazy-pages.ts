@@ -6,7 +6,6 @@ import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { statusReady } from './page-server.js';
-import { refuseLazyHere } from './restore.js';
 
 export const LAZY_PAGES_ARGS = {
   'images-dir': { type: 'string', alias: 'D', description: 'directory with the images of the checkpoint being restored', default: '.' },
@@ -28,7 +27,6 @@ export const lazyPagesCommand = defineCommand({
   async run({ args, rawArgs }) {
     refuseNotYet(args, { ...LAZY_PAGES_ARGS, ...COMMON_ARGS });
     const common = applyCommonOptions(args, rawArgs, false);
-    refuseLazyHere();
     const dir = String(args['images-dir']);
     const workDir = args['work-dir'] ? String(args['work-dir']) : dir;
     const level = args.verbosity !== undefined ? Number(args.verbosity) : verbosityOf(rawArgs);

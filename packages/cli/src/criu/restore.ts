@@ -4,7 +4,6 @@ import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
 import { networkLockOf, repeatedOption, verbosityOf } from './flags.js';
-import { judge, loadKerndat } from '@crtools/kerndat';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { restoreStatsText } from './stats.js';
@@ -82,7 +81,6 @@ export const restoreCommand = defineCommand({
       return 0;
     }
     const dir = String(args['images-dir']);
-    if (args['lazy-pages']) refuseLazyHere();
     const scripts = repeatedOption(rawArgs, '--action-script');
     const r = await restore(
       restoreOptionsFromArgs(args, rawArgs),
@@ -93,9 +91,3 @@ export const restoreCommand = defineCommand({
     return code;
   },
 });
-
-/** --lazy-pages needs userfaultfd with the fork/remap/remove/unmap events (criu check --feature uffd-noncoop). */
-export function refuseLazyHere(): void {
-  const r = judge(loadKerndat().kerndat, { feature: 'uffd-noncoop' });
-  if (r.exitCode !== 0) throw new CrtoolsError('UNSUPPORTED_OPTION', `--lazy-pages is not supported by this kernel: ${r.stderr.join('; ')}`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'lazy-pages' } });
-}
