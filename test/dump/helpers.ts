@@ -62,7 +62,7 @@ export function readState(file: string): string {
 export function startWorkload(name: string, args: string[], dir = tmp(name)): Workload {
   const state = path.join(dir, `${name}.state`);
   const bin = path.join(workloadBinDir, name);
-  const argv = name === 'launch' ? [state, ...args] : [...args, state];
+  const argv = name === 'launch' || name === 'nslaunch' ? [state, ...args] : [...args, state];
   const r = spawnSync(bin, argv, { stdio: 'ignore', timeout: 10_000 });
   if (r.status !== 0) throw new Error(`${name} did not start (status ${r.status})`);
   let line = '';
