@@ -13,6 +13,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, ourCritDecode, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
+import { TCP_MOVING } from './tcp-helpers.js';
 
 afterEach(killRestored);
 afterAll(() => killAllStarted());
@@ -78,7 +79,7 @@ describe('a tree in a network namespace of its own', () => {
     roundTrip('netns', ['tcp'], (pid, state) => {
       expect(askVerdict(state, pid, 10_000)).toBe(VERDICT);
       expectNetPrint(pid);
-    }, true, undefined, [], undefined, ['--tcp-established'], ['--tcp-established']);
+    }, true, undefined, TCP_MOVING, undefined, ['--tcp-established'], ['--tcp-established']);
   });
 
   it('a device other than loopback is refused by name (exit 4); the tree runs on', () => {
