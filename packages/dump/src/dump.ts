@@ -9,7 +9,7 @@ import { connectPageServer, createPagesIdAllocator, dumpShmemFile, pagemapFileNa
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
-import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, type GuardLookup } from '@crtools/sys';
+import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
 import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
@@ -222,7 +222,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const tmp = path.join(dir, `.crtools-dump.${process.pid}`);
   // the dump's hold on the tree's TCP connections (the network lock names its nftables table after this run)
   const runId = `${process.pid.toString(16)}-${Date.now().toString(16)}`;
-  const repairs = checkOnly ? undefined : new TcpRepairs(new NetworkLock(o.network_lock, runId, log.logger('net')), log.logger('tcp'));
+  const netLock = new NetworkLock(o.network_lock, runId, log.logger('net'));
+  const repairs = checkOnly ? undefined : new TcpRepairs(netLock, log.logger('tcp'));
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
   let ps: { client: PageServerClient; socket: Socket } | null = null;
@@ -264,6 +265,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const tFreeze = performance.now();
     tasks = freezeTree(pid, log, timeoutMs);
     const tFrozen = performance.now();
+    // a tree in a network namespace of its own: its connections are locked in there
+    if (foreignNamespaces(pid).includes('net')) netLock.netns = `/proc/${pid}/ns/net`;
     // as CRIU: an RPC client may name external objects once the tree is frozen
     const reply = await notify('query-ext-files', { pid });
     for (const ino of unixExternals(reply?.external ?? [], refusals)) external.add(ino);
@@ -353,6 +356,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     log.info('Dumping FAILED.');
     throw e;
   } finally {
+    // (the tree's sockets were looked up inside its network namespace)
+    setSocketNamespace(undefined);
     log.close();
   }
 }
@@ -452,6 +457,8 @@ async function dumpFrozen(
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
   const kd = loadKerndat().kerndat;
   refusals.check(() => namespaces.check(typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined));
+  // the tree's sockets are looked up where they live (runDump puts criu's namespace back)
+  namespaces.socketsInside();
   log.debug(`kerndat: zero_page_pfn ${kd.zero_page_pfn?.toString(16) ?? '?'} task_size ${kd.task_size?.toString(16) ?? '?'}`);
   const mapsOpts = mapsOptions(kd);
   const guardHow = guardLookup(kd);

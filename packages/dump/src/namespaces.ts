@@ -3,7 +3,8 @@
  * (criu's own first, 1..8 in NS_KINDS order; then the root's own ones in the order CRIU looks
  * them up), each task's ids-<pid>.img names its namespaces by id, inventory's root_ids names
  * criu's own, and the namespaces of the root that are not criu's are carried in the images
- * (utsns-<id>.img, ipcns-var-<id>.img, the SysV objects in ipcns-shm/sem/msg-<id>.img) and made
+ * (utsns-<id>.img, ipcns-var-<id>.img, the SysV objects in ipcns-shm/sem/msg-<id>.img, the
+ * network namespace's devices, addresses, routes, rules, tables and sysctls: netns.ts) and made
  * again for the root at restore. A root in a pid namespace of its own must be its init (pid 1
  * there); the tasks are then written with the pids they have inside it (pidView). As CRIU, every
  * other task must live in the root's namespaces or in criu's: a task below the root in a third
@@ -15,13 +16,14 @@ import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { msgPayload, semPayload, writeImageFile, type Entry } from '@crtools/images';
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { countSysvipc, innermostIds, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
-import { namespaceFiles, readSysvObjects, type SysvContents } from '@crtools/sys';
+import { namespaceFiles, readSysvObjects, setSocketNamespace, type SysvContents } from '@crtools/sys';
+import { NetNamespaceDump } from './netns.js';
 
 /** shm_perm.mode bit of a segment removed while still attached. */
 const SHM_DEST = 0o1000;
 
 /** The kinds of namespace of the root's own that a dump carries. */
-export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid'];
+export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net'];
 
 /** The order CRIU 4.2 meets the root's namespaces in (net and mnt are looked up before the tasks' ids). */
 const LOOKUP_ORDER: readonly NsKind[] = ['net', 'mnt', 'pid', 'ipc', 'uts', 'time', 'user', 'cgroup'];
@@ -74,6 +76,24 @@ export class Namespaces {
     NS_KINDS.forEach((n, i) => (this.ownIds[`${n}_ns_id`] = i + 1));
     let next = NS_KINDS.length + 1;
     for (const k of LOOKUP_ORDER) if (this.root.get(k) !== this.own.get(k)) this.rootOwn.set(k, next++);
+    const net = this.rootOwn.get('net');
+    if (net !== undefined) this.net = new NetNamespaceDump(rootPid, net, refusals);
+  }
+
+  /** the root's own network namespace (undefined: it lives in criu's) */
+  private readonly net?: NetNamespaceDump;
+
+  /**
+   * The root's own network namespace is where the tree's sockets are looked up (sock_diag) from
+   * now on, until release().
+   */
+  socketsInside(): void {
+    if (this.net) setSocketNamespace(`/proc/${this.rootPid}/ns/net`);
+  }
+
+  /** The sockets' namespace back to criu's. */
+  release(): void {
+    if (this.net) setSocketNamespace(undefined);
   }
 
   /** ids-<pid>.img's namespace ids of task pid; a task in a namespace neither criu's nor the root's is refused. */
@@ -103,10 +123,12 @@ export class Namespaces {
 
   /**
    * What the carried namespaces hold that is not carried yet, refused by name: SysV shared
-   * memory on hugetlb pages (its file off the shmem device `shmemDev`). The objects of the
-   * root's IPC namespace are read here, on the frozen tree, and written by write().
+   * memory on hugetlb pages (its file off the shmem device `shmemDev`), network devices other
+   * than loopback. The objects of the root's IPC namespace and the state of its network
+   * namespace are read here, on the frozen tree, and written by write().
    */
   check(shmemDev?: { major: number; minor: number }): void {
+    this.net?.check();
     if (!this.rootOwn.has('ipc')) return;
     const kinds = ['shm', 'sem', 'msg'] as const;
     const lists = namespaceFiles(this.rootPid, 'ipc', { reads: kinds.map((k) => SYSVIPC_FILES[k]) }).map(parseSysvipc);
@@ -165,6 +187,7 @@ export class Namespaces {
       written.push(f);
       written.push(...(await this.writeSysv(dir, ipc, shmPages)));
     }
+    if (this.net) written.push(...(await this.net.write(dir)));
     return written;
   }
 

@@ -1,13 +1,14 @@
 /**
  * The namespaces of a tree: which kinds the root has of its own (not the inspector's), the
- * state of those it has (UTS names, IPC sysctls and how many SysV objects each list holds), and
+ * state of those it has (UTS names, IPC sysctls and how many SysV objects each list holds, the
+ * network namespace's links, addresses, routes and sysctls), and
  * the tasks that live in a namespace other than the root's. Namespaces are named by what they
  * hold, not by inode (a restore makes them anew).
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { countSysvipc, IPC_VAR_SYSCTLS, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
-import { namespaceFiles, readSysvObjects } from '@crtools/sys';
+import { countSysvipc, IPC_VAR_SYSCTLS, NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
+import { namespaceFiles, namespaceFilesAt, netLinks, netnsTool, readSysvObjects } from '@crtools/sys';
 
 export interface NamespacesPrint {
   /** the kinds of namespace the root has of its own (sorted) */
@@ -18,8 +19,41 @@ export interface NamespacesPrint {
    * (kind, id, key, owner, mode, size, and a digest of its contents, values or messages)
    */
   ipc?: { sysctls: Record<string, string>; sysvipc: Record<string, number>; objects: SysvPrint[] };
+  net?: NetPrint;
   /** pid → the kinds in which the task's namespace is not the root's (only tasks that have any) */
   nested: Record<string, string[]>;
+}
+
+/**
+ * The root's own network namespace: its links (name, ARPHRD type, flags, MTU), addresses and
+ * routes of every table as `ip -j` shows them (without lifetimes and counters), and the
+ * sysctls CRIU keeps (file → value; those that cannot be read left out).
+ */
+export interface NetPrint {
+  links: { name: string; type: number; flags: string; mtu: number }[];
+  addresses: string[];
+  routes: string[];
+  sysctls: Record<string, string>;
+}
+
+function netOf(root: number): NetPrint {
+  const ns = `/proc/${root}/ns/net`;
+  const links = netLinks(ns).map((l) => ({ name: l.name, type: l.type, flags: `0x${l.flags.toString(16)}`, mtu: l.mtu }));
+  const ip = (args: string[]): Record<string, unknown>[] => JSON.parse(netnsTool(ns, ['ip', '-j', ...args])!.toString() || '[]');
+  const addresses = ip(['addr', 'show']).flatMap((l) => ((l.addr_info as Record<string, unknown>[]) ?? []).map((a) => `${String(l.ifname)} ${String(a.family)} ${String(a.local)}/${String(a.prefixlen)} scope ${String(a.scope)}`)).sort();
+  const routes = [...ip(['-4', 'route', 'show', 'table', 'all']), ...ip(['-6', 'route', 'show', 'table', 'all'])]
+    .map((r) => ['type', 'dst', 'gateway', 'dev', 'table', 'protocol', 'scope', 'prefsrc', 'metric'].filter((k) => r[k] !== undefined).map((k) => `${k} ${String(r[k])}`).join(' '))
+    .sort();
+  const files = [
+    ...['all', 'default', ...links.map((l) => l.name)].flatMap((d) => [...NET_CONF4.map((n) => netConfPath('ipv4', d, n)), ...NET_CONF6.map((n) => netConfPath('ipv6', d, n))]),
+    ...NET_UNIX_CONF, ...NET_IPV4_SYSCTLS,
+  ];
+  const texts = namespaceFilesAt(ns, 'net', { reads: files, optional: true }, { pid: root });
+  const sysctls: Record<string, string> = {};
+  files.forEach((f, i) => {
+    if (texts[i] !== null) sysctls[f] = parseSysctlString(texts[i]!);
+  });
+  return { links, addresses, routes, sysctls };
 }
 
 /** One SysV object of the tree's IPC namespace. */
@@ -79,6 +113,7 @@ export function namespacesOf(pids: number[]): NamespacesPrint {
     const lists = Object.fromEntries(kinds.map((k, i) => [k, texts[present.length + i]!])) as Record<SysvPrint['kind'], string>;
     out.ipc = { sysctls, sysvipc, objects: sysvObjects(root, lists) };
   }
+  if (own.includes('net')) out.net = netOf(root);
   for (const pid of pids.slice(1)) {
     let ns: Map<string, bigint>;
     try {

@@ -108,3 +108,41 @@ export function parseSysvipc(text: string): SysvipcRecord[] {
     return r;
   });
 }
+
+/**
+ * A network namespace's sysctls as CRIU 4.2 keeps them, in its order (the order is the image's:
+ * netdev's conf4/conf6 and netns' def/all lists are these, entry by entry): the IPv4 and IPv6
+ * per-device settings (net/ipv4/conf/DEV/NAME, net/ipv6/conf/DEV/NAME, also for the "all" and
+ * "default" pseudo devices), the unix ones and the IPv4 ones of the namespace.
+ */
+export const NET_CONF4 = [
+  'accept_local', 'accept_redirects', 'accept_source_route', 'arp_accept', 'arp_announce', 'arp_filter', 'arp_ignore', 'arp_notify',
+  'bootp_relay', 'disable_policy', 'disable_xfrm', 'force_igmp_version', 'forwarding', 'igmpv2_unsolicited_report_interval',
+  'igmpv3_unsolicited_report_interval', 'log_martians', 'medium_id', 'promote_secondaries', 'proxy_arp', 'proxy_arp_pvlan',
+  'route_localnet', 'rp_filter', 'secure_redirects', 'send_redirects', 'shared_media', 'src_valid_mark', 'tag',
+  'ignore_routes_with_linkdown', 'drop_gratuitous_arp', 'drop_unicast_in_l2_multicast',
+] as const;
+
+export const NET_CONF6 = [
+  'accept_dad', 'accept_ra', 'accept_ra_defrtr', 'accept_ra_from_local', 'accept_ra_min_hop_limit', 'accept_ra_mtu', 'accept_ra_pinfo',
+  'accept_ra_rt_info_max_plen', 'accept_ra_rtr_pref', 'accept_redirects', 'accept_source_route', 'autoconf', 'dad_transmits',
+  'disable_ipv6', 'drop_unicast_in_l2_multicast', 'drop_unsolicited_na', 'force_mld_version', 'force_tllao', 'forwarding', 'hop_limit',
+  'ignore_routes_with_linkdown', 'keep_addr_on_down', 'max_addresses', 'max_desync_factor', 'mldv1_unsolicited_report_interval',
+  'mldv2_unsolicited_report_interval', 'mtu', 'ndisc_notify', 'optimistic_dad', 'proxy_ndp', 'regen_max_retry', 'router_probe_interval',
+  'router_solicitation_delay', 'router_solicitation_interval', 'router_solicitations', 'stable_secret', 'suppress_frag_ndisc',
+  'temp_prefered_lft', 'temp_valid_lft', 'use_oif_addrs_only', 'use_optimistic', 'use_tempaddr',
+] as const;
+
+/** The IPv6 setting that is a string (the others are 32-bit numbers); it reads EIO until set. */
+export const NET_CONF6_STRING = 'stable_secret';
+
+/** The file of one per-device setting (proto ipv4 or ipv6; dev a device, "all" or "default"). */
+export function netConfPath(proto: 'ipv4' | 'ipv6', dev: string, name: string): string {
+  return `/proc/sys/net/${proto}/conf/${dev}/${name}`;
+}
+
+/** netns_entry.unix_conf, in order. */
+export const NET_UNIX_CONF = ['/proc/sys/net/unix/max_dgram_qlen'] as const;
+
+/** netns_entry.ipv4_sysctl, in order (a string: "START\tEND"). */
+export const NET_IPV4_SYSCTLS = ['/proc/sys/net/ipv4/ping_group_range'] as const;

@@ -20,6 +20,7 @@ import { createShmem, shmemContents } from './shmem.js';
 import { dispatchPatches, selfObjects } from './dispatch.js';
 import { createGhosts, type GhostFiles } from './ghosts.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
+import { makeNetNamespace, type MadeNetNamespace } from './netns.js';
 
 export interface RestoreTreeOptions {
   /** leave every task stopped (SIGSTOP) instead of resuming it (tasks dumped stopped are stopped again anyway) */
@@ -42,6 +43,11 @@ export interface RestoreTreeOptions {
    * lazy-pages daemon. The copies are closed after the call; a throw kills the restored tree.
    */
   lazyHandOver?: (tasks: { pid: number; uffd: number | undefined }[]) => void | Promise<void>;
+  /**
+   * The root's network namespace (plan.namespaces.net), already made (netns.ts: the caller made
+   * its TCP connections inside it); without it, restoreTree makes it and lets it go after.
+   */
+  netns?: MadeNetNamespace;
 }
 
 export interface RestoredTree {
@@ -222,7 +228,16 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   // task holds its own view of them
   const shm = createShmem(plan, native);
   let ghosts: GhostFiles | undefined;
+  // the root's own network namespace, made first: the root is born inside it
+  let ownNet: MadeNetNamespace | undefined;
   try {
+    if (plan.namespaces?.net && !opts.netns) {
+      try {
+        ownNet = makeNetNamespace(plan.namespaces.net, opts.logger);
+      } catch (e) {
+        throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
+      }
+    }
     ghosts = createGhosts(plan);
     const g = ghosts;
     const withPaths: RestorePlan = {
@@ -251,8 +266,9 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
       g.settle();
       await opts.beforeResume?.(pid);
     };
-    return await launchTree(withPaths, native, { ...opts, beforeResume });
+    return await launchTree(withPaths, native, { ...opts, beforeResume, netns: opts.netns ?? ownNet });
   } finally {
+    ownNet?.close();
     ghosts?.release();
     shm.release();
   }
@@ -323,6 +339,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       rootPid: plan.tasks[0]!.pid,
       cloneParent: !!opts.restoreSibling,
       cloneFlags: plan.namespaces?.cloneFlags ?? 0,
+      ...(opts.netns ? { netnsFd: opts.netns.fd } : {}),
     });
     if (isSysError(r)) {
       if (r.syscall === 'mmap' && r.errno === 17) continue; // the launcher grew into the hole meanwhile

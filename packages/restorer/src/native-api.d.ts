@@ -16,6 +16,8 @@ export interface LaunchArgs {
   cloneParent: boolean;
   /** CLONE_NEW* flags: the namespaces the root task is born in */
   cloneFlags: number;
+  /** a network namespace (a descriptor holding it) the root is born in */
+  netnsFd?: number;
 }
 
 export interface WaitResult {

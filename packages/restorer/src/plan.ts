@@ -261,6 +261,25 @@ export interface NamespacePlan {
   ipcVar?: Record<string, unknown>;
   /** the IPC namespace's SysV objects (ipcns-shm/sem/msg-<id>.img), made in this order with their ids */
   sysv?: SysvPlan[];
+  /** the root's network namespace (made before the root, which is born inside it: no clone flag) */
+  net?: NetPlan;
+}
+
+/**
+ * A network namespace to make: its links and sysctls (each list in CRIU's order of names,
+ * procfs NET_CONF4/NET_CONF6/NET_UNIX_CONF/NET_IPV4_SYSCTLS; null: not kept), and the raw
+ * images of `ip addr/route/rule save` and `ip(6)tables-save` by kind.
+ */
+export interface NetPlan {
+  id: number;
+  links: { name: string; flags: number; mtu: number; conf4: (string | null)[]; conf6: (string | null)[] }[];
+  all4: (string | null)[];
+  def4: (string | null)[];
+  all6: (string | null)[];
+  def6: (string | null)[];
+  unix: (string | null)[];
+  ipv4: (string | null)[];
+  raw: Partial<Record<'ifaddr' | 'route' | 'route6' | 'rule' | 'iptables' | 'ip6tables', Buffer>>;
 }
 
 /** One SysV IPC object of the restored IPC namespace. */

@@ -15,6 +15,9 @@ import { requireLazyPages } from './lazy-pages.js';
 import { LazyPagesClient } from './lazy-socket.js';
 import type { RestorePlan } from './plan.js';
 import { TcpConnections } from './tcp.js';
+import { makeNetNamespace, type MadeNetNamespace } from './netns.js';
+import { RestoreErrorCode, restoreError } from './errors.js';
+import { setSocketNamespace } from '@crtools/sys';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
@@ -160,11 +163,38 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
 
 async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, inherit: ReturnType<typeof inheritMap>, lazy: LazyPagesClient | undefined): Promise<RestoreResult> {
   const log = criuLog.logger('restore');
-  const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   const planned = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk }), ownSession(), o.shell_job);
   // established TCP connections: made here in repair mode, handed to their tasks as inherited descriptors
   const tcp = new TcpConnections(criuLog.logger('tcp'));
-  const plan = await tcp.prepare(planned, dir, o);
+  // a tree in a network namespace of its own: the namespace first, its connections made inside it
+  let net: MadeNetNamespace | undefined;
+  if (planned.namespaces?.net) {
+    try {
+      net = makeNetNamespace(planned.namespaces.net, criuLog.logger('net'));
+    } catch (e) {
+      throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
+    }
+  }
+  try {
+    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net);
+  } finally {
+    net?.close();
+  }
+}
+
+async function restoreInside(
+  o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, lazy: LazyPagesClient | undefined,
+  planned: RestorePlan, tcp: TcpConnections, net: MadeNetNamespace | undefined,
+): Promise<RestoreResult> {
+  const log = criuLog.logger('restore');
+  const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
+  let plan: RestorePlan;
+  setSocketNamespace(net?.path);
+  try {
+    plan = await tcp.prepare(planned, dir, o, !!net);
+  } finally {
+    setSocketNamespace(undefined);
+  }
   let tree: Awaited<ReturnType<typeof restoreTree>>;
   try {
     await notify('pre-restore', { pid: plan.tasks[0]?.pid });
@@ -186,6 +216,7 @@ async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string,
         tcp.leaveRepair();
       },
       ...(lazy ? { lazyHandOver: (tasks: { pid: number; uffd: number | undefined }[]) => lazy.handOver(tasks) } : {}),
+      ...(net ? { netns: net } : {}),
     });
   } catch (e) {
     tcp.abandon();

@@ -43,9 +43,11 @@ export class TcpConnections {
 
   /**
    * Make every connection of the plan (or, with --tcp-close or no stream kept, an unconnected
-   * socket in its place) and return the plan with each as an inherited descriptor.
+   * socket in its place) and return the plan with each as an inherited descriptor. ownNetns:
+   * the tree has a network namespace of its own, made anew (the sockets are made in there: the
+   * caller's setSocketNamespace).
    */
-  async prepare(plan: RestorePlan, dir: string, o: CriuOptions): Promise<RestorePlan> {
+  async prepare(plan: RestorePlan, dir: string, o: CriuOptions, ownNetns = false): Promise<RestorePlan> {
     const tcp = plan.files.map((f, i) => [f, i] as const).filter((x): x is [TcpFilePlan, number] => x[0].kind === 'tcp');
     if (!tcp.length) return plan;
     if (!o.tcp_established && !o.tcp_close) {
@@ -65,7 +67,8 @@ export class TcpConnections {
     try {
       for (const [f, i] of tcp) {
         const t = f.tcp;
-        if (t.stream) this.locked.push(t.conn);
+        // (in a network namespace of its own the dump's lock went with the namespace: nothing to lift)
+        if (t.stream && !ownNetns) this.locked.push(t.conn);
         if (o.tcp_close || !t.stream) {
           files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
           this.log.info(`tcp: socket:[${t.ino}] comes back closed${t.stream ? ' (--tcp-close)' : ' (dumped with --tcp-close)'}`);

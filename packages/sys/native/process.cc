@@ -54,7 +54,10 @@ struct NsJob {
   int ns_type = 0;
   std::vector<std::pair<std::string, std::string>> writes;
   std::vector<std::string> reads;
+  // a read that fails leaves its place empty (missing[i]) instead of failing the call
+  bool optional = false;
   std::vector<std::string> out;
+  std::vector<bool> missing;
   int err = 0;
   const char *syscall = nullptr;
 };
@@ -77,6 +80,11 @@ void NsWork(NsJob *j) {
   }
   for (auto &p : j->reads) {
     int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && j->optional) {
+      j->out.emplace_back();
+      j->missing.push_back(true);
+      continue;
+    }
     if (fd < 0) {
       j->err = errno, j->syscall = "open";
       return;
@@ -85,6 +93,10 @@ void NsWork(NsJob *j) {
     char buf[4096];
     for (;;) {
       ssize_t n = read(fd, buf, sizeof(buf));
+      if (n < 0 && j->optional) {
+        data.clear();
+        break;
+      }
       if (n < 0) {
         j->err = errno, j->syscall = "read";
         close(fd);
@@ -94,6 +106,8 @@ void NsWork(NsJob *j) {
       data.append(buf, (size_t)n);
     }
     close(fd);
+    // (an optional file that could not be read: no content, marked missing)
+    j->missing.push_back(j->optional && data.empty());
     j->out.push_back(std::move(data));
   }
 }
@@ -108,6 +122,11 @@ struct NsRun {
 
 void *NsThread(void *arg) {
   NsRun *r = (NsRun *)arg;
+  // no namespace named: a thread of its own all the same (one that may unshare and end)
+  if (r->path->empty()) {
+    (*r->work)();
+    return nullptr;
+  }
   int nfd = open(r->path->c_str(), O_RDONLY | O_CLOEXEC);
   if (nfd < 0) {
     r->err = errno, r->syscall = "open";
@@ -124,8 +143,9 @@ void *NsThread(void *arg) {
   return nullptr;
 }
 
-// nsFiles(nsPath, nsType, writes: [path, data][], reads: path[]) -> string[] | { errno, syscall }
-// From inside the namespace nsPath names (/proc/PID/ns/KIND): write each file, then read each.
+// nsFiles(nsPath, nsType, writes: [path, data][], reads: path[], optional?) -> (string | null)[] | { errno, syscall }
+// From inside the namespace nsPath names (/proc/PID/ns/KIND): write each file, then read each
+// (optional: a file that cannot be opened or read, or reads empty, comes back as null).
 Napi::Value NsFiles(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   NsJob j;
@@ -138,12 +158,13 @@ Napi::Value NsFiles(const Napi::CallbackInfo &info) {
   }
   Napi::Array rd = info[3].As<Napi::Array>();
   for (uint32_t i = 0; i < rd.Length(); i++) j.reads.push_back(rd.Get(i).As<Napi::String>().Utf8Value());
+  j.optional = info.Length() > 4 && info[4].ToBoolean().Value();
   const char *failed = nullptr;
   int err = InNamespace(j.ns_path, j.ns_type, [&j] { NsWork(&j); }, &failed);
   if (failed) return SysErr(env, err, failed);
   if (j.syscall) return SysErr(env, j.err, j.syscall);
   Napi::Array out = Napi::Array::New(env, j.out.size());
-  for (uint32_t i = 0; i < j.out.size(); i++) out.Set(i, Napi::String::New(env, j.out[i]));
+  for (uint32_t i = 0; i < j.out.size(); i++) out.Set(i, j.missing[i] ? env.Null() : Napi::Value(Napi::String::New(env, j.out[i])));
   return out;
 }
 

@@ -1,4 +1,4 @@
-// @crtools/sys: sockets: the NETLINK_SOCK_DIAG view of this network namespace, and a task's
+// @crtools/sys: sockets: the NETLINK_SOCK_DIAG view of a network namespace (setSocketNamespace's), and a task's
 // socket examined through our own copy of its descriptor (pidfd_getfd).
 #include "sys.h"
 
@@ -54,7 +54,7 @@ void DiagRequest(R &req) {
 // set when a step fails (the kernel's own refusal is reported as sock_diag).
 template <typename F>
 bool DiagDump(const void *req, size_t reqLen, Failure &f, F each) {
-  int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  int nl = SocketNsSocket(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG);
   if (nl < 0) return f.failed(errno, "socket");
   if (send(nl, req, reqLen, 0) < 0) {
     f.failed(errno, "send");

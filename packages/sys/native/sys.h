@@ -38,6 +38,13 @@ void AddSysvipc(Napi::Object exports);  // sysvipc.cc: SysV IPC objects of a nam
 // Run work on a thread of its own that first joins the namespace nsPath names (setns(2) of
 // nsType); returns 0, or an errno with *failed naming the call that failed (else *failed null).
 int InNamespace(const std::string &nsPath, int nsType, const std::function<void()> &work, const char **failed);
+void AddNetns(Napi::Object exports);    // netns.cc: network namespaces, rtnetlink, where sockets are made
+// A socket (close-on-exec) made inside the network namespace nsPath names ("" this thread's), or
+// -1 with the errno and the failing call set.
+int NetSocket(const std::string &nsPath, int domain, int type, int protocol, int *err, const char **failed);
+// A socket (close-on-exec) made in the namespace setSocketNamespace chose, or -1 with errno set:
+// the sockets of sock_diag queries and TCP repair.
+int SocketNsSocket(int domain, int type, int protocol);
 
 }  // namespace crtools::sys
 

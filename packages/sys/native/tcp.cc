@@ -245,7 +245,7 @@ bool SendSegment(const uint8_t *from, const uint8_t *to, uint32_t seq, uint32_t 
     memcpy(pkt + 8, src, 16), memcpy(pkt + 24, dst, 16);
   }
   // IPPROTO_RAW: we write the IP header ourselves (IPv4 and IPv6 alike)
-  int r = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+  int r = SocketNsSocket(family, SOCK_RAW, IPPROTO_RAW);
   if (r < 0) return false;
   struct sockaddr_storage sa;
   memset(&sa, 0, sizeof sa);
@@ -289,7 +289,7 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
   uint32_t inqLen = Prop(o, "inqLen"), outqLen = Prop(o, "outqLen"), unsqLen = Prop(o, "unsqLen");
   uint32_t optMask = Prop(o, "optMask");
   const char *failed = "socket";
-  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+  int fd = SocketNsSocket(family, SOCK_STREAM, IPPROTO_TCP);
   if (fd < 0) return SysErr(env, errno, failed);
   auto fail = [&](const char *sc) {
     int e = errno;

@@ -1,5 +1,5 @@
 export { fileHandlePath, type FileHandle } from './handles.js';
-export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, isEpollTarget, namespaceFiles, NS_TYPE, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
+export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, isEpollTarget, namespaceFiles, namespaceFilesAt, NS_TYPE, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
 export { peekPipe, openPipe, setPipeSize, spliceAll, closeFd, type Pipe } from './pipes.js';
 export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, listenPending, inetShutdown } from './sockets.js';
 export { cpuid, xgetbv } from './cpu.js';
@@ -17,3 +17,4 @@ export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregist
 export { SYSV_KIND, readSysvObjects, makeSysvObjects, type SysvKind } from './sysvipc.js';
 export type { SysvContents, SysvObject } from './native.js';
 export { tcpState, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpRestoreArgs } from './tcp.js';
+export { setSocketNamespace, createNetNamespace, netLinks, setLink, netnsTool, ARPHRD_LOOPBACK, type NetLink } from './netns.js';

@@ -40,7 +40,14 @@ export interface SysNative {
   /** clock_gettime(2): [seconds, nanoseconds] */
   clockGettime(clockId: number): [number, number] | NativeSysError;
   /** from inside the namespace nsPath names (setns on a thread of its own): write each file, then read each */
-  nsFiles(nsPath: string, nsType: number, writes: [string, string][], reads: string[]): string[] | NativeSysError;
+  nsFiles(nsPath: string, nsType: number, writes: [string, string][], reads: string[], optional?: boolean): (string | null)[] | NativeSysError;
+  // netns.cc
+  /** the network namespace ("" this process's) the sockets of sock_diag queries and TCP repair are made in */
+  setSocketNamespace(nsPath: string): undefined;
+  /** a new network namespace, held by a descriptor of ours (close-on-exec) */
+  netnsCreate(): number | NativeSysError;
+  /** one route netlink request sent from inside the namespace nsPath names ("": ours): the answer's messages (a dump's up to NLMSG_DONE) */
+  rtnl(nsPath: string, request: Buffer): Buffer[] | NativeSysError;
   // sysvipc.cc
   /** from inside the IPC namespace nsPath names: each object's contents (shm), values (sem), queue (msg) */
   sysvRead(nsPath: string, nsType: number, objs: { kind: number; id: number }[]): SysvContents[] | NativeSysError;

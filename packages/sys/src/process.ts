@@ -41,7 +41,20 @@ export const NS_TYPE = { uts: 0x04000000, ipc: 0x08000000, net: 0x40000000, time
  * and ends with the call (no other thread leaves its own).
  */
 export function namespaceFiles(pid: number, kind: keyof typeof NS_TYPE, opts: { reads?: readonly string[]; writes?: readonly (readonly [string, string])[] }): string[] {
-  const r = addon.get().nsFiles(`/proc/${pid}/ns/${kind}`, NS_TYPE[kind], (opts.writes ?? []).map(([p, d]) => [p, d]), [...(opts.reads ?? [])]);
-  if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { pid });
+  return namespaceFilesAt(`/proc/${pid}/ns/${kind}`, kind, opts, { pid }) as string[];
+}
+
+/**
+ * namespaceFiles of the namespace `nsPath` names (/proc/PID/ns/KIND, or /proc/self/fd/N of a
+ * descriptor that holds one); with `optional`, a file that cannot be read (or reads empty)
+ * comes back as null instead of failing the call.
+ */
+export function namespaceFilesAt(
+  nsPath: string, kind: keyof typeof NS_TYPE,
+  opts: { reads?: readonly string[]; writes?: readonly (readonly [string, string])[]; optional?: boolean },
+  context: { pid?: number } = {},
+): (string | null)[] {
+  const r = addon.get().nsFiles(nsPath, NS_TYPE[kind], (opts.writes ?? []).map(([p, d]) => [p, d]), [...(opts.reads ?? [])], !!opts.optional);
+  if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { ...context, path: nsPath });
   return r;
 }

@@ -4,6 +4,8 @@
 #include "launcher.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -30,7 +32,8 @@ using namespace crtools::launcher;
 using crtools::SysErr;
 
 // launch({ blob, plan, regionStart, regionSize, codeSize, planOff, statusOff, statusSize,
-//          stackTop, rootPid, cloneParent, cloneFlags }) -> { pid, status: ArrayBuffer } | { errno, syscall }
+//          stackTop, rootPid, cloneParent, cloneFlags, netnsFd? }) -> { pid, status: ArrayBuffer } | { errno, syscall }
+// netnsFd: a network namespace the root is born in (this thread joins it for the clone3 only)
 Napi::Value Launch(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Object a = info[0].As<Napi::Object>();
@@ -47,6 +50,7 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   bool clone_parent = a.Get("cloneParent").As<Napi::Boolean>().Value();
   // the namespaces the root is born in (CLONE_NEW*, checked by TypeScript)
   uint64_t clone_ns = (uint64_t)a.Get("cloneFlags").As<Napi::Number>().Int64Value();
+  int netns_fd = a.Has("netnsFd") && a.Get("netnsFd").IsNumber() ? a.Get("netnsFd").As<Napi::Number>().Int32Value() : -1;
 
   void *r = mmap((void *)start, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
   if (r == MAP_FAILED) return SysErr(env, errno, "mmap");
@@ -86,6 +90,18 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
     rseq_ptr = (uint64_t)((char *)__builtin_thread_pointer() + __rseq_offset);
     rseq_len = __rseq_size;
   }
+  // the root is born in the given network namespace: this thread joins it across the clone3
+  int own_net = -1;
+  if (netns_fd >= 0) {
+    own_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (own_net < 0 || setns(netns_fd, CLONE_NEWNET) < 0) {
+      int e = errno;
+      if (own_net >= 0) close(own_net);
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      munmap(base, size);
+      return SysErr(env, e, own_net < 0 ? "open" : "setns");
+    }
+  }
   long pid = syscall(SYS_clone3, &ca, sizeof(ca));
   if (pid == 0) {
     // Child: a copy of Node with one thread. Leave C++ at once for the blob.
@@ -101,6 +117,11 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
     __builtin_unreachable();
   }
   int e = errno;
+  if (own_net >= 0) {
+    // back in our own (a failure here would leave Node's main thread in the tree's namespace)
+    if (setns(own_net, CLONE_NEWNET) < 0) abort();
+    close(own_net);
+  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   // The launcher keeps only the shared status area.
   munmap(base, status_off);

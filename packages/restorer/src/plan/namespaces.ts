@@ -8,8 +8,8 @@
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { badImage as badInput, firstEntry as first, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { NS_TYPE } from '@crtools/sys';
-import type { NamespacePlan, SysvPlan } from '../plan.js';
-import { existsSync } from 'node:fs';
+import type { NamespacePlan, NetPlan, SysvPlan } from '../plan.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { msgsOfPayload, semValues } from '@crtools/images';
 import { openPageReader } from '@crtools/pagemap';
@@ -17,8 +17,8 @@ import { openPageReader } from '@crtools/pagemap';
 /** clone(2) flags of the namespaces a restore makes (CLONE_NEW*). */
 const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_TYPE.ipc, pid: NS_TYPE.pid };
 
-/** The kinds whose namespaces a restore makes again. */
-export const RESTORED_NS = Object.keys(CLONE_NEW) as NsKind[];
+/** The kinds whose namespaces a restore makes again (the network one beforehand, the root born inside it: launch.ts). */
+export const RESTORED_NS = [...Object.keys(CLONE_NEW), 'net'] as NsKind[];
 
 /** The root's namespaces that differ from criu's (root_ids), refused by name unless restored. */
 export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj, ids: Obj): Promise<NamespacePlan> {
@@ -28,7 +28,7 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
     throw unsupported(`pid ${rootPid} lives in its own ${off.join(', ')} namespace${off.length > 1 ? 's' : ''}, which restore does not recreate yet (restored: ${RESTORED_NS.join(', ')})`, { pid: rootPid });
   }
   if (own.includes('pid') && rootPid !== 1) throw badInput(`pid ${rootPid} is the root of a pid namespace of its own (ids-${rootPid}.img) but not its init (pid 1)`, { pid: rootPid });
-  const plan: NamespacePlan = { cloneFlags: own.reduce((f, k) => f | CLONE_NEW[k]!, 0) };
+  const plan: NamespacePlan = { cloneFlags: own.reduce((f, k) => f | (CLONE_NEW[k] ?? 0), 0) };
   if (own.includes('uts')) {
     const f = `utsns-${Number(ids.uts_ns_id)}.img`;
     const e = first(await img(dir, f, 'UTSNS'), f);
@@ -37,6 +37,7 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
       if (Buffer.byteLength(v) > 64) throw badInput(`${f}: ${k} longer than 64 bytes`, { image: f });
     }
   }
+  if (own.includes('net')) plan.net = await netNamespace(dir, Number(ids.net_ns_id));
   if (own.includes('ipc')) {
     const id = Number(ids.ipc_ns_id);
     const f = `ipcns-var-${id}.img`;
@@ -82,6 +83,40 @@ async function sysvObjects(dir: string, id: number): Promise<SysvPlan[]> {
     }
   }
   return out;
+}
+
+/**
+ * The network namespace as CRIU 4.2 writes it: its links (netdev-<id>.img; loopback only, any
+ * other kind refused by name), sysctls (netns-<id>.img) and the raw outputs of ip and
+ * iptables-save fed back to them (an image absent: nothing to restore).
+ */
+async function netNamespace(dir: string, id: number): Promise<NetPlan> {
+  const f = `netdev-${id}.img`;
+  const links = ((await img(dir, f, 'NETDEV')) ?? []).map((e) => {
+    const type = e.type === 'LOOPBACK' ? 1 : Number(e.type);
+    if (type !== 1) throw unsupported(`${f}: network device ${String(e.name)} (${String(e.type)}) is not restored (crtools carries loopback only)`, { image: f });
+    return { name: String(e.name), flags: Number(e.flags) >>> 0, mtu: Number(e.mtu), conf4: sysctls(e.conf4), conf6: sysctls(e.conf6) };
+  });
+  const n = `netns-${id}.img`;
+  const e = first(await img(dir, n, 'NETNS'), n);
+  if (e.ext_key !== undefined) throw unsupported(`${n}: the network namespace is an external one (${String(e.ext_key)}), which restore does not join yet`, { image: n });
+  if ((e.nsids as unknown[] | undefined)?.length) throw unsupported(`${n}: the network namespace knows other namespaces by id (netns ids), which restore does not set yet`, { image: n });
+  const raw: Record<string, Buffer> = {};
+  for (const k of ['ifaddr', 'route', 'route6', 'rule', 'iptables', 'ip6tables'] as const) {
+    const p = join(dir, `${k}-${id}.img`);
+    if (existsSync(p)) raw[k] = readFileSync(p);
+  }
+  if (existsSync(join(dir, `nftables-${id}.img`))) throw unsupported(`nftables-${id}.img: nftables rules are not restored by crtools`, { image: `nftables-${id}.img` });
+  return {
+    id, links,
+    all4: sysctls(e.all_conf4), def4: sysctls(e.def_conf4), all6: sysctls(e.all_conf6), def6: sysctls(e.def_conf6),
+    unix: sysctls(e.unix_conf), ipv4: sysctls(e.ipv4_sysctl), raw,
+  };
+}
+
+/** A list of sysctl_entry as values to write (null: not kept, left as it is). */
+function sysctls(list: unknown): (string | null)[] {
+  return ((list as Obj[] | undefined) ?? []).map((x) => (x.iarg !== undefined && x.iarg !== null ? String(Number(x.iarg) | 0) : typeof x.sarg === 'string' ? x.sarg : null));
 }
 
 /** Every task but the root lives in its parent's namespaces. */

@@ -58,11 +58,13 @@ function addressOf(family: number, words: readonly number[]): { v4: boolean; tex
 }
 
 /**
- * Run a netfilter tool; its absence or failure is one clear error (exit 1). Never a hang: iptables
- * waits at most 30 s for the xtables lock (`-w 30`), and a tool still running after 60 s is killed.
+ * Run a netfilter tool (inside the network namespace `netns` names, when given); its absence or
+ * failure is one clear error (exit 1). Never a hang: iptables waits at most 30 s for the xtables
+ * lock (`-w 30`), and a tool still running after 60 s is killed.
  */
-function run(tool: string, args: string[], input?: string): void {
-  const r = spawnSync(tool, args, { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
+function run(netns: string | undefined, tool: string, args: string[], input?: string): void {
+  const argv = netns ? ['nsenter', [`--net=${netns}`, '--', tool, ...args]] as const : [tool, args] as const;
+  const r = spawnSync(argv[0], [...argv[1]], { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     const why = code === 'ETIMEDOUT' ? `${tool} ${args.join(' ')} did not finish in 60 s` : code === 'ENOENT' ? `${tool} is not installed (Debian package ${tool.startsWith('ip') ? 'iptables' : 'nftables'})` : `${tool} could not be run (${code})`;
@@ -76,6 +78,11 @@ function run(tool: string, args: string[], input?: string): void {
 
 export class NetworkLock {
   private tableMade = false;
+  /**
+   * the network namespace the connections live in (/proc/PID/ns/net...), when not this
+   * process's: the rules are made and deleted in there (as CRIU locks a tree's own namespace)
+   */
+  netns?: string;
 
   /** runId: names the nftables table (`inet CRIU-<runId>`); the dump's, kept in inventory.img */
   constructor(readonly method: NetworkLockMethod, readonly runId: string, private readonly log?: Logger) {}
@@ -99,7 +106,7 @@ export class NetworkLock {
       const s = addressOf(c.family, c.src);
       const d = addressOf(c.family, c.dst);
       const set = s.v4 ? 'conns4' : 'conns6';
-      run('nft', ['-f', '-'], `add element ${this.table} ${set} { ${d.text} . ${c.dport} . ${s.text} . ${c.sport} }\nadd element ${this.table} ${set} { ${s.text} . ${c.sport} . ${d.text} . ${c.dport} }\n`);
+      run(this.netns, 'nft', ['-f', '-'], `add element ${this.table} ${set} { ${d.text} . ${c.dport} . ${s.text} . ${c.sport} }\nadd element ${this.table} ${set} { ${s.text} . ${c.sport} . ${d.text} . ${c.dport} }\n`);
     }
     this.log?.debug(`network lock (${this.method}): locked ${this.describe(c)}`);
   }
@@ -122,7 +129,7 @@ export class NetworkLock {
   /** The end of the lock as a whole: the nftables table goes (with every connection in it). */
   release(): void {
     if (this.method !== 'nftables') return;
-    run('nft', ['delete', 'table', ...this.table.split(' ')]);
+    run(this.netns, 'nft', ['delete', 'table', ...this.table.split(' ')]);
     this.tableMade = false;
   }
 
@@ -144,7 +151,7 @@ export class NetworkLock {
   private makeTable(): void {
     const t = this.table;
     const mark = `0x${NETWORK_LOCK_MARK.toString(16)}`;
-    run('nft', ['-f', '-'], [
+    run(this.netns, 'nft', ['-f', '-'], [
       `add table ${t}`,
       `add chain ${t} output { type filter hook output priority 0; }`,
       `add rule ${t} output meta mark ${mark} accept`,
@@ -166,7 +173,7 @@ export class NetworkLock {
     const s = addressOf(c.family, c.src);
     const d = addressOf(c.family, c.dst);
     const [from, fromPort, to, toPort] = input ? [d.text, c.dport, s.text, c.sport] : [s.text, c.sport, d.text, c.dport];
-    run(s.v4 ? 'iptables' : 'ip6tables', [
+    run(this.netns, s.v4 ? 'iptables' : 'ip6tables', [
       '-w', '30', '-t', 'filter', op, input ? 'INPUT' : 'OUTPUT', '--protocol', 'tcp', '-m', 'mark', '!', '--mark', `0x${NETWORK_LOCK_MARK.toString(16).toUpperCase()}`,
       '--source', from, '--sport', String(fromPort), '--destination', to, '--dport', String(toPort), '-j', 'DROP',
     ]);

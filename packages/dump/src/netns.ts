@@ -1,0 +1,112 @@
+/**
+ * The network namespace of a tree's root, when it is not criu's, as CRIU 4.2 dumps it: its links
+ * (netdev-<id>.img: loopback only; any other device is refused by name), their and the
+ * namespace's sysctls (conf4/conf6 per device, netns-<id>.img: "all" and "default", unix and
+ * ipv4 ones), and what `ip` and `iptables-save` print inside it, kept raw (ifaddr-<id>.img,
+ * route-<id>.img, route6-<id>.img, rule-<id>.img, iptables-<id>.img, ip6tables-<id>.img).
+ * nftables tables other than those iptables-nft keeps are refused by name (CRIU 4.2 as built
+ * without libnftables does not carry them either); conntrack entries are not carried (CRIU
+ * writes them only where it may read them, and a new namespace starts without).
+ * Everything is read in check(), on the frozen tree and before any TCP connection is locked, so
+ * the tables saved are the tree's own.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
+import { writeImageFile, type Entry } from '@crtools/images';
+import { NET_CONF4, NET_CONF6, NET_CONF6_STRING, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
+import { ARPHRD_LOOPBACK, namespaceFilesAt, netLinks, netnsTool, type NetLink } from '@crtools/sys';
+
+/** nd_type of netdev.proto */
+const ND_LOOPBACK = 1;
+/** the tables iptables-nft keeps in nftables (iptables-save and ip6tables-save print them) */
+const XTABLES = /^table (ip|ip6) (filter|nat|mangle|raw|security)$/;
+/** ping_group_range as a new namespace has it: CRIU keeps no value then */
+const PING_DEFAULT = '1\t0';
+
+type Sysctl = { type: 'CTL_32' | 'CTL_STR'; iarg?: number; sarg?: string };
+
+function refuse(pid: number, what: string): CrtoolsError {
+  return new CrtoolsError('UNSUPPORTED_NS', `the tree's network namespace (root ${pid}) holds ${what}, which crtools does not carry (crtools issue 17)`, {
+    context: { pid, namespaces: 'net' }, exitCode: ExitCode.UNSUPPORTED,
+  });
+}
+
+export class NetNamespaceDump {
+  private readonly nsPath: string;
+  private links: NetLink[] = [];
+  private sysctls = new Map<string, string | null>();
+  private raw: { file: string; data: Buffer }[] = [];
+
+  constructor(private readonly rootPid: number, private readonly id: number, private readonly refusals: Refusals) {
+    this.nsPath = `/proc/${rootPid}/ns/net`;
+  }
+
+  /** Read the namespace, refusing by name what is not carried. */
+  check(): void {
+    this.links = netLinks(this.nsPath);
+    for (const l of this.links) {
+      if (l.type !== ARPHRD_LOOPBACK) this.refusals.refuse(refuse(this.rootPid, `network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
+    }
+    const tables = (netnsTool(this.nsPath, ['nft', 'list', 'tables'], { canFail: true }) ?? Buffer.alloc(0)).toString().split('\n').map((l) => l.trim()).filter(Boolean);
+    for (const t of tables) if (!XTABLES.test(t)) this.refusals.refuse(refuse(this.rootPid, `nftables ${t} (iptables-save does not show it)`));
+    const files = [
+      ...['all', 'default', ...this.links.map((l) => l.name)].flatMap((dev) => [
+        ...NET_CONF4.map((n) => netConfPath('ipv4', dev, n)), ...NET_CONF6.map((n) => netConfPath('ipv6', dev, n)),
+      ]),
+      ...NET_UNIX_CONF, ...NET_IPV4_SYSCTLS,
+    ];
+    const texts = namespaceFilesAt(this.nsPath, 'net', { reads: files, optional: true }, { pid: this.rootPid });
+    this.sysctls = new Map(files.map((f, i) => [f, texts[i]!]));
+    // as CRIU: ip's own save formats and iptables-save's text, kept as they are
+    const tool = (file: string, argv: string[], canFail = false) => {
+      const data = netnsTool(this.nsPath, argv, { canFail });
+      if (data) this.raw.push({ file: `${file}-${this.id}.img`, data });
+    };
+    tool('ifaddr', ['ip', 'addr', 'save']);
+    tool('route', ['ip', 'route', 'save']);
+    tool('route6', ['ip', '-6', 'route', 'save']);
+    // (an `ip` without rule save: no image, as CRIU)
+    tool('rule', ['ip', 'rule', 'save'], true);
+    tool('iptables', ['iptables-save']);
+    tool('ip6tables', ['ip6tables-save']);
+  }
+
+  private entry(file: string, str = false): Sysctl {
+    const t = this.sysctls.get(file);
+    if (str) return t ? { type: 'CTL_STR', sarg: t.replace(/\n$/, '') } : { type: 'CTL_STR' };
+    return t ? { type: 'CTL_32', iarg: Number.parseInt(t, 10) | 0 } : { type: 'CTL_32' };
+  }
+
+  private confs(dev: string): { conf4: Sysctl[]; conf6: Sysctl[] } {
+    return {
+      conf4: NET_CONF4.map((n) => this.entry(netConfPath('ipv4', dev, n))),
+      conf6: NET_CONF6.map((n) => this.entry(netConfPath('ipv6', dev, n), n === NET_CONF6_STRING)),
+    };
+  }
+
+  /** netdev-<id>.img, netns-<id>.img and the raw images; the files written. */
+  async write(dir: string): Promise<string[]> {
+    const devs: Entry[] = this.links.map((l) => {
+      const c = this.confs(l.name);
+      // (the peer: the device itself, in this namespace, for loopback)
+      return { type: ND_LOOPBACK, ifindex: l.ifindex, mtu: l.mtu, flags: l.flags, name: l.name, conf4: c.conf4, conf6: c.conf6, peer_ifindex: l.link ?? l.ifindex, peer_nsid: this.id };
+    });
+    const all = this.confs('all');
+    const def = this.confs('default');
+    const ping = this.entry(NET_IPV4_SYSCTLS[0], true);
+    if (ping.sarg === PING_DEFAULT) delete ping.sarg;
+    const netns: Entry = {
+      def_conf4: def.conf4, all_conf4: all.conf4, def_conf6: def.conf6, all_conf6: all.conf6,
+      unix_conf: NET_UNIX_CONF.map((f) => this.entry(f)), ipv4_sysctl: [ping],
+    };
+    const written = [`netdev-${this.id}.img`, `netns-${this.id}.img`];
+    await writeImageFile(path.join(dir, written[0]!), { magic: 'NETDEV', entries: devs });
+    await writeImageFile(path.join(dir, written[1]!), { magic: 'NETNS', entries: [netns] });
+    for (const r of this.raw) {
+      await writeFile(path.join(dir, r.file), r.data);
+      written.push(r.file);
+    }
+    return written;
+  }
+}

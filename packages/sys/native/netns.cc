@@ -1,0 +1,135 @@
+// @crtools/sys: network namespaces: a new one made and held by a descriptor, route netlink
+// (rtnetlink) requests answered from inside a namespace, and the namespace the sockets this
+// addon makes for sock_diag and TCP repair are made in (a socket belongs to the namespace it was
+// made in, whichever thread uses it afterwards).
+#include "sys.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace crtools::sys;
+using crtools::SysErr;
+
+// the namespace sockets are made in: empty for this thread's own
+std::string g_socket_ns;
+
+// setSocketNamespace(nsPath) -> undefined: "" goes back to this process's own namespace
+Napi::Value SetSocketNamespace(const Napi::CallbackInfo &info) {
+  g_socket_ns = info[0].As<Napi::String>().Utf8Value();
+  return info.Env().Undefined();
+}
+
+// netnsCreate() -> fd | { errno, syscall }: a new network namespace, held by a descriptor of
+// ours (close-on-exec); made by a thread that leaves this process's namespace and ends
+Napi::Value NetnsCreate(const Napi::CallbackInfo &info) {
+  int fd = -1, err = 0;
+  const char *sc = nullptr;
+  const char *failed = nullptr;
+  int e = InNamespace("", 0, [&] {
+    if (unshare(CLONE_NEWNET) < 0) {
+      err = errno, sc = "unshare";
+      return;
+    }
+    fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) err = errno, sc = "open";
+  }, &failed);
+  if (failed) return SysErr(info.Env(), e, failed);
+  if (sc) return SysErr(info.Env(), err, sc);
+  return Num(info.Env(), fd);
+}
+
+// rtnl(nsPath, request) -> Buffer[] | { errno, syscall }: one route netlink request sent from
+// inside the namespace nsPath names ("" this process's); the answer's messages, each whole
+// (nlmsghdr first), up to NLMSG_DONE for a dump or the acknowledgement (a refusal: its errno,
+// syscall "rtnetlink")
+Napi::Value Rtnl(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string ns = info[0].As<Napi::String>().Utf8Value();
+  Napi::Buffer<uint8_t> req = info[1].As<Napi::Buffer<uint8_t>>();
+  int err = 0;
+  const char *sc = nullptr;
+  int nl = NetSocket(ns, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, &err, &sc);
+  if (nl < 0) return SysErr(env, err, sc);
+  std::vector<std::vector<uint8_t>> out;
+  bool dump = ((struct nlmsghdr *)req.Data())->nlmsg_flags & NLM_F_DUMP;
+  if (send(nl, req.Data(), req.Length(), 0) < 0) {
+    err = errno;
+    close(nl);
+    return SysErr(env, err, "send");
+  }
+  std::vector<char> buf(1 << 16);
+  for (bool done = false; !done;) {
+    ssize_t len = recv(nl, buf.data(), buf.size(), 0);
+    if (len < 0) {
+      if (errno == EINTR) continue;
+      err = errno, sc = "recv";
+      break;
+    }
+    if (len == 0) break;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf.data(); NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = true;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+        if (e) err = e, sc = "rtnetlink";
+        done = true;
+        break;
+      }
+      out.emplace_back((uint8_t *)h, (uint8_t *)h + h->nlmsg_len);
+      if (!dump) done = true;
+    }
+  }
+  close(nl);
+  if (sc) return SysErr(env, err, sc);
+  Napi::Array a = Napi::Array::New(env, out.size());
+  for (uint32_t i = 0; i < out.size(); i++) a.Set(i, Napi::Buffer<uint8_t>::Copy(env, out[i].data(), out[i].size()));
+  return a;
+}
+
+}  // namespace
+
+int crtools::sys::NetSocket(const std::string &nsPath, int domain, int type, int protocol, int *err, const char **failed) {
+  if (nsPath.empty()) {
+    int fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+    if (fd < 0) *err = errno, *failed = "socket";
+    return fd;
+  }
+  int fd = -1, e = 0;
+  const char *f = nullptr;
+  int r = InNamespace(nsPath, CLONE_NEWNET, [&] {
+    fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+    if (fd < 0) e = errno;
+  }, &f);
+  if (f) {
+    *err = r, *failed = f;
+    return -1;
+  }
+  if (fd < 0) *err = e, *failed = "socket";
+  return fd;
+}
+
+int crtools::sys::SocketNsSocket(int domain, int type, int protocol) {
+  int err = 0;
+  const char *failed = nullptr;
+  int fd = NetSocket(g_socket_ns, domain, type, protocol, &err, &failed);
+  if (fd < 0) errno = err;
+  return fd;
+}
+
+void crtools::sys::AddNetns(Napi::Object exports) {
+  Export(exports, "setSocketNamespace", SetSocketNamespace);
+  Export(exports, "netnsCreate", NetnsCreate);
+  Export(exports, "rtnl", Rtnl);
+}

@@ -1,0 +1,175 @@
+/**
+ * Network namespaces: a new one held by a descriptor, its links as route netlink (rtnetlink)
+ * shows them and sets them, and the namespace in which the sockets of sock_diag queries and TCP
+ * repair are made (a socket belongs to the namespace it was made in, whichever thread uses it).
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CrtoolsError, ExitCode, isNativeSysError, syscallError } from '@crtools/common';
+import { addon, orThrow } from './native.js';
+
+/**
+ * The network namespace the sock_diag queries (unixSockets, packetSockets, listen queues,
+ * shutdown states) and the TCP repair sockets (tcpRestore) of this process go to from now on:
+ * the one `nsPath` names (/proc/PID/ns/net, /proc/self/fd/N), or with undefined this
+ * process's own again. A process-wide setting, as the current directory is.
+ */
+export function setSocketNamespace(nsPath: string | undefined): void {
+  addon.get().setSocketNamespace(nsPath ?? '');
+}
+
+/** A new network namespace (only loopback, down), held by the descriptor returned (close-on-exec). */
+export function createNetNamespace(): number {
+  return orThrow(addon.get().netnsCreate(), 'unshare');
+}
+
+const RTM_NEWLINK = 16;
+const RTM_GETLINK = 18;
+const RTM_SETLINK = 19;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_ACK = 0x4;
+const NLM_F_DUMP = 0x300;
+const AF_PACKET = 17;
+const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, LINKINFO: 18, LINK_NETNSID: 37 } as const;
+const IFLA_INFO_KIND = 1;
+/** ARPHRD_LOOPBACK: ifinfomsg.ifi_type of a loopback device */
+export const ARPHRD_LOOPBACK = 772;
+
+/** One link of a network namespace, as RTM_GETLINK describes it. */
+export interface NetLink {
+  ifindex: number;
+  /** ifi_type (ARPHRD_*) */
+  type: number;
+  /** ifi_flags (IFF_*) */
+  flags: number;
+  mtu: number;
+  name: string;
+  /** the link-layer address (absent: none) */
+  address?: Buffer;
+  /** IFLA_INFO_KIND ("veth", "dummy"...; absent for loopback and real devices) */
+  kind?: string;
+  master?: number;
+  /** IFLA_LINK: the peer's or lower device's index */
+  link?: number;
+  /** IFLA_LINK_NETNSID: the namespace (by its id here) where that peer lives */
+  linkNetnsid?: number;
+}
+
+function rtnl(nsPath: string, request: Buffer): Buffer[] {
+  const r = addon.get().rtnl(nsPath, request);
+  if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { path: nsPath || undefined });
+  return r;
+}
+
+/** A netlink message: header, ifinfomsg, attributes (each 4-aligned). */
+function linkMessage(type: number, flags: number, ifi: { index?: number; flags?: number; change?: number }, attrs: [number, Buffer][] = []): Buffer {
+  const parts = attrs.map(([t, v]) => {
+    const a = Buffer.alloc((4 + v.length + 3) & ~3);
+    a.writeUInt16LE(4 + v.length, 0);
+    a.writeUInt16LE(t, 2);
+    v.copy(a, 4);
+    return a;
+  });
+  const body = Buffer.alloc(16);
+  body.writeUInt8(AF_PACKET, 0);
+  body.writeInt32LE(ifi.index ?? 0, 4);
+  body.writeUInt32LE((ifi.flags ?? 0) >>> 0, 8);
+  body.writeUInt32LE((ifi.change ?? 0) >>> 0, 12);
+  const msg = Buffer.concat([Buffer.alloc(16), body, ...parts]);
+  msg.writeUInt32LE(msg.length, 0);
+  msg.writeUInt16LE(type, 4);
+  msg.writeUInt16LE(flags, 6);
+  msg.writeUInt32LE(1, 8);
+  return msg;
+}
+
+/** The attributes of a netlink payload, type → value (the first of each type). */
+function attributes(b: Buffer, off: number): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  while (off + 4 <= b.length) {
+    const len = b.readUInt16LE(off);
+    if (len < 4 || off + len > b.length) break;
+    const type = b.readUInt16LE(off + 2) & 0x3fff; // (NLA_F_NESTED / NET_BYTEORDER dropped)
+    if (!out.has(type)) out.set(type, b.subarray(off + 4, off + len));
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+const cstring = (v: Buffer): string => v.toString('utf8', 0, v.indexOf(0) >= 0 ? v.indexOf(0) : v.length);
+
+/** Every link of the network namespace `nsPath` names ("": ours), in the kernel's order. */
+export function netLinks(nsPath: string): NetLink[] {
+  return rtnl(nsPath, linkMessage(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, {})).flatMap((m) => {
+    if (m.readUInt16LE(4) !== RTM_NEWLINK) return [];
+    const a = attributes(m, 32);
+    const info = a.get(IFLA.LINKINFO);
+    const kind = info ? attributes(info, 0).get(IFLA_INFO_KIND) : undefined;
+    const l: NetLink = {
+      ifindex: m.readInt32LE(20), type: m.readUInt16LE(18), flags: m.readUInt32LE(24),
+      mtu: a.get(IFLA.MTU)?.readUInt32LE(0) ?? 0, name: cstring(a.get(IFLA.IFNAME) ?? Buffer.alloc(0)),
+    };
+    const addr = a.get(IFLA.ADDRESS);
+    if (addr) l.address = Buffer.from(addr);
+    if (kind) l.kind = cstring(kind);
+    if (a.has(IFLA.MASTER)) l.master = a.get(IFLA.MASTER)!.readUInt32LE(0);
+    if (a.has(IFLA.LINK)) l.link = a.get(IFLA.LINK)!.readUInt32LE(0);
+    if (a.has(IFLA.LINK_NETNSID)) l.linkNetnsid = a.get(IFLA.LINK_NETNSID)!.readInt32LE(0);
+    return [l];
+  });
+}
+
+/**
+ * Set an existing link (found by name) of the namespace `nsPath` names: its flags (IFF_UP...;
+ * the kernel's own bits such as IFF_RUNNING are ignored), MTU and, when given, its address.
+ */
+export function setLink(nsPath: string, l: { name: string; flags: number; mtu: number; address?: Buffer }): void {
+  const u32 = (v: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v >>> 0);
+    return b;
+  };
+  const attrs: [number, Buffer][] = [[IFLA.IFNAME, Buffer.from(l.name)], [IFLA.MTU, u32(l.mtu)]];
+  if (l.address) attrs.push([IFLA.ADDRESS, l.address]);
+  rtnl(nsPath, linkMessage(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, { flags: l.flags }, attrs));
+}
+
+/**
+ * Run a network tool (ip, iptables-save, nft...) inside the network namespace `nsPath` names
+ * (through util-linux's nsenter, as CRIU runs them inside with its own setns), `input` on its
+ * standard input; its standard output. A tool that is missing or fails is one clear error
+ * (NET_TOOL, exit 1) unless `canFail`, when its failure is null.
+ */
+export function netnsTool(nsPath: string, argv: readonly string[], opts: { input?: Buffer | string; canFail?: boolean } = {}): Buffer | null {
+  // (the input from a file: `ip ... restore` seeks in it, as CRIU gives it a temporary file)
+  let stdin: number | 'pipe' = 'pipe';
+  let tmp: string | undefined;
+  if (opts.input !== undefined) {
+    tmp = mkdtempSync(join(tmpdir(), 'crtools-net-'));
+    writeFileSync(join(tmp, 'input'), opts.input);
+    stdin = openSync(join(tmp, 'input'), 'r');
+  }
+  let r;
+  try {
+    r = spawnSync('nsenter', [`--net=${nsPath}`, '--', ...argv], { stdio: [stdin, 'pipe', 'pipe'], maxBuffer: 1 << 28 });
+  } finally {
+    if (typeof stdin === 'number') closeSync(stdin);
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+  const tool = argv[0]!;
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    throw new CrtoolsError('NET_TOOL', `${code === 'ENOENT' ? 'nsenter (util-linux) is not installed' : `nsenter could not be run (${code})`}: it runs ${tool} inside the tree's network namespace`, { exitCode: ExitCode.FAILED, context: { tool } });
+  }
+  if (r.status !== 0) {
+    if (opts.canFail) return null;
+    const err = r.stderr.toString().trim().split('\n')[0] ?? '';
+    const missing = r.status === 127 || /No such file|failed to execute/.test(err);
+    throw new CrtoolsError('NET_TOOL', missing ? `${tool} is not installed (it is run inside the tree's network namespace)` : `${argv.join(' ')} inside the tree's network namespace failed${err ? `: ${err}` : ` (exit ${r.status})`}`, {
+      exitCode: ExitCode.FAILED, context: { tool },
+    });
+  }
+  return r.stdout;
+}
