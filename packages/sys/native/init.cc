@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddTty(exports);
   crtools::sys::AddTcp(exports);
   crtools::sys::AddSysvipc(exports);
+  crtools::sys::AddMounts(exports);
   return exports;
 }
 
