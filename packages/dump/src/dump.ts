@@ -444,7 +444,8 @@ async function dumpFrozen(
     shellJob: !!opts.shellJob,
     ...(view.own ? { innerId: (id: number, group: boolean) => view.inner(id, group) } : {}),
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, unix: opts.unix });
+  let treeMounts: Set<number> | undefined;
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, unix: opts.unix, mounts: () => treeMounts });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -459,6 +460,7 @@ async function dumpFrozen(
   refusals.check(() => namespaces.check(typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined));
   // the tree's sockets are looked up where they live (runDump puts criu's namespace back)
   namespaces.socketsInside();
+  treeMounts = namespaces.treeMountIds();
   log.debug(`kerndat: zero_page_pfn ${kd.zero_page_pfn?.toString(16) ?? '?'} task_size ${kd.task_size?.toString(16) ?? '?'}`);
   const mapsOpts = mapsOptions(kd);
   const guardHow = guardLookup(kd);

@@ -4,7 +4,8 @@
  * them up), each task's ids-<pid>.img names its namespaces by id, inventory's root_ids names
  * criu's own, and the namespaces of the root that are not criu's are carried in the images
  * (utsns-<id>.img, ipcns-var-<id>.img, the SysV objects in ipcns-shm/sem/msg-<id>.img, the
- * network namespace's devices, addresses, routes, rules, tables and sysctls: netns.ts) and made
+ * network namespace's devices, addresses, routes, rules, tables and sysctls: netns.ts; the
+ * mount namespace's mounts in mountpoints-<id>.img with its tmpfs contents: mounts.ts) and made
  * again for the root at restore. A root in a pid namespace of its own must be its init (pid 1
  * there); the tasks are then written with the pids they have inside it (pidView). As CRIU, every
  * other task must live in the root's namespaces or in criu's: a task below the root in a third
@@ -17,16 +18,20 @@ import { msgPayload, semPayload, writeImageFile, type Entry } from '@crtools/ima
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { countSysvipc, innermostIds, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
 import { namespaceFiles, readSysvObjects, setSocketNamespace, type SysvContents } from '@crtools/sys';
+import { TreeMounts } from './mounts.js';
 import { NetNamespaceDump } from './netns.js';
 
 /** shm_perm.mode bit of a segment removed while still attached. */
 const SHM_DEST = 0o1000;
 
 /** The kinds of namespace of the root's own that a dump carries. */
-export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net'];
+export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net', 'mnt'];
 
-/** The order CRIU 4.2 meets the root's namespaces in (net and mnt are looked up before the tasks' ids). */
-const LOOKUP_ORDER: readonly NsKind[] = ['net', 'mnt', 'pid', 'ipc', 'uts', 'time', 'user', 'cgroup'];
+/**
+ * The order CRIU 4.2 meets the root's namespaces in: pid with the tree, then user, mnt and net
+ * (collect_namespaces), then the others with the tasks' ids.
+ */
+const LOOKUP_ORDER: readonly NsKind[] = ['pid', 'user', 'mnt', 'net', 'ipc', 'uts', 'time', 'cgroup'];
 
 /** The inode of each namespace of a task, by CRIU's namespace name. */
 export function nsInodes(pid: number): Map<string, bigint> {
@@ -118,6 +123,14 @@ export class Namespaces {
     return ids;
   }
 
+  /** The mounts of the root's mount namespace, read by check(). */
+  private mounts: TreeMounts | undefined;
+
+  /** The mount ids of the root's own mount namespace (undefined: the namespace is criu's). */
+  treeMountIds(): Set<number> | undefined {
+    return this.mounts ? new Set(this.mounts.list.map((m) => m.mntId)) : undefined;
+  }
+
   /** The SysV objects of the root's IPC namespace with their contents, read by check(). */
   private sysv: { kind: 'shm' | 'sem' | 'msg'; r: SysvipcRecord; c: SysvContents }[] = [];
 
@@ -129,6 +142,10 @@ export class Namespaces {
    */
   check(shmemDev?: { major: number; minor: number }): void {
     this.net?.check();
+    if (this.rootOwn.has('mnt')) {
+      this.mounts = new TreeMounts(this.rootPid, this.refusals);
+      this.mounts.check();
+    }
     if (!this.rootOwn.has('ipc')) return;
     const kinds = ['shm', 'sem', 'msg'] as const;
     const lists = namespaceFiles(this.rootPid, 'ipc', { reads: kinds.map((k) => SYSVIPC_FILES[k]) }).map(parseSysvipc);
@@ -170,6 +187,8 @@ export class Namespaces {
       await writeImageFile(path.join(dir, f), { magic: 'UTSNS', entries: [{ nodename, domainname }] });
       written.push(f);
     }
+    const mnt = this.rootOwn.get('mnt');
+    if (mnt !== undefined && this.mounts) written.push(...(await this.mounts.write(dir, mnt)));
     const ipc = this.rootOwn.get('ipc');
     if (ipc !== undefined) {
       // a sysctl this kernel does not have is not kept (auto_msgmni: 0, as CRIU writes it)

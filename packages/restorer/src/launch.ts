@@ -19,6 +19,7 @@ import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-
 import { createShmem, shmemContents } from './shmem.js';
 import { dispatchPatches, selfObjects } from './dispatch.js';
 import { createGhosts, type GhostFiles } from './ghosts.js';
+import { shapeMounts } from './mounts.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { makeNetNamespace, type MadeNetNamespace } from './netns.js';
 
@@ -79,9 +80,10 @@ export function validatePlan(plan: RestorePlan): void {
     throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: ${m}`, {}, ExitCode.BAD_INPUT);
   };
   if (!plan.tasks.length) bad('no tasks');
-  // the namespaces a root may be born in: UTS, IPC and pid (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID)
+  // the namespaces a root may be born in: UTS, IPC, pid and mount (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNS)
   const nsFlags = plan.namespaces?.cloneFlags ?? 0;
-  if (!Number.isInteger(nsFlags) || (nsFlags & ~(NS_TYPE.uts | NS_TYPE.ipc | NS_TYPE.pid)) !== 0) bad(`namespace clone flags 0x${nsFlags.toString(16)}`);
+  if (!Number.isInteger(nsFlags) || (nsFlags & ~(NS_TYPE.uts | NS_TYPE.ipc | NS_TYPE.pid | NS_TYPE.mnt)) !== 0) bad(`namespace clone flags 0x${nsFlags.toString(16)}`);
+  if (plan.namespaces?.mounts?.length && !(nsFlags & NS_TYPE.mnt)) bad('mounts for a mount namespace the root is not born in');
   const newPid = ownPidNs(plan);
   if (newPid && plan.tasks[0]!.pid !== 1) bad(`the root of a new pid namespace has pid ${plan.tasks[0]!.pid}, not 1`);
   const ids = new Set<number>();
@@ -276,8 +278,9 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
 
 const O_RDWR = 2;
 
-/** From inside the root's new namespaces: its UTS names and its IPC sysctls (those this kernel has). */
+/** From inside the root's new namespaces: its mounts, its UTS names and its IPC sysctls (those this kernel has). */
 function setNamespaceState(rootPid: number, ns: NamespacePlan): void {
+  if (ns.mounts) shapeMounts(rootPid, ns.mounts);
   if (ns.uts) namespaceFiles(rootPid, 'uts', { writes: [[UTS_FILES.nodename, ns.uts.nodename], [UTS_FILES.domainname, ns.uts.domainname]] });
   if (ns.ipcVar) {
     const v = ns.ipcVar;
@@ -392,7 +395,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     return `restore of pid ${plan.tasks[i]!.pid} failed at "${step}": ${errnoName(Number(s.err))} (detail 0x${s.detail.toString(16)})`;
   };
 
-  // the root's own namespaces get their state before any task runs code of its own
+  // the root's own namespaces get their state before any task runs code of its own (the root
+  // opens no file before: its mounts are in place first)
   if (plan.namespaces) {
     try {
       setNamespaceState(rootPid, plan.namespaces);
@@ -400,7 +404,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: cannot set up the root's namespaces: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
     }
   }
-  // the tasks attach SysV segments only once the namespace holds them
+  // the root opens its files, and the tasks attach SysV segments, only once the namespaces hold them
   native.go(status, 1, Number(CONST.STATUS_NS_OFF));
 
   const helper = pageHelper(plan, native, status);

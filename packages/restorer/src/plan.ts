@@ -263,6 +263,8 @@ export interface NamespacePlan {
   sysv?: SysvPlan[];
   /** the root's network namespace (made before the root, which is born inside it: no clone flag) */
   net?: NetPlan;
+  /** the mount namespace's mounts (mountpoints-<id>.img), in the order they were mounted */
+  mounts?: MountPlan[];
 }
 
 /**
@@ -280,6 +282,28 @@ export interface NetPlan {
   unix: (string | null)[];
   ipv4: (string | null)[];
   raw: Partial<Record<'ifaddr' | 'route' | 'route6' | 'rule' | 'iptables' | 'ip6tables', Buffer>>;
+}
+
+/** One mount of the restored mount namespace (mnt_entry). */
+export interface MountPlan {
+  id: number;
+  parent: number;
+  /** mnt_entry.fstype (0: a file system CRIU has no code for) and the file system's name where known */
+  fstype: number;
+  fsname?: string;
+  /** kernel device number of its file system (root_dev) */
+  dev: number;
+  root: string;
+  mountpoint: string;
+  source: string;
+  options: string;
+  /** per-mount flags (MS_*, propagation included) and the super block's (ro, sync, dirsync) */
+  flags: number;
+  sbFlags: number;
+  shared: number;
+  master: number;
+  /** tmpfs: its files (tmpfs-dev-<dev>.tar.gz.img) */
+  tar?: string;
 }
 
 /** One SysV IPC object of the restored IPC namespace. */

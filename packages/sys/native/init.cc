@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddTcp(exports);
   crtools::sys::AddSysvipc(exports);
   crtools::sys::AddNetns(exports);
+  crtools::sys::AddMounts(exports);
   return exports;
 }
 

@@ -35,6 +35,7 @@ void AddFiles(Napi::Object exports);    // files.cc: SEEK_DATA/SEEK_HOLE, futime
 void AddTty(Napi::Object exports);      // tty.cc: a task's terminal, seen through a pidfd_getfd copy
 void AddTcp(Napi::Object exports);      // tcp.cc: TCP connections in repair mode (save, make again)
 void AddSysvipc(Napi::Object exports);  // sysvipc.cc: SysV IPC objects of a namespace (read, made again)
+void AddMounts(Napi::Object exports);   // mounts.cc: mounts made, changed and removed in a task's mount namespace
 // Run work on a thread of its own that first joins the namespace nsPath names (setns(2) of
 // nsType); returns 0, or an errno with *failed naming the call that failed (else *failed null).
 int InNamespace(const std::string &nsPath, int nsType, const std::function<void()> &work, const char **failed);

@@ -15,6 +15,7 @@ export { dataExtents, setFileTimes, type DataExtent, type FileTime } from './fil
 export { probeTty } from './tty.js';
 export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregister, UFFD_EVENT, UFFD_NONCOOP_EVENTS, uffdReadMessages, uffdCopy, uffdZeroPage, pollInput, type UffdMessage } from './uffd.js';
 export { SYSV_KIND, readSysvObjects, makeSysvObjects, type SysvKind } from './sysvipc.js';
-export type { SysvContents, SysvObject } from './native.js';
+export type { SysvContents, SysvObject, MountOp } from './native.js';
+export { MS, MNT_DETACH, mountSteps } from './mounts.js';
 export { tcpState, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpRestoreArgs } from './tcp.js';
 export { setSocketNamespace, createNetNamespace, netLinks, setLink, netnsTool, ARPHRD_LOOPBACK, type NetLink } from './netns.js';

@@ -24,6 +24,16 @@ export interface SysvObject extends SysvContents {
   gid: number;
 }
 
+/** One step of mountOps: mount(source, target, fstype, flags, data), or umount2(target, flags). */
+export interface MountOp {
+  umount?: boolean;
+  source?: string;
+  target: string;
+  fstype?: string;
+  flags: number;
+  data?: string;
+}
+
 /**
  * The whole native surface of @crtools/sys (native/*.cc, one file per concern). Every call is
  * synchronous; a failed system call comes back as { errno, syscall } (NativeSysError).
@@ -53,6 +63,9 @@ export interface SysNative {
   sysvRead(nsPath: string, nsType: number, objs: { kind: number; id: number }[]): SysvContents[] | NativeSysError;
   /** from inside the IPC namespace nsPath names: each object made again with its id, in order */
   sysvMake(nsPath: string, nsType: number, objs: SysvObject[]): undefined | NativeSysError;
+  // mounts.cc
+  /** from inside the mount namespace nsPath names (unshare CLONE_FS + setns on a thread of its own): each step in order; done: the steps that succeeded */
+  mountOps(nsPath: string, ops: MountOp[]): undefined | (NativeSysError & { done?: number });
   // pipes.cc
   /** Buffered bytes of the pipe behind fd (tee'd, not consumed) and its capacity. */
   peekPipe(fd: number): { size: number; data: Buffer } | NativeSysError;

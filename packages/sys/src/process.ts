@@ -32,7 +32,7 @@ export function clockNow(clockId: number): { tv_sec: bigint; tv_nsec: bigint } {
 }
 
 /** setns(2) types of the namespaces whose files nsFiles reaches (CLONE_NEW*). */
-export const NS_TYPE = { uts: 0x04000000, ipc: 0x08000000, net: 0x40000000, time: 0x00000080, pid: 0x20000000 } as const;
+export const NS_TYPE = { uts: 0x04000000, ipc: 0x08000000, net: 0x40000000, time: 0x00000080, pid: 0x20000000, mnt: 0x00020000 } as const;
 
 /**
  * Files of another task's namespace, as a task inside it sees them (/proc/sys/kernel/hostname of

@@ -66,12 +66,13 @@ export class FileTable implements FileIds {
    * otherwise); tree: the pids, tids and process groups of the dumped tree; refusals: where what
    * cannot be carried goes (thrown at once unless gathered); inet: what the dump was asked of TCP
    * connections; unix: which of the tree's unix sockets may have their peer outside it
-   * (--ext-unix-sk, --external unix[INO])
+   * (--ext-unix-sk, --external unix[INO]); mounts: the mount ids of the tree's own mount
+   * namespace, asked when a file is met (undefined: it lives in criu's)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> } } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> }; mounts?: () => ReadonlySet<number> | undefined } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
-    this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids);
+    this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
       new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
   }

@@ -42,6 +42,8 @@ export interface FilePlanOptions {
   shellJob?: boolean;
   /** --ext-unix-sk: a unix socket connected to a named one outside the tree (EXTERN) connects to that name again */
   extUnixSk?: boolean;
+  /** mount points the restore mounts anew (the tree's own mount namespace): files below them are not looked for before */
+  madeAt?: readonly string[];
 }
 
 /** F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP: the pid types F_SETOWN_EX takes */
@@ -85,6 +87,7 @@ export class FilePlanTable {
     const t = new FilePlanTable(entries, opts.inherit ?? new Map());
     t.tty.shellJob = !!opts.shellJob;
     t.unix.extUnixSk = !!opts.extUnixSk;
+    t.reg.madeAt = opts.madeAt ?? [];
     for (const k of t.kinds.values()) await k.load?.(dir, entries);
     return t;
   }

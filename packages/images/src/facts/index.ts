@@ -7,3 +7,4 @@ export * from './locks.js';
 export * from './dev.js';
 export * from './sockets.js';
 export * from './tty.js';
+export * from './mounts.js';

@@ -5,7 +5,7 @@
  * Everything that can be checked before forking is checked here (missing files, sizes,
  * truncated pages images, unsupported kinds).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
@@ -13,7 +13,8 @@ import { lazyRanges, openPageReader, vmaCanBeLazy, type LazyRange } from '@crtoo
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type FilePlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
-import { checkTaskNamespaces, rootNamespaces } from './namespaces.js';
+import { checkTaskNamespaces, mountsOf, rootNamespaces } from './namespaces.js';
+import { madeMountpoints } from '../mounts.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
 import { checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
 
@@ -42,7 +43,14 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const inventory = first(await img(dir, 'inventory.img', 'INVENTORY'), 'inventory.img');
   const pstree = (await img(dir, 'pstree.img', 'PSTREE'))!;
   if (!pstree.length) throw badInput('pstree.img: no tasks', { image: 'pstree.img' });
-  const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk });
+  // files below the mounts a restore makes anew (a mount namespace of the tree's) are not there yet
+  const madeAt: string[] = [];
+  for (const f of readdirSync(dir)) {
+    const m = /^mountpoints-(\d+)\.img$/.exec(f);
+    if (m) madeAt.push(...madeMountpoints(await mountsOf(dir, Number(m[1]))));
+  }
+  const notYet = (p: string) => madeAt.some((d) => p === d || p.startsWith(d === '/' ? '/' : `${d}/`));
+  const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk, madeAt });
   const shmem = new ShmemTable(files.memfd);
   // seccomp.img: every filter of the tree (one entry; none or no image: no filters)
   const seccompFilters = ((await img(dir, 'seccomp.img', 'SECCOMP', true))?.[0]?.seccomp_filters ?? undefined) as Obj[] | undefined;
@@ -185,12 +193,12 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const itimer = (x: Obj | undefined) => ({ isec: big(x?.isec), iusec: big(x?.iusec), vsec: big(x?.vsec), vusec: big(x?.vusec) });
     const exe = mm.exe_file_id !== undefined ? files.regPath(Number(mm.exe_file_id), `pid ${pid} exe`) : undefined;
     const exeGhost = mm.exe_file_id !== undefined ? files.ghostOf(Number(mm.exe_file_id)) : undefined;
-    if (exe && exeGhost === undefined && !existsSync(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
+    if (exe && exeGhost === undefined && !notYet(exe) && !existsSync(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
     const cwd = fs.cwd_id !== undefined ? files.regPath(Number(fs.cwd_id), `pid ${pid} cwd`) : undefined;
     // a removed working directory or root is a ghost directory, made again by the restore
     const cwdGhost = fs.cwd_id !== undefined ? files.ghostOf(Number(fs.cwd_id)) : undefined;
     const rootGhost = fs.root_id !== undefined ? files.ghostOf(Number(fs.root_id)) : undefined;
-    if (cwd && cwdGhost === undefined && !existsSync(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
+    if (cwd && cwdGhost === undefined && !notYet(cwd) && !existsSync(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
 
     tasks.push({
       pid,

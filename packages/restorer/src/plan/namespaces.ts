@@ -5,17 +5,17 @@
  * task must live in its parent's (CRIU's rule: no nested namespaces). A root in a pid namespace of
  * its own is born as its init (pid 1) and every other task at its pid inside it.
  */
-import { NS_KINDS, type NsKind } from '@crtools/images/facts';
+import { fstypeName, NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { badImage as badInput, firstEntry as first, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { NS_TYPE } from '@crtools/sys';
-import type { NamespacePlan, NetPlan, SysvPlan } from '../plan.js';
+import type { MountPlan, NamespacePlan, NetPlan, SysvPlan } from '../plan.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { msgsOfPayload, semValues } from '@crtools/images';
 import { openPageReader } from '@crtools/pagemap';
 
 /** clone(2) flags of the namespaces a restore makes (CLONE_NEW*). */
-const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_TYPE.ipc, pid: NS_TYPE.pid };
+const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_TYPE.ipc, pid: NS_TYPE.pid, mnt: NS_TYPE.mnt };
 
 /** The kinds whose namespaces a restore makes again (the network one beforehand, the root born inside it: launch.ts). */
 export const RESTORED_NS = [...Object.keys(CLONE_NEW), 'net'] as NsKind[];
@@ -38,6 +38,7 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
     }
   }
   if (own.includes('net')) plan.net = await netNamespace(dir, Number(ids.net_ns_id));
+  if (own.includes('mnt')) plan.mounts = await mountsOf(dir, Number(ids.mnt_ns_id));
   if (own.includes('ipc')) {
     const id = Number(ids.ipc_ns_id);
     const f = `ipcns-var-${id}.img`;
@@ -117,6 +118,30 @@ async function netNamespace(dir: string, id: number): Promise<NetPlan> {
 /** A list of sysctl_entry as values to write (null: not kept, left as it is). */
 function sysctls(list: unknown): (string | null)[] {
   return ((list as Obj[] | undefined) ?? []).map((x) => (x.iarg !== undefined && x.iarg !== null ? String(Number(x.iarg) | 0) : typeof x.sarg === 'string' ? x.sarg : null));
+}
+
+/**
+ * The mounts of mountpoints-<id>.img in the order they are made (CRIU writes the last mounted
+ * first), each tmpfs with its contents' image (tmpfs-dev-<dev>.tar.gz.img, absent: none kept).
+ */
+export async function mountsOf(dir: string, id: number): Promise<MountPlan[]> {
+  const f = `mountpoints-${id}.img`;
+  const entries = (await img(dir, f, 'MNTS')) ?? [];
+  if (!entries.length) throw badInput(`${f}: no mounts`, { image: f });
+  return entries.reverse().map((e) => {
+    const m: MountPlan = {
+      id: Number(e.mnt_id), parent: Number(e.parent_mnt_id), fstype: Number(e.fstype), dev: Number(e.root_dev), root: String(e.root ?? ''),
+      mountpoint: String(e.mountpoint ?? ''), source: String(e.source ?? ''), options: String(e.options ?? ''), flags: Number(e.flags ?? 0),
+      sbFlags: Number(e.sb_flags ?? 0), shared: Number(e.shared_id ?? 0), master: Number(e.master_id ?? 0),
+    };
+    const name = fstypeName(m.fstype) ?? (e.fsname ? String(e.fsname) : undefined);
+    if (name) m.fsname = name;
+    if (!m.mountpoint.startsWith('/') || !m.root.startsWith('/')) throw badInput(`${f}: mount ${m.id} at "${m.mountpoint}" of root "${m.root}"`, { image: f });
+    if (e.ext_mount || e.ext_key) throw unsupported(`${f}: mount ${m.id} at ${m.mountpoint} is external (--external mnt[${e.ext_key ?? ''}]), which restore does not take yet`);
+    const tar = `tmpfs-dev-${m.dev}.tar.gz.img`;
+    if (m.fsname === 'tmpfs' && existsSync(join(dir, tar))) m.tar = join(dir, tar);
+    return m;
+  });
 }
 
 /** Every task but the root lives in its parent's namespaces. */

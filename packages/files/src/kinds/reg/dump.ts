@@ -73,7 +73,30 @@ export class RegFiles implements DumpKind {
   private readonly mapped = new Map<string, number>();
 
   /** ghostLimit: unlinked files larger than this are refused (CRIU's --ghost-limit) */
-  constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT, private readonly tree: () => DumpedIds | undefined = () => undefined) {}
+  /**
+   * mounts: the mount ids of the tree's own mount namespace (undefined: the tree lives in
+   * criu's); a descriptor's file is then written with its mount id, as CRIU 4.2 writes it, and a
+   * file the task reaches through a mount of another namespace is carried only when its path
+   * names the same file in the tree's namespace (the restore opens it by that path there)
+   */
+  constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT, private readonly tree: () => DumpedIds | undefined = () => undefined,
+    private readonly mounts: () => ReadonlySet<number> | undefined = () => undefined) {}
+
+  /** The mount id written for a descriptor's file (undefined: none, CRIU's -1), refused when the restore could not open it again. */
+  private mountOf(pid: number, rec: FdRecord, name: string, st: Stats, deleted: boolean): number | undefined {
+    const own = this.mounts();
+    if (!own) return undefined;
+    if (own.has(rec.mntId)) return rec.mntId;
+    let same = false;
+    try {
+      const there = statSync(`/proc/${pid}/root${name}`);
+      same = !deleted && there.dev === st.dev && there.ino === st.ino;
+    } catch {
+      same = false;
+    }
+    if (!same) throw refuseFd(pid, rec.fd, `a file reached through mount ${rec.mntId} of another mount namespace, which ${name} does not name in the tree's, is not supported (crtools issue 17)`, rec.target);
+    return undefined;
+  }
 
   /**
    * A file under /proc/PID/ names that process: it is opened again by the same path, which
@@ -111,8 +134,11 @@ export class RegFiles implements DumpKind {
         if (!(st.isFile() || st.isDirectory() || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);
         const deleted = / \(deleted\)$/.test(t);
         const name = deleted ? t.slice(0, -' (deleted)'.length) : t;
+        const mnt = this.mountOf(pid, rec, name, st, deleted);
         if (deleted) this.ghost(id, `/proc/${pid}/fd/${rec.fd}`, st, `task ${pid} fd ${rec.fd}`);
-        return this.entry(id, name, flags, rec.pos, st);
+        const e = this.entry(id, name, flags, rec.pos, st);
+        if (mnt !== undefined) (e.reg as Entry)['mnt_id'] = mnt;
+        return e;
       },
     };
   }

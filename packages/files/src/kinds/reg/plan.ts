@@ -126,6 +126,15 @@ const __O_TMPFILE = 0o20000000;
 const O_TMPFILE = __O_TMPFILE | 0o200000;
 
 export class RegPlans implements PlanKind<RegFilePlan> {
+  /** mount points the restore mounts anew (a mount namespace of the tree's): files below them are not looked for before */
+  madeAt: readonly string[] = [];
+
+  /** Is the file at path missing, where the restore can look before it runs? */
+  private gone(path: string): boolean {
+    if (this.madeAt.some((d) => path === d || path.startsWith(d.endsWith('/') ? d : `${d}/`))) return false;
+    return !existsSync(path);
+  }
+
   readonly type = 'REG';
   readonly field = 'reg';
   /** the unlinked files of the checkpoint */
@@ -159,8 +168,8 @@ export class RegPlans implements PlanKind<RegFilePlan> {
     // a file of /proc/PID/ names a task of the tree, which does not exist yet (the dump
     // carries the root's own); it is opened once that task does
     if (/^\/proc\/\d+\//.test(String(r.name))) return { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos) };
-    if (!existsSync(r.name)) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
-    if (r.size !== undefined) {
+    if (this.gone(r.name)) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
+    if (r.size !== undefined && existsSync(r.name)) {
       const st = statSync(r.name);
       if (st.isFile() && BigInt(st.size) !== big(r.size)) throw missingFile(`${ctx.what}: file ${r.name} changed size (${st.size}, recorded ${r.size})`, r.name);
     }

@@ -1,0 +1,130 @@
+/**
+ * The mount namespace of a tree whose root has one of its own, as CRIU 4.2 dumps it: every
+ * mount of /proc/<root>/mountinfo as an mnt_entry of mountpoints-<id>.img (last line first, as
+ * CRIU writes them), and the contents of each tmpfs as tmpfs-dev-<dev>.tar.gz.img (a gzipped tar
+ * of its files, made by tar(1) as CRIU does). A mount that criu's own namespace has too (same
+ * mount point, root, device, file system and source: the namespace began as a copy of the one
+ * it was unshared from) is inherited; the restore keeps the restorer's copy of it. The tree's
+ * own mounts are carried when the restore can make them again: a new proc, sysfs, tmpfs,
+ * devpts or mqueue, or a bind mount of a directory of a mount placed before it; any other is
+ * refused by name (mount id, mount point, file system).
+ */
+import { closeSync, openSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
+import { writeImageFile, type Entry } from '@crtools/images';
+import { encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG, superOptionsOf } from '@crtools/images/facts';
+import { readMountinfo, type MountInfo } from '@crtools/procfs';
+
+/** File systems whose mounts the restore makes anew (contents: tmpfs only). */
+export const MADE_FS: readonly string[] = ['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue'];
+
+const keyOf = (m: MountInfo) => [m.mountPoint, m.root, `${m.devMajor}:${m.devMinor}`, m.fsType, m.source].join('\0');
+const sameDev = (a: MountInfo, b: MountInfo) => a.devMajor === b.devMajor && a.devMinor === b.devMinor;
+
+/** Is `root` (a mount's root in its file system) `base` or below it? */
+export function rootUnder(root: string, base: string): boolean {
+  return base === '/' || root === base || root.startsWith(`${base}/`);
+}
+
+/** The tmpfs argument lists of tar(1), as CRIU 4.2 runs it. */
+const TAR_CREATE = ['--create', '--gzip', '--no-unquote', '--no-wildcards', '--one-file-system', '--check-links', '--preserve-permissions', '--sparse', '--numeric-owner'];
+
+export class TreeMounts {
+  /** the tree's mounts, in mountinfo order */
+  readonly list: MountInfo[];
+  /** mount ids of the tree's mounts that criu's namespace has too */
+  readonly inherited = new Set<number>();
+
+  constructor(readonly rootPid: number, private readonly refusals: Refusals) {
+    this.list = readMountinfo(rootPid);
+    const have = new Map<string, number>();
+    for (const m of readMountinfo(process.pid)) have.set(keyOf(m), (have.get(keyOf(m)) ?? 0) + 1);
+    for (const m of this.list) {
+      const n = have.get(keyOf(m)) ?? 0;
+      if (n > 0) {
+        this.inherited.add(m.mntId);
+        have.set(keyOf(m), n - 1);
+      }
+    }
+  }
+
+  /** Is mount m hidden (a mount after it at its mount point, or over a directory above it)? */
+  private hidden(m: MountInfo): boolean {
+    return this.list.slice(this.list.indexOf(m) + 1).some((o) => o.mountPoint === m.mountPoint || m.mountPoint.startsWith(o.mountPoint === '/' ? '/' : `${o.mountPoint}/`));
+  }
+
+  /** The tree's own mounts the restore cannot make, refused by name. */
+  check(): void {
+    const refuse = (m: MountInfo, why: string) => this.refusals.refuse(new CrtoolsError('UNSUPPORTED_MOUNT', `mount ${m.mntId} at ${m.mountPoint} (${m.fsType}, source ${m.source || '-'}) of the tree's mount namespace (root ${this.rootPid}) ${why}`, {
+      context: { pid: this.rootPid, mntId: m.mntId, path: m.mountPoint, fstype: m.fsType }, exitCode: ExitCode.UNSUPPORTED,
+    }));
+    const root = this.list.find((m) => m.mountPoint === '/' && !this.list.some((o) => o.mntId === m.parentId));
+    if (!root || !this.inherited.has(root.mntId)) {
+      const m = root ?? this.list[0]!;
+      refuse(m, 'is its root and not the one of criu\'s namespace (pivot_root, chroot into a mount of its own): restoring under another root (--root) is not supported by crtools yet (crtools issue 17)');
+    }
+    const placed: MountInfo[] = [];
+    for (const m of this.list) {
+      if (!this.inherited.has(m.mntId)) {
+        const bind = placed.some((p) => sameDev(p, m) && rootUnder(m.root, p.root));
+        if (!bind && !(MADE_FS.includes(m.fsType) && m.root === '/')) {
+          refuse(m, MADE_FS.includes(m.fsType)
+            ? `shows only ${m.root} of a file system mounted nowhere else in the namespace, which is not supported by crtools yet (crtools issue 17)`
+            : `is the tree's own and of a file system crtools does not mount again (carried: inherited mounts, ${MADE_FS.join(', ')}, bind mounts; crtools issue 17)`);
+        } else if (m.fsType === 'tmpfs' && !bind && this.hidden(m)) {
+          refuse(m, 'is the tree\'s own tmpfs and hidden under another mount: its files cannot be read (crtools issue 17)');
+        }
+        if (m.unbindable) refuse(m, 'is unbindable, which is not supported by crtools yet (crtools issue 17)');
+      }
+      placed.push(m);
+    }
+  }
+
+  /** mountpoints-<id>.img and the tmpfs contents (tmpfs-dev-<dev>.tar.gz.img), read while the tree is frozen. */
+  async write(dir: string, id: number): Promise<string[]> {
+    const entries: Entry[] = [...this.list].reverse().map((m) => {
+      const sb = superOptionsOf(m.superOptions);
+      let flags = mountFlagsOf(m.mountOptions);
+      if (m.shared) flags |= MNT_FLAG.SHARED;
+      if (m.master) flags |= MNT_FLAG.SLAVE;
+      if (m.unbindable) flags |= MNT_FLAG.UNBINDABLE;
+      return {
+        fstype: FSTYPE[m.fsType] ?? 0, mnt_id: m.mntId, root_dev: Number(encodeKdev(m.devMajor, m.devMinor)), parent_mnt_id: m.parentId,
+        flags, root: m.root, mountpoint: m.mountPoint, source: m.source, options: sb.options,
+        shared_id: m.shared ?? 0, master_id: m.master ?? 0, sb_flags: sb.sbFlags,
+      };
+    });
+    const f = `mountpoints-${id}.img`;
+    await writeImageFile(path.join(dir, f), { magic: 'MNTS', entries });
+    const written = [f];
+    // each tmpfs once (CRIU restores every one it mounts from these): through a mount of it that
+    // shows all of it and is not hidden; an inherited one hidden under another is kept empty
+    // (the restore keeps the restorer's copy of an inherited mount; CRIU would make it empty)
+    const done = new Set<string>();
+    for (const m of this.list) {
+      const dev = `${m.devMajor}:${m.devMinor}`;
+      if (m.fsType !== 'tmpfs' || done.has(dev)) continue;
+      const whole = this.list.filter((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o));
+      done.add(dev);
+      const t = `tmpfs-dev-${encodeKdev(m.devMajor, m.devMinor)}.tar.gz.img`;
+      this.tar(path.join(dir, t), whole[0] ? `/proc/${this.rootPid}/root${whole[0].mountPoint}` : undefined);
+      written.push(t);
+    }
+    return written;
+  }
+
+  /** A gzipped tar of directory `from` (an empty one when undefined) into file `to`. */
+  private tar(to: string, from: string | undefined): void {
+    const fd = openSync(to, 'w', 0o600);
+    try {
+      const r = spawnSync('tar', [...TAR_CREATE, '--directory', from ?? '/', ...(from ? ['.'] : ['--files-from', '/dev/null'])], { stdio: ['ignore', fd, 'pipe'] });
+      if (r.error || r.status !== 0) {
+        throw new CrtoolsError('DUMP_FAILED', `tar of the tmpfs at ${from}: ${r.error?.message ?? r.stderr.toString().trim()}`, { context: { path: from }, exitCode: ExitCode.FAILED });
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

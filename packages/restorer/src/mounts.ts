@@ -1,0 +1,161 @@
+/**
+ * The mount namespace of a restored tree, brought to its dumped shape. The root is born with
+ * CLONE_NEWNS, in a copy of the restorer's own mount tree (the one the dumped namespace was
+ * unshared from, when restored where it was dumped). Then, from inside that namespace:
+ *  - a dumped mount the copy has too (same mount point, root, device, file system and source) is
+ *    kept, its per-mount flags and propagation set as dumped;
+ *  - a mount of the copy that the dump lacks is unmounted (last mounted first);
+ *  - the tree's own mounts are made in the order they were mounted: a bind mount from a mount
+ *    placed before it with the same file system whose root holds its root (a member of its peer
+ *    group, or of its master's, first), else a new mount of its file system with its options
+ *    (a tmpfs gets its files back from its tar image; a proc is of the tree's pid namespace:
+ *    pidns=, Linux 6.16+), then its propagation as dumped.
+ * What cannot be made so is refused by name (exit 4) before any task runs.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import { encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG } from '@crtools/images/facts';
+import { readMountinfo, type MountInfo } from '@crtools/procfs';
+import { MNT_DETACH, MS, mountSteps, type MountOp } from '@crtools/sys';
+import type { MountPlan } from './plan.js';
+
+/** The per-mount flags a remount sets (propagation aside). */
+const PER_MOUNT = MNT_FLAG.RDONLY | MNT_FLAG.NOSUID | MNT_FLAG.NODEV | MNT_FLAG.NOEXEC | MNT_FLAG.NOATIME | MNT_FLAG.NODIRATIME | MNT_FLAG.RELATIME | MNT_FLAG.STRICTATIME;
+
+/** File systems a restore mounts anew. */
+const MADE_FS = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue']);
+
+function refuse(m: MountPlan, why: string): CrtoolsError {
+  return new CrtoolsError('UNSUPPORTED_MOUNT', `mount ${m.id} at ${m.mountpoint} (${m.fsname ?? `fstype ${m.fstype}`}) ${why}`, {
+    context: { mntId: m.id, path: m.mountpoint }, exitCode: ExitCode.UNSUPPORTED,
+  });
+}
+
+const rootUnder = (root: string, base: string) => base === '/' || root === base || root.startsWith(`${base}/`);
+const under = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
+
+function sameMount(m: MountPlan, h: MountInfo): boolean {
+  return m.mountpoint === h.mountPoint && m.root === h.root && m.source === h.source && m.dev === Number(encodeKdev(h.devMajor, h.devMinor)) && m.fstype === (FSTYPE[h.fsType] ?? 0);
+}
+
+/** The mount points of `mounts` that this process's namespace lacks (the restore mounts them anew). */
+export function madeMountpoints(mounts: readonly MountPlan[]): string[] {
+  const have = readMountinfo(process.pid);
+  return mounts.filter((m) => !have.some((h) => sameMount(m, h))).map((m) => m.mountpoint);
+}
+
+/** A mount of the restored namespace, as dumped, with what it is now. */
+interface Placed {
+  m: MountPlan;
+  /** the copy's mount kept for it */
+  kept?: MountInfo;
+}
+
+/** Bring task pid's mount namespace (a copy of this process's) to the dumped mounts `mounts`. */
+export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
+  const have = readMountinfo(pid);
+  const used = new Map<number, MountPlan>();
+  const keep = new Map<number, MountInfo>();
+  for (const m of mounts) {
+    const h = have.find((x) => !used.has(x.mntId) && sameMount(m, x));
+    if (h) {
+      used.set(h.mntId, m);
+      keep.set(m.id, h);
+    }
+  }
+  const root = mounts.find((m) => m.mountpoint === '/' && !mounts.some((o) => o.id === m.parent));
+  if (!root || !keep.has(root.id)) throw refuse(root ?? mounts[0]!, 'is the root of the dumped mount namespace and not the one of the restorer\'s: restoring under another root (--root) is not supported by crtools yet (crtools issue 17)');
+
+  // what the dump lacks goes, last mounted first; a kept mount below one that goes would go too
+  const byId = new Map(have.map((h) => [h.mntId, h]));
+  const gone = new Set<number>();
+  const drop: MountOp[] = [];
+  for (const h of [...have].reverse()) {
+    if (used.has(h.mntId)) continue;
+    const above = have.slice(have.indexOf(h) + 1).find((o) => o.mountPoint === h.mountPoint && used.has(o.mntId) && !gone.has(o.mntId));
+    if (above) throw refuse(used.get(above.mntId)!, `lies over ${h.mountPoint} (${h.fsType}) of the restorer's namespace, which the dumped namespace lacks: not supported by crtools yet`);
+    gone.add(h.mntId);
+    drop.push({ umount: true, target: h.mountPoint, flags: MNT_DETACH });
+  }
+  for (const [id, h] of keep) {
+    for (let p = byId.get(h.parentId); p; p = byId.get(p.parentId)) {
+      if (gone.has(p.mntId)) throw refuse(mounts.find((m) => m.id === id)!, `lies below ${p.mountPoint} (${p.fsType}) of the restorer's namespace, which the dumped namespace lacks: not supported by crtools yet`);
+    }
+  }
+  if (drop.length) mountSteps(pid, drop);
+
+  const placed: Placed[] = [];
+  for (const m of mounts) {
+    const h = keep.get(m.id);
+    const ops: MountOp[] = [];
+    if (h) {
+      // kept: its flags and propagation as dumped
+      if ((mountFlagsOf(h.mountOptions) & PER_MOUNT) !== (m.flags & PER_MOUNT)) ops.push({ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) });
+      ops.push(...propagation(m, h.shared ?? 0, h.master ?? 0));
+      const hidden = have.slice(have.indexOf(h) + 1).some((o) => !gone.has(o.mntId) && (o.mountPoint === m.mountpoint || (o.mountPoint !== '/' && under(m.mountpoint, o.mountPoint))));
+      if (ops.length && hidden) {
+        throw refuse(m, 'is hidden under another mount and its flags or propagation differ from the restorer\'s copy: not supported by crtools yet');
+      }
+      if (ops.length) mountSteps(pid, ops);
+      placed.push({ m, kept: h });
+      continue;
+    }
+    // the tree's own: a bind from a mount of its file system placed before it, best one of its peer group or its master's
+    const from = [...placed].reverse().filter((p) => p.m.dev === m.dev && rootUnder(m.root, p.m.root));
+    const src = from.find((p) => m.shared && p.m.shared === m.shared) ?? from.find((p) => m.master && p.m.shared === m.master) ?? from[0];
+    let shared = 0;
+    let master = 0;
+    if (src) {
+      const rel = src.m.root === '/' ? m.root : m.root.slice(src.m.root.length);
+      ops.push({ source: `${src.m.mountpoint === '/' ? '' : src.m.mountpoint}${rel === '/' ? '' : rel}` || '/', target: m.mountpoint, flags: MS.BIND });
+      ops.push({ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) });
+      // a bind of a shared mount joins its peer group; of a slave, is a slave of the same master
+      shared = src.m.shared;
+      master = src.m.master;
+    } else if (m.fsname && MADE_FS.has(m.fsname) && m.root === '/') {
+      // a proc shows the pid namespace of who mounts it: the tree's, named (pidns=, Linux 6.16+)
+      // when it is not this process's
+      const pidns = m.fsname === 'proc' && readlinkSync(`/proc/${pid}/ns/pid`) !== readlinkSync('/proc/self/ns/pid') ? `pidns=/proc/${pid}/ns/pid` : '';
+      const data = [m.options, m.sbFlags & MNT_FLAG.RDONLY ? 'ro' : '', pidns].filter(Boolean).join(',');
+      ops.push({ source: m.source, target: m.mountpoint, fstype: m.fsname, flags: (m.flags & PER_MOUNT) | (m.sbFlags & (MNT_FLAG.RDONLY | MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) });
+    } else {
+      throw refuse(m, 'is neither in the restorer\'s mount namespace nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue, bind mounts)');
+    }
+    mountSteps(pid, ops);
+    if (!src && m.tar) untar(pid, m);
+    const prop = propagation(m, shared, master);
+    if (prop.length) mountSteps(pid, prop);
+    placed.push({ m });
+  }
+}
+
+/** The steps that turn a mount that is `shared`/`master` (peer group ids, 0 none) into what m was. */
+function propagation(m: MountPlan, shared: number, master: number): MountOp[] {
+  const t = m.mountpoint;
+  if (shared === m.shared && master === m.master) return [];
+  const ops: MountOp[] = [];
+  if (m.master) {
+    if (shared === m.master) ops.push({ target: t, flags: MS.SLAVE });
+    else if (master !== m.master) throw refuse(m, `is a slave of peer group ${m.master}, which no mount placed before it belongs to: not supported by crtools yet`);
+  } else if (shared || master) {
+    ops.push({ target: t, flags: MS.PRIVATE });
+  }
+  if (m.shared) {
+    if (m.shared !== shared || ops.length) ops.push({ target: t, flags: MS.SHARED });
+  }
+  return ops;
+}
+
+/** A tmpfs's files back from its tar image (tar(1), as CRIU 4.2 extracts them), through the task's root. */
+function untar(pid: number, m: MountPlan): void {
+  const fd = openSync(m.tar!, 'r');
+  try {
+    const r = spawnSync('tar', ['--extract', '--gzip', '--no-unquote', '--no-wildcards', '--directory', `/proc/${pid}/root${m.mountpoint}`], { stdio: [fd, 'ignore', 'pipe'] });
+    if (r.error || r.status !== 0) {
+      throw new CrtoolsError('RESTORE_FAILED', `the files of the tmpfs at ${m.mountpoint} (${m.tar}): tar: ${r.error?.message ?? r.stderr.toString().trim()}`, { context: { mntId: m.id, path: m.mountpoint }, exitCode: ExitCode.FAILED });
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Mounts of another task's mount namespace made, changed (propagation, per-mount flags) and
+ * removed from a thread of this process that joins that namespace and ends with the call.
+ */
+import { isNativeSysError, syscallError } from '@crtools/common';
+import { addon } from './native.js';
+import type { MountOp } from './native.js';
+
+/** mount(2) flags a restore of a mount namespace uses. */
+export const MS = {
+  RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8, SYNCHRONOUS: 0x10, REMOUNT: 0x20, MANDLOCK: 0x40, DIRSYNC: 0x80,
+  NOATIME: 0x400, NODIRATIME: 0x800, BIND: 0x1000, REC: 0x4000,
+  UNBINDABLE: 0x20000, PRIVATE: 0x40000, SLAVE: 0x80000, SHARED: 0x100000, RELATIME: 0x200000, STRICTATIME: 0x1000000,
+} as const;
+
+/** umount2(2)'s MNT_DETACH. */
+export const MNT_DETACH = 2;
+
+/**
+ * Each step, in order, from inside task pid's mount namespace (paths as its tasks see them
+ * from the namespace's root). A failure names the step that failed (`step` in its context).
+ */
+export function mountSteps(pid: number, ops: readonly MountOp[]): void {
+  const r = addon.get().mountOps(`/proc/${pid}/ns/mnt`, [...ops]);
+  if (isNativeSysError(r)) {
+    const step = ops[(r as { done?: number }).done ?? 0];
+    throw syscallError(r.syscall, r.errno, { pid, path: step?.target });
+  }
+}

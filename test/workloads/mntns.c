@@ -1,0 +1,243 @@
+/* A tree in a mount namespace (and pid namespace) of its own, as `unshare --mount --pid --fork
+ * --mount-proc` and container runtimes make it: the workload unshares both, its init (pid 1
+ * there, a fresh exec of the program inside the namespace) makes the tree private, mounts a
+ * proc of its pid namespace on /proc, opens its stdio on /dev/null again, and under DIR (the state file's directory + "/mntns"):
+ *   t     a tmpfs (nosuid, size=4m) with a.txt, sub/b.txt and an empty directory
+ *   bind  a bind mount of t/sub
+ *   s     a shared tmpfs with c.txt, s2 its peer (bind), sl its slave (bind + MS_SLAVE)
+ * holds a.txt open (O_RDWR, offset 3), works in t/sub, forks a child, then its outside parent
+ * says "ready pid=<init as crtools sees it>" and exits.
+ *
+ *   mntns STATEFILE
+ *
+ * SIGUSR1 (to the init): "check ok" when it is still pid 1 with its child alive, its
+ * /proc is its own pid namespace's, the mounts under DIR have their file systems, roots and
+ * propagation (s and s2 peers, sl their slave, t, bind and "/" private), the
+ * files hold what was written, the descriptor names a.txt at offset 3, the working directory is
+ * t/sub, and a mount made on s shows on s2 and sl (and goes away again). */
+#include "workload.h"
+#include <errno.h>
+#include <sched.h>
+#include <sys/mount.h>
+
+static char dir[3072];
+
+static void path_of(char *out, const char *rel) {
+	snprintf(out, 4096, "%s/%s", dir, rel);
+}
+
+static int put(const char *rel, const char *text, int perm) {
+	char p[4096];
+	path_of(p, rel);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, perm);
+	if (fd < 0) return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int holds(const char *rel, const char *text) {
+	char p[4096], buf[256];
+	path_of(p, rel);
+	int fd = open(p, O_RDONLY);
+	if (fd < 0) return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0) return 0;
+	buf[n] = 0;
+	return strcmp(buf, text) == 0;
+}
+
+static int mnt(const char *src, const char *rel, const char *fs, unsigned long flags, const char *data) {
+	char p[4096], s[4096];
+	path_of(p, rel);
+	if (src && src[0] != '/' && !fs) {
+		path_of(s, src);
+		src = s;
+	}
+	return mount(src, p, fs, flags, data);
+}
+
+struct seen {
+	int found, shared, master;
+	char fs[32], root[4096];
+	unsigned maj, min;
+};
+
+/* The mountinfo line of mount point PATH (the last one: the top of a stack). */
+static struct seen mountinfo_of(const char *path) {
+	struct seen r;
+	memset(&r, 0, sizeof r);
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f) return r;
+	char line[8192];
+	while (fgets(line, sizeof line, f)) {
+		unsigned maj, min;
+		char root[4096], mp[4096];
+		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &maj, &min, root, mp) != 4 || strcmp(mp, path)) continue;
+		memset(&r, 0, sizeof r);
+		r.found = 1;
+		r.maj = maj, r.min = min;
+		snprintf(r.root, sizeof r.root, "%s", root);
+		char *o = strstr(line, " shared:");
+		if (o) r.shared = atoi(o + 8);
+		o = strstr(line, " master:");
+		if (o) r.master = atoi(o + 8);
+		o = strstr(line, " - ");
+		if (o) sscanf(o + 3, "%31s", r.fs);
+	}
+	fclose(f);
+	return r;
+}
+
+static struct seen at(const char *rel) {
+	char p[4096];
+	path_of(p, rel);
+	return mountinfo_of(p);
+}
+
+static const char *check(int fd, pid_t kid) {
+	static char why[256];
+	if (getpid() != 1) return "not pid 1";
+	if (waitpid(kid, 0, WNOHANG) != 0 || kill(kid, 0) != 0) return "child gone";
+	char self[64];
+	ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+	if (n <= 0) return "no /proc/self";
+	self[n] = 0;
+	if (strcmp(self, "1")) return "/proc is not this pid namespace's";
+	struct seen rt = mountinfo_of("/"), pr = mountinfo_of("/proc");
+	if (!rt.found || rt.master || rt.shared) return "/ propagation";
+	if (!pr.found || strcmp(pr.fs, "proc") || pr.shared || pr.master) return "/proc mount";
+	struct seen t = at("t"), b = at("bind"), s = at("s"), s2 = at("s2"), sl = at("sl");
+	if (!t.found || strcmp(t.fs, "tmpfs") || strcmp(t.root, "/") || t.shared || t.master) return "t mount";
+	if (!b.found || strcmp(b.fs, "tmpfs") || strcmp(b.root, "/sub") || b.maj != t.maj || b.min != t.min || b.shared || b.master) return "bind mount";
+	if (!s.found || strcmp(s.fs, "tmpfs") || !s.shared || s.master) return "s mount";
+	if (!s2.found || s2.shared != s.shared || s2.maj != s.maj || s2.min != s.min) return "s2 mount";
+	if (!sl.found || sl.master != s.shared || sl.shared || sl.maj != s.maj) return "sl mount";
+	if (!holds("t/a.txt", "alpha\n") || !holds("t/sub/b.txt", "beta beta\n") || !holds("bind/b.txt", "beta beta\n") || !holds("s2/c.txt", "gamma\n") || !holds("sl/c.txt", "gamma\n"))
+		return "file contents";
+	char p[4096];
+	struct stat st, fst;
+	path_of(p, "t/a.txt");
+	if (stat(p, &st) || fstat(fd, &fst) || st.st_dev != fst.st_dev || st.st_ino != fst.st_ino) return "fd file";
+	if (lseek(fd, 0, SEEK_CUR) != 3) return "fd offset";
+	if ((st.st_mode & 07777) != 0640) return "a.txt mode";
+	path_of(p, "t/empty");
+	if (stat(p, &st) || !S_ISDIR(st.st_mode)) return "t/empty";
+	char cwd[4096];
+	path_of(p, "t/sub");
+	if (!getcwd(cwd, sizeof cwd) || strcmp(cwd, p)) return "cwd";
+	/* propagation at work: a mount on s shows on its peer and its slave */
+	if (mnt("tmpfs", "s/p", "tmpfs", 0, "size=64k")) {
+		snprintf(why, sizeof why, "mount on s: %s", strerror(errno));
+		return why;
+	}
+	int ok = at("s2/p").found && at("sl/p").found;
+	if (umount2(strcat(strcpy(p, dir), "/s/p"), 0)) return "umount s/p";
+	if (!ok) return "propagation from s";
+	if (at("s2/p").found || at("sl/p").found) return "umount propagation";
+	return 0;
+}
+
+/* The namespace's init, a fresh exec inside the namespace (so that no file of the tree,
+ * its program included, is reached through a mount of the host's namespace, as CRIU asks). */
+static int init_main(int ready) {
+	setsid();
+	wl_handle_usr1();
+	/* the tree's own mounts: nothing of them reaches the host */
+	if (mount(0, "/", 0, MS_REC | MS_PRIVATE, 0) || mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0)) {
+		wl_say("error mount / or /proc: %s", strerror(errno));
+		return 1;
+	}
+	/* stdio through this namespace's mounts (not the host's, as the starter opened them) */
+	int nul = open("/dev/null", O_RDWR);
+	dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
+	if (nul > 2) close(nul);
+	char q[4096];
+	mkdir(dir, 0755);
+	const char *dirs[] = { "t", "bind", "s", "s2", "sl" };
+	for (unsigned i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		path_of(q, dirs[i]);
+		mkdir(q, 0755);
+	}
+	if (mnt("tmpfs", "t", "tmpfs", MS_NOSUID, "size=4m,mode=755")) {
+		wl_say("error mount t: %s", strerror(errno));
+		return 1;
+	}
+	path_of(q, "t/sub");
+	mkdir(q, 0750);
+	path_of(q, "t/empty");
+	mkdir(q, 0700);
+	if (put("t/a.txt", "alpha\n", 0640) || put("t/sub/b.txt", "beta beta\n", 0600)) return 1;
+	path_of(q, "t/a.txt");
+	chmod(q, 0640);
+	if (mnt("t/sub", "bind", 0, MS_BIND, 0) || mnt("tmpfs", "s", "tmpfs", 0, "size=1m") || mnt(0, "s", 0, MS_SHARED, 0)) {
+		wl_say("error mount bind/s: %s", strerror(errno));
+		return 1;
+	}
+	path_of(q, "s/p");
+	mkdir(q, 0755);
+	if (put("s/c.txt", "gamma\n", 0644) || mnt("s", "s2", 0, MS_BIND, 0) || mnt("s", "sl", 0, MS_BIND, 0) || mnt(0, "sl", 0, MS_SLAVE, 0)) {
+		wl_say("error mount s2/sl: %s", strerror(errno));
+		return 1;
+	}
+	path_of(q, "t/a.txt");
+	int fd = open(q, O_RDWR);
+	if (fd < 0 || lseek(fd, 3, SEEK_SET) != 3) return 1;
+	path_of(q, "t/sub");
+	if (chdir(q)) return 1;
+	pid_t kid = fork();
+	if (kid == 0) {
+		close(ready);
+		for (;;) pause();
+	}
+	if (write(ready, "k", 1) != 1) return 1;
+	close(ready);
+	for (;;) {
+		wl_wait_check();
+		const char *bad = check(fd, kid);
+		if (bad) wl_say("check bad: %s", bad);
+		else wl_say("check ok");
+	}
+}
+
+int main(int argc, char **argv) {
+	if (argc < 2) return 2;
+	const char *state = argv[argc - 1];
+	snprintf(dir, sizeof dir, "%s", state);
+	char *slash = strrchr(dir, '/');
+	if (!slash) return 2;
+	strcpy(slash, "/mntns");
+	if (argc == 4 && strcmp(argv[1], "--init") == 0) {
+		wl_state = state;
+		return init_main(atoi(argv[2]));
+	}
+	wl_detach(state);
+	if (unshare(CLONE_NEWNS | CLONE_NEWPID)) {
+		wl_say("error unshare");
+		return 1;
+	}
+	int p[2];
+	if (pipe(p)) return 1;
+	pid_t init = fork();
+	if (init < 0) return 1;
+	if (init == 0) {
+		char fd[16], exe[4096];
+		close(p[0]);
+		snprintf(fd, sizeof fd, "%d", p[1]);
+		/* by its path name, looked up in the new namespace (/proc/self/exe would be the host's mount) */
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		if (n <= 0) _exit(127);
+		exe[n] = 0;
+		execl(exe, argv[0], "--init", fd, state, (char *)0);
+		_exit(127);
+	}
+	char c = 0;
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1 || c != 'k') {
+		wl_say("error init setup");
+		return 1;
+	}
+	wl_say("ready pid=%d", (int)init);
+	return 0;
+}
