@@ -314,6 +314,9 @@ export interface SysvPlan {
   mode: number;
   uid: number;
   gid: number;
+  /** its creator's ids (ipc_desc_entry cuid, cgid): it is made with them */
+  cuid: number;
+  cgid: number;
   /** shm: its size and its pages (pagemap-shmem-<id>.img; vaddr is the offset in the segment) */
   size?: bigint;
   pages?: PageRun[];

@@ -12,6 +12,7 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <cstdio>
 #include <unistd.h>
@@ -41,6 +42,7 @@ struct Obj {
   int kind = 0;  // 0 shm, 1 sem, 2 msg
   int id = 0;
   uint32_t key = 0, mode = 0, uid = 0, gid = 0;
+  uint32_t cuid = 0, cgid = 0;  // its creator's (made with them as this thread's effective ids)
   uint64_t size = 0;        // shm
   std::string data;         // shm contents
   std::vector<uint16_t> values;  // sem
@@ -118,20 +120,38 @@ bool SetNextId(Job &j, const char *file, int id) {
   return true;
 }
 
+// The object's creator (cuid, cgid) is whoever made it, and IPC_SET cannot change it: this
+// thread takes the creator's effective ids for the get call alone (raw system calls: the ids of
+// this thread only; its real and saved uid stay 0, so it takes 0 and its capabilities back).
+bool AsCreator(Job &j, uint32_t uid, uint32_t gid) {
+  if (syscall(SYS_setresgid, -1, gid, -1) < 0) return j.fail("setresgid");
+  if (syscall(SYS_setresuid, -1, uid, -1) < 0) return j.fail("setresuid");
+  return true;
+}
+
+bool AsRoot(Job &j) {
+  if (syscall(SYS_setresuid, -1, 0, -1) < 0) return j.fail("setresuid");
+  if (syscall(SYS_setresgid, -1, 0, -1) < 0) return j.fail("setresgid");
+  return true;
+}
+
 bool MakeOne(Job &j, const Obj &o) {
   static const char *next[] = {"/proc/sys/kernel/shm_next_id", "/proc/sys/kernel/sem_next_id", "/proc/sys/kernel/msg_next_id"};
   if (!SetNextId(j, next[o.kind], o.id)) return false;
   int flags = (int)(o.mode & 0777) | IPC_CREAT | IPC_EXCL;
   int id;
-  if (o.kind == 0) {
-    id = shmget((key_t)o.key, o.size, flags);
-    if (id < 0) return j.fail("shmget");
-  } else if (o.kind == 1) {
-    id = semget((key_t)o.key, (int)o.values.size(), flags);
-    if (id < 0) return j.fail("semget");
-  } else {
-    id = msgget((key_t)o.key, flags);
-    if (id < 0) return j.fail("msgget");
+  if (!AsCreator(j, o.cuid, o.cgid)) {
+    AsRoot(j);
+    return false;
+  }
+  if (o.kind == 0) id = shmget((key_t)o.key, o.size, flags);
+  else if (o.kind == 1) id = semget((key_t)o.key, (int)o.values.size(), flags);
+  else id = msgget((key_t)o.key, flags);
+  int e = errno;
+  if (!AsRoot(j)) return false;
+  if (id < 0) {
+    errno = e;
+    return j.fail(o.kind == 0 ? "shmget" : o.kind == 1 ? "semget" : "msgget");
   }
   if (id != o.id) {
     errno = EEXIST;
@@ -246,12 +266,13 @@ Napi::Value SysvRead(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// sysvMake(nsPath, nsType, objs: { kind, id, key, mode, uid, gid, size?, data?, values?, qbytes?,
+// sysvMake(nsPath, nsType, objs: { kind, id, key, mode, uid, gid, cuid?, cgid?, size?, data?, values?, qbytes?,
 // msgs? }[]) -> undefined | { errno, syscall }: each made in order with its id
 Napi::Value SysvMake(const Napi::CallbackInfo &info) {
   Job j;
   ReadObjs(info, j, [](Napi::Object x, Obj &o) {
     o.key = U32(x, "key"), o.mode = U32(x, "mode"), o.uid = U32(x, "uid"), o.gid = U32(x, "gid");
+    o.cuid = x.Has("cuid") ? U32(x, "cuid") : o.uid, o.cgid = x.Has("cgid") ? U32(x, "cgid") : o.gid;
     if (o.kind == 0) {
       o.size = (uint64_t)x.Get("size").As<Napi::Number>().Int64Value();
       if (x.Get("data").IsBuffer()) {

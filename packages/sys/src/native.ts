@@ -22,6 +22,9 @@ export interface SysvObject extends SysvContents {
   mode: number;
   uid: number;
   gid: number;
+  /** its creator's ids (default: uid, gid) */
+  cuid?: number;
+  cgid?: number;
 }
 
 /** One step of mountOps: mount(source, target, fstype, flags, data), or umount2(target, flags). */

@@ -57,7 +57,7 @@ async function sysvObjects(dir: string, id: number): Promise<SysvPlan[]> {
     const f = `ipcns-${kind}-${id}.img`;
     for (const e of (await img(dir, f, magic, true)) ?? []) {
       const d = (e.desc ?? {}) as Obj;
-      const o: SysvPlan = { kind, id: Number(d.id), key: Number(d.key) >>> 0, mode: Number(d.mode), uid: Number(d.uid), gid: Number(d.gid) };
+      const o: SysvPlan = { kind, id: Number(d.id), key: Number(d.key) >>> 0, mode: Number(d.mode), uid: Number(d.uid), gid: Number(d.gid), cuid: Number(d.cuid ?? d.uid), cgid: Number(d.cgid ?? d.gid) };
       const extra = e.extra as Buffer | undefined;
       if (kind === 'shm') {
         o.size = BigInt(e.size as bigint | number);
