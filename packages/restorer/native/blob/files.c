@@ -143,6 +143,24 @@ static void unix_bind(struct ctx *c, long fd, const struct plan_file *f, u64 i, 
 	}
 }
 
+/* listen() on a unix socket records its caller's effective ids as the listener's peer
+   credentials (SO_PEERCRED): the task's own are taken for that call (they are set for good only
+   at the end, root's until then); the real uid stays 0, so root's come back. */
+static void unix_listen(struct ctx *c, long fd, long backlog, int i) {
+	u32 r = 0, e = 0, s = 0, rg = 0, eg = 0, sg = 0;
+	long ret;
+	chk(c, S3(NR_getresuid, &r, &e, &s), i);
+	chk(c, S3(NR_getresgid, &rg, &eg, &sg), i);
+	chk(c, S3(NR_setresgid, -1, c->t->egid, -1), i);
+	chk(c, S3(NR_setresuid, -1, c->t->euid, -1), i);
+	ret = S2(NR_listen, fd, backlog);
+	chk(c, S3(NR_setresuid, r, e, -1), i);
+	chk(c, S3(NR_setresgid, rg, eg, -1), i);
+	chk(c, ret, i);
+	/* a change of effective ids clears the dumpable flag: as it was */
+	chk(c, S5(NR_prctl, PR_SET_DUMPABLE, c->t->dumpable, 0, 0, 0), i);
+}
+
 /* Connect a unix socket to socket t of the plan (a listener or a bound datagram socket), by
    its name or, when that was unlinked, through the descriptor kept on its socket file. */
 static void unix_connect(struct ctx *c, long fd, u64 t, u64 i, u64 n)
@@ -398,7 +416,7 @@ void open_file_table(struct ctx *c)
 			set_sock_opts(c, fd, &f[i], i);
 			unix_bind(c, fd, &f[i], i, n);
 			if (f[i].sk_listen)
-				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
+				unix_listen(c, fd, f[i].sk_backlog, i);
 			if (f[i].flags & O_NONBLOCK)
 				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
 		} else if (f[i].kind == FILE_INOTIFY) {

@@ -39,6 +39,7 @@ typedef long long s64;
 #define NR_setresuid 117
 #define NR_getresuid 118
 #define NR_setresgid 119
+#define NR_getresgid 120
 #define NR_getpgid 121
 #define NR_setfsuid 122
 #define NR_setfsgid 123
