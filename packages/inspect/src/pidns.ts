@@ -4,7 +4,8 @@
  * fingerprint taken from outside into the pids its tasks see (the last of each NSpid): task and
  * thread ids, the pid fields of status and stat, what the tasks share with whom, the shared
  * pages' members, the process a pidfd stands for (fdinfo Pid/NSpid) and the owner of a file's
- * I/O signals (F_GETOWN_EX; a process group by its leader). Every other field is left as it was, so two views compare field by field as
+ * I/O signals (F_GETOWN_EX; a process group by its leader), the pid of a unix socket's peer
+ * credentials (SO_PEERCRED). Every other field is left as it was, so two views compare field by field as
  * two fingerprints do. Pids outside the namespace (the root's parent) are left as they are.
  */
 import type { Fingerprint } from './fingerprint.js';
@@ -40,6 +41,15 @@ export function insideView(f: Fingerprint): Fingerprint {
     const m = typeof v === 'string' ? /^(-?\d+):(\d+)$/.exec(v) : null;
     return m ? `${m[1]}:${id(Number(m[2]))}` : v;
   };
+  // SO_PEERCRED (struct ucred: pid, uid, gid, little-endian, as hex): the pid of a task of the tree as seen inside
+  const peercred = <T>(v: T): T => {
+    if (typeof v !== 'string' || !/^[0-9a-f]{24}$/.test(v)) return v;
+    const b = Buffer.from(v, 'hex');
+    const pid = b.readInt32LE(0);
+    if (!inner.has(pid)) return v;
+    b.writeInt32LE(id(pid), 0);
+    return b.toString('hex') as T;
+  };
   const lastOnly = (s: string | undefined): string | undefined => (s === undefined ? s : String(last(s) ?? s));
   return {
     ...f,
@@ -59,6 +69,7 @@ export function insideView(f: Fingerprint): Fingerprint {
       fds: Object.fromEntries(Object.entries(t.fds).map(([fd, p]) => [fd, {
         ...p,
         fdinfo: p.fdinfo.map(fdinfoLine),
+        ...(p.sockopts?.['SO_PEERCRED'] !== undefined ? { sockopts: { ...p.sockopts, SO_PEERCRED: peercred(p.sockopts['SO_PEERCRED']) } } : {}),
         ...(p.fcntl ? { fcntl: { ...p.fcntl, ...(p.fcntl['F_GETOWN_EX'] !== undefined ? { F_GETOWN_EX: owner(p.fcntl['F_GETOWN_EX'])! } : {}) } } : {}),
       }])),
       shares: { files: id(t.shares.files), fs: id(t.shares.fs), vm: id(t.shares.vm), sighand: id(t.shares.sighand) },
