@@ -9,10 +9,11 @@ export TURBO_TELEMETRY_DISABLED=1
 # for its crit, which the tests use as a reference decoder of the image format, and runc with
 # a static busybox, for the test that runc drives crtools as its criu (test/rpc/runc.test.ts),
 # a JRE for the test that a JVM round-trips (test/restore/java.test.ts); iptables and nftables
-# for the network lock of TCP connections (--network-lock), iproute2 for ss, and redis-server, a
-# real program the TCP tests carry with a client outside the tree.
+# for the network lock of TCP connections (--network-lock), iproute2 for ss, redis-server, a
+# real program the TCP tests carry with a client outside the tree, and PostgreSQL 15, carried as
+# the init of its own namespaces with a client outside (test/restore/postgres.test.ts).
 need=()
-for pkg in gcc make python3 criu python3-protobuf runc busybox-static default-jre-headless iptables nftables iproute2 redis-server; do
+for pkg in gcc make python3 criu python3-protobuf runc busybox-static default-jre-headless iptables nftables iproute2 redis-server postgresql-15; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
