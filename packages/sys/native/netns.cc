@@ -3,6 +3,7 @@
 // addon makes for sock_diag and TCP repair are made in (a socket belongs to the namespace it was
 // made in, whichever thread uses it afterwards).
 #include "sys.h"
+#include "netlink.h"
 
 #include <cerrno>
 #include <cstring>
@@ -62,35 +63,9 @@ Napi::Value Rtnl(const Napi::CallbackInfo &info) {
   if (nl < 0) return SysErr(env, err, sc);
   std::vector<std::vector<uint8_t>> out;
   bool dump = ((struct nlmsghdr *)req.Data())->nlmsg_flags & NLM_F_DUMP;
-  if (send(nl, req.Data(), req.Length(), 0) < 0) {
-    err = errno;
-    close(nl);
-    return SysErr(env, err, "send");
-  }
-  std::vector<char> buf(1 << 16);
-  for (bool done = false; !done;) {
-    ssize_t len = recv(nl, buf.data(), buf.size(), 0);
-    if (len < 0) {
-      if (errno == EINTR) continue;
-      err = errno, sc = "recv";
-      break;
-    }
-    if (len == 0) break;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf.data(); NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_type == NLMSG_DONE) {
-        done = true;
-        break;
-      }
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
-        if (e) err = e, sc = "rtnetlink";
-        done = true;
-        break;
-      }
-      out.emplace_back((uint8_t *)h, (uint8_t *)h + h->nlmsg_len);
-      if (!dump) done = true;
-    }
-  }
+  err = NetlinkRequest(nl, req.Data(), req.Length(), !dump, "rtnetlink", &sc, [&out](struct nlmsghdr *h) {
+    out.emplace_back((uint8_t *)h, (uint8_t *)h + h->nlmsg_len);
+  });
   close(nl);
   if (sc) return SysErr(env, err, sc);
   Napi::Array a = Napi::Array::New(env, out.size());

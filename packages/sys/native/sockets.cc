@@ -1,6 +1,7 @@
 // @crtools/sys: sockets: the NETLINK_SOCK_DIAG view of a network namespace (setSocketNamespace's), and a task's
 // socket examined through our own copy of its descriptor (pidfd_getfd).
 #include "sys.h"
+#include "netlink.h"
 
 #include <cerrno>
 #include <cstring>
@@ -56,37 +57,10 @@ template <typename F>
 bool DiagDump(const void *req, size_t reqLen, Failure &f, F each) {
   int nl = SocketNsSocket(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG);
   if (nl < 0) return f.failed(errno, "socket");
-  if (send(nl, req, reqLen, 0) < 0) {
-    f.failed(errno, "send");
-    close(nl);
-    return false;
-  }
-  std::vector<char> buf(1 << 16);
-  bool ok = true;
-  for (bool done = false; !done;) {
-    ssize_t len = recv(nl, buf.data(), buf.size(), 0);
-    if (len < 0) {
-      if (errno == EINTR) continue;
-      ok = f.failed(errno, "recv");
-      break;
-    }
-    if (len == 0) break;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf.data(); NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_type == NLMSG_DONE) {
-        done = true;
-        break;
-      }
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        int e = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
-        ok = f.failed(e ? e : EIO, "sock_diag");
-        done = true;
-        break;
-      }
-      each(h);
-    }
-  }
+  const char *sc = nullptr;
+  int e = NetlinkRequest(nl, req, reqLen, false, "sock_diag", &sc, each);
   close(nl);
-  return ok;
+  return e ? f.failed(e, sc) : true;
 }
 
 // unixDiag() -> [{ ino, type, state, peer, name: Buffer | null, rqueue, wqueue, shutdown,
