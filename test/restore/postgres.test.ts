@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killRestored, roundTrip } from './roundtrip.js';
 import type { ExpectedChange } from '@crtools/inspect';
-import { TCP_MOVING, cleanupTcp, freePorts, haveIptables, outside } from './tcp-helpers.js';
+import { TCP_MOVING, cleanupTcp, freePorts, haveIptables, outside, outsideClient } from './tcp-helpers.js';
 import { alive, killAllStarted, readState, sleep, startWorkload, tmp, treePids } from '../dump/helpers.js';
 
 afterEach(() => {
@@ -105,21 +105,12 @@ describe('real programs in namespaces of their own', () => {
     const init = spawnSync(asPostgres[0]!, [...asPostgres.slice(1), path.join(PG!, 'initdb'), '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'], { encoding: 'utf8', timeout: 120_000 });
     expect(init.status, init.stderr).toBe(0);
     const out = path.join(work, 'client.out');
-    const counter = (): { port: number; n: number } | undefined => {
-      const m = /^(\d+) (\d+)$/.exec(readState(out));
-      return m ? { port: Number(m[1]), n: Number(m[2]) } : undefined;
-    };
+    const talk = outsideClient(out);
     let client: number | undefined;
-    let first: number | undefined;
     const server = [...asPostgres, path.join(PG!, 'postgres'), '-D', data, '-p', String(port), '-k', work, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
     roundTrip('nslaunch', ['pid,ipc,uts', ...server], (pid) => {
-      const a = counter();
-      expect(a, readState(out)).toBeDefined();
-      sleep(1000);
-      const b = counter();
-      // the same connection (the client's own port), the sequence on from where it was
-      expect(b?.port, readState(out)).toBe(first);
-      expect(b!.n).toBeGreaterThan(a!.n);
+      // the client's sequence goes on over the same connection
+      talk.goesOn();
       // the postmaster, its background processes and the client's backend
       const tree = treePids(pid);
       expect(tree.every(alive)).toBe(true);
@@ -131,9 +122,7 @@ describe('real programs in namespaces of their own', () => {
         client = c.pid;
         outside.push(c.pid);
       }
-      const c = counter();
-      first ??= c?.port;
-      return (c?.n ?? 0) > 10;
+      return talk.ready(10);
     }, PG_MOVING, undefined, ['--tcp-established'], ['--tcp-established'], true);
   });
 });

@@ -127,3 +127,33 @@ export function ourDumpCriuRestoreTcp(pid: number, dir: string): void {
   expect(r.status, readState(path.join(dir, 'restore.log')).split('\n').slice(-5).join('\n')).toBe(0);
   expect(lockRules()).toEqual([]);
 }
+
+/**
+ * A client outside the tree that talks over one TCP connection and writes "<its own port>
+ * <counter>" to `out` after each answer (redis-server's, PostgreSQL's tests): `now()` reads it,
+ * `goesOn()` checks that within a second the counter moved on over the connection it started with.
+ */
+export function outsideClient(out: string): { now: () => { port: number; n: number } | undefined; goesOn: () => void; ready: (min: number) => boolean } {
+  let first: number | undefined;
+  const now = (): { port: number; n: number } | undefined => {
+    const m = /^(\d+) (\d+)$/.exec(readState(out));
+    return m ? { port: Number(m[1]), n: Number(m[2]) } : undefined;
+  };
+  return {
+    now,
+    ready: (min) => {
+      const c = now();
+      first ??= c?.port;
+      return (c?.n ?? 0) > min;
+    },
+    goesOn: () => {
+      const a = now();
+      expect(a, readState(out)).toBeDefined();
+      sleep(1000);
+      const b = now();
+      // the same connection (the client's own port), the counter on from where it was
+      expect(b?.port, readState(out)).toBe(first);
+      expect(b!.n).toBeGreaterThan(a!.n);
+    },
+  };
+}

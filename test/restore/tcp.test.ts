@@ -11,7 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
-import { CRIU, TCP_MOVING, bothVerdicts, cleanupTcp, criuDumpTcp, freePorts, haveIptables, lockRules, ourDumpCriuRestoreTcp, outside, startPeerOf } from './tcp-helpers.js';
+import { CRIU, TCP_MOVING, bothVerdicts, cleanupTcp, criuDumpTcp, freePorts, haveIptables, lockRules, ourDumpCriuRestoreTcp, outside, outsideClient, startPeerOf } from './tcp-helpers.js';
 import { alive, criu, critDecode, haveCrit, killAllStarted, killTree, readState, sleep, startWorkload, tmp, treePids, waitReaped, waitVerdict } from '../dump/helpers.js';
 
 afterEach(() => {
@@ -193,19 +193,9 @@ describe('real programs over TCP', () => {
       '    time.sleep(0.01)',
     ].join('\n');
     let client: number | undefined;
-    const counter = (): { port: number; n: number } | undefined => {
-      const m = /^(\d+) (\d+)$/.exec(readState(out));
-      return m ? { port: Number(m[1]), n: Number(m[2]) } : undefined;
-    };
-    let first: number | undefined;
+    const talk = outsideClient(out);
     roundTrip('launch', [redis, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work, '--daemonize', 'no', '--loglevel', 'warning'], (pid) => {
-      const a = counter();
-      expect(a, readState(out)).toBeDefined();
-      sleep(1000);
-      const b = counter();
-      // the same connection (the client's own port), the counter on from where it was
-      expect(b?.port, readState(out)).toBe(first);
-      expect(b!.n).toBeGreaterThan(a!.n);
+      talk.goesOn();
       expect(alive(pid)).toBe(true);
     }, false, () => {
       if (client === undefined) {
@@ -213,9 +203,7 @@ describe('real programs over TCP', () => {
         client = c.pid;
         outside.push(c.pid);
       }
-      const c = counter();
-      first ??= c?.port;
-      return (c?.n ?? 0) > 10;
+      return talk.ready(10);
     }, REDIS_MOVING, undefined, ['--tcp-established'], ['--tcp-established']);
   });
 
