@@ -326,8 +326,11 @@ describe('dump --lazy-pages served to lazy-pages --page-server (two directories,
     expect(waitReaped(w.pid)).toBe(true);
     const dst = carry(dump.dir, 'killed');
     const d = startLazyPages(dst, process.execPath, [criuBin], ['--page-server', '--address', '127.0.0.1', '--port', String(dump.port)]);
-    await restoreThenKill(dst, d, w.pid, /Connecting to the page server/, dump.proc.pid!);
+    // once the daemon is connected to the page server and serves (256 MiB: the transfer has just begun)
+    await restoreThenKill(dst, d, w.pid, /Serving \d+ task\(s\)/, dump.proc.pid!);
     expect(await finished(d)).not.toBe(0);
+    // the daemon says why, in one line: the page server went away
+    expect(readFileSync(d.stderr, 'utf8')).toMatch(/^criu: lazy-pages: the page server at 127\.0\.0\.1:\d+ (is gone: .*ECONNRESET|closed the connection)/m);
     await killedByWatchdog(d, w.pid);
     // nothing of the dump, the daemon or the workload runs on
     expect(alive(dump.proc.pid!)).toBe(false);

@@ -27,17 +27,27 @@ export class RemotePages {
     return new RemotePages(socket, fd, `${address}:${port}`);
   }
 
-  private lost(what: string): CrtoolsError {
-    return new CrtoolsError('LAZY_PAGES_REMOTE', `lazy-pages: the page server at ${this.where} ${what}`, { exitCode: ExitCode.FAILED });
+  private lost(what: string, cause?: unknown): CrtoolsError {
+    return new CrtoolsError('LAZY_PAGES_REMOTE', `lazy-pages: the page server at ${this.where} ${what}`, { exitCode: ExitCode.FAILED, ...(cause ? { cause } : {}) });
+  }
+
+  /** a socket error (ECONNRESET: the dumping side died) said as the connection lost */
+  private io<T>(what: string, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof CrtoolsError && e.code === 'LAZY_PAGES_REMOTE') throw e;
+      throw this.lost(`is gone: ${(e as Error).message} (${what})`, e);
+    }
   }
 
   private send(cmd: number, nrPages: bigint, vaddr: bigint, dstId: bigint): void {
     const b = encodePsIov({ cmd, nrPages, vaddr, dstId });
-    if (sendWithFds(this.fd, b) !== b.length) throw this.lost('took a request only in part');
+    if (this.io('sending a request', () => sendWithFds(this.fd, b)) !== b.length) throw this.lost('took a request only in part');
   }
 
   private recv(n: number, what: string): Buffer {
-    const r = recvExact(this.fd, n);
+    const r = this.io(what, () => recvExact(this.fd, n));
     if (r.data.length < n) throw this.lost(`closed the connection (${what})`);
     return r.data;
   }
