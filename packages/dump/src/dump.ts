@@ -5,7 +5,7 @@ import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
-import { connectPageServer, createPagesIdAllocator, dumpShmemFile, pagemapFileName, planDump, procMemPageSource, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
+import { connectPageServer, createPagesIdAllocator, dumpShmemFile, LazyPageStore, pagemapFileName, planDump, procMemPageSource, PE_LAZY, PE_PRESENT, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
@@ -20,13 +20,14 @@ import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 import { unixExternals } from './external.js';
+import { serveLazyPages } from './lazy.js';
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img', 'auto_dedup',
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
-  'ext_unix_sk', 'external',
+  'ext_unix_sk', 'external', 'lazy_pages',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -211,6 +212,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   if (o.leave_running && o.leave_stopped) {
     throw new CrtoolsError('BAD_OPTIONS', '--leave-running and --leave-stopped exclude each other', { exitCode: ExitCode.USAGE });
   }
+  if (o.lazy_pages && !o.ps?.port) {
+    throw new CrtoolsError('USAGE', '--lazy-pages needs the port (and address) to serve the lazy pages on', { exitCode: ExitCode.USAGE });
+  }
   const dir = o.images_dir;
   mkdirSync(dir, { recursive: true });
   const workDir = o.work_dir ?? dir;
@@ -238,6 +242,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const keepTracking = o.track_mem && o.leave_running && !checkOnly;
   const tracker = o.track_mem && !checkOnly ? MemTracker.open(log, parentDir) : undefined;
   const incremental = parentDir && !checkOnly ? { dir: parentDir, preDumpMode: await parentPreDumpMode(parentDir) } : undefined;
+  // --lazy-pages: the lazy pages stay in our memory, for the lazy-pages daemon to fetch from our page server
+  const lazy = o.lazy_pages && !checkOnly ? new LazyPageStore() : undefined;
   try {
     log.info(`${checkOnly ? 'Checking whether a dump can be made of' : 'Dumping'} processes (pid: ${pid} comm: ${commOf(pid)})`);
     // what cannot be done is refused before the tree is touched, and logged
@@ -257,7 +263,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? ctx.pages ?? 'splice';
     // --page-server: connected before the tree is touched (a server that is not there stops
     // nothing but the dump); pages go there, every other image stays here
-    if (o.ps && !checkOnly) {
+    if (o.ps && !o.lazy_pages && !checkOnly) {
       log.info(`Connecting to the page server at ${o.ps.address}:${o.ps.port}`);
       ps = await connectPageServer(o.ps);
     }
@@ -272,7 +278,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     for (const ino of unixExternals(reply?.external ?? [], refusals)) external.add(ino);
     const unix = { extUnixSk: o.ext_unix_sk, external };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
-      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix,
+      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs },
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
@@ -335,6 +341,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     }
     // --auto-dedup: the parent's copies of the pages written again punched, the tree no longer frozen
     if (o.auto_dedup && !o.ps) await autoDedup(dir, log);
+    // --lazy-pages: every image is in place and the tree is gone; the lazy pages are served from
+    // our memory until the lazy-pages daemon has taken them all
+    if (lazy) await serveLazyPages(lazy, o.ps, log, ctx.signal);
     log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
     return { ...result, images: [...names, 'inventory.img'], frozenMs };
   } catch (err) {
@@ -423,6 +432,8 @@ async function dumpFrozen(
   opts: {
     fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number> }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
     keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; inventory?: Entry;
+    /** --lazy-pages: the lazy pages are kept here instead of written */
+    lazy?: LazyPageStore | undefined;
   } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
@@ -471,6 +482,7 @@ async function dumpFrozen(
   let pagesWritten = 0;
   let pagesScanned = 0;
   let pagesSkippedParent = 0;
+  let pagesLazy = 0;
   let memUs = 0;
   const sh = { objects: 0, scanned: 0, written: 0 };
 
@@ -546,7 +558,7 @@ async function dumpFrozen(
           vmas,
           pagemap: track ? writtenFilter(raw, track) : raw,
           threadSps: state.threads.map((t) => t.regs.sp),
-          mode: 'dump',
+          mode: opts.lazy ? 'lazy-dump' : 'dump',
           ...(opts.incremental ? { hasParent: inParent, trackMem: !!track?.tracked, parentPreDumpMode: opts.incremental.preDumpMode } : {}),
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
           ...(kd.task_size !== undefined ? { taskSize: kd.task_size } : {}),
@@ -560,11 +572,12 @@ async function dumpFrozen(
             dir, id: view.pid(pid), pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
           });
+        if (opts.lazy) pagesLazy += await keepLazy(opts.lazy, view.pid(pid), pid, plan.entries);
         phase.moved = performance.now();
         pagesWritten += stats.pagesWritten;
         pagesScanned += plan.stats.pagesScanned;
         pagesSkippedParent += plan.stats.pagesSkippedParent;
-        log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written`);
+        log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written${opts.lazy ? `, ${plan.stats.pagesLazy} lazy (kept for the lazy-pages daemon)` : ''}`);
         // shared memory objects this task maps first: once each, right after the task's pages
         // (CRIU dumps them with the task's file mappings), read through the map_files link
         for (const o of files.takePendingShmem()) {
@@ -616,7 +629,7 @@ async function dumpFrozen(
   // stats-dump as CRIU writes it (every field it always sets; times in microseconds)
   const stats: DumpStats = {
     freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs,
-    pages_scanned: BigInt(pagesScanned), pages_skipped_parent: BigInt(pagesSkippedParent), pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: 0n,
+    pages_scanned: BigInt(pagesScanned), pages_skipped_parent: BigInt(pagesSkippedParent), pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: BigInt(pagesLazy),
     shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n /* shared memory is written whole every round */, shpages_written: BigInt(sh.written),
   };
   return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned, stats };
@@ -663,6 +676,27 @@ async function sendPages(client: PageServerClient, kind: 'task', id: number, ent
   } finally {
     mem.close();
   }
+}
+
+/**
+ * --lazy-pages: the pages of the entries left lazy (PE_LAZY without PE_PRESENT: not in the pages
+ * image) copied into the store while the task is frozen, through /proc/PID/mem.
+ */
+async function keepLazy(store: LazyPageStore, id: number, pid: number, entries: readonly { vaddr: bigint; nrPages: number; flags: number }[]): Promise<number> {
+  const mem = procMemPageSource(pid);
+  let pages = 0;
+  try {
+    for (const e of entries) {
+      if (!(e.flags & PE_LAZY) || e.flags & PE_PRESENT) continue;
+      const data = Buffer.allocUnsafe(e.nrPages * PAGE_SIZE);
+      await mem.read([{ vaddr: e.vaddr, nrPages: e.nrPages }], data);
+      store.add(id, e.vaddr, data);
+      pages += e.nrPages;
+    }
+  } finally {
+    mem.close();
+  }
+  return pages;
 }
 
 function checkAbort(signal?: AbortSignal): void {

@@ -200,6 +200,37 @@ function push(s: Duplex, b: Buffer): Promise<void> {
   });
 }
 
+/**
+ * The lazy pages a 'lazy' page server answers PS_IOV_GET from: `run` says how many pages of
+ * task `id` from vaddr (at most `want`) it has in one piece (0: none there), `read` copies them.
+ */
+export interface LazyPageSource {
+  run(id: bigint, vaddr: bigint, want: bigint): number | Promise<number>;
+  read(id: bigint, vaddr: bigint, dest: Buffer): void | Promise<void>;
+  close?(): void;
+}
+
+/** The lazy pages of the images in `dir` (pagemap entries flagged PE_LAZY with their data). */
+export function imagesLazySource(dir: string): LazyPageSource {
+  const readers = new Map<bigint, Promise<PageReader>>();
+  const reader = (id: bigint) => {
+    let r = readers.get(id);
+    if (!r) readers.set(id, (r = openPageReader({ dir, id })));
+    return r;
+  };
+  return {
+    async run(id, vaddr, want) {
+      return lazyRun(await reader(id), vaddr, want);
+    },
+    async read(id, vaddr, dest) {
+      (await reader(id)).read(vaddr, dest);
+    },
+    close() {
+      for (const r of readers.values()) r.then((x) => x.close(), () => {});
+    },
+  };
+}
+
 export interface PageServerOptions {
   /** Images directory the received pagemaps and pages are written to. */
   dir: string;
@@ -218,6 +249,11 @@ export interface PageServerOptions {
    * the parent snapshot (`<dir>/parent`, linked from --prev-images-dir) as they are written.
    */
   autoDedup?: boolean;
+  /**
+   * 'lazy' mode: where the lazy pages come from (default: the pages images of `dir`). `dump
+   * --lazy-pages` serves the pages it kept in its memory instead.
+   */
+  lazySource?: LazyPageSource;
   /** After PS_IOV_CLOSE, wait for the peer to close the connection, as CRIU's server does (default true). */
   waitPeerClose?: boolean;
   logger?: Logger;
@@ -243,7 +279,7 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
   const created: string[] = [];
   let flushed = false;
   const lazy = o.mode === 'lazy';
-  const readers = new Map<bigint, PageReader>();
+  const lazySource = lazy ? (o.lazySource ?? imagesLazySource(o.dir)) : undefined;
 
   // Received entries and data are handed to the sink in batches (fewer, larger writes).
   let pending: SinkItem[] = [];
@@ -320,16 +356,11 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
         flushed = true;
         break;
       } else if (cmd === PS_IOV_GET) {
-        if (!lazy) throw new CrtoolsError('PS_UNSUPPORTED', 'page server: PS_IOV_GET outside lazy mode', { exitCode: ExitCode.UNSUPPORTED });
-        let r = readers.get(pi.dstId);
-        if (!r) {
-          r = await openPageReader({ dir: o.dir, id: pi.dstId });
-          readers.set(pi.dstId, r);
-        }
-        const nr = lazyRun(r, pi.vaddr, pi.nrPages);
+        if (!lazySource) throw new CrtoolsError('PS_UNSUPPORTED', 'page server: PS_IOV_GET outside lazy mode', { exitCode: ExitCode.UNSUPPORTED });
+        const nr = await lazySource.run(pi.dstId, pi.vaddr, pi.nrPages);
         if (nr === 0) throw new CrtoolsError('PS_NO_PAGES', `page server: no lazy pages of ${pi.dstId} at ${pi.vaddr.toString(16)}`, { exitCode: ExitCode.FAILED });
         const data = Buffer.allocUnsafe(nr * PAGE_SIZE);
-        r.read(pi.vaddr, data);
+        await lazySource.read(pi.dstId, pi.vaddr, data);
         await write(sock, encodePsIov({ cmd: encodePsCmd(PS_IOV_ADD_F, PE_PRESENT), nrPages: BigInt(nr), vaddr: pi.vaddr, dstId: pi.dstId }));
         await write(sock, data);
       } else {
@@ -351,7 +382,7 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
     throw e;
   } finally {
     await closeCur().catch(() => {});
-    for (const r of readers.values()) r.close();
+    lazySource?.close?.();
   }
 }
 

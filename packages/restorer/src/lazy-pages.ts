@@ -21,6 +21,7 @@ import { lazyRanges, openPageReader, type PageReader } from '@crtools/pagemap';
 import { big, readImage, type Obj } from '@crtools/files/plan';
 import { acceptConnection, closeFd, openPipe, pollInput, recvExact, streamListen, UFFD_EVENT, uffdCopy, uffdReadMessages, uffdZeroPage, type UffdMessage } from '@crtools/sys';
 import { LAZY_PAGES_RESTORE_FINISHED, LAZY_PAGES_SOCKET, receiveTask } from './lazy-socket.js';
+import { RemotePages } from './lazy-remote.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
 /** background copies: from 64 KiB, growing while no fault comes, up to 4 MiB (CRIU: the same idea) */
@@ -37,6 +38,8 @@ export interface LazyPagesOptions {
   onListening?: () => void;
   /** no watchdog (unit use) */
   noWatchdog?: boolean;
+  /** --page-server --address --port: the lazy pages come from this page server, not the local pages images */
+  pageServer?: { address: string; port: number };
 }
 
 export interface LazyPagesResult {
@@ -57,7 +60,8 @@ interface Iov {
 interface Lpi {
   pid: number;
   uffd: number;
-  reader: PageReader;
+  /** fills the buffer with the pages from image address img (the local images or the page server) */
+  fetch: (img: bigint, dest: Buffer) => void;
   iovs: Iov[];
   exited: boolean;
   xfer: number;
@@ -100,6 +104,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
   const readers: PageReader[] = [];
   const stats: LazyPagesResult = { tasks: 0, copied: 0, zeroed: 0, faults: 0 };
   let watchdog: Watchdog | undefined;
+  let remote: RemotePages | undefined;
   try {
     for (let i = 0; i < pstree.length; i++) {
       const t = receiveTask(conn);
@@ -112,16 +117,28 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       const iovs = lazyRanges(reader.entries, vmas).map((r) => ({ start: r.start, end: r.end, img: r.start }));
       const pages = iovs.reduce((n, v) => n + Number((v.end - v.start) / PAGE), 0);
       log.debug(`pid ${t.pid}: ${pages} lazy page(s) in ${iovs.length} range(s)`);
-      lpis.push({ pid: t.pid, uffd: t.uffd, reader, iovs, exited: false, xfer: XFER_MIN, retry: [] });
+      const pid = t.pid;
+      const fetch = o.pageServer ? (img: bigint, dest: Buffer) => remote!.get(pid, img, dest) : (img: bigint, dest: Buffer) => reader.read(img, dest);
+      lpis.push({ pid, uffd: t.uffd, fetch, iovs, exited: false, xfer: XFER_MIN, retry: [] });
       stats.tasks++;
     }
     if (!o.noWatchdog) watchdog = startWatchdog(lpis.map((l) => l.uffd), lpis.map((l) => l.pid));
+    // (as CRIU's: connected once the tasks are ours; a page server not there ends the restore)
+    if (o.pageServer) {
+      log.info(`Connecting to the page server at ${o.pageServer.address}:${o.pageServer.port}`);
+      remote = await RemotePages.connect(o.pageServer.address, o.pageServer.port);
+    }
     log.info(`Serving ${stats.tasks} task(s)`);
     serve(lpis, conn, stats, log);
+    if (remote) {
+      log.info('Disconnect from the page server');
+      remote.close();
+    }
     watchdog?.done();
     log.info(`lazy-pages: ${stats.tasks} task(s) complete: ${stats.copied} page(s) copied, ${stats.zeroed} zero page(s), ${stats.faults} fault(s)`);
     return stats;
   } finally {
+    remote?.abort();
     watchdog?.close();
     if (conn >= 0) closeFd(conn);
     for (const l of lpis) if (l.uffd >= 0) closeFd(l.uffd);
@@ -209,7 +226,7 @@ function handle(l: Lpi, m: UffdMessage, lpis: Lpi[], stats: LazyPagesResult, log
     case UFFD_EVENT.FORK: {
       const ufd = (m as { ufd: number }).ufd;
       log.debug(`pid ${l.pid}: fork, the child's userfaultfd is ${ufd}`);
-      lpis.push({ pid: l.pid, uffd: ufd, reader: l.reader, iovs: l.iovs.map((v) => ({ ...v })), exited: false, xfer: XFER_MIN, retry: [] });
+      lpis.push({ pid: l.pid, uffd: ufd, fetch: l.fetch, iovs: l.iovs.map((v) => ({ ...v })), exited: false, xfer: XFER_MIN, retry: [] });
       return;
     }
     case UFFD_EVENT.REMAP: {
@@ -263,7 +280,7 @@ function copyIn(l: Lpi, a: bigint, n: number, stats: LazyPagesResult): boolean {
   const v = find(l, a);
   if (!v) return true; // gone meanwhile (unmapped, or copied)
   const buf = Buffer.allocUnsafe(n * PAGE_SIZE);
-  l.reader.read(v.img + (a - v.start), buf);
+  l.fetch(v.img + (a - v.start), buf);
   let done = 0;
   let again = false;
   while (done < buf.length) {

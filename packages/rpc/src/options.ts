@@ -198,6 +198,11 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     if (r.pre_dump_mode !== 'VM_READ' && r.pre_dump_mode !== 2) throw badRequest('pre_dump_mode', `${String(r.pre_dump_mode)}: SPLICE or VM_READ`);
     if (ctx.command === 'pre-dump') o.pre_dump_mode = 'read';
   }
+  if (ctx.command === 'dump' && r.lazy_pages) {
+    // (CRIU's RPC takes ps as the page server to send the pages that are not lazy to, beside the
+    // lazy ones served from the dump: that combination is not carried; the command line's is)
+    throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'lazy_pages: a DUMP with lazy pages over RPC is not supported by crtools yet (crtools issue 16; `criu dump --lazy-pages` is)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'lazy_pages' } });
+  }
   if (ctx.command === 'page-server') {
     // the page server's own place: ps.address (any when unset) and ps.port (one the kernel picks when 0)
     if (r.ps?.fd !== undefined) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'ps.fd: a page-server socket handed by the client is not supported by crtools yet (crtools issue 16)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps.fd' } });

@@ -26,8 +26,9 @@ export const DUMP_ARGS = {
   'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
   'cpu-cap': CPU_CAP_ARG,
   'page-server': { type: 'boolean', description: 'send the pages to a page server (--address, --port) instead of the images directory' },
-  address: { type: 'string', description: 'with --page-server: the page server host' },
-  port: { type: 'string', description: 'with --page-server: the page server port' },
+  address: { type: 'string', description: 'with --page-server: the page server host; with --lazy-pages: the address the lazy pages are served on (default: any)' },
+  port: { type: 'string', description: 'with --page-server: the page server port; with --lazy-pages: the port the lazy pages are served on' },
+  'lazy-pages': { type: 'boolean', description: 'leave the lazy pages out of the images: after the dump they are served on --address:--port to `criu lazy-pages --page-server` until it has them all' },
   'track-mem': { type: 'boolean', description: 'track written pages (uffd write-protect + PAGEMAP_SCAN here) so that a dump with --prev-images-dir writes only those' },
   'prev-images-dir': { type: 'string', description: 'the previous (pre-)dump, relative to the images dir: pages unchanged since stay there (linked as `parent`)' },
   'tcp-established': { type: 'boolean', description: 'carry established TCP connections (TCP_REPAIR; both dump and restore need it)' },
@@ -54,6 +55,17 @@ function parseTimeout(v: string): number {
 
 /** --page-server --address A --port P: where the pages go (both needed, as CRIU cannot connect without them). */
 function pageServerOf(args: Record<string, unknown>): { address: string; port: number } | undefined {
+  if (args['lazy-pages']) {
+    // (as CRIU's: one --address/--port, here the lazy page server's)
+    if (args['page-server']) throw new CrtoolsError('UNSUPPORTED_OPTION', '--lazy-pages with --page-server is not supported yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'page-server' } });
+    if (args.port === undefined) throw new CrtoolsError('USAGE', '--lazy-pages needs --port (and --address, default any) to serve the lazy pages on', { exitCode: ExitCode.USAGE });
+    return { address: args.address === undefined ? '0.0.0.0' : String(args.address), port: parsePort(String(args.port)) };
+  }
+  return pageServerTarget(args);
+}
+
+/** --page-server --address A --port P: the page server to connect to (dump, lazy-pages); both needed, as CRIU cannot connect without them. */
+export function pageServerTarget(args: Record<string, unknown>): { address: string; port: number } | undefined {
   if (!args['page-server']) return undefined;
   if (args.address === undefined || args.port === undefined) {
     throw new CrtoolsError('USAGE', '--page-server needs --address and --port of the page server', { exitCode: ExitCode.USAGE });
@@ -79,6 +91,7 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     ext_unix_sk: !!args['ext-unix-sk'],
     external: knownExternals(repeatedOption(rawArgs, '--external')),
     auto_dedup: !!args['auto-dedup'],
+    lazy_pages: !!args['lazy-pages'],
     ...(args['prev-images-dir'] ? { parent_img: String(args['prev-images-dir']) } : {}),
     tcp_established: !!args['tcp-established'],
     tcp_close: !!args['tcp-close'],
