@@ -15,16 +15,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
+import { CRIU, runBy } from './criu-ref.js';
 
 afterEach(killRestored);
 afterAll(() => killAllStarted());
 
 const VERDICT = 'check ok child=1';
 const DAYS1000 = 86_400_000;
-const CRIU = ((): string | undefined => {
-  const c = process.env['CRIU'] ?? '/tmp/criu-4.2/criu/criu';
-  return existsSync(c) ? c : undefined;
-})();
 
 function timeLink(pid: number): string {
   return readlinkSync(`/proc/${pid}/ns/time`);
@@ -111,24 +108,14 @@ describe('a tree in a time namespace of its own', () => {
 });
 
 describe.skipIf(!CRIU)(`a tree in a time namespace of its own between crtools and CRIU (${CRIU ?? 'no CRIU 4.2 binary here'})`, () => {
-  const run = (who: 'CRIU' | 'us', dir: string, args: string[]) => {
-    if (who === 'CRIU') {
-      const r = spawnSync(CRIU!, args, { encoding: 'utf8', timeout: 30_000 });
-      expect(r.status, `CRIU ${args[0]}: ${r.stderr}\n${safeRead(path.join(dir, args.includes('dump') ? 'dump.log' : 'restore.log'))}`).toBe(0);
-    } else {
-      const r = criu(args);
-      expect(r.code, r.stderr).toBe(0);
-    }
-  };
-
   for (const [by, to] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
     it(`timens: dumped by ${by}, restored by ${to}, clocks go on (verdict ${VERDICT})`, () => {
       const w = startWorkload('timens', []);
       const dir = tmp(`x-timens-${by}-img`);
       mkdirSync(dir, { recursive: true });
-      run(by, dir, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      runBy(by, dir, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
       expect(waitReaped(w.pid)).toBe(true);
-      run(to, dir, ['restore', '-D', dir, '-d', '-o', 'restore.log']);
+      runBy(to, dir, ['restore', '-D', dir, '-d', '-o', 'restore.log']);
       try {
         expect(askVerdict(w.state, w.pid, 20_000)).toBe(VERDICT);
         expect(timeLink(w.pid)).not.toBe(timeLink(process.pid));
@@ -143,9 +130,9 @@ describe.skipIf(!CRIU)(`a tree in a time namespace of its own between crtools an
     const w = startWorkload('sleeper', []);
     const dir = tmp('x-timens-criu-first');
     mkdirSync(dir, { recursive: true });
-    run('CRIU', dir, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+    runBy('CRIU', dir, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
     expect(waitReaped(w.pid)).toBe(true);
-    run('CRIU', dir, ['restore', '-D', dir, '-d', '-o', 'restore.log']);
+    runBy('CRIU', dir, ['restore', '-D', dir, '-d', '-o', 'restore.log']);
     try {
       expect(timeLink(w.pid)).not.toBe(timeLink(process.pid));
       const again = tmp('x-timens-criu-then-us');
@@ -167,11 +154,3 @@ describe.skipIf(!CRIU)(`a tree in a time namespace of its own between crtools an
     }
   });
 });
-
-function safeRead(p: string): string {
-  try {
-    return readFileSync(p, 'utf8').split('\n').filter((l) => /Error|Warn/.test(l)).slice(-10).join('\n');
-  } catch {
-    return '';
-  }
-}

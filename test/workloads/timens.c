@@ -63,14 +63,6 @@ static int offsets(long long *mono, long long *boot) {
 	return got == 3 ? 0 : -1;
 }
 
-static int same_ns(pid_t a, pid_t b, const char *kind) {
-	char pa[64], pb[64], la[64] = "", lb[64] = "";
-	snprintf(pa, sizeof pa, "/proc/%d/ns/%s", a, kind);
-	snprintf(pb, sizeof pb, "/proc/%d/ns/%s", b, kind);
-	if (readlink(pa, la, sizeof la - 1) < 0 || readlink(pb, lb, sizeof lb - 1) < 0) return 0;
-	return strcmp(la, lb) == 0;
-}
-
 static long long llabs_(long long v) { return v < 0 ? -v : v; }
 
 int main(int argc, char **argv) {
@@ -117,7 +109,7 @@ int main(int argc, char **argv) {
 		long long mo = 0, bo = 0;
 		int offs_ok = offsets(&mo, &bo) == 0 && llabs_(mo - DAYS1000) < 600 && llabs_(bo - DAYS1000) < 600;
 		int ahead = lm / NSEC > DAYS1000 && lb / NSEC > DAYS1000;
-		int kid = kill(child, 0) == 0 && same_ns(getpid(), child, "time");
+		int kid = kill(child, 0) == 0 && wl_same_ns(getpid(), child, "time");
 		if (!notes[0].jumped && !notes[1].jumped && offs_ok && ahead && kid)
 			wl_say("check ok child=1");
 		else
