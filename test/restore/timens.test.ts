@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@crtools/inspect';
+import { readImageFile, writeImageFile } from '@crtools/images';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { CRIU, runBy } from './criu-ref.js';
@@ -37,6 +38,11 @@ function expectTimePrint(pid: number): void {
     expect(off).toBeLessThanOrEqual(DAYS1000 + 1);
     expect(off).toBeGreaterThan(DAYS1000 - 600);
   }
+}
+
+/** The pids of a dump's tasks (pstree.img). */
+function treePids0(dir: string): number[] {
+  return (critDecode(path.join(dir, 'pstree.img')).entries as { pid: number }[]).map((e) => e.pid);
 }
 
 function killAndCheck(root: number): void {
@@ -67,6 +73,27 @@ describe('a tree in a time namespace of its own', () => {
         expect(Number(t[0][k].tv_nsec)).toBeLessThan(1e9);
       }
     });
+  });
+
+  it('the workload notices a jump: its images edited to name criu\'s time namespace, it is restored in the host\'s and says its clocks went back', async () => {
+    const w = startWorkload('timens', []);
+    const dir = tmp('timens-jump');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    for (const p of treePids0(dir)) {
+      const ids = await readImageFile(path.join(dir, `ids-${p}.img`));
+      (ids.entries[0] as Record<string, unknown>).time_ns_id = 5;
+      await writeImageFile(path.join(dir, `ids-${p}.img`), ids);
+    }
+    const r = criu(['restore', '-D', dir, '-d', '-o', 'restore.log']);
+    expect(r.code, r.stderr).toBe(0);
+    try {
+      expect(timeLink(w.pid)).toBe(timeLink(process.pid));
+      expect(askVerdict(w.state, w.pid, 10_000)).toMatch(/^check bad jumped=1\/1 by_ms=-\d+\/-\d+ /);
+    } finally {
+      killAndCheck(w.pid);
+    }
   });
 
   it('a tree in criu\'s time namespace still gets timens-0.img with criu\'s clocks, as CRIU writes it', () => {
