@@ -8,12 +8,14 @@
  * (CRIU restores every tree into a new time namespace) dumped by crtools again.
  * Workload test/workloads/timens.c.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@crtools/inspect';
 import { readImageFile, writeImageFile } from '@crtools/images';
+import { buildRestorePlan } from '@crtools/restorer';
+import { fixturesDir } from '../lib/paths.js';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { CRIU, runBy } from './criu-ref.js';
@@ -131,6 +133,20 @@ describe('a tree in a time namespace of its own', () => {
     expect(readFileSync(`/proc/${kid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
     expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
     killAndCheck(w.pid);
+  });
+});
+
+describe('the restore plan of a tree in a time namespace of its own', () => {
+  it('takes the dumped clocks from timens-<id>.img; the image missing is bad input (exit 3), not a restore in the host\'s clocks', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'crtools-timens-plan-'));
+    cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
+    const ids = await readImageFile(path.join(d, 'ids-2680.img'));
+    (ids.entries[0] as Record<string, unknown>).time_ns_id = 9;
+    await writeImageFile(path.join(d, 'ids-2680.img'), ids);
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining('timens-9.img') });
+    await writeImageFile(path.join(d, 'timens-9.img'), { magic: 'TIMENS', entries: [{ monotonic: { tv_sec: 86400123n, tv_nsec: 5n }, boottime: { tv_sec: 86400456n, tv_nsec: 6n } }] });
+    const plan = await buildRestorePlan(d);
+    expect(plan.namespaces).toMatchObject({ cloneFlags: 0, clocks: { monotonic: { sec: 86400123n, nsec: 5n }, boottime: { sec: 86400456n, nsec: 6n } } });
   });
 });
 
