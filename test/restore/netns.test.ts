@@ -14,20 +14,12 @@ import { fingerprint } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, ourCritDecode, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { TCP_MOVING } from './tcp-helpers.js';
+import { CRIU, runBy } from './criu-ref.js';
 
 afterEach(killRestored);
 afterAll(() => killAllStarted());
 
 const VERDICT = 'check ok child=1';
-const CRIU = ((): string | undefined => {
-  const c = process.env['CRIU'] ?? '/tmp/criu-4.2/criu/criu';
-  try {
-    readFileSync(c);
-    return c;
-  } catch {
-    return undefined;
-  }
-})();
 
 function netLink(pid: number): string {
   return readlinkSync(`/proc/${pid}/ns/net`);
@@ -116,15 +108,7 @@ describe.skipIf(!CRIU)(`a tree in a network namespace of its own between crtools
       const w = startWorkload('netns', []);
       const dir = tmp(`x-netns-${by}-img`);
       mkdirSync(dir, { recursive: true });
-      const run = (who: string, args: string[]) => {
-        if (who === 'CRIU') {
-          const r = spawnSync(CRIU!, args, { encoding: 'utf8', timeout: 30_000 });
-          expect(r.status, `CRIU ${args[0]}: ${r.stderr}\n${safeRead(path.join(dir, args.includes('dump') ? 'dump.log' : 'restore.log'))}`).toBe(0);
-        } else {
-          const r = criu(args);
-          expect(r.code, r.stderr).toBe(0);
-        }
-      };
+      const run = (who: 'CRIU' | 'us', args: string[]) => runBy(who, dir, args);
       run(by, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
       expect(waitReaped(w.pid)).toBe(true);
       run(to, ['restore', '-D', dir, '-d', '-o', 'restore.log']);
@@ -140,11 +124,3 @@ describe.skipIf(!CRIU)(`a tree in a network namespace of its own between crtools
     });
   }
 });
-
-function safeRead(p: string): string {
-  try {
-    return readFileSync(p, 'utf8').split('\n').filter((l) => /Error|Warn/.test(l)).slice(-10).join('\n');
-  } catch {
-    return '';
-  }
-}

@@ -22,14 +22,6 @@ static int read_file(const char *p, char *buf, size_t n) {
 	return 0;
 }
 
-static int same_ns(pid_t a, pid_t b, const char *kind) {
-	char pa[64], pb[64], la[64] = "", lb[64] = "";
-	snprintf(pa, sizeof pa, "/proc/%d/ns/%s", a, kind);
-	snprintf(pb, sizeof pb, "/proc/%d/ns/%s", b, kind);
-	if (readlink(pa, la, sizeof la - 1) < 0 || readlink(pb, lb, sizeof lb - 1) < 0) return 0;
-	return strcmp(la, lb) == 0;
-}
-
 int main(int argc, char **argv) {
 	if (argc < 4) return 2;
 	const char *host = argv[1], *dom = argv[2];
@@ -65,7 +57,7 @@ int main(int argc, char **argv) {
 		int ok = read_file("/proc/sys/kernel/hostname", h, sizeof h) == 0 && strcmp(h, host) == 0 &&
 			 read_file("/proc/sys/kernel/domainname", d, sizeof d) == 0 && strcmp(d, dom) == 0 &&
 			 read_file("/proc/sys/kernel/msgmni", m, sizeof m) == 0 && strcmp(m, "77") == 0;
-		int kid = kill(child, 0) == 0 && same_ns(getpid(), child, "uts") && same_ns(getpid(), child, "ipc");
+		int kid = kill(child, 0) == 0 && wl_same_ns(getpid(), child, "uts") && wl_same_ns(getpid(), child, "ipc");
 		if (ok && kid)
 			wl_say("check ok child=1");
 		else

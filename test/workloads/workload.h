@@ -66,6 +66,15 @@ static inline void wl_wait_check(void) {
 	wl_want_check = 0;
 }
 
+/* 1 when tasks a and b are in the same namespace of this kind (/proc/PID/ns/KIND links equal). */
+static inline int wl_same_ns(pid_t a, pid_t b, const char *kind) {
+	char pa[64], pb[64], la[64] = "", lb[64] = "";
+	snprintf(pa, sizeof pa, "/proc/%d/ns/%s", a, kind);
+	snprintf(pb, sizeof pb, "/proc/%d/ns/%s", b, kind);
+	if (readlink(pa, la, sizeof la - 1) < 0 || readlink(pb, lb, sizeof lb - 1) < 0) return 0;
+	return strcmp(la, lb) == 0;
+}
+
 static inline void wl_handle_usr1(void) {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);

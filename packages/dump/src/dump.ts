@@ -9,7 +9,7 @@ import { connectPageServer, createPagesIdAllocator, dumpShmemFile, LazyPageStore
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
-import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
+import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
 import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
@@ -615,7 +615,7 @@ async function dumpFrozen(
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [seccompChains.entry()] });
   log.debug(`frozen time of the tree's files and images: ${(performance.now() - tFiles).toFixed(1)} ms`);
-  await writeImageFile(path.join(dir, 'timens-0.img'), { magic: 'TIMENS', entries: [{ monotonic: clockNow(CLOCK_MONOTONIC), boottime: clockNow(CLOCK_BOOTTIME) }] });
+  await namespaces.writeClocks(dir);
   await writeImageFile(path.join(dir, 'inventory.img'), {
     magic: 'INVENTORY',
     entries: [{

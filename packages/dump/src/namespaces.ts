@@ -5,7 +5,8 @@
  * criu's own, and the namespaces of the root that are not criu's are carried in the images
  * (utsns-<id>.img, ipcns-var-<id>.img, the SysV objects in ipcns-shm/sem/msg-<id>.img, the
  * network namespace's devices, addresses, routes, rules, tables and sysctls: netns.ts; the
- * mount namespace's mounts in mountpoints-<id>.img with its tmpfs contents: mounts.ts) and made
+ * mount namespace's mounts in mountpoints-<id>.img with its tmpfs contents: mounts.ts; the time
+ * namespace's clocks as its tasks read them in timens-<id>.img) and made
  * again for the root at restore. A root in a pid namespace of its own must be its init (pid 1
  * there); the tasks are then written with the pids they have inside it (pidView). As CRIU, every
  * other task must live in the root's namespaces or in criu's: a task below the root in a third
@@ -16,8 +17,8 @@ import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { msgPayload, semPayload, writeImageFile, type Entry } from '@crtools/images';
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
-import { countSysvipc, innermostIds, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
-import { namespaceFiles, readSysvObjects, setSocketNamespace, type SysvContents } from '@crtools/sys';
+import { countSysvipc, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
+import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, readSysvObjects, setSocketNamespace, type SysvContents } from '@crtools/sys';
 import { TreeMounts } from './mounts.js';
 import { NetNamespaceDump } from './netns.js';
 
@@ -25,7 +26,7 @@ import { NetNamespaceDump } from './netns.js';
 const SHM_DEST = 0o1000;
 
 /** The kinds of namespace of the root's own that a dump carries. */
-export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net', 'mnt'];
+export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net', 'mnt', 'time'];
 
 /**
  * The order CRIU 4.2 meets the root's namespaces in: pid with the tree, then user, mnt and net
@@ -106,6 +107,13 @@ export class Namespaces {
     const theirs = nsInodes(pid);
     const ids: Record<string, number> = {};
     const nested: NsKind[] = [];
+    // a task whose children would be born in another time namespace (it unshared one and has
+    // not forked since) holds a namespace nothing would make again (as CRIU: refused)
+    if (theirs.has('time_for_children') && theirs.get('time_for_children') !== theirs.get('time')) {
+      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} made a time namespace for its children (time_for_children is not its own time namespace), which is not supported (as CRIU: nested time namespaces)`, {
+        context: { pid, namespaces: 'time' }, exitCode: ExitCode.UNSUPPORTED,
+      }));
+    }
     for (const k of NS_KINDS) {
       const ino = theirs.get(k);
       const rootId = this.rootOwn.get(k);
@@ -208,6 +216,33 @@ export class Namespaces {
     }
     if (this.net) written.push(...(await this.net.write(dir)));
     return written;
+  }
+
+  /**
+   * The clocks of the dump as CRIU 4.2 writes them: CLOCK_MONOTONIC and CLOCK_BOOTTIME as the
+   * tree's tasks read them, in timens-<id>.img when the root lives in a time namespace of its own
+   * (the host's clocks plus that namespace's offsets), else criu's own in timens-0.img.
+   */
+  async writeClocks(dir: string): Promise<string> {
+    const id = this.rootOwn.get('time');
+    const f = `timens-${id ?? 0}.img`;
+    let monotonic: Timespec = this.clock(CLOCK_MONOTONIC);
+    let boottime: Timespec = this.clock(CLOCK_BOOTTIME);
+    if (id !== undefined) {
+      // crtools may itself live in a time namespace: its clocks less its offsets are the host's
+      const mine = readTimensOffsets(process.pid);
+      const theirs = readTimensOffsets(this.rootPid);
+      monotonic = timespecAdd(monotonic, theirs.monotonic, mine.monotonic);
+      boottime = timespecAdd(boottime, theirs.boottime, mine.boottime);
+    }
+    const ts = (t: Timespec) => ({ tv_sec: t.sec, tv_nsec: t.nsec });
+    await writeImageFile(path.join(dir, f), { magic: 'TIMENS', entries: [{ monotonic: ts(monotonic), boottime: ts(boottime) }] });
+    return f;
+  }
+
+  private clock(id: number): Timespec {
+    const c = clockNow(id);
+    return { sec: c.tv_sec, nsec: c.tv_nsec };
   }
 
   /** The SysV objects of the root's IPC namespace (with their contents, values, messages). */

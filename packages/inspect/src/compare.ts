@@ -21,13 +21,18 @@ const PF_SUPERPRIV = 0x100n;
 export const EXPECTED_CHANGES: ExpectedChange[] = [
   { path: /^tasks\[\d+\]\.stat\.starttime$/, why: 'a restored task is a new task to the kernel: its start time is when the restore made it' },
   {
-    path: /^tasks\[\d+\]\.ns\.(uts|ipc|pid|net)$/,
+    path: /^tasks\[\d+\]\.ns\.(uts|ipc|pid|net|time)$/,
     why: 'a namespace of the tree\'s own is made anew by the restore (a new inode); which tasks share it and what it holds are compared under namespaces.*',
   },
   {
     path: /^tasks\[\d+\]\.stat\.flags$/,
     why: 'PF_FORKNOEXEC (the task was forked and has not called exec since: true of every restored task) and PF_SUPERPRIV (it has used a capability: the restore did, on its behalf) are history the kernel keeps, not state the program set; the other bits must be equal',
     keep: (v) => (typeof v === 'string' && /^\d+$/.test(v) ? BigInt(v) & ~(PF_FORKNOEXEC | PF_SUPERPRIV) : v),
+  },
+  {
+    path: /^namespaces\.time\.(monotonic|boottime)$/,
+    why: "a restore makes the tree's time namespace anew with offsets that make its clocks go on from where the dump left them (as CRIU): the offsets from the host's clocks shrink by the time the tree was away; compared to the nearest hour",
+    keep: (v) => (typeof v === 'string' && /^-?\d+\.\d{9}$/.test(v) ? Math.round(Number(v) / 3600) : v),
   },
   {
     path: /^tasks\[\d+\]\.sessionid$/,

@@ -1,13 +1,13 @@
 /**
  * The namespaces of a tree: which kinds the root has of its own (not the inspector's), the
  * state of those it has (UTS names, IPC sysctls and how many SysV objects each list holds, the
- * network namespace's links, addresses, routes and sysctls), and
+ * network namespace's links, addresses, routes and sysctls, the time namespace's clock offsets), and
  * the tasks that live in a namespace other than the root's. Namespaces are named by what they
  * hold, not by inode (a restore makes them anew).
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { countSysvipc, IPC_VAR_SYSCTLS, NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
+import { countSysvipc, IPC_VAR_SYSCTLS, NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath, parseSysctlString, parseSysvipc, readNamespaces, readTimensOffsets, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
 import { namespaceFiles, namespaceFilesAt, netLinks, netnsTool, readSysvObjects } from '@crtools/sys';
 
 export interface NamespacesPrint {
@@ -20,6 +20,12 @@ export interface NamespacesPrint {
    */
   ipc?: { sysctls: Record<string, string>; sysvipc: Record<string, number>; objects: SysvPrint[] };
   net?: NetPrint;
+  /**
+   * the time namespace's offsets of CLOCK_MONOTONIC and CLOCK_BOOTTIME from the host's clocks
+   * ("seconds.nanoseconds", /proc/PID/timens_offsets): a restore keeps the tree's clocks going
+   * on, so these move by the time the tree was away (compare.ts)
+   */
+  time?: { monotonic: string; boottime: string };
   /** pid → the kinds in which the task's namespace is not the root's (only tasks that have any) */
   nested: Record<string, string[]>;
 }
@@ -114,6 +120,11 @@ export function namespacesOf(pids: number[]): NamespacesPrint {
     out.ipc = { sysctls, sysvipc, objects: sysvObjects(root, lists) };
   }
   if (own.includes('net')) out.net = netOf(root);
+  if (own.includes('time')) {
+    const o = readTimensOffsets(root);
+    const secs = (t: { sec: bigint; nsec: bigint }) => `${t.sec}.${t.nsec.toString().padStart(9, '0')}`;
+    out.time = { monotonic: secs(o.monotonic), boottime: secs(o.boottime) };
+  }
   for (const pid of pids.slice(1)) {
     let ns: Map<string, bigint>;
     try {

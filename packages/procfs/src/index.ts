@@ -21,3 +21,4 @@ export { KINDS, runProcfs, toJsonLine, type ProcfsRunOptions } from './kinds.js'
 export { procfsCommand } from './command.js';
 export * from './net.js';
 export * from './ns-sysctl.js';
+export * from './timens.js';

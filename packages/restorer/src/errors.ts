@@ -10,6 +10,7 @@ export const RestoreErrorCode = {
   BAD_PLAN: 'RESTORE_BAD_PLAN',
   CPU: 'RESTORE_CPU_MISMATCH',
   GUARDS: 'RESTORE_NO_GUARD_REGIONS',
+  UNSUPPORTED: 'RESTORE_UNSUPPORTED',
 } as const;
 
 export function restoreError(code: string, message: string, context: Record<string, unknown> = {}, exitCode: ExitCode = ExitCode.FAILED, cause?: unknown): CrtoolsError {

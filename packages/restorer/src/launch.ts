@@ -4,8 +4,8 @@
  * every process this restore started.
  */
 import { existsSync } from 'node:fs';
-import { formatIpcSysctl, IPC_VAR_SYSCTLS, readLoginuid, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
-import { canInstallGuards, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, takeTaskFd, xgetbv } from '@crtools/sys';
+import { formatIpcSysctl, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
+import { canInstallGuards, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -110,6 +110,23 @@ export function validatePlan(plan: RestorePlan): void {
     for (const g of t.guards ?? []) {
       if (g.end <= g.start || (g.start & 0xfffn) || (g.end & 0xfffn)) bad(`task ${t.pid}: bad guard region ${g.start.toString(16)}-${g.end.toString(16)}`);
     }
+  });
+}
+
+/**
+ * The offsets of a new time namespace in which CLOCK_MONOTONIC and CLOCK_BOOTTIME read now what
+ * the tasks read at dump time (`clocks`), as timens_offsets takes them. Offsets count from the
+ * host's clocks: the restorer's own clocks less its own time namespace's offsets.
+ */
+export function timensOffsetsFor(clocks: NonNullable<NamespacePlan['clocks']>): string {
+  const mine = readTimensOffsets(process.pid);
+  const now = (id: number) => {
+    const c = clockNow(id);
+    return { sec: c.tv_sec, nsec: c.tv_nsec };
+  };
+  return formatTimensOffsets({
+    monotonic: timespecAdd(clocks.monotonic, mine.monotonic, now(CLOCK_MONOTONIC)),
+    boottime: timespecAdd(clocks.boottime, mine.boottime, now(CLOCK_BOOTTIME)),
   });
 }
 
@@ -226,6 +243,9 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   checkGuards(plan, canInstallGuards);
   plan = withCpuDispatch(plan, xcr0, opts.logger ?? silentLogger);
   checkPidsFree(plan);
+  if (plan.namespaces?.clocks && opts.restoreSibling) {
+    throw restoreError(RestoreErrorCode.UNSUPPORTED, 'restore: a tree in a time namespace of its own cannot be restored as a sibling of the restorer (--restore-sibling, as RPC callers ask) yet', {}, ExitCode.UNSUPPORTED);
+  }
   // shared memory objects live in this process, and unlinked files under a name, until every
   // task holds its own view of them
   const shm = createShmem(plan, native);
@@ -343,6 +363,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       cloneParent: !!opts.restoreSibling,
       cloneFlags: plan.namespaces?.cloneFlags ?? 0,
       ...(opts.netns ? { netnsFd: opts.netns.fd } : {}),
+      ...(plan.namespaces?.clocks ? { timensOffsets: timensOffsetsFor(plan.namespaces.clocks) } : {}),
     });
     if (isSysError(r)) {
       if (r.syscall === 'mmap' && r.errno === 17) continue; // the launcher grew into the hole meanwhile

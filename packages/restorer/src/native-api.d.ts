@@ -18,6 +18,8 @@ export interface LaunchArgs {
   cloneFlags: number;
   /** a network namespace (a descriptor holding it) the root is born in */
   netnsFd?: number;
+  /** the root is born in a new time namespace with these offsets (timens_offsets text: "clockid sec nsec" lines) */
+  timensOffsets?: string;
 }
 
 export interface WaitResult {

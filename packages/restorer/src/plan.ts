@@ -265,6 +265,11 @@ export interface NamespacePlan {
   net?: NetPlan;
   /** the mount namespace's mounts (mountpoints-<id>.img), in the order they were mounted */
   mounts?: MountPlan[];
+  /**
+   * the clocks the tasks read at dump time (timens-<id>.img): the root is born in a new time
+   * namespace whose offsets make CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from these
+   */
+  clocks?: { monotonic: { sec: bigint; nsec: bigint }; boottime: { sec: bigint; nsec: bigint } };
 }
 
 /**

@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <string>
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -31,9 +33,87 @@ namespace {
 using namespace crtools::launcher;
 using crtools::SysErr;
 
+// The child of a clone: a copy of Node with one thread. Leave C++ at once for the blob.
+[[noreturn]] void EnterBlob(uint8_t *base, uint64_t plan_off, uint64_t stack_top, uint64_t rseq_ptr, uint64_t rseq_len) {
+  uint64_t entry = (uint64_t)base;
+  uint64_t planp = (uint64_t)(base + plan_off);
+  // explicit registers: nothing may be clobbered before it is read
+  __asm__ volatile(
+      "mov %%rbx, %%rsp\n\t"
+      "xor %%ebp, %%ebp\n\t"
+      "jmp *%%rax\n\t" ::"b"(stack_top),
+      "a"(entry), "D"(planp), "S"(0UL), "d"(rseq_ptr), "c"(rseq_len)
+      : "memory");
+  __builtin_unreachable();
+}
+
+// clone3(ca) from a helper (a raw fork of this thread: one thread, no atfork handlers) that first
+// makes a new time namespace for its children and writes its offsets. Returns the root's pid
+// (0 in the root itself) or -1 with errno set and *failed naming the syscall.
+long TimensClone(struct clone_args *ca, const std::string &offsets, const char **failed) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    *failed = "pipe2";
+    return -1;
+  }
+  struct clone_args root = *ca;
+  root.flags |= CLONE_PARENT;
+  root.exit_signal = 0;  // the helper's (SIGCHLD) with CLONE_PARENT
+  long helper = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (helper == 0) {
+    // the helper: only raw syscalls from here; reports { pid or -errno, step } on the pipe
+    long out[2] = {0, 0};
+    if (syscall(SYS_unshare, CLONE_NEWTIME) < 0) {
+      out[0] = -errno, out[1] = 1;
+    } else {
+      int fd = (int)syscall(SYS_open, "/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+      if (fd < 0) out[0] = -errno, out[1] = 2;
+      else {
+        if (syscall(SYS_write, fd, offsets.data(), offsets.size()) != (long)offsets.size()) out[0] = -errno, out[1] = 3;
+        syscall(SYS_close, fd);
+      }
+    }
+    if (!out[1]) {
+      long r = syscall(SYS_clone3, &root, sizeof(root));
+      if (r == 0) return 0;
+      out[0] = r < 0 ? -errno : r, out[1] = r < 0 ? 4 : 0;
+    }
+    syscall(SYS_write, p[1], out, sizeof(out));
+    syscall(SYS_exit_group, 0);
+  }
+  int e = errno;
+  close(p[1]);
+  if (helper < 0) {
+    close(p[0]);
+    errno = e;
+    *failed = "clone";
+    return -1;
+  }
+  long in[2] = {-EIO, 4};
+  ssize_t n;
+  do n = read(p[0], in, sizeof(in));
+  while (n < 0 && errno == EINTR);
+  close(p[0]);
+  int st;
+  while (waitpid((pid_t)helper, &st, __WALL) < 0 && errno == EINTR) {
+  }
+  if (n != (ssize_t)sizeof(in)) in[0] = -EIO, in[1] = 4;
+  if (in[0] < 0) {
+    static const char *steps[] = {"", "unshare", "open", "write", "clone3"};
+    *failed = steps[in[1] >= 1 && in[1] <= 4 ? in[1] : 4];
+    errno = (int)-in[0];
+    return -1;
+  }
+  return in[0];
+}
+
 // launch({ blob, plan, regionStart, regionSize, codeSize, planOff, statusOff, statusSize,
-//          stackTop, rootPid, cloneParent, cloneFlags, netnsFd? }) -> { pid, status: ArrayBuffer } | { errno, syscall }
+//          stackTop, rootPid, cloneParent, cloneFlags, netnsFd?, timensOffsets? }) -> { pid, status: ArrayBuffer } | { errno, syscall }
 // netnsFd: a network namespace the root is born in (this thread joins it for the clone3 only)
+// timensOffsets: the root is born in a new time namespace with these offsets (the text written to
+// timens_offsets): a single-threaded helper forked from this thread makes the namespace (unshare
+// CLONE_NEWTIME, offsets written before any task is in it) and starts the root with CLONE_PARENT,
+// so the root is this process's child as without it (not with cloneParent: checked by TypeScript)
 Napi::Value Launch(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Object a = info[0].As<Napi::Object>();
@@ -51,6 +131,7 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   // the namespaces the root is born in (CLONE_NEW*, checked by TypeScript)
   uint64_t clone_ns = (uint64_t)a.Get("cloneFlags").As<Napi::Number>().Int64Value();
   int netns_fd = a.Has("netnsFd") && a.Get("netnsFd").IsNumber() ? a.Get("netnsFd").As<Napi::Number>().Int32Value() : -1;
+  std::string timens = a.Has("timensOffsets") && a.Get("timensOffsets").IsString() ? a.Get("timensOffsets").As<Napi::String>().Utf8Value() : std::string();
 
   void *r = mmap((void *)start, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
   if (r == MAP_FAILED) return SysErr(env, errno, "mmap");
@@ -102,19 +183,14 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
       return SysErr(env, e, own_net < 0 ? "open" : "setns");
     }
   }
-  long pid = syscall(SYS_clone3, &ca, sizeof(ca));
-  if (pid == 0) {
-    // Child: a copy of Node with one thread. Leave C++ at once for the blob.
-    uint64_t entry = (uint64_t)base;
-    uint64_t planp = (uint64_t)(base + plan_off);
-    // explicit registers: nothing may be clobbered before it is read
-    __asm__ volatile(
-        "mov %%rbx, %%rsp\n\t"
-        "xor %%ebp, %%ebp\n\t"
-        "jmp *%%rax\n\t" ::"b"(stack_top),
-        "a"(entry), "D"(planp), "S"(0UL), "d"(rseq_ptr), "c"(rseq_len)
-        : "memory");
-    __builtin_unreachable();
+  long pid;
+  const char *failed = "clone3";
+  if (timens.empty()) {
+    pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    if (pid == 0) EnterBlob(base, plan_off, stack_top, rseq_ptr, rseq_len);
+  } else {
+    pid = TimensClone(&ca, timens, &failed);
+    if (pid == 0) EnterBlob(base, plan_off, stack_top, rseq_ptr, rseq_len);
   }
   int e = errno;
   if (own_net >= 0) {
@@ -128,7 +204,7 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   if (status_off + status_size < size) munmap(base + status_off + status_size, size - status_off - status_size);
   if (pid < 0) {
     munmap(base + status_off, status_size);
-    return SysErr(env, e, "clone3");
+    return SysErr(env, e, failed);
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", (double)pid);

@@ -288,7 +288,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (!(Object.values(FILE_LOCK_FLAG) as number[]).includes(flag) || !(Object.values(FILE_LOCK_TYPE) as number[]).includes(type)) throw unsupported(`${where}: lock kind ${flag} type ${type} is not restored`);
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
-  return { tasks, files: files.files, ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.net ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
+  return { tasks, files: files.files, ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.net || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
 /**

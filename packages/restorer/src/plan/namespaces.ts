@@ -17,8 +17,11 @@ import { openPageReader } from '@crtools/pagemap';
 /** clone(2) flags of the namespaces a restore makes (CLONE_NEW*). */
 const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_TYPE.ipc, pid: NS_TYPE.pid, mnt: NS_TYPE.mnt };
 
-/** The kinds whose namespaces a restore makes again (the network one beforehand, the root born inside it: launch.ts). */
-export const RESTORED_NS = [...Object.keys(CLONE_NEW), 'net'] as NsKind[];
+/**
+ * The kinds whose namespaces a restore makes again (the network one beforehand, the root born
+ * inside it; the time one by a helper the root is born from: launch.ts).
+ */
+export const RESTORED_NS = [...Object.keys(CLONE_NEW), 'net', 'time'] as NsKind[];
 
 /** The root's namespaces that differ from criu's (root_ids), refused by name unless restored. */
 export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj, ids: Obj): Promise<NamespacePlan> {
@@ -36,6 +39,19 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
     for (const [k, v] of Object.entries(plan.uts)) {
       if (Buffer.byteLength(v) > 64) throw badInput(`${f}: ${k} longer than 64 bytes`, { image: f });
     }
+  }
+  if (own.includes('time')) {
+    const f = `timens-${Number(ids.time_ns_id)}.img`;
+    const e = first(await img(dir, f, 'TIMENS'), f);
+    const ts = (v: unknown, what: string) => {
+      const t = (v ?? {}) as Obj;
+      if (t.tv_sec === undefined || t.tv_nsec === undefined) throw badInput(`${f}: no ${what} clock`, { image: f });
+      const sec = BigInt(t.tv_sec as bigint | number);
+      const nsec = BigInt(t.tv_nsec as bigint | number);
+      if (nsec >= 1_000_000_000n) throw badInput(`${f}: ${what} nanoseconds ${nsec} out of range`, { image: f });
+      return { sec, nsec };
+    };
+    plan.clocks = { monotonic: ts(e.monotonic, 'monotonic'), boottime: ts(e.boottime, 'boottime') };
   }
   if (own.includes('net')) plan.net = await netNamespace(dir, Number(ids.net_ns_id));
   if (own.includes('mnt')) plan.mounts = await mountsOf(dir, Number(ids.mnt_ns_id));
