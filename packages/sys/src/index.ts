@@ -16,4 +16,4 @@ export { probeTty } from './tty.js';
 export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregister, UFFD_EVENT, UFFD_NONCOOP_EVENTS, uffdReadMessages, uffdCopy, uffdZeroPage, pollInput, type UffdMessage } from './uffd.js';
 export { SYSV_KIND, readSysvObjects, makeSysvObjects, type SysvKind } from './sysvipc.js';
 export type { SysvContents, SysvObject } from './native.js';
-export { tcpState, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpRestoreArgs } from './tcp.js';
+export { tcpState, tcpIdle, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpIdle, type TcpRestoreArgs } from './tcp.js';

@@ -1,4 +1,4 @@
-import type { TcpConnState, TcpRestoreArgs } from './tcp.js';
+import type { TcpConnState, TcpIdle, TcpRestoreArgs } from './tcp.js';
 import { isNativeSysError, nativeAddon, syscallError, type NativeSysError } from '@crtools/common';
 
 /** What sysvRead answers for one object: a segment's contents, a set's values, a queue's messages. */
@@ -135,6 +135,7 @@ export interface SysNative {
   // tcp.cc
   /** tcpi_state of TCP_INFO */
   tcpState(fd: number): number | NativeSysError;
+  tcpIdle(fd: number): TcpIdle | NativeSysError;
   /** TCP_REPAIR on (1) or off (0) */
   tcpRepair(fd: number, on: number): number | NativeSysError;
   /** a repair-mode socket's connection state and queues (peeked) */

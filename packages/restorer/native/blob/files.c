@@ -368,8 +368,18 @@ void open_file_table(struct ctx *c)
 			}
 			set_sock_bufs(c, fd, &f[i], i);
 			set_sock_opts(c, fd, &f[i], i);
+			/* a TCP socket with no connection binds in repair mode, which may take an address in
+			   use (the accepted end of a connection that ended, on its listener's port); leaving
+			   repair mode clears address reuse: on again until the task's is set below */
+			if (f[i].data_len && (f[i].sk_opts & 8))
+				chk(c, S5(NR_setsockopt, fd, 6 /* IPPROTO_TCP */, 19 /* TCP_REPAIR */, &one, 4), i);
 			if (f[i].data_len)
 				chk(c, S3(NR_bind, fd, AT(c, f[i].data_off), f[i].data_len), i);
+			if (f[i].data_len && (f[i].sk_opts & 8)) {
+				v = 0;
+				chk(c, S5(NR_setsockopt, fd, 6, 19, &v, 4), i);
+				chk(c, S5(NR_setsockopt, fd, 1, 2 /* SO_REUSEADDR */, &one, 4), i);
+			}
 			if (f[i].sk_listen)
 				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
 			if (f[i].sk_conn_len)
