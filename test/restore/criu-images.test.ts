@@ -109,6 +109,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     // issue 17: SysV shm, semaphores and a message queue in the tree's IPC namespace (same ids)
     ['sysvipc', () => [], /^check ok shm=1 sem=1 msg=1 child=1$/],
     ['sysvipc mapped', () => ['mapped'], /^check ok shm=1 sem=1 msg=1 child=1$/],
+    // issue 15: AIO rings, one with completed events waiting (head and tail turned), one empty
+    ['aiorings', () => ['rings'], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

@@ -8,7 +8,7 @@
  *   devzero MAP_SHARED of /dev/zero (shared with a child that writes to it on request)
  *   devnode an unlinked character device node held open
  *   hugetlb a hugetlb memfd held open
- *   aio, iouring, fanotify: an AIO context, an io_uring (its ring mapped), a fanotify group
+ *   iouring, fanotify: an io_uring (its ring mapped), a fanotify group
  *     watching DIR
  *   epollchild  an epoll target whose only descriptor is in a child
  *   procchild, procout  /proc/PID/status of a child, of a process outside the tree (the parent)
@@ -107,10 +107,6 @@ int main(int argc, char **argv) {
 		if (mknod(path, S_IFCHR | 0666, makedev(1, 3))) { wl_say("error mknod"); return 1; }
 		fd = open(path, O_RDWR);
 		unlink(path);
-	} else if (!strcmp(mode, "aio")) {
-		unsigned long ctx = 0;
-		if (syscall(SYS_io_setup, 16, &ctx)) { wl_say("error io_setup %d", errno); return 1; }
-		mem = (char *)ctx;
 	} else if (!strcmp(mode, "iouring")) {
 		struct { unsigned sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3]; unsigned long long off[10]; } p;
 		memset(&p, 0, sizeof p);

@@ -465,6 +465,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       nlate_drops: cow.lateDrops.length,
       late_drops_off: w.records('guard', cow.lateDrops),
       pages_path: w.string(t.pagesPath),
+      naios: t.aios?.length ?? 0,
+      aios_off: w.records('aio', (t.aios ?? []).map((a) => ({ addr: a.addr, len: a.len, nr_req: a.nrReq }))),
       nfds: t.fds.length,
       fds_off: w.records('fd', t.fds.map((f) => ({ fd: f.fd, file: f.file, flags: f.cloexec ? 1 : 0 }))),
       cwd: w.string(t.cwd),

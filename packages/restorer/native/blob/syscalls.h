@@ -55,6 +55,8 @@ typedef long long s64;
 #define NR_timer_settime 223
 #define NR_timer_delete 226
 #define NR_set_tid_address 218
+#define NR_io_setup 206
+#define NR_io_submit 209
 #define NR_exit_group 231
 #define NR_epoll_ctl 233
 #define NR_ioctl 16
@@ -97,7 +99,9 @@ typedef long long s64;
 
 #define PROT_WRITE 2
 #define MAP_FIXED 0x10
+#define PROT_READ 1
 #define MAP_ANONYMOUS 0x20
+#define MAP_PRIVATE 0x02
 #define MREMAP_MAYMOVE 1
 #define MREMAP_FIXED 2
 #define MADV_GUARD_INSTALL 102
