@@ -14,6 +14,7 @@ import { canInstallGuards } from '@crtools/sys';
 import { allowRootPing, startEcho } from './othersocks.js';
 import { criuBin } from '../lib/paths.js';
 import { restoreWithSocket, socketIno, startUnixPeer } from './unixext.js';
+import { unmountFanotifyTmpfs } from './fanotify.js';
 
 // a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
 const CRIU = [process.env.CRIU, 'criu'].find((c) => {
@@ -54,6 +55,7 @@ function runBy(who: 'CRIU' | 'us', args: string[]): void {
 afterAll(() => {
   killAllStarted();
   putBackPing();
+  unmountFanotifyTmpfs();
 });
 
 describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
@@ -111,6 +113,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['sysvipc mapped', () => ['mapped'], /^check ok shm=1 sem=1 msg=1 child=1$/],
     // issue 15: AIO rings, one with completed events waiting (head and tail turned), one empty
     ['aiorings', () => ['rings'], /^check ok$/],
+    // issue 15: fanotify groups with inode marks and a mount mark (on a tmpfs the workload mounts)
+    ['fanotify', () => ['marks', tmp('c-fanotify')], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

@@ -1,7 +1,7 @@
 /**
  * Issue 15, more of what real programs hold: unix sockets whose peer is outside the dumped tree
  * (--ext-unix-sk for a datagram socket connected to a named one; --external unix[INO] with
- * --inherit-fd for a stream connection); AIO rings (io_setup). Each round-tripped twice under
+ * --inherit-fd for a stream connection); AIO rings (io_setup); fanotify groups. Each round-tripped twice under
  * the state fingerprint, the images decoded by Debian's crit.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET } f
 import { alive, askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped, type Workload } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { peerDgrams, restoreWithSocket, socketIno, startUnixPeer } from './unixext.js';
+import { unmountFanotifyTmpfs } from './fanotify.js';
 
 afterEach(killRestored);
 
@@ -150,6 +151,39 @@ describe('AIO rings (io_setup)', () => {
     expect(d.stderr).toMatch(new RegExp(`task ${kids[0]}: AIO ring [0-9a-f]+-[0-9a-f]+ is task ${w.pid}'s ring too`));
     expect(alive(w.pid)).toBe(true);
     expect(treePids(w.pid)).toEqual([w.pid, ...kids]);
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
+});
+
+describe('fanotify groups and their marks', () => {
+  afterAll(() => {
+    killAllStarted();
+    unmountFanotifyTmpfs();
+  });
+
+  it('fanotify: inode marks (a file; a directory with its children, an ignored mask surviving modification) and a mount mark, in two groups: events reported as before, twice', () => {
+    const dir = tmp('fanotify-marks');
+    roundTrip('fanotify', ['marks', dir], (pid, st) => {
+      expect(askVerdict(st, pid)).toBe('check ok');
+    }, true, undefined, [], (d) => {
+      if (!haveCrit) return;
+      // as CRIU 4.2 writes them: the groups' flags, each mark inline by file handle or mount
+      const groups = (critDecode(`${d}/files.img`).entries as any[]).filter((f) => f.ffy).map((f) => f.ffy);
+      expect(groups).toHaveLength(2);
+      const marks = groups.flatMap((g) => g.mark as any[]);
+      expect(marks.filter((m) => m.type === 'INODE')).toHaveLength(2);
+      expect(marks.filter((m) => m.type === 'MOUNT').map((m) => m.me.path)).toEqual([`${dir}/mnt`.slice(1)]);
+    });
+  });
+
+  it('refused by name: a group with events not read; the tree goes on', () => {
+    const dir = tmp('fanotify-pending');
+    const w = startWorkload('fanotify', ['pending', dir]);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('fanotify-pending-img')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`task ${w.pid} fd 3 \\(anon_inode:\\[fanotify\\]\\): fanotify group with \\d+ bytes of events not read`));
+    expect(alive(w.pid)).toBe(true);
     killTree(w.pid);
     expect(waitGone(w.pid)).toBe(true);
   });

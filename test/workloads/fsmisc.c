@@ -8,8 +8,7 @@
  *   devzero MAP_SHARED of /dev/zero (shared with a child that writes to it on request)
  *   devnode an unlinked character device node held open
  *   hugetlb a hugetlb memfd held open
- *   iouring, fanotify: an io_uring (its ring mapped), a fanotify group
- *     watching DIR
+ *   iouring  an io_uring (its ring mapped)
  *   epollchild  an epoll target whose only descriptor is in a child
  *   procchild, procout  /proc/PID/status of a child, of a process outside the tree (the parent)
  * The verdict is "check ok MODE" or "check bad MODE what". */
@@ -112,9 +111,6 @@ int main(int argc, char **argv) {
 		memset(&p, 0, sizeof p);
 		fd = syscall(SYS_io_uring_setup, 4, &p);
 		if (fd >= 0) mem = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	} else if (!strcmp(mode, "fanotify")) {
-		fd = syscall(SYS_fanotify_init, 0 /* FAN_CLASS_NOTIF */, O_RDONLY);
-		if (fd < 0 || syscall(SYS_fanotify_mark, fd, 1 /* FAN_MARK_ADD */, 2ULL /* FAN_MODIFY */, AT_FDCWD, dir)) { wl_say("error fanotify %d", errno); return 1; }
 	} else if (!strcmp(mode, "hugetlb")) {
 		fd = memfd_create("huge", MFD_HUGETLB);
 	} else {

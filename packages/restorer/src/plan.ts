@@ -6,7 +6,7 @@
 import type { FilePlan, GhostPlan } from '@crtools/files/plan';
 
 export type {
-  EpollFilePlan, EpollTarget, EventfdFilePlan, FifoFilePlan, TtyFilePlan, FileBase, FilePlan, FownPlan, GhostPlan, InetFilePlan, InheritFilePlan, InotifyFilePlan, MemfdFilePlan, PidfdFilePlan, PipeFilePlan,
+  EpollFilePlan, EpollTarget, EventfdFilePlan, FifoFilePlan, TtyFilePlan, FileBase, FilePlan, FownPlan, GhostPlan, FanotifyFilePlan, InetFilePlan, InheritFilePlan, InotifyFilePlan, MemfdFilePlan, PidfdFilePlan, PipeFilePlan,
   RegFilePlan, SignalfdFilePlan, TimerFilePlan, UnixBoundFilePlan, UnixPairFilePlan,
 } from '@crtools/files/plan';
 

@@ -197,7 +197,7 @@ export interface FileProbe {
   seals: number;
   /** st_mode of fstat */
   mode: number;
-  /** FIONREAD (pipes, sockets), SIOCOUTQ (sockets) */
+  /** FIONREAD (pipes, sockets, anonymous inodes: inotify and fanotify events waiting), SIOCOUTQ (sockets) */
   nread: number;
   outq: number;
   /** fstatfs f_type */

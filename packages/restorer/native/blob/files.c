@@ -424,6 +424,16 @@ void open_file_table(struct ctx *c)
 					fail(c, EEXIST, i); /* the kernel gave another number (no SETNEXTWD) */
 				d += 24 + ((w[2] + 7) & ~7ULL);
 			}
+		} else if (f[i].kind == FILE_FANOTIFY) {
+			/* fanotify_init(faflags, evflags) (value: evflags << 32 | faflags), then each mark:
+			   (fanotify_mark flags, mask, path length, path padded to 8) */
+			const u8 *d = AT(c, f[i].data_off), *end = d + f[i].data_len;
+			fd = chk(c, S2(NR_fanotify_init, f[i].value & 0xffffffffULL, f[i].value >> 32), i);
+			while (d + 24 <= end) {
+				const u64 *m = (const u64 *)d;
+				chk(c, S5(NR_fanotify_mark, fd, m[0], m[1], AT_FDCWD, d + 24), i);
+				d += 24 + ((m[2] + 7) & ~7ULL);
+			}
 		} else if (f[i].kind == FILE_EPOLL) {
 			fd = chk(c, S1(NR_epoll_create1, 0), i);
 			if (f[i].flags & O_NONBLOCK)

@@ -85,6 +85,8 @@ typedef long long s64;
 #define NR_openat 257
 #define NR_pipe2 293
 #define NR_inotify_init1 294
+#define NR_fanotify_init 300
+#define NR_fanotify_mark 301
 #define NR_inotify_add_watch 254
 #define NR_rt_tgsigqueueinfo 297
 #define NR_prlimit64 302
@@ -97,11 +99,11 @@ typedef long long s64;
 #define NR_pidfd_open 434
 #define NR_waitid 247
 
-#define PROT_WRITE 2
-#define MAP_FIXED 0x10
 #define PROT_READ 1
-#define MAP_ANONYMOUS 0x20
+#define PROT_WRITE 2
 #define MAP_PRIVATE 0x02
+#define MAP_FIXED 0x10
+#define MAP_ANONYMOUS 0x20
 #define MREMAP_MAYMOVE 1
 #define MREMAP_FIXED 2
 #define MADV_GUARD_INSTALL 102
