@@ -82,6 +82,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fdstate', () => ['async'], /^check ok$/],
     ['pidfds', () => [], /^check ok$/],
     ['fifos', () => [tmp('c-fifos')], /^check ok$/],
+    // issue 15: a FIFO unlinked while open (a ghost FIFO)
+    ['fifos unlinked', () => ['unlinked', tmp('c-fifos-unlinked')], /^check ok$/],
     ['unixconn', () => [tmp('c-unixconn')], /^check ok$/],
     // descriptors in flight (SCM_RIGHTS), seqpacket connections, shutdowns; without the datagram
     // senders and the message of no bytes, which CRIU 4.2 does not keep

@@ -149,6 +149,7 @@ export interface SysNative {
   seekFile(fd: number, offset: bigint, whence: number): bigint | NativeSysError;
   /** futimens(2) with both times given */
   setFileTimes(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): number | NativeSysError;
+  makeFifo(path: string, mode: number): number | NativeSysError;
   // tty.cc
   /** What the tty ioctls answer on a copy of the task's fd (values the kernel refuses: -errno). */
   ttyProbe(pid: number, fd: number): TtyProbe | NativeSysError;
