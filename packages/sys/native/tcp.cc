@@ -55,12 +55,17 @@ constexpr unsigned kSndFinAcked = Bit(kFinWait2) | Bit(kClose);
 constexpr unsigned kRcvFin = Bit(kCloseWait) | Bit(kLastAck) | Bit(kClose) | Bit(kClosing);
 constexpr unsigned kRcvFinAcked = Bit(kClose);
 
+// TCP_INFO of the socket at fd (false: errno says why)
+bool TcpInfo(int fd, struct tcp_info *ti) {
+  socklen_t l = sizeof *ti;
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l) == 0;
+}
+
 // tcpState(fd) -> tcpi_state of TCP_INFO | { errno, syscall }
 Napi::Value TcpState(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   struct tcp_info ti;
-  socklen_t l = sizeof ti;
-  if (getsockopt(I32(info[0]), IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return SysErr(env, errno, "getsockopt");
+  if (!TcpInfo(I32(info[0]), &ti)) return SysErr(env, errno, "getsockopt");
   return Num(env, ti.tcpi_state);
 }
 
@@ -73,8 +78,7 @@ Napi::Value TcpIdle(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = I32(info[0]);
   struct tcp_info ti;
-  socklen_t l = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return SysErr(env, errno, "getsockopt");
+  if (!TcpInfo(fd, &ti)) return SysErr(env, errno, "getsockopt");
   int inq = 0;
   if (ioctl(fd, SIOCINQ, &inq) < 0) return SysErr(env, errno, "ioctl");
   struct pollfd p = { fd, POLLIN | POLLOUT | POLLRDHUP, 0 };
@@ -126,8 +130,7 @@ Napi::Value TcpSave(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = I32(info[0]);
   struct tcp_info ti;
-  socklen_t l = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return SysErr(env, errno, "getsockopt");
+  if (!TcpInfo(fd, &ti)) return SysErr(env, errno, "getsockopt");
   int outq = 0, unsq = 0, inq = 0, mss = 0, ts = 0;
   if (ioctl(fd, SIOCOUTQ, &outq) < 0) return SysErr(env, errno, "ioctl");
   if (ioctl(fd, kOutqNsd, &unsq) < 0) return SysErr(env, errno, "ioctl");
@@ -137,7 +140,7 @@ Napi::Value TcpSave(const Napi::CallbackInfo &info) {
     if (outq) outq--;
     if (unsq) unsq--;
   }
-  l = sizeof mss;
+  socklen_t l = sizeof mss;
   if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &l) < 0) return SysErr(env, errno, "getsockopt");
   if (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
     l = sizeof ts;
