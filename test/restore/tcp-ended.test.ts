@@ -63,6 +63,16 @@ describe('TCP sockets whose connection ended, or never connected', () => {
     killTree(w.pid);
     expect(waitGone(w.pid)).toBe(true);
   });
+
+  it('refused by name: a socket whose connect failed (the segment size of a connection, no field keeps it); the tree goes on', () => {
+    const w = startWorkload('tcpended', ['refused']);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('tcpended-refused')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`task ${w.pid} fd 3 \\(socket:\\[\\d+\\]\\): TCP socket 0\\.0\\.0\\.0:\\d+ \\(CLOSE\\) is a socket whose connect failed`));
+    expect(alive(w.pid)).toBe(true);
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
 });
 
 describe.skipIf(!CRIU || !haveIptables)(`tcpended between crtools and CRIU 4.2 (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {

@@ -23,6 +23,9 @@
  *   tcpended synsent STATE
  *     A listener with a backlog of 0 holding a connection not accepted, and a non-blocking
  *     connect to it that stays in SYN_SENT (its SYN dropped): refused by name by the dump.
+ *   tcpended refused STATE
+ *     A socket whose connect was refused (a port nobody listens on; the error taken by connect):
+ *     CLOSE with a connection's segment size, refused by name by the dump.
  *
  * The verdict: "check ok" or "check bad <what>". */
 #include "tcpwl.h"
@@ -114,6 +117,16 @@ int main(int argc, char **argv) {
 		for (;;) pause();
 	}
 	int alone = !strcmp(argv[1], "alone");
+	if (!strcmp(argv[1], "refused")) {
+		int l = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 0), port = port_of(l);
+		close(l);
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_storage ss;
+		socklen_t len = wl_inet_addr(AF_INET, "127.0.0.1", port, &ss);
+		if (connect(s, (struct sockaddr *)&ss, len) == 0 || errno != ECONNREFUSED) return 1;
+		wl_say("ready pid=%d", (int)getpid());
+		for (;;) pause();
+	}
 	int l4 = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 8), p4 = port_of(l4);
 	int l6 = wl_tcp_listener(AF_INET6, "::1", 0, 1, 8), p6 = port_of(l6);
 	int c4, s4, c6, s6, one = 1;

@@ -15,7 +15,7 @@
  * silently), any other protocol. Not seen: whether a ping or raw socket was shut down (no
  * sock_diag for ping sockets).
  */
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { inetShutdown, listenBacklog, listenPending, type SocketInfo } from '@crtools/sys';
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE, namesOf } from '@crtools/images/facts';
 import { socketNetRow, type FdRecord } from '@crtools/procfs';
@@ -220,7 +220,16 @@ export class InetSockets implements DumpKind {
     if (st.events & POLLERR) refuse('(CLOSE) holds an error the task was not told yet (a connection reset or refused, SO_ERROR): not carried');
     // a connection that ended: what the kernel worked out for it (segment size, window clamp, an
     // accepted socket's multicast TTL) is no setting of the task's, as for an established one
-    const { opts, raw, tcpOpts } = readSocketOptions(pid, rec.fd, keptOptions(s), peer ? 'connection' : 'socket');
+    let read;
+    try {
+      read = readSocketOptions(pid, rec.fd, keptOptions(s), peer ? 'connection' : 'socket');
+    } catch (e) {
+      // never connected, yet with the segment size of a connection: a connect that failed
+      // (refused, timed out) leaves it, and no field of the format keeps it
+      if (!peer && isCrtoolsError(e) && /TCP_MAXSEG|TCP_WINDOW_CLAMP/.test(e.message)) refuse(`(CLOSE) is a socket whose connect failed (its segment size is a connection's, which the format cannot keep): not supported`);
+      throw e;
+    }
+    const { opts, raw, tcpOpts } = read;
     const shutdown = st.events & POLLRDHUP ? 1 : 0;
     return {
       type: 'INETSK', key: rec.target,
