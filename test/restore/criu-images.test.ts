@@ -14,6 +14,7 @@ import { canInstallGuards } from '@crtools/sys';
 import { allowRootPing, startEcho } from './othersocks.js';
 import { criuBin } from '../lib/paths.js';
 import { restoreWithSocket, socketIno, startUnixPeer } from './unixext.js';
+import { unmountFanotifyTmpfs } from './fanotify.js';
 
 // a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
 const CRIU = [process.env.CRIU, 'criu'].find((c) => {
@@ -54,6 +55,7 @@ function runBy(who: 'CRIU' | 'us', args: string[]): void {
 afterAll(() => {
   killAllStarted();
   putBackPing();
+  unmountFanotifyTmpfs();
 });
 
 describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
@@ -80,6 +82,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fdstate', () => ['async'], /^check ok$/],
     ['pidfds', () => [], /^check ok$/],
     ['fifos', () => [tmp('c-fifos')], /^check ok$/],
+    // issue 15: a FIFO unlinked while open (a ghost FIFO)
+    ['fifos unlinked', () => ['unlinked', tmp('c-fifos-unlinked')], /^check ok$/],
     ['unixconn', () => [tmp('c-unixconn')], /^check ok$/],
     // descriptors in flight (SCM_RIGHTS), seqpacket connections, shutdowns; without the datagram
     // senders and the message of no bytes, which CRIU 4.2 does not keep
@@ -109,6 +113,10 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     // issue 17: SysV shm, semaphores and a message queue in the tree's IPC namespace (same ids)
     ['sysvipc', () => [], /^check ok shm=1 sem=1 msg=1 child=1$/],
     ['sysvipc mapped', () => ['mapped'], /^check ok shm=1 sem=1 msg=1 child=1$/],
+    // issue 15: AIO rings, one with completed events waiting (head and tail turned), one empty
+    ['aiorings', () => ['rings'], /^check ok$/],
+    // issue 15: fanotify groups with inode marks and a mount mark (on a tmpfs the workload mounts)
+    ['fanotify', () => ['marks', tmp('c-fanotify')], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

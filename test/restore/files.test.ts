@@ -65,8 +65,6 @@ describe('refused by name', () => {
 
   it('a file lease without --file-locks (as CRIU 4.2: the option keeps it)', () =>
     refused('lease', [/^criu: task \d+ fd 3 \(.*\/leased\): a LEASE READ lock is held; dump with --file-locks to keep it$/], 1));
-  it('a fanotify group', () => refused('fanotify', [/^criu: task \d+ fd 3: anon_inode:\[fanotify\] is not supported/]));
-  it('an AIO context (io_setup): its ring', () => refused('aio', [/^criu: task \d+: mapping [0-9a-f]+-[0-9a-f]+ \/\[aio\]: an AIO ring \(io_setup\) is not supported yet$/]));
   it('an io_uring: its descriptor and its ring', () =>
     refused('iouring', [
       /^criu: task \d+: mapping [0-9a-f]+-[0-9a-f]+ anon_inode:\[io_uring\]: an io_uring ring is not supported yet$/,

@@ -1,14 +1,15 @@
 /**
  * Issue 15, more of what real programs hold: unix sockets whose peer is outside the dumped tree
  * (--ext-unix-sk for a datagram socket connected to a named one; --external unix[INO] with
- * --inherit-fd for a stream connection). Each round-tripped twice under the state fingerprint,
- * the images decoded by Debian's crit.
+ * --inherit-fd for a stream connection); AIO rings (io_setup); fanotify groups. Each round-tripped twice under
+ * the state fingerprint, the images decoded by Debian's crit.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET } from '@crtools/inspect';
-import { alive, askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped, type Workload } from '../dump/helpers.js';
+import { alive, askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped, type Workload } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { peerDgrams, restoreWithSocket, socketIno, startUnixPeer } from './unixext.js';
+import { unmountFanotifyTmpfs } from './fanotify.js';
 
 afterEach(killRestored);
 
@@ -112,5 +113,78 @@ describe('unix sockets whose peer is outside the tree', () => {
       killTree(w.pid);
       for (const p of pids) expect(waitGone(p)).toBe(true);
     }
+  });
+});
+
+/** mm.img's AIO rings and ring areas, as Debian's crit decodes them */
+function aioImage(dir: string, pid: number): { aios: { id: number; ring_len: number; nr_req: number }[]; areas: { start: number; status: number; flags: number }[] } {
+  const mm = critDecode(`${dir}/mm-${pid}.img`).entries[0];
+  return {
+    aios: (mm.aios ?? []).map((a: any) => ({ id: Number(a.id), ring_len: Number(a.ring_len), nr_req: Number(a.nr_req) })),
+    // VMA_AREA_AIORING (1 << 13)
+    areas: (mm.vmas as any[]).filter((v) => Number(v.status) & (1 << 13)).map((v) => ({ start: Number(v.start), status: Number(v.status), flags: Number(v.flags) })),
+  };
+}
+
+describe('AIO rings (io_setup)', () => {
+  afterAll(killAllStarted);
+
+  it('aiorings: a ring with completed events waiting (head and tail turned) and an empty one: same context ids, same events, io_submit and io_getevents go on, twice', () => {
+    roundTrip('aiorings', ['rings'], (pid, st) => {
+      expect(askVerdict(st, pid)).toBe('check ok');
+    }, true, undefined, [], (dir, pid) => {
+      if (!haveCrit) return;
+      // as CRIU 4.2 writes them: each ring's address, length and the io_setup argument giving its size
+      const { aios, areas } = aioImage(dir, pid);
+      expect(aios.map((a) => [a.ring_len, a.nr_req]).sort()).toEqual([[4096, 62], [8192, 126]]);
+      // the ring areas: VMA_AREA_AIORING alone, MAP_SHARED (1)
+      expect(areas.map((a) => [a.status, a.flags])).toEqual([[1 << 13, 1], [1 << 13, 1]]);
+      expect(aios.map((a) => a.id).sort()).toEqual(areas.map((a) => a.start).sort());
+    });
+  });
+
+  it('refused by name: a ring a child forked after io_setup maps without its context; the tree goes on', () => {
+    const w = startWorkload('aiorings', ['fork']);
+    const kids = treePids(w.pid).filter((p) => p !== w.pid);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('aio-fork')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`task ${kids[0]}: AIO ring [0-9a-f]+-[0-9a-f]+ is task ${w.pid}'s ring too`));
+    expect(alive(w.pid)).toBe(true);
+    expect(treePids(w.pid)).toEqual([w.pid, ...kids]);
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
+});
+
+describe('fanotify groups and their marks', () => {
+  afterAll(() => {
+    killAllStarted();
+    unmountFanotifyTmpfs();
+  });
+
+  it('fanotify: inode marks (a file; a directory with its children, an ignored mask surviving modification) and a mount mark, in two groups: events reported as before, twice', () => {
+    const dir = tmp('fanotify-marks');
+    roundTrip('fanotify', ['marks', dir], (pid, st) => {
+      expect(askVerdict(st, pid)).toBe('check ok');
+    }, true, undefined, [], (d) => {
+      if (!haveCrit) return;
+      // as CRIU 4.2 writes them: the groups' flags, each mark inline by file handle or mount
+      const groups = (critDecode(`${d}/files.img`).entries as any[]).filter((f) => f.ffy).map((f) => f.ffy);
+      expect(groups).toHaveLength(2);
+      const marks = groups.flatMap((g) => g.mark as any[]);
+      expect(marks.filter((m) => m.type === 'INODE')).toHaveLength(2);
+      expect(marks.filter((m) => m.type === 'MOUNT').map((m) => m.me.path)).toEqual([`${dir}/mnt`.slice(1)]);
+    });
+  });
+
+  it('refused by name: a group with events not read; the tree goes on', () => {
+    const dir = tmp('fanotify-pending');
+    const w = startWorkload('fanotify', ['pending', dir]);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('fanotify-pending-img')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`task ${w.pid} fd 3 \\(anon_inode:\\[fanotify\\]\\): fanotify group with \\d+ bytes of events not read`));
+    expect(alive(w.pid)).toBe(true);
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
   });
 });

@@ -8,8 +8,7 @@
  *   devzero MAP_SHARED of /dev/zero (shared with a child that writes to it on request)
  *   devnode an unlinked character device node held open
  *   hugetlb a hugetlb memfd held open
- *   aio, iouring, fanotify: an AIO context, an io_uring (its ring mapped), a fanotify group
- *     watching DIR
+ *   iouring  an io_uring (its ring mapped)
  *   epollchild  an epoll target whose only descriptor is in a child
  *   procchild, procout  /proc/PID/status of a child, of a process outside the tree (the parent)
  * The verdict is "check ok MODE" or "check bad MODE what". */
@@ -107,18 +106,11 @@ int main(int argc, char **argv) {
 		if (mknod(path, S_IFCHR | 0666, makedev(1, 3))) { wl_say("error mknod"); return 1; }
 		fd = open(path, O_RDWR);
 		unlink(path);
-	} else if (!strcmp(mode, "aio")) {
-		unsigned long ctx = 0;
-		if (syscall(SYS_io_setup, 16, &ctx)) { wl_say("error io_setup %d", errno); return 1; }
-		mem = (char *)ctx;
 	} else if (!strcmp(mode, "iouring")) {
 		struct { unsigned sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3]; unsigned long long off[10]; } p;
 		memset(&p, 0, sizeof p);
 		fd = syscall(SYS_io_uring_setup, 4, &p);
 		if (fd >= 0) mem = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	} else if (!strcmp(mode, "fanotify")) {
-		fd = syscall(SYS_fanotify_init, 0 /* FAN_CLASS_NOTIF */, O_RDONLY);
-		if (fd < 0 || syscall(SYS_fanotify_mark, fd, 1 /* FAN_MARK_ADD */, 2ULL /* FAN_MODIFY */, AT_FDCWD, dir)) { wl_say("error fanotify %d", errno); return 1; }
 	} else if (!strcmp(mode, "hugetlb")) {
 		fd = memfd_create("huge", MFD_HUGETLB);
 	} else {

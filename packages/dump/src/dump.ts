@@ -13,6 +13,7 @@ import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObj
 import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
+import { AioRings } from './aio.js';
 import { foreignNamespaces, Namespaces, PidView, refuseRootNamespaces } from './namespaces.js';
 import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
@@ -479,6 +480,7 @@ async function dumpFrozen(
   const taskSize = kd.task_size ?? DEFAULT_TASK_SIZE;
   const pstree: Entry[] = [];
   const seccompChains = new SeccompChains();
+  const aioRings = new AioRings();
   let pagesWritten = 0;
   let pagesScanned = 0;
   let pagesSkippedParent = 0;
@@ -524,7 +526,7 @@ async function dumpFrozen(
       const ids: Entry = {
         vm_id: shared.vm_id.id, files_id: shared.files_id.id, fs_id: shared.fs_id.id, sighand_id: shared.sighand_id.id, ...nsIds,
       };
-      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals, namespaces.sysvSizes());
+      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals, namespaces.sysvSizes(), aioRings);
       // a descriptor table is dumped once, with the first task that has it
       const tableSeen = shared.files_id.sharedWith !== undefined;
       const entries = tableSeen ? [] : fds.map((r) => files.fd(pid, r));

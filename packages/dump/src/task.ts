@@ -8,6 +8,7 @@ import {
 } from '@crtools/procfs';
 import type { Entry, FileTable } from '@crtools/files/dump';
 import { SECCOMP_FILTER_FLAG_TSYNC, SeccompChains, sameChain } from './seccomp.js';
+import { AioRings } from './aio.js';
 
 
 function capWords(v: bigint | undefined): number[] {
@@ -194,8 +195,7 @@ function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean
   if (v.status & VMA.UNSUPP) {
     throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'} is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
-  const what = v.status & VMA.AREA_AIORING ? 'an AIO ring (io_setup)'
-    : v.status & VMA.AREA_SOCKET ? 'a mapping of a socket (a packet ring)'
+  const what = v.status & VMA.AREA_SOCKET ? 'a mapping of a socket (a packet ring)'
     : v.status & VMA.AREA_SYSVIPC ? 'SysV IPC shared memory'
     : v.status & VMA.ANON_SHARED ? 'shared anonymous memory of no known object'
     : v.status & VMA.AREA_MEMFD && !shmemObject ? 'a private mapping of shared anonymous memory'
@@ -219,6 +219,8 @@ export function mmEntry(
   guards: readonly { start: bigint; end: bigint }[] = [], refusals = new Refusals(),
   /** the SysV segments of the tree's own IPC namespace (id → size); without it, SysV mappings are refused */
   sysvSizes?: ReadonlyMap<number, number>,
+  /** the tree's AIO rings so far (a ring two tasks map is refused) */
+  aioRings = new AioRings(),
 ): Entry {
   const exe = statSync(`/proc/${pid}/exe`);
   const exeLink = readlinkSync(`/proc/${pid}/exe`);
@@ -233,6 +235,7 @@ export function mmEntry(
   }
   const exeId = files.mappedFile(exePath, devString(exe.dev), BigInt(exe.ino), 0, pid, exeDeleted ? `/proc/${pid}/exe` : undefined);
   const out: Entry[] = [];
+  const aios: Entry[] = [];
   for (const v of vmas) {
     // the shmem device's objects are classified MEMFD | FILE_SHARED/FILE_PRIVATE (as CRIU 4.2
     // does): shared anonymous memory (`/dev/zero (deleted)`, shared only) and memfds
@@ -252,6 +255,12 @@ export function mmEntry(
       e['shmid'] = BigInt(files.mappedFile(v.name, `${v.devMajor}:${v.devMinor}`, v.ino, fdflags, pid, via));
       e['fdflags'] = fdflags;
     }
+    if (v.status & VMA.AREA_AIORING) {
+      // as CRIU 4.2: the ring's open mode (read-write) beside it, and its aios entry
+      e['fdflags'] = v.fdflags ?? 2;
+      const ring = refusals.check(() => aioRings.entry(pid, v));
+      if (ring) aios.push(ring);
+    }
     if (v.madv) e['madv'] = v.madv;
     out.push(e);
   }
@@ -264,6 +273,7 @@ export function mmEntry(
     // CRIU keeps the vector without its AT_NULL terminator
     mm_saved_auxv: auxvWords(readAuxv(pid).filter((a) => a.type !== 0)),
     vmas: out,
+    ...(aios.length ? { aios } : {}),
     dumpable: misc.dumpable,
     thp_disabled: misc.thpDisabled,
     coredump_filter: readCoredumpFilter(pid),

@@ -23,6 +23,8 @@ export interface AreaPrint {
   vmFlags: string[];
   /** pages in guard regions (MADV_GUARD_INSTALL) */
   guardPages: number;
+  /** an AIO ring (`/[aio]`): its header's events, head and tail (what io_getevents reads next) */
+  aioRing?: { nr: number; head: number; tail: number };
 }
 
 /** VmFlags that say what the kernel did, not what the program asked: soft-dirty tracking. */
@@ -37,6 +39,21 @@ function transient(v: Vma): string | undefined {
 }
 
 const PAGE = 1n << BigInt(PAGE_SHIFT);
+/** The header of the AIO ring at `start` of task pid (struct aio_ring: id, nr, head, tail), read from /proc/PID/mem. */
+function aioRingOf(pid: number, start: bigint): AreaPrint['aioRing'] {
+  let fd: number | undefined;
+  try {
+    fd = openSync(`/proc/${pid}/mem`, 'r');
+    const h = Buffer.alloc(16);
+    if (readSync(fd, h, 0, 16, start) !== 16) return undefined;
+    return { nr: h.readUInt32LE(4), head: h.readUInt32LE(8), tail: h.readUInt32LE(12) };
+  } catch {
+    return undefined; // gone
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** pagemap entries read per pread */
 const CHUNK_PAGES = 1 << 16;
 
@@ -116,6 +133,7 @@ export function areasOf(pid: number, c: SharingCollector): AreaPrint[] {
       backing,
       vmFlags: (v.vmFlags ?? []).filter((f) => !RUN_FLAGS.has(f)).sort(),
       guardPages,
+      ...(v.kind === 'aio' ? { aioRing: aioRingOf(pid, v.start) } : {}),
     });
   }
   return out;

@@ -143,7 +143,7 @@ function cowTask(plan: RestorePlan, t: TaskPlan): CowTask {
 
 /** Two areas a fork leaves as one: same range, both private, same kind, flags, offset, advice and file. */
 function sameArea(v: VmaPlan, pv: VmaPlan): boolean {
-  if (v.end !== pv.end || v.kind !== pv.kind || (v.kind !== 'anon' && v.kind !== 'file-private')) return false;
+  if (v.end !== pv.end || v.kind !== pv.kind || (v.kind !== 'anon' && v.kind !== 'file-private') || v.aio || pv.aio) return false;
   if (v.flags !== pv.flags || v.flags & (MAP_LOCKED | MAP_HUGETLB) || v.pgoff !== pv.pgoff) return false;
   const madv = v.madv ?? 0n;
   if (madv !== (pv.madv ?? 0n) || (madv >> MADV_DONTFORK) & 1n || (madv >> MADV_WIPEONFORK) & 1n) return false;

@@ -6,7 +6,7 @@ import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
 import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
 import { cowLayout, mapProts } from './cow.js';
-import type { EpollTarget, FilePlan, InotifyFilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, VmaPlan } from './plan.js';
+import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, VmaPlan } from './plan.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
 
@@ -179,7 +179,7 @@ const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   eventfd: CONST.FILE_EVENTFD, signalfd: CONST.FILE_SIGNALFD, epoll: CONST.FILE_EPOLL, timerfd: CONST.FILE_TIMERFD, unix: CONST.FILE_UNIX, 'unix-bound': CONST.FILE_UNIX_BOUND, inet: CONST.FILE_INET,
   // netlink and packet sockets are made like IP ones on their own: socket, options, bind, connect
   socket: CONST.FILE_INET,
-  inotify: CONST.FILE_INOTIFY, inherit: CONST.FILE_INHERIT,
+  inotify: CONST.FILE_INOTIFY, fanotify: CONST.FILE_FANOTIFY, inherit: CONST.FILE_INHERIT,
   // a TCP connection is made by the restoring process and handed over as inherited (src/tcp.ts)
   tcp: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD, fifo: CONST.FILE_FIFO, tty: CONST.FILE_TTY,
   // a memfd is opened again like a file, through the restoring process's descriptor on it
@@ -217,15 +217,18 @@ function timerfdRecord(t: TimerFilePlan['timer']): Buffer {
   return b;
 }
 
-/** inotify watches: (wd, mask, path length, path NUL-terminated and padded to 8) each */
-function inotifyWatches(watches: InotifyFilePlan['watches']): Buffer | undefined {
-  if (!watches.length) return undefined;
+/**
+ * Records of two words and a path: (a, b, path length, path NUL-terminated and padded to 8)
+ * each. inotify watches are (wd, mask, path); fanotify marks (fanotify_mark flags, mask, path).
+ */
+function pathRecords(rows: readonly [number, number, string][]): Buffer | undefined {
+  if (!rows.length) return undefined;
   const parts: Buffer[] = [];
-  for (const w of watches) {
-    const path = Buffer.from(w.path + '\0');
+  for (const [a, b, p] of rows) {
+    const path = Buffer.from(p + '\0');
     const head = Buffer.alloc(24);
-    head.writeBigUInt64LE(BigInt(w.wd), 0);
-    head.writeBigUInt64LE(BigInt(w.mask >>> 0), 8);
+    head.writeBigUInt64LE(BigInt(a >>> 0), 0);
+    head.writeBigUInt64LE(BigInt(b >>> 0), 8);
     head.writeBigUInt64LE(BigInt(path.length), 16);
     parts.push(head, path, pad8(path.length));
   }
@@ -326,7 +329,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       const i = f.inet;
       Object.assign(r, {
         value: BigInt(f.type), sk_sndbuf: i.sndbuf, sk_rcvbuf: i.rcvbuf, sk_family: i.family, sk_proto: i.protocol, sk_listen: i.listen ? 1 : 0, sk_shutdown: i.shutdown ?? 0,
-        sk_backlog: i.backlog, sk_opts: (i.reuseaddr ? 1 : 0) | (i.reuseport ? 2 : 0) | (i.v6only ? 4 : 0),
+        sk_backlog: i.backlog, sk_opts: (i.reuseaddr ? 1 : 0) | (i.reuseport ? 2 : 0) | (i.v6only ? 4 : 0) | (i.forceBind ? 8 : 0),
       }, setopts(i.sockopts), connect(i.connect));
       data(i.address);
       break;
@@ -338,7 +341,11 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       break;
     }
     case 'inotify':
-      data(inotifyWatches(f.watches));
+      data(pathRecords(f.watches.map((w) => [w.wd, w.mask, w.path])));
+      break;
+    case 'fanotify':
+      r.value = (BigInt(f.evflags) << 32n) | BigInt(f.faflags);
+      data(pathRecords(f.marks.map((m) => [m.flags, m.mask, m.path])));
       break;
     case 'inherit':
       r.value = BigInt(f.inheritFd);
@@ -458,6 +465,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       share_files: !!t.shareFiles,
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
+      naios: t.aios?.length ?? 0,
+      aios_off: w.records('aio', (t.aios ?? []).map((a) => ({ addr: a.addr, len: a.len, nr_req: a.nrReq }))),
       nruns: t.pages.length,
       runs_off: w.records('run', t.pages.map((r, k) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k], lazy: plan.lazy && r.lazy ? 1 : 0 }))),
       ndrops: cow.drops.length,

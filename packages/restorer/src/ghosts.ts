@@ -1,6 +1,6 @@
 /**
  * Unlinked files for a restore (removed directories are made again empty, at their own name
- * when it is free, and removed with rmdir): each ghost of the plan is written out under a temporary name
+ * when it is free, and removed with rmdir; unlinked FIFOs made again empty with mknod): each ghost of the plan is written out under a temporary name
  * beside its original one (its size, its contents copied from the image piece by piece at their
  * offsets so that holes stay holes, then owner, mode and times) and linked at the original name
  * when that is free, so the tasks reopen it by the name they had; both names are removed once
@@ -12,7 +12,7 @@
  */
 import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, linkSync, mkdirSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { ExitCode } from '@crtools/common';
-import { setFileTimes } from '@crtools/sys';
+import { makeFifo, setFileTimes } from '@crtools/sys';
 import type { GhostPlan } from '@crtools/files/plan';
 import type { RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -120,10 +120,13 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
         return;
       }
       try {
-        const fd = openSync(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+        // an unlinked FIFO: made empty (its bytes are the FIFO kind's); opened read-write, which
+        // does not wait for the other end, to set its owner, mode and times
+        if (g.fifo) makeFifo(tmp, 0o600);
+        const fd = openSync(tmp, g.fifo ? constants.O_RDWR | constants.O_NONBLOCK : constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
         made.push(tmp);
         held.push({ fd, g });
-        writeContents(fd, g);
+        if (!g.fifo) writeContents(fd, g);
         // owner before mode (chown drops set-id bits), times last (as CRIU applies them)
         fchownSync(fd, g.uid, g.gid);
         fchmodSync(fd, g.mode & 0o7777);

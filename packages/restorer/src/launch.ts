@@ -97,7 +97,7 @@ export function validatePlan(plan: RestorePlan): void {
       if (th.fxsave.length !== 512) bad(`thread ${th.tid}: fxsave area must be 512 bytes`);
     }
     for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
-    for (const f of plan.files) if (f.kind === 'reg' && f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
+    for (const f of plan.files) if ((f.kind === 'reg' || f.kind === 'fifo') && f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
     for (const x of [t.cwdGhost, t.rootGhost]) if (x !== undefined && !plan.ghosts?.[x]?.dir) bad(`task ${t.pid}: its working directory or root names no removed directory`);
     for (const f of plan.files) if (f.kind === 'memfd' && !(f.shmem !== undefined && plan.shmem?.[f.shmem]?.memfd)) bad('a memfd descriptor names no memfd');
     for (const v of t.vmas) {
@@ -265,7 +265,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     const withPaths: RestorePlan = {
       ...plan,
       files: plan.files.map((f) =>
-        f.kind === 'memfd' ? { ...f, path: shm.paths[f.shmem!]! } : f.kind !== 'reg' || f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost]! },
+        f.kind === 'memfd' ? { ...f, path: shm.paths[f.shmem!]! } : (f.kind !== 'reg' && f.kind !== 'fifo') || f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost]! },
       ),
       tasks: plan.tasks.map((t) => ({
         ...t,

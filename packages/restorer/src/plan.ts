@@ -6,7 +6,7 @@
 import type { FilePlan, GhostPlan } from '@crtools/files/plan';
 
 export type {
-  EpollFilePlan, EpollTarget, EventfdFilePlan, FifoFilePlan, TtyFilePlan, FileBase, FilePlan, FownPlan, GhostPlan, InetFilePlan, InheritFilePlan, InotifyFilePlan, MemfdFilePlan, PidfdFilePlan, PipeFilePlan,
+  EpollFilePlan, EpollTarget, EventfdFilePlan, FifoFilePlan, TtyFilePlan, FileBase, FilePlan, FownPlan, GhostPlan, FanotifyFilePlan, InetFilePlan, InheritFilePlan, InotifyFilePlan, MemfdFilePlan, PidfdFilePlan, PipeFilePlan,
   RegFilePlan, SignalfdFilePlan, TimerFilePlan, UnixBoundFilePlan, UnixPairFilePlan,
 } from '@crtools/files/plan';
 
@@ -39,6 +39,11 @@ export interface VmaPlan {
   shmid?: number;
   /** lazy restore (RestorePlan.lazy): the area is registered with the task's userfaultfd (vmaCanBeLazy) */
   lazy?: boolean;
+  /**
+   * an AIO ring (io_setup): mapped private and anonymous to hold the dumped ring's pages, then
+   * replaced by a new ring moved over it (TaskPlan.aios); never shared with a child by fork
+   */
+  aio?: boolean;
 }
 
 /**
@@ -232,6 +237,12 @@ export interface TaskPlan {
    * ranges, each inside the task's areas (CRIU's VMA_AREA_GUARD entries of mm.img)
    */
   guards?: { start: bigint; end: bigint }[];
+  /**
+   * AIO rings (CRIU's mm.img aios): each made again with io_setup(nrReq) once the task's pages
+   * are in, its completed events and head/tail taken from the dumped ring at `addr` (an area of
+   * `len` bytes, VmaPlan.aio), then moved there with mremap: the context id is the address
+   */
+  aios?: { addr: bigint; len: bigint; nrReq: number }[];
   /**
    * the task shares its parent's descriptor table (CLONE_FILES): it is made with CLONE_FILES,
    * its parent (or the first holder above it) makes the descriptors, and `fds` is empty

@@ -5,7 +5,8 @@
  * and handed to its task as an inherited descriptor (the blob dup2s it into place). Once every
  * task is restored and before any runs, the network lock the dump left is lifted and then each
  * leaves repair mode (CRIU's order: the window probe leaving repair mode sends reaches the peer). A restore that fails closes them here, silently (repair mode),
- * and leaves the lock for another try.
+ * and leaves the lock for another try. A connection that ended before the dump (CLOSE with its
+ * peer, as CRIU 4.2 writes it) is a new socket in its place; the lock CRIU's dump put on it is lifted too.
  */
 import { closeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,15 +51,18 @@ export class TcpConnections {
   async prepare(plan: RestorePlan, dir: string, o: CriuOptions, ownNetns = false): Promise<RestorePlan> {
     const tcp = plan.files.map((f, i) => [f, i] as const).filter((x): x is [TcpFilePlan, number] => x[0].kind === 'tcp');
     if (!tcp.length) return plan;
-    if (!o.tcp_established && !o.tcp_close) {
-      const f = tcp[0]![0];
-      throw new CrtoolsError('RESTORE_TCP', `the checkpoint holds ${tcp.length} established TCP connection(s) (socket:[${f.tcp.ino}] first); restore with --tcp-established (or --tcp-close to have them closed)`, {
+    // connections that ended while their task held them (CLOSE, as CRIU 4.2 writes them) come back
+    // as new sockets: no connection to carry, only the lock CRIU's dump left on them to lift
+    const live = tcp.filter(([f]) => f.tcp.state !== TCP_STATE.CLOSE);
+    if (live.length && !o.tcp_established && !o.tcp_close) {
+      const f = live[0]![0];
+      throw new CrtoolsError('RESTORE_TCP', `the checkpoint holds ${live.length} established TCP connection(s) (socket:[${f.tcp.ino}] first); restore with --tcp-established (or --tcp-close to have them closed)`, {
         exitCode: ExitCode.FAILED,
       });
     }
     const inv = ((await readImageFile(join(dir, 'inventory.img'))) as { entries: Record<string, unknown>[] }).entries[0] ?? {};
     // as CRIU: a dump made with --tcp-close is restored with it
-    if (inv['tcp_close'] === true && !o.tcp_close) {
+    if (live.length && inv['tcp_close'] === true && !o.tcp_close) {
       throw new CrtoolsError('RESTORE_TCP', 'the checkpoint was dumped with --tcp-close (its connections were not kept): restore it with --tcp-close', { exitCode: ExitCode.FAILED });
     }
     const method = networkLockFromImage(inv['network_lock_method'] === undefined ? undefined : Number(inv['network_lock_method']));
@@ -69,6 +73,11 @@ export class TcpConnections {
         const t = f.tcp;
         // (in a network namespace of its own the dump's lock went with the namespace: nothing to lift)
         if (t.stream && !ownNetns) this.locked.push(t.conn);
+        if (t.state === TCP_STATE.CLOSE) {
+          files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
+          this.log.info(`tcp: socket:[${t.ino}] ${this.lock.describe(t.conn)} ended before the dump: a new socket in its place`);
+          continue;
+        }
         if (o.tcp_close || !t.stream) {
           files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
           this.log.info(`tcp: socket:[${t.ino}] comes back closed${t.stream ? ' (--tcp-close)' : ' (dumped with --tcp-close)'}`);

@@ -1,5 +1,5 @@
-// @crtools/sys: regular files beyond what node:fs offers: where a file's data lies
-// (lseek SEEK_DATA / SEEK_HOLE) and setting its times to the nanosecond (futimens).
+// @crtools/sys: files beyond what node:fs offers: where a file's data lies (lseek SEEK_DATA /
+// SEEK_HOLE), setting its times to the nanosecond (futimens), making a FIFO (mknod).
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <string>
 
 namespace {
 
@@ -36,9 +38,19 @@ Napi::Value SetFileTimes(const Napi::CallbackInfo &info) {
   return Num(env, 0);
 }
 
+// makeFifo(path, mode) -> 0 | { errno, syscall }: mkfifo(3) (mknod S_IFIFO), mode as given
+// (the umask applies: the caller sets the final mode with fchmod)
+Napi::Value MakeFifo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  if (mknod(path.c_str(), S_IFIFO | (I32(info[1]) & 07777), 0) < 0) return SysErr(env, errno, "mknod");
+  return Num(env, 0);
+}
+
 }  // namespace
 
 void crtools::sys::AddFiles(Napi::Object exports) {
   Export(exports, "seekFile", SeekFile);
   Export(exports, "setFileTimes", SetFileTimes);
+  Export(exports, "makeFifo", MakeFifo);
 }

@@ -99,9 +99,12 @@ Napi::Value FileProbe(const Napi::CallbackInfo &info) {
   o.Set("pipeSize", Num(env, FcntlValue(fd, F_GETPIPE_SZ)));
   o.Set("seals", Num(env, FcntlValue(fd, F_GET_SEALS)));
   struct stat st;
-  o.Set("mode", Num(env, fstat(fd, &st) < 0 ? -errno : (long)st.st_mode));
-  bool sock = S_ISSOCK(st.st_mode), fifo = S_ISFIFO(st.st_mode);
-  o.Set("nread", Num(env, sock || fifo ? IoctlInt(fd, FIONREAD) : -ENOTTY));
+  bool statted = fstat(fd, &st) == 0;
+  o.Set("mode", Num(env, statted ? (long)st.st_mode : -errno));
+  bool sock = statted && S_ISSOCK(st.st_mode), fifo = statted && S_ISFIFO(st.st_mode);
+  // an anonymous inode (no file type: inotify, fanotify) tells the bytes of events waiting
+  bool anon = statted && (st.st_mode & S_IFMT) == 0;
+  o.Set("nread", Num(env, sock || fifo || anon ? IoctlInt(fd, FIONREAD) : -ENOTTY));
   o.Set("outq", Num(env, sock ? IoctlInt(fd, SIOCOUTQ) : -ENOTTY));
   struct statfs sf;
   o.Set("fsType", Num(env, fstatfs(fd, &sf) < 0 ? -errno : (long)(unsigned long)sf.f_type));

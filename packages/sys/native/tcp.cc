@@ -14,6 +14,7 @@
 #include <netinet/ip.h>
 #include <netinet/ip6.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -54,13 +55,48 @@ constexpr unsigned kSndFinAcked = Bit(kFinWait2) | Bit(kClose);
 constexpr unsigned kRcvFin = Bit(kCloseWait) | Bit(kLastAck) | Bit(kClose) | Bit(kClosing);
 constexpr unsigned kRcvFinAcked = Bit(kClose);
 
+// TCP_INFO of the socket at fd (false: errno says why)
+bool TcpInfo(int fd, struct tcp_info *ti) {
+  socklen_t l = sizeof *ti;
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l) == 0;
+}
+
 // tcpState(fd) -> tcpi_state of TCP_INFO | { errno, syscall }
 Napi::Value TcpState(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   struct tcp_info ti;
-  socklen_t l = sizeof ti;
-  if (getsockopt(I32(info[0]), IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return SysErr(env, errno, "getsockopt");
+  if (!TcpInfo(I32(info[0]), &ti)) return SysErr(env, errno, "getsockopt");
   return Num(env, ti.tcpi_state);
+}
+
+// tcpIdle(fd) -> { state, inq, events, peer } | { errno, syscall }: a TCP socket getpeername(2)
+// calls not connected (CLOSE, SYN_SENT): its state, the bytes left to read (SIOCINQ), what
+// poll(2) says of it at once (POLLRDHUP: its receiving side is shut; POLLERR: an error the task
+// was not told yet) and the peer the kernel still has for it (SO_PEERNAME; null: none).
+// Nothing is consumed: poll and SIOCINQ only look.
+Napi::Value TcpIdle(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = I32(info[0]);
+  struct tcp_info ti;
+  if (!TcpInfo(fd, &ti)) return SysErr(env, errno, "getsockopt");
+  int inq = 0;
+  if (ioctl(fd, SIOCINQ, &inq) < 0) return SysErr(env, errno, "ioctl");
+  struct pollfd p = { fd, POLLIN | POLLOUT | POLLRDHUP, 0 };
+  if (poll(&p, 1, 0) < 0) return SysErr(env, errno, "poll");
+  struct sockaddr_storage peer;
+  int domain = 0;
+  socklen_t dl = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) < 0) return SysErr(env, errno, "getsockopt");
+  // SO_PEERNAME answers where getpeername(2) does not: a connection under way or one that ended
+  // (asked for no more than the family's address: the kernel refuses a longer buffer, EINVAL)
+  socklen_t pl = domain == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  bool hasPeer = getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &peer, &pl) == 0 && pl > 0;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("state", Num(env, ti.tcpi_state));
+  o.Set("inq", Num(env, inq));
+  o.Set("peer", hasPeer ? Napi::Value(Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)&peer, pl)) : env.Null());
+  o.Set("events", Num(env, p.revents));
+  return o;
 }
 
 // tcpRepair(fd, on) -> 0 | { errno, syscall }: TCP_REPAIR on (1) or off (0)
@@ -94,8 +130,7 @@ Napi::Value TcpSave(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = I32(info[0]);
   struct tcp_info ti;
-  socklen_t l = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return SysErr(env, errno, "getsockopt");
+  if (!TcpInfo(fd, &ti)) return SysErr(env, errno, "getsockopt");
   int outq = 0, unsq = 0, inq = 0, mss = 0, ts = 0;
   if (ioctl(fd, SIOCOUTQ, &outq) < 0) return SysErr(env, errno, "ioctl");
   if (ioctl(fd, kOutqNsd, &unsq) < 0) return SysErr(env, errno, "ioctl");
@@ -105,7 +140,7 @@ Napi::Value TcpSave(const Napi::CallbackInfo &info) {
     if (outq) outq--;
     if (unsq) unsq--;
   }
-  l = sizeof mss;
+  socklen_t l = sizeof mss;
   if (getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &l) < 0) return SysErr(env, errno, "getsockopt");
   if (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) {
     l = sizeof ts;
@@ -405,6 +440,7 @@ Napi::Value SetFileFlags(const Napi::CallbackInfo &info) {
 
 void crtools::sys::AddTcp(Napi::Object exports) {
   Export(exports, "tcpState", TcpState);
+  Export(exports, "tcpIdle", TcpIdle);
   Export(exports, "tcpRepair", TcpRepair);
   Export(exports, "tcpSave", TcpSave);
   Export(exports, "tcpRestore", TcpRestore);

@@ -1,4 +1,4 @@
-/** Regular files: where their data lies (SEEK_DATA / SEEK_HOLE) and their times to the nanosecond. */
+/** Files: where a regular file's data lies (SEEK_DATA / SEEK_HOLE), times to the nanosecond, FIFOs made by name. */
 import { addon, orThrow, type FailureContext } from './native.js';
 import { isNativeSysError } from '@crtools/common';
 
@@ -41,6 +41,11 @@ export function dataExtents(fd: number, size: bigint, context: FailureContext = 
 export interface FileTime {
   sec: bigint;
   nsec: number;
+}
+
+/** mkfifo(3): a FIFO at `path` (EEXIST when the name is taken); `mode`'s permission bits, less the umask. */
+export function makeFifo(path: string, mode: number, context: FailureContext = {}): void {
+  orThrow(addon.get().makeFifo(path, mode & 0o7777), 'mknod', { path, ...context });
 }
 
 /** futimens(2): set the access and modification times of the open file `fd` exactly. */

@@ -1,4 +1,4 @@
-import type { TcpConnState, TcpRestoreArgs } from './tcp.js';
+import type { TcpConnState, TcpIdle, TcpRestoreArgs } from './tcp.js';
 import { isNativeSysError, nativeAddon, syscallError, type NativeSysError } from '@crtools/common';
 
 /** What sysvRead answers for one object: a segment's contents, a set's values, a queue's messages. */
@@ -158,6 +158,7 @@ export interface SysNative {
   // tcp.cc
   /** tcpi_state of TCP_INFO */
   tcpState(fd: number): number | NativeSysError;
+  tcpIdle(fd: number): TcpIdle | NativeSysError;
   /** TCP_REPAIR on (1) or off (0) */
   tcpRepair(fd: number, on: number): number | NativeSysError;
   /** a repair-mode socket's connection state and queues (peeked) */
@@ -171,6 +172,7 @@ export interface SysNative {
   seekFile(fd: number, offset: bigint, whence: number): bigint | NativeSysError;
   /** futimens(2) with both times given */
   setFileTimes(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): number | NativeSysError;
+  makeFifo(path: string, mode: number): number | NativeSysError;
   // tty.cc
   /** What the tty ioctls answer on a copy of the task's fd (values the kernel refuses: -errno). */
   ttyProbe(pid: number, fd: number): TtyProbe | NativeSysError;
@@ -219,7 +221,7 @@ export interface FileProbe {
   seals: number;
   /** st_mode of fstat */
   mode: number;
-  /** FIONREAD (pipes, sockets), SIOCOUTQ (sockets) */
+  /** FIONREAD (pipes, sockets, anonymous inodes: inotify and fanotify events waiting), SIOCOUTQ (sockets) */
   nread: number;
   outq: number;
   /** fstatfs f_type */

@@ -60,6 +60,23 @@ export function tcpState(fd: number, context: FailureContext = {}): number {
   return orThrow(addon.get().tcpState(fd), 'getsockopt', context);
 }
 
+/** A TCP socket getpeername(2) calls not connected (CLOSE, SYN_SENT), as poll(2), SIOCINQ and SO_PEERNAME see it without consuming anything. */
+export interface TcpIdle {
+  /** tcpi_state */
+  state: number;
+  /** bytes left to read (a connection that ended with data the task has not read) */
+  inq: number;
+  /** poll(2) revents for POLLIN | POLLOUT | POLLRDHUP (POLLERR 0x8: an error not reported yet; POLLRDHUP 0x2000: receiving side shut) */
+  events: number;
+  /** the peer the socket was connecting or connected to (SO_PEERNAME, a raw sockaddr), null: never one */
+  peer: Buffer | null;
+}
+
+/** tcpIdle of our TCP socket at fd. */
+export function tcpIdle(fd: number, context: FailureContext = {}): TcpIdle {
+  return orThrow(addon.get().tcpIdle(fd), 'getsockopt', context);
+}
+
 /** Put our TCP socket at fd in repair mode (on) or take it out (off: the connection goes on). */
 export function tcpRepair(fd: number, on: boolean, context: FailureContext = {}): void {
   orThrow(addon.get().tcpRepair(fd, on ? 1 : 0), 'setsockopt', context);

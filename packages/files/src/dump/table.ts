@@ -16,6 +16,7 @@ import { signalfdDump } from '../kinds/signalfd/dump.js';
 import { timerfdDump } from '../kinds/timerfd/dump.js';
 import { epollDump } from '../kinds/epoll/dump.js';
 import { inotifyDump } from '../kinds/inotify/dump.js';
+import { fanotifyDump } from '../kinds/fanotify/dump.js';
 import { UnixSockets } from '../kinds/unix/dump.js';
 import { InetSockets, type InetDumpOptions } from '../kinds/inet/dump.js';
 import { netlinkDump } from '../kinds/netlink/dump.js';
@@ -73,8 +74,8 @@ export class FileTable implements FileIds {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
-      new FifoFiles((path, flags, st) => this.reg.pathEntry(path, flags, st)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
+      new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
   }
 
   add(make: (id: number) => Entry, before: readonly number[] = []): number {

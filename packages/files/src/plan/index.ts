@@ -8,6 +8,7 @@ export type { SignalfdFilePlan } from '../kinds/signalfd/plan.js';
 export type { TimerFilePlan } from '../kinds/timerfd/plan.js';
 export type { EpollFilePlan, EpollTarget } from '../kinds/epoll/plan.js';
 export type { InotifyFilePlan } from '../kinds/inotify/plan.js';
+export type { FanotifyFilePlan } from '../kinds/fanotify/plan.js';
 export type { UnixBoundFilePlan, UnixMessage, UnixPairFilePlan } from '../kinds/unix/plan.js';
 export type { SockoptCall, SocketFilePlan } from '../sockopts/plan.js';
 export type { InetFilePlan, TcpFilePlan, TcpStreamPlan } from '../kinds/inet/plan.js';

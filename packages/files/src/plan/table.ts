@@ -11,6 +11,7 @@ import { signalfdPlan, type SignalfdFilePlan } from '../kinds/signalfd/plan.js';
 import { timerfdPlan, type TimerFilePlan } from '../kinds/timerfd/plan.js';
 import { epollPlan, type EpollFilePlan } from '../kinds/epoll/plan.js';
 import { inotifyPlan, type InotifyFilePlan } from '../kinds/inotify/plan.js';
+import { fanotifyPlan, type FanotifyFilePlan } from '../kinds/fanotify/plan.js';
 import { UnixPlans, type UnixBoundFilePlan, type UnixPairFilePlan } from '../kinds/unix/plan.js';
 import { InetPlans, type InetFilePlan, type TcpFilePlan } from '../kinds/inet/plan.js';
 import { netlinkPlan } from '../kinds/netlink/plan.js';
@@ -33,7 +34,7 @@ export interface InheritFilePlan extends FileBase {
 /** A file to make again (or take over), by kind: each kind carries what it needs. */
 export type FilePlan =
   | RegFilePlan | PipeFilePlan | EventfdFilePlan | SignalfdFilePlan | EpollFilePlan | TimerFilePlan
-  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | TcpFilePlan | SocketFilePlan | InotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | TtyFilePlan | InheritFilePlan;
+  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | TcpFilePlan | SocketFilePlan | InotifyFilePlan | FanotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | TtyFilePlan | InheritFilePlan;
 
 export interface FilePlanOptions {
   /** --inherit-fd: the name CRIU gives a file (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor */
@@ -72,7 +73,7 @@ export class FilePlanTable {
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
-    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new FifoPlans(), this.tty].map((k) => [k.type, k as PlanKind]),
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new FifoPlans((id) => this.reg.ghostOf.get(id)), this.tty].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(

@@ -29,12 +29,22 @@ export interface SocketOptions {
   tcpOpts?: Entry;
 }
 
+/** kept for a TCP socket in tcp_opts_entry */
+const TCP_OPTS = new Set(['TCP_NODELAY', 'TCP_CORK']);
 /**
- * kept for a connected TCP socket in tcp_opts_entry, or part of the connection's state
- * (TCP_MAXSEG: its MSS; TCP_WINDOW_CLAMP: its window), or what an accepted socket takes from the
- * peer's SYN without meaning anything to TCP (IP_MULTICAST_TTL, IPV6_MULTICAST_HOPS: the SYN's TTL or hop limit)
+ * part of a connection's state (TCP_MAXSEG: its MSS; TCP_WINDOW_CLAMP: its window), or what an
+ * accepted socket takes from the peer's SYN without meaning anything to TCP (IP_MULTICAST_TTL,
+ * IPV6_MULTICAST_HOPS: the SYN's TTL or hop limit): no setting of the task's on a socket that
+ * has (or had) a connection
  */
-const CONNECTED_TCP = new Set(['TCP_NODELAY', 'TCP_CORK', 'TCP_MAXSEG', 'TCP_WINDOW_CLAMP', 'IP_MULTICAST_TTL', 'IPV6_MULTICAST_HOPS']);
+const CONNECTION_STATE = new Set(['TCP_MAXSEG', 'TCP_WINDOW_CLAMP', 'IP_MULTICAST_TTL', 'IPV6_MULTICAST_HOPS']);
+
+/**
+ * What kind of TCP socket the options are read of: 'connection', one that has or had a
+ * connection (its tcp_opts_entry; what the connection worked out is not taken for a setting);
+ * 'socket', one that never had (its tcp_opts_entry only).
+ */
+export type TcpSocketKind = 'connection' | 'socket';
 
 function int(v: Buffer | number | undefined): number | undefined {
   return Buffer.isBuffer(v) && v.length >= 4 ? v.readInt32LE(0) : undefined;
@@ -43,9 +53,9 @@ function int(v: Buffer | number | undefined): number | undefined {
 /**
  * The options of task pid's socket at fd, for its sk_opts_entry. Throws UNSUPPORTED_FILE naming
  * the first option set that the format cannot keep. `kept`: options the kind keeps in its own
- * entry (not refused); `connectedTcp`: the socket is a TCP connection (its tcp_opts_entry too).
+ * entry (not refused); `tcp`: the socket is a TCP socket whose tcp_opts_entry is wanted (TcpSocketKind).
  */
-export function readSocketOptions(pid: number, fd: number, kept: readonly string[] = [], connectedTcp = false): SocketOptions {
+export function readSocketOptions(pid: number, fd: number, kept: readonly string[] = [], tcp?: TcpSocketKind): SocketOptions {
   const p = probeFile(pid, fd, SOCKET_OPTIONS);
   const raw = new Map(SOCKET_OPTIONS.map((o, i) => [o.option, p.sockopts[i]]));
   const domain = int(raw.get('SO_DOMAIN')) ?? 0;
@@ -53,7 +63,7 @@ export function readSocketOptions(pid: number, fd: number, kept: readonly string
   const protocol = int(raw.get('SO_PROTOCOL')) ?? 0;
   const fresh = probeFreshSocket(domain, type, protocol, SOCKET_OPTIONS);
   SOCKET_OPTIONS.forEach((o, i) => {
-    if (KEPT.has(o.option) || NOT_SETTINGS.has(o.option) || kept.includes(o.option) || (connectedTcp && CONNECTED_TCP.has(o.option))) return;
+    if (KEPT.has(o.option) || NOT_SETTINGS.has(o.option) || kept.includes(o.option) || (tcp && TCP_OPTS.has(o.option)) || (tcp === 'connection' && CONNECTION_STATE.has(o.option))) return;
     const mine = sockoptValue(o, p.sockopts[i]);
     const dflt = sockoptValue(o, fresh[i]);
     if (mine !== dflt) throw refuseFd(pid, fd, `socket option ${o.option} is not supported (set to ${mine}, a new socket has ${dflt})`);
@@ -92,10 +102,10 @@ export function readSocketOptions(pid: number, fd: number, kept: readonly string
     if (!Buffer.isBuffer(prog) || prog.length !== count * 8) throw noFilter();
     opts['so_filter'] = Array.from({ length: count }, (_, i) => prog.readBigUInt64LE(8 * i));
   }
-  if (!connectedTcp) return { opts, domain, type, protocol, raw };
+  if (!tcp) return { opts, domain, type, protocol, raw };
   // as CRIU: a field only when the option is set (not zero)
   const tcpOpts: Entry = {};
-  const tcp = { nodelay: n('TCP_NODELAY') !== 0, cork: n('TCP_CORK') !== 0, keepcnt: n('TCP_KEEPCNT'), keepidle: n('TCP_KEEPIDLE'), keepintvl: n('TCP_KEEPINTVL') };
-  for (const [k, v] of Object.entries(tcp)) if (v) tcpOpts[k] = v;
+  const set = { nodelay: n('TCP_NODELAY') !== 0, cork: n('TCP_CORK') !== 0, keepcnt: n('TCP_KEEPCNT'), keepidle: n('TCP_KEEPIDLE'), keepintvl: n('TCP_KEEPINTVL') };
+  for (const [k, v] of Object.entries(set)) if (v) tcpOpts[k] = v;
   return { opts, domain, type, protocol, raw, tcpOpts };
 }

@@ -386,8 +386,18 @@ void open_file_table(struct ctx *c)
 			}
 			set_sock_bufs(c, fd, &f[i], i);
 			set_sock_opts(c, fd, &f[i], i);
+			/* a TCP socket with no connection binds in repair mode, which may take an address in
+			   use (the accepted end of a connection that ended, on its listener's port); leaving
+			   repair mode clears address reuse: on again until the task's is set below */
+			if (f[i].data_len && (f[i].sk_opts & 8))
+				chk(c, S5(NR_setsockopt, fd, 6 /* IPPROTO_TCP */, 19 /* TCP_REPAIR */, &one, 4), i);
 			if (f[i].data_len)
 				chk(c, S3(NR_bind, fd, AT(c, f[i].data_off), f[i].data_len), i);
+			if (f[i].data_len && (f[i].sk_opts & 8)) {
+				v = 0;
+				chk(c, S5(NR_setsockopt, fd, 6, 19, &v, 4), i);
+				chk(c, S5(NR_setsockopt, fd, 1, 2 /* SO_REUSEADDR */, &one, 4), i);
+			}
 			if (f[i].sk_listen)
 				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
 			if (f[i].sk_conn_len)
@@ -431,6 +441,16 @@ void open_file_table(struct ctx *c)
 				if ((u64)wd != w[0])
 					fail(c, EEXIST, i); /* the kernel gave another number (no SETNEXTWD) */
 				d += 24 + ((w[2] + 7) & ~7ULL);
+			}
+		} else if (f[i].kind == FILE_FANOTIFY) {
+			/* fanotify_init(faflags, evflags) (value: evflags << 32 | faflags), then each mark:
+			   (fanotify_mark flags, mask, path length, path padded to 8) */
+			const u8 *d = AT(c, f[i].data_off), *end = d + f[i].data_len;
+			fd = chk(c, S2(NR_fanotify_init, f[i].value & 0xffffffffULL, f[i].value >> 32), i);
+			while (d + 24 <= end) {
+				const u64 *m = (const u64 *)d;
+				chk(c, S5(NR_fanotify_mark, fd, m[0], m[1], AT_FDCWD, d + 24), i);
+				d += 24 + ((m[2] + 7) & ~7ULL);
 			}
 		} else if (f[i].kind == FILE_EPOLL) {
 			fd = chk(c, S1(NR_epoll_create1, 0), i);

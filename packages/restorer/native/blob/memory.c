@@ -545,6 +545,81 @@ void restore_mm(struct ctx *c)
 }
 
 /* After the children are forked: what they must not inherit (their own pages differ there) */
+/*
+ * AIO rings. The dumped ring's pages are in a private anonymous area at its address; the
+ * kernel's context is made again with io_setup (the same number of events, so the same ring
+ * size), brought to the dumped head and tail, given the dumped events, and moved over the area
+ * with mremap (the kernel follows the move: the context id is the ring's address again). The
+ * kernel keeps its own count of the ring's tail: only completed requests move it, so as many
+ * one-byte writes to /dev/null as the dumped tail took (a full turn more when it wrapped) are
+ * submitted, complete at once, and are reaped by setting head, which the kernel reads from the
+ * ring. The header (32 bytes: id, nr, head, tail, magic, features, header length) is the new
+ * ring's; the events after it are the dumped ones.
+ */
+struct aio_ring_hdr {
+	u32 id, nr, head, tail, magic, compat, incompat, header_length;
+};
+
+struct aio_iocb {
+	u64 data;
+	u32 key, rw_flags;
+	u16 opcode;
+	u16 reqprio;
+	u32 fildes;
+	u64 buf, nbytes;
+	s64 offset;
+	u64 reserved2;
+	u32 flags, resfd;
+};
+
+static void restore_aio_ring(struct ctx *c, const struct plan_aio *a)
+{
+	volatile struct aio_ring_hdr *old = (volatile struct aio_ring_hdr *)a->addr, *ring;
+	u32 head = old->head, tail = old->tail, nr = old->nr;
+	u64 ctx = 0, count, done = 0, i, batch;
+	long r;
+
+	chk(c, S2(NR_io_setup, a->nr_req, &ctx), a->addr);
+	ring = (volatile struct aio_ring_hdr *)ctx;
+	if (nr != (a->len - sizeof(struct aio_ring_hdr)) / 32 || ring->nr != nr || head >= nr || tail >= nr)
+		fail(c, EINVAL, a->addr); /* not the ring size the dump saw, or a ring not sane */
+	count = tail < head ? (u64)nr + tail : tail;
+	if (count) {
+		/* at most nr - 1 requests wait in a ring at once: submitted in batches, reaped between */
+		u64 most = nr - 1, size = sizeof(struct aio_iocb) + most * 8;
+		struct aio_iocb *cb;
+		u64 *list;
+		char byte = 0;
+		long fd = chk(c, xopen("/dev/null", O_WRONLY), a->addr);
+		cb = (struct aio_iocb *)chk(c, S6(NR_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), a->addr);
+		list = (u64 *)(cb + 1);
+		memset(cb, 0, sizeof(*cb));
+		cb->opcode = 1; /* IOCB_CMD_PWRITE */
+		cb->fildes = (u32)fd;
+		cb->buf = (u64)&byte;
+		cb->nbytes = 1;
+		for (i = 0; i < most; i++)
+			list[i] = (u64)cb;
+		while (done < count) {
+			batch = count - done < most ? count - done : most;
+			r = chk(c, S3(NR_io_submit, ctx, batch, list), a->addr);
+			if (r == 0)
+				fail(c, EAGAIN, a->addr);
+			done += (u64)r;
+			/* reaped: as io_getevents would, up to the dumped head */
+			ring->head = done < head ? (u32)done : head;
+		}
+		S2(NR_munmap, cb, size);
+		S1(NR_close, fd);
+	}
+	if (ring->tail != tail || ring->head != head)
+		fail(c, EINVAL, a->addr);
+	memcpy((void *)(ctx + sizeof(struct aio_ring_hdr)), (const void *)(a->addr + sizeof(struct aio_ring_hdr)), a->len - sizeof(struct aio_ring_hdr));
+	r = S5(NR_mremap, ctx, a->len, a->len, MREMAP_MAYMOVE | MREMAP_FIXED, a->addr);
+	if ((u64)r != a->addr)
+		fail(c, r < 0 && r > -4096 ? (u64)-r : EINVAL, a->addr);
+}
+
 void restore_mm_late(struct ctx *c)
 {
 	struct plan_special *sp = AT(c, c->t->special_off);
@@ -557,6 +632,13 @@ void restore_mm_late(struct ctx *c)
 		const u64 *p = AT(c, c->t->patches_off);
 		for (i = 0; i < c->t->npatches; i++)
 			*(volatile u64 *)p[2 * i] = p[2 * i + 1];
+	}
+
+	set_step(c, STEP_AIO);
+	{
+		const struct plan_aio *a = AT(c, c->t->aios_off);
+		for (i = 0; i < c->t->naios; i++)
+			restore_aio_ring(c, &a[i]);
 	}
 
 	set_step(c, STEP_MPROTECT);

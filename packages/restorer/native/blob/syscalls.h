@@ -56,6 +56,8 @@ typedef long long s64;
 #define NR_timer_settime 223
 #define NR_timer_delete 226
 #define NR_set_tid_address 218
+#define NR_io_setup 206
+#define NR_io_submit 209
 #define NR_exit_group 231
 #define NR_epoll_ctl 233
 #define NR_ioctl 16
@@ -84,6 +86,8 @@ typedef long long s64;
 #define NR_openat 257
 #define NR_pipe2 293
 #define NR_inotify_init1 294
+#define NR_fanotify_init 300
+#define NR_fanotify_mark 301
 #define NR_inotify_add_watch 254
 #define NR_rt_tgsigqueueinfo 297
 #define NR_prlimit64 302
@@ -96,7 +100,9 @@ typedef long long s64;
 #define NR_pidfd_open 434
 #define NR_waitid 247
 
+#define PROT_READ 1
 #define PROT_WRITE 2
+#define MAP_PRIVATE 0x02
 #define MAP_FIXED 0x10
 #define MAP_ANONYMOUS 0x20
 #define MREMAP_MAYMOVE 1

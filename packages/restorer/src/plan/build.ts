@@ -16,7 +16,7 @@ import { sigQueue, threadFrom } from './threads.js';
 import { checkTaskNamespaces, mountsOf, rootNamespaces } from './namespaces.js';
 import { madeMountpoints } from '../mounts.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
-import { checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
+import { aioRingsFrom, checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
 
 const FD_CLOEXEC = 1;
 const SIGCONT = 18;
@@ -156,6 +156,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     checkPagesImages(pages);
     const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
     const guards = guardsFrom(((mm.vmas ?? []) as Obj[]).filter(isGuardEntry), sorted, pid);
+    const aios = aioRingsFrom((mm.aios ?? []) as Obj[], vmas, pid);
     for (const p of pages) {
       // a run may span adjacent areas; every page of it must be inside one
       let at = p.vaddr;
@@ -244,6 +245,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
       oomScoreAdj: oomFrom(tc.oom_score_adj, corePath),
       ...(guards.length ? { guards } : {}),
+      ...(aios.length ? { aios } : {}),
       ...(stopSigno ? { stopSigno } : {}),
     });
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas${guards.length ? ` (${guards.length} guard regions)` : ''}, ${restorable.length} page runs, ${fds.length} fds${stopSigno ? `, stopped (signal ${stopSigno})` : ''}`);

@@ -90,6 +90,27 @@ export function guardsFrom(entries: readonly Obj[], sorted: readonly VmaPlan[], 
 /** the seals a restore sets again (F_SEAL_SEAL, SHRINK, GROW, WRITE, FUTURE_WRITE, EXEC) */
 const KNOWN_SEALS = SEAL.SEAL | SEAL.SHRINK | SEAL.GROW | SEAL.WRITE | SEAL.FUTURE_WRITE | SEAL.EXEC;
 const O_RDWR = 2;
+const MAP_SHARED = 0x01;
+const MAP_PRIVATE = 0x02;
+const MAP_ANONYMOUS = 0x20;
+
+/**
+ * mm.img's AIO rings, each checked against the task's areas: an area marked VMA_AREA_AIORING at
+ * its address, of its length (the ring CRIU's restore or ours makes again there).
+ */
+export function aioRingsFrom(aios: readonly Obj[], vmas: readonly VmaPlan[], pid: number): { addr: bigint; len: bigint; nrReq: number }[] {
+  const out = aios.map((a) => ({ addr: big(a.id), len: big(a.ring_len), nrReq: Number(a.nr_req) }));
+  for (const r of out) {
+    const v = vmas.find((x) => x.aio && x.start === r.addr);
+    if (!v || v.end - v.start !== r.len || r.len % PAGE_SIZE_BIGINT !== 0n || r.nrReq <= 0) {
+      throw badInput(`mm-${pid}.img: AIO ring ${r.addr.toString(16)} (${r.len} bytes, ${r.nrReq} requests) has no ring area of that size`, { pid });
+    }
+  }
+  for (const v of vmas) {
+    if (v.aio && !out.some((r) => r.addr === v.start)) throw badInput(`mm-${pid}.img: area ${v.start.toString(16)}-${v.end.toString(16)} is an AIO ring without its aios entry`, { pid });
+  }
+  return out;
+}
 
 export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: number): VmaPlan {
   const s = v.status >>> 0;
@@ -112,6 +133,10 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
   }
   // a SysV segment attached there (checked against the IPC namespace's segments: checkSysvAttaches)
   if (s & VMA_AREA_REGULAR && s & VMA_AREA_SYSVIPC && !(s & (VMA_AREA_MEMFD | VMA_UNSUPP))) return { ...base, kind: 'sysv', shmid: Number(v.shmid) };
+  // an AIO ring: private anonymous memory holding the dumped ring until the new one is moved over it
+  if (s & VMA_AREA_AIORING && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_FILE_PRIVATE | VMA_FILE_SHARED))) {
+    return { ...base, flags: (base.flags & ~MAP_SHARED) | MAP_PRIVATE | MAP_ANONYMOUS, kind: 'anon', aio: true };
+  }
   if (s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED)) {
     throw unsupported(`${where}: this kind of mapping (status 0x${s.toString(16)}) is not restored yet`, { pid });
   }

@@ -6,19 +6,26 @@
  * sockets (SOCK_DGRAM with IPPROTO_ICMP/ICMPV6) and raw sockets, with the IP options CRIU's
  * ip_opts_entry keeps, and how a UDP socket or TCP connection was shut down. Half-closed
  * connections (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) are carried like established
- * ones, their state in the entry. Refused by name: a TCP connection without
- * --tcp-established/--tcp-close, or in SYN_SENT (CRIU 4.2 carries it; not done here), a listener with connections not accepted yet (but with
+ * ones, their state in the entry. A TCP socket with no connection going on (never connected,
+ * or one whose connection ended while held: CLOSE) is written as CRIU 4.2 writes a plain
+ * socket, to come back as a new one at its address. Refused by name: a TCP connection without
+ * --tcp-established/--tcp-close, or being set up (SYN_SENT, SYN_RECV; CRIU 4.2 carries SYN_SENT;
+ * not done here), one that ended with bytes not read or an error not reported yet, a listener with connections not accepted yet (but with
  * --skip-in-flight), datagrams waiting in a queue (CRIU 4.2 drops them; we do not lose them
  * silently), any other protocol. Not seen: whether a ping or raw socket was shut down (no
  * sock_diag for ping sockets).
  */
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { inetShutdown, listenBacklog, listenPending, type SocketInfo } from '@crtools/sys';
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE, namesOf } from '@crtools/images/facts';
 import { socketNetRow, type FdRecord } from '@crtools/procfs';
 import { fown, inodeOf, refuseFd, socketOf, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
-import { tcpStateOf, type TcpRepairs } from './repair.js';
+import { tcpIdleOf, tcpStateOf, type TcpRepairs } from './repair.js';
+
+/** poll(2) revents bits */
+const POLLERR = 0x8;
+const POLLRDHUP = 0x2000;
 
 const STATE_NAMES = namesOf(TCP_STATE);
 
@@ -134,8 +141,9 @@ interface TcpConnPart {
 }
 
 /**
- * The states of a connection this dump carries (as CRIU 4.2 does): established and half-closed.
- * SYN_SENT, which CRIU 4.2 also carries (a non-blocking connect made again), is refused by name.
+ * The states of a connection this dump carries (as CRIU 4.2 does): established and half-closed
+ * (one that ended, CLOSE, is a plain socket: `idle`). SYN_SENT, which CRIU 4.2 also carries (a
+ * non-blocking connect made again), is refused by name.
  */
 const CARRIED_STATES = new Set<number>([TCP_STATE.ESTABLISHED, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING]);
 
@@ -178,15 +186,7 @@ export class InetSockets implements DumpKind {
     const ino = inodeOf(rec.target);
     const tcp = ipKind(s) === 'TCP';
     if (tcp && s.peer) return this.connection(pid, rec, flags, s, ino);
-    if (tcp && !s.listening) {
-      // not connected by getpeername, yet maybe on its way (SYN_SENT) or torn down half-way
-      const state = tcpStateOf(pid, rec.fd);
-      if (state !== TCP_STATE.CLOSE) {
-        throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): TCP socket ${text(s.local!)} is in state ${STATE_NAMES[state] ?? state}, which crtools does not carry yet`, {
-          context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
-        });
-      }
-    }
+    if (tcp && !s.listening) return this.idle(pid, rec, flags, s, ino);
     if (tcp && s.listening) {
       const pending = listenPending(s.domain, ino);
       if (pending && !this.o.skipInFlight) {
@@ -195,6 +195,46 @@ export class InetSockets implements DumpKind {
     }
     const { opts, raw } = readSocketOptions(pid, rec.fd, keptOptions(s));
     return { type: 'INETSK', key: rec.target, entry: (id) => inetEntry(id, flags, ino, s, peer, opts, ipOpts(s, raw)) };
+  }
+
+  /**
+   * A TCP socket getpeername(2) calls not connected: one never connected (bound or not), or one
+   * whose connection ended while the task held it (CLOSE after both FINs, or a reset). As CRIU
+   * 4.2 writes the first, both are written as a plain socket in CLOSE (bound to its address if it
+   * has one; its receiving side shut if it was: a read says EOF), made again as a new socket.
+   * What that would lose is refused by name: bytes the task has not read, an error it was not
+   * told yet (the reset), a connection still being set up (SYN_SENT, SYN_RECV).
+   */
+  private idle(pid: number, rec: FdRecord, flags: number, s: SocketInfo, ino: number): FdClaim {
+    const st = tcpIdleOf(pid, rec.fd);
+    const peer = st.peer && st.peer.length >= 16 ? text(st.peer) : undefined;
+    const what = `TCP socket ${text(s.local!)}${peer ? ` -> ${peer}` : ''}`;
+    const refuse = (why: string): never => {
+      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): ${what} ${why}`, { context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED });
+    };
+    if (st.state !== TCP_STATE.CLOSE) {
+      const how = st.state === TCP_STATE.SYN_SENT ? 'is connecting (SYN_SENT: its SYN sent, no answer yet)' : st.state === TCP_STATE.SYN_RECV ? 'is being connected (SYN_RECV)' : `is in state ${STATE_NAMES[st.state] ?? st.state}`;
+      refuse(`${how}: a connection being set up is not carried by crtools (CRIU 4.2 carries SYN_SENT with --tcp-established)`);
+    }
+    if (st.inq > 0) refuse(`is a connection that ended (CLOSE) with ${st.inq} byte(s) the task has not read: not carried (the socket made again would not have them)`);
+    if (st.events & POLLERR) refuse('(CLOSE) holds an error the task was not told yet (a connection reset or refused, SO_ERROR): not carried');
+    // a connection that ended: what the kernel worked out for it (segment size, window clamp, an
+    // accepted socket's multicast TTL) is no setting of the task's, as for an established one
+    let read;
+    try {
+      read = readSocketOptions(pid, rec.fd, keptOptions(s), peer ? 'connection' : 'socket');
+    } catch (e) {
+      // never connected, yet with the segment size of a connection: a connect that failed
+      // (refused, timed out) leaves it, and no field of the format keeps it
+      if (!peer && isCrtoolsError(e) && /TCP_MAXSEG|TCP_WINDOW_CLAMP/.test(e.message)) refuse(`(CLOSE) is a socket whose connect failed (its segment size is a connection's, which the format cannot keep): not supported`);
+      throw e;
+    }
+    const { opts, raw, tcpOpts } = read;
+    const shutdown = st.events & POLLRDHUP ? 1 : 0;
+    return {
+      type: 'INETSK', key: rec.target,
+      entry: (id) => inetEntry(id, flags, ino, s, null, opts, ipOpts(s, raw), { state: TCP_STATE.CLOSE, backlog: 0, tcpOpts, shutdown }),
+    };
   }
 
   /** A connected TCP socket: its state checked, then (a dump) locked and read in repair mode. */
@@ -213,7 +253,7 @@ export class InetSockets implements DumpKind {
     }
     // how the task shut it down (sock_diag), as CRIU keeps it for a TCP socket: when not none
     const how = (): number => inetShutdown(s.domain, s.protocol, ino) & 3;
-    const { opts, raw, tcpOpts } = readSocketOptions(pid, rec.fd, keptOptions(s), true);
+    const { opts, raw, tcpOpts } = readSocketOptions(pid, rec.fd, keptOptions(s), 'connection');
     const ip = ipOpts(s, raw);
     const local = sockaddrParts(s.local!);
     const peer = sockaddrParts(s.peer!);

@@ -54,10 +54,29 @@ describe('inet', () => {
     const p = inetPlan.plan({ ...established, state: 9, shutdown: 'BOTH' }, ctx) as TcpFilePlan;
     expect(p.kind).toBe('tcp');
     expect(p.tcp).toMatchObject({ state: 9, shutdown: 3 });
-    // a connection that ended (CRIU writes it CLOSE with its peer) is refused
-    expect(() => inetPlan.plan({ ...established, state: 7 }, ctx)).toThrow(/TCP connection that ended \(CLOSE, with a peer\) is not restored yet/);
     // a listener shut down is still refused
     expect(() => inetPlan.plan({ ...listening, shutdown: 'READ' }, ctx)).toThrow(/TCP socket shut down/);
+  });
+
+  it('a TCP connection that ended (CLOSE with its peer, as CRIU 4.2 writes it) is a new socket bound to its address, shut for reading', () => {
+    const p = inetPlan.plan({ ...established, state: 7, shutdown: 'READ' }, ctx) as TcpFilePlan;
+    expect(p.kind).toBe('tcp');
+    expect(p.tcp.state).toBe(7);
+    // what the restore makes in its place: bound, not connected, not listening, its tcp_opts kept
+    expect([...p.closed.inet.address!.subarray(0, 8)]).toEqual([2, 0, 0x9c, 0x40, 127, 0, 0, 1]);
+    expect(p.closed.inet).toMatchObject({ connect: undefined, listen: false, shutdown: 1, forceBind: true });
+    expect(p.closed.inet.sockopts.some((c) => c.level === 6 && c.name === 1 && c.value.readInt32LE(0) === 1)).toBe(true);
+  });
+
+  it('a TCP socket never connected (as crtools and CRIU write it): bound or not, shut for reading, its tcp_opts set', () => {
+    const bound = inet({ ...established, state: 7, dst_port: 0, dst_addr: [0], shutdown: 'READ' });
+    expect(bound.inet).toMatchObject({ connect: undefined, listen: false, shutdown: 1 });
+    expect(bound.inet.address).toBeDefined();
+    // bound in repair mode (its address may be a listener's: an accepted end whose connection ended)
+    expect(bound.inet.forceBind).toBe(true);
+    expect(inet(listening).inet.forceBind).toBeUndefined();
+    expect(bound.inet.sockopts.some((c) => c.level === 6 && c.name === 1)).toBe(true);
+    expect(inet({ ...established, state: 7, src_port: 0, src_addr: [0], dst_port: 0, dst_addr: [0] }).inet.address).toBeUndefined();
   });
 
   it('a connected UDP socket is bound, then connected to its peer', () => {

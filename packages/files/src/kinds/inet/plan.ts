@@ -1,5 +1,6 @@
 /**
- * IPv4/IPv6 sockets made again: listening TCP, TCP not connected, established and half-closed
+ * IPv4/IPv6 sockets made again: listening TCP, TCP not connected (never, or no longer: a
+ * connection that ended comes back as a new socket bound to its address), established and half-closed
  * TCP connections (with the state and queues of their tcp-stream-<ino>.img); UDP, UDP-lite, ping and raw
  * sockets, bound or not, connected or not.
  */
@@ -26,6 +27,12 @@ export interface InetFilePlan extends FileBase {
     /** shutdown(2) once made (SHUT_RD 1, SHUT_WR 2 bits as RCV/SEND_SHUTDOWN), 0: none */
     shutdown: number;
     reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
+    /**
+     * bound in TCP repair mode, which lets a socket take an address in use (a TCP socket with
+     * no connection: the accepted end of one that ended keeps its listener's port; with the
+     * listener made again first, an ordinary bind would fail with EADDRINUSE)
+     */
+    forceBind?: boolean;
   };
 }
 
@@ -40,14 +47,16 @@ export interface TcpStreamPlan {
 /**
  * tcp: an established or half-closed TCP connection from `src` to `dst` (raw sockaddrs), made again by the
  * restoring process in repair mode (the restorer hands it to the task as an inherited file);
- * `closed` is what --tcp-close makes instead (a socket neither bound nor connected).
+ * `closed` is what --tcp-close makes instead (a socket neither bound nor connected). A
+ * connection that ended while the task held it (CLOSE with its peer, as CRIU 4.2 writes it) is
+ * always made as `closed`: a new socket bound to its address, its receiving side shut as it was.
  */
 export interface TcpFilePlan extends FileBase {
   kind: 'tcp';
   type: number;
   tcp: {
     ino: number; family: number; src: Buffer; dst: Buffer; conn: LockedConnection;
-    /** tcpi_state: ESTABLISHED or a half-closed state (its FINs put back by the restore) */
+    /** tcpi_state: ESTABLISHED or a half-closed state (its FINs put back by the restore); CLOSE: a connection that ended, made as `closed` */
     state: number;
     /** how the task shut it down (sk_shutdown bits: 1 receive, 2 send) */
     shutdown: number;
@@ -139,6 +148,25 @@ function streamPlan(e: Obj, path: string): TcpStreamPlan {
   };
 }
 
+/**
+ * A TCP connection that ended while the task held it (both FINs, or a reset), as CRIU 4.2 writes
+ * it: in CLOSE with its peer (and, dumped by CRIU, a stream of what was left to read).
+ */
+function endedConnection(k: Obj): boolean {
+  return Number(k.state) === TCP_STATE.CLOSE && Number(k.dst_port ?? 0) !== 0 && Number(k.proto) === IPPROTO.TCP && Number(k.type) === SOCK_TYPE.STREAM;
+}
+
+/** tcp_opts_entry as setsockopt calls (TCP_NODELAY, TCP_CORK, keepalive), each where the entry has it. */
+function tcpOptCalls(t: Obj): SockoptCall[] {
+  const out: SockoptCall[] = [];
+  if (t.nodelay !== undefined) out.push({ level: IPPROTO.TCP, name: 1, value: i32(t.nodelay ? 1 : 0) });
+  if (t.cork !== undefined) out.push({ level: IPPROTO.TCP, name: 3, value: i32(t.cork ? 1 : 0) });
+  if (t.keepcnt !== undefined) out.push({ level: IPPROTO.TCP, name: 6, value: i32(Number(t.keepcnt)) });
+  if (t.keepidle !== undefined) out.push({ level: IPPROTO.TCP, name: 4, value: i32(Number(t.keepidle)) });
+  if (t.keepintvl !== undefined) out.push({ level: IPPROTO.TCP, name: 5, value: i32(Number(t.keepintvl)) });
+  return out;
+}
+
 export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
   readonly type = 'INETSK';
   readonly field = 'isk';
@@ -148,7 +176,7 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
   async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
     for (const f of files.values()) {
       const k = f.isk as Obj | undefined;
-      if (!k || !CONNECTION_STATES.has(Number(k.state)) || Number(k.proto) !== IPPROTO.TCP || Number(k.type) !== SOCK_TYPE.STREAM) continue;
+      if (!k || !(CONNECTION_STATES.has(Number(k.state)) || endedConnection(k)) || Number(k.proto) !== IPPROTO.TCP || Number(k.type) !== SOCK_TYPE.STREAM) continue;
       const file = `tcp-stream-${Number(k.ino).toString(16)}.img`;
       // none: dumped with --tcp-close
       const e = await readImage(dir, file, 'TCP_STREAM', true);
@@ -169,15 +197,9 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
     if ((family !== AF.INET && family !== AF.INET6) || !kind || !(listen || established || connected || state === TCP_STATE.CLOSE) || (listen && !tcp)) {
       throw refuse(`${ctx.what}: ${kind || `inet (type ${type}, proto ${proto})`} socket in state ${STATE_NAMES[state] ?? state} is not restored yet (TCP listening, unconnected, established and half-closed, UDP, UDP-lite, ping and raw ones are)`);
     }
-    // CRIU 4.2 writes a connection that ended while the task held it (both FINs acknowledged) as
-    // TCP in CLOSE with its peer and stream: made again here it would be a fresh socket (a read
-    // saying ENOTCONN, not EOF)
-    if (tcp && state === TCP_STATE.CLOSE && Number(k.dst_port ?? 0) !== 0) {
-      throw refuse(`${ctx.what}: TCP connection that ended (CLOSE, with a peer) is not restored yet`);
-    }
     // sk_shutdown: by name (crit JSON) or number
     const shutdown = ({ NONE: 0, READ: 1, WRITE: 2, BOTH: 3 } as Record<string, number>)[String(k.shutdown ?? 'NONE')] ?? Number(k.shutdown);
-    if (shutdown && !(kind === 'UDP' || kind === 'UDP-lite' || established)) throw refuse(`${ctx.what}: ${kind} socket shut down (${k.shutdown}) is not restored`);
+    if (shutdown && !(kind === 'UDP' || kind === 'UDP-lite' || (tcp && !listen))) throw refuse(`${ctx.what}: ${kind} socket shut down (${k.shutdown}) is not restored`);
     const port = Number(k.src_port);
     const words = ((k.src_addr ?? []) as number[]).map(Number);
     const dwords = ((k.dst_addr ?? []) as number[]).map(Number);
@@ -188,24 +210,33 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
       sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0),
       sockopts: [...ipOptCalls(k.ip_opts as Obj | undefined, family, proto), ...sockoptCalls(o, tcp)],
     };
-    const inet = (address: Buffer | undefined, connect: Buffer | undefined): InetFilePlan => ({
+    // tcp_opts_entry (any TCP socket, as CRIU): setsockopt calls after the socket's own
+    const tcpCalls = tcp ? tcpOptCalls((k.tcp_opts ?? {}) as Obj) : [];
+    const inet = (address: Buffer | undefined, connect: Buffer | undefined, calls: SockoptCall[] = []): InetFilePlan => ({
       kind: 'inet', flags: Number(k.flags), pos: 0n, type,
-      inet: { family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0), shutdown, ...common },
+      inet: { family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0), shutdown, ...common, sockopts: [...common.sockopts, ...calls] },
     });
-    if (!established) {
-      // a raw socket's port is its protocol: bound only to an address
-      const bound = kind === 'raw' ? words.some((w) => w !== 0) : port !== 0;
-      return inet(bound ? sockaddr(family, port, words) : undefined, connected ? sockaddr(family, dport, dwords) : undefined);
+    // a raw socket's port is its protocol: bound only to an address
+    const bound = kind === 'raw' ? words.some((w) => w !== 0) : port !== 0;
+    const address = bound ? sockaddr(family, port, words) : undefined;
+    const idle = (i: InetFilePlan): InetFilePlan => (tcp && !listen && address ? { ...i, inet: { ...i.inet, forceBind: true } } : i);
+    if (tcp && state === TCP_STATE.CLOSE && dport) {
+      // a connection that ended (CRIU 4.2's image): made again as a new socket, bound to its
+      // address, its receiving side shut as it was (a read says EOF); unread bytes would be lost
+      const stream = this.streams.get(Number(k.ino));
+      if (stream?.inqLen) throw refuse(`${ctx.what}: TCP connection that ended (CLOSE) with ${stream.inqLen} byte(s) not read: not restored (a new socket would not have them)`);
+      return {
+        kind: 'tcp', flags: Number(k.flags), pos: 0n, type,
+        tcp: {
+          ino: Number(k.ino), family, src: sockaddr(family, port, words), dst: sockaddr(family, dport, dwords),
+          conn: { family, src: words, sport: port, dst: dwords, dport }, state, shutdown,
+          ...common, sockopts: [...common.sockopts, ...tcpCalls], stream,
+        },
+        closed: idle(inet(address, undefined, tcpCalls)),
+      };
     }
+    if (!established) return idle(inet(address, connected ? sockaddr(family, dport, dwords) : undefined, tcpCalls));
     if (!port || !dport) throw badImage(`${ctx.what}: established TCP socket without both ports`, { image: 'files.img' });
-    // tcp_opts_entry: as setsockopt calls after the socket's own (TCP_NODELAY, TCP_CORK, keepalive)
-    const t = (k.tcp_opts ?? {}) as Obj;
-    const tcpCalls: SockoptCall[] = [];
-    if (t.nodelay !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 1, value: i32(t.nodelay ? 1 : 0) });
-    if (t.cork !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 3, value: i32(t.cork ? 1 : 0) });
-    if (t.keepcnt !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 6, value: i32(Number(t.keepcnt)) });
-    if (t.keepidle !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 4, value: i32(Number(t.keepidle)) });
-    if (t.keepintvl !== undefined) tcpCalls.push({ level: IPPROTO.TCP, name: 5, value: i32(Number(t.keepintvl)) });
     return {
       kind: 'tcp', flags: Number(k.flags), pos: 0n, type,
       tcp: {

@@ -7,7 +7,7 @@
  */
 import { closeSync } from 'node:fs';
 import type { Logger } from '@crtools/common';
-import { setSocketOption, takeTaskFd, tcpRepair, tcpSave, tcpState, type TcpConnState } from '@crtools/sys';
+import { setSocketOption, takeTaskFd, tcpIdle, tcpRepair, tcpSave, tcpState, type TcpConnState, type TcpIdle } from '@crtools/sys';
 import { refuseFd } from '../../dump/kind.js';
 import type { LockedConnection, NetworkLock } from './netlock.js';
 
@@ -23,14 +23,24 @@ function i32(v: number): Buffer {
   return b;
 }
 
-/** tcpi_state of task pid's TCP socket at fd (through a copy of the descriptor). */
-export function tcpStateOf(pid: number, fd: number): number {
+/** fn on a copy of task pid's descriptor fd (closed after). */
+function onTaskFd<T>(pid: number, fd: number, fn: (ours: number) => T): T {
   const ours = takeTaskFd(pid, fd);
   try {
-    return tcpState(ours, { pid });
+    return fn(ours);
   } finally {
     closeSync(ours);
   }
+}
+
+/** tcpi_state of task pid's TCP socket at fd (through a copy of the descriptor). */
+export function tcpStateOf(pid: number, fd: number): number {
+  return onTaskFd(pid, fd, (ours) => tcpState(ours, { pid }));
+}
+
+/** tcpIdle of task pid's TCP socket at fd (state, bytes to read, poll events, SO_PEERNAME), through a copy of the descriptor. */
+export function tcpIdleOf(pid: number, fd: number): TcpIdle {
+  return onTaskFd(pid, fd, (ours) => tcpIdle(ours, { pid }));
 }
 
 export class TcpRepairs {

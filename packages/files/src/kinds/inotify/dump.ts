@@ -15,17 +15,26 @@ function fhEntry(bytes: number | undefined, type: number | undefined, hex: strin
   return { bytes: bytes ?? raw.length, type: type ?? 0, handle: Array.from({ length: words }, (_, i) => padded.readBigUInt64LE(i * 8)) };
 }
 
+/**
+ * fh_entry of a watched or marked file (inotify, fanotify): its kernel handle, and its path
+ * when the handle opens now (an unlinked file: the handle alone).
+ */
+export function handleEntry(h: { sdev: number; bytes?: number; type?: number; hex: string }, what: string): Record<string, unknown> {
+  const f_handle: Record<string, unknown> = fhEntry(h.bytes, h.type, h.hex);
+  try {
+    f_handle.path = fileHandlePath({ sdev: h.sdev, type: h.type ?? 0, handle: Buffer.from(h.hex, 'hex') }, what);
+  } catch (e) {
+    // anything but a handle that does not open (such as a missing addon) is an error
+    if (!isCrtoolsError(e) || e.code !== 'FILE_HANDLE') throw e;
+  }
+  return f_handle;
+}
+
 export const inotifyDump = anonInodeKind('anon_inode:inotify', 'INOTIFY', (pid, rec, id, flags) => {
   const what = `task ${pid} fd ${rec.fd} (${rec.target})`;
   const wd = (rec.inotify?.watches ?? []).map((w) => {
     if (w.fhandle === undefined) noFdinfo(pid, rec);
-    const f_handle: Record<string, unknown> = fhEntry(w.fhandleBytes, w.fhandleType, w.fhandle);
-    try {
-      f_handle.path = fileHandlePath({ sdev: w.sdev, type: w.fhandleType ?? 0, handle: Buffer.from(w.fhandle!, 'hex') }, what);
-    } catch (e) {
-      // an unlinked file: the handle alone (anything else, such as a missing addon, is an error)
-      if (!isCrtoolsError(e) || e.code !== 'FILE_HANDLE') throw e;
-    }
+    const f_handle = handleEntry({ sdev: w.sdev, bytes: w.fhandleBytes, type: w.fhandleType, hex: w.fhandle! }, what);
     return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle };
   });
   return { type: 'INOTIFY', id, ify: { id, flags, fown: fown(), wd } };

@@ -167,9 +167,14 @@ export class RegFiles implements DumpKind {
     return id;
   }
 
-  /** A new entry for an open file that the other kinds name by path (a FIFO's). */
-  pathEntry(path: string, flags: number, st: Stats): number {
-    return this.ids.add((id) => this.entry(id, path, flags, 0n, st));
+  /**
+   * A new entry for an open file that the other kinds name by path (a FIFO's); `deletedVia`:
+   * the file was unlinked, kept as a ghost read through that link (`what` names it in a refusal).
+   */
+  pathEntry(path: string, flags: number, st: Stats, deletedVia?: string, what = path): number {
+    const id = this.ids.add((fid) => this.entry(fid, path, flags, 0n, st));
+    if (deletedVia) this.ghost(id, deletedVia, st, what);
+    return id;
   }
 
   /**
@@ -193,7 +198,7 @@ export class RegFiles implements DumpKind {
     let gid = this.ghostByInode.get(key);
     if (gid === undefined) {
       const refuse = (m: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}: ${m}`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
-      if (!st.isFile() && !st.isDirectory()) throw refuse('an unlinked special file is not supported');
+      if (!st.isFile() && !st.isDirectory() && !st.isFIFO()) throw refuse('an unlinked special file is not supported');
       if (st.size > this.ghostLimit) throw refuse(`the unlinked file holds ${st.size} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
       gid = this.ghosts.length + 1;
       this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
@@ -209,13 +214,18 @@ export class RegFiles implements DumpKind {
    * (SEEK_DATA / SEEK_HOLE), so that holes stay holes. The bytes are only read when written.
    */
   private ghostEntries(source: string): Entry[] {
+    const ghostHead = (st: BigIntStats): Entry => ({
+      uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: Number(kdevOf(Number(st.dev))), ino: st.ino,
+      atim: timeval(st.atimeNs), mtim: timeval(st.mtimeNs),
+    });
+    // a FIFO is its head alone (as CRIU writes it), read without opening it: an open would be
+    // one more reader or writer to the tasks' ends (and a read-only one waits for a writer)
+    const link = statSync(source, { bigint: true });
+    if (link.isFIFO()) return [ghostHead(link)];
     const fd = openQuiet(source);
     try {
       const st: BigIntStats = fstatSync(fd, { bigint: true });
-      const head: Entry = {
-        uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: Number(kdevOf(Number(st.dev))), ino: st.ino,
-        atim: timeval(st.atimeNs), mtim: timeval(st.mtimeNs),
-      };
+      const head = ghostHead(st);
       // a directory is its head alone (made again empty: nothing can be created in a removed one)
       if (st.isDirectory()) return [head];
       if (st.size < BigInt(GHOST_CHUNKS_THRESH)) return [{ ...head, extra: sourcePayload(source, 0, Number(st.size)) }];

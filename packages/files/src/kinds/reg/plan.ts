@@ -53,8 +53,10 @@ export interface GhostPlan {
   size: bigint;
   /** bytes [at, at + len) of the image go to offset off of the file */
   contents: GhostExtent[];
-  /** st_mode as dumped (a regular file or a directory) */
+  /** st_mode as dumped (a regular file, a directory or a FIFO) */
   mode: number;
+  /** an unlinked FIFO: made again empty with mknod (what its pipe held is the FIFO kind's) */
+  fifo?: boolean;
   /** a removed directory (a descriptor's, a cwd or root): made again empty, removed with rmdir */
   dir?: boolean;
   uid: number;
@@ -77,6 +79,7 @@ export interface GhostTime {
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
+const S_IFIFO = 0o010000;
 
 function timeOf(t: Obj): GhostTime {
   return { sec: big(t.tv_sec), nsec: Number(big(t.tv_usec)) * 1000 };
@@ -96,13 +99,14 @@ async function ghostPlan(dir: string, name: string, path: string): Promise<Ghost
   const head = first.entry as Obj;
   const mode = Number(head.mode);
   const type = mode & S_IFMT;
-  if (type !== S_IFREG && type !== S_IFDIR) {
-    throw refuse(`${name}: the unlinked file ${path} is neither a regular file nor a directory (mode 0${mode.toString(8)}), which restore does not make yet`, { path, image });
+  if (type !== S_IFREG && type !== S_IFDIR && type !== S_IFIFO) {
+    throw refuse(`${name}: the unlinked file ${path} is neither a regular file, a directory nor a FIFO (mode 0${mode.toString(8)}), which restore does not make yet`, { path, image });
   }
   const plan: GhostPlan = { path, image, size: 0n, contents: [], mode, uid: Number(head.uid), gid: Number(head.gid) };
   if (head.atim && head.mtim) plan.times = { atime: timeOf(head.atim), mtime: timeOf(head.mtim) };
-  if (type === S_IFDIR) {
-    plan.dir = true;
+  if (type === S_IFDIR || type === S_IFIFO) {
+    if (type === S_IFDIR) plan.dir = true;
+    else plan.fifo = true;
     return plan;
   }
   if (!head.chunks) {
