@@ -148,7 +148,7 @@ export function procStatus(pid: number): Record<string, string> {
 
 export function criu(args: string[], timeoutMs = 120_000, env?: Record<string, string>) {
   const r = spawnSync(process.execPath, [criuBin, ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ...env } });
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Decode an image with Debian's crit; returns the parsed JSON. */

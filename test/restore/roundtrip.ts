@@ -4,12 +4,13 @@
  * dumps the tree round 0 restored). Every test file of a kind of state uses it, so the
  * fingerprint equality holds for every round trip of the suite.
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET, type ExpectedChange, type Fingerprint } from '@crtools/inspect';
 import { criu, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
-import { repoRoot } from '../lib/paths.js';
+import { criuBin, repoRoot } from '../lib/paths.js';
 
 const INSPECT = path.join(repoRoot, 'packages/inspect/bin/crtools-inspect.js');
 
@@ -48,7 +49,8 @@ export function killRestored(): void {
 export function restoreDir(dir: string, extra: string[] = []) {
   // (no log where there is no directory to hold it: the tests of a missing one)
   const log = existsSync(dir) ? ['-v4', '-o', 'restore.log'] : [];
-  const r = criu(['restore', '-D', dir, '-d', ...log, ...extra], 60_000);
+  const s = spawnSync(process.execPath, [criuBin, 'restore', '-D', dir, '-d', ...log, ...extra], { encoding: 'utf8', timeout: 60_000 });
+  const r = { code: s.status, stdout: s.stdout, stderr: s.stderr };
   if (r.code !== null) return r;
   let tail = '';
   try {
@@ -56,7 +58,7 @@ export function restoreDir(dir: string, extra: string[] = []) {
   } catch {
     tail = '(no restore.log)';
   }
-  return { ...r, stderr: `${r.stderr}\n--- killed by ${r.signal}${r.signal === 'SIGTERM' ? ' (the timeout)' : ''}; restore.log, last lines:\n${tail}` };
+  return { ...r, stderr: `${r.stderr}\n--- killed by ${s.signal}${s.signal === 'SIGTERM' ? ' (the timeout)' : ''}; restore.log, last lines:\n${tail}` };
 }
 
 /**
