@@ -133,8 +133,13 @@ describe('kerndat | criu check, on this machine', () => {
 
 describe('criu check and what stdin holds: a kerndat document is taken, nothing else is touched or waited for', () => {
   const docFile = path.join(dir, 'doc.json');
-  /** the time `criu check` takes with the document named outright: the reference for "at once" */
+  /**
+   * The time `criu check` takes with the document named outright: "at once" is within 10 s of it.
+   * What these tests tell apart is an answer against a wait for input that never comes (their
+   * children are killed after 20-30 s), not speed: the margin holds on a machine under load.
+   */
   let reference = 0;
+  const atOnce = () => reference + 10_000;
   const timed = (fn: () => { code: number | null; stdout: string; stderr: string }) => {
     const t0 = performance.now();
     const r = fn();
@@ -152,7 +157,7 @@ describe('criu check and what stdin holds: a kerndat document is taken, nothing 
   it('criu check </dev/null answers at once', () => {
     const r = timed(() => sh(`node ${criuBin} check </dev/null`));
     expect(r).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
-    expect(r.ms).toBeLessThan(reference + 1000);
+    expect(r.ms).toBeLessThan(atOnce());
   });
 
   it('an idle pipe on stdin (its writer alive, silent) is not waited for', () => {
@@ -166,7 +171,7 @@ describe('criu check and what stdin holds: a kerndat document is taken, nothing 
         return { code: p.status, stdout: p.stdout, stderr: p.stderr };
       });
       expect(r).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
-      expect(r.ms).toBeLessThan(reference + 1000);
+      expect(r.ms).toBeLessThan(atOnce());
     } finally {
       closeSync(fd);
     }
@@ -187,7 +192,7 @@ describe('criu check and what stdin holds: a kerndat document is taken, nothing 
     });
     child.stdin.destroy();
     expect({ code, out }).toEqual({ code: 0, out: 'Looks good.\n' });
-    expect(performance.now() - t0).toBeLessThan(reference + 1000);
+    expect(performance.now() - t0).toBeLessThan(atOnce());
   });
 
   it('in a `while read` loop, criu check leaves the loop its input (pipe and file)', () => {
@@ -207,9 +212,8 @@ describe('criu check and what stdin holds: a kerndat document is taken, nothing 
     writeFileSync(doctored, JSON.stringify({ ...kerndatDoc(), has_kcmp: false }));
     const checkDoctored = `CRTOOLS_KERNDAT_CACHE=${doctored} node ${criuBin} check`;
     expect(sh(`${checkDoctored} </dev/null`)).toMatchObject({ code: 1, stdout: '' }); // (it is used when probing)
-    const piped = timed(() => sh(`node ${kerndatBin} | ${checkDoctored}`));
+    const piped = sh(`node ${kerndatBin} | ${checkDoctored}`);
     expect(piped).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
-    expect(piped.ms).toBeLessThan(reference + 1000);
     // probing afresh takes a while: criu check waits for its known writer
     const cold = sh(`node ${kerndatBin} --no-cache --cache-path ${path.join(dir, 'cold.json')} | ${checkDoctored}`);
     expect(cold).toMatchObject({ code: 0, stdout: 'Looks good.\n' });
