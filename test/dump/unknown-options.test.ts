@@ -44,7 +44,7 @@ describe('unknown options are usage errors, and nothing is done', () => {
   it('a criu.8 option crtools does not carry out yet is refused by name (exit 4), from the command line or a configuration file; the tree untouched', () => {
     const w = startWorkload('pattern', ['1']);
     const root = tmp('notyet');
-    for (const [args, name, issue] of [[['--evasive-devices'], 'evasive-devices', 14], [['--link-remap'], 'link-remap', 14], [['--lazy-pages'], 'lazy-pages', 16]] as const) {
+    for (const [args, name, issue] of [[['--evasive-devices'], 'evasive-devices', 14], [['--link-remap'], 'link-remap', 14], [['--stream'], 'stream', 16]] as const) {
       const dir = path.join(root, name);
       const r = criu(['dump', '-t', String(w.pid), '-D', dir, ...args]);
       expect(r, name).toMatchObject({ code: 4, stdout: '', stderr: `criu: --${name} is not supported yet (crtools issue ${issue})\n` });
