@@ -232,12 +232,5 @@ int main(int argc, char **argv) {
 		execl(exe, argv[0], "--init", fd, state, (char *)0);
 		_exit(127);
 	}
-	char c = 0;
-	close(p[1]);
-	if (read(p[0], &c, 1) != 1 || c != 'k') {
-		wl_say("error init setup");
-		return 1;
-	}
-	wl_say("ready pid=%d", (int)init);
-	return 0;
+	return wl_init_ready(p, init);
 }

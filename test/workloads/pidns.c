@@ -66,14 +66,7 @@ int main(int argc, char **argv) {
 	if (init < 0) return 1;
 	if (init > 0) {
 		/* outside: wait for the init to be set up, say its pid, and leave it to the reaper */
-		char c = 0;
-		close(p[1]);
-		if (read(p[0], &c, 1) != 1 || c != 'k') {
-			wl_say("error init setup");
-			return 1;
-		}
-		wl_say("ready pid=%d", (int)init);
-		return 0;
+		return wl_init_ready(p, init);
 	}
 	close(p[0]);
 	setsid();

@@ -60,6 +60,19 @@ static inline void wl_detach(const char *state) {
 	for (int fd = 3; fd < 1024; fd++) close(fd);
 }
 
+/* Outside a pid namespace's init, which writes 'k' on pipe p once it is set up: wait for that,
+ * say "ready pid=<init as crtools sees it>"; 0, or 1 when the init never got set up. */
+static inline int wl_init_ready(int p[2], pid_t init) {
+	char c = 0;
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1 || c != 'k') {
+		wl_say("error init setup");
+		return 1;
+	}
+	wl_say("ready pid=%d", (int)init);
+	return 0;
+}
+
 /* Wait until SIGUSR1 asks for a verdict (checked every 20 ms). */
 static inline void wl_wait_check(void) {
 	while (!wl_want_check) usleep(20000);
