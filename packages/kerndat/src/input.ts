@@ -175,9 +175,11 @@ export function readKerndatFromDescriptor(opts: DescriptorDocOptions = {}): stri
     const isWriter = opts.isKerndatWriter ?? defaultIsKerndatWriter;
     let writers = pipeWriters(st.ino);
     // a writer that is still a copy of our shell (`kerndat | criu check`: forked, not yet
-    // exec'd) is given a moment to become what it runs
+    // exec'd), or one in the middle of execve (its new memory has no arguments yet: an
+    // empty command line), is given a moment to become what it runs
     const shell = cmdlineOf(process.ppid);
-    for (const until = Date.now() + prefixWait; head === undefined && !writers.some(isWriter) && shell !== undefined && writers.some((w) => w.join('\0') === shell) && Date.now() < until; ) {
+    const becoming = (w: string[]) => w.length === 0 || (shell !== undefined && w.join('\0') === shell);
+    for (const until = Date.now() + prefixWait; head === undefined && !writers.some(isWriter) && writers.some(becoming) && Date.now() < until; ) {
       sleepSync(10);
       head = peek();
       writers = pipeWriters(st.ino);
