@@ -56,6 +56,7 @@ export function tarFiles(buf: Buffer, file: string): Map<string, Buffer> {
   let at = 0;
   let longName: string | undefined;
   let paxPath: string | undefined;
+  if (buf.length < BLOCK) throw archiveError(file, `not a tar archive (${buf.length} bytes, less than one header)`);
   while (at + BLOCK <= buf.length) {
     const h = buf.subarray(at, at + BLOCK);
     if (h.every((b) => b === 0)) break; // the end-of-archive blocks

@@ -168,6 +168,9 @@ describe('crit x of a checkpoint archive (podman checkpoint --export)', () => {
     const junk = path.join(work, 'junk.tar');
     writeFileSync(junk, Buffer.alloc(2048, 7));
     await expect(exploreDir(junk, 'ps', o.w)).rejects.toMatchObject({ code: 'CRIT_ARCHIVE', exitCode: 3, message: `${junk}: not a tar archive (bad header checksum at offset 0)` });
+    const tiny = path.join(work, 'tiny');
+    writeFileSync(tiny, 'hostname\n');
+    await expect(exploreDir(tiny, 'ps', o.w)).rejects.toMatchObject({ code: 'CRIT_ARCHIVE', message: `${tiny}: not a tar archive (9 bytes, less than one header)` });
     const stage = mkdtempSync(path.join(work, 'cut-'));
     writeFileSync(path.join(stage, 'core-1.img'), Buffer.alloc(5000, 1));
     const whole = path.join(work, 'whole.tar');
