@@ -1,10 +1,11 @@
 /**
  * A checkpoint inside a tar archive, as podman exports one (`podman container checkpoint
  * --export FILE.tar.gz`: the images under checkpoint/, beside config.dump, spec.dump,
- * stats-dump, rootfs-diff.tar...). The archive is read whole into memory (gzip or not) and its
- * regular files are indexed by name; the images are those under `checkpoint/`, or at the top
- * when the archive has no such directory.
+ * stats-dump, rootfs-diff.tar...). The archive is read whole into memory, uncompressed (gzip;
+ * zstd, podman 4's default, through the zstd tool; or none), and its regular files are indexed
+ * by name; the images are those under `checkpoint/`, or at the top when it has no such directory.
  */
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { CrtoolsError, ExitCode } from '@crtools/common';
@@ -93,6 +94,19 @@ export function tarFiles(buf: Buffer, file: string): Map<string, Buffer> {
   return files;
 }
 
+const ZSTD_MAGIC = 0xfd2fb528;
+
+/** A zstd frame (podman 4's default --compress) through the zstd tool: node 20 has no zstd. */
+function unzstd(buf: Buffer, file: string): Buffer {
+  const r = spawnSync('zstd', ['-d', '-c', '-q'], { input: buf, maxBuffer: 2 ** 31 });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    throw archiveError(file, code === 'ENOENT' ? 'a zstd archive, and no zstd tool to read it (Debian package zstd)' : `zstd failed (${code ?? r.error.message})`, r.error);
+  }
+  if (r.status !== 0) throw archiveError(file, `not a zstd file (${r.stderr.toString().trim().split('\n')[0] ?? ''})`);
+  return r.stdout;
+}
+
 /** The archive's images by file name (under checkpoint/ when it has that directory). */
 export async function readCheckpointArchive(file: string): Promise<Map<string, Buffer>> {
   let buf: Buffer;
@@ -101,7 +115,8 @@ export async function readCheckpointArchive(file: string): Promise<Map<string, B
   } catch (e) {
     throw new CrtoolsError('CRIT_NO_FILE', `${file}: ${(e as NodeJS.ErrnoException).code ?? 'cannot read'}`, { exitCode: ExitCode.BAD_INPUT, context: { path: file }, cause: e });
   }
-  if (buf[0] === 0x1f && buf[1] === 0x8b) {
+  if (buf.length >= 4 && buf.readUInt32LE(0) === ZSTD_MAGIC) buf = unzstd(buf, file);
+  else if (buf[0] === 0x1f && buf[1] === 0x8b) {
     try {
       buf = gunzipSync(buf);
     } catch (e) {

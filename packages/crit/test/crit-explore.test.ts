@@ -129,16 +129,17 @@ describe('crit x of a checkpoint archive (podman checkpoint --export)', () => {
     return archive;
   }
 
-  it.skipIf(!existsSync(fixtures))('every view of an archive is the view of its directory (gzip or not)', async () => {
+  it.skipIf(!existsSync(fixtures))('every view of an archive is the view of its directory (gzip, zstd or none)', async () => {
     for (const name of ['sleep', 'pipetree']) {
       const dir = path.join(fixtures, name);
       const gz = podmanArchive(dir, `${name}.tar.gz`);
       const plain = podmanArchive(dir, `${name}.tar`, ['--format=pax']);
+      const zst = podmanArchive(dir, `${name}.tar.zst`, ['--zstd']);
       for (const view of ['ps', 'fds', 'mems', 'rss', 'sk', 'tree']) {
         const want = collect();
         await exploreDir(dir, view, want.w);
         expect(want.text().length).toBeGreaterThan(0);
-        for (const archive of [gz, plain]) {
+        for (const archive of [gz, plain, zst]) {
           const got = collect();
           expect(await exploreDir(archive, view, got.w)).toBe(0);
           expect(got.text(), `${name} ${view} ${archive}`).toBe(want.text());
