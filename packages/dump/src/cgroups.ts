@@ -9,7 +9,7 @@
  * ones of v1 or v2), their values and owners; with --freeze-cgroup on a v1 freezer, its state
  * before the dump. The hierarchies are read through criu's own mounts of them.
  */
-import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type CgroupMode, type CriuLog } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
@@ -189,37 +189,39 @@ export class Cgroups {
   }
 
   /**
-   * --freeze-cgroup: the freezer's state before the dump, kept (v1) as CRIU keeps it. A cgroup
-   * frozen already (a paused container) or holding tasks outside the tree is refused: the tree is
-   * stopped by ptrace, as always, and the freezer is left as it is.
+   * --freeze-cgroup, before the tree is touched: the freezer's state, kept (v1) as CRIU keeps it.
+   * A cgroup frozen already (a paused container) is refused: the tree is stopped by ptrace, as
+   * always, and the freezer is left as it is.
    */
-  checkFreezer(treeTids: ReadonlySet<number>): void {
+  checkFreezer(): void {
     const dir = this.opts.freezeCgroup;
     if (!dir) return;
     const v1 = path.join(dir, 'freezer.state');
-    const v2 = path.join(dir, 'cgroup.freeze');
     let state: string;
-    let file: string;
-    try {
-      file = v1;
+    let perms: Entry | undefined;
+    if (existsSync(v1)) {
       state = readFileSync(v1, 'utf8').trim();
-    } catch {
-      try {
-        file = v2;
-        state = readFileSync(v2, 'utf8').trim() === '0' ? 'THAWED' : 'FROZEN';
-      } catch (e) {
-        throw new CrtoolsError('BAD_OPTIONS', `--freeze-cgroup ${dir}: neither a v1 freezer (freezer.state) nor a v2 cgroup (cgroup.freeze): ${(e as NodeJS.ErrnoException).code ?? e}`, { context: { option: 'freeze_cgroup', path: dir }, exitCode: ExitCode.USAGE });
-      }
+      perms = permsOf(statSync(v1));
+    } else if (existsSync(path.join(dir, 'cgroup.freeze'))) {
+      state = readFileSync(path.join(dir, 'cgroup.freeze'), 'utf8').trim() === '0' ? 'THAWED' : 'FROZEN';
+    } else {
+      throw new CrtoolsError('BAD_OPTIONS', `--freeze-cgroup ${dir}: neither a v1 freezer (freezer.state) nor a v2 cgroup (cgroup.freeze)`, { context: { option: 'freeze_cgroup', path: dir }, exitCode: ExitCode.USAGE });
     }
     if (state !== 'THAWED') {
       throw new CrtoolsError('UNSUPPORTED_CGROUP', `--freeze-cgroup ${dir}: the cgroup is ${state} already (a paused container), which is not supported by crtools yet (crtools issue 17)`, { context: { option: 'freeze_cgroup', path: dir }, exitCode: ExitCode.UNSUPPORTED });
     }
-    const procs = readFileSync(path.join(dir, file === v1 ? 'tasks' : 'cgroup.threads'), 'utf8').split('\n').filter(Boolean).map(Number);
-    const stray = procs.filter((t) => !treeTids.has(t));
+    if (perms) this.freezerState = { value: state, perms };
+  }
+
+  /** --freeze-cgroup, the tree frozen: its cgroup holds the tree's tasks and no other (CRIU would dump those). */
+  checkFreezerTasks(treeTids: ReadonlySet<number>): void {
+    const dir = this.opts.freezeCgroup;
+    if (!dir) return;
+    const file = existsSync(path.join(dir, 'tasks')) ? 'tasks' : 'cgroup.threads';
+    const stray = readFileSync(path.join(dir, file), 'utf8').split('\n').filter(Boolean).map(Number).filter((t) => !treeTids.has(t));
     if (stray.length) {
       throw new CrtoolsError('UNSUPPORTED_CGROUP', `--freeze-cgroup ${dir}: task${stray.length > 1 ? 's' : ''} ${stray.join(', ')} in the cgroup ${stray.length > 1 ? 'are' : 'is'} not of the dumped tree`, { context: { option: 'freeze_cgroup', path: dir }, exitCode: ExitCode.UNSUPPORTED });
     }
-    if (file === v1) this.freezerState = { value: state, perms: permsOf(statSync(v1)) };
   }
 
   /** cgroup.img, unless every task is in criu's set (then nothing, as CRIU). */

@@ -22,7 +22,7 @@ import { MemTracker, writtenFilter } from './mem-track.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 import { unixExternals } from './external.js';
 import { serveLazyPages } from './lazy.js';
-import { Cgroups, type CgroupsOptions } from './cgroups.js';
+import { Cgroups } from './cgroups.js';
 import type { MountOptions } from './mounts.js';
 
 /** CLONE_NEWNET: --empty-ns net */
@@ -279,6 +279,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       log.info(`Connecting to the page server at ${o.ps.address}:${o.ps.port}`);
       ps = await connectPageServer(o.ps);
     }
+    // the tasks' css sets (cgroup.img); --freeze-cgroup's state read before the tree is touched
+    const cgroups = new Cgroups({ manage: o.manage_cgroups, ...(o.manage_cgroups_mode ? { mode: o.manage_cgroups_mode } : {}), ...(o.freeze_cgroup ? { freezeCgroup: o.freeze_cgroup } : {}) }, log);
+    refusals.check(() => cgroups.checkFreezer());
     await notify('pre-dump', { pid });
     const tFreeze = performance.now();
     tasks = freezeTree(pid, log, timeoutMs);
@@ -290,7 +293,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     for (const ino of unixExternals(reply?.external ?? [], refusals)) external.add(ino);
     const unix = { extUnixSk: o.ext_unix_sk, external };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
-      cgroups: { manage: o.manage_cgroups, ...(o.manage_cgroups_mode ? { mode: o.manage_cgroups_mode } : {}), ...(o.freeze_cgroup ? { freezeCgroup: o.freeze_cgroup } : {}) },
+      cgroups,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET) },
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs },
@@ -449,7 +452,7 @@ async function dumpFrozen(
     /** --lazy-pages: the lazy pages are kept here instead of written */
     lazy?: LazyPageStore | undefined;
     /** --manage-cgroups, --freeze-cgroup */
-    cgroups?: CgroupsOptions;
+    cgroups?: Cgroups;
     /** --root, --external mnt[]/ext_mnt, --empty-ns net */
     mounts?: MountOptions;
   } = {},
@@ -484,8 +487,8 @@ async function dumpFrozen(
   // task may have moved since, or live in a namespace of its own below the root)
   const namespaces = new Namespaces(tasks[0]!.pid, refusals, opts.mounts);
   // the tasks' css sets (cgroup.img); --freeze-cgroup's cgroup holds the tree and nothing else
-  const cgroups = new Cgroups(opts.cgroups ?? { manage: false }, log);
-  refusals.check(() => cgroups.checkFreezer(tree.tasks));
+  const cgroups = opts.cgroups ?? new Cgroups({ manage: false }, log);
+  refusals.check(() => cgroups.checkFreezerTasks(tree.tasks));
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
   const kd = loadKerndat().kerndat;
