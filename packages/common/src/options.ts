@@ -98,6 +98,9 @@ export interface CriuOptions {
 
 export type CriuOptionName = keyof CriuOptions;
 
+/** CLONE_NEWNET: the one namespace CRIU lets a dump leave empty (--empty-ns net, RPC empty_ns). */
+export const CLONE_NEWNET = 0x40000000;
+
 /** CRIU's --manage-cgroups modes (criu.8), as CriuOptions spells them. */
 export const CGROUP_MODES = ['ignore', 'none', 'props', 'soft', 'full', 'strict'] as const;
 export type CgroupMode = (typeof CGROUP_MODES)[number];

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
@@ -24,9 +24,6 @@ import { unixExternals } from './external.js';
 import { serveLazyPages } from './lazy.js';
 import { Cgroups } from './cgroups.js';
 import type { MountOptions } from './mounts.js';
-
-/** CLONE_NEWNET: --empty-ns net */
-const CLONE_NEWNET = 0x40000000;
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
@@ -242,6 +239,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const repairs = checkOnly ? undefined : new TcpRepairs(netLock, log.logger('tcp'));
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
+  // the network-lock action point was told (the tree has a network namespace of its own)
+  let netLocked = false;
   let ps: { client: PageServerClient; socket: Socket } | null = null;
   const t0 = performance.now();
   // incremental: the previous round's images (linked as `parent`) and its memory tracking
@@ -287,7 +286,12 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     tasks = freezeTree(pid, log, timeoutMs);
     const tFrozen = performance.now();
     // a tree in a network namespace of its own: its connections are locked in there
-    if (foreignNamespaces(pid).includes('net')) netLock.netns = `/proc/${pid}/ns/net`;
+    if (foreignNamespaces(pid).includes('net')) {
+      netLock.netns = `/proc/${pid}/ns/net`;
+      // as CRIU: the caller locks what it set up for the namespace (runc: its network strategies)
+      await notify('network-lock', { pid });
+      netLocked = true;
+    }
     // as CRIU: an RPC client may name external objects once the tree is frozen
     const reply = await notify('query-ext-files', { pid });
     for (const ino of unixExternals(reply?.external ?? [], refusals)) external.add(ino);
@@ -333,6 +337,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const frozenMs = performance.now() - tFrozen;
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
+      if (netLocked) await notify('network-unlock', { pid });
       // (as CRIU: the connections go on first, then the tasks)
       repairs?.resume();
       resumeTree(tasks);
@@ -372,6 +377,13 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     }
     // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing
     ps?.socket.destroy();
+    if (netLocked) {
+      try {
+        await notify('network-unlock', { pid });
+      } catch (u) {
+        log.warn('net', `network-unlock: ${u instanceof Error ? u.message : String(u)}`);
+      }
+    }
     repairs?.resume();
     resumeTree(tasks);
     await tracker?.abort();

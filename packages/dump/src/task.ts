@@ -106,7 +106,7 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   return tc;
 }
 
-/** core-PID.img entries: the main thread (with the task part) and one file per other thread. */
+/** core-PID.img entries: the main thread (with the task part) and one file per other thread; each thread's css set from `cgSetOf` (cgroups.ts). */
 export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[], refusals = new Refusals(), seccompChains = new SeccompChains(), cgSetOf: (tid: number) => number = () => 1): Map<number, Entry> {
   const out = new Map<number, Entry>();
   const main = state.threads[0]!;

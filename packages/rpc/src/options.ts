@@ -8,7 +8,7 @@
  */
 import { closeSync, openSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { CPU_CAP, CPU_CAP_DEFAULT, CrtoolsError, ExitCode, type CgroupMode, type CriuOptions } from '@crtools/common';
+import { CLONE_NEWNET, CPU_CAP, CPU_CAP_DEFAULT, CrtoolsError, ExitCode, type CgroupMode, type CriuOptions } from '@crtools/common';
 import type { CriuOpts } from './protocol.js';
 
 /** criu_opts fields this layer turns into CriuOptions itself. */
@@ -30,9 +30,6 @@ const CG_MODES: Record<string, CgroupMode> = {
   0: 'ignore', 1: 'none', 2: 'props', 3: 'soft', 4: 'full', 5: 'strict', 6: 'soft',
   IGNORE: 'ignore', CG_NONE: 'none', PROPS: 'props', SOFT: 'soft', FULL: 'full', STRICT: 'strict', DEFAULT: 'soft',
 };
-
-/** CLONE_NEWNET: the one namespace CRIU lets a client ask to be left empty (empty_ns). */
-const CLONE_NEWNET = 0x40000000;
 
 /** rpc.proto's declared defaults that are not the type's zero (a field sent with one of these is "not set"). */
 const PROTO_DEFAULTS: Record<string, unknown> = {

@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty';
-import { CGROUP_MODES, CrtoolsError, ExitCode, Refusals, type CgroupMode, type CriuOptions } from '@crtools/common';
+import { CGROUP_MODES, CLONE_NEWNET, CrtoolsError, ExitCode, Refusals, type CgroupMode, type CriuOptions } from '@crtools/common';
 import { checkDump, dump, unixExternals } from '@crtools/dump';
 import { parsePort } from '@crtools/pagemap';
 import { actionScripts } from './action-scripts.js';
@@ -85,7 +85,7 @@ function manageCgroupsOf(rawArgs: string[]): { manage_cgroups?: boolean; manage_
 function emptyNsOf(v: unknown): number {
   if (v === undefined) return 0;
   if (String(v) !== 'net') throw new CrtoolsError('USAGE', `invalid argument for --empty-ns: ${String(v)} (only net)`, { exitCode: ExitCode.USAGE });
-  return 0x40000000;
+  return CLONE_NEWNET;
 }
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
