@@ -206,7 +206,8 @@ describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped:
       orphan_pts_master: true, root: expect.any(String), ext_mnt: expect.any(Array), config_file: '/etc/criu/runc.conf',
     });
     const notified = msgs.filter((m) => m.dir === 'out' && m.msg.type === 'NOTIFY').map((m) => m.msg.notify.script);
-    expect(notified).toEqual(expect.arrayContaining(['pre-dump', 'post-dump']));
+    // (network-lock: the container has a network namespace of its own, as CRIU tells it)
+    expect(notified).toEqual(expect.arrayContaining(['pre-dump', 'network-lock', 'query-ext-files', 'post-dump']));
     expect(msgs.at(-1)!.msg).toMatchObject({ type: 'DUMP', success: true });
     expect(readFileSync(ck.runcLog, 'utf8')).toContain('Using CRIU in DUMP mode');
     expect(readFileSync(path.join(logs, 'dump.log'), 'utf8')).toContain('Dumping finished successfully');
@@ -285,7 +286,7 @@ describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped:
     expect(state(restoredId)).toBeUndefined();
   });
 
-  it.skipIf(!CRIU)(`CRIU 4.2 restores crtools' checkpoint: runc restore -d, the container runs and the counter goes on from where it stopped${CRIU ? '' : ' (skipped: no CRIU 4.2 binary; set CRIU=)'}`, () => {
+  it.skipIf(!CRIU)(`CRIU 4.2 restores crtools' checkpoint: runc restore -d, the container runs and the counter goes on from where it stopped; twice in a row${CRIU ? '' : ' (skipped: no CRIU 4.2 binary; set CRIU=)'}`, () => {
     // a container of its own, so that this does not hang on the restore by crtools above
     if (!existsSync(path.join(bundle, 'config.json'))) makeBundle();
     const pid = start(idB);
@@ -308,5 +309,25 @@ describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped:
     expect(after).toBeGreaterThan(before);
     expect(after - stoppedAt).toBeLessThan(1000);
     expect(readlinkSync(`/proc/${s.pid}/exe`)).toMatch(/busybox/);
+
+    // twice in a row: the container CRIU restored (now in a time namespace of its own, as CRIU
+    // restores every tree) checkpointed by crtools again, and restored by CRIU again
+    const images2 = path.join(work, 'images-b2');
+    const logs2 = path.join(work, 'work-b2');
+    const ck2 = checkpoint(byCriuId, images2, logs2, path.join(work, 'dump-trace-b2.jsonl'));
+    expect(ck2.status, `${ck2.stderr}\n${tail(path.join(logs2, 'dump.log'))}`).toBe(0);
+    expect(waitGone(s.pid)).toBe(true);
+    const stoppedAgain = count();
+    expect(stoppedAgain).toBeGreaterThanOrEqual(after);
+    const rlogs2 = path.join(work, 'work-b2-restore');
+    const r2 = runc(['--criu', CRIU!, 'restore', '-d', '--image-path', images2, '--work-path', rlogs2, '--bundle', bundle, byCriuId]);
+    expect(r2.status, `${r2.stderr}\n${tail(path.join(rlogs2, 'restore.log'))}`).toBe(0);
+    const s2 = state(byCriuId)!;
+    pids.add(s2.pid);
+    expect(s2.status).toBe('running');
+    const again = advances();
+    expect(again.before).toBeGreaterThanOrEqual(stoppedAgain);
+    expect(again.after).toBeGreaterThan(again.before);
+    expect(again.after - stoppedAgain).toBeLessThan(1000);
   });
 });
