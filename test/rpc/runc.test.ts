@@ -9,7 +9,9 @@
  * /tmp/criu-4.2/criu/criu) restores crtools' checkpoint with `runc restore -d` and the counter
  * goes on from where it stopped; skipped, saying so, where it is not. The restore by crtools
  * itself is the restorer's half. What runc sent and what we answered is read from the trace
- * `criu swrk` writes with CRTOOLS_RPC_TRACE. Skipped only when runc or a static busybox is not
+ * `criu swrk` writes with CRTOOLS_RPC_TRACE; the same dump from crtools' command line (its container
+ * options: --root, --external mnt[], -M, --empty-ns, --manage-cgroups, --freeze-cgroup) writes the
+ * same. Skipped only when runc or a static busybox is not
  * installed (scripts/setup.sh installs both). Containers are deleted with `runc delete -f`,
  * anything left is killed by pid.
  */
@@ -54,7 +56,7 @@ const work = RUNC && BUSYBOX ? tmp('runc') : '';
 const stateRoot = path.join(work, 'state'); // runc's --root: our containers only
 const bundle = path.join(work, 'bundle');
 const counter = path.join(bundle, 'rootfs/tmp/count');
-const ids = [`crtools-runc-${process.pid}`, `crtools-runc-${process.pid}-restored`, `crtools-runc-${process.pid}-b`, `crtools-runc-${process.pid}-by-criu`];
+const ids = [`crtools-runc-${process.pid}`, `crtools-runc-${process.pid}-restored`, `crtools-runc-${process.pid}-b`, `crtools-runc-${process.pid}-by-criu`, `crtools-runc-${process.pid}-cli`];
 const pids = new Set<number>();
 
 /**
@@ -176,9 +178,12 @@ function cgroupMembers(pid: number): { name: string; path: string }[] {
   }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+/** What runc sent in its DUMP (the first test), for the command line's test. */
+let runcOpts: Record<string, any> | undefined;
+
 // (the reason is in the title: a skipped run says what to install)
 describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped: ${missing} not installed)` : ''}`, () => {
-  const [id, restoredId, idB, byCriuId] = ids as [string, string, string, string];
+  const [id, restoredId, idB, byCriuId, idC] = ids as [string, string, string, string, string];
 
   it('checkpoint: VERSION, then DUMP with runc\'s container options, done; the images hold the container as CRIU 4.2 writes it (crit decodes them) and runc removes it', () => {
     makeBundle();
@@ -201,6 +206,7 @@ describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped:
     expect(kinds.at(-1)).toBe('out DUMP');
     expect(msgs[1]!.msg).toMatchObject({ success: true, version: { major_number: 4, minor_number: 2 } });
     const opts = msgs[2]!.msg.opts;
+    runcOpts = opts;
     expect(opts).toMatchObject({
       pid, log_level: 4, log_file: 'dump.log', notify_scripts: true, manage_cgroups: true, empty_ns: 0x40000000,
       orphan_pts_master: true, root: expect.any(String), ext_mnt: expect.any(Array), config_file: '/etc/criu/runc.conf',
@@ -264,6 +270,41 @@ describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped:
       const freezer = cg.controllers.find((x: any) => x.cnames.join(',') === 'freezer');
       expect(freezer.dirs[0].properties).toContainEqual(expect.objectContaining({ name: 'freezer.state', value: 'THAWED' }));
     }
+  });
+
+  it("the same from crtools' command line: criu dump --root, --external mnt[KEY]:VAL, -M KEY:VAL, --empty-ns net, --manage-cgroups, --freeze-cgroup, -R: the mounts and cgroups written as over RPC; the container runs on", () => {
+    expect(runcOpts, 'the checkpoint test ran first').toBeDefined();
+    const pid = start(idC);
+    // without --root and the external mounts: refused by name (its root mount first), exit 4, the container untouched
+    const bare = spawnSync(process.execPath, [criuBin, 'dump', '-t', String(pid), '-D', path.join(work, 'images-bare')], { encoding: 'utf8', timeout: 120_000 });
+    expect(bare.status, bare.stderr).toBe(4);
+    expect(bare.stderr).toMatch(/^criu: mount \d+ at \/ \(\S+, source \S+\) of the tree's mount namespace \(root \d+\) is its root and not the one of criu's namespace \(pivot_root, chroot into a mount of its own\): dump with --root \(where the restore puts it\)\n$/);
+    expect(readdirSync(path.join(work, 'images-bare'))).toEqual([]);
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^TracerPid:\s+0$/m);
+    const dir = path.join(work, 'images-cli');
+    const ext = runcOpts!.ext_mnt as { key: string; val: string }[];
+    const extArgs = ext.flatMap((e, i) => (i % 2 ? ['--external', `mnt[${e.key}]:${e.val}`] : ['-M', `${e.key}:${e.val}`]));
+    const freezer = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').map((l) => /^\d+:freezer:(.*)$/.exec(l)?.[1]).find(Boolean);
+    const args = ['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', '-v4', '-R', '--root', runcOpts!.root, ...extArgs, '--empty-ns', 'net', '--manage-cgroups',
+      ...(freezer ? ['--freeze-cgroup', `/sys/fs/cgroup/freezer${freezer}`] : [])];
+    const d = spawnSync(process.execPath, [criuBin, ...args], { encoding: 'utf8', timeout: 120_000 });
+    expect(d.status, `${d.stderr}\n${tail(path.join(dir, 'dump.log'))}`).toBe(0);
+    const img = decoded(dir);
+    const ids = img['ids-1.img'].entries[0];
+    const mnts = img[`mountpoints-${ids.mnt_ns_id}.img`].entries;
+    const byPoint = new Map<string, any>(mnts.map((m: any) => [m.mountpoint, m]));
+    expect(byPoint.get('/')).toMatchObject({ root: runcOpts!.root });
+    for (const e of ext) if (byPoint.has(e.key)) expect(byPoint.get(e.key).ext_key, e.key).toBe(e.val);
+    expect(mnts.filter((m: any) => m.fstype === 12).every((m: any) => m.ext_key)).toBe(true);
+    expect(Object.keys(img).filter((f) => f.startsWith('netns-'))).toEqual([]);
+    expect(img['cgroup.img'].entries[0].sets).toEqual([{ id: 2, ctls: cgroupMembers(pid) }]);
+    // -R: the container runs on, untraced, counting
+    expect(state(idC)).toMatchObject({ status: 'running', pid });
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^TracerPid:\s+0$/m);
+    const { before, after } = advances();
+    expect(after).toBeGreaterThan(before);
+    expect(runc(['delete', '-f', idC]).status).toBe(0);
+    expect(waitGone(pid)).toBe(true);
   });
 
   it("restore by crtools of its checkpoint: runc's RESTORE answered (the restorer's half of crtools issue 17)", () => {
