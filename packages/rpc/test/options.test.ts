@@ -125,6 +125,15 @@ describe('criu_opts → CriuOptions', () => {
       }
     }));
 
+  it('manage_cgroups_mode: criu_cg_mode by name or number (DEFAULT is soft) sets manage_cgroups too, as CRIU; an unknown one is a bad request', () => {
+    const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
+    for (const [v, mode] of [['SOFT', 'soft'], ['FULL', 'full'], ['STRICT', 'strict'], ['PROPS', 'props'], ['CG_NONE', 'none'], ['IGNORE', 'ignore'], ['DEFAULT', 'soft'], [4, 'full']] as const) {
+      expect(mapOptions({ ...base, manage_cgroups_mode: v } as unknown as CriuOpts, dump).options, String(v)).toMatchObject({ manage_cgroups: true, manage_cgroups_mode: mode });
+    }
+    expect(mapOptions({ ...base, manage_cgroups: true }, dump).options.manage_cgroups_mode).toBeUndefined();
+    expect(() => mapOptions({ ...base, manage_cgroups_mode: 9 } as unknown as CriuOpts, dump)).toThrow(expect.objectContaining({ code: 'RPC_BAD_OPTION', message: 'manage_cgroups_mode: 9 is no mode CRIU knows' }));
+  });
+
   it('empty_ns: only CLONE_NEWNET, as CRIU', () => {
     expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, empty_ns: 0x40000000 | 0x20000000 }, dump)).toThrow(expect.objectContaining({
       code: 'RPC_BAD_OPTION', message: 'empty_ns: 0x60000000: only CLONE_NEWNET (0x40000000) can be left empty',
