@@ -3,7 +3,8 @@
  * hierarchy criu sees (the v1 controllers and the v2 unified one: this machine kind is hybrid),
  * is dumped: each thread's css set is named in its core (thread_core.cg_set) and cgroup.img
  * holds the set with its paths, as CRIU 4.2 writes it (set 1 being criu's, inventory's
- * root_cg_set); with --manage-cgroups the directories with the properties CRIU saves. A tree in
+ * root_cg_set); the directories with the properties CRIU saves (its default mode, soft; not with
+ * --manage-cgroups=ignore). A tree in
  * criu's own cgroups writes no cgroup.img. CRIU 4.2 (env CRIU or /tmp/criu-4.2/criu/criu)
  * restores the dump into the same cgroups; skipped, saying so, where it is not. The cgroups
  * made here are removed (rmdir) at the end, the workloads killed by pid.
@@ -91,7 +92,7 @@ describe.skipIf(!hasHierarchies)(`cgroup membership${hasHierarchies ? '' : ' (sk
     expect(ourCritDecode(path.join(dir, `core-${w.pid}.img`)).entries[0].thread_core.cg_set).toBe(1);
   });
 
-  it('a tree in cgroups of its own (v1 controllers and v2): its css set and, with --manage-cgroups, the directories as CRIU 4.2 writes them', () => {
+  it('a tree in cgroups of its own (v1 controllers and v2): its css set and the directories as CRIU 4.2 writes them (its default mode soft, given or not; ignore: the memberships only)', () => {
     const w = startWorkload('sleeper', []);
     pids.push(w.pid);
     const where = moveIntoOwn(w.pid, 'own');
@@ -131,6 +132,18 @@ describe.skipIf(!hasHierarchies)(`cgroup membership${hasHierarchies ? '' : ' (sk
       expect(head.dir_perms).toMatchObject({ mode: 0o40755, uid: 0, gid: 0 });
     }
     expect(cgroupsOf(w.pid)).toEqual(where);
+    expect(w.check()).toMatch(/^check ok/);
+
+    // CRIU's default mode is soft, --manage-cgroups given or not: the same directories; ignore: the memberships only
+    const dirsOf = (c: any) => Object.fromEntries(c.controllers.map((x: any) => [x.cnames.join(','), (x.dirs ?? []).map((y: any) => y.dir_name)]));
+    const plain = tmp('cg-plain');
+    expect(criu(['dump', '-t', String(w.pid), '-D', plain, '--leave-running']).code).toBe(0);
+    expect(dirsOf(critDecode(path.join(plain, 'cgroup.img')).entries[0])).toEqual(dirsOf(cg));
+    const ignore = tmp('cg-ignore');
+    expect(criu(['dump', '-t', String(w.pid), '-D', ignore, '--leave-running', '--manage-cgroups=ignore']).code).toBe(0);
+    const ign = critDecode(path.join(ignore, 'cgroup.img')).entries[0];
+    expect(ign.sets).toEqual(cg.sets);
+    expect(Object.values(dirsOf(ign)).flat()).toEqual([]);
     expect(w.check()).toMatch(/^check ok/);
   });
 

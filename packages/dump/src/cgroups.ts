@@ -3,9 +3,9 @@
  * memberships (/proc/PID/task/TID/cgroup: one line per hierarchy, v1 controllers and the v2
  * unified one, named '') make a css set; criu's own set is set 1 (inventory's root_cg_set: a
  * task in it stays where the restore puts it), each other set gets the next id and is named by
- * thread_core.cg_set. When every task is in criu's set there is no cgroup.img (as CRIU). With
- * --manage-cgroups (any mode but ignore) each hierarchy's directories from the set's path down
- * are written with the properties CRIU saves (its built-in list per controller, then the global
+ * thread_core.cg_set. When every task is in criu's set there is no cgroup.img (as CRIU). In
+ * every --manage-cgroups mode but ignore (CRIU's default is soft, the option given or not) each
+ * hierarchy's directories from the set's path down are written with the properties CRIU saves (its built-in list per controller, then the global
  * ones of v1 or v2), their values and owners; with --freeze-cgroup on a v1 freezer, its state
  * before the dump. The hierarchies are read through criu's own mounts of them.
  */
@@ -90,8 +90,7 @@ export function propertyValue(name: string, text: string): string {
 }
 
 export interface CgroupsOptions {
-  /** --manage-cgroups given */
-  manage: boolean;
+  /** --manage-cgroups=MODE (RPC manage_cgroups false: ignore); CRIU's default: soft */
   mode?: CgroupMode;
   /** --freeze-cgroup: the freezer cgroup's directory */
   freezeCgroup?: string;
@@ -116,9 +115,9 @@ export class Cgroups {
     }
   }
 
-  /** --manage-cgroups with a mode that saves directories (every mode but ignore) */
+  /** a mode that saves directories: every mode but ignore; CRIU's default is soft (without --manage-cgroups too) */
   private get managed(): boolean {
-    return this.opts.manage && this.opts.mode !== 'ignore';
+    return (this.opts.mode ?? 'soft') !== 'ignore';
   }
 
   /** The id of the css set thread `tid` of task `pid` is in (new sets' directories collected when managed). */
@@ -139,7 +138,7 @@ export class Cgroups {
     const want = v2 ? [] : name.split(',');
     const m = this.mounts.find((x) => (v2 ? x.fsType === 'cgroup2' : x.fsType === 'cgroup' && want.every((w) => x.superOptions.split(',').includes(w))) && (x.root === '/' || p === x.root || p.startsWith(`${x.root}/`)));
     if (!m) {
-      throw new CrtoolsError('UNSUPPORTED_CGROUP', `cgroup ${name || 'v2 (unified)'}:${p}: criu's mount namespace has no mount of this hierarchy showing it, which --manage-cgroups needs to read its properties`, {
+      throw new CrtoolsError('UNSUPPORTED_CGROUP', `cgroup ${name || 'v2 (unified)'}:${p}: criu's mount namespace has no mount of this hierarchy showing it, and its directories are read there (--manage-cgroups=ignore writes the memberships only)`, {
         context: { controller: name, path: p }, exitCode: ExitCode.UNSUPPORTED,
       });
     }

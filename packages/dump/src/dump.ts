@@ -279,7 +279,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       ps = await connectPageServer(o.ps);
     }
     // the tasks' css sets (cgroup.img); --freeze-cgroup's state read before the tree is touched
-    const cgroups = new Cgroups({ manage: o.manage_cgroups, ...(o.manage_cgroups_mode ? { mode: o.manage_cgroups_mode } : {}), ...(o.freeze_cgroup ? { freezeCgroup: o.freeze_cgroup } : {}) }, log);
+    const cgroups = new Cgroups({ ...(o.manage_cgroups_mode ? { mode: o.manage_cgroups_mode } : {}), ...(o.freeze_cgroup ? { freezeCgroup: o.freeze_cgroup } : {}) }, log);
     refusals.check(() => cgroups.checkFreezer());
     await notify('pre-dump', { pid });
     const tFreeze = performance.now();
@@ -499,7 +499,7 @@ async function dumpFrozen(
   // task may have moved since, or live in a namespace of its own below the root)
   const namespaces = new Namespaces(tasks[0]!.pid, refusals, opts.mounts);
   // the tasks' css sets (cgroup.img); --freeze-cgroup's cgroup holds the tree and nothing else
-  const cgroups = opts.cgroups ?? new Cgroups({ manage: false }, log);
+  const cgroups = opts.cgroups ?? new Cgroups({}, log);
   refusals.check(() => cgroups.checkFreezerTasks(tree.tasks));
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device

@@ -230,6 +230,9 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     // (as CRIU: a mode asks for the cgroups to be managed)
     o.manage_cgroups = true;
     o.manage_cgroups_mode = mode;
+  } else if (r.manage_cgroups === false) {
+    // (as CRIU: manage_cgroups sent false is the ignore mode; not sent, its default, soft)
+    o.manage_cgroups_mode = 'ignore';
   }
   if (ctx.command === 'restore') o.restore_detached = true; // as CRIU: the answer goes back once the tasks run
 

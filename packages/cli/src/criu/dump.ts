@@ -39,7 +39,7 @@ export const DUMP_ARGS = {
   external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); other forms are not supported yet; repeatable' },
   'auto-dedup': { type: 'boolean', description: 'punch the pages written again out of the parent images (--prev-images-dir)' },
   // containers (runc's checkpoint asks these)
-  'manage-cgroups': { type: 'boolean', description: '--manage-cgroups[=MODE]: write the cgroups\' directories and properties too (MODE: soft (default), full, strict, props, none; ignore: memberships only)' },
+  'manage-cgroups': { type: 'boolean', description: '--manage-cgroups[=MODE]: soft (the default, given or not), full, strict, props, none: the cgroups\' directories and properties are written with the memberships; ignore: the memberships only' },
   'freeze-cgroup': { type: 'string', description: 'the tree\'s freezer cgroup (v1 directory or v2 cgroup): its state is kept; it must hold the tree only and not be frozen' },
   root: { type: 'string', alias: 'r', description: 'the tree\'s root is a mount of its own (pivot_root): the restore puts it at its --root' },
   'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:VAL: the mount at mount point KEY (in the tree\'s namespace) is external, written with key VAL for the restore to map; repeatable' },
