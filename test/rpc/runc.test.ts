@@ -8,7 +8,8 @@
  * (decoded by Debian's crit) and runc removes the container. CRIU 4.2 (env CRIU, else
  * /tmp/criu-4.2/criu/criu) restores crtools' checkpoint with `runc restore -d` and the counter
  * goes on from where it stopped; skipped, saying so, where it is not. The restore by crtools
- * itself is the restorer's half. What runc sent and what we answered is read from the trace
+ * itself is the restorer's half. A paused container (freezer FROZEN) is refused by name and
+ * stays as it was. What runc sent and what we answered is read from the trace
  * `criu swrk` writes with CRTOOLS_RPC_TRACE; the same dump from crtools' command line (its container
  * options: --root, --external mnt[], -M, --empty-ns, --manage-cgroups, --freeze-cgroup) writes the
  * same. Skipped only when runc or a static busybox is not
@@ -56,7 +57,7 @@ const work = RUNC && BUSYBOX ? tmp('runc') : '';
 const stateRoot = path.join(work, 'state'); // runc's --root: our containers only
 const bundle = path.join(work, 'bundle');
 const counter = path.join(bundle, 'rootfs/tmp/count');
-const ids = [`crtools-runc-${process.pid}`, `crtools-runc-${process.pid}-restored`, `crtools-runc-${process.pid}-b`, `crtools-runc-${process.pid}-by-criu`, `crtools-runc-${process.pid}-cli`];
+const ids = [`crtools-runc-${process.pid}`, `crtools-runc-${process.pid}-restored`, `crtools-runc-${process.pid}-b`, `crtools-runc-${process.pid}-by-criu`, `crtools-runc-${process.pid}-cli`, `crtools-runc-${process.pid}-paused`];
 const pids = new Set<number>();
 
 /**
@@ -183,7 +184,7 @@ let runcOpts: Record<string, any> | undefined;
 
 // (the reason is in the title: a skipped run says what to install)
 describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped: ${missing} not installed)` : ''}`, () => {
-  const [id, restoredId, idB, byCriuId, idC] = ids as [string, string, string, string, string];
+  const [id, restoredId, idB, byCriuId, idC, idP] = ids as [string, string, string, string, string, string];
 
   it('checkpoint: VERSION, then DUMP with runc\'s container options, done; the images hold the container as CRIU 4.2 writes it (crit decodes them) and runc removes it', () => {
     makeBundle();
@@ -304,6 +305,28 @@ describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped:
     const { before, after } = advances();
     expect(after).toBeGreaterThan(before);
     expect(runc(['delete', '-f', idC]).status).toBe(0);
+    expect(waitGone(pid)).toBe(true);
+  });
+
+  it('a paused container (its freezer FROZEN): the DUMP is refused by name in cr_errmsg and the criu log; the container stays paused, and counts on once resumed', () => {
+    const pid = start(idP);
+    expect(runc(['pause', idP]).status).toBe(0);
+    expect(state(idP)).toMatchObject({ status: 'paused', pid });
+    const logs = path.join(work, 'work-paused');
+    const trace = path.join(work, 'dump-trace-paused.jsonl');
+    const ck = checkpoint(idP, path.join(work, 'images-paused'), logs, trace);
+    expect(ck.status).toBe(1);
+    const answer = traced(trace).at(-1)!.msg;
+    expect(answer).toMatchObject({ type: 'DUMP', success: false, cr_errno: 95 });
+    expect(answer.cr_errmsg).toMatch(/^Error \(dump\): --freeze-cgroup \S+: the cgroup is FROZEN already \(a paused container\), which is not supported by crtools yet \(crtools issue 17\)$/);
+    expect(readFileSync(path.join(logs, 'dump.log'), 'utf8')).toContain(answer.cr_errmsg);
+    expect(readdirSync(path.join(work, 'images-paused'))).toEqual(['descriptors.json']);
+    expect(state(idP)).toMatchObject({ status: 'paused', pid });
+    expect(runc(['resume', idP]).status).toBe(0);
+    const { before, after } = advances();
+    expect(after).toBeGreaterThan(before);
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^TracerPid:\s+0$/m);
+    expect(runc(['delete', '-f', idP]).status).toBe(0);
     expect(waitGone(pid)).toBe(true);
   });
 
