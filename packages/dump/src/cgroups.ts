@@ -153,8 +153,14 @@ export class Cgroups {
     }
     const walk = (p: string) => {
       const fsPath = this.where(c.name, p);
-      this.addDir(ctl, p, fsPath);
-      for (const d of readdirSync(fsPath, { withFileTypes: true })) if (d.isDirectory()) walk(p === '/' ? `/${d.name}` : `${p}/${d.name}`);
+      try {
+        this.addDir(ctl, p, fsPath);
+        for (const d of readdirSync(fsPath, { withFileTypes: true })) if (d.isDirectory()) walk(p === '/' ? `/${d.name}` : `${p}/${d.name}`);
+      } catch (e) {
+        // a directory below the tasks' removed meanwhile (not theirs: they are frozen in theirs)
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || p === c.path) throw e;
+        this.log.info(`cg: ${c.name || 'unified'}:${p} went away while read`);
+      }
     };
     walk(c.path);
   }
