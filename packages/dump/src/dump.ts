@@ -20,7 +20,7 @@ import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
-import { unixExternals } from './external.js';
+import { dumpExternals } from './external.js';
 import { serveLazyPages } from './lazy.js';
 import { Cgroups } from './cgroups.js';
 import type { MountOptions } from './mounts.js';
@@ -260,8 +260,10 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // what cannot be done is refused before the tree is touched, and logged
     refuseUndumpable(o, pid, refusals);
     if (!o.shell_job) refusals.check(() => checkSessionLeader(pid));
-    // --external unix[INO]: the tree's sockets whose peer may be outside (another form refused here)
-    const external = unixExternals(o.external, refusals);
+    // --external unix[INO]: the tree's sockets whose peer may be outside; net[INO]:KEY: the
+    // caller's network namespace (another form refused here)
+    const externals = dumpExternals(o.external, refusals);
+    const external = externals.unix;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
     // this CPU described in cpuinfo.img when --cpu-cap asked for the image (CRIU's default
@@ -294,11 +296,13 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     }
     // as CRIU: an RPC client may name external objects once the tree is frozen
     const reply = await notify('query-ext-files', { pid });
-    for (const ino of unixExternals(reply?.external ?? [], refusals)) external.add(ino);
+    const asked = dumpExternals(reply?.external ?? [], refusals);
+    for (const ino of asked.unix) external.add(ino);
+    for (const [ino, key] of asked.net) externals.net.set(ino, key);
     const unix = { extUnixSk: o.ext_unix_sk, external };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
       cgroups,
-      mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET) },
+      mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net },
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs },
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },

@@ -1,20 +1,34 @@
 /**
- * criu.8's --external for a dump: of its forms only unix[INO] is carried (a socket of the tree,
- * by its inode, whose peer may stay outside the dumped tree); every other form (mnt, dev, file,
- * tty, net, pid...) is refused by name.
+ * criu.8's --external for a dump. Carried: unix[INO] (a socket of the tree, by its inode, whose
+ * peer may stay outside the dumped tree) and net[INO]:KEY (the tree's network namespace, by its
+ * inode, is the caller's: not dumped, written as KEY for the restore to join the namespace the
+ * caller passes with --inherit-fd fd[N]:KEY, as runc and podman do). mnt[KEY]:VAL comes as
+ * ext_mnt (mounts.ts). Every other form (dev, file, tty, pid...) is refused by name.
  */
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 
-/** The socket inodes named unix[INO]; any other form refused (one refusal each) into `refusals`. */
-export function unixExternals(values: readonly string[], refusals: Refusals): Set<number> {
-  const out = new Set<number>();
+export interface DumpExternals {
+  /** socket inodes named unix[INO] */
+  unix: Set<number>;
+  /** network namespace inode → the key written for it (net[INO]:KEY) */
+  net: Map<number, string>;
+}
+
+/** The --external values a dump carries; any other form refused (one refusal each) into `refusals`. */
+export function dumpExternals(values: readonly string[], refusals: Refusals): DumpExternals {
+  const out: DumpExternals = { unix: new Set(), net: new Map() };
   for (const v of values) {
-    const m = /^unix\[(\d+)\]$/.exec(v);
-    if (m) {
-      out.add(Number(m[1]));
+    const unix = /^unix\[(\d+)\]$/.exec(v);
+    if (unix) {
+      out.unix.add(Number(unix[1]));
       continue;
     }
-    refusals.refuse(new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v} is not supported yet (only unix[INO] is; crtools issue 17)`, {
+    const net = /^net\[(\d+)\]:(.+)$/.exec(v);
+    if (net) {
+      out.net.set(Number(net[1]), net[2]!);
+      continue;
+    }
+    refusals.refuse(new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v} is not supported yet (only unix[INO], net[INO]:KEY and mnt[KEY]:VAL are; crtools issue 17)`, {
       context: { option: 'external', value: v }, exitCode: ExitCode.UNSUPPORTED,
     }));
   }

@@ -2,4 +2,4 @@ export { checkDump, dump, DUMP_OPTIONS, type DumpCheck, type DumpContext, type D
 export { SeccompChains } from './seccomp.js';
 export { linkParent, preDump, PRE_DUMP_OPTIONS, type PreDumpResult } from './pre-dump.js';
 export { MEM_TRACK_FILE } from './mem-track.js';
-export { unixExternals } from './external.js';
+export { dumpExternals, type DumpExternals } from './external.js';

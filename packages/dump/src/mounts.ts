@@ -32,6 +32,8 @@ export interface MountOptions {
   extMnt: readonly { key: string; val: string }[];
   /** --empty-ns net (namespaces.ts) */
   emptyNet: boolean;
+  /** --external net[INO]:KEY: network namespace inode → key (namespaces.ts: such a namespace is the caller's, not dumped) */
+  extNet?: ReadonlyMap<number, string>;
 }
 
 const keyOf = (m: MountInfo) => [m.mountPoint, m.root, `${m.devMajor}:${m.devMinor}`, m.fsType, m.source].join('\0');

@@ -83,9 +83,14 @@ export class Namespaces {
     let next = NS_KINDS.length + 1;
     for (const k of LOOKUP_ORDER) if (this.root.get(k) !== this.own.get(k)) this.rootOwn.set(k, next++);
     const net = this.rootOwn.get('net');
+    // --external net[INO]:KEY: the caller's namespace, written as its key for the restore to join
+    if (net !== undefined) this.netExtKey = opts.extNet?.get(Number(this.root.get('net')));
     // --empty-ns net: the namespace is made empty at restore, its contents are not dumped
-    if (net !== undefined && !opts.emptyNet) this.net = new NetNamespaceDump(rootPid, net, refusals);
+    if (net !== undefined && !opts.emptyNet && this.netExtKey === undefined) this.net = new NetNamespaceDump(rootPid, net, refusals);
   }
+
+  /** the key of the root's network namespace when the caller named it external (net[INO]:KEY) */
+  private readonly netExtKey?: string;
 
   /** the root's own network namespace, dumped (undefined: it lives in criu's, or --empty-ns net) */
   private readonly net?: NetNamespaceDump;
@@ -216,6 +221,13 @@ export class Namespaces {
       written.push(...(await this.writeSysv(dir, ipc, shmPages)));
     }
     if (this.net) written.push(...(await this.net.write(dir)));
+    const net = this.rootOwn.get('net');
+    if (net !== undefined && this.netExtKey !== undefined) {
+      // as CRIU: the namespace's image holds only the key the restore looks the namespace up by
+      const f = `netns-${net}.img`;
+      await writeImageFile(path.join(dir, f), { magic: 'NETNS', entries: [{ ext_key: this.netExtKey }] });
+      written.push(f);
+    }
     return written;
   }
 

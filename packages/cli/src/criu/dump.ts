@@ -1,6 +1,6 @@
 import { defineCommand } from 'citty';
 import { CGROUP_MODES, CLONE_NEWNET, CrtoolsError, ExitCode, Refusals, type CgroupMode, type CriuOptions } from '@crtools/common';
-import { checkDump, dump, unixExternals } from '@crtools/dump';
+import { checkDump, dump, dumpExternals } from '@crtools/dump';
 import { parsePort } from '@crtools/pagemap';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
@@ -47,10 +47,10 @@ export const DUMP_ARGS = {
   'orphan-pts-master': { type: 'boolean', description: 'accepted as CRIU takes it (a pty master whose slave the caller holds)' },
 } as const;
 
-/** --external values, each a form the dump carries (unix[INO]; mnt[KEY]:VAL goes to ext_mnt); another refused by name before anything is touched. */
+/** --external values, each a form the dump carries (unix[INO], net[INO]:KEY; mnt[KEY]:VAL goes to ext_mnt); another refused by name before anything is touched. */
 function knownExternals(values: string[]): string[] {
   const rest = values.filter((v) => !v.startsWith('mnt['));
-  unixExternals(rest, new Refusals());
+  dumpExternals(rest, new Refusals());
   return rest;
 }
 
