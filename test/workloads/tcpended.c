@@ -20,9 +20,6 @@
  *     by s4 first: no socket holds the address of an end in CLOSE, neither a listener nor the
  *     TIME_WAIT of the end that closed first (CRIU 4.2 binds such a socket without repair mode,
  *     where either makes the bind fail with EADDRINUSE).
- *   tcpended synsent STATE
- *     A listener with a backlog of 0 holding a connection not accepted, and a non-blocking
- *     connect to it that stays in SYN_SENT (its SYN dropped): refused by name by the dump.
  *   tcpended refused STATE
  *     A socket whose connect was refused (a port nobody listens on; the error taken by connect):
  *     CLOSE with a connection's segment size, refused by name by the dump.
@@ -103,19 +100,6 @@ int main(int argc, char **argv) {
 	if (argc != 3) return 2;
 	wl_detach(argv[2]);
 	wl_handle_usr1();
-	if (!strcmp(argv[1], "synsent")) {
-		int l = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 0), port = port_of(l);
-		int q = wl_tcp_connect(AF_INET, "127.0.0.1", port);
-		(void)q;
-		int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		struct sockaddr_storage ss;
-		socklen_t len = wl_inet_addr(AF_INET, "127.0.0.1", port, &ss);
-		connect(s, (struct sockaddr *)&ss, len);
-		for (int i = 0; i < 100 && state_of(s) != 2; i++) usleep(10000);
-		if (state_of(s) != 2) return 1;
-		wl_say("ready pid=%d", (int)getpid());
-		for (;;) pause();
-	}
 	int alone = !strcmp(argv[1], "alone");
 	if (!strcmp(argv[1], "refused")) {
 		int l = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 0), port = port_of(l);
