@@ -99,6 +99,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fsmisc lease', () => ['lease', tmp('c-fs-lease')], /^check ok lease$/, ['--file-locks']],
     ['fsmisc wlease', () => ['wlease', tmp('c-fs-wlease')], /^check ok wlease$/, ['--file-locks']],
     ['fsmisc devzero', () => ['devzero', tmp('c-fs-devzero')], /^check ok devzero$/],
+    // unlinked device nodes held open (ghost files with their device numbers)
+    ['fsmisc devnode', () => ['devnode', tmp('c-fs-devnode')], /^check ok devnode$/],
     // connected UDP pairs (v4, v6) and UDP-lite, UDP ends connected outside (v4, v4-mapped),
     // ping and raw sockets, a packet socket with a membership, a route netlink socket in a group
     // (its mode without what CRIU 4.2 refuses or loses: groups past 32, a ping or raw connection)

@@ -173,6 +173,7 @@ export interface SysNative {
   /** futimens(2) with both times given */
   setFileTimes(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): number | NativeSysError;
   makeFifo(path: string, mode: number): number | NativeSysError;
+  makeDeviceNode(path: string, mode: number, rdev: number): number | NativeSysError;
   // tty.cc
   /** What the tty ioctls answer on a copy of the task's fd (values the kernel refuses: -errno). */
   ttyProbe(pid: number, fd: number): TtyProbe | NativeSysError;
