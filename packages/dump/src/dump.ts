@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
-import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, type Entry, type InetDumpOptions } from '@crtools/files/dump';
+import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
 import { AioRings } from './aio.js';
@@ -229,6 +229,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const runId = `${process.pid.toString(16)}-${Date.now().toString(16)}`;
   const netLock = new NetworkLock(o.network_lock, runId, log.logger('net'));
   const repairs = checkOnly ? undefined : new TcpRepairs(netLock, log.logger('tcp'));
+  // the bytes queued in the tree's terminals, taken out to be written: put back if the tree goes on
+  const ttyQueues = checkOnly ? undefined : new TtyQueueHold(log.logger('tty'));
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
   let ps: { client: PageServerClient; socket: Socket } | null = null;
@@ -280,7 +282,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const unix = { extUnixSk: o.ext_unix_sk, external };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
-      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs },
+      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
     checkAbort(ctx.signal);
@@ -319,6 +321,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       log.info('Resuming the tree (--leave-running)');
       // (as CRIU: the connections go on first, then the tasks)
       repairs?.resume();
+      ttyQueues?.resume();
       resumeTree(tasks);
     } else if (o.leave_stopped) {
       // SIGSTOP queued while still seized: a signal given with the detach of a PTRACE_INTERRUPT
@@ -326,9 +329,13 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       // way out of the stop, before any instruction of the task's
       for (const t of tasks) if (!t.zombie) process.kill(t.pid, 'SIGSTOP');
       repairs?.resume();
+      ttyQueues?.resume();
       resumeTree(tasks);
     } else {
       log.info('Killing the dumped tree');
+      // our copies of the terminals whose bytes were taken close first: the tasks' end is then
+      // the last close of each, as without them (a pty's index is freed after the last close)
+      ttyQueues?.release();
       killTree(tasks);
       // the connections close with the tree, silently (repair mode); the lock stays for the restore
       if (repairs?.count) log.info(`${repairs.count} TCP connection(s) left locked (${o.network_lock}) for the restore to take up`);
@@ -357,6 +364,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing
     ps?.socket.destroy();
     repairs?.resume();
+    ttyQueues?.resume();
     resumeTree(tasks);
     await tracker?.abort();
     rmSync(tmp, { recursive: true, force: true });
@@ -432,7 +440,7 @@ async function dumpFrozen(
   times: { freezingUs: number; frozenAt: number },
   opts: {
     fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number> }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
-    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; inventory?: Entry;
+    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; inventory?: Entry;
     /** --lazy-pages: the lazy pages are kept here instead of written */
     lazy?: LazyPageStore | undefined;
   } = {},
@@ -457,7 +465,7 @@ async function dumpFrozen(
     ...(view.own ? { innerId: (id: number, group: boolean) => view.inner(id, group) } : {}),
   };
   let treeMounts: Set<number> | undefined;
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, unix: opts.unix, mounts: () => treeMounts });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues }, unix: opts.unix, mounts: () => treeMounts });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
