@@ -50,6 +50,16 @@ function untilConnected(pid: number, state: string): string {
   return v;
 }
 
+/** A restored tree: still connecting; once the peer answers, connected; then killed (by pid). */
+function connectsThenEnds(w: { pid: number; state: string }, peer: { pid: number; state: string }): void {
+  expect(askVerdict(w.state, w.pid)).toBe('check ok connecting 0');
+  openPeer(peer);
+  expect(untilConnected(w.pid, w.state)).toBe('check ok connected');
+  const pids = treePids(w.pid);
+  killTree(w.pid);
+  for (const p of pids) expect(waitGone(p)).toBe(true);
+}
+
 /** The connecting sockets of a checkpoint as Debian's crit decodes them, with their streams. */
 function synSentImages(dir: string, p4: number, p6: number): void {
   if (!haveCrit) return;
@@ -92,11 +102,7 @@ describe.skipIf(!haveIptables)('TCP connects under way (SYN_SENT)', () => {
     expect(d.stderr).toMatch(/is being set up \(SYN_SENT: a connect under way\); dump with --tcp-established/);
     expect(lockRules()).toEqual([]);
     expect(alive(w.pid)).toBe(true);
-    expect(askVerdict(w.state, w.pid)).toBe('check ok connecting 0');
-    openPeer(peer);
-    expect(untilConnected(w.pid, w.state)).toBe('check ok connected');
-    killTree(w.pid);
-    expect(waitGone(w.pid)).toBe(true);
+    connectsThenEnds(w, peer);
   });
 });
 
@@ -110,12 +116,7 @@ describe.skipIf(!CRIU || !haveIptables)(`tcpsyn between crtools and CRIU 4.2 (${
     const r = criu(['restore', '-D', dir, '-d', '--tcp-established']);
     expect(r.code, r.stderr).toBe(0);
     expect(lockRules()).toEqual([]);
-    expect(askVerdict(w.state, w.pid)).toBe('check ok connecting 0');
-    openPeer(peer);
-    expect(untilConnected(w.pid, w.state)).toBe('check ok connected');
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    connectsThenEnds(w, peer);
   });
 
   it('dumped by us, restored by CRIU: still connecting, then connected', () => {
@@ -123,11 +124,6 @@ describe.skipIf(!CRIU || !haveIptables)(`tcpsyn between crtools and CRIU 4.2 (${
     const w = startWorkload('tcpsyn', ['conn', String(peer.p4), String(peer.p6)]);
     const dir = tmp('tcpsyn-ours');
     ourDumpCriuRestoreTcp(w.pid, dir);
-    expect(askVerdict(w.state, w.pid)).toBe('check ok connecting 0');
-    openPeer(peer);
-    expect(untilConnected(w.pid, w.state)).toBe('check ok connected');
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    connectsThenEnds(w, peer);
   });
 });

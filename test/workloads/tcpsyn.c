@@ -19,7 +19,6 @@
  */
 #include "tcpwl.h"
 
-#include <netinet/tcp.h>
 #include <poll.h>
 
 static int bad;
@@ -30,29 +29,15 @@ static void fail(const char *fmt, const char *what, long v) {
 	snprintf(why, sizeof why, fmt, what, v);
 }
 
-static int state_of(int fd) {
-	struct tcp_info ti;
-	socklen_t l = sizeof ti;
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return -1;
-	return ti.tcpi_state;
-}
-
-static int port_of(int fd) {
-	struct sockaddr_storage ss;
-	socklen_t l = sizeof ss;
-	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0) return -1;
-	return ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port) : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
 /* the peer: full listeners until SIGUSR1, then an echo server */
 static int peer(void) {
 	int l[2], own[2];
 	l[0] = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 0);
 	l[1] = wl_tcp_listener(AF_INET6, "::1", 0, 0, 0);
-	own[0] = wl_tcp_connect(AF_INET, "127.0.0.1", port_of(l[0]));
-	own[1] = wl_tcp_connect(AF_INET6, "::1", port_of(l[1]));
+	own[0] = wl_tcp_connect(AF_INET, "127.0.0.1", wl_local_port(l[0]));
+	own[1] = wl_tcp_connect(AF_INET6, "::1", wl_local_port(l[1]));
 	(void)own;
-	wl_say("ready pid=%d p4=%d p6=%d", (int)getpid(), port_of(l[0]), port_of(l[1]));
+	wl_say("ready pid=%d p4=%d p6=%d", (int)getpid(), wl_local_port(l[0]), wl_local_port(l[1]));
 	wl_wait_check();
 	for (int i = 0; i < 2; i++) {
 		if (listen(l[i], 16) < 0) return 1;
@@ -101,13 +86,13 @@ static void check(struct conn *c) {
 	socklen_t l = sizeof err;
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof sa;
-	if (port_of(c->fd) != c->local) fail("%s: at port %ld", c->what, port_of(c->fd));
+	if (wl_local_port(c->fd) != c->local) fail("%s: at port %ld", c->what, wl_local_port(c->fd));
 	if (!(fcntl(c->fd, F_GETFL) & O_NONBLOCK)) fail("%s: not non-blocking (%ld)", c->what, fcntl(c->fd, F_GETFL));
 	struct pollfd p = { c->fd, POLLOUT, 0 };
 	if (poll(&p, 1, 0) < 0) fail("%s: poll %ld", c->what, -errno);
 	if (!(p.revents & (POLLOUT | POLLERR | POLLHUP))) {
 		/* still connecting */
-		if (state_of(c->fd) != 2) fail("%s: state %ld, not SYN_SENT", c->what, state_of(c->fd));
+		if (wl_tcp_state(c->fd) != 2) fail("%s: state %ld, not SYN_SENT", c->what, wl_tcp_state(c->fd));
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) fail("%s: SO_ERROR %ld", c->what, err);
 		/* (asked for no more than the family's address: the kernel refuses a longer buffer) */
 		sl = c->family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
@@ -118,7 +103,7 @@ static void check(struct conn *c) {
 		fail("%s: its connect failed (SO_ERROR %ld)", c->what, err);
 		return;
 	}
-	if (state_of(c->fd) != 1) fail("%s: state %ld, not ESTABLISHED", c->what, state_of(c->fd));
+	if (wl_tcp_state(c->fd) != 1) fail("%s: state %ld, not ESTABLISHED", c->what, wl_tcp_state(c->fd));
 	if (getpeername(c->fd, (struct sockaddr *)&sa, &sl) < 0 || !same_target(c, &sa, sl)) fail("%s: getpeername is not its target (%ld)", c->what, -errno);
 	char msg[32], back[32];
 	int n = snprintf(msg, sizeof msg, "hello %s", c->what);
@@ -155,17 +140,17 @@ int main(int argc, char **argv) {
 		struct sockaddr_storage ss;
 		socklen_t len = wl_inet_addr(c[i].family, c[i].host, c[i].port, &ss);
 		if (c[i].fd < 0 || connect(c[i].fd, (struct sockaddr *)&ss, len) == 0 || errno != EINPROGRESS) return 1;
-		c[i].local = port_of(c[i].fd);
+		c[i].local = wl_local_port(c[i].fd);
 	}
 	setsockopt(c[0].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	for (int t = 0; t < 100; t++) {
 		int n = 0;
-		for (int i = 0; i < 3; i++) n += state_of(c[i].fd) == 2;
+		for (int i = 0; i < 3; i++) n += wl_tcp_state(c[i].fd) == 2;
 		if (n == 3) break;
 		usleep(10000);
 	}
 	for (int i = 0; i < 3; i++)
-		if (state_of(c[i].fd) != 2) return 1;
+		if (wl_tcp_state(c[i].fd) != 2) return 1;
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
 		wl_wait_check();
