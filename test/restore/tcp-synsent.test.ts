@@ -3,7 +3,8 @@
  * carries them (tcpsyn). A peer outside the tree holds full listeners, so the tree's SYNs go
  * unanswered (dropped, no reset): three non-blocking connects (IPv4, IPv6, v4-mapped) stay in
  * SYN_SENT through two round trips under the fingerprint; then the peer answers and each connect
- * completes in the restored task, which talks over it. The images are decoded by Debian's crit,
+ * completes in the restored task, which talks over it (also a blocking connect(2) a thread is
+ * in, restarted after the restore). The images are decoded by Debian's crit,
  * and the same goes both ways with CRIU 4.2. Without --tcp-established the dump refuses them by
  * name, and the tree goes on.
  */
@@ -61,12 +62,13 @@ function connectsThenEnds(w: { pid: number; state: string }, peer: { pid: number
 }
 
 /** The connecting sockets of a checkpoint as Debian's crit decodes them, with their streams. */
-function synSentImages(dir: string, p4: number, p6: number): void {
+function synSentImages(dir: string, p4: number, p6: number, blocking = false): void {
   if (!haveCrit) return;
   const files = critDecode(path.join(dir, 'files.img')).entries as any[];
   const tcp = files.filter((f) => f.isk && Number(f.isk.proto) === 6).map((f) => f.isk);
-  expect(tcp.map((k) => Number(k.state))).toEqual([SYN_SENT, SYN_SENT, SYN_SENT]);
-  expect(tcp.map((k) => Number(k.dst_port)).sort()).toEqual([p4, p4, p6].sort());
+  const ports = blocking ? [p4, p4, p4, p6] : [p4, p4, p6];
+  expect(tcp.map((k) => Number(k.state))).toEqual(ports.map(() => SYN_SENT));
+  expect(tcp.map((k) => Number(k.dst_port)).sort()).toEqual(ports.sort());
   for (const k of tcp) {
     const stream = readdirSync(dir).find((f) => f === `tcp-stream-${Number(k.ino).toString(16)}.img`);
     expect(stream, `tcp-stream of socket ${k.ino}`).toBeDefined();
@@ -91,6 +93,18 @@ describe.skipIf(!haveIptables)('TCP connects under way (SYN_SENT)', () => {
     }, true, undefined, TCP_MOVING, (dir) => synSentImages(dir, peer.p4, peer.p6), ['--tcp-established'], ['--tcp-established']);
   });
 
+  it('tcpsyn blocking: also a blocking connect a thread is in (interrupted by the dump, restarted after the restore): it returns 0 once the peer answers, twice', () => {
+    const peer = synPeer();
+    let round = 0;
+    roundTrip('tcpsyn', ['conn', String(peer.p4), String(peer.p6), 'blocking'], (pid, st) => {
+      expect(lockRules()).toEqual([]);
+      expect(askVerdict(st, pid)).toBe('check ok connecting 0');
+      if (round++ === 0) return;
+      openPeer(peer);
+      expect(untilConnected(pid, st)).toBe('check ok connected');
+    }, true, undefined, TCP_MOVING, (dir) => synSentImages(dir, peer.p4, peer.p6, true), ['--tcp-established'], ['--tcp-established']);
+  });
+
   it('refused by name without --tcp-established (task, fd, both addresses, SYN_SENT); the tree goes on connecting, then connects', () => {
     const peer = synPeer();
     const w = startWorkload('tcpsyn', ['conn', String(peer.p4), String(peer.p6)]);
@@ -107,21 +121,21 @@ describe.skipIf(!haveIptables)('TCP connects under way (SYN_SENT)', () => {
 });
 
 describe.skipIf(!CRIU || !haveIptables)(`tcpsyn between crtools and CRIU 4.2 (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
-  it('dumped by CRIU (SYN_SENT with its stream, locked), restored by us: still connecting, lock lifted, then connected', () => {
+  it('dumped by CRIU (SYN_SENT with its stream, locked; a blocking connect among them), restored by us: still connecting, lock lifted, then connected', () => {
     const peer = synPeer();
-    const w = startWorkload('tcpsyn', ['conn', String(peer.p4), String(peer.p6)]);
+    const w = startWorkload('tcpsyn', ['conn', String(peer.p4), String(peer.p6), 'blocking']);
     const dir = tmp('tcpsyn-criu');
     criuDumpTcp(w.pid, dir);
-    synSentImages(dir, peer.p4, peer.p6);
+    synSentImages(dir, peer.p4, peer.p6, true);
     const r = criu(['restore', '-D', dir, '-d', '--tcp-established']);
     expect(r.code, r.stderr).toBe(0);
     expect(lockRules()).toEqual([]);
     connectsThenEnds(w, peer);
   });
 
-  it('dumped by us, restored by CRIU: still connecting, then connected', () => {
+  it('dumped by us (a blocking connect among them), restored by CRIU: still connecting, then connected', () => {
     const peer = synPeer();
-    const w = startWorkload('tcpsyn', ['conn', String(peer.p4), String(peer.p6)]);
+    const w = startWorkload('tcpsyn', ['conn', String(peer.p4), String(peer.p6), 'blocking']);
     const dir = tmp('tcpsyn-ours');
     ourDumpCriuRestoreTcp(w.pid, dir);
     connectsThenEnds(w, peer);

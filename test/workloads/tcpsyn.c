@@ -7,19 +7,23 @@
  *     Says "ready pid=N p4=PORT p6=PORT". On SIGUSR1 it opens: the backlogs grow (listen again),
  *     the connections of its own are accepted, "check ok open"; from then on every connection
  *     that comes is accepted and what it sends echoed back.
- *   tcpsyn conn P4 P6 STATE
+ *   tcpsyn conn P4 P6 [blocking] STATE
  *     The tree: three non-blocking connects, each left in SYN_SENT (its SYN dropped by the full
  *     listener): an IPv4 socket to 127.0.0.1:P4, an IPv6 one to [::1]:P6 and an IPv6 one to
- *     [::ffff:127.0.0.1]:P4 (v4-mapped). TCP_NODELAY set on the first. "ready" once all three
- *     are connecting. On SIGUSR1 it checks, each socket: one not writable yet is in SYN_SENT,
- *     non-blocking, at its local port, SO_PEERNAME its target, no error pending; one writable
- *     has connected (SO_ERROR 0, ESTABLISHED, getpeername its target, at its local port) and a
- *     message sent on it comes back (the peer echoes). "check ok connecting N" (N connected so
- *     far) until all three are, then "check ok connected"; "check bad <what>" otherwise.
+ *     [::ffff:127.0.0.1]:P4 (v4-mapped); with "blocking", a fourth, IPv4 to P4, a blocking
+ *     connect(2) a thread of its own is in (it counts as connected once that returned 0).
+ *     TCP_NODELAY set on the first. "ready" once all are connecting. On SIGUSR1 it checks, each
+ *     socket: one not writable yet (the blocking one: whose connect has not returned) is in
+ *     SYN_SENT, non-blocking or not as made, at its local port, SO_PEERNAME its target, no error
+ *     pending; one writable has connected (SO_ERROR 0, ESTABLISHED, getpeername its target, at
+ *     its local port) and a message sent on it comes back (the peer echoes). "check ok
+ *     connecting N" (N connected so far) until all are, then "check ok connected"; "check bad
+ *     <what>" otherwise.
  */
 #include "tcpwl.h"
 
 #include <poll.h>
+#include <pthread.h>
 
 static int bad;
 static char why[300];
@@ -72,7 +76,21 @@ struct conn {
 	int fd, family, port, local;
 	const char *host;
 	int connected;
+	/* a blocking connect, made by a thread of its own: done once connect(2) returned, with rc and err */
+	int blocking;
+	volatile int done, rc, err;
 };
+
+static void *connector(void *arg) {
+	struct conn *c = arg;
+	struct sockaddr_storage ss;
+	socklen_t len = wl_inet_addr(c->family, c->host, c->port, &ss);
+	int rc = connect(c->fd, (struct sockaddr *)&ss, len);
+	c->err = rc ? errno : 0;
+	c->rc = rc;
+	__atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
 
 /* the target of c as a sockaddr equals sa */
 static int same_target(struct conn *c, struct sockaddr_storage *sa, socklen_t len) {
@@ -87,16 +105,21 @@ static void check(struct conn *c) {
 	struct sockaddr_storage sa;
 	socklen_t sl = sizeof sa;
 	if (wl_local_port(c->fd) != c->local) fail("%s: at port %ld", c->what, wl_local_port(c->fd));
-	if (!(fcntl(c->fd, F_GETFL) & O_NONBLOCK)) fail("%s: not non-blocking (%ld)", c->what, fcntl(c->fd, F_GETFL));
+	int nonblocking = (fcntl(c->fd, F_GETFL) & O_NONBLOCK) != 0;
+	if (nonblocking == c->blocking) fail("%s: O_NONBLOCK not as made (flags %lo)", c->what, (long)fcntl(c->fd, F_GETFL));
 	struct pollfd p = { c->fd, POLLOUT, 0 };
 	if (poll(&p, 1, 0) < 0) fail("%s: poll %ld", c->what, -errno);
-	if (!(p.revents & (POLLOUT | POLLERR | POLLHUP))) {
+	if (c->blocking ? !__atomic_load_n(&c->done, __ATOMIC_SEQ_CST) : !(p.revents & (POLLOUT | POLLERR | POLLHUP))) {
 		/* still connecting */
 		if (wl_tcp_state(c->fd) != 2) fail("%s: state %ld, not SYN_SENT", c->what, wl_tcp_state(c->fd));
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) fail("%s: SO_ERROR %ld", c->what, err);
 		/* (asked for no more than the family's address: the kernel refuses a longer buffer) */
 		sl = c->family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERNAME, &sa, &sl) < 0 || !same_target(c, &sa, sl)) fail("%s: SO_PEERNAME is not its target (%ld)", c->what, -errno);
+		return;
+	}
+	if (c->blocking && c->rc) {
+		fail("%s: its connect returned errno %ld", c->what, c->err);
 		return;
 	}
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) {
@@ -125,14 +148,16 @@ int main(int argc, char **argv) {
 		wl_handle_usr1();
 		return peer();
 	}
-	if (argc != 5 || strcmp(argv[1], "conn")) return 2;
-	int p4 = atoi(argv[2]), p6 = atoi(argv[3]);
-	wl_detach(argv[4]);
+	int blocking = argc == 6 && !strcmp(argv[4], "blocking");
+	if (argc != 5 + blocking || strcmp(argv[1], "conn")) return 2;
+	int p4 = atoi(argv[2]), p6 = atoi(argv[3]), nc = 3 + blocking;
+	wl_detach(argv[argc - 1]);
 	wl_handle_usr1();
-	struct conn c[3] = {
-		{ "v4", -1, AF_INET, p4, 0, "127.0.0.1", 0 },
-		{ "v6", -1, AF_INET6, p6, 0, "::1", 0 },
-		{ "mapped", -1, AF_INET6, p4, 0, "::ffff:127.0.0.1", 0 },
+	struct conn c[4] = {
+		{ "v4", -1, AF_INET, p4, 0, "127.0.0.1", 0, 0, 0, 0, 0 },
+		{ "v6", -1, AF_INET6, p6, 0, "::1", 0, 0, 0, 0, 0 },
+		{ "mapped", -1, AF_INET6, p4, 0, "::ffff:127.0.0.1", 0, 0, 0, 0, 0 },
+		{ "blocking", -1, AF_INET, p4, 0, "127.0.0.1", 0, 1, 0, 0, 0 },
 	};
 	int one = 1;
 	for (int i = 0; i < 3; i++) {
@@ -142,26 +167,31 @@ int main(int argc, char **argv) {
 		if (c[i].fd < 0 || connect(c[i].fd, (struct sockaddr *)&ss, len) == 0 || errno != EINPROGRESS) return 1;
 		c[i].local = wl_local_port(c[i].fd);
 	}
+	if (blocking) {
+		pthread_t t;
+		if ((c[3].fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || pthread_create(&t, 0, connector, &c[3])) return 1;
+	}
 	setsockopt(c[0].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	for (int t = 0; t < 100; t++) {
 		int n = 0;
-		for (int i = 0; i < 3; i++) n += wl_tcp_state(c[i].fd) == 2;
-		if (n == 3) break;
+		for (int i = 0; i < nc; i++) n += wl_tcp_state(c[i].fd) == 2;
+		if (n == nc) break;
 		usleep(10000);
 	}
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < nc; i++)
 		if (wl_tcp_state(c[i].fd) != 2) return 1;
+	if (blocking) c[3].local = wl_local_port(c[3].fd);
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
 		wl_wait_check();
 		bad = 0;
 		int n = 0;
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < nc; i++) {
 			check(&c[i]);
 			n += c[i].connected;
 		}
 		if (bad) wl_say("check bad %s", why);
-		else if (n == 3) wl_say("check ok connected");
+		else if (n == nc) wl_say("check ok connected");
 		else wl_say("check ok connecting %d", n);
 	}
 }
