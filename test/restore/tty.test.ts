@@ -85,6 +85,49 @@ describe('pty pairs and controlling terminals', () => {
   });
 });
 
+describe('bytes queued in a pty pair (ptyq)', () => {
+  /** tty-data.img as Debian's crit decodes it: the byte count queued at each end, by tty-info id parity (odd: a master) */
+  function queuedImages(dir: string): void {
+    if (!haveCrit) return;
+    const data = critDecode(path.join(dir, 'tty-data.img'));
+    expect(data.magic).toBe('TTY_DATA');
+    const lens = data.entries.map((e: any) => [e.tty_id % 2 === 1 ? 'master' : 'slave', Buffer.from(e.data, 'base64').length]).sort();
+    // the master: the echo of what was typed (CR NL for each CR) then the slave's output; the slave: what was typed
+    expect(lens.map((l: [string, number]) => l[0])).toEqual(['master', 'slave']);
+    expect(lens.every((l: [string, number]) => l[1] > 0)).toBe(true);
+  }
+
+  it('ptyq cooked: both ends hold bytes the line discipline changed on the way (echo, ICRNL, ONLCR): the same bytes wait at each end after the restore, twice', () => {
+    roundTrip('ptyq', ['cooked'], (pid, st) => expect(verdict(st, pid)).toBe('check ok'), true, undefined, [], queuedImages);
+  });
+
+  it('ptyq raw: both ends hold bytes (cfmakeraw): the same bytes wait at each end after the restore, twice', () => {
+    roundTrip('ptyq', ['raw'], (pid, st) => expect(verdict(st, pid)).toBe('check ok'), true, undefined, [], queuedImages);
+  });
+
+  it('dump --leave-running: the bytes taken to be written are put back, unchanged, at each end', () => {
+    const w = startWorkload('ptyq', ['cooked']);
+    const d = criu(['dump', '-R', '-t', String(w.pid), '-D', tmp('ptyq-R-img')]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(verdict(w.state, w.pid)).toBe('check ok');
+    w.kill();
+    expect(waitGone(w.pid)).toBe(true);
+  });
+
+  it('refused by name: a line typed in canonical mode (its boundaries cannot be read back); --check-only and a dump leave the bytes queued', () => {
+    const w = startWorkload('ptyq', ['canon']);
+    const c = criu(['dump', '--check-only', '-t', String(w.pid)]);
+    expect(c.code, c.stderr).toBe(4);
+    expect(c.stderr).toMatch(new RegExp(`task ${w.pid} fd 4 \\(/dev/pts/\\d+\\): \\d+ byte\\(s\\) wait to be read at the slave of /dev/pts/\\d+, in canonical mode`));
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('ptyq-canon-img')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(/in canonical mode \(lines typed/);
+    expect(verdict(w.state, w.pid)).toBe('check ok');
+    w.kill();
+    expect(waitGone(w.pid)).toBe(true);
+  });
+});
+
 describe('-j/--shell-job: a job whose terminal is its shell\'s, outside the tree', () => {
   it('a job of a "shell" (a session leader holding the pty master, the slave its terminal) dumped and restored with -j from that terminal: the job is criu\'s standard input\'s terminal again and goes on writing to it', () => {
     const dir = tmp('shelljob');

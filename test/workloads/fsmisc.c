@@ -6,7 +6,10 @@
  *   lease   a read lease (F_SETLEASE F_RDLCK) on DIR/leased; a writer's open breaks it (SIGIO)
  *   wlease  a write lease (F_WRLCK, the file open read-write); a reader's open breaks it
  *   devzero MAP_SHARED of /dev/zero (shared with a child that writes to it on request)
- *   devnode an unlinked character device node held open
+ *   devnode unlinked character device nodes held open: DIR/null (1:3, mode 0640, read-write at
+ *           fd 3) and DIR/zero (1:5, mode 0604, read-only at fd 4): still devices with their
+ *           numbers and modes, nlink 0, named "... (deleted)"; null takes a write and reads EOF,
+ *           zero reads zeros
  *   hugetlb a hugetlb memfd held open
  *   iouring  an io_uring (its ring mapped)
  *   epollchild  an epoll target whose only descriptor is in a child
@@ -102,10 +105,16 @@ int main(int argc, char **argv) {
 			}
 		}
 	} else if (!strcmp(mode, "devnode")) {
+		char zpath[4200];
 		snprintf(path, sizeof path, "%s/null", dir);
-		if (mknod(path, S_IFCHR | 0666, makedev(1, 3))) { wl_say("error mknod"); return 1; }
+		snprintf(zpath, sizeof zpath, "%s/zero", dir);
+		if (mknod(path, S_IFCHR | 0640, makedev(1, 3)) || chmod(path, 0640)) { wl_say("error mknod"); return 1; }
+		if (mknod(zpath, S_IFCHR | 0604, makedev(1, 5)) || chmod(zpath, 0604)) { wl_say("error mknod"); return 1; }
 		fd = open(path, O_RDWR);
+		efd = open(zpath, O_RDONLY);
+		if (fd != 3 || efd != 4) { wl_say("error open"); return 1; }
 		unlink(path);
+		unlink(zpath);
 	} else if (!strcmp(mode, "iouring")) {
 		struct { unsigned sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3]; unsigned long long off[10]; } p;
 		memset(&p, 0, sizeof p);
@@ -172,7 +181,23 @@ int main(int argc, char **argv) {
 				memset(mem + 4096, 0, 64);
 			}
 		} else if (!strcmp(mode, "devnode")) {
-			if (write(fd, "x", 1) != 1) bad = "write";
+			static const struct { int fd; unsigned minor, perm; const char *name; } n[2] = {{3, 3, 0640, "null"}, {4, 5, 0604, "zero"}};
+			for (int i = 0; i < 2 && !bad; i++) {
+				struct stat st;
+				char link[64], got[4200] = "", want[4200];
+				snprintf(link, sizeof link, "/proc/self/fd/%d", n[i].fd);
+				ssize_t l = readlink(link, got, sizeof got - 1);
+				if (l > 0) got[l] = 0;
+				snprintf(want, sizeof want, "%s/%s (deleted)", dir, n[i].name);
+				if (fstat(n[i].fd, &st) || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, n[i].minor)) bad = "device";
+				else if ((st.st_mode & 07777) != n[i].perm) bad = "mode";
+				else if (st.st_nlink != 0 || strcmp(got, want)) bad = "unlinked";
+				else if ((fcntl(n[i].fd, F_GETFL) & O_ACCMODE) != (i ? O_RDONLY : O_RDWR)) bad = "flags";
+			}
+			char b[16] = "not zeros";
+			if (!bad && write(fd, "x", 1) != 1) bad = "write";
+			if (!bad && read(fd, b, sizeof b) != 0) bad = "null-read";
+			if (!bad && (read(efd, b, sizeof b) != sizeof b || memcmp(b, (char[16]){0}, sizeof b))) bad = "zero-read";
 		}
 		if (bad) wl_say("check bad %s %s", mode, bad);
 		else wl_say("check ok %s", mode);

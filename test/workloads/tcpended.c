@@ -20,9 +20,6 @@
  *     by s4 first: no socket holds the address of an end in CLOSE, neither a listener nor the
  *     TIME_WAIT of the end that closed first (CRIU 4.2 binds such a socket without repair mode,
  *     where either makes the bind fail with EADDRINUSE).
- *   tcpended synsent STATE
- *     A listener with a backlog of 0 holding a connection not accepted, and a non-blocking
- *     connect to it that stays in SYN_SENT (its SYN dropped): refused by name by the dump.
  *   tcpended refused STATE
  *     A socket whose connect was refused (a port nobody listens on; the error taken by connect):
  *     CLOSE with a connection's segment size, refused by name by the dump.
@@ -30,7 +27,6 @@
  * The verdict: "check ok" or "check bad <what>". */
 #include "tcpwl.h"
 
-#include <netinet/tcp.h>
 
 static int bad;
 static char why[300];
@@ -38,20 +34,6 @@ static char why[300];
 static void fail(const char *fmt, const char *what, long v) {
 	if (bad++) return;
 	snprintf(why, sizeof why, fmt, what, v);
-}
-
-static int state_of(int fd) {
-	struct tcp_info ti;
-	socklen_t l = sizeof ti;
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return -1;
-	return ti.tcpi_state;
-}
-
-static int port_of(int fd) {
-	struct sockaddr_storage ss;
-	socklen_t l = sizeof ss;
-	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0) return -1;
-	return ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port) : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
 static int opt(int fd, int level, int name) {
@@ -64,8 +46,8 @@ static int opt(int fd, int level, int name) {
 /* one end that ended: CLOSE, at its port, EOF on read, EPIPE on write */
 static void check_ended(const char *what, int fd, int port) {
 	char c;
-	if (state_of(fd) != 7) fail("%s: state %ld, not CLOSE", what, state_of(fd));
-	if (port_of(fd) != port) fail("%s: at port %ld", what, port_of(fd));
+	if (wl_tcp_state(fd) != 7) fail("%s: state %ld, not CLOSE", what, wl_tcp_state(fd));
+	if (wl_local_port(fd) != port) fail("%s: at port %ld", what, wl_local_port(fd));
 	long r = recv(fd, &c, 1, MSG_DONTWAIT);
 	if (r != 0) fail("%s: a read gives %ld, not EOF", what, r < 0 ? -errno : r);
 	r = send(fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -95,30 +77,17 @@ static void ended(int family, const char *host, int l, int port, int client_firs
 	if (read(second, &c, 1) != 0) exit(1);
 	shutdown(second, SHUT_WR);
 	if (read(first, &c, 1) != 0) exit(1);
-	for (int i = 0; i < 200 && (state_of(*cl) != 7 || state_of(*srv) != 7); i++) usleep(10000);
-	if (state_of(*cl) != 7 || state_of(*srv) != 7) exit(1);
+	for (int i = 0; i < 200 && (wl_tcp_state(*cl) != 7 || wl_tcp_state(*srv) != 7); i++) usleep(10000);
+	if (wl_tcp_state(*cl) != 7 || wl_tcp_state(*srv) != 7) exit(1);
 }
 
 int main(int argc, char **argv) {
 	if (argc != 3) return 2;
 	wl_detach(argv[2]);
 	wl_handle_usr1();
-	if (!strcmp(argv[1], "synsent")) {
-		int l = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 0), port = port_of(l);
-		int q = wl_tcp_connect(AF_INET, "127.0.0.1", port);
-		(void)q;
-		int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-		struct sockaddr_storage ss;
-		socklen_t len = wl_inet_addr(AF_INET, "127.0.0.1", port, &ss);
-		connect(s, (struct sockaddr *)&ss, len);
-		for (int i = 0; i < 100 && state_of(s) != 2; i++) usleep(10000);
-		if (state_of(s) != 2) return 1;
-		wl_say("ready pid=%d", (int)getpid());
-		for (;;) pause();
-	}
 	int alone = !strcmp(argv[1], "alone");
 	if (!strcmp(argv[1], "refused")) {
-		int l = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 0), port = port_of(l);
+		int l = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 0), port = wl_local_port(l);
 		close(l);
 		int s = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_storage ss;
@@ -127,8 +96,8 @@ int main(int argc, char **argv) {
 		wl_say("ready pid=%d", (int)getpid());
 		for (;;) pause();
 	}
-	int l4 = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 8), p4 = port_of(l4);
-	int l6 = wl_tcp_listener(AF_INET6, "::1", 0, 1, 8), p6 = port_of(l6);
+	int l4 = wl_tcp_listener(AF_INET, "127.0.0.1", 0, 0, 8), p4 = wl_local_port(l4);
+	int l6 = wl_tcp_listener(AF_INET6, "::1", 0, 1, 8), p6 = wl_local_port(l6);
 	int c4, s4, c6, s6, one = 1;
 	ended(AF_INET, "127.0.0.1", l4, p4, !alone, &c4, &s4);
 	setsockopt(c4, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -145,7 +114,7 @@ int main(int argc, char **argv) {
 	setsockopt(b, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 	int u = socket(AF_INET, SOCK_STREAM, 0);
 	shutdown(u, SHUT_RD);
-	int pc4 = port_of(c4), pc6 = port_of(c6), pb = port_of(b);
+	int pc4 = wl_local_port(c4), pc6 = wl_local_port(c6), pb = wl_local_port(b);
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
 		wl_wait_check();
@@ -155,11 +124,11 @@ int main(int argc, char **argv) {
 		check_ended("s4", s4, p4);
 		check_ended("c6", c6, pc6);
 		if (opt(c4, IPPROTO_TCP, TCP_NODELAY) != 1) fail("%s: TCP_NODELAY %ld", "c4", opt(c4, IPPROTO_TCP, TCP_NODELAY));
-		if (port_of(b) != pb) fail("%s: at port %ld", "b", port_of(b));
+		if (wl_local_port(b) != pb) fail("%s: at port %ld", "b", wl_local_port(b));
 		if (opt(b, SOL_SOCKET, SO_KEEPALIVE) != 1) fail("%s: SO_KEEPALIVE %ld", "b", opt(b, SOL_SOCKET, SO_KEEPALIVE));
 		long r = recv(b, &c, 1, MSG_DONTWAIT);
 		if (!(r < 0 && errno == ENOTCONN)) fail("%s: a read gives %ld, not ENOTCONN", "b", r < 0 ? -errno : r);
-		if (port_of(u) != 0) fail("%s: at port %ld", "u", port_of(u));
+		if (wl_local_port(u) != 0) fail("%s: at port %ld", "u", wl_local_port(u));
 		r = recv(u, &c, 1, MSG_DONTWAIT);
 		if (r != 0) fail("%s: a read gives %ld, not EOF", "u", r < 0 ? -errno : r);
 		if (!alone) {

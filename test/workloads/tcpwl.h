@@ -5,6 +5,7 @@
 #include "workload.h"
 
 #include <errno.h>
+#include <netinet/tcp.h>
 
 static inline void wl_small_bufs(int fd) {
 	int v = 16384;
@@ -37,6 +38,22 @@ static inline int wl_tcp_connect(int family, const char *host, int port) {
 		usleep(20000);
 	}
 	exit(1);
+}
+
+/* tcpi_state of the TCP socket at fd (TCP_INFO), -1 when it cannot be read. */
+static inline int wl_tcp_state(int fd) {
+	struct tcp_info ti;
+	socklen_t l = sizeof ti;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0) return -1;
+	return ti.tcpi_state;
+}
+
+/* The local port of the IPv4/IPv6 socket at fd, -1 when it cannot be read. */
+static inline int wl_local_port(int fd) {
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0) return -1;
+	return ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port) : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
 /* Byte i of the stream a connection end sends (seed tells the streams apart). */

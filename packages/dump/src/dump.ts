@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
-import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, type Entry, type InetDumpOptions } from '@crtools/files/dump';
+import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry } from './task.js';
 import { AioRings } from './aio.js';
@@ -237,6 +237,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const runId = `${process.pid.toString(16)}-${Date.now().toString(16)}`;
   const netLock = new NetworkLock(o.network_lock, runId, log.logger('net'));
   const repairs = checkOnly ? undefined : new TcpRepairs(netLock, log.logger('tcp'));
+  // the bytes queued in the tree's terminals, taken out to be written: put back if the tree goes on
+  const ttyQueues = checkOnly ? undefined : new TtyQueueHold(log.logger('tty'));
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
   // the network-lock action point was told (the tree has a network namespace of its own)
@@ -304,7 +306,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       cgroups,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net },
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
-      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs },
+      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
     checkAbort(ctx.signal);
@@ -344,6 +346,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       if (netLocked) await notify('network-unlock', { pid });
       // (as CRIU: the connections go on first, then the tasks)
       repairs?.resume();
+      ttyQueues?.resume();
       resumeTree(tasks);
     } else if (o.leave_stopped) {
       // SIGSTOP queued while still seized: a signal given with the detach of a PTRACE_INTERRUPT
@@ -351,9 +354,13 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       // way out of the stop, before any instruction of the task's
       for (const t of tasks) if (!t.zombie) process.kill(t.pid, 'SIGSTOP');
       repairs?.resume();
+      ttyQueues?.resume();
       resumeTree(tasks);
     } else {
       log.info('Killing the dumped tree');
+      // our copies of the terminals whose bytes were taken close first: the tasks' end is then
+      // the last close of each, as without them (a pty's index is freed after the last close)
+      ttyQueues?.release();
       killTree(tasks);
       // the connections close with the tree, silently (repair mode); the lock stays for the restore
       if (repairs?.count) log.info(`${repairs.count} TCP connection(s) left locked (${o.network_lock}) for the restore to take up`);
@@ -389,6 +396,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       }
     }
     repairs?.resume();
+    ttyQueues?.resume();
     resumeTree(tasks);
     await tracker?.abort();
     rmSync(tmp, { recursive: true, force: true });
@@ -464,7 +472,7 @@ async function dumpFrozen(
   times: { freezingUs: number; frozenAt: number },
   opts: {
     fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number> }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
-    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; inventory?: Entry;
+    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; inventory?: Entry;
     /** --lazy-pages: the lazy pages are kept here instead of written */
     lazy?: LazyPageStore | undefined;
     /** --manage-cgroups, --freeze-cgroup */
@@ -493,7 +501,7 @@ async function dumpFrozen(
     ...(view.own ? { innerId: (id: number, group: boolean) => view.inner(id, group) } : {}),
   };
   let treeMounts: Set<number> | undefined;
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, unix: opts.unix, mounts: () => treeMounts });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues }, unix: opts.unix, mounts: () => treeMounts });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

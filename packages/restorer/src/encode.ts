@@ -357,11 +357,19 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       data(f.data);
       break;
     case 'tty': {
-      // data: termios (36 bytes, padded to 40), locked termios (40), winsize (4 u16)
-      const d = Buffer.alloc(88);
+      // data: termios (36 bytes, padded to 40), locked termios (40), winsize (4 u16); a master with
+      // bytes queued then: u32 for the slave to read, u32 for the master to read, those bytes
+      const q = f.queued;
+      const d = Buffer.alloc(88 + (q ? 8 + q.toSlave.length + q.toMaster.length : 0));
       f.termios.copy(d, 0, 0, 36);
       f.termiosLocked.copy(d, 40, 0, 36);
       f.winsize.forEach((v, k) => d.writeUInt16LE(v, 80 + 2 * k));
+      if (q) {
+        d.writeUInt32LE(q.toSlave.length, 88);
+        d.writeUInt32LE(q.toMaster.length, 92);
+        q.toSlave.copy(d, 96);
+        q.toMaster.copy(d, 96 + q.toSlave.length);
+      }
       Object.assign(r, {
         path: w.string(f.path), tty_index: f.index, tty_uid: f.uid, tty_gid: f.gid, tty_sid: f.ctty?.sid ?? 0, tty_pgrp: f.ctty?.pgrp ?? 0,
         tty_bits: (f.master ? CONST.TTY_MASTER : 0n) | (f.packetMode ? CONST.TTY_PACKET : 0n) | (f.locked ? CONST.TTY_LOCKED : 0n) | (f.exclusive ? CONST.TTY_EXCL : 0n) | (f.devTty ? CONST.TTY_DEVTTY : 0n),

@@ -1,6 +1,7 @@
 /**
  * Unlinked files for a restore (removed directories are made again empty, at their own name
- * when it is free, and removed with rmdir; unlinked FIFOs made again empty with mknod): each ghost of the plan is written out under a temporary name
+ * when it is free, and removed with rmdir; unlinked FIFOs made again empty with mknod, unlinked
+ * device nodes with mknod and their device number): each ghost of the plan is written out under a temporary name
  * beside its original one (its size, its contents copied from the image piece by piece at their
  * offsets so that holes stay holes, then owner, mode and times) and linked at the original name
  * when that is free, so the tasks reopen it by the name they had; both names are removed once
@@ -12,7 +13,7 @@
  */
 import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, linkSync, mkdirSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { ExitCode } from '@crtools/common';
-import { makeFifo, setFileTimes } from '@crtools/sys';
+import { makeDeviceNode, makeFifo, setFileTimes } from '@crtools/sys';
 import type { GhostPlan } from '@crtools/files/plan';
 import type { RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -121,12 +122,16 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
       }
       try {
         // an unlinked FIFO: made empty (its bytes are the FIFO kind's); opened read-write, which
-        // does not wait for the other end, to set its owner, mode and times
+        // does not wait for the other end, to set its owner, mode and times. An unlinked device
+        // node (/dev/null-like: opening one does nothing to it) is made with its device number.
+        const special = g.fifo || g.rdev !== undefined;
         if (g.fifo) makeFifo(tmp, 0o600);
-        const fd = openSync(tmp, g.fifo ? constants.O_RDWR | constants.O_NONBLOCK : constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
-        made.push(tmp);
+        if (g.rdev !== undefined) makeDeviceNode(tmp, (g.mode & ~0o7777) | 0o600, g.rdev);
+        if (special) made.push(tmp);
+        const fd = openSync(tmp, special ? constants.O_RDWR | constants.O_NONBLOCK : constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+        if (!special) made.push(tmp);
         held.push({ fd, g });
-        if (!g.fifo) writeContents(fd, g);
+        if (!special) writeContents(fd, g);
         // owner before mode (chown drops set-id bits), times last (as CRIU applies them)
         fchownSync(fd, g.uid, g.gid);
         fchmodSync(fd, g.mode & 0o7777);

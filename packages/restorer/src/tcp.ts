@@ -1,7 +1,8 @@
 /**
- * Established and half-closed TCP connections of a checkpoint, made again by the restoring
- * process: each socket is built in repair mode here (bound, "connected" without a packet, queues,
- * window, options, the FINs of a half-closed one)
+ * Established, half-closed and connecting (SYN_SENT) TCP connections of a checkpoint, made again
+ * by the restoring process: each socket is built in repair mode here (bound, "connected" without a
+ * packet, queues, window, options, the FINs of a half-closed one; a connecting one's connect made
+ * again, its SYN dropped by the lock until it is lifted, then retransmitted on its timer)
  * and handed to its task as an inherited descriptor (the blob dup2s it into place). Once every
  * task is restored and before any runs, the network lock the dump left is lifted and then each
  * leaves repair mode (CRIU's order: the window probe leaving repair mode sends reaches the peer). A restore that fails closes them here, silently (repair mode),

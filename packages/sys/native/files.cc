@@ -47,10 +47,22 @@ Napi::Value MakeFifo(const Napi::CallbackInfo &info) {
   return Num(env, 0);
 }
 
+// makeDeviceNode(path, mode, rdev) -> 0 | { errno, syscall }: mknod(2) of a character or block
+// device (mode's type bits say which, its permission bits less the umask), rdev as stat(2) gives it
+Napi::Value MakeDeviceNode(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  mode_t mode = (mode_t)I32(info[1]);
+  dev_t rdev = (dev_t)info[2].As<Napi::Number>().Int64Value();
+  if (mknod(path.c_str(), mode, rdev) < 0) return SysErr(env, errno, "mknod");
+  return Num(env, 0);
+}
+
 }  // namespace
 
 void crtools::sys::AddFiles(Napi::Object exports) {
   Export(exports, "seekFile", SeekFile);
   Export(exports, "setFileTimes", SetFileTimes);
   Export(exports, "makeFifo", MakeFifo);
+  Export(exports, "makeDeviceNode", MakeDeviceNode);
 }

@@ -311,8 +311,9 @@ uint32_t Prop(const Napi::Object &o, const char *name) { return (uint32_t)o.Get(
 
 // tcpRestore({ family, src, dst, v6only, reuseport, sndbuf, rcvbuf, inqSeq, inqLen, outqSeq, outqLen, unsqLen,
 // mssClamp, optMask, sndWscale, rcvWscale, timestamp, window, inq, outq }) -> fd | { errno, syscall }:
-// a TCP socket of ours (close-on-exec) made in repair mode into the established connection
-// described, left in repair mode (tcpRepair(fd, 0) takes it out)
+// a TCP socket of ours (close-on-exec) made in repair mode into the established (or half-closed)
+// connection described, or connecting again (SYN_SENT), left in repair mode (tcpRepair(fd, 0)
+// takes it out)
 Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Object o = info[0].As<Napi::Object>();
@@ -344,8 +345,11 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
   // a FIN in either queue took a sequence number of its own: the queues are made without it, the
   // FIN goes in last (below)
   unsigned state = Bit((int)Prop(o, "state"));
+  bool synSent = state == Bit(kSynSent);
   uint32_t inqSeq = Prop(o, "inqSeq") - (state & kRcvFin ? 1 : 0), outqSeq = Prop(o, "outqSeq") - (state & kSndFin ? 1 : 0);
-  uint32_t rseq = inqSeq - inqLen, sseq = outqSeq - outqLen;
+  // a connect under way: its SYN took the sequence number before write_seq (the send queue's
+  // start is the initial one, which the connect below keeps)
+  uint32_t rseq = inqSeq - inqLen, sseq = outqSeq - outqLen - (synSent ? 1 : 0);
   if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kRecvQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &rseq, sizeof rseq) < 0) return fail("setsockopt");
   if (SetInt(fd, IPPROTO_TCP, kRepairQueue, kSendQueue) < 0 || setsockopt(fd, IPPROTO_TCP, kQueueSeq, &sseq, sizeof sseq) < 0) return fail("setsockopt");
   // No user MSS while connecting (as CRIU): the kernel then works the segment size out from
@@ -353,15 +357,29 @@ Napi::Value TcpRestore(const Napi::CallbackInfo &info) {
   // here (the clamp, or the size the connection had) also bounds the MSS this end advertises and
   // the window the kernel offers is rounded to it: segments that no longer fit the peer's window
   // left connections crawling by zero-window probes after the restore, 200 ms per segment.
-  // in repair mode connect() sends nothing: the socket is ESTABLISHED at once
-  if (connect(fd, (struct sockaddr *)dst.Data(), (socklen_t)dst.Length()) < 0) return fail("connect");
-  struct tcp_repair_opt opts[4];
-  int n = 0;
-  if (optMask & TCPI_OPT_SACK) opts[n++] = {TCPOPT_SACK_PERMITTED, 0};
-  if (optMask & TCPI_OPT_WSCALE) opts[n++] = {TCPOPT_WINDOW, Prop(o, "sndWscale") + (Prop(o, "rcvWscale") << 16)};
-  if (optMask & TCPI_OPT_TIMESTAMPS) opts[n++] = {TCPOPT_TIMESTAMP, 0};
-  opts[n++] = {TCPOPT_MAXSEG, Prop(o, "mssClamp")};
-  if (setsockopt(fd, IPPROTO_TCP, kRepairOptions, opts, n * sizeof opts[0]) < 0) return fail("setsockopt");
+  if (synSent) {
+    // A connect under way is made again as one (as CRIU): out of repair mode, a connect that
+    // does not wait sends the SYN anew with the sequence number set above (the network lock
+    // drops it until the restore lifts the lock; the SYN is retransmitted on its timer), then
+    // back into repair mode. Its options come from the peer's answer: none to put back.
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return fail("fcntl");
+    if (SetInt(fd, IPPROTO_TCP, kRepair, 0) < 0) return fail("setsockopt");
+    if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return fail("fcntl");
+    if (connect(fd, (struct sockaddr *)dst.Data(), (socklen_t)dst.Length()) < 0 && errno != EINPROGRESS) return fail("connect");
+    if (fcntl(fd, F_SETFL, fl) < 0) return fail("fcntl");
+    if (SetInt(fd, IPPROTO_TCP, kRepair, 1) < 0) return fail("setsockopt");
+  } else {
+    // in repair mode connect() sends nothing: the socket is ESTABLISHED at once
+    if (connect(fd, (struct sockaddr *)dst.Data(), (socklen_t)dst.Length()) < 0) return fail("connect");
+    struct tcp_repair_opt opts[4];
+    int n = 0;
+    if (optMask & TCPI_OPT_SACK) opts[n++] = {TCPOPT_SACK_PERMITTED, 0};
+    if (optMask & TCPI_OPT_WSCALE) opts[n++] = {TCPOPT_WINDOW, Prop(o, "sndWscale") + (Prop(o, "rcvWscale") << 16)};
+    if (optMask & TCPI_OPT_TIMESTAMPS) opts[n++] = {TCPOPT_TIMESTAMP, 0};
+    opts[n++] = {TCPOPT_MAXSEG, Prop(o, "mssClamp")};
+    if (setsockopt(fd, IPPROTO_TCP, kRepairOptions, opts, n * sizeof opts[0]) < 0) return fail("setsockopt");
+  }
   if (optMask & TCPI_OPT_TIMESTAMPS) {
     uint32_t ts = Prop(o, "timestamp");
     if (setsockopt(fd, IPPROTO_TCP, kTimestamp, &ts, sizeof ts) < 0) return fail("setsockopt");

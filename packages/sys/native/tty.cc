@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <vector>
+
 namespace {
 
 using namespace crtools::sys;
@@ -71,12 +73,106 @@ Napi::Value TtyProbe(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// All n bytes through op(done, left) (a read or a write of a terminal end, whose bytes are there:
+// never waits), retried on EINTR; false with errno set.
+template <typename Op>
+bool Whole(size_t n, Op op) {
+  for (size_t done = 0; done < n;) {
+    ssize_t r = op(done, n - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      if (r == 0) errno = EIO;
+      return false;
+    }
+    done += (size_t)r;
+  }
+  return true;
+}
+
+// ttyQueueRead(masterFd, slaveFd) -> { toMaster: Buffer, toSlave: Buffer } | { errno, syscall }:
+// the bytes waiting to be read at each end of a pty pair (descriptors of ours), read — taken out
+// of the terminal — as many as TIOCINQ counts at each end (the caller has made sure that is all
+// of it: a slave in non-canonical mode, a master not in packet mode).
+Napi::Value TtyQueueRead(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fds[2] = {I32(info[0]), I32(info[1])};
+  std::vector<uint8_t> got[2];
+  for (int k = 0; k < 2; k++) {
+    long n = IntIoctl(fds[k], TIOCINQ);
+    if (n < 0) return SysErr(env, (int)-n, "ioctl");
+    got[k].resize((size_t)n);
+    uint8_t *buf = got[k].data();
+    if (!Whole((size_t)n, [&](size_t at, size_t left) { return read(fds[k], buf + at, left); })) return SysErr(env, errno, "read");
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("toMaster", Napi::Buffer<uint8_t>::Copy(env, got[0].data(), got[0].size()));
+  o.Set("toSlave", Napi::Buffer<uint8_t>::Copy(env, got[1].data(), got[1].size()));
+  return o;
+}
+
+// wait (at most 2 s) until TIOCINQ at fd counts want bytes: what a write to the other end
+// became once the kernel's worker passed it to this end's line discipline; false with errno set
+bool WaitQueued(int fd, long want) {
+  for (int i = 0; i < 2000; i++) {
+    long n = IntIoctl(fd, TIOCINQ);
+    if (n < 0) return errno = (int)-n, false;
+    if (n == want) return true;
+    usleep(1000);
+  }
+  errno = ETIMEDOUT;
+  return false;
+}
+
+// all of b written at fd; false with errno set
+bool WriteAt(int fd, const Napi::Buffer<uint8_t> &b) {
+  const uint8_t *p = b.Data();
+  return Whole(b.Length(), [&](size_t at, size_t left) { return write(fd, p + at, left); });
+}
+
+// ttyQueueWrite(masterFd, slaveFd, toMaster, toSlave) -> 0 | { errno, syscall }: bytes put back to
+// wait at each end of a pty pair (descriptors of ours), unchanged: the slave's termios is made raw
+// for the while (no input or output processing, no echo, no signals, non-canonical) so that what
+// is written at one end arrives at the other as it is, each write waited for until it has
+// arrived, then the termios set back. EPERM: locked termios bits kept the raw mode from being set.
+Napi::Value TtyQueueWrite(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int master = I32(info[0]), slave = I32(info[1]);
+  Napi::Buffer<uint8_t> toMaster = info[2].As<Napi::Buffer<uint8_t>>();
+  Napi::Buffer<uint8_t> toSlave = info[3].As<Napi::Buffer<uint8_t>>();
+  struct termios saved, raw, now;
+  if (ioctl(slave, TCGETS, &saved) < 0) return SysErr(env, errno, "ioctl");
+  raw = saved;
+  raw.c_iflag = 0;
+  raw.c_oflag = 0;
+  raw.c_lflag = 0;
+  raw.c_cc[VMIN] = 1;
+  raw.c_cc[VTIME] = 0;
+  if (ioctl(slave, TCSETS, &raw) < 0) return SysErr(env, errno, "ioctl");
+  const char *failed = nullptr;
+  int e = 0;
+  if (ioctl(slave, TCGETS, &now) < 0) {
+    failed = "ioctl", e = errno;
+  } else if (now.c_iflag || now.c_oflag || now.c_lflag) {
+    failed = "ioctl", e = EPERM;
+  } else {
+    long m0 = IntIoctl(master, TIOCINQ), s0 = IntIoctl(slave, TIOCINQ);
+    if (m0 < 0 || s0 < 0) failed = "ioctl", e = (int)-(m0 < 0 ? m0 : s0);
+    else if (!WriteAt(master, toSlave) || !WaitQueued(slave, s0 + (long)toSlave.Length())) failed = "write", e = errno;
+    else if (!WriteAt(slave, toMaster) || !WaitQueued(master, m0 + (long)toMaster.Length())) failed = "write", e = errno;
+  }
+  if (ioctl(slave, TCSETS, &saved) < 0 && !failed) failed = "ioctl", e = errno;
+  if (failed) return SysErr(env, e, failed);
+  return Num(env, 0);
+}
+
 }  // namespace
 
 namespace crtools::sys {
 
 void AddTty(Napi::Object exports) {
   Export(exports, "ttyProbe", TtyProbe);
+  Export(exports, "ttyQueueRead", TtyQueueRead);
+  Export(exports, "ttyQueueWrite", TtyQueueWrite);
 }
 
 }  // namespace crtools::sys

@@ -48,6 +48,22 @@ export function makeFifo(path: string, mode: number, context: FailureContext = {
   orThrow(addon.get().makeFifo(path, mode & 0o7777), 'mknod', { path, ...context });
 }
 
+const S_IFMT = 0o170000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+
+/**
+ * mknod(2) of a device node at `path` (EEXIST when the name is taken): `mode` a character or
+ * block device's (type bits and permission bits, less the umask), `rdev` its device number as
+ * stat(2) gives it.
+ */
+export function makeDeviceNode(path: string, mode: number, rdev: number, context: FailureContext = {}): void {
+  const type = mode & S_IFMT;
+  if (type !== S_IFCHR && type !== S_IFBLK) throw new RangeError(`not a device node's mode: 0${mode.toString(8)}`);
+  if (!Number.isSafeInteger(rdev) || rdev < 0) throw new RangeError(`not a device number: ${rdev}`);
+  orThrow(addon.get().makeDeviceNode(path, type | (mode & 0o7777), rdev), 'mknod', { path, ...context });
+}
+
 /** futimens(2): set the access and modification times of the open file `fd` exactly. */
 export function setFileTimes(fd: number, atime: FileTime, mtime: FileTime, context: FailureContext = {}): void {
   for (const t of [atime, mtime]) if (!Number.isInteger(t.nsec) || t.nsec < 0 || t.nsec >= 1e9) throw new RangeError(`nanoseconds out of range: ${t.nsec}`);

@@ -5,14 +5,14 @@ export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, lis
 export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, takeTaskFd, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';
-export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type TtyProbe, type UnixSocketDiag, type PacketSocketDiag, type PacketRingDiag, type FailureContext } from './native.js';
+export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type TtyProbe, type TtyQueues, type UnixSocketDiag, type PacketSocketDiag, type PacketRingDiag, type FailureContext } from './native.js';
 export { SeqpacketSocket, SeqpacketServer, seqpacketPair, seqpacketConnect, seqpacketListen, streamConnect, streamListen, acceptConnection, recvExact, sendWithFds, type Packet, type PeerCredentials } from './packets.js';
 export {
   PAGE_IS, PM_SCAN_WP_MATCHING, PM_SCAN_CHECK_WPASYNC, MADV_GUARD_INSTALL, pagemapScan, pagemapScanAll, guardRegions, canInstallGuards,
   type PageRegion, type PagemapScanArgs, type GuardLookup,
 } from './memory.js';
-export { dataExtents, makeFifo, setFileTimes, type DataExtent, type FileTime } from './files.js';
-export { probeTty } from './tty.js';
+export { dataExtents, makeDeviceNode, makeFifo, setFileTimes, type DataExtent, type FileTime } from './files.js';
+export { probeTty, takeTtyQueues, putTtyQueues } from './tty.js';
 export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregister, UFFD_EVENT, UFFD_NONCOOP_EVENTS, uffdReadMessages, uffdCopy, uffdZeroPage, pollInput, type UffdMessage } from './uffd.js';
 export { SYSV_KIND, readSysvObjects, makeSysvObjects, type SysvKind } from './sysvipc.js';
 export type { SysvContents, SysvObject, MountOp } from './native.js';

@@ -173,12 +173,21 @@ export interface SysNative {
   /** futimens(2) with both times given */
   setFileTimes(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): number | NativeSysError;
   makeFifo(path: string, mode: number): number | NativeSysError;
+  makeDeviceNode(path: string, mode: number, rdev: number): number | NativeSysError;
   // tty.cc
   /** What the tty ioctls answer on a copy of the task's fd (values the kernel refuses: -errno). */
   ttyProbe(pid: number, fd: number): TtyProbe | NativeSysError;
+  ttyQueueRead(masterFd: number, slaveFd: number): TtyQueues | NativeSysError;
+  ttyQueueWrite(masterFd: number, slaveFd: number, toMaster: Buffer, toSlave: Buffer): number | NativeSysError;
 }
 
 /** A terminal's state, as the tty ioctls give it (a refused one: -errno). */
+/** The bytes waiting at the two ends of a pty pair: for the master to read (the slave's output), for the slave to read (its input). */
+export interface TtyQueues {
+  toMaster: Buffer;
+  toSlave: Buffer;
+}
+
 export interface TtyProbe {
   /** fstat: st_rdev and st_dev (glibc's encoding), owner */
   rdev: number;

@@ -4,4 +4,5 @@ export { unsupported, refuseFd, type DumpImage, type DumpKind, type Entry, type 
 export type { PendingShmem } from '../kinds/memfd/dump.js';
 export type { InetDumpOptions } from '../kinds/inet/dump.js';
 export { TcpRepairs } from '../kinds/inet/repair.js';
+export { TtyQueueHold } from '../kinds/tty/queues.js';
 export { NetworkLock, networkLockImageValue, parseNetworkLock, type NetworkLockMethod, type LockedConnection } from '../kinds/inet/netlock.js';

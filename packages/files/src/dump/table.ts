@@ -24,6 +24,7 @@ import { PacketFiles } from '../kinds/packet/dump.js';
 import { PidfdFiles } from '../kinds/pidfd/dump.js';
 import { FifoFiles } from '../kinds/fifo/dump.js';
 import { TtyFiles } from '../kinds/tty/dump.js';
+import type { TtyQueueHold } from '../kinds/tty/queues.js';
 import { MemfdFiles, type PendingShmem } from '../kinds/memfd/dump.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -70,12 +71,12 @@ export class FileTable implements FileIds {
    * (--ext-unix-sk, --external unix[INO]); mounts: the mount ids of the tree's own mount
    * namespace, asked when a file is met (undefined: it lives in criu's)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> }; mounts?: () => ReadonlySet<number> | undefined } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> }; mounts?: () => ReadonlySet<number> | undefined } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
-      new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids), this.reg];
+      new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues), this.reg];
   }
 
   add(make: (id: number) => Entry, before: readonly number[] = []): number {

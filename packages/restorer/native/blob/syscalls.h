@@ -26,6 +26,7 @@ typedef long long s64;
 #define NR_mremap 25
 #define NR_madvise 28
 #define NR_dup2 33
+#define NR_nanosleep 35
 #define NR_setitimer 38
 #define NR_getpid 39
 #define NR_exit 60

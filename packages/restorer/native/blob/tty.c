@@ -19,12 +19,21 @@
 #define TIOCPKT 0x5420
 #define TIOCSLCKTRMIOS 0x5457
 #define TIOCGPTN 0x80045430
+#define TIOCINQ 0x541B
 #define TIOCSPTLCK 0x40045431
 
-/* data: termios (36 bytes, at 0), locked termios (at 40), window size (at 80) */
+/* data: termios (36 bytes, at 0), locked termios (at 40), window size (at 80); a master's then the
+   bytes queued (tty-data): u32 for the slave to read, u32 for the master to read, those bytes */
 #define TTY_TERMIOS 0
 #define TTY_TERMIOS_LOCKED 40
 #define TTY_WINSIZE 80
+#define TTY_QUEUED 88
+/* struct termios: the flags' offsets, c_cc's (VTIME, VMIN) */
+#define TERMIOS_IFLAG 0
+#define TERMIOS_OFLAG 4
+#define TERMIOS_LFLAG 12
+#define TERMIOS_VTIME 22
+#define TERMIOS_VMIN 23
 
 /* "/dev/pts/N" into buf */
 static const char *pts_path(char *buf, u64 index)
@@ -78,6 +87,81 @@ static void to_slot(struct ctx *c, long fd, u64 i)
 	}
 }
 
+static u32 get_u32(const u8 *p)
+{
+	return (u32)p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24;
+}
+
+/* the bytes queued at a master: for the slave to read, for the master to read */
+static u32 queued(const struct plan_file *f, const u8 *d, int for_master)
+{
+	if (!(f->tty_bits & TTY_MASTER) || f->data_len < TTY_QUEUED + 8)
+		return 0;
+	return get_u32(d + TTY_QUEUED + (for_master ? 4 : 0));
+}
+
+static void write_all(struct ctx *c, long fd, const u8 *p, u32 n, u64 i)
+{
+	while (n) {
+		long r = S3(NR_write, fd, p, n);
+		if (r == -EINTR)
+			continue;
+		if (r == 0)
+			fail(c, 5 /* EIO */, i);
+		chk(c, r, i);
+		p += r;
+		n -= (u32)r;
+	}
+}
+
+/* wait (at most 2 s) until TIOCINQ at fd counts n bytes: a write to the other end has gone through
+   the kernel's worker into this end's line discipline */
+static void wait_queued(struct ctx *c, long fd, u32 n, u64 i)
+{
+	struct timespec64 ms = { 0, 1000000 };
+	u64 k;
+	for (k = 0; k < 2000; k++) {
+		int have = 0;
+		chk(c, S3(NR_ioctl, fd, TIOCINQ, &have), i);
+		if ((u32)have == n)
+			return;
+		S2(NR_nanosleep, &ms, 0);
+	}
+	fail(c, ETIMEDOUT, i);
+}
+
+/*
+ * The bytes a pair held for each end to read, put back unchanged: the slave's termios raw for
+ * the while (no input or output processing, no echo, no signals, non-canonical), so that what is
+ * written at one end arrives at the other as it is; then its own termios and locked termios.
+ */
+static void put_queued(struct ctx *c, struct plan_file *f, u64 n, u64 i)
+{
+	const u8 *d = AT(c, f[i].data_off);
+	u32 to_slave = queued(&f[i], d, 0), to_master = queued(&f[i], d, 1);
+	long master = (long)(c->h->fd_base + i), slave = -1;
+	u8 raw[36];
+	u64 j;
+	for (j = 0; j < n && slave < 0; j++)
+		if (f[j].kind == FILE_TTY && !(f[j].tty_bits & (TTY_MASTER | TTY_DEVTTY)) && f[j].tty_index == f[i].tty_index)
+			slave = (long)(c->h->fd_base + j);
+	if (slave < 0)
+		fail(c, 19 /* ENODEV */, i); /* (the plan makes sure the pair has a slave) */
+	for (j = 0; j < 36; j++)
+		raw[j] = d[TTY_TERMIOS + j];
+	for (j = 0; j < 4; j++)
+		raw[TERMIOS_IFLAG + j] = raw[TERMIOS_OFLAG + j] = raw[TERMIOS_LFLAG + j] = 0;
+	raw[TERMIOS_VTIME] = 0;
+	raw[TERMIOS_VMIN] = 1;
+	chk(c, S3(NR_ioctl, master, TCSETS, raw), i);
+	write_all(c, master, d + TTY_QUEUED + 8, to_slave, i);
+	wait_queued(c, slave, to_slave, i);
+	write_all(c, slave, d + TTY_QUEUED + 8 + to_slave, to_master, i);
+	wait_queued(c, master, to_master, i);
+	chk(c, S3(NR_ioctl, master, TCSETS, d + TTY_TERMIOS), i);
+	chk(c, S3(NR_ioctl, master, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+}
+
 void open_ttys(struct ctx *c)
 {
 	struct plan_file *f = AT(c, c->h->files_off);
@@ -95,7 +179,9 @@ void open_ttys(struct ctx *c)
 		fd = open_ptmx_index(c, &f[i], i);
 		chk(c, S3(NR_ioctl, fd, TIOCSPTLCK, &zero), i);
 		chk(c, S3(NR_ioctl, fd, TCSETS, d + TTY_TERMIOS), i);
-		chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+		/* (a pair with bytes queued gets its locked termios once they are back: put_queued) */
+		if (!queued(&f[i], d, 0) && !queued(&f[i], d, 1))
+			chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
 		chk(c, S3(NR_ioctl, fd, TIOCSWINSZ, d + TTY_WINSIZE), i);
 		if (f[i].tty_bits & TTY_PACKET)
 			chk(c, S3(NR_ioctl, fd, TIOCPKT, &one), i);
@@ -109,6 +195,13 @@ void open_ttys(struct ctx *c)
 		fd = chk(c, xopen(STR(c, f[i].path), (f[i].flags & ~(u64)O_ASYNC) | O_NOCTTY), i);
 		chk(c, S3(NR_fchown, fd, f[i].tty_uid, f[i].tty_gid), i);
 		to_slot(c, fd, i);
+	}
+	/* every end open: the bytes queued put back */
+	for (i = 0; i < n; i++) {
+		if (f[i].kind != FILE_TTY || !(f[i].tty_bits & TTY_MASTER))
+			continue;
+		if (queued(&f[i], AT(c, f[i].data_off), 0) || queued(&f[i], AT(c, f[i].data_off), 1))
+			put_queued(c, f, n, i);
 	}
 	/* once every end is open: exclusive mode, the lock */
 	for (i = 0; i < n; i++) {

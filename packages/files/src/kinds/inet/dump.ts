@@ -6,11 +6,11 @@
  * sockets (SOCK_DGRAM with IPPROTO_ICMP/ICMPV6) and raw sockets, with the IP options CRIU's
  * ip_opts_entry keeps, and how a UDP socket or TCP connection was shut down. Half-closed
  * connections (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) are carried like established
- * ones, their state in the entry. A TCP socket with no connection going on (never connected,
+ * ones, their state in the entry, and so are connects under way (SYN_SENT, the peer from
+ * SO_PEERNAME: getpeername(2) has none yet). A TCP socket with no connection going on (never connected,
  * or one whose connection ended while held: CLOSE) is written as CRIU 4.2 writes a plain
  * socket, to come back as a new one at its address. Refused by name: a TCP connection without
- * --tcp-established/--tcp-close, or being set up (SYN_SENT, SYN_RECV; CRIU 4.2 carries SYN_SENT;
- * not done here), one that ended with bytes not read or an error not reported yet, a listener with connections not accepted yet (but with
+ * --tcp-established/--tcp-close, one being accepted (SYN_RECV, as CRIU 4.2), one that ended with bytes not read or an error not reported yet, a listener with connections not accepted yet (but with
  * --skip-in-flight), datagrams waiting in a queue (CRIU 4.2 drops them; we do not lose them
  * silently), any other protocol. Not seen: whether a ping or raw socket was shut down (no
  * sock_diag for ping sockets).
@@ -141,11 +141,11 @@ interface TcpConnPart {
 }
 
 /**
- * The states of a connection this dump carries (as CRIU 4.2 does): established and half-closed
- * (one that ended, CLOSE, is a plain socket: `idle`). SYN_SENT, which CRIU 4.2 also carries (a
- * non-blocking connect made again), is refused by name.
+ * The states of a connection this dump carries (as CRIU 4.2 does): established, half-closed and
+ * being connected (SYN_SENT: its connect is made again on restore and goes on; one that ended,
+ * CLOSE, is a plain socket: `idle`).
  */
-const CARRIED_STATES = new Set<number>([TCP_STATE.ESTABLISHED, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING]);
+const CARRIED_STATES = new Set<number>([TCP_STATE.SYN_SENT, TCP_STATE.ESTABLISHED, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING]);
 
 const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
 
@@ -203,7 +203,8 @@ export class InetSockets implements DumpKind {
    * 4.2 writes the first, both are written as a plain socket in CLOSE (bound to its address if it
    * has one; its receiving side shut if it was: a read says EOF), made again as a new socket.
    * What that would lose is refused by name: bytes the task has not read, an error it was not
-   * told yet (the reset), a connection still being set up (SYN_SENT, SYN_RECV).
+   * told yet (the reset), a connection being accepted (SYN_RECV). A connect under way
+   * (SYN_SENT) is a connection (`connection`).
    */
   private idle(pid: number, rec: FdRecord, flags: number, s: SocketInfo, ino: number): FdClaim {
     const st = tcpIdleOf(pid, rec.fd);
@@ -212,9 +213,11 @@ export class InetSockets implements DumpKind {
     const refuse = (why: string): never => {
       throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): ${what} ${why}`, { context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED });
     };
+    // a connect under way (its SYN sent, no answer yet): a connection, carried as CRIU 4.2 does
+    if (st.state === TCP_STATE.SYN_SENT && st.peer && st.peer.length >= 16) return this.connection(pid, rec, flags, s, ino, st.peer);
     if (st.state !== TCP_STATE.CLOSE) {
-      const how = st.state === TCP_STATE.SYN_SENT ? 'is connecting (SYN_SENT: its SYN sent, no answer yet)' : st.state === TCP_STATE.SYN_RECV ? 'is being connected (SYN_RECV)' : `is in state ${STATE_NAMES[st.state] ?? st.state}`;
-      refuse(`${how}: a connection being set up is not carried by crtools (CRIU 4.2 carries SYN_SENT with --tcp-established)`);
+      const how = st.state === TCP_STATE.SYN_RECV ? 'is being connected (SYN_RECV)' : `is in state ${STATE_NAMES[st.state] ?? st.state}`;
+      refuse(`${how}: a connection being set up is not carried by crtools (nor by CRIU 4.2)`);
     }
     if (st.inq > 0) refuse(`is a connection that ended (CLOSE) with ${st.inq} byte(s) the task has not read: not carried (the socket made again would not have them)`);
     if (st.events & POLLERR) refuse('(CLOSE) holds an error the task was not told yet (a connection reset or refused, SO_ERROR): not carried');
@@ -237,17 +240,20 @@ export class InetSockets implements DumpKind {
     };
   }
 
-  /** A connected TCP socket: its state checked, then (a dump) locked and read in repair mode. */
-  private connection(pid: number, rec: FdRecord, flags: number, s: SocketInfo, ino: number): FdClaim {
-    const what = `TCP connection ${text(s.local!)} -> ${text(s.peer!)}`;
+  /**
+   * A connected TCP socket, or one connecting (SYN_SENT: `peer` is where its SYN goes, from
+   * SO_PEERNAME): its state checked, then (a dump) locked and read in repair mode.
+   */
+  private connection(pid: number, rec: FdRecord, flags: number, s: SocketInfo, ino: number, peerAddr: Buffer = s.peer!): FdClaim {
+    const what = `TCP connection ${text(s.local!)} -> ${text(peerAddr)}`;
     const state = tcpStateOf(pid, rec.fd);
     if (!this.o.tcpEstablished && !this.o.tcpClose) {
-      const how = state === TCP_STATE.ESTABLISHED ? 'established' : `half-closed (${STATE_NAMES[state] ?? state})`;
+      const how = state === TCP_STATE.ESTABLISHED ? 'established' : state === TCP_STATE.SYN_SENT ? 'being set up (SYN_SENT: a connect under way)' : `half-closed (${STATE_NAMES[state] ?? state})`;
       throw refuseFd(pid, rec.fd, `${what} is ${how}; dump with --tcp-established to carry it (or --tcp-close to restore it closed)`, rec.target);
     }
     const repairs = this.o.repairs;
     if (!CARRIED_STATES.has(state)) {
-      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): ${what} is in state ${STATE_NAMES[state] ?? state}, which crtools does not carry yet (ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK and CLOSING are)`, {
+      throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): ${what} is in state ${STATE_NAMES[state] ?? state}, which crtools does not carry yet (SYN_SENT, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK and CLOSING are)`, {
         context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
       });
     }
@@ -256,7 +262,7 @@ export class InetSockets implements DumpKind {
     const { opts, raw, tcpOpts } = readSocketOptions(pid, rec.fd, keptOptions(s), 'connection');
     const ip = ipOpts(s, raw);
     const local = sockaddrParts(s.local!);
-    const peer = sockaddrParts(s.peer!);
+    const peer = sockaddrParts(peerAddr);
     const conn = { family: s.domain, src: local.addr, sport: local.port, dst: peer.addr, dport: peer.port };
     return {
       type: 'INETSK', key: rec.target,

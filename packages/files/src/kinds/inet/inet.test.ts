@@ -42,12 +42,19 @@ describe('inet', () => {
   it('a TCP socket in a state not carried is refused with exit 4, naming the descriptor and the state', () => {
     let err: unknown;
     try {
-      inetPlan.plan({ ...established, state: 2 }, ctx);
+      inetPlan.plan({ ...established, state: 3 }, ctx);
     } catch (e) {
       err = e;
     }
     expect(isCrtoolsError(err) && err.exitCode).toBe(4);
-    expect(String((err as Error).message)).toContain('pid 1 fd 3: TCP socket in state SYN_SENT');
+    expect(String((err as Error).message)).toContain('pid 1 fd 3: TCP socket in state SYN_RECV');
+  });
+
+  it('a connecting TCP socket (SYN_SENT, as CRIU 4.2 writes it) is planned as a connection, to be connected again', () => {
+    const p = inetPlan.plan({ ...established, state: 2 }, ctx) as TcpFilePlan;
+    expect(p.kind).toBe('tcp');
+    expect(p.tcp.state).toBe(2);
+    expect([...p.tcp.dst.subarray(0, 8)]).toEqual([2, 0, 0x1f, 0x90, 127, 0, 0, 1]);
   });
 
   it('a half-closed connection is planned as a connection with its state and how it was shut down', () => {

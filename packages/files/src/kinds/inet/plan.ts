@@ -1,7 +1,7 @@
 /**
  * IPv4/IPv6 sockets made again: listening TCP, TCP not connected (never, or no longer: a
- * connection that ended comes back as a new socket bound to its address), established and half-closed
- * TCP connections (with the state and queues of their tcp-stream-<ino>.img); UDP, UDP-lite, ping and raw
+ * connection that ended comes back as a new socket bound to its address), connecting (SYN_SENT),
+ * established and half-closed TCP connections (with the state and queues of their tcp-stream-<ino>.img); UDP, UDP-lite, ping and raw
  * sockets, bound or not, connected or not.
  */
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE, namesOf } from '@crtools/images/facts';
@@ -12,8 +12,11 @@ import type { LockedConnection } from './netlock.js';
 
 const STATE_NAMES = namesOf(TCP_STATE);
 
-/** The states of a TCP connection made again from its stream: established and half-closed (as CRIU 4.2; SYN_SENT is not). */
-const CONNECTION_STATES = new Set<number>([TCP_STATE.ESTABLISHED, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING]);
+/**
+ * The states of a TCP connection made again from its stream (as CRIU 4.2): established,
+ * half-closed, and being connected (SYN_SENT: its connect made again, the SYN sent anew).
+ */
+const CONNECTION_STATES = new Set<number>([TCP_STATE.SYN_SENT, TCP_STATE.ESTABLISHED, TCP_STATE.FIN_WAIT1, TCP_STATE.FIN_WAIT2, TCP_STATE.CLOSE_WAIT, TCP_STATE.LAST_ACK, TCP_STATE.CLOSING]);
 
 /**
  * inet: an IPv4/IPv6 socket: bound to `address` (a raw sockaddr; none = unbound), listening
@@ -45,7 +48,7 @@ export interface TcpStreamPlan {
 }
 
 /**
- * tcp: an established or half-closed TCP connection from `src` to `dst` (raw sockaddrs), made again by the
+ * tcp: an established, half-closed or connecting (SYN_SENT) TCP connection from `src` to `dst` (raw sockaddrs), made again by the
  * restoring process in repair mode (the restorer hands it to the task as an inherited file);
  * `closed` is what --tcp-close makes instead (a socket neither bound nor connected). A
  * connection that ended while the task held it (CLOSE with its peer, as CRIU 4.2 writes it) is
@@ -56,7 +59,7 @@ export interface TcpFilePlan extends FileBase {
   type: number;
   tcp: {
     ino: number; family: number; src: Buffer; dst: Buffer; conn: LockedConnection;
-    /** tcpi_state: ESTABLISHED or a half-closed state (its FINs put back by the restore); CLOSE: a connection that ended, made as `closed` */
+    /** tcpi_state: ESTABLISHED, a half-closed state (its FINs put back by the restore), SYN_SENT (its connect made again); CLOSE: a connection that ended, made as `closed` */
     state: number;
     /** how the task shut it down (sk_shutdown bits: 1 receive, 2 send) */
     shutdown: number;
@@ -195,7 +198,7 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
     const established = tcp && CONNECTION_STATES.has(state);
     const connected = state === TCP_STATE.ESTABLISHED && !tcp;
     if ((family !== AF.INET && family !== AF.INET6) || !kind || !(listen || established || connected || state === TCP_STATE.CLOSE) || (listen && !tcp)) {
-      throw refuse(`${ctx.what}: ${kind || `inet (type ${type}, proto ${proto})`} socket in state ${STATE_NAMES[state] ?? state} is not restored yet (TCP listening, unconnected, established and half-closed, UDP, UDP-lite, ping and raw ones are)`);
+      throw refuse(`${ctx.what}: ${kind || `inet (type ${type}, proto ${proto})`} socket in state ${STATE_NAMES[state] ?? state} is not restored yet (TCP listening, unconnected, connecting, established and half-closed, UDP, UDP-lite, ping and raw ones are)`);
     }
     // sk_shutdown: by name (crit JSON) or number
     const shutdown = ({ NONE: 0, READ: 1, WRITE: 2, BOTH: 3 } as Record<string, number>)[String(k.shutdown ?? 'NONE')] ?? Number(k.shutdown);

@@ -2,6 +2,7 @@
  * Regular files (and directories, /dev/null-like devices): by path, open flags and offset.
  * Also the files a task names without a descriptor — mapped files, its exe, cwd and root —
  * and unlinked files, whose contents are kept as ghost files (ghost-file-N.img, remap-fpath.img),
+ * unlinked device nodes (of the devices carried: /dev/null-like) as ghosts with their device number,
  * removed directories (an open one, a cwd or root) as ghost directories (the head alone).
  */
 import { closeSync, constants, fstatSync, openSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
@@ -198,7 +199,9 @@ export class RegFiles implements DumpKind {
     let gid = this.ghostByInode.get(key);
     if (gid === undefined) {
       const refuse = (m: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}: ${m}`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
-      if (!st.isFile() && !st.isDirectory() && !st.isFIFO()) throw refuse('an unlinked special file is not supported');
+      // a device node: one of those a descriptor may hold (/dev/null-like, the rest are refused before)
+      const device = st.isCharacterDevice() && isMemDevice(st.rdev);
+      if (!st.isFile() && !st.isDirectory() && !st.isFIFO() && !device) throw refuse('an unlinked special file is not supported');
       if (st.size > this.ghostLimit) throw refuse(`the unlinked file holds ${st.size} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
       gid = this.ghosts.length + 1;
       this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
@@ -219,9 +222,11 @@ export class RegFiles implements DumpKind {
       atim: timeval(st.atimeNs), mtim: timeval(st.mtimeNs),
     });
     // a FIFO is its head alone (as CRIU writes it), read without opening it: an open would be
-    // one more reader or writer to the tasks' ends (and a read-only one waits for a writer)
+    // one more reader or writer to the tasks' ends (and a read-only one waits for a writer);
+    // so is a device node, with its device number (rdev, as stat(2) gives it: CRIU's mknod takes it back)
     const link = statSync(source, { bigint: true });
     if (link.isFIFO()) return [ghostHead(link)];
+    if (link.isCharacterDevice() || link.isBlockDevice()) return [{ ...ghostHead(link), rdev: Number(link.rdev) }];
     const fd = openQuiet(source);
     try {
       const st: BigIntStats = fstatSync(fd, { bigint: true });

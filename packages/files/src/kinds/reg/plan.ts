@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { locateEntries } from '@crtools/images';
+import { decodeDev } from '@crtools/images/facts';
 import { badImage, big, missingFile, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 
 /** What every file of the plan has: its open(2) flags (O_ACCMODE, O_APPEND, O_NONBLOCK, O_ASYNC...) and offset. */
@@ -59,6 +60,8 @@ export interface GhostPlan {
   fifo?: boolean;
   /** a removed directory (a descriptor's, a cwd or root): made again empty, removed with rmdir */
   dir?: boolean;
+  /** an unlinked device node (a /dev/null-like character device): made again with mknod, its device number as stat(2) gave it */
+  rdev?: number;
   uid: number;
   gid: number;
   /** set last, when the image has them (to the microsecond, as CRIU keeps them) */
@@ -80,6 +83,8 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
 
 function timeOf(t: Obj): GhostTime {
   return { sec: big(t.tv_sec), nsec: Number(big(t.tv_usec)) * 1000 };
@@ -99,11 +104,18 @@ async function ghostPlan(dir: string, name: string, path: string): Promise<Ghost
   const head = first.entry as Obj;
   const mode = Number(head.mode);
   const type = mode & S_IFMT;
-  if (type !== S_IFREG && type !== S_IFDIR && type !== S_IFIFO) {
-    throw refuse(`${name}: the unlinked file ${path} is neither a regular file, a directory nor a FIFO (mode 0${mode.toString(8)}), which restore does not make yet`, { path, image });
+  // a device node: the devices a descriptor is carried on (char major 1: /dev/null, zero, full, random, urandom)
+  const memDevice = type === S_IFCHR && head.rdev !== undefined && decodeDev(Number(head.rdev)).major === 1;
+  if (type !== S_IFREG && type !== S_IFDIR && type !== S_IFIFO && !memDevice) {
+    const what = type === S_IFCHR || type === S_IFBLK ? `a device node other than /dev/null-like ones (${type === S_IFCHR ? 'char' : 'block'} ${head.rdev === undefined ? 'without its device number' : Object.values(decodeDev(Number(head.rdev))).join(':')})` : `neither a regular file, a directory, a FIFO nor a device node (mode 0${mode.toString(8)})`;
+    throw refuse(`${name}: the unlinked file ${path} is ${what}, which restore does not make`, { path, image });
   }
   const plan: GhostPlan = { path, image, size: 0n, contents: [], mode, uid: Number(head.uid), gid: Number(head.gid) };
   if (head.atim && head.mtim) plan.times = { atime: timeOf(head.atim), mtime: timeOf(head.mtim) };
+  if (memDevice) {
+    plan.rdev = Number(head.rdev);
+    return plan;
+  }
   if (type === S_IFDIR || type === S_IFIFO) {
     if (type === S_IFDIR) plan.dir = true;
     else plan.fifo = true;

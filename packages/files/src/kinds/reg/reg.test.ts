@@ -77,6 +77,28 @@ describe('reg', () => {
     }
   });
 
+  it('an unlinked device node is a ghost with its device number: a /dev/null-like one planned to be made again, another refused by name (exit 4)', async () => {
+    const fown = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
+    const images = async (name: string, mode: number, rdev: number): Promise<string> => {
+      const at = join(dir, `images-${name}`);
+      mkdirSync(at);
+      await writeImageFile(join(at, 'files.img'), { magic: 'FILES', entries: [{ type: 'REG', id: 1, reg: { id: 1, flags: 2, pos: 0n, fown, name: `/gone/${name}`, mode } }] });
+      await writeImageFile(join(at, 'remap-fpath.img'), { magic: 'REMAP_FPATH', entries: [{ orig_id: 1, remap_id: 1, remap_type: 'GHOST' }] });
+      await writeImageFile(join(at, 'ghost-file-1.img'), { magic: 'GHOST_FILE', entries: [{ uid: 0, gid: 0, mode, dev: 0, ino: 1n, rdev }] });
+      return at;
+    };
+    const plans = await FilePlanTable.load(await images('null', 0o20640, 0x103));
+    expect(plans.ghosts[0]).toMatchObject({ path: '/gone/null', mode: 0o20640, rdev: 0x103, contents: [] });
+    let err: unknown;
+    try {
+      await FilePlanTable.load(await images('sda', 0o60660, 0x800));
+    } catch (e) {
+      err = e;
+    }
+    expect(isCrtoolsError(err) && err.exitCode).toBe(4);
+    expect(String((err as Error).message)).toMatch(/the unlinked file \/gone\/sda is a device node other than \/dev\/null-like ones \(block 8:0\)/);
+  });
+
   it('a file that changed size since the dump is refused (exit 1), naming it', () => {
     const f = join(dir, 'grown.txt');
     writeFileSync(f, 'abc');

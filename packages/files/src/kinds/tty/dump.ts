@@ -5,7 +5,8 @@
  * termios, window size, packet mode, pty lock, exclusive mode, the index, the session whose
  * controlling terminal it is and its foreground group). What would not come back the same is
  * refused by name: a slave whose master is outside the tree, a hung-up terminal, bytes waiting
- * in a terminal, other terminals (consoles, serial lines), a controlling terminal the tree does
+ * in a terminal that cannot be read back as they are (see `queued`; the others go to
+ * tty-data.img), other terminals (consoles, serial lines), a controlling terminal the tree does
  * not hold. /dev/tty opened by a task is a CTTY entry (tty_info id 2012, as CRIU numbers it):
  * it must still be its holder's controlling terminal.
  */
@@ -16,6 +17,7 @@ import type { FdRecord } from '@crtools/procfs';
 import { probeTty, type TtyProbe } from '@crtools/sys';
 import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { DumpedIds } from '../../dump/fown.js';
+import type { TtyQueueHold } from './queues.js';
 
 const EIO = -5;
 
@@ -29,7 +31,16 @@ interface PtyEnd {
   sid: number;
   pgrp: number;
   locked: boolean;
+  /** bytes waiting for this end to read (TIOCINQ: a slave in canonical mode counts whole lines only) */
+  inq: number;
+  /** a slave in canonical mode (ICANON) */
+  canonical: boolean;
+  /** a master in packet mode */
+  packet: boolean;
 }
+
+/** ICANON in termios' c_lflag (at byte 12) */
+const ICANON = 0o2;
 
 function winsizeEntry(w: Buffer): Entry {
   return { ws_row: w.readUInt16LE(0), ws_col: w.readUInt16LE(2), ws_xpixel: w.readUInt16LE(4), ws_ypixel: w.readUInt16LE(6) };
@@ -45,9 +56,14 @@ export class TtyFiles implements DumpKind {
   private readonly ends = new Map<number, PtyEnd>();
 
   /** pathEntry: a REG entry for the terminal's path and flags (its id); ids: the tree's tasks and sessions */
+  /** tty-data.img: the bytes queued at each end of the pairs taken */
+  private readonly data: Entry[] = [];
+
+  /** queues: where the bytes queued in pairs are taken and held (absent: a preflight, which only checks) */
   constructor(
     private readonly pathEntry: (path: string, flags: number, st: Stats) => number,
     private readonly ids: () => DumpedIds | undefined,
+    private readonly queues?: TtyQueueHold,
   ) {}
 
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
@@ -82,9 +98,8 @@ export class TtyFiles implements DumpKind {
         if (p.termios === EIO || p.winsize === EIO) throw refuseFd(pid, rec.fd, 'a hung-up terminal (its other end is closed) is not supported', rec.target);
         const index = master ? p.ptn : (dev as { index: number }).index;
         if (index < 0) throw refuseFd(pid, rec.fd, `its pty index cannot be read (${p.ptn})`, rec.target);
-        if (p.inq > 0 || p.outq > 0) {
-          throw refuseFd(pid, rec.fd, `${p.inq > 0 ? p.inq : p.outq} bytes wait in the terminal; queued terminal data is not carried (CRIU's way writes them through the line discipline again, which changes them)`, rec.target);
-        }
+        // (bytes waiting to be read are judged once every end is known: finish)
+        if (p.outq > 0) throw refuseFd(pid, rec.fd, `${p.outq} bytes wait to be sent in the terminal (TIOCOUTQ): not carried`, rec.target);
         const infoId = ptyInfoId(index, master);
         if (!this.ends.has(infoId)) this.info(pid, rec, st, p, infoId, index, master);
         const regfId = this.pathEntry(rec.target, flags, st);
@@ -134,7 +149,8 @@ export class TtyFiles implements DumpKind {
       pgrp = mine ? Math.max(0, own!.tpgid) : 0;
     }
     const locked = master && p.lock === 1;
-    this.ends.set(infoId, { index, master, pid, fd: rec.fd, target: rec.target, sid, pgrp, locked });
+    const canonical = !master && (p.termios.readUInt32LE(12) & ICANON) !== 0;
+    this.ends.set(infoId, { index, master, pid, fd: rec.fd, target: rec.target, sid, pgrp, locked, inq: Math.max(0, p.inq), canonical, packet: master && p.pkt === 1 });
     this.infos.push({
       id: infoId, type: 'PTY', locked, exclusive: p.excl === 1, packet_mode: master && p.pkt === 1, sid, pgrp, rdev: st.rdev,
       termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize),
@@ -160,6 +176,7 @@ export class TtyFiles implements DumpKind {
         outside = e;
       });
     }
+    this.queued(refusals, masters, slaveOf);
     const sessions = ids?.sessions;
     if (!sessions) return;
     for (const m of masters.values()) {
@@ -187,7 +204,39 @@ export class TtyFiles implements DumpKind {
     }
   }
 
+  /**
+   * Bytes waiting to be read in a pair: carried when both ends are in the tree and every byte can
+   * be counted and read back as it is — the slave not in canonical mode (TIOCINQ counts whole
+   * lines only there, and a line's boundaries and what ERASE or EOF did cannot be read back), the
+   * master not in packet mode (its reads begin with a status byte) — then taken (a dump, not a
+   * preflight) into tty-data.img, an entry per end that had some, as CRIU 4.2 writes them.
+   */
+  private queued(refusals: Refusals, masters: ReadonlyMap<number, PtyEnd>, slaveOf: (i: number) => PtyEnd | undefined): void {
+    for (const e of this.ends.values()) {
+      if (!e.inq) continue;
+      const m = e.master ? e : masters.get(e.index);
+      const s = e.master ? slaveOf(e.index) : e;
+      const what = `${e.inq} byte(s) wait to be read at the ${e.master ? 'master' : 'slave'} of /dev/pts/${e.index}`;
+      refusals.check(() => {
+        if (!m || !s) throw refuseFd(e.pid, e.fd, `${what}, whose ${m ? 'slave' : 'master'} is open nowhere in the tree: not carried`, e.target);
+        if (!e.master && e.canonical) throw refuseFd(e.pid, e.fd, `${what}, in canonical mode (lines typed: their boundaries and what ERASE or EOF did cannot be read back): not carried`, e.target);
+        if (e.master && e.packet) throw refuseFd(e.pid, e.fd, `${what}, in packet mode: not carried`, e.target);
+      });
+    }
+    if (!this.queues || refusals.found.length) return;
+    for (const m of masters.values()) {
+      const s = slaveOf(m.index);
+      if (!s || !(m.inq || s.inq)) continue;
+      const q = this.queues.take(m.index, m.pid, m.fd, s.pid, s.fd);
+      if (q.toMaster.length) this.data.push({ tty_id: ptyInfoId(m.index, true), data: q.toMaster });
+      if (q.toSlave.length) this.data.push({ tty_id: ptyInfoId(m.index, false), data: q.toSlave });
+    }
+  }
+
   images(): DumpImage[] {
-    return [{ file: 'tty-info.img', magic: 'TTY_INFO', entries: this.infos }];
+    return [
+      { file: 'tty-info.img', magic: 'TTY_INFO', entries: this.infos },
+      ...(this.data.length ? [{ file: 'tty-data.img', magic: 'TTY_DATA', entries: this.data }] : []),
+    ];
   }
 }

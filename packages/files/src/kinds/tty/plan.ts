@@ -6,7 +6,11 @@
  * open. The session whose controlling terminal a pair was gets it back from its leader, with its
  * foreground group (`ctty`, on one end of the pair). /dev/tty opened by a task (`devTty`) is
  * opened again by that task, once its session has its terminal. Refused by name: terminals other than ptys,
- * a slave whose master is not in the checkpoint, a hung-up terminal, queued data (tty-data.img).
+ * a slave whose master is not in the checkpoint, a hung-up terminal. Bytes queued in a pair
+ * (tty-data.img, read from each end by the dump) go back unchanged to wait at the end that had
+ * them, written at the other end with the slave's termios raw for the while (CRIU 4.2 writes
+ * them through the line discipline as it is set, which changes them unless it is raw); refused:
+ * a pair with bytes queued whose slave is open nowhere, or whose master is in packet mode.
  */
 import { isatty } from 'node:tty';
 import { CTTY_INFO_ID, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
@@ -39,6 +43,11 @@ export interface TtyFilePlan extends FileBase {
   ctty?: { sid: number; pgrp: number };
   /** tty-info id (not for the restorer: pairs ends in finish()) */
   infoId: number;
+  /**
+   * a master: the bytes the pair held for each end to read (tty-data.img), put back unchanged
+   * once both ends are open (the slave's termios raw for the while)
+   */
+  queued?: { toMaster: Buffer; toSlave: Buffer };
 }
 
 const n = (v: unknown) => Number(v ?? 0);
@@ -47,7 +56,8 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
   readonly type = 'TTY';
   readonly field = 'tty';
   private infos = new Map<number, Obj>();
-  private data = new Set<number>();
+  /** tty-data.img: the bytes waiting at each pty end, by tty-info id */
+  private data = new Map<number, Buffer>();
   private files: ReadonlyMap<number, Obj> = new Map();
   /** --shell-job: the one pty slave whose master is not in the checkpoint is criu's standard input */
   shellJob = false;
@@ -55,7 +65,7 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
   async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
     this.files = files;
     this.infos = new Map(((await readImage(dir, 'tty-info.img', 'TTY_INFO', true)) ?? []).map((e) => [n(e.id), e]));
-    this.data = new Set(((await readImage(dir, 'tty-data.img', 'TTY_DATA', true)) ?? []).filter((e) => (e.data as Buffer | undefined)?.length).map((e) => n(e.tty_id)));
+    this.data = new Map(((await readImage(dir, 'tty-data.img', 'TTY_DATA', true)) ?? []).filter((e) => (e.data as Buffer | undefined)?.length).map((e) => [n(e.tty_id), e.data as Buffer]));
   }
 
   plan(fe: Obj, ctx: PlanContext): TtyFilePlan {
@@ -77,9 +87,11 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
     const index = n(info.pty.index);
     const master = (infoId & 1) === 1;
     if (infoId !== ptyInfoId(index, master)) throw badImage(`${ctx.what}: tty-info ${infoId} does not match pty index ${index}`, { image: 'tty-info.img' });
-    for (const id of [ptyInfoId(index, true), ptyInfoId(index, false)]) {
-      if (this.data.has(id)) throw refuse(`${ctx.what}: /dev/pts/${index} has queued data (tty-data.img), which crtools does not restore (it would pass the line discipline again)`);
-    }
+    // what each end had to read (read from that end by the dump): kept on the master
+    const toMaster = this.data.get(ptyInfoId(index, true));
+    const toSlave = this.data.get(ptyInfoId(index, false));
+    // (read in packet mode, a master's bytes begin with a status byte CRIU's dump keeps with them)
+    if (master && toMaster && info.packet_mode) throw refuse(`${ctx.what}: /dev/pts/${index} has bytes queued for its master in packet mode (tty-data.img), which crtools does not restore`);
     const reg = fe.regf_id !== undefined ? (this.files.get(n(fe.regf_id))?.reg as Obj | undefined) : undefined;
     const path = reg ? String(reg.name) : master ? '/dev/ptmx' : `/dev/pts/${index}`;
     const w = info.winsize as Obj;
@@ -89,6 +101,7 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
       winsize: [n(w.ws_row), n(w.ws_col), n(w.ws_xpixel), n(w.ws_ypixel)],
       packetMode: master && !!info.packet_mode, locked: master && !!info.locked, exclusive: !!info.exclusive,
       uid: n(info.uid), gid: n(info.gid),
+      ...(master && (toMaster || toSlave) ? { queued: { toMaster: toMaster ?? Buffer.alloc(0), toSlave: toSlave ?? Buffer.alloc(0) } } : {}),
     };
   }
 
@@ -119,6 +132,8 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
         continue;
       }
       if (ends.filter((e) => e.master).length > 1) throw badImage(`/dev/pts/${index}: two masters`, { image: 'tty-info.img' });
+      // bytes queued are put back through both ends
+      if (master.queued && !ends.some((e) => !e.master)) throw refuse(`/dev/pts/${index}: bytes queued in the terminal (tty-data.img) and its slave open nowhere in the tree: not restored`);
       const mi = this.infos.get(ptyInfoId(index, true))!;
       const si = this.infos.get(ptyInfoId(index, false));
       const sid = n(mi.sid) || n(si?.sid);

@@ -43,11 +43,11 @@ describe('terminal devices', () => {
 });
 
 /** a TtyPlans loaded with these tty-info entries (and REG entries for paths) */
-function plans(infos: Record<string, unknown>[], data: number[] = [], shellJob = false): TtyPlans {
+function plans(infos: Record<string, unknown>[], data: [number, string][] = [], shellJob = false): TtyPlans {
   const p = new TtyPlans();
-  const internals = p as unknown as { infos: Map<number, unknown>; data: Set<number>; files: Map<number, unknown> };
+  const internals = p as unknown as { infos: Map<number, unknown>; data: Map<number, Buffer>; files: Map<number, unknown> };
   internals.infos = new Map(infos.map((e) => [Number(e.id), e]));
-  internals.data = new Set(data);
+  internals.data = new Map(data.map(([id, s]) => [id, Buffer.from(s)]));
   internals.files = new Map();
   p.shellJob = shellJob;
   return p;
@@ -91,8 +91,18 @@ describe('tty plans', () => {
       expect(() => j.finish(files)).toThrow(/not a terminal/);
     }
   });
-  it('refuses queued data (tty-data.img), hung-up terminals and other kinds by name', () => {
-    expect(() => plans([info(0, true)], [ptyInfoId(0, false)]).plan(fe(1, 1), ctx(1))).toThrow(/queued data/);
+  it('bytes queued (tty-data.img): both ends\' on the master, to be put back; refused in packet mode for the master, or with no slave open', () => {
+    const data: [number, string][] = [[ptyInfoId(3, true), 'out\r\n'], [ptyInfoId(3, false), 'typed']];
+    const p = plans([info(3, true), info(3, false)], data);
+    const files = [p.plan(fe(1, 7), ctx(1)), p.plan(fe(2, 6), ctx(2))];
+    p.finish(files);
+    expect(files[0]!.queued).toEqual({ toMaster: Buffer.from('out\r\n'), toSlave: Buffer.from('typed') });
+    expect(files[1]!.queued).toBeUndefined();
+    expect(() => plans([info(3, true, { packet_mode: true }), info(3, false)], data).plan(fe(1, 7), ctx(1))).toThrow(/queued for its master in packet mode/);
+    const alone = plans([info(3, true)], [[ptyInfoId(3, false), 'typed']]);
+    expect(() => alone.finish([alone.plan(fe(1, 7), ctx(1))])).toThrow(/its slave open nowhere/);
+  });
+  it('refuses hung-up terminals and other kinds by name', () => {
     expect(() => plans([{ ...info(0, true), termios: undefined }]).plan(fe(1, 1), ctx(1))).toThrow(/hung-up/);
     expect(() => plans([{ ...info(0, true), type: 'VT' }]).plan(fe(1, 1), ctx(1))).toThrow(/a VT terminal is not restored/);
   });
