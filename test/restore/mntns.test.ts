@@ -6,7 +6,8 @@
  * it, a shared tmpfs with a peer and a slave; an open file and the working directory on the
  * tmpfs. Workload test/workloads/mntns.c.
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
@@ -19,6 +20,11 @@ const TMPFS_INODES = {
   why: 'the tmpfs is made anew and its files extracted: a file on it is the same path and contents at another inode number',
   keep: (v: unknown) => String(v).replace(/"ino: \d+"/, '"ino: ?"'),
 };
+
+/** The file system types mounted at `at` in pid's mount namespace (mountinfo's 5th field, the type after ' - '). */
+function mountedAt(pid: number, at: string): string[] {
+  return readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')).filter((f) => f[4] === at).map((f) => f[f.indexOf('-') + 1]!);
+}
 
 const restoredRoots: number[] = [];
 afterEach(() => {
@@ -65,5 +71,39 @@ describe('a tree in a mount namespace of its own', () => {
     killTree(root);
     for (const p of pids) expect(waitGone(p)).toBe(true);
     restoredRoots.splice(0);
+  });
+
+  it('a restore unmounts nothing of the restorer\'s namespace: a mount made since the dump below a shared mount stays there', () => {
+    // a shared mount of ours (the tree's namespace is made as a copy of ours: its copy is a peer)
+    const shared = tmp('mntns-shared');
+    const late = path.join(shared, 'late');
+    mkdirSync(late);
+    const sh = (cmd: string[]) => expect(spawnSync(cmd[0]!, cmd.slice(1)).status, cmd.join(' ')).toBe(0);
+    sh(['mount', '--bind', shared, shared]);
+    try {
+      sh(['mount', '--make-shared', shared]);
+      const w = startWorkload('mntns', []);
+      expect(askVerdict(w.state, w.pid, 10_000)).toBe('check ok');
+      const dir = tmp('mntns-late');
+      const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(0);
+      expect(waitReaped(w.pid)).toBe(true);
+      // after the dump, a mount of ours below the shared one: the dumped namespace lacks it
+      sh(['mount', '-t', 'tmpfs', 'late', late]);
+      const ours = () => mountedAt(process.pid, late);
+      expect(ours()).toEqual(['tmpfs']);
+      const pidfile = path.join(dir, 'root.pid');
+      const r = restoreDir(dir, ['--pidfile', pidfile]);
+      expect(r.code, r.stderr).toBe(0);
+      const root = Number(readFileSync(pidfile, 'utf8'));
+      restoredRoots.push(root);
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+      // ours is still mounted; the tree's namespace has not got it (its copy was private there)
+      expect(ours()).toEqual(['tmpfs']);
+      expect(mountedAt(root, late)).toEqual([]);
+    } finally {
+      spawnSync('umount', ['-l', late]);
+      spawnSync('umount', ['-l', shared]);
+    }
   });
 });

@@ -4,7 +4,11 @@
  * unshared from, when restored where it was dumped). Then, from inside that namespace:
  *  - a dumped mount the copy has too (same mount point, root, device, file system and source) is
  *    kept, its per-mount flags and propagation set as dumped;
- *  - a mount of the copy that the dump lacks is unmounted (last mounted first);
+ *  - a mount of the copy that the dump lacks is unmounted (last mounted first), but one below a
+ *    kept mount that stays a peer of the restorer's (received since the dump, as the tree's
+ *    namespace would have); nothing unmounted reaches the restorer's namespace (a shared mount
+ *    below which mounts go is made a slave first), nor anything mounted (the tree's own mount
+ *    below a mount that is a peer of the restorer's is refused by name);
  *  - the tree's own mounts are made in the order they were mounted: a bind mount from a mount
  *    placed before it with the same file system whose root holds its root (a member of its peer
  *    group, or of its master's, first), else a new mount of its file system with its options
@@ -50,6 +54,8 @@ interface Placed {
   m: MountPlan;
   /** the copy's mount kept for it */
   kept?: MountInfo;
+  /** a peer of a mount of the restorer's namespace (what is mounted below it reaches there too) */
+  host: boolean;
 }
 
 /** Bring task pid's mount namespace (a copy of this process's) to the dumped mounts `mounts`. */
@@ -67,15 +73,43 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
   const root = mounts.find((m) => m.mountpoint === '/' && !mounts.some((o) => o.id === m.parent));
   if (!root || !keep.has(root.id)) throw refuse(root ?? mounts[0]!, 'is the root of the dumped mount namespace and not the one of the restorer\'s: restoring under another root (--root) is not supported by crtools yet (crtools issue 17)');
 
-  // what the dump lacks goes, last mounted first; a kept mount below one that goes would go too
+  // The copy's mounts are peers of the restorer's where those are shared: what is mounted or
+  // unmounted below such a mount here happens there too. A kept mount that the dump had in the
+  // peer group it has here stays a peer, as the tree's namespace was: a mount below it that the
+  // dump lacks came since (and would have reached the tree too): it stays ("received").
   const byId = new Map(have.map((h) => [h.mntId, h]));
-  const gone = new Set<number>();
+  const peerKept = (h: MountInfo) => {
+    const m = used.get(h.mntId);
+    return !!m && !!m.shared && m.shared === h.shared;
+  };
+  const received = new Set<number>();
+  for (const h of have) {
+    const p = byId.get(h.parentId);
+    if (!used.has(h.mntId) && p && (received.has(p.mntId) || peerKept(p))) received.add(h.mntId);
+  }
+  // every other mount the dump lacks goes, last mounted first; a kept mount below one that goes
+  // would go too. Before, a shared mount that one that goes lies on is made a slave (it still
+  // receives, it no longer sends), so that no unmount reaches the restorer's namespace.
+  const now = new Map(have.map((h) => [h.mntId, { shared: h.shared ?? 0, master: h.master ?? 0 }]));
+  const gone = new Set(have.filter((h) => !used.has(h.mntId) && !received.has(h.mntId)).map((h) => h.mntId));
+  const quiet: MountOp[] = [];
+  for (const [i, h] of have.entries()) {
+    const st = now.get(h.mntId)!;
+    if (!st.shared || !have.some((g) => gone.has(g.mntId) && g.parentId === h.mntId)) continue;
+    if (have.slice(i + 1).some((o) => o.mountPoint === h.mountPoint)) {
+      throw new CrtoolsError('UNSUPPORTED_MOUNT', `the restorer's mount ${h.mntId} at ${h.mountPoint} is shared, hidden under another mount and has mounts below it that the dumped namespace lacks: unmounting them would unmount them in the restorer's namespace too (not supported by crtools yet)`, {
+        context: { mntId: h.mntId, path: h.mountPoint }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
+    quiet.push({ target: h.mountPoint, flags: MS.SLAVE });
+    now.set(h.mntId, { shared: 0, master: st.shared });
+  }
+  if (quiet.length) mountSteps(pid, quiet);
   const drop: MountOp[] = [];
   for (const h of [...have].reverse()) {
-    if (used.has(h.mntId)) continue;
+    if (!gone.has(h.mntId)) continue;
     const above = have.slice(have.indexOf(h) + 1).find((o) => o.mountPoint === h.mountPoint && used.has(o.mntId) && !gone.has(o.mntId));
     if (above) throw refuse(used.get(above.mntId)!, `lies over ${h.mountPoint} (${h.fsType}) of the restorer's namespace, which the dumped namespace lacks: not supported by crtools yet`);
-    gone.add(h.mntId);
     drop.push({ umount: true, target: h.mountPoint, flags: MNT_DETACH });
   }
   for (const [id, h] of keep) {
@@ -92,14 +126,19 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
     if (h) {
       // kept: its flags and propagation as dumped
       if ((mountFlagsOf(h.mountOptions) & PER_MOUNT) !== (m.flags & PER_MOUNT)) ops.push({ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) });
-      ops.push(...propagation(m, h.shared ?? 0, h.master ?? 0));
+      const st = now.get(h.mntId)!;
+      ops.push(...propagation(m, st.shared, st.master));
       const hidden = have.slice(have.indexOf(h) + 1).some((o) => !gone.has(o.mntId) && (o.mountPoint === m.mountpoint || (o.mountPoint !== '/' && under(m.mountpoint, o.mountPoint))));
       if (ops.length && hidden) {
         throw refuse(m, 'is hidden under another mount and its flags or propagation differ from the restorer\'s copy: not supported by crtools yet');
       }
       if (ops.length) mountSteps(pid, ops);
-      placed.push({ m, kept: h });
+      placed.push({ m, kept: h, host: peerKept(h) });
       continue;
+    }
+    // the tree's own, never below a peer of the restorer's mounts: it would be mounted there too
+    if (placed.find((p) => p.m.id === m.parent)?.host) {
+      throw refuse(m, 'lies below a mount that is a peer of one of the restorer\'s namespace (shared): making it would mount it there too; not supported by crtools yet');
     }
     // the tree's own: a bind from a mount of its file system placed before it, best one of its peer group or its master's
     const from = [...placed].reverse().filter((p) => p.m.dev === m.dev && rootUnder(m.root, p.m.root));
@@ -126,7 +165,8 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
     if (!src && m.tar) untar(pid, m);
     const prop = propagation(m, shared, master);
     if (prop.length) mountSteps(pid, prop);
-    placed.push({ m });
+    // a bind joins its source's peer group, which may hold the restorer's mounts
+    placed.push({ m, host: !!src?.host && !!m.shared && m.shared === src.m.shared });
   }
 }
 
