@@ -337,6 +337,7 @@ function killAndWait(root: number): void {
 describe('dump --lazy-pages served from the frozen tree to lazy-pages --page-server (two directories, over loopback)', () => {
   it.skipIf(!haveCrit)('the lazy pages never reach a file on the dumping side; the restored workload checks every word; the dumped tree is killed once the daemon has them all', async () => {
     const w = startWorkload('lazycheck', ['64', 'ns-check']);
+    trees.push(w.pid); // (killed by pid after the test should it fail before its end)
     // (a first verdict: its stdio makes the heap, which the restored one has when it answers)
     expect(askVerdict(w.state, w.pid, 30_000)).toBe('check ok bad=0');
     const print = fingerprint(w.pid);
@@ -359,6 +360,7 @@ describe('dump --lazy-pages served from the frozen tree to lazy-pages --page-ser
 
   it('a task that forks while pages are missing: the child\'s pages come from the page server too', async () => {
     const w = startWorkload('lazycheck', ['64', 'ns-fork']);
+    trees.push(w.pid); // (killed by pid after the test should it fail before its end)
     const { d, root } = await migrateLazily(w, 'fork', 'check ok bad=0 child=0');
     expect(readFileSync(d.log, 'utf8')).toMatch(/fork, the child's userfaultfd/);
     killAndWait(root);
@@ -366,6 +368,7 @@ describe('dump --lazy-pages served from the frozen tree to lazy-pages --page-ser
 
   it('the lazy-pages daemon killed mid-way: the dump fails with one line, the dumped tree runs on as it was, its images are gone; the restored tasks are killed', async () => {
     const w = startWorkload('lazycheck', ['256', 'ns-check']);
+    trees.push(w.pid); // (killed by pid after the test should it fail before its end)
     const dump = await startLazyDump(w.pid, 'daemon-killed');
     // the pages are read from the frozen tree when asked for, not kept: the dump's memory does not
     // hold them (its peak RSS stays below the 264 MiB of lazy pages)
@@ -399,6 +402,7 @@ describe('dump --lazy-pages served from the frozen tree to lazy-pages --page-ser
 
   it('the dumping side killed mid-way: the daemon fails (one line), the restored tasks are killed; the dumped tree, its tracer gone, runs on', async () => {
     const w = startWorkload('lazycheck', ['256', 'ns-check']);
+    trees.push(w.pid); // (killed by pid after the test should it fail before its end)
     const dump = await startLazyDump(w.pid, 'killed');
     const dst = carry(dump.dir, 'killed');
     const d = startLazyPages(dst, process.execPath, [criuBin], ['--page-server', '--address', '127.0.0.1', '--port', String(dump.port)]);
@@ -420,6 +424,7 @@ describe('dump --lazy-pages served from the frozen tree to lazy-pages --page-ser
 
   it('with --page-server: the pages that are not lazy go to the destination\'s page server first, the lazy ones are then served on the same address and port', async () => {
     const w = startWorkload('lazycheck', ['64', 'ns-check']);
+    trees.push(w.pid); // (killed by pid after the test should it fail before its end)
     const dst = tmp('lazyps-viaps-dst');
     const port = await freePort();
     // the destination's page server, detached once listening (one session, then it exits)
@@ -464,6 +469,7 @@ describe('dump --lazy-pages served from the frozen tree to lazy-pages --page-ser
 
   it('lazy_pages on an RPC DUMP: ps.port is where the lazy pages are served; the answer comes once the daemon has them all', async () => {
     const w = startWorkload('lazycheck', ['32', 'ns-check']);
+    trees.push(w.pid); // (killed by pid after the test should it fail before its end)
     const dir = tmp('lazyps-rpc');
     const port = await freePort();
     const c = new CriuClient({ criu: criuBin });
@@ -509,6 +515,7 @@ const CRIU = [process.env.CRIU, '/tmp/criu-4.2/criu/criu', 'criu'].find((c) => {
 describe.skipIf(!CRIU)(`lazy pages over the page server with CRIU 4.2 (${CRIU ?? 'no CRIU 4+ binary here'})`, () => {
   it('our dump --lazy-pages served to CRIU\'s lazy-pages --page-server and CRIU\'s restore --lazy-pages', async () => {
     const w = startWorkload('lazycheck', ['32', 'ns-check']);
+    trees.push(w.pid); // (killed by pid after the test should it fail before its end)
     const dump = await startLazyDump(w.pid, 'to-criu');
     const dst = carry(dump.dir, 'to-criu');
     const d = startLazyPages(dst, CRIU!, [], ['--page-server', '--address', '127.0.0.1', '--port', String(dump.port)]);
