@@ -80,6 +80,8 @@ export interface CriuOptions {
   evasive_devices: boolean;
   link_remap: boolean;
   manage_cgroups: boolean;
+  /** --manage-cgroups=MODE (RPC manage_cgroups_mode): what is done with the cgroups' directories and properties (CRIU's modes) */
+  manage_cgroups_mode?: CgroupMode;
   /** --track-mem: track written pages so that a later dump with a parent writes only those */
   track_mem: boolean;
   auto_dedup: boolean;
@@ -101,6 +103,13 @@ export interface CriuOptions {
 }
 
 export type CriuOptionName = keyof CriuOptions;
+
+/** CLONE_NEWNET: the one namespace CRIU lets a dump leave empty (--empty-ns net, RPC empty_ns). */
+export const CLONE_NEWNET = 0x40000000;
+
+/** CRIU's --manage-cgroups modes (criu.8), as CriuOptions spells them. */
+export const CGROUP_MODES = ['ignore', 'none', 'props', 'soft', 'full', 'strict'] as const;
+export type CgroupMode = (typeof CGROUP_MODES)[number];
 
 /** CRIU's defaults for every field. */
 export function defaultOptions(): CriuOptions {

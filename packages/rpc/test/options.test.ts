@@ -47,7 +47,9 @@ describe('criu_opts → CriuOptions', () => {
     const opts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9, tcp_established: false, ext_unix_sk: false, manage_cgroups: false, ghost_limit: 1048576, cpu_cap: 0xffffffff, pre_dump_mode: 'SPLICE', network_lock: 'IPTABLES', orphan_pts_master: false } as CriuOpts;
     expect(unsupportedFields(opts)).toEqual([]);
     const m = mapOptions(opts, dump);
-    expect(Object.keys(m.options).sort()).toEqual(['images_dir', 'log_file', 'log_level', 'pid']);
+    // (but manage_cgroups false: CRIU's ignore mode)
+    expect(Object.keys(m.options).sort()).toEqual(['images_dir', 'log_file', 'log_level', 'manage_cgroups_mode', 'pid']);
+    expect(m.options.manage_cgroups_mode).toBe('ignore');
   });
 
   it('a field crtools does not carry out is refused by its rpc.proto name', () => {
@@ -133,6 +135,16 @@ describe('criu_opts → CriuOptions', () => {
         m.release();
       }
     }));
+
+  it('manage_cgroups_mode: criu_cg_mode by name or number (DEFAULT is soft) sets manage_cgroups too, as CRIU; an unknown one is a bad request', () => {
+    const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
+    for (const [v, mode] of [['SOFT', 'soft'], ['FULL', 'full'], ['STRICT', 'strict'], ['PROPS', 'props'], ['CG_NONE', 'none'], ['IGNORE', 'ignore'], ['DEFAULT', 'soft'], [4, 'full']] as const) {
+      expect(mapOptions({ ...base, manage_cgroups_mode: v } as unknown as CriuOpts, dump).options, String(v)).toMatchObject({ manage_cgroups: true, manage_cgroups_mode: mode });
+    }
+    expect(mapOptions({ ...base, manage_cgroups: true }, dump).options.manage_cgroups_mode).toBeUndefined();
+    expect(mapOptions(base, dump).options.manage_cgroups_mode).toBeUndefined();
+    expect(() => mapOptions({ ...base, manage_cgroups_mode: 9 } as unknown as CriuOpts, dump)).toThrow(expect.objectContaining({ code: 'RPC_BAD_OPTION', message: 'manage_cgroups_mode: 9 is no mode CRIU knows' }));
+  });
 
   it('empty_ns: only CLONE_NEWNET, as CRIU', () => {
     expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, empty_ns: 0x40000000 | 0x20000000 }, dump)).toThrow(expect.objectContaining({

@@ -1,11 +1,11 @@
 import { defineCommand } from 'citty';
-import { CrtoolsError, ExitCode, Refusals, type CriuOptions } from '@crtools/common';
+import { CGROUP_MODES, CLONE_NEWNET, CrtoolsError, ExitCode, Refusals, type CgroupMode, type CriuOptions } from '@crtools/common';
 import { checkDump, dump, unixExternals } from '@crtools/dump';
 import { parsePort } from '@crtools/pagemap';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
-import { networkLockOf, parseSize, repeatedOption, verbosityOf } from './flags.js';
+import { networkLockOf, optionalValueOption, parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
 
@@ -38,12 +38,54 @@ export const DUMP_ARGS = {
   'ext-unix-sk': { type: 'boolean', alias: 'x', description: 'a unix datagram socket may stay connected to a named one outside the tree (connected to it again on restore)' },
   external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); other forms are not supported yet; repeatable' },
   'auto-dedup': { type: 'boolean', description: 'punch the pages written again out of the parent images (--prev-images-dir)' },
+  // containers (runc's checkpoint asks these)
+  'manage-cgroups': { type: 'boolean', description: '--manage-cgroups[=MODE]: soft (the default, given or not), full, strict, props, none: the cgroups\' directories and properties are written with the memberships; ignore: the memberships only' },
+  'freeze-cgroup': { type: 'string', description: 'the tree\'s freezer cgroup (v1 directory or v2 cgroup): its state is kept; it must hold the tree only and not be frozen' },
+  root: { type: 'string', alias: 'r', description: 'the tree\'s root is a mount of its own (pivot_root): the restore puts it at its --root' },
+  'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:VAL: the mount at mount point KEY (in the tree\'s namespace) is external, written with key VAL for the restore to map; repeatable' },
+  'empty-ns': { type: 'string', description: 'net: the network namespace is made empty at restore, its contents are not dumped' },
+  'orphan-pts-master': { type: 'boolean', description: 'accepted as CRIU takes it (a pty master whose slave the caller holds)' },
 } as const;
 
-/** --external values, each a form the dump carries (unix[INO]); another refused by name before anything is touched. */
+/** --external values, each a form the dump carries (unix[INO]; mnt[KEY]:VAL goes to ext_mnt); another refused by name before anything is touched. */
 function knownExternals(values: string[]): string[] {
-  unixExternals(values, new Refusals());
-  return values;
+  const rest = values.filter((v) => !v.startsWith('mnt['));
+  unixExternals(rest, new Refusals());
+  return rest;
+}
+
+/** --external mnt[KEY]:VAL and --ext-mount-map KEY:VAL (-M): the external mounts, by mount point. */
+function mountExternals(args: Record<string, unknown>, rawArgs: string[]): { key: string; val: string }[] {
+  const out: { key: string; val: string }[] = [];
+  for (const v of repeatedOption(rawArgs, '--external').filter((x) => x.startsWith('mnt['))) {
+    const m = /^mnt\[([^\]]+)\]:(.+)$/.exec(v);
+    if (!m) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v} is not supported yet (of the mount forms only mnt[KEY]:VAL is; crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external', value: v } });
+    out.push({ key: m[1]!, val: m[2]! });
+  }
+  const maps = [...repeatedOption(rawArgs, '--ext-mount-map'), ...repeatedOption(rawArgs, '-M')];
+  if (!maps.length && args['ext-mount-map'] !== undefined) maps.push(String(args['ext-mount-map']));
+  for (const v of maps) {
+    const i = v.indexOf(':');
+    if (v === 'auto' || i <= 0 || i === v.length - 1) throw new CrtoolsError('UNSUPPORTED_OPTION', `--ext-mount-map ${v} is not supported yet (only KEY:VAL is; crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ext-mount-map', value: v } });
+    out.push({ key: v.slice(0, i), val: v.slice(i + 1) });
+  }
+  return out;
+}
+
+/** --manage-cgroups[=MODE]: CRIU's optional mode (bare: soft); the last one given wins. */
+function manageCgroupsOf(rawArgs: string[]): { manage_cgroups?: boolean; manage_cgroups_mode?: CgroupMode } {
+  const given = optionalValueOption(rawArgs, '--manage-cgroups');
+  if (!given.length) return {};
+  const v = given[given.length - 1] ?? 'soft';
+  if (!(CGROUP_MODES as readonly string[]).includes(v)) throw new CrtoolsError('USAGE', `invalid argument for --manage-cgroups: ${v} (${CGROUP_MODES.join(', ')})`, { exitCode: ExitCode.USAGE });
+  return { manage_cgroups: true, manage_cgroups_mode: v as CgroupMode };
+}
+
+/** --empty-ns net (the one namespace CRIU leaves empty), as CLONE_NEWNET. */
+function emptyNsOf(v: unknown): number {
+  if (v === undefined) return 0;
+  if (String(v) !== 'net') throw new CrtoolsError('USAGE', `invalid argument for --empty-ns: ${String(v)} (only net)`, { exitCode: ExitCode.USAGE });
+  return CLONE_NEWNET;
 }
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -102,6 +144,12 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
     ps: pageServerOf(args),
+    ...manageCgroupsOf(rawArgs),
+    ...(args['freeze-cgroup'] !== undefined ? { freeze_cgroup: String(args['freeze-cgroup']) } : {}),
+    ...(args.root !== undefined ? { root: String(args.root) } : {}),
+    ext_mnt: mountExternals(args, rawArgs),
+    empty_ns: emptyNsOf(args['empty-ns']),
+    orphan_pts_master: !!args['orphan-pts-master'],
   };
 }
 
