@@ -6,9 +6,14 @@
  *   munmap  the second half of the pattern is unmapped, then the first quarter moved elsewhere
  *           with mremap and checked there (done=unmap+remap);
  *   tick    from the start, a CLOCK_REALTIME timestamp (ns) is written at offset 0 of TICKFILE
- *           every 50 us: after a restore, the first one tells when the workload ran again. */
+ *           every 50 us: after a restore, the first one tells when the workload ran again.
+ * MODE ns-<mode> (e.g. ns-check): the same as <mode>, by the init of a pid namespace of its own
+ * (its outside parent says "ready pid=<init as crtools sees it>" and exits), so that a restore on
+ * this host while the dumped tree still exists (dump --lazy-pages serves from the frozen tree)
+ * takes no pid the dumped one holds. */
 #include "workload.h"
 #include <stdint.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,9 +37,20 @@ int main(int argc, char **argv) {
 	if (argc < 4) return 2;
 	size_t words = (size_t)atol(argv[1]) * 1024 * 1024 / 8;
 	const char *mode = argv[2];
-	int tick = -1;
-	if (!strcmp(mode, "tick") && argc < 5) return 2;
+	int tick = -1, ready_fd = -1;
+	if (!strcmp(mode + (strncmp(mode, "ns-", 3) ? 0 : 3), "tick") && argc < 5) return 2;
 	wl_detach(argv[3]);
+	if (!strncmp(mode, "ns-", 3)) {
+		mode += 3;
+		int p[2];
+		if (unshare(CLONE_NEWPID) || pipe(p)) { wl_say("error unshare"); return 1; }
+		pid_t init = fork();
+		if (init < 0) return 1;
+		if (init > 0) return wl_init_ready(p, init);
+		close(p[0]);
+		setsid();
+		ready_fd = p[1];
+	}
 	if (!strcmp(mode, "tick")) tick = open(argv[4], O_RDWR | O_CREAT | O_TRUNC, 0644);
 	wl_handle_usr1();
 	uint64_t *mem = mmap(0, words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -43,7 +59,8 @@ int main(int argc, char **argv) {
 	for (size_t i = 0; i < words; i++) mem[i] = word(i, 0);
 	for (size_t i = 0; i < SPARSE / 8; i++)
 		if ((i / 512) % 4 == 0) sp[i] = word(i, 7);
-	wl_say("ready pid=%d", (int)getpid());
+	if (ready_fd < 0) wl_say("ready pid=%d", (int)getpid());
+	else if (write(ready_fd, "k", 1) != 1 || close(ready_fd)) return 1;
 	for (;;) {
 		if (tick >= 0) {
 			while (!wl_want_check) {

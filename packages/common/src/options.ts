@@ -58,6 +58,12 @@ export interface CriuOptions {
   ghost_limit: number;
   /** --page-server --address A --port P (RPC: ps): a dump sends its pages to this page server, the other images stay in images_dir */
   ps?: { address: string; port: number };
+  /**
+   * --page-server with --lazy-pages (CRIU's use_page_server): the pages that are not lazy go to
+   * the page server at `ps`, and the lazy ones are then served on that same address and port.
+   * Without lazy_pages, `ps` alone says that a page server is used.
+   */
+  use_page_server: boolean;
   /** --pre-dump-mode: how a pre-dump copies pages: 'splice' (while the tree is frozen, written after) or 'read' (after it runs again) */
   pre_dump_mode?: 'splice' | 'read';
   /** --tcp-established: dump and restore established TCP connections (TCP_REPAIR) */
@@ -110,7 +116,7 @@ export function defaultOptions(): CriuOptions {
   return {
     images_dir: '.', log_level: 2, leave_running: false, leave_stopped: false, shell_job: false, file_locks: false,
     cpu_cap: CPU_CAP_DEFAULT, inherit_fd: [], rst_sibling: false, restore_detached: false, display_stats: false,
-    timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT,
+    timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT, use_page_server: false,
     tcp_established: false, tcp_close: false, tcp_skip_in_flight: false, network_lock: 'iptables', ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
     weak_sysctls: false, empty_ns: 0, external: [], ext_mnt: [], skip_mnt: [], enable_fs: [], exec_cmd: [],

@@ -5,7 +5,7 @@ import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
-import { connectPageServer, createPagesIdAllocator, dumpShmemFile, LazyPageStore, pagemapFileName, planDump, procMemPageSource, PE_LAZY, PE_PRESENT, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
+import { connectPageServer, createPagesIdAllocator, dumpShmemFile, FrozenLazyPages, pagemapFileName, planDump, procMemPageSource, PE_LAZY, PE_PRESENT, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
@@ -30,7 +30,7 @@ export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img', 'auto_dedup',
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
-  'ext_unix_sk', 'external', 'lazy_pages',
+  'ext_unix_sk', 'external', 'lazy_pages', 'use_page_server',
   // containers: cgroups, the mount namespace under another root with external mounts, an empty network namespace
   'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'root', 'ext_mnt', 'empty_ns', 'orphan_pts_master',
 ];
@@ -224,6 +224,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   if (o.lazy_pages && !o.ps?.port) {
     throw new CrtoolsError('USAGE', '--lazy-pages needs the port (and address) to serve the lazy pages on', { exitCode: ExitCode.USAGE });
   }
+  if (o.use_page_server && !o.lazy_pages) {
+    throw new CrtoolsError('BAD_OPTIONS', 'use_page_server goes with lazy_pages (without it, ps alone names the page server)', { exitCode: ExitCode.USAGE });
+  }
   const dir = o.images_dir;
   mkdirSync(dir, { recursive: true });
   const workDir = o.work_dir ?? dir;
@@ -241,6 +244,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const ttyQueues = checkOnly ? undefined : new TtyQueueHold(log.logger('tty'));
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
+  // stats-dump, once written while the lazy pages are served (removed if that fails)
+  let statsPlaced: string | undefined;
   // the network-lock action point was told (the tree has a network namespace of its own)
   let netLocked = false;
   let ps: { client: PageServerClient; socket: Socket } | null = null;
@@ -255,8 +260,10 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const keepTracking = o.track_mem && o.leave_running && !checkOnly;
   const tracker = o.track_mem && !checkOnly ? MemTracker.open(log, parentDir) : undefined;
   const incremental = parentDir && !checkOnly ? { dir: parentDir, preDumpMode: await parentPreDumpMode(parentDir) } : undefined;
-  // --lazy-pages: the lazy pages stay in our memory, for the lazy-pages daemon to fetch from our page server
-  const lazy = o.lazy_pages && !checkOnly ? new LazyPageStore() : undefined;
+  // --lazy-pages: the lazy pages stay in the frozen tree, for the lazy-pages daemon to fetch from our page server
+  const lazy = o.lazy_pages && !checkOnly ? new FrozenLazyPages() : undefined;
+  // the pages go to a page server: ps names it, but with --lazy-pages only when asked (ps is then where they are served)
+  const usesPageServer = !!o.ps && (!o.lazy_pages || o.use_page_server);
   try {
     log.info(`${checkOnly ? 'Checking whether a dump can be made of' : 'Dumping'} processes (pid: ${pid} comm: ${commOf(pid)})`);
     // what cannot be done is refused before the tree is touched, and logged
@@ -278,7 +285,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const pageMethod = (process.env['CRTOOLS_DUMP_PAGES'] as 'read' | 'splice' | undefined) ?? ctx.pages ?? 'splice';
     // --page-server: connected before the tree is touched (a server that is not there stops
     // nothing but the dump); pages go there, every other image stays here
-    if (o.ps && !o.lazy_pages && !checkOnly) {
+    // (with --lazy-pages only when asked: the pages that are not lazy go there, and ps is then
+    // also where the lazy ones are served, once that page server has closed)
+    if (usesPageServer && o.ps && !checkOnly) {
       log.info(`Connecting to the page server at ${o.ps.address}:${o.ps.port}`);
       ps = await connectPageServer(o.ps);
     }
@@ -336,10 +345,18 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     placed.push('inventory.img');
     // CRIU's post-dump: the images are written, the tree is still frozen
     await notify('post-dump', { pid });
-    placed = [];
     rmSync(tmp, { recursive: true, force: true });
     // as CRIU: the stats go to the work directory (the images directory unless -W)
     await writeImageFile(path.join(workDir, 'stats-dump'), { magic: 'STATS', entries: [{ dump: result.stats }] });
+    if (lazy) {
+      // --lazy-pages: every image is in place; the lazy pages are served from the tree, still
+      // frozen, until the lazy-pages daemon has them all (a transfer that fails resumes it, and
+      // the images go, as for any failed dump)
+      statsPlaced = path.join(workDir, 'stats-dump');
+      await serveLazyPages(lazy, o.ps, log, ctx.signal);
+      statsPlaced = undefined;
+    }
+    placed = [];
     const frozenMs = performance.now() - tFrozen;
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
@@ -373,10 +390,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       else await tracker.release();
     }
     // --auto-dedup: the parent's copies of the pages written again punched, the tree no longer frozen
-    if (o.auto_dedup && !o.ps) await autoDedup(dir, log);
-    // --lazy-pages: every image is in place and the tree is gone; the lazy pages are served from
-    // our memory until the lazy-pages daemon has taken them all
-    if (lazy) await serveLazyPages(lazy, o.ps, log, ctx.signal);
+    if (o.auto_dedup && !usesPageServer) await autoDedup(dir, log);
     log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
     return { ...result, images: [...names, 'inventory.img'], frozenMs };
   } catch (err) {
@@ -400,7 +414,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     resumeTree(tasks);
     await tracker?.abort();
     rmSync(tmp, { recursive: true, force: true });
-    for (const n of placed) rmSync(path.join(dir, n), { force: true }); // (a post-dump hook failed)
+    for (const n of placed) rmSync(path.join(dir, n), { force: true }); // (a post-dump hook or the lazy pages transfer failed)
+    if (statsPlaced) rmSync(statsPlaced, { force: true });
     const msg = isCrtoolsError(e) || e instanceof Error ? e.message : String(e);
     log.error('dump', msg);
     log.info('Dumping FAILED.');
@@ -473,8 +488,8 @@ async function dumpFrozen(
   opts: {
     fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number> }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
     keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; inventory?: Entry;
-    /** --lazy-pages: the lazy pages are kept here instead of written */
-    lazy?: LazyPageStore | undefined;
+    /** --lazy-pages: the lazy pages are left out of the images and named here, to be served from the frozen tree */
+    lazy?: FrozenLazyPages | undefined;
     /** --manage-cgroups, --freeze-cgroup */
     cgroups?: Cgroups;
     /** --root, --external mnt[]/ext_mnt, --empty-ns net */
@@ -621,12 +636,12 @@ async function dumpFrozen(
             dir, id: view.pid(pid), pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
           });
-        if (opts.lazy) pagesLazy += await keepLazy(opts.lazy, view.pid(pid), pid, plan.entries);
+        if (opts.lazy) pagesLazy += keepLazy(opts.lazy, view.pid(pid), pid, plan.entries);
         phase.moved = performance.now();
         pagesWritten += stats.pagesWritten;
         pagesScanned += plan.stats.pagesScanned;
         pagesSkippedParent += plan.stats.pagesSkippedParent;
-        log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written${opts.lazy ? `, ${plan.stats.pagesLazy} lazy (kept for the lazy-pages daemon)` : ''}`);
+        log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written${opts.lazy ? `, ${plan.stats.pagesLazy} lazy (left in the frozen task for the lazy-pages daemon)` : ''}`);
         // shared memory objects this task maps first: once each, right after the task's pages
         // (CRIU dumps them with the task's file mappings), read through the map_files link
         for (const o of files.takePendingShmem()) {
@@ -729,22 +744,15 @@ async function sendPages(client: PageServerClient, kind: 'task', id: number, ent
 }
 
 /**
- * --lazy-pages: the pages of the entries left lazy (PE_LAZY without PE_PRESENT: not in the pages
- * image) copied into the store while the task is frozen, through /proc/PID/mem.
+ * --lazy-pages: the entries left lazy (PE_LAZY without PE_PRESENT: not in the pages image) named
+ * to the page server that serves them from the frozen task later; no page is read now.
  */
-async function keepLazy(store: LazyPageStore, id: number, pid: number, entries: readonly { vaddr: bigint; nrPages: number; flags: number }[]): Promise<number> {
-  const mem = procMemPageSource(pid);
+function keepLazy(lazy: FrozenLazyPages, id: number, pid: number, entries: readonly { vaddr: bigint; nrPages: number; flags: number }[]): number {
   let pages = 0;
-  try {
-    for (const e of entries) {
-      if (!(e.flags & PE_LAZY) || e.flags & PE_PRESENT) continue;
-      const data = Buffer.allocUnsafe(e.nrPages * PAGE_SIZE);
-      await mem.read([{ vaddr: e.vaddr, nrPages: e.nrPages }], data);
-      store.add(id, e.vaddr, data);
-      pages += e.nrPages;
-    }
-  } finally {
-    mem.close();
+  for (const e of entries) {
+    if (!(e.flags & PE_LAZY) || e.flags & PE_PRESENT) continue;
+    lazy.add(id, pid, e.vaddr, e.nrPages);
+    pages += e.nrPages;
   }
   return pages;
 }

@@ -8,6 +8,8 @@
 import { PAGE_SIZE, PE_LAZY } from './constants.js';
 import { vmaCanBeLazy, type PlanVma } from './plan.js';
 import type { ReaderEntry } from './reader.js';
+import type { LazyPageSource } from './page-server.js';
+import { procMemPageSource, type ProcMemPageSource } from './proc-mem-source.js';
 
 const PAGE = BigInt(PAGE_SIZE);
 
@@ -37,43 +39,52 @@ export function lazyRanges(entries: readonly ReaderEntry[], vmas: readonly Pick<
 }
 
 /**
- * `dump --lazy-pages`: the lazy pages the dump keeps in its own memory (copied while the tree
- * was frozen, as CRIU keeps them in its page pipes), served to the lazy-pages daemon by the
- * page server (servePageServer's `lazySource`) once the tree is gone.
+ * `dump --lazy-pages`: where the lazy pages are, served to the lazy-pages daemon by the page
+ * server (servePageServer's `lazySource`) from the memory of the tasks themselves, which stay
+ * frozen until the daemon has them all (as CRIU serves them from the page pipes that still
+ * reference the frozen tasks' pages). Only the ranges are kept here: the dump's memory use does
+ * not grow with the checkpoint. A page is read from /proc/PID/mem when it is asked for.
  */
-export class LazyPageStore {
-  /** per task id (the pid in the images): its pieces, in address order */
-  private readonly pieces = new Map<bigint, { vaddr: bigint; data: Buffer }[]>();
-  /** pages kept */
+export class FrozenLazyPages implements LazyPageSource {
+  /** per task id (the pid in the images): the real pid, its ranges in address order, its /proc/PID/mem once opened */
+  private readonly tasks = new Map<bigint, { pid: number; ranges: { vaddr: bigint; end: bigint }[]; mem?: ProcMemPageSource }>();
+  /** pages left lazy */
   pages = 0;
+  /** pages sent so far (a page asked for twice counts twice) */
+  served = 0;
 
-  /** Keep `data` (whole pages) as task id's memory from vaddr. */
-  add(id: number | bigint, vaddr: bigint, data: Buffer): void {
+  /** Pages [vaddr, vaddr + nrPages pages) of task id (real pid `pid`, frozen) are lazy. */
+  add(id: number | bigint, pid: number, vaddr: bigint, nrPages: number): void {
     const k = BigInt(id);
-    let l = this.pieces.get(k);
-    if (!l) this.pieces.set(k, (l = []));
-    l.push({ vaddr, data });
-    l.sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
-    this.pages += data.length / PAGE_SIZE;
+    let t = this.tasks.get(k);
+    if (!t) this.tasks.set(k, (t = { pid, ranges: [] }));
+    t.ranges.push({ vaddr, end: vaddr + BigInt(nrPages) * PAGE });
+    t.ranges.sort((a, b) => (a.vaddr < b.vaddr ? -1 : a.vaddr > b.vaddr ? 1 : 0));
+    this.pages += nrPages;
   }
 
-  private find(id: bigint, vaddr: bigint): { vaddr: bigint; data: Buffer } | undefined {
-    if (vaddr % PAGE !== 0n) return undefined;
-    return this.pieces.get(id)?.find((p) => p.vaddr <= vaddr && vaddr < p.vaddr + BigInt(p.data.length));
-  }
-
-  /** How many pages from vaddr (at most want) are kept in one piece; 0: none there. */
+  /** How many pages from vaddr (at most want) are lazy in one range; 0: none there. */
   run(id: bigint, vaddr: bigint, want: bigint): number {
-    const p = this.find(id, vaddr);
-    if (!p) return 0;
-    const left = BigInt(p.data.length) / PAGE - (vaddr - p.vaddr) / PAGE;
+    if (vaddr % PAGE !== 0n) return 0;
+    const r = this.tasks.get(id)?.ranges.find((x) => x.vaddr <= vaddr && vaddr < x.end);
+    if (!r) return 0;
+    const left = (r.end - vaddr) / PAGE;
     return Number(want < left ? want : left);
   }
 
-  /** Copy the pages at vaddr into dest (run() said they are there). */
-  read(id: bigint, vaddr: bigint, dest: Buffer): void {
-    const p = this.find(id, vaddr)!;
-    const off = Number(vaddr - p.vaddr);
-    p.data.copy(dest, 0, off, off + dest.length);
+  /** Read the pages at vaddr into dest from the frozen task (run() said they are lazy). */
+  async read(id: bigint, vaddr: bigint, dest: Buffer): Promise<void> {
+    const t = this.tasks.get(id)!;
+    t.mem ??= procMemPageSource(t.pid);
+    await t.mem.read([{ vaddr, nrPages: dest.length / PAGE_SIZE }], dest);
+    this.served += dest.length / PAGE_SIZE;
+  }
+
+  /** Let go of the tasks' memory (opened again when asked for more). */
+  close(): void {
+    for (const t of this.tasks.values()) {
+      t.mem?.close();
+      delete t.mem;
+    }
   }
 }

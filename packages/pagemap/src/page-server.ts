@@ -265,9 +265,10 @@ export interface PageServerOptions {
  * In 'lazy' mode PS_IOV_GET requests are answered from the images of `dir`: the reply is an
  * ADD_F header whose nr_pages may be smaller than asked (clamped to the end of the pagemap
  * entry holding vaddr), then the data; a request for a page that is not a lazy page with data
- * in the images fails the session, as in CRIU.
+ * in the images fails the session, as in CRIU. `closed`: the peer ended with PS_IOV_CLOSE (a
+ * lazy-pages daemon that completed its tasks), not only by closing the connection.
  */
-export async function servePageServer(sock: Duplex, o: PageServerOptions): Promise<{ pagemaps: string[] }> {
+export async function servePageServer(sock: Duplex, o: PageServerOptions): Promise<{ pagemaps: string[]; closed: boolean }> {
   const log = o.logger ?? silentLogger;
   const nextPagesId = createPagesIdAllocator(o.firstPagesId ?? 0x10001);
   const chunk = Math.max(PAGE_SIZE, o.chunkBytes ?? 8 << 20);
@@ -373,7 +374,7 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
       const more = await rd.read(1);
       if (more) throw new CrtoolsError('PS_BAD_CMD', 'page server: unexpected data after PS_IOV_CLOSE', { exitCode: ExitCode.BAD_INPUT });
     }
-    return { pagemaps: written };
+    return { pagemaps: written, closed: flushed };
   } catch (e) {
     if (!lazy) {
       await closeCur().catch(() => {});

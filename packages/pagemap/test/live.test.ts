@@ -9,6 +9,7 @@ import { planDump } from '../src/plan.js';
 import { dumpTaskPages } from '../src/dump.js';
 import { openPageReader } from '../src/reader.js';
 import { procMemPageSource } from '../src/proc-mem-source.js';
+import { FrozenLazyPages } from '../src/lazy.js';
 import { fixturesRoot } from '@crtools/common/testing';
 
 const BIN = resolve(fixturesRoot(), 'criu-4.2', 'bin', 'pattern');
@@ -70,6 +71,35 @@ describe.skipIf(!isRoot || !existsSync(BIN))(`live task (skipped: needs root for
       let bad = 0;
       for (let i = 0; i < words.length; i++) if (words[i] !== BigInt.asUintN(64, BigInt(i) * 0x9e3779b97f4a7c15n)) bad++;
       expect(bad).toBe(0);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  });
+
+  it('FrozenLazyPages: keeps only the ranges; pages are read from the stopped task when asked for, clipped to a range', async () => {
+    const pid = child!.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const area = collectVmas(readMaps(pid)).find((v) => v.end - v.start === 4n << 20n && v.prot === 3 && v.name === '')!;
+      const lazy = new FrozenLazyPages();
+      // the task's pid in the images (as inside a pid namespace) need not be its real one
+      lazy.add(7, pid, area.start + 4096n, 1023);
+      expect(lazy.pages).toBe(1023);
+      expect(lazy.run(7n, area.start, 4n)).toBe(0); // not lazy
+      expect(lazy.run(8n, area.start + 4096n, 4n)).toBe(0); // another task
+      expect(lazy.run(7n, area.start + 4097n, 4n)).toBe(0); // not page aligned
+      expect(lazy.run(7n, area.start + 4096n, 4n)).toBe(4);
+      expect(lazy.run(7n, area.start + 1020n * 4096n, 64n)).toBe(4); // up to the range's end
+      const got = Buffer.alloc(4 * 4096);
+      await lazy.read(7n, area.start + 1020n * 4096n, got);
+      const words = new BigUint64Array(got.buffer, got.byteOffset, got.length / 8);
+      for (let i = 0; i < words.length; i++) expect(words[i]).toBe(BigInt.asUintN(64, BigInt(1020 * 512 + i) * 0x9e3779b97f4a7c15n));
+      expect(lazy.served).toBe(4);
+      lazy.close();
+      // (opened again when asked for more after a close)
+      await lazy.read(7n, area.start + 4096n, got.subarray(0, 4096));
+      expect(got.readBigUInt64LE(0)).toBe(BigInt.asUintN(64, 512n * 0x9e3779b97f4a7c15n));
+      lazy.close();
     } finally {
       process.kill(pid, 'SIGCONT');
     }

@@ -17,9 +17,10 @@ import { existsSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, PAGE_SIZE, PAGE_SIZE_BIGINT, isNativeSysError, silentLogger, type Logger } from '@crtools/common';
 import { judge, loadKerndat } from '@crtools/kerndat';
+import { innermostIds, readChildren } from '@crtools/procfs';
 import { lazyRanges, openPageReader, type PageReader } from '@crtools/pagemap';
 import { big, readImage, type Obj } from '@crtools/files/plan';
-import { acceptConnection, closeFd, openPipe, pollInput, recvExact, streamListen, UFFD_EVENT, uffdCopy, uffdReadMessages, uffdZeroPage, type UffdMessage } from '@crtools/sys';
+import { acceptConnection, closeFd, openPipe, peerCredentials, pollInput, recvExact, streamListen, UFFD_EVENT, uffdCopy, uffdReadMessages, uffdZeroPage, type UffdMessage } from '@crtools/sys';
 import { LAZY_PAGES_RESTORE_FINISHED, LAZY_PAGES_SOCKET, receiveTask } from './lazy-socket.js';
 import { RemotePages } from './lazy-remote.js';
 
@@ -58,7 +59,10 @@ interface Iov {
 }
 
 interface Lpi {
+  /** the task's pid in the images (inside its pid namespace), as the restore names it */
   pid: number;
+  /** its pid here, found among the restore's descendants (undefined: not found, never killed) */
+  realPid: number | undefined;
   uffd: number;
   /** fills the buffer with the pages from image address img (the local images or the page server) */
   fetch: (img: bigint, dest: Buffer) => void;
@@ -106,6 +110,14 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
   let watchdog: Watchdog | undefined;
   let remote: RemotePages | undefined;
   try {
+    // the restore's process: the tasks it hands over are its descendants (their pids in the
+    // images are those inside their pid namespace, which may be one of their own)
+    let restorer: number | undefined;
+    try {
+      restorer = peerCredentials(conn).pid;
+    } catch {
+      restorer = undefined;
+    }
     for (let i = 0; i < pstree.length; i++) {
       const t = receiveTask(conn);
       if (!t) throw new CrtoolsError('LAZY_PAGES_PROTOCOL', `lazy-pages: the restore closed the connection after ${i} of ${pstree.length} tasks`, { exitCode: ExitCode.FAILED });
@@ -119,10 +131,12 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       log.debug(`pid ${t.pid}: ${pages} lazy page(s) in ${iovs.length} range(s)`);
       const pid = t.pid;
       const fetch = o.pageServer ? (img: bigint, dest: Buffer) => remote!.get(pid, img, dest) : (img: bigint, dest: Buffer) => reader.read(img, dest);
-      lpis.push({ pid, uffd: t.uffd, fetch, iovs, exited: false, xfer: XFER_MIN, retry: [] });
+      const realPid = restorer ? realPidOf(restorer, pid) : undefined;
+      if (realPid === undefined) log.warn(`pid ${pid}: not found among the restore's descendants: the watchdog cannot kill it should this daemon die`);
+      lpis.push({ pid, realPid, uffd: t.uffd, fetch, iovs, exited: false, xfer: XFER_MIN, retry: [] });
       stats.tasks++;
     }
-    if (!o.noWatchdog) watchdog = startWatchdog(lpis.map((l) => l.uffd), lpis.map((l) => l.pid));
+    if (!o.noWatchdog) watchdog = startWatchdog(lpis.map((l) => l.uffd), lpis.flatMap((l) => (l.realPid === undefined ? [] : [l.realPid])));
     // (as CRIU's: connected once the tasks are ours; a page server not there ends the restore)
     if (o.pageServer) {
       log.info(`Connecting to the page server at ${o.pageServer.address}:${o.pageServer.port}`);
@@ -226,7 +240,7 @@ function handle(l: Lpi, m: UffdMessage, lpis: Lpi[], stats: LazyPagesResult, log
     case UFFD_EVENT.FORK: {
       const ufd = (m as { ufd: number }).ufd;
       log.debug(`pid ${l.pid}: fork, the child's userfaultfd is ${ufd}`);
-      lpis.push({ pid: l.pid, uffd: ufd, fetch: l.fetch, iovs: l.iovs.map((v) => ({ ...v })), exited: false, xfer: XFER_MIN, retry: [] });
+      lpis.push({ pid: l.pid, realPid: undefined, uffd: ufd, fetch: l.fetch, iovs: l.iovs.map((v) => ({ ...v })), exited: false, xfer: XFER_MIN, retry: [] });
       return;
     }
     case UFFD_EVENT.REMAP: {
@@ -330,6 +344,35 @@ function serveFault(l: Lpi, a: bigint, stats: LazyPagesResult): boolean {
   return find(l, a) ? copyIn(l, a, 1, stats) : zeroIn(l, a, stats);
 }
 
+/**
+ * The pid here of the task the restore (pid `restorer`) names `vpid`: the descendant of the
+ * restore whose innermost pid (the last of NSpid) is vpid; undefined when there is none.
+ */
+function realPidOf(restorer: number, vpid: number): number | undefined {
+  const seen = new Set<number>([restorer]);
+  const queue = childrenOf(restorer);
+  while (queue.length) {
+    const p = queue.shift()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    try {
+      if (innermostIds(p).pid === vpid) return p;
+    } catch {
+      continue; // gone
+    }
+    queue.push(...childrenOf(p));
+  }
+  return undefined;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readChildren(pid);
+  } catch {
+    return []; // gone
+  }
+}
+
 interface Watchdog {
   done(): void;
   close(): void;
@@ -338,7 +381,8 @@ interface Watchdog {
 /**
  * A process holding a copy of every userfaultfd (its descriptors 4…) and a pipe from us (3): the
  * pipe ending without "done" means we died with pages still missing; it then kills the restored
- * tasks and their descendants, by pid, and says so in one line.
+ * tasks and their descendants, by their pids here (`pids`: never those of the images, which in a
+ * pid namespace of the tree's own name other processes), and says so in one line.
  */
 function startWatchdog(uffds: number[], pids: number[]): Watchdog {
   const script = `
@@ -350,7 +394,7 @@ s.on('data', (d) => { said += d; });
 s.on('end', () => {
   if (said.includes('done')) process.exit(0);
   const all = new Set();
-  const walk = (p) => { if (all.has(p)) return; all.add(p); let ts = []; try { ts = fs.readdirSync('/proc/' + p + '/task'); } catch { return; }
+  const walk = (p) => { if (p <= 1 || p === process.pid || all.has(p)) return; all.add(p); let ts = []; try { ts = fs.readdirSync('/proc/' + p + '/task'); } catch { return; }
     for (const t of ts) { let c = ''; try { c = fs.readFileSync('/proc/' + p + '/task/' + t + '/children', 'utf8'); } catch {} for (const x of c.split(' ').filter(Boolean)) walk(Number(x)); } };
   for (const p of pids) walk(p);
   let n = 0;

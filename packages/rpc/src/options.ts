@@ -202,11 +202,13 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     if (ctx.command === 'pre-dump') o.pre_dump_mode = 'read';
   }
   if (ctx.command === 'dump' && r.lazy_pages) {
-    // (CRIU's RPC takes ps as the page server to send the pages that are not lazy to, beside the
-    // lazy ones served from the dump: that combination is not carried; the command line's is)
-    throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'lazy_pages: a DUMP with lazy pages over RPC is not supported by crtools yet (crtools issue 16; `criu dump --lazy-pages` is)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'lazy_pages' } });
-  }
-  if (ctx.command === 'page-server') {
+    // as CRIU's service: with lazy_pages, ps names where the dump serves the lazy pages from the
+    // frozen tree (its port; crtools also takes its address, CRIU listens on any), not a page
+    // server to send pages to; the answer comes once the lazy-pages daemon has them all
+    if (r.ps?.fd !== undefined) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'ps.fd: a page-server socket handed by the client is not supported by crtools yet (crtools issue 16)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps.fd' } });
+    if (!r.ps?.port) throw badRequest('ps', 'lazy_pages needs ps.port to serve the lazy pages on');
+    o.ps = { address: r.ps.address || '0.0.0.0', port: r.ps.port };
+  } else if (ctx.command === 'page-server') {
     // the page server's own place: ps.address (any when unset) and ps.port (one the kernel picks when 0)
     if (r.ps?.fd !== undefined) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'ps.fd: a page-server socket handed by the client is not supported by crtools yet (crtools issue 16)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ps.fd' } });
     o.ps = { address: r.ps?.address ?? '', port: r.ps?.port ?? 0 };

@@ -67,6 +67,15 @@ describe('criu_opts → CriuOptions', () => {
     expect(() => mapOptions({ ...base, ps: { port: 1 } }, dump)).toThrow(/^ps: a page server needs both address and port/);
   });
 
+  it("a DUMP with lazy_pages: ps is where the lazy pages are served (port needed, address any when unset), not a page server to send to", () => {
+    const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9, lazy_pages: true };
+    expect(mapOptions({ ...base, ps: { port: 1234 } }, dump).options).toMatchObject({ lazy_pages: true, ps: { address: '0.0.0.0', port: 1234 } });
+    expect(mapOptions({ ...base, ps: { address: '127.0.0.1', port: 1234 } }, dump).options.ps).toEqual({ address: '127.0.0.1', port: 1234 });
+    expect(mapOptions({ ...base, ps: { port: 1234 } }, dump).options.use_page_server).toBeUndefined();
+    expect(() => mapOptions(base, dump)).toThrow(/^ps: lazy_pages needs ps\.port/);
+    expect(() => mapOptions({ ...base, ps: { port: 1, fd: 3 } }, dump)).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: expect.stringMatching(/^ps\.fd: /) }));
+  });
+
   it('fields CriuOptions models go to the engine under the same name (the engine refuses them by name)', () => {
     const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, tcp_established: true, tcp_skip_in_flight: true, network_lock: 'NFTABLES', external: ['x'] } as CriuOpts, dump);
     expect(m.options).toMatchObject({ tcp_established: true, tcp_skip_in_flight: true, network_lock: 'nftables', external: ['x'] });

@@ -6,7 +6,7 @@ export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, takeTaskFd, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';
 export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type TtyProbe, type TtyQueues, type UnixSocketDiag, type PacketSocketDiag, type PacketRingDiag, type FailureContext } from './native.js';
-export { SeqpacketSocket, SeqpacketServer, seqpacketPair, seqpacketConnect, seqpacketListen, streamConnect, streamListen, acceptConnection, recvExact, sendWithFds, type Packet, type PeerCredentials } from './packets.js';
+export { SeqpacketSocket, SeqpacketServer, seqpacketPair, seqpacketConnect, seqpacketListen, streamConnect, streamListen, acceptConnection, peerCredentials, recvExact, sendWithFds, type Packet, type PeerCredentials } from './packets.js';
 export {
   PAGE_IS, PM_SCAN_WP_MATCHING, PM_SCAN_CHECK_WPASYNC, MADV_GUARD_INSTALL, pagemapScan, pagemapScanAll, guardRegions, canInstallGuards,
   type PageRegion, type PagemapScanArgs, type GuardLookup,

@@ -163,6 +163,11 @@ export function streamListen(path: string, backlog = 10): number {
 }
 
 /** A connection waiting on a listening socket, or null when none is. */
+/** SO_PEERCRED of a connected stream socket descriptor: who connected (as of connect). */
+export function peerCredentials(fd: number): PeerCredentials {
+  return orThrow(addon.get().peerCred(fd), 'getsockopt', { message: 'SO_PEERCRED' });
+}
+
 export function acceptConnection(fd: number): number | null {
   return orThrow(addon.get().acceptConn(fd), 'accept4');
 }

@@ -98,8 +98,9 @@ function parseTimeout(v: string): number {
 /** --page-server --address A --port P: where the pages go (both needed, as CRIU cannot connect without them). */
 function pageServerOf(args: Record<string, unknown>): { address: string; port: number } | undefined {
   if (args['lazy-pages']) {
-    // (as CRIU's: one --address/--port, here the lazy page server's)
-    if (args['page-server']) throw new CrtoolsError('UNSUPPORTED_OPTION', '--lazy-pages with --page-server is not supported yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'page-server' } });
+    // (as CRIU's: one --address/--port, the lazy page server's; with --page-server also the
+    // page server the pages that are not lazy go to first)
+    if (args['page-server']) return pageServerTarget(args);
     if (args.port === undefined) throw new CrtoolsError('USAGE', '--lazy-pages needs --port (and --address, default any) to serve the lazy pages on', { exitCode: ExitCode.USAGE });
     return { address: args.address === undefined ? '0.0.0.0' : String(args.address), port: parsePort(String(args.port)) };
   }
@@ -134,6 +135,7 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     external: knownExternals(repeatedOption(rawArgs, '--external')),
     auto_dedup: !!args['auto-dedup'],
     lazy_pages: !!args['lazy-pages'],
+    use_page_server: !!args['lazy-pages'] && !!args['page-server'],
     ...(args['prev-images-dir'] ? { parent_img: String(args['prev-images-dir']) } : {}),
     tcp_established: !!args['tcp-established'],
     tcp_close: !!args['tcp-close'],
