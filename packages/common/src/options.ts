@@ -74,6 +74,13 @@ export interface CriuOptions {
   evasive_devices: boolean;
   link_remap: boolean;
   manage_cgroups: boolean;
+  /**
+   * --manage-cgroups=MODE (RPC manage_cgroups_mode): how a restore puts cgroup.img back (criu.8's
+   * modes); absent: soft when manage_cgroups is set, else ignore
+   */
+  manage_cgroups_mode?: CgroupMode;
+  /** --cgroup-root [CTRL:]PATH (RPC cg_root): where the dumped cgroups of a controller (all: no ctrl) go on restore */
+  cg_root: { ctrl?: string; path: string }[];
   /** --track-mem: track written pages so that a later dump with a parent writes only those */
   track_mem: boolean;
   auto_dedup: boolean;
@@ -96,6 +103,10 @@ export interface CriuOptions {
 
 export type CriuOptionName = keyof CriuOptions;
 
+/** criu.8's --manage-cgroups modes. */
+export type CgroupMode = 'none' | 'props' | 'soft' | 'full' | 'strict' | 'ignore';
+export const CGROUP_MODES: readonly CgroupMode[] = ['none', 'props', 'soft', 'full', 'strict', 'ignore'];
+
 /** CRIU's defaults for every field. */
 export function defaultOptions(): CriuOptions {
   return {
@@ -104,7 +115,7 @@ export function defaultOptions(): CriuOptions {
     timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT,
     tcp_established: false, tcp_close: false, tcp_skip_in_flight: false, network_lock: 'iptables', ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
-    weak_sysctls: false, empty_ns: 0, external: [], ext_mnt: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
+    weak_sysctls: false, empty_ns: 0, external: [], ext_mnt: [], cg_root: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
   };
 }
 

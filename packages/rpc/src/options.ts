@@ -8,7 +8,7 @@
  */
 import { closeSync, openSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { CPU_CAP, CPU_CAP_DEFAULT, CrtoolsError, ExitCode, type CriuOptions } from '@crtools/common';
+import { CPU_CAP, CPU_CAP_DEFAULT, CrtoolsError, ExitCode, type CgroupMode, type CriuOptions } from '@crtools/common';
 import type { CriuOpts } from './protocol.js';
 
 /** criu_opts fields this layer turns into CriuOptions itself. */
@@ -22,8 +22,24 @@ const MAPPED = new Set<string>([
 const PASSED = new Set<string>([
   'ext_unix_sk', 'tcp_established', 'evasive_devices', 'root', 'parent_img', 'track_mem', 'auto_dedup', 'link_remap',
   'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
-  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight',
+  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight', 'cg_root', 'manage_cgroups_mode',
 ]);
+
+/** criu_cg_mode by name (rpc.proto) → criu.8's mode; DEFAULT is CRIU's default, soft. */
+const CG_MODES: Record<string, CgroupMode> = { IGNORE: 'ignore', CG_NONE: 'none', PROPS: 'props', SOFT: 'soft', FULL: 'full', STRICT: 'strict', DEFAULT: 'soft' };
+const CG_MODE_NAMES = ['IGNORE', 'CG_NONE', 'PROPS', 'SOFT', 'FULL', 'STRICT', 'DEFAULT'];
+
+/** A PASSED field's value as CriuOptions holds it. */
+function passedValue(k: string, v: unknown): unknown {
+  if (k === 'ext_mnt') return (v as { key: string; val: string }[]).map((m) => ({ key: m.key, val: m.val }));
+  if (k === 'cg_root') return (v as { ctrl?: string; path: string }[]).map((c) => ({ ...(c.ctrl ? { ctrl: c.ctrl } : {}), path: c.path }));
+  if (k === 'manage_cgroups_mode') {
+    const mode = CG_MODES[typeof v === 'number' ? (CG_MODE_NAMES[v] ?? '') : String(v)];
+    if (!mode) throw badRequest('manage_cgroups_mode', `${String(v)} is no mode CRIU knows`);
+    return mode;
+  }
+  return v;
+}
 
 /** CLONE_NEWNET: the one namespace CRIU lets a client ask to be left empty (empty_ns). */
 const CLONE_NEWNET = 0x40000000;
@@ -228,8 +244,9 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
   const out = o as Record<string, unknown>;
   for (const k of PASSED) {
     const v = passed[k];
-    if (isDefault(k, v)) continue;
-    out[k] = k === 'ext_mnt' ? (v as { key: string; val: string }[]).map((m) => ({ key: m.key, val: m.val })) : v;
+    // (manage_cgroups_mode IGNORE is the enum's zero: sent, it is asked for)
+    if (isDefault(k, v) && !(k === 'manage_cgroups_mode' && v !== undefined)) continue;
+    out[k] = passedValue(k, v);
   }
   // the configuration file's remaining options last: they win
   const { images_dir: _i, work_dir: _w, log_file: _l, ...rest } = place.conf;

@@ -125,6 +125,14 @@ describe('criu_opts → CriuOptions', () => {
       }
     }));
 
+  it("runc's RESTORE cgroup fields: cg_root per controller and manage_cgroups_mode by name (IGNORE, the enum's zero, counts when sent)", () => {
+    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', manage_cgroups: true, cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }], manage_cgroups_mode: 'FULL' } as CriuOpts, restore);
+    expect(m.options).toMatchObject({ manage_cgroups: true, manage_cgroups_mode: 'full', cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }] });
+    expect(mapOptions({ images_dir_fd: -1, images_dir: '/tmp', manage_cgroups_mode: 'IGNORE' } as CriuOpts, restore).options.manage_cgroups_mode).toBe('ignore');
+    expect(mapOptions({ images_dir_fd: -1, images_dir: '/tmp', manage_cgroups_mode: 'DEFAULT' } as CriuOpts, restore).options.manage_cgroups_mode).toBe('soft');
+    expect(mapOptions({ images_dir_fd: -1, images_dir: '/tmp' } as CriuOpts, restore).options.manage_cgroups_mode).toBeUndefined();
+  });
+
   it('empty_ns: only CLONE_NEWNET, as CRIU', () => {
     expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, empty_ns: 0x40000000 | 0x20000000 }, dump)).toThrow(expect.objectContaining({
       code: 'RPC_BAD_OPTION', message: 'empty_ns: 0x60000000: only CLONE_NEWNET (0x40000000) can be left empty',
