@@ -1,5 +1,5 @@
 import { defineCommand, showUsage } from 'citty';
-import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtools/common';
+import { CGROUP_MODES, CrtoolsError, ExitCode, type CgroupMode, type CriuOptions, type InheritFd } from '@crtools/common';
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -15,6 +15,54 @@ export function parseInheritFd(values: string[]): InheritFd[] {
     if (!m) throw new CrtoolsError('USAGE', `invalid --inherit-fd argument: ${v} (fd[N]:resource)`, { exitCode: ExitCode.USAGE });
     return { key: m[2]!, fd: Number(m[1]) };
   });
+}
+
+/** --manage-cgroups (soft) or --manage-cgroups=MODE, as criu.8 takes it (the mode only after '='). */
+export function manageCgroupsOf(rawArgs: string[]): CgroupMode | undefined {
+  let mode: CgroupMode | undefined;
+  for (const a of rawArgs) {
+    if (a === '--') break;
+    if (a === '--manage-cgroups') mode = 'soft';
+    else if (a.startsWith('--manage-cgroups=')) {
+      const v = a.slice('--manage-cgroups='.length) as CgroupMode;
+      if (!CGROUP_MODES.includes(v)) throw new CrtoolsError('USAGE', `invalid --manage-cgroups mode: ${v} (${CGROUP_MODES.join(', ')})`, { exitCode: ExitCode.USAGE });
+      mode = v;
+    }
+  }
+  return mode;
+}
+
+/** --cgroup-root [CTRL:]PATH values. */
+export function parseCgroupRoot(values: string[]): { ctrl?: string; path: string }[] {
+  return values.map((v) => {
+    const i = v.indexOf(':');
+    const [ctrl, path] = i > 0 && !v.startsWith('/') ? [v.slice(0, i), v.slice(i + 1)] : [undefined, v];
+    if (!path.startsWith('/')) throw new CrtoolsError('USAGE', `invalid --cgroup-root argument: ${v} ([controller:]/path)`, { exitCode: ExitCode.USAGE });
+    return { ...(ctrl ? { ctrl } : {}), path };
+  });
+}
+
+/** --ext-mount-map KEY:VAL and --external mnt[KEY]:VAL values (a restore's externals: mounts only). */
+export function parseExtMounts(maps: string[], externals: string[]): { key: string; val: string }[] {
+  const out: { key: string; val: string }[] = [];
+  for (const v of maps) {
+    const i = v.indexOf(':');
+    if (i <= 0) throw new CrtoolsError('USAGE', `invalid --ext-mount-map argument: ${v} (KEY:VAL)`, { exitCode: ExitCode.USAGE });
+    out.push({ key: v.slice(0, i), val: v.slice(i + 1) });
+  }
+  for (const v of externals) {
+    const m = /^mnt\[([^\]]+)\]:(.+)$/.exec(v);
+    if (!m) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v}: a restore takes mnt[KEY]:PATH only (other externals are not supported yet, crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' } });
+    out.push({ key: m[1]!, val: m[2]! });
+  }
+  return out;
+}
+
+/** --empty-ns: the namespaces made empty (CRIU takes net only). */
+export function emptyNsOf(v: unknown): number {
+  if (v === undefined || v === false) return 0;
+  if (v !== 'net') throw new CrtoolsError('USAGE', `invalid --empty-ns argument: ${String(v)} (net)`, { exitCode: ExitCode.USAGE });
+  return 0x40000000;
 }
 
 /** criu restore's own options (criu.8 names); the not-yet ones are added beside them */
@@ -41,6 +89,14 @@ export const RESTORE_ARGS = {
   'network-lock': { type: 'string', description: 'accepted as CRIU does; the method the dump used (inventory.img) is the one lifted' },
   'lazy-pages': { type: 'boolean', default: false, description: "leave the lazy pages to `criu lazy-pages` (listening on lazy-pages.socket in the work dir), served on fault" },
   'ext-unix-sk': { type: 'boolean', alias: 'x', default: false, description: 'connect unix sockets dumped with --ext-unix-sk to their named peer outside the tree again' },
+  root: { type: 'string', alias: 'r', description: "make the tree's mount namespace under this directory, which becomes its root" },
+  'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:PATH — bind PATH where the external mount KEY was (--external mnt[KEY] at dump); repeatable' },
+  external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; repeatable' },
+  'manage-cgroups': { type: 'boolean', description: 'put the tasks back in their cgroups; --manage-cgroups=MODE: none, props, soft (default), full, strict, ignore' },
+  'cgroup-root': { type: 'string', description: '[CONTROLLER:]/PATH — the dumped cgroups of a controller (all: no controller) go under PATH; repeatable' },
+  'empty-ns': { type: 'string', description: 'net: the tree gets an empty network namespace (dumped with --empty-ns net)' },
+  'evasive-devices': { type: 'boolean', description: 'accepted: device files are opened at their dumped paths' },
+  'orphan-pts-master': { type: 'boolean', description: 'accepted for a tree without a terminal (one with a terminal is refused)' },
 } as const;
 
 /** criu restore's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
@@ -67,6 +123,13 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     tcp_skip_in_flight: !!args['skip-in-flight'],
     ...(args['network-lock'] !== undefined ? { network_lock: networkLockOf(String(args['network-lock'])) } : {}),
     lazy_pages: !!args['lazy-pages'],
+    ...(args.root !== undefined ? { root: String(args.root) } : {}),
+    ext_mnt: parseExtMounts(repeatedOption(rawArgs, '--ext-mount-map').concat(repeatedOption(rawArgs, '-M')), repeatedOption(rawArgs, '--external')),
+    ...(manageCgroupsOf(rawArgs) ? { manage_cgroups: true, manage_cgroups_mode: manageCgroupsOf(rawArgs) } : {}),
+    cg_root: parseCgroupRoot(repeatedOption(rawArgs, '--cgroup-root')),
+    empty_ns: emptyNsOf(args['empty-ns']),
+    evasive_devices: !!args['evasive-devices'],
+    orphan_pts_master: !!args['orphan-pts-master'],
   };
 }
 
