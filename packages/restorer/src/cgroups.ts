@@ -7,6 +7,9 @@
  *  - strict: as full, but an existing directory fails the restore;
  *  - none / props: every directory must exist (none: nothing of it is changed; props: its
  *    properties and mode are set).
+ * Only the directories a task of the checkpoint is in, and those above them, are looked at (CRIU's
+ * image holds every directory below the top one of each controller, tasks of other trees' too,
+ * and CRIU makes the missing ones: crtools leaves those alone).
  * --cgroup-root [CTRL:]PATH puts a controller's dumped directories (all controllers': no CTRL)
  * at PATH of its hierarchy. Each task goes into its css set's directories (a task in its
  * parent's set, or in the set of the dump's criu, stays where it is born), through the
@@ -74,8 +77,8 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       for (const s of sets) {
         for (const ctl of s.ctls) {
           if (!c.cnames.includes(ctl.name)) continue;
-          const old = `/${d.name}`;
-          if (ctl.path === old || ctl.path.startsWith(`${old}/`)) ctl.path = `/${to}${ctl.path.slice(old.length)}`;
+          const old = d.name ? `/${d.name}` : '';
+          if (ctl.path === (old || '/') || ctl.path.startsWith(`${old}/`)) ctl.path = `/${to}${ctl.path === '/' ? '' : ctl.path.slice(old.length)}`;
         }
       }
       return { ...d, name: to };
@@ -104,7 +107,13 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       if (NOT_WRITTEN.has(p.name) || p.value === '') continue;
       const file = `${path}/${p.name}`;
       try {
-        if (p.name === 'devices.list') {
+        if (p.name === 'cgroup.type') {
+          // (a v2 directory is a domain when made; only threaded can be asked)
+          if (p.value === 'threaded') writeFileSync(file, p.value);
+        } else if (p.name === 'cgroup.subtree_control') {
+          // the controllers enabled for the children, each asked with '+'
+          for (const c of p.value.split(/\s+/).filter(Boolean)) writeFileSync(file, `+${c}`);
+        } else if (p.name === 'devices.list') {
           // the whitelist: everything denied, then each rule allowed again
           writeFileSync(`${path}/devices.deny`, 'a');
           for (const rule of p.value.split('\n').filter(Boolean)) writeFileSync(`${path}/devices.allow`, rule);
@@ -121,9 +130,14 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
     chownSync(path, d.perms.uid, d.perms.gid);
     chmodSync(path, d.perms.mode & 0o7777);
   };
-  const prepare = (parent: string, d: CgroupDirPlan) => {
-    const path = `${parent}/${d.name}`;
-    if (existsSync(path)) {
+  const prepare = (parent: string, rel: string, d: CgroupDirPlan, used: readonly string[]) => {
+    const path = d.name ? `${parent}/${d.name}` : parent;
+    const r = d.name ? (rel ? `${rel}/${d.name}` : d.name) : rel;
+    // (a directory no task of the checkpoint is in, nor below)
+    if (r && !used.some((u) => u === r || u.startsWith(`${r}/`))) return;
+    if (!r) {
+      // the hierarchy's root: the restorer's host's, never changed
+    } else if (existsSync(path)) {
       if (mode === 'strict') throw cgError(`cgroups: ${path} exists already (--manage-cgroups=strict)`, path);
       log.info(`cgroups: ${path} exists${mode === 'soft' || mode === 'none' ? ', its properties left' : ''}`);
       if (mode !== 'none') perms(path, d);
@@ -141,10 +155,13 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       perms(path, d);
       writeProps(path, d.props);
     }
-    for (const c of d.children) prepare(path, c);
+    for (const c of d.children) prepare(path, r, c, used);
   };
   try {
-    for (const c of controllers) for (const d of c.dirs) prepare(c.mnt, d);
+    for (const c of controllers) {
+      const used = sets.flatMap((s) => s.ctls.filter((x) => c.cnames.includes(x.name)).map((x) => x.path.replace(/^\/+/, '')));
+      for (const d of c.dirs) prepare(c.mnt, '', d, used);
+    }
   } catch (e) {
     undo();
     throw e;

@@ -6,15 +6,16 @@
 import { badImage as badInput, readImage as img, type Obj } from '@crtools/files/plan';
 import type { CgroupDirPlan, CgroupsPlan } from '../plan.js';
 
-function dirOf(e: Obj, f: string): CgroupDirPlan {
+function dirOf(e: Obj, f: string, top: boolean): CgroupDirPlan {
+  // (a top directory named '' is the hierarchy's root)
   const name = String(e.dir_name ?? '');
-  if (!name || name.split('/').includes('..')) throw badInput(`${f}: cgroup directory "${name}"`, { image: f });
+  if ((!name && !top) || name.split('/').includes('..')) throw badInput(`${f}: cgroup directory "${name}"`, { image: f });
   const perms = e.dir_perms as Obj | undefined;
   return {
     name,
     props: ((e.properties as Obj[] | undefined) ?? []).filter((p) => p.value !== undefined).map((p) => ({ name: String(p.name), value: String(p.value) })),
     ...(perms ? { perms: { mode: Number(perms.mode), uid: Number(perms.uid), gid: Number(perms.gid) } } : {}),
-    children: ((e.children as Obj[] | undefined) ?? []).map((c) => dirOf(c, f)),
+    children: ((e.children as Obj[] | undefined) ?? []).map((c) => dirOf(c, f, false)),
   };
 }
 
@@ -29,7 +30,7 @@ export async function cgroupsOf(dir: string, rootSet: number | undefined): Promi
   }));
   const controllers = ((e.controllers as Obj[] | undefined) ?? []).map((c) => ({
     cnames: ((c.cnames as unknown[] | undefined) ?? []).map(String),
-    dirs: ((c.dirs as Obj[] | undefined) ?? []).map((d) => dirOf(d, f)),
+    dirs: ((c.dirs as Obj[] | undefined) ?? []).map((d) => dirOf(d, f, true)),
   }));
   return { sets, controllers, ...(rootSet !== undefined ? { rootSet } : {}) };
 }
