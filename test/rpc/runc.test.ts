@@ -20,7 +20,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { NS_KINDS } from '@crtools/images/facts';
 import { criuBin } from '../lib/paths.js';
 import { CRIU } from '../restore/criu-ref.js';
-import { alive, killTree, sleep, tmp, waitGone } from '../dump/helpers.js';
+import { alive, criu, killTree, sleep, tmp, waitGone } from '../dump/helpers.js';
 
 /** Where `name` is on PATH (or in the sbin directories root has), else undefined. */
 function which(name: string): string | undefined {
@@ -285,4 +285,18 @@ describe.skipIf(!!criuMissing)(`runc restores CRIU 4.2's checkpoint with crtools
       expect(ownMounts()).toEqual(mountsBefore);
     });
   }
+
+  it('the same checkpoint restored under --root without the external mounts mapped: refused by name, nothing left; the container counts on', () => {
+    const images = path.join(work, 'criu-images-2');
+    const mountsBefore = ownMounts();
+    const r = criu(['restore', '-D', images, '-o', 'restore-unmapped.log', '-d', '--root', path.join(bundle2, 'rootfs'), '--empty-ns', 'net', '--manage-cgroups', '--evasive-devices']);
+    expect(r.code).toBe(1);
+    expect(readFileSync(path.join(images, 'restore-unmapped.log'), 'utf8')).toMatch(/Error \(restore\): restore: cannot set up the root's namespaces: mount \d+ at \/\S+ \(\w+\) is external \(mnt\[\/\S+\]\) and the restore maps nothing to it/);
+    expect(ownMounts()).toEqual(mountsBefore);
+    // (its root was our child: killed and reaped; the running container is untouched)
+    const s = state(id)!;
+    expect(s.status).toBe('running');
+    const { before, after } = advances(3000, counter2);
+    expect(after).toBeGreaterThan(before);
+  });
 });
