@@ -226,6 +226,15 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
   mountSteps(pid, [{ target: root, flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }, ...propagation({ ...top, mountpoint: root }, 0, 0)]);
 }
 
+/**
+ * --root, before any task is made: every external mount has a path mapped to its key (CRIU
+ * fails on the first without one once it is building the tree; crtools refuses before).
+ */
+export function checkExternalMounts(mounts: readonly MountPlan[], ext: ReadonlyMap<string, string>): void {
+  const m = mounts.find((x) => x.extKey !== undefined && !ext.has(x.extKey));
+  if (m) throw refuse(m, `is external (mnt[${m.extKey}]) and the restore maps nothing to it (--ext-mount-map ${m.extKey}:PATH, RPC ext_mnt)`);
+}
+
 /** --root: `root` (its mounts made by mountTreeUnder) becomes the root of task pid's mount namespace, the old one detached. */
 export function pivotInto(pid: number, root: string): void {
   mountSteps(pid, [{ pivot: true, target: root, flags: 0 }]);

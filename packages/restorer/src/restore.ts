@@ -20,6 +20,7 @@ import { RestoreErrorCode, restoreError } from './errors.js';
 import { setSocketNamespace } from '@crtools/sys';
 import { cgroupMode, prepareCgroups, type MadeCgroups } from './cgroups.js';
 import { rootedPlan } from './rooted.js';
+import { checkExternalMounts } from './mounts.js';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
@@ -68,9 +69,10 @@ export function shellJobPlan(plan: RestorePlan, own: { sid: number; pgid: number
  * --root: the plan's paths reached through the new root until the tasks are restored; without
  * a mount namespace of the tree's own, --root has nothing to build there (refused).
  */
-function rootPlan(plan: RestorePlan, root: string | undefined): RestorePlan {
+function rootPlan(plan: RestorePlan, root: string | undefined, ext: ReadonlyMap<string, string>): RestorePlan {
   if (!root) return plan;
   if (!plan.namespaces?.mounts) throw new CrtoolsError('UNSUPPORTED_OPTION', 'restore: option root: the tree has no mount namespace of its own to make under it (not supported by crtools yet)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'root' } });
+  checkExternalMounts(plan.namespaces.mounts, ext);
   return rootedPlan(plan, root);
 }
 
@@ -189,7 +191,7 @@ async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string,
     const tty = built.files.find((f) => f.kind === 'tty');
     if (tty) throw new CrtoolsError('UNSUPPORTED_OPTION', 'restore: option orphan_pts_master: a tree with a terminal is not restored so by crtools yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'orphan_pts_master' } });
   }
-  const planned = rootPlan(built, root);
+  const planned = rootPlan(built, root, extMountMap(o.ext_mnt));
   // established TCP connections: made here in repair mode, handed to their tasks as inherited descriptors
   const tcp = new TcpConnections(criuLog.logger('tcp'));
   // a tree in a network namespace of its own: the namespace first, its connections made inside it
