@@ -11,9 +11,11 @@ export TURBO_TELEMETRY_DISABLED=1
 # a JRE for the test that a JVM round-trips (test/restore/java.test.ts); iptables and nftables
 # for the network lock of TCP connections (--network-lock), iproute2 for ss, redis-server, a
 # real program the TCP tests carry with a client outside the tree, and PostgreSQL 15, carried as
-# the init of its own namespaces with a client outside (test/restore/postgres.test.ts).
+# the init of its own namespaces with a client outside (test/restore/postgres.test.ts); podman,
+# which checkpoints containers through runc with crtools as its criu (test/rpc/podman.test.ts),
+# and zstd, its default archive compression, which crit x reads through the zstd tool.
 need=()
-for pkg in gcc make python3 criu python3-protobuf runc busybox-static default-jre-headless iptables nftables iproute2 redis-server postgresql-15; do
+for pkg in gcc make python3 criu python3-protobuf runc busybox-static default-jre-headless iptables nftables iproute2 redis-server postgresql-15 podman zstd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -50,9 +50,16 @@ describe('unknown options are usage errors, and nothing is done', () => {
       expect(r, name).toMatchObject({ code: 4, stdout: '', stderr: `criu: --${name} is not supported yet (crtools issue ${issue})\n` });
       expect(existsSync(dir)).toBe(false);
     }
-    // --external: only its unix[INO] form is carried; the others are refused by name, as early
+    // --external: its unix[INO] and mnt[KEY]:VAL forms are carried; the others are refused by name, as early
     const ext = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--external', 'mnt[]:m']);
-    expect(ext).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --external mnt[]:m is not supported yet (only unix[INO] is; crtools issue 17)\n' });
+    expect(ext).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --external mnt[]:m is not supported yet (of the mount forms only mnt[KEY]:VAL is; crtools issue 17)\n' });
+    const dev = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--external', 'dev[8/1]:d']);
+    expect(dev).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --external dev[8/1]:d is not supported yet (only unix[INO] is; crtools issue 17)\n' });
+    const auto = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '-M', 'auto']);
+    expect(auto).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --ext-mount-map auto is not supported yet (only KEY:VAL is; crtools issue 17)\n' });
+    // the container options' values, as CRIU parses them
+    expect(criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--manage-cgroups=loose'])).toMatchObject({ code: 1, stderr: 'criu: invalid argument for --manage-cgroups: loose (ignore, none, props, soft, full, strict)\n' });
+    expect(criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--empty-ns', 'ipc'])).toMatchObject({ code: 1, stderr: 'criu: invalid argument for --empty-ns: ipc (only net)\n' });
     expect(existsSync(path.join(root, 'external'))).toBe(false);
     writeFileSync(path.join(root, 'c.conf'), 'link-remap\n');
     const c = criu(['restore', '-D', path.join(root, 'none'), '--config', path.join(root, 'c.conf')]);

@@ -54,8 +54,8 @@ describe('dump, restore and crit by package name', () => {
 
   it('an option the engine does not carry out is refused by name, before anything is touched', async () => {
     const w = startWorkload('pattern', ['1']);
-    await expect(dump({ pid: w.pid, images_dir: tmp('library-refused'), manage_cgroups: true })).rejects.toMatchObject({
-      code: 'UNSUPPORTED_OPTION', exitCode: 4, message: 'dump: option manage_cgroups is not supported by crtools yet',
+    await expect(dump({ pid: w.pid, images_dir: tmp('library-refused'), evasive_devices: true })).rejects.toMatchObject({
+      code: 'UNSUPPORTED_OPTION', exitCode: 4, message: 'dump: option evasive_devices is not supported by crtools yet',
     });
     expect(w.check()).toBe('check ok bad=0'); // untouched, running
     // (a restore carries manage_cgroups: issue 17; freeze_cgroup it does not)
@@ -73,8 +73,8 @@ describe('dump, restore and crit by package name', () => {
     expect(ns(w.pid, 'ipc')).not.toBe(ns('self', 'ipc'));
     const dir = tmp('library-ns');
     const message = `the tree's root ${w.pid} lives in cgroup namespace of its own (cgroup), not criu's: dumping this namespace is not supported by crtools yet (crtools issue 17; carried: uts, ipc, pid, net, mnt, time)`;
-    await expect(dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log', root: '/x', manage_cgroups: true })).rejects.toMatchObject({
-      code: 'UNSUPPORTED_NS', exitCode: 4, message: `${message}; not supported yet either: options manage_cgroups, root`,
+    await expect(dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log', link_remap: true, evasive_devices: true })).rejects.toMatchObject({
+      code: 'UNSUPPORTED_NS', exitCode: 4, message: `${message}; not supported yet either: options evasive_devices, link_remap`,
     });
     await expect(dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log' })).rejects.toMatchObject({ code: 'UNSUPPORTED_NS', message });
     // told in the log, nothing else written; the task never traced and still asleep

@@ -74,10 +74,7 @@ export interface CriuOptions {
   evasive_devices: boolean;
   link_remap: boolean;
   manage_cgroups: boolean;
-  /**
-   * --manage-cgroups=MODE (RPC manage_cgroups_mode): how a restore puts cgroup.img back (criu.8's
-   * modes); absent: soft when manage_cgroups is set, else ignore
-   */
+  /** --manage-cgroups=MODE (RPC manage_cgroups_mode): what is done with the cgroups' directories and properties (CRIU's modes) */
   manage_cgroups_mode?: CgroupMode;
   /** --cgroup-root [CTRL:]PATH (RPC cg_root): where the dumped cgroups of a controller (all: no ctrl) go on restore */
   cg_root: { ctrl?: string; path: string }[];
@@ -103,9 +100,12 @@ export interface CriuOptions {
 
 export type CriuOptionName = keyof CriuOptions;
 
-/** criu.8's --manage-cgroups modes. */
-export type CgroupMode = 'none' | 'props' | 'soft' | 'full' | 'strict' | 'ignore';
-export const CGROUP_MODES: readonly CgroupMode[] = ['none', 'props', 'soft', 'full', 'strict', 'ignore'];
+/** CLONE_NEWNET: the one namespace CRIU lets a dump leave empty (--empty-ns net, RPC empty_ns). */
+export const CLONE_NEWNET = 0x40000000;
+
+/** CRIU's --manage-cgroups modes (criu.8), as CriuOptions spells them. */
+export const CGROUP_MODES = ['ignore', 'none', 'props', 'soft', 'full', 'strict'] as const;
+export type CgroupMode = (typeof CGROUP_MODES)[number];
 
 /** CRIU's defaults for every field. */
 export function defaultOptions(): CriuOptions {

@@ -4,7 +4,7 @@
  */
 import type { Writable } from 'node:stream';
 import { isCrtoolsError } from '@crtools/common';
-import { createImageWriter, critJsonBytes, fromCritJson, magicByName, openImage, readImageFileSync, toCritValue, type Entry, type Image, type ImageWriter } from '@crtools/images';
+import { createImageWriter, critJsonBytes, decodeImage, fromCritJson, magicByName, openImage, readImageFileSync, toCritValue, type Entry, type Image, type ImageWriter } from '@crtools/images';
 import type { CritImage } from './image-dir.js';
 // crtools has one JSON reader (bigint-exact, streams entries): crit uses the images one
 export { encodeBytes, jsonBigint, jsonNumber, parseJson, parseImageFileName, PyFloat, pyDumps, pyNumber, pyString, readImageDocument, JsonSyntaxError, type JsonValue } from '@crtools/images';
@@ -158,6 +158,11 @@ export async function loadCritImage(dir: string, file: string): Promise<CritImag
   // read synchronously: images of a directory are small and many, and the explorers wait for
   // each in turn (a thread-pool round trip per file costed more than the decoding itself)
   return readImageFileSync(`${dir}/${file}`) as unknown as CritImage;
+}
+
+/** One image held in memory (a file of an archive), as loadCritImage gives it; `name` for errors. */
+export function critImageFromBuffer(buf: Buffer, name: string): CritImage {
+  return decodeImage(buf, { file: name }) as unknown as CritImage;
 }
 
 /** pages_id in the head of a pagemap image, or undefined if it cannot be read. */

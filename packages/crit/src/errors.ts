@@ -7,8 +7,9 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
  * - CRIT_RAW_IMAGE: the file is a raw data image (pages-N.img…) with no entries to decode
  * - CRIT_NO_FILE: an input file or image directory does not exist (exit FAILED)
  * - CRIT_IMAGE_DIR: an image directory lacks an image a view needs
+ * - CRIT_ARCHIVE: a checkpoint archive (crit x) is not a tar, is cut short or holds no images
  */
-export type CritErrorCode = 'CRIT_BAD_JSON' | 'CRIT_BAD_IMAGE' | 'CRIT_RAW_IMAGE' | 'CRIT_NO_FILE' | 'CRIT_IMAGE_DIR';
+export type CritErrorCode = 'CRIT_BAD_JSON' | 'CRIT_BAD_IMAGE' | 'CRIT_RAW_IMAGE' | 'CRIT_NO_FILE' | 'CRIT_IMAGE_DIR' | 'CRIT_ARCHIVE';
 
 /** One line: "<file> at byte <offset>: <problem>" (the same form as @crtools/images errors). */
 export function badInput(code: CritErrorCode, file: string, offset: number | bigint | undefined, problem: string, cause?: unknown): CrtoolsError {

@@ -1,8 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tarFiles } from '../src/archive.js';
 import { ImageDir, type CritImage, type ImageLoader } from '../src/image-dir.js';
 import { collectView, renderView, viewJson, humanBytes, renderTree, type TreeNode } from '../src/explore/index.js';
 import { exploreDir } from '../src/x.js';
@@ -37,7 +39,8 @@ function collect(): { w: Writable; text: () => string } {
 
 const DIRS = ['sleep', 'pattern', 'threads', 'pipetree', 'shloop'];
 
-describe.skipIf(!haveRef)("crit x views print what CRIU's crit prints (fixtures, Debian crit 3.17 as reference)", () => {
+// each case starts Debian's crit (python) once per image: seconds on a loaded machine
+describe.skipIf(!haveRef)("crit x views print what CRIU's crit prints (fixtures, Debian crit 3.17 as reference)", { timeout: 60_000 }, () => {
   for (const dir of DIRS) {
     for (const view of ['ps', 'fds', 'mems', 'rss'] as const) {
       it(`${dir} ${view}`, async () => {
@@ -106,5 +109,82 @@ describe('crit x input checks', () => {
   });
   it('viewJson turns bigints into hex only for addresses', () => {
     expect(JSON.parse(viewJson([{ start: 4096n, pages: 3n }]))).toEqual([{ start: '0x1000', pages: 3 }]);
+  });
+});
+
+describe('crit x of a checkpoint archive (podman checkpoint --export)', () => {
+  const work = mkdtempSync(path.join(tmpdir(), 'crit-archive-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  /** A podman-shaped archive of a fixture: checkpoint/ with the images, the container's files beside. */
+  function podmanArchive(dir: string, out: string, tarArgs: string[] = ['-z']): string {
+    const stage = mkdtempSync(path.join(work, 'stage-'));
+    mkdirSync(path.join(stage, 'checkpoint'));
+    for (const f of readdirSync(dir)) copyFileSync(path.join(dir, f), path.join(stage, 'checkpoint', f));
+    writeFileSync(path.join(stage, 'config.dump'), '{"id":"c0ffee"}');
+    writeFileSync(path.join(stage, 'spec.dump'), '{"ociVersion":"1.0.2"}');
+    writeFileSync(path.join(stage, 'rootfs-diff.tar'), Buffer.alloc(1024));
+    const archive = path.join(work, out);
+    execFileSync('tar', ['-c', ...tarArgs, '-f', archive, '-C', stage, '.']);
+    return archive;
+  }
+
+  it.skipIf(!existsSync(fixtures))('every view of an archive is the view of its directory (gzip, zstd or none)', async () => {
+    for (const name of ['sleep', 'pipetree']) {
+      const dir = path.join(fixtures, name);
+      const gz = podmanArchive(dir, `${name}.tar.gz`);
+      const plain = podmanArchive(dir, `${name}.tar`, ['--format=pax']);
+      const zst = podmanArchive(dir, `${name}.tar.zst`, ['--zstd']);
+      for (const view of ['ps', 'fds', 'mems', 'rss', 'sk', 'tree']) {
+        const want = collect();
+        await exploreDir(dir, view, want.w);
+        expect(want.text().length).toBeGreaterThan(0);
+        for (const archive of [gz, plain, zst]) {
+          const got = collect();
+          expect(await exploreDir(archive, view, got.w)).toBe(0);
+          expect(got.text(), `${name} ${view} ${archive}`).toBe(want.text());
+        }
+      }
+    }
+  });
+
+  it('reads GNU long names and pax paths, and keeps only regular files', () => {
+    const stage = mkdtempSync(path.join(work, 'names-'));
+    const long = `${'d'.repeat(120)}`;
+    mkdirSync(path.join(stage, 'checkpoint', long), { recursive: true });
+    writeFileSync(path.join(stage, 'checkpoint', long, 'f.img'), 'deep');
+    writeFileSync(path.join(stage, 'checkpoint', 'core-1.img'), 'core');
+    symlinkSync('core-1.img', path.join(stage, 'checkpoint', 'link.img'));
+    for (const format of ['gnu', 'pax']) {
+      const archive = path.join(work, `names-${format}.tar`);
+      execFileSync('tar', ['-c', `--format=${format}`, '-f', archive, '-C', stage, '.']);
+      const files = tarFiles(readFileSync(archive), archive);
+      expect([...files.keys()].sort()).toEqual(['checkpoint/core-1.img', `checkpoint/${long}/f.img`]);
+      expect(files.get('checkpoint/core-1.img')!.toString()).toBe('core');
+    }
+  });
+
+  it('a file that is no archive, one cut short, one without images: one clear error each', async () => {
+    const o = collect();
+    const junk = path.join(work, 'junk.tar');
+    writeFileSync(junk, Buffer.alloc(2048, 7));
+    await expect(exploreDir(junk, 'ps', o.w)).rejects.toMatchObject({ code: 'CRIT_ARCHIVE', exitCode: 3, message: `${junk}: not a tar archive (bad header checksum at offset 0)` });
+    const tiny = path.join(work, 'tiny');
+    writeFileSync(tiny, 'hostname\n');
+    await expect(exploreDir(tiny, 'ps', o.w)).rejects.toMatchObject({ code: 'CRIT_ARCHIVE', message: `${tiny}: not a tar archive (9 bytes, less than one header)` });
+    const stage = mkdtempSync(path.join(work, 'cut-'));
+    writeFileSync(path.join(stage, 'core-1.img'), Buffer.alloc(5000, 1));
+    const whole = path.join(work, 'whole.tar');
+    execFileSync('tar', ['-c', '-f', whole, '-C', stage, '.']);
+    const cut = path.join(work, 'cut.tar');
+    writeFileSync(cut, readFileSync(whole).subarray(0, 3 * 512));
+    await expect(exploreDir(cut, 'ps', o.w)).rejects.toMatchObject({ code: 'CRIT_ARCHIVE', message: expect.stringMatching(/tar archive cut short/) });
+    const noImages = path.join(work, 'none.tar.gz');
+    writeFileSync(path.join(stage, 'core-1.img'), 'x');
+    execFileSync('tar', ['-c', '-z', '-f', noImages, '-C', stage, '--exclude', '*.img', '.']);
+    await expect(exploreDir(noImages, 'ps', o.w)).rejects.toMatchObject({ code: 'CRIT_ARCHIVE', message: expect.stringMatching(/no checkpoint images in the archive/) });
+    const badGz = path.join(work, 'bad.tar.gz');
+    writeFileSync(badGz, Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3]));
+    await expect(exploreDir(badGz, 'ps', o.w)).rejects.toMatchObject({ code: 'CRIT_ARCHIVE', message: expect.stringMatching(/not a gzip file/) });
   });
 });

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
@@ -22,6 +22,8 @@ import { MemTracker, writtenFilter } from './mem-track.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 import { unixExternals } from './external.js';
 import { serveLazyPages } from './lazy.js';
+import { Cgroups } from './cgroups.js';
+import type { MountOptions } from './mounts.js';
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
 export const DUMP_OPTIONS: readonly CriuOptionName[] = [
@@ -29,6 +31,8 @@ export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img', 'auto_dedup',
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
   'ext_unix_sk', 'external', 'lazy_pages',
+  // containers: cgroups, the mount namespace under another root with external mounts, an empty network namespace
+  'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'root', 'ext_mnt', 'empty_ns', 'orphan_pts_master',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -213,6 +217,10 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   if (o.leave_running && o.leave_stopped) {
     throw new CrtoolsError('BAD_OPTIONS', '--leave-running and --leave-stopped exclude each other', { exitCode: ExitCode.USAGE });
   }
+  if (o.empty_ns & ~CLONE_NEWNET) {
+    // (as CRIU: only the network namespace can be asked to be left empty)
+    throw new CrtoolsError('BAD_OPTIONS', `--empty-ns: 0x${o.empty_ns.toString(16)}: only the network namespace (net) can be left empty`, { exitCode: ExitCode.USAGE, context: { option: 'empty_ns' } });
+  }
   if (o.lazy_pages && !o.ps?.port) {
     throw new CrtoolsError('USAGE', '--lazy-pages needs the port (and address) to serve the lazy pages on', { exitCode: ExitCode.USAGE });
   }
@@ -231,6 +239,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const repairs = checkOnly ? undefined : new TcpRepairs(netLock, log.logger('tcp'));
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
+  // the network-lock action point was told (the tree has a network namespace of its own)
+  let netLocked = false;
   let ps: { client: PageServerClient; socket: Socket } | null = null;
   const t0 = performance.now();
   // incremental: the previous round's images (linked as `parent`) and its memory tracking
@@ -268,17 +278,27 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       log.info(`Connecting to the page server at ${o.ps.address}:${o.ps.port}`);
       ps = await connectPageServer(o.ps);
     }
+    // the tasks' css sets (cgroup.img); --freeze-cgroup's state read before the tree is touched
+    const cgroups = new Cgroups({ ...(o.manage_cgroups_mode ? { mode: o.manage_cgroups_mode } : {}), ...(o.freeze_cgroup ? { freezeCgroup: o.freeze_cgroup } : {}) }, log);
+    refusals.check(() => cgroups.checkFreezer());
     await notify('pre-dump', { pid });
     const tFreeze = performance.now();
     tasks = freezeTree(pid, log, timeoutMs);
     const tFrozen = performance.now();
     // a tree in a network namespace of its own: its connections are locked in there
-    if (foreignNamespaces(pid).includes('net')) netLock.netns = `/proc/${pid}/ns/net`;
+    if (foreignNamespaces(pid).includes('net')) {
+      netLock.netns = `/proc/${pid}/ns/net`;
+      // as CRIU: the caller locks what it set up for the namespace (runc: its network strategies)
+      await notify('network-lock', { pid });
+      netLocked = true;
+    }
     // as CRIU: an RPC client may name external objects once the tree is frozen
     const reply = await notify('query-ext-files', { pid });
     for (const ino of unixExternals(reply?.external ?? [], refusals)) external.add(ino);
     const unix = { extUnixSk: o.ext_unix_sk, external };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
+      cgroups,
+      mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET) },
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs },
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
@@ -317,6 +337,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const frozenMs = performance.now() - tFrozen;
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
+      if (netLocked) await notify('network-unlock', { pid });
       // (as CRIU: the connections go on first, then the tasks)
       repairs?.resume();
       resumeTree(tasks);
@@ -356,6 +377,13 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     }
     // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing
     ps?.socket.destroy();
+    if (netLocked) {
+      try {
+        await notify('network-unlock', { pid });
+      } catch (u) {
+        log.warn('net', `network-unlock: ${u instanceof Error ? u.message : String(u)}`);
+      }
+    }
     repairs?.resume();
     resumeTree(tasks);
     await tracker?.abort();
@@ -435,6 +463,10 @@ async function dumpFrozen(
     keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; inventory?: Entry;
     /** --lazy-pages: the lazy pages are kept here instead of written */
     lazy?: LazyPageStore | undefined;
+    /** --manage-cgroups, --freeze-cgroup */
+    cgroups?: Cgroups;
+    /** --root, --external mnt[]/ext_mnt, --empty-ns net */
+    mounts?: MountOptions;
   } = {},
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
@@ -465,7 +497,10 @@ async function dumpFrozen(
   const sighandIds = new KobjIds(KCMP_SIGHAND);
   // every task in criu's namespaces or the root's (the root's were checked before the freeze; a
   // task may have moved since, or live in a namespace of its own below the root)
-  const namespaces = new Namespaces(tasks[0]!.pid, refusals);
+  const namespaces = new Namespaces(tasks[0]!.pid, refusals, opts.mounts);
+  // the tasks' css sets (cgroup.img); --freeze-cgroup's cgroup holds the tree and nothing else
+  const cgroups = opts.cgroups ?? new Cgroups({}, log);
+  refusals.check(() => cgroups.checkFreezerTasks(tree.tasks));
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
   const kd = loadKerndat().kerndat;
@@ -534,7 +569,7 @@ async function dumpFrozen(
       const fdinfo = entries.filter((e) => e !== undefined);
       const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 
-      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals, seccompChains)) await writeImageFile(path.join(dir, `core-${view.pid(tid)}.img`), { magic: 'CORE', entries: [core] });
+      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals, seccompChains, (tid) => cgroups.setOf(pid, tid))) await writeImageFile(path.join(dir, `core-${view.pid(tid)}.img`), { magic: 'CORE', entries: [core] });
       await writeImageFile(path.join(dir, `ids-${view.pid(pid)}.img`), { magic: 'IDS', entries: [ids] });
       await writeImageFile(path.join(dir, `mm-${view.pid(pid)}.img`), { magic: 'MM', entries: [mm] });
       await writeImageFile(path.join(dir, `fs-${view.pid(pid)}.img`), { magic: 'FS', entries: [fs] });
@@ -616,6 +651,7 @@ async function dumpFrozen(
   if (fileLocks.entries.length) await writeImageFile(path.join(dir, 'filelocks.img'), { magic: 'FILE_LOCKS', entries: fileLocks.entries });
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [seccompChains.entry()] });
+  if (!checkOnly) await cgroups.write(dir);
   log.debug(`frozen time of the tree's files and images: ${(performance.now() - tFiles).toFixed(1)} ms`);
   await namespaces.writeClocks(dir);
   await writeImageFile(path.join(dir, 'inventory.img'), {

@@ -7,7 +7,11 @@
  * it was unshared from) is inherited; the restore keeps the restorer's copy of it. The tree's
  * own mounts are carried when the restore can make them again: a new proc, sysfs, tmpfs,
  * devpts or mqueue, or a bind mount of a directory of a mount placed before it; any other is
- * refused by name (mount id, mount point, file system).
+ * refused by name (mount id, mount point, file system). A container's (runc's) mounts: its root
+ * is its own (pivot_root) and is restored under the restore's --root when the dump is given
+ * one; a mount at a mount point named by an --external mnt[KEY]:VAL (RPC ext_mnt) is external:
+ * written with ext_key VAL as CRIU writes it, its contents the restore's to give (runc: the
+ * cgroup mounts and the masked paths bound from /dev/null).
  */
 import { closeSync, openSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -19,6 +23,16 @@ import { readMountinfo, type MountInfo } from '@crtools/procfs';
 
 /** File systems whose mounts the restore makes anew (contents: tmpfs only). */
 export const MADE_FS: readonly string[] = ['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue'];
+
+/** What a dump is told of the mounts (--root, --external mnt[KEY]:VAL / ext_mnt, --empty-ns net). */
+export interface MountOptions {
+  /** --root: the restore puts the tree's root mount there (the dump does not read it) */
+  root?: string;
+  /** mount point inside the tree's namespace → the value written as ext_key */
+  extMnt: readonly { key: string; val: string }[];
+  /** --empty-ns net (namespaces.ts) */
+  emptyNet: boolean;
+}
 
 const keyOf = (m: MountInfo) => [m.mountPoint, m.root, `${m.devMajor}:${m.devMinor}`, m.fsType, m.source].join('\0');
 const sameDev = (a: MountInfo, b: MountInfo) => a.devMajor === b.devMajor && a.devMinor === b.devMinor;
@@ -37,10 +51,23 @@ export class TreeMounts {
   /** mount ids of the tree's mounts that criu's namespace has too */
   readonly inherited = new Set<number>();
 
-  constructor(readonly rootPid: number, private readonly refusals: Refusals) {
+  /** the device of criu's /dev/pts: a devpts of another is a new instance (CRIU writes newinstance) */
+  private readonly hostPts: string | undefined;
+
+  /** mount id → ext_key of the external mounts (--external mnt[KEY]:VAL, keyed by mount point) */
+  readonly external = new Map<number, string>();
+
+  constructor(readonly rootPid: number, private readonly refusals: Refusals, private readonly opts: MountOptions = { extMnt: [], emptyNet: false }) {
     this.list = readMountinfo(rootPid);
+    for (const m of this.list) {
+      const ext = opts.extMnt.find((e) => e.key === m.mountPoint);
+      if (ext) this.external.set(m.mntId, ext.val);
+    }
     const have = new Map<string, number>();
-    for (const m of readMountinfo(process.pid)) have.set(keyOf(m), (have.get(keyOf(m)) ?? 0) + 1);
+    const mine = readMountinfo(process.pid);
+    for (const m of mine) have.set(keyOf(m), (have.get(keyOf(m)) ?? 0) + 1);
+    const pts = mine.find((m) => m.mountPoint === '/dev/pts' && m.fsType === 'devpts');
+    this.hostPts = pts ? `${pts.devMajor}:${pts.devMinor}` : undefined;
     for (const m of this.list) {
       const n = have.get(keyOf(m)) ?? 0;
       if (n > 0) {
@@ -61,13 +88,14 @@ export class TreeMounts {
       context: { pid: this.rootPid, mntId: m.mntId, path: m.mountPoint, fstype: m.fsType }, exitCode: ExitCode.UNSUPPORTED,
     }));
     const root = this.list.find((m) => m.mountPoint === '/' && !this.list.some((o) => o.mntId === m.parentId));
-    if (!root || !this.inherited.has(root.mntId)) {
+    if (!root || (!this.inherited.has(root.mntId) && !this.opts.root)) {
       const m = root ?? this.list[0]!;
-      refuse(m, 'is its root and not the one of criu\'s namespace (pivot_root, chroot into a mount of its own): restoring under another root (--root) is not supported by crtools yet (crtools issue 17)');
+      refuse(m, 'is its root and not the one of criu\'s namespace (pivot_root, chroot into a mount of its own): dump with --root (where the restore puts it)');
     }
     const placed: MountInfo[] = [];
     for (const m of this.list) {
-      if (!this.inherited.has(m.mntId)) {
+      // (the root: the restore's --root; an external one: the restore's to give)
+      if (!this.inherited.has(m.mntId) && m !== root && !this.external.has(m.mntId)) {
         const bind = placed.some((p) => sameDev(p, m) && rootUnder(m.root, p.root));
         if (!bind && !(MADE_FS.includes(m.fsType) && m.root === '/')) {
           refuse(m, MADE_FS.includes(m.fsType)
@@ -90,10 +118,13 @@ export class TreeMounts {
       if (m.shared) flags |= MNT_FLAG.SHARED;
       if (m.master) flags |= MNT_FLAG.SLAVE;
       if (m.unbindable) flags |= MNT_FLAG.UNBINDABLE;
+      // (as CRIU: the kernel does not show newinstance, a devpts that is not criu's is one)
+      const options = m.fsType === 'devpts' && `${m.devMajor}:${m.devMinor}` !== this.hostPts ? [sb.options, 'newinstance'].filter(Boolean).join(',') : sb.options;
       return {
         fstype: FSTYPE[m.fsType] ?? 0, mnt_id: m.mntId, root_dev: Number(encodeKdev(m.devMajor, m.devMinor)), parent_mnt_id: m.parentId,
-        flags, root: m.root, mountpoint: m.mountPoint, source: m.source, options: sb.options,
+        flags, root: m.root, mountpoint: m.mountPoint, source: m.source, options,
         shared_id: m.shared ?? 0, master_id: m.master ?? 0, sb_flags: sb.sbFlags,
+        ...(this.external.has(m.mntId) ? { ext_key: this.external.get(m.mntId) } : {}),
       };
     });
     const f = `mountpoints-${id}.img`;
@@ -105,8 +136,8 @@ export class TreeMounts {
     const done = new Set<string>();
     for (const m of this.list) {
       const dev = `${m.devMajor}:${m.devMinor}`;
-      if (m.fsType !== 'tmpfs' || done.has(dev)) continue;
-      const whole = this.list.filter((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o));
+      if (m.fsType !== 'tmpfs' || done.has(dev) || this.external.has(m.mntId)) continue;
+      const whole = this.list.filter((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o) && !this.external.has(o.mntId));
       done.add(dev);
       const t = `tmpfs-dev-${encodeKdev(m.devMajor, m.devMinor)}.tar.gz.img`;
       this.tar(path.join(dir, t), whole[0] ? `/proc/${this.rootPid}/root${whole[0].mountPoint}` : undefined);

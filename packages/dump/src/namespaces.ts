@@ -19,7 +19,7 @@ import { msgPayload, semPayload, writeImageFile, type Entry } from '@crtools/ima
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { countSysvipc, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, readSysvObjects, setSocketNamespace, type SysvContents } from '@crtools/sys';
-import { TreeMounts } from './mounts.js';
+import { TreeMounts, type MountOptions } from './mounts.js';
 import { NetNamespaceDump } from './netns.js';
 
 /** shm_perm.mode bit of a segment removed while still attached. */
@@ -76,17 +76,18 @@ export class Namespaces {
   /** the root's namespaces that are not criu's, by kind → id */
   readonly rootOwn = new Map<NsKind, number>();
 
-  constructor(readonly rootPid: number, private readonly refusals: Refusals) {
+  constructor(readonly rootPid: number, private readonly refusals: Refusals, private readonly opts: MountOptions = { extMnt: [], emptyNet: false }) {
     this.own = nsInodes(process.pid);
     this.root = nsInodes(rootPid);
     NS_KINDS.forEach((n, i) => (this.ownIds[`${n}_ns_id`] = i + 1));
     let next = NS_KINDS.length + 1;
     for (const k of LOOKUP_ORDER) if (this.root.get(k) !== this.own.get(k)) this.rootOwn.set(k, next++);
     const net = this.rootOwn.get('net');
-    if (net !== undefined) this.net = new NetNamespaceDump(rootPid, net, refusals);
+    // --empty-ns net: the namespace is made empty at restore, its contents are not dumped
+    if (net !== undefined && !opts.emptyNet) this.net = new NetNamespaceDump(rootPid, net, refusals);
   }
 
-  /** the root's own network namespace (undefined: it lives in criu's) */
+  /** the root's own network namespace, dumped (undefined: it lives in criu's, or --empty-ns net) */
   private readonly net?: NetNamespaceDump;
 
   /**
@@ -94,12 +95,12 @@ export class Namespaces {
    * now on, until release().
    */
   socketsInside(): void {
-    if (this.net) setSocketNamespace(`/proc/${this.rootPid}/ns/net`);
+    if (this.rootOwn.has('net')) setSocketNamespace(`/proc/${this.rootPid}/ns/net`);
   }
 
   /** The sockets' namespace back to criu's. */
   release(): void {
-    if (this.net) setSocketNamespace(undefined);
+    if (this.rootOwn.has('net')) setSocketNamespace(undefined);
   }
 
   /** ids-<pid>.img's namespace ids of task pid; a task in a namespace neither criu's nor the root's is refused. */
@@ -151,7 +152,7 @@ export class Namespaces {
   check(shmemDev?: { major: number; minor: number }): void {
     this.net?.check();
     if (this.rootOwn.has('mnt')) {
-      this.mounts = new TreeMounts(this.rootPid, this.refusals);
+      this.mounts = new TreeMounts(this.rootPid, this.refusals, this.opts);
       this.mounts.check();
     }
     if (!this.rootOwn.has('ipc')) return;

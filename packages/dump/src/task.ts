@@ -81,7 +81,7 @@ function seccompOfThreads(pid: number, state: TaskState, chains: SeccompChains, 
   });
 }
 
-function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, seccomp: Entry): Entry {
+function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, seccomp: Entry, cgSet: number): Entry {
   const stat = readStat({ pid, tid: t.tid });
   const status = readStatus({ pid, tid: t.tid });
   const tc: Entry = {
@@ -102,12 +102,12 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   if (t.rseq && t.rseq.rseq_abi_pointer !== 0n) {
     tc['rseq_entry'] = { rseq_abi_pointer: t.rseq.rseq_abi_pointer, rseq_abi_size: t.rseq.rseq_abi_size, signature: t.rseq.signature };
   }
-  tc['cg_set'] = 1;
+  tc['cg_set'] = cgSet;
   return tc;
 }
 
-/** core-PID.img entries: the main thread (with the task part) and one file per other thread. */
-export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[], refusals = new Refusals(), seccompChains = new SeccompChains()): Map<number, Entry> {
+/** core-PID.img entries: the main thread (with the task part) and one file per other thread; each thread's css set from `cgSetOf` (cgroups.ts). */
+export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[], refusals = new Refusals(), seccompChains = new SeccompChains(), cgSetOf: (tid: number) => number = () => 1): Map<number, Entry> {
   const out = new Map<number, Entry>();
   const main = state.threads[0]!;
   refusals.check(() => refuseTimerSlack(pid, state.misc.timerslack, stat.policy));
@@ -141,9 +141,9 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
   if (state.misc.membarrier > 0) tcEntry['membarrier_registration_mask'] = state.misc.membarrier;
   if (stopSigno) tcEntry['stop_signo'] = stopSigno;
   const seccomp = seccompOfThreads(pid, state, seccompChains, refusals);
-  out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false, seccomp[0]!) });
+  out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false, seccomp[0]!, cgSetOf(main.tid)) });
   state.threads.slice(1).forEach((t, i) => {
-    out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true, seccomp[i + 1]!) });
+    out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true, seccomp[i + 1]!, cgSetOf(t.tid)) });
   });
   return out;
 }

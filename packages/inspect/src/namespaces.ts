@@ -1,13 +1,14 @@
 /**
  * The namespaces of a tree: which kinds the root has of its own (not the inspector's), the
  * state of those it has (UTS names, IPC sysctls and how many SysV objects each list holds, the
- * network namespace's links, addresses, routes and sysctls, the time namespace's clock offsets), and
+ * network namespace's links, addresses, routes and sysctls, the time namespace's clock offsets,
+ * the mount namespace's mounts), and
  * the tasks that live in a namespace other than the root's. Namespaces are named by what they
  * hold, not by inode (a restore makes them anew).
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { countSysvipc, IPC_VAR_SYSCTLS, NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath, parseSysctlString, parseSysvipc, readNamespaces, readTimensOffsets, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
+import { countSysvipc, IPC_VAR_SYSCTLS, readMountinfo, type MountInfo, NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath, parseSysctlString, parseSysvipc, readNamespaces, readTimensOffsets, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
 import { namespaceFiles, namespaceFilesAt, netLinks, netnsTool, readSysvObjects } from '@crtools/sys';
 
 export interface NamespacesPrint {
@@ -26,6 +27,8 @@ export interface NamespacesPrint {
    * on, so these move by the time the tree was away (compare.ts)
    */
   time?: { monotonic: string; boottime: string };
+  /** the mount namespace as the root sees it (mountinfo, by content: see MountPrint) */
+  mnt?: MountPrint[];
   /** pid → the kinds in which the task's namespace is not the root's (only tasks that have any) */
   nested: Record<string, string[]>;
 }
@@ -60,6 +63,53 @@ function netOf(root: number): NetPrint {
     if (texts[i] !== null) sysctls[f] = parseSysctlString(texts[i]!);
   });
   return { links, addresses, routes, sysctls };
+}
+
+/**
+ * One mount of the root's mount namespace, as its mountinfo shows it, without what a restore
+ * makes anew: mount ids become the parent's mount point, device numbers are left out (a
+ * tmpfs made again has another), peer groups (shared:N, master:N) are numbered by first
+ * appearance in this list. The list is sorted by mount point, a mount over another after it.
+ */
+export interface MountPrint {
+  mountpoint: string;
+  /** where the mount's parent is mounted ('' for the namespace's root mount) */
+  parent: string;
+  root: string;
+  fstype: string;
+  source: string;
+  options: string;
+  super: string;
+  /** 'private', or the propagation fields: shared:N, master:N, propagate_from:N, unbindable */
+  propagation: string;
+}
+
+function mountsOf(root: number): MountPrint[] {
+  const all = readMountinfo(root);
+  const byId = new Map(all.map((m) => [m.mntId, m]));
+  const depth = (m: MountInfo): number => {
+    let d = 0;
+    for (let p = byId.get(m.parentId); p && d < all.length; p = byId.get(p.parentId)) d++;
+    return d;
+  };
+  const sorted = all.map((m) => ({ m, d: depth(m) })).sort((a, b) => (a.m.mountPoint < b.m.mountPoint ? -1 : a.m.mountPoint > b.m.mountPoint ? 1 : a.d - b.d));
+  const groups = new Map<number, number>();
+  const group = (n: number) => {
+    if (!groups.has(n)) groups.set(n, groups.size + 1);
+    return groups.get(n)!;
+  };
+  return sorted.map(({ m }) => {
+    const prop = [
+      m.shared !== undefined && `shared:${group(m.shared)}`,
+      m.master !== undefined && `master:${group(m.master)}`,
+      m.propagateFrom !== undefined && `propagate_from:${group(m.propagateFrom)}`,
+      m.unbindable && 'unbindable',
+    ].filter(Boolean);
+    return {
+      mountpoint: m.mountPoint, parent: byId.get(m.parentId)?.mountPoint ?? '', root: m.root, fstype: m.fsType, source: m.source,
+      options: m.mountOptions, super: m.superOptions, propagation: prop.length ? prop.join(' ') : 'private',
+    };
+  });
 }
 
 /** One SysV object of the tree's IPC namespace. */
@@ -120,6 +170,7 @@ export function namespacesOf(pids: number[]): NamespacesPrint {
     out.ipc = { sysctls, sysvipc, objects: sysvObjects(root, lists) };
   }
   if (own.includes('net')) out.net = netOf(root);
+  if (own.includes('mnt')) out.mnt = mountsOf(root);
   if (own.includes('time')) {
     const o = readTimensOffsets(root);
     const secs = (t: { sec: bigint; nsec: bigint }) => `${t.sec}.${t.nsec.toString().padStart(9, '0')}`;

@@ -8,41 +8,28 @@
  */
 import { closeSync, openSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { CPU_CAP, CPU_CAP_DEFAULT, CrtoolsError, ExitCode, type CgroupMode, type CriuOptions } from '@crtools/common';
+import { CLONE_NEWNET, CPU_CAP, CPU_CAP_DEFAULT, CrtoolsError, ExitCode, type CgroupMode, type CriuOptions } from '@crtools/common';
 import type { CriuOpts } from './protocol.js';
 
 /** criu_opts fields this layer turns into CriuOptions itself. */
 const MAPPED = new Set<string>([
   'images_dir_fd', 'images_dir', 'work_dir_fd', 'pid', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'log_level', 'log_file', 'log_to_stderr', 'notify_scripts', 'rst_sibling', 'inherit_fd', 'timeout', 'display_stats',
-  'cpu_cap', 'config_file', 'ps', 'network_lock', 'pre_dump_mode',
+  'cpu_cap', 'config_file', 'ps', 'network_lock', 'pre_dump_mode', 'manage_cgroups_mode',
 ]);
 
 /** criu_opts fields CriuOptions models under the same name: passed on, the engine decides (and refuses by name). */
 const PASSED = new Set<string>([
   'ext_unix_sk', 'tcp_established', 'evasive_devices', 'root', 'parent_img', 'track_mem', 'auto_dedup', 'link_remap',
   'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
-  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight', 'cg_root', 'manage_cgroups_mode',
+  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight', 'cg_root',
 ]);
 
-/** criu_cg_mode by name (rpc.proto) → criu.8's mode; DEFAULT is CRIU's default, soft. */
-const CG_MODES: Record<string, CgroupMode> = { IGNORE: 'ignore', CG_NONE: 'none', PROPS: 'props', SOFT: 'soft', FULL: 'full', STRICT: 'strict', DEFAULT: 'soft' };
-const CG_MODE_NAMES = ['IGNORE', 'CG_NONE', 'PROPS', 'SOFT', 'FULL', 'STRICT', 'DEFAULT'];
-
-/** A PASSED field's value as CriuOptions holds it. */
-function passedValue(k: string, v: unknown): unknown {
-  if (k === 'ext_mnt') return (v as { key: string; val: string }[]).map((m) => ({ key: m.key, val: m.val }));
-  if (k === 'cg_root') return (v as { ctrl?: string; path: string }[]).map((c) => ({ ...(c.ctrl ? { ctrl: c.ctrl } : {}), path: c.path }));
-  if (k === 'manage_cgroups_mode') {
-    const mode = CG_MODES[typeof v === 'number' ? (CG_MODE_NAMES[v] ?? '') : String(v)];
-    if (!mode) throw badRequest('manage_cgroups_mode', `${String(v)} is no mode CRIU knows`);
-    return mode;
-  }
-  return v;
-}
-
-/** CLONE_NEWNET: the one namespace CRIU lets a client ask to be left empty (empty_ns). */
-const CLONE_NEWNET = 0x40000000;
+/** rpc.proto's criu_cg_mode by number and name: CriuOptions' mode (DEFAULT: CRIU's, soft) */
+const CG_MODES: Record<string, CgroupMode> = {
+  0: 'ignore', 1: 'none', 2: 'props', 3: 'soft', 4: 'full', 5: 'strict', 6: 'soft',
+  IGNORE: 'ignore', CG_NONE: 'none', PROPS: 'props', SOFT: 'soft', FULL: 'full', STRICT: 'strict', DEFAULT: 'soft',
+};
 
 /** rpc.proto's declared defaults that are not the type's zero (a field sent with one of these is "not set"). */
 const PROTO_DEFAULTS: Record<string, unknown> = {
@@ -237,6 +224,16 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     if (m !== 'iptables' && m !== 'nftables' && m !== 'skip') throw badRequest('network_lock', `${r.network_lock} is no method CRIU knows`);
     o.network_lock = m;
   }
+  if (r.manage_cgroups_mode !== undefined) {
+    const mode = CG_MODES[String(r.manage_cgroups_mode)];
+    if (!mode) throw badRequest('manage_cgroups_mode', `${String(r.manage_cgroups_mode)} is no mode CRIU knows`);
+    // (as CRIU: a mode asks for the cgroups to be managed)
+    o.manage_cgroups = true;
+    o.manage_cgroups_mode = mode;
+  } else if (r.manage_cgroups === false) {
+    // (as CRIU: manage_cgroups sent false is the ignore mode; not sent, its default, soft)
+    o.manage_cgroups_mode = 'ignore';
+  }
   if (ctx.command === 'restore') o.restore_detached = true; // as CRIU: the answer goes back once the tasks run
 
   // the fields CriuOptions models and the engines decide on
@@ -244,9 +241,10 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
   const out = o as Record<string, unknown>;
   for (const k of PASSED) {
     const v = passed[k];
-    // (manage_cgroups_mode IGNORE is the enum's zero: sent, it is asked for)
-    if (isDefault(k, v) && !(k === 'manage_cgroups_mode' && v !== undefined)) continue;
-    out[k] = passedValue(k, v);
+    if (isDefault(k, v)) continue;
+    if (k === 'ext_mnt') out[k] = (v as { key: string; val: string }[]).map((m) => ({ key: m.key, val: m.val }));
+    else if (k === 'cg_root') out[k] = (v as { ctrl?: string; path: string }[]).map((c) => ({ ...(c.ctrl ? { ctrl: c.ctrl } : {}), path: c.path }));
+    else out[k] = v;
   }
   // the configuration file's remaining options last: they win
   const { images_dir: _i, work_dir: _w, log_file: _l, ...rest } = place.conf;

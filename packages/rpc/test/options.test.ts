@@ -47,7 +47,9 @@ describe('criu_opts → CriuOptions', () => {
     const opts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9, tcp_established: false, ext_unix_sk: false, manage_cgroups: false, ghost_limit: 1048576, cpu_cap: 0xffffffff, pre_dump_mode: 'SPLICE', network_lock: 'IPTABLES', orphan_pts_master: false } as CriuOpts;
     expect(unsupportedFields(opts)).toEqual([]);
     const m = mapOptions(opts, dump);
-    expect(Object.keys(m.options).sort()).toEqual(['images_dir', 'log_file', 'log_level', 'pid']);
+    // (but manage_cgroups false: CRIU's ignore mode)
+    expect(Object.keys(m.options).sort()).toEqual(['images_dir', 'log_file', 'log_level', 'manage_cgroups_mode', 'pid']);
+    expect(m.options.manage_cgroups_mode).toBe('ignore');
   });
 
   it('a field crtools does not carry out is refused by its rpc.proto name', () => {
@@ -125,12 +127,19 @@ describe('criu_opts → CriuOptions', () => {
       }
     }));
 
-  it("runc's RESTORE cgroup fields: cg_root per controller and manage_cgroups_mode by name (IGNORE, the enum's zero, counts when sent)", () => {
-    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', manage_cgroups: true, cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }], manage_cgroups_mode: 'FULL' } as CriuOpts, restore);
-    expect(m.options).toMatchObject({ manage_cgroups: true, manage_cgroups_mode: 'full', cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }] });
-    expect(mapOptions({ images_dir_fd: -1, images_dir: '/tmp', manage_cgroups_mode: 'IGNORE' } as CriuOpts, restore).options.manage_cgroups_mode).toBe('ignore');
-    expect(mapOptions({ images_dir_fd: -1, images_dir: '/tmp', manage_cgroups_mode: 'DEFAULT' } as CriuOpts, restore).options.manage_cgroups_mode).toBe('soft');
-    expect(mapOptions({ images_dir_fd: -1, images_dir: '/tmp' } as CriuOpts, restore).options.manage_cgroups_mode).toBeUndefined();
+  it("runc's RESTORE cg_root: per controller (ctrl) or for all (no ctrl)", () => {
+    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', manage_cgroups: true, cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }] } as CriuOpts, restore);
+    expect(m.options).toMatchObject({ manage_cgroups: true, cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }] });
+  });
+
+  it('manage_cgroups_mode: criu_cg_mode by name or number (DEFAULT is soft) sets manage_cgroups too, as CRIU; an unknown one is a bad request', () => {
+    const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
+    for (const [v, mode] of [['SOFT', 'soft'], ['FULL', 'full'], ['STRICT', 'strict'], ['PROPS', 'props'], ['CG_NONE', 'none'], ['IGNORE', 'ignore'], ['DEFAULT', 'soft'], [4, 'full']] as const) {
+      expect(mapOptions({ ...base, manage_cgroups_mode: v } as unknown as CriuOpts, dump).options, String(v)).toMatchObject({ manage_cgroups: true, manage_cgroups_mode: mode });
+    }
+    expect(mapOptions({ ...base, manage_cgroups: true }, dump).options.manage_cgroups_mode).toBeUndefined();
+    expect(mapOptions(base, dump).options.manage_cgroups_mode).toBeUndefined();
+    expect(() => mapOptions({ ...base, manage_cgroups_mode: 9 } as unknown as CriuOpts, dump)).toThrow(expect.objectContaining({ code: 'RPC_BAD_OPTION', message: 'manage_cgroups_mode: 9 is no mode CRIU knows' }));
   });
 
   it('empty_ns: only CLONE_NEWNET, as CRIU', () => {

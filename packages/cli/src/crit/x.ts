@@ -5,7 +5,7 @@ import { exploreDir, usage, VIEWS } from '@crtools/crit';
 export const xCommand = defineCommand({
   meta: { name: 'x', description: 'explore image dir' },
   args: {
-    dir: { type: 'positional', required: false, description: 'checkpoint directory' },
+    dir: { type: 'positional', required: false, description: 'checkpoint directory, or a checkpoint archive (podman checkpoint --export)' },
     what: { type: 'positional', required: false, description: `view: ${VIEWS.join(', ')}` },
     format: { type: 'string', description: 'text (default, as crit prints) or json' },
   },

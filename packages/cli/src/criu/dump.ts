@@ -1,12 +1,13 @@
 import { defineCommand } from 'citty';
-import { CrtoolsError, ExitCode, Refusals, type CriuOptions } from '@crtools/common';
+import { CGROUP_MODES, CLONE_NEWNET, CrtoolsError, ExitCode, Refusals, type CgroupMode, type CriuOptions } from '@crtools/common';
 import { checkDump, dump, unixExternals } from '@crtools/dump';
 import { parsePort } from '@crtools/pagemap';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
-import { networkLockOf, parseSize, repeatedOption, verbosityOf } from './flags.js';
+import { networkLockOf, optionalValueOption, parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
+import { emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
 import { dumpStatsText } from './stats.js';
 
 /** criu dump's own options (criu.8 names); the not-yet ones are added beside them */
@@ -38,12 +39,20 @@ export const DUMP_ARGS = {
   'ext-unix-sk': { type: 'boolean', alias: 'x', description: 'a unix datagram socket may stay connected to a named one outside the tree (connected to it again on restore)' },
   external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); other forms are not supported yet; repeatable' },
   'auto-dedup': { type: 'boolean', description: 'punch the pages written again out of the parent images (--prev-images-dir)' },
+  // containers (runc's checkpoint asks these)
+  'manage-cgroups': { type: 'boolean', description: '--manage-cgroups[=MODE]: soft (the default, given or not), full, strict, props, none: the cgroups\' directories and properties are written with the memberships; ignore: the memberships only' },
+  'freeze-cgroup': { type: 'string', description: 'the tree\'s freezer cgroup (v1 directory or v2 cgroup): its state is kept; it must hold the tree only and not be frozen' },
+  root: { type: 'string', alias: 'r', description: 'the tree\'s root is a mount of its own (pivot_root): the restore puts it at its --root' },
+  'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:VAL: the mount at mount point KEY (in the tree\'s namespace) is external, written with key VAL for the restore to map; repeatable' },
+  'empty-ns': { type: 'string', description: 'net: the network namespace is made empty at restore, its contents are not dumped' },
+  'orphan-pts-master': { type: 'boolean', description: 'accepted as CRIU takes it (a pty master whose slave the caller holds)' },
 } as const;
 
-/** --external values, each a form the dump carries (unix[INO]); another refused by name before anything is touched. */
+/** --external values, each a form the dump carries (unix[INO]; mnt[KEY]:VAL goes to ext_mnt); another refused by name before anything is touched. */
 function knownExternals(values: string[]): string[] {
-  unixExternals(values, new Refusals());
-  return values;
+  const rest = values.filter((v) => !v.startsWith('mnt['));
+  unixExternals(rest, new Refusals());
+  return rest;
 }
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */
@@ -100,6 +109,12 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     ...(args.timeout !== undefined ? { timeout: parseTimeout(String(args.timeout)) } : {}),
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
     ps: pageServerOf(args),
+    ...manageCgroupsOf(rawArgs),
+    ...(args['freeze-cgroup'] !== undefined ? { freeze_cgroup: String(args['freeze-cgroup']) } : {}),
+    ...(args.root !== undefined ? { root: String(args.root) } : {}),
+    ext_mnt: mountExternals(args, rawArgs),
+    empty_ns: emptyNsOf(args['empty-ns']),
+    orphan_pts_master: !!args['orphan-pts-master'],
   };
 }
 

@@ -1,5 +1,6 @@
 import { defineCommand, showUsage } from 'citty';
-import { CGROUP_MODES, CrtoolsError, ExitCode, type CgroupMode, type CriuOptions, type InheritFd } from '@crtools/common';
+import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtools/common';
+import { emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -17,21 +18,6 @@ export function parseInheritFd(values: string[]): InheritFd[] {
   });
 }
 
-/** --manage-cgroups (soft) or --manage-cgroups=MODE, as criu.8 takes it (the mode only after '='). */
-export function manageCgroupsOf(rawArgs: string[]): CgroupMode | undefined {
-  let mode: CgroupMode | undefined;
-  for (const a of rawArgs) {
-    if (a === '--') break;
-    if (a === '--manage-cgroups') mode = 'soft';
-    else if (a.startsWith('--manage-cgroups=')) {
-      const v = a.slice('--manage-cgroups='.length) as CgroupMode;
-      if (!CGROUP_MODES.includes(v)) throw new CrtoolsError('USAGE', `invalid --manage-cgroups mode: ${v} (${CGROUP_MODES.join(', ')})`, { exitCode: ExitCode.USAGE });
-      mode = v;
-    }
-  }
-  return mode;
-}
-
 /** --cgroup-root [CTRL:]PATH values. */
 export function parseCgroupRoot(values: string[]): { ctrl?: string; path: string }[] {
   return values.map((v) => {
@@ -42,27 +28,10 @@ export function parseCgroupRoot(values: string[]): { ctrl?: string; path: string
   });
 }
 
-/** --ext-mount-map KEY:VAL and --external mnt[KEY]:VAL values (a restore's externals: mounts only). */
-export function parseExtMounts(maps: string[], externals: string[]): { key: string; val: string }[] {
-  const out: { key: string; val: string }[] = [];
-  for (const v of maps) {
-    const i = v.indexOf(':');
-    if (i <= 0) throw new CrtoolsError('USAGE', `invalid --ext-mount-map argument: ${v} (KEY:VAL)`, { exitCode: ExitCode.USAGE });
-    out.push({ key: v.slice(0, i), val: v.slice(i + 1) });
-  }
-  for (const v of externals) {
-    const m = /^mnt\[([^\]]+)\]:(.+)$/.exec(v);
-    if (!m) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v}: a restore takes mnt[KEY]:PATH only (other externals are not supported yet, crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' } });
-    out.push({ key: m[1]!, val: m[2]! });
-  }
-  return out;
-}
-
-/** --empty-ns: the namespaces made empty (CRIU takes net only). */
-export function emptyNsOf(v: unknown): number {
-  if (v === undefined || v === false) return 0;
-  if (v !== 'net') throw new CrtoolsError('USAGE', `invalid --empty-ns argument: ${String(v)} (net)`, { exitCode: ExitCode.USAGE });
-  return 0x40000000;
+/** A restore's --external values are mounts only (mnt[KEY]:PATH); another form is refused by name. */
+function refuseOtherExternals(rawArgs: string[]): void {
+  const v = repeatedOption(rawArgs, '--external').find((x) => !x.startsWith('mnt['));
+  if (v !== undefined) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v}: a restore takes mnt[KEY]:PATH only (other externals are not supported yet, crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' } });
 }
 
 /** criu restore's own options (criu.8 names); the not-yet ones are added beside them */
@@ -124,8 +93,8 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     ...(args['network-lock'] !== undefined ? { network_lock: networkLockOf(String(args['network-lock'])) } : {}),
     lazy_pages: !!args['lazy-pages'],
     ...(args.root !== undefined ? { root: String(args.root) } : {}),
-    ext_mnt: parseExtMounts(repeatedOption(rawArgs, '--ext-mount-map').concat(repeatedOption(rawArgs, '-M')), repeatedOption(rawArgs, '--external')),
-    ...(manageCgroupsOf(rawArgs) ? { manage_cgroups: true, manage_cgroups_mode: manageCgroupsOf(rawArgs) } : {}),
+    ext_mnt: (refuseOtherExternals(rawArgs), mountExternals(args, rawArgs)),
+    ...manageCgroupsOf(rawArgs),
     cg_root: parseCgroupRoot(repeatedOption(rawArgs, '--cgroup-root')),
     empty_ns: emptyNsOf(args['empty-ns']),
     evasive_devices: !!args['evasive-devices'],

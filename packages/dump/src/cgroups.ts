@@ -1,0 +1,253 @@
+/**
+ * The cgroups of a dumped tree, as CRIU 4.2 records them in cgroup.img. Every thread's
+ * memberships (/proc/PID/task/TID/cgroup: one line per hierarchy, v1 controllers and the v2
+ * unified one, named '') make a css set; criu's own set is set 1 (inventory's root_cg_set: a
+ * task in it stays where the restore puts it), each other set gets the next id and is named by
+ * thread_core.cg_set. When every task is in criu's set there is no cgroup.img (as CRIU). In
+ * every --manage-cgroups mode but ignore (CRIU's default is soft, the option given or not) each
+ * hierarchy's directories from the set's path down are written with the properties CRIU saves (its built-in list per controller, then the global
+ * ones of v1 or v2), their values and owners; with --freeze-cgroup on a v1 freezer, its state
+ * before the dump. The hierarchies are read through criu's own mounts of them.
+ */
+import { existsSync, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { CrtoolsError, ExitCode, type CgroupMode, type CriuLog } from '@crtools/common';
+import { writeImageFile, type Entry } from '@crtools/images';
+import { readCgroup, readMountinfo, type MountInfo } from '@crtools/procfs';
+
+/** A task's membership in one hierarchy: its controllers joined by ',' ('' for v2) and its path there. */
+export interface CgMember {
+  name: string;
+  path: string;
+}
+
+/** The properties CRIU 4.2 saves for each controller (its built-in cgroup-props list). */
+const CONTROLLER_PROPS: Record<string, readonly string[]> = {
+  cpu: ['cpu.shares', 'cpu.cfs_period_us', 'cpu.cfs_quota_us', 'cpu.rt_period_us', 'cpu.rt_runtime_us'],
+  memory: [
+    'memory.limit_in_bytes', 'memory.memsw.limit_in_bytes', 'memory.swappiness', 'memory.soft_limit_in_bytes', 'memory.move_charge_at_immigrate',
+    'memory.oom_control', 'memory.use_hierarchy', 'memory.kmem.limit_in_bytes', 'memory.kmem.tcp.limit_in_bytes',
+  ],
+  cpuset: [
+    'cpuset.cpus', 'cpuset.mems', 'cpuset.memory_migrate', 'cpuset.cpu_exclusive', 'cpuset.mem_exclusive', 'cpuset.mem_hardwall',
+    'cpuset.memory_spread_page', 'cpuset.memory_spread_slab', 'cpuset.sched_load_balance', 'cpuset.sched_relax_domain_level',
+  ],
+  blkio: ['blkio.weight'],
+  freezer: [],
+  perf_event: [],
+  net_cls: ['net_cls.classid'],
+  net_prio: ['net_prio.ifpriomap'],
+  pids: ['pids.max'],
+  devices: ['devices.list'],
+};
+/** saved in every v1 directory */
+const GLOBAL_V1 = ['cgroup.clone_children', 'notify_on_release', 'cgroup.procs', 'tasks'];
+/** saved in every v2 directory */
+const GLOBAL_V2 = ['cgroup.subtree_control', 'cgroup.max.descendants', 'cgroup.max.depth', 'cgroup.freeze', 'cgroup.type'];
+
+/** LLONG_MAX: a value that reads as it (or more) is saved as -1, as CRIU does */
+const LLONG_MAX = (1n << 63n) - 1n;
+
+/** The memberships of a thread, sorted by name as CRIU keeps them. */
+export function membersOf(pid: number, tid = pid): CgMember[] {
+  return readCgroup({ pid, tid })
+    .map((e) => ({ name: e.hierarchy === 0 && e.controllers.length === 0 ? '' : e.controllers.join(','), path: e.path }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+const sameSet = (a: readonly CgMember[], b: readonly CgMember[]) => a.length === b.length && a.every((m, i) => m.name === b[i]!.name && m.path === b[i]!.path);
+
+interface Dir {
+  /** path in the hierarchy ('/a/b') */
+  path: string;
+  perms: Entry;
+  properties: Entry[];
+  children: Dir[];
+}
+
+interface Controller {
+  name: string;
+  /** heads: directories with no parent among the collected ones */
+  dirs: Dir[];
+  threaded: boolean;
+}
+
+const permsOf = (st: Stats): Entry => ({ mode: st.mode, uid: st.uid, gid: st.gid });
+
+/** A property's value as CRIU saves it: cgroup.procs and tasks empty, a trailing newline dropped, LLONG_MAX as -1, oom_control's oom_kill_disable. */
+export function propertyValue(name: string, text: string): string {
+  if (name === 'cgroup.procs' || name === 'tasks') return '';
+  let v = text.slice(0, 1023);
+  const n = /^\s*[+-]?\d+/.exec(v);
+  if (n && BigInt(n[0].trim()) >= LLONG_MAX) v = '-1';
+  if (v.endsWith('\n')) v = v.slice(0, -1);
+  if (name === 'memory.oom_control') {
+    const m = /^oom_kill_disable (\d+)/.exec(v);
+    if (!m) throw new CrtoolsError('DUMP_FAILED', `cgroup property memory.oom_control: no oom_kill_disable in ${JSON.stringify(v)}`, { exitCode: ExitCode.FAILED });
+    v = m[1]!;
+  }
+  return v;
+}
+
+export interface CgroupsOptions {
+  /** --manage-cgroups=MODE (RPC manage_cgroups false: ignore); CRIU's default: soft */
+  mode?: CgroupMode;
+  /** --freeze-cgroup: the freezer cgroup's directory */
+  freezeCgroup?: string;
+}
+
+/** The css sets of a dump and, managed, the directories of their hierarchies. */
+export class Cgroups {
+  private readonly sets: { id: number; ctls: CgMember[] }[] = [];
+  private readonly controllers: Controller[] = [];
+  private readonly mounts: MountInfo[];
+  /** the freezer's state before the dump (--freeze-cgroup on a v1 freezer) */
+  private freezerState?: { value: string; perms: Entry };
+
+  constructor(private readonly opts: CgroupsOptions, private readonly log: CriuLog) {
+    this.mounts = readMountinfo(process.pid).filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2');
+    const mine = membersOf(process.pid);
+    this.sets.push({ id: 1, ctls: mine });
+    // every hierarchy criu is in: v1 controllers in /proc/self/cgroup's order, the named ones after
+    const order = readCgroup(process.pid).map((e) => (e.hierarchy === 0 && e.controllers.length === 0 ? '' : e.controllers.join(',')));
+    for (const name of [...order.filter((n) => !n.startsWith('name=')), ...order.filter((n) => n.startsWith('name='))]) {
+      this.controllers.push({ name, dirs: [], threaded: false });
+    }
+  }
+
+  /** a mode that saves directories: every mode but ignore; CRIU's default is soft (without --manage-cgroups too) */
+  private get managed(): boolean {
+    return (this.opts.mode ?? 'soft') !== 'ignore';
+  }
+
+  /** The id of the css set thread `tid` of task `pid` is in (new sets' directories collected when managed). */
+  setOf(pid: number, tid = pid): number {
+    const ctls = membersOf(pid, tid);
+    const known = this.sets.find((s) => sameSet(s.ctls, ctls));
+    if (known) return known.id;
+    const id = this.sets.length + 1;
+    this.sets.push({ id, ctls });
+    this.log.info(`cg: thread ${tid} of task ${pid} is in a css set of its own (${id}): ${ctls.map((c) => `${c.name || 'unified'}:${c.path}`).join(' ')}`);
+    if (this.managed) for (const c of ctls) this.collect(c);
+    return id;
+  }
+
+  /** Where hierarchy `name`'s directory `p` is seen by criu. */
+  private where(name: string, p: string): string {
+    const v2 = name === '';
+    const want = v2 ? [] : name.split(',');
+    const m = this.mounts.find((x) => (v2 ? x.fsType === 'cgroup2' : x.fsType === 'cgroup' && want.every((w) => x.superOptions.split(',').includes(w))) && (x.root === '/' || p === x.root || p.startsWith(`${x.root}/`)));
+    if (!m) {
+      throw new CrtoolsError('UNSUPPORTED_CGROUP', `cgroup ${name || 'v2 (unified)'}:${p}: criu's mount namespace has no mount of this hierarchy showing it, and its directories are read there (--manage-cgroups=ignore writes the memberships only)`, {
+        context: { controller: name, path: p }, exitCode: ExitCode.UNSUPPORTED,
+      });
+    }
+    return path.join(m.mountPoint, m.root === '/' ? p : p.slice(m.root.length));
+  }
+
+  /** A set member's directory and every one below it, with their properties. */
+  private collect(c: CgMember): void {
+    const ctl = this.controllers.find((x) => x.name === c.name);
+    if (!ctl) {
+      throw new CrtoolsError('UNSUPPORTED_CGROUP', `cgroup hierarchy ${c.name || 'v2 (unified)'} of the tree is not one criu is in`, { context: { controller: c.name }, exitCode: ExitCode.UNSUPPORTED });
+    }
+    const walk = (p: string) => {
+      const fsPath = this.where(c.name, p);
+      try {
+        this.addDir(ctl, p, fsPath);
+        for (const d of readdirSync(fsPath, { withFileTypes: true })) if (d.isDirectory()) walk(p === '/' ? `/${d.name}` : `${p}/${d.name}`);
+      } catch (e) {
+        // a directory below the tasks' removed meanwhile (not theirs: they are frozen in theirs)
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || p === c.path) throw e;
+        this.log.info(`cg: ${c.name || 'unified'}:${p} went away while read`);
+      }
+    };
+    walk(c.path);
+  }
+
+  private addDir(ctl: Controller, p: string, fsPath: string): void {
+    // already there (co-mounted, another set's): nothing; below one: its child; else a head
+    let parent: Dir | undefined;
+    let list = ctl.dirs;
+    for (;;) {
+      const under = list.find((d) => d.path === p || d.path === '/' || p.startsWith(`${d.path}/`));
+      if (!under) break;
+      if (under.path === p) return;
+      parent = under;
+      list = under.children;
+    }
+    const dir: Dir = { path: p, perms: permsOf(statSync(fsPath)), properties: [], children: [] };
+    const names = [...ctl.name.split(',').flatMap((n) => CONTROLLER_PROPS[n] ?? []), ...(ctl.name === '' ? GLOBAL_V2 : GLOBAL_V1)];
+    for (const n of names) {
+      const f = path.join(fsPath, n);
+      let st: Stats;
+      try {
+        st = statSync(f);
+      } catch {
+        continue; // a property this kernel does not have
+      }
+      const value = propertyValue(n, readFileSync(f, 'utf8'));
+      if (n === 'tasks' || (n === 'cgroup.type' && value === 'threaded')) ctl.threaded = true;
+      dir.properties.push({ name: n, value, perms: permsOf(st) });
+    }
+    (parent ? parent.children : ctl.dirs).push(dir);
+  }
+
+  /**
+   * --freeze-cgroup, before the tree is touched: the freezer's state, kept (v1) as CRIU keeps it.
+   * A cgroup frozen already (a paused container) is refused: the tree is stopped by ptrace, as
+   * always, and the freezer is left as it is.
+   */
+  checkFreezer(): void {
+    const dir = this.opts.freezeCgroup;
+    if (!dir) return;
+    const v1 = path.join(dir, 'freezer.state');
+    let state: string;
+    let perms: Entry | undefined;
+    if (existsSync(v1)) {
+      state = readFileSync(v1, 'utf8').trim();
+      perms = permsOf(statSync(v1));
+    } else if (existsSync(path.join(dir, 'cgroup.freeze'))) {
+      state = readFileSync(path.join(dir, 'cgroup.freeze'), 'utf8').trim() === '0' ? 'THAWED' : 'FROZEN';
+    } else {
+      throw new CrtoolsError('BAD_OPTIONS', `--freeze-cgroup ${dir}: neither a v1 freezer (freezer.state) nor a v2 cgroup (cgroup.freeze)`, { context: { option: 'freeze_cgroup', path: dir }, exitCode: ExitCode.USAGE });
+    }
+    if (state !== 'THAWED') {
+      throw new CrtoolsError('UNSUPPORTED_CGROUP', `--freeze-cgroup ${dir}: the cgroup is ${state} already (a paused container), which is not supported by crtools yet (crtools issue 17)`, { context: { option: 'freeze_cgroup', path: dir }, exitCode: ExitCode.UNSUPPORTED });
+    }
+    if (perms) this.freezerState = { value: state, perms };
+  }
+
+  /** --freeze-cgroup, the tree frozen: its cgroup holds the tree's tasks and no other (CRIU would dump those). */
+  checkFreezerTasks(treeTids: ReadonlySet<number>): void {
+    const dir = this.opts.freezeCgroup;
+    if (!dir) return;
+    const file = existsSync(path.join(dir, 'tasks')) ? 'tasks' : 'cgroup.threads';
+    const stray = readFileSync(path.join(dir, file), 'utf8').split('\n').filter(Boolean).map(Number).filter((t) => !treeTids.has(t));
+    if (stray.length) {
+      throw new CrtoolsError('UNSUPPORTED_CGROUP', `--freeze-cgroup ${dir}: task${stray.length > 1 ? 's' : ''} ${stray.join(', ')} in the cgroup ${stray.length > 1 ? 'are' : 'is'} not of the dumped tree`, { context: { option: 'freeze_cgroup', path: dir }, exitCode: ExitCode.UNSUPPORTED });
+    }
+  }
+
+  /** cgroup.img, unless every task is in criu's set (then nothing, as CRIU). */
+  async write(dir: string): Promise<string | undefined> {
+    if (this.sets.length === 1) {
+      this.log.info('cg: all tasks in criu\'s cgroups, nothing to dump');
+      return undefined;
+    }
+    const sets = this.sets.slice(1).map((s) => ({ id: s.id, ctls: s.ctls.map((c) => ({ name: c.name, path: c.path })) }));
+    const dirEntry = (d: Dir, parentPath?: string): Entry => ({
+      dir_name: parentPath === undefined ? d.path.replace(/^\//, '') : d.path.slice(parentPath === '/' ? 1 : parentPath.length + 1),
+      children: d.children.map((c) => dirEntry(c, d.path)),
+      properties: d.properties,
+      dir_perms: d.perms,
+    });
+    const controllers = this.controllers.map((c) => {
+      const dirs = c.dirs.map((d) => dirEntry(d));
+      if (c.name === 'freezer' && this.freezerState && dirs[0]) (dirs[0]['properties'] as Entry[]).push({ name: 'freezer.state', ...this.freezerState });
+      return { cnames: c.name.split(','), dirs, is_threaded: c.threaded };
+    });
+    await writeImageFile(path.join(dir, 'cgroup.img'), { magic: 'CGROUP', entries: [{ sets, controllers }] });
+    return 'cgroup.img';
+  }
+}
