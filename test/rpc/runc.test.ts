@@ -7,8 +7,11 @@
  * network namespace left empty, the freezer cgroup); crtools writes the images as CRIU 4.2 does
  * (decoded by Debian's crit) and runc removes the container. CRIU 4.2 (env CRIU, else
  * /tmp/criu-4.2/criu/criu) restores crtools' checkpoint with `runc restore -d` and the counter
- * goes on from where it stopped; skipped, saying so, where it is not. The restore by crtools
- * itself is the restorer's half. A paused container (freezer FROZEN) is refused by name and
+ * goes on from where it stopped; skipped, saying so, where it is not. crtools restores its own
+ * checkpoint with `runc restore -d` too, and CRIU 4.2's checkpoint of another counting container,
+ * twice in a row (running, its namespaces and mounts, the counter going on, the notifications in
+ * CRIU's order, no mount of it left in ours); without the external mounts mapped such a restore
+ * is refused by name, leaving nothing. A paused container (freezer FROZEN) is refused by name and
  * stays as it was. What runc sent and what we answered is read from the trace
  * `criu swrk` writes with CRTOOLS_RPC_TRACE; the same dump from crtools' command line (its container
  * options: --root, --external mnt[], -M, --empty-ns, --manage-cgroups, --freeze-cgroup) writes the
@@ -22,7 +25,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NS_KINDS } from '@crtools/images/facts';
 import { criuBin } from '../lib/paths.js';
-import { alive, critDecode, killTree, sleep, tmp, waitGone } from '../dump/helpers.js';
+import { alive, criu, critDecode, killTree, sleep, tmp, waitGone } from '../dump/helpers.js';
 import { CRIU } from '../restore/criu-ref.js';
 
 /** Where `name` is on PATH (or in the sbin directories root has), else undefined. */
@@ -57,7 +60,7 @@ const work = RUNC && BUSYBOX ? tmp('runc') : '';
 const stateRoot = path.join(work, 'state'); // runc's --root: our containers only
 const bundle = path.join(work, 'bundle');
 const counter = path.join(bundle, 'rootfs/tmp/count');
-const ids = [`crtools-runc-${process.pid}`, `crtools-runc-${process.pid}-restored`, `crtools-runc-${process.pid}-b`, `crtools-runc-${process.pid}-by-criu`, `crtools-runc-${process.pid}-cli`, `crtools-runc-${process.pid}-paused`];
+const ids = [`crtools-runc-${process.pid}`, `crtools-runc-${process.pid}-restored`, `crtools-runc-${process.pid}-b`, `crtools-runc-${process.pid}-by-criu`, `crtools-runc-${process.pid}-cli`, `crtools-runc-${process.pid}-paused`, `crtools-runc-${process.pid}-criu`];
 const pids = new Set<number>();
 
 /**
@@ -79,41 +82,41 @@ function state(id: string): { status: string; pid: number } | undefined {
 }
 
 /** The container's counter (the loop rewrites the file: retried while it is caught empty). */
-function count(): number {
+function count(file = counter): number {
   for (let i = 0; i < 100; i++) {
-    const n = Number.parseInt(existsSync(counter) ? readFileSync(counter, 'utf8') : '', 10);
+    const n = Number.parseInt(existsSync(file) ? readFileSync(file, 'utf8') : '', 10);
     if (Number.isInteger(n)) return n;
     sleep(20);
   }
-  throw new Error(`no counter in ${counter}`);
+  throw new Error(`no counter in ${file}`);
 }
 
 /** The counter goes on: a later reading is larger. */
-function advances(ms = 3000): { before: number; after: number } {
-  const before = count();
+function advances(ms = 3000, file = counter): { before: number; after: number } {
+  const before = count(file);
   const end = Date.now() + ms;
   let after = before;
   while (Date.now() < end && after <= before) {
     sleep(100);
-    after = count();
+    after = count(file);
   }
   return { before, after };
 }
 
 /** A bundle: busybox alone in a rootfs, a shell loop counting in /tmp/count every 0.1 s. */
-function makeBundle(): void {
-  const rootfs = path.join(bundle, 'rootfs');
+function makeBundle(dir = bundle): void {
+  const rootfs = path.join(dir, 'rootfs');
   for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp']) mkdirSync(path.join(rootfs, d), { recursive: true });
   copyFileSync(BUSYBOX!, path.join(rootfs, 'bin/busybox'));
   chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
   for (const applet of ['sh', 'sleep', 'echo', 'cat']) symlinkSync('busybox', path.join(rootfs, 'bin', applet));
-  const spec = runc(['spec', '--bundle', bundle]);
+  const spec = runc(['spec', '--bundle', dir]);
   if (spec.status !== 0) throw new Error(`runc spec failed: ${spec.stderr}`);
-  const config = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+  const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
   config.process.terminal = false;
   config.process.args = ['/bin/sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done'];
   config.root.readonly = false;
-  writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config, null, 1));
+  writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 1));
 }
 
 /** What criu swrk traced: each message, in order. */
@@ -330,24 +333,27 @@ describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped:
     expect(waitGone(pid)).toBe(true);
   });
 
-  it("restore by crtools of its checkpoint: runc's RESTORE answered (the restorer's half of crtools issue 17)", () => {
+  it("restore by crtools of its own checkpoint: runc's RESTORE carried (the restorer's half of crtools issue 17), the counter goes on; the container is then deleted", () => {
+    const stoppedAt = count();
+    const mountsBefore = ownMounts();
     const images = path.join(work, 'images');
     const logs = path.join(work, 'work-restore');
     const trace = path.join(work, 'restore-trace.jsonl');
     const r = runc(['--criu', criuBin, 'restore', '-d', '--image-path', images, '--work-path', logs, '--bundle', bundle, restoredId], { CRTOOLS_RPC_TRACE: trace });
+    expect(r.status, `${r.stderr}\n${tail(path.join(logs, 'restore.log'))}`).toBe(0);
     const msgs = traced(trace);
-    expect(msgs.map((m) => `${m.dir} ${m.msg.type}`)).toEqual(['in VERSION', 'out VERSION', 'in RESTORE', 'out RESTORE']);
-    expect(msgs[2]!.msg.opts).toMatchObject({ rst_sibling: true, log_file: 'restore.log', notify_scripts: true, evasive_devices: true });
-    const answer = msgs[3]!.msg;
-    // what crtools refuses first: a field it has no model of (cg_root, sent with cgroup v1) or
-    // the first option the restore engine does not carry out
-    expect(answer).toMatchObject({ type: 'RESTORE', success: false, cr_errno: 56, restore: { pid: -1 } });
-    expect(answer.cr_errmsg).toMatch(/^(RPC option cg_root|restore: option evasive_devices) is not supported by crtools yet$/);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`criu failed: type RESTORE errno 56\nlog file: ${path.join(logs, 'restore.log')}`);
-    expect(readFileSync(path.join(logs, 'restore.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): .*\n$/);
-    expect(readFileSync(path.join(logs, 'restore.log'), 'utf8')).toContain(`Error (rpc): ${answer.cr_errmsg}\n`);
-    expect(state(restoredId)).toBeUndefined();
+    expect(msgs.find((m) => m.dir === 'in' && m.msg.type === 'RESTORE')!.msg.opts).toMatchObject({ rst_sibling: true, log_file: 'restore.log', notify_scripts: true, evasive_devices: true, manage_cgroups: true, root: expect.any(String) });
+    expect(msgs.at(-1)!.msg).toMatchObject({ type: 'RESTORE', success: true });
+    const s = state(restoredId)!;
+    pids.add(s.pid);
+    expect(s.status).toBe('running');
+    const { before, after } = advances();
+    expect(before).toBeGreaterThanOrEqual(stoppedAt);
+    expect(after).toBeGreaterThan(before);
+    expect(ownMounts()).toEqual(mountsBefore);
+    // (the next case counts in the same bundle)
+    expect(runc(['delete', '-f', restoredId]).status).toBe(0);
+    expect(waitGone(s.pid)).toBe(true);
   });
 
   it.skipIf(!CRIU)(`CRIU 4.2 restores crtools' checkpoint: runc restore -d, the container runs and the counter goes on from where it stopped; twice in a row${CRIU ? '' : ' (skipped: no CRIU 4.2 binary; set CRIU=)'}`, () => {
@@ -393,5 +399,89 @@ describe.skipIf(!!missing)(`runc with crtools as its criu${missing ? ` (skipped:
     expect(again.before).toBeGreaterThanOrEqual(stoppedAgain);
     expect(again.after).toBeGreaterThan(again.before);
     expect(again.after - stoppedAgain).toBeLessThan(1000);
+  });
+});
+
+/** This process's mount points, sorted (a restore must leave none of its own here). */
+function ownMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').map((l) => l.split(' ')[4]!).sort();
+}
+
+// CRIU 4.2 checkpoints the counting container (the default spec: its own pid, mount, network,
+// UTS and IPC namespaces, pivot_root'ed rootfs, /proc, /dev tmpfs with its device nodes, devpts,
+// mqueue, read-only /sys with its cgroup mounts, masked and read-only paths), crtools restores it
+// under runc (root, ext_mnt, manage_cgroups and cg_root, empty_ns net, evasive_devices,
+// orphan_pts_master); twice, each checkpoint CRIU's of what crtools restored
+const criuMissing = missing || (!CRIU && 'CRIU 4.2 (env CRIU)');
+describe.skipIf(!!criuMissing)(`runc restores CRIU 4.2's checkpoint with crtools as its criu${criuMissing ? ` (skipped: ${criuMissing} not here)` : ''}`, () => {
+  const id = ids[6]!;
+  // (a bundle of its own: the first container may still count in the other one)
+  const bundle2 = path.join(work, 'bundle-criu');
+  const counter2 = path.join(bundle2, 'rootfs/tmp/count');
+  for (const round of [1, 2]) {
+    it(`round ${round}: CRIU 4.2 checkpoints, crtools restores: running in runc's state, the counter goes on from where it stopped`, () => {
+      if (round === 1) {
+        makeBundle(bundle2);
+        const run = runc(['--log', path.join(work, 'runc-run-criu.log'), 'run', '-d', '--bundle', bundle2, id], {}, true);
+        expect(run.status).toBe(0);
+      }
+      const running = state(id)!;
+      pids.add(running.pid);
+      expect(running.status).toBe('running');
+      expect(advances(3000, counter2).after).toBeGreaterThan(0);
+      const images = path.join(work, `criu-images-${round}`);
+      const ck = runc(['--criu', CRIU!, 'checkpoint', '--image-path', images, '--work-path', path.join(work, `criu-work-${round}`), id]);
+      expect(ck.status, ck.stderr).toBe(0);
+      // (runc forgets a container it checkpointed without --leave-running)
+      expect(state(id)).toBeUndefined();
+      expect(alive(running.pid)).toBe(false);
+      const stopped = count(counter2);
+
+      const mountsBefore = ownMounts();
+      const trace = path.join(work, `criu-restore-trace-${round}.jsonl`);
+      const logs = path.join(work, `criu-restore-work-${round}`);
+      const r = runc(['--criu', criuBin, 'restore', '-d', '--image-path', images, '--work-path', logs, '--bundle', bundle2, id], { CRTOOLS_RPC_TRACE: trace });
+      const log = existsSync(path.join(logs, 'restore.log')) ? readFileSync(path.join(logs, 'restore.log'), 'utf8') : '';
+      expect(r.status, `${r.stderr}\n${log}`).toBe(0);
+      // what runc asked, and the notifications in CRIU's order
+      const msgs = traced(trace);
+      const req = msgs.find((m) => m.dir === 'in' && m.msg.type === 'RESTORE')!.msg.opts;
+      expect(req).toMatchObject({ rst_sibling: true, evasive_devices: true, manage_cgroups: true, empty_ns: 0x40000000, root: expect.stringMatching(/criu-root$/), ext_mnt: expect.any(Array), cg_root: expect.any(Array) });
+      const notes = msgs.filter((m) => m.dir === 'out' && m.msg.type === 'NOTIFY').map((m) => m.msg.notify.script);
+      expect(notes).toEqual(['pre-restore', 'setup-namespaces', 'post-setup-namespaces', 'post-restore', 'network-unlock', 'pre-resume', 'post-resume']);
+      expect(msgs.at(-1)!.msg).toMatchObject({ type: 'RESTORE', success: true });
+
+      const restored = state(id)!;
+      pids.add(restored.pid);
+      expect(restored.status).toBe('running');
+      expect(msgs.at(-1)!.msg.restore.pid).toBe(restored.pid);
+      // in its namespaces, at its root, with its mounts
+      expect(ownNamespaces(restored.pid)).toEqual(expect.arrayContaining(['pid', 'net', 'ipc', 'uts', 'mnt']));
+      expect(readlinkSync(`/proc/${restored.pid}/root`)).toBe('/');
+      const inside = readFileSync(`/proc/${restored.pid}/mountinfo`, 'utf8');
+      for (const mp of ['/ ', '/proc ', '/dev ', '/dev/pts ', '/dev/shm ', '/dev/mqueue ', '/sys ', '/sys/fs/cgroup ', '/proc/keys ']) expect(inside).toContain(` ${mp}`);
+      expect(readdirSync(`/proc/${restored.pid}/root/dev`)).toEqual(expect.arrayContaining(['null', 'zero', 'pts', 'shm', 'mqueue']));
+      // the counter goes on from where the checkpoint stopped it
+      const { before, after } = advances(3000, counter2);
+      expect(before).toBeGreaterThanOrEqual(stopped);
+      expect(after).toBeGreaterThan(before);
+      // nothing of the restore is left in our mount namespace
+      expect(ownMounts()).toEqual(mountsBefore);
+    });
+  }
+
+  it('the same checkpoint restored under --root without the external mounts mapped: refused by name, nothing left; the container counts on', () => {
+    const images = path.join(work, 'criu-images-2');
+    const mountsBefore = ownMounts();
+    const r = criu(['restore', '-D', images, '-o', 'restore-unmapped.log', '-d', '--root', path.join(bundle2, 'rootfs'), '--empty-ns', 'net', '--manage-cgroups', '--evasive-devices']);
+    // (refused before any task is made: exit 4, as what crtools does not carry)
+    expect(r.code).toBe(4);
+    expect(readFileSync(path.join(images, 'restore-unmapped.log'), 'utf8')).toMatch(/Error \(restore\): mount \d+ at \/\S+ \(\w+\) is external \(mnt\[\/\S+\]\) and the restore maps nothing to it/);
+    expect(ownMounts()).toEqual(mountsBefore);
+    // the running container is untouched
+    const s = state(id)!;
+    expect(s.status).toBe('running');
+    const { before, after } = advances(3000, counter2);
+    expect(after).toBeGreaterThan(before);
   });
 });

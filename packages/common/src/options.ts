@@ -82,6 +82,8 @@ export interface CriuOptions {
   manage_cgroups: boolean;
   /** --manage-cgroups=MODE (RPC manage_cgroups_mode): what is done with the cgroups' directories and properties (CRIU's modes) */
   manage_cgroups_mode?: CgroupMode;
+  /** --cgroup-root [CTRL:]PATH (RPC cg_root): where the dumped cgroups of a controller (all: no ctrl) go on restore */
+  cg_root: { ctrl?: string; path: string }[];
   /** --track-mem: track written pages so that a later dump with a parent writes only those */
   track_mem: boolean;
   auto_dedup: boolean;
@@ -119,7 +121,7 @@ export function defaultOptions(): CriuOptions {
     timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT, use_page_server: false,
     tcp_established: false, tcp_close: false, tcp_skip_in_flight: false, network_lock: 'iptables', ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
-    weak_sysctls: false, empty_ns: 0, external: [], ext_mnt: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
+    weak_sysctls: false, empty_ns: 0, external: [], ext_mnt: [], cg_root: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
   };
 }
 

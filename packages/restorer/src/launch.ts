@@ -19,9 +19,10 @@ import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-
 import { createShmem, shmemContents } from './shmem.js';
 import { dispatchPatches, selfObjects } from './dispatch.js';
 import { createGhosts, type GhostFiles } from './ghosts.js';
-import { shapeMounts } from './mounts.js';
+import { mountTreeUnder, pivotInto, shapeMounts } from './mounts.js';
+import type { MadeCgroups } from './cgroups.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
-import { makeNetNamespace, type MadeNetNamespace } from './netns.js';
+import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
 
 export interface RestoreTreeOptions {
   /** leave every task stopped (SIGSTOP) instead of resuming it (tasks dumped stopped are stopped again anyway) */
@@ -49,6 +50,20 @@ export interface RestoreTreeOptions {
    * its TCP connections inside it); without it, restoreTree makes it and lets it go after.
    */
   netns?: MadeNetNamespace;
+  /**
+   * --root: the tree's mounts are made under `root` (external ones from what `ext` maps their
+   * keys to), which becomes the root of its mount namespace once every task is restored
+   * (the plan's paths prefixed with it: rooted.ts)
+   */
+  mountRoot?: { root: string; ext: ReadonlyMap<string, string> };
+  /** the dumped cgroups, made: the root moves into its css set on launch, a task whose set is not its parent's once it is restored */
+  cgroups?: MadeCgroups;
+  /**
+   * With namespaces of the tree's own: called once they exist ('made': CRIU's setup-namespaces
+   * point, the caller may configure them) and once they have their state ('set': its
+   * post-setup-namespaces), before any task opens a file; a throw kills the tree
+   */
+  namespaceHook?: (stage: 'made' | 'set', rootPid: number) => void | Promise<void>;
 }
 
 export interface RestoredTree {
@@ -253,9 +268,9 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   // the root's own network namespace, made first: the root is born inside it
   let ownNet: MadeNetNamespace | undefined;
   try {
-    if (plan.namespaces?.net && !opts.netns) {
+    if ((plan.namespaces?.net || plan.namespaces?.emptyNet) && !opts.netns) {
       try {
-        ownNet = makeNetNamespace(plan.namespaces.net, opts.logger);
+        ownNet = treeNetNamespace(plan.namespaces, opts.logger);
       } catch (e) {
         throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
       }
@@ -299,8 +314,9 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
 const O_RDWR = 2;
 
 /** From inside the root's new namespaces: its mounts, its UTS names and its IPC sysctls (those this kernel has). */
-function setNamespaceState(rootPid: number, ns: NamespacePlan): void {
-  if (ns.mounts) shapeMounts(rootPid, ns.mounts);
+function setNamespaceState(rootPid: number, ns: NamespacePlan, mountRoot: RestoreTreeOptions['mountRoot']): void {
+  if (ns.mounts && mountRoot) mountTreeUnder(rootPid, ns.mounts, mountRoot.root, mountRoot.ext);
+  else if (ns.mounts) shapeMounts(rootPid, ns.mounts);
   if (ns.uts) namespaceFiles(rootPid, 'uts', { writes: [[UTS_FILES.nodename, ns.uts.nodename], [UTS_FILES.domainname, ns.uts.domainname]] });
   if (ns.ipcVar) {
     const v = ns.ipcVar;
@@ -416,13 +432,32 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     return `restore of pid ${plan.tasks[i]!.pid} failed at "${step}": ${errnoName(Number(s.err))} (detail 0x${s.detail.toString(16)})`;
   };
 
+  // the root into its css set first: its children are born there, its memory is charged there
+  const cg = opts.cgroups;
+  if (cg && !cg.inherits(plan.tasks[0]!.cgSet, plan.cgroups?.rootSet)) {
+    try {
+      cg.moveTask(rootPid, plan.tasks[0]!.cgSet);
+    } catch (e) {
+      return abort(e as Error);
+    }
+  }
   // the root's own namespaces get their state before any task runs code of its own (the root
   // opens no file before: its mounts are in place first)
   if (plan.namespaces) {
     try {
-      setNamespaceState(rootPid, plan.namespaces);
+      await opts.namespaceHook?.('made', rootPid);
+    } catch (e) {
+      return abort(e instanceof Error ? e : new Error(String(e)));
+    }
+    try {
+      setNamespaceState(rootPid, plan.namespaces, opts.mountRoot);
     } catch (e) {
       return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: cannot set up the root's namespaces: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
+    }
+    try {
+      await opts.namespaceHook?.('set', rootPid);
+    } catch (e) {
+      return abort(e instanceof Error ? e : new Error(String(e)));
     }
   }
   // the root opens its files, and the tasks attach SysV segments, only once the namespaces hold them
@@ -507,6 +542,18 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     } finally {
       for (const h of handed) if (h.uffd !== undefined) closeFd(h.uffd);
     }
+  }
+
+  // the tasks whose css set is not their parent's; then, --root: the tree's root its namespace's
+  try {
+    if (cg) {
+      for (const t of plan.tasks.slice(1)) {
+        if (!t.zombie && !cg.inherits(t.cgSet, plan.tasks[t.parent]!.cgSet)) cg.moveTask(hostOf(t.pid) ?? t.pid, t.cgSet);
+      }
+    }
+    if (opts.mountRoot && plan.namespaces?.mounts) pivotInto(rootPid, opts.mountRoot.root);
+  } catch (e) {
+    return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
   }
 
   if (opts.beforeResume) {

@@ -158,6 +158,8 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
       const pidns = m.fsname === 'proc' && readlinkSync(`/proc/${pid}/ns/pid`) !== readlinkSync('/proc/self/ns/pid') ? `pidns=/proc/${pid}/ns/pid` : '';
       const data = [m.options, m.sbFlags & MNT_FLAG.RDONLY ? 'ro' : '', pidns].filter(Boolean).join(',');
       ops.push({ source: m.source, target: m.mountpoint, fstype: m.fsname, flags: (m.flags & PER_MOUNT) | (m.sbFlags & (MNT_FLAG.RDONLY | MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) });
+    } else if (m.extKey !== undefined) {
+      throw refuse(m, `is external (mnt[${m.extKey}]): external mounts are restored under --root only`);
     } else {
       throw refuse(m, 'is neither in the restorer\'s mount namespace nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue, bind mounts)');
     }
@@ -187,15 +189,93 @@ function propagation(m: MountPlan, shared: number, master: number): MountOp[] {
   return ops;
 }
 
-/** A tmpfs's files back from its tar image (tar(1), as CRIU 4.2 extracts them), through the task's root. */
-function untar(pid: number, m: MountPlan): void {
+/** A tmpfs's files back from its tar image (tar(1), as CRIU 4.2 extracts them), through the task's root (at `base` under it). */
+function untar(pid: number, m: MountPlan, base = ''): void {
   const fd = openSync(m.tar!, 'r');
   try {
-    const r = spawnSync('tar', ['--extract', '--gzip', '--no-unquote', '--no-wildcards', '--directory', `/proc/${pid}/root${m.mountpoint}`], { stdio: [fd, 'ignore', 'pipe'] });
+    const r = spawnSync('tar', ['--extract', '--gzip', '--no-unquote', '--no-wildcards', '--directory', `/proc/${pid}/root${base}${m.mountpoint}`], { stdio: [fd, 'ignore', 'pipe'] });
     if (r.error || r.status !== 0) {
       throw new CrtoolsError('RESTORE_FAILED', `the files of the tmpfs at ${m.mountpoint} (${m.tar}): tar: ${r.error?.message ?? r.stderr.toString().trim()}`, { context: { mntId: m.id, path: m.mountpoint }, exitCode: ExitCode.FAILED });
     }
   } finally {
     closeSync(fd);
   }
+}
+
+/** A new mount of m's file system (proc, sysfs, tmpfs, devpts, mqueue) at target; ro comes after its files. */
+function freshMount(pid: number, m: MountPlan, target: string): MountOp {
+  // a proc shows the pid namespace of who mounts it: the tree's, named (pidns=, Linux 6.16+)
+  // when it is not this process's
+  const pidns = m.fsname === 'proc' && readlinkSync(`/proc/${pid}/ns/pid`) !== readlinkSync('/proc/self/ns/pid') ? `pidns=/proc/${pid}/ns/pid` : '';
+  const data = [m.options, pidns].filter(Boolean).join(',');
+  return { source: m.source, target, fstype: m.fsname!, flags: (m.flags & PER_MOUNT & ~MNT_FLAG.RDONLY) | (m.sbFlags & (MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) };
+}
+
+/**
+ * --root: the dumped mount namespace made under `root` (a directory of the restorer's, runc's
+ * criu-root) inside task pid's new mount namespace, a copy of the restorer's made private
+ * first (nothing of it reaches the restorer's): the root mount is a bind of `root`, each other
+ * mount in the order it was mounted is a bind of what `ext` maps its key to (an external one), a
+ * bind from a mount placed before it (same file system, its root within), or a new mount of its
+ * file system (a tmpfs with its files back; sysfs and mqueue mounted from inside the tree's
+ * network and IPC namespaces, whose objects they show), each then read-only as dumped and with
+ * its propagation. pivotInto makes `root` the namespace's root once the tasks are restored.
+ */
+export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>): void {
+  const top = mounts.find((m) => m.mountpoint === '/' && !mounts.some((o) => o.id === m.parent));
+  if (!top) throw refuse(mounts[0]!, 'is the first mount of a namespace without a root mount');
+  const at = (mp: string) => (mp === '/' ? root : `${root}${mp}`);
+  mountSteps(pid, [{ target: '/', flags: MS.REC | MS.PRIVATE }, { source: root, target: root, flags: MS.BIND }]);
+  const placed: MountPlan[] = [top];
+  const join = (m: MountPlan): ('net' | 'ipc')[] => (m.fsname === 'sysfs' ? ['net'] : m.fsname === 'mqueue' ? ['ipc'] : []);
+  for (const m of mounts) {
+    if (m === top) continue;
+    const target = at(m.mountpoint);
+    const ops: MountOp[] = [];
+    let shared = 0;
+    let master = 0;
+    if (m.extKey !== undefined) {
+      const val = ext.get(m.extKey);
+      if (val === undefined) throw refuse(m, `is external (mnt[${m.extKey}]) and the restore maps nothing to it (--ext-mount-map ${m.extKey}:PATH, RPC ext_mnt)`);
+      ops.push({ source: val, target, flags: MS.BIND });
+    } else {
+      const from: MountPlan[] = [...placed].reverse().filter((p) => p.dev === m.dev && p.extKey === undefined && rootUnder(m.root, p.root));
+      const src: MountPlan | undefined = from.find((p) => m.shared && p.shared === m.shared) ?? from.find((p) => m.master && p.shared === m.master) ?? from[0];
+      if (src && src !== top) {
+        const rel = src.root === '/' ? m.root : m.root.slice(src.root.length);
+        ops.push({ source: `${at(src.mountpoint)}${rel === '/' ? '' : rel}`, target, flags: MS.BIND });
+        shared = src.shared;
+        master = src.master;
+      } else if (src === top && m.root !== top.root) {
+        ops.push({ source: `${root}${m.root.slice(top.root === '/' ? 0 : top.root.length)}`, target, flags: MS.BIND });
+      } else if (m.fsname && MADE_FS.has(m.fsname) && m.root === '/') {
+        ops.push(freshMount(pid, m, target));
+      } else {
+        throw refuse(m, 'is neither external (--external mnt[]), a bind of a mount before it, nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue)');
+      }
+    }
+    mountSteps(pid, ops, join(m));
+    if (ops[0]!.fstype && m.tar) untar(pid, m, root);
+    const ro: MountOp[] = [];
+    if (ops[0]!.fstype && m.sbFlags & MNT_FLAG.RDONLY) ro.push({ target, flags: MS.REMOUNT | MS.RDONLY | (m.flags & PER_MOUNT), ...(m.options ? { data: m.options } : {}) });
+    else ro.push({ target, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) });
+    mountSteps(pid, [...ro, ...propagation({ ...m, mountpoint: target }, shared, master)]);
+    placed.push(m);
+  }
+  // the root's own flags last (a read-only root takes its mounts first)
+  mountSteps(pid, [{ target: root, flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }, ...propagation({ ...top, mountpoint: root }, 0, 0)]);
+}
+
+/**
+ * --root, before any task is made: every external mount has a path mapped to its key (CRIU
+ * fails on the first without one once it is building the tree; crtools refuses before).
+ */
+export function checkExternalMounts(mounts: readonly MountPlan[], ext: ReadonlyMap<string, string>): void {
+  const m = mounts.find((x) => x.extKey !== undefined && !ext.has(x.extKey));
+  if (m) throw refuse(m, `is external (mnt[${m.extKey}]) and the restore maps nothing to it (--ext-mount-map ${m.extKey}:PATH, RPC ext_mnt)`);
+}
+
+/** --root: `root` (its mounts made by mountTreeUnder) becomes the root of task pid's mount namespace, the old one detached. */
+export function pivotInto(pid: number, root: string): void {
+  mountSteps(pid, [{ pivot: true, target: root, flags: 0 }]);
 }

@@ -9,7 +9,7 @@ import { closeSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
 import { createNetNamespace, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
 import { silentLogger, type Logger } from '@crtools/common';
-import type { NetPlan } from './plan.js';
+import type { NamespacePlan, NetPlan } from './plan.js';
 
 export interface MadeNetNamespace {
   fd: number;
@@ -83,4 +83,16 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): Made
     throw e;
   }
   return { fd, path, close: () => closeSync(fd) };
+}
+
+/**
+ * The root's network namespace, when it has one of its own: made as dumped, or empty (--empty-ns
+ * net: not dumped, its caller configures it, as runc does); undefined when it has none.
+ */
+export function treeNetNamespace(ns: NamespacePlan | undefined, log: Logger = silentLogger): MadeNetNamespace | undefined {
+  if (ns?.net) return makeNetNamespace(ns.net, log);
+  if (!ns?.emptyNet) return undefined;
+  const fd = createNetNamespace();
+  log.info('net: an empty network namespace made (--empty-ns net)');
+  return { fd, path: `/proc/${process.pid}/fd/${fd}`, close: () => closeSync(fd) };
 }

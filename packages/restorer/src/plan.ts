@@ -182,6 +182,8 @@ export interface FdPlan {
 
 export interface TaskPlan {
   pid: number;
+  /** its css set (cgroup.img's id; core thread_core.cg_set), when the dump recorded one */
+  cgSet?: number;
   /** index of the parent in RestorePlan.tasks, -1 for the root */
   parent: number;
   pgid: number;
@@ -274,6 +276,8 @@ export interface NamespacePlan {
   sysv?: SysvPlan[];
   /** the root's network namespace (made before the root, which is born inside it: no clone flag) */
   net?: NetPlan;
+  /** --empty-ns net: the root's network namespace is made empty (not dumped: its caller configures it) */
+  emptyNet?: boolean;
   /** the mount namespace's mounts (mountpoints-<id>.img), in the order they were mounted */
   mounts?: MountPlan[];
   /**
@@ -320,6 +324,27 @@ export interface MountPlan {
   master: number;
   /** tmpfs: its files (tmpfs-dev-<dev>.tar.gz.img) */
   tar?: string;
+  /** an external mount (--external mnt[KEY]:...): restored as a bind of what the restore maps KEY to (--ext-mount-map, RPC ext_mnt) */
+  extKey?: string;
+}
+
+/**
+ * cgroup.img: the css sets of the tasks (each controller's path in it) and, per controller, the
+ * directories dumped with their properties.
+ */
+export interface CgroupsPlan {
+  sets: { id: number; ctls: { name: string; path: string }[] }[];
+  controllers: { cnames: string[]; dirs: CgroupDirPlan[] }[];
+  /** the set the dump's criu was in (inventory root_cg_set): a task in it stays in the restorer's */
+  rootSet?: number;
+}
+
+/** A dumped cgroup directory: its name (the first level: its path from the hierarchy's root), properties, mode and owner, children. */
+export interface CgroupDirPlan {
+  name: string;
+  props: { name: string; value: string }[];
+  perms?: { mode: number; uid: number; gid: number };
+  children: CgroupDirPlan[];
 }
 
 /** One SysV IPC object of the restored IPC namespace. */
@@ -351,6 +376,8 @@ export interface RestorePlan {
   /** namespaces of the root's own (none: every task lives in the restorer's) */
   namespaces?: NamespacePlan;
   files: FilePlan[];
+  /** cgroup.img, when the checkpoint has one */
+  cgroups?: CgroupsPlan;
   shmem?: ShmemPlan[];
   ghosts?: GhostPlan[];
   /**

@@ -15,14 +15,18 @@ import { requireLazyPages } from './lazy-pages.js';
 import { LazyPagesClient } from './lazy-socket.js';
 import type { RestorePlan } from './plan.js';
 import { TcpConnections } from './tcp.js';
-import { makeNetNamespace, type MadeNetNamespace } from './netns.js';
+import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { setSocketNamespace } from '@crtools/sys';
+import { cgroupMode, prepareCgroups, type MadeCgroups } from './cgroups.js';
+import { rootedPlan } from './rooted.js';
+import { checkExternalMounts } from './mounts.js';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
   'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk', 'auto_dedup',
+  'root', 'ext_mnt', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'empty_ns', 'evasive_devices', 'orphan_pts_master',
 ];
 
 /**
@@ -59,6 +63,22 @@ export function shellJobPlan(plan: RestorePlan, own: { sid: number; pgid: number
     ...plan,
     tasks: plan.tasks.map((t) => ({ ...t, sid: sidMap.get(t.sid) ?? t.sid, pgid: pgidMap.get(t.pgid) ?? t.pgid })),
   };
+}
+
+/**
+ * --root: the plan's paths reached through the new root until the tasks are restored; without
+ * a mount namespace of the tree's own, --root has nothing to build there (refused).
+ */
+function rootPlan(plan: RestorePlan, root: string | undefined, ext: ReadonlyMap<string, string>): RestorePlan {
+  if (!root) return plan;
+  if (!plan.namespaces?.mounts) throw new CrtoolsError('UNSUPPORTED_OPTION', 'restore: option root: the tree has no mount namespace of its own to make under it (not supported by crtools yet)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'root' } });
+  checkExternalMounts(plan.namespaces.mounts, ext);
+  return rootedPlan(plan, root);
+}
+
+/** --ext-mount-map / RPC ext_mnt: the host paths of the external mounts by key. */
+function extMountMap(values: readonly { key: string; val: string }[]): Map<string, string> {
+  return new Map(values.map((m) => [m.key, m.val]));
 }
 
 /** This process's session and process group. */
@@ -163,14 +183,22 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
 
 async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, inherit: ReturnType<typeof inheritMap>, lazy: LazyPagesClient | undefined): Promise<RestoreResult> {
   const log = criuLog.logger('restore');
-  const planned = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk }), ownSession(), o.shell_job);
+  const root = o.root ? resolve(o.root) : undefined;
+  const built = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, emptyNs: o.empty_ns, ...(root ? { root } : {}) }), ownSession(), o.shell_job);
+  // --orphan-pts-master: a pty master whose slave is outside the tree goes to the caller; a tree
+  // with a terminal is not carried so yet (a tree without one has none to send)
+  if (o.orphan_pts_master) {
+    const tty = built.files.find((f) => f.kind === 'tty');
+    if (tty) throw new CrtoolsError('UNSUPPORTED_OPTION', 'restore: option orphan_pts_master: a tree with a terminal is not restored so by crtools yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'orphan_pts_master' } });
+  }
+  const planned = rootPlan(built, root, extMountMap(o.ext_mnt));
   // established TCP connections: made here in repair mode, handed to their tasks as inherited descriptors
   const tcp = new TcpConnections(criuLog.logger('tcp'));
   // a tree in a network namespace of its own: the namespace first, its connections made inside it
   let net: MadeNetNamespace | undefined;
-  if (planned.namespaces?.net) {
+  if (planned.namespaces?.net || planned.namespaces?.emptyNet) {
     try {
-      net = makeNetNamespace(planned.namespaces.net, criuLog.logger('net'));
+      net = treeNetNamespace(planned.namespaces, criuLog.logger('net'));
     } catch (e) {
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
     }
@@ -196,9 +224,19 @@ async function restoreInside(
     setSocketNamespace(undefined);
   }
   let tree: Awaited<ReturnType<typeof restoreTree>>;
+  let cgroups: MadeCgroups | undefined;
   try {
     await notify('pre-restore', { pid: plan.tasks[0]?.pid });
+    // the dumped cgroups, as --manage-cgroups says, before any task is made
+    cgroups = prepareCgroups(plan.cgroups, cgroupMode(o), o.cg_root, criuLog.logger('cg'));
     tree = await restoreTree(plan, {
+      cgroups,
+      ...(o.root ? { mountRoot: { root: resolve(o.root), ext: extMountMap(o.ext_mnt) } } : {}),
+      // as CRIU: once the root's namespaces exist (the caller may configure them: runc's network),
+      // and once they have their state
+      namespaceHook: async (stage, rootPid) => {
+        await notify(stage === 'made' ? 'setup-namespaces' : 'post-setup-namespaces', { pid: rootPid });
+      },
       leaveStopped: o.leave_stopped,
       restoreSibling: o.rst_sibling,
       timeoutMs: ctx.timeoutMs,
@@ -209,6 +247,8 @@ async function restoreInside(
       // a failing pre-resume is an error line and the tasks go on
       beforeResume: async (rootPid) => {
         await notify('post-restore', { pid: rootPid });
+        // (as CRIU: with a network namespace of the tree's; what the hook answers changes nothing)
+        if (net) await goingOn(criuLog, () => notify('network-unlock', {}));
         await goingOn(criuLog, () => notify('pre-resume', { pid: rootPid }));
         // as CRIU: the lock goes first, then the connections leave repair mode (the window probe
         // that sends reaches the peer, which then stops backing off), before any task runs
@@ -220,6 +260,7 @@ async function restoreInside(
     });
   } catch (e) {
     tcp.abandon();
+    cgroups?.undo();
     throw e;
   }
   if (lazy) {

@@ -6,6 +6,7 @@ import { guardsFrom, isGuardEntry, splitAtAreas } from '../src/plan/memory.js';
 import { fieldOffset, recordSize } from '../src/layout.js';
 import { X86_REGS, type RestorePlan, type TaskPlan, type ThreadPlan, type X86Reg } from '../src/plan.js';
 import { isCrtoolsError } from '@crtools/common';
+import { rootedPlan } from '../src/rooted.js';
 
 function thread(tid: number, xstateBv = 3n): ThreadPlan {
   const regs = Object.fromEntries(X86_REGS.map((r) => [r, 0n])) as Record<X86Reg, bigint>;
@@ -241,5 +242,30 @@ describe('plan checks', () => {
       const f = (k: number, n: string) => buf.readBigUInt64LE(g + k * recordSize('guard') + fieldOffset('guard', n));
       expect([f(0, 'start'), f(0, 'end'), f(1, 'start'), f(1, 'end')]).toEqual([0x11000n, 0x13000n, 0x1f000n, 0x21000n]);
     });
+  });
+});
+
+describe('--root: the plan reached through the new root until the pivot (rootedPlan)', () => {
+  const base = (): RestorePlan => ({
+    tasks: [task(1, -1, {
+      exe: '/bin/busybox', cwd: '/', root: '/',
+      vmas: [{ start: 0x400000n, end: 0x401000n, kind: 'file-private', path: '/bin/busybox', prot: 5, flags: 2, pgoff: 0n } as TaskPlan['vmas'][number]],
+    })],
+    files: [{ kind: 'reg', path: '/dev/null', flags: 2, pos: 0n } as RestorePlan['files'][number], { kind: 'pipe' } as unknown as RestorePlan['files'][number]],
+  });
+
+  it('prefixes files, exe, working directory and mapped files; a root of / stays the pivot\'s', () => {
+    const p = rootedPlan(base(), '/run/c/criu-root');
+    const t = p.tasks[0]!;
+    expect([t.exe, t.cwd, t.root, t.vmas[0]!.path]).toEqual(['/run/c/criu-root/bin/busybox', '/run/c/criu-root', '/', '/run/c/criu-root/bin/busybox']);
+    expect(p.files).toEqual([expect.objectContaining({ kind: 'reg', path: '/run/c/criu-root/dev/null' }), { kind: 'pipe' }]);
+    expect(rootedPlan({ ...base(), tasks: [{ ...base().tasks[0]!, root: '/jail' }] }, '/r').tasks[0]!.root).toBe('/r/jail');
+  });
+
+  it('a kind reached by another path (a bound unix socket, a terminal...) or an unlinked file made again is refused by name', () => {
+    const unix = { ...base(), files: [{ kind: 'unix-bound' } as unknown as RestorePlan['files'][number]] };
+    expect(() => rootedPlan(unix, '/r')).toThrow('restore: option root: a unix-bound descriptor under another root is not supported by crtools yet');
+    const ghost = { ...base(), ghosts: [{ path: '/tmp/gone' } as unknown as NonNullable<RestorePlan['ghosts']>[number]] };
+    expect(() => rootedPlan(ghost, '/r')).toThrow(/an unlinked file or removed directory \(\/tmp\/gone\) made again under another root/);
   });
 });

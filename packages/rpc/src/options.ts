@@ -22,7 +22,7 @@ const MAPPED = new Set<string>([
 const PASSED = new Set<string>([
   'ext_unix_sk', 'tcp_established', 'evasive_devices', 'root', 'parent_img', 'track_mem', 'auto_dedup', 'link_remap',
   'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
-  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight',
+  'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight', 'cg_root',
 ]);
 
 /** rpc.proto's criu_cg_mode by number and name: CriuOptions' mode (DEFAULT: CRIU's, soft) */
@@ -244,7 +244,9 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
   for (const k of PASSED) {
     const v = passed[k];
     if (isDefault(k, v)) continue;
-    out[k] = k === 'ext_mnt' ? (v as { key: string; val: string }[]).map((m) => ({ key: m.key, val: m.val })) : v;
+    if (k === 'ext_mnt') out[k] = (v as { key: string; val: string }[]).map((m) => ({ key: m.key, val: m.val }));
+    else if (k === 'cg_root') out[k] = (v as { ctrl?: string; path: string }[]).map((c) => ({ ...(c.ctrl ? { ctrl: c.ctrl } : {}), path: c.path }));
+    else out[k] = v;
   }
   // the configuration file's remaining options last: they win
   const { images_dir: _i, work_dir: _w, log_file: _l, ...rest } = place.conf;

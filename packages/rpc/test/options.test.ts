@@ -136,6 +136,11 @@ describe('criu_opts → CriuOptions', () => {
       }
     }));
 
+  it("runc's RESTORE cg_root: per controller (ctrl) or for all (no ctrl)", () => {
+    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', manage_cgroups: true, cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }] } as CriuOpts, restore);
+    expect(m.options).toMatchObject({ manage_cgroups: true, cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }] });
+  });
+
   it('manage_cgroups_mode: criu_cg_mode by name or number (DEFAULT is soft) sets manage_cgroups too, as CRIU; an unknown one is a bad request', () => {
     const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
     for (const [v, mode] of [['SOFT', 'soft'], ['FULL', 'full'], ['STRICT', 'strict'], ['PROPS', 'props'], ['CG_NONE', 'none'], ['IGNORE', 'ignore'], ['DEFAULT', 'soft'], [4, 'full']] as const) {

@@ -89,10 +89,11 @@ describe('serveConnection', () => {
   it('RESTORE that fails answers pid -1 and the reason, also written in its log (the engine refused before it had one)', async () => {
     const c = connection();
     const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-server-'));
-    const r = await c.ask({ type: 'RESTORE', opts: { images_dir_fd: -1, images_dir: dir, rst_sibling: true, manage_cgroups: true } });
+    // (a restore carries manage_cgroups now, issue 17; freeze_cgroup it does not)
+    const r = await c.ask({ type: 'RESTORE', opts: { images_dir_fd: -1, images_dir: dir, rst_sibling: true, freeze_cgroup: '/sys/fs/cgroup/freezer/x' } });
     expect(r).toMatchObject({ type: 'RESTORE', success: false, restore: { pid: -1 } });
-    expect(r.cr_errmsg).toBe('restore: option manage_cgroups is not supported by crtools yet');
-    expect(readFileSync(path.join(dir, 'criu.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): restore: option manage_cgroups is not supported by crtools yet\n$/);
+    expect(r.cr_errmsg).toBe('restore: option freeze_cgroup is not supported by crtools yet');
+    expect(readFileSync(path.join(dir, 'criu.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): restore: option freeze_cgroup is not supported by crtools yet\n$/);
     await closeAll(c);
   });
 

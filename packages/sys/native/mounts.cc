@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <string>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <vector>
 
@@ -18,9 +19,12 @@ namespace {
 using namespace crtools::sys;
 using crtools::SysErr;
 
-// one step: mount(source, target, fstype, flags, data), or umount2(target, flags) when umount
+// one step: mount(source, target, fstype, flags, data), or umount2(target, flags) when umount, or
+// pivot: target becomes the namespace's root (pivot_root(2) with new and old root the same
+// directory, the old root then detached: every task whose root was the old one is moved over)
 struct MountOp {
   bool umount = false;
+  bool pivot = false;
   bool has_source = false, has_fstype = false, has_data = false;
   std::string source, target, fstype, data;
   unsigned long flags = 0;
@@ -28,6 +32,8 @@ struct MountOp {
 
 struct MountJob {
   std::string ns_path;
+  // namespaces (other than the mount one) joined too: a mount of sysfs or mqueue shows those
+  std::vector<std::string> join;
   std::vector<MountOp> ops;
   size_t done = 0;
   int err = 0;
@@ -52,7 +58,41 @@ void *MountThread(void *arg) {
     j->err = e, j->syscall = "setns";
     return nullptr;
   }
+  for (auto &p : j->join) {
+    int f = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f < 0) {
+      j->err = errno, j->syscall = "open";
+      return nullptr;
+    }
+    x = setns(f, 0);
+    e = errno;
+    close(f);
+    if (x < 0) {
+      j->err = e, j->syscall = "setns";
+      return nullptr;
+    }
+  }
   for (auto &o : j->ops) {
+    if (o.pivot) {
+      if (chdir(o.target.c_str()) < 0) {
+        j->err = errno, j->syscall = "chdir";
+        return nullptr;
+      }
+      if (syscall(SYS_pivot_root, ".", ".") < 0) {
+        j->err = errno, j->syscall = "pivot_root";
+        return nullptr;
+      }
+      if (umount2(".", MNT_DETACH) < 0) {
+        j->err = errno, j->syscall = "umount2";
+        return nullptr;
+      }
+      if (chdir("/") < 0) {
+        j->err = errno, j->syscall = "chdir";
+        return nullptr;
+      }
+      j->done++;
+      continue;
+    }
     int r = o.umount ? umount2(o.target.c_str(), (int)o.flags)
                      : mount(o.has_source ? o.source.c_str() : nullptr, o.target.c_str(), o.has_fstype ? o.fstype.c_str() : nullptr, o.flags,
                              o.has_data ? o.data.c_str() : nullptr);
@@ -65,9 +105,9 @@ void *MountThread(void *arg) {
   return nullptr;
 }
 
-// mountOps(nsPath, ops: { umount?, source?, target, fstype?, flags, data? }[]) -> undefined
-//   | { errno, syscall, done }: from inside the mount namespace nsPath names, each step in order
-//   (done: how many steps succeeded before the failed one)
+// mountOps(nsPath, ops: { umount?, pivot?, source?, target, fstype?, flags, data? }[], join?: string[])
+//   -> undefined | { errno, syscall, done }: from inside the mount namespace nsPath names (and the
+//   namespaces join names), each step in order (done: how many steps succeeded before the failed one)
 Napi::Value MountOps(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   MountJob j;
@@ -77,12 +117,17 @@ Napi::Value MountOps(const Napi::CallbackInfo &info) {
     Napi::Object o = ops.Get(i).As<Napi::Object>();
     MountOp m;
     m.umount = o.Has("umount") && o.Get("umount").ToBoolean().Value();
+    m.pivot = o.Has("pivot") && o.Get("pivot").ToBoolean().Value();
     m.target = o.Get("target").As<Napi::String>().Utf8Value();
     m.flags = (unsigned long)U64(o.Get("flags"));
     if (o.Has("source") && o.Get("source").IsString()) m.has_source = true, m.source = o.Get("source").As<Napi::String>().Utf8Value();
     if (o.Has("fstype") && o.Get("fstype").IsString()) m.has_fstype = true, m.fstype = o.Get("fstype").As<Napi::String>().Utf8Value();
     if (o.Has("data") && o.Get("data").IsString()) m.has_data = true, m.data = o.Get("data").As<Napi::String>().Utf8Value();
     j.ops.push_back(std::move(m));
+  }
+  if (info.Length() > 2 && info[2].IsArray()) {
+    Napi::Array join = info[2].As<Napi::Array>();
+    for (uint32_t i = 0; i < join.Length(); i++) j.join.push_back(join.Get(i).As<Napi::String>().Utf8Value());
   }
   pthread_t th;
   int r = pthread_create(&th, nullptr, MountThread, &j);

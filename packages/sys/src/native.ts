@@ -27,9 +27,13 @@ export interface SysvObject extends SysvContents {
   cgid?: number;
 }
 
-/** One step of mountOps: mount(source, target, fstype, flags, data), or umount2(target, flags). */
+/**
+ * One step of mountOps: mount(source, target, fstype, flags, data), or umount2(target, flags),
+ * or (pivot) target made the namespace's root, the old root detached.
+ */
 export interface MountOp {
   umount?: boolean;
+  pivot?: boolean;
   source?: string;
   target: string;
   fstype?: string;
@@ -67,8 +71,8 @@ export interface SysNative {
   /** from inside the IPC namespace nsPath names: each object made again with its id, in order */
   sysvMake(nsPath: string, nsType: number, objs: SysvObject[]): undefined | NativeSysError;
   // mounts.cc
-  /** from inside the mount namespace nsPath names (unshare CLONE_FS + setns on a thread of its own): each step in order; done: the steps that succeeded */
-  mountOps(nsPath: string, ops: MountOp[]): undefined | (NativeSysError & { done?: number });
+  /** from inside the mount namespace nsPath names (unshare CLONE_FS + setns on a thread of its own; and the namespaces of join): each step in order; done: the steps that succeeded */
+  mountOps(nsPath: string, ops: MountOp[], join?: string[]): undefined | (NativeSysError & { done?: number });
   // pipes.cc
   /** Buffered bytes of the pipe behind fd (tee'd, not consumed) and its capacity. */
   peekPipe(fd: number): { size: number; data: Buffer } | NativeSysError;

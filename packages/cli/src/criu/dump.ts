@@ -7,6 +7,7 @@ import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
 import { networkLockOf, optionalValueOption, parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
+import { emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
 import { dumpStatsText } from './stats.js';
 
 /** criu dump's own options (criu.8 names); the not-yet ones are added beside them */
@@ -52,40 +53,6 @@ function knownExternals(values: string[]): string[] {
   const rest = values.filter((v) => !v.startsWith('mnt['));
   dumpExternals(rest, new Refusals());
   return rest;
-}
-
-/** --external mnt[KEY]:VAL and --ext-mount-map KEY:VAL (-M): the external mounts, by mount point. */
-function mountExternals(args: Record<string, unknown>, rawArgs: string[]): { key: string; val: string }[] {
-  const out: { key: string; val: string }[] = [];
-  for (const v of repeatedOption(rawArgs, '--external').filter((x) => x.startsWith('mnt['))) {
-    const m = /^mnt\[([^\]]+)\]:(.+)$/.exec(v);
-    if (!m) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v} is not supported yet (of the mount forms only mnt[KEY]:VAL is; crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external', value: v } });
-    out.push({ key: m[1]!, val: m[2]! });
-  }
-  const maps = [...repeatedOption(rawArgs, '--ext-mount-map'), ...repeatedOption(rawArgs, '-M')];
-  if (!maps.length && args['ext-mount-map'] !== undefined) maps.push(String(args['ext-mount-map']));
-  for (const v of maps) {
-    const i = v.indexOf(':');
-    if (v === 'auto' || i <= 0 || i === v.length - 1) throw new CrtoolsError('UNSUPPORTED_OPTION', `--ext-mount-map ${v} is not supported yet (only KEY:VAL is; crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ext-mount-map', value: v } });
-    out.push({ key: v.slice(0, i), val: v.slice(i + 1) });
-  }
-  return out;
-}
-
-/** --manage-cgroups[=MODE]: CRIU's optional mode (bare: soft); the last one given wins. */
-function manageCgroupsOf(rawArgs: string[]): { manage_cgroups?: boolean; manage_cgroups_mode?: CgroupMode } {
-  const given = optionalValueOption(rawArgs, '--manage-cgroups');
-  if (!given.length) return {};
-  const v = given[given.length - 1] ?? 'soft';
-  if (!(CGROUP_MODES as readonly string[]).includes(v)) throw new CrtoolsError('USAGE', `invalid argument for --manage-cgroups: ${v} (${CGROUP_MODES.join(', ')})`, { exitCode: ExitCode.USAGE });
-  return { manage_cgroups: true, manage_cgroups_mode: v as CgroupMode };
-}
-
-/** --empty-ns net (the one namespace CRIU leaves empty), as CLONE_NEWNET. */
-function emptyNsOf(v: unknown): number {
-  if (v === undefined) return 0;
-  if (String(v) !== 'net') throw new CrtoolsError('USAGE', `invalid argument for --empty-ns: ${String(v)} (only net)`, { exitCode: ExitCode.USAGE });
-  return CLONE_NEWNET;
 }
 
 /** --timeout N: whole seconds, as CRIU's atoi-and-check. */

@@ -1,5 +1,6 @@
 import { defineCommand, showUsage } from 'citty';
 import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtools/common';
+import { emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -15,6 +16,22 @@ export function parseInheritFd(values: string[]): InheritFd[] {
     if (!m) throw new CrtoolsError('USAGE', `invalid --inherit-fd argument: ${v} (fd[N]:resource)`, { exitCode: ExitCode.USAGE });
     return { key: m[2]!, fd: Number(m[1]) };
   });
+}
+
+/** --cgroup-root [CTRL:]PATH values. */
+export function parseCgroupRoot(values: string[]): { ctrl?: string; path: string }[] {
+  return values.map((v) => {
+    const i = v.indexOf(':');
+    const [ctrl, path] = i > 0 && !v.startsWith('/') ? [v.slice(0, i), v.slice(i + 1)] : [undefined, v];
+    if (!path.startsWith('/')) throw new CrtoolsError('USAGE', `invalid --cgroup-root argument: ${v} ([controller:]/path)`, { exitCode: ExitCode.USAGE });
+    return { ...(ctrl ? { ctrl } : {}), path };
+  });
+}
+
+/** A restore's --external values are mounts only (mnt[KEY]:PATH); another form is refused by name. */
+function refuseOtherExternals(rawArgs: string[]): void {
+  const v = repeatedOption(rawArgs, '--external').find((x) => !x.startsWith('mnt['));
+  if (v !== undefined) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v}: a restore takes mnt[KEY]:PATH only (other externals are not supported yet, crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' } });
 }
 
 /** criu restore's own options (criu.8 names); the not-yet ones are added beside them */
@@ -41,6 +58,14 @@ export const RESTORE_ARGS = {
   'network-lock': { type: 'string', description: 'accepted as CRIU does; the method the dump used (inventory.img) is the one lifted' },
   'lazy-pages': { type: 'boolean', default: false, description: "leave the lazy pages to `criu lazy-pages` (listening on lazy-pages.socket in the work dir), served on fault" },
   'ext-unix-sk': { type: 'boolean', alias: 'x', default: false, description: 'connect unix sockets dumped with --ext-unix-sk to their named peer outside the tree again' },
+  root: { type: 'string', alias: 'r', description: "make the tree's mount namespace under this directory, which becomes its root" },
+  'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:PATH — bind PATH where the external mount KEY was (--external mnt[KEY] at dump); repeatable' },
+  external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; repeatable' },
+  'manage-cgroups': { type: 'boolean', description: 'put the tasks back in their cgroups; --manage-cgroups=MODE: none, props, soft (default), full, strict, ignore' },
+  'cgroup-root': { type: 'string', description: '[CONTROLLER:]/PATH — the dumped cgroups of a controller (all: no controller) go under PATH; repeatable' },
+  'empty-ns': { type: 'string', description: 'net: the tree gets an empty network namespace (dumped with --empty-ns net)' },
+  'evasive-devices': { type: 'boolean', description: 'accepted: device files are opened at their dumped paths' },
+  'orphan-pts-master': { type: 'boolean', description: 'accepted for a tree without a terminal (one with a terminal is refused)' },
 } as const;
 
 /** criu restore's parsed flags as the engine's options (the command line, and a configuration file read for an RPC request). */
@@ -67,6 +92,13 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     tcp_skip_in_flight: !!args['skip-in-flight'],
     ...(args['network-lock'] !== undefined ? { network_lock: networkLockOf(String(args['network-lock'])) } : {}),
     lazy_pages: !!args['lazy-pages'],
+    ...(args.root !== undefined ? { root: String(args.root) } : {}),
+    ext_mnt: (refuseOtherExternals(rawArgs), mountExternals(args, rawArgs)),
+    ...manageCgroupsOf(rawArgs),
+    cg_root: parseCgroupRoot(repeatedOption(rawArgs, '--cgroup-root')),
+    empty_ns: emptyNsOf(args['empty-ns']),
+    evasive_devices: !!args['evasive-devices'],
+    orphan_pts_master: !!args['orphan-pts-master'],
   };
 }
 

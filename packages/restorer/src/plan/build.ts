@@ -14,6 +14,7 @@ import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingF
 import { type FilePlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
 import { checkTaskNamespaces, mountsOf, rootNamespaces } from './namespaces.js';
+import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
 import { aioRingsFrom, checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
@@ -34,6 +35,10 @@ export interface BuildPlanOptions {
   lazy?: boolean;
   /** --ext-unix-sk: unix sockets connected to a named one outside the tree connect to it again */
   extUnixSk?: boolean;
+  /** --empty-ns: CLONE_NEW* bits of the namespaces made empty (their images not read) */
+  emptyNs?: number;
+  /** --root: the tree's mounts are made under this directory, which becomes its root (no path of the images is there yet) */
+  root?: string;
 }
 
 export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {}): Promise<RestorePlan> {
@@ -44,8 +49,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   const pstree = (await img(dir, 'pstree.img', 'PSTREE'))!;
   if (!pstree.length) throw badInput('pstree.img: no tasks', { image: 'pstree.img' });
   // files below the mounts a restore makes anew (a mount namespace of the tree's) are not there yet
-  const madeAt: string[] = [];
-  for (const f of readdirSync(dir)) {
+  const madeAt: string[] = opts.root ? ['/'] : [];
+  for (const f of opts.root ? [] : readdirSync(dir)) {
     const m = /^mountpoints-(\d+)\.img$/.exec(f);
     if (m) madeAt.push(...madeMountpoints(await mountsOf(dir, Number(m[1]))));
   }
@@ -95,7 +100,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
     // the root's namespaces that are not the dump's criu's are made again; every other task
     // lives in its parent's
-    if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids);
+    if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids, opts.emptyNs);
     else checkTaskNamespaces(pid, ids, idsOf.get(Number(e.ppid)) ?? {});
     idsOf.set(pid, ids);
     // each process gets its own memory, handlers and fs: two processes that shared one (CLONE_VM
@@ -133,6 +138,9 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     for (const tid of threadIds) {
       const c = tid === pid ? core : first(await img(dir, `core-${tid}.img`, 'CORE'), `core-${tid}.img`);
       const old = tid === pid ? { mode: tc.old_seccomp_mode, filter: tc.old_seccomp_filter } : undefined;
+      // (a thread in cgroups of its own, cgroup v2 threaded mode: not put back)
+      const set = cgSetOf(c);
+      if (tid !== pid && set !== undefined && set !== cgSetOf(core)) throw unsupported(`thread ${tid} of pid ${pid} is in css set ${set}, not its process's: per-thread cgroups are not restored by crtools yet`, { pid });
       threads.push(threadFrom(tid, c, tc, `core-${tid}.img`, seccompFilters, old));
     }
 
@@ -203,6 +211,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
 
     tasks.push({
       pid,
+      ...(cgSetOf(core) !== undefined ? { cgSet: cgSetOf(core) } : {}),
       parent: parentIdx,
       ...(shareFiles ? { shareFiles: true } : {}),
       pgid: Number(e.pgid),
@@ -290,7 +299,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (!(Object.values(FILE_LOCK_FLAG) as number[]).includes(flag) || !(Object.values(FILE_LOCK_TYPE) as number[]).includes(type)) throw unsupported(`${where}: lock kind ${flag} type ${type} is not restored`);
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
-  return { tasks, files: files.files, ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.net || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
+  const cgroups = await cgroupsOf(dir, inventory.root_cg_set === undefined ? undefined : Number(inventory.root_cg_set));
+  return { tasks, files: files.files, ...(cgroups ? { cgroups } : {}), ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.net || namespaces?.emptyNet || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
 /**

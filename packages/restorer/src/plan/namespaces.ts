@@ -23,8 +23,14 @@ const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_T
  */
 export const RESTORED_NS = [...Object.keys(CLONE_NEW), 'net', 'time'] as NsKind[];
 
-/** The root's namespaces that differ from criu's (root_ids), refused by name unless restored. */
-export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj, ids: Obj): Promise<NamespacePlan> {
+/** CLONE_NEWNET: empty_ns asks for the network namespace to be made empty (its images were not dumped). */
+const CLONE_NEWNET = 0x40000000;
+
+/**
+ * The root's namespaces that differ from criu's (root_ids), refused by name unless restored.
+ * `emptyNs` (--empty-ns, CLONE_NEW* bits): those made empty, their images not read.
+ */
+export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj, ids: Obj, emptyNs = 0): Promise<NamespacePlan> {
   const own: NsKind[] = NS_KINDS.filter((k) => ids[`${k}_ns_id`] !== undefined && rootIds[`${k}_ns_id`] !== undefined && Number(ids[`${k}_ns_id`]) !== Number(rootIds[`${k}_ns_id`]));
   const off = own.filter((k) => !RESTORED_NS.includes(k));
   if (off.length) {
@@ -53,7 +59,8 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
     };
     plan.clocks = { monotonic: ts(e.monotonic, 'monotonic'), boottime: ts(e.boottime, 'boottime') };
   }
-  if (own.includes('net')) plan.net = await netNamespace(dir, Number(ids.net_ns_id));
+  if (own.includes('net') && emptyNs & CLONE_NEWNET) plan.emptyNet = true;
+  else if (own.includes('net')) plan.net = await netNamespace(dir, Number(ids.net_ns_id));
   if (own.includes('mnt')) plan.mounts = await mountsOf(dir, Number(ids.mnt_ns_id));
   if (own.includes('ipc')) {
     const id = Number(ids.ipc_ns_id);
@@ -138,7 +145,8 @@ function sysctls(list: unknown): (string | null)[] {
 
 /**
  * The mounts of mountpoints-<id>.img in the order they are made (CRIU writes the last mounted
- * first), each tmpfs with its contents' image (tmpfs-dev-<dev>.tar.gz.img, absent: none kept).
+ * first), each tmpfs with its contents' image (tmpfs-dev-<dev>.tar.gz.img, absent: none kept),
+ * each external one (--external mnt[KEY]:...) with its key.
  */
 export async function mountsOf(dir: string, id: number): Promise<MountPlan[]> {
   const f = `mountpoints-${id}.img`;
@@ -153,7 +161,8 @@ export async function mountsOf(dir: string, id: number): Promise<MountPlan[]> {
     const name = fstypeName(m.fstype) ?? (e.fsname ? String(e.fsname) : undefined);
     if (name) m.fsname = name;
     if (!m.mountpoint.startsWith('/') || !m.root.startsWith('/')) throw badInput(`${f}: mount ${m.id} at "${m.mountpoint}" of root "${m.root}"`, { image: f });
-    if (e.ext_mount || e.ext_key) throw unsupported(`${f}: mount ${m.id} at ${m.mountpoint} is external (--external mnt[${e.ext_key ?? ''}]), which restore does not take yet`);
+    if (e.ext_key) m.extKey = String(e.ext_key);
+    else if (e.ext_mount) throw unsupported(`${f}: mount ${m.id} at ${m.mountpoint} is external without a key (an older CRIU's form), which restore does not take`, { image: f });
     const tar = `tmpfs-dev-${m.dev}.tar.gz.img`;
     if (m.fsname === 'tmpfs' && existsSync(join(dir, tar))) m.tar = join(dir, tar);
     return m;

@@ -1,0 +1,192 @@
+/**
+ * The tasks' cgroups put back from cgroup.img, by criu.8's --manage-cgroups modes:
+ *  - ignore: nothing (the tasks stay in the restorer's cgroups);
+ *  - soft (CRIU's default mode): a dumped directory that is missing is made with its mode, owner
+ *    and properties; one that exists keeps its properties;
+ *  - full: as soft, and an existing directory gets the dumped properties too;
+ *  - strict: as full, but an existing directory fails the restore;
+ *  - none / props: every directory must exist (none: nothing of it is changed; props: its
+ *    properties and mode are set).
+ * Only the directories a task of the checkpoint is in, and those above them, are looked at (CRIU's
+ * image holds every directory below the top one of each controller, tasks of other trees' too,
+ * and CRIU makes the missing ones: crtools leaves those alone).
+ * --cgroup-root [CTRL:]PATH puts a controller's dumped directories (all controllers': no CTRL)
+ * at PATH of its hierarchy. Each task goes into its css set's directories (a task in its
+ * parent's set, or in the set of the dump's criu, stays where it is born), through the
+ * hierarchies mounted in the restorer's namespace. What a failed restore made is removed.
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { CrtoolsError, ExitCode, silentLogger, type CgroupMode, type CriuOptions, type Logger } from '@crtools/common';
+import { readMountinfo } from '@crtools/procfs';
+import type { CgroupDirPlan, CgroupsPlan } from './plan.js';
+
+/** The mode a restore runs with: the one asked, else soft when cgroups are managed, else ignore. */
+export function cgroupMode(o: Pick<CriuOptions, 'manage_cgroups' | 'manage_cgroups_mode'>): CgroupMode {
+  return o.manage_cgroups_mode ?? (o.manage_cgroups ? 'soft' : 'ignore');
+}
+
+function cgError(msg: string, path?: string, cause?: unknown): CrtoolsError {
+  return new CrtoolsError('RESTORE_CGROUP', msg, { exitCode: ExitCode.FAILED, ...(path ? { context: { path } } : {}), ...(cause ? { cause } : {}) });
+}
+
+/** Properties a restore never writes: membership (tasks move themselves), and the freezer's state. */
+const NOT_WRITTEN = new Set(['cgroup.procs', 'tasks', 'cgroup.threads', 'freezer.state', 'cgroup.freeze', 'cgroup.events', 'cgroup.controllers']);
+/** Written first: a cpuset takes no task (nor children) before it has CPUs and memory nodes. */
+const FIRST = ['cpuset.cpus', 'cpuset.mems'];
+
+/** Where this process sees the whole hierarchy of a controller entry (v1: every name among its super options; '' is v2). */
+function hierarchyOf(cnames: readonly string[]): string | undefined {
+  for (const m of readMountinfo(process.pid)) {
+    if (m.root !== '/') continue;
+    if (cnames.length === 1 && cnames[0] === '') {
+      if (m.fsType === 'cgroup2') return m.mountPoint;
+      continue;
+    }
+    if (m.fsType !== 'cgroup') continue;
+    const opts = m.superOptions.split(',');
+    if (cnames.every((c) => opts.includes(c))) return m.mountPoint;
+  }
+  return undefined;
+}
+
+/** The cgroups of a restore, made; moveTask puts a task in its set; undo removes what was made. */
+export interface MadeCgroups {
+  mode: CgroupMode;
+  /** a task (its pid here) into the directories of css set `set` (undefined: none recorded, left) */
+  moveTask(pid: number, set: number | undefined): void;
+  /** the set a task is born in when its parent's is `parentSet` (the root: the set of the dump's criu) */
+  inherits(set: number | undefined, parentSet: number | undefined): boolean;
+  undo(): void;
+}
+
+const NOTHING: MadeCgroups = { mode: 'ignore', moveTask: () => undefined, inherits: () => true, undo: () => undefined };
+
+/** Make the dumped cgroups as `mode` says, their places rewritten by cgRoot. */
+export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, cgRoot: readonly { ctrl?: string; path: string }[], log: Logger = silentLogger): MadeCgroups {
+  if (!plan || mode === 'ignore') return { ...NOTHING, mode };
+  const sets = plan.sets.map((s) => ({ ...s, ctls: s.ctls.map((c) => ({ ...c })) }));
+  const controllers = plan.controllers.map((c) => {
+    const mnt = hierarchyOf(c.cnames);
+    if (!mnt) throw cgError(`cgroup controller ${c.cnames.join(',') || 'v2 (unified)'} of the checkpoint is not mounted in the restorer's mount namespace`);
+    // --cgroup-root: the controller's top directories go to the new root, and so do the sets' paths below them
+    const newRoot = (cgRoot.find((r) => r.ctrl !== undefined && c.cnames.includes(r.ctrl)) ?? cgRoot.find((r) => r.ctrl === undefined))?.path;
+    const dirs = c.dirs.map((d) => {
+      if (newRoot === undefined) return d;
+      const to = newRoot.replace(/^\/+/, '').replace(/\/+$/, '');
+      log.info(`cgroups: ${c.cnames.join(',')}: ${d.name} rewritten to /${to}`);
+      for (const s of sets) {
+        for (const ctl of s.ctls) {
+          if (!c.cnames.includes(ctl.name)) continue;
+          const old = d.name ? `/${d.name}` : '';
+          if (ctl.path === (old || '/') || ctl.path.startsWith(`${old}/`)) ctl.path = `/${to}${ctl.path === '/' ? '' : ctl.path.slice(old.length)}`;
+        }
+      }
+      return { ...d, name: to };
+    });
+    return { cnames: c.cnames, mnt, dirs };
+  });
+
+  const made: string[] = [];
+  const undo = () => {
+    for (const d of made.splice(0).reverse()) {
+      // (a task killed a moment ago may still hold it: a few tries)
+      for (let i = 0; i < 50; i++) {
+        try {
+          rmdirSync(d);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EBUSY') break;
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        }
+      }
+    }
+  };
+  const writeProps = (path: string, props: CgroupDirPlan['props']) => {
+    const ordered = [...props.filter((p) => FIRST.includes(p.name)), ...props.filter((p) => !FIRST.includes(p.name))];
+    for (const p of ordered) {
+      if (NOT_WRITTEN.has(p.name) || p.value === '') continue;
+      const file = `${path}/${p.name}`;
+      try {
+        if (p.name === 'cgroup.type') {
+          // (a v2 directory is a domain when made; only threaded can be asked)
+          if (p.value === 'threaded') writeFileSync(file, p.value);
+        } else if (p.name === 'cgroup.subtree_control') {
+          // the controllers enabled for the children, each asked with '+'
+          for (const c of p.value.split(/\s+/).filter(Boolean)) writeFileSync(file, `+${c}`);
+        } else if (p.name === 'devices.list') {
+          // the whitelist: everything denied, then each rule allowed again
+          writeFileSync(`${path}/devices.deny`, 'a');
+          for (const rule of p.value.split('\n').filter(Boolean)) writeFileSync(`${path}/devices.allow`, rule);
+        } else {
+          writeFileSync(file, p.value);
+        }
+      } catch (e) {
+        throw cgError(`cgroups: cannot set ${file} to "${p.value}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, file, e);
+      }
+    }
+  };
+  const perms = (path: string, d: CgroupDirPlan) => {
+    if (!d.perms) return;
+    chownSync(path, d.perms.uid, d.perms.gid);
+    chmodSync(path, d.perms.mode & 0o7777);
+  };
+  const prepare = (parent: string, rel: string, d: CgroupDirPlan, used: readonly string[]) => {
+    const path = d.name ? `${parent}/${d.name}` : parent;
+    const r = d.name ? (rel ? `${rel}/${d.name}` : d.name) : rel;
+    // (a directory no task of the checkpoint is in, nor below)
+    if (r && !used.some((u) => u === r || u.startsWith(`${r}/`))) return;
+    if (!r) {
+      // the hierarchy's root: the restorer's host's, never changed
+    } else if (existsSync(path)) {
+      if (mode === 'strict') throw cgError(`cgroups: ${path} exists already (--manage-cgroups=strict)`, path);
+      log.info(`cgroups: ${path} exists${mode === 'soft' || mode === 'none' ? ', its properties left' : ''}`);
+      if (mode !== 'none') perms(path, d);
+      if (mode === 'full' || mode === 'props') writeProps(path, d.props);
+    } else {
+      if (mode === 'none' || mode === 'props') throw cgError(`cgroups: ${path} does not exist (--manage-cgroups=${mode} makes none)`, path);
+      // every missing level is made (and removed again on failure)
+      const levels: string[] = [];
+      for (let p = path; !existsSync(p); p = p.slice(0, p.lastIndexOf('/'))) levels.unshift(p);
+      for (const l of levels) {
+        mkdirSync(l);
+        made.push(l);
+      }
+      log.info(`cgroups: ${path} made`);
+      perms(path, d);
+      writeProps(path, d.props);
+    }
+    for (const c of d.children) prepare(path, r, c, used);
+  };
+  try {
+    for (const c of controllers) {
+      const used = sets.flatMap((s) => s.ctls.filter((x) => c.cnames.includes(x.name)).map((x) => x.path.replace(/^\/+/, '')));
+      for (const d of c.dirs) prepare(c.mnt, '', d, used);
+    }
+  } catch (e) {
+    undo();
+    throw e;
+  }
+
+  const setById = new Map(sets.map((s) => [s.id, s]));
+  return {
+    mode,
+    inherits: (set, parentSet) => set === undefined || set === parentSet,
+    moveTask(pid, set) {
+      if (set === undefined) return;
+      const s = setById.get(set);
+      if (!s) throw cgError(`cgroups: css set ${set} is not in cgroup.img`);
+      for (const ctl of s.ctls) {
+        const c = controllers.find((x) => x.cnames.includes(ctl.name));
+        if (!c) throw cgError(`cgroups: css set ${set} names controller ${ctl.name || 'v2'}, which cgroup.img does not describe`);
+        const procs = `${c.mnt}${ctl.path === '/' ? '' : ctl.path}/cgroup.procs`;
+        try {
+          writeFileSync(procs, String(pid));
+        } catch (e) {
+          throw cgError(`cgroups: cannot move pid ${pid} into ${procs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, procs, e);
+        }
+      }
+      log.info(`cgroups: pid ${pid} moved into css set ${set}`);
+    },
+    undo,
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * cgroup.img as a plan: the css sets (each controller's path of a set), the dumped directories of
+ * each controller with their properties, and the set of the dump's criu (inventory root_cg_set).
+ * A task's set is its core's (thread_core.cg_set, else tc.cg_set).
+ */
+import { badImage as badInput, readImage as img, type Obj } from '@crtools/files/plan';
+import type { CgroupDirPlan, CgroupsPlan } from '../plan.js';
+
+function dirOf(e: Obj, f: string, top: boolean): CgroupDirPlan {
+  // (a top directory named '' is the hierarchy's root)
+  const name = String(e.dir_name ?? '');
+  if ((!name && !top) || name.split('/').includes('..')) throw badInput(`${f}: cgroup directory "${name}"`, { image: f });
+  const perms = e.dir_perms as Obj | undefined;
+  return {
+    name,
+    props: ((e.properties as Obj[] | undefined) ?? []).filter((p) => p.value !== undefined).map((p) => ({ name: String(p.name), value: String(p.value) })),
+    ...(perms ? { perms: { mode: Number(perms.mode), uid: Number(perms.uid), gid: Number(perms.gid) } } : {}),
+    children: ((e.children as Obj[] | undefined) ?? []).map((c) => dirOf(c, f, false)),
+  };
+}
+
+/** cgroup.img (absent: undefined, the tasks stay in the restorer's cgroups as CRIU leaves them). */
+export async function cgroupsOf(dir: string, rootSet: number | undefined): Promise<CgroupsPlan | undefined> {
+  const f = 'cgroup.img';
+  const e = (await img(dir, f, 'CGROUP', true))?.[0];
+  if (!e) return undefined;
+  const sets = ((e.sets as Obj[] | undefined) ?? []).map((s) => ({
+    id: Number(s.id),
+    ctls: ((s.ctls as Obj[] | undefined) ?? []).map((c) => ({ name: String(c.name ?? ''), path: String(c.path ?? '') })),
+  }));
+  const controllers = ((e.controllers as Obj[] | undefined) ?? []).map((c) => ({
+    cnames: ((c.cnames as unknown[] | undefined) ?? []).map(String),
+    dirs: ((c.dirs as Obj[] | undefined) ?? []).map((d) => dirOf(d, f, true)),
+  }));
+  return { sets, controllers, ...(rootSet !== undefined ? { rootSet } : {}) };
+}
+
+/** A task's css set as its core records it. */
+export function cgSetOf(core: Obj): number | undefined {
+  const v = (core.thread_core as Obj | undefined)?.cg_set ?? (core.tc as Obj | undefined)?.cg_set;
+  return v === undefined ? undefined : Number(v);
+}

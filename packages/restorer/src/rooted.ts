@@ -1,0 +1,41 @@
+/**
+ * --root: the tree's mounts are made under a directory of the restorer's (runc's criu-root), which
+ * becomes the tree's root (pivot_root) only once every task is restored and before any runs, so
+ * that the tasks read their pages from the images meanwhile. Until then the tasks' paths are
+ * reached through that directory: each path of the plan that names a file of the tree (a
+ * descriptor's regular file or FIFO, a mapped file, an exe, a working directory, a root) is
+ * prefixed with it. What a task would reach by another kind of path (a bound unix socket, an
+ * inotify or fanotify watch, a terminal, an unlinked file made again) is refused by name.
+ */
+import { CrtoolsError, ExitCode } from '@crtools/common';
+import type { RestorePlan } from './plan.js';
+
+/** File kinds that hold no path of the tree (made from nothing or handed over). */
+const PATHLESS = new Set(['pipe', 'eventfd', 'signalfd', 'epoll', 'timerfd', 'unix', 'inet', 'tcp', 'socket', 'memfd', 'pidfd', 'inherit']);
+
+function refuse(what: string): CrtoolsError {
+  return new CrtoolsError('UNSUPPORTED_OPTION', `restore: option root: ${what} under another root is not supported by crtools yet`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'root' } });
+}
+
+export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
+  const at = (p: string | undefined): string | undefined => (p === undefined || !p.startsWith('/') ? p : p === '/' ? root : `${root}${p}`);
+  if (plan.ghosts?.length) throw refuse(`an unlinked file or removed directory (${plan.ghosts[0]!.path}) made again`);
+  const files = plan.files.map((f) => {
+    if (f.kind === 'reg' || f.kind === 'fifo') return { ...f, path: at(f.path)! };
+    if (PATHLESS.has(f.kind)) return f;
+    throw refuse(`a ${f.kind} descriptor`);
+  });
+  return {
+    ...plan,
+    files,
+    tasks: plan.tasks.map((t) => ({
+      ...t,
+      exe: at(t.exe),
+      cwd: at(t.cwd),
+      // (a root of '/' is the tree's: the pivot gives it to every task; another is reached through the prefix)
+      root: t.root === '/' ? t.root : at(t.root),
+      // (shared memory and memfd areas are given their paths by the restore itself)
+      vmas: t.vmas.map((v) => (v.path !== undefined && v.shmem === undefined ? { ...v, path: at(v.path) } : v)),
+    })),
+  };
+}
