@@ -268,7 +268,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   // the root's own network namespace, made first: the root is born inside it
   let ownNet: MadeNetNamespace | undefined;
   try {
-    if ((plan.namespaces?.net || plan.namespaces?.emptyNet) && !opts.netns) {
+    if ((plan.namespaces?.net || plan.namespaces?.emptyNet || plan.namespaces?.extNet) && !opts.netns) {
       try {
         ownNet = treeNetNamespace(plan.namespaces, opts.logger);
       } catch (e) {

@@ -5,7 +5,7 @@
  * own sysctls, then `ip addr restore`, `ip route restore` (IPv4, IPv6), the default rules flushed
  * and `ip rule restore`, `iptables-restore -w` and `ip6tables-restore -w`, each run inside it.
  */
-import { closeSync } from 'node:fs';
+import { closeSync, readlinkSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
 import { createNetNamespace, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
 import { silentLogger, type Logger } from '@crtools/common';
@@ -87,10 +87,24 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): Made
 
 /**
  * The root's network namespace, when it has one of its own: made as dumped, or empty (--empty-ns
- * net: not dumped, its caller configures it, as runc does); undefined when it has none.
+ * net: not dumped, its caller configures it, as runc does), or the caller's (dumped as external:
+ * the inherited descriptor); undefined when it has none.
  */
 export function treeNetNamespace(ns: NamespacePlan | undefined, log: Logger = silentLogger): MadeNetNamespace | undefined {
   if (ns?.net) return makeNetNamespace(ns.net, log);
+  if (ns?.extNet) {
+    // the caller's namespace (--inherit-fd fd[N]:KEY): joined as it is, left to the caller
+    const { key, fd } = ns.extNet;
+    let link = '';
+    try {
+      link = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      /* not open: said below */
+    }
+    if (!link.startsWith('net:[')) throw new Error(`--inherit-fd fd[${fd}]:${key}: descriptor ${fd} is not a network namespace (${link || 'not open'})`);
+    log.info(`net: the tree joins the caller's network namespace ${link} (${key})`);
+    return { fd, path: `/proc/${process.pid}/fd/${fd}`, close: () => undefined };
+  }
   if (!ns?.emptyNet) return undefined;
   const fd = createNetNamespace();
   log.info('net: an empty network namespace made (--empty-ns net)');

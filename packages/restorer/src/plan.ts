@@ -278,6 +278,11 @@ export interface NamespacePlan {
   net?: NetPlan;
   /** --empty-ns net: the root's network namespace is made empty (not dumped: its caller configures it) */
   emptyNet?: boolean;
+  /**
+   * the root's network namespace is the caller's (dumped as external: --external net[INO]:KEY,
+   * netns-<id>.img holding only the key): joined from the descriptor given as --inherit-fd fd[N]:KEY
+   */
+  extNet?: { key: string; fd: number };
   /** the mount namespace's mounts (mountpoints-<id>.img), in the order they were mounted */
   mounts?: MountPlan[];
   /**

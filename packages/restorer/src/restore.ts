@@ -196,7 +196,7 @@ async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string,
   const tcp = new TcpConnections(criuLog.logger('tcp'));
   // a tree in a network namespace of its own: the namespace first, its connections made inside it
   let net: MadeNetNamespace | undefined;
-  if (planned.namespaces?.net || planned.namespaces?.emptyNet) {
+  if (planned.namespaces?.net || planned.namespaces?.emptyNet || planned.namespaces?.extNet) {
     try {
       net = treeNetNamespace(planned.namespaces, criuLog.logger('net'));
     } catch (e) {

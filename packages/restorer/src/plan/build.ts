@@ -100,7 +100,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
     // the root's namespaces that are not the dump's criu's are made again; every other task
     // lives in its parent's
-    if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids, opts.emptyNs);
+    if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids, opts.emptyNs, opts.inherit);
     else checkTaskNamespaces(pid, ids, idsOf.get(Number(e.ppid)) ?? {});
     idsOf.set(pid, ids);
     // each process gets its own memory, handlers and fs: two processes that shared one (CLONE_VM
@@ -268,7 +268,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   files.files.forEach((f, i) => {
     if (f.kind === 'memfd') f.shmem = shmem.memfdObject(f.inodeId, `file ${i} (memfd)`);
   });
-  for (const k of files.unusedInherit()) log.warn(`--inherit-fd: no file of the checkpoint is ${k}`);
+  for (const k of files.unusedInherit()) if (k !== namespaces?.extNet?.key) log.warn(`--inherit-fd: no file of the checkpoint is ${k}`);
   // shared memory objects: their pages, offsets within the object
   const shmemPlans: ShmemPlan[] = [];
   for (const o of shmem.objects) {
@@ -300,7 +300,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
   const cgroups = await cgroupsOf(dir, inventory.root_cg_set === undefined ? undefined : Number(inventory.root_cg_set));
-  return { tasks, files: files.files, ...(cgroups ? { cgroups } : {}), ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.net || namespaces?.emptyNet || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
+  return { tasks, files: files.files, ...(cgroups ? { cgroups } : {}), ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.net || namespaces?.emptyNet || namespaces?.extNet || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
 /**

@@ -8,6 +8,7 @@
 import { fstypeName, NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { badImage as badInput, firstEntry as first, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { NS_TYPE } from '@crtools/sys';
+import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { MountPlan, NamespacePlan, NetPlan, SysvPlan } from '../plan.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,9 +29,10 @@ const CLONE_NEWNET = 0x40000000;
 
 /**
  * The root's namespaces that differ from criu's (root_ids), refused by name unless restored.
- * `emptyNs` (--empty-ns, CLONE_NEW* bits): those made empty, their images not read.
+ * `emptyNs` (--empty-ns, CLONE_NEW* bits): those made empty, their images not read; `inherit`
+ * (--inherit-fd, key → descriptor): where an external network namespace is found.
  */
-export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj, ids: Obj, emptyNs = 0): Promise<NamespacePlan> {
+export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj, ids: Obj, emptyNs = 0, inherit?: ReadonlyMap<string, number>): Promise<NamespacePlan> {
   const own: NsKind[] = NS_KINDS.filter((k) => ids[`${k}_ns_id`] !== undefined && rootIds[`${k}_ns_id`] !== undefined && Number(ids[`${k}_ns_id`]) !== Number(rootIds[`${k}_ns_id`]));
   const off = own.filter((k) => !RESTORED_NS.includes(k));
   if (off.length) {
@@ -59,8 +61,16 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
     };
     plan.clocks = { monotonic: ts(e.monotonic, 'monotonic'), boottime: ts(e.boottime, 'boottime') };
   }
+  const extKey = own.includes('net') && !(emptyNs & CLONE_NEWNET) ? await externalNetKey(dir, Number(ids.net_ns_id)) : undefined;
   if (own.includes('net') && emptyNs & CLONE_NEWNET) plan.emptyNet = true;
-  else if (own.includes('net')) plan.net = await netNamespace(dir, Number(ids.net_ns_id));
+  else if (extKey !== undefined) {
+    // as CRIU: the caller's namespace, handed over as an inherited descriptor named by its key
+    const fd = inherit?.get(extKey);
+    if (fd === undefined) {
+      throw new CrtoolsError('USAGE', `restore: the tree's network namespace was dumped as an external one (${extKey}): give it with --inherit-fd fd[N]:${extKey}`, { exitCode: ExitCode.USAGE, context: { key: extKey } });
+    }
+    plan.extNet = { key: extKey, fd };
+  } else if (own.includes('net')) plan.net = await netNamespace(dir, Number(ids.net_ns_id));
   if (own.includes('mnt')) plan.mounts = await mountsOf(dir, Number(ids.mnt_ns_id));
   if (own.includes('ipc')) {
     const id = Number(ids.ipc_ns_id);
@@ -109,6 +119,13 @@ async function sysvObjects(dir: string, id: number): Promise<SysvPlan[]> {
   return out;
 }
 
+/** The key of a network namespace dumped as external (netns-<id>.img holds only it), else undefined. */
+async function externalNetKey(dir: string, id: number): Promise<string | undefined> {
+  const n = `netns-${id}.img`;
+  const e = (await img(dir, n, 'NETNS'))?.[0];
+  return e?.ext_key !== undefined ? String(e.ext_key) : undefined;
+}
+
 /**
  * The network namespace as CRIU 4.2 writes it: its links (netdev-<id>.img; loopback only, any
  * other kind refused by name), sysctls (netns-<id>.img) and the raw outputs of ip and
@@ -123,7 +140,6 @@ async function netNamespace(dir: string, id: number): Promise<NetPlan> {
   });
   const n = `netns-${id}.img`;
   const e = first(await img(dir, n, 'NETNS'), n);
-  if (e.ext_key !== undefined) throw unsupported(`${n}: the network namespace is an external one (${String(e.ext_key)}), which restore does not join yet`, { image: n });
   if ((e.nsids as unknown[] | undefined)?.length) throw unsupported(`${n}: the network namespace knows other namespaces by id (netns ids), which restore does not set yet`, { image: n });
   const raw: Record<string, Buffer> = {};
   for (const k of ['ifaddr', 'route', 'route6', 'rule', 'iptables', 'ip6tables'] as const) {
