@@ -20,9 +20,11 @@ import { CrtoolsError, ExitCode, silentLogger, type CgroupMode, type CriuOptions
 import { readMountinfo } from '@crtools/procfs';
 import type { CgroupDirPlan, CgroupsPlan } from './plan.js';
 
-/** The mode a restore runs with: the one asked, else soft when cgroups are managed, else ignore. */
+/** The mode a restore runs with: the one asked, else soft (CRIU's default). */
 export function cgroupMode(o: Pick<CriuOptions, 'manage_cgroups' | 'manage_cgroups_mode'>): CgroupMode {
-  return o.manage_cgroups_mode ?? (o.manage_cgroups ? 'soft' : 'ignore');
+  // as CRIU: soft unless a mode is named, --manage-cgroups given or not (a tree dumped in cgroups
+  // of its own comes back in them, not silently in the restorer's)
+  return o.manage_cgroups_mode ?? 'soft';
 }
 
 function cgError(msg: string, path?: string, cause?: unknown): CrtoolsError {
