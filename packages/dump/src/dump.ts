@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
@@ -232,7 +232,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
   let ps: { client: PageServerClient; socket: Socket } | null = null;
-  const t0 = performance.now();
+  const t0 = nowMs();
   // incremental: the previous round's images (linked as `parent`) and its memory tracking
   const parentDir = parentDirOf(o);
   if (parentDir && !existsSync(path.join(parentDir, 'inventory.img'))) {
@@ -269,9 +269,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       ps = await connectPageServer(o.ps);
     }
     await notify('pre-dump', { pid });
-    const tFreeze = performance.now();
+    const tFreeze = nowMs();
     tasks = freezeTree(pid, log, timeoutMs);
-    const tFrozen = performance.now();
+    const tFrozen = nowMs();
     // a tree in a network namespace of its own: its connections are locked in there
     if (foreignNamespaces(pid).includes('net')) netLock.netns = `/proc/${pid}/ns/net`;
     // as CRIU: an RPC client may name external objects once the tree is frozen
@@ -296,8 +296,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       for (const r of refusals.found) log.error('dump', r.message);
       log.info(refusals.found.length
         ? `Check FAILED: ${refusals.found.length} thing(s) of the tree would be refused`
-        : `Check finished successfully: a dump of ${result.pids.length} task(s) would go through (${(performance.now() - t0).toFixed(1)} ms)`);
-      return { ...result, images: [], frozenMs: performance.now() - tFrozen };
+        : `Check finished successfully: a dump of ${result.pids.length} task(s) would go through (${(nowMs() - t0).toFixed(1)} ms)`);
+      return { ...result, images: [], frozenMs: nowMs() - tFrozen };
     }
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
@@ -314,7 +314,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     rmSync(tmp, { recursive: true, force: true });
     // as CRIU: the stats go to the work directory (the images directory unless -W)
     await writeImageFile(path.join(workDir, 'stats-dump'), { magic: 'STATS', entries: [{ dump: result.stats }] });
-    const frozenMs = performance.now() - tFrozen;
+    const frozenMs = nowMs() - tFrozen;
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
       // (as CRIU: the connections go on first, then the tasks)
@@ -345,7 +345,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // --lazy-pages: every image is in place and the tree is gone; the lazy pages are served from
     // our memory until the lazy-pages daemon has taken them all
     if (lazy) await serveLazyPages(lazy, o.ps, log, ctx.signal);
-    log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
+    log.info(`Dumping finished successfully (${(nowMs() - t0).toFixed(1)} ms)`);
     return { ...result, images: [...names, 'inventory.img'], frozenMs };
   } catch (err) {
     let e = err;
@@ -502,7 +502,7 @@ async function dumpFrozen(
       continue;
     }
     const nsIds = namespaces.idsOf(pid);
-    const tProc = performance.now();
+    const tProc = nowMs();
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
@@ -514,10 +514,10 @@ async function dumpFrozen(
     log.debug(`  ${vmas.length} VMAs, ${guards.length} guard regions, ${fds.length} fds, ${timers.length} POSIX timers`);
     // where the frozen time goes (level 4): /proc reads, the parasite's injection, the written
     // pages found (tracking scan + plan), the pages moved, the rest of the task's images
-    const tTask = performance.now();
+    const tTask = nowMs();
     const phase = { infected: 0, mem: 0, planned: 0, moved: 0 };
     await withInfection(pid, task.threads, async (inf) => {
-      phase.infected = performance.now();
+      phase.infected = nowMs();
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
       log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
 
@@ -547,7 +547,7 @@ async function dumpFrozen(
       }
       // memory: plan from /proc/PID/pagemap; pages move by the parasite's vmsplice + splice
       const pm = openPagemap(pid);
-      const tMem = performance.now();
+      const tMem = nowMs();
       phase.mem = tMem;
       try {
         const raw = (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries;
@@ -565,7 +565,7 @@ async function dumpFrozen(
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
           ...(kd.task_size !== undefined ? { taskSize: kd.task_size } : {}),
         });
-        phase.planned = performance.now();
+        phase.planned = nowMs();
         const stats = opts.pageServer
           ? await sendPages(opts.pageServer, 'task', view.pid(pid), plan.entries, pid, () => checkAbort(signal))
           : pageMethod === 'splice'
@@ -575,7 +575,7 @@ async function dumpFrozen(
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
           });
         if (opts.lazy) pagesLazy += await keepLazy(opts.lazy, view.pid(pid), pid, plan.entries);
-        phase.moved = performance.now();
+        phase.moved = nowMs();
         pagesWritten += stats.pagesWritten;
         pagesScanned += plan.stats.pagesScanned;
         pagesSkippedParent += plan.stats.pagesSkippedParent;
@@ -592,17 +592,17 @@ async function dumpFrozen(
           sh.written += r.written.pagesWritten;
         }
       } finally {
-        memUs += Math.round((performance.now() - tMem) * 1000);
+        memUs += Math.round((nowMs() - tMem) * 1000);
         pm.close();
       }
     });
     pstree.push(view.entry(pid, task.ppid, stat.pgrp, stat.session, threadIds));
     if (phase.moved) {
       const ms = (a: number, b: number) => (b - a).toFixed(1);
-      log.debug(`  frozen time of task ${pid}: /proc ${ms(tProc, tTask)} ms, infection ${ms(tTask, phase.infected)} ms, state and images ${ms(phase.infected, phase.mem)} ms, written pages found ${ms(phase.mem, phase.planned)} ms, pages moved ${ms(phase.planned, phase.moved)} ms, shmem and cure ${ms(phase.moved, performance.now())} ms`);
+      log.debug(`  frozen time of task ${pid}: /proc ${ms(tProc, tTask)} ms, infection ${ms(tTask, phase.infected)} ms, state and images ${ms(phase.infected, phase.mem)} ms, written pages found ${ms(phase.mem, phase.planned)} ms, pages moved ${ms(phase.planned, phase.moved)} ms, shmem and cure ${ms(phase.moved, nowMs())} ms`);
     }
   }
-  const tFiles = performance.now();
+  const tFiles = nowMs();
 
   if (!checkOnly) {
     // a SysV segment's contents are shared memory pages, as an anonymous shared mapping's are
@@ -616,7 +616,7 @@ async function dumpFrozen(
   if (fileLocks.entries.length) await writeImageFile(path.join(dir, 'filelocks.img'), { magic: 'FILE_LOCKS', entries: fileLocks.entries });
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [seccompChains.entry()] });
-  log.debug(`frozen time of the tree's files and images: ${(performance.now() - tFiles).toFixed(1)} ms`);
+  log.debug(`frozen time of the tree's files and images: ${(nowMs() - tFiles).toFixed(1)} ms`);
   await namespaces.writeClocks(dir);
   await writeImageFile(path.join(dir, 'inventory.img'), {
     magic: 'INVENTORY',
@@ -630,7 +630,7 @@ async function dumpFrozen(
   });
   // stats-dump as CRIU writes it (every field it always sets; times in microseconds)
   const stats: DumpStats = {
-    freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs,
+    freezing_time: times.freezingUs, frozen_time: Math.round((nowMs() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs,
     pages_scanned: BigInt(pagesScanned), pages_skipped_parent: BigInt(pagesSkippedParent), pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: BigInt(pagesLazy),
     shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n /* shared memory is written whole every round */, shpages_written: BigInt(sh.written),
   };

@@ -8,7 +8,6 @@
  * opened again by that task, once its session has its terminal. Refused by name: terminals other than ptys,
  * a slave whose master is not in the checkpoint, a hung-up terminal, queued data (tty-data.img).
  */
-import { isatty } from 'node:tty';
 import { CTTY_INFO_ID, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import type { FileBase } from '../reg/plan.js';
@@ -110,7 +109,7 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
         // a terminal outside the tree: with --shell-job, criu's own (its standard input), as in CRIU
         if (!this.shellJob) throw refuse(`/dev/pts/${index}: its master is not in the checkpoint (a terminal outside the tree: restore with --shell-job, from a terminal)`);
         if (outside !== undefined && outside !== index) throw refuse(`/dev/pts/${index} and /dev/pts/${outside}: two terminals outside the tree (--shell-job gives one, criu's standard input)`);
-        if (!isatty(0)) throw refuse(`--shell-job: /dev/pts/${index} was a terminal outside the tree, to be criu's standard input, which is not a terminal`);
+        if (!process.getBuiltinModule('node:tty').isatty(0)) throw refuse(`--shell-job: /dev/pts/${index} was a terminal outside the tree, to be criu's standard input, which is not a terminal`);
         outside = index;
         for (const e of ends) {
           const at = (files as unknown[]).indexOf(e);
