@@ -5,9 +5,12 @@
 // sampled from /proc) and verify the workload's pattern afterwards. 'splice-overlap' is splice with
 // CRTOOLS_DUMP_OVERLAP=1 (the tracee vmsplices the next batch while we splice the previous one).
 // ROUNDS=N repeats the splice/splice-overlap pair N times, interleaved (same load for both).
-// No CRIU binary works here; the reference is CRIU's published 1.1–2.9 s for 1 GiB.
+// With CRIU=/path/to/criu (4.x) each round also has CRIU's `criu dump -R` of the same process
+// ('criu'), and every round the machine's floor ('floor': dd writing MiB MiB from its own
+// memory into a tmpfs file, the copy and tmpfs page allocation any dump to tmpfs pays).
+// BEFORE_CRIU=<criu entry .js> adds another build of crtools to each round ('before', splice).
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPattern } from './lib/pattern.mjs';
@@ -18,11 +21,18 @@ const { work, pid, verdict: askVerdict } = startPattern(root, mib, 'crtools-benc
 const images = path.join(work, 'img');
 try {
   const rounds = Number(process.env.ROUNDS ?? 1);
-  const methods = [...Array.from({ length: rounds }, () => ['splice', 'splice-overlap']).flat(), 'read'];
+  const criu = process.env.CRIU;
+  const methods = [...Array.from({ length: rounds }, () => ['splice', 'splice-overlap', ...(process.env.BEFORE_CRIU ? ['before'] : []), ...(criu ? ['criu'] : []), 'floor']).flat(), 'read'];
   for (const method of methods) {
   rmSync(images, { recursive: true, force: true });
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [path.join(root, 'packages/cli/bin/criu.js'), 'dump', '-t', String(pid), '-D', images, '-R', '-o', 'dump.log'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method === 'read' ? 'read' : 'splice', CRTOOLS_DUMP_OVERLAP: method === 'splice-overlap' ? '1' : '0' } });
+  const dumpArgs = ['dump', '-t', String(pid), '-D', images, '-R', '-o', 'dump.log'];
+  const [cmd, args] =
+    method === 'floor' ? ['dd', ['if=/dev/zero', `of=${path.join(images, 'pages-floor.img')}`, 'bs=1M', `count=${mib}`, 'status=none']]
+    : method === 'criu' ? [criu, [...dumpArgs, '--shell-job']]
+    : [process.execPath, [method === 'before' ? process.env.BEFORE_CRIU : path.join(root, 'packages/cli/bin/criu.js'), ...dumpArgs]];
+  mkdirSync(images, { recursive: true }); // (CRIU wants it there)
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method === 'read' ? 'read' : 'splice', CRTOOLS_DUMP_OVERLAP: method === 'splice-overlap' ? '1' : '0' } });
   let peak = 0;
   let cpu = 0;
   const timer = setInterval(() => {
@@ -37,13 +47,13 @@ try {
   clearInterval(timer);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const pagesBytes = readdirSync(images).filter((f) => f.startsWith('pages-')).reduce((s, f) => s + statSync(path.join(images, f)).size, 0);
-  const verdict = askVerdict();
+  const verdict = method === 'floor' ? '-' : askVerdict();
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   console.log(JSON.stringify({
     method, target_mib: mib, exit_code: code, wall_ms: Math.round(ms), dumper_cpu_ms_approx: cpu, pages_mib: +(pagesBytes / 1048576).toFixed(1),
     dumper_peak_rss_mib: +(peak / 1024).toFixed(1), throughput_mib_s: Math.round(pagesBytes / 1048576 / (ms / 1000)),
     workload_after: verdict, loadavg_1min: Number(load),
-    target: 'peak RSS <= 100 MiB, wall <= 0.5 x CRIU 1.1-2.9 s (no CRIU binary works here)',
+    target: 'peak RSS <= 100 MiB, wall <= 0.5 x CRIU (criu rows, same run)',
   }));
   }
 } finally {

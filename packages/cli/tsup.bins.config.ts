@@ -53,6 +53,11 @@ export default defineConfig({
   dts: false,
   clean: true, // (dist/bin only: the library build before it wrote the rest of dist/)
   splitting: false,
+  // without comments and indentation (names kept, so stack traces still name functions), and
+  // in ASCII (a comment's arrow made the 1 MB source a two-byte string): 1.0 MB -> 0.75 MB read
+  // and compiled at each start, `criu check` ~10 ms less CPU
+  minifyWhitespace: true,
+  charset: 'ascii',
   noExternal: [/^@crtools\//, 'citty', 'consola'],
   external: ['protobufjs'],
   // a command definition nobody uses (e.g. the kerndat bin's, beside the library a command uses) is dropped, and what only it imports

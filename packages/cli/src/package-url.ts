@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const found = new Map<string, string>();
@@ -11,14 +11,27 @@ function visibleFrom(from: string, name: string): string | undefined {
   return dir === undefined ? undefined : realpathSync(dir);
 }
 
+/** The folder `dir` if it holds package `name`. */
+function holds(dir: string, name: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === name ? realpathSync(dir) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Where package `name` is installed: seen from this package (npm puts every package of the tree
- * where it sees them), else from its @crtools dependencies, and theirs (pnpm puts a package's
- * dependencies beside it only).
+ * Where package `name` is installed: beside this package (npm's node_modules/@crtools/, the
+ * workspace's packages/, pnpm's for a direct dependency: one file read, the common case), else
+ * seen from this package (npm puts every package of the tree where it sees them), else from its
+ * @crtools dependencies, and theirs (pnpm puts a package's dependencies beside it only).
  */
 function packageDir(name: string): string | undefined {
+  const self = realpathSync(join(__dirname, '..', '..')); // dist/bin/ of this package
+  const beside = holds(join(dirname(self), name.slice(name.indexOf('/') + 1)), name);
+  if (beside !== undefined) return beside;
   const seen = new Set<string>();
-  const queue = [realpathSync(join(__dirname, '..', '..'))]; // dist/bin/ of this package
+  const queue = [self];
   while (queue.length > 0) {
     const from = queue.shift()!;
     const hit = visibleFrom(from, name);

@@ -7,6 +7,7 @@ export * from './options.js';
 export * from './cpu-cap.js';
 export * from './native.js';
 export * from './sleep.js';
+export * from './clock.js';
 export * from './log.js';
 export * from './page.js';
 export * from './refusals.js';

@@ -5,7 +5,6 @@
  * zstd, podman 4's default, through the zstd tool; or none), and its regular files are indexed
  * by name; the images are those under `checkpoint/`, or at the top when it has no such directory.
  */
-import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { CrtoolsError, ExitCode } from '@crtools/common';
@@ -98,7 +97,8 @@ const ZSTD_MAGIC = 0xfd2fb528;
 
 /** A zstd frame (podman 4's default --compress) through the zstd tool: node 20 has no zstd. */
 function unzstd(buf: Buffer, file: string): Buffer {
-  const r = spawnSync('zstd', ['-d', '-c', '-q'], { input: buf, maxBuffer: 2 ** 31 });
+  // (child_process loaded here only: crit's other commands never need it)
+  const r = process.getBuiltinModule('node:child_process').spawnSync('zstd', ['-d', '-c', '-q'], { input: buf, maxBuffer: 2 ** 31 });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     throw archiveError(file, code === 'ENOENT' ? 'a zstd archive, and no zstd tool to read it (Debian package zstd)' : `zstd failed (${code ?? r.error.message})`, r.error);

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
@@ -249,7 +249,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   // the network-lock action point was told (the tree has a network namespace of its own)
   let netLocked = false;
   let ps: { client: PageServerClient; socket: Socket } | null = null;
-  const t0 = performance.now();
+  const t0 = nowMs();
   // incremental: the previous round's images (linked as `parent`) and its memory tracking
   const parentDir = parentDirOf(o);
   if (parentDir && !existsSync(path.join(parentDir, 'inventory.img'))) {
@@ -295,9 +295,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const cgroups = new Cgroups({ ...(o.manage_cgroups_mode ? { mode: o.manage_cgroups_mode } : {}), ...(o.freeze_cgroup ? { freezeCgroup: o.freeze_cgroup } : {}) }, log);
     refusals.check(() => cgroups.checkFreezer());
     await notify('pre-dump', { pid });
-    const tFreeze = performance.now();
+    const tFreeze = nowMs();
     tasks = freezeTree(pid, log, timeoutMs);
-    const tFrozen = performance.now();
+    const tFrozen = nowMs();
     // a tree in a network namespace of its own: its connections are locked in there
     if (foreignNamespaces(pid).includes('net')) {
       netLock.netns = `/proc/${pid}/ns/net`;
@@ -331,8 +331,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       for (const r of refusals.found) log.error('dump', r.message);
       log.info(refusals.found.length
         ? `Check FAILED: ${refusals.found.length} thing(s) of the tree would be refused`
-        : `Check finished successfully: a dump of ${result.pids.length} task(s) would go through (${(performance.now() - t0).toFixed(1)} ms)`);
-      return { ...result, images: [], frozenMs: performance.now() - tFrozen };
+        : `Check finished successfully: a dump of ${result.pids.length} task(s) would go through (${(nowMs() - t0).toFixed(1)} ms)`);
+      return { ...result, images: [], frozenMs: nowMs() - tFrozen };
     }
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
@@ -357,7 +357,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       statsPlaced = undefined;
     }
     placed = [];
-    const frozenMs = performance.now() - tFrozen;
+    const frozenMs = nowMs() - tFrozen;
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
       if (netLocked) await notify('network-unlock', { pid });
@@ -391,7 +391,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     }
     // --auto-dedup: the parent's copies of the pages written again punched, the tree no longer frozen
     if (o.auto_dedup && !usesPageServer) await autoDedup(dir, log);
-    log.info(`Dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms)`);
+    log.info(`Dumping finished successfully (${(nowMs() - t0).toFixed(1)} ms)`);
     return { ...result, images: [...names, 'inventory.img'], frozenMs };
   } catch (err) {
     let e = err;
@@ -564,7 +564,7 @@ async function dumpFrozen(
       continue;
     }
     const nsIds = namespaces.idsOf(pid);
-    const tProc = performance.now();
+    const tProc = nowMs();
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
@@ -576,10 +576,10 @@ async function dumpFrozen(
     log.debug(`  ${vmas.length} VMAs, ${guards.length} guard regions, ${fds.length} fds, ${timers.length} POSIX timers`);
     // where the frozen time goes (level 4): /proc reads, the parasite's injection, the written
     // pages found (tracking scan + plan), the pages moved, the rest of the task's images
-    const tTask = performance.now();
+    const tTask = nowMs();
     const phase = { infected: 0, mem: 0, planned: 0, moved: 0 };
     await withInfection(pid, task.threads, async (inf) => {
-      phase.infected = performance.now();
+      phase.infected = nowMs();
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
       log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
 
@@ -609,7 +609,7 @@ async function dumpFrozen(
       }
       // memory: plan from /proc/PID/pagemap; pages move by the parasite's vmsplice + splice
       const pm = openPagemap(pid);
-      const tMem = performance.now();
+      const tMem = nowMs();
       phase.mem = tMem;
       try {
         const raw = (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries;
@@ -627,7 +627,7 @@ async function dumpFrozen(
           ...(kd.zero_page_pfn !== undefined ? { zeroPagePfn: kd.zero_page_pfn } : {}),
           ...(kd.task_size !== undefined ? { taskSize: kd.task_size } : {}),
         });
-        phase.planned = performance.now();
+        phase.planned = nowMs();
         const stats = opts.pageServer
           ? await sendPages(opts.pageServer, 'task', view.pid(pid), plan.entries, pid, () => checkAbort(signal))
           : pageMethod === 'splice'
@@ -637,7 +637,7 @@ async function dumpFrozen(
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
           });
         if (opts.lazy) pagesLazy += keepLazy(opts.lazy, view.pid(pid), pid, plan.entries);
-        phase.moved = performance.now();
+        phase.moved = nowMs();
         pagesWritten += stats.pagesWritten;
         pagesScanned += plan.stats.pagesScanned;
         pagesSkippedParent += plan.stats.pagesSkippedParent;
@@ -654,17 +654,17 @@ async function dumpFrozen(
           sh.written += r.written.pagesWritten;
         }
       } finally {
-        memUs += Math.round((performance.now() - tMem) * 1000);
+        memUs += Math.round((nowMs() - tMem) * 1000);
         pm.close();
       }
     });
     pstree.push(view.entry(pid, task.ppid, stat.pgrp, stat.session, threadIds));
     if (phase.moved) {
       const ms = (a: number, b: number) => (b - a).toFixed(1);
-      log.debug(`  frozen time of task ${pid}: /proc ${ms(tProc, tTask)} ms, infection ${ms(tTask, phase.infected)} ms, state and images ${ms(phase.infected, phase.mem)} ms, written pages found ${ms(phase.mem, phase.planned)} ms, pages moved ${ms(phase.planned, phase.moved)} ms, shmem and cure ${ms(phase.moved, performance.now())} ms`);
+      log.debug(`  frozen time of task ${pid}: /proc ${ms(tProc, tTask)} ms, infection ${ms(tTask, phase.infected)} ms, state and images ${ms(phase.infected, phase.mem)} ms, written pages found ${ms(phase.mem, phase.planned)} ms, pages moved ${ms(phase.planned, phase.moved)} ms, shmem and cure ${ms(phase.moved, nowMs())} ms`);
     }
   }
-  const tFiles = performance.now();
+  const tFiles = nowMs();
 
   if (!checkOnly) {
     // a SysV segment's contents are shared memory pages, as an anonymous shared mapping's are
@@ -679,7 +679,7 @@ async function dumpFrozen(
   await writeImageFile(path.join(dir, 'pstree.img'), { magic: 'PSTREE', entries: pstree });
   await writeImageFile(path.join(dir, 'seccomp.img'), { magic: 'SECCOMP', entries: [seccompChains.entry()] });
   if (!checkOnly) await cgroups.write(dir);
-  log.debug(`frozen time of the tree's files and images: ${(performance.now() - tFiles).toFixed(1)} ms`);
+  log.debug(`frozen time of the tree's files and images: ${(nowMs() - tFiles).toFixed(1)} ms`);
   await namespaces.writeClocks(dir);
   await writeImageFile(path.join(dir, 'inventory.img'), {
     magic: 'INVENTORY',
@@ -693,7 +693,7 @@ async function dumpFrozen(
   });
   // stats-dump as CRIU writes it (every field it always sets; times in microseconds)
   const stats: DumpStats = {
-    freezing_time: times.freezingUs, frozen_time: Math.round((performance.now() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs,
+    freezing_time: times.freezingUs, frozen_time: Math.round((nowMs() - times.frozenAt) * 1000), memdump_time: memUs, memwrite_time: memUs,
     pages_scanned: BigInt(pagesScanned), pages_skipped_parent: BigInt(pagesSkippedParent), pages_written: BigInt(pagesWritten), irmap_resolve: 0, pages_lazy: BigInt(pagesLazy),
     shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n /* shared memory is written whole every round */, shpages_written: BigInt(sh.written),
   };

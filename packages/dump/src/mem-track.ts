@@ -17,7 +17,6 @@
  *   tracker (pre-dump) or lets them go (the final dump), and stops the old one.
  * - The tracker exits by itself when all its tasks are gone.
  */
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CriuLog, PAGE_SIZE_BIGINT } from '@crtools/common';
@@ -206,7 +205,7 @@ export class MemTracker {
   handOver(dir: string): void {
     const entries = [...this.fds.entries()];
     if (entries.length) {
-      const child = spawn(process.execPath, ['-e', TRACKER_SOURCE], {
+      const child = process.getBuiltinModule('node:child_process').spawn(process.execPath, ['-e', TRACKER_SOURCE], {
         detached: true, cwd: '/',
         stdio: ['ignore', 'ignore', 'ignore', ...entries.map(([, fd]) => fd)],
         env: { CRTOOLS_TRACK_PIDS: entries.map(([pid]) => pid).join(',') },

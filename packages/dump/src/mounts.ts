@@ -14,7 +14,6 @@
  * cgroup mounts and the masked paths bound from /dev/null).
  */
 import { closeSync, openSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
@@ -152,7 +151,7 @@ export class TreeMounts {
   private tar(to: string, from: string | undefined): void {
     const fd = openSync(to, 'w', 0o600);
     try {
-      const r = spawnSync('tar', [...TAR_CREATE, '--directory', from ?? '/', ...(from ? ['.'] : ['--files-from', '/dev/null'])], { stdio: ['ignore', fd, 'pipe'] });
+      const r = process.getBuiltinModule('node:child_process').spawnSync('tar', [...TAR_CREATE, '--directory', from ?? '/', ...(from ? ['.'] : ['--files-from', '/dev/null'])], { stdio: ['ignore', fd, 'pipe'] });
       if (r.error || r.status !== 0) {
         throw new CrtoolsError('DUMP_FAILED', `tar of the tmpfs at ${from}: ${r.error?.message ?? r.stderr.toString().trim()}`, { context: { path: from }, exitCode: ExitCode.FAILED });
       }

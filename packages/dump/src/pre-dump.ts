@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions } from '@crtools/common';
+import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions } from '@crtools/common';
 import { readImageFile, writeImageFile } from '@crtools/images';
 import { decodeDev } from '@crtools/images/facts';
 import { loadKerndat } from '@crtools/kerndat';
@@ -110,7 +110,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
   const kd = loadKerndat().kerndat;
   const parentMode = parentDir ? await parentPreDumpMode(parentDir) : 'splice';
   let tasks: FrozenTask[] = [];
-  const t0 = performance.now();
+  const t0 = nowMs();
   // pid: as crtools sees it; name: as the images name it (inside the tree's own pid namespace)
   const plans: { pid: number; name: number; entries: PlannedEntry[]; copied?: Buffer; pagesId: number }[] = [];
   const nextPagesId = createPagesIdAllocator();
@@ -125,9 +125,9 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
       log.info(`Connecting to the page server at ${o.ps.address}:${o.ps.port}`);
       ps = await connectPageServer(o.ps);
     }
-    const tFreeze = performance.now();
+    const tFreeze = nowMs();
     tasks = freezeTree(pid, log, o.timeout > 0 ? o.timeout * 1000 : undefined);
-    const tFrozen = performance.now();
+    const tFrozen = nowMs();
     const view = new PidView(pid, tasks.map((t) => t.pid));
     const shmemDev = typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined;
     let memUs = 0;
@@ -141,7 +141,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
       await withInfection(tid, task.threads, async (inf) => {
         const track = tracker.task(tid, inf, vmas, `/proc/${tid}/pagemap`, true);
         const pm = openPagemap(tid);
-        const tMem = performance.now();
+        const tMem = nowMs();
         try {
           const raw = (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries;
           const plan = await planDump({
@@ -174,15 +174,15 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
           plans.push(entry);
         } finally {
           pm.close();
-          memUs += Math.round((performance.now() - tMem) * 1000);
+          memUs += Math.round((nowMs() - tMem) * 1000);
         }
       });
     }
     // the tree runs again: the pages are written from the copies (splice) or read now (read)
     resumeTree(tasks);
-    const frozenUs = Math.round((performance.now() - tFrozen) * 1000);
+    const frozenUs = Math.round((nowMs() - tFrozen) * 1000);
     tasks = [];
-    const tWrite = performance.now();
+    const tWrite = nowMs();
     for (const p of plans) {
       const source = p.copied ? copiedSource(p.copied) : procMemPageSource(p.pid);
       try {
@@ -198,7 +198,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
       await closePageServer(ps, log);
       ps = null;
     }
-    const writeUs = Math.round((performance.now() - tWrite) * 1000);
+    const writeUs = Math.round((nowMs() - tWrite) * 1000);
     await writeImageFile(path.join(tmp, 'inventory.img'), {
       magic: 'INVENTORY',
       entries: [{ img_version: 2, fdinfo_per_id: true, ns_per_id: true, lsmtype: 'NO_LSM', dump_uptime: uptimeMicros(), pre_dump_mode: PRE_DUMP_MODE[mode] }],
@@ -216,7 +216,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
       shpages_scanned: 0n, shpages_skipped_parent: 0n, shpages_written: 0n,
     };
     await writeImageFile(path.join(workDir, 'stats-dump'), { magic: 'STATS', entries: [{ dump: stats }] });
-    log.info(`Pre-dumping finished successfully (${(performance.now() - t0).toFixed(1)} ms, frozen ${(frozenUs / 1000).toFixed(1)} ms, ${counts.written} pages written, ${counts.skipped} left to the parent)`);
+    log.info(`Pre-dumping finished successfully (${(nowMs() - t0).toFixed(1)} ms, frozen ${(frozenUs / 1000).toFixed(1)} ms, ${counts.written} pages written, ${counts.skipped} left to the parent)`);
     return { pids: plans.map((p) => p.pid), stats, frozenMs: frozenUs / 1000 };
   } catch (err) {
     // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +74,7 @@ export interface Schema {
 }
 
 let cached: Schema | undefined;
+let lazy: SchemaBuilder | undefined;
 
 /**
  * Where the .proto files live: $CRTOOLS_IMAGES_PROTO_DIR if set, else <package>/proto next to
@@ -99,15 +99,42 @@ export function defaultSchemaCache(): string {
   return fileURLToPath(new URL('../gen/schema.json', import.meta.url));
 }
 
-/** Load (once) and return the compiled schema. */
+/**
+ * The schema of this package's .proto files: the build's gen/schema.json, trusted as it is
+ * (`pnpm build` writes it from proto/, and the images tests check the two agree), so that a
+ * process neither hashes the .proto files nor parses them. Without it (an unbuilt checkout),
+ * or with $CRTOOLS_IMAGES_PROTO_DIR naming other files, the .proto files are read.
+ */
+function builder(): SchemaBuilder {
+  if (!lazy) {
+    const protoDir = defaultProtoDir();
+    let json: SchemaJson | undefined;
+    if (process.env['CRTOOLS_IMAGES_PROTO_DIR']) json = readCache(protoDir, defaultSchemaCache());
+    else {
+      try {
+        json = JSON.parse(readFileSync(defaultSchemaCache(), 'utf8')) as SchemaJson;
+        if (json.version !== 2) json = undefined;
+      } catch {
+        /* not built: parse */
+      }
+    }
+    lazy = new SchemaBuilder(json ?? parseProtoDir(protoDir), protoDir);
+  }
+  return lazy;
+}
+
+/** Load (once) and return the compiled schema, every message of it. */
 export function getSchema(): Schema {
-  if (!cached) cached = loadSchema(defaultProtoDir(), defaultSchemaCache());
+  if (!cached) cached = builder().all();
   return cached;
 }
 
-/** Look up one message spec; throws IMG_SCHEMA when the schema lacks it. */
+/**
+ * Look up one message spec; throws IMG_SCHEMA when the schema lacks it. Only that message and
+ * the ones its fields name are compiled (a dump of a small process needs a few of ~200).
+ */
 export function messageSpec(name: string): MessageSpec {
-  const m = getSchema().messages.get(name);
+  const m = builder().complete(name);
   if (!m) throw new CrtoolsError(ImageErrorCode.SCHEMA, `schema has no message ${name}`, { exitCode: ExitCode.FAILED });
   return m;
 }
@@ -125,6 +152,7 @@ export interface SchemaJson {
 }
 
 function protoFiles(protoDir: string): Record<string, string> {
+  const { createHash } = process.getBuiltinModule('node:crypto'); // (loaded only to write or check a cache)
   const out: Record<string, string> = {};
   for (const f of readdirSync(protoDir).filter((f) => f.endsWith('.proto')).sort())
     out[f] = createHash('sha1').update(readFileSync(join(protoDir, f))).digest('hex').slice(0, 16);
@@ -186,7 +214,8 @@ export function parseProtoDir(protoDir: string): SchemaJson {
 
 /**
  * Write the build-time cache (gen/schema.json) so that processes skip parsing .proto files
- * (~170 ms). The cache is used only while every .proto file is unchanged.
+ * (~170 ms). getSchema() trusts the package's own; loadSchema() uses a cache only while every
+ * .proto file is unchanged.
  */
 export function writeSchemaCache(protoDir = defaultProtoDir(), cacheFile = defaultSchemaCache()): string {
   const json = parseProtoDir(protoDir);
@@ -208,7 +237,7 @@ function readCache(protoDir: string, cacheFile: string): SchemaJson | undefined 
   }
 }
 
-/** Load the schema from protoDir, through the cache file when it is up to date. */
+/** Load the schema from protoDir, through the cache file when it is up to date (its hashes checked). */
 export function loadSchema(protoDir: string, cacheFile?: string): Schema {
   const json = (cacheFile && readCache(protoDir, cacheFile)) || parseProtoDir(protoDir);
   return buildSchema(json, protoDir);
@@ -216,13 +245,53 @@ export function loadSchema(protoDir: string, cacheFile?: string): Schema {
 
 /** Compile SchemaJson into MessageSpecs. */
 export function buildSchema(json: SchemaJson, protoDir = ''): Schema {
-  const messages = new Map<string, MessageSpec>();
-  for (const m of json.messages) {
-    const short = m.name.slice(m.name.lastIndexOf('.') + 1);
-    messages.set(m.name, { name: short, fields: [], byId: new Map(), small: [], byName: new Map(), required: [] });
+  return new SchemaBuilder(json, protoDir).all();
+}
+
+type MessageJson = SchemaJson['messages'][number];
+
+/**
+ * MessageSpecs made at once as empty shells (a field refers to its message's shell), each
+ * given its fields when it, or a message that refers to it, is first asked for.
+ */
+class SchemaBuilder {
+  private readonly messages = new Map<string, MessageSpec>();
+  private readonly pending = new Map<string, MessageJson>();
+
+  constructor(
+    private readonly json: SchemaJson,
+    private readonly protoDir: string,
+  ) {
+    for (const m of json.messages) {
+      const short = m.name.slice(m.name.lastIndexOf('.') + 1);
+      this.messages.set(m.name, { name: short, fields: [], byId: new Map(), small: [], byName: new Map(), required: [] });
+      this.pending.set(m.name, m);
+    }
   }
-  for (const m of json.messages) {
-    const spec = messages.get(m.name)!;
+
+  /** The spec of message `name` with its fields, and those of every message they reach. */
+  complete(name: string): MessageSpec | undefined {
+    const spec = this.messages.get(name);
+    if (spec === undefined || !this.pending.has(name)) return spec;
+    const todo = [name];
+    while (todo.length > 0) {
+      const n = todo.pop()!;
+      const m = this.pending.get(n);
+      if (m === undefined) continue;
+      this.pending.delete(n);
+      this.fill(this.messages.get(n)!, m, todo);
+    }
+    return spec;
+  }
+
+  /** Every message completed. */
+  all(): Schema {
+    for (const name of [...this.pending.keys()]) this.complete(name);
+    return { messages: this.messages, protoDir: this.protoDir };
+  }
+
+  private fill(spec: MessageSpec, m: MessageJson, reached: string[]): void {
+    const { json, messages } = this;
     const fields = m.fields.slice().sort((a, b) => a.id - b.id);
     for (const f of fields) {
       const o = f.options;
@@ -240,6 +309,7 @@ export function buildSchema(json: SchemaJson, protoDir = ''): Schema {
       } else if (f.ref && messages.has(f.ref)) {
         type = FT.MESSAGE;
         message = messages.get(f.ref);
+        reached.push(f.ref);
       } else throw new CrtoolsError(ImageErrorCode.SCHEMA, `unresolved type ${f.type} of ${m.name}.${f.name}`, { exitCode: ExitCode.FAILED });
       const repeated = f.rule === 'repeated';
       const packed = repeated && f.packed;
@@ -271,5 +341,4 @@ export function buildSchema(json: SchemaJson, protoDir = ''): Schema {
       if (fs.required) spec.required.push(fs);
     }
   }
-  return { messages, protoDir };
 }

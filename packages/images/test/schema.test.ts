@@ -2,7 +2,7 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildSchema, defaultProtoDir, getSchema, loadSchema, MAGICS, messageSpec, parseProtoDir, writeSchemaCache } from '../src/index.js';
+import { buildSchema, defaultProtoDir, getSchema, loadSchema, MAGICS, messageSpec, parseProtoDir, writeSchemaCache, type MessageSpec } from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'images-schema-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -37,6 +37,23 @@ describe('schema', () => {
     const flat = (s: typeof parsed) => [...s.messages].map(([k, m]) => [k, m.fields.map((f) => [f.id, f.name, f.type, f.repeated, f.required, f.message?.name, f.hex, f.flags])]);
     expect(flat(viaCache)).toEqual(flat(parsed));
     expect(flat(getSchema())).toEqual(flat(parsed));
+  });
+
+  it('compiles a message asked for, with every message it reaches, as the whole schema has it', () => {
+    const whole = buildSchema(parseProtoDir(defaultProtoDir()));
+    const deep = (m: MessageSpec, seen = new Set<string>()): unknown => {
+      if (seen.has(m.name)) return m.name;
+      seen.add(m.name);
+      return [m.name, m.fields.map((f) => [f.id, f.name, f.type, f.repeated, f.packed, f.tag, f.hex, f.flags, f.conv, f.enumNames && [...f.enumNames], f.message && deep(f.message, seen)]), m.required.map((f) => f.id)];
+    };
+    for (const name of ['core_entry', 'mm_entry', 'pagemap_entry', 'inventory_entry', 'ipc_msg']) {
+      const lazy = messageSpec(name);
+      expect(lazy.fields.length).toBeGreaterThan(0);
+      expect(deep(lazy)).toEqual(deep(whole.messages.get(name)!));
+      expect(lazy.small.filter(Boolean).length).toBe(lazy.fields.filter((f) => f.id < 64).length);
+    }
+    // the whole schema, asked for later, is made of the same specs
+    expect(getSchema().messages.get('core_entry')).toBe(messageSpec('core_entry'));
   });
 
   it('ignores a stale cache (a .proto file edited after it was written), not one merely touched', () => {

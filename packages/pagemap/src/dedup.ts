@@ -3,16 +3,13 @@
  * child wrote again. Punch those ranges out of the parents' pages images (the files keep their
  * size, so offsets stay valid) — criu/cr-dedup.c and dedup_one_iovec in criu/pagemap.c.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { CrtoolsError, ExitCode, silentLogger, type Logger } from '@crtools/common';
 import { PAGE_SIZE, PE_PARENT, PE_PRESENT } from './constants.js';
 import { openPageReader, type PageReader } from './reader.js';
 
 const PAGE = BigInt(PAGE_SIZE);
-const run = promisify(execFile);
 
 /** Deallocate `length` bytes at `offset` of `path`, keeping the file size. */
 export type PunchHoleFn = (path: string, offset: number, length: number) => Promise<void>;
@@ -24,6 +21,9 @@ export type PunchHoleFn = (path: string, offset: number, length: number) => Prom
  */
 export const fallocatePunchHole: PunchHoleFn = async (path, offset, length) => {
   try {
+    // (node:child_process loaded here only: a dump or restore never needs it)
+    const { execFile } = process.getBuiltinModule('node:child_process');
+    const run = process.getBuiltinModule('node:util').promisify(execFile);
     await run('fallocate', ['--punch-hole', '--offset', String(offset), '--length', String(length), path]);
   } catch (e) {
     const err = e as { stderr?: string; code?: string | number };

@@ -3,8 +3,9 @@
  * TCP connection, the server listening on --address (any IPv4 address when not given) and --port
  * (a port the kernel picks when not given), the client connecting to --address:--port.
  */
-import { isIP, createServer, connect, type Server, type Socket } from 'node:net';
-import { lookup } from 'node:dns/promises';
+import type { Server, Socket } from 'node:net';
+// node:net and node:dns are loaded when a page server is started or reached (not by every user of the package)
+const net = () => process.getBuiltinModule('node:net');
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { PageServerClient } from './page-server.js';
 
@@ -39,12 +40,12 @@ export interface PageServerListener {
  */
 export async function listenPageServer(o: PageServerEndpoint & { fd?: number }): Promise<PageServerListener> {
   const address = o.address ?? '0.0.0.0';
-  if (o.fd === undefined && isIP(address) === 0) {
+  if (o.fd === undefined && net().isIP(address) === 0) {
     throw new CrtoolsError('PS_BAD_ADDRESS', `invalid page server address "${address}": it must be an IPv4 or IPv6 address`, { exitCode: ExitCode.USAGE });
   }
   let pending: Socket | null = null;
   let waiter: ((s: Socket) => void) | null = null;
-  const server = createServer({ noDelay: true }, (s) => {
+  const server = net().createServer({ noDelay: true }, (s) => {
     if (pending || !waiter) {
       if (!pending) pending = s;
       else s.destroy(); // one client only
@@ -91,14 +92,14 @@ export async function listenPageServer(o: PageServerEndpoint & { fd?: number }):
 /** Connect to a page server; the error names where and why (ECONNREFUSED: nobody listens there). */
 export async function connectPageServer(o: Required<Pick<PageServerEndpoint, 'address' | 'port'>> & { timeoutMs?: number }): Promise<{ client: PageServerClient; socket: Socket }> {
   let host = o.address;
-  if (isIP(host) === 0) {
+  if (net().isIP(host) === 0) {
     try {
-      host = (await lookup(host)).address;
+      host = (await process.getBuiltinModule('node:dns/promises').lookup(host)).address;
     } catch (e) {
       throw new CrtoolsError('PS_CONNECT', `failed to resolve the page server's host name ${o.address}: ${(e as NodeJS.ErrnoException).code ?? e}`, { exitCode: ExitCode.FAILED, cause: e });
     }
   }
-  const socket = connect({ host, port: o.port, noDelay: true });
+  const socket = net().connect({ host, port: o.port, noDelay: true });
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => {
       socket.destroy();

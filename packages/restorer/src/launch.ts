@@ -8,7 +8,7 @@ import { formatIpcSysctl, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, re
 import { canInstallGuards, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExitCode, errnoName, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
+import { ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
 import { STOP_SIGNALS } from '@crtools/images/facts';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
 import type { NamespacePlan, RestorePlan } from './plan.js';
@@ -389,7 +389,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot start the root task: ${syscallError(r.syscall, r.errno).message}`, {}, ExitCode.FAILED, syscallError(r.syscall, r.errno));
     }
     launched = r;
-    tLaunch = performance.now();
+    tLaunch = nowMs();
     break;
   }
   if (!launched || !region) {
@@ -478,7 +478,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       }
       if (s.state >= READY) ready++;
     }
-    if (forkingUs === undefined && started().length === n) forkingUs = Math.round((performance.now() - tLaunch) * 1000);
+    if (forkingUs === undefined && started().length === n) forkingUs = Math.round((nowMs() - tLaunch) * 1000);
     if (ready === n) {
       for (let i = 0; i < n; i++) {
         const s = readStatus(dv, i);
@@ -596,7 +596,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     return abort(restoreError(RestoreErrorCode.TASK, `restore: resuming the tasks failed: ${e.message}`, { pid: (fin as { pid?: number }).pid }, ExitCode.FAILED, e));
   }
   native.release(status);
-  const restoreUs = Math.round((performance.now() - tLaunch) * 1000);
+  const restoreUs = Math.round((nowMs() - tLaunch) * 1000);
   return { rootPid, pids, isChild, forkingUs: forkingUs ?? restoreUs, restoreUs, pagesCompared: compared, pagesShared: cowShared };
 }
 

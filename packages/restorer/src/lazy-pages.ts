@@ -12,7 +12,7 @@
  * works: should the daemon die first, the kernel does not release the registrations (which would
  * let the missing pages read as zeros) and the watchdog kills the restored tasks, with one line.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CrtoolsError, ExitCode, PAGE_SIZE, PAGE_SIZE_BIGINT, isNativeSysError, silentLogger, type Logger } from '@crtools/common';
@@ -403,7 +403,7 @@ s.on('end', () => {
   process.exit(1);
 });`;
   const p = openPipe(4096);
-  const child: ChildProcess = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit', p.rd, ...uffds], detached: true });
+  const child: ChildProcess = process.getBuiltinModule('node:child_process').spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit', p.rd, ...uffds], detached: true });
   child.unref();
   closeFd(p.rd);
   let wr = p.wr;

@@ -16,7 +16,6 @@
  *    pidns=, Linux 6.16+), then its propagation as dumped.
  * What cannot be made so is refused by name (exit 4) before any task runs.
  */
-import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG } from '@crtools/images/facts';
@@ -193,7 +192,7 @@ function propagation(m: MountPlan, shared: number, master: number): MountOp[] {
 function untar(pid: number, m: MountPlan, base = ''): void {
   const fd = openSync(m.tar!, 'r');
   try {
-    const r = spawnSync('tar', ['--extract', '--gzip', '--no-unquote', '--no-wildcards', '--directory', `/proc/${pid}/root${base}${m.mountpoint}`], { stdio: [fd, 'ignore', 'pipe'] });
+    const r = process.getBuiltinModule('node:child_process').spawnSync('tar', ['--extract', '--gzip', '--no-unquote', '--no-wildcards', '--directory', `/proc/${pid}/root${base}${m.mountpoint}`], { stdio: [fd, 'ignore', 'pipe'] });
     if (r.error || r.status !== 0) {
       throw new CrtoolsError('RESTORE_FAILED', `the files of the tmpfs at ${m.mountpoint} (${m.tar}): tar: ${r.error?.message ?? r.stderr.toString().trim()}`, { context: { mntId: m.id, path: m.mountpoint }, exitCode: ExitCode.FAILED });
     }

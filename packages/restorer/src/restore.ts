@@ -6,7 +6,7 @@ import { fstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { validateCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
-import { CPU_CAP, cpuCapNames, PAGE_SIZE, CriuLog, criuOptions, CrtoolsError, ExitCode, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Notify } from '@crtools/common';
+import { CPU_CAP, cpuCapNames, PAGE_SIZE, CriuLog, criuOptions, CrtoolsError, ExitCode, nowMs, refuseUnsupported, type CriuOptionName, type CriuOptions, type InheritFd, type Notify } from '@crtools/common';
 import { punchRanges } from '@crtools/pagemap';
 import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
@@ -161,7 +161,7 @@ async function goingOn(criuLog: CriuLog, hook: () => unknown): Promise<void> {
 }
 
 async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog): Promise<RestoreResult> {
-  const t0 = performance.now();
+  const t0 = nowMs();
   const log = criuLog.logger('restore');
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   log.info(`Restoring from ${dir}`);
@@ -287,7 +287,7 @@ async function restoreInside(
   // (as CRIU counts: pages restored are those written, not those left shared with the parent)
   const stats: RestoreStats = {
     pages_compared: BigInt(tree.pagesCompared), pages_skipped_cow: BigInt(tree.pagesShared), forking_time: tree.forkingUs,
-    restore_time: Math.round((performance.now() - t0) * 1000), pages_restored: pages - BigInt(tree.pagesShared),
+    restore_time: Math.round((nowMs() - t0) * 1000), pages_restored: pages - BigInt(tree.pagesShared),
   };
   try {
     await writeImageFile(rel('stats-restore'), { magic: 'STATS', entries: [{ restore: stats }] });

@@ -3,7 +3,6 @@
  * shows them and sets them, and the namespace in which the sockets of sock_diag queries and TCP
  * repair are made (a socket belongs to the namespace it was made in, whichever thread uses it).
  */
-import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,7 +152,7 @@ export function netnsTool(nsPath: string, argv: readonly string[], opts: { input
   }
   let r;
   try {
-    r = spawnSync('nsenter', [`--net=${nsPath}`, '--', ...argv], { stdio: [stdin, 'pipe', 'pipe'], maxBuffer: 1 << 28 });
+    r = process.getBuiltinModule('node:child_process').spawnSync('nsenter', [`--net=${nsPath}`, '--', ...argv], { stdio: [stdin, 'pipe', 'pipe'], maxBuffer: 1 << 28 });
   } finally {
     if (typeof stdin === 'number') closeSync(stdin);
     if (tmp) rmSync(tmp, { recursive: true, force: true });

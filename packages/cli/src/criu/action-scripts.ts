@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { CrtoolsError, ExitCode, type Notify } from '@crtools/common';
 
@@ -17,7 +16,7 @@ export function actionScripts(scripts: string[], imagesDir: string): Notify {
     for (const script of scripts) {
       const env: NodeJS.ProcessEnv = { ...process.env, CRTOOLS_SCRIPT_ACTION: action, CRTOOLS_IMAGE_DIR: resolve(imagesDir) };
       if (rootPid !== undefined) env['CRTOOLS_INIT_PID'] = String(rootPid);
-      const r = spawnSync(script, [], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+      const r = process.getBuiltinModule('node:child_process').spawnSync(script, [], { env, stdio: ['ignore', 'inherit', 'inherit'] });
       const how = r.error ? (r.error as NodeJS.ErrnoException).code : r.signal ? `signal ${r.signal}` : r.status !== 0 ? `exit ${r.status}` : undefined;
       if (how) {
         throw new CrtoolsError('ACTION_SCRIPT', `action script ${script} failed at ${action} (${how})`, { context: { path: script }, exitCode: ExitCode.FAILED });

@@ -10,7 +10,6 @@
  *   first connection and deleted whole (the run id is kept in inventory.img);
  * - skip: nothing (the caller keeps the peers quiet).
  */
-import { spawnSync } from 'node:child_process';
 import { CrtoolsError, ExitCode, type Logger } from '@crtools/common';
 import { AF, NETWORK_LOCK_MARK, NETWORK_LOCK_METHOD } from '@crtools/images/facts';
 
@@ -64,7 +63,7 @@ function addressOf(family: number, words: readonly number[]): { v4: boolean; tex
  */
 function run(netns: string | undefined, tool: string, args: string[], input?: string): void {
   const argv = netns ? ['nsenter', [`--net=${netns}`, '--', tool, ...args]] as const : [tool, args] as const;
-  const r = spawnSync(argv[0], [...argv[1]], { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
+  const r = process.getBuiltinModule('node:child_process').spawnSync(argv[0], [...argv[1]], { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     const why = code === 'ETIMEDOUT' ? `${tool} ${args.join(' ')} did not finish in 60 s` : code === 'ENOENT' ? `${tool} is not installed (Debian package ${tool.startsWith('ip') ? 'iptables' : 'nftables'})` : `${tool} could not be run (${code})`;

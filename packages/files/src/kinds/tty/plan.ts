@@ -12,7 +12,6 @@
  * them through the line discipline as it is set, which changes them unless it is raw); refused:
  * a pair with bytes queued whose slave is open nowhere, or whose master is in packet mode.
  */
-import { isatty } from 'node:tty';
 import { CTTY_INFO_ID, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import type { FileBase } from '../reg/plan.js';
@@ -123,7 +122,7 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
         // a terminal outside the tree: with --shell-job, criu's own (its standard input), as in CRIU
         if (!this.shellJob) throw refuse(`/dev/pts/${index}: its master is not in the checkpoint (a terminal outside the tree: restore with --shell-job, from a terminal)`);
         if (outside !== undefined && outside !== index) throw refuse(`/dev/pts/${index} and /dev/pts/${outside}: two terminals outside the tree (--shell-job gives one, criu's standard input)`);
-        if (!isatty(0)) throw refuse(`--shell-job: /dev/pts/${index} was a terminal outside the tree, to be criu's standard input, which is not a terminal`);
+        if (!process.getBuiltinModule('node:tty').isatty(0)) throw refuse(`--shell-job: /dev/pts/${index} was a terminal outside the tree, to be criu's standard input, which is not a terminal`);
         outside = index;
         for (const e of ends) {
           const at = (files as unknown[]).indexOf(e);
