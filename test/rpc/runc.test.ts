@@ -20,40 +20,16 @@
  * anything left is killed by pid.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NS_KINDS } from '@crtools/images/facts';
 import { criuBin } from '../lib/paths.js';
 import { alive, criu, critDecode, killTree, sleep, tmp, waitGone } from '../dump/helpers.js';
 import { CRIU } from '../restore/criu-ref.js';
-
-/** Where `name` is on PATH (or in the sbin directories root has), else undefined. */
-function which(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin']);
-  return dirs.map((d) => path.join(d, name)).find((f) => existsSync(f));
-}
-
-/** An x86_64 ELF executable with no program interpreter (static: it runs alone in a rootfs). */
-function isStaticElf(file: string): boolean {
-  const fd = openSync(file, 'r');
-  try {
-    const h = Buffer.alloc(64);
-    if (readSync(fd, h, 0, 64, 0) < 64 || h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2) return false;
-    const phoff = Number(h.readBigUInt64LE(0x20));
-    const phentsize = h.readUInt16LE(0x36);
-    const phnum = h.readUInt16LE(0x38);
-    const ph = Buffer.alloc(phentsize * phnum);
-    readSync(fd, ph, 0, ph.length, phoff);
-    for (let i = 0; i < phnum; i++) if (ph.readUInt32LE(i * phentsize) === 3 /* PT_INTERP */) return false;
-    return true;
-  } finally {
-    closeSync(fd);
-  }
-}
+import { BUSYBOX, COUNTING_LOOP, which } from './containers.js';
 
 const RUNC = which('runc');
-const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((b) => existsSync(b) && isStaticElf(b));
 const missing = [!RUNC && 'runc (Debian package runc)', !BUSYBOX && 'a static busybox (Debian package busybox-static)'].filter(Boolean).join(' and ');
 
 const work = RUNC && BUSYBOX ? tmp('runc') : '';
@@ -114,7 +90,7 @@ function makeBundle(dir = bundle): void {
   if (spec.status !== 0) throw new Error(`runc spec failed: ${spec.stderr}`);
   const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
   config.process.terminal = false;
-  config.process.args = ['/bin/sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done'];
+  config.process.args = COUNTING_LOOP;
   config.root.readonly = false;
   writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 1));
 }
