@@ -78,7 +78,8 @@ describe('crtools-pagemap command', () => {
       expect(await client.close()).toBe(0);
       sock.end();
       expect(await done).toBe(0);
-      expect(JSON.parse(Buffer.concat(o).toString())).toEqual({ pagemaps: [join(dir, 'pagemap-99.img')] });
+      // (closed: the client ended the session with PS_IOV_CLOSE)
+      expect(JSON.parse(Buffer.concat(o).toString())).toEqual({ pagemaps: [join(dir, 'pagemap-99.img')], closed: true });
       const r = await openPageReader({ dir, id: 99 });
       const b = Buffer.alloc(3 * 4096);
       r.read(0x1000n, b);
