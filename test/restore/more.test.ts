@@ -62,9 +62,9 @@ describe('unix sockets whose peer is outside the tree', () => {
       const c = criu(['dump', '--check-only', '-t', String(s.pid), '-D', tmp('ext-check'), '--ext-unix-sk']);
       expect(c.code).toBe(4);
       // other forms of --external are refused by name
-      const r3 = criu(['dump', '-t', String(s.pid), '-D', tmp('ext-mnt'), '-o', 'dump.log', '--external', 'mnt[/x]:y']);
+      const r3 = criu(['dump', '-t', String(s.pid), '-D', tmp('ext-dev'), '-o', 'dump.log', '--external', 'dev[8/1]:y']);
       expect(r3.code).toBe(4);
-      expect(r3.stderr).toMatch(/--external mnt\[\/x\]:y is not supported yet/);
+      expect(r3.stderr).toMatch(/--external dev\[8\/1\]:y is not supported yet/);
       // both trees resumed intact
       expect(askVerdict(d.state, d.pid)).toBe('check ok');
       expect(askVerdict(s.state, s.pid)).toBe('check ok');
