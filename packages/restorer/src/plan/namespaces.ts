@@ -8,7 +8,7 @@
 import { fstypeName, NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { badImage as badInput, firstEntry as first, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { NS_TYPE } from '@crtools/sys';
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CLONE_NEWNET, CrtoolsError, ExitCode } from '@crtools/common';
 import type { MountPlan, NamespacePlan, NetPlan, SysvPlan } from '../plan.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,9 +23,6 @@ const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_T
  * inside it; the time one by a helper the root is born from: launch.ts).
  */
 export const RESTORED_NS = [...Object.keys(CLONE_NEW), 'net', 'time'] as NsKind[];
-
-/** CLONE_NEWNET: empty_ns asks for the network namespace to be made empty (its images were not dumped). */
-const CLONE_NEWNET = 0x40000000;
 
 /**
  * The root's namespaces that differ from criu's (root_ids), refused by name unless restored.
@@ -61,16 +58,22 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
     };
     plan.clocks = { monotonic: ts(e.monotonic, 'monotonic'), boottime: ts(e.boottime, 'boottime') };
   }
-  const extKey = own.includes('net') && !(emptyNs & CLONE_NEWNET) ? await externalNetKey(dir, Number(ids.net_ns_id)) : undefined;
-  if (own.includes('net') && emptyNs & CLONE_NEWNET) plan.emptyNet = true;
-  else if (extKey !== undefined) {
-    // as CRIU: the caller's namespace, handed over as an inherited descriptor named by its key
-    const fd = inherit?.get(extKey);
-    if (fd === undefined) {
-      throw new CrtoolsError('USAGE', `restore: the tree's network namespace was dumped as an external one (${extKey}): give it with --inherit-fd fd[N]:${extKey}`, { exitCode: ExitCode.USAGE, context: { key: extKey } });
-    }
-    plan.extNet = { key: extKey, fd };
-  } else if (own.includes('net')) plan.net = await netNamespace(dir, Number(ids.net_ns_id));
+  if (own.includes('net')) {
+    const id = Number(ids.net_ns_id);
+    // netns-<id>.img, read once: an external namespace's holds only its key
+    const netns = emptyNs & CLONE_NEWNET ? undefined : await img(dir, `netns-${id}.img`, 'NETNS');
+    const extKey = netns?.[0]?.ext_key;
+    if (emptyNs & CLONE_NEWNET) plan.emptyNet = true;
+    else if (extKey !== undefined) {
+      // as CRIU: the caller's namespace, handed over as an inherited descriptor named by its key
+      const key = String(extKey);
+      const fd = inherit?.get(key);
+      if (fd === undefined) {
+        throw new CrtoolsError('USAGE', `restore: the tree's network namespace was dumped as an external one (${key}): give it with --inherit-fd fd[N]:${key}`, { exitCode: ExitCode.USAGE, context: { key } });
+      }
+      plan.extNet = { key, fd };
+    } else plan.net = await netNamespace(dir, id, netns);
+  }
   if (own.includes('mnt')) plan.mounts = await mountsOf(dir, Number(ids.mnt_ns_id));
   if (own.includes('ipc')) {
     const id = Number(ids.ipc_ns_id);
@@ -119,19 +122,13 @@ async function sysvObjects(dir: string, id: number): Promise<SysvPlan[]> {
   return out;
 }
 
-/** The key of a network namespace dumped as external (netns-<id>.img holds only it), else undefined. */
-async function externalNetKey(dir: string, id: number): Promise<string | undefined> {
-  const n = `netns-${id}.img`;
-  const e = (await img(dir, n, 'NETNS'))?.[0];
-  return e?.ext_key !== undefined ? String(e.ext_key) : undefined;
-}
-
 /**
  * The network namespace as CRIU 4.2 writes it: its links (netdev-<id>.img; loopback only, any
  * other kind refused by name), sysctls (netns-<id>.img) and the raw outputs of ip and
- * iptables-save fed back to them (an image absent: nothing to restore).
+ * iptables-save fed back to them (an image absent: nothing to restore). `netns`: the entries of
+ * netns-<id>.img, already read.
  */
-async function netNamespace(dir: string, id: number): Promise<NetPlan> {
+async function netNamespace(dir: string, id: number, netns: Obj[] | undefined): Promise<NetPlan> {
   const f = `netdev-${id}.img`;
   const links = ((await img(dir, f, 'NETDEV')) ?? []).map((e) => {
     const type = e.type === 'LOOPBACK' ? 1 : Number(e.type);
@@ -139,7 +136,7 @@ async function netNamespace(dir: string, id: number): Promise<NetPlan> {
     return { name: String(e.name), flags: Number(e.flags) >>> 0, mtu: Number(e.mtu), conf4: sysctls(e.conf4), conf6: sysctls(e.conf6) };
   });
   const n = `netns-${id}.img`;
-  const e = first(await img(dir, n, 'NETNS'), n);
+  const e = first(netns, n);
   if ((e.nsids as unknown[] | undefined)?.length) throw unsupported(`${n}: the network namespace knows other namespaces by id (netns ids), which restore does not set yet`, { image: n });
   const raw: Record<string, Buffer> = {};
   for (const k of ['ifaddr', 'route', 'route6', 'rule', 'iptables', 'ip6tables'] as const) {
