@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
+# node-gyp compiles the native parts' sources on every CPU
+export JOBS=max
 
 # Debian packages: a C toolchain for the native parts and freestanding blobs, Debian's criu
 # for its crit, which the tests use as a reference decoder of the image format, and runc with

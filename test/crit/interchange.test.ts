@@ -15,12 +15,16 @@
  *   Debian's JSON, encoded by us and by Debian, gives the same bytes, and that our own
  *   round trip is exact.
  * - pages-N.img: raw data (no magic); neither crit decodes it (ours explains what it is).
+ *
+ * Our side runs in this process through @crtools/crit (hundreds of calls; a Node start-up each
+ * would be most of this file's time); the bin is checked to write the same bytes, one image of
+ * each kind.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { debian, fixtureImages, haveDebianCrit, haveFixtures, kindOf, ours } from './helpers.js';
+import { debianAsync as debian, debianDecode, fixtureImages, haveDebianCrit, haveFixtures, kindOf, ours as oursBin, oursInProcess as ours } from './helpers.js';
 
 const DEBIAN_ROUND_TRIPS = new Set(['fdinfo', 'files', 'fs', 'ids', 'mm', 'pipes-data', 'pstree', 'seccomp', 'timens']);
 const NEWER_THAN_DEBIAN = new Set(['core', 'inventory', 'pagemap']);
@@ -38,16 +42,16 @@ describe.skipIf(!haveFixtures)('fixture kinds are all accounted for', () => {
   });
 });
 
-describe.skipIf(!haveFixtures)('our decode → our encode is byte-identical (all non-raw fixture images)', () => {
+describe.skipIf(!haveFixtures).concurrent('our decode → our encode is byte-identical (all non-raw fixture images)', () => {
   for (const [dir, file, p] of images) {
     if (RAW.has(kindOf(file))) continue;
-    it(`${dir}/${file}`, () => {
+    it(`${dir}/${file}`, async () => {
       const orig = readFileSync(p);
       for (const pretty of [false, true]) {
-        const dec = ours(['decode', '-i', p, ...(pretty ? ['--pretty'] : [])]);
+        const dec = await ours(['decode', '-i', p, ...(pretty ? ['--pretty'] : [])]);
         expect(dec.stderr).toBe('');
         expect(dec.code).toBe(0);
-        const enc = ours(['encode'], dec.stdout);
+        const enc = await ours(['encode'], dec.stdout);
         expect(enc.stderr).toBe('');
         expect(enc.code).toBe(0);
         expect(Buffer.compare(enc.stdout, orig)).toBe(0);
@@ -56,16 +60,17 @@ describe.skipIf(!haveFixtures)('our decode → our encode is byte-identical (all
   }
 });
 
-describe.skipIf(!haveFixtures || !haveDebianCrit)("interchange with CRIU's crit (Debian crit 3.17)", () => {
+// concurrent: Debian's crit is a python start-up per call, and the machine has two CPUs
+describe.skipIf(!haveFixtures || !haveDebianCrit).concurrent("interchange with CRIU's crit (Debian crit 3.17)", () => {
   for (const [dir, file, p] of images) {
     const kind = kindOf(file);
     if (DEBIAN_ROUND_TRIPS.has(kind)) {
-      it(`${dir}/${file}: same JSON both ways, and each encodes the other's JSON to the original bytes`, () => {
+      it(`${dir}/${file}: same JSON both ways, and each encodes the other's JSON to the original bytes`, async () => {
         const orig = readFileSync(p);
         for (const pretty of [false, true]) {
           const flag = pretty ? ['--pretty'] : [];
-          const mine = ours(['decode', '-i', p, ...flag]);
-          const theirs = debian(['decode', '-i', p, ...flag]);
+          const mine = await ours(['decode', '-i', p, ...flag]);
+          const theirs = await debianDecode(p, pretty);
           expect(theirs.code).toBe(0);
           expect(mine.code).toBe(0);
           expect(mine.stdout.toString()).toBe(theirs.stdout.toString());
@@ -73,64 +78,91 @@ describe.skipIf(!haveFixtures || !haveDebianCrit)("interchange with CRIU's crit 
           const j = path.join(tmp, `${dir}-${file}-${pretty}.json`);
           const b = path.join(tmp, `${dir}-${file}-${pretty}.bin`);
           writeFileSync(j, mine.stdout);
-          const denc = debian(['encode', '-i', j, '-o', b]);
+          const denc = await debian(['encode', '-i', j, '-o', b]);
           expect(denc.code, denc.stderr).toBe(0);
           expect(Buffer.compare(readFileSync(b), orig)).toBe(0);
           // we encode what Debian wrote
-          const oenc = ours(['encode'], theirs.stdout);
+          const oenc = await ours(['encode'], theirs.stdout);
           expect(oenc.code, oenc.stderr).toBe(0);
           expect(Buffer.compare(oenc.stdout, orig)).toBe(0);
         }
       });
     } else if (kind === 'pagemap') {
-      it(`${dir}/${file}: Debian's pagemap JSON (3.17 field names) is refused with one line naming compat_nr_pages`, () => {
-        const theirs = debian(['decode', '-i', p]);
+      it(`${dir}/${file}: Debian's pagemap JSON (3.17 field names) is refused with one line naming compat_nr_pages`, async () => {
+        const theirs = await debianDecode(p);
         expect(theirs.code).toBe(0);
-        const r = ours(['encode'], theirs.stdout);
+        const r = await ours(['encode'], theirs.stdout);
         expect(r.code).toBe(3);
         expect(r.stderr.trim().split('\n')).toHaveLength(1);
         expect(r.stderr).toMatch(/entries\[1\]\.compat_nr_pages: required field/);
         // Debian reads our re-encoded image exactly as it reads the original
-        const re = ours(['encode'], ours(['decode', '-i', p]).stdout);
+        const re = await ours(['encode'], (await ours(['decode', '-i', p])).stdout);
         const b2 = path.join(tmp, `${dir}-${file}-ours.bin`);
         writeFileSync(b2, re.stdout);
-        expect(debian(['decode', '-i', b2]).stdout.toString()).toBe(theirs.stdout.toString());
+        expect((await debian(['decode', '-i', b2])).stdout.toString()).toBe(theirs.stdout.toString());
       });
     } else if (NEWER_THAN_DEBIAN.has(kind)) {
-      it(`${dir}/${file}: Debian's (older-schema) JSON encodes to the same bytes with us as with Debian`, () => {
+      it(`${dir}/${file}: Debian's (older-schema) JSON encodes to the same bytes with us as with Debian`, async () => {
         for (const pretty of [false, true]) {
-          const theirs = debian(['decode', '-i', p, ...(pretty ? ['--pretty'] : [])]);
+          const theirs = await debianDecode(p, pretty);
           expect(theirs.code).toBe(0);
           const j = path.join(tmp, `${dir}-${file}-${pretty}.json`);
           const b = path.join(tmp, `${dir}-${file}-${pretty}.bin`);
           writeFileSync(j, theirs.stdout);
-          expect(debian(['encode', '-i', j, '-o', b]).code).toBe(0);
-          const oenc = ours(['encode', '-i', j]);
+          expect((await debian(['encode', '-i', j, '-o', b])).code).toBe(0);
+          const oenc = await ours(['encode', '-i', j]);
           expect(oenc.code, oenc.stderr).toBe(0);
           expect(Buffer.compare(oenc.stdout, readFileSync(b))).toBe(0);
         }
         // and Debian reads our re-encoded image exactly as it reads the original
-        const mine = ours(['decode', '-i', p]);
-        const re = ours(['encode'], mine.stdout);
+        const mine = await ours(['decode', '-i', p]);
+        const re = await ours(['encode'], mine.stdout);
         const b2 = path.join(tmp, `${dir}-${file}-ours.bin`);
         writeFileSync(b2, re.stdout);
-        expect(debian(['decode', '-i', b2]).stdout.toString()).toBe(debian(['decode', '-i', p]).stdout.toString());
+        expect((await debian(['decode', '-i', b2])).stdout.toString()).toBe((await debianDecode(p)).stdout.toString());
       });
     }
   }
+});
+
+describe.skipIf(!haveFixtures)('the crit bin writes what the library does (one image of each kind)', () => {
+  const firstOfKind = new Map<string, string>();
+  for (const [, file, p] of images) if (!RAW.has(kindOf(file)) && !firstOfKind.has(kindOf(file))) firstOfKind.set(kindOf(file), p);
+  for (const [kind, p] of firstOfKind) {
+    it(kind, async () => {
+      for (const pretty of [false, true]) {
+        const args = ['decode', '-i', p, ...(pretty ? ['--pretty'] : [])];
+        const bin = oursBin(args);
+        const lib = await ours(args);
+        expect(bin.stderr).toBe('');
+        expect(bin.code).toBe(0);
+        expect(Buffer.compare(bin.stdout, lib.stdout)).toBe(0);
+        const enc = oursBin(['encode'], bin.stdout);
+        expect(enc.code, enc.stderr).toBe(0);
+        expect(Buffer.compare(enc.stdout, (await ours(['encode'], bin.stdout)).stdout)).toBe(0);
+      }
+    });
+  }
+  it('an encode error is the same line from the bin and the library', async () => {
+    const bad = '{"magic": "PSTREE", "entries": [{"pid": "x"}]}';
+    const bin = oursBin(['encode'], bad);
+    const lib = await ours(['encode'], bad);
+    expect(bin.code).toBe(3);
+    expect(lib).toMatchObject({ code: bin.code, stderr: bin.stderr });
+  });
 });
 
 describe.skipIf(!haveFixtures)('decode writes to -o without a trailing newline, like crit', () => {
   it('sleep/pstree.img', () => {
     const [, , p] = images.find(([d, f]) => d === 'sleep' && f === 'pstree.img')!;
     const o = path.join(tmp, 'pstree.json');
-    const r = ours(['decode', '-i', p, '-o', o]);
+    const r = oursBin(['decode', '-i', p, '-o', o]);
     expect(r.code).toBe(0);
     expect(r.stdout.length).toBe(0);
     const text = readFileSync(o, 'utf8');
     expect(text.endsWith('}')).toBe(true);
-    expect(ours(['decode', '-i', p]).stdout.toString()).toBe(text + '\n');
-    const sh = ours(['show', p]);
-    expect(sh.stdout.toString()).toBe(ours(['decode', '--pretty', '-i', p]).stdout.toString());
+    expect(oursBin(['decode', '-i', p]).stdout.toString()).toBe(text + '\n');
+    const sh = oursBin(['show', p]);
+    expect(sh.stdout.toString()).toBe(oursBin(['decode', '--pretty', '-i', p]).stdout.toString());
   });
 });
