@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixturesDir } from '../lib/paths.js';
-import { FIXTURE_DIRS, debian, fixtureImages, haveDebianCrit, haveFixtures, kindOf, ours } from './helpers.js';
+import { FIXTURE_DIRS, debian, fixtureImages, haveDebianCrit, haveFixtures, kindOf, ours, oursInProcess } from './helpers.js';
 
 describe.skipIf(!haveFixtures || !haveDebianCrit)("x ps/fds/mems/rss print exactly what CRIU's crit prints", () => {
   for (const d of FIXTURE_DIRS) {
@@ -80,11 +80,12 @@ describe.skipIf(!haveFixtures)('x extensions', () => {
 describe.skipIf(!haveFixtures)('info counts entries as decode shows them', () => {
   for (const [dir, file, p] of fixtureImages()) {
     if (kindOf(file) === 'pages') continue;
-    it(`${dir}/${file}`, () => {
+    it(`${dir}/${file}`, async () => {
       const r = ours(['info', p]);
       expect(r.code, r.stderr).toBe(0);
       const info = JSON.parse(r.stdout.toString());
-      const dec = JSON.parse(ours(['decode', '-i', p]).stdout.toString());
+      // (decode in this process: interchange.test.ts checks the bin writes the same)
+      const dec = JSON.parse((await oursInProcess(['decode', '-i', p])).stdout.toString());
       expect(info.magic).toBe(dec.magic);
       expect(info.count).toBe(dec.entries.length - (dec.magic === 'PAGEMAP' ? 1 : 0));
       // crit's layout: indent 4, newline at the end

@@ -1,16 +1,23 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { cpus } from 'node:os';
+import { promisify } from 'node:util';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot, workloadBinDir } from './paths.js';
 
-/** Build every workload program in test/workloads/*.c into test/.build/. */
-export default function setup(): void {
+/** Build every workload program in test/workloads/*.c into test/.build/, one gcc per CPU. */
+export default async function setup(): Promise<void> {
   const src = path.join(repoRoot, 'test/workloads');
   mkdirSync(workloadBinDir, { recursive: true });
-  for (const f of readdirSync(src).filter((n) => n.endsWith('.c'))) {
-    const out = path.join(workloadBinDir, f.slice(0, -2));
-    execFileSync('gcc', ['-O1', '-g', '-Wall', '-pthread', '-o', out, path.join(src, f)], { stdio: 'inherit' });
-  }
+  const todo = readdirSync(src).filter((n) => n.endsWith('.c'));
+  const gcc = async (): Promise<void> => {
+    for (let f = todo.shift(); f; f = todo.shift()) {
+      const out = path.join(workloadBinDir, f.slice(0, -2));
+      const { stderr } = await promisify(execFile)('gcc', ['-O1', '-g', '-Wall', '-pthread', '-o', out, path.join(src, f)]);
+      if (stderr) process.stderr.write(stderr);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, cpus().length) }, gcc));
   keepFixturePidsFree();
 }
 
