@@ -19,10 +19,15 @@ const haveRef = referenceCritUsable() && existsSync(fixtures);
  * A loader that decodes images with Debian's crit 3.17 (a real, independent decoder), so the
  * explorers are checked against CRIU's own `crit x` on the very same decoded data.
  */
+const debianText = new Map<string, string>(); // each image decoded once (a python start-up per decode)
 const debianLoader: ImageLoader = async (dir, file) => {
   const p = path.join(dir, file);
   if (!existsSync(p)) throw Object.assign(new Error(`${p}: missing`), { code: 'ENOENT' });
-  const out = execFileSync('/usr/bin/python3', [debianCrit, 'decode', '-i', p], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  let out = debianText.get(p);
+  if (out === undefined) {
+    out = execFileSync('/usr/bin/python3', [debianCrit, 'decode', '-i', p], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    debianText.set(p, out);
+  }
   return parseJson(out) as unknown as CritImage;
 };
 
