@@ -149,7 +149,7 @@ const CARRIED_STATES = new Set<number>([TCP_STATE.SYN_SENT, TCP_STATE.ESTABLISHE
 
 const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
 
-function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connected: Endpoint | null, opts: Entry, ip: Entry, conn?: TcpConnPart): Entry {
+function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connected: Endpoint | null, opts: Entry, ip: Entry, conn?: TcpConnPart, listenerTcpOpts?: Entry): Entry {
   const { port, addr } = sockaddrParts(s.local!);
   const peer = connected ?? { port: 0, addr: s.domain === AF.INET ? [0] : [0, 0, 0, 0] };
   const state = conn ? conn.state : s.listening ? TCP_STATE.LISTEN : connected ? TCP_STATE.ESTABLISHED : TCP_STATE.CLOSE;
@@ -161,7 +161,8 @@ function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connec
   };
   if (s.domain === AF.INET6) isk['v6only'] = s.v6only;
   isk['ip_opts'] = ip;
-  if (conn?.tcpOpts) isk['tcp_opts'] = conn.tcpOpts;
+  const tcpOpts = conn?.tcpOpts ?? listenerTcpOpts;
+  if (tcpOpts) isk['tcp_opts'] = tcpOpts;
   // UDP and UDP-lite: how it was shut down (sock_diag), as CRIU keeps it; a TCP connection's was read before
   if (s.type === SOCK_TYPE.DGRAM && (s.protocol === IPPROTO.UDP || s.protocol === IPPROTO.UDPLITE)) {
     const how = inetShutdown(s.domain, s.protocol, ino) & 3;
@@ -193,8 +194,10 @@ export class InetSockets implements DumpKind {
         throw refuseFd(pid, rec.fd, `listening TCP socket ${text(s.local!)} has ${pending} connection(s) not accepted yet (in flight); dump with --skip-in-flight to leave them out`, rec.target);
       }
     }
-    const { opts, raw } = readSocketOptions(pid, rec.fd, keptOptions(s));
-    return { type: 'INETSK', key: rec.target, entry: (id) => inetEntry(id, flags, ino, s, peer, opts, ipOpts(s, raw)) };
+    // a TCP listener's TCP_NODELAY, TCP_CORK and keepalive settings (servers set them on the
+    // listener for the connections it accepts) go in its tcp_opts_entry, as CRIU writes them
+    const { opts, raw, tcpOpts } = readSocketOptions(pid, rec.fd, keptOptions(s), tcp ? 'socket' : undefined);
+    return { type: 'INETSK', key: rec.target, entry: (id) => inetEntry(id, flags, ino, s, peer, opts, ipOpts(s, raw), undefined, tcpOpts) };
   }
 
   /**
