@@ -31,6 +31,15 @@ describe('packet rings', () => {
     expect(ringRefusal(m, v2, TPACKET.V2, true)).toBe('TX ring with 1 of its 4 frames queued to be sent (or failed to): not carried');
   });
 
+  it('V3 TX frames: their status is tpacket3_hdr\'s (after next offset, time, lengths)', () => {
+    const m = Buffer.alloc(ringBytes(v2));
+    m.writeUInt32LE(1, 2048 + 20);
+    expect(ringRefusal(m, v2, TPACKET.V3, true)).toBe('TX ring with 1 of its 4 frames queued to be sent (or failed to): not carried');
+    m.writeUInt32LE(0, 2048 + 20);
+    m.writeUInt32LE(64, 2048 + 16);
+    expect(ringRefusal(m, v2, TPACKET.V3, true)).toBe('TX ring that has sent packets: the kernel\'s place in it cannot be set again');
+  });
+
   it('a ring that has carried packets (all given back) is refused: the kernel\'s place in it is not known', () => {
     const m = Buffer.alloc(ringBytes(v2));
     m.writeUInt32LE(64, 4); // frame 0's length, its status given back (0)
@@ -48,6 +57,10 @@ describe('packet rings', () => {
     const turned = freshV3();
     turned.writeBigUInt64LE(4n, 24);
     expect(ringRefusal(turned, v3, TPACKET.V3, false)).toMatch(/^RX ring that has carried packets \(block sequence 4\)/);
+    const priv = freshV3();
+    priv[48 + 3] = 7;
+    expect(ringRefusal(priv, { ...v3, sizeofPriv: 16 }, TPACKET.V3, false)).toBe('RX ring whose blocks\' private areas (16 bytes each) hold data: not carried');
+    expect(ringRefusal(freshV3(), { ...v3, sizeofPriv: 16 }, TPACKET.V3, false)).toBeUndefined();
     const written = freshV3();
     written[8192 + 100] = 1;
     expect(ringRefusal(written, v3, TPACKET.V3, false)).toMatch(/^RX ring that has carried packets/);

@@ -57,6 +57,11 @@ export function ringRefusal(mem: Buffer, r: PacketRingDiag, version: number, tx:
     }
     if (user) return `${which} with ${user} of its ${r.blockNr} blocks holding packets not yet read (handed to the task, not given back): their packets are not carried`;
     if (open) return `${which} with ${open} packets in the block the kernel has open (not yet handed to the task): not carried`;
+    // each block's private area (tp_sizeof_priv bytes after its header) is the task's to write
+    for (let b = 0; b < r.blockNr && r.sizeofPriv; b++) {
+      const at = b * r.blockSize + BLOCK_HDR_LEN;
+      if (!allZero(mem.subarray(at, at + r.sizeofPriv))) return `${which} whose blocks' private areas (${r.sizeofPriv} bytes each) hold data: not carried`;
+    }
     // as the kernel leaves a new ring: block 0 opened (sequence 1, no packets), nothing else written
     const first = mem.subarray(0, r.blockSize);
     const fresh = first.readBigUInt64LE(24) === 1n && allZero(first.subarray(BLOCK_HDR_LEN)) && allZero(mem.subarray(r.blockSize, ringBytes(r)));
