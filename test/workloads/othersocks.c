@@ -10,7 +10,7 @@
  *  criu: the same without what CRIU 4.2 cannot take (netlink groups past 32, packet fanout) or
  *        loses (a ping or raw socket's connection: its images have them unconnected).
  *  Refusals: udpqueue (a datagram waiting to be read), nlqueue (a netlink reply unread),
- *  nldgram (a SOCK_DGRAM netlink socket), ring (a packet socket with an RX ring).
+ *  nldgram (a SOCK_DGRAM netlink socket), ring (a packet socket with an RX ring it does not map).
  * On SIGUSR1 every socket is made to work: the pairs talk both ways, the echo server answers,
  * both pings get their replies, the packet socket gets the frame it sends on lo, the netlink
  * socket gets RTM_NEWLINK for lo; "check ok" or "check bad what=...". */

@@ -12,7 +12,7 @@ import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, ty
 import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
 import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
-import { coreEntries, mmEntry } from './task.js';
+import { coreEntries, mmEntry, socketMappings } from './task.js';
 import { AioRings } from './aio.js';
 import { foreignNamespaces, Namespaces, PidView, refuseRootNamespaces } from './namespaces.js';
 import { SeccompChains } from './seccomp.js';
@@ -593,6 +593,7 @@ async function dumpFrozen(
       const tableSeen = shared.files_id.sharedWith !== undefined;
       const entries = tableSeen ? [] : fds.map((r) => files.fd(pid, r));
       if (!tableSeen) fileLocks.add(pid, fds, entries.map((e) => (e ? Number(e.id) : undefined)));
+      socketMappings(pid, mm, fds, files, refusals);
       const fdinfo = entries.filter((e) => e !== undefined);
       const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 

@@ -4,7 +4,7 @@ import { decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts'
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
   auxvWords, readAuxv, readCoredumpFilter, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
-  type CriuVma, type ProcStat, type ProcStatus, type PosixTimer,
+  type CriuVma, type FdRecord, type ProcStat, type ProcStatus, type PosixTimer,
 } from '@crtools/procfs';
 import type { Entry, FileTable } from '@crtools/files/dump';
 import { SECCOMP_FILTER_FLAG_TSYNC, SeccompChains, sameChain } from './seccomp.js';
@@ -195,8 +195,7 @@ function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean
   if (v.status & VMA.UNSUPP) {
     throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'} is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
-  const what = v.status & VMA.AREA_SOCKET ? 'a mapping of a socket (a packet ring)'
-    : v.status & VMA.AREA_SYSVIPC ? 'SysV IPC shared memory'
+  const what = v.status & VMA.AREA_SYSVIPC ? 'SysV IPC shared memory'
     : v.status & VMA.ANON_SHARED ? 'shared anonymous memory of no known object'
     : v.status & VMA.AREA_MEMFD && !shmemObject ? 'a private mapping of shared anonymous memory'
     // a file mapping whose name is no path: the ring of an anonymous inode (io_uring, perf...)
@@ -208,6 +207,19 @@ function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean
     throw new CrtoolsError('UNSUPPORTED_VMA', `${where} of ${v.name}, a memfd not on the shmem device (hugetlb), is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
   return true;
+}
+
+/**
+ * The areas of mm-PID.img that map a socket (a packet socket's rings) get the socket's file id
+ * as shmid, once the task's descriptors `fds` have theirs (refused when the task does not hold
+ * the socket, or it is not a packet socket).
+ */
+export function socketMappings(pid: number, mm: Entry, fds: readonly FdRecord[], files: FileTable, refusals: Refusals): void {
+  for (const e of mm['vmas'] as Entry[]) {
+    if (!(Number(e['status']) & VMA.AREA_SOCKET)) continue;
+    const id = refusals.check(() => files.socketMapping(pid, fds, e['start'] as bigint, e['shmid'] as bigint));
+    if (id !== undefined) e['shmid'] = BigInt(id);
+  }
 }
 
 /**
@@ -245,6 +257,13 @@ export function mmEntry(
     const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
     // a SysV attach names its segment by id (the inode of its file), as CRIU 4.2
     if (v.status & VMA.AREA_SYSVIPC) e['shmid'] = v.shmid!;
+    // a packet socket's rings: the socket's inode for now, its file id once the task's
+    // descriptors are dumped (socketMappings), as CRIU 4.2 names it
+    else if (v.status & VMA.AREA_SOCKET) {
+      e['shmid'] = v.ino;
+      // its map_files link's mode, as CRIU 4.2 records it for every area with one
+      e['fdflags'] = v.fdflags ?? 2;
+    }
     else if (shmemObject) {
       const fdflags = v.fdflags ?? (v.status & VMA.FILE_SHARED && v.prot & 2 ? 2 : 0);
       e['shmid'] = BigInt(files.shmemMapping(pid, v.start, v.end, v.name, v.ino));

@@ -17,7 +17,7 @@ export interface AreaPrint {
   /** path or special name ('[heap]', '[stack]'); '' for plain anonymous memory */
   name: string;
   deleted: boolean;
-  /** "major:minor inode" of the backing file; objects made anew by a restore (anonymous shared memory, memfd, SysV segments, unlinked files) as "shm#N", "deleted#N" */
+  /** "major:minor inode" of the backing file; objects made anew by a restore (anonymous shared memory, memfd, SysV segments, unlinked files, sockets whose rings are mapped) as "shm#N", "deleted#N", "socket#N" */
   backing: string;
   /** smaps VmFlags, sorted */
   vmFlags: string[];
@@ -34,6 +34,8 @@ const RUN_FLAGS = new Set(['sd']);
 function transient(v: Vma): string | undefined {
   if (v.ino === 0n) return undefined;
   if (v.kind === 'shmem' || v.kind === 'sysvipc') return 'shm';
+  // a packet socket's rings: the socket is made anew
+  if (v.kind === 'socket') return 'socket';
   // an unlinked file: the restore makes it anew, under a new inode
   return v.deleted ? 'deleted' : undefined;
 }
@@ -128,7 +130,8 @@ export function areasOf(pid: number, c: SharingCollector): AreaPrint[] {
       range: `${v.start.toString(16)}-${v.end.toString(16)}`,
       perms: v.perms,
       pgoff: v.pgoff.toString(16),
-      name: v.name,
+      // (a socket's name is its inode: its id here instead)
+      name: kind === 'socket' ? backing : v.name,
       deleted: v.deleted,
       backing,
       vmFlags: (v.vmFlags ?? []).filter((f) => !RUN_FLAGS.has(f)).sort(),

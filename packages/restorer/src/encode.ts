@@ -84,6 +84,8 @@ function vmaKind(v: VmaPlan): bigint {
       return CONST.VMA_FILE_SHARED;
     case 'sysv':
       return CONST.VMA_SYSV;
+    case 'socket':
+      return CONST.VMA_SOCKET;
     default:
       return CONST.VMA_SKIP;
   }
@@ -447,7 +449,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       path: w.string(v.path),
       // a SysV attach: shmat's flags (read-only, executable) instead
       open_flags: v.kind === 'sysv' ? (v.prot & 2 ? 0 : SHM_RDONLY) | (v.prot & 4 ? SHM_EXEC : 0) : v.openFlags ?? 0,
-      shmid: v.shmid ?? 0,
+      // a SysV attach: its segment; a packet socket's rings: the task's descriptor they are mapped from
+      shmid: v.kind === 'socket' ? v.socket!.fd : v.shmid ?? 0,
       file_size: v.fileSize ?? -1n,
       madv: v.madv ?? 0n,
       // mapped as the task had it unless the restorer writes into it: a private area mapped

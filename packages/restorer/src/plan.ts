@@ -10,7 +10,7 @@ export type {
   RegFilePlan, SignalfdFilePlan, TimerFilePlan, UnixBoundFilePlan, UnixPairFilePlan,
 } from '@crtools/files/plan';
 
-export type VmaKind = 'anon' | 'file-private' | 'file-shared' | 'sysv' | 'vvar' | 'vdso' | 'vsyscall';
+export type VmaKind = 'anon' | 'file-private' | 'file-shared' | 'sysv' | 'socket' | 'vvar' | 'vdso' | 'vsyscall';
 
 export interface VmaPlan {
   start: bigint;
@@ -37,6 +37,12 @@ export interface VmaPlan {
   ghost?: number;
   /** kind 'sysv': the id of the SysV segment attached whole there (shmat), of the root's IPC namespace */
   shmid?: number;
+  /**
+   * kind 'socket': a packet socket's rings, mapped again from the task's descriptor `fd` of the
+   * socket (files.img id `fileId`) once its descriptors are in place (the area is held by a
+   * PROT_NONE reservation until then)
+   */
+  socket?: { fileId: number; fd: number };
   /** lazy restore (RestorePlan.lazy): the area is registered with the task's userfaultfd (vmaCanBeLazy) */
   lazy?: boolean;
   /**

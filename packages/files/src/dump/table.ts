@@ -174,6 +174,25 @@ export class FileTable implements FileIds {
     return this.shmem.mapping(pid, start, end, name, ino);
   }
 
+  /**
+   * The file id of a mapping of a socket (a packet socket's rings), as CRIU 4.2 names it in the
+   * area's shmid: the socket must be one of the task's descriptors `fds`, already dumped (its
+   * rings were checked then), and a packet socket (no other mapping of a socket is carried).
+   */
+  socketMapping(pid: number, fds: readonly FdRecord[], start: bigint, ino: bigint): number {
+    const target = `socket:[${ino}]`;
+    const where = `task ${pid}: mapping ${start.toString(16)} of ${target}`;
+    const refuse = (why: string) => new CrtoolsError('UNSUPPORTED_VMA', `${where}: ${why}`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+    const rec = fds.find((r) => r.target === target);
+    if (!rec) throw refuse('a mapping of a socket the task holds no descriptor of is not supported');
+    const id = (this.fdKeys.get(target) ?? []).find((c) => c.fd === rec.fd)?.id;
+    // (a descriptor refused on its own already named why)
+    if (id === undefined) throw refuse('its socket was not dumped');
+    const type = this.files.find((f) => Number(f.id) === id)?.type;
+    if (type !== 'PACKETSK') throw refuse(`a mapping of a socket of type ${String(type)} (only packet rings are) is not supported`);
+    return id;
+  }
+
   /** Shared memory objects met since the last call, whose pages are still to be dumped. */
   takePendingShmem(): PendingShmem[] {
     return this.shmem.pending.splice(0);

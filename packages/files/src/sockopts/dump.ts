@@ -5,6 +5,7 @@
  */
 import { probeFile, probeFreshSocket, SOCKET_OPTIONS, sockoptValue } from '@crtools/sys';
 import { refuseFd, type Entry } from '../dump/kind.js';
+import { filterWords } from './filter.js';
 
 /** the options sk_opts_entry has a field for */
 const KEPT = new Set([
@@ -100,7 +101,7 @@ export function readSocketOptions(pid: number, fd: number, kept: readonly string
     // (SO_GET_FILTER's length counts instructions)
     const prog = probeFile(pid, fd, [{ level: 1, name: 26, length: count }]).sockopts[0];
     if (!Buffer.isBuffer(prog) || prog.length !== count * 8) throw noFilter();
-    opts['so_filter'] = Array.from({ length: count }, (_, i) => prog.readBigUInt64LE(8 * i));
+    opts['so_filter'] = filterWords(prog);
   }
   if (!tcp) return { opts, domain, type, protocol, raw };
   // as CRIU: a field only when the option is set (not zero)

@@ -4,6 +4,7 @@
  */
 import type { Obj } from '../plan/kind.js';
 import type { FileBase } from '../kinds/reg/plan.js';
+import { filterProgram } from './filter.js';
 
 export interface SockoptCall {
   level: number;
@@ -66,9 +67,7 @@ export function sockoptCalls(o: Obj | undefined, tcp: boolean): SockoptCall[] {
   }
   const filter = (o.so_filter ?? []) as (bigint | number)[];
   if (filter.length) {
-    const b = Buffer.alloc(filter.length * 8);
-    filter.forEach((w, i) => b.writeBigUInt64LE(BigInt.asUintN(64, BigInt(w)), 8 * i));
-    put(SOL_SOCKET, 26, b); // SO_ATTACH_FILTER
+    put(SOL_SOCKET, 26, filterProgram(filter)); // SO_ATTACH_FILTER
   }
   if (o.so_buf_lock !== undefined) put(SOL_SOCKET, 72, i32(Number(o.so_buf_lock))); // SO_BUF_LOCK, last
   return out;

@@ -515,6 +515,12 @@ void restore_mm(struct ctx *c)
 		}
 		if (v[i].kind == VMA_ANON) {
 			a = S6(NR_mmap, v[i].start, len, prot, v[i].flags | MAP_FIXED | MAP_ANONYMOUS, -1, 0);
+		} else if (v[i].kind == VMA_SOCKET) {
+			/* a packet socket's rings: the place held (inaccessible, nothing charged) until the
+			   task's descriptors exist (restore_mm_late maps the rings over it) */
+			a = S6(NR_mmap, v[i].start, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+			chk(c, a, v[i].start);
+			continue;
 		} else if (v[i].kind == VMA_SYSV) {
 			/* the segment of the task's IPC namespace, attached whole at its address, once the
 			   launcher has made the namespace's segments (the ns word: 1 made, 2 abort) */
@@ -639,6 +645,22 @@ void restore_mm_late(struct ctx *c)
 		const struct plan_aio *a = AT(c, c->t->aios_off);
 		for (i = 0; i < c->t->naios; i++)
 			restore_aio_ring(c, &a[i]);
+	}
+
+	set_step(c, STEP_MMAP);
+	for (i = 0; i < c->t->nvmas; i++) {
+		/* a packet socket's rings, mapped from the task's descriptor of the socket (shmid) over
+		   the place held for them: the kernel maps them whole, RX then TX, with its own pages */
+		u64 len = v[i].end - v[i].start, b;
+		long a;
+		if (v[i].kind != VMA_SOCKET)
+			continue;
+		a = chk(c, S6(NR_mmap, v[i].start, len, v[i].prot, (v[i].flags & ~(u64)MAP_ANONYMOUS) | MAP_FIXED, v[i].shmid, 0), v[i].start);
+		if ((u64)a != v[i].start)
+			fail(c, EINVAL, v[i].start);
+		for (b = 0; b < 32; b++)
+			if (v[i].madv & (1ULL << b))
+				chk(c, S3(NR_madvise, v[i].start, len, b), v[i].start);
 	}
 
 	set_step(c, STEP_MPROTECT);

@@ -106,6 +106,8 @@ typedef long long s64;
 #define MAP_PRIVATE 0x02
 #define MAP_FIXED 0x10
 #define MAP_ANONYMOUS 0x20
+#define MAP_NORESERVE 0x4000
+#define PROT_NONE 0
 #define MREMAP_MAYMOVE 1
 #define MREMAP_FIXED 2
 #define MADV_GUARD_INSTALL 102

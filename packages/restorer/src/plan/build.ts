@@ -17,7 +17,7 @@ import { checkTaskNamespaces, mountsOf, rootNamespaces } from './namespaces.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
-import { aioRingsFrom, checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, splitAtAreas, vmaFrom } from './memory.js';
+import { aioRingsFrom, checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, socketAreas, splitAtAreas, vmaFrom } from './memory.js';
 
 const FD_CLOEXEC = 1;
 const SIGCONT = 18;
@@ -170,7 +170,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       let at = p.vaddr;
       const end = p.vaddr + p.npages * PAGE_SIZE_BIGINT;
       for (const v of sorted) if (v.start <= at && at < v.end) at = v.end < end ? v.end : end;
-      if (at < end || sorted.some((v: VmaPlan) => v.kind === 'file-shared' && v.start < end && p.vaddr < v.end)) {
+      if (at < end || sorted.some((v: VmaPlan) => (v.kind === 'file-shared' || v.kind === 'socket') && v.start < end && p.vaddr < v.end)) {
         throw badInput(`pagemap-${pid}.img: pages at 0x${p.vaddr.toString(16)} lie outside the task's private mappings`, { pid });
       }
     }
@@ -178,6 +178,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const restorable = splitAtAreas(pages, sorted).filter((p) => !vmas.some((v: VmaPlan) => (v.kind === 'vdso' || v.kind === 'vvar') && v.start <= p.vaddr && p.vaddr < v.end));
 
     const fds = fdinfo.map((f: Obj) => ({ fd: Number(f.fd), file: files.index(Number(f.id), `pid ${pid} fd ${f.fd}`, pid), cloexec: (Number(f.flags) & FD_CLOEXEC) !== 0 }));
+    socketAreas(vmas, fds, files, pid);
     // an epoll this task owns must find every target among its descriptors
     for (const fd of fds) {
       const fp = files.files[fd.file]!;

@@ -137,6 +137,11 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
   if (s & VMA_AREA_AIORING && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_FILE_PRIVATE | VMA_FILE_SHARED))) {
     return { ...base, flags: (base.flags & ~MAP_SHARED) | MAP_PRIVATE | MAP_ANONYMOUS, kind: 'anon', aio: true };
   }
+  // a packet socket's rings: mapped again from the task's descriptor of the socket (socketAreas)
+  if (s & VMA_AREA_REGULAR && s & VMA_AREA_SOCKET && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED | VMA_FILE_PRIVATE | VMA_FILE_SHARED))) {
+    if (!(base.flags & MAP_SHARED) || base.pgoff !== 0n) throw unsupported(`${where}: a ${base.flags & MAP_SHARED ? 'part' : 'private mapping'} of a packet socket's rings is not restored`, { pid });
+    return { ...base, kind: 'socket', socket: { fileId: Number(v.shmid), fd: -1 } };
+  }
   if (s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED)) {
     throw unsupported(`${where}: this kind of mapping (status 0x${s.toString(16)}) is not restored yet`, { pid });
   }
@@ -154,6 +159,28 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
   }
   if (s & VMA_ANON_PRIVATE) return { ...base, kind: 'anon' };
   throw unsupported(`${where}: unknown mapping (status 0x${s.toString(16)})`, { pid });
+}
+
+/**
+ * A task's areas that map a packet socket's rings get the descriptor they are mapped from: the
+ * task's own descriptor of that socket (CRIU 4.2 asks the same), which must be a packet socket
+ * with rings of the area's size (RX then TX, as the kernel maps them).
+ */
+export function socketAreas(vmas: VmaPlan[], fds: readonly { fd: number; file: number }[], files: FilePlanTable, pid: number): void {
+  for (const v of vmas) {
+    if (v.kind !== 'socket' || !v.socket) continue;
+    const where = `pid ${pid}: area ${v.start.toString(16)}-${v.end.toString(16)}`;
+    const e = files.entry(v.socket.fileId, where);
+    const psk = e.psk as Obj | undefined;
+    if (!psk) throw unsupported(`${where}: a mapping of a ${String(e.type)} file (only packet sockets' rings are) is not restored`, { pid });
+    const bytes = (r: Obj | undefined) => (r ? BigInt(Number(r.block_size)) * BigInt(Number(r.block_nr)) : 0n);
+    const size = bytes(psk.rx_ring as Obj | undefined) + bytes(psk.tx_ring as Obj | undefined);
+    if (size !== v.end - v.start) throw badInput(`${where}: maps packet socket ${v.socket.fileId} whose rings span ${size} bytes`, { pid });
+    const index = files.index(v.socket.fileId, where, pid);
+    const fd = fds.find((d) => d.file === index);
+    if (!fd) throw unsupported(`${where}: maps packet socket ${v.socket.fileId}, which the task holds no descriptor of`, { pid });
+    v.socket.fd = fd.fd;
+  }
 }
 
 /**

@@ -2,15 +2,20 @@
  * Packet sockets (AF_PACKET, SOCK_RAW or SOCK_DGRAM): protocol, bound interface, TPACKET
  * version, reserve, copy threshold, timestamp source, aux data, original device, vnet header,
  * loss, memberships, fanout group, socket options, as sock_diag describes them.
- * Refused by name: RX/TX rings (not carried yet), frames waiting to be read, SOCK_PACKET ones,
+ * RX/TX rings (TPACKET_V1/V2/V3) are carried as a fresh ring is (ring.ts), mapped by the task that
+ * holds the socket: packetsk.img's rx_ring / tx_ring, the mapping in mm.img (VMA_AREA_SOCKET).
+ * Refused by name: rings holding packets or used before (ring.ts), a ring the task does not map
+ * whole, frames waiting to be read, SOCK_PACKET ones,
  * a membership added more than once (packetsk.img keeps one of each), a fanout group steered by
  * a BPF program, packet options packetsk.img has no field for.
  */
-import { packetSockets, type PacketSocketDiag } from '@crtools/sys';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { packetSockets, type PacketRingDiag, type PacketSocketDiag } from '@crtools/sys';
 import { AF, SOCK_TYPE } from '@crtools/images/facts';
-import { socketNetRow, type FdRecord } from '@crtools/procfs';
+import { readMaps, socketNetRow, type FdRecord } from '@crtools/procfs';
 import { fown, inodeOf, refuseFd, socketOf, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
+import { ringBytes, ringRefusal } from './ring.js';
 
 /** the options packet_sock_entry has a field for */
 const KEPT = ['PACKET_VERSION', 'PACKET_RESERVE', 'PACKET_AUXDATA', 'PACKET_ORIGDEV', 'PACKET_VNET_HDR', 'PACKET_LOSS', 'PACKET_TIMESTAMP', 'PACKET_FANOUT'];
@@ -30,7 +35,51 @@ function packetEntry(id: number, flags: number, d: PacketSocketDiag, opts: Entry
     mclist: d.mclist.map((m) => ({ index: m.index, type: m.type, addr: m.addr })),
   };
   if (d.fanout !== undefined) psk['fanout'] = d.fanout;
+  if (d.rxRing) psk['rx_ring'] = ringEntry(d.rxRing);
+  if (d.txRing) psk['tx_ring'] = ringEntry(d.txRing);
   return { type: 'PACKETSK', id, psk };
+}
+
+/** packet_ring: the geometry PACKET_RX_RING / PACKET_TX_RING take again (struct tpacket_req3) */
+function ringEntry(r: PacketRingDiag): Entry {
+  return { block_size: r.blockSize, block_nr: r.blockNr, frame_size: r.frameSize, frame_nr: r.frameNr, retire_tmo: r.retireTmo, sizeof_priv: r.sizeofPriv, features: r.features };
+}
+
+/** `len` bytes of task pid's memory at `addr` (the task is stopped; /proc/PID/mem reads a packet ring's pages). */
+function readTask(pid: number, addr: bigint, len: number): Buffer {
+  const fd = openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    const b = Buffer.alloc(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(fd, b, got, len - got, Number(addr) + got);
+      if (n <= 0) break;
+      got += n;
+    }
+    return got === len ? b : b.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Why the rings of socket `ino` cannot be carried, or undefined: the task must map them whole
+ * (the kernel maps a socket's rings only whole, RX then TX, from offset 0) and they must be as a
+ * fresh ring is (ring.ts), read through the task's first mapping of them.
+ */
+function ringsRefusal(pid: number, ino: number, d: PacketSocketDiag): string | undefined {
+  const rings = `${d.rxRing ? 'an RX' : ''}${d.rxRing && d.txRing ? ' and ' : ''}${d.txRing ? 'a TX' : ''} ring`;
+  const size = ringBytes(d.rxRing) + ringBytes(d.txRing);
+  const maps = readMaps(pid).filter((v) => v.kind === 'socket' && v.ino === BigInt(ino));
+  if (!maps.length) return `with ${rings} the task does not map: its frames cannot be checked, not carried`;
+  const part = maps.find((v) => v.pgoff !== 0n || v.end - v.start !== BigInt(size) || !v.shared);
+  if (part) return `with ${rings} mapped ${part.shared ? 'in part' : 'private'} at ${part.start.toString(16)}-${part.end.toString(16)} (the rings span ${size} bytes): not carried`;
+  const mem = readTask(pid, maps[0]!.start, size);
+  if (mem.length !== size) return `with ${rings} whose mapping at ${maps[0]!.start.toString(16)} cannot be read: not carried`;
+  const rx = d.rxRing && ringRefusal(mem.subarray(0, ringBytes(d.rxRing)), d.rxRing, d.version, false);
+  const tx = d.txRing && ringRefusal(mem.subarray(ringBytes(d.rxRing)), d.txRing, d.version, true);
+  if (rx) return `with an ${rx}`;
+  return tx ? `with a ${tx}` : undefined;
 }
 
 export class PacketFiles implements DumpKind {
@@ -47,8 +96,10 @@ export class PacketFiles implements DumpKind {
     this.diag ??= new Map(packetSockets().map((d) => [d.ino, d]));
     const d = this.diag.get(ino);
     if (!d) throw refuse('not found by sock_diag (another network namespace?): not supported');
-    if (d.rxRing) throw refuse(`with an RX ring (${d.rxRing.blockNr} blocks of ${d.rxRing.blockSize} bytes): rings are not carried yet`);
-    if (d.txRing) throw refuse(`with a TX ring (${d.txRing.blockNr} blocks of ${d.txRing.blockSize} bytes): rings are not carried yet`);
+    if (d.rxRing || d.txRing) {
+      const why = ringsRefusal(pid, ino, d);
+      if (why) throw refuse(why);
+    }
     // a fanout group steered by a BPF program (PACKET_FANOUT_DATA): the program cannot be read back
     const fanoutType = d.fanout === undefined ? -1 : (d.fanout >>> 16) & 0xff;
     if (fanoutType === FANOUT_CBPF || fanoutType === FANOUT_EBPF) throw refuse(`in fanout group ${d.fanout! & 0xffff} steered by a ${fanoutType === FANOUT_CBPF ? 'classic' : 'e'}BPF program: the program cannot be read back`);

@@ -26,10 +26,20 @@ describe('packet', () => {
     expect(p.socket.sockopts.some((c) => c.name === 18)).toBe(false);
   });
 
-  it('a ring is refused with exit 4', () => {
+  it('rings: set again once bound, after the memberships and before the fanout group, as struct tpacket_req3', () => {
+    const rx_ring = { block_size: 8192, block_nr: 4, frame_size: 0, frame_nr: 0, retire_tmo: 10, sizeof_priv: 16, features: 0 };
+    const tx_ring = { block_size: 4096, block_nr: 2, frame_size: 2048, frame_nr: 4, retire_tmo: 0, sizeof_priv: 0, features: 0 };
+    const p = packetPlan.plan({ ...psk, version: 2, rx_ring, tx_ring }, ctx);
+    expect(p.socket.sockopts.map((c) => [c.name, !!c.late])).toEqual([[10, false], [8, false], [1, true], [5, true], [13, true], [18, true]]);
+    const req = (b: Buffer) => Array.from({ length: 7 }, (_, i) => b.readUInt32LE(i * 4));
+    expect(req(p.socket.sockopts[3]!.value)).toEqual([8192, 4, 0, 0, 10, 16, 0]);
+    expect(req(p.socket.sockopts[4]!.value)).toEqual([4096, 2, 2048, 4, 0, 0, 0]);
+  });
+
+  it('a type other than SOCK_RAW or SOCK_DGRAM is refused with exit 4', () => {
     let err: unknown;
     try {
-      packetPlan.plan({ ...psk, rx_ring: { block_size: 4096, block_nr: 2, frame_size: 2048, frame_nr: 4, retire_tmo: 0, sizeof_priv: 0, features: 0 } }, ctx);
+      packetPlan.plan({ ...psk, type: 10 }, ctx);
     } catch (e) {
       err = e;
     }

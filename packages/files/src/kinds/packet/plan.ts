@@ -1,10 +1,14 @@
-/** Packet sockets made again: options, bound to their interface, memberships, then the fanout group. */
+/**
+ * Packet sockets made again: options, bound to their interface, memberships, their rings (the
+ * same geometry: the task maps them again at the same address, see the restorer's socket areas),
+ * then the fanout group.
+ */
 import { AF, PACKET_NO_FANOUT, SOCK_TYPE } from '@crtools/images/facts';
 import { refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import { allSockoptCalls, type SockoptCall, type SocketFilePlan } from '../../sockopts/plan.js';
 
 const SOL_PACKET = 263;
-const PACKET = { ADD_MEMBERSHIP: 1, COPY_THRESH: 7, AUXDATA: 8, ORIGDEV: 9, VERSION: 10, RESERVE: 12, LOSS: 14, VNET_HDR: 15, TIMESTAMP: 17, FANOUT: 18 } as const;
+const PACKET = { ADD_MEMBERSHIP: 1, RX_RING: 5, COPY_THRESH: 7, TX_RING: 13, AUXDATA: 8, ORIGDEV: 9, VERSION: 10, RESERVE: 12, LOSS: 14, VNET_HDR: 15, TIMESTAMP: 17, FANOUT: 18 } as const;
 
 function i32(v: number): Buffer {
   const b = Buffer.alloc(4);
@@ -18,6 +22,16 @@ function sockaddrLl(ifindex: number): Buffer {
   a.writeUInt16LE(AF.PACKET, 0);
   a.writeInt32LE(ifindex, 4);
   return a;
+}
+
+/**
+ * packet_ring as PACKET_RX_RING / PACKET_TX_RING take it: struct tpacket_req3 (the kernel reads
+ * its first four words for TPACKET_V1/V2, all seven for V3)
+ */
+function tpacketReq(r: Obj): Buffer {
+  const b = Buffer.alloc(28);
+  ['block_size', 'block_nr', 'frame_size', 'frame_nr', 'retire_tmo', 'sizeof_priv', 'features'].forEach((f, i) => b.writeUInt32LE(Number(r[f] ?? 0) >>> 0, i * 4));
+  return b;
 }
 
 /** packet_sock_entry back into the calls that give a new socket its settings */
@@ -44,6 +58,9 @@ export function packetCalls(k: Obj, ctx: PlanContext): SockoptCall[] {
     addr.copy(mr, 8);
     out.push({ level: SOL_PACKET, name: PACKET.ADD_MEMBERSHIP, value: mr, late: true });
   }
+  // the rings once the version is set and the socket bound (a ring fixes the version and reserve)
+  if (k.rx_ring) out.push({ level: SOL_PACKET, name: PACKET.RX_RING, value: tpacketReq(k.rx_ring as Obj), late: true });
+  if (k.tx_ring) out.push({ level: SOL_PACKET, name: PACKET.TX_RING, value: tpacketReq(k.tx_ring as Obj), late: true });
   if (k.fanout !== undefined && num(k.fanout) !== PACKET_NO_FANOUT) set(PACKET.FANOUT, num(k.fanout), true);
   return out;
 }
@@ -54,7 +71,6 @@ export const packetPlan: PlanKind<SocketFilePlan> = {
   plan(k: Obj, ctx: PlanContext): SocketFilePlan {
     const type = Number(k.type);
     if (type !== SOCK_TYPE.RAW && type !== SOCK_TYPE.DGRAM) throw refuse(`${ctx.what}: packet socket of type ${type} is not restored`);
-    if (k.rx_ring || k.tx_ring) throw refuse(`${ctx.what}: packet socket with a ${k.rx_ring ? 'RX' : 'TX'} ring is not restored yet`);
     const o = (k.opts ?? {}) as Obj;
     const ifindex = Number(k.ifindex ?? 0);
     return {

@@ -1,4 +1,4 @@
-/** Packet sockets: not dumped or restored yet; crit shows them in CRIU's images. */
+/** Packet sockets: crit shows them by type and interface. */
 import { named, num, SOCK_TYPES, type CritRecord, type SocketView, type ViewKind } from '../../view/kind.js';
 
 
