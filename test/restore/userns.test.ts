@@ -89,7 +89,14 @@ describe('a tree in a user namespace of its own', () => {
       expect(st).toMatch(/\nUid:\s+100999\s+100999\s+100999\s+100999\n/);
       expect(st).toMatch(/\nGid:\s+200399\s+200399\s+200399\s+200399\n/);
       expect(st).toMatch(/\nGroups:\s+200004 200006\s*\n/);
-    }, true, undefined, [], (dir) => expectImages(dir, MULTI, { uid: 1000, gid: 400, groups: [5, 7] }));
+    }, true, undefined, [], (dir) => {
+      expectImages(dir, MULTI, { uid: 1000, gid: 400, groups: [5, 7] });
+      // the kid's queue: its owner and creator as ids inside the namespace (as CRIU's userns_uid)
+      const ipc = critDecode(`${dir}/ids-1.img`).entries[0].ipc_ns_id;
+      const q = critDecode(`${dir}/ipcns-msg-${ipc}.img`).entries;
+      expect(q).toHaveLength(1);
+      expect(q[0].desc).toMatchObject({ key: 0x7573, uid: 1000, gid: 400, cuid: 1000, cgid: 400 });
+    });
   });
 
   it('userns with a mount namespace (unshare --user --map-root-user --pid --fork --mount-proc\'s shape) round trips twice, fingerprint equal', () => {

@@ -16,12 +16,16 @@
  *
  * SIGUSR1 (to the root): "check ok uid=0 kid=U/G groups=N" when the root is still uid 0 with
  * all capabilities in its namespace, its maps (as it reads them) and hostname are what they were,
- * it is still pid 1 (pid), and its child still has its ids (it exits when one changes).
+ * it is still pid 1 (pid), its child still has its ids (it exits when one changes), and (ipc)
+ * the message queue the child made (key 0x7573, one message) is still owned and created by the
+ * child's ids inside the namespace.
  */
 #include "workload.h"
 #include <grp.h>
 #include <sched.h>
+#include <sys/ipc.h>
 #include <sys/mount.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -75,14 +79,14 @@ static int full_caps(void) {
 int main(int argc, char **argv) {
 	if (argc < 4) return 2;
 	wl_detach(argv[argc - 1]);
-	int flags = CLONE_NEWUSER, own_pid = 0, own_mnt = 0, own_uts = 0;
+	int flags = CLONE_NEWUSER, own_pid = 0, own_mnt = 0, own_uts = 0, own_ipc = 0;
 	char list[256];
 	snprintf(list, sizeof list, "%s", argv[1]);
 	for (char *t = strtok(list, ","); t; t = strtok(0, ",")) {
 		if (!strcmp(t, "pid")) flags |= CLONE_NEWPID, own_pid = 1;
 		else if (!strcmp(t, "mnt")) flags |= CLONE_NEWNS, own_mnt = 1;
 		else if (!strcmp(t, "uts")) flags |= CLONE_NEWUTS, own_uts = 1;
-		else if (!strcmp(t, "ipc")) flags |= CLONE_NEWIPC;
+		else if (!strcmp(t, "ipc")) flags |= CLONE_NEWIPC, own_ipc = 1;
 		else {
 			wl_say("error namespace %s", t);
 			return 2;
@@ -166,6 +170,12 @@ int main(int argc, char **argv) {
 	if (kid == 0) {
 		close(p[1]);
 		if (setgroups(kid_ngroups, kid_groups) || setresgid(kid_gid, kid_gid, kid_gid) || setresuid(kid_uid, kid_uid, kid_uid)) _exit(4);
+		/* with its own IPC namespace: a queue of the kid's, owner and creator its ids */
+		if (own_ipc) {
+			struct { long mtype; char text[8]; } m = { 7, "kid" };
+			int q = msgget(0x7573, IPC_CREAT | 0600);
+			if (q < 0 || msgsnd(q, &m, 4, 0)) _exit(5);
+		}
 		kid_loop();
 	}
 	usleep(50000);
@@ -181,9 +191,17 @@ int main(int argc, char **argv) {
 		int host_ok = !own_uts || !strcmp(host, "userns-tree");
 		int kid_ok = waitpid(kid, 0, WNOHANG) == 0 && kill(kid, 0) == 0;
 		int pid_ok = !own_pid || getpid() == 1;
-		if (getuid() == 0 && getgid() == 0 && full_caps() && maps_ok && host_ok && kid_ok && pid_ok)
+		/* the kid's queue: owned and made by the kid's ids inside, its message there */
+		int ipc_ok = 1;
+		if (own_ipc) {
+			struct msqid_ds ds;
+			int q = msgget(0x7573, 0);
+			ipc_ok = q >= 0 && !msgctl(q, IPC_STAT, &ds) && ds.msg_perm.uid == kid_uid && ds.msg_perm.cuid == kid_uid && ds.msg_perm.gid == kid_gid &&
+				 ds.msg_perm.cgid == kid_gid && ds.msg_qnum == 1;
+		}
+		if (getuid() == 0 && getgid() == 0 && full_caps() && maps_ok && host_ok && kid_ok && pid_ok && ipc_ok)
 			wl_say("check ok uid=0 kid=%d/%d groups=%d", (int)kid_uid, (int)kid_gid, kid_ngroups);
 		else
-			wl_say("check bad uid=%d caps=%d maps=%d host=%d(%s) kid=%d pid=%d", (int)getuid(), full_caps(), maps_ok, host_ok, host, kid_ok, (int)getpid());
+			wl_say("check bad uid=%d caps=%d maps=%d host=%d(%s) kid=%d pid=%d ipc=%d", (int)getuid(), full_caps(), maps_ok, host_ok, host, kid_ok, (int)getpid(), ipc_ok);
 	}
 }

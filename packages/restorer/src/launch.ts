@@ -334,10 +334,13 @@ function setNamespaceState(rootPid: number, ns: NamespacePlan, mountRoot: Restor
     const writes = IPC_VAR_SYSCTLS.filter((s) => v[s.field] !== undefined && existsSync(s.path)).map((s) => [s.path, formatIpcSysctl(s.type, v[s.field])] as const);
     namespaceFiles(rootPid, 'ipc', { writes });
   }
-  // the SysV objects, each with its id, key, owner, creator, mode and contents
+  // the SysV objects, each with its id, key, owner, creator, mode and contents (the owners in
+  // the images are ids inside the tree's user namespace; made from here, they are ours)
   if (ns.sysv?.length) {
+    const uid = (id: number) => (ns.userns ? idOutside(ns.userns.uid, id) : id);
+    const gid = (id: number) => (ns.userns ? idOutside(ns.userns.gid, id) : id);
     makeSysvObjects(rootPid, ns.sysv.map((o) => ({
-      kind: o.kind, id: o.id, key: o.key, mode: o.mode, uid: o.uid, gid: o.gid, cuid: o.cuid, cgid: o.cgid,
+      kind: o.kind, id: o.id, key: o.key, mode: o.mode, uid: uid(o.uid), gid: gid(o.gid), cuid: uid(o.cuid), cgid: gid(o.cgid),
       ...(o.kind === 'shm' ? { size: Number(o.size ?? 0n), data: o.inline ?? shmemContents(o.size ?? 0n, o.pages ?? []) } : {}),
       ...(o.kind === 'sem' ? { values: o.values ?? [] } : {}),
       ...(o.kind === 'msg' ? { qbytes: o.qbytes ?? 0, msgs: (o.msgs ?? []).map((m) => [m.mtype, m.data] as [bigint, Buffer]) } : {}),
