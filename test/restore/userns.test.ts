@@ -15,10 +15,14 @@
  * Workload test/workloads/userns.c.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { readImageFile, writeImageFile } from '@crtools/images';
+import { buildRestorePlan } from '@crtools/restorer';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
+import { fixturesDir } from '../lib/paths.js';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone } from '../dump/helpers.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
 
@@ -190,5 +194,27 @@ describe('a tree in a user namespace of its own', () => {
       killTree(u.pid!);
       for (const p of pids) expect(waitGone(p)).toBe(true);
     }
+  });
+});
+
+describe('the restore plan of a tree in a user namespace of its own', () => {
+  it('takes the maps from userns-<id>.img and adds CLONE_NEWUSER; the image missing or mapless is bad input (exit 3); with a network namespace of its own beside it, unsupported (exit 4)', async () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'crtools-userns-plan-'));
+    cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
+    const ids = await readImageFile(path.join(d, 'ids-2680.img'));
+    (ids.entries[0] as Record<string, unknown>).user_ns_id = 10;
+    await writeImageFile(path.join(d, 'ids-2680.img'), ids);
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining('userns-10.img') });
+    await writeImageFile(path.join(d, 'userns-10.img'), { magic: 'USERNS', entries: [{ uid_map: [], gid_map: [{ first: 0, lower_first: 0, count: 1 }] }] });
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining('no uid map') });
+    await writeImageFile(path.join(d, 'userns-10.img'), { magic: 'USERNS', entries: [{ uid_map: [{ first: 0, lower_first: 0, count: 1 }, { first: 1, lower_first: 100000, count: 1000 }], gid_map: [{ first: 0, lower_first: 0, count: 1 }] }] });
+    const plan = await buildRestorePlan(d);
+    expect(plan.namespaces).toMatchObject({
+      cloneFlags: 0x10000000,
+      userns: { uid: [{ first: 0, lowerFirst: 0, count: 1 }, { first: 1, lowerFirst: 100000, count: 1000 }], gid: [{ first: 0, lowerFirst: 0, count: 1 }] },
+    });
+    (ids.entries[0] as Record<string, unknown>).net_ns_id = 11;
+    await writeImageFile(path.join(d, 'ids-2680.img'), ids);
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: expect.stringContaining('own user namespace and its own net namespace') });
   });
 });
