@@ -75,6 +75,41 @@ const UNSHARE_PARENT = {
   why: 'the root was the child of the unshare process, which stays outside the tree: restored, it is the child of the restore (or of the reaper)',
 };
 
+/** The sleep a test's unshare command line runs, once it sleeps (clock_nanosleep: its start-up mappings made). */
+function sleeping(p: number): boolean {
+  try {
+    return readlinkSync(`/proc/${p}/exe`).endsWith('/sleep') && readFileSync(`/proc/${p}/syscall`, 'utf8').startsWith('230 ');
+  } catch {
+    return false;
+  }
+}
+
+/** Run `unshare ARGS` (ending in a sleep), hand its sleep to `body`, and kill what unshare started, by pid. */
+function underUnshare(args: string[], body: (sleep: number) => void): void {
+  const u = spawn('unshare', args, { stdio: 'ignore', detached: true });
+  try {
+    let init = 0;
+    for (let i = 0; i < 500 && !init; i++) {
+      init = treePids(u.pid!).find(sleeping) ?? 0;
+      if (!init) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+    expect(init).toBeGreaterThan(0);
+    body(init);
+  } finally {
+    const pids = treePids(u.pid!);
+    killTree(u.pid!);
+    for (const p of pids) expect(waitGone(p)).toBe(true);
+  }
+}
+
+/** A dump of the tree at `root` refused by name (exit 4, `why`), the tree left running untraced. */
+function expectRefused(root: number, name: string, why: RegExp): void {
+  const d = criu(['dump', '-t', String(root), '-D', tmp(name), '-o', 'dump.log']);
+  expect(d.code, d.stderr).toBe(4);
+  expect(d.stderr).toMatch(why);
+  expect(readFileSync(`/proc/${root}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+}
+
 function killAndCheck(root: number): void {
   const pids = treePids(root);
   killTree(root);
@@ -115,15 +150,8 @@ describe('a tree in a user namespace of its own', () => {
 
   it('unshare --user --map-root-user --pid --fork --mount-proc itself: a sleep as the init, dumped and restored twice, fingerprint equal', () => {
     // (its stdio opened again inside: files opened through criu's mounts are another matter)
-    const u = spawn('unshare', ['--user', '--map-root-user', '--pid', '--fork', '--mount-proc', 'setsid', 'sh', '-c', 'exec sleep 1000 </dev/null >/dev/null 2>&1'], { stdio: 'ignore', detached: true });
-    let root = 0;
-    try {
-      for (let i = 0; i < 500 && !root; i++) {
-        // the sleep once it sleeps (clock_nanosleep, syscall 230: its start-up mappings made)
-        root = treePids(u.pid!).find((p) => { try { return readlinkSync(`/proc/${p}/exe`).endsWith('/sleep') && nsLink(p, 'user') !== nsLink(process.pid, 'user') && readFileSync(`/proc/${p}/syscall`, 'utf8').startsWith('230 '); } catch { return false; } }) ?? 0;
-        if (!root) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      }
-      expect(root).toBeGreaterThan(0);
+    underUnshare(['--user', '--map-root-user', '--pid', '--fork', '--mount-proc', 'setsid', 'sh', '-c', 'exec sleep 1000 </dev/null >/dev/null 2>&1'], (init) => {
+      let root = init;
       for (let round = 0; round < 2; round++) {
         const before = fingerprint(root);
         expect(before.namespaces!.user).toEqual({ uidMap: ['0 0 1'], gidMap: ['0 0 1'], childOfOurs: true, owns: ['mnt', 'pid'] });
@@ -140,12 +168,7 @@ describe('a tree in a user namespace of its own', () => {
         expect(compareFingerprints(insideView(before), insideView(after), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, UNSHARE_PARENT])).toEqual([]);
         expect(readlinkSync(`/proc/${root}/exe`)).toMatch(/\/sleep$/);
       }
-    } finally {
-      if (root) killAndCheck(root);
-      const pids = treePids(u.pid!);
-      killTree(u.pid!);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
-    }
+    });
   });
 
   it('--check-only on such a tree finds nothing to refuse; the tree runs on', () => {
@@ -157,43 +180,15 @@ describe('a tree in a user namespace of its own', () => {
   });
 
   it('a user namespace with a network namespace of its own beside it is refused by name (exit 4), the tree runs on', () => {
-    const u = spawn('unshare', ['--user', '--map-root-user', '--net', '--pid', '--fork', 'setsid', 'sleep', '1000'], { stdio: 'ignore', detached: true });
-    try {
-      let init = 0;
-      for (let i = 0; i < 500 && !init; i++) {
-        init = treePids(u.pid!).find((p) => p !== u.pid && nsLink(p, 'user') !== nsLink(process.pid, 'user')) ?? 0;
-        if (!init) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      }
-      expect(init).toBeGreaterThan(0);
-      const d = criu(['dump', '-t', String(init), '-D', tmp('userns-net'), '-o', 'dump.log']);
-      expect(d.code, d.stderr).toBe(4);
-      expect(d.stderr).toMatch(new RegExp(`root ${init} lives in a user namespace of its own and network namespace of its own \\(net\\)`));
-      expect(readFileSync(`/proc/${init}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
-    } finally {
-      const pids = treePids(u.pid!);
-      killTree(u.pid!);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
-    }
+    underUnshare(['--user', '--map-root-user', '--net', '--pid', '--fork', 'setsid', 'sleep', '1000'], (init) => {
+      expectRefused(init, 'userns-net', new RegExp(`root ${init} lives in a user namespace of its own and network namespace of its own \\(net\\)`));
+    });
   });
 
   it('a user namespace nested in another is refused by name (exit 4), the tree runs on', () => {
-    const u = spawn('unshare', ['--user', '--map-root-user', 'unshare', '--user', '--map-root-user', '--pid', '--fork', 'setsid', 'sleep', '1000'], { stdio: 'ignore', detached: true });
-    try {
-      let init = 0;
-      for (let i = 0; i < 500 && !init; i++) {
-        init = treePids(u.pid!).find((p) => { try { return readlinkSync(`/proc/${p}/exe`).endsWith('/sleep'); } catch { return false; } }) ?? 0;
-        if (!init) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      }
-      expect(init).toBeGreaterThan(0);
-      const d = criu(['dump', '-t', String(init), '-D', tmp('userns-nested'), '-o', 'dump.log']);
-      expect(d.code, d.stderr).toBe(4);
-      expect(d.stderr).toMatch(/lives in a user namespace of its own that is not a child of criu's \(nested user namespaces\)/);
-      expect(readFileSync(`/proc/${init}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
-    } finally {
-      const pids = treePids(u.pid!);
-      killTree(u.pid!);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
-    }
+    underUnshare(['--user', '--map-root-user', 'unshare', '--user', '--map-root-user', '--pid', '--fork', 'setsid', 'sleep', '1000'], (init) => {
+      expectRefused(init, 'userns-nested', /lives in a user namespace of its own that is not a child of criu's \(nested user namespaces\)/);
+    });
   });
 });
 
