@@ -597,7 +597,7 @@ async function dumpFrozen(
       const fdinfo = entries.filter((e) => e !== undefined);
       const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 
-      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals, seccompChains, (tid) => cgroups.setOf(pid, tid))) await writeImageFile(path.join(dir, `core-${view.pid(tid)}.img`), { magic: 'CORE', entries: [core] });
+      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals, seccompChains, (tid) => cgroups.setOf(pid, tid), namespaces)) await writeImageFile(path.join(dir, `core-${view.pid(tid)}.img`), { magic: 'CORE', entries: [core] });
       await writeImageFile(path.join(dir, `ids-${view.pid(pid)}.img`), { magic: 'IDS', entries: [ids] });
       await writeImageFile(path.join(dir, `mm-${view.pid(pid)}.img`), { magic: 'MM', entries: [mm] });
       await writeImageFile(path.join(dir, `fs-${view.pid(pid)}.img`), { magic: 'FS', entries: [fs] });

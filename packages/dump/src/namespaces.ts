@@ -6,7 +6,8 @@
  * (utsns-<id>.img, ipcns-var-<id>.img, the SysV objects in ipcns-shm/sem/msg-<id>.img, the
  * network namespace's devices, addresses, routes, rules, tables and sysctls: netns.ts; the
  * mount namespace's mounts in mountpoints-<id>.img with its tmpfs contents: mounts.ts; the time
- * namespace's clocks as its tasks read them in timens-<id>.img) and made
+ * namespace's clocks as its tasks read them in timens-<id>.img; the user namespace's uid and gid
+ * maps in userns-<id>.img, the ids of the images then written as they are inside it) and made
  * again for the root at restore. A root in a pid namespace of its own must be its init (pid 1
  * there); the tasks are then written with the pids they have inside it (pidView). As CRIU, every
  * other task must live in the root's namespaces or in criu's: a task below the root in a third
@@ -17,8 +18,8 @@ import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { msgPayload, semPayload, writeImageFile, type Entry } from '@crtools/images';
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
-import { countSysvipc, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
-import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, readSysvObjects, setSocketNamespace, type SysvContents } from '@crtools/sys';
+import { type IdExtent, idInside, readGidMap, readUidMap, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
+import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, namespaceRelative, readSysvObjects, setSocketNamespace, type SysvContents } from '@crtools/sys';
 import { TreeMounts, type MountOptions } from './mounts.js';
 import { NetNamespaceDump } from './netns.js';
 
@@ -26,7 +27,20 @@ import { NetNamespaceDump } from './netns.js';
 const SHM_DEST = 0o1000;
 
 /** The kinds of namespace of the root's own that a dump carries. */
-export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net', 'mnt', 'time'];
+export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net', 'mnt', 'time', 'user'];
+
+/**
+ * The kinds a root in a user namespace of its own may not have of its own yet: the restore makes
+ * the network and time namespaces outside it, before the root is born (they would be the host
+ * user namespace's, not the tree's).
+ */
+const NOT_UNDER_USERNS: readonly NsKind[] = ['net', 'time'];
+
+/** The uid and gid maps of the root's user namespace, as criu's user namespace sees them. */
+export interface UserMaps {
+  uid: IdExtent[];
+  gid: IdExtent[];
+}
 
 /**
  * The order CRIU 4.2 meets the root's namespaces in: pid with the tree, then user, mnt and net
@@ -60,11 +74,40 @@ export function refuseRootNamespaces(pid: number, foreign: readonly NsKind[]): C
       });
     }
   }
+  if (foreign.includes('user')) {
+    const e = refuseUserNamespace(pid, foreign);
+    if (e) return e;
+  }
   const off = foreign.filter((k) => !CARRIED_NS.includes(k));
   if (!off.length) return null;
   return new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in ${off.map((k) => NS_WHAT[k]).join(', ')} namespace${off.length > 1 ? 's' : ''} of its own (${off.join(', ')}), not criu's: dumping ${off.length > 1 ? 'these namespaces is' : 'this namespace is'} not supported by crtools yet (crtools issue 17; carried: ${CARRIED_NS.join(', ')})`, {
     context: { pid, namespaces: off.join(',') }, exitCode: ExitCode.UNSUPPORTED,
   });
+}
+
+/**
+ * A root in a user namespace of its own: that namespace must be a child of criu's (its maps are
+ * read, and written again, from criu's), and the root's other namespaces of its own must be owned
+ * by it (as CRIU checks: the restore makes them inside it), the network and time ones not yet.
+ */
+function refuseUserNamespace(pid: number, foreign: readonly NsKind[]): CrtoolsError | null {
+  const refuse = (why: string, kinds: string) => new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in a user namespace of its own ${why}`, {
+    context: { pid, namespaces: kinds }, exitCode: ExitCode.UNSUPPORTED,
+  });
+  const user = nsInodes(pid).get('user');
+  const mine = nsInodes(process.pid).get('user');
+  let parent: bigint | undefined;
+  try {
+    parent = namespaceRelative(`/proc/${pid}/ns/user`, true);
+  } catch {
+    parent = undefined;
+  }
+  if (parent !== mine) return refuse(`that is not a child of criu's (nested user namespaces), which is not supported by crtools yet (crtools issue 17)`, 'user');
+  const under = foreign.filter((k) => NOT_UNDER_USERNS.includes(k));
+  if (under.length) return refuse(`and ${under.map((k) => NS_WHAT[k]).join(' and ')} namespace${under.length > 1 ? 's' : ''} of its own (${under.join(', ')}): this is not supported by crtools yet (crtools issue 17)`, ['user', ...under].join(','));
+  const foreignOwned = foreign.filter((k) => k !== 'user' && k !== 'cgroup' && namespaceRelative(`/proc/${pid}/ns/${k}`) !== user);
+  if (foreignOwned.length) return refuse(`but its ${foreignOwned.join(', ')} namespace${foreignOwned.length > 1 ? 's are' : ' is'} not owned by it, which is not supported (as CRIU)`, ['user', ...foreignOwned].join(','));
+  return null;
 }
 
 /** The namespace ids of a dump, and the namespaces of the root it carries. */
@@ -82,11 +125,25 @@ export class Namespaces {
     NS_KINDS.forEach((n, i) => (this.ownIds[`${n}_ns_id`] = i + 1));
     let next = NS_KINDS.length + 1;
     for (const k of LOOKUP_ORDER) if (this.root.get(k) !== this.own.get(k)) this.rootOwn.set(k, next++);
+    if (this.rootOwn.has('user')) this.userMaps = { uid: readUidMap(rootPid), gid: readGidMap(rootPid) };
     const net = this.rootOwn.get('net');
     // --external net[INO]:KEY: the caller's namespace, written as its key for the restore to join
     if (net !== undefined) this.netExtKey = opts.extNet?.get(Number(this.root.get('net')));
     // --empty-ns net: the namespace is made empty at restore, its contents are not dumped
     if (net !== undefined && !opts.emptyNet && this.netExtKey === undefined) this.net = new NetNamespaceDump(rootPid, net, refusals);
+  }
+
+  /** the maps of the root's own user namespace (undefined: it lives in criu's) */
+  readonly userMaps?: UserMaps;
+
+  /** A uid as the root's user namespace sees it (crtools sees `id`; unchanged in criu's), as CRIU writes owners. */
+  uidInside(id: number): number {
+    return this.userMaps ? idInside(this.userMaps.uid, id) : id;
+  }
+
+  /** A gid as the root's user namespace sees it. */
+  gidInside(id: number): number {
+    return this.userMaps ? idInside(this.userMaps.gid, id) : id;
   }
 
   /** the key of the root's network namespace when the caller named it external (net[INO]:KEY) */
@@ -194,6 +251,13 @@ export class Namespaces {
    */
   async write(dir: string, shmPages: (shmid: number, contents: Buffer) => Promise<void>): Promise<string[]> {
     const written: string[] = [];
+    const user = this.rootOwn.get('user');
+    if (user !== undefined && this.userMaps) {
+      const ext = (m: IdExtent[]) => m.map((e) => ({ first: e.first, lower_first: e.lowerFirst, count: e.count }));
+      const f = `userns-${user}.img`;
+      await writeImageFile(path.join(dir, f), { magic: 'USERNS', entries: [{ uid_map: ext(this.userMaps.uid), gid_map: ext(this.userMaps.gid) }] });
+      written.push(f);
+    }
     const uts = this.rootOwn.get('uts');
     if (uts !== undefined) {
       const [nodename, domainname] = namespaceFiles(this.rootPid, 'uts', { reads: [UTS_FILES.nodename, UTS_FILES.domainname] }).map(parseSysctlString);
@@ -261,7 +325,8 @@ export class Namespaces {
   /** The SysV objects of the root's IPC namespace (with their contents, values, messages). */
   private async writeSysv(dir: string, ipc: number, shmPages: (shmid: number, contents: Buffer) => Promise<void>): Promise<string[]> {
     const kinds = ['shm', 'sem', 'msg'] as const;
-    const desc = (r: SysvipcRecord) => ({ key: r.key, uid: r.uid, gid: r.gid, cuid: r.cuid, cgid: r.cgid, mode: r.mode, id: r.id });
+    // owners as the namespace's tasks see them (as CRIU: userns_uid)
+    const desc = (r: SysvipcRecord) => ({ key: r.key, uid: this.uidInside(r.uid), gid: this.gidInside(r.gid), cuid: this.uidInside(r.cuid), cgid: this.gidInside(r.cgid), mode: r.mode, id: r.id });
     const entries: Record<string, Entry[]> = { shm: [], sem: [], msg: [] };
     for (const { kind, r, c } of this.sysv) {
       if (kind === 'shm') {

@@ -16,15 +16,26 @@ function capWords(v: bigint | undefined): number[] {
   return [Number(x & 0xffffffffn), Number(x >> 32n)];
 }
 
-/** Creds of one thread from /proc/PID/task/TID/status plus securebits from the parasite. */
-export function credsEntry(st: ProcStatus, secbits: number, noNewPrivs: boolean): Entry {
-  const uid = st.Uid ?? [0, 0, 0, 0];
-  const gid = st.Gid ?? [0, 0, 0, 0];
+/** How ids are written: as the tree's user namespace sees them (the identity when it lives in criu's). */
+export interface IdView {
+  uidInside(id: number): number;
+  gidInside(id: number): number;
+}
+
+const SAME_IDS: IdView = { uidInside: (id) => id, gidInside: (id) => id };
+
+/**
+ * Creds of one thread from /proc/PID/task/TID/status plus securebits from the parasite; the ids
+ * as the thread's user namespace sees them (as CRIU, whose parasite asks the thread itself).
+ */
+export function credsEntry(st: ProcStatus, secbits: number, noNewPrivs: boolean, view: IdView = SAME_IDS): Entry {
+  const uid = (st.Uid ?? [0, 0, 0, 0]).map((x) => view.uidInside(x));
+  const gid = (st.Gid ?? [0, 0, 0, 0]).map((x) => view.gidInside(x));
   const e: Entry = {
     uid: uid[0], gid: gid[0], euid: uid[1], egid: gid[1], suid: uid[2], sgid: gid[2], fsuid: uid[3], fsgid: gid[3],
     cap_inh: capWords(st.CapInh), cap_prm: capWords(st.CapPrm), cap_eff: capWords(st.CapEff), cap_bnd: capWords(st.CapBnd),
     secbits,
-    groups: st.Groups ?? [],
+    groups: (st.Groups ?? []).map((x) => view.gidInside(x)),
     cap_amb: capWords(st.CapAmb),
   };
   if (noNewPrivs) e['no_new_privs'] = 1;
@@ -81,7 +92,7 @@ function seccompOfThreads(pid: number, state: TaskState, chains: SeccompChains, 
   });
 }
 
-function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, seccomp: Entry, cgSet: number): Entry {
+function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, seccomp: Entry, cgSet: number, view: IdView): Entry {
   const stat = readStat({ pid, tid: t.tid });
   const status = readStatus({ pid, tid: t.tid });
   const tc: Entry = {
@@ -96,7 +107,7 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   // (the parent-death signal is the main thread's: clone clears it for every new thread)
   if (!withMask && state.misc.pdeathsig) tc['pdeath_sig'] = state.misc.pdeathsig;
   tc['signals_p'] = sigQueue(t.pendingSignals);
-  tc['creds'] = credsEntry(status, state.misc.securebits, state.misc.noNewPrivs);
+  tc['creds'] = credsEntry(status, state.misc.securebits, state.misc.noNewPrivs, view);
   Object.assign(tc, seccomp);
   tc['comm'] = stat.comm;
   if (t.rseq && t.rseq.rseq_abi_pointer !== 0n) {
@@ -106,8 +117,11 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   return tc;
 }
 
-/** core-PID.img entries: the main thread (with the task part) and one file per other thread; each thread's css set from `cgSetOf` (cgroups.ts). */
-export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[], refusals = new Refusals(), seccompChains = new SeccompChains(), cgSetOf: (tid: number) => number = () => 1): Map<number, Entry> {
+/**
+ * core-PID.img entries: the main thread (with the task part) and one file per other thread; each
+ * thread's css set from `cgSetOf` (cgroups.ts); creds and login uid as `view` sees them.
+ */
+export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timers: PosixTimer[], refusals = new Refusals(), seccompChains = new SeccompChains(), cgSetOf: (tid: number) => number = () => 1, view: IdView = SAME_IDS): Map<number, Entry> {
   const out = new Map<number, Entry>();
   const main = state.threads[0]!;
   refusals.check(() => refuseTimerSlack(pid, state.misc.timerslack, stat.policy));
@@ -133,7 +147,7 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
     timers: { real: it.real, virt: it.virt, prof: it.prof, posix },
     rlimits: { rlimits: limits.map((l) => ({ cur: l.soft, max: l.hard })) },
     signals_s: sigQueue(state.sharedPendingSignals),
-    loginuid: readLoginuid(pid),
+    loginuid: view.uidInside(readLoginuid(pid)),
     oom_score_adj: readOomScoreAdj(pid),
     sigactions: state.sigactions.map((s) => ({ sigaction: s.handler, flags: s.flags, restorer: s.restorer, mask: s.mask, compat_sigaction: false })),
     child_subreaper: state.misc.childSubreaper,
@@ -141,9 +155,9 @@ export function coreEntries(pid: number, state: TaskState, stat: ProcStat, timer
   if (state.misc.membarrier > 0) tcEntry['membarrier_registration_mask'] = state.misc.membarrier;
   if (stopSigno) tcEntry['stop_signo'] = stopSigno;
   const seccomp = seccompOfThreads(pid, state, seccompChains, refusals);
-  out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false, seccomp[0]!, cgSetOf(main.tid)) });
+  out.set(pid, { mtype: 'X86_64', thread_info: threadInfo(main), tc: tcEntry, thread_core: threadCore(pid, main, state, false, seccomp[0]!, cgSetOf(main.tid), view) });
   state.threads.slice(1).forEach((t, i) => {
-    out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true, seccomp[i + 1]!, cgSetOf(t.tid)) });
+    out.set(t.tid, { mtype: 'X86_64', thread_info: threadInfo(t), thread_core: threadCore(pid, t, state, true, seccomp[i + 1]!, cgSetOf(t.tid), view) });
   });
   return out;
 }

@@ -5,7 +5,7 @@
  * id given in the order the tree's descriptors are met, so that two fingerprints compare.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { listFds, readFdLink } from '@crtools/procfs';
+import { listFds, readFdLink, readMountinfo } from '@crtools/procfs';
 import { probeFile, probeTty, SOCKET_OPTIONS, sockoptValue, type FileProbe, type TtyProbe } from '@crtools/sys';
 
 export interface FdPrint {
@@ -118,6 +118,19 @@ export interface FdLink {
 /** The descriptors of task pid (their targets already given ids in `ids`, see linksOf). */
 export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds): Record<string, FdPrint> {
   const out: Record<string, FdPrint> = {};
+  // a file's mount by what it is, not by its id: a mount namespace of the tree's own is made anew
+  // by a restore, every mount in it with a new id (kernel-internal mounts, pipefs..., keep theirs)
+  let mounts: Map<string, string> | undefined;
+  const mountOf = (id: string): string => {
+    if (!mounts) {
+      try {
+        mounts = new Map(readMountinfo(pid).map((m) => [String(m.mntId), `(the ${m.fsType} mount of ${m.root} at ${m.mountPoint})`]));
+      } catch {
+        mounts = new Map(); // gone meanwhile
+      }
+    }
+    return mounts.get(id) ?? id;
+  };
   for (const [fd, { target: raw, ino }] of links) {
     const target = ids.of(raw, ino);
     let info = '';
@@ -126,7 +139,7 @@ export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds): R
     } catch {
       continue; // closed meanwhile
     }
-    let lines = fdinfoLines(info, ids);
+    let lines = fdinfoLines(info, ids).map((l) => (l.startsWith('mnt_id: ') ? `mnt_id: ${mountOf(l.slice(8))}` : l));
     // a pidfd's inode is its process's own (pidfs): a restored process is a new one to the
     // kernel, so the inode is told by the process it stands for ("Pid:"), not by its number
     if (raw === 'anon_inode:[pidfd]' || raw.startsWith('pidfd:')) {

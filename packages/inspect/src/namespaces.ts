@@ -2,14 +2,14 @@
  * The namespaces of a tree: which kinds the root has of its own (not the inspector's), the
  * state of those it has (UTS names, IPC sysctls and how many SysV objects each list holds, the
  * network namespace's links, addresses, routes and sysctls, the time namespace's clock offsets,
- * the mount namespace's mounts), and
+ * the mount namespace's mounts, the user namespace's maps and what it owns), and
  * the tasks that live in a namespace other than the root's. Namespaces are named by what they
  * hold, not by inode (a restore makes them anew).
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { countSysvipc, IPC_VAR_SYSCTLS, readMountinfo, type MountInfo, NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath, parseSysctlString, parseSysvipc, readNamespaces, readTimensOffsets, SYSVIPC_FILES, UTS_FILES } from '@crtools/procfs';
-import { namespaceFiles, namespaceFilesAt, netLinks, netnsTool, readSysvObjects } from '@crtools/sys';
+import { namespaceFiles, namespaceFilesAt, namespaceRelative, netLinks, netnsTool, readSysvObjects } from '@crtools/sys';
 
 export interface NamespacesPrint {
   /** the kinds of namespace the root has of its own (sorted) */
@@ -29,6 +29,13 @@ export interface NamespacesPrint {
   time?: { monotonic: string; boottime: string };
   /** the mount namespace as the root sees it (mountinfo, by content: see MountPrint) */
   mnt?: MountPrint[];
+  /**
+   * the root's own user namespace: its uid and gid maps as the inspector sees them
+   * (/proc/PID/uid_map, gid_map lines, blanks collapsed), whether its parent is the inspector's
+   * user namespace, and which of the root's other namespaces of its own it owns (sorted kinds;
+   * the others' owners are elsewhere)
+   */
+  user?: { uidMap: string[]; gidMap: string[]; childOfOurs: boolean; owns: string[] };
   /** pid → the kinds in which the task's namespace is not the root's (only tasks that have any) */
   nested: Record<string, string[]>;
 }
@@ -144,6 +151,13 @@ function sysvObjects(root: number, lists: Record<SysvPrint['kind'], string>): Sy
   });
 }
 
+function userOf(root: number, own: readonly string[], mine: Map<string, bigint>): NonNullable<NamespacesPrint['user']> {
+  const lines = (f: string) => readFileSync(`/proc/${root}/${f}`, 'utf8').split('\n').map((l) => l.trim().split(/\s+/).join(' ')).filter(Boolean);
+  const user = inodes(root).get('user');
+  const owns = own.filter((k) => k !== 'user' && !k.endsWith('_for_children') && namespaceRelative(`/proc/${root}/ns/${k}`) === user).sort();
+  return { uidMap: lines('uid_map'), gidMap: lines('gid_map'), childOfOurs: namespaceRelative(`/proc/${root}/ns/user`, true) === mine.get('user'), owns };
+}
+
 function inodes(pid: number): Map<string, bigint> {
   return new Map(readNamespaces(pid).map((l) => [l.name, l.ino]));
 }
@@ -171,6 +185,7 @@ export function namespacesOf(pids: number[]): NamespacesPrint {
   }
   if (own.includes('net')) out.net = netOf(root);
   if (own.includes('mnt')) out.mnt = mountsOf(root);
+  if (own.includes('user')) out.user = userOf(root, own, mine);
   if (own.includes('time')) {
     const o = readTimensOffsets(root);
     const secs = (t: { sec: bigint; nsec: bigint }) => `${t.sec}.${t.nsec.toString().padStart(9, '0')}`;

@@ -22,3 +22,4 @@ export { procfsCommand } from './command.js';
 export * from './net.js';
 export * from './ns-sysctl.js';
 export * from './timens.js';
+export * from './idmap.js';

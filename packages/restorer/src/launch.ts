@@ -3,8 +3,8 @@
  * the blob, watches the shared status area, and either resumes every task at once or kills
  * every process this restore started.
  */
-import { existsSync } from 'node:fs';
-import { formatIpcSysctl, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { formatIdMap, formatIpcSysctl, idOutside, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
 import { canInstallGuards, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -95,9 +95,11 @@ export function validatePlan(plan: RestorePlan): void {
     throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: ${m}`, {}, ExitCode.BAD_INPUT);
   };
   if (!plan.tasks.length) bad('no tasks');
-  // the namespaces a root may be born in: UTS, IPC, pid and mount (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNS)
+  // the namespaces a root may be born in: UTS, IPC, pid, mount and user (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUSER)
   const nsFlags = plan.namespaces?.cloneFlags ?? 0;
-  if (!Number.isInteger(nsFlags) || (nsFlags & ~(NS_TYPE.uts | NS_TYPE.ipc | NS_TYPE.pid | NS_TYPE.mnt)) !== 0) bad(`namespace clone flags 0x${nsFlags.toString(16)}`);
+  if (!Number.isInteger(nsFlags) || (nsFlags & ~(NS_TYPE.uts | NS_TYPE.ipc | NS_TYPE.pid | NS_TYPE.mnt | NS_TYPE.user)) !== 0) bad(`namespace clone flags 0x${nsFlags.toString(16)}`);
+  if (!!plan.namespaces?.userns !== !!(nsFlags & NS_TYPE.user)) bad('a user namespace without its maps, or maps without a user namespace');
+  if (plan.namespaces?.userns && (plan.namespaces.net || plan.namespaces.emptyNet || plan.namespaces.extNet || plan.namespaces.clocks)) bad('network or time namespaces made outside the root\'s user namespace');
   if (plan.namespaces?.mounts?.length && !(nsFlags & NS_TYPE.mnt)) bad('mounts for a mount namespace the root is not born in');
   const newPid = ownPidNs(plan);
   if (newPid && plan.tasks[0]!.pid !== 1) bad(`the root of a new pid namespace has pid ${plan.tasks[0]!.pid}, not 1`);
@@ -313,6 +315,15 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
 
 const O_RDWR = 2;
 
+/**
+ * The root's new user namespace gets its maps, written from here (its parent namespace) before
+ * the root runs code of its own: each file in one write, as the kernel takes them.
+ */
+function writeUserMaps(rootPid: number, maps: NonNullable<NamespacePlan['userns']>): void {
+  writeFileSync(`/proc/${rootPid}/uid_map`, formatIdMap(maps.uid));
+  writeFileSync(`/proc/${rootPid}/gid_map`, formatIdMap(maps.gid));
+}
+
 /** From inside the root's new namespaces: its mounts, its UTS names and its IPC sysctls (those this kernel has). */
 function setNamespaceState(rootPid: number, ns: NamespacePlan, mountRoot: RestoreTreeOptions['mountRoot']): void {
   if (ns.mounts && mountRoot) mountTreeUnder(rootPid, ns.mounts, mountRoot.root, mountRoot.ext);
@@ -323,10 +334,13 @@ function setNamespaceState(rootPid: number, ns: NamespacePlan, mountRoot: Restor
     const writes = IPC_VAR_SYSCTLS.filter((s) => v[s.field] !== undefined && existsSync(s.path)).map((s) => [s.path, formatIpcSysctl(s.type, v[s.field])] as const);
     namespaceFiles(rootPid, 'ipc', { writes });
   }
-  // the SysV objects, each with its id, key, owner, creator, mode and contents
+  // the SysV objects, each with its id, key, owner, creator, mode and contents (the owners in
+  // the images are ids inside the tree's user namespace; made from here, they are ours)
   if (ns.sysv?.length) {
+    const uid = (id: number) => (ns.userns ? idOutside(ns.userns.uid, id) : id);
+    const gid = (id: number) => (ns.userns ? idOutside(ns.userns.gid, id) : id);
     makeSysvObjects(rootPid, ns.sysv.map((o) => ({
-      kind: o.kind, id: o.id, key: o.key, mode: o.mode, uid: o.uid, gid: o.gid, cuid: o.cuid, cgid: o.cgid,
+      kind: o.kind, id: o.id, key: o.key, mode: o.mode, uid: uid(o.uid), gid: gid(o.gid), cuid: uid(o.cuid), cgid: gid(o.cgid),
       ...(o.kind === 'shm' ? { size: Number(o.size ?? 0n), data: o.inline ?? shmemContents(o.size ?? 0n, o.pages ?? []) } : {}),
       ...(o.kind === 'sem' ? { values: o.values ?? [] } : {}),
       ...(o.kind === 'msg' ? { qbytes: o.qbytes ?? 0, msgs: (o.msgs ?? []).map((m) => [m.mtype, m.data] as [bigint, Buffer]) } : {}),
@@ -346,7 +360,10 @@ function loginuidsToSet(plan: RestorePlan): RestorePlan {
   } catch {
     own = undefined;
   }
-  return { ...plan, tasks: plan.tasks.map((t) => (t.loginuid === undefined || own === undefined || t.loginuid === own ? { ...t, loginuid: undefined } : t)) };
+  // in a user namespace of the tree's own the recorded one is as seen inside it
+  const uidMap = plan.namespaces?.userns?.uid;
+  const host = (id: number) => (uidMap ? idOutside(uidMap, id) : id);
+  return { ...plan, tasks: plan.tasks.map((t) => (t.loginuid === undefined || own === undefined || host(t.loginuid) === own ? { ...t, loginuid: undefined } : t)) };
 }
 
 async function launchTree(given: RestorePlan, native: RestorerNative, opts: RestoreTreeOptions): Promise<RestoredTree> {
@@ -444,6 +461,11 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   // the root's own namespaces get their state before any task runs code of its own (the root
   // opens no file before: its mounts are in place first)
   if (plan.namespaces) {
+    try {
+      if (plan.namespaces.userns) writeUserMaps(rootPid, plan.namespaces.userns);
+    } catch (e) {
+      return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: cannot map the root's user namespace: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
+    }
     try {
       await opts.namespaceHook?.('made', rootPid);
     } catch (e) {

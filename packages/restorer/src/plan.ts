@@ -1,3 +1,4 @@
+import type { IdExtent } from '@crtools/procfs';
 /**
  * The restore plan: plain data describing every task to recreate. It can be written to a file
  * (JSON with hex strings for 64-bit values) and is what `restoreTree` turns into processes.
@@ -296,6 +297,12 @@ export interface NamespacePlan {
    * namespace whose offsets make CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from these
    */
   clocks?: { monotonic: { sec: bigint; nsec: bigint }; boottime: { sec: bigint; nsec: bigint } };
+  /**
+   * the user namespace's uid and gid maps (userns-<id>.img): the root is born in a new user
+   * namespace (CLONE_NEWUSER, its other new namespaces owned by it) whose maps the launcher
+   * writes before the root runs code of its own; the tasks' creds are the ids inside it
+   */
+  userns?: { uid: IdExtent[]; gid: IdExtent[] };
 }
 
 /**

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <utility>
@@ -168,6 +170,27 @@ Napi::Value NsFiles(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// nsRelative(nsPath, which) -> inode | { errno, syscall }: the inode of the user namespace that
+// owns the namespace nsPath names (which 0: NS_GET_USERNS), or of the parent of the user or pid
+// namespace it names (which 1: NS_GET_PARENT)
+Napi::Value NsRelative(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  unsigned long req = I32(info[1]) == 1 ? 0xb702 /* NS_GET_PARENT */ : 0xb701 /* NS_GET_USERNS */;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return SysErr(env, errno, "open");
+  int rel = ioctl(fd, req);
+  int e = errno;
+  close(fd);
+  if (rel < 0) return SysErr(env, e, "ioctl");
+  struct stat st;
+  int r = fstat(rel, &st);
+  e = errno;
+  close(rel);
+  if (r < 0) return SysErr(env, e, "fstat");
+  return Num(env, (double)st.st_ino);
+}
+
 }  // namespace
 
 int crtools::sys::InNamespace(const std::string &nsPath, int nsType, const std::function<void()> &work, const char **failed) {
@@ -188,4 +211,5 @@ void crtools::sys::AddProcess(Napi::Object exports) {
   Export(exports, "kcmpEpollTfd", KcmpEpollTfd);
   Export(exports, "clockGettime", ClockGettime);
   Export(exports, "nsFiles", NsFiles);
+  Export(exports, "nsRelative", NsRelative);
 }

@@ -57,6 +57,7 @@ export interface SysNative {
   /** clock_gettime(2): [seconds, nanoseconds] */
   clockGettime(clockId: number): [number, number] | NativeSysError;
   /** from inside the namespace nsPath names (setns on a thread of its own): write each file, then read each */
+  nsRelative(nsPath: string, which: 0 | 1): number | NativeSysError;
   nsFiles(nsPath: string, nsType: number, writes: [string, string][], reads: string[], optional?: boolean): (string | null)[] | NativeSysError;
   // netns.cc
   /** the network namespace ("" this process's) the sockets of sock_diag queries and TCP repair are made in */

@@ -8,6 +8,7 @@
 import { fstypeName, NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { badImage as badInput, firstEntry as first, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { NS_TYPE } from '@crtools/sys';
+import type { IdExtent } from '@crtools/procfs';
 import { CLONE_NEWNET, CrtoolsError, ExitCode } from '@crtools/common';
 import type { MountPlan, NamespacePlan, NetPlan, SysvPlan } from '../plan.js';
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { msgsOfPayload, semValues } from '@crtools/images';
 import { openPageReader } from '@crtools/pagemap';
 
 /** clone(2) flags of the namespaces a restore makes (CLONE_NEW*). */
-const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_TYPE.ipc, pid: NS_TYPE.pid, mnt: NS_TYPE.mnt };
+const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_TYPE.ipc, pid: NS_TYPE.pid, mnt: NS_TYPE.mnt, user: NS_TYPE.user };
 
 /**
  * The kinds whose namespaces a restore makes again (the network one beforehand, the root born
@@ -35,8 +36,24 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
   if (off.length) {
     throw unsupported(`pid ${rootPid} lives in its own ${off.join(', ')} namespace${off.length > 1 ? 's' : ''}, which restore does not recreate yet (restored: ${RESTORED_NS.join(', ')})`, { pid: rootPid });
   }
+  // the network and time namespaces are made before the root, outside its user namespace
+  if (own.includes('user') && (own.includes('net') || own.includes('time'))) {
+    const both = own.filter((k) => k === 'net' || k === 'time');
+    throw unsupported(`pid ${rootPid} lives in its own user namespace and its own ${both.join(' and ')} namespace${both.length > 1 ? 's' : ''}, which restore does not recreate inside a user namespace yet`, { pid: rootPid });
+  }
   if (own.includes('pid') && rootPid !== 1) throw badInput(`pid ${rootPid} is the root of a pid namespace of its own (ids-${rootPid}.img) but not its init (pid 1)`, { pid: rootPid });
   const plan: NamespacePlan = { cloneFlags: own.reduce((f, k) => f | (CLONE_NEW[k] ?? 0), 0) };
+  if (own.includes('user')) {
+    const f = `userns-${Number(ids.user_ns_id)}.img`;
+    const e = first(await img(dir, f, 'USERNS'), f);
+    const map = (list: unknown, what: string): IdExtent[] => {
+      const out = ((list as Obj[] | undefined) ?? []).map((x) => ({ first: Number(x.first) >>> 0, lowerFirst: Number(x.lower_first) >>> 0, count: Number(x.count) >>> 0 }));
+      if (!out.length) throw badInput(`${f}: no ${what} map`, { image: f });
+      if (out.length > 340) throw badInput(`${f}: ${out.length} ${what} extents, more than the kernel takes (340)`, { image: f });
+      return out;
+    };
+    plan.userns = { uid: map(e.uid_map, 'uid'), gid: map(e.gid_map, 'gid') };
+  }
   if (own.includes('uts')) {
     const f = `utsns-${Number(ids.uts_ns_id)}.img`;
     const e = first(await img(dir, f, 'UTSNS'), f);

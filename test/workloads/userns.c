@@ -1,0 +1,207 @@
+/* A tree in a user namespace of its own, its other namespaces owned by it.
+ *
+ *   userns NSLIST MAP STATEFILE
+ *
+ * NSLIST: the namespaces made with the user namespace, comma-separated (pid, mnt, uts, ipc; pid
+ * makes the tree's root the init of its pid namespace). MAP: "root" maps the namespace's root to
+ * the host's (one line, "0 0 1", as `unshare --map-root-user` run by root writes it); "multi"
+ * writes several extents from outside, as newuidmap does (uid "0 0 1\n1 100000 1000", gid
+ * "0 0 1\n1 200000 500"). The outside parent writes the maps once the child made its namespaces;
+ * the child forks the root (with pid: the pid namespace's init; with mnt: /proc made private and
+ * mounted again for its pid namespace; its stdio opened again on /dev/null through its own
+ * namespace's mounts), which sets its hostname (uts) and forks a task that takes
+ * other ids inside the namespace (with "multi": uid 1000, gid 400, groups 5 and 7, host 100999,
+ * 200399, 200004 and 200006; with "root": 0 and group 0, the only ids mapped). The parent says
+ * "ready pid=<root as crtools sees it>" and exits.
+ *
+ * SIGUSR1 (to the root): "check ok uid=0 kid=U/G groups=N" when the root is still uid 0 with
+ * all capabilities in its namespace, its maps (as it reads them) and hostname are what they were,
+ * it is still pid 1 (pid), its child still has its ids (it exits when one changes), and (ipc)
+ * the message queue the child made (key 0x7573, one message) is still owned and created by the
+ * child's ids inside the namespace.
+ */
+#include "workload.h"
+#include <grp.h>
+#include <sched.h>
+#include <sys/ipc.h>
+#include <sys/mount.h>
+#include <sys/msg.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+static char uid_map0[256], gid_map0[256];
+void *userns_heap;
+
+static int read_file(const char *p, char *buf, size_t n) {
+	int f = open(p, O_RDONLY);
+	if (f < 0) return -1;
+	ssize_t r = read(f, buf, n - 1);
+	close(f);
+	if (r < 0) return -1;
+	buf[r] = 0;
+	return 0;
+}
+
+static int write_file(const char *p, const char *s) {
+	int f = open(p, O_WRONLY);
+	if (f < 0) return -1;
+	ssize_t r = write(f, s, strlen(s));
+	close(f);
+	return r == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* the kid's ids: what it sets, and what it checks every 20 ms (exits 3 on a change) */
+static uid_t kid_uid;
+static gid_t kid_gid;
+static gid_t kid_groups[2] = { 5, 7 };
+static int kid_ngroups = 2;
+
+static void kid_loop(void) {
+	for (;;) {
+		uid_t r, e, s;
+		gid_t rg, eg, sg, gl[8];
+		getresuid(&r, &e, &s);
+		getresgid(&rg, &eg, &sg);
+		int n = getgroups(8, gl);
+		if (r != kid_uid || e != kid_uid || s != kid_uid || rg != kid_gid || eg != kid_gid || sg != kid_gid || n != kid_ngroups || gl[0] != kid_groups[0] || (n > 1 && gl[1] != kid_groups[1])) _exit(3);
+		usleep(20000);
+	}
+}
+
+/* every capability in the effective set (the root of its user namespace) */
+static int full_caps(void) {
+	char buf[4096];
+	if (read_file("/proc/self/status", buf, sizeof buf)) return 0;
+	char *l = strstr(buf, "CapEff:\t");
+	return l && !strncmp(l + 8, "000001ff", 8);
+}
+
+int main(int argc, char **argv) {
+	if (argc < 4) return 2;
+	wl_detach(argv[argc - 1]);
+	int flags = CLONE_NEWUSER, own_pid = 0, own_mnt = 0, own_uts = 0, own_ipc = 0;
+	char list[256];
+	snprintf(list, sizeof list, "%s", argv[1]);
+	for (char *t = strtok(list, ","); t; t = strtok(0, ",")) {
+		if (!strcmp(t, "pid")) flags |= CLONE_NEWPID, own_pid = 1;
+		else if (!strcmp(t, "mnt")) flags |= CLONE_NEWNS, own_mnt = 1;
+		else if (!strcmp(t, "uts")) flags |= CLONE_NEWUTS, own_uts = 1;
+		else if (!strcmp(t, "ipc")) flags |= CLONE_NEWIPC, own_ipc = 1;
+		else {
+			wl_say("error namespace %s", t);
+			return 2;
+		}
+	}
+	int multi = !strcmp(argv[2], "multi");
+	const char *um = multi ? "0 0 1\n1 100000 1000\n" : "0 0 1\n";
+	const char *gm = multi ? "0 0 1\n1 200000 500\n" : "0 0 1\n";
+	kid_uid = multi ? 1000 : 0;
+	kid_gid = multi ? 400 : 0;
+	if (!multi) kid_groups[0] = 0, kid_ngroups = 1; /* only 0 is mapped */
+	int made[2], mapped[2], ready[2];
+	if (pipe(made) || pipe(mapped) || pipe(ready)) return 1;
+	pid_t c = fork();
+	if (c < 0) return 1;
+	if (c > 0) {
+		/* outside: map the child's namespace once it exists, then wait for the root */
+		char x;
+		close(made[1]);
+		close(mapped[0]);
+		close(ready[1]);
+		if (read(made[0], &x, 1) != 1) return 1;
+		char p[64];
+		snprintf(p, sizeof p, "/proc/%d/uid_map", (int)c);
+		if (write_file(p, um)) {
+			wl_say("error uid_map");
+			return 1;
+		}
+		snprintf(p, sizeof p, "/proc/%d/gid_map", (int)c);
+		if (write_file(p, gm)) {
+			wl_say("error gid_map");
+			return 1;
+		}
+		if (write(mapped[1], "m", 1) != 1) return 1;
+		pid_t root;
+		if (read(ready[0], &root, sizeof root) != sizeof root) {
+			wl_say("error root setup");
+			return 1;
+		}
+		wl_say("ready pid=%d", (int)root);
+		return 0;
+	}
+	close(made[0]);
+	close(mapped[1]);
+	close(ready[0]);
+	if (unshare(flags)) {
+		wl_say("error unshare");
+		_exit(1);
+	}
+	char x;
+	if (write(made[1], "u", 1) != 1 || read(mapped[0], &x, 1) != 1) _exit(1);
+	if (setresgid(0, 0, 0) || setresuid(0, 0, 0)) _exit(1);
+	int p[2];
+	if (pipe(p)) _exit(1);
+	pid_t root = fork();
+	if (root < 0) _exit(1);
+	if (root > 0) {
+		char k = 0;
+		close(p[1]);
+		if (read(p[0], &k, 1) != 1 || k != 'k') _exit(1);
+		if (write(ready[1], &root, sizeof root) != sizeof root) _exit(1);
+		_exit(0);
+	}
+	close(p[0]);
+	setsid();
+	wl_handle_usr1();
+	if (own_mnt) {
+		if (mount("none", "/", 0, MS_REC | MS_PRIVATE, 0)) _exit(1);
+		if (own_pid && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0)) {
+			wl_say("error mount proc");
+			_exit(1);
+		}
+	}
+	/* stdio through its own namespace's /dev (the starter's were opened through criu's mounts) */
+	int dn = open("/dev/null", O_RDWR);
+	if (dn < 0 || dup2(dn, 0) < 0 || dup2(dn, 1) < 0 || dup2(dn, 2) < 0) _exit(1);
+	if (dn > 2) close(dn);
+	if (own_uts && sethostname("userns-tree", 11)) _exit(1);
+	if (read_file("/proc/self/uid_map", uid_map0, sizeof uid_map0) || read_file("/proc/self/gid_map", gid_map0, sizeof gid_map0)) _exit(1);
+	pid_t kid = fork();
+	if (kid == 0) {
+		close(p[1]);
+		if (setgroups(kid_ngroups, kid_groups) || setresgid(kid_gid, kid_gid, kid_gid) || setresuid(kid_uid, kid_uid, kid_uid)) _exit(4);
+		/* with its own IPC namespace: a queue of the kid's, owner and creator its ids */
+		if (own_ipc) {
+			struct { long mtype; char text[8]; } m = { 7, "kid" };
+			int q = msgget(0x7573, IPC_CREAT | 0600);
+			if (q < 0 || msgsnd(q, &m, 4, 0)) _exit(5);
+		}
+		kid_loop();
+	}
+	usleep(50000);
+	/* the heap its verdicts will use (stdio), made before the test notes its mappings */
+	userns_heap = malloc(4096);
+	if (write(p[1], "k", 1) != 1) _exit(1);
+	close(p[1]);
+	for (;;) {
+		wl_wait_check();
+		char um1[256], gm1[256], host[64] = "";
+		int maps_ok = !read_file("/proc/self/uid_map", um1, sizeof um1) && !read_file("/proc/self/gid_map", gm1, sizeof gm1) && !strcmp(um1, uid_map0) && !strcmp(gm1, gid_map0);
+		gethostname(host, sizeof host);
+		int host_ok = !own_uts || !strcmp(host, "userns-tree");
+		int kid_ok = waitpid(kid, 0, WNOHANG) == 0 && kill(kid, 0) == 0;
+		int pid_ok = !own_pid || getpid() == 1;
+		/* the kid's queue: owned and made by the kid's ids inside, its message there */
+		int ipc_ok = 1;
+		if (own_ipc) {
+			struct msqid_ds ds;
+			int q = msgget(0x7573, 0);
+			ipc_ok = q >= 0 && !msgctl(q, IPC_STAT, &ds) && ds.msg_perm.uid == kid_uid && ds.msg_perm.cuid == kid_uid && ds.msg_perm.gid == kid_gid &&
+				 ds.msg_perm.cgid == kid_gid && ds.msg_qnum == 1;
+		}
+		if (getuid() == 0 && getgid() == 0 && full_caps() && maps_ok && host_ok && kid_ok && pid_ok && ipc_ok)
+			wl_say("check ok uid=0 kid=%d/%d groups=%d", (int)kid_uid, (int)kid_gid, kid_ngroups);
+		else
+			wl_say("check bad uid=%d caps=%d maps=%d host=%d(%s) kid=%d pid=%d ipc=%d", (int)getuid(), full_caps(), maps_ok, host_ok, host, kid_ok, (int)getpid(), ipc_ok);
+	}
+}
