@@ -392,8 +392,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     await notify('post-dump', { pid });
     rmSync(tmp, { recursive: true, force: true });
     // as CRIU: the stats go to the work directory (the images directory unless -W)
-    await writeImageFile(path.join(workDir, 'stats-dump'), { magic: 'STATS', entries: [{ dump: result.stats }] });
+    const writeStats = () => writeImageFile(path.join(workDir, 'stats-dump'), { magic: 'STATS', entries: [{ dump: result.stats }] });
     if (lazy) {
+      await writeStats();
       // --lazy-pages: every image is in place; the lazy pages are served from the tree, still
       // frozen, until the lazy-pages daemon has them all (a transfer that fails resumes it, and
       // the images go, as for any failed dump)
@@ -402,8 +403,6 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       statsPlaced = undefined;
     }
     placed = [];
-    const frozenMs = killed ? result.stats.frozen_time / 1000 : nowMs() - tFrozen;
-    if (!killed) log.info(`Frozen ${frozenMs.toFixed(1)} ms (${cpuSince(cpuFrozen)})`);
     if (killed) {
       // (killed before its held pages were written)
     } else if (o.leave_running) {
@@ -425,6 +424,14 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       killTasks();
     }
     tasks = [];
+    // as CRIU, the frozen time ends once the tree is resumed or killed (with --lazy-pages, once
+    // the images are written: the stats are written before the pages are served)
+    if (!killed && !lazy) {
+      result.stats.frozen_time = Math.round((nowMs() - tFrozen) * 1000);
+      log.info(`Frozen ${(result.stats.frozen_time / 1000).toFixed(1)} ms (${cpuSince(cpuFrozen)})`);
+    }
+    const frozenMs = lazy ? nowMs() - tFrozen : result.stats.frozen_time / 1000;
+    if (!lazy) await writeStats();
     // the tracking of the previous rounds is handed on (the tree goes on, tracked) or let go
     if (tracker) {
       if (keepTracking) tracker.handOver(dir);
@@ -699,6 +706,8 @@ async function dumpFrozen(
         const plan = await planDump({
           vmas,
           pagemap: track ? writtenFilter(raw, track) : raw,
+          // the pages not written since are left to the parent without reading their entries
+          ...(track ? { parentRuns: track.parentRuns } : {}),
           threadSps: state.threads.map((t) => t.regs.sp),
           mode: opts.lazy ? 'lazy-dump' : 'dump',
           ...(opts.incremental ? { hasParent: inParent, trackMem: !!track?.tracked, parentPreDumpMode: opts.incremental.preDumpMode } : {}),

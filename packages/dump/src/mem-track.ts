@@ -51,6 +51,12 @@ export interface TaskTrack {
   written: { start: bigint; end: bigint }[];
   /** areas that could not be registered, with why (logged) */
   untracked: { start: bigint; end: bigint; why: string }[];
+  /**
+   * [start, end) runs of ordinary present pages not written since the previous round (not the
+   * zero page, not a file's, no swap entry or PTE marker), ascending: planDump's parentRuns,
+   * which it leaves to the parent without reading their pagemap entries
+   */
+  parentRuns: { start: bigint; end: bigint }[];
 }
 
 function startOf(pid: number): string | undefined {
@@ -148,7 +154,7 @@ export class MemTracker {
       } catch (e) {
         if (fd !== undefined) closeSync(fd);
         this.log.warn('mem', `task ${pid}: no dirty tracking (${(e as Error).message}): its pages are all written at the next round`);
-        return { tracked: false, written: [{ start: 0n, end: 1n << 63n }], untracked: [] };
+        return { tracked: false, written: [{ start: 0n, end: 1n << 63n }], untracked: [], parentRuns: [] };
       }
     }
     this.fds.set(pid, fd);
@@ -169,7 +175,18 @@ export class MemTracker {
     // (or was just registered: no page protected yet) is written
     const pm = openSync(pagemapPath, 'r');
     const clean: { start: bigint; end: bigint }[] = [];
+    const parentRuns: { start: bigint; end: bigint }[] = [];
     try {
+      // the pages left to the parent, found before a pre-dump's scan protects the written ones
+      // again: present, none of written, zero page, file page, swap entry (or PTE marker)
+      const notThese = PAGE_IS.WRITTEN | PAGE_IS.PFNZERO | PAGE_IS.FILE | PAGE_IS.SWAPPED;
+      for (const v of tracked ? registered : []) {
+        for (const g of pagemapScanAll(pm, { start: v.start, end: v.end, categoryMask: PAGE_IS.PRESENT | notThese, categoryInverted: notThese, returnMask: PAGE_IS.PRESENT }, { pid })) {
+          const last = parentRuns.at(-1);
+          if (last && last.end === g.start) last.end = g.end;
+          else parentRuns.push({ start: g.start, end: g.end });
+        }
+      }
       for (const v of registered) {
         const regions = pagemapScanAll(pm, {
           start: v.start, end: v.end,
@@ -195,7 +212,7 @@ export class MemTracker {
       at = c.end;
     }
     written.push({ start: at, end: 1n << 63n });
-    return { tracked, written, untracked };
+    return { tracked, written, untracked, parentRuns };
   }
 
   /**
