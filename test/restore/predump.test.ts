@@ -72,9 +72,15 @@ describe('criu pre-dump and incremental dumps (uffd-wp + PAGEMAP_SCAN)', () => {
       }
       dirty(w.pid);
       const tracker = trackerOf(dirs[2]!);
-      const d = criu(['dump', '-t', String(w.pid), '-D', dirs[3]!, '--prev-images-dir', '../p3', '--track-mem', '-o', 'dump.log']);
+      const d = criu(['dump', '-t', String(w.pid), '-D', dirs[3]!, '--prev-images-dir', '../p3', '--track-mem', '-o', 'dump.log', '-v4']);
       expect(d.code, d.stderr).toBe(0);
       const s = stats(dirs[3]!);
+      // the written pages were held in pipes while frozen and written once the tree was killed:
+      // the pages image holds exactly them
+      const log = readFileSync(path.join(dirs[3]!, 'dump.log'), 'utf8');
+      expect(log).toMatch(/written \(held in pipes, written once the tree is killed\)/);
+      expect(log.indexOf('Killing the dumped tree')).toBeLessThan(log.indexOf('held pages written in'));
+      expect(statSync(path.join(dirs[3]!, 'pages-1.img')).size).toBe(s.pages_written * 4096);
       expect(s.pages_skipped_parent).toBeGreaterThan(PAGES / 2);
       expect(s.pages_written).toBeGreaterThanOrEqual(PAGES / 8);
       expect(s.pages_written).toBeLessThan(PAGES / 8 + 256);

@@ -20,6 +20,7 @@
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CriuLog, PAGE_SIZE_BIGINT } from '@crtools/common';
+import { firstRunAbove } from '@crtools/pagemap';
 import { takeTaskUserfaultfd, type Infection } from '@crtools/parasite';
 import { readStat } from '@crtools/procfs';
 import { PAGE_IS, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, pagemapScanAll, takeTaskFd, UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister } from '@crtools/sys';
@@ -292,7 +293,7 @@ export function writtenFilter(pagemap: (start: bigint, n: number) => BigUint64Ar
     const hi = new Uint32Array(e.buffer, e.byteOffset, n * 2);
     for (let i = 0; i < n; i++) hi[2 * i + 1] = hi[2 * i + 1]! & ~SOFT_DIRTY_HI;
     const end = start + BigInt(n) * PAGE_SIZE_BIGINT;
-    for (let k = lowerBound(track.written, start); k < track.written.length; k++) {
+    for (let k = firstRunAbove(track.written, start); k < track.written.length; k++) {
       const w = track.written[k]!;
       if (w.start >= end) break;
       const from = w.start > start ? Number((w.start - start) / PAGE_SIZE_BIGINT) : 0;
@@ -305,18 +306,6 @@ export function writtenFilter(pagemap: (start: bigint, n: number) => BigUint64Ar
 
 /** bit 55 of a pagemap entry (what planDump's trackMem reads as "written since the parent"), within its high 32 bits (little-endian x86_64) */
 const SOFT_DIRTY_HI = 1 << (55 - 32);
-
-/** index of the first run whose end is above addr */
-function lowerBound(runs: readonly { start: bigint; end: bigint }[], addr: bigint): number {
-  let lo = 0;
-  let hi = runs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (runs[mid]!.end <= addr) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /**
  * The tracker: holds its inherited descriptors (3, 4, ...) and nothing else; exits on SIGTERM or

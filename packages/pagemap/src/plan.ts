@@ -316,7 +316,7 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
     };
     let at = v.start;
     if (inParentPossible && o.parentRuns) {
-      for (let k = lowerBoundRuns(o.parentRuns, v.start); k < o.parentRuns.length; k++) {
+      for (let k = firstRunAbove(o.parentRuns, v.start); k < o.parentRuns.length; k++) {
         const r = o.parentRuns[k]!;
         if (r.start >= v.end) break;
         const a = r.start > at ? r.start : at;
@@ -339,8 +339,8 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
   return { entries: pipe.entries, sharedVmas, stats };
 }
 
-/** index of the first run whose end is above addr */
-function lowerBoundRuns(runs: readonly { start: bigint; end: bigint }[], addr: bigint): number {
+/** In ascending, non-overlapping [start, end) runs: the index of the first run whose end is above addr. */
+export function firstRunAbove(runs: readonly { start: bigint; end: bigint }[], addr: bigint): number {
   let lo = 0;
   let hi = runs.length;
   while (lo < hi) {

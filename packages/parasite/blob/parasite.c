@@ -95,6 +95,22 @@ static long cmd_posix_timers(struct parasite_posix_timers_args *a) {
 	return 0;
 }
 
+/* After vmsplice queued n bytes of iov[i..nr): skip the ranges that went in whole, shorten a
+ * partly queued one in place; returns the index of the first range not fully queued. */
+static unsigned skip_queued(struct parasite_iovec *iov, unsigned i, unsigned nr, long n) {
+	while (n > 0 && i < nr) {
+		if ((uint64_t)n >= iov[i].len) {
+			n -= (long)iov[i].len;
+			i++;
+		} else {
+			iov[i].base += (uint64_t)n;
+			iov[i].len -= (uint64_t)n;
+			n = 0;
+		}
+	}
+	return i;
+}
+
 /* vmsplice the given ranges (their pages are referenced, not copied) into the dumper's pipe;
  * the dumper sized the pipe for the whole batch, so this never blocks. Returns bytes queued. */
 static long cmd_vmsplice(struct parasite_vmsplice_args *a) {
@@ -105,17 +121,7 @@ static long cmd_vmsplice(struct parasite_vmsplice_args *a) {
 		if (n < 0) return n;
 		if (n == 0) return -5; /* -EIO: nothing moved */
 		total += n;
-		/* skip what went in, shorten a partly queued range */
-		while (n > 0 && i < a->nr) {
-			if ((uint64_t)n >= a->iov[i].len) {
-				n -= (long)a->iov[i].len;
-				i++;
-			} else {
-				a->iov[i].base += (uint64_t)n;
-				a->iov[i].len -= (uint64_t)n;
-				n = 0;
-			}
-		}
+		i = skip_queued(a->iov, i, a->nr, n);
 	}
 	return total;
 }
@@ -152,16 +158,7 @@ static long cmd_vmsplice_pipes(struct parasite_vmsplice_pipes_args *a) {
 			if (n == 0) { r = -5; sys(NR_close, fds[1], 0, 0); goto fail; }
 			a->bytes[p - 1] += (uint64_t)n;
 			total += n;
-			while (n > 0 && i < nr) {
-				if ((uint64_t)n >= a->iov[i].len) {
-					n -= (long)a->iov[i].len;
-					i++;
-				} else {
-					a->iov[i].base += (uint64_t)n;
-					a->iov[i].len -= (uint64_t)n;
-					n = 0;
-				}
-			}
+			i = skip_queued(a->iov, i, nr, n);
 		}
 		sys(NR_close, fds[1], 0, 0);
 		if (a->bytes[p - 1] == 0) { r = -5; goto fail; }
