@@ -20,6 +20,7 @@
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CriuLog, PAGE_SIZE_BIGINT } from '@crtools/common';
+import { firstRunAbove } from '@crtools/pagemap';
 import { takeTaskUserfaultfd, type Infection } from '@crtools/parasite';
 import { readStat } from '@crtools/procfs';
 import { PAGE_IS, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, pagemapScanAll, takeTaskFd, UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister } from '@crtools/sys';
@@ -51,6 +52,12 @@ export interface TaskTrack {
   written: { start: bigint; end: bigint }[];
   /** areas that could not be registered, with why (logged) */
   untracked: { start: bigint; end: bigint; why: string }[];
+  /**
+   * [start, end) runs of ordinary present pages not written since the previous round (not the
+   * zero page, not a file's, no swap entry or PTE marker), ascending: planDump's parentRuns,
+   * which it leaves to the parent without reading their pagemap entries
+   */
+  parentRuns: { start: bigint; end: bigint }[];
 }
 
 function startOf(pid: number): string | undefined {
@@ -148,7 +155,7 @@ export class MemTracker {
       } catch (e) {
         if (fd !== undefined) closeSync(fd);
         this.log.warn('mem', `task ${pid}: no dirty tracking (${(e as Error).message}): its pages are all written at the next round`);
-        return { tracked: false, written: [{ start: 0n, end: 1n << 63n }], untracked: [] };
+        return { tracked: false, written: [{ start: 0n, end: 1n << 63n }], untracked: [], parentRuns: [] };
       }
     }
     this.fds.set(pid, fd);
@@ -169,7 +176,18 @@ export class MemTracker {
     // (or was just registered: no page protected yet) is written
     const pm = openSync(pagemapPath, 'r');
     const clean: { start: bigint; end: bigint }[] = [];
+    const parentRuns: { start: bigint; end: bigint }[] = [];
     try {
+      // the pages left to the parent, found before a pre-dump's scan protects the written ones
+      // again: present, none of written, zero page, file page, swap entry (or PTE marker)
+      const notThese = PAGE_IS.WRITTEN | PAGE_IS.PFNZERO | PAGE_IS.FILE | PAGE_IS.SWAPPED;
+      for (const v of tracked ? registered : []) {
+        for (const g of pagemapScanAll(pm, { start: v.start, end: v.end, categoryMask: PAGE_IS.PRESENT | notThese, categoryInverted: notThese, returnMask: PAGE_IS.PRESENT }, { pid })) {
+          const last = parentRuns.at(-1);
+          if (last && last.end === g.start) last.end = g.end;
+          else parentRuns.push({ start: g.start, end: g.end });
+        }
+      }
       for (const v of registered) {
         const regions = pagemapScanAll(pm, {
           start: v.start, end: v.end,
@@ -195,7 +213,7 @@ export class MemTracker {
       at = c.end;
     }
     written.push({ start: at, end: 1n << 63n });
-    return { tracked, written, untracked };
+    return { tracked, written, untracked, parentRuns };
   }
 
   /**
@@ -275,7 +293,7 @@ export function writtenFilter(pagemap: (start: bigint, n: number) => BigUint64Ar
     const hi = new Uint32Array(e.buffer, e.byteOffset, n * 2);
     for (let i = 0; i < n; i++) hi[2 * i + 1] = hi[2 * i + 1]! & ~SOFT_DIRTY_HI;
     const end = start + BigInt(n) * PAGE_SIZE_BIGINT;
-    for (let k = lowerBound(track.written, start); k < track.written.length; k++) {
+    for (let k = firstRunAbove(track.written, start); k < track.written.length; k++) {
       const w = track.written[k]!;
       if (w.start >= end) break;
       const from = w.start > start ? Number((w.start - start) / PAGE_SIZE_BIGINT) : 0;
@@ -288,18 +306,6 @@ export function writtenFilter(pagemap: (start: bigint, n: number) => BigUint64Ar
 
 /** bit 55 of a pagemap entry (what planDump's trackMem reads as "written since the parent"), within its high 32 bits (little-endian x86_64) */
 const SOFT_DIRTY_HI = 1 << (55 - 32);
-
-/** index of the first run whose end is above addr */
-function lowerBound(runs: readonly { start: bigint; end: bigint }[], addr: bigint): number {
-  let lo = 0;
-  let hi = runs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (runs[mid]!.end <= addr) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /**
  * The tracker: holds its inherited descriptors (3, 4, ...) and nothing else; exits on SIGTERM or

@@ -147,6 +147,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
           const plan = await planDump({
             vmas,
             pagemap: writtenFilter(raw, track),
+            parentRuns: track.parentRuns,
             mode: 'pre-dump',
             preDumpMode: mode,
             parentPreDumpMode: parentMode,

@@ -83,6 +83,15 @@ export interface PlanOptions {
   /** Pre-dump mode of this run and of the parent pre-dump (inventory's pre_dump_mode). */
   preDumpMode?: PreDumpMode;
   parentPreDumpMode?: PreDumpMode;
+  /**
+   * With a parent and trackMem: page runs ([start, end), page aligned, ascending, not
+   * overlapping) the caller knows hold only ordinary present pages (not the zero page, not a
+   * file's, no swap entry or PTE marker) not written since the parent, e.g. from PAGEMAP_SCAN
+   * (PRESENT, none of WRITTEN, PFNZERO, FILE, SWAPPED). They become PE_PARENT holes without
+   * their pagemap entries being read: the same entries as reading them gives, in a fraction
+   * of the time when most of the memory was not written since (a final dump after pre-dumps).
+   */
+  parentRuns?: readonly { start: bigint; end: bigint }[];
   /** Pages per pipe buffer (256 without CAP_SYS_RESOURCE, see constants). */
   pipeCapacityPages?: number;
   /** How many pagemap entries to request per call (bounded memory). Default 65536 (512 KiB). */
@@ -251,61 +260,95 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
     const lazyNotWritten = ppbFlags !== 0 && lazy;
     let prevKind = -1; // kind of the previous page of this vma, across windows
 
-    for (let start = v.start; start < v.end; ) {
-      const left = Number((v.end - start) / PAGE);
-      const n = Math.min(left, window);
-      const pmes = await o.pagemap(start, n);
-      if (!(pmes instanceof BigUint64Array) || pmes.length < n) {
-        throw new CrtoolsError(
-          'PAGEMAP_SHORT_READ',
-          `pagemap source returned ${pmes?.length ?? 0} entries for ${n} pages at ${start.toString(16)}`,
-          { exitCode: ExitCode.FAILED, context: { vaddr: start } },
-        );
-      }
-      // Look at the entries as 32-bit halves: flags live in the high word, the PFN spans both.
-      const w = new Uint32Array(pmes.buffer, pmes.byteOffset, n * 2);
-      let runStart = 0;
-      let runKind = 0; // 0 skip, 1 dump, 2 parent hole
-      const emit = (end: number) => {
-        const count = end - runStart;
-        if (count <= 0 || runKind === 0) return;
-        const addr = start + BigInt(runStart) * PAGE;
-        if (runKind === 2) {
-          pipe.addHoles(addr, count);
-          stats.pagesSkippedParent += count;
-        } else {
-          pipe.addPages(addr, count, ppbFlags);
-          if (lazyNotWritten) stats.pagesLazy += count;
-          else stats.pagesWritten += count;
+    // the pages of [from, to) as their pagemap entries say
+    const scan = async (from: bigint, to: bigint) => {
+      for (let start = from; start < to; ) {
+        const left = Number((to - start) / PAGE);
+        const n = Math.min(left, window);
+        const pmes = await o.pagemap(start, n);
+        if (!(pmes instanceof BigUint64Array) || pmes.length < n) {
+          throw new CrtoolsError(
+            'PAGEMAP_SHORT_READ',
+            `pagemap source returned ${pmes?.length ?? 0} entries for ${n} pages at ${start.toString(16)}`,
+            { exitCode: ExitCode.FAILED, context: { vaddr: start } },
+          );
         }
-      };
-      for (let i = 0; i < n; i++) {
-        const hi = w[2 * i + 1];
-        const lo = w[2 * i];
-        let dump: boolean;
-        if (hi & HI_GUARD) dump = false;
-        else if (filePrivate && hi & HI_FILE) dump = false; // not yet COW-ed: the file has it
-        // a PTE marker (swap type 31, SWP_PTE_MARKER: userfaultfd write-protect of an empty
-        // page, e.g. by dirty tracking) is no page: nothing to dump
-        else if (hi & HI_SWAP && !(hi & HI_PRESENT) && (lo & 0x1f) === SWP_PTE_MARKER) dump = false;
-        else if (hi & (HI_PRESENT | HI_SWAP)) dump = !zero || (hi & HI_PFN_MASK) !== zeroHi || lo !== zeroLo;
-        else dump = false;
-        const kind = !dump && !dumpAll ? 0 : inParentPossible && !(hi & HI_SOFT_DIRTY) ? 2 : 1;
-        if (kind !== 0 || prevKind !== 0) stats.pagesScanned++;
-        prevKind = kind;
-        if (kind !== runKind) {
-          emit(i);
-          runStart = i;
-          runKind = kind;
+        // Look at the entries as 32-bit halves: flags live in the high word, the PFN spans both.
+        const w = new Uint32Array(pmes.buffer, pmes.byteOffset, n * 2);
+        let runStart = 0;
+        let runKind = 0; // 0 skip, 1 dump, 2 parent hole
+        const emit = (end: number) => {
+          const count = end - runStart;
+          if (count <= 0 || runKind === 0) return;
+          const addr = start + BigInt(runStart) * PAGE;
+          if (runKind === 2) {
+            pipe.addHoles(addr, count);
+            stats.pagesSkippedParent += count;
+          } else {
+            pipe.addPages(addr, count, ppbFlags);
+            if (lazyNotWritten) stats.pagesLazy += count;
+            else stats.pagesWritten += count;
+          }
+        };
+        for (let i = 0; i < n; i++) {
+          const hi = w[2 * i + 1];
+          const lo = w[2 * i];
+          let dump: boolean;
+          if (hi & HI_GUARD) dump = false;
+          else if (filePrivate && hi & HI_FILE) dump = false; // not yet COW-ed: the file has it
+          // a PTE marker (swap type 31, SWP_PTE_MARKER: userfaultfd write-protect of an empty
+          // page, e.g. by dirty tracking) is no page: nothing to dump
+          else if (hi & HI_SWAP && !(hi & HI_PRESENT) && (lo & 0x1f) === SWP_PTE_MARKER) dump = false;
+          else if (hi & (HI_PRESENT | HI_SWAP)) dump = !zero || (hi & HI_PFN_MASK) !== zeroHi || lo !== zeroLo;
+          else dump = false;
+          const kind = !dump && !dumpAll ? 0 : inParentPossible && !(hi & HI_SOFT_DIRTY) ? 2 : 1;
+          if (kind !== 0 || prevKind !== 0) stats.pagesScanned++;
+          prevKind = kind;
+          if (kind !== runKind) {
+            emit(i);
+            runStart = i;
+            runKind = kind;
+          }
         }
+        emit(n);
+        start += BigInt(n) * PAGE;
       }
-      emit(n);
-      start += BigInt(n) * PAGE;
+    };
+    let at = v.start;
+    if (inParentPossible && o.parentRuns) {
+      for (let k = firstRunAbove(o.parentRuns, v.start); k < o.parentRuns.length; k++) {
+        const r = o.parentRuns[k]!;
+        if (r.start >= v.end) break;
+        const a = r.start > at ? r.start : at;
+        const b = r.end < v.end ? r.end : v.end;
+        if (b <= a) continue;
+        await scan(at, a);
+        // (what the scan makes of them: one hole run, each page counted as scanned)
+        const count = Number((b - a) / PAGE);
+        pipe.addHoles(a, count);
+        stats.pagesSkippedParent += count;
+        stats.pagesScanned += count;
+        prevKind = 2;
+        at = b;
+      }
     }
+    await scan(at, v.end);
   }
   stats.pagePipes = pipe.pipesCreated;
   stats.pagePipeBufs = pipe.bufsAllocated;
   return { entries: pipe.entries, sharedVmas, stats };
+}
+
+/** In ascending, non-overlapping [start, end) runs: the index of the first run whose end is above addr. */
+export function firstRunAbove(runs: readonly { start: bigint; end: bigint }[], addr: bigint): number {
+  let lo = 0;
+  let hi = runs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (runs[mid]!.end <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Page state of one page of a shared memory object, for planShmem. */

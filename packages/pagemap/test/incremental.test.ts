@@ -53,3 +53,52 @@ describe('incremental dump with content-based dirty tracking', () => {
     expect(back.equals(mem)).toBe(true);
   });
 });
+
+describe('parentRuns: pages known clean are left to the parent without their pagemap entries', () => {
+  // 3 areas; pages written since the parent carry bit 55, some pages are absent, one is the zero page
+  const SOFT_DIRTY = 1n << 55n;
+  const ZERO_PFN = 0x77n;
+  const area = (i: number, n: number): PlanVma => ({ start: BASE + BigInt(i * 4096) * 4096n, end: BASE + BigInt(i * 4096 + n) * 4096n, prot: 3, flags: MAP_PRIVATE | MAP_ANONYMOUS, status: VMA_AREA_REGULAR | VMA_ANON_PRIVATE });
+  const vmas = [area(0, 3000), area(1, 700), area(2, 1500)];
+  const entry = (addr: bigint): bigint => {
+    const p = Number((addr - BASE) / 4096n);
+    if (p % 997 === 13) return 0n; // absent
+    if (p % 1499 === 7) return PME_PRESENT | ZERO_PFN; // the zero page
+    const written = (p >= 100 && p < 300) || p % 211 === 0 || (p >= 4096 + 650 && p < 4096 + 700);
+    return PME_PRESENT | 0x1000n | (written ? SOFT_DIRTY : 0n);
+  };
+  const reads: [bigint, number][] = [];
+  const pagemap = (s: bigint, n: number) => {
+    reads.push([s, n]);
+    return BigUint64Array.from({ length: n }, (_, i) => entry(s + BigInt(i) * 4096n));
+  };
+  // the clean runs as a PAGEMAP_SCAN would give them, but only some of them (a caller may know fewer)
+  const runs: { start: bigint; end: bigint }[] = [];
+  for (const v of vmas) {
+    let run: { start: bigint; end: bigint } | undefined;
+    for (let a = v.start; a < v.end; a += 4096n) {
+      const e = entry(a);
+      const clean = e !== 0n && (e & SOFT_DIRTY) === 0n && (e & 0xffffffffffffn) !== ZERO_PFN;
+      if (clean && run && run.end === a) run.end = a + 4096n;
+      else if (clean) runs.push((run = { start: a, end: a + 4096n }));
+      else run = undefined;
+    }
+  }
+  const known = runs.filter((_, i) => i % 4 !== 3);
+
+  it('gives the entries and counts that reading every entry gives', async () => {
+    const o = { vmas, hasParent: true, trackMem: true, zeroPagePfn: ZERO_PFN } as const;
+    const all = await planDump({ ...o, pagemap });
+    reads.length = 0;
+    const fast = await planDump({ ...o, pagemap, parentRuns: known });
+    expect(fast.entries).toEqual(all.entries);
+    expect(fast.stats).toEqual(all.stats);
+    expect(all.stats.pagesSkippedParent).toBeGreaterThan(4000);
+    // no entry of a known clean page was read
+    for (const [s, n] of reads) for (const r of known) expect(s + BigInt(n) * 4096n <= r.start || s >= r.end).toBe(true);
+    // without a parent the runs mean nothing: every page is dumped
+    const full = await planDump({ vmas, pagemap, parentRuns: known, zeroPagePfn: ZERO_PFN });
+    expect(full.stats.pagesSkippedParent).toBe(0);
+    expect(full.stats.pagesWritten).toBe(all.stats.pagesWritten + all.stats.pagesSkippedParent);
+  });
+});

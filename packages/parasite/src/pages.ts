@@ -151,3 +151,121 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
     },
   };
 }
+
+/** Pages held in pipes of ours: they outlive the task (the pipes reference the pages). */
+export interface HeldPages {
+  /** our read ends, in the order of the pages, with the bytes each holds */
+  readonly pipes: readonly { fd: number; bytes: number }[];
+  readonly bytes: number;
+  /** Splice every pipe, in order, to the current position of fd `outFd`, closing each; returns bytes. */
+  drainTo(outFd: number): number;
+  /** Close the pipes not drained yet. Never throws. */
+  close(): void;
+}
+
+const MAX_HOLD_IOV = 3072;
+const MAX_HOLD_PIPES = 64;
+
+/**
+ * Hold the pages of `runs` (in order) in pipes the task makes and hands over (CRIU's pre-dump
+ * way, for a dump whose task is killed before its pages are written): the parasite vmsplices
+ * them into as many pipes as they need (each `pipeBytes`, the pipe-max-size without
+ * CAP_SYS_RESOURCE), up to 64 pipes per command, and we take each read end (pidfd_getfd); the
+ * task's own ends are closed before the cure. The pages are referenced, not copied: the held
+ * content is the task's as long as nothing writes to these pages — the caller's business
+ * (a task that runs on would change them under the pipes).
+ */
+export function holdPages(inf: Infection, runs: readonly PageRun[], pipeBytes = 1 << 20): HeldPages {
+  if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  const L = PARASITE_STRUCTS.vmsplice_pipes_args;
+  const F = L.fields;
+  const I = PARASITE_STRUCTS.iovec;
+  const args = Buffer.alloc(L.size);
+  const pipes: { fd: number; bytes: number }[] = [];
+  let drained = 0;
+  let theirs: number[] = []; // read ends still open in the task
+  let total = 0;
+  const closeOurs = () => {
+    for (const p of pipes) if (p.fd >= 0) closeFd(p.fd);
+    for (const p of pipes) p.fd = -1;
+  };
+  // one command: close the task's read ends taken last time, then queue `iov` into new pipes
+  const command = (iov: { base: bigint; len: number }[]): { base: bigint; len: number }[] => {
+    args.fill(0, 0, F.iov.offset);
+    args.writeInt32LE(pipeBytes, F.pipe_bytes.offset);
+    args.writeUInt32LE(MAX_HOLD_PIPES, F.max_pipes.offset);
+    args.writeUInt32LE(theirs.length, F.nr_close.offset);
+    theirs.forEach((fd, k) => args.writeInt32LE(fd, F.close.offset + 4 * k));
+    args.writeUInt32LE(iov.length, F.nr.offset);
+    iov.forEach((r, i) => {
+      const at = F.iov.offset + i * I.size;
+      args.writeBigUInt64LE(r.base, at + I.fields.base.offset);
+      args.writeBigUInt64LE(BigInt(r.len), at + I.fields.len.offset);
+    });
+    const len = F.iov.offset + iov.length * I.size;
+    theirs = [];
+    const sent = args.subarray(0, len);
+    startBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE_PIPES, sent);
+    const r = finishBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE_PIPES, sent);
+    if (r < 0n) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: could not hold its pages in pipes (errno ${-r})`, { context: { pid: inf.pid, errno: Number(-r) } });
+    const n = args.readUInt32LE(F.pipes.offset);
+    for (let k = 0; k < n; k++) theirs.push(args.readInt32LE(F.rfd.offset + 4 * k));
+    for (let k = 0; k < n; k++) {
+      const bytes = Number(args.readBigUInt64LE(F.bytes.offset + 8 * k));
+      pipes.push({ fd: takeTaskFd(inf.pid, theirs[k]!), bytes });
+      total += bytes;
+    }
+    // the ranges not (fully) queued: from `done` on, the partly queued one shortened in place
+    const done = args.readUInt32LE(F.done.offset);
+    const rest: { base: bigint; len: number }[] = [];
+    for (let i = done; i < iov.length; i++) {
+      const at = F.iov.offset + i * I.size;
+      rest.push({ base: args.readBigUInt64LE(at + I.fields.base.offset), len: Number(args.readBigUInt64LE(at + I.fields.len.offset)) });
+    }
+    if (n === 0 && rest.length) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: no pipe made for its pages`, { context: { pid: inf.pid } });
+    return rest;
+  };
+  try {
+    let pending: { base: bigint; len: number }[] = [];
+    const flush = () => {
+      while (pending.length) pending = command(pending);
+    };
+    for (const r of runs) {
+      pending.push({ base: r.vaddr, len: r.nrPages * PAGE_SIZE });
+      if (pending.length === MAX_HOLD_IOV) flush();
+    }
+    flush();
+    if (theirs.length) command([]); // the task's last read ends closed
+  } catch (e) {
+    closeOurs();
+    if (theirs.length) {
+      for (const fd of theirs) {
+        try {
+          call(inf, inf.pid, 3 /* close */, [BigInt(fd)]);
+        } catch {
+          /* the fd closes with the task if it is gone */
+        }
+      }
+    }
+    throw e;
+  }
+  return {
+    pipes,
+    bytes: total,
+    drainTo(outFd) {
+      let moved = 0;
+      for (; drained < pipes.length; drained++) {
+        const p = pipes[drained]!;
+        const n = spliceAll(p.fd, outFd, p.bytes, { pid: inf.pid });
+        if (n !== p.bytes) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: spliced ${n} of ${p.bytes} held bytes`, { context: { pid: inf.pid } });
+        closeFd(p.fd);
+        p.fd = -1;
+        moved += n;
+      }
+      return moved;
+    },
+    close() {
+      closeOurs();
+    },
+  };
+}
