@@ -1,11 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
-import { connectPageServer, createPagesIdAllocator, dumpShmemFile, FrozenLazyPages, pagemapFileName, planDump, presentPages, procMemPageSource, PE_LAZY, PE_PRESENT, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
+import { connectPageServer, createPagesIdAllocator, dumpShmemFile, FrozenLazyPages, pagemapFileName, planDump, procMemPageSource, PE_LAZY, PE_PRESENT, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
@@ -16,7 +16,7 @@ import { coreEntries, mmEntry, socketMappings } from './task.js';
 import { AioRings } from './aio.js';
 import { foreignNamespaces, Namespaces, PidView, refuseRootNamespaces } from './namespaces.js';
 import { SeccompChains } from './seccomp.js';
-import { holdPagesSpliced, writePagesSpliced, type HeldTaskPages } from './pages.js';
+import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
@@ -264,15 +264,6 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const lazy = o.lazy_pages && !checkOnly ? new FrozenLazyPages() : undefined;
   // the pages go to a page server: ps names it, but with --lazy-pages only when asked (ps is then where they are served)
   const usesPageServer = !!o.ps && (!o.lazy_pages || o.use_page_server);
-  // The final dump of a migration (after pre-dumps, the tree killed after it): the pages written
-  // since the parent round are held in pipes while the tree is frozen (referenced, not copied)
-  // and written once the tree is killed, out of the frozen window, as CRIU's pre-dump writes its
-  // pages once the tree runs. Only then: a tree that runs on (or may be continued, stopped)
-  // would change the held pages, a post-dump hook expects the pages written, and a full dump
-  // would hold its whole memory in pipes (one descriptor per MiB; here only what was written
-  // since the parent round is, up to HOLD_MAX_BYTES).
-  const hold = !checkOnly && !!incremental && !!tracker && !o.leave_running && !o.leave_stopped && !lazy && !usesPageServer && !(o.notify_scripts && ctx.notify)
-    ? { maxBytes: HOLD_MAX_BYTES, bytes: 0, tasks: [] } as PageHold : undefined;
   try {
     log.info(`${checkOnly ? 'Checking whether a dump can be made of' : 'Dumping'} processes (pid: ${pid} comm: ${commOf(pid)})`);
     // what cannot be done is refused before the tree is touched, and logged
@@ -325,7 +316,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       cgroups,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net },
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
-      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues, hold,
+      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
     checkAbort(ctx.signal);
@@ -355,30 +346,6 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       if (repairs?.count) log.info(`${repairs.count} TCP connection(s) left locked (${o.network_lock}) for the restore to take up`);
       repairs?.release();
     };
-    let killed = false;
-    if (hold?.tasks.length) {
-      // the held pages are written after the kill only when their file system has room for them
-      // all (a write that fails then would lose the tree); else now, the tree still frozen
-      const tWrite = nowMs();
-      const room = freeBytes(tmp);
-      if (room >= hold.bytes + HOLD_SPARE_BYTES) {
-        killTasks();
-        killed = true;
-        result.stats.frozen_time = Math.round((nowMs() - tFrozen) * 1000);
-        log.info(`Frozen ${(result.stats.frozen_time / 1000).toFixed(1)} ms (${cpuSince(cpuFrozen)}); writing the ${hold.bytes} bytes of pages held in pipes`);
-      } else {
-        log.warn('mem', `${tmp}: ${room} bytes free, the held pages need ${hold.bytes}: they are written before the tree is killed`);
-      }
-      try {
-        for (const h of hold.tasks) h.write();
-        hold.tasks.length = 0;
-      } catch (e) {
-        if (!killed) throw e;
-        throw new CrtoolsError('DUMP_PAGES_AFTER_KILL', `the tree was killed and its pages (held in pipes) could not be written: ${e instanceof Error ? e.message : String(e)}`, { cause: e, exitCode: ExitCode.FAILED });
-      }
-      result.stats.memwrite_time = Math.round((nowMs() - tWrite) * 1000);
-      log.debug(`held pages written in ${(nowMs() - tWrite).toFixed(1)} ms`);
-    }
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
     for (const n of names) {
@@ -403,9 +370,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       statsPlaced = undefined;
     }
     placed = [];
-    if (killed) {
-      // (killed before its held pages were written)
-    } else if (o.leave_running) {
+    if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
       if (netLocked) await notify('network-unlock', { pid });
       // (as CRIU: the connections go on first, then the tasks)
@@ -426,7 +391,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     tasks = [];
     // as CRIU, the frozen time ends once the tree is resumed or killed (with --lazy-pages, once
     // the images are written: the stats are written before the pages are served)
-    if (!killed && !lazy) {
+    if (!lazy) {
       result.stats.frozen_time = Math.round((nowMs() - tFrozen) * 1000);
       log.info(`Frozen ${(result.stats.frozen_time / 1000).toFixed(1)} ms (${cpuSince(cpuFrozen)})`);
     }
@@ -450,7 +415,6 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     }
     // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing
     ps?.socket.destroy();
-    for (const h of hold?.tasks ?? []) h.close();
     if (netLocked) {
       try {
         await notify('network-unlock', { pid });
@@ -476,28 +440,10 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   }
 }
 
-/** The pages a dump holds in pipes, to be written once the tree is killed. */
-interface PageHold {
-  maxBytes: number;
-  bytes: number;
-  tasks: HeldTaskPages[];
-}
-
-/** What the final dump may hold in pipes (see `hold` in runDump): 4 GiB, 4096 descriptors. */
-const HOLD_MAX_BYTES = 4 * 1024 * 1024 * 1024;
-/** Room left beside the held pages for the other images' growth (the rest are written already). */
-const HOLD_SPARE_BYTES = 64 * 1024 * 1024;
-
 /** crtools' own CPU time since `from` (process.cpuUsage), for the log beside wall times. */
 function cpuSince(from: NodeJS.CpuUsage): string {
   const d = process.cpuUsage(from);
   return `crtools CPU: user ${(d.user / 1000).toFixed(1)} ms, system ${(d.system / 1000).toFixed(1)} ms`;
-}
-
-/** Bytes an unprivileged writer may still put on the file system of `dir`. */
-function freeBytes(dir: string): number {
-  const s = statfsSync(dir);
-  return s.bavail * s.bsize;
 }
 
 function isAlive(pid: number): boolean {
@@ -565,11 +511,6 @@ async function dumpFrozen(
     lazy?: FrozenLazyPages | undefined;
     /** --manage-cgroups, --freeze-cgroup */
     cgroups?: Cgroups;
-    /**
-     * The tree is killed after the dump: the pages are held in pipes (up to maxBytes in all) and
-     * written once it is, out of the frozen window; those held are pushed on `tasks`.
-     */
-    hold?: PageHold | undefined;
     /** --root, --external mnt[]/ext_mnt, --empty-ns net */
     mounts?: MountOptions;
   } = {},
@@ -655,7 +596,7 @@ async function dumpFrozen(
     // where the frozen time goes (level 4): /proc reads, the parasite's injection, the written
     // pages found (tracking scan + plan), the pages moved, the rest of the task's images
     const tTask = nowMs();
-    const phase = { infected: 0, mem: 0, tracked: 0, planned: 0, moved: 0, held: false };
+    const phase = { infected: 0, mem: 0, tracked: 0, planned: 0, moved: 0 };
     await withInfection(pid, task.threads, async (inf) => {
       phase.infected = nowMs();
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
@@ -717,24 +658,20 @@ async function dumpFrozen(
         });
         phase.planned = nowMs();
         log.debug(`  plan: /proc/${pid}/pagemap read in ${readMs.toFixed(1)} ms`);
-        const hold = opts.hold && !opts.pageServer && !opts.lazy && pageMethod === 'splice' && opts.hold.bytes + presentPages(plan.entries) * PAGE_SIZE <= opts.hold.maxBytes ? opts.hold : undefined;
         const stats = opts.pageServer
           ? await sendPages(opts.pageServer, 'task', view.pid(pid), plan.entries, pid, () => checkAbort(signal))
-          : hold
-          ? await holdTask(hold, await holdPagesSpliced(inf, dir, view.pid(pid), nextPagesId(), plan.entries))
           : pageMethod === 'splice'
           ? await writePagesSpliced(inf, dir, view.pid(pid), nextPagesId(), plan.entries, () => checkAbort(signal))
           : await writePagemap({
             dir, id: view.pid(pid), pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
           });
-        phase.held = !!hold;
         if (opts.lazy) pagesLazy += keepLazy(opts.lazy, view.pid(pid), pid, plan.entries);
         phase.moved = nowMs();
         pagesWritten += stats.pagesWritten;
         pagesScanned += plan.stats.pagesScanned;
         pagesSkippedParent += plan.stats.pagesSkippedParent;
-        log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written${hold ? ' (held in pipes, written once the tree is killed)' : ''}${opts.lazy ? `, ${plan.stats.pagesLazy} lazy (left in the frozen task for the lazy-pages daemon)` : ''}`);
+        log.info(`  memory: ${plan.stats.pagesScanned} pages scanned, ${stats.pagesWritten} written${opts.lazy ? `, ${plan.stats.pagesLazy} lazy (left in the frozen task for the lazy-pages daemon)` : ''}`);
         // shared memory objects this task maps first: once each, right after the task's pages
         // (CRIU dumps them with the task's file mappings), read through the map_files link
         for (const o of files.takePendingShmem()) {
@@ -754,7 +691,7 @@ async function dumpFrozen(
     pstree.push(view.entry(pid, task.ppid, stat.pgrp, stat.session, threadIds));
     if (phase.moved) {
       const ms = (a: number, b: number) => (b - a).toFixed(1);
-      log.debug(`  frozen time of task ${pid}: /proc ${ms(tProc, tTask)} ms, infection ${ms(tTask, phase.infected)} ms, state and images ${ms(phase.infected, phase.mem)} ms, written pages found ${ms(phase.mem, phase.planned)} ms (tracking scan ${ms(phase.mem, phase.tracked)} ms, plan ${ms(phase.tracked, phase.planned)} ms), pages ${phase.held ? 'held in pipes' : 'moved'} ${ms(phase.planned, phase.moved)} ms, shmem and cure ${ms(phase.moved, nowMs())} ms`);
+      log.debug(`  frozen time of task ${pid}: /proc ${ms(tProc, tTask)} ms, infection ${ms(tTask, phase.infected)} ms, state and images ${ms(phase.infected, phase.mem)} ms, written pages found ${ms(phase.mem, phase.planned)} ms (tracking scan ${ms(phase.mem, phase.tracked)} ms, plan ${ms(phase.tracked, phase.planned)} ms), pages moved ${ms(phase.planned, phase.moved)} ms, shmem and cure ${ms(phase.moved, nowMs())} ms`);
     }
   }
   const tFiles = nowMs();
@@ -834,13 +771,6 @@ async function sendPages(client: PageServerClient, kind: 'task', id: number, ent
   } finally {
     mem.close();
   }
-}
-
-/** A task's held pages counted in the dump's hold. */
-function holdTask(hold: PageHold, held: HeldTaskPages): HeldTaskPages {
-  hold.tasks.push(held);
-  hold.bytes += held.bytes;
-  return held;
 }
 
 /**

@@ -2,7 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { createImageWriter } from '@crtools/images';
 import { PAGE_SIZE, PE_PRESENT, pagemapFileName, pagesFileName, type PlannedEntry } from '@crtools/pagemap';
-import { holdPages, openPageTransfer, type Infection, type PageRun } from '@crtools/parasite';
+import { openPageTransfer, type Infection, type PageRun } from '@crtools/parasite';
 
 
 /**
@@ -56,57 +56,4 @@ export async function writePagesSpliced(
     closeSync(fd);
   }
   return { pagesWritten: pages };
-}
-
-/** A task's pages held in pipes (see holdPages), their pages image still to be written. */
-export interface HeldTaskPages {
-  pagesWritten: number;
-  bytes: number;
-  /** Write the held pages into the task's pages image (its pagemap is written already); closes everything. */
-  write(): number;
-  /** Let the held pages go (a failed dump). Never throws. */
-  close(): void;
-}
-
-/**
- * Write pagemap-<pid>.img for planned entries now and hold their pages in pipes of ours, to be
- * written into pages-<pagesId>.img later (after the tree is killed: the pipes keep the pages as
- * they were at the freeze, since nothing writes to them any more). The same images as
- * writePagesSpliced.
- */
-export async function holdPagesSpliced(inf: Infection, dir: string, pid: number, pagesId: number, entries: readonly PlannedEntry[]): Promise<HeldTaskPages> {
-  const runs: PageRun[] = [];
-  let pages = 0;
-  const pm = createImageWriter(path.join(dir, pagemapFileName('task', pid)), 'PAGEMAP');
-  try {
-    await pm.write({ pages_id: pagesId });
-    for (const e of entries) {
-      await pm.write({ vaddr: e.vaddr, compat_nr_pages: 0, flags: e.flags, nr_pages: BigInt(e.nrPages) });
-      if (!(e.flags & PE_PRESENT)) continue;
-      runs.push({ vaddr: e.vaddr, nrPages: e.nrPages });
-      pages += e.nrPages;
-    }
-    await pm.close();
-  } catch (e) {
-    await pm.abort().catch(() => {});
-    throw e;
-  }
-  const held = holdPages(inf, runs, Number(process.env['CRTOOLS_DUMP_PIPE_BYTES'] ?? 1 << 20));
-  const file = path.join(dir, pagesFileName(pagesId));
-  return {
-    pagesWritten: pages,
-    bytes: held.bytes,
-    write() {
-      const fd = openSync(file, 'w', 0o600);
-      try {
-        return held.drainTo(fd);
-      } finally {
-        closeSync(fd);
-        held.close();
-      }
-    },
-    close() {
-      held.close();
-    },
-  };
 }
