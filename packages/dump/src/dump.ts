@@ -9,7 +9,7 @@ import { connectPageServer, createPagesIdAllocator, dumpShmemFile, FrozenLazyPag
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
-import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
+import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, KernelObjects, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
 import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry, socketMappings } from './task.js';
@@ -118,14 +118,14 @@ function refuseUndumpable(o: CriuOptions, pid: number, refusals: Refusals): void
 /** kobj ids: a new id per task unless kcmp says the object is shared with an earlier task. */
 class KobjIds {
   private next = 2;
-  private readonly seen: { pid: number; id: number }[] = [];
-  constructor(private readonly kind: number) {}
+  private readonly seen: KernelObjects<{ pid: number; id: number }>;
+  constructor(kind: number) {
+    this.seen = new KernelObjects(kind);
+  }
   /** the id of task pid's object, and the earlier task it is shared with, if any */
   idOf(pid: number): { id: number; sharedWith?: number } {
-    for (const s of this.seen) if (sameKernelObject(s.pid, pid, this.kind)) return { id: s.id, sharedWith: s.pid };
-    const id = this.next++;
-    this.seen.push({ pid, id });
-    return { id };
+    const { value, found } = this.seen.findOrAdd(pid, 0, () => ({ pid, id: this.next++ }));
+    return found ? { id: value.id, sharedWith: value.pid } : { id: value.id };
   }
 }
 

@@ -189,7 +189,9 @@ export function setGpRegs(tid: number, regs: GpRegs | Buffer): void {
 export function getFpRegs(tid: number): { fpregs: FpRegs; raw: Buffer } {
   const buf = Buffer.alloc(16384);
   const len = check(native().getRegset(tid, NT_X86_XSTATE, buf), 'ptrace(PTRACE_GETREGSET)', tid);
-  return { fpregs: decodeXsave(buf, len), raw: buf.subarray(0, len) };
+  // (a copy of the area's own length: a view would hold all 16 KiB per thread until the dump ends)
+  const raw = Buffer.from(buf.subarray(0, len));
+  return { fpregs: decodeXsave(raw, len), raw };
 }
 
 export function getSigmask(tid: number): bigint {

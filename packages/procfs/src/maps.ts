@@ -1,5 +1,5 @@
 import { parseError, report, type ParseOptions } from './errors.js';
-import { readProcText, setKey, type ProcOptions, type Target } from './read.js';
+import { procPath, readProcLines, readProcText, setKey, type ProcOptions, type Target } from './read.js';
 import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import { MADV, MAP, VMA } from './vma-flags.js';
 import { classify, cls, H, H_END, H_INO, H_MAJ, H_MIN, H_PERM, H_PGOFF, H_START, hexDigit, KIND_NAMES, nameOut, parseHeader, PERMS, rawName, splitName, WIDE, wide } from './maps-line.js';
@@ -82,6 +82,11 @@ export interface MapsOptions extends ParseOptions {
    * /dev/zero (deleted), /SYSV*, /memfd:* or [anon_shmem:*] counts as shmem.
    */
   shmemDev?: { major: number; minor: number };
+  /**
+   * smaps: keep each area's "Key: N kB" counters in `smaps` (default true). false reads VmFlags
+   * only (the dump's use: the counters of 60,000 areas were 1.5 million object keys).
+   */
+  counters?: boolean;
 }
 
 /** Bigints for parsed numbers; a value equal to the previous one reuses its bigint. */
@@ -252,17 +257,24 @@ function applyVmFlags(v: Vma, list: string[]): void {
  * Grows-down comes from VmFlags "gd" (not from the name) as in CRIU.
  */
 export function* iterSmaps(text: string, opts?: MapsOptions): Generator<Vma> {
-  let from = 0;
+  yield* iterSmapsPieces([text], opts);
+}
+
+/** iterSmaps over the text given in pieces, each of whole lines (read.ts readProcLines). */
+export function* iterSmapsPieces(pieces: Iterable<string>, opts?: MapsOptions): Generator<Vma> {
   let lineNo = 0;
   let cur: Vma | undefined;
   let inArea = false;
   let prevEnd = 0n;
-  const n = text.length;
+  const counters = opts?.counters !== false;
   const finish = (v: Vma): Vma => {
     guardGap(v, prevEnd, opts);
     prevEnd = v.end;
     return v;
   };
+  for (const text of pieces) {
+  let from = 0;
+  const n = text.length;
   while (from < n) {
     let to = text.indexOf('\n', from);
     if (to < 0) to = n;
@@ -276,8 +288,10 @@ export function* iterSmaps(text: string, opts?: MapsOptions): Generator<Vma> {
       else {
         cur = buildVma(opts);
         cur.flags &= ~MAP.GROWSDOWN; // only VmFlags says so in smaps
-        cur.smaps = {};
+        if (counters) cur.smaps = {};
       }
+    } else if (!counters && inArea && !text.startsWith('VmFlags:', from)) {
+      // (a counter not kept)
     } else {
       const line = text.slice(from, to);
       const colon = line.indexOf(':');
@@ -298,6 +312,7 @@ export function* iterSmaps(text: string, opts?: MapsOptions): Generator<Vma> {
     }
     from = to + 1;
   }
+  }
   if (cur) yield finish(cur);
 }
 
@@ -307,9 +322,12 @@ export function parseSmaps(text: string, opts?: MapsOptions): Vma[] {
 
 /** Read and parse /proc/PID/maps (or smaps with `smaps: true`). */
 export function readMaps(target: Target, opts?: MapsOptions & ProcOptions & { smaps?: boolean }): Vma[] {
-  const { path, text } = readProcText(target, opts?.smaps ? 'smaps' : 'maps', opts);
-  const o = { ...opts, path: opts?.path ?? path };
-  return opts?.smaps ? parseSmaps(text, o) : parseMaps(text, o);
+  if (opts?.smaps) {
+    // (smaps is ~25 lines an area: read and parsed a piece at a time)
+    return Array.from(iterSmapsPieces(readProcLines(target, 'smaps', opts), { ...opts, path: opts.path ?? procPath(target, 'smaps', opts) }));
+  }
+  const { path, text } = readProcText(target, 'maps', opts);
+  return parseMaps(text, { ...opts, path: opts?.path ?? path });
 }
 
 /**

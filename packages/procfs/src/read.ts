@@ -90,6 +90,51 @@ export function readProcFile(path: string): Buffer {
   }
 }
 
+/**
+ * A /proc file as text in pieces of whole lines (each piece up to ~1 MiB, cut after a newline so
+ * that no line and no UTF-8 sequence is split): a 60,000-area smaps (~90 MB) is parsed without
+ * holding it whole, bytes and string, in memory at once.
+ */
+export function* readProcLines(target: Target, name: string, opts?: ProcOptions): Generator<string> {
+  const path = procPath(target, name, opts);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw mapProcError(e, target, path, opts);
+  }
+  try {
+    const size = 1 << 20;
+    let buf = Buffer.allocUnsafe(size);
+    let have = 0; // bytes in buf not yet given out (a partial last line)
+    for (;;) {
+      if (have === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2); // (one line longer than the buffer)
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
+      let n: number;
+      try {
+        n = readSync(fd, buf, have, buf.length - have, null);
+      } catch (e) {
+        throw mapProcError(e, target, path, opts);
+      }
+      if (n === 0) {
+        if (have) yield buf.toString('utf8', 0, have);
+        return;
+      }
+      have += n;
+      const cut = buf.lastIndexOf(10, have - 1) + 1;
+      if (cut === 0) continue;
+      yield buf.toString('utf8', 0, cut);
+      buf.copy(buf, 0, cut, have);
+      have -= cut;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function readProcLink(target: Target, name: string, opts?: ProcOptions): string {
   const path = procPath(target, name, opts);
   try {

@@ -18,7 +18,7 @@ export interface CriuVma extends Vma {
  * (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; skipped without it).
  */
 export function readVmaList(target: Target, opts?: MapsOptions & ProcOptions): CriuVma[] {
-  const list: CriuVma[] = collectVmas(readMaps(target, { ...opts, smaps: true }));
+  const list: CriuVma[] = collectVmas(readMaps(target, { ...opts, smaps: true, counters: false }));
   let modes: Map<bigint, number> | undefined;
   try {
     modes = new Map();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   isCrtoolsError, listTasks, MAP, pagemapRecords, pagemapRuns, NO_SUCH_PROCESS, openPagemap, readChildren, readFds, readMapFiles, readMaps,
   readNamespaces, readStat, readStatus, readTimers, readLimits, readAuxv, readCmdline, readMountinfo, readCgroup,
-  readLoginuid, readOomScoreAdj, readTasks, readPersonality, readTimerslack, readSched, VMA,
+  readLoginuid, readOomScoreAdj, readTasks, readPersonality, readTimerslack, readSched, VMA, parseSmaps, iterSmapsPieces, readProcLines,
 } from './lib.js';
 
 const pkg = join(import.meta.dirname, '..');
@@ -105,6 +105,19 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
     const gd = smaps.filter((x) => (x.flags & MAP.GROWSDOWN) !== 0);
     expect(gd.length).toBe(2); // [stack] and the one zoo maps
     expect(gd.some((x) => x.kind === 'anon' && x.end - x.start === 65536n)).toBe(true);
+  });
+
+  it('smaps read in pieces of whole lines parses as the whole text does; without counters the areas are the same', () => {
+    const text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+    const whole = parseSmaps(text);
+    // pieces cut after every 7th line: the parser's state carries across them
+    const lines = text.split(/(?<=\n)/);
+    const pieces = Array.from({ length: Math.ceil(lines.length / 7) }, (_, i) => lines.slice(i * 7, i * 7 + 7).join(''));
+    expect([...iterSmapsPieces(pieces)]).toEqual(whole);
+    expect(parseSmaps([...readProcLines(pid, 'smaps')].join('')).map((v) => [v.start, v.end])).toEqual(whole.map((v) => [v.start, v.end]));
+    const bare = readMaps(pid, { smaps: true, counters: false });
+    expect(bare.every((v) => v.smaps === undefined)).toBe(true);
+    expect(bare.map(({ smaps: _, ...v }) => v)).toEqual(whole.map(({ smaps: _, ...v }) => v));
   });
 
   it('fds: eventfd, epoll, signalfd, inotify, fanotify, timerfd and a flock', () => {

@@ -17,6 +17,7 @@
  */
 import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import type { RestorePlan, TaskPlan, VmaPlan } from './plan.js';
+import { byAddress, runSpans, spanAt, spansMeeting, type Span } from './areas.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
 const PROT_WRITE = 2;
@@ -46,9 +47,12 @@ export interface CowTask {
 
 /** For each area of task t: whether the restorer puts something into it (page runs, single-word patches). */
 export function writtenAreas(t: TaskPlan): boolean[] {
-  const spans: [bigint, bigint][] = t.pages.map((r) => [r.vaddr, r.vaddr + r.npages * PAGE]);
-  for (const p of t.patches ?? []) spans.push([p.addr, p.addr + 8n]);
-  return t.vmas.map((v) => spans.some(([a, b]) => a < v.end && b > v.start));
+  const spans = runSpans(t.pages, PAGE);
+  for (const p of t.patches ?? []) spans.push({ start: p.addr, end: p.addr + 8n });
+  const { sorted, place } = byAddress(t.vmas);
+  const written = t.vmas.map(() => false);
+  for (const s of spans) for (const k of spansMeeting(sorted, s.start, s.end)) written[place[k]!] = true;
+  return written;
 }
 
 /** The protection an area is mapped with while the restorer fills it (as encode writes map_prot). */
@@ -72,14 +76,16 @@ export function cowLayout(plan: RestorePlan): CowTask[] {
         if (t.parent !== pi) return;
         t.pages.forEach((r, k) => {
           if (tasks[ci]!.compare[k] !== LAY) return;
-          const j = t.vmas.findIndex((v) => v.start <= r.vaddr && r.vaddr < v.end);
+          // (a run is LAY only in a child whose areas cowTask found sorted)
+          const j = spanAt(t.vmas, r.vaddr);
           areas.add(tasks[ci]!.inherits[j]!);
           spans.push([r.vaddr, r.vaddr + r.npages * PAGE]);
         });
       });
       if (!areas.size) return;
       const me = tasks[pi]!;
-      me.refill = p.pages.map((r) => [...areas].some((i) => p.vmas[i]!.start <= r.vaddr && r.vaddr < p.vmas[i]!.end));
+      // (and the parent's areas were found sorted too)
+      me.refill = p.pages.map((r) => areas.has(spanAt(p.vmas, r.vaddr)));
       const own: [bigint, bigint][] = p.pages.map((r) => [r.vaddr, r.vaddr + r.npages * PAGE]);
       me.lateDrops = subtract(union(spans), union(own));
     });
@@ -128,14 +134,16 @@ function cowTask(plan: RestorePlan, t: TaskPlan): CowTask {
   if (inherits.every((i) => i < 0)) return none;
   const taken = t.vmas.filter((_, k) => inherits[k]! >= 0);
   const compare = t.pages.map((r) => {
-    const k = t.vmas.findIndex((v, j) => inherits[j]! >= 0 && v.start <= r.vaddr && r.vaddr < v.end);
-    if (k < 0) return 0;
+    const k = spanAt(t.vmas, r.vaddr);
+    if (k < 0 || inherits[k]! < 0) return 0;
     return theirs[inherits[k]!]! & PROT_WRITE ? LAY : COMPARE;
   });
   const drops: { start: bigint; end: bigint }[] = [];
+  const theirRuns = runSpans(p.pages, PAGE);
+  const myRuns = runSpans(t.pages, PAGE);
   for (const v of taken) {
-    const have = spansIn(p, v);
-    const keep = spansIn(t, v);
+    const have = spansIn(theirRuns, v);
+    const keep = spansIn(myRuns, v);
     drops.push(...subtract(have, keep));
   }
   return { inherits, compare, drops, refill: t.pages.map(() => false), lateDrops: [] };
@@ -150,25 +158,26 @@ function sameArea(v: VmaPlan, pv: VmaPlan): boolean {
   return v.path === pv.path && v.ghost === pv.ghost && v.shmem === pv.shmem && (v.openFlags ?? 0) === (pv.openFlags ?? 0);
 }
 
-/** The task's page runs within area v, as sorted [start, end) ranges. */
-function spansIn(t: TaskPlan, v: VmaPlan): [bigint, bigint][] {
+/** A task's page runs (`runs`, sorted and disjoint) within area v, as sorted [start, end) ranges. */
+function spansIn(runs: readonly Span[], v: VmaPlan): [bigint, bigint][] {
   const out: [bigint, bigint][] = [];
-  for (const r of t.pages) {
-    const a = r.vaddr > v.start ? r.vaddr : v.start;
-    const e = r.vaddr + r.npages * PAGE;
-    const b = e < v.end ? e : v.end;
-    if (a < b) out.push([a, b]);
+  for (const k of spansMeeting(runs, v.start, v.end)) {
+    const r = runs[k]!;
+    out.push([r.start > v.start ? r.start : v.start, r.end < v.end ? r.end : v.end]);
   }
-  return out.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  return out;
 }
 
 /** have − keep, as ranges (both sorted). */
 function subtract(have: [bigint, bigint][], keep: [bigint, bigint][]): { start: bigint; end: bigint }[] {
   const out: { start: bigint; end: bigint }[] = [];
+  let from = 0; // keep's ranges ending before the current one of have end before every later one
   for (const [a0, b] of have) {
     let a = a0;
-    for (const [c, d] of keep) {
-      if (d <= a || c >= b) continue;
+    while (from < keep.length && keep[from]![1] <= a) from++;
+    for (let i = from; i < keep.length && keep[i]![0] < b; i++) {
+      const [c, d] = keep[i]!;
+      if (d <= a) continue;
       if (c > a) out.push({ start: a, end: c });
       a = d > a ? d : a;
       if (a >= b) break;

@@ -6,6 +6,7 @@ import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
 import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
 import { cowLayout, mapProts } from './cow.js';
+import { byAddress, coveredUpTo, spanAt } from './areas.js';
 import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, VmaPlan } from './plan.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
@@ -120,20 +121,11 @@ function uffdLayout(plan: RestorePlan, i: number): { runs: boolean[]; areas: Vma
 
 function computeUffdLayout(t: TaskPlan, inherited: ReadonlySet<VmaPlan>): { runs: boolean[]; areas: VmaPlan[] } {
   const anon = t.vmas.filter((v) => v.kind === 'anon' && !inherited.has(v)).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const covered = (start: bigint, end: bigint): boolean => {
-    let at = start;
-    for (const v of anon) {
-      if (v.end <= at) continue;
-      if (v.start > at) return false;
-      at = v.end;
-      if (at >= end) return true;
-    }
-    return false;
-  };
-  const flags = t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && covered(r.vaddr, r.vaddr + r.npages * PAGE));
+  const flags = t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && coveredUpTo(anon, r.vaddr, r.vaddr + r.npages * PAGE) >= r.vaddr + r.npages * PAGE);
   // an area is registered whole (uffdAreas): every run in it goes through userfaultfd then
   const areas = uffdAreas(t, flags);
-  return { runs: t.pages.map((r, k) => flags[k] || areas.some((v) => v.start <= r.vaddr && r.vaddr < v.end)), areas };
+  const registered = byAddress(areas).sorted;
+  return { runs: t.pages.map((r, k) => flags[k] || spanAt(registered, r.vaddr) >= 0), areas };
 }
 
 /**
@@ -143,7 +135,13 @@ function computeUffdLayout(t: TaskPlan, inherited: ReadonlySet<VmaPlan>): { runs
  * would find one area cut into many).
  */
 export function uffdAreas(t: TaskPlan, flags: boolean[]): VmaPlan[] {
-  return t.vmas.filter((v) => v.kind === 'anon' && t.pages.some((r, k) => flags[k] && v.start <= r.vaddr && r.vaddr < v.end));
+  const { sorted, place } = byAddress(t.vmas);
+  const holds = t.vmas.map(() => false);
+  t.pages.forEach((r, k) => {
+    const i = flags[k] ? spanAt(sorted, r.vaddr) : -1;
+    if (i >= 0) holds[place[i]!] = true;
+  });
+  return t.vmas.filter((v, k) => v.kind === 'anon' && holds[k]);
 }
 
 export const SIGINFO_SIZE = 128;

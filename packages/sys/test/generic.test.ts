@@ -1,7 +1,7 @@
 import { writeSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  clockNow, CLOCK_MONOTONIC, closeFd, cpuid, KCMP_VM, listenBacklog, openPipe, peekPipe, sameKernelObject, setNativeBinding, unixSockets, xgetbv,
+  clockNow, CLOCK_MONOTONIC, closeFd, cpuid, KCMP_FILE, KCMP_VM, kernelObjectOrder, KernelObjects, listenBacklog, openPipe, peekPipe, sameKernelObject, setNativeBinding, unixSockets, xgetbv,
   type SysNative,
 } from '../src/index.js';
 
@@ -10,6 +10,25 @@ afterEach(() => setNativeBinding(undefined));
 describe('the generic system calls', () => {
   it('kcmp: a task shares its memory with itself', () => {
     expect(sameKernelObject(process.pid, process.pid, KCMP_VM)).toBe(true);
+  });
+
+  it('kcmp orders two different objects both ways, and KernelObjects finds each object once', () => {
+    const a = openPipe(1 << 16);
+    const b = openPipe(1 << 16);
+    try {
+      const ab = kernelObjectOrder(process.pid, process.pid, KCMP_FILE, a.rd, b.rd);
+      expect(ab === -1 || ab === 1).toBe(true);
+      expect(kernelObjectOrder(process.pid, process.pid, KCMP_FILE, b.rd, a.rd)).toBe(-ab!);
+      expect(kernelObjectOrder(process.pid, process.pid, KCMP_FILE, a.wr, a.wr)).toBe(0);
+      const set = new KernelObjects<string>(KCMP_FILE);
+      for (const [fd, name] of [[a.rd, 'a.rd'], [b.wr, 'b.wr'], [b.rd, 'b.rd'], [a.wr, 'a.wr']] as const) {
+        expect(set.findOrAdd(process.pid, fd, () => name)).toEqual({ value: name, found: false });
+      }
+      for (const [fd, name] of [[a.wr, 'a.wr'], [b.rd, 'b.rd'], [a.rd, 'a.rd'], [b.wr, 'b.wr']] as const) expect(set.find(process.pid, fd)).toBe(name);
+      expect(set.findOrAdd(process.pid, a.rd, () => 'again')).toEqual({ value: 'a.rd', found: true });
+    } finally {
+      for (const fd of [a.rd, a.wr, b.rd, b.wr]) closeFd(fd);
+    }
   });
 
   it('clock_gettime gives bigints', () => {

@@ -5,7 +5,7 @@
  * content of files.img and of the images the kinds add (pipes-data, sk-queues, memfd, ghosts...).
  */
 import { CrtoolsError, ExitCode, Refusals } from '@crtools/common';
-import { KCMP_FILE, sameKernelObject } from '@crtools/sys';
+import { KCMP_FILE, KernelObjects } from '@crtools/sys';
 import { readFdinfo, readFdLink, type FdRecord } from '@crtools/procfs';
 import { readFown, hasFown, type DumpedIds } from './fown.js';
 import { refuseFd, unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
@@ -52,7 +52,7 @@ export class FileTable implements FileIds {
   /** files.img entries, in the order ids were given */
   readonly files: Entry[] = [];
   /** open files already given an id: key → [(pid, fd, id)] checked with kcmp */
-  private readonly fdKeys = new Map<string, { pid: number; fd: number; id: number }[]>();
+  private readonly fdKeys = new Map<string, KernelObjects<number>>();
 
   private readonly reg: RegFiles;
   private readonly shmem = new MemfdFiles(this);
@@ -104,24 +104,26 @@ export class FileTable implements FileIds {
     });
     if (!claim) return undefined;
     const { type, key } = claim;
-    const cands = this.fdKeys.get(key) ?? [];
-    for (const c of cands) {
-      let same = false;
-      try {
-        same = sameKernelObject(c.pid, pid, KCMP_FILE, c.fd, rec.fd);
-      } catch {
-        same = false;
-      }
-      if (same) return { id: c.id, flags: cloexec, type, fd: rec.fd };
+    const cands = this.fdKeys.get(key) ?? new KernelObjects<number>(KCMP_FILE);
+    let known: number | undefined;
+    try {
+      known = cands.find(pid, rec.fd);
+    } catch {
+      known = undefined; // (a task gone: its file is none of ours)
     }
+    if (known !== undefined) return { id: known, flags: cloexec, type, fd: rec.fd };
     const made = this.refusals.check(() => {
       const owner = readFown(pid, rec, flags, this.ids);
       return (fid: number) => withFown(claim.entry(fid, flags), owner, () => refuseFd(pid, rec.fd, 'its kind has no place for an I/O signal owner', rec.target));
     });
     const id = made && this.refusals.check(() => this.add(made));
     if (id === undefined) return undefined;
-    cands.push({ pid, fd: rec.fd, id });
-    this.fdKeys.set(key, cands);
+    try {
+      cands.findOrAdd(pid, rec.fd, () => id);
+      this.fdKeys.set(key, cands);
+    } catch {
+      /* not found again by a later descriptor: that one gets its own id */
+    }
     return { id, flags: cloexec, type, fd: rec.fd };
   }
 

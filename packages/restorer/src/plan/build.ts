@@ -17,6 +17,7 @@ import { checkTaskNamespaces, mountsOf, rootNamespaces } from './namespaces.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
+import { coveredUpTo, spanAt, spansMeeting } from '../areas.js';
 import { aioRingsFrom, checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, socketAreas, splitAtAreas, vmaFrom } from './memory.js';
 
 const FD_CLOEXEC = 1;
@@ -163,19 +164,27 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     reader.close();
     checkPagesImages(pages);
     const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
+    // (the kernel never gives a task two areas over one address; every lookup below counts on it)
+    for (let k = 1; k < sorted.length; k++) {
+      if (sorted[k - 1]!.end > sorted[k]!.start) throw badInput(`mm-${pid}.img: areas at 0x${sorted[k - 1]!.start.toString(16)} and 0x${sorted[k]!.start.toString(16)} overlap`, { pid });
+    }
     const guards = guardsFrom(((mm.vmas ?? []) as Obj[]).filter(isGuardEntry), sorted, pid);
     const aios = aioRingsFrom((mm.aios ?? []) as Obj[], vmas, pid);
     for (const p of pages) {
-      // a run may span adjacent areas; every page of it must be inside one
-      let at = p.vaddr;
+      // a run may span adjacent areas; every page of it must be inside one, and none shared
       const end = p.vaddr + p.npages * PAGE_SIZE_BIGINT;
-      for (const v of sorted) if (v.start <= at && at < v.end) at = v.end < end ? v.end : end;
-      if (at < end || sorted.some((v: VmaPlan) => (v.kind === 'file-shared' || v.kind === 'socket') && v.start < end && p.vaddr < v.end)) {
+      let shared = false;
+      for (const k of spansMeeting(sorted, p.vaddr, end)) shared ||= sorted[k]!.kind === 'file-shared' || sorted[k]!.kind === 'socket';
+      if (shared || coveredUpTo(sorted, p.vaddr, end) < end) {
         throw badInput(`pagemap-${pid}.img: pages at 0x${p.vaddr.toString(16)} lie outside the task's private mappings`, { pid });
       }
     }
-    // vDSO pages are the kernel's; never write them
-    const restorable = splitAtAreas(pages, sorted).filter((p) => !vmas.some((v: VmaPlan) => (v.kind === 'vdso' || v.kind === 'vvar') && v.start <= p.vaddr && p.vaddr < v.end));
+    // vDSO pages are the kernel's; never write them (each split run lies in one area)
+    const kernels = (p: PageRun): boolean => {
+      const v = sorted[spanAt(sorted, p.vaddr)];
+      return v !== undefined && (v.kind === 'vdso' || v.kind === 'vvar');
+    };
+    const restorable = splitAtAreas(pages, sorted).filter((p) => !kernels(p));
 
     const fds = fdinfo.map((f: Obj) => ({ fd: Number(f.fd), file: files.index(Number(f.id), `pid ${pid} fd ${f.fd}`, pid), cloexec: (Number(f.flags) & FD_CLOEXEC) !== 0 }));
     socketAreas(vmas, fds, files, pid);

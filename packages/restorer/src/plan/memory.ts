@@ -4,6 +4,7 @@ import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import { VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_GUARD, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP } from '@crtools/images';
 import { badImage as badInput, big, FilePlanTable, missingFile as missing, refuse as unsupported, SEAL, type MemfdPlans, type Obj } from '@crtools/files/plan';
 import { type MemfdObjectPlan, type PageRun, type VmaPlan } from '../plan.js';
+import { coveredUpTo, spansMeeting } from '../areas.js';
 
 /**
  * The shared memory objects of a checkpoint. CRIU 4.2 writes MAP_SHARED|MAP_ANONYMOUS memory
@@ -80,9 +81,7 @@ export function guardsFrom(entries: readonly Obj[], sorted: readonly VmaPlan[], 
     const end = big(v.end);
     const where = `mm-${pid}.img: guard region ${start.toString(16)}-${end.toString(16)}`;
     if (end <= start || start % PAGE_SIZE_BIGINT || end % PAGE_SIZE_BIGINT) throw badInput(`${where} is not a page range`, { pid, image: `mm-${pid}.img` });
-    let at = start;
-    for (const a of sorted) if (a.start <= at && at < a.end) at = a.end < end ? a.end : end;
-    if (at < end) throw badInput(`${where} lies outside the task's mappings`, { pid, image: `mm-${pid}.img` });
+    if (coveredUpTo(sorted, start, end) < end) throw badInput(`${where} lies outside the task's mappings`, { pid, image: `mm-${pid}.img` });
     return { start, end };
   });
 }
@@ -225,9 +224,8 @@ export function splitAtAreas(pages: readonly PageRun[], sorted: readonly VmaPlan
   const out: PageRun[] = [];
   for (const p of pages) {
     const end = p.vaddr + p.npages * PAGE_SIZE_BIGINT;
-    for (const v of sorted) {
-      if (v.end <= p.vaddr) continue;
-      if (v.start >= end) break;
+    for (const k of spansMeeting(sorted, p.vaddr, end)) {
+      const v = sorted[k]!;
       const from = v.start > p.vaddr ? v.start : p.vaddr;
       const to = v.end < end ? v.end : end;
       if (from === p.vaddr && to === end) out.push(p);
