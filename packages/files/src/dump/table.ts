@@ -187,7 +187,12 @@ export class FileTable implements FileIds {
     const refuse = (why: string) => new CrtoolsError('UNSUPPORTED_VMA', `${where}: ${why}`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
     const rec = fds.find((r) => r.target === target);
     if (!rec) throw refuse('a mapping of a socket the task holds no descriptor of is not supported');
-    const id = (this.fdKeys.get(target) ?? []).find((c) => c.fd === rec.fd)?.id;
+    let id: number | undefined;
+    try {
+      id = this.fdKeys.get(target)?.find(pid, rec.fd);
+    } catch {
+      id = undefined; // (the task gone)
+    }
     // (a descriptor refused on its own already named why)
     if (id === undefined) throw refuse('its socket was not dumped');
     const type = this.files.find((f) => Number(f.id) === id)?.type;
