@@ -72,7 +72,7 @@ describe('dump, restore and crit by package name', () => {
     for (let i = 0; i < 500 && ns(w.pid, 'uts') === ns('self', 'uts'); i++) sleep(10);
     expect(ns(w.pid, 'ipc')).not.toBe(ns('self', 'ipc'));
     const dir = tmp('library-ns');
-    const message = `the tree's root ${w.pid} lives in cgroup namespace of its own (cgroup), not criu's: dumping this namespace is not supported by crtools yet (crtools issue 17; carried: uts, ipc, pid, net, mnt, time)`;
+    const message = `the tree's root ${w.pid} lives in cgroup namespace of its own (cgroup), not criu's: dumping this namespace is not supported by crtools yet (crtools issue 17; carried: uts, ipc, pid, net, mnt, time, user)`;
     await expect(dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log', link_remap: true, evasive_devices: true })).rejects.toMatchObject({
       code: 'UNSUPPORTED_NS', exitCode: 4, message: `${message}; not supported yet either: options evasive_devices, link_remap`,
     });
