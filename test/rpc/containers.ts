@@ -29,5 +29,20 @@ export function isStaticElf(file: string): boolean {
 /** A static busybox of this machine, if it has one. */
 export const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((b) => existsSync(b) && isStaticElf(b));
 
-/** The counting loop the container tests run: /tmp/count holds 1, 2, 3... every 0.1 s. */
-export const COUNTING_LOOP = ['/bin/sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done'];
+/**
+ * The counting loop the container tests run: a line 1, 2, 3... appended to /tmp/count every
+ * 0.1 s. (Appended, not rewritten: a rewrite killed by a checkpoint between the truncation and
+ * the write leaves the file empty, and the count where it stopped unknown.)
+ */
+export const COUNTING_LOOP = ['/bin/sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i >> /tmp/count; sleep 0.1; done'];
+
+/** The counter in a COUNTING_LOOP file's text: its last whole line, undefined while there is none. */
+export function lastCount(text: string): number | undefined {
+  const lines = text.split('\n');
+  // (a line without its newline is one being written)
+  for (let i = lines.length - 2; i >= 0; i--) {
+    const n = Number.parseInt(lines[i]!, 10);
+    if (Number.isInteger(n)) return n;
+  }
+  return undefined;
+}

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { criuBin, critBin } from '../lib/paths.js';
 import { alive, killTree, sleep, tmp, waitGone } from '../dump/helpers.js';
-import { BUSYBOX, COUNTING_LOOP, which } from './containers.js';
+import { BUSYBOX, COUNTING_LOOP, lastCount, which } from './containers.js';
 
 const PODMAN = which('podman');
 const RUNC = which('runc');
@@ -52,13 +52,13 @@ function inspect(name: string): { running: boolean; pid: number } {
   return { running: running === 'true', pid: Number(pid) };
 }
 
-/** The container's counter, read through its root (the loop rewrites the file: retried for 10 s when caught empty or not yet written). */
+/** The container's counter, read through its root (retried for 10 s while the file has no line yet). */
 function count(name: string): number {
   const { pid } = inspect(name);
   for (let i = 0; i < 500; i++) {
     const f = `/proc/${pid}/root/tmp/count`;
-    const n = Number.parseInt(existsSync(f) ? readFileSync(f, 'utf8') : '', 10);
-    if (Number.isInteger(n)) return n;
+    const n = lastCount(existsSync(f) ? readFileSync(f, 'utf8') : '');
+    if (n !== undefined) return n;
     sleep(20);
   }
   throw new Error(`no counter in ${name}`);

@@ -27,7 +27,7 @@ import { NS_KINDS } from '@crtools/images/facts';
 import { criuBin } from '../lib/paths.js';
 import { alive, criu, critDecode, killTree, sleep, tmp, waitGone } from '../dump/helpers.js';
 import { CRIU } from '../restore/criu-ref.js';
-import { BUSYBOX, COUNTING_LOOP, which } from './containers.js';
+import { BUSYBOX, COUNTING_LOOP, lastCount, which } from './containers.js';
 
 const RUNC = which('runc');
 const missing = [!RUNC && 'runc (Debian package runc)', !BUSYBOX && 'a static busybox (Debian package busybox-static)'].filter(Boolean).join(' and ');
@@ -57,11 +57,11 @@ function state(id: string): { status: string; pid: number } | undefined {
   return r.status === 0 ? JSON.parse(r.stdout) : undefined;
 }
 
-/** The container's counter (the loop rewrites the file: retried while it is caught empty). */
+/** The container's counter (retried while the file has no line yet). */
 function count(file = counter): number {
   for (let i = 0; i < 100; i++) {
-    const n = Number.parseInt(existsSync(file) ? readFileSync(file, 'utf8') : '', 10);
-    if (Number.isInteger(n)) return n;
+    const n = lastCount(existsSync(file) ? readFileSync(file, 'utf8') : '');
+    if (n !== undefined) return n;
     sleep(20);
   }
   throw new Error(`no counter in ${file}`);
@@ -79,7 +79,7 @@ function advances(ms = 3000, file = counter): { before: number; after: number } 
   return { before, after };
 }
 
-/** A bundle: busybox alone in a rootfs, a shell loop counting in /tmp/count every 0.1 s. */
+/** A bundle: busybox alone in a rootfs, a shell loop appending a count to /tmp/count every 0.1 s. */
 function makeBundle(dir = bundle): void {
   const rootfs = path.join(dir, 'rootfs');
   for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp']) mkdirSync(path.join(rootfs, d), { recursive: true });
