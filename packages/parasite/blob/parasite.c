@@ -13,9 +13,6 @@
 #define NR_get_robust_list 274
 #define NR_membarrier 324
 #define NR_vmsplice 278
-#define NR_pipe2 293
-#define NR_fcntl 72
-#define NR_close 3
 
 static inline long sys6(long nr, long a, long b, long c, long d, long e, long f) {
 	long ret;
@@ -95,22 +92,6 @@ static long cmd_posix_timers(struct parasite_posix_timers_args *a) {
 	return 0;
 }
 
-/* After vmsplice queued n bytes of iov[i..nr): skip the ranges that went in whole, shorten a
- * partly queued one in place; returns the index of the first range not fully queued. */
-static unsigned skip_queued(struct parasite_iovec *iov, unsigned i, unsigned nr, long n) {
-	while (n > 0 && i < nr) {
-		if ((uint64_t)n >= iov[i].len) {
-			n -= (long)iov[i].len;
-			i++;
-		} else {
-			iov[i].base += (uint64_t)n;
-			iov[i].len -= (uint64_t)n;
-			n = 0;
-		}
-	}
-	return i;
-}
-
 /* vmsplice the given ranges (their pages are referenced, not copied) into the dumper's pipe;
  * the dumper sized the pipe for the whole batch, so this never blocks. Returns bytes queued. */
 static long cmd_vmsplice(struct parasite_vmsplice_args *a) {
@@ -121,55 +102,18 @@ static long cmd_vmsplice(struct parasite_vmsplice_args *a) {
 		if (n < 0) return n;
 		if (n == 0) return -5; /* -EIO: nothing moved */
 		total += n;
-		i = skip_queued(a->iov, i, a->nr, n);
-	}
-	return total;
-}
-
-/* Hold pages for the dumper: make pipes of our own (each sized pipe_bytes), vmsplice the given
- * ranges into them in order (pages referenced, not copied; SPLICE_F_NONBLOCK: a full pipe ends
- * its share) and close each pipe's write end. The read ends stay open for the dumper to take
- * (pidfd_getfd) and name in `close` of the next call, which closes them first. Stops after
- * max_pipes pipes, or at the first pipe the task may not open (EMFILE) once one is made.
- * Out: pipes, rfd[] and bytes[] per pipe, done = ranges fully queued (a partly queued one is
- * shortened in place). Returns bytes queued; on an error every pipe of this call is closed. */
-static long cmd_vmsplice_pipes(struct parasite_vmsplice_pipes_args *a) {
-	for (unsigned k = 0; k < a->nr_close && k < 64; k++) sys(NR_close, a->close[k], 0, 0);
-	a->nr_close = 0;
-	long total = 0;
-	unsigned i = 0, p = 0, nr = a->nr < 3072 ? a->nr : 3072, max = a->max_pipes < 64 ? a->max_pipes : 64;
-	while (i < nr && p < max) {
-		int fds[2];
-		long r = sys(NR_pipe2, fds, 02000000 /* O_CLOEXEC */, 0);
-		if (r < 0) {
-			if (p > 0 && r == -24 /* EMFILE */) break;
-			goto fail;
+		/* skip what went in, shorten a partly queued range */
+		while (n > 0 && i < a->nr) {
+			if ((uint64_t)n >= a->iov[i].len) {
+				n -= (long)a->iov[i].len;
+				i++;
+			} else {
+				a->iov[i].base += (uint64_t)n;
+				a->iov[i].len -= (uint64_t)n;
+				n = 0;
+			}
 		}
-		a->rfd[p] = fds[0];
-		a->bytes[p] = 0;
-		p++;
-		r = sys(NR_fcntl, fds[1], 1031 /* F_SETPIPE_SZ */, a->pipe_bytes);
-		if (r < 0) { sys(NR_close, fds[1], 0, 0); goto fail; }
-		while (i < nr) {
-			unsigned cnt = nr - i < 1024 ? nr - i : 1024;
-			long n = sys6(NR_vmsplice, fds[1], (long)&a->iov[i], cnt, 2 /* SPLICE_F_NONBLOCK */, 0, 0);
-			if (n == -11 /* EAGAIN: this pipe is full */) break;
-			if (n < 0) { r = n; sys(NR_close, fds[1], 0, 0); goto fail; }
-			if (n == 0) { r = -5; sys(NR_close, fds[1], 0, 0); goto fail; }
-			a->bytes[p - 1] += (uint64_t)n;
-			total += n;
-			i = skip_queued(a->iov, i, nr, n);
-		}
-		sys(NR_close, fds[1], 0, 0);
-		if (a->bytes[p - 1] == 0) { r = -5; goto fail; }
-		continue;
-	fail:
-		for (unsigned k = 0; k < p; k++) sys(NR_close, a->rfd[k], 0, 0);
-		a->pipes = 0;
-		return r;
 	}
-	a->pipes = p;
-	a->done = i;
 	return total;
 }
 
@@ -181,7 +125,6 @@ long parasite_main(long cmd, void *args) {
 	case PARASITE_CMD_THREAD: return cmd_thread(args);
 	case PARASITE_CMD_POSIX_TIMERS: return cmd_posix_timers(args);
 	case PARASITE_CMD_VMSPLICE: return cmd_vmsplice(args);
-	case PARASITE_CMD_VMSPLICE_PIPES: return cmd_vmsplice_pipes(args);
 	}
 	return -22; /* -EINVAL */
 }

@@ -1,9 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { collectTaskState, freezeProcess, holdPages, listThreads, readMemory, reapKilled, resumeProcess, spawnDetached, withInfection, type HeldPages } from '../src/index.js';
+import { collectTaskState, freezeProcess, listThreads, readMemory, resumeProcess, spawnDetached } from '../src/index.js';
 
 const root = process.getuid?.() === 0;
 const started: number[] = [];
@@ -95,63 +92,6 @@ describe.skipIf(!root)('live: the shared memfd area', () => {
       expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).not.toMatch(/crtools-parasite/);
     } finally {
       resumeProcess(threads);
-    }
-  });
-
-  it('holdPages: the pages held in pipes are those of the frozen moment and outlive the task; its fd table is left as it was', async () => {
-    const pid = spawnDetached('/bin/sleep', ['sleep', '1000']);
-    started.push(pid);
-    for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sleep'); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-    // on one CPU: glibc's rseq area (in the thread's TLS page) gets the CPU number from the
-    // kernel whenever the task returns to user space, as it does for each parasite command
-    expect(spawnSync('taskset', ['-cp', '0', String(pid)]).status).toBe(0);
-    // every readable private mapping but the kernel's special ones
-    const runs = readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter((l) => /^\S+ r..p /.test(l) && !/\[(vvar|vvar_vclock|vsyscall)\]$/.test(l)).map((l) => {
-      const [a, b] = l.split(' ')[0]!.split('-').map((x) => BigInt(`0x${x}`));
-      return { vaddr: a!, nrPages: Number((b! - a!) / 4096n) };
-    });
-    const total = runs.reduce((n, r) => n + r.nrPages, 0);
-    const fdsBefore = readdirSync(`/proc/${pid}/fd`).sort();
-    const threads = freezeProcess(pid);
-    const want = Buffer.alloc(total * 4096);
-    let held: HeldPages | undefined;
-    try {
-      held = await withInfection(pid, threads, (inf) => {
-        // what the dump sees: the memory once infected (the infection ran code in the task, so
-        // the kernel has put this CPU's number in its rseq area)
-        let off = 0;
-        for (const r of runs) {
-          expect(readMemory(pid, r.vaddr, want, off, r.nrPages * 4096)).toBe(r.nrPages * 4096);
-          off += r.nrPages * 4096;
-        }
-        // one page a pipe: more pipes than one command makes (64)
-        return holdPages(inf, runs, 4096);
-      });
-      expect(held.pipes.length).toBe(total);
-      expect(total).toBeGreaterThan(64);
-      expect(held.bytes).toBe(total * 4096);
-      expect(readdirSync(`/proc/${pid}/fd`).sort()).toEqual(fdsBefore);
-    } catch (e) {
-      resumeProcess(threads);
-      throw e;
-    }
-    // killed still frozen, as a dump kills its tree: nothing writes to the held pages any more
-    // (a task let run on would change them under the pipes)
-    process.kill(pid, 'SIGKILL');
-    reapKilled(pid);
-    const dir = mkdtempSync(path.join(tmpdir(), 'parasite-hold-'));
-    try {
-      const fd = openSync(path.join(dir, 'pages'), 'w+');
-      try {
-        expect(held!.drainTo(fd)).toBe(total * 4096);
-      } finally {
-        closeSync(fd);
-        held!.close();
-      }
-      expect(readFileSync(path.join(dir, 'pages')).equals(want)).toBe(true);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
