@@ -335,17 +335,6 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
         : `Check finished successfully: a dump of ${result.pids.length} task(s) would go through (${(nowMs() - t0).toFixed(1)} ms)`);
       return { ...result, images: [], frozenMs: nowMs() - tFrozen };
     }
-    const killTasks = () => {
-      log.info('Killing the dumped tree');
-      // our copies of the terminals whose bytes were taken close first: the tasks' end is then
-      // the last close of each, as without them (a pty's index is freed after the last close)
-      ttyQueues?.release();
-      killTree(tasks);
-      tasks = [];
-      // the connections close with the tree, silently (repair mode); the lock stays for the restore
-      if (repairs?.count) log.info(`${repairs.count} TCP connection(s) left locked (${o.network_lock}) for the restore to take up`);
-      repairs?.release();
-    };
     // move the images in place: every file, then inventory.img last
     const names = readdirSync(tmp).filter((n) => n !== 'inventory.img');
     for (const n of names) {
@@ -386,7 +375,14 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       ttyQueues?.resume();
       resumeTree(tasks);
     } else {
-      killTasks();
+      log.info('Killing the dumped tree');
+      // our copies of the terminals whose bytes were taken close first: the tasks' end is then
+      // the last close of each, as without them (a pty's index is freed after the last close)
+      ttyQueues?.release();
+      killTree(tasks);
+      // the connections close with the tree, silently (repair mode); the lock stays for the restore
+      if (repairs?.count) log.info(`${repairs.count} TCP connection(s) left locked (${o.network_lock}) for the restore to take up`);
+      repairs?.release();
     }
     tasks = [];
     // as CRIU, the frozen time ends once the tree is resumed or killed (with --lazy-pages, once
