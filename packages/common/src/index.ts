@@ -10,4 +10,5 @@ export * from './sleep.js';
 export * from './clock.js';
 export * from './log.js';
 export * from './page.js';
+export * from './spans.js';
 export * from './refusals.js';

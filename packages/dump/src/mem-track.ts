@@ -19,8 +19,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CriuLog, PAGE_SIZE_BIGINT } from '@crtools/common';
-import { firstRunAbove } from '@crtools/pagemap';
+import { CriuLog, firstEndingAfter, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { takeTaskUserfaultfd, type Infection } from '@crtools/parasite';
 import { readStat } from '@crtools/procfs';
 import { PAGE_IS, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, pagemapScanAll, takeTaskFd, UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister } from '@crtools/sys';
@@ -293,7 +292,7 @@ export function writtenFilter(pagemap: (start: bigint, n: number) => BigUint64Ar
     const hi = new Uint32Array(e.buffer, e.byteOffset, n * 2);
     for (let i = 0; i < n; i++) hi[2 * i + 1] = hi[2 * i + 1]! & ~SOFT_DIRTY_HI;
     const end = start + BigInt(n) * PAGE_SIZE_BIGINT;
-    for (let k = firstRunAbove(track.written, start); k < track.written.length; k++) {
+    for (let k = firstEndingAfter(track.written, start); k < track.written.length; k++) {
       const w = track.written[k]!;
       if (w.start >= end) break;
       const from = w.start > start ? Number((w.start - start) / PAGE_SIZE_BIGINT) : 0;

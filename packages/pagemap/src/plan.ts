@@ -2,7 +2,7 @@
  * Deciding which pages of a task to dump, the way CRIU 4.2 does (criu/mem.c generate_vma_iovs,
  * generate_iovs, should_dump_page; criu/page-pipe.c for how pages become entries).
  */
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, firstEndingAfter } from '@crtools/common';
 import {
   DEFAULT_PIPE_CAPACITY_PAGES,
   DEFAULT_TASK_SIZE,
@@ -316,7 +316,7 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
     };
     let at = v.start;
     if (inParentPossible && o.parentRuns) {
-      for (let k = firstRunAbove(o.parentRuns, v.start); k < o.parentRuns.length; k++) {
+      for (let k = firstEndingAfter(o.parentRuns, v.start); k < o.parentRuns.length; k++) {
         const r = o.parentRuns[k]!;
         if (r.start >= v.end) break;
         const a = r.start > at ? r.start : at;
@@ -337,18 +337,6 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
   stats.pagePipes = pipe.pipesCreated;
   stats.pagePipeBufs = pipe.bufsAllocated;
   return { entries: pipe.entries, sharedVmas, stats };
-}
-
-/** In ascending, non-overlapping [start, end) runs: the index of the first run whose end is above addr. */
-export function firstRunAbove(runs: readonly { start: bigint; end: bigint }[], addr: bigint): number {
-  let lo = 0;
-  let hi = runs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (runs[mid]!.end <= addr) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Page state of one page of a shared memory object, for planShmem. */

@@ -4,22 +4,7 @@
  * scan of every area for every run, which made a restore of 10,000 mappings cost seconds and
  * one of 60,000 minutes (bench/scale.mjs).
  */
-export interface Span {
-  start: bigint;
-  end: bigint;
-}
-
-/** The position in `sorted` (by start, disjoint) of the first span ending after `addr` (`sorted.length` if none). */
-export function firstEndingAfter(sorted: readonly Span[], addr: bigint): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]!.end <= addr) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+import { firstEndingAfter, type Span } from '@crtools/common';
 
 /** The position in `sorted` (by start, disjoint) of the span holding `addr`, or -1. */
 export function spanAt(sorted: readonly Span[], addr: bigint): number {

@@ -15,9 +15,9 @@
  * time (two pages the tasks had written apart to the same content become one again), never
  * less: a page two tasks shared is in both images with the same content.
  */
-import { PAGE_SIZE_BIGINT } from '@crtools/common';
+import { PAGE_SIZE_BIGINT, type Span } from '@crtools/common';
 import type { RestorePlan, TaskPlan, VmaPlan } from './plan.js';
-import { byAddress, runSpans, spanAt, spansMeeting, type Span } from './areas.js';
+import { byAddress, runSpans, spanAt, spansMeeting } from './areas.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
 const PROT_WRITE = 2;

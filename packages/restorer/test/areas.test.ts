@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { byAddress, coveredUpTo, firstEndingAfter, spanAt, spansMeeting } from '../src/areas.js';
+import { firstEndingAfter } from '@crtools/common';
+import { byAddress, coveredUpTo, spanAt, spansMeeting } from '../src/areas.js';
 
 const s = (a: number, b: number) => ({ start: BigInt(a), end: BigInt(b) });
 // sorted and disjoint: [10,20) [20,30) [40,50)
