@@ -273,45 +273,45 @@ export function* iterSmapsPieces(pieces: Iterable<string>, opts?: MapsOptions): 
     return v;
   };
   for (const text of pieces) {
-  let from = 0;
-  const n = text.length;
-  while (from < n) {
-    let to = text.indexOf('\n', from);
-    if (to < 0) to = n;
-    lineNo++;
-    if (isRangeLine(text, from, to)) {
-      if (cur) yield finish(cur);
-      cur = undefined;
-      inArea = true;
-      const why = parseHeader(text, from, to);
-      if (why !== null) report(opts, parseError(opts?.path, lineNo, why, text.slice(from, to)));
-      else {
-        cur = buildVma(opts);
-        cur.flags &= ~MAP.GROWSDOWN; // only VmFlags says so in smaps
-        if (counters) cur.smaps = {};
-      }
-    } else if (!counters && inArea && !text.startsWith('VmFlags:', from)) {
-      // (a counter not kept)
-    } else {
-      const line = text.slice(from, to);
-      const colon = line.indexOf(':');
-      if (!inArea) report(opts, parseError(opts?.path, lineNo, 'counter line before any area', line));
-      else if (colon <= 0) report(opts, parseError(opts?.path, lineNo, 'expected "Key: value"', line));
-      else if (cur) {
-        const key = line.slice(0, colon);
-        const val = line.slice(colon + 1).trim();
-        if (key === 'VmFlags') {
-          cur.vmFlags = val ? val.split(/\s+/) : [];
-          applyVmFlags(cur, cur.vmFlags);
-        } else {
-          const v = counterValue(val);
-          if (v < 0) report(opts, parseError(opts?.path, lineNo, `bad value of ${key}`, line));
-          else setKey(cur.smaps!, key, v);
+    let from = 0;
+    const n = text.length;
+    while (from < n) {
+      let to = text.indexOf('\n', from);
+      if (to < 0) to = n;
+      lineNo++;
+      if (isRangeLine(text, from, to)) {
+        if (cur) yield finish(cur);
+        cur = undefined;
+        inArea = true;
+        const why = parseHeader(text, from, to);
+        if (why !== null) report(opts, parseError(opts?.path, lineNo, why, text.slice(from, to)));
+        else {
+          cur = buildVma(opts);
+          cur.flags &= ~MAP.GROWSDOWN; // only VmFlags says so in smaps
+          if (counters) cur.smaps = {};
+        }
+      } else if (!counters && inArea && !text.startsWith('VmFlags:', from)) {
+        // (a counter not kept)
+      } else {
+        const line = text.slice(from, to);
+        const colon = line.indexOf(':');
+        if (!inArea) report(opts, parseError(opts?.path, lineNo, 'counter line before any area', line));
+        else if (colon <= 0) report(opts, parseError(opts?.path, lineNo, 'expected "Key: value"', line));
+        else if (cur) {
+          const key = line.slice(0, colon);
+          const val = line.slice(colon + 1).trim();
+          if (key === 'VmFlags') {
+            cur.vmFlags = val ? val.split(/\s+/) : [];
+            applyVmFlags(cur, cur.vmFlags);
+          } else {
+            const v = counterValue(val);
+            if (v < 0) report(opts, parseError(opts?.path, lineNo, `bad value of ${key}`, line));
+            else setKey(cur.smaps!, key, v);
+          }
         }
       }
+      from = to + 1;
     }
-    from = to + 1;
-  }
   }
   if (cur) yield finish(cur);
 }

@@ -56,8 +56,9 @@ export interface SysNative {
   kcmpEpollTfd(pid: number, fd: number, efd: number, tfd: number, toff: number): number | NativeSysError;
   /** clock_gettime(2): [seconds, nanoseconds] */
   clockGettime(clockId: number): [number, number] | NativeSysError;
-  /** from inside the namespace nsPath names (setns on a thread of its own): write each file, then read each */
+  /** the inode of the user namespace owning nsPath's namespace (0: NS_GET_USERNS), or of its parent (1: NS_GET_PARENT) */
   nsRelative(nsPath: string, which: 0 | 1): number | NativeSysError;
+  /** from inside the namespace nsPath names (setns on a thread of its own): write each file, then read each */
   nsFiles(nsPath: string, nsType: number, writes: [string, string][], reads: string[], optional?: boolean): (string | null)[] | NativeSysError;
   // netns.cc
   /** the network namespace ("" this process's) the sockets of sock_diag queries and TCP repair are made in */
