@@ -8,8 +8,8 @@ interface ArgDef {
   alias?: string | string[];
 }
 
-/** The first argument `args` holds that the command's declared options do not know, if any. */
-export function unknownOption(defs: Record<string, ArgDef>, args: readonly string[]): string | undefined {
+/** How a command's declared options read words: what an option word is, and whether a value follows it. */
+function tables(defs: Record<string, ArgDef>) {
   const long = new Map<string, ArgDef>();
   const short = new Map<string, ArgDef>();
   for (const [name, def] of Object.entries(defs)) {
@@ -19,25 +19,65 @@ export function unknownOption(defs: Record<string, ArgDef>, args: readonly strin
     for (const a of [def.alias ?? []].flat()) (a.length === 1 ? short : long).set(a, def);
   }
   // CRIU's verbosity forms (-v, -vvvv, -v0..-v4) wherever the command takes a verbosity
-  const verbosity = long.has('verbosity') || long.has('verbose');
+  return { long, short, verbosity: long.has('verbosity') || long.has('verbose') };
+}
+
+/**
+ * The option word `a` as `defs` read it: undefined when they do not know it, else how many of
+ * the words after it are its value (0 or 1); 'end' for `--`, 'word' for a word that is no option.
+ */
+function readWord(t: ReturnType<typeof tables>, a: string): 0 | 1 | 'end' | 'word' | undefined {
+  if (a === '--') return 'end';
+  // -h/--help, and -v/--verbose (runMain's: a stack trace with an error), for every command
+  if (a === '-h' || a === '--help' || a === '-v' || a === '--verbose') return 0;
+  if (a.startsWith('--')) {
+    const eq = a.indexOf('=');
+    const def = t.long.get(a.slice(2, eq < 0 ? undefined : eq));
+    if (!def) return undefined;
+    return eq < 0 && def.type !== 'boolean' ? 1 : 0;
+  }
+  if (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a)) {
+    if (t.verbosity && /^-v(v*|[0-4])$/.test(a)) return 0;
+    const def = t.short.get(a[1]!);
+    if (!def) return undefined;
+    return a.length === 2 && def.type !== 'boolean' ? 1 : 0;
+  }
+  return 'word';
+}
+
+/** The first argument `args` holds that the command's declared options do not know, if any. */
+export function unknownOption(defs: Record<string, ArgDef>, args: readonly string[]): string | undefined {
+  const t = tables(defs);
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') return undefined;
-    // -h/--help, and -v/--verbose (runMain's: a stack trace with an error), for every command
-    if (a === '-h' || a === '--help' || a === '-v' || a === '--verbose') continue;
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const def = long.get(a.slice(2, eq < 0 ? undefined : eq));
-      if (!def) return a;
-      if (eq < 0 && def.type !== 'boolean') i++; // its value is the next word
-      continue;
-    }
-    if (a.startsWith('-') && a.length > 1 && !/^-\d/.test(a)) {
-      if (verbosity && /^-v(v*|[0-4])$/.test(a)) continue;
-      const def = short.get(a[1]!);
-      if (!def) return a;
-      if (a.length === 2 && def.type !== 'boolean') i++;
-    }
+    const r = readWord(t, args[i]!);
+    if (r === 'end') return undefined;
+    if (r === undefined) return args[i];
+    if (r === 1) i++; // its value is the next word
   }
   return undefined;
+}
+
+/**
+ * `args` without the options `defs` do not know but one of `others` does (each with its value,
+ * as that one reads it), as CRIU, whose one option table serves every command, takes an option
+ * of another command and leaves it unused. Options nobody knows stay, for unknownOption to name.
+ */
+export function withoutOthersOptions(defs: Record<string, ArgDef>, others: readonly Record<string, ArgDef>[], args: readonly string[]): string[] {
+  const t = tables(defs);
+  const ts = others.map(tables);
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const r = readWord(t, a);
+    if (r === 'end') return [...out, ...args.slice(i)];
+    if (r !== undefined) {
+      out.push(a);
+      if (r === 1 && i + 1 < args.length) out.push(args[++i]!);
+      continue;
+    }
+    const theirs = ts.map((o) => readWord(o, a)).find((x) => x === 0 || x === 1);
+    if (theirs === undefined) out.push(a);
+    else if (theirs === 1) i++;
+  }
+  return out;
 }
