@@ -50,7 +50,7 @@ export interface TcpStreamPlan {
 /**
  * tcp: an established, half-closed or connecting (SYN_SENT) TCP connection from `src` to `dst` (raw sockaddrs), made again by the
  * restoring process in repair mode (the restorer hands it to the task as an inherited file);
- * `closed` is what --tcp-close makes instead (a socket neither bound nor connected). A
+ * `closed` is what --tcp-close makes instead (a socket neither bound nor connected, shut down both ways). A
  * connection that ended while the task held it (CLOSE with its peer, as CRIU 4.2 writes it) is
  * always made as `closed`: a new socket bound to its address, its receiving side shut as it was.
  */
@@ -215,9 +215,9 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
     };
     // tcp_opts_entry (any TCP socket, as CRIU): setsockopt calls after the socket's own
     const tcpCalls = tcp ? tcpOptCalls((k.tcp_opts ?? {}) as Obj) : [];
-    const inet = (address: Buffer | undefined, connect: Buffer | undefined, calls: SockoptCall[] = []): InetFilePlan => ({
+    const inet = (address: Buffer | undefined, connect: Buffer | undefined, calls: SockoptCall[] = [], shut = shutdown): InetFilePlan => ({
       kind: 'inet', flags: Number(k.flags), pos: 0n, type,
-      inet: { family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0), shutdown, ...common, sockopts: [...common.sockopts, ...calls] },
+      inet: { family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0), shutdown: shut, ...common, sockopts: [...common.sockopts, ...calls] },
     });
     // a raw socket's port is its protocol: bound only to an address
     const bound = kind === 'raw' ? words.some((w) => w !== 0) : port !== 0;
@@ -247,8 +247,9 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
         conn: { family, src: words, sport: port, dst: dwords, dport }, state, shutdown,
         ...common, sockopts: [...common.sockopts, ...tcpCalls], stream: this.streams.get(Number(k.ino)),
       },
-      // what --tcp-close makes instead: a socket neither bound nor connected
-      closed: inet(undefined, undefined),
+      // what --tcp-close makes instead (as CRIU 4.2): a socket neither bound nor connected, shut
+      // down both ways (a read says EOF, a write EPIPE, poll POLLHUP: a connection that was closed)
+      closed: inet(undefined, undefined, [], 3),
     };
   }
 
