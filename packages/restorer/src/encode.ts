@@ -321,6 +321,8 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
         sk_target: u.connect === undefined ? 0 : u.connect + 1, sk_ghost: u.unlinked ? 1 : 0,
         sk_mode: u.perms?.mode ?? 0, sk_uid: u.perms?.uid ?? 0, sk_gid: u.perms?.gid ?? 0,
         sk_queue_off: queue ? w.bytes(queue, 8) : 0, sk_queue_len: queue?.length ?? 0,
+        // a relative name: the directory it is bound in
+        path: u.dir ? w.string(u.dir) : 0,
       }, setopts(u.sockopts));
       data(u.address);
       break;

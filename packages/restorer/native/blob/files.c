@@ -64,8 +64,9 @@ static void set_sock_opts_late(struct ctx *c, long fd, const struct plan_file *f
 	set_sock_opts_when(c, fd, f, detail, 1);
 }
 
-/* "/proc/self/fd/N": how a socket whose name was unlinked is reached (through the O_PATH
-   descriptor on its socket file kept at fd_base + nfiles + its index) */
+/* "/proc/self/fd/N": how a socket whose name was unlinked, or is relative (to the directory it
+   was bound in), is reached (through the O_PATH descriptor on its socket file kept at fd_base +
+   nfiles + its index) */
 static u64 proc_fd_addr(u8 *sa, long fd)
 {
 	static const char pre[] = "/proc/self/fd/";
@@ -84,6 +85,15 @@ static u64 proc_fd_addr(u8 *sa, long fd)
 	return m;
 }
 
+/* back to the working directory kept on `here` (none: -1) */
+static void leave_dir(struct ctx *c, long here, u64 i)
+{
+	if (here < 0)
+		return;
+	chk(c, S1(NR_fchdir, here), i);
+	S1(NR_close, here);
+}
+
 /*
  * Bind a unix socket to its recorded name. A path name gets the recorded owner and mode of its
  * socket file; a stale socket file at the name is replaced. A name whose file was unlinked
@@ -95,10 +105,16 @@ static void unix_bind(struct ctx *c, long fd, const struct plan_file *f, u64 i, 
 	const u8 *sa = AT(c, f->data_off);
 	const char *path = (const char *)sa + 2;
 	u64 st[18];
-	long r;
+	long r, here = -1;
 
 	if (!f->data_len)
 		return;
+	/* a relative name (path: the directory it was bound in): bound there, the working
+	   directory kept and gone back to after */
+	if (f->path && sa[2]) {
+		here = chk(c, S4(NR_openat, AT_FDCWD, ".", 010000000 /* O_PATH */ | 0200000 /* O_DIRECTORY */, 0), i);
+		chk(c, S1(NR_chdir, STR(c, f->path)), i);
+	}
 	if (f->sk_ghost) {
 		char aside[140];
 		u64 k = 0, j;
@@ -127,6 +143,7 @@ static void unix_bind(struct ctx *c, long fd, const struct plan_file *f, u64 i, 
 		if (moved)
 			S2(NR_rename, aside, path);
 		chk(c, r, i);
+		leave_dir(c, here, i);
 		return;
 	}
 	r = S3(NR_bind, fd, sa, f->data_len);
@@ -140,6 +157,15 @@ static void unix_bind(struct ctx *c, long fd, const struct plan_file *f, u64 i, 
 	if (f->sk_mode && sa[2]) {
 		chk(c, S5(NR_fchownat, AT_FDCWD, path, f->sk_uid, f->sk_gid, 0x100 /* AT_SYMLINK_NOFOLLOW */), i);
 		chk(c, S3(NR_fchmodat, AT_FDCWD, path, f->sk_mode & 07777), i);
+	}
+	if (here >= 0) {
+		/* others reach it from anywhere through a descriptor on its socket file */
+		r = chk(c, S4(NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */, 0), i);
+		if ((u64)r != c->h->fd_base + n + i) {
+			chk(c, S2(NR_dup2, r, c->h->fd_base + n + i), i);
+			S1(NR_close, r);
+		}
+		leave_dir(c, here, i);
 	}
 }
 
@@ -169,7 +195,7 @@ static void unix_connect(struct ctx *c, long fd, u64 t, u64 i, u64 n)
 	u8 sa[64];
 	if (t >= n || f[t].kind != FILE_UNIX_BOUND || !f[t].data_len)
 		fail(c, EINVAL, i);
-	if (f[t].sk_ghost)
+	if (f[t].sk_ghost || f[t].path)
 		chk(c, S3(NR_connect, fd, sa, proc_fd_addr(sa, (long)(c->h->fd_base + n + t))), i);
 	else
 		chk(c, S3(NR_connect, fd, AT(c, f[t].data_off), f[t].data_len), i);
@@ -180,7 +206,7 @@ static void unix_connect(struct ctx *c, long fd, u64 t, u64 i, u64 n)
 static const void *unix_addr(struct ctx *c, u64 t, u8 *sa, u64 *len)
 {
 	struct plan_file *f = AT(c, c->h->files_off);
-	if (f[t].sk_ghost) {
+	if (f[t].sk_ghost || f[t].path) {
 		*len = proc_fd_addr(sa, (long)(c->h->fd_base + c->h->nfiles + t));
 		return sa;
 	}

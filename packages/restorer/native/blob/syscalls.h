@@ -33,6 +33,7 @@ typedef long long s64;
 #define NR_fcntl 72
 #define NR_flock 73
 #define NR_chdir 80
+#define NR_fchdir 81
 #define NR_umask 95
 #define NR_setpgid 109
 #define NR_setsid 112

@@ -15,7 +15,7 @@
  * precisely.
  */
 import { closeSync } from 'node:fs';
-import { lstatSync } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
 import { SOCK_TYPE, TCP_STATE, USK_FLAGS } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
@@ -150,24 +150,38 @@ export class UnixSockets implements DumpKind {
     };
   }
 
-  /** Is a path name's file gone (unlinked, or another file at the path now)? Its owner and mode when not. */
-  private nameFile(pid: number, u: UnixSocketDiag): { deleted: boolean; perms?: Entry } {
+  /**
+   * Is a path name's file gone (unlinked, or another file at the path now)? Its owner and mode
+   * when not. A relative name (bound relative to the binder's working directory): the directory
+   * it is found in, the task's working directory or root (as CRIU 4.2 looks for it), as `dir`;
+   * one found in neither is refused (where to bind it again is not known).
+   */
+  private nameFile(pid: number, fd: number, u: UnixSocketDiag): { deleted: boolean; perms?: Entry; dir?: string } {
     const name = u.name!.toString('latin1').replace(/\0+$/, ''); // a path name keeps its terminating NUL
-    const where = name.startsWith('/') ? `/proc/${pid}/root${name}` : `/proc/${pid}/cwd/${name}`;
-    try {
-      const st = lstatSync(where, { bigint: true });
-      if (u.vfsIno !== undefined && (st.ino !== BigInt(u.vfsIno) || (u.vfsDev !== undefined && st.dev !== userDev(u.vfsDev)))) return { deleted: true };
-      return { deleted: false, perms: { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) } };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { deleted: true };
-      throw e;
+    const look = (where: string): { deleted: boolean; perms?: Entry } => {
+      try {
+        const st = lstatSync(where, { bigint: true });
+        if (u.vfsIno !== undefined && (st.ino !== BigInt(u.vfsIno) || (u.vfsDev !== undefined && st.dev !== userDev(u.vfsDev)))) return { deleted: true };
+        return { deleted: false, perms: { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) } };
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { deleted: true };
+        throw e;
+      }
+    };
+    if (name.startsWith('/')) return look(`/proc/${pid}/root${name}`);
+    for (const link of ['cwd', 'root']) {
+      const found = look(`/proc/${pid}/${link}/${name}`);
+      if (!found.deleted) return { ...found, dir: readlinkSync(`/proc/${pid}/${link}`) };
     }
+    throw refuseFd(pid, fd, `unix socket bound to the relative name ${show(u.name!)}, whose file is neither in the task's working directory nor in its root: where to bind it again is not known`);
   }
 
   private entry(id: number, flags: number, pid: number, rec: FdRecord, u: UnixSocketDiag, role: Role): Entry {
     // a listening socket has no data queue (its queue holds connections), nor has one waiting in
-    // a listener's queue (its peer is not there yet) or one never bound nor connected
-    const noQueue = role.kind === 'listener' || role.kind === 'waiting' || (role.kind === 'alone' && !u.name?.length);
+    // a listener's queue (its peer is not there yet) or a stream or seqpacket one not connected
+    // (its recvmsg fails: EINVAL, ENOTCONN). A datagram socket on its own may hold datagrams:
+    // bound, from its senders; unnamed, from the other end of a socketpair (or connection) closed since
+    const noQueue = role.kind === 'listener' || role.kind === 'waiting' || (role.kind === 'alone' && u.type !== SOCK_TYPE.DGRAM);
     const q = noQueue ? { ...socketInfo(pid, rec.fd), packets: [] as Buffer[], addrs: [], fds: [], rights: false, creds: false, zero: false } : socketQueue(pid, rec.fd, (u.shutdown & 1) !== 0);
     this.held.push(...q.fds.flat());
     if (q.creds && q.packets.length) {
@@ -183,6 +197,7 @@ export class UnixSockets implements DumpKind {
       const e: Entry = { id_for: id, length: data.length, extra: data };
       const from = u.type === SOCK_TYPE.DGRAM ? q.addrs[i] : null;
       if (from && from.length > 2) {
+        if (role.kind === 'alone' && !u.name?.length) throw refuseFd(pid, rec.fd, `a datagram queued from a named socket on an unnamed unix datagram socket whose peer was closed is not supported`);
         if (role.kind === 'pair') throw refuseFd(pid, rec.fd, `a datagram queued from another socket than its peer (sent before it was connected) is not supported`);
         e.addr = from;
         this.senders.push({ ino: u.ino, what: `task ${pid} fd ${rec.fd}`, type: u.type, name: from.subarray(2) });
@@ -213,9 +228,10 @@ export class UnixSockets implements DumpKind {
     };
     if (u.shutdown) usk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][u.shutdown & 3];
     if (u.name?.length && u.name[0] !== 0) {
-      const f = this.nameFile(pid, u);
+      const f = this.nameFile(pid, rec.fd, u);
       if (f.perms) usk['file_perms'] = f.perms;
       if (f.deleted) usk['deleted'] = true;
+      if (f.dir !== undefined) usk['name_dir'] = f.dir;
     }
     return { type: 'UNIXSK', id, usk };
   }

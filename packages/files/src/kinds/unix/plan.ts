@@ -53,6 +53,8 @@ export interface UnixBoundFilePlan extends FileBase {
   unixBound: {
     address: Buffer; listen: boolean; backlog: number; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
     unlinked?: boolean; perms?: { mode: number; uid: number; gid: number }; connect?: number; queue?: UnixMessage[]; shutdown?: number;
+    /** a relative path name: the directory it is bound in (and connected to from) */
+    dir?: string;
   };
 }
 
@@ -139,11 +141,17 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan 
     if (deleted && (!named || name[0] === 0)) throw badImage(`${ctx.what}: a unix socket marked deleted has no path name`, { image: 'files.img' });
     const perms = u.file_perms && named && name[0] !== 0 && !deleted
       ? { mode: Number(u.file_perms.mode), uid: Number(u.file_perms.uid), gid: Number(u.file_perms.gid) } : undefined;
+    const relative = named && name[0] !== 0 && name[0] !== 0x2f; // '/'
+    const dir = relative && typeof u.name_dir === 'string' && u.name_dir ? u.name_dir : undefined;
+    if (dir && !dir.startsWith('/')) throw badImage(`${ctx.what}: a unix socket's name_dir ${JSON.stringify(dir)} is not an absolute path`, { image: 'files.img' });
     this.planned.set(ino, ctx.index);
-    const bound = (extra: Partial<UnixBoundFilePlan['unixBound']>): UnixBoundFilePlan => ({
-      kind: 'unix-bound', flags: Number(u.flags), pos: 0n, type,
-      unixBound: { address: unixAddress(name), listen: false, backlog: 0, ...bufs, unlinked: deleted, perms, ...extra },
-    });
+    const bound = (extra: Partial<UnixBoundFilePlan['unixBound']>): UnixBoundFilePlan => {
+      if (relative && !dir) throw refuse(`${what}: bound to a relative name without the directory it was bound in (name_dir) is not restored`);
+      return {
+        kind: 'unix-bound', flags: Number(u.flags), pos: 0n, type,
+        unixBound: { address: unixAddress(name), listen: false, backlog: 0, ...bufs, unlinked: deleted, perms, ...(dir ? { dir } : {}), ...extra },
+      };
+    };
 
     if (state === TCP_STATE.LISTEN) {
       if (!named) throw refuse(`${what}: a listening socket without a name is not restored`);
@@ -155,7 +163,14 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan 
     if (!peerIno && state === TCP_STATE.ESTABLISHED && type !== SOCK_TYPE.DGRAM && shutdown === 3) {
       // a connection whose other end was closed: a socketpair whose other end sends the queue
       // and is closed at once (which shuts this one down both ways, as it was)
+      join();
       return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: ctx.index, ...bufs, shutdown: 0, queue } };
+    }
+    if (!peerIno && type === SOCK_TYPE.DGRAM && !named && queue.length) {
+      // an unnamed datagram socket holding datagrams: the end of a socketpair (or connection)
+      // whose other end was closed; made so again, that other end sending the queue and closed
+      join();
+      return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: ctx.index, ...bufs, shutdown, queue } };
     }
     if (!peerIno) {
       if (state !== TCP_STATE.CLOSE && type !== SOCK_TYPE.DGRAM) throw refuse(`${what}: a connection whose other end was closed and that is not shut down both ways is not restored`);
