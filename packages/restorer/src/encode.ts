@@ -331,7 +331,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       const i = f.inet;
       Object.assign(r, {
         value: BigInt(f.type), sk_sndbuf: i.sndbuf, sk_rcvbuf: i.rcvbuf, sk_family: i.family, sk_proto: i.protocol, sk_listen: i.listen ? 1 : 0, sk_shutdown: i.shutdown ?? 0,
-        sk_backlog: i.backlog, sk_opts: (i.reuseaddr ? 1 : 0) | (i.reuseport ? 2 : 0) | (i.v6only ? 4 : 0) | (i.forceBind ? 8 : 0),
+        sk_backlog: i.backlog, sk_opts: (i.reuseaddr ? 1 : 0) | (i.reuseport ? 2 : 0) | (i.v6only ? 4 : 0) | (i.forceBind ? 8 : 0) | (i.freebind ? 16 : 0),
       }, setopts(i.sockopts), connect(i.connect));
       data(i.address);
       break;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/sockios.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -61,7 +62,7 @@ Napi::Array Sockopts(Napi::Env env, int fd, Napi::Array q) {
 }
 
 // fileProbe(pid, fd, sockopts: number[] (level, name, length triples))
-//   -> { fl, ownerType, ownerPid, ownerUid, ownerEuid, sig, lease, pipeSize, seals, nread, outq,
+//   -> { fl, ownerType, ownerPid, ownerUid, ownerEuid, sig, lease, pipeSize, seals, nread, outq, events,
 //        fsType, st_mode, sockopts: (Buffer | number)[] } | { errno, syscall }
 // Each value that the kernel refuses for this kind of file is -errno. A socket option comes
 // back as the bytes getsockopt wrote (a length-0 query: the length as a number, which is how
@@ -106,6 +107,10 @@ Napi::Value FileProbe(const Napi::CallbackInfo &info) {
   bool anon = statted && (st.st_mode & S_IFMT) == 0;
   o.Set("nread", Num(env, sock || fifo || anon ? IoctlInt(fd, FIONREAD) : -ENOTTY));
   o.Set("outq", Num(env, sock ? IoctlInt(fd, SIOCOUTQ) : -ENOTTY));
+  // a socket's poll(2) events, asked without waiting (POLLRDHUP: its receiving side shut down;
+  // POLLHUP: both sides)
+  struct pollfd p = {fd, POLLIN | POLLOUT | POLLRDHUP, 0};
+  o.Set("events", Num(env, !sock ? -ENOTSOCK : poll(&p, 1, 0) < 0 ? -errno : p.revents));
   struct statfs sf;
   o.Set("fsType", Num(env, fstatfs(fd, &sf) < 0 ? -errno : (long)(unsigned long)sf.f_type));
 

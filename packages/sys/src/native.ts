@@ -239,6 +239,8 @@ export interface FileProbe {
   /** FIONREAD (pipes, sockets, anonymous inodes: inotify and fanotify events waiting), SIOCOUTQ (sockets) */
   nread: number;
   outq: number;
+  /** sockets: poll(2) revents for POLLIN | POLLOUT | POLLRDHUP, asked without waiting (-errno: not a socket) */
+  events: number;
   /** fstatfs f_type */
   fsType: number;
   /** per (level, name, length) asked: the option's bytes, its length (length-0 queries) or -errno */

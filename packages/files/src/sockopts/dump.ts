@@ -28,6 +28,8 @@ export interface SocketOptions {
   raw: Map<string, Buffer | number | undefined>;
   /** a connected TCP socket's tcp_opts_entry (TCP_NODELAY, TCP_CORK, keepalive settings; only those set) */
   tcpOpts?: Entry;
+  /** its poll(2) events (POLLIN | POLLOUT | POLLRDHUP asked), as probed with the options */
+  events: number;
 }
 
 /** kept for a TCP socket in tcp_opts_entry */
@@ -103,10 +105,10 @@ export function readSocketOptions(pid: number, fd: number, kept: readonly string
     if (!Buffer.isBuffer(prog) || prog.length !== count * 8) throw noFilter();
     opts['so_filter'] = filterWords(prog);
   }
-  if (!tcp) return { opts, domain, type, protocol, raw };
+  if (!tcp) return { opts, domain, type, protocol, raw, events: p.events };
   // as CRIU: a field only when the option is set (not zero)
   const tcpOpts: Entry = {};
   const set = { nodelay: n('TCP_NODELAY') !== 0, cork: n('TCP_CORK') !== 0, keepcnt: n('TCP_KEEPCNT'), keepidle: n('TCP_KEEPIDLE'), keepintvl: n('TCP_KEEPINTVL') };
   for (const [k, v] of Object.entries(set)) if (v) tcpOpts[k] = v;
-  return { opts, domain, type, protocol, raw, tcpOpts };
+  return { opts, domain, type, protocol, raw, tcpOpts, events: p.events };
 }

@@ -85,6 +85,25 @@ static u64 proc_fd_addr(u8 *sa, long fd)
 	return m;
 }
 
+/* Every IP socket of the task made on its own is bound: its address and port reuse back to the
+   task's (sk_opts 1: SO_REUSEADDR, 2: SO_REUSEPORT), off where it had them off. */
+static void inet_reuse_back(struct ctx *c)
+{
+	struct plan_file *f = AT(c, c->h->files_off);
+	u64 n = c->h->nfiles, i;
+	int zero = 0;
+
+	for (i = 0; i < n; i++) {
+		long fd = (long)(c->h->fd_base + i);
+		if (f[i].kind != FILE_INET || (f[i].sk_family != 2 && f[i].sk_family != 10))
+			continue;
+		if (!(f[i].sk_opts & 1))
+			chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, &zero, 4), i);
+		if (!(f[i].sk_opts & 2))
+			chk(c, S5(NR_setsockopt, fd, 1, 15 /* SO_REUSEPORT */, &zero, 4), i);
+	}
+}
+
 /* back to the working directory kept on `here` (none: -1) */
 static void leave_dir(struct ctx *c, long here, u64 i)
 {
@@ -397,14 +416,16 @@ void open_file_table(struct ctx *c)
 				chk(c, S3(NR_ioctl, fd, 0x40085400 /* TFD_IOC_SET_TICKS */, &t[1]), i);
 		} else if (f[i].kind == FILE_INET) {
 			/* a socket made on its own (IPv4/IPv6 TCP listeners and unconnected, UDP, UDP-lite,
-			   ping and raw sockets; netlink; packet): options, bind (IP: address reuse on while
-			   binding), listen, connect (sk_conn_*), then the options that need it bound */
+			   ping and raw sockets; netlink; packet): options, bind (IP: address and port reuse
+			   on while the task's sockets are made, which may share a port as they did when
+			   bound, their own settings back once all are: inet_reuse_back), listen, connect
+			   (sk_conn_*), then the options that need it bound */
 			int one = 1, v, ip = f[i].sk_family == 2 || f[i].sk_family == 10;
 			fd = chk(c, S3(NR_socket, f[i].sk_family, f[i].value, f[i].sk_proto), i);
-			if (ip)
+			if (ip) {
 				chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, &one, 4), i);
-			if (ip && (f[i].sk_opts & 2))
 				chk(c, S5(NR_setsockopt, fd, 1, 15 /* SO_REUSEPORT */, &one, 4), i);
+			}
 			/* (a raw socket has its protocol for port from the start: its v6only is fixed) */
 			if (f[i].sk_family == 10 && f[i].value != 3 /* SOCK_RAW */) {
 				v = (f[i].sk_opts & 4) ? 1 : 0;
@@ -417,8 +438,17 @@ void open_file_table(struct ctx *c)
 			   repair mode clears address reuse: on again until the task's is set below */
 			if (f[i].data_len && (f[i].sk_opts & 8))
 				chk(c, S5(NR_setsockopt, fd, 6 /* IPPROTO_TCP */, 19 /* TCP_REPAIR */, &one, 4), i);
+			/* IP_FREEBIND on while binding (as CRIU 4.2 does for IPv6): the address may be one
+			   the socket took with it set then cleared, or an IPv6 one still tentative; back
+			   off after unless the task has it (sk_opts 16, set with the options above) */
+			if (ip && f[i].data_len && f[i].value != 3 /* SOCK_RAW */)
+				chk(c, S5(NR_setsockopt, fd, 0 /* SOL_IP */, 15 /* IP_FREEBIND */, &one, 4), i);
 			if (f[i].data_len)
 				chk(c, S3(NR_bind, fd, AT(c, f[i].data_off), f[i].data_len), i);
+			if (ip && f[i].data_len && f[i].value != 3 && !(f[i].sk_opts & 16)) {
+				v = 0;
+				chk(c, S5(NR_setsockopt, fd, 0, 15, &v, 4), i);
+			}
 			if (f[i].data_len && (f[i].sk_opts & 8)) {
 				v = 0;
 				chk(c, S5(NR_setsockopt, fd, 6, 19, &v, 4), i);
@@ -434,10 +464,6 @@ void open_file_table(struct ctx *c)
 				long r = S2(NR_shutdown, fd, f[i].sk_shutdown - 1);
 				if (r != -107) /* ENOTCONN: not connected, the bits are set all the same */
 					chk(c, r, i);
-			}
-			if (ip && !(f[i].sk_opts & 1)) {
-				v = 0;
-				chk(c, S5(NR_setsockopt, fd, 1, 2, &v, 4), i);
 			}
 			if (f[i].flags & O_NONBLOCK)
 				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
@@ -489,6 +515,7 @@ void open_file_table(struct ctx *c)
 			S1(NR_close, fd);
 		}
 	}
+	inet_reuse_back(c);
 	/* connected unix sockets whose ends are both in the tree: a socketpair, or (one end reporting
 	   the name of a listener, sk_target) connected to that listener and accepted from it, so the
 	   accepted end keeps the listener's name; buffer sizes first, then each end's queued

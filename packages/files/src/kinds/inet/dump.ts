@@ -25,6 +25,7 @@ import { tcpIdleOf, tcpStateOf, type TcpRepairs } from './repair.js';
 
 /** poll(2) revents bits */
 const POLLERR = 0x8;
+const POLLHUP = 0x10;
 const POLLRDHUP = 0x2000;
 
 const STATE_NAMES = namesOf(TCP_STATE);
@@ -43,7 +44,8 @@ export interface InetDumpOptions {
 
 /** the IP options ip_opts_entry has a field for (by family; raw ones only on raw sockets) */
 const IP_KEPT = ['IP_FREEBIND', 'IP_PKTINFO', 'IP_TOS', 'IP_TTL'];
-const IP6_KEPT = ['IPV6_FREEBIND', 'IPV6_RECVPKTINFO'];
+// (IP_FREEBIND on an IPv6 socket is the same setting as IPV6_FREEBIND)
+const IP6_KEPT = ['IPV6_FREEBIND', 'IP_FREEBIND', 'IPV6_RECVPKTINFO'];
 const RAW_KEPT = ['IP_HDRINCL', 'IP_NODEFRAG', 'ICMP_FILTER'];
 const RAW6_KEPT = ['IPV6_HDRINCL', 'ICMPV6_FILTER'];
 
@@ -70,18 +72,22 @@ interface Endpoint {
  * Datagram, ping and raw sockets are asked of their /proc/PID/net table (getpeername says
  * nothing of a ping or raw socket connected to port 0), with what their queues hold.
  */
-function checkInet(pid: number, rec: FdRecord, s: SocketInfo): Endpoint | null {
+function checkInet(pid: number, rec: FdRecord, s: SocketInfo): { peer: Endpoint | null; unlisted?: boolean } {
   const kind = ipKind(s);
   if ((s.domain !== AF.INET && s.domain !== AF.INET6) || !kind || !s.local) throw unsupported(pid, rec.fd, rec.target);
-  if (kind === 'TCP') return s.peer ? sockaddrParts(s.peer) : null;
+  if (kind === 'TCP') return { peer: s.peer ? sockaddrParts(s.peer) : null };
   const row = socketNetRow(pid, inodeOf(rec.target));
+  // a UDP or ping socket never bound nor connected is in no table (the kernel lists those it
+  // hashed by port): it has no port, no peer, and nothing can have come to it (as CRIU 4.2
+  // writes a socket sock_diag does not know: in CLOSE, unbound, its options read off the socket)
+  if (!row && kind !== 'raw' && sockaddrParts(s.local).port === 0 && !s.peer) return { peer: null, unlisted: true };
   if (!row || row.state === undefined) throw refuseFd(pid, rec.fd, `${kind} socket not found in /proc/${pid}/net: its state cannot be read`, rec.target);
   // datagrams (or raw packets) that wait to be read or sent would be lost
   if (row.receive > 0) throw refuseFd(pid, rec.fd, `${kind} socket with data queued to be read (${row.receive} bytes of receive buffer): not carried`, rec.target);
   if (row.send > 0) throw refuseFd(pid, rec.fd, `${kind} socket with data queued to be sent (${row.send} bytes of send buffer): not carried`, rec.target);
-  if (row.state === TCP_STATE.CLOSE) return null;
+  if (row.state === TCP_STATE.CLOSE) return { peer: null };
   if (row.state !== TCP_STATE.ESTABLISHED || !row.remote) throw refuseFd(pid, rec.fd, `${kind} socket in state ${row.state}: not supported`, rec.target);
-  return { port: row.remote.port, addr: row.remote.words };
+  return { peer: { port: row.remote.port, addr: row.remote.words } };
 }
 
 /** A sockaddr_in/in6's port and address as CRIU keeps them (address as raw 32-bit words). */
@@ -113,7 +119,7 @@ function ipOpts(s: SocketInfo, raw: Map<string, Buffer | number | undefined>): E
   };
   const v6 = s.domain === AF.INET6;
   const o: Entry = {};
-  const freebind = int(v6 ? 'IPV6_FREEBIND' : 'IP_FREEBIND') !== 0;
+  const freebind = int('IP_FREEBIND') !== 0 || (v6 && int('IPV6_FREEBIND') !== 0);
   if (freebind) o['freebind'] = true;
   if (int(v6 ? 'IPV6_RECVPKTINFO' : 'IP_PKTINFO')) o['pktinfo'] = true;
   if (!v6 && int('IP_TOS')) o['tos'] = int('IP_TOS');
@@ -149,7 +155,7 @@ const CARRIED_STATES = new Set<number>([TCP_STATE.SYN_SENT, TCP_STATE.ESTABLISHE
 
 const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
 
-function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connected: Endpoint | null, opts: Entry, ip: Entry, conn?: TcpConnPart, listenerTcpOpts?: Entry): Entry {
+function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connected: Endpoint | null, opts: Entry, ip: Entry, conn?: TcpConnPart, listenerTcpOpts?: Entry, unlistedEvents?: number): Entry {
   const { port, addr } = sockaddrParts(s.local!);
   const peer = connected ?? { port: 0, addr: s.domain === AF.INET ? [0] : [0, 0, 0, 0] };
   const state = conn ? conn.state : s.listening ? TCP_STATE.LISTEN : connected ? TCP_STATE.ESTABLISHED : TCP_STATE.CLOSE;
@@ -165,7 +171,9 @@ function inetEntry(id: number, flags: number, ino: number, s: SocketInfo, connec
   if (tcpOpts) isk['tcp_opts'] = tcpOpts;
   // UDP and UDP-lite: how it was shut down (sock_diag), as CRIU keeps it; a TCP connection's was read before
   if (s.type === SOCK_TYPE.DGRAM && (s.protocol === IPPROTO.UDP || s.protocol === IPPROTO.UDPLITE)) {
-    const how = inetShutdown(s.domain, s.protocol, ino) & 3;
+    // (one sock_diag does not list, never bound: its poll events say it, but for a send side shut alone)
+    const how = unlistedEvents === undefined ? inetShutdown(s.domain, s.protocol, ino) & 3
+      : unlistedEvents & POLLHUP ? 3 : unlistedEvents & POLLRDHUP ? 1 : 0;
     if (how) isk['shutdown'] = SHUTDOWN_NAMES[how];
   }
   if (conn?.shutdown) isk['shutdown'] = SHUTDOWN_NAMES[conn.shutdown];
@@ -183,7 +191,7 @@ export class InetSockets implements DumpKind {
     if (!s) return undefined;
     // netlink and packet sockets are theirs
     if (s.domain !== AF.INET && s.domain !== AF.INET6) return undefined;
-    const peer = checkInet(pid, rec, s);
+    const { peer, unlisted } = checkInet(pid, rec, s);
     const ino = inodeOf(rec.target);
     const tcp = ipKind(s) === 'TCP';
     if (tcp && s.peer) return this.connection(pid, rec, flags, s, ino);
@@ -196,8 +204,8 @@ export class InetSockets implements DumpKind {
     }
     // a TCP listener's TCP_NODELAY, TCP_CORK and keepalive settings (servers set them on the
     // listener for the connections it accepts) go in its tcp_opts_entry, as CRIU writes them
-    const { opts, raw, tcpOpts } = readSocketOptions(pid, rec.fd, keptOptions(s), tcp ? 'socket' : undefined);
-    return { type: 'INETSK', key: rec.target, entry: (id) => inetEntry(id, flags, ino, s, peer, opts, ipOpts(s, raw), undefined, tcpOpts) };
+    const { opts, raw, tcpOpts, events } = readSocketOptions(pid, rec.fd, keptOptions(s), tcp ? 'socket' : undefined);
+    return { type: 'INETSK', key: rec.target, entry: (id) => inetEntry(id, flags, ino, s, peer, opts, ipOpts(s, raw), undefined, tcpOpts, unlisted ? events : undefined) };
   }
 
   /**

@@ -30,6 +30,8 @@ export interface InetFilePlan extends FileBase {
     /** shutdown(2) once made (SHUT_RD 1, SHUT_WR 2 bits as RCV/SEND_SHUTDOWN), 0: none */
     shutdown: number;
     reuseaddr: boolean; reuseport: boolean; v6only: boolean; sndbuf: number; rcvbuf: number; sockopts: SockoptCall[];
+    /** IP_FREEBIND (IPV6_FREEBIND) on: left on after the bind (which is always made with it on) */
+    freebind?: boolean;
     /**
      * bound in TCP repair mode, which lets a socket take an address in use (a TCP socket with
      * no connection: the accepted end of one that ended keeps its listener's port; with the
@@ -217,7 +219,10 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
     const tcpCalls = tcp ? tcpOptCalls((k.tcp_opts ?? {}) as Obj) : [];
     const inet = (address: Buffer | undefined, connect: Buffer | undefined, calls: SockoptCall[] = [], shut = shutdown): InetFilePlan => ({
       kind: 'inet', flags: Number(k.flags), pos: 0n, type,
-      inet: { family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0), shutdown: shut, ...common, sockopts: [...common.sockopts, ...calls] },
+      inet: {
+        family, protocol: proto, address, connect, listen, backlog: Number(k.backlog ?? 0), shutdown: shut, ...common, sockopts: [...common.sockopts, ...calls],
+        freebind: !!(k.ip_opts as Obj | undefined)?.freebind,
+      },
     });
     // a raw socket's port is its protocol: bound only to an address
     const bound = kind === 'raw' ? words.some((w) => w !== 0) : port !== 0;
