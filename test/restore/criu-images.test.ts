@@ -126,6 +126,11 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['pktring', () => ['rings'], /^check ok$/],
     // issue 15: fanotify groups with inode marks and a mount mark (on a tmpfs the workload mounts)
     ['fanotify', () => ['marks', tmp('c-fanotify')], /^check ok$/],
+    // zdtm's socket states: a closed datagram peer with a queue (a descriptor in flight too), an
+    // unconnected bound stream socket, relative names, an unbound UDP socket with options,
+    // IP_FREEBIND kept or cleared, SO_REUSEPORT cleared after bind, a datagram socket connected to
+    // itself, the accepted end of a listener closed since
+    ['skstates', () => [tmp('c-skstates')], /^check ok$/],
   ];
   const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:

@@ -1,11 +1,14 @@
 /**
  * Socket states a restore once changed silently or a dump refused (found by CRIU's zdtm), in the
  * workload skstates, round-tripped twice under the fingerprint, the workload checking each
- * itself: a datagram socketpair end whose other end was closed keeps what waited in its queue; a
+ * itself: a datagram socketpair end whose other end was closed keeps what waited in its queue
+ * (a descriptor in flight with it too); a
  * bound unix stream socket never connected; a listener bound to a relative name is bound again
  * in its directory (a connection to the name reaches it); a UDP socket never bound, with its
  * options; IPv6 sockets bound with IP_FREEBIND (kept, or cleared since); two listeners sharing a
- * port through SO_REUSEPORT, one of which cleared it since. And --tcp-close: connections come
+ * port through SO_REUSEPORT, one of which cleared it since; a datagram socket bound and connected
+ * to itself with a datagram from itself queued; the accepted end of a unix connection whose
+ * listener was closed, named after it. And --tcp-close: connections come
  * back shut down both ways, as CRIU makes them (EOF, POLLHUP, EPIPE).
  */
 import path from 'node:path';
@@ -21,7 +24,7 @@ type Isk = { family: unknown; type: unknown; proto: unknown; state: unknown; src
 type Usk = { name?: string; name_dir?: string; state: unknown; type: unknown };
 
 describe('socket states (zdtm regressions)', () => {
-  it('skstates: closed dgram peer with a queue, unconnected bound stream, relative name, unbound UDP with options, IP_FREEBIND kept/cleared, SO_REUSEPORT cleared after bind; round-tripped twice', () => {
+  it('skstates: closed dgram peer with a queue (a descriptor in flight too), unconnected bound stream, relative name, unbound UDP with options, IP_FREEBIND kept/cleared, SO_REUSEPORT cleared after bind, dgram connected to itself, accepted end of a closed listener; round-tripped twice', () => {
     const dir = tmp('skstates');
     roundTrip('skstates', [dir], (pid, st) => {
       expect(askVerdict(st, pid)).toBe('check ok');
@@ -32,9 +35,10 @@ describe('socket states (zdtm regressions)', () => {
       const isk = files.flatMap((f) => (f.isk ? [f.isk] : []));
       const usk = files.flatMap((f) => (f.usk ? [f.usk] : []));
       // the relative name, with the directory it was bound in
+      // the relative names (the listener, the socket connected to itself, the accepted end), with the directory they were bound in
       const rel = usk.filter((u) => u.name_dir !== undefined);
-      expect(rel).toHaveLength(1);
-      expect(rel[0]!.name_dir).toBe(dir);
+      expect(rel).toHaveLength(3);
+      for (const u of rel) expect(u.name_dir).toBe(dir);
       // the UDP socket never bound: in CLOSE, no port, its options kept
       const v4udp = isk.filter((k) => (k.family === 2 || k.family === 'INET') && (k.type === 2 || k.type === 'DGRAM'));
       expect(v4udp).toHaveLength(1);

@@ -1,13 +1,20 @@
 /* skstates DIR STATEFILE: sockets in states a restore once changed silently or a dump refused.
  *  dp (datagram socketpair end, unnamed): its other end sent "left" and was closed.
+ *  dq (datagram socketpair end, unnamed): its other end sent "fd" carrying the read end of a pipe
+ *      holding "pipe-data" (both pipe ends closed since) and was closed (zdtm scm09).
  *  un (stream, bound to the abstract "@crtools-skstates-PID"): never listening nor connected.
  *  rl (stream listener bound to the relative name "rel.sock", the working directory DIR).
  *  ud (UDP, never bound): SO_BROADCAST, IP_TOS 0x10, IP_TTL 7.
  *  f6 (UDP IPv6, bound to the non-local [2001:db8::42]:PORT6 with IP_FREEBIND, cleared since);
  *  k6 (UDP IPv6, IP_FREEBIND set through SOL_IP, bound to [2001:db8::43]:PORT6).
  *  r0, r1 (TCP listeners on 127.0.0.1:PORT, both bound with SO_REUSEPORT; r0 cleared it since).
+ *  me (datagram, bound to "self.sock" in DIR and connected to itself): "me" queued from itself.
+ *  ae/ac (stream): ae accepted from a listener bound to "acc.sock" (relative), closed since; ac
+ *      its client.
  * On SIGUSR1 it checks each (dp: "left" peeked; un, rl: their names; rl: a connection to
- * "rel.sock" from DIR accepted; the options) and says "check ok" or "check bad what=...".
+ * "rel.sock" from DIR accepted; the options; me: "me" peeked with its own name as sender, its
+ * peer itself; ae: named "acc.sock", ac's peer named so, a message across) and says "check ok"
+ * or "check bad what=...".
  *
  * skstates DIR tcpclose PORT STATEFILE: c (client) connected to 127.0.0.1:PORT and a (its
  * accepted end). On SIGUSR1: "check ok" when both are closed as --tcp-close makes them (TCP_INFO
@@ -20,10 +27,11 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
-static int dp, un, rl, ud, f6, k6, r0, r1, ca, cc;
+static int dp, dq, un, rl, ud, f6, k6, r0, r1, ca, cc, me, ae, ac;
 static char abs_name[64];
 static int bad;
 static char what[512];
@@ -73,6 +81,19 @@ static int named_is(int fd, const char *name, int abstract) {
 static void check_all(void) {
 	char buf[16] = { 0 };
 	if (recv(dp, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) != 4 || memcmp(buf, "left", 4)) fail("dp");
+	/* the descriptor in flight, peeked (a copy of it comes with each peek): its pipe still holds its bytes */
+	char ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { buf, sizeof buf };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+	memset(buf, 0, sizeof buf);
+	struct cmsghdr *cm;
+	if (recvmsg(dq, &mh, MSG_PEEK | MSG_DONTWAIT) != 2 || memcmp(buf, "fd", 2) || !(cm = CMSG_FIRSTHDR(&mh)) || cm->cmsg_type != SCM_RIGHTS) fail("dq");
+	else {
+		int pfd, n = -1;
+		memcpy(&pfd, CMSG_DATA(cm), sizeof pfd);
+		if (ioctl(pfd, FIONREAD, &n) < 0 || n != 9) fail("dq-pipe");
+		close(pfd);
+	}
 	if (!named_is(un, abs_name, 1) || geti(un, SOL_SOCKET, SO_ACCEPTCONN) != 0) fail("un");
 	if (!named_is(rl, "rel.sock", 0) || geti(rl, SOL_SOCKET, SO_ACCEPTCONN) != 1) fail("rl");
 	/* a connection to the relative name, from the working directory, reaches rl */
@@ -94,6 +115,17 @@ static void check_all(void) {
 	if (geti(k6, IPPROTO_IP, IP_FREEBIND) != 1) fail("k6");
 	if (geti(r0, SOL_SOCKET, SO_REUSEPORT) != 0 || geti(r1, SOL_SOCKET, SO_REUSEPORT) != 1) fail("reuseport");
 	if (geti(r0, SOL_SOCKET, SO_ACCEPTCONN) != 1 || geti(r1, SOL_SOCKET, SO_ACCEPTCONN) != 1) fail("listening");
+	struct sockaddr_un from, peer;
+	socklen_t fl = sizeof from, pl = sizeof peer;
+	memset(&from, 0, sizeof from);
+	memset(&peer, 0, sizeof peer);
+	memset(buf, 0, sizeof buf);
+	if (recvfrom(me, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT, (struct sockaddr *)&from, &fl) != 2 || memcmp(buf, "me", 2) || strcmp(from.sun_path, "self.sock")) fail("me");
+	if (!named_is(me, "self.sock", 0) || getpeername(me, (struct sockaddr *)&peer, &pl) < 0 || strcmp(peer.sun_path, "self.sock")) fail("me-peer");
+	pl = sizeof peer;
+	memset(&peer, 0, sizeof peer);
+	if (!named_is(ae, "acc.sock", 0) || getpeername(ac, (struct sockaddr *)&peer, &pl) < 0 || strcmp(peer.sun_path, "acc.sock")) fail("ae");
+	if (send(ac, "hi", 2, MSG_DONTWAIT) != 2 || recv(ae, buf, sizeof buf, MSG_DONTWAIT) != 2 || memcmp(buf, "hi", 2)) fail("ae-data");
 }
 
 static void check_closed(int s, const char *name) {
@@ -140,6 +172,24 @@ int main(int argc, char **argv) {
 	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, pair) < 0 || send(pair[1], "left", 4, 0) != 4) { wl_say("error dp"); return 1; }
 	close(pair[1]);
 	dp = pair[0];
+	int pp[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, pair) < 0 || pipe(pp) < 0 || write(pp[1], "pipe-data", 9) != 9) { wl_say("error dq"); return 1; }
+	{
+		char c2[CMSG_SPACE(sizeof(int))];
+		memset(c2, 0, sizeof c2);
+		struct iovec v = { "fd", 2 };
+		struct msghdr m = { .msg_iov = &v, .msg_iovlen = 1, .msg_control = c2, .msg_controllen = sizeof c2 };
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &pp[0], sizeof(int));
+		if (sendmsg(pair[1], &m, 0) != 2) { wl_say("error dq send"); return 1; }
+	}
+	close(pp[0]);
+	close(pp[1]);
+	close(pair[1]);
+	dq = pair[0];
 
 	snprintf(abs_name, sizeof abs_name, "crtools-skstates-%d", (int)getpid());
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -174,6 +224,21 @@ int main(int argc, char **argv) {
 		port = p;
 	}
 	if (!port || seti(r0, SOL_SOCKET, SO_REUSEPORT, 0) < 0) { wl_say("error reuseport"); return 1; }
+
+	struct sockaddr_un sn = { .sun_family = AF_UNIX };
+	strcpy(sn.sun_path, "self.sock");
+	unlink("self.sock");
+	me = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (me < 0 || bind(me, (struct sockaddr *)&sn, sizeof sn) < 0 || connect(me, (struct sockaddr *)&sn, sizeof sn) < 0 || send(me, "me", 2, 0) != 2) { wl_say("error me"); return 1; }
+
+	struct sockaddr_un an = { .sun_family = AF_UNIX };
+	strcpy(an.sun_path, "acc.sock");
+	unlink("acc.sock");
+	int al = socket(AF_UNIX, SOCK_STREAM, 0);
+	ac = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (al < 0 || ac < 0 || bind(al, (struct sockaddr *)&an, sizeof an) < 0 || listen(al, 1) < 0 || connect(ac, (struct sockaddr *)&an, sizeof an) < 0 ||
+	    (ae = accept(al, NULL, NULL)) < 0) { wl_say("error ae"); return 1; }
+	close(al);
 
 	bad = 0;
 	what[0] = 0;

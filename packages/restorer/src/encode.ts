@@ -310,7 +310,9 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       Object.assign(r, {
         value: BigInt(f.type), sk_peer: f.socket.peer + 1, sk_sndbuf: f.socket.sndbuf, sk_rcvbuf: f.socket.rcvbuf, sk_shutdown: f.socket.shutdown,
         sk_target: f.socket.listener === undefined ? 0 : f.socket.listener + 1,
-      }, setopts(f.socket.sockopts));
+        // the accepted end of a connection whose listener was closed: its name (and a relative one's directory)
+        path: f.socket.dir ? w.string(f.socket.dir) : 0,
+      }, setopts(f.socket.sockopts), connect(f.socket.name));
       data(socketQueue(f.socket.queue));
       break;
     case 'unix-bound': {

@@ -104,6 +104,15 @@ static void inet_reuse_back(struct ctx *c)
 	}
 }
 
+/* into directory `dir` (a string of the plan) for a relative unix name: the working directory
+   kept on the descriptor returned, for leave_dir */
+static long enter_dir(struct ctx *c, u64 dir, u64 i)
+{
+	long here = chk(c, S4(NR_openat, AT_FDCWD, ".", 010000000 /* O_PATH */ | 0200000 /* O_DIRECTORY */, 0), i);
+	chk(c, S1(NR_chdir, STR(c, dir)), i);
+	return here;
+}
+
 /* back to the working directory kept on `here` (none: -1) */
 static void leave_dir(struct ctx *c, long here, u64 i)
 {
@@ -111,6 +120,67 @@ static void leave_dir(struct ctx *c, long here, u64 i)
 		return;
 	chk(c, S1(NR_fchdir, here), i);
 	S1(NR_close, here);
+}
+
+/*
+ * Bind fd to the path name sa without leaving a file of its own: whatever sits at the path is
+ * moved aside for the moment, the new socket file unlinked once bound (an O_PATH descriptor on
+ * it kept at `keep` first, unless -1), and what was there moved back. Returns bind's answer.
+ */
+static long bind_aside(struct ctx *c, long fd, const u8 *sa, u64 len, long keep, u64 i)
+{
+	const char *path = (const char *)sa + 2;
+	char aside[140];
+	u64 k = 0, j, st[18];
+	int moved = 0;
+	long r;
+	static const char suf[] = ".crtools-sk-ghost";
+	while (path[k] && k < 108)
+		aside[k] = path[k], k++;
+	for (j = 0; suf[j]; j++)
+		aside[k++] = suf[j];
+	aside[k] = 0;
+	if (S4(NR_newfstatat, AT_FDCWD, path, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0) {
+		S1(NR_unlink, aside);
+		chk(c, S2(NR_rename, path, aside), i);
+		moved = 1;
+	}
+	r = S3(NR_bind, fd, sa, len);
+	if (r == 0) {
+		if (keep >= 0) {
+			long o = S4(NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */, 0);
+			if (o >= 0 && o != keep) {
+				r = S2(NR_dup2, o, keep);
+				S1(NR_close, o);
+			} else if (o < 0)
+				r = o;
+		}
+		S1(NR_unlink, path);
+	}
+	if (moved)
+		S2(NR_rename, aside, path);
+	return r;
+}
+
+/*
+ * Name the end of a connection accepted from a listener closed since (sk_conn_*: the listener's
+ * name, path: the directory of a relative one): bound to it as the accepted end was named,
+ * without a file of its own (the listener's stays as it is).
+ */
+static void unix_name_end(struct ctx *c, long fd, const struct plan_file *f, u64 i)
+{
+	const u8 *sa = AT(c, f->sk_conn_off);
+	long here = -1;
+	if (!f->sk_conn_len)
+		return;
+	if (!sa[2]) {
+		chk(c, S3(NR_bind, fd, sa, f->sk_conn_len), i); /* abstract */
+		return;
+	}
+	if (f->path)
+		here = enter_dir(c, f->path, i);
+	chk(c, bind_aside(c, fd, sa, f->sk_conn_len, -1, i), i);
+	leave_dir(c, here, i);
 }
 
 /*
@@ -130,37 +200,10 @@ static void unix_bind(struct ctx *c, long fd, const struct plan_file *f, u64 i, 
 		return;
 	/* a relative name (path: the directory it was bound in): bound there, the working
 	   directory kept and gone back to after */
-	if (f->path && sa[2]) {
-		here = chk(c, S4(NR_openat, AT_FDCWD, ".", 010000000 /* O_PATH */ | 0200000 /* O_DIRECTORY */, 0), i);
-		chk(c, S1(NR_chdir, STR(c, f->path)), i);
-	}
+	if (f->path && sa[2])
+		here = enter_dir(c, f->path, i);
 	if (f->sk_ghost) {
-		char aside[140];
-		u64 k = 0, j;
-		int moved = 0;
-		static const char suf[] = ".crtools-sk-ghost";
-		while (path[k] && k < 108)
-			aside[k] = path[k], k++;
-		for (j = 0; suf[j]; j++)
-			aside[k++] = suf[j];
-		aside[k] = 0;
-		if (S4(NR_newfstatat, AT_FDCWD, path, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0) {
-			S1(NR_unlink, aside);
-			chk(c, S2(NR_rename, path, aside), i);
-			moved = 1;
-		}
-		r = S3(NR_bind, fd, sa, f->data_len);
-		if (r == 0) {
-			long o = S4(NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */, 0);
-			if (o >= 0 && (u64)o != c->h->fd_base + n + i) {
-				r = S2(NR_dup2, o, c->h->fd_base + n + i);
-				S1(NR_close, o);
-			} else if (o < 0)
-				r = o;
-			S1(NR_unlink, path);
-		}
-		if (moved)
-			S2(NR_rename, aside, path);
+		r = bind_aside(c, fd, sa, f->data_len, (long)(c->h->fd_base + n + i), i);
 		chk(c, r, i);
 		leave_dir(c, here, i);
 		return;
@@ -563,6 +606,7 @@ void open_file_table(struct ctx *c)
 		}
 		for (k = 0; k < 2; k++) {
 			struct plan_file *x = &f[e[k]];
+			unix_name_end(c, sv[k], x, e[k]);
 			chk(c, S3(NR_fcntl, sv[k], F_SETFL, x->flags & O_NONBLOCK), e[k]);
 			chk(c, S2(NR_dup2, sv[k], c->h->fd_base + e[k]), e[k]);
 			S1(NR_close, sv[k]);

@@ -13,7 +13,8 @@
  * --tcp-established/--tcp-close, one being accepted (SYN_RECV, as CRIU 4.2), one that ended with bytes not read or an error not reported yet, a listener with connections not accepted yet (but with
  * --skip-in-flight), datagrams waiting in a queue (CRIU 4.2 drops them; we do not lose them
  * silently), any other protocol. Not seen: whether a ping or raw socket was shut down (no
- * sock_diag for ping sockets).
+ * sock_diag for ping sockets), nor a send side shut alone on a UDP socket never bound (in no
+ * table: its poll events show the rest).
  */
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { inetShutdown, listenBacklog, listenPending, type SocketInfo } from '@crtools/sys';

@@ -3,8 +3,10 @@
  * seqpacket) or of a connection accepted from a named listener (the accepted end reports the
  * listener's name), with what waits in their queues (sk-queues.img); a named listener, with the
  * connections waiting in its queue when their clients are dumped too and sent nothing yet; a
- * datagram socket connected to a named one; a named unconnected datagram socket with the
- * datagrams waiting in it; a socket never bound nor connected; a connection whose other end was
+ * datagram socket connected to a named one, or to itself; a named unconnected datagram socket with the
+ * datagrams waiting in it; a socket never bound nor connected (a datagram one with what waits in
+ * its queue: its socketpair peer was closed); the accepted end of a connection whose listener
+ * was closed; a relative path name with the directory it was bound in; a connection whose other end was
  * closed (what it had not read yet stays queued: a JVM holds one, from a socketpair it closed
  * half of). A path name whose file was unlinked is marked `deleted`. A queued datagram keeps
  * its sender's address (when it had a name); the descriptors a queued message carries
@@ -26,7 +28,7 @@ import { SCM_RIGHTS, UNIX_TYPES } from './facts.js';
 
 /** a socket's role, as claim() found it */
 type Role =
-  | { kind: 'pair' } // both ends dumped, each the other's peer, neither named
+  | { kind: 'pair' } // both ends dumped, each the other's peer, neither named (but an accepted end whose listener was closed)
   | { kind: 'accepted'; listener: number } // the accepted end (named after its listener) of a connection
   | { kind: 'listener'; icons: number[] }
   | { kind: 'waiting'; listener: number } // a connection waiting in a listener's queue
@@ -80,11 +82,10 @@ export class UnixSockets implements DumpKind {
     return undefined;
   }
 
-  /** the listener an accepted end was accepted from: same type and name (and bound inode) */
-  private acceptedFrom(u: UnixSocketDiag): UnixSocketDiag | undefined {
-    const found = [...this.byIno.values()].filter((s) => s.state === TCP_STATE.LISTEN && s.type === u.type && s.name?.equals(u.name!) &&
+  /** the listeners an accepted end may have been accepted from: same type and name (and bound inode) */
+  private acceptedFrom(u: UnixSocketDiag): UnixSocketDiag[] {
+    return [...this.byIno.values()].filter((s) => s.state === TCP_STATE.LISTEN && s.type === u.type && s.name?.equals(u.name!) &&
       (u.name![0] === 0 || (s.vfsIno === u.vfsIno && s.vfsDev === u.vfsDev)));
-    return found.length === 1 ? found[0] : undefined;
   }
 
   private role(u: UnixSocketDiag): Role | string {
@@ -101,9 +102,13 @@ export class UnixSockets implements DumpKind {
       if (u.type === SOCK_TYPE.DGRAM) return `connected unix datagram socket${named}`;
       if (peer.name?.length) return `connected unix socket${named} whose peer is bound to a name too`;
       const l = this.acceptedFrom(u);
-      if (!l) return `accepted unix socket${named} whose listener is gone or not unique`;
-      return { kind: 'accepted', listener: l.ino };
+      if (l.length > 1) return `accepted unix socket${named} whose listener is not unique`;
+      // its listener closed since: made as a pair again, this end named after the listener
+      if (!l.length) return { kind: 'pair' };
+      return { kind: 'accepted', listener: l[0]!.ino };
     }
+    // a datagram socket bound and connected to its own name: it sends to itself only
+    if (u.peer && u.peer === u.ino && u.type === SOCK_TYPE.DGRAM && named) return { kind: 'sender', target: u.ino };
     if (u.peer) {
       if (!peer) return `unix socket${named} connected to socket:[${u.peer}], which is not in this network namespace's table`;
       if (u.type !== SOCK_TYPE.DGRAM) return `unix socket${named} connected to socket:[${u.peer}], which is not connected back`;
@@ -154,14 +159,16 @@ export class UnixSockets implements DumpKind {
    * Is a path name's file gone (unlinked, or another file at the path now)? Its owner and mode
    * when not. A relative name (bound relative to the binder's working directory): the directory
    * it is found in, the task's working directory or root (as CRIU 4.2 looks for it), as `dir`;
-   * one found in neither is refused (where to bind it again is not known).
+   * one found in neither is refused (where to bind it again is not known). `named` (a socket
+   * named after its listener, closed since: it has no file of its own and is named again without
+   * one): any file at the name will do, and a relative name's directory is the working one.
    */
-  private nameFile(pid: number, fd: number, u: UnixSocketDiag): { deleted: boolean; perms?: Entry; dir?: string } {
+  private nameFile(pid: number, fd: number, u: UnixSocketDiag, named = false): { deleted: boolean; perms?: Entry; dir?: string } {
     const name = u.name!.toString('latin1').replace(/\0+$/, ''); // a path name keeps its terminating NUL
     const look = (where: string): { deleted: boolean; perms?: Entry } => {
       try {
         const st = lstatSync(where, { bigint: true });
-        if (u.vfsIno !== undefined && (st.ino !== BigInt(u.vfsIno) || (u.vfsDev !== undefined && st.dev !== userDev(u.vfsDev)))) return { deleted: true };
+        if (!named && u.vfsIno !== undefined && (st.ino !== BigInt(u.vfsIno) || (u.vfsDev !== undefined && st.dev !== userDev(u.vfsDev)))) return { deleted: true };
         return { deleted: false, perms: { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) } };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { deleted: true };
@@ -173,6 +180,7 @@ export class UnixSockets implements DumpKind {
       const found = look(`/proc/${pid}/${link}/${name}`);
       if (!found.deleted) return { ...found, dir: readlinkSync(`/proc/${pid}/${link}`) };
     }
+    if (named) return { deleted: true, dir: readlinkSync(`/proc/${pid}/cwd`) };
     throw refuseFd(pid, fd, `unix socket bound to the relative name ${show(u.name!)}, whose file is neither in the task's working directory nor in its root: where to bind it again is not known`);
   }
 
@@ -228,7 +236,7 @@ export class UnixSockets implements DumpKind {
     };
     if (u.shutdown) usk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][u.shutdown & 3];
     if (u.name?.length && u.name[0] !== 0) {
-      const f = this.nameFile(pid, rec.fd, u);
+      const f = this.nameFile(pid, rec.fd, u, role.kind === 'pair');
       if (f.perms) usk['file_perms'] = f.perms;
       if (f.deleted) usk['deleted'] = true;
       if (f.dir !== undefined) usk['name_dir'] = f.dir;

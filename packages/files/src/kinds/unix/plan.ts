@@ -35,7 +35,15 @@ export interface UnixMessage { data: Buffer; from?: number; fds?: number[] }
 export interface UnixPairFilePlan extends FileBase {
   kind: 'unix';
   type: number;
-  socket: { peer: number; listener?: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: UnixMessage[]; sockopts: SockoptCall[] };
+  socket: {
+    peer: number; listener?: number; sndbuf: number; rcvbuf: number; shutdown: number; queue: UnixMessage[]; sockopts: SockoptCall[];
+    /**
+     * the accepted end of a connection whose listener was closed: the listener's name (a raw
+     * sockaddr_un) it is named after (bound to it without a file of its own), and the directory
+     * of a relative one
+     */
+    name?: Buffer; dir?: string;
+  };
 }
 
 /**
@@ -190,14 +198,17 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan 
         if (type === SOCK_TYPE.DGRAM) throw refuse(`${what}: connected datagram sockets bound to a name are not restored yet`);
         if (peer?.name.length) throw refuse(`${what}: a connection whose both ends are bound to names is not restored yet`);
         const found = this.listeners.get(nameKey(type, name, deleted)) ?? [];
-        if (found.length !== 1) {
-          throw refuse(`${what}: the accepted end of a connection whose listener ${found.length ? 'is ambiguous' : 'is not in the checkpoint'} is not restored`);
-        }
+        if (found.length > 1) throw refuse(`${what}: the accepted end of a connection whose listener is ambiguous is not restored`);
         listenerIno = found[0];
       }
       if (recorded.some((m) => m.addr)) throw refuse(`${what}: a message queued on a connected unnamed socket from another sender (a datagram sent before it was connected) is not restored`);
       join();
       this.ends.push({ index: ctx.index, ino, peerIno, listenerIno, what: ctx.what });
+      // named with no listener in the checkpoint: accepted from one closed since, named after it again
+      if (named && listenerIno === undefined) {
+        if (relative && !dir) throw refuse(`${what}: named after a relative name without the directory it was bound in (name_dir) is not restored`);
+        return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: -1, ...bufs, shutdown, queue, name: unixAddress(name), ...(dir ? { dir } : {}) } };
+      }
       return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: -1, ...bufs, shutdown, queue } };
     }
     // connected to a socket that is not connected back: a listener (the connection waits in its
@@ -279,7 +290,7 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan 
     }
     for (const s of this.conns) {
       const me = files[s.index] as UnixBoundFilePlan;
-      me.unixBound.connect = this.listenerIndex(files, s.targetIno, s.what);
+      me.unixBound.connect = this.listenerIndex(files, s.targetIno, s.what, s.index);
       const target = files[me.unixBound.connect] as UnixBoundFilePlan;
       if (target.type !== me.type) throw badImage(`${s.what}: connected to a unix socket of another type`, { image: 'files.img' });
     }
@@ -296,12 +307,12 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan 
     return found[0].ino;
   }
 
-  /** the plan index of a socket others connect to: bound to a name, not itself connected */
-  private listenerIndex(files: readonly unknown[], ino: number, what: string): number {
+  /** the plan index of a socket others connect to: bound to a name, not itself connected (but to itself: `self`) */
+  private listenerIndex(files: readonly unknown[], ino: number, what: string, self?: number): number {
     const i = this.planned.get(ino);
     if (i === undefined) throw badImage(`${what}: the unix socket socket:[${ino}] it connects to is not in the checkpoint`, { image: 'files.img' });
     const t = files[i] as UnixBoundFilePlan;
-    if (t.kind !== 'unix-bound' || !t.unixBound.address.length || t.unixBound.connect !== undefined) {
+    if (t.kind !== 'unix-bound' || !t.unixBound.address.length || (t.unixBound.connect !== undefined && i !== self)) {
       throw refuse(`${what}: connected to socket:[${ino}], which is not a unix socket bound to a name and unconnected`);
     }
     return i;
