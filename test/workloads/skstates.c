@@ -11,6 +11,8 @@
  *  me (datagram, bound to "self.sock" in DIR and connected to itself): "me" queued from itself.
  *  ae/ac (stream): ae accepted from a listener bound to "acc.sock" (relative), closed since; ac
  *      its client.
+ * skstates DIR criu STATEFILE: the same without ae/ac (CRIU 4.2's restore leaves a connected
+ * stream socket unnamed: its FIXME in bind_unix_sk).
  * On SIGUSR1 it checks each (dp: "left" peeked; un, rl: their names; rl: a connection to
  * "rel.sock" from DIR accepted; the options; me: "me" peeked with its own name as sender, its
  * peer itself; ae: named "acc.sock", ac's peer named so, a message across) and says "check ok"
@@ -33,7 +35,7 @@
 
 static int dp, dq, un, rl, ud, f6, k6, r0, r1, ca, cc, me, ae, ac;
 static char abs_name[64];
-static int bad;
+static int bad, with_ae = 1;
 static char what[512];
 
 static void fail(const char *w) {
@@ -124,6 +126,7 @@ static void check_all(void) {
 	if (!named_is(me, "self.sock", 0) || getpeername(me, (struct sockaddr *)&peer, &pl) < 0 || strcmp(peer.sun_path, "self.sock")) fail("me-peer");
 	pl = sizeof peer;
 	memset(&peer, 0, sizeof peer);
+	if (!with_ae) return;
 	if (!named_is(ae, "acc.sock", 0) || getpeername(ac, (struct sockaddr *)&peer, &pl) < 0 || strcmp(peer.sun_path, "acc.sock")) fail("ae");
 	if (send(ac, "hi", 2, MSG_DONTWAIT) != 2 || recv(ae, buf, sizeof buf, MSG_DONTWAIT) != 2 || memcmp(buf, "hi", 2)) fail("ae-data");
 }
@@ -145,6 +148,7 @@ int main(int argc, char **argv) {
 	if (argc < 3) return 2;
 	const char *dir = argv[1];
 	int tcpclose = argc == 5 && !strcmp(argv[2], "tcpclose");
+	with_ae = !(argc == 4 && !strcmp(argv[2], "criu"));
 	wl_detach(argv[argc - 1]);
 	signal(SIGUSR1, wl_on_usr1);
 	signal(SIGPIPE, SIG_IGN);
@@ -236,9 +240,12 @@ int main(int argc, char **argv) {
 	unlink("acc.sock");
 	int al = socket(AF_UNIX, SOCK_STREAM, 0);
 	ac = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (al < 0 || ac < 0 || bind(al, (struct sockaddr *)&an, sizeof an) < 0 || listen(al, 1) < 0 || connect(ac, (struct sockaddr *)&an, sizeof an) < 0 ||
+	if (!with_ae) {
+		close(al);
+		close(ac);
+	} else if (al < 0 || ac < 0 || bind(al, (struct sockaddr *)&an, sizeof an) < 0 || listen(al, 1) < 0 || connect(ac, (struct sockaddr *)&an, sizeof an) < 0 ||
 	    (ae = accept(al, NULL, NULL)) < 0) { wl_say("error ae"); return 1; }
-	close(al);
+	else close(al);
 
 	bad = 0;
 	what[0] = 0;
