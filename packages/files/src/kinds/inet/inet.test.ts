@@ -13,6 +13,12 @@ describe('inet', () => {
   /** the plan of a socket that is not a TCP connection */
   const inet = (k: Record<string, unknown>): InetFilePlan => inetPlan.plan(k, ctx) as InetFilePlan;
 
+  it('IP_FREEBIND: a socket that has it is planned to keep it after its bind (which is made with it on), one without to lose it', () => {
+    const udp6 = { ino: 90, family: 10, type: 2, proto: 17, state: 7, src_port: 5000, src_addr: [0xb80d0120, 0, 0, 0x42000000], flags: 2, opts: {} };
+    expect(inet({ ...udp6, ip_opts: { freebind: true } }).inet.freebind).toBe(true);
+    expect(inet({ ...udp6, ip_opts: {} }).inet.freebind).toBe(false);
+  });
+
   it('a listening TCP socket is planned bound to its address with its backlog and options', () => {
     const p = inetPlan.plan(listening, ctx);
     if (p.kind !== 'inet') throw new Error('not inet');
@@ -33,6 +39,8 @@ describe('inet', () => {
     // no tcp-stream image loaded: dumped with --tcp-close
     expect(p.tcp.stream).toBeUndefined();
     expect(p.closed.inet.address).toBeUndefined();
+    // what --tcp-close makes is shut down both ways, as CRIU 4.2 makes it (EOF, POLLHUP, EPIPE)
+    expect(p.closed.inet.shutdown).toBe(3);
     // its ip_opts come back too, before its tcp_opts
     const withTos = inetPlan.plan({ ...established, ip_opts: { tos: 16 } }, ctx) as TcpFilePlan;
     expect(withTos.tcp.sockopts.map((c) => [c.level, c.name])).toContainEqual([0, 1]);

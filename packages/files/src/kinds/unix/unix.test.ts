@@ -52,12 +52,30 @@ describe('unix', () => {
     expect(files[5].kind === 'unix-bound' && files[5].unixBound.connect).toBe(4);
   });
 
-  it('an accepted end whose listener is not in the checkpoint is refused by name', async () => {
+  it('an accepted end whose listener is not in the checkpoint (closed since) is a pair again, that end named after it; a relative name needs its directory', async () => {
     const k = new UnixPlans();
     const S = { ino: 2, peer: 3, type: 1, state: 1, name: Buffer.from('/s\0'), flags: 2 };
     const C = { ino: 3, peer: 2, type: 1, state: 1, name: Buffer.alloc(0), flags: 2 };
     await k.load('/nonexistent', new Map([[1, { usk: S }], [2, { usk: C }]]));
-    expect(() => k.plan(S, { id: 1, what: 'pid 1 fd 5', pid: 1, index: 0 })).toThrow(/pid 1 fd 5: .*listener is not in the checkpoint/);
+    const files: unknown[] = [k.plan(S, { id: 1, what: 'pid 1 fd 5', pid: 1, index: 0 }), k.plan(C, { id: 2, what: 'pid 1 fd 6', pid: 1, index: 1 })];
+    k.finish(files);
+    expect(files[0]).toMatchObject({ kind: 'unix', socket: { peer: 1, name: Buffer.from([1, 0, 0x2f, 0x73, 0]) } });
+    expect(files[1]).toMatchObject({ kind: 'unix', socket: { peer: 0 } });
+    expect((files[1] as { socket: { name?: Buffer } }).socket.name).toBeUndefined();
+    const R = { ...S, ino: 4, peer: 5, name: Buffer.from('rel\0') };
+    const k2 = new UnixPlans();
+    await k2.load('/nonexistent', new Map([[1, { usk: R }], [2, { usk: { ...C, ino: 5, peer: 4 } }]]));
+    expect(() => k2.plan(R, { id: 1, what: 'pid 1 fd 7', pid: 1, index: 0 })).toThrow(/pid 1 fd 7: .*relative name without the directory/);
+    expect(k2.plan({ ...R, name_dir: '/tmp/d' }, { id: 1, what: 'pid 1 fd 7', pid: 1, index: 0 })).toMatchObject({ socket: { dir: '/tmp/d' } });
+  });
+
+  it('an unnamed datagram socket holding datagrams whose peer was closed: a socketpair whose other end sends them and goes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'unix-dgclosed-'));
+    writeFileSync(join(dir, 'sk-queues.img'), encodeImage({ magic: 'SK_QUEUES', entries: [{ id_for: 1, length: 4, extra: Buffer.from('left') }] }));
+    const D = { ino: 2, peer: 0, type: 2, state: 1, name: Buffer.alloc(0), flags: 2 };
+    const k = new UnixPlans();
+    await k.load(dir, new Map([[1, { usk: D }]]));
+    expect(k.plan(D, { id: 1, what: 'd', pid: 1, index: 3 })).toMatchObject({ kind: 'unix', socket: { peer: 3, queue: [{ data: Buffer.from('left') }] } });
   });
 
   it('queued messages: a datagram from a named sender is sent from it, one without from a socket of the moment; descriptors in flight become plan files', async () => {
