@@ -34,7 +34,6 @@ describe('socket states (zdtm regressions)', () => {
       const files = (decode(path.join(images, 'files.img')).entries as { isk?: Isk; usk?: Usk }[]);
       const isk = files.flatMap((f) => (f.isk ? [f.isk] : []));
       const usk = files.flatMap((f) => (f.usk ? [f.usk] : []));
-      // the relative name, with the directory it was bound in
       // the relative names (the listener, the socket connected to itself, the accepted end), with the directory they were bound in
       const rel = usk.filter((u) => u.name_dir !== undefined);
       expect(rel).toHaveLength(3);
