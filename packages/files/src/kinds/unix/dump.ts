@@ -198,6 +198,10 @@ export class UnixSockets implements DumpKind {
     if (q.packets.length && role.kind === 'alone' && u.type !== SOCK_TYPE.DGRAM) {
       throw refuseFd(pid, rec.fd, `messages queued on an unconnected unix ${u.type === SOCK_TYPE.STREAM ? 'stream' : 'seqpacket'} socket are not supported`);
     }
+    if (q.packets.length && role.kind === 'alone' && !u.name?.length && u.state !== TCP_STATE.ESTABLISHED) {
+      // (one that held a peer, closed since, is ESTABLISHED: made so again; one disconnected since is not)
+      throw refuseFd(pid, rec.fd, `datagrams queued on an unnamed unix datagram socket disconnected from its peer are not supported`);
+    }
     if (q.packets.length && role.kind === 'sender' && !u.name?.length) {
       throw refuseFd(pid, rec.fd, `messages queued on an unnamed unix datagram socket connected to another are not supported`);
     }

@@ -174,7 +174,7 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan 
       join();
       return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: ctx.index, ...bufs, shutdown: 0, queue } };
     }
-    if (!peerIno && type === SOCK_TYPE.DGRAM && !named && queue.length) {
+    if (!peerIno && type === SOCK_TYPE.DGRAM && !named && queue.length && state === TCP_STATE.ESTABLISHED) {
       // an unnamed datagram socket holding datagrams: the end of a socketpair (or connection)
       // whose other end was closed; made so again, that other end sending the queue and closed
       join();
