@@ -478,7 +478,7 @@ void open_file_table(struct ctx *c)
 			set_sock_opts(c, fd, &f[i], i);
 			/* a TCP socket with no connection binds in repair mode, which may take an address in
 			   use (the accepted end of a connection that ended, on its listener's port); leaving
-			   repair mode clears address reuse: on again until the task's is set below */
+			   repair mode clears address reuse: on again until inet_reuse_back sets the task's */
 			if (f[i].data_len && (f[i].sk_opts & 8))
 				chk(c, S5(NR_setsockopt, fd, 6 /* IPPROTO_TCP */, 19 /* TCP_REPAIR */, &one, 4), i);
 			/* IP_FREEBIND on while binding (as CRIU 4.2 does for IPv6): the address may be one
