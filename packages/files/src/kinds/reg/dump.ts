@@ -202,7 +202,10 @@ export class RegFiles implements DumpKind {
       // a device node: one of those a descriptor may hold (/dev/null-like, the rest are refused before)
       const device = st.isCharacterDevice() && isMemDevice(st.rdev);
       if (!st.isFile() && !st.isDirectory() && !st.isFIFO() && !device) throw refuse('an unlinked special file is not supported');
-      if (st.size > this.ghostLimit) throw refuse(`the unlinked file holds ${st.size} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
+      // what the ghost keeps is the data (holes stay holes): the limit is on the blocks the file
+      // has, as CRIU's, not on its size (a sparse 1 GiB file with a few pages written is small)
+      const held = st.blocks * 512;
+      if (held > this.ghostLimit) throw refuse(`the unlinked file holds ${held} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
       gid = this.ghosts.length + 1;
       this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
       this.ghostByInode.set(key, gid);
