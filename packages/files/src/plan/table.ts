@@ -123,6 +123,19 @@ export class FilePlanTable {
     return f;
   }
 
+  /**
+   * Is the file at path missing now? Not for one below a mount the restore makes anew (a mount
+   * namespace of the tree's, or everything under --root): it is looked for when it is opened.
+   */
+  gone(path: string): boolean {
+    return this.reg.gone(path);
+  }
+
+  /** Is path below a mount the restore makes anew (not there to be looked at before)? */
+  madeLater(path: string): boolean {
+    return this.reg.madeLater(path);
+  }
+
   /** The path of a regular file (an exe, cwd, root). */
   regPath(id: number, what: string): string {
     const f = this.entry(id, what);
