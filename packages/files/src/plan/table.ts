@@ -73,7 +73,7 @@ export class FilePlanTable {
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
-    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new FifoPlans((id) => this.reg.ghostOf.get(id)), this.tty].map((k) => [k.type, k as PlanKind]),
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(

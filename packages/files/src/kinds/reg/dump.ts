@@ -110,9 +110,12 @@ export class RegFiles implements DumpKind {
     if (!m) return;
     const owner = Number(m[1]);
     const tree = this.tree();
+    // in a tree of a pid namespace of its own, its /proc numbers the tasks as they see themselves
+    const inner = (id: number) => (tree?.innerId ? tree.innerId(id, false) : id);
+    const inTree = !!tree && [...tree.tasks].some((t) => inner(t) === owner);
     const why = / \(deleted\)$/.test(target) ? `a file of process ${owner}, which is gone,`
-      : !tree?.tasks.has(owner) ? `a file of process ${owner}, outside the dumped tree,`
-      : owner !== tree.root || (m[2] !== undefined && Number(m[2]) !== owner) ? `a /proc file of a task other than the root (${owner}${m[2] ? ` thread ${m[2]}` : ''})`
+      : !tree || !inTree ? `a file of process ${owner}, outside the dumped tree,`
+      : tree.root === undefined || owner !== inner(tree.root) || (m[2] !== undefined && Number(m[2]) !== owner) ? `a /proc file of a task other than the root (${owner}${m[2] ? ` thread ${m[2]}` : ''})`
       : undefined;
     if (why) throw refuseFd(pid, fd, `${why} is not supported`, target);
   }
