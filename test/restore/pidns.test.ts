@@ -45,15 +45,18 @@ function killAndCheck(root: number): void {
 }
 
 describe('a tree in a pid namespace of its own', () => {
-  it('pidns (init + 2 children + a thread) round trips twice: same pids inside (fingerprint seen from inside), new pid namespace, verdict ok', () => {
+  it('pidns (init + 2 children + a thread, a timer aimed at the thread, a flock) round trips twice: same pids inside (fingerprint seen from inside), new pid namespace, verdict ok', () => {
     const w = startWorkload('pidns', []);
     let root = w.pid;
     expect(innerPid(root)).toBe(1);
     for (let round = 0; round < 2; round++) {
       const before = fingerprint(root);
       const dir = tmp(`pidns-rt-${round}`);
-      const d = criu(['dump', '-t', String(root), '-D', dir, '-o', 'dump.log']);
+      const d = criu(['dump', '-t', String(root), '-D', dir, '-o', 'dump.log', '--file-locks']);
       expect(d.code, d.stderr).toBe(0);
+      // the lock's task and the timer's thread as the tree names them
+      expect(critDecode(`${dir}/filelocks.img`).entries).toEqual([expect.objectContaining({ pid: 1 })]);
+      expect(critDecode(`${dir}/core-1.img`).entries[0].tc.timers.posix).toEqual([expect.objectContaining({ notify_thread_id: 4 })]);
       // the images as CRIU 4.2 writes them (Debian's crit as the reference decoder)
       const ps = critDecode(`${dir}/pstree.img`).entries;
       expect(ps).toEqual([
@@ -90,7 +93,7 @@ describe('a tree in a pid namespace of its own', () => {
     const p = criu(['pre-dump', '-t', String(w.pid), '-D', path.join(base, 'p1')]);
     expect(p.code, p.stderr).toBe(0);
     expect(readdirSync(path.join(base, 'p1')).filter((f) => f.startsWith('pagemap-')).sort()).toEqual(['pagemap-1.img', 'pagemap-2.img', 'pagemap-3.img']);
-    const d = criu(['dump', '-t', String(w.pid), '-D', path.join(base, 'd'), '--prev-images-dir', '../p1', '--track-mem', '-o', 'dump.log']);
+    const d = criu(['dump', '-t', String(w.pid), '-D', path.join(base, 'd'), '--prev-images-dir', '../p1', '--track-mem', '-o', 'dump.log', '--file-locks']);
     expect(d.code, d.stderr).toBe(0);
     // pages not written since the pre-dump stay in the parent round (entries with PE_PARENT, 1)
     const pm = critDecode(path.join(base, 'd', 'pagemap-1.img')).entries.slice(1) as { flags: number }[];
@@ -108,7 +111,7 @@ describe('a tree in a pid namespace of its own', () => {
 
   it('--check-only on such a tree finds nothing to refuse; the tree runs on', () => {
     const w = startWorkload('pidns', []);
-    const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('pidns-check')]);
+    const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('pidns-check'), '--file-locks']);
     expect(c.code, c.stderr).toBe(0);
     expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
     killAndCheck(w.pid);

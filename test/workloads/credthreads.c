@@ -1,11 +1,13 @@
 /* credthreads STATEFILE: three threads, then the process switches to gid 1234 and groups {5678}
- * (glibc applies setresgid/setgroups to every thread). On SIGUSR1 every thread's own Gid and
- * Groups lines in /proc/self/task/TID/status must show them: "check ok threads=4" or
- * "check bad tid=... gid=...". */
+ * (glibc applies setresgid/setgroups to every thread) and makes itself dumpable again (the gid
+ * change cleared the flag), as servers that drop privileges and want core dumps do. On SIGUSR1
+ * every thread's own Gid and Groups lines in /proc/self/task/TID/status must show them, and the
+ * flag must be set: "check ok threads=4" or "check bad tid=..."/"check bad dumpable=N". */
 #include "workload.h"
 #include <dirent.h>
 #include <grp.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 
 static void *idle(void *arg) {
 	(void)arg;
@@ -21,6 +23,7 @@ int main(int argc, char **argv) {
 		if (pthread_create(&t, 0, idle, 0)) return 1;
 	gid_t g = 5678;
 	if (setgroups(1, &g) || setresgid(1234, 1234, 1234)) { wl_say("error setgid"); return 1; }
+	if (prctl(PR_GET_DUMPABLE) != 0 || prctl(PR_SET_DUMPABLE, 1)) { wl_say("error dumpable"); return 1; }
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
@@ -43,7 +46,9 @@ int main(int argc, char **argv) {
 			if (!strstr(gid, "1234\t1234\t1234\t1234") || !strstr(groups, "5678")) snprintf(bad, sizeof bad, "tid=%s", e->d_name);
 		}
 		if (d) closedir(d);
+		int dumpable = prctl(PR_GET_DUMPABLE);
 		if (bad[0]) wl_say("check bad %s", bad);
+		else if (dumpable != 1) wl_say("check bad dumpable=%d", dumpable);
 		else wl_say("check ok threads=%d", n);
 	}
 }

@@ -8,11 +8,17 @@
  * its namespace, each child still has the pid it was born with there (a child whose getpid()
  * changes exits, and the init sees it gone), the thread's tid is the one it started with, the
  * init's pidfd still names its first child (the last of its fdinfo NSpid) and the owner of its
- * pipe's I/O signals (F_SETOWN) is still its second child. */
+ * pipe's I/O signals (F_SETOWN) is still its second child, its POSIX timer aimed at the thread
+ * (SIGEV_THREAD_ID: /proc/PID/timers names the thread as crtools sees it, the image as the tree
+ * does) still runs, and its flock on STATEFILE.lock is still held (dumped with --file-locks: the
+ * lock's task named inside the namespace). */
 #include "workload.h"
 #include <pthread.h>
 #include <sched.h>
+#include <errno.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 static volatile pid_t thread_tid0, thread_tid;
 
@@ -88,6 +94,20 @@ int main(int argc, char **argv) {
 	pthread_t th;
 	if (pthread_create(&th, 0, spin, 0)) return 1;
 	while (!thread_tid0) usleep(1000);
+	timer_t timer;
+	struct sigevent sev;
+	memset(&sev, 0, sizeof sev);
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGUSR2;
+	sev._sigev_un._tid = thread_tid0;
+	struct itimerspec its = { .it_value = { .tv_sec = 86400 } };
+	char lockpath[4200];
+	snprintf(lockpath, sizeof lockpath, "%s.lock", argv[argc - 1]);
+	int lk = open(lockpath, O_RDWR | O_CREAT, 0600);
+	if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &timer) || timer_settime(timer, 0, &its, 0) || lk < 0 || flock(lk, LOCK_EX)) {
+		wl_say("error timer/flock");
+		return 1;
+	}
 	if (write(p[1], "k", 1) != 1) return 1;
 	close(p[1]);
 	for (;;) {
@@ -99,10 +119,15 @@ int main(int argc, char **argv) {
 		usleep(50000);
 		int thread_ok = t == thread_tid0 && thread_tid == thread_tid0;
 		int pidfd_of = pidfd_nspid(pfd), owner = fcntl(q[0], F_GETOWN);
-		if (getpid() == 1 && alive == 2 && thread_ok && pidfd_of == kids[0] && owner == kids[1])
+		struct itimerspec left;
+		int timer_ok = timer_gettime(timer, &left) == 0 && left.it_value.tv_sec > 80000;
+		int other = open(lockpath, O_RDWR);
+		int locked = other >= 0 && flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+		if (other >= 0) close(other);
+		if (getpid() == 1 && alive == 2 && thread_ok && pidfd_of == kids[0] && owner == kids[1] && timer_ok && locked)
 			wl_say("check ok pid=1 children=2 thread=1");
 		else
-			wl_say("check bad pid=%d children=%d thread=%d/%d pidfd=%d/%d owner=%d/%d", (int)getpid(), alive, (int)thread_tid, (int)thread_tid0,
-			       pidfd_of, (int)kids[0], owner, (int)kids[1]);
+			wl_say("check bad pid=%d children=%d thread=%d/%d pidfd=%d/%d owner=%d/%d timer=%d locked=%d", (int)getpid(), alive, (int)thread_tid, (int)thread_tid0,
+			       pidfd_of, (int)kids[0], owner, (int)kids[1], timer_ok, locked);
 	}
 }

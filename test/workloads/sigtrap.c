@@ -2,13 +2,17 @@
  * ignored ("ign": SIG_IGN, SA_RESTART, mask SIGINT) or handled ("handler": SA_SIGINFO, mask
  * SIGINT). The dumper stops its tracees with int3 traps; the kernel, forcing the SIGTRAP of a
  * trap on a task that blocks or ignores it, unblocks it and resets its action to the default.
- * On SIGUSR1: "check ok" when the action and both threads' masks are as set. */
+ * MODE "pending" (handled, and a SIGTRAP sent to the process) and "tpending" (handled, and one
+ * sent to the second thread) leave a blocked SIGTRAP pending, which a dump must refuse and keep.
+ * On SIGUSR1: "check ok" when the action and both threads' masks are as set (and, pending, the
+ * SIGTRAP still pending where the second thread sees it). */
 #include "workload.h"
 #include <pthread.h>
 
 static void on_trap(int sig, siginfo_t *si, void *uc) { (void)sig; (void)si; (void)uc; }
 static volatile int thread_ok = -1;
 static volatile sig_atomic_t thread_want;
+static int want_pending;
 
 static void *worker(void *arg) {
 	(void)arg;
@@ -21,7 +25,9 @@ static void *worker(void *arg) {
 		if (thread_want) {
 			sigset_t cur;
 			pthread_sigmask(SIG_BLOCK, 0, &cur);
-			thread_ok = sigismember(&cur, SIGTRAP) && sigismember(&cur, SIGUSR1);
+			sigset_t pend;
+			sigpending(&pend);
+			thread_ok = sigismember(&cur, SIGTRAP) && sigismember(&cur, SIGUSR1) && (!want_pending || sigismember(&pend, SIGTRAP));
 			thread_want = 0;
 		}
 		usleep(10000);
@@ -32,6 +38,7 @@ static void *worker(void *arg) {
 int main(int argc, char **argv) {
 	if (argc < 3) return 2;
 	int ign = strcmp(argv[1], "ign") == 0;
+	want_pending = strcmp(argv[1], "pending") == 0 ? 1 : strcmp(argv[1], "tpending") == 0 ? 2 : 0;
 	wl_detach(argv[2]);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -51,6 +58,8 @@ int main(int argc, char **argv) {
 	pthread_sigmask(SIG_BLOCK, &set, 0);
 	pthread_t t;
 	pthread_create(&t, 0, worker, 0);
+	if (want_pending == 1) kill(getpid(), SIGTRAP);
+	if (want_pending == 2) pthread_kill(t, SIGTRAP);
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {

@@ -467,7 +467,8 @@ function commOf(pid: number): string {
 class FileLocks {
   readonly entries: Entry[] = [];
   private readonly seen = new Set<string>();
-  constructor(private readonly allowed: boolean, private readonly refusals: Refusals) {}
+  /** `imagePid`: a task's pid as the images name it (in the tree's pid namespace) */
+  constructor(private readonly allowed: boolean, private readonly refusals: Refusals, private readonly imagePid: (pid: number) => number = (p) => p) {}
 
   /** The locks held through descriptors `fds` of task pid (fileIds: their files.img ids; undefined: a refused descriptor). */
   add(pid: number, fds: FdRecord[], fileIds: (number | undefined)[]): void {
@@ -493,7 +494,7 @@ class FileLocks {
     const key = `${flag}:${owner}:${l.devMajor}:${l.devMinor}:${l.ino}:${l.start}:${l.end}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
-    this.entries.push({ flag, type: l.access === 'WRITE' ? FILE_LOCK_TYPE.WRITE : FILE_LOCK_TYPE.READ, pid, fd: r.fd, start: l.start, len: l.end === null ? 0n : l.end - l.start + 1n });
+    this.entries.push({ flag, type: l.access === 'WRITE' ? FILE_LOCK_TYPE.WRITE : FILE_LOCK_TYPE.READ, pid: this.imagePid(pid), fd: r.fd, start: l.start, len: l.end === null ? 0n : l.end - l.start + 1n });
   }
 }
 
@@ -532,7 +533,7 @@ async function dumpFrozen(
   };
   let treeMounts: Set<number> | undefined;
   const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues }, unix: opts.unix, mounts: () => treeMounts });
-  const fileLocks = new FileLocks(!!opts.fileLocks, refusals);
+  const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
   const fsIds = new KobjIds(KCMP_FS);
@@ -612,7 +613,9 @@ async function dumpFrozen(
       const fdinfo = entries.filter((e) => e !== undefined);
       const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
 
-      for (const [tid, core] of coreEntries(pid, state, stat, timers, refusals, seccompChains, (tid) => cgroups.setOf(pid, tid), namespaces)) await writeImageFile(path.join(dir, `core-${view.pid(tid)}.img`), { magic: 'CORE', entries: [core] });
+      // (/proc/PID/timers names a timer's thread as crtools sees it; the image as the tree does)
+      const ownTimers = timers.map((t) => (t.notifyTarget === 'tid' ? { ...t, notifyId: view.pid(t.notifyId) } : t));
+      for (const [tid, core] of coreEntries(pid, state, stat, ownTimers, refusals, seccompChains, (tid) => cgroups.setOf(pid, tid), namespaces)) await writeImageFile(path.join(dir, `core-${view.pid(tid)}.img`), { magic: 'CORE', entries: [core] });
       await writeImageFile(path.join(dir, `ids-${view.pid(pid)}.img`), { magic: 'IDS', entries: [ids] });
       await writeImageFile(path.join(dir, `mm-${view.pid(pid)}.img`), { magic: 'MM', entries: [mm] });
       await writeImageFile(path.join(dir, `fs-${view.pid(pid)}.img`), { magic: 'FS', entries: [fs] });
@@ -657,7 +660,7 @@ async function dumpFrozen(
         const stats = opts.pageServer
           ? await sendPages(opts.pageServer, 'task', view.pid(pid), plan.entries, pid, () => checkAbort(signal))
           : pageMethod === 'splice'
-          ? await writePagesSpliced(inf, dir, view.pid(pid), nextPagesId(), plan.entries, () => checkAbort(signal))
+          ? await writePagesSpliced(inf, dir, view.pid(pid), nextPagesId(), plan.entries, () => checkAbort(signal), vmas.filter((v) => !(v.prot & 1 /* PROT_READ */)))
           : await writePagemap({
             dir, id: view.pid(pid), pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },

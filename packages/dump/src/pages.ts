@@ -1,7 +1,7 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { createImageWriter } from '@crtools/images';
-import { PAGE_SIZE, PE_PRESENT, pagemapFileName, pagesFileName, type PlannedEntry } from '@crtools/pagemap';
+import { PAGE_SIZE, PE_PRESENT, pagemapFileName, pagesFileName, procMemPageSource, type PlannedEntry, type ProcMemPageSource } from '@crtools/pagemap';
 import { openPageTransfer, type Infection, type PageRun } from '@crtools/parasite';
 
 
@@ -10,6 +10,10 @@ import { openPageTransfer, type Infection, type PageRun } from '@crtools/parasit
  * parasite's vmsplice into a pipe and splice(2) into the file (no copy through our memory).
  * The same image format as @crtools/pagemap's writer (pages_id head, then
  * {vaddr, compat_nr_pages: 0, flags, nr_pages}).
+ *
+ * `unreadable`: the task's mappings without PROT_READ (sorted, disjoint), whose pages vmsplice
+ * cannot take (EFAULT): those are read through /proc/PID/mem, which a tracer reads whatever the
+ * protection (CRIU's parasite adds PROT_READ for its copy instead), and written in their place.
  */
 export async function writePagesSpliced(
   inf: Infection,
@@ -18,6 +22,7 @@ export async function writePagesSpliced(
   pagesId: number,
   entries: readonly PlannedEntry[],
   checkAbort: () => void,
+  unreadable: readonly { start: bigint; end: bigint }[] = [],
 ): Promise<{ pagesWritten: number }> {
   const pm = createImageWriter(path.join(dir, pagemapFileName('task', pid)), 'PAGEMAP');
   const fd = openSync(path.join(dir, pagesFileName(pagesId)), 'w', 0o600);
@@ -27,6 +32,7 @@ export async function writePagesSpliced(
   // measured on a busy one)
   const xfer = openPageTransfer(inf, Number(process.env['CRTOOLS_DUMP_PIPE_BYTES'] ?? 1 << 20), process.env['CRTOOLS_DUMP_OVERLAP'] !== '0');
   let pages = 0;
+  let mem: ProcMemPageSource | undefined;
   try {
     await pm.write({ pages_id: pagesId });
     let runs: PageRun[] = [];
@@ -38,13 +44,40 @@ export async function writePagesSpliced(
       runPages = 0;
     };
     const batchPages = Math.max(1, Math.floor(Math.max(8 << 20, xfer.capacity) / PAGE_SIZE));
+    const copy = (vaddr: bigint, nrPages: number) => {
+      flush(); // what vmsplice queued goes first: the file is written in order
+      mem ??= procMemPageSource(pid);
+      for (let done = 0; done < nrPages; ) {
+        const n = Math.min(nrPages - done, 256);
+        const buf = Buffer.allocUnsafe(n * PAGE_SIZE);
+        mem.read([{ vaddr: vaddr + BigInt(done * PAGE_SIZE), nrPages: n }], buf);
+        for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+        done += n;
+      }
+    };
+    let u = 0;
     for (const e of entries) {
       await pm.write({ vaddr: e.vaddr, compat_nr_pages: 0, flags: e.flags, nr_pages: BigInt(e.nrPages) });
       if (!(e.flags & PE_PRESENT)) continue;
-      runs.push({ vaddr: e.vaddr, nrPages: e.nrPages });
-      runPages += e.nrPages;
       pages += e.nrPages;
-      if (runPages >= batchPages) flush();
+      // the entry in pieces: readable ones to vmsplice, unreadable ones copied
+      const end = e.vaddr + BigInt(e.nrPages * PAGE_SIZE);
+      for (let at = e.vaddr; at < end; ) {
+        while (u < unreadable.length && unreadable[u]!.end <= at) u++;
+        const x = unreadable[u];
+        if (x && x.start <= at) {
+          const stop = x.end < end ? x.end : end;
+          copy(at, Number((stop - at) / BigInt(PAGE_SIZE)));
+          at = stop;
+          continue;
+        }
+        const stop = x && x.start < end ? x.start : end;
+        const n = Number((stop - at) / BigInt(PAGE_SIZE));
+        runs.push({ vaddr: at, nrPages: n });
+        runPages += n;
+        if (runPages >= batchPages) flush();
+        at = stop;
+      }
     }
     flush();
     await pm.close();
@@ -52,6 +85,7 @@ export async function writePagesSpliced(
     await pm.abort().catch(() => {});
     throw e;
   } finally {
+    mem?.close();
     xfer.close();
     closeSync(fd);
   }

@@ -99,7 +99,8 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
     futex_rla: t.misc.robustList.head,
     futex_rla_len: Number(t.misc.robustList.len),
     sched_nice: stat.nice,
-    sched_policy: stat.policy,
+    // with SCHED_RESET_ON_FORK, as sched_getscheduler() tells it (stat's field leaves the flag out)
+    sched_policy: t.misc.schedPolicy >= 0 ? t.misc.schedPolicy : stat.policy,
   };
   if (stat.policy === 1 || stat.policy === 2) tc['sched_prio'] = stat.rtPriority;
   if (withMask) tc['blk_sigset'] = t.sigmask;

@@ -35,8 +35,13 @@ export function insideView(f: Fingerprint): Fingerprint {
   const fdinfoLine = (l: string): string => {
     const m = /^(Pid: |ino: \(the pidfs inode of process )(\d+)(.*)$/.exec(l);
     if (m) return `${m[1]}${id(Number(m[2]))}${m[3]}`;
+    // a lock's holder ("lock: 1: FLOCK ADVISORY WRITE PID dev:ino start end")
+    const lk = /^(lock: \d+: (?:-> )?\S+ \S+ \S+ )(\d+)( .*)$/.exec(l);
+    if (lk) return `${lk[1]}${id(Number(lk[2]))}${lk[3]}`;
     return l.startsWith('NSpid: ') ? `NSpid: ${last(l.slice(7))}` : l;
   };
+  // a POSIX timer's target ("notify: signal/tid.TID")
+  const timerLine = (l: string): string => l.replace(/(notify: \S+\/(?:tid|pid)\.)(\d+)/, (_, a: string, n: string) => `${a}${id(Number(n))}`);
   const owner = (v: string | number | undefined): string | number | undefined => {
     const m = typeof v === 'string' ? /^(-?\d+):(\d+)$/.exec(v) : null;
     return m ? `${m[1]}:${id(Number(m[2]))}` : v;
@@ -72,6 +77,7 @@ export function insideView(f: Fingerprint): Fingerprint {
         ...(p.sockopts?.['SO_PEERCRED'] !== undefined ? { sockopts: { ...p.sockopts, SO_PEERCRED: peercred(p.sockopts['SO_PEERCRED']) } } : {}),
         ...(p.fcntl ? { fcntl: { ...p.fcntl, ...(p.fcntl['F_GETOWN_EX'] !== undefined ? { F_GETOWN_EX: owner(p.fcntl['F_GETOWN_EX'])! } : {}) } } : {}),
       }])),
+      ...(t.timers ? { timers: t.timers.map(timerLine) } : {}),
       shares: { files: id(t.shares.files), fs: id(t.shares.fs), vm: id(t.shares.vm), sighand: id(t.shares.sighand) },
       threads: t.threads.map((th) => ({ ...th, tid: id(th.tid), status: th.status['NSpid'] === undefined ? th.status : { ...th.status, NSpid: lastOnly(th.status['NSpid'])! } })),
     })),

@@ -11,6 +11,7 @@
 #define NR_timer_gettime 224
 #define NR_timer_getoverrun 225
 #define NR_get_robust_list 274
+#define NR_sched_getscheduler 145
 #define NR_membarrier 324
 #define NR_vmsplice 278
 
@@ -77,6 +78,8 @@ static long cmd_thread(struct parasite_thread_args *a) {
 	a->ss_sp = ss.sp;
 	a->ss_flags = ss.flags;
 	a->ss_size = ss.size;
+	/* the policy with SCHED_RESET_ON_FORK, which /proc/PID/stat's policy field leaves out */
+	a->sched_policy = sys(NR_sched_getscheduler, 0, 0, 0);
 	return sys(NR_get_robust_list, 0, &a->robust_head, &a->robust_len);
 }
 

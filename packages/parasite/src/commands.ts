@@ -155,6 +155,8 @@ export interface ThreadMiscState {
   clearTidAddr: bigint;
   sas: { ss_sp: bigint; ss_flags: number; ss_size: bigint };
   robustList: { head: bigint; len: bigint };
+  /** sched_getscheduler(): the policy with SCHED_RESET_ON_FORK (0x40000000), or a negative errno */
+  schedPolicy: number;
 }
 
 export function dumpThreadMisc(inf: Infection, tid: number): ThreadMiscState {
@@ -165,5 +167,6 @@ export function dumpThreadMisc(inf: Infection, tid: number): ThreadMiscState {
     clearTidAddr: f('clear_tid_addr'),
     sas: { ss_sp: f('ss_sp'), ss_flags: Number(f('ss_flags')), ss_size: f('ss_size') },
     robustList: { head: f('robust_head'), len: f('robust_len') },
+    schedPolicy: Number(f('sched_policy')),
   };
 }

@@ -1,9 +1,9 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { CrtoolsError } from '@crtools/common';
+import { CrtoolsError, ExitCode } from '@crtools/common';
 import { readMaps } from '@crtools/procfs';
 import { PARASITE_AREA } from './gen-abi.js';
 import { check, native } from './load-native.js';
-import { getGpRegs, getSigmask, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
+import { getGpRegs, getSigmask, peekSiginfo, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
 import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
 import { PTRACE_EVENT_STOP } from './wait-status.js';
 
@@ -101,8 +101,22 @@ function findSyscallInsn(pid: number): bigint {
   throw new CrtoolsError('NO_EXEC_VMA', `task ${pid} has no syscall instruction in its code to run a syscall from`, { context: { pid } });
 }
 
+/**
+ * A SIGTRAP already pending cannot be kept through our runs: the thread runs our code with
+ * SIGTRAP unblocked (so that the traps keep the task's own action), which lets the pending one
+ * be delivered there and taken for a trap of ours, or, queued to the thread, makes the kernel
+ * drop the trap's. Refused by name before anything runs, the task left as it was (as CRIU).
+ */
+function refusePendingTrap(pid: number, threads: StoppedThread[]): void {
+  const trap = (q: Buffer[]) => q.some((si) => si.readInt32LE(0) === SIGTRAP);
+  const tid = trap(peekSiginfo(pid, true)) ? pid : threads.find((t) => trap(peekSiginfo(t.tid, false)))?.tid;
+  if (tid === undefined) return;
+  throw new CrtoolsError('PENDING_SIGTRAP', `task ${tid}: a SIGTRAP is pending (blocked), which the dumper's own traps would take: not supported`, { exitCode: ExitCode.UNSUPPORTED, context: { pid: tid } });
+}
+
 /** Save every seized thread's registers (compel's prepare). */
 export function prepare(pid: number, threads: StoppedThread[]): Infection {
+  refusePendingTrap(pid, threads);
   const saved = new Map<number, Buffer>();
   const masks = new Map<number, bigint>();
   for (const t of threads) {

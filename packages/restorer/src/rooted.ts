@@ -11,7 +11,7 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { RestorePlan } from './plan.js';
 
 /** File kinds that hold no path of the tree (made from nothing or handed over). */
-const PATHLESS = new Set(['pipe', 'eventfd', 'signalfd', 'epoll', 'timerfd', 'unix', 'inet', 'tcp', 'socket', 'memfd', 'pidfd', 'inherit']);
+const PATHLESS = new Set(['pipe-r', 'pipe-w', 'eventfd', 'signalfd', 'epoll', 'timerfd', 'unix', 'inet', 'tcp', 'socket', 'memfd', 'pidfd', 'inherit']);
 
 function refuse(what: string): CrtoolsError {
   return new CrtoolsError('UNSUPPORTED_OPTION', `restore: option root: ${what} under another root is not supported by crtools yet`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'root' } });
@@ -23,6 +23,8 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
   const files = plan.files.map((f) => {
     if (f.kind === 'reg' || f.kind === 'fifo') return { ...f, path: at(f.path)! };
     if (PATHLESS.has(f.kind)) return f;
+    // a unix socket bound to no name or an abstract one (the network namespace's, not a path)
+    if (f.kind === 'unix-bound' && (f.unixBound.address.length <= 2 || f.unixBound.address[2] === 0)) return f;
     throw refuse(`a ${f.kind} descriptor`);
   });
   return {

@@ -251,20 +251,22 @@ describe('--root: the plan reached through the new root until the pivot (rootedP
       exe: '/bin/busybox', cwd: '/', root: '/',
       vmas: [{ start: 0x400000n, end: 0x401000n, kind: 'file-private', path: '/bin/busybox', prot: 5, flags: 2, pgoff: 0n } as TaskPlan['vmas'][number]],
     })],
-    files: [{ kind: 'reg', path: '/dev/null', flags: 2, pos: 0n } as RestorePlan['files'][number], { kind: 'pipe' } as unknown as RestorePlan['files'][number]],
+    files: [{ kind: 'reg', path: '/dev/null', flags: 2, pos: 0n } as RestorePlan['files'][number], { kind: 'pipe-r' } as unknown as RestorePlan['files'][number]],
   });
 
   it('prefixes files, exe, working directory and mapped files; a root of / stays the pivot\'s', () => {
     const p = rootedPlan(base(), '/run/c/criu-root');
     const t = p.tasks[0]!;
     expect([t.exe, t.cwd, t.root, t.vmas[0]!.path]).toEqual(['/run/c/criu-root/bin/busybox', '/run/c/criu-root', '/', '/run/c/criu-root/bin/busybox']);
-    expect(p.files).toEqual([expect.objectContaining({ kind: 'reg', path: '/run/c/criu-root/dev/null' }), { kind: 'pipe' }]);
+    expect(p.files).toEqual([expect.objectContaining({ kind: 'reg', path: '/run/c/criu-root/dev/null' }), { kind: 'pipe-r' }]);
     expect(rootedPlan({ ...base(), tasks: [{ ...base().tasks[0]!, root: '/jail' }] }, '/r').tasks[0]!.root).toBe('/r/jail');
   });
 
   it('a kind reached by another path (a bound unix socket, a terminal...) or an unlinked file made again is refused by name', () => {
-    const unix = { ...base(), files: [{ kind: 'unix-bound' } as unknown as RestorePlan['files'][number]] };
-    expect(() => rootedPlan(unix, '/r')).toThrow('restore: option root: a unix-bound descriptor under another root is not supported by crtools yet');
+    const bound = (name: string) => ({ ...base(), files: [{ kind: 'unix-bound', unixBound: { address: Buffer.concat([Buffer.from([1, 0]), Buffer.from(name)]) } } as unknown as RestorePlan['files'][number]] });
+    expect(() => rootedPlan(bound('/run/s.sock\0'), '/r')).toThrow('restore: option root: a unix-bound descriptor under another root is not supported by crtools yet');
+    // an abstract name is the network namespace's, not a path: it stays as it is
+    expect(rootedPlan(bound('\0abstract'), '/r').files).toEqual(bound('\0abstract').files);
     const ghost = { ...base(), ghosts: [{ path: '/tmp/gone' } as unknown as NonNullable<RestorePlan['ghosts']>[number]] };
     expect(() => rootedPlan(ghost, '/r')).toThrow(/an unlinked file or removed directory \(\/tmp\/gone\) made again under another root/);
   });

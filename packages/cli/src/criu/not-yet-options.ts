@@ -21,9 +21,9 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   // nothing lost silently (14)
   'evasive-devices': B(14), 'link-remap': B(14), 'ghost-fiemap': B(14), 'file-validation': S(14), 'skip-file-rwx-check': B(14),
   // what real programs hold (15)
-  'ext-unix-sk': B(15, 'x'), 'force-irmap': B(15), 'allow-uprobes': B(15),
+  'ext-unix-sk': B(15, 'x'), 'force-irmap': B(15), 'irmap-scan-path': S(15), 'allow-uprobes': B(15), 'exec-cmd': B(15),
   // pre-dump, page server, lazy pages (16)
-  'page-server': B(16), address: S(16), port: S(16), 'auto-dedup': B(16), 'lazy-pages': B(16), stream: B(16),
+  'page-server': B(16), address: S(16), port: S(16), 'auto-dedup': B(16), 'lazy-pages': B(16), stream: B(16), 'ps-socket': S(16),
   // CRIU's TLS (GnuTLS) on the page server's connections: decided against (a TLS stack to keep in
   // step with GnuTLS's handshake for one transport); tunnel the port instead
   ...Object.fromEntries(['tls', 'tls-cacert', 'tls-cacrl', 'tls-cert', 'tls-key', 'tls-no-cn-verify'].map((n) => [n, {
@@ -34,7 +34,11 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   external: S(17), 'freeze-cgroup': S(17), 'manage-cgroups': B(17), 'cgroup-root': S(17), 'cgroup-props': S(17), 'cgroup-props-file': S(17),
   'cgroup-dump-controller': S(17), 'cgroup-yard': S(17), 'enable-fs': S(17), unprivileged: B(17), root: S(17, 'r'),
   'join-ns': S(17, 'J'), 'veth-pair': S(17), 'lsm-profile': S(17), 'lsm-mount-context': S(17), 'weak-sysctls': B(17),
-  'empty-ns': S(17), 'ext-mount-map': S(17, 'M'), 'orphan-pts-master': B(17),
+  'empty-ns': S(17), 'ext-mount-map': S(17, 'M'), 'orphan-pts-master': B(17), 'skip-mnt': S(17), 'mntns-compat-mode': B(17),
+  'enable-external-sharing': B(17), 'enable-external-masters': B(17), ms: B(17),
+  // CRIU's --deprecated turns on features it has deprecated (the show and exec commands among
+  // them); crtools has none of them
+  deprecated: { type: 'boolean', issue: 0, why: "--deprecated: crtools has none of CRIU's deprecated features" },
 };
 
 /** The not-yet options as citty argument definitions, to add to a command's own (which win). */
@@ -42,7 +46,7 @@ export function notYetArgs(own: Record<string, unknown>): Record<string, { type:
   const out: Record<string, { type: 'boolean' | 'string'; alias?: string; description: string }> = {};
   for (const [name, o] of Object.entries(NOT_YET_OPTIONS)) {
     if (name in own) continue;
-    out[name] = { type: o.type, ...(o.alias ? { alias: o.alias } : {}), description: o.why ? 'not supported: crtools does not do TLS (tunnel the connection)' : `not supported yet (issue ${o.issue})` };
+    out[name] = { type: o.type, ...(o.alias ? { alias: o.alias } : {}), description: o.why ? `not supported: ${o.why.slice(o.why.indexOf(': ') + 2)}` : `not supported yet (issue ${o.issue})` };
   }
   return out;
 }

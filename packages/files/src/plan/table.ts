@@ -73,7 +73,7 @@ export class FilePlanTable {
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
-    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new FifoPlans((id) => this.reg.ghostOf.get(id)), this.tty].map((k) => [k.type, k as PlanKind]),
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(
@@ -121,6 +121,19 @@ export class FilePlanTable {
     const f = this.entries.get(id);
     if (!f) throw badImage(`files.img: no file with id ${id} (${what})`, { image: 'files.img' });
     return f;
+  }
+
+  /**
+   * Is the file at path missing now? Not for one below a mount the restore makes anew (a mount
+   * namespace of the tree's, or everything under --root): it is looked for when it is opened.
+   */
+  gone(path: string): boolean {
+    return this.reg.gone(path);
+  }
+
+  /** Is path below a mount the restore makes anew (not there to be looked at before)? */
+  madeLater(path: string): boolean {
+    return this.reg.madeLater(path);
   }
 
   /** The path of a regular file (an exe, cwd, root). */

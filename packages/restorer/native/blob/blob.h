@@ -127,6 +127,7 @@ void create_timers(struct ctx *c) HIDDEN;
 void arm_timers(struct ctx *c) HIDDEN;
 void restore_sched_oom(struct ctx *c) HIDDEN;
 void restore_creds(struct ctx *c) HIDDEN;
+void restore_dumpable(struct ctx *c, u64 detail) HIDDEN;
 
 /* threads.c: the other threads, the wait for "go", seccomp, and the final rt_sigreturn */
 void restore_threads(struct ctx *c) HIDDEN;

@@ -246,7 +246,7 @@ static void unix_listen(struct ctx *c, long fd, long backlog, int i) {
 	chk(c, S3(NR_setresgid, rg, eg, -1), i);
 	chk(c, ret, i);
 	/* a change of effective ids clears the dumpable flag: as it was */
-	chk(c, S5(NR_prctl, PR_SET_DUMPABLE, c->t->dumpable, 0, 0, 0), i);
+	restore_dumpable(c, i);
 }
 
 /* Connect a unix socket to socket t of the plan (a listener or a bound datagram socket), by
@@ -814,7 +814,7 @@ void restore_fown(struct ctx *c)
 			ret = S3(NR_fcntl, n, F_SETOWN_EX, &own);
 			chk(c, S3(NR_setresuid, r, e, -1), n);
 			chk(c, ret, n);
-			chk(c, S5(NR_prctl, PR_SET_DUMPABLE, c->t->dumpable, 0, 0, 0), n);
+			restore_dumpable(c, n);
 		}
 		if (f->flags & O_ASYNC) {
 			long fl = chk(c, S2(NR_fcntl, n, F_GETFL), n);

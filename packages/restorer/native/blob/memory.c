@@ -729,7 +729,7 @@ void restore_mm_struct(struct ctx *c)
 	chk(c, S5(NR_prctl, PR_SET_MM, PR_SET_MM_MAP, &m, sizeof(m), 0), 0);
 	if (exe >= 0)
 		S1(NR_close, exe);
-	chk(c, S5(NR_prctl, PR_SET_DUMPABLE, t->dumpable, 0, 0, 0), 0);
+	restore_dumpable(c, 0);
 	if (t->personality != 0xffffffffULL)
 		chk(c, S1(NR_personality, t->personality), 0);
 }

@@ -176,6 +176,18 @@ void restore_sched_oom(struct ctx *c)
 	}
 }
 
+/* The dumpable flag as recorded. Any change of the effective or fs ids sets it to the
+   fs.suid_dumpable sysctl, so it comes back after each. prctl takes 0 or 1 only: a task the
+   kernel made "root-dumpable" (2, after a change of ids with fs.suid_dumpable=2) keeps what
+   the same change gave it here, or 0 (the safer of the two) if the sysctl differs. */
+void restore_dumpable(struct ctx *c, u64 detail)
+{
+	u64 d = c->t->dumpable;
+	if (d > 1 && S5(NR_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0) == (long)d)
+		return;
+	chk(c, S5(NR_prctl, PR_SET_DUMPABLE, d > 1 ? 0 : d, 0, 0, 0), detail);
+}
+
 void restore_creds(struct ctx *c)
 {
 	struct plan_task *t = c->t;
@@ -220,6 +232,7 @@ void restore_creds(struct ctx *c)
 		if (t->no_new_privs)
 			chk(c, S5(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 6);
 	}
+	restore_dumpable(c, 7);
 	/* the parent-death signal last: a change of the effective or fs ids above clears it */
 	if (t->pdeathsig) {
 		set_step(c, STEP_MISC);

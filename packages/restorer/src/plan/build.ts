@@ -55,7 +55,6 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const m = /^mountpoints-(\d+)\.img$/.exec(f);
     if (m) madeAt.push(...madeMountpoints(await mountsOf(dir, Number(m[1]))));
   }
-  const notYet = (p: string) => madeAt.some((d) => p === d || p.startsWith(d === '/' ? '/' : `${d}/`));
   const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk, madeAt });
   const shmem = new ShmemTable(files.memfd);
   // seccomp.img: every filter of the tree (one entry; none or no image: no filters)
@@ -212,12 +211,12 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const itimer = (x: Obj | undefined) => ({ isec: big(x?.isec), iusec: big(x?.iusec), vsec: big(x?.vsec), vusec: big(x?.vusec) });
     const exe = mm.exe_file_id !== undefined ? files.regPath(Number(mm.exe_file_id), `pid ${pid} exe`) : undefined;
     const exeGhost = mm.exe_file_id !== undefined ? files.ghostOf(Number(mm.exe_file_id)) : undefined;
-    if (exe && exeGhost === undefined && !notYet(exe) && !existsSync(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
+    if (exe && exeGhost === undefined && files.gone(exe)) throw missing(`pid ${pid}: executable ${exe} no longer exists`, exe);
     const cwd = fs.cwd_id !== undefined ? files.regPath(Number(fs.cwd_id), `pid ${pid} cwd`) : undefined;
     // a removed working directory or root is a ghost directory, made again by the restore
     const cwdGhost = fs.cwd_id !== undefined ? files.ghostOf(Number(fs.cwd_id)) : undefined;
     const rootGhost = fs.root_id !== undefined ? files.ghostOf(Number(fs.root_id)) : undefined;
-    if (cwd && cwdGhost === undefined && !notYet(cwd) && !existsSync(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
+    if (cwd && cwdGhost === undefined && files.gone(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
 
     tasks.push({
       pid,

@@ -151,9 +151,9 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
     const path = f.reg.name as string;
     const ghost = files.ghostOf(Number(v.shmid));
     if (ghost !== undefined) return { ...base, kind: s & VMA_FILE_SHARED ? 'file-shared' : 'file-private', path, openFlags: Number(v.fdflags ?? 0) & ~0o100, ghost };
-    if (!existsSync(path)) throw missing(`${where}: mapped file ${path} no longer exists`, path);
+    if (files.gone(path)) throw missing(`${where}: mapped file ${path} no longer exists`, path);
     const size = f.reg.size === undefined ? undefined : big(f.reg.size);
-    if (size !== undefined && BigInt(statSync(path).size) !== size) throw missing(`${where}: mapped file ${path} changed size`, path);
+    if (size !== undefined && !files.madeLater(path) && BigInt(statSync(path).size) !== size) throw missing(`${where}: mapped file ${path} changed size`, path);
     return { ...base, kind: s & VMA_FILE_SHARED ? 'file-shared' : 'file-private', path, openFlags: Number(v.fdflags ?? 0) & ~0o100, fileSize: size };
   }
   if (s & VMA_ANON_PRIVATE) return { ...base, kind: 'anon' };

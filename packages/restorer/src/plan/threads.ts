@@ -45,15 +45,19 @@ export function sigQueue(q: Obj | undefined, path: string): Buffer[] | undefined
   });
 }
 
+const SCHED_RESET_ON_FORK = 0x40000000;
+
 /** thread_core sched_* → policy/prio/nice (nothing recorded: left as inherited) */
 export function schedFrom(tc: Obj | undefined, path: string): { policy: number; prio: number; nice: number } | undefined {
   if (tc?.sched_policy === undefined && tc?.sched_nice === undefined) return undefined;
   const policy = Number(tc.sched_policy ?? 0);
   const prio = Number(tc.sched_prio ?? 0);
   const nice = Number(tc.sched_nice ?? 0);
-  if (![0, 1, 2, 3, 5].includes(policy)) throw badInput(`${path}: unknown scheduling policy ${policy}`, { path, image: path });
+  // (SCHED_RESET_ON_FORK rides in the policy's bit 30, as sched_getscheduler() gives it)
+  const base = policy & ~SCHED_RESET_ON_FORK;
+  if (![0, 1, 2, 3, 5].includes(base) || policy < 0) throw badInput(`${path}: unknown scheduling policy ${policy}`, { path, image: path });
   if (nice < -20 || nice > 19) throw badInput(`${path}: nice ${nice} out of range`, { path, image: path });
-  if ((policy === 1 || policy === 2) !== (prio > 0) || prio > 99) throw badInput(`${path}: priority ${prio} does not fit policy ${policy}`, { path, image: path });
+  if ((base === 1 || base === 2) !== (prio > 0) || prio > 99) throw badInput(`${path}: priority ${prio} does not fit policy ${policy}`, { path, image: path });
   return { policy, prio, nice };
 }
 

@@ -25,7 +25,7 @@ export class FifoPlans implements PlanKind<FifoFilePlan> {
   private files: ReadonlyMap<number, Obj> = new Map();
 
   /** ghostOf: the ghost index of a files.img entry (an unlinked FIFO's REG entry) */
-  constructor(private readonly ghostOf: (id: number) => number | undefined = () => undefined) {}
+  constructor(private readonly ghostOf: (id: number) => number | undefined = () => undefined, private readonly madeLater: (path: string) => boolean = () => false) {}
 
   async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
     this.files = files;
@@ -40,9 +40,10 @@ export class FifoPlans implements PlanKind<FifoFilePlan> {
     const pipe = { flags: Number(reg.flags ?? 0), pos: 0n, pipeId: Number(fe.pipe_id), ...pipeContents(this.data.get(Number(fe.pipe_id))) };
     const ghost = this.ghostOf(Number(fe.regf_id ?? fe.id));
     if (ghost !== undefined) return { kind: 'fifo', path, ghost, ...pipe };
-    let fifo = false;
+    // (below a mount the restore makes anew it is looked for when it is opened)
+    let fifo = this.madeLater(path);
     try {
-      fifo = statSync(path).isFIFO();
+      fifo ||= statSync(path).isFIFO();
     } catch {
       // missing: said below
     }

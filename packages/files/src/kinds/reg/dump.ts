@@ -110,9 +110,12 @@ export class RegFiles implements DumpKind {
     if (!m) return;
     const owner = Number(m[1]);
     const tree = this.tree();
+    // in a tree of a pid namespace of its own, its /proc numbers the tasks as they see themselves
+    const inner = (id: number) => (tree?.innerId ? tree.innerId(id, false) : id);
+    const inTree = !!tree && [...tree.tasks].some((t) => inner(t) === owner);
     const why = / \(deleted\)$/.test(target) ? `a file of process ${owner}, which is gone,`
-      : !tree?.tasks.has(owner) ? `a file of process ${owner}, outside the dumped tree,`
-      : owner !== tree.root || (m[2] !== undefined && Number(m[2]) !== owner) ? `a /proc file of a task other than the root (${owner}${m[2] ? ` thread ${m[2]}` : ''})`
+      : !tree || !inTree ? `a file of process ${owner}, outside the dumped tree,`
+      : tree.root === undefined || owner !== inner(tree.root) || (m[2] !== undefined && Number(m[2]) !== owner) ? `a /proc file of a task other than the root (${owner}${m[2] ? ` thread ${m[2]}` : ''})`
       : undefined;
     if (why) throw refuseFd(pid, fd, `${why} is not supported`, target);
   }
@@ -202,7 +205,10 @@ export class RegFiles implements DumpKind {
       // a device node: one of those a descriptor may hold (/dev/null-like, the rest are refused before)
       const device = st.isCharacterDevice() && isMemDevice(st.rdev);
       if (!st.isFile() && !st.isDirectory() && !st.isFIFO() && !device) throw refuse('an unlinked special file is not supported');
-      if (st.size > this.ghostLimit) throw refuse(`the unlinked file holds ${st.size} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
+      // what the ghost keeps is the data (holes stay holes): the limit is on the blocks the file
+      // has, as CRIU's, not on its size (a sparse 1 GiB file with a few pages written is small)
+      const held = st.blocks * 512;
+      if (held > this.ghostLimit) throw refuse(`the unlinked file holds ${held} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
       gid = this.ghosts.length + 1;
       this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
       this.ghostByInode.set(key, gid);

@@ -145,10 +145,14 @@ export class RegPlans implements PlanKind<RegFilePlan> {
   /** mount points the restore mounts anew (a mount namespace of the tree's): files below them are not looked for before */
   madeAt: readonly string[] = [];
 
+  /** Is path below a mount the restore makes anew (so that it cannot be looked at before)? */
+  madeLater(path: string): boolean {
+    return this.madeAt.some((d) => path === d || path.startsWith(d.endsWith('/') ? d : `${d}/`));
+  }
+
   /** Is the file at path missing, where the restore can look before it runs? */
-  private gone(path: string): boolean {
-    if (this.madeAt.some((d) => path === d || path.startsWith(d.endsWith('/') ? d : `${d}/`))) return false;
-    return !existsSync(path);
+  gone(path: string): boolean {
+    return !this.madeLater(path) && !existsSync(path);
   }
 
   readonly type = 'REG';
