@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { criu, killAllStarted, killTree, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, criu, killAllStarted, killTree, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 
 const mine: number[] = [];
 afterEach(() => {
@@ -100,6 +100,22 @@ describe('scheduling and OOM score', () => {
       // SCHED_RESET_ON_FORK, which /proc does not show (CRIU's zdtm sched_policy00 found it lost)
       expect(w.check()).toBe('check ok');
     });
+  });
+});
+
+describe('rseq critical sections', () => {
+  // the dump stops the thread inside one; the first return to user space from the dumper's code
+  // (or the restorer's) clears rseq_cs, so unless the ip is moved to the abort handler the
+  // section runs on unguarded (CRIU's zdtm rseq01)
+  it('a thread stopped in one is restarted at its abort handler after a restore, twice, and after dump -R', () => {
+    roundTrip('rseqcs', [], (pid, w) => expect(askVerdict(w.state, pid, 10_000)).toMatch(/^check ok /));
+    const w = startWorkload('rseqcs', []);
+    for (let round = 0; round < 2; round++) {
+      const d = criu(['dump', '-t', String(w.pid), '-D', tmp(`rseqcs-R-${round}`), '-R']);
+      expect(d.code, d.stderr).toBe(0);
+      expect(askVerdict(w.state, w.pid, 10_000)).toMatch(/^check ok /);
+    }
+    killTree(w.pid);
   });
 });
 

@@ -112,7 +112,7 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   Object.assign(tc, seccomp);
   tc['comm'] = stat.comm;
   if (t.rseq && t.rseq.rseq_abi_pointer !== 0n) {
-    tc['rseq_entry'] = { rseq_abi_pointer: t.rseq.rseq_abi_pointer, rseq_abi_size: t.rseq.rseq_abi_size, signature: t.rseq.signature };
+    tc['rseq_entry'] = { rseq_abi_pointer: t.rseq.rseq_abi_pointer, rseq_abi_size: t.rseq.rseq_abi_size, signature: t.rseq.signature, ...(t.rseqCs !== undefined ? { rseq_cs_pointer: t.rseqCs } : {}) };
   }
   tc['cg_set'] = cgSet;
   return tc;

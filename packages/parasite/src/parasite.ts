@@ -15,6 +15,11 @@ export interface ThreadState {
   sigmask: bigint;
   pendingSignals: Buffer[];
   rseq?: RseqConfig;
+  /**
+   * struct rseq's rseq_cs, kept when its critical section does not restart on signals (the
+   * image's rseq_cs_pointer: the restore sets it again, the return from rseq() clears it)
+   */
+  rseqCs?: bigint;
   tls: TlsDesc[];
   misc: ThreadMiscState;
   /** seccomp mode (0 disabled, 1 strict, 2 filter) and, in filter mode, the chain oldest first */
@@ -99,7 +104,10 @@ export function collectInfected(inf: Infection, opts: CollectOptions = {}): Task
   const itimers = dumpItimers(inf);
   const posixTimers = dumpPosixTimers(inf, opts.posixTimerIds ?? []);
   const misc = dumpMisc(inf);
-  const threadStates: ThreadState[] = perThread.map((t) => ({ ...t, misc: dumpThreadMisc(inf, t.tid) }));
+  const threadStates: ThreadState[] = perThread.map((t) => {
+    const cs = inf.rseqCs.get(t.tid);
+    return { ...t, ...(cs !== undefined ? { rseqCs: cs } : {}), misc: dumpThreadMisc(inf, t.tid) };
+  });
   return {
     pid,
     interruptSignal: threads[0]?.stop.stopSignal ?? 0,

@@ -3,7 +3,7 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import { readMaps } from '@crtools/procfs';
 import { PARASITE_AREA } from './gen-abi.js';
 import { check, native } from './load-native.js';
-import { getGpRegs, getSigmask, peekSiginfo, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
+import { getGpRegs, getRseqConfig, getSigmask, peekSiginfo, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
 import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
 import { PTRACE_EVENT_STOP } from './wait-status.js';
 
@@ -72,6 +72,12 @@ export interface Infection {
    * Writing one into the task's text instead would leave it a private copy of that page.
    */
   bootstrapAddr: bigint;
+  /**
+   * struct rseq's rseq_cs of threads in (or armed for) an rseq critical section that does not
+   * restart on signals, read before our code ran (a return to user space from our code clears
+   * it): the image keeps it, cure() writes it back.
+   */
+  rseqCs: Map<number, bigint>;
   /** Our scratch area in the tracee (0n until infect()). */
   area: bigint;
   /** The memfd area mapped MAP_SHARED in both the tracee (sharedAddr) and us (shared). */
@@ -114,16 +120,50 @@ function refusePendingTrap(pid: number, threads: StoppedThread[]): void {
   throw new CrtoolsError('PENDING_SIGTRAP', `task ${tid}: a SIGTRAP is pending (blocked), which the dumper's own traps would take: not supported`, { exitCode: ExitCode.UNSUPPORTED, context: { pid: tid } });
 }
 
+const RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL = 2;
+
+/**
+ * A thread stopped in an rseq critical section (struct rseq's rseq_cs names one and the ip is in
+ * [start_ip, start_ip + post_commit_offset)) would be moved to abort_ip by the kernel on its way
+ * back to user space, as after a signal; but its first return is from our code, outside the
+ * section, and that clears rseq_cs instead, so the section would run on unguarded. Its saved ip
+ * becomes abort_ip now (for the images and for a tree resumed alike, as CRIU does). One whose
+ * section does not restart on signals keeps its ip; its rseq_cs is kept (`cs`) and put back.
+ */
+function rseqFixup(pid: number, tid: number, regs: Buffer): { regs?: Buffer; cs?: bigint } {
+  const conf = getRseqConfig(tid);
+  if (!conf || conf.rseq_abi_pointer === 0n) return {};
+  const head = Buffer.alloc(20); // cpu_id_start, cpu_id, rseq_cs, flags
+  readMemory(pid, conf.rseq_abi_pointer, head);
+  const csPtr = head.readBigUInt64LE(8);
+  if (csPtr === 0n) return {};
+  const cs = Buffer.alloc(32); // version, flags, start_ip, post_commit_offset, abort_ip
+  readMemory(pid, csPtr, cs);
+  if (cs.readUInt32LE(0) !== 0) {
+    throw new CrtoolsError('RSEQ_VERSION', `thread ${tid}: its rseq critical section descriptor has version ${cs.readUInt32LE(0)}, which is not supported`, { exitCode: ExitCode.UNSUPPORTED, context: { pid: tid } });
+  }
+  if ((cs.readUInt32LE(4) | head.readUInt32LE(16)) & RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL) return { cs: csPtr };
+  const r = decodeGpRegs(regs);
+  const start = cs.readBigUInt64LE(8);
+  if (r.ip < start || r.ip >= start + cs.readBigUInt64LE(16)) return {};
+  return { regs: encodeGpRegs({ ...r, ip: cs.readBigUInt64LE(24) }) };
+}
+
 /** Save every seized thread's registers (compel's prepare). */
 export function prepare(pid: number, threads: StoppedThread[]): Infection {
   refusePendingTrap(pid, threads);
   const saved = new Map<number, Buffer>();
   const masks = new Map<number, bigint>();
+  const rseqCs = new Map<number, bigint>();
   for (const t of threads) {
-    saved.set(t.tid, getGpRegs(t.tid).raw);
+    const regs = getGpRegs(t.tid).raw;
+    const fix = rseqFixup(pid, t.tid, regs);
+    if (fix.regs) setGpRegs(t.tid, fix.regs);
+    if (fix.cs !== undefined) rseqCs.set(t.tid, fix.cs);
+    saved.set(t.tid, fix.regs ?? regs);
     masks.set(t.tid, getSigmask(t.tid));
   }
-  return { pid, threads, saved, masks, bootstrapAddr: findSyscallInsn(pid), area: 0n, sharedAddr: 0n };
+  return { pid, threads, saved, masks, rseqCs, bootstrapAddr: findSyscallInsn(pid), area: 0n, sharedAddr: 0n };
 }
 
 /**
@@ -314,6 +354,18 @@ export function readData(inf: Infection, off: number, len: number): Buffer {
  */
 export function cure(inf: Infection): Error | undefined {
   let first: Error | undefined;
+  // the critical sections our runs cleared (prepare): armed again, as they were
+  for (const [tid, cs] of inf.rseqCs) {
+    try {
+      const conf = getRseqConfig(tid);
+      if (!conf) continue;
+      const b = Buffer.alloc(8);
+      b.writeBigUInt64LE(cs);
+      writeMemory(inf.pid, conf.rseq_abi_pointer + 8n, b);
+    } catch (e) {
+      first ??= e as Error;
+    }
+  }
   if (inf.sharedAddr !== 0n && inf.area !== 0n) {
     try {
       const r = call(inf, inf.pid, NR.munmap, [inf.sharedAddr, BigInt(PARASITE_AREA.shared)]);

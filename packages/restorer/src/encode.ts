@@ -421,6 +421,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       rseq_ptr: th.rseq?.ptr ?? 0n,
       rseq_len: th.rseq?.len ?? 0,
       rseq_sig: th.rseq?.sig ?? 0,
+      rseq_cs: th.rseq?.cs ?? 0n,
       comm: w.string(th.comm),
       nsigs: th.pendingSignals?.length ?? 0,
       sigs_off: sigBlock(w, th.pendingSignals, `tid ${th.tid}`),

@@ -115,7 +115,8 @@ export interface ThreadPlan {
   robustList?: { head: bigint; len: bigint };
   /** the parent-death signal (PR_SET_PDEATHSIG); 0 or absent: none */
   pdeathsig?: number;
-  rseq?: { ptr: bigint; len: number; sig: number };
+  /** cs: the value of struct rseq's rseq_cs set again after registration (a critical section that does not restart on signals) */
+  rseq?: { ptr: bigint; len: number; sig: number; cs?: bigint };
   comm?: string;
   /** signals pending on this thread only: raw 128-byte siginfo_t each, queued again as they are */
   pendingSignals?: Buffer[];

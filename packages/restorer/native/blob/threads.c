@@ -179,8 +179,14 @@ void thread_final(struct ctx *c, u64 ti)
 	if (th->robust_len)
 		chk(c, S2(NR_set_robust_list, th->robust_head, th->robust_len), th->tid);
 	set_step(c, STEP_RSEQ);
-	if (th->rseq_ptr)
+	if (th->rseq_ptr) {
 		chk(c, S4(NR_rseq, th->rseq_ptr, th->rseq_len, 0, th->rseq_sig), th->tid);
+		/* the return from rseq() cleared the critical section the thread was in (the ip was
+		   the restorer's): a thread stopped in one that does not restart on signals finds it
+		   set again (struct rseq's rseq_cs, at offset 8) */
+		if (th->rseq_cs)
+			*(volatile u64 *)(th->rseq_ptr + 8) = th->rseq_cs;
+	}
 	/* pending signals go back on the queues while everything is still blocked here; the
 	 * sigreturn below installs the recorded mask, so blocked ones stay pending */
 	if (ti == 0)

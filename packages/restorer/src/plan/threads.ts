@@ -92,7 +92,7 @@ export function threadFrom(tid: number, core: Obj, leaderTc: Obj | undefined, pa
     clearTid: big(ti.clear_tid_addr),
     ...(big(tc?.futex_rla_len) !== 0n ? { robustList: { head: big(tc?.futex_rla), len: big(tc?.futex_rla_len) } } : {}),
     ...(tc?.pdeath_sig ? { pdeathsig: Number(tc.pdeath_sig) } : {}),
-    rseq: rseq && big(rseq.rseq_abi_pointer) !== 0n ? { ptr: big(rseq.rseq_abi_pointer), len: rseq.rseq_abi_size, sig: rseq.signature } : undefined,
+    rseq: rseq && big(rseq.rseq_abi_pointer) !== 0n ? { ptr: big(rseq.rseq_abi_pointer), len: rseq.rseq_abi_size, sig: rseq.signature, ...(big(rseq.rseq_cs_pointer) !== 0n ? { cs: big(rseq.rseq_cs_pointer) } : {}) } : undefined,
     comm: tc?.comm ?? leaderTc?.comm,
     pendingSignals: sigQueue(tc?.signals_p, path),
     sched: schedFrom(tc, path),
