@@ -26,6 +26,9 @@ describe('carried', () => {
       { path: /^tasks\[\d+\]\.fds\[3\]\.fdinfo$/, why: "a /proc/PID file's inode is the restored task's", keep: (v) => String(v).replace(/"ino: \d+"/, '') },
     ]));
 
+  it('a dangling symbolic link held by O_PATH|O_NOFOLLOW: still the link itself, its target as it was (CRIU zdtm symlink)', () =>
+    roundTrip('fsmisc', ['symlink', tmp('fs-symlink')], ok('symlink')));
+
   it('an epoll target whose fd was closed (a dup still open): watched again through the dup, its data kept', () =>
     // as CRIU 4.2 writes it, the target is added again under the descriptor that holds the file
     roundTrip('fsmisc', ['epoll', tmp('fs-epoll')], ok('epoll'), true, undefined, [

@@ -2,6 +2,8 @@
  *   cwd     the working directory DIR/gone was removed (rmdir) while the task is in it
  *   udir    DIR/gone-open is held open (O_DIRECTORY) after rmdir
  *   proc    /proc/self/status held open: it still reads this task's own status
+ *   symlink DIR/link, a dangling symbolic link to "nowhere", held by O_PATH|O_NOFOLLOW: still
+ *           the link itself (fstat S_IFLNK, readlinkat gives its target)
  *   epoll   an eventfd added to an epoll set at one fd, dup'ed, the first fd closed
  *   lease   a read lease (F_SETLEASE F_RDLCK) on DIR/leased; a writer's open breaks it (SIGIO)
  *   wlease  a write lease (F_WRLCK, the file open read-write); a reader's open breaks it
@@ -59,6 +61,10 @@ int main(int argc, char **argv) {
 		if (fd < 0 || rmdir(path)) { wl_say("error udir"); return 1; }
 	} else if (!strcmp(mode, "proc")) {
 		fd = open("/proc/self/status", O_RDONLY);
+	} else if (!strcmp(mode, "symlink")) {
+		snprintf(path, sizeof path, "%s/link", dir);
+		if (symlink("nowhere", path)) { wl_say("error symlink %d", errno); return 1; }
+		fd = open(path, O_PATH | O_NOFOLLOW);
 	} else if (!strcmp(mode, "epoll")) {
 		int ev = eventfd(0, EFD_NONBLOCK);
 		efd = epoll_create1(0);
@@ -138,6 +144,12 @@ int main(int argc, char **argv) {
 			struct stat st;
 			if (fstat(fd, &st) || !S_ISDIR(st.st_mode) || st.st_nlink != 0 || (st.st_mode & 07777) != 0750) bad = "fstat";
 			else if (openat(fd, "x", O_CREAT | O_WRONLY, 0600) >= 0 || errno != ENOENT) bad = "openat";
+		} else if (!strcmp(mode, "symlink")) {
+			struct stat st;
+			char target[64] = "";
+			if (fstatat(fd, "", &st, AT_EMPTY_PATH) || !S_ISLNK(st.st_mode)) bad = "fstat";
+			else if (readlinkat(fd, "", target, sizeof target - 1) != 7 || strcmp(target, "nowhere")) bad = "readlink";
+			else if ((fcntl(fd, F_GETFL) & (O_PATH | O_NOFOLLOW)) != (O_PATH | O_NOFOLLOW)) bad = "flags";
 		} else if (!strcmp(mode, "proc")) {
 			char buf[4096], want[64];
 			ssize_t n = pread(fd, buf, sizeof buf - 1, 0);

@@ -15,6 +15,9 @@ import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry,
 import type { FileIds } from '../../dump/table.js';
 import type { DumpedIds } from '../../dump/fown.js';
 
+/** O_PATH: a descriptor that names a file without opening it */
+const O_PATH = 0o10000000;
+
 
 /** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
 function isMemDevice(rdev: number): boolean {
@@ -135,7 +138,9 @@ export class RegFiles implements DumpKind {
       key: `reg:${rec.mntId}:${rec.ino}:${flags}:${rec.pos}`,
       entry: (id) => {
         const st = statSync(`/proc/${pid}/fd/${rec.fd}`);
-        if (!(st.isFile() || st.isDirectory() || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);
+        // (a symbolic link itself is held only through O_PATH with O_NOFOLLOW: opened again so)
+        const link = st.isSymbolicLink() && (flags & O_PATH) !== 0;
+        if (!(st.isFile() || st.isDirectory() || link || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);
         const deleted = / \(deleted\)$/.test(t);
         const name = deleted ? t.slice(0, -' (deleted)'.length) : t;
         const mnt = this.mountOf(pid, rec, name, st, deleted);

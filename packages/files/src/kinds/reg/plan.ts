@@ -3,7 +3,7 @@
  * unlinked ones (remap-fpath.img names each one's ghost-file-<id>.img) are made again from
  * the contents the dump kept.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { locateEntries } from '@crtools/images';
 import { decodeDev } from '@crtools/images/facts';
@@ -140,6 +140,8 @@ async function ghostPlan(dir: string, name: string, path: string): Promise<Ghost
 /** O_TMPFILE (with its O_DIRECTORY bit): not asked again when an unlinked file is reopened */
 const __O_TMPFILE = 0o20000000;
 const O_TMPFILE = __O_TMPFILE | 0o200000;
+const O_PATH = 0o10000000;
+const O_NOFOLLOW = 0o400000;
 
 export class RegPlans implements PlanKind<RegFilePlan> {
   /** mount points the restore mounts anew (a mount namespace of the tree's): files below them are not looked for before */
@@ -150,9 +152,12 @@ export class RegPlans implements PlanKind<RegFilePlan> {
     return this.madeAt.some((d) => path === d || path.startsWith(d.endsWith('/') ? d : `${d}/`));
   }
 
-  /** Is the file at path missing, where the restore can look before it runs? */
-  gone(path: string): boolean {
-    return !this.madeLater(path) && !existsSync(path);
+  /**
+   * Is the file at path missing, where the restore can look before it runs? `itself`: the path
+   * names the file (a symbolic link opened O_PATH|O_NOFOLLOW), not where it leads.
+   */
+  gone(path: string, itself = false): boolean {
+    return !this.madeLater(path) && !(itself ? lstatSync(path, { throwIfNoEntry: false }) !== undefined : existsSync(path));
   }
 
   readonly type = 'REG';
@@ -188,7 +193,7 @@ export class RegPlans implements PlanKind<RegFilePlan> {
     // a file of /proc/PID/ names a task of the tree, which does not exist yet (the dump
     // carries the root's own); it is opened once that task does
     if (/^\/proc\/\d+\//.test(String(r.name))) return { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos) };
-    if (this.gone(r.name)) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
+    if (this.gone(r.name, (flags & (O_PATH | O_NOFOLLOW)) === (O_PATH | O_NOFOLLOW))) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
     if (r.size !== undefined && existsSync(r.name)) {
       const st = statSync(r.name);
       if (st.isFile() && BigInt(st.size) !== big(r.size)) throw missingFile(`${ctx.what}: file ${r.name} changed size (${st.size}, recorded ${r.size})`, r.name);
