@@ -191,10 +191,11 @@ describe.skipIf(!CRIU)(`a tree in a pid namespace of its own between crtools and
       const w = startWorkload('pidns', []);
       const dir = tmp(`x-pidns-${by}-img`);
       mkdirSync(dir, { recursive: true });
-      runBy(by, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      // (the init holds a flock: --file-locks on both sides, as CRIU asks)
+      runBy(by, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--file-locks']);
       expect(waitReaped(w.pid)).toBe(true);
       const pidfile = path.join(dir, 'root.pid');
-      runBy(to, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--pidfile', pidfile]);
+      runBy(to, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--pidfile', pidfile, '--file-locks']);
       const root = Number(readFileSync(pidfile, 'utf8'));
       try {
         expect(readFileSync(`/proc/${root}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
