@@ -64,24 +64,30 @@ static void set_sock_opts_late(struct ctx *c, long fd, const struct plan_file *f
 	set_sock_opts_when(c, fd, f, detail, 1);
 }
 
-/* "/proc/self/fd/N": how a socket whose name was unlinked is reached (through the O_PATH
-   descriptor on its socket file kept at fd_base + nfiles + its index) */
-static u64 proc_fd_addr(u8 *sa, long fd)
+/* "/proc/self/fd/N" written at out, with its NUL: the bytes written */
+static u64 proc_fd_path(char *out, long fd)
 {
 	static const char pre[] = "/proc/self/fd/";
 	char dig[20];
-	u64 k = 0, m = 2, j;
-	sa[0] = 1; /* AF_UNIX */
-	sa[1] = 0;
+	u64 k = 0, m = 0, j;
 	for (j = 0; pre[j]; j++)
-		sa[m++] = (u8)pre[j];
+		out[m++] = pre[j];
 	do
 		dig[k++] = (char)('0' + fd % 10);
 	while ((fd /= 10));
 	while (k)
-		sa[m++] = (u8)dig[--k];
-	sa[m++] = 0;
+		out[m++] = dig[--k];
+	out[m++] = 0;
 	return m;
+}
+
+/* "/proc/self/fd/N": how a socket whose name was unlinked is reached (through the O_PATH
+   descriptor on its socket file kept at fd_base + nfiles + its index) */
+static u64 proc_fd_addr(u8 *sa, long fd)
+{
+	sa[0] = 1; /* AF_UNIX */
+	sa[1] = 0;
+	return 2 + proc_fd_path((char *)sa + 2, fd);
 }
 
 /*
@@ -321,6 +327,15 @@ static void fill_pipe(struct ctx *c, long w, const struct plan_file *f, u64 deta
 	}
 }
 
+/* the plan index of the first end of kind `kind` of pipe f[i] (made before end k) */
+static u64 first_end(const struct plan_file *f, u64 i, u64 k, u64 kind)
+{
+	for (; i < k; i++)
+		if (f[i].kind == kind && f[i].pipe_id == f[k].pipe_id)
+			break;
+	return i;
+}
+
 void open_file_table(struct ctx *c)
 {
 	struct plan_file *f = AT(c, c->h->files_off);
@@ -537,9 +552,13 @@ void open_file_table(struct ctx *c)
 	}
 	/* pty pairs */
 	open_ttys(c);
+	/* pipes: each files.img entry of a pipe is an open file description of its own (descriptors
+	   that shared one share one plan file), so the first read and the first write end take the
+	   pipe's own two, and every further end is a new description opened through
+	   /proc/self/fd, as the task made it; each gets its own O_NONBLOCK (O_ASYNC comes with its owner,
+	   restore_fown) */
 	for (i = 0; i < n; i++) {
 		int p[2];
-		int have_r = 0, have_w = 0;
 		if (f[i].kind != FILE_PIPE_R && f[i].kind != FILE_PIPE_W)
 			continue;
 		if (f[i].data_len == ~0ULL) /* already made with an earlier end */
@@ -548,24 +567,29 @@ void open_file_table(struct ctx *c)
 		fill_pipe(c, p[1], &f[i], i);
 		for (k = i; k < n; k++) {
 			long src, dst = (long)(c->h->fd_base + k);
+			int end;
 			if ((f[k].kind != FILE_PIPE_R && f[k].kind != FILE_PIPE_W) || f[k].pipe_id != f[i].pipe_id)
 				continue;
-			src = f[k].kind == FILE_PIPE_R ? p[0] : p[1];
-			if (f[k].kind == FILE_PIPE_R && have_r)
-				src = (long)(c->h->fd_base + have_r - 1);
-			if (f[k].kind == FILE_PIPE_W && have_w)
-				src = (long)(c->h->fd_base + have_w - 1);
+			end = f[k].kind == FILE_PIPE_R ? 0 : 1;
+			if (p[end] >= 0) {
+				src = p[end];
+				p[end] = -1;
+			} else {
+				char path[40];
+				proc_fd_path(path, (long)(c->h->fd_base + first_end(f, i, k, f[k].kind)));
+				src = chk(c, xopen(path, (u64)(end ? O_WRONLY : O_RDONLY) | O_NONBLOCK), k);
+			}
 			chk(c, S2(NR_dup2, src, dst), k);
+			if (src != dst)
+				S1(NR_close, src);
 			chk(c, S3(NR_fcntl, dst, F_SETFL, f[k].flags & O_NONBLOCK), k);
-			if (f[k].kind == FILE_PIPE_R && !have_r)
-				have_r = (int)k + 1;
-			if (f[k].kind == FILE_PIPE_W && !have_w)
-				have_w = (int)k + 1;
 			if (k != i)
 				f[k].data_len = ~0ULL; /* private copy of the plan: mark done */
 		}
-		S1(NR_close, p[0]);
-		S1(NR_close, p[1]);
+		if (p[0] >= 0)
+			S1(NR_close, p[0]);
+		if (p[1] >= 0)
+			S1(NR_close, p[1]);
 	}
 	/* FIFOs, by path: a read-write open of our own first, so that the recorded open (read-only
 	   or write-only) finds its other side and does not wait; through it the pipe's size and what
