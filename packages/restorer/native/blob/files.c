@@ -346,12 +346,21 @@ void open_file_table(struct ctx *c)
 	for (i = 0; i < n; i++)
 		if (f[i].kind == FILE_INHERIT)
 			chk(c, S2(NR_dup2, f[i].value, c->h->fd_base + i), i);
+		else if (f[i].kind == FILE_REG && f[i].value) /* a memfd's own open file, held for us (value: its descriptor + 1) */
+			chk(c, S2(NR_dup2, f[i].value - 1, c->h->fd_base + i), i);
 	chk(c, S3(NR_close_range, 0, c->h->fd_base - 1, 0), 0);
 	chk(c, S3(NR_close_range, c->h->fd_base + n, ~0U, 0), 0);
 	for (i = 0; i < n; i++) {
 		long fd;
 		if (f[i].kind != FILE_REG)
 			continue;
+		if (f[i].value) {
+			/* the held open file, in place: its status flags and position as recorded */
+			fd = (long)(c->h->fd_base + i);
+			chk(c, S3(NR_fcntl, fd, F_SETFL, f[i].flags & ~(u64)O_ASYNC), i);
+			chk(c, S3(NR_lseek, fd, f[i].pos, 0), i);
+			continue;
+		}
 		/* O_ASYNC is set later with F_SETFL (restore_fown): open() keeps the flag but would not
 		   turn signal-driven I/O on */
 		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags & ~(u64)O_ASYNC), i);
