@@ -293,7 +293,7 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     });
   });
 
-  it('pidfds: of the process itself (non-blocking), of its child (twice, one open file), of a child gone and reaped, the child\'s of its parent; a pidfd of a process outside the tree is refused by name', () => {
+  it('pidfds: of the process itself (non-blocking), of its child (twice, one open file), of a child gone and reaped, of another gone (three open files, in two tasks, on one inode), the child\'s of its parent; a pidfd of a process outside the tree is refused by name', () => {
     roundTrip('pidfds', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok'));
     const w = startWorkload('pidfds', ['outside']);
     const d = criu(['dump', '-t', String(w.pid), '-D', tmp('pidfds-outside')]);

@@ -380,8 +380,10 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       break;
     }
     case 'pidfd':
-      // -1: a process gone (the blob makes one and reaps it)
+      // -1: a process gone (the blob makes one and reaps it: one for the pidfds with the same
+      // pipe_id, the gone process's inode)
       r.value = BigInt.asUintN(64, BigInt(f.pid));
+      r.pipe_id = f.ino ?? 0;
       break;
   }
   return r;

@@ -336,6 +336,45 @@ static u64 first_end(const struct plan_file *f, u64 i, u64 k, u64 kind)
 	return i;
 }
 
+/*
+ * pidfds of processes that are gone (exited and reaped): each open file a pidfd of its own on a
+ * process made for the purpose, which is then killed and reaped, the pidfds of one gone process
+ * (pipe_id: its pidfs inode, as recorded) on one such process, so that they share an inode again.
+ * The process has no exit signal (no SIGCHLD for the task); it exists before the tree's other
+ * tasks, reaped at once, so its pid is free again for them.
+ */
+static void open_dead_pidfds(struct ctx *c)
+{
+	struct plan_file *f = AT(c, c->h->files_off);
+	u64 n = c->h->nfiles, i, k;
+	for (i = 0; i < n; i++) {
+		struct clone_args ca;
+		int pfd = -1;
+		long r;
+		if (f[i].kind != FILE_PIDFD || (s64)f[i].value > 0 || f[i].data_len == ~0ULL)
+			continue;
+		memset(&ca, 0, sizeof(ca));
+		ca.flags = CLONE_PIDFD;
+		ca.pidfd = (u64)&pfd;
+		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), i);
+		if (r == 0)
+			for (;;)
+				S0(NR_pause);
+		for (k = i; k < n; k++) {
+			long fd;
+			if (f[k].kind != FILE_PIDFD || (s64)f[k].value > 0 || (k != i && (!f[i].pipe_id || f[k].pipe_id != f[i].pipe_id)))
+				continue;
+			fd = chk(c, S2(NR_pidfd_open, r, f[k].flags & O_NONBLOCK), k);
+			chk(c, S2(NR_dup2, fd, c->h->fd_base + k), k);
+			S1(NR_close, fd);
+			f[k].data_len = ~0ULL; /* private copy of the plan: mark done */
+		}
+		chk(c, S4(NR_pidfd_send_signal, pfd, SIGKILL, 0, 0), i);
+		chk(c, S5(NR_waitid, 3 /* P_PIDFD */, pfd, 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), i);
+		S1(NR_close, pfd);
+	}
+}
+
 void open_file_table(struct ctx *c)
 {
 	struct plan_file *f = AT(c, c->h->files_off);
@@ -621,6 +660,7 @@ void open_file_table(struct ctx *c)
 		}
 		S1(NR_close, fake);
 	}
+	open_dead_pidfds(c);
 	send_unix_queues(c);
 	/* the descriptors kept on unlinked socket files */
 	S3(NR_close_range, c->h->fd_base + n, ~0U, 0);
@@ -632,8 +672,9 @@ void restore_fds(struct ctx *c)
 	u64 i;
 	struct plan_file *files = AT(c, c->h->files_off);
 	for (i = 0; i < c->t->nfds; i++) {
-		/* a pidfd is opened once every process of the tree exists (restore_pidfds) */
-		if (files[fd[i].file].kind == FILE_PIDFD)
+		/* a pidfd of a process of the tree is opened once every process of the tree exists
+		   (restore_pidfds); one of a process gone is in the table (open_dead_pidfds) */
+		if (files[fd[i].file].kind == FILE_PIDFD && (s64)files[fd[i].file].value > 0)
 			continue;
 		if (files[fd[i].file].kind == FILE_TTY && (files[fd[i].file].tty_bits & TTY_DEVTTY)) {
 			/* /dev/tty: opened by this task at its first descriptor on it, the others dup'ed */
@@ -759,30 +800,9 @@ void restore_fown(struct ctx *c)
 	}
 }
 
-/* A pidfd of a process that is gone: one made for it, which exits at once and is reaped (no
-   exit signal, so the task gets no SIGCHLD it did not have). Every pid of the tree is taken by
-   then, so the new one cannot be one the tree needs. */
-static long dead_pidfd(struct ctx *c, u64 flags, u64 detail)
-{
-	struct clone_args ca;
-	int pfd = -1;
-	long r;
-	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_PIDFD;
-	ca.pidfd = (u64)&pfd;
-	r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), detail);
-	if (r == 0)
-		for (;;)
-			S1(NR_exit, 0);
-	chk(c, S5(NR_waitid, 3 /* P_PIDFD */, pfd, 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), detail);
-	if (flags & O_NONBLOCK)
-		chk(c, S3(NR_fcntl, pfd, F_SETFL, O_NONBLOCK), detail);
-	return pfd;
-}
-
-/* The task's pidfds, once every task of the tree has made its threads: on the process of the
-   tree each names (a pid of the tree, zombies included), or on one gone. Descriptors of the task
-   on one open file share it. */
+/* The task's pidfds of processes of the tree, once every task of the tree has made its threads:
+   on the process each names (a pid of the tree, zombies included). Descriptors of the task on
+   one open file share it. (A pidfd of a process gone came with the file table.) */
 void restore_pidfds(struct ctx *c)
 {
 	struct plan_file *files = AT(c, c->h->files_off);
@@ -794,7 +814,7 @@ void restore_pidfds(struct ctx *c)
 	for (i = 0; i < c->t->nfds; i++) {
 		struct plan_file *f = &files[fd[i].file];
 		long pfd = -1;
-		if (f->kind != FILE_PIDFD)
+		if (f->kind != FILE_PIDFD || (s64)f->value <= 0)
 			continue;
 		for (k = 0; k < i && pfd < 0; k++)
 			if (fd[k].file == fd[i].file)
@@ -804,10 +824,7 @@ void restore_pidfds(struct ctx *c)
 				wait_formed(c);
 				formed = 1;
 			}
-			if ((s64)f->value > 0)
-				pfd = chk(c, S2(NR_pidfd_open, f->value, f->flags & O_NONBLOCK), fd[i].fd);
-			else
-				pfd = dead_pidfd(c, f->flags, fd[i].fd);
+			pfd = chk(c, S2(NR_pidfd_open, f->value, f->flags & O_NONBLOCK), fd[i].fd);
 			if (pfd != (long)fd[i].fd) {
 				chk(c, S2(NR_dup2, pfd, fd[i].fd), fd[i].fd);
 				S1(NR_close, pfd);
