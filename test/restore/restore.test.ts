@@ -253,6 +253,16 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
 
   it('sighandlers: handlers, masks and flags as installed', () => roundTrip('sighandlers', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok')));
 
+  it('dumpable: a process and its child that changed their effective uid and set the dumpable flag again keep it, their /proc files their own; with it left cleared, cleared', () => {
+    for (const mode of [[], ['off']]) {
+      roundTrip('dumpable', mode, (pid, st) => {
+        expect(treePids(pid)).toHaveLength(2);
+        for (const p of treePids(pid)) expect(statSync(`/proc/${p}/status`).uid).toBe(mode.length ? 0 : 4321);
+        expect(verdict(st, pid)).toBe('check ok');
+      });
+    }
+  });
+
   it('fdstate: a non-blocking pipe end, a pipe grown to 1 MiB with its bytes', () =>
     roundTrip('fdstate', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok')));
 
