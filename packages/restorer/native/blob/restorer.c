@@ -162,14 +162,6 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		restore_fds(c);
 	restore_locks(c);
 	set_phase(c, PHASE_TABLE);
-	set_step(c, STEP_FS);
-	if (c->t->root && !(STR(c, c->t->root)[0] == '/' && STR(c, c->t->root)[1] == 0)) {
-		chk(c, S1(NR_chdir, STR(c, c->t->root)), 0);
-		chk(c, S1(NR_chroot, "."), 0);
-	}
-	if (c->t->cwd)
-		chk(c, S1(NR_chdir, STR(c, c->t->cwd)), 0);
-	S1(NR_umask, c->t->umask);
 
 	restore_mm_late(c);
 	restore_mm_struct(c);
@@ -182,6 +174,16 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	create_timers(c);
 	restore_sched_oom(c);
 	lazy_register(c);
+	/* the working directory and root last, once nothing is opened by a path of the restorer's
+	   (the exe, /proc/self files): both paths as the restorer sees them, the working directory
+	   first (it may lie outside the root, as after a chroot() without a chdir()), then the
+	   root, which leaves it be */
+	set_step(c, STEP_FS);
+	if (c->t->cwd)
+		chk(c, S1(NR_chdir, STR(c, c->t->cwd)), 0);
+	if (c->t->root && !(STR(c, c->t->root)[0] == '/' && STR(c, c->t->root)[1] == 0))
+		chk(c, S1(NR_chroot, STR(c, c->t->root)), 1);
+	S1(NR_umask, c->t->umask);
 
 	set_step(c, STEP_READY);
 	__atomic_store_n(&c->st->state, ST_READY, __ATOMIC_SEQ_CST);
