@@ -462,6 +462,13 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       expect(verdict(st, pid)).toBe('check ok');
     }));
 
+  it('zombies: a process group whose leader is gone lives on in its members (a zombie and a live child) after each restore, the leader still gone', () =>
+    roundTrip('zombies', ['group'], (pid, st) => {
+      expect(treePids(pid)).toHaveLength(5);
+      // (the workload checks the members' group and that no process has the leader's pid)
+      expect(verdict(st, pid)).toBe('check ok');
+    }));
+
   it('shmem: MAP_SHARED|MAP_ANONYMOUS memory comes back with its pages and still shared by parent and child', () =>
     roundTrip('shmem', ['shm'], (pid, st) => {
       expect(treePids(pid)).toHaveLength(2);

@@ -477,6 +477,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       nvmas: vmas.length,
       vmas_off: w.records('vma', vmas),
       share_files: !!t.shareFiles,
+      group_helper: t.groupHelper ?? 0,
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       naios: t.aios?.length ?? 0,

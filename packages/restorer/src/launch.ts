@@ -157,9 +157,10 @@ export function checkPidsFree(plan: RestorePlan): void {
   // (in a pid namespace of its own every pid is free)
   if (ownPidNs(plan)) return;
   for (const t of plan.tasks) {
-    for (const th of t.threads) {
-      if (existsSync(`/proc/${th.tid}`)) {
-        throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${th.tid} is already in use; the checkpoint needs it`, { pid: th.tid });
+    // (a process group's helper takes the pid of its gone leader for the while)
+    for (const tid of [...t.threads.map((th) => th.tid), ...(t.groupHelper ? [t.groupHelper] : [])]) {
+      if (existsSync(`/proc/${tid}`)) {
+        throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${tid} is already in use; the checkpoint needs it`, { pid: tid });
       }
     }
   }

@@ -101,6 +101,7 @@ typedef long long s64;
 #define NR_pidfd_open 434
 #define NR_pidfd_send_signal 424
 #define NR_pause 34
+#define NR_sched_yield 24
 #define NR_waitid 247
 
 #define PROT_READ 1
