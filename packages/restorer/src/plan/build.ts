@@ -337,16 +337,18 @@ function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
  * the group living on in its members) is made again by a helper process with that pid, forked
  * by the members' parent before them, which leads the group until they have joined it and is
  * then killed and reaped (TaskPlan.groupHelper). Carried when every member is a child of one task
- * in that task's session, and that task makes one such group; otherwise refused by name.
+ * in that task's session, and that task makes one such group; otherwise refused by name. The
+ * root's group, when led from outside the tree, is not one of these: it is the shell's, which
+ * --shell-job makes criu's own (or criu's already).
  */
 function planGroupHelpers(tasks: TaskPlan[]): void {
   const pids = new Set(tasks.map((t) => t.pid));
   const groups = new Map<number, TaskPlan[]>();
   for (const t of tasks) if (t.pgid > 0 && !pids.has(t.pgid)) groups.set(t.pgid, [...(groups.get(t.pgid) ?? []), t]);
   for (const [pgid, members] of groups) {
+    if (members.some((m) => m.parent < 0)) continue;
     const refuse = (why: string) => unsupported(`process group ${pgid} (of pid ${members.map((m) => m.pid).join(', ')}), whose leader is not in the checkpoint: ${why}, which is not restored yet`, { pid: members[0]!.pid });
     const parent = members[0]!.parent;
-    if (parent < 0) throw refuse('the root task is in it');
     if (members.some((m) => m.parent !== parent)) throw refuse('its members are children of different tasks');
     const p = tasks[parent]!;
     if (p.zombie) throw refuse('their parent is a zombie');
