@@ -21,12 +21,14 @@ export interface FdPrint {
   tty?: Record<string, number | string>;
   /**
    * the open file description, when an earlier descriptor of the tree (tree order, then fd order)
-   * is on the same one (kcmp KCMP_FILE: dup'ed or inherited, not opened again): that one, PID:FD
+   * is on the same one (kcmp KCMP_FILE: dup'ed or inherited, not opened again): that one, as
+   * "T:FD" with T its task's place in the tree (0 the root; pids may differ, in a pid namespace
+   * of the tree's own, where the tree does not)
    */
   file?: string;
 }
 
-/** The open file descriptions of a tree, each named by its first descriptor (PID:FD). */
+/** The open file descriptions of a tree, each named by its first descriptor (T:FD). */
 export function openFiles(): KernelObjects<string> {
   return new KernelObjects<string>(KCMP_FILE);
 }
@@ -126,10 +128,10 @@ export interface FdLink {
 }
 
 /**
- * The descriptors of task pid (their targets already given ids in `ids`, see linksOf); `files`
- * holds the open files of the tree met so far (openFiles).
+ * The descriptors of task pid, the tree's `place`th (their targets already given ids in `ids`,
+ * see linksOf); `files` holds the open files of the tree met so far (openFiles).
  */
-export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds, files: KernelObjects<string>): Record<string, FdPrint> {
+export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds, files: KernelObjects<string>, place = 0): Record<string, FdPrint> {
   const out: Record<string, FdPrint> = {};
   // a file's mount by what it is, not by its id: a mount namespace of the tree's own is made anew
   // by a restore, every mount in it with a new id (kernel-internal mounts, pipefs..., keep theirs)
@@ -161,7 +163,7 @@ export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds, fi
     }
     const print: FdPrint = { target, fdinfo: lines, fcntl: {} };
     try {
-      const same = files.findOrAdd(pid, fd, () => `${pid}:${fd}`);
+      const same = files.findOrAdd(pid, fd, () => `${place}:${fd}`);
       if (same.found) print.file = same.value;
     } catch {
       /* closed meanwhile */

@@ -94,6 +94,6 @@ export function fingerprint(root: number): Fingerprint {
   const sharing = sharingCollector();
   const shares = sharesOf(tree.map((t) => t.pid));
   const files = openFiles();
-  const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids, files), shares: shares[i]! }));
+  const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids, files, i), shares: shares[i]! }));
   return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing), pageDigests: pageDigests(sharing), namespaces: namespacesOf(tree.map((t) => t.pid)) };
 }
