@@ -21,6 +21,15 @@ describe('carried', () => {
   it('a removed directory held open (O_DIRECTORY): an empty directory, unlinked, mode 0750', () =>
     roundTrip('fsmisc', ['udir', tmp('fs-udir')], ok('udir')));
 
+  it('a removed directory held open whose parent was removed too: the parent is made for the while and removed again', () =>
+    roundTrip('fsmisc', ['udir2', tmp('fs-udir2')], ok('udir2')));
+
+  it('a child chroot()ed without a chdir(): its root the directory, its working directory outside it, as they were', () =>
+    roundTrip('fsmisc', ['chroot', tmp('fs-chroot')], (pid, st) => {
+      expect(treePids(pid)).toHaveLength(2);
+      expect(askVerdict(st, pid)).toBe('check ok chroot');
+    }));
+
   it('/proc/self/status held open: it reads the restored task (same pid)', () =>
     roundTrip('fsmisc', ['proc', tmp('fs-proc')], ok('proc'), true, undefined, [
       { path: /^tasks\[\d+\]\.fds\[3\]\.fdinfo$/, why: "a /proc/PID file's inode is the restored task's", keep: (v) => String(v).replace(/"ino: \d+"/, '') },

@@ -253,6 +253,16 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
 
   it('sighandlers: handlers, masks and flags as installed', () => roundTrip('sighandlers', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok')));
 
+  it('dumpable: a process and its child that changed their effective uid and set the dumpable flag again keep it, their /proc files their own; with it left cleared, cleared', () => {
+    for (const mode of [[], ['off']]) {
+      roundTrip('dumpable', mode, (pid, st) => {
+        expect(treePids(pid)).toHaveLength(2);
+        for (const p of treePids(pid)) expect(statSync(`/proc/${p}/status`).uid).toBe(mode.length ? 0 : 4321);
+        expect(verdict(st, pid)).toBe('check ok');
+      });
+    }
+  });
+
   it('fdstate: a non-blocking pipe end, a pipe grown to 1 MiB with its bytes', () =>
     roundTrip('fdstate', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok')));
 
@@ -293,7 +303,7 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     });
   });
 
-  it('pidfds: of the process itself (non-blocking), of its child (twice, one open file), of a child gone and reaped, the child\'s of its parent; a pidfd of a process outside the tree is refused by name', () => {
+  it('pidfds: of the process itself (non-blocking), of its child (twice, one open file), of a child gone and reaped, of another gone (three open files, in two tasks, on one inode), the child\'s of its parent; a pidfd of a process outside the tree is refused by name', () => {
     roundTrip('pidfds', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok'));
     const w = startWorkload('pidfds', ['outside']);
     const d = criu(['dump', '-t', String(w.pid), '-D', tmp('pidfds-outside')]);
@@ -452,6 +462,13 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   it('zombies: children the parent never reaped come back as zombies with their exit status and signal', () =>
     roundTrip('zombies', [], (pid, st) => {
       expect(treePids(pid)).toHaveLength(3);
+      expect(verdict(st, pid)).toBe('check ok');
+    }));
+
+  it('zombies: a process group whose leader is gone lives on in its members (a zombie and a live child) after each restore, the leader still gone', () =>
+    roundTrip('zombies', ['group'], (pid, st) => {
+      expect(treePids(pid)).toHaveLength(5);
+      // (the workload checks the members' group and that no process has the leader's pid)
       expect(verdict(st, pid)).toBe('check ok');
     }));
 

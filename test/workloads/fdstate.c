@@ -1,6 +1,8 @@
 /* fdstate [owner|async|outside] STATEFILE: what an open file description carries besides its
  * kind, set on pipes: the read end of pipe A non-blocking, pipe B grown to 1 MiB
- * (F_SETPIPE_SZ) holding 3000 bytes.
+ * (F_SETPIPE_SZ) holding 3000 bytes; pipe H's ends each at three descriptors: h[0], h[1], a dup of
+ * h[1] (one open file with it: non-blocking both) and a read and a write end opened again through
+ * /proc/self/fd (open files of their own: the read one non-blocking, the write one not, h[0] not).
  * With "owner" or "async", the read ends of more pipes have I/O signal settings:
  *   C: owner this process (F_OWNER_PID), signal SIGRTMIN+1 (F_SETSIG);
  *   D: owner one thread of it (F_OWNER_TID), SIGIO;
@@ -76,6 +78,29 @@ static int wait_for(volatile sig_atomic_t *v, int want) {
 	return *v == want;
 }
 
+/* kcmp KCMP_FILE: are descriptors x and y of this process one open file description? */
+static int same_file(int x, int y) { return syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, x, y) == 0; }
+
+/* pipe H as described above: h[0], h[1], hd = dup(h[1]), hr and hw opened again */
+static int h[2], hd, hr, hw;
+static int reopen(int fd, int flags) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	return open(path, flags);
+}
+
+static const char *pipe_h_bad(void) {
+	char x = 'h';
+	int n = 0;
+	if (!same_file(h[1], hd) || same_file(h[0], hr) || same_file(h[1], hw) || same_file(hw, hd)) return "pipe-h-files";
+	if ((fcntl(h[1], F_GETFL) & (O_NONBLOCK | O_ACCMODE)) != (O_NONBLOCK | O_WRONLY) || (fcntl(hd, F_GETFL) & O_NONBLOCK) == 0) return "pipe-h-dup-flags";
+	if ((fcntl(hr, F_GETFL) & (O_NONBLOCK | O_ACCMODE)) != (O_NONBLOCK | O_RDONLY)) return "pipe-h-reopened-r-flags";
+	if ((fcntl(hw, F_GETFL) & (O_NONBLOCK | O_ACCMODE)) != O_WRONLY || (fcntl(h[0], F_GETFL) & O_NONBLOCK)) return "pipe-h-blocking-flags";
+	/* one pipe still: a byte in through the reopened write end, out through the reopened read end */
+	if (write(hw, &x, 1) != 1 || ioctl(h[0], FIONREAD, &n) || n != 1 || read(hr, &x, 1) != 1 || x != 'h') return "pipe-h-data";
+	return 0;
+}
+
 static int poke(int w, int r) {
 	char x = 'x';
 	return write(w, &x, 1) == 1 && read(r, &x, 1) == 1;
@@ -93,6 +118,9 @@ int main(int argc, char **argv) {
 	char buf[3000];
 	memset(buf, 'q', sizeof buf);
 	if (write(b[1], buf, sizeof buf) != sizeof buf) return 1;
+	if (pipe(h) || (hd = dup(h[1])) < 0 || (hr = reopen(h[0], O_RDONLY)) < 0 || (hw = reopen(h[1], O_WRONLY)) < 0) { wl_say("error pipe h"); return 1; }
+	if (fcntl(h[1], F_SETFL, O_NONBLOCK) || fcntl(hr, F_SETFL, O_NONBLOCK)) return 1;
+	if (pipe_h_bad()) { wl_say("error pipe h: %s", pipe_h_bad()); return 1; }
 	handle(SIGRTMIN + 1, 0, on_c);
 	handle(SIGIO, on_d, 0);
 	pid_t child = 0;
@@ -128,6 +156,7 @@ int main(int argc, char **argv) {
 		const char *bad = 0;
 		int n = 0;
 		if (!(fcntl(a[0], F_GETFL) & O_NONBLOCK)) bad = "nonblock";
+		else if ((bad = pipe_h_bad())) {}
 		else if (fcntl(b[0], F_GETPIPE_SZ) != (1 << 20)) bad = "pipe-size";
 		else if (ioctl(b[0], FIONREAD, &n) || n != 3000) bad = "pipe-data";
 		else if (owner && !owner_is(c[0], F_OWNER_PID, getpid())) bad = "owner-pid";

@@ -1,6 +1,11 @@
 /* fsmisc MODE DIR STATEFILE: one kind of odd file state per MODE, checked on SIGUSR1.
  *   cwd     the working directory DIR/gone was removed (rmdir) while the task is in it
  *   udir    DIR/gone-open is held open (O_DIRECTORY) after rmdir
+ *   udir2   DIR/gone-parent/gone-open is held open (O_DIRECTORY) after rmdir of both: after a
+ *           restore DIR/gone-parent is gone again
+ *   chroot  a child chroot()s into DIR/root (holding the file "inside") without a chdir(): its
+ *           working directory stays DIR, outside its root; on each check the parent asks it
+ *           (through a pipe) whether "/inside" is the file and "." still DIR
  *   proc    /proc/self/status held open: it still reads this task's own status
  *   symlink DIR/link, a dangling symbolic link to "nowhere", held by O_PATH|O_NOFOLLOW: still
  *           the link itself (fstat S_IFLNK, readlinkat gives its target)
@@ -40,6 +45,65 @@ static int check_cwd(void) {
 	if (strcmp(link, want)) return 0;
 	/* nothing can be made in a removed directory */
 	return open("x", O_CREAT | O_WRONLY, 0600) < 0 && errno == ENOENT;
+}
+
+/* udir2 and chroot (see above): the descriptor checked later (chroot: the pipe the answers come
+ * on), -1 for an unknown mode, -2 (said why) when setting up failed */
+static int ask_w = -1;
+static struct stat dir_st;
+static int other_modes(const char *mode) {
+	if (!strcmp(mode, "udir2")) {
+		char inner[4200];
+		snprintf(path, sizeof path, "%s/gone-parent", dir);
+		snprintf(inner, sizeof inner, "%s/gone-open", path);
+		if (mkdir(path, 0755) || mkdir(inner, 0750)) { wl_say("error mkdir"); return -2; }
+		int fd = open(inner, O_RDONLY | O_DIRECTORY);
+		if (fd < 0 || rmdir(inner) || rmdir(path)) { wl_say("error udir2"); return -2; }
+		return fd;
+	}
+	if (strcmp(mode, "chroot")) return -1;
+	int ask[2], answer[2];
+	snprintf(path, sizeof path, "%s/root", dir);
+	if (pipe(ask) || pipe(answer) || mkdir(path, 0755) || stat(dir, &dir_st)) { wl_say("error chroot setup"); return -2; }
+	snprintf(path, sizeof path, "%s/root/inside", dir);
+	int f = open(path, O_CREAT | O_WRONLY, 0644);
+	if (f < 0 || write(f, "in", 2) != 2) { wl_say("error chroot file"); return -2; }
+	close(f);
+	if (chdir(dir)) { wl_say("error chdir"); return -2; }
+	pid_t c = fork();
+	if (c == 0) {
+		snprintf(path, sizeof path, "%s/root", dir);
+		if (chroot(path)) _exit(1);
+		char b;
+		while (read(ask[0], &b, 1) == 1) {
+			struct stat st;
+			char got[4] = "";
+			int in = open("/inside", O_RDONLY);
+			int ok = in >= 0 && read(in, got, 3) == 2 && !memcmp(got, "in", 2) && !stat(".", &st) && st.st_ino == dir_st.st_ino &&
+				 st.st_dev == dir_st.st_dev && access(dir, F_OK) != 0;
+			if (in >= 0) close(in);
+			char v = ok ? 'y' : 'n';
+			if (write(answer[1], &v, 1) != 1) _exit(1);
+		}
+		_exit(0);
+	}
+	if (c < 0) { wl_say("error fork"); return -2; }
+	ask_w = ask[1];
+	return answer[0];
+}
+
+/* the verdict on udir2 and chroot: 0 or what is wrong */
+static const char *other_check(const char *mode, int fd) {
+	struct stat st;
+	if (!strcmp(mode, "udir2")) {
+		snprintf(path, sizeof path, "%s/gone-parent", dir);
+		if (fstat(fd, &st) || !S_ISDIR(st.st_mode) || st.st_nlink != 0 || (st.st_mode & 07777) != 0750) return "fstat";
+		if (access(path, F_OK) == 0) return "parent-left";
+		return 0;
+	}
+	char b = 'c', v = 0;
+	if (write(ask_w, &b, 1) != 1 || read(fd, &v, 1) != 1 || v != 'y') return "child-root";
+	return 0;
 }
 
 int main(int argc, char **argv) {
@@ -128,7 +192,9 @@ int main(int argc, char **argv) {
 		if (fd >= 0) mem = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
 	} else if (!strcmp(mode, "hugetlb")) {
 		fd = memfd_create("huge", MFD_HUGETLB);
-	} else {
+	} else if ((fd = other_modes(mode)) == -2) {
+		return 1;
+	} else if (fd == -1) {
 		wl_say("error mode");
 		return 2;
 	}
@@ -138,7 +204,9 @@ int main(int argc, char **argv) {
 	for (int round = 0;; round++) {
 		wl_wait_check();
 		const char *bad = 0;
-		if (!strcmp(mode, "cwd")) {
+		if (!strcmp(mode, "udir2") || !strcmp(mode, "chroot")) {
+			bad = other_check(mode, fd);
+		} else if (!strcmp(mode, "cwd")) {
 			if (!check_cwd()) bad = "cwd";
 		} else if (!strcmp(mode, "udir")) {
 			struct stat st;

@@ -14,6 +14,10 @@
  *  empty "empty", MFD_CLOEXEC|MFD_ALLOW_SEALING, size 0, mode 0640, no seals.
  *  future "future", one page mapped MAP_SHARED writable, then sealed F_SEAL_FUTURE_WRITE: the
  *        mapping stays writable, write() and new writable shared mappings are refused.
+ *  exec  "exec", a script ("#!/bin/true") run with execveat(fd, "", AT_EMPTY_PATH) from a forked
+ *        child, at setup and at each check; also open read-only through /proc/self/fd. The open
+ *        file memfd_create gave holds no write count on the inode: a restore that opens it again
+ *        for writing instead makes the exec fail (ETXTBSY).
  *  hugetlb (only when asked): an empty memfd made with MFD_HUGETLB, which the dump refuses by
  *        name ("huge=F" in the ready line, its fd; -1 when this kernel makes none).
  * "ready pid=P child=C fds=A,B,C,C2,D huge=F" once set up. On SIGUSR1 the parent re-checks all of it:
@@ -22,6 +26,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
@@ -58,6 +63,20 @@ static const char *check_flags(int fd, int want) {
 	if (fl < 0) return "getfl";
 	if ((fl & (O_ACCMODE | O_APPEND | O_NONBLOCK)) != want) return "flags";
 	return 0;
+}
+
+/* execveat(fd, "", AT_EMPTY_PATH) in a child: 0, or the errno the exec failed with (-1: fork/wait) */
+static int exec_fd(int fd) {
+	pid_t p = fork();
+	if (p < 0) return -1;
+	if (p == 0) {
+		char *argv[] = {"true", 0}, *envp[] = {0};
+		syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+		_exit(errno & 0x7f);
+	}
+	int st;
+	if (waitpid(p, &st, 0) != p || !WIFEXITED(st)) return -1;
+	return WEXITSTATUS(st);
 }
 
 int main(int argc, char **argv) {
@@ -110,6 +129,15 @@ int main(int argc, char **argv) {
 	fm[0] = 'f';
 	if (fcntl(e, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) != 0) { wl_say("error seal future errno=%d", errno); return 1; }
 	int huge = want_huge ? memfd_create("huge", MFD_HUGETLB) : -1;
+
+	/* exec */
+	static const char script[] = "#!/bin/true\n";
+	int x = memfd_create("exec", 0);
+	if (x < 0 || write(x, script, sizeof script - 1) != sizeof script - 1) { wl_say("error exec"); return 1; }
+	snprintf(path, sizeof path, "/proc/self/fd/%d", x);
+	int xr = open(path, O_RDONLY);
+	int xerr = exec_fd(x);
+	if (xr < 0 || xerr) { wl_say("error exec errno=%d", xerr); return 1; }
 
 	pid_t child = fork();
 	if (child < 0) { wl_say("error fork"); return 1; }
@@ -202,6 +230,11 @@ int main(int argc, char **argv) {
 			void *w = mmap(0, PG, PROT_READ | PROT_WRITE, MAP_SHARED, e, 0);
 			if (w != MAP_FAILED) { munmap(w, PG); bad = "future-mmap"; }
 		}
+		/* exec: still runs from its memfd */
+		if (!bad) bad = same_file(x, "exec", F_SEAL_SEAL);
+		if (!bad) bad = check_flags(x, O_RDWR);
+		if (!bad) bad = check_flags(xr, O_RDONLY);
+		if (!bad && exec_fd(x) != 0) bad = "exec";
 		if (bad) wl_say("check bad what=%s", bad);
 		else wl_say("check ok");
 	}

@@ -1,11 +1,46 @@
-/* zombies STATEFILE: two children the parent never waits for: one exits with status 7, one
+/* zombies [group] STATEFILE: two children the parent never waits for: one exits with status 7, one
  * is killed by SIGTERM. On SIGUSR1 the parent looks at both without reaping them (WNOWAIT):
- * "check ok" when both are still its zombies with those statuses, else "check bad what=...". */
+ * "check ok" when both are still its zombies with those statuses, else "check bad what=...".
+ * With "group", also a process group whose leader is gone: a child L leads a new group and makes
+ * two more children of the parent (CLONE_PARENT) in it, one that exits (a zombie, status 3) and
+ * one that lives; then L exits and the parent reaps it. Checked: both still in group L, no
+ * process L. "ready pid=P a=A b=B" (+ " leader=L zombie=Z live=M"). */
 #include "workload.h"
+#include <errno.h>
+#include <sched.h>
+#include <sys/syscall.h>
+
+static pid_t leader, gz, gm;
+
+/* the group whose leader is gone (see above); 0 or what failed */
+static const char *make_group(void) {
+	int p[2];
+	if (pipe(p)) return "pipe";
+	leader = fork();
+	if (leader == 0) {
+		if (setpgid(0, 0)) _exit(1);
+		pid_t z = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+		if (z == 0) _exit(3);
+		pid_t m = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+		if (m == 0)
+			for (;;) pause();
+		pid_t two[2] = {z, m};
+		if (write(p[1], two, sizeof two) != sizeof two) _exit(1);
+		_exit(0);
+	}
+	pid_t two[2];
+	int st;
+	if (leader < 0 || read(p[0], two, sizeof two) != sizeof two) return "leader";
+	if (waitpid(leader, &st, 0) != leader) return "reap";
+	gz = two[0], gm = two[1];
+	close(p[0]), close(p[1]);
+	return 0;
+}
 
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
-	wl_detach(argv[1]);
+	int group = argc > 2 && !strcmp(argv[1], "group");
+	wl_detach(argv[argc - 1]);
 	pid_t a = fork();
 	if (a == 0) _exit(7);
 	pid_t b = fork();
@@ -14,9 +49,12 @@ int main(int argc, char **argv) {
 		_exit(1);
 	}
 	if (a < 0 || b < 0) { wl_say("error fork"); return 1; }
+	const char *err = group ? make_group() : 0;
+	if (err) { wl_say("error group %s", err); return 1; }
 	usleep(100000);
 	wl_handle_usr1();
-	wl_say("ready pid=%d a=%d b=%d", (int)getpid(), (int)a, (int)b);
+	if (group) wl_say("ready pid=%d a=%d b=%d leader=%d zombie=%d live=%d", (int)getpid(), (int)a, (int)b, (int)leader, (int)gz, (int)gm);
+	else wl_say("ready pid=%d a=%d b=%d", (int)getpid(), (int)a, (int)b);
 	for (;;) {
 		wl_wait_check();
 		siginfo_t si;
@@ -25,6 +63,10 @@ int main(int argc, char **argv) {
 		if (waitid(P_PID, (id_t)a, &si, WEXITED | WNOWAIT | WNOHANG) || si.si_pid != a || si.si_code != CLD_EXITED || si.si_status != 7) bad = "exited";
 		memset(&si, 0, sizeof si);
 		if (!bad && (waitid(P_PID, (id_t)b, &si, WEXITED | WNOWAIT | WNOHANG) || si.si_pid != b || si.si_code != CLD_KILLED || si.si_status != SIGTERM)) bad = "killed";
+		memset(&si, 0, sizeof si);
+		if (!bad && group && (waitid(P_PID, (id_t)gz, &si, WEXITED | WNOWAIT | WNOHANG) || si.si_pid != gz || si.si_code != CLD_EXITED || si.si_status != 3)) bad = "group-zombie";
+		if (!bad && group && (getpgid(gz) != leader || getpgid(gm) != leader)) bad = "group";
+		if (!bad && group && (kill(leader, 0) == 0 || errno != ESRCH)) bad = "leader";
 		if (bad) wl_say("check bad what=%s", bad);
 		else wl_say("check ok");
 	}

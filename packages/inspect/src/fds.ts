@@ -6,7 +6,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { listFds, readFdLink, readMountinfo } from '@crtools/procfs';
-import { probeFile, probeTty, SOCKET_OPTIONS, sockoptValue, type FileProbe, type TtyProbe } from '@crtools/sys';
+import { KCMP_FILE, KernelObjects, probeFile, probeTty, SOCKET_OPTIONS, sockoptValue, type FileProbe, type TtyProbe } from '@crtools/sys';
 
 export interface FdPrint {
   /** what /proc/PID/fd/N links to; pipe:[N], socket:[N] and unlinked files as pipe#K, socket#K, deleted#K */
@@ -19,6 +19,18 @@ export interface FdPrint {
   sockopts?: Record<string, number | string>;
   /** terminals: what the tty ioctls answer (termios as hex bytes; a refused one: its negative errno) */
   tty?: Record<string, number | string>;
+  /**
+   * the open file description, when an earlier descriptor of the tree (tree order, then fd order)
+   * is on the same one (kcmp KCMP_FILE: dup'ed or inherited, not opened again): that one, as
+   * "T:FD" with T its task's place in the tree (0 the root; pids may differ, in a pid namespace
+   * of the tree's own, where the tree does not)
+   */
+  file?: string;
+}
+
+/** The open file descriptions of a tree, each named by its first descriptor (T:FD). */
+export function openFiles(): KernelObjects<string> {
+  return new KernelObjects<string>(KCMP_FILE);
 }
 
 /** A terminal's state (pty masters answer for their slave: its session and foreground group). */
@@ -115,8 +127,11 @@ export interface FdLink {
   ino?: string;
 }
 
-/** The descriptors of task pid (their targets already given ids in `ids`, see linksOf). */
-export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds): Record<string, FdPrint> {
+/**
+ * The descriptors of task pid, the tree's `place`th (their targets already given ids in `ids`,
+ * see linksOf); `files` holds the open files of the tree met so far (openFiles).
+ */
+export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds, files: KernelObjects<string>, place = 0): Record<string, FdPrint> {
   const out: Record<string, FdPrint> = {};
   // a file's mount by what it is, not by its id: a mount namespace of the tree's own is made anew
   // by a restore, every mount in it with a new id (kernel-internal mounts, pipefs..., keep theirs)
@@ -147,6 +162,12 @@ export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds): R
       lines = lines.map((l) => (l.startsWith('ino: ') ? `ino: (the pidfs inode of process ${who})` : l));
     }
     const print: FdPrint = { target, fdinfo: lines, fcntl: {} };
+    try {
+      const same = files.findOrAdd(pid, fd, () => `${place}:${fd}`);
+      if (same.found) print.file = same.value;
+    } catch {
+      /* closed meanwhile */
+    }
     try {
       const p = probeFile(pid, fd, raw.startsWith('socket:') ? SOCKET_OPTIONS : []);
       print.fcntl = fcntlOf(p, target);

@@ -7,7 +7,7 @@
 import { listTasks, readChildren } from '@crtools/procfs';
 import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, sameKernelObject } from '@crtools/sys';
 import { areasOf, pageDigests, sharingCollector, sharingGroups, type AreaPrint } from './memory.js';
-import { fdsOf, InodeIds, linksOf, type FdPrint } from './fds.js';
+import { fdsOf, InodeIds, linksOf, openFiles, type FdPrint } from './fds.js';
 import { taskPrint, type TaskPrint } from './task.js';
 import { namespacesOf, type NamespacesPrint } from './namespaces.js';
 
@@ -93,6 +93,7 @@ export function fingerprint(root: number): Fingerprint {
   for (const l of links) for (const t of l.values()) ids.of(t.target, t.ino);
   const sharing = sharingCollector();
   const shares = sharesOf(tree.map((t) => t.pid));
-  const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids), shares: shares[i]! }));
+  const files = openFiles();
+  const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids, files, i), shares: shares[i]! }));
   return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing), pageDigests: pageDigests(sharing), namespaces: namespacesOf(tree.map((t) => t.pid)) };
 }

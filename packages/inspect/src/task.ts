@@ -5,7 +5,7 @@
  * they describe the run, not the state. What does belong to the state but must change across a
  * restore is kept, and listed with its reason in compare.ts.
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { parseLimits, parseStatRaw, parseStatusRaw, parseTimers } from '@crtools/procfs';
 
 /** /proc/PID/status keys that are state (the rest: memory use and counters). */
@@ -62,6 +62,12 @@ export interface TaskPrint {
   timers: string[];
   /** /proc/PID/auxv as hex */
   auxv: string;
+  /**
+   * the owner of /proc/PID's files (status), "UID:GID": the task's effective ids while it is
+   * dumpable, root's when it is not (PR_SET_DUMPABLE; a change of ids clears it), which decides
+   * who may read them and trace it (/proc/PID itself always shows the effective ids)
+   */
+  procOwner: string;
   threads: ThreadPrint[];
 }
 
@@ -78,6 +84,15 @@ function link(path: string): string | null {
     return readlinkSync(path);
   } catch {
     return null;
+  }
+}
+
+function ownerOf(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.uid}:${st.gid}`;
+  } catch {
+    return '';
   }
 }
 
@@ -119,7 +134,7 @@ export function taskPrint(pid: number, tids: number[]): TaskPrint {
     // shows leftovers of its last moments, which no dump can read and no program can see)
     return {
       pid, comm: statRaw['comm'] ?? '', exe: null, cwd: null, root: null, cmdline: '', status: { State: 'Z' }, stat: pick(statRaw, ZOMBIE_STAT_KEYS),
-      limits: {}, cgroup: '', loginuid: '', sessionid: '', personality: '', timerslack_ns: '', oom_score_adj: '', coredump_filter: '', lsm: '', ns: {}, timers: [], auxv: '', threads: [],
+      limits: {}, cgroup: '', loginuid: '', sessionid: '', personality: '', timerslack_ns: '', oom_score_adj: '', coredump_filter: '', lsm: '', ns: {}, timers: [], auxv: '', procOwner: '', threads: [],
     };
   }
   const ns: Record<string, string> = {};
@@ -154,6 +169,7 @@ export function taskPrint(pid: number, tids: number[]): TaskPrint {
     ns,
     timers: timersOf(text(`${base}/timers`)),
     auxv,
+    procOwner: ownerOf(`${base}/status`),
     threads: tids.map((tid) => threadPrint(pid, tid)),
   };
 }

@@ -11,7 +11,7 @@ function print(over: { flags?: string; starttime?: string; sig?: string; shared?
       {
         pid: 10, comm: 'w', exe: '/bin/w', cwd: '/', root: '/', cmdline: 'w',
         status: { SigBlk: over.sig ?? '0000000000000000' }, stat: { flags: over.flags ?? '4194368', starttime: over.starttime ?? '100' },
-        limits: {}, cgroup: '', loginuid: '', sessionid: '', personality: '', timerslack_ns: '', oom_score_adj: '', coredump_filter: '', lsm: '', ns: {}, timers: [], auxv: '',
+        limits: {}, cgroup: '', loginuid: '', sessionid: '', personality: '', timerslack_ns: '', oom_score_adj: '', coredump_filter: '', lsm: '', ns: {}, timers: [], auxv: '', procOwner: '',
         threads: [{ tid: 10, status: {}, stat: {} }],
         areas: [{ range: '1000-2000', perms: 'rw-p', pgoff: '0', name: '', deleted: false, backing: '', vmFlags: ['rd', 'wr'], guardPages: 0 }],
         fds: { '3': { target: 'pipe#1', fdinfo: over.fdinfo ?? ['pos: 0'], fcntl: { F_GETFL: 0 } } },

@@ -5,7 +5,7 @@ import { compareFingerprints, insideView, type Fingerprint } from '../src/index.
 function print(root: number, sigBlk = '0'): Fingerprint {
   const child = root + 5;
   const thread = root + 7;
-  const base = { comm: 'w', exe: '/bin/w', cwd: '/', root: '/', cmdline: 'w', limits: {}, cgroup: '', loginuid: '', sessionid: '', personality: '', timerslack_ns: '', oom_score_adj: '', coredump_filter: '', lsm: '', ns: {}, timers: [], auxv: '', areas: [], fds: {} };
+  const base = { comm: 'w', exe: '/bin/w', cwd: '/', root: '/', cmdline: 'w', limits: {}, cgroup: '', loginuid: '', sessionid: '', personality: '', timerslack_ns: '', oom_score_adj: '', coredump_filter: '', lsm: '', ns: {}, timers: [], auxv: '', procOwner: '', areas: [], fds: {} };
   return {
     schema: 1,
     root,

@@ -289,6 +289,8 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
     case 'memfd':
       if (!f.path) throw new CrtoolsError('RESTORE_BAD_PLAN', `restore plan: memfd file (object ${f.shmem}) has no path to open it by`, { exitCode: ExitCode.BAD_INPUT });
       r.path = w.string(f.path);
+      // memfd_create's own open file, inherited from the restoring process: taken as it is (value: its descriptor + 1)
+      if (f.heldFd !== undefined) r.value = BigInt(f.heldFd + 1);
       break;
     case 'pipe-r':
     case 'pipe-w':
@@ -382,8 +384,10 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       break;
     }
     case 'pidfd':
-      // -1: a process gone (the blob makes one and reaps it)
+      // -1: a process gone (the blob makes one and reaps it: one for the pidfds with the same
+      // pipe_id, the gone process's inode)
       r.value = BigInt.asUintN(64, BigInt(f.pid));
+      r.pipe_id = f.ino ?? 0;
       break;
   }
   return r;
@@ -393,8 +397,9 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
 export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
   const w = new PlanWriter();
   w.alloc(recordSize('hdr'));
-  // above every descriptor a task gets and every one handed over to inherit
-  const maxFd = plan.files.reduce((m, f) => Math.max(m, f.kind === 'inherit' ? f.inheritFd : 0), plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2));
+  // above every descriptor a task gets and every one handed over to inherit (or a memfd's, held)
+  const handed = (f: FilePlan) => (f.kind === 'inherit' ? f.inheritFd : f.kind === 'memfd' ? (f.heldFd ?? 0) : 0);
+  const maxFd = plan.files.reduce((m, f) => Math.max(m, handed(f)), plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2));
   const fdBase = Math.max(maxFd + 1, 16);
   const holders = new Map<number, number>();
   for (const t of plan.tasks) if (!t.zombie) for (const d of t.fds) if (!holders.has(d.file)) holders.set(d.file, t.pid);
@@ -477,6 +482,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       nvmas: vmas.length,
       vmas_off: w.records('vma', vmas),
       share_files: !!t.shareFiles,
+      group_helper: t.groupHelper ?? 0,
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       naios: t.aios?.length ?? 0,

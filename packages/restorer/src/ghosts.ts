@@ -1,6 +1,7 @@
 /**
  * Unlinked files for a restore (removed directories are made again empty, at their own name
- * when it is free, and removed with rmdir; unlinked FIFOs made again empty with mknod, unlinked
+ * when it is free, and removed with rmdir; directories above one that were removed too are made
+ * for the while and removed after it; unlinked FIFOs made again empty with mknod, unlinked
  * device nodes with mknod and their device number): each ghost of the plan is written out under a temporary name
  * beside its original one (its size, its contents copied from the image piece by piece at their
  * offsets so that holes stay holes, then owner, mode and times) and linked at the original name
@@ -11,7 +12,8 @@
  * than the recorded atime), so the times are set once more when every task holds its files,
  * before they resume (`settle`).
  */
-import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, linkSync, mkdirSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, ftruncateSync, linkSync, mkdirSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ExitCode } from '@crtools/common';
 import { makeDeviceNode, makeFifo, setFileTimes } from '@crtools/sys';
 import type { GhostPlan } from '@crtools/files/plan';
@@ -56,6 +58,19 @@ function writeContents(fd: number, g: GhostPlan): void {
 }
 
 /**
+ * The directories above `path` that no longer exist (removed with what was in them), made again
+ * (mode 0700, the restorer's) and listed in `dirs` so that they go again with the rest.
+ */
+function makeParents(path: string, dirs: string[]): void {
+  const missing: string[] = [];
+  for (let d = dirname(path); d !== '/' && !existsSync(d); d = dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    mkdirSync(d, 0o700);
+    dirs.push(d);
+  }
+}
+
+/**
  * A removed directory made again, empty, at its own name when that is free (else at `tmp`),
  * with its owner, mode and times; kept open until the times are set for the last time.
  */
@@ -63,6 +78,7 @@ function makeDir(g: GhostPlan, tmp: string, dirs: string[], held: { fd: number; 
   let name = g.path;
   try {
     try {
+      makeParents(name, dirs);
       mkdirSync(name, 0o700);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -83,7 +99,8 @@ function makeDir(g: GhostPlan, tmp: string, dirs: string[], held: { fd: number; 
 
 export function createGhosts(plan: RestorePlan): GhostFiles {
   const made: string[] = [];
-  /** directories made, removed with rmdir (after the files: none is inside another) */
+  /** directories made (removed ones, and the removed parents of an unlinked file or removed
+   * directory), removed with rmdir after the files, the last made first */
   const dirs: string[] = [];
   const held: { fd: number; g: GhostPlan }[] = [];
   const release = () => {
@@ -94,7 +111,7 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
         /* gone already */
       }
     }
-    for (const p of dirs.splice(0)) {
+    for (const p of dirs.splice(0).reverse()) {
       try {
         rmdirSync(p);
       } catch {
@@ -125,6 +142,7 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
         // does not wait for the other end, to set its owner, mode and times. An unlinked device
         // node (/dev/null-like: opening one does nothing to it) is made with its device number.
         const special = g.fifo || g.rdev !== undefined;
+        makeParents(tmp, dirs);
         if (g.fifo) makeFifo(tmp, 0o600);
         if (g.rdev !== undefined) makeDeviceNode(tmp, (g.mode & ~0o7777) | 0o600, g.rdev);
         if (special) made.push(tmp);

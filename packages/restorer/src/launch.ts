@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
 import { STOP_SIGNALS } from '@crtools/images/facts';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
-import type { NamespacePlan, RestorePlan } from './plan.js';
+import type { MemfdFilePlan, NamespacePlan, RestorePlan } from './plan.js';
 import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
@@ -157,9 +157,10 @@ export function checkPidsFree(plan: RestorePlan): void {
   // (in a pid namespace of its own every pid is free)
   if (ownPidNs(plan)) return;
   for (const t of plan.tasks) {
-    for (const th of t.threads) {
-      if (existsSync(`/proc/${th.tid}`)) {
-        throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${th.tid} is already in use; the checkpoint needs it`, { pid: th.tid });
+    // (a process group's helper takes the pid of its gone leader for the while)
+    for (const tid of [...t.threads.map((th) => th.tid), ...(t.groupHelper ? [t.groupHelper] : [])]) {
+      if (existsSync(`/proc/${tid}`)) {
+        throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${tid} is already in use; the checkpoint needs it`, { pid: tid });
       }
     }
   }
@@ -279,10 +280,18 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     }
     ghosts = createGhosts(plan);
     const g = ghosts;
+    // the first read-write file of each memfd is memfd_create's own open file (MemfdFilePlan.heldFd)
+    const taken = new Set<number>();
+    const memfdFile = (f: MemfdFilePlan): MemfdFilePlan => {
+      const held = shm.fds[f.shmem!];
+      if (held === undefined || (f.flags & O_ACCMODE) !== O_RDWR || taken.has(f.shmem!)) return { ...f, path: shm.paths[f.shmem!]! };
+      taken.add(f.shmem!);
+      return { ...f, path: shm.paths[f.shmem!]!, heldFd: held };
+    };
     const withPaths: RestorePlan = {
       ...plan,
       files: plan.files.map((f) =>
-        f.kind === 'memfd' ? { ...f, path: shm.paths[f.shmem!]! } : (f.kind !== 'reg' && f.kind !== 'fifo') || f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost]! },
+        f.kind === 'memfd' ? memfdFile(f) : (f.kind !== 'reg' && f.kind !== 'fifo') || f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost]! },
       ),
       tasks: plan.tasks.map((t) => ({
         ...t,
@@ -314,6 +323,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
 }
 
 const O_RDWR = 2;
+const O_ACCMODE = 3;
 
 /**
  * The root's new user namespace gets its maps, written from here (its parent namespace) before

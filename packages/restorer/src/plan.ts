@@ -266,6 +266,12 @@ export interface TaskPlan {
    */
   zombie?: { status: number };
   /**
+   * a process group of the task's children whose leader is gone (exited and reaped; the group
+   * lives on in them): before forking its children the task makes a process with that pid which
+   * leads it (setpgid), so that they can join it, and kills and reaps it once they have
+   */
+  groupHelper?: number;
+  /**
    * the task was dumped stopped (TASK_STOPPED): once everything is restored it is put back in
    * group-stop with this signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU) instead of resuming
    */

@@ -6,7 +6,9 @@
  * "/dev/zero (deleted)"). A memfd is made with memfd_create under its name (so /proc shows
  * "/memfd:NAME (deleted)" again, on the shmem filesystem), given its size, pages, owner and
  * mode, then its seals; the tasks open each descriptor, and map each area, through
- * /proc/<this pid>/fd/<fd> with the recorded flags. Released once the tasks hold their own.
+ * /proc/<this pid>/fd/<fd> with the recorded flags, but for the first read-write descriptor of
+ * each, which takes this process's own open file (as memfd_create made it: see MemfdFilePlan's
+ * heldFd). Released once the tasks hold their own.
  */
 import { closeSync, fchmodSync, fchownSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { ExitCode, PAGE_SIZE, PAGE_SIZE_BIGINT, syscallError } from '@crtools/common';
@@ -19,6 +21,8 @@ import { RestoreErrorCode, restoreError } from './errors.js';
 export interface ShmemObjects {
   /** the path each task opens to map (or, a memfd, to open) object i */
   paths: string[];
+  /** a memfd's: this process's descriptor on it, from memfd_create (the tasks inherit it) */
+  fds: (number | undefined)[];
   /**
    * Seals that must wait until every task has mapped its areas (F_SEAL_FUTURE_WRITE forbids
    * new writable shared mappings, which a task may hold): set them (before the tasks resume).
@@ -39,13 +43,16 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
     for (const fd of fds.splice(0)) closeSync(fd);
   };
   const paths: string[] = [];
+  const held: (number | undefined)[] = [];
   try {
     for (const [i, o] of (plan.shmem ?? []).entries()) {
       if (o.memfd) {
         const fd = makeMemfd(native, o, i, fds, late);
         paths.push(`/proc/${process.pid}/fd/${fd}`);
+        held.push(fd);
         continue;
       }
+      held.push(undefined);
       if (o.size <= 0n || o.size % PAGE_SIZE_BIGINT) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
       const addr = native.sharedAnon(o.size);
       if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes: ${syscallError(addr.syscall, addr.errno).message}`);
@@ -68,7 +75,7 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
   const sealLate = () => {
     for (const l of late.splice(0)) addSeals(native, l.fd, l.seals, l.what);
   };
-  return { paths, sealLate, release };
+  return { paths, fds: held, sealLate, release };
 }
 
 /** F_ADD_SEALS (none when the memfd was born with its only seal), checked to leave exactly `seals` set. */

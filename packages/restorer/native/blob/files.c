@@ -64,25 +64,31 @@ static void set_sock_opts_late(struct ctx *c, long fd, const struct plan_file *f
 	set_sock_opts_when(c, fd, f, detail, 1);
 }
 
+/* "/proc/self/fd/N" written at out, with its NUL: the bytes written */
+static u64 proc_fd_path(char *out, long fd)
+{
+	static const char pre[] = "/proc/self/fd/";
+	char dig[20];
+	u64 k = 0, m = 0, j;
+	for (j = 0; pre[j]; j++)
+		out[m++] = pre[j];
+	do
+		dig[k++] = (char)('0' + fd % 10);
+	while ((fd /= 10));
+	while (k)
+		out[m++] = dig[--k];
+	out[m++] = 0;
+	return m;
+}
+
 /* "/proc/self/fd/N": how a socket whose name was unlinked, or is relative (to the directory it
    was bound in), is reached (through the O_PATH descriptor on its socket file kept at fd_base +
    nfiles + its index) */
 static u64 proc_fd_addr(u8 *sa, long fd)
 {
-	static const char pre[] = "/proc/self/fd/";
-	char dig[20];
-	u64 k = 0, m = 2, j;
 	sa[0] = 1; /* AF_UNIX */
 	sa[1] = 0;
-	for (j = 0; pre[j]; j++)
-		sa[m++] = (u8)pre[j];
-	do
-		dig[k++] = (char)('0' + fd % 10);
-	while ((fd /= 10));
-	while (k)
-		sa[m++] = (u8)dig[--k];
-	sa[m++] = 0;
-	return m;
+	return 2 + proc_fd_path((char *)sa + 2, fd);
 }
 
 /* Every IP socket of the task made on its own is bound: its address and port reuse back to the
@@ -409,6 +415,54 @@ static void fill_pipe(struct ctx *c, long w, const struct plan_file *f, u64 deta
 	}
 }
 
+/* the plan index of the first end of kind `kind` of pipe f[i] (made before end k) */
+static u64 first_end(const struct plan_file *f, u64 i, u64 k, u64 kind)
+{
+	for (; i < k; i++)
+		if (f[i].kind == kind && f[i].pipe_id == f[k].pipe_id)
+			break;
+	return i;
+}
+
+/*
+ * pidfds of processes that are gone (exited and reaped): each open file a pidfd of its own on a
+ * process made for the purpose, which is then killed and reaped, the pidfds of one gone process
+ * (pipe_id: its pidfs inode, as recorded) on one such process, so that they share an inode again.
+ * The process has no exit signal (no SIGCHLD for the task); it exists before the tree's other
+ * tasks, reaped at once, so its pid is free again for them.
+ */
+static void open_dead_pidfds(struct ctx *c)
+{
+	struct plan_file *f = AT(c, c->h->files_off);
+	u64 n = c->h->nfiles, i, k;
+	for (i = 0; i < n; i++) {
+		struct clone_args ca;
+		int pfd = -1;
+		long r;
+		if (f[i].kind != FILE_PIDFD || (s64)f[i].value > 0 || f[i].data_len == ~0ULL)
+			continue;
+		memset(&ca, 0, sizeof(ca));
+		ca.flags = CLONE_PIDFD;
+		ca.pidfd = (u64)&pfd;
+		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), i);
+		if (r == 0)
+			for (;;)
+				S0(NR_pause);
+		for (k = i; k < n; k++) {
+			long fd;
+			if (f[k].kind != FILE_PIDFD || (s64)f[k].value > 0 || (k != i && (!f[i].pipe_id || f[k].pipe_id != f[i].pipe_id)))
+				continue;
+			fd = chk(c, S2(NR_pidfd_open, r, f[k].flags & O_NONBLOCK), k);
+			chk(c, S2(NR_dup2, fd, c->h->fd_base + k), k);
+			S1(NR_close, fd);
+			f[k].data_len = ~0ULL; /* private copy of the plan: mark done */
+		}
+		chk(c, S4(NR_pidfd_send_signal, pfd, SIGKILL, 0, 0), i);
+		chk(c, S5(NR_waitid, 3 /* P_PIDFD */, pfd, 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), i);
+		S1(NR_close, pfd);
+	}
+}
+
 void open_file_table(struct ctx *c)
 {
 	struct plan_file *f = AT(c, c->h->files_off);
@@ -419,12 +473,21 @@ void open_file_table(struct ctx *c)
 	for (i = 0; i < n; i++)
 		if (f[i].kind == FILE_INHERIT)
 			chk(c, S2(NR_dup2, f[i].value, c->h->fd_base + i), i);
+		else if (f[i].kind == FILE_REG && f[i].value) /* a memfd's own open file, held for us (value: its descriptor + 1) */
+			chk(c, S2(NR_dup2, f[i].value - 1, c->h->fd_base + i), i);
 	chk(c, S3(NR_close_range, 0, c->h->fd_base - 1, 0), 0);
 	chk(c, S3(NR_close_range, c->h->fd_base + n, ~0U, 0), 0);
 	for (i = 0; i < n; i++) {
 		long fd;
 		if (f[i].kind != FILE_REG)
 			continue;
+		if (f[i].value) {
+			/* the held open file, in place: its status flags and position as recorded */
+			fd = (long)(c->h->fd_base + i);
+			chk(c, S3(NR_fcntl, fd, F_SETFL, f[i].flags & ~(u64)O_ASYNC), i);
+			chk(c, S3(NR_lseek, fd, f[i].pos, 0), i);
+			continue;
+		}
 		/* O_ASYNC is set later with F_SETFL (restore_fown): open() keeps the flag but would not
 		   turn signal-driven I/O on */
 		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags & ~(u64)O_ASYNC), i);
@@ -634,9 +697,13 @@ void open_file_table(struct ctx *c)
 	}
 	/* pty pairs */
 	open_ttys(c);
+	/* pipes: each files.img entry of a pipe is an open file description of its own (descriptors
+	   that shared one share one plan file), so the first read and the first write end take the
+	   pipe's own two, and every further end is a new description opened through
+	   /proc/self/fd, as the task made it; each gets its own O_NONBLOCK (O_ASYNC comes with its owner,
+	   restore_fown) */
 	for (i = 0; i < n; i++) {
 		int p[2];
-		int have_r = 0, have_w = 0;
 		if (f[i].kind != FILE_PIPE_R && f[i].kind != FILE_PIPE_W)
 			continue;
 		if (f[i].data_len == ~0ULL) /* already made with an earlier end */
@@ -645,24 +712,29 @@ void open_file_table(struct ctx *c)
 		fill_pipe(c, p[1], &f[i], i);
 		for (k = i; k < n; k++) {
 			long src, dst = (long)(c->h->fd_base + k);
+			int end;
 			if ((f[k].kind != FILE_PIPE_R && f[k].kind != FILE_PIPE_W) || f[k].pipe_id != f[i].pipe_id)
 				continue;
-			src = f[k].kind == FILE_PIPE_R ? p[0] : p[1];
-			if (f[k].kind == FILE_PIPE_R && have_r)
-				src = (long)(c->h->fd_base + have_r - 1);
-			if (f[k].kind == FILE_PIPE_W && have_w)
-				src = (long)(c->h->fd_base + have_w - 1);
+			end = f[k].kind == FILE_PIPE_R ? 0 : 1;
+			if (p[end] >= 0) {
+				src = p[end];
+				p[end] = -1;
+			} else {
+				char path[40];
+				proc_fd_path(path, (long)(c->h->fd_base + first_end(f, i, k, f[k].kind)));
+				src = chk(c, xopen(path, (u64)(end ? O_WRONLY : O_RDONLY) | O_NONBLOCK), k);
+			}
 			chk(c, S2(NR_dup2, src, dst), k);
+			if (src != dst)
+				S1(NR_close, src);
 			chk(c, S3(NR_fcntl, dst, F_SETFL, f[k].flags & O_NONBLOCK), k);
-			if (f[k].kind == FILE_PIPE_R && !have_r)
-				have_r = (int)k + 1;
-			if (f[k].kind == FILE_PIPE_W && !have_w)
-				have_w = (int)k + 1;
 			if (k != i)
 				f[k].data_len = ~0ULL; /* private copy of the plan: mark done */
 		}
-		S1(NR_close, p[0]);
-		S1(NR_close, p[1]);
+		if (p[0] >= 0)
+			S1(NR_close, p[0]);
+		if (p[1] >= 0)
+			S1(NR_close, p[1]);
 	}
 	/* FIFOs, by path: a read-write open of our own first, so that the recorded open (read-only
 	   or write-only) finds its other side and does not wait; through it the pipe's size and what
@@ -685,6 +757,7 @@ void open_file_table(struct ctx *c)
 		}
 		S1(NR_close, fake);
 	}
+	open_dead_pidfds(c);
 	send_unix_queues(c);
 	/* the descriptors kept on unlinked socket files */
 	S3(NR_close_range, c->h->fd_base + n, ~0U, 0);
@@ -696,8 +769,9 @@ void restore_fds(struct ctx *c)
 	u64 i;
 	struct plan_file *files = AT(c, c->h->files_off);
 	for (i = 0; i < c->t->nfds; i++) {
-		/* a pidfd is opened once every process of the tree exists (restore_pidfds) */
-		if (files[fd[i].file].kind == FILE_PIDFD)
+		/* a pidfd of a process of the tree is opened once every process of the tree exists
+		   (restore_pidfds); one of a process gone is in the table (open_dead_pidfds) */
+		if (files[fd[i].file].kind == FILE_PIDFD && (s64)files[fd[i].file].value > 0)
 			continue;
 		if (files[fd[i].file].kind == FILE_TTY && (files[fd[i].file].tty_bits & TTY_DEVTTY)) {
 			/* /dev/tty: opened by this task at its first descriptor on it, the others dup'ed */
@@ -823,30 +897,9 @@ void restore_fown(struct ctx *c)
 	}
 }
 
-/* A pidfd of a process that is gone: one made for it, which exits at once and is reaped (no
-   exit signal, so the task gets no SIGCHLD it did not have). Every pid of the tree is taken by
-   then, so the new one cannot be one the tree needs. */
-static long dead_pidfd(struct ctx *c, u64 flags, u64 detail)
-{
-	struct clone_args ca;
-	int pfd = -1;
-	long r;
-	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_PIDFD;
-	ca.pidfd = (u64)&pfd;
-	r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), detail);
-	if (r == 0)
-		for (;;)
-			S1(NR_exit, 0);
-	chk(c, S5(NR_waitid, 3 /* P_PIDFD */, pfd, 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), detail);
-	if (flags & O_NONBLOCK)
-		chk(c, S3(NR_fcntl, pfd, F_SETFL, O_NONBLOCK), detail);
-	return pfd;
-}
-
-/* The task's pidfds, once every task of the tree has made its threads: on the process of the
-   tree each names (a pid of the tree, zombies included), or on one gone. Descriptors of the task
-   on one open file share it. */
+/* The task's pidfds of processes of the tree, once every task of the tree has made its threads:
+   on the process each names (a pid of the tree, zombies included). Descriptors of the task on
+   one open file share it. (A pidfd of a process gone came with the file table.) */
 void restore_pidfds(struct ctx *c)
 {
 	struct plan_file *files = AT(c, c->h->files_off);
@@ -858,7 +911,7 @@ void restore_pidfds(struct ctx *c)
 	for (i = 0; i < c->t->nfds; i++) {
 		struct plan_file *f = &files[fd[i].file];
 		long pfd = -1;
-		if (f->kind != FILE_PIDFD)
+		if (f->kind != FILE_PIDFD || (s64)f->value <= 0)
 			continue;
 		for (k = 0; k < i && pfd < 0; k++)
 			if (fd[k].file == fd[i].file)
@@ -868,10 +921,7 @@ void restore_pidfds(struct ctx *c)
 				wait_formed(c);
 				formed = 1;
 			}
-			if ((s64)f->value > 0)
-				pfd = chk(c, S2(NR_pidfd_open, f->value, f->flags & O_NONBLOCK), fd[i].fd);
-			else
-				pfd = dead_pidfd(c, f->flags, fd[i].fd);
+			pfd = chk(c, S2(NR_pidfd_open, f->value, f->flags & O_NONBLOCK), fd[i].fd);
 			if (pfd != (long)fd[i].fd) {
 				chk(c, S2(NR_dup2, pfd, fd[i].fd), fd[i].fd);
 				S1(NR_close, pfd);

@@ -30,6 +30,7 @@ HIDDEN void *memcpy(void *d, const void *s, unsigned long n)
 
 #define PHASE_FORKED 1 /* this task and the sharers of its table below it have forked */
 #define PHASE_TABLE 2  /* the descriptor table this task holds is complete */
+#define PHASE_JOINED 4 /* this task is in its session and process group */
 
 static volatile struct plan_status *status_of(struct ctx *c, u64 idx)
 {
@@ -62,12 +63,55 @@ static void shared_table_forked(struct ctx *c)
 	set_phase(c, PHASE_FORKED);
 }
 
+/*
+ * A process group of this task's children whose leader is gone: a process with the leader's pid
+ * that leads it (CLONE_PIDFD: *pfd; no exit signal), made before the children, who join it; it
+ * only waits to be killed (end_group_helper). Returns once the group exists.
+ */
+static void make_group_helper(struct ctx *c, int *pfd)
+{
+	struct clone_args ca;
+	u64 pid = c->t->group_helper, spins;
+	long r;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_PIDFD;
+	ca.pidfd = (u64)pfd;
+	ca.set_tid = (u64)&pid;
+	ca.set_tid_size = 1;
+	r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
+	if (r == 0) {
+		S2(NR_setpgid, 0, 0);
+		for (;;)
+			S0(NR_pause);
+	}
+	for (spins = 0; S1(NR_getpgid, r) != r; spins++) {
+		if (spins > 10000000)
+			fail(c, ETIMEDOUT, pid);
+		S0(NR_sched_yield);
+	}
+}
+
+/* Once every child in the helper's group has joined it: the helper killed and reaped (the group
+   lives on in them, as it did without its leader). */
+static void end_group_helper(struct ctx *c, int pfd)
+{
+	struct plan_task *tasks = AT(c, c->h->tasks_off);
+	u64 i;
+	for (i = 0; i < c->h->ntasks; i++)
+		if (tasks[i].parent == c->idx && tasks[i].pgid == c->t->group_helper)
+			wait_phase(c, i, PHASE_JOINED);
+	chk(c, S4(NR_pidfd_send_signal, pfd, SIGKILL, 0, 0), c->t->group_helper);
+	chk(c, S5(NR_waitid, 3 /* P_PIDFD */, pfd, 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), c->t->group_helper);
+	S1(NR_close, pfd);
+}
+
 HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 {
 	struct ctx cx;
 	struct ctx *c = &cx;
 	struct plan_task *tasks;
 	u64 all = ~0ULL, i, laid = 0;
+	int helper_pfd = -1;
 
 	c->plan = plan;
 	c->h = (struct plan_hdr *)plan;
@@ -102,6 +146,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	}
 	if ((u64)S1(NR_getpgid, 0) != c->t->pgid)
 		chk(c, S2(NR_setpgid, 0, c->t->pgid == c->t->pid ? 0 : c->t->pgid), c->t->pgid);
+	set_phase(c, PHASE_JOINED);
 
 	if (c->t->zombie) {
 		/* a zombie: it only has to end as it did (its parent has not waited for it) */
@@ -125,6 +170,8 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	restore_mm(c);
 
 	set_step(c, STEP_FORK);
+	if (c->t->group_helper)
+		make_group_helper(c, &helper_pfd);
 	for (i = 0; i < c->h->ntasks; i++) {
 		struct clone_args ca;
 		u64 pid = tasks[i].pid;
@@ -146,6 +193,10 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		if (r == 0)
 			restorer_task(plan, i);
 	}
+	if (c->t->group_helper) {
+		set_step(c, STEP_SESSION);
+		end_group_helper(c, helper_pfd);
+	}
 	if (laid) {
 		set_step(c, STEP_COW);
 		refill_after_fork(c);
@@ -162,14 +213,6 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		restore_fds(c);
 	restore_locks(c);
 	set_phase(c, PHASE_TABLE);
-	set_step(c, STEP_FS);
-	if (c->t->root && !(STR(c, c->t->root)[0] == '/' && STR(c, c->t->root)[1] == 0)) {
-		chk(c, S1(NR_chdir, STR(c, c->t->root)), 0);
-		chk(c, S1(NR_chroot, "."), 0);
-	}
-	if (c->t->cwd)
-		chk(c, S1(NR_chdir, STR(c, c->t->cwd)), 0);
-	S1(NR_umask, c->t->umask);
 
 	restore_mm_late(c);
 	restore_mm_struct(c);
@@ -182,6 +225,16 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	create_timers(c);
 	restore_sched_oom(c);
 	lazy_register(c);
+	/* the working directory and root last, once nothing is opened by a path of the restorer's
+	   (the exe, /proc/self files): both paths as the restorer sees them, the working directory
+	   first (it may lie outside the root, as after a chroot() without a chdir()), then the
+	   root, which leaves it be */
+	set_step(c, STEP_FS);
+	if (c->t->cwd)
+		chk(c, S1(NR_chdir, STR(c, c->t->cwd)), 0);
+	if (c->t->root && !(STR(c, c->t->root)[0] == '/' && STR(c, c->t->root)[1] == 0))
+		chk(c, S1(NR_chroot, STR(c, c->t->root)), 1);
+	S1(NR_umask, c->t->umask);
 
 	set_step(c, STEP_READY);
 	__atomic_store_n(&c->st->state, ST_READY, __ATOMIC_SEQ_CST);

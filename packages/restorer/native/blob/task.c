@@ -232,10 +232,11 @@ void restore_creds(struct ctx *c)
 		if (t->no_new_privs)
 			chk(c, S5(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 6);
 	}
-	restore_dumpable(c, 7);
-	/* the parent-death signal last: a change of the effective or fs ids above clears it */
-	if (t->pdeathsig) {
-		set_step(c, STEP_MISC);
+	/* the parent-death signal and the dumpable flag last: a change of the effective or fs ids
+	   above clears both (the flag to the fs.suid_dumpable sysctl's value, 0 by default: the
+	   task's /proc files would be root's, its owner could no longer read them nor trace it) */
+	set_step(c, STEP_MISC);
+	if (t->pdeathsig)
 		chk(c, S5(NR_prctl, PR_SET_PDEATHSIG, t->pdeathsig, 0, 0, 0), 2);
-	}
+	restore_dumpable(c, 3);
 }

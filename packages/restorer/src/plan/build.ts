@@ -272,6 +272,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   checkSysvAttaches(tasks, namespaces?.sysv);
   checkFownOwners(tasks, files.files);
   checkPidfds(tasks, files.files);
+  planGroupHelpers(tasks);
   checkTerminals(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
   files.files.forEach((f, i) => {
@@ -328,6 +329,32 @@ function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
     if (!(f.fown.pidType === 2 ? groups : ids).has(f.fown.pid)) throw unsupported(`${what}: the owner of its I/O signals (${owner}) is not in the checkpoint`);
     if (!holder) throw unsupported(`file ${i}: an I/O signal owner (${owner}) on a file no task holds at a descriptor`);
   });
+}
+
+/**
+ * A process group whose leader is gone (no task of the checkpoint has its pid: exited and reaped,
+ * the group living on in its members) is made again by a helper process with that pid, forked
+ * by the members' parent before them, which leads the group until they have joined it and is
+ * then killed and reaped (TaskPlan.groupHelper). Carried when every member is a child of one task
+ * in that task's session, and that task makes one such group; otherwise refused by name. The
+ * root's group, when led from outside the tree, is not one of these: it is the shell's, which
+ * --shell-job makes criu's own (or criu's already).
+ */
+function planGroupHelpers(tasks: TaskPlan[]): void {
+  const pids = new Set(tasks.map((t) => t.pid));
+  const groups = new Map<number, TaskPlan[]>();
+  for (const t of tasks) if (t.pgid > 0 && !pids.has(t.pgid)) groups.set(t.pgid, [...(groups.get(t.pgid) ?? []), t]);
+  for (const [pgid, members] of groups) {
+    if (members.some((m) => m.parent < 0)) continue;
+    const refuse = (why: string) => unsupported(`process group ${pgid} (of pid ${members.map((m) => m.pid).join(', ')}), whose leader is not in the checkpoint: ${why}, which is not restored yet`, { pid: members[0]!.pid });
+    const parent = members[0]!.parent;
+    if (members.some((m) => m.parent !== parent)) throw refuse('its members are children of different tasks');
+    const p = tasks[parent]!;
+    if (p.zombie) throw refuse('their parent is a zombie');
+    if (members.some((m) => m.sid !== p.sid)) throw refuse(`its members are in another session than their parent ${p.pid}`);
+    if (p.groupHelper !== undefined) throw refuse(`task ${p.pid} has children in another such group (${p.groupHelper}) too`);
+    p.groupHelper = pgid;
+  }
 }
 
 /** A pidfd names a process of the checkpoint (or one gone, -1): any other would name another process, or none. */

@@ -11,13 +11,21 @@ import { MFD } from './facts.js';
 
 /**
  * A descriptor on a memfd: `inodeId` is its memfd.img inode. `shmem` (the restorer's object
- * index) and `path` (what the task opens) are filled in by the restorer.
+ * index), `path` (what the task opens) and `heldFd` are filled in by the restorer.
  */
 export interface MemfdFilePlan extends FileBase {
   kind: 'memfd';
   inodeId: number;
   shmem?: number;
   path?: string;
+  /**
+   * the restoring process's own descriptor on the memfd (memfd_create's), which this file takes
+   * instead of opening `path`: the first read-write file of each memfd. An open file made by
+   * memfd_create holds no write count on the inode, one opened again for writing does, and
+   * execveat() of a memfd with a write count fails (ETXTBSY): the one memfd_create gave the
+   * program must stay such a file.
+   */
+  heldFd?: number;
 }
 
 /** O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC: never asked again when a memfd is reopened */
