@@ -472,6 +472,17 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       expect(verdict(st, pid)).toBe('check ok');
     }));
 
+  it('zombies: a leaderless process group whose members have different parents (the restore cannot make it) is refused by the dump by name (exit 4), the tree running on as it was', () => {
+    const w = startWorkload('zombies', ['group2']);
+    const before = treePids(w.pid).sort();
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('zombies-group2')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(/^criu: process group \d+ \(of pid \d+(, \d+)+\), whose leader is gone: its members are children of different tasks, which is not restored yet\n$/);
+    expect(treePids(w.pid).sort()).toEqual(before);
+    expect(verdict(w.state, w.pid)).toBe('check ok');
+    killTree(w.pid);
+  });
+
   it('shmem: MAP_SHARED|MAP_ANONYMOUS memory comes back with its pages and still shared by parent and child', () =>
     roundTrip('shmem', ['shm'], (pid, st) => {
       expect(treePids(pid)).toHaveLength(2);

@@ -4,13 +4,16 @@
  * With "group", also a process group whose leader is gone: a child L leads a new group and makes
  * two more children of the parent (CLONE_PARENT) in it, one that exits (a zombie, status 3) and
  * one that lives; then L exits and the parent reaps it. Checked: both still in group L, no
- * process L. "ready pid=P a=A b=B" (+ " leader=L zombie=Z live=M"). */
+ * process L. "ready pid=P a=A b=B" (+ " leader=L zombie=Z live=M"). With "group2", the live
+ * member also has a child of its own in the group: members of different parents, which the
+ * restore cannot make again and the dump refuses. */
 #include "workload.h"
 #include <errno.h>
 #include <sched.h>
 #include <sys/syscall.h>
 
 static pid_t leader, gz, gm;
+static int nested;
 
 /* the group whose leader is gone (see above); 0 or what failed */
 static const char *make_group(void) {
@@ -22,8 +25,11 @@ static const char *make_group(void) {
 		pid_t z = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
 		if (z == 0) _exit(3);
 		pid_t m = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
-		if (m == 0)
+		if (m == 0) {
+			if (nested && fork() == 0)
+				for (;;) pause();
 			for (;;) pause();
+		}
 		pid_t two[2] = {z, m};
 		if (write(p[1], two, sizeof two) != sizeof two) _exit(1);
 		_exit(0);
@@ -39,7 +45,8 @@ static const char *make_group(void) {
 
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
-	int group = argc > 2 && !strcmp(argv[1], "group");
+	int group = argc > 2 && (!strcmp(argv[1], "group") || !strcmp(argv[1], "group2"));
+	nested = argc > 2 && !strcmp(argv[1], "group2");
 	wl_detach(argv[argc - 1]);
 	pid_t a = fork();
 	if (a == 0) _exit(7);

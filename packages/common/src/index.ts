@@ -11,4 +11,5 @@ export * from './clock.js';
 export * from './log.js';
 export * from './page.js';
 export * from './spans.js';
+export * from './groups.js';
 export * from './refusals.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CrtoolsError, ExitCode, fromHex, hexReplacer, isCrtoolsError, syscallError, toHex } from '../src/index.js';
+import { CrtoolsError, ExitCode, fromHex, hexReplacer, isCrtoolsError, leaderlessGroups, leaderlessGroupText, syscallError, toHex } from '../src/index.js';
 
 describe('hex', () => {
   it('round-trips values above 2^53', () => {
@@ -26,5 +26,24 @@ describe('errors', () => {
     expect(e.errno).toBe(-1);
     expect(e.syscall).toBe('ptrace');
     expect(e.message).toBe('ptrace (pid 42): EPERM');
+  });
+});
+
+describe('leaderlessGroups', () => {
+  // P(10) in session 10; its children's group 20 has no task 20 (the leader is gone)
+  const t = (pid: number, ppid: number, pgid: number, sid = 10, zombie = false) => ({ pid, ppid, pgid, sid, zombie });
+  it('a group of one parent\'s children is made again by a helper of that parent', () => {
+    expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 20), t(12, 10, 20, 10, true)])).toEqual([{ pgid: 20, members: [11, 12], parent: 10 }]);
+  });
+  it('the root\'s group, led from outside, is none of these', () => {
+    expect(leaderlessGroups([t(10, 1, 5), t(11, 10, 5)])).toEqual([]);
+  });
+  it('members of different parents, a zombie parent, another session, a second group of one parent: refused by name', () => {
+    const [g] = leaderlessGroups([t(10, 1, 10), t(11, 10, 20), t(13, 11, 20)]);
+    expect(g!.why).toBe('its members are children of different tasks');
+    expect(leaderlessGroupText(g!)).toBe('process group 20 (of pid 11, 13), whose leader is gone: its members are children of different tasks, which is not restored yet');
+    expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 11, 10, true), t(12, 11, 20)])[0]!.why).toBe('their parent is a zombie');
+    expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 20, 30)])[0]!.why).toBe('its members are in another session than their parent 10');
+    expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 20), t(12, 10, 21)]).map((g) => g.why)).toEqual([undefined, 'task 10 has children in another such group (20) too']);
   });
 });

@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
+import { leaderlessGroups, leaderlessGroupText, PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { lazyRanges, openPageReader, vmaCanBeLazy, type LazyRange } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
@@ -335,25 +335,14 @@ function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
  * A process group whose leader is gone (no task of the checkpoint has its pid: exited and reaped,
  * the group living on in its members) is made again by a helper process with that pid, forked
  * by the members' parent before them, which leads the group until they have joined it and is
- * then killed and reaped (TaskPlan.groupHelper). Carried when every member is a child of one task
- * in that task's session, and that task makes one such group; otherwise refused by name. The
- * root's group, when led from outside the tree, is not one of these: it is the shell's, which
- * --shell-job makes criu's own (or criu's already).
+ * then killed and reaped (TaskPlan.groupHelper); one @crtools/common's leaderlessGroups says
+ * cannot be made is refused by name (the dump refuses it too, by the same rules).
  */
 function planGroupHelpers(tasks: TaskPlan[]): void {
-  const pids = new Set(tasks.map((t) => t.pid));
-  const groups = new Map<number, TaskPlan[]>();
-  for (const t of tasks) if (t.pgid > 0 && !pids.has(t.pgid)) groups.set(t.pgid, [...(groups.get(t.pgid) ?? []), t]);
-  for (const [pgid, members] of groups) {
-    if (members.some((m) => m.parent < 0)) continue;
-    const refuse = (why: string) => unsupported(`process group ${pgid} (of pid ${members.map((m) => m.pid).join(', ')}), whose leader is not in the checkpoint: ${why}, which is not restored yet`, { pid: members[0]!.pid });
-    const parent = members[0]!.parent;
-    if (members.some((m) => m.parent !== parent)) throw refuse('its members are children of different tasks');
-    const p = tasks[parent]!;
-    if (p.zombie) throw refuse('their parent is a zombie');
-    if (members.some((m) => m.sid !== p.sid)) throw refuse(`its members are in another session than their parent ${p.pid}`);
-    if (p.groupHelper !== undefined) throw refuse(`task ${p.pid} has children in another such group (${p.groupHelper}) too`);
-    p.groupHelper = pgid;
+  const ppid = (t: TaskPlan) => (t.parent >= 0 ? tasks[t.parent]!.pid : 0);
+  for (const g of leaderlessGroups(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid, zombie: !!t.zombie })))) {
+    if (g.why) throw unsupported(leaderlessGroupText(g), { pid: g.members[0]! });
+    tasks.find((t) => t.pid === g.parent)!.groupHelper = g.pgid;
   }
 }
 
