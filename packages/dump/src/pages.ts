@@ -47,9 +47,10 @@ export async function writePagesSpliced(
     const copy = (vaddr: bigint, nrPages: number) => {
       flush(); // what vmsplice queued goes first: the file is written in order
       mem ??= procMemPageSource(pid);
+      const chunk = Buffer.allocUnsafe(Math.min(nrPages, 256) * PAGE_SIZE);
       for (let done = 0; done < nrPages; ) {
         const n = Math.min(nrPages - done, 256);
-        const buf = Buffer.allocUnsafe(n * PAGE_SIZE);
+        const buf = chunk.subarray(0, n * PAGE_SIZE);
         mem.read([{ vaddr: vaddr + BigInt(done * PAGE_SIZE), nrPages: n }], buf);
         for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
         done += n;

@@ -1,4 +1,4 @@
-import { detachThread, getSeccompFilters, getTls, SECCOMP_MODE, type SeccompFilter, type TlsDesc, getFpRegs, getRseqConfig, getSigmask, peekSiginfo, seizeProcess, SIGTRAP, type RseqConfig, type StoppedThread } from './ptrace.js';
+import { detachThread, getSeccompFilters, getTls, SECCOMP_MODE, type SeccompFilter, type TlsDesc, getFpRegs, getSigmask, peekSiginfo, seizeProcess, SIGTRAP, type RseqConfig, type StoppedThread } from './ptrace.js';
 import { cure, infect, prepare, type Infection } from './remote.js';
 import {
   dumpItimers, dumpMisc, dumpPosixTimers, dumpSigactions, dumpThreadMisc,
@@ -95,7 +95,7 @@ export function collectInfected(inf: Infection, opts: CollectOptions = {}): Task
     // as seized: our traps ran with a mask of ours (remote.ts)
     sigmask: inf.masks.get(t.tid) ?? getSigmask(t.tid),
     pendingSignals: peekSiginfo(t.tid, false),
-    rseq: getRseqConfig(t.tid),
+    rseq: inf.rseq.get(t.tid),
     tls: getTls(t.tid),
     seccomp: { mode: t.seccompMode, filters: t.seccompMode === SECCOMP_MODE.FILTER ? getSeccompFilters(t.tid) : [] },
   }));

@@ -3,7 +3,7 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import { readMaps } from '@crtools/procfs';
 import { PARASITE_AREA } from './gen-abi.js';
 import { check, native } from './load-native.js';
-import { getGpRegs, getRseqConfig, getSigmask, peekSiginfo, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type StoppedThread } from './ptrace.js';
+import { getGpRegs, getRseqConfig, getSigmask, peekSiginfo, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type RseqConfig, type StoppedThread } from './ptrace.js';
 import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
 import { PTRACE_EVENT_STOP } from './wait-status.js';
 
@@ -78,6 +78,8 @@ export interface Infection {
    * it): the image keeps it, cure() writes it back.
    */
   rseqCs: Map<number, bigint>;
+  /** Each thread's rseq registration (PTRACE_GET_RSEQ_CONFIGURATION) as seized; undefined: none or not told */
+  rseq: Map<number, RseqConfig | undefined>;
   /** Our scratch area in the tracee (0n until infect()). */
   area: bigint;
   /** The memfd area mapped MAP_SHARED in both the tracee (sharedAddr) and us (shared). */
@@ -130,8 +132,7 @@ const RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL = 2;
  * becomes abort_ip now (for the images and for a tree resumed alike, as CRIU does). One whose
  * section does not restart on signals keeps its ip; its rseq_cs is kept (`cs`) and put back.
  */
-function rseqFixup(pid: number, tid: number, regs: Buffer): { regs?: Buffer; cs?: bigint } {
-  const conf = getRseqConfig(tid);
+function rseqFixup(pid: number, tid: number, conf: RseqConfig | undefined, regs: Buffer): { regs?: Buffer; cs?: bigint } {
   if (!conf || conf.rseq_abi_pointer === 0n) return {};
   const head = Buffer.alloc(20); // cpu_id_start, cpu_id, rseq_cs, flags
   readMemory(pid, conf.rseq_abi_pointer, head);
@@ -155,15 +156,17 @@ export function prepare(pid: number, threads: StoppedThread[]): Infection {
   const saved = new Map<number, Buffer>();
   const masks = new Map<number, bigint>();
   const rseqCs = new Map<number, bigint>();
+  const rseq = new Map<number, RseqConfig | undefined>();
   for (const t of threads) {
     const regs = getGpRegs(t.tid).raw;
-    const fix = rseqFixup(pid, t.tid, regs);
+    rseq.set(t.tid, getRseqConfig(t.tid));
+    const fix = rseqFixup(pid, t.tid, rseq.get(t.tid), regs);
     if (fix.regs) setGpRegs(t.tid, fix.regs);
     if (fix.cs !== undefined) rseqCs.set(t.tid, fix.cs);
     saved.set(t.tid, fix.regs ?? regs);
     masks.set(t.tid, getSigmask(t.tid));
   }
-  return { pid, threads, saved, masks, rseqCs, bootstrapAddr: findSyscallInsn(pid), area: 0n, sharedAddr: 0n };
+  return { pid, threads, saved, masks, rseqCs, rseq, bootstrapAddr: findSyscallInsn(pid), area: 0n, sharedAddr: 0n };
 }
 
 /**
@@ -357,11 +360,9 @@ export function cure(inf: Infection): Error | undefined {
   // the critical sections our runs cleared (prepare): armed again, as they were
   for (const [tid, cs] of inf.rseqCs) {
     try {
-      const conf = getRseqConfig(tid);
-      if (!conf) continue;
       const b = Buffer.alloc(8);
       b.writeBigUInt64LE(cs);
-      writeMemory(inf.pid, conf.rseq_abi_pointer + 8n, b);
+      writeMemory(inf.pid, inf.rseq.get(tid)!.rseq_abi_pointer + 8n, b);
     } catch (e) {
       first ??= e as Error;
     }

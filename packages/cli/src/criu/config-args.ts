@@ -23,8 +23,7 @@ async function allArgs(criu: AnyCommand): Promise<ArgDefs[]> {
  * is an error naming it (and the file and line).
  */
 export async function criuArgs(criu: AnyCommand, leaf: AnyCommand, args: string[]): Promise<string[]> {
-  const split = splitConfigFlags(args);
-  const { rest: line, ...flags } = split;
+  const { rest: line, ...flags } = splitConfigFlags(args);
   const statements = readConfigs(flags, process.env);
   const mine = await argsOf(leaf);
   let others: ArgDefs[] | undefined;

@@ -13,7 +13,7 @@ import { readStatus, type FdRecord } from '@crtools/procfs';
 import { refuseFd, type Entry } from './kind.js';
 
 export const O_ASYNC = 0o20000;
-const O_PATH = 0o10000000;
+export const O_PATH = 0o10000000;
 
 /** F_OWNER_* of F_SETOWN_EX / F_GETOWN_EX */
 export const F_OWNER = { TID: 0, PID: 1, PGRP: 2 } as const;

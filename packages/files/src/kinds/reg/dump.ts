@@ -13,10 +13,7 @@ import type { FdRecord } from '@crtools/procfs';
 import { dataExtents } from '@crtools/sys';
 import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
-import type { DumpedIds } from '../../dump/fown.js';
-
-/** O_PATH: a descriptor that names a file without opening it */
-const O_PATH = 0o10000000;
+import { O_PATH, type DumpedIds } from '../../dump/fown.js';
 
 
 /** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
