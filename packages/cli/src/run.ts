@@ -37,6 +37,8 @@ export interface RunHooks {
   prepareArgs?: (leaf: AnyCommand, args: string[]) => Promise<string[]>;
   /** the exit code of a usage error (unknown option or command, malformed value): crtools' 2 unless the tool's own differs (criu: 1) */
   usageExit?: number;
+  /** a command failed with this line (after prepareArgs, with the words it saw) */
+  failed?: (leaf: AnyCommand, args: string[], line: string) => void;
 }
 
 export async function runMain(cmd: AnyCommand, hooks: RunHooks = {}): Promise<void> {
@@ -44,6 +46,7 @@ export async function runMain(cmd: AnyCommand, hooks: RunHooks = {}): Promise<vo
   const verbose = rawArgs.some((a) => a === '--verbose' || a === '-v') || !!process.env.CRTOOLS_DEBUG;
   const name = (cmd.meta as { name?: string } | undefined)?.name ?? 'crtools';
   const usage = hooks.usageExit ?? ExitCode.USAGE;
+  let ran: { leaf: AnyCommand; args: string[] } | undefined;
   try {
     if (rawArgs[0] === '--version' || rawArgs[0] === '-V') {
       // CRIU's first line (the CRIU version whose behaviour is implemented), then crtools' own
@@ -72,9 +75,17 @@ export async function runMain(cmd: AnyCommand, hooks: RunHooks = {}): Promise<vo
       process.exitCode = usage;
       return;
     }
+    ran = { leaf, args };
     const { result } = await runCommand(leaf, { rawArgs: args });
     if (typeof result === 'number') process.exitCode = result;
   } catch (e) {
+    if (ran && hooks.failed) {
+      try {
+        hooks.failed(ran.leaf, ran.args, e instanceof Error ? e.message : String(e));
+      } catch {
+        // (the error line on stderr below is what counts)
+      }
+    }
     if (isCrtoolsError(e)) {
       process.stderr.write(`${name}: ${e.message}\n`);
       if (verbose && e.stack) process.stderr.write(e.stack + '\n');

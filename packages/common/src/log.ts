@@ -10,6 +10,12 @@ import type { Logger } from './logger.js';
  * command's own error line).
  */
 export class CriuLog {
+  /**
+   * Whether any log file was opened in this process: a command that fails before its library
+   * opens the log (a refused option, a bad value) writes its error line there itself, as CRIU,
+   * which opens its log before anything else, would have it (callers read the log on failure).
+   */
+  static fileOpened = false;
   private readonly t0 = process.hrtime.bigint();
 
   // (appended line by line, no descriptor held: nothing of it can reach the tasks a restore makes)
@@ -18,7 +24,10 @@ export class CriuLog {
     private path?: string,
     private readonly stderr: (line: string) => void = () => {},
   ) {
-    if (path) appendFileSync(path, '', { mode: 0o600 }); // the file exists even when nothing is logged
+    if (path) {
+      appendFileSync(path, '', { mode: 0o600 }); // the file exists even when nothing is logged
+      CriuLog.fileOpened = true;
+    }
   }
 
   private stamp(): string {
