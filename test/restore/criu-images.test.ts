@@ -101,6 +101,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fsmisc devzero', () => ['devzero', tmp('c-fs-devzero')], /^check ok devzero$/],
     // unlinked device nodes held open (ghost files with their device numbers)
     ['fsmisc devnode', () => ['devnode', tmp('c-fs-devnode')], /^check ok devnode$/],
+    // an unlinked symbolic link held by O_PATH|O_NOFOLLOW (a ghost with symlnk_target)
+    ['fsmisc usymlink', () => ['usymlink', tmp('c-fs-usymlink')], /^check ok usymlink$/],
     // connected UDP pairs (v4, v6) and UDP-lite, UDP ends connected outside (v4, v4-mapped),
     // ping and raw sockets, a packet socket with a membership, a route netlink socket in a group
     // (its mode without what CRIU 4.2 refuses or loses: groups past 32, a ping or raw connection)

@@ -37,6 +37,8 @@ describe('carried', () => {
 
   it('a dangling symbolic link held by O_PATH|O_NOFOLLOW: still the link itself, its target as it was (CRIU zdtm symlink)', () =>
     roundTrip('fsmisc', ['symlink', tmp('fs-symlink')], ok('symlink')));
+  it('an unlinked symbolic link held by O_PATH|O_NOFOLLOW: made again with its target, owner and times, unlinked again (CRIU zdtm symlink01)', () =>
+    roundTrip('fsmisc', ['usymlink', tmp('fs-usymlink')], ok('usymlink')));
 
   it('an epoll target whose fd was closed (a dup still open): watched again through the dup, its data kept', () =>
     // as CRIU 4.2 writes it, the target is added again under the descriptor that holds the file

@@ -9,6 +9,10 @@
  *   proc    /proc/self/status held open: it still reads this task's own status
  *   symlink DIR/link, a dangling symbolic link to "nowhere", held by O_PATH|O_NOFOLLOW: still
  *           the link itself (fstat S_IFLNK, readlinkat gives its target)
+ *   usymlink DIR/ulink, a symbolic link to "gone/target" owned by 1234:5678 with its times set
+ *           (atime 1000000000.123456, mtime 1100000000.654321), held by O_PATH|O_NOFOLLOW and
+ *           unlinked: still that link (nlink 0, owner, mtime, target), named "... (deleted)",
+ *           and DIR/ulink free
  *   epoll   an eventfd added to an epoll set at one fd, dup'ed, the first fd closed
  *   lease   a read lease (F_SETLEASE F_RDLCK) on DIR/leased; a writer's open breaks it (SIGIO)
  *   wlease  a write lease (F_WRLCK, the file open read-write); a reader's open breaks it
@@ -129,6 +133,12 @@ int main(int argc, char **argv) {
 		snprintf(path, sizeof path, "%s/link", dir);
 		if (symlink("nowhere", path)) { wl_say("error symlink %d", errno); return 1; }
 		fd = open(path, O_PATH | O_NOFOLLOW);
+	} else if (!strcmp(mode, "usymlink")) {
+		snprintf(path, sizeof path, "%s/ulink", dir);
+		struct timespec ts[2] = { { 1000000000, 123456000 }, { 1100000000, 654321000 } };
+		if (symlink("gone/target", path) || lchown(path, 1234, 5678) || utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW)) { wl_say("error symlink %d", errno); return 1; }
+		fd = open(path, O_PATH | O_NOFOLLOW);
+		if (fd < 0 || unlink(path)) { wl_say("error usymlink %d", errno); return 1; }
 	} else if (!strcmp(mode, "epoll")) {
 		int ev = eventfd(0, EFD_NONBLOCK);
 		efd = epoll_create1(0);
@@ -218,6 +228,23 @@ int main(int argc, char **argv) {
 			if (fstatat(fd, "", &st, AT_EMPTY_PATH) || !S_ISLNK(st.st_mode)) bad = "fstat";
 			else if (readlinkat(fd, "", target, sizeof target - 1) != 7 || strcmp(target, "nowhere")) bad = "readlink";
 			else if ((fcntl(fd, F_GETFL) & (O_PATH | O_NOFOLLOW)) != (O_PATH | O_NOFOLLOW)) bad = "flags";
+		} else if (!strcmp(mode, "usymlink")) {
+			struct stat st;
+			char target[64] = "", link[64], name[4200 + 16];
+			snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+			ssize_t n = readlink(link, name, sizeof name - 1);
+			name[n > 0 ? n : 0] = 0;
+			char want[4200 + 16];
+			snprintf(want, sizeof want, "%s (deleted)", path);
+			if (fstatat(fd, "", &st, AT_EMPTY_PATH) || !S_ISLNK(st.st_mode)) bad = "fstat";
+			else if (st.st_nlink != 0) bad = "nlink";
+			else if (st.st_uid != 1234 || st.st_gid != 5678) bad = "owner";
+			/* (not atime: each readlinkat below moves it, relatime's ctime rule) */
+			else if (st.st_mtim.tv_sec != 1100000000 || st.st_mtim.tv_nsec / 1000 != 654321) bad = "mtime";
+			else if (readlinkat(fd, "", target, sizeof target - 1) != 11 || strcmp(target, "gone/target")) bad = "readlink";
+			else if ((fcntl(fd, F_GETFL) & (O_PATH | O_NOFOLLOW)) != (O_PATH | O_NOFOLLOW)) bad = "flags";
+			else if (strcmp(name, want)) bad = "name";
+			else if (!access(path, F_OK) || errno != ENOENT || faccessat(AT_FDCWD, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0) bad = "linked";
 		} else if (!strcmp(mode, "proc")) {
 			char buf[4096], want[64];
 			ssize_t n = pread(fd, buf, sizeof buf - 1, 0);

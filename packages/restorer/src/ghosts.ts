@@ -2,7 +2,7 @@
  * Unlinked files for a restore (removed directories are made again empty, at their own name
  * when it is free, and removed with rmdir; directories above one that were removed too are made
  * for the while and removed after it; unlinked FIFOs made again empty with mknod, unlinked
- * device nodes with mknod and their device number): each ghost of the plan is written out under a temporary name
+ * device nodes with mknod and their device number, unlinked symbolic links with what they held): each ghost of the plan is written out under a temporary name
  * beside its original one (its size, its contents copied from the image piece by piece at their
  * offsets so that holes stay holes, then owner, mode and times) and linked at the original name
  * when that is free, so the tasks reopen it by the name they had; both names are removed once
@@ -12,10 +12,10 @@
  * than the recorded atime), so the times are set once more when every task holds its files,
  * before they resume (`settle`).
  */
-import { closeSync, constants, existsSync, fchmodSync, fchownSync, ftruncateSync, linkSync, mkdirSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, mkdirSync, openSync, readSync, rmdirSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ExitCode } from '@crtools/common';
-import { makeDeviceNode, makeFifo, setFileTimes } from '@crtools/sys';
+import { makeDeviceNode, makeFifo, setFileTimes, setLinkTimes } from '@crtools/sys';
 import type { GhostPlan } from '@crtools/files/plan';
 import type { RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -97,6 +97,32 @@ function makeDir(g: GhostPlan, tmp: string, dirs: string[], held: { fd: number; 
   return name;
 }
 
+/**
+ * An unlinked symbolic link made again, holding what it held, with its owner and times (a
+ * link's mode is always 0777); at its own name when that is free, else at `tmp`. Nothing a task
+ * does through an O_PATH descriptor changes its times: they are set once.
+ */
+function makeSymlink(g: GhostPlan, tmp: string, made: string[], dirs: string[]): string {
+  let name = tmp;
+  try {
+    makeParents(tmp, dirs);
+    symlinkSync(g.symlink!, tmp);
+    made.push(tmp);
+    lchownSync(tmp, g.uid, g.gid);
+    if (g.times) setLinkTimes(tmp, g.times.atime, g.times.mtime);
+  } catch (e) {
+    throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the unlinked symbolic link ${g.path}: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);
+  }
+  try {
+    linkSync(tmp, g.path); // (a hard link to the link itself: link(2) does not follow it)
+    made.push(g.path);
+    name = g.path;
+  } catch {
+    /* the original name is taken again: the tasks get the temporary one */
+  }
+  return name;
+}
+
 export function createGhosts(plan: RestorePlan): GhostFiles {
   const made: string[] = [];
   /** directories made (removed ones, and the removed parents of an unlinked file or removed
@@ -135,6 +161,10 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
       const tmp = `${g.path}.cr.${(i + 1).toString(16)}.ghost`;
       if (g.dir) {
         paths.push(makeDir(g, tmp, dirs, held));
+        return;
+      }
+      if (g.symlink !== undefined) {
+        paths.push(makeSymlink(g, tmp, made, dirs));
         return;
       }
       try {

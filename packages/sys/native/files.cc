@@ -1,5 +1,6 @@
 // @crtools/sys: files beyond what node:fs offers: where a file's data lies (lseek SEEK_DATA /
-// SEEK_HOLE), setting its times to the nanosecond (futimens), making a FIFO (mknod).
+// SEEK_HOLE), setting its times to the nanosecond (futimens), making a FIFO (mknod), a symbolic
+// link's own contents and times (readlinkat, utimensat).
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -58,6 +59,32 @@ Napi::Value MakeDeviceNode(const Napi::CallbackInfo &info) {
   return Num(env, 0);
 }
 
+// readLinkAt(dirfd, path) -> the link's contents (a Buffer) | { errno, syscall }: readlinkat(2);
+// with path "" and a descriptor opened O_PATH on a symbolic link, that link's own contents
+Napi::Value ReadLinkAt(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[1].As<Napi::String>().Utf8Value();
+  std::string buf(4096, '\0');
+  ssize_t n = readlinkat(I32(info[0]), path.c_str(), &buf[0], buf.size());
+  if (n < 0) return SysErr(env, errno, "readlinkat");
+  if ((size_t)n == buf.size()) return SysErr(env, ENAMETOOLONG, "readlinkat");
+  return Napi::Buffer<char>::Copy(env, buf.data(), (size_t)n);
+}
+
+// setLinkTimes(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec) -> 0 | { errno, syscall }:
+// utimensat(2) with AT_SYMLINK_NOFOLLOW (the times of a symbolic link itself)
+Napi::Value SetLinkTimes(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct timespec ts[2];
+  ts[0].tv_sec = (time_t)U64(info[1]);
+  ts[0].tv_nsec = (long)U64(info[2]);
+  ts[1].tv_sec = (time_t)U64(info[3]);
+  ts[1].tv_nsec = (long)U64(info[4]);
+  if (utimensat(AT_FDCWD, path.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0) return SysErr(env, errno, "utimensat");
+  return Num(env, 0);
+}
+
 }  // namespace
 
 void crtools::sys::AddFiles(Napi::Object exports) {
@@ -65,4 +92,6 @@ void crtools::sys::AddFiles(Napi::Object exports) {
   Export(exports, "setFileTimes", SetFileTimes);
   Export(exports, "makeFifo", MakeFifo);
   Export(exports, "makeDeviceNode", MakeDeviceNode);
+  Export(exports, "readLinkAt", ReadLinkAt);
+  Export(exports, "setLinkTimes", SetLinkTimes);
 }

@@ -69,3 +69,17 @@ export function setFileTimes(fd: number, atime: FileTime, mtime: FileTime, conte
   for (const t of [atime, mtime]) if (!Number.isInteger(t.nsec) || t.nsec < 0 || t.nsec >= 1e9) throw new RangeError(`nanoseconds out of range: ${t.nsec}`);
   orThrow(addon.get().setFileTimes(fd, atime.sec, atime.nsec, mtime.sec, mtime.nsec), 'futimens', context);
 }
+
+/**
+ * readlinkat(2): what the symbolic link `path` (relative to `dirfd`) holds; with `path` '' and
+ * `dirfd` a descriptor opened O_PATH on a link (an unlinked one too), that link's own contents.
+ */
+export function readLinkAt(dirfd: number, path: string, context: FailureContext = {}): Buffer {
+  return orThrow(addon.get().readLinkAt(dirfd, path), 'readlinkat', { path, ...context });
+}
+
+/** utimensat(2) with AT_SYMLINK_NOFOLLOW: set the access and modification times of the symbolic link `path` itself, exactly. */
+export function setLinkTimes(path: string, atime: FileTime, mtime: FileTime, context: FailureContext = {}): void {
+  for (const t of [atime, mtime]) if (!Number.isInteger(t.nsec) || t.nsec < 0 || t.nsec >= 1e9) throw new RangeError(`nanoseconds out of range: ${t.nsec}`);
+  orThrow(addon.get().setLinkTimes(path, atime.sec, atime.nsec, mtime.sec, mtime.nsec), 'utimensat', { path, ...context });
+}

@@ -180,6 +180,10 @@ export interface SysNative {
   setFileTimes(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): number | NativeSysError;
   makeFifo(path: string, mode: number): number | NativeSysError;
   makeDeviceNode(path: string, mode: number, rdev: number): number | NativeSysError;
+  /** readlinkat(2): the link's contents */
+  readLinkAt(dirfd: number, path: string): Buffer | NativeSysError;
+  /** utimensat(2) with AT_SYMLINK_NOFOLLOW, both times given */
+  setLinkTimes(path: string, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): number | NativeSysError;
   // tty.cc
   /** What the tty ioctls answer on a copy of the task's fd (values the kernel refuses: -errno). */
   ttyProbe(pid: number, fd: number): TtyProbe | NativeSysError;

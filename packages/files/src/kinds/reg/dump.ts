@@ -3,14 +3,15 @@
  * Also the files a task names without a descriptor — mapped files, its exe, cwd and root —
  * and unlinked files, whose contents are kept as ghost files (ghost-file-N.img, remap-fpath.img),
  * unlinked device nodes (of the devices carried: /dev/null-like) as ghosts with their device number,
- * removed directories (an open one, a cwd or root) as ghost directories (the head alone).
+ * removed directories (an open one, a cwd or root) as ghost directories (the head alone), unlinked
+ * symbolic links held by O_PATH as ghosts with what they hold (symlnk_target).
  */
 import { closeSync, constants, fstatSync, openSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, GHOST_LIMIT_DEFAULT } from '@crtools/common';
 import { filePayload, payloadSource, type PayloadSource } from '@crtools/images';
 import { decodeDev, encodeKdev } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
-import { dataExtents } from '@crtools/sys';
+import { dataExtents, readLinkAt } from '@crtools/sys';
 import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
 import { O_PATH, type DumpedIds } from '../../dump/fown.js';
@@ -206,7 +207,8 @@ export class RegFiles implements DumpKind {
       const refuse = (m: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}: ${m}`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
       // a device node: one of those a descriptor may hold (/dev/null-like, the rest are refused before)
       const device = st.isCharacterDevice() && isMemDevice(st.rdev);
-      if (!st.isFile() && !st.isDirectory() && !st.isFIFO() && !device) throw refuse('an unlinked special file is not supported');
+      // (a symbolic link held by O_PATH|O_NOFOLLOW: kept with what it holds)
+      if (!st.isFile() && !st.isDirectory() && !st.isFIFO() && !st.isSymbolicLink() && !device) throw refuse('an unlinked special file is not supported');
       // what the ghost keeps is the data (holes stay holes): the limit is on the blocks the file
       // has, as CRIU's, not on its size (a sparse 1 GiB file with a few pages written is small)
       const held = st.blocks * 512;
@@ -235,6 +237,19 @@ export class RegFiles implements DumpKind {
     const link = statSync(source, { bigint: true });
     if (link.isFIFO()) return [ghostHead(link)];
     if (link.isCharacterDevice() || link.isBlockDevice()) return [{ ...ghostHead(link), rdev: Number(link.rdev) }];
+    // a symbolic link (the /proc link leads to the link itself): what it holds, read through a
+    // descriptor on it (its name is gone)
+    if (link.isSymbolicLink()) {
+      const fd = openSync(source, O_PATH);
+      try {
+        const target = readLinkAt(fd, '', { path: source });
+        // (the image holds it as a protobuf string: bytes that are not UTF-8 would change)
+        if (!Buffer.from(target.toString('utf8'), 'utf8').equals(target)) throw new CrtoolsError('UNSUPPORTED_FILE', `${source}: an unlinked symbolic link whose target is not UTF-8 is not supported`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
+        return [{ ...ghostHead(link), symlnk_target: target.toString('utf8') }];
+      } finally {
+        closeSync(fd);
+      }
+    }
     const fd = openQuiet(source);
     try {
       const st: BigIntStats = fstatSync(fd, { bigint: true });

@@ -58,6 +58,8 @@ export interface GhostPlan {
   mode: number;
   /** an unlinked FIFO: made again empty with mknod (what its pipe held is the FIFO kind's) */
   fifo?: boolean;
+  /** an unlinked symbolic link (held by O_PATH|O_NOFOLLOW): made again holding this */
+  symlink?: string;
   /** a removed directory (a descriptor's, a cwd or root): made again empty, removed with rmdir */
   dir?: boolean;
   /** an unlinked device node (a /dev/null-like character device): made again with mknod, its device number as stat(2) gave it */
@@ -85,6 +87,7 @@ const S_IFDIR = 0o040000;
 const S_IFIFO = 0o010000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
+const S_IFLNK = 0o120000;
 
 function timeOf(t: Obj): GhostTime {
   return { sec: big(t.tv_sec), nsec: Number(big(t.tv_usec)) * 1000 };
@@ -106,14 +109,19 @@ async function ghostPlan(dir: string, name: string, path: string): Promise<Ghost
   const type = mode & S_IFMT;
   // a device node: the devices a descriptor is carried on (char major 1: /dev/null, zero, full, random, urandom)
   const memDevice = type === S_IFCHR && head.rdev !== undefined && decodeDev(Number(head.rdev)).major === 1;
-  if (type !== S_IFREG && type !== S_IFDIR && type !== S_IFIFO && !memDevice) {
-    const what = type === S_IFCHR || type === S_IFBLK ? `a device node other than /dev/null-like ones (${type === S_IFCHR ? 'char' : 'block'} ${head.rdev === undefined ? 'without its device number' : Object.values(decodeDev(Number(head.rdev))).join(':')})` : `neither a regular file, a directory, a FIFO nor a device node (mode 0${mode.toString(8)})`;
+  if (type === S_IFLNK && typeof head.symlnk_target !== 'string') throw badImage(`${image}: an unlinked symbolic link without its target (symlnk_target)`, { path: image, image });
+  if (type !== S_IFREG && type !== S_IFDIR && type !== S_IFIFO && type !== S_IFLNK && !memDevice) {
+    const what = type === S_IFCHR || type === S_IFBLK ? `a device node other than /dev/null-like ones (${type === S_IFCHR ? 'char' : 'block'} ${head.rdev === undefined ? 'without its device number' : Object.values(decodeDev(Number(head.rdev))).join(':')})` : `neither a regular file, a directory, a FIFO, a symbolic link nor a device node (mode 0${mode.toString(8)})`;
     throw refuse(`${name}: the unlinked file ${path} is ${what}, which restore does not make`, { path, image });
   }
   const plan: GhostPlan = { path, image, size: 0n, contents: [], mode, uid: Number(head.uid), gid: Number(head.gid) };
   if (head.atim && head.mtim) plan.times = { atime: timeOf(head.atim), mtime: timeOf(head.mtim) };
   if (memDevice) {
     plan.rdev = Number(head.rdev);
+    return plan;
+  }
+  if (type === S_IFLNK) {
+    plan.symlink = head.symlnk_target as string;
     return plan;
   }
   if (type === S_IFDIR || type === S_IFIFO) {
