@@ -483,6 +483,19 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     killTree(w.pid);
   });
 
+  it('zombies: a task in another session than its parent\'s (orphaned to a subreaper from a session of its own: the restore cannot fork it there) is refused by the dump by name (exit 4), the tree running on as it was', () => {
+    const w = startWorkload('zombies', ['session']);
+    const m = /s=(\d+) c=(\d+)/.exec(readFileSync(w.state, 'utf8'))!;
+    const before = treePids(w.pid).sort();
+    expect(before).toContain(Number(m[2]));
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('zombies-session')]);
+    expect(d.code).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`^criu: task ${m[2]} is in session ${m[1]}, not in its parent ${w.pid}'s \\(\\d+\\) nor a session of its own: a task whose session is not its parent's is not restored yet\n$`));
+    expect(treePids(w.pid).sort()).toEqual(before);
+    expect(verdict(w.state, w.pid)).toBe('check ok');
+    killTree(w.pid);
+  });
+
   it('shmem: MAP_SHARED|MAP_ANONYMOUS memory comes back with its pages and still shared by parent and child', () =>
     roundTrip('shmem', ['shm'], (pid, st) => {
       expect(treePids(pid)).toHaveLength(2);

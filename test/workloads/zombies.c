@@ -6,13 +6,50 @@
  * one that lives; then L exits and the parent reaps it. Checked: both still in group L, no
  * process L. "ready pid=P a=A b=B" (+ " leader=L zombie=Z live=M"). With "group2", the live
  * member also has a child of its own in the group: members of different parents, which the
- * restore cannot make again and the dump refuses. */
+ * restore cannot make again and the dump refuses. With "session", the parent is a child
+ * subreaper and has a child S that makes a session of its own (setsid) and a grandchild there
+ * whose own child C is orphaned: C, reparented to the parent, is in S's session, not its
+ * parent's (zdtm child_subreaper_and_reparent): "ready ... s=S c=C"; checked: C's session is S. */
 #include "workload.h"
 #include <errno.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
-static pid_t leader, gz, gm;
+static pid_t leader, gz, gm, sleader, orphan;
+
+/* the "session" tree (see above); 0 or what failed */
+static const char *make_session(void) {
+	int p[2];
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) || pipe(p)) return "prctl";
+	sleader = fork();
+	if (sleader == 0) {
+		setsid();
+		pid_t h = fork();
+		if (h == 0) {
+			pid_t c = fork();
+			if (c == 0)
+				for (;;) pause();
+			if (write(p[1], &c, sizeof c) != sizeof c) _exit(1);
+			_exit(0);
+		}
+		waitpid(h, 0, 0);
+		for (;;) pause();
+	}
+	if (sleader < 0 || read(p[0], &orphan, sizeof orphan) != sizeof orphan) return "fork";
+	for (int i = 0; i < 200 && getppid() != 0; i++) {
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)orphan);
+		FILE *f = fopen(path, "r");
+		int ppid = 0;
+		if (f && fgets(buf, sizeof buf, f)) sscanf(strrchr(buf, ')') + 2, "%*c %d", &ppid);
+		if (f) fclose(f);
+		if (ppid == getpid()) break;
+		usleep(10000);
+	}
+	close(p[0]), close(p[1]);
+	return 0;
+}
 static int nested;
 
 /* the group whose leader is gone (see above); 0 or what failed */
@@ -47,6 +84,7 @@ int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	int group = argc > 2 && (!strcmp(argv[1], "group") || !strcmp(argv[1], "group2"));
 	nested = argc > 2 && !strcmp(argv[1], "group2");
+	int session = argc > 2 && !strcmp(argv[1], "session");
 	wl_detach(argv[argc - 1]);
 	pid_t a = fork();
 	if (a == 0) _exit(7);
@@ -56,11 +94,12 @@ int main(int argc, char **argv) {
 		_exit(1);
 	}
 	if (a < 0 || b < 0) { wl_say("error fork"); return 1; }
-	const char *err = group ? make_group() : 0;
+	const char *err = group ? make_group() : session ? make_session() : 0;
 	if (err) { wl_say("error group %s", err); return 1; }
 	usleep(100000);
 	wl_handle_usr1();
 	if (group) wl_say("ready pid=%d a=%d b=%d leader=%d zombie=%d live=%d", (int)getpid(), (int)a, (int)b, (int)leader, (int)gz, (int)gm);
+	else if (session) wl_say("ready pid=%d a=%d b=%d s=%d c=%d", (int)getpid(), (int)a, (int)b, (int)sleader, (int)orphan);
 	else wl_say("ready pid=%d a=%d b=%d", (int)getpid(), (int)a, (int)b);
 	for (;;) {
 		wl_wait_check();
@@ -74,6 +113,7 @@ int main(int argc, char **argv) {
 		if (!bad && group && (waitid(P_PID, (id_t)gz, &si, WEXITED | WNOWAIT | WNOHANG) || si.si_pid != gz || si.si_code != CLD_EXITED || si.si_status != 3)) bad = "group-zombie";
 		if (!bad && group && (getpgid(gz) != leader || getpgid(gm) != leader)) bad = "group";
 		if (!bad && group && (kill(leader, 0) == 0 || errno != ESRCH)) bad = "leader";
+		if (!bad && session && getsid(orphan) != sleader) bad = "session";
 		if (bad) wl_say("check bad what=%s", bad);
 		else wl_say("check ok");
 	}

@@ -56,3 +56,26 @@ export function leaderlessGroups(tasks: readonly GroupTask[]): LeaderlessGroup[]
 export function leaderlessGroupText(g: LeaderlessGroup): string {
   return `process group ${g.pgid} (of pid ${g.members.join(', ')}), whose leader is gone: ${g.why}, which is not restored yet`;
 }
+
+/**
+ * Tasks whose session the restore cannot give them: a task inherits its session from the parent
+ * that forks it, or makes its own (setsid: its sid is its pid). One in another session than its
+ * parent's (a child of a session leader's child that exited, reparented to a pid namespace's
+ * init or a subreaper) would need a helper of its session to fork it and exit: not restored yet.
+ * The dump refuses such a tree and the restore such a checkpoint by the same rule.
+ */
+export function foreignSessionTasks(tasks: readonly GroupTask[]): { pid: number; sid: number; ppid: number; parentSid: number }[] {
+  const byPid = new Map(tasks.map((t) => [t.pid, t]));
+  const out: { pid: number; sid: number; ppid: number; parentSid: number }[] = [];
+  for (const t of tasks) {
+    const p = byPid.get(t.ppid);
+    if (!p || t.sid === t.pid || t.sid === p.sid) continue;
+    out.push({ pid: t.pid, sid: t.sid, ppid: t.ppid, parentSid: p.sid });
+  }
+  return out;
+}
+
+/** The words naming a task foreignSessionTasks found. */
+export function foreignSessionText(f: { pid: number; sid: number; ppid: number; parentSid: number }): string {
+  return `task ${f.pid} is in session ${f.sid}, not in its parent ${f.ppid}'s (${f.parentSid}) nor a session of its own: a task whose session is not its parent's is not restored yet`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CrtoolsError, ExitCode, fromHex, hexReplacer, isCrtoolsError, leaderlessGroups, leaderlessGroupText, syscallError, toHex } from '../src/index.js';
+import { CrtoolsError, ExitCode, foreignSessionTasks, foreignSessionText, fromHex, hexReplacer, isCrtoolsError, leaderlessGroups, leaderlessGroupText, syscallError, toHex } from '../src/index.js';
 
 describe('hex', () => {
   it('round-trips values above 2^53', () => {
@@ -45,5 +45,17 @@ describe('leaderlessGroups', () => {
     expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 11, 10, true), t(12, 11, 20)])[0]!.why).toBe('their parent is a zombie');
     expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 20, 30)])[0]!.why).toBe('its members are in another session than their parent 10');
     expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 20), t(12, 10, 21)]).map((g) => g.why)).toEqual([undefined, 'task 10 has children in another such group (20) too']);
+  });
+});
+
+describe('foreignSessionTasks', () => {
+  const t = (pid: number, ppid: number, sid: number) => ({ pid, ppid, pgid: sid, sid });
+  it('a task in its parent\'s session, or leading its own, is made by a fork (and setsid); the root\'s parent is outside', () => {
+    expect(foreignSessionTasks([t(10, 1, 5), t(11, 10, 5), t(12, 10, 12), t(13, 12, 12)])).toEqual([]);
+  });
+  it('one in a session neither its own nor its parent\'s (orphaned to a subreaper or a namespace\'s init) is named', () => {
+    const f = foreignSessionTasks([t(10, 1, 10), t(11, 10, 11), t(13, 10, 11)]);
+    expect(f).toEqual([{ pid: 13, sid: 11, ppid: 10, parentSid: 10 }]);
+    expect(foreignSessionText(f[0]!)).toBe("task 13 is in session 11, not in its parent 10's (10) nor a session of its own: a task whose session is not its parent's is not restored yet");
   });
 });

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, leaderlessGroups, leaderlessGroupText, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, foreignSessionTasks, foreignSessionText, leaderlessGroups, leaderlessGroupText, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
@@ -526,6 +526,11 @@ async function dumpFrozen(
   for (const g of leaderlessGroups(tasks.map((t) => ({ pid: t.pid, ppid: t.ppid, pgid: sessions.get(t.pid)!.pgrp, sid: sessions.get(t.pid)!.sid, zombie: !!t.zombie })))) {
     if (g.why) refusals.check(() => {
       throw new CrtoolsError('UNSUPPORTED_GROUP', leaderlessGroupText(g), { exitCode: ExitCode.UNSUPPORTED, context: { pid: g.members[0]! } });
+    });
+  }
+  for (const f of foreignSessionTasks(tasks.map((t) => ({ pid: t.pid, ppid: t.ppid, pgid: sessions.get(t.pid)!.pgrp, sid: sessions.get(t.pid)!.sid })))) {
+    refusals.check(() => {
+      throw new CrtoolsError('UNSUPPORTED_SESSION', foreignSessionText(f), { exitCode: ExitCode.UNSUPPORTED, context: { pid: f.pid } });
     });
   }
   // the pids the images carry: those inside the tree's pid namespace when it has its own

@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { leaderlessGroups, leaderlessGroupText, PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
+import { foreignSessionTasks, foreignSessionText, leaderlessGroups, leaderlessGroupText, PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { lazyRanges, openPageReader, vmaCanBeLazy, type LazyRange } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
@@ -336,7 +336,8 @@ function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
  * the group living on in its members) is made again by a helper process with that pid, forked
  * by the members' parent before them, which leads the group until they have joined it and is
  * then killed and reaped (TaskPlan.groupHelper); one @crtools/common's leaderlessGroups says
- * cannot be made is refused by name (the dump refuses it too, by the same rules).
+ * cannot be made is refused by name (the dump refuses it too, by the same rules), as is a task
+ * in another session than its parent's (foreignSessionTasks).
  */
 function planGroupHelpers(tasks: TaskPlan[]): void {
   const ppid = (t: TaskPlan) => (t.parent >= 0 ? tasks[t.parent]!.pid : 0);
@@ -344,6 +345,7 @@ function planGroupHelpers(tasks: TaskPlan[]): void {
     if (g.why) throw unsupported(leaderlessGroupText(g), { pid: g.members[0]! });
     tasks.find((t) => t.pid === g.parent)!.groupHelper = g.pgid;
   }
+  for (const f of foreignSessionTasks(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid })))) throw unsupported(foreignSessionText(f), { pid: f.pid });
 }
 
 /** A pidfd names a process of the checkpoint (or one gone, -1): any other would name another process, or none. */
