@@ -119,7 +119,8 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
   if (drop.length) mountSteps(pid, drop);
 
   const placed: Placed[] = [];
-  for (const m of mounts) {
+  const copies = new Copies(pid, mounts, (live) => live);
+  for (const m of propagationOrder(mounts)) {
     const h = keep.get(m.id);
     const ops: MountOp[] = [];
     if (h) {
@@ -133,11 +134,21 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
       }
       if (ops.length) mountSteps(pid, ops);
       placed.push({ m, kept: h, host: peerKept(h) });
+      copies.placed(m, m.mountpoint);
       continue;
     }
     // the tree's own, never below a peer of the restorer's mounts: it would be mounted there too
     if (placed.find((p) => p.m.id === m.parent)?.host) {
       throw refuse(m, 'lies below a mount that is a peer of one of the restorer\'s namespace (shared): making it would mount it there too; not supported by crtools yet');
+    }
+    const copy = copies.of(m);
+    if (copy) {
+      // made by the kernel already (a copy of a mount made on a peer or master of its parent's)
+      const live = copies.made(m, m.mountpoint, copy);
+      mountSteps(pid, [{ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) }, ...propagation(m, live.shared, live.master)]);
+      copies.placed(m, m.mountpoint);
+      placed.push({ m, host: false });
+      continue;
     }
     // the tree's own: a bind from a mount of its file system placed before it, best one of its peer group or its master's
     const from = [...placed].reverse().filter((p) => p.m.dev === m.dev && rootUnder(m.root, p.m.root));
@@ -164,17 +175,24 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
     }
     mountSteps(pid, ops);
     if (!src && m.tar) untar(pid, m);
-    const prop = propagation(m, shared, master);
+    // its propagation as the kernel left it (a mount made below a shared one is shared), in the
+    // dump's group ids; the copies made with it matched
+    const live = copies.made(m, m.mountpoint, undefined);
+    const prop = src ? propagation(m, shared, master) : propagation(m, live.shared, live.master);
     if (prop.length) mountSteps(pid, prop);
+    copies.placed(m, m.mountpoint);
     // a bind joins its source's peer group, which may hold the restorer's mounts
     placed.push({ m, host: !!src?.host && !!m.shared && m.shared === src.m.shared });
   }
 }
 
-/** The steps that turn a mount that is `shared`/`master` (peer group ids, 0 none) into what m was. */
+/** The steps that turn a mount that is `shared`/`master` (peer group ids, 0 none, -1 a group of no mount placed) into what m was. */
 function propagation(m: MountPlan, shared: number, master: number): MountOp[] {
   const t = m.mountpoint;
   if (shared === m.shared && master === m.master) return [];
+  // shared in a new group of its own (-1: no mount placed before is in it), as m is to be: that
+  // group is m's from now on (a MS_PRIVATE first would cut the slaves the kernel gave it)
+  if (shared === -1 && m.shared && !m.master && !master) return [];
   const ops: MountOp[] = [];
   if (m.master) {
     if (shared === m.master) ops.push({ target: t, flags: MS.SLAVE });
@@ -226,14 +244,16 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
   const at = (mp: string) => (mp === '/' ? root : `${root}${mp}`);
   mountSteps(pid, [{ target: '/', flags: MS.REC | MS.PRIVATE }, { source: root, target: root, flags: MS.BIND }]);
   const placed: MountPlan[] = [top];
+  const copies = new Copies(pid, mounts, (live) => (live === root ? '/' : live.startsWith(`${root}/`) ? live.slice(root.length) : undefined));
   const join = (m: MountPlan): ('net' | 'ipc')[] => (m.fsname === 'sysfs' ? ['net'] : m.fsname === 'mqueue' ? ['ipc'] : []);
-  for (const m of mounts) {
+  for (const m of propagationOrder(mounts)) {
     if (m === top) continue;
     const target = at(m.mountpoint);
     const ops: MountOp[] = [];
-    let shared = 0;
-    let master = 0;
-    if (m.extKey !== undefined) {
+    const copy = copies.of(m);
+    if (copy) {
+      // made by the kernel already (a copy of a mount made on a peer or master of its parent's)
+    } else if (m.extKey !== undefined) {
       const val = ext.get(m.extKey);
       if (val === undefined) throw refuse(m, `is external (mnt[${m.extKey}]) and the restore maps nothing to it (--ext-mount-map ${m.extKey}:PATH, RPC ext_mnt)`);
       ops.push({ source: val, target, flags: MS.BIND });
@@ -243,8 +263,6 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
       if (src && src !== top) {
         const rel = src.root === '/' ? m.root : m.root.slice(src.root.length);
         ops.push({ source: `${at(src.mountpoint)}${rel === '/' ? '' : rel}`, target, flags: MS.BIND });
-        shared = src.shared;
-        master = src.master;
       } else if (src === top && m.root !== top.root) {
         ops.push({ source: `${root}${m.root.slice(top.root === '/' ? 0 : top.root.length)}`, target, flags: MS.BIND });
       } else if (m.fsname && MADE_FS.has(m.fsname) && m.root === '/') {
@@ -253,16 +271,105 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
         throw refuse(m, 'is neither external (--external mnt[]), a bind of a mount before it, nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue)');
       }
     }
-    mountSteps(pid, ops, join(m));
-    if (ops[0]!.fstype && m.tar) untar(pid, m, root);
+    if (ops.length) mountSteps(pid, ops, join(m));
+    if (ops[0]?.fstype && m.tar) untar(pid, m, root);
     const ro: MountOp[] = [];
-    if (ops[0]!.fstype && m.sbFlags & MNT_FLAG.RDONLY) ro.push({ target, flags: MS.REMOUNT | MS.RDONLY | (m.flags & PER_MOUNT), ...(m.options ? { data: m.options } : {}) });
+    if (ops[0]?.fstype && m.sbFlags & MNT_FLAG.RDONLY) ro.push({ target, flags: MS.REMOUNT | MS.RDONLY | (m.flags & PER_MOUNT), ...(m.options ? { data: m.options } : {}) });
     else ro.push({ target, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) });
-    mountSteps(pid, [...ro, ...propagation({ ...m, mountpoint: target }, shared, master)]);
+    // its propagation as the kernel left it (a mount made below a shared one is shared, a bind
+    // joins its source's group), in the dump's group ids, brought to the dumped one
+    const now = copies.made(m, target, copy);
+    mountSteps(pid, [...ro, ...propagation({ ...m, mountpoint: target }, now.shared, now.master)]);
+    copies.placed(m, target);
     placed.push(m);
   }
   // the root's own flags last (a read-only root takes its mounts first)
   mountSteps(pid, [{ target: root, flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }, ...propagation({ ...top, mountpoint: root }, 0, 0)]);
+}
+
+/**
+ * The mounts the kernel makes itself while a namespace is being made: a mount made below a
+ * shared mount is copied to that mount's peers and slaves, as it was when the tree mounted it
+ * (the dump has those copies too, later in the list). Each new mount beside the one made is
+ * matched to a dumped mount not placed yet (its mount point, device and root) and stands for
+ * it; one the dump lacks is refused by name (unmounting it would unmount the original too).
+ * Peer groups are told in the dump's ids: a live group is known by the placed mount that is in it.
+ */
+/**
+ * The dumped mounts in an order the kernel's propagation keeps: a mount below a slave whose
+ * twin (same file system, root and place) lies below a mount of its master's peer group is a
+ * copy the kernel made when the twin was mounted; the dump may list it first (the kernel adds
+ * the copies before the mount itself): it goes right after its twin, whose mount makes it.
+ */
+export function propagationOrder(mounts: readonly MountPlan[]): MountPlan[] {
+  const byId = new Map(mounts.map((m) => [m.id, m]));
+  const rel = (m: MountPlan) => {
+    const p = byId.get(m.parent);
+    if (!p) return undefined;
+    if (p.mountpoint === m.mountpoint) return '';
+    return p.mountpoint === '/' ? m.mountpoint : m.mountpoint.startsWith(`${p.mountpoint}/`) ? m.mountpoint.slice(p.mountpoint.length) : undefined;
+  };
+  const out = [...mounts];
+  for (const x of mounts) {
+    const px = byId.get(x.parent);
+    if (!px?.master) continue;
+    const r = rel(x);
+    const twin = mounts.find((y) => y !== x && y.dev === x.dev && y.root === x.root && byId.get(y.parent)?.shared === px.master && rel(y) === r);
+    if (!twin || out.indexOf(twin) < out.indexOf(x)) continue;
+    out.splice(out.indexOf(x), 1);
+    out.splice(out.indexOf(twin) + 1, 0, x);
+  }
+  return out;
+}
+
+class Copies {
+  private readonly known: Set<number>;
+  private readonly copy = new Map<number, MountInfo>();
+  private readonly groups = new Map<number, number>();
+  private readonly done = new Set<number>();
+
+  constructor(private readonly pid: number, private readonly mounts: readonly MountPlan[], private readonly dumpedPath: (live: string) => string | undefined) {
+    this.known = new Set(readMountinfo(pid).map((h) => h.mntId));
+  }
+
+  /** the copy the kernel made for dumped mount m, if it did */
+  of(m: MountPlan): MountInfo | undefined {
+    return this.copy.get(m.id);
+  }
+
+  private group(live: number | undefined): number {
+    return live ? (this.groups.get(live) ?? -1) : 0;
+  }
+
+  /**
+   * m was just made at live path `target` (or stands as the kernel's copy): the copies that
+   * came with it are matched; its peer group and master now, in the dump's ids (-1: a group
+   * no placed mount is in).
+   */
+  made(m: MountPlan, target: string, copy: MountInfo | undefined): { shared: number; master: number } {
+    const all = readMountinfo(this.pid);
+    const fresh = all.filter((h) => !this.known.has(h.mntId));
+    for (const h of fresh) this.known.add(h.mntId);
+    const own = copy ? all.find((h) => h.mntId === copy.mntId) : [...all].reverse().find((h) => h.mountPoint === target);
+    for (const c of fresh) {
+      if (c === own) continue;
+      const mp = this.dumpedPath(c.mountPoint);
+      // (a copy is a clone of m: its file system and root, whatever device the new mount got)
+      const x = mp === undefined ? undefined : this.mounts.find((d) => d !== m && !this.done.has(d.id) && !this.copy.has(d.id) && d.mountpoint === mp && d.root === m.root && d.dev === m.dev);
+      if (!x) throw refuse(m, `was copied by mount propagation to ${c.mountPoint}, which the dumped namespace lacks: not supported by crtools yet`);
+      this.copy.set(x.id, c);
+    }
+    return { shared: this.group(own?.shared), master: this.group(own?.master) };
+  }
+
+  /** m is in place with its dumped propagation: its live group is the dump's m.shared */
+  placed(m: MountPlan, target: string): void {
+    this.done.add(m.id);
+    if (!m.shared) return;
+    const copy = this.copy.get(m.id);
+    const live = readMountinfo(this.pid).find((h) => (copy ? h.mntId === copy.mntId : false)) ?? [...readMountinfo(this.pid)].reverse().find((h) => h.mountPoint === target);
+    if (live?.shared) this.groups.set(live.shared, m.shared);
+  }
 }
 
 /**
