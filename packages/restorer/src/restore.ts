@@ -26,7 +26,7 @@ import { checkExternalMounts } from './mounts.js';
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
   'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk', 'auto_dedup',
-  'root', 'ext_mnt', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'empty_ns', 'evasive_devices', 'orphan_pts_master',
+  'root', 'ext_mnt', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'evasive_devices', 'orphan_pts_master',
 ];
 
 /**
@@ -138,6 +138,8 @@ export async function restore(options: Partial<CriuOptions>, ctx: RestoreContext
   const work = o.work_dir ? resolve(o.work_dir) : dir;
   if (o.work_dir) mkdirSync(work, { recursive: true }); // as the dump does
   const rel = (p: string): string => (isAbsolute(p) ? p : join(work, p));
+  // (as CRIU, which works in its work directory: a relative --cgroup-yard is taken from there)
+  if (o.cgroup_yard) o.cgroup_yard = rel(o.cgroup_yard);
   if (o.log_file) writeFileSync(rel(o.log_file), '');
   const criuLog = new CriuLog(o.log_level, o.log_file ? rel(o.log_file) : undefined, ctx.err);
   try {
@@ -228,7 +230,7 @@ async function restoreInside(
   try {
     await notify('pre-restore', { pid: plan.tasks[0]?.pid });
     // the dumped cgroups, as --manage-cgroups says, before any task is made
-    cgroups = prepareCgroups(plan.cgroups, cgroupMode(o), o.cg_root, criuLog.logger('cg'));
+    cgroups = prepareCgroups(plan.cgroups, cgroupMode(o), { roots: o.cg_root, ...(o.cgroup_yard ? { yard: o.cgroup_yard } : {}) }, criuLog.logger('cg'));
     tree = await restoreTree(plan, {
       cgroups,
       ...(o.root ? { mountRoot: { root: resolve(o.root), ext: extMountMap(o.ext_mnt) } } : {}),
@@ -262,6 +264,9 @@ async function restoreInside(
     tcp.abandon();
     cgroups?.undo();
     throw e;
+  } finally {
+    // (every task is in its cgroups now, or the restore failed and what it made is gone)
+    cgroups?.release();
   }
   if (lazy) {
     // the tasks run; their missing pages come from the daemon, which has every userfaultfd
