@@ -6,11 +6,12 @@
  * /proc/PID/cgroup) brings both tasks back into the same cgroups, with no mount left in any
  * namespace; with the hierarchy gone before the restore it is made again (mounted by the
  * restore, as CRIU does) with the dumped directories; --cgroup-yard uses a yard given; CRIU 4.2
- * restores our dump and we restore CRIU's. Every hierarchy made here is emptied and unmounted
+ * restores our dump and we restore CRIU's; a property file's mode and owner come back with its
+ * directory. Every hierarchy made here is emptied and unmounted
  * again (its child cgroups removed depth-first), also when a test fails.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -119,6 +120,11 @@ describe('a named cgroup v1 hierarchy no mount shows', () => {
     try {
       const w = startPlaced();
       started.push(w.pid);
+      // a property file's mode and owner changed: put back with the directory (zdtm's cgroup03)
+      withHierarchy((root) => {
+        chmodSync(path.join(root, 'wl/notify_on_release'), 0o777);
+        chownSync(path.join(root, 'wl/notify_on_release'), 1000, 1000);
+      });
       const dir = tmp('cgnamed-gone');
       const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '-v4', '--manage-cgroups']);
       expect(d.code, d.stderr).toBe(0);
@@ -140,6 +146,7 @@ describe('a named cgroup v1 hierarchy no mount shows', () => {
         expect(cgroupOf(w.pid)).toBe('/wl');
         expect(cgroupOf(w.child)).toBe('/wl/sub');
         expect(existsSync(path.join(yard, NAME, 'wl/sub'))).toBe(true);
+        expect(statSync(path.join(yard, NAME, 'wl/notify_on_release'))).toMatchObject({ mode: 0o100777, uid: 1000, gid: 1000 });
       } finally {
         run('umount', ['-l', yard]);
         rmdirSync(yard);

@@ -112,10 +112,29 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
   const writeProps = (path: string, props: CgroupDirPlan['props']) => {
     const ordered = [...props.filter((p) => FIRST.includes(p.name)), ...props.filter((p) => !FIRST.includes(p.name))];
     for (const p of ordered) {
-      if (NOT_WRITTEN.has(p.name) || p.value === '') continue;
       const file = `${path}/${p.name}`;
+      // each property file's mode and owner, as CRIU sets them (the membership files' too; not the
+      // freezer's state, put back by the freezer, nor devices.list, which is written through others)
+      if (p.perms && p.name !== 'freezer.state' && p.name !== 'devices.list') {
+        try {
+          perms(file, p);
+        } catch (e) {
+          throw cgError(`cgroups: cannot set the mode and owner of ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, file, e);
+        }
+      }
+      if (NOT_WRITTEN.has(p.name) || p.value === '') continue;
       try {
-        if (p.name === 'cgroup.type') {
+        if (p.name === 'net_prio.ifpriomap') {
+          // one interface a write (the kernel takes the first line only); those of priority 0
+          // are as a new cgroup has them; an interface this host lacks is left out (as CRIU)
+          for (const line of p.value.split('\n').filter((l) => / [1-9]\d*\s*$/.test(l))) {
+            try {
+              writeFileSync(file, line);
+            } catch (e) {
+              log.warn(`cgroups: ${file}: "${line}" not taken: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+            }
+          }
+        } else if (p.name === 'cgroup.type') {
           // (a v2 directory is a domain when made; only threaded can be asked)
           if (p.value === 'threaded') writeFileSync(file, p.value);
         } else if (p.name === 'cgroup.subtree_control') {
@@ -133,7 +152,7 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       }
     }
   };
-  const perms = (path: string, d: CgroupDirPlan) => {
+  const perms = (path: string, d: { perms?: CgroupDirPlan['perms'] }) => {
     if (!d.perms) return;
     chownSync(path, d.perms.uid, d.perms.gid);
     chmodSync(path, d.perms.mode & 0o7777);
@@ -204,6 +223,10 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       log.info(`cgroups: pid ${pid} moved into css set ${set}`);
     },
     undo,
-    release: () => yard.close(),
+    release() {
+      // (what was made is the tree's now: a later undo leaves it)
+      made.splice(0);
+      yard.close();
+    },
   };
 }
