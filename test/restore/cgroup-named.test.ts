@@ -1,7 +1,8 @@
 /**
  * A named cgroup v1 hierarchy that no mount shows (crtools issue 17; zdtm's cgroup tests make
  * one): the cgnamed workload mounts hierarchy name=crtools<pid> (made by that), puts itself in
- * /wl and its child in /wl/sub, and unmounts it. criu reads and changes it through mounts of its own that
+ * /wl, its child in /wl/sub and a thread of its own alone in /wl/thr, and unmounts it (its
+ * check says whether each is where it was put). criu reads and changes it through mounts of its own that
  * no namespace shows (a cgroup yard): the round trip (twice, the fingerprint equal: it holds
  * /proc/PID/cgroup) brings both tasks back into the same cgroups, with no mount left in any
  * namespace; with the hierarchy gone before the restore it is made again (mounted by the
@@ -64,7 +65,7 @@ function removeHierarchy(): void {
   for (let i = 0; i < 100 && readFileSync('/proc/self/cgroup', 'utf8').includes(`:${HIER}:`); i++) spawnSync('sleep', ['0.02']);
 }
 
-const ARGS = [NAME, '/wl', '/wl/sub'];
+const ARGS = [NAME, '/wl', '/wl/sub', '/wl/thr'];
 
 /** The workload started: itself in /wl, its child in /wl/sub; the hierarchy unmounted again. */
 function startPlaced() {
@@ -97,7 +98,7 @@ afterEach(() => {
 afterAll(() => removeHierarchy());
 
 describe('a named cgroup v1 hierarchy no mount shows', () => {
-  it('round trip, twice: both tasks back in /wl and /wl/sub (fingerprint equal), no mount left anywhere', () => {
+  it('round trip, twice: both tasks and the thread back in /wl, /wl/sub and /wl/thr (fingerprint equal), no mount left anywhere', () => {
     try {
       roundTrip('cgnamed', ARGS, (pid, state) => {
         expect(askVerdict(state, pid)).toMatch(/^check ok/);
@@ -108,7 +109,7 @@ describe('a named cgroup v1 hierarchy no mount shows', () => {
         const cg = critDecode(path.join(dir, 'cgroup.img')).entries[0];
         const named = cg.controllers.find((c: { cnames: string[] }) => c.cnames.join(',') === HIER);
         expect(named.dirs.map((d: { dir_name: string }) => d.dir_name)).toEqual(['wl']);
-        expect(named.dirs[0].children.map((d: { dir_name: string }) => d.dir_name)).toEqual(['sub']);
+        expect(named.dirs[0].children.map((d: { dir_name: string }) => d.dir_name).sort()).toEqual(['sub', 'thr']);
         noMountsLeft();
       });
     } finally {

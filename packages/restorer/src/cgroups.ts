@@ -51,6 +51,8 @@ export interface MadeCgroups {
   mode: CgroupMode;
   /** a task (its pid here) into the directories of css set `set` (undefined: none recorded, left) */
   moveTask(pid: number, set: number | undefined): void;
+  /** a thread (its tid here) into the directories of css set `set` where they are not those of its process's set */
+  moveThread(tid: number, set: number, processSet: number | undefined): void;
   /** the set a task is born in when its parent's is `parentSet` (the root: the set of the dump's criu) */
   inherits(set: number | undefined, parentSet: number | undefined): boolean;
   undo(): void;
@@ -58,7 +60,7 @@ export interface MadeCgroups {
   release(): void;
 }
 
-const NOTHING: MadeCgroups = { mode: 'ignore', moveTask: () => undefined, inherits: () => true, undo: () => undefined, release: () => undefined };
+const NOTHING: MadeCgroups = { mode: 'ignore', moveTask: () => undefined, moveThread: () => undefined, inherits: () => true, undo: () => undefined, release: () => undefined };
 
 export interface CgroupsRestoreOptions {
   /** --cgroup-root [CTRL:]PATH */
@@ -190,7 +192,12 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       for (const d of c.dirs) {
         // the hierarchy's root: only what the sets use (none: the hierarchy is not even mounted)
         if (!d.top) {
-          if (used.length) prepare(c.mnt(), '', d, used);
+          // (moved by --cgroup-root: a new directory, not the root; of the root's properties, the
+          // kernel's own (a root cpuset is exclusive, …), it gets only what lets it take tasks:
+          // cpuset's CPUs and memory nodes; its mode and owner its parent's)
+          const { perms: _rootPerms, ...root } = d;
+          const copy = d.name ? { ...root, props: d.props.filter((p) => FIRST.includes(p.name)) } : d;
+          if (used.length) prepare(c.mnt(), '', copy, used);
         } else {
           prepare(c.mnt(), '', d, undefined);
         }
@@ -221,6 +228,24 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
         }
       }
       log.info(`cgroups: pid ${pid} moved into css set ${set}`);
+    },
+    moveThread(tid, set, processSet) {
+      const s = setById.get(set);
+      if (!s) throw cgError(`cgroups: css set ${set} is not in cgroup.img`);
+      const own = processSet === undefined ? undefined : setById.get(processSet);
+      for (const ctl of s.ctls) {
+        if (own?.ctls.some((x) => x.name === ctl.name && x.path === ctl.path)) continue;
+        const c = controllers.find((x) => inHierarchy(ctl.name, x.cnames));
+        if (!c) throw cgError(`cgroups: css set ${set} names controller ${ctl.name || 'v2'}, which cgroup.img does not describe`);
+        // (v1: the thread's own membership file; v2: a threaded cgroup's)
+        const file = `${c.mnt()}${ctl.path === '/' ? '' : ctl.path}/${ctl.name === '' ? 'cgroup.threads' : 'tasks'}`;
+        try {
+          writeFileSync(file, String(tid));
+        } catch (e) {
+          throw cgError(`cgroups: cannot move thread ${tid} into ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, file, e);
+        }
+      }
+      log.info(`cgroups: thread ${tid} moved into css set ${set}`);
     },
     undo,
     release() {

@@ -99,6 +99,8 @@ export const X86_REGS: readonly X86Reg[] = [
 
 export interface ThreadPlan {
   tid: number;
+  /** its css set, when it is not its process's (a thread in cgroups of its own) */
+  cgSet?: number;
   regs: Record<X86Reg, bigint>;
   /** the 512-byte legacy FXSAVE area */
   fxsave: Buffer;
