@@ -41,6 +41,11 @@ const name = `crtools-cg-${process.pid}`;
 function moveIntoOwn(pid: number, which: string): Record<string, string> {
   const where: Record<string, string> = {};
   for (const h of hierarchies()) {
+    // (a hierarchy no mount shows, e.g. one zdtm left: the task stays where it is there)
+    if (!h.mount) {
+      where[h.name] = cgroupsOf(pid)[h.name]!;
+      continue;
+    }
     const rel = path.posix.join(h.path, `${name}-${which}`);
     const dir = path.join(h.mount, rel);
     if (!existsSync(dir)) {
@@ -77,9 +82,10 @@ afterAll(() => {
   }
 });
 
-const hasHierarchies = hierarchies().every((h) => h.mount);
+// (a hierarchy no mount shows is read by the dump through its own mount, but cannot be entered here)
+const hasHierarchies = hierarchies().some((h) => h.mount);
 
-describe.skipIf(!hasHierarchies)(`cgroup membership${hasHierarchies ? '' : ' (skipped: a hierarchy of ours is not mounted where we can see it)'}`, () => {
+describe.skipIf(!hasHierarchies)(`cgroup membership${hasHierarchies ? '' : ' (skipped: no hierarchy of ours is mounted where we can see it)'}`, () => {
   it('a tree in criu\'s own cgroups: no cgroup.img, every thread in set 1 (criu\'s, root_cg_set)', () => {
     const w = startWorkload('sleeper', []);
     pids.push(w.pid);
@@ -109,7 +115,7 @@ describe.skipIf(!hasHierarchies)(`cgroup membership${hasHierarchies ? '' : ' (sk
     expect(ourCritDecode(path.join(dir, `core-${w.pid}.img`)).entries[0].thread_core.cg_set).toBe(2);
     // every hierarchy's directory, its properties with values and owners as the files say
     const byName = new Map<string, any>(cg.controllers.map((c: any) => [c.cnames.join(','), c]));
-    for (const h of hierarchies()) {
+    for (const h of hierarchies().filter((x) => x.mount)) {
       const c = byName.get(h.name);
       expect(c, h.name).toBeDefined();
       const head = c.dirs.find((x: any) => x.dir_name === where[h.name]!.replace(/^\//, ''));
@@ -189,7 +195,7 @@ describe.skipIf(!hasHierarchies)(`cgroup membership${hasHierarchies ? '' : ' (sk
     expect(cgroupsOf(w.pid)).toEqual(where);
     expect(askVerdict(w.state, w.pid)).toMatch(/^check ok/);
     // the restored task is in the cgroups made here: listed in each
-    for (const h of hierarchies()) expect(readFileSync(path.join(h.mount, where[h.name]!, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(w.pid));
+    for (const h of hierarchies().filter((x) => x.mount)) expect(readFileSync(path.join(h.mount, where[h.name]!, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(w.pid));
     expect(readdirSync(dir)).toContain('cgroup.img');
   });
 });

@@ -82,8 +82,10 @@ export interface CriuOptions {
   manage_cgroups: boolean;
   /** --manage-cgroups=MODE (RPC manage_cgroups_mode): what is done with the cgroups' directories and properties (CRIU's modes) */
   manage_cgroups_mode?: CgroupMode;
-  /** --cgroup-root [CTRL:]PATH (RPC cg_root): where the dumped cgroups of a controller (all: no ctrl) go on restore */
+  /** --cgroup-root [CTRL:]PATH (RPC cg_root): where the dumped cgroups of a controller (all: no ctrl) go on restore; on dump, where its directories are walked from */
   cg_root: { ctrl?: string; path: string }[];
+  /** --cgroup-yard PATH (RPC cgroup_yard): a directory with one mount per cgroup hierarchy, used instead of crtools's own mounts */
+  cgroup_yard?: string;
   /** --track-mem: track written pages so that a later dump with a parent writes only those */
   track_mem: boolean;
   auto_dedup: boolean;

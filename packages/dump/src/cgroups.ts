@@ -7,13 +7,18 @@
  * every --manage-cgroups mode but ignore (CRIU's default is soft, the option given or not) each
  * hierarchy's directories from the set's path down are written with the properties CRIU saves (its built-in list per controller, then the global
  * ones of v1 or v2), their values and owners; with --freeze-cgroup on a v1 freezer, its state
- * before the dump. The hierarchies are read through criu's own mounts of them.
+ * before the dump. The hierarchies are read through mounts of crtools's own that no namespace
+ * shows (a cgroup yard, @crtools/sys CgroupYard; --cgroup-yard: the one given), made when the
+ * first directory is read and let go by close(): a hierarchy need not be mounted anywhere (a
+ * named v1 one made and unmounted again). --cgroup-root [CTRL:]PATH walks a hierarchy's
+ * directories from PATH instead of from the set's own (directories with no task kept, as CRIU).
  */
 import { existsSync, readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type CgroupMode, type CriuLog } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
-import { readCgroup, readMountinfo, type MountInfo } from '@crtools/procfs';
+import { readCgroup } from '@crtools/procfs';
+import { CgroupYard } from '@crtools/sys';
 
 /** A task's membership in one hierarchy: its controllers joined by ',' ('' for v2) and its path there. */
 export interface CgMember {
@@ -94,18 +99,22 @@ export interface CgroupsOptions {
   mode?: CgroupMode;
   /** --freeze-cgroup: the freezer cgroup's directory */
   freezeCgroup?: string;
+  /** --cgroup-yard: a directory with one mount per hierarchy (else crtools mounts them where nothing sees them) */
+  yard?: string;
+  /** --cgroup-root [CTRL:]PATH: where a hierarchy's (CTRL's, else every one's) directories are walked from */
+  roots?: readonly { ctrl?: string; path: string }[];
 }
 
 /** The css sets of a dump and, managed, the directories of their hierarchies. */
 export class Cgroups {
   private readonly sets: { id: number; ctls: CgMember[] }[] = [];
   private readonly controllers: Controller[] = [];
-  private readonly mounts: MountInfo[];
+  private readonly yard: CgroupYard;
   /** the freezer's state before the dump (--freeze-cgroup on a v1 freezer) */
   private freezerState?: { value: string; perms: Entry };
 
   constructor(private readonly opts: CgroupsOptions, private readonly log: CriuLog) {
-    this.mounts = readMountinfo(process.pid).filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2');
+    this.yard = new CgroupYard({ ...(opts.yard ? { yard: opts.yard } : {}), log: (l) => log.info(`cg: ${l}`) });
     const mine = membersOf(process.pid);
     this.sets.push({ id: 1, ctls: mine });
     // every hierarchy criu is in: v1 controllers in /proc/self/cgroup's order, the named ones after
@@ -132,17 +141,14 @@ export class Cgroups {
     return id;
   }
 
-  /** Where hierarchy `name`'s directory `p` is seen by criu. */
+  /** Where criu reaches hierarchy `name`'s directory `p` (through the yard). */
   private where(name: string, p: string): string {
-    const v2 = name === '';
-    const want = v2 ? [] : name.split(',');
-    const m = this.mounts.find((x) => (v2 ? x.fsType === 'cgroup2' : x.fsType === 'cgroup' && want.every((w) => x.superOptions.split(',').includes(w))) && (x.root === '/' || p === x.root || p.startsWith(`${x.root}/`)));
-    if (!m) {
-      throw new CrtoolsError('UNSUPPORTED_CGROUP', `cgroup ${name || 'v2 (unified)'}:${p}: criu's mount namespace has no mount of this hierarchy showing it, and its directories are read there (--manage-cgroups=ignore writes the memberships only)`, {
-        context: { controller: name, path: p }, exitCode: ExitCode.UNSUPPORTED,
-      });
-    }
-    return path.join(m.mountPoint, m.root === '/' ? p : p.slice(m.root.length));
+    return path.join(this.yard.dirOf(name), p);
+  }
+
+  /** The mounts of the yard let go (every path, success or not). */
+  close(): void {
+    this.yard.close();
   }
 
   /** A set member's directory and every one below it, with their properties. */
@@ -151,18 +157,31 @@ export class Cgroups {
     if (!ctl) {
       throw new CrtoolsError('UNSUPPORTED_CGROUP', `cgroup hierarchy ${c.name || 'v2 (unified)'} of the tree is not one criu is in`, { context: { controller: c.name }, exitCode: ExitCode.UNSUPPORTED });
     }
-    const walk = (p: string) => {
+    const walk = (p: string, top: string) => {
       const fsPath = this.where(c.name, p);
       try {
         this.addDir(ctl, p, fsPath);
-        for (const d of readdirSync(fsPath, { withFileTypes: true })) if (d.isDirectory()) walk(p === '/' ? `/${d.name}` : `${p}/${d.name}`);
+        for (const d of readdirSync(fsPath, { withFileTypes: true })) if (d.isDirectory()) walk(p === '/' ? `/${d.name}` : `${p}/${d.name}`, top);
       } catch (e) {
         // a directory below the tasks' removed meanwhile (not theirs: they are frozen in theirs)
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || p === c.path) throw e;
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || p === top) throw e;
         this.log.info(`cg: ${c.name || 'unified'}:${p} went away while read`);
       }
     };
-    walk(c.path);
+    // --cgroup-root: the walk starts there (the set's own directory still, if not below it)
+    const roots = this.opts.roots ?? [];
+    const root = (roots.find((r) => r.ctrl !== undefined && (r.ctrl === c.name || c.name.split(',').includes(r.ctrl))) ?? roots.find((r) => r.ctrl === undefined))?.path.replace(/(.)\/+$/, '$1');
+    if (root !== undefined && root !== c.path) {
+      this.log.info(`cg: ${c.name || 'unified'}: walked from ${root} (--cgroup-root)`);
+      try {
+        walk(root, root);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        throw new CrtoolsError('BAD_OPTIONS', `--cgroup-root ${c.name}:${root}: no such cgroup`, { context: { option: 'cgroup_root', controller: c.name, path: root }, exitCode: ExitCode.USAGE });
+      }
+      if (root === '/' || c.path.startsWith(`${root}/`)) return;
+    }
+    walk(c.path, c.path);
   }
 
   private addDir(ctl: Controller, p: string, fsPath: string): void {

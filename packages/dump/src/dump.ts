@@ -32,7 +32,7 @@ export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
   'ext_unix_sk', 'external', 'lazy_pages', 'use_page_server',
   // containers: cgroups, the mount namespace under another root with external mounts, an empty network namespace
-  'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'root', 'ext_mnt', 'empty_ns', 'orphan_pts_master',
+  'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'cg_root', 'cgroup_yard', 'root', 'ext_mnt', 'empty_ns', 'orphan_pts_master',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -264,6 +264,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const lazy = o.lazy_pages && !checkOnly ? new FrozenLazyPages() : undefined;
   // the pages go to a page server: ps names it, but with --lazy-pages only when asked (ps is then where they are served)
   const usesPageServer = !!o.ps && (!o.lazy_pages || o.use_page_server);
+  // (its hierarchies' mounts, if any were made, are let go on every path)
+  let cgroups: Cgroups | undefined;
   try {
     log.info(`${checkOnly ? 'Checking whether a dump can be made of' : 'Dumping'} processes (pid: ${pid} comm: ${commOf(pid)})`);
     // what cannot be done is refused before the tree is touched, and logged
@@ -292,8 +294,12 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       ps = await connectPageServer(o.ps);
     }
     // the tasks' css sets (cgroup.img); --freeze-cgroup's state read before the tree is touched
-    const cgroups = new Cgroups({ ...(o.manage_cgroups_mode ? { mode: o.manage_cgroups_mode } : {}), ...(o.freeze_cgroup ? { freezeCgroup: o.freeze_cgroup } : {}) }, log);
-    refusals.check(() => cgroups.checkFreezer());
+    cgroups = new Cgroups({
+      ...(o.manage_cgroups_mode ? { mode: o.manage_cgroups_mode } : {}), ...(o.freeze_cgroup ? { freezeCgroup: o.freeze_cgroup } : {}),
+      // (as CRIU, which works in its work directory: a relative --cgroup-yard is taken from there)
+      ...(o.cgroup_yard ? { yard: path.resolve(workDir, o.cgroup_yard) } : {}), roots: o.cg_root,
+    }, log);
+    refusals.check(() => cgroups!.checkFreezer());
     await notify('pre-dump', { pid });
     const tFreeze = nowMs();
     tasks = freezeTree(pid, log, timeoutMs);
@@ -430,6 +436,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     log.info('Dumping FAILED.');
     throw e;
   } finally {
+    cgroups?.close();
     // (the tree's sockets were looked up inside its network namespace)
     setSocketNamespace(undefined);
     log.close();
@@ -506,11 +513,11 @@ async function dumpFrozen(
     keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; inventory?: Entry;
     /** --lazy-pages: the lazy pages are left out of the images and named here, to be served from the frozen tree */
     lazy?: FrozenLazyPages | undefined;
-    /** --manage-cgroups, --freeze-cgroup */
-    cgroups?: Cgroups;
+    /** the tasks' css sets (--manage-cgroups, --freeze-cgroup, --cgroup-root, --cgroup-yard) */
+    cgroups: Cgroups;
     /** --root, --external mnt[]/ext_mnt, --empty-ns net */
     mounts?: MountOptions;
-  } = {},
+  },
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
   // a preflight collects everything but reads no page
@@ -554,7 +561,7 @@ async function dumpFrozen(
   // task may have moved since, or live in a namespace of its own below the root)
   const namespaces = new Namespaces(tasks[0]!.pid, refusals, opts.mounts);
   // the tasks' css sets (cgroup.img); --freeze-cgroup's cgroup holds the tree and nothing else
-  const cgroups = opts.cgroups ?? new Cgroups({}, log);
+  const cgroups = opts.cgroups;
   refusals.check(() => cgroups.checkFreezerTasks(tree.tasks));
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device

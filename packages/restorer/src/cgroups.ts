@@ -7,17 +7,21 @@
  *  - strict: as full, but an existing directory fails the restore;
  *  - none / props: every directory must exist (none: nothing of it is changed; props: its
  *    properties and mode are set).
- * Only the directories a task of the checkpoint is in, and those above them, are looked at (CRIU's
- * image holds every directory below the top one of each controller, tasks of other trees' too,
- * and CRIU makes the missing ones: crtools leaves those alone).
+ * Below a top directory that is a hierarchy's root ('' in the image: a task of the dump was in
+ * it, and CRIU's image then holds the whole hierarchy, other trees' directories too) only the
+ * directories a task of the checkpoint is in, and those above them, are looked at; below any
+ * other top directory every dumped one is (empty directories too, as CRIU makes them).
  * --cgroup-root [CTRL:]PATH puts a controller's dumped directories (all controllers': no CTRL)
  * at PATH of its hierarchy. Each task goes into its css set's directories (a task in its
  * parent's set, or in the set of the dump's criu, stays where it is born), through the
- * hierarchies mounted in the restorer's namespace. What a failed restore made is removed.
+ * hierarchies' mounts of a cgroup yard (@crtools/sys CgroupYard: mounts no namespace shows,
+ * or --cgroup-yard's), made on first use; a hierarchy need not be mounted anywhere (a named v1
+ * hierarchy that no longer exists is made by mounting it, as CRIU does). What a failed restore
+ * made is removed; release() lets the yard go.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { CrtoolsError, ExitCode, silentLogger, type CgroupMode, type CriuOptions, type Logger } from '@crtools/common';
-import { readMountinfo } from '@crtools/procfs';
+import { CgroupYard } from '@crtools/sys';
 import type { CgroupDirPlan, CgroupsPlan } from './plan.js';
 
 /** The mode a restore runs with: the one asked, else soft (CRIU's default). */
@@ -36,19 +40,10 @@ const NOT_WRITTEN = new Set(['cgroup.procs', 'tasks', 'cgroup.threads', 'freezer
 /** Written first: a cpuset takes no task (nor children) before it has CPUs and memory nodes. */
 const FIRST = ['cpuset.cpus', 'cpuset.mems'];
 
-/** Where this process sees the whole hierarchy of a controller entry (v1: every name among its super options; '' is v2). */
-function hierarchyOf(cnames: readonly string[]): string | undefined {
-  for (const m of readMountinfo(process.pid)) {
-    if (m.root !== '/') continue;
-    if (cnames.length === 1 && cnames[0] === '') {
-      if (m.fsType === 'cgroup2') return m.mountPoint;
-      continue;
-    }
-    if (m.fsType !== 'cgroup') continue;
-    const opts = m.superOptions.split(',');
-    if (cnames.every((c) => opts.includes(c))) return m.mountPoint;
-  }
-  return undefined;
+/** A set member's hierarchy (its controllers joined by ',', as /proc/PID/cgroup names it) is the controller entry's. */
+function inHierarchy(name: string, cnames: readonly string[]): boolean {
+  const names = name.split(',');
+  return names.length === cnames.length && names.every((n) => cnames.includes(n));
 }
 
 /** The cgroups of a restore, made; moveTask puts a task in its set; undo removes what was made. */
@@ -56,34 +51,47 @@ export interface MadeCgroups {
   mode: CgroupMode;
   /** a task (its pid here) into the directories of css set `set` (undefined: none recorded, left) */
   moveTask(pid: number, set: number | undefined): void;
+  /** a thread (its tid here) into the directories of css set `set` where they are not those of its process's set */
+  moveThread(tid: number, set: number, processSet: number | undefined): void;
   /** the set a task is born in when its parent's is `parentSet` (the root: the set of the dump's criu) */
   inherits(set: number | undefined, parentSet: number | undefined): boolean;
   undo(): void;
+  /** the yard's mounts let go (after undo, on every path) */
+  release(): void;
 }
 
-const NOTHING: MadeCgroups = { mode: 'ignore', moveTask: () => undefined, inherits: () => true, undo: () => undefined };
+const NOTHING: MadeCgroups = { mode: 'ignore', moveTask: () => undefined, moveThread: () => undefined, inherits: () => true, undo: () => undefined, release: () => undefined };
+
+export interface CgroupsRestoreOptions {
+  /** --cgroup-root [CTRL:]PATH */
+  roots?: readonly { ctrl?: string; path: string }[];
+  /** --cgroup-yard PATH */
+  yard?: string;
+}
 
 /** Make the dumped cgroups as `mode` says, their places rewritten by cgRoot. */
-export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, cgRoot: readonly { ctrl?: string; path: string }[], log: Logger = silentLogger): MadeCgroups {
+export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, opts: CgroupsRestoreOptions = {}, log: Logger = silentLogger): MadeCgroups {
   if (!plan || mode === 'ignore') return { ...NOTHING, mode };
+  const cgRoot = opts.roots ?? [];
+  const yard = new CgroupYard({ ...(opts.yard ? { yard: opts.yard } : {}), log: (l) => log.info(l) });
   const sets = plan.sets.map((s) => ({ ...s, ctls: s.ctls.map((c) => ({ ...c })) }));
   const controllers = plan.controllers.map((c) => {
-    const mnt = hierarchyOf(c.cnames);
-    if (!mnt) throw cgError(`cgroup controller ${c.cnames.join(',') || 'v2 (unified)'} of the checkpoint is not mounted in the restorer's mount namespace`);
+    // (mounted when first used: a hierarchy no task of the checkpoint is in below its root stays unmounted)
+    const mnt = () => yard.dirOf(c.cnames.join(','));
     // --cgroup-root: the controller's top directories go to the new root, and so do the sets' paths below them
     const newRoot = (cgRoot.find((r) => r.ctrl !== undefined && c.cnames.includes(r.ctrl)) ?? cgRoot.find((r) => r.ctrl === undefined))?.path;
     const dirs = c.dirs.map((d) => {
-      if (newRoot === undefined) return d;
+      if (newRoot === undefined) return { ...d, top: d.name };
       const to = newRoot.replace(/^\/+/, '').replace(/\/+$/, '');
       log.info(`cgroups: ${c.cnames.join(',')}: ${d.name} rewritten to /${to}`);
       for (const s of sets) {
         for (const ctl of s.ctls) {
-          if (!c.cnames.includes(ctl.name)) continue;
+          if (!inHierarchy(ctl.name, c.cnames)) continue;
           const old = d.name ? `/${d.name}` : '';
           if (ctl.path === (old || '/') || ctl.path.startsWith(`${old}/`)) ctl.path = `/${to}${ctl.path === '/' ? '' : ctl.path.slice(old.length)}`;
         }
       }
-      return { ...d, name: to };
+      return { ...d, name: to, top: d.name };
     });
     return { cnames: c.cnames, mnt, dirs };
   });
@@ -106,10 +114,29 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
   const writeProps = (path: string, props: CgroupDirPlan['props']) => {
     const ordered = [...props.filter((p) => FIRST.includes(p.name)), ...props.filter((p) => !FIRST.includes(p.name))];
     for (const p of ordered) {
-      if (NOT_WRITTEN.has(p.name) || p.value === '') continue;
       const file = `${path}/${p.name}`;
+      // each property file's mode and owner, as CRIU sets them (the membership files' too; not the
+      // freezer's state, put back by the freezer, nor devices.list, which is written through others)
+      if (p.perms && p.name !== 'freezer.state' && p.name !== 'devices.list') {
+        try {
+          perms(file, p);
+        } catch (e) {
+          throw cgError(`cgroups: cannot set the mode and owner of ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, file, e);
+        }
+      }
+      if (NOT_WRITTEN.has(p.name) || p.value === '') continue;
       try {
-        if (p.name === 'cgroup.type') {
+        if (p.name === 'net_prio.ifpriomap') {
+          // one interface a write (the kernel takes the first line only); those of priority 0
+          // are as a new cgroup has them; an interface this host lacks is left out (as CRIU)
+          for (const line of p.value.split('\n').filter((l) => / [1-9]\d*\s*$/.test(l))) {
+            try {
+              writeFileSync(file, line);
+            } catch (e) {
+              log.warn(`cgroups: ${file}: "${line}" not taken: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+            }
+          }
+        } else if (p.name === 'cgroup.type') {
           // (a v2 directory is a domain when made; only threaded can be asked)
           if (p.value === 'threaded') writeFileSync(file, p.value);
         } else if (p.name === 'cgroup.subtree_control') {
@@ -127,16 +154,16 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       }
     }
   };
-  const perms = (path: string, d: CgroupDirPlan) => {
+  const perms = (path: string, d: { perms?: CgroupDirPlan['perms'] }) => {
     if (!d.perms) return;
     chownSync(path, d.perms.uid, d.perms.gid);
     chmodSync(path, d.perms.mode & 0o7777);
   };
-  const prepare = (parent: string, rel: string, d: CgroupDirPlan, used: readonly string[]) => {
+  const prepare = (parent: string, rel: string, d: CgroupDirPlan, used: readonly string[] | undefined) => {
     const path = d.name ? `${parent}/${d.name}` : parent;
     const r = d.name ? (rel ? `${rel}/${d.name}` : d.name) : rel;
-    // (a directory no task of the checkpoint is in, nor below)
-    if (r && !used.some((u) => u === r || u.startsWith(`${r}/`))) return;
+    // (below a hierarchy's root: a directory no task of the checkpoint is in, nor below)
+    if (r && used && !used.some((u) => u === r || u.startsWith(`${r}/`))) return;
     if (!r) {
       // the hierarchy's root: the restorer's host's, never changed
     } else if (existsSync(path)) {
@@ -161,11 +188,24 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
   };
   try {
     for (const c of controllers) {
-      const used = sets.flatMap((s) => s.ctls.filter((x) => c.cnames.includes(x.name)).map((x) => x.path.replace(/^\/+/, '')));
-      for (const d of c.dirs) prepare(c.mnt, '', d, used);
+      const used = sets.flatMap((s) => s.ctls.filter((x) => inHierarchy(x.name, c.cnames)).map((x) => x.path.replace(/^\/+/, '')));
+      for (const d of c.dirs) {
+        // the hierarchy's root: only what the sets use (none: the hierarchy is not even mounted)
+        if (!d.top) {
+          // (moved by --cgroup-root: a new directory, not the root; of the root's properties, the
+          // kernel's own (a root cpuset is exclusive, …), it gets only what lets it take tasks:
+          // cpuset's CPUs and memory nodes; its mode and owner its parent's)
+          const { perms: _rootPerms, ...root } = d;
+          const copy = d.name ? { ...root, props: d.props.filter((p) => FIRST.includes(p.name)) } : d;
+          if (used.length) prepare(c.mnt(), '', copy, used);
+        } else {
+          prepare(c.mnt(), '', d, undefined);
+        }
+      }
     }
   } catch (e) {
     undo();
+    yard.close();
     throw e;
   }
 
@@ -178,9 +218,9 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       const s = setById.get(set);
       if (!s) throw cgError(`cgroups: css set ${set} is not in cgroup.img`);
       for (const ctl of s.ctls) {
-        const c = controllers.find((x) => x.cnames.includes(ctl.name));
+        const c = controllers.find((x) => inHierarchy(ctl.name, x.cnames));
         if (!c) throw cgError(`cgroups: css set ${set} names controller ${ctl.name || 'v2'}, which cgroup.img does not describe`);
-        const procs = `${c.mnt}${ctl.path === '/' ? '' : ctl.path}/cgroup.procs`;
+        const procs = `${c.mnt()}${ctl.path === '/' ? '' : ctl.path}/cgroup.procs`;
         try {
           writeFileSync(procs, String(pid));
         } catch (e) {
@@ -189,6 +229,29 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       }
       log.info(`cgroups: pid ${pid} moved into css set ${set}`);
     },
+    moveThread(tid, set, processSet) {
+      const s = setById.get(set);
+      if (!s) throw cgError(`cgroups: css set ${set} is not in cgroup.img`);
+      const own = processSet === undefined ? undefined : setById.get(processSet);
+      for (const ctl of s.ctls) {
+        if (own?.ctls.some((x) => x.name === ctl.name && x.path === ctl.path)) continue;
+        const c = controllers.find((x) => inHierarchy(ctl.name, x.cnames));
+        if (!c) throw cgError(`cgroups: css set ${set} names controller ${ctl.name || 'v2'}, which cgroup.img does not describe`);
+        // (v1: the thread's own membership file; v2: a threaded cgroup's)
+        const file = `${c.mnt()}${ctl.path === '/' ? '' : ctl.path}/${ctl.name === '' ? 'cgroup.threads' : 'tasks'}`;
+        try {
+          writeFileSync(file, String(tid));
+        } catch (e) {
+          throw cgError(`cgroups: cannot move thread ${tid} into ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, file, e);
+        }
+      }
+      log.info(`cgroups: thread ${tid} moved into css set ${set}`);
+    },
     undo,
+    release() {
+      // (what was made is the tree's now: a later undo leaves it)
+      made.splice(0);
+      yard.close();
+    },
   };
 }

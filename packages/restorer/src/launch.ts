@@ -582,6 +582,10 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       for (const t of plan.tasks.slice(1)) {
         if (!t.zombie && !cg.inherits(t.cgSet, plan.tasks[t.parent]!.cgSet)) cg.moveTask(hostOf(t.pid) ?? t.pid, t.cgSet);
       }
+      // then each thread in cgroups of its own (its process is in its own by now)
+      for (const t of plan.tasks) {
+        for (const th of t.zombie ? [] : t.threads) if (th.cgSet !== undefined) cg.moveThread(hostOf(th.tid) ?? th.tid, th.cgSet, t.cgSet);
+      }
     }
     if (opts.mountRoot && plan.namespaces?.mounts) pivotInto(rootPid, opts.mountRoot.root);
   } catch (e) {

@@ -99,6 +99,8 @@ export const X86_REGS: readonly X86Reg[] = [
 
 export interface ThreadPlan {
   tid: number;
+  /** its css set, when it is not its process's (a thread in cgroups of its own) */
+  cgSet?: number;
   regs: Record<X86Reg, bigint>;
   /** the 512-byte legacy FXSAVE area */
   fxsave: Buffer;
@@ -364,10 +366,10 @@ export interface CgroupsPlan {
   rootSet?: number;
 }
 
-/** A dumped cgroup directory: its name (the first level: its path from the hierarchy's root), properties, mode and owner, children. */
+/** A dumped cgroup directory: its name (the first level: its path from the hierarchy's root), properties (each with its file's mode and owner), mode and owner, children. */
 export interface CgroupDirPlan {
   name: string;
-  props: { name: string; value: string }[];
+  props: { name: string; value: string; perms?: { mode: number; uid: number; gid: number } }[];
   perms?: { mode: number; uid: number; gid: number };
   children: CgroupDirPlan[];
 }

@@ -19,6 +19,7 @@ import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { setSocketNamespace } from '@crtools/sys';
 import { cgroupMode, prepareCgroups, type MadeCgroups } from './cgroups.js';
+import { cgroupsOf } from './plan/cgroups.js';
 import { rootedPlan } from './rooted.js';
 import { checkExternalMounts } from './mounts.js';
 
@@ -26,7 +27,7 @@ import { checkExternalMounts } from './mounts.js';
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
   'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk', 'auto_dedup',
-  'root', 'ext_mnt', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'empty_ns', 'evasive_devices', 'orphan_pts_master',
+  'root', 'ext_mnt', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'evasive_devices', 'orphan_pts_master',
 ];
 
 /**
@@ -138,6 +139,8 @@ export async function restore(options: Partial<CriuOptions>, ctx: RestoreContext
   const work = o.work_dir ? resolve(o.work_dir) : dir;
   if (o.work_dir) mkdirSync(work, { recursive: true }); // as the dump does
   const rel = (p: string): string => (isAbsolute(p) ? p : join(work, p));
+  // (as CRIU, which works in its work directory: a relative --cgroup-yard is taken from there)
+  if (o.cgroup_yard) o.cgroup_yard = rel(o.cgroup_yard);
   if (o.log_file) writeFileSync(rel(o.log_file), '');
   const criuLog = new CriuLog(o.log_level, o.log_file ? rel(o.log_file) : undefined, ctx.err);
   try {
@@ -182,6 +185,23 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
 }
 
 async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, inherit: ReturnType<typeof inheritMap>, lazy: LazyPagesClient | undefined): Promise<RestoreResult> {
+  // the dumped cgroups, as --manage-cgroups says, before anything of the tree is looked at (as
+  // CRIU: a file the tree holds may be in a cgroup directory the restore makes)
+  const cgroups = prepareCgroups(await cgroupsOf(dir, undefined), cgroupMode(o), { roots: o.cg_root, ...(o.cgroup_yard ? { yard: o.cgroup_yard } : {}) }, criuLog.logger('cg'));
+  try {
+    return await restorePlanned(o, ctx, dir, rel, criuLog, t0, inherit, lazy, cgroups);
+  } catch (e) {
+    cgroups.undo();
+    throw e;
+  } finally {
+    cgroups.release();
+  }
+}
+
+async function restorePlanned(
+  o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, inherit: ReturnType<typeof inheritMap>, lazy: LazyPagesClient | undefined,
+  cgroups: MadeCgroups,
+): Promise<RestoreResult> {
   const log = criuLog.logger('restore');
   const root = o.root ? resolve(o.root) : undefined;
   const built = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, emptyNs: o.empty_ns, ...(root ? { root } : {}) }), ownSession(), o.shell_job);
@@ -204,7 +224,7 @@ async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string,
     }
   }
   try {
-    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net);
+    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net, cgroups);
   } finally {
     net?.close();
   }
@@ -212,7 +232,7 @@ async function restoreLaunched(o: CriuOptions, ctx: RestoreContext, dir: string,
 
 async function restoreInside(
   o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, lazy: LazyPagesClient | undefined,
-  planned: RestorePlan, tcp: TcpConnections, net: MadeNetNamespace | undefined,
+  planned: RestorePlan, tcp: TcpConnections, net: MadeNetNamespace | undefined, cgroups: MadeCgroups,
 ): Promise<RestoreResult> {
   const log = criuLog.logger('restore');
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
@@ -224,11 +244,8 @@ async function restoreInside(
     setSocketNamespace(undefined);
   }
   let tree: Awaited<ReturnType<typeof restoreTree>>;
-  let cgroups: MadeCgroups | undefined;
   try {
     await notify('pre-restore', { pid: plan.tasks[0]?.pid });
-    // the dumped cgroups, as --manage-cgroups says, before any task is made
-    cgroups = prepareCgroups(plan.cgroups, cgroupMode(o), o.cg_root, criuLog.logger('cg'));
     tree = await restoreTree(plan, {
       cgroups,
       ...(o.root ? { mountRoot: { root: resolve(o.root), ext: extMountMap(o.ext_mnt) } } : {}),
@@ -260,8 +277,12 @@ async function restoreInside(
     });
   } catch (e) {
     tcp.abandon();
-    cgroups?.undo();
+    cgroups.undo();
     throw e;
+  } finally {
+    // (every task is in its cgroups now, or the restore failed and what it made is gone: the
+    // yard's mounts go before the tree runs on, or the root is waited for)
+    cgroups.release();
   }
   if (lazy) {
     // the tasks run; their missing pages come from the daemon, which has every userfaultfd

@@ -17,5 +17,6 @@ export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregist
 export { SYSV_KIND, readSysvObjects, makeSysvObjects, type SysvKind } from './sysvipc.js';
 export type { SysvContents, SysvObject, MountOp } from './native.js';
 export { MS, MNT_DETACH, mountSteps } from './mounts.js';
+export { CgroupYard, yardDirName, type CgroupYardOptions } from './cgyard.js';
 export { tcpState, tcpIdle, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpIdle, type TcpRestoreArgs } from './tcp.js';
 export { setSocketNamespace, createNetNamespace, netLinks, setLink, netnsTool, ARPHRD_LOOPBACK, type NetLink } from './netns.js';

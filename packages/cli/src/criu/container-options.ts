@@ -1,6 +1,6 @@
 /**
  * The container options dump and restore both take (criu.8's forms): external mounts, the
- * --manage-cgroups mode, --empty-ns.
+ * --manage-cgroups mode, --cgroup-root, --cgroup-yard, --empty-ns.
  */
 import { CGROUP_MODES, CLONE_NEWNET, CrtoolsError, ExitCode, type CgroupMode } from '@crtools/common';
 import { optionalValueOption, repeatedOption } from './flags.js';
@@ -30,6 +30,22 @@ export function manageCgroupsOf(rawArgs: string[]): { manage_cgroups?: boolean; 
   const v = given[given.length - 1] ?? 'soft';
   if (!(CGROUP_MODES as readonly string[]).includes(v)) throw new CrtoolsError('USAGE', `invalid argument for --manage-cgroups: ${v} (${CGROUP_MODES.join(', ')})`, { exitCode: ExitCode.USAGE });
   return { manage_cgroups: true, manage_cgroups_mode: v as CgroupMode };
+}
+
+/** --cgroup-root [CTRL:]PATH values. */
+function parseCgroupRoot(values: string[]): { ctrl?: string; path: string }[] {
+  return values.map((v) => {
+    const i = v.indexOf(':');
+    const [ctrl, path] = i > 0 && !v.startsWith('/') ? [v.slice(0, i), v.slice(i + 1)] : [undefined, v];
+    if (!path.startsWith('/')) throw new CrtoolsError('USAGE', `invalid --cgroup-root argument: ${v} ([controller:]/path)`, { exitCode: ExitCode.USAGE });
+    return { ...(ctrl ? { ctrl } : {}), path };
+  });
+}
+
+/** --cgroup-root (repeatable) and --cgroup-yard. */
+export function cgroupOptionsOf(args: Record<string, unknown>, rawArgs: string[]): { cg_root: { ctrl?: string; path: string }[]; cgroup_yard?: string } {
+  const yard = args['cgroup-yard'];
+  return { cg_root: parseCgroupRoot(repeatedOption(rawArgs, '--cgroup-root')), ...(yard !== undefined && yard !== '' ? { cgroup_yard: String(yard) } : {}) };
 }
 
 /** --empty-ns net (the one namespace CRIU leaves empty), as CLONE_NEWNET. */

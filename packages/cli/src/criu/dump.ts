@@ -7,7 +7,7 @@ import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
 import { networkLockOf, optionalValueOption, parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
-import { emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
+import { cgroupOptionsOf, emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
 import { dumpStatsText } from './stats.js';
 
 /** criu dump's own options (criu.8 names); the not-yet ones are added beside them */
@@ -42,6 +42,8 @@ export const DUMP_ARGS = {
   // containers (runc's checkpoint asks these)
   'manage-cgroups': { type: 'boolean', description: '--manage-cgroups[=MODE]: soft (the default, given or not), full, strict, props, none: the cgroups\' directories and properties are written with the memberships; ignore: the memberships only' },
   'freeze-cgroup': { type: 'string', description: 'the tree\'s freezer cgroup (v1 directory or v2 cgroup): its state is kept; it must hold the tree only and not be frozen' },
+  'cgroup-root': { type: 'string', description: '[CONTROLLER:]/PATH — a controller\'s (all: no controller) directories are dumped from PATH down, not from the tasks\' own; repeatable' },
+  'cgroup-yard': { type: 'string', description: 'PATH — a directory with one mount per cgroup hierarchy (criu.8\'s naming), used instead of mounts crtools makes where nothing sees them' },
   root: { type: 'string', alias: 'r', description: 'the tree\'s root is a mount of its own (pivot_root): the restore puts it at its --root' },
   'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:VAL: the mount at mount point KEY (in the tree\'s namespace) is external, written with key VAL for the restore to map; repeatable' },
   'empty-ns': { type: 'string', description: 'net: the network namespace is made empty at restore, its contents are not dumped' },
@@ -112,6 +114,7 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     ...(args['ghost-limit'] !== undefined ? { ghost_limit: parseSize('ghost-limit', String(args['ghost-limit'])) } : {}),
     ps: pageServerOf(args),
     ...manageCgroupsOf(rawArgs),
+    ...cgroupOptionsOf(args, rawArgs),
     ...(args['freeze-cgroup'] !== undefined ? { freeze_cgroup: String(args['freeze-cgroup']) } : {}),
     ...(args.root !== undefined ? { root: String(args.root) } : {}),
     ext_mnt: mountExternals(args, rawArgs),

@@ -1,6 +1,6 @@
 import { defineCommand, showUsage } from 'citty';
 import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtools/common';
-import { emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
+import { cgroupOptionsOf, emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -15,16 +15,6 @@ export function parseInheritFd(values: string[]): InheritFd[] {
     const m = /^fd\[(\d+)\]:(.+)$/.exec(v);
     if (!m) throw new CrtoolsError('USAGE', `invalid --inherit-fd argument: ${v} (fd[N]:resource)`, { exitCode: ExitCode.USAGE });
     return { key: m[2]!, fd: Number(m[1]) };
-  });
-}
-
-/** --cgroup-root [CTRL:]PATH values. */
-export function parseCgroupRoot(values: string[]): { ctrl?: string; path: string }[] {
-  return values.map((v) => {
-    const i = v.indexOf(':');
-    const [ctrl, path] = i > 0 && !v.startsWith('/') ? [v.slice(0, i), v.slice(i + 1)] : [undefined, v];
-    if (!path.startsWith('/')) throw new CrtoolsError('USAGE', `invalid --cgroup-root argument: ${v} ([controller:]/path)`, { exitCode: ExitCode.USAGE });
-    return { ...(ctrl ? { ctrl } : {}), path };
   });
 }
 
@@ -63,6 +53,7 @@ export const RESTORE_ARGS = {
   external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; repeatable' },
   'manage-cgroups': { type: 'boolean', description: 'put the tasks back in their cgroups; --manage-cgroups=MODE: none, props, soft (default), full, strict, ignore' },
   'cgroup-root': { type: 'string', description: '[CONTROLLER:]/PATH — the dumped cgroups of a controller (all: no controller) go under PATH; repeatable' },
+  'cgroup-yard': { type: 'string', description: 'PATH — a directory with one mount per cgroup hierarchy (criu.8\'s naming), used instead of mounts crtools makes where nothing sees them' },
   'empty-ns': { type: 'string', description: 'net: the tree gets an empty network namespace (dumped with --empty-ns net)' },
   'evasive-devices': { type: 'boolean', description: 'accepted: device files are opened at their dumped paths' },
   'orphan-pts-master': { type: 'boolean', description: 'accepted for a tree without a terminal (one with a terminal is refused)' },
@@ -95,7 +86,7 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     ...(args.root !== undefined ? { root: String(args.root) } : {}),
     ext_mnt: (refuseOtherExternals(rawArgs), mountExternals(args, rawArgs)),
     ...manageCgroupsOf(rawArgs),
-    cg_root: parseCgroupRoot(repeatedOption(rawArgs, '--cgroup-root')),
+    ...cgroupOptionsOf(args, rawArgs),
     empty_ns: emptyNsOf(args['empty-ns']),
     evasive_devices: !!args['evasive-devices'],
     orphan_pts_master: !!args['orphan-pts-master'],

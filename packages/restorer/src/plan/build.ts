@@ -138,10 +138,10 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     for (const tid of threadIds) {
       const c = tid === pid ? core : first(await img(dir, `core-${tid}.img`, 'CORE'), `core-${tid}.img`);
       const old = tid === pid ? { mode: tc.old_seccomp_mode, filter: tc.old_seccomp_filter } : undefined;
-      // (a thread in cgroups of its own, cgroup v2 threaded mode: not put back)
+      // (a thread in cgroups of its own: moved there once its process is in its own)
       const set = cgSetOf(c);
-      if (tid !== pid && set !== undefined && set !== cgSetOf(core)) throw unsupported(`thread ${tid} of pid ${pid} is in css set ${set}, not its process's: per-thread cgroups are not restored by crtools yet`, { pid });
-      threads.push(threadFrom(tid, c, tc, `core-${tid}.img`, seccompFilters, old));
+      const th = threadFrom(tid, c, tc, `core-${tid}.img`, seccompFilters, old);
+      threads.push(tid !== pid && set !== undefined && set !== cgSetOf(core) ? { ...th, cgSet: set } : th);
     }
 
     // stopped: stopped again with its own stop signal (images without one, or with another signal:

@@ -10,11 +10,11 @@ function dirOf(e: Obj, f: string, top: boolean): CgroupDirPlan {
   // (a top directory named '' is the hierarchy's root)
   const name = String(e.dir_name ?? '');
   if ((!name && !top) || name.split('/').includes('..')) throw badInput(`${f}: cgroup directory "${name}"`, { image: f });
-  const perms = e.dir_perms as Obj | undefined;
+  const permsOf = (p: Obj | undefined) => (p ? { perms: { mode: Number(p.mode), uid: Number(p.uid), gid: Number(p.gid) } } : {});
   return {
     name,
-    props: ((e.properties as Obj[] | undefined) ?? []).filter((p) => p.value !== undefined).map((p) => ({ name: String(p.name), value: String(p.value) })),
-    ...(perms ? { perms: { mode: Number(perms.mode), uid: Number(perms.uid), gid: Number(perms.gid) } } : {}),
+    props: ((e.properties as Obj[] | undefined) ?? []).filter((p) => p.value !== undefined).map((p) => ({ name: String(p.name), value: String(p.value), ...permsOf(p.perms as Obj | undefined) })),
+    ...permsOf(e.dir_perms as Obj | undefined),
     children: ((e.children as Obj[] | undefined) ?? []).map((c) => dirOf(c, f, false)),
   };
 }
