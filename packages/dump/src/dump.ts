@@ -19,6 +19,7 @@ import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
+import { hugetlbDevs, mapsOptions } from './maps-options.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 import { dumpExternals } from './external.js';
 import { serveLazyPages } from './lazy.js';
@@ -554,7 +555,7 @@ async function dumpFrozen(
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
   const kd = loadKerndat().kerndat;
-  refusals.check(() => namespaces.check(typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined));
+  refusals.check(() => namespaces.check(typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined, hugetlbDevs(kd)));
   // the tree's sockets are looked up where they live (runDump puts criu's namespace back)
   namespaces.socketsInside();
   treeMounts = namespaces.treeMountIds();
@@ -734,15 +735,6 @@ async function dumpFrozen(
     shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n /* shared memory is written whole every round */, shpages_written: BigInt(sh.written),
   };
   return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned, stats };
-}
-
-/** readVmaList options from kerndat: the hidden stack guard gap and the device of shared anonymous memory. */
-function mapsOptions(kd: Kerndat): { stackGuardGapHidden: boolean; shmemDev?: { major: number; minor: number } } {
-  const o: { stackGuardGapHidden: boolean; shmemDev?: { major: number; minor: number } } = { stackGuardGapHidden: !!kd.stack_guard_gap_hidden };
-  if (typeof kd.shmem_dev === 'number') {
-    o.shmemDev = decodeDev(kd.shmem_dev);
-  }
-  return o;
 }
 
 /** x86_64 with 4-level page tables, where kerndat could not say */

@@ -3,7 +3,7 @@ import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT, Refusals } from '@crtools/com
 import { decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
-  auxvWords, readAuxv, readCoredumpFilter, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
+  ANON_HUGEPAGE, auxvWords, MAP, readAuxv, readCoredumpFilter, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
   type CriuVma, type FdRecord, type ProcStat, type ProcStatus, type PosixTimer,
 } from '@crtools/procfs';
 import type { Entry, FileTable } from '@crtools/files/dump';
@@ -217,9 +217,10 @@ function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean
     : v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED) && !v.name.startsWith('/') ? (v.name === 'anon_inode:[io_uring]' ? 'an io_uring ring' : 'a mapping of an anonymous inode')
     : undefined;
   if (what) throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'}: ${what} is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
-  // a memfd off the shmem device is a hugetlb one: not carried (it would come back on another filesystem)
+  // a memfd off the shmem device and off every hugetlb device kerndat found (a huge page size it
+  // did not probe): not carried (it would come back on another filesystem)
   if (memfd && !shmemObject && v.deleted && v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
-    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} of ${v.name}, a memfd not on the shmem device (hugetlb), is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} of ${v.name}, a memfd on neither the shmem device nor a known hugetlb device, is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
   return true;
 }
@@ -266,8 +267,10 @@ export function mmEntry(
   for (const v of vmas) {
     // the shmem device's objects are classified MEMFD | FILE_SHARED/FILE_PRIVATE (as CRIU 4.2
     // does): shared anonymous memory (`/dev/zero (deleted)`, shared only) and memfds
+    // shared anonymous huge pages (`/anon_hugepage (deleted)` on a hugetlb device) likewise
     const memfd = v.name.startsWith('/memfd:');
-    const shmemObject = (v.status & VMA.AREA_MEMFD) !== 0 && ((v.status & VMA.FILE_SHARED) !== 0 ? v.name === '/dev/zero' || memfd : memfd && (v.status & VMA.FILE_PRIVATE) !== 0);
+    const anonShared = v.name === '/dev/zero' || (v.name === ANON_HUGEPAGE && (v.flags & MAP.HUGETLB) !== 0);
+    const shmemObject = (v.status & VMA.AREA_MEMFD) !== 0 && ((v.status & VMA.FILE_SHARED) !== 0 ? anonShared || memfd : memfd && (v.status & VMA.FILE_PRIVATE) !== 0);
     if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject, sysvSizes))) continue;
     const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
     // a SysV attach names its segment by id (the inode of its file), as CRIU 4.2
@@ -295,6 +298,8 @@ export function mmEntry(
       const ring = refusals.check(() => aioRings.entry(pid, v));
       if (ring) aios.push(ring);
     }
+    // private anonymous huge pages: their map_files link's mode, as CRIU 4.2 records it
+    if (v.status & VMA.ANON_PRIVATE && v.flags & MAP.HUGETLB && v.fdflags !== undefined) e['fdflags'] = v.fdflags;
     if (v.madv) e['madv'] = v.madv;
     out.push(e);
   }

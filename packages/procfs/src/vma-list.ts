@@ -2,7 +2,7 @@ import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import { readMapFiles } from './links.js';
 import { collectVmas, readMaps, type MapsOptions, type Vma } from './maps.js';
 import type { ProcOptions, Target } from './read.js';
-import { VMA } from './vma-flags.js';
+import { MAP, VMA } from './vma-flags.js';
 
 /** A Vma of CRIU's list, with the open mode of its file when it has one. */
 export interface CriuVma extends Vma {
@@ -30,7 +30,8 @@ export function readVmaList(target: Target, opts?: MapsOptions & ProcOptions): C
   }
   if (modes)
     for (const v of list)
-      if ((v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) !== 0) {
+      // (private anonymous huge pages have a map_files link too, and CRIU records its mode)
+      if ((v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) !== 0 || (v.flags & MAP.HUGETLB) !== 0) {
         // the guard gap may have moved the start; map_files names the kernel's start
         const f = modes.get(v.guardGap ? v.start + PAGE_SIZE_BIGINT : v.start);
         if (f !== undefined) v.fdflags = f;
