@@ -612,7 +612,7 @@ async function dumpFrozen(
       const ids: Entry = {
         vm_id: shared.vm_id.id, files_id: shared.files_id.id, fs_id: shared.fs_id.id, sighand_id: shared.sighand_id.id, ...nsIds,
       };
-      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals, namespaces.sysvSizes(), aioRings);
+      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals, namespaces.sysvAttachLengths(hugetlbDevs(kd)), aioRings);
       // a descriptor table is dumped once, with the first task that has it
       const tableSeen = shared.files_id.sharedWith !== undefined;
       const entries = tableSeen ? [] : fds.map((r) => files.fd(pid, r));

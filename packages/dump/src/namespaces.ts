@@ -244,10 +244,17 @@ export class Namespaces {
     }
   }
 
-  /** The SysV segments of the root's own IPC namespace, id → size (undefined: the IPC namespace is criu's). */
-  sysvSizes(): Map<number, number> | undefined {
+  /**
+   * The SysV segments of the root's own IPC namespace, id → the length an attach of it spans (its
+   * size rounded up to its pages: huge ones for SHM_HUGETLB); undefined: the IPC namespace is criu's.
+   */
+  sysvAttachLengths(hugetlbDevs: readonly HugetlbDev[] = []): Map<number, bigint> | undefined {
     if (!this.rootOwn.has('ipc')) return undefined;
-    return new Map(this.sysv.filter((o) => o.kind === 'shm').map((o) => [o.r.id, o.c.size!]));
+    return new Map(this.sysv.filter((o) => o.kind === 'shm').map((o) => {
+      const huge = hugetlbDevs.find((d) => d.major === o.c.devMajor && d.minor === o.c.devMinor);
+      const unit = huge ? 1n << BigInt(huge.sizeFlag >>> 26) : 4096n;
+      return [o.r.id, (BigInt(o.c.size!) + unit - 1n) & ~(unit - 1n)];
+    }));
   }
 
   /**

@@ -197,15 +197,15 @@ function devString(dev: number): string {
  * A mapping the dump cannot carry, refused by name (returns true when it can). `memfd`: it maps a
  * memfd; `shmemObject`: it is one the dump carries (shared anonymous memory, a memfd on shmem).
  */
-function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean, sysvSizes?: ReadonlyMap<number, number>): true {
+function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean, sysvAttaches?: ReadonlyMap<number, bigint>): true {
   const where = `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)}`;
   // a SysV segment of the tree's own IPC namespace, attached whole (shmat maps a segment from its
-  // start to its end): attached again at restore; a part of an attach is refused by name
-  if (v.status & VMA.AREA_SYSVIPC && sysvSizes && v.shmid !== undefined) {
-    const size = sysvSizes.get(Number(v.shmid));
-    const whole = size !== undefined && v.pgoff === 0n && v.end - v.start === ((BigInt(size) + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n));
+  // start to its end, in its pages): attached again at restore; a part of an attach is refused by name
+  if (v.status & VMA.AREA_SYSVIPC && sysvAttaches && v.shmid !== undefined) {
+    const len = sysvAttaches.get(Number(v.shmid));
+    const whole = len !== undefined && v.pgoff === 0n && v.end - v.start === len;
     if (whole) return true;
-    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name}: ${size === undefined ? 'SysV IPC shared memory of no segment of the tree\'s IPC namespace' : 'a part of an attach of SysV shared memory (split or partly unmapped)'} is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name}: ${len === undefined ? 'SysV IPC shared memory of no segment of the tree\'s IPC namespace' : 'a part of an attach of SysV shared memory (split or partly unmapped)'} is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
   if (v.status & VMA.UNSUPP) {
     throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'} is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
@@ -245,8 +245,8 @@ export function socketMappings(pid: number, mm: Entry, fds: readonly FdRecord[],
 export function mmEntry(
   pid: number, vmas: CriuVma[], stat: ProcStat, misc: { brk: bigint; dumpable: number; thpDisabled: boolean }, files: FileTable,
   guards: readonly { start: bigint; end: bigint }[] = [], refusals = new Refusals(),
-  /** the SysV segments of the tree's own IPC namespace (id → size); without it, SysV mappings are refused */
-  sysvSizes?: ReadonlyMap<number, number>,
+  /** the SysV segments of the tree's own IPC namespace (id → the length of an attach); without it, SysV mappings are refused */
+  sysvAttaches?: ReadonlyMap<number, bigint>,
   /** the tree's AIO rings so far (a ring two tasks map is refused) */
   aioRings = new AioRings(),
 ): Entry {
@@ -271,7 +271,7 @@ export function mmEntry(
     const memfd = v.name.startsWith('/memfd:');
     const anonShared = v.name === '/dev/zero' || (v.name === ANON_HUGEPAGE && (v.flags & MAP.HUGETLB) !== 0);
     const shmemObject = (v.status & VMA.AREA_MEMFD) !== 0 && ((v.status & VMA.FILE_SHARED) !== 0 ? anonShared || memfd : memfd && (v.status & VMA.FILE_PRIVATE) !== 0);
-    if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject, sysvSizes))) continue;
+    if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject, sysvAttaches))) continue;
     const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
     // a SysV attach names its segment by id (the inode of its file), as CRIU 4.2
     if (v.status & VMA.AREA_SYSVIPC) e['shmid'] = v.shmid!;

@@ -15,8 +15,8 @@ const HUGE_MASK = 0x3f;
 /** Where the kernel tells, per huge page size, how many pages exist, are free and are promised. */
 const HUGEPAGES_DIR = '/sys/kernel/mm/hugepages';
 
-/** The size in bytes of huge pages given as size bits (0: the machine's default size). */
-function pageBytes(bits: number, defaultBytes: () => bigint): bigint {
+/** The size in bytes of huge pages given as size bits (0: the machine's default size; 0n when it has no hugetlb). */
+export function hugePageBytes(bits: number, defaultBytes: () => bigint = defaultHugePage): bigint {
   const log2 = (bits >>> HUGE_SHIFT) & HUGE_MASK;
   return log2 ? 1n << BigInt(log2) : defaultBytes();
 }
@@ -36,7 +36,7 @@ function sizeText(bytes: bigint): string {
 export function hugePagesNeeded(tasks: readonly TaskPlan[], shmem: readonly ShmemPlan[], sysv: readonly SysvPlan[] = [], defaultBytes: () => bigint = defaultHugePage): Map<bigint, bigint> {
   const need = new Map<bigint, bigint>();
   const add = (bits: number, bytes: bigint) => {
-    const size = pageBytes(bits, defaultBytes);
+    const size = hugePageBytes(bits, defaultBytes);
     if (size <= 0n) throw unsupported('restore: the checkpoint holds memory on huge pages, and this machine\'s kernel has no huge pages (hugetlb)');
     need.set(size, (need.get(size) ?? 0n) + (bytes + size - 1n) / size);
   };

@@ -6,6 +6,7 @@ import { badImage as badInput, big, FilePlanTable, hugetlbBits, isAnonShared, mi
 import { type MemfdObjectPlan, type PageRun, type VmaPlan } from '../plan.js';
 import { MAP } from '@crtools/procfs';
 import { coveredUpTo, spansMeeting } from '../areas.js';
+import { hugePageBytes } from './hugetlb.js';
 
 /**
  * The shared memory objects of a checkpoint. CRIU 4.2 writes MAP_SHARED|MAP_ANONYMOUS memory
@@ -191,14 +192,16 @@ export function socketAreas(vmas: VmaPlan[], fds: readonly { fd: number; file: n
  * Each SysV attach names a segment of the restored IPC namespace and covers it whole from its
  * start (shmat attaches a segment whole): anything else is refused.
  */
-export function checkSysvAttaches(tasks: readonly { pid: number; vmas: VmaPlan[] }[], sysv: readonly { kind: string; id: number; size?: bigint }[] | undefined): void {
+export function checkSysvAttaches(tasks: readonly { pid: number; vmas: VmaPlan[] }[], sysv: readonly { kind: string; id: number; size?: bigint; hugetlb?: number }[] | undefined): void {
   for (const t of tasks) {
     for (const v of t.vmas) {
       if (v.kind !== 'sysv') continue;
       const where = `pid ${t.pid}: area ${v.start.toString(16)}-${v.end.toString(16)}`;
       const seg = sysv?.find((o) => o.kind === 'shm' && o.id === v.shmid);
       if (!seg) throw unsupported(`${where}: an attach of SysV shared memory ${v.shmid}, which is no segment of the tree's own IPC namespace, is not restored`, { pid: t.pid });
-      if (v.pgoff !== 0n || v.end - v.start !== (((seg.size ?? 0n) + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n))) throw unsupported(`${where}: a part of an attach of SysV shared memory ${v.shmid} is not restored`, { pid: t.pid });
+      // (an attach spans whole pages of the segment: huge ones on huge pages)
+      const unit = seg.hugetlb === undefined ? PAGE_SIZE_BIGINT : hugePageBytes(seg.hugetlb);
+      if (v.pgoff !== 0n || unit <= 0n || v.end - v.start !== (((seg.size ?? 0n) + unit - 1n) & ~(unit - 1n))) throw unsupported(`${where}: a part of an attach of SysV shared memory ${v.shmid} is not restored`, { pid: t.pid });
     }
   }
 }
