@@ -274,7 +274,11 @@ export function mmEntry(
     if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject, sysvAttaches))) continue;
     const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
     // a SysV attach names its segment by id (the inode of its file), as CRIU 4.2
-    if (v.status & VMA.AREA_SYSVIPC) e['shmid'] = v.shmid!;
+    if (v.status & VMA.AREA_SYSVIPC) {
+      e['shmid'] = v.shmid!;
+      // its map_files link's mode, as CRIU 4.2 records it
+      if (v.fdflags !== undefined) e['fdflags'] = v.fdflags;
+    }
     // a packet socket's rings: the socket's inode for now, its file id once the task's
     // descriptors are dumped (socketMappings), as CRIU 4.2 names it
     else if (v.status & VMA.AREA_SOCKET) {
