@@ -201,10 +201,7 @@ export function classify(
       : devMajor === 0 && (name === '/dev/zero' || name.startsWith('/SYSV') || name.startsWith('/memfd:') || name.startsWith('[anon_shmem:'));
     if (shmem) {
       if (name.startsWith('/SYSV')) {
-        cls.kind = K.sysvipc;
-        cls.flags |= MAP.ANONYMOUS;
-        cls.status = status | VMA.ANON_SHARED | VMA.AREA_SYSVIPC;
-        cls.shmid = true;
+        sysvArea(status);
         return;
       }
       cls.kind = K.shmem;
@@ -221,6 +218,14 @@ export function classify(
     cls.flags |= MAP.ANONYMOUS;
   }
   cls.status = status;
+}
+
+/** A SysV attach (its shmid: the inode). */
+function sysvArea(status: number): void {
+  cls.kind = K.sysvipc;
+  cls.flags |= MAP.ANONYMOUS;
+  cls.status = status | VMA.ANON_SHARED | VMA.AREA_SYSVIPC;
+  cls.shmid = true;
 }
 
 /** A device of the kernel's internal hugetlbfs mounts (kerndat's hugetlb_dev), with its page size as mmap's size bits. */
@@ -242,10 +247,7 @@ export interface HugetlbDev {
 function hugetlbArea(name: string, shared: boolean, status: number, sizeFlag: number): void {
   cls.flags |= MAP.HUGETLB;
   if (name.startsWith('/SYSV')) {
-    cls.kind = K.sysvipc;
-    cls.flags |= MAP.ANONYMOUS;
-    cls.status = status | VMA.ANON_SHARED | VMA.AREA_SYSVIPC;
-    cls.shmid = true;
+    sysvArea(status);
     return;
   }
   cls.flags |= sizeFlag;
