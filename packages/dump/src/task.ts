@@ -210,6 +210,11 @@ function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean
   if (v.status & VMA.UNSUPP) {
     throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'} is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
+  // anonymous huge pages on no hugetlb device kerndat found: they would be taken for a file (a
+  // file of a mounted hugetlbfs is one: mapped again from its path, as CRIU 4.2 does)
+  if (v.name === ANON_HUGEPAGE && v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED) && !(v.status & VMA.AREA_MEMFD)) {
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name}: memory on huge pages of a size kerndat found no hugetlb device for is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+  }
   const what = v.status & VMA.AREA_SYSVIPC ? 'SysV IPC shared memory'
     : v.status & VMA.ANON_SHARED ? 'shared anonymous memory of no known object'
     : v.status & VMA.AREA_MEMFD && !shmemObject ? 'a private mapping of shared anonymous memory'
