@@ -23,6 +23,8 @@ export interface AreaPrint {
   vmFlags: string[];
   /** pages in guard regions (MADV_GUARD_INSTALL) */
   guardPages: number;
+  /** the size of the area's pages (smaps KernelPageSize), when not the base page: huge pages */
+  pageSize?: number;
   /** an AIO ring (`/[aio]`): its header's events, head and tail (what io_getevents reads next) */
   aioRing?: { nr: number; head: number; tail: number };
 }
@@ -143,6 +145,7 @@ export function areasOf(pid: number, c: SharingCollector): AreaPrint[] {
       backing,
       vmFlags: (v.vmFlags ?? []).filter((f) => !RUN_FLAGS.has(f)).sort(),
       guardPages,
+      ...(v.smaps?.['KernelPageSize'] !== undefined && v.smaps['KernelPageSize'] !== Number(PAGE) ? { pageSize: v.smaps['KernelPageSize'] } : {}),
       ...(v.kind === 'aio' ? { aioRing: aioRingOf(pid, v.start) } : {}),
     });
   }
