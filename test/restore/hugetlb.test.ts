@@ -115,6 +115,31 @@ describe.skipIf(noHugetlb)(`memory on huge pages${noHugetlb ? ' (skipped: this k
     for (const p of now) expect(waitGone(p)).toBe(true);
   });
 
+  it('pre-dumped, then dumped with --track-mem: the huge pages are in the last dump whole (never left to the parent), verdict ok', () => {
+    const w = startWorkload('hugetlb', []);
+    const pids = treePids(w.pid);
+    const base = tmp('hugetlb-predump');
+    const p = criu(['pre-dump', '-t', String(w.pid), '-D', path.join(base, 'p1'), '-o', 'pre-dump.log']);
+    expect(p.code, p.stderr).toBe(0);
+    const d = criu(['dump', '-t', String(w.pid), '-D', path.join(base, 'd'), '--prev-images-dir', '../p1', '--track-mem', '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    for (const q of pids) expect(waitReaped(q)).toBe(true);
+    // the private huge page (2 MiB less its last 4 KiB page, which holds zeros) in the last dump's own pages
+    const vmas: any[] = critDecode(path.join(base, 'd', `mm-${w.pid}.img`)).entries[0].vmas;
+    const priv = vmas.find((v) => v.flags & MAP_HUGETLB && v.status & VMA_ANON_PRIVATE);
+    const entries: any[] = critDecode(path.join(base, 'd', `pagemap-${w.pid}.img`)).entries.slice(1);
+    const inPriv = entries.filter((e) => e.vaddr >= priv.start && e.vaddr < priv.end);
+    expect(inPriv.length).toBeGreaterThan(0);
+    // (PE_PARENT is flag 1; old images say in_parent)
+    for (const e of inPriv) expect([Number(e.flags ?? 0) & 1, e.in_parent ?? false]).toEqual([0, false]);
+    const r = restoreDir(path.join(base, 'd'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(askVerdict(w.state, w.pid, 10_000)).toBe('check ok');
+    const now = treePids(w.pid);
+    killTree(w.pid);
+    for (const q of now) expect(waitGone(q)).toBe(true);
+  });
+
   describe.skipIf(!CRIU)(`between crtools and CRIU 4.2 (${CRIU ?? 'no CRIU 4.2 binary here'})`, () => {
     for (const [by, to] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
       it(`hugetlb with a SysV segment: dumped by ${by}, restored by ${to}, verdict check ok`, () => {
