@@ -51,10 +51,16 @@ afterAll(() => {
 });
 
 describe.skipIf(noHugetlb)(`memory on huge pages${noHugetlb ? ' (skipped: this kernel has no hugetlb, or no 2 MiB huge pages: no /sys/kernel/mm/hugepages/hugepages-2048kB)' : ''}`, () => {
+  /** why the huge pages the tests need could not be had (the kernel could not make them: memory too fragmented) */
+  let short: string | undefined;
   beforeAll(() => {
     oldNr = readFileSync(NR, 'utf8').trim();
     if (hugeCounter('free_hugepages') < WANT_FREE) setFree(WANT_FREE);
+    const free = hugeCounter('free_hugepages');
+    if (free < WANT_FREE) short = `the kernel made only ${free} free huge pages of 2 MiB, the tests need ${WANT_FREE}`;
   });
+  /** a test that skips, saying why, when the huge pages could not be had */
+  const hugeIt = (name: string, fn: () => void) => it(name, (ctx) => (short ? ctx.skip(short) : fn()));
 
   /** What the dump wrote, as Debian's crit decodes it (ours for the SysV segment's entry: images README). */
   function checkImages(dir: string, pid: number, ipc: boolean): void {
@@ -84,14 +90,14 @@ describe.skipIf(noHugetlb)(`memory on huge pages${noHugetlb ? ' (skipped: this k
 
   for (const ipc of [false, true]) {
     const mode = ipc ? ' with a SysV segment in its IPC namespace' : '';
-    it(`hugetlb${mode} round trips twice: contents, sharing, memfd (name, size, seals, position), on 2 MiB pages again (fingerprint), verdict ok`, () => {
+    hugeIt(`hugetlb${mode} round trips twice: contents, sharing, memfd (name, size, seals, position), on 2 MiB pages again (fingerprint), verdict ok`, () => {
       roundTrip('hugetlb', ipc ? ['ipc'] : [], (pid, state) => {
         expect(askVerdict(state, pid, 10_000)).toBe('check ok');
       }, true, undefined, [], (dir, pid) => checkImages(dir, pid, ipc));
     });
   }
 
-  it('a restore on a machine with too few free huge pages is refused by name (one line, exit 4), no process left; restored once they are there', () => {
+  hugeIt('a restore on a machine with too few free huge pages is refused by name (one line, exit 4), no process left; restored once they are there', () => {
     const w = startWorkload('hugetlb', []);
     const pids = treePids(w.pid);
     const dir = tmp('hugetlb-few');
@@ -115,7 +121,7 @@ describe.skipIf(noHugetlb)(`memory on huge pages${noHugetlb ? ' (skipped: this k
     for (const p of now) expect(waitGone(p)).toBe(true);
   });
 
-  it('pre-dumped, then dumped with --track-mem: the huge pages are in the last dump whole (never left to the parent), verdict ok', () => {
+  hugeIt('pre-dumped, then dumped with --track-mem: the huge pages are in the last dump whole (never left to the parent), verdict ok', () => {
     const w = startWorkload('hugetlb', []);
     const pids = treePids(w.pid);
     const base = tmp('hugetlb-predump');
@@ -142,7 +148,7 @@ describe.skipIf(noHugetlb)(`memory on huge pages${noHugetlb ? ' (skipped: this k
 
   describe.skipIf(!CRIU)(`between crtools and CRIU 4.2 (${CRIU ?? 'no CRIU 4.2 binary here'})`, () => {
     for (const [by, to] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
-      it(`hugetlb with a SysV segment: dumped by ${by}, restored by ${to}, verdict check ok`, () => {
+      hugeIt(`hugetlb with a SysV segment: dumped by ${by}, restored by ${to}, verdict check ok`, () => {
         const w = startWorkload('hugetlb', ['ipc']);
         const pids = treePids(w.pid);
         const dir = tmp(`x-hugetlb-${by}-img`);
