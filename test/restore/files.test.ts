@@ -103,7 +103,6 @@ describe('refused by name', () => {
       /^criu: task \d+: mapping [0-9a-f]+-[0-9a-f]+ anon_inode:\[io_uring\]: an io_uring ring is not supported yet$/,
       /^criu: task \d+ fd 3: anon_inode:\[io_uring\] is not supported/,
     ]));
-  it('a hugetlb memfd', () => refused('hugetlb', [/^criu: task \d+ fd 3: a hugetlb memfd \(memfd:huge\) is not supported/]));
   it('an epoll target held only by another task', () =>
     refused('epollchild', [/^criu: task \d+ fd 4 \(anon_inode:\[eventpoll\]\): watches a file no longer open at fd \d+ nor at any other descriptor of the task/]));
   it('/proc/PID of a task other than the root', () =>

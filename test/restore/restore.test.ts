@@ -522,20 +522,6 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toMatch(/ rw-p 00000000 00:\w+ \d+\s+\/memfd:plain \(deleted\)/);
     }));
 
-  it('memfd: a hugetlb memfd is refused by name at dump, and the task runs on', (ctx) => {
-    const w = startWorkload('memfd', ['hugetlb']);
-    const huge = Number(/huge=(-?\d+)/.exec(readFileSync(w.state, 'utf8'))?.[1]);
-    if (!(huge >= 0)) {
-      w.kill();
-      return ctx.skip('this kernel makes no MFD_HUGETLB memfd');
-    }
-    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('memfd-hugetlb')]);
-    expect(d.code).toBe(4);
-    expect(d.stderr).toBe(`criu: task ${w.pid} fd ${huge}: a hugetlb memfd (memfd:huge) is not supported\n`);
-    expect(w.check()).toBe('check ok');
-    w.kill();
-  });
-
   it('memfd: a program run from a memfd (fexecve) is refused by name at dump, and runs on', () => {
     const w = startWorkload('launch', ['/usr/bin/python3', '-c', [
       'import os',

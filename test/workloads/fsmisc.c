@@ -21,7 +21,6 @@
  *           fd 3) and DIR/zero (1:5, mode 0604, read-only at fd 4): still devices with their
  *           numbers and modes, nlink 0, named "... (deleted)"; null takes a write and reads EOF,
  *           zero reads zeros
- *   hugetlb a hugetlb memfd held open
  *   iouring  an io_uring (its ring mapped)
  *   epollchild  an epoll target whose only descriptor is in a child
  *   procchild, procout  /proc/PID/status of a child, of a process outside the tree (the parent)
@@ -200,8 +199,6 @@ int main(int argc, char **argv) {
 		memset(&p, 0, sizeof p);
 		fd = syscall(SYS_io_uring_setup, 4, &p);
 		if (fd >= 0) mem = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
-	} else if (!strcmp(mode, "hugetlb")) {
-		fd = memfd_create("huge", MFD_HUGETLB);
 	} else if ((fd = other_modes(mode)) == -2) {
 		return 1;
 	} else if (fd == -1) {

@@ -1,4 +1,4 @@
-/* memfd [hugetlb] STATEFILE: memfds as a dump must carry them (their filesystem, names, seals, sizes,
+/* memfd STATEFILE: memfds as a dump must carry them (their filesystem, names, seals, sizes,
  * holes, positions and flags; one object for descriptors and mappings across processes).
  *  data  "crtools data", MFD_ALLOW_SEALING: page 0 written with write(), pages 1-2 a hole,
  *        100 bytes written at 6 pages (size 6 pages + 100), position then set to 1234; mapped
@@ -18,9 +18,8 @@
  *        child, at setup and at each check; also open read-only through /proc/self/fd. The open
  *        file memfd_create gave holds no write count on the inode: a restore that opens it again
  *        for writing instead makes the exec fail (ETXTBSY).
- *  hugetlb (only when asked): an empty memfd made with MFD_HUGETLB, which the dump refuses by
- *        name ("huge=F" in the ready line, its fd; -1 when this kernel makes none).
- * "ready pid=P child=C fds=A,B,C,C2,D huge=F" once set up. On SIGUSR1 the parent re-checks all of it:
+ * (memfds on huge pages: the hugetlb workload.)
+ * "ready pid=P child=C fds=A,B,C,C2,D" once set up. On SIGUSR1 the parent re-checks all of it:
  * "check ok" / "check bad what=...". */
 #include "workload.h"
 #include <errno.h>
@@ -81,7 +80,6 @@ static int exec_fd(int fd) {
 
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
-	int want_huge = argc > 2 && strcmp(argv[1], "hugetlb") == 0;
 	wl_detach(argv[argc - 1]);
 
 	/* data */
@@ -128,7 +126,6 @@ int main(int argc, char **argv) {
 	if (fm == MAP_FAILED) { wl_say("error mmap future"); return 1; }
 	fm[0] = 'f';
 	if (fcntl(e, F_ADD_SEALS, F_SEAL_FUTURE_WRITE) != 0) { wl_say("error seal future errno=%d", errno); return 1; }
-	int huge = want_huge ? memfd_create("huge", MFD_HUGETLB) : -1;
 
 	/* exec */
 	static const char script[] = "#!/bin/true\n";
@@ -152,7 +149,7 @@ int main(int argc, char **argv) {
 	while (map[4 * PG] != 0x44) usleep(1000);
 
 	wl_handle_usr1();
-	wl_say("ready pid=%d child=%d fds=%d,%d,%d,%d,%d huge=%d", (int)getpid(), (int)child, a, b, c, c2, d, huge);
+	wl_say("ready pid=%d child=%d fds=%d,%d,%d,%d,%d", (int)getpid(), (int)child, a, b, c, c2, d);
 	for (;;) {
 		wl_wait_check();
 		const char *bad = 0;

@@ -19,6 +19,7 @@ import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
+import { hugetlbDevs, mapsOptions } from './maps-options.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 import { dumpExternals } from './external.js';
 import { serveLazyPages } from './lazy.js';
@@ -566,7 +567,7 @@ async function dumpFrozen(
   const nextPagesId = createPagesIdAllocator();
   // what the kernel does (cached like CRIU's criu.kdat): zero page PFN, task size, guard gap, shmem device
   const kd = loadKerndat().kerndat;
-  refusals.check(() => namespaces.check(typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined));
+  refusals.check(() => namespaces.check(typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined, hugetlbDevs(kd)));
   // the tree's sockets are looked up where they live (runDump puts criu's namespace back)
   namespaces.socketsInside();
   treeMounts = namespaces.treeMountIds();
@@ -623,7 +624,7 @@ async function dumpFrozen(
       const ids: Entry = {
         vm_id: shared.vm_id.id, files_id: shared.files_id.id, fs_id: shared.fs_id.id, sighand_id: shared.sighand_id.id, ...nsIds,
       };
-      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals, namespaces.sysvSizes(), aioRings);
+      const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals, namespaces.sysvAttachLengths(hugetlbDevs(kd)), aioRings);
       // a descriptor table is dumped once, with the first task that has it
       const tableSeen = shared.files_id.sharedWith !== undefined;
       const entries = tableSeen ? [] : fds.map((r) => files.fd(pid, r));
@@ -746,15 +747,6 @@ async function dumpFrozen(
     shpages_scanned: BigInt(sh.scanned), shpages_skipped_parent: 0n /* shared memory is written whole every round */, shpages_written: BigInt(sh.written),
   };
   return { pids: tasks.map((t) => t.pid), pagesWritten, pagesScanned, stats };
-}
-
-/** readVmaList options from kerndat: the hidden stack guard gap and the device of shared anonymous memory. */
-function mapsOptions(kd: Kerndat): { stackGuardGapHidden: boolean; shmemDev?: { major: number; minor: number } } {
-  const o: { stackGuardGapHidden: boolean; shmemDev?: { major: number; minor: number } } = { stackGuardGapHidden: !!kd.stack_guard_gap_hidden };
-  if (typeof kd.shmem_dev === 'number') {
-    o.shmemDev = decodeDev(kd.shmem_dev);
-  }
-  return o;
 }
 
 /** x86_64 with 4-level page tables, where kerndat could not say */

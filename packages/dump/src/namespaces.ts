@@ -18,8 +18,8 @@ import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { msgPayload, semPayload, writeImageFile, type Entry } from '@crtools/images';
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
-import { type IdExtent, idInside, readGidMap, readUidMap, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord } from '@crtools/procfs';
-import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, namespaceRelative, readSysvObjects, setSocketNamespace, type SysvContents } from '@crtools/sys';
+import { type IdExtent, idInside, readGidMap, readUidMap, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord, type HugetlbDev } from '@crtools/procfs';
+import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, namespaceRelative, readSysvObjects, setSocketNamespace, SHM_HUGETLB, type SysvContents } from '@crtools/sys';
 import { TreeMounts, type MountOptions } from './mounts.js';
 import { NetNamespaceDump } from './netns.js';
 
@@ -204,14 +204,17 @@ export class Namespaces {
 
   /** The SysV objects of the root's IPC namespace with their contents, read by check(). */
   private sysv: { kind: 'shm' | 'sem' | 'msg'; r: SysvipcRecord; c: SysvContents }[] = [];
+  /** SysV segments on huge pages: id → ipc_shm_entry hugetlb_flag */
+  private shmHugetlb = new Map<number, number>();
 
   /**
    * What the carried namespaces hold that is not carried yet, refused by name: SysV shared
-   * memory on hugetlb pages (its file off the shmem device `shmemDev`), network devices other
-   * than loopback. The objects of the root's IPC namespace and the state of its network
-   * namespace are read here, on the frozen tree, and written by write().
+   * memory on a device neither the shmem one (`shmemDev`) nor one of huge pages (`hugetlbDevs`:
+   * SHM_HUGETLB segments are carried, with their page size), network devices other than
+   * loopback. The objects of the root's IPC namespace and the state of its network namespace
+   * are read here, on the frozen tree, and written by write().
    */
-  check(shmemDev?: { major: number; minor: number }): void {
+  check(shmemDev?: { major: number; minor: number }, hugetlbDevs: readonly HugetlbDev[] = []): void {
     this.net?.check();
     if (this.rootOwn.has('mnt')) {
       this.mounts = new TreeMounts(this.rootPid, this.refusals, this.opts);
@@ -230,18 +233,28 @@ export class Namespaces {
           context: { pid: this.rootPid, namespaces: 'ipc' }, exitCode: ExitCode.UNSUPPORTED,
         }));
       }
-      if (kind === 'shm' && shmemDev && (c.devMajor !== shmemDev.major || c.devMinor !== shmemDev.minor)) {
-        this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's IPC namespace (root ${this.rootPid}) holds SysV shared memory ${r.id} (key 0x${r.key.toString(16)}) on hugetlb pages, which is not supported by crtools yet (crtools issue 17)`, {
+      const huge = kind === 'shm' ? hugetlbDevs.find((d) => d.major === c.devMajor && d.minor === c.devMinor) : undefined;
+      // as CRIU 4.2 records it: SHM_HUGETLB with the page size's bits
+      if (huge) this.shmHugetlb.set(r.id, SHM_HUGETLB | huge.sizeFlag);
+      else if (kind === 'shm' && shmemDev && (c.devMajor !== shmemDev.major || c.devMinor !== shmemDev.minor)) {
+        this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `the tree's IPC namespace (root ${this.rootPid}) holds SysV shared memory ${r.id} (key 0x${r.key.toString(16)}) on a device that is neither shared memory's nor one of huge pages, which is not supported by crtools`, {
           context: { pid: this.rootPid, namespaces: 'ipc' }, exitCode: ExitCode.UNSUPPORTED,
         }));
       }
     }
   }
 
-  /** The SysV segments of the root's own IPC namespace, id → size (undefined: the IPC namespace is criu's). */
-  sysvSizes(): Map<number, number> | undefined {
+  /**
+   * The SysV segments of the root's own IPC namespace, id → the length an attach of it spans (its
+   * size rounded up to its pages: huge ones for SHM_HUGETLB); undefined: the IPC namespace is criu's.
+   */
+  sysvAttachLengths(hugetlbDevs: readonly HugetlbDev[] = []): Map<number, bigint> | undefined {
     if (!this.rootOwn.has('ipc')) return undefined;
-    return new Map(this.sysv.filter((o) => o.kind === 'shm').map((o) => [o.r.id, o.c.size!]));
+    return new Map(this.sysv.filter((o) => o.kind === 'shm').map((o) => {
+      const huge = hugetlbDevs.find((d) => d.major === o.c.devMajor && d.minor === o.c.devMinor);
+      const unit = huge ? 1n << BigInt(huge.sizeFlag >>> 26) : 4096n;
+      return [o.r.id, (BigInt(o.c.size!) + unit - 1n) & ~(unit - 1n)];
+    }));
   }
 
   /**
@@ -331,7 +344,8 @@ export class Namespaces {
     for (const { kind, r, c } of this.sysv) {
       if (kind === 'shm') {
         await shmPages(r.id, c.data!);
-        entries.shm!.push({ desc: desc(r), size: BigInt(c.size!), in_pagemaps: true });
+        const hugetlb = this.shmHugetlb.get(r.id);
+        entries.shm!.push({ desc: desc(r), size: BigInt(c.size!), ...(hugetlb !== undefined ? { hugetlb_flag: hugetlb } : {}), in_pagemaps: true });
       } else if (kind === 'sem') {
         entries.sem!.push({ desc: desc(r), nsems: c.values!.length, extra: semPayload(c.values!) });
       } else {

@@ -10,13 +10,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameS
 import path from 'node:path';
 import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions } from '@crtools/common';
 import { readImageFile, writeImageFile } from '@crtools/images';
-import { decodeDev } from '@crtools/images/facts';
 import { loadKerndat } from '@crtools/kerndat';
 import { connectPageServer, createPagesIdAllocator, dedup, pagemapFileName, planDump, procMemPageSource, writePagemap, writePages, PE_PRESENT, type PageRange, type PageServerClient, type PageSource, type PlannedEntry } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { withInfection } from '@crtools/parasite';
 import { openPagemap, readVmaList } from '@crtools/procfs';
 import { MemTracker, writtenFilter } from './mem-track.js';
+import { mapsOptions } from './maps-options.js';
 import { PidView } from './namespaces.js';
 import { freezeTree, resumeTree, type FrozenTask } from './tree.js';
 import type { DumpStats } from './dump.js';
@@ -129,13 +129,13 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
     tasks = freezeTree(pid, log, o.timeout > 0 ? o.timeout * 1000 : undefined);
     const tFrozen = nowMs();
     const view = new PidView(pid, tasks.map((t) => t.pid));
-    const shmemDev = typeof kd.shmem_dev === 'number' ? decodeDev(kd.shmem_dev) : undefined;
+    const mapsOpts = mapsOptions(kd);
     let memUs = 0;
     for (const task of tasks) {
       if (task.zombie) continue;
       if (ctx.signal?.aborted) throw new CrtoolsError('DUMP_ABORTED', 'pre-dump interrupted', { exitCode: ExitCode.FAILED });
       const tid = task.pid;
-      const vmas = readVmaList(tid, { stackGuardGapHidden: !!kd.stack_guard_gap_hidden, ...(shmemDev ? { shmemDev } : {}) });
+      const vmas = readVmaList(tid, mapsOpts);
       // the parent round's pagemap: where the pages are (the page server's images, PS_IOV_PARENT, as CRIU asks it)
       const hasParent = !!parentDir && (ps ? await ps.client.checkParent('task', view.pid(tid)) : existsSync(path.join(parentDir, pagemapFileName('task', view.pid(tid)))));
       await withInfection(tid, task.threads, async (inf) => {

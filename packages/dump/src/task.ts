@@ -3,7 +3,7 @@ import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT, Refusals } from '@crtools/com
 import { decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
-  auxvWords, readAuxv, readCoredumpFilter, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
+  ANON_HUGEPAGE, auxvWords, MAP, readAuxv, readCoredumpFilter, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
   type CriuVma, type FdRecord, type ProcStat, type ProcStatus, type PosixTimer,
 } from '@crtools/procfs';
 import type { Entry, FileTable } from '@crtools/files/dump';
@@ -197,18 +197,23 @@ function devString(dev: number): string {
  * A mapping the dump cannot carry, refused by name (returns true when it can). `memfd`: it maps a
  * memfd; `shmemObject`: it is one the dump carries (shared anonymous memory, a memfd on shmem).
  */
-function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean, sysvSizes?: ReadonlyMap<number, number>): true {
+function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean, sysvAttaches?: ReadonlyMap<number, bigint>): true {
   const where = `task ${pid}: mapping ${v.start.toString(16)}-${v.end.toString(16)}`;
   // a SysV segment of the tree's own IPC namespace, attached whole (shmat maps a segment from its
-  // start to its end): attached again at restore; a part of an attach is refused by name
-  if (v.status & VMA.AREA_SYSVIPC && sysvSizes && v.shmid !== undefined) {
-    const size = sysvSizes.get(Number(v.shmid));
-    const whole = size !== undefined && v.pgoff === 0n && v.end - v.start === ((BigInt(size) + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n));
+  // start to its end, in its pages): attached again at restore; a part of an attach is refused by name
+  if (v.status & VMA.AREA_SYSVIPC && sysvAttaches && v.shmid !== undefined) {
+    const len = sysvAttaches.get(Number(v.shmid));
+    const whole = len !== undefined && v.pgoff === 0n && v.end - v.start === len;
     if (whole) return true;
-    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name}: ${size === undefined ? 'SysV IPC shared memory of no segment of the tree\'s IPC namespace' : 'a part of an attach of SysV shared memory (split or partly unmapped)'} is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name}: ${len === undefined ? 'SysV IPC shared memory of no segment of the tree\'s IPC namespace' : 'a part of an attach of SysV shared memory (split or partly unmapped)'} is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
   if (v.status & VMA.UNSUPP) {
     throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'} is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+  }
+  // anonymous huge pages on no hugetlb device kerndat found: they would be taken for a file (a
+  // file of a mounted hugetlbfs is one: mapped again from its path, as CRIU 4.2 does)
+  if (v.name === ANON_HUGEPAGE && v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED) && !(v.status & VMA.AREA_MEMFD)) {
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name}: memory on huge pages of a size kerndat found no hugetlb device for is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
   const what = v.status & VMA.AREA_SYSVIPC ? 'SysV IPC shared memory'
     : v.status & VMA.ANON_SHARED ? 'shared anonymous memory of no known object'
@@ -217,9 +222,10 @@ function refuseVma(pid: number, v: CriuVma, memfd: boolean, shmemObject: boolean
     : v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED) && !v.name.startsWith('/') ? (v.name === 'anon_inode:[io_uring]' ? 'an io_uring ring' : 'a mapping of an anonymous inode')
     : undefined;
   if (what) throw new CrtoolsError('UNSUPPORTED_VMA', `${where} ${v.name || '(anonymous)'}: ${what} is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
-  // a memfd off the shmem device is a hugetlb one: not carried (it would come back on another filesystem)
+  // a memfd off the shmem device and off every hugetlb device kerndat found (a huge page size it
+  // did not probe): not carried (it would come back on another filesystem)
   if (memfd && !shmemObject && v.deleted && v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) {
-    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} of ${v.name}, a memfd not on the shmem device (hugetlb), is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+    throw new CrtoolsError('UNSUPPORTED_VMA', `${where} of ${v.name}, a memfd on neither the shmem device nor a known hugetlb device, is not supported`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
   }
   return true;
 }
@@ -244,8 +250,8 @@ export function socketMappings(pid: number, mm: Entry, fds: readonly FdRecord[],
 export function mmEntry(
   pid: number, vmas: CriuVma[], stat: ProcStat, misc: { brk: bigint; dumpable: number; thpDisabled: boolean }, files: FileTable,
   guards: readonly { start: bigint; end: bigint }[] = [], refusals = new Refusals(),
-  /** the SysV segments of the tree's own IPC namespace (id → size); without it, SysV mappings are refused */
-  sysvSizes?: ReadonlyMap<number, number>,
+  /** the SysV segments of the tree's own IPC namespace (id → the length of an attach); without it, SysV mappings are refused */
+  sysvAttaches?: ReadonlyMap<number, bigint>,
   /** the tree's AIO rings so far (a ring two tasks map is refused) */
   aioRings = new AioRings(),
 ): Entry {
@@ -266,12 +272,18 @@ export function mmEntry(
   for (const v of vmas) {
     // the shmem device's objects are classified MEMFD | FILE_SHARED/FILE_PRIVATE (as CRIU 4.2
     // does): shared anonymous memory (`/dev/zero (deleted)`, shared only) and memfds
+    // shared anonymous huge pages (`/anon_hugepage (deleted)` on a hugetlb device) likewise
     const memfd = v.name.startsWith('/memfd:');
-    const shmemObject = (v.status & VMA.AREA_MEMFD) !== 0 && ((v.status & VMA.FILE_SHARED) !== 0 ? v.name === '/dev/zero' || memfd : memfd && (v.status & VMA.FILE_PRIVATE) !== 0);
-    if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject, sysvSizes))) continue;
+    const anonShared = v.name === '/dev/zero' || (v.name === ANON_HUGEPAGE && (v.flags & MAP.HUGETLB) !== 0);
+    const shmemObject = (v.status & VMA.AREA_MEMFD) !== 0 && ((v.status & VMA.FILE_SHARED) !== 0 ? anonShared || memfd : memfd && (v.status & VMA.FILE_PRIVATE) !== 0);
+    if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject, sysvAttaches))) continue;
     const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
     // a SysV attach names its segment by id (the inode of its file), as CRIU 4.2
-    if (v.status & VMA.AREA_SYSVIPC) e['shmid'] = v.shmid!;
+    if (v.status & VMA.AREA_SYSVIPC) {
+      e['shmid'] = v.shmid!;
+      // its map_files link's mode, as CRIU 4.2 records it
+      if (v.fdflags !== undefined) e['fdflags'] = v.fdflags;
+    }
     // a packet socket's rings: the socket's inode for now, its file id once the task's
     // descriptors are dumped (socketMappings), as CRIU 4.2 names it
     else if (v.status & VMA.AREA_SOCKET) {
@@ -295,6 +307,8 @@ export function mmEntry(
       const ring = refusals.check(() => aioRings.entry(pid, v));
       if (ring) aios.push(ring);
     }
+    // private anonymous huge pages: their map_files link's mode, as CRIU 4.2 records it
+    if (v.status & VMA.ANON_PRIVATE && v.flags & MAP.HUGETLB && v.fdflags !== undefined) e['fdflags'] = v.fdflags;
     if (v.madv) e['madv'] = v.madv;
     out.push(e);
   }

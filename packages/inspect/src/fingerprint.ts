@@ -51,6 +51,8 @@ export interface Fingerprint {
   tasks: TaskFingerprint[];
   /** groups of "pid:vaddr" (hex) that are one physical anonymous page */
   sharedPages: string[][];
+  /** the same of private huge pages (areas on hugetlbfs), when any are shared */
+  sharedHugePages?: string[][];
   /**
    * "pid:vaddr" → content digest of the anonymous pages at addresses where the tree's tasks have
    * different physical pages (see pageDigests): what lets a comparison accept pages that became
@@ -95,5 +97,9 @@ export function fingerprint(root: number): Fingerprint {
   const shares = sharesOf(tree.map((t) => t.pid));
   const files = openFiles();
   const tasks = tree.map(({ pid, tids }, i) => ({ ...taskPrint(pid, tids), areas: areasOf(pid, sharing), fds: fdsOf(pid, links[i]!, ids, files, i), shares: shares[i]! }));
-  return { schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing), pageDigests: pageDigests(sharing), namespaces: namespacesOf(tree.map((t) => t.pid)) };
+  const huge = sharingGroups(sharing, true);
+  return {
+    schema: FINGERPRINT_SCHEMA, root, tasks, sharedPages: sharingGroups(sharing), ...(huge.length ? { sharedHugePages: huge } : {}),
+    pageDigests: pageDigests(sharing), namespaces: namespacesOf(tree.map((t) => t.pid)),
+  };
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { PAGE_SHIFT } from '@crtools/common';
-import { iterSmaps, openPagemap, PM, type Vma } from '@crtools/procfs';
+import { ANON_HUGEPAGE, iterSmaps, openPagemap, PM, type Vma } from '@crtools/procfs';
 
 export interface AreaPrint {
   /** "start-end" in hex */
@@ -23,6 +23,8 @@ export interface AreaPrint {
   vmFlags: string[];
   /** pages in guard regions (MADV_GUARD_INSTALL) */
   guardPages: number;
+  /** the size of the area's pages (smaps KernelPageSize), when not the base page: huge pages */
+  pageSize?: number;
   /** an AIO ring (`/[aio]`): its header's events, head and tail (what io_getevents reads next) */
   aioRing?: { nr: number; head: number; tail: number };
 }
@@ -33,6 +35,9 @@ const RUN_FLAGS = new Set(['sd']);
 /** Areas backed by an object with no name of its own: their inode is the object's id for this run only. */
 function transient(v: Vma): string | undefined {
   if (v.ino === 0n) return undefined;
+  // private anonymous huge pages: a file of hugetlbfs per mmap (a parent and its child share it
+  // after fork; see NOT_CARRIED_YET)
+  if (!v.shared && v.name === ANON_HUGEPAGE && v.vmFlags?.includes('ht')) return 'hugepage';
   if (v.kind === 'shmem' || v.kind === 'sysvipc') return 'shm';
   // a packet socket's rings: the socket is made anew
   if (v.kind === 'socket') return 'socket';
@@ -85,12 +90,14 @@ function eachPresent(pid: number, start: bigint, end: bigint, each: (vaddr: bigi
 export interface SharingCollector {
   /** anonymous pages by physical page: "pid:vaddr" of each mapping */
   byPfn: Map<bigint, string[]>;
+  /** the physical pages of those that are huge pages (areas with VmFlags ht) */
+  hugePfns: Set<bigint>;
   /** ids given to transient objects, by "dev:ino" */
   shmIds: Map<string, number>;
 }
 
 export function sharingCollector(): SharingCollector {
-  return { byPfn: new Map(), shmIds: new Map() };
+  return { byPfn: new Map(), hugePfns: new Set(), shmIds: new Map() };
 }
 
 /** The areas of task pid; its present anonymous pages go into `c` (for the tree's sharing groups). */
@@ -115,11 +122,13 @@ export function areasOf(pid: number, c: SharingCollector): AreaPrint[] {
     // a PROT_NONE area holds no present page, but guard regions are marked in any area
     if (v.name !== '[vsyscall]') {
       const privateArea = !v.shared;
+      const huge = v.vmFlags?.includes('ht') ?? false;
       eachPresent(pid, v.start, v.end, (vaddr, e) => {
         if (e & PM.GUARD) guardPages++;
         if (!(e & PM.PRESENT) || !privateArea || e & PM.FILE) return;
         const pfn = e & PM.PFN_MASK;
         if (pfn === 0n) return; // no PFNs without CAP_SYS_ADMIN
+        if (huge) c.hugePfns.add(pfn);
         const list = c.byPfn.get(pfn);
         const who = `${pid}:${vaddr.toString(16)}`;
         if (list) list.push(who);
@@ -136,6 +145,7 @@ export function areasOf(pid: number, c: SharingCollector): AreaPrint[] {
       backing,
       vmFlags: (v.vmFlags ?? []).filter((f) => !RUN_FLAGS.has(f)).sort(),
       guardPages,
+      ...(v.smaps?.['KernelPageSize'] !== undefined && v.smaps['KernelPageSize'] !== Number(PAGE) ? { pageSize: v.smaps['KernelPageSize'] } : {}),
       ...(v.kind === 'aio' ? { aioRing: aioRingOf(pid, v.start) } : {}),
     });
   }
@@ -149,9 +159,10 @@ const KPF_ZERO_PAGE = 24n;
 /**
  * The groups of mappings that are one physical anonymous page, each "pid:vaddr" list sorted,
  * the groups sorted. The zero page and KSM-merged pages are left out: the kernel shares
- * those by content, not because the program did.
+ * those by content, not because the program did. `huge`: the groups of huge pages instead
+ * (kept apart: see NOT_CARRIED_YET), which are not in the others.
  */
-export function sharingGroups(c: SharingCollector): string[][] {
+export function sharingGroups(c: SharingCollector, huge = false): string[][] {
   let kpf: number | undefined;
   try {
     kpf = openSync('/proc/kpageflags', 'r');
@@ -162,7 +173,7 @@ export function sharingGroups(c: SharingCollector): string[][] {
   const groups: string[][] = [];
   try {
     for (const [pfn, who] of c.byPfn) {
-      if (who.length < 2) continue;
+      if (who.length < 2 || c.hugePfns.has(pfn) !== huge) continue;
       if (kpf !== undefined && readSync(kpf, buf, 0, 8, Number(pfn * 8n)) === 8) {
         const f = buf.readBigUInt64LE(0);
         if ((f >> KPF_ZERO_PAGE) & 1n || (f >> KPF_KSM) & 1n) continue;

@@ -140,7 +140,10 @@ export const cls = { kind: 0, status: 0, flags: 0, shmid: false };
  * (device files other than /dev/zero, hugetlbfs) is treated as a regular file.
  * Result in `cls` (shmid true: CRIU's shmid is the inode).
  */
-export function classify(name: string, permBits: number, devMajor: number, devMinor: number, inoZero: boolean, shmemDev: { major: number; minor: number } | undefined): void {
+export function classify(
+  name: string, permBits: number, devMajor: number, devMinor: number, inoZero: boolean, shmemDev: { major: number; minor: number } | undefined,
+  hugetlbDevs?: readonly HugetlbDev[],
+): void {
   const shared = (permBits & 8) !== 0;
   const prot = permBits & 7;
   const c0 = name.charCodeAt(0);
@@ -185,16 +188,20 @@ export function classify(name: string, permBits: number, devMajor: number, devMi
     }
   }
 
+  if (backed && hugetlbDevs) {
+    const h = hugetlbDevs.find((d) => d.major === devMajor && d.minor === devMinor);
+    if (h) {
+      hugetlbArea(name, shared, status, h.sizeFlag);
+      return;
+    }
+  }
   if (backed) {
     const shmem = shmemDev
       ? devMajor === shmemDev.major && devMinor === shmemDev.minor
       : devMajor === 0 && (name === '/dev/zero' || name.startsWith('/SYSV') || name.startsWith('/memfd:') || name.startsWith('[anon_shmem:'));
     if (shmem) {
       if (name.startsWith('/SYSV')) {
-        cls.kind = K.sysvipc;
-        cls.flags |= MAP.ANONYMOUS;
-        cls.status = status | VMA.ANON_SHARED | VMA.AREA_SYSVIPC;
-        cls.shmid = true;
+        sysvArea(status);
         return;
       }
       cls.kind = K.shmem;
@@ -212,6 +219,50 @@ export function classify(name: string, permBits: number, devMajor: number, devMi
   }
   cls.status = status;
 }
+
+/** A SysV attach (its shmid: the inode). */
+function sysvArea(status: number): void {
+  cls.kind = K.sysvipc;
+  cls.flags |= MAP.ANONYMOUS;
+  cls.status = status | VMA.ANON_SHARED | VMA.AREA_SYSVIPC;
+  cls.shmid = true;
+}
+
+/** A device of the kernel's internal hugetlbfs mounts (kerndat's hugetlb_dev), with its page size as mmap's size bits. */
+export interface HugetlbDev {
+  major: number;
+  minor: number;
+  /** log2(huge page size) << MAP_HUGE_SHIFT (26), as MAP_HUGETLB and MFD_HUGETLB take it */
+  sizeFlag: number;
+}
+
+/**
+ * An area on a hugetlb device, as CRIU 4.2 classifies it (memfd_hugetlb kernels): a SysV
+ * segment on huge pages (no size bits, as CRIU records it); private anonymous huge pages
+ * (`/anon_hugepage`, MAP_PRIVATE) as private anonymous memory, pages in the task's pagemap;
+ * anything else (shared anonymous huge pages, a hugetlb memfd, shared or private) the memfd
+ * way, the object's pages in pagemap-shmem. MAP_HUGETLB (VmFlags "ht" says so too) and the
+ * size bits go into the flags.
+ */
+function hugetlbArea(name: string, shared: boolean, status: number, sizeFlag: number): void {
+  cls.flags |= MAP.HUGETLB;
+  if (name.startsWith('/SYSV')) {
+    sysvArea(status);
+    return;
+  }
+  cls.flags |= sizeFlag;
+  if (!shared && name.startsWith(ANON_HUGEPAGE)) {
+    cls.kind = K.anon;
+    cls.flags |= MAP.ANONYMOUS;
+    cls.status = status | VMA.ANON_PRIVATE;
+    return;
+  }
+  cls.kind = K.shmem;
+  cls.status = status | VMA.AREA_MEMFD | (shared ? VMA.FILE_SHARED : VMA.FILE_PRIVATE);
+}
+
+/** how /proc names anonymous memory on huge pages (MAP_ANONYMOUS|MAP_HUGETLB) */
+export const ANON_HUGEPAGE = '/anon_hugepage';
 
 /** Line-by-line driver: calls `line(from, to, lineNo)` for each line of text. */
 export function forEachLine(text: string, line: (from: number, to: number, lineNo: number) => void): void {

@@ -88,7 +88,7 @@ export function parseMapsTable(text: string, opts?: MapsOptions): MapsTable {
     }
     const bits = H[H_PERM]!;
     const ino = H[H_INO]!;
-    classify(name, bits, H[H_MAJ]!, H[H_MIN]!, ino === 0, shmemDev);
+    classify(name, bits, H[H_MAJ]!, H[H_MIN]!, ino === 0, shmemDev, opts?.hugetlbDevs);
     let start = H[H_START]!;
     const end = H[H_END]!;
     if (gap && (cls.flags & MAP.GROWSDOWN) !== 0 && start !== WIDE && prevEnd !== WIDE && prevEnd < start) {

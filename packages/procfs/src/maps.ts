@@ -2,7 +2,7 @@ import { parseError, report, type ParseOptions } from './errors.js';
 import { procPath, readProcLines, readProcText, setKey, type ProcOptions, type Target } from './read.js';
 import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import { MADV, MAP, VMA } from './vma-flags.js';
-import { classify, cls, H, H_END, H_INO, H_MAJ, H_MIN, H_PERM, H_PGOFF, H_START, hexDigit, KIND_NAMES, nameOut, parseHeader, PERMS, rawName, splitName, WIDE, wide } from './maps-line.js';
+import { classify, cls, type HugetlbDev, H, H_END, H_INO, H_MAJ, H_MIN, H_PERM, H_PGOFF, H_START, hexDigit, KIND_NAMES, nameOut, parseHeader, PERMS, rawName, splitName, WIDE, wide } from './maps-line.js';
 
 /** What kind of area a mapping is, in words (the status bits say the same for CRIU). */
 export type VmaKind =
@@ -66,6 +66,9 @@ export interface RawVma {
   pathname: string;
 }
 
+export type { HugetlbDev } from './maps-line.js';
+export { ANON_HUGEPAGE } from './maps-line.js';
+
 export interface MapsOptions extends ParseOptions {
   /**
    * CRIU's kdat.stack_guard_gap_hidden: maps shows grows-down areas one page
@@ -82,6 +85,12 @@ export interface MapsOptions extends ParseOptions {
    * /dev/zero (deleted), /SYSV*, /memfd:* or [anon_shmem:*] counts as shmem.
    */
   shmemDev?: { major: number; minor: number };
+  /**
+   * Devices of the kernel's hugetlbfs mounts (kerndat's hugetlb_dev) with their size bits:
+   * areas on them are classified as CRIU 4.2 does (see hugetlbArea). Without it, such areas
+   * count as files.
+   */
+  hugetlbDevs?: readonly HugetlbDev[];
   /**
    * smaps: keep each area's "Key: N kB" counters in `smaps` (default true). false reads VmFlags
    * only (the dump's use: the counters of 60,000 areas were 1.5 million object keys).
@@ -112,7 +121,7 @@ function buildVma(opts: MapsOptions | undefined): Vma {
   const bits = H[H_PERM]!;
   const ino = inoCache.get(H[H_INO]!, wide.ino);
   const maj = H[H_MAJ]!, min = H[H_MIN]!;
-  classify(name, bits, maj, min, ino === 0n, opts?.shmemDev);
+  classify(name, bits, maj, min, ino === 0n, opts?.shmemDev, opts?.hugetlbDevs);
   const pg = H[H_PGOFF]!;
   // Every Vma gets the same property order (one hidden class); optional ones stay undefined.
   return {

@@ -2,7 +2,7 @@ import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import { readMapFiles } from './links.js';
 import { collectVmas, readMaps, type MapsOptions, type Vma } from './maps.js';
 import type { ProcOptions, Target } from './read.js';
-import { VMA } from './vma-flags.js';
+import { MAP, VMA } from './vma-flags.js';
 
 /** A Vma of CRIU's list, with the open mode of its file when it has one. */
 export interface CriuVma extends Vma {
@@ -19,6 +19,7 @@ export interface CriuVma extends Vma {
  */
 export function readVmaList(target: Target, opts?: MapsOptions & ProcOptions): CriuVma[] {
   const list: CriuVma[] = collectVmas(readMaps(target, { ...opts, smaps: true, counters: false }));
+  hugetlbBorrowed(list);
   let modes: Map<bigint, number> | undefined;
   try {
     modes = new Map();
@@ -30,10 +31,31 @@ export function readVmaList(target: Target, opts?: MapsOptions & ProcOptions): C
   }
   if (modes)
     for (const v of list)
-      if ((v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED)) !== 0) {
+      // (private anonymous huge pages and SysV attaches have a map_files link too, and CRIU
+      // records its mode)
+      if ((v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED | VMA.AREA_SYSVIPC)) !== 0 || (v.flags & MAP.HUGETLB) !== 0) {
         // the guard gap may have moved the start; map_files names the kernel's start
         const f = modes.get(v.guardGap ? v.start + PAGE_SIZE_BIGINT : v.start);
         if (f !== undefined) v.fdflags = f;
       }
   return list;
+}
+
+/** mmap's huge page size bits (log2 of the size << 26) */
+const MAP_HUGE_MASK = 0x3f << 26;
+
+/**
+ * CRIU 4.2 takes an area's file from the area before it when both map the same file (dev, ino)
+ * and that one kept its file open: the later area then gets the earlier one's status, but not
+ * the huge page size bits its own classification would add. So of two areas in a row on one
+ * object on huge pages kept the memfd way (a hugetlb memfd, shared anonymous huge pages), the
+ * second has MAP_HUGETLB without size bits, as CRIU writes it. (Private anonymous huge pages
+ * are classified without keeping the file: each area keeps its bits.)
+ */
+function hugetlbBorrowed(list: Vma[]): void {
+  for (let i = 1; i < list.length; i++) {
+    const v = list[i]!, p = list[i - 1]!;
+    if ((v.flags & MAP.HUGETLB) === 0 || (v.status & VMA.AREA_MEMFD) === 0 || (p.status & VMA.AREA_MEMFD) === 0) continue;
+    if (v.ino === p.ino && v.devMajor === p.devMajor && v.devMinor === p.devMinor) v.flags &= ~MAP_HUGE_MASK;
+  }
 }

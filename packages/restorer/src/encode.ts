@@ -5,6 +5,7 @@
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
 import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
+import { MAP } from '@crtools/procfs';
 import { cowLayout, mapProts } from './cow.js';
 import { byAddress, coveredUpTo, spanAt } from './areas.js';
 import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, VmaPlan } from './plan.js';
@@ -120,7 +121,8 @@ function uffdLayout(plan: RestorePlan, i: number): { runs: boolean[]; areas: Vma
 }
 
 function computeUffdLayout(t: TaskPlan, inherited: ReadonlySet<VmaPlan>): { runs: boolean[]; areas: VmaPlan[] } {
-  const anon = t.vmas.filter((v) => v.kind === 'anon' && !inherited.has(v)).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  // (huge pages: UFFDIO_COPY takes whole huge pages only; their runs are read with pread)
+  const anon = t.vmas.filter((v) => v.kind === 'anon' && !(v.flags & MAP.HUGETLB) && !inherited.has(v)).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const flags = t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && coveredUpTo(anon, r.vaddr, r.vaddr + r.npages * PAGE) >= r.vaddr + r.npages * PAGE);
   // an area is registered whole (uffdAreas): every run in it goes through userfaultfd then
   const areas = uffdAreas(t, flags);

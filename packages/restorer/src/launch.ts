@@ -5,7 +5,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { formatIdMap, formatIpcSysctl, idOutside, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
-import { canInstallGuards, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, takeTaskFd, xgetbv } from '@crtools/sys';
+import { canInstallGuards, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -351,7 +351,7 @@ function setNamespaceState(rootPid: number, ns: NamespacePlan, mountRoot: Restor
     const gid = (id: number) => (ns.userns ? idOutside(ns.userns.gid, id) : id);
     makeSysvObjects(rootPid, ns.sysv.map((o) => ({
       kind: o.kind, id: o.id, key: o.key, mode: o.mode, uid: uid(o.uid), gid: gid(o.gid), cuid: uid(o.cuid), cgid: gid(o.cgid),
-      ...(o.kind === 'shm' ? { size: Number(o.size ?? 0n), data: o.inline ?? shmemContents(o.size ?? 0n, o.pages ?? []) } : {}),
+      ...(o.kind === 'shm' ? { size: Number(o.size ?? 0n), data: o.inline ?? shmemContents(o.size ?? 0n, o.pages ?? []), ...(o.hugetlb !== undefined ? { hugetlb: SHM_HUGETLB | o.hugetlb } : {}) } : {}),
       ...(o.kind === 'sem' ? { values: o.values ?? [] } : {}),
       ...(o.kind === 'msg' ? { qbytes: o.qbytes ?? 0, msgs: (o.msgs ?? []).map((m) => [m.mtype, m.data] as [bigint, Buffer]) } : {}),
     })));

@@ -52,8 +52,10 @@ export interface RestorerNative {
     syscallAddr: bigint;
     timeoutMs: number;
   }): { ok: true } | (NativeSysError & { pid: number });
-  /** a MAP_SHARED|MAP_ANONYMOUS area of `size` bytes in this process (its address) */
-  sharedAnon(size: bigint): bigint | NativeSysError;
+  /** a MAP_SHARED|MAP_ANONYMOUS area of `size` bytes in this process (its address); `flags`: MAP_HUGETLB and its size bits */
+  sharedAnon(size: bigint, flags?: number): bigint | NativeSysError;
+  /** a read-write MAP_SHARED mapping of `size` bytes of descriptor `fd` in this process (its address) */
+  mapShared(fd: number, size: bigint): bigint | NativeSysError;
   /** munmap */
   unmap(address: bigint, size: bigint): 0 | NativeSysError;
   /** memfd_create(name, flags): a descriptor of this process */

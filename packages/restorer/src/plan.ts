@@ -63,6 +63,11 @@ export interface ShmemPlan {
   /** its pages; vaddr is the byte offset in the object */
   pages: PageRun[];
   memfd?: MemfdObjectPlan;
+  /**
+   * on huge pages: log2 of the page size << 26 (the size bits MAP_HUGETLB and MFD_HUGETLB take);
+   * made with MAP_HUGETLB / MFD_HUGETLB and filled through a mapping (hugetlbfs has no write)
+   */
+  hugetlb?: number;
 }
 
 /** What a memfd is made again with (memfd.img): memfd_create(name), owner, mode, then its seals. */
@@ -388,6 +393,8 @@ export interface SysvPlan {
   /** shm: its size and its pages (pagemap-shmem-<id>.img; vaddr is the offset in the segment) */
   size?: bigint;
   pages?: PageRun[];
+  /** shm on huge pages (SHM_HUGETLB): log2 of the page size << 26 (0: the default size) */
+  hugetlb?: number;
   /** shm of older CRIU: its contents right after its entry instead of pages */
   inline?: Buffer;
   /** sem: the values */

@@ -13,6 +13,7 @@
 import { closeSync, fchmodSync, fchownSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { ExitCode, PAGE_SIZE, PAGE_SIZE_BIGINT, syscallError } from '@crtools/common';
 import { MFD, SEAL } from '@crtools/files/plan';
+import { MAP } from '@crtools/procfs';
 import type { RestorePlan, ShmemPlan } from './plan.js';
 import type { RestorerNative } from './native-api.js';
 import { isSysError } from './native.js';
@@ -54,12 +55,14 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
       }
       held.push(undefined);
       if (o.size <= 0n || o.size % PAGE_SIZE_BIGINT) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
-      const addr = native.sharedAnon(o.size);
-      if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes: ${syscallError(addr.syscall, addr.errno).message}`);
+      const addr = native.sharedAnon(o.size, o.hugetlb === undefined ? 0 : MAP.HUGETLB | o.hugetlb);
+      if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes${o.hugetlb === undefined ? '' : ' on huge pages'}: ${syscallError(addr.syscall, addr.errno).message}`);
       made.push({ addr, size: o.size });
       const path = `/proc/${process.pid}/map_files/${addr.toString(16)}-${(addr + o.size).toString(16)}`;
       paths.push(path);
-      if (o.pages.length) {
+      // hugetlbfs has no write(): huge pages are filled through this process's mapping
+      if (o.hugetlb !== undefined) fillMapped(addr, o.size, o.pages);
+      else if (o.pages.length) {
         const out = openSync(path, 'r+');
         try {
           fill(out, o.size, o.pages);
@@ -96,11 +99,22 @@ function makeMemfd(native: RestorerNative, o: ShmemPlan, i: number, fds: number[
   const what = `memfd "${m.name}"`;
   if (o.size < 0n) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} (${what}) has size ${o.size}`, {}, ExitCode.BAD_INPUT);
   const sealing = m.seals !== SEAL.SEAL;
-  const fd = native.memfdCreate(m.name, MFD.CLOEXEC | (sealing ? MFD.ALLOW_SEALING : 0));
-  if (isSysError(fd)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create ${what}: ${syscallError(fd.syscall, fd.errno).message}`);
+  const huge = o.hugetlb === undefined ? 0 : MFD.HUGETLB | o.hugetlb;
+  const fd = native.memfdCreate(m.name, MFD.CLOEXEC | (sealing ? MFD.ALLOW_SEALING : 0) | huge);
+  if (isSysError(fd)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create ${what}${huge ? ' on huge pages' : ''}: ${syscallError(fd.syscall, fd.errno).message}`);
   fds.push(fd);
   ftruncateSync(fd, Number(o.size));
-  fill(fd, o.size, o.pages);
+  if (!huge) fill(fd, o.size, o.pages);
+  else if (o.pages.length) {
+    // hugetlbfs has no write(): the pages go in through a mapping of the memfd here
+    const addr = native.mapShared(fd, o.size);
+    if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot map ${what} (${o.size} bytes on huge pages): ${syscallError(addr.syscall, addr.errno).message}`);
+    try {
+      fillMapped(addr, o.size, o.pages);
+    } finally {
+      native.unmap(addr, o.size);
+    }
+  }
   fchownSync(fd, m.uid, m.gid);
   fchmodSync(fd, m.mode & 0o7777);
   if (!sealing) addSeals(native, fd, SEAL.SEAL, what); // checks it was born with F_SEAL_SEAL only
@@ -117,6 +131,22 @@ function fill(out: number, size: bigint, runs: ShmemPlan['pages']): void {
   copyRuns(size, runs, (buf, keep, dst) => {
     for (let w = 0; w < keep; ) w += writeSync(out, buf, w, keep - w, dst + w);
   });
+}
+
+/**
+ * Copy the object's page runs into this process's mapping of it at `addr` (through /proc/self/mem,
+ * which writes any mapping: huge pages, which no write(2) on their file can fill).
+ */
+function fillMapped(addr: bigint, size: bigint, runs: ShmemPlan['pages']): void {
+  if (!runs.length) return;
+  const mem = openSync('/proc/self/mem', 'r+');
+  try {
+    copyRuns(size, runs, (buf, keep, dst) => {
+      for (let w = 0; w < keep; ) w += writeSync(mem, buf, w, keep - w, Number(addr) + dst + w);
+    });
+  } finally {
+    closeSync(mem);
+  }
 }
 
 /** The contents of a shared memory object of `size` bytes from its page runs (a SysV segment's). */

@@ -49,6 +49,7 @@ struct Obj {
   std::vector<Msg> msgs;    // msg
   uint64_t qbytes = 0;      // msg
   uint32_t dev_major = 0, dev_minor = 0;  // shm: the device of its file
+  uint32_t hugetlb = 0;     // shm: SHM_HUGETLB and its size bits, made on huge pages
 };
 
 struct Job {
@@ -69,12 +70,17 @@ bool DumpOne(Job &j, Obj &o) {
     if (a == (void *)-1) return j.fail("shmat");
     o.size = ds.shm_segsz;
     o.data.assign((const char *)a, ds.shm_segsz);
-    // the file behind the attach: on the shm mount, or on a hugetlbfs one (SHM_HUGETLB)
+    // the file behind the attach: on the shm mount, or on a hugetlbfs one (SHM_HUGETLB), whose
+    // attach spans whole huge pages (2 MiB, 1 GiB: the first link that exists names it)
     char link[64];
-    snprintf(link, sizeof link, "/proc/self/map_files/%lx-%lx", (unsigned long)a, (unsigned long)a + ((ds.shm_segsz + 4095) & ~4095UL));
     struct stat st;
-    int sr = stat(link, &st);
-    int se = errno;
+    int sr = -1, se = ENOENT;
+    for (unsigned long unit : {4096UL, 2UL << 20, 1UL << 30}) {
+      snprintf(link, sizeof link, "/proc/self/map_files/%lx-%lx", (unsigned long)a, (unsigned long)a + ((ds.shm_segsz + unit - 1) & ~(unit - 1)));
+      sr = stat(link, &st);
+      se = errno;
+      if (sr == 0 || se != ENOENT) break;
+    }
     shmdt(a);
     if (sr < 0) {
       errno = se;
@@ -138,7 +144,7 @@ bool AsRoot(Job &j) {
 bool MakeOne(Job &j, const Obj &o) {
   static const char *next[] = {"/proc/sys/kernel/shm_next_id", "/proc/sys/kernel/sem_next_id", "/proc/sys/kernel/msg_next_id"};
   if (!SetNextId(j, next[o.kind], o.id)) return false;
-  int flags = (int)(o.mode & 0777) | IPC_CREAT | IPC_EXCL;
+  int flags = (int)(o.mode & 0777) | IPC_CREAT | IPC_EXCL | (o.kind == 0 ? (int)o.hugetlb : 0);
   int id;
   if (!AsCreator(j, o.cuid, o.cgid)) {
     AsRoot(j);
@@ -266,8 +272,8 @@ Napi::Value SysvRead(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// sysvMake(nsPath, nsType, objs: { kind, id, key, mode, uid, gid, cuid?, cgid?, size?, data?, values?, qbytes?,
-// msgs? }[]) -> undefined | { errno, syscall }: each made in order with its id
+// sysvMake(nsPath, nsType, objs: { kind, id, key, mode, uid, gid, cuid?, cgid?, size?, hugetlb?, data?, values?,
+// qbytes?, msgs? }[]) -> undefined | { errno, syscall }: each made in order with its id
 Napi::Value SysvMake(const Napi::CallbackInfo &info) {
   Job j;
   ReadObjs(info, j, [](Napi::Object x, Obj &o) {
@@ -275,6 +281,7 @@ Napi::Value SysvMake(const Napi::CallbackInfo &info) {
     o.cuid = x.Has("cuid") ? U32(x, "cuid") : o.uid, o.cgid = x.Has("cgid") ? U32(x, "cgid") : o.gid;
     if (o.kind == 0) {
       o.size = (uint64_t)x.Get("size").As<Napi::Number>().Int64Value();
+      if (x.Has("hugetlb")) o.hugetlb = U32(x, "hugetlb");
       if (x.Get("data").IsBuffer()) {
         auto b = x.Get("data").As<Napi::Buffer<uint8_t>>();
         o.data.assign((const char *)b.Data(), b.Length());

@@ -14,7 +14,7 @@ export {
 export { dataExtents, makeDeviceNode, makeFifo, readLinkAt, setFileTimes, setLinkTimes, type DataExtent, type FileTime } from './files.js';
 export { probeTty, takeTtyQueues, putTtyQueues } from './tty.js';
 export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregister, UFFD_EVENT, UFFD_NONCOOP_EVENTS, uffdReadMessages, uffdCopy, uffdZeroPage, pollInput, type UffdMessage } from './uffd.js';
-export { SYSV_KIND, readSysvObjects, makeSysvObjects, type SysvKind } from './sysvipc.js';
+export { SYSV_KIND, SHM_HUGETLB, readSysvObjects, makeSysvObjects, type SysvKind } from './sysvipc.js';
 export type { SysvContents, SysvObject, MountOp } from './native.js';
 export { MS, MNT_DETACH, mountSteps } from './mounts.js';
 export { CgroupYard, yardDirName, type CgroupYardOptions } from './cgyard.js';

@@ -25,6 +25,8 @@ export interface SysvObject extends SysvContents {
   /** its creator's ids (default: uid, gid) */
   cuid?: number;
   cgid?: number;
+  /** shm on huge pages: SHM_HUGETLB with the page size's bits (log2 << 26), as shmget takes them */
+  hugetlb?: number;
 }
 
 /**

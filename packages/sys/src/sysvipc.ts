@@ -20,6 +20,9 @@ export function readSysvObjects(pid: number, objs: readonly { kind: SysvKind; id
 }
 
 /** Make each object again in task pid's IPC namespace, with its id (in order: ids are set one by one). */
+/** shmget's flag for a segment on huge pages (the page size's bits, log2 << 26, beside it) */
+export const SHM_HUGETLB = 0o4000;
+
 export function makeSysvObjects(pid: number, objs: readonly (Omit<SysvObject, 'kind'> & { kind: SysvKind })[]): void {
   const r = addon.get().sysvMake(`/proc/${pid}/ns/ipc`, NS_TYPE.ipc, objs.map((o) => ({ ...o, kind: SYSV_KIND[o.kind] })));
   if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { pid });

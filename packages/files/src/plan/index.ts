@@ -17,5 +17,5 @@ export type { MemfdFilePlan } from '../kinds/memfd/plan.js';
 export type { PidfdFilePlan } from '../kinds/pidfd/plan.js';
 export type { FifoFilePlan } from '../kinds/fifo/plan.js';
 export type { TtyFilePlan } from '../kinds/tty/plan.js';
-export { MemfdPlans } from '../kinds/memfd/plan.js';
-export { SEAL, MFD, MEMFD_PREFIX } from '../kinds/memfd/facts.js';
+export { MemfdPlans, isAnonShared, hugetlbBits } from '../kinds/memfd/plan.js';
+export { SEAL, MFD, MFD_HUGE_SHIFT, MEMFD_PREFIX } from '../kinds/memfd/facts.js';

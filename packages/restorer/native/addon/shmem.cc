@@ -13,11 +13,23 @@ namespace {
 using namespace crtools::launcher;
 using crtools::SysErr;
 
-// sharedAnon(size) -> address (bigint) | { errno, syscall }: a MAP_SHARED|MAP_ANONYMOUS area,
-// whose shmem object the restored tasks map through /proc/<this pid>/map_files
+// sharedAnon(size, flags?) -> address (bigint) | { errno, syscall }: a MAP_SHARED|MAP_ANONYMOUS
+// area (flags: MAP_HUGETLB and its size bits, for huge pages), whose object the restored tasks
+// map through /proc/<this pid>/map_files
 Napi::Value SharedAnon(const Napi::CallbackInfo &info) {
   uint64_t size = BigU64(info[0]);
-  void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  int extra = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | extra, -1, 0);
+  if (p == MAP_FAILED) return SysErr(info.Env(), errno, "mmap");
+  return Napi::BigInt::New(info.Env(), (uint64_t)(uintptr_t)p);
+}
+
+// mapShared(fd, size) -> address (bigint) | { errno, syscall }: a read-write MAP_SHARED mapping of
+// descriptor fd (a memfd on huge pages, whose contents only a mapping can write)
+Napi::Value MapShared(const Napi::CallbackInfo &info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint64_t size = BigU64(info[1]);
+  void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return SysErr(info.Env(), errno, "mmap");
   return Napi::BigInt::New(info.Env(), (uint64_t)(uintptr_t)p);
 }
@@ -53,6 +65,7 @@ Napi::Value AddSeals(const Napi::CallbackInfo &info) {
 
 void crtools::launcher::AddShmem(Napi::Object exports) {
   Export(exports, "sharedAnon", SharedAnon);
+  Export(exports, "mapShared", MapShared);
   Export(exports, "unmap", Unmap);
   Export(exports, "memfdCreate", MemfdCreate);
   Export(exports, "addSeals", AddSeals);

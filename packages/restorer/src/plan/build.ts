@@ -18,6 +18,7 @@ import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
 import { coveredUpTo, spanAt, spansMeeting } from '../areas.js';
+import { checkHugePages } from './hugetlb.js';
 import { aioRingsFrom, checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, socketAreas, splitAtAreas, vmaFrom } from './memory.js';
 
 const FD_CLOEXEC = 1;
@@ -284,7 +285,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   for (const o of shmem.objects) {
     // an empty memfd has no pages image
     if (o.memfd && o.size === 0n) {
-      shmemPlans.push({ size: 0n, pages: [], memfd: o.memfd });
+      shmemPlans.push({ size: 0n, pages: [], memfd: o.memfd, ...(o.hugetlb !== undefined ? { hugetlb: o.hugetlb } : {}) });
       continue;
     }
     const name = `pagemap-shmem-${o.shmid}.img`;
@@ -296,8 +297,10 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     for (const p of pages) {
       if (p.vaddr + p.npages * PAGE_SIZE_BIGINT > ((o.size + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n))) throw badInput(`pagemap-shmem-${o.shmid}.img: pages at offset 0x${p.vaddr.toString(16)} lie past the ${o.size} bytes of the shared memory`, { image: `pagemap-shmem-${o.shmid}.img` });
     }
-    shmemPlans.push({ size: o.size, pages, ...(o.memfd ? { memfd: o.memfd } : {}) });
+    shmemPlans.push({ size: o.size, pages, ...(o.memfd ? { memfd: o.memfd } : {}), ...(o.hugetlb !== undefined ? { hugetlb: o.hugetlb } : {}) });
   }
+  // huge pages: the machine must have free ones of each size the checkpoint needs (refused by name)
+  checkHugePages(tasks, shmemPlans, namespaces?.sysv);
   // file locks: each taken again by its task through its descriptor
   for (const l of (await img(dir, 'filelocks.img', 'FILE_LOCKS', true)) ?? []) {
     const t = tasks.find((x) => x.pid === Number(l.pid) && !x.zombie);

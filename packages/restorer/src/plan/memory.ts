@@ -2,9 +2,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import { VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_GUARD, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP } from '@crtools/images';
-import { badImage as badInput, big, FilePlanTable, missingFile as missing, refuse as unsupported, SEAL, type MemfdPlans, type Obj } from '@crtools/files/plan';
+import { badImage as badInput, big, FilePlanTable, hugetlbBits, isAnonShared, missingFile as missing, refuse as unsupported, SEAL, type MemfdPlans, type Obj } from '@crtools/files/plan';
 import { type MemfdObjectPlan, type PageRun, type VmaPlan } from '../plan.js';
+import { MAP } from '@crtools/procfs';
 import { coveredUpTo, spansMeeting } from '../areas.js';
+import { hugePageBytes } from './hugetlb.js';
 
 /**
  * The shared memory objects of a checkpoint. CRIU 4.2 writes MAP_SHARED|MAP_ANONYMOUS memory
@@ -15,7 +17,7 @@ import { coveredUpTo, spansMeeting } from '../areas.js';
  * every area (shared or private) that names the inode.
  */
 export class ShmemTable {
-  readonly objects: { shmid: number; size: bigint; memfd?: MemfdObjectPlan }[] = [];
+  readonly objects: { shmid: number; size: bigint; memfd?: MemfdObjectPlan; hugetlb?: number }[] = [];
   private byKey = new Map<string, number>();
   constructor(private readonly memfds: MemfdPlans) {}
 
@@ -24,9 +26,9 @@ export class ShmemTable {
     if (file.type !== 'MEMFD' || !file.memfd) throw unsupported(`${where}: mapping of a ${file.type} file as shared memory`);
     const id = Number(file.memfd.inode_id);
     const inode = this.memfds.inode(id, where);
-    if (inode.name !== '/dev/zero') return this.memfdObject(id, where);
+    if (!isAnonShared(inode)) return this.memfdObject(id, where);
     if (v.kind !== 'file-shared') throw unsupported(`${where}: a private mapping of shared anonymous memory`);
-    return this.add(`memfd:${id}`, Number(inode.shmid), big(inode.size), v);
+    return this.add(`memfd:${id}`, Number(inode.shmid), big(inode.size), v, hugetlbBits(inode));
   }
 
   /** Object index of memfd.img inode `id` (a memfd proper, not shared anonymous memory). */
@@ -37,24 +39,26 @@ export class ShmemTable {
     const m = this.memfds.inode(id, where);
     const seals = Number(m.seals ?? 0);
     if (seals & ~KNOWN_SEALS) throw unsupported(`${where}: memfd "${m.name}" has seals 0x${seals.toString(16)}, some of which restore does not know`);
+    const hugetlb = hugetlbBits(m);
     const i = this.objects.push({
       shmid: Number(m.shmid), size: big(m.size),
       memfd: { name: String(m.name), seals, uid: Number(m.uid), gid: Number(m.gid), mode: Number(m.mode ?? 0o100777) },
+      ...(hugetlb !== undefined ? { hugetlb } : {}),
     }) - 1;
     this.byKey.set(key, i);
     return i;
   }
 
-  /** Object index of a VMA_ANON_SHARED area. */
+  /** Object index of a VMA_ANON_SHARED area (older CRIU's; on huge pages when its flags say MAP_HUGETLB). */
   anon(shmid: number, v: VmaPlan): number {
-    return this.add(`anon:${shmid}`, shmid, 0n, v);
+    return this.add(`anon:${shmid}`, shmid, 0n, v, v.flags & MAP.HUGETLB ? v.flags & MAP_HUGE_MASK : undefined);
   }
 
-  private add(key: string, shmid: number, size: bigint, v: VmaPlan): number {
+  private add(key: string, shmid: number, size: bigint, v: VmaPlan, hugetlb: number | undefined): number {
     const need = v.pgoff + (v.end - v.start);
     let i = this.byKey.get(key);
     if (i === undefined) {
-      i = this.objects.push({ shmid, size: 0n }) - 1;
+      i = this.objects.push({ shmid, size: 0n, ...(hugetlb !== undefined ? { hugetlb } : {}) }) - 1;
       this.byKey.set(key, i);
     }
     const o = this.objects[i]!;
@@ -92,6 +96,8 @@ const O_RDWR = 2;
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
 const MAP_ANONYMOUS = 0x20;
+/** mmap's huge page size bits (log2 of the size << 26) */
+const MAP_HUGE_MASK = 0x3f << 26;
 
 /**
  * mm.img's AIO rings, each checked against the task's areas: an area marked VMA_AREA_AIORING at
@@ -186,14 +192,16 @@ export function socketAreas(vmas: VmaPlan[], fds: readonly { fd: number; file: n
  * Each SysV attach names a segment of the restored IPC namespace and covers it whole from its
  * start (shmat attaches a segment whole): anything else is refused.
  */
-export function checkSysvAttaches(tasks: readonly { pid: number; vmas: VmaPlan[] }[], sysv: readonly { kind: string; id: number; size?: bigint }[] | undefined): void {
+export function checkSysvAttaches(tasks: readonly { pid: number; vmas: VmaPlan[] }[], sysv: readonly { kind: string; id: number; size?: bigint; hugetlb?: number }[] | undefined): void {
   for (const t of tasks) {
     for (const v of t.vmas) {
       if (v.kind !== 'sysv') continue;
       const where = `pid ${t.pid}: area ${v.start.toString(16)}-${v.end.toString(16)}`;
       const seg = sysv?.find((o) => o.kind === 'shm' && o.id === v.shmid);
       if (!seg) throw unsupported(`${where}: an attach of SysV shared memory ${v.shmid}, which is no segment of the tree's own IPC namespace, is not restored`, { pid: t.pid });
-      if (v.pgoff !== 0n || v.end - v.start !== (((seg.size ?? 0n) + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n))) throw unsupported(`${where}: a part of an attach of SysV shared memory ${v.shmid} is not restored`, { pid: t.pid });
+      // (an attach spans whole pages of the segment: huge ones on huge pages)
+      const unit = seg.hugetlb === undefined ? PAGE_SIZE_BIGINT : hugePageBytes(seg.hugetlb);
+      if (v.pgoff !== 0n || unit <= 0n || v.end - v.start !== (((seg.size ?? 0n) + unit - 1n) & ~(unit - 1n))) throw unsupported(`${where}: a part of an attach of SysV shared memory ${v.shmid} is not restored`, { pid: t.pid });
     }
   }
 }

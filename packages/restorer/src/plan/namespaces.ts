@@ -7,7 +7,7 @@
  */
 import { fstypeName, NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { badImage as badInput, firstEntry as first, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
-import { NS_TYPE } from '@crtools/sys';
+import { NS_TYPE, SHM_HUGETLB } from '@crtools/sys';
 import type { IdExtent } from '@crtools/procfs';
 import { CLONE_NEWNET, CrtoolsError, ExitCode } from '@crtools/common';
 import type { MountPlan, NamespacePlan, NetPlan, SysvPlan } from '../plan.js';
@@ -103,6 +103,9 @@ export async function rootNamespaces(dir: string, rootPid: number, rootIds: Obj,
   return plan;
 }
 
+/** the huge page size bits (log2 of the size << 26) beside SHM_HUGETLB */
+const HUGE_SIZE_BITS = 0x3f << 26;
+
 /** The SysV objects CRIU writes beside the IPC namespace's sysctls (images absent: none). */
 async function sysvObjects(dir: string, id: number): Promise<SysvPlan[]> {
   const out: SysvPlan[] = [];
@@ -114,7 +117,8 @@ async function sysvObjects(dir: string, id: number): Promise<SysvPlan[]> {
       const extra = e.extra as Buffer | undefined;
       if (kind === 'shm') {
         o.size = BigInt(e.size as bigint | number);
-        if (e.hugetlb_flag) throw unsupported(`${f}: SysV shared memory ${o.id} on hugetlb pages is not restored`);
+        // on huge pages (SHM_HUGETLB): made again with that flag and the page size's bits
+        if (e.hugetlb_flag !== undefined && Number(e.hugetlb_flag) & SHM_HUGETLB) o.hugetlb = Number(e.hugetlb_flag) & HUGE_SIZE_BITS;
         if (e.in_pagemaps === true) {
           const name = `pagemap-shmem-${o.id}.img`;
           if (!existsSync(join(dir, name))) throw badInput(`${join(dir, name)}: image missing (the pages of SysV shared memory ${o.id})`, { image: name });

@@ -9,14 +9,17 @@
  *    a mapped memfd as `/memfd:NAME (deleted)`): one entry per inode for all of them, flags 0
  *    (each area has its own fdflags).
  * memfd.img names a memfd as NAME (without `/memfd:`), shared anonymous memory as `/dev/zero`.
+ * Objects on huge pages are kept alike, as CRIU 4.2 keeps them: a hugetlb memfd (on the kernel's
+ * hugetlbfs mount of its page size, not mnt_id 0) and shared anonymous huge pages (named
+ * `/anon_hugepage`), with `hugetlb_flag` saying MFD_HUGETLB and the page size.
  */
 import { closeSync, openSync, statSync } from 'node:fs';
-import { CrtoolsError, ExitCode, PAGE_SIZE } from '@crtools/common';
+import { PAGE_SIZE } from '@crtools/common';
 import { probeFile } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
-import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
-import { FS_MAGIC, MEMFD_PREFIX, SEAL } from './facts.js';
+import { FS_MAGIC, MEMFD_PREFIX, MFD, MFD_HUGE_SHIFT, SEAL } from './facts.js';
 
 /** A shmem object whose pages the dump still has to write (read through a /proc link to it). */
 export interface PendingShmem {
@@ -55,25 +58,29 @@ export class MemfdFiles implements DumpKind {
   constructor(private readonly ids: FileIds) {}
 
   /**
-   * The memfd.img inode id of the shmem inode behind `link` (a /proc fd or map_files link of a
-   * frozen task), written (with its pages pending) the first time it is met. `name`: as
-   * memfd.img keeps it. `hugetlb`: the refusal when the memfd is on hugetlbfs (not carried).
+   * The memfd.img inode id of the shmem or hugetlbfs inode behind `link` (a /proc fd or map_files
+   * link of a frozen task), written (with its pages pending) the first time it is met. `name`: as
+   * memfd.img keeps it. An object on huge pages (a hugetlb memfd, shared anonymous huge pages)
+   * gets `hugetlb_flag` MFD_HUGETLB with its page size's bits, as CRIU 4.2 records it.
    */
-  private inode(link: string, name: string, hugetlb: () => Error): number {
+  private inode(link: string, name: string): number {
     const st = statSync(link);
     const ino = BigInt(st.ino);
     const have = this.inodeIds.get(ino);
     if (have !== undefined) return have;
     let seals: number = SEAL.SEAL;
+    let hugetlb: number | undefined;
     if (name !== '/dev/zero') {
       const p = probeLink(link);
-      if (p.fsType === FS_MAGIC.HUGETLBFS) throw hugetlb();
+      // hugetlbfs gives its page size as the block size
+      if (p.fsType === FS_MAGIC.HUGETLBFS) hugetlb = MFD.HUGETLB | (Math.log2(st.blksize) << MFD_HUGE_SHIFT);
       seals = p.seals < 0 ? SEAL.SEAL : p.seals;
     }
     // shared anonymous memory is born sealed with F_SEAL_SEAL only (the kernel's default)
     const inodeId = this.nextInode++;
     this.inodes.push({
       name, uid: st.uid, gid: st.gid, size: BigInt(st.size), shmid: Number(ino), seals, inode_id: BigInt(inodeId), mode: st.mode,
+      ...(hugetlb !== undefined ? { hugetlb_flag: hugetlb } : {}),
     });
     // an empty object has no pages image (CRIU writes none either)
     if (st.size > 0) this.pending.push({ path: link, shmid: ino, nrPages: Math.ceil(st.size / PAGE_SIZE) });
@@ -85,9 +92,9 @@ export class MemfdFiles implements DumpKind {
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const name = memfdName(rec.target);
     if (name === undefined) return undefined;
-    const hugetlb = () => refuseFd(pid, rec.fd, `a hugetlb memfd (memfd:${name}) is not supported`);
-    // a shmem memfd lives on no mount of any namespace (mnt_id 0); a hugetlb one on hugetlbfs's
-    // own mount, which a file of that name on a real mount is not
+    // a shmem memfd lives on no mount of any namespace (mnt_id 0); a hugetlb one on the kernel's
+    // internal hugetlbfs mount of its page size (an unlinked file of such a name on a mounted
+    // hugetlbfs is taken for one too)
     if (rec.mntId !== 0) {
       let fsType = 0;
       try {
@@ -95,15 +102,14 @@ export class MemfdFiles implements DumpKind {
       } catch {
         return undefined;
       }
-      if (fsType === FS_MAGIC.HUGETLBFS) throw hugetlb();
-      return undefined;
+      if (fsType !== FS_MAGIC.HUGETLBFS) return undefined;
     }
     const link = `/proc/${pid}/fd/${rec.fd}`;
     return {
       type: 'MEMFD',
       key: `memfd:${rec.ino}:${flags}:${rec.pos}`,
       entry: (id) => {
-        const inodeId = this.inode(link, name, hugetlb);
+        const inodeId = this.inode(link, name);
         return { type: 'MEMFD', id, memfd: { id, flags, pos: rec.pos, fown: fown(), inode_id: inodeId } };
       },
     };
@@ -118,9 +124,7 @@ export class MemfdFiles implements DumpKind {
     if (have !== undefined) return have;
     const link = `/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`;
     const stored = name.startsWith(MEMFD_PREFIX) ? name.slice(MEMFD_PREFIX.length) : name;
-    const inodeId = this.inode(link, stored, () => new CrtoolsError('UNSUPPORTED_VMA', `task ${pid}: mapping ${start.toString(16)}-${end.toString(16)} of a hugetlb memfd (${name}) is not supported`, {
-      context: { pid }, exitCode: ExitCode.UNSUPPORTED,
-    }));
+    const inodeId = this.inode(link, stored);
     const id = this.ids.add((fid) => ({ type: 'MEMFD', id: fid, memfd: { id: fid, flags: 0, pos: 0n, fown: fown(), inode_id: inodeId } }));
     this.mapIds.set(ino, id);
     return id;

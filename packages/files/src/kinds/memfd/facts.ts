@@ -17,6 +17,9 @@ export const MFD = {
   HUGETLB: 0x4,
 } as const;
 
+/** where memfd_create (MFD_HUGETLB) and mmap (MAP_HUGETLB) take log2 of the huge page size */
+export const MFD_HUGE_SHIFT = 26;
+
 /** statfs f_type of the filesystems a memfd lives on */
 export const FS_MAGIC = {
   TMPFS: 0x01021994,

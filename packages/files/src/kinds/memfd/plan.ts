@@ -7,7 +7,8 @@
  */
 import { badImage, big, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import type { FileBase } from '../reg/plan.js';
-import { MFD } from './facts.js';
+import { ANON_HUGEPAGE } from '@crtools/procfs';
+import { MFD, MFD_HUGE_SHIFT } from './facts.js';
 
 /**
  * A descriptor on a memfd: `inodeId` is its memfd.img inode. `shmem` (the restorer's object
@@ -28,6 +29,24 @@ export interface MemfdFilePlan extends FileBase {
   heldFd?: number;
 }
 
+/**
+ * Is memfd.img inode `m` shared anonymous memory (CRIU 4.2 keeps MAP_SHARED|MAP_ANONYMOUS memory
+ * the memfd way): named `/dev/zero`, or `/anon_hugepage` on huge pages.
+ */
+export function isAnonShared(m: Obj): boolean {
+  return m.name === '/dev/zero' || (m.name === ANON_HUGEPAGE && hugetlbBits(m) !== undefined);
+}
+
+/**
+ * The huge page size bits (log2 of the size << MFD_HUGE_SHIFT) of memfd.img inode `m` on huge
+ * pages; undefined for one on the shmem filesystem. MFD_HUGETLB without size bits is the
+ * machine's default huge page size (0 here: the kernel's default).
+ */
+export function hugetlbBits(m: Obj): number | undefined {
+  if (m.hugetlb_flag === undefined || !(Number(m.hugetlb_flag) & MFD.HUGETLB)) return undefined;
+  return Number(m.hugetlb_flag) & (0x3f << MFD_HUGE_SHIFT);
+}
+
 /** O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC: never asked again when a memfd is reopened */
 const OPEN_ONLY = 0o100 | 0o200 | 0o400 | 0o1000;
 
@@ -41,23 +60,17 @@ export class MemfdPlans implements PlanKind<MemfdFilePlan> {
     for (const m of (await readImage(dir, 'memfd.img', 'MEMFD_INODE', true)) ?? []) this.inodes.set(Number(m.inode_id), m);
   }
 
-  /**
-   * The memfd.img inode `id`. A memfd proper (any name but /dev/zero, which is shared anonymous
-   * memory) is checked to be one restore can make again: hugetlb memfds are not made yet.
-   */
+  /** The memfd.img inode `id`. */
   inode(id: number, what: string): Obj {
     const m = this.inodes.get(id);
     if (!m) throw badImage(`${what}: memfd.img has no inode ${id}`, { image: 'memfd.img' });
-    if (m.name !== '/dev/zero' && m.hugetlb_flag !== undefined && Number(m.hugetlb_flag) & MFD.HUGETLB) {
-      throw refuse(`${what}: memfd "${m.name}" is a hugetlb memfd, which restore does not make yet`);
-    }
     return m;
   }
 
   plan(r: Obj, ctx: PlanContext): MemfdFilePlan {
     const inodeId = Number(r.inode_id);
     const m = this.inode(inodeId, ctx.what);
-    if (m.name === '/dev/zero') throw refuse(`${ctx.what}: a descriptor on shared anonymous memory is not restored`);
+    if (isAnonShared(m)) throw refuse(`${ctx.what}: a descriptor on shared anonymous memory is not restored`);
     return { kind: 'memfd', flags: Number(r.flags ?? 0) & ~OPEN_ONLY, pos: big(r.pos), inodeId };
   }
 }
