@@ -123,11 +123,13 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const fs = first(await img(dir, `fs-${pid}.img`, 'FS'), `fs-${pid}.img`);
     const fdinfoFile = inventory.fdinfo_per_id ? `fdinfo-${ids.files_id}.img` : `fdinfo-${pid}.img`;
     if (shareFiles) {
-      // the table's first holder makes its pidfds late, when the sharers could race it for the numbers
+      // the table's first holder makes its pidfds and files opened late (once every task
+      // exists) late, when the sharers could race it for the numbers
       let o = parentIdx;
       while (tasks[o]!.shareFiles) o = tasks[o]!.parent;
-      const pfd = tasks[o]!.fds.find((x) => files.files[x.file]!.kind === 'pidfd');
-      if (pfd) throw unsupported(`pid ${pid} shares the descriptor table of pid ${tasks[o]!.pid}, which holds a pidfd (fd ${pfd.fd}): not restored`, { pid });
+      const late = (f: FilePlan) => f.kind === 'pidfd' || (f.kind === 'reg' && !!f.late);
+      const pfd = tasks[o]!.fds.find((x) => late(files.files[x.file]!));
+      if (pfd) throw unsupported(`pid ${pid} shares the descriptor table of pid ${tasks[o]!.pid}, which holds a ${files.files[pfd.file]!.kind === 'pidfd' ? 'pidfd' : `file opened once every task exists (${(files.files[pfd.file] as { path: string }).path})`} (fd ${pfd.fd}): not restored`, { pid });
     }
     // a table shared with the parent is made by the parent: this task holds the same descriptors
     const fdinfo = shareFiles ? [] : ((await img(dir, fdinfoFile, 'FDINFO')) ?? []);
