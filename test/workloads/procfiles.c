@@ -6,7 +6,11 @@
  *   root fd 5: /proc/self/ns/net, fd 6: /proc/CHILD/ns/uts (namespaces the tree lives in);
  *   child fd 7: /proc/self/stat opened by the child (close-on-exec) at offset 7, inherited by the
  *   grandchild: one open file in two tasks;
- *   grandchild fd 8: /proc/CHILD/task/THREAD/stat.
+ *   grandchild fd 8: /proc/CHILD/task/THREAD/stat;
+ *   root fd 10: /proc/self/task/RTHREAD/comm of a thread of its own ("rootthr"): the root's
+ *   threads, too, exist only once the files are opened.
+ * MODE "criu": without the thread's files (fd 4, the grandchild's fd 8): CRIU 4.2 opens a task's
+ * files before it makes its threads, so it cannot restore those.
  * MODE "netns": fd 9 of the root holds the network namespace of a helper that unshared one and
  * was reaped: no task of the tree lives in it (the dump refuses it).
  * MODE "gone": fd 9 of the root holds /proc/HELPER/status of a helper reaped since.
@@ -25,8 +29,7 @@
 static volatile pid_t thread_tid;
 
 static void *thread_main(void *arg) {
-	(void)arg;
-	prctl(PR_SET_NAME, "procthr", 0, 0, 0);
+	prctl(PR_SET_NAME, arg ? (const char *)arg : "procthr", 0, 0, 0);
 	thread_tid = (pid_t)syscall(SYS_gettid);
 	for (;;) pause();
 	return 0;
@@ -87,6 +90,7 @@ static ino_t ino_at(const char *fmt, pid_t pid) {
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *mode = argc > 2 ? argv[1] : "";
+	int threads = strcmp(mode, "criu") != 0;
 	wl_detach(argv[argc - 1]);
 	wl_handle_usr1();
 
@@ -101,7 +105,7 @@ int main(int argc, char **argv) {
 		pid_t me = getpid(), tid = thread_tid;
 		pid_t g = fork();
 		if (g == 0) {
-			if (openf(8, O_RDONLY, "/proc/%d/task/%d/stat", (int)me, (int)tid) < 0) _exit(1);
+			if (threads && openf(8, O_RDONLY, "/proc/%d/task/%d/stat", (int)me, (int)tid) < 0) _exit(1);
 			if (write(ready[1], &tid, sizeof tid) != sizeof tid) _exit(1);
 			for (;;) pause();
 		}
@@ -121,8 +125,15 @@ int main(int argc, char **argv) {
 		grand = atoi(buf);
 	}
 	if (openf(3, O_RDONLY, "/proc/%d/status", (int)child) < 0 || lseek(3, 5, SEEK_SET) != 5) return 7;
-	if (openf(4, O_RDONLY, "/proc/%d/task/%d/comm", (int)child, (int)tid) < 0) return 8;
+	if (threads && openf(4, O_RDONLY, "/proc/%d/task/%d/comm", (int)child, (int)tid) < 0) return 8;
 	if (openf(5, O_RDONLY, "/proc/self/ns/net") < 0 || openf(6, O_RDONLY, "/proc/%d/ns/uts", (int)child) < 0) return 9;
+	if (threads) {
+		pthread_t t;
+		thread_tid = 0;
+		if (pthread_create(&t, 0, thread_main, "rootthr")) return 13;
+		while (!thread_tid) usleep(1000);
+		if (openf(10, O_RDONLY, "/proc/self/task/%d/comm", (int)thread_tid) < 0) return 14;
+	}
 	if (!strcmp(mode, "netns") || !strcmp(mode, "gone")) {
 		int p2[2];
 		if (pipe(p2)) return 10;
@@ -151,12 +162,13 @@ int main(int argc, char **argv) {
 			buf[n > 0 ? n : 0] = 0;
 			if (!strstr(buf, want) || lseek(3, 0, SEEK_CUR) != 5) strcat(bad, "status,");
 		}
-		if (!starts(4, 0, "procthr\n")) strcat(bad, "thread-comm,");
+		if (threads && !starts(4, 0, "procthr\n")) strcat(bad, "thread-comm,");
+		if (threads && !starts(10, 0, "rootthr\n")) strcat(bad, "root-thread-comm,");
 		if (ino_of(5) != ino_at("/proc/%d/ns/net", getpid()) || !ino_of(5)) strcat(bad, "netns,");
 		if (ino_of(6) != ino_at("/proc/%d/ns/uts", child) || !ino_of(6)) strcat(bad, "utsns,");
 		if (syscall(SYS_kcmp, child, grand, KCMP_FILE, 7, 7) != 0) strcat(bad, "shared,");
 		if (fdinfo_field(child, 7, "pos:") != 7 || fdinfo_field(grand, 7, "pos:") != 7) strcat(bad, "pos,");
-		if (!(fdinfo_field(child, 7, "flags:") & O_CLOEXEC) || (fdinfo_field(grand, 8, "flags:") & O_CLOEXEC)) strcat(bad, "cloexec,");
+		if (!(fdinfo_field(child, 7, "flags:") & O_CLOEXEC) || (threads && (fdinfo_field(grand, 8, "flags:") & O_CLOEXEC))) strcat(bad, "cloexec,");
 		{
 			char p[64], l1[64] = "", l2[64] = "";
 			snprintf(p, sizeof p, "/proc/%d/fd/7", (int)child);
@@ -164,9 +176,9 @@ int main(int argc, char **argv) {
 			snprintf(want, sizeof want, "/proc/%d/stat", (int)child);
 			if (strcmp(l1, want)) strcat(bad, "names-child,");
 			snprintf(p, sizeof p, "/proc/%d/fd/8", (int)grand);
-			if (readlink(p, l2, sizeof l2 - 1) < 0) strcat(bad, "link8,");
+			if (threads && readlink(p, l2, sizeof l2 - 1) < 0) strcat(bad, "link8,");
 			snprintf(want, sizeof want, "/proc/%d/task/%d/stat", (int)child, (int)tid);
-			if (strcmp(l2, want)) strcat(bad, "names-thread,");
+			if (threads && strcmp(l2, want)) strcat(bad, "names-thread,");
 		}
 		if (bad[0]) {
 			bad[strlen(bad) - 1] = 0;
