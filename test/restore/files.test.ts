@@ -150,6 +150,8 @@ describe('/proc files of the tree\'s other tasks and threads, namespace files (i
 
   it('refused by name: the file of a network namespace no task of the tree lives in', () =>
     refusedProc('netns', /^criu: task \d+ fd 9 \(net:\[\d+\]\): a file of net namespace \d+, in which no task of the dumped tree lives, is not supported/));
+  it('refused by name: a child\'s /proc file in flight in a unix socket\'s queue (the restore sends the queues before such files exist)', () =>
+    refusedProc('inflight', /^criu: task \d+ fd \d+: a descriptor in flight in its queue is a \/proc file of a task other than the root \(\/proc\/\d+\/status\), which is not supported in flight$/));
   it('refused by name: /proc/PID/status of a process gone (exited and reaped)', () =>
     refusedProc('gone', /^criu: task \d+ fd 9 \(\/proc\/\d+\/status( \(deleted\))?\): a file of process \d+, (which is gone|outside the dumped tree), is not supported/));
 });

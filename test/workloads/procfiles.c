@@ -14,6 +14,8 @@
  * MODE "netns": fd 9 of the root holds the network namespace of a helper that unshared one and
  * was reaped: no task of the tree lives in it (the dump refuses it).
  * MODE "gone": fd 9 of the root holds /proc/HELPER/status of a helper reaped since.
+ * MODE "inflight": a copy of fd 3 (the child's status) waits in the queue of a socketpair of the
+ * root's (SCM_RIGHTS): the restore sends the queues before such files exist (the dump refuses it).
  * "ready pid=N child=C grandchild=G"; on SIGUSR1: fd 3 reads C's status from offset 5, fd 4
  * reads "procthr", fds 5 and 6 are the namespaces (inodes) of /proc/self/ns/net and C's uts,
  * C's and G's fd 7 one open file (kcmp) at offset 7 with O_CLOEXEC, naming C (its stat begins with
@@ -151,6 +153,18 @@ int main(int argc, char **argv) {
 		waitpid(h, 0, 0);
 	}
 
+	if (!strcmp(mode, "inflight")) {
+		int sp[2];
+		char byte = 'x', cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &(int){3}, sizeof(int));
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) || sendmsg(sp[0], &m, 0) != 1) return 15;
+	}
 	wl_say("ready pid=%d child=%d grandchild=%d", (int)getpid(), (int)child, (int)grand);
 	for (;;) {
 		wl_wait_check();
