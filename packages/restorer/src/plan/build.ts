@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { leaderlessGroups, leaderlessGroupText, PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
-import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
+import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_CLONE_FLAG, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { lazyRanges, openPageReader, vmaCanBeLazy, type LazyRange } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type FilePlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
@@ -274,6 +274,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   checkSysvAttaches(tasks, namespaces?.sysv);
   checkFownOwners(tasks, files.files);
   checkPidfds(tasks, files.files);
+  checkProcPaths(tasks, files.files, namespaces);
   planGroupHelpers(tasks);
   checkTerminals(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
@@ -346,6 +347,21 @@ function planGroupHelpers(tasks: TaskPlan[]): void {
     if (g.why) throw unsupported(leaderlessGroupText(g), { pid: g.members[0]! });
     tasks.find((t) => t.pid === g.parent)!.groupHelper = g.pgid;
   }
+}
+
+/**
+ * A file under /proc/PID/ (a namespace's file too: /proc/PID/ns/X) is opened by the pid the images
+ * carry, in a tree of a pid namespace of its own the pid inside it: only a proc of that namespace
+ * at /proc (one the tree's own mount namespace mounts again) names the task; the restorer's own
+ * /proc would name another process, or none.
+ */
+function checkProcPaths(tasks: TaskPlan[], files: FilePlan[], ns: NamespacePlan | undefined): void {
+  if (!ns || !(ns.cloneFlags & NS_CLONE_FLAG.pid)) return;
+  if (ns.mounts?.some((m) => m.fsname === 'proc' && m.mountpoint.replace(/^\./, '') === '/proc')) return;
+  files.forEach((f, i) => {
+    if (f.kind !== 'reg' || !/^\/proc\/\d+(\/|$)/.test(f.path)) return;
+    throw unsupported(`${fileHolder(tasks, i).what}: ${f.path} names a task by its pid in the tree's own pid namespace, which has no proc mounted at /proc in the tree's mount namespace: not restored`);
+  });
 }
 
 /** A pidfd names a process of the checkpoint (or one gone, -1): any other would name another process, or none. */

@@ -138,7 +138,11 @@ export class RegFiles implements DumpKind {
     const tree = this.tree();
     const inTree = (id: number) => !!tree && [...tree.tasks].some((t) => this.inner(t) === id);
     const who = p.thread === undefined ? `process ${p.owner}` : `thread ${p.thread} of process ${p.owner}`;
+    // a tree in a pid namespace of its own that lives in criu's mount namespace sees criu's
+    // /proc, which numbers processes as criu's namespace does: the number names no task of the
+    // tree as the images carry it (and the restored tree's /proc would name another process)
     const why = / \(deleted\)$/.test(target) ? `a file of ${who}, which is gone,`
+      : tree?.innerId && !this.mounts() ? `a file of ${who} under the /proc of criu's pid namespace, from a tree in a pid namespace of its own,`
       : !inTree(p.owner) || (p.thread !== undefined && !inTree(p.thread)) ? `a file of ${who}, outside the dumped tree,`
       : undefined;
     if (why) throw refuseFd(pid, fd, `${why} is not supported`, target);
