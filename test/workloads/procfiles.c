@@ -7,6 +7,7 @@
  *   child fd 7: /proc/self/stat opened by the child (close-on-exec) at offset 7, inherited by the
  *   grandchild: one open file in two tasks;
  *   grandchild fd 8: /proc/CHILD/task/THREAD/stat;
+ *   child fd 11: its /proc/self/mountinfo, watched (EPOLLPRI, data 0x77) by its epoll at fd 12;
  *   root fd 10: /proc/self/task/RTHREAD/comm of a thread of its own ("rootthr"): the root's
  *   threads, too, exist only once the files are opened.
  * MODE "criu": without the thread's files (fd 4, the grandchild's fd 8): CRIU 4.2 opens a task's
@@ -25,6 +26,7 @@
 #include <linux/kcmp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
@@ -68,6 +70,23 @@ static long fdinfo_field(pid_t pid, int fd, const char *name) {
 	return v;
 }
 
+/* does the epoll at fd epfd of task pid watch target tfd for events (the kernel adds EPOLLERR and EPOLLHUP) with data? */
+static int watches(pid_t pid, int epfd, int tfd, unsigned events, unsigned long long data) {
+	char p[64], line[256];
+	int found = 0;
+	snprintf(p, sizeof p, "/proc/%d/fdinfo/%d", (int)pid, epfd);
+	FILE *f = fopen(p, "r");
+	if (!f) return 0;
+	while (fgets(line, sizeof line, f)) {
+		int t;
+		unsigned e;
+		unsigned long long d;
+		if (sscanf(line, "tfd: %d events: %x data: %llx", &t, &e, &d) == 3 && t == tfd && (e & events) == events && d == data) found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
 /* does what fd reads at offset off begin with want? */
 static int starts(int fd, off_t off, const char *want) {
 	char buf[4096];
@@ -104,6 +123,8 @@ int main(int argc, char **argv) {
 		if (pthread_create(&t, 0, thread_main, 0)) _exit(1);
 		while (!thread_tid) usleep(1000);
 		if (openf(7, O_RDONLY, "/proc/self/stat") < 0 || fcntl(7, F_SETFD, FD_CLOEXEC) || lseek(7, 7, SEEK_SET) != 7) _exit(1);
+		struct epoll_event ev = { .events = EPOLLPRI, .data.u64 = 0x77 };
+		if (openf(11, O_RDONLY, "/proc/self/mountinfo") < 0 || place(epoll_create1(0), 12) < 0 || epoll_ctl(12, EPOLL_CTL_ADD, 11, &ev)) _exit(1);
 		pid_t me = getpid(), tid = thread_tid;
 		pid_t g = fork();
 		if (g == 0) {
@@ -181,6 +202,7 @@ int main(int argc, char **argv) {
 		if (ino_of(5) != ino_at("/proc/%d/ns/net", getpid()) || !ino_of(5)) strcat(bad, "netns,");
 		if (ino_of(6) != ino_at("/proc/%d/ns/uts", child) || !ino_of(6)) strcat(bad, "utsns,");
 		if (syscall(SYS_kcmp, child, grand, KCMP_FILE, 7, 7) != 0) strcat(bad, "shared,");
+		if (!watches(child, 12, 11, EPOLLPRI, 0x77)) strcat(bad, "epoll,");
 		if (fdinfo_field(child, 7, "pos:") != 7 || fdinfo_field(grand, 7, "pos:") != 7) strcat(bad, "pos,");
 		if (!(fdinfo_field(child, 7, "flags:") & O_CLOEXEC) || (threads && (fdinfo_field(grand, 8, "flags:") & O_CLOEXEC))) strcat(bad, "cloexec,");
 		{

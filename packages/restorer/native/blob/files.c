@@ -763,6 +763,21 @@ void open_file_table(struct ctx *c)
 	S3(NR_close_range, c->h->fd_base + n, ~0U, 0);
 }
 
+/* an epoll's owner with targets opened late still to add (restore_late_files): owner | this bit */
+#define OWNER_LATE_TARGETS (1ULL << 63)
+
+/* Is descriptor n of this task one on a file opened late (restore_late_files)? */
+static int late_fd(struct ctx *c, u64 n)
+{
+	const struct plan_file *files = AT(c, c->h->files_off);
+	const struct plan_fd *fd = AT(c, c->t->fds_off);
+	u64 i;
+	for (i = 0; i < c->t->nfds; i++)
+		if (fd[i].fd == n)
+			return files[fd[i].file].kind == FILE_LATE;
+	return 0;
+}
+
 void restore_fds(struct ctx *c)
 {
 	struct plan_fd *fd = AT(c, c->t->fds_off);
@@ -799,14 +814,20 @@ void restore_fds(struct ctx *c)
 	for (i = 0; i < c->t->nfds; i++) {
 		struct plan_file *f = (struct plan_file *)AT(c, c->h->files_off) + fd[i].file;
 		const u64 *t = AT(c, f->data_off);
-		u64 k;
+		u64 k, late = 0;
 		if (f->kind != FILE_EPOLL || f->owner != c->t->pid)
 			continue;
 		for (k = 0; k + 24 <= f->data_len; k += 24, t += 3) {
 			struct { u32 events; u64 data; } __attribute__((packed)) ev = { (u32)t[1], t[2] };
+			/* (a target opened late is added once it is: add_late_targets) */
+			if (late_fd(c, t[0])) {
+				late = 1;
+				continue;
+			}
 			chk(c, S4(NR_epoll_ctl, fd[i].fd, 1 /* EPOLL_CTL_ADD */, t[0], &ev), t[0]);
 		}
-		f->owner = 0; /* once, even if the task holds it at several descriptors */
+		/* once, even if the task holds it at several descriptors */
+		f->owner = late ? c->t->pid | OWNER_LATE_TARGETS : 0;
 	}
 	set_step(c, STEP_FDS);
 	if (c->h->nfiles)
@@ -970,6 +991,28 @@ static void place_late(struct ctx *c, long pfd)
 	}
 }
 
+/* The targets opened late of the epolls this task owns, once they are open (restore_fds added the others). */
+static void add_late_targets(struct ctx *c)
+{
+	struct plan_file *files = AT(c, c->h->files_off);
+	const struct plan_fd *fd = AT(c, c->t->fds_off);
+	u64 i, k;
+	set_step(c, STEP_EPOLL);
+	for (i = 0; i < c->t->nfds; i++) {
+		struct plan_file *f = &files[fd[i].file];
+		const u64 *t = AT(c, f->data_off);
+		if (f->kind != FILE_EPOLL || f->owner != (c->t->pid | OWNER_LATE_TARGETS))
+			continue;
+		for (k = 0; k + 24 <= f->data_len; k += 24, t += 3) {
+			struct { u32 events; u64 data; } __attribute__((packed)) ev = { (u32)t[1], t[2] };
+			if (late_fd(c, t[0]))
+				chk(c, S4(NR_epoll_ctl, fd[i].fd, 1 /* EPOLL_CTL_ADD */, t[0], &ev), t[0]);
+		}
+		f->owner = 0;
+	}
+	set_step(c, STEP_LATE);
+}
+
 /*
  * Files opened by their path only once every task of the tree exists with its pid (a file under
  * /proc/PID/ of a task other than the root, a namespace's file /proc/PID/ns/X): once every task
@@ -977,7 +1020,8 @@ static void place_late(struct ctx *c, long pfd)
  * recorded; O_ASYNC later, restore_fown) and says so in the status area; every other task that
  * holds one (with a descriptor table of its own) takes copies of the root's descriptors
  * (pidfd_getfd: one open file however many tasks hold it) and counts itself done; the root then
- * closes its own. A table shared with the parent is the parent's (its first holder places them).
+ * closes its own; each adds the targets of its epolls that are such files. A table shared with
+ * the parent is the parent's (its first holder places them).
  */
 void restore_late_files(struct ctx *c)
 {
@@ -1004,6 +1048,7 @@ void restore_late_files(struct ctx *c)
 		pfd = chk(c, S2(NR_pidfd_open, tasks[root].pid, 0), tasks[root].pid);
 		place_late(c, pfd);
 		S1(NR_close, pfd);
+		add_late_targets(c);
 		__atomic_add_fetch(taken, 1, __ATOMIC_SEQ_CST);
 		S3(NR_futex, taken, FUTEX_WAKE, 0x7fffffff);
 		return;
@@ -1024,6 +1069,7 @@ void restore_late_files(struct ctx *c)
 	__atomic_store_n(opened, 1, __ATOMIC_SEQ_CST);
 	S3(NR_futex, opened, FUTEX_WAKE, 0x7fffffff);
 	place_late(c, -1);
+	add_late_targets(c);
 	for (i = 0; i < c->h->ntasks; i++)
 		if (i != root && !tasks[i].zombie && !tasks[i].share_files && holds_late(c, &tasks[i]))
 			want++;
