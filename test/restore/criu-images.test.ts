@@ -95,6 +95,10 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     ['fsmisc cwd', () => ['cwd', tmp('c-fs-cwd')], /^check ok cwd$/],
     ['fsmisc udir', () => ['udir', tmp('c-fs-udir')], /^check ok udir$/],
     ['fsmisc proc', () => ['proc', tmp('c-fs-proc')], /^check ok proc$/],
+    // issue 15: /proc files of the tree's other tasks, namespace files (NS); without the files of
+    // a thread (/proc/PID/task/TID/), which CRIU 4.2 opens before it makes the threads (its own
+    // dumps of them fail its restore with ENOENT too)
+    ['procfiles criu', () => ['criu'], /^check ok$/],
     ['fsmisc epoll', () => ['epoll', tmp('c-fs-epoll')], /^check ok epoll$/],
     ['fsmisc lease', () => ['lease', tmp('c-fs-lease')], /^check ok lease$/, ['--file-locks']],
     ['fsmisc wlease', () => ['wlease', tmp('c-fs-wlease')], /^check ok wlease$/, ['--file-locks']],

@@ -105,8 +105,56 @@ describe('refused by name', () => {
     ]));
   it('an epoll target held only by another task', () =>
     refused('epollchild', [/^criu: task \d+ fd 4 \(anon_inode:\[eventpoll\]\): watches a file no longer open at fd \d+ nor at any other descriptor of the task/]));
-  it('/proc/PID of a task other than the root', () =>
-    refused('procchild', [/^criu: task \d+ fd 3 \(\/proc\/\d+\/status\): a \/proc file of a task other than the root \(\d+\) is not supported/]));
   it('/proc/PID of a process outside the tree', () =>
     refused('procout', [/^criu: task \d+ fd 3 \(\/proc\/\d+\/status\): a file of process \d+, outside the dumped tree, is not supported/]));
+});
+
+describe('/proc files of the tree\'s other tasks and threads, namespace files (issue 15)', () => {
+  it('carried: the root holds a child\'s /proc/PID/status (at an offset) and its thread\'s /proc/PID/task/TID/comm, the files of its network and the child\'s UTS namespace; the child\'s /proc/self/stat (close-on-exec, at an offset) is one open file with its child\'s, which holds the thread\'s stat; the child\'s epoll watching its /proc/self/mountinfo; the root\'s /proc/self/task/TID/comm of a thread of its own', () =>
+    roundTrip('procfiles', [], (pid, st) => {
+      expect(treePids(pid)).toHaveLength(3);
+      expect(askVerdict(st, pid)).toBe('check ok');
+    }, true, undefined, [
+      // (the /proc files: the root's 3, 4 and 10, the child's and grandchild's 7, 8 and 11, the
+      // epoll watching 11 at 12; the namespace files keep theirs)
+      { path: /^tasks\[\d+\]\.fds\[(3|4|7|8|10|11|12)\]\.fdinfo$/, why: "a /proc/PID file's inode is the restored task's", keep: (v) => String(v).replace(/"ino: \d+"/, '').replace(/ ino:[0-9a-f]+/, '') },
+    ], (dir, pid) => {
+      // as CRIU 4.2 writes them: the /proc files as regular files by path, the namespace files as NS entries
+      const files = ourCritDecode(path.join(dir, 'files.img')).entries as { type: string; reg?: { name: string }; nsf?: { ns_id: number; ns_cflag: number; flags: number } }[];
+      const names = files.filter((f) => f.type === 'REG' && f.reg!.name.startsWith('/proc/')).map((f) => f.reg!.name.replace(/\d+/g, 'N')).sort();
+      expect(names).toEqual(['/proc/N/mountinfo', '/proc/N/stat', '/proc/N/status', '/proc/N/task/N/comm', '/proc/N/task/N/comm', '/proc/N/task/N/stat']);
+      const ids = ourCritDecode(path.join(dir, `ids-${pid}.img`)).entries[0] as Record<string, number>;
+      const ns = files.filter((f) => f.type === 'NS').map((f) => f.nsf!);
+      expect(ns.map((n) => [n.ns_id, n.ns_cflag]).sort()).toEqual([[ids.net_ns_id, 0x40000000], [ids.uts_ns_id, 0x04000000]].sort());
+      if (haveCrit) {
+        const ref = (critDecode(path.join(dir, 'files.img')).entries as typeof files).filter((f) => f.type === 'NS').map((f) => f.nsf);
+        expect(ref).toEqual(ns);
+      }
+    }));
+
+  function refusedProc(mode: string, named: RegExp): void {
+    const w = startWorkload('procfiles', [mode]);
+    const pids = treePids(w.pid);
+    try {
+      const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp(`procfiles-${mode}-check`), '-o', 'check.log']);
+      expect(c.code, c.stderr).toBe(4);
+      expect(c.stderr.trim().split('\n')[0]).toMatch(named);
+      const d = criu(['dump', '-t', String(w.pid), '-D', tmp(`procfiles-${mode}-dump`), '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(4);
+      expect(d.stderr.trim().split('\n')).toHaveLength(1);
+      expect(d.stderr.trim()).toMatch(named);
+      expect(treePids(w.pid).sort()).toEqual(pids.sort());
+      expect(askVerdict(w.state, w.pid)).toBe('check ok');
+    } finally {
+      killTree(w.pid);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
+    }
+  }
+
+  it('refused by name: the file of a network namespace no task of the tree lives in', () =>
+    refusedProc('netns', /^criu: task \d+ fd 9 \(net:\[\d+\]\): a file of net namespace \d+, in which no task of the dumped tree lives, is not supported/));
+  it('refused by name: a child\'s /proc file in flight in a unix socket\'s queue (the restore sends the queues before such files exist)', () =>
+    refusedProc('inflight', /^criu: task \d+ fd \d+: a descriptor in flight in its queue is a \/proc file of a task other than the root \(\/proc\/\d+\/status\), which is not supported in flight$/));
+  it('refused by name: /proc/PID/status of a process gone (exited and reaped)', () =>
+    refusedProc('gone', /^criu: task \d+ fd 9 \(\/proc\/\d+\/status( \(deleted\))?\): a file of process \d+, (which is gone|outside the dumped tree), is not supported/));
 });

@@ -117,6 +117,15 @@ describe('a tree in a pid namespace of its own', () => {
     killAndCheck(w.pid);
   });
 
+  it('a /proc file reached through criu\'s /proc (the tree has no mount namespace of its own: /proc/1 is the host\'s init) is refused by name (exit 4), the tree runs on', () => {
+    const w = startWorkload('pidns', ['hostproc']);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('pidns-hostproc'), '-o', 'dump.log', '--file-locks']);
+    expect(d.code, d.stderr).toBe(4);
+    expect(d.stderr).toBe(`criu: task ${w.pid} fd 20 (/proc/1/status): a file of process 1 under the /proc of criu's pid namespace, from a tree in a pid namespace of its own, is not supported\n`);
+    expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
+    killAndCheck(w.pid);
+  });
+
   it('a root that is not the init of its pid namespace is refused by name (exit 4), the tree runs on', () => {
     const w = startWorkload('pidns', []);
     const kid = treePids(w.pid).find((p) => p !== w.pid)!;

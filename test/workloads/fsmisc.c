@@ -23,7 +23,7 @@
  *           zero reads zeros
  *   iouring  an io_uring (its ring mapped)
  *   epollchild  an epoll target whose only descriptor is in a child
- *   procchild, procout  /proc/PID/status of a child, of a process outside the tree (the parent)
+ *   procout  /proc/PID/status of a process outside the tree (the parent; a child's: procfiles.c)
  * The verdict is "check ok MODE" or "check bad MODE what". */
 #include "workload.h"
 #include <errno.h>
@@ -155,11 +155,9 @@ int main(int argc, char **argv) {
 		if (child == 0) { close(efd); for (;;) pause(); }
 		close(ev);
 		fd = efd;
-	} else if (!strcmp(mode, "procchild") || !strcmp(mode, "procout")) {
+	} else if (!strcmp(mode, "procout")) {
 		char p[64];
-		child = strcmp(mode, "procout") ? fork() : 0;
-		if (child == 0 && strcmp(mode, "procout")) for (;;) pause();
-		snprintf(p, sizeof p, "/proc/%d/status", child ? (int)child : (int)getppid());
+		snprintf(p, sizeof p, "/proc/%d/status", (int)getppid());
 		fd = open(p, O_RDONLY);
 	} else if (!strcmp(mode, "lease") || !strcmp(mode, "wlease")) {
 		snprintf(path, sizeof path, "%s/leased", dir);

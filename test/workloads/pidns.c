@@ -2,7 +2,10 @@
  * namespace's init, which leads a session of its own, forks two children and starts a thread,
  * then its outside parent says "ready pid=<init as crtools sees it>" and exits.
  *
- *   pidns STATEFILE
+ *   pidns [hostproc] STATEFILE
+ *
+ * hostproc: the init holds /proc/1/status open at fd 20 through criu's /proc (the tree has no
+ * mount namespace of its own): the host's init, which its own pid 1 is not (the dump refuses it).
  *
  * SIGUSR1 (to the init): "check ok pid=1 children=2 thread=1" when the init is still pid 1 of
  * its namespace, each child still has the pid it was born with there (a child whose getpid()
@@ -107,6 +110,11 @@ int main(int argc, char **argv) {
 	if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &timer) || timer_settime(timer, 0, &its, 0) || lk < 0 || flock(lk, LOCK_EX)) {
 		wl_say("error timer/flock");
 		return 1;
+	}
+	if (argc > 2 && !strcmp(argv[1], "hostproc")) {
+		int h = open("/proc/1/status", O_RDONLY);
+		if (h < 0 || dup2(h, 20) != 20) return 1;
+		close(h);
 	}
 	if (write(p[1], "k", 1) != 1) return 1;
 	close(p[1]);

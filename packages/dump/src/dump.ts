@@ -3,7 +3,7 @@ import path from 'node:path';
 import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, foreignSessionTasks, foreignSessionText, leaderlessGroups, leaderlessGroupText, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
-import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE } from '@crtools/images/facts';
+import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE, type NsKind } from '@crtools/images/facts';
 import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { connectPageServer, createPagesIdAllocator, dumpShmemFile, FrozenLazyPages, pagemapFileName, planDump, procMemPageSource, PE_LAZY, PE_PRESENT, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
@@ -14,7 +14,7 @@ import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold
 
 import { coreEntries, mmEntry, socketMappings } from './task.js';
 import { AioRings } from './aio.js';
-import { foreignNamespaces, Namespaces, PidView, refuseRootNamespaces } from './namespaces.js';
+import { foreignNamespaces, Namespaces, nsInodes, PidView, refuseRootNamespaces } from './namespaces.js';
 import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
@@ -552,7 +552,14 @@ async function dumpFrozen(
     ...(view.own ? { innerId: (id: number, group: boolean) => view.inner(id, group) } : {}),
   };
   let treeMounts: Set<number> | undefined;
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues }, unix: opts.unix, mounts: () => treeMounts });
+  // a namespace file is carried when some task of the tree lives in that namespace (the restore
+  // opens it again through that task): the namespaces the tasks live in, read when one is met
+  let lived: Set<string> | undefined;
+  const nsId = (kind: NsKind, ino: bigint): number | undefined => {
+    lived ??= new Set(tasks.filter((t) => !t.zombie).flatMap((t) => [...nsInodes(t.pid)].map(([k, i]) => `${k}:${i}`)));
+    return lived.has(`${kind}:${ino}`) ? namespaces.idOf(kind, ino) : undefined;
+  };
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues }, unix: opts.unix, mounts: () => treeMounts, nsId });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

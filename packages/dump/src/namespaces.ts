@@ -165,6 +165,17 @@ export class Namespaces {
     if (this.rootOwn.has('net')) setSocketNamespace(undefined);
   }
 
+  /**
+   * The id the images give namespace `ino` of `kind` (a namespace file's): one of the root's own
+   * or one of criu's; undefined for any other. (Whether a task of the tree lives in it is the
+   * caller's to ask.)
+   */
+  idOf(kind: NsKind, ino: bigint): number | undefined {
+    const rootId = this.rootOwn.get(kind);
+    if (rootId !== undefined && ino === this.root.get(kind)) return rootId;
+    return ino === this.own.get(kind) ? this.ownIds[`${kind}_ns_id`] : undefined;
+  }
+
   /** ids-<pid>.img's namespace ids of task pid; a task in a namespace neither criu's nor the root's is refused. */
   idsOf(pid: number): Record<string, number> {
     const theirs = nsInodes(pid);

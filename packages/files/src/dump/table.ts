@@ -21,6 +21,7 @@ import { UnixSockets } from '../kinds/unix/dump.js';
 import { InetSockets, type InetDumpOptions } from '../kinds/inet/dump.js';
 import { netlinkDump } from '../kinds/netlink/dump.js';
 import { PacketFiles } from '../kinds/packet/dump.js';
+import { NsFiles, nsTarget, type NsIdOf } from '../kinds/nsfs/dump.js';
 import { PidfdFiles } from '../kinds/pidfd/dump.js';
 import { FifoFiles } from '../kinds/fifo/dump.js';
 import { TtyFiles } from '../kinds/tty/dump.js';
@@ -69,13 +70,14 @@ export class FileTable implements FileIds {
    * cannot be carried goes (thrown at once unless gathered); inet: what the dump was asked of TCP
    * connections; unix: which of the tree's unix sockets may have their peer outside it
    * (--ext-unix-sk, --external unix[INO]); mounts: the mount ids of the tree's own mount
-   * namespace, asked when a file is met (undefined: it lives in criu's)
+   * namespace, asked when a file is met (undefined: it lives in criu's); nsId: the id of a
+   * namespace some task of the tree lives in (a namespace file's; without it every one is refused)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> }; mounts?: () => ReadonlySet<number> | undefined } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> }; mounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
       new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues), this.reg];
   }
 
@@ -135,7 +137,9 @@ export class FileTable implements FileIds {
   private inflight(fd: number, what: string): number | undefined {
     const self = process.pid;
     const rec: FdRecord = { fd, target: readFdLink(self, fd), ...readFdinfo(self, fd) };
-    const refused = /^socket:/.test(rec.target) ? 'a socket' : rec.target === 'anon_inode:[eventpoll]' ? 'an epoll' : rec.target === 'anon_inode:[pidfd]' || rec.target.startsWith('pidfd:') ? 'a pidfd' : undefined;
+    // (nor a file the restore opens only once every task exists, after the queues are sent)
+    const refused = /^socket:/.test(rec.target) ? 'a socket' : rec.target === 'anon_inode:[eventpoll]' ? 'an epoll' : rec.target === 'anon_inode:[pidfd]' || rec.target.startsWith('pidfd:') ? 'a pidfd'
+      : nsTarget(rec.target) ? 'a namespace file' : this.reg.openedLate(rec.target) ? 'a /proc file of a task other than the root' : undefined;
     if (refused) {
       this.refusals.check(() => {
         throw new CrtoolsError('UNSUPPORTED_FILE', `${what} is ${refused} (${rec.target}), which is not supported in flight`, { context: {}, exitCode: ExitCode.UNSUPPORTED });

@@ -19,6 +19,7 @@ import { packetPlan } from '../kinds/packet/plan.js';
 import type { SocketFilePlan } from '../sockopts/plan.js';
 import { MemfdPlans, type MemfdFilePlan } from '../kinds/memfd/plan.js';
 import { pidfdPlan, type PidfdFilePlan } from '../kinds/pidfd/plan.js';
+import { NsPlans } from '../kinds/nsfs/plan.js';
 import { FifoPlans, type FifoFilePlan } from '../kinds/fifo/plan.js';
 import { TtyPlans, type TtyFilePlan } from '../kinds/tty/plan.js';
 
@@ -73,7 +74,7 @@ export class FilePlanTable {
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
-    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty].map((k) => [k.type, k as PlanKind]),
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new NsPlans(), new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(

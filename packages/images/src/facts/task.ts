@@ -8,6 +8,11 @@ export const TASK_STATE = { ALIVE: 1, DEAD: 2, STOPPED: 3, HELPER: 4, THREAD: 5 
 export const NS_KINDS = ['pid', 'net', 'ipc', 'uts', 'time', 'mnt', 'user', 'cgroup'] as const;
 export type NsKind = (typeof NS_KINDS)[number];
 
+/** The CLONE_NEW* flag of each kind of namespace (ns_file_entry.ns_cflag, setns(2)'s nstype). */
+export const NS_CLONE_FLAG: Readonly<Record<NsKind, number>> = {
+  pid: 0x20000000, net: 0x40000000, ipc: 0x08000000, uts: 0x04000000, time: 0x80, mnt: 0x20000, user: 0x10000000, cgroup: 0x02000000,
+};
+
 /** PosixTimerEntry.it_sigev_notify (SIGEV_* of <signal.h>). */
 export const SIGEV = { SIGNAL: 0, NONE: 1, THREAD: 2, THREAD_ID: 4 } as const;
 

@@ -106,6 +106,8 @@ void restore_ctty_pgrp(struct ctx *c) HIDDEN;
 void open_dev_tty(struct ctx *c, const struct plan_file *f, u64 fd) HIDDEN;
 /* pidfds (after task_formed: each names a process of the tree, which must exist) */
 void restore_pidfds(struct ctx *c) HIDDEN;
+/* files opened by path once every task exists (/proc files of other tasks, namespace files): after task_formed */
+void restore_late_files(struct ctx *c) HIDDEN;
 /* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */
 void check_size(struct ctx *c, long fd, u64 want, u64 detail) HIDDEN;
 

@@ -763,6 +763,21 @@ void open_file_table(struct ctx *c)
 	S3(NR_close_range, c->h->fd_base + n, ~0U, 0);
 }
 
+/* an epoll's owner with targets opened late still to add (restore_late_files): owner | this bit */
+#define OWNER_LATE_TARGETS (1ULL << 63)
+
+/* Is descriptor n of this task one on a file opened late (restore_late_files)? */
+static int late_fd(struct ctx *c, u64 n)
+{
+	const struct plan_file *files = AT(c, c->h->files_off);
+	const struct plan_fd *fd = AT(c, c->t->fds_off);
+	u64 i;
+	for (i = 0; i < c->t->nfds; i++)
+		if (fd[i].fd == n)
+			return files[fd[i].file].kind == FILE_LATE;
+	return 0;
+}
+
 void restore_fds(struct ctx *c)
 {
 	struct plan_fd *fd = AT(c, c->t->fds_off);
@@ -770,8 +785,11 @@ void restore_fds(struct ctx *c)
 	struct plan_file *files = AT(c, c->h->files_off);
 	for (i = 0; i < c->t->nfds; i++) {
 		/* a pidfd of a process of the tree is opened once every process of the tree exists
-		   (restore_pidfds); one of a process gone is in the table (open_dead_pidfds) */
+		   (restore_pidfds); one of a process gone is in the table (open_dead_pidfds); so is a
+		   file opened late (restore_late_files) */
 		if (files[fd[i].file].kind == FILE_PIDFD && (s64)files[fd[i].file].value > 0)
+			continue;
+		if (files[fd[i].file].kind == FILE_LATE)
 			continue;
 		if (files[fd[i].file].kind == FILE_TTY && (files[fd[i].file].tty_bits & TTY_DEVTTY)) {
 			/* /dev/tty: opened by this task at its first descriptor on it, the others dup'ed */
@@ -796,14 +814,20 @@ void restore_fds(struct ctx *c)
 	for (i = 0; i < c->t->nfds; i++) {
 		struct plan_file *f = (struct plan_file *)AT(c, c->h->files_off) + fd[i].file;
 		const u64 *t = AT(c, f->data_off);
-		u64 k;
+		u64 k, late = 0;
 		if (f->kind != FILE_EPOLL || f->owner != c->t->pid)
 			continue;
 		for (k = 0; k + 24 <= f->data_len; k += 24, t += 3) {
 			struct { u32 events; u64 data; } __attribute__((packed)) ev = { (u32)t[1], t[2] };
+			/* (a target opened late is added once it is: add_late_targets) */
+			if (late_fd(c, t[0])) {
+				late = 1;
+				continue;
+			}
 			chk(c, S4(NR_epoll_ctl, fd[i].fd, 1 /* EPOLL_CTL_ADD */, t[0], &ev), t[0]);
 		}
-		f->owner = 0; /* once, even if the task holds it at several descriptors */
+		/* once, even if the task holds it at several descriptors */
+		f->owner = late ? c->t->pid | OWNER_LATE_TARGETS : 0;
 	}
 	set_step(c, STEP_FDS);
 	if (c->h->nfiles)
@@ -929,4 +953,130 @@ void restore_pidfds(struct ctx *c)
 		}
 		chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
 	}
+}
+
+/* Does this task hold a descriptor on a file opened late? */
+static int holds_late(struct ctx *c, const struct plan_task *t)
+{
+	const struct plan_file *files = AT(c, c->h->files_off);
+	const struct plan_fd *fd = AT(c, t->fds_off);
+	u64 i;
+	for (i = 0; i < t->nfds; i++)
+		if (files[fd[i].file].kind == FILE_LATE)
+			return 1;
+	return 0;
+}
+
+/* The task's descriptors on files opened late, at their recorded numbers with their recorded
+   descriptor flags: the root's own at fd_base + the file's index, another task's copies of
+   those taken through pidfd `pfd` on the root (-1: this is the root). */
+static void place_late(struct ctx *c, long pfd)
+{
+	const struct plan_file *files = AT(c, c->h->files_off);
+	const struct plan_fd *fd = AT(c, c->t->fds_off);
+	u64 i;
+	for (i = 0; i < c->t->nfds; i++) {
+		long got;
+		if (files[fd[i].file].kind != FILE_LATE)
+			continue;
+		got = (long)(c->h->fd_base + fd[i].file);
+		/* another task: a copy of the root's descriptor (the same open file) */
+		if (pfd >= 0)
+			got = chk(c, S3(NR_pidfd_getfd, pfd, got, 0), fd[i].fd);
+		if (got != (long)fd[i].fd)
+			chk(c, S2(NR_dup2, got, fd[i].fd), fd[i].fd);
+		if (pfd >= 0 && got != (long)fd[i].fd)
+			S1(NR_close, got);
+		chk(c, S3(NR_fcntl, fd[i].fd, F_SETFD, fd[i].flags), fd[i].fd);
+	}
+}
+
+/* The targets opened late of the epolls this task owns, once they are open (restore_fds added the others). */
+static void add_late_targets(struct ctx *c)
+{
+	struct plan_file *files = AT(c, c->h->files_off);
+	const struct plan_fd *fd = AT(c, c->t->fds_off);
+	u64 i, k;
+	set_step(c, STEP_EPOLL);
+	for (i = 0; i < c->t->nfds; i++) {
+		struct plan_file *f = &files[fd[i].file];
+		const u64 *t = AT(c, f->data_off);
+		if (f->kind != FILE_EPOLL || f->owner != (c->t->pid | OWNER_LATE_TARGETS))
+			continue;
+		for (k = 0; k + 24 <= f->data_len; k += 24, t += 3) {
+			struct { u32 events; u64 data; } __attribute__((packed)) ev = { (u32)t[1], t[2] };
+			if (late_fd(c, t[0]))
+				chk(c, S4(NR_epoll_ctl, fd[i].fd, 1 /* EPOLL_CTL_ADD */, t[0], &ev), t[0]);
+		}
+		f->owner = 0;
+	}
+	set_step(c, STEP_LATE);
+}
+
+/*
+ * Files opened by their path only once every task of the tree exists with its pid (a file under
+ * /proc/PID/ of a task other than the root, a namespace's file /proc/PID/ns/X): once every task
+ * has made its threads, the root opens each at fd_base + its index (flags and position as
+ * recorded; O_ASYNC later, restore_fown) and says so in the status area; every other task that
+ * holds one (with a descriptor table of its own) takes copies of the root's descriptors
+ * (pidfd_getfd: one open file however many tasks hold it) and counts itself done; the root then
+ * closes its own; each adds the targets of its epolls that are such files. A table shared with
+ * the parent is the parent's (its first holder places them).
+ */
+void restore_late_files(struct ctx *c)
+{
+	struct plan_file *f = AT(c, c->h->files_off);
+	struct plan_task *tasks = AT(c, c->h->tasks_off);
+	volatile u32 *opened = (volatile u32 *)(c->h->status_addr + STATUS_LATE_OFF);
+	volatile u32 *taken = (volatile u32 *)(c->h->status_addr + STATUS_LATE_TAKEN_OFF);
+	u64 n = c->h->nfiles, i, root = 0;
+	u32 want = 0, k;
+	long pfd;
+
+	set_step(c, STEP_LATE);
+	for (i = 0; i < n && f[i].kind != FILE_LATE; i++)
+		;
+	if (i == n)
+		return;
+	while (root < c->h->ntasks && tasks[root].parent != NO_PARENT)
+		root++;
+	if (c->t->parent != NO_PARENT) {
+		if (c->t->share_files || !holds_late(c, c->t))
+			return;
+		if (wait_change(c, opened, 0))
+			fail(c, ETIMEDOUT, 0);
+		pfd = chk(c, S2(NR_pidfd_open, tasks[root].pid, 0), tasks[root].pid);
+		place_late(c, pfd);
+		S1(NR_close, pfd);
+		add_late_targets(c);
+		__atomic_add_fetch(taken, 1, __ATOMIC_SEQ_CST);
+		S3(NR_futex, taken, FUTEX_WAKE, 0x7fffffff);
+		return;
+	}
+	wait_formed(c);
+	for (i = 0; i < n; i++) {
+		long fd;
+		if (f[i].kind != FILE_LATE)
+			continue;
+		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags & ~(u64)O_ASYNC), i);
+		if (f[i].pos)
+			chk(c, S3(NR_lseek, fd, f[i].pos, 0), i);
+		if ((u64)fd != c->h->fd_base + i) {
+			chk(c, S2(NR_dup2, fd, c->h->fd_base + i), i);
+			S1(NR_close, fd);
+		}
+	}
+	__atomic_store_n(opened, 1, __ATOMIC_SEQ_CST);
+	S3(NR_futex, opened, FUTEX_WAKE, 0x7fffffff);
+	place_late(c, -1);
+	add_late_targets(c);
+	for (i = 0; i < c->h->ntasks; i++)
+		if (i != root && !tasks[i].zombie && !tasks[i].share_files && holds_late(c, &tasks[i]))
+			want++;
+	while ((k = __atomic_load_n(taken, __ATOMIC_SEQ_CST)) < want)
+		if (wait_change(c, taken, k))
+			fail(c, ETIMEDOUT, k);
+	for (i = 0; i < n; i++)
+		if (f[i].kind == FILE_LATE)
+			S1(NR_close, c->h->fd_base + i);
 }

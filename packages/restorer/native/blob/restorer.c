@@ -220,6 +220,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	restore_threads(c);
 	task_formed(c);
 	restore_pidfds(c);
+	restore_late_files(c);
 	restore_fown(c);
 	restore_ctty_pgrp(c);
 	create_timers(c);

@@ -100,6 +100,7 @@ typedef long long s64;
 #define NR_clone3 435
 #define NR_close_range 436
 #define NR_pidfd_open 434
+#define NR_pidfd_getfd 438
 #define NR_pidfd_send_signal 424
 #define NR_pause 34
 #define NR_sched_yield 24

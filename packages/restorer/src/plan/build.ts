@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { foreignSessionTasks, foreignSessionText, leaderlessGroups, leaderlessGroupText, PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
-import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
+import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_CLONE_FLAG, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { lazyRanges, openPageReader, vmaCanBeLazy, type LazyRange } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type FilePlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
@@ -124,11 +124,13 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const fs = first(await img(dir, `fs-${pid}.img`, 'FS'), `fs-${pid}.img`);
     const fdinfoFile = inventory.fdinfo_per_id ? `fdinfo-${ids.files_id}.img` : `fdinfo-${pid}.img`;
     if (shareFiles) {
-      // the table's first holder makes its pidfds late, when the sharers could race it for the numbers
+      // the table's first holder makes its pidfds and files opened late (once every task
+      // exists) late, when the sharers could race it for the numbers
       let o = parentIdx;
       while (tasks[o]!.shareFiles) o = tasks[o]!.parent;
-      const pfd = tasks[o]!.fds.find((x) => files.files[x.file]!.kind === 'pidfd');
-      if (pfd) throw unsupported(`pid ${pid} shares the descriptor table of pid ${tasks[o]!.pid}, which holds a pidfd (fd ${pfd.fd}): not restored`, { pid });
+      const late = (f: FilePlan) => f.kind === 'pidfd' || (f.kind === 'reg' && !!f.late);
+      const pfd = tasks[o]!.fds.find((x) => late(files.files[x.file]!));
+      if (pfd) throw unsupported(`pid ${pid} shares the descriptor table of pid ${tasks[o]!.pid}, which holds a ${files.files[pfd.file]!.kind === 'pidfd' ? 'pidfd' : `file opened once every task exists (${(files.files[pfd.file] as { path: string }).path})`} (fd ${pfd.fd}): not restored`, { pid });
     }
     // a table shared with the parent is made by the parent: this task holds the same descriptors
     const fdinfo = shareFiles ? [] : ((await img(dir, fdinfoFile, 'FDINFO')) ?? []);
@@ -273,6 +275,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   checkSysvAttaches(tasks, namespaces?.sysv);
   checkFownOwners(tasks, files.files);
   checkPidfds(tasks, files.files);
+  checkProcPaths(tasks, files.files, namespaces);
   planGroupHelpers(tasks);
   checkTerminals(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
@@ -349,6 +352,21 @@ function planGroupHelpers(tasks: TaskPlan[]): void {
     tasks.find((t) => t.pid === g.parent)!.groupHelper = g.pgid;
   }
   for (const f of foreignSessionTasks(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid })))) throw unsupported(foreignSessionText(f), { pid: f.pid });
+}
+
+/**
+ * A file under /proc/PID/ (a namespace's file too: /proc/PID/ns/X) is opened by the pid the images
+ * carry, in a tree of a pid namespace of its own the pid inside it: only a proc of that namespace
+ * at /proc (one the tree's own mount namespace mounts again) names the task; the restorer's own
+ * /proc would name another process, or none.
+ */
+function checkProcPaths(tasks: TaskPlan[], files: FilePlan[], ns: NamespacePlan | undefined): void {
+  if (!ns || !(ns.cloneFlags & NS_CLONE_FLAG.pid)) return;
+  if (ns.mounts?.some((m) => m.fsname === 'proc' && m.mountpoint.replace(/^\./, '') === '/proc')) return;
+  files.forEach((f, i) => {
+    if (f.kind !== 'reg' || !/^\/proc\/\d+(\/|$)/.test(f.path)) return;
+    throw unsupported(`${fileHolder(tasks, i).what}: ${f.path} names a task by its pid in the tree's own pid namespace, which has no proc mounted at /proc in the tree's mount namespace: not restored`);
+  });
 }
 
 /** A pidfd names a process of the checkpoint (or one gone, -1): any other would name another process, or none. */

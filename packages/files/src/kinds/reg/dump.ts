@@ -101,22 +101,50 @@ export class RegFiles implements DumpKind {
   }
 
   /**
-   * A file under /proc/PID/ names that process: it is opened again by the same path, which
-   * names the restored process (it has the same pid). The restore opens every file in the root
-   * task before the others exist, so only the root's own files (not its threads') are carried;
-   * a file of another task of the tree, of a process outside it or of one gone is refused.
+   * The process (or thread) a file under /proc/PID/ (or /proc/PID/task/TID/) names, as the
+   * tree's tasks number it; undefined for a file elsewhere.
+   */
+  private procOwner(target: string): { owner: number; thread?: number } | undefined {
+    const m = /^\/proc\/(\d+)(?:\/task\/(\d+))?(?:\/| \(deleted\)$|$)/.exec(target);
+    if (!m) return undefined;
+    return m[2] === undefined ? { owner: Number(m[1]) } : { owner: Number(m[1]), thread: Number(m[2]) };
+  }
+
+  /** A tree's task id as its own /proc numbers it (the id inside its pid namespace, when it has one). */
+  private inner(id: number): number {
+    const tree = this.tree();
+    return tree?.innerId ? tree.innerId(id, false) : id;
+  }
+
+  /**
+   * Is target a file the restore opens only once every task exists: a file under /proc/PID/ of
+   * a task other than the root (the root's own are opened with its other files)?
+   */
+  openedLate(target: string): boolean {
+    const p = this.procOwner(target);
+    const root = this.tree()?.root;
+    return !!p && (root === undefined || p.owner !== this.inner(root) || (p.thread !== undefined && p.thread !== p.owner));
+  }
+
+  /**
+   * A file under /proc/PID/ names that process (a /proc/PID/task/TID/ one that thread; links
+   * through /proc/self and /proc/thread-self show the numbers they led to): it is opened again
+   * by the same path, which names the restored task (it has the same pid) — the root's at once,
+   * those of the other tasks and threads once every task exists (the plan's `late` files). A
+   * file of a process outside the tree, or of one gone, is refused.
    */
   private checkProc(pid: number, fd: number, target: string): void {
-    const m = /^\/proc\/(\d+)(?:\/task\/(\d+))?(?:\/| \(deleted\)$|$)/.exec(target);
-    if (!m) return;
-    const owner = Number(m[1]);
+    const p = this.procOwner(target);
+    if (!p) return;
     const tree = this.tree();
-    // in a tree of a pid namespace of its own, its /proc numbers the tasks as they see themselves
-    const inner = (id: number) => (tree?.innerId ? tree.innerId(id, false) : id);
-    const inTree = !!tree && [...tree.tasks].some((t) => inner(t) === owner);
-    const why = / \(deleted\)$/.test(target) ? `a file of process ${owner}, which is gone,`
-      : !tree || !inTree ? `a file of process ${owner}, outside the dumped tree,`
-      : tree.root === undefined || owner !== inner(tree.root) || (m[2] !== undefined && Number(m[2]) !== owner) ? `a /proc file of a task other than the root (${owner}${m[2] ? ` thread ${m[2]}` : ''})`
+    const inTree = (id: number) => !!tree && [...tree.tasks].some((t) => this.inner(t) === id);
+    const who = p.thread === undefined ? `process ${p.owner}` : `thread ${p.thread} of process ${p.owner}`;
+    // a tree in a pid namespace of its own that lives in criu's mount namespace sees criu's
+    // /proc, which numbers processes as criu's namespace does: the number names no task of the
+    // tree as the images carry it (and the restored tree's /proc would name another process)
+    const why = / \(deleted\)$/.test(target) ? `a file of ${who}, which is gone,`
+      : tree?.innerId && !this.mounts() ? `a file of ${who} under the /proc of criu's pid namespace, from a tree in a pid namespace of its own,`
+      : !inTree(p.owner) || (p.thread !== undefined && !inTree(p.thread)) ? `a file of ${who}, outside the dumped tree,`
       : undefined;
     if (why) throw refuseFd(pid, fd, `${why} is not supported`, target);
   }

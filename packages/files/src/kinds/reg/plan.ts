@@ -38,6 +38,11 @@ export interface RegFilePlan extends FileBase {
   path: string;
   size?: bigint;
   ghost?: number;
+  /**
+   * opened only once every task of the tree exists with its pid: a file under /proc/PID/ of a
+   * task other than the root, a namespace's file (/proc/PID/ns/X)
+   */
+  late?: boolean;
 }
 
 /**
@@ -175,7 +180,12 @@ export class RegPlans implements PlanKind<RegFilePlan> {
   /** files.img id → index of its ghost */
   readonly ghostOf = new Map<number, number>();
 
+  /** the root task's pid (pstree.img's first entry): the one task that exists when the files are opened */
+  private rootPid: number | undefined;
+
   async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
+    const root = (await readImage(dir, 'pstree.img', 'PSTREE', true))?.[0];
+    this.rootPid = root ? Number(root.pid) : undefined;
     const byImage = new Map<number, number>();
     for (const r of (await readImage(dir, 'remap-fpath.img', 'REMAP_FPATH', true)) ?? []) {
       const type = r.remap_type ?? 'LINKED';
@@ -198,9 +208,15 @@ export class RegPlans implements PlanKind<RegFilePlan> {
     // (a directory keeps its O_DIRECTORY: only a file opened O_TMPFILE loses both bits)
     const flags = Number(r.flags ?? 0);
     if (ghost !== undefined) return { kind: 'reg', path: r.name, flags: flags & __O_TMPFILE ? flags & ~O_TMPFILE : flags, pos: big(r.pos), ghost };
-    // a file of /proc/PID/ names a task of the tree, which does not exist yet (the dump
-    // carries the root's own); it is opened once that task does
-    if (/^\/proc\/\d+\//.test(String(r.name))) return { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos) };
+    // a file of /proc/PID/ names a task of the tree (the dump carries no other), which does not
+    // exist yet: it is opened once it does (the root's own at once, with the root's other files)
+    // (and so is one of a thread's, /proc/PID/task/TID/, but the root's main thread's)
+    const proc = /^\/proc\/(\d+)(?:\/task\/(\d+))?(?:\/|$)/.exec(String(r.name));
+    if (proc) {
+      const p: RegFilePlan = { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos) };
+      if (Number(proc[1]) !== this.rootPid || (proc[2] !== undefined && proc[2] !== proc[1])) p.late = true;
+      return p;
+    }
     if (this.gone(r.name, (flags & (O_PATH | O_NOFOLLOW)) === (O_PATH | O_NOFOLLOW))) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
     if (r.size !== undefined && existsSync(r.name)) {
       const st = statSync(r.name);
