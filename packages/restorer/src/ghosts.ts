@@ -21,7 +21,7 @@
 import { closeSync, constants, existsSync, fchmodSync, fchownSync, ftruncateSync, linkSync, mkdirSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ExitCode } from '@crtools/common';
-import { hostPathOf, madeMountpoints } from './mounts.js';
+import { hostPathOf, madeMountpoints, readOnlyAt } from './mounts.js';
 import { makeDeviceNode, makeFifo, setFileTimes } from '@crtools/sys';
 import type { GhostPlan } from '@crtools/files/plan';
 import type { RestorePlan } from './plan.js';
@@ -37,9 +37,11 @@ export interface GhostPlaces {
   now(p: string): string | undefined;
   /** the tree's root as the restorer reaches it through the root task, once its mounts are made */
   inTree(rootPid: number): string;
+  /** is the tree's mount that holds `p` read-only (as dumped)? */
+  readOnly(p: string): boolean;
 }
 
-const SAME: GhostPlaces = { task: (p) => p, now: (p) => p, inTree: () => '' };
+const SAME: GhostPlaces = { task: (p) => p, now: (p) => p, inTree: () => '', readOnly: () => false };
 const under = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
 
 /**
@@ -52,10 +54,16 @@ export function ghostPlaces(plan: RestorePlan, mountRoot?: { root: string; ext: 
   if (!mounts || !plan.ghosts?.length) return SAME;
   if (mountRoot) {
     const { root, ext } = mountRoot;
-    return { task: (p) => (p === '/' ? root : `${root}${p}`), now: (p) => hostPathOf(mounts, root, ext, p), inTree: (pid) => `/proc/${pid}/root${root}` };
+    return {
+      task: (p) => (p === '/' ? root : `${root}${p}`), now: (p) => hostPathOf(mounts, root, ext, p), inTree: (pid) => `/proc/${pid}/root${root}`,
+      readOnly: (p) => readOnlyAt(mounts, p),
+    };
   }
   const made = madeMountpoints(mounts);
-  return { task: (p) => p, now: (p) => (made.some((d) => under(p, d)) ? undefined : p), inTree: (pid) => `/proc/${pid}/root` };
+  return {
+    task: (p) => p, now: (p) => (made.some((d) => under(p, d)) ? undefined : p), inTree: (pid) => `/proc/${pid}/root`,
+    readOnly: (p) => readOnlyAt(mounts, p),
+  };
 }
 
 export interface GhostFiles {
@@ -212,6 +220,11 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
   try {
     (plan.ghosts ?? []).forEach((g, i) => {
       const at = places.now(g.path);
+      // (one made inside the tree would have to be made, and its names removed once the tasks
+      // hold it, while its mount is made writable for the while: not done yet)
+      if (at === undefined && places.readOnly(g.path)) {
+        throw restoreError(RestoreErrorCode.UNSUPPORTED, `restore: the unlinked file ${g.path} lies on a read-only mount the restore makes anew in the tree's mount namespace, where crtools does not make unlinked files yet`, { path: g.path }, ExitCode.UNSUPPORTED);
+      }
       if (at === undefined) {
         later.push(i);
         paths.push(places.task(g.path));

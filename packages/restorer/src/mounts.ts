@@ -281,6 +281,12 @@ export function hostPathOf(mounts: readonly MountPlan[], root: string, ext: Read
   return within(holder, holder.mountpoint === '/' ? (p === '/' ? '' : p) : p.slice(holder.mountpoint.length));
 }
 
+/** Is the mount that holds the tree's path `p` (the last mounted over it) read-only as dumped? */
+export function readOnlyAt(mounts: readonly MountPlan[], p: string): boolean {
+  const m = [...mounts].reverse().find((x) => under(p, x.mountpoint));
+  return !!m && !!((m.flags | m.sbFlags) & MNT_FLAG.RDONLY);
+}
+
 export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>): void {
   const { top, made } = rootedSources(mounts, ext);
   const at = (mp: string) => (mp === '/' ? root : `${root}${mp}`);

@@ -8,7 +8,7 @@ import { X86_REGS, type MountPlan, type RestorePlan, type TaskPlan, type ThreadP
 import { isCrtoolsError } from '@crtools/common';
 import { rootedPlan } from '../src/rooted.js';
 import { hostPathOf } from '../src/mounts.js';
-import { ghostPlaces } from '../src/ghosts.js';
+import { createGhosts, ghostPlaces } from '../src/ghosts.js';
 
 function thread(tid: number, xstateBv = 3n): ThreadPlan {
   const regs = Object.fromEntries(X86_REGS.map((r) => [r, 0n])) as Record<X86Reg, bigint>;
@@ -323,6 +323,9 @@ describe('--root: where the restorer reaches a path of the tree before its mount
     const plan = { tasks: [], files: [], namespaces: { mounts }, ghosts: [{ path: '/tmp/ghost' }] } as unknown as RestorePlan;
     const places = ghostPlaces(plan, { root: '/run/root', ext });
     expect([places.task('/tmp/ghost'), places.now('/tmp/ghost'), places.now('/dev/shm/g'), places.inTree(42)]).toEqual(['/run/root/tmp/ghost', '/run/root/tmp/ghost', undefined, '/proc/42/root/run/root']);
+    // a read-only mount made anew: an unlinked file there is refused by name before anything is made
+    const ro = { ...plan, namespaces: { mounts: [...mounts, mount(8, 1, '/ro', { fsname: 'tmpfs', flags: 1 })] }, ghosts: [{ path: '/ro/g' }] } as unknown as RestorePlan;
+    expect(() => createGhosts(ro, ghostPlaces(ro, { root: '/run/root', ext }))).toThrow('restore: the unlinked file /ro/g lies on a read-only mount the restore makes anew in the tree\'s mount namespace, where crtools does not make unlinked files yet');
     // no mount namespace of the tree's: the restorer's own paths
     const same = ghostPlaces({ ...plan, namespaces: undefined });
     expect([same.task('/dev/shm/g'), same.now('/dev/shm/g')]).toEqual(['/dev/shm/g', '/dev/shm/g']);
