@@ -33,7 +33,7 @@ afterEach(() => {
 afterAll(() => killAllStarted());
 
 describe('a tree in a mount namespace of its own', () => {
-  it('mntns round trips twice: mounts, tmpfs files, open file and cwd on the tmpfs (fingerprint seen from inside), verdict ok', () => {
+  it('mntns round trips twice: mounts, tmpfs files, open file, unlinked file and cwd on the tmpfs (fingerprint seen from inside), verdict ok', () => {
     const w = startWorkload('mntns', []);
     let root = w.pid;
     for (let round = 0; round < 2; round++) {
@@ -56,6 +56,9 @@ describe('a tree in a mount namespace of its own', () => {
       expect(mnts.filter((m) => m.mountpoint === '/proc').map((m) => m.fstype)).toEqual([1, 1]);
       const reg = critDecode(`${dir}/files.img`).entries.map((e: { reg?: { name: string } }) => e.reg?.name);
       expect(reg).toContain(path.join(base, 't/a.txt'));
+      // the unlinked file on the tree's own tmpfs: a ghost, made again on that tmpfs
+      expect(reg).toContain(path.join(base, 't/gone.txt'));
+      expect(critDecode(`${dir}/remap-fpath.img`).entries).toHaveLength(1);
       expect(waitReaped(root)).toBe(true);
       const pidfile = path.join(dir, 'root.pid');
       const r = restoreDir(dir, ['--pidfile', pidfile]);

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { criuBin, critBin } from '../lib/paths.js';
+import { criuBin, critBin, repoRoot } from '../lib/paths.js';
 import { alive, killTree, sleep, tmp, waitGone } from '../dump/helpers.js';
 import { BUSYBOX, COUNTING_LOOP, lastCount, which } from './containers.js';
 
@@ -87,9 +87,9 @@ function goesOnFrom(name: string, before: number): void {
   countTo(name, first + 3);
 }
 
-function run(name: string): void {
+function run(name: string, args = COUNTING_LOOP): void {
   names.add(name);
-  ok(podman(['run', '-d', '--name', name, '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', image, ...COUNTING_LOOP]), `run ${name}`);
+  ok(podman(['run', '-d', '--name', name, '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', image, ...args]), `run ${name}`);
   expect(inspect(name).running).toBe(true);
   // far enough from 1 that a container started anew could not pass for the restored one
   countTo(name, 30);
@@ -122,6 +122,9 @@ describe.skipIf(!!missing)(`podman checkpoints and restores with crtools as criu
     copyFileSync(BUSYBOX!, path.join(rootfs, 'bin/busybox'));
     chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
     for (const applet of ['sh', 'sleep', 'echo', 'cat']) symlinkSync('busybox', path.join(rootfs, 'bin', applet));
+    // (and the workload that holds unlinked files and bound unix sockets, static)
+    const cc = spawnSync('gcc', ['-static', '-O1', '-o', path.join(rootfs, 'bin/rootghost'), path.join(repoRoot, 'test/workloads/rootghost.c')], { encoding: 'utf8' });
+    expect(cc.status, cc.stderr).toBe(0);
     const tar = path.join(work, 'rootfs.tar');
     expect(spawnSync('tar', ['-C', rootfs, '-cf', tar, '.']).status).toBe(0);
     ok(podman(['import', tar, image]), 'import');
@@ -147,6 +150,32 @@ describe.skipIf(!!missing)(`podman checkpoints and restores with crtools as criu
     expect(ps.stdout).toMatch(/^\s+PID\s+PGID\s+SID\s+COMM\n\s+1\s+1\s+1\s+sh\n/);
     ok(podman(['container', 'restore', '--import', archive]), 'restore --import');
     goesOnFrom(name, before);
+  });
+
+  // crtools issue 17: unlinked files (on the container's rootfs and its /dev/shm tmpfs) and unix
+  // sockets bound to paths restored under runc's --root; the workload checks them from inside
+  // and stops counting, saying what in /tmp/fail, on the first change
+  const holdsAll = (name: string) => {
+    const f = `/proc/${inspect(name).pid}/root/tmp/fail`;
+    expect(existsSync(f) ? readFileSync(f, 'utf8') : '').toBe('');
+  };
+
+  it('a container holding unlinked files and unix sockets bound to paths: checkpoint and restore twice, it finds them as they were', () => {
+    const name = `crtools-pm-${process.pid}-g`;
+    run(name, ['/bin/rootghost']);
+    for (let round = 0; round < 2; round++) {
+      cycle(name);
+      holdsAll(name);
+    }
+  });
+
+  it.skipIf(!CRIU)(`the same container: CRIU 4.2's checkpoint restored by crtools, and crtools' by CRIU 4.2${CRIU ? '' : ' (skipped: set CRIU= to a CRIU 4.2 binary)'}`, () => {
+    const name = `crtools-pm-${process.pid}-h`;
+    run(name, ['/bin/rootghost']);
+    cycle(name, CRIU!, criuBin);
+    holdsAll(name);
+    cycle(name, criuBin, CRIU!);
+    holdsAll(name);
   });
 
   it.skipIf(!CRIU)(`CRIU 4.2's checkpoint restored by crtools, and crtools' by CRIU 4.2${CRIU ? '' : ' (skipped: set CRIU= to a CRIU 4.2 binary)'}`, () => {

@@ -5,7 +5,8 @@
  *   t     a tmpfs (nosuid, size=4m) with a.txt, sub/b.txt and an empty directory
  *   bind  a bind mount of t/sub
  *   s     a shared tmpfs with c.txt, s2 its peer (bind), sl its slave (bind + MS_SLAVE)
- * holds a.txt open (O_RDWR, offset 3), works in t/sub, forks a child, then its outside parent
+ * holds a.txt open (O_RDWR, offset 3) and t/gone.txt (written, then unlinked: a file only the
+ * tree's tmpfs had, made again there by the restore), works in t/sub, forks a child, then its outside parent
  * says "ready pid=<init as crtools sees it>" and exits.
  *
  *   mntns STATEFILE
@@ -13,7 +14,8 @@
  * SIGUSR1 (to the init): "check ok" when it is still pid 1 with its child alive, its
  * /proc is its own pid namespace's, the mounts under DIR have their file systems, roots and
  * propagation (s and s2 peers, sl their slave, t, bind and "/" private), the
- * files hold what was written, the descriptor names a.txt at offset 3, the working directory is
+ * files hold what was written, the descriptor names a.txt at offset 3, gone.txt is held unlinked
+ * (nlink 0, its contents, mode 0604, named "t/gone.txt (deleted)", not in t), the working directory is
  * t/sub, and a mount made on s shows on s2 and sl (and goes away again). */
 #include "workload.h"
 #include <errno.h>
@@ -96,7 +98,24 @@ static struct seen at(const char *rel) {
 	return mountinfo_of(p);
 }
 
-static const char *check(int fd, pid_t kid) {
+/* the unlinked file on t: nlink 0, its contents, mode, name, and its name free again */
+static const char *check_gone(int fd) {
+	char p[4096], link[4096], want[4200], proc[64], buf[64];
+	struct stat st;
+	if (fstat(fd, &st) || st.st_nlink != 0 || (st.st_mode & 07777) != 0604) return "gone.txt: nlink or mode";
+	if (pread(fd, buf, sizeof buf, 0) != 6 || memcmp(buf, "delta\n", 6)) return "gone.txt: contents";
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(proc, link, sizeof link - 1);
+	if (n <= 0) return "gone.txt: readlink";
+	link[n] = 0;
+	path_of(p, "t/gone.txt");
+	snprintf(want, sizeof want, "%s (deleted)", p);
+	if (strcmp(link, want)) return "gone.txt: its name";
+	if (stat(p, &st) == 0) return "gone.txt: linked again";
+	return 0;
+}
+
+static const char *check(int fd, int gone, pid_t kid) {
 	static char why[256];
 	if (getpid() != 1) return "not pid 1";
 	if (waitpid(kid, 0, WNOHANG) != 0 || kill(kid, 0) != 0) return "child gone";
@@ -122,6 +141,8 @@ static const char *check(int fd, pid_t kid) {
 	if (stat(p, &st) || fstat(fd, &fst) || st.st_dev != fst.st_dev || st.st_ino != fst.st_ino) return "fd file";
 	if (lseek(fd, 0, SEEK_CUR) != 3) return "fd offset";
 	if ((st.st_mode & 07777) != 0640) return "a.txt mode";
+	const char *g = check_gone(gone);
+	if (g) return g;
 	path_of(p, "t/empty");
 	if (stat(p, &st) || !S_ISDIR(st.st_mode)) return "t/empty";
 	char cwd[4096];
@@ -184,6 +205,11 @@ static int init_main(int ready) {
 	path_of(q, "t/a.txt");
 	int fd = open(q, O_RDWR);
 	if (fd < 0 || lseek(fd, 3, SEEK_SET) != 3) return 1;
+	if (put("t/gone.txt", "delta\n", 0604)) return 1;
+	path_of(q, "t/gone.txt");
+	chmod(q, 0604);
+	int gone = open(q, O_RDONLY);
+	if (gone < 0 || unlink(q)) return 1;
 	path_of(q, "t/sub");
 	if (chdir(q)) return 1;
 	pid_t kid = fork();
@@ -195,7 +221,7 @@ static int init_main(int ready) {
 	close(ready);
 	for (;;) {
 		wl_wait_check();
-		const char *bad = check(fd, kid);
+		const char *bad = check(fd, gone, kid);
 		if (bad) wl_say("check bad: %s", bad);
 		else wl_say("check ok");
 	}

@@ -3,7 +3,7 @@
  * where the region sits, where the vDSO pieces go, which fds are free for the file table.
  */
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
-import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, recordSize, type RecordValues } from './layout.js';
+import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, fieldOffset, recordSize, type RecordValues } from './layout.js';
 import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
 import { MAP } from '@crtools/procfs';
 import { cowLayout, mapProts } from './cow.js';
@@ -567,7 +567,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
     };
   });
   const tasksOff = w.records('task', taskVals);
-  w.record('hdr', { tasks_off: tasksOff, files_off: filesOff }, 0);
+  w.record('hdr', { tasks_off: tasksOff, files_off: filesOff, root: plan.root ? w.string(plan.root) : 0 }, 0);
   return { w, fdBase };
 }
 
@@ -588,8 +588,9 @@ export function regionLayout(codeBytes: number, planBytes: number, plan: Restore
 export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number): Buffer {
   const buf = w.finish();
   const hdr = new PlanWriter();
-  const tasksOff = buf.readBigUInt64LE(8 * 4);
-  const filesOff = buf.readBigUInt64LE(8 * 6);
+  const tasksOff = buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off'));
+  const filesOff = buf.readBigUInt64LE(fieldOffset('hdr', 'files_off'));
+  const rootOff = buf.readBigUInt64LE(fieldOffset('hdr', 'root'));
   hdr.record('hdr', {
     magic: PLAN_MAGIC,
     version: PLAN_VERSION,
@@ -608,6 +609,7 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
     park_addr: r.start + r.parkOff,
     timeout_ms: timeoutMs,
     lazy: plan.lazy ? 1 : 0,
+    root: rootOff,
   });
   hdr.finish().copy(buf, 0);
   return buf;

@@ -11,18 +11,66 @@
  * Mapping or executing a file updates its access time (relatime: the new file's ctime is later
  * than the recorded atime), so the times are set once more when every task holds its files,
  * before they resume (`settle`).
+ *
+ * A tree with a mount namespace of its own has its unlinked files in its own mounts: one on a
+ * mount the restorer reaches (the --root directory, an external mount, a bind of one) is made
+ * there before the tree exists; one on a mount the restore makes anew (a tmpfs of the tree's) is
+ * made once the tree's mounts are, through the root task's root (`inTree`), at its own name,
+ * which the tasks open it by (a name taken there fails the restore).
  */
 import { closeSync, constants, existsSync, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, mkdirSync, openSync, readSync, rmdirSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ExitCode } from '@crtools/common';
+import { hostPathOf, madeMountpoints, readOnlyAt } from './mounts.js';
 import { makeDeviceNode, makeFifo, setFileTimes, setLinkTimes } from '@crtools/sys';
 import type { GhostPlan } from '@crtools/files/plan';
 import type { RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 
+/**
+ * Where the unlinked files of a tree go: the name the tasks open a file of the tree's path `p`
+ * by (below the new root under --root, until the pivot), and where the restorer makes it before
+ * the tree's mounts exist (undefined: only once they do, below `inTree` of the root task).
+ */
+export interface GhostPlaces {
+  task(p: string): string;
+  now(p: string): string | undefined;
+  /** the tree's root as the restorer reaches it through the root task, once its mounts are made */
+  inTree(rootPid: number): string;
+  /** is the tree's mount that holds `p` read-only (as dumped)? */
+  readOnly(p: string): boolean;
+}
+
+const SAME: GhostPlaces = { task: (p) => p, now: (p) => p, inTree: () => '', readOnly: () => false };
+const under = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
+
+/**
+ * The places of a plan's unlinked files: the restorer's own paths for a tree in its mount
+ * namespace; with a mount namespace of the tree's, the mounts made anew are reached from inside;
+ * under --root (`mountRoot`) every path is the tree's, below the new root.
+ */
+export function ghostPlaces(plan: RestorePlan, mountRoot?: { root: string; ext: ReadonlyMap<string, string> }): GhostPlaces {
+  const mounts = plan.namespaces?.mounts;
+  if (!mounts || !plan.ghosts?.length) return SAME;
+  if (mountRoot) {
+    const { root, ext } = mountRoot;
+    return {
+      task: (p) => (p === '/' ? root : `${root}${p}`), now: (p) => hostPathOf(mounts, root, ext, p), inTree: (pid) => `/proc/${pid}/root${root}`,
+      readOnly: (p) => readOnlyAt(mounts, p),
+    };
+  }
+  const made = madeMountpoints(mounts);
+  return {
+    task: (p) => p, now: (p) => (made.some((d) => under(p, d)) ? undefined : p), inTree: (pid) => `/proc/${pid}/root`,
+    readOnly: (p) => readOnlyAt(mounts, p),
+  };
+}
+
 export interface GhostFiles {
   /** the name each task opens ghost i by */
   paths: string[];
+  /** make those on mounts made anew, once the tree's mounts are (root task rootPid) */
+  inTree(rootPid: number): void;
   /** set the recorded times again (the tasks hold their files now, nothing more will touch them) */
   settle(): void;
   /** unlink every name made, close what was kept open (idempotent) */
@@ -71,11 +119,11 @@ function makeParents(path: string, dirs: string[]): void {
 }
 
 /**
- * A removed directory made again, empty, at its own name when that is free (else at `tmp`),
+ * A removed directory made again, empty, at its own name (`at`) when that is free (else at `tmp`),
  * with its owner, mode and times; kept open until the times are set for the last time.
  */
-function makeDir(g: GhostPlan, tmp: string, dirs: string[], held: { fd: number; g: GhostPlan }[]): string {
-  let name = g.path;
+function makeDir(g: GhostPlan, at: string, tmp: string, dirs: string[], held: { fd: number; g: GhostPlan }[]): string {
+  let name = at;
   try {
     try {
       makeParents(name, dirs);
@@ -99,11 +147,10 @@ function makeDir(g: GhostPlan, tmp: string, dirs: string[], held: { fd: number; 
 
 /**
  * An unlinked symbolic link made again, holding what it held, with its owner and times (a
- * link's mode is always 0777); at its own name when that is free, else at `tmp`. Nothing a task
+ * link's mode is always 0777); at `at` when that name is free, else at `tmp`. Nothing a task
  * does through an O_PATH descriptor changes its times: they are set once.
  */
-function makeSymlink(g: GhostPlan, tmp: string, made: string[], dirs: string[]): string {
-  let name = tmp;
+function makeSymlink(g: GhostPlan, at: string, tmp: string, made: string[], dirs: string[]): string {
   try {
     makeParents(tmp, dirs);
     symlinkSync(g.symlink!, tmp);
@@ -114,21 +161,23 @@ function makeSymlink(g: GhostPlan, tmp: string, made: string[], dirs: string[]):
     throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the unlinked symbolic link ${g.path}: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);
   }
   try {
-    linkSync(tmp, g.path); // (a hard link to the link itself: link(2) does not follow it)
-    made.push(g.path);
-    name = g.path;
+    linkSync(tmp, at); // (a hard link to the link itself: link(2) does not follow it)
+    made.push(at);
+    return at;
   } catch {
     /* the original name is taken again: the tasks get the temporary one */
+    return tmp;
   }
-  return name;
 }
 
-export function createGhosts(plan: RestorePlan): GhostFiles {
+export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): GhostFiles {
   const made: string[] = [];
   /** directories made (removed ones, and the removed parents of an unlinked file or removed
    * directory), removed with rmdir after the files, the last made first */
   const dirs: string[] = [];
   const held: { fd: number; g: GhostPlan }[] = [];
+  /** the tree's root, held open once its mounts are made (its name changes with the pivot of --root) */
+  let treeRoot: number | undefined;
   const release = () => {
     for (const p of made.splice(0)) {
       try {
@@ -145,6 +194,8 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
       }
     }
     for (const h of held.splice(0)) closeSync(h.fd);
+    if (treeRoot !== undefined) closeSync(treeRoot);
+    treeRoot = undefined;
   };
   const settle = () => {
     for (const { fd, g } of held) {
@@ -155,51 +206,79 @@ export function createGhosts(plan: RestorePlan): GhostFiles {
       }
     }
   };
+  /** ghost g made at `at` (its name as the restorer reaches it): the name it got, `at` or a temporary one beside it */
+  const make = (g: GhostPlan, i: number, at: string): string => {
+    const tmp = `${at}.cr.${(i + 1).toString(16)}.ghost`;
+    if (g.dir) return makeDir(g, at, tmp, dirs, held);
+    if (g.symlink !== undefined) return makeSymlink(g, at, tmp, made, dirs);
+    try {
+      // an unlinked FIFO: made empty (its bytes are the FIFO kind's); opened read-write, which
+      // does not wait for the other end, to set its owner, mode and times. An unlinked device
+      // node (/dev/null-like: opening one does nothing to it) is made with its device number.
+      const special = g.fifo || g.rdev !== undefined;
+      makeParents(tmp, dirs);
+      if (g.fifo) makeFifo(tmp, 0o600);
+      if (g.rdev !== undefined) makeDeviceNode(tmp, (g.mode & ~0o7777) | 0o600, g.rdev);
+      if (special) made.push(tmp);
+      const fd = openSync(tmp, special ? constants.O_RDWR | constants.O_NONBLOCK : constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+      if (!special) made.push(tmp);
+      held.push({ fd, g });
+      if (!special) writeContents(fd, g);
+      // owner before mode (chown drops set-id bits), times last (as CRIU applies them)
+      fchownSync(fd, g.uid, g.gid);
+      fchmodSync(fd, g.mode & 0o7777);
+      if (g.times) setFileTimes(fd, g.times.atime, g.times.mtime);
+    } catch (e) {
+      throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the unlinked file ${g.path}: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);
+    }
+    try {
+      linkSync(tmp, at);
+      made.push(at);
+      return at;
+    } catch {
+      /* the original name is taken again: the tasks get the temporary one */
+      return tmp;
+    }
+  };
   const paths: string[] = [];
+  /** ghosts on mounts made anew: made once they are */
+  const later: number[] = [];
   try {
     (plan.ghosts ?? []).forEach((g, i) => {
-      const tmp = `${g.path}.cr.${(i + 1).toString(16)}.ghost`;
-      if (g.dir) {
-        paths.push(makeDir(g, tmp, dirs, held));
+      const at = places.now(g.path);
+      // (one made inside the tree would have to be made, and its names removed once the tasks
+      // hold it, while its mount is made writable for the while: not done yet)
+      if (at === undefined && places.readOnly(g.path)) {
+        throw restoreError(RestoreErrorCode.UNSUPPORTED, `restore: the unlinked file ${g.path} lies on a read-only mount the restore makes anew in the tree's mount namespace, where crtools does not make unlinked files yet`, { path: g.path }, ExitCode.UNSUPPORTED);
+      }
+      if (at === undefined) {
+        later.push(i);
+        paths.push(places.task(g.path));
         return;
       }
-      if (g.symlink !== undefined) {
-        paths.push(makeSymlink(g, tmp, made, dirs));
-        return;
-      }
-      try {
-        // an unlinked FIFO: made empty (its bytes are the FIFO kind's); opened read-write, which
-        // does not wait for the other end, to set its owner, mode and times. An unlinked device
-        // node (/dev/null-like: opening one does nothing to it) is made with its device number.
-        const special = g.fifo || g.rdev !== undefined;
-        makeParents(tmp, dirs);
-        if (g.fifo) makeFifo(tmp, 0o600);
-        if (g.rdev !== undefined) makeDeviceNode(tmp, (g.mode & ~0o7777) | 0o600, g.rdev);
-        if (special) made.push(tmp);
-        const fd = openSync(tmp, special ? constants.O_RDWR | constants.O_NONBLOCK : constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
-        if (!special) made.push(tmp);
-        held.push({ fd, g });
-        if (!special) writeContents(fd, g);
-        // owner before mode (chown drops set-id bits), times last (as CRIU applies them)
-        fchownSync(fd, g.uid, g.gid);
-        fchmodSync(fd, g.mode & 0o7777);
-        if (g.times) setFileTimes(fd, g.times.atime, g.times.mtime);
-      } catch (e) {
-        throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the unlinked file ${g.path}: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);
-      }
-      let name = tmp;
-      try {
-        linkSync(tmp, g.path);
-        made.push(g.path);
-        name = g.path;
-      } catch {
-        /* the original name is taken again: the tasks get the temporary one */
-      }
-      paths.push(name);
+      // the temporary name lies beside the original one: the tasks reach it beside theirs
+      const name = make(g, i, at);
+      paths.push(name === at ? places.task(g.path) : `${places.task(g.path)}${name.slice(at.length)}`);
     });
   } catch (e) {
     release();
     throw e;
   }
-  return { paths, settle, release };
+  const inTree = (rootPid: number) => {
+    if (!later.length) return;
+    try {
+      treeRoot = openSync(places.inTree(rootPid), constants.O_RDONLY | constants.O_DIRECTORY);
+      const base = `/proc/self/fd/${treeRoot}`;
+      for (const i of later.splice(0)) {
+        const g = plan.ghosts![i]!;
+        if (make(g, i, `${base}${g.path}`) !== `${base}${g.path}`) {
+          throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the unlinked file ${g.path}: its name is taken in the tree's mount namespace, where the tasks open it by that name`, { path: g.path }, ExitCode.FAILED);
+        }
+      }
+    } catch (e) {
+      release();
+      throw e;
+    }
+  };
+  return { paths, inTree, settle, release };
 }

@@ -18,7 +18,7 @@ import { isSysError, loadBlob, loadNative } from './native.js';
 import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-api.js';
 import { createShmem, shmemContents } from './shmem.js';
 import { dispatchPatches, selfObjects } from './dispatch.js';
-import { createGhosts, type GhostFiles } from './ghosts.js';
+import { createGhosts, ghostPlaces, type GhostFiles } from './ghosts.js';
 import { mountTreeUnder, pivotInto, shapeMounts } from './mounts.js';
 import type { MadeCgroups } from './cgroups.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -278,7 +278,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
         throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
       }
     }
-    ghosts = createGhosts(plan);
+    ghosts = createGhosts(plan, ghostPlaces(plan, opts.mountRoot));
     const g = ghosts;
     // the first read-write file of each memfd is memfd_create's own open file (MemfdFilePlan.heldFd)
     const taken = new Set<number>();
@@ -309,12 +309,19 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     };
     // seals that forbid new writable mappings wait until every task has mapped its areas; the
     // unlinked files get their times back once mapping and exec have touched them
+    // (the tasks hold their unlinked files by then: their names go before any task runs)
     const beforeResume = async (pid: number) => {
       shm.sealLate();
       g.settle();
+      g.release();
       await opts.beforeResume?.(pid);
     };
-    return await launchTree(withPaths, native, { ...opts, beforeResume, netns: opts.netns ?? ownNet });
+    // the unlinked files on mounts the restore makes anew are made once those are
+    const namespaceHook = async (stage: 'made' | 'set', pid: number) => {
+      if (stage === 'set') g.inTree(pid);
+      await opts.namespaceHook?.(stage, pid);
+    };
+    return await launchTree(withPaths, native, { ...opts, beforeResume, namespaceHook, netns: opts.netns ?? ownNet });
   } finally {
     ownNet?.close();
     ghosts?.release();

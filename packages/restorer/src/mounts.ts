@@ -238,38 +238,95 @@ function freshMount(pid: number, m: MountPlan, target: string): MountOp {
  * network and IPC namespaces, whose objects they show), each then read-only as dumped and with
  * its propagation. pivotInto makes `root` the namespace's root once the tasks are restored.
  */
-export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>): void {
+/**
+ * How --root makes each mount but the root one (`top`), in the order they were mounted: a bind of
+ * what `ext` maps an external one's key to, a bind of `rel` within a mount placed before it
+ * (`src`; the root mount's: `rel` within the --root directory), or a new mount of its file system.
+ */
+type RootedSource =
+  | { m: MountPlan; ext: string }
+  | { m: MountPlan; src: MountPlan; rel: string }
+  | { m: MountPlan; fresh: true };
+
+function rootedSources(mounts: readonly MountPlan[], ext: ReadonlyMap<string, string>): { top: MountPlan; made: RootedSource[] } {
   const top = mounts.find((m) => m.mountpoint === '/' && !mounts.some((o) => o.id === m.parent));
   if (!top) throw refuse(mounts[0]!, 'is the first mount of a namespace without a root mount');
-  const at = (mp: string) => (mp === '/' ? root : `${root}${mp}`);
-  mountSteps(pid, [{ target: '/', flags: MS.REC | MS.PRIVATE }, { source: root, target: root, flags: MS.BIND }]);
   const placed: MountPlan[] = [top];
-  const copies = new Copies(pid, mounts, (live) => (live === root ? '/' : live.startsWith(`${root}/`) ? live.slice(root.length) : undefined));
-  const join = (m: MountPlan): ('net' | 'ipc')[] => (m.fsname === 'sysfs' ? ['net'] : m.fsname === 'mqueue' ? ['ipc'] : []);
+  const made: RootedSource[] = [];
   for (const m of propagationOrder(mounts)) {
     if (m === top) continue;
+    if (m.extKey !== undefined) {
+      const val = ext.get(m.extKey);
+      if (val === undefined) throw refuse(m, `is external (mnt[${m.extKey}]) and the restore maps nothing to it (--ext-mount-map ${m.extKey}:PATH, RPC ext_mnt)`);
+      made.push({ m, ext: val });
+    } else {
+      const from: MountPlan[] = [...placed].reverse().filter((p) => p.dev === m.dev && p.extKey === undefined && rootUnder(m.root, p.root));
+      const src: MountPlan | undefined = from.find((p) => m.shared && p.shared === m.shared) ?? from.find((p) => m.master && p.shared === m.master) ?? from[0];
+      if (src && (src !== top || m.root !== top.root)) {
+        const rel = src.root === '/' ? m.root : m.root.slice(src.root.length);
+        made.push({ m, src, rel: rel === '/' ? '' : rel });
+      } else if (m.fsname && MADE_FS.has(m.fsname) && m.root === '/') {
+        made.push({ m, fresh: true });
+      } else {
+        throw refuse(m, 'is neither external (--external mnt[]), a bind of a mount before it, nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue)');
+      }
+    }
+    placed.push(m);
+  }
+  return { top, made };
+}
+
+/**
+ * --root: where the restorer reaches the tree's path `p` (absolute, as the tree sees it) before
+ * the tree's mount namespace exists: below `root` for the root mount's files, below what `ext`
+ * maps an external mount's key to, and so on through bind mounts; undefined when the mount
+ * that holds it is one the restore makes anew (a tmpfs...), reached only from inside the tree's
+ * mount namespace once it is made. Mounts are searched last mounted first (a later mount over a
+ * path hides what lay there).
+ */
+export function hostPathOf(mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>, p: string): string | undefined {
+  const { top, made } = rootedSources(mounts, ext);
+  const by = new Map(made.map((s) => [s.m, s]));
+  // where the restorer reaches `rel` within mount m's own file system
+  const within = (m: MountPlan, rel: string): string | undefined => {
+    if (m === top) return `${root}${rel}`;
+    const s = by.get(m)!;
+    if ('ext' in s) return `${s.ext}${rel}`;
+    if ('fresh' in s) return undefined;
+    return within(s.src, `${s.rel}${rel}`);
+  };
+  const holder = [...made].reverse().find((s) => under(p, s.m.mountpoint))?.m ?? top;
+  return within(holder, holder.mountpoint === '/' ? (p === '/' ? '' : p) : p.slice(holder.mountpoint.length));
+}
+
+/** Is the mount that holds the tree's path `p` (the last mounted over it) read-only as dumped? */
+export function readOnlyAt(mounts: readonly MountPlan[], p: string): boolean {
+  const m = [...mounts].reverse().find((x) => under(p, x.mountpoint));
+  return !!m && !!((m.flags | m.sbFlags) & MNT_FLAG.RDONLY);
+}
+
+export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>): void {
+  const { top, made } = rootedSources(mounts, ext);
+  const at = (mp: string) => (mp === '/' ? root : `${root}${mp}`);
+  mountSteps(pid, [{ target: '/', flags: MS.REC | MS.PRIVATE }, { source: root, target: root, flags: MS.BIND }]);
+  const copies = new Copies(pid, mounts, (live) => (live === root ? '/' : live.startsWith(`${root}/`) ? live.slice(root.length) : undefined));
+  const join = (m: MountPlan): ('net' | 'ipc')[] => (m.fsname === 'sysfs' ? ['net'] : m.fsname === 'mqueue' ? ['ipc'] : []);
+  for (const s of made) {
+    const m = s.m;
     const target = at(m.mountpoint);
     const ops: MountOp[] = [];
     const copy = copies.of(m);
     if (copy) {
       // made by the kernel already (a copy of a mount made on a peer or master of its parent's)
-    } else if (m.extKey !== undefined) {
-      const val = ext.get(m.extKey);
-      if (val === undefined) throw refuse(m, `is external (mnt[${m.extKey}]) and the restore maps nothing to it (--ext-mount-map ${m.extKey}:PATH, RPC ext_mnt)`);
-      ops.push({ source: val, target, flags: MS.BIND });
+    } else if ('ext' in s) {
+      ops.push({ source: s.ext, target, flags: MS.BIND });
+    } else if ('fresh' in s) {
+      ops.push(freshMount(pid, m, target));
+    } else if (s.src !== top) {
+      ops.push({ source: `${at(s.src.mountpoint)}${s.rel}`, target, flags: MS.BIND });
     } else {
-      const from: MountPlan[] = [...placed].reverse().filter((p) => p.dev === m.dev && p.extKey === undefined && rootUnder(m.root, p.root));
-      const src: MountPlan | undefined = from.find((p) => m.shared && p.shared === m.shared) ?? from.find((p) => m.master && p.shared === m.master) ?? from[0];
-      if (src && src !== top) {
-        const rel = src.root === '/' ? m.root : m.root.slice(src.root.length);
-        ops.push({ source: `${at(src.mountpoint)}${rel === '/' ? '' : rel}`, target, flags: MS.BIND });
-      } else if (src === top && m.root !== top.root) {
-        ops.push({ source: `${root}${m.root.slice(top.root === '/' ? 0 : top.root.length)}`, target, flags: MS.BIND });
-      } else if (m.fsname && MADE_FS.has(m.fsname) && m.root === '/') {
-        ops.push(freshMount(pid, m, target));
-      } else {
-        throw refuse(m, 'is neither external (--external mnt[]), a bind of a mount before it, nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue)');
-      }
+      // (of the --root directory itself, which stands for the root mount's root)
+      ops.push({ source: `${root}${s.rel}`, target, flags: MS.BIND });
     }
     if (ops.length) mountSteps(pid, ops, join(m));
     if (ops[0]?.fstype && m.tar) untar(pid, m, root);
@@ -281,7 +338,6 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
     const now = copies.made(m, target, copy);
     mountSteps(pid, [...ro, ...propagation({ ...m, mountpoint: target }, now.shared, now.master)]);
     copies.placed(m, target);
-    placed.push(m);
   }
   // the root's own flags last (a read-only root takes its mounts first)
   mountSteps(pid, [{ target: root, flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }, ...propagation({ ...top, mountpoint: root }, 0, 0)]);

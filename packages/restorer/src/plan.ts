@@ -420,4 +420,11 @@ export interface RestorePlan {
    * (each task maps its own areas: a fork would not carry the registration over)
    */
   lazy?: boolean;
+  /**
+   * --root: the directory the tree's mounts are made under (the tree's root once the tasks are
+   * restored). The plan's paths of files are prefixed with it (rooted.ts); the path names of unix
+   * sockets are not (a name is what the socket reports, at most 108 bytes): each task binds and
+   * connects by such a name with this directory as its root for the call.
+   */
+  root?: string;
 }

@@ -4,13 +4,16 @@
  * that the tasks read their pages from the images meanwhile. Until then the tasks' paths are
  * reached through that directory: each path of the plan that names a file of the tree (a
  * descriptor's regular file or FIFO, a mapped file, an exe, a working directory, a root) is
- * prefixed with it. What a task would reach by another kind of path (a bound unix socket, an
- * inotify or fanotify watch, a terminal, an unlinked file made again) is refused by name.
+ * prefixed with it. An unlinked file made again is made in the mount it belongs to and opened
+ * below that directory (ghosts.ts). A unix socket's path name (what the socket reports, at most
+ * 108 bytes) is not prefixed: the task binds and connects by it with that directory as its root
+ * for the call (the plan's `root`). What a task would reach by another kind of path (an inotify
+ * or fanotify watch, a terminal) is refused by name.
  */
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { RestorePlan } from './plan.js';
 
-/** File kinds that hold no path of the tree (made from nothing or handed over). */
+/** File kinds that hold no path of the tree (made from nothing or handed over; a unix socket's path name is bound and connected to with the plan's root, see above). */
 const PATHLESS = new Set(['pipe-r', 'pipe-w', 'eventfd', 'signalfd', 'epoll', 'timerfd', 'unix', 'inet', 'tcp', 'socket', 'memfd', 'pidfd', 'inherit']);
 
 function refuse(what: string): CrtoolsError {
@@ -19,16 +22,16 @@ function refuse(what: string): CrtoolsError {
 
 export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
   const at = (p: string | undefined): string | undefined => (p === undefined || !p.startsWith('/') ? p : p === '/' ? root : `${root}${p}`);
-  if (plan.ghosts?.length) throw refuse(`an unlinked file or removed directory (${plan.ghosts[0]!.path}) made again`);
   const files = plan.files.map((f) => {
     if (f.kind === 'reg' || f.kind === 'fifo') return { ...f, path: at(f.path)! };
     if (PATHLESS.has(f.kind)) return f;
-    // a unix socket bound to no name or an abstract one (the network namespace's, not a path)
-    if (f.kind === 'unix-bound' && (f.unixBound.address.length <= 2 || f.unixBound.address[2] === 0)) return f;
+    // a unix socket bound to a name: a path one is the tree's (bound with the root of the plan's `root`)
+    if (f.kind === 'unix-bound') return f;
     throw refuse(`a ${f.kind} descriptor`);
   });
   return {
     ...plan,
+    root,
     files,
     tasks: plan.tasks.map((t) => ({
       ...t,

@@ -4,9 +4,11 @@ import { specialTargets, encodeBody, regionLayout, finishPlan } from '../src/enc
 import { findHoles } from '../src/hole.js';
 import { guardsFrom, isGuardEntry, splitAtAreas } from '../src/plan/memory.js';
 import { fieldOffset, recordSize } from '../src/layout.js';
-import { X86_REGS, type RestorePlan, type TaskPlan, type ThreadPlan, type X86Reg } from '../src/plan.js';
+import { X86_REGS, type MountPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type X86Reg } from '../src/plan.js';
 import { isCrtoolsError } from '@crtools/common';
 import { rootedPlan } from '../src/rooted.js';
+import { hostPathOf } from '../src/mounts.js';
+import { createGhosts, ghostPlaces } from '../src/ghosts.js';
 
 function thread(tid: number, xstateBv = 3n): ThreadPlan {
   const regs = Object.fromEntries(X86_REGS.map((r) => [r, 0n])) as Record<X86Reg, bigint>;
@@ -262,12 +264,70 @@ describe('--root: the plan reached through the new root until the pivot (rootedP
     expect(rootedPlan({ ...base(), tasks: [{ ...base().tasks[0]!, root: '/jail' }] }, '/r').tasks[0]!.root).toBe('/r/jail');
   });
 
-  it('a kind reached by another path (a bound unix socket, a terminal...) or an unlinked file made again is refused by name', () => {
+  it('a unix socket\'s name is kept as bound (a path one bound with the plan\'s root); unlinked files are left to the ghost places; a terminal is refused by name', () => {
     const bound = (name: string) => ({ ...base(), files: [{ kind: 'unix-bound', unixBound: { address: Buffer.concat([Buffer.from([1, 0]), Buffer.from(name)]) } } as unknown as RestorePlan['files'][number]] });
-    expect(() => rootedPlan(bound('/run/s.sock\0'), '/r')).toThrow('restore: option root: a unix-bound descriptor under another root is not supported by crtools yet');
-    // an abstract name is the network namespace's, not a path: it stays as it is
+    const p = rootedPlan(bound('/run/s.sock\0'), '/r');
+    expect(p.files).toEqual(bound('/run/s.sock\0').files);
+    expect(p.root).toBe('/r');
     expect(rootedPlan(bound('\0abstract'), '/r').files).toEqual(bound('\0abstract').files);
     const ghost = { ...base(), ghosts: [{ path: '/tmp/gone' } as unknown as NonNullable<RestorePlan['ghosts']>[number]] };
-    expect(() => rootedPlan(ghost, '/r')).toThrow(/an unlinked file or removed directory \(\/tmp\/gone\) made again under another root/);
+    expect(rootedPlan(ghost, '/r').ghosts).toEqual(ghost.ghosts);
+    const tty = { ...base(), files: [{ kind: 'tty', flags: 2, pos: 0n } as unknown as RestorePlan['files'][number]] };
+    expect(() => rootedPlan(tty, '/r')).toThrow('restore: option root: a tty descriptor under another root is not supported by crtools yet');
+  });
+
+  it('the --root directory goes to the plan header (root), a string of the plan', () => {
+    const { w, fdBase } = encodeBody({ ...base(), files: [], root: '/run/c/criu-root' }, []);
+    const buf = finishPlan(w, base(), { ...regionLayout(4096, w.size, base(), []), start: 0x10000000n }, fdBase, 1000);
+    const off = Number(buf.readBigUInt64LE(fieldOffset('hdr', 'root')));
+    expect(off).toBeGreaterThan(0);
+    expect(buf.subarray(off, buf.indexOf(0, off)).toString()).toBe('/run/c/criu-root');
+    const none = encodeBody({ ...base(), files: [] }, []);
+    expect(finishPlan(none.w, base(), { ...regionLayout(4096, none.w.size, base(), []), start: 0x10000000n }, none.fdBase, 1000).readBigUInt64LE(fieldOffset('hdr', 'root'))).toBe(0n);
+  });
+});
+
+describe('--root: where the restorer reaches a path of the tree before its mounts exist (hostPathOf)', () => {
+  const mount = (id: number, parent: number, mountpoint: string, extra: Partial<MountPlan> = {}): MountPlan => ({
+    id, parent, mountpoint, root: '/', fstype: 1, dev: id, source: 'x', options: '', flags: 0, sbFlags: 0, shared: 0, master: 0, ...extra,
+  });
+  const mounts: MountPlan[] = [
+    mount(1, 0, '/', { root: '/var/lib/c/rootfs', dev: 100 }),
+    mount(2, 1, '/dev', { fsname: 'tmpfs' }),
+    mount(3, 2, '/dev/shm', { fsname: 'tmpfs' }),
+    mount(4, 1, '/data', { extKey: 'data' }),
+    mount(5, 1, '/etc/hosts', { extKey: 'hosts' }),
+    // a bind of a directory of the root mount's file system, and one of that bind's
+    mount(6, 1, '/srv', { root: '/var/lib/c/rootfs/opt/srv', dev: 100 }),
+    mount(7, 1, '/mnt/d', { root: '/var/lib/c/rootfs/opt/srv/sub', dev: 100 }),
+  ];
+  const ext = new Map([['data', '/host/data'], ['hosts', '/host/hosts']]);
+  const at = (p: string) => hostPathOf(mounts, '/run/root', ext, p);
+
+  it('below the --root directory for the root mount, below the external path for an external one, through binds to where they come from', () => {
+    expect(at('/tmp/ghost')).toBe('/run/root/tmp/ghost');
+    expect(at('/data/x/y')).toBe('/host/data/x/y');
+    expect(at('/etc/hosts')).toBe('/host/hosts');
+    expect(at('/srv/f')).toBe('/run/root/opt/srv/f');
+    expect(at('/mnt/d/f')).toBe('/run/root/opt/srv/sub/f');
+    // a name beside a mount point is the parent mount's
+    expect(at('/datafile')).toBe('/run/root/datafile');
+  });
+
+  it('undefined on a mount the restore makes anew (reached from inside the tree only)', () => {
+    expect(at('/dev/shm/ghost')).toBeUndefined();
+    expect(at('/dev/null')).toBeUndefined();
+  });
+
+  it('ghostPlaces: --root opens them below the root, makes each where hostPathOf says, the rest through the root task', () => {
+    const plan = { tasks: [], files: [], namespaces: { mounts }, ghosts: [{ path: '/tmp/ghost' }] } as unknown as RestorePlan;
+    const places = ghostPlaces(plan, { root: '/run/root', ext });
+    expect([places.task('/tmp/ghost'), places.now('/tmp/ghost'), places.now('/dev/shm/g'), places.inTree(42)]).toEqual(['/run/root/tmp/ghost', '/run/root/tmp/ghost', undefined, '/proc/42/root/run/root']);
+    // a read-only mount made anew: an unlinked file there is refused by name before anything is made
+    const ro = { ...plan, namespaces: { mounts: [...mounts, mount(8, 1, '/ro', { fsname: 'tmpfs', flags: 1 })] }, ghosts: [{ path: '/ro/g' }] } as unknown as RestorePlan;
+    expect(() => createGhosts(ro, ghostPlaces(ro, { root: '/run/root', ext }))).toThrow('restore: the unlinked file /ro/g lies on a read-only mount the restore makes anew in the tree\'s mount namespace, where crtools does not make unlinked files yet');
+    // no mount namespace of the tree's: the restorer's own paths
+    const same = ghostPlaces({ ...plan, namespaces: undefined });
+    expect([same.task('/dev/shm/g'), same.now('/dev/shm/g')]).toEqual(['/dev/shm/g', '/dev/shm/g']);
   });
 });

@@ -110,6 +110,45 @@ static void inet_reuse_back(struct ctx *c)
 	}
 }
 
+/*
+ * --root (hdr root): the path names of unix sockets are the tree's, and the tree's mounts lie
+ * below that directory until the tasks are restored (a name is what the socket reports, so it
+ * cannot be prefixed, and it would not fit sun_path's 108 bytes anyway). The task takes that
+ * directory as its root for a bind or a connect by such a name: the descriptor on its own root
+ * returned, for out_of_root (none: -1).
+ */
+static long into_root(struct ctx *c, u64 i)
+{
+	long old;
+	if (!c->h->root)
+		return -1;
+	old = chk(c, S4(NR_openat, AT_FDCWD, "/", 010000000 /* O_PATH */ | 0200000 /* O_DIRECTORY */, 0), i);
+	chk(c, S1(NR_chroot, STR(c, c->h->root)), i);
+	return old;
+}
+
+/* back to the root kept on `old` (none: -1), the working directory left as it was */
+static void out_of_root(struct ctx *c, long old, u64 i)
+{
+	long here;
+	if (old < 0)
+		return;
+	here = chk(c, S4(NR_openat, AT_FDCWD, ".", 010000000 /* O_PATH */ | 0200000 /* O_DIRECTORY */, 0), i);
+	chk(c, S1(NR_fchdir, old), i);
+	chk(c, S1(NR_chroot, "."), i);
+	chk(c, S1(NR_fchdir, here), i);
+	S1(NR_close, here);
+	S1(NR_close, old);
+}
+
+/* Is plan socket t reached through the O_PATH descriptor kept on its socket file (its name
+   unlinked, relative, or a path of the tree's under --root) rather than by its name? */
+static int reached_by_fd(struct ctx *c, const struct plan_file *t)
+{
+	const u8 *sa = AT(c, t->data_off);
+	return t->sk_ghost || t->path || (c->h->root && t->data_len > 2 && sa[2]);
+}
+
 /* into directory `dir` (a string of the plan) for a relative unix name: the working directory
    kept on the descriptor returned, for leave_dir */
 static long enter_dir(struct ctx *c, u64 dir, u64 i)
@@ -176,17 +215,19 @@ static long bind_aside(struct ctx *c, long fd, const u8 *sa, u64 len, long keep,
 static void unix_name_end(struct ctx *c, long fd, const struct plan_file *f, u64 i)
 {
 	const u8 *sa = AT(c, f->sk_conn_off);
-	long here = -1;
+	long here = -1, root;
 	if (!f->sk_conn_len)
 		return;
 	if (!sa[2]) {
 		chk(c, S3(NR_bind, fd, sa, f->sk_conn_len), i); /* abstract */
 		return;
 	}
+	root = into_root(c, i);
 	if (f->path)
 		here = enter_dir(c, f->path, i);
 	chk(c, bind_aside(c, fd, sa, f->sk_conn_len, -1, i), i);
 	leave_dir(c, here, i);
+	out_of_root(c, root, i);
 }
 
 /*
@@ -195,7 +236,23 @@ static void unix_name_end(struct ctx *c, long fd, const struct plan_file *f, u64
  * (sk_ghost) is bound with whatever sits at the path moved aside for the moment, an O_PATH
  * descriptor on the new socket file kept (others connect through it) and the file unlinked again.
  */
+static void unix_bind_here(struct ctx *c, long fd, const struct plan_file *f, u64 i, u64 n);
+
 static void unix_bind(struct ctx *c, long fd, const struct plan_file *f, u64 i, u64 n)
+{
+	const u8 *sa = AT(c, f->data_off);
+	long root;
+	if (f->data_len <= 2 || !sa[2]) {
+		/* no name, or an abstract one (the network namespace's) */
+		unix_bind_here(c, fd, f, i, n);
+		return;
+	}
+	root = into_root(c, i);
+	unix_bind_here(c, fd, f, i, n);
+	out_of_root(c, root, i);
+}
+
+static void unix_bind_here(struct ctx *c, long fd, const struct plan_file *f, u64 i, u64 n)
 {
 	const u8 *sa = AT(c, f->data_off);
 	const char *path = (const char *)sa + 2;
@@ -226,8 +283,9 @@ static void unix_bind(struct ctx *c, long fd, const struct plan_file *f, u64 i, 
 		chk(c, S5(NR_fchownat, AT_FDCWD, path, f->sk_uid, f->sk_gid, 0x100 /* AT_SYMLINK_NOFOLLOW */), i);
 		chk(c, S3(NR_fchmodat, AT_FDCWD, path, f->sk_mode & 07777), i);
 	}
-	if (here >= 0) {
-		/* others reach it from anywhere through a descriptor on its socket file */
+	if (here >= 0 || (c->h->root && sa[2])) {
+		/* others reach it from anywhere (and from outside the tree's root) through a
+		   descriptor on its socket file */
 		r = chk(c, S4(NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */, 0), i);
 		if ((u64)r != c->h->fd_base + n + i) {
 			chk(c, S2(NR_dup2, r, c->h->fd_base + n + i), i);
@@ -263,7 +321,7 @@ static void unix_connect(struct ctx *c, long fd, u64 t, u64 i, u64 n)
 	u8 sa[64];
 	if (t >= n || f[t].kind != FILE_UNIX_BOUND || !f[t].data_len)
 		fail(c, EINVAL, i);
-	if (f[t].sk_ghost || f[t].path)
+	if (reached_by_fd(c, &f[t]))
 		chk(c, S3(NR_connect, fd, sa, proc_fd_addr(sa, (long)(c->h->fd_base + n + t))), i);
 	else
 		chk(c, S3(NR_connect, fd, AT(c, f[t].data_off), f[t].data_len), i);
@@ -274,7 +332,7 @@ static void unix_connect(struct ctx *c, long fd, u64 t, u64 i, u64 n)
 static const void *unix_addr(struct ctx *c, u64 t, u8 *sa, u64 *len)
 {
 	struct plan_file *f = AT(c, c->h->files_off);
-	if (f[t].sk_ghost || f[t].path) {
+	if (reached_by_fd(c, &f[t])) {
 		*len = proc_fd_addr(sa, (long)(c->h->fd_base + c->h->nfiles + t));
 		return sa;
 	}
@@ -562,8 +620,14 @@ void open_file_table(struct ctx *c)
 			}
 			if (f[i].sk_listen)
 				chk(c, S2(NR_listen, fd, f[i].sk_backlog), i);
-			if (f[i].sk_conn_len)
-				chk(c, S3(NR_connect, fd, AT(c, f[i].sk_conn_off), f[i].sk_conn_len), i);
+			if (f[i].sk_conn_len) {
+				/* a unix socket connects to a path name of the tree's (--ext-unix-sk) */
+				const u8 *to = AT(c, f[i].sk_conn_off);
+				long root = f[i].sk_family == 1 && f[i].sk_conn_len > 2 && to[2] ? into_root(c, i) : -1;
+				long r = S3(NR_connect, fd, to, f[i].sk_conn_len);
+				out_of_root(c, root, i);
+				chk(c, r, i);
+			}
 			set_sock_opts_late(c, fd, &f[i], i);
 			/* a UDP socket shut down: RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2 → SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2 */
 			if (f[i].sk_shutdown) {
