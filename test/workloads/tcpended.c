@@ -12,7 +12,7 @@
  *       b   a socket bound to 127.0.0.1 (a port the kernel picks), never connected, keepalive;
  *       u   a socket neither bound nor connected, its receiving side shut (shutdown SHUT_RD).
  *     "ready" once all are so. On SIGUSR1 it checks, without changing anything: the ended ends
- *     are in CLOSE, at their addresses, a read says EOF at once, a write EPIPE; b is at its
+ *     are in CLOSE, at their addresses, their peers' kept (SO_PEERNAME), a read says EOF at once, a write EPIPE; b is at its
  *     address, a read says ENOTCONN; u is unbound and a read says EOF; TCP_NODELAY and
  *     keepalive as set; then a new connection to each listener is accepted (and closed).
  *   tcpended alone STATE
@@ -43,11 +43,24 @@ static int opt(int fd, int level, int name) {
 	return v;
 }
 
-/* one end that ended: CLOSE, at its port, EOF on read, EPIPE on write */
-static void check_ended(const char *what, int fd, int port) {
+/* the port of the peer a socket keeps after its connection ended (SO_PEERNAME; getpeername
+   says ENOTCONN in CLOSE), -errno when it has none */
+static long peer_port(int fd) {
+	struct sockaddr_storage ss;
+	socklen_t l = sizeof ss;
+	/* (SO_PEERNAME wants no more room than the address takes: the family's size) */
+	if (getsockname(fd, (struct sockaddr *)&ss, &l) < 0) return -errno;
+	l = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &ss, &l) < 0) return -errno;
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* one end that ended: CLOSE, at its port, its peer's port kept, EOF on read, EPIPE on write */
+static void check_ended(const char *what, int fd, int port, int peer) {
 	char c;
 	if (wl_tcp_state(fd) != 7) fail("%s: state %ld, not CLOSE", what, wl_tcp_state(fd));
 	if (wl_local_port(fd) != port) fail("%s: at port %ld", what, wl_local_port(fd));
+	if (peer_port(fd) != peer) fail("%s: its peer at port %ld", what, peer_port(fd));
 	long r = recv(fd, &c, 1, MSG_DONTWAIT);
 	if (r != 0) fail("%s: a read gives %ld, not EOF", what, r < 0 ? -errno : r);
 	r = send(fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -120,9 +133,9 @@ int main(int argc, char **argv) {
 		wl_wait_check();
 		bad = 0;
 		char c;
-		check_ended("c4", c4, pc4);
-		check_ended("s4", s4, p4);
-		check_ended("c6", c6, pc6);
+		check_ended("c4", c4, pc4, p4);
+		check_ended("s4", s4, p4, pc4);
+		check_ended("c6", c6, pc6, p6);
 		if (opt(c4, IPPROTO_TCP, TCP_NODELAY) != 1) fail("%s: TCP_NODELAY %ld", "c4", opt(c4, IPPROTO_TCP, TCP_NODELAY));
 		if (wl_local_port(b) != pb) fail("%s: at port %ld", "b", wl_local_port(b));
 		if (opt(b, SOL_SOCKET, SO_KEEPALIVE) != 1) fail("%s: SO_KEEPALIVE %ld", "b", opt(b, SOL_SOCKET, SO_KEEPALIVE));

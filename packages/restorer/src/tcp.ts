@@ -52,8 +52,8 @@ export class TcpConnections {
   async prepare(plan: RestorePlan, dir: string, o: CriuOptions, ownNetns = false): Promise<RestorePlan> {
     const tcp = plan.files.map((f, i) => [f, i] as const).filter((x): x is [TcpFilePlan, number] => x[0].kind === 'tcp');
     if (!tcp.length) return plan;
-    // connections that ended while their task held them (CLOSE, as CRIU 4.2 writes them) come back
-    // as new sockets: no connection to carry, only the lock CRIU's dump left on them to lift
+    // connections that ended while their task held them (CLOSE, as CRIU 4.2 writes them) need no
+    // option: made again from their stream and brought to CLOSE (without one, a new socket)
     const live = tcp.filter(([f]) => f.tcp.state !== TCP_STATE.CLOSE);
     if (live.length && !o.tcp_established && !o.tcp_close) {
       const f = live[0]![0];
@@ -74,7 +74,7 @@ export class TcpConnections {
         const t = f.tcp;
         // (in a network namespace of its own the dump's lock went with the namespace: nothing to lift)
         if (t.stream && !ownNetns) this.locked.push(t.conn);
-        if (t.state === TCP_STATE.CLOSE) {
+        if (t.state === TCP_STATE.CLOSE && (!t.stream || o.tcp_close)) {
           files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
           this.log.info(`tcp: socket:[${t.ino}] ${this.lock.describe(t.conn)} ended before the dump: a new socket in its place`);
           continue;

@@ -231,8 +231,12 @@ export class InetSockets implements DumpKind {
       const how = st.state === TCP_STATE.SYN_RECV ? 'is being connected (SYN_RECV)' : `is in state ${STATE_NAMES[st.state] ?? st.state}`;
       refuse(`${how}: a connection being set up is not carried by crtools (nor by CRIU 4.2)`);
     }
-    if (st.inq > 0) refuse(`is a connection that ended (CLOSE) with ${st.inq} byte(s) the task has not read: not carried (the socket made again would not have them)`);
     if (st.events & POLLERR) refuse('(CLOSE) holds an error the task was not told yet (a connection reset or refused, SO_ERROR): not carried');
+    // a connection that ended, its peer known (SO_PEERNAME): as CRIU 4.2, read in repair mode,
+    // made again as the connection it was and brought to CLOSE by its FINs (its addresses and
+    // the bytes left to read kept)
+    if (peer && this.o.repairs && !this.o.tcpClose) return this.connection(pid, rec, flags, s, ino, st.peer!, st.events & POLLRDHUP ? 1 : 0);
+    if (st.inq > 0) refuse(`is a connection that ended (CLOSE) with ${st.inq} byte(s) the task has not read: not carried (the socket made again would not have them)`);
     // a connection that ended: what the kernel worked out for it (segment size, window clamp, an
     // accepted socket's multicast TTL) is no setting of the task's, as for an established one
     let read;
@@ -256,21 +260,25 @@ export class InetSockets implements DumpKind {
    * A connected TCP socket, or one connecting (SYN_SENT: `peer` is where its SYN goes, from
    * SO_PEERNAME): its state checked, then (a dump) locked and read in repair mode.
    */
-  private connection(pid: number, rec: FdRecord, flags: number, s: SocketInfo, ino: number, peerAddr: Buffer = s.peer!): FdClaim {
+  private connection(pid: number, rec: FdRecord, flags: number, s: SocketInfo, ino: number, peerAddr: Buffer = s.peer!, endedShutdown?: number): FdClaim {
+    // one that ended (CLOSE: sock_diag no longer lists it), how it was shut down as poll saw it
+    const ended = endedShutdown !== undefined;
     const what = `TCP connection ${text(s.local!)} -> ${text(peerAddr)}`;
     const state = tcpStateOf(pid, rec.fd);
-    if (!this.o.tcpEstablished && !this.o.tcpClose) {
+    // (one that ended is carried without --tcp-established, as CRIU 4.2 carries it)
+    const carried = ended ? new Set([TCP_STATE.CLOSE]) : CARRIED_STATES;
+    if (!ended && !this.o.tcpEstablished && !this.o.tcpClose) {
       const how = state === TCP_STATE.ESTABLISHED ? 'established' : state === TCP_STATE.SYN_SENT ? 'being set up (SYN_SENT: a connect under way)' : `half-closed (${STATE_NAMES[state] ?? state})`;
       throw refuseFd(pid, rec.fd, `${what} is ${how}; dump with --tcp-established to carry it (or --tcp-close to restore it closed)`, rec.target);
     }
     const repairs = this.o.repairs;
-    if (!CARRIED_STATES.has(state)) {
+    if (!carried.has(state)) {
       throw new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} fd ${rec.fd} (${rec.target}): ${what} is in state ${STATE_NAMES[state] ?? state}, which crtools does not carry yet (SYN_SENT, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK and CLOSING are)`, {
         context: { pid, fd: rec.fd }, exitCode: ExitCode.UNSUPPORTED,
       });
     }
     // how the task shut it down (sock_diag), as CRIU keeps it for a TCP socket: when not none
-    const how = (): number => inetShutdown(s.domain, s.protocol, ino) & 3;
+    const how = (): number => (ended ? endedShutdown : inetShutdown(s.domain, s.protocol, ino) & 3);
     const { opts, raw, tcpOpts } = readSocketOptions(pid, rec.fd, keptOptions(s), 'connection');
     const ip = ipOpts(s, raw);
     const local = sockaddrParts(s.local!);
@@ -282,7 +290,7 @@ export class InetSockets implements DumpKind {
         if (this.o.tcpClose || !repairs) return inetEntry(id, flags, ino, s, peer, opts, ip, { state, backlog: 0, tcpOpts, shutdown: how() });
         const st = repairs.take(pid, rec.fd, conn, !!opts['reuseaddr']);
         // locked now: a state it moved to since it was looked at (a FIN or ACK that came in) is the one kept
-        if (!CARRIED_STATES.has(st.state)) throw refuseFd(pid, rec.fd, `${what} moved to state ${STATE_NAMES[st.state] ?? st.state} while it was dumped`, rec.target);
+        if (!carried.has(st.state)) throw refuseFd(pid, rec.fd, `${what} moved to state ${STATE_NAMES[st.state] ?? st.state} while it was dumped`, rec.target);
         const tse: Entry = {
           inq_len: st.inqLen, inq_seq: st.inqSeq, outq_len: st.outqLen, outq_seq: st.outqSeq,
           opt_mask: st.optMask, snd_wscale: st.optMask & 4 ? st.sndWscale : 0, mss_clamp: st.mssClamp,

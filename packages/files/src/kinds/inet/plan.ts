@@ -54,7 +54,8 @@ export interface TcpStreamPlan {
  * restoring process in repair mode (the restorer hands it to the task as an inherited file);
  * `closed` is what --tcp-close makes instead (a socket neither bound nor connected, shut down both ways). A
  * connection that ended while the task held it (CLOSE with its peer, as CRIU 4.2 writes it) is
- * always made as `closed`: a new socket bound to its address, its receiving side shut as it was.
+ * made again from its stream and brought to CLOSE by its FINs; without a stream (--tcp-close),
+ * as `closed`: a new socket bound to its address, its receiving side shut as it was.
  */
 export interface TcpFilePlan extends FileBase {
   kind: 'tcp';
@@ -229,10 +230,10 @@ export class InetPlans implements PlanKind<InetFilePlan | TcpFilePlan> {
     const address = bound ? sockaddr(family, port, words) : undefined;
     const idle = (i: InetFilePlan): InetFilePlan => (tcp && !listen && address ? { ...i, inet: { ...i.inet, forceBind: true } } : i);
     if (tcp && state === TCP_STATE.CLOSE && dport) {
-      // a connection that ended (CRIU 4.2's image): made again as a new socket, bound to its
-      // address, its receiving side shut as it was (a read says EOF); unread bytes would be lost
+      // a connection that ended, its peer known: with its stream, made again as the connection
+      // and brought to CLOSE by its FINs (addresses and unread bytes kept); without one (dumped
+      // with --tcp-close), a new socket bound to its address, its receiving side shut as it was
       const stream = this.streams.get(Number(k.ino));
-      if (stream?.inqLen) throw refuse(`${ctx.what}: TCP connection that ended (CLOSE) with ${stream.inqLen} byte(s) not read: not restored (a new socket would not have them)`);
       return {
         kind: 'tcp', flags: Number(k.flags), pos: 0n, type,
         tcp: {
