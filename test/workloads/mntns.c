@@ -5,6 +5,8 @@
  *   t     a tmpfs (nosuid, size=4m) with a.txt, sub/b.txt and an empty directory
  *   bind  a bind mount of t/sub
  *   s     a shared tmpfs with c.txt, s2 its peer (bind), sl its slave (bind + MS_SLAVE)
+ *   s/keep  a tmpfs mounted on s after s2 and sl: the kernel copies it to s2/keep (a peer)
+ *           and sl/keep (a slave), one mount each, one file system
  * holds a.txt open (O_RDWR, offset 3) and t/gone.txt (written, then unlinked: a file only the
  * tree's tmpfs had, made again there by the restore), works in t/sub, forks a child, then its outside parent
  * says "ready pid=<init as crtools sees it>" and exits.
@@ -92,6 +94,19 @@ static struct seen mountinfo_of(const char *path) {
 	return r;
 }
 
+/* How many mounts have mount point DIR/REL. */
+static int mounts_at(const char *rel) {
+	char p[4096], line[8192], mp[4096];
+	int n = 0;
+	path_of(p, rel);
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f) return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "%*d %*d %*u:%*u %*s %4095s", mp) == 1 && !strcmp(mp, p)) n++;
+	fclose(f);
+	return n;
+}
+
 static struct seen at(const char *rel) {
 	char p[4096];
 	path_of(p, rel);
@@ -133,6 +148,13 @@ static const char *check(int fd, int gone, pid_t kid) {
 	if (!s.found || strcmp(s.fs, "tmpfs") || !s.shared || s.master) return "s mount";
 	if (!s2.found || s2.shared != s.shared || s2.maj != s.maj || s2.min != s.min) return "s2 mount";
 	if (!sl.found || sl.master != s.shared || sl.shared || sl.maj != s.maj) return "sl mount";
+	/* the copies propagation made of s/keep: one mount at each place, one file system */
+	struct seen k = at("s/keep"), k2 = at("s2/keep"), kl = at("sl/keep");
+	if (mounts_at("s/keep") != 1 || mounts_at("s2/keep") != 1 || mounts_at("sl/keep") != 1) return "keep mounts counted";
+	if (!k.found || strcmp(k.fs, "tmpfs") || !k.shared || k.shared == s.shared || k.master) return "s/keep mount";
+	if (k2.shared != k.shared || k2.maj != k.maj || k2.min != k.min) return "s2/keep mount";
+	if (kl.master != k.shared || kl.shared || kl.maj != k.maj || kl.min != k.min) return "sl/keep mount";
+	if (!holds("sl/keep/k.txt", "kappa\n")) return "keep contents";
 	if (!holds("t/a.txt", "alpha\n") || !holds("t/sub/b.txt", "beta beta\n") || !holds("bind/b.txt", "beta beta\n") || !holds("s2/c.txt", "gamma\n") || !holds("sl/c.txt", "gamma\n"))
 		return "file contents";
 	char p[4096];
@@ -200,6 +222,12 @@ static int init_main(int ready) {
 	mkdir(q, 0755);
 	if (put("s/c.txt", "gamma\n", 0644) || mnt("s", "s2", 0, MS_BIND, 0) || mnt("s", "sl", 0, MS_BIND, 0) || mnt(0, "sl", 0, MS_SLAVE, 0)) {
 		wl_say("error mount s2/sl: %s", strerror(errno));
+		return 1;
+	}
+	path_of(q, "s/keep");
+	mkdir(q, 0755);
+	if (mnt("tmpfs", "s/keep", "tmpfs", 0, "size=64k") || put("s/keep/k.txt", "kappa\n", 0644)) {
+		wl_say("error mount s/keep: %s", strerror(errno));
 		return 1;
 	}
 	path_of(q, "t/a.txt");
