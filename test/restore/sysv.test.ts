@@ -6,7 +6,7 @@
  * owners and modes before any task runs; the tasks' attaches of the segment (shmat) are attached
  * again at the same addresses with the same flags. Workload test/workloads/sysvipc.c.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { decodeImage } from '@crtools/images';
 import { fingerprint } from '@crtools/inspect';
@@ -45,6 +45,13 @@ describe('SysV IPC objects in the tree\'s IPC namespace', () => {
       const types = (msg[0].extra as { mtype: number }[]).filter((_, i) => i % 2 === 0).map((m) => m.mtype);
       expect(types).toEqual([3, 1, 7, 3, 2]);
       expect(Buffer.from((msg[0].extra as string[])[5]!, 'base64').toString()).toBe('seven, the longest message of the queue');
+      // stats-dump counts the segment's pages with the shared memory, as CRIU: the pages images
+      // hold exactly what it says was written (zdtm's page count check)
+      expect(existsSync(`${dir}/stats-dump`)).toBe(true);
+      const st = (decodeImage(readFileSync(`${dir}/stats-dump`)).entries[0] as { dump: { pages_written: bigint; shpages_written: bigint } }).dump;
+      const inImages = readdirSync(dir).filter((f) => /^pages-\d+\.img$/.test(f)).reduce((n, f) => n + statSync(`${dir}/${f}`).size / 4096, 0);
+      expect(Number(st.pages_written) + Number(st.shpages_written)).toBe(inImages);
+      expect(Number(st.shpages_written)).toBeGreaterThanOrEqual(4);
     });
   });
 

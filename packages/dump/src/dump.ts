@@ -726,7 +726,12 @@ async function dumpFrozen(
     // a SysV segment's contents are shared memory pages, as an anonymous shared mapping's are
     await namespaces.write(dir, async (shmid, contents) => {
       const sink = opts.pageServer ? await opts.pageServer.openSink('shmem', shmid) : undefined;
-      await dumpShmemFile({ path: `SysV shared memory ${shmid}`, contents, nrPages: Math.ceil(contents.length / PAGE_SIZE), dir, shmid, pagesId: sink ? 0 : nextPagesId(), sink });
+      const nrPages = Math.ceil(contents.length / PAGE_SIZE);
+      const r = await dumpShmemFile({ path: `SysV shared memory ${shmid}`, contents, nrPages, dir, shmid, pagesId: sink ? 0 : nextPagesId(), sink });
+      // (counted with the other shared memory, as CRIU counts a segment's pages)
+      sh.objects++;
+      sh.scanned += nrPages;
+      sh.written += r.written.pagesWritten;
     });
   }
   files.finish();
