@@ -4,6 +4,8 @@
  * proc of its pid namespace on /proc, opens its stdio on /dev/null again, and under DIR (the state file's directory + "/mntns"):
  *   t     a tmpfs (nosuid, size=4m) with a.txt, sub/b.txt and an empty directory
  *   bind  a bind mount of t/sub
+ *   t/cover  a directory of t holding under.txt, covered by another tmpfs: under.txt is read
+ *           through a bind of t alone at DIR/peek (made and removed in each check)
  *   s     a shared tmpfs with c.txt, s2 its peer (bind), sl its slave (bind + MS_SLAVE)
  *   s/keep  a tmpfs mounted on s after s2 and sl: the kernel copies it to s2/keep (a peer)
  *           and sl/keep (a slave), one mount each, one file system
@@ -155,6 +157,14 @@ static const char *check(int fd, int gone, pid_t kid) {
 	if (k2.shared != k.shared || k2.maj != k.maj || k2.min != k.min) return "s2/keep mount";
 	if (kl.master != k.shared || kl.shared || kl.maj != k.maj || kl.min != k.min) return "sl/keep mount";
 	if (!holds("sl/keep/k.txt", "kappa\n")) return "keep contents";
+	/* what the mount on t/cover hides of t: seen through a bind of t alone (no submounts) */
+	if (mounts_at("t/cover") != 1 || (at("t/cover").maj == t.maj && at("t/cover").min == t.min)) return "t/cover mount";
+	if (mnt("t", "peek", 0, MS_BIND, 0)) return "bind of t";
+	int under = holds("peek/cover/under.txt", "hidden\n");
+	char pk[4096];
+	path_of(pk, "peek");
+	if (umount2(pk, 0)) return "umount peek";
+	if (!under) return "t/cover/under.txt";
 	if (!holds("t/a.txt", "alpha\n") || !holds("t/sub/b.txt", "beta beta\n") || !holds("bind/b.txt", "beta beta\n") || !holds("s2/c.txt", "gamma\n") || !holds("sl/c.txt", "gamma\n"))
 		return "file contents";
 	char p[4096];
@@ -198,7 +208,7 @@ static int init_main(int ready) {
 	if (nul > 2) close(nul);
 	char q[4096];
 	mkdir(dir, 0755);
-	const char *dirs[] = { "t", "bind", "s", "s2", "sl" };
+	const char *dirs[] = { "t", "bind", "s", "s2", "sl", "peek" };
 	for (unsigned i = 0; i < sizeof dirs / sizeof *dirs; i++) {
 		path_of(q, dirs[i]);
 		mkdir(q, 0755);
@@ -222,6 +232,12 @@ static int init_main(int ready) {
 	mkdir(q, 0755);
 	if (put("s/c.txt", "gamma\n", 0644) || mnt("s", "s2", 0, MS_BIND, 0) || mnt("s", "sl", 0, MS_BIND, 0) || mnt(0, "sl", 0, MS_SLAVE, 0)) {
 		wl_say("error mount s2/sl: %s", strerror(errno));
+		return 1;
+	}
+	path_of(q, "t/cover");
+	mkdir(q, 0755);
+	if (put("t/cover/under.txt", "hidden\n", 0644) || mnt("tmpfs", "t/cover", "tmpfs", 0, "size=64k")) {
+		wl_say("error mount t/cover: %s", strerror(errno));
 		return 1;
 	}
 	path_of(q, "s/keep");

@@ -19,6 +19,7 @@ import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
 import { encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG, superOptionsOf } from '@crtools/images/facts';
 import { readMountinfo, type MountInfo } from '@crtools/procfs';
+import { cloneMount } from '@crtools/sys';
 
 /** File systems whose mounts the restore makes anew (contents: tmpfs only). */
 export const MADE_FS: readonly string[] = ['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue'];
@@ -141,21 +142,30 @@ export class TreeMounts {
       const whole = this.list.filter((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o) && !this.external.has(o.mntId));
       done.add(dev);
       const t = `tmpfs-dev-${encodeKdev(m.devMajor, m.devMinor)}.tar.gz.img`;
-      this.tar(path.join(dir, t), whole[0] ? `/proc/${this.rootPid}/root${whole[0].mountPoint}` : undefined);
+      this.tar(path.join(dir, t), whole[0]?.mountPoint);
       written.push(t);
     }
     return written;
   }
 
-  /** A gzipped tar of directory `from` (an empty one when undefined) into file `to`. */
-  private tar(to: string, from: string | undefined): void {
+  /**
+   * A gzipped tar of the tmpfs mounted at `mountPoint` of the tree's namespace (an empty one when
+   * undefined) into file `to`, read through a detached copy of that one mount: the files that
+   * mounts on top of it hide (a directory of it another mount covers) are in it too.
+   */
+  private tar(to: string, mountPoint: string | undefined): void {
     const fd = openSync(to, 'w', 0o600);
+    let tree: number | undefined;
     try {
-      const r = process.getBuiltinModule('node:child_process').spawnSync('tar', [...TAR_CREATE, '--directory', from ?? '/', ...(from ? ['.'] : ['--files-from', '/dev/null'])], { stdio: ['ignore', fd, 'pipe'] });
+      if (mountPoint !== undefined) tree = cloneMount(this.rootPid, mountPoint);
+      const r = process.getBuiltinModule('node:child_process').spawnSync('tar', [...TAR_CREATE, '--directory', tree !== undefined ? '/proc/self/fd/3' : '/', ...(tree !== undefined ? ['.'] : ['--files-from', '/dev/null'])], {
+        stdio: ['ignore', fd, 'pipe', ...(tree !== undefined ? [tree] : [])],
+      });
       if (r.error || r.status !== 0) {
-        throw new CrtoolsError('DUMP_FAILED', `tar of the tmpfs at ${from}: ${r.error?.message ?? r.stderr.toString().trim()}`, { context: { path: from }, exitCode: ExitCode.FAILED });
+        throw new CrtoolsError('DUMP_FAILED', `tar of the tmpfs at ${mountPoint}: ${r.error?.message ?? r.stderr.toString().trim()}`, { context: { path: mountPoint }, exitCode: ExitCode.FAILED });
       }
     } finally {
+      if (tree !== undefined) closeSync(tree);
       closeSync(fd);
     }
   }

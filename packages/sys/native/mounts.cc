@@ -141,8 +141,68 @@ Napi::Value MountOps(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+struct CloneJob {
+  std::string ns_path, root, path;
+  int fd = -1;
+  int err = 0;
+  const char *syscall = nullptr;
+};
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+constexpr unsigned kOpenTreeClone = 1;          // OPEN_TREE_CLONE
+constexpr unsigned kOpenTreeCloexec = O_CLOEXEC;  // OPEN_TREE_CLOEXEC
+
+void *CloneThread(void *arg) {
+  CloneJob *j = (CloneJob *)arg;
+  if (unshare(CLONE_FS) < 0) {
+    j->err = errno, j->syscall = "unshare";
+    return nullptr;
+  }
+  // the task's root, opened from here (the namespace's /proc may show another pid namespace)
+  int rfd = open(j->root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rfd < 0) {
+    j->err = errno, j->syscall = "open";
+    return nullptr;
+  }
+  int nfd = open(j->ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (nfd < 0 || setns(nfd, CLONE_NEWNS) < 0) {
+    j->err = errno, j->syscall = nfd < 0 ? "open" : "setns";
+    if (nfd >= 0) close(nfd);
+    close(rfd);
+    return nullptr;
+  }
+  close(nfd);
+  const char *rel = j->path.c_str();
+  while (*rel == '/') rel++;
+  long fd = syscall(SYS_open_tree, rfd, *rel ? rel : ".", kOpenTreeClone | kOpenTreeCloexec);
+  if (fd < 0) j->err = errno, j->syscall = "open_tree";
+  else j->fd = (int)fd;
+  close(rfd);
+  return nullptr;
+}
+
+// cloneMount(nsPath, root, path) -> fd | { errno, syscall }: from inside the mount namespace
+// nsPath names, a detached copy of the one mount at path (below root, a task's /proc/PID/root),
+// without the mounts on it (open_tree OPEN_TREE_CLONE, not recursive): what they hide shows
+Napi::Value CloneMount(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  CloneJob j;
+  j.ns_path = info[0].As<Napi::String>().Utf8Value();
+  j.root = info[1].As<Napi::String>().Utf8Value();
+  j.path = info[2].As<Napi::String>().Utf8Value();
+  pthread_t th;
+  int r = pthread_create(&th, nullptr, CloneThread, &j);
+  if (r != 0) return SysErr(env, r, "pthread_create");
+  pthread_join(th, nullptr);
+  if (j.syscall) return SysErr(env, j.err, j.syscall);
+  return Num(env, j.fd);
+}
+
 }  // namespace
 
 void crtools::sys::AddMounts(Napi::Object exports) {
   Export(exports, "mountOps", MountOps);
+  Export(exports, "cloneMount", CloneMount);
 }

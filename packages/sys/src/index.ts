@@ -16,7 +16,7 @@ export { probeTty, takeTtyQueues, putTtyQueues } from './tty.js';
 export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregister, UFFD_EVENT, UFFD_NONCOOP_EVENTS, uffdReadMessages, uffdCopy, uffdZeroPage, pollInput, type UffdMessage } from './uffd.js';
 export { SYSV_KIND, SHM_HUGETLB, readSysvObjects, makeSysvObjects, type SysvKind } from './sysvipc.js';
 export type { SysvContents, SysvObject, MountOp } from './native.js';
-export { MS, MNT_DETACH, mountSteps } from './mounts.js';
+export { cloneMount, MS, MNT_DETACH, mountSteps } from './mounts.js';
 export { CgroupYard, yardDirName, type CgroupYardOptions } from './cgyard.js';
 export { tcpState, tcpIdle, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpIdle, type TcpRestoreArgs } from './tcp.js';
 export { setSocketNamespace, createNetNamespace, netLinks, setLink, netnsTool, ARPHRD_LOOPBACK, type NetLink } from './netns.js';

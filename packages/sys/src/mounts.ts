@@ -29,3 +29,14 @@ export function mountSteps(pid: number, ops: readonly MountOp[], join: readonly 
     throw syscallError(r.syscall, r.errno, { pid, path: step?.target });
   }
 }
+
+/**
+ * A descriptor (close-on-exec) on a detached copy of the one mount at `path` of task pid's mount
+ * namespace (as the task sees it from its root), without the mounts on top of it or below it:
+ * the files those hide show through it (a tmpfs directory a later mount covers). Closed by the caller.
+ */
+export function cloneMount(pid: number, path: string): number {
+  const r = addon.get().cloneMount(`/proc/${pid}/ns/mnt`, `/proc/${pid}/root`, path);
+  if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { pid, path });
+  return r;
+}
