@@ -157,8 +157,18 @@ export class TreeMounts {
     const fd = openSync(to, 'w', 0o600);
     let tree: number | undefined;
     try {
-      if (mountPoint !== undefined) tree = cloneMount(this.rootPid, mountPoint);
-      const r = process.getBuiltinModule('node:child_process').spawnSync('tar', [...TAR_CREATE, '--directory', tree !== undefined ? '/proc/self/fd/3' : '/', ...(tree !== undefined ? ['.'] : ['--files-from', '/dev/null'])], {
+      if (mountPoint !== undefined) {
+        try {
+          tree = cloneMount(this.rootPid, mountPoint);
+        } catch (e) {
+          // the kernel copies no mount alone that has locked mounts on it (a namespace owned by
+          // another user namespace, its mounts inherited): read through the mount point, as the
+          // tree sees it (what those mounts hide, the tree could not see either)
+          if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        }
+      }
+      const from = tree !== undefined ? '/proc/self/fd/3' : mountPoint !== undefined ? `/proc/${this.rootPid}/root${mountPoint}` : undefined;
+      const r = process.getBuiltinModule('node:child_process').spawnSync('tar', [...TAR_CREATE, '--directory', from ?? '/', ...(from !== undefined ? ['.'] : ['--files-from', '/dev/null'])], {
         stdio: ['ignore', fd, 'pipe', ...(tree !== undefined ? [tree] : [])],
       });
       if (r.error || r.status !== 0) {
