@@ -423,7 +423,8 @@ class Copies {
     this.done.add(m.id);
     if (!m.shared) return;
     const copy = this.copy.get(m.id);
-    const live = readMountinfo(this.pid).find((h) => (copy ? h.mntId === copy.mntId : false)) ?? [...readMountinfo(this.pid)].reverse().find((h) => h.mountPoint === target);
+    const all = readMountinfo(this.pid);
+    const live = (copy && all.find((h) => h.mntId === copy.mntId)) || [...all].reverse().find((h) => h.mountPoint === target);
     if (live?.shared) this.groups.set(live.shared, m.shared);
   }
 }
