@@ -41,10 +41,10 @@ describe.skipIf(!have)('restore plan from CRIU 4.2 images (needs /tmp/criu-fixtu
     const d = mkdtempSync(path.join(tmpdir(), 'crtools-plan-'));
     cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
     const ids = await readImageFile(path.join(d, 'ids-2680.img'));
-    // (the cgroup namespace: the one kind not recreated yet; a user namespace is, from userns-<id>.img)
-    (ids.entries[0] as Record<string, unknown>).cgroup_ns_id = 99;
+    // (every kind is recreated alone; a network namespace inside a user namespace is not yet)
+    Object.assign(ids.entries[0] as Record<string, unknown>, { user_ns_id: 99, net_ns_id: 98 });
     await writeImageFile(path.join(d, 'ids-2680.img'), ids);
-    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/^pid 2680 lives in its own cgroup namespace, which restore does not recreate yet/) });
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: expect.stringMatching(/^pid 2680 lives in its own user namespace and its own net namespace, which restore does not recreate inside a user namespace yet/) });
   });
 
   it('seccomp: a thread\'s chain is followed from its seccomp_filter through prev (oldest first, flags kept); strict mode, old per-task fields, bad indexes and unknown flags', async () => {

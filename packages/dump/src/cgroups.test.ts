@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { membersOf, propertyValue } from './cgroups.js';
+import { cgnsPrefix, membersOf, propertyValue } from './cgroups.js';
 
 describe('cgroup properties as CRIU 4.2 saves them', () => {
   it('a trailing newline dropped, LLONG_MAX (or more) as -1, procs and tasks empty, oom_control as its oom_kill_disable', () => {
@@ -21,5 +21,16 @@ describe('cgroup properties as CRIU 4.2 saves them', () => {
     expect(m.map((x) => x.name)).toEqual([...m.map((x) => x.name)].sort());
     expect(m.every((x) => x.path.startsWith('/'))).toBe(true);
     expect(new Set(m.map((x) => x.name)).size).toBe(m.length);
+  });
+
+  it('cgns_prefix: the part of the path above the cgroup namespace\'s root, as CRIU 4.2 computes it', () => {
+    expect(cgnsPrefix('/foo/bar', '/bar')).toBe(4); // rooted at /foo
+    expect(cgnsPrefix('/foo/bar', '/')).toBe(8); // at the namespace's root: the whole path
+    expect(cgnsPrefix('/a/b/c', '/b/c')).toBe(2);
+    expect(cgnsPrefix('/', '/')).toBeUndefined(); // the hierarchy's root: no prefix
+    expect(cgnsPrefix('/x', '/x')).toBeUndefined();
+    expect(cgnsPrefix('/foo', '/..')).toBeNull(); // above the namespace's root
+    expect(cgnsPrefix('/foo', '/../bar')).toBeNull();
+    expect(cgnsPrefix('/foobar', '/bar')).toBeNull(); // not a suffix at a directory
   });
 });

@@ -17,13 +17,19 @@ import { existsSync, readdirSync, readFileSync, statSync, type Stats } from 'nod
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type CgroupMode, type CriuLog } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
-import { readCgroup } from '@crtools/procfs';
-import { CgroupYard } from '@crtools/sys';
+import { parseCgroup, readCgroup } from '@crtools/procfs';
+import { CgroupYard, namespaceFiles } from '@crtools/sys';
 
-/** A task's membership in one hierarchy: its controllers joined by ',' ('' for v2) and its path there. */
+/**
+ * A task's membership in one hierarchy: its controllers joined by ',' ('' for v2) and its path
+ * there; in a tree whose root lives in a cgroup namespace of its own, the length of the part of
+ * the path above that namespace's root (CRIU's cgns_prefix: '/a' of '/a/b' for a namespace
+ * rooted at /a).
+ */
 export interface CgMember {
   name: string;
   path: string;
+  cgnsPrefix?: number;
 }
 
 /** The properties CRIU 4.2 saves for each controller (its built-in cgroup-props list). */
@@ -55,12 +61,33 @@ const LLONG_MAX = (1n << 63n) - 1n;
 
 /** The memberships of a thread, sorted by name as CRIU keeps them. */
 export function membersOf(pid: number, tid = pid): CgMember[] {
-  return readCgroup({ pid, tid })
+  return membersIn(readCgroup({ pid, tid }));
+}
+
+function membersIn(entries: ReturnType<typeof readCgroup>): CgMember[] {
+  return entries
     .map((e) => ({ name: e.hierarchy === 0 && e.controllers.length === 0 ? '' : e.controllers.join(','), path: e.path }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-const sameSet = (a: readonly CgMember[], b: readonly CgMember[]) => a.length === b.length && a.every((m, i) => m.name === b[i]!.name && m.path === b[i]!.path);
+/**
+ * The cgns_prefix of each hierarchy for a task whose path is `outer` as criu sees it and
+ * `inner` inside its cgroup namespace: the part of `outer` above the namespace's root (its
+ * length; the whole path when the task sits at that root). Undefined when both are the same
+ * (the namespace's root is the hierarchy's). Null: `inner` is not below the namespace's root
+ * ('/..': the task left it), which no restore can make again.
+ */
+export function cgnsPrefix(outer: string, inner: string): number | undefined | null {
+  if (outer === inner) return undefined;
+  if (inner === '/..' || inner.startsWith('/../')) return null;
+  if (inner === '/') return outer.length;
+  if (!outer.endsWith(inner)) return null;
+  const at = outer.length - inner.length;
+  return at > 0 ? at : null;
+}
+
+const sameSet = (a: readonly CgMember[], b: readonly CgMember[]) =>
+  a.length === b.length && a.every((m, i) => m.name === b[i]!.name && m.path === b[i]!.path && m.cgnsPrefix === b[i]!.cgnsPrefix);
 
 interface Dir {
   /** path in the hierarchy ('/a/b') */
@@ -129,9 +156,45 @@ export class Cgroups {
     return (this.opts.mode ?? 'soft') !== 'ignore';
   }
 
+  /** each hierarchy's cgns_prefix of the tree's cgroup namespace (set by namespaceOf) */
+  private readonly prefixes = new Map<string, number>();
+
+  /**
+   * The root of the tree lives in a cgroup namespace of its own: where that namespace's root is
+   * in each hierarchy, from the root's paths as criu sees them and as a thread of criu's that
+   * joins the namespace sees them. Every task of the tree lives in that namespace (another is
+   * refused as nested), so each set's members get the same prefixes (as CRIU's).
+   */
+  namespaceOf(rootPid: number): void {
+    const outer = membersOf(rootPid);
+    const [text] = namespaceFiles(rootPid, 'cgroup', { reads: [`/proc/${rootPid}/cgroup`] });
+    const inner = membersIn(parseCgroup(text ?? '', { path: `/proc/${rootPid}/cgroup` }));
+    for (const o of outer) {
+      const i = inner.find((x) => x.name === o.name);
+      if (!i) continue;
+      const p = cgnsPrefix(o.path, i.path);
+      if (p === null) {
+        throw new CrtoolsError('UNSUPPORTED_CGROUP', `task ${rootPid} is in ${o.name || 'unified'}:${o.path}, which is not below the root of its cgroup namespace (it sees ${i.path}): not supported (as CRIU)`, {
+          context: { pid: rootPid, controller: o.name }, exitCode: ExitCode.UNSUPPORTED,
+        });
+      }
+      if (p !== undefined) this.prefixes.set(o.name, p);
+    }
+    this.log.info(`cg: the tree's cgroup namespace is rooted at ${[...this.prefixes].map(([n, p]) => `${n || 'unified'}:${outer.find((o) => o.name === n)!.path.slice(0, p) || '/'}`).join(' ') || 'the hierarchies\' roots'}`);
+  }
+
   /** The id of the css set thread `tid` of task `pid` is in (new sets' directories collected when managed). */
   setOf(pid: number, tid = pid): number {
-    const ctls = membersOf(pid, tid);
+    const ctls = membersOf(pid, tid).map((c) => {
+      const p = this.prefixes.get(c.name);
+      if (p === undefined) return c;
+      if (c.path.length < p) {
+        throw new CrtoolsError('UNSUPPORTED_CGROUP', `thread ${tid} of task ${pid} is in ${c.name || 'unified'}:${c.path}, above the root of the tree's cgroup namespace: not supported (as CRIU)`, {
+          context: { pid, tid, controller: c.name }, exitCode: ExitCode.UNSUPPORTED,
+        });
+      }
+      return { ...c, cgnsPrefix: p };
+    });
     const known = this.sets.find((s) => sameSet(s.ctls, ctls));
     if (known) return known.id;
     const id = this.sets.length + 1;
@@ -254,7 +317,7 @@ export class Cgroups {
       this.log.info('cg: all tasks in criu\'s cgroups, nothing to dump');
       return undefined;
     }
-    const sets = this.sets.slice(1).map((s) => ({ id: s.id, ctls: s.ctls.map((c) => ({ name: c.name, path: c.path })) }));
+    const sets = this.sets.slice(1).map((s) => ({ id: s.id, ctls: s.ctls.map((c) => ({ name: c.name, path: c.path, ...(c.cgnsPrefix ? { cgns_prefix: c.cgnsPrefix } : {}) })) }));
     const dirEntry = (d: Dir, parentPath?: string): Entry => ({
       dir_name: parentPath === undefined ? d.path.replace(/^\//, '') : d.path.slice(parentPath === '/' ? 1 : parentPath.length + 1),
       children: d.children.map((c) => dirEntry(c, d.path)),

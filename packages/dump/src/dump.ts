@@ -105,6 +105,18 @@ function refuseUndumpable(o: CriuOptions, pid: number, refusals: Refusals): void
     // gone or unreadable: freezing the tree says so
   }
   const off = unsupportedOptions(o, DUMP_OPTIONS);
+  // (the cgroup namespace is carried with the cgroups: without them its root would be lost)
+  if (!nsRefusal && o.manage_cgroups_mode === 'ignore') {
+    try {
+      if (foreignNamespaces(pid).includes('cgroup')) {
+        nsRefusal = new CrtoolsError('UNSUPPORTED_NS', `the tree's root ${pid} lives in a cgroup namespace of its own, which --manage-cgroups=ignore would not carry (the namespace's root is written with the cgroups)`, {
+          context: { pid, namespaces: 'cgroup', option: 'manage_cgroups_mode' }, exitCode: ExitCode.UNSUPPORTED,
+        });
+      }
+    } catch {
+      // gone: freezing the tree says so
+    }
+  }
   if (nsRefusal) {
     const also = off.length ? `; not supported yet either: option${off.length > 1 ? 's' : ''} ${off.join(', ')}` : '';
     refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `${nsRefusal.message}${also}`, {
@@ -306,8 +318,11 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     tasks = freezeTree(pid, log, timeoutMs);
     const tFrozen = nowMs();
     const cpuFrozen = process.cpuUsage();
+    // a tree in a cgroup namespace of its own: where its root is, in each hierarchy
+    const rootNs = foreignNamespaces(pid);
+    if (rootNs.includes('cgroup')) refusals.check(() => cgroups!.namespaceOf(pid));
     // a tree in a network namespace of its own: its connections are locked in there
-    if (foreignNamespaces(pid).includes('net')) {
+    if (rootNs.includes('net')) {
       netLock.netns = `/proc/${pid}/ns/net`;
       // as CRIU: the caller locks what it set up for the namespace (runc: its network strategies)
       await notify('network-lock', { pid });

@@ -27,7 +27,7 @@ import { NetNamespaceDump } from './netns.js';
 const SHM_DEST = 0o1000;
 
 /** The kinds of namespace of the root's own that a dump carries. */
-export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net', 'mnt', 'time', 'user'];
+export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net', 'mnt', 'time', 'user', 'cgroup'];
 
 /**
  * The kinds a root in a user namespace of its own may not have of its own yet: the restore makes

@@ -16,8 +16,10 @@
  * parent's set, or in the set of the dump's criu, stays where it is born), through the
  * hierarchies' mounts of a cgroup yard (@crtools/sys CgroupYard: mounts no namespace shows,
  * or --cgroup-yard's), made on first use; a hierarchy need not be mounted anywhere (a named v1
- * hierarchy that no longer exists is made by mounting it, as CRIU does). What a failed restore
- * made is removed; release() lets the yard go.
+ * hierarchy that no longer exists is made by mounting it, as CRIU does). A tree dumped in a
+ * cgroup namespace of its own (cgns_prefix) has it made again by its root at the namespace's
+ * root (moveToNamespaceRoot), before it moves into its set. What a failed restore made is
+ * removed; release() lets the yard go.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { CrtoolsError, ExitCode, silentLogger, type CgroupMode, type CriuOptions, type Logger } from '@crtools/common';
@@ -55,12 +57,19 @@ export interface MadeCgroups {
   moveThread(tid: number, set: number, processSet: number | undefined): void;
   /** the set a task is born in when its parent's is `parentSet` (the root: the set of the dump's criu) */
   inherits(set: number | undefined, parentSet: number | undefined): boolean;
+  /**
+   * The tree's cgroup namespace: when css set `set` records one (cgns_prefix), the root task
+   * (pid here) is moved to that namespace's root in every hierarchy (a hierarchy's own root
+   * where the set records none) and true is returned: the root then makes its namespace there,
+   * and moveTask puts it in its set after. False: no namespace of its own, nothing moved.
+   */
+  moveToNamespaceRoot(pid: number, set: number | undefined): boolean;
   undo(): void;
   /** the yard's mounts let go (after undo, on every path) */
   release(): void;
 }
 
-const NOTHING: MadeCgroups = { mode: 'ignore', moveTask: () => undefined, moveThread: () => undefined, inherits: () => true, undo: () => undefined, release: () => undefined };
+const NOTHING: MadeCgroups = { mode: 'ignore', moveTask: () => undefined, moveThread: () => undefined, inherits: () => true, moveToNamespaceRoot: () => false, undo: () => undefined, release: () => undefined };
 
 export interface CgroupsRestoreOptions {
   /** --cgroup-root [CTRL:]PATH */
@@ -71,7 +80,10 @@ export interface CgroupsRestoreOptions {
 
 /** Make the dumped cgroups as `mode` says, their places rewritten by cgRoot. */
 export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, opts: CgroupsRestoreOptions = {}, log: Logger = silentLogger): MadeCgroups {
-  if (!plan || mode === 'ignore') return { ...NOTHING, mode };
+  if (!plan || mode === 'ignore') {
+    if (plan?.sets.some((s) => s.ctls.some((c) => c.cgnsPrefix !== undefined))) log.warn('cgroups: the tree\'s cgroup namespace is not made again (--manage-cgroups=ignore)');
+    return { ...NOTHING, mode };
+  }
   const cgRoot = opts.roots ?? [];
   const yard = new CgroupYard({ ...(opts.yard ? { yard: opts.yard } : {}), log: (l) => log.info(l) });
   const sets = plan.sets.map((s) => ({ ...s, ctls: s.ctls.map((c) => ({ ...c })) }));
@@ -88,7 +100,15 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
         for (const ctl of s.ctls) {
           if (!inHierarchy(ctl.name, c.cnames)) continue;
           const old = d.name ? `/${d.name}` : '';
-          if (ctl.path === (old || '/') || ctl.path.startsWith(`${old}/`)) ctl.path = `/${to}${ctl.path === '/' ? '' : ctl.path.slice(old.length)}`;
+          if (ctl.path === (old || '/') || ctl.path.startsWith(`${old}/`)) {
+            const was = ctl.path;
+            ctl.path = `/${to}${ctl.path === '/' ? '' : ctl.path.slice(old.length)}`;
+            // the namespace's root moves with the directories (it is at or below the top one)
+            if (ctl.cgnsPrefix !== undefined) {
+              if (ctl.cgnsPrefix < old.length) throw cgError(`cgroups: --cgroup-root ${c.cnames.join(',')}: the tree's cgroup namespace is rooted at ${was.slice(0, ctl.cgnsPrefix) || '/'}, above the dumped directory /${d.name} that moves: not supported`);
+              ctl.cgnsPrefix = Math.max(1, ctl.cgnsPrefix + ctl.path.length - was.length);
+            }
+          }
         }
       }
       return { ...d, name: to, top: d.name };
@@ -213,6 +233,23 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
   return {
     mode,
     inherits: (set, parentSet) => set === undefined || set === parentSet,
+    moveToNamespaceRoot(pid, set) {
+      const s = set === undefined ? undefined : setById.get(set);
+      if (!s || !s.ctls.some((c) => c.cgnsPrefix !== undefined)) return false;
+      for (const ctl of s.ctls) {
+        const c = controllers.find((x) => inHierarchy(ctl.name, x.cnames));
+        if (!c) throw cgError(`cgroups: css set ${set} names controller ${ctl.name || 'v2'}, which cgroup.img does not describe`);
+        const at = ctl.cgnsPrefix === undefined ? '' : ctl.path.slice(0, ctl.cgnsPrefix).replace(/\/+$/, '');
+        const procs = `${c.mnt()}${at}/cgroup.procs`;
+        try {
+          writeFileSync(procs, String(pid));
+        } catch (e) {
+          throw cgError(`cgroups: cannot move pid ${pid} to the root of its cgroup namespace, ${procs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, procs, e);
+        }
+      }
+      log.info(`cgroups: pid ${pid} at the root of its cgroup namespace (css set ${set}): ${s.ctls.map((c) => `${c.name || 'unified'}:${c.cgnsPrefix === undefined ? '/' : c.path.slice(0, c.cgnsPrefix)}`).join(' ')}`);
+      return true;
+    },
     moveTask(pid, set) {
       if (set === undefined) return;
       const s = setById.get(set);

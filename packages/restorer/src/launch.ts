@@ -467,10 +467,13 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   };
 
   // the root into its css set first: its children are born there, its memory is charged there
+  // (a tree in a cgroup namespace of its own: the root makes it at the namespace's root first)
   const cg = opts.cgroups;
+  let cgns = false;
   if (cg && !cg.inherits(plan.tasks[0]!.cgSet, plan.cgroups?.rootSet)) {
     try {
-      cg.moveTask(rootPid, plan.tasks[0]!.cgSet);
+      cgns = cg.moveToNamespaceRoot(rootPid, plan.tasks[0]!.cgSet);
+      if (!cgns) cg.moveTask(rootPid, plan.tasks[0]!.cgSet);
     } catch (e) {
       return abort(e as Error);
     }
@@ -497,6 +500,23 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       await opts.namespaceHook?.('set', rootPid);
     } catch (e) {
       return abort(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+  if (cgns) {
+    // the root unshares its cgroup namespace where it stands, and says so; then into its set
+    native.go(status, Number(CONST.NS_GATE_CGNS), Number(CONST.STATUS_NS_OFF));
+    const until = Date.now() + timeoutMs;
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    while (dv.getUint32(Number(CONST.STATUS_NS_OFF), true) !== Number(CONST.NS_GATE_CGNS_MADE)) {
+      const s = readStatus(dv, 0);
+      if (s.state === FAILED) return abort(restoreError(RestoreErrorCode.TASK, describe(0, s), { pid: plan.tasks[0]!.pid, step: STEPS[Number(s.code)], errno: Number(s.err), detail: s.detail }));
+      if (Date.now() > until) return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: the root (pid ${plan.tasks[0]!.pid}) did not make its cgroup namespace in ${timeoutMs} ms`, { pid: rootPid }, ExitCode.FAILED));
+      Atomics.wait(sleeper, 0, 0, 1);
+    }
+    try {
+      cg!.moveTask(rootPid, plan.tasks[0]!.cgSet);
+    } catch (e) {
+      return abort(e as Error);
     }
   }
   // the root opens its files, and the tasks attach SysV segments, only once the namespaces hold them

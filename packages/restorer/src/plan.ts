@@ -365,7 +365,8 @@ export interface MountPlan {
  * directories dumped with their properties.
  */
 export interface CgroupsPlan {
-  sets: { id: number; ctls: { name: string; path: string }[] }[];
+  /** each css set: per hierarchy its path and, in a tree with a cgroup namespace of its own, the length of the part above the namespace's root (cgns_prefix) */
+  sets: { id: number; ctls: { name: string; path: string; cgnsPrefix?: number }[] }[];
   controllers: { cnames: string[]; dirs: CgroupDirPlan[] }[];
   /** the set the dump's criu was in (inventory root_cg_set): a task in it stays in the restorer's */
   rootSet?: number;

@@ -87,7 +87,7 @@ export function clockNow(clockId: number): { tv_sec: bigint; tv_nsec: bigint } {
 }
 
 /** setns(2) types of the namespaces whose files nsFiles reaches (CLONE_NEW*). */
-export const NS_TYPE = { uts: 0x04000000, ipc: 0x08000000, net: 0x40000000, time: 0x00000080, pid: 0x20000000, mnt: 0x00020000, user: 0x10000000 } as const;
+export const NS_TYPE = { uts: 0x04000000, ipc: 0x08000000, net: 0x40000000, time: 0x00000080, pid: 0x20000000, mnt: 0x00020000, user: 0x10000000, cgroup: 0x02000000 } as const;
 
 /**
  * The inode of the user namespace that owns the namespace `nsPath` names (/proc/PID/ns/KIND), or

@@ -134,6 +134,14 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		volatile u32 *ns = (volatile u32 *)(c->h->status_addr + STATUS_NS_OFF);
 		set_step(c, STEP_FILES);
 		chk(c, wait_change(c, ns, 0), 0);
+		if (*ns == NS_GATE_CGNS) {
+			/* the launcher has put the root at the root of its cgroup namespace in every
+			   hierarchy: the namespace is made there (unshare pins it to the caller's cgroups),
+			   then the launcher moves the root into its own cgroups below */
+			chk(c, S1(NR_unshare, 0x02000000 /* CLONE_NEWCGROUP */), 0);
+			__atomic_store_n(ns, NS_GATE_CGNS_MADE, __ATOMIC_SEQ_CST);
+			chk(c, wait_change(c, ns, NS_GATE_CGNS_MADE), 0);
+		}
 		if (*ns != 1)
 			for (;;)
 				S1(NR_exit_group, 71);

@@ -105,6 +105,7 @@ typedef long long s64;
 #define NR_pause 34
 #define NR_sched_yield 24
 #define NR_waitid 247
+#define NR_unshare 272
 
 #define PROT_READ 1
 #define PROT_WRITE 2

@@ -1,5 +1,6 @@
 /**
- * cgroup.img as a plan: the css sets (each controller's path of a set), the dumped directories of
+ * cgroup.img as a plan: the css sets (each controller's path of a set, and where the tree's cgroup
+ * namespace is rooted in it), the dumped directories of
  * each controller with their properties, and the set of the dump's criu (inventory root_cg_set).
  * A task's set is its core's (thread_core.cg_set, else tc.cg_set).
  */
@@ -26,7 +27,14 @@ export async function cgroupsOf(dir: string, rootSet: number | undefined): Promi
   if (!e) return undefined;
   const sets = ((e.sets as Obj[] | undefined) ?? []).map((s) => ({
     id: Number(s.id),
-    ctls: ((s.ctls as Obj[] | undefined) ?? []).map((c) => ({ name: String(c.name ?? ''), path: String(c.path ?? '') })),
+    ctls: ((s.ctls as Obj[] | undefined) ?? []).map((c) => {
+      const m = { name: String(c.name ?? ''), path: String(c.path ?? '') };
+      const prefix = Number(c.cgns_prefix ?? 0);
+      if (!prefix) return m;
+      // (the namespace's root: a directory of the path, or the path itself)
+      if (prefix > m.path.length || (prefix < m.path.length && m.path[prefix] !== '/')) throw badInput(`${f}: css set ${String(s.id)}: cgns_prefix ${prefix} of ${m.name || 'unified'}:${m.path}`, { image: f });
+      return { ...m, cgnsPrefix: prefix };
+    }),
   }));
   const controllers = ((e.controllers as Obj[] | undefined) ?? []).map((c) => ({
     cnames: ((c.cnames as unknown[] | undefined) ?? []).map(String),

@@ -21,9 +21,11 @@ const CLONE_NEW: Partial<Record<NsKind, number>> = { uts: NS_TYPE.uts, ipc: NS_T
 
 /**
  * The kinds whose namespaces a restore makes again (the network one beforehand, the root born
- * inside it; the time one by a helper the root is born from: launch.ts).
+ * inside it; the time one by a helper the root is born from: launch.ts; the cgroup one by the
+ * root itself at the namespace's root that cgroup.img records, cgroups.ts: none recorded, none
+ * made, as CRIU).
  */
-export const RESTORED_NS = [...Object.keys(CLONE_NEW), 'net', 'time'] as NsKind[];
+export const RESTORED_NS = [...Object.keys(CLONE_NEW), 'net', 'time', 'cgroup'] as NsKind[];
 
 /**
  * The root's namespaces that differ from criu's (root_ids), refused by name unless restored.
