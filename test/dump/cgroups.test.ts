@@ -98,6 +98,39 @@ describe.skipIf(!hasHierarchies)(`cgroup membership${hasHierarchies ? '' : ' (sk
     expect(ourCritDecode(path.join(dir, `core-${w.pid}.img`)).entries[0].thread_core.cg_set).toBe(1);
   });
 
+  it('--cgroup-props, --cgroup-props-file (replace, merge) and --cgroup-dump-controller change what is saved, as criu.8 says; a text CRIU would not take: exit 1, the tree untouched', () => {
+    const w = startWorkload('sleeper', []);
+    pids.push(w.pid);
+    const where = moveIntoOwn(w.pid, 'props');
+    const pidsH = hierarchies().find((h) => h.name === 'pids' && h.mount);
+    const cpuH = hierarchies().find((h) => h.name.split(',').includes('cpu') && h.mount);
+    if (!pidsH || !cpuH) return expect.fail('this test needs the v1 pids and cpu hierarchies mounted');
+    const dir = tmp('cg-props');
+    const file = path.join(dir, 'props.yaml');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, '"cpu":\n - "strategy": "merge"\n - "properties": ["cpu.idle"]\n');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--manage-cgroups', '--leave-running',
+      '--cgroup-props', '"pids":\n - "strategy": "replace"\n - "properties": []\n', '--cgroup-props-file', file]);
+    expect(d.code, d.stderr).toBe(0);
+    const cg = critDecode(path.join(dir, 'cgroup.img')).entries[0];
+    const propsOf = (h: string) => cg.controllers.find((c: any) => c.cnames.join(',') === h).dirs[0].properties.map((p: any) => p.name);
+    // pids: replaced by nothing (the v1 globals stay); cpu: its own list with cpu.idle at the end (where the kernel has it)
+    expect(propsOf('pids')).toEqual(['cgroup.clone_children', 'notify_on_release', 'cgroup.procs', 'tasks']);
+    const cpu = propsOf(cpuH.name);
+    expect(cpu).toContain('cpu.shares');
+    if (existsSync(path.join(cpuH.mount, where[cpuH.name]!, 'cpu.idle'))) expect(cpu[cpu.indexOf('notify_on_release') - 2]).toBe('cpu.idle');
+    // only the pids hierarchy's directories
+    const only = tmp('cg-only');
+    expect(criu(['dump', '-t', String(w.pid), '-D', only, '--manage-cgroups', '--leave-running', '--cgroup-dump-controller', 'pids']).code).toBe(0);
+    const cg2 = critDecode(path.join(only, 'cgroup.img')).entries[0];
+    expect(cg2.controllers.filter((c: any) => (c.dirs ?? []).length).map((c: any) => c.cnames.join(','))).toEqual(['pids']);
+    expect(cg2.sets[0].ctls).toEqual(cg.sets[0].ctls);
+    const bad = criu(['dump', '-t', String(w.pid), '-D', tmp('cg-badprops'), '--cgroup-props', '"pids": "merge"']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^criu: --cgroup-props: expected a new line at offset \d+\n$/);
+    expect(askVerdict(w.state, w.pid)).toMatch(/^check ok/);
+  });
+
   it('a tree in cgroups of its own (v1 controllers and v2): its css set and the directories as CRIU 4.2 writes them (its default mode soft, given or not; ignore: the memberships only)', () => {
     const w = startWorkload('sleeper', []);
     pids.push(w.pid);

@@ -86,6 +86,12 @@ export interface CriuOptions {
   cg_root: { ctrl?: string; path: string }[];
   /** --cgroup-yard PATH (RPC cgroup_yard): a directory with one mount per cgroup hierarchy, used instead of crtools's own mounts */
   cgroup_yard?: string;
+  /** --cgroup-props TEXT (RPC cgroup_props): changes to the properties a dump saves per controller, CRIU's YAML subset */
+  cgroup_props?: string;
+  /** --cgroup-props-file FILE (RPC cgroup_props_file): the same, read from FILE (after cgroup_props) */
+  cgroup_props_file?: string;
+  /** --cgroup-dump-controller NAME (repeatable; RPC cgroup_dump_controller): only these controllers' directories are dumped */
+  cgroup_dump_controller: string[];
   /** --track-mem: track written pages so that a later dump with a parent writes only those */
   track_mem: boolean;
   auto_dedup: boolean;
@@ -99,6 +105,8 @@ export interface CriuOptions {
   lsm_profile?: string;
   /** --empty-ns: CLONE_NEW* bits of the namespaces created empty on restore and not dumped (CRIU takes CLONE_NEWNET only) */
   empty_ns: number;
+  /** --join-ns NS:{PID|NS_FILE}[,EXTRA] (RPC join_ns): existing namespaces the restored tree lives in */
+  join_ns: JoinNamespace[];
   external: string[];
   ext_mnt: { key: string; val: string }[];
   skip_mnt: string[];
@@ -107,6 +115,13 @@ export interface CriuOptions {
 }
 
 export type CriuOptionName = keyof CriuOptions;
+
+/** One --join-ns: the kind (net, uts, ipc, time, user, mnt, pid), a pid or a namespace file, the user namespace's extra options. */
+export interface JoinNamespace {
+  ns: string;
+  file: string;
+  extra?: string;
+}
 
 /** CLONE_NEWNET: the one namespace CRIU lets a dump leave empty (--empty-ns net, RPC empty_ns). */
 export const CLONE_NEWNET = 0x40000000;
@@ -123,7 +138,7 @@ export function defaultOptions(): CriuOptions {
     timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT, use_page_server: false,
     tcp_established: false, tcp_close: false, tcp_skip_in_flight: false, network_lock: 'iptables', ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
-    weak_sysctls: false, empty_ns: 0, external: [], ext_mnt: [], cg_root: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
+    weak_sysctls: false, empty_ns: 0, join_ns: [], cgroup_dump_controller: [], external: [], ext_mnt: [], cg_root: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
   };
 }
 

@@ -19,6 +19,7 @@ import { CrtoolsError, ExitCode, type CgroupMode, type CriuLog } from '@crtools/
 import { writeImageFile, type Entry } from '@crtools/images';
 import { parseCgroup, readCgroup } from '@crtools/procfs';
 import { CgroupYard, namespaceFiles } from '@crtools/sys';
+import { BUILTIN_PROPS } from './cgroup-props.js';
 
 /**
  * A task's membership in one hierarchy: its controllers joined by ',' ('' for v2) and its path
@@ -32,25 +33,6 @@ export interface CgMember {
   cgnsPrefix?: number;
 }
 
-/** The properties CRIU 4.2 saves for each controller (its built-in cgroup-props list). */
-const CONTROLLER_PROPS: Record<string, readonly string[]> = {
-  cpu: ['cpu.shares', 'cpu.cfs_period_us', 'cpu.cfs_quota_us', 'cpu.rt_period_us', 'cpu.rt_runtime_us'],
-  memory: [
-    'memory.limit_in_bytes', 'memory.memsw.limit_in_bytes', 'memory.swappiness', 'memory.soft_limit_in_bytes', 'memory.move_charge_at_immigrate',
-    'memory.oom_control', 'memory.use_hierarchy', 'memory.kmem.limit_in_bytes', 'memory.kmem.tcp.limit_in_bytes',
-  ],
-  cpuset: [
-    'cpuset.cpus', 'cpuset.mems', 'cpuset.memory_migrate', 'cpuset.cpu_exclusive', 'cpuset.mem_exclusive', 'cpuset.mem_hardwall',
-    'cpuset.memory_spread_page', 'cpuset.memory_spread_slab', 'cpuset.sched_load_balance', 'cpuset.sched_relax_domain_level',
-  ],
-  blkio: ['blkio.weight'],
-  freezer: [],
-  perf_event: [],
-  net_cls: ['net_cls.classid'],
-  net_prio: ['net_prio.ifpriomap'],
-  pids: ['pids.max'],
-  devices: ['devices.list'],
-};
 /** saved in every v1 directory */
 const GLOBAL_V1 = ['cgroup.clone_children', 'notify_on_release', 'cgroup.procs', 'tasks'];
 /** saved in every v2 directory */
@@ -130,6 +112,10 @@ export interface CgroupsOptions {
   yard?: string;
   /** --cgroup-root [CTRL:]PATH: where a hierarchy's (CTRL's, else every one's) directories are walked from */
   roots?: readonly { ctrl?: string; path: string }[];
+  /** the properties saved per controller (cgroup-props.ts: CRIU's built-in lists, as --cgroup-props* change them) */
+  props?: Readonly<Record<string, readonly string[]>>;
+  /** --cgroup-dump-controller: only the directories of hierarchies with one of these controllers (names as /proc/PID/cgroup's, name=X for a named one) */
+  dumpControllers?: readonly string[];
 }
 
 /** The css sets of a dump and, managed, the directories of their hierarchies. */
@@ -216,6 +202,11 @@ export class Cgroups {
 
   /** A set member's directory and every one below it, with their properties. */
   private collect(c: CgMember): void {
+    const only = this.opts.dumpControllers ?? [];
+    if (only.length && !c.name.split(',').some((n) => only.includes(n))) {
+      this.log.info(`cg: ${c.name || 'unified'}: directories not dumped (--cgroup-dump-controller)`);
+      return;
+    }
     const ctl = this.controllers.find((x) => x.name === c.name);
     if (!ctl) {
       throw new CrtoolsError('UNSUPPORTED_CGROUP', `cgroup hierarchy ${c.name || 'v2 (unified)'} of the tree is not one criu is in`, { context: { controller: c.name }, exitCode: ExitCode.UNSUPPORTED });
@@ -259,7 +250,8 @@ export class Cgroups {
       list = under.children;
     }
     const dir: Dir = { path: p, perms: permsOf(statSync(fsPath)), properties: [], children: [] };
-    const names = [...ctl.name.split(',').flatMap((n) => CONTROLLER_PROPS[n] ?? []), ...(ctl.name === '' ? GLOBAL_V2 : GLOBAL_V1)];
+    const props = this.opts.props ?? BUILTIN_PROPS;
+    const names = [...ctl.name.split(',').flatMap((n) => props[n] ?? []), ...(ctl.name === '' ? GLOBAL_V2 : GLOBAL_V1)];
     for (const n of names) {
       const f = path.join(fsPath, n);
       let st: Stats;

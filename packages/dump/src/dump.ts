@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, foreignSessionTasks, foreignSessionText, leaderlessGroups, leaderlessGroupText, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
@@ -24,6 +24,7 @@ import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode,
 import { dumpExternals } from './external.js';
 import { serveLazyPages } from './lazy.js';
 import { Cgroups } from './cgroups.js';
+import { controllerProps } from './cgroup-props.js';
 import type { MountOptions } from './mounts.js';
 
 /** The CriuOptions fields a dump carries out; any other set away from its default is refused by name. */
@@ -33,7 +34,7 @@ export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
   'ext_unix_sk', 'external', 'lazy_pages', 'use_page_server',
   // containers: cgroups, the mount namespace under another root with external mounts, an empty network namespace
-  'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'cg_root', 'cgroup_yard', 'root', 'ext_mnt', 'empty_ns', 'orphan_pts_master',
+  'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'cg_root', 'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller', 'root', 'ext_mnt', 'empty_ns', 'orphan_pts_master',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */
@@ -126,6 +127,21 @@ function refuseUndumpable(o: CriuOptions, pid: number, refusals: Refusals): void
     return;
   }
   refuseUnsupported(o, 'dump', DUMP_OPTIONS, refusals);
+}
+
+/** --cgroup-props, --cgroup-props-file (taken from the work directory, as CRIU), --cgroup-dump-controller. */
+function cgroupPropsOptions(o: CriuOptions, workDir: string): { props?: Record<string, readonly string[]>; dumpControllers?: string[] } {
+  const texts: { text: string; source: string }[] = [];
+  if (o.cgroup_props) texts.push({ text: o.cgroup_props, source: '--cgroup-props' });
+  if (o.cgroup_props_file) {
+    const f = path.resolve(workDir, o.cgroup_props_file);
+    try {
+      texts.push({ text: readFileSync(f, 'utf8'), source: `--cgroup-props-file ${o.cgroup_props_file}` });
+    } catch (e) {
+      throw new CrtoolsError('USAGE', `--cgroup-props-file ${o.cgroup_props_file}: cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { exitCode: ExitCode.USAGE, context: { option: 'cgroup_props_file', path: f } });
+    }
+  }
+  return { ...(texts.length ? { props: controllerProps(...texts) } : {}), ...(o.cgroup_dump_controller?.length ? { dumpControllers: o.cgroup_dump_controller } : {}) };
 }
 
 /** kobj ids: a new id per task unless kcmp says the object is shared with an earlier task. */
@@ -311,6 +327,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       ...(o.manage_cgroups_mode ? { mode: o.manage_cgroups_mode } : {}), ...(o.freeze_cgroup ? { freezeCgroup: o.freeze_cgroup } : {}),
       // (as CRIU, which works in its work directory: a relative --cgroup-yard is taken from there)
       ...(o.cgroup_yard ? { yard: path.resolve(workDir, o.cgroup_yard) } : {}), roots: o.cg_root,
+      ...cgroupPropsOptions(o, workDir),
     }, log);
     refusals.check(() => cgroups!.checkFreezer());
     await notify('pre-dump', { pid });

@@ -50,6 +50,8 @@ export interface RestoreTreeOptions {
    * its TCP connections inside it); without it, restoreTree makes it and lets it go after.
    */
   netns?: MadeNetNamespace;
+  /** --join-ns: UTS and IPC namespaces the root is born in (the launching thread joins them across the clone) */
+  joinNs?: readonly { fd: number; type: number; name: string }[];
   /**
    * --root: the tree's mounts are made under `root` (external ones from what `ext` maps their
    * keys to), which becomes the root of its mount namespace once every task is restored
@@ -413,6 +415,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       cloneParent: !!opts.restoreSibling,
       cloneFlags: plan.namespaces?.cloneFlags ?? 0,
       ...(opts.netns ? { netnsFd: opts.netns.fd } : {}),
+      ...(opts.joinNs?.length ? { joinNs: opts.joinNs.map((j) => ({ fd: j.fd, type: j.type, name: j.name })) } : {}),
       ...(plan.namespaces?.clocks ? { timensOffsets: timensOffsetsFor(plan.namespaces.clocks) } : {}),
     });
     if (isSysError(r)) {

@@ -18,6 +18,8 @@ export interface LaunchArgs {
   cloneFlags: number;
   /** a network namespace (a descriptor holding it) the root is born in */
   netnsFd?: number;
+  /** other namespaces (descriptors holding them; setns type; /proc/PID/ns name) the root is born in: --join-ns uts, ipc */
+  joinNs?: { fd: number; type: number; name: string }[];
   /** the root is born in a new time namespace with these offsets (timens_offsets text: "clockid sec nsec" lines) */
   timensOffsets?: string;
 }

@@ -16,6 +16,7 @@ import { LazyPagesClient } from './lazy-socket.js';
 import type { RestorePlan } from './plan.js';
 import { TcpConnections } from './tcp.js';
 import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
+import { joinNamespaces, type JoinedFd, type JoinedNamespaces } from './join-ns.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { setSocketNamespace } from '@crtools/sys';
 import { cgroupMode, prepareCgroups, type MadeCgroups } from './cgroups.js';
@@ -27,7 +28,7 @@ import { checkExternalMounts } from './mounts.js';
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
   'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk', 'auto_dedup',
-  'root', 'ext_mnt', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'evasive_devices', 'orphan_pts_master',
+  'root', 'ext_mnt', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'join_ns', 'evasive_devices', 'orphan_pts_master',
 ];
 
 /**
@@ -211,12 +212,32 @@ async function restorePlanned(
     const tty = built.files.find((f) => f.kind === 'tty');
     if (tty) throw new CrtoolsError('UNSUPPORTED_OPTION', 'restore: option orphan_pts_master: a tree with a terminal is not restored so by crtools yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'orphan_pts_master' } });
   }
-  const planned = rootPlan(built, root, extMountMap(o.ext_mnt));
+  const rooted = rootPlan(built, root, extMountMap(o.ext_mnt));
+  // --join-ns: the root is born in the namespaces given, not in new ones of those kinds
+  const joined = joinNamespaces(o.join_ns ?? [], o.empty_ns, log);
+  try {
+    if (joined?.net && (rooted.namespaces?.net || rooted.namespaces?.extNet)) {
+      throw new CrtoolsError('UNSUPPORTED_OPTION', `restore: --join-ns net: the checkpoint holds a network namespace of its own (${rooted.namespaces.net ? 'its devices and addresses' : 'an external one'}), which would be made again in the joined namespace: not supported by crtools`, {
+        exitCode: ExitCode.UNSUPPORTED, context: { option: 'join_ns', value: 'net' },
+      });
+    }
+    const planned = joined && rooted.namespaces ? { ...rooted, namespaces: { ...rooted.namespaces, cloneFlags: rooted.namespaces.cloneFlags & ~joined.flags } } : rooted;
+    return await restoreJoined(o, ctx, dir, rel, criuLog, t0, lazy, cgroups, planned, joined);
+  } finally {
+    joined?.close();
+  }
+}
+
+async function restoreJoined(
+  o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, lazy: LazyPagesClient | undefined,
+  cgroups: MadeCgroups, planned: RestorePlan, joined: JoinedNamespaces | undefined,
+): Promise<RestoreResult> {
   // established TCP connections: made here in repair mode, handed to their tasks as inherited descriptors
   const tcp = new TcpConnections(criuLog.logger('tcp'));
   // a tree in a network namespace of its own: the namespace first, its connections made inside it
-  let net: MadeNetNamespace | undefined;
-  if (planned.namespaces?.net || planned.namespaces?.emptyNet || planned.namespaces?.extNet) {
+  // (a joined one: the tree's, as it is)
+  let net: MadeNetNamespace | undefined = joined?.net;
+  if (!net && (planned.namespaces?.net || planned.namespaces?.emptyNet || planned.namespaces?.extNet)) {
     try {
       net = treeNetNamespace(planned.namespaces, criuLog.logger('net'));
     } catch (e) {
@@ -224,7 +245,7 @@ async function restorePlanned(
     }
   }
   try {
-    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net, cgroups);
+    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net, cgroups, joined?.fds ?? []);
   } finally {
     net?.close();
   }
@@ -232,7 +253,7 @@ async function restorePlanned(
 
 async function restoreInside(
   o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, lazy: LazyPagesClient | undefined,
-  planned: RestorePlan, tcp: TcpConnections, net: MadeNetNamespace | undefined, cgroups: MadeCgroups,
+  planned: RestorePlan, tcp: TcpConnections, net: MadeNetNamespace | undefined, cgroups: MadeCgroups, joinNs: JoinedFd[],
 ): Promise<RestoreResult> {
   const log = criuLog.logger('restore');
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
@@ -274,6 +295,7 @@ async function restoreInside(
       },
       ...(lazy ? { lazyHandOver: (tasks: { pid: number; uffd: number | undefined }[]) => lazy.handOver(tasks) } : {}),
       ...(net ? { netns: net } : {}),
+      ...(joinNs.length ? { joinNs } : {}),
     });
   } catch (e) {
     tcp.abandon();

@@ -15,7 +15,7 @@ import type { CriuOpts } from './protocol.js';
 const MAPPED = new Set<string>([
   'images_dir_fd', 'images_dir', 'work_dir_fd', 'pid', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'log_level', 'log_file', 'log_to_stderr', 'notify_scripts', 'rst_sibling', 'inherit_fd', 'timeout', 'display_stats',
-  'cpu_cap', 'config_file', 'ps', 'network_lock', 'pre_dump_mode', 'manage_cgroups_mode',
+  'cpu_cap', 'config_file', 'ps', 'network_lock', 'pre_dump_mode', 'manage_cgroups_mode', 'join_ns',
 ]);
 
 /** criu_opts fields CriuOptions models under the same name: passed on, the engine decides (and refuses by name). */
@@ -23,7 +23,7 @@ const PASSED = new Set<string>([
   'ext_unix_sk', 'tcp_established', 'evasive_devices', 'root', 'parent_img', 'track_mem', 'auto_dedup', 'link_remap',
   'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
   'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight', 'cg_root',
-  'cgroup_yard',
+  'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller',
 ]);
 
 /** rpc.proto's criu_cg_mode by number and name: CriuOptions' mode (DEFAULT: CRIU's, soft) */
@@ -189,6 +189,7 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     if (!ctx.swrk) throw badRequest('inherit_fd', 'only criu swrk inherits descriptors from its client');
     o.inherit_fd = r.inherit_fd.map((x) => ({ key: x.key, fd: x.fd }));
   }
+  if (r.join_ns?.length) o.join_ns = r.join_ns.map((j) => ({ ns: j.ns, file: j.ns_file, ...(j.extra_opt ? { extra: j.extra_opt } : {}) }));
   if (r.empty_ns !== undefined && r.empty_ns & ~CLONE_NEWNET) {
     // (as CRIU: only the network namespace can be asked to be left empty)
     throw badRequest('empty_ns', `0x${r.empty_ns.toString(16)}: only CLONE_NEWNET (0x${CLONE_NEWNET.toString(16)}) can be left empty`);

@@ -157,6 +157,11 @@ describe('criu_opts → CriuOptions', () => {
     }));
   });
 
+  it('join_ns: each namespace as CriuOptions names it (ns_file as file, extra_opt as extra)', () => {
+    const r = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', join_ns: [{ ns: 'net', ns_file: '1234' }, { ns: 'user', ns_file: '/proc/1/ns/user', extra_opt: '0,0' }] }, restore);
+    expect(r.options.join_ns).toEqual([{ ns: 'net', file: '1234' }, { ns: 'user', file: '/proc/1/ns/user', extra: '0,0' }]);
+  });
+
   it('a refusal once the log is known is told to logFailure (the directory still open), one before it is not', () =>
     withDir((dir, fd) => {
       const told: string[] = [];

@@ -1,8 +1,8 @@
 /**
  * The container options dump and restore both take (criu.8's forms): external mounts, the
- * --manage-cgroups mode, --cgroup-root, --cgroup-yard, --empty-ns.
+ * --manage-cgroups mode, --cgroup-root, --cgroup-yard, --empty-ns, and restore's --join-ns.
  */
-import { CGROUP_MODES, CLONE_NEWNET, CrtoolsError, ExitCode, type CgroupMode } from '@crtools/common';
+import { CGROUP_MODES, CLONE_NEWNET, CrtoolsError, ExitCode, type CgroupMode, type JoinNamespace } from '@crtools/common';
 import { optionalValueOption, repeatedOption } from './flags.js';
 
 /** --external mnt[KEY]:VAL and --ext-mount-map KEY:VAL (-M): the external mounts, by mount point. */
@@ -53,4 +53,17 @@ export function emptyNsOf(v: unknown): number {
   if (v === undefined) return 0;
   if (String(v) !== 'net') throw new CrtoolsError('USAGE', `invalid argument for --empty-ns: ${String(v)} (only net)`, { exitCode: ExitCode.USAGE });
   return CLONE_NEWNET;
+}
+
+/** --join-ns NS:{PID|NS_FILE}[,EXTRA_OPTS] (-J, repeatable): the syntax; the restore checks each namespace. */
+export function joinNsOf(rawArgs: string[]): JoinNamespace[] {
+  return [...repeatedOption(rawArgs, '--join-ns'), ...repeatedOption(rawArgs, '-J')].map((arg) => {
+    const colon = arg.indexOf(':');
+    if (colon <= 0 || colon === arg.length - 1) throw new CrtoolsError('USAGE', `invalid --join-ns argument: ${arg} (NS:{PID|NS_FILE}[,EXTRA_OPTS])`, { exitCode: ExitCode.USAGE, context: { option: 'join-ns', value: arg } });
+    const ns = arg.slice(0, colon);
+    const rest = arg.slice(colon + 1);
+    // (only the user namespace takes extra options, UID,GID after its file)
+    const comma = ns === 'user' ? rest.indexOf(',') : -1;
+    return comma < 0 ? { ns, file: rest } : { ns, file: rest.slice(0, comma), extra: rest.slice(comma + 1) };
+  });
 }

@@ -31,9 +31,9 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
     why: `--${n}: crtools does not do TLS on page-server connections (CRIU's --tls, GnuTLS); run them through a tunnel (ssh -L, stunnel, WireGuard) instead`,
   } satisfies NotYet])),
   // containers (17)
-  external: S(17), 'freeze-cgroup': S(17), 'manage-cgroups': B(17), 'cgroup-root': S(17), 'cgroup-props': S(17), 'cgroup-props-file': S(17),
-  'cgroup-dump-controller': S(17), 'cgroup-yard': S(17), 'enable-fs': S(17), unprivileged: B(17), root: S(17, 'r'),
-  'join-ns': S(17, 'J'), 'veth-pair': S(17), 'lsm-profile': S(17), 'lsm-mount-context': S(17), 'weak-sysctls': B(17),
+  external: S(17), 'freeze-cgroup': S(17), 'manage-cgroups': B(17), 'cgroup-root': S(17),
+  'cgroup-yard': S(17), 'enable-fs': S(17), unprivileged: B(17), root: S(17, 'r'),
+  'veth-pair': S(17), 'lsm-profile': S(17), 'lsm-mount-context': S(17), 'weak-sysctls': B(17),
   'empty-ns': S(17), 'ext-mount-map': S(17, 'M'), 'orphan-pts-master': B(17), 'skip-mnt': S(17), 'mntns-compat-mode': B(17),
   'enable-external-sharing': B(17), 'enable-external-masters': B(17), ms: B(17),
   // CRIU's --deprecated turns on features it has deprecated (the show and exec commands among

@@ -1,6 +1,6 @@
 import { defineCommand, showUsage } from 'citty';
 import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtools/common';
-import { cgroupOptionsOf, emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
+import { cgroupOptionsOf, emptyNsOf, joinNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -50,6 +50,11 @@ export const RESTORE_ARGS = {
   'ext-unix-sk': { type: 'boolean', alias: 'x', default: false, description: 'connect unix sockets dumped with --ext-unix-sk to their named peer outside the tree again' },
   root: { type: 'string', alias: 'r', description: "make the tree's mount namespace under this directory, which becomes its root" },
   'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:PATH — bind PATH where the external mount KEY was (--external mnt[KEY] at dump); repeatable' },
+  // (what a dump saves of cgroups: accepted and unused on restore, as CRIU takes them)
+  'cgroup-props': { type: 'string', description: 'TEXT — a dump\'s option: accepted, unused on restore (as CRIU)' },
+  'cgroup-props-file': { type: 'string', description: 'FILE — a dump\'s option: accepted, unused on restore (as CRIU)' },
+  'cgroup-dump-controller': { type: 'string', description: 'NAME — a dump\'s option: accepted, unused on restore (as CRIU)' },
+  'join-ns': { type: 'string', alias: 'J', description: 'NS:{PID|NS_FILE} — restore the tree inside an existing namespace (net, uts, ipc; time, user and mnt not yet); repeatable' },
   external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; repeatable' },
   'manage-cgroups': { type: 'boolean', description: 'put the tasks back in their cgroups; --manage-cgroups=MODE: none, props, soft (default), full, strict, ignore' },
   'cgroup-root': { type: 'string', description: '[CONTROLLER:]/PATH — the dumped cgroups of a controller (all: no controller) go under PATH; repeatable' },
@@ -88,6 +93,7 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     ...manageCgroupsOf(rawArgs),
     ...cgroupOptionsOf(args, rawArgs),
     empty_ns: emptyNsOf(args['empty-ns']),
+    join_ns: joinNsOf(rawArgs),
     evasive_devices: !!args['evasive-devices'],
     orphan_pts_master: !!args['orphan-pts-master'],
   };

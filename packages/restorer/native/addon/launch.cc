@@ -10,6 +10,8 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <string.h>
+#include <string>
+#include <vector>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -110,6 +112,7 @@ long TimensClone(struct clone_args *ca, const std::string &offsets, const char *
 // launch({ blob, plan, regionStart, regionSize, codeSize, planOff, statusOff, statusSize,
 //          stackTop, rootPid, cloneParent, cloneFlags, netnsFd?, timensOffsets? }) -> { pid, status: ArrayBuffer } | { errno, syscall }
 // netnsFd: a network namespace the root is born in (this thread joins it for the clone3 only)
+// joinNs: [{ fd, type, name }] other namespaces the root is born in (--join-ns; joined likewise)
 // timensOffsets: the root is born in a new time namespace with these offsets (the text written to
 // timens_offsets): a single-threaded helper forked from this thread makes the namespace (unshare
 // CLONE_NEWTIME, offsets written before any task is in it) and starts the root with CLONE_PARENT,
@@ -131,6 +134,16 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   // the namespaces the root is born in (CLONE_NEW*, checked by TypeScript)
   uint64_t clone_ns = (uint64_t)a.Get("cloneFlags").As<Napi::Number>().Int64Value();
   int netns_fd = a.Has("netnsFd") && a.Get("netnsFd").IsNumber() ? a.Get("netnsFd").As<Napi::Number>().Int32Value() : -1;
+  // (--join-ns: each namespace joined like the network one, by this thread across the clone3)
+  struct Join { int fd; int type; std::string name; int own; };
+  std::vector<Join> joins;
+  if (a.Has("joinNs") && a.Get("joinNs").IsArray()) {
+    Napi::Array arr = a.Get("joinNs").As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Object j = arr.Get(i).As<Napi::Object>();
+      joins.push_back({ j.Get("fd").As<Napi::Number>().Int32Value(), j.Get("type").As<Napi::Number>().Int32Value(), j.Get("name").As<Napi::String>().Utf8Value(), -1 });
+    }
+  }
   std::string timens = a.Has("timensOffsets") && a.Get("timensOffsets").IsString() ? a.Get("timensOffsets").As<Napi::String>().Utf8Value() : std::string();
 
   void *r = mmap((void *)start, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
@@ -183,6 +196,33 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
       return SysErr(env, e, own_net < 0 ? "open" : "setns");
     }
   }
+  // back in our own namespaces, in reverse (a failure here would leave Node's main thread in the tree's)
+  auto leave = [&joins]() {
+    for (auto it = joins.rbegin(); it != joins.rend(); ++it) {
+      if (it->own < 0) continue;
+      if (setns(it->own, it->type) < 0) abort();
+      close(it->own);
+      it->own = -1;
+    }
+  };
+  for (auto &j : joins) {
+    std::string self = "/proc/thread-self/ns/" + j.name;
+    j.own = open(self.c_str(), O_RDONLY | O_CLOEXEC);
+    if (j.own < 0 || setns(j.fd, j.type) < 0) {
+      int e = errno;
+      bool opened = j.own >= 0;
+      if (opened) close(j.own);
+      j.own = -1;
+      leave();
+      if (own_net >= 0) {
+        if (setns(own_net, CLONE_NEWNET) < 0) abort();
+        close(own_net);
+      }
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      munmap(base, size);
+      return SysErr(env, e, opened ? "setns" : "open");
+    }
+  }
   long pid;
   const char *failed = "clone3";
   if (timens.empty()) {
@@ -193,6 +233,7 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
     if (pid == 0) EnterBlob(base, plan_off, stack_top, rseq_ptr, rseq_len);
   }
   int e = errno;
+  leave();
   if (own_net >= 0) {
     // back in our own (a failure here would leave Node's main thread in the tree's namespace)
     if (setns(own_net, CLONE_NEWNET) < 0) abort();
