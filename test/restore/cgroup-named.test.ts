@@ -19,6 +19,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { alive, askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 import { CRIU } from './criu-ref.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
+import { emptyNamedHierarchy, withNamedHierarchy } from '../lib/named-cgroup.js';
 
 const NAME = `crtools${process.pid}`;
 const HIER = `name=${NAME}`;
@@ -28,39 +29,12 @@ function run(cmd: string, args: string[]): void {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
 }
 
-/** The hierarchy mounted at a fresh directory for `fn` (made if it does not exist), unmounted after. */
-function withHierarchy<T>(fn: (dir: string) => T): T {
-  const dir = mkdtempSync(path.join(tmpdir(), 'crtools-cgtest-'));
-  try {
-    run('mount', ['-t', 'cgroup', '-o', `none,${HIER}`, 'cgroup', dir]);
-    try {
-      return fn(dir);
-    } finally {
-      run('umount', [dir]);
-    }
-  } finally {
-    rmdirSync(dir);
-  }
-}
+/** The hierarchy mounted at a fresh directory for `fn`, unmounted after. */
+const withHierarchy = <T>(fn: (dir: string) => T): T => withNamedHierarchy(NAME, fn);
 
-/** Every child cgroup of the hierarchy removed, depth first (a task just killed may hold one a moment). */
+/** Every child cgroup of the hierarchy removed, and the hierarchy let go by the kernel. */
 function removeHierarchy(): void {
-  withHierarchy((root) => {
-    const rm = (d: string) => {
-      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) rm(path.join(d, e.name));
-      if (d === root) return;
-      for (let i = 0; ; i++) {
-        try {
-          rmdirSync(d);
-          return;
-        } catch (e) {
-          if (i >= 100 || (e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
-          spawnSync('sleep', ['0.02']);
-        }
-      }
-    };
-    rm(root);
-  });
+  emptyNamedHierarchy(NAME);
   // (emptied and unmounted: the kernel lets it go)
   for (let i = 0; i < 100 && readFileSync('/proc/self/cgroup', 'utf8').includes(`:${HIER}:`); i++) spawnSync('sleep', ['0.02']);
 }

@@ -10,50 +10,20 @@
  * at dump by name.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { alive, askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
 import { CRIU } from './criu-ref.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
+import { emptyNamedHierarchy } from '../lib/named-cgroup.js';
 
 const NAME = `crtoolsns${process.pid}`;
 const HIER = `name=${NAME}`;
 const ARGS = [NAME, '/ns', 'sub'];
 
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-}
-
-/** Every child cgroup of the hierarchy removed, depth first, through a mount of our own (a task just killed may hold one a moment). */
-function removeHierarchy(): void {
-  const root = mkdtempSync(path.join(tmpdir(), 'crtools-cgnstest-'));
-  try {
-    run('mount', ['-t', 'cgroup', '-o', `none,${HIER}`, 'cgroup', root]);
-    try {
-      const rm = (d: string) => {
-        for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) rm(path.join(d, e.name));
-        if (d === root) return;
-        for (let i = 0; ; i++) {
-          try {
-            rmdirSync(d);
-            return;
-          } catch (e) {
-            if (i >= 100 || (e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
-            spawnSync('sleep', ['0.02']);
-          }
-        }
-      };
-      rm(root);
-    } finally {
-      run('umount', [root]);
-    }
-  } finally {
-    rmdirSync(root);
-  }
-}
+/** Every child cgroup of the hierarchy removed. */
+const removeHierarchy = () => emptyNamedHierarchy(NAME);
 
 /** The hierarchy's cgroup of a task as criu (the host's cgroup namespace) sees it. */
 const cgroupOf = (pid: number) => (new RegExp(`^\\d+:${HIER}:(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8')) ?? [])[1];

@@ -21,7 +21,7 @@ const PF_SUPERPRIV = 0x100n;
 export const EXPECTED_CHANGES: ExpectedChange[] = [
   { path: /^tasks\[\d+\]\.stat\.starttime$/, why: 'a restored task is a new task to the kernel: its start time is when the restore made it' },
   {
-    path: /^tasks\[\d+\]\.ns\.(uts|ipc|pid|net|time|user)$/,
+    path: /^tasks\[\d+\]\.ns\.(uts|ipc|pid|net|time|user|cgroup)$/,
     why: 'a namespace of the tree\'s own is made anew by the restore (a new inode); which tasks share it and what it holds are compared under namespaces.*',
   },
   {

@@ -1,0 +1,48 @@
+/**
+ * A named cgroup v1 hierarchy (name=NAME) for the tests that make one: mounted at a fresh
+ * directory for a moment, and emptied (child cgroups removed depth first) when a test is done.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+}
+
+/** Hierarchy name=`name` mounted at a fresh directory for `fn` (made if it does not exist), unmounted after. */
+export function withNamedHierarchy<T>(name: string, fn: (dir: string) => T): T {
+  const dir = mkdtempSync(path.join(tmpdir(), 'crtools-cgtest-'));
+  try {
+    run('mount', ['-t', 'cgroup', '-o', `none,name=${name}`, 'cgroup', dir]);
+    try {
+      return fn(dir);
+    } finally {
+      run('umount', [dir]);
+    }
+  } finally {
+    rmdirSync(dir);
+  }
+}
+
+/** Every child cgroup of hierarchy name=`name` removed, depth first (a task just killed may hold one a moment). */
+export function emptyNamedHierarchy(name: string): void {
+  withNamedHierarchy(name, (root) => {
+    const rm = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) rm(path.join(d, e.name));
+      if (d === root) return;
+      for (let i = 0; ; i++) {
+        try {
+          rmdirSync(d);
+          return;
+        } catch (e) {
+          if (i >= 100 || (e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+          spawnSync('sleep', ['0.02']);
+        }
+      }
+    };
+    rm(root);
+  });
+}
