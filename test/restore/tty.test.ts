@@ -63,6 +63,35 @@ describe('pty pairs and controlling terminals', () => {
     });
   });
 
+  // issue 17: the same in a pid namespace of its own (the init leads the session, its child at
+  // pid 2 there the foreground group): tty-info.img carries them as the tree sees them, as CRIU
+  // 4.2 writes it; the restore gives them back in the new namespace
+  for (const devtty of [false, true]) {
+    it(`pty pidns${devtty ? ' devtty' : ''}: in a pid namespace of its own, the session's terminal and its foreground group written as the tree sees them (1, 2) and back, twice`, () => {
+      roundTrip('pty', ['pidns', ...(devtty ? ['devtty'] : [])], (pid, st) => {
+        expect(verdict(st, pid)).toBe('check ok');
+        expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/\nNSsid:\s+\d+\s+1\n/);
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        const child = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+        expect(Number(stat[3])).toBe(pid); // its session: its own (the init's)
+        expect(Number(stat[4])).toBeGreaterThan(0); // a controlling terminal
+        expect(Number(stat[5])).toBe(child); // its foreground group: the child's
+        expect(readFileSync(`/proc/${child}/status`, 'utf8')).toMatch(/\nNSpgid:\s+\d+\s+2\n/);
+      }, true, undefined, [], (dir) => {
+        if (!haveCrit) return;
+        const info = critDecode(path.join(dir, 'tty-info.img')).entries;
+        const master = info.find((e: any) => e.id % 2 === 1 && e.packet_mode);
+        expect(master).toMatchObject({ type: 'PTY', sid: 1, pgrp: 2 });
+        expect(info.find((e: any) => e.id === master.id - 1)).toMatchObject({ sid: 1, pgrp: 2 });
+        if (devtty) expect(info.find((e: any) => e.type === 'CTTY')).toMatchObject({ id: 2012, sid: 1, pgrp: 2 });
+        expect(critDecode(path.join(dir, 'pstree.img')).entries).toEqual([
+          { pid: 1, ppid: 0, pgid: 1, sid: 1, threads: [1] },
+          { pid: 2, ppid: 1, pgid: 2, sid: 1, threads: [2] },
+        ]);
+      });
+    });
+  }
+
   it('refused by name: a task whose terminal and descriptors are a pty whose master is outside the dumped tree (--check-only lists them, the tree goes on)', () => {
     const w = startWorkload('pty', []);
     const child = Number(/child=(\d+)/.exec(readFileSync(w.state, 'utf8'))![1]);

@@ -8,6 +8,9 @@
  *   slave never opened; its answer carries that pair's lock and index.
  * With "devtty", the child also holds fd 23 opened through /dev/tty (its session's terminal) and
  * its answer says whether that still is its terminal (TIOCGPGRP there is its own group).
+ * With "pidns", all of it lives in a pid namespace of its own: the workload unshares it and forks
+ * the namespace's init, which leads a new session and does the above (its child is pid 2 there);
+ * "ready pid=<the init as crtools sees it>" comes from the outside parent, which then exits.
  * "ready pid=N child=C pts=P pts2=Q"; on SIGUSR1: the same pty indices (by TIOCGPTN and by the
  * slave's name), termios, locked termios, window size, packet mode, exclusive mode, the lock of
  * the second pair, the session and foreground group of the terminal (TIOCGSID, tcgetpgrp), and
@@ -16,6 +19,7 @@
 #include "workload.h"
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 
@@ -52,8 +56,24 @@ static int roundtrip(char *buf, int size) {
 
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
-	int devtty = argc > 2 && !strcmp(argv[1], "devtty");
+	int devtty = 0, pidns = 0;
+	for (int i = 1; i < argc - 1; i++) {
+		devtty |= !strcmp(argv[i], "devtty");
+		pidns |= !strcmp(argv[i], "pidns");
+	}
 	wl_detach(argv[argc - 1]);
+	int nsready[2] = { -1, -1 };
+	if (pidns) {
+		if (unshare(CLONE_NEWPID) || pipe(nsready)) {
+			wl_say("error unshare");
+			return 1;
+		}
+		pid_t init = fork();
+		if (init < 0) return 1;
+		if (init > 0) return wl_init_ready(nsready, init);
+		close(nsready[0]);
+		setsid();
+	}
 	wl_handle_usr1();
 	if (at(open("/dev/ptmx", O_RDWR | O_NOCTTY), 20) < 0) return 3;
 	int one = 0;
@@ -85,6 +105,7 @@ int main(int argc, char **argv) {
 	if (child == 0) {
 		setpgid(0, 0);
 		close(sync[0]);
+		if (nsready[1] >= 0) close(nsready[1]);
 		if (at(open("/dev/ptmx", O_RDWR | O_NOCTTY), 22) < 0) _exit(1);
 		int lock = 1;
 		if (ioctl(22, TIOCSPTLCK, &lock)) _exit(1);
@@ -129,7 +150,15 @@ int main(int argc, char **argv) {
 	if (sscanf(buf + 1, "pong:ping lock=1 pts2=%d", &pts2) != 1) return 17;
 	snprintf(want, sizeof want, "pong:ping lock=1 pts2=%d%s\r\n", pts2, devtty ? " devtty=1" : "") /* ONLCR */;
 
-	wl_say("ready pid=%d child=%d pts=%d pts2=%d", (int)getpid(), (int)child, pts, pts2);
+	if (pidns) {
+		/* (the state file's first line from the init: its stdio buffers exist before the tree is
+		   dumped, as they do when it says ready itself; the parent's "ready" replaces it) */
+		wl_say("init up");
+		if (write(nsready[1], "k", 1) != 1) return 18;
+		close(nsready[1]);
+	} else {
+		wl_say("ready pid=%d child=%d pts=%d pts2=%d", (int)getpid(), (int)child, pts, pts2);
+	}
 	for (;;) {
 		wl_wait_check();
 		char bad[512] = "";
