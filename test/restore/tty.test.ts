@@ -18,6 +18,13 @@ afterAll(() => killAllStarted());
 
 const verdict = (st: string, pid: number) => askVerdict(st, pid, 10_000);
 
+/**
+ * A mount namespace unshared from the host's holds a copy of every mount the host had then, other
+ * tests' passing ones too (runc's criu-root, cgroup yards), which the restore brings back as the
+ * restorer's namespace has them by then: the devpts of the tree's own is checked by itself.
+ */
+const HOST_MOUNTS_COPIED = { path: /^namespaces\.mnt\[/, why: 'the host\'s mounts copied at unshare come and go with other tests (the tree\'s devpts is checked in its mountinfo)' };
+
 describe('pty pairs and controlling terminals', () => {
   it('pty: a session leader whose terminal is a pty slave it holds, a child in the foreground group; termios, locked termios, window size, packet mode, exclusive mode, a second pair locked in the child; the same indices, twice', () => {
     roundTrip('pty', [], (pid, st) => {
@@ -91,6 +98,24 @@ describe('pty pairs and controlling terminals', () => {
       });
     });
   }
+
+  it('pty mntns: the same in pid and mount namespaces of its own, the pairs of its own devpts (newinstance, opened through /dev/pts/ptmx): the devpts made again, the same indices there, session and foreground group back, twice', () => {
+    roundTrip('pty', ['mntns'], (pid, st) => {
+      expect(verdict(st, pid)).toBe('check ok');
+      expect(readlinkSync(`/proc/${pid}/fd/20`)).toBe('/dev/pts/ptmx');
+      expect(readFileSync(`/proc/${pid}/mountinfo`, 'utf8')).toMatch(/ \/dev\/pts rw,nosuid,noexec,relatime - devpts devpts rw,mode=620,ptmxmode=666\n/);
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      expect(Number(stat[3])).toBe(pid);
+      expect(Number(stat[4])).toBeGreaterThan(0);
+    }, true, undefined, [HOST_MOUNTS_COPIED], (dir) => {
+      if (!haveCrit) return;
+      const master = critDecode(path.join(dir, 'tty-info.img')).entries.find((e: any) => e.id % 2 === 1 && e.packet_mode);
+      expect(master).toMatchObject({ type: 'PTY', sid: 1, pgrp: 2 });
+      const files = critDecode(path.join(dir, 'files.img')).entries;
+      const names = files.filter((f: any) => f.type === 'TTY').map((t: any) => files.find((f: any) => f.id === t.tty.regf_id)?.reg.name);
+      expect(names).toContain('/dev/pts/ptmx');
+    });
+  });
 
   it('refused by name: a task whose terminal and descriptors are a pty whose master is outside the dumped tree (--check-only lists them, the tree goes on)', () => {
     const w = startWorkload('pty', []);
