@@ -18,6 +18,13 @@ afterAll(() => killAllStarted());
 
 const verdict = (st: string, pid: number) => askVerdict(st, pid, 10_000);
 
+/**
+ * A mount namespace unshared from the host's holds a copy of every mount the host had then, other
+ * tests' passing ones too (runc's criu-root, cgroup yards), which the restore brings back as the
+ * restorer's namespace has them by then: the devpts of the tree's own is checked by itself.
+ */
+const HOST_MOUNTS_COPIED = { path: /^namespaces\.mnt\[/, why: 'the host\'s mounts copied at unshare come and go with other tests (the tree\'s devpts is checked in its mountinfo)' };
+
 describe('pty pairs and controlling terminals', () => {
   it('pty: a session leader whose terminal is a pty slave it holds, a child in the foreground group; termios, locked termios, window size, packet mode, exclusive mode, a second pair locked in the child; the same indices, twice', () => {
     roundTrip('pty', [], (pid, st) => {
@@ -60,6 +67,53 @@ describe('pty pairs and controlling terminals', () => {
       if (!haveCrit) return;
       const ctty = critDecode(path.join(dir, 'tty-info.img')).entries.find((e: any) => e.type === 'CTTY');
       expect(ctty).toMatchObject({ id: 2012, rdev: 5 << 8 });
+    });
+  });
+
+  // issue 17: the same in a pid namespace of its own (the init leads the session, its child at
+  // pid 2 there the foreground group): tty-info.img carries them as the tree sees them, as CRIU
+  // 4.2 writes it; the restore gives them back in the new namespace
+  for (const devtty of [false, true]) {
+    it(`pty pidns${devtty ? ' devtty' : ''}: in a pid namespace of its own, the session's terminal and its foreground group written as the tree sees them (1, 2) and back, twice`, () => {
+      roundTrip('pty', ['pidns', ...(devtty ? ['devtty'] : [])], (pid, st) => {
+        expect(verdict(st, pid)).toBe('check ok');
+        expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/\nNSsid:\s+\d+\s+1\n/);
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        const child = Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+        expect(Number(stat[3])).toBe(pid); // its session: its own (the init's)
+        expect(Number(stat[4])).toBeGreaterThan(0); // a controlling terminal
+        expect(Number(stat[5])).toBe(child); // its foreground group: the child's
+        expect(readFileSync(`/proc/${child}/status`, 'utf8')).toMatch(/\nNSpgid:\s+\d+\s+2\n/);
+      }, true, undefined, [], (dir) => {
+        if (!haveCrit) return;
+        const info = critDecode(path.join(dir, 'tty-info.img')).entries;
+        const master = info.find((e: any) => e.id % 2 === 1 && e.packet_mode);
+        expect(master).toMatchObject({ type: 'PTY', sid: 1, pgrp: 2 });
+        expect(info.find((e: any) => e.id === master.id - 1)).toMatchObject({ sid: 1, pgrp: 2 });
+        if (devtty) expect(info.find((e: any) => e.type === 'CTTY')).toMatchObject({ id: 2012, sid: 1, pgrp: 2 });
+        expect(critDecode(path.join(dir, 'pstree.img')).entries).toEqual([
+          { pid: 1, ppid: 0, pgid: 1, sid: 1, threads: [1] },
+          { pid: 2, ppid: 1, pgid: 2, sid: 1, threads: [2] },
+        ]);
+      });
+    });
+  }
+
+  it('pty mntns: the same in pid and mount namespaces of its own, the pairs of its own devpts (newinstance, opened through /dev/pts/ptmx): the devpts made again, the same indices there, session and foreground group back, twice', () => {
+    roundTrip('pty', ['mntns'], (pid, st) => {
+      expect(verdict(st, pid)).toBe('check ok');
+      expect(readlinkSync(`/proc/${pid}/fd/20`)).toBe('/dev/pts/ptmx');
+      expect(readFileSync(`/proc/${pid}/mountinfo`, 'utf8')).toMatch(/ \/dev\/pts rw,nosuid,noexec,relatime - devpts devpts rw,mode=620,ptmxmode=666\n/);
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      expect(Number(stat[3])).toBe(pid);
+      expect(Number(stat[4])).toBeGreaterThan(0);
+    }, true, undefined, [HOST_MOUNTS_COPIED], (dir) => {
+      if (!haveCrit) return;
+      const master = critDecode(path.join(dir, 'tty-info.img')).entries.find((e: any) => e.id % 2 === 1 && e.packet_mode);
+      expect(master).toMatchObject({ type: 'PTY', sid: 1, pgrp: 2 });
+      const files = critDecode(path.join(dir, 'files.img')).entries;
+      const names = files.filter((f: any) => f.type === 'TTY').map((t: any) => files.find((f: any) => f.id === t.tty.regf_id)?.reg.name);
+      expect(names).toContain('/dev/pts/ptmx');
     });
   });
 

@@ -8,6 +8,13 @@
  *   slave never opened; its answer carries that pair's lock and index.
  * With "devtty", the child also holds fd 23 opened through /dev/tty (its session's terminal) and
  * its answer says whether that still is its terminal (TIOCGPGRP there is its own group).
+ * With "pidns", all of it lives in a pid namespace of its own: the workload unshares it and forks
+ * the namespace's init, which leads a new session and does the above (its child is pid 2 there);
+ * "ready pid=<the init as crtools sees it>" comes from the outside parent, which then exits.
+ * With "mntns" (and pidns), in a mount namespace of its own too, as containers have it: the init
+ * (a fresh exec inside it) makes its mounts private, mounts a proc of its pid namespace and a
+ * devpts of its own (newinstance) on /dev/pts, detaches /dev/shm, and opens its pairs through
+ * /dev/pts/ptmx there.
  * "ready pid=N child=C pts=P pts2=Q"; on SIGUSR1: the same pty indices (by TIOCGPTN and by the
  * slave's name), termios, locked termios, window size, packet mode, exclusive mode, the lock of
  * the second pair, the session and foreground group of the terminal (TIOCGSID, tcgetpgrp), and
@@ -16,6 +23,8 @@
 #include "workload.h"
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 
@@ -52,10 +61,60 @@ static int roundtrip(char *buf, int size) {
 
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
-	int devtty = argc > 2 && !strcmp(argv[1], "devtty");
-	wl_detach(argv[argc - 1]);
+	int devtty = 0, pidns = 0, mntns = 0, nsinit = -1;
+	for (int i = 1; i < argc - 1; i++) {
+		devtty |= !strcmp(argv[i], "devtty");
+		pidns |= !strcmp(argv[i], "pidns");
+		mntns |= !strcmp(argv[i], "mntns");
+		if (!strcmp(argv[i], "--init") && i + 1 < argc - 1) nsinit = atoi(argv[++i]);
+	}
+	if (nsinit >= 0) mntns = 1;
+	pidns |= mntns;
+	int nsready[2] = { -1, -1 };
+	const char *ptmx = "/dev/ptmx";
+	if (nsinit >= 0) {
+		/* the init of mntns, exec'd inside its namespaces */
+		wl_state = argv[argc - 1];
+		nsready[1] = nsinit;
+		setsid();
+		if (mount(0, "/", 0, MS_REC | MS_PRIVATE, 0) || mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) ||
+		    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620")) {
+			wl_say("error mount: %s", strerror(errno));
+			return 1;
+		}
+		/* (the host's /dev/shm is none of the tree's: not taken into its images) */
+		while (umount2("/dev/shm", MNT_DETACH) == 0)
+			;
+		int nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
+		if (nul > 2) close(nul);
+		ptmx = "/dev/pts/ptmx";
+	} else {
+		wl_detach(argv[argc - 1]);
+	}
+	if (pidns && nsinit < 0) {
+		if (unshare(CLONE_NEWPID | (mntns ? CLONE_NEWNS : 0)) || pipe(nsready)) {
+			wl_say("error unshare");
+			return 1;
+		}
+		pid_t init = fork();
+		if (init < 0) return 1;
+		if (init > 0) return wl_init_ready(nsready, init);
+		close(nsready[0]);
+		if (mntns) {
+			/* by its path name, looked up in the new namespace (/proc/self/exe would be the host's mount) */
+			char fd[16], exe[4096];
+			ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+			if (n <= 0) _exit(127);
+			exe[n] = 0;
+			snprintf(fd, sizeof fd, "%d", nsready[1]);
+			execl(exe, argv[0], "--init", fd, devtty ? "devtty" : "-", argv[argc - 1], (char *)0);
+			_exit(127);
+		}
+		setsid();
+	}
 	wl_handle_usr1();
-	if (at(open("/dev/ptmx", O_RDWR | O_NOCTTY), 20) < 0) return 3;
+	if (at(open(ptmx, O_RDWR | O_NOCTTY), 20) < 0) return 3;
 	int one = 0;
 	if (ioctl(20, TIOCSPTLCK, &one)) return 4;
 	int pts = ptn(20);
@@ -85,7 +144,8 @@ int main(int argc, char **argv) {
 	if (child == 0) {
 		setpgid(0, 0);
 		close(sync[0]);
-		if (at(open("/dev/ptmx", O_RDWR | O_NOCTTY), 22) < 0) _exit(1);
+		if (nsready[1] >= 0) close(nsready[1]);
+		if (at(open(ptmx, O_RDWR | O_NOCTTY), 22) < 0) _exit(1);
 		int lock = 1;
 		if (ioctl(22, TIOCSPTLCK, &lock)) _exit(1);
 		dup2(21, 0);
@@ -129,7 +189,15 @@ int main(int argc, char **argv) {
 	if (sscanf(buf + 1, "pong:ping lock=1 pts2=%d", &pts2) != 1) return 17;
 	snprintf(want, sizeof want, "pong:ping lock=1 pts2=%d%s\r\n", pts2, devtty ? " devtty=1" : "") /* ONLCR */;
 
-	wl_say("ready pid=%d child=%d pts=%d pts2=%d", (int)getpid(), (int)child, pts, pts2);
+	if (pidns) {
+		/* (the state file's first line from the init: its stdio buffers exist before the tree is
+		   dumped, as they do when it says ready itself; the parent's "ready" replaces it) */
+		wl_say("init up");
+		if (write(nsready[1], "k", 1) != 1) return 18;
+		close(nsready[1]);
+	} else {
+		wl_say("ready pid=%d child=%d pts=%d pts2=%d", (int)getpid(), (int)child, pts, pts2);
+	}
 	for (;;) {
 		wl_wait_check();
 		char bad[512] = "";

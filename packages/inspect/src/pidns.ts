@@ -5,8 +5,8 @@
  * thread ids, the pid fields of status and stat, what the tasks share with whom, the shared
  * pages' members, the process a pidfd stands for (fdinfo Pid/NSpid) and the owner of a file's
  * I/O signals (F_GETOWN_EX; a process group by its leader), the pid of a unix socket's peer
- * credentials (SO_PEERCRED). Every other field is left as it was, so two views compare field by field as
- * two fingerprints do. Pids outside the namespace (the root's parent) are left as they are.
+ * credentials (SO_PEERCRED), a terminal's session and foreground group (TIOCGSID, TIOCGPGRP).
+ * Every other field is left as it was, so two views compare field by field as two fingerprints do. Pids outside the namespace (the root's parent) are left as they are.
  */
 import type { Fingerprint } from './fingerprint.js';
 
@@ -55,6 +55,9 @@ export function insideView(f: Fingerprint): Fingerprint {
     b.writeInt32LE(id(pid), 0);
     return b.toString('hex') as T;
   };
+  // a terminal's session and foreground group (TIOCGSID, TIOCGPGRP: by their leaders' pids)
+  const ttyIds = (t: Record<string, number | string>): Record<string, number | string> =>
+    Object.fromEntries((['TIOCGSID', 'TIOCGPGRP'] as const).filter((k) => typeof t[k] === 'number' && (t[k] as number) > 0).map((k) => [k, id(t[k] as number)]));
   const lastOnly = (s: string | undefined): string | undefined => (s === undefined ? s : String(last(s) ?? s));
   return {
     ...f,
@@ -76,6 +79,7 @@ export function insideView(f: Fingerprint): Fingerprint {
         fdinfo: p.fdinfo.map(fdinfoLine),
         ...(p.sockopts?.['SO_PEERCRED'] !== undefined ? { sockopts: { ...p.sockopts, SO_PEERCRED: peercred(p.sockopts['SO_PEERCRED']) } } : {}),
         ...(p.fcntl ? { fcntl: { ...p.fcntl, ...(p.fcntl['F_GETOWN_EX'] !== undefined ? { F_GETOWN_EX: owner(p.fcntl['F_GETOWN_EX'])! } : {}) } } : {}),
+        ...(p.tty ? { tty: { ...p.tty, ...ttyIds(p.tty) } } : {}),
       }])),
       ...(t.timers ? { timers: t.timers.map(timerLine) } : {}),
       shares: { files: id(t.shares.files), fs: id(t.shares.fs), vm: id(t.shares.vm), sighand: id(t.shares.sighand) },

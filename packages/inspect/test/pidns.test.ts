@@ -47,6 +47,15 @@ describe('insideView', () => {
     expect(v.tasks[0]!.fds['3']!.fcntl).toEqual({ F_GETOWN_EX: '1:2' });
   });
 
+  it('a terminal\'s session and foreground group (TIOCGSID, TIOCGPGRP) by the pids inside; other tty fields and "none" as they are', () => {
+    const f = print(500);
+    f.tasks[1]!.fds['0'] = { target: '/dev/pts/3', fdinfo: [], fcntl: {}, tty: { TIOCGSID: 500, TIOCGPGRP: 505, TIOCGPTN: 3, TIOCGDEV: 500 } };
+    f.tasks[1]!.fds['1'] = { target: '/dev/pts/4', fdinfo: [], fcntl: {}, tty: { TIOCGSID: -25, TIOCGPGRP: 0 } };
+    const v = insideView(f);
+    expect(v.tasks[1]!.fds['0']!.tty).toEqual({ TIOCGSID: 1, TIOCGPGRP: 2, TIOCGPTN: 3, TIOCGDEV: 500 });
+    expect(v.tasks[1]!.fds['1']!.tty).toEqual({ TIOCGSID: -25, TIOCGPGRP: 0 });
+  });
+
   it('two trees at other outer pids compare equal inside; a real difference stays one', () => {
     expect(compareFingerprints(insideView(print(500)), insideView(print(900)))).toEqual([]);
     expect(compareFingerprints(insideView(print(500)), insideView(print(900, '1')))).toEqual([

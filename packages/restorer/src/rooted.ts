@@ -3,12 +3,12 @@
  * becomes the tree's root (pivot_root) only once every task is restored and before any runs, so
  * that the tasks read their pages from the images meanwhile. Until then the tasks' paths are
  * reached through that directory: each path of the plan that names a file of the tree (a
- * descriptor's regular file or FIFO, a mapped file, an exe, a working directory, a root) is
+ * descriptor's regular file, FIFO or terminal, a mapped file, an exe, a working directory, a root) is
  * prefixed with it. An unlinked file made again is made in the mount it belongs to and opened
  * below that directory (ghosts.ts). A unix socket's path name (what the socket reports, at most
  * 108 bytes) is not prefixed: the task binds and connects by it with that directory as its root
  * for the call (the plan's `root`). What a task would reach by another kind of path (an inotify
- * or fanotify watch, a terminal) is refused by name, as is a file opened late (a /proc file of a
+ * or fanotify watch) is refused by name, as is a file opened late (a /proc file of a
  * task other than the root, a namespace's file).
  */
 import { CrtoolsError, ExitCode } from '@crtools/common';
@@ -28,7 +28,8 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
     // below the new root its /proc is not yet the tree's pid namespace's everywhere (zdtm
     // child_opened_proc and proc-self in the namespace flavour came back without it)
     if (f.kind === 'reg' && f.late) throw refuse(`a file of another task's /proc or of a namespace (${f.path}), opened once every task exists,`);
-    if (f.kind === 'reg' || f.kind === 'fifo') return { ...f, path: at(f.path)! };
+    // (a terminal too: /dev/ptmx and /dev/pts/N of the tree's own devpts, /dev/tty)
+    if (f.kind === 'reg' || f.kind === 'fifo' || f.kind === 'tty') return { ...f, path: at(f.path)! };
     if (PATHLESS.has(f.kind)) return f;
     // a unix socket bound to a name: a path one is the tree's (bound with the root of the plan's `root`)
     if (f.kind === 'unix-bound') return f;

@@ -264,7 +264,7 @@ describe('--root: the plan reached through the new root until the pivot (rootedP
     expect(rootedPlan({ ...base(), tasks: [{ ...base().tasks[0]!, root: '/jail' }] }, '/r').tasks[0]!.root).toBe('/r/jail');
   });
 
-  it('a unix socket\'s name is kept as bound (a path one bound with the plan\'s root); unlinked files are left to the ghost places; a terminal is refused by name', () => {
+  it('a unix socket\'s name is kept as bound (a path one bound with the plan\'s root); unlinked files are left to the ghost places; a terminal is opened below the root', () => {
     const bound = (name: string) => ({ ...base(), files: [{ kind: 'unix-bound', unixBound: { address: Buffer.concat([Buffer.from([1, 0]), Buffer.from(name)]) } } as unknown as RestorePlan['files'][number]] });
     const p = rootedPlan(bound('/run/s.sock\0'), '/r');
     expect(p.files).toEqual(bound('/run/s.sock\0').files);
@@ -272,8 +272,9 @@ describe('--root: the plan reached through the new root until the pivot (rootedP
     expect(rootedPlan(bound('\0abstract'), '/r').files).toEqual(bound('\0abstract').files);
     const ghost = { ...base(), ghosts: [{ path: '/tmp/gone' } as unknown as NonNullable<RestorePlan['ghosts']>[number]] };
     expect(rootedPlan(ghost, '/r').ghosts).toEqual(ghost.ghosts);
-    const tty = { ...base(), files: [{ kind: 'tty', flags: 2, pos: 0n } as unknown as RestorePlan['files'][number]] };
-    expect(() => rootedPlan(tty, '/r')).toThrow('restore: option root: a tty descriptor under another root is not supported by crtools yet');
+    // a terminal: /dev/ptmx, /dev/pts/N (the tree's own devpts) and /dev/tty below the root
+    const tty = (path: string) => ({ kind: 'tty', flags: 2, pos: 0n, path } as unknown as RestorePlan['files'][number]);
+    expect(rootedPlan({ ...base(), files: ['/dev/ptmx', '/dev/pts/3', '/dev/tty'].map(tty) }, '/r').files).toEqual(['/r/dev/ptmx', '/r/dev/pts/3', '/r/dev/tty'].map(tty));
     // a file opened once every task exists (another task's /proc file): refused, not opened through another /proc
     const late = { ...base(), files: [{ kind: 'reg', path: '/proc/6/stat', flags: 0, pos: 0n, late: true } as RestorePlan['files'][number]] };
     expect(() => rootedPlan(late, '/r')).toThrow(/^restore: option root: a file of another task's \/proc or of a namespace \(\/proc\/6\/stat\)/);

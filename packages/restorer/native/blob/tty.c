@@ -35,17 +35,24 @@
 #define TERMIOS_VTIME 22
 #define TERMIOS_VMIN 23
 
-/* "/dev/pts/N" into buf */
-static const char *pts_path(char *buf, u64 index)
+/* "<root>/dev/pts/N" into buf (size bytes; root: the tree's new root under --root, else ""), or 0
+   when it does not fit */
+static const char *pts_path(char *buf, u64 size, const char *root, u64 index)
 {
 	static const char pre[] = "/dev/pts/";
 	char dig[20];
 	u64 k = 0, m = 0, j;
+	for (j = 0; root[j]; j++)
+		if (m < size)
+			buf[m++] = root[j];
 	for (j = 0; pre[j]; j++)
-		buf[m++] = pre[j];
+		if (m < size)
+			buf[m++] = pre[j];
 	do
 		dig[k++] = (char)('0' + index % 10);
 	while ((index /= 10));
+	if (m + k >= size)
+		return 0;
 	while (k)
 		buf[m++] = dig[--k];
 	buf[m] = 0;
@@ -222,12 +229,17 @@ void restore_ctty(struct ctx *c)
 	struct plan_file *f = AT(c, c->h->files_off);
 	u64 i;
 	for (i = 0; i < c->h->nfiles; i++) {
-		char path[32];
+		char path[512];
 		long fd;
 		if (f[i].kind != FILE_TTY || f[i].tty_sid != c->t->pid)
 			continue;
-		if (f[i].tty_bits & TTY_MASTER)
-			fd = chk(c, xopen(pts_path(path, f[i].tty_index), O_RDWR | O_NOCTTY), i);
+		if (f[i].tty_bits & TTY_MASTER) {
+			/* (under --root, the slave of the tree's own devpts, below its new root) */
+			const char *p = pts_path(path, sizeof(path), c->h->root ? STR(c, c->h->root) : "", f[i].tty_index);
+			if (!p)
+				fail(c, 36 /* ENAMETOOLONG */, i);
+			fd = chk(c, xopen(p, O_RDWR | O_NOCTTY), i);
+		}
 		else
 			fd = (long)(c->h->fd_base + i);
 		chk(c, S3(NR_ioctl, fd, TIOCSCTTY, 0), i);

@@ -3,7 +3,8 @@
  * TTY entry (tty_file_entry: the tty_info id, flags, regf_id naming a REG entry that keeps the
  * path) per open file, and one tty_info_entry per terminal end in tty-info.img (termios, locked
  * termios, window size, packet mode, pty lock, exclusive mode, the index, the session whose
- * controlling terminal it is and its foreground group). What would not come back the same is
+ * controlling terminal it is and its foreground group: in a tree with a pid namespace of its own,
+ * by the pids its tasks see there, as CRIU 4.2 writes them). What would not come back the same is
  * refused by name: a slave whose master is outside the tree, a hung-up terminal, bytes waiting
  * in a terminal that cannot be read back as they are (see `queued`; the others go to
  * tty-data.img), other terminals (consoles, serial lines), a controlling terminal the tree does
@@ -76,9 +77,6 @@ export class TtyFiles implements DumpKind {
     }
     if (!st.isCharacterDevice()) return undefined;
     const dev = ttyDevice(st.rdev);
-    // a terminal's session and group are written as crtools sees them: not yet as a tree in a pid
-    // namespace of its own sees them (crtools issue 17)
-    if (dev.kind !== 'none' && this.ids()?.innerId) throw refuseFd(pid, rec.fd, 'a terminal in a tree with a pid namespace of its own is not supported yet (its session and process group ids)', rec.target);
     switch (dev.kind) {
       case 'none':
         return undefined;
@@ -122,12 +120,23 @@ export class TtyFiles implements DumpKind {
     if (this.devTtyPid === undefined) {
       this.devTtyPid = pid;
       this.infos.push({
-        id: CTTY_INFO_ID, type: 'CTTY', locked: false, exclusive: p.excl === 1, packet_mode: false, sid: own.sid, pgrp: Math.max(0, own.tpgid), rdev: st.rdev,
+        id: CTTY_INFO_ID, type: 'CTTY', locked: false, exclusive: p.excl === 1, packet_mode: false, sid: this.written(own.sid, false), pgrp: this.written(Math.max(0, own.tpgid), true), rdev: st.rdev,
         termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, uid: st.uid, gid: st.gid,
       });
     }
     const regfId = this.pathEntry(rec.target, flags, st);
     return { type: 'TTY', id, tty: { id, tty_info_id: CTTY_INFO_ID, flags, fown: fown(), regf_id: regfId } };
+  }
+
+  /**
+   * A session (group false: its leader's pid) or foreground group as tty-info.img carries it: in a
+   * tree with a pid namespace of its own, as its tasks see it there (as CRIU 4.2 writes it); one
+   * outside the tree (0: none) as crtools sees it, which the checks of finish() refuse by name.
+   */
+  private written(id: number, group: boolean): number {
+    const ids = this.ids();
+    if (!id || !ids?.innerId) return id;
+    return (group ? ids.groups : ids.tasks).has(id) ? ids.innerId(id, group) : id;
   }
 
   /** the task that opened /dev/tty (one only) */
@@ -152,7 +161,7 @@ export class TtyFiles implements DumpKind {
     const canonical = !master && (p.termios.readUInt32LE(12) & ICANON) !== 0;
     this.ends.set(infoId, { index, master, pid, fd: rec.fd, target: rec.target, sid, pgrp, locked, inq: Math.max(0, p.inq), canonical, packet: master && p.pkt === 1 });
     this.infos.push({
-      id: infoId, type: 'PTY', locked, exclusive: p.excl === 1, packet_mode: master && p.pkt === 1, sid, pgrp, rdev: st.rdev,
+      id: infoId, type: 'PTY', locked, exclusive: p.excl === 1, packet_mode: master && p.pkt === 1, sid: this.written(sid, false), pgrp: this.written(pgrp, true), rdev: st.rdev,
       termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize),
       pty: { index }, dev: st.dev, uid: st.uid, gid: st.gid,
     });
