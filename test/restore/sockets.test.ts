@@ -26,7 +26,7 @@ describe('other sockets: UDP, UDP-lite, ping, raw, packet, netlink', () => {
   });
   afterEach(killRestored);
 
-  it('one of each, round-tripped twice: the pairs talk, the echo server answers through both outside ends, two shut-down ends stay shut down, both pings get replies, the packet socket gets its frame back from lo, netlink answers RTM_GETLINK', () => {
+  it('one of each, round-tripped twice: the pairs talk, the echo server answers through both outside ends, two shut-down ends stay shut down, both pings get replies, the packet socket gets its frame back from lo (and both SOCK_PACKET ones, each bound as it was), netlink answers RTM_GETLINK', () => {
     roundTrip('othersocks', ['all', String(port)], (pid, st) => {
       expect(askVerdict(st, pid)).toBe('check ok');
       expect(askVerdict(st, pid)).toBe('check ok');
@@ -46,7 +46,12 @@ describe('other sockets: UDP, UDP-lite, ping, raw, packet, netlink', () => {
       const nl = files.find((f) => f.type === 'NETLINKSK').nlsk;
       // groups 23 and 34, as bitmap words
       expect(nl.groups).toEqual([1 << 22, 2]);
-      const pk = files.find((f) => f.type === 'PACKETSK').psk;
+      const pks = files.filter((f) => f.type === 'PACKETSK').map((f) => f.psk);
+      // the SOCK_PACKET ones (type 10): bound to lo (index 1) and not bound, with their protocol
+      const spkt = pks.filter((p) => p.type === 10);
+      expect(spkt.map((p) => p.ifindex).sort()).toEqual([0, 1]);
+      expect(spkt.every((p) => p.protocol === pks.find((q) => q.type !== 10).protocol)).toBe(true);
+      const pk = pks.find((p) => p.type !== 10);
       // group 77, by hash, with rollover (PACKET_FANOUT's value: sock_diag leaves the flags out)
       expect(pk.fanout).toBe(77 | (0x1000 << 16));
       expect(pk.mclist).toHaveLength(1);

@@ -47,6 +47,28 @@ describe('unix sockets: queues and states', () => {
     });
   });
 
+  it('unixbound: datagram pairs bound to names of their own (abstract, one path name both ends share, unlinked in a removed directory; a path name kept with its mode), a bound datagram socket and a listener in a removed directory, round-tripped twice (zdtm scm06, sk-unix01)', () => {
+    const dir = tmp('unixbound');
+    roundTrip('unixbound', [dir], (pid, st) => {
+      // each name, each queued datagram with its sender's name, a datagram each way; the
+      // removed directories still gone (made for the bind and removed again)
+      expect(askVerdict(st, pid)).toBe('check ok');
+      expect(askVerdict(st, pid)).toBe('check ok');
+      expect(readdirSync(dir).sort()).toEqual(['r']);
+    }, true, undefined, [], (images) => {
+      const decode = haveCrit ? critDecode : ourCritDecode;
+      const usks = (decode(path.join(images, 'files.img')).entries as { usk?: { type: unknown; name?: string; deleted?: boolean; peer: number; ino: number } }[])
+        .map((f) => f.usk).filter((u) => u !== undefined);
+      const dgram = usks.filter((u) => u!.type === 2 || u!.type === 'DGRAM');
+      // both ends of the pair bound to gone/q: each the other's peer, both deleted
+      const q = dgram.filter((u) => String(u!.name ?? '').replace(/=00$/, '').endsWith('gone/q')); // (crit shows a path's NUL as =00)
+      expect(q).toHaveLength(2);
+      expect(q.every((u) => u!.deleted === true)).toBe(true);
+      expect(q[0]!.peer).toBe(q[1]!.ino);
+      expect(q[1]!.peer).toBe(q[0]!.ino);
+    });
+  });
+
   it('refused by name, all at once with --check-only (exit 4, the tree runs on, the queues intact): credentials in a queue (SO_PASSCRED), data sent on a connection waiting in a listener\'s queue, a socket in flight, a peer outside the tree', () => {
     const dir = tmp('unixq-refused');
     const w = startWorkload('unixq', [dir, 'refused']);

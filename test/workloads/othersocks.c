@@ -6,13 +6,15 @@
  *        pair, ping sockets (IPv4 connected to 127.0.0.1, IPv6 not connected), raw sockets (ICMP
  *        with a filter, TOS and TTL; UDP with IP_HDRINCL bound to 127.0.0.5 and connected; ICMPv6
  *        with a filter), a packet socket (bound to lo for a local ethertype, TPACKET_V2, aux data,
- *        a multicast address, fanout group 77 by hash with rollover) and a route netlink socket bound to groups 23 and 34.
+ *        a multicast address, fanout group 77 by hash with rollover), two SOCK_PACKET ones (one
+ *        bound to lo by name, one not) and a route netlink socket bound to groups 23 and 34.
  *  criu: the same without what CRIU 4.2 cannot take (netlink groups past 32, packet fanout) or
  *        loses (a ping or raw socket's connection: its images have them unconnected).
  *  Refusals: udpqueue (a datagram waiting to be read), nlqueue (a netlink reply unread),
  *  nldgram (a SOCK_DGRAM netlink socket), ring (a packet socket with an RX ring it does not map).
  * On SIGUSR1 every socket is made to work: the pairs talk both ways, the echo server answers,
- * both pings get their replies, the packet socket gets the frame it sends on lo, the netlink
+ * both pings get their replies, the packet socket gets the frame it sends on lo (and so do the
+ * SOCK_PACKET ones, each bound as it was), the netlink
  * socket gets RTM_NEWLINK for lo; "check ok" or "check bad what=...". */
 #include "workload.h"
 #include <arpa/inet.h>
@@ -126,6 +128,28 @@ static int packet_loops(int fd) {
 	if (sendto(fd, "frame-on-lo", 11, 0, (struct sockaddr *)&to, sizeof to) != 11) return 0;
 	/* the frame comes back from lo; drain whatever copies there are */
 	int n = recv_wait(fd, buf, sizeof buf), ok = n == 11 && !memcmp(buf, "frame-on-lo", 11);
+	while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+		;
+	return ok;
+}
+
+/* a SOCK_PACKET socket for the local ethertype, bound to `dev` by name ("": not bound) */
+static int spkt_sock(const char *dev) {
+	int fd = socket(AF_PACKET, SOCK_PACKET, htons(ETHERTYPE_LOCAL));
+	if (fd < 0 || !*dev) return fd;
+	struct sockaddr a = {.sa_family = AF_PACKET};
+	strcpy(a.sa_data, dev);
+	return bind(fd, &a, sizeof a) ? -1 : fd;
+}
+
+/* the SOCK_PACKET socket is bound to `dev` ("": none) and has the frame packet_loops sent
+ * waiting (drained, with any other copy) */
+static int spkt_ok(int fd, const char *dev) {
+	struct sockaddr a;
+	socklen_t l = sizeof a;
+	char buf[128];
+	if (getsockname(fd, &a, &l) || a.sa_family != AF_PACKET || strcmp(a.sa_data, dev)) return 0;
+	int n = recv_wait(fd, buf, sizeof buf), ok = n >= 14 + 11 && !memcmp(buf + n - 11, "frame-on-lo", 11);
 	while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
 		;
 	return ok;
@@ -252,7 +276,11 @@ int main(int argc, char **argv) {
 	int pk = packet_sock(0, all);
 	int nl = netlink_sock(SOCK_RAW, all);
 	if (pk < 0 || nl < 0) { wl_say("error packet/netlink %d", errno); return 1; }
+	/* SOCK_PACKET: one bound to lo, one not (zdtm packet_sock_spkt): each takes the frame too */
+	int spkt_lo = spkt_sock("lo"), spkt_any = spkt_sock("");
+	if (spkt_lo < 0 || spkt_any < 0) { wl_say("error spkt %d", errno); return 1; }
 	if (!packet_loops(pk) || !getlink_answers(nl)) { wl_say("error first packet/netlink"); return 1; }
+	if (!spkt_ok(spkt_lo, "lo") || !spkt_ok(spkt_any, "")) { wl_say("error first spkt"); return 1; }
 
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)getpid());
@@ -268,6 +296,7 @@ int main(int argc, char **argv) {
 		else if (!ping_once(ping4, 0, ping4_to, sizeof lo, seq)) bad = "ping4";
 		else if (!ping_once(ping6, 1, (struct sockaddr *)&lo_6, sizeof lo_6, seq)) bad = "ping6";
 		else if (!packet_loops(pk)) bad = "packet";
+		else if (!spkt_ok(spkt_lo, "lo") || !spkt_ok(spkt_any, "")) bad = "spkt";
 		else if (!getlink_answers(nl)) bad = "netlink";
 		seq++;
 		if (!bad) {

@@ -7,6 +7,10 @@
  *     a peer outside the tree, and plays end `a` of each scenario there, and end `b` of the first.
  *   tcpstates peer PORT SYNC STATE
  *     The peer outside the tree: accepts five connections and plays the other end of each.
+ *   tcpstates ns PORT SYNC STATE
+ *     The tree's part alone, in a network namespace of its own (unshared, loopback brought up):
+ *     the pairs inside, no peer outside (a restore makes the namespace anew before the
+ *     connections, which must hold there as on the host until the tasks run).
  *
  * Scenarios (end a / end b), every end with small buffers:
  *   0  FIN_WAIT2 / CLOSE_WAIT   a shuts down its sending side, b acknowledges
@@ -37,6 +41,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <net/if.h>
+#include <sched.h>
 
 #define TAIL 200000
 #define MAXE 32
@@ -269,7 +275,7 @@ static int run_tree(int port, int peerport) {
 	}
 	close(l4);
 	close(l6);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 5 && peerport; i++) {
 		int c = wl_tcp_connect(AF_INET, "127.0.0.1", peerport);
 		int a = OUT_TREE_A[i];
 		add(c, OUT_SCEN[i], a, a ? 50 + 2 * i : 51 + 2 * i, a ? 51 + 2 * i : 50 + 2 * i, "outside");
@@ -324,7 +330,29 @@ static int run_peer(int port) {
 	return 0;
 }
 
+/* a network namespace of this process's own, its loopback up */
+static int own_netns(void) {
+	if (unshare(CLONE_NEWNET)) return -1;
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	strcpy(ifr.ifr_name, "lo");
+	int r = ioctl(s, SIOCGIFFLAGS, &ifr) || (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr));
+	close(s);
+	return r ? -1 : 0;
+}
+
 int main(int argc, char **argv) {
+	if (argc == 5 && !strcmp(argv[1], "ns")) {
+		wl_detach(argv[4]);
+		wl_handle_usr1();
+		sync_path = argv[3];
+		if (own_netns()) {
+			wl_say("error netns");
+			return 1;
+		}
+		return run_tree(atoi(argv[2]), 0);
+	}
 	if (argc == 5 && !strcmp(argv[1], "peer")) {
 		wl_detach(argv[4]);
 		wl_handle_usr1();
@@ -337,6 +365,6 @@ int main(int argc, char **argv) {
 		sync_path = argv[4];
 		return run_tree(atoi(argv[2]), atoi(argv[3]));
 	}
-	fprintf(stderr, "usage: tcpstates tree PORT PEERPORT SYNC STATE | tcpstates peer PORT SYNC STATE\n");
+	fprintf(stderr, "usage: tcpstates tree PORT PEERPORT SYNC STATE | tcpstates peer PORT SYNC STATE | tcpstates ns PORT SYNC STATE\n");
 	return 2;
 }

@@ -315,8 +315,12 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       Object.assign(r, {
         value: BigInt(f.type), sk_peer: f.socket.peer + 1, sk_sndbuf: f.socket.sndbuf, sk_rcvbuf: f.socket.rcvbuf, sk_shutdown: f.socket.shutdown,
         sk_target: f.socket.listener === undefined ? 0 : f.socket.listener + 1,
-        // the accepted end of a connection whose listener was closed: its name (and a relative one's directory)
+        // an end's name (and a relative one's directory): the accepted end of a connection whose
+        // listener was closed, named after it without a file (sk_ghost), or a datagram pair end
+        // bound to a name of its own, with its file (and owner and mode) or unlinked since
         path: f.socket.dir ? w.string(f.socket.dir) : 0,
+        sk_ghost: f.socket.name && (!f.socket.own || f.socket.own.unlinked) ? 1 : 0,
+        sk_mode: f.socket.own?.perms?.mode ?? 0, sk_uid: f.socket.own?.perms?.uid ?? 0, sk_gid: f.socket.own?.perms?.gid ?? 0,
       }, setopts(f.socket.sockopts), connect(f.socket.name));
       data(socketQueue(f.socket.queue));
       break;

@@ -36,8 +36,9 @@ function confWrites(proto: 'ipv4' | 'ipv6', dev: string, values: (string | null)
 /**
  * The tables as iptables-save printed them, without the network lock a CRIU dump saves with
  * them (chain CRIU, jumped to from INPUT and OUTPUT: CRIU restores it and deletes it once the
- * tasks are back). The namespace is new: nothing reaches it but its own tasks, which do not run
- * yet, and the connections in repair mode send nothing, so there is nothing to hold off.
+ * tasks are back). The namespace is new: nothing reaches it from outside, and the connections
+ * made in it are locked one by one as the dump locked them (src/tcp.ts), which takes the rules
+ * away again (a chain of CRIU's restored here would be left to a tool that does not know it).
  */
 function withoutLock(saved: Buffer | undefined): Buffer | undefined {
   if (!saved) return saved;

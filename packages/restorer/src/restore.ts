@@ -260,7 +260,7 @@ async function restoreInside(
   let plan: RestorePlan;
   setSocketNamespace(net?.path);
   try {
-    plan = await tcp.prepare(planned, dir, o, !!net);
+    plan = await tcp.prepare(planned, dir, o, net?.path);
   } finally {
     setSocketNamespace(undefined);
   }

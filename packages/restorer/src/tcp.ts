@@ -47,9 +47,10 @@ export class TcpConnections {
    * Make every connection of the plan (or, with --tcp-close or no stream kept, an unconnected
    * socket in its place) and return the plan with each as an inherited descriptor. ownNetns:
    * the tree has a network namespace of its own, made anew (the sockets are made in there: the
-   * caller's setSocketNamespace).
+   * caller's setSocketNamespace): netnsPath names it (/proc/PID/fd/N) for the network lock.
    */
-  async prepare(plan: RestorePlan, dir: string, o: CriuOptions, ownNetns = false): Promise<RestorePlan> {
+  async prepare(plan: RestorePlan, dir: string, o: CriuOptions, netnsPath?: string): Promise<RestorePlan> {
+    const ownNetns = netnsPath !== undefined;
     const tcp = plan.files.map((f, i) => [f, i] as const).filter((x): x is [TcpFilePlan, number] => x[0].kind === 'tcp');
     if (!tcp.length) return plan;
     // connections that ended while their task held them (CLOSE, as CRIU 4.2 writes them) need no
@@ -68,11 +69,19 @@ export class TcpConnections {
     }
     const method = networkLockFromImage(inv['network_lock_method'] === undefined ? undefined : Number(inv['network_lock_method']));
     this.lock = new NetworkLock(method, String(inv['dump_criu_run_id'] ?? ''), this.log);
+    // A namespace of the tree's own is made anew without the dump's lock (it went with the
+    // dumped namespace), yet it must hold as on the host until the tasks run: the segments a
+    // connection made here sends (its ACK of the peer's FIN put back, a retransmission of its
+    // send queue on the timer repair mode armed) would reach the other end's port while that
+    // one is not made yet, or half made, and the answer (a reset) would end it (zdtm
+    // socket-tcp-closing, ns flavour: "send: EPIPE"). Each connection is locked in there as
+    // the dump locked it, by the dump's method, and unlocked with the others below.
+    if (ownNetns) this.lock.netns = netnsPath;
     const files: FilePlan[] = [...plan.files];
     try {
       for (const [f, i] of tcp) {
         const t = f.tcp;
-        // (in a network namespace of its own the dump's lock went with the namespace: nothing to lift)
+        // (in a network namespace of its own the dump's lock went with the namespace: ours is lifted)
         if (t.stream && !ownNetns) this.locked.push(t.conn);
         if (t.state === TCP_STATE.CLOSE && (!t.stream || o.tcp_close)) {
           files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
@@ -85,6 +94,10 @@ export class TcpConnections {
           continue;
         }
         const s = t.stream;
+        if (ownNetns) {
+          this.lock.lock(t.conn);
+          this.locked.push(t.conn);
+        }
         const fd = tcpRestore({
           ...s, state: t.state, shutdown: t.shutdown, mark: NETWORK_LOCK_MARK,
           family: t.family, src: t.src, dst: t.dst, v6only: t.v6only, reuseport: t.reuseport, sndbuf: t.sndbuf, rcvbuf: t.rcvbuf,
@@ -124,8 +137,12 @@ export class TcpConnections {
     this.log.info(`tcp: network lock (${lock.method}) lifted`);
   }
 
-  /** The restore failed: our sockets close (in repair mode: no packet); the lock stays. */
+  /**
+   * The restore failed: our sockets close (in repair mode: no packet); the dump's lock stays
+   * for another try, ours in the tree's namespace goes (that may be the caller's, joined).
+   */
   abandon(): void {
     for (const m of this.made.splice(0)) closeSync(m.fd);
+    if (this.lock?.netns !== undefined) this.unlock();
   }
 }

@@ -168,16 +168,49 @@ static void leave_dir(struct ctx *c, long here, u64 i)
 }
 
 /*
+ * The directories missing on the way to path name sa (removed since the socket was bound in
+ * them, as zdtm sk-unix01 removes them): made for the moment, mode 0700, their ends noted in
+ * `at` (offsets of the slash after each, at most 16) for unmake_dirs. Returns how many.
+ */
+static int make_dirs(char *buf, const u8 *sa, u64 len, int *at)
+{
+	u64 k, n = len - 2 < 108 ? len - 2 : 108;
+	int made = 0;
+	for (k = 0; k < n && sa[2 + k]; k++)
+		buf[k] = (char)sa[2 + k];
+	buf[k] = 0;
+	for (n = 1; n < k && made < 16; n++) {
+		if (buf[n] != '/')
+			continue;
+		buf[n] = 0;
+		if (S2(NR_mkdir, buf, 0700) == 0)
+			at[made++] = (int)n;
+		buf[n] = '/';
+	}
+	return made;
+}
+
+/* the directories make_dirs made, removed again (the deepest first) */
+static void unmake_dirs(char *buf, const int *at, int made)
+{
+	while (made-- > 0) {
+		buf[at[made]] = 0;
+		S1(NR_rmdir, buf);
+	}
+}
+
+/*
  * Bind fd to the path name sa without leaving a file of its own: whatever sits at the path is
  * moved aside for the moment, the new socket file unlinked once bound (an O_PATH descriptor on
- * it kept at `keep` first, unless -1), and what was there moved back. Returns bind's answer.
+ * it kept at `keep` first, unless -1), and what was there moved back; directories removed
+ * since are made for the moment and removed again. Returns bind's answer.
  */
 static long bind_aside(struct ctx *c, long fd, const u8 *sa, u64 len, long keep, u64 i)
 {
 	const char *path = (const char *)sa + 2;
-	char aside[140];
+	char aside[140], buf[112];
 	u64 k = 0, j, st[18];
-	int moved = 0;
+	int moved = 0, at[16], made = 0;
 	long r;
 	static const char suf[] = ".crtools-sk-ghost";
 	while (path[k] && k < 108)
@@ -191,6 +224,8 @@ static long bind_aside(struct ctx *c, long fd, const u8 *sa, u64 len, long keep,
 		moved = 1;
 	}
 	r = S3(NR_bind, fd, sa, len);
+	if (r == -ENOENT && (made = make_dirs(buf, sa, len, at)))
+		r = S3(NR_bind, fd, sa, len);
 	if (r == 0) {
 		if (keep >= 0) {
 			long o = S4(NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */, 0);
@@ -204,13 +239,16 @@ static long bind_aside(struct ctx *c, long fd, const u8 *sa, u64 len, long keep,
 	}
 	if (moved)
 		S2(NR_rename, aside, path);
+	unmake_dirs(buf, at, made);
 	return r;
 }
 
 /*
- * Name the end of a connection accepted from a listener closed since (sk_conn_*: the listener's
- * name, path: the directory of a relative one): bound to it as the accepted end was named,
- * without a file of its own (the listener's stays as it is).
+ * Name an end of a connected pair (sk_conn_*: the name, path: the directory of a relative one).
+ * sk_ghost: without a file of its own — the end of a connection accepted from a listener closed
+ * since, named after it (the listener's file stays as it is), or an end bound to a name whose
+ * file was unlinked since; else (a datagram pair end bound to a name of its own) bound with its
+ * socket file, given the recorded owner and mode.
  */
 static void unix_name_end(struct ctx *c, long fd, const struct plan_file *f, u64 i)
 {
@@ -225,7 +263,22 @@ static void unix_name_end(struct ctx *c, long fd, const struct plan_file *f, u64
 	root = into_root(c, i);
 	if (f->path)
 		here = enter_dir(c, f->path, i);
-	chk(c, bind_aside(c, fd, sa, f->sk_conn_len, -1, i), i);
+	if (f->sk_ghost) {
+		chk(c, bind_aside(c, fd, sa, f->sk_conn_len, -1, i), i);
+	} else {
+		const char *path = (const char *)sa + 2;
+		u64 st[18];
+		long r = S3(NR_bind, fd, sa, f->sk_conn_len);
+		/* a stale socket file at the name (the dumped one's) is replaced, nothing else */
+		if (r == -EADDRINUSE && S4(NR_newfstatat, AT_FDCWD, path, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0 &&
+		    ((st[3] & 0xffffffffULL) & 0170000) == 0140000 && S1(NR_unlink, path) == 0)
+			r = S3(NR_bind, fd, sa, f->sk_conn_len);
+		chk(c, r, i);
+		if (f->sk_mode) {
+			chk(c, S5(NR_fchownat, AT_FDCWD, path, f->sk_uid, f->sk_gid, 0x100 /* AT_SYMLINK_NOFOLLOW */), i);
+			chk(c, S3(NR_fchmodat, AT_FDCWD, path, f->sk_mode & 07777), i);
+		}
+	}
 	leave_dir(c, here, i);
 	out_of_root(c, root, i);
 }

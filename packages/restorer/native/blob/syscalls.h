@@ -74,6 +74,8 @@ typedef long long s64;
 #define NR_sendmsg 46
 #define NR_accept4 288
 #define NR_rename 82
+#define NR_mkdir 83
+#define NR_rmdir 84
 #define NR_fchownat 260
 #define NR_fchmodat 268
 #define NR_listen 50

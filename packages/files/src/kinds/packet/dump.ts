@@ -1,11 +1,12 @@
 /**
  * Packet sockets (AF_PACKET, SOCK_RAW or SOCK_DGRAM): protocol, bound interface, TPACKET
  * version, reserve, copy threshold, timestamp source, aux data, original device, vnet header,
- * loss, memberships, fanout group, socket options, as sock_diag describes them.
+ * loss, memberships, fanout group, socket options, as sock_diag describes them; SOCK_PACKET ones
+ * (bound by device name) with their protocol, interface and socket options.
  * RX/TX rings (TPACKET_V1/V2/V3) are carried as a fresh ring is (ring.ts), mapped by the task that
  * holds the socket: packetsk.img's rx_ring / tx_ring, the mapping in mm.img (VMA_AREA_SOCKET).
  * Refused by name: rings holding packets or used before (ring.ts), a ring the task does not map
- * whole, frames waiting to be read, SOCK_PACKET ones,
+ * whole, frames waiting to be read,
  * a membership added more than once (packetsk.img keeps one of each), a fanout group steered by
  * a BPF program, packet options packetsk.img has no field for.
  */
@@ -92,10 +93,10 @@ export class PacketFiles implements DumpKind {
     if (s.domain !== AF.PACKET) return undefined;
     const ino = inodeOf(rec.target);
     const refuse = (why: string) => refuseFd(pid, rec.fd, `packet socket ${why}`, rec.target);
-    if (s.type === SOCK_TYPE.PACKET) throw refuse('of type SOCK_PACKET: not supported');
     this.diag ??= new Map(packetSockets().map((d) => [d.ino, d]));
     const d = this.diag.get(ino);
     if (!d) throw refuse('not found by sock_diag (another network namespace?): not supported');
+    if (s.type === SOCK_TYPE.PACKET) return this.spkt(pid, rec, flags, d, refuse);
     if (d.rxRing || d.txRing) {
       const why = ringsRefusal(pid, ino, d);
       if (why) throw refuse(why);
@@ -113,5 +114,22 @@ export class PacketFiles implements DumpKind {
     const fanout = raw.get('PACKET_FANOUT');
     const group = d.fanout !== undefined && Buffer.isBuffer(fanout) ? (fanout.readUInt32LE(0) & ~FANOUT_FLAG_UNIQUEID) >>> 0 : d.fanout;
     return { type: 'PACKETSK', key: rec.target, entry: (id) => packetEntry(id, flags, { ...d, fanout: group }, opts) };
+  }
+
+  /**
+   * A SOCK_PACKET socket (the old interface, bound by device name): its protocol, the interface
+   * it is bound to (sock_diag's index; made again by name) and its socket options, as CRIU 4.2
+   * keeps it. It has no packet options, rings nor memberships to take; frames waiting to be read
+   * are refused as for the others.
+   */
+  private spkt(pid: number, rec: FdRecord, flags: number, d: PacketSocketDiag, refuse: (why: string) => Error): FdClaim {
+    const row = socketNetRow(pid, d.ino);
+    if (row && row.receive > 0) throw refuse(`of type SOCK_PACKET with frames queued to be read (${row.receive} bytes of receive buffer): not carried`);
+    const { opts } = readSocketOptions(pid, rec.fd);
+    return {
+      type: 'PACKETSK', key: rec.target,
+      // (the entry's packet fields as sock_diag gives them: a SOCK_PACKET socket has none set)
+      entry: (id) => packetEntry(id, flags, d, opts),
+    };
   }
 }

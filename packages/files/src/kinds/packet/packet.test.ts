@@ -36,10 +36,22 @@ describe('packet', () => {
     expect(req(p.socket.sockopts[4]!.value)).toEqual([4096, 2, 2048, 4, 0, 0, 0]);
   });
 
-  it('a type other than SOCK_RAW or SOCK_DGRAM is refused with exit 4', () => {
+  it('SOCK_PACKET: bound to its interface by name (struct sockaddr, the name in sa_data), its socket options only; unbound without an address', () => {
+    const p = packetPlan.plan({ id: 19, type: 10, protocol: 0xb588, flags: 2, ifindex: 1, fown: {}, opts: { so_sndbuf: 4096 } }, ctx);
+    expect(p.type).toBe(10);
+    expect(p.socket.protocol).toBe(0xb588);
+    const a = p.socket.address!;
+    expect(a).toHaveLength(16);
+    expect(a.readUInt16LE(0)).toBe(17);
+    expect(a.subarray(2).toString('latin1').replace(/\0+$/, '')).toBe('lo'); // interface 1: loopback
+    expect(p.socket.sockopts.some((c) => c.level === 263)).toBe(false);
+    expect(packetPlan.plan({ id: 19, type: 10, protocol: 0xb588, flags: 2, ifindex: 0, fown: {}, opts: {} }, ctx).socket.address).toBeUndefined();
+  });
+
+  it('a type other than SOCK_RAW, SOCK_DGRAM or SOCK_PACKET is refused with exit 4', () => {
     let err: unknown;
     try {
-      packetPlan.plan({ ...psk, type: 10 }, ctx);
+      packetPlan.plan({ ...psk, type: 1 }, ctx);
     } catch (e) {
       err = e;
     }

@@ -1,8 +1,9 @@
 /**
  * Packet sockets made again: options, bound to their interface, memberships, their rings (the
  * same geometry: the task maps them again at the same address, see the restorer's socket areas),
- * then the fanout group.
+ * then the fanout group. A SOCK_PACKET one: bound to its interface by name, its socket options.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { AF, PACKET_NO_FANOUT, SOCK_TYPE } from '@crtools/images/facts';
 import { refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import { allSockoptCalls, type SockoptCall, type SocketFilePlan } from '../../sockopts/plan.js';
@@ -14,6 +15,21 @@ function i32(v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(v >>> 0, 0);
   return b;
+}
+
+/**
+ * The name of interface `ifindex` (its /sys/class/net entry: the restoring process's network
+ * namespace; a tree's own namespace has loopback only, index 1 there as here), or undefined.
+ */
+function interfaceName(ifindex: number): string | undefined {
+  for (const name of readdirSync('/sys/class/net')) {
+    try {
+      if (Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim()) === ifindex) return name;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return undefined;
 }
 
 /** struct sockaddr_ll bound to an interface (the protocol is the socket's own) */
@@ -70,9 +86,24 @@ export const packetPlan: PlanKind<SocketFilePlan> = {
   field: 'psk',
   plan(k: Obj, ctx: PlanContext): SocketFilePlan {
     const type = Number(k.type);
-    if (type !== SOCK_TYPE.RAW && type !== SOCK_TYPE.DGRAM) throw refuse(`${ctx.what}: packet socket of type ${type} is not restored`);
     const o = (k.opts ?? {}) as Obj;
     const ifindex = Number(k.ifindex ?? 0);
+    if (type === SOCK_TYPE.PACKET) {
+      // the old interface: bound by the device's name (struct sockaddr: family, name in sa_data)
+      let address: Buffer | undefined;
+      if (ifindex) {
+        const name = interfaceName(ifindex);
+        if (name === undefined) throw refuse(`${ctx.what}: a SOCK_PACKET socket bound to interface ${ifindex}, which this network namespace does not have`);
+        address = Buffer.alloc(16);
+        address.writeUInt16LE(AF.PACKET, 0);
+        address.write(name.slice(0, 13), 2, 'latin1');
+      }
+      return {
+        kind: 'socket', flags: Number(k.flags), pos: 0n, type,
+        socket: { family: AF.PACKET, protocol: Number(k.protocol ?? 0), sndbuf: Number(o.so_sndbuf ?? 0), rcvbuf: Number(o.so_rcvbuf ?? 0), address, sockopts: allSockoptCalls(o) },
+      };
+    }
+    if (type !== SOCK_TYPE.RAW && type !== SOCK_TYPE.DGRAM) throw refuse(`${ctx.what}: packet socket of type ${type} is not restored`);
     return {
       kind: 'socket', flags: Number(k.flags), pos: 0n, type,
       socket: {

@@ -28,7 +28,7 @@ import { SCM_RIGHTS, UNIX_TYPES } from './facts.js';
 
 /** a socket's role, as claim() found it */
 type Role =
-  | { kind: 'pair' } // both ends dumped, each the other's peer, neither named (but an accepted end whose listener was closed)
+  | { kind: 'pair'; bound?: boolean } // both ends dumped, each the other's peer, neither named (but an accepted end whose listener was closed, or a datagram end bound to a name of its own: bound)
   | { kind: 'accepted'; listener: number } // the accepted end (named after its listener) of a connection
   | { kind: 'listener'; icons: number[] }
   | { kind: 'waiting'; listener: number } // a connection waiting in a listener's queue
@@ -99,7 +99,8 @@ export class UnixSockets implements DumpKind {
     const peer = u.peer ? this.byIno.get(u.peer) : undefined;
     if (u.peer && peer?.peer === u.ino && u.peer !== u.ino) {
       if (!named) return { kind: 'pair' }; // a socketpair end, or the client of an accepted connection
-      if (u.type === SOCK_TYPE.DGRAM) return `connected unix datagram socket${named}`;
+      // a datagram pair end bound to a name of its own (zdtm scm06, sk-unix01): one of a pair still
+      if (u.type === SOCK_TYPE.DGRAM) return { kind: 'pair', bound: true };
       if (peer.name?.length) return `connected unix socket${named} whose peer is bound to a name too`;
       const l = this.acceptedFrom(u);
       if (l.length > 1) return `accepted unix socket${named} whose listener is not unique`;
@@ -208,7 +209,9 @@ export class UnixSockets implements DumpKind {
     q.packets.forEach((data, i) => {
       const e: Entry = { id_for: id, length: data.length, extra: data };
       const from = u.type === SOCK_TYPE.DGRAM ? q.addrs[i] : null;
-      if (from && from.length > 2) {
+      // (a datagram from the other end of a pair bound to a name: that name, sent from it again)
+      const fromPeer = role.kind === 'pair' && !!from && from.length > 2 && !!this.byIno.get(u.peer)?.name?.equals(from.subarray(2));
+      if (from && from.length > 2 && !fromPeer) {
         if (role.kind === 'alone' && !u.name?.length) throw refuseFd(pid, rec.fd, `a datagram queued from a named socket on an unnamed unix datagram socket whose peer was closed is not supported`);
         if (role.kind === 'pair') throw refuseFd(pid, rec.fd, `a datagram queued from another socket than its peer (sent before it was connected) is not supported`);
         e.addr = from;
@@ -240,7 +243,7 @@ export class UnixSockets implements DumpKind {
     };
     if (u.shutdown) usk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][u.shutdown & 3];
     if (u.name?.length && u.name[0] !== 0) {
-      const f = this.nameFile(pid, rec.fd, u, role.kind === 'pair');
+      const f = this.nameFile(pid, rec.fd, u, role.kind === 'pair' && !role.bound);
       if (f.perms) usk['file_perms'] = f.perms;
       if (f.deleted) usk['deleted'] = true;
       if (f.dir !== undefined) usk['name_dir'] = f.dir;

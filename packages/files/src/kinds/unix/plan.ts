@@ -43,6 +43,11 @@ export interface UnixPairFilePlan extends FileBase {
      * of a relative one
      */
     name?: Buffer; dir?: string;
+    /**
+     * a datagram pair end bound to `name` in its own right (not after a listener): its socket
+     * file unlinked since, or kept with this owner and mode
+     */
+    own?: { unlinked: boolean; perms?: { mode: number; uid: number; gid: number } };
   };
 }
 
@@ -194,8 +199,23 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan 
       // both ends here, each the other's peer: a socketpair, or a connection accepted from a
       // listener (an end whose peer is missing is a bad image, said once every file is planned)
       let listenerIno: number | undefined;
+      if (named && type === SOCK_TYPE.DGRAM) {
+        // a datagram pair end bound to a name of its own (both ends may be): named again as it
+        // was, before the queues are sent (a datagram from the other end comes from its name)
+        if (relative && !dir) throw refuse(`${what}: bound to a relative name without the directory it was bound in (name_dir) is not restored`);
+        for (const m of recorded) {
+          if (!m.addr) continue;
+          if (!peer || !m.addr.subarray(2).equals(peer.name)) throw refuse(`${what}: a datagram queued from another socket than its peer (sent before it was connected) is not restored`);
+          delete m.addr; // the peer's own name: it comes with the datagram sent from the peer
+        }
+        join();
+        this.ends.push({ index: ctx.index, ino, peerIno, what: ctx.what });
+        return {
+          kind: 'unix', flags: Number(u.flags), pos: 0n, type,
+          socket: { peer: -1, ...bufs, shutdown, queue, name: unixAddress(name), ...(dir ? { dir } : {}), own: { unlinked: deleted, ...(perms ? { perms } : {}) } },
+        };
+      }
       if (named) {
-        if (type === SOCK_TYPE.DGRAM) throw refuse(`${what}: connected datagram sockets bound to a name are not restored yet`);
         if (peer?.name.length) throw refuse(`${what}: a connection whose both ends are bound to names is not restored yet`);
         const found = this.listeners.get(nameKey(type, name, deleted)) ?? [];
         if (found.length > 1) throw refuse(`${what}: the accepted end of a connection whose listener is ambiguous is not restored`);
