@@ -9,11 +9,13 @@
 // BEFORE_CRIU=<criu entry .js> (and BEFORE_CRIT=<crit entry .js>) add another build of crtools
 // to the alternation, e.g. the one before a change.
 // Each sleep is killed by pid after its restore and its pid awaited free before the next.
+// Every command is run as a user runs it: its file executed (bin/criu.js through its own first
+// lines, as a PATH link or npm's link does), not `node bin/criu.js`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { argv, gone, kill, median, startSleep } from './lib/sleeps.mjs';
+import { gone, kill, median, startSleep } from './lib/sleeps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ours = path.join(root, 'packages/cli/bin/criu.js');
@@ -29,6 +31,7 @@ const haveTime = existsSync('/usr/bin/time');
  * steadier figure.
  */
 const cpu = new Map();
+const argv = (bin, args) => [bin, args];
 const timed = (label, [cmd, args]) => {
   const full = haveTime ? ['/usr/bin/time', ['-f', '@@%U %S', cmd, ...args]] : [cmd, args];
   const t0 = performance.now();

@@ -12,10 +12,19 @@ import vm from 'node:vm';
  * holding what the run compiled. A cache that cannot be written is no error.
  */
 export function loadBundle(name: string): void {
+  // bin/NAME.js's shell line started node without NODE_EXTRA_CA_CERTS: the children (action
+  // scripts, helpers) get the environment the user gave
+  const ca = process.env.CRTOOLS_NODE_EXTRA_CA_CERTS;
+  if (ca !== undefined) {
+    process.env.NODE_EXTRA_CA_CERTS = ca;
+    delete process.env.CRTOOLS_NODE_EXTRA_CA_CERTS;
+  }
   const file = join(__dirname, `${name}.cjs`);
   const sub = process.argv[2];
   const cacheFile = `${file}.${sub !== undefined && /^[a-z][a-z-]{0,20}$/.test(sub) ? sub : 'none'}.v8cache`;
-  const source = readFileSync(file, 'utf8');
+  // the bundle is ASCII (tsup.bins.config.ts): read as bytes and taken as latin1, a copy, where
+  // readFileSync(file, 'utf8') reads in small blocks and decodes (~5 ms less CPU at each start)
+  const source = readFileSync(file).toString('latin1');
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
