@@ -8,8 +8,9 @@
  * below that directory (ghosts.ts). A unix socket's path name (what the socket reports, at most
  * 108 bytes) is not prefixed: the task binds and connects by it with that directory as its root
  * for the call (the plan's `root`). What a task would reach by another kind of path (an inotify
- * or fanotify watch, a terminal) is refused by name, as is a file opened late (a /proc file of a
- * task other than the root, a namespace's file).
+ * or fanotify watch, a terminal) is refused by name. A file opened late (a /proc file of a task
+ * other than the root, a namespace's file) is opened below that directory too: its /proc is a
+ * proc of the tree's pid namespace (mounts.ts).
  */
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { RestorePlan } from './plan.js';
@@ -27,7 +28,6 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
     // a file opened once every task exists (a /proc file of another task, a namespace's file):
     // below the new root its /proc is not yet the tree's pid namespace's everywhere (zdtm
     // child_opened_proc and proc-self in the namespace flavour came back without it)
-    if (f.kind === 'reg' && f.late) throw refuse(`a file of another task's /proc or of a namespace (${f.path}), opened once every task exists,`);
     if (f.kind === 'reg' || f.kind === 'fifo') return { ...f, path: at(f.path)! };
     if (PATHLESS.has(f.kind)) return f;
     // a unix socket bound to a name: a path one is the tree's (bound with the root of the plan's `root`)
