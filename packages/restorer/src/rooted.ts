@@ -7,8 +7,9 @@
  * prefixed with it. An unlinked file made again is made in the mount it belongs to and opened
  * below that directory (ghosts.ts). A unix socket's path name (what the socket reports, at most
  * 108 bytes) is not prefixed: the task binds and connects by it with that directory as its root
- * for the call (the plan's `root`). What a task would reach by another kind of path (an inotify
- * or fanotify watch, a terminal) is refused by name. A file opened late (a /proc file of a task
+ * for the call (the plan's `root`). An inotify watch or fanotify inode mark keeps the path the
+ * restorer found for its file (the same inode), a fanotify mount mark is put below that
+ * directory. What a task would reach by another kind of path (a terminal) is refused by name. A file opened late (a /proc file of a task
  * other than the root, a namespace's file) is opened below that directory too: its /proc is a
  * proc of the tree's pid namespace (mounts.ts).
  */
@@ -16,6 +17,9 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { RestorePlan } from './plan.js';
 
 /** File kinds that hold no path of the tree (made from nothing or handed over; a unix socket's path name is bound and connected to with the plan's root, see above). */
+/** fanotify_mark(2): the mark is on the mount of the path */
+const FAN_MARK_MOUNT = 0x10;
+
 const PATHLESS = new Set(['pipe-r', 'pipe-w', 'eventfd', 'signalfd', 'epoll', 'timerfd', 'unix', 'inet', 'tcp', 'socket', 'memfd', 'pidfd', 'inherit']);
 
 function refuse(what: string): CrtoolsError {
@@ -32,6 +36,12 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
     if (PATHLESS.has(f.kind)) return f;
     // a unix socket bound to a name: a path one is the tree's (bound with the root of the plan's `root`)
     if (f.kind === 'unix-bound') return f;
+    // an inotify watch or fanotify inode mark: its path is the restorer's own (the file handle
+    // looked up through this process's mounts, or the path the dump found for it the same way),
+    // which the new mount namespace still has until the pivot (a copy of this one's), on the
+    // same inode. A fanotify mount mark names the tree's mount point: below the new root.
+    if (f.kind === 'inotify') return f;
+    if (f.kind === 'fanotify') return { ...f, marks: f.marks.map((m) => (m.flags & FAN_MARK_MOUNT ? { ...m, path: at(m.path)! } : m)) };
     throw refuse(`a ${f.kind} descriptor`);
   });
   return {

@@ -274,6 +274,13 @@ describe('--root: the plan reached through the new root until the pivot (rootedP
     expect(rootedPlan(ghost, '/r').ghosts).toEqual(ghost.ghosts);
     const tty = { ...base(), files: [{ kind: 'tty', flags: 2, pos: 0n } as unknown as RestorePlan['files'][number]] };
     expect(() => rootedPlan(tty, '/r')).toThrow('restore: option root: a tty descriptor under another root is not supported by crtools yet');
+    // an inotify watch and a fanotify inode mark keep the restorer's path (the same inode until
+    // the pivot); a fanotify mount mark names the tree's mount point: below the new root
+    const watches = { ...base(), files: [
+      { kind: 'inotify', flags: 0, pos: 0n, watches: [{ wd: 1, mask: 2, path: '/host/f' }] },
+      { kind: 'fanotify', flags: 0, pos: 0n, faflags: 0, evflags: 0, marks: [{ flags: 0x1, mask: 2, path: '/host/f' }, { flags: 0x11, mask: 0x20, path: '/dev' }] },
+    ] as RestorePlan['files'] };
+    expect(rootedPlan(watches, '/r').files).toEqual([watches.files[0], { ...watches.files[1], marks: [{ flags: 0x1, mask: 2, path: '/host/f' }, { flags: 0x11, mask: 0x20, path: '/r/dev' }] }]);
     // a file opened once every task exists (another task's /proc file): through the tree's /proc
     // below the new root (a proc of the tree's pid namespace), still opened late
     const late = { ...base(), files: [{ kind: 'reg', path: '/proc/6/stat', flags: 0, pos: 0n, late: true } as RestorePlan['files'][number]] };
