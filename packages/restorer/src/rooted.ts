@@ -13,6 +13,7 @@
  * other than the root, a namespace's file) is opened below that directory too: its /proc is a
  * proc of the tree's pid namespace (mounts.ts).
  */
+import { statSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { RestorePlan } from './plan.js';
 
@@ -24,6 +25,18 @@ const PATHLESS = new Set(['pipe-r', 'pipe-w', 'eventfd', 'signalfd', 'epoll', 't
 
 function refuse(what: string): CrtoolsError {
   return new CrtoolsError('UNSUPPORTED_OPTION', `restore: option root: ${what} under another root is not supported by crtools yet`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'root' } });
+}
+
+/** Is the file at w.path the recorded inode (w.ino, when recorded)? Refused by name if not. */
+function sameFile(w: { path: string; ino?: bigint }, what: string): void {
+  if (w.ino === undefined) return;
+  let ino: bigint | undefined;
+  try {
+    ino = statSync(w.path, { bigint: true }).ino;
+  } catch {
+    ino = undefined;
+  }
+  if (ino !== w.ino) throw refuse(`${what} on ${w.path}, which here is ${ino === undefined ? 'no file' : `inode ${ino}`} and not the recorded inode ${w.ino},`);
 }
 
 export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
@@ -40,8 +53,16 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
     // looked up through this process's mounts, or the path the dump found for it the same way),
     // which the new mount namespace still has until the pivot (a copy of this one's), on the
     // same inode. A fanotify mount mark names the tree's mount point: below the new root.
-    if (f.kind === 'inotify') return f;
-    if (f.kind === 'fanotify') return { ...f, marks: f.marks.map((m) => (m.flags & FAN_MARK_MOUNT ? { ...m, path: at(m.path)! } : m)) };
+    // (a path that names another file here, such as one an image gives as the tree sees it, is
+    // refused: the watch would silently be on that other file)
+    if (f.kind === 'inotify') {
+      for (const w of f.watches) sameFile(w, `an inotify watch (wd ${w.wd})`);
+      return f;
+    }
+    if (f.kind === 'fanotify') {
+      for (const m of f.marks) if (!(m.flags & FAN_MARK_MOUNT)) sameFile(m, 'a fanotify inode mark');
+      return { ...f, marks: f.marks.map((m) => (m.flags & FAN_MARK_MOUNT ? { ...m, path: at(m.path)! } : m)) };
+    }
     throw refuse(`a ${f.kind} descriptor`);
   });
   return {
