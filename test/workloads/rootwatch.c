@@ -26,23 +26,7 @@
 #include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
-
-static void fail(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int fd;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fd = open("/tmp/fail", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd >= 0) {
-		dprintf(fd, "%s (errno %d)\n", buf, errno);
-		close(fd);
-	}
-	for (;;)
-		pause();
-}
+#include "container.h"
 
 /* the inotify events waiting: did one of watch wd with IN_MODIFY come? */
 static int inotify_saw(int ifd, int wd)
