@@ -12,11 +12,12 @@
  * removed with `podman rm -f`; what is left is killed by pid (container and conmon).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
+import { tmpdir } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { criuBin, critBin, repoRoot } from '../lib/paths.js';
-import { alive, killTree, sleep, tmp, waitGone } from '../dump/helpers.js';
+import { alive, killTree, sleep, waitGone } from '../dump/helpers.js';
 import { BUSYBOX, COUNTING_LOOP, lastCount, which } from './containers.js';
 
 const PODMAN = which('podman');
@@ -24,7 +25,9 @@ const RUNC = which('runc');
 const missing = [!PODMAN && 'podman (Debian package podman)', !RUNC && 'runc', !BUSYBOX && 'a static busybox (busybox-static)'].filter(Boolean).join(' and ');
 const CRIU = process.env.CRIU && existsSync(process.env.CRIU) ? process.env.CRIU : undefined;
 
-const work = missing ? '' : tmp('podman');
+// (a short name: podman refuses a runroot longer than 50 characters, and the run's own TMPDIR,
+// test/lib/global-setup.ts, is one level deeper than /tmp)
+const work = missing ? '' : mkdtempSync(path.join(tmpdir(), 'pm-'));
 const image = 'localhost/crtools-counter:latest';
 const pids = new Set<number>();
 const names = new Set<string>();

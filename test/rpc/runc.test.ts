@@ -37,7 +37,7 @@ const work = RUNC && BUSYBOX ? tmp('runc') : '';
 const stateRoot = path.join(work, 'state'); // runc's --root: our containers only
 const bundle = path.join(work, 'bundle');
 const counter = path.join(bundle, 'rootfs/tmp/count');
-const ids = [`crtools-runc-${process.pid}`, `crtools-runc-${process.pid}-restored`, `crtools-runc-${process.pid}-b`, `crtools-runc-${process.pid}-by-criu`, `crtools-runc-${process.pid}-cli`, `crtools-runc-${process.pid}-paused`, `crtools-runc-${process.pid}-criu`, `crtools-runc-${process.pid}-ghost`];
+const ids = [`crtools-runc-${process.pid}`, `crtools-runc-${process.pid}-restored`, `crtools-runc-${process.pid}-b`, `crtools-runc-${process.pid}-by-criu`, `crtools-runc-${process.pid}-cli`, `crtools-runc-${process.pid}-paused`, `crtools-runc-${process.pid}-criu`, `crtools-runc-${process.pid}-ghost`, `crtools-runc-${process.pid}-watch`];
 const pids = new Set<number>();
 
 /**
@@ -533,5 +533,55 @@ describe.skipIf(!!missing)(`runc: a container with unlinked files and unix socke
     const byCrtools = restoreAndCheck(criuBin, path.join(work, 'ghost-images-3'), path.join(work, 'ghost-restore-3'));
     checkpointBy(criuBin, byCrtools, path.join(work, 'ghost-images-4'), path.join(work, 'ghost-work-4'));
     restoreAndCheck(CRIU!, path.join(work, 'ghost-images-4'), path.join(work, 'ghost-restore-4'));
+  });
+});
+
+// crtools issue 17: a container (CAP_SYS_ADMIN) whose init watches a file of its root file system
+// (inotify, a fanotify inode mark) and the mount of its /dev (a fanotify mount mark: a tmpfs the
+// restore mounts again below runc's --root), and whose child holds another child's
+// /proc/PID/status at its lowest free descriptor number (opened once every task exists; the
+// restore's own pidfd once landed on that number and took the file away): restored under
+// runc's --root (these were refused by name there), the workload (test/workloads/rootwatch.c)
+// checks every 0.1 s from inside that each watch and mark still sees its events and the child's
+// descriptor its file, and stops counting, saying what, on the first change. Twice in a row.
+describe.skipIf(!!missing)(`runc: a container with inotify and fanotify watches and another task's /proc file${missing ? ` (skipped: ${missing} not installed)` : ''}`, () => {
+  const id = ids[8]!;
+  const wbundle = path.join(work, 'bundle-watch');
+  const rootfs = path.join(wbundle, 'rootfs');
+  const wcount = path.join(rootfs, 'tmp/count');
+
+  it('crtools checkpoints it and restores it (runc restore -d) twice: the watches and marks see their events, the child its descriptor, the count going on', () => {
+    mkdirSync(bundle, { recursive: true });
+    makeBundle(wbundle, ['/bin/rootwatch']);
+    const config = JSON.parse(readFileSync(path.join(wbundle, 'config.json'), 'utf8'));
+    for (const set of ['bounding', 'effective', 'permitted']) config.process.capabilities[set].push('CAP_SYS_ADMIN');
+    writeFileSync(path.join(wbundle, 'config.json'), JSON.stringify(config, null, 1));
+    const cc = spawnSync('gcc', ['-static', '-O1', '-o', path.join(rootfs, 'bin/rootwatch'), path.join(repoRoot, 'test/workloads/rootwatch.c')], { encoding: 'utf8' });
+    expect(cc.status, cc.stderr).toBe(0);
+    let pid = start(id, wbundle);
+    const failed = () => (existsSync(path.join(rootfs, 'tmp/fail')) ? readFileSync(path.join(rootfs, 'tmp/fail'), 'utf8') : '');
+    expect(failed()).toBe('');
+    for (const round of [1, 2]) {
+      const images = path.join(work, `watch-images-${round}`);
+      const ck = runc(['--criu', criuBin, 'checkpoint', '--image-path', images, '--work-path', path.join(work, `watch-work-${round}`), id]);
+      expect(ck.status, `${ck.stderr}\n${tail(path.join(work, `watch-work-${round}`, 'dump.log'))}`).toBe(0);
+      expect(waitGone(pid)).toBe(true);
+      // the images as CRIU 4.2 writes them: an inotify watch, a fanotify group with an inode and a mount mark
+      const files = critDecode(path.join(images, 'files.img')).entries as { type: string; ify?: { wd: unknown[] }; ffy?: { mark: { type: string }[] } }[];
+      expect(files.filter((f) => f.type === 'INOTIFY').map((f) => f.ify!.wd.length)).toEqual([1]);
+      expect(files.filter((f) => f.type === 'FANOTIFY').map((f) => f.ffy!.mark.map((m) => m.type).sort())).toEqual([['INODE', 'MOUNT']]);
+      const logs = path.join(work, `watch-restore-${round}`);
+      const r = runc(['--criu', criuBin, 'restore', '-d', '--image-path', images, '--work-path', logs, '--bundle', wbundle, id]);
+      expect(r.status, `${r.stderr}\n${tail(path.join(logs, 'restore.log'))}`).toBe(0);
+      const s = state(id)!;
+      pids.add(s.pid);
+      expect(s.status).toBe('running');
+      pid = s.pid;
+      const stopped = count(wcount);
+      const { before, after } = advances(3000, wcount);
+      expect(failed()).toBe('');
+      expect(before).toBeGreaterThanOrEqual(stopped);
+      expect(after).toBeGreaterThan(before);
+    }
   });
 });

@@ -6,7 +6,10 @@
  *   root fd 5: /proc/self/ns/net, fd 6: /proc/CHILD/ns/uts (namespaces the tree lives in);
  *   child fd 7: /proc/self/stat opened by the child (close-on-exec) at offset 7, inherited by the
  *   grandchild: one open file in two tasks;
- *   grandchild fd 8: /proc/CHILD/task/THREAD/stat;
+ *   grandchild fd 8: /proc/CHILD/task/THREAD/stat; grandchild fd 5: /proc/CHILD/status, opened
+ *   at its lowest free number (0-4 are inherited: stdio and the ready pipe): the number the
+ *   restore's own descriptors in a task take first (a pidfd on the root once took it, and closing
+ *   it took the file away);
  *   child fd 11: its /proc/self/mountinfo, watched (EPOLLPRI, data 0x77) by its epoll at fd 12;
  *   root fd 10: /proc/self/task/RTHREAD/comm of a thread of its own ("rootthr"): the root's
  *   threads, too, exist only once the files are opened.
@@ -20,7 +23,7 @@
  * "ready pid=N child=C grandchild=G"; on SIGUSR1: fd 3 reads C's status from offset 5, fd 4
  * reads "procthr", fds 5 and 6 are the namespaces (inodes) of /proc/self/ns/net and C's uts,
  * C's and G's fd 7 one open file (kcmp) at offset 7 with O_CLOEXEC, naming C (its stat begins with
- * "C ("), G's fd 8 naming C's thread. "check ok" or "check bad what=NAME,...". */
+ * "C ("), G's fd 8 naming C's thread, G's fd 5 C's status. "check ok" or "check bad what=NAME,...". */
 #define _GNU_SOURCE
 #include "workload.h"
 #include <linux/kcmp.h>
@@ -96,6 +99,13 @@ static int starts(int fd, off_t off, const char *want) {
 	return strncmp(buf, want, strlen(want)) == 0;
 }
 
+/* "/proc/PID/status" (a static buffer) */
+static const char *p5(pid_t pid) {
+	static char p[64];
+	snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+	return p;
+}
+
 static ino_t ino_of(int fd) {
 	struct stat st;
 	return fstat(fd, &st) ? 0 : st.st_ino;
@@ -129,6 +139,7 @@ int main(int argc, char **argv) {
 		pid_t g = fork();
 		if (g == 0) {
 			if (threads && openf(8, O_RDONLY, "/proc/%d/task/%d/stat", (int)me, (int)tid) < 0) _exit(1);
+			if (open(p5(me), O_RDONLY) != 5) _exit(1);
 			if (write(ready[1], &tid, sizeof tid) != sizeof tid) _exit(1);
 			for (;;) pause();
 		}
@@ -215,6 +226,9 @@ int main(int argc, char **argv) {
 			if (threads && readlink(p, l2, sizeof l2 - 1) < 0) strcat(bad, "link8,");
 			snprintf(want, sizeof want, "/proc/%d/task/%d/stat", (int)child, (int)tid);
 			if (threads && strcmp(l2, want)) strcat(bad, "names-thread,");
+			snprintf(p, sizeof p, "/proc/%d/fd/5", (int)grand);
+			memset(l2, 0, sizeof l2);
+			if (readlink(p, l2, sizeof l2 - 1) < 0 || strcmp(l2, p5(child))) strcat(bad, "grandchild-fd5,");
 		}
 		if (bad[0]) {
 			bad[strlen(bad) - 1] = 0;

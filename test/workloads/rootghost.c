@@ -25,25 +25,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "container.h"
 
 #define PIECE 4096
-
-static void fail(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	int fd;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fd = open("/tmp/fail", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd >= 0) {
-		dprintf(fd, "%s (errno %d)\n", buf, errno);
-		close(fd);
-	}
-	for (;;)
-		pause();
-}
 
 static char pattern(const char *name, off_t off)
 {

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkCpu, checkGuards, validatePlan } from '../src/launch.js';
 import { specialTargets, encodeBody, regionLayout, finishPlan } from '../src/encode.js';
@@ -275,9 +276,24 @@ describe('--root: the plan reached through the new root until the pivot (rootedP
     // a terminal: /dev/ptmx, /dev/pts/N (the tree's own devpts) and /dev/tty below the root
     const tty = (path: string) => ({ kind: 'tty', flags: 2, pos: 0n, path } as unknown as RestorePlan['files'][number]);
     expect(rootedPlan({ ...base(), files: ['/dev/ptmx', '/dev/pts/3', '/dev/tty'].map(tty) }, '/r').files).toEqual(['/r/dev/ptmx', '/r/dev/pts/3', '/r/dev/tty'].map(tty));
-    // a file opened once every task exists (another task's /proc file): refused, not opened through another /proc
+    // an inotify watch and a fanotify inode mark keep the restorer's path (the same inode until
+    // the pivot); a fanotify mount mark names the tree's mount point: below the new root
+    const watches = { ...base(), files: [
+      { kind: 'inotify', flags: 0, pos: 0n, watches: [{ wd: 1, mask: 2, path: '/host/f' }] },
+      { kind: 'fanotify', flags: 0, pos: 0n, faflags: 0, evflags: 0, marks: [{ flags: 0x1, mask: 2, path: '/host/f' }, { flags: 0x11, mask: 0x20, path: '/dev' }] },
+    ] as RestorePlan['files'] };
+    expect(rootedPlan(watches, '/r').files).toEqual([watches.files[0], { ...watches.files[1], marks: [{ flags: 0x1, mask: 2, path: '/host/f' }, { flags: 0x11, mask: 0x20, path: '/r/dev' }] }]);
+    // ... when it is the recorded inode; a path naming another file here is refused by name
+    const self = statSync(process.execPath, { bigint: true }).ino;
+    const on = (ino: bigint) => ({ ...base(), files: [{ kind: 'inotify', flags: 0, pos: 0n, watches: [{ wd: 3, mask: 2, path: process.execPath, ino }] }] as RestorePlan['files'] });
+    expect(rootedPlan(on(self), '/r').files).toEqual(on(self).files);
+    expect(() => rootedPlan(on(self + 1n), '/r')).toThrow(`restore: option root: an inotify watch (wd 3) on ${process.execPath}, which here is inode ${self} and not the recorded inode ${self + 1n}, under another root is not supported by crtools yet`);
+    const mark = { ...base(), files: [{ kind: 'fanotify', flags: 0, pos: 0n, faflags: 0, evflags: 0, marks: [{ flags: 0x1, mask: 2, path: '/no/such/file', ino: 5n }] }] as RestorePlan['files'] };
+    expect(() => rootedPlan(mark, '/r')).toThrow('restore: option root: a fanotify inode mark on /no/such/file, which here is no file and not the recorded inode 5,');
+    // a file opened once every task exists (another task's /proc file): through the tree's /proc
+    // below the new root (a proc of the tree's pid namespace), still opened late
     const late = { ...base(), files: [{ kind: 'reg', path: '/proc/6/stat', flags: 0, pos: 0n, late: true } as RestorePlan['files'][number]] };
-    expect(() => rootedPlan(late, '/r')).toThrow(/^restore: option root: a file of another task's \/proc or of a namespace \(\/proc\/6\/stat\)/);
+    expect(rootedPlan(late, '/r').files).toEqual([{ kind: 'reg', path: '/r/proc/6/stat', flags: 0, pos: 0n, late: true }]);
   });
 
   it('the --root directory goes to the plan header (root), a string of the plan', () => {

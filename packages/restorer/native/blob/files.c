@@ -1148,7 +1148,7 @@ void restore_late_files(struct ctx *c)
 	volatile u32 *taken = (volatile u32 *)(c->h->status_addr + STATUS_LATE_TAKEN_OFF);
 	u64 n = c->h->nfiles, i, root = 0;
 	u32 want = 0, k;
-	long pfd;
+	long pfd, fd;
 
 	set_step(c, STEP_LATE);
 	for (i = 0; i < n && f[i].kind != FILE_LATE; i++)
@@ -1162,7 +1162,12 @@ void restore_late_files(struct ctx *c)
 			return;
 		if (wait_change(c, opened, 0))
 			fail(c, ETIMEDOUT, 0);
-		pfd = chk(c, S2(NR_pidfd_open, tasks[root].pid, 0), tasks[root].pid);
+		/* the pidfd above every recorded descriptor (fd_base: none of the task's is there any
+		   more): at the lowest free number it could be one that place_late puts a file at,
+		   which closing the pidfd would then take away */
+		fd = chk(c, S2(NR_pidfd_open, tasks[root].pid, 0), tasks[root].pid);
+		pfd = chk(c, S3(NR_fcntl, fd, F_DUPFD_CLOEXEC, c->h->fd_base), tasks[root].pid);
+		S1(NR_close, fd);
 		place_late(c, pfd);
 		S1(NR_close, pfd);
 		add_late_targets(c);
@@ -1172,7 +1177,6 @@ void restore_late_files(struct ctx *c)
 	}
 	wait_formed(c);
 	for (i = 0; i < n; i++) {
-		long fd;
 		if (f[i].kind != FILE_LATE)
 			continue;
 		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags & ~(u64)O_ASYNC), i);

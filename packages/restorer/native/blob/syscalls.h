@@ -128,6 +128,7 @@ typedef long long s64;
 #define O_NONBLOCK 04000
 #define AT_FDCWD (-100)
 #define F_SETFD 2
+#define F_DUPFD_CLOEXEC 1030
 #define F_GETFL 3
 #define F_SETFL 4
 #define F_SETSIG 10

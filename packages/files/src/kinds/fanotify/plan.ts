@@ -1,5 +1,5 @@
 /** fanotify: the group made again with its flags, and each mark added again on its file or mount. */
-import { badImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
+import { badImage, big, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import { handlePath } from '../inotify/plan.js';
 import type { FileBase } from '../reg/plan.js';
 
@@ -23,7 +23,8 @@ export interface FanotifyFilePlan extends FileBase {
   kind: 'fanotify';
   faflags: number;
   evflags: number;
-  marks: { flags: number; mask: number; path: string }[];
+  /** ino: an inode mark's file's inode number as recorded (i_ino), when the image has it */
+  marks: { flags: number; mask: number; path: string; ino?: bigint }[];
 }
 
 export const fanotifyPlan: PlanKind<FanotifyFilePlan> = {
@@ -36,11 +37,13 @@ export const fanotifyPlan: PlanKind<FanotifyFilePlan> = {
       const mflags = Number(m.mflags ?? 0);
       if (mflags & ~KNOWN_MFLAGS) throw refuse(`${ctx.what}: fanotify mark with flags 0x${mflags.toString(16)} is not restored`);
       let path: string;
+      let ino: bigint | undefined;
       let flags = FAN_MARK_ADD | mflags;
       if (type === MARK_INODE) {
         const ie = m.ie as Obj | undefined;
         if (!ie?.f_handle) throw badImage(`${ctx.what}: fanotify inode mark without its file handle`, { image: 'files.img' });
         path = handlePath(ie.f_handle as Obj, Number(m.s_dev), `${ctx.what}: fanotify mark`);
+        if (ie.i_ino !== undefined) ino = big(ie.i_ino);
       } else if (type === MARK_MOUNT) {
         const me = m.me as Obj | undefined;
         if (me?.path === undefined) throw badImage(`${ctx.what}: fanotify mount mark without its mount point`, { image: 'files.img' });
@@ -52,8 +55,9 @@ export const fanotifyPlan: PlanKind<FanotifyFilePlan> = {
       const mask = Number(m.mask ?? 0) >>> 0;
       const ignored = Number(m.ignored_mask ?? 0) >>> 0;
       // as CRIU: the mask, then the ignored mask, each where it is not empty
-      if (mask) marks.push({ flags, mask, path });
-      if (ignored) marks.push({ flags: flags | FAN_MARK_IGNORED_MASK, mask: ignored, path });
+      const at = ino === undefined ? { path } : { path, ino };
+      if (mask) marks.push({ flags, mask, ...at });
+      if (ignored) marks.push({ flags: flags | FAN_MARK_IGNORED_MASK, mask: ignored, ...at });
     }
     const flags = Number(f.flags);
     return { kind: 'fanotify', flags, pos: 0n, faflags: (Number(f.faflags) | (flags & O_NONBLOCK ? FAN_NONBLOCK : 0)) >>> 0, evflags: Number(f.evflags) >>> 0, marks };

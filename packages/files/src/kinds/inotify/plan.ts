@@ -6,7 +6,8 @@ import type { FileBase } from '../reg/plan.js';
 /** inotify: its watches, each added again under its number (wd) with its event mask. */
 export interface InotifyFilePlan extends FileBase {
   kind: 'inotify';
-  watches: { wd: number; mask: number; path: string }[];
+  /** ino: the watched file's inode number as recorded (i_ino), when the image has it */
+  watches: { wd: number; mask: number; path: string; ino?: bigint }[];
 }
 
 /** inotify_add_watch(2) bits kept from a recorded mask: the events, IN_EXCL_UNLINK, IN_ONESHOT */
@@ -26,7 +27,7 @@ export const inotifyPlan: PlanKind<InotifyFilePlan> = {
   plan(i: Obj, ctx: PlanContext): InotifyFilePlan {
     const watches = ((i.wd ?? []) as Obj[]).map((w) => {
       const path = handlePath(w.f_handle as Obj, Number(w.s_dev), `${ctx.what}: inotify watch ${w.wd}`);
-      return { wd: Number(w.wd), mask: Number(w.mask) & INOTIFY_MASK, path };
+      return { wd: Number(w.wd), mask: Number(w.mask) & INOTIFY_MASK, path, ...(w.i_ino !== undefined ? { ino: big(w.i_ino) } : {}) };
     });
     return { kind: 'inotify', flags: i.flags, pos: 0n, watches };
   },
