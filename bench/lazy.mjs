@@ -10,7 +10,7 @@
 // LAZY_BENCH_DIR (where the images go; default /dev/shm).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync } from 'node:fs';
-import { freemem, tmpdir } from 'node:os';
+import { freemem, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,6 +25,7 @@ execFileSync('gcc', ['-O2', '-o', bin, path.join(root, 'test/workloads/lazycheck
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const nowNs = () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const criu = (args) => {
   const r = spawnSync(process.execPath, [criuBin, ...args], { encoding: 'utf8' });
@@ -80,6 +81,7 @@ function nodeStart() {
 }
 
 const rows = [];
+console.log(`load average (1/5/15 min) at the start: ${load()}`);
 const node = nodeStart();
 try {
   for (const mib of SIZES) {
@@ -122,7 +124,7 @@ try {
       kill(pid);
     }
     rmSync(dir, { recursive: true, force: true });
-    rows.push({ mib, plain: median(plain), lazy: median(lazy), check, served });
+    rows.push({ mib, plain: median(plain), lazy: median(lazy), plainAll: plain, lazyAll: lazy, check, served, load: load() });
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
@@ -135,4 +137,6 @@ for (const r of rows) {
     `${String(r.mib).padStart(5)} MiB  ${r.plain.toFixed(1).padStart(12)} ms              ${r.lazy.toFixed(1).padStart(12)} ms            ${(r.lazy / r.plain).toFixed(3).padStart(6)}       ${(r.lazy - node).toFixed(1).padStart(8)} ms         ${r.check} (${r.served})`,
   );
 }
+// every run's figure and the load average (1/5/15 min) after the size's runs: the box is shared
+for (const r of rows) console.log(`${r.mib} MiB: plain ${r.plainAll.map((x) => x.toFixed(1)).join(', ')} ms; lazy ${r.lazyAll.map((x) => x.toFixed(1)).join(', ')} ms; load ${r.load}`);
 if (rows.length > 1) console.log(`lazy, largest vs smallest: ${(rows[rows.length - 1].lazy / rows[0].lazy).toFixed(2)}× (flat: ~1)`);

@@ -418,7 +418,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       // our copies of the terminals whose bytes were taken close first: the tasks' end is then
       // the last close of each, as without them (a pty's index is freed after the last close)
       ttyQueues?.release();
-      killTree(tasks);
+      const k = killTree(tasks, loadKerndat().kerndat.has_process_mrelease !== false);
+      log.debug(`kill of the tree: ${k.killMs.toFixed(1)} ms (memory of ${k.released} process(es) freed here${k.notReleased ? `; not: ${k.notReleased}` : ''}), reap ${k.reapMs.toFixed(1)} ms`);
       // the connections close with the tree, silently (repair mode); the lock stays for the restore
       if (repairs?.count) log.info(`${repairs.count} TCP connection(s) left locked (${o.network_lock}) for the restore to take up`);
       repairs?.release();

@@ -14,7 +14,7 @@ export const NR = {
   timer_delete: 226, epoll_ctl: 233, inotify_add_watch: 254, timerfd_create: 283, signalfd4: 289,
   eventfd2: 290, epoll_create1: 291, inotify_init1: 294, vmsplice: 278, kcmp: 312, memfd_create: 319,
   tee: 276, userfaultfd: 323, membarrier: 324, rseq: 334, pidfd_open: 434, clone3: 435, close_range: 436,
-  openat2: 437, pidfd_getfd: 438, move_mount: 429, fsopen: 430, memfd_secret: 447, mremap: 25,
+  openat2: 437, pidfd_getfd: 438, move_mount: 429, fsopen: 430, memfd_secret: 447, process_mrelease: 448, mremap: 25,
 } as const;
 
 /** the page, for the probes' address arithmetic */

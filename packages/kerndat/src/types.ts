@@ -143,6 +143,8 @@ export interface Kerndat {
   has_clone3_set_tid?: boolean;
   has_pidfd_open?: boolean;
   has_pidfd_getfd?: boolean;
+  /** process_mrelease(2) (5.15+): a killed process's memory freed by the killer (the dump's kill of a large tree) */
+  has_process_mrelease?: boolean;
   has_ns_last_pid?: boolean;
   has_kcmp?: boolean;
   has_kcmp_epoll_tfd?: boolean;

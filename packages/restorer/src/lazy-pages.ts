@@ -80,13 +80,33 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
   const dir = resolve(o.dir);
   const work = resolve(o.workDir ?? dir);
   const pstree = (await readImage(dir, 'pstree.img', 'PSTREE'))!;
-  const sockPath = join(work, LAZY_PAGES_SOCKET);
-  if (existsSync(sockPath)) unlinkSync(sockPath);
-  const lfd = streamListen(sockPath);
-  log.info(`Waiting for incoming connections on ${sockPath}`);
-  o.onListening?.();
-  let conn = -1;
+  // each task's lazy ranges, found before the restore connects: a task runs (and faults) once it
+  // is handed over, and its pagemap (~4,600 entries for 4 GiB) was read and cut into ranges
+  // after the hand-over, in the restored workload's time
+  const readers: PageReader[] = [];
+  const prepared = new Map<number, { reader: PageReader; iovs: { start: bigint; end: bigint; img: bigint }[] }>();
   try {
+    for (const e of pstree as Obj[]) {
+      const id = Number(e.pid);
+      if (!existsSync(join(dir, `mm-${id}.img`))) continue; // a zombie: no memory
+      const mm = (await readImage(dir, `mm-${id}.img`, 'MM'))!;
+      const vmas = (((mm[0] as Obj | undefined)?.vmas ?? []) as Obj[]).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
+      const reader = await openPageReader({ dir, id });
+      readers.push(reader);
+      prepared.set(id, { reader, iovs: lazyRanges(reader.entries, vmas).map((r) => ({ start: r.start, end: r.end, img: r.start })) });
+    }
+  } catch (e) {
+    for (const r of readers) r.close();
+    throw e;
+  }
+  const sockPath = join(work, LAZY_PAGES_SOCKET);
+  let conn = -1;
+  let lfd = -1;
+  try {
+    if (existsSync(sockPath)) unlinkSync(sockPath);
+    lfd = streamListen(sockPath);
+    log.info(`Waiting for incoming connections on ${sockPath}`);
+    o.onListening?.();
     for (;;) {
       pollInput([lfd], -1);
       const c = acceptConnection(lfd);
@@ -95,8 +115,11 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
         break;
       }
     }
+  } catch (e) {
+    for (const r of readers) r.close();
+    throw e;
   } finally {
-    closeFd(lfd);
+    if (lfd >= 0) closeFd(lfd);
     try {
       unlinkSync(sockPath);
     } catch {
@@ -105,7 +128,6 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
   }
 
   const lpis: Lpi[] = [];
-  const readers: PageReader[] = [];
   const stats: LazyPagesResult = { tasks: 0, copied: 0, zeroed: 0, faults: 0 };
   let watchdog: Watchdog | undefined;
   let remote: RemotePages | undefined;
@@ -122,11 +144,9 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       const t = receiveTask(conn);
       if (!t) throw new CrtoolsError('LAZY_PAGES_PROTOCOL', `lazy-pages: the restore closed the connection after ${i} of ${pstree.length} tasks`, { exitCode: ExitCode.FAILED });
       if (t.uffd === undefined) continue; // a zombie
-      const mm = (await readImage(dir, `mm-${t.pid}.img`, 'MM'))![0] as Obj;
-      const vmas = ((mm.vmas ?? []) as Obj[]).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
-      const reader = await openPageReader({ dir, id: t.pid });
-      readers.push(reader);
-      const iovs = lazyRanges(reader.entries, vmas).map((r) => ({ start: r.start, end: r.end, img: r.start }));
+      const ready = prepared.get(t.pid);
+      if (!ready) throw new CrtoolsError('LAZY_PAGES_PROTOCOL', `lazy-pages: the restore handed over pid ${t.pid}, which has no mm-${t.pid}.img in ${dir}`, { exitCode: ExitCode.FAILED });
+      const { reader, iovs } = ready;
       const pages = iovs.reduce((n, v) => n + Number((v.end - v.start) / PAGE), 0);
       log.debug(`pid ${t.pid}: ${pages} lazy page(s) in ${iovs.length} range(s)`);
       const pid = t.pid;

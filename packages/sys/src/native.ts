@@ -62,6 +62,8 @@ export interface SysNative {
   nsRelative(nsPath: string, which: 0 | 1): number | NativeSysError;
   /** from inside the namespace nsPath names (setns on a thread of its own): write each file, then read each */
   nsFiles(nsPath: string, nsType: number, writes: [string, string][], reads: string[], optional?: boolean): (string | null)[] | NativeSysError;
+  /** SIGKILL through a pidfd to each, then (release) process_mrelease(2) on each: per pid 0 or the errno of each step (release -1: not asked) */
+  killRelease(pids: number[], release: boolean): { kill: number; release: number }[];
   // netns.cc
   /** the network namespace ("" this process's) the sockets of sock_diag queries and TCP repair are made in */
   setSocketNamespace(nsPath: string): undefined;

@@ -122,3 +122,22 @@ export function namespaceFilesAt(
   if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { ...context, path: nsPath });
   return r;
 }
+
+/** What killReleasing did to one process: each step's errno (0: done; release -1: not asked). */
+export interface KillReleased {
+  pid: number;
+  /** pidfd_open + pidfd_send_signal(SIGKILL): ESRCH when the process was gone already */
+  kill: number;
+  /** process_mrelease(2): ENOSYS on kernels before 5.15 (the later ones were then not asked), EINVAL when the kernel saw the process not dying */
+  release: number;
+}
+
+/**
+ * SIGKILL each process and, with `release`, free its memory from here (process_mrelease(2)):
+ * the dying process would free it itself once scheduled, which on a loaded machine is later,
+ * and for a large address space takes as long. Its exit is still to be collected by whoever
+ * waits for it.
+ */
+export function killReleasing(pids: readonly number[], release: boolean): KillReleased[] {
+  return addon.get().killRelease([...pids], release).map((r, i) => ({ pid: pids[i]!, kill: r.kill, release: r.release }));
+}

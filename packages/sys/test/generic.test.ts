@@ -1,7 +1,9 @@
-import { writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { constants } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  clockNow, CLOCK_MONOTONIC, closeFd, cpuid, KCMP_FILE, KCMP_VM, kernelObjectOrder, KernelObjects, listenBacklog, openPipe, peekPipe, sameKernelObject, setNativeBinding, unixSockets, xgetbv,
+  clockNow, CLOCK_MONOTONIC, closeFd, cpuid, KCMP_FILE, KCMP_VM, kernelObjectOrder, KernelObjects, killReleasing, listenBacklog, openPipe, peekPipe, sameKernelObject, setNativeBinding, unixSockets, xgetbv,
   type SysNative,
 } from '../src/index.js';
 
@@ -29,6 +31,21 @@ describe('the generic system calls', () => {
     } finally {
       for (const fd of [a.rd, a.wr, b.rd, b.wr]) closeFd(fd);
     }
+  });
+
+  it('killReleasing kills a process and frees its memory from here or lets it free it (ESRCH: it dropped it first); a gone pid is ESRCH', async () => {
+    // a child with 64 MiB of its own written memory, waiting
+    const c = spawn(process.execPath, ['-e', 'const b = Buffer.alloc(64 << 20, 1); process.stdout.write("ready"); setInterval(() => b[0]++, 1000)'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise((r) => c.stdout!.once('data', r));
+    const exited = new Promise<NodeJS.Signals | null>((r) => c.on('exit', (_code, sig) => r(sig)));
+    const [r] = killReleasing([c.pid!], true);
+    expect(r!.kill).toBe(0);
+    // 0: freed here; ESRCH: the woken process had already let go of its memory (it frees it itself)
+    expect([0, constants.errno.ESRCH]).toContain(r!.release);
+    expect(await exited).toBe('SIGKILL');
+    expect(existsSync(`/proc/${c.pid}`) && !/\) [ZX] /.test(readFileSync(`/proc/${c.pid}/stat`, 'utf8'))).toBe(false);
+    // not asked: release -1; gone: the kill's ESRCH
+    expect(killReleasing([c.pid!], false)).toEqual([{ pid: c.pid, kill: constants.errno.ESRCH, release: -1 }]);
   });
 
   it('clock_gettime gives bigints', () => {

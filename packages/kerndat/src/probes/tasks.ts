@@ -30,14 +30,18 @@ export function probeClone3SetTid(): KerndatPart {
   return { has_clone3_set_tid: false };
 }
 
-/** pidfd_open on ourselves, then pidfd_getfd of one of our own fds through it. */
+/**
+ * pidfd_open on ourselves, then pidfd_getfd of one of our own fds through it; process_mrelease
+ * on our own pidfd (we are not dying: EINVAL where the call exists, ENOSYS before 5.15).
+ */
 export function probePidfd(): KerndatPart {
   const p = raw(NR.pidfd_open, process.pid, 0);
-  if (p.ret === -1n) return { has_pidfd_open: false, has_pidfd_getfd: false };
+  if (p.ret === -1n) return { has_pidfd_open: false, has_pidfd_getfd: false, has_process_mrelease: false };
   try {
     const g = raw(NR.pidfd_getfd, p.ret, p.ret, 0);
     if (g.ret !== -1n) closeFd(g.ret);
-    return { has_pidfd_open: true, has_pidfd_getfd: g.ret !== -1n };
+    const m = raw(NR.process_mrelease, p.ret, 0);
+    return { has_pidfd_open: true, has_pidfd_getfd: g.ret !== -1n, has_process_mrelease: m.errno !== 38 /* ENOSYS */ };
   } finally {
     closeFd(p.ret);
   }
