@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, readFileSync, realpathSync, constants as fsc } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, constants as fsc } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ function withDir<T>(fn: (dir: string, fd: number) => T): T {
     return fn(dir, fd);
   } finally {
     closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,9 +1,20 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { seqpacketPair, type SeqpacketSocket } from '@crtools/sys';
 import { decodeResponse, encodeRequest, serveConnection, type CriuReq, type CriuResp } from '../src/index.js';
+
+/** A directory of a test's, removed once the file's tests are done. */
+const made: string[] = [];
+const scratch = (prefix: string): string => {
+  const d = mkdtempSync(path.join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 /** A server on one end of a socketpair, a raw client on the other. */
 function connection(opts: Parameters<typeof serveConnection>[1] = {}) {
@@ -45,7 +56,7 @@ describe('serveConnection', () => {
   });
 
   it('PAGE_SERVER without a way to start one (no startPageServer given) is refused with a reason', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-ps-'));
+    const dir = scratch('crtools-rpc-ps-');
     const c = connection();
     const r = await c.ask({ type: 'PAGE_SERVER', keep_open: true, opts: { images_dir_fd: -1, images_dir: dir, log_to_stderr: true } });
     expect(r).toMatchObject({ type: 'PAGE_SERVER', success: false });
@@ -88,7 +99,7 @@ describe('serveConnection', () => {
 
   it('RESTORE that fails answers pid -1 and the reason, also written in its log (the engine refused before it had one)', async () => {
     const c = connection();
-    const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-server-'));
+    const dir = scratch('crtools-rpc-server-');
     // (a restore carries manage_cgroups now, issue 17; freeze_cgroup it does not)
     const r = await c.ask({ type: 'RESTORE', opts: { images_dir_fd: -1, images_dir: dir, rst_sibling: true, freeze_cgroup: '/sys/fs/cgroup/freezer/x' } });
     expect(r).toMatchObject({ type: 'RESTORE', success: false, restore: { pid: -1 } });
@@ -99,7 +110,7 @@ describe('serveConnection', () => {
 
   it('a DUMP option refused by the RPC layer is written in the request\'s log too (runc 1.1 shows only the log)', async () => {
     const c = connection();
-    const dir = mkdtempSync(path.join(tmpdir(), 'crtools-rpc-server-'));
+    const dir = scratch('crtools-rpc-server-');
     const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: dir, pid: 12345, log_file: 'dump.log', log_level: 4, unprivileged: true } });
     expect(r).toMatchObject({ type: 'DUMP', success: false, cr_errno: 56, cr_errmsg: 'RPC option unprivileged is not supported by crtools yet' });
     expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): RPC option unprivileged is not supported by crtools yet\n$/);
