@@ -3,7 +3,7 @@
  * directory for a moment, and emptied (child cgroups removed depth first) when a test is done.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -45,4 +45,9 @@ export function emptyNamedHierarchy(name: string): void {
     };
     rm(root);
   });
+}
+
+/** A task's cgroup in hierarchy name=`name`, as its /proc/PID/cgroup names it (as criu sees it). */
+export function namedCgroupOf(name: string, pid: number): string | undefined {
+  return (new RegExp(`^\\d+:name=${name}:(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8')) ?? [])[1];
 }

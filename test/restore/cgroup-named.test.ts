@@ -19,7 +19,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { alive, askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 import { CRIU } from './criu-ref.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
-import { emptyNamedHierarchy, withNamedHierarchy } from '../lib/named-cgroup.js';
+import { emptyNamedHierarchy, namedCgroupOf, withNamedHierarchy } from '../lib/named-cgroup.js';
 
 const NAME = `crtools${process.pid}`;
 const HIER = `name=${NAME}`;
@@ -60,8 +60,8 @@ function noMountsLeft(): void {
   expect(readdirSync(tmpdir()).filter((n) => n.startsWith('.crtools.cgyard.'))).toEqual([]);
 }
 
-/** The hierarchy's cgroup of a task, as its /proc/PID/cgroup names it. */
-const cgroupOf = (pid: number) => (new RegExp(`^\\d+:${HIER}:(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8')) ?? [])[1];
+/** The hierarchy's cgroup of a task, as criu sees it. */
+const cgroupOf = (pid: number) => namedCgroupOf(NAME, pid);
 
 const started: number[] = [];
 afterEach(() => {

@@ -10,13 +10,12 @@
  * at dump by name.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { alive, askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
 import { CRIU } from './criu-ref.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
-import { emptyNamedHierarchy } from '../lib/named-cgroup.js';
+import { emptyNamedHierarchy, namedCgroupOf } from '../lib/named-cgroup.js';
 
 const NAME = `crtoolsns${process.pid}`;
 const HIER = `name=${NAME}`;
@@ -25,8 +24,8 @@ const ARGS = [NAME, '/ns', 'sub'];
 /** Every child cgroup of the hierarchy removed. */
 const removeHierarchy = () => emptyNamedHierarchy(NAME);
 
-/** The hierarchy's cgroup of a task as criu (the host's cgroup namespace) sees it. */
-const cgroupOf = (pid: number) => (new RegExp(`^\\d+:${HIER}:(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8')) ?? [])[1];
+/** The hierarchy's cgroup of a task, as criu sees it. */
+const cgroupOf = (pid: number) => namedCgroupOf(NAME, pid);
 
 /** cgroup.img's set of the tasks (the one that names the hierarchy): its members with their cgns_prefix. */
 function rootSet(dir: string): { name: string; path: string; cgns_prefix?: number }[] {

@@ -414,8 +414,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       rootPid: plan.tasks[0]!.pid,
       cloneParent: !!opts.restoreSibling,
       cloneFlags: plan.namespaces?.cloneFlags ?? 0,
-      ...(opts.netns ? { netnsFd: opts.netns.fd } : {}),
-      ...(opts.joinNs?.length ? { joinNs: opts.joinNs.map((j) => ({ fd: j.fd, type: j.type, name: j.name })) } : {}),
+      // (the tree's network namespace first, then --join-ns's)
+      joinNs: [...(opts.netns ? [{ fd: opts.netns.fd, type: NS_TYPE.net, name: 'net' }] : []), ...(opts.joinNs ?? []).map((j) => ({ fd: j.fd, type: j.type, name: j.name }))],
       ...(plan.namespaces?.clocks ? { timensOffsets: timensOffsetsFor(plan.namespaces.clocks) } : {}),
     });
     if (isSysError(r)) {

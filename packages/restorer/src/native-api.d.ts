@@ -16,9 +16,7 @@ export interface LaunchArgs {
   cloneParent: boolean;
   /** CLONE_NEW* flags: the namespaces the root task is born in */
   cloneFlags: number;
-  /** a network namespace (a descriptor holding it) the root is born in */
-  netnsFd?: number;
-  /** other namespaces (descriptors holding them; setns type; /proc/PID/ns name) the root is born in: --join-ns uts, ipc */
+  /** namespaces that exist already (descriptors holding them; setns type; /proc/PID/ns name) the root is born in: the tree's network namespace, --join-ns */
   joinNs?: { fd: number; type: number; name: string }[];
   /** the root is born in a new time namespace with these offsets (timens_offsets text: "clockid sec nsec" lines) */
   timensOffsets?: string;

@@ -110,9 +110,9 @@ long TimensClone(struct clone_args *ca, const std::string &offsets, const char *
 }
 
 // launch({ blob, plan, regionStart, regionSize, codeSize, planOff, statusOff, statusSize,
-//          stackTop, rootPid, cloneParent, cloneFlags, netnsFd?, timensOffsets? }) -> { pid, status: ArrayBuffer } | { errno, syscall }
-// netnsFd: a network namespace the root is born in (this thread joins it for the clone3 only)
-// joinNs: [{ fd, type, name }] other namespaces the root is born in (--join-ns; joined likewise)
+//          stackTop, rootPid, cloneParent, cloneFlags, joinNs?, timensOffsets? }) -> { pid, status: ArrayBuffer } | { errno, syscall }
+// joinNs: [{ fd, type, name }] namespaces that exist already the root is born in (the tree's network
+// namespace, --join-ns): this thread joins each for the clone3 only
 // timensOffsets: the root is born in a new time namespace with these offsets (the text written to
 // timens_offsets): a single-threaded helper forked from this thread makes the namespace (unshare
 // CLONE_NEWTIME, offsets written before any task is in it) and starts the root with CLONE_PARENT,
@@ -133,8 +133,8 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   bool clone_parent = a.Get("cloneParent").As<Napi::Boolean>().Value();
   // the namespaces the root is born in (CLONE_NEW*, checked by TypeScript)
   uint64_t clone_ns = (uint64_t)a.Get("cloneFlags").As<Napi::Number>().Int64Value();
-  int netns_fd = a.Has("netnsFd") && a.Get("netnsFd").IsNumber() ? a.Get("netnsFd").As<Napi::Number>().Int32Value() : -1;
-  // (--join-ns: each namespace joined like the network one, by this thread across the clone3)
+  // the namespaces the root is born in that exist already (the tree's network namespace, --join-ns):
+  // this thread joins each across the clone3
   struct Join { int fd; int type; std::string name; int own; };
   std::vector<Join> joins;
   if (a.Has("joinNs") && a.Get("joinNs").IsArray()) {
@@ -184,18 +184,6 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
     rseq_ptr = (uint64_t)((char *)__builtin_thread_pointer() + __rseq_offset);
     rseq_len = __rseq_size;
   }
-  // the root is born in the given network namespace: this thread joins it across the clone3
-  int own_net = -1;
-  if (netns_fd >= 0) {
-    own_net = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (own_net < 0 || setns(netns_fd, CLONE_NEWNET) < 0) {
-      int e = errno;
-      if (own_net >= 0) close(own_net);
-      pthread_sigmask(SIG_SETMASK, &old, nullptr);
-      munmap(base, size);
-      return SysErr(env, e, own_net < 0 ? "open" : "setns");
-    }
-  }
   // back in our own namespaces, in reverse (a failure here would leave Node's main thread in the tree's)
   auto leave = [&joins]() {
     for (auto it = joins.rbegin(); it != joins.rend(); ++it) {
@@ -214,10 +202,6 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
       if (opened) close(j.own);
       j.own = -1;
       leave();
-      if (own_net >= 0) {
-        if (setns(own_net, CLONE_NEWNET) < 0) abort();
-        close(own_net);
-      }
       pthread_sigmask(SIG_SETMASK, &old, nullptr);
       munmap(base, size);
       return SysErr(env, e, opened ? "setns" : "open");
@@ -234,11 +218,6 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   }
   int e = errno;
   leave();
-  if (own_net >= 0) {
-    // back in our own (a failure here would leave Node's main thread in the tree's namespace)
-    if (setns(own_net, CLONE_NEWNET) < 0) abort();
-    close(own_net);
-  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   // The launcher keeps only the shared status area.
   munmap(base, status_off);
