@@ -230,23 +230,28 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
   }
 
   const setById = new Map(sets.map((s) => [s.id, s]));
+  type Member = (typeof sets)[number]['ctls'][number];
+  const ownDir = (ctl: Member) => (ctl.path === '/' ? '' : ctl.path);
+  // `id` written into the membership file `file` of directory `dir` of each member's hierarchy (`what`: said on failure)
+  const enter = (set: number, ctls: readonly Member[], id: number, dir: (ctl: Member) => string, file: (ctl: Member) => string, what: string) => {
+    for (const ctl of ctls) {
+      const c = controllers.find((x) => inHierarchy(ctl.name, x.cnames));
+      if (!c) throw cgError(`cgroups: css set ${set} names controller ${ctl.name || 'v2'}, which cgroup.img does not describe`);
+      const f = `${c.mnt()}${dir(ctl)}/${file(ctl)}`;
+      try {
+        writeFileSync(f, String(id));
+      } catch (e) {
+        throw cgError(`cgroups: cannot move ${what} ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, f, e);
+      }
+    }
+  };
   return {
     mode,
     inherits: (set, parentSet) => set === undefined || set === parentSet,
     moveToNamespaceRoot(pid, set) {
       const s = set === undefined ? undefined : setById.get(set);
       if (!s || !s.ctls.some((c) => c.cgnsPrefix !== undefined)) return false;
-      for (const ctl of s.ctls) {
-        const c = controllers.find((x) => inHierarchy(ctl.name, x.cnames));
-        if (!c) throw cgError(`cgroups: css set ${set} names controller ${ctl.name || 'v2'}, which cgroup.img does not describe`);
-        const at = ctl.cgnsPrefix === undefined ? '' : ctl.path.slice(0, ctl.cgnsPrefix).replace(/\/+$/, '');
-        const procs = `${c.mnt()}${at}/cgroup.procs`;
-        try {
-          writeFileSync(procs, String(pid));
-        } catch (e) {
-          throw cgError(`cgroups: cannot move pid ${pid} to the root of its cgroup namespace, ${procs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, procs, e);
-        }
-      }
+      enter(set!, s.ctls, pid, (ctl) => (ctl.cgnsPrefix === undefined ? '' : ctl.path.slice(0, ctl.cgnsPrefix).replace(/\/+$/, '')), () => 'cgroup.procs', `pid ${pid} to the root of its cgroup namespace,`);
       log.info(`cgroups: pid ${pid} at the root of its cgroup namespace (css set ${set}): ${s.ctls.map((c) => `${c.name || 'unified'}:${c.cgnsPrefix === undefined ? '/' : c.path.slice(0, c.cgnsPrefix)}`).join(' ')}`);
       return true;
     },
@@ -254,34 +259,16 @@ export function prepareCgroups(plan: CgroupsPlan | undefined, mode: CgroupMode, 
       if (set === undefined) return;
       const s = setById.get(set);
       if (!s) throw cgError(`cgroups: css set ${set} is not in cgroup.img`);
-      for (const ctl of s.ctls) {
-        const c = controllers.find((x) => inHierarchy(ctl.name, x.cnames));
-        if (!c) throw cgError(`cgroups: css set ${set} names controller ${ctl.name || 'v2'}, which cgroup.img does not describe`);
-        const procs = `${c.mnt()}${ctl.path === '/' ? '' : ctl.path}/cgroup.procs`;
-        try {
-          writeFileSync(procs, String(pid));
-        } catch (e) {
-          throw cgError(`cgroups: cannot move pid ${pid} into ${procs}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, procs, e);
-        }
-      }
+      enter(set, s.ctls, pid, ownDir, () => 'cgroup.procs', `pid ${pid} into`);
       log.info(`cgroups: pid ${pid} moved into css set ${set}`);
     },
     moveThread(tid, set, processSet) {
       const s = setById.get(set);
       if (!s) throw cgError(`cgroups: css set ${set} is not in cgroup.img`);
       const own = processSet === undefined ? undefined : setById.get(processSet);
-      for (const ctl of s.ctls) {
-        if (own?.ctls.some((x) => x.name === ctl.name && x.path === ctl.path)) continue;
-        const c = controllers.find((x) => inHierarchy(ctl.name, x.cnames));
-        if (!c) throw cgError(`cgroups: css set ${set} names controller ${ctl.name || 'v2'}, which cgroup.img does not describe`);
-        // (v1: the thread's own membership file; v2: a threaded cgroup's)
-        const file = `${c.mnt()}${ctl.path === '/' ? '' : ctl.path}/${ctl.name === '' ? 'cgroup.threads' : 'tasks'}`;
-        try {
-          writeFileSync(file, String(tid));
-        } catch (e) {
-          throw cgError(`cgroups: cannot move thread ${tid} into ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, file, e);
-        }
-      }
+      // (v1: the thread's own membership file; v2: a threaded cgroup's)
+      const ctls = s.ctls.filter((ctl) => !own?.ctls.some((x) => x.name === ctl.name && x.path === ctl.path));
+      enter(set, ctls, tid, ownDir, (ctl) => (ctl.name === '' ? 'cgroup.threads' : 'tasks'), `thread ${tid} into`);
       log.info(`cgroups: thread ${tid} moved into css set ${set}`);
     },
     undo,
