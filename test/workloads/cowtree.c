@@ -5,9 +5,10 @@
  *   - writes 1 page back with the very content it had (page 100k+50: a copy of its own, equal),
  *   - drops 2 pages (page 100k+70, 100k+71: MADV_DONTNEED, they read as zeros),
  * and leaves the rest untouched (shared with the parent). Child 1 then forks a grandchild (number
- * KIDS+1) that does the same over what child 1 left. "ready pid=N"; on SIGUSR1 the parent checks
- * its memory and asks every other task (through its own pipe) to check its own: "check ok
- * kids=K grandkids=1" or "check bad what=...". Nothing but the check reads the memory. */
+ * KIDS+1) that does the same over what child 1 left. "ready pid=N" once every task has made its
+ * changes; on SIGUSR1 the parent checks its memory and asks every other task (through its own
+ * pipe) to check its own: "check ok kids=K grandkids=1" or "check bad what=...". Nothing but the
+ * check reads the memory. */
 #include "workload.h"
 #include <stdint.h>
 #include <sys/mman.h>
@@ -51,7 +52,9 @@ static void change(int k) {
 	if (madvise(mem + (100UL * k + 70) * (PAGE / 8), 2 * PAGE, MADV_DONTNEED)) _exit(1);
 }
 static void answer(int k) {
-	char b;
+	char b = 'r';
+	/* done changing: the parent says ready only when every task is here and changed */
+	if (write(pong[1], &b, 1) != 1) _exit(1);
 	while (read(ping[k][0], &b, 1) == 1) {
 		b = check(k) ? 'y' : 'n';
 		if (write(pong[1], &b, 1) != 1) _exit(1);
@@ -88,6 +91,10 @@ int main(int argc, char **argv) {
 			}
 		}
 		answer(k);
+	}
+	for (int k = 1; k <= kids + 1; k++) {
+		char b;
+		if (read(pong[0], &b, 1) != 1 || b != 'r') return 5;
 	}
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
