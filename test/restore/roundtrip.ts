@@ -89,12 +89,12 @@ export function mapsOf(pid: number): string[] {
  * mapping, like node). frozen: take the fingerprints on the stopped tree (FROZEN_PRINT).
  */
 export function roundTrip(
-  name: string, args: string[], check: (pid: number, state: string) => void, sameMaps = true, ready?: () => boolean, moving: ExpectedChange[] | null = [],
+  name: string, args: string[], check: (pid: number, state: string) => void, sameMaps = true, ready?: (pid: number) => boolean, moving: ExpectedChange[] | null = [],
   images?: (dir: string, pid: number) => void, dumpArgs: string[] = [], restoreArgs: string[] = [], frozen = false,
 ): void {
   const w = startWorkload(name, args);
   // a program started through launch is ready once it says so (e.g. its sockets exist)
-  for (let i = 0; ready && !ready() && i < 1000; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  for (let i = 0; ready && !ready(w.pid) && i < 1000; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
   // the tree's root as crtools sees it: the same pid after each restore, but for the init of a
   // pid namespace of the tree's own, born again in a new one (its pid there is what stays)
   let root = w.pid;

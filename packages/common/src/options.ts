@@ -109,6 +109,12 @@ export interface CriuOptions {
   join_ns: JoinNamespace[];
   external: string[];
   ext_mnt: { key: string; val: string }[];
+  /**
+   * --veth-pair IN=OUT, --external veth[IN]:OUT[@BRIDGE] (RPC veths): at restore, the veth IN
+   * of the tree's network namespace gets its peer, named OUT, in criu's own namespace (put in
+   * BRIDGE and brought up when one is named)
+   */
+  veths: { if_in: string; if_out: string }[];
   skip_mnt: string[];
   enable_fs: string[];
   exec_cmd: string[];
@@ -138,7 +144,7 @@ export function defaultOptions(): CriuOptions {
     timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT, use_page_server: false,
     tcp_established: false, tcp_close: false, tcp_skip_in_flight: false, network_lock: 'iptables', ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
-    weak_sysctls: false, empty_ns: 0, join_ns: [], cgroup_dump_controller: [], external: [], ext_mnt: [], cg_root: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
+    weak_sysctls: false, empty_ns: 0, join_ns: [], cgroup_dump_controller: [], external: [], ext_mnt: [], veths: [], cg_root: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
   };
 }
 

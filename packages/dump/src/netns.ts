@@ -1,6 +1,7 @@
 /**
  * The network namespace of a tree's root, when it is not criu's, as CRIU 4.2 dumps it: its links
- * (netdev-<id>.img: loopback only; any other device is refused by name), their and the
+ * (netdev-<id>.img: loopback, and veths, whose peer is either another link of the namespace or
+ * outside the tree, named by the caller at restore; any other device is refused by name), their and the
  * namespace's sysctls (conf4/conf6 per device, netns-<id>.img: "all" and "default", unix and
  * ipv4 ones), and what `ip` and `iptables-save` print inside it, kept raw (ifaddr-<id>.img,
  * route-<id>.img, route6-<id>.img, rule-<id>.img, iptables-<id>.img, ip6tables-<id>.img).
@@ -14,11 +15,10 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
+import { ND_TYPE } from '@crtools/images/facts';
 import { NET_CONF4, NET_CONF6, NET_CONF6_STRING, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
 import { ARPHRD_LOOPBACK, namespaceFilesAt, netLinks, netnsTool, type NetLink } from '@crtools/sys';
 
-/** nd_type of netdev.proto */
-const ND_LOOPBACK = 1;
 /** the tables iptables-nft keeps in nftables (iptables-save and ip6tables-save print them) */
 const XTABLES = /^table (ip|ip6) (filter|nat|mangle|raw|security)$/;
 /** ping_group_range as a new namespace has it: CRIU keeps no value then */
@@ -46,7 +46,10 @@ export class NetNamespaceDump {
   check(): void {
     this.links = netLinks(this.nsPath);
     for (const l of this.links) {
-      if (l.type !== ARPHRD_LOOPBACK) this.refusals.refuse(refuse(this.rootPid, `network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
+      if (l.type === ARPHRD_LOOPBACK) continue;
+      if (l.kind !== 'veth') this.refusals.refuse(refuse(this.rootPid, `network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
+      // (a veth in a bridge or bond of the namespace: the master device is refused above)
+      else if (l.master !== undefined) this.refusals.refuse(refuse(this.rootPid, `veth ${l.name} in master device ${this.links.find((m) => m.ifindex === l.master)?.name ?? l.master}`));
     }
     const tables = (netnsTool(this.nsPath, ['nft', 'list', 'tables'], { canFail: true }) ?? Buffer.alloc(0)).toString().split('\n').map((l) => l.trim()).filter(Boolean);
     for (const t of tables) if (!XTABLES.test(t)) this.refusals.refuse(refuse(this.rootPid, `nftables ${t} (iptables-save does not show it)`));
@@ -89,8 +92,13 @@ export class NetNamespaceDump {
   async write(dir: string): Promise<string[]> {
     const devs: Entry[] = this.links.map((l) => {
       const c = this.confs(l.name);
-      // (the peer: the device itself, in this namespace, for loopback)
-      return { type: ND_LOOPBACK, ifindex: l.ifindex, mtu: l.mtu, flags: l.flags, name: l.name, conf4: c.conf4, conf6: c.conf6, peer_ifindex: l.link ?? l.ifindex, peer_nsid: this.id };
+      const veth = l.kind === 'veth';
+      const e: Entry = { type: veth ? ND_TYPE.VETH : ND_TYPE.LOOPBACK, ifindex: l.ifindex, mtu: l.mtu, flags: l.flags, name: l.name, conf4: c.conf4, conf6: c.conf6, peer_ifindex: l.link ?? l.ifindex };
+      // as CRIU: the peer's namespace only when it is one of the dump's (loopback: itself; a
+      // veth whose peer is in this namespace has no IFLA_LINK_NETNSID)
+      if (l.linkNetnsid === undefined) e.peer_nsid = this.id;
+      if (veth && l.address) e.address = l.address;
+      return e;
     });
     const all = this.confs('all');
     const def = this.confs('default');

@@ -41,12 +41,13 @@ export interface NamespacesPrint {
 }
 
 /**
- * The root's own network namespace: its links (name, ARPHRD type, flags, MTU), addresses and
+ * The root's own network namespace: its links (name, index, ARPHRD type, kind, flags, MTU,
+ * link-layer address), addresses and
  * routes of every table as `ip -j` shows them (without lifetimes and counters), and the
  * sysctls CRIU keeps (file → value; those that cannot be read left out).
  */
 export interface NetPrint {
-  links: { name: string; type: number; flags: string; mtu: number }[];
+  links: { name: string; ifindex: number; type: number; kind?: string; flags: string; mtu: number; address?: string }[];
   addresses: string[];
   routes: string[];
   sysctls: Record<string, string>;
@@ -54,7 +55,10 @@ export interface NetPrint {
 
 function netOf(root: number): NetPrint {
   const ns = `/proc/${root}/ns/net`;
-  const links = netLinks(ns).map((l) => ({ name: l.name, type: l.type, flags: `0x${l.flags.toString(16)}`, mtu: l.mtu }));
+  const links = netLinks(ns).map((l) => ({
+    name: l.name, ifindex: l.ifindex, type: l.type, ...(l.kind ? { kind: l.kind } : {}), flags: `0x${l.flags.toString(16)}`, mtu: l.mtu,
+    ...(l.address ? { address: [...l.address].map((b) => b.toString(16).padStart(2, '0')).join(':') } : {}),
+  }));
   const ip = (args: string[]): Record<string, unknown>[] => JSON.parse(netnsTool(ns, ['ip', '-j', ...args])!.toString() || '[]');
   const addresses = ip(['addr', 'show']).flatMap((l) => ((l.addr_info as Record<string, unknown>[]) ?? []).map((a) => `${String(l.ifname)} ${String(a.family)} ${String(a.local)}/${String(a.prefixlen)} scope ${String(a.scope)}`)).sort();
   const routes = [...ip(['-4', 'route', 'show', 'table', 'all']), ...ip(['-6', 'route', 'show', 'table', 'all'])]

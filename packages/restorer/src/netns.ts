@@ -1,15 +1,17 @@
 /**
  * The network namespace of a restored tree, made before its root (which is born inside it, and
  * in which the TCP connections are made in repair mode), in CRIU 4.2's order: the namespace's
- * sysctls ("all", then "default", unix, ipv4), each link set (loopback: flags and MTU) with its
- * own sysctls, then `ip addr restore`, `ip route restore` (IPv4, IPv6), the default rules flushed
+ * sysctls ("all", then "default", unix, ipv4), each link made or set (loopback: flags and MTU;
+ * veth: made at its index with its address, its peer either the link of this namespace it was
+ * or, when it was outside the tree, a device named by the caller in criu's own namespace), its
+ * own sysctls written before it is brought up, then `ip addr restore`, `ip route restore` (IPv4, IPv6), the default rules flushed
  * and `ip rule restore`, `iptables-restore -w` and `ip6tables-restore -w`, each run inside it.
  */
-import { closeSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { createNetNamespace, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
+import { addVeth, createNetNamespace, enslaveLink, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
 import { silentLogger, type Logger } from '@crtools/common';
-import type { NamespacePlan, NetPlan } from './plan.js';
+import type { NamespacePlan, NetLinkPlan, NetPlan } from './plan.js';
 
 export interface MadeNetNamespace {
   fd: number;
@@ -47,6 +49,62 @@ function withoutLock(saved: Buffer | undefined): Buffer | undefined {
   return kept.length === lines.length ? saved : Buffer.from(kept.join('\n'));
 }
 
+/**
+ * A veth of the namespace (`path`, held by `fd`) at its dumped index, with its peer: the link of
+ * `links` it was (made here too, at its index under its name), or a device in criu's own
+ * namespace named by the caller, put in the bridge named with it. A veth pair dies with the
+ * namespace: a restore that fails after this leaves neither end.
+ */
+function makeVeth(path: string, fd: number, l: NetLinkPlan, links: readonly NetLinkPlan[], log: Logger): void {
+  const end = { name: l.name, ifindex: l.ifindex, mtu: l.mtu, ...(l.address ? { address: l.address } : {}) };
+  const outside = l.peer!.outside;
+  if (!outside) {
+    const p = links.find((x) => x.ifindex === l.peer!.ifindex);
+    if (!p) throw new Error(`veth ${l.name}: its peer (index ${l.peer!.ifindex}) is not among the namespace's devices`);
+    addVeth(path, end, { nsFd: fd, name: p.name, ifindex: p.ifindex });
+    log.info(`net: veth pair ${l.name} (${l.ifindex}) and ${p.name} (${p.ifindex}) made`);
+    return;
+  }
+  const own = openSync('/proc/self/ns/net', 'r');
+  try {
+    addVeth(path, end, { nsFd: own, name: outside.name });
+  } finally {
+    closeSync(own);
+  }
+  if (outside.bridge) enslaveLink('', outside.name, outside.bridge);
+  log.info(`net: veth ${l.name} (${l.ifindex}) made, its peer ${outside.name} in criu's network namespace${outside.bridge ? `, in bridge ${outside.bridge}` : ''}`);
+}
+
+const IFF_UP = 0x1;
+const RTM_NEWROUTE = 24;
+/** RTNH_F_DEAD | RTNH_F_LINKDOWN: the kernel's view of a route's link, not a route's own; a new route may not carry them */
+const RTNH_F_KERNEL = 0x1 | 0x10;
+
+/**
+ * `ip route save`'s output (its magic word, then the RTM_NEWROUTE messages as the kernel sent
+ * them) without the flags the kernel computes from the link's state: a route of a device without
+ * carrier (a veth whose peer is down) is saved "linkdown", which `ip route restore` cannot add
+ * back (EINVAL; CRIU 4.2's restore fails there). The kernel sets them again if the link is
+ * still down.
+ */
+export function withoutLinkStateFlags(saved: Buffer | undefined): Buffer | undefined {
+  if (!saved || saved.length < 4) return saved;
+  let out: Buffer | undefined;
+  for (let off = 4; off + 28 <= saved.length;) {
+    const len = saved.readUInt32LE(off);
+    if (len < 16 || off + len > saved.length) break;
+    if (saved.readUInt16LE(off + 4) === RTM_NEWROUTE && len >= 28) {
+      const flags = saved.readUInt32LE(off + 24);
+      if (flags & RTNH_F_KERNEL) {
+        out ??= Buffer.from(saved);
+        out.writeUInt32LE((flags & ~RTNH_F_KERNEL) >>> 0, off + 24);
+      }
+    }
+    off += (len + 3) & ~3;
+  }
+  return out ?? saved;
+}
+
 /** Make the namespace; a failure closes it and throws. */
 export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): MadeNetNamespace {
   const fd = createNetNamespace();
@@ -59,17 +117,25 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): Made
     write([...confWrites('ipv6', 'all', net.all6, NET_CONF6), ...confWrites('ipv6', 'default', net.def6, NET_CONF6)]);
     write(NET_UNIX_CONF.flatMap((f, i) => (net.unix[i] == null ? [] : [[f, net.unix[i]!] as [string, string]])));
     write(NET_IPV4_SYSCTLS.flatMap((f, i) => (net.ipv4[i] == null ? [] : [[f, net.ipv4[i]!] as [string, string]])));
+    const made = new Set<number>();
     for (const l of net.links) {
-      setLink(path, { name: l.name, flags: l.flags, mtu: l.mtu });
+      if (l.kind === 'veth' && !made.has(l.ifindex)) makeVeth(path, fd, l, net.links, log);
+      made.add(l.ifindex);
+      if (l.peer && !l.peer.outside) made.add(l.peer.ifindex);
+      // its MTU and address, its sysctls, then up: what the sysctls say (accept_dad, autoconf...)
+      // holds from the moment it is up, as when the tree's owner set it up
+      const set = { name: l.name, mtu: l.mtu, ...(l.address ? { address: l.address } : {}) };
+      setLink(path, { ...set, flags: l.flags & ~IFF_UP });
       write(confWrites('ipv4', l.name, l.conf4, NET_CONF4));
       write(confWrites('ipv6', l.name, l.conf6, NET_CONF6));
+      if (l.flags & IFF_UP) setLink(path, { ...set, flags: l.flags });
     }
     const feed = (argv: string[], data: Buffer | undefined) => {
       if (data?.length) netnsTool(path, argv, { input: data });
     };
     feed(['ip', 'addr', 'restore'], net.raw.ifaddr);
-    feed(['ip', 'route', 'restore'], net.raw.route);
-    feed(['ip', 'route', 'restore'], net.raw.route6);
+    feed(['ip', 'route', 'restore'], withoutLinkStateFlags(net.raw.route));
+    feed(['ip', 'route', 'restore'], withoutLinkStateFlags(net.raw.route6));
     if (net.raw.rule?.length) {
       // the namespace's three default rules go first, or they would be there twice
       netnsTool(path, ['ip', 'rule', 'flush']);

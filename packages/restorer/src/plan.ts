@@ -326,7 +326,7 @@ export interface NamespacePlan {
  */
 export interface NetPlan {
   id: number;
-  links: { name: string; flags: number; mtu: number; conf4: (string | null)[]; conf6: (string | null)[] }[];
+  links: NetLinkPlan[];
   all4: (string | null)[];
   def4: (string | null)[];
   all6: (string | null)[];
@@ -334,6 +334,26 @@ export interface NetPlan {
   unix: (string | null)[];
   ipv4: (string | null)[];
   raw: Partial<Record<'ifaddr' | 'route' | 'route6' | 'rule' | 'iptables' | 'ip6tables', Buffer>>;
+}
+
+/** One link of a network namespace to make (net_device_entry), in netdev-<id>.img's order. */
+export interface NetLinkPlan {
+  kind: 'loopback' | 'veth';
+  name: string;
+  ifindex: number;
+  flags: number;
+  mtu: number;
+  /** the link-layer address (veth) */
+  address?: Buffer;
+  /**
+   * a veth's peer: its index and, when it was outside the tree, where the restore was told it
+   * goes (--veth-pair, --external veth[NAME]:OUT[@BRIDGE], RPC veths): a device of that name in
+   * criu's own network namespace, put in the bridge and brought up when one is named; without
+   * `outside`, the peer is one of these links
+   */
+  peer?: { ifindex: number; outside?: { name: string; bridge?: string } };
+  conf4: (string | null)[];
+  conf6: (string | null)[];
 }
 
 /** One mount of the restored mount namespace (mnt_entry). */

@@ -23,7 +23,7 @@ const PASSED = new Set<string>([
   'ext_unix_sk', 'tcp_established', 'evasive_devices', 'root', 'parent_img', 'track_mem', 'auto_dedup', 'link_remap',
   'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
   'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight', 'cg_root',
-  'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller',
+  'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller', 'veths',
 ]);
 
 /** rpc.proto's criu_cg_mode by number and name: CriuOptions' mode (DEFAULT: CRIU's, soft) */
@@ -247,6 +247,7 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     const v = passed[k];
     if (isDefault(k, v)) continue;
     if (k === 'ext_mnt') out[k] = (v as { key: string; val: string }[]).map((m) => ({ key: m.key, val: m.val }));
+    else if (k === 'veths') out[k] = (v as { if_in: string; if_out: string }[]).map((p) => ({ if_in: p.if_in, if_out: p.if_out }));
     else if (k === 'cg_root') out[k] = (v as { ctrl?: string; path: string }[]).map((c) => ({ ...(c.ctrl ? { ctrl: c.ctrl } : {}), path: c.path }));
     else out[k] = v;
   }

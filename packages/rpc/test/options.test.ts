@@ -55,7 +55,7 @@ describe('criu_opts → CriuOptions', () => {
 
   it('a field crtools does not carry out is refused by its rpc.proto name', () => {
     const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
-    for (const [field, v] of [['ghost_limit', 5], ['veths', [{ if_in: 'a', if_out: 'b' }]], ['unprivileged', true], ['tls', true], ['pidfd_store_sk', 3]] as const) {
+    for (const [field, v] of [['ghost_limit', 5], ['unprivileged', true], ['tls', true], ['pidfd_store_sk', 3]] as const) {
       expect(() => mapOptions({ ...base, [field]: v } as CriuOpts, dump)).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: `RPC option ${field} is not supported by crtools yet` }));
     }
   });
@@ -140,6 +140,11 @@ describe('criu_opts → CriuOptions', () => {
   it("runc's RESTORE cg_root: per controller (ctrl) or for all (no ctrl)", () => {
     const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', manage_cgroups: true, cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }] } as CriuOpts, restore);
     expect(m.options).toMatchObject({ manage_cgroups: true, cg_root: [{ ctrl: 'memory', path: '/a/c1' }, { path: '/c1' }] });
+  });
+
+  it('RESTORE veths (criu_veth_pair): passed to the engine as the list of inside and outside names', () => {
+    const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', veths: [{ if_in: 'eth0', if_out: 'veth-c1' }, { if_in: 'eth1', if_out: 'veth-c2@br0' }] } as CriuOpts, restore);
+    expect(m.options.veths).toEqual([{ if_in: 'eth0', if_out: 'veth-c1' }, { if_in: 'eth1', if_out: 'veth-c2@br0' }]);
   });
 
   it('manage_cgroups_mode: criu_cg_mode by name or number (DEFAULT is soft) sets manage_cgroups too, as CRIU; an unknown one is a bad request', () => {

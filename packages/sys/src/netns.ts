@@ -31,8 +31,12 @@ const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_DUMP = 0x300;
 const AF_PACKET = 17;
-const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, LINKINFO: 18, LINK_NETNSID: 37 } as const;
+const NLM_F_EXCL = 0x200;
+const NLM_F_CREATE = 0x400;
+const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, LINKINFO: 18, NET_NS_FD: 28, LINK_NETNSID: 37 } as const;
 const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
 /** ARPHRD_LOOPBACK: ifinfomsg.ifi_type of a loopback device */
 export const ARPHRD_LOOPBACK = 772;
 
@@ -62,21 +66,36 @@ function rtnl(nsPath: string, request: Buffer): Buffer[] {
   return r;
 }
 
-/** A netlink message: header, ifinfomsg, attributes (each 4-aligned). */
-function linkMessage(type: number, flags: number, ifi: { index?: number; flags?: number; change?: number }, attrs: [number, Buffer][] = []): Buffer {
-  const parts = attrs.map(([t, v]) => {
-    const a = Buffer.alloc((4 + v.length + 3) & ~3);
-    a.writeUInt16LE(4 + v.length, 0);
-    a.writeUInt16LE(t, 2);
-    v.copy(a, 4);
-    return a;
-  });
+type Ifi = { index?: number; flags?: number; change?: number };
+
+/** One netlink attribute (4-aligned); its value may be other attributes (nested). */
+function nla(type: number, value: Buffer): Buffer {
+  const a = Buffer.alloc((4 + value.length + 3) & ~3);
+  a.writeUInt16LE(4 + value.length, 0);
+  a.writeUInt16LE(type, 2);
+  value.copy(a, 4);
+  return a;
+}
+
+/** struct ifinfomsg */
+function ifinfo(ifi: Ifi): Buffer {
   const body = Buffer.alloc(16);
   body.writeUInt8(AF_PACKET, 0);
   body.writeInt32LE(ifi.index ?? 0, 4);
   body.writeUInt32LE((ifi.flags ?? 0) >>> 0, 8);
   body.writeUInt32LE((ifi.change ?? 0) >>> 0, 12);
-  const msg = Buffer.concat([Buffer.alloc(16), body, ...parts]);
+  return body;
+}
+
+const u32 = (v: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v >>> 0);
+  return b;
+};
+
+/** A netlink message: header, ifinfomsg, attributes (each 4-aligned). */
+function linkMessage(type: number, flags: number, ifi: Ifi, attrs: [number, Buffer][] = []): Buffer {
+  const msg = Buffer.concat([Buffer.alloc(16), ifinfo(ifi), ...attrs.map(([t, v]) => nla(t, v))]);
   msg.writeUInt32LE(msg.length, 0);
   msg.writeUInt16LE(type, 4);
   msg.writeUInt16LE(flags, 6);
@@ -125,14 +144,37 @@ export function netLinks(nsPath: string): NetLink[] {
  * the kernel's own bits such as IFF_RUNNING are ignored), MTU and, when given, its address.
  */
 export function setLink(nsPath: string, l: { name: string; flags: number; mtu: number; address?: Buffer }): void {
-  const u32 = (v: number): Buffer => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v >>> 0);
-    return b;
-  };
   const attrs: [number, Buffer][] = [[IFLA.IFNAME, Buffer.from(l.name)], [IFLA.MTU, u32(l.mtu)]];
   if (l.address) attrs.push([IFLA.ADDRESS, l.address]);
   rtnl(nsPath, linkMessage(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, { flags: l.flags }, attrs));
+}
+
+/**
+ * Make a veth pair in the namespace `nsPath` names: its end `name` (at index `ifindex` when
+ * given, with that MTU and link-layer address) and its peer in the namespace the descriptor
+ * `peer.nsFd` holds, named `peer.name` (absent: the kernel's vethN) at `peer.ifindex` (absent:
+ * the kernel's choice). Both ends are made down.
+ */
+export function addVeth(nsPath: string, end: { name: string; ifindex?: number; mtu: number; address?: Buffer }, peer: { nsFd: number; name?: string; ifindex?: number }): void {
+  const peerAttrs = [...(peer.name ? [nla(IFLA.IFNAME, Buffer.from(peer.name))] : []), nla(IFLA.NET_NS_FD, u32(peer.nsFd))];
+  const info = Buffer.concat([
+    nla(IFLA_INFO_KIND, Buffer.from('veth')),
+    nla(IFLA_INFO_DATA, nla(VETH_INFO_PEER, Buffer.concat([ifinfo({ index: peer.ifindex ?? 0 }), ...peerAttrs]))),
+  ]);
+  const attrs: [number, Buffer][] = [[IFLA.IFNAME, Buffer.from(end.name)], [IFLA.MTU, u32(end.mtu)], [IFLA.LINKINFO, info]];
+  if (end.address) attrs.push([IFLA.ADDRESS, end.address]);
+  rtnl(nsPath, linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, { index: end.ifindex ?? 0 }, attrs));
+}
+
+/**
+ * Put the link `name` of the namespace `nsPath` names under the master device `master` (a
+ * bridge: `ip link set NAME master MASTER`) and bring it up.
+ */
+export function enslaveLink(nsPath: string, name: string, master: string): void {
+  const m = netLinks(nsPath).find((l) => l.name === master);
+  if (!m) throw new CrtoolsError('NET_LINK', `there is no device ${master} to put ${name} in`, { exitCode: ExitCode.FAILED, context: { name, master } });
+  const IFF_UP = 1;
+  rtnl(nsPath, linkMessage(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, { flags: IFF_UP, change: IFF_UP }, [[IFLA.IFNAME, Buffer.from(name)], [IFLA.MASTER, u32(m.ifindex)]]));
 }
 
 /**

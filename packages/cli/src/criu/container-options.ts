@@ -1,6 +1,6 @@
 /**
  * The container options dump and restore both take (criu.8's forms): external mounts, the
- * --manage-cgroups mode, --cgroup-root, --cgroup-yard, --empty-ns, and restore's --join-ns.
+ * --manage-cgroups mode, --cgroup-root, --cgroup-yard, --empty-ns, and restore's --join-ns and veth peers.
  */
 import { CGROUP_MODES, CLONE_NEWNET, CrtoolsError, ExitCode, type CgroupMode, type JoinNamespace } from '@crtools/common';
 import { optionalValueOption, repeatedOption } from './flags.js';
@@ -66,4 +66,22 @@ export function joinNsOf(rawArgs: string[]): JoinNamespace[] {
     const comma = ns === 'user' ? rest.indexOf(',') : -1;
     return comma < 0 ? { ns, file: rest } : { ns, file: rest.slice(0, comma), extra: rest.slice(comma + 1) };
   });
+}
+
+/**
+ * --veth-pair IN=OUT[@BRIDGE] and --external veth[IN]:OUT[@BRIDGE] (as CRIU, one list: the first
+ * pair naming a device wins), for the restore's veth peers.
+ */
+export function vethPairs(rawArgs: string[]): { if_in: string; if_out: string }[] {
+  const bad = (v: string, form: string) => new CrtoolsError('USAGE', `invalid ${form} argument: ${v}`, { exitCode: ExitCode.USAGE });
+  const name = (n: string | undefined) => n !== undefined && n.length > 0 && Buffer.byteLength(n) <= 15 && !/[\s/:@=]/.test(n);
+  const pair = (v: string, m: RegExpExecArray | null, form: string) => {
+    const [out, bridge, more] = (m?.[2] ?? '').split('@');
+    if (!m || !name(m[1]) || !name(out) || (bridge !== undefined && !name(bridge)) || more !== undefined) throw bad(v, form);
+    return { if_in: m[1]!, if_out: m[2]! };
+  };
+  return [
+    ...repeatedOption(rawArgs, '--veth-pair').map((v) => pair(v, /^([^=]*)=(.*)$/.exec(v), '--veth-pair (IN=OUT[@BRIDGE])')),
+    ...repeatedOption(rawArgs, '--external').filter((v) => v.startsWith('veth[')).map((v) => pair(v, /^veth\[([^\]]*)\]:(.*)$/.exec(v), '--external (veth[IN]:OUT[@BRIDGE])')),
+  ];
 }

@@ -1,6 +1,6 @@
 import { defineCommand, showUsage } from 'citty';
 import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtools/common';
-import { cgroupOptionsOf, emptyNsOf, joinNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
+import { cgroupOptionsOf, emptyNsOf, joinNsOf, manageCgroupsOf, mountExternals, vethPairs } from './container-options.js';
 import { restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -18,10 +18,10 @@ export function parseInheritFd(values: string[]): InheritFd[] {
   });
 }
 
-/** A restore's --external values are mounts only (mnt[KEY]:PATH); another form is refused by name. */
+/** A restore's --external values are mounts (mnt[KEY]:PATH) and veth peers (veth[IN]:OUT[@BRIDGE]); another form is refused by name. */
 function refuseOtherExternals(rawArgs: string[]): void {
-  const v = repeatedOption(rawArgs, '--external').find((x) => !x.startsWith('mnt['));
-  if (v !== undefined) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v}: a restore takes mnt[KEY]:PATH only (other externals are not supported yet, crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' } });
+  const v = repeatedOption(rawArgs, '--external').find((x) => !x.startsWith('mnt[') && !x.startsWith('veth['));
+  if (v !== undefined) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v}: a restore takes mnt[KEY]:PATH and veth[IN]:OUT[@BRIDGE] only (other externals are not supported yet, crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' } });
 }
 
 /** criu restore's own options (criu.8 names); the not-yet ones are added beside them */
@@ -55,7 +55,8 @@ export const RESTORE_ARGS = {
   'cgroup-props-file': { type: 'string', description: 'FILE — a dump\'s option: accepted, unused on restore (as CRIU)' },
   'cgroup-dump-controller': { type: 'string', description: 'NAME — a dump\'s option: accepted, unused on restore (as CRIU)' },
   'join-ns': { type: 'string', alias: 'J', description: 'NS:{PID|NS_FILE} — restore the tree inside an existing namespace (net, uts, ipc; time, user and mnt not yet); repeatable' },
-  external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; repeatable' },
+  external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; veth[IN]:OUT[@BRIDGE] — as --veth-pair; repeatable' },
+  'veth-pair': { type: 'string', description: "IN=OUT[@BRIDGE] — the tree's veth IN gets its peer OUT in criu's network namespace (in BRIDGE, up); repeatable" },
   'manage-cgroups': { type: 'boolean', description: 'put the tasks back in their cgroups; --manage-cgroups=MODE: none, props, soft (default), full, strict, ignore' },
   'cgroup-root': { type: 'string', description: '[CONTROLLER:]/PATH — the dumped cgroups of a controller (all: no controller) go under PATH; repeatable' },
   'cgroup-yard': { type: 'string', description: 'PATH — a directory with one mount per cgroup hierarchy (criu.8\'s naming), used instead of mounts crtools makes where nothing sees them' },
@@ -90,6 +91,7 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     lazy_pages: !!args['lazy-pages'],
     ...(args.root !== undefined ? { root: String(args.root) } : {}),
     ext_mnt: (refuseOtherExternals(rawArgs), mountExternals(args, rawArgs)),
+    veths: vethPairs(rawArgs),
     ...manageCgroupsOf(rawArgs),
     ...cgroupOptionsOf(args, rawArgs),
     empty_ns: emptyNsOf(args['empty-ns']),

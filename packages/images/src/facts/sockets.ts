@@ -41,3 +41,6 @@ export const NETWORK_LOCK_MARK = 0xc114;
 
 /** TCPI_OPT_* bits of tcp_stream_entry.opt_mask */
 export const TCPI_OPT = { TIMESTAMPS: 1, SACK: 2, WSCALE: 4, ECN: 8 } as const;
+
+/** net_device_entry.type (netdev.proto nd_type) */
+export const ND_TYPE = { LOOPBACK: 1, VETH: 2, TUN: 3, EXTLINK: 4, VENET: 5, BRIDGE: 6, MACVLAN: 7, SIT: 8 } as const;

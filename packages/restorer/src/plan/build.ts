@@ -39,6 +39,8 @@ export interface BuildPlanOptions {
   extUnixSk?: boolean;
   /** --empty-ns: CLONE_NEW* bits of the namespaces made empty (their images not read) */
   emptyNs?: number;
+  /** --veth-pair / --external veth[] (RPC veths): where the peers of the tree's veths outside it go */
+  veths?: readonly { if_in: string; if_out: string }[];
   /** --root: the tree's mounts are made under this directory, which becomes its root (no path of the images is there yet) */
   root?: string;
 }
@@ -101,7 +103,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
     // the root's namespaces that are not the dump's criu's are made again; every other task
     // lives in its parent's
-    if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids, opts.emptyNs, opts.inherit);
+    if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids, opts.emptyNs, opts.inherit, opts.veths);
     else checkTaskNamespaces(pid, ids, idsOf.get(Number(e.ppid)) ?? {});
     idsOf.set(pid, ids);
     // each process gets its own memory, handlers and fs: two processes that shared one (CLONE_VM
