@@ -1,7 +1,8 @@
 /**
  * The network namespace of a tree's root, when it is not criu's, as CRIU 4.2 dumps it: its links
- * (netdev-<id>.img: loopback, and veths, whose peer is either another link of the namespace or
- * outside the tree, named by the caller at restore; any other device is refused by name), their and the
+ * (netdev-<id>.img: loopback; veths, whose peer is either another link of the namespace or
+ * outside the tree, named by the caller at restore; macvlans on a device outside the tree, also
+ * named at restore; any other device is refused by name), their and the
  * namespace's sysctls (conf4/conf6 per device, netns-<id>.img: "all" and "default", unix and
  * ipv4 ones), and what `ip` and `iptables-save` print inside it, kept raw (ifaddr-<id>.img,
  * route-<id>.img, route6-<id>.img, rule-<id>.img, iptables-<id>.img, ip6tables-<id>.img).
@@ -47,6 +48,12 @@ export class NetNamespaceDump {
     this.links = netLinks(this.nsPath);
     for (const l of this.links) {
       if (l.type === ARPHRD_LOOPBACK) continue;
+      if (l.kind === 'macvlan') {
+        // (on a device of the namespace itself: CRIU would hang it on one of criu's at restore)
+        if (l.linkNetnsid === undefined) this.refusals.refuse(refuse(this.rootPid, `macvlan ${l.name} on ${this.links.find((m) => m.ifindex === l.link)?.name ?? 'a device'} of the namespace itself`));
+        else if (!l.macvlan) this.refusals.refuse(refuse(this.rootPid, `macvlan ${l.name} whose mode the kernel does not say`));
+        continue;
+      }
       if (l.kind !== 'veth') this.refusals.refuse(refuse(this.rootPid, `network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
       // (a veth in a bridge or bond of the namespace: the master device is refused above)
       else if (l.master !== undefined) this.refusals.refuse(refuse(this.rootPid, `veth ${l.name} in master device ${this.links.find((m) => m.ifindex === l.master)?.name ?? l.master}`));
@@ -93,11 +100,13 @@ export class NetNamespaceDump {
     const devs: Entry[] = this.links.map((l) => {
       const c = this.confs(l.name);
       const veth = l.kind === 'veth';
-      const e: Entry = { type: veth ? ND_TYPE.VETH : ND_TYPE.LOOPBACK, ifindex: l.ifindex, mtu: l.mtu, flags: l.flags, name: l.name, conf4: c.conf4, conf6: c.conf6, peer_ifindex: l.link ?? l.ifindex };
+      const macvlan = l.kind === 'macvlan';
+      const e: Entry = { type: veth ? ND_TYPE.VETH : macvlan ? ND_TYPE.MACVLAN : ND_TYPE.LOOPBACK, ifindex: l.ifindex, mtu: l.mtu, flags: l.flags, name: l.name, conf4: c.conf4, conf6: c.conf6, peer_ifindex: l.link ?? l.ifindex };
       // as CRIU: the peer's namespace only when it is one of the dump's (loopback: itself; a
       // veth whose peer is in this namespace has no IFLA_LINK_NETNSID)
       if (l.linkNetnsid === undefined) e.peer_nsid = this.id;
-      if (veth && l.address) e.address = l.address;
+      if ((veth || macvlan) && l.address) e.address = l.address;
+      if (macvlan) e.macvlan = { mode: l.macvlan!.mode, ...(l.macvlan!.flags !== undefined ? { flags: l.macvlan!.flags } : {}) };
       return e;
     });
     const all = this.confs('all');

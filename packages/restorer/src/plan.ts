@@ -338,7 +338,7 @@ export interface NetPlan {
 
 /** One link of a network namespace to make (net_device_entry), in netdev-<id>.img's order. */
 export interface NetLinkPlan {
-  kind: 'loopback' | 'veth';
+  kind: 'loopback' | 'veth' | 'macvlan';
   name: string;
   ifindex: number;
   flags: number;
@@ -352,6 +352,8 @@ export interface NetLinkPlan {
    * `outside`, the peer is one of these links
    */
   peer?: { ifindex: number; outside?: { name: string; bridge?: string } };
+  /** a macvlan: its mode and flags, and the device of criu's namespace it hangs on (--external macvlan[NAME]:DEVICE) */
+  macvlan?: { mode: number; flags?: number; lower: string };
   conf4: (string | null)[];
   conf6: (string | null)[];
 }

@@ -23,12 +23,13 @@ import { cgroupMode, prepareCgroups, type MadeCgroups } from './cgroups.js';
 import { cgroupsOf } from './plan/cgroups.js';
 import { rootedPlan } from './rooted.js';
 import { checkExternalMounts } from './mounts.js';
+import { netExternals } from './net-externals.js';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
   'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk', 'auto_dedup',
-  'root', 'ext_mnt', 'veths', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'join_ns', 'evasive_devices', 'orphan_pts_master',
+  'root', 'ext_mnt', 'veths', 'external', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'join_ns', 'evasive_devices', 'orphan_pts_master',
 ];
 
 /**
@@ -205,7 +206,7 @@ async function restorePlanned(
 ): Promise<RestoreResult> {
   const log = criuLog.logger('restore');
   const root = o.root ? resolve(o.root) : undefined;
-  const built = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, emptyNs: o.empty_ns, veths: o.veths ?? [], ...(root ? { root } : {}) }), ownSession(), o.shell_job);
+  const built = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, emptyNs: o.empty_ns, netExternals: netExternals(o.veths ?? [], o.external ?? []), ...(root ? { root } : {}) }), ownSession(), o.shell_job);
   // --orphan-pts-master: a pty master whose slave is outside the tree goes to the caller; a tree
   // with a terminal is not carried so yet (a tree without one has none to send)
   if (o.orphan_pts_master) {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { isCrtoolsError } from '@crtools/common';
 import { withoutLinkStateFlags } from '../src/netns.js';
+import { netExternals } from '../src/net-externals.js';
 
 /** An RTM_NEWROUTE message as `ip route save` writes it: nlmsghdr, rtmsg, one RTA_OIF attribute. */
 function route(flags: number, type = 24): Buffer {
@@ -27,5 +29,30 @@ describe("routes saved while their link had no carrier (ip route save's output)"
     const clean = Buffer.concat([magic, route(0)]);
     expect(withoutLinkStateFlags(clean)).toBe(clean);
     expect(withoutLinkStateFlags(undefined)).toBeUndefined();
+  });
+});
+
+describe('the network devices\' externals (--veth-pair, --external veth[]/macvlan[], RPC veths)', () => {
+  it('veth pairs (the veths list first, the first naming a device wins), macvlan lower devices; mounts are not theirs', () => {
+    const n = netExternals([{ if_in: 'eth0', if_out: 'vh0' }], ['mnt[/a]:/b', 'veth[eth0]:other', 'veth[eth1]:vh1@br0', 'macvlan[mv0]:ens3']);
+    expect([...n.veths]).toEqual([['eth0', { name: 'vh0' }], ['eth1', { name: 'vh1', bridge: 'br0' }]]);
+    expect([...n.macvlans]).toEqual([['mv0', 'ens3']]);
+  });
+
+  it('a name the kernel would not take is a usage error; another external form is refused by name', () => {
+    const err = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        return isCrtoolsError(e) ? `${e.exitCode} ${e.message}` : String(e);
+      }
+      return 'no error';
+    };
+    expect(err(() => netExternals([{ if_in: 'eth0', if_out: 'a-name-longer-than-15' }], []))).toMatch(/^2 restore: invalid veth pair eth0=a-name-longer-than-15 /);
+    expect(err(() => netExternals([{ if_in: '', if_out: 'vh0' }], []))).toMatch(/^2 restore: invalid veth pair =vh0 /);
+    expect(err(() => netExternals([], ['veth[eth0]:vh0@']))).toMatch(/^2 restore: invalid veth pair --external veth\[eth0\]:vh0@ /);
+    expect(err(() => netExternals([], ['veth[eth0]']))).toMatch(/^2 restore: invalid veth pair --external veth\[eth0\] /);
+    expect(err(() => netExternals([], ['macvlan[mv0]']))).toBe('2 restore: invalid --external macvlan[mv0] (macvlan[IN]:DEVICE)');
+    expect(err(() => netExternals([], ['tty[88:1]:x']))).toMatch(/^4 --external tty\[88:1\]:x: a restore takes mnt\[KEY\]:PATH, veth/);
   });
 });

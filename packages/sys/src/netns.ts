@@ -37,6 +37,7 @@ const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, LINKINFO: 18,
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
+const IFLA_MACVLAN = { MODE: 1, FLAGS: 2 } as const;
 /** ARPHRD_LOOPBACK: ifinfomsg.ifi_type of a loopback device */
 export const ARPHRD_LOOPBACK = 772;
 
@@ -58,6 +59,8 @@ export interface NetLink {
   link?: number;
   /** IFLA_LINK_NETNSID: the namespace (by its id here) where that peer lives */
   linkNetnsid?: number;
+  /** a macvlan's IFLA_INFO_DATA: IFLA_MACVLAN_MODE and, when the kernel says it, IFLA_MACVLAN_FLAGS */
+  macvlan?: { mode: number; flags?: number };
 }
 
 function rtnl(nsPath: string, request: Buffer): Buffer[] {
@@ -124,7 +127,8 @@ export function netLinks(nsPath: string): NetLink[] {
     if (m.readUInt16LE(4) !== RTM_NEWLINK) return [];
     const a = attributes(m, 32);
     const info = a.get(IFLA.LINKINFO);
-    const kind = info ? attributes(info, 0).get(IFLA_INFO_KIND) : undefined;
+    const infos = info ? attributes(info, 0) : undefined;
+    const kind = infos?.get(IFLA_INFO_KIND);
     const l: NetLink = {
       ifindex: m.readInt32LE(20), type: m.readUInt16LE(18), flags: m.readUInt32LE(24),
       mtu: a.get(IFLA.MTU)?.readUInt32LE(0) ?? 0, name: cstring(a.get(IFLA.IFNAME) ?? Buffer.alloc(0)),
@@ -132,6 +136,13 @@ export function netLinks(nsPath: string): NetLink[] {
     const addr = a.get(IFLA.ADDRESS);
     if (addr) l.address = Buffer.from(addr);
     if (kind) l.kind = cstring(kind);
+    const data = infos?.get(IFLA_INFO_DATA);
+    if (l.kind === 'macvlan' && data) {
+      const d = attributes(data, 0);
+      const mode = d.get(IFLA_MACVLAN.MODE);
+      const flags = d.get(IFLA_MACVLAN.FLAGS);
+      if (mode) l.macvlan = { mode: mode.readUInt32LE(0), ...(flags ? { flags: flags.readUInt16LE(0) } : {}) };
+    }
     if (a.has(IFLA.MASTER)) l.master = a.get(IFLA.MASTER)!.readUInt32LE(0);
     if (a.has(IFLA.LINK)) l.link = a.get(IFLA.LINK)!.readUInt32LE(0);
     if (a.has(IFLA.LINK_NETNSID)) l.linkNetnsid = a.get(IFLA.LINK_NETNSID)!.readInt32LE(0);
@@ -164,6 +175,25 @@ export function addVeth(nsPath: string, end: { name: string; ifindex?: number; m
   const attrs: [number, Buffer][] = [[IFLA.IFNAME, Buffer.from(end.name)], [IFLA.MTU, u32(end.mtu)], [IFLA.LINKINFO, info]];
   if (end.address) attrs.push([IFLA.ADDRESS, end.address]);
   rtnl(nsPath, linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, { index: end.ifindex ?? 0 }, attrs));
+}
+
+/**
+ * Make a macvlan on the device `lower` of this process's namespace, in the namespace the
+ * descriptor `nsFd` holds, named `name` at index `ifindex` there, with its MTU, link-layer address,
+ * macvlan mode and flags; made down.
+ */
+export function addMacvlan(l: { name: string; ifindex?: number; mtu: number; address?: Buffer; mode: number; flags?: number }, lower: string, nsFd: number): void {
+  const low = netLinks('').find((x) => x.name === lower);
+  if (!low) throw new CrtoolsError('NET_LINK', `there is no device ${lower} to hang macvlan ${l.name} on`, { exitCode: ExitCode.FAILED, context: { name: l.name, lower } });
+  const u16 = Buffer.alloc(2);
+  u16.writeUInt16LE(l.flags ?? 0);
+  const data = Buffer.concat([nla(IFLA_MACVLAN.MODE, u32(l.mode)), ...(l.flags !== undefined ? [nla(IFLA_MACVLAN.FLAGS, u16)] : [])]);
+  const attrs: [number, Buffer][] = [
+    [IFLA.IFNAME, Buffer.from(l.name)], [IFLA.MTU, u32(l.mtu)], [IFLA.LINK, u32(low.ifindex)], [IFLA.NET_NS_FD, u32(nsFd)],
+    [IFLA.LINKINFO, Buffer.concat([nla(IFLA_INFO_KIND, Buffer.from('macvlan')), nla(IFLA_INFO_DATA, data)])],
+  ];
+  if (l.address) attrs.push([IFLA.ADDRESS, l.address]);
+  rtnl('', linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, { index: l.ifindex ?? 0 }, attrs));
 }
 
 /**

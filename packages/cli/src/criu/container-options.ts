@@ -69,19 +69,13 @@ export function joinNsOf(rawArgs: string[]): JoinNamespace[] {
 }
 
 /**
- * --veth-pair IN=OUT[@BRIDGE] and --external veth[IN]:OUT[@BRIDGE] (as CRIU, one list: the first
- * pair naming a device wins), for the restore's veth peers.
+ * --veth-pair IN=OUT[@BRIDGE] (RPC veths), in the order given; the restore checks the names, and
+ * takes --external veth[IN]:OUT[@BRIDGE] as the same (after these, as CRIU).
  */
 export function vethPairs(rawArgs: string[]): { if_in: string; if_out: string }[] {
-  const bad = (v: string, form: string) => new CrtoolsError('USAGE', `invalid ${form} argument: ${v}`, { exitCode: ExitCode.USAGE });
-  const name = (n: string | undefined) => n !== undefined && n.length > 0 && Buffer.byteLength(n) <= 15 && !/[\s/:@=]/.test(n);
-  const pair = (v: string, m: RegExpExecArray | null, form: string) => {
-    const [out, bridge, more] = (m?.[2] ?? '').split('@');
-    if (!m || !name(m[1]) || !name(out) || (bridge !== undefined && !name(bridge)) || more !== undefined) throw bad(v, form);
-    return { if_in: m[1]!, if_out: m[2]! };
-  };
-  return [
-    ...repeatedOption(rawArgs, '--veth-pair').map((v) => pair(v, /^([^=]*)=(.*)$/.exec(v), '--veth-pair (IN=OUT[@BRIDGE])')),
-    ...repeatedOption(rawArgs, '--external').filter((v) => v.startsWith('veth[')).map((v) => pair(v, /^veth\[([^\]]*)\]:(.*)$/.exec(v), '--external (veth[IN]:OUT[@BRIDGE])')),
-  ];
+  return repeatedOption(rawArgs, '--veth-pair').map((v) => {
+    const eq = v.indexOf('=');
+    if (eq < 0) throw new CrtoolsError('USAGE', `invalid --veth-pair argument: ${v} (IN=OUT[@BRIDGE])`, { exitCode: ExitCode.USAGE });
+    return { if_in: v.slice(0, eq), if_out: v.slice(eq + 1) };
+  });
 }

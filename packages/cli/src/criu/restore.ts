@@ -18,10 +18,16 @@ export function parseInheritFd(values: string[]): InheritFd[] {
   });
 }
 
-/** A restore's --external values are mounts (mnt[KEY]:PATH) and veth peers (veth[IN]:OUT[@BRIDGE]); another form is refused by name. */
-function refuseOtherExternals(rawArgs: string[]): void {
-  const v = repeatedOption(rawArgs, '--external').find((x) => !x.startsWith('mnt[') && !x.startsWith('veth['));
-  if (v !== undefined) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v}: a restore takes mnt[KEY]:PATH and veth[IN]:OUT[@BRIDGE] only (other externals are not supported yet, crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' } });
+/**
+ * A restore's --external values other than mounts (which go to ext_mnt): the network devices'
+ * (veth[IN]:OUT[@BRIDGE], macvlan[IN]:DEVICE), read by the restore; another form is refused by
+ * name before anything starts.
+ */
+function deviceExternals(rawArgs: string[]): string[] {
+  const ext = repeatedOption(rawArgs, '--external').filter((x) => !x.startsWith('mnt['));
+  const v = ext.find((x) => !x.startsWith('veth[') && !x.startsWith('macvlan['));
+  if (v !== undefined) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v}: a restore takes mnt[KEY]:PATH, veth[IN]:OUT[@BRIDGE] and macvlan[IN]:DEVICE only (other externals are not supported yet, crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' } });
+  return ext;
 }
 
 /** criu restore's own options (criu.8 names); the not-yet ones are added beside them */
@@ -55,7 +61,7 @@ export const RESTORE_ARGS = {
   'cgroup-props-file': { type: 'string', description: 'FILE — a dump\'s option: accepted, unused on restore (as CRIU)' },
   'cgroup-dump-controller': { type: 'string', description: 'NAME — a dump\'s option: accepted, unused on restore (as CRIU)' },
   'join-ns': { type: 'string', alias: 'J', description: 'NS:{PID|NS_FILE} — restore the tree inside an existing namespace (net, uts, ipc; time, user and mnt not yet); repeatable' },
-  external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; veth[IN]:OUT[@BRIDGE] — as --veth-pair; repeatable' },
+  external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; veth[IN]:OUT[@BRIDGE] — as --veth-pair; macvlan[IN]:DEVICE — the tree\'s macvlan IN hangs on DEVICE; repeatable' },
   'veth-pair': { type: 'string', description: "IN=OUT[@BRIDGE] — the tree's veth IN gets its peer OUT in criu's network namespace (in BRIDGE, up); repeatable" },
   'manage-cgroups': { type: 'boolean', description: 'put the tasks back in their cgroups; --manage-cgroups=MODE: none, props, soft (default), full, strict, ignore' },
   'cgroup-root': { type: 'string', description: '[CONTROLLER:]/PATH — the dumped cgroups of a controller (all: no controller) go under PATH; repeatable' },
@@ -90,7 +96,8 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     ...(args['network-lock'] !== undefined ? { network_lock: networkLockOf(String(args['network-lock'])) } : {}),
     lazy_pages: !!args['lazy-pages'],
     ...(args.root !== undefined ? { root: String(args.root) } : {}),
-    ext_mnt: (refuseOtherExternals(rawArgs), mountExternals(args, rawArgs)),
+    external: deviceExternals(rawArgs),
+    ext_mnt: mountExternals(args, rawArgs),
     veths: vethPairs(rawArgs),
     ...manageCgroupsOf(rawArgs),
     ...cgroupOptionsOf(args, rawArgs),

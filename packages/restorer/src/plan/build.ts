@@ -14,6 +14,7 @@ import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingF
 import { type FilePlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
 import { checkTaskNamespaces, mountsOf, rootNamespaces } from './namespaces.js';
+import type { NetExternals } from '../net-externals.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
@@ -39,8 +40,8 @@ export interface BuildPlanOptions {
   extUnixSk?: boolean;
   /** --empty-ns: CLONE_NEW* bits of the namespaces made empty (their images not read) */
   emptyNs?: number;
-  /** --veth-pair / --external veth[] (RPC veths): where the peers of the tree's veths outside it go */
-  veths?: readonly { if_in: string; if_out: string }[];
+  /** --veth-pair, --external veth[]/macvlan[] (RPC veths, external): where the tree's network devices meet the outside */
+  netExternals?: NetExternals;
   /** --root: the tree's mounts are made under this directory, which becomes its root (no path of the images is there yet) */
   root?: string;
 }
@@ -103,7 +104,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const ids = core.ids ?? first(await img(dir, `ids-${pid}.img`, 'IDS'), `ids-${pid}.img`);
     // the root's namespaces that are not the dump's criu's are made again; every other task
     // lives in its parent's
-    if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids, opts.emptyNs, opts.inherit, opts.veths);
+    if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids, opts.emptyNs, opts.inherit, opts.netExternals);
     else checkTaskNamespaces(pid, ids, idsOf.get(Number(e.ppid)) ?? {});
     idsOf.set(pid, ids);
     // each process gets its own memory, handlers and fs: two processes that shared one (CLONE_VM

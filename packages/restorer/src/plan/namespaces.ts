@@ -11,6 +11,7 @@ import { NS_TYPE, SHM_HUGETLB } from '@crtools/sys';
 import type { IdExtent } from '@crtools/procfs';
 import { CLONE_NEWNET, CrtoolsError, ExitCode } from '@crtools/common';
 import type { MountPlan, NamespacePlan, NetLinkPlan, NetPlan, SysvPlan } from '../plan.js';
+import type { NetExternals } from '../net-externals.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { msgsOfPayload, semValues } from '@crtools/images';
@@ -30,11 +31,11 @@ export const RESTORED_NS = [...Object.keys(CLONE_NEW), 'net', 'time', 'cgroup'] 
 /**
  * The root's namespaces that differ from criu's (root_ids), refused by name unless restored.
  * `emptyNs` (--empty-ns, CLONE_NEW* bits): those made empty, their images not read; `inherit`
- * (--inherit-fd, key → descriptor): where an external network namespace is found; `veths`
- * (--veth-pair, --external veth[]): where the peers of its veths outside the tree go.
+ * (--inherit-fd, key → descriptor): where an external network namespace is found; `net`
+ * (--veth-pair, --external veth[]/macvlan[]): where its devices meet the outside.
  */
 export async function rootNamespaces(
-  dir: string, rootPid: number, rootIds: Obj, ids: Obj, emptyNs = 0, inherit?: ReadonlyMap<string, number>, veths: readonly { if_in: string; if_out: string }[] = [],
+  dir: string, rootPid: number, rootIds: Obj, ids: Obj, emptyNs = 0, inherit?: ReadonlyMap<string, number>, net: NetExternals = { veths: new Map(), macvlans: new Map() },
 ): Promise<NamespacePlan> {
   const own: NsKind[] = NS_KINDS.filter((k) => ids[`${k}_ns_id`] !== undefined && rootIds[`${k}_ns_id`] !== undefined && Number(ids[`${k}_ns_id`]) !== Number(rootIds[`${k}_ns_id`]));
   const off = own.filter((k) => !RESTORED_NS.includes(k));
@@ -94,7 +95,7 @@ export async function rootNamespaces(
         throw new CrtoolsError('USAGE', `restore: the tree's network namespace was dumped as an external one (${key}): give it with --inherit-fd fd[N]:${key}`, { exitCode: ExitCode.USAGE, context: { key } });
       }
       plan.extNet = { key, fd };
-    } else plan.net = await netNamespace(dir, id, netns, veths);
+    } else plan.net = await netNamespace(dir, id, netns, net);
   }
   if (own.includes('mnt')) plan.mounts = await mountsOf(dir, Number(ids.mnt_ns_id));
   if (own.includes('ipc')) {
@@ -154,25 +155,30 @@ async function sysvObjects(dir: string, id: number): Promise<SysvPlan[]> {
  * iptables-save fed back to them (an image absent: nothing to restore). `netns`: the entries of
  * netns-<id>.img, already read.
  */
-async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, veths: readonly { if_in: string; if_out: string }[]): Promise<NetPlan> {
+async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, ext: NetExternals): Promise<NetPlan> {
   const f = `netdev-${id}.img`;
   const links = ((await img(dir, f, 'NETDEV')) ?? []).map((e): NetLinkPlan => {
     const type = typeof e.type === 'string' ? ND_TYPE[e.type as keyof typeof ND_TYPE] ?? -1 : Number(e.type);
     const name = String(e.name);
-    if (type !== ND_TYPE.LOOPBACK && type !== ND_TYPE.VETH) throw unsupported(`${f}: network device ${name} (${String(e.type)}) is not restored (crtools carries loopback and veth)`, { image: f });
-    const l: NetLinkPlan = { kind: type === ND_TYPE.VETH ? 'veth' : 'loopback', name, ifindex: Number(e.ifindex), flags: Number(e.flags) >>> 0, mtu: Number(e.mtu), conf4: sysctls(e.conf4), conf6: sysctls(e.conf6) };
+    if (type !== ND_TYPE.LOOPBACK && type !== ND_TYPE.VETH && type !== ND_TYPE.MACVLAN) throw unsupported(`${f}: network device ${name} (${String(e.type)}) is not restored (crtools carries loopback, veth and macvlan)`, { image: f });
+    const l: NetLinkPlan = { kind: type === ND_TYPE.VETH ? 'veth' : type === ND_TYPE.MACVLAN ? 'macvlan' : 'loopback', name, ifindex: Number(e.ifindex), flags: Number(e.flags) >>> 0, mtu: Number(e.mtu), conf4: sysctls(e.conf4), conf6: sysctls(e.conf6) };
+    if (type !== ND_TYPE.LOOPBACK && e.address) l.address = Buffer.from(e.address as Uint8Array);
+    if (type === ND_TYPE.MACVLAN) {
+      const mv = e.macvlan as Obj | undefined;
+      if (!mv || mv.mode === undefined) throw badInput(`${f}: macvlan ${name} without its mode`, { image: f });
+      const lower = ext.macvlans.get(name);
+      if (lower === undefined) throw new CrtoolsError('USAGE', `restore: macvlan ${name} of the tree's network namespace hung on a device outside the tree: say which (--external macvlan[${name}]:DEVICE)`, { exitCode: ExitCode.USAGE, context: { device: name } });
+      l.macvlan = { mode: Number(mv.mode) >>> 0, ...(mv.flags !== undefined && mv.flags !== null ? { flags: Number(mv.flags) } : {}), lower };
+    }
     if (type === ND_TYPE.VETH) {
-      if (e.address) l.address = Buffer.from(e.address as Uint8Array);
       if (e.master !== undefined && e.master !== null) throw unsupported(`${f}: veth ${name} has a master device inside the namespace, which is not restored`, { image: f });
       // (as CRIU writes it: peer_nsid only when the peer's namespace is one of the dump's)
       const peerNs = e.peer_nsid === undefined || e.peer_nsid === null ? undefined : Number(e.peer_nsid);
       if (peerNs !== undefined && peerNs !== id) throw unsupported(`${f}: veth ${name}'s peer is in another network namespace of the tree (${peerNs}), which is not restored`, { image: f });
       // a peer given a name outside wins, as CRIU (even over a peer that was inside)
-      const out = veths.find((v) => v.if_in === name)?.if_out;
-      if (out !== undefined) {
-        const [outName, bridge] = out.split('@');
-        l.peer = { ifindex: Number(e.peer_ifindex ?? 0), outside: { name: outName!, ...(bridge ? { bridge } : {}) } };
-      } else if (peerNs === id) l.peer = { ifindex: Number(e.peer_ifindex ?? 0) };
+      const outside = ext.veths.get(name);
+      if (outside) l.peer = { ifindex: Number(e.peer_ifindex ?? 0), outside };
+      else if (peerNs === id) l.peer = { ifindex: Number(e.peer_ifindex ?? 0) };
       else {
         throw new CrtoolsError('USAGE', `restore: veth ${name} of the tree's network namespace had its peer outside the tree: say where it goes (--veth-pair ${name}=NAME[@BRIDGE], --external veth[${name}]:NAME[@BRIDGE], RPC veths)`, { exitCode: ExitCode.USAGE, context: { device: name } });
       }

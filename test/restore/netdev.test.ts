@@ -1,10 +1,11 @@
 /**
- * veth devices of a tree's own network namespace (issue 17): a veth whose peer is outside the
+ * veth and macvlan devices of a tree's own network namespace (issue 17): a veth whose peer is outside the
  * tree (in the host's namespace, as a container's eth0) comes back at its index with its address,
  * MTU, flags, sysctls and IP addresses, its peer made in criu's namespace under the name the
  * restore is given (--veth-pair IN=OUT, --external veth[IN]:OUT@BRIDGE: put in the bridge, up);
  * a veth pair with both ends inside comes back as the pair. Without a name for an outside peer,
- * the restore stops in one line, nothing left. CRIU 4.2 interop both ways.
+ * the restore stops in one line, nothing left. CRIU 4.2 interop both ways. A macvlan on a host
+ * device comes back on the device --external macvlan[IN]:DEVICE names.
  * Workload test/workloads/netns.c (its own network namespace, loopback set up).
  */
 import { spawnSync } from 'node:child_process';
@@ -152,6 +153,60 @@ describe('veth devices of a tree network namespace', () => {
     expect(r.stderr).toMatch(/veth eth0 of the tree's network namespace had its peer outside the tree: say where it goes \(--veth-pair eth0=NAME/);
     expect(waitGone(w.pid)).toBe(true);
     waitNoHostLink(host);
+  });
+});
+
+describe('macvlan devices of a tree network namespace', () => {
+  /** A netns workload with mv0 inside, a macvlan (mode private) on the host's device `lower` (one end of a veth pair `lower`/`lower`p, up). */
+  function startWithMacvlan(lower: string): { pid: number; state: string } {
+    ip(['link', 'add', lower, 'type', 'veth', 'peer', 'name', `${lower}p`]);
+    ip(['link', 'set', lower, 'up']);
+    const w = startWorkload('netns', []);
+    const tmpName = `${lower}m`;
+    ip(['link', 'add', tmpName, 'link', lower, 'type', 'macvlan', 'mode', 'private']);
+    ip(['link', 'set', tmpName, 'netns', String(w.pid)]);
+    ip(['link', 'set', tmpName, 'name', 'mv0', 'address', '02:aa:bb:cc:dd:01', 'mtu', '1300'], w.pid);
+    const s = spawnSync('nsenter', [`--net=/proc/${w.pid}/ns/net`, 'sysctl', '-qw', 'net.ipv6.conf.mv0.accept_dad=0'], { encoding: 'utf8' });
+    expect(s.status, s.stderr).toBe(0);
+    ip(['link', 'set', 'mv0', 'up'], w.pid);
+    ip(['addr', 'add', '10.216.0.2/24', 'dev', 'mv0'], w.pid);
+    return w;
+  }
+
+  it('mv0 on a host device comes back on the device --external macvlan[mv0]:DEV names, with its index, mode, address, MTU and addresses; verdict ok; without it, one line, exit 1', () => {
+    const lower = HOST('m');
+    try {
+      const w = startWithMacvlan(lower);
+      const before = fingerprint(w.pid).namespaces!.net!;
+      const dir = tmp('macvlan');
+      runBy('us', dir, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      expect(waitReaped(w.pid)).toBe(true);
+      const ids = critDecode(`${dir}/ids-${w.pid}.img`).entries[0];
+      const mv = critDecode(`${dir}/netdev-${ids.net_ns_id}.img`).entries.find((d: { name: string }) => d.name === 'mv0');
+      expect(mv).toMatchObject({ type: 'MACVLAN', mtu: 1300, macvlan: { mode: 1 } });
+      const none = restoreDir(dir);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/^criu: restore: macvlan mv0 of the tree's network namespace hung on a device outside the tree: say which \(--external macvlan\[mv0\]:DEVICE\)\n$/);
+      expect(waitGone(w.pid)).toBe(true);
+      const r = restoreDir(dir, ['--external', `macvlan[mv0]:${lower}`]);
+      expect(r.code, r.stderr).toBe(0);
+      const pids = treePids(w.pid);
+      try {
+        expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
+        const after = fingerprint(w.pid).namespaces!.net!;
+        expect(after.links).toEqual(before.links);
+        expect(after.addresses).toEqual(before.addresses);
+        expect(after.routes).toEqual(before.routes);
+        const l = netLinks(`/proc/${w.pid}/ns/net`).find((x) => x.name === 'mv0')!;
+        expect(l.macvlan?.mode).toBe(1);
+        expect(l.link).toBe(hostLink(lower)!.ifindex);
+      } finally {
+        killTree(w.pid);
+        for (const p of pids) expect(waitGone(p)).toBe(true);
+      }
+    } finally {
+      spawnSync('ip', ['link', 'del', lower]);
+    }
   });
 });
 

@@ -1,0 +1,48 @@
+/**
+ * Where the restored network namespace's devices meet the outside, as the caller says it (CRIU's
+ * externals): `--veth-pair IN=OUT[@BRIDGE]` (RPC veths) and `--external veth[IN]:OUT[@BRIDGE]`
+ * name the peer of the tree's veth IN, made in criu's own namespace (first given wins, the
+ * `veths` list first, as CRIU keeps them in one list); `--external macvlan[IN]:DEV` names the
+ * device of criu's namespace the tree's macvlan IN hangs on. External mounts (mnt[KEY]:PATH) are
+ * the mounts' (ext_mnt); any other external form is refused by name.
+ */
+import { CrtoolsError, ExitCode } from '@crtools/common';
+
+export interface NetExternals {
+  /** inside name → the peer's name outside and the bridge it goes in */
+  veths: Map<string, { name: string; bridge?: string }>;
+  /** inside name → the name of the lower device in criu's namespace */
+  macvlans: Map<string, string>;
+}
+
+/** A name the kernel takes for a device: 1-15 bytes, no blank, '/', ':', '@' or '='. */
+const devName = (n: string | undefined): n is string => n !== undefined && n.length > 0 && Buffer.byteLength(n) <= 15 && !/[\s/:@=]/.test(n);
+
+function usage(what: string): CrtoolsError {
+  return new CrtoolsError('USAGE', `restore: invalid ${what}`, { exitCode: ExitCode.USAGE, context: { option: 'external' } });
+}
+
+export function netExternals(veths: readonly { if_in: string; if_out: string }[], external: readonly string[]): NetExternals {
+  const out: NetExternals = { veths: new Map(), macvlans: new Map() };
+  const veth = (inside: string, outside: string, as: string) => {
+    const [name, bridge, more] = outside.split('@');
+    if (!devName(inside) || !devName(name) || (bridge !== undefined && !devName(bridge)) || more !== undefined) throw usage(`veth pair ${as} (IN=OUT[@BRIDGE], device names of 1-15 bytes)`);
+    if (!out.veths.has(inside)) out.veths.set(inside, { name, ...(bridge !== undefined ? { bridge } : {}) });
+  };
+  for (const p of veths) veth(p.if_in, p.if_out, `${p.if_in}=${p.if_out}`);
+  for (const e of external) {
+    const m = /^(\w+)\[([^\]]*)\](?::(.*))?$/.exec(e);
+    const kind = m?.[1];
+    if (kind === 'mnt') continue;
+    if (kind === 'veth') veth(m![2]!, m![3] ?? '', `--external ${e}`);
+    else if (kind === 'macvlan') {
+      if (!devName(m![2]) || !devName(m![3])) throw usage(`--external ${e} (macvlan[IN]:DEVICE)`);
+      if (!out.macvlans.has(m![2]!)) out.macvlans.set(m![2]!, m![3]!);
+    } else {
+      throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${e}: a restore takes mnt[KEY]:PATH, veth[IN]:OUT[@BRIDGE] and macvlan[IN]:DEVICE only (other externals are not supported yet, crtools issue 17)`, {
+        exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' },
+      });
+    }
+  }
+  return out;
+}
