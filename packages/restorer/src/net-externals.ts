@@ -33,7 +33,11 @@ export function netExternals(veths: readonly { if_in: string; if_out: string }[]
   for (const e of external) {
     const m = /^(\w+)\[([^\]]*)\](?::(.*))?$/.exec(e);
     const kind = m?.[1];
-    if (kind === 'mnt') continue;
+    if (kind === 'mnt') {
+      // (the mounts' own: read with ext_mnt; here only its form)
+      if (!m![2] || !m![3]) throw usage(`--external ${e} (mnt[KEY]:PATH)`);
+      continue;
+    }
     if (kind === 'veth') veth(m![2]!, m![3] ?? '', `--external ${e}`);
     else if (kind === 'macvlan') {
       if (!devName(m![2]) || !devName(m![3])) throw usage(`--external ${e} (macvlan[IN]:DEVICE)`);

@@ -79,9 +79,13 @@ function rootPlan(plan: RestorePlan, root: string | undefined, ext: ReadonlyMap<
   return rootedPlan(plan, root);
 }
 
-/** --ext-mount-map / RPC ext_mnt: the host paths of the external mounts by key. */
-function extMountMap(values: readonly { key: string; val: string }[]): Map<string, string> {
-  return new Map(values.map((m) => [m.key, m.val]));
+/** --ext-mount-map / RPC ext_mnt, and --external mnt[KEY]:PATH (RPC external): the host paths of the external mounts by key. */
+function extMountMap(o: CriuOptions): Map<string, string> {
+  const fromExternal = (o.external ?? []).flatMap((e) => {
+    const m = /^mnt\[([^\]]+)\]:(.+)$/.exec(e);
+    return m ? [{ key: m[1]!, val: m[2]! }] : [];
+  });
+  return new Map([...o.ext_mnt, ...fromExternal].map((m) => [m.key, m.val]));
 }
 
 /** This process's session and process group. */
@@ -213,7 +217,7 @@ async function restorePlanned(
     const tty = built.files.find((f) => f.kind === 'tty');
     if (tty) throw new CrtoolsError('UNSUPPORTED_OPTION', 'restore: option orphan_pts_master: a tree with a terminal is not restored so by crtools yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'orphan_pts_master' } });
   }
-  const rooted = rootPlan(built, root, extMountMap(o.ext_mnt));
+  const rooted = rootPlan(built, root, extMountMap(o));
   // --join-ns: the root is born in the namespaces given, not in new ones of those kinds
   const joined = joinNamespaces(o.join_ns ?? [], o.empty_ns, log);
   try {
@@ -270,7 +274,7 @@ async function restoreInside(
     await notify('pre-restore', { pid: plan.tasks[0]?.pid });
     tree = await restoreTree(plan, {
       cgroups,
-      ...(o.root ? { mountRoot: { root: resolve(o.root), ext: extMountMap(o.ext_mnt) } } : {}),
+      ...(o.root ? { mountRoot: { root: resolve(o.root), ext: extMountMap(o) } } : {}),
       // as CRIU: once the root's namespaces exist (the caller may configure them: runc's network),
       // and once they have their state
       namespaceHook: async (stage, rootPid) => {

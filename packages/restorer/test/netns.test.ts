@@ -53,6 +53,7 @@ describe('the network devices\' externals (--veth-pair, --external veth[]/macvla
     expect(err(() => netExternals([], ['veth[eth0]:vh0@']))).toMatch(/^2 restore: invalid veth pair --external veth\[eth0\]:vh0@ /);
     expect(err(() => netExternals([], ['veth[eth0]']))).toMatch(/^2 restore: invalid veth pair --external veth\[eth0\] /);
     expect(err(() => netExternals([], ['macvlan[mv0]']))).toBe('2 restore: invalid --external macvlan[mv0] (macvlan[IN]:DEVICE)');
+    expect(err(() => netExternals([], ['mnt[/a]']))).toBe('2 restore: invalid --external mnt[/a] (mnt[KEY]:PATH)');
     expect(err(() => netExternals([], ['tty[88:1]:x']))).toMatch(/^4 --external tty\[88:1\]:x: a restore takes mnt\[KEY\]:PATH, veth/);
   });
 });
