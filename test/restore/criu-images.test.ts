@@ -119,6 +119,11 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     // issue 15: bytes queued at both ends of a pty pair (raw: CRIU 4.2 writes them back through
     // the line discipline as it is set, which changes nothing only there)
     ['ptyq raw', () => ['raw'], /^check ok$/],
+    // plain lines in canonical mode (no echo, no output processing: CRIU 4.2 writes the bytes
+    // back through the line discipline as it is set; it reads no line being typed)
+    ['ptyq lines', () => ['lines'], /^check ok$/],
+    // slaves hung up (their master closed), a live pair beside them
+    ['ptyhup', () => [], /^check ok$/],
     // 64 MiB shared copy-on-write by a parent, 3 children and a grandchild (Pss: cow.test.ts)
     ['cowtree', () => ['64', '3'], /^check ok kids=3 grandkids=1$/],
     // an unnamed datagram socket connected to a named one outside the tree, connected to it again

@@ -168,17 +168,62 @@ describe('bytes queued in a pty pair (ptyq)', () => {
     expect(waitGone(w.pid)).toBe(true);
   });
 
-  it('refused by name: a line typed in canonical mode (its boundaries cannot be read back); --check-only and a dump leave the bytes queued', () => {
+  /** tty-data.img's bytes for the slave as Debian's crit decodes them */
+  function slaveBytes(dir: string): Buffer {
+    const data = critDecode(path.join(dir, 'tty-data.img'));
+    const e = data.entries.find((x: any) => x.tty_id % 2 === 0);
+    return Buffer.from(e.data, 'base64');
+  }
+
+  it('ptyq canon: a canonical slave holds lines ended by CR, by EOF (one alone too), by EOL, one with ERASE and INTR typed after LNEXT, then a line being typed: each read finds the same line, the line being typed waits, the termios kept, twice', () => {
+    roundTrip('ptyq', ['canon'], (pid, st) => expect(verdict(st, pid)).toBe('check ok'), true, undefined, [], (dir) => {
+      queuedImages(dir);
+      if (!haveCrit) return;
+      // the lines as typed again: "in\n", "1" EOF, EOF, "a;", "x" LNEXT DEL "y" LNEXT ^C "z\n", then "2z\t"
+      expect(slaveBytes(dir)).toEqual(Buffer.from('in\n1\x04\x04a;x\x16\x7fy\x16\x03z\n2z\t', 'latin1'));
+    });
+  });
+
+  it('ptyq ctty: the same lines at the session\'s controlling terminal, read through /dev/tty: the terminal and its lines come back, twice', () => {
+    roundTrip('ptyq', ['ctty'], (pid, st) => expect(verdict(st, pid)).toBe('check ok'), true, undefined, [], queuedImages);
+  });
+
+  it('ptyq lines: plain lines in canonical mode are the bytes CRIU 4.2 writes (the lines one after the other), twice', () => {
+    roundTrip('ptyq', ['lines'], (pid, st) => expect(verdict(st, pid)).toBe('check ok'), true, undefined, [], (dir) => {
+      queuedImages(dir);
+      if (haveCrit) expect(slaveBytes(dir).toString('latin1')).toBe('in\n1\na;');
+    });
+  });
+
+  it('dump --leave-running and a failed dump: a canonical slave\'s lines and the line being typed are put back as they were', () => {
     const w = startWorkload('ptyq', ['canon']);
-    const c = criu(['dump', '--check-only', '-t', String(w.pid)]);
-    expect(c.code, c.stderr).toBe(4);
-    expect(c.stderr).toMatch(new RegExp(`task ${w.pid} fd 4 \\(/dev/pts/\\d+\\): \\d+ byte\\(s\\) wait to be read at the slave of /dev/pts/\\d+, in canonical mode`));
-    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('ptyq-canon-img')]);
-    expect(d.code).toBe(4);
-    expect(d.stderr).toMatch(/in canonical mode \(lines typed/);
+    const d = criu(['dump', '-R', '-t', String(w.pid), '-D', tmp('ptyq-canon-R-img')]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(verdict(w.state, w.pid)).toBe('check ok');
+    // a dump that fails after the bytes are taken: its tty-data.img cannot be put in place
+    const bad = tmp('ptyq-canon-fail-img');
+    mkdirSync(path.join(bad, 'tty-data.img'), { recursive: true });
+    const f = criu(['dump', '-t', String(w.pid), '-D', bad, '-o', 'dump.log', '-v4']);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toMatch(/EISDIR.*tty-data\.img/);
+    expect(readFileSync(path.join(bad, 'dump.log'), 'utf8')).toMatch(/canonical: 5 line\(s\), 3 byte\(s\) of a line being typed/);
     expect(verdict(w.state, w.pid)).toBe('check ok');
     w.kill();
     expect(waitGone(w.pid)).toBe(true);
+  });
+});
+
+describe('hung-up terminals (ptyhup)', () => {
+  it('ptyhup: slaves whose master was closed (one the session\'s terminal then, one held by a child too) come back hung up at the same /dev/pts/N, beside a live pair with a line queued, twice; tty-info.img has no termios for them, as CRIU 4.2 writes it', () => {
+    roundTrip('ptyhup', [], (pid, st) => expect(verdict(st, pid)).toBe('check ok'), true, undefined, [], (dir) => {
+      if (!haveCrit) return;
+      const infos = critDecode(path.join(dir, 'tty-info.img')).entries as any[];
+      const hung = infos.filter((e) => !e.termios);
+      expect(hung.length).toBe(1);
+      expect(hung[0]).toMatchObject({ type: 'PTY', sid: 0, pgrp: 0, locked: false, packet_mode: false });
+      expect(hung[0].id % 2).toBe(0);
+      expect(infos.filter((e) => e.termios).length).toBe(2);
+    });
   });
 });
 

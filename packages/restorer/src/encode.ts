@@ -385,7 +385,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       }
       Object.assign(r, {
         path: w.string(f.path), tty_index: f.index, tty_uid: f.uid, tty_gid: f.gid, tty_sid: f.ctty?.sid ?? 0, tty_pgrp: f.ctty?.pgrp ?? 0,
-        tty_bits: (f.master ? CONST.TTY_MASTER : 0n) | (f.packetMode ? CONST.TTY_PACKET : 0n) | (f.locked ? CONST.TTY_LOCKED : 0n) | (f.exclusive ? CONST.TTY_EXCL : 0n) | (f.devTty ? CONST.TTY_DEVTTY : 0n),
+        tty_bits: (f.master ? CONST.TTY_MASTER : 0n) | (f.packetMode ? CONST.TTY_PACKET : 0n) | (f.locked ? CONST.TTY_LOCKED : 0n) | (f.exclusive ? CONST.TTY_EXCL : 0n) | (f.devTty ? CONST.TTY_DEVTTY : 0n) | (f.hung ? CONST.TTY_HUNG : 0n),
       });
       data(d);
       break;

@@ -201,7 +201,10 @@ export interface SysNative {
 /** The bytes waiting at the two ends of a pty pair: for the master to read (the slave's output), for the slave to read (its input). */
 export interface TtyQueues {
   toMaster: Buffer;
+  /** a non-canonical slave: all its bytes; a canonical one: the line being typed (after `lines`) */
   toSlave: Buffer;
+  /** a slave in canonical mode: its complete lines, each as a read returns it (with its NL, EOL or EOL2; without an EOF; empty: a lone EOF) */
+  lines?: Buffer[];
 }
 
 export interface TtyProbe {

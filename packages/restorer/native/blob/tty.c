@@ -1,8 +1,9 @@
 /*
  * crtools restorer blob: terminals. The root makes every pty pair of the tree (open_ttys, from
- * open_file_table); a session leader takes its controlling terminal back right after setsid
- * (restore_ctty) and, once every task has made its threads (so every process group exists),
- * gives it its foreground group (restore_ctty_pgrp).
+ * open_file_table), and the slaves that were hung up (their master closed: made through a master
+ * of their own, closed once they are open); a session leader takes its controlling terminal back
+ * right after setsid (restore_ctty) and, once every task has made its threads (so every process
+ * group exists), gives it its foreground group (restore_ctty_pgrp).
  */
 #include "blob.h"
 
@@ -34,6 +35,15 @@
 #define TERMIOS_LFLAG 12
 #define TERMIOS_VTIME 22
 #define TERMIOS_VMIN 23
+#define TERMIOS_CC 17
+/* c_lflag bits (x86_64), c_iflag's IXON, c_cc indices */
+#define L_ICANON 0x2
+#define L_ECHO 0x8
+#define L_IEXTEN 0x8000
+#define L_EXTPROC 0x10000
+#define I_IXON 0x400
+#define VEOF 4
+#define VLNEXT 15
 
 /* "<root>/dev/pts/N" into buf (size bytes; root: the tree's new root under --root, else ""), or 0
    when it does not fit */
@@ -60,23 +70,24 @@ static const char *pts_path(char *buf, u64 size, const char *root, u64 index)
 }
 
 /*
- * A master with the recorded index: the kernel hands out the lowest free index, so open until it
- * comes (at most 32 at once, as CRIU does), keeping the others open meanwhile.
+ * A master (opened at path, with flags) with index `index`: the kernel hands out the lowest free
+ * index, so open until it comes (at most 32 at once, as CRIU does), keeping the others open
+ * meanwhile.
  */
-static long open_ptmx_index(struct ctx *c, const struct plan_file *f, u64 i)
+static long open_ptmx_index(struct ctx *c, const char *path, u64 flags, u64 index, u64 i)
 {
 	long held[32], fd = -1;
 	u64 k, n = 0;
 	for (k = 0; k < 32; k++) {
 		int idx = -1;
-		long o = chk(c, xopen(STR(c, f->path), (f->flags & ~(u64)O_ASYNC) | O_NOCTTY), i);
+		long o = chk(c, xopen(path, (flags & ~(u64)O_ASYNC) | O_NOCTTY), i);
 		chk(c, S3(NR_ioctl, o, TIOCGPTN, &idx), i);
-		if ((u64)idx == f->tty_index) {
+		if ((u64)idx == index) {
 			fd = o;
 			break;
 		}
 		held[n++] = o;
-		if ((u64)idx > f->tty_index || f->tty_index - (u64)idx >= 32)
+		if ((u64)idx > index || index - (u64)idx >= 32)
 			break;
 	}
 	for (k = 0; k < n; k++)
@@ -137,36 +148,132 @@ static void wait_queued(struct ctx *c, long fd, u32 n, u64 i)
 	fail(c, ETIMEDOUT, i);
 }
 
+static void put_u32(u8 *p, u32 v)
+{
+	p[0] = (u8)v;
+	p[1] = (u8)(v >> 8);
+	p[2] = (u8)(v >> 16);
+	p[3] = (u8)(v >> 24);
+}
+
+/* the bytes a canonical line discipline (termios t) keeps of p[0..n), typed as the dump wrote
+   them (no editing character unmarked: the plan made sure): each but an LNEXT (with IEXTEN: the
+   next is kept as it is) and an EOF (ends a line, kept as a mark no read returns) */
+static u32 kept_of_typed(const u8 *t, const u8 *p, u32 n)
+{
+	u32 k, kept = 0;
+	int lnext = 0, ext = (get_u32(t + TERMIOS_LFLAG) & L_IEXTEN) != 0;
+	for (k = 0; k < n; k++) {
+		u8 ch = p[k];
+		if (lnext) {
+			kept++;
+			lnext = 0;
+		} else if (ext && ch == t[TERMIOS_CC + VLNEXT])
+			lnext = 1;
+		else if (ch != '\n' && ch == t[TERMIOS_CC + VEOF])
+			continue;
+		else
+			kept++;
+	}
+	return kept;
+}
+
+/* n bytes read off fd and dropped (they are there: never waits) */
+static void drop_bytes(struct ctx *c, long fd, u32 n, u64 i)
+{
+	u8 buf[256];
+	while (n) {
+		long r = S3(NR_read, fd, buf, n < sizeof(buf) ? n : sizeof(buf));
+		if (r == -EINTR)
+			continue;
+		if (r == 0)
+			fail(c, 5 /* EIO */, i);
+		chk(c, r, i);
+		n -= (u32)r;
+	}
+}
+
 /*
- * The bytes a pair held for each end to read, put back unchanged: the slave's termios raw for
- * the while (no input or output processing, no echo, no signals, non-canonical), so that what is
- * written at one end arrives at the other as it is; then its own termios and locked termios.
+ * The bytes a pair held for each end to read, put back; then the slave's own termios and locked
+ * termios. A non-canonical slave's unchanged: its termios raw for the while (no input or output
+ * processing, no echo, no signals; EXTPROC as it was), so that what is written at one end
+ * arrives at the other as it is. A canonical slave's lines typed again (tty-data.img's bytes for
+ * it: see canonicalTyped in @crtools/files) with its control characters and ICANON, IEXTEN, IXON
+ * as they are but no other input processing, no signals, and echo on without output processing:
+ * the echo (a byte for each byte kept) tells when all of it has been through, and is read back
+ * off the master, fresh. The master's bytes are written at the slave without output processing.
  */
 static void put_queued(struct ctx *c, struct plan_file *f, u64 n, u64 i)
 {
 	const u8 *d = AT(c, f[i].data_off);
 	u32 to_slave = queued(&f[i], d, 0), to_master = queued(&f[i], d, 1);
+	u32 lflag = get_u32(d + TTY_TERMIOS + TERMIOS_LFLAG);
+	int canon = (lflag & L_ICANON) && !(lflag & L_EXTPROC);
 	long master = (long)(c->h->fd_base + i), slave = -1;
-	u8 raw[36];
+	u8 tmp[36];
 	u64 j;
 	for (j = 0; j < n && slave < 0; j++)
-		if (f[j].kind == FILE_TTY && !(f[j].tty_bits & (TTY_MASTER | TTY_DEVTTY)) && f[j].tty_index == f[i].tty_index)
+		if (f[j].kind == FILE_TTY && !(f[j].tty_bits & (TTY_MASTER | TTY_DEVTTY | TTY_HUNG)) && f[j].tty_index == f[i].tty_index)
 			slave = (long)(c->h->fd_base + j);
 	if (slave < 0)
 		fail(c, 19 /* ENODEV */, i); /* (the plan makes sure the pair has a slave) */
 	for (j = 0; j < 36; j++)
-		raw[j] = d[TTY_TERMIOS + j];
-	for (j = 0; j < 4; j++)
-		raw[TERMIOS_IFLAG + j] = raw[TERMIOS_OFLAG + j] = raw[TERMIOS_LFLAG + j] = 0;
-	raw[TERMIOS_VTIME] = 0;
-	raw[TERMIOS_VMIN] = 1;
-	chk(c, S3(NR_ioctl, master, TCSETS, raw), i);
+		tmp[j] = d[TTY_TERMIOS + j];
+	put_u32(tmp + TERMIOS_OFLAG, 0);
+	if (canon) {
+		put_u32(tmp + TERMIOS_IFLAG, get_u32(tmp + TERMIOS_IFLAG) & I_IXON);
+		put_u32(tmp + TERMIOS_LFLAG, L_ICANON | L_ECHO | (lflag & L_IEXTEN));
+	} else {
+		put_u32(tmp + TERMIOS_IFLAG, 0);
+		put_u32(tmp + TERMIOS_LFLAG, lflag & L_EXTPROC);
+		tmp[TERMIOS_VTIME] = 0;
+		tmp[TERMIOS_VMIN] = 1;
+	}
+	chk(c, S3(NR_ioctl, master, TCSETS, tmp), i);
 	write_all(c, master, d + TTY_QUEUED + 8, to_slave, i);
-	wait_queued(c, slave, to_slave, i);
+	if (canon) {
+		u32 echo = kept_of_typed(d + TTY_TERMIOS, d + TTY_QUEUED + 8, to_slave);
+		wait_queued(c, master, echo, i);
+		drop_bytes(c, master, echo, i);
+	} else
+		wait_queued(c, slave, to_slave, i);
 	write_all(c, slave, d + TTY_QUEUED + 8 + to_slave, to_master, i);
 	wait_queued(c, master, to_master, i);
 	chk(c, S3(NR_ioctl, master, TCSETS, d + TTY_TERMIOS), i);
 	chk(c, S3(NR_ioctl, master, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+}
+
+/*
+ * The slaves of pty `index` that were hung up (their master closed, or vhangup): a master of
+ * their own at that index (the devpts of their path: its ptmx), unlocked, each slave opened
+ * with its owner, then the master closed, which hangs them up.
+ */
+static void open_hung(struct ctx *c, struct plan_file *f, u64 n, u64 first)
+{
+	char ptmx[512];
+	const char *p = STR(c, f[first].path);
+	u64 k, slash = 0, j;
+	int zero = 0;
+	long master;
+	for (k = 0; p[k]; k++)
+		if (p[k] == '/')
+			slash = k;
+	if (slash + 6 > sizeof(ptmx))
+		fail(c, 36 /* ENAMETOOLONG */, first);
+	for (k = 0; k <= slash; k++)
+		ptmx[k] = p[k];
+	ptmx[k++] = 'p', ptmx[k++] = 't', ptmx[k++] = 'm', ptmx[k++] = 'x', ptmx[k] = 0;
+	master = open_ptmx_index(c, ptmx, O_RDONLY, f[first].tty_index, first);
+	chk(c, S3(NR_ioctl, master, TIOCSPTLCK, &zero), first);
+	for (j = first; j < n; j++) {
+		long fd;
+		if (f[j].kind != FILE_TTY || !(f[j].tty_bits & TTY_HUNG) || f[j].tty_index != f[first].tty_index)
+			continue;
+		fd = chk(c, xopen(STR(c, f[j].path), (f[j].flags & ~(u64)O_ASYNC) | O_NOCTTY), j);
+		chk(c, S3(NR_fchown, fd, f[j].tty_uid, f[j].tty_gid), j);
+		to_slot(c, fd, j);
+	}
+	S1(NR_close, master);
 }
 
 void open_ttys(struct ctx *c)
@@ -183,7 +290,7 @@ void open_ttys(struct ctx *c)
 		if (f[i].kind != FILE_TTY || !(f[i].tty_bits & TTY_MASTER))
 			continue;
 		d = AT(c, f[i].data_off);
-		fd = open_ptmx_index(c, &f[i], i);
+		fd = open_ptmx_index(c, STR(c, f[i].path), f[i].flags, f[i].tty_index, i);
 		chk(c, S3(NR_ioctl, fd, TIOCSPTLCK, &zero), i);
 		chk(c, S3(NR_ioctl, fd, TCSETS, d + TTY_TERMIOS), i);
 		/* (a pair with bytes queued gets its locked termios once they are back: put_queued) */
@@ -194,10 +301,21 @@ void open_ttys(struct ctx *c)
 			chk(c, S3(NR_ioctl, fd, TIOCPKT, &one), i);
 		to_slot(c, fd, i);
 	}
+	/* slaves hung up: each index's together, at the first of them */
+	for (i = 0; i < n; i++) {
+		u64 j;
+		int seen = 0;
+		if (f[i].kind != FILE_TTY || !(f[i].tty_bits & TTY_HUNG))
+			continue;
+		for (j = 0; j < i && !seen; j++)
+			seen = f[j].kind == FILE_TTY && (f[j].tty_bits & TTY_HUNG) && f[j].tty_index == f[i].tty_index;
+		if (!seen)
+			open_hung(c, f, n, i);
+	}
 	/* slaves, by path (never becoming the root's terminal), with their owner */
 	for (i = 0; i < n; i++) {
 		long fd;
-		if (f[i].kind != FILE_TTY || (f[i].tty_bits & (TTY_MASTER | TTY_DEVTTY)))
+		if (f[i].kind != FILE_TTY || (f[i].tty_bits & (TTY_MASTER | TTY_DEVTTY | TTY_HUNG)))
 			continue;
 		fd = chk(c, xopen(STR(c, f[i].path), (f[i].flags & ~(u64)O_ASYNC) | O_NOCTTY), i);
 		chk(c, S3(NR_fchown, fd, f[i].tty_uid, f[i].tty_gid), i);
@@ -212,7 +330,7 @@ void open_ttys(struct ctx *c)
 	}
 	/* once every end is open: exclusive mode, the lock */
 	for (i = 0; i < n; i++) {
-		if (f[i].kind != FILE_TTY || (f[i].tty_bits & TTY_DEVTTY))
+		if (f[i].kind != FILE_TTY || (f[i].tty_bits & (TTY_DEVTTY | TTY_HUNG)))
 			continue;
 		if (f[i].tty_bits & TTY_EXCL)
 			chk(c, S2(NR_ioctl, c->h->fd_base + i, TIOCEXCL), i);

@@ -4,12 +4,15 @@
  * path) per open file, and one tty_info_entry per terminal end in tty-info.img (termios, locked
  * termios, window size, packet mode, pty lock, exclusive mode, the index, the session whose
  * controlling terminal it is and its foreground group: in a tree with a pid namespace of its own,
- * by the pids its tasks see there, as CRIU 4.2 writes them). What would not come back the same is
- * refused by name: a slave whose master is outside the tree, a hung-up terminal, bytes waiting
- * in a terminal that cannot be read back as they are (see `queued`; the others go to
- * tty-data.img), other terminals (consoles, serial lines), a controlling terminal the tree does
- * not hold. /dev/tty opened by a task is a CTTY entry (tty_info id 2012, as CRIU numbers it):
- * it must still be its holder's controlling terminal.
+ * by the pids its tasks see there, as CRIU 4.2 writes them). A slave hung up (its master closed:
+ * every ioctl answers EIO) is a tty_info with no termios, window size, session or modes, as CRIU
+ * 4.2 writes it. What would not come back the same is refused by name: a slave whose master is
+ * outside the tree, a hung-up master, a slave hung up while its master is in the tree or open
+ * again beside its hung-up descriptors, bytes waiting in a terminal that cannot be read back as
+ * they are (see `queued`; the others go to tty-data.img), other terminals (consoles, serial
+ * lines), a controlling terminal the tree does not hold. /dev/tty opened by a task is a CTTY
+ * entry (tty_info id 2012, as CRIU numbers it): it must still be its holder's controlling
+ * terminal; bytes waiting there are its pty pair's.
  */
 import { statSync, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
@@ -19,6 +22,7 @@ import { probeTty, type TtyProbe } from '@crtools/sys';
 import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { DumpedIds } from '../../dump/fown.js';
 import type { TtyQueueHold } from './queues.js';
+import { isCanonical, TERMIOS } from './typed.js';
 
 const EIO = -5;
 
@@ -34,14 +38,17 @@ interface PtyEnd {
   locked: boolean;
   /** bytes waiting for this end to read (TIOCINQ: a slave in canonical mode counts whole lines only) */
   inq: number;
-  /** a slave in canonical mode (ICANON) */
+  /** a slave in canonical mode (ICANON without EXTPROC) */
   canonical: boolean;
+  /** a slave whose ICANON bit is locked (TIOCSLCKTRMIOS): the line being typed cannot be read */
+  icanonLocked: boolean;
+  /** a slave's struct termios */
+  termios?: Buffer;
   /** a master in packet mode */
   packet: boolean;
+  /** a slave hung up (its master closed): nothing but its device is known */
+  hung?: boolean;
 }
-
-/** ICANON in termios' c_lflag (at byte 12) */
-const ICANON = 0o2;
 
 function winsizeEntry(w: Buffer): Entry {
   return { ws_row: w.readUInt16LE(0), ws_col: w.readUInt16LE(2), ws_xpixel: w.readUInt16LE(4), ws_ypixel: w.readUInt16LE(6) };
@@ -93,9 +100,13 @@ export class TtyFiles implements DumpKind {
       key: `tty:${st.rdev}:${st.ino}:${flags}`,
       entry: (id) => {
         const p = probeTty(pid, rec.fd);
-        if (p.termios === EIO || p.winsize === EIO) throw refuseFd(pid, rec.fd, 'a hung-up terminal (its other end is closed) is not supported', rec.target);
+        const hung = p.termios === EIO || p.winsize === EIO;
+        if (hung && master) throw refuseFd(pid, rec.fd, 'a hung-up pty master (TIOCVHANGUP) is not supported', rec.target);
         const index = master ? p.ptn : (dev as { index: number }).index;
         if (index < 0) throw refuseFd(pid, rec.fd, `its pty index cannot be read (${p.ptn})`, rec.target);
+        const had = this.ends.get(ptyInfoId(index, master));
+        if (had && !!had.hung !== hung) throw refuseFd(pid, rec.fd, `/dev/pts/${index} is open both hung up and not (task ${had.pid} fd ${had.fd}: opened again after it was hung up): not supported`, rec.target);
+        if (hung) return this.hung(pid, rec, st, flags, id, index);
         // (bytes waiting to be read are judged once every end is known: finish)
         if (p.outq > 0) throw refuseFd(pid, rec.fd, `${p.outq} bytes wait to be sent in the terminal (TIOCOUTQ): not carried`, rec.target);
         const infoId = ptyInfoId(index, master);
@@ -104,6 +115,21 @@ export class TtyFiles implements DumpKind {
         return { type: 'TTY', id, tty: { id, tty_info_id: infoId, flags, fown: fown(), regf_id: regfId } };
       },
     };
+  }
+
+  /**
+   * A slave hung up (its master closed, or vhangup): what CRIU 4.2 writes of it, its device
+   * (index, owner) and nothing else; the restore hangs it up again.
+   */
+  private hung(pid: number, rec: FdRecord, st: Stats, flags: number, id: number, index: number): Entry {
+    const infoId = ptyInfoId(index, false);
+    if (!this.ends.has(infoId)) {
+      this.ends.set(infoId, { index, master: false, pid, fd: rec.fd, target: rec.target, sid: 0, pgrp: 0, locked: false, inq: 0, canonical: false, icanonLocked: false, packet: false, hung: true });
+      this.infos.push({ id: infoId, type: 'PTY', locked: false, exclusive: false, packet_mode: false, sid: 0, pgrp: 0, rdev: st.rdev, pty: { index }, dev: st.dev, uid: st.uid, gid: st.gid });
+    }
+    // (the master's close removed /dev/pts/N: the restore opens it again through its own master)
+    const regfId = this.pathEntry(rec.target.replace(/ \(deleted\)$/, ''), flags, st);
+    return { type: 'TTY', id, tty: { id, tty_info_id: infoId, flags, fown: fown(), regf_id: regfId } };
   }
 
   /**
@@ -116,7 +142,9 @@ export class TtyFiles implements DumpKind {
     if (typeof p.termios === 'number' || typeof p.termiosLocked === 'number' || typeof p.winsize === 'number') throw refuseFd(pid, rec.fd, 'its terminal was hung up', rec.target);
     if (!own || own.ttyNr === 0 || own.ttyNr !== p.ttyDev) throw refuseFd(pid, rec.fd, 'opened through /dev/tty on a terminal that is no longer the task\'s controlling terminal: not supported', rec.target);
     if (this.devTtyPid !== undefined && this.devTtyPid !== pid) throw refuseFd(pid, rec.fd, `/dev/tty opened in more than one task (also task ${this.devTtyPid}): not supported`, rec.target);
-    if (p.inq > 0 || p.outq > 0) throw refuseFd(pid, rec.fd, `${p.inq > 0 ? p.inq : p.outq} bytes wait in the terminal; queued terminal data is not carried`, rec.target);
+    if (p.outq > 0) throw refuseFd(pid, rec.fd, `${p.outq} bytes wait to be sent in the terminal (TIOCOUTQ): not carried`, rec.target);
+    // (bytes waiting to be read are its pty pair's: judged in finish, once every end is known)
+    if (p.inq > 0) this.devTtyQueued = { pid, fd: rec.fd, target: rec.target, inq: p.inq, ttyDev: p.ttyDev };
     if (this.devTtyPid === undefined) {
       this.devTtyPid = pid;
       this.infos.push({
@@ -141,6 +169,8 @@ export class TtyFiles implements DumpKind {
 
   /** the task that opened /dev/tty (one only) */
   private devTtyPid: number | undefined;
+  /** bytes waiting to be read on its terminal, seen through /dev/tty */
+  private devTtyQueued: { pid: number; fd: number; target: string; inq: number; ttyDev: number } | undefined;
 
   /** The terminal end's tty_info_entry, as seen from the task that holds it first. */
   private info(pid: number, rec: FdRecord, st: Stats, p: TtyProbe, infoId: number, index: number, master: boolean): void {
@@ -158,8 +188,12 @@ export class TtyFiles implements DumpKind {
       pgrp = mine ? Math.max(0, own!.tpgid) : 0;
     }
     const locked = master && p.lock === 1;
-    const canonical = !master && (p.termios.readUInt32LE(12) & ICANON) !== 0;
-    this.ends.set(infoId, { index, master, pid, fd: rec.fd, target: rec.target, sid, pgrp, locked, inq: Math.max(0, p.inq), canonical, packet: master && p.pkt === 1 });
+    const canonical = !master && isCanonical(p.termios);
+    const icanonLocked = !master && (p.termiosLocked.readUInt32LE(12) & TERMIOS.ICANON) !== 0;
+    this.ends.set(infoId, {
+      index, master, pid, fd: rec.fd, target: rec.target, sid, pgrp, locked, inq: Math.max(0, p.inq), canonical, icanonLocked, packet: master && p.pkt === 1,
+      ...(master ? {} : { termios: p.termios }),
+    });
     this.infos.push({
       id: infoId, type: 'PTY', locked, exclusive: p.excl === 1, packet_mode: master && p.pkt === 1, sid: this.written(sid, false), pgrp: this.written(pgrp, true), rdev: st.rdev,
       termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize),
@@ -177,6 +211,11 @@ export class TtyFiles implements DumpKind {
     // criu's standard input stands for at restore, as in CRIU), if no session of the tree leads it
     let outside: PtyEnd | undefined;
     for (const e of this.ends.values()) {
+      if (e.hung) {
+        const m = masters.get(e.index);
+        if (m) refusals.check(() => { throw refuseFd(e.pid, e.fd, `a slave hung up (vhangup) while its master is open (task ${m.pid} fd ${m.fd}): not supported`, e.target); });
+        continue;
+      }
       if (e.master || masters.has(e.index)) continue;
       refusals.check(() => {
         if (!ids?.shellJob) throw refuseFd(e.pid, e.fd, 'a terminal whose master is outside the dumped tree (a shell\'s terminal: -j/--shell-job carries one)', e.target);
@@ -214,29 +253,49 @@ export class TtyFiles implements DumpKind {
   }
 
   /**
-   * Bytes waiting to be read in a pair: carried when both ends are in the tree and every byte can
-   * be counted and read back as it is — the slave not in canonical mode (TIOCINQ counts whole
-   * lines only there, and a line's boundaries and what ERASE or EOF did cannot be read back), the
-   * master not in packet mode (its reads begin with a status byte) — then taken (a dump, not a
-   * preflight) into tty-data.img, an entry per end that had some, as CRIU 4.2 writes them.
+   * Bytes waiting to be read in a pair: carried when both ends are in the tree and the bytes can
+   * be read and put back as they are — the master not in packet mode (its reads begin with a
+   * status byte); a canonical slave's lines (each read on its own) and the line being typed (read
+   * with ICANON off for the while, so not with ICANON locked), typed again at the restore, which
+   * wants its master out of packet mode too (see typed.ts) — then taken (a dump, not a preflight)
+   * into tty-data.img, an entry per end that had some, as CRIU 4.2 writes them. A canonical slave
+   * is read even when TIOCINQ counts nothing: it counts no line being typed.
    */
   private queued(refusals: Refusals, masters: ReadonlyMap<number, PtyEnd>, slaveOf: (i: number) => PtyEnd | undefined): void {
-    for (const e of this.ends.values()) {
-      if (!e.inq) continue;
-      const m = e.master ? e : masters.get(e.index);
-      const s = e.master ? slaveOf(e.index) : e;
-      const what = `${e.inq} byte(s) wait to be read at the ${e.master ? 'master' : 'slave'} of /dev/pts/${e.index}`;
+    const check = (e: PtyEnd, m: PtyEnd | undefined, s: PtyEnd | undefined, inq: number) => {
+      const what = `${inq} byte(s) wait to be read at the ${e.master ? 'master' : 'slave'} of /dev/pts/${e.index}`;
       refusals.check(() => {
-        if (!m || !s) throw refuseFd(e.pid, e.fd, `${what}, whose ${m ? 'slave' : 'master'} is open nowhere in the tree: not carried`, e.target);
-        if (!e.master && e.canonical) throw refuseFd(e.pid, e.fd, `${what}, in canonical mode (lines typed: their boundaries and what ERASE or EOF did cannot be read back): not carried`, e.target);
+        if (!m || !s || s.hung) throw refuseFd(e.pid, e.fd, `${what}, whose ${m ? 'slave' : 'master'} is open nowhere in the tree: not carried`, e.target);
         if (e.master && e.packet) throw refuseFd(e.pid, e.fd, `${what}, in packet mode: not carried`, e.target);
+        if (!e.master && e.canonical && m.packet) throw refuseFd(e.pid, e.fd, `${what}, in canonical mode, with the master in packet mode: not carried`, e.target);
+        if (!e.master && e.canonical && e.icanonLocked) throw refuseFd(e.pid, e.fd, `${what}, in canonical mode with ICANON locked (TIOCSLCKTRMIOS: the line being typed cannot be read): not carried`, e.target);
       });
+    };
+    for (const e of this.ends.values()) {
+      if (!e.inq || e.hung) continue;
+      check(e, e.master ? e : masters.get(e.index), e.master ? slaveOf(e.index) : e, e.inq);
+    }
+    // seen through /dev/tty: its pair's slave's bytes
+    const t = this.devTtyQueued;
+    if (t) {
+      const dev = ttyDevice(t.ttyDev);
+      const s = dev.kind === 'pts' ? slaveOf(dev.index) : undefined;
+      const m = dev.kind === 'pts' ? masters.get(dev.index) : undefined;
+      if (!s || s.hung) refusals.check(() => { throw refuseFd(t.pid, t.fd, `${t.inq} byte(s) wait to be read at its terminal, which is open nowhere in the tree but through /dev/tty: not carried`, t.target); });
+      else check(s, m, s, t.inq);
     }
     if (!this.queues || refusals.found.length) return;
     for (const m of masters.values()) {
       const s = slaveOf(m.index);
-      if (!s || !(m.inq || s.inq)) continue;
-      const q = this.queues.take(m.index, m.pid, m.fd, s.pid, s.fd);
+      if (!s || s.hung) continue;
+      const canonical = s.canonical && !m.packet && !s.icanonLocked;
+      if (!(m.inq || s.inq || canonical)) continue;
+      const q = this.queues.take(m.index, m.pid, m.fd, s.pid, s.fd, s.termios!);
+      if (!q.exact) {
+        refusals.check(() => {
+          throw refuseFd(s.pid, s.fd, `a line queued at the slave of /dev/pts/${m.index} in canonical mode without IEXTEN holds a character the line discipline would act on if it were typed again (no LNEXT to mark it): not carried`, s.target);
+        });
+      }
       if (q.toMaster.length) this.data.push({ tty_id: ptyInfoId(m.index, true), data: q.toMaster });
       if (q.toSlave.length) this.data.push({ tty_id: ptyInfoId(m.index, false), data: q.toSlave });
     }

@@ -5,14 +5,21 @@
  * slave opened at /dev/pts/N (owner as recorded); exclusive mode and the lock once every end is
  * open. The session whose controlling terminal a pair was gets it back from its leader, with its
  * foreground group (`ctty`, on one end of the pair). /dev/tty opened by a task (`devTty`) is
- * opened again by that task, once its session has its terminal. Refused by name: terminals other than ptys,
- * a slave whose master is not in the checkpoint, a hung-up terminal. Bytes queued in a pair
- * (tty-data.img, read from each end by the dump) go back unchanged to wait at the end that had
- * them, written at the other end with the slave's termios raw for the while (CRIU 4.2 writes
- * them through the line discipline as it is set, which changes them unless it is raw); refused:
- * a pair with bytes queued whose slave is open nowhere, or whose master is in packet mode.
+ * opened again by that task, once its session has its terminal. Slaves that were hung up (a
+ * tty_info without termios: their master was closed) are opened through a master of their own,
+ * closed once they are open (`hung`), as CRIU does. Refused by name: terminals other than ptys, a
+ * slave whose master is not in the checkpoint, a hung-up master, a hung-up slave whose master is
+ * in the checkpoint. Bytes queued in a pair (tty-data.img, read from each end by the dump) go
+ * back to wait at the end that had them: a non-canonical slave's unchanged, written at the other
+ * end with the slave's termios raw for the while (CRIU 4.2 writes them through the line
+ * discipline as it is set, which changes them unless it is raw); a canonical slave's typed again
+ * with nothing but its line discipline's own processing (see typed.ts), so that its lines and the
+ * line being typed are as they were. Refused: a pair with bytes queued whose slave is open
+ * nowhere, whose master is in packet mode (bytes for the master; any for a canonical slave), or
+ * whose canonical slave's bytes hold an editing character not marked by LNEXT.
  */
 import { CTTY_INFO_ID, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
+import { isCanonical, unmarkedEditing } from './typed.js';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import type { FileBase } from '../reg/plan.js';
 
@@ -42,6 +49,8 @@ export interface TtyFilePlan extends FileBase {
   ctty?: { sid: number; pgrp: number };
   /** tty-info id (not for the restorer: pairs ends in finish()) */
   infoId: number;
+  /** a slave that was hung up (its tty_info has no termios): opened through a master of its own, closed then */
+  hung?: boolean;
   /**
    * a master: the bytes the pair held for each end to read (tty-data.img), put back unchanged
    * once both ends are open (the slave's termios raw for the while)
@@ -82,17 +91,26 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
     if (type === 'EXT_TTY') throw refuse(`${ctx.what}: an external terminal (dumped with --external tty[...]) is restored only from a descriptor handed over: --inherit-fd 'fd[N]:${this.inheritKey(fe)}'`);
     if (type !== 'PTY') throw refuse(`${ctx.what}: a ${type} terminal is not restored (only pseudo-terminals are)`);
     if (!info.pty) throw badImage(`${ctx.what}: pty ${infoId} has no index`, { image: 'tty-info.img' });
-    if (!info.termios || !info.winsize) throw refuse(`${ctx.what}: a hung-up terminal (pty ${n(info.pty.index)}) is not restored`);
     const index = n(info.pty.index);
     const master = (infoId & 1) === 1;
     if (infoId !== ptyInfoId(index, master)) throw badImage(`${ctx.what}: tty-info ${infoId} does not match pty index ${index}`, { image: 'tty-info.img' });
+    const reg = fe.regf_id !== undefined ? (this.files.get(n(fe.regf_id))?.reg as Obj | undefined) : undefined;
+    const path = reg ? String(reg.name) : master ? '/dev/ptmx' : `/dev/pts/${index}`;
+    if (!info.termios || !info.winsize) {
+      // hung up (the dump could read nothing but the device): a slave whose master was closed
+      if (master) throw refuse(`${ctx.what}: a hung-up pty master (/dev/pts/${index}) is not restored`);
+      return {
+        kind: 'tty', hung: true, flags: n(fe.flags), pos: 0n, master, index, path, infoId,
+        termios: Buffer.alloc(36), termiosLocked: Buffer.alloc(36), winsize: [0, 0, 0, 0], packetMode: false, locked: false, exclusive: false,
+        uid: n(info.uid), gid: n(info.gid),
+      };
+    }
     // what each end had to read (read from that end by the dump): kept on the master
     const toMaster = this.data.get(ptyInfoId(index, true));
     const toSlave = this.data.get(ptyInfoId(index, false));
     // (read in packet mode, a master's bytes begin with a status byte CRIU's dump keeps with them)
     if (master && toMaster && info.packet_mode) throw refuse(`${ctx.what}: /dev/pts/${index} has bytes queued for its master in packet mode (tty-data.img), which crtools does not restore`);
-    const reg = fe.regf_id !== undefined ? (this.files.get(n(fe.regf_id))?.reg as Obj | undefined) : undefined;
-    const path = reg ? String(reg.name) : master ? '/dev/ptmx' : `/dev/pts/${index}`;
+    if (master && toSlave) this.checkTyped(ctx.what, index, toSlave, !!info.packet_mode);
     const w = info.winsize as Obj;
     return {
       kind: 'tty', flags: n(fe.flags), pos: 0n, master, index, path, infoId,
@@ -102,6 +120,21 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
       uid: n(info.uid), gid: n(info.gid),
       ...(master && (toMaster || toSlave) ? { queued: { toMaster: toMaster ?? Buffer.alloc(0), toSlave: toSlave ?? Buffer.alloc(0) } } : {}),
     };
+  }
+
+  /**
+   * Bytes for a canonical slave (its termios: the slave's tty_info's) are typed again: each
+   * editing character among them must be marked by LNEXT (ours always are; CRIU 4.2 writes the
+   * lines as read), and the echo that tells they are through must not meet packet mode.
+   */
+  private checkTyped(what: string, index: number, toSlave: Buffer, packet: boolean): void {
+    const si = this.infos.get(ptyInfoId(index, false));
+    if (!si?.termios) return;
+    const termios = termiosBytes(si.termios);
+    if (!isCanonical(termios)) return;
+    if (packet) throw refuse(`${what}: /dev/pts/${index} has bytes queued for its slave in canonical mode and its master in packet mode (tty-data.img), which crtools does not restore`);
+    const at = unmarkedEditing(termios, toSlave);
+    if (at >= 0) throw refuse(`${what}: the bytes queued for /dev/pts/${index}'s slave in canonical mode (tty-data.img) hold an editing character (0x${toSlave[at]!.toString(16)} at ${at}) that typing them again would act on: not restored`);
   }
 
   /** CRIU's name of a terminal for --inherit-fd: tty[rdev:dev] (hex, its tty_info's) */
@@ -118,6 +151,11 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
     let outside: number | undefined;
     for (const [index, ends] of byIndex) {
       const master = ends.find((e) => e.master);
+      // hung-up slaves: a master of their own at restore (one in the checkpoint would be a second)
+      if (ends.some((e) => e.hung)) {
+        if (master) throw refuse(`/dev/pts/${index}: a hung-up slave whose master is in the checkpoint is not restored`);
+        continue;
+      }
       if (!master) {
         // a terminal outside the tree: with --shell-job, criu's own (its standard input), as in CRIU
         if (!this.shellJob) throw refuse(`/dev/pts/${index}: its master is not in the checkpoint (a terminal outside the tree: restore with --shell-job, from a terminal)`);

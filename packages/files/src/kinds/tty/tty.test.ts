@@ -102,8 +102,24 @@ describe('tty plans', () => {
     const alone = plans([info(3, true)], [[ptyInfoId(3, false), 'typed']]);
     expect(() => alone.finish([alone.plan(fe(1, 7), ctx(1))])).toThrow(/its slave open nowhere/);
   });
-  it('refuses hung-up terminals and other kinds by name', () => {
-    expect(() => plans([{ ...info(0, true), termios: undefined }]).plan(fe(1, 1), ctx(1))).toThrow(/hung-up/);
+  it('hung-up slaves (no termios): opened through a master of their own, no session; refused beside their master, and a hung-up master', () => {
+    const hung = { ...info(5, false, { sid: 0 }), termios: undefined, termios_locked: undefined, winsize: undefined };
+    const p = plans([hung]);
+    const files = [p.plan(fe(1, 10), ctx(1)), p.plan(fe(2, 10), ctx(2))];
+    p.finish(files);
+    expect(files[0]).toMatchObject({ kind: 'tty', hung: true, master: false, index: 5, path: '/dev/pts/5', uid: 0, gid: 5 });
+    expect(files[1]!.ctty).toBeUndefined();
+    const q = plans([info(5, true), hung]);
+    expect(() => q.finish([q.plan(fe(1, 11), ctx(1)), q.plan(fe(2, 10), ctx(2))])).toThrow(/hung-up slave whose master is in the checkpoint/);
+  });
+  it('a canonical slave\'s bytes: typed again unless an editing character is unmarked (a foreign image), or the master is in packet mode', () => {
+    const ok = plans([info(3, true), info(3, false)], [[ptyInfoId(3, false), 'in\n\x16\x7f']]);
+    expect(ok.plan(fe(1, 7), ctx(1)).queued?.toSlave).toEqual(Buffer.from('in\n\x16\x7f'));
+    expect(() => plans([info(3, true), info(3, false)], [[ptyInfoId(3, false), 'in\x7f\n']]).plan(fe(1, 7), ctx(1))).toThrow(/editing character \(0x7f at 2\)/);
+    expect(() => plans([info(3, true, { packet_mode: true }), info(3, false)], [[ptyInfoId(3, false), 'in\n']]).plan(fe(1, 7), ctx(1))).toThrow(/canonical mode and its master in packet mode/);
+  });
+  it('refuses hung-up masters and other kinds by name', () => {
+    expect(() => plans([{ ...info(0, true), termios: undefined }]).plan(fe(1, 1), ctx(1))).toThrow(/hung-up pty master/);
     expect(() => plans([{ ...info(0, true), type: 'VT' }]).plan(fe(1, 1), ctx(1))).toThrow(/a VT terminal is not restored/);
   });
   it('/dev/tty: opened again by its holder', () => {
