@@ -21,10 +21,13 @@ using crtools::SysErr;
 
 // one step: mount(source, target, fstype, flags, data), or umount2(target, flags) when umount, or
 // pivot: target becomes the namespace's root (pivot_root(2) with new and old root the same
-// directory, the old root then detached: every task whose root was the old one is moved over)
+// directory, the old root then detached: every task whose root was the old one is moved over), or
+// group_from >= 0: the mount at target joins the propagation of the mount whose root that
+// descriptor of this process is on (move_mount(2) MOVE_MOUNT_SET_GROUP: its peer group, its master)
 struct MountOp {
   bool umount = false;
   bool pivot = false;
+  int group_from = -1;
   bool has_source = false, has_fstype = false, has_data = false;
   std::string source, target, fstype, data;
   unsigned long flags = 0;
@@ -39,6 +42,13 @@ struct MountJob {
   int err = 0;
   const char *syscall = nullptr;
 };
+
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+constexpr unsigned kMoveMountFEmptyPath = 0x4;  // MOVE_MOUNT_F_EMPTY_PATH
+constexpr unsigned kMoveMountTEmptyPath = 0x40;  // MOVE_MOUNT_T_EMPTY_PATH
+constexpr unsigned kMoveMountSetGroup = 0x100;   // MOVE_MOUNT_SET_GROUP (Linux 5.15)
 
 void *MountThread(void *arg) {
   MountJob *j = (MountJob *)arg;
@@ -93,6 +103,22 @@ void *MountThread(void *arg) {
       j->done++;
       continue;
     }
+    if (o.group_from >= 0) {
+      int t = open(o.target.c_str(), O_PATH | O_CLOEXEC);
+      if (t < 0) {
+        j->err = errno, j->syscall = "open";
+        return nullptr;
+      }
+      long r = syscall(SYS_move_mount, o.group_from, "", t, "", kMoveMountSetGroup | kMoveMountFEmptyPath | kMoveMountTEmptyPath);
+      int e = errno;
+      close(t);
+      if (r < 0) {
+        j->err = e, j->syscall = "move_mount";
+        return nullptr;
+      }
+      j->done++;
+      continue;
+    }
     int r = o.umount ? umount2(o.target.c_str(), (int)o.flags)
                      : mount(o.has_source ? o.source.c_str() : nullptr, o.target.c_str(), o.has_fstype ? o.fstype.c_str() : nullptr, o.flags,
                              o.has_data ? o.data.c_str() : nullptr);
@@ -105,7 +131,7 @@ void *MountThread(void *arg) {
   return nullptr;
 }
 
-// mountOps(nsPath, ops: { umount?, pivot?, source?, target, fstype?, flags, data? }[], join?: string[])
+// mountOps(nsPath, ops: { umount?, pivot?, groupFrom?, source?, target, fstype?, flags, data? }[], join?: string[])
 //   -> undefined | { errno, syscall, done }: from inside the mount namespace nsPath names (and the
 //   namespaces join names), each step in order (done: how many steps succeeded before the failed one)
 Napi::Value MountOps(const Napi::CallbackInfo &info) {
@@ -118,6 +144,7 @@ Napi::Value MountOps(const Napi::CallbackInfo &info) {
     MountOp m;
     m.umount = o.Has("umount") && o.Get("umount").ToBoolean().Value();
     m.pivot = o.Has("pivot") && o.Get("pivot").ToBoolean().Value();
+    if (o.Has("groupFrom") && o.Get("groupFrom").IsNumber()) m.group_from = o.Get("groupFrom").As<Napi::Number>().Int32Value();
     m.target = o.Get("target").As<Napi::String>().Utf8Value();
     m.flags = (unsigned long)U64(o.Get("flags"));
     if (o.Has("source") && o.Get("source").IsString()) m.has_source = true, m.source = o.Get("source").As<Napi::String>().Utf8Value();

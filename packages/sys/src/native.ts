@@ -36,6 +36,8 @@ export interface SysvObject extends SysvContents {
 export interface MountOp {
   umount?: boolean;
   pivot?: boolean;
+  /** a descriptor of this process on a mount's root: the mount at target joins its propagation (move_mount MOVE_MOUNT_SET_GROUP; target private before) */
+  groupFrom?: number;
   source?: string;
   target: string;
   fstype?: string;
