@@ -264,7 +264,8 @@ function rootedSources(mounts: readonly MountPlan[], ext: ReadonlyMap<string, st
       if (val === undefined) throw refuse(m, `is external (mnt[${m.extKey}]) and the restore maps nothing to it (--ext-mount-map ${m.extKey}:PATH, RPC ext_mnt)`);
       made.push({ m, ext: val });
     } else {
-      const from: MountPlan[] = [...placed].reverse().filter((p) => p.dev === m.dev && p.extKey === undefined && rootUnder(m.root, p.root));
+      // (an external mount too: what it is bound from stands for its root in the tree's file system)
+      const from: MountPlan[] = [...placed].reverse().filter((p) => p.dev === m.dev && rootUnder(m.root, p.root));
       const src: MountPlan | undefined = from.find((p) => m.shared && p.shared === m.shared) ?? from.find((p) => m.master && p.shared === m.master) ?? from[0];
       if (src && (src !== top || m.root !== top.root)) {
         const rel = src.root === '/' ? m.root : m.root.slice(src.root.length);
