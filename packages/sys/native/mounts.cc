@@ -170,6 +170,9 @@ Napi::Value MountOps(const Napi::CallbackInfo &info) {
 
 struct CloneJob {
   std::string ns_path, root, path;
+  // mount points (as the task sees them) unmounted first, last first, in a private copy of the
+  // namespace: the mounts that cover the one at path
+  std::vector<std::string> uncover;
   int fd = -1;
   int err = 0;
   const char *syscall = nullptr;
@@ -203,22 +206,50 @@ void *CloneThread(void *arg) {
   close(nfd);
   const char *rel = j->path.c_str();
   while (*rel == '/') rel++;
-  long fd = syscall(SYS_open_tree, rfd, *rel ? rel : ".", kOpenTreeClone | kOpenTreeCloexec);
+  int at = rfd;
+  if (!j->uncover.empty()) {
+    // from the task's root, in a copy of the namespace of this thread's own (the copy takes the
+    // thread's working directory along), private throughout so that no unmount reaches the
+    // task's namespace, the covering mounts detached
+    const char *failed = fchdir(rfd) < 0 ? "fchdir" : unshare(CLONE_NEWNS) < 0 ? "unshare" : mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0 ? "mount" : nullptr;
+    if (failed) {
+      j->err = errno, j->syscall = failed;
+      close(rfd);
+      return nullptr;
+    }
+    for (auto &u : j->uncover) {
+      const char *r = u.c_str();
+      while (*r == '/') r++;
+      if (umount2(*r ? r : ".", MNT_DETACH) < 0) {
+        j->err = errno, j->syscall = "umount2";
+        close(rfd);
+        return nullptr;
+      }
+    }
+    at = AT_FDCWD;
+  }
+  long fd = syscall(SYS_open_tree, at, *rel ? rel : ".", kOpenTreeClone | kOpenTreeCloexec);
   if (fd < 0) j->err = errno, j->syscall = "open_tree";
   else j->fd = (int)fd;
   close(rfd);
   return nullptr;
 }
 
-// cloneMount(nsPath, root, path) -> fd | { errno, syscall }: from inside the mount namespace
-// nsPath names, a detached copy of the one mount at path (below root, a task's /proc/PID/root),
-// without the mounts on it (open_tree OPEN_TREE_CLONE, not recursive): what they hide shows
+// cloneMount(nsPath, root, path, uncover?) -> fd | { errno, syscall }: from inside the mount
+// namespace nsPath names, a detached copy of the one mount at path (below root, a task's
+// /proc/PID/root), without the mounts on it (open_tree OPEN_TREE_CLONE, not recursive): what they
+// hide shows; with uncover, the mount that is at path once those mount points are unmounted (last
+// first) in a private copy of the namespace (a mount covered by others)
 Napi::Value CloneMount(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   CloneJob j;
   j.ns_path = info[0].As<Napi::String>().Utf8Value();
   j.root = info[1].As<Napi::String>().Utf8Value();
   j.path = info[2].As<Napi::String>().Utf8Value();
+  if (info.Length() > 3 && info[3].IsArray()) {
+    Napi::Array u = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < u.Length(); i++) j.uncover.push_back(u.Get(i).As<Napi::String>().Utf8Value());
+  }
   pthread_t th;
   int r = pthread_create(&th, nullptr, CloneThread, &j);
   if (r != 0) return SysErr(env, r, "pthread_create");
