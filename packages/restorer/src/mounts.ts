@@ -122,7 +122,16 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
 
   const placed: Placed[] = [];
   const copies = new Copies(pid, mounts, (live) => live);
-  for (const m of propagationOrder(mounts)) {
+  const held = new Held(pid, mounts);
+  try {
+    for (const m of propagationOrder(mounts)) {
+      shape(m);
+      held.add(m, m.mountpoint, keep.get(m.id)?.mntId);
+    }
+  } finally {
+    held.close();
+  }
+  function shape(m: MountPlan): void {
     const h = keep.get(m.id);
     const ops: MountOp[] = [];
     if (h) {
@@ -137,7 +146,7 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
       if (ops.length) mountSteps(pid, ops);
       placed.push({ m, kept: h, host: peerKept(h) });
       copies.placed(m, m.mountpoint);
-      continue;
+      return;
     }
     // the tree's own, never below a peer of the restorer's mounts: it would be mounted there too
     if (placed.find((p) => p.m.id === m.parent)?.host) {
@@ -150,7 +159,7 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
       mountSteps(pid, [{ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) }, ...propagation(m, live.shared, live.master)]);
       copies.placed(m, m.mountpoint);
       placed.push({ m, host: false });
-      continue;
+      return;
     }
     // the tree's own: a bind from a mount of its file system placed before it, best one of its peer group or its master's
     const from = [...placed].reverse().filter((p) => p.m.dev === m.dev && rootUnder(m.root, p.m.root));
@@ -159,7 +168,9 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
     let master = 0;
     if (src) {
       const rel = src.m.root === '/' ? m.root : m.root.slice(src.m.root.length);
-      ops.push({ source: `${src.m.mountpoint === '/' ? '' : src.m.mountpoint}${rel === '/' ? '' : rel}` || '/', target: m.mountpoint, flags: MS.BIND });
+      const fd = held.covered(src.m);
+      if (fd !== undefined) ops.push({ bindFd: fd, source: rel === '/' ? '' : rel, target: m.mountpoint, flags: 0 });
+      else ops.push({ source: `${src.m.mountpoint === '/' ? '' : src.m.mountpoint}${rel === '/' ? '' : rel}` || '/', target: m.mountpoint, flags: MS.BIND });
       ops.push({ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) });
       // a bind of a shared mount joins its peer group; of a slave, is a slave of the same master
       shared = src.m.shared;
@@ -403,7 +414,17 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
   mountSteps(pid, [{ target: '/', flags: MS.REC | MS.PRIVATE }, { source: root, target: root, flags: MS.BIND }]);
   const copies = new Copies(pid, mounts, (live) => (live === root ? '/' : live.startsWith(`${root}/`) ? live.slice(root.length) : undefined));
   const join = (m: MountPlan): ('net' | 'ipc')[] => (m.fsname === 'sysfs' ? ['net'] : m.fsname === 'mqueue' ? ['ipc'] : []);
-  for (const s of made) {
+  const held = new Held(pid, mounts);
+  held.add(top, undefined);
+  try {
+    for (const s of made) {
+      madeUnder(s);
+      held.add(s.m, at(s.m.mountpoint));
+    }
+  } finally {
+    held.close();
+  }
+  function madeUnder(s: RootedSource): void {
     const m = s.m;
     const target = at(m.mountpoint);
     const ops: MountOp[] = [];
@@ -414,6 +435,8 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
       ops.push({ source: s.ext, target, flags: MS.BIND });
     } else if ('fresh' in s) {
       ops.push(freshMount(pid, m, target));
+    } else if (s.src !== top && held.covered(s.src) !== undefined) {
+      ops.push({ bindFd: held.covered(s.src)!, source: s.rel, target, flags: 0 });
     } else if (s.src !== top) {
       ops.push({ source: `${at(s.src.mountpoint)}${s.rel}`, target, flags: MS.BIND });
     } else {
@@ -473,7 +496,7 @@ export function propagationOrder(mounts: readonly MountPlan[]): MountPlan[] {
     if (p.mountpoint === m.mountpoint) return '';
     return p.mountpoint === '/' ? m.mountpoint : m.mountpoint.startsWith(`${p.mountpoint}/`) ? m.mountpoint.slice(p.mountpoint.length) : undefined;
   };
-  const out = [...mounts];
+  const out = parentsFirst(mounts);
   for (const x of mounts) {
     const px = byId.get(x.parent);
     if (!px?.master) continue;
@@ -484,6 +507,64 @@ export function propagationOrder(mounts: readonly MountPlan[]): MountPlan[] {
     out.splice(out.indexOf(twin) + 1, 0, x);
   }
   return out;
+}
+
+/**
+ * The mounts in the order they were mounted, but each after its parent: a mount moved (MS_MOVE)
+ * below one mounted after it is listed before its parent (mountinfo lists mounts by id).
+ */
+function parentsFirst(mounts: readonly MountPlan[]): MountPlan[] {
+  const ids = new Set(mounts.map((m) => m.id));
+  const done = new Set<number>();
+  const out: MountPlan[] = [];
+  let left = [...mounts];
+  while (left.length) {
+    const ready = left.filter((m) => m.parent === m.id || !ids.has(m.parent) || done.has(m.parent));
+    // (a loop of parents cannot be: keep the rest as listed)
+    const take = ready.length ? [ready[0]!] : left;
+    for (const m of take) {
+      out.push(m);
+      done.add(m.id);
+    }
+    left = left.filter((m) => !done.has(m.id));
+  }
+  return out;
+}
+
+/**
+ * Descriptors on the roots of the mounts placed so far, each taken while it was on top at its
+ * mount point: a bind of a mount that one placed since covers (at its mount point or over a
+ * directory above it) is made through it, its path leading to the mount on top now.
+ */
+class Held {
+  private readonly fds = new Map<MountPlan, number>();
+  private readonly order: MountPlan[] = [];
+  /** the mounts another one may be bound from (same file system, its root within): only these are held */
+  private readonly sources: Set<MountPlan>;
+
+  constructor(private readonly pid: number, mounts: readonly MountPlan[]) {
+    this.sources = new Set(mounts.filter((m) => mounts.some((o) => o !== m && o.dev === m.dev && rootUnder(o.root, m.root))));
+  }
+
+  /** m is placed at `target` (the tree's path as the restorer reaches it below the task's root; undefined: none held); `live`: the mount id that must be there (a kept one may be covered already) */
+  add(m: MountPlan, target: string | undefined, live?: number): void {
+    this.order.push(m);
+    if (target === undefined || !this.sources.has(m)) return;
+    const fd = openSync(`/proc/${this.pid}/root${target}`, O_PATH);
+    if (live !== undefined && mntIdOf(fd) !== live) closeSync(fd);
+    else this.fds.set(m, fd);
+  }
+
+  /** a descriptor on src's root when a mount placed since covers it (undefined: not covered, or none held) */
+  covered(src: MountPlan): number | undefined {
+    const cover = this.order.slice(this.order.indexOf(src) + 1).some((o) => o.mountpoint === src.mountpoint || (o.mountpoint !== '/' && under(src.mountpoint, o.mountpoint)));
+    return cover ? this.fds.get(src) : undefined;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
 }
 
 class Copies {

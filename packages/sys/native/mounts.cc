@@ -28,6 +28,10 @@ struct MountOp {
   bool umount = false;
   bool pivot = false;
   int group_from = -1;
+  // bind_fd >= 0: a bind (not recursive) of source, relative to the mount root that descriptor of
+  // this process is on ('' that root), put at target: open_tree(OPEN_TREE_CLONE) + move_mount,
+  // which reach the mount even where others now cover it
+  int bind_fd = -1;
   bool has_source = false, has_fstype = false, has_data = false;
   std::string source, target, fstype, data;
   unsigned long flags = 0;
@@ -43,6 +47,11 @@ struct MountJob {
   const char *syscall = nullptr;
 };
 
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+constexpr unsigned kOpenTreeClone = 1;          // OPEN_TREE_CLONE
+constexpr unsigned kOpenTreeCloexec = O_CLOEXEC;  // OPEN_TREE_CLOEXEC
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
 #endif
@@ -103,6 +112,24 @@ void *MountThread(void *arg) {
       j->done++;
       continue;
     }
+    if (o.bind_fd >= 0) {
+      const char *rel = o.source.c_str();
+      while (*rel == '/') rel++;
+      long t = syscall(SYS_open_tree, o.bind_fd, rel, kOpenTreeClone | kOpenTreeCloexec | (*rel ? 0 : AT_EMPTY_PATH));
+      if (t < 0) {
+        j->err = errno, j->syscall = "open_tree";
+        return nullptr;
+      }
+      long r = syscall(SYS_move_mount, (int)t, "", AT_FDCWD, o.target.c_str(), kMoveMountFEmptyPath);
+      int e = errno;
+      close((int)t);
+      if (r < 0) {
+        j->err = e, j->syscall = "move_mount";
+        return nullptr;
+      }
+      j->done++;
+      continue;
+    }
     if (o.group_from >= 0) {
       int t = open(o.target.c_str(), O_PATH | O_CLOEXEC);
       if (t < 0) {
@@ -131,7 +158,7 @@ void *MountThread(void *arg) {
   return nullptr;
 }
 
-// mountOps(nsPath, ops: { umount?, pivot?, groupFrom?, source?, target, fstype?, flags, data? }[], join?: string[])
+// mountOps(nsPath, ops: { umount?, pivot?, groupFrom?, bindFd?, source?, target, fstype?, flags, data? }[], join?: string[])
 //   -> undefined | { errno, syscall, done }: from inside the mount namespace nsPath names (and the
 //   namespaces join names), each step in order (done: how many steps succeeded before the failed one)
 Napi::Value MountOps(const Napi::CallbackInfo &info) {
@@ -145,6 +172,7 @@ Napi::Value MountOps(const Napi::CallbackInfo &info) {
     m.umount = o.Has("umount") && o.Get("umount").ToBoolean().Value();
     m.pivot = o.Has("pivot") && o.Get("pivot").ToBoolean().Value();
     if (o.Has("groupFrom") && o.Get("groupFrom").IsNumber()) m.group_from = o.Get("groupFrom").As<Napi::Number>().Int32Value();
+    if (o.Has("bindFd") && o.Get("bindFd").IsNumber()) m.bind_fd = o.Get("bindFd").As<Napi::Number>().Int32Value();
     m.target = o.Get("target").As<Napi::String>().Utf8Value();
     m.flags = (unsigned long)U64(o.Get("flags"));
     if (o.Has("source") && o.Get("source").IsString()) m.has_source = true, m.source = o.Get("source").As<Napi::String>().Utf8Value();
@@ -177,12 +205,6 @@ struct CloneJob {
   int err = 0;
   const char *syscall = nullptr;
 };
-
-#ifndef SYS_open_tree
-#define SYS_open_tree 428
-#endif
-constexpr unsigned kOpenTreeClone = 1;          // OPEN_TREE_CLONE
-constexpr unsigned kOpenTreeCloexec = O_CLOEXEC;  // OPEN_TREE_CLOEXEC
 
 void *CloneThread(void *arg) {
   CloneJob *j = (CloneJob *)arg;

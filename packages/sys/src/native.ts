@@ -38,6 +38,8 @@ export interface MountOp {
   pivot?: boolean;
   /** a descriptor of this process on a mount's root: the mount at target joins its propagation (move_mount MOVE_MOUNT_SET_GROUP; target private before) */
   groupFrom?: number;
+  /** a descriptor of this process on a mount's root: a bind of `source` (relative to that root) at target, reached even where others cover it (open_tree OPEN_TREE_CLONE + move_mount) */
+  bindFd?: number;
   source?: string;
   target: string;
   fstype?: string;
