@@ -6,7 +6,7 @@
  * MOVE_MOUNT_SET_GROUP) and makes it a slave of it, as it was. Round-tripped twice with the
  * fingerprint (its mounts with their propagation); propagation seen at work: a mount made on
  * the host's source shows in the tree. Workload test/workloads/mntext.c, built static into the
- * tree's root.
+ * tree's root. CRIU 4.2 restores crtools' dump of it and crtools CRIU's, both ways slaves again.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, readState, sleep, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { repoRoot } from '../lib/paths.js';
+import { CRIU, CRIU_TIME_NS, runBy } from './criu-ref.js';
 import { restoreDir } from './roundtrip.js';
 
 const restoredRoots: number[] = [];
@@ -108,6 +109,26 @@ describe('external mounts that are slaves of a peer group of the host', () => {
     killTree(pid);
     for (const p of pids) expect(waitGone(p)).toBe(true);
     restoredRoots.splice(0);
+  });
+
+  it.skipIf(!CRIU)(`both ways with CRIU 4.2: crtools restores CRIU's dump and CRIU crtools' with /ext and /ext2 slaves of the host's group (fingerprint), verdict ok${CRIU ? '' : ' (skipped: no CRIU 4.2; set CRIU=)'}`, () => {
+    const { src, root } = setUp('mntext-criu');
+    const state = path.join(root, 'mntext.state');
+    let pid = start(src, root);
+    for (const [dumper, restorer] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+      expect(askVerdict(state, pid, 10_000)).toBe('check ok');
+      const before = fingerprint(pid);
+      const dir = tmp(`mntext-${dumper}`);
+      runBy(dumper, dir, ['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', '-v4', '--root', root, '--external', 'mnt[/ext]:EXT']);
+      expect(waitReaped(pid)).toBe(true);
+      restoredRoots.splice(0);
+      const pidfile = path.join(dir, 'root.pid');
+      runBy(restorer, dir, ['restore', '-D', dir, '-o', 'restore.log', '-v4', '-d', '--pidfile', pidfile, '--root', root, '--external', `mnt[EXT]:${path.join(src, 'a')}`]);
+      pid = Number(readFileSync(pidfile, 'utf8'));
+      restoredRoots.push(pid);
+      expect(compareFingerprints(insideView(before), insideView(fingerprint(pid)), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, ...CRIU_TIME_NS])).toEqual([]);
+      expect(askVerdict(state, pid, 10_000)).toBe('check ok');
+    }
   });
 
   it('the same dump restored with the external source private: refused by name before anything is made, exit 4', () => {

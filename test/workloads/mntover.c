@@ -3,47 +3,24 @@
  *   a      a tmpfs with a1.txt, covered by a second tmpfs mounted on a (a2.txt)
  *   c/d    a tmpfs with d.txt, then c a tmpfs over the directory above it (c.txt, an empty d),
  *          then c/d a tmpfs again on that (e.txt)
+ *   m      a tmpfs (top.txt, sub/s.txt, sub/c) bound whole at mb, then m/sub bound over m, then
+ *          mb moved (MS_MOVE) to m/c: a mount listed before its parent, bound from one covered
+ *          (zdtm's tempfs_overmounted01)
  * The init (pid 1 there, a fresh exec inside the namespace) makes the tree private, mounts a proc
  * of its pid namespace, then the mounts above, and the outside parent says "ready pid=<init>".
  *
  *   mntover STATEFILE
  *
- * SIGUSR1 (to the init): "check ok" when it is pid 1, two mounts are at a and at c/d and one at c,
- * the top ones hold a2.txt, c.txt and e.txt, and in a copy of the namespace (a child of the init
+ * SIGUSR1 (to the init): "check ok" when it is pid 1, two mounts are at a, c/d and m and one at c
+ * and m/c, the top ones hold a2.txt, c.txt and e.txt, m shows sub (s.txt) and m/c all of the
+ * tmpfs (top.txt, sub/s.txt), and in a copy of the namespace (a child of the init
  * that unshares it, private throughout) with the covering mounts unmounted, a1.txt and d.txt
  * are there with their contents. */
 #include "workload.h"
+#include "mntdir.h"
 #include <errno.h>
 #include <sched.h>
 #include <sys/mount.h>
-
-static char dir[3072];
-
-static void path_of(char *out, const char *rel) {
-	snprintf(out, 4096, "%s/%s", dir, rel);
-}
-
-static int put(const char *rel, const char *text) {
-	char p[4096];
-	path_of(p, rel);
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0) return -1;
-	ssize_t n = write(fd, text, strlen(text));
-	close(fd);
-	return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-static int holds(const char *rel, const char *text) {
-	char p[4096], buf[256];
-	path_of(p, rel);
-	int fd = open(p, O_RDONLY);
-	if (fd < 0) return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n < 0) return 0;
-	buf[n] = 0;
-	return strcmp(buf, text) == 0;
-}
 
 static int tmpfs_at(const char *rel) {
 	char p[4096];
@@ -56,19 +33,6 @@ static int unmount(const char *rel) {
 	char p[4096];
 	path_of(p, rel);
 	return umount2(p, MNT_DETACH);
-}
-
-/* How many mounts have mount point DIR/REL. */
-static int mounts_at(const char *rel) {
-	char p[4096], line[8192], mp[4096];
-	int n = 0;
-	path_of(p, rel);
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	if (!f) return -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "%*d %*d %*u:%*u %*s %4095s", mp) == 1 && !strcmp(mp, p)) n++;
-	fclose(f);
-	return n;
 }
 
 /* in a private copy of the namespace: what the covering mounts hide (exit status 0: all there) */
@@ -84,6 +48,8 @@ static const char *check(void) {
 	if (mounts_at("a") != 2 || mounts_at("c") != 1 || mounts_at("c/d") != 2) return "mounts counted";
 	if (!holds("a/a2.txt", "two\n") || holds("a/a1.txt", "one\n")) return "a: top";
 	if (!holds("c/c.txt", "cee\n") || !holds("c/d/e.txt", "eee\n") || holds("c/d/d.txt", "dee\n")) return "c: top";
+	if (mounts_at("m") != 2 || mounts_at("m/c") != 1 || mounts_at("mb") != 0) return "m mounts counted";
+	if (!holds("m/s.txt", "sub\n") || holds("m/top.txt", "top\n") || !holds("m/c/top.txt", "top\n") || !holds("m/c/sub/s.txt", "sub\n")) return "m: files";
 	pid_t k = fork();
 	if (k == 0) _exit(hidden_files());
 	int st = -1;
@@ -110,12 +76,23 @@ static int init_main(int ready) {
 	char q[4096];
 	path_of(q, "c");
 	mkdir(q, 0755);
-	if (tmpfs_at("a") || put("a/a1.txt", "one\n") || tmpfs_at("a") || put("a/a2.txt", "two\n")) {
+	if (tmpfs_at("a") || put("a/a1.txt", "one\n", 0644) || tmpfs_at("a") || put("a/a2.txt", "two\n", 0644)) {
 		wl_say("error mounts on a: %s", strerror(errno));
 		return 1;
 	}
-	if (tmpfs_at("c/d") || put("c/d/d.txt", "dee\n") || tmpfs_at("c") || put("c/c.txt", "cee\n") || tmpfs_at("c/d") || put("c/d/e.txt", "eee\n")) {
+	if (tmpfs_at("c/d") || put("c/d/d.txt", "dee\n", 0644) || tmpfs_at("c") || put("c/c.txt", "cee\n", 0644) || tmpfs_at("c/d") || put("c/d/e.txt", "eee\n", 0644)) {
 		wl_say("error mounts on c: %s", strerror(errno));
+		return 1;
+	}
+	char mp[4096], mb[4096], sub[4096], subc[4096], c[4096];
+	path_of(mp, "m"), path_of(mb, "mb"), path_of(sub, "m/sub"), path_of(subc, "m/sub/c"), path_of(c, "m/c");
+	mkdir(mb, 0755);
+	if (tmpfs_at("m") || put("m/top.txt", "top\n", 0644) || mkdir(sub, 0755) || put("m/sub/s.txt", "sub\n", 0644) || mkdir(subc, 0755)) {
+		wl_say("error tmpfs m: %s", strerror(errno));
+		return 1;
+	}
+	if (mount(mp, mb, 0, MS_BIND, 0) || mount(sub, mp, 0, MS_BIND, 0) || mount(mb, c, 0, MS_MOVE, 0)) {
+		wl_say("error mounts on m: %s", strerror(errno));
 		return 1;
 	}
 	if (write(ready, "k", 1) != 1) return 1;
@@ -140,23 +117,5 @@ int main(int argc, char **argv) {
 		return init_main(atoi(argv[2]));
 	}
 	wl_detach(state);
-	if (unshare(CLONE_NEWNS | CLONE_NEWPID)) {
-		wl_say("error unshare");
-		return 1;
-	}
-	int p[2];
-	if (pipe(p)) return 1;
-	pid_t init = fork();
-	if (init < 0) return 1;
-	if (init == 0) {
-		char fd[16], exe[4096];
-		close(p[0]);
-		snprintf(fd, sizeof fd, "%d", p[1]);
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-		if (n <= 0) _exit(127);
-		exe[n] = 0;
-		execl(exe, argv[0], "--init", fd, state, (char *)0);
-		_exit(127);
-	}
-	return wl_init_ready(p, init);
+	return wl_exec_ns_init(CLONE_NEWNS | CLONE_NEWPID, argv[0], state);
 }
