@@ -232,16 +232,5 @@ static int init_main(int ready) {
 }
 
 int main(int argc, char **argv) {
-	if (argc < 2) return 2;
-	const char *state = argv[argc - 1];
-	snprintf(dir, sizeof dir, "%s", state);
-	char *slash = strrchr(dir, '/');
-	if (!slash) return 2;
-	strcpy(slash, "/mntns");
-	if (argc == 4 && strcmp(argv[1], "--init") == 0) {
-		wl_state = state;
-		return init_main(atoi(argv[2]));
-	}
-	wl_detach(state);
-	return wl_exec_ns_init(CLONE_NEWNS | CLONE_NEWPID, argv[0], state);
+	return mnt_main(argc, argv, "mntns", init_main);
 }

@@ -8,7 +8,6 @@
 #define CRTOOLS_WORKLOAD_H
 #define _GNU_SOURCE
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,32 +71,6 @@ static inline int wl_init_ready(int p[2], pid_t init) {
 	}
 	wl_say("ready pid=%d", (int)init);
 	return 0;
-}
-
-/* Outside: unshare namespaces FLAGS (CLONE_NEWPID among them), fork their init and exec this
- * program again in it as `ARGV0 --init FD STATE` (by its path name, looked up in the new mount
- * namespace: /proc/self/exe would be the host's mount), FD the pipe it writes 'k' on once set up;
- * then say ready (wl_init_ready). */
-static inline int wl_exec_ns_init(int flags, const char *argv0, const char *state) {
-	if (unshare(flags)) {
-		wl_say("error unshare");
-		return 1;
-	}
-	int p[2];
-	if (pipe(p)) return 1;
-	pid_t init = fork();
-	if (init < 0) return 1;
-	if (init == 0) {
-		char fd[16], exe[4096];
-		close(p[0]);
-		snprintf(fd, sizeof fd, "%d", p[1]);
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-		if (n <= 0) _exit(127);
-		exe[n] = 0;
-		execl(exe, argv0, "--init", fd, state, (char *)0);
-		_exit(127);
-	}
-	return wl_init_ready(p, init);
 }
 
 /* Wait until SIGUSR1 asks for a verdict (checked every 20 ms). */
