@@ -4,7 +4,9 @@
  * and restored in a new mount namespace brought to the dumped shape: inherited mounts kept, a
  * private proc of the new pid namespace, a tmpfs with its files, a bind mount of a directory of
  * it, a shared tmpfs with a peer and a slave; an open file and the working directory on the
- * tmpfs. Workload test/workloads/mntns.c.
+ * tmpfs. Workload test/workloads/mntns.c. Tmpfs mounts covered by others (zdtm's
+ * tempfs_overmounted shapes): their files read through a private copy of the namespace and
+ * back under the mounts that cover them; workload test/workloads/mntover.c, both ways with CRIU 4.2.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -12,6 +14,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { CRIU, CRIU_TIME_NS, runBy } from './criu-ref.js';
 import { restoreDir } from './roundtrip.js';
 
 /** a file on a tmpfs made anew is a new inode of it (its contents come back through tar, as with CRIU) */
@@ -74,6 +77,61 @@ describe('a tree in a mount namespace of its own', () => {
     killTree(root);
     for (const p of pids) expect(waitGone(p)).toBe(true);
     restoredRoots.splice(0);
+  });
+
+  it('mntover round trips twice: tmpfs mounts covered by others (on their mount point, over a directory above them) come back with their files, hidden ones too; a bind moved below a later mount, bound from a covered one (fingerprint with the mounts), verdict ok', () => {
+    const w = startWorkload('mntover', []);
+    let root = w.pid;
+    for (let round = 0; round < 2; round++) {
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+      const before = fingerprint(root);
+      const dir = tmp(`mntover-rt-${round}`);
+      const d = criu(['dump', '-t', String(root), '-D', dir, '-o', 'dump.log', '-v4']);
+      expect(d.code, d.stderr).toBe(0);
+      // each tmpfs's files, the covered ones' too, as tar(1) lists them
+      const base = path.join(path.dirname(w.state), 'mntover');
+      const mnts = critDecode(`${dir}/mountpoints-10.img`).entries as { mountpoint: string; root_dev: string }[];
+      const files = (mp: string) => mnts.filter((m) => m.mountpoint === path.join(base, mp)).reverse().map((m) => {
+        const t = spawnSync('tar', ['--list', '--gzip', '--file', `${dir}/tmpfs-dev-${m.root_dev}.tar.gz.img`], { encoding: 'utf8' });
+        return t.stdout.split('\n').filter((f) => f.endsWith('.txt')).sort();
+      });
+      expect(files('a')).toEqual([['./a1.txt'], ['./a2.txt']]);
+      expect(files('c')).toEqual([['./c.txt']]);
+      expect(files('c/d')).toEqual([['./d.txt'], ['./e.txt']]);
+      // m: its tmpfs once (its mounts share the device), read through m/c, the one not covered
+      expect(files('m')).toEqual([['./sub/s.txt', './top.txt'], ['./sub/s.txt', './top.txt']]);
+      expect(waitReaped(root)).toBe(true);
+      const pidfile = path.join(dir, 'root.pid');
+      const r = restoreDir(dir, ['--pidfile', pidfile]);
+      expect(r.code, r.stderr).toBe(0);
+      root = Number(readFileSync(pidfile, 'utf8'));
+      restoredRoots.push(root);
+      const after = fingerprint(root);
+      expect(compareFingerprints(insideView(before), insideView(after), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+    }
+    const pids = treePids(root);
+    killTree(root);
+    for (const p of pids) expect(waitGone(p)).toBe(true);
+    restoredRoots.splice(0);
+  });
+
+  it.skipIf(!CRIU)(`mntover both ways with CRIU 4.2: crtools restores CRIU's dump, CRIU (--root /) crtools', the covered tmpfs files back (fingerprint), verdict ok${CRIU ? '' : ' (skipped: no CRIU 4.2; set CRIU=)'}`, () => {
+    const w = startWorkload('mntover', []);
+    let root = w.pid;
+    for (const [dumper, restorer] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+      const before = fingerprint(root);
+      const dir = tmp(`mntover-${dumper}`);
+      runBy(dumper, dir, ['dump', '-t', String(root), '-D', dir, '-o', 'dump.log', '-v4']);
+      expect(waitReaped(root)).toBe(true);
+      const pidfile = path.join(dir, 'root.pid');
+      runBy(restorer, dir, ['restore', '-D', dir, '-o', 'restore.log', '-v4', '-d', '--pidfile', pidfile, ...(restorer === 'CRIU' ? ['--root', '/'] : [])]);
+      root = Number(readFileSync(pidfile, 'utf8'));
+      restoredRoots.push(root);
+      expect(compareFingerprints(insideView(before), insideView(fingerprint(root)), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, ...CRIU_TIME_NS])).toEqual([]);
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+    }
   });
 
   it('a restore unmounts nothing of the restorer\'s namespace: a mount made since the dump below a shared mount stays there', () => {

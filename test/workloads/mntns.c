@@ -22,37 +22,10 @@
  * (nlink 0, its contents, mode 0604, named "t/gone.txt (deleted)", not in t), the working directory is
  * t/sub, and a mount made on s shows on s2 and sl (and goes away again). */
 #include "workload.h"
+#include "mntdir.h"
 #include <errno.h>
 #include <sched.h>
 #include <sys/mount.h>
-
-static char dir[3072];
-
-static void path_of(char *out, const char *rel) {
-	snprintf(out, 4096, "%s/%s", dir, rel);
-}
-
-static int put(const char *rel, const char *text, int perm) {
-	char p[4096];
-	path_of(p, rel);
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, perm);
-	if (fd < 0) return -1;
-	ssize_t n = write(fd, text, strlen(text));
-	close(fd);
-	return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-static int holds(const char *rel, const char *text) {
-	char p[4096], buf[256];
-	path_of(p, rel);
-	int fd = open(p, O_RDONLY);
-	if (fd < 0) return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n < 0) return 0;
-	buf[n] = 0;
-	return strcmp(buf, text) == 0;
-}
 
 static int mnt(const char *src, const char *rel, const char *fs, unsigned long flags, const char *data) {
 	char p[4096], s[4096];
@@ -94,19 +67,6 @@ static struct seen mountinfo_of(const char *path) {
 	}
 	fclose(f);
 	return r;
-}
-
-/* How many mounts have mount point DIR/REL. */
-static int mounts_at(const char *rel) {
-	char p[4096], line[8192], mp[4096];
-	int n = 0;
-	path_of(p, rel);
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	if (!f) return -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "%*d %*d %*u:%*u %*s %4095s", mp) == 1 && !strcmp(mp, p)) n++;
-	fclose(f);
-	return n;
 }
 
 static struct seen at(const char *rel) {
@@ -272,35 +232,5 @@ static int init_main(int ready) {
 }
 
 int main(int argc, char **argv) {
-	if (argc < 2) return 2;
-	const char *state = argv[argc - 1];
-	snprintf(dir, sizeof dir, "%s", state);
-	char *slash = strrchr(dir, '/');
-	if (!slash) return 2;
-	strcpy(slash, "/mntns");
-	if (argc == 4 && strcmp(argv[1], "--init") == 0) {
-		wl_state = state;
-		return init_main(atoi(argv[2]));
-	}
-	wl_detach(state);
-	if (unshare(CLONE_NEWNS | CLONE_NEWPID)) {
-		wl_say("error unshare");
-		return 1;
-	}
-	int p[2];
-	if (pipe(p)) return 1;
-	pid_t init = fork();
-	if (init < 0) return 1;
-	if (init == 0) {
-		char fd[16], exe[4096];
-		close(p[0]);
-		snprintf(fd, sizeof fd, "%d", p[1]);
-		/* by its path name, looked up in the new namespace (/proc/self/exe would be the host's mount) */
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-		if (n <= 0) _exit(127);
-		exe[n] = 0;
-		execl(exe, argv[0], "--init", fd, state, (char *)0);
-		_exit(127);
-	}
-	return wl_init_ready(p, init);
+	return mnt_main(argc, argv, "mntns", init_main);
 }

@@ -13,7 +13,7 @@
  * written with ext_key VAL as CRIU writes it, its contents the restore's to give (runc: the
  * cgroup mounts and the masked paths bound from /dev/null).
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
@@ -79,9 +79,22 @@ export class TreeMounts {
     }
   }
 
-  /** Is mount m hidden (a mount after it at its mount point, or over a directory above it)? */
+  /** The mounts that hide mount m (after it at its mount point, or over a directory above it), in mount order. */
+  private covering(m: MountInfo): MountInfo[] {
+    return this.list.slice(this.list.indexOf(m) + 1).filter((o) => o.mountPoint === m.mountPoint || m.mountPoint.startsWith(o.mountPoint === '/' ? '/' : `${o.mountPoint}/`));
+  }
+
   private hidden(m: MountInfo): boolean {
-    return this.list.slice(this.list.indexOf(m) + 1).some((o) => o.mountPoint === m.mountPoint || m.mountPoint.startsWith(o.mountPoint === '/' ? '/' : `${o.mountPoint}/`));
+    return this.covering(m).length > 0;
+  }
+
+  /**
+   * Can a hidden mount's files be read (through a copy of the namespace with the mounts over it
+   * unmounted)? Not when the namespace belongs to another user namespace: the copy's mounts
+   * would be locked, none could be unmounted.
+   */
+  private uncoverable(): boolean {
+    return readlinkSync(`/proc/${this.rootPid}/ns/user`) === readlinkSync('/proc/self/ns/user');
   }
 
   /** The tree's own mounts the restore cannot make, refused by name. */
@@ -103,8 +116,8 @@ export class TreeMounts {
           refuse(m, MADE_FS.includes(m.fsType)
             ? `shows only ${m.root} of a file system mounted nowhere else in the namespace, which is not supported by crtools yet (crtools issue 17)`
             : `is the tree's own and of a file system crtools does not mount again (carried: inherited mounts, ${MADE_FS.join(', ')}, bind mounts; crtools issue 17)`);
-        } else if (m.fsType === 'tmpfs' && !bind && this.hidden(m)) {
-          refuse(m, 'is the tree\'s own tmpfs and hidden under another mount: its files cannot be read (crtools issue 17)');
+        } else if (m.fsType === 'tmpfs' && !bind && this.hidden(m) && !this.uncoverable() && !this.list.some((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o))) {
+          refuse(m, 'is the tree\'s own tmpfs, hidden under another mount, and its namespace belongs to another user namespace: its files cannot be read (crtools issue 17)');
         }
         if (m.unbindable) refuse(m, 'is unbindable, which is not supported by crtools yet (crtools issue 17)');
       }
@@ -133,16 +146,18 @@ export class TreeMounts {
     await writeImageFile(path.join(dir, f), { magic: 'MNTS', entries });
     const written = [f];
     // each tmpfs once (CRIU restores every one it mounts from these): through a mount of it that
-    // shows all of it and is not hidden; an inherited one hidden under another is kept empty
-    // (the restore keeps the restorer's copy of an inherited mount; CRIU would make it empty)
+    // shows all of it, one not hidden first; a hidden one through a copy of the namespace with
+    // the mounts over it unmounted; an inherited one hidden under another is kept empty (the
+    // restore keeps the restorer's copy of an inherited mount; CRIU would make it empty)
     const done = new Set<string>();
     for (const m of this.list) {
       const dev = `${m.devMajor}:${m.devMinor}`;
       if (m.fsType !== 'tmpfs' || done.has(dev) || this.external.has(m.mntId)) continue;
-      const whole = this.list.filter((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o) && !this.external.has(o.mntId));
+      const whole = this.list.filter((o) => sameDev(o, m) && o.root === '/' && !this.external.has(o.mntId));
+      const shown = whole.find((o) => !this.hidden(o)) ?? whole.find((o) => !this.inherited.has(o.mntId));
       done.add(dev);
       const t = `tmpfs-dev-${encodeKdev(m.devMajor, m.devMinor)}.tar.gz.img`;
-      this.tar(path.join(dir, t), whole[0]?.mountPoint);
+      this.tar(path.join(dir, t), shown?.mountPoint, shown ? this.covering(shown).reverse().map((o) => o.mountPoint) : []);
       written.push(t);
     }
     return written;
@@ -151,20 +166,22 @@ export class TreeMounts {
   /**
    * A gzipped tar of the tmpfs mounted at `mountPoint` of the tree's namespace (an empty one when
    * undefined) into file `to`, read through a detached copy of that one mount: the files that
-   * mounts on top of it hide (a directory of it another mount covers) are in it too.
+   * mounts on top of it hide (a directory of it another mount covers) are in it too. A mount
+   * that others cover is reached with `uncover` (their mount points, last mounted first).
    */
-  private tar(to: string, mountPoint: string | undefined): void {
+  private tar(to: string, mountPoint: string | undefined, uncover: readonly string[]): void {
     const fd = openSync(to, 'w', 0o600);
     let tree: number | undefined;
     try {
       if (mountPoint !== undefined) {
         try {
-          tree = cloneMount(this.rootPid, mountPoint);
+          tree = cloneMount(this.rootPid, mountPoint, uncover);
         } catch (e) {
           // the kernel copies no mount alone that has locked mounts on it (a namespace owned by
           // another user namespace, its mounts inherited): read through the mount point, as the
-          // tree sees it (what those mounts hide, the tree could not see either)
-          if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+          // tree sees it (what those mounts hide, the tree could not see either); a covered one
+          // cannot be read so (check refused the tree's own)
+          if ((e as NodeJS.ErrnoException).code !== 'EINVAL' || uncover.length) throw e;
         }
       }
       const from = tree !== undefined ? '/proc/self/fd/3' : mountPoint !== undefined ? `/proc/${this.rootPid}/root${mountPoint}` : undefined;

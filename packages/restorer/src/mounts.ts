@@ -16,8 +16,10 @@
  *    pidns=, Linux 6.16+), then its propagation as dumped.
  * What cannot be made so is refused by name (exit 4) before any task runs.
  */
-import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
+import { judge, loadKerndat } from '@crtools/kerndat';
 import { encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG } from '@crtools/images/facts';
 import { readMountinfo, type MountInfo } from '@crtools/procfs';
 import { MNT_DETACH, MS, mountSteps, type MountOp } from '@crtools/sys';
@@ -120,7 +122,16 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
 
   const placed: Placed[] = [];
   const copies = new Copies(pid, mounts, (live) => live);
-  for (const m of propagationOrder(mounts)) {
+  const held = new Held(pid, mounts);
+  try {
+    for (const m of propagationOrder(mounts)) {
+      shape(m);
+      held.add(m, m.mountpoint, keep.get(m.id)?.mntId);
+    }
+  } finally {
+    held.close();
+  }
+  function shape(m: MountPlan): void {
     const h = keep.get(m.id);
     const ops: MountOp[] = [];
     if (h) {
@@ -135,7 +146,7 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
       if (ops.length) mountSteps(pid, ops);
       placed.push({ m, kept: h, host: peerKept(h) });
       copies.placed(m, m.mountpoint);
-      continue;
+      return;
     }
     // the tree's own, never below a peer of the restorer's mounts: it would be mounted there too
     if (placed.find((p) => p.m.id === m.parent)?.host) {
@@ -148,7 +159,7 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
       mountSteps(pid, [{ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) }, ...propagation(m, live.shared, live.master)]);
       copies.placed(m, m.mountpoint);
       placed.push({ m, host: false });
-      continue;
+      return;
     }
     // the tree's own: a bind from a mount of its file system placed before it, best one of its peer group or its master's
     const from = [...placed].reverse().filter((p) => p.m.dev === m.dev && rootUnder(m.root, p.m.root));
@@ -157,7 +168,9 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
     let master = 0;
     if (src) {
       const rel = src.m.root === '/' ? m.root : m.root.slice(src.m.root.length);
-      ops.push({ source: `${src.m.mountpoint === '/' ? '' : src.m.mountpoint}${rel === '/' ? '' : rel}` || '/', target: m.mountpoint, flags: MS.BIND });
+      const fd = held.covered(src.m);
+      if (fd !== undefined) ops.push({ bindFd: fd, source: rel === '/' ? '' : rel, target: m.mountpoint, flags: 0 });
+      else ops.push({ source: `${src.m.mountpoint === '/' ? '' : src.m.mountpoint}${rel === '/' ? '' : rel}` || '/', target: m.mountpoint, flags: MS.BIND });
       ops.push({ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) });
       // a bind of a shared mount joins its peer group; of a slave, is a slave of the same master
       shared = src.m.shared;
@@ -236,7 +249,9 @@ function freshMount(pid: number, m: MountPlan, target: string): MountOp {
  * bind from a mount placed before it (same file system, its root within), or a new mount of its
  * file system (a tmpfs with its files back; sysfs and mqueue mounted from inside the tree's
  * network and IPC namespaces, whose objects they show), each then read-only as dumped and with
- * its propagation. pivotInto makes `root` the namespace's root once the tasks are restored.
+ * its propagation; a slave of a peer group of the host's (an external master) is given that
+ * group from the restorer's mount its source lies on (hostMasters). pivotInto makes `root` the
+ * namespace's root once the tasks are restored.
  */
 /**
  * How --root makes each mount but the root one (`top`), in the order they were mounted: a bind of
@@ -260,7 +275,8 @@ function rootedSources(mounts: readonly MountPlan[], ext: ReadonlyMap<string, st
       if (val === undefined) throw refuse(m, `is external (mnt[${m.extKey}]) and the restore maps nothing to it (--ext-mount-map ${m.extKey}:PATH, RPC ext_mnt)`);
       made.push({ m, ext: val });
     } else {
-      const from: MountPlan[] = [...placed].reverse().filter((p) => p.dev === m.dev && p.extKey === undefined && rootUnder(m.root, p.root));
+      // (an external mount too: what it is bound from stands for its root in the tree's file system)
+      const from: MountPlan[] = [...placed].reverse().filter((p) => p.dev === m.dev && rootUnder(m.root, p.root));
       const src: MountPlan | undefined = from.find((p) => m.shared && p.shared === m.shared) ?? from.find((p) => m.master && p.shared === m.master) ?? from[0];
       if (src && (src !== top || m.root !== top.root)) {
         const rel = src.root === '/' ? m.root : m.root.slice(src.root.length);
@@ -286,8 +302,18 @@ function rootedSources(mounts: readonly MountPlan[], ext: ReadonlyMap<string, st
  */
 export function hostPathOf(mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>, p: string): string | undefined {
   const { top, made } = rootedSources(mounts, ext);
+  const within = reach(top, made, root);
+  const holder = [...made].reverse().find((s) => under(p, s.m.mountpoint))?.m ?? top;
+  return within(holder, holder.mountpoint === '/' ? (p === '/' ? '' : p) : p.slice(holder.mountpoint.length));
+}
+
+/**
+ * --root: where the restorer reaches `rel` within mount m's own file system (below `root` for the
+ * root mount, below what an external one is bound from, through bind mounts); undefined for a
+ * mount made anew.
+ */
+function reach(top: MountPlan, made: readonly RootedSource[], root: string): (m: MountPlan, rel: string) => string | undefined {
   const by = new Map(made.map((s) => [s.m, s]));
-  // where the restorer reaches `rel` within mount m's own file system
   const within = (m: MountPlan, rel: string): string | undefined => {
     if (m === top) return `${root}${rel}`;
     const s = by.get(m)!;
@@ -295,8 +321,84 @@ export function hostPathOf(mounts: readonly MountPlan[], root: string, ext: Read
     if ('fresh' in s) return undefined;
     return within(s.src, `${s.rel}${rel}`);
   };
-  const holder = [...made].reverse().find((s) => under(p, s.m.mountpoint))?.m ?? top;
-  return within(holder, holder.mountpoint === '/' ? (p === '/' ? '' : p) : p.slice(holder.mountpoint.length));
+  return within;
+}
+
+/** Is m a slave of a peer group no dumped mount is in (a group of the host's: an external master)? */
+const externalMaster = (mounts: readonly MountPlan[], m: MountPlan) => !!m.master && !mounts.some((o) => o.shared === m.master);
+
+/** O_PATH (open(2)): a descriptor on a path, not on the file's contents */
+const O_PATH = 0o10000000;
+
+/** The mount id a descriptor of this process is on (its fdinfo). */
+function mntIdOf(fd: number): number {
+  return Number(/^mnt_id:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? -1);
+}
+
+/**
+ * The mount of the restorer's namespace that holds `p` (a relative path is taken from the root,
+ * as the restore binds it): its mountinfo line and, with `open`, a descriptor on its root (the
+ * caller closes it); undefined when p is not reachable or that mount's root is covered here.
+ */
+function hostMountOf(p: string, open: boolean): { info: MountInfo; fd?: number } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path.resolve('/', p), O_PATH);
+  } catch {
+    return undefined;
+  }
+  let rootFd: number | undefined;
+  try {
+    const id = mntIdOf(fd);
+    const info = readMountinfo(process.pid).find((h) => h.mntId === id);
+    if (!info) return undefined;
+    rootFd = openSync(info.mountPoint, O_PATH);
+    if (mntIdOf(rootFd) !== id) return undefined;
+    const out = { info, ...(open ? { fd: rootFd } : {}) };
+    if (open) rootFd = undefined;
+    return out;
+  } finally {
+    closeSync(fd);
+    if (rootFd !== undefined) closeSync(rootFd);
+  }
+}
+
+/**
+ * --root: the mounts that are slaves of a peer group of the host (no dumped mount in it: a
+ * mount of the restorer's namespace given as an external one's source, or holding --root, is in
+ * it or is its slave), with the path of the restorer's their group is taken from (CRIU 4.2's
+ * external slavery, mount-v2). Each is refused by name when it cannot be restored so: neither
+ * external nor of the root mount's files, a kernel without MOVE_MOUNT_SET_GROUP (Linux 5.15),
+ * or a source whose mount is private here (it has no group to give).
+ */
+function hostMasters(mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>): Map<MountPlan, string> {
+  const { top, made } = rootedSources(mounts, ext);
+  const within = reach(top, made, root);
+  const out = new Map<MountPlan, string>();
+  for (const m of [top, ...made.map((s) => s.m)]) {
+    if (!externalMaster(mounts, m)) continue;
+    const src = made.find((s) => s.m === m);
+    // a bind of a mount with the same master is its slave already (a bind of a slave is one)
+    if (src && 'src' in src && src.src.master === m.master) continue;
+    const at = within(m, '');
+    if (at === undefined) throw refuse(m, `is a slave of peer group ${m.master}, which is outside the dumped namespace, and is made anew: only an external mount (--external mnt[]) or one of the --root directory's files can be given the host's group`);
+    if (!judgeHas('move_mount_set_group')) throw refuse(m, `is a slave of peer group ${m.master}, which is outside the dumped namespace: restoring it needs move_mount(2) MOVE_MOUNT_SET_GROUP (Linux 5.15), which this kernel lacks`);
+    const h = hostMountOf(at, false);
+    if (!h) throw refuse(m, `is a slave of peer group ${m.master}, which is outside the dumped namespace, and its source ${at} is not the root of a mount of the restorer's or below one whose root is reachable`);
+    if (!h.info.shared && !h.info.master) throw refuse(m, `is a slave of peer group ${m.master}, which is outside the dumped namespace, and its source ${at} lies on mount ${h.info.mntId} at ${h.info.mountPoint} of the restorer's, which is private: it has no group to give (make it shared or a slave)`);
+    out.set(m, at);
+  }
+  return out;
+}
+
+/** Is the kernel feature (criu check --feature NAME) there? */
+function judgeHas(feature: string): boolean {
+  return judge(loadKerndat().kerndat, { feature }).exitCode === 0;
+}
+
+/** The steps that make the private mount at `target` a slave of the group of the restorer's mount `fd` is on (its peer or a fellow slave), then shared if m is. */
+function slaveOfHost(m: MountPlan, target: string, fd: number): MountOp[] {
+  return [{ target, flags: 0, groupFrom: fd }, { target, flags: MS.SLAVE }, ...(m.shared ? [{ target, flags: MS.SHARED }] : [])];
 }
 
 /** Is the mount that holds the tree's path `p` (the last mounted over it) read-only as dumped? */
@@ -307,11 +409,22 @@ export function readOnlyAt(mounts: readonly MountPlan[], p: string): boolean {
 
 export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>): void {
   const { top, made } = rootedSources(mounts, ext);
+  const masters = hostMasters(mounts, root, ext);
   const at = (mp: string) => (mp === '/' ? root : `${root}${mp}`);
   mountSteps(pid, [{ target: '/', flags: MS.REC | MS.PRIVATE }, { source: root, target: root, flags: MS.BIND }]);
   const copies = new Copies(pid, mounts, (live) => (live === root ? '/' : live.startsWith(`${root}/`) ? live.slice(root.length) : undefined));
   const join = (m: MountPlan): ('net' | 'ipc')[] => (m.fsname === 'sysfs' ? ['net'] : m.fsname === 'mqueue' ? ['ipc'] : []);
-  for (const s of made) {
+  const held = new Held(pid, mounts);
+  held.add(top, undefined);
+  try {
+    for (const s of made) {
+      madeUnder(s);
+      held.add(s.m, at(s.m.mountpoint));
+    }
+  } finally {
+    held.close();
+  }
+  function madeUnder(s: RootedSource): void {
     const m = s.m;
     const target = at(m.mountpoint);
     const ops: MountOp[] = [];
@@ -322,6 +435,8 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
       ops.push({ source: s.ext, target, flags: MS.BIND });
     } else if ('fresh' in s) {
       ops.push(freshMount(pid, m, target));
+    } else if (s.src !== top && held.covered(s.src) !== undefined) {
+      ops.push({ bindFd: held.covered(s.src)!, source: s.rel, target, flags: 0 });
     } else if (s.src !== top) {
       ops.push({ source: `${at(s.src.mountpoint)}${s.rel}`, target, flags: MS.BIND });
     } else {
@@ -336,11 +451,27 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
     // its propagation as the kernel left it (a mount made below a shared one is shared, a bind
     // joins its source's group), in the dump's group ids, brought to the dumped one
     const now = copies.made(m, target, copy);
-    mountSteps(pid, [...ro, ...propagation({ ...m, mountpoint: target }, now.shared, now.master)]);
+    const host = masters.get(m);
+    if (host !== undefined) withHostMount(m, host, (fd) => mountSteps(pid, [...ro, ...(now.shared || now.master ? [{ target, flags: MS.PRIVATE }] : []), ...slaveOfHost(m, target, fd)]));
+    else mountSteps(pid, [...ro, ...propagation({ ...m, mountpoint: target }, now.shared, now.master)]);
     copies.placed(m, target);
   }
   // the root's own flags last (a read-only root takes its mounts first)
-  mountSteps(pid, [{ target: root, flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }, ...propagation({ ...top, mountpoint: root }, 0, 0)]);
+  const topHost = masters.get(top);
+  const rootOps: MountOp[] = [{ target: root, flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }];
+  if (topHost !== undefined) withHostMount(top, topHost, (fd) => mountSteps(pid, [...rootOps, ...slaveOfHost(top, root, fd)]));
+  else mountSteps(pid, [...rootOps, ...propagation({ ...top, mountpoint: root }, 0, 0)]);
+}
+
+/** f with a descriptor on the root of the restorer's mount holding `host` (m's group source, checked by hostMasters). */
+function withHostMount(m: MountPlan, host: string, f: (fd: number) => void): void {
+  const h = hostMountOf(host, true);
+  if (h?.fd === undefined) throw refuse(m, `is a slave of peer group ${m.master}, which is outside the dumped namespace, and its source ${host} is gone from the restorer's mounts`);
+  try {
+    f(h.fd);
+  } finally {
+    closeSync(h.fd);
+  }
 }
 
 /**
@@ -365,7 +496,7 @@ export function propagationOrder(mounts: readonly MountPlan[]): MountPlan[] {
     if (p.mountpoint === m.mountpoint) return '';
     return p.mountpoint === '/' ? m.mountpoint : m.mountpoint.startsWith(`${p.mountpoint}/`) ? m.mountpoint.slice(p.mountpoint.length) : undefined;
   };
-  const out = [...mounts];
+  const out = parentsFirst(mounts);
   for (const x of mounts) {
     const px = byId.get(x.parent);
     if (!px?.master) continue;
@@ -376,6 +507,64 @@ export function propagationOrder(mounts: readonly MountPlan[]): MountPlan[] {
     out.splice(out.indexOf(twin) + 1, 0, x);
   }
   return out;
+}
+
+/**
+ * The mounts in the order they were mounted, but each after its parent: a mount moved (MS_MOVE)
+ * below one mounted after it is listed before its parent (mountinfo lists mounts by id).
+ */
+function parentsFirst(mounts: readonly MountPlan[]): MountPlan[] {
+  const ids = new Set(mounts.map((m) => m.id));
+  const done = new Set<number>();
+  const out: MountPlan[] = [];
+  let left = [...mounts];
+  while (left.length) {
+    const ready = left.filter((m) => m.parent === m.id || !ids.has(m.parent) || done.has(m.parent));
+    // (a loop of parents cannot be: keep the rest as listed)
+    const take = ready.length ? [ready[0]!] : left;
+    for (const m of take) {
+      out.push(m);
+      done.add(m.id);
+    }
+    left = left.filter((m) => !done.has(m.id));
+  }
+  return out;
+}
+
+/**
+ * Descriptors on the roots of the mounts placed so far, each taken while it was on top at its
+ * mount point: a bind of a mount that one placed since covers (at its mount point or over a
+ * directory above it) is made through it, its path leading to the mount on top now.
+ */
+class Held {
+  private readonly fds = new Map<MountPlan, number>();
+  private readonly order: MountPlan[] = [];
+  /** the mounts another one may be bound from (same file system, its root within): only these are held */
+  private readonly sources: Set<MountPlan>;
+
+  constructor(private readonly pid: number, mounts: readonly MountPlan[]) {
+    this.sources = new Set(mounts.filter((m) => mounts.some((o) => o !== m && o.dev === m.dev && rootUnder(o.root, m.root))));
+  }
+
+  /** m is placed at `target` (the tree's path as the restorer reaches it below the task's root; undefined: none held); `live`: the mount id that must be there (a kept one may be covered already) */
+  add(m: MountPlan, target: string | undefined, live?: number): void {
+    this.order.push(m);
+    if (target === undefined || !this.sources.has(m)) return;
+    const fd = openSync(`/proc/${this.pid}/root${target}`, O_PATH);
+    if (live !== undefined && mntIdOf(fd) !== live) closeSync(fd);
+    else this.fds.set(m, fd);
+  }
+
+  /** a descriptor on src's root when a mount placed since covers it (undefined: not covered, or none held) */
+  covered(src: MountPlan): number | undefined {
+    const cover = this.order.slice(this.order.indexOf(src) + 1).some((o) => o.mountpoint === src.mountpoint || (o.mountpoint !== '/' && under(src.mountpoint, o.mountpoint)));
+    return cover ? this.fds.get(src) : undefined;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
 }
 
 class Copies {
@@ -421,21 +610,25 @@ class Copies {
   /** m is in place with its dumped propagation: its live group is the dump's m.shared */
   placed(m: MountPlan, target: string): void {
     this.done.add(m.id);
-    if (!m.shared) return;
+    if (!m.shared && !m.master) return;
     const copy = this.copy.get(m.id);
     const all = readMountinfo(this.pid);
     const live = (copy && all.find((h) => h.mntId === copy.mntId)) || [...all].reverse().find((h) => h.mountPoint === target);
-    if (live?.shared) this.groups.set(live.shared, m.shared);
+    if (m.shared && live?.shared) this.groups.set(live.shared, m.shared);
+    // (a master of the host's: known by the mounts made its slaves)
+    if (m.master && live?.master && !this.groups.has(live.master)) this.groups.set(live.master, m.master);
   }
 }
 
 /**
  * --root, before any task is made: every external mount has a path mapped to its key (CRIU
- * fails on the first without one once it is building the tree; crtools refuses before).
+ * fails on the first without one once it is building the tree; crtools refuses before), and
+ * every slave of a group of the host's can be given it (hostMasters).
  */
-export function checkExternalMounts(mounts: readonly MountPlan[], ext: ReadonlyMap<string, string>): void {
+export function checkExternalMounts(mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>): void {
   const m = mounts.find((x) => x.extKey !== undefined && !ext.has(x.extKey));
   if (m) throw refuse(m, `is external (mnt[${m.extKey}]) and the restore maps nothing to it (--ext-mount-map ${m.extKey}:PATH, RPC ext_mnt)`);
+  hostMasters(mounts, root, ext);
 }
 
 /** --root: `root` (its mounts made by mountTreeUnder) becomes the root of task pid's mount namespace, the old one detached. */

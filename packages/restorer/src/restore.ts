@@ -75,7 +75,7 @@ export function shellJobPlan(plan: RestorePlan, own: { sid: number; pgid: number
 function rootPlan(plan: RestorePlan, root: string | undefined, ext: ReadonlyMap<string, string>): RestorePlan {
   if (!root) return plan;
   if (!plan.namespaces?.mounts) throw new CrtoolsError('UNSUPPORTED_OPTION', 'restore: option root: the tree has no mount namespace of its own to make under it (not supported by crtools yet)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'root' } });
-  checkExternalMounts(plan.namespaces.mounts, ext);
+  checkExternalMounts(plan.namespaces.mounts, root, ext);
   return rootedPlan(plan, root);
 }
 

@@ -19,3 +19,18 @@ describe('propagationOrder', () => {
     expect(propagationOrder([root, sysfs, bind, { ...copy, dev: 61 }, over]).map((m) => m.id)).toEqual([1, 172, 173, 175, 174]);
   });
 });
+
+describe('propagationOrder: parents first', () => {
+  it('a mount moved (MS_MOVE) below one mounted after it goes after that parent, the rest as listed (zdtm tempfs_overmounted01)', () => {
+    // a tmpfs at /d/a, its bind moved to /d/a/c below a bind of /d/a/b made over /d/a later
+    const root = mnt(1, 0, '/', 10);
+    const d = mnt(2, 1, '/d', 20);
+    const a = mnt(3, 2, '/d/a', 21);
+    const moved = mnt(4, 5, '/d/a/c', 21);
+    const over = { ...mnt(5, 3, '/d/a', 21), root: '/b' };
+    const other = mnt(6, 2, '/d/b', 22);
+    expect(propagationOrder([root, d, a, moved, over, other]).map((m) => m.id)).toEqual([1, 2, 3, 5, 4, 6]);
+    // the root mount's parent is outside the list: it goes first as listed
+    expect(propagationOrder([root, d, other]).map((m) => m.id)).toEqual([1, 2, 6]);
+  });
+});

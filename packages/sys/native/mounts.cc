@@ -21,10 +21,17 @@ using crtools::SysErr;
 
 // one step: mount(source, target, fstype, flags, data), or umount2(target, flags) when umount, or
 // pivot: target becomes the namespace's root (pivot_root(2) with new and old root the same
-// directory, the old root then detached: every task whose root was the old one is moved over)
+// directory, the old root then detached: every task whose root was the old one is moved over), or
+// group_from >= 0: the mount at target joins the propagation of the mount whose root that
+// descriptor of this process is on (move_mount(2) MOVE_MOUNT_SET_GROUP: its peer group, its master)
 struct MountOp {
   bool umount = false;
   bool pivot = false;
+  int group_from = -1;
+  // bind_fd >= 0: a bind (not recursive) of source, relative to the mount root that descriptor of
+  // this process is on ('' that root), put at target: open_tree(OPEN_TREE_CLONE) + move_mount,
+  // which reach the mount even where others now cover it
+  int bind_fd = -1;
   bool has_source = false, has_fstype = false, has_data = false;
   std::string source, target, fstype, data;
   unsigned long flags = 0;
@@ -39,6 +46,18 @@ struct MountJob {
   int err = 0;
   const char *syscall = nullptr;
 };
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+constexpr unsigned kOpenTreeClone = 1;          // OPEN_TREE_CLONE
+constexpr unsigned kOpenTreeCloexec = O_CLOEXEC;  // OPEN_TREE_CLOEXEC
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+constexpr unsigned kMoveMountFEmptyPath = 0x4;  // MOVE_MOUNT_F_EMPTY_PATH
+constexpr unsigned kMoveMountTEmptyPath = 0x40;  // MOVE_MOUNT_T_EMPTY_PATH
+constexpr unsigned kMoveMountSetGroup = 0x100;   // MOVE_MOUNT_SET_GROUP (Linux 5.15)
 
 void *MountThread(void *arg) {
   MountJob *j = (MountJob *)arg;
@@ -93,6 +112,40 @@ void *MountThread(void *arg) {
       j->done++;
       continue;
     }
+    if (o.bind_fd >= 0) {
+      const char *rel = o.source.c_str();
+      while (*rel == '/') rel++;
+      long t = syscall(SYS_open_tree, o.bind_fd, rel, kOpenTreeClone | kOpenTreeCloexec | (*rel ? 0 : AT_EMPTY_PATH));
+      if (t < 0) {
+        j->err = errno, j->syscall = "open_tree";
+        return nullptr;
+      }
+      long r = syscall(SYS_move_mount, (int)t, "", AT_FDCWD, o.target.c_str(), kMoveMountFEmptyPath);
+      int e = errno;
+      close((int)t);
+      if (r < 0) {
+        j->err = e, j->syscall = "move_mount";
+        return nullptr;
+      }
+      j->done++;
+      continue;
+    }
+    if (o.group_from >= 0) {
+      int t = open(o.target.c_str(), O_PATH | O_CLOEXEC);
+      if (t < 0) {
+        j->err = errno, j->syscall = "open";
+        return nullptr;
+      }
+      long r = syscall(SYS_move_mount, o.group_from, "", t, "", kMoveMountSetGroup | kMoveMountFEmptyPath | kMoveMountTEmptyPath);
+      int e = errno;
+      close(t);
+      if (r < 0) {
+        j->err = e, j->syscall = "move_mount";
+        return nullptr;
+      }
+      j->done++;
+      continue;
+    }
     int r = o.umount ? umount2(o.target.c_str(), (int)o.flags)
                      : mount(o.has_source ? o.source.c_str() : nullptr, o.target.c_str(), o.has_fstype ? o.fstype.c_str() : nullptr, o.flags,
                              o.has_data ? o.data.c_str() : nullptr);
@@ -105,7 +158,7 @@ void *MountThread(void *arg) {
   return nullptr;
 }
 
-// mountOps(nsPath, ops: { umount?, pivot?, source?, target, fstype?, flags, data? }[], join?: string[])
+// mountOps(nsPath, ops: { umount?, pivot?, groupFrom?, bindFd?, source?, target, fstype?, flags, data? }[], join?: string[])
 //   -> undefined | { errno, syscall, done }: from inside the mount namespace nsPath names (and the
 //   namespaces join names), each step in order (done: how many steps succeeded before the failed one)
 Napi::Value MountOps(const Napi::CallbackInfo &info) {
@@ -118,6 +171,8 @@ Napi::Value MountOps(const Napi::CallbackInfo &info) {
     MountOp m;
     m.umount = o.Has("umount") && o.Get("umount").ToBoolean().Value();
     m.pivot = o.Has("pivot") && o.Get("pivot").ToBoolean().Value();
+    if (o.Has("groupFrom") && o.Get("groupFrom").IsNumber()) m.group_from = o.Get("groupFrom").As<Napi::Number>().Int32Value();
+    if (o.Has("bindFd") && o.Get("bindFd").IsNumber()) m.bind_fd = o.Get("bindFd").As<Napi::Number>().Int32Value();
     m.target = o.Get("target").As<Napi::String>().Utf8Value();
     m.flags = (unsigned long)U64(o.Get("flags"));
     if (o.Has("source") && o.Get("source").IsString()) m.has_source = true, m.source = o.Get("source").As<Napi::String>().Utf8Value();
@@ -143,16 +198,13 @@ Napi::Value MountOps(const Napi::CallbackInfo &info) {
 
 struct CloneJob {
   std::string ns_path, root, path;
+  // mount points (as the task sees them) unmounted first, last first, in a private copy of the
+  // namespace: the mounts that cover the one at path
+  std::vector<std::string> uncover;
   int fd = -1;
   int err = 0;
   const char *syscall = nullptr;
 };
-
-#ifndef SYS_open_tree
-#define SYS_open_tree 428
-#endif
-constexpr unsigned kOpenTreeClone = 1;          // OPEN_TREE_CLONE
-constexpr unsigned kOpenTreeCloexec = O_CLOEXEC;  // OPEN_TREE_CLOEXEC
 
 void *CloneThread(void *arg) {
   CloneJob *j = (CloneJob *)arg;
@@ -176,22 +228,50 @@ void *CloneThread(void *arg) {
   close(nfd);
   const char *rel = j->path.c_str();
   while (*rel == '/') rel++;
-  long fd = syscall(SYS_open_tree, rfd, *rel ? rel : ".", kOpenTreeClone | kOpenTreeCloexec);
+  int at = rfd;
+  if (!j->uncover.empty()) {
+    // from the task's root, in a copy of the namespace of this thread's own (the copy takes the
+    // thread's working directory along), private throughout so that no unmount reaches the
+    // task's namespace, the covering mounts detached
+    const char *failed = fchdir(rfd) < 0 ? "fchdir" : unshare(CLONE_NEWNS) < 0 ? "unshare" : mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0 ? "mount" : nullptr;
+    if (failed) {
+      j->err = errno, j->syscall = failed;
+      close(rfd);
+      return nullptr;
+    }
+    for (auto &u : j->uncover) {
+      const char *r = u.c_str();
+      while (*r == '/') r++;
+      if (umount2(*r ? r : ".", MNT_DETACH) < 0) {
+        j->err = errno, j->syscall = "umount2";
+        close(rfd);
+        return nullptr;
+      }
+    }
+    at = AT_FDCWD;
+  }
+  long fd = syscall(SYS_open_tree, at, *rel ? rel : ".", kOpenTreeClone | kOpenTreeCloexec);
   if (fd < 0) j->err = errno, j->syscall = "open_tree";
   else j->fd = (int)fd;
   close(rfd);
   return nullptr;
 }
 
-// cloneMount(nsPath, root, path) -> fd | { errno, syscall }: from inside the mount namespace
-// nsPath names, a detached copy of the one mount at path (below root, a task's /proc/PID/root),
-// without the mounts on it (open_tree OPEN_TREE_CLONE, not recursive): what they hide shows
+// cloneMount(nsPath, root, path, uncover?) -> fd | { errno, syscall }: from inside the mount
+// namespace nsPath names, a detached copy of the one mount at path (below root, a task's
+// /proc/PID/root), without the mounts on it (open_tree OPEN_TREE_CLONE, not recursive): what they
+// hide shows; with uncover, the mount that is at path once those mount points are unmounted (last
+// first) in a private copy of the namespace (a mount covered by others)
 Napi::Value CloneMount(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   CloneJob j;
   j.ns_path = info[0].As<Napi::String>().Utf8Value();
   j.root = info[1].As<Napi::String>().Utf8Value();
   j.path = info[2].As<Napi::String>().Utf8Value();
+  if (info.Length() > 3 && info[3].IsArray()) {
+    Napi::Array u = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < u.Length(); i++) j.uncover.push_back(u.Get(i).As<Napi::String>().Utf8Value());
+  }
   pthread_t th;
   int r = pthread_create(&th, nullptr, CloneThread, &j);
   if (r != 0) return SysErr(env, r, "pthread_create");

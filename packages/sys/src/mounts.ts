@@ -33,10 +33,13 @@ export function mountSteps(pid: number, ops: readonly MountOp[], join: readonly 
 /**
  * A descriptor (close-on-exec) on a detached copy of the one mount at `path` of task pid's mount
  * namespace (as the task sees it from its root), without the mounts on top of it or below it:
- * the files those hide show through it (a tmpfs directory a later mount covers). Closed by the caller.
+ * the files those hide show through it (a tmpfs directory a later mount covers). A mount that
+ * others cover (mounted later at its mount point or over a directory above it) is reached with
+ * `uncover`, their mount points: unmounted, last first, in a private copy of the namespace made
+ * for the call (the task's namespace keeps them). Closed by the caller.
  */
-export function cloneMount(pid: number, path: string): number {
-  const r = addon.get().cloneMount(`/proc/${pid}/ns/mnt`, `/proc/${pid}/root`, path);
+export function cloneMount(pid: number, path: string, uncover: readonly string[] = []): number {
+  const r = addon.get().cloneMount(`/proc/${pid}/ns/mnt`, `/proc/${pid}/root`, path, [...uncover]);
   if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { pid, path });
   return r;
 }

@@ -36,6 +36,10 @@ export interface SysvObject extends SysvContents {
 export interface MountOp {
   umount?: boolean;
   pivot?: boolean;
+  /** a descriptor of this process on a mount's root: the mount at target joins its propagation (move_mount MOVE_MOUNT_SET_GROUP; target private before) */
+  groupFrom?: number;
+  /** a descriptor of this process on a mount's root: a bind of `source` (relative to that root) at target, reached even where others cover it (open_tree OPEN_TREE_CLONE + move_mount) */
+  bindFd?: number;
   source?: string;
   target: string;
   fstype?: string;
@@ -79,8 +83,8 @@ export interface SysNative {
   // mounts.cc
   /** from inside the mount namespace nsPath names (unshare CLONE_FS + setns on a thread of its own; and the namespaces of join): each step in order; done: the steps that succeeded */
   mountOps(nsPath: string, ops: MountOp[], join?: string[]): undefined | (NativeSysError & { done?: number });
-  /** a detached copy (open_tree OPEN_TREE_CLONE, close-on-exec) of the one mount at path below root, from inside the mount namespace nsPath */
-  cloneMount(nsPath: string, root: string, path: string): number | NativeSysError;
+  /** a detached copy (open_tree OPEN_TREE_CLONE, close-on-exec) of the one mount at path below root, from inside the mount namespace nsPath (with uncover: once those mount points are unmounted, last first, in a private copy of it) */
+  cloneMount(nsPath: string, root: string, path: string, uncover?: string[]): number | NativeSysError;
   // pipes.cc
   /** Buffered bytes of the pipe behind fd (tee'd, not consumed) and its capacity. */
   peekPipe(fd: number): { size: number; data: Buffer } | NativeSysError;
