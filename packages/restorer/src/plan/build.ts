@@ -286,9 +286,10 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   // shared memory objects: their pages, offsets within the object
   const shmemPlans: ShmemPlan[] = [];
   for (const o of shmem.objects) {
-    // an empty memfd has no pages image
-    if (o.memfd && o.size === 0n) {
-      shmemPlans.push({ size: 0n, pages: [], memfd: o.memfd, ...(o.hugetlb !== undefined ? { hugetlb: o.hugetlb } : {}) });
+    const extra = { ...(o.memfd ? { memfd: o.memfd } : {}), ...(o.hugetlb !== undefined ? { hugetlb: o.hugetlb } : {}), ...(o.owner ? { owner: o.owner } : {}) };
+    // an empty object has no pages image
+    if (o.size === 0n) {
+      shmemPlans.push({ size: 0n, pages: [], ...extra });
       continue;
     }
     const name = `pagemap-shmem-${o.shmid}.img`;
@@ -300,7 +301,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     for (const p of pages) {
       if (p.vaddr + p.npages * PAGE_SIZE_BIGINT > ((o.size + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n))) throw badInput(`pagemap-shmem-${o.shmid}.img: pages at offset 0x${p.vaddr.toString(16)} lie past the ${o.size} bytes of the shared memory`, { image: `pagemap-shmem-${o.shmid}.img` });
     }
-    shmemPlans.push({ size: o.size, pages, ...(o.memfd ? { memfd: o.memfd } : {}), ...(o.hugetlb !== undefined ? { hugetlb: o.hugetlb } : {}) });
+    shmemPlans.push({ size: o.size, pages, ...extra });
   }
   // huge pages: the machine must have free ones of each size the checkpoint needs (refused by name)
   checkHugePages(tasks, shmemPlans, namespaces?.sysv);
