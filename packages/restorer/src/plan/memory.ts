@@ -153,9 +153,10 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
   if (s & VMA_AREA_AIORING && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_FILE_PRIVATE | VMA_FILE_SHARED))) {
     return { ...base, flags: (base.flags & ~MAP_SHARED) | MAP_PRIVATE | MAP_ANONYMOUS, kind: 'anon', aio: true };
   }
-  // a packet socket's rings: mapped again from the task's descriptor of the socket (socketAreas)
+  // a packet socket's rings: mapped again (shared or private, as the kernel maps them: whole)
+  // from the task's descriptor of the socket (socketAreas)
   if (s & VMA_AREA_REGULAR && s & VMA_AREA_SOCKET && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED | VMA_FILE_PRIVATE | VMA_FILE_SHARED))) {
-    if (!(base.flags & MAP_SHARED) || base.pgoff !== 0n) throw unsupported(`${where}: a ${base.flags & MAP_SHARED ? 'part' : 'private mapping'} of a packet socket's rings is not restored`, { pid });
+    if (base.pgoff !== 0n) throw unsupported(`${where}: a part of a packet socket's rings is not restored`, { pid });
     return { ...base, kind: 'socket', socket: { fileId: Number(v.shmid), fd: -1 } };
   }
   if (s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED)) {
