@@ -107,6 +107,8 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     // a thread (/proc/PID/task/TID/), which CRIU 4.2 opens before it makes the threads (its own
     // dumps of them fail its restore with ENOENT too)
     ['procfiles criu', () => ['criu'], /^check ok$/],
+    // issue 15: /proc files of a process gone (CRIU 4.2's dead pid: remap-fpath.img PROCFS)
+    ['procfiles criu-gone', () => ['criu-gone'], /^check ok$/],
     ['fsmisc epoll', () => ['epoll', tmp('c-fs-epoll')], /^check ok epoll$/],
     ['fsmisc lease', () => ['lease', tmp('c-fs-lease')], /^check ok lease$/, ['--file-locks']],
     ['fsmisc wlease', () => ['wlease', tmp('c-fs-wlease')], /^check ok wlease$/, ['--file-locks']],

@@ -288,6 +288,12 @@ export interface TaskPlan {
    */
   groupHelper?: number;
   /**
+   * the root's: pids of processes gone whose /proc files the tree holds (CRIU 4.2's dead pids):
+   * the root makes a process with each pid before it opens the tree's files, and ends and reaps
+   * it right after, so that the files name a process gone again
+   */
+  deadPids?: number[];
+  /**
    * the task was dumped stopped (TASK_STOPPED): once everything is restored it is put back in
    * group-stop with this signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU) instead of resuming
    */

@@ -277,6 +277,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   checkPidfds(tasks, files.files);
   checkProcPaths(tasks, files.files, namespaces);
   planGroupHelpers(tasks);
+  planDeadPids(tasks, files.deadPids);
   checkTerminals(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
   files.files.forEach((f, i) => {
@@ -353,6 +354,18 @@ function planGroupHelpers(tasks: TaskPlan[]): void {
     tasks.find((t) => t.pid === g.parent)!.groupHelper = g.pgid;
   }
   for (const f of foreignSessionTasks(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid })))) throw unsupported(foreignSessionText(f), { pid: f.pid });
+}
+
+/**
+ * The processes gone whose /proc files the tree holds are made again by the root, each with its
+ * pid, while the tree's files are opened: a pid a task of the checkpoint has (it would be taken
+ * for that task's) is refused by name, as CRIU 4.2 refuses it.
+ */
+function planDeadPids(tasks: TaskPlan[], dead: readonly number[]): void {
+  if (!dead.length) return;
+  const taken = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid), ...(t.groupHelper ? [t.groupHelper] : [])]));
+  for (const p of dead) if (taken.has(p)) throw unsupported(`remap-fpath.img: /proc files of process ${p}, which was gone, but a task or thread of the checkpoint has that pid`, { pid: p });
+  tasks.find((t) => t.parent < 0)!.deadPids = [...dead];
 }
 
 /**
