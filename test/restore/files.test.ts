@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { askVerdict, criu, critDecode, haveCrit, killAllStarted, ourCritDecode, startWorkload, tmp, treePids, waitGone, killTree } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
+import type { ExpectedChange } from '@crtools/inspect';
 
 afterEach(killRestored);
 afterAll(() => killAllStarted());
@@ -109,17 +110,22 @@ describe('refused by name', () => {
     refused('procout', [/^criu: task \d+ fd 3 \(\/proc\/\d+\/status\): a file of process \d+, outside the dumped tree, is not supported/]));
 });
 
+/**
+ * The /proc files at the descriptors `path` names (the root's 3, 4 and 10, the child's and
+ * grandchild's 5, 7, 8 and 11, the epoll watching 11 at 12; the gone process's 9 and 13) are
+ * opened anew: their inodes are the restored tasks'. The namespace files keep theirs (the root's
+ * 5 is one, which the workload checks by inode itself).
+ */
+function procInodes(path: RegExp): ExpectedChange {
+  return { path, why: "a /proc/PID file's inode is the restored task's", keep: (v) => String(v).replace(/"ino: \d+"/, '').replace(/ ino:[0-9a-f]+/, '') };
+}
+
 describe('/proc files of the tree\'s other tasks and threads, namespace files (issue 15)', () => {
   it('carried: the root holds a child\'s /proc/PID/status (at an offset) and its thread\'s /proc/PID/task/TID/comm, the files of its network and the child\'s UTS namespace; the child\'s /proc/self/stat (close-on-exec, at an offset) is one open file with its child\'s, which holds the thread\'s stat; the child\'s epoll watching its /proc/self/mountinfo; the root\'s /proc/self/task/TID/comm of a thread of its own; the grandchild\'s /proc/CHILD/status at its lowest free number (where the restore\'s pidfd on the root once landed and took the file away: zdtm child_opened_proc, ns flavour)', () =>
     roundTrip('procfiles', [], (pid, st) => {
       expect(treePids(pid)).toHaveLength(3);
       expect(askVerdict(st, pid)).toBe('check ok');
-    }, true, undefined, [
-      // (the /proc files: the root's 3, 4 and 10, the child's and grandchild's 5, 7, 8 and 11,
-      // the epoll watching 11 at 12; the namespace files keep theirs: the root's 5 is one, which
-      // the workload checks by inode itself)
-      { path: /^tasks\[\d+\]\.fds\[(3|4|5|7|8|10|11|12)\]\.fdinfo$/, why: "a /proc/PID file's inode is the restored task's", keep: (v) => String(v).replace(/"ino: \d+"/, '').replace(/ ino:[0-9a-f]+/, '') },
-    ], (dir, pid) => {
+    }, true, undefined, [procInodes(/^tasks\[\d+\]\.fds\[(3|4|5|7|8|10|11|12)\]\.fdinfo$/)], (dir, pid) => {
       // as CRIU 4.2 writes them: the /proc files as regular files by path, the namespace files as NS entries
       const files = ourCritDecode(path.join(dir, 'files.img')).entries as { type: string; reg?: { name: string }; nsf?: { ns_id: number; ns_cflag: number; flags: number } }[];
       const names = files.filter((f) => f.type === 'REG' && f.reg!.name.startsWith('/proc/')).map((f) => f.reg!.name.replace(/\d+/g, 'N')).sort();
@@ -156,6 +162,17 @@ describe('/proc files of the tree\'s other tasks and threads, namespace files (i
     refusedProc('netns', /^criu: task \d+ fd 9 \(net:\[\d+\]\): a file of net namespace \d+, in which no task of the dumped tree lives, is not supported/));
   it('refused by name: a child\'s /proc file in flight in a unix socket\'s queue (the restore sends the queues before such files exist)', () =>
     refusedProc('inflight', /^criu: task \d+ fd \d+: a descriptor in flight in its queue is a \/proc file of a task other than the root \(\/proc\/\d+\/status\), which is not supported in flight$/));
-  it('refused by name: /proc/PID/status of a process gone (exited and reaped)', () =>
-    refusedProc('gone', /^criu: task \d+ fd 9 \(\/proc\/\d+\/status( \(deleted\))?\): a file of process \d+, (which is gone|outside the dumped tree), is not supported/));
+  it('/proc/PID/status and /proc/PID of a process gone (exited and reaped), round-tripped twice: made again by a process with that pid, ended once the files are open (remap-fpath.img PROCFS, as CRIU 4.2 writes it)', () =>
+    roundTrip('procfiles', ['gone'], (pid, st) => {
+      expect(askVerdict(st, pid)).toBe('check ok');
+      expect(askVerdict(st, pid)).toBe('check ok');
+    }, true, undefined, [procInodes(/^tasks\[\d+\]\.fds\[(3|4|5|7|8|9|10|11|12|13)\]\.fdinfo$/)], (dir) => {
+      // (Debian's crit knows remap-fpath.img: one PROCFS entry for the process gone)
+      const remaps = (haveCrit ? critDecode(path.join(dir, 'remap-fpath.img')) : ourCritDecode(path.join(dir, 'remap-fpath.img'))).entries as { orig_id: number; remap_id: number; remap_type: string }[];
+      expect(remaps.map((r) => r.remap_type)).toEqual(['PROCFS']);
+      const files = (haveCrit ? critDecode(path.join(dir, 'files.img')) : ourCritDecode(path.join(dir, 'files.img'))).entries as { id: number; type: string; reg?: { name: string } }[];
+      const named = files.filter((f) => f.reg && new RegExp(`^/proc/${remaps[0]!.remap_id}(/status)?$`).test(f.reg.name));
+      expect(named).toHaveLength(2);
+      expect(named.map((f) => f.id)).toContain(remaps[0]!.orig_id);
+    }));
 });

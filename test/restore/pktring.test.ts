@@ -2,7 +2,7 @@
  * Packet sockets with mapped rings (workload pktring): TPACKET_V1 RX, V2 RX and TX in one
  * mapping, V3 RX, round-tripped twice and held to the state fingerprint; after each restore the
  * rings are where they were, fresh, and work (a frame out through the TX ring comes back from lo
- * into every RX ring). Rings whose state a restore cannot give back are refused by name (exit 4)
+ * into every RX ring). Likewise rings set up and never mapped, and rings mapped private. Rings whose state a restore cannot give back are refused by name (exit 4)
  * with the tree left running. CRIU 4.2 interop: criu-images.test.ts (pktring).
  */
 import path from 'node:path';
@@ -51,10 +51,31 @@ describe('packet sockets with rings', () => {
     });
   });
 
+  it('rings set up and not mapped, rings mapped private, round-tripped twice: set up again (and mapped again private at their address), fresh, a frame from lo lands in both RX rings', () => {
+    roundTrip('pktring', ['unmapped'], (pid, st) => {
+      expect(askVerdict(st, pid)).toBe('check ok');
+      expect(askVerdict(st, pid)).toBe('check ok');
+    }, true, undefined, [], (dir, pid) => {
+      if (!haveCrit) return;
+      // as CRIU 4.2 writes them (Debian's crit): both sockets' rings; one area, private, for p1's
+      const psk = (critDecode(path.join(dir, 'files.img')).entries as any[]).filter((f) => f.type === 'PACKETSK').map((f) => f.psk).sort((a, b) => a.version - b.version);
+      expect(psk.map((p) => p.version)).toEqual([0, 1]);
+      expect(psk[0].rx_ring).toEqual({ block_size: 4096, block_nr: 2, frame_size: 2048, frame_nr: 4, retire_tmo: 0, sizeof_priv: 0, features: 0 });
+      expect(psk[1].rx_ring).toEqual({ block_size: 4096, block_nr: 4, frame_size: 2048, frame_nr: 8, retire_tmo: 0, sizeof_priv: 0, features: 0 });
+      expect(psk[1].tx_ring).toEqual({ block_size: 4096, block_nr: 2, frame_size: 2048, frame_nr: 4, retire_tmo: 0, sizeof_priv: 0, features: 0 });
+      const areas = (critDecode(path.join(dir, `mm-${pid}.img`)).entries[0].vmas as any[]).filter((v) => v.status === SOCKET_AREA);
+      expect(areas.map((a) => [a.flags, a.prot, a.pgoff, a.end - a.start, a.shmid])).toEqual([[2, 3, 0, 8192, psk[0].id]]);
+      // no pages of the ring in the pagemap: the private mapping held none of the task's own
+      const pm = critDecode(path.join(dir, `pagemap-${pid}.img`)).entries.slice(1) as any[];
+      expect(pm.some((e) => e.vaddr >= areas[0].start && e.vaddr < areas[0].end)).toBe(false);
+    });
+  });
+
   for (const [mode, why] of [
     ['rxheld', /^criu: task \d+ fd \d+ \(socket:\[\d+\]\): packet socket with an RX ring with 1 of its 8 frames holding packets not yet read: not carried\n$/],
     ['txheld', /^criu: task \d+ fd \d+ \(socket:\[\d+\]\): packet socket with a TX ring with 1 of its 4 frames queued to be sent \(or failed to\): not carried\n$/],
     ['used', /^criu: task \d+ fd \d+ \(socket:\[\d+\]\): packet socket with an RX ring that has carried packets: the kernel's place in it cannot be set again\n$/],
+    ['privwritten', /^criu: task \d+ fd \d+ \(socket:\[\d+\]\): packet socket with an RX and a TX ring mapped private at [0-9a-f]+-[0-9a-f]+ where the task wrote 1 pages \(copies of its own, which a restore mapping the rings again does not make\): not carried\n$/],
     ['v3open', /^criu: task \d+ fd \d+ \(socket:\[\d+\]\): packet socket with an RX ring with 1 packets in the block the kernel has open \(not yet handed to the task\): not carried\n$/],
   ] as const) {
     it(`${mode}: refused by name (exit 4, also by --check-only), the tree left running with its ring`, () => {

@@ -16,11 +16,19 @@
  *     read (v1/v2: frame 0 handed to the task; v3: block 0 retired with one packet) and given
  *     back. Then the rings are set up again, fresh, at the same addresses, for the next round.
  *     The verdict names the first difference.
- *   pktring rxheld|txheld|used|v3open STATE
+ *   pktring unmapped STATE
+ *     Two such sockets: u2 (TPACKET_V2, an RX ring of 4 blocks of 4096 and a TX ring of 2) whose
+ *     rings are set up and never mapped by the task, and p1 (TPACKET_V1, an RX ring of 2 blocks)
+ *     mapped MAP_PRIVATE read-write (the ring's own pages show there until the task writes one).
+ *     On SIGUSR1: u2 has no mapping and its rings map (only rings of their size do), p1 is
+ *     mapped at its address rw-p; both fresh; a frame sent on lo lands in both RX rings (p1's
+ *     seen through its private mapping); then both are set up again, fresh, as they were.
+ *   pktring rxheld|txheld|used|v3open|privwritten STATE
  *     A ring the dump refuses by name: v2's RX ring holding a frame not yet read (rxheld); a
  *     frame queued in v2's TX ring, not sent (txheld); v2's RX ring that has received and given
  *     back one frame (used: the kernel's place is frame 1); v3's RX ring whose open block holds a
- *     packet not yet retired (v3open, retire timeout 60 s). */
+ *     packet not yet retired (v3open, retire timeout 60 s); v2's rings mapped private, where the
+ *     task wrote a byte of the TX ring (privwritten: a copy of its own of that page). */
 #include "workload.h"
 
 #include <errno.h>
@@ -43,6 +51,8 @@ struct ring {
 	size_t len;
 	unsigned char *map;
 	unsigned long ino;
+	/* how the task maps its rings: MAP_SHARED, MAP_PRIVATE, or 0 (set up, not mapped) */
+	int share;
 };
 
 static int lo;
@@ -57,12 +67,13 @@ static void fail(const char *fmt, const char *a, long b) {
 
 static size_t bytes(const struct tpacket_req3 *r) { return (size_t)r->tp_block_size * r->tp_block_nr; }
 
-/* set the rings (rx, tx: none when tp_block_nr is 0) and map them at `at` (NULL: anywhere) */
+/* set the rings (rx, tx: none when tp_block_nr is 0) and map them as r->share says at `at` (NULL: anywhere) */
 static int arm(struct ring *r, void *at) {
 	if (r->rx.tp_block_nr && setsockopt(r->fd, SOL_PACKET, PACKET_RX_RING, &r->rx, sizeof r->rx)) return -1;
 	if (r->tx.tp_block_nr && setsockopt(r->fd, SOL_PACKET, PACKET_TX_RING, &r->tx, sizeof r->tx)) return -1;
 	r->len = bytes(&r->rx) + bytes(&r->tx);
-	void *m = mmap(at, r->len, PROT_READ | PROT_WRITE, MAP_SHARED | (at ? MAP_FIXED : 0), r->fd, 0);
+	if (!r->share) return 0;
+	void *m = mmap(at, r->len, PROT_READ | PROT_WRITE, r->share | (at ? MAP_FIXED : 0), r->fd, 0);
 	if (m == MAP_FAILED) return -1;
 	r->map = m;
 	return 0;
@@ -72,15 +83,16 @@ static int arm(struct ring *r, void *at) {
 static int rearm(struct ring *r) {
 	struct tpacket_req3 none;
 	memset(&none, 0, sizeof none);
-	if (munmap(r->map, r->len)) return -1;
+	if (r->map && munmap(r->map, r->len)) return -1;
 	if (r->rx.tp_block_nr && setsockopt(r->fd, SOL_PACKET, PACKET_RX_RING, &none, sizeof none)) return -1;
 	if (r->tx.tp_block_nr && setsockopt(r->fd, SOL_PACKET, PACKET_TX_RING, &none, sizeof none)) return -1;
 	return arm(r, r->map);
 }
 
-static int open_ring(struct ring *r, const char *name, int version, unsigned rx_blocks, unsigned rx_block, unsigned tx_blocks, unsigned retire) {
+static int open_ring(struct ring *r, const char *name, int version, unsigned rx_blocks, unsigned rx_block, unsigned tx_blocks, unsigned retire, int share) {
 	memset(r, 0, sizeof *r);
 	r->name = name;
+	r->share = share;
 	r->version = version;
 	r->fd = socket(AF_PACKET, SOCK_RAW, htons(ETHERTYPE_RING));
 	if (r->fd < 0) return -1;
@@ -144,7 +156,8 @@ static int all_zero(const unsigned char *p, size_t n) {
 	return 1;
 }
 
-/* the mapping at r->map, as /proc/self/maps shows it: of r's size, rw-s, of r's socket */
+/* the mapping at r->map, as /proc/self/maps shows it: of r's size, rw-s (rw-p: private), of
+ * r's socket; rings not mapped: no mapping of r's socket */
 static void check_mapping(struct ring *r) {
 	FILE *f = fopen("/proc/self/maps", "r");
 	char line[512];
@@ -153,6 +166,12 @@ static void check_mapping(struct ring *r) {
 		unsigned long s, e, ino;
 		char perms[8], name[128] = "";
 		if (sscanf(line, "%lx-%lx %7s %*s %*s %lu %127s", &s, &e, perms, &ino, name) < 4) continue;
+		if (!r->map) {
+			char want[64];
+			snprintf(want, sizeof want, "socket:[%lu]", r->ino);
+			if (!strcmp(name, want)) fail("%s rings mapped at %lx", r->name, (long)s);
+			continue;
+		}
 		if (s != (unsigned long)r->map) continue;
 		found = 1;
 		/* the socket's inode as it is now (a restore makes the socket anew) */
@@ -161,11 +180,11 @@ static void check_mapping(struct ring *r) {
 		if (fstat(r->fd, &st) == 0) r->ino = (unsigned long)st.st_ino;
 		snprintf(want, sizeof want, "socket:[%lu]", r->ino);
 		if (e - s != r->len) fail("%s ring area of %ld bytes", r->name, (long)(e - s));
-		else if (strcmp(perms, "rw-s")) fail("ring area mapped %s (%ld)", perms, 0);
+		else if (strcmp(perms, r->share == MAP_PRIVATE ? "rw-p" : "rw-s")) fail("ring area mapped %s (%ld)", perms, 0);
 		else if (strcmp(name, want)) fail("ring area maps %s (%ld)", name, 0);
 	}
 	if (f) fclose(f);
-	if (!found) fail("%s ring not mapped at its address", r->name, 0);
+	if (!found && r->map) fail("%s ring not mapped at its address", r->name, 0);
 }
 
 /* v1/v2 RX frame 0 (the kernel's first): wait for the frame, check its token and seq, give it back */
@@ -235,6 +254,43 @@ static void send_tx(struct ring *r, uint32_t seq) {
 	if (h->tp_status != TP_STATUS_AVAILABLE) fail("%s: TX frame 0 status %ld", r->name, (long)h->tp_status);
 }
 
+/* mode unmapped: u2's rings set up and never mapped by the task, p1's mapped private */
+static int unmapped_private(void) {
+	struct ring u2, p1;
+	if (open_ring(&u2, "u2", TPACKET_V2, 4, 4096, 2, 0, 0) || open_ring(&p1, "p1", TPACKET_V1, 2, 4096, 0, 0, MAP_PRIVATE)) {
+		wl_say("error rings %d", errno);
+		return 1;
+	}
+	wl_say("ready pid=%d", (int)getpid());
+	for (uint32_t seq = 100;; seq++) {
+		wl_wait_check();
+		bad = 0;
+		check_mapping(&u2);
+		check_mapping(&p1);
+		/* u2's rings, seen through a mapping made now (of their size only when they are that size) */
+		void *m = mmap(NULL, u2.len, PROT_READ | PROT_WRITE, MAP_SHARED, u2.fd, 0);
+		if (m == MAP_FAILED) fail("%s: rings cannot be mapped (%ld)", u2.name, errno);
+		u2.map = m == MAP_FAILED ? NULL : m;
+		if (!bad) {
+			check_fresh(&u2);
+			check_fresh(&p1);
+		}
+		/* a frame from lo lands in both RX rings: p1's private mapping shows the ring's own pages */
+		if (!bad && send_plain(seq)) fail("send %s (%ld)", "plain", errno);
+		if (!bad) {
+			read_frame0(&u2, seq);
+			read_frame0(&p1, seq);
+		}
+		if (u2.map) munmap(u2.map, u2.len);
+		u2.map = NULL;
+		/* set up again, fresh: u2 not mapped, p1 mapped private at its address (its copy of the
+		 * page read_frame0 gave back dropped) */
+		if (!bad && (rearm(&u2) || rearm(&p1))) fail("rings not set up again (%s %ld)", "", errno);
+		if (bad) wl_say("check bad %s", why);
+		else wl_say("check ok");
+	}
+}
+
 int main(int argc, char **argv) {
 	if (argc != 3) return 2;
 	wl_detach(argv[2]);
@@ -243,14 +299,19 @@ int main(int argc, char **argv) {
 	lo = (int)if_nametoindex("lo");
 	struct ring v1, v2, v3;
 	const char *mode = argv[1];
+	if (!strcmp(mode, "unmapped")) return unmapped_private();
 	if (strcmp(mode, "rings")) {
 		/* the refused states, each on the one socket it is about */
 		int three = !strcmp(mode, "v3open");
-		if (three ? open_ring(&v3, "v3", TPACKET_V3, 4, 8192, 0, 60000) : open_ring(&v2, "v2", TPACKET_V2, 4, 4096, 2, 0)) {
+		int priv = !strcmp(mode, "privwritten");
+		if (three ? open_ring(&v3, "v3", TPACKET_V3, 4, 8192, 0, 60000, MAP_SHARED) : open_ring(&v2, "v2", TPACKET_V2, 4, 4096, 2, 0, priv ? MAP_PRIVATE : MAP_SHARED)) {
 			wl_say("error rings %d", errno);
 			return 1;
 		}
-		if (!strcmp(mode, "txheld")) {
+		if (priv) {
+			/* a copy of the task's own of the TX ring's first page (its bytes unchanged) */
+			v2.map[bytes(&v2.rx)] = 0;
+		} else if (!strcmp(mode, "txheld")) {
 			struct tpacket2_hdr *h = (struct tpacket2_hdr *)(v2.map + bytes(&v2.rx));
 			h->tp_len = (unsigned)frame(v2.map + bytes(&v2.rx) + TPACKET2_HDRLEN - sizeof(struct sockaddr_ll), 1);
 			h->tp_status = TP_STATUS_SEND_REQUEST;
@@ -271,7 +332,7 @@ int main(int argc, char **argv) {
 		wl_say("ready pid=%d", (int)getpid());
 		for (;;) pause();
 	}
-	if (open_ring(&v1, "v1", TPACKET_V1, 2, 4096, 0, 0) || open_ring(&v2, "v2", TPACKET_V2, 4, 4096, 2, 0) || open_ring(&v3, "v3", TPACKET_V3, 4, 8192, 0, 10)) {
+	if (open_ring(&v1, "v1", TPACKET_V1, 2, 4096, 0, 0, MAP_SHARED) || open_ring(&v2, "v2", TPACKET_V2, 4, 4096, 2, 0, MAP_SHARED) || open_ring(&v3, "v3", TPACKET_V3, 4, 8192, 0, 10, MAP_SHARED)) {
 		wl_say("error rings %d", errno);
 		return 1;
 	}

@@ -17,7 +17,10 @@
  * files before it makes its threads, so it cannot restore those.
  * MODE "netns": fd 9 of the root holds the network namespace of a helper that unshared one and
  * was reaped: no task of the tree lives in it (the dump refuses it).
- * MODE "gone": fd 9 of the root holds /proc/HELPER/status of a helper reaped since.
+ * MODE "gone": fd 9 of the root holds /proc/HELPER/status, fd 13 the directory /proc/HELPER, of
+ * a helper reaped since (CRIU's dead pid): on SIGUSR1 both still name it (fd 13 shown deleted,
+ * as the kernel shows a directory of a process gone) and reading fd 9 fails as it did (ESRCH).
+ * MODE "criu-gone": "gone" without the thread's files (as "criu").
  * MODE "inflight": a copy of fd 3 (the child's status) waits in the queue of a socketpair of the
  * root's (SCM_RIGHTS): the restore sends the queues before such files exist (the dump refuses it).
  * "ready pid=N child=C grandchild=G"; on SIGUSR1: fd 3 reads C's status from offset 5, fd 4
@@ -32,6 +35,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <errno.h>
 
 static volatile pid_t thread_tid;
 
@@ -118,10 +122,14 @@ static ino_t ino_at(const char *fmt, pid_t pid) {
 	return stat(p, &st) ? 0 : st.st_ino;
 }
 
+/* mode gone: the helper reaped since */
+static pid_t gone;
+
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *mode = argc > 2 ? argv[1] : "";
-	int threads = strcmp(mode, "criu") != 0;
+	int threads = strncmp(mode, "criu", 4) != 0;
+	int dead = !strcmp(mode, "gone") || !strcmp(mode, "criu-gone");
 	wl_detach(argv[argc - 1]);
 	wl_handle_usr1();
 
@@ -168,7 +176,7 @@ int main(int argc, char **argv) {
 		while (!thread_tid) usleep(1000);
 		if (openf(10, O_RDONLY, "/proc/self/task/%d/comm", (int)thread_tid) < 0) return 14;
 	}
-	if (!strcmp(mode, "netns") || !strcmp(mode, "gone")) {
+	if (!strcmp(mode, "netns") || dead) {
 		int p2[2];
 		if (pipe(p2)) return 10;
 		pid_t h = fork();
@@ -181,8 +189,10 @@ int main(int argc, char **argv) {
 		char c;
 		if (h < 0 || read(p2[0], &c, 1) != 1) return 11;
 		if (openf(9, O_RDONLY, !strcmp(mode, "netns") ? "/proc/%d/ns/net" : "/proc/%d/status", (int)h) < 0) return 12;
+		if (dead && openf(13, O_RDONLY | O_DIRECTORY, "/proc/%d", (int)h) < 0) return 12;
 		kill(h, SIGKILL);
 		waitpid(h, 0, 0);
+		if (dead) gone = h;
 	}
 
 	if (!strcmp(mode, "inflight")) {
@@ -229,6 +239,17 @@ int main(int argc, char **argv) {
 			snprintf(p, sizeof p, "/proc/%d/fd/5", (int)grand);
 			memset(l2, 0, sizeof l2);
 			if (readlink(p, l2, sizeof l2 - 1) < 0 || strcmp(l2, p5(child))) strcat(bad, "grandchild-fd5,");
+		}
+		if (gone) {
+			/* the files of the helper gone still name it, and read as a process gone's */
+			char l9[64] = "", l13[64] = "", w9[64], w13[64], buf[64];
+			snprintf(w9, sizeof w9, "/proc/%d/status", (int)gone);
+			snprintf(w13, sizeof w13, "/proc/%d (deleted)", (int)gone);
+			if (readlink("/proc/self/fd/9", l9, sizeof l9 - 1) < 0 || strcmp(l9, w9)) strcat(bad, "gone-status-link,");
+			if (readlink("/proc/self/fd/13", l13, sizeof l13 - 1) < 0 || strcmp(l13, w13)) strcat(bad, "gone-dir-link,");
+			errno = 0;
+			if (pread(9, buf, sizeof buf, 0) != -1 || errno != ESRCH) strcat(bad, "gone-read,");
+			if (fcntl(13, F_GETFD) != 0 || fcntl(9, F_GETFD) != 0) strcat(bad, "gone-fd,");
 		}
 		if (bad[0]) {
 			bad[strlen(bad) - 1] = 0;

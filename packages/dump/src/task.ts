@@ -271,11 +271,12 @@ export function mmEntry(
   const aios: Entry[] = [];
   for (const v of vmas) {
     // the shmem device's objects are classified MEMFD | FILE_SHARED/FILE_PRIVATE (as CRIU 4.2
-    // does): shared anonymous memory (`/dev/zero (deleted)`, shared only) and memfds
-    // shared anonymous huge pages (`/anon_hugepage (deleted)` on a hugetlb device) likewise
+    // does): shared anonymous memory (`/dev/zero (deleted)`; mapped private too, through a
+    // descriptor opened on its /proc/PID/map_files link) and memfds; shared anonymous huge pages
+    // (`/anon_hugepage (deleted)` on a hugetlb device) likewise, mapped shared only
     const memfd = v.name.startsWith('/memfd:');
     const anonShared = v.name === '/dev/zero' || (v.name === ANON_HUGEPAGE && (v.flags & MAP.HUGETLB) !== 0);
-    const shmemObject = (v.status & VMA.AREA_MEMFD) !== 0 && ((v.status & VMA.FILE_SHARED) !== 0 ? anonShared || memfd : memfd && (v.status & VMA.FILE_PRIVATE) !== 0);
+    const shmemObject = (v.status & VMA.AREA_MEMFD) !== 0 && ((v.status & VMA.FILE_SHARED) !== 0 ? anonShared || memfd : (memfd || v.name === '/dev/zero') && (v.status & VMA.FILE_PRIVATE) !== 0);
     if (!refusals.check(() => refuseVma(pid, v, memfd, shmemObject, sysvAttaches))) continue;
     const e: Entry = { start: v.start, end: v.end, pgoff: v.pgoff, shmid: 0n, prot: v.prot, flags: v.flags, status: v.status, fd: -1n };
     // a SysV attach names its segment by id (the inode of its file), as CRIU 4.2

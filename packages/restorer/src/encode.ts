@@ -490,6 +490,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       vmas_off: w.records('vma', vmas),
       share_files: !!t.shareFiles,
       group_helper: t.groupHelper ?? 0,
+      ndead: t.deadPids?.length ?? 0,
+      dead_off: t.deadPids?.length ? w.u64s(t.deadPids.map(BigInt)) : 0,
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       naios: t.aios?.length ?? 0,

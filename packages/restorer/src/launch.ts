@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
 import { STOP_SIGNALS } from '@crtools/images/facts';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
-import type { MemfdFilePlan, NamespacePlan, RestorePlan } from './plan.js';
+import type { MemfdFilePlan, NamespacePlan, RestorePlan, ShmemPlan } from './plan.js';
 import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
@@ -118,12 +118,14 @@ export function validatePlan(plan: RestorePlan): void {
     for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
     for (const f of plan.files) if ((f.kind === 'reg' || f.kind === 'fifo') && f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
     for (const x of [t.cwdGhost, t.rootGhost]) if (x !== undefined && !plan.ghosts?.[x]?.dir) bad(`task ${t.pid}: its working directory or root names no removed directory`);
-    for (const f of plan.files) if (f.kind === 'memfd' && !(f.shmem !== undefined && plan.shmem?.[f.shmem]?.memfd)) bad('a memfd descriptor names no memfd');
+    // (or shared anonymous memory off huge pages: a descriptor opened on a map_files link)
+    const openable = (o: ShmemPlan | undefined) => !!o && (!!o.memfd || o.hugetlb === undefined);
+    for (const f of plan.files) if (f.kind === 'memfd' && !(f.shmem !== undefined && openable(plan.shmem?.[f.shmem]))) bad('a memfd descriptor names no memfd');
     for (const v of t.vmas) {
       if (v.end <= v.start || (v.start & 0xfffn) || (v.end & 0xfffn)) bad(`task ${t.pid}: bad area ${v.start.toString(16)}-${v.end.toString(16)}`);
       if (v.shmem !== undefined && !(v.shmem >= 0 && v.shmem < (plan.shmem?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no shared memory object`);
-      // (a memfd may be mapped past its end: the task gets SIGBUS there, as it did)
-      if (v.shmem !== undefined && !plan.shmem![v.shmem]!.memfd && v.pgoff + (v.end - v.start) > plan.shmem![v.shmem]!.size) bad(`task ${t.pid}: area ${v.start.toString(16)} runs past its shared memory object`);
+      // (a memfd may be mapped past its end, and any object privately: the task gets SIGBUS there, as it did)
+      if (v.shmem !== undefined && !plan.shmem![v.shmem]!.memfd && v.kind === 'file-shared' && v.pgoff + (v.end - v.start) > plan.shmem![v.shmem]!.size) bad(`task ${t.pid}: area ${v.start.toString(16)} runs past its shared memory object`);
       if (v.ghost !== undefined && !(v.ghost >= 0 && v.ghost < (plan.ghosts?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no unlinked file`);
     }
     for (const g of t.guards ?? []) {
@@ -304,7 +306,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
           v.shmem !== undefined
             ? plan.shmem![v.shmem]!.memfd
               ? { ...v, path: shm.paths[v.shmem], openFlags: v.openFlags ?? O_RDWR }
-              : { ...v, kind: 'file-shared', path: shm.paths[v.shmem], openFlags: O_RDWR }
+              : v.kind === 'file-private' ? { ...v, path: shm.paths[v.shmem], openFlags: v.openFlags ?? 0 } : { ...v, kind: 'file-shared', path: shm.paths[v.shmem], openFlags: O_RDWR }
             : v.ghost !== undefined ? { ...v, path: g.paths[v.ghost] } : v,
         ),
       })),

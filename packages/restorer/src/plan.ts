@@ -58,8 +58,10 @@ export interface VmaPlan {
  * object, however many tasks map it or (a memfd) have descriptors on it.
  */
 export interface ShmemPlan {
-  /** bytes: a page multiple for shared anonymous memory, a memfd's own size */
+  /** bytes: the object's own size (kept the memfd way), else a page multiple covering its areas */
   size: bigint;
+  /** shared anonymous memory kept the memfd way: its owner and mode (memfd.img) */
+  owner?: ShmemOwner;
   /** its pages; vaddr is the byte offset in the object */
   pages: PageRun[];
   memfd?: MemfdObjectPlan;
@@ -68,6 +70,13 @@ export interface ShmemPlan {
    * made with MAP_HUGETLB / MFD_HUGETLB and filled through a mapping (hugetlbfs has no write)
    */
   hugetlb?: number;
+}
+
+/** the owner and mode of a shared memory object (st_mode: the type bits too) */
+export interface ShmemOwner {
+  uid: number;
+  gid: number;
+  mode: number;
 }
 
 /** What a memfd is made again with (memfd.img): memfd_create(name), owner, mode, then its seals. */
@@ -278,6 +287,12 @@ export interface TaskPlan {
    * leads it (setpgid), so that they can join it, and kills and reaps it once they have
    */
   groupHelper?: number;
+  /**
+   * the root's: pids of processes gone whose /proc files the tree holds (CRIU 4.2's dead pids):
+   * the root makes a process with each pid before it opens the tree's files, and ends and reaps
+   * it right after, so that the files name a process gone again
+   */
+  deadPids?: number[];
   /**
    * the task was dumped stopped (TASK_STOPPED): once everything is restored it is put back in
    * group-stop with this signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU) instead of resuming

@@ -1,9 +1,11 @@
 /**
  * Shared memory for a restore: each object of the plan is made here, in the restoring process,
  * and the tasks take the very same object from here, so that it is shared between them as when
- * dumped. Shared anonymous memory is a MAP_SHARED|MAP_ANONYMOUS area filled with its pages,
- * which the tasks map through /proc/<this pid>/map_files/<area> (their mappings are again
- * "/dev/zero (deleted)"). A memfd is made with memfd_create under its name (so /proc shows
+ * dumped. Shared anonymous memory is made by a MAP_SHARED|MAP_ANONYMOUS area of this process,
+ * held by a descriptor opened on its map_files link and filled with its pages, which the tasks
+ * map (shared, or private: areas mapped through such a descriptor) and open through
+ * /proc/<this pid>/fd/<fd> (their mappings and descriptors are again "/dev/zero (deleted)"); on
+ * huge pages, the area stays and the tasks map it through /proc/<this pid>/map_files/<area>. A memfd is made with memfd_create under its name (so /proc shows
  * "/memfd:NAME (deleted)" again, on the shmem filesystem), given its size, pages, owner and
  * mode, then its seals; the tasks open each descriptor, and map each area, through
  * /proc/<this pid>/fd/<fd> with the recorded flags, but for the first read-write descriptor of
@@ -54,22 +56,18 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
         continue;
       }
       held.push(undefined);
-      if (o.size <= 0n || o.size % PAGE_SIZE_BIGINT) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
-      const addr = native.sharedAnon(o.size, o.hugetlb === undefined ? 0 : MAP.HUGETLB | o.hugetlb);
-      if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes${o.hugetlb === undefined ? '' : ' on huge pages'}: ${syscallError(addr.syscall, addr.errno).message}`);
-      made.push({ addr, size: o.size });
-      const path = `/proc/${process.pid}/map_files/${addr.toString(16)}-${(addr + o.size).toString(16)}`;
-      paths.push(path);
-      // hugetlbfs has no write(): huge pages are filled through this process's mapping
-      if (o.hugetlb !== undefined) fillMapped(addr, o.size, o.pages);
-      else if (o.pages.length) {
-        const out = openSync(path, 'r+');
-        try {
-          fill(out, o.size, o.pages);
-        } finally {
-          closeSync(out);
-        }
+      if (o.hugetlb === undefined) {
+        const fd = makeAnonShared(native, o, i, fds);
+        paths.push(`/proc/${process.pid}/fd/${fd}`);
+        continue;
       }
+      if (o.size <= 0n || o.size % PAGE_SIZE_BIGINT) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
+      const addr = native.sharedAnon(o.size, MAP.HUGETLB | o.hugetlb);
+      if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes on huge pages: ${syscallError(addr.syscall, addr.errno).message}`);
+      made.push({ addr, size: o.size });
+      paths.push(`/proc/${process.pid}/map_files/${addr.toString(16)}-${(addr + o.size).toString(16)}`);
+      // hugetlbfs has no write(): huge pages are filled through this process's mapping
+      fillMapped(addr, o.size, o.pages);
     }
   } catch (e) {
     release();
@@ -86,6 +84,34 @@ function addSeals(native: RestorerNative, fd: number, seals: number, what: strin
   const now = native.addSeals(fd, seals === SEAL.SEAL ? 0 : seals);
   if (isSysError(now)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot seal ${what} (0x${seals.toString(16)}): ${syscallError(now.syscall, now.errno).message}`);
   if (now !== seals) throw restoreError(RestoreErrorCode.LAUNCH, `restore: ${what} has seals 0x${now.toString(16)} here, 0x${seals.toString(16)} were recorded`);
+}
+
+/**
+ * Shared anonymous memory (not on huge pages) as the kernel makes it for MAP_SHARED|MAP_ANONYMOUS
+ * (so that /proc shows it as `/dev/zero (deleted)` again), held by a descriptor of this process
+ * (close-on-exec, kept in `fds`) opened on its map_files link, the area itself unmapped again:
+ * then given its size (a descriptor may have truncated or grown it), pages, owner and mode.
+ */
+function makeAnonShared(native: RestorerNative, o: ShmemPlan, i: number, fds: number[]): number {
+  if (o.size < 0n) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
+  // (an empty object is made one page long, then truncated)
+  const len = o.size > 0n ? (o.size + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n) : PAGE_SIZE_BIGINT;
+  const addr = native.sharedAnon(len, 0);
+  if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes: ${syscallError(addr.syscall, addr.errno).message}`);
+  let fd: number;
+  try {
+    fd = openSync(`/proc/${process.pid}/map_files/${addr.toString(16)}-${(addr + len).toString(16)}`, 'r+');
+  } finally {
+    native.unmap(addr, len);
+  }
+  fds.push(fd);
+  if (BigInt(len) !== o.size) ftruncateSync(fd, Number(o.size));
+  fill(fd, o.size, o.pages);
+  if (o.owner) {
+    fchownSync(fd, o.owner.uid, o.owner.gid);
+    fchmodSync(fd, o.owner.mode & 0o7777);
+  }
+  return fd;
 }
 
 /**

@@ -86,6 +86,19 @@ Napi::Value GuardProbe(const Napi::CallbackInfo &info) {
   return Num(env, 0);
 }
 
+// readMapped(fd, len) -> Buffer | { errno, syscall }: the first len bytes of what fd maps (a
+// shared read-only mapping of this process, unmapped again): a packet socket's rings, which no
+// read(2) gives
+Napi::Value ReadMapped(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  size_t len = (size_t)U64(info[1]);
+  void *p = mmap(nullptr, len, PROT_READ, MAP_SHARED, I32(info[0]), 0);
+  if (p == MAP_FAILED) return SysErr(env, errno, "mmap");
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(env, static_cast<const uint8_t *>(p), len);
+  munmap(p, len);
+  return out;
+}
+
 // uffdApi(fd, features) -> features granted | { errno, syscall }: the UFFDIO_API handshake on a
 // userfaultfd (any holder of the descriptor may make it)
 Napi::Value UffdApi(const Napi::CallbackInfo &info) {
@@ -184,6 +197,7 @@ Napi::Value PollIn(const Napi::CallbackInfo &info) {
 void crtools::sys::AddMemory(Napi::Object exports) {
   Export(exports, "pagemapScan", PagemapScan);
   Export(exports, "guardProbe", GuardProbe);
+  Export(exports, "readMapped", ReadMapped);
   Export(exports, "uffdApi", UffdApi);
   Export(exports, "uffdRegister", UffdRegister);
   Export(exports, "uffdUnregister", UffdUnregister);

@@ -3,7 +3,7 @@ export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, 
 export { peekPipe, openPipe, setPipeSize, spliceAll, closeFd, type Pipe } from './pipes.js';
 export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, listenPending, inetShutdown } from './sockets.js';
 export { cpuid, xgetbv } from './cpu.js';
-export { probeFile, probeFreshSocket, takeTaskFd, type SockoptQuery } from './probe.js';
+export { probeFile, probeFreshSocket, readTaskMapped, takeTaskFd, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';
 export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type TtyProbe, type TtyQueues, type UnixSocketDiag, type PacketSocketDiag, type PacketRingDiag, type FailureContext } from './native.js';
 export { SeqpacketSocket, SeqpacketServer, seqpacketPair, seqpacketConnect, seqpacketListen, streamConnect, streamListen, acceptConnection, peerCredentials, recvExact, sendWithFds, type Packet, type PeerCredentials } from './packets.js';

@@ -150,6 +150,8 @@ export interface SysNative {
     fd: number, start: bigint, end: bigint, flags: bigint, categoryInverted: bigint, categoryMask: bigint,
     categoryAnyofMask: bigint, returnMask: bigint, maxPages: bigint, vecLen: number,
   ): { regions: Buffer; walkEnd: bigint } | NativeSysError;
+  /** the first len bytes of what fd maps, through a shared read-only mapping of ours unmapped again (a packet socket's rings) */
+  readMapped(fd: number, len: bigint): Buffer | NativeSysError;
   /** MADV_GUARD_INSTALL on a page of a fresh anonymous mapping of ours: 0, or why not */
   guardProbe(): number | NativeSysError;
   /** UFFDIO_API on a userfaultfd asking for `features`: the features granted */

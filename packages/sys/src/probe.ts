@@ -22,3 +22,16 @@ export function probeFreshSocket(domain: number, type: number, protocol: number,
 export function takeTaskFd(pid: number, fd: number): number {
   return orThrow(addon.get().takeFd(pid, fd), 'pidfd_getfd', { pid, message: `fd ${fd}` });
 }
+
+/**
+ * The first len bytes task pid's open file at fd maps (a packet socket's rings the task does not
+ * map itself), read through a read-only mapping of a copy of its descriptor, unmapped again.
+ */
+export function readTaskMapped(pid: number, fd: number, len: number): Buffer {
+  const own = takeTaskFd(pid, fd);
+  try {
+    return orThrow(addon.get().readMapped(own, BigInt(len)), 'mmap', { pid, message: `fd ${fd}` });
+  } finally {
+    addon.get().closeFd(own);
+  }
+}

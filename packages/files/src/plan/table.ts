@@ -99,6 +99,11 @@ export class FilePlanTable {
     return this.reg.ghosts;
   }
 
+  /** The processes gone whose /proc files the checkpoint holds (remap-fpath.img PROCFS). */
+  get deadPids(): number[] {
+    return [...this.reg.deadPids];
+  }
+
   /** The ghost index of files.img entry `id`, when that file was unlinked. */
   ghostOf(id: number): number | undefined {
     return this.reg.ghostOf.get(id);

@@ -105,6 +105,38 @@ static void end_group_helper(struct ctx *c, int pfd)
 	S1(NR_close, pfd);
 }
 
+/*
+ * The processes gone whose /proc files the tree holds: each made again with its pid (no exit
+ * signal), only waiting to be killed, while the tree's files are opened (which closes every
+ * other descriptor: they are known by their pids, which are this task's children's).
+ */
+static void make_dead_pids(struct ctx *c)
+{
+	u64 *pids = AT(c, c->t->dead_off), i;
+	for (i = 0; i < c->t->ndead; i++) {
+		struct clone_args ca;
+		u64 pid = pids[i];
+		long r;
+		memset(&ca, 0, sizeof(ca));
+		ca.set_tid = (u64)&pid;
+		ca.set_tid_size = 1;
+		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
+		if (r == 0)
+			for (;;)
+				S0(NR_pause);
+	}
+}
+
+/* ... then killed and reaped: the files name a process gone again. */
+static void end_dead_pids(struct ctx *c)
+{
+	u64 *pids = AT(c, c->t->dead_off), i;
+	for (i = 0; i < c->t->ndead; i++) {
+		chk(c, S2(NR_kill, pids[i], SIGKILL), pids[i]);
+		chk(c, S5(NR_waitid, 1 /* P_PID */, pids[i], 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), pids[i]);
+	}
+}
+
 HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 {
 	struct ctx cx;
@@ -145,7 +177,9 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		if (*ns != 1)
 			for (;;)
 				S1(NR_exit_group, 71);
+		make_dead_pids(c);
 		open_file_table(c);
+		end_dead_pids(c);
 	}
 	set_step(c, STEP_SESSION);
 	if (c->t->sid == c->t->pid) {

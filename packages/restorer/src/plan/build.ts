@@ -280,6 +280,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   checkPidfds(tasks, files.files);
   checkProcPaths(tasks, files.files, namespaces);
   planGroupHelpers(tasks);
+  planDeadPids(tasks, files.deadPids);
   checkTerminals(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
   files.files.forEach((f, i) => {
@@ -289,9 +290,10 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   // shared memory objects: their pages, offsets within the object
   const shmemPlans: ShmemPlan[] = [];
   for (const o of shmem.objects) {
-    // an empty memfd has no pages image
-    if (o.memfd && o.size === 0n) {
-      shmemPlans.push({ size: 0n, pages: [], memfd: o.memfd, ...(o.hugetlb !== undefined ? { hugetlb: o.hugetlb } : {}) });
+    const extra = { ...(o.memfd ? { memfd: o.memfd } : {}), ...(o.hugetlb !== undefined ? { hugetlb: o.hugetlb } : {}), ...(o.owner ? { owner: o.owner } : {}) };
+    // an empty object has no pages image
+    if (o.size === 0n) {
+      shmemPlans.push({ size: 0n, pages: [], ...extra });
       continue;
     }
     const name = `pagemap-shmem-${o.shmid}.img`;
@@ -303,7 +305,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     for (const p of pages) {
       if (p.vaddr + p.npages * PAGE_SIZE_BIGINT > ((o.size + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n))) throw badInput(`pagemap-shmem-${o.shmid}.img: pages at offset 0x${p.vaddr.toString(16)} lie past the ${o.size} bytes of the shared memory`, { image: `pagemap-shmem-${o.shmid}.img` });
     }
-    shmemPlans.push({ size: o.size, pages, ...(o.memfd ? { memfd: o.memfd } : {}), ...(o.hugetlb !== undefined ? { hugetlb: o.hugetlb } : {}) });
+    shmemPlans.push({ size: o.size, pages, ...extra });
   }
   // huge pages: the machine must have free ones of each size the checkpoint needs (refused by name)
   checkHugePages(tasks, shmemPlans, namespaces?.sysv);
@@ -355,6 +357,18 @@ function planGroupHelpers(tasks: TaskPlan[]): void {
     tasks.find((t) => t.pid === g.parent)!.groupHelper = g.pgid;
   }
   for (const f of foreignSessionTasks(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid })))) throw unsupported(foreignSessionText(f), { pid: f.pid });
+}
+
+/**
+ * The processes gone whose /proc files the tree holds are made again by the root, each with its
+ * pid, while the tree's files are opened: a pid a task of the checkpoint has (it would be taken
+ * for that task's) is refused by name, as CRIU 4.2 refuses it.
+ */
+function planDeadPids(tasks: TaskPlan[], dead: readonly number[]): void {
+  if (!dead.length) return;
+  const taken = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid), ...(t.groupHelper ? [t.groupHelper] : [])]));
+  for (const p of dead) if (taken.has(p)) throw unsupported(`remap-fpath.img: /proc files of process ${p}, which was gone, but a task or thread of the checkpoint has that pid`, { pid: p });
+  tasks.find((t) => t.parent < 0)!.deadPids = [...dead];
 }
 
 /**

@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { PAGE_SIZE_BIGINT } from '@crtools/common';
 import { VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_GUARD, VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SOCKET, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED, VMA_UNSUPP } from '@crtools/images';
 import { badImage as badInput, big, FilePlanTable, hugetlbBits, isAnonShared, missingFile as missing, refuse as unsupported, SEAL, type MemfdPlans, type Obj } from '@crtools/files/plan';
-import { type MemfdObjectPlan, type PageRun, type VmaPlan } from '../plan.js';
+import { type MemfdObjectPlan, type PageRun, type ShmemOwner, type VmaPlan } from '../plan.js';
 import { MAP } from '@crtools/procfs';
 import { coveredUpTo, spansMeeting } from '../areas.js';
 import { hugePageBytes } from './hugetlb.js';
@@ -17,7 +17,7 @@ import { hugePageBytes } from './hugetlb.js';
  * every area (shared or private) that names the inode.
  */
 export class ShmemTable {
-  readonly objects: { shmid: number; size: bigint; memfd?: MemfdObjectPlan; hugetlb?: number }[] = [];
+  readonly objects: { shmid: number; size: bigint; memfd?: MemfdObjectPlan; hugetlb?: number; owner?: ShmemOwner }[] = [];
   private byKey = new Map<string, number>();
   constructor(private readonly memfds: MemfdPlans) {}
 
@@ -27,16 +27,20 @@ export class ShmemTable {
     const id = Number(file.memfd.inode_id);
     const inode = this.memfds.inode(id, where);
     if (!isAnonShared(inode)) return this.memfdObject(id, where);
-    if (v.kind !== 'file-shared') throw unsupported(`${where}: a private mapping of shared anonymous memory`);
-    return this.add(`memfd:${id}`, Number(inode.shmid), big(inode.size), v, hugetlbBits(inode));
+    const shared = v.kind === 'file-shared';
+    if (!shared && hugetlbBits(inode) !== undefined) throw unsupported(`${where}: a private mapping of shared anonymous memory on huge pages`);
+    // a private mapping (through a descriptor opened on a map_files link) takes the object as it
+    // is: its pages past the object's end fault, as they did
+    return this.anonObject(id, inode, shared ? v : undefined);
   }
 
-  /** Object index of memfd.img inode `id` (a memfd proper, not shared anonymous memory). */
+  /** Object index of memfd.img inode `id`: a memfd, or shared anonymous memory (a descriptor opened on its map_files link). */
   memfdObject(id: number, where: string): number {
     const key = `memfd:${id}`;
     const have = this.byKey.get(key);
     if (have !== undefined) return have;
     const m = this.memfds.inode(id, where);
+    if (isAnonShared(m)) return this.anonObject(id, m, undefined);
     const seals = Number(m.seals ?? 0);
     if (seals & ~KNOWN_SEALS) throw unsupported(`${where}: memfd "${m.name}" has seals 0x${seals.toString(16)}, some of which restore does not know`);
     const hugetlb = hugetlbBits(m);
@@ -54,15 +58,22 @@ export class ShmemTable {
     return this.add(`anon:${shmid}`, shmid, 0n, v, v.flags & MAP.HUGETLB ? v.flags & MAP_HUGE_MASK : undefined);
   }
 
-  private add(key: string, shmid: number, size: bigint, v: VmaPlan, hugetlb: number | undefined): number {
-    const need = v.pgoff + (v.end - v.start);
+  /** shared anonymous memory kept the memfd way (memfd.img inode `m`): its own size and owner */
+  private anonObject(id: number, m: Obj, v: VmaPlan | undefined): number {
+    const owner = { uid: Number(m.uid), gid: Number(m.gid), mode: Number(m.mode ?? 0o100777) };
+    return this.add(`memfd:${id}`, Number(m.shmid), big(m.size), v, hugetlbBits(m), owner);
+  }
+
+  /** the object of `key`, made the first time; a shared area `v` makes it at least as long as the area needs */
+  private add(key: string, shmid: number, size: bigint, v: VmaPlan | undefined, hugetlb: number | undefined, owner?: ShmemOwner): number {
     let i = this.byKey.get(key);
     if (i === undefined) {
-      i = this.objects.push({ shmid, size: 0n, ...(hugetlb !== undefined ? { hugetlb } : {}) }) - 1;
+      i = this.objects.push({ shmid, size, ...(hugetlb !== undefined ? { hugetlb } : {}), ...(owner ? { owner } : {}) }) - 1;
       this.byKey.set(key, i);
     }
     const o = this.objects[i]!;
-    for (const s of [size, need]) if (s > o.size) o.size = (s + 4095n) & ~4095n;
+    const need = v ? v.pgoff + (v.end - v.start) : 0n;
+    if (need > o.size) o.size = (need + 4095n) & ~4095n;
     return i;
   }
 }
@@ -142,9 +153,10 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
   if (s & VMA_AREA_AIORING && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_FILE_PRIVATE | VMA_FILE_SHARED))) {
     return { ...base, flags: (base.flags & ~MAP_SHARED) | MAP_PRIVATE | MAP_ANONYMOUS, kind: 'anon', aio: true };
   }
-  // a packet socket's rings: mapped again from the task's descriptor of the socket (socketAreas)
+  // a packet socket's rings: mapped again (shared or private, as the kernel maps them: whole)
+  // from the task's descriptor of the socket (socketAreas)
   if (s & VMA_AREA_REGULAR && s & VMA_AREA_SOCKET && !(s & (VMA_AREA_SYSVIPC | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED | VMA_FILE_PRIVATE | VMA_FILE_SHARED))) {
-    if (!(base.flags & MAP_SHARED) || base.pgoff !== 0n) throw unsupported(`${where}: a ${base.flags & MAP_SHARED ? 'part' : 'private mapping'} of a packet socket's rings is not restored`, { pid });
+    if (base.pgoff !== 0n) throw unsupported(`${where}: a part of a packet socket's rings is not restored`, { pid });
     return { ...base, kind: 'socket', socket: { fileId: Number(v.shmid), fd: -1 } };
   }
   if (s & (VMA_AREA_SYSVIPC | VMA_AREA_SOCKET | VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_UNSUPP | VMA_ANON_SHARED)) {

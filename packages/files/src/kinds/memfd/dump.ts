@@ -21,6 +21,10 @@ import { fown, type DumpImage, type DumpKind, type Entry, type FdClaim } from '.
 import type { FileIds } from '../../dump/table.js';
 import { FS_MAGIC, MEMFD_PREFIX, MFD, MFD_HUGE_SHIFT, SEAL } from './facts.js';
 
+/** how /proc names shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS), and memfd.img's name for it */
+const ANON_SHARED_LINK = '/dev/zero (deleted)';
+const ANON_SHARED_NAME = '/dev/zero';
+
 /** A shmem object whose pages the dump still has to write (read through a /proc link to it). */
 export interface PendingShmem {
   path: string;
@@ -70,7 +74,7 @@ export class MemfdFiles implements DumpKind {
     if (have !== undefined) return have;
     let seals: number = SEAL.SEAL;
     let hugetlb: number | undefined;
-    if (name !== '/dev/zero') {
+    if (name !== ANON_SHARED_NAME) {
       const p = probeLink(link);
       // hugetlbfs gives its page size as the block size
       if (p.fsType === FS_MAGIC.HUGETLBFS) hugetlb = MFD.HUGETLB | (Math.log2(st.blksize) << MFD_HUGE_SHIFT);
@@ -88,9 +92,14 @@ export class MemfdFiles implements DumpKind {
     return inodeId;
   }
 
-  /** A descriptor on a memfd: one MEMFD entry per open file description. */
+  /**
+   * A descriptor on a memfd, or on shared anonymous memory (opened through a mapping's
+   * /proc/PID/map_files link: `/dev/zero (deleted)` on the kernel's internal shmem mount, mnt_id
+   * 0, named `/dev/zero` in memfd.img as CRIU 4.2 names it): one MEMFD entry per open file
+   * description.
+   */
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
-    const name = memfdName(rec.target);
+    const name = rec.target === ANON_SHARED_LINK && rec.mntId === 0 ? ANON_SHARED_NAME : memfdName(rec.target);
     if (name === undefined) return undefined;
     // a shmem memfd lives on no mount of any namespace (mnt_id 0); a hugetlb one on the kernel's
     // internal hugetlbfs mount of its page size (an unlinked file of such a name on a mounted

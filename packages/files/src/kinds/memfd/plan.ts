@@ -1,6 +1,8 @@
 /**
  * memfd descriptors for a restore: each MEMFD entry of files.img names an inode of memfd.img
- * (the object: name, owner, mode, size, seals, contents in pagemap-shmem-<shmid>.img). The file
+ * (the object: name, owner, mode, size, seals, contents in pagemap-shmem-<shmid>.img); an inode
+ * named /dev/zero is shared anonymous memory (a descriptor opened on a mapping's map_files link),
+ * made again as such. The file
  * plan says which inode and how the descriptor was open (flags, position); the restorer makes
  * every inode once (memfd_create, contents, size, owner, seals) and opens each descriptor, and
  * maps each area, on that one object.
@@ -70,7 +72,9 @@ export class MemfdPlans implements PlanKind<MemfdFilePlan> {
   plan(r: Obj, ctx: PlanContext): MemfdFilePlan {
     const inodeId = Number(r.inode_id);
     const m = this.inode(inodeId, ctx.what);
-    if (isAnonShared(m)) throw refuse(`${ctx.what}: a descriptor on shared anonymous memory is not restored`);
+    // shared anonymous memory on huge pages is mapped only: a descriptor on it (opened through
+    // map_files) is not made again
+    if (isAnonShared(m) && hugetlbBits(m) !== undefined) throw refuse(`${ctx.what}: a descriptor on shared anonymous memory on huge pages is not restored`);
     return { kind: 'memfd', flags: Number(r.flags ?? 0) & ~OPEN_ONLY, pos: big(r.pos), inodeId };
   }
 }

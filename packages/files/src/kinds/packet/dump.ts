@@ -3,17 +3,17 @@
  * version, reserve, copy threshold, timestamp source, aux data, original device, vnet header,
  * loss, memberships, fanout group, socket options, as sock_diag describes them; SOCK_PACKET ones
  * (bound by device name) with their protocol, interface and socket options.
- * RX/TX rings (TPACKET_V1/V2/V3) are carried as a fresh ring is (ring.ts), mapped by the task that
- * holds the socket: packetsk.img's rx_ring / tx_ring, the mapping in mm.img (VMA_AREA_SOCKET).
- * Refused by name: rings holding packets or used before (ring.ts), a ring the task does not map
- * whole, frames waiting to be read,
+ * RX/TX rings (TPACKET_V1/V2/V3) are carried as a fresh ring is (ring.ts), set up and mapped (shared
+ * or private) by the task that holds the socket, or not mapped: packetsk.img's rx_ring / tx_ring,
+ * the mappings in mm.img (VMA_AREA_SOCKET), as CRIU 4.2 writes them. Refused by name: rings
+ * holding packets or used before (ring.ts), a part of the rings mapped, pages of a private
+ * mapping the task wrote, frames waiting to be read,
  * a membership added more than once (packetsk.img keeps one of each), a fanout group steered by
  * a BPF program, packet options packetsk.img has no field for.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { packetSockets, type PacketRingDiag, type PacketSocketDiag } from '@crtools/sys';
+import { packetSockets, readTaskMapped, type PacketRingDiag, type PacketSocketDiag } from '@crtools/sys';
 import { AF, SOCK_TYPE } from '@crtools/images/facts';
-import { readMaps, socketNetRow, type FdRecord } from '@crtools/procfs';
+import { pagemapRecords, readMaps, readPagemap, socketNetRow, type FdRecord } from '@crtools/procfs';
 import { fown, inodeOf, refuseFd, socketOf, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 import { ringBytes, ringRefusal } from './ring.js';
@@ -46,37 +46,37 @@ function ringEntry(r: PacketRingDiag): Entry {
   return { block_size: r.blockSize, block_nr: r.blockNr, frame_size: r.frameSize, frame_nr: r.frameNr, retire_tmo: r.retireTmo, sizeof_priv: r.sizeofPriv, features: r.features };
 }
 
-/** `len` bytes of task pid's memory at `addr` (the task is stopped; /proc/PID/mem reads a packet ring's pages). */
-function readTask(pid: number, addr: bigint, len: number): Buffer {
-  const fd = openSync(`/proc/${pid}/mem`, 'r');
-  try {
-    const b = Buffer.alloc(len);
-    let got = 0;
-    while (got < len) {
-      const n = readSync(fd, b, got, len - got, Number(addr) + got);
-      if (n <= 0) break;
-      got += n;
-    }
-    return got === len ? b : b.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
+/** How many pages of the task's private mapping [start, end) of a ring are copies of its own (written since it was mapped). */
+function privateCopies(pid: number, start: bigint, end: bigint): number {
+  let n = 0;
+  // the ring's own pages show as file pages; a copy the task made by writing is anonymous
+  for (const e of pagemapRecords(readPagemap(pid, start, end))) if ((e.present && !e.file) || e.swapped) n++;
+  return n;
 }
 
 /**
- * Why the rings of socket `ino` cannot be carried, or undefined: the task must map them whole
- * (the kernel maps a socket's rings only whole, RX then TX, from offset 0) and they must be as a
- * fresh ring is (ring.ts), read through the task's first mapping of them.
+ * Why the rings of socket `ino` (the task's descriptor `fd`) cannot be carried, or undefined: the
+ * task's mappings of them must be whole (the kernel maps a socket's rings only whole, RX then TX,
+ * from offset 0), shared or private without pages of the task's own (a private mapping of a ring
+ * shows the ring's pages until the task writes one), and the rings as a fresh ring is (ring.ts),
+ * read through a mapping of our own (the task may map them nowhere: rings set up and not mapped).
  */
-function ringsRefusal(pid: number, ino: number, d: PacketSocketDiag): string | undefined {
+function ringsRefusal(pid: number, fd: number, ino: number, d: PacketSocketDiag): string | undefined {
   const rings = `${d.rxRing ? 'an RX' : ''}${d.rxRing && d.txRing ? ' and ' : ''}${d.txRing ? 'a TX' : ''} ring`;
   const size = ringBytes(d.rxRing) + ringBytes(d.txRing);
   const maps = readMaps(pid).filter((v) => v.kind === 'socket' && v.ino === BigInt(ino));
-  if (!maps.length) return `with ${rings} the task does not map: its frames cannot be checked, not carried`;
-  const part = maps.find((v) => v.pgoff !== 0n || v.end - v.start !== BigInt(size) || !v.shared);
-  if (part) return `with ${rings} mapped ${part.shared ? 'in part' : 'private'} at ${part.start.toString(16)}-${part.end.toString(16)} (the rings span ${size} bytes): not carried`;
-  const mem = readTask(pid, maps[0]!.start, size);
-  if (mem.length !== size) return `with ${rings} whose mapping at ${maps[0]!.start.toString(16)} cannot be read: not carried`;
+  const part = maps.find((v) => v.pgoff !== 0n || v.end - v.start !== BigInt(size));
+  if (part) return `with ${rings} mapped in part at ${part.start.toString(16)}-${part.end.toString(16)} (the rings span ${size} bytes): not carried`;
+  for (const v of maps.filter((m) => !m.shared)) {
+    const own = privateCopies(pid, v.start, v.end);
+    if (own) return `with ${rings} mapped private at ${v.start.toString(16)}-${v.end.toString(16)} where the task wrote ${own} pages (copies of its own, which a restore mapping the rings again does not make): not carried`;
+  }
+  let mem: Buffer;
+  try {
+    mem = readTaskMapped(pid, fd, size);
+  } catch (e) {
+    return `with ${rings} that cannot be read (${(e as Error).message}): not carried`;
+  }
   const rx = d.rxRing && ringRefusal(mem.subarray(0, ringBytes(d.rxRing)), d.rxRing, d.version, false);
   const tx = d.txRing && ringRefusal(mem.subarray(ringBytes(d.rxRing)), d.txRing, d.version, true);
   if (rx) return `with an ${rx}`;
@@ -98,7 +98,7 @@ export class PacketFiles implements DumpKind {
     if (!d) throw refuse('not found by sock_diag (another network namespace?): not supported');
     if (s.type === SOCK_TYPE.PACKET) return this.spkt(pid, rec, flags, d, refuse);
     if (d.rxRing || d.txRing) {
-      const why = ringsRefusal(pid, ino, d);
+      const why = ringsRefusal(pid, rec.fd, ino, d);
       if (why) throw refuse(why);
     }
     // a fanout group steered by a BPF program (PACKET_FANOUT_DATA): the program cannot be read back

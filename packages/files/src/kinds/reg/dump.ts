@@ -6,7 +6,7 @@
  * removed directories (an open one, a cwd or root) as ghost directories (the head alone), unlinked
  * symbolic links held by O_PATH as ghosts with what they hold (symlnk_target).
  */
-import { closeSync, constants, fstatSync, openSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, GHOST_LIMIT_DEFAULT } from '@crtools/common';
 import { filePayload, payloadSource, type PayloadSource } from '@crtools/images';
 import { decodeDev, encodeKdev } from '@crtools/images/facts';
@@ -70,6 +70,8 @@ export class RegFiles implements DumpKind {
   private readonly ghosts: { id: number; entries: Entry[] }[] = [];
   /** remap-fpath.img: which files.img entry is backed by which ghost file */
   private readonly remaps: Entry[] = [];
+  /** the processes gone whose /proc files the tree holds (each once in remap-fpath.img) */
+  private readonly deadPids = new Set<number>();
   private readonly ghostByInode = new Map<string, number>();
   /** mapped files and exe: one id per (dev, ino, open flags) */
   private readonly mapped = new Map<string, number>();
@@ -131,22 +133,27 @@ export class RegFiles implements DumpKind {
    * through /proc/self and /proc/thread-self show the numbers they led to): it is opened again
    * by the same path, which names the restored task (it has the same pid) — the root's at once,
    * those of the other tasks and threads once every task exists (the plan's `late` files). A
-   * file of a process outside the tree, or of one gone, is refused.
+   * file of a process that has exited (no such process in the tree's /proc: CRIU 4.2's "dead
+   * pid") is opened again while a helper with that pid lives, then ended (its pid is returned).
+   * A file of a process outside the tree is refused.
    */
-  private checkProc(pid: number, fd: number, target: string): void {
+  private checkProc(pid: number, fd: number, target: string): number | undefined {
     const p = this.procOwner(target);
-    if (!p) return;
+    if (!p) return undefined;
     const tree = this.tree();
     const inTree = (id: number) => !!tree && [...tree.tasks].some((t) => this.inner(t) === id);
     const who = p.thread === undefined ? `process ${p.owner}` : `thread ${p.thread} of process ${p.owner}`;
     // a tree in a pid namespace of its own that lives in criu's mount namespace sees criu's
     // /proc, which numbers processes as criu's namespace does: the number names no task of the
     // tree as the images carry it (and the restored tree's /proc would name another process)
-    const why = / \(deleted\)$/.test(target) ? `a file of ${who}, which is gone,`
-      : tree?.innerId && !this.mounts() ? `a file of ${who} under the /proc of criu's pid namespace, from a tree in a pid namespace of its own,`
+    if (tree?.innerId && !this.mounts()) throw refuseFd(pid, fd, `a file of ${who} under the /proc of criu's pid namespace, from a tree in a pid namespace of its own, is not supported`, target);
+    const gone = / \(deleted\)$/.test(target) || !existsSync(`/proc/${pid}/root/proc/${p.owner}`);
+    if (gone && p.thread === undefined && !inTree(p.owner)) return p.owner;
+    const why = gone ? `a file of ${who}, which is gone,`
       : !inTree(p.owner) || (p.thread !== undefined && !inTree(p.thread)) ? `a file of ${who}, outside the dumped tree,`
       : undefined;
     if (why) throw refuseFd(pid, fd, `${why} is not supported`, target);
+    return undefined;
   }
 
   private entry(id: number, path: string, flags: number, pos: bigint, s: Stats): Entry {
@@ -158,7 +165,7 @@ export class RegFiles implements DumpKind {
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const t = rec.target;
     if (!t.startsWith('/')) return undefined;
-    this.checkProc(pid, rec.fd, t);
+    const dead = this.checkProc(pid, rec.fd, t);
     return {
       type: 'REG',
       key: `reg:${rec.mntId}:${rec.ino}:${flags}:${rec.pos}`,
@@ -167,10 +174,15 @@ export class RegFiles implements DumpKind {
         // (a symbolic link itself is held only through O_PATH with O_NOFOLLOW: opened again so)
         const link = st.isSymbolicLink() && (flags & O_PATH) !== 0;
         if (!(st.isFile() || st.isDirectory() || link || (st.isCharacterDevice() && isMemDevice(st.rdev)))) throw unsupported(pid, rec.fd, t);
+        // (a /proc/PID directory of a process gone shows as deleted: it is no unlinked file)
         const deleted = / \(deleted\)$/.test(t);
         const name = deleted ? t.slice(0, -' (deleted)'.length) : t;
-        const mnt = this.mountOf(pid, rec, name, st, deleted);
-        if (deleted) this.ghost(id, `/proc/${pid}/fd/${rec.fd}`, st, `task ${pid} fd ${rec.fd}`);
+        const mnt = this.mountOf(pid, rec, name, st, deleted && dead === undefined);
+        // one remap-fpath.img entry per process gone, as CRIU 4.2 writes it (REMAP_TYPE PROCFS)
+        if (dead !== undefined && !this.deadPids.has(dead)) {
+          this.deadPids.add(dead);
+          this.remaps.push({ orig_id: id, remap_id: dead, remap_type: 'PROCFS' });
+        } else if (deleted && dead === undefined) this.ghost(id, `/proc/${pid}/fd/${rec.fd}`, st, `task ${pid} fd ${rec.fd}`);
         const e = this.entry(id, name, flags, rec.pos, st);
         if (mnt !== undefined) (e.reg as Entry)['mnt_id'] = mnt;
         return e;

@@ -179,6 +179,8 @@ export class RegPlans implements PlanKind<RegFilePlan> {
   readonly ghosts: GhostPlan[] = [];
   /** files.img id → index of its ghost */
   readonly ghostOf = new Map<number, number>();
+  /** processes gone whose /proc files the checkpoint holds (remap-fpath.img PROCFS): each made again, with its pid, while the files are opened, then ended */
+  readonly deadPids = new Set<number>();
 
   /** the root task's pid (pstree.img's first entry): the one task that exists when the files are opened */
   private rootPid: number | undefined;
@@ -189,6 +191,13 @@ export class RegPlans implements PlanKind<RegFilePlan> {
     const byImage = new Map<number, number>();
     for (const r of (await readImage(dir, 'remap-fpath.img', 'REMAP_FPATH', true)) ?? []) {
       const type = r.remap_type ?? 'LINKED';
+      if (type === 'PROCFS' || type === 2) {
+        // a /proc/PID file of a process gone (CRIU 4.2's dead pid): pid PID made again for the while its files are opened
+        const orig = files.get(Number(r.orig_id));
+        if (!orig?.reg || !new RegExp(`^/proc/${Number(r.remap_id)}(/|$)`).test(String(orig.reg.name))) throw badImage(`remap-fpath.img: file ${r.orig_id} is no /proc file of process ${r.remap_id}`, { image: 'remap-fpath.img' });
+        this.deadPids.add(Number(r.remap_id));
+        continue;
+      }
       if (type !== 'GHOST' && type !== 1) throw refuse(`remap-fpath.img: file ${r.orig_id} is remapped the ${type} way, which restore does not do yet`);
       const orig = files.get(Number(r.orig_id));
       if (!orig?.reg) throw badImage(`remap-fpath.img: file ${r.orig_id} is not a regular file of files.img`, { image: 'remap-fpath.img' });
@@ -214,6 +223,8 @@ export class RegPlans implements PlanKind<RegFilePlan> {
     const proc = /^\/proc\/(\d+)(?:\/task\/(\d+))?(?:\/|$)/.exec(String(r.name));
     if (proc) {
       const p: RegFilePlan = { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos) };
+      // (one of a process gone is opened with the root's files, while a helper has its pid)
+      if (this.deadPids.has(Number(proc[1]))) return p;
       if (Number(proc[1]) !== this.rootPid || (proc[2] !== undefined && proc[2] !== proc[1])) p.late = true;
       return p;
     }
