@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, foreignSessionTasks, foreignSessionText, leaderlessGroups, leaderlessGroupText, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
@@ -304,7 +304,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // caller's network namespace (another form refused here)
     const externals = dumpExternals(o.external, refusals);
     const external = externals.unix;
-    rmSync(tmp, { recursive: true, force: true });
+    // (node 20's rmSync loads its recursive remover even for a path that is not there)
+    if (existsSync(tmp)) rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
     // this CPU described in cpuinfo.img when --cpu-cap asked for the image (CRIU's default
     // does not), before the tree is touched
@@ -385,7 +386,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     placed.push('inventory.img');
     // CRIU's post-dump: the images are written, the tree is still frozen
     await notify('post-dump', { pid });
-    rmSync(tmp, { recursive: true, force: true });
+    removeEmptied(tmp);
     // as CRIU: the stats go to the work directory (the images directory unless -W)
     const writeStats = () => writeImageFile(path.join(workDir, 'stats-dump'), { magic: 'STATS', entries: [{ dump: result.stats }] });
     if (lazy) {
@@ -474,6 +475,15 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // (the tree's sockets were looked up inside its network namespace)
     setSocketNamespace(undefined);
     log.close();
+  }
+}
+
+/** The work directory once its images are moved out: removed, with whatever a hook left in it. */
+function removeEmptied(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
