@@ -359,7 +359,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
-    checkAbort(ctx.signal);
+    await atSafePoint(ctx.signal);
     if (ps) {
       await closePageServer(ps, log);
       ps = null;
@@ -637,7 +637,7 @@ async function dumpFrozen(
   const sh = { objects: 0, scanned: 0, written: 0 };
 
   for (const task of tasks) {
-    checkAbort(signal);
+    await atSafePoint(signal);
     const pid = task.pid;
     log.info(`========================================`);
     log.info(`Dumping task (pid: ${pid})`);
@@ -850,6 +850,17 @@ function keepLazy(lazy: FrozenLazyPages, id: number, pid: number, entries: reado
     pages += e.nrPages;
   }
   return pages;
+}
+
+/**
+ * A safe point between two steps: the event loop turns once, then the abort is checked. A
+ * SIGINT or SIGTERM reaches its handler (which aborts) only when the loop turns, and a dump's
+ * work is synchronous from the freeze to the images (its image writes too): without this turn
+ * a signal that came during the pages would be seen only once the dump is over.
+ */
+async function atSafePoint(signal?: AbortSignal): Promise<void> {
+  if (signal) await new Promise<void>((resolve) => setImmediate(resolve));
+  checkAbort(signal);
 }
 
 function checkAbort(signal?: AbortSignal): void {
