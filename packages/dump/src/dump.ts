@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, foreignSessionTasks, foreignSessionText, leaderlessGroups, leaderlessGroupText, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
@@ -306,7 +306,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // caller's network namespace (another form refused here)
     const externals = dumpExternals(o.external, refusals);
     const external = externals.unix;
-    rmSync(tmp, { recursive: true, force: true });
+    // (node 20's rmSync loads its recursive remover even for a path that is not there)
+    if (existsSync(tmp)) rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { mode: 0o700 });
     // this CPU described in cpuinfo.img when --cpu-cap asked for the image (CRIU's default
     // does not), before the tree is touched
@@ -360,7 +361,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
-    checkAbort(ctx.signal);
+    await atSafePoint(ctx.signal);
     if (ps) {
       await closePageServer(ps, log);
       ps = null;
@@ -387,7 +388,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     placed.push('inventory.img');
     // CRIU's post-dump: the images are written, the tree is still frozen
     await notify('post-dump', { pid });
-    rmSync(tmp, { recursive: true, force: true });
+    removeEmptied(tmp);
     // as CRIU: the stats go to the work directory (the images directory unless -W)
     const writeStats = () => writeImageFile(path.join(workDir, 'stats-dump'), { magic: 'STATS', entries: [{ dump: result.stats }] });
     if (lazy) {
@@ -476,6 +477,15 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     // (the tree's sockets were looked up inside its network namespace)
     setSocketNamespace(undefined);
     log.close();
+  }
+}
+
+/** The work directory once its images are moved out: removed, with whatever a hook left in it. */
+function removeEmptied(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -629,7 +639,7 @@ async function dumpFrozen(
   const sh = { objects: 0, scanned: 0, written: 0 };
 
   for (const task of tasks) {
-    checkAbort(signal);
+    await atSafePoint(signal);
     const pid = task.pid;
     log.info(`========================================`);
     log.info(`Dumping task (pid: ${pid})`);
@@ -842,6 +852,17 @@ function keepLazy(lazy: FrozenLazyPages, id: number, pid: number, entries: reado
     pages += e.nrPages;
   }
   return pages;
+}
+
+/**
+ * A safe point between two steps: the event loop turns once, then the abort is checked. A
+ * SIGINT or SIGTERM reaches its handler (which aborts) only when the loop turns, and a dump's
+ * work is synchronous from the freeze to the images (its image writes too): without this turn
+ * a signal that came during the pages would be seen only once the dump is over.
+ */
+async function atSafePoint(signal?: AbortSignal): Promise<void> {
+  if (signal) await new Promise<void>((resolve) => setImmediate(resolve));
+  checkAbort(signal);
 }
 
 function checkAbort(signal?: AbortSignal): void {

@@ -12,7 +12,9 @@
  * Everything is read in check(), on the frozen tree and before any TCP connection is locked, so
  * the tables saved are the tree's own.
  */
-import { writeFile } from 'node:fs/promises';
+// node:fs/promises taken when first called: loading it (node's readline and file watchers come
+// with it) costs a few ms of every start-up
+const fsp = () => process.getBuiltinModule('node:fs/promises');
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
@@ -121,7 +123,7 @@ export class NetNamespaceDump {
     await writeImageFile(path.join(dir, written[0]!), { magic: 'NETDEV', entries: devs });
     await writeImageFile(path.join(dir, written[1]!), { magic: 'NETNS', entries: [netns] });
     for (const r of this.raw) {
-      await writeFile(path.join(dir, r.file), r.data);
+      await fsp().writeFile(path.join(dir, r.file), r.data);
       written.push(r.file);
     }
     return written;

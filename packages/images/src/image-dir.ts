@@ -1,4 +1,6 @@
-import { readdir, readlink, stat } from 'node:fs/promises';
+// node:fs/promises taken when first called: loading it (node's readline and file watchers come
+// with it) costs a few ms of every start-up
+const fsp = () => process.getBuiltinModule('node:fs/promises');
 import { join, resolve } from 'node:path';
 import { imageError, ImageErrorCode } from './errors.js';
 import type { Entry, Image } from './framing.js';
@@ -104,7 +106,7 @@ export function openImageDir(path: string): ImageDir {
   const dir: ImageDir = {
     path,
     async list() {
-      const names = await readdir(path);
+      const names = await fsp().readdir(path);
       const out: ImageDirEntry[] = [];
       for (const n of names) {
         const p = parseImageFileName(n);
@@ -134,13 +136,13 @@ export function openImageDir(path: string): ImageDir {
       const link = join(path, 'parent');
       let target: string;
       try {
-        target = await readlink(link);
+        target = await fsp().readlink(link);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw e;
       }
       const abs = resolve(path, target);
-      await stat(abs); // a dangling parent link is an error the caller should see
+      await fsp().stat(abs); // a dangling parent link is an error the caller should see
       return openImageDir(abs);
     },
     async chain() {

@@ -1,5 +1,8 @@
-import { open, rename, type FileHandle } from 'node:fs/promises';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+// node:fs/promises taken when first called: loading it (node's readline and file watchers come
+// with it) costs a few ms of every start-up
+const fsp = () => process.getBuiltinModule('node:fs/promises');
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { Writer } from './codec.js';
 import { imageError, ImageErrorCode } from './errors.js';
@@ -64,7 +67,7 @@ function fileSource(path: string, chunkSize: number): ChunkSource {
     async next() {
       if (closed) return null;
       if (!fh) {
-        fh = await open(path, 'r');
+        fh = await fsp().open(path, 'r');
         // small images (most of them) do not need a full-size read buffer
         const { size } = await fh.stat();
         if (size > 0 && size < chunkSize) chunkSize = Math.max(size + 1, 4096);
@@ -288,15 +291,18 @@ export function createImageWriter(target: string | Writable, magic: string, opts
   const enc = new EntryEncoder(info, file);
   let w = new Writer(64 * 1024);
   w.bytes(magicHeader(info));
-  let fh: FileHandle | undefined;
+  // a file is written synchronously behind this promise API, as writeImageFile writes (each
+  // write one flush of at most ~1 MiB or one payload piece, in order anyway): no round trips
+  // through libuv's thread pool, nor its start-up for a small dump's pagemap image
+  let fd: number | undefined;
   let closed = false;
   const path = typeof target === 'string' ? (opts.atomic ? `${target}.tmp` : target) : undefined;
 
   async function sink(bytes: Buffer): Promise<void> {
     if (bytes.length === 0) return;
     if (typeof target === 'string') {
-      fh ??= await open(path!, 'w', 0o600);
-      await fh.write(bytes);
+      fd ??= openSync(path!, 'w', 0o600);
+      writeFileSync(fd, bytes);
     } else {
       await new Promise<void>((resolve, reject) => {
         target.write(bytes, (err) => (err ? reject(err) : resolve()));
@@ -338,16 +344,22 @@ export function createImageWriter(target: string | Writable, magic: string, opts
       closed = true;
       await flush();
       if (typeof target === 'string') {
-        fh ??= await open(path!, 'w', 0o600);
-        if (opts.fsync) await fh.sync();
-        await fh.close();
-        if (opts.atomic) await rename(path!, target);
+        fd ??= openSync(path!, 'w', 0o600);
+        const f = fd;
+        fd = undefined;
+        try {
+          if (opts.fsync) fsyncSync(f);
+        } finally {
+          closeSync(f);
+        }
+        if (opts.atomic) renameSync(path!, target);
       }
     },
     async abort() {
       closed = true;
-      if (fh) await fh.close();
-      if (path) await import('node:fs/promises').then((m) => m.rm(path, { force: true }));
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+      if (path) rmSync(path, { force: true });
     },
   };
 }

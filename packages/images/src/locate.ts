@@ -4,7 +4,9 @@
  * to --ghost-limit) are read in memory bounded by the largest entry, and the payload bytes are
  * read by whoever needs them, when they need them.
  */
-import { open } from 'node:fs/promises';
+// node:fs/promises taken when first called: loading it (node's readline and file watchers come
+// with it) costs a few ms of every start-up
+const fsp = () => process.getBuiltinModule('node:fs/promises');
 import { imageError, ImageErrorCode } from './errors.js';
 import { EntryParser, MAX_ENTRY_BYTES, parseHeader, type Entry, type ParseContext } from './framing.js';
 import type { MagicInfo } from './magic.js';
@@ -35,7 +37,7 @@ export interface LocatedImage {
  * payloads instead of reading them. Every kind with payloads but IPCNS_MSG can be read so.
  */
 export async function locateEntries(path: string, opts: { name?: string } = {}): Promise<LocatedImage> {
-  const fh = await open(path, 'r');
+  const fh = await fsp().open(path, 'r');
   try {
     const size = (await fh.stat()).size;
     const read = async (at: number, n: number): Promise<Buffer> => {

@@ -2,7 +2,10 @@
  * Where a dump's pagemap entries and page data go: a local image directory
  * (pagemap-<id>.img + pages-<pages_id>.img) or a page server (see page-server.ts).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+// node:fs/promises taken when first called: loading it (node's readline and file watchers come
+// with it) costs a few ms of every start-up
+const fsp = () => process.getBuiltinModule('node:fs/promises');
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
@@ -93,7 +96,7 @@ export class LocalSink implements PagemapSink {
     const pm = await createPagemapImageWriter(pagemapPath, o.pagesId);
     let fh: FileHandle;
     try {
-      fh = await open(pagesPath, 'w');
+      fh = await fsp().open(pagesPath, 'w');
     } catch (e) {
       await pm.abort().catch(() => {});
       parent?.close();

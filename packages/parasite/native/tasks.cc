@@ -1,12 +1,12 @@
 // @crtools/parasite: processes and threads: waiting for a tracee's stop with a timeout,
 // tgkill, and starting a program that is not a child of Node (for tests).
 #include "parasite.h"
+#include "crtools-wait.h"
 
 #include <cerrno>
 #include <csignal>
 #include <ctime>
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,29 +20,12 @@ using namespace crtools::parasite;
 using crtools::SysErr;
 
 // wait(pid, timeoutMs) -> { pid, status } (pid 0: timed out) | { errno, syscall }
+// The thread sleeps in waitpid until the stop or exit (crtools-wait.h), the CPU left to the tracee.
 Napi::Value Wait(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  int pid = I32(info[0]);
-  double timeout = info[1].As<Napi::Number>().DoubleValue();
-  struct timespec start, now;
-  clock_gettime(CLOCK_MONOTONIC, &start);
   int status = 0;
-  long r;
-  unsigned spins = 0;
-  for (;;) {
-    r = waitpid(pid, &status, __WALL | WNOHANG);
-    if (r == -1) {
-      if (errno == EINTR) continue;
-      return SysErr(env, errno, "waitpid");
-    }
-    if (r > 0) break;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double ms = (now.tv_sec - start.tv_sec) * 1e3 + (now.tv_nsec - start.tv_nsec) / 1e6;
-    if (ms >= timeout) { r = 0; break; }
-    if (++spins < 200) { sched_yield(); continue; }
-    struct timespec ts = {0, 200000};
-    nanosleep(&ts, nullptr);
-  }
+  pid_t r = crtools::WaitPidFor(I32(info[0]), &status, __WALL, info[1].As<Napi::Number>().DoubleValue());
+  if (r < 0) return SysErr(env, errno, "waitpid");
   Napi::Object o = Napi::Object::New(env);
   o.Set("pid", Num(env, (double)r));
   o.Set("status", Num(env, status));

@@ -95,3 +95,36 @@ describe.skipIf(!root)('live: the shared memfd area', () => {
     }
   });
 });
+
+describe.skipIf(!root)('live: the wait for a stop (blocking, with a deadline)', () => {
+  it('times out when no stop comes, wakes at once when one does, and takes no CPU meanwhile', async () => {
+    const { waitStop } = await import('../src/ptrace.js');
+    const { native } = await import('../src/load-native.js');
+    const pid = spawnDetached('/bin/sleep', ['sleep', '1000']);
+    started.push(pid);
+    for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sleep'); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    const threads = freezeProcess(pid);
+    try {
+      // stopped and waited for already: a wait now has nothing to report until the deadline
+      native().cont(pid, 0);
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      expect(() => waitStop(pid, 300)).toThrow(/did not stop within 300 ms/);
+      const waited = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      expect(waited).toBeGreaterThanOrEqual(299);
+      expect(waited).toBeLessThan(2000);
+      // asleep in waitpid, not polling (~3 ms of CPU here; the polling wait took ~22 ms)
+      expect((cpu.user + cpu.system) / 1000).toBeLessThan(12);
+      // a stop that comes while waiting ends the wait at once
+      native().interrupt(pid);
+      const t1 = performance.now();
+      const st = waitStop(pid, 5000);
+      expect(st.stopped).toBe(true);
+      expect(performance.now() - t1).toBeLessThan(1000);
+    } finally {
+      resumeProcess(threads);
+    }
+    expect(status(pid)['TracerPid']).toBe('0');
+  });
+});

@@ -60,6 +60,33 @@ export function parseMapFileName(name: string, opts?: ParseOptions): { start: bi
   return { start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]) };
 }
 
+/**
+ * The open mode (fdflags, as mapFileFdflags) of each map_files link by the start of its area, from
+ * the links' permission bits alone: one lstat a link, no readlink (needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE, as readMapFiles). Links whose bits give no mode are left out.
+ */
+export function readMapFileModes(target: Target, opts?: ProcOptions & ParseOptions): Map<bigint, number> {
+  const out = new Map<bigint, number>();
+  for (const name of readProcDir(target, 'map_files', opts)) {
+    const at = procPath(target, `map_files/${name}`, opts);
+    let mode: number;
+    try {
+      mode = lstatSync(at).mode;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') continue; // unmapped meanwhile
+      throw mapProcError(e, target, at, opts);
+    }
+    try {
+      const { start } = parseMapFileName(name, { ...opts, path: procPath(target, 'map_files', opts) });
+      const f = mapFileFdflags(mode);
+      if (f !== undefined) out.set(start, f);
+    } catch (e) {
+      report(opts, e as never);
+    }
+  }
+  return out;
+}
+
 /** Every map_files link (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), sorted by start. */
 export function readMapFiles(target: Target, opts?: ProcOptions & ParseOptions & { modes?: boolean }): MapFile[] {
   const out: MapFile[] = [];

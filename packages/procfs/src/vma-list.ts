@@ -1,5 +1,5 @@
 import { PAGE_SIZE_BIGINT } from '@crtools/common';
-import { readMapFiles } from './links.js';
+import { readMapFileModes } from './links.js';
 import { collectVmas, readMaps, type MapsOptions, type Vma } from './maps.js';
 import type { ProcOptions, Target } from './read.js';
 import { MAP, VMA } from './vma-flags.js';
@@ -22,8 +22,7 @@ export function readVmaList(target: Target, opts?: MapsOptions & ProcOptions): C
   hugetlbBorrowed(list);
   let modes: Map<bigint, number> | undefined;
   try {
-    modes = new Map();
-    for (const m of readMapFiles(target, { ...opts, modes: true })) if (m.fdflags !== undefined) modes.set(m.start, m.fdflags);
+    modes = readMapFileModes(target, opts);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code !== 'EPERM' && code !== 'EACCES') throw e;

@@ -234,6 +234,24 @@ describe('live: map_files modes', () => {
     }
     expect(mf.some((m) => m.fdflags === 0)).toBe(true);
   });
+
+  it('readMapFileModes (lstat only) gives each link the mode readMapFiles gives it', async () => {
+    const { readMapFiles, readMapFileModes } = await import('./lib.js');
+    // (a sleep: its mappings stay as they are between the two reads, Node's do not)
+    const sleep = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      // (in its clock_nanosleep, 230: the loader has mapped everything)
+      const asleep = () => readFileSync(`/proc/${sleep.pid}/syscall`, 'utf8').startsWith('230 ');
+      for (let i = 0; i < 400 && !asleep(); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      const modes = readMapFileModes(sleep.pid!);
+      const mf = readMapFiles(sleep.pid!, { modes: true });
+      expect(mf.length).toBeGreaterThan(0);
+      expect(modes).toEqual(new Map(mf.filter((m) => m.fdflags !== undefined).map((m) => [m.start, m.fdflags])));
+      expect(modes.size).toBeGreaterThan(0);
+    } finally {
+      sleep.kill('SIGKILL');
+    }
+  });
 });
 
 describe('live: readVmaList', () => {

@@ -60,12 +60,24 @@ export class PlanWriter {
       if (!fields.includes(k)) throw new Error(`plan layout: ${name} has no field ${k}`);
     }
     const off = at ?? this.alloc(fields.length * 8);
-    fields.forEach((f, i) => {
-      const v = values[f];
-      const b = v === undefined ? 0n : typeof v === 'boolean' ? (v ? 1n : 0n) : BigInt(v);
-      this.buf.writeBigUInt64LE(BigInt.asUintN(64, b), off + i * 8);
-    });
+    fields.forEach((f, i) => this.u64At(off + i * 8, values[f]));
     return off;
+  }
+
+  /**
+   * One field's 64 bits, two's complement: a safe integer as two 32-bit words (a plan has
+   * thousands of fields, and going through BigInt made several BigInts for each), anything
+   * else through BigInt (which refuses a fraction, as before).
+   */
+  private u64At(at: number, v: bigint | number | boolean | undefined): void {
+    if (typeof v === 'number' && Number.isSafeInteger(v)) {
+      const hi = Math.floor(v / 0x1_0000_0000);
+      this.buf.writeUInt32LE(v - hi * 0x1_0000_0000, at);
+      this.buf.writeUInt32LE(hi >>> 0, at + 4);
+      return;
+    }
+    const b = v === undefined ? 0n : typeof v === 'boolean' ? (v ? 1n : 0n) : BigInt(v);
+    this.buf.writeBigUInt64LE(BigInt.asUintN(64, b), at);
   }
 
   records(name: RecordName, list: RecordValues[]): number {

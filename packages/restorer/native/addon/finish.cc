@@ -1,6 +1,7 @@
 // The restorer's launcher: trace every thread through its final rt_sigreturn, unmap the restorer
 // region in each task from the blob's syscall instruction, put the registers back, detach.
 #include "launcher.h"
+#include "crtools-wait.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -79,14 +80,9 @@ bool IgnoredBy(pid_t pid, int sig) {
 
 // Wait (with a deadline, never blocking for good) for a ptrace stop of tid. 1: stopped, 0: timeout, -1: gone.
 int WaitStop(pid_t tid, int *status, long deadline) {
-  for (;;) {
-    pid_t r = waitpid(tid, status, WNOHANG | __WALL);
-    if (r == tid) return WIFSTOPPED(*status) ? 1 : -1;
-    if (r < 0 && errno != EINTR) return -1;
-    if (NowMs() > deadline) return 0;
-    struct timespec ts = {0, 200 * 1000};
-    nanosleep(&ts, nullptr);
-  }
+  pid_t r = crtools::WaitPidFor(tid, status, __WALL, (double)(deadline - NowMs()));
+  if (r == tid) return WIFSTOPPED(*status) ? 1 : -1;
+  return r == 0 ? 0 : -1;
 }
 
 // finish({ status, tasks: [{ tids, regionStart, regionSize, stopSigno, suspendSeccomp }], syscallAddr, timeoutMs })
@@ -217,8 +213,17 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
       if (NowMs() > deadline) {
         for (auto &t : th) if (t.state != 2) return fail(ETIMEDOUT, "waitpid", t.tid);
       }
-      struct timespec ts = {0, 100 * 1000};
-      nanosleep(&ts, nullptr);
+      // asleep until the first thread not done has something to report (not taken: WNOWAIT;
+      // the loop above takes it, and any other thread's that came meanwhile)
+      for (auto &t : th) {
+        if (t.state == 2) continue;
+        crtools::WaitUntil([&](int extra) {
+          siginfo_t si;
+          si.si_pid = 0;
+          return waitid(P_PID, t.tid, &si, WSTOPPED | WEXITED | __WALL | WNOWAIT | extra) < 0 ? -1 : si.si_pid;
+        }, (double)(deadline - NowMs()));
+        break;
+      }
     }
   }
   Napi::Object ok = Napi::Object::New(env);
