@@ -77,6 +77,13 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     // an 8 MiB unlinked file with holes: kept in chunks, one per data extent
     ['ghost sparse', () => [tmp('c-ghost-sparse'), 'sparse'], /^check ok$/, ['--ghost-limit', '16M']],
     ['zombies', () => [], /^check ok$/],
+    // sessions and groups made through helper processes: a group of members of different
+    // parents, an orphan of a live session leader, orphans (one a zombie) of a gone one, the
+    // orphan of a zombie leader, each under its subreaper
+    ['zombies group2', () => ['group2'], /^check ok$/],
+    ['zombies session', () => ['session'], /^check ok$/],
+    ['zombies gone', () => ['gone'], /^check ok$/],
+    ['zombies zleader', () => ['zleader'], /^check ok$/],
     ['shmem', () => ['shm'], /^check ok$/],
     ['memfd', () => [], /^check ok$/],
     ['pendsig', () => [], /^check ok shared=1 thread=2$/],
