@@ -31,17 +31,28 @@ export interface TreeHelper {
   setsid: boolean;
   /** the tasks it forks (they are not forked by their parent, which reaps them once it exits) */
   children: number[];
+  /** the task its children go to once it exits (their recorded parent); 0: none (a group's helper) */
+  reaper: number;
 }
 
 export interface TreeHelpers {
   helpers: TreeHelper[];
+  /**
+   * tasks that forked children before they made a session of their own (setsid after fork): pid
+   * → the session they were born in; such a task forks the children of that session (theirs or,
+   * born in it too, the one they were born in) before its setsid, as CRIU 4.2 does
+   */
+  bornSid: Map<number, number>;
   /** what the restore cannot make: one line a shape */
   refused: { pid: number; why: string }[];
 }
 
 /**
  * The helpers that make `tasks` (root first, each after its parent) again.
- * - A task in another session than its parent's that does not lead it is an orphan its parent
+ * - A task in another session than its parent's that does not lead it, with that session's leader
+ *   above it, was forked before the tasks between made sessions of their own: each of those is
+ *   born in that session (bornSid; one born in two sessions is refused).
+ * - Else it is an orphan its parent
  *   reaped (a subreaper, or the root as its pid namespace's init): a helper in that session
  *   forks it and the parent's other children of the session. Gone leader: the helper takes the
  *   session's pid and is forked by that parent. Live leader (a zombie too): the helper is
@@ -57,10 +68,11 @@ export function treeHelpers(tasks: readonly GroupTask[], pidnsInit: boolean): Tr
   const root = tasks[0];
   const helpers: TreeHelper[] = [];
   const refused: { pid: number; why: string }[] = [];
-  if (!root) return { helpers, refused };
-  /** the reaper of an orphan of `host`'s child: the nearest live subreaper from host up, else the init */
-  const reaperBelow = (host: number): number | undefined => {
-    for (let p = byPid.get(host); p; p = byPid.get(p.ppid)) if (p.childSubreaper && !p.zombie) return p.pid;
+  const bornSid = new Map<number, number>();
+  if (!root) return { helpers, refused, bornSid };
+  /** where the orphans of a helper whose parent is `from` go: the nearest live subreaper from there up, else the init */
+  const reaperFrom = (from: GroupTask | undefined): number | undefined => {
+    for (let p = from; p; p = byPid.get(p.ppid)) if (p.childSubreaper && !p.zombie) return p.pid;
     return pidnsInit ? root.pid : undefined;
   };
   const sessionHelpers = new Map<string, TreeHelper>();
@@ -72,11 +84,18 @@ export function treeHelpers(tasks: readonly GroupTask[], pidnsInit: boolean): Tr
     let h = sessionHelpers.get(key);
     if (!h) {
       const why = (w: string) => refused.push({ pid: t.pid, why: `task ${t.pid} is in session ${t.sid}, not in its parent ${p.pid}'s (${p.sid}) nor a session of its own: ${w}` });
-      // forked before an ancestor of its made a session of its own (setsid after fork)
-      let a = p;
-      while (a && a.pid !== t.sid) a = byPid.get(a.ppid)!;
+      // forked before the tasks up to its session's leader made sessions of their own
+      let a: GroupTask | undefined = p;
+      while (a && a.pid !== t.sid) a = byPid.get(a.ppid);
       if (a) {
-        why(`it was forked before its ancestor ${p.pid} made a session, which is not restored yet`);
+        for (let b: GroupTask | undefined = p; b && b.pid !== t.sid; b = byPid.get(b.ppid)) {
+          const was = bornSid.get(b.pid);
+          if (was !== undefined && was !== t.sid) {
+            why(`task ${b.pid} would have been born in sessions ${was} and ${t.sid}`);
+            break;
+          }
+          bornSid.set(b.pid, t.sid);
+        }
         continue;
       }
       const leader = byPid.get(t.sid);
@@ -88,16 +107,19 @@ export function treeHelpers(tasks: readonly GroupTask[], pidnsInit: boolean): Tr
         why(`task ${t.sid} is not that session's leader`);
         continue;
       }
+      // (the helper's host sets its own subreaper flag only once its helpers are gone; the
+      // reaper sets its flag before it forks)
       const host = leader ? leader.pid : p.pid;
-      if (reaperBelow(host) !== p.pid) {
-        why(`a helper process of the session would leave it to ${reaperBelow(host) ?? 'a process outside the tree'}, not to ${p.pid} (${p.pid} is not the nearest subreaper${pidnsInit ? ' or the init' : ''})`);
+      const reaper = leader ? reaperFrom(byPid.get(leader.ppid)) : reaperFrom(p);
+      if (reaper !== p.pid) {
+        why(`a helper process of the session would leave it to ${reaper ?? 'a process outside the tree'}, not to ${p.pid} (${p.pid} is not the nearest subreaper${pidnsInit ? ' or the init' : ''})`);
         continue;
       }
       if (!leader && [...sessionHelpers.values()].some((o) => o.pid === t.sid)) {
         why(`session ${t.sid}, whose leader is gone, has orphans of more than one parent`);
         continue;
       }
-      h = { pid: leader ? 0 : t.sid, host, setsid: !leader, children: [] };
+      h = { pid: leader ? 0 : t.sid, host, setsid: !leader, children: [], reaper: p.pid };
       sessionHelpers.set(key, h);
       helpers.push(h);
     }
@@ -111,7 +133,7 @@ export function treeHelpers(tasks: readonly GroupTask[], pidnsInit: boolean): Tr
     if (members.some((m) => !byPid.has(m.ppid))) continue;
     // a session helper of that pid leads it already
     if (helpers.some((h) => h.setsid && h.pid === pgid)) continue;
-    helpers.push({ pid: pgid, host: members[0]!.pid, setsid: false, children: [] });
+    helpers.push({ pid: pgid, host: members[0]!.pid, setsid: false, children: [], reaper: 0 });
   }
-  return { helpers, refused };
+  return { helpers, refused, bornSid };
 }

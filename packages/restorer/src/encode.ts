@@ -500,6 +500,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       // or, the host a zombie (which restores none), the nearest forker above that did
       via_helper: t.viaHelper === undefined ? 0 : t.viaHelper + 1,
       mm_parent: mmParent(plan, t),
+      born_sid: t.bornSid ?? 0,
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       naios: t.aios?.length ?? 0,
@@ -582,7 +583,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   });
   const tasksOff = w.records('task', taskVals);
   const helpers = plan.helpers ?? [];
-  const helpersOff = w.records('helper', helpers.map((h) => ({ pid: h.pid, host: h.host, setsid: h.setsid })));
+  const helpersOff = w.records('helper', helpers.map((h) => ({ pid: h.pid, host: h.host, setsid: h.setsid, reaper: h.reaper < 0 ? CONST.NO_PARENT : h.reaper })));
   w.record('hdr', { tasks_off: tasksOff, files_off: filesOff, root: plan.root ? w.string(plan.root) : 0, nhelpers: helpers.length, helpers_off: helpersOff }, 0);
   return { w, fdBase };
 }

@@ -280,6 +280,12 @@ export interface TaskPlan {
    */
   viaHelper?: number;
   /**
+   * the session the task was born in, when it forked children there before it made a session of
+   * its own (setsid after fork): it forks those (a child of that session, or born in it too)
+   * before its setsid
+   */
+  bornSid?: number;
+  /**
    * the task was dumped stopped (TASK_STOPPED): once everything is restored it is put back in
    * group-stop with this signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU) instead of resuming
    */
@@ -414,6 +420,8 @@ export interface HelperPlan {
   host: number;
   /** it makes a session of its own (setsid); else it leads a process group of its pid (setpgid), or none when pid is 0 */
   setsid: boolean;
+  /** index of the task its children go to when it exits (a subreaper is one before it forks): -1, none */
+  reaper: number;
 }
 
 export interface RestorePlan {

@@ -157,6 +157,53 @@ static void end_helpers(struct ctx *c, const u64 *hp, u64 n)
 		chk(c, S5(NR_waitid, 1 /* P_PID */, hp[i], 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), hp[i]);
 }
 
+/* Whether this task is where some helper's tasks go once it exits. */
+static int reaps(struct ctx *c)
+{
+	struct plan_helper *h = AT(c, c->h->helpers_off);
+	u64 i;
+	for (i = 0; i < c->h->nhelpers; i++)
+		if (h[i].reaper == c->idx)
+			return 1;
+	return 0;
+}
+
+/*
+ * The children this task forks itself (not those a helper forks), zombies first: one may host a
+ * helper whose tasks start from this address space as restore_mm left it, before anything is
+ * laid for a child. early: only those born in the session this task was born in (forked before
+ * its setsid; nothing laid for them), else the others. Returns the pages laid.
+ */
+static u64 fork_children(struct ctx *c, int early)
+{
+	struct plan_task *tasks = AT(c, c->h->tasks_off);
+	u64 i, n = c->h->ntasks, laid = 0;
+	for (i = 0; i < 2 * n; i++) {
+		struct clone_args ca;
+		u64 ci = i % n, pid = tasks[ci].pid, born = tasks[ci].born_sid ? tasks[ci].born_sid : tasks[ci].sid;
+		long r;
+		if (tasks[ci].parent != c->idx || tasks[ci].via_helper || !tasks[ci].zombie != (i >= n))
+			continue;
+		if ((c->t->born_sid && born == c->t->born_sid) != early)
+			continue;
+		if (!tasks[ci].zombie && !early) {
+			set_step(c, STEP_COW);
+			laid += lay_for_child(c, ci);
+			set_step(c, STEP_FORK);
+		}
+		memset(&ca, 0, sizeof(ca));
+		/* a child that shared its parent's descriptor table shares it again */
+		ca.flags = tasks[ci].share_files ? CLONE_FILES : 0;
+		ca.exit_signal = SIGCHLD;
+		ca.set_tid = (u64)&pid;
+		ca.set_tid_size = 1;
+		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
+		if (r == 0)
+			restorer_task(c->plan, ci);
+	}
+	return laid;
+}
+
 /* The task joins its process group (once its leader, a task or a helper, has made it). */
 static void join_group(struct ctx *c)
 {
@@ -173,7 +220,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	struct ctx cx;
 	struct ctx *c = &cx;
 	struct plan_task *tasks;
-	u64 all = ~0ULL, i, laid = 0;
+	u64 all = ~0ULL, laid = 0;
 	u64 helpers[MAX_HELPERS], nhelpers;
 
 	c->plan = plan;
@@ -211,12 +258,13 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		open_file_table(c);
 	}
 	set_step(c, STEP_SESSION);
-	if (c->t->sid == c->t->pid) {
+	if (c->t->sid == c->t->pid && !c->t->born_sid) {
 		chk(c, S0(NR_setsid), 0);
 		restore_ctty(c);
 	}
-	/* a subreaper is one before it forks: the orphans a helper leaves go to it, as they had */
-	if (c->t->child_subreaper && !c->t->zombie)
+	/* the reaper of a helper's tasks is a subreaper before it forks (the orphans go to it, as
+	   they had); any other sets its flag late (task.c), once the helpers below are gone */
+	if (c->t->child_subreaper && !c->t->zombie && reaps(c))
 		chk(c, S5(NR_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
 
 	if (c->t->zombie) {
@@ -244,34 +292,23 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	   from this task with the pages they share with it (copy-on-write, as a fork left them) */
 	restore_mm(c);
 
+	/* born in a session above before it made its own: the children of that session first */
+	if (c->t->born_sid) {
+		set_step(c, STEP_FORK);
+		fork_children(c, 1);
+		set_step(c, STEP_SESSION);
+		if (c->t->sid == c->t->pid) {
+			chk(c, S0(NR_setsid), 0);
+			restore_ctty(c);
+		}
+	}
+
 	/* the helpers start from this address space too (the tasks they fork do) */
 	set_step(c, STEP_SESSION);
 	nhelpers = make_helpers(c, helpers);
 
-	/* zombies first: one may host a helper whose tasks start from this address space as
-	   restore_mm left it, before anything is laid for a child */
 	set_step(c, STEP_FORK);
-	for (i = 0; i < 2 * c->h->ntasks; i++) {
-		struct clone_args ca;
-		u64 ci = i % c->h->ntasks, pid = tasks[ci].pid;
-		long r;
-		if (tasks[ci].parent != idx || tasks[ci].via_helper || !tasks[ci].zombie != (i >= c->h->ntasks))
-			continue;
-		if (!tasks[ci].zombie) {
-			set_step(c, STEP_COW);
-			laid += lay_for_child(c, ci);
-			set_step(c, STEP_FORK);
-		}
-		memset(&ca, 0, sizeof(ca));
-		/* a child that shared its parent's descriptor table shares it again */
-		ca.flags = tasks[ci].share_files ? CLONE_FILES : 0;
-		ca.exit_signal = SIGCHLD;
-		ca.set_tid = (u64)&pid;
-		ca.set_tid_size = 1;
-		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
-		if (r == 0)
-			restorer_task(plan, ci);
-	}
+	laid = fork_children(c, 0);
 	/* the process group once every child is forked (as CRIU: a group's leader may be one of
 	   them, or a helper of this task's); then this task's helpers are done */
 	set_step(c, STEP_SESSION);

@@ -346,10 +346,11 @@ function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
  */
 function planHelpers(tasks: TaskPlan[], pidnsInit: boolean): HelperPlan[] {
   const ppid = (t: TaskPlan) => (t.parent >= 0 ? tasks[t.parent]!.pid : 0);
-  const { helpers, refused } = treeHelpers(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid, zombie: !!t.zombie, childSubreaper: t.childSubreaper })), pidnsInit);
+  const { helpers, refused, bornSid } = treeHelpers(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid, zombie: !!t.zombie, childSubreaper: t.childSubreaper })), pidnsInit);
   const r = refused[0];
   if (r) throw unsupported(`${r.why}${refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''}`, { pid: r.pid });
   const indexOf = new Map(tasks.map((t, i) => [t.pid, i]));
+  for (const [pid, sid] of bornSid) tasks[indexOf.get(pid)!]!.bornSid = sid;
   const used = new Set(tasks.flatMap((t) => [t.pid, t.pgid, t.sid, ...t.threads.map((th) => th.tid)]));
   let free = Math.max(...used) + 1;
   return helpers.map((h, k) => {
@@ -360,7 +361,7 @@ function planHelpers(tasks: TaskPlan[], pidnsInit: boolean): HelperPlan[] {
       t.parent = host;
       t.viaHelper = k;
     }
-    return { pid: h.pid || (pidnsInit ? free++ : 0), host, setsid: h.setsid };
+    return { pid: h.pid || (pidnsInit ? free++ : 0), host, setsid: h.setsid, reaper: h.reaper ? indexOf.get(h.reaper)! : -1 };
   });
 }
 
