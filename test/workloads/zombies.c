@@ -18,6 +18,20 @@
 
 static pid_t leader, gz, gm, sleader, orphan;
 
+/* until pid p is this process's child (an orphan reparented to it), for at most 2 s */
+static void wait_adopted(pid_t p) {
+	for (int i = 0; i < 200; i++) {
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)p);
+		FILE *f = fopen(path, "r");
+		int ppid = 0;
+		if (f && fgets(buf, sizeof buf, f)) sscanf(strrchr(buf, ')') + 2, "%*c %d", &ppid);
+		if (f) fclose(f);
+		if (ppid == getpid()) return;
+		usleep(10000);
+	}
+}
+
 /* the "session" tree (see above); 0 or what failed */
 static const char *make_session(void) {
 	int p[2];
@@ -37,16 +51,7 @@ static const char *make_session(void) {
 		for (;;) pause();
 	}
 	if (sleader < 0 || read(p[0], &orphan, sizeof orphan) != sizeof orphan) return "fork";
-	for (int i = 0; i < 200 && getppid() != 0; i++) {
-		char path[64], buf[512];
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)orphan);
-		FILE *f = fopen(path, "r");
-		int ppid = 0;
-		if (f && fgets(buf, sizeof buf, f)) sscanf(strrchr(buf, ')') + 2, "%*c %d", &ppid);
-		if (f) fclose(f);
-		if (ppid == getpid()) break;
-		usleep(10000);
-	}
+	wait_adopted(orphan);
 	close(p[0]), close(p[1]);
 	return 0;
 }
@@ -94,17 +99,8 @@ static const char *make_gone(int reap) {
 	orphan = two[0], gonez = two[1];
 	siginfo_t si;
 	if (reap ? waitpid(sleader, 0, 0) != sleader : waitid(P_PID, (id_t)sleader, &si, WEXITED | WNOWAIT) != 0) return "wait";
-	/* until the orphans are the parent's (their reparenting follows the leader's exit) */
-	for (int i = 0; i < 200; i++) {
-		char path[64], buf[512];
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)orphan);
-		FILE *f = fopen(path, "r");
-		int ppid = 0;
-		if (f && fgets(buf, sizeof buf, f)) sscanf(strrchr(buf, ')') + 2, "%*c %d", &ppid);
-		if (f) fclose(f);
-		if (ppid == getpid()) break;
-		usleep(10000);
-	}
+	/* (their reparenting follows the leader's exit) */
+	wait_adopted(orphan);
 	close(p[0]), close(p[1]);
 	return 0;
 }

@@ -65,6 +65,21 @@ static void shared_table_forked(struct ctx *c)
 
 HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx);
 
+/* Task i forked at its pid (its exit signal SIGCHLD): 0 in the child. A child that shared its
+   parent's descriptor table shares it again. */
+static long fork_task(struct ctx *c, u64 i)
+{
+	struct plan_task *tasks = AT(c, c->h->tasks_off);
+	struct clone_args ca;
+	u64 pid = tasks[i].pid;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = tasks[i].share_files ? CLONE_FILES : 0;
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (u64)&pid;
+	ca.set_tid_size = 1;
+	return chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
+}
+
 /* Until the process group pgid exists (its leader, a task or a helper, has made it). */
 static void wait_group(struct ctx *c, u64 pgid)
 {
@@ -91,17 +106,7 @@ static __attribute__((noreturn)) void helper_main(struct ctx *c, u64 h)
 	else if (hp->pid)
 		chk(c, S2(NR_setpgid, 0, 0), hp->pid);
 	for (i = 0; i < c->h->ntasks; i++) {
-		struct clone_args ca;
-		u64 pid = tasks[i].pid;
-		long r;
-		if (tasks[i].via_helper != h + 1)
-			continue;
-		memset(&ca, 0, sizeof(ca));
-		ca.exit_signal = SIGCHLD;
-		ca.set_tid = (u64)&pid;
-		ca.set_tid_size = 1;
-		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
-		if (r == 0)
+		if (tasks[i].via_helper == h + 1 && fork_task(c, i) == 0)
 			restorer_task(c->plan, i);
 	}
 	for (i = 0; i < c->h->ntasks; i++) {
@@ -179,9 +184,7 @@ static u64 fork_children(struct ctx *c, int early)
 	struct plan_task *tasks = AT(c, c->h->tasks_off);
 	u64 i, n = c->h->ntasks, laid = 0;
 	for (i = 0; i < 2 * n; i++) {
-		struct clone_args ca;
-		u64 ci = i % n, pid = tasks[ci].pid, born = tasks[ci].born_sid ? tasks[ci].born_sid : tasks[ci].sid;
-		long r;
+		u64 ci = i % n, born = tasks[ci].born_sid ? tasks[ci].born_sid : tasks[ci].sid;
 		if (tasks[ci].parent != c->idx || tasks[ci].via_helper || !tasks[ci].zombie != (i >= n))
 			continue;
 		if ((c->t->born_sid && born == c->t->born_sid) != early)
@@ -191,14 +194,7 @@ static u64 fork_children(struct ctx *c, int early)
 			laid += lay_for_child(c, ci);
 			set_step(c, STEP_FORK);
 		}
-		memset(&ca, 0, sizeof(ca));
-		/* a child that shared its parent's descriptor table shares it again */
-		ca.flags = tasks[ci].share_files ? CLONE_FILES : 0;
-		ca.exit_signal = SIGCHLD;
-		ca.set_tid = (u64)&pid;
-		ca.set_tid_size = 1;
-		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
-		if (r == 0)
+		if (fork_task(c, ci) == 0)
 			restorer_task(c->plan, ci);
 	}
 	return laid;
