@@ -77,6 +77,13 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     // an 8 MiB unlinked file with holes: kept in chunks, one per data extent
     ['ghost sparse', () => [tmp('c-ghost-sparse'), 'sparse'], /^check ok$/, ['--ghost-limit', '16M']],
     ['zombies', () => [], /^check ok$/],
+    // sessions and groups made through helper processes: a group of members of different
+    // parents, an orphan of a live session leader, orphans (one a zombie) of a gone one, the
+    // orphan of a zombie leader, each under its subreaper
+    ['zombies group2', () => ['group2'], /^check ok$/],
+    ['zombies session', () => ['session'], /^check ok$/],
+    ['zombies gone', () => ['gone'], /^check ok$/],
+    ['zombies zleader', () => ['zleader'], /^check ok$/],
     ['shmem', () => ['shm'], /^check ok$/],
     ['memfd', () => [], /^check ok$/],
     // issue 15: shared anonymous memory held by descriptors opened on map_files, mapped private
@@ -160,7 +167,11 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
     // which CRIU 4.2 does not make (as for unixconn)
     ['unixbound', () => [tmp('c-unixbound'), 'criu'], /^check ok$/],
   ];
-  const CRIU_CANNOT = new Set(['fdstate', 'unixconn']);
+  // CRIU 4.2's restore of the orphans of a gone session leader under a subreaper outside a pid
+  // namespace of their own (zombies gone, dumped by us) does not finish here: it waits on its
+  // helper's orphans, which go to the subreaper (CRIU makes such helpers for the root's children
+  // only as a pid namespace's init)
+  const CRIU_CANNOT = new Set(['fdstate', 'unixconn', 'zombies gone']);
   // CRIU 4.2 sets a ghost file's times when it makes the file, before the restored task maps it:
   // the mapping moves atime (relatime: the new file's ctime is later), also on CRIU's own dumps.
   // The workload checks atime last, so this verdict still says everything else came back.

@@ -18,6 +18,20 @@
 
 static pid_t leader, gz, gm, sleader, orphan;
 
+/* until pid p is this process's child (an orphan reparented to it), for at most 2 s */
+static void wait_adopted(pid_t p) {
+	for (int i = 0; i < 200; i++) {
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%d/stat", (int)p);
+		FILE *f = fopen(path, "r");
+		int ppid = 0;
+		if (f && fgets(buf, sizeof buf, f)) sscanf(strrchr(buf, ')') + 2, "%*c %d", &ppid);
+		if (f) fclose(f);
+		if (ppid == getpid()) return;
+		usleep(10000);
+	}
+}
+
 /* the "session" tree (see above); 0 or what failed */
 static const char *make_session(void) {
 	int p[2];
@@ -37,20 +51,59 @@ static const char *make_session(void) {
 		for (;;) pause();
 	}
 	if (sleader < 0 || read(p[0], &orphan, sizeof orphan) != sizeof orphan) return "fork";
-	for (int i = 0; i < 200 && getppid() != 0; i++) {
-		char path[64], buf[512];
-		snprintf(path, sizeof path, "/proc/%d/stat", (int)orphan);
-		FILE *f = fopen(path, "r");
-		int ppid = 0;
-		if (f && fgets(buf, sizeof buf, f)) sscanf(strrchr(buf, ')') + 2, "%*c %d", &ppid);
-		if (f) fclose(f);
-		if (ppid == getpid()) break;
-		usleep(10000);
-	}
+	wait_adopted(orphan);
 	close(p[0]), close(p[1]);
 	return 0;
 }
 static int nested;
+static pid_t gonez;
+
+/* the "born" tree (see above); 0 or what failed */
+static const char *make_born(void) {
+	int p[2];
+	if (pipe(p)) return "pipe";
+	sleader = fork();
+	if (sleader == 0) {
+		pid_t c = fork();
+		if (c == 0)
+			for (;;) pause();
+		setsid();
+		if (write(p[1], &c, sizeof c) != sizeof c) _exit(1);
+		for (;;) pause();
+	}
+	if (sleader < 0 || read(p[0], &orphan, sizeof orphan) != sizeof orphan) return "fork";
+	close(p[0]), close(p[1]);
+	return 0;
+}
+
+/* the "gone" and "zleader" trees (see above); 0 or what failed */
+static const char *make_gone(int reap) {
+	int p[2];
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) || pipe(p)) return "prctl";
+	sleader = fork();
+	if (sleader == 0) {
+		setsid();
+		pid_t two[2] = {0, 0};
+		two[0] = fork();
+		if (two[0] == 0)
+			for (;;) pause();
+		if (reap) {
+			two[1] = fork();
+			if (two[1] == 0) _exit(5);
+		}
+		if (write(p[1], two, sizeof two) != sizeof two) _exit(1);
+		_exit(0);
+	}
+	pid_t two[2];
+	if (sleader < 0 || read(p[0], two, sizeof two) != sizeof two) return "fork";
+	orphan = two[0], gonez = two[1];
+	siginfo_t si;
+	if (reap ? waitpid(sleader, 0, 0) != sleader : waitid(P_PID, (id_t)sleader, &si, WEXITED | WNOWAIT) != 0) return "wait";
+	/* (their reparenting follows the leader's exit) */
+	wait_adopted(orphan);
+	close(p[0]), close(p[1]);
+	return 0;
+}
 
 /* the group whose leader is gone (see above); 0 or what failed */
 static const char *make_group(void) {
@@ -85,6 +138,9 @@ int main(int argc, char **argv) {
 	int group = argc > 2 && (!strcmp(argv[1], "group") || !strcmp(argv[1], "group2"));
 	nested = argc > 2 && !strcmp(argv[1], "group2");
 	int session = argc > 2 && !strcmp(argv[1], "session");
+	int gone = argc > 2 && !strcmp(argv[1], "gone");
+	int zleader = argc > 2 && !strcmp(argv[1], "zleader");
+	int born = argc > 2 && !strcmp(argv[1], "born");
 	wl_detach(argv[argc - 1]);
 	pid_t a = fork();
 	if (a == 0) _exit(7);
@@ -94,11 +150,13 @@ int main(int argc, char **argv) {
 		_exit(1);
 	}
 	if (a < 0 || b < 0) { wl_say("error fork"); return 1; }
-	const char *err = group ? make_group() : session ? make_session() : 0;
+	const char *err = group ? make_group() : session ? make_session() : gone || zleader ? make_gone(gone) : born ? make_born() : 0;
 	if (err) { wl_say("error group %s", err); return 1; }
 	usleep(100000);
 	wl_handle_usr1();
 	if (group) wl_say("ready pid=%d a=%d b=%d leader=%d zombie=%d live=%d", (int)getpid(), (int)a, (int)b, (int)leader, (int)gz, (int)gm);
+	else if (gone) wl_say("ready pid=%d a=%d b=%d s=%d c=%d z=%d", (int)getpid(), (int)a, (int)b, (int)sleader, (int)orphan, (int)gonez);
+	else if (zleader || born) wl_say("ready pid=%d a=%d b=%d s=%d c=%d", (int)getpid(), (int)a, (int)b, (int)sleader, (int)orphan);
 	else if (session) wl_say("ready pid=%d a=%d b=%d s=%d c=%d", (int)getpid(), (int)a, (int)b, (int)sleader, (int)orphan);
 	else wl_say("ready pid=%d a=%d b=%d", (int)getpid(), (int)a, (int)b);
 	for (;;) {
@@ -113,7 +171,14 @@ int main(int argc, char **argv) {
 		if (!bad && group && (waitid(P_PID, (id_t)gz, &si, WEXITED | WNOWAIT | WNOHANG) || si.si_pid != gz || si.si_code != CLD_EXITED || si.si_status != 3)) bad = "group-zombie";
 		if (!bad && group && (getpgid(gz) != leader || getpgid(gm) != leader)) bad = "group";
 		if (!bad && group && (kill(leader, 0) == 0 || errno != ESRCH)) bad = "leader";
-		if (!bad && session && getsid(orphan) != sleader) bad = "session";
+		if (!bad && (session || gone || zleader) && getsid(orphan) != sleader) bad = "session";
+		if (!bad && born && (getsid(orphan) != getsid(0) || getsid(sleader) != sleader)) bad = "born";
+		memset(&si, 0, sizeof si);
+		if (!bad && gone && (waitid(P_PID, (id_t)gonez, &si, WEXITED | WNOWAIT | WNOHANG) || si.si_pid != gonez || si.si_code != CLD_EXITED || si.si_status != 5)) bad = "gone-zombie";
+		if (!bad && gone && (getsid(gonez) != sleader || getpgid(gonez) != sleader || getpgid(orphan) != sleader)) bad = "gone-group";
+		if (!bad && gone && (kill(sleader, 0) == 0 || errno != ESRCH)) bad = "leader";
+		memset(&si, 0, sizeof si);
+		if (!bad && zleader && (waitid(P_PID, (id_t)sleader, &si, WEXITED | WNOWAIT | WNOHANG) || si.si_pid != sleader || si.si_code != CLD_EXITED || si.si_status != 0)) bad = "zombie-leader";
 		if (bad) wl_say("check bad what=%s", bad);
 		else wl_say("check ok");
 	}

@@ -1,12 +1,15 @@
 /**
- * Process groups whose leader is gone: exited and reaped, the group living on in its members.
- * No task of a checkpoint has the leader's pid, so the restore makes the group again with a
- * helper process that takes that pid for the while, forked by the members' parent before them.
- * The dump and the restore judge such groups by the same rules (the dump refuses what the
- * restore could not make, before the tree is killed).
+ * Sessions and process groups whose leader is gone, and tasks in another session than their
+ * parent's (orphans reparented to a subreaper or a pid namespace's init). Such trees come back
+ * through helper processes, as CRIU 4.2 makes them at restore (its pstree.img holds the tasks
+ * only; the helpers are worked out from it): a helper takes the gone leader's pid for the while
+ * (setsid() for a session, setpgid() for a group), forks the tasks that need it and exits once
+ * they have joined their session and group, its children going to their reaper as they had.
+ * The dump and the restore judge a tree by these same rules (the dump refuses what the restore
+ * could not make, before the tree is killed).
  */
 
-/** A task as its process group sees it (pids all of one view: crtools' or the images'). */
+/** A task as its session and process group see it (pids all of one view: crtools' or the images'). */
 export interface GroupTask {
   pid: number;
   /** its parent's pid (one outside the tasks: the root) */
@@ -14,68 +17,123 @@ export interface GroupTask {
   pgid: number;
   sid: number;
   zombie?: boolean;
+  /** PR_SET_CHILD_SUBREAPER */
+  childSubreaper?: boolean;
 }
 
-export interface LeaderlessGroup {
-  pgid: number;
-  members: number[];
-  /** the members' parent, which forks the helper */
-  parent: number;
-  /** why the restore cannot make it again (undefined: it can) */
-  why?: string;
+/** A helper process of the restore. */
+export interface TreeHelper {
+  /** its pid: the gone leader's; 0: any free one (a session helper forked by its live leader) */
+  pid: number;
+  /** the task that forks it (the tasks come first in the order given, root first) */
+  host: number;
+  /** it makes a session (setsid: pid is the session's) */
+  setsid: boolean;
+  /** the tasks it forks (they are not forked by their parent, which reaps them once it exits) */
+  children: number[];
+  /** the task its children go to once it exits (their recorded parent); 0: none (a group's helper) */
+  reaper: number;
 }
 
-/**
- * Every leaderless group of `tasks`: one is made again when all its members are children of one
- * task, in that task's session, that task alive and making no other such group. The root's group
- * (a member whose parent is outside) is not one of these: it is led from outside, which
- * --shell-job makes criu's own.
- */
-export function leaderlessGroups(tasks: readonly GroupTask[]): LeaderlessGroup[] {
-  const byPid = new Map(tasks.map((t) => [t.pid, t]));
-  const groups = new Map<number, GroupTask[]>();
-  for (const t of tasks) if (t.pgid > 0 && !byPid.has(t.pgid)) groups.set(t.pgid, [...(groups.get(t.pgid) ?? []), t]);
-  const helping = new Map<number, number>();
-  const out: LeaderlessGroup[] = [];
-  for (const [pgid, members] of groups) {
-    if (members.some((m) => !byPid.has(m.ppid))) continue;
-    const parent = members[0]!.ppid;
-    const p = byPid.get(parent)!;
-    const g: LeaderlessGroup = { pgid, members: members.map((m) => m.pid), parent };
-    if (members.some((m) => m.ppid !== parent)) g.why = 'its members are children of different tasks';
-    else if (p.zombie) g.why = 'their parent is a zombie';
-    else if (members.some((m) => m.sid !== p.sid)) g.why = `its members are in another session than their parent ${parent}`;
-    else if (helping.has(parent)) g.why = `task ${parent} has children in another such group (${helping.get(parent)}) too`;
-    else helping.set(parent, pgid);
-    out.push(g);
-  }
-  return out;
-}
-
-/** The words naming a group the restore cannot make again. */
-export function leaderlessGroupText(g: LeaderlessGroup): string {
-  return `process group ${g.pgid} (of pid ${g.members.join(', ')}), whose leader is gone: ${g.why}, which is not restored yet`;
+export interface TreeHelpers {
+  helpers: TreeHelper[];
+  /**
+   * tasks that forked children before they made a session of their own (setsid after fork): pid
+   * → the session they were born in; such a task forks the children of that session (theirs or,
+   * born in it too, the one they were born in) before its setsid, as CRIU 4.2 does
+   */
+  bornSid: Map<number, number>;
+  /** what the restore cannot make: one line a shape */
+  refused: { pid: number; why: string }[];
 }
 
 /**
- * Tasks whose session the restore cannot give them: a task inherits its session from the parent
- * that forks it, or makes its own (setsid: its sid is its pid). One in another session than its
- * parent's (a child of a session leader's child that exited, reparented to a pid namespace's
- * init or a subreaper) would need a helper of its session to fork it and exit: not restored yet.
- * The dump refuses such a tree and the restore such a checkpoint by the same rule.
+ * The helpers that make `tasks` (root first, each after its parent) again.
+ * - A task in another session than its parent's that does not lead it, with that session's leader
+ *   above it, was forked before the tasks between made sessions of their own: each of those is
+ *   born in that session (bornSid; one born in two sessions is refused).
+ * - Else it is an orphan its parent
+ *   reaped (a subreaper, or the root as its pid namespace's init): a helper in that session
+ *   forks it and the parent's other children of the session. Gone leader: the helper takes the
+ *   session's pid and is forked by that parent. Live leader (a zombie too): the helper is
+ *   forked by the leader, any pid. Either way the helper's reaper (the nearest subreaper above
+ *   it, else the pid namespace's init) must be that parent.
+ * - A process group whose leader is gone (but the root's, led from outside under --shell-job):
+ *   a helper with the group's pid, forked by its first member, which leads it until every
+ *   member has joined.
+ * `pidnsInit`: the root is its pid namespace's init (orphans go to it without a subreaper).
  */
-export function foreignSessionTasks(tasks: readonly GroupTask[]): { pid: number; sid: number; ppid: number; parentSid: number }[] {
+export function treeHelpers(tasks: readonly GroupTask[], pidnsInit: boolean): TreeHelpers {
   const byPid = new Map(tasks.map((t) => [t.pid, t]));
-  const out: { pid: number; sid: number; ppid: number; parentSid: number }[] = [];
+  const root = tasks[0];
+  const helpers: TreeHelper[] = [];
+  const refused: { pid: number; why: string }[] = [];
+  const bornSid = new Map<number, number>();
+  if (!root) return { helpers, refused, bornSid };
+  /** where the orphans of a helper whose parent is `from` go: the nearest live subreaper from there up, else the init */
+  const reaperFrom = (from: GroupTask | undefined): number | undefined => {
+    for (let p = from; p; p = byPid.get(p.ppid)) if (p.childSubreaper && !p.zombie) return p.pid;
+    return pidnsInit ? root.pid : undefined;
+  };
+  const sessionHelpers = new Map<string, TreeHelper>();
+  const helped = new Map<number, TreeHelper>();
   for (const t of tasks) {
     const p = byPid.get(t.ppid);
     if (!p || t.sid === t.pid || t.sid === p.sid) continue;
-    out.push({ pid: t.pid, sid: t.sid, ppid: t.ppid, parentSid: p.sid });
+    const key = `${p.pid}:${t.sid}`;
+    let h = sessionHelpers.get(key);
+    if (!h) {
+      const why = (w: string) => refused.push({ pid: t.pid, why: `task ${t.pid} is in session ${t.sid}, not in its parent ${p.pid}'s (${p.sid}) nor a session of its own: ${w}` });
+      // forked before the tasks up to its session's leader made sessions of their own
+      let a: GroupTask | undefined = p;
+      while (a && a.pid !== t.sid) a = byPid.get(a.ppid);
+      if (a) {
+        for (let b: GroupTask | undefined = p; b && b.pid !== t.sid; b = byPid.get(b.ppid)) {
+          const was = bornSid.get(b.pid);
+          if (was !== undefined && was !== t.sid) {
+            why(`task ${b.pid} would have been born in sessions ${was} and ${t.sid}`);
+            break;
+          }
+          bornSid.set(b.pid, t.sid);
+        }
+        continue;
+      }
+      const leader = byPid.get(t.sid);
+      if (p.zombie) {
+        why('its parent is a zombie');
+        continue;
+      }
+      if (leader && leader.sid !== t.sid) {
+        why(`task ${t.sid} is not that session's leader`);
+        continue;
+      }
+      // (the helper's host sets its own subreaper flag only once its helpers are gone; the
+      // reaper sets its flag before it forks)
+      const host = leader ? leader.pid : p.pid;
+      const reaper = leader ? reaperFrom(byPid.get(leader.ppid)) : reaperFrom(p);
+      if (reaper !== p.pid) {
+        why(`a helper process of the session would leave it to ${reaper ?? 'a process outside the tree'}, not to ${p.pid} (${p.pid} is not the nearest subreaper${pidnsInit ? ' or the init' : ''})`);
+        continue;
+      }
+      if (!leader && [...sessionHelpers.values()].some((o) => o.pid === t.sid)) {
+        why(`session ${t.sid}, whose leader is gone, has orphans of more than one parent`);
+        continue;
+      }
+      h = { pid: leader ? 0 : t.sid, host, setsid: !leader, children: [], reaper: p.pid };
+      sessionHelpers.set(key, h);
+      helpers.push(h);
+    }
+    h.children.push(t.pid);
+    helped.set(t.pid, h);
   }
-  return out;
-}
-
-/** The words naming a task foreignSessionTasks found. */
-export function foreignSessionText(f: { pid: number; sid: number; ppid: number; parentSid: number }): string {
-  return `task ${f.pid} is in session ${f.sid}, not in its parent ${f.ppid}'s (${f.parentSid}) nor a session of its own: a task whose session is not its parent's is not restored yet`;
+  const groups = new Map<number, GroupTask[]>();
+  for (const t of tasks) if (t.pgid > 0 && !byPid.has(t.pgid)) groups.set(t.pgid, [...(groups.get(t.pgid) ?? []), t]);
+  for (const [pgid, members] of groups) {
+    // the root's group, led from outside (--shell-job makes it criu's own)
+    if (members.some((m) => !byPid.has(m.ppid))) continue;
+    // a session helper of that pid leads it already
+    if (helpers.some((h) => h.setsid && h.pid === pgid)) continue;
+    helpers.push({ pid: pgid, host: members[0]!.pid, setsid: false, children: [], reaper: 0 });
+  }
+  return { helpers, refused, bornSid };
 }

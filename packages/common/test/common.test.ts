@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CrtoolsError, ExitCode, foreignSessionTasks, foreignSessionText, fromHex, hexReplacer, isCrtoolsError, leaderlessGroups, leaderlessGroupText, syscallError, toHex } from '../src/index.js';
+import { CrtoolsError, ExitCode, fromHex, hexReplacer, isCrtoolsError, syscallError, toHex, treeHelpers } from '../src/index.js';
 
 describe('hex', () => {
   it('round-trips values above 2^53', () => {
@@ -29,33 +29,31 @@ describe('errors', () => {
   });
 });
 
-describe('leaderlessGroups', () => {
-  // P(10) in session 10; its children's group 20 has no task 20 (the leader is gone)
-  const t = (pid: number, ppid: number, pgid: number, sid = 10, zombie = false) => ({ pid, ppid, pgid, sid, zombie });
-  it('a group of one parent\'s children is made again by a helper of that parent', () => {
-    expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 20), t(12, 10, 20, 10, true)])).toEqual([{ pgid: 20, members: [11, 12], parent: 10 }]);
+describe('treeHelpers', () => {
+  const t = (pid: number, ppid: number, pgid: number, sid = 10, more: { zombie?: boolean; childSubreaper?: boolean } = {}) => ({ pid, ppid, pgid, sid, ...more });
+  it('a group whose leader is gone: a helper with its pid, forked by its first member', () => {
+    expect(treeHelpers([t(10, 1, 10), t(11, 10, 20), t(12, 10, 20, 10, { zombie: true }), t(13, 11, 20)], false)).toEqual({ helpers: [{ pid: 20, host: 11, setsid: false, children: [], reaper: 0 }], refused: [], bornSid: new Map() });
   });
-  it('the root\'s group, led from outside, is none of these', () => {
-    expect(leaderlessGroups([t(10, 1, 5), t(11, 10, 5)])).toEqual([]);
+  it('the root\'s group, led from outside, needs none', () => {
+    expect(treeHelpers([t(10, 1, 5), t(11, 10, 5)], false)).toEqual({ helpers: [], refused: [], bornSid: new Map() });
   });
-  it('members of different parents, a zombie parent, another session, a second group of one parent: refused by name', () => {
-    const [g] = leaderlessGroups([t(10, 1, 10), t(11, 10, 20), t(13, 11, 20)]);
-    expect(g!.why).toBe('its members are children of different tasks');
-    expect(leaderlessGroupText(g!)).toBe('process group 20 (of pid 11, 13), whose leader is gone: its members are children of different tasks, which is not restored yet');
-    expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 11, 10, true), t(12, 11, 20)])[0]!.why).toBe('their parent is a zombie');
-    expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 20, 30)])[0]!.why).toBe('its members are in another session than their parent 10');
-    expect(leaderlessGroups([t(10, 1, 10), t(11, 10, 20), t(12, 10, 21)]).map((g) => g.why)).toEqual([undefined, 'task 10 has children in another such group (20) too']);
+  it('orphans of a gone session leader under the init: a helper with the session\'s pid, forked by their reaper, which leads their group too', () => {
+    const tree = [t(1, 0, 1, 1), t(5, 1, 3, 3), t(6, 1, 3, 3, { zombie: true }), t(7, 5, 3, 3)];
+    expect(treeHelpers(tree, true)).toEqual({ helpers: [{ pid: 3, host: 1, setsid: true, children: [5, 6], reaper: 1 }], refused: [], bornSid: new Map() });
+    // outside a pid namespace only a subreaper reaps them
+    expect(treeHelpers(tree, false).refused[0]!.why).toBe("task 5 is in session 3, not in its parent 1's (1) nor a session of its own: a helper process of the session would leave it to a process outside the tree, not to 1 (1 is not the nearest subreaper)");
+    expect(treeHelpers([t(1, 0, 1, 1, { childSubreaper: true }), ...tree.slice(1)], false).helpers).toHaveLength(1);
   });
-});
-
-describe('foreignSessionTasks', () => {
-  const t = (pid: number, ppid: number, sid: number) => ({ pid, ppid, pgid: sid, sid });
-  it('a task in its parent\'s session, or leading its own, is made by a fork (and setsid); the root\'s parent is outside', () => {
-    expect(foreignSessionTasks([t(10, 1, 5), t(11, 10, 5), t(12, 10, 12), t(13, 12, 12)])).toEqual([]);
+  it('orphans of a live (or zombie) session leader: a helper forked by the leader, any pid', () => {
+    expect(treeHelpers([t(1, 0, 1, 1), t(2, 1, 2, 2, { zombie: true }), t(3, 1, 2, 2)], true)).toEqual({ helpers: [{ pid: 0, host: 2, setsid: false, children: [3], reaper: 1 }], refused: [], bornSid: new Map() });
   });
-  it('one in a session neither its own nor its parent\'s (orphaned to a subreaper or a namespace\'s init) is named', () => {
-    const f = foreignSessionTasks([t(10, 1, 10), t(11, 10, 11), t(13, 10, 11)]);
-    expect(f).toEqual([{ pid: 13, sid: 11, ppid: 10, parentSid: 10 }]);
-    expect(foreignSessionText(f[0]!)).toBe("task 13 is in session 11, not in its parent 10's (10) nor a session of its own: a task whose session is not its parent's is not restored yet");
+  it('tasks forked before the tasks above them made sessions of their own are born in the session of a leader above them', () => {
+    // 10 leads session 10; 11 forked 12 and then 13 before setsid (12 born in 10: 11 too), 13 forked 14 before its own
+    expect(treeHelpers([t(10, 1, 10), t(11, 10, 11, 11), t(12, 11, 10, 10), t(13, 11, 13, 13), t(14, 13, 11, 11)], false)).toEqual({ helpers: [], refused: [], bornSid: new Map([[11, 10], [13, 11]]) });
+    expect(treeHelpers([t(10, 1, 10), t(11, 10, 11, 11), t(12, 11, 12, 12), t(13, 12, 10, 10), t(14, 12, 11, 11)], false).refused[0]!.why).toBe("task 14 is in session 11, not in its parent 12's (12) nor a session of its own: task 12 would have been born in sessions 10 and 11");
+  });
+  it('an orphan its helper would leave to another reaper: refused by name', () => {
+    const sub = [t(1, 0, 1, 1), t(2, 1, 2, 1, { childSubreaper: true }), t(3, 2, 3, 3), t(4, 3, 3, 3)];
+    expect(treeHelpers([...sub, t(5, 1, 3, 3)], true).refused[0]!.why).toContain('would leave it to 2, not to 1');
   });
 });

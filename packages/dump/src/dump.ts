@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, foreignSessionTasks, foreignSessionText, leaderlessGroups, leaderlessGroupText, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
+import { CLONE_NEWNET, CPU_CAP, CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, isRefusal, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, Refusals, refuseUnsupported, treeHelpers, unsupportedOptions, type CriuOptionName, type CriuOptions, type Notify } from '@crtools/common';
 import { hostCpuinfo, writeCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
 import { decodeDev, FILE_LOCK_FLAG, FILE_LOCK_TYPE, TASK_STATE, type NsKind } from '@crtools/images/facts';
@@ -574,18 +574,6 @@ async function dumpFrozen(
     const st = readStat(t.pid);
     return [t.pid, { sid: st.session, pgrp: st.pgrp, ttyNr: st.ttyNr, tpgid: st.tpgid }] as const;
   }));
-  // a process group whose leader is gone comes back through a helper process, where the restore
-  // can make one: the others are refused now, before the tree is killed
-  for (const g of leaderlessGroups(tasks.map((t) => ({ pid: t.pid, ppid: t.ppid, pgid: sessions.get(t.pid)!.pgrp, sid: sessions.get(t.pid)!.sid, zombie: !!t.zombie })))) {
-    if (g.why) refusals.check(() => {
-      throw new CrtoolsError('UNSUPPORTED_GROUP', leaderlessGroupText(g), { exitCode: ExitCode.UNSUPPORTED, context: { pid: g.members[0]! } });
-    });
-  }
-  for (const f of foreignSessionTasks(tasks.map((t) => ({ pid: t.pid, ppid: t.ppid, pgid: sessions.get(t.pid)!.pgrp, sid: sessions.get(t.pid)!.sid })))) {
-    refusals.check(() => {
-      throw new CrtoolsError('UNSUPPORTED_SESSION', foreignSessionText(f), { exitCode: ExitCode.UNSUPPORTED, context: { pid: f.pid } });
-    });
-  }
   // the pids the images carry: those inside the tree's pid namespace when it has its own
   const view = new PidView(tasks[0]!.pid, tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));
   const tree = {
@@ -629,6 +617,8 @@ async function dumpFrozen(
   if (guardHow === 'none' && kd.has_madv_guard) log.warn('mem', 'this kernel installs guard regions (MADV_GUARD_INSTALL) but shows them neither to PAGEMAP_SCAN nor in pagemap entries: any a task has are not dumped');
   const taskSize = kd.task_size ?? DEFAULT_TASK_SIZE;
   const pstree: Entry[] = [];
+  /** the tasks that are subreapers (PR_SET_CHILD_SUBREAPER): where orphans go */
+  const subreapers = new Set<number>();
   const seccompChains = new SeccompChains();
   const aioRings = new AioRings();
   let pagesWritten = 0;
@@ -669,6 +659,7 @@ async function dumpFrozen(
     await withInfection(pid, task.threads, async (inf) => {
       phase.infected = nowMs();
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
+      if (state.misc.childSubreaper) subreapers.add(pid);
       log.info(`  collected ${state.threads.length} thread(s), ${state.sigactions.length} sigactions`);
 
       const shared = { vm_id: vmIds.idOf(pid), files_id: filesIds.idOf(pid), fs_id: fsIds.idOf(pid), sighand_id: sighandIds.idOf(pid) };
@@ -766,6 +757,14 @@ async function dumpFrozen(
     }
   }
   const tFiles = nowMs();
+  // sessions and process groups whose leader is gone, and orphans in another session than their
+  // reaper's, come back through helper processes where the restore can make them (as CRIU
+  // 4.2's restore does, from pstree.img alone): the others are refused now, before the tree is killed
+  for (const r of treeHelpers(tasks.map((t) => ({ pid: t.pid, ppid: t.ppid, pgid: sessions.get(t.pid)!.pgrp, sid: sessions.get(t.pid)!.sid, zombie: !!t.zombie, childSubreaper: subreapers.has(t.pid) })), view.own).refused) {
+    refusals.check(() => {
+      throw new CrtoolsError('UNSUPPORTED_SESSION', r.why, { exitCode: ExitCode.UNSUPPORTED, context: { pid: r.pid } });
+    });
+  }
 
   if (!checkOnly) {
     // a SysV segment's contents are shared memory pages, as an anonymous shared mapping's are

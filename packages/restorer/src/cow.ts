@@ -112,7 +112,13 @@ function sorted(vmas: readonly VmaPlan[]): boolean {
 
 function cowTask(plan: RestorePlan, t: TaskPlan): CowTask {
   const none: CowTask = { inherits: t.vmas.map(() => -1), compare: t.pages.map(() => 0), drops: [], refill: t.pages.map(() => false), lateDrops: [] };
-  const p = t.parent >= 0 ? plan.tasks[t.parent] : undefined;
+  // a task a helper forks starts from its host's address space as the host restored it, before
+  // the host lays anything for its own children: it compares, nothing is laid for it (a zombie
+  // host restores none: it has its parent's, forked before that one lays anything)
+  const via = t.viaHelper !== undefined;
+  let pi = t.parent;
+  while (via && pi >= 0 && plan.tasks[pi]!.zombie) pi = plan.tasks[pi]!.parent;
+  const p = pi >= 0 ? plan.tasks[pi] : undefined;
   // as the kernel only ever makes such pairs by fork: the same program, both alive
   // (a lazy restore: the registration with userfaultfd does not survive the blob's fork)
   if (!p || plan.lazy || t.zombie || p.zombie || t.exe !== p.exe || t.exeGhost !== p.exeGhost) return none;
@@ -136,7 +142,7 @@ function cowTask(plan: RestorePlan, t: TaskPlan): CowTask {
   const compare = t.pages.map((r) => {
     const k = spanAt(t.vmas, r.vaddr);
     if (k < 0 || inherits[k]! < 0) return 0;
-    return theirs[inherits[k]!]! & PROT_WRITE ? LAY : COMPARE;
+    return theirs[inherits[k]!]! & PROT_WRITE && !via ? LAY : COMPARE;
   });
   const drops: { start: bigint; end: bigint }[] = [];
   const theirRuns = runSpans(p.pages, PAGE);

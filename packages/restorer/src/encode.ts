@@ -400,6 +400,13 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
   return r;
 }
 
+/** The task whose address space `t` starts from (its forker; a zombie forker restores none: the one above it). */
+function mmParent(plan: RestorePlan, t: TaskPlan): bigint | number {
+  let p = t.parent;
+  while (p >= 0 && plan.tasks[p]!.zombie) p = plan.tasks[p]!.parent;
+  return p < 0 ? CONST.NO_PARENT : p;
+}
+
 /** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
 export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
   const w = new PlanWriter();
@@ -489,7 +496,11 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       nvmas: vmas.length,
       vmas_off: w.records('vma', vmas),
       share_files: !!t.shareFiles,
-      group_helper: t.groupHelper ?? 0,
+      // forked by a helper process (its index + 1); the address space it starts from: its host's,
+      // or, the host a zombie (which restores none), the nearest forker above that did
+      via_helper: t.viaHelper === undefined ? 0 : t.viaHelper + 1,
+      mm_parent: mmParent(plan, t),
+      born_sid: t.bornSid ?? 0,
       ndead: t.deadPids?.length ?? 0,
       dead_off: t.deadPids?.length ? w.u64s(t.deadPids.map(BigInt)) : 0,
       nguards: t.guards?.length ?? 0,
@@ -573,7 +584,9 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
     };
   });
   const tasksOff = w.records('task', taskVals);
-  w.record('hdr', { tasks_off: tasksOff, files_off: filesOff, root: plan.root ? w.string(plan.root) : 0 }, 0);
+  const helpers = plan.helpers ?? [];
+  const helpersOff = w.records('helper', helpers.map((h) => ({ pid: h.pid, host: h.host, setsid: h.setsid, reaper: h.reaper < 0 ? CONST.NO_PARENT : h.reaper })));
+  w.record('hdr', { tasks_off: tasksOff, files_off: filesOff, root: plan.root ? w.string(plan.root) : 0, nhelpers: helpers.length, helpers_off: helpersOff }, 0);
   return { w, fdBase };
 }
 
@@ -597,6 +610,7 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
   const tasksOff = buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off'));
   const filesOff = buf.readBigUInt64LE(fieldOffset('hdr', 'files_off'));
   const rootOff = buf.readBigUInt64LE(fieldOffset('hdr', 'root'));
+  const helpersOff = buf.readBigUInt64LE(fieldOffset('hdr', 'helpers_off'));
   hdr.record('hdr', {
     magic: PLAN_MAGIC,
     version: PLAN_VERSION,
@@ -616,6 +630,8 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
     timeout_ms: timeoutMs,
     lazy: plan.lazy ? 1 : 0,
     root: rootOff,
+    nhelpers: plan.helpers?.length ?? 0,
+    helpers_off: helpersOff,
   });
   hdr.finish().copy(buf, 0);
   return buf;

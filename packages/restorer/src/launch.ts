@@ -108,7 +108,9 @@ export function validatePlan(plan: RestorePlan): void {
   const ids = new Set<number>();
   plan.tasks.forEach((t, i) => {
     if (!Number.isInteger(t.pid) || t.pid < 1 || (t.pid === 1 && !(newPid && i === 0))) bad(`task ${i} has pid ${t.pid}`);
-    if (i === 0 ? t.parent !== -1 : !(t.parent >= 0 && t.parent < i)) bad(`task ${t.pid}: parent must come before its children`);
+    // (a task a helper forks starts from its host, which may come after it)
+    if (i === 0 ? t.parent !== -1 : !(t.parent >= 0 && (t.parent < i || (t.viaHelper !== undefined && t.parent !== i)))) bad(`task ${t.pid}: parent must come before its children`);
+    if (t.viaHelper !== undefined && plan.helpers?.[t.viaHelper]?.host !== t.parent) bad(`task ${t.pid}: forked by a helper its parent does not host`);
     if (!t.threads.length || t.threads[0]!.tid !== t.pid) bad(`task ${t.pid}: first thread must be the task itself`);
     for (const th of t.threads) {
       if (ids.has(th.tid)) bad(`pid ${th.tid} appears twice`);
@@ -161,12 +163,15 @@ export function checkPidsFree(plan: RestorePlan): void {
   // (in a pid namespace of its own every pid is free)
   if (ownPidNs(plan)) return;
   for (const t of plan.tasks) {
-    // (a process group's helper takes the pid of its gone leader for the while)
-    for (const tid of [...t.threads.map((th) => th.tid), ...(t.groupHelper ? [t.groupHelper] : [])]) {
+    for (const tid of t.threads.map((th) => th.tid)) {
       if (existsSync(`/proc/${tid}`)) {
         throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${tid} is already in use; the checkpoint needs it`, { pid: tid });
       }
     }
+  }
+  // (a helper takes the pid of a gone session or group leader for the while)
+  for (const h of plan.helpers ?? []) {
+    if (h.pid && existsSync(`/proc/${h.pid}`)) throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${h.pid} is already in use; the checkpoint needs it (a helper process of its session or process group)`, { pid: h.pid });
   }
 }
 

@@ -208,7 +208,7 @@ export interface TaskPlan {
   pid: number;
   /** its css set (cgroup.img's id; core thread_core.cg_set), when the dump recorded one */
   cgSet?: number;
-  /** index of the parent in RestorePlan.tasks, -1 for the root */
+  /** index of the parent in RestorePlan.tasks (the task that forks it, through a helper: `viaHelper`), -1 for the root */
   parent: number;
   pgid: number;
   sid: number;
@@ -282,11 +282,18 @@ export interface TaskPlan {
    */
   zombie?: { status: number };
   /**
-   * a process group of the task's children whose leader is gone (exited and reaped; the group
-   * lives on in them): before forking its children the task makes a process with that pid which
-   * leads it (setpgid), so that they can join it, and kills and reaps it once they have
+   * forked by a helper process of the restore (index in RestorePlan.helpers), which its host
+   * (`parent`, whose address space the task starts from) forks: an orphan in a session that is
+   * not its reaper's (TreeHelper of @crtools/common); the task's parent once the helper exits
+   * is its reaper, as it was
    */
-  groupHelper?: number;
+  viaHelper?: number;
+  /**
+   * the session the task was born in, when it forked children there before it made a session of
+   * its own (setsid after fork): it forks those (a child of that session, or born in it too)
+   * before its setsid
+   */
+  bornSid?: number;
   /**
    * the root's: pids of processes gone whose /proc files the tree holds (CRIU 4.2's dead pids):
    * the root makes a process with each pid before it opens the tree's files, and ends and reaps
@@ -442,9 +449,27 @@ export interface SysvPlan {
   msgs?: { mtype: bigint; data: Buffer }[];
 }
 
+/** A helper process of the restore (TaskPlan.viaHelper names the tasks it forks). */
+export interface HelperPlan {
+  /** its pid: a gone leader's; 0: any (the kernel's pick) */
+  pid: number;
+  /** index of the task that forks it */
+  host: number;
+  /** it makes a session of its own (setsid); else it leads a process group of its pid (setpgid), or none when pid is 0 */
+  setsid: boolean;
+  /** index of the task its children go to when it exits (a subreaper is one before it forks): -1, none */
+  reaper: number;
+}
+
 export interface RestorePlan {
-  /** root first; a parent always comes before its children */
+  /** root first; a parent always comes before its children (a task forked through a helper may come before its host) */
   tasks: TaskPlan[];
+  /**
+   * helper processes of sessions and process groups whose leader is gone, and of orphans in
+   * another session than their reaper's (TreeHelper of @crtools/common): each forked by its
+   * host task, gone before the tree resumes
+   */
+  helpers?: HelperPlan[];
   /** namespaces of the root's own (none: every task lives in the restorer's) */
   namespaces?: NamespacePlan;
   files: FilePlan[];

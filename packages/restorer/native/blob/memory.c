@@ -236,7 +236,7 @@ u64 lay_for_child(struct ctx *c, u64 ci)
 	u64 buf[PAGE / 8];
 
 	for (j = ci + 1; j < c->h->ntasks; j++)
-		if (tasks[j].parent == ct->parent && !tasks[j].zombie) {
+		if (tasks[j].parent == ct->parent && !tasks[j].zombie && !tasks[j].via_helper) {
 			nt = &tasks[j];
 			break;
 		}
@@ -437,9 +437,9 @@ static u64 special_now(struct ctx *c, u64 i)
 {
 	struct plan_task *tasks = AT(c, c->h->tasks_off);
 	struct plan_special *psp;
-	if (c->t->parent == NO_PARENT)
+	if (c->t->mm_parent == NO_PARENT)
 		return ((struct plan_special *)AT(c, c->t->special_off))[i].start;
-	psp = AT(c, tasks[c->t->parent].special_off);
+	psp = AT(c, tasks[c->t->mm_parent].special_off);
 	return psp[i].start;
 }
 
@@ -467,7 +467,7 @@ void restore_mm(struct ctx *c)
 	struct plan_special *sp = AT(c, c->t->special_off);
 	struct plan_vma *v = AT(c, c->t->vmas_off);
 	struct plan_task *tasks = AT(c, h->tasks_off);
-	struct plan_vma *pv = c->t->parent == NO_PARENT ? 0 : AT(c, tasks[c->t->parent].vmas_off);
+	struct plan_vma *pv = c->t->mm_parent == NO_PARENT ? 0 : AT(c, tasks[c->t->mm_parent].vmas_off);
 	u64 i, park = h->park_addr, at;
 
 	/* [vvar], [vvar_vclock], [vdso]: park inside our region, drop the rest, then put them in place

@@ -63,46 +63,152 @@ static void shared_table_forked(struct ctx *c)
 	set_phase(c, PHASE_FORKED);
 }
 
-/*
- * A process group of this task's children whose leader is gone: a process with the leader's pid
- * that leads it (CLONE_PIDFD: *pfd; no exit signal), made before the children, who join it; it
- * only waits to be killed (end_group_helper). Returns once the group exists.
- */
-static void make_group_helper(struct ctx *c, int *pfd)
+HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx);
+
+/* Task i forked at its pid (its exit signal SIGCHLD): 0 in the child. A child that shared its
+   parent's descriptor table shares it again. */
+static long fork_task(struct ctx *c, u64 i)
 {
+	struct plan_task *tasks = AT(c, c->h->tasks_off);
 	struct clone_args ca;
-	u64 pid = c->t->group_helper, spins;
-	long r;
+	u64 pid = tasks[i].pid;
 	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_PIDFD;
-	ca.pidfd = (u64)pfd;
+	ca.flags = tasks[i].share_files ? CLONE_FILES : 0;
+	ca.exit_signal = SIGCHLD;
 	ca.set_tid = (u64)&pid;
 	ca.set_tid_size = 1;
-	r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
-	if (r == 0) {
-		S2(NR_setpgid, 0, 0);
-		for (;;)
-			S0(NR_pause);
-	}
-	for (spins = 0; S1(NR_getpgid, r) != r; spins++) {
+	return chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
+}
+
+/* Until the process group pgid exists (its leader, a task or a helper, has made it). */
+static void wait_group(struct ctx *c, u64 pgid)
+{
+	u64 spins;
+	for (spins = 0; (u64)S1(NR_getpgid, pgid) != pgid; spins++) {
 		if (spins > 10000000)
-			fail(c, ETIMEDOUT, pid);
+			fail(c, ETIMEDOUT, pgid);
 		S0(NR_sched_yield);
 	}
 }
 
-/* Once every child in the helper's group has joined it: the helper killed and reaped (the group
-   lives on in them, as it did without its leader). */
-static void end_group_helper(struct ctx *c, int pfd)
+/*
+ * A helper process (plan_helper h): makes its session (setsid) or its process group (setpgid),
+ * forks the tasks it stands for, and exits once they, and every task of its group, have joined
+ * their session and group (or the restore is called off). It reports through its host's status.
+ */
+static __attribute__((noreturn)) void helper_main(struct ctx *c, u64 h)
+{
+	struct plan_helper *hp = (struct plan_helper *)AT(c, c->h->helpers_off) + h;
+	struct plan_task *tasks = AT(c, c->h->tasks_off);
+	u64 i, me = (u64)S0(NR_getpid);
+	if (hp->setsid)
+		chk(c, S0(NR_setsid), hp->pid);
+	else if (hp->pid)
+		chk(c, S2(NR_setpgid, 0, 0), hp->pid);
+	for (i = 0; i < c->h->ntasks; i++) {
+		if (tasks[i].via_helper == h + 1 && fork_task(c, i) == 0)
+			restorer_task(c->plan, i);
+	}
+	for (i = 0; i < c->h->ntasks; i++) {
+		volatile u32 *w = (volatile u32 *)&status_of(c, i)->phase;
+		u32 v;
+		if (tasks[i].via_helper != h + 1 && tasks[i].pgid != me)
+			continue;
+		while (!((v = __atomic_load_n(w, __ATOMIC_SEQ_CST)) & PHASE_JOINED)) {
+			struct timespec64 ts = { 0, 100 * 1000 * 1000 };
+			if (__atomic_load_n(c->go, __ATOMIC_SEQ_CST) == 2)
+				for (;;)
+					S1(NR_exit_group, 73);
+			S4(NR_futex, w, FUTEX_WAIT, v, &ts);
+		}
+	}
+	for (;;)
+		S1(NR_exit_group, 0);
+}
+
+/* The helpers this task hosts, forked (no exit signal: reaped with __WALL by end_helpers); their
+   pids in hp[], at most MAX_HELPERS. */
+#define MAX_HELPERS 64
+static u64 make_helpers(struct ctx *c, u64 *hp)
+{
+	struct plan_helper *h = AT(c, c->h->helpers_off);
+	u64 i, n = 0;
+	for (i = 0; i < c->h->nhelpers; i++) {
+		struct clone_args ca;
+		u64 pid = h[i].pid;
+		long r;
+		if (h[i].host != c->idx)
+			continue;
+		if (n == MAX_HELPERS)
+			fail(c, E2BIG, i);
+		memset(&ca, 0, sizeof(ca));
+		if (pid) {
+			ca.set_tid = (u64)&pid;
+			ca.set_tid_size = 1;
+		}
+		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
+		if (r == 0)
+			helper_main(c, i);
+		hp[n++] = (u64)r;
+	}
+	return n;
+}
+
+/* Each helper this task forked has exited (its tasks have joined their session and group): reaped. */
+static void end_helpers(struct ctx *c, const u64 *hp, u64 n)
+{
+	u64 i;
+	for (i = 0; i < n; i++)
+		chk(c, S5(NR_waitid, 1 /* P_PID */, hp[i], 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), hp[i]);
+}
+
+/* Whether this task is where some helper's tasks go once it exits. */
+static int reaps(struct ctx *c)
+{
+	struct plan_helper *h = AT(c, c->h->helpers_off);
+	u64 i;
+	for (i = 0; i < c->h->nhelpers; i++)
+		if (h[i].reaper == c->idx)
+			return 1;
+	return 0;
+}
+
+/*
+ * The children this task forks itself (not those a helper forks), zombies first: one may host a
+ * helper whose tasks start from this address space as restore_mm left it, before anything is
+ * laid for a child. early: only those born in the session this task was born in (forked before
+ * its setsid; nothing laid for them), else the others. Returns the pages laid.
+ */
+static u64 fork_children(struct ctx *c, int early)
 {
 	struct plan_task *tasks = AT(c, c->h->tasks_off);
-	u64 i;
-	for (i = 0; i < c->h->ntasks; i++)
-		if (tasks[i].parent == c->idx && tasks[i].pgid == c->t->group_helper)
-			wait_phase(c, i, PHASE_JOINED);
-	chk(c, S4(NR_pidfd_send_signal, pfd, SIGKILL, 0, 0), c->t->group_helper);
-	chk(c, S5(NR_waitid, 3 /* P_PIDFD */, pfd, 0, 4 /* WEXITED */ | 0x40000000 /* __WALL */, 0), c->t->group_helper);
-	S1(NR_close, pfd);
+	u64 i, n = c->h->ntasks, laid = 0;
+	for (i = 0; i < 2 * n; i++) {
+		u64 ci = i % n, born = tasks[ci].born_sid ? tasks[ci].born_sid : tasks[ci].sid;
+		if (tasks[ci].parent != c->idx || tasks[ci].via_helper || !tasks[ci].zombie != (i >= n))
+			continue;
+		if ((c->t->born_sid && born == c->t->born_sid) != early)
+			continue;
+		if (!tasks[ci].zombie && !early) {
+			set_step(c, STEP_COW);
+			laid += lay_for_child(c, ci);
+			set_step(c, STEP_FORK);
+		}
+		if (fork_task(c, ci) == 0)
+			restorer_task(c->plan, ci);
+	}
+	return laid;
+}
+
+/* The task joins its process group (once its leader, a task or a helper, has made it). */
+static void join_group(struct ctx *c)
+{
+	if ((u64)S1(NR_getpgid, 0) != c->t->pgid) {
+		if (c->t->pgid != c->t->pid)
+			wait_group(c, c->t->pgid);
+		chk(c, S2(NR_setpgid, 0, c->t->pgid == c->t->pid ? 0 : c->t->pgid), c->t->pgid);
+	}
+	set_phase(c, PHASE_JOINED);
 }
 
 /*
@@ -142,8 +248,8 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	struct ctx cx;
 	struct ctx *c = &cx;
 	struct plan_task *tasks;
-	u64 all = ~0ULL, i, laid = 0;
-	int helper_pfd = -1;
+	u64 all = ~0ULL, laid = 0;
+	u64 helpers[MAX_HELPERS], nhelpers;
 
 	c->plan = plan;
 	c->h = (struct plan_hdr *)plan;
@@ -182,18 +288,23 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 		end_dead_pids(c);
 	}
 	set_step(c, STEP_SESSION);
-	if (c->t->sid == c->t->pid) {
+	if (c->t->sid == c->t->pid && !c->t->born_sid) {
 		chk(c, S0(NR_setsid), 0);
 		restore_ctty(c);
 	}
-	if ((u64)S1(NR_getpgid, 0) != c->t->pgid)
-		chk(c, S2(NR_setpgid, 0, c->t->pgid == c->t->pid ? 0 : c->t->pgid), c->t->pgid);
-	set_phase(c, PHASE_JOINED);
+	/* the reaper of a helper's tasks is a subreaper before it forks (the orphans go to it, as
+	   they had); any other sets its flag late (task.c), once the helpers below are gone */
+	if (c->t->child_subreaper && !c->t->zombie && reaps(c))
+		chk(c, S5(NR_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
 
 	if (c->t->zombie) {
-		/* a zombie: it only has to end as it did (its parent has not waited for it) */
+		/* a zombie: it only has to end as it did (its parent has not waited for it), once the
+		   helpers it hosts (its session's, its group's) are done */
 		u64 status = c->t->zombie - 1, sig = status & 0x7f;
 		struct plan_thread *th = AT(c, c->t->threads_off);
+		nhelpers = make_helpers(c, helpers);
+		join_group(c);
+		end_helpers(c, helpers, nhelpers);
 		if (th->comm)
 			S5(NR_prctl, PR_SET_NAME, STR(c, th->comm), 0, 0, 0);
 		__atomic_store_n(&c->st->state, ST_READY, __ATOMIC_SEQ_CST);
@@ -211,34 +322,28 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	   from this task with the pages they share with it (copy-on-write, as a fork left them) */
 	restore_mm(c);
 
-	set_step(c, STEP_FORK);
-	if (c->t->group_helper)
-		make_group_helper(c, &helper_pfd);
-	for (i = 0; i < c->h->ntasks; i++) {
-		struct clone_args ca;
-		u64 pid = tasks[i].pid;
-		long r;
-		if (tasks[i].parent != idx)
-			continue;
-		if (!tasks[i].zombie) {
-			set_step(c, STEP_COW);
-			laid += lay_for_child(c, i);
-			set_step(c, STEP_FORK);
-		}
-		memset(&ca, 0, sizeof(ca));
-		/* a child that shared its parent's descriptor table shares it again */
-		ca.flags = tasks[i].share_files ? CLONE_FILES : 0;
-		ca.exit_signal = SIGCHLD;
-		ca.set_tid = (u64)&pid;
-		ca.set_tid_size = 1;
-		r = chk(c, S2(NR_clone3, &ca, sizeof(ca)), pid);
-		if (r == 0)
-			restorer_task(plan, i);
-	}
-	if (c->t->group_helper) {
+	/* born in a session above before it made its own: the children of that session first */
+	if (c->t->born_sid) {
+		set_step(c, STEP_FORK);
+		fork_children(c, 1);
 		set_step(c, STEP_SESSION);
-		end_group_helper(c, helper_pfd);
+		if (c->t->sid == c->t->pid) {
+			chk(c, S0(NR_setsid), 0);
+			restore_ctty(c);
+		}
 	}
+
+	/* the helpers start from this address space too (the tasks they fork do) */
+	set_step(c, STEP_SESSION);
+	nhelpers = make_helpers(c, helpers);
+
+	set_step(c, STEP_FORK);
+	laid = fork_children(c, 0);
+	/* the process group once every child is forked (as CRIU: a group's leader may be one of
+	   them, or a helper of this task's); then this task's helpers are done */
+	set_step(c, STEP_SESSION);
+	join_group(c);
+	end_helpers(c, helpers, nhelpers);
 	if (laid) {
 		set_step(c, STEP_COW);
 		refill_after_fork(c);

@@ -178,6 +178,7 @@ typedef long long s64;
 #define EIO 5
 #define ESTALE 116
 #define EMSGSIZE 90
+#define E2BIG 7
 #define EADDRINUSE 98
 #define ENOENT 2
 #define TASK_TOP 0x7ffffffff000ULL

@@ -7,11 +7,11 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { firstEndingAfter, foreignSessionTasks, foreignSessionText, leaderlessGroups, leaderlessGroupText, PAGE_SIZE_BIGINT, silentLogger, type Logger } from '@crtools/common';
+import { firstEndingAfter, PAGE_SIZE_BIGINT, treeHelpers, silentLogger, type Logger } from '@crtools/common';
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_CLONE_FLAG, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { lazyRanges, openPageReader, vmaCanBeLazy, type LazyRange } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
-import { type FilePlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
+import { type FilePlan, type HelperPlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
 import { checkTaskNamespaces, mountsOf, rootNamespaces } from './namespaces.js';
 import type { NetExternals } from '../net-externals.js';
@@ -279,8 +279,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   checkFownOwners(tasks, files.files);
   checkPidfds(tasks, files.files);
   checkProcPaths(tasks, files.files, namespaces);
-  planGroupHelpers(tasks);
-  planDeadPids(tasks, files.deadPids);
+  const helpers = planHelpers(tasks, ((namespaces?.cloneFlags ?? 0) & NS_CLONE_FLAG.pid) !== 0);
+  planDeadPids(tasks, helpers, files.deadPids);
   checkTerminals(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
   files.files.forEach((f, i) => {
@@ -321,7 +321,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
   const cgroups = await cgroupsOf(dir, inventory.root_cg_set === undefined ? undefined : Number(inventory.root_cg_set));
-  return { tasks, files: files.files, ...(cgroups ? { cgroups } : {}), ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.net || namespaces?.emptyNet || namespaces?.extNet || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
+  return { tasks, ...(helpers.length ? { helpers } : {}), files: files.files, ...(cgroups ? { cgroups } : {}), ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.net || namespaces?.emptyNet || namespaces?.extNet || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
 /**
@@ -343,31 +343,44 @@ function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
 }
 
 /**
- * A process group whose leader is gone (no task of the checkpoint has its pid: exited and reaped,
- * the group living on in its members) is made again by a helper process with that pid, forked
- * by the members' parent before them, which leads the group until they have joined it and is
- * then killed and reaped (TaskPlan.groupHelper); one @crtools/common's leaderlessGroups says
- * cannot be made is refused by name (the dump refuses it too, by the same rules), as is a task
- * in another session than its parent's (foreignSessionTasks).
+ * Sessions and process groups whose leader is gone, and orphans in another session than their
+ * reaper's, come back through helper processes (@crtools/common treeHelpers, the rules the dump
+ * refuses by too): each task a helper forks gets its host as `parent` (it starts from the host's
+ * address space) and the helper's index. A helper forked by a live session leader takes any pid
+ * (outside a pid namespace of the tree's own: the kernel's pick; inside: one no task needs).
  */
-function planGroupHelpers(tasks: TaskPlan[]): void {
+function planHelpers(tasks: TaskPlan[], pidnsInit: boolean): HelperPlan[] {
   const ppid = (t: TaskPlan) => (t.parent >= 0 ? tasks[t.parent]!.pid : 0);
-  for (const g of leaderlessGroups(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid, zombie: !!t.zombie })))) {
-    if (g.why) throw unsupported(leaderlessGroupText(g), { pid: g.members[0]! });
-    tasks.find((t) => t.pid === g.parent)!.groupHelper = g.pgid;
-  }
-  for (const f of foreignSessionTasks(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid })))) throw unsupported(foreignSessionText(f), { pid: f.pid });
+  const { helpers, refused, bornSid } = treeHelpers(tasks.map((t) => ({ pid: t.pid, ppid: ppid(t), pgid: t.pgid, sid: t.sid, zombie: !!t.zombie, childSubreaper: t.childSubreaper })), pidnsInit);
+  const r = refused[0];
+  if (r) throw unsupported(`${r.why}${refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''}`, { pid: r.pid });
+  const indexOf = new Map(tasks.map((t, i) => [t.pid, i]));
+  for (const [pid, sid] of bornSid) tasks[indexOf.get(pid)!]!.bornSid = sid;
+  const used = new Set(tasks.flatMap((t) => [t.pid, t.pgid, t.sid, ...t.threads.map((th) => th.tid)]));
+  let free = Math.max(...used) + 1;
+  return helpers.map((h, k) => {
+    const host = indexOf.get(h.host)!;
+    for (const c of h.children) {
+      const t = tasks[indexOf.get(c)!]!;
+      if (t.shareFiles) throw unsupported(`pid ${c} shares the descriptor table of its parent, which is not the task that forks it (a helper process of session ${t.sid} does)`, { pid: c });
+      t.parent = host;
+      t.viaHelper = k;
+    }
+    return { pid: h.pid || (pidnsInit ? free++ : 0), host, setsid: h.setsid, reaper: h.reaper ? indexOf.get(h.reaper)! : -1 };
+  });
 }
 
 /**
  * The processes gone whose /proc files the tree holds are made again by the root, each with its
- * pid, while the tree's files are opened: a pid a task of the checkpoint has (it would be taken
- * for that task's) is refused by name, as CRIU 4.2 refuses it.
+ * pid, while the tree's files are opened: a pid a task of the checkpoint or a helper has (it
+ * would be taken for that one's) is refused by name, as CRIU 4.2 refuses it.
  */
-function planDeadPids(tasks: TaskPlan[], dead: readonly number[]): void {
+function planDeadPids(tasks: TaskPlan[], helpers: readonly HelperPlan[], dead: readonly number[]): void {
   if (!dead.length) return;
-  const taken = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid), ...(t.groupHelper ? [t.groupHelper] : [])]));
+  const taken = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));
   for (const p of dead) if (taken.has(p)) throw unsupported(`remap-fpath.img: /proc files of process ${p}, which was gone, but a task or thread of the checkpoint has that pid`, { pid: p });
+  // (a helper's pid: a session's or group's leader gone, made for the while as the dead ones are)
+  for (const p of dead) if (helpers.some((h) => h.pid === p)) throw unsupported(`remap-fpath.img: /proc files of process ${p}, which was gone, but the restore makes a helper of that pid (the leader of a session or group of the tree)`, { pid: p });
   tasks.find((t) => t.parent < 0)!.deadPids = [...dead];
 }
 
