@@ -280,7 +280,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   checkPidfds(tasks, files.files);
   checkProcPaths(tasks, files.files, namespaces);
   const helpers = planHelpers(tasks, ((namespaces?.cloneFlags ?? 0) & NS_CLONE_FLAG.pid) !== 0);
-  planDeadPids(tasks, helpers, files.deadPids);
+  planDeadPids(tasks, files.deadPids);
   checkTerminals(tasks, files.files);
   // a descriptor on a memfd opens the very object its mappings (in any task) map
   files.files.forEach((f, i) => {
@@ -372,15 +372,14 @@ function planHelpers(tasks: TaskPlan[], pidnsInit: boolean): HelperPlan[] {
 
 /**
  * The processes gone whose /proc files the tree holds are made again by the root, each with its
- * pid, while the tree's files are opened: a pid a task of the checkpoint or a helper has (it
- * would be taken for that one's) is refused by name, as CRIU 4.2 refuses it.
+ * pid, while the tree's files are opened: a pid a task of the checkpoint has (it would be taken
+ * for that task's) is refused by name, as CRIU 4.2 refuses it.
  */
-function planDeadPids(tasks: TaskPlan[], helpers: readonly HelperPlan[], dead: readonly number[]): void {
+function planDeadPids(tasks: TaskPlan[], dead: readonly number[]): void {
   if (!dead.length) return;
   const taken = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));
   for (const p of dead) if (taken.has(p)) throw unsupported(`remap-fpath.img: /proc files of process ${p}, which was gone, but a task or thread of the checkpoint has that pid`, { pid: p });
-  // (a helper's pid: a session's or group's leader gone, made for the while as the dead ones are)
-  for (const p of dead) if (helpers.some((h) => h.pid === p)) throw unsupported(`remap-fpath.img: /proc files of process ${p}, which was gone, but the restore makes a helper of that pid (the leader of a session or group of the tree)`, { pid: p });
+  // (a helper may take one of these pids later: the root reaps them before it forks anything)
   tasks.find((t) => t.parent < 0)!.deadPids = [...dead];
 }
 
