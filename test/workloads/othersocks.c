@@ -10,8 +10,9 @@
  *        bound to lo by name, one not) and a route netlink socket bound to groups 23 and 34.
  *  criu: the same without what CRIU 4.2 cannot take (netlink groups past 32, packet fanout) or
  *        loses (a ping or raw socket's connection: its images have them unconnected).
+ *  ring: a packet socket with an RX ring it does not map (held, nothing else).
  *  Refusals: udpqueue (a datagram waiting to be read), nlqueue (a netlink reply unread),
- *  nldgram (a SOCK_DGRAM netlink socket), ring (a packet socket with an RX ring it does not map).
+ *  nldgram (a SOCK_DGRAM netlink socket).
  * On SIGUSR1 every socket is made to work: the pairs talk both ways, the echo server answers,
  * both pings get their replies, the packet socket gets the frame it sends on lo (and so do the
  * SOCK_PACKET ones, each bound as it was), the netlink
