@@ -3,8 +3,8 @@
  * externals): `--veth-pair IN=OUT[@BRIDGE]` (RPC veths) and `--external veth[IN]:OUT[@BRIDGE]`
  * name the peer of the tree's veth IN, made in criu's own namespace (first given wins, the
  * `veths` list first, as CRIU keeps them in one list); `--external macvlan[IN]:DEV` names the
- * device of criu's namespace the tree's macvlan IN hangs on. External mounts (mnt[KEY]:PATH) are
- * the mounts' (ext_mnt); any other external form is refused by name.
+ * device of criu's namespace the tree's macvlan IN hangs on; `--external mnt[KEY]:PATH` maps an
+ * external mount as `--ext-mount-map`/RPC ext_mnt do. Any other external form is refused by name.
  */
 import { CrtoolsError, ExitCode } from '@crtools/common';
 
@@ -22,30 +22,37 @@ function usage(what: string): CrtoolsError {
   return new CrtoolsError('USAGE', `restore: invalid ${what}`, { exitCode: ExitCode.USAGE, context: { option: 'external' } });
 }
 
-export function netExternals(veths: readonly { if_in: string; if_out: string }[], external: readonly string[]): NetExternals {
-  const out: NetExternals = { veths: new Map(), macvlans: new Map() };
+/** The externals a restore takes (mnt[], veth[], macvlan[]); another kind is refused by name (exit 4). */
+export function checkExternalKind(e: string): void {
+  if (/^(mnt|veth|macvlan)\[/.test(e)) return;
+  throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${e}: a restore takes mnt[KEY]:PATH, veth[IN]:OUT[@BRIDGE] and macvlan[IN]:DEVICE only (other externals are not supported yet, crtools issue 17)`, {
+    exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' },
+  });
+}
+
+/**
+ * A restore's externals from its options: veths (RPC veths), external (mnt[], veth[], macvlan[]
+ * forms) and ext_mnt (the external mounts by key; the mnt[] forms of `external` after them).
+ */
+export function restoreExternals(o: { veths?: readonly { if_in: string; if_out: string }[]; external?: readonly string[]; ext_mnt?: readonly { key: string; val: string }[] }): NetExternals & { mounts: Map<string, string> } {
+  const out = { veths: new Map(), macvlans: new Map(), mounts: new Map((o.ext_mnt ?? []).map((m) => [m.key, m.val])) } as NetExternals & { mounts: Map<string, string> };
   const veth = (inside: string, outside: string, as: string) => {
     const [name, bridge, more] = outside.split('@');
     if (!devName(inside) || !devName(name) || (bridge !== undefined && !devName(bridge)) || more !== undefined) throw usage(`veth pair ${as} (IN=OUT[@BRIDGE], device names of 1-15 bytes)`);
     if (!out.veths.has(inside)) out.veths.set(inside, { name, ...(bridge !== undefined ? { bridge } : {}) });
   };
-  for (const p of veths) veth(p.if_in, p.if_out, `${p.if_in}=${p.if_out}`);
-  for (const e of external) {
+  for (const p of o.veths ?? []) veth(p.if_in, p.if_out, `${p.if_in}=${p.if_out}`);
+  for (const e of o.external ?? []) {
+    checkExternalKind(e);
     const m = /^(\w+)\[([^\]]*)\](?::(.*))?$/.exec(e);
     const kind = m?.[1];
     if (kind === 'mnt') {
-      // (the mounts' own: read with ext_mnt; here only its form)
       if (!m![2] || !m![3]) throw usage(`--external ${e} (mnt[KEY]:PATH)`);
-      continue;
-    }
-    if (kind === 'veth') veth(m![2]!, m![3] ?? '', `--external ${e}`);
-    else if (kind === 'macvlan') {
-      if (!devName(m![2]) || !devName(m![3])) throw usage(`--external ${e} (macvlan[IN]:DEVICE)`);
+      out.mounts.set(m![2], m![3]);
+    } else if (kind === 'veth') veth(m![2]!, m![3] ?? '', `--external ${e}`);
+    else {
+      if (!devName(m?.[2]) || !devName(m?.[3])) throw usage(`--external ${e} (macvlan[IN]:DEVICE)`);
       if (!out.macvlans.has(m![2]!)) out.macvlans.set(m![2]!, m![3]!);
-    } else {
-      throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${e}: a restore takes mnt[KEY]:PATH, veth[IN]:OUT[@BRIDGE] and macvlan[IN]:DEVICE only (other externals are not supported yet, crtools issue 17)`, {
-        exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' },
-      });
     }
   }
   return out;

@@ -23,7 +23,7 @@ import { cgroupMode, prepareCgroups, type MadeCgroups } from './cgroups.js';
 import { cgroupsOf } from './plan/cgroups.js';
 import { rootedPlan } from './rooted.js';
 import { checkExternalMounts } from './mounts.js';
-import { netExternals } from './net-externals.js';
+import { restoreExternals } from './net-externals.js';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
@@ -79,14 +79,6 @@ function rootPlan(plan: RestorePlan, root: string | undefined, ext: ReadonlyMap<
   return rootedPlan(plan, root);
 }
 
-/** --ext-mount-map / RPC ext_mnt, and --external mnt[KEY]:PATH (RPC external): the host paths of the external mounts by key. */
-function extMountMap(o: CriuOptions): Map<string, string> {
-  const fromExternal = (o.external ?? []).flatMap((e) => {
-    const m = /^mnt\[([^\]]+)\]:(.+)$/.exec(e);
-    return m ? [{ key: m[1]!, val: m[2]! }] : [];
-  });
-  return new Map([...o.ext_mnt, ...fromExternal].map((m) => [m.key, m.val]));
-}
 
 /** This process's session and process group. */
 function ownSession(): { sid: number; pgid: number } {
@@ -210,14 +202,16 @@ async function restorePlanned(
 ): Promise<RestoreResult> {
   const log = criuLog.logger('restore');
   const root = o.root ? resolve(o.root) : undefined;
-  const built = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, emptyNs: o.empty_ns, netExternals: netExternals(o.veths ?? [], o.external ?? []), ...(root ? { root } : {}) }), ownSession(), o.shell_job);
+  // (--external, --ext-mount-map, --veth-pair: the network devices' and the mounts' externals)
+  const ext = restoreExternals(o);
+  const built = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, emptyNs: o.empty_ns, netExternals: ext, ...(root ? { root } : {}) }), ownSession(), o.shell_job);
   // --orphan-pts-master: a pty master whose slave is outside the tree goes to the caller; a tree
   // with a terminal is not carried so yet (a tree without one has none to send)
   if (o.orphan_pts_master) {
     const tty = built.files.find((f) => f.kind === 'tty');
     if (tty) throw new CrtoolsError('UNSUPPORTED_OPTION', 'restore: option orphan_pts_master: a tree with a terminal is not restored so by crtools yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'orphan_pts_master' } });
   }
-  const rooted = rootPlan(built, root, extMountMap(o));
+  const rooted = rootPlan(built, root, ext.mounts);
   // --join-ns: the root is born in the namespaces given, not in new ones of those kinds
   const joined = joinNamespaces(o.join_ns ?? [], o.empty_ns, log);
   try {
@@ -274,7 +268,7 @@ async function restoreInside(
     await notify('pre-restore', { pid: plan.tasks[0]?.pid });
     tree = await restoreTree(plan, {
       cgroups,
-      ...(o.root ? { mountRoot: { root: resolve(o.root), ext: extMountMap(o) } } : {}),
+      ...(o.root ? { mountRoot: { root: resolve(o.root), ext: restoreExternals(o).mounts } } : {}),
       // as CRIU: once the root's namespaces exist (the caller may configure them: runc's network),
       // and once they have their state
       namespaceHook: async (stage, rootPid) => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isCrtoolsError } from '@crtools/common';
 import { withoutLinkStateFlags } from '../src/netns.js';
-import { netExternals } from '../src/net-externals.js';
+import { restoreExternals } from '../src/net-externals.js';
 
 /** An RTM_NEWROUTE message as `ip route save` writes it: nlmsghdr, rtmsg, one RTA_OIF attribute. */
 function route(flags: number, type = 24): Buffer {
@@ -33,10 +33,12 @@ describe("routes saved while their link had no carrier (ip route save's output)"
 });
 
 describe('the network devices\' externals (--veth-pair, --external veth[]/macvlan[], RPC veths)', () => {
-  it('veth pairs (the veths list first, the first naming a device wins), macvlan lower devices; mounts are not theirs', () => {
-    const n = netExternals([{ if_in: 'eth0', if_out: 'vh0' }], ['mnt[/a]:/b', 'veth[eth0]:other', 'veth[eth1]:vh1@br0', 'macvlan[mv0]:ens3']);
+  it('veth pairs (the veths list first, the first naming a device wins), macvlan lower devices, external mounts', () => {
+    const n = restoreExternals({ veths: [{ if_in: 'eth0', if_out: 'vh0' }], external: ['mnt[/a]:/b', 'veth[eth0]:other', 'veth[eth1]:vh1@br0', 'macvlan[mv0]:ens3'], ext_mnt: [{ key: '/c', val: '/d' }] });
     expect([...n.veths]).toEqual([['eth0', { name: 'vh0' }], ['eth1', { name: 'vh1', bridge: 'br0' }]]);
     expect([...n.macvlans]).toEqual([['mv0', 'ens3']]);
+    // the external mounts: ext_mnt's, then the mnt[] forms
+    expect([...n.mounts]).toEqual([['/c', '/d'], ['/a', '/b']]);
   });
 
   it('a name the kernel would not take is a usage error; another external form is refused by name', () => {
@@ -48,12 +50,12 @@ describe('the network devices\' externals (--veth-pair, --external veth[]/macvla
       }
       return 'no error';
     };
-    expect(err(() => netExternals([{ if_in: 'eth0', if_out: 'a-name-longer-than-15' }], []))).toMatch(/^2 restore: invalid veth pair eth0=a-name-longer-than-15 /);
-    expect(err(() => netExternals([{ if_in: '', if_out: 'vh0' }], []))).toMatch(/^2 restore: invalid veth pair =vh0 /);
-    expect(err(() => netExternals([], ['veth[eth0]:vh0@']))).toMatch(/^2 restore: invalid veth pair --external veth\[eth0\]:vh0@ /);
-    expect(err(() => netExternals([], ['veth[eth0]']))).toMatch(/^2 restore: invalid veth pair --external veth\[eth0\] /);
-    expect(err(() => netExternals([], ['macvlan[mv0]']))).toBe('2 restore: invalid --external macvlan[mv0] (macvlan[IN]:DEVICE)');
-    expect(err(() => netExternals([], ['mnt[/a]']))).toBe('2 restore: invalid --external mnt[/a] (mnt[KEY]:PATH)');
-    expect(err(() => netExternals([], ['tty[88:1]:x']))).toMatch(/^4 --external tty\[88:1\]:x: a restore takes mnt\[KEY\]:PATH, veth/);
+    expect(err(() => restoreExternals({ veths: [{ if_in: 'eth0', if_out: 'a-name-longer-than-15' }] }))).toMatch(/^2 restore: invalid veth pair eth0=a-name-longer-than-15 /);
+    expect(err(() => restoreExternals({ veths: [{ if_in: '', if_out: 'vh0' }] }))).toMatch(/^2 restore: invalid veth pair =vh0 /);
+    expect(err(() => restoreExternals({ external: ['veth[eth0]:vh0@'] }))).toMatch(/^2 restore: invalid veth pair --external veth\[eth0\]:vh0@ /);
+    expect(err(() => restoreExternals({ external: ['veth[eth0]'] }))).toMatch(/^2 restore: invalid veth pair --external veth\[eth0\] /);
+    expect(err(() => restoreExternals({ external: ['macvlan[mv0]'] }))).toBe('2 restore: invalid --external macvlan[mv0] (macvlan[IN]:DEVICE)');
+    expect(err(() => restoreExternals({ external: ['mnt[/a]'] }))).toBe('2 restore: invalid --external mnt[/a] (mnt[KEY]:PATH)');
+    expect(err(() => restoreExternals({ external: ['tty[88:1]:x'] }))).toMatch(/^4 --external tty\[88:1\]:x: a restore takes mnt\[KEY\]:PATH, veth/);
   });
 });

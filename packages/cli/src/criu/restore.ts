@@ -1,7 +1,7 @@
 import { defineCommand, showUsage } from 'citty';
 import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtools/common';
 import { cgroupOptionsOf, emptyNsOf, joinNsOf, manageCgroupsOf, mountExternals, vethPairs } from './container-options.js';
-import { restore } from '@crtools/restorer';
+import { checkExternalKind, restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
 import { networkLockOf, repeatedOption, verbosityOf } from './flags.js';
@@ -24,10 +24,9 @@ export function parseInheritFd(values: string[]): InheritFd[] {
  * name before anything starts.
  */
 function deviceExternals(rawArgs: string[]): string[] {
-  const ext = repeatedOption(rawArgs, '--external').filter((x) => !x.startsWith('mnt['));
-  const v = ext.find((x) => !x.startsWith('veth[') && !x.startsWith('macvlan['));
-  if (v !== undefined) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v}: a restore takes mnt[KEY]:PATH, veth[IN]:OUT[@BRIDGE] and macvlan[IN]:DEVICE only (other externals are not supported yet, crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external' } });
-  return ext;
+  const ext = repeatedOption(rawArgs, '--external');
+  ext.forEach(checkExternalKind);
+  return ext.filter((x) => !x.startsWith('mnt['));
 }
 
 /** criu restore's own options (criu.8 names); the not-yet ones are added beside them */
