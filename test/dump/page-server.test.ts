@@ -126,6 +126,28 @@ describe('dump --page-server to criu page-server, restore', () => {
     killTree(w.pid);
     expect(waitGone(w.pid)).toBe(true);
   });
+
+  it('a page server that starts listening after the dump has started (`criu page-server ... & criu dump --page-server`, as CRIU\'s scripts run them): the dump waits for it, the tree untouched meanwhile', async () => {
+    const w = startWorkload('pattern', ['4']);
+    const dir = tmp('ps-late');
+    const port = freePort();
+    const d = spawn(process.execPath, [criuBin, 'dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '-v4', '--page-server', '--address', '127.0.0.1', '--port', String(port)], { stdio: 'ignore' });
+    const dumped = new Promise((r) => d.on('exit', r));
+    // the dump is refused by the port for a while: nothing of the tree is touched meanwhile
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(d.exitCode).toBeNull();
+    expect(readFileSync(`/proc/${w.pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+    const { exit } = await foregroundServer(dir, ['--address', '127.0.0.1', '--port', String(port), '-o', 'ps.log']);
+    expect(await dumped).toBe(0);
+    expect((await exit).code).toBe(0);
+    expect(readdirSync(dir).some((f) => f === 'pages-65537.img')).toBe(true);
+    expect(waitReaped(w.pid)).toBe(true);
+    const r = restoreDir(dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(askVerdict(w.state, w.pid)).toBe('check ok bad=0');
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
 });
 
 describe('over RPC', () => {

@@ -89,8 +89,14 @@ export async function listenPageServer(o: PageServerEndpoint & { fd?: number }):
   };
 }
 
-/** Connect to a page server; the error names where and why (ECONNREFUSED: nobody listens there). */
-export async function connectPageServer(o: Required<Pick<PageServerEndpoint, 'address' | 'port'>> & { timeoutMs?: number }): Promise<{ client: PageServerClient; socket: Socket }> {
+/**
+ * Connect to a page server; the error names where and why (ECONNREFUSED: nobody listens there).
+ * A refused connection is tried again for `refusedWaitMs` (default 5 s) before it is an error: a
+ * page server started just before the dump (`criu page-server ... & criu dump --page-server`, as
+ * CRIU's own scripts do) may not listen yet, node's start-up being longer than CRIU's. Nothing is
+ * frozen while this waits (the dump connects before it touches the tree).
+ */
+export async function connectPageServer(o: Required<Pick<PageServerEndpoint, 'address' | 'port'>> & { timeoutMs?: number; refusedWaitMs?: number }): Promise<{ client: PageServerClient; socket: Socket }> {
   let host = o.address;
   if (net().isIP(host) === 0) {
     try {
@@ -99,22 +105,35 @@ export async function connectPageServer(o: Required<Pick<PageServerEndpoint, 'ad
       throw new CrtoolsError('PS_CONNECT', `failed to resolve the page server's host name ${o.address}: ${(e as NodeJS.ErrnoException).code ?? e}`, { exitCode: ExitCode.FAILED, cause: e });
     }
   }
+  const giveUpAt = Date.now() + (o.refusedWaitMs ?? 5_000);
+  for (let pause = 20; ; pause = Math.min(pause * 2, 200)) {
+    try {
+      const socket = await connectOnce(host, o);
+      // errors from now on surface through the client's reads and writes
+      socket.on('error', () => {});
+      return { client: new PageServerClient(socket), socket };
+    } catch (e) {
+      if ((e as CrtoolsError).context?.['errno'] !== 'ECONNREFUSED' || Date.now() + pause > giveUpAt) throw e;
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+}
+
+function connectOnce(host: string, o: { address: string; port: number; timeoutMs?: number }): Promise<Socket> {
   const socket = net().connect({ host, port: o.port, noDelay: true });
-  await new Promise<void>((resolve, reject) => {
+  return new Promise<Socket>((resolve, reject) => {
     const t = setTimeout(() => {
       socket.destroy();
       reject(new CrtoolsError('PS_CONNECT', `can't connect to the page server at ${o.address}:${o.port}: timed out`, { exitCode: ExitCode.FAILED }));
     }, o.timeoutMs ?? 10_000);
     socket.once('connect', () => {
       clearTimeout(t);
-      resolve();
+      resolve(socket);
     });
     socket.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(t);
-      reject(new CrtoolsError('PS_CONNECT', `can't connect to the page server at ${o.address}:${o.port}: ${e.code ?? e.message}`, { exitCode: ExitCode.FAILED, cause: e }));
+      socket.destroy();
+      reject(new CrtoolsError('PS_CONNECT', `can't connect to the page server at ${o.address}:${o.port}: ${e.code ?? e.message}`, { exitCode: ExitCode.FAILED, cause: e, context: { errno: e.code } }));
     });
   });
-  // errors from now on surface through the client's reads and writes
-  socket.on('error', () => {});
-  return { client: new PageServerClient(socket), socket };
 }
