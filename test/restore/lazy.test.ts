@@ -146,6 +146,21 @@ describe('restore --lazy-pages with criu lazy-pages', () => {
     for (const p of pids) expect(waitGone(p)).toBe(true);
   });
 
+  it('with --auto-dedup: the restore punches out only the pages it wrote itself, not the lazy ones the daemon is still to serve (every word intact)', async () => {
+    const w = startWorkload('lazycheck', ['64', 'check']);
+    const dir = dumpOf(w.pid, 'dedup');
+    const d = startLazyPages(dir);
+    const r = criu(['restore', '-D', dir, '-d', '-o', 'restore.log', '-v4', '--lazy-pages', '--auto-dedup'], 60_000);
+    trees.push(w.pid);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(path.join(dir, 'restore.log'), 'utf8')).toMatch(/auto-dedup: [1-9]\d* bytes of pages punched/);
+    expect(await finished(d)).toBe(0);
+    expect(summary(d).copied).toBeGreaterThanOrEqual(64 * 256);
+    expect(askVerdict(w.state, w.pid, 30_000)).toBe('check ok bad=0');
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
+
   /** lazycheck in `mode`, restored lazily and asked for its verdict at once (pages still missing) */
   async function whileLazy(mode: string, verdict: string, logged: RegExp): Promise<void> {
     const w = startWorkload('lazycheck', ['256', mode]);

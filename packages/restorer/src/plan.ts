@@ -216,6 +216,8 @@ export interface TaskPlan {
   vmas: VmaPlan[];
   pagesPath?: string;
   pages: PageRun[];
+  /** runs of the images over the vDSO and vvar: the kernel's pages, never written (--auto-dedup punches them too) */
+  kernelPages?: PageRun[];
   fds: FdPlan[];
   cwd?: string;
   root?: string;

@@ -318,9 +318,11 @@ async function restoreInside(
   await goingOn(criuLog, () => notify('post-resume', { pid: tree.rootPid }));
   if (o.pidfile) writeFileSync(rel(o.pidfile), `${tree.rootPid}`);
   // --auto-dedup (criu.8: on restore, the pages read are punched out of the images): every page
-  // the plan read back is in the tasks now
+  // the plan read back is in the tasks now; the vDSO's and vvar's, which the kernel gave the
+  // tasks afresh, are no longer needed either. Lazy runs are not read here: the lazy-pages daemon
+  // serves them from the images after this
   if (o.auto_dedup) {
-    const runs = [...plan.tasks.flatMap((t) => t.pages.map((r) => ({ r, file: r.path ?? t.pagesPath }))), ...(plan.shmem ?? []).flatMap((sh) => sh.pages.map((r) => ({ r, file: r.path })))];
+    const runs = [...plan.tasks.flatMap((t) => [...t.pages.filter((r) => !r.lazy), ...(t.kernelPages ?? [])].map((r) => ({ r, file: r.path ?? t.pagesPath }))), ...(plan.shmem ?? []).flatMap((sh) => sh.pages.map((r) => ({ r, file: r.path })))];
     const bytes = await punchRanges(runs.filter((x) => x.file !== undefined).map(({ r, file }) => ({ path: resolve(dir, file!), offset: Number(r.offset), length: Number(r.npages) * PAGE_SIZE })));
     log.info(`auto-dedup: ${bytes} bytes of pages punched out of the images`);
   }

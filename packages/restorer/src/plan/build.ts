@@ -189,7 +189,9 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       const v = sorted[spanAt(sorted, p.vaddr)];
       return v !== undefined && (v.kind === 'vdso' || v.kind === 'vvar');
     };
-    const restorable = splitAtAreas(pages, sorted).filter((p) => !kernels(p));
+    const split = splitAtAreas(pages, sorted);
+    const restorable = split.filter((p) => !kernels(p));
+    const kernelPages = split.filter(kernels);
 
     const fds = fdinfo.map((f: Obj) => ({ fd: Number(f.fd), file: files.index(Number(f.id), `pid ${pid} fd ${f.fd}`, pid), cloexec: (Number(f.flags) & FD_CLOEXEC) !== 0 }));
     socketAreas(vmas, fds, files, pid);
@@ -235,6 +237,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       vmas,
       pagesPath: reader.pagesPath,
       pages: restorable,
+      ...(kernelPages.length ? { kernelPages } : {}),
       fds,
       cwd,
       root: fs.root_id !== undefined ? files.regPath(Number(fs.root_id), `pid ${pid} root`) : undefined,
