@@ -96,7 +96,7 @@ export class LocalSink implements PagemapSink {
     const pm = await createPagemapImageWriter(pagemapPath, o.pagesId);
     let fh: FileHandle;
     try {
-      fh = await fsp().open(pagesPath, 'w');
+      fh = await fsp().open(pagesPath, 'w', 0o600);
     } catch (e) {
       await pm.abort().catch(() => {});
       parent?.close();
