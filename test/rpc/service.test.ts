@@ -121,4 +121,31 @@ describe.skipIf(!isRoot)('criu service', () => {
       killTree(pid);
     }
   });
+
+  it('-W DIR: the socket, the pidfile and the log are in DIR (relative names, as CRIU\'s service works in its work dir); --status-fd says when it listens', async () => {
+    const d = tmp('service-w');
+    // as CRIU's others/rpc starts its service
+    const r = spawnSync(process.execPath, [criuBin, 'service', '-v4', '-W', d, '--address', 'criu_service.socket', '-d', '--pidfile', 'pidfile', '-o', 'service.log', '--status-fd', '3'], {
+      encoding: 'utf8', timeout: 20_000, cwd: '/', stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(Buffer.from(r.output[3] as string, 'utf8')).toEqual(Buffer.from([0]));
+    const pid = Number(readFileSync(path.join(d, 'pidfile'), 'utf8'));
+    try {
+      expect(alive(pid)).toBe(true);
+      expect(readFileSync(path.join(d, 'service.log'), 'utf8')).toMatch(/The service socket is bound to criu_service\.socket/);
+      expect(await new CriuClient({ address: path.join(d, 'criu_service.socket') }).version()).toMatchObject({ major: 4 });
+      process.kill(pid, 'SIGTERM');
+      expect(waitGone(pid, 5000)).toBe(true);
+      expect(existsSync(path.join(d, 'criu_service.socket'))).toBe(false);
+    } finally {
+      killTree(pid);
+    }
+    // a work dir that is not there: one line, exit 1, no socket anywhere
+    const bad = spawnSync(process.execPath, [criuBin, 'service', '-W', path.join(d, 'nope'), '--address', 'x.sock'], { encoding: 'utf8', timeout: 20_000, cwd: d });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/can't change directory to .*nope: ENOENT/);
+    expect(existsSync(path.join(d, 'x.sock'))).toBe(false);
+  });
 });
