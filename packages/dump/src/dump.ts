@@ -353,12 +353,13 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const asked = dumpExternals(reply?.external ?? [], refusals);
     for (const ino of asked.unix) external.add(ino);
     for (const [ino, key] of asked.net) externals.net.set(ino, key);
+    for (const key of asked.tty) externals.tty.add(key);
     const unix = { extUnixSk: o.ext_unix_sk, external };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
       cgroups,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net },
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
-      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues,
+      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues, extTty: externals.tty,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
     await atSafePoint(ctx.signal);
@@ -556,7 +557,7 @@ async function dumpFrozen(
   times: { freezingUs: number; frozenAt: number },
   opts: {
     fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number> }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
-    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; inventory?: Entry;
+    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; extTty?: ReadonlySet<string>; inventory?: Entry;
     /** --lazy-pages: the lazy pages are left out of the images and named here, to be served from the frozen tree */
     lazy?: FrozenLazyPages | undefined;
     /** the tasks' css sets (--manage-cgroups, --freeze-cgroup, --cgroup-root, --cgroup-yard) */
@@ -592,7 +593,7 @@ async function dumpFrozen(
     lived ??= new Set(tasks.filter((t) => !t.zombie).flatMap((t) => [...nsInodes(t.pid)].map(([k, i]) => `${k}:${i}`)));
     return lived.has(`${kind}:${ino}`) ? namespaces.idOf(kind, ino) : undefined;
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues }, unix: opts.unix, mounts: () => treeMounts, nsId });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: opts.unix, mounts: () => treeMounts, nsId });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
