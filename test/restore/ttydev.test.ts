@@ -67,6 +67,23 @@ for (const [mode, major, minor, type, infoId, node] of [['console', 5, 1, 'CONSO
     });
 
     if (mode === 'vt') {
+      it('vt2: two different virtual consoles in one tree are refused by name (CRIU\'s images keep one tty_info for all), --check-only too; the tree goes on', () => {
+        const w = startWorkload('ttydev', ['vt2', tmp('ttydev-vt2')]);
+        try {
+          const want = new RegExp(`^criu: task ${w.pid} fd 4 \\(.*/tty6\\): a second virtual console \\(4:6; task ${w.pid} fd 3 holds another\\): CRIU's images keep one for all of them$`);
+          const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('ttydev-vt2-check'), '-o', 'check.log']);
+          expect(c.code, c.stderr).toBe(4);
+          expect(c.stderr.trim().split('\n')[0]).toMatch(want);
+          const d = criu(['dump', '-t', String(w.pid), '-D', tmp('ttydev-vt2-img'), '-o', 'dump.log']);
+          expect(d.code, d.stderr).toBe(4);
+          expect(d.stderr.trim()).toMatch(want);
+          expect(askVerdict(w.state, w.pid)).toBe('check ok vt2');
+        } finally {
+          killTree(w.pid);
+          expect(waitGone(w.pid)).toBe(true);
+        }
+      });
+
       it('vtctty: the virtual console the session leader\'s controlling terminal, its own group in the foreground: taken again by it, twice; tty-info VT with the session', () => {
         roundTrip('ttydev', ['vtctty', tmp('ttydev-vtctty')], (pid, st) => expect(askVerdict(st, pid)).toBe('check ok vtctty'), true, undefined, [], (img, pid) => {
           expect(ttyImages(img).infos[0]).toMatchObject({ id: infoId, type, sid: pid, pgrp: pid });

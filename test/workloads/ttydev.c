@@ -2,6 +2,7 @@
  *  console  DIR/console made with mknod (5:1, as zdtm static/console) and opened read-only at fd 3;
  *  vt       DIR/tty5 made with mknod (4:5, a virtual console, as zdtm static/vt), opened read-only at fd 3;
  *  vtctty   the same opened without O_NOCTTY by the session leader: its controlling terminal;
+ *  vt2      the same, and DIR/tty6 (4:6, a second virtual console) at fd 4 (checked: still open);
  *  ext      a pty whose master stays outside the tree: the first process (the holder, pid H)
  *           keeps the master and drains what arrives there; its child (pid C, the tree to dump)
  *           leads a session of its own whose controlling terminal is the slave, on its fds 0, 1
@@ -104,8 +105,8 @@ int main(int argc, char **argv) {
 	const char *mode = argv[1], *dir = argv[2];
 	wl_detach(argv[3]);
 	if (!strcmp(mode, "ext")) return ext();
-	int ctty = !strcmp(mode, "vtctty");
-	int vt = ctty || !strcmp(mode, "vt");
+	int ctty = !strcmp(mode, "vtctty"), two = !strcmp(mode, "vt2");
+	int vt = ctty || two || !strcmp(mode, "vt");
 	if (!vt && strcmp(mode, "console")) { wl_say("error mode"); return 2; }
 	char path[4096];
 	mkdir(dir, 0755);
@@ -116,6 +117,14 @@ int main(int argc, char **argv) {
 	if (fd < 0) { wl_say("error open %d", errno); return 1; }
 	if (fd != 3) { dup2(fd, 3); close(fd); }
 	save(3);
+	if (two) {
+		snprintf(path, sizeof path, "%s/tty6", dir);
+		unlink(path);
+		if (mknod(path, S_IFCHR | 0600, makedev(4, 6))) { wl_say("error mknod %d", errno); return 1; }
+		int fd2 = open(path, O_RDONLY | O_NOCTTY);
+		if (fd2 < 0) { wl_say("error open %d", errno); return 1; }
+		if (fd2 != 4) { dup2(fd2, 4); close(fd2); }
+	}
 	wl_handle_usr1();
 	wl_say("ready pid=%d", (int)getpid());
 	for (;;) {
@@ -125,6 +134,7 @@ int main(int argc, char **argv) {
 		if (!bad && ctty && (ioctl(3, TIOCGSID, &sid) || sid != getpid())) bad = "ctty";
 		if (!bad && ctty && tcgetpgrp(3) != getpgrp()) bad = "foreground";
 		if (!bad && !ctty && ioctl(3, TIOCGSID, &sid) == 0) bad = "ctty";
+		if (!bad && two && !isatty(4)) bad = "vt2";
 		if (bad) wl_say("check bad what=%s", bad);
 		else wl_say("check ok %s", mode);
 	}
