@@ -20,6 +20,7 @@ import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { hugetlbDevs, mapsOptions } from './maps-options.js';
+import { SharedHugePages } from './hugetlb-cow.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 import { dumpExternals } from './external.js';
 import { serveLazyPages } from './lazy.js';
@@ -622,6 +623,7 @@ async function dumpFrozen(
   const subreapers = new Set<number>();
   const seccompChains = new SeccompChains();
   const aioRings = new AioRings();
+  const sharedHuge = new SharedHugePages();
   let pagesWritten = 0;
   let pagesScanned = 0;
   let pagesSkippedParent = 0;
@@ -647,6 +649,7 @@ async function dumpFrozen(
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
+    refusals.check(() => sharedHuge.check(pid, vmas));
     // guard regions (MADV_GUARD_INSTALL) are no mappings of their own: found in the page tables
     const guards = guardRegions(pid, { how: guardHow, end: taskSize, areas: vmas });
     const fds = readFds(pid);
