@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { askVerdict, critDecode, criu, haveCrit, killAllStarted, killTree, ourCritDecode, readState, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, expectDumpRefused, haveCrit, killAllStarted, killTree, ourCritDecode, readState, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { criuBin } from '../lib/paths.js';
 import type { ExpectedChange } from '@crtools/inspect';
 import { CRIU, runBy } from './criu-ref.js';
@@ -71,12 +71,7 @@ for (const [mode, major, minor, type, infoId, node] of [['console', 5, 1, 'CONSO
         const w = startWorkload('ttydev', ['vt2', tmp('ttydev-vt2')]);
         try {
           const want = new RegExp(`^criu: task ${w.pid} fd 4 \\(.*/tty6\\): a second virtual console \\(4:6; task ${w.pid} fd 3 holds another\\): CRIU's images keep one for all of them$`);
-          const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('ttydev-vt2-check'), '-o', 'check.log']);
-          expect(c.code, c.stderr).toBe(4);
-          expect(c.stderr.trim().split('\n')[0]).toMatch(want);
-          const d = criu(['dump', '-t', String(w.pid), '-D', tmp('ttydev-vt2-img'), '-o', 'dump.log']);
-          expect(d.code, d.stderr).toBe(4);
-          expect(d.stderr.trim()).toMatch(want);
+          expectDumpRefused(w.pid, want, 'ttydev-vt2');
           expect(askVerdict(w.state, w.pid)).toBe('check ok vt2');
         } finally {
           killTree(w.pid);
