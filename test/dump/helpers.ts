@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
 import { critBin, criuBin, workloadBinDir } from '../lib/paths.js';
 import { REFERENCE_CRIT, referenceCritUsable } from '@crtools/common/testing';
 
@@ -149,6 +150,19 @@ export function procStatus(pid: number): Record<string, string> {
 export function criu(args: string[], timeoutMs = 120_000, env?: Record<string, string>) {
   const r = spawnSync(process.execPath, [criuBin, ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The dump of tree `pid` is refused by name: `--check-only` names it first, a dump exits 4 with
+ * it as its one line (images under tmp(`name`-check) and tmp(`name`)).
+ */
+export function expectDumpRefused(pid: number, want: RegExp, name: string): void {
+  const c = criu(['dump', '--check-only', '-t', String(pid), '-D', tmp(`${name}-check`), '-o', 'check.log']);
+  expect(c.code, c.stderr).toBe(4);
+  expect(c.stderr.trim().split('\n')[0]).toMatch(want);
+  const d = criu(['dump', '-t', String(pid), '-D', tmp(name), '-o', 'dump.log']);
+  expect(d.code, d.stderr).toBe(4);
+  expect(d.stderr.trim()).toMatch(want);
 }
 
 /** Decode an image with Debian's crit; returns the parsed JSON. */

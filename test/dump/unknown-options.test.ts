@@ -59,7 +59,7 @@ describe('unknown options are usage errors, and nothing is done', () => {
     const ext = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--external', 'mnt[]:m']);
     expect(ext).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --external mnt[]:m is not supported yet (of the mount forms only mnt[KEY]:VAL is; crtools issue 17)\n' });
     const dev = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--external', 'dev[8/1]:d']);
-    expect(dev).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --external dev[8/1]:d is not supported yet (only unix[INO], net[INO]:KEY and mnt[KEY]:VAL are; crtools issue 17)\n' });
+    expect(dev).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --external dev[8/1]:d is not supported yet (only unix[INO], tty[RDEV:DEV], net[INO]:KEY and mnt[KEY]:VAL are; crtools issue 17)\n' });
     const auto = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '-M', 'auto']);
     expect(auto).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --ext-mount-map auto is not supported yet (only KEY:VAL is; crtools issue 17)\n' });
     // the container options' values, as CRIU parses them

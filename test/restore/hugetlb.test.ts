@@ -5,7 +5,8 @@
  * the size bits, pages in pagemap-shmem), SysV SHM_HUGETLB segments of the tree's IPC namespace
  * (ipcns-shm hugetlb_flag). Round trips with the fingerprint harness, Debian's crit decoding the
  * images, CRIU 4.2 restoring our dumps and we restoring its, and a restore refused by name on a
- * machine without enough free huge pages. Workload test/workloads/hugetlb.c.
+ * machine without enough free huge pages; private huge pages still shared copy-on-write by a
+ * parent and its child refused by name at dump. Workload test/workloads/hugetlb.c.
  *
  * The tests need 2 MiB huge pages: they raise vm.nr_hugepages for themselves and put the old
  * value back after (also on failure); a kernel without hugetlb skips them, saying so.
@@ -14,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '@crtools/images';
-import { askVerdict, critDecode, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, expectDumpRefused, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
 import { CRIU, runBy } from './criu-ref.js';
 
@@ -119,6 +120,21 @@ describe.skipIf(noHugetlb)(`memory on huge pages${noHugetlb ? ' (skipped: this k
     const now = treePids(w.pid);
     killTree(w.pid);
     for (const p of now) expect(waitGone(p)).toBe(true);
+  });
+
+  hugeIt('private huge pages a parent and its child still share copy-on-write since the fork are refused by name (exit 4, --check-only too): a restore would give each its own copy, as CRIU 4.2 does; the tree goes on', () => {
+    const w = startWorkload('hugetlb', ['cow']);
+    const pids = treePids(w.pid);
+    const child = pids.find((p) => p !== w.pid)!;
+    const want = new RegExp(`^criu: task ${child}: mapping [0-9a-f]+-[0-9a-f]+ \\(private huge pages, MAP_HUGETLB\\): its huge page at [0-9a-f]+ is shared copy-on-write with task ${w.pid} \\(mapping [0-9a-f]+-[0-9a-f]+\\) since a fork, which a restore would make two copies \\(as CRIU 4.2 restores them\\): not supported$`);
+    try {
+      expectDumpRefused(w.pid, want, 'hugetlb-cow');
+      expect(treePids(w.pid).sort()).toEqual(pids.sort());
+      expect(askVerdict(w.state, w.pid, 10_000)).toBe('check ok');
+    } finally {
+      killTree(w.pid);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
+    }
   });
 
   hugeIt('pre-dumped, then dumped with --track-mem: the huge pages are in the last dump whole (never left to the parent), verdict ok', () => {

@@ -46,10 +46,11 @@ export function killRestored(): void {
  * so a failure seen once on CI says where the restore stood. (A restore that fails says why on
  * its stderr itself, which tests compare as it is.)
  */
-export function restoreDir(dir: string, extra: string[] = []) {
+export function restoreDir(dir: string, extra: string[] = [], fds: number[] = []) {
   // (no log where there is no directory to hold it: the tests of a missing one)
   const log = existsSync(dir) ? ['-v4', '-o', 'restore.log'] : [];
-  const s = spawnSync(process.execPath, [criuBin, 'restore', '-D', dir, '-d', ...log, ...extra], { encoding: 'utf8', timeout: 60_000 });
+  // fds: descriptors of ours the restore gets as its 3, 4... (for --inherit-fd)
+  const s = spawnSync(process.execPath, [criuBin, 'restore', '-D', dir, '-d', ...log, ...extra], { encoding: 'utf8', timeout: 60_000, stdio: ['pipe', 'pipe', 'pipe', ...fds] });
   const r = { code: s.status, stdout: s.stdout, stderr: s.stderr };
   if (r.code !== null) return r;
   let tail = '';
@@ -87,10 +88,11 @@ export function mapsOf(pid: number): string[] {
  * shell starting children), no fingerprint to hold it to.
  * sameMaps: compare /proc/PID/maps with the workload's at start (not for programs that keep
  * mapping, like node). frozen: take the fingerprints on the stopped tree (FROZEN_PRINT).
+ * restoreFds: descriptors each restore gets as its 3, 4... (handed over with --inherit-fd).
  */
 export function roundTrip(
   name: string, args: string[], check: (pid: number, state: string) => void, sameMaps = true, ready?: (pid: number) => boolean, moving: ExpectedChange[] | null = [],
-  images?: (dir: string, pid: number) => void, dumpArgs: string[] = [], restoreArgs: string[] = [], frozen = false,
+  images?: (dir: string, pid: number) => void, dumpArgs: string[] = [], restoreArgs: string[] = [], frozen = false, restoreFds: number[] = [],
 ): void {
   const w = startWorkload(name, args);
   // a program started through launch is ready once it says so (e.g. its sockets exist)
@@ -109,7 +111,7 @@ export function roundTrip(
     images?.(dir, root);
     expect(waitReaped(root)).toBe(true);
     const pidfile = path.join(dir, 'restored.pid');
-    const r = restoreDir(dir, [...restoreArgs, ...(f ? ['-s'] : []), '--pidfile', pidfile]);
+    const r = restoreDir(dir, [...restoreArgs, ...(f ? ['-s'] : []), '--pidfile', pidfile], restoreFds);
     const was = root;
     if (r.code === 0) root = Number(readFileSync(pidfile, 'utf8'));
     restored.push(root);

@@ -123,7 +123,7 @@ describe('pty pairs and controlling terminals', () => {
     const r = criu(['dump', '--check-only', '-t', String(child)]);
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(new RegExp(`task ${child} fd 0 \\(/dev/pts/\\d+\\): a terminal whose master is outside the dumped tree`));
-    expect(r.stderr).toMatch(new RegExp(`task ${child}: its controlling terminal /dev/pts/\\d+ is not carried: its master is not in the dumped tree \\(a shell's terminal: -j/--shell-job\\)`));
+    expect(r.stderr).toMatch(new RegExp(`task ${child}: its controlling terminal /dev/pts/\\d+ is not carried: its master is not in the dumped tree \\(a shell's terminal: -j/--shell-job, or --external tty\\[RDEV:DEV\\]\\)`));
     expect(r.stderr).toMatch(/is not a session leader/);
     // with -j the terminal of the session led from outside is the shell's: carried (criu's standard input at restore)
     const j = criu(['dump', '--check-only', '-j', '-t', String(child)]);

@@ -5,6 +5,8 @@ sk:PATH, a `criu service` socket) and print one JSON line.
   pycriu-driver.py CRIU version
   pycriu-driver.py CRIU dump DIR PID
   pycriu-driver.py CRIU restore DIR [sibling]
+  pycriu-driver.py CRIU dump DIR PID external EXT        (opts.external: EXT, e.g. tty[RDEV:DEV])
+  pycriu-driver.py CRIU restore DIR inherit PATH KEY     (PATH opened here, handed over: inherit_fd KEY)
 
 Errors print {"ok": false, "error": "..."}; a sibling restore also reports the restored
 root's parent (it should be this process) before exiting.
@@ -38,6 +40,8 @@ def main():
             c.opts.images_dir_fd = fd
             c.opts.pid = int(sys.argv[4])
             c.opts.leave_running = False
+            if len(sys.argv) > 6 and sys.argv[5] == "external":
+                c.opts.external.append(sys.argv[6])
             c.opts.log_file = "dump.log"
             c.opts.log_level = 4
             r = c.dump()
@@ -49,6 +53,12 @@ def main():
             c.opts.log_level = 4
             if len(sys.argv) > 4 and sys.argv[4] == "sibling":
                 c.opts.rst_sibling = True
+            if len(sys.argv) > 6 and sys.argv[4] == "inherit":
+                # (swrk is forked and exec'ed by pycriu: an inheritable descriptor goes with it)
+                tfd = os.open(sys.argv[5], os.O_RDWR | os.O_NOCTTY)
+                os.set_inheritable(tfd, True)
+                i = c.opts.inherit_fd.add()
+                i.key, i.fd = sys.argv[6], tfd
             r = c.restore()
             out["pid"] = r.pid
             with open("/proc/%d/stat" % r.pid) as f:

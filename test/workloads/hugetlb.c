@@ -1,5 +1,8 @@
-/* hugetlb [ipc] STATEFILE: memory on 2 MiB huge pages as a dump must carry it (needs 7 free huge
- * pages of 2 MiB, 8 with ipc; the test sets vm.nr_hugepages).
+/* hugetlb [ipc|cow] STATEFILE: memory on 2 MiB huge pages as a dump must carry it (needs 7 free huge
+ * pages of 2 MiB, 8 with ipc; the test sets vm.nr_hugepages). The child takes its own copy of
+ * the private huge pages it holds from the parent (a write of a byte as it is to each: the
+ * kernel copies the page), but with `cow`, where they stay shared copy-on-write since the fork
+ * (which a dump refuses: a restore gives each task a copy).
  *  priv  MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB|MAP_HUGE_2MB, one huge page, filled with a
  *        pattern (byte i: i*7+1 mod 251), except its last 4 KiB page left 0.
  *  shared MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB, one huge page: pattern (i*13+5 mod 241) past
@@ -145,6 +148,7 @@ static const char *check(void) {
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	int ipc = argc > 2 && strcmp(argv[1], "ipc") == 0;
+	int cow = argc > 2 && strcmp(argv[1], "cow") == 0;
 	wl_detach(argv[argc - 1]);
 	if (ipc) {
 		if (unshare(CLONE_NEWIPC)) { wl_say("error unshare errno=%d", errno); return 1; }
@@ -177,6 +181,11 @@ int main(int argc, char **argv) {
 	if (child < 0) { wl_say("error fork"); return 1; }
 	if (child == 0) {
 		volatile unsigned char *s = shared;
+		if (!cow) {
+			/* copy-on-write broken: the child's own copies, the same bytes */
+			((volatile unsigned char *)priv)[0] = priv[0];
+			((volatile unsigned char *)mfpriv)[10] = mfpriv[10];
+		}
 		for (unsigned n = 0;; n++) {
 			if (s[1] != s[0]) s[1] = s[0];
 			if (n % 100 == 0) s[2] = priv_intact(priv) ? 1 : 2;

@@ -20,6 +20,7 @@ import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { hugetlbDevs, mapsOptions } from './maps-options.js';
+import { SharedHugePages } from './hugetlb-cow.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 import { dumpExternals } from './external.js';
 import { serveLazyPages } from './lazy.js';
@@ -353,12 +354,13 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const asked = dumpExternals(reply?.external ?? [], refusals);
     for (const ino of asked.unix) external.add(ino);
     for (const [ino, key] of asked.net) externals.net.set(ino, key);
+    for (const key of asked.tty) externals.tty.add(key);
     const unix = { extUnixSk: o.ext_unix_sk, external };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
       cgroups,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net },
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
-      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues,
+      inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues, extTty: externals.tty,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
     await atSafePoint(ctx.signal);
@@ -556,7 +558,7 @@ async function dumpFrozen(
   times: { freezingUs: number; frozenAt: number },
   opts: {
     fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number> }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
-    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; inventory?: Entry;
+    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; extTty?: ReadonlySet<string>; inventory?: Entry;
     /** --lazy-pages: the lazy pages are left out of the images and named here, to be served from the frozen tree */
     lazy?: FrozenLazyPages | undefined;
     /** the tasks' css sets (--manage-cgroups, --freeze-cgroup, --cgroup-root, --cgroup-yard) */
@@ -592,7 +594,7 @@ async function dumpFrozen(
     lived ??= new Set(tasks.filter((t) => !t.zombie).flatMap((t) => [...nsInodes(t.pid)].map(([k, i]) => `${k}:${i}`)));
     return lived.has(`${kind}:${ino}`) ? namespaces.idOf(kind, ino) : undefined;
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues }, unix: opts.unix, mounts: () => treeMounts, nsId });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: opts.unix, mounts: () => treeMounts, nsId });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -621,6 +623,7 @@ async function dumpFrozen(
   const subreapers = new Set<number>();
   const seccompChains = new SeccompChains();
   const aioRings = new AioRings();
+  const sharedHuge = new SharedHugePages();
   let pagesWritten = 0;
   let pagesScanned = 0;
   let pagesSkippedParent = 0;
@@ -646,6 +649,7 @@ async function dumpFrozen(
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
+    refusals.check(() => sharedHuge.check(pid, vmas));
     // guard regions (MADV_GUARD_INSTALL) are no mappings of their own: found in the page tables
     const guards = guardRegions(pid, { how: guardHow, end: taskSize, areas: vmas });
     const fds = readFds(pid);

@@ -53,7 +53,7 @@ export const EXPECTED_CHANGES: ExpectedChange[] = [
 export const NOT_CARRIED_YET: ExpectedChange[] = [
   {
     path: /^sharedHugePages\[/,
-    why: 'copy-on-write sharing of private huge pages (MAP_HUGETLB) between a parent and its child after fork: each restored task gets its own copy, as CRIU 4.2 restores them (crtools issue 15)',
+    why: 'the hugetlbfs file behind private huge pages (MAP_HUGETLB), shared by a parent and its child after fork: each restored task gets its own (pages still shared copy-on-write are refused by the dump; those written since are each task\'s anyway), as CRIU 4.2 restores them (crtools issue 15)',
   },
   {
     path: /^tasks\[\d+\]\.areas\[[0-9a-f]+-[0-9a-f]+\]\.backing$/,

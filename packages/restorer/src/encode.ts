@@ -8,7 +8,7 @@ import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
 import { MAP } from '@crtools/procfs';
 import { cowLayout, mapProts } from './cow.js';
 import { byAddress, coveredUpTo, spanAt } from './areas.js';
-import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, VmaPlan } from './plan.js';
+import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, TtyFilePlan, VmaPlan } from './plan.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
 
@@ -254,6 +254,18 @@ const O_ASYNC = 0o20000;
  * A file's I/O signal settings (owner, signal, O_ASYNC), set by `holder`, the first task that
  * holds it at a descriptor (the blob's restore_fown); none when no task does.
  */
+/**
+ * A terminal's data block: termios (36 bytes, padded to 40), locked termios (40), window size (4
+ * u16), then `more` bytes (a master's queued bytes: see the tty case).
+ */
+function ttyData(t: Pick<TtyFilePlan, 'termios' | 'termiosLocked' | 'winsize'>, more = 0): Buffer {
+  const d = Buffer.alloc(88 + more);
+  t.termios.copy(d, 0, 0, 36);
+  t.termiosLocked.copy(d, 40, 0, 36);
+  t.winsize.forEach((v, k) => d.writeUInt16LE(v, 80 + 2 * k));
+  return d;
+}
+
 function fownRecord(f: FilePlan, holder: number | undefined): RecordValues {
   const o = f.fown;
   if (holder === undefined || (!o && !(f.flags & O_ASYNC))) return { fown_task: 0, fown_signum: 0, fown_type: 0, fown_pid: 0, fown_uid: 0, fown_euid: 0 };
@@ -362,6 +374,11 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       break;
     case 'inherit':
       r.value = BigInt(f.inheritFd);
+      // a terminal handed over: its settings (data as a tty's), owner and session
+      if (f.tty) {
+        data(ttyData(f.tty));
+        Object.assign(r, { tty_bits: CONST.TTY_EXT, tty_uid: f.tty.uid, tty_gid: f.tty.gid, tty_sid: f.tty.ctty?.sid ?? 0, tty_pgrp: f.tty.ctty?.pgrp ?? 0 });
+      }
       break;
     case 'tcp':
       throw new CrtoolsError('RESTORE_BAD_PLAN', `restore plan: TCP connection socket:[${f.tcp.ino}] was not made before the plan was encoded`, { exitCode: ExitCode.BAD_INPUT });
@@ -373,10 +390,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       // data: termios (36 bytes, padded to 40), locked termios (40), winsize (4 u16); a master with
       // bytes queued then: u32 for the slave to read, u32 for the master to read, those bytes
       const q = f.queued;
-      const d = Buffer.alloc(88 + (q ? 8 + q.toSlave.length + q.toMaster.length : 0));
-      f.termios.copy(d, 0, 0, 36);
-      f.termiosLocked.copy(d, 40, 0, 36);
-      f.winsize.forEach((v, k) => d.writeUInt16LE(v, 80 + 2 * k));
+      const d = ttyData(f, q ? 8 + q.toSlave.length + q.toMaster.length : 0);
       if (q) {
         d.writeUInt32LE(q.toSlave.length, 88);
         d.writeUInt32LE(q.toMaster.length, 92);
@@ -385,7 +399,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       }
       Object.assign(r, {
         path: w.string(f.path), tty_index: f.index, tty_uid: f.uid, tty_gid: f.gid, tty_sid: f.ctty?.sid ?? 0, tty_pgrp: f.ctty?.pgrp ?? 0,
-        tty_bits: (f.master ? CONST.TTY_MASTER : 0n) | (f.packetMode ? CONST.TTY_PACKET : 0n) | (f.locked ? CONST.TTY_LOCKED : 0n) | (f.exclusive ? CONST.TTY_EXCL : 0n) | (f.devTty ? CONST.TTY_DEVTTY : 0n) | (f.hung ? CONST.TTY_HUNG : 0n),
+        tty_bits: (f.master ? CONST.TTY_MASTER : 0n) | (f.packetMode ? CONST.TTY_PACKET : 0n) | (f.locked ? CONST.TTY_LOCKED : 0n) | (f.exclusive ? CONST.TTY_EXCL : 0n) | (f.devTty ? CONST.TTY_DEVTTY : 0n) | (f.hung ? CONST.TTY_HUNG : 0n) | (f.simple ? CONST.TTY_SIMPLE : 0n),
       });
       data(d);
       break;

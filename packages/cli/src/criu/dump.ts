@@ -37,7 +37,7 @@ export const DUMP_ARGS = {
   'skip-in-flight': { type: 'boolean', description: 'dump listeners with connections not accepted yet (those are lost)' },
   'network-lock': { type: 'string', description: 'how the connections are kept from the peers while dumped: iptables (default), nftables or skip' },
   'ext-unix-sk': { type: 'boolean', alias: 'x', description: 'a unix datagram socket may stay connected to a named one outside the tree (connected to it again on restore)' },
-  external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); net[INO]:KEY: the network namespace with this inode is the caller\'s (not dumped; joined from --inherit-fd fd[N]:KEY on restore); mnt[KEY]:VAL: as --ext-mount-map; other forms are not supported yet; repeatable' },
+  external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); tty[RDEV:DEV]: the terminal with this device and filesystem (hex, as stat(2) gives them) is outside the tree (restored from --inherit-fd fd[N]:tty[RDEV:DEV]); net[INO]:KEY: the network namespace with this inode is the caller\'s (not dumped; joined from --inherit-fd fd[N]:KEY on restore); mnt[KEY]:VAL: as --ext-mount-map; other forms are not supported yet; repeatable' },
   'auto-dedup': { type: 'boolean', description: 'punch the pages written again out of the parent images (--prev-images-dir)' },
   // containers (runc's checkpoint asks these)
   'manage-cgroups': { type: 'boolean', description: '--manage-cgroups[=MODE]: soft (the default, given or not), full, strict, props, none: the cgroups\' directories and properties are written with the memberships; ignore: the memberships only' },
@@ -53,7 +53,7 @@ export const DUMP_ARGS = {
   'orphan-pts-master': { type: 'boolean', description: 'accepted as CRIU takes it (a pty master whose slave the caller holds)' },
 } as const;
 
-/** --external values, each a form the dump carries (unix[INO], net[INO]:KEY; mnt[KEY]:VAL goes to ext_mnt); another refused by name before anything is touched. */
+/** --external values, each a form the dump carries (unix[INO], tty[RDEV:DEV], net[INO]:KEY; mnt[KEY]:VAL goes to ext_mnt); another refused by name before anything is touched. */
 function knownExternals(values: string[]): string[] {
   const rest = values.filter((v) => !v.startsWith('mnt['));
   dumpExternals(rest, new Refusals());

@@ -73,12 +73,12 @@ export class FileTable implements FileIds {
    * namespace, asked when a file is met (undefined: it lives in criu's); nsId: the id of a
    * namespace some task of the tree lives in (a namespace file's; without it every one is refused)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> }; mounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> }; mounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
-      new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues), this.reg];
+      new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues, opts.tty?.external), this.reg];
   }
 
   add(make: (id: number) => Entry, before: readonly number[] = []): number {

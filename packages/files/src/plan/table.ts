@@ -30,6 +30,8 @@ import { TtyPlans, type TtyFilePlan } from '../kinds/tty/plan.js';
 export interface InheritFilePlan extends FileBase {
   kind: 'inherit';
   inheritFd: number;
+  /** a terminal: its settings and owner to set, the session whose controlling terminal it becomes */
+  tty?: Pick<TtyFilePlan, 'termios' | 'termiosLocked' | 'winsize' | 'uid' | 'gid' | 'ctty'>;
 }
 
 /** A file to make again (or take over), by kind: each kind carries what it needs. */
@@ -70,7 +72,7 @@ export class FilePlanTable {
   private readonly byId = new Map<number, number>();
   private readonly reg = new RegPlans();
   private readonly unix = new UnixPlans();
-  private readonly tty = new TtyPlans();
+  private readonly tty = new TtyPlans((path) => this.reg.madeLater(path));
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
@@ -162,7 +164,9 @@ export class FilePlanTable {
     if (given !== undefined) {
       // a socketpair end whose peer is restored would need that peer made alone: not done
       if (f.usk && this.unix.peerInCheckpoint(f.usk)) throw refuse(`${what}: --inherit-fd for one end of a socketpair whose other end is in the checkpoint`);
-      p = { kind: 'inherit', flags: Number(rec?.flags ?? 0), pos: 0n, inheritFd: given };
+      // (a terminal gets the settings recorded with it, and its session back, as CRIU's restore gives them)
+      const tty = f.tty ? this.tty.inherited(f.tty) : undefined;
+      p = { kind: 'inherit', flags: Number(rec?.flags ?? 0), pos: 0n, inheritFd: given, ...(tty ? { tty } : {}) };
     } else if (kind && rec) {
       p = kind.plan(rec, { id, what, pid, index: this.files.length }) as FilePlan;
     } else {

@@ -42,6 +42,17 @@ export function ptyInfoId(index: number, master: boolean): number {
 
 /** tty_info_entry id of /dev/tty (CRIU's CTTY_INDEX 1006, numbered like a pty slave's) */
 export const CTTY_INFO_ID = 1006 * 2;
+/** tty_info_entry id of /dev/console (CONSOLE_INDEX 1002) and of a virtual console (VT_INDEX 1004: one for them all) */
+export const CONSOLE_INFO_ID = 1002 * 2;
+export const VT_INFO_ID = 1004 * 2;
+/**
+ * tty_info_entry id of the n-th terminal named by --external tty[RDEV:DEV] (n from 1, as CRIU
+ * numbers them from its ETTY_INDEX 1012; at most 64)
+ */
+export function extTtyInfoId(n: number): number {
+  return (1012 + n) * 2;
+}
+export const EXT_TTY_MAX = 64;
 
 /** Control characters the kernel keeps (its NCCS) */
 export const TERMIOS_NCCS = 19;

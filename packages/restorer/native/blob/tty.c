@@ -1,7 +1,9 @@
 /*
  * crtools restorer blob: terminals. The root makes every pty pair of the tree (open_ttys, from
  * open_file_table), and the slaves that were hung up (their master closed: made through a master
- * of their own, closed once they are open); a session leader takes its controlling terminal back
+ * of their own, closed once they are open), opens the console and virtual consoles by path and
+ * sets the recorded settings on them and on the terminals handed over (--inherit-fd, in place
+ * already); a session leader takes its controlling terminal back
  * right after setsid (restore_ctty) and, once every task has made its threads (so every process
  * group exists), gives it its foreground group (restore_ctty_pgrp).
  */
@@ -276,11 +278,42 @@ static void open_hung(struct ctx *c, struct plan_file *f, u64 n, u64 first)
 	S1(NR_close, master);
 }
 
+/* a terminal's owner and settings (data: termios, locked termios, window size): no bit locked for
+   the while, so that termios is set whole, then its own lock */
+static void set_tty_params(struct ctx *c, long fd, const struct plan_file *f, u64 i)
+{
+	const u8 *d = AT(c, f->data_off);
+	u8 unlocked[36];
+	u64 k;
+	for (k = 0; k < sizeof(unlocked); k++)
+		unlocked[k] = 0;
+	chk(c, S3(NR_fchown, fd, f->tty_uid, f->tty_gid), i);
+	chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, unlocked), i);
+	chk(c, S3(NR_ioctl, fd, TCSETS, d + TTY_TERMIOS), i);
+	chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+	chk(c, S3(NR_ioctl, fd, TIOCSWINSZ, d + TTY_WINSIZE), i);
+}
+
 void open_ttys(struct ctx *c)
 {
 	struct plan_file *f = AT(c, c->h->files_off);
 	u64 n = c->h->nfiles, i;
 	int zero = 0, one = 1;
+
+	/* the console, virtual consoles (by path, never becoming the root's terminal) and the
+	   terminals handed over: the settings recorded */
+	for (i = 0; i < n; i++) {
+		long fd;
+		if (f[i].kind == FILE_INHERIT && (f[i].tty_bits & TTY_EXT)) {
+			set_tty_params(c, (long)(c->h->fd_base + i), &f[i], i);
+			continue;
+		}
+		if (f[i].kind != FILE_TTY || !(f[i].tty_bits & TTY_SIMPLE))
+			continue;
+		fd = chk(c, xopen(STR(c, f[i].path), (f[i].flags & ~(u64)O_ASYNC) | O_NOCTTY), i);
+		set_tty_params(c, fd, &f[i], i);
+		to_slot(c, fd, i);
+	}
 
 	/* masters: termios first, then the locked termios (which would keep the fresh pty's values
 	   of the bits it locks), window size, packet mode; unlocked so that slaves can be opened */
@@ -315,7 +348,7 @@ void open_ttys(struct ctx *c)
 	/* slaves, by path (never becoming the root's terminal), with their owner */
 	for (i = 0; i < n; i++) {
 		long fd;
-		if (f[i].kind != FILE_TTY || (f[i].tty_bits & (TTY_MASTER | TTY_DEVTTY | TTY_HUNG)))
+		if (f[i].kind != FILE_TTY || (f[i].tty_bits & (TTY_MASTER | TTY_DEVTTY | TTY_HUNG | TTY_SIMPLE)))
 			continue;
 		fd = chk(c, xopen(STR(c, f[i].path), (f[i].flags & ~(u64)O_ASYNC) | O_NOCTTY), i);
 		chk(c, S3(NR_fchown, fd, f[i].tty_uid, f[i].tty_gid), i);
@@ -349,9 +382,9 @@ void restore_ctty(struct ctx *c)
 	for (i = 0; i < c->h->nfiles; i++) {
 		char path[512];
 		long fd;
-		if (f[i].kind != FILE_TTY || f[i].tty_sid != c->t->pid)
+		if ((f[i].kind != FILE_TTY && !(f[i].kind == FILE_INHERIT && (f[i].tty_bits & TTY_EXT))) || f[i].tty_sid != c->t->pid)
 			continue;
-		if (f[i].tty_bits & TTY_MASTER) {
+		if (f[i].kind == FILE_TTY && (f[i].tty_bits & TTY_MASTER)) {
 			/* (under --root, the slave of the tree's own devpts, below its new root) */
 			const char *p = pts_path(path, sizeof(path), c->h->root ? STR(c, c->h->root) : "", f[i].tty_index);
 			if (!p)
@@ -361,7 +394,7 @@ void restore_ctty(struct ctx *c)
 		else
 			fd = (long)(c->h->fd_base + i);
 		chk(c, S3(NR_ioctl, fd, TIOCSCTTY, 0), i);
-		if (f[i].tty_bits & TTY_MASTER)
+		if (f[i].kind == FILE_TTY && (f[i].tty_bits & TTY_MASTER))
 			S1(NR_close, fd);
 	}
 }
@@ -376,7 +409,7 @@ void restore_ctty_pgrp(struct ctx *c)
 	for (i = 0; i < c->h->nfiles; i++) {
 		int pgrp;
 		long fd;
-		if (f[i].kind != FILE_TTY || f[i].tty_sid != c->t->pid || !f[i].tty_pgrp)
+		if ((f[i].kind != FILE_TTY && !(f[i].kind == FILE_INHERIT && (f[i].tty_bits & TTY_EXT))) || f[i].tty_sid != c->t->pid || !f[i].tty_pgrp)
 			continue;
 		set_step(c, STEP_CTTY);
 		wait_formed(c);

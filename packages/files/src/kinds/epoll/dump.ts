@@ -3,7 +3,8 @@
  * was closed since it was added (or now names another file) is still watched while its file is
  * open: as CRIU 4.2 does, it is written under a descriptor of the same task that is that very
  * file (kcmp KCMP_EPOLL_TFD), so the restore adds that one. A target the task no longer holds
- * at any descriptor cannot be added again and is refused.
+ * at any descriptor cannot be added again and is refused. A kernel without KCMP_EPOLL_TFD (kerndat
+ * has_kcmp_epoll_tfd false) cannot tell which file a target is: its epolls are refused by name.
  */
 import { statSync } from 'node:fs';
 import { listFds } from '@crtools/procfs';
@@ -14,6 +15,16 @@ export const epollDump = anonInodeKind('anon_inode:[eventpoll]', 'EVENTPOLL', (p
   const targets = rec.epoll?.tfds ?? [];
   const seen = new Map<number, number>();
   let fds: number[] | undefined;
+  const target = (fd: number, tfd: number, toff: number): boolean => {
+    try {
+      return isEpollTarget(pid, fd, rec.fd, tfd, toff);
+    } catch (e) {
+      // (EINVAL, EOPNOTSUPP: a kernel older than 4.x's kcmp mode for epoll targets)
+      const code = (e as { code?: string }).code;
+      if (code !== 'EINVAL' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+      throw refuseFd(pid, rec.fd, `which file epoll target ${tfd} is cannot be checked: this kernel has no kcmp KCMP_EPOLL_TFD (kerndat has_kcmp_epoll_tfd) (${code})`, rec.target);
+    }
+  };
   const tfd = targets.map((t) => {
     // the toff-th target registered under this number (a number closed and reused, added again)
     const toff = seen.get(t.tfd) ?? 0;
@@ -25,9 +36,9 @@ export const epollDump = anonInodeKind('anon_inode:[eventpoll]', 'EVENTPOLL', (p
       st = undefined;
     }
     let fd = t.tfd;
-    if (!st || st.ino !== t.ino || !isEpollTarget(pid, t.tfd, rec.fd, t.tfd, toff)) {
+    if (!st || st.ino !== t.ino || !target(t.tfd, t.tfd, toff)) {
       fds ??= listFds(pid);
-      const other = fds.find((f) => f !== t.tfd && f !== rec.fd && isEpollTarget(pid, f, rec.fd, t.tfd, toff));
+      const other = fds.find((f) => f !== t.tfd && f !== rec.fd && target(f, t.tfd, toff));
       if (other === undefined) throw refuseFd(pid, rec.fd, `watches a file no longer open at fd ${t.tfd} nor at any other descriptor of the task (a closed epoll target)`, rec.target);
       fd = other;
     }

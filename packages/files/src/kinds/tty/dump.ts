@@ -9,14 +9,21 @@
  * 4.2 writes it. What would not come back the same is refused by name: a slave whose master is
  * outside the tree, a hung-up master, a slave hung up while its master is in the tree or open
  * again beside its hung-up descriptors, bytes waiting in a terminal that cannot be read back as
- * they are (see `queued`; the others go to tty-data.img), other terminals (consoles, serial
- * lines), a controlling terminal the tree does not hold. /dev/tty opened by a task is a CTTY
- * entry (tty_info id 2012, as CRIU numbers it): it must still be its holder's controlling
- * terminal; bytes waiting there are its pty pair's.
+ * they are (see `queued`; the others go to tty-data.img), serial lines, a controlling terminal
+ * the tree does not hold. /dev/tty opened by a task is a CTTY entry (tty_info id 2012, as CRIU
+ * numbers it): it must still be its holder's controlling terminal; bytes waiting there are its
+ * pty pair's. /dev/console and a virtual console (/dev/ttyN, 4:1..63) are CONSOLE and VT entries
+ * (tty_info ids 2004 and 2008, a REG entry keeping the path, their termios, window size and
+ * owner, the session it is the controlling terminal of), as CRIU 4.2 writes them; CRIU's images
+ * keep one tty_info for every virtual console, so two different ones in a tree are refused, and so
+ * are one with bytes waiting and an unlinked one. A terminal named by --external tty[RDEV:DEV] (a
+ * container's console, whose other end stays outside) is an EXT_TTY entry with no path (tty_info
+ * ids from 2026, one per open file, as CRIU 4.2 numbers them): its termios, window size and the
+ * session it is the controlling terminal of; the restore takes it from --inherit-fd.
  */
 import { statSync, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
-import { CTTY_INFO_ID, ptyInfoId, termiosEntry, ttyDevice, decodeDev } from '@crtools/images/facts';
+import { CONSOLE_INFO_ID, CTTY_INFO_ID, EXT_TTY_MAX, extTtyInfoId, ptyInfoId, termiosEntry, ttyDevice, decodeDev, VT_INFO_ID } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { probeTty, type TtyProbe } from '@crtools/sys';
 import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
@@ -48,6 +55,8 @@ interface PtyEnd {
   packet: boolean;
   /** a slave hung up (its master closed): nothing but its device is known */
   hung?: boolean;
+  /** its name for --external tty[] */
+  extKey?: string;
 }
 
 function winsizeEntry(w: Buffer): Entry {
@@ -67,11 +76,22 @@ export class TtyFiles implements DumpKind {
   /** tty-data.img: the bytes queued at each end of the pairs taken */
   private readonly data: Entry[] = [];
 
-  /** queues: where the bytes queued in pairs are taken and held (absent: a preflight, which only checks) */
+  /** a console or virtual console written (tty_info id → the device and where it was met) */
+  private readonly simple = new Map<number, { rdev: number; pid: number; fd: number }>();
+  /** terminals named by --external tty[]: how many open files of them were written, and the sessions they are the terminal of */
+  private extCount = 0;
+  /** sessions whose controlling terminal is written with a console, a virtual console or an external terminal */
+  private readonly cttySessions = new Set<number>();
+
+  /**
+   * queues: where the bytes queued in pairs are taken and held (absent: a preflight, which only
+   * checks); external: the terminals named by --external tty[RDEV:DEV], as "rdev:dev" in hex
+   */
   constructor(
     private readonly pathEntry: (path: string, flags: number, st: Stats) => number,
     private readonly ids: () => DumpedIds | undefined,
     private readonly queues?: TtyQueueHold,
+    private readonly external: ReadonlySet<string> = new Set(),
   ) {}
 
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
@@ -83,6 +103,8 @@ export class TtyFiles implements DumpKind {
       return undefined;
     }
     if (!st.isCharacterDevice()) return undefined;
+    // (as CRIU: a terminal named external is one whatever its kind)
+    if (this.external.has(extTtyKey(st.rdev, st.dev))) return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.externalTty(pid, rec, st, flags, id) };
     const dev = ttyDevice(st.rdev);
     switch (dev.kind) {
       case 'none':
@@ -91,8 +113,9 @@ export class TtyFiles implements DumpKind {
         return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.devTty(pid, rec, st, flags, id) };
       case 'console':
       case 'vt':
+        return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.simpleTty(pid, rec, st, flags, id, dev.kind as 'console' | 'vt') };
       case 'serial':
-        throw refuseFd(pid, rec.fd, `a ${dev.kind === 'vt' ? 'virtual console' : dev.kind === 'serial' ? 'serial line' : 'console'} terminal is not supported (only pseudo-terminals are)`, rec.target);
+        throw refuseFd(pid, rec.fd, 'a serial line terminal is not supported (pseudo-terminals, consoles and virtual consoles are)', rec.target);
     }
     const master = dev.kind === 'ptmx';
     return {
@@ -115,6 +138,64 @@ export class TtyFiles implements DumpKind {
         return { type: 'TTY', id, tty: { id, tty_info_id: infoId, flags, fown: fown(), regf_id: regfId } };
       },
     };
+  }
+
+  /**
+   * /dev/console or a virtual console: opened again by path at the restore, its termios, locked
+   * termios, window size and owner set, as CRIU 4.2 does; the session it is the controlling
+   * terminal of, with its foreground group, as the task holding it first sees them (as TIOCGSID
+   * in that task would answer).
+   */
+  private simpleTty(pid: number, rec: FdRecord, st: Stats, flags: number, id: number, kind: 'console' | 'vt'): Entry {
+    const what = kind === 'vt' ? 'a virtual console' : 'the console';
+    if (rec.target.endsWith(' (deleted)')) throw refuseFd(pid, rec.fd, `${what} opened through a device node unlinked since: not supported`, rec.target);
+    const infoId = kind === 'vt' ? VT_INFO_ID : CONSOLE_INFO_ID;
+    const had = this.simple.get(infoId);
+    if (had && had.rdev !== st.rdev) {
+      const { major, minor } = decodeDev(st.rdev);
+      throw refuseFd(pid, rec.fd, `a second virtual console (${major}:${minor}; task ${had.pid} fd ${had.fd} holds another): CRIU's images keep one for all of them`, rec.target);
+    }
+    const p = probeTty(pid, rec.fd);
+    if (typeof p.termios === 'number' || typeof p.termiosLocked === 'number' || typeof p.winsize === 'number') {
+      throw refuseFd(pid, rec.fd, `${what}: its termios or window size cannot be read (${[p.termios, p.termiosLocked, p.winsize].find((v) => typeof v === 'number')})`, rec.target);
+    }
+    if (p.inq > 0 || p.outq > 0) throw refuseFd(pid, rec.fd, `${p.inq > 0 ? `${p.inq} byte(s) wait to be read` : `${p.outq} byte(s) wait to be sent`} at ${what}: not carried`, rec.target);
+    if (!had) {
+      this.simple.set(infoId, { rdev: st.rdev, pid, fd: rec.fd });
+      const own = this.ids()?.sessions?.get(pid);
+      const mine = !!own && own.ttyNr !== 0 && own.ttyNr === p.ttyDev;
+      if (mine) this.cttySessions.add(own!.sid);
+      this.infos.push({
+        id: infoId, type: kind === 'vt' ? 'VT' : 'CONSOLE', locked: false, exclusive: p.excl === 1, packet_mode: false,
+        sid: mine ? this.written(own!.sid, false) : 0, pgrp: mine ? this.written(Math.max(0, own!.tpgid), true) : 0, rdev: st.rdev,
+        termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, uid: st.uid, gid: st.gid,
+      });
+    }
+    const regfId = this.pathEntry(rec.target, flags, st);
+    return { type: 'TTY', id, tty: { id, tty_info_id: infoId, flags, fown: fown(), regf_id: regfId } };
+  }
+
+  /**
+   * A terminal named by --external tty[RDEV:DEV]: as CRIU 4.2 writes it, no path (the restore
+   * takes it from --inherit-fd fd[N]:tty[RDEV:DEV]), a tty_info of its own per open file with its
+   * termios, window size and owner, and the session it is the task's controlling terminal of
+   * (with its foreground group), which the restore gives it back.
+   */
+  private externalTty(pid: number, rec: FdRecord, st: Stats, flags: number, id: number): Entry {
+    const p = probeTty(pid, rec.fd);
+    if (typeof p.termios === 'number' || typeof p.termiosLocked === 'number' || typeof p.winsize === 'number') {
+      throw refuseFd(pid, rec.fd, `named by --external ${extTtyName(st.rdev, st.dev)}, but its termios or window size cannot be read (${[p.termios, p.termiosLocked, p.winsize].find((v) => typeof v === 'number')}: not a terminal, or hung up)`, rec.target);
+    }
+    if (++this.extCount > EXT_TTY_MAX) throw refuseFd(pid, rec.fd, `more than ${EXT_TTY_MAX} open files of external terminals (CRIU's images number no more)`, rec.target);
+    const own = this.ids()?.sessions?.get(pid);
+    const mine = !!own && own.ttyNr !== 0 && own.ttyNr === p.ttyDev;
+    if (mine) this.cttySessions.add(own!.sid);
+    const infoId = extTtyInfoId(this.extCount);
+    this.infos.push({
+      id: infoId, type: 'EXT_TTY', locked: false, exclusive: p.excl === 1, packet_mode: false, sid: mine ? this.written(own!.sid, false) : 0, pgrp: mine ? this.written(Math.max(0, own!.tpgid), true) : 0, rdev: st.rdev,
+      termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, uid: st.uid, gid: st.gid,
+    });
+    return { type: 'TTY', id, tty: { id, tty_info_id: infoId, flags, fown: fown() } };
   }
 
   /**
@@ -191,7 +272,7 @@ export class TtyFiles implements DumpKind {
     const canonical = !master && isCanonical(p.termios);
     const icanonLocked = !master && (p.termiosLocked.readUInt32LE(12) & TERMIOS.ICANON) !== 0;
     this.ends.set(infoId, {
-      index, master, pid, fd: rec.fd, target: rec.target, sid, pgrp, locked, inq: Math.max(0, p.inq), canonical, icanonLocked, packet: master && p.pkt === 1,
+      index, master, pid, fd: rec.fd, target: rec.target, sid, pgrp, locked, inq: Math.max(0, p.inq), canonical, icanonLocked, packet: master && p.pkt === 1, extKey: extTtyKey(st.rdev, st.dev),
       ...(master ? {} : { termios: p.termios }),
     });
     this.infos.push({
@@ -218,7 +299,7 @@ export class TtyFiles implements DumpKind {
       }
       if (e.master || masters.has(e.index)) continue;
       refusals.check(() => {
-        if (!ids?.shellJob) throw refuseFd(e.pid, e.fd, 'a terminal whose master is outside the dumped tree (a shell\'s terminal: -j/--shell-job carries one)', e.target);
+        if (!ids?.shellJob) throw refuseFd(e.pid, e.fd, `a terminal whose master is outside the dumped tree (a shell's terminal: -j/--shell-job carries one; --external tty[${e.extKey}] names it external)`, e.target);
         if (outside) throw refuseFd(e.pid, e.fd, `a second terminal outside the dumped tree (besides ${outside.target}): -j/--shell-job carries one`, e.target);
         if (e.sid && ids.sessions?.get(e.sid)?.sid === e.sid) throw refuseFd(e.pid, e.fd, `a terminal outside the dumped tree that is the controlling terminal of session ${e.sid}, led in the tree`, e.target);
         outside = e;
@@ -238,16 +319,24 @@ export class TtyFiles implements DumpKind {
     }
     // every controlling terminal of the tree comes back: a pty whose master is dumped (or, with
     // --shell-job, the terminal of the root's session, led from outside: criu's own at restore)
+    const external = new Set([...this.external].map((k) => Number.parseInt(k.split(':')[0]!, 16)));
     for (const [pid, s] of sessions) {
       if (!s.ttyNr) continue;
+      // a console, or an external terminal (its session led in the tree gets it back from the
+      // descriptor handed over), written with the session
+      if (this.cttySessions.has(s.sid)) continue;
+      if (external.has(s.ttyNr) && !sessions.has(s.sid)) continue;
       const dev = ttyDevice(s.ttyNr);
       const m = dev.kind === 'pts' ? masters.get(dev.index) : undefined;
       if (m && m.sid === s.sid) continue;
       if (ids.shellJob && !sessions.has(s.sid)) continue;
       const { major, minor } = decodeDev(s.ttyNr);
       const name = dev.kind === 'pts' ? `/dev/pts/${dev.index}` : `the terminal ${major}:${minor}`;
+      const why = dev.kind === 'console' || dev.kind === 'vt'
+        ? `no task of the tree holds it (a ${dev.kind === 'vt' ? 'virtual console' : 'console'} is carried as a descriptor held)`
+        : `its master is not in the dumped tree${ids.shellJob ? '' : ' (a shell\'s terminal: -j/--shell-job, or --external tty[RDEV:DEV])'}`;
       refusals.check(() => {
-        throw refuseTask(pid, `its controlling terminal ${name} is not carried: its master is not in the dumped tree${ids.shellJob ? '' : ' (a shell\'s terminal: -j/--shell-job)'}`, 'ctty');
+        throw refuseTask(pid, `its controlling terminal ${name} is not carried: ${why}`, 'ctty');
       });
     }
   }
@@ -307,4 +396,13 @@ export class TtyFiles implements DumpKind {
       ...(this.data.length ? [{ file: 'tty-data.img', magic: 'TTY_DATA', entries: this.data }] : []),
     ];
   }
+}
+
+/** --external tty[RDEV:DEV]'s key for a terminal: its device and its filesystem's, in hex (as stat(2) gives them) */
+export function extTtyKey(rdev: number | bigint, dev: number | bigint): string {
+  return `${BigInt(rdev).toString(16)}:${BigInt(dev).toString(16)}`;
+}
+
+function extTtyName(rdev: number, dev: number): string {
+  return `tty[${extTtyKey(rdev, dev)}]`;
 }

@@ -16,9 +16,15 @@
  * with nothing but its line discipline's own processing (see typed.ts), so that its lines and the
  * line being typed are as they were. Refused: a pair with bytes queued whose slave is open
  * nowhere, whose master is in packet mode (bytes for the master; any for a canonical slave), or
- * whose canonical slave's bytes hold an editing character not marked by LNEXT.
+ * whose canonical slave's bytes hold an editing character not marked by LNEXT. /dev/console and
+ * a virtual console (CONSOLE, VT) are opened again by path (`simple`: the node there must be the
+ * same device), their owner, termios, locked termios and window size set, as CRIU 4.2 does. A
+ * terminal handed over with --inherit-fd fd[N]:tty[RDEV:DEV] (an external one, EXT_TTY, or any
+ * the key names, as CRIU's restore takes it) gets the same settings (`inherited`), and is the
+ * controlling terminal of the session recorded with it again.
  */
-import { CTTY_INFO_ID, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
+import { statSync } from 'node:fs';
+import { CTTY_INFO_ID, decodeDev, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
 import { isCanonical, unmarkedEditing } from './typed.js';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import type { FileBase } from '../reg/plan.js';
@@ -51,6 +57,8 @@ export interface TtyFilePlan extends FileBase {
   infoId: number;
   /** a slave that was hung up (its tty_info has no termios): opened through a master of its own, closed then */
   hung?: boolean;
+  /** /dev/console or a virtual console: opened by path, its settings and owner set (no pair, no session) */
+  simple?: boolean;
   /**
    * a master: the bytes the pair held for each end to read (tty-data.img), put back unchanged
    * once both ends are open (the slave's termios raw for the while)
@@ -70,6 +78,9 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
   /** --shell-job: the one pty slave whose master is not in the checkpoint is criu's standard input */
   shellJob = false;
 
+  /** madeLater: is a path below mounts the restore makes (not there to be looked at before)? */
+  constructor(private readonly madeLater: (path: string) => boolean = () => false) {}
+
   async load(dir: string, files: ReadonlyMap<number, Obj>): Promise<void> {
     this.files = files;
     this.infos = new Map(((await readImage(dir, 'tty-info.img', 'TTY_INFO', true)) ?? []).map((e) => [n(e.id), e]));
@@ -88,6 +99,7 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
         termios: Buffer.alloc(36), termiosLocked: Buffer.alloc(36), winsize: [0, 0, 0, 0], packetMode: false, locked: false, exclusive: false, uid: 0, gid: 0,
       };
     }
+    if (type === 'CONSOLE' || type === 'VT') return this.simple(fe, info, type, ctx);
     if (type === 'EXT_TTY') throw refuse(`${ctx.what}: an external terminal (dumped with --external tty[...]) is restored only from a descriptor handed over: --inherit-fd 'fd[N]:${this.inheritKey(fe)}'`);
     if (type !== 'PTY') throw refuse(`${ctx.what}: a ${type} terminal is not restored (only pseudo-terminals are)`);
     if (!info.pty) throw badImage(`${ctx.what}: pty ${infoId} has no index`, { image: 'tty-info.img' });
@@ -123,6 +135,56 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
   }
 
   /**
+   * /dev/console or a virtual console: by the path it was opened at, which must be that device
+   * still; the session it was the controlling terminal of takes it again through this file (CRIU
+   * keeps one tty_info for it: every file of it carries the session, whose leader takes it once).
+   */
+  private simple(fe: Obj, info: Obj, type: 'CONSOLE' | 'VT', ctx: PlanContext): TtyFilePlan {
+    const what = type === 'VT' ? 'a virtual console' : 'the console';
+    const reg = fe.regf_id !== undefined ? (this.files.get(n(fe.regf_id))?.reg as Obj | undefined) : undefined;
+    if (!reg) throw badImage(`${ctx.what}: ${what} (terminal ${fe.id}) has no path (regf_id)`, { image: 'files.img' });
+    if (!info.termios || !info.winsize) throw refuse(`${ctx.what}: ${what} hung up (no termios) is not restored`);
+    const path = String(reg.name);
+    const rdev = n(info.rdev);
+    // (a path below mounts the restore makes, --root's, is looked at when it is opened: the
+    // kernel's device there is the one named or the open fails the same way)
+    if (!this.madeLater(path)) {
+      let st;
+      try {
+        st = statSync(path);
+      } catch (e) {
+        throw refuse(`${ctx.what}: ${what} was opened at ${path}, which is not there now (${(e as NodeJS.ErrnoException).code})`);
+      }
+      const want = decodeDev(rdev);
+      const have = decodeDev(st.rdev);
+      if (!st.isCharacterDevice() || have.major !== want.major || have.minor !== want.minor) throw refuse(`${ctx.what}: ${what} was opened at ${path}, device ${want.major}:${want.minor}, which is ${st.isCharacterDevice() ? `device ${have.major}:${have.minor}` : 'no character device'} now`);
+    }
+    const w = info.winsize as Obj;
+    return {
+      kind: 'tty', simple: true, flags: n(fe.flags), pos: 0n, master: false, index: -1, path, infoId: n(fe.tty_info_id),
+      termios: termiosBytes(info.termios), termiosLocked: info.termios_locked ? termiosBytes(info.termios_locked) : Buffer.alloc(36),
+      winsize: [n(w.ws_row), n(w.ws_col), n(w.ws_xpixel), n(w.ws_ypixel)],
+      packetMode: false, locked: false, exclusive: !!info.exclusive, uid: n(info.uid), gid: n(info.gid),
+      ...(n(info.sid) ? { ctty: { sid: n(info.sid), pgrp: n(info.pgrp) } } : {}),
+    };
+  }
+
+  /**
+   * A terminal handed over with --inherit-fd: the settings its tty_info recorded (none for a
+   * hung-up one), set on it as CRIU 4.2 sets them, and the session it was the terminal of.
+   */
+  inherited(fe: Obj): Pick<TtyFilePlan, 'termios' | 'termiosLocked' | 'winsize' | 'uid' | 'gid' | 'ctty'> | undefined {
+    const info = this.infos.get(n(fe.tty_info_id));
+    if (!info?.termios || !info.winsize) return undefined;
+    const w = info.winsize as Obj;
+    return {
+      termios: termiosBytes(info.termios), termiosLocked: info.termios_locked ? termiosBytes(info.termios_locked) : Buffer.alloc(36),
+      winsize: [n(w.ws_row), n(w.ws_col), n(w.ws_xpixel), n(w.ws_ypixel)], uid: n(info.uid), gid: n(info.gid),
+      ...(n(info.sid) ? { ctty: { sid: n(info.sid), pgrp: n(info.pgrp) } } : {}),
+    };
+  }
+
+  /**
    * Bytes for a canonical slave (its termios: the slave's tty_info's) are typed again: each
    * editing character among them must be marked by LNEXT (ours always are; CRIU 4.2 writes the
    * lines as read), and the echo that tells they are through must not meet packet mode.
@@ -145,7 +207,7 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
 
   /** Pairs: each slave has its master; the session of a pair goes on one end (a slave, else the master). */
   finish(files: readonly unknown[]): void {
-    const ttys = (files as { kind: string }[]).filter((f): f is TtyFilePlan => f.kind === 'tty' && !(f as TtyFilePlan).devTty);
+    const ttys = (files as { kind: string }[]).filter((f): f is TtyFilePlan => f.kind === 'tty' && !(f as TtyFilePlan).devTty && !(f as TtyFilePlan).simple);
     const byIndex = new Map<number, TtyFilePlan[]>();
     for (const t of ttys) byIndex.set(t.index, [...(byIndex.get(t.index) ?? []), t]);
     let outside: number | undefined;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CTTY_INFO_ID, ptyInfoId, termiosBytes, termiosEntry, ttyDevice } from '@crtools/images/facts';
+import { CONSOLE_INFO_ID, CTTY_INFO_ID, extTtyInfoId, ptyInfoId, termiosBytes, termiosEntry, ttyDevice, VT_INFO_ID } from '@crtools/images/facts';
 import { TtyPlans, type TtyFilePlan } from './plan.js';
 
 /** the kernel's struct termios of a fresh pty, with VINTR ^B */
@@ -39,16 +39,18 @@ describe('terminal devices', () => {
     expect(ttyDevice(0x103)).toEqual({ kind: 'none' });
     expect(ptyInfoId(3, true)).toBe(7);
     expect(CTTY_INFO_ID).toBe(2012);
+    expect([CONSOLE_INFO_ID, VT_INFO_ID, extTtyInfoId(1), extTtyInfoId(64)]).toEqual([2004, 2008, 2026, 2152]);
   });
 });
 
 /** a TtyPlans loaded with these tty-info entries (and REG entries for paths) */
-function plans(infos: Record<string, unknown>[], data: [number, string][] = [], shellJob = false): TtyPlans {
-  const p = new TtyPlans();
+function plans(infos: Record<string, unknown>[], data: [number, string][] = [], shellJob = false, regs: [number, string][] = []): TtyPlans {
+  // (the paths are not looked at: as below mounts the restore makes)
+  const p = new TtyPlans(() => true);
   const internals = p as unknown as { infos: Map<number, unknown>; data: Map<number, Buffer>; files: Map<number, unknown> };
   internals.infos = new Map(infos.map((e) => [Number(e.id), e]));
   internals.data = new Map(data.map(([id, s]) => [id, Buffer.from(s)]));
-  internals.files = new Map();
+  internals.files = new Map(regs.map(([id, name]) => [id, { id, type: 'REG', reg: { id, name } }]));
   p.shellJob = shellJob;
   return p;
 }
@@ -120,7 +122,26 @@ describe('tty plans', () => {
   });
   it('refuses hung-up masters and other kinds by name', () => {
     expect(() => plans([{ ...info(0, true), termios: undefined }]).plan(fe(1, 1), ctx(1))).toThrow(/hung-up pty master/);
-    expect(() => plans([{ ...info(0, true), type: 'VT' }]).plan(fe(1, 1), ctx(1))).toThrow(/a VT terminal is not restored/);
+    expect(() => plans([{ ...info(0, true), type: 'SERIAL' }]).plan(fe(1, 1), ctx(1))).toThrow(/a SERIAL terminal is not restored/);
+  });
+  it('the console and a virtual console: opened by the path of their REG entry, their settings and owner, no pair, no session', () => {
+    const vt = { id: VT_INFO_ID, type: 'VT', locked: false, exclusive: true, packet_mode: false, sid: 0, pgrp: 0, rdev: 0x405, termios, termios_locked: termios, winsize: { ws_row: 25, ws_col: 80 }, dev: 6, uid: 0, gid: 5 };
+    const p = plans([vt, { ...vt, id: CONSOLE_INFO_ID, type: 'CONSOLE', rdev: 0x501, exclusive: false }], [], false, [[7, '/d/tty5'], [8, '/d/console']]);
+    const files = [p.plan({ ...fe(1, VT_INFO_ID), regf_id: 7 }, ctx(1)), p.plan({ ...fe(2, CONSOLE_INFO_ID), regf_id: 8 }, ctx(2))];
+    p.finish(files);
+    expect(files[0]).toMatchObject({ kind: 'tty', simple: true, path: '/d/tty5', exclusive: true, winsize: [25, 80, 0, 0], uid: 0, gid: 5 });
+    expect(files[1]).toMatchObject({ kind: 'tty', simple: true, path: '/d/console', exclusive: false });
+    expect(files[0]!.ctty).toBeUndefined();
+    expect(() => p.plan(fe(3, VT_INFO_ID), ctx(3))).toThrow(/has no path/);
+    expect(() => plans([{ ...vt, termios: undefined }], [], false, [[7, '/d/tty5']]).plan({ ...fe(1, VT_INFO_ID), regf_id: 7 }, ctx(1))).toThrow(/hung up/);
+  });
+  it('an external terminal: refused without --inherit-fd, naming the key; handed over, its settings and its session', () => {
+    const ext = { id: extTtyInfoId(1), type: 'EXT_TTY', locked: false, exclusive: false, packet_mode: false, sid: 100, pgrp: 101, rdev: 0x8803, termios, termios_locked: termios, winsize: { ws_row: 33, ws_col: 101 }, dev: 0x1a, uid: 0, gid: 5 };
+    const p = plans([ext]);
+    expect(() => p.plan(fe(1, 2026), ctx(1))).toThrow(/--inherit-fd 'fd\[N\]:tty\[8803:1a\]'/);
+    expect(p.inheritKey(fe(1, 2026))).toBe('tty[8803:1a]');
+    expect(p.inherited(fe(1, 2026))).toMatchObject({ winsize: [33, 101, 0, 0], uid: 0, gid: 5, ctty: { sid: 100, pgrp: 101 } });
+    expect(plans([{ ...ext, sid: 0, pgrp: 0 }]).inherited(fe(1, 2026))!.ctty).toBeUndefined();
   });
   it('/dev/tty: opened again by its holder', () => {
     const p = plans([{ id: CTTY_INFO_ID, type: 'CTTY', sid: 100, pgrp: 100, rdev: 0x500, termios, winsize: {} }]);
