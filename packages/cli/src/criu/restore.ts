@@ -59,7 +59,7 @@ export const RESTORE_ARGS = {
   'cgroup-props': { type: 'string', description: 'TEXT — a dump\'s option: accepted, unused on restore (as CRIU)' },
   'cgroup-props-file': { type: 'string', description: 'FILE — a dump\'s option: accepted, unused on restore (as CRIU)' },
   'cgroup-dump-controller': { type: 'string', description: 'NAME — a dump\'s option: accepted, unused on restore (as CRIU)' },
-  'join-ns': { type: 'string', alias: 'J', description: 'NS:{PID|NS_FILE} — restore the tree inside an existing namespace (net, uts, ipc; time, user and mnt not yet); repeatable' },
+  'join-ns': { type: 'string', alias: 'J', description: 'NS:{PID|NS_FILE}[,UID,GID] — restore the tree inside an existing namespace (net, uts, ipc, time, user, mnt; user takes UID,GID); repeatable' },
   external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; veth[IN]:OUT[@BRIDGE] — as --veth-pair; macvlan[IN]:DEVICE — the tree\'s macvlan IN hangs on DEVICE; repeatable' },
   'veth-pair': { type: 'string', description: "IN=OUT[@BRIDGE] — the tree's veth IN gets its peer OUT in criu's network namespace (in BRIDGE, up); repeatable" },
   'manage-cgroups': { type: 'boolean', description: 'put the tasks back in their cgroups; --manage-cgroups=MODE: none, props, soft (default), full, strict, ignore' },
