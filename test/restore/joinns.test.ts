@@ -14,7 +14,8 @@
  *   mapped otherwise, clocks that would go back, a mount namespace that is not the dumped one, a
  *   user namespace for a tree whose pids are criu's; pid as CRIU refuses it, a namespace that
  *   cannot be opened, bad UID,GID or a conflict with --empty-ns are usage errors (exit 1), and
- *   none of these leaves a process behind.
+ *   none of these leaves a process behind;
+ * - over RPC (join_ns): time and mnt restored, refused with rst_sibling.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,8 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET, type ExpectedChange } from '@crtools/inspect';
 import { alive, askVerdict, childrenOf, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { CriuClient } from '@crtools/rpc';
+import { criuBin } from '../lib/paths.js';
 import { CRIU, runBy } from './criu-ref.js';
 import { killRestored, restoreDir } from './roundtrip.js';
 
@@ -259,4 +262,24 @@ describe.skipIf(!CRIU)(`--join-ns time and mnt between crtools and CRIU (${CRIU 
       expect(w.check()).toBe('check ok bad=0');
     });
   }
+});
+
+describe('--join-ns over RPC (CriuOpts join_ns)', () => {
+  it('time and mnt by a RESTORE request: the task lives in them and goes on; with rst_sibling (the helper cannot start a sibling) refused by name, nothing left', async () => {
+    const client = new CriuClient({ criu: criuBin });
+    const h = holderOf(['time', 'mnt']);
+    const join_ns = [{ ns: 'time', ns_file: String(h) }, { ns: 'mnt', ns_file: `/proc/${h}/ns/mnt` }];
+    const w = startWorkload('pattern', ['1']);
+    const dir = tmp('joinns-rpc');
+    expect(criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']).code).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const err = await client.restore({ imagesDir: dir, rst_sibling: true, join_ns, log_file: 'restore-sibling.log' }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toContain(`--join-ns time:${h}: a tree that joins a time namespace cannot be restored as a sibling of the restorer (--restore-sibling, as RPC callers ask) by crtools yet`);
+    expect(alive(w.pid)).toBe(false);
+    expect((await client.restore({ imagesDir: dir, join_ns, log_file: 'restore.log' })).pid).toBe(w.pid);
+    killLater.push(w.pid);
+    for (const k of ['time', 'mnt']) expect(ns(w.pid, k), k).toBe(ns(h, k));
+    expect(w.check()).toBe('check ok bad=0');
+  });
 });
