@@ -55,13 +55,14 @@ describe('unknown options are usage errors, and nothing is done', () => {
       expect(r, name).toMatchObject({ code: 4, stdout: '', stderr: `criu: --${name} is not supported yet (crtools issue ${issue})\n` });
       expect(existsSync(dir)).toBe(false);
     }
-    // --external: its unix[INO] and mnt[KEY]:VAL forms are carried; the others are refused by name, as early
-    const ext = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--external', 'mnt[]:m']);
-    expect(ext).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --external mnt[]:m is not supported yet (of the mount forms only mnt[KEY]:VAL is; crtools issue 17)\n' });
+    // --external: its unix[INO], net[INO]:KEY, mnt[KEY]:VAL and mnt[][:m|:s] forms are carried; a
+    // malformed mount form is a usage error; the other kinds are refused by name, as early
+    const ext = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--external', 'mnt[]:x']);
+    expect(ext).toMatchObject({ code: 1, stdout: '', stderr: 'criu: invalid --external mnt[]:x (mnt[KEY]:VAL, or mnt[]:FLAGS with FLAGS m or s)\n' });
     const dev = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--external', 'dev[8/1]:d']);
-    expect(dev).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --external dev[8/1]:d is not supported yet (only unix[INO], tty[RDEV:DEV], net[INO]:KEY and mnt[KEY]:VAL are; crtools issue 17)\n' });
-    const auto = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '-M', 'auto']);
-    expect(auto).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --ext-mount-map auto is not supported yet (only KEY:VAL is; crtools issue 17)\n' });
+    expect(dev).toMatchObject({ code: 4, stdout: '', stderr: 'criu: --external dev[8/1]:d is not supported yet (only unix[INO], tty[RDEV:DEV], net[INO]:KEY, mnt[KEY]:VAL and mnt[][:m|:s] are; crtools issue 17)\n' });
+    const map = criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '-M', 'nokey']);
+    expect(map).toMatchObject({ code: 1, stdout: '', stderr: 'criu: invalid --ext-mount-map nokey (KEY:VAL or auto)\n' });
     // the container options' values, as CRIU parses them
     expect(criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--manage-cgroups=loose'])).toMatchObject({ code: 1, stderr: 'criu: invalid argument for --manage-cgroups: loose (ignore, none, props, soft, full, strict)\n' });
     expect(criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--empty-ns', 'ipc'])).toMatchObject({ code: 1, stderr: 'criu: invalid argument for --empty-ns: ipc (only net)\n' });

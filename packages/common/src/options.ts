@@ -110,6 +110,15 @@ export interface CriuOptions {
   external: string[];
   ext_mnt: { key: string; val: string }[];
   /**
+   * --external mnt[] / --ext-mount-map auto (RPC auto_ext_mnt): the dump finds external mounts by
+   * itself (binds of criu's mounts), the restore binds them back from where they were found;
+   * ext_masters (mnt[]:m, --enable-external-masters) and ext_sharing (mnt[]:s,
+   * --enable-external-sharing) let slaves and shared mounts be found so too
+   */
+  auto_ext_mnt: boolean;
+  ext_masters: boolean;
+  ext_sharing: boolean;
+  /**
    * --veth-pair IN=OUT, --external veth[IN]:OUT[@BRIDGE] (RPC veths): at restore, the veth IN
    * of the tree's network namespace gets its peer, named OUT, in criu's own namespace (put in
    * BRIDGE and brought up when one is named)
@@ -144,7 +153,7 @@ export function defaultOptions(): CriuOptions {
     timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT, use_page_server: false,
     tcp_established: false, tcp_close: false, tcp_skip_in_flight: false, network_lock: 'iptables', ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
-    weak_sysctls: false, empty_ns: 0, join_ns: [], cgroup_dump_controller: [], external: [], ext_mnt: [], veths: [], cg_root: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
+    weak_sysctls: false, empty_ns: 0, join_ns: [], cgroup_dump_controller: [], external: [], ext_mnt: [], auto_ext_mnt: false, ext_masters: false, ext_sharing: false, veths: [], cg_root: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
   };
 }
 

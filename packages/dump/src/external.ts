@@ -38,7 +38,7 @@ export function dumpExternals(values: readonly string[], refusals: Refusals): Du
       out.tty.add(`${BigInt(`0x${tty[1]}`).toString(16)}:${BigInt(`0x${tty[2]}`).toString(16)}`);
       continue;
     }
-    refusals.refuse(new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v} is not supported yet (only unix[INO], tty[RDEV:DEV], net[INO]:KEY and mnt[KEY]:VAL are; crtools issue 17)`, {
+    refusals.refuse(new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v} is not supported yet (only unix[INO], tty[RDEV:DEV], net[INO]:KEY, mnt[KEY]:VAL and mnt[][:m|:s] are; crtools issue 17)`, {
       context: { option: 'external', value: v }, exitCode: ExitCode.UNSUPPORTED,
     }));
   }

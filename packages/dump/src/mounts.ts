@@ -17,7 +17,7 @@ import { closeSync, openSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
-import { encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG, superOptionsOf } from '@crtools/images/facts';
+import { AUTODETECTED_EXT_KEY, encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG, superOptionsOf } from '@crtools/images/facts';
 import { readMountinfo, type MountInfo } from '@crtools/procfs';
 import { cloneMount } from '@crtools/sys';
 
@@ -34,6 +34,13 @@ export interface MountOptions {
   emptyNet: boolean;
   /** --external net[INO]:KEY: network namespace inode → key (namespaces.ts: such a namespace is the caller's, not dumped) */
   extNet?: ReadonlyMap<number, string>;
+  /**
+   * --external mnt[] (--ext-mount-map auto, RPC auto_ext_mnt): a mount showing a directory of a
+   * mount of criu's namespace is found external by itself; a slave of it only with `masters`
+   * (mnt[]:m, --enable-external-masters, RPC ext_masters), a shared one only with `sharing`
+   * (mnt[]:s, --enable-external-sharing, RPC ext_sharing), as CRIU 4.2
+   */
+  autoExt?: { masters: boolean; sharing: boolean };
 }
 
 const keyOf = (m: MountInfo) => [m.mountPoint, m.root, `${m.devMajor}:${m.devMinor}`, m.fsType, m.source].join('\0');
@@ -56,8 +63,12 @@ export class TreeMounts {
   /** the device of criu's /dev/pts: a devpts of another is a new instance (CRIU writes newinstance) */
   private readonly hostPts: string | undefined;
 
-  /** mount id → ext_key of the external mounts (--external mnt[KEY]:VAL, keyed by mount point) */
+  /** mount id → ext_key of the external mounts (--external mnt[KEY]:VAL, keyed by mount point; found by --external mnt[]) */
   readonly external = new Map<number, string>();
+  /** mount id → what an external mount found by --external mnt[] shows of criu's namespace (its path there) */
+  readonly autoSource = new Map<number, string>();
+  /** mount id → why --external mnt[] did not take a mount showing one of criu's as external */
+  private readonly notFound = new Map<number, string>();
 
   constructor(readonly rootPid: number, private readonly refusals: Refusals, private readonly opts: MountOptions = { extMnt: [], emptyNet: false }) {
     this.list = readMountinfo(rootPid);
@@ -76,6 +87,45 @@ export class TreeMounts {
         this.inherited.add(m.mntId);
         have.set(keyOf(m), n - 1);
       }
+    }
+    if (opts.autoExt) this.detectExternal(mine, opts.autoExt);
+  }
+
+  /**
+   * --external mnt[]: each mount of the tree's (not its root, not one criu's namespace has too,
+   * not named external already) that shows a directory of a mount of criu's namespace (same
+   * file system, its root at or below that mount's) is external, as CRIU 4.2's
+   * resolve_external_mounts finds them: the mount of criu's whose peer group it shares or is a
+   * slave of if there is one, else the last that fits; a shared one only with `sharing`, a slave
+   * only with `masters` and when its master is that mount's group or master.
+   */
+  private detectExternal(mine: readonly MountInfo[], auto: { masters: boolean; sharing: boolean }): void {
+    const root = this.list.find((m) => !this.list.some((o) => o.mntId === m.parentId));
+    for (const m of this.list) {
+      if (m === root || this.inherited.has(m.mntId) || this.external.has(m.mntId)) continue;
+      let match: MountInfo | undefined;
+      for (const it of mine) {
+        if (!sameDev(m, it) || it.fsType !== m.fsType || !rootUnder(m.root, it.root)) continue;
+        match = it;
+        if ((m.shared && m.shared === it.shared) || (m.master && m.master === it.shared)) break;
+      }
+      if (!match) continue;
+      if (m.shared && !auto.sharing) {
+        this.notFound.set(m.mntId, `shows ${match.mountPoint} of criu's namespace but is shared: --external mnt[]:s (--enable-external-sharing) takes it as external`);
+        continue;
+      }
+      if (m.master && !auto.masters) {
+        this.notFound.set(m.mntId, `shows ${match.mountPoint} of criu's namespace but is a slave: --external mnt[]:m (--enable-external-masters) takes it as external`);
+        continue;
+      }
+      if (m.master && m.master !== match.shared && m.master !== match.master) {
+        this.notFound.set(m.mntId, `shows ${match.mountPoint} of criu's namespace but is a slave of peer group ${m.master}, neither that mount's group nor its master (as CRIU: not external)`);
+        continue;
+      }
+      // (as CRIU writes it: the mount point of criu's, and the tree's mount's root below that mount's)
+      const cut = match.root === '/' ? m.root.slice(1) : m.root.slice(match.root.length + 1);
+      this.external.set(m.mntId, AUTODETECTED_EXT_KEY);
+      this.autoSource.set(m.mntId, cut ? path.posix.join(match.mountPoint, cut) : match.mountPoint);
     }
   }
 
@@ -112,7 +162,9 @@ export class TreeMounts {
       // (the root: the restore's --root; an external one: the restore's to give)
       if (!this.inherited.has(m.mntId) && m !== root && !this.external.has(m.mntId)) {
         const bind = placed.some((p) => sameDev(p, m) && rootUnder(m.root, p.root));
-        if (!bind && !(MADE_FS.includes(m.fsType) && m.root === '/')) {
+        if (!bind && !(MADE_FS.includes(m.fsType) && m.root === '/') && this.notFound.has(m.mntId)) {
+          refuse(m, this.notFound.get(m.mntId)!);
+        } else if (!bind && !(MADE_FS.includes(m.fsType) && m.root === '/')) {
           refuse(m, MADE_FS.includes(m.fsType)
             ? `shows only ${m.root} of a file system mounted nowhere else in the namespace, which is not supported by crtools yet (crtools issue 17)`
             : `is the tree's own and of a file system crtools does not mount again (carried: inherited mounts, ${MADE_FS.join(', ')}, bind mounts; crtools issue 17)`);
@@ -137,7 +189,7 @@ export class TreeMounts {
       const options = m.fsType === 'devpts' && `${m.devMajor}:${m.devMinor}` !== this.hostPts ? [sb.options, 'newinstance'].filter(Boolean).join(',') : sb.options;
       return {
         fstype: FSTYPE[m.fsType] ?? 0, mnt_id: m.mntId, root_dev: Number(encodeKdev(m.devMajor, m.devMinor)), parent_mnt_id: m.parentId,
-        flags, root: m.root, mountpoint: m.mountPoint, source: m.source, options,
+        flags, root: m.root, mountpoint: m.mountPoint, source: this.autoSource.get(m.mntId) ?? m.source, options,
         shared_id: m.shared ?? 0, master_id: m.master ?? 0, sb_flags: sb.sbFlags,
         ...(this.external.has(m.mntId) ? { ext_key: this.external.get(m.mntId) } : {}),
       };

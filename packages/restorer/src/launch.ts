@@ -50,8 +50,14 @@ export interface RestoreTreeOptions {
    * its TCP connections inside it); without it, restoreTree makes it and lets it go after.
    */
   netns?: MadeNetNamespace;
-  /** --join-ns: UTS and IPC namespaces the root is born in (the launching thread joins them across the clone) */
-  joinNs?: readonly { fd: number; type: number; name: string }[];
+  /**
+   * --join-ns: namespaces other than the network one the root is born in (the launching thread
+   * joins UTS and IPC ones across the clone, a helper mount, time and user ones; in a user one,
+   * the helper takes uid and gid where given)
+   */
+  joinNs?: readonly { fd: number; type: number; name: string; uid?: number; gid?: number }[];
+  /** --join-ns: what the checkpoint holds of the joined namespaces, checked once the root is born in them; a throw kills the tree */
+  joinedCheck?: (rootPid: number) => void;
   /**
    * --root: the tree's mounts are made under `root` (external ones from what `ext` maps their
    * keys to), which becomes the root of its mount namespace once every task is restored
@@ -100,8 +106,8 @@ export function validatePlan(plan: RestorePlan): void {
   // the namespaces a root may be born in: UTS, IPC, pid, mount and user (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUSER)
   const nsFlags = plan.namespaces?.cloneFlags ?? 0;
   if (!Number.isInteger(nsFlags) || (nsFlags & ~(NS_TYPE.uts | NS_TYPE.ipc | NS_TYPE.pid | NS_TYPE.mnt | NS_TYPE.user)) !== 0) bad(`namespace clone flags 0x${nsFlags.toString(16)}`);
-  if (!!plan.namespaces?.userns !== !!(nsFlags & NS_TYPE.user)) bad('a user namespace without its maps, or maps without a user namespace');
-  if (plan.namespaces?.userns && (plan.namespaces.net || plan.namespaces.emptyNet || plan.namespaces.extNet || plan.namespaces.clocks)) bad('network or time namespaces made outside the root\'s user namespace');
+  if (!!plan.namespaces?.userns !== (!!(nsFlags & NS_TYPE.user) || !!plan.namespaces?.userJoined)) bad('a user namespace without its maps, or maps without a user namespace');
+  if (plan.namespaces?.userns && !plan.namespaces.userJoined && (plan.namespaces.net || plan.namespaces.emptyNet || plan.namespaces.extNet || plan.namespaces.clocks)) bad('network or time namespaces made outside the root\'s user namespace');
   if (plan.namespaces?.mounts?.length && !(nsFlags & NS_TYPE.mnt)) bad('mounts for a mount namespace the root is not born in');
   const newPid = ownPidNs(plan);
   if (newPid && plan.tasks[0]!.pid !== 1) bad(`the root of a new pid namespace has pid ${plan.tasks[0]!.pid}, not 1`);
@@ -422,7 +428,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       cloneParent: !!opts.restoreSibling,
       cloneFlags: plan.namespaces?.cloneFlags ?? 0,
       // (the tree's network namespace first, then --join-ns's)
-      joinNs: [...(opts.netns ? [{ fd: opts.netns.fd, type: NS_TYPE.net, name: 'net' }] : []), ...(opts.joinNs ?? []).map((j) => ({ fd: j.fd, type: j.type, name: j.name }))],
+      joinNs: [...(opts.netns ? [{ fd: opts.netns.fd, type: NS_TYPE.net, name: 'net' }] : []), ...(opts.joinNs ?? []).map((j) => ({ fd: j.fd, type: j.type, name: j.name, ...(j.uid !== undefined ? { uid: j.uid } : {}), ...(j.gid !== undefined ? { gid: j.gid } : {}) }))],
       ...(plan.namespaces?.clocks ? { timensOffsets: timensOffsetsFor(plan.namespaces.clocks) } : {}),
     });
     if (isSysError(r)) {
@@ -478,6 +484,12 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
 
   // the root into its css set first: its children are born there, its memory is charged there
   // (a tree in a cgroup namespace of its own: the root makes it at the namespace's root first)
+  // (--join-ns: what the checkpoint holds of the namespaces joined, held to them)
+  try {
+    opts.joinedCheck?.(rootPid);
+  } catch (e) {
+    return abort(e as Error);
+  }
   const cg = opts.cgroups;
   let cgns = false;
   if (cg && !cg.inherits(plan.tasks[0]!.cgSet, plan.cgroups?.rootSet)) {
@@ -492,7 +504,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   // opens no file before: its mounts are in place first)
   if (plan.namespaces) {
     try {
-      if (plan.namespaces.userns) writeUserMaps(rootPid, plan.namespaces.userns);
+      if (plan.namespaces.userns && !plan.namespaces.userJoined) writeUserMaps(rootPid, plan.namespaces.userns);
     } catch (e) {
       return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: cannot map the root's user namespace: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
     }

@@ -16,8 +16,12 @@ export interface LaunchArgs {
   cloneParent: boolean;
   /** CLONE_NEW* flags: the namespaces the root task is born in */
   cloneFlags: number;
-  /** namespaces that exist already (descriptors holding them; setns type; /proc/PID/ns name) the root is born in: the tree's network namespace, --join-ns */
-  joinNs?: { fd: number; type: number; name: string }[];
+  /**
+   * namespaces that exist already (descriptors holding them; setns type; /proc/PID/ns name) the
+   * root is born in: the tree's network namespace, --join-ns (mount, time and user ones joined by
+   * a helper, which in a user one takes uid and gid where given)
+   */
+  joinNs?: { fd: number; type: number; name: string; uid?: number; gid?: number }[];
   /** the root is born in a new time namespace with these offsets (timens_offsets text: "clockid sec nsec" lines) */
   timensOffsets?: string;
 }

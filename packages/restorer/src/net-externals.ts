@@ -4,9 +4,11 @@
  * name the peer of the tree's veth IN, made in criu's own namespace (first given wins, the
  * `veths` list first, as CRIU keeps them in one list); `--external macvlan[IN]:DEV` names the
  * device of criu's namespace the tree's macvlan IN hangs on; `--external mnt[KEY]:PATH` maps an
- * external mount as `--ext-mount-map`/RPC ext_mnt do. Any other external form is refused by name.
+ * external mount as `--ext-mount-map`/RPC ext_mnt do, `--external mnt[]` binds the ones the dump
+ * found by itself from where it found them. Any other external form is refused by name.
  */
 import { CrtoolsError, ExitCode } from '@crtools/common';
+import { AUTODETECTED_EXT_KEY } from '@crtools/images/facts';
 
 export interface NetExternals {
   /** inside name → the peer's name outside and the bridge it goes in */
@@ -34,8 +36,11 @@ export function checkExternalKind(e: string): void {
  * A restore's externals from its options: veths (RPC veths), external (mnt[], veth[], macvlan[]
  * forms) and ext_mnt (the external mounts by key; the mnt[] forms of `external` after them).
  */
-export function restoreExternals(o: { veths?: readonly { if_in: string; if_out: string }[]; external?: readonly string[]; ext_mnt?: readonly { key: string; val: string }[] }): NetExternals & { mounts: Map<string, string> } {
+export function restoreExternals(o: { veths?: readonly { if_in: string; if_out: string }[]; external?: readonly string[]; ext_mnt?: readonly { key: string; val: string }[]; auto_ext_mnt?: boolean }): NetExternals & { mounts: Map<string, string> } {
   const out = { veths: new Map(), macvlans: new Map(), mounts: new Map((o.ext_mnt ?? []).map((m) => [m.key, m.val])) } as NetExternals & { mounts: Map<string, string> };
+  // --external mnt[] (--ext-mount-map auto, RPC auto_ext_mnt): the mounts the dump found external
+  // by itself are bound from where it found them (their key stands for that; mounts.ts)
+  if (o.auto_ext_mnt) out.mounts.set(AUTODETECTED_EXT_KEY, '');
   const veth = (inside: string, outside: string, as: string) => {
     const [name, bridge, more] = outside.split('@');
     if (!devName(inside) || !devName(name) || (bridge !== undefined && !devName(bridge)) || more !== undefined) throw usage(`veth pair ${as} (IN=OUT[@BRIDGE], device names of 1-15 bytes)`);
@@ -46,8 +51,9 @@ export function restoreExternals(o: { veths?: readonly { if_in: string; if_out: 
     checkExternalKind(e);
     const m = /^(\w+)\[([^\]]*)\](?::(.*))?$/.exec(e);
     const kind = m?.[1];
-    if (kind === 'mnt') {
-      if (!m![2] || !m![3]) throw usage(`--external ${e} (mnt[KEY]:PATH)`);
+    if (kind === 'mnt' && !m![2] && /^(|m|s)$/.test(m![3] ?? '')) out.mounts.set(AUTODETECTED_EXT_KEY, '');
+    else if (kind === 'mnt') {
+      if (!m![2] || !m![3]) throw usage(`--external ${e} (mnt[KEY]:PATH, or mnt[])`);
       out.mounts.set(m![2], m![3]);
     } else if (kind === 'veth') veth(m![2]!, m![3] ?? '', `--external ${e}`);
     else {

@@ -341,6 +341,11 @@ export interface NamespacePlan {
    * writes before the root runs code of its own; the tasks' creds are the ids inside it
    */
   userns?: { uid: IdExtent[]; gid: IdExtent[] };
+  /**
+   * the user namespace of userns is one that exists (--join-ns user, its maps checked to be
+   * these): the root is born in it, not in a new one; the maps give the ids' counterparts outside
+   */
+  userJoined?: boolean;
 }
 
 /**

@@ -16,7 +16,7 @@ import { LazyPagesClient } from './lazy-socket.js';
 import type { RestorePlan } from './plan.js';
 import { TcpConnections } from './tcp.js';
 import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
-import { joinNamespaces, type JoinedFd, type JoinedNamespaces } from './join-ns.js';
+import { joinedPlan, joinNamespaces, type JoinedFd, type JoinedNamespaces } from './join-ns.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { setSocketNamespace } from '@crtools/sys';
 import { cgroupMode, prepareCgroups, type MadeCgroups } from './cgroups.js';
@@ -29,7 +29,7 @@ import { restoreExternals } from './net-externals.js';
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
   'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk', 'auto_dedup',
-  'root', 'ext_mnt', 'veths', 'external', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'join_ns', 'evasive_devices', 'orphan_pts_master',
+  'root', 'ext_mnt', 'auto_ext_mnt', 'ext_masters', 'ext_sharing', 'veths', 'external', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'join_ns', 'evasive_devices', 'orphan_pts_master',
 ];
 
 /**
@@ -215,13 +215,8 @@ async function restorePlanned(
   // --join-ns: the root is born in the namespaces given, not in new ones of those kinds
   const joined = joinNamespaces(o.join_ns ?? [], o.empty_ns, log);
   try {
-    if (joined?.net && (rooted.namespaces?.net || rooted.namespaces?.extNet)) {
-      throw new CrtoolsError('UNSUPPORTED_OPTION', `restore: --join-ns net: the checkpoint holds a network namespace of its own (${rooted.namespaces.net ? 'its devices and addresses' : 'an external one'}), which would be made again in the joined namespace: not supported by crtools`, {
-        exitCode: ExitCode.UNSUPPORTED, context: { option: 'join_ns', value: 'net' },
-      });
-    }
-    const planned = joined && rooted.namespaces ? { ...rooted, namespaces: { ...rooted.namespaces, cloneFlags: rooted.namespaces.cloneFlags & ~joined.flags } } : rooted;
-    return await restoreJoined(o, ctx, dir, rel, criuLog, t0, lazy, cgroups, planned, joined);
+    const j = joined ? joinedPlan(rooted, joined, { ...(root ? { root } : {}), restoreSibling: o.rst_sibling }) : undefined;
+    return await restoreJoined(o, ctx, dir, rel, criuLog, t0, lazy, cgroups, j?.plan ?? rooted, joined, j?.check);
   } finally {
     joined?.close();
   }
@@ -229,7 +224,7 @@ async function restorePlanned(
 
 async function restoreJoined(
   o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, lazy: LazyPagesClient | undefined,
-  cgroups: MadeCgroups, planned: RestorePlan, joined: JoinedNamespaces | undefined,
+  cgroups: MadeCgroups, planned: RestorePlan, joined: JoinedNamespaces | undefined, joinedCheck: ((rootPid: number) => void) | undefined,
 ): Promise<RestoreResult> {
   // established TCP connections: made here in repair mode, handed to their tasks as inherited descriptors
   const tcp = new TcpConnections(criuLog.logger('tcp'));
@@ -244,7 +239,7 @@ async function restoreJoined(
     }
   }
   try {
-    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net, cgroups, joined?.fds ?? []);
+    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net, cgroups, joined?.fds ?? [], joinedCheck);
   } finally {
     net?.close();
   }
@@ -252,7 +247,7 @@ async function restoreJoined(
 
 async function restoreInside(
   o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, lazy: LazyPagesClient | undefined,
-  planned: RestorePlan, tcp: TcpConnections, net: MadeNetNamespace | undefined, cgroups: MadeCgroups, joinNs: JoinedFd[],
+  planned: RestorePlan, tcp: TcpConnections, net: MadeNetNamespace | undefined, cgroups: MadeCgroups, joinNs: JoinedFd[], joinedCheck: ((rootPid: number) => void) | undefined,
 ): Promise<RestoreResult> {
   const log = criuLog.logger('restore');
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
@@ -295,6 +290,7 @@ async function restoreInside(
       ...(lazy ? { lazyHandOver: (tasks: { pid: number; uffd: number | undefined }[]) => lazy.handOver(tasks) } : {}),
       ...(net ? { netns: net } : {}),
       ...(joinNs.length ? { joinNs } : {}),
+      ...(joinedCheck ? { joinedCheck } : {}),
     });
   } catch (e) {
     tcp.abandon();

@@ -23,7 +23,7 @@ const PASSED = new Set<string>([
   'ext_unix_sk', 'tcp_established', 'evasive_devices', 'root', 'parent_img', 'track_mem', 'auto_dedup', 'link_remap',
   'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
   'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight', 'cg_root',
-  'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller', 'veths',
+  'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller', 'veths', 'auto_ext_mnt', 'ext_masters', 'ext_sharing',
 ]);
 
 /** rpc.proto's criu_cg_mode by number and name: CriuOptions' mode (DEFAULT: CRIU's, soft) */

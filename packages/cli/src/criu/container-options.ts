@@ -5,22 +5,43 @@
 import { CGROUP_MODES, CLONE_NEWNET, CrtoolsError, ExitCode, type CgroupMode, type JoinNamespace } from '@crtools/common';
 import { optionalValueOption, repeatedOption } from './flags.js';
 
-/** --external mnt[KEY]:VAL and --ext-mount-map KEY:VAL (-M): the external mounts, by mount point. */
+/** The mnt[] forms of --external (auto-detection, CRIU's ext_mount_parse_auto: mnt[], mnt[]:, mnt[]:m, mnt[]:s). */
+const AUTO_MNT = /^mnt\[\](?::([ms]?))?$/;
+
+/** --external mnt[KEY]:VAL and --ext-mount-map KEY:VAL (-M): the external mounts, by mount point (mnt[] and auto: autoExtMountsOf). */
 export function mountExternals(args: Record<string, unknown>, rawArgs: string[]): { key: string; val: string }[] {
   const out: { key: string; val: string }[] = [];
-  for (const v of repeatedOption(rawArgs, '--external').filter((x) => x.startsWith('mnt['))) {
+  for (const v of repeatedOption(rawArgs, '--external').filter((x) => x.startsWith('mnt[') && !AUTO_MNT.test(x))) {
     const m = /^mnt\[([^\]]+)\]:(.+)$/.exec(v);
-    if (!m) throw new CrtoolsError('UNSUPPORTED_OPTION', `--external ${v} is not supported yet (of the mount forms only mnt[KEY]:VAL is; crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'external', value: v } });
+    if (!m) throw new CrtoolsError('USAGE', `invalid --external ${v} (mnt[KEY]:VAL, or mnt[]:FLAGS with FLAGS m or s)`, { exitCode: ExitCode.USAGE, context: { option: 'external', value: v } });
     out.push({ key: m[1]!, val: m[2]! });
   }
-  const maps = [...repeatedOption(rawArgs, '--ext-mount-map'), ...repeatedOption(rawArgs, '-M')];
-  if (!maps.length && args['ext-mount-map'] !== undefined) maps.push(String(args['ext-mount-map']));
-  for (const v of maps) {
+  for (const v of extMountMaps(args, rawArgs).filter((x) => x !== 'auto')) {
     const i = v.indexOf(':');
-    if (v === 'auto' || i <= 0 || i === v.length - 1) throw new CrtoolsError('UNSUPPORTED_OPTION', `--ext-mount-map ${v} is not supported yet (only KEY:VAL is; crtools issue 17)`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'ext-mount-map', value: v } });
+    if (i <= 0 || i === v.length - 1) throw new CrtoolsError('USAGE', `invalid --ext-mount-map ${v} (KEY:VAL or auto)`, { exitCode: ExitCode.USAGE, context: { option: 'ext-mount-map', value: v } });
     out.push({ key: v.slice(0, i), val: v.slice(i + 1) });
   }
   return out;
+}
+
+function extMountMaps(args: Record<string, unknown>, rawArgs: string[]): string[] {
+  const maps = [...repeatedOption(rawArgs, '--ext-mount-map'), ...repeatedOption(rawArgs, '-M')];
+  if (!maps.length && args['ext-mount-map'] !== undefined) maps.push(String(args['ext-mount-map']));
+  return maps;
+}
+
+/**
+ * External mounts found without being named (criu.8): --external mnt[] or --ext-mount-map auto
+ * (RPC auto_ext_mnt); slaves of criu's mounts too with mnt[]:m or --enable-external-masters
+ * (ext_masters), shared ones with mnt[]:s or --enable-external-sharing (ext_sharing).
+ */
+export function autoExtMountsOf(args: Record<string, unknown>, rawArgs: string[]): { auto_ext_mnt: boolean; ext_masters: boolean; ext_sharing: boolean } {
+  const forms = repeatedOption(rawArgs, '--external').map((x) => AUTO_MNT.exec(x)).filter((m): m is RegExpExecArray => !!m);
+  return {
+    auto_ext_mnt: forms.length > 0 || extMountMaps(args, rawArgs).includes('auto'),
+    ext_masters: forms.some((m) => m[1] === 'm') || !!args['enable-external-masters'],
+    ext_sharing: forms.some((m) => m[1] === 's') || !!args['enable-external-sharing'],
+  };
 }
 
 /** --manage-cgroups[=MODE]: CRIU's optional mode (bare: soft); the last one given wins. */

@@ -7,7 +7,7 @@ import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
 import { networkLockOf, optionalValueOption, parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
-import { cgroupOptionsOf, emptyNsOf, manageCgroupsOf, mountExternals } from './container-options.js';
+import { cgroupOptionsOf, emptyNsOf, manageCgroupsOf, mountExternals, autoExtMountsOf } from './container-options.js';
 import { dumpStatsText } from './stats.js';
 
 /** criu dump's own options (criu.8 names); the not-yet ones are added beside them */
@@ -37,7 +37,7 @@ export const DUMP_ARGS = {
   'skip-in-flight': { type: 'boolean', description: 'dump listeners with connections not accepted yet (those are lost)' },
   'network-lock': { type: 'string', description: 'how the connections are kept from the peers while dumped: iptables (default), nftables or skip' },
   'ext-unix-sk': { type: 'boolean', alias: 'x', description: 'a unix datagram socket may stay connected to a named one outside the tree (connected to it again on restore)' },
-  external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); tty[RDEV:DEV]: the terminal with this device and filesystem (hex, as stat(2) gives them) is outside the tree (restored from --inherit-fd fd[N]:tty[RDEV:DEV]); net[INO]:KEY: the network namespace with this inode is the caller\'s (not dumped; joined from --inherit-fd fd[N]:KEY on restore); mnt[KEY]:VAL: as --ext-mount-map; other forms are not supported yet; repeatable' },
+  external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); tty[RDEV:DEV]: the terminal with this device and filesystem (hex, as stat(2) gives them) is outside the tree (restored from --inherit-fd fd[N]:tty[RDEV:DEV]); net[INO]:KEY: the network namespace with this inode is the caller\'s (not dumped; joined from --inherit-fd fd[N]:KEY on restore); mnt[KEY]:VAL: as --ext-mount-map; mnt[][:m|:s]: every bind of a mount of criu\'s namespace is external, found by itself (m: slaves too, s: shared ones too); other forms are not supported yet; repeatable' },
   'auto-dedup': { type: 'boolean', description: 'punch the pages written again out of the parent images (--prev-images-dir)' },
   // containers (runc's checkpoint asks these)
   'manage-cgroups': { type: 'boolean', description: '--manage-cgroups[=MODE]: soft (the default, given or not), full, strict, props, none: the cgroups\' directories and properties are written with the memberships; ignore: the memberships only' },
@@ -48,7 +48,9 @@ export const DUMP_ARGS = {
   'cgroup-props-file': { type: 'string', description: 'FILE — the same, read from FILE' },
   'cgroup-dump-controller': { type: 'string', description: 'NAME — only this controller\'s cgroup directories are dumped; repeatable' },
   root: { type: 'string', alias: 'r', description: 'the tree\'s root is a mount of its own (pivot_root): the restore puts it at its --root' },
-  'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:VAL: the mount at mount point KEY (in the tree\'s namespace) is external, written with key VAL for the restore to map; repeatable' },
+  'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:VAL: the mount at mount point KEY (in the tree\'s namespace) is external, written with key VAL for the restore to map; auto: as --external mnt[]; repeatable' },
+  'enable-external-masters': { type: 'boolean', description: 'with --external mnt[] (--ext-mount-map auto): slaves of criu\'s mounts are found external too (as mnt[]:m)' },
+  'enable-external-sharing': { type: 'boolean', description: 'with --external mnt[] (--ext-mount-map auto): shared mounts are found external too (as mnt[]:s)' },
   'empty-ns': { type: 'string', description: 'net: the network namespace is made empty at restore, its contents are not dumped' },
   'orphan-pts-master': { type: 'boolean', description: 'accepted as CRIU takes it (a pty master whose slave the caller holds)' },
 } as const;
@@ -124,6 +126,7 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     ...(args['freeze-cgroup'] !== undefined ? { freeze_cgroup: String(args['freeze-cgroup']) } : {}),
     ...(args.root !== undefined ? { root: String(args.root) } : {}),
     ext_mnt: mountExternals(args, rawArgs),
+    ...autoExtMountsOf(args, rawArgs),
     empty_ns: emptyNsOf(args['empty-ns']),
     orphan_pts_master: !!args['orphan-pts-master'],
   };

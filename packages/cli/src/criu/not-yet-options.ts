@@ -35,7 +35,7 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   'cgroup-yard': S(17), 'enable-fs': S(17), unprivileged: B(17), root: S(17, 'r'),
   'veth-pair': S(17), 'lsm-profile': S(17), 'lsm-mount-context': S(17), 'weak-sysctls': B(17),
   'empty-ns': S(17), 'ext-mount-map': S(17, 'M'), 'orphan-pts-master': B(17), 'skip-mnt': S(17), 'mntns-compat-mode': B(17),
-  'enable-external-sharing': B(17), 'enable-external-masters': B(17), ms: B(17),
+  ms: B(17),
   // CRIU's --deprecated turns on features it has deprecated (the show and exec commands among
   // them); crtools has none of them
   deprecated: { type: 'boolean', issue: 0, why: "--deprecated: crtools has none of CRIU's deprecated features" },

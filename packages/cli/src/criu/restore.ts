@@ -1,6 +1,6 @@
 import { defineCommand, showUsage } from 'citty';
 import { CrtoolsError, ExitCode, type CriuOptions, type InheritFd } from '@crtools/common';
-import { cgroupOptionsOf, emptyNsOf, joinNsOf, manageCgroupsOf, mountExternals, vethPairs } from './container-options.js';
+import { cgroupOptionsOf, emptyNsOf, joinNsOf, manageCgroupsOf, mountExternals, autoExtMountsOf, vethPairs } from './container-options.js';
 import { checkExternalKind, restore } from '@crtools/restorer';
 import { actionScripts } from './action-scripts.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
@@ -54,13 +54,15 @@ export const RESTORE_ARGS = {
   'lazy-pages': { type: 'boolean', default: false, description: "leave the lazy pages to `criu lazy-pages` (listening on lazy-pages.socket in the work dir), served on fault" },
   'ext-unix-sk': { type: 'boolean', alias: 'x', default: false, description: 'connect unix sockets dumped with --ext-unix-sk to their named peer outside the tree again' },
   root: { type: 'string', alias: 'r', description: "make the tree's mount namespace under this directory, which becomes its root" },
-  'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:PATH — bind PATH where the external mount KEY was (--external mnt[KEY] at dump); repeatable' },
+  'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:PATH — bind PATH where the external mount KEY was (--external mnt[KEY] at dump); auto: as --external mnt[]; repeatable' },
+  'enable-external-masters': { type: 'boolean', description: 'accepted as CRIU accepts it at restore (a dump option)' },
+  'enable-external-sharing': { type: 'boolean', description: 'accepted as CRIU accepts it at restore (a dump option)' },
   // (what a dump saves of cgroups: accepted and unused on restore, as CRIU takes them)
   'cgroup-props': { type: 'string', description: 'TEXT — a dump\'s option: accepted, unused on restore (as CRIU)' },
   'cgroup-props-file': { type: 'string', description: 'FILE — a dump\'s option: accepted, unused on restore (as CRIU)' },
   'cgroup-dump-controller': { type: 'string', description: 'NAME — a dump\'s option: accepted, unused on restore (as CRIU)' },
-  'join-ns': { type: 'string', alias: 'J', description: 'NS:{PID|NS_FILE} — restore the tree inside an existing namespace (net, uts, ipc; time, user and mnt not yet); repeatable' },
-  external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; veth[IN]:OUT[@BRIDGE] — as --veth-pair; macvlan[IN]:DEVICE — the tree\'s macvlan IN hangs on DEVICE; repeatable' },
+  'join-ns': { type: 'string', alias: 'J', description: 'NS:{PID|NS_FILE}[,UID,GID] — restore the tree inside an existing namespace (net, uts, ipc, time, user, mnt; user takes UID,GID); repeatable' },
+  external: { type: 'string', description: 'mnt[KEY]:PATH — as --ext-mount-map KEY:PATH; mnt[] — bind each mount the dump found external by itself (--external mnt[]) from where it was found; veth[IN]:OUT[@BRIDGE] — as --veth-pair; macvlan[IN]:DEVICE — the tree\'s macvlan IN hangs on DEVICE; repeatable' },
   'veth-pair': { type: 'string', description: "IN=OUT[@BRIDGE] — the tree's veth IN gets its peer OUT in criu's network namespace (in BRIDGE, up); repeatable" },
   'manage-cgroups': { type: 'boolean', description: 'put the tasks back in their cgroups; --manage-cgroups=MODE: none, props, soft (default), full, strict, ignore' },
   'cgroup-root': { type: 'string', description: '[CONTROLLER:]/PATH — the dumped cgroups of a controller (all: no controller) go under PATH; repeatable' },
@@ -97,6 +99,7 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     ...(args.root !== undefined ? { root: String(args.root) } : {}),
     external: deviceExternals(rawArgs),
     ext_mnt: mountExternals(args, rawArgs),
+    ...autoExtMountsOf(args, rawArgs),
     veths: vethPairs(rawArgs),
     ...manageCgroupsOf(rawArgs),
     ...cgroupOptionsOf(args, rawArgs),

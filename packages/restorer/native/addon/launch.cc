@@ -49,10 +49,27 @@ using crtools::SysErr;
   __builtin_unreachable();
 }
 
+// A namespace that exists already the root is born in (the tree's network namespace, --join-ns).
+// Network, UTS and IPC ones this thread joins across the clone3; mount, time and user ones only a
+// single-threaded process sharing no fs_struct may join: the helper below does. For a user
+// namespace, the ids the helper takes inside it (-1: its own).
+struct Join {
+  int fd;
+  int type;
+  std::string name;
+  int own;
+  long uid;
+  long gid;
+};
+
+bool JoinedByHelper(int type) { return type == CLONE_NEWNS || type == CLONE_NEWTIME || type == CLONE_NEWUSER; }
+
 // clone3(ca) from a helper (a raw fork of this thread: one thread, no atfork handlers) that first
-// makes a new time namespace for its children and writes its offsets. Returns the root's pid
-// (0 in the root itself) or -1 with errno set and *failed naming the syscall.
-long TimensClone(struct clone_args *ca, const std::string &offsets, const char **failed) {
+// joins the mount, time and user namespaces given (in that order, the user one last, as its
+// capabilities are needed for nothing after), or makes a new time namespace for its children and
+// writes its offsets. Returns the root's pid (0 in the root itself) or -1 with errno set and
+// *failed naming the syscall.
+long HelperClone(struct clone_args *ca, const std::string &offsets, const std::vector<Join> &joins, const char **failed) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) < 0) {
     *failed = "pipe2";
@@ -65,14 +82,22 @@ long TimensClone(struct clone_args *ca, const std::string &offsets, const char *
   if (helper == 0) {
     // the helper: only raw syscalls from here; reports { pid or -errno, step } on the pipe
     long out[2] = {0, 0};
-    if (syscall(SYS_unshare, CLONE_NEWTIME) < 0) {
-      out[0] = -errno, out[1] = 1;
-    } else {
-      int fd = (int)syscall(SYS_open, "/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-      if (fd < 0) out[0] = -errno, out[1] = 2;
-      else {
-        if (syscall(SYS_write, fd, offsets.data(), offsets.size()) != (long)offsets.size()) out[0] = -errno, out[1] = 3;
-        syscall(SYS_close, fd);
+    for (const Join &j : joins) {
+      if (out[1] || !JoinedByHelper(j.type)) continue;
+      if (syscall(SYS_setns, j.fd, j.type) < 0) out[0] = -errno, out[1] = 5;
+      else if (j.type == CLONE_NEWUSER && j.gid >= 0 && syscall(SYS_setresgid, j.gid, j.gid, j.gid) < 0) out[0] = -errno, out[1] = 6;
+      else if (j.type == CLONE_NEWUSER && j.uid >= 0 && syscall(SYS_setresuid, j.uid, j.uid, j.uid) < 0) out[0] = -errno, out[1] = 7;
+    }
+    if (!out[1] && !offsets.empty()) {
+      if (syscall(SYS_unshare, CLONE_NEWTIME) < 0) {
+        out[0] = -errno, out[1] = 1;
+      } else {
+        int fd = (int)syscall(SYS_open, "/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+        if (fd < 0) out[0] = -errno, out[1] = 2;
+        else {
+          if (syscall(SYS_write, fd, offsets.data(), offsets.size()) != (long)offsets.size()) out[0] = -errno, out[1] = 3;
+          syscall(SYS_close, fd);
+        }
       }
     }
     if (!out[1]) {
@@ -101,8 +126,8 @@ long TimensClone(struct clone_args *ca, const std::string &offsets, const char *
   }
   if (n != (ssize_t)sizeof(in)) in[0] = -EIO, in[1] = 4;
   if (in[0] < 0) {
-    static const char *steps[] = {"", "unshare", "open", "write", "clone3"};
-    *failed = steps[in[1] >= 1 && in[1] <= 4 ? in[1] : 4];
+    static const char *steps[] = {"", "unshare", "open", "write", "clone3", "setns", "setresgid", "setresuid"};
+    *failed = steps[in[1] >= 1 && in[1] <= 7 ? in[1] : 4];
     errno = (int)-in[0];
     return -1;
   }
@@ -111,8 +136,9 @@ long TimensClone(struct clone_args *ca, const std::string &offsets, const char *
 
 // launch({ blob, plan, regionStart, regionSize, codeSize, planOff, statusOff, statusSize,
 //          stackTop, rootPid, cloneParent, cloneFlags, joinNs?, timensOffsets? }) -> { pid, status: ArrayBuffer } | { errno, syscall }
-// joinNs: [{ fd, type, name }] namespaces that exist already the root is born in (the tree's network
-// namespace, --join-ns): this thread joins each for the clone3 only
+// joinNs: [{ fd, type, name, uid?, gid? }] namespaces that exist already the root is born in (the
+// tree's network namespace, --join-ns): this thread joins the network, UTS and IPC ones for the
+// clone3 only; mount, time and user ones a helper joins (below)
 // timensOffsets: the root is born in a new time namespace with these offsets (the text written to
 // timens_offsets): a single-threaded helper forked from this thread makes the namespace (unshare
 // CLONE_NEWTIME, offsets written before any task is in it) and starts the root with CLONE_PARENT,
@@ -135,13 +161,15 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   uint64_t clone_ns = (uint64_t)a.Get("cloneFlags").As<Napi::Number>().Int64Value();
   // the namespaces the root is born in that exist already (the tree's network namespace, --join-ns):
   // this thread joins each across the clone3
-  struct Join { int fd; int type; std::string name; int own; };
   std::vector<Join> joins;
+  bool by_helper = false;
   if (a.Has("joinNs") && a.Get("joinNs").IsArray()) {
     Napi::Array arr = a.Get("joinNs").As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); i++) {
       Napi::Object j = arr.Get(i).As<Napi::Object>();
-      joins.push_back({ j.Get("fd").As<Napi::Number>().Int32Value(), j.Get("type").As<Napi::Number>().Int32Value(), j.Get("name").As<Napi::String>().Utf8Value(), -1 });
+      auto id = [&j](const char *k) { return j.Has(k) && j.Get(k).IsNumber() ? (long)j.Get(k).As<Napi::Number>().Int64Value() : -1L; };
+      joins.push_back({ j.Get("fd").As<Napi::Number>().Int32Value(), j.Get("type").As<Napi::Number>().Int32Value(), j.Get("name").As<Napi::String>().Utf8Value(), -1, id("uid"), id("gid") });
+      by_helper = by_helper || JoinedByHelper(joins.back().type);
     }
   }
   std::string timens = a.Has("timensOffsets") && a.Get("timensOffsets").IsString() ? a.Get("timensOffsets").As<Napi::String>().Utf8Value() : std::string();
@@ -194,6 +222,7 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
     }
   };
   for (auto &j : joins) {
+    if (JoinedByHelper(j.type)) continue;
     std::string self = "/proc/thread-self/ns/" + j.name;
     j.own = open(self.c_str(), O_RDONLY | O_CLOEXEC);
     if (j.own < 0 || setns(j.fd, j.type) < 0) {
@@ -209,11 +238,11 @@ Napi::Value Launch(const Napi::CallbackInfo &info) {
   }
   long pid;
   const char *failed = "clone3";
-  if (timens.empty()) {
+  if (timens.empty() && !by_helper) {
     pid = syscall(SYS_clone3, &ca, sizeof(ca));
     if (pid == 0) EnterBlob(base, plan_off, stack_top, rseq_ptr, rseq_len);
   } else {
-    pid = TimensClone(&ca, timens, &failed);
+    pid = HelperClone(&ca, timens, joins, &failed);
     if (pid == 0) EnterBlob(base, plan_off, stack_top, rseq_ptr, rseq_len);
   }
   int e = errno;

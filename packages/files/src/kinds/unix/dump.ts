@@ -18,6 +18,7 @@
  */
 import { closeSync } from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
 import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
 import { SOCK_TYPE, TCP_STATE, USK_FLAGS } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
@@ -176,11 +177,32 @@ export class UnixSockets implements DumpKind {
         throw e;
       }
     };
-    if (name.startsWith('/')) return look(`/proc/${pid}/root${name}`);
+    // A file not found where the name leads may lie under a mount made over its directory since
+    // (zdtm overmount_sock): the directory the name shows is then of another file system than the
+    // socket's file. Binding the name again would put the socket on the covering mount (which it
+    // would then hold busy): refused by name (CRIU 4.2 binds it through the socket's own mount).
+    const hidden = (where: string): void => {
+      if (u.vfsDev === undefined) return;
+      let dev: bigint;
+      try {
+        dev = lstatSync(path.dirname(where), { bigint: true }).dev;
+      } catch {
+        return;
+      }
+      if (dev !== userDev(u.vfsDev)) {
+        throw refuseFd(pid, fd, `unix socket bound to ${JSON.stringify(name)}, whose file lies under a mount made over its directory since (the directory now shows another file system): binding it again there is not supported by crtools yet (CRIU 4.2 binds it through the socket's own mount)`);
+      }
+    };
+    if (name.startsWith('/')) {
+      const found = look(`/proc/${pid}/root${name}`);
+      if (found.deleted) hidden(`/proc/${pid}/root${name}`);
+      return found;
+    }
     for (const link of ['cwd', 'root']) {
       const found = look(`/proc/${pid}/${link}/${name}`);
       if (!found.deleted) return { ...found, dir: readlinkSync(`/proc/${pid}/${link}`) };
     }
+    hidden(`/proc/${pid}/cwd/${name}`);
     if (named) return { deleted: true, dir: readlinkSync(`/proc/${pid}/cwd`) };
     throw refuseFd(pid, fd, `unix socket bound to the relative name ${show(u.name!)}, whose file is neither in the task's working directory nor in its root: where to bind it again is not known`);
   }
