@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
 
 type Plugin = NonNullable<Options['esbuildPlugins']>[number];
@@ -40,6 +40,32 @@ const packageUrls: Plugin = {
   },
 };
 
+/**
+ * citty's copy of scule (its case conversions) answered by src/citty-scule.ts, which leaves
+ * to scule only the names that are not plain lowercase words joined by '-' (case-forms.ts):
+ * what citty's parseArgs spent converting every declared option name at each start. The build
+ * fails if citty no longer imports scule as this expects.
+ */
+const CITTY_SCULE_IMPORT = 'import { n as kebabCase, r as snakeCase, t as camelCase } from "./_chunks/libs/scule.mjs";';
+const cittyScule: Plugin = {
+  name: 'crtools-citty-scule',
+  setup(build) {
+    let scule: string | undefined;
+    build.onResolve({ filter: /^\.\/_chunks\/libs\/scule\.mjs$/ }, (args) => {
+      if (!/[\\/]citty[\\/]dist[\\/]index\.mjs$/.test(args.importer)) return undefined;
+      if (!readFileSync(args.importer, 'utf8').includes(CITTY_SCULE_IMPORT)) {
+        throw new Error(`${args.importer} no longer imports scule as src/citty-scule.ts expects (${CITTY_SCULE_IMPORT})`);
+      }
+      scule = join(args.resolveDir, args.path);
+      return { path: resolve('src/citty-scule.ts') };
+    });
+    build.onResolve({ filter: /^crtools:citty-scule$/ }, () => {
+      if (scule === undefined) throw new Error('crtools:citty-scule imported before citty');
+      return { path: scule };
+    });
+  },
+};
+
 export default defineConfig({
   entry: { criu: 'src/criu-main.ts', crit: 'src/crit-main.ts', 'load-bundle': 'src/load-bundle.ts' },
   outDir: 'dist/bin',
@@ -61,5 +87,5 @@ export default defineConfig({
   noExternal: [/^@crtools\//, 'citty', 'consola'],
   external: ['protobufjs'],
   // a command definition nobody uses (e.g. the kerndat bin's, beside the library a command uses) is dropped, and what only it imports
-  esbuildPlugins: [packageUrls],
+  esbuildPlugins: [packageUrls, cittyScule],
 });
