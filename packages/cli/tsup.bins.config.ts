@@ -66,8 +66,20 @@ const cittyScule: Plugin = {
   },
 };
 
-export default defineConfig({
-  entry: { criu: 'src/criu-main.ts', crit: 'src/crit-main.ts', 'load-bundle': 'src/load-bundle.ts' },
+/**
+ * crit renders images straight from their bytes (crit-text.ts), not through the images' decoders:
+ * its bundle leaves out the build's decoders (@crtools/images gen/decoders.js, ~0.25 MB read at
+ * each start) and compiles a decoder, when it needs one, at first use as before.
+ */
+const noPrebuiltDecoders: Plugin = {
+  name: 'crtools-no-prebuilt-decoders',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/gen\/decoders\.js$/ }, (args) => ({ path: args.path, namespace: 'crtools-no-decoders' }));
+    build.onLoad({ filter: /.*/, namespace: 'crtools-no-decoders' }, () => ({ contents: 'export const files = undefined;\nexport const decoders = {};\n', loader: 'js' }));
+  },
+};
+
+const common: Options = {
   outDir: 'dist/bin',
   // CommonJS: node's builtins are then required where a module is first initialised (an ESM
   // bundle imports all of them, crypto, net, dns, readline..., before any command runs), and
@@ -77,7 +89,8 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   dts: false,
-  clean: true, // (dist/bin only: the library build before it wrote the rest of dist/)
+  // (the library build before this one cleaned dist/; the two bundles below are built side by side)
+  clean: false,
   splitting: false,
   // without comments and indentation (names kept, so stack traces still name functions), and
   // in ASCII (a comment's arrow made the 1 MB source a two-byte string): 1.0 MB -> 0.75 MB read
@@ -86,6 +99,10 @@ export default defineConfig({
   charset: 'ascii',
   noExternal: [/^@crtools\//, 'citty', 'consola'],
   external: ['protobufjs'],
+};
+
+export default defineConfig([
   // a command definition nobody uses (e.g. the kerndat bin's, beside the library a command uses) is dropped, and what only it imports
-  esbuildPlugins: [packageUrls, cittyScule],
-});
+  { ...common, entry: { criu: 'src/criu-main.ts', 'load-bundle': 'src/load-bundle.ts' }, esbuildPlugins: [packageUrls, cittyScule] },
+  { ...common, entry: { crit: 'src/crit-main.ts' }, esbuildPlugins: [packageUrls, cittyScule, noPrebuiltDecoders] },
+]);
