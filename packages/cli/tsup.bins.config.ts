@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
 
 type Plugin = NonNullable<Options['esbuildPlugins']>[number];
@@ -40,8 +40,46 @@ const packageUrls: Plugin = {
   },
 };
 
-export default defineConfig({
-  entry: { criu: 'src/criu-main.ts', crit: 'src/crit-main.ts', 'load-bundle': 'src/load-bundle.ts' },
+/**
+ * citty's copy of scule (its case conversions) answered by src/citty-scule.ts, which leaves
+ * to scule only the names that are not plain lowercase words joined by '-' (case-forms.ts):
+ * what citty's parseArgs spent converting every declared option name at each start. The build
+ * fails if citty no longer imports scule as this expects.
+ */
+const CITTY_SCULE_IMPORT = 'import { n as kebabCase, r as snakeCase, t as camelCase } from "./_chunks/libs/scule.mjs";';
+const cittyScule: Plugin = {
+  name: 'crtools-citty-scule',
+  setup(build) {
+    let scule: string | undefined;
+    build.onResolve({ filter: /^\.\/_chunks\/libs\/scule\.mjs$/ }, (args) => {
+      if (!/[\\/]citty[\\/]dist[\\/]index\.mjs$/.test(args.importer)) return undefined;
+      if (!readFileSync(args.importer, 'utf8').includes(CITTY_SCULE_IMPORT)) {
+        throw new Error(`${args.importer} no longer imports scule as src/citty-scule.ts expects (${CITTY_SCULE_IMPORT})`);
+      }
+      scule = join(args.resolveDir, args.path);
+      return { path: resolve('src/citty-scule.ts') };
+    });
+    build.onResolve({ filter: /^crtools:citty-scule$/ }, () => {
+      if (scule === undefined) throw new Error('crtools:citty-scule imported before citty');
+      return { path: scule };
+    });
+  },
+};
+
+/**
+ * crit renders images straight from their bytes (crit-text.ts), not through the images' decoders:
+ * its bundle leaves out the build's decoders (@crtools/images gen/decoders.js, ~0.25 MB read at
+ * each start) and compiles a decoder, when it needs one, at first use as before.
+ */
+const noPrebuiltDecoders: Plugin = {
+  name: 'crtools-no-prebuilt-decoders',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/gen\/decoders\.js$/ }, (args) => ({ path: args.path, namespace: 'crtools-no-decoders' }));
+    build.onLoad({ filter: /.*/, namespace: 'crtools-no-decoders' }, () => ({ contents: 'export const files = undefined;\nexport const decoders = {};\n', loader: 'js' }));
+  },
+};
+
+const common: Options = {
   outDir: 'dist/bin',
   // CommonJS: node's builtins are then required where a module is first initialised (an ESM
   // bundle imports all of them, crypto, net, dns, readline..., before any command runs), and
@@ -51,7 +89,8 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   dts: false,
-  clean: true, // (dist/bin only: the library build before it wrote the rest of dist/)
+  // (the library build before this one cleaned dist/; the two bundles below are built side by side)
+  clean: false,
   splitting: false,
   // without comments and indentation (names kept, so stack traces still name functions), and
   // in ASCII (a comment's arrow made the 1 MB source a two-byte string): 1.0 MB -> 0.75 MB read
@@ -60,6 +99,10 @@ export default defineConfig({
   charset: 'ascii',
   noExternal: [/^@crtools\//, 'citty', 'consola'],
   external: ['protobufjs'],
+};
+
+export default defineConfig([
   // a command definition nobody uses (e.g. the kerndat bin's, beside the library a command uses) is dropped, and what only it imports
-  esbuildPlugins: [packageUrls],
-});
+  { ...common, entry: { criu: 'src/criu-main.ts', 'load-bundle': 'src/load-bundle.ts' }, esbuildPlugins: [packageUrls, cittyScule] },
+  { ...common, entry: { crit: 'src/crit-main.ts' }, esbuildPlugins: [packageUrls, cittyScule, noPrebuiltDecoders] },
+]);

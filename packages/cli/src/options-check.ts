@@ -81,3 +81,34 @@ export function withoutOthersOptions(defs: Record<string, ArgDef>, others: reado
   }
   return out;
 }
+
+/**
+ * The part of a command's option definitions citty needs to parse `args`: the options the words
+ * name (long, `no-` and `=` forms, every letter of a group of short ones), and every positional,
+ * option with a default or required one. citty hands each definition to node's parseArgs (with
+ * its case forms as aliases), whose cost grows with their number (~100 for `criu dump`, a few
+ * named on a command line); an option not named gets no value either way, so citty answers
+ * the same for these words (test/named-options.test.ts compares the two). Taking more than the
+ * words name is harmless; the words must have passed unknownOption.
+ */
+export function namedOptions<D extends ArgDef & { default?: unknown; required?: boolean }>(defs: Record<string, D>, args: readonly string[]): Record<string, D> {
+  const t = tables(defs);
+  const names = new Map<ArgDef, string>();
+  for (const [name, def] of Object.entries(defs)) names.set(def, name);
+  const keep = new Set<string>();
+  const take = (def: ArgDef | undefined) => def !== undefined && keep.add(names.get(def)!);
+  for (const a of args) {
+    if (a.length < 2 || a[0] !== '-') continue;
+    if (a[1] === '-') {
+      const eq = a.indexOf('=');
+      const name = a.slice(2, eq < 0 ? undefined : eq);
+      take(t.long.get(name));
+      if (name.startsWith('no-')) take(t.long.get(name.slice(3)));
+    } else for (let i = 1; i < a.length; i++) take(t.short.get(a[i]!));
+  }
+  const out: Record<string, D> = {};
+  for (const [name, def] of Object.entries(defs)) {
+    if (keep.has(name) || def.type === 'positional' || def.default !== undefined || def.required) out[name] = def;
+  }
+  return out;
+}

@@ -1,4 +1,4 @@
-import { FT, WIRE, is64, type FieldSpec, type MessageSpec } from './schema.js';
+import { FT, WIRE, is64, prebuiltDecoder, type FieldSpec, type MessageSpec } from './schema.js';
 
 /**
  * Schema-driven protobuf (proto2) decoder and encoder.
@@ -247,40 +247,40 @@ function readExpr(f: FieldSpec, i: number): string {
   }
 }
 
+/** The parameters a decoder's factory takes before its fields' (field0, names0, sub0...). */
+const FACTORY_PARAMS = ['spec', 'CodecError', 'decodeFieldSlow', 'readLength', 'readScalar', 'u64', 'Buffer'];
+
 /**
- * Compile a decoder for one message: a switch on the tag with constant property names, so
- * V8 creates entries with stable shapes. Unexpected tags go to decodeFieldSlow.
+ * The source of one message's decoder: a switch on the tag with constant property names, so
+ * V8 creates entries with stable shapes; unexpected tags go to decodeFieldSlow. `body` returns
+ * the decoder; `params` (after FACTORY_PARAMS) are what it refers to of the schema, `vals`
+ * their values for this spec.
  */
-function decoderOf(spec: MessageSpec): Decoder {
-  let d = decoders.get(spec);
-  if (d) return d;
-  // placeholder for recursive messages until compiled
-  const lazy: Decoder = (r, end) => decoders.get(spec)!(r, end);
-  decoders.set(spec, lazy);
-  const args: string[] = [];
+function decoderSource(spec: MessageSpec): { params: string[]; vals: unknown[]; body: string } {
+  const params: string[] = [];
   const vals: unknown[] = [];
-  let body = '';
+  let cases = '';
   spec.fields.forEach((f, i) => {
-    args.push(`field${i}`);
+    params.push(`field${i}`);
     vals.push(f);
     if (f.enumNames) {
-      args.push(`names${i}`);
+      params.push(`names${i}`);
       vals.push(f.enumNames);
     }
     if (f.message) {
-      args.push(`sub${i}`);
+      params.push(`sub${i}`);
       vals.push((r: Reader, end: number) => decoderOf(f.message!)(r, end));
     }
     const key = JSON.stringify(f.name);
     const expr = readExpr(f, i);
     const store = f.repeated ? `if ((a = o[${key}]) === undefined) o[${key}] = [${expr}]; else a.push(${expr});` : `o[${key}] = ${expr};`;
-    body += `      case ${f.tag}: ${store} break;\n`;
+    cases += `      case ${f.tag}: ${store} break;\n`;
   });
   let required = '';
   for (const f of spec.required) {
     required += `  if (o[${JSON.stringify(f.name)}] === undefined) throw new CodecError(${JSON.stringify(`${spec.name}: required field ${f.name} is missing`)}, end);\n`;
   }
-  const src = `return function decode_${spec.name.replace(/\W/g, '_')}(r, end) {
+  const body = `return function decode_${spec.name.replace(/\W/g, '_')}(r, end) {
   const buf = r.buf;
   const o = {};
   let t, n, a;
@@ -289,14 +289,38 @@ function decoderOf(spec: MessageSpec): Decoder {
     let tag = buf[start];
     if (tag < 0x80) r.pos = start + 1; else tag = r.varint(end) >>> 0;
     switch (tag) {
-${body}      default: decodeFieldSlow(spec, o, r, tag, start, end);
+${cases}      default: decodeFieldSlow(spec, o, r, tag, start, end);
     }
   }
   if (r.pos !== end) throw new CodecError('field runs past the end of the message', end);
 ${required}  return o;
 }`;
-  const make = new Function('spec', 'CodecError', 'decodeFieldSlow', 'readLength', 'readScalar', 'u64', 'Buffer', ...args, src);
-  d = make(spec, CodecError, decodeFieldSlow, readLength, readScalar, u64, Buffer, ...vals) as Decoder;
+  return { params, vals, body };
+}
+
+/**
+ * The text of one message's decoder factory as the build writes it into gen/decoders.js
+ * (writePrebuiltDecoders): the function `new Function` would make of decoderSource, in a file,
+ * so that the bundled bins' code cache holds it compiled.
+ */
+export function decoderFactoryText(spec: MessageSpec): string {
+  const { params, body } = decoderSource(spec);
+  return `function (${[...FACTORY_PARAMS, ...params].join(', ')}) {\n${body}\n}`;
+}
+
+/**
+ * The decoder for one message: its factory from the build (gen/decoders.js, when the schema is
+ * the one it was written from: schema.ts prebuiltDecoder) or else compiled now from its source.
+ */
+function decoderOf(spec: MessageSpec): Decoder {
+  let d = decoders.get(spec);
+  if (d) return d;
+  // placeholder for recursive messages until compiled
+  const lazy: Decoder = (r, end) => decoders.get(spec)!(r, end);
+  decoders.set(spec, lazy);
+  const { params, vals, body } = decoderSource(spec);
+  const make = (prebuiltDecoder(spec) ?? new Function(...FACTORY_PARAMS, ...params, body)) as (...a: unknown[]) => Decoder;
+  d = make(spec, CodecError, decodeFieldSlow, readLength, readScalar, u64, Buffer, ...vals);
   decoders.set(spec, d);
   return d;
 }

@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { dirname, isAbsolute, join } from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { ImageErrorCode } from './errors.js';
+// written by the build (prebuilt-decoders.ts; an empty one first, which this module may load
+// before the build writes the real one)
+import { files as prebuiltFiles, decoders as prebuiltFactories } from '../gen/decoders.js';
 
 /**
  * The compiled schema: one MessageSpec per protobuf message, built once (lazily) from
@@ -243,12 +246,34 @@ export function loadSchema(protoDir: string, cacheFile?: string): Schema {
   return buildSchema(json, protoDir);
 }
 
-/** Compile SchemaJson into MessageSpecs. */
+/**
+ * Compile SchemaJson into MessageSpecs. A SchemaJson with the hashes of this package's .proto
+ * files is taken as theirs: its messages decode with the build's decoders (gen/decoders.js).
+ */
 export function buildSchema(json: SchemaJson, protoDir = ''): Schema {
   return new SchemaBuilder(json, protoDir).all();
 }
 
 type MessageJson = SchemaJson['messages'][number];
+
+/**
+ * The decoder factories the build wrote for the messages of a schema (gen/decoders.js): taken
+ * for a schema of the same .proto files (their hashes, as the cache's), which give the same
+ * specs, hence the same decoders as codec.ts would compile with `new Function` (the images
+ * tests check the file holds, for every message, the text codec.ts makes of it).
+ */
+const prebuilt = new WeakMap<MessageSpec, Function>();
+
+/** The build's decoder factory of this message, if the schema is the one it was written for. */
+export function prebuiltDecoder(spec: MessageSpec): Function | undefined {
+  return prebuilt.get(spec);
+}
+
+function sameFiles(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
+  if (a === undefined) return false;
+  const names = Object.keys(b);
+  return names.length === Object.keys(a).length && names.every((f) => a[f] === b[f]);
+}
 
 /**
  * MessageSpecs made at once as empty shells (a field refers to its message's shell), each
@@ -262,10 +287,14 @@ class SchemaBuilder {
     private readonly json: SchemaJson,
     private readonly protoDir: string,
   ) {
+    const factories = sameFiles(prebuiltFiles, json.files) ? (prebuiltFactories as Record<string, Function>) : undefined;
     for (const m of json.messages) {
       const short = m.name.slice(m.name.lastIndexOf('.') + 1);
-      this.messages.set(m.name, { name: short, fields: [], byId: new Map(), small: [], byName: new Map(), required: [] });
+      const spec: MessageSpec = { name: short, fields: [], byId: new Map(), small: [], byName: new Map(), required: [] };
+      this.messages.set(m.name, spec);
       this.pending.set(m.name, m);
+      const factory = factories?.[m.name];
+      if (factory !== undefined) prebuilt.set(spec, factory);
     }
   }
 

@@ -2,7 +2,8 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildSchema, defaultProtoDir, getSchema, loadSchema, MAGICS, messageSpec, parseProtoDir, writeSchemaCache, type MessageSpec } from '../src/index.js';
+import { buildSchema, decodeMessage, decoderFactoryText, defaultDecodersFile, defaultProtoDir, defaultSchemaCache, prebuiltDecodersText, encodeMessage, getSchema, loadSchema, MAGICS, messageSpec, parseProtoDir, writeSchemaCache, type MessageSpec } from '../src/index.js';
+import { prebuiltDecoder } from '../src/schema.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'images-schema-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -86,5 +87,36 @@ describe('schema errors', () => {
     expect(err.code).toBe('IMG_SCHEMA');
     expect(err.exitCode).toBe(1);
     expect(err.message).toMatch(/^cannot load image schemas from .*no-such-dir: ENOENT/);
+  });
+});
+
+describe("the build's decoders (gen/decoders.js)", () => {
+  it('hold, for every message of the schema, the factory codec.ts would compile, and are taken for this schema', async () => {
+    const gen = await import('../gen/decoders.js');
+    const schema = getSchema();
+    expect(gen.files).toEqual(JSON.parse(readFileSync(defaultSchemaCache(), 'utf8')).files);
+    expect(Object.keys(gen.decoders).sort()).toEqual([...schema.messages.keys()].sort());
+    // the file is what codec.ts makes of each message now (a build after codec.ts changed)
+    const text = readFileSync(defaultDecodersFile(), 'utf8');
+    expect(text).toBe(prebuiltDecodersText(JSON.parse(readFileSync(defaultSchemaCache(), 'utf8'))));
+    for (const [name, spec] of schema.messages) {
+      expect(text).toContain(`${JSON.stringify(name)}: ${decoderFactoryText(spec)},\n`);
+      expect(prebuiltDecoder(spec)).toBe(gen.decoders[name]);
+    }
+  });
+
+  it('are not taken for a schema of other .proto files; its decoders are compiled and decode the same', () => {
+    const dir = join(tmp, 'proto-other');
+    cpSync(defaultProtoDir(), dir, { recursive: true, dereference: true });
+    appendFileSync(join(dir, 'core.proto'), '\n// edited\n');
+    const other = loadSchema(dir);
+    const core = other.messages.get('core_entry')!;
+    expect(prebuiltDecoder(core)).toBeUndefined();
+    const ours = messageSpec('core_entry');
+    expect(prebuiltDecoder(ours)).toBeDefined();
+    const value = { mtype: 'X86_64', tc: { task_state: 1, exit_code: 0, personality: 0, flags: 0, blk_sigset: 5n, comm: 'sleep' } };
+    const bytes = encodeMessage(ours, value);
+    expect(decodeMessage(core, bytes)).toEqual(decodeMessage(ours, bytes));
+    expect(encodeMessage(core, decodeMessage(core, bytes))).toEqual(bytes);
   });
 });
