@@ -2,7 +2,7 @@
  * The restore engine: images → plan → restorer, as a function of the one options model
  * (CriuOptions) and a context (notify hook, where errors go).
  */
-import { fstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { validateCpuinfoImage } from '@crtools/cpuinfo';
 import { writeImageFile } from '@crtools/images';
@@ -94,6 +94,17 @@ export function inheritMap(values: readonly InheritFd[]): Map<string, number> {
       fstatSync(fd);
     } catch {
       throw new CrtoolsError('USAGE', `--inherit-fd fd[${fd}]:${key}: descriptor ${fd} is not open`, { exitCode: ExitCode.USAGE });
+    }
+    // a terminal's key must come with a terminal (a number the caller did not pass may be one
+    // of this process's own descriptors: node's epoll, eventfd, pipes)
+    if (key.startsWith('tty[') && !process.getBuiltinModule('node:tty').isatty(fd)) {
+      let what = '?';
+      try {
+        what = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        /* gone */
+      }
+      throw new CrtoolsError('USAGE', `--inherit-fd fd[${fd}]:${key}: descriptor ${fd} is not a terminal (${what}): was it passed to criu?`, { exitCode: ExitCode.USAGE });
     }
     out.set(key, fd);
   }
