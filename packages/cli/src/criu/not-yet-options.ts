@@ -12,6 +12,8 @@ interface NotYet {
   issue: number;
   /** a decision rather than a gap: the refusal says why instead of "not supported yet" */
   why?: string;
+  /** the values crtools does carry out: undefined when `v` is one (the option is then no refusal), else the error */
+  accept?: (v: string) => CrtoolsError | undefined;
 }
 
 const B = (issue: number, alias?: string): NotYet => ({ type: 'boolean', issue, ...(alias ? { alias } : {}) });
@@ -19,7 +21,12 @@ const S = (issue: number, alias?: string): NotYet => ({ type: 'string', issue, .
 
 export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   // nothing lost silently (14)
-  'evasive-devices': B(14), 'link-remap': B(14), 'ghost-fiemap': B(14), 'file-validation': S(14), 'skip-file-rwx-check': B(14),
+  'evasive-devices': B(14), 'link-remap': B(14), 'ghost-fiemap': B(14), 'skip-file-rwx-check': B(14),
+  // --file-validation filesize is what every restore does (each regular file's recorded size
+  // checked); buildid (ELF build-ids written at dump, compared at restore) is not done
+  'file-validation': { type: 'string', issue: 14, accept: (v) => v === 'filesize' ? undefined
+    : v === 'buildid' ? new CrtoolsError('UNSUPPORTED_OPTION', '--file-validation buildid is not supported yet: crtools validates files by their size only (--file-validation filesize; crtools issue 14)', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'file-validation' } })
+    : new CrtoolsError('USAGE', `invalid argument for --file-validation: ${v} (filesize, buildid)`, { exitCode: ExitCode.USAGE, context: { option: 'file-validation' } }) },
   // what real programs hold (15)
   'ext-unix-sk': B(15, 'x'), 'force-irmap': B(15), 'irmap-scan-path': S(15), 'allow-uprobes': B(15), 'exec-cmd': B(15),
   // pre-dump, page server, lazy pages (16)
@@ -60,6 +67,11 @@ export function refuseNotYet(args: Record<string, unknown>, own: Record<string, 
     // its own name too, as an alias)
     const v = name in args ? args[name] : undefined;
     if (v === undefined || v === false) continue;
+    if (o.accept) {
+      const e = o.accept(String(v));
+      if (e === undefined) continue;
+      throw e;
+    }
     throw new CrtoolsError('UNSUPPORTED_OPTION', o.why ?? `--${name} is not supported yet (crtools issue ${o.issue})`, { exitCode: ExitCode.UNSUPPORTED, context: { option: name } });
   }
 }
