@@ -16,6 +16,9 @@ import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry,
 import type { FileIds } from '../../dump/table.js';
 import { O_PATH, type DumpedIds } from '../../dump/fown.js';
 
+/** (node's fs.constants has no O_ACCMODE) */
+const O_ACCMODE = 3;
+const { O_APPEND, O_WRONLY } = constants;
 
 /** /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
 function isMemDevice(rdev: number): boolean {
@@ -158,7 +161,9 @@ export class RegFiles implements DumpKind {
 
   private entry(id: number, path: string, flags: number, pos: bigint, s: Stats): Entry {
     const reg: Entry = { id, flags, pos, fown: fown(), name: path, mode: s.mode };
-    if (s.isFile()) reg['size'] = BigInt(s.size);
+    // the size the restore checks the file against; not for a file opened write-only to append
+    // (a log: it grows while the checkpoint waits, and every write goes to its end anyway), as CRIU
+    if (s.isFile() && !((flags & O_ACCMODE) === O_WRONLY && flags & O_APPEND)) reg['size'] = BigInt(s.size);
     return { type: 'REG', id, reg };
   }
 
