@@ -159,6 +159,10 @@ function mapPlace(r: CriuOpts, ctx: MapContext, held: number[]): Place {
     logFile = r.log_file;
   }
   if (logFile === undefined && !r.log_to_stderr && ctx.command !== 'check') logFile = 'criu.log';
+  // (as CRIU's: a CHECK that names a log file must say where it goes)
+  if (ctx.command === 'check' && logFile !== undefined && !r.log_to_stderr && workDir === undefined && imagesDir === undefined) {
+    throw badRequest('log_file', 'images_dir, images_dir_fd or work_dir_fd is required when using a log file');
+  }
   if (logFile !== undefined) o.log_file = logFile;
   o.log_level = conf.log_level ?? r.log_level ?? 2;
   const dir = workDir ?? imagesDir;

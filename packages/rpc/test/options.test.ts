@@ -95,8 +95,11 @@ describe('criu_opts → CriuOptions', () => {
     expect(m.options).toMatchObject({ restore_detached: true, rst_sibling: true, inherit_fd: [{ key: 'pipe:[1]', fd: 5 }], cpu_cap: 0 });
   });
 
-  it('CHECK needs no directory and logs only to a named file', () => {
+  it('CHECK needs no directory and logs only to a named file, which needs one (as CRIU)', () => {
     expect(mapOptions(undefined, { ...dump, command: 'check' }).options).toEqual({ log_level: 2 });
+    expect(() => mapOptions({ images_dir_fd: -1, log_file: 'check.log' }, { ...dump, command: 'check' })).toThrow(/^log_file: images_dir, images_dir_fd or work_dir_fd is required when using a log file$/);
+    expect(mapOptions({ images_dir_fd: -1, images_dir: '/tmp', log_file: 'check.log' }, { ...dump, command: 'check' }).options).toMatchObject({ images_dir: '/tmp', log_file: 'check.log' });
+    expect(mapOptions({ images_dir_fd: -1, log_file: 'check.log', log_to_stderr: true }, { ...dump, command: 'check' }).options).toMatchObject({ log_level: 2 });
   });
 
   it('config_file: read by the given reader, its options win over the request\'s; refused without a reader', () => {
