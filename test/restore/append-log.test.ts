@@ -30,15 +30,20 @@ afterAll(() => {
   for (const p of started) killTree(p);
 });
 
+/** The writer dumped (it ends with the dump), its log grown meanwhile, then restored: the restore's outcome. */
+function dumpGrowRestore(name: string, redirect: '>>' | '>'): { w: { pid: number; log: string }; r: ReturnType<typeof restoreDir> } {
+  const dir = tmp(name);
+  const w = writer(dir, redirect);
+  const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+  expect(d.code, d.stderr).toBe(0);
+  expect(waitReaped(w.pid)).toBe(true);
+  appendFileSync(w.log, 'written meanwhile\n');
+  return { w, r: restoreDir(dir) };
+}
+
 describe('a log file opened to append', () => {
   it('grown between dump and restore: restored, the task goes on writing at its end', () => {
-    const dir = tmp('appendlog');
-    const w = writer(dir, '>>');
-    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
-    expect(d.code, d.stderr).toBe(0);
-    expect(waitReaped(w.pid)).toBe(true);
-    appendFileSync(w.log, 'written meanwhile\n');
-    const r = restoreDir(dir);
+    const { w, r } = dumpGrowRestore('appendlog', '>>');
     expect(r.code, r.stderr).toBe(0);
     sleep(400);
     const lines = readFileSync(w.log, 'utf8').split('\n');
@@ -52,13 +57,7 @@ describe('a log file opened to append', () => {
   });
 
   it('a file opened write-only without O_APPEND that grew is refused at restore, naming it', () => {
-    const dir = tmp('truncatelog');
-    const w = writer(dir, '>');
-    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
-    expect(d.code, d.stderr).toBe(0);
-    expect(waitReaped(w.pid)).toBe(true);
-    appendFileSync(w.log, 'written meanwhile\n');
-    const r = restoreDir(dir);
+    const { w, r } = dumpGrowRestore('truncatelog', '>');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`file ${w.log.replace(/[/.]/g, '\\$&')} changed size`));
     expect(waitGone(w.pid)).toBe(true);
