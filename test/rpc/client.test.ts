@@ -95,7 +95,7 @@ describe('CriuClient → criu swrk', () => {
       const answer = (n: Notification) => (n.script === 'query-ext-files' ? { external: ['file[42:7]'] } : true);
       const err = await client.dump({ imagesDir: img, pid: w.pid, notify_scripts: true }, answer).catch((e) => e);
       expect(err).toBeInstanceOf(RpcError);
-      expect(err.message).toMatch(/--external file\[42:7\] is not supported yet \(only unix\[INO\], net\[INO\]:KEY and mnt\[KEY\]:VAL are; crtools issue 17\)/);
+      expect(err.message).toMatch(/--external file\[42:7\] is not supported yet \(only unix\[INO\], tty\[RDEV:DEV\], net\[INO\]:KEY, mnt\[KEY\]:VAL and mnt\[\]\[:m\|:s\] are; crtools issue 17\)/);
       expect(existsSync(path.join(img, 'inventory.img'))).toBe(false);
       expect(w.check(20_000)).toBe('check ok bad=0');
     } finally {
