@@ -75,6 +75,16 @@ const psIov = (cmd: number, nrPages: bigint, vaddr: bigint, dstId: bigint) => {
 
 const oneLine = (s: string) => s.trim().split('\n').filter(Boolean);
 
+/** The pattern workload `w`, ended by its dump into `dir`: restored from it, its verdict intact, then killed. */
+function restoredIntact(w: { pid: number; state: string }, dir: string, verdictMs?: number): void {
+  expect(waitReaped(w.pid)).toBe(true);
+  const r = restoreDir(dir);
+  expect(r.code, r.stderr).toBe(0);
+  expect(askVerdict(w.state, w.pid, verdictMs)).toBe('check ok bad=0');
+  killTree(w.pid);
+  expect(waitGone(w.pid)).toBe(true);
+}
+
 describe('dump --page-server to criu page-server, restore', () => {
   for (const [name, args, want, sameMaps] of [
     ['pattern', ['64'], /^check ok bad=0$/, true],
@@ -119,12 +129,7 @@ describe('dump --page-server to criu page-server, restore', () => {
     expect(await new Promise((r) => d.on('exit', r))).toBe(0);
     expect((await exit).code).toBe(0);
     expect(child.exitCode).toBe(0);
-    expect(waitReaped(w.pid)).toBe(true);
-    const r = restoreDir(dir);
-    expect(r.code, r.stderr).toBe(0);
-    expect(askVerdict(w.state, w.pid)).toBe('check ok bad=0');
-    killTree(w.pid);
-    expect(waitGone(w.pid)).toBe(true);
+    restoredIntact(w, dir);
   });
 
   it('a page server that starts listening after the dump has started (`criu page-server ... & criu dump --page-server`, as CRIU\'s scripts run them): the dump waits for it, the tree untouched meanwhile', async () => {
@@ -141,12 +146,7 @@ describe('dump --page-server to criu page-server, restore', () => {
     expect(await dumped).toBe(0);
     expect((await exit).code).toBe(0);
     expect(readdirSync(dir).some((f) => f === 'pages-65537.img')).toBe(true);
-    expect(waitReaped(w.pid)).toBe(true);
-    const r = restoreDir(dir);
-    expect(r.code, r.stderr).toBe(0);
-    expect(askVerdict(w.state, w.pid)).toBe('check ok bad=0');
-    killTree(w.pid);
-    expect(waitGone(w.pid)).toBe(true);
+    restoredIntact(w, dir);
   });
 });
 
@@ -164,12 +164,7 @@ describe('over RPC', () => {
     expect(await client.dump({ imagesDir: dir, pid: w.pid, log_file: 'dump.log', ps: { address: '127.0.0.1', port } })).toEqual({ restored: false });
     expect(readFileSync(path.join(dir, 'ps.log'), 'utf8')).toMatch(/Session over/);
     expect(readdirSync(dir).some((f) => f === 'pages-65537.img')).toBe(true);
-    expect(waitReaped(w.pid)).toBe(true);
-    const r = restoreDir(dir);
-    expect(r.code, r.stderr).toBe(0);
-    expect(askVerdict(w.state, w.pid, 20_000)).toBe('check ok bad=0');
-    killTree(w.pid);
-    expect(waitGone(w.pid)).toBe(true);
+    restoredIntact(w, dir, 20_000);
   });
 });
 
