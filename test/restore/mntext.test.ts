@@ -57,6 +57,29 @@ function setUp(name: string): { src: string; root: string } {
 }
 
 /** The workload's init (as we see it) once it says ready. */
+/**
+ * mntext restored from dir under --root with `args`: the fingerprint as before, verdict ok, and
+ * its /ext and /ext2 slaves of the host's group again (a mount on the source reaches both, and
+ * goes again once unmounted there). Returns the restored root's pid.
+ */
+function restoredAsSlaves(dir: string, root: string, src: string, state: string, before: ReturnType<typeof fingerprint>, args: string[]): number {
+  const pidfile = path.join(dir, 'root.pid');
+  const r = restoreDir(dir, ['--pidfile', pidfile, '--root', root, ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  const pid = Number(readFileSync(pidfile, 'utf8'));
+  restoredRoots.push(pid);
+  expect(compareFingerprints(insideView(before), insideView(fingerprint(pid)), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
+  expect(askVerdict(state, pid, 10_000)).toBe('check ok');
+  const probe = path.join(src, 'a', 'probe');
+  sh(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'probe', probe]);
+  try {
+    expect(mountPoints(pid).filter((p) => p.endsWith('/probe')).sort()).toEqual(['/ext/probe', '/ext2/probe']);
+  } finally {
+    sh(['umount', probe]);
+  }
+  return pid;
+}
+
 function start(src: string, root: string): number {
   const state = path.join(root, 'mntext.state');
   const r = spawnSync(path.join(root, 'mntext'), [src, state], { stdio: 'ignore', timeout: 10_000 });
@@ -92,22 +115,7 @@ describe('external mounts that are slaves of a peer group of the host', () => {
       expect(mnts.some((m) => m.shared_id === ext.master_id)).toBe(false);
       expect(waitReaped(pid)).toBe(true);
       restoredRoots.splice(0);
-      const pidfile = path.join(dir, 'root.pid');
-      const r = restoreDir(dir, ['--pidfile', pidfile, '--root', root, '--external', `mnt[EXT]:${path.join(src, 'a')}`]);
-      expect(r.code, r.stderr).toBe(0);
-      pid = Number(readFileSync(pidfile, 'utf8'));
-      restoredRoots.push(pid);
-      const after = fingerprint(pid);
-      expect(compareFingerprints(insideView(before), insideView(after), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
-      expect(askVerdict(state, pid, 10_000)).toBe('check ok');
-      // the group is the host's: a mount on the source reaches /ext and /ext2 (and goes again)
-      const probe = path.join(src, 'a', 'probe');
-      sh(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'probe', probe]);
-      try {
-        expect(mountPoints(pid).filter((p) => p.endsWith('/probe')).sort()).toEqual(['/ext/probe', '/ext2/probe']);
-      } finally {
-        sh(['umount', probe]);
-      }
+      pid = restoredAsSlaves(dir, root, src, state, before, ['--external', `mnt[EXT]:${path.join(src, 'a')}`]);
       expect(mountPoints(pid).filter((p) => p.endsWith('/probe'))).toEqual([]);
     }
     const pids = treePids(pid);
@@ -167,20 +175,7 @@ describe('external mounts found without being named (--external mnt[], --ext-mou
       expectAuto(dir, src);
       expect(waitReaped(pid)).toBe(true);
       restoredRoots.splice(0);
-      const pidfile = path.join(dir, 'root.pid');
-      const r = restoreDir(dir, ['--pidfile', pidfile, '--root', root, ...restoreArgs!]);
-      expect(r.code, r.stderr).toBe(0);
-      pid = Number(readFileSync(pidfile, 'utf8'));
-      restoredRoots.push(pid);
-      expect(compareFingerprints(insideView(before), insideView(fingerprint(pid)), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
-      expect(askVerdict(state, pid, 10_000)).toBe('check ok');
-      const probe = path.join(src, 'a', 'probe');
-      sh(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'probe', probe]);
-      try {
-        expect(mountPoints(pid).filter((p) => p.endsWith('/probe')).sort()).toEqual(['/ext/probe', '/ext2/probe']);
-      } finally {
-        sh(['umount', probe]);
-      }
+      pid = restoredAsSlaves(dir, root, src, state, before, restoreArgs!);
     }
     const pids = treePids(pid);
     killTree(pid);
