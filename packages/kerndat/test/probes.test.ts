@@ -49,7 +49,8 @@ describe('probes on the running kernel', () => {
     // read-fault pages of two separate mappings (not the probe's way): same PFN iff a shared zero page
     const script = [
       'import ctypes, mmap, os, struct',
-      'm = mmap.mmap(-1, 4096)',
+      // private: python's default is MAP_SHARED, shmem, whose read faults never map the zero page
+      'm = mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)',
       'm[0]',
       'a = ctypes.addressof(ctypes.c_char.from_buffer(m))',
       "e = struct.unpack('Q', os.pread(os.open('/proc/self/pagemap', os.O_RDONLY), 8, a // 4096 * 8))[0]",
