@@ -7,7 +7,7 @@ export TURBO_TELEMETRY_DISABLED=1
 rm -f packages/*/.vitest-report.json test/.vitest-report.json
 pnpm run build --output-logs=errors-only || { echo "build failed" >&2; exit 1; }
 pnpm exec turbo run test --concurrency=1 --continue \
-  -- --reporter=default --reporter=json --outputFile=.vitest-report.json
+  -- --reporter=verbose --reporter=json --outputFile=.vitest-report.json
 rc=$?
 node scripts/test-summary.mjs || rc=1
 exit $rc
