@@ -12,6 +12,7 @@
 static void on_trap(int sig, siginfo_t *si, void *uc) { (void)sig; (void)si; (void)uc; }
 static volatile int thread_ok = -1;
 static volatile sig_atomic_t thread_want;
+static volatile sig_atomic_t thread_set; /* the worker's mask is set: until then it is glibc's (all blocked while a thread starts) */
 static int want_pending;
 
 static void *worker(void *arg) {
@@ -21,6 +22,7 @@ static void *worker(void *arg) {
 	sigaddset(&set, SIGTRAP);
 	sigaddset(&set, SIGUSR1); /* the main thread answers SIGUSR1 */
 	pthread_sigmask(SIG_BLOCK, &set, 0);
+	thread_set = 1;
 	for (;;) {
 		if (thread_want) {
 			sigset_t cur;
@@ -58,6 +60,7 @@ int main(int argc, char **argv) {
 	pthread_sigmask(SIG_BLOCK, &set, 0);
 	pthread_t t;
 	pthread_create(&t, 0, worker, 0);
+	while (!thread_set) usleep(1000);
 	if (want_pending == 1) kill(getpid(), SIGTRAP);
 	if (want_pending == 2) pthread_kill(t, SIGTRAP);
 	wl_handle_usr1();
