@@ -135,7 +135,7 @@ export function areasOf(pid: number, c: SharingCollector): AreaPrint[] {
         else c.byPfn.set(pfn, [who]);
       });
     }
-    out.push({
+    const area: AreaPrint = {
       range: `${v.start.toString(16)}-${v.end.toString(16)}`,
       perms: v.perms,
       pgoff: v.pgoff.toString(16),
@@ -147,9 +147,32 @@ export function areasOf(pid: number, c: SharingCollector): AreaPrint[] {
       guardPages,
       ...(v.smaps?.['KernelPageSize'] !== undefined && v.smaps['KernelPageSize'] !== Number(PAGE) ? { pageSize: v.smaps['KernelPageSize'] } : {}),
       ...(v.kind === 'aio' ? { aioRing: aioRingOf(pid, v.start) } : {}),
-    });
+    };
+    out.push(area);
+  }
+  return joinAreas(out);
+}
+
+/**
+ * Adjacent plain private anonymous areas alike in everything shown are one: the kernel keeps
+ * such areas apart only while their pages belong to different anon_vma objects (a fork, an
+ * area that grew into its neighbour), which nothing of the program's sees but the number of
+ * lines in its maps, and areas mapped afresh (by a restore) merge. (CRIU's zdtm compares maps
+ * the same way; test/restore/roundtrip.ts's mapsOf too.)
+ */
+export function joinAreas(areas: readonly AreaPrint[]): AreaPrint[] {
+  const out: AreaPrint[] = [];
+  for (const a of areas) {
+    const last = out[out.length - 1];
+    if (last && joinable(last, a)) out[out.length - 1] = { ...last, range: `${last.range.split('-')[0]}-${a.range.split('-')[1]}`, guardPages: last.guardPages + a.guardPages };
+    else out.push(a);
   }
   return out;
+}
+
+function joinable(a: AreaPrint, b: AreaPrint): boolean {
+  const plain = (x: AreaPrint) => x.name === '' && x.backing === '' && !x.deleted && x.perms.endsWith('p') && x.pageSize === undefined && x.aioRing === undefined;
+  return plain(a) && plain(b) && a.range.split('-')[1] === b.range.split('-')[0] && a.perms === b.perms && a.vmFlags.join() === b.vmFlags.join();
 }
 
 /** /proc/kpageflags bits (Documentation/admin-guide/mm/pagemap.rst) */

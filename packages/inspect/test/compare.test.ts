@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compareFingerprints, EXPECTED_CHANGES, NOT_CARRIED_YET, type Fingerprint } from '../src/index.js';
+import { compareFingerprints, EXPECTED_CHANGES, NOT_CARRIED_YET, type AreaPrint, type Fingerprint } from '../src/index.js';
+import { joinAreas } from '../src/memory.js';
 import { fdinfoLines, InodeIds } from '../src/fds.js';
 import { limitsOf, timersOf } from '../src/task.js';
 
@@ -105,5 +106,26 @@ describe('the parts', () => {
   it('limits and timers', () => {
     expect(limitsOf('Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 1048576              files     \n')).toEqual({ 'Max open files': '1024 1048576' });
     expect(timersOf('ID: 0\nsignal: 14/0000000000000000\nnotify: signal/pid.5\nClockID: 1\n')).toEqual(['ID: 0 signal: 14/0000000000000000 notify: signal/pid.5 ClockID: 1']);
+  });
+});
+
+describe('joinAreas', () => {
+  const area = (range: string, over: Partial<AreaPrint> = {}): AreaPrint => ({ range, perms: 'rw-p', pgoff: '0', name: '', deleted: false, backing: '', vmFlags: ['ac', 'rd', 'wr'], guardPages: 0, ...over });
+
+  it('adjacent plain private anonymous areas alike are one (what a restore maps afresh merges)', () => {
+    expect(joinAreas([area('1000-5000', { guardPages: 1 }), area('5000-8000', { guardPages: 2 }), area('8000-9000')])).toEqual([area('1000-9000', { guardPages: 3 })]);
+  });
+
+  it('areas that differ in anything shown, are apart, or are not plain anonymous private memory stay apart', () => {
+    const apart = [
+      [area('1000-2000'), area('3000-4000')],
+      [area('1000-2000'), area('2000-3000', { perms: 'r--p' })],
+      [area('1000-2000'), area('2000-3000', { vmFlags: ['ac', 'gd', 'rd', 'wr'] })],
+      [area('1000-2000'), area('2000-3000', { name: '[heap]' })],
+      [area('1000-2000', { backing: '08:01 12' }), area('2000-3000', { backing: '08:01 12' })],
+      [area('1000-2000', { perms: 'rw-s' }), area('2000-3000', { perms: 'rw-s' })],
+      [area('1000-2000'), area('2000-3000', { pageSize: 2097152 })],
+    ];
+    for (const pair of apart) expect(joinAreas(pair)).toEqual(pair);
   });
 });
