@@ -2,10 +2,11 @@
  * A file a task writes to with O_WRONLY|O_APPEND (its log, stdout redirected with >>) grows
  * while the checkpoint waits: as CRIU, the dump records no size for it, so the restore does not
  * refuse it for having grown, and the task's next writes go to its end. A file opened otherwise
- * that changed size is still refused at restore.
+ * that changed size is still refused at restore, and so is one whose mode changed (CRIU's "has bad
+ * mode"), unless `--skip-file-rwx-check` lets its rwx bits differ.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { criu, killAllStarted, killTree, sleep, tmp, waitGone, waitReaped } from '../dump/helpers.js';
@@ -30,15 +31,24 @@ afterAll(() => {
   for (const p of started) killTree(p);
 });
 
-/** The writer dumped (it ends with the dump), its log grown meanwhile, then restored: the restore's outcome. */
-function dumpGrowRestore(name: string, redirect: '>>' | '>'): { w: { pid: number; log: string }; r: ReturnType<typeof restoreDir> } {
+/** The writer dumped (it ends with the dump), its log changed meanwhile (grown by default), then restored: the restore's outcome. */
+function dumpGrowRestore(name: string, redirect: '>>' | '>', meanwhile = (log: string) => appendFileSync(log, 'written meanwhile\n')) {
   const dir = tmp(name);
   const w = writer(dir, redirect);
   const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
   expect(d.code, d.stderr).toBe(0);
   expect(waitReaped(w.pid)).toBe(true);
-  appendFileSync(w.log, 'written meanwhile\n');
-  return { w, r: restoreDir(dir) };
+  meanwhile(w.log);
+  return { w, dir, r: restoreDir(dir) };
+}
+
+/** The restored writer goes on: its log grows. */
+function goesOn(w: { pid: number; log: string }): void {
+  const was = readFileSync(w.log, 'utf8').length;
+  sleep(400);
+  expect(readFileSync(w.log, 'utf8').length).toBeGreaterThan(was);
+  killTree(w.pid);
+  expect(waitGone(w.pid)).toBe(true);
 }
 
 describe('a log file opened to append', () => {
@@ -60,6 +70,36 @@ describe('a log file opened to append', () => {
     const { w, r } = dumpGrowRestore('truncatelog', '>');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`file ${w.log.replace(/[/.]/g, '\\$&')} changed size`));
+    expect(waitGone(w.pid)).toBe(true);
+  });
+});
+
+describe('a file whose mode changed between dump and restore', () => {
+  it('refused at restore, naming the file and both modes; --skip-file-rwx-check restores it', () => {
+    let was = 0;
+    const { w, dir, r } = dumpGrowRestore('modelog', '>>', (log) => {
+      was = statSync(log).mode;
+      chmodSync(log, was & 0o777 ? 0 : 0o600);
+    });
+    const now = was & 0o777 ? 0o100000 : 0o100600;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`file ${w.log.replace(/[/.]/g, '\\$&')} has mode 0${now.toString(8)}, recorded 0${was.toString(8)}`));
+    expect(waitGone(w.pid)).toBe(true);
+    const again = restoreDir(dir, ['--skip-file-rwx-check']);
+    expect(again.code, again.stderr).toBe(0);
+    goesOn(w);
+  });
+
+  it('--skip-file-rwx-check still refuses a file whose setuid bit changed', () => {
+    let was = 0;
+    const { w, dir, r } = dumpGrowRestore('suidlog', '>>', (log) => {
+      was = statSync(log).mode;
+      chmodSync(log, (was & 0o777) | 0o4000);
+    });
+    expect(r.code).toBe(1);
+    const again = restoreDir(dir, ['--skip-file-rwx-check']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`has mode 0${(was | 0o4000).toString(8)}, recorded 0${was.toString(8)}`);
     expect(waitGone(w.pid)).toBe(true);
   });
 });

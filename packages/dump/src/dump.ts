@@ -36,8 +36,8 @@ export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'ext_unix_sk', 'external', 'lazy_pages', 'use_page_server',
   // containers: cgroups, the mount namespace under another root with external mounts, an empty network namespace
   'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'cg_root', 'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller', 'root', 'ext_mnt', 'auto_ext_mnt', 'ext_masters', 'ext_sharing', 'empty_ns', 'orphan_pts_master',
-  // (the restore's veth peers: as CRIU, a dump takes them and has no use for them)
-  'veths',
+  // (the restore's veth peers and its file mode check: as CRIU, a dump takes them and has no use for them)
+  'veths', 'skip_file_rwx_check',
 ];
 
 /** What a dump is run with besides its options: who hears about it and who can stop it. */

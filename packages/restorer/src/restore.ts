@@ -30,6 +30,7 @@ export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
   'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk', 'auto_dedup',
   'root', 'ext_mnt', 'auto_ext_mnt', 'ext_masters', 'ext_sharing', 'veths', 'external', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'join_ns', 'evasive_devices', 'orphan_pts_master',
+  'skip_file_rwx_check',
 ];
 
 /**
@@ -215,7 +216,7 @@ async function restorePlanned(
   const root = o.root ? resolve(o.root) : undefined;
   // (--external, --ext-mount-map, --veth-pair: the network devices' and the mounts' externals)
   const ext = restoreExternals(o);
-  const built = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, emptyNs: o.empty_ns, netExternals: ext, ...(root ? { root } : {}) }), ownSession(), o.shell_job);
+  const built = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, skipFileRwxCheck: o.skip_file_rwx_check, emptyNs: o.empty_ns, netExternals: ext, ...(root ? { root } : {}) }), ownSession(), o.shell_job);
   // --orphan-pts-master: a pty master whose slave is outside the tree goes to the caller; a tree
   // with a terminal is not carried so yet (a tree without one has none to send)
   if (o.orphan_pts_master) {

@@ -21,7 +21,7 @@ const S = (issue: number, alias?: string): NotYet => ({ type: 'string', issue, .
 
 export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   // nothing lost silently (14)
-  'evasive-devices': B(14), 'link-remap': B(14), 'ghost-fiemap': B(14), 'skip-file-rwx-check': B(14),
+  'evasive-devices': B(14), 'link-remap': B(14), 'ghost-fiemap': B(14),
   // --file-validation filesize is what every restore does (each regular file's recorded size
   // checked); buildid (ELF build-ids written at dump, compared at restore) is not done
   'file-validation': { type: 'string', issue: 14, accept: (v) => v === 'filesize' ? undefined

@@ -107,6 +107,7 @@ export function restoreOptionsFromArgs(args: Record<string, unknown>, rawArgs: s
     join_ns: joinNsOf(rawArgs),
     evasive_devices: !!args['evasive-devices'],
     orphan_pts_master: !!args['orphan-pts-master'],
+    skip_file_rwx_check: !!args['skip-file-rwx-check'],
   };
 }
 

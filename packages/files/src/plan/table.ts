@@ -48,6 +48,8 @@ export interface FilePlanOptions {
   extUnixSk?: boolean;
   /** mount points the restore mounts anew (the tree's own mount namespace): files below them are not looked for before */
   madeAt?: readonly string[];
+  /** --skip-file-rwx-check: a file's rwx bits may differ from the recorded mode */
+  skipFileRwxCheck?: boolean;
 }
 
 /** F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP: the pid types F_SETOWN_EX takes */
@@ -92,6 +94,7 @@ export class FilePlanTable {
     t.tty.shellJob = !!opts.shellJob;
     t.unix.extUnixSk = !!opts.extUnixSk;
     t.reg.madeAt = opts.madeAt ?? [];
+    t.reg.skipRwxCheck = !!opts.skipFileRwxCheck;
     for (const k of t.kinds.values()) await k.load?.(dir, entries);
     return t;
   }
@@ -142,6 +145,11 @@ export class FilePlanTable {
   /** Is path below a mount the restore makes anew (not there to be looked at before)? */
   madeLater(path: string): boolean {
     return this.reg.madeLater(path);
+  }
+
+  /** How a regular file's record (reg-files.img) differs from the file at its path now (size, mode), if it does. */
+  changedSince(reg: Obj): string | undefined {
+    return this.reg.changedSince(reg);
   }
 
   /** The path of a regular file (an exe, cwd, root). */

@@ -42,6 +42,8 @@ export interface BuildPlanOptions {
   emptyNs?: number;
   /** --veth-pair, --external veth[]/macvlan[] (RPC veths, external): where the tree's network devices meet the outside */
   netExternals?: NetExternals;
+  /** --skip-file-rwx-check: files' rwx bits may differ from the recorded modes */
+  skipFileRwxCheck?: boolean;
   /** --root: the tree's mounts are made under this directory, which becomes its root (no path of the images is there yet) */
   root?: string;
 }
@@ -59,7 +61,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const m = /^mountpoints-(\d+)\.img$/.exec(f);
     if (m) madeAt.push(...madeMountpoints(await mountsOf(dir, Number(m[1]))));
   }
-  const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk, madeAt });
+  const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk, madeAt, skipFileRwxCheck: opts.skipFileRwxCheck });
   const shmem = new ShmemTable(files.memfd);
   // seccomp.img: every filter of the tree (one entry; none or no image: no filters)
   const seccompFilters = ((await img(dir, 'seccomp.img', 'SECCOMP', true))?.[0]?.seccomp_filters ?? undefined) as Obj[] | undefined;

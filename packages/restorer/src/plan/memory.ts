@@ -171,7 +171,8 @@ export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: nu
     if (ghost !== undefined) return { ...base, kind: s & VMA_FILE_SHARED ? 'file-shared' : 'file-private', path, openFlags: Number(v.fdflags ?? 0) & ~0o100, ghost };
     if (files.gone(path)) throw missing(`${where}: mapped file ${path} no longer exists`, path);
     const size = f.reg.size === undefined ? undefined : big(f.reg.size);
-    if (size !== undefined && !files.madeLater(path) && BigInt(statSync(path).size) !== size) throw missing(`${where}: mapped file ${path} changed size`, path);
+    const changed = files.changedSince(f.reg);
+    if (changed) throw missing(`${where}: mapped file ${path} ${changed}`, path);
     return { ...base, kind: s & VMA_FILE_SHARED ? 'file-shared' : 'file-private', path, openFlags: Number(v.fdflags ?? 0) & ~0o100, fileSize: size };
   }
   if (s & VMA_ANON_PRIVATE) return { ...base, kind: 'anon' };

@@ -159,6 +159,27 @@ const O_NOFOLLOW = 0o400000;
 export class RegPlans implements PlanKind<RegFilePlan> {
   /** mount points the restore mounts anew (a mount namespace of the tree's): files below them are not looked for before */
   madeAt: readonly string[] = [];
+  /** --skip-file-rwx-check: a file's permission bits may differ from the recorded mode (its type and setuid/setgid/sticky bits may not) */
+  skipRwxCheck = false;
+
+  /**
+   * How a file named by reg-files.img differs from what the dump recorded, where the restore can
+   * look before it runs: its size (a regular file's, when recorded) or its mode (type and
+   * permission bits; CRIU's "has bad mode"); undefined when it is as recorded. `itself`: the
+   * path names a symbolic link (O_PATH|O_NOFOLLOW), not where it leads.
+   */
+  changedSince(r: Obj, itself = false): string | undefined {
+    if ((r.size === undefined && r.mode === undefined) || this.madeLater(r.name)) return undefined;
+    const st = itself ? lstatSync(r.name, { throwIfNoEntry: false }) : statSync(r.name, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (r.size !== undefined && st.isFile() && BigInt(st.size) !== big(r.size)) return `changed size (${st.size}, recorded ${r.size})`;
+    if (r.mode !== undefined) {
+      const mask = this.skipRwxCheck ? ~0o777 : ~0;
+      const [now, was] = [st.mode, Number(r.mode)];
+      if ((now & mask) !== (was & mask)) return `has mode 0${now.toString(8)}, recorded 0${was.toString(8)}${this.skipRwxCheck ? '' : ' (--skip-file-rwx-check lets the rwx bits differ)'}`;
+    }
+    return undefined;
+  }
 
   /** Is path below a mount the restore makes anew (so that it cannot be looked at before)? */
   madeLater(path: string): boolean {
@@ -229,10 +250,8 @@ export class RegPlans implements PlanKind<RegFilePlan> {
       return p;
     }
     if (this.gone(r.name, (flags & (O_PATH | O_NOFOLLOW)) === (O_PATH | O_NOFOLLOW))) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
-    if (r.size !== undefined && existsSync(r.name)) {
-      const st = statSync(r.name);
-      if (st.isFile() && BigInt(st.size) !== big(r.size)) throw missingFile(`${ctx.what}: file ${r.name} changed size (${st.size}, recorded ${r.size})`, r.name);
-    }
+    const changed = this.changedSince(r, (flags & (O_PATH | O_NOFOLLOW)) === (O_PATH | O_NOFOLLOW));
+    if (changed) throw missingFile(`${ctx.what}: file ${r.name} ${changed}`, r.name);
     return { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos), size: r.size === undefined ? undefined : big(r.size) };
   }
 

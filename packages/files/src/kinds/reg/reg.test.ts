@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync, appendFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -111,5 +111,22 @@ describe('reg', () => {
     }
     expect(isCrtoolsError(err) && err.exitCode).toBe(1);
     expect((err as Error).message).toBe(`pid 7 fd 3: file ${f} changed size (6, recorded 3)`);
+  });
+
+  it("a file whose mode changed is refused (CRIU's bad mode); --skip-file-rwx-check lets only the rwx bits differ", () => {
+    const f = join(dir, 'moded.txt');
+    writeFileSync(f, 'abc');
+    chmodSync(f, 0o640);
+    const plan = (skip: boolean, mode: number) => {
+      const k = new RegPlans();
+      k.skipRwxCheck = skip;
+      return () => k.plan({ name: f, size: 3n, mode, flags: 0 }, { id: 1, what: 'pid 7 fd 3', pid: 7, index: 0 });
+    };
+    expect(plan(false, 0o100640)()).toMatchObject({ path: f });
+    expect(plan(false, 0o100644)).toThrow(`pid 7 fd 3: file ${f} has mode 0100640, recorded 0100644 (--skip-file-rwx-check lets the rwx bits differ)`);
+    expect(plan(true, 0o100644)()).toMatchObject({ path: f });
+    // the type and the setuid/setgid/sticky bits are held to the record all the same
+    expect(plan(true, 0o104640)).toThrow(`file ${f} has mode 0100640, recorded 0104640`);
+    expect(plan(true, 0o040640)).toThrow(`file ${f} has mode 0100640, recorded 040640`);
   });
 });
