@@ -4,19 +4,24 @@
  * the client started with `setsid ... < /dev/null &>> out`, then `criu restore -D DIR` (waiting
  * for the restored client) or with -d. The client is Debian's pycriu (selfdump-client.py): it
  * finds itself as it was after each answer (its pid, memory, an open file and its offset) and
- * writes what it found. Every process is cleaned up by pid.
+ * writes what it found; so does a C client of Debian's libcriu (libcriu-self.c, criu_dump()).
+ * Every process is cleaned up by pid.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { criuBin } from '../lib/paths.js';
+import { criuBin, workloadBinDir } from '../lib/paths.js';
 import { critDecode, criu, haveCrit, killAllStarted, killTree, sleep, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 const CLIENT = path.join(path.dirname(new URL(import.meta.url).pathname), 'selfdump-client.py');
 const havePycriu = spawnSync(PYTHON, ['-c', 'import pycriu.criu, pycriu.rpc_pb2'], { stdio: 'ignore' }).status === 0;
 const isRoot = process.getuid?.() === 0;
+// Debian's criu package ships libcriu and its header
+const haveLibcriu = existsSync('/usr/include/criu/criu.h') && existsSync('/usr/lib/x86_64-linux-gnu/libcriu.so');
+const LIBCRIU_SRC = path.join(path.dirname(new URL(import.meta.url).pathname), 'libcriu-self.c');
+const LIBCRIU_BIN = path.join(workloadBinDir, 'libcriu-self');
 
 interface Run {
   dir: string;
@@ -43,7 +48,7 @@ function waitRecords(out: string, n: number, ms = 20_000): Record<string, any>[]
 const pids: number[] = [];
 
 /** The client in a session of its own, stdin /dev/null, stdout and stderr appended to a file (as CRIU's run.sh); returns once it ended. */
-function runClient(criuArg: string, leaveRunning: boolean): Run {
+function runClient(criuArg: string, leaveRunning: boolean, client: string[] = [PYTHON, CLIENT]): Run {
   const dir = tmp('selfdump');
   chmodSync(dir, 0o755);
   const img = path.join(dir, 'img');
@@ -52,7 +57,7 @@ function runClient(criuArg: string, leaveRunning: boolean): Run {
   const log = openSync(path.join(dir, 'client.log'), 'a');
   try {
     // (setsid execs python in place: the client's pid is the child's)
-    const r = spawnSync('/usr/bin/setsid', [PYTHON, CLIENT, criuArg, img, out, ...(leaveRunning ? ['leave-running'] : [])], {
+    const r = spawnSync('/usr/bin/setsid', [...client, criuArg, img, out, ...(leaveRunning ? ['leave-running'] : [])], {
       cwd: dir, stdio: ['ignore', log, log], timeout: 120_000, killSignal: 'SIGKILL',
     });
     const pid = r.pid!;
@@ -172,5 +177,52 @@ describe.skipIf(!havePycriu || !isRoot)('a client dumping itself over criu swrk'
     expect(a).toMatchObject({ type: 'DUMP', success: false, restored: false, swrk_exit: 1 });
     expect(a.errmsg).toMatch(/^a dump without pid \(the client \d+ dumping itself\) from a client this criu \(pid \d+\) runs under, as criu swrk does, is not supported: criu would be inside the tree it dumps/);
     expect(existsSync(path.join(img, 'inventory.img'))).toBe(false);
+  });
+});
+
+/** libcriu-self's lines: "dumping PID", "answer RET pid PID same_pid B memory_ok B file_ok B". */
+function lines(out: string): string[] {
+  return existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+describe.skipIf(!isRoot || !haveLibcriu)("a libcriu client dumping itself (criu_dump() without pid; Debian's libcriu)", () => {
+  beforeAll(() => {
+    mkdirSync(workloadBinDir, { recursive: true });
+    const cc = spawnSync('gcc', ['-O1', '-g', '-Wall', '-I/usr/include/criu', '-o', LIBCRIU_BIN, LIBCRIU_SRC, '-lcriu'], { encoding: 'utf8' });
+    expect(cc.status, cc.stderr).toBe(0);
+  });
+
+  it('over criu service: killed by its dump, restored (-d) criu_dump() returns 1 and it finds itself intact', () => {
+    const sdir = tmp('selfdump-libcriu-service');
+    chmodSync(sdir, 0o755);
+    const address = path.join(sdir, 'criu.sock');
+    const service = spawn(process.execPath, [criuBin, 'service', '--address', address], { stdio: ['ignore', 'ignore', 'inherit'] });
+    try {
+      for (let i = 0; i < 500 && !existsSync(address); i++) sleep(20);
+      const r = runClient(`sk:${address}`, false, [LIBCRIU_BIN]);
+      expect(r.signal, clientLog(r)).toBe('SIGKILL');
+      expect(lines(r.out)).toEqual([`dumping ${r.pid}`]);
+      expect(waitReaped(r.pid)).toBe(true);
+      const rs = criu(['restore', '-D', r.img, '-d', '-o', 'restore.log']);
+      expect(rs.code, rs.stderr).toBe(0);
+      for (let i = 0; i < 1000 && lines(r.out).length < 2; i++) sleep(20);
+      expect(lines(r.out)).toEqual([`dumping ${r.pid}`, `answer 1 pid ${r.pid} same_pid 1 memory_ok 1 file_ok 1`]);
+      expect(waitReaped(r.pid, 10_000)).toBe(true);
+    } finally {
+      if (service.pid !== undefined) {
+        service.kill('SIGTERM');
+        if (!waitGone(service.pid, 5000)) killTree(service.pid);
+      }
+    }
+  });
+
+  it('over criu swrk with leave_running (CRIU\'s libcriu test_self): 0 and running on; `criu restore` brings it back to return 1', () => {
+    const r = runClient(criuBin, true, [LIBCRIU_BIN]);
+    expect(r.status, clientLog(r)).toBe(0);
+    expect(lines(r.out)).toEqual([`dumping ${r.pid}`, `answer 0 pid ${r.pid} same_pid 1 memory_ok 1 file_ok 1`]);
+    expect(waitReaped(r.pid)).toBe(true);
+    const rs = criu(['restore', '-D', r.img, '-o', 'restore.log']);
+    expect(rs.code, rs.stderr).toBe(0);
+    expect(lines(r.out)).toEqual([`dumping ${r.pid}`, `answer 0 pid ${r.pid} same_pid 1 memory_ok 1 file_ok 1`, `answer 1 pid ${r.pid} same_pid 1 memory_ok 1 file_ok 1`]);
   });
 });
