@@ -1,10 +1,21 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync as mkdtemp, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { decodeMessage, encodeImage, messageSpec } from '@crtools/images';
 import { UnixPlans } from './plan.js';
 import { unixView } from './view.js';
+
+/** scratch directories, removed once the file's tests are done */
+const made: string[] = [];
+const mkdtempSync = (prefix: string): string => {
+  const d = mkdtemp(prefix);
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 const end = (ino: number, peer: number) => ({ ino, peer, type: 1, state: 1, flags: 2, opts: { so_sndbuf: 10, so_rcvbuf: 20 } });
 
