@@ -192,6 +192,13 @@ export async function handleDump(req: CriuReq, ctx: HandlerContext): Promise<Cri
         exitCode: ExitCode.UNSUPPORTED, context: { pid: ctx.peer.pid, option: 'pid' },
       });
     }
+    if (self && o.notify_scripts) {
+      // (the client is frozen from the dump's first notification after the freeze on: it could
+      // never answer, and CRIU 4.2 waits for it forever)
+      throw new CrtoolsError('RPC_SELF_DUMP_NOTIFY', 'notify_scripts: a dump without pid (the client dumping itself) with notifications is not supported: the client is frozen while the dump waits for its answers', {
+        exitCode: ExitCode.UNSUPPORTED, context: { pid: ctx.peer.pid, option: 'notify_scripts' },
+      });
+    }
     leftRunning = !!o.leave_running;
     checkWriteAccess(ctx, o, true);
     await dump(o, { notify: notifier(ctx), stderr: ctx.stderr });

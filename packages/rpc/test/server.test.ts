@@ -130,6 +130,20 @@ describe('serveConnection', () => {
     c.client.close();
   });
 
+  it('a DUMP without pid asking for notifications (the client, frozen, could never answer them): refused by name', async () => {
+    const other = spawn('/bin/sleep', ['5'], { stdio: 'ignore' });
+    try {
+      // (a client that is not this server's ancestor: the refusal is the notifications')
+      const c = connection({ peer: { pid: other.pid!, uid: 0, gid: 0 } });
+      const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: scratch('crtools-rpc-self-'), notify_scripts: true } });
+      expect(r).toMatchObject({ type: 'DUMP', success: false, dump: { restored: false } });
+      expect(r.cr_errmsg).toMatch(/^notify_scripts: a dump without pid \(the client dumping itself\) with notifications is not supported/);
+      await closeAll(c);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
   it('isOwnAncestor: this process and its parents, not a child of its own', async () => {
     expect(isOwnAncestor(process.pid)).toBe(true);
     expect(isOwnAncestor(process.ppid)).toBe(true);
