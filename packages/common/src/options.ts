@@ -26,6 +26,13 @@ export interface CriuOptions {
   work_dir?: string;
   /** -t: the root of the tree to dump */
   pid?: number;
+  /**
+   * An RPC self-dump (a DUMP without pid: the client dumps itself): the inode of criu's own end
+   * of the client's connection (CRIU's service_sk_ino). The client's socket connected to it is
+   * recorded closed, without a peer, marked SERVICE: restored holding the answer `restored: true`.
+   * Not an option of criu_opts nor of the command line: the RPC server sets it.
+   */
+  service_sk_ino?: number;
   /** -o: log file, relative to work_dir; undefined: stderr */
   log_file?: string;
   /** -v: 0 none, 1 errors, 2 warnings (default), 3 info, 4 debug */

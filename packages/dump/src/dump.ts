@@ -34,6 +34,8 @@ export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img', 'auto_dedup',
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
   'ext_unix_sk', 'external', 'lazy_pages', 'use_page_server',
+  // an RPC self-dump: the client's own connection to criu
+  'service_sk_ino',
   // containers: cgroups, the mount namespace under another root with external mounts, an empty network namespace
   'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'cg_root', 'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller', 'root', 'ext_mnt', 'auto_ext_mnt', 'ext_masters', 'ext_sharing', 'empty_ns', 'orphan_pts_master',
   // (the restore's veth peers and its file mode check: as CRIU, a dump takes them and has no use for them)
@@ -355,7 +357,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     for (const ino of asked.unix) external.add(ino);
     for (const [ino, key] of asked.net) externals.net.set(ino, key);
     for (const key of asked.tty) externals.tty.add(key);
-    const unix = { extUnixSk: o.ext_unix_sk, external };
+    const unix = { extUnixSk: o.ext_unix_sk, external, ...(o.service_sk_ino !== undefined ? { serviceSkIno: o.service_sk_ino } : {}) };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
       cgroups,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net, ...(o.auto_ext_mnt ? { autoExt: { masters: o.ext_masters, sharing: o.ext_sharing } } : {}) },
@@ -557,7 +559,7 @@ async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
   times: { freezingUs: number; frozenAt: number },
   opts: {
-    fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number> }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
+    fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number>; serviceSkIno?: number }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
     keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; extTty?: ReadonlySet<string>; inventory?: Entry;
     /** --lazy-pages: the lazy pages are left out of the images and named here, to be served from the frozen tree */
     lazy?: FrozenLazyPages | undefined;

@@ -12,6 +12,7 @@ export {
   readImageFile, readImageFileSync, openImage, writeImageFile, createImageWriter,
   type ImageStream, type ImageWriter, type OpenImageOptions, type WriteOptions,
 } from './io.js';
+export { encodeCriuResp, restoredDumpAnswer } from './rpc-messages.js';
 export { semPayload, semValues, msgPayload, msgsOfPayload, type QueuedMessage } from './ipc-payload.js';
 export { payloadSource, filePayload, isPayloadSource, PAYLOAD_PIECE, type PayloadSource } from './payload.js';
 export { locateEntries, type LocatedEntry, type LocatedImage, type PayloadSpan } from './locate.js';

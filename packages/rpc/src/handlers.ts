@@ -3,7 +3,7 @@
  * criu_resp to send out. A handler never throws for a failed operation: the failure is the
  * answer (success: false, cr_errmsg, cr_errno).
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { CPU_CAP_DEFAULT, CRIU_VERSION, CriuLog, CrtoolsError, ExitCode, type Notify, type NotifyAction } from '@crtools/common';
 import { checkCpuinfoImage, writeCpuinfoImage } from '@crtools/cpuinfo';
@@ -12,7 +12,7 @@ import { judge, loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { restore, waitRoot } from '@crtools/restorer';
 import { checkDirAccess, checkDumpAccess, checkRestoreAccess, needsAccessCheck, type Peer } from './access.js';
 import { EBADRQC, ECHILD, failureFields, logEnd, logFailure, logFailureOnce } from './failure.js';
-import { mapOptions, type ConfigReader, type MapContext, type MappedOptions } from './options.js';
+import { isSelfDump, mapOptions, type ConfigReader, type MapContext, type MappedOptions } from './options.js';
 import type { CriuFeatures, CriuReq, CriuResp } from './protocol.js';
 
 /** What a handler may use of the connection and the server. */
@@ -21,6 +21,8 @@ export interface HandlerContext {
   peer: Peer;
   /** criu swrk (rst_sibling, inherit_fd allowed) rather than criu service */
   swrk: boolean;
+  /** the inode of our end of the connection (CRIU's service_sk_ino): what a self-dump's client socket is connected to */
+  serviceSkIno?: number;
   /** send a NOTIFY and wait for the client's answer: its NOTIFY request to go on, undefined when it said no or left */
   notify: (script: string, pid: number | undefined) => Promise<CriuReq | undefined>;
   /** where a request's log goes with log_to_stderr */
@@ -138,7 +140,7 @@ async function operation(
   let mapped: MappedOptions | undefined;
   let from = 0;
   try {
-    mapped = mapOptions(req.opts, { command, peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config, logFailure });
+    mapped = mapOptions(req.opts, { command, peerPid: ctx.peer.pid, swrk: ctx.swrk, config: ctx.config, logFailure, ...(ctx.serviceSkIno !== undefined ? { serviceSkIno: ctx.serviceSkIno } : {}) });
     from = logEnd(mapped.logPath);
     return await run(mapped);
   } catch (e) {
@@ -158,14 +160,51 @@ function checkWriteAccess(ctx: HandlerContext, o: MappedOptions['options'], tree
   if (tree) checkDumpAccess(ctx.peer, o.pid!);
 }
 
-/** DUMP: the tree in opts.pid into the images directory. */
-export function handleDump(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
-  return operation('DUMP', 'dump', req, ctx, { dump: { restored: false } }, async ({ options: o }) => {
+/** Is pid this process or one of its ancestors (its tree holds us)? */
+export function isOwnAncestor(pid: number, self = process.pid): boolean {
+  for (let p = self, hops = 0; p > 0 && hops < 4096; hops++) {
+    if (p === pid) return true;
+    let ppid: number;
+    try {
+      ppid = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return false;
+    }
+    p = ppid;
+  }
+  return false;
+}
+
+/**
+ * DUMP: the tree in opts.pid into the images directory. Without pid the client dumps itself
+ * (CRIU's self-dump): its connection to us is recorded as the socket it reads its answer from
+ * once restored (restored: true). The answer here (restored: false) goes out as CRIU's does:
+ * when the client was left running, or the dump failed; a self-dump that killed the client
+ * has nobody to answer (null).
+ */
+export async function handleDump(req: CriuReq, ctx: HandlerContext): Promise<CriuResp | null> {
+  const self = isSelfDump(req.opts);
+  let leftRunning = false;
+  const resp = await operation('DUMP', 'dump', req, ctx, { dump: { restored: false } }, async ({ options: o }) => {
+    if (self && isOwnAncestor(ctx.peer.pid)) {
+      // (criu swrk is its client's child: it would be inside the tree it dumps, which CRIU fails too)
+      throw new CrtoolsError('RPC_SELF_DUMP_INSIDE', `a dump without pid (the client ${ctx.peer.pid} dumping itself) from a client this criu (pid ${process.pid}) runs under, as criu swrk does, is not supported: criu would be inside the tree it dumps; a client dumps itself through criu service`, {
+        exitCode: ExitCode.UNSUPPORTED, context: { pid: ctx.peer.pid, option: 'pid' },
+      });
+    }
+    if (self && o.notify_scripts) {
+      // (the client is frozen from the dump's first notification after the freeze on: it could
+      // never answer, and CRIU 4.2 waits for it forever)
+      throw new CrtoolsError('RPC_SELF_DUMP_NOTIFY', 'notify_scripts: a dump without pid (the client dumping itself) with notifications is not supported: the client is frozen while the dump waits for its answers', {
+        exitCode: ExitCode.UNSUPPORTED, context: { pid: ctx.peer.pid, option: 'notify_scripts' },
+      });
+    }
+    leftRunning = !!o.leave_running;
     checkWriteAccess(ctx, o, true);
     await dump(o, { notify: notifier(ctx), stderr: ctx.stderr });
-    // restored: only a self-dump comes back restored, and crtools does none
     return { type: 'DUMP', success: true, dump: { restored: false } };
   });
+  return self && resp.success && !leftRunning ? null : resp;
 }
 
 /**

@@ -1,6 +1,6 @@
 export { serveConnection, serveSwrk, type ServeOptions, type ServeResult } from './server.js';
-export { mapOptions, unsupportedFields, isDefault, type ConfigReader, type MapContext, type MappedOptions } from './options.js';
-export { handleVersion, handleFeatureCheck, handleCheck, handleDump, handleRestore, handleCpuinfo, handleWaitPid, handleUnsupported, handlePreDump, handlePageServer, NotifyRefused, type HandlerContext, type StartPageServer } from './handlers.js';
+export { mapOptions, unsupportedFields, isDefault, isSelfDump, type ConfigReader, type MapContext, type MappedOptions } from './options.js';
+export { handleVersion, handleFeatureCheck, handleCheck, handleDump, isOwnAncestor, handleRestore, handleCpuinfo, handleWaitPid, handleUnsupported, handlePreDump, handlePageServer, NotifyRefused, type HandlerContext, type StartPageServer } from './handlers.js';
 export { failureFields, firstLogError, EBADRQC } from './failure.js';
 export { CriuClient, CriuSession, RpcError, type CriuClientOptions, type NotifyAnswer, type RequestOptions, type Notification, type NotifyHandler, type CriuVersionInfo } from './client.js';
 export {

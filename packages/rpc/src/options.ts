@@ -56,6 +56,11 @@ export function unsupportedFields(opts: CriuOpts | undefined): string[] {
     .map(([k]) => k);
 }
 
+/** A DUMP without pid (0 as absent, as libcriu sends it only when set): the client dumps itself. */
+export function isSelfDump(r: CriuOpts | undefined): boolean {
+  return r?.pid === undefined || r.pid === 0;
+}
+
 /** Reads a configuration file (criu_opts.config_file) into options; the cli provides it. */
 export type ConfigReader = (file: string, command: 'dump' | 'restore' | 'check') => Partial<CriuOptions>;
 
@@ -65,6 +70,8 @@ export interface MapContext {
   peerPid: number;
   /** criu swrk: rst_sibling and inherit_fd are allowed (not in criu service) */
   swrk: boolean;
+  /** the inode of our end of the client's connection (fstat): a self-dump records the client's end as connected to criu */
+  serviceSkIno?: number;
   config?: ConfigReader;
   /**
    * Told of a failure once the request's log is known (its directory still open), to write it
@@ -173,10 +180,13 @@ function mapPlace(r: CriuOpts, ctx: MapContext, held: number[]): Place {
 
 function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOptions> {
   const o: Partial<CriuOptions> = { ...place.options };
-  if (ctx.command === 'dump' || ctx.command === 'pre-dump') {
-    // CRIU's self-dump (no pid: the client dumps itself) needs the client's own socket to us
-    // dumped and restored: not carried out
-    if (r.pid === undefined || r.pid === 0) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'pid: a dump without pid (the client dumping itself) is not supported by crtools yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'pid' } });
+  if (ctx.command === 'dump' && isSelfDump(r)) {
+    // CRIU's self-dump: no pid, the client (SO_PEERCRED) dumps itself, its connection to us
+    // recorded as the one it reads its answer from once restored (our end's inode)
+    o.pid = ctx.peerPid;
+    if (ctx.serviceSkIno !== undefined) o.service_sk_ino = ctx.serviceSkIno;
+  } else if (ctx.command === 'dump' || ctx.command === 'pre-dump') {
+    if (isSelfDump(r)) throw new CrtoolsError('RPC_UNSUPPORTED_OPTION', 'pid: a pre-dump without pid (the client pre-dumping itself) is not supported by crtools yet', { exitCode: ExitCode.UNSUPPORTED, context: { option: 'pid' } });
     o.pid = r.pid;
   }
   if (r.leave_running) o.leave_running = true;

@@ -2,7 +2,7 @@
  * The wire: one protobuf message per SOCK_SEQPACKET packet, criu_req from the client and
  * criu_resp from criu (rpc.proto in @crtools/images, encoded and decoded by its codec).
  */
-import { decodeMessage, encodeMessage, messageSpec } from '@crtools/images';
+import { decodeMessage, encodeCriuResp, encodeMessage, messageSpec } from '@crtools/images';
 import type { CriuOpts, CriuReq, CriuResp } from '@crtools/images/types';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 
@@ -35,7 +35,7 @@ export function encodeRequest(req: CriuReq): Buffer {
 }
 
 export function encodeResponse(resp: CriuResp): Buffer {
-  return encodeMessage(messageSpec('criu_resp'), resp as unknown as Record<string, unknown>);
+  return encodeCriuResp(resp as unknown as Record<string, unknown>);
 }
 
 /** The name of a request type as a client may send it (an unknown number as its number). */

@@ -3,7 +3,7 @@
  * answer (NOTIFY answers in between when the client asked for notifications). `criu swrk FD`
  * serves the connection it inherited on FD; `criu service` one per accepted client.
  */
-import { closeSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { Kerndat } from '@crtools/kerndat';
 import { SeqpacketSocket } from '@crtools/sys';
@@ -60,9 +60,11 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
     for (const fd of p?.fds ?? []) closeSync(fd);
     return p;
   };
+  const skIno = serviceSkIno(sock);
   const ctx: HandlerContext = {
     peer,
     swrk: opts.swrk ?? true,
+    ...(skIno !== undefined ? { serviceSkIno: skIno } : {}),
     stderr: opts.stderr ?? ((l) => process.stderr.write(l + '\n')),
     config: opts.config,
     kerndat: opts.kerndat,
@@ -96,7 +98,7 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
       return { requests, success };
     }
     let req: CriuReq;
-    let resp: CriuResp | undefined;
+    let resp: CriuResp | null | undefined;
     try {
       req = decodeRequest(p.data);
       opts.trace?.('in', req);
@@ -117,6 +119,10 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
       resp = { type: typeof req.type === 'number' ? 'EMPTY' : req.type, success: false, cr_errmsg: e instanceof Error ? e.message : String(e) };
     }
     requests++;
+    if (resp === null) {
+      // a self-dump that killed its client: no answer (the restored client reads its own)
+      return { requests, success: true };
+    }
     success = resp.success;
     try {
       send(resp);
@@ -128,7 +134,17 @@ export async function serveConnection(sock: SeqpacketSocket, opts: ServeOptions 
   }
 }
 
-async function dispatch(req: CriuReq, ctx: HandlerContext): Promise<CriuResp> {
+/** The inode of our end of the connection (fstat), as CRIU's service_sk_ino; undefined when it has none. */
+function serviceSkIno(sock: SeqpacketSocket): number | undefined {
+  try {
+    return fstatSync(sock.fd).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The answer to a request; null: none is sent (see handleDump). */
+async function dispatch(req: CriuReq, ctx: HandlerContext): Promise<CriuResp | null> {
   switch (req.type) {
     case 'VERSION':
       return handleVersion();

@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, c
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { mapOptions, unsupportedFields, type CriuOpts, type MapContext } from '../src/index.js';
+import { isSelfDump, mapOptions, unsupportedFields, type CriuOpts, type MapContext } from '../src/index.js';
 
 const dump: MapContext = { command: 'dump', peerPid: process.pid, swrk: true };
 const restore: MapContext = { command: 'restore', peerPid: process.pid, swrk: true };
@@ -82,10 +82,21 @@ describe('criu_opts → CriuOptions', () => {
     expect(m.options).toMatchObject({ tcp_established: true, tcp_skip_in_flight: true, network_lock: 'nftables', external: ['x'] });
   });
 
-  it('bad requests: no images directory, a log_file with a slash, no pid to dump, a sibling outside swrk', () => {
+  it('a DUMP without pid (0 as absent) is the client dumping itself: its pid (SO_PEERCRED), our end of its connection; a pre-dump without pid is refused by name', () => {
+    for (const pid of [undefined, 0]) {
+      const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', ...(pid === undefined ? {} : { pid }) }, { ...dump, peerPid: 4321, serviceSkIno: 777 });
+      expect(m.options).toMatchObject({ pid: 4321, service_sk_ino: 777 });
+    }
+    expect(isSelfDump(undefined)).toBe(true);
+    expect(isSelfDump({ images_dir_fd: -1, pid: 9 })).toBe(false);
+    // (a dump of another tree records no connection to us)
+    expect(mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9 }, { ...dump, serviceSkIno: 777 }).options.service_sk_ino).toBeUndefined();
+    expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp' }, { ...dump, command: 'pre-dump' })).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: expect.stringMatching(/^pid: a pre-dump without pid/) }));
+  });
+
+  it('bad requests: no images directory, a log_file with a slash, a sibling outside swrk', () => {
     expect(() => mapOptions({ images_dir_fd: -1, pid: 9 }, dump)).toThrow(/neither images_dir_fd nor images_dir/);
     expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', pid: 9, log_file: 'a/b.log' }, dump)).toThrow(/no subdirectories/);
-    expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp' }, dump)).toThrow(expect.objectContaining({ code: 'RPC_UNSUPPORTED_OPTION', message: expect.stringMatching(/^pid: /) }));
     expect(() => mapOptions({ images_dir_fd: -1, images_dir: '/tmp', rst_sibling: true }, { ...restore, swrk: false })).toThrow(/^rst_sibling:/);
     expect(() => mapOptions({ images_dir_fd: 987 }, restore)).toThrow(/images_dir_fd: cannot open the client's descriptor 987/);
   });

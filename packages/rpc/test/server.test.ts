@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { seqpacketPair, type SeqpacketSocket } from '@crtools/sys';
-import { decodeResponse, encodeRequest, serveConnection, type CriuReq, type CriuResp } from '../src/index.js';
+import { decodeResponse, encodeRequest, isOwnAncestor, serveConnection, type CriuReq, type CriuResp } from '../src/index.js';
 
 /** A directory of a test's, removed once the file's tests are done. */
 const made: string[] = [];
@@ -115,6 +116,44 @@ describe('serveConnection', () => {
     expect(r).toMatchObject({ type: 'DUMP', success: false, cr_errno: 56, cr_errmsg: 'RPC option unprivileged is not supported by crtools yet' });
     expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(rpc\): RPC option unprivileged is not supported by crtools yet\n$/);
     await closeAll(c);
+  });
+
+  it('a DUMP without pid from a client this server runs under (criu swrk as its child): refused by name, answered, nothing dumped', async () => {
+    // (the client here is this very process, SO_PEERCRED's pid: the tree would hold the server)
+    const c = connection();
+    const dir = scratch('crtools-rpc-self-');
+    const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: dir, log_file: 'dump.log' } });
+    expect(r).toMatchObject({ type: 'DUMP', success: false, dump: { restored: false } });
+    expect(r.cr_errmsg).toMatch(new RegExp(`^a dump without pid \\(the client ${process.pid} dumping itself\\) .* criu would be inside the tree it dumps; a client dumps itself through criu service$`));
+    expect(readFileSync(path.join(dir, 'dump.log'), 'utf8')).toContain('criu would be inside the tree it dumps');
+    expect(await c.served).toEqual({ requests: 1, success: false });
+    c.client.close();
+  });
+
+  it('a DUMP without pid asking for notifications (the client, frozen, could never answer them): refused by name', async () => {
+    const other = spawn('/bin/sleep', ['5'], { stdio: 'ignore' });
+    try {
+      // (a client that is not this server's ancestor: the refusal is the notifications')
+      const c = connection({ peer: { pid: other.pid!, uid: 0, gid: 0 } });
+      const r = await c.ask({ type: 'DUMP', opts: { images_dir_fd: -1, images_dir: scratch('crtools-rpc-self-'), notify_scripts: true } });
+      expect(r).toMatchObject({ type: 'DUMP', success: false, dump: { restored: false } });
+      expect(r.cr_errmsg).toMatch(/^notify_scripts: a dump without pid \(the client dumping itself\) with notifications is not supported/);
+      await closeAll(c);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  it('isOwnAncestor: this process and its parents, not a child of its own', async () => {
+    expect(isOwnAncestor(process.pid)).toBe(true);
+    expect(isOwnAncestor(process.ppid)).toBe(true);
+    const child = spawn('/bin/sleep', ['5'], { stdio: 'ignore' });
+    try {
+      expect(isOwnAncestor(child.pid!)).toBe(false);
+      expect(isOwnAncestor(process.pid, child.pid!)).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('a client that leaves before asking anything: RPC_CLIENT_GONE', async () => {

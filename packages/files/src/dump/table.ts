@@ -73,7 +73,7 @@ export class FileTable implements FileIds {
    * namespace, asked when a file is met (undefined: it lives in criu's); nsId: the id of a
    * namespace some task of the tree lives in (a namespace file's; without it every one is refused)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number> }; mounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number }; mounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts);

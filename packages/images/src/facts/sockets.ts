@@ -10,9 +10,11 @@ export const TCP_STATE = {
 } as const;
 /**
  * unix_sk_entry.uflags: EXTERN marks the record of a socket outside the dumped tree that one of
- * the tree is connected to (named by its inode and name; no descriptor holds it).
+ * the tree is connected to (named by its inode and name; no descriptor holds it). SERVICE marks
+ * an RPC client's own connection to the criu that dumped it (a self-dump): recorded closed with
+ * no peer, made again as a socketpair end holding the DUMP answer `restored: true`.
  */
-export const USK_FLAGS = { EXTERN: 1 } as const;
+export const USK_FLAGS = { EXTERN: 1, SERVICE: 2 } as const;
 export const IPPROTO = { IP: 0, ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58, UDPLITE: 136, RAW: 255 } as const;
 
 /** A value → name table of one of the objects above, for the names given (all by default). */

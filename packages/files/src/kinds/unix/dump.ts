@@ -13,8 +13,9 @@
  * (SCM_RIGHTS) are files of the dump of their own, named by their ids. A socket whose peer is
  * outside the dumped tree, as CRIU 4.2 allows it: an unnamed datagram socket connected to a
  * named one with --ext-unix-sk, any connected one named with --external unix[INO] (its own
- * inode); the peer gets a record of its own marked EXTERN. Anything else is refused, named
- * precisely.
+ * inode); the peer gets a record of its own marked EXTERN. An RPC client that dumps itself:
+ * its connection to criu (the peer is criu's end, serviceSkIno) is recorded as CRIU 4.2 records
+ * it, closed, without a peer, marked SERVICE. Anything else is refused, named precisely.
  */
 import { closeSync } from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
@@ -35,7 +36,8 @@ type Role =
   | { kind: 'waiting'; listener: number } // a connection waiting in a listener's queue
   | { kind: 'sender'; target: number } // a datagram socket connected to a named one
   | { kind: 'alone' } // bound and unconnected, or never bound nor connected
-  | { kind: 'closed' }; // a connection whose other end was closed (the kernel shut it down both ways)
+  | { kind: 'closed' } // a connection whose other end was closed (the kernel shut it down both ways)
+  | { kind: 'service' }; // an RPC client's own connection to the criu dumping it (a self-dump)
 
 /** the kernel's dev_t (major << 20 | minor) as stat() shows it */
 function userDev(kdev: number): bigint {
@@ -69,8 +71,11 @@ export class UnixSockets implements DumpKind {
     private readonly inflight: (fd: number, what: string) => number | undefined = () => undefined,
     /** a files.img entry made outside descriptors (an outside peer's record), placed before the first of `before`: its new id */
     private readonly add?: (make: (id: number) => Entry, before: readonly number[]) => number,
-    /** --ext-unix-sk; --external unix[INO]: the inodes of the tree's sockets whose peer may be outside */
-    private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number> } = {},
+    /**
+     * --ext-unix-sk; --external unix[INO]: the inodes of the tree's sockets whose peer may be
+     * outside; serviceSkIno: an RPC self-dump's connection, criu's end of it
+     */
+    private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number } = {},
   ) {}
 
   private get byIno(): Map<number, UnixSocketDiag> {
@@ -97,6 +102,8 @@ export class UnixSockets implements DumpKind {
       if (u.icons?.includes(0)) return `listening unix socket${named} with a connection waiting whose client was closed`;
       return { kind: 'listener', icons: u.icons ?? [] };
     }
+    // the client's own connection to the criu dumping it: whatever its type, as CRIU's
+    if (u.peer && u.peer === this.ext.serviceSkIno) return { kind: 'service' };
     const peer = u.peer ? this.byIno.get(u.peer) : undefined;
     if (u.peer && peer?.peer === u.ino && u.peer !== u.ino) {
       if (!named) return { kind: 'pair' }; // a socketpair end, or the client of an accepted connection
@@ -225,6 +232,11 @@ export class UnixSockets implements DumpKind {
       // (one that held a peer, closed since, is ESTABLISHED: made so again; one disconnected since is not)
       throw refuseFd(pid, rec.fd, `datagrams queued on an unnamed unix datagram socket disconnected from its peer are not supported`);
     }
+    if (q.packets.length && role.kind === 'service') {
+      // (criu answers only once the dump is done: what waits here came from elsewhere, and the
+      // restored socket holds only that answer)
+      throw refuseFd(pid, rec.fd, `messages queued on the RPC client's connection to criu (a self-dump) are not supported`);
+    }
     if (q.packets.length && role.kind === 'sender' && !u.name?.length) {
       throw refuseFd(pid, rec.fd, `messages queued on an unnamed unix datagram socket connected to another are not supported`);
     }
@@ -256,10 +268,13 @@ export class UnixSockets implements DumpKind {
       : role.kind === 'sender' ? [needs(role.target, 'is connected to', true)]
       : role.kind === 'listener' ? role.icons.map((c) => needs(c, 'has a connection waiting from'))
       : []);
-    // the peer CRIU records: the listener for a connection waiting in its queue
-    const peer = role.kind === 'waiting' ? role.listener : u.peer;
+    // the peer CRIU records: the listener for a connection waiting in its queue; none for the
+    // connection to criu, recorded closed (criu's end is not in the tree)
+    const service = role.kind === 'service';
+    const peer = service ? 0 : role.kind === 'waiting' ? role.listener : u.peer;
     const usk: Entry = {
-      id, ino: u.ino, type: u.type, state: u.state, flags, uflags: 0, backlog: u.state === TCP_STATE.LISTEN ? (u.wqueue ?? 0) : 0, peer, fown: fown(),
+      id, ino: u.ino, type: u.type, state: service ? TCP_STATE.CLOSE : u.state, flags, uflags: service ? USK_FLAGS.SERVICE : 0,
+      backlog: u.state === TCP_STATE.LISTEN ? (u.wqueue ?? 0) : 0, peer, fown: fown(),
       opts: readSocketOptions(pid, rec.fd).opts,
       name: u.name ?? Buffer.alloc(0),
     };

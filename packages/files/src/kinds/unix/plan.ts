@@ -8,8 +8,11 @@
  * the descriptors they carried (SCM_RIGHTS: files of the checkpoint of their own, made again
  * and sent with their message). A socket whose peer was outside the tree (a record marked
  * EXTERN): with --ext-unix-sk, an unnamed datagram socket connects to the peer's name again;
- * any other comes only from a descriptor handed over (--inherit-fd, planned by the table).
+ * any other comes only from a descriptor handed over (--inherit-fd, planned by the table). An RPC
+ * client's connection to the criu that dumped it (marked SERVICE): a socketpair end whose other
+ * end sends the DUMP answer `restored: true` and is closed, as CRIU 4.2 makes it.
  */
+import { restoredDumpAnswer } from '@crtools/images';
 import { AF, TCP_STATE, SOCK_TYPE, USK_FLAGS } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import { sockoptCalls, type SockoptCall, type SocketFilePlan } from '../../sockopts/plan.js';
@@ -158,6 +161,12 @@ export class UnixPlans implements PlanKind<UnixPairFilePlan | UnixBoundFilePlan 
     const dir = relative && typeof u.name_dir === 'string' && u.name_dir ? u.name_dir : undefined;
     if (dir && !dir.startsWith('/')) throw badImage(`${ctx.what}: a unix socket's name_dir ${JSON.stringify(dir)} is not an absolute path`, { image: 'files.img' });
     this.planned.set(ino, ctx.index);
+    if (Number(u.uflags ?? 0) & USK_FLAGS.SERVICE) {
+      // a self-dump's connection to criu: the client reads the answer to its DUMP once restored
+      if (peerIno) throw badImage(`${ctx.what}: a unix socket marked as the connection to criu (SERVICE) has a peer socket:[${peerIno}]`, { image: 'files.img' });
+      if (recorded.length) throw refuse(`${what}: messages queued on the RPC client's connection to criu (SERVICE) are not restored`);
+      return { kind: 'unix', flags: Number(u.flags), pos: 0n, type, socket: { peer: ctx.index, ...bufs, shutdown, queue: [{ data: restoredDumpAnswer() }] } };
+    }
     const bound = (extra: Partial<UnixBoundFilePlan['unixBound']>): UnixBoundFilePlan => {
       if (relative && !dir) throw refuse(`${what}: bound to a relative name without the directory it was bound in (name_dir) is not restored`);
       return {

@@ -1,10 +1,21 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync as mkdtemp, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { encodeImage } from '@crtools/images';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decodeMessage, encodeImage, messageSpec } from '@crtools/images';
 import { UnixPlans } from './plan.js';
 import { unixView } from './view.js';
+
+/** scratch directories, removed once the file's tests are done */
+const made: string[] = [];
+const mkdtempSync = (prefix: string): string => {
+  const d = mkdtemp(prefix);
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 const end = (ino: number, peer: number) => ({ ino, peer, type: 1, state: 1, flags: 2, opts: { so_sndbuf: 10, so_rcvbuf: 20 } });
 
@@ -110,6 +121,21 @@ describe('unix', () => {
     k.extUnixSk = true;
     const p = k.plan(D, { id: 2, what: 'pid 1 fd 3', pid: 1, index: 0 });
     expect(p).toMatchObject({ kind: 'socket', type: 2, socket: { family: 1, protocol: 0, connect: Buffer.from('\x01\x00/d\x00', 'latin1'), sndbuf: 10, rcvbuf: 20 } });
+  });
+
+  it("an RPC client's connection to the criu that dumped it (SERVICE): a socketpair end holding the DUMP answer restored: true, its other end gone", async () => {
+    const V = { ino: 12, peer: 0, type: 5, state: 7, uflags: 2, name: Buffer.alloc(0), flags: 2, opts: { so_sndbuf: 10, so_rcvbuf: 20 } };
+    const k = new UnixPlans();
+    await k.load('/nonexistent', new Map([[1, { usk: V }]]));
+    const p = k.plan(V, { id: 1, what: 'pid 1 fd 3', pid: 1, index: 4 });
+    expect(p).toMatchObject({ kind: 'unix', type: 5, flags: 2, socket: { peer: 4, sndbuf: 10, rcvbuf: 20, shutdown: 0 } });
+    const queue = p.kind === 'unix' ? p.socket.queue : [];
+    expect(queue).toHaveLength(1);
+    expect(decodeMessage(messageSpec('criu_resp'), queue[0]!.data)).toEqual({ type: 'DUMP', success: true, dump: { restored: true } });
+    k.finish([p]);
+    const W = { ...V, ino: 13, peer: 14 };
+    await k.load('/nonexistent', new Map([[2, { usk: W }]]));
+    expect(() => k.plan(W, { id: 2, what: 'pid 1 fd 5', pid: 1, index: 0 })).toThrow(/pid 1 fd 5: a unix socket marked as the connection to criu \(SERVICE\) has a peer socket:\[14\]/);
   });
 
   it('a descriptor in flight of a kind not sent again (a unix socket) is refused by name', async () => {
