@@ -7,8 +7,10 @@
  *        with a filter, TOS and TTL; UDP with IP_HDRINCL bound to 127.0.0.5 and connected; ICMPv6
  *        with a filter), a packet socket (bound to lo for a local ethertype, TPACKET_V2, aux data,
  *        a multicast address, fanout group 77 by hash with rollover), two SOCK_PACKET ones (one
- *        bound to lo by name, one not) and a route netlink socket bound to groups 23 and 34.
- *  criu: the same without what CRIU 4.2 cannot take (netlink groups past 32, packet fanout) or
+ *        bound to lo by name, one not) and a route netlink socket bound to groups 23 and 34, with
+ *        NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK and NETLINK_NO_ENOBUFS on.
+ *  criu: the same without what CRIU 4.2 cannot take (netlink groups past 32, packet fanout,
+ *        netlink options) or
  *        loses (a ping or raw socket's connection: its images have them unconnected).
  *  ring: a packet socket with an RX ring it does not map (held, nothing else).
  *  Refusals: udpqueue (a datagram waiting to be read), nlqueue (a netlink reply unread),
@@ -16,7 +18,7 @@
  * On SIGUSR1 every socket is made to work: the pairs talk both ways, the echo server answers,
  * both pings get their replies, the packet socket gets the frame it sends on lo (and so do the
  * SOCK_PACKET ones, each bound as it was), the netlink
- * socket gets RTM_NEWLINK for lo; "check ok" or "check bad what=...". */
+ * socket gets RTM_NEWLINK for lo and has its options as set; "check ok" or "check bad what=...". */
 #include "workload.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -163,7 +165,23 @@ static int netlink_sock(int type, int groups_past_32) {
 	if (bind(fd, (struct sockaddr *)&a, sizeof a)) return -1;
 	int g = 34;
 	if (groups_past_32 && setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof g)) return -1;
+	/* what iproute2 sets (CRIU 4.2 has no field for them: 'all' only) */
+	int one = 1;
+	if (groups_past_32 && (setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one) || setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one) ||
+	    setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one))) return -1;
 	return fd;
+}
+
+/* the netlink options netlink_sock set: 1 when all are as it set them (off without groups_past_32) */
+static int netlink_opts_ok(int fd, int on) {
+	int opts[] = {NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, NETLINK_NO_ENOBUFS, NETLINK_PKTINFO, NETLINK_CAP_ACK};
+	for (unsigned i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+		int v = -1;
+		socklen_t l = sizeof v;
+		if (getsockopt(fd, SOL_NETLINK, opts[i], &v, &l)) return 0;
+		if (v != (on && i < 3)) return 0;
+	}
+	return 1;
 }
 
 static int getlink_send(int fd) {
@@ -299,6 +317,7 @@ int main(int argc, char **argv) {
 		else if (!packet_loops(pk)) bad = "packet";
 		else if (!spkt_ok(spkt_lo, "lo") || !spkt_ok(spkt_any, "")) bad = "spkt";
 		else if (!getlink_answers(nl)) bad = "netlink";
+		else if (!netlink_opts_ok(nl, all)) bad = "netlink-options";
 		seq++;
 		if (!bad) {
 			struct pollfd p = {.fd = shut_rd, .events = POLLRDHUP};

@@ -18,7 +18,8 @@ export interface SockoptCall {
 const SOL_SOCKET = 1;
 const IPPROTO_TCP = 6;
 
-function i32(v: number): Buffer {
+/** an int option's value: 4 bytes, native (little-endian) order; values past 2^31 as their 32 bits */
+export function i32(v: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeInt32LE(v | 0, 0);
   return b;

@@ -6,7 +6,7 @@
  */
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE, namesOf } from '@crtools/images/facts';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
-import { sockoptCalls, type SockoptCall } from '../../sockopts/plan.js';
+import { i32, sockoptCalls, type SockoptCall } from '../../sockopts/plan.js';
 import type { FileBase } from '../reg/plan.js';
 import type { LockedConnection } from './netlock.js';
 
@@ -77,12 +77,6 @@ const SOL_IP = 0;
 const SOL_IPV6 = 41;
 const SOL_RAW = 255;
 const SOL_ICMPV6 = 58;
-
-function i32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(v | 0, 0);
-  return b;
-}
 
 /** ip_opts_entry back into setsockopt calls (what CRIU's restore sets from it). */
 export function ipOptCalls(ip: Obj | undefined, family: number, proto: number): SockoptCall[] {

@@ -2,8 +2,9 @@
  * Netlink sockets: protocol, bound portid, multicast groups (every one, from
  * NETLINK_LIST_MEMBERSHIPS), connected destination (portid, group), socket options.
  * Refused by name: messages waiting to be read (not carried: CRIU 4.2 refuses them too),
- * SOCK_DGRAM ones (netlinksk.img has no field for the type: restores make SOCK_RAW), netlink
- * options netlinksk.img has no field for.
+ * SOCK_DGRAM ones (netlinksk.img has no field for the type: restores make SOCK_RAW). The
+ * SOL_NETLINK options (NETLINK_EXT_ACK, which iproute2 sets, among them) go into crtools' own
+ * field nl_sockopts, which CRIU's format does not have.
  */
 import { probeFile, type SocketInfo } from '@crtools/sys';
 import { AF, NETLINK_STATE, SOCK_TYPE } from '@crtools/images/facts';
@@ -13,6 +14,11 @@ import { readSocketOptions } from '../../sockopts/dump.js';
 
 const SOL_NETLINK = 270;
 const NETLINK_LIST_MEMBERSHIPS = 9;
+/** the on/off SOL_NETLINK options, by their number (netlink_sk_entry.nl_sockopts: bit N) */
+export const NETLINK_FLAG_OPTIONS: Record<string, number> = {
+  NETLINK_PKTINFO: 3, NETLINK_BROADCAST_ERROR: 4, NETLINK_NO_ENOBUFS: 5, NETLINK_LISTEN_ALL_NSID: 8,
+  NETLINK_CAP_ACK: 10, NETLINK_EXT_ACK: 11, NETLINK_GET_STRICT_CHK: 12,
+};
 
 /** The groups the socket listens to, as 32-bit words of the bitmap, trailing zero words left out. */
 function groupsOf(pid: number, fd: number): number[] {
@@ -23,7 +29,7 @@ function groupsOf(pid: number, fd: number): number[] {
   return words;
 }
 
-function netlinkEntry(id: number, flags: number, ino: number, s: SocketInfo, groups: number[], opts: Entry): Entry {
+function netlinkEntry(id: number, flags: number, ino: number, s: SocketInfo, groups: number[], opts: Entry, nlSockopts: number): Entry {
   const portid = s.local && s.local.length >= 12 ? s.local.readUInt32LE(4) : 0;
   const dstPortid = s.peer && s.peer.length >= 12 ? s.peer.readUInt32LE(4) : 0;
   const dstMask = s.peer && s.peer.length >= 12 ? s.peer.readUInt32LE(8) : 0;
@@ -32,6 +38,7 @@ function netlinkEntry(id: number, flags: number, ino: number, s: SocketInfo, gro
   const nlsk: Entry = {
     id, ino, protocol: s.protocol, state: dstPortid || dstGroup ? NETLINK_STATE.CONNECTED : NETLINK_STATE.UNCONNECTED,
     flags, portid, groups, dst_portid: dstPortid, dst_group: dstGroup, fown: fown(), opts,
+    ...(nlSockopts ? { nl_sockopts: nlSockopts } : {}),
   };
   return { type: 'NETLINKSK', id, nlsk };
 }
@@ -45,8 +52,13 @@ export const netlinkDump: DumpKind = {
     const ino = inodeOf(rec.target);
     const row = socketNetRow(pid, ino);
     if (row && row.receive > 0) throw refuseFd(pid, rec.fd, `netlink socket with messages queued to be read (${row.receive} bytes of receive buffer): not carried`, rec.target);
-    const { opts } = readSocketOptions(pid, rec.fd, ['NETLINK_LIST_MEMBERSHIPS']);
+    const { opts, raw } = readSocketOptions(pid, rec.fd, ['NETLINK_LIST_MEMBERSHIPS', ...Object.keys(NETLINK_FLAG_OPTIONS)]);
+    let nlSockopts = 0;
+    for (const [name, n] of Object.entries(NETLINK_FLAG_OPTIONS)) {
+      const v = raw.get(name);
+      if (Buffer.isBuffer(v) && v.length >= 4 && v.readInt32LE(0) !== 0) nlSockopts |= 1 << n;
+    }
     const groups = groupsOf(pid, rec.fd);
-    return { type: 'NETLINKSK', key: rec.target, entry: (id) => netlinkEntry(id, flags, ino, s, groups, opts) };
+    return { type: 'NETLINKSK', key: rec.target, entry: (id) => netlinkEntry(id, flags, ino, s, groups, opts, nlSockopts) };
   },
 };

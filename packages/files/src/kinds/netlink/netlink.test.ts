@@ -34,4 +34,12 @@ describe('netlink', () => {
       expect(isCrtoolsError(err) && err.exitCode).toBe(4);
     }
   });
+
+  it("crtools' nl_sockopts: each option on is set to 1 before the socket is bound; an option it does not know is refused", () => {
+    const p = netlinkPlan.plan({ ...route, nl_sockopts: (1 << 11) | (1 << 12) | (1 << 5) }, ctx);
+    const on = p.socket.sockopts.filter((c) => c.level === 270 && !c.late);
+    expect(on.map((c) => [c.name, c.value.readInt32LE(0)])).toEqual([[5, 1], [11, 1], [12, 1]]);
+    expect(netlinkPlan.plan(route, ctx).socket.sockopts.filter((c) => c.level === 270 && !c.late)).toEqual([]);
+    expect(() => netlinkPlan.plan({ ...route, nl_sockopts: 1 << 20 }, ctx)).toThrow(/options 0x100000 restore does not know/);
+  });
 });

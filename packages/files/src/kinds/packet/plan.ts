@@ -6,16 +6,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { AF, PACKET_NO_FANOUT, SOCK_TYPE } from '@crtools/images/facts';
 import { refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
-import { allSockoptCalls, type SockoptCall, type SocketFilePlan } from '../../sockopts/plan.js';
+import { allSockoptCalls, i32, type SockoptCall, type SocketFilePlan } from '../../sockopts/plan.js';
 
 const SOL_PACKET = 263;
 const PACKET = { ADD_MEMBERSHIP: 1, RX_RING: 5, COPY_THRESH: 7, TX_RING: 13, AUXDATA: 8, ORIGDEV: 9, VERSION: 10, RESERVE: 12, LOSS: 14, VNET_HDR: 15, TIMESTAMP: 17, FANOUT: 18 } as const;
-
-function i32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0, 0);
-  return b;
-}
 
 /**
  * The name of interface `ifindex` (its /sys/class/net entry: the restoring process's network
