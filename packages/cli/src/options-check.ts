@@ -57,6 +57,19 @@ export function unknownOption(defs: Record<string, ArgDef>, args: readonly strin
   return undefined;
 }
 
+/** The words of `args` that are no option nor an option's value (every word after `--`). */
+export function positionalWords(defs: Record<string, ArgDef>, args: readonly string[]): string[] {
+  const t = tables(defs);
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const r = readWord(t, args[i]!);
+    if (r === 'end') return [...out, ...args.slice(i + 1)];
+    if (r === 'word') out.push(args[i]!);
+    else if (r === 1) i++;
+  }
+  return out;
+}
+
 /**
  * `args` without the options `defs` do not know but one of `others` does (each with its value,
  * as that one reads it), as CRIU, whose one option table serves every command, takes an option

@@ -60,4 +60,11 @@ describe('runMain (the bins around the commands)', () => {
     expect(e).toMatchObject({ status: 255, stderr: 'criu: the "exec" action is deprecated by the Compel library\n' });
     expect(run('criu', ['show', '-f', 'x']).status).toBe(255);
   });
+
+  it('an operand to a command that takes none is a usage error before anything is done, as CRIU\'s "excessive parameter"', () => {
+    expect(run('criu', ['dump', '-t', '999999', '999998', '-D', '/nonexistent-extra'])).toMatchObject({ status: 1, stderr: 'criu: excessive parameter for command dump: 999998\n' });
+    expect(run('criu', ['restore', '-D', '/nonexistent-extra', 'a', '--', 'b'])).toMatchObject({ status: 1, stderr: 'criu: excessive parameters for command restore: a b\n' });
+    // (an option's value is no operand, nor is an option of another command with its value)
+    expect(run('criu', ['check', '--feature', 'list', '--pidfile', 'x']).stderr).toBe('');
+  });
 });

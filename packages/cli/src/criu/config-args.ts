@@ -1,5 +1,5 @@
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { unknownOption, withoutOthersOptions } from '../options-check.js';
+import { positionalWords, unknownOption, withoutOthersOptions } from '../options-check.js';
 import { resolve, type AnyCommand } from '../run.js';
 import { readConfigs, splitConfigFlags } from './config.js';
 
@@ -28,6 +28,14 @@ export async function criuArgs(criu: AnyCommand, leaf: AnyCommand, args: string[
   const mine = await argsOf(leaf);
   let others: ArgDefs[] | undefined;
   const rest = unknownOption(mine, line) === undefined ? line : withoutOthersOptions(mine, (others ??= await allArgs(criu)), line);
+  // as CRIU's: a command that takes no operands stops at one (`criu dump -t 1 2`: a second pid
+  // is no second tree); --exec-cmd's command is refused by name on its own, and so are the
+  // deprecated commands, which declare no options
+  const extra = leaf.args ? positionalWords(mine, rest) : [];
+  if (extra.length && !Object.values(mine).some((d) => d.type === 'positional') && !rest.includes('--exec-cmd')) {
+    const name = (leaf.meta as { name?: string } | undefined)?.name ?? 'this';
+    throw new CrtoolsError('USAGE', `excessive parameter${extra.length > 1 ? 's' : ''} for command ${name}: ${extra.join(' ')}`, { exitCode: ExitCode.USAGE });
+  }
   if (!statements.length) return rest;
   const words: string[] = [];
   for (const st of statements) {
