@@ -377,7 +377,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
       // a terminal handed over: its settings (data as a tty's), owner and session
       if (f.tty) {
         data(ttyData(f.tty));
-        Object.assign(r, { tty_bits: CONST.TTY_EXT, tty_uid: f.tty.uid, tty_gid: f.tty.gid, tty_sid: f.tty.ctty?.sid ?? 0, tty_pgrp: f.tty.ctty?.pgrp ?? 0 });
+        Object.assign(r, { tty_bits: CONST.TTY_EXT | (f.tty.steal ? CONST.TTY_STEAL : 0n), tty_uid: f.tty.uid, tty_gid: f.tty.gid, tty_sid: f.tty.ctty?.sid ?? 0, tty_pgrp: f.tty.ctty?.pgrp ?? 0 });
       }
       break;
     case 'tcp':

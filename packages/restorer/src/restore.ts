@@ -24,6 +24,7 @@ import { cgroupsOf } from './plan/cgroups.js';
 import { rootedPlan } from './rooted.js';
 import { checkExternalMounts } from './mounts.js';
 import { restoreExternals } from './net-externals.js';
+import { shellTerminal } from './shell-terminal.js';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
@@ -216,7 +217,22 @@ async function restorePlanned(
   const root = o.root ? resolve(o.root) : undefined;
   // (--external, --ext-mount-map, --veth-pair: the network devices' and the mounts' externals)
   const ext = restoreExternals(o);
-  const built = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, skipFileRwxCheck: o.skip_file_rwx_check, emptyNs: o.empty_ns, netExternals: ext, ...(root ? { root } : {}) }), ownSession(), o.shell_job);
+  const jobPlan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, skipFileRwxCheck: o.skip_file_rwx_check, emptyNs: o.empty_ns, netExternals: ext, ...(root ? { root } : {}) }), ownSession(), o.shell_job);
+  // (-j: the shell's terminal, outside the tree, is one of the restore's)
+  const terminal = shellTerminal(jobPlan);
+  try {
+    return await restoreShellPlanned(o, ctx, dir, rel, criuLog, t0, lazy, cgroups, terminal.plan, ext);
+  } finally {
+    terminal.close();
+  }
+}
+
+async function restoreShellPlanned(
+  o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, lazy: LazyPagesClient | undefined,
+  cgroups: MadeCgroups, built: RestorePlan, ext: ReturnType<typeof restoreExternals>,
+): Promise<RestoreResult> {
+  const log = criuLog.logger('restore');
+  const root = o.root ? resolve(o.root) : undefined;
   // --orphan-pts-master: a pty master whose slave is outside the tree goes to the caller; a tree
   // with a terminal is not carried so yet (a tree without one has none to send)
   if (o.orphan_pts_master) {

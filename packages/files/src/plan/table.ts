@@ -31,7 +31,15 @@ export interface InheritFilePlan extends FileBase {
   kind: 'inherit';
   inheritFd: number;
   /** a terminal: its settings and owner to set, the session whose controlling terminal it becomes */
-  tty?: Pick<TtyFilePlan, 'termios' | 'termiosLocked' | 'winsize' | 'uid' | 'gid' | 'ctty'>;
+  tty?: Pick<TtyFilePlan, 'termios' | 'termiosLocked' | 'winsize' | 'uid' | 'gid' | 'ctty'> & {
+    /** its session's leader takes it from the session it is the controlling terminal of (TIOCSCTTY 1): the restore's own */
+    steal?: boolean;
+  };
+  /**
+   * --shell-job: /dev/pts/N outside the tree (its master elsewhere), for which the restore's
+   * terminal stands; `inheritFd` is a placeholder until the restorer picks that terminal
+   */
+  shellTerminal?: number;
 }
 
 /** A file to make again (or take over), by kind: each kind carries what it needs. */
@@ -42,7 +50,7 @@ export type FilePlan =
 export interface FilePlanOptions {
   /** --inherit-fd: the name CRIU gives a file (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor */
   inherit?: Map<string, number>;
-  /** --shell-job: a pty slave whose master is not in the checkpoint is criu's standard input */
+  /** --shell-job: a pty slave whose master is not in the checkpoint is the restore's terminal (see InheritFilePlan.shellTerminal) */
   shellJob?: boolean;
   /** --ext-unix-sk: a unix socket connected to a named one outside the tree (EXTERN) connects to that name again */
   extUnixSk?: boolean;

@@ -393,7 +393,8 @@ void restore_ctty(struct ctx *c)
 		}
 		else
 			fd = (long)(c->h->fd_base + i);
-		chk(c, S3(NR_ioctl, fd, TIOCSCTTY, 0), i);
+		/* (-j: the restore's own terminal, taken from the restore's session) */
+		chk(c, S3(NR_ioctl, fd, TIOCSCTTY, (f[i].tty_bits & TTY_STEAL) ? 1 : 0), i);
 		if (f[i].kind == FILE_TTY && (f[i].tty_bits & TTY_MASTER))
 			S1(NR_close, fd);
 	}

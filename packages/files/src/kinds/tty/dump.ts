@@ -289,7 +289,9 @@ export class TtyFiles implements DumpKind {
     for (const e of this.ends.values()) if (e.master) masters.set(e.index, e);
     const slaveOf = (i: number) => this.ends.get(ptyInfoId(i, false));
     // a slave whose master is outside: with --shell-job, one such terminal (the shell's, which
-    // criu's standard input stands for at restore, as in CRIU), if no session of the tree leads it
+    // the restore's terminal stands for, as in CRIU); the controlling terminal of no session led
+    // in the tree but the root's (a job that leads its own session, as CRIU's shell-job test
+    // makes one: the restored root takes the restore's terminal as its own)
     let outside: PtyEnd | undefined;
     for (const e of this.ends.values()) {
       if (e.hung) {
@@ -301,7 +303,10 @@ export class TtyFiles implements DumpKind {
       refusals.check(() => {
         if (!ids?.shellJob) throw refuseFd(e.pid, e.fd, `a terminal whose master is outside the dumped tree (a shell's terminal: -j/--shell-job carries one; --external tty[${e.extKey}] names it external)`, e.target);
         if (outside) throw refuseFd(e.pid, e.fd, `a second terminal outside the dumped tree (besides ${outside.target}): -j/--shell-job carries one`, e.target);
-        if (e.sid && ids.sessions?.get(e.sid)?.sid === e.sid) throw refuseFd(e.pid, e.fd, `a terminal outside the dumped tree that is the controlling terminal of session ${e.sid}, led in the tree`, e.target);
+        if (e.sid && ids.sessions?.get(e.sid)?.sid === e.sid) {
+          if (e.sid !== ids.root) throw refuseFd(e.pid, e.fd, `a terminal outside the dumped tree that is the controlling terminal of session ${e.sid}, led in the tree by a task other than the root (-j gives the root's session the restore's terminal)`, e.target);
+          if (e.pgrp && !ids.groups.has(e.pgrp)) throw refuseFd(e.pid, e.fd, `the foreground process group ${e.pgrp} of /dev/pts/${e.index}, the root's terminal, is not in the dumped tree`, e.target);
+        }
         outside = e;
       });
     }
@@ -319,6 +324,8 @@ export class TtyFiles implements DumpKind {
     }
     // every controlling terminal of the tree comes back: a pty whose master is dumped (or, with
     // --shell-job, the terminal of the root's session, led from outside: criu's own at restore)
+    // (assigned in the callbacks above, which the compiler does not follow)
+    const rootTty = outside as PtyEnd | undefined;
     const external = new Set([...this.external].map((k) => Number.parseInt(k.split(':')[0]!, 16)));
     for (const [pid, s] of sessions) {
       if (!s.ttyNr) continue;
@@ -330,6 +337,8 @@ export class TtyFiles implements DumpKind {
       const m = dev.kind === 'pts' ? masters.get(dev.index) : undefined;
       if (m && m.sid === s.sid) continue;
       if (ids.shellJob && !sessions.has(s.sid)) continue;
+      // (-j: the root's own session, whose terminal is the one outside the tree)
+      if (rootTty && dev.kind === 'pts' && dev.index === rootTty.index && rootTty.sid === s.sid) continue;
       const { major, minor } = decodeDev(s.ttyNr);
       const name = dev.kind === 'pts' ? `/dev/pts/${dev.index}` : `the terminal ${major}:${minor}`;
       const why = dev.kind === 'console' || dev.kind === 'vt'

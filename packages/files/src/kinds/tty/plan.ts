@@ -68,6 +68,9 @@ export interface TtyFilePlan extends FileBase {
 
 const n = (v: unknown) => Number(v ?? 0);
 
+/** a terminal's owner not changed: fchown's -1 (as uid_t) */
+const KEEP_OWNER = 0xffffffff;
+
 export class TtyPlans implements PlanKind<TtyFilePlan> {
   readonly type = 'TTY';
   readonly field = 'tty';
@@ -75,7 +78,7 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
   /** tty-data.img: the bytes waiting at each pty end, by tty-info id */
   private data = new Map<number, Buffer>();
   private files: ReadonlyMap<number, Obj> = new Map();
-  /** --shell-job: the one pty slave whose master is not in the checkpoint is criu's standard input */
+  /** --shell-job: the one pty slave whose master is not in the checkpoint is the restore's terminal */
   shellJob = false;
 
   /** madeLater: is a path below mounts the restore makes (not there to be looked at before)? */
@@ -219,14 +222,22 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
         continue;
       }
       if (!master) {
-        // a terminal outside the tree: with --shell-job, criu's own (its standard input), as in CRIU
+        // a terminal outside the tree: with --shell-job, the restore's own, as in CRIU (which of
+        // its terminals, and the descriptor, the restorer decides: `shellTerminal`); its termios,
+        // locked termios and window size set on it, its owner left as it is (as CRIU 4.2 does);
+        // the session it was the terminal of, for a session led in the tree
         if (!this.shellJob) throw refuse(`/dev/pts/${index}: its master is not in the checkpoint (a terminal outside the tree: restore with --shell-job, from a terminal)`);
-        if (outside !== undefined && outside !== index) throw refuse(`/dev/pts/${index} and /dev/pts/${outside}: two terminals outside the tree (--shell-job gives one, criu's standard input)`);
-        if (!process.getBuiltinModule('node:tty').isatty(0)) throw refuse(`--shell-job: /dev/pts/${index} was a terminal outside the tree, to be criu's standard input, which is not a terminal`);
+        if (outside !== undefined && outside !== index) throw refuse(`/dev/pts/${index} and /dev/pts/${outside}: two terminals outside the tree (--shell-job gives one, the restore's terminal)`);
         outside = index;
+        const si = this.infos.get(ptyInfoId(index, false));
+        const slave = ends[0]!;
+        const tty = {
+          termios: slave.termios, termiosLocked: slave.termiosLocked, winsize: slave.winsize, uid: KEEP_OWNER, gid: KEEP_OWNER,
+          ...(n(si?.sid) ? { ctty: { sid: n(si?.sid), pgrp: n(si?.pgrp) } } : {}),
+        };
         for (const e of ends) {
           const at = (files as unknown[]).indexOf(e);
-          (files as unknown[])[at] = { kind: 'inherit', flags: e.flags, pos: 0n, inheritFd: 0, ...(e.fown ? { fown: e.fown } : {}) };
+          (files as unknown[])[at] = { kind: 'inherit', flags: e.flags, pos: 0n, inheritFd: 0, shellTerminal: index, tty, ...(e.fown ? { fown: e.fown } : {}) };
         }
         continue;
       }

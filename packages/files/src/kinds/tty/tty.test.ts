@@ -81,17 +81,18 @@ describe('tty plans', () => {
     const q = plans([info(1, true, { sid: 100, pgrp: 100, locked: true })]);
     expect(() => q.finish([q.plan(fe(1, 3), ctx(1))])).toThrow(/locked pty/);
   });
-  it('a slave without its master: refused, or criu\'s standard input with --shell-job (when that is a terminal)', () => {
+  it('a slave without its master: refused, or with --shell-job the restore\'s terminal (picked by the restorer): its settings, owner kept, its session', () => {
     const p = plans([info(4, false)]);
     expect(() => p.finish([p.plan(fe(1, 8), ctx(1))])).toThrow(/its master is not in the checkpoint/);
-    const j = plans([info(4, false)], [], true);
-    const files: unknown[] = [j.plan(fe(1, 8), ctx(1))];
-    if (process.stdin.isTTY) {
-      j.finish(files);
-      expect(files[0]).toMatchObject({ kind: 'inherit', inheritFd: 0 });
-    } else {
-      expect(() => j.finish(files)).toThrow(/not a terminal/);
+    const j = plans([info(4, false, { sid: 300, pgrp: 301 })], [], true);
+    const files: unknown[] = [j.plan(fe(1, 8), ctx(1)), j.plan({ ...fe(2, 8), flags: 0 }, ctx(2))];
+    j.finish(files);
+    for (const [i, flags] of [[0, 2], [1, 0]] as const) {
+      expect(files[i]).toMatchObject({ kind: 'inherit', flags, shellTerminal: 4, tty: { uid: 0xffffffff, gid: 0xffffffff, ctty: { sid: 300, pgrp: 301 }, winsize: [24, 80, 0, 0] } });
+      expect((files[i] as { tty: { termios: Buffer } }).tty.termios).toEqual(kernelTermios());
     }
+    const two = plans([info(4, false), info(5, false)], [], true);
+    expect(() => two.finish([two.plan(fe(1, 8), ctx(1)), two.plan(fe(2, 10), ctx(2))])).toThrow(/two terminals outside the tree/);
   });
   it('bytes queued (tty-data.img): both ends\' on the master, to be put back; refused in packet mode for the master, or with no slave open', () => {
     const data: [number, string][] = [[ptyInfoId(3, true), 'out\r\n'], [ptyInfoId(3, false), 'typed']];
