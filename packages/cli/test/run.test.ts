@@ -67,4 +67,9 @@ describe('runMain (the bins around the commands)', () => {
     // (an option's value is no operand, nor is an option of another command with its value)
     expect(run('criu', ['check', '--feature', 'list', '--pidfile', 'x']).stderr).toBe('');
   });
+
+  it("a value no criu command takes is a usage error for a command that does not use the option too (CRIU's one option table)", () => {
+    expect(run('criu', ['check', '--feature', 'list', '--file-validation', 'bogus'])).toMatchObject({ status: 1, stderr: 'criu: invalid argument for --file-validation: bogus (filesize, buildid)\n' });
+    expect(run('criu', ['check', '--feature', 'list', '--file-validation=buildid']).status).toBe(0);
+  });
 });

@@ -2,6 +2,8 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import { positionalWords, unknownOption, withoutOthersOptions } from '../options-check.js';
 import { resolve, type AnyCommand } from '../run.js';
 import { readConfigs, splitConfigFlags } from './config.js';
+import { repeatedOption } from './flags.js';
+import { NOT_YET_OPTIONS } from './not-yet-options.js';
 
 type ArgDefs = Parameters<typeof unknownOption>[0];
 
@@ -27,6 +29,15 @@ export async function criuArgs(criu: AnyCommand, leaf: AnyCommand, args: string[
   const statements = readConfigs(flags, process.env);
   const mine = await argsOf(leaf);
   let others: ArgDefs[] | undefined;
+  // as CRIU's one option table, whose parser judges each value whatever the command: a value
+  // no criu takes (--file-validation bogus) is a usage error for a command that does not use it too
+  for (const [name, o] of Object.entries(NOT_YET_OPTIONS)) {
+    if (!o.accept || name in mine) continue;
+    for (const v of repeatedOption(line, `--${name}`)) {
+      const e = o.accept(v);
+      if (e?.exitCode === ExitCode.USAGE) throw e;
+    }
+  }
   const rest = unknownOption(mine, line) === undefined ? line : withoutOthersOptions(mine, (others ??= await allArgs(criu)), line);
   // as CRIU's: a command that takes no operands stops at one (`criu dump -t 1 2`: a second pid
   // is no second tree); --exec-cmd's command is refused by name on its own, and so are the
