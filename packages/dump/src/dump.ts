@@ -282,6 +282,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   let statsPlaced: string | undefined;
   // the network-lock action point was told (the tree has a network namespace of its own)
   let netLocked = false;
+  // the tree's network namespace is locked whole (as CRIU 4.2)
+  let nsLocked = false;
   let ps: { client: PageServerClient; socket: Socket } | null = null;
   const t0 = nowMs();
   // incremental: the previous round's images (linked as `parent`) and its memory tracking
@@ -350,6 +352,13 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       // as CRIU: the caller locks what it set up for the namespace (runc: its network strategies)
       await notify('network-lock', { pid });
       netLocked = true;
+      // and then the namespace is locked whole, as CRIU 4.2 locks it (its connections get no
+      // rules of their own): a namespace that outlives the tree (ip netns, a container's bound
+      // one) drops everything unmarked until the restore lifts it; -R or a failure lifts it here
+      if (!checkOnly) {
+        netLock.lockNamespace();
+        nsLocked = true;
+      }
     }
     // as CRIU: an RPC client may name external objects once the tree is frozen
     const reply = await notify('query-ext-files', { pid });
@@ -408,6 +417,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
       if (netLocked) await notify('network-unlock', { pid });
+      if (nsLocked) netLock.quietly(() => netLock.unlockNamespace());
       // (as CRIU: the connections go on first, then the tasks)
       repairs?.resume();
       ttyQueues?.resume();
@@ -465,6 +475,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
         log.warn('net', `network-unlock: ${u instanceof Error ? u.message : String(u)}`);
       }
     }
+    if (nsLocked) netLock.quietly(() => netLock.unlockNamespace());
     repairs?.resume();
     ttyQueues?.resume();
     resumeTree(tasks);
