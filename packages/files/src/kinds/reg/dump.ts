@@ -254,6 +254,11 @@ export class RegFiles implements DumpKind {
       const device = st.isCharacterDevice() && isMemDevice(st.rdev);
       // (a symbolic link held by O_PATH|O_NOFOLLOW: kept with what it holds)
       if (!st.isFile() && !st.isDirectory() && !st.isFIFO() && !st.isSymbolicLink() && !device) throw refuse('an unlinked special file is not supported');
+      // a name of the file was removed, but the inode still has others (ln, then rm): a ghost
+      // would come back as a copy, which those names no longer lead to (writes through either
+      // side lost to the other). CRIU keeps it by a hard link made at dump (--link-remap) and
+      // refuses it without; crtools refuses it, by name, until it carries that
+      if (!st.isDirectory() && st.nlink > 0) throw refuse(`the file's name was removed, but it still has ${st.nlink} other link(s): a copy would be restored, which they do not lead to (CRIU's --link-remap keeps the same file; not supported yet, crtools issue 14)`);
       // what the ghost keeps is the data (holes stay holes): the limit is on the blocks the file
       // has, as CRIU's, not on its size (a sparse 1 GiB file with a few pages written is small)
       const held = st.blocks * 512;
