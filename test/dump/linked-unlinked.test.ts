@@ -7,13 +7,14 @@
  * - with --link-remap the dump gives it a hard link link_remap.<id> beside a (files.img entry of
  *   its own, remap-fpath.img LINKED); the restore opens the same inode by its name and removes
  *   the link: the descriptor is on b's inode again, a write through it shows in b; a dump with
- *   -R removes the link at once.
+ *   -R removes the link at once; both ways with CRIU 4.2 (each restores the other's link).
  */
 import { readdirSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync, writeSync, openSync, closeSync, linkSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alive, critDecode, expectDumpRefused, killAllStarted, killTree, procStatus, sleep, startWorkload, tmp, waitGone, waitReaped, criu } from './helpers.js';
 import { killRestored, restoreDir } from '../restore/roundtrip.js';
+import { CRIU, runBy } from '../restore/criu-ref.js';
 
 afterEach(() => {
   killRestored();
@@ -123,5 +124,34 @@ describe('an unlinked file that keeps other links', () => {
     expectDumpRefused(w.pid, new RegExp(`anon_inode:inotify.*a watch on ${p}, unlinked since .* is not supported yet`), 'watch-unlinked');
     expect(alive(w.pid)).toBe(true);
     expect(procStatus(w.pid)['TracerPid']).toBe('0');
+  });
+
+  it.skipIf(!CRIU)('--link-remap both ways with CRIU 4.2: each restores the file the other linked, on the same inode, the link gone', () => {
+    for (const [dumper, restorer] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+      const dir = tmp(`link-remap-${dumper}`);
+      const a = path.join(dir, 'a');
+      const b = path.join(dir, 'b');
+      writeFileSync(a, 'hello');
+      linkSync(a, b);
+      const w = startWorkload('launch', ['/bin/sh', '-c', `exec 3<>${a}; rm ${a}; exec sleep 1000`], dir);
+      for (let i = 0; i < 500; i++) {
+        try {
+          if (readlinkSync(`/proc/${w.pid}/fd/3`).endsWith(' (deleted)') && readlinkSync(`/proc/${w.pid}/exe`).endsWith('/sleep')) break;
+        } catch {
+          /* not yet */
+        }
+        sleep(10);
+      }
+      const img = tmp(`link-remap-${dumper}-img`);
+      runBy(dumper, img, ['dump', '-t', String(w.pid), '-D', img, '--link-remap', '-o', 'dump.log', '-v4']);
+      expect(waitReaped(w.pid)).toBe(true);
+      expect(readdirSync(dir).filter((n) => n.startsWith('link_remap.')), dumper).toHaveLength(1);
+      runBy(restorer, img, ['restore', '-D', img, '-d', '-o', 'restore.log', '-v4']);
+      expect(readdirSync(dir).filter((n) => n.startsWith('link_remap.')), restorer).toEqual([]);
+      expect(readlinkSync(`/proc/${w.pid}/fd/3`)).toBe(`${a} (deleted)`);
+      expect(statSync(`/proc/${w.pid}/fd/3`).ino, `${dumper} -> ${restorer}`).toBe(statSync(b).ino);
+      killTree(w.pid);
+      expect(waitGone(w.pid)).toBe(true);
+    }
   });
 });
