@@ -23,6 +23,7 @@ export const DUMP_ARGS = {
   'display-stats': { type: 'boolean', description: 'print the dump statistics on stdout (they are in stats-dump too)' },
   timeout: { type: 'string', description: 'seconds the tree may take to freeze (default: CRIU\'s)' },
   'ghost-limit': { type: 'string', description: 'the largest unlinked file kept whole, SIZE[K|M|G] (default 1M)' },
+  'ghost-fiemap': { type: 'boolean', description: "accepted: a ghost file's data extents are found with SEEK_DATA/SEEK_HOLE (what CRIU falls back to where FIEMAP is not supported); the restored file is the same" },
   'link-remap': { type: 'boolean', description: 'an open file whose name was removed while it keeps other links gets a hard link link_remap.N beside it (removed by the restore)' },
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'action-script': { type: 'string', description: 'run this script at each action point (pre-dump, post-dump); repeatable' },
