@@ -8,6 +8,9 @@
  *   its own, remap-fpath.img LINKED); the restore opens the same inode by its name and removes
  *   the link: the descriptor is on b's inode again, a write through it shows in b; a dump with
  *   -R removes the link at once; both ways with CRIU 4.2 (each restores the other's link).
+ * And what a dump cannot find again is refused by name there, not left to fail the restore: an
+ * inotify watch on a file unlinked since, a working directory in the /proc directory of a
+ * process gone (zdtm unhashed_proc).
  */
 import { readdirSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync, writeSync, openSync, closeSync, linkSync } from 'node:fs';
 import path from 'node:path';
@@ -153,5 +156,24 @@ describe('an unlinked file that keeps other links', () => {
       killTree(w.pid);
       expect(waitGone(w.pid)).toBe(true);
     }
+  });
+
+  it('a working directory in the /proc directory of a process gone is refused by name at dump (exit 4), the tree left running', () => {
+    const py = 'import os, signal, time\npid = os.fork()\nif pid == 0:\n    time.sleep(1000)\nos.chdir("/proc/%d" % pid)\nos.kill(pid, signal.SIGKILL)\nos.waitpid(pid, 0)\ntime.sleep(1000)';
+    const w = startWorkload('launch', ['/usr/bin/python3', '-c', py], tmp('unhashed-cwd'));
+    let gone = false;
+    for (let i = 0; i < 500 && !gone; i++) {
+      try {
+        const cwd = readlinkSync(`/proc/${w.pid}/cwd`);
+        gone = /^\/proc\/\d+/.test(cwd) && !alive(Number(/\d+/.exec(cwd)![0]));
+      } catch {
+        /* not yet */
+      }
+      if (!gone) sleep(10);
+    }
+    expect(gone).toBe(true);
+    expectDumpRefused(w.pid, /working directory \/proc\/\d+, a \/proc directory of a process gone, is not supported yet/, 'unhashed-cwd');
+    expect(alive(w.pid)).toBe(true);
+    expect(procStatus(w.pid)['TracerPid']).toBe('0');
   });
 });

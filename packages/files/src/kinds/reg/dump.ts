@@ -259,7 +259,19 @@ export class RegFiles implements DumpKind {
     const link = readlinkSync(`/proc/${pid}/${which}`);
     const deleted = / \(deleted\)$/.test(link);
     const path = deleted ? link.slice(0, -' (deleted)'.length) : link;
-    const st = statSync(`/proc/${pid}/${which}`);
+    // a /proc/PID directory of a process gone (zdtm unhashed_proc: chdir, then the process
+    // exits): shown deleted, nothing opens it any more (ESRCH); CRIU 4.2 makes such a process
+    // again for the while (its dead pid remap), crtools does so for descriptors, not yet for these
+    const refuseDead = () => new CrtoolsError('UNSUPPORTED_FILE', `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}, a /proc directory of a process gone, is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+    const procDir = /^\/proc\/\d+(\/|$)/.test(path);
+    if (deleted && procDir) throw refuseDead();
+    let st: Stats;
+    try {
+      st = statSync(`/proc/${pid}/${which}`);
+    } catch (e) {
+      if (procDir && ['ESRCH', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) throw refuseDead();
+      throw e;
+    }
     const id = this.ids.add((fid) => this.entry(fid, path, 0, 0n, st));
     if (deleted) this.ghost(id, `/proc/${pid}/${which}`, st, `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}`);
     return id;
