@@ -60,11 +60,12 @@ export function readState(file: string): string {
 }
 
 /** Start test/.build/NAME ARGS... STATEFILE (or launch STATEFILE PROGRAM... when name is 'launch'). */
-export function startWorkload(name: string, args: string[], dir = tmp(name)): Workload {
+export function startWorkload(name: string, args: string[], dir = tmp(name), wrap: string[] = []): Workload {
   const state = path.join(dir, `${name}.state`);
   const bin = path.join(workloadBinDir, name);
   const argv = name === 'launch' || name === 'nslaunch' ? [state, ...args] : [...args, state];
-  const r = spawnSync(bin, argv, { stdio: 'ignore', timeout: 10_000 });
+  // wrap: a command the workload is started through (nsenter --net=FILE: in that namespace)
+  const r = wrap.length ? spawnSync(wrap[0]!, [...wrap.slice(1), bin, ...argv], { stdio: 'ignore', timeout: 10_000 }) : spawnSync(bin, argv, { stdio: 'ignore', timeout: 10_000 });
   if (r.status !== 0) throw new Error(`${name} did not start (status ${r.status})`);
   let line = '';
   for (let i = 0; i < 500 && !line.startsWith('ready'); i++) {

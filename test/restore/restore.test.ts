@@ -432,29 +432,31 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     });
   });
 
-  it('ghost sparse: an 8 MiB unlinked file with holes, open and mapped (its data under the default --ghost-limit, which counts blocks, not size, as CRIU), kept in chunks per data extent: data, holes, size, mode, owner and times (µs) come back', () => {
-    const dir = tmp('ghost-sparse');
-    const us = (ns: bigint) => ns / 1000n;
-    roundTrip('ghost', [dir, 'sparse'], (pid, st) => {
-      // the workload's own verdict: the bytes, zeros in the holes, the SEEK_DATA/SEEK_HOLE map,
-      // size, mode, times, st_blocks no more than it had
-      expect(verdict(st, pid, 10_000)).toBe('check ok');
-      expect(readdirSync(dir)).toEqual([]);
-      expect(readlinkSync(`/proc/${pid}/fd/5`)).toBe(`${dir}/sparse.bin (deleted)`);
-      const s = statSync(`/proc/${pid}/fd/5`, { bigint: true }); // (stat reads nothing: atime stays)
-      expect({ size: s.size, mode: s.mode, uid: s.uid, nlink: s.nlink, atime: us(s.atimeNs), mtime: us(s.mtimeNs) })
-        .toEqual({ size: 8n << 20n, mode: 0o100604n, uid: 0n, nlink: 0n, atime: 1111111111123456n, mtime: 1222222222987654n });
-      expect(s.blocks).toBeLessThan(8n * 4096n / 512n); // the holes stayed holes
-    }, true, undefined, [], (img) => {
-      const heads = readdirSync(img).filter((f) => f.startsWith('ghost-file-')).map((f) => ({ f, doc: ourCritDecode(path.join(img, f)) }));
-      const chunked = heads.filter((h) => h.doc.entries[0].chunks === true);
-      expect(chunked).toHaveLength(1); // the small ones stay whole, as CRIU keeps them
-      const doc = chunked[0]!.doc;
-      expect(doc.entries[0]).toMatchObject({ size: 8 << 20, mode: 0o100604, atim: { tv_sec: 1111111111, tv_usec: 123456 }, mtim: { tv_sec: 1222222222, tv_usec: 987654 } });
-      const chunks = (doc.entries.slice(1) as { off: number; len: number }[]).map((c) => [c.off, c.len]);
-      expect(chunks.reduce((n, c) => n + c[1]!, 0)).toBeLessThan(64 << 10); // data only, no holes
-      if (haveCrit) expect(critDecode(path.join(img, chunked[0]!.f))).toEqual(doc);
-    });
+  it('ghost sparse: an 8 MiB unlinked file with holes, open and mapped (its data under the default --ghost-limit, which counts blocks, not size, as CRIU), kept in chunks per data extent: data, holes, size, mode, owner and times (µs) come back; the same with --ghost-fiemap (accepted: the extents found as without it)', () => {
+    for (const dumpArgs of [[], ['--ghost-fiemap']]) {
+      const dir = tmp('ghost-sparse');
+      const us = (ns: bigint) => ns / 1000n;
+      roundTrip('ghost', [dir, 'sparse'], (pid, st) => {
+        // the workload's own verdict: the bytes, zeros in the holes, the SEEK_DATA/SEEK_HOLE map,
+        // size, mode, times, st_blocks no more than it had
+        expect(verdict(st, pid, 10_000)).toBe('check ok');
+        expect(readdirSync(dir)).toEqual([]);
+        expect(readlinkSync(`/proc/${pid}/fd/5`)).toBe(`${dir}/sparse.bin (deleted)`);
+        const s = statSync(`/proc/${pid}/fd/5`, { bigint: true }); // (stat reads nothing: atime stays)
+        expect({ size: s.size, mode: s.mode, uid: s.uid, nlink: s.nlink, atime: us(s.atimeNs), mtime: us(s.mtimeNs) })
+          .toEqual({ size: 8n << 20n, mode: 0o100604n, uid: 0n, nlink: 0n, atime: 1111111111123456n, mtime: 1222222222987654n });
+        expect(s.blocks).toBeLessThan(8n * 4096n / 512n); // the holes stayed holes
+      }, true, undefined, [], (img) => {
+        const heads = readdirSync(img).filter((f) => f.startsWith('ghost-file-')).map((f) => ({ f, doc: ourCritDecode(path.join(img, f)) }));
+        const chunked = heads.filter((h) => h.doc.entries[0].chunks === true);
+        expect(chunked).toHaveLength(1); // the small ones stay whole, as CRIU keeps them
+        const doc = chunked[0]!.doc;
+        expect(doc.entries[0]).toMatchObject({ size: 8 << 20, mode: 0o100604, atim: { tv_sec: 1111111111, tv_usec: 123456 }, mtim: { tv_sec: 1222222222, tv_usec: 987654 } });
+        const chunks = (doc.entries.slice(1) as { off: number; len: number }[]).map((c) => [c.off, c.len]);
+        expect(chunks.reduce((n, c) => n + c[1]!, 0)).toBeLessThan(64 << 10); // data only, no holes
+        if (haveCrit) expect(critDecode(path.join(img, chunked[0]!.f))).toEqual(doc);
+      }, dumpArgs);
+    }
   });
 
   it('pages behind PROT_NONE (64 pages here and there in 8 MiB, which vmsplice cannot take): every byte and every protection come back (CRIU zdtm maps04)', () =>

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, KernelObjects, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
-import { FileTable, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions } from '@crtools/files/dump';
+import { FileTable, LinkRemaps, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry, socketMappings } from './task.js';
 import { AioRings } from './aio.js';
@@ -33,7 +33,7 @@ export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img', 'auto_dedup',
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
-  'ext_unix_sk', 'external', 'lazy_pages', 'use_page_server',
+  'ext_unix_sk', 'external', 'lazy_pages', 'use_page_server', 'link_remap',
   // an RPC self-dump: the client's own connection to criu
   'service_sk_ino',
   // containers: cgroups, the mount namespace under another root with external mounts, an empty network namespace
@@ -276,12 +276,17 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   const repairs = checkOnly ? undefined : new TcpRepairs(netLock, log.logger('tcp'));
   // the bytes queued in the tree's terminals, taken out to be written: put back if the tree goes on
   const ttyQueues = checkOnly ? undefined : new TtyQueueHold(log.logger('tty'));
+  // --link-remap: the hard links made for files whose name was removed while they keep others
+  // (kept for the restore; removed if the dump fails, is a check, or the tree goes on)
+  const linkRemaps = o.link_remap ? new LinkRemaps() : undefined;
   let tasks: FrozenTask[] = [];
   let placed: string[] = [];
   // stats-dump, once written while the lazy pages are served (removed if that fails)
   let statsPlaced: string | undefined;
   // the network-lock action point was told (the tree has a network namespace of its own)
   let netLocked = false;
+  // the tree's network namespace is locked whole (as CRIU 4.2)
+  let nsLocked = false;
   let ps: { client: PageServerClient; socket: Socket } | null = null;
   const t0 = nowMs();
   // incremental: the previous round's images (linked as `parent`) and its memory tracking
@@ -350,6 +355,13 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       // as CRIU: the caller locks what it set up for the namespace (runc: its network strategies)
       await notify('network-lock', { pid });
       netLocked = true;
+      // and then the namespace is locked whole, as CRIU 4.2 locks it (its connections get no
+      // rules of their own): a namespace that outlives the tree (ip netns, a container's bound
+      // one) drops everything unmarked until the restore lifts it; -R or a failure lifts it here
+      if (!checkOnly) {
+        netLock.lockNamespace();
+        nsLocked = true;
+      }
     }
     // as CRIU: an RPC client may name external objects once the tree is frozen
     const reply = await notify('query-ext-files', { pid });
@@ -361,7 +373,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
       cgroups,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net, ...(o.auto_ext_mnt ? { autoExt: { masters: o.ext_masters, sharing: o.ext_sharing } } : {}) },
-      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
+      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, ...(linkRemaps ? { linkRemaps } : {}), refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues, extTty: externals.tty,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
@@ -372,6 +384,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     }
     if (checkOnly) {
       // a preflight: nothing is kept, the tree goes on as it was
+      linkRemaps?.undo();
       resumeTree(tasks);
       tasks = [];
       rmSync(tmp, { recursive: true, force: true });
@@ -408,6 +421,9 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     if (o.leave_running) {
       log.info('Resuming the tree (--leave-running)');
       if (netLocked) await notify('network-unlock', { pid });
+      if (nsLocked) netLock.quietly(() => netLock.unlockNamespace());
+      // (as CRIU: the files' link_remap names go when the tree goes on)
+      linkRemaps?.undo();
       // (as CRIU: the connections go on first, then the tasks)
       repairs?.resume();
       ttyQueues?.resume();
@@ -465,6 +481,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
         log.warn('net', `network-unlock: ${u instanceof Error ? u.message : String(u)}`);
       }
     }
+    if (nsLocked) netLock.quietly(() => netLock.unlockNamespace());
+    linkRemaps?.undo();
     repairs?.resume();
     ttyQueues?.resume();
     resumeTree(tasks);
@@ -559,7 +577,7 @@ async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
   times: { freezingUs: number; frozenAt: number },
   opts: {
-    fileLocks?: boolean; ghostLimit?: number; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number>; serviceSkIno?: number }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
+    fileLocks?: boolean; ghostLimit?: number; linkRemaps?: LinkRemaps; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number>; serviceSkIno?: number }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
     keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; extTty?: ReadonlySet<string>; inventory?: Entry;
     /** --lazy-pages: the lazy pages are left out of the images and named here, to be served from the frozen tree */
     lazy?: FrozenLazyPages | undefined;
@@ -596,7 +614,7 @@ async function dumpFrozen(
     lived ??= new Set(tasks.filter((t) => !t.zombie).flatMap((t) => [...nsInodes(t.pid)].map(([k, i]) => `${k}:${i}`)));
     return lived.has(`${kind}:${ino}`) ? namespaces.idOf(kind, ino) : undefined;
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: opts.unix, mounts: () => treeMounts, nsId });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: opts.unix, mounts: () => treeMounts, nsId });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

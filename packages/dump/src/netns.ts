@@ -24,6 +24,8 @@ import { ARPHRD_LOOPBACK, namespaceFilesAt, netLinks, netnsTool, type NetLink } 
 
 /** the tables iptables-nft keeps in nftables (iptables-save and ip6tables-save print them) */
 const XTABLES = /^table (ip|ip6) (filter|nat|mangle|raw|security)$/;
+/** the table of CRIU's and crtools' nftables network lock */
+const LOCK_TABLE = /^table inet CRIU-[0-9a-f-]+$/;
 /** ping_group_range as a new namespace has it: CRIU keeps no value then */
 const PING_DEFAULT = '1\t0';
 
@@ -61,7 +63,8 @@ export class NetNamespaceDump {
       else if (l.master !== undefined) this.refusals.refuse(refuse(this.rootPid, `veth ${l.name} in master device ${this.links.find((m) => m.ifindex === l.master)?.name ?? l.master}`));
     }
     const tables = (netnsTool(this.nsPath, ['nft', 'list', 'tables'], { canFail: true }) ?? Buffer.alloc(0)).toString().split('\n').map((l) => l.trim()).filter(Boolean);
-    for (const t of tables) if (!XTABLES.test(t)) this.refusals.refuse(refuse(this.rootPid, `nftables ${t} (iptables-save does not show it)`));
+    // (a table inet CRIU-<run id> is a network lock, this dump's: not the namespace's own)
+    for (const t of tables) if (!XTABLES.test(t) && !LOCK_TABLE.test(t)) this.refusals.refuse(refuse(this.rootPid, `nftables ${t} (iptables-save does not show it)`));
     const files = [
       ...['all', 'default', ...this.links.map((l) => l.name)].flatMap((dev) => [
         ...NET_CONF4.map((n) => netConfPath('ipv4', dev, n)), ...NET_CONF6.map((n) => netConfPath('ipv6', dev, n)),

@@ -197,7 +197,16 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
     if (treeRoot !== undefined) closeSync(treeRoot);
     treeRoot = undefined;
   };
+  /** link_remap names (--link-remap) of files the tasks opened by their own: removed once the restore holds (settle) */
+  const linkedNames: string[] = [];
   const settle = () => {
+    for (const p of linkedNames.splice(0)) {
+      try {
+        unlinkSync(p);
+      } catch {
+        /* gone already */
+      }
+    }
     for (const { fd, g } of held) {
       try {
         if (g.times) setFileTimes(fd, g.times.atime, g.times.mtime);
@@ -209,6 +218,7 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
   /** ghost g made at `at` (its name as the restorer reaches it): the name it got, `at` or a temporary one beside it */
   const make = (g: GhostPlan, i: number, at: string): string => {
     const tmp = `${at}.cr.${(i + 1).toString(16)}.ghost`;
+    if (g.linked !== undefined) return linkAgain(g, at);
     if (g.dir) return makeDir(g, at, tmp, dirs, held);
     if (g.symlink !== undefined) return makeSymlink(g, at, tmp, made, dirs);
     try {
@@ -239,6 +249,25 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
       /* the original name is taken again: the tasks get the temporary one */
       return tmp;
     }
+  };
+  /**
+   * A linked remap: the dump's link_remap name (beside `at`, in the same directory) linked again
+   * at `at`, the name the tasks open it by; that one goes with the ghosts' names, the
+   * link_remap one once the tasks hold the file (kept if the restore fails, for another try).
+   */
+  const linkAgain = (g: GhostPlan, at: string): string => {
+    const from = `${at.slice(0, at.length - g.path.length)}${g.linked}`;
+    if (!existsSync(from)) {
+      throw restoreError(RestoreErrorCode.LAUNCH, `restore: ${g.linked}, the name the dump gave ${g.path} (--link-remap), is gone`, { path: g.linked! }, ExitCode.FAILED);
+    }
+    try {
+      linkSync(from, at);
+    } catch (e) {
+      throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot link ${g.linked} at ${g.path} again, where the tasks open it: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);
+    }
+    made.push(at);
+    linkedNames.push(from);
+    return at;
   };
   const paths: string[] = [];
   /** ghosts on mounts made anew: made once they are */

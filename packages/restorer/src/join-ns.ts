@@ -19,7 +19,8 @@
  * tree's pids set inside a pid namespace it owns (the tree's own): in criu's, clone3(set_tid)
  * needs privileges there that a task of the joined namespace does not have.
  */
-import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, fstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode, type JoinNamespace } from '@crtools/common';
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, NS_TYPE } from '@crtools/sys';
 import { formatIdMap, readGidMap, readMountinfo, readTimensOffsets, readUidMap, timespecAdd, type Timespec } from '@crtools/procfs';
@@ -85,7 +86,7 @@ export function joinNamespaces(list: readonly JoinNamespace[], emptyNs: number, 
         throw usage(`${what}: cannot open ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, j.ns);
       }
       opened.push({ fd, type, name: j.ns, ...(j.ns === 'user' ? userIds(j, what) : {}) });
-      const link = readlinkSync(`/proc/self/fd/${fd}`);
+      const link = namespaceOf(fd, j.ns, file);
       if (!link.startsWith(`${j.ns}:[`)) throw usage(`${what}: ${file} is not a ${j.ns} namespace (${link})`, j.ns);
       if (j.ns === 'user' && link === readlinkSync('/proc/self/ns/user')) {
         // (as CRIU: a process cannot enter its own user namespace again, nor need it)
@@ -124,6 +125,24 @@ function userIds(j: JoinNamespace, what: string): { uid?: number; gid?: number }
   const uid = id(parts[0]);
   const gid = id(parts[1]);
   return { ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
+}
+
+/**
+ * The namespace an opened namespace file is, as /proc/PID/ns/* links name it (`net:[4026532]`),
+ * or what the file is when it is none. A namespace file bound elsewhere (`ip netns add`'s
+ * /run/netns/NAME, a container's) reads back as its own path: it is an nsfs inode, whose kind
+ * is checked by entering it (nsenter: setns fails on another kind).
+ */
+function namespaceOf(fd: number, kind: string, file: string): string {
+  const link = readlinkSync(`/proc/self/fd/${fd}`);
+  if (/^[a-z_]+:\[\d+\]$/.test(link)) return link;
+  const st = fstatSync(fd);
+  if (st.dev !== statSync('/proc/self/ns/net').dev) return link;
+  const ino = `${kind}:[${st.ino}]`;
+  // (a process does not enter its own user namespace again: it is the one of that inode)
+  if (kind === 'user' && ino === readlinkSync('/proc/self/ns/user')) return ino;
+  const r = spawnSync('nsenter', [`--${kind === 'mnt' ? 'mount' : kind}=${file}`, '--', 'true'], { stdio: 'ignore', timeout: 10_000 });
+  return !r.error && r.status === 0 ? ino : `${link}: an nsfs file of another kind`;
 }
 
 function refuse(msg: string, ns: string): CrtoolsError {

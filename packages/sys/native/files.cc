@@ -85,6 +85,16 @@ Napi::Value SetLinkTimes(const Napi::CallbackInfo &info) {
   return Num(env, 0);
 }
 
+// linkFollow(from, to) -> 0 | { errno, syscall }: linkat(2) with AT_SYMLINK_FOLLOW, so that a
+// /proc/PID/fd/N link gives the open file a new name (one whose inode still has links)
+Napi::Value LinkFollow(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string from = info[0].As<Napi::String>().Utf8Value();
+  std::string to = info[1].As<Napi::String>().Utf8Value();
+  if (linkat(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), AT_SYMLINK_FOLLOW) < 0) return SysErr(env, errno, "linkat");
+  return Num(env, 0);
+}
+
 }  // namespace
 
 void crtools::sys::AddFiles(Napi::Object exports) {
@@ -94,4 +104,5 @@ void crtools::sys::AddFiles(Napi::Object exports) {
   Export(exports, "makeDeviceNode", MakeDeviceNode);
   Export(exports, "readLinkAt", ReadLinkAt);
   Export(exports, "setLinkTimes", SetLinkTimes);
+  Export(exports, "linkFollow", LinkFollow);
 }

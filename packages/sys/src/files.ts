@@ -71,6 +71,14 @@ export function setFileTimes(fd: number, atime: FileTime, mtime: FileTime, conte
 }
 
 /**
+ * linkat(2) with AT_SYMLINK_FOLLOW: a new name `to` for the file `from` leads to; `from` may be
+ * a /proc/PID/fd/N link (an open file whose name was removed while its inode keeps others).
+ */
+export function linkFollow(from: string, to: string, context: FailureContext = {}): void {
+  orThrow(addon.get().linkFollow(from, to), 'linkat', { path: to, ...context });
+}
+
+/**
  * readlinkat(2): what the symbolic link `path` (relative to `dirfd`) holds; with `path` '' and
  * `dirfd` a descriptor opened O_PATH on a link (an unlinked one too), that link's own contents.
  */

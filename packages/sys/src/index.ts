@@ -11,7 +11,7 @@ export {
   PAGE_IS, PM_SCAN_WP_MATCHING, PM_SCAN_CHECK_WPASYNC, MADV_GUARD_INSTALL, pagemapScan, pagemapScanAll, guardRegions, canInstallGuards,
   type PageRegion, type PagemapScanArgs, type GuardLookup,
 } from './memory.js';
-export { dataExtents, makeDeviceNode, makeFifo, readLinkAt, setFileTimes, setLinkTimes, type DataExtent, type FileTime } from './files.js';
+export { dataExtents, linkFollow, makeDeviceNode, makeFifo, readLinkAt, setFileTimes, setLinkTimes, type DataExtent, type FileTime } from './files.js';
 export { probeTty, takeTtyQueues, putTtyQueues } from './tty.js';
 export { UFFD_FEATURE, UFFDIO_REGISTER_MODE, uffdApi, uffdRegister, uffdUnregister, UFFD_EVENT, UFFD_NONCOOP_EVENTS, uffdReadMessages, uffdCopy, uffdZeroPage, pollInput, type UffdMessage } from './uffd.js';
 export { SYSV_KIND, SHM_HUGETLB, readSysvObjects, makeSysvObjects, type SysvKind } from './sysvipc.js';

@@ -194,6 +194,8 @@ export interface SysNative {
   makeDeviceNode(path: string, mode: number, rdev: number): number | NativeSysError;
   /** readlinkat(2): the link's contents */
   readLinkAt(dirfd: number, path: string): Buffer | NativeSysError;
+  /** linkat(2) with AT_SYMLINK_FOLLOW (from may be a /proc/PID/fd/N link) */
+  linkFollow(from: string, to: string): number | NativeSysError;
   /** utimensat(2) with AT_SYMLINK_NOFOLLOW, both times given */
   setLinkTimes(path: string, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): number | NativeSysError;
   // tty.cc

@@ -7,3 +7,4 @@ export type { InetDumpOptions } from '../kinds/inet/dump.js';
 export { TcpRepairs } from '../kinds/inet/repair.js';
 export { TtyQueueHold } from '../kinds/tty/queues.js';
 export { NetworkLock, networkLockImageValue, parseNetworkLock, type NetworkLockMethod, type LockedConnection } from '../kinds/inet/netlock.js';
+export { LinkRemaps } from '../kinds/reg/dump.js';

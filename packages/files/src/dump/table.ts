@@ -9,7 +9,7 @@ import { KCMP_FILE, KernelObjects } from '@crtools/sys';
 import { readFdinfo, readFdLink, type FdRecord } from '@crtools/procfs';
 import { readFown, hasFown, type DumpedIds } from './fown.js';
 import { refuseFd, unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
-import { RegFiles } from '../kinds/reg/dump.js';
+import { LinkRemaps, RegFiles } from '../kinds/reg/dump.js';
 import { PipeFiles } from '../kinds/pipe/dump.js';
 import { eventfdDump } from '../kinds/eventfd/dump.js';
 import { signalfdDump } from '../kinds/signalfd/dump.js';
@@ -73,10 +73,10 @@ export class FileTable implements FileIds {
    * namespace, asked when a file is met (undefined: it lives in criu's); nsId: the id of a
    * namespace some task of the tree lives in (a namespace file's; without it every one is refused)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number }; mounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number }; mounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf; linkRemaps?: LinkRemaps } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
-    this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts);
+    this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts, opts.linkRemaps);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
       new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues, opts.tty?.external), this.reg];
   }

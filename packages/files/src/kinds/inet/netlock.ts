@@ -9,6 +9,13 @@
  * - nftables: one table `inet CRIU-<run id>` with a set of connections each way, made at the
  *   first connection and deleted whole (the run id is kept in inventory.img);
  * - skip: nothing (the caller keeps the peers quiet).
+ *
+ * A tree with a network namespace of its own has the whole namespace locked instead, as CRIU 4.2
+ * locks it (`lockNamespace`): everything in it but packets marked NETWORK_LOCK_MARK is dropped
+ * both ways (iptables: chain CRIU jumped to from INPUT and OUTPUT, for IPv4 and IPv6; nftables:
+ * table `inet CRIU-<run id>` whose input and output chains drop by policy), and its connections
+ * get no rules of their own. A namespace that outlives the tree (`ip netns add`, a container's
+ * bound one) stays so after the dump until a restore lifts it (`unlockNamespace`).
  */
 import { CrtoolsError, ExitCode, type Logger } from '@crtools/common';
 import { AF, NETWORK_LOCK_MARK, NETWORK_LOCK_METHOD } from '@crtools/images/facts';
@@ -75,8 +82,22 @@ function run(netns: string | undefined, tool: string, args: string[], input?: st
   }
 }
 
+/** True when the tool exits 0 (a probe: its absence or failure is false). */
+function succeeds(netns: string | undefined, tool: string, args: string[]): boolean {
+  const argv = netns ? ['nsenter', [`--net=${netns}`, '--', tool, ...args]] as const : [tool, args] as const;
+  const r = process.getBuiltinModule('node:child_process').spawnSync(argv[0], [...argv[1]], { stdio: 'ignore', timeout: 60_000 });
+  return !r.error && r.status === 0;
+}
+
+/** IPv6 is there (CRIU's kdat.ipv6): ip6tables gets the namespace's lock too. */
+function hasIpv6(): boolean {
+  return process.getBuiltinModule('node:fs').existsSync('/proc/sys/net/ipv6');
+}
+
 export class NetworkLock {
   private tableMade = false;
+  /** the whole namespace is locked (lockNamespace): connections get no lock of their own */
+  private whole = false;
   /**
    * the network namespace the connections live in (/proc/PID/ns/net...), when not this
    * process's: the rules are made and deleted in there (as CRIU locks a tree's own namespace)
@@ -90,8 +111,63 @@ export class NetworkLock {
     return `inet CRIU-${this.runId}`;
   }
 
+  /**
+   * Lock the whole namespace `netns` names (a tree's own), CRIU 4.2's form of each method; the
+   * connections then get no rules of their own. Skip: nothing.
+   */
+  lockNamespace(): void {
+    if (this.method === 'skip') return;
+    const mark = `0x${NETWORK_LOCK_MARK.toString(16).toUpperCase()}`;
+    if (this.method === 'iptables') {
+      const conf = `*filter\n:CRIU - [0:0]\n-I INPUT -j CRIU\n-I OUTPUT -j CRIU\n-A CRIU -m mark --mark ${mark} -j ACCEPT\n-A CRIU -j DROP\nCOMMIT\n`;
+      run(this.netns, 'iptables-restore', ['--wait=30', '--noflush'], conf);
+      if (hasIpv6()) {
+        try {
+          run(this.netns, 'ip6tables-restore', ['--wait=30', '--noflush'], conf);
+        } catch (e) {
+          this.quietly(() => this.iptablesUnlockNamespace(false));
+          throw e;
+        }
+      }
+    } else {
+      const t = this.table;
+      run(this.netns, 'nft', ['-f', '-'], [
+        `create table ${t}`,
+        `add chain ${t} output { type filter hook output priority 0; policy drop; }`,
+        `add rule ${t} output meta mark ${mark} accept`,
+        `add chain ${t} input { type filter hook input priority 0; policy drop; }`,
+        `add rule ${t} input meta mark ${mark} accept`,
+        '',
+      ].join('\n'));
+    }
+    this.whole = true;
+    this.log?.info(`network lock (${this.method}): the tree's network namespace locked`);
+  }
+
+  /** Lift the namespace's lock (as CRIU 4.2: the jumps to chain CRIU deleted while any is left, then the chain; or the table). */
+  unlockNamespace(): void {
+    if (this.method === 'iptables') {
+      this.iptablesUnlockNamespace(true);
+      if (hasIpv6()) this.iptablesUnlockNamespace(false);
+    } else if (this.method === 'nftables') {
+      run(this.netns, 'nft', ['delete', 'table', ...this.table.split(' ')]);
+    }
+    this.whole = false;
+    this.log?.info(`network lock (${this.method}): the network namespace unlocked`);
+  }
+
+  private iptablesUnlockNamespace(v4: boolean): void {
+    const [tool, restore] = v4 ? ['iptables', 'iptables-restore'] : ['ip6tables', 'ip6tables-restore'];
+    // (a jump made twice, or by iptables-nft beside legacy: each one goes before the chain can)
+    for (let i = 0; i < 8 && succeeds(this.netns, tool, ['-w', '30', '-C', 'INPUT', '-j', 'CRIU']); i++) {
+      run(this.netns, restore, ['--wait=30', '--noflush'], '*filter\n:CRIU - [0:0]\n-D INPUT -j CRIU\n-D OUTPUT -j CRIU\nCOMMIT\n');
+    }
+    run(this.netns, restore, ['--wait=30', '--noflush'], '*filter\n:CRIU - [0:0]\n-X CRIU\nCOMMIT\n');
+  }
+
   /** Drop the connection's packets both ways (before its socket goes into repair mode). */
   lock(c: LockedConnection): void {
+    if (this.whole) return;
     if (this.method === 'iptables') {
       this.iptables(c, '-I', true);
       try {
@@ -112,7 +188,7 @@ export class NetworkLock {
 
   /** Let the connection's packets through again (iptables: its two rules go; nftables: see release). */
   unlock(c: LockedConnection): void {
-    if (this.method !== 'iptables') return;
+    if (this.method !== 'iptables' || this.whole) return;
     let first: unknown;
     for (const input of [true, false]) {
       try {
@@ -127,7 +203,7 @@ export class NetworkLock {
 
   /** The end of the lock as a whole: the nftables table goes (with every connection in it). */
   release(): void {
-    if (this.method !== 'nftables') return;
+    if (this.method !== 'nftables' || this.whole) return;
     run(this.netns, 'nft', ['delete', 'table', ...this.table.split(' ')]);
     this.tableMade = false;
   }

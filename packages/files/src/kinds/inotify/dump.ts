@@ -2,7 +2,7 @@
  * inotify: each watch by its kernel file handle, as CRIU writes it, and the file's path when
  * the handle opens now (CRIU's restore takes the path, else looks the handle up by its mounts).
  */
-import { isCrtoolsError } from '@crtools/common';
+import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
 import { fileHandlePath } from '@crtools/sys';
 import { anonInodeKind, fown, noFdinfo } from '../../dump/kind.js';
 
@@ -21,12 +21,20 @@ function fhEntry(bytes: number | undefined, type: number | undefined, hex: strin
  */
 export function handleEntry(h: { sdev: number; bytes?: number; type?: number; hex: string }, what: string): Record<string, unknown> {
   const f_handle: Record<string, unknown> = fhEntry(h.bytes, h.type, h.hex);
+  let path: string | undefined;
   try {
-    f_handle.path = fileHandlePath({ sdev: h.sdev, type: h.type ?? 0, handle: Buffer.from(h.hex, 'hex') }, what);
+    path = fileHandlePath({ sdev: h.sdev, type: h.type ?? 0, handle: Buffer.from(h.hex, 'hex') }, what);
   } catch (e) {
     // anything but a handle that does not open (such as a missing addon) is an error
     if (!isCrtoolsError(e) || e.code !== 'FILE_HANDLE') throw e;
   }
+  // a file unlinked since it was watched, still alive (a task holds it): the handle opens it, but
+  // by a name that is gone, and the inode goes with the tree; the restore could not find it
+  // again (CRIU 4.2 puts the watch on the file's restored ghost): refused by name until crtools does
+  if (path?.endsWith(' (deleted)')) {
+    throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: a watch on ${path.slice(0, -' (deleted)'.length)}, unlinked since (its inode lives on only in the tree), is not supported yet`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
+  }
+  if (path !== undefined) f_handle.path = path;
   return f_handle;
 }
 

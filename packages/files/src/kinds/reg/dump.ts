@@ -6,12 +6,12 @@
  * removed directories (an open one, a cwd or root) as ghost directories (the head alone), unlinked
  * symbolic links held by O_PATH as ghosts with what they hold (symlnk_target).
  */
-import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, statSync, unlinkSync, type BigIntStats, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, GHOST_LIMIT_DEFAULT } from '@crtools/common';
 import { filePayload, payloadSource, type PayloadSource } from '@crtools/images';
 import { decodeDev, encodeKdev } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
-import { dataExtents, readLinkAt } from '@crtools/sys';
+import { dataExtents, linkFollow, readLinkAt } from '@crtools/sys';
 import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
 import { O_PATH, type DumpedIds } from '../../dump/fown.js';
@@ -68,6 +68,25 @@ function timeval(ns: bigint): { tv_sec: bigint; tv_usec: bigint } {
   return { tv_sec: ns / 1_000_000_000n, tv_usec: (ns % 1_000_000_000n) / 1000n };
 }
 
+/**
+ * The hard links a dump made for CRIU's --link-remap (their names as the dumper reaches them):
+ * kept for the restore when the dump goes through, removed (`undo`) when it fails or the tree
+ * goes on (as CRIU removes them).
+ */
+export class LinkRemaps {
+  readonly made: string[] = [];
+
+  undo(): void {
+    for (const p of this.made.splice(0)) {
+      try {
+        unlinkSync(p);
+      } catch {
+        /* gone already */
+      }
+    }
+  }
+}
+
 export class RegFiles implements DumpKind {
   /** ghost-file-<id>.img: unlinked files still open or mapped; their contents are read when the image is written */
   private readonly ghosts: { id: number; entries: Entry[] }[] = [];
@@ -78,6 +97,8 @@ export class RegFiles implements DumpKind {
   private readonly ghostByInode = new Map<string, number>();
   /** mapped files and exe: one id per (dev, ino, open flags) */
   private readonly mapped = new Map<string, number>();
+  /** dev:ino → the file id of its link_remap name (--link-remap) */
+  private readonly linkedByInode = new Map<string, number>();
 
   /** ghostLimit: unlinked files larger than this are refused (CRIU's --ghost-limit) */
   /**
@@ -87,7 +108,7 @@ export class RegFiles implements DumpKind {
    * names the same file in the tree's namespace (the restore opens it by that path there)
    */
   constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT, private readonly tree: () => DumpedIds | undefined = () => undefined,
-    private readonly mounts: () => ReadonlySet<number> | undefined = () => undefined) {}
+    private readonly mounts: () => ReadonlySet<number> | undefined = () => undefined, private readonly linkRemap?: LinkRemaps) {}
 
   /** The mount id written for a descriptor's file (undefined: none, CRIU's -1), refused when the restore could not open it again. */
   private mountOf(pid: number, rec: FdRecord, name: string, st: Stats, deleted: boolean): number | undefined {
@@ -187,7 +208,7 @@ export class RegFiles implements DumpKind {
         if (dead !== undefined && !this.deadPids.has(dead)) {
           this.deadPids.add(dead);
           this.remaps.push({ orig_id: id, remap_id: dead, remap_type: 'PROCFS' });
-        } else if (deleted && dead === undefined) this.ghost(id, `/proc/${pid}/fd/${rec.fd}`, st, `task ${pid} fd ${rec.fd}`);
+        } else if (deleted && dead === undefined) this.ghost(id, `/proc/${pid}/fd/${rec.fd}`, st, `task ${pid} fd ${rec.fd}`, { pid, name, ...(mnt !== undefined ? { mnt } : {}) });
         const e = this.entry(id, name, flags, rec.pos, st);
         if (mnt !== undefined) (e.reg as Entry)['mnt_id'] = mnt;
         return e;
@@ -214,7 +235,7 @@ export class RegFiles implements DumpKind {
       }
     }
     const id = this.ids.add((fid) => this.entry(fid, path, fdflags, 0n, st));
-    if (deletedVia) this.ghost(id, deletedVia, st, `task ${pid}: mapped ${path}`);
+    if (deletedVia) this.ghost(id, deletedVia, st, `task ${pid}: mapped ${path}`, { pid, name: path });
     this.mapped.set(key, id);
     return id;
   }
@@ -238,15 +259,35 @@ export class RegFiles implements DumpKind {
     const link = readlinkSync(`/proc/${pid}/${which}`);
     const deleted = / \(deleted\)$/.test(link);
     const path = deleted ? link.slice(0, -' (deleted)'.length) : link;
-    const st = statSync(`/proc/${pid}/${which}`);
+    // a /proc/PID directory of a process gone (zdtm unhashed_proc: chdir, then the process
+    // exits): shown deleted, nothing opens it any more (ESRCH); CRIU 4.2 makes such a process
+    // again for the while (its dead pid remap), crtools does so for descriptors, not yet for these
+    const refuseDead = () => new CrtoolsError('UNSUPPORTED_FILE', `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}, a /proc directory of a process gone, is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+    const procDir = /^\/proc\/\d+(\/|$)/.test(path);
+    if (deleted && procDir) throw refuseDead();
+    let st: Stats;
+    try {
+      st = statSync(`/proc/${pid}/${which}`);
+    } catch (e) {
+      if (procDir && ['ESRCH', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) throw refuseDead();
+      throw e;
+    }
     const id = this.ids.add((fid) => this.entry(fid, path, 0, 0n, st));
     if (deleted) this.ghost(id, `/proc/${pid}/${which}`, st, `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}`);
     return id;
   }
 
-  /** File `origId` was unlinked: keep its contents (read through `source`) as a ghost file. */
-  private ghost(origId: number, source: string, st: Stats, what: string): void {
+  /**
+   * File `origId` was unlinked: keep its contents (read through `source`) as a ghost file; or,
+   * when its inode still has other links and --link-remap was given, a new name for it (`at`:
+   * the task that holds it and its name in the tree).
+   */
+  private ghost(origId: number, source: string, st: Stats, what: string, at?: { pid: number; name: string; mnt?: number }): void {
     const key = `${st.dev}:${st.ino}`;
+    if (!st.isDirectory() && st.nlink > 0 && this.linkRemap && at) {
+      this.linked(origId, source, key, what, at);
+      return;
+    }
     let gid = this.ghostByInode.get(key);
     if (gid === undefined) {
       const refuse = (m: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}: ${m}`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
@@ -254,6 +295,11 @@ export class RegFiles implements DumpKind {
       const device = st.isCharacterDevice() && isMemDevice(st.rdev);
       // (a symbolic link held by O_PATH|O_NOFOLLOW: kept with what it holds)
       if (!st.isFile() && !st.isDirectory() && !st.isFIFO() && !st.isSymbolicLink() && !device) throw refuse('an unlinked special file is not supported');
+      // a name of the file was removed, but the inode still has others (ln, then rm): a ghost
+      // would come back as a copy, which those names no longer lead to (writes through either
+      // side lost to the other). CRIU keeps it by a hard link made at dump (--link-remap) and
+      // refuses it without; crtools refuses it, by name, until it carries that
+      if (!st.isDirectory() && st.nlink > 0) throw refuse(`the file's name was removed, but it still has ${st.nlink} other link(s): a copy would be restored, which they do not lead to (--link-remap keeps the same file${at ? '' : ', not for this kind of holder yet'})`);
       // what the ghost keeps is the data (holes stay holes): the limit is on the blocks the file
       // has, as CRIU's, not on its size (a sparse 1 GiB file with a few pages written is small)
       const held = st.blocks * 512;
@@ -263,6 +309,36 @@ export class RegFiles implements DumpKind {
       this.ghostByInode.set(key, gid);
     }
     this.remaps.push({ orig_id: origId, remap_id: gid, remap_type: 'GHOST' });
+  }
+
+  /**
+   * CRIU's linked remap (--link-remap): the file keeps its inode through a hard link made now,
+   * link_remap.<id> in the directory its removed name was in, written as a file of its own
+   * (files.img) that the original is remapped to (remap-fpath.img LINKED). The restore opens it
+   * through that name and removes the name; a dump that fails or leaves the tree running removes
+   * it here (`LinkRemaps.undo`).
+   */
+  private linked(origId: number, source: string, key: string, what: string, at: { pid: number; name: string; mnt?: number }): void {
+    let lid = this.linkedByInode.get(key);
+    if (lid === undefined) {
+      const dir = at.name.slice(0, at.name.lastIndexOf('/')) || '';
+      let name = '';
+      lid = this.ids.add((fid) => {
+        name = `${dir}/link_remap.${fid}`;
+        const reg: Entry = { id: fid, flags: 0, pos: 0n, fown: fown(), name };
+        if (at.mnt !== undefined) reg['mnt_id'] = at.mnt;
+        return { type: 'REG', id: fid, reg };
+      });
+      const host = `/proc/${at.pid}/root${name}`;
+      try {
+        linkFollow(source, host);
+      } catch (e) {
+        throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: the file's name was removed while it keeps other links, and --link-remap cannot give it the name ${name}: ${(e as Error).message}`, { context: {}, exitCode: ExitCode.UNSUPPORTED, cause: e });
+      }
+      this.linkRemap!.made.push(host);
+      this.linkedByInode.set(key, lid);
+    }
+    this.remaps.push({ orig_id: origId, remap_id: lid, remap_type: 'LINKED' });
   }
 
   /**

@@ -69,6 +69,13 @@ export interface GhostPlan {
   dir?: boolean;
   /** an unlinked device node (a /dev/null-like character device): made again with mknod, its device number as stat(2) gave it */
   rdev?: number;
+  /**
+   * CRIU's linked remap (--link-remap): the file was not copied, it still exists under this
+   * name (link_remap.N, made by the dump beside the removed one): linked again at `path`, opened
+   * by the tasks, and both names removed once they hold it (only `path` if the restore fails:
+   * the images need the other)
+   */
+  linked?: string;
   uid: number;
   gid: number;
   /** set last, when the image has them (to the microsecond, as CRIU keeps them) */
@@ -210,6 +217,7 @@ export class RegPlans implements PlanKind<RegFilePlan> {
     const root = (await readImage(dir, 'pstree.img', 'PSTREE', true))?.[0];
     this.rootPid = root ? Number(root.pid) : undefined;
     const byImage = new Map<number, number>();
+    const byLink = new Map<number, number>();
     for (const r of (await readImage(dir, 'remap-fpath.img', 'REMAP_FPATH', true)) ?? []) {
       const type = r.remap_type ?? 'LINKED';
       if (type === 'PROCFS' || type === 2) {
@@ -217,6 +225,18 @@ export class RegPlans implements PlanKind<RegFilePlan> {
         const orig = files.get(Number(r.orig_id));
         if (!orig?.reg || !new RegExp(`^/proc/${Number(r.remap_id)}(/|$)`).test(String(orig.reg.name))) throw badImage(`remap-fpath.img: file ${r.orig_id} is no /proc file of process ${r.remap_id}`, { image: 'remap-fpath.img' });
         this.deadPids.add(Number(r.remap_id));
+        continue;
+      }
+      if (type === 'LINKED' || type === 0) {
+        const orig = files.get(Number(r.orig_id));
+        const link = files.get(Number(r.remap_id));
+        if (!orig?.reg || !link?.reg) throw badImage(`remap-fpath.img: linked remap ${r.orig_id} -> ${r.remap_id} names no regular files of files.img`, { image: 'remap-fpath.img' });
+        let gi = byLink.get(Number(r.remap_id));
+        if (gi === undefined) {
+          gi = this.ghosts.push({ path: String(orig.reg.name), linked: String(link.reg.name), image: '', size: 0n, contents: [], mode: 0, uid: 0, gid: 0 }) - 1;
+          byLink.set(Number(r.remap_id), gi);
+        }
+        this.ghostOf.set(Number(r.orig_id), gi);
         continue;
       }
       if (type !== 'GHOST' && type !== 1) throw refuse(`remap-fpath.img: file ${r.orig_id} is remapped the ${type} way, which restore does not do yet`);
