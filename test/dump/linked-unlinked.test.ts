@@ -24,24 +24,32 @@ afterEach(() => {
   killAllStarted();
 });
 
+/**
+ * A directory with a file a and a second link b to it, and a shell that opened a as its fd 3,
+ * removed a and became a sleep: once its fd 3 reads "a (deleted)".
+ */
+function holdingRemoved(name: string): { dir: string; a: string; b: string; w: ReturnType<typeof startWorkload> } {
+  const dir = tmp(name);
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  writeFileSync(a, 'hello');
+  linkSync(a, b);
+  const w = startWorkload('launch', ['/bin/sh', '-c', `exec 3<>${a}; rm ${a}; exec sleep 1000`], dir);
+  for (let i = 0; i < 500; i++) {
+    try {
+      if (readlinkSync(`/proc/${w.pid}/fd/3`).endsWith(' (deleted)') && readlinkSync(`/proc/${w.pid}/exe`).endsWith('/sleep')) break;
+    } catch {
+      /* not yet */
+    }
+    sleep(10);
+  }
+  expect(readlinkSync(`/proc/${w.pid}/fd/3`)).toBe(`${a} (deleted)`);
+  return { dir, a, b, w };
+}
+
 describe('an unlinked file that keeps other links', () => {
   it('is refused by name at dump (exit 4), the tree left running on the same file; with no link left it is a ghost again', () => {
-    const dir = tmp('linked-unlinked');
-    const a = path.join(dir, 'a');
-    const b = path.join(dir, 'b');
-    writeFileSync(a, 'hello');
-    linkSync(a, b);
-    const w = startWorkload('launch', ['/bin/sh', '-c', `exec 3<>${a}; rm ${a}; exec sleep 1000`], dir);
-    let link = '';
-    for (let i = 0; i < 500 && !(link.endsWith(' (deleted)') && readlinkSync(`/proc/${w.pid}/exe`).endsWith('/sleep')); i++) {
-      sleep(10);
-      try {
-        link = readlinkSync(`/proc/${w.pid}/fd/3`);
-      } catch {
-        /* not yet */
-      }
-    }
-    expect(link).toBe(`${a} (deleted)`);
+    const { a, b, w } = holdingRemoved('linked-unlinked');
     expect(statSync(`/proc/${w.pid}/fd/3`).ino).toBe(statSync(b).ino);
     expectDumpRefused(w.pid, /fd 3.*the file's name was removed, but it still has 1 other link\(s\)/, 'linked-unlinked');
     expect(alive(w.pid)).toBe(true);
@@ -62,20 +70,7 @@ describe('an unlinked file that keeps other links', () => {
   });
 
   it('--link-remap: the same file comes back (a link made at dump, removed by the restore); -R removes the link', () => {
-    const dir = tmp('link-remap');
-    const a = path.join(dir, 'a');
-    const b = path.join(dir, 'b');
-    writeFileSync(a, 'hello');
-    linkSync(a, b);
-    const w = startWorkload('launch', ['/bin/sh', '-c', `exec 3<>${a}; rm ${a}; exec sleep 1000`], dir);
-    for (let i = 0; i < 500; i++) {
-      try {
-        if (readlinkSync(`/proc/${w.pid}/fd/3`).endsWith(' (deleted)') && readlinkSync(`/proc/${w.pid}/exe`).endsWith('/sleep')) break;
-      } catch {
-        /* not yet */
-      }
-      sleep(10);
-    }
+    const { dir, a, b, w } = holdingRemoved('link-remap');
     const remaps = () => readdirSync(dir).filter((n) => n.startsWith('link_remap.'));
     // -R: the link goes with the dump
     const kept = tmp('link-remap-R');
@@ -131,20 +126,7 @@ describe('an unlinked file that keeps other links', () => {
 
   it.skipIf(!CRIU)('--link-remap both ways with CRIU 4.2: each restores the file the other linked, on the same inode, the link gone', () => {
     for (const [dumper, restorer] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
-      const dir = tmp(`link-remap-${dumper}`);
-      const a = path.join(dir, 'a');
-      const b = path.join(dir, 'b');
-      writeFileSync(a, 'hello');
-      linkSync(a, b);
-      const w = startWorkload('launch', ['/bin/sh', '-c', `exec 3<>${a}; rm ${a}; exec sleep 1000`], dir);
-      for (let i = 0; i < 500; i++) {
-        try {
-          if (readlinkSync(`/proc/${w.pid}/fd/3`).endsWith(' (deleted)') && readlinkSync(`/proc/${w.pid}/exe`).endsWith('/sleep')) break;
-        } catch {
-          /* not yet */
-        }
-        sleep(10);
-      }
+      const { dir, a, b, w } = holdingRemoved(`link-remap-${dumper}`);
       const img = tmp(`link-remap-${dumper}-img`);
       runBy(dumper, img, ['dump', '-t', String(w.pid), '-D', img, '--link-remap', '-o', 'dump.log', '-v4']);
       expect(waitReaped(w.pid)).toBe(true);

@@ -38,18 +38,29 @@ function killStarted(dir: string): void {
   }
 }
 
+/** The driver run for `rounds` round trips (0: a dump without -j) in dir, whatever it left killed; its JSON report. */
+function drive(name: string, rounds: number, timeout: number): { r: ReturnType<typeof spawnSync>; dir: string; out: any } {
+  const dir = tmp(name);
+  let r: ReturnType<typeof spawnSync>;
+  try {
+    r = spawnSync('/usr/bin/python3', [DRIVER, process.execPath, criuBin, dir, String(rounds)], { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
+  } finally {
+    killStarted(dir);
+  }
+  let out: any;
+  try {
+    out = JSON.parse(String(r.stdout));
+  } catch {
+    out = { error: `no report: ${String(r.stderr)}` };
+  }
+  return { r, dir, out };
+}
+
 describe('-j/--shell-job: a job leading its own session, its terminal a pty whose master is outside the tree (CRIU\'s shell-job run.py)', () => {
   it('dumped with -j and restored with -j, not detached, from a new session on a new pty: it leads its session, the new pty its terminal and on 0/1/2, answers at the new master, twice; exits 0 when told, criu restore with it; crit decodes the images', () => {
-    const dir = tmp('shelljob-leader');
-    let r: ReturnType<typeof spawnSync>;
-    try {
-      r = spawnSync('/usr/bin/python3', [DRIVER, process.execPath, criuBin, dir, '2'], { encoding: 'utf8', timeout: 150_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    } finally {
-      killStarted(dir);
-    }
+    const { r, dir, out } = drive('shelljob-leader', 2, 150_000);
     const err = () => ['restore1.err', 'restore2.err'].map((f) => path.join(dir, f)).filter(existsSync).map((f) => readFileSync(f, 'utf8')).join('');
-    expect(r.status, `${r.stderr}${err()}`).toBe(0);
-    const out = JSON.parse(String(r.stdout));
+    expect(r.status, `${String(r.stderr)}${err()}`).toBe(0);
     expect(out.error, err()).toBeUndefined();
     const pid: number = out.pid;
     // before: the job on the first pty, leading its session and its foreground group
@@ -75,14 +86,7 @@ describe('-j/--shell-job: a job leading its own session, its terminal a pty whos
   });
 
   it('without -j the dump refuses the terminal by name (exit 4) and the job goes on answering on it', () => {
-    const dir = tmp('shelljob-refused');
-    let r: ReturnType<typeof spawnSync>;
-    try {
-      r = spawnSync('/usr/bin/python3', [DRIVER, process.execPath, criuBin, dir, '0'], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    } finally {
-      killStarted(dir);
-    }
-    const out = JSON.parse(String(r.stdout));
+    const { out } = drive('shelljob-refused', 0, 60_000);
     expect(out.error).toBeUndefined();
     const pid: number = out.pid;
     expect(out.refused.dump).toBe(4);
@@ -94,14 +98,7 @@ describe('-j/--shell-job: a job leading its own session, its terminal a pty whos
   });
 
   it.skipIf(!haveCrit)('the images of the job: Debian\'s crit decodes them; the slave\'s tty_info carries the job\'s session and foreground group, no master, as CRIU 4.2 writes it', () => {
-    const dir = tmp('shelljob-crit');
-    let r: ReturnType<typeof spawnSync>;
-    try {
-      r = spawnSync('/usr/bin/python3', [DRIVER, process.execPath, criuBin, dir, '1'], { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
-    } finally {
-      killStarted(dir);
-    }
-    const out = JSON.parse(String(r.stdout));
+    const { dir, out } = drive('shelljob-crit', 1, 120_000);
     expect(out.error).toBeUndefined();
     expect(out.restore_exit).toBe(0);
     const pid: number = out.pid;
