@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
@@ -76,6 +76,10 @@ export function startWorkload(name: string, args: string[], dir = tmp(name), wra
   if (!m) throw new Error(`${name} never became ready: '${line}'`);
   const pid = Number(m[1]);
   started.push(pid);
+  // the other processes the ready line names (a=A child=C leader=L ...), which a restore may have
+  // left outside pid's tree (an orphan under a subreaper or init): killed at the end too, when
+  // they still run the workload's program
+  for (const [, v] of line.matchAll(/\b\w+=(\d+)\b/g)) if (Number(v) > 1 && Number(v) !== pid) named.set(Number(v), bin);
   return {
     pid,
     state,
@@ -119,7 +123,20 @@ export function killTree(pid: number): void {
 
 export function killAllStarted(): void {
   for (const p of started.splice(0)) killTree(p);
+  for (const [p, bin] of [...named]) {
+    named.delete(p);
+    let exe = '';
+    try {
+      exe = readlinkSync(`/proc/${p}/exe`);
+    } catch {
+      continue;
+    }
+    if (exe === bin) killTree(p);
+  }
 }
+
+/** pids the started workloads' ready lines named besides their own → the workload's program */
+const named = new Map<number, string>();
 
 export function alive(pid: number): boolean {
   try {
