@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { isCrtoolsError } from '@crtools/common';
 import { closeInherited, parseFdOption, refusePlugins } from '../src/criu/common-options.js';
 
@@ -53,8 +53,14 @@ describe('--close FD', () => {
 });
 
 describe('-L/--libdir', () => {
+  const made: string[] = [];
+  afterAll(() => {
+    for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
   it('refuses a CRIU plugin found there by name (exit 4); an empty directory is fine; an unreadable one is an error (exit 1)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'libdir-'));
+    made.push(dir);
     expect(() => refusePlugins(dir, {})).not.toThrow();
     writeFileSync(path.join(dir, 'notes.txt'), '');
     writeFileSync(path.join(dir, 'amdgpu_plugin.so'), '');
@@ -70,6 +76,7 @@ describe('-L/--libdir', () => {
 
   it('criu dump -L DIR with a plugin in it stops before touching anything, naming the plugin', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'libdir-'));
+    made.push(dir);
     writeFileSync(path.join(dir, 'cuda_plugin.so'), '');
     const r = spawnSync(process.execPath, [criuBin, 'dump', '-t', '4194303', '-D', dir, '-L', dir], { encoding: 'utf8' });
     expect(r.stderr).toBe(`criu: plugin ${dir}/cuda_plugin.so is not supported: crtools loads no CRIU plugins\n`);

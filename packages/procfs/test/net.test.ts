@@ -1,12 +1,18 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { socketNetRow } from '../src/net.js';
 
-/** A fake /proc with process 77's net tables. */
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fake /proc with process 77's net tables (removed after the file's tests). */
 function fakeProc(tables: Record<string, string>): string {
   const root = mkdtempSync(path.join(tmpdir(), 'procfs-net-'));
+  made.push(root);
   mkdirSync(path.join(root, '77', 'net'), { recursive: true });
   for (const [name, text] of Object.entries(tables)) writeFileSync(path.join(root, '77', 'net', name), text);
   return root;
