@@ -63,14 +63,19 @@ function addressOf(family: number, words: readonly number[]): { v4: boolean; tex
   return { v4: false, text: groups.join(':') };
 }
 
+/** The command line of `tool args`, run inside the network namespace `netns` names when given. */
+function toolArgv(netns: string | undefined, tool: string, args: string[]): [string, string[]] {
+  return netns ? ['nsenter', [`--net=${netns}`, '--', tool, ...args]] : [tool, args];
+}
+
 /**
  * Run a netfilter tool (inside the network namespace `netns` names, when given); its absence or
  * failure is one clear error (exit 1). Never a hang: iptables waits at most 30 s for the xtables
  * lock (`-w 30`), and a tool still running after 60 s is killed.
  */
 function run(netns: string | undefined, tool: string, args: string[], input?: string): void {
-  const argv = netns ? ['nsenter', [`--net=${netns}`, '--', tool, ...args]] as const : [tool, args] as const;
-  const r = process.getBuiltinModule('node:child_process').spawnSync(argv[0], [...argv[1]], { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
+  const [cmd, argv] = toolArgv(netns, tool, args);
+  const r = process.getBuiltinModule('node:child_process').spawnSync(cmd, argv, { input, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'], timeout: 60_000 });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     const why = code === 'ETIMEDOUT' ? `${tool} ${args.join(' ')} did not finish in 60 s` : code === 'ENOENT' ? `${tool} is not installed (Debian package ${tool.startsWith('ip') ? 'iptables' : 'nftables'})` : `${tool} could not be run (${code})`;
@@ -84,8 +89,8 @@ function run(netns: string | undefined, tool: string, args: string[], input?: st
 
 /** True when the tool exits 0 (a probe: its absence or failure is false). */
 function succeeds(netns: string | undefined, tool: string, args: string[]): boolean {
-  const argv = netns ? ['nsenter', [`--net=${netns}`, '--', tool, ...args]] as const : [tool, args] as const;
-  const r = process.getBuiltinModule('node:child_process').spawnSync(argv[0], [...argv[1]], { stdio: 'ignore', timeout: 60_000 });
+  const [cmd, argv] = toolArgv(netns, tool, args);
+  const r = process.getBuiltinModule('node:child_process').spawnSync(cmd, argv, { stdio: 'ignore', timeout: 60_000 });
   return !r.error && r.status === 0;
 }
 
