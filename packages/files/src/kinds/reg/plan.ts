@@ -269,8 +269,10 @@ export class RegPlans implements PlanKind<RegFilePlan> {
       if (Number(proc[1]) !== this.rootPid || (proc[2] !== undefined && proc[2] !== proc[1])) p.late = true;
       return p;
     }
-    if (this.gone(r.name, (flags & (O_PATH | O_NOFOLLOW)) === (O_PATH | O_NOFOLLOW))) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
-    const changed = this.changedSince(r, (flags & (O_PATH | O_NOFOLLOW)) === (O_PATH | O_NOFOLLOW));
+    // (a symbolic link held by O_PATH|O_NOFOLLOW: the link itself is looked at, not where it leads)
+    const itself = (flags & (O_PATH | O_NOFOLLOW)) === (O_PATH | O_NOFOLLOW);
+    if (this.gone(r.name, itself)) throw missingFile(`${ctx.what}: file ${r.name} no longer exists`, r.name);
+    const changed = this.changedSince(r, itself);
     if (changed) throw missingFile(`${ctx.what}: file ${r.name} ${changed}`, r.name);
     return { kind: 'reg', path: r.name, flags: r.flags ?? 0, pos: big(r.pos), size: r.size === undefined ? undefined : big(r.size) };
   }
