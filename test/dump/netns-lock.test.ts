@@ -12,8 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { criu, killAllStarted, killTree, startWorkload, tmp, waitGone, waitReaped } from './helpers.js';
+import { alive, criu, killAllStarted, killTree, startWorkload, tmp, waitGone, waitReaped } from './helpers.js';
 import { killRestored, restoreDir } from '../restore/roundtrip.js';
+import { bothVerdicts, cleanupTcp, freePorts, startPeerOf } from '../restore/tcp-helpers.js';
 
 const NS = `crtools-lock-${process.pid}`;
 const nsFile = `/run/netns/${NS}`;
@@ -34,13 +35,26 @@ function makeNs(): void {
   expect(inNs(['ip', 'link', 'set', 'lo', 'up']).status).toBe(0);
 }
 
+const OTHER = `crtools-lock-other-${process.pid}`;
+
 afterEach(() => {
   killRestored();
   killAllStarted();
+  cleanupTcp();
 });
 afterAll(() => {
   spawnSync('ip', ['netns', 'delete', NS], { stdio: 'ignore' });
+  spawnSync('ip', ['netns', 'delete', OTHER], { stdio: 'ignore' });
 });
+
+const haveNft = spawnSync('nft', ['list', 'tables'], { stdio: 'ignore' }).status === 0;
+
+/** What of a network lock is left in the namespace: iptables' chain CRIU (IPv4, IPv6), nftables' CRIU-* tables. */
+function lockLeft(): string[] {
+  const left = ['iptables', 'ip6tables'].flatMap((t) => inNs([t, '-S']).stdout.split('\n').filter((l) => l.includes('CRIU')).map((l) => `${t} ${l}`));
+  if (haveNft) left.push(...inNs(['nft', 'list', 'tables']).stdout.split('\n').filter((l) => l.includes('CRIU')));
+  return left;
+}
 
 describe('network lock of a tree in a network namespace of its own', () => {
   it('iptables: the dump locks the whole namespace (chain CRIU, IPv4 and IPv6) and leaves it locked; -R lifts it; the tree restores', () => {
@@ -107,6 +121,68 @@ describe('network lock of a tree in a network namespace of its own', () => {
     const r = restoreDir(dir, ['--join-ns', `net:${nsFile}`]);
     expect(r.code, r.stderr).toBe(0);
     expect(readlinkSync(`/proc/${w.pid}/ns/net`)).toBe(`net:[${statSync(nsFile).ino}]`);
+    expect(w.check()).toBe('check ok bad=0');
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
+
+  // zdtm's netns_lock_iptables / netns_lock_nftables: the tree is restored with --join-ns net
+  // into the namespace it was dumped in (bound by `ip netns`), where a peer outside the tree
+  // waits; the restore finds the dump's lock there and lifts it once the tasks are back
+  for (const method of ['iptables', 'nftables'] as const) {
+    it(`${method}: --join-ns net into the dumped namespace: the tree and its connections (a peer outside the tree in it) come back in it, and the dump's lock is lifted there`, (ctx) => {
+      if (method === 'nftables' && !haveNft) return ctx.skip();
+      makeNs();
+      const enter = ['nsenter', `--net=${nsFile}`, '--'];
+      const [p4, p6, pm, pp] = freePorts(4) as [number, number, number, number];
+      const peer = startPeerOf('tcpconn', ['peer', String(pp)], enter);
+      const w = startWorkload('tcpconn', ['tree', String(p4), String(p6), String(pm), String(pp)], tmp(`nslock-jtcp-${method}`), enter);
+      const dir = tmp(`nslock-jtcp-${method}`);
+      const d = criu(['dump', '-t', String(w.pid), '-D', dir, '--tcp-established', '--network-lock', method]);
+      expect(d.code, d.stderr).toBe(0);
+      expect(waitReaped(w.pid)).toBe(true);
+      expect(lockLeft().length).toBeGreaterThan(0);
+      expect(probe()).toBe('timeout');
+      const r = restoreDir(dir, ['--join-ns', `net:${nsFile}`, '--tcp-established', '-v4', '-o', 'restore.log']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readlinkSync(`/proc/${w.pid}/ns/net`)).toBe(`net:[${statSync(nsFile).ino}]`);
+      expect(readFileSync(path.join(dir, 'restore.log'), 'utf8')).toContain(`network lock (${method}): the network namespace unlocked`);
+      expect(lockLeft()).toEqual([]);
+      expect(probe()).toBe('refused');
+      expect(bothVerdicts(w.pid, w.state, peer)).toEqual(['check ok k=1', 'check ok k=1']);
+      killTree(w.pid);
+      expect(waitGone(w.pid)).toBe(true);
+    });
+  }
+
+  it('--join-ns net into a namespace that is not the dumped one (another address, another device) is refused by name (exit 4); no task is left', () => {
+    makeNs();
+    const w = startWorkload('pattern', ['1'], tmp('nslock-jother'), ['nsenter', `--net=${nsFile}`, '--']);
+    const dir = tmp('nslock-jother');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '--network-lock', 'iptables']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    spawnSync('ip', ['netns', 'delete', OTHER], { stdio: 'ignore' });
+    expect(spawnSync('ip', ['netns', 'add', OTHER]).status).toBe(0);
+    const other = `/run/netns/${OTHER}`;
+    const ip = (...a: string[]) => expect(spawnSync('ip', ['-n', OTHER, ...a]).status).toBe(0);
+    ip('link', 'set', 'lo', 'up');
+    ip('addr', 'add', '10.77.0.1/24', 'dev', 'lo');
+    const r1 = restoreDir(dir, ['--join-ns', `net:${other}`]);
+    expect(r1.code).toBe(4);
+    expect(r1.stderr).toContain(`--join-ns net:${other}: the checkpoint holds a network namespace of its own and the joined one is not it (address`);
+    expect(alive(w.pid)).toBe(false);
+    ip('addr', 'del', '10.77.0.1/24', 'dev', 'lo');
+    ip('link', 'add', 'v7a', 'type', 'veth', 'peer', 'name', 'v7b');
+    const r2 = restoreDir(dir, ['--join-ns', `net:${other}`]);
+    expect(r2.code).toBe(4);
+    expect(r2.stderr).toMatch(/it has veth v7[ab] /);
+    expect(alive(w.pid)).toBe(false);
+    // (the dumped namespace, still locked, is the one that takes it)
+    expect(probe()).toBe('timeout');
+    const r = restoreDir(dir, ['--join-ns', `net:${nsFile}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(probe()).toBe('refused');
     expect(w.check()).toBe('check ok bad=0');
     killTree(w.pid);
     expect(waitGone(w.pid)).toBe(true);

@@ -86,9 +86,10 @@ export function cleanupTcp(): void {
 }
 
 /** Start a workload's peer outside the tree (`NAME ...args STATE`); it says `pid=N` once listening. */
-export function startPeerOf(name: string, args: string[]): { pid: number; state: string } {
+export function startPeerOf(name: string, args: string[], prefix: string[] = []): { pid: number; state: string } {
   const state = path.join(tmp(`${name}-peer`), 'peer.state');
-  const r = spawnSync(path.join(workloadBinDir, name), [...args, state], { stdio: 'ignore', timeout: 10_000 });
+  const argv = [...prefix, path.join(workloadBinDir, name), ...args, state];
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore', timeout: 10_000 });
   if (r.status !== 0) throw new Error(`${name} peer did not start`);
   let line = '';
   for (let i = 0; i < 500 && !/pid=\d+/.test(line); i++) {

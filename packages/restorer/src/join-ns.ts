@@ -9,8 +9,10 @@
  *
  * What the checkpoint holds of a joined namespace: a UTS or IPC namespace's hostname and SysV
  * objects are put into it, as CRIU does. What cannot be put into a namespace that exists is
- * checked against it once the root is born in it, and the restore refused by name (exit 4) where
- * the tasks would find it changed: a network namespace's devices and addresses (refused); a user
+ * checked against it, and the restore refused by name (exit 4) where the tasks would find it
+ * changed: a network namespace's devices and addresses (the joined one must be the one dumped:
+ * its devices and addresses the same; the dump's lock of it, CRIU 4.2's whole-namespace one, is
+ * lifted once the tasks are restored, as CRIU lifts it in the root's namespace); a user
  * namespace's maps (the joined one must map the same ids: maps are written once); a time
  * namespace's clocks (those of the joined one must not read earlier than the tasks read at dump
  * time: a tree restored in criu's time namespace sees its clocks go on the same way); a mount
@@ -22,10 +24,10 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode, type JoinNamespace } from '@crtools/common';
-import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, NS_TYPE } from '@crtools/sys';
+import { ARPHRD_LOOPBACK, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, netLinks, netnsTool, NS_TYPE } from '@crtools/sys';
 import { formatIdMap, readGidMap, readMountinfo, readTimensOffsets, readUidMap, timespecAdd, type Timespec } from '@crtools/procfs';
-import type { MadeNetNamespace } from './netns.js';
-import type { RestorePlan } from './plan.js';
+import { savedAddresses, type MadeNetNamespace } from './netns.js';
+import type { NetPlan, RestorePlan } from './plan.js';
 
 /** A namespace of another process the root is born in: its descriptor, its setns(2) type and its /proc/PID/ns name (a user one: the ids taken inside it). */
 export interface JoinedFd {
@@ -157,8 +159,14 @@ function refuse(msg: string, ns: string): CrtoolsError {
 export function joinedPlan(plan: RestorePlan, joined: JoinedNamespaces, opts: { root?: string; restoreSibling?: boolean }): { plan: RestorePlan; check: (rootPid: number) => void } {
   const ns = plan.namespaces;
   const g = joined.given;
-  if (joined.net && (ns?.net || ns?.extNet)) {
-    throw refuse(`${g.net}: the checkpoint holds a network namespace of its own (${ns.net ? 'its devices and addresses' : 'an external one'}), which would be made again in the joined namespace: not supported by crtools`, 'net');
+  if (joined.net && ns?.extNet) {
+    throw refuse(`${g.net}: the checkpoint holds an external network namespace (${ns.extNet.key}), which --inherit-fd gives: joining another one is not supported by crtools`, 'net');
+  }
+  if (joined.net && ns?.net) {
+    // (as CRIU 4.2 the tree is restored in the joined namespace as it is; crtools also checks
+    // that it is the one dumped, which the tasks would otherwise find changed)
+    const differs = netNamespaceDiffers(joined.net.path, ns.net);
+    if (differs) throw refuse(`${g.net}: the checkpoint holds a network namespace of its own and the joined one is not it (${differs}): its devices and addresses would change under the tasks`, 'net');
   }
   const byHelper = (['time', 'user', 'mnt'] as const).filter((k) => g[k]);
   if (byHelper.length && opts.restoreSibling) {
@@ -175,6 +183,7 @@ export function joinedPlan(plan: RestorePlan, joined: JoinedNamespaces, opts: { 
     namespaces: {
       ...ns,
       cloneFlags: ns.cloneFlags & ~joined.flags,
+      ...(joined.net ? { net: undefined } : {}),
       ...(g.time ? { clocks: undefined } : {}),
       ...(g.mnt ? { mounts: undefined } : {}),
       ...(g.user && userns ? { userJoined: true } : {}),
@@ -214,6 +223,34 @@ export function joinedPlan(plan: RestorePlan, joined: JoinedNamespaces, opts: { 
     }
   };
   return { plan: out, check };
+}
+
+const IFF_UP = 0x1;
+
+/**
+ * How the network namespace at `path` differs from the dumped one (its devices: index, name,
+ * kind, MTU, link-layer address, up or down; its addresses as `ip addr save` prints them), or
+ * undefined when it does not: the namespace the tree was dumped in, joined again.
+ */
+export function netNamespaceDiffers(path: string, net: NetPlan): string | undefined {
+  const links = netLinks(path);
+  for (const l of net.links) {
+    const j = links.find((x) => x.ifindex === l.ifindex);
+    const kind = j ? (j.type === ARPHRD_LOOPBACK && !j.kind ? 'loopback' : j.kind) : undefined;
+    if (!j || j.name !== l.name || kind !== l.kind) return `no ${l.kind} ${l.name} at index ${l.ifindex}${j ? `: ${j.kind ?? 'device'} ${j.name} is` : ''}`;
+    if (j.mtu !== l.mtu) return `${l.name}'s MTU is ${j.mtu}, was ${l.mtu}`;
+    if ((j.flags & IFF_UP) !== (l.flags & IFF_UP)) return `${l.name} is ${j.flags & IFF_UP ? 'up' : 'down'}, was ${l.flags & IFF_UP ? 'up' : 'down'}`;
+    if (l.address && !(j.address && j.address.equals(l.address))) return `${l.name}'s address is ${j.address?.toString('hex') ?? 'none'}, was ${l.address.toString('hex')}`;
+  }
+  const extra = links.find((x) => !net.links.some((l) => l.ifindex === x.ifindex));
+  if (extra) return `it has ${extra.kind ?? 'device'} ${extra.name} (index ${extra.ifindex}) beside the dumped ones`;
+  const theirs = savedAddresses(netnsTool(path, ['ip', 'addr', 'save']) ?? undefined);
+  const mine = savedAddresses(net.raw.ifaddr);
+  const missing = mine.find((a) => !theirs.includes(a));
+  if (missing) return `address ${missing} is not there`;
+  const more = theirs.find((a) => !mine.includes(a));
+  if (more) return `address ${more} was not there`;
+  return undefined;
 }
 
 function seconds(t: Timespec): string {

@@ -106,6 +106,39 @@ export function withoutLinkStateFlags(saved: Buffer | undefined): Buffer | undef
   return out ?? saved;
 }
 
+const RTM_NEWADDR = 20;
+const IFA_ADDRESS = 1;
+const IFA_LOCAL = 2;
+
+/**
+ * The addresses `ip addr save` printed (its magic word, then RTM_NEWADDR messages), each as
+ * "INDEX FAMILY/PREFIX ADDRESS(hex)", sorted: what two namespaces hold compared without what
+ * changes by itself (lifetimes, the kernel's flags, sequence numbers).
+ */
+export function savedAddresses(saved: Buffer | undefined): string[] {
+  const out: string[] = [];
+  if (!saved || saved.length < 4) return out;
+  for (let off = 4; off + 24 <= saved.length;) {
+    const len = saved.readUInt32LE(off);
+    if (len < 16 || off + len > saved.length) break;
+    if (saved.readUInt16LE(off + 4) === RTM_NEWADDR) {
+      let local: Buffer | undefined;
+      let address: Buffer | undefined;
+      for (let a = off + 24; a + 4 <= off + len;) {
+        const alen = saved.readUInt16LE(a);
+        if (alen < 4) break;
+        const type = saved.readUInt16LE(a + 2) & 0x3fff;
+        if (type === IFA_LOCAL) local = saved.subarray(a + 4, a + alen);
+        if (type === IFA_ADDRESS) address = saved.subarray(a + 4, a + alen);
+        a += (alen + 3) & ~3;
+      }
+      out.push(`${saved.readUInt32LE(off + 20)} ${saved[off + 16]}/${saved[off + 17]} ${(local ?? address ?? Buffer.alloc(0)).toString('hex')}`);
+    }
+    off += (len + 3) & ~3;
+  }
+  return out.sort();
+}
+
 /** Make the namespace; a failure closes it and throws. */
 export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): MadeNetNamespace {
   const fd = createNetNamespace();

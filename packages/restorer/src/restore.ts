@@ -14,7 +14,8 @@ import { buildRestorePlan } from './plan/build.js';
 import { requireLazyPages } from './lazy-pages.js';
 import { LazyPagesClient } from './lazy-socket.js';
 import type { RestorePlan } from './plan.js';
-import { TcpConnections } from './tcp.js';
+import { dumpLockOf, TcpConnections } from './tcp.js';
+import type { NetworkLock } from '@crtools/files/plan';
 import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
 import { joinedPlan, joinNamespaces, type JoinedFd, type JoinedNamespaces } from './join-ns.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -246,7 +247,9 @@ async function restoreShellPlanned(
   const joined = joinNamespaces(o.join_ns ?? [], o.empty_ns, log);
   try {
     const j = joined ? joinedPlan(rooted, joined, { ...(root ? { root } : {}), restoreSibling: o.rst_sibling }) : undefined;
-    return await restoreJoined(o, ctx, dir, rel, criuLog, t0, lazy, cgroups, j?.plan ?? rooted, joined, j?.check);
+    // (the network namespace dumped, joined again: the dump's lock of it is lifted with the connections')
+    const dumpLock = joined?.net && rooted.namespaces?.net ? await dumpLockOf(dir, joined.net.path, criuLog.logger('net')) : undefined;
+    return await restoreJoined(o, ctx, dir, rel, criuLog, t0, lazy, cgroups, j?.plan ?? rooted, joined, j?.check, dumpLock);
   } finally {
     joined?.close();
   }
@@ -254,7 +257,7 @@ async function restoreShellPlanned(
 
 async function restoreJoined(
   o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, lazy: LazyPagesClient | undefined,
-  cgroups: MadeCgroups, planned: RestorePlan, joined: JoinedNamespaces | undefined, joinedCheck: ((rootPid: number) => void) | undefined,
+  cgroups: MadeCgroups, planned: RestorePlan, joined: JoinedNamespaces | undefined, joinedCheck: ((rootPid: number) => void) | undefined, dumpLock?: NetworkLock,
 ): Promise<RestoreResult> {
   // established TCP connections: made here in repair mode, handed to their tasks as inherited descriptors
   const tcp = new TcpConnections(criuLog.logger('tcp'));
@@ -269,7 +272,7 @@ async function restoreJoined(
     }
   }
   try {
-    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net, cgroups, joined?.fds ?? [], joinedCheck);
+    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net, cgroups, joined?.fds ?? [], joinedCheck, dumpLock);
   } finally {
     net?.close();
   }
@@ -278,13 +281,14 @@ async function restoreJoined(
 async function restoreInside(
   o: CriuOptions, ctx: RestoreContext, dir: string, rel: (p: string) => string, criuLog: CriuLog, t0: number, lazy: LazyPagesClient | undefined,
   planned: RestorePlan, tcp: TcpConnections, net: MadeNetNamespace | undefined, cgroups: MadeCgroups, joinNs: JoinedFd[], joinedCheck: ((rootPid: number) => void) | undefined,
+  dumpLock: NetworkLock | undefined,
 ): Promise<RestoreResult> {
   const log = criuLog.logger('restore');
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   let plan: RestorePlan;
   setSocketNamespace(net?.path);
   try {
-    plan = await tcp.prepare(planned, dir, o, net?.path);
+    plan = await tcp.prepare(planned, dir, o, net?.path, dumpLock);
   } finally {
     setSocketNamespace(undefined);
   }
@@ -315,6 +319,9 @@ async function restoreInside(
         // as CRIU: the lock goes first, then the connections leave repair mode (the window probe
         // that sends reaches the peer, which then stops backing off), before any task runs
         tcp.unlock();
+        if (dumpLock) {
+          dumpLock.quietly(() => dumpLock.unlockNamespace());
+        }
         tcp.leaveRepair();
       },
       ...(lazy ? { lazyHandOver: (tasks: { pid: number; uffd: number | undefined }[]) => lazy.handOver(tasks) } : {}),

@@ -35,6 +35,22 @@ interface Made {
   conn: LockedConnection;
 }
 
+/**
+ * The lock the dump left on the network namespace the tree joins again (--join-ns net into the
+ * namespace it was dumped in: CRIU 4.2's whole-namespace lock, by the inventory's method and run
+ * id), or undefined when it holds none (a dump with -R or --network-lock skip, a lock lifted
+ * since). The caller lifts it once the tasks are restored, before any runs (as CRIU 4.2).
+ */
+export async function dumpLockOf(dir: string, netnsPath: string, log: Logger): Promise<NetworkLock | undefined> {
+  const inv = ((await readImageFile(join(dir, 'inventory.img'))) as { entries: Record<string, unknown>[] }).entries[0] ?? {};
+  const method = networkLockFromImage(inv['network_lock_method'] === undefined ? undefined : Number(inv['network_lock_method']));
+  const lock = new NetworkLock(method, String(inv['dump_criu_run_id'] ?? ''), log);
+  lock.netns = netnsPath;
+  if (!lock.namespaceLocked()) return undefined;
+  lock.adoptNamespaceLock();
+  return lock;
+}
+
 export class TcpConnections {
   private readonly made: Made[] = [];
   /** the connections the dump locked (they had a stream), to unlock once the tasks run */
@@ -48,8 +64,9 @@ export class TcpConnections {
    * socket in its place) and return the plan with each as an inherited descriptor. ownNetns:
    * the tree has a network namespace of its own, made anew (the sockets are made in there: the
    * caller's setSocketNamespace): netnsPath names it (/proc/PID/fd/N) for the network lock.
+   * dumpLock: the dump's lock of the whole namespace, joined again (dumpLockOf).
    */
-  async prepare(plan: RestorePlan, dir: string, o: CriuOptions, netnsPath?: string): Promise<RestorePlan> {
+  async prepare(plan: RestorePlan, dir: string, o: CriuOptions, netnsPath?: string, dumpLock?: NetworkLock): Promise<RestorePlan> {
     const ownNetns = netnsPath !== undefined;
     const tcp = plan.files.map((f, i) => [f, i] as const).filter((x): x is [TcpFilePlan, number] => x[0].kind === 'tcp');
     if (!tcp.length) return plan;
@@ -68,7 +85,8 @@ export class TcpConnections {
       throw new CrtoolsError('RESTORE_TCP', 'the checkpoint was dumped with --tcp-close (its connections were not kept): restore it with --tcp-close', { exitCode: ExitCode.FAILED });
     }
     const method = networkLockFromImage(inv['network_lock_method'] === undefined ? undefined : Number(inv['network_lock_method']));
-    this.lock = new NetworkLock(method, String(inv['dump_criu_run_id'] ?? ''), this.log);
+    // (the namespace joined again still holds the dump's lock, whole: the connections need none of their own)
+    this.lock = dumpLock ?? new NetworkLock(method, String(inv['dump_criu_run_id'] ?? ''), this.log);
     // A namespace of the tree's own is made anew without the dump's lock (it went with the
     // dumped namespace), yet it must hold as on the host until the tasks run: the segments a
     // connection made here sends (its ACK of the peer's FIN put back, a retransmission of its

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isCrtoolsError } from '@crtools/common';
-import { withoutLinkStateFlags } from '../src/netns.js';
+import { savedAddresses, withoutLinkStateFlags } from '../src/netns.js';
 import { restoreExternals } from '../src/net-externals.js';
 
 /** An RTM_NEWROUTE message as `ip route save` writes it: nlmsghdr, rtmsg, one RTA_OIF attribute. */
@@ -29,6 +29,40 @@ describe("routes saved while their link had no carrier (ip route save's output)"
     const clean = Buffer.concat([magic, route(0)]);
     expect(withoutLinkStateFlags(clean)).toBe(clean);
     expect(withoutLinkStateFlags(undefined)).toBeUndefined();
+  });
+});
+
+/** An RTM_NEWADDR message as `ip addr save` writes it: nlmsghdr, ifaddrmsg, IFA_ADDRESS, IFA_LOCAL (v4), IFA_CACHEINFO. */
+function addr(family: number, prefix: number, index: number, a: number[], seq: number, stamp: number): Buffer {
+  const attr = (type: number, v: Buffer) => {
+    const h = Buffer.alloc(4);
+    h.writeUInt16LE(4 + v.length, 0);
+    h.writeUInt16LE(type, 2);
+    return Buffer.concat([h, v, Buffer.alloc((4 - (v.length % 4)) % 4)]);
+  };
+  const cache = Buffer.alloc(16);
+  cache.writeUInt32LE(stamp, 8);
+  const body = Buffer.concat([attr(1, Buffer.from(a)), ...(family === 2 ? [attr(2, Buffer.from(a))] : []), attr(6, cache)]);
+  const m = Buffer.concat([Buffer.alloc(24), body]);
+  m.writeUInt32LE(m.length, 0);
+  m.writeUInt16LE(20, 4);
+  m.writeUInt32LE(seq, 8);
+  m.writeUInt8(family, 16);
+  m.writeUInt8(prefix, 17);
+  m.writeUInt32LE(index, 20);
+  return m;
+}
+
+describe("a namespace's addresses (ip addr save's output), compared", () => {
+  it('as index, family/prefix and address, sorted; sequence numbers and lifetimes left out', () => {
+    const magic = Buffer.from([0x22, 0x12, 0x36, 0x47]);
+    const lo6 = [...Array(15).fill(0), 1];
+    const a = Buffer.concat([magic, addr(2, 8, 1, [127, 0, 0, 1], 7, 100), addr(10, 128, 1, lo6, 7, 100)]);
+    const b = Buffer.concat([magic, addr(10, 128, 1, lo6, 9, 555), addr(2, 8, 1, [127, 0, 0, 1], 9, 555)]);
+    expect(savedAddresses(a)).toEqual(['1 10/128 00000000000000000000000000000001', '1 2/8 7f000001']);
+    expect(savedAddresses(b)).toEqual(savedAddresses(a));
+    expect(savedAddresses(Buffer.concat([magic, addr(2, 24, 1, [10, 77, 0, 1], 1, 1)]))).toEqual(['1 2/24 0a4d0001']);
+    expect(savedAddresses(undefined)).toEqual([]);
   });
 });
 

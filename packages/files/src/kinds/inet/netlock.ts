@@ -161,6 +161,21 @@ export class NetworkLock {
     this.log?.info(`network lock (${this.method}): the network namespace unlocked`);
   }
 
+  /**
+   * The namespace holds a lock of this method as lockNamespace() makes it (a dump's, not lifted
+   * since): chain CRIU for iptables, the run's table for nftables; skip: never.
+   */
+  namespaceLocked(): boolean {
+    if (this.method === 'iptables') return succeeds(this.netns, 'iptables', ['-w', '30', '-S', 'CRIU']) || (hasIpv6() && succeeds(this.netns, 'ip6tables', ['-w', '30', '-S', 'CRIU']));
+    if (this.method === 'nftables') return succeeds(this.netns, 'nft', ['list', 'table', ...this.table.split(' ')]);
+    return false;
+  }
+
+  /** The namespace is locked whole by an earlier run (a dump's lock found by namespaceLocked()): connections get no rules of their own; unlockNamespace() lifts it. */
+  adoptNamespaceLock(): void {
+    this.whole = true;
+  }
+
   private iptablesUnlockNamespace(v4: boolean): void {
     const [tool, restore] = v4 ? ['iptables', 'iptables-restore'] : ['ip6tables', 'ip6tables-restore'];
     // (a jump made twice, or by iptables-nft beside legacy: each one goes before the chain can)
