@@ -30,7 +30,9 @@ export async function writePagesSpliced(
   // measured slower), CRTOOLS_DUMP_OVERLAP=0 (turns off the overlap of the tracee's vmsplice of the
   // next batch with our splice of the previous one: 7-10% faster with a free core, no loss
   // measured on a busy one)
-  const xfer = openPageTransfer(inf, Number(process.env['CRTOOLS_DUMP_PIPE_BYTES'] ?? 1 << 20), process.env['CRTOOLS_DUMP_OVERLAP'] !== '0');
+  // (a task with few pages gets one pipe of their size; one without any, none)
+  const present = entries.reduce((n, e) => (e.flags & PE_PRESENT ? n + e.nrPages : n), 0) * PAGE_SIZE;
+  const xfer = present === 0 ? undefined : openPageTransfer(inf, Number(process.env['CRTOOLS_DUMP_PIPE_BYTES'] ?? 1 << 20), process.env['CRTOOLS_DUMP_OVERLAP'] !== '0', present);
   let pages = 0;
   let mem: ProcMemPageSource | undefined;
   try {
@@ -39,11 +41,11 @@ export async function writePagesSpliced(
     let runPages = 0;
     const flush = () => {
       checkAbort();
-      if (runs.length) xfer.transfer(runs, fd);
+      if (runs.length) xfer!.transfer(runs, fd);
       runs = [];
       runPages = 0;
     };
-    const batchPages = Math.max(1, Math.floor(Math.max(8 << 20, xfer.capacity) / PAGE_SIZE));
+    const batchPages = Math.max(1, Math.floor(Math.max(8 << 20, xfer?.capacity ?? 0) / PAGE_SIZE));
     const copy = (vaddr: bigint, nrPages: number) => {
       flush(); // what vmsplice queued goes first: the file is written in order
       mem ??= procMemPageSource(pid);
@@ -87,7 +89,7 @@ export async function writePagesSpliced(
     throw e;
   } finally {
     mem?.close();
-    xfer.close();
+    xfer?.close();
     closeSync(fd);
   }
   return { pagesWritten: pages };

@@ -26,9 +26,18 @@ export interface PageTransfer {
   close(): void;
 }
 
-export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = false): PageTransfer {
+/**
+ * `totalBytes`: at most how much will be moved (when known): a transfer that fits in one pipe
+ * gets one, sized to it (each pipe costs the tracee three calls: making it, closing our end's
+ * twin, closing its own end), and never overlaps (there is no next batch).
+ */
+export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = false, totalBytes = Infinity): PageTransfer {
   if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
-  // two pipes: the tracee vmsplices the next batch into one while we splice the other into the file
+  // two pipes when overlapping: the tracee vmsplices the next batch into one while we splice the
+  // other into the file; one otherwise (each batch drained before the next is started)
+  const nPipes = overlap && totalBytes > pipeBytes ? 2 : 1;
+  overlap = nPipes === 2;
+  const size = Math.min(pipeBytes, Math.max(PAGE_SIZE, totalBytes));
   const pipes: { rd: number; wr: number; capacity: number; tracerFd: bigint }[] = [];
   const closeAll = () => {
     for (const q of pipes) {
@@ -43,7 +52,7 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
     pipes.length = 0;
   };
   try {
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < nPipes; i++) {
       // the tracee makes the pipe (its two fds land in the shared area) and we take the read end
       // with pidfd_getfd: opening ours through /proc/OURPID/fd would need the tracee to be
       // allowed to look into crtools, which a task of another user is not
@@ -57,13 +66,13 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
       } finally {
         call(inf, inf.pid, 3 /* close */, [BigInt(theirRd)]);
       }
-      q.capacity = setPipeSize(q.rd, pipeBytes, { pid: inf.pid });
+      q.capacity = setPipeSize(q.rd, size, { pid: inf.pid });
     }
   } catch (e) {
     closeAll();
     throw e;
   }
-  const capacity = Math.min(pipes[0]!.capacity, pipes[1]!.capacity);
+  const capacity = Math.min(...pipes.map((q) => q.capacity));
   const L = PARASITE_STRUCTS.vmsplice_args;
   const I = PARASITE_STRUCTS.iovec;
   const args = Buffer.alloc(L.size);
@@ -73,7 +82,7 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
   /** Start the tracee's vmsplice of `runs` into the next pipe; the batch is in flight afterwards. */
   function start(runs: { base: bigint; len: number }[], bytes: number): { q: (typeof pipes)[number]; bytes: number } {
     const q = pipes[turn]!;
-    turn ^= 1;
+    turn = (turn + 1) % pipes.length;
     args.writeInt32LE(Number(q.tracerFd), L.fields.fd.offset);
     args.writeUInt32LE(runs.length, L.fields.nr.offset);
     runs.forEach((r, i) => {
