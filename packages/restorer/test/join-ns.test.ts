@@ -73,7 +73,13 @@ describe('joinedPlan', () => {
       expect(e).toMatchObject({ code: 'UNSUPPORTED_OPTION', exit: ExitCode.UNSUPPORTED });
       expect(e.message).toContain(msg);
     }
+    // (the joined namespace: this process's, '' to the netlink helpers; the checkpoint's has no
+    // device at all, so the joined one is not it)
     const net = { ...joined({ net: '--join-ns net:7' }, NS_TYPE.net), net: { fd: 0, path: '', close: () => undefined } };
-    expect(thrown(() => joinedPlan(plan(0, { net: { id: 1 } }), net, {})).message).toContain('the checkpoint holds a network namespace of its own');
+    const e = thrown(() => joinedPlan(plan(0, { net: { id: 1, links: [], raw: {} } }), net, {}));
+    expect(e).toMatchObject({ code: 'UNSUPPORTED_OPTION', exit: ExitCode.UNSUPPORTED });
+    expect(e.message).toMatch(/^restore: --join-ns net:7: the checkpoint holds a network namespace of its own and the joined one is not it \(it has .* beside the dumped ones\)/);
+    const ext = { ...joined({ net: '--join-ns net:7' }, NS_TYPE.net), net: { fd: 0, path: '', close: () => undefined } };
+    expect(thrown(() => joinedPlan(plan(0, { extNet: { key: 'k', fd: 3 } }), ext, {})).message).toContain('the checkpoint holds an external network namespace (k)');
   });
 });
