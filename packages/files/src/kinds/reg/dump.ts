@@ -15,6 +15,7 @@ import { dataExtents, linkFollow, readLinkAt } from '@crtools/sys';
 import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
 import { O_PATH, type DumpedIds } from '../../dump/fown.js';
+import type { GhostKind } from '../inotify/dump.js';
 
 /** (node's fs.constants has no O_ACCMODE) */
 const O_ACCMODE = 3;
@@ -95,6 +96,8 @@ export class RegFiles implements DumpKind {
   /** the processes gone whose /proc files the tree holds (each once in remap-fpath.img) */
   private readonly deadPids = new Set<number>();
   private readonly ghostByInode = new Map<string, number>();
+  /** the ghosts' inodes by the kernel's device number and inode (as fdinfo names a watched file): what each is */
+  private readonly ghostInodes = new Map<string, GhostKind>();
   /** mapped files and exe: one id per (dev, ino, open flags) */
   private readonly mapped = new Map<string, number>();
   /** dev:ino → the file id of its link_remap name (--link-remap) */
@@ -278,6 +281,15 @@ export class RegFiles implements DumpKind {
   }
 
   /**
+   * What the dump keeps of the unlinked inode `ino` of device `sdev` (the kernel's encoding):
+   * a ghost file made again at restore (a regular file, FIFO or device node), a ghost directory
+   * or symbolic link, or nothing (no task of the tree holds it, or it is kept by a link_remap name).
+   */
+  ghostKind(sdev: number, ino: bigint): GhostKind {
+    return this.ghostInodes.get(`${BigInt(sdev >>> 0)}:${ino}`);
+  }
+
+  /**
    * File `origId` was unlinked: keep its contents (read through `source`) as a ghost file; or,
    * when its inode still has other links and --link-remap was given, a new name for it (`at`:
    * the task that holds it and its name in the tree).
@@ -307,6 +319,7 @@ export class RegFiles implements DumpKind {
       gid = this.ghosts.length + 1;
       this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
       this.ghostByInode.set(key, gid);
+      this.ghostInodes.set(`${kdevOf(st.dev)}:${st.ino}`, st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file');
     }
     this.remaps.push({ orig_id: origId, remap_id: gid, remap_type: 'GHOST' });
   }
