@@ -74,6 +74,7 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
       ...t,
       exe: at(t.exe),
       cwd: at(t.cwd),
+      ...(t.deadDir !== undefined ? { deadDir: at(t.deadDir) } : {}),
       // (a root of '/' is the tree's: the pivot gives it to every task; another is reached through the prefix)
       root: t.root === '/' ? t.root : at(t.root),
       // (shared memory and memfd areas are given their paths by the restore itself)

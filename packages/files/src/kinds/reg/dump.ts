@@ -95,6 +95,8 @@ export class RegFiles implements DumpKind {
   private readonly remaps: Entry[] = [];
   /** the processes gone whose /proc files the tree holds (each once in remap-fpath.img) */
   private readonly deadPids = new Set<number>();
+  /** the /proc directory of a process gone that is a task's working directory (one a tree) */
+  private deadCwd: string | undefined;
   private readonly ghostByInode = new Map<string, number>();
   /** the ghosts' inodes by the kernel's device number and inode (as fdinfo names a watched file): what each is */
   private readonly ghostInodes = new Map<string, GhostKind>();
@@ -256,27 +258,49 @@ export class RegFiles implements DumpKind {
   /**
    * cwd and root are a new entry each (as CRIU writes them). A removed directory (rmdir while a
    * task is in it) is kept as a ghost directory: the restore makes it again, enters it and
-   * removes it.
+   * removes it. A working directory in the /proc directory of a process gone (zdtm
+   * unhashed_proc: chdir, then the process exits; shown deleted, nothing enters it any more) is
+   * that process's dead pid remap, as CRIU 4.2 writes it (remap-fpath.img PROCFS, once a pid):
+   * the restore's root enters it while a process with that pid lives again, and every task
+   * whose working directory it is keeps it from there (they are all forked after). So one such
+   * directory a tree, and not as a root (chroot() needs the process alive, when every task
+   * is done): others are refused by name.
    */
   dirEntry(pid: number, which: 'cwd' | 'root'): number {
     const link = readlinkSync(`/proc/${pid}/${which}`);
     const deleted = / \(deleted\)$/.test(link);
     const path = deleted ? link.slice(0, -' (deleted)'.length) : link;
-    // a /proc/PID directory of a process gone (zdtm unhashed_proc: chdir, then the process
-    // exits): shown deleted, nothing opens it any more (ESRCH); CRIU 4.2 makes such a process
-    // again for the while (its dead pid remap), crtools does so for descriptors, not yet for these
-    const refuseDead = () => new CrtoolsError('UNSUPPORTED_FILE', `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}, a /proc directory of a process gone, is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+    const what = `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}`;
+    const refuseDead = (why: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}, a /proc directory of a process gone, ${why}`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
     const procDir = /^\/proc\/\d+(\/|$)/.test(path);
-    if (deleted && procDir) throw refuseDead();
-    let st: Stats;
+    let st: Stats | undefined;
     try {
       st = statSync(`/proc/${pid}/${which}`);
     } catch (e) {
-      if (procDir && ['ESRCH', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) throw refuseDead();
-      throw e;
+      if (!procDir || !['ESRCH', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
     }
+    // (a /proc directory of a process gone: shown deleted, or no longer entered: ESRCH)
+    if (procDir && (deleted || !st)) {
+      let dead: number | undefined;
+      try {
+        dead = this.checkProc(pid, -1, `${path} (deleted)`);
+      } catch {
+        dead = undefined;
+      }
+      if (dead === undefined) throw refuseDead('is not supported (not as the directory of a process)');
+      if (which === 'root') throw refuseDead('is not supported as a root');
+      if (this.deadCwd !== undefined && this.deadCwd !== path) throw refuseDead(`is not supported beside another task's in ${this.deadCwd}`);
+      this.deadCwd = path;
+      const id = this.ids.add((fid) => ({ type: 'REG', id: fid, reg: { id: fid, flags: 0, pos: 0n, fown: fown(), name: path } }));
+      if (!this.deadPids.has(dead)) {
+        this.deadPids.add(dead);
+        this.remaps.push({ orig_id: id, remap_id: dead, remap_type: 'PROCFS' });
+      }
+      return id;
+    }
+    if (!st) throw refuseDead('is not supported');
     const id = this.ids.add((fid) => this.entry(fid, path, 0, 0n, st));
-    if (deleted) this.ghost(id, `/proc/${pid}/${which}`, st, `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}`);
+    if (deleted) this.ghost(id, `/proc/${pid}/${which}`, st, what);
     return id;
   }
 
