@@ -262,8 +262,9 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
     }
   };
   /**
-   * A linked remap: the dump's link_remap name (beside `at`, in the same directory) linked again
-   * at `at`, the name the tasks open it by; that one goes with the ghosts' names, the
+   * A linked remap: the dump's link_remap name (beside `at`, or in a directory above it when
+   * the dump found its own removed) linked again at `at`, the name the tasks open it by (its
+   * removed directories made for the while); that one goes with the ghosts' names, the
    * link_remap one once the tasks hold the file (kept if the restore fails, for another try).
    */
   const linkAgain = (g: GhostPlan, at: string): string => {
@@ -272,6 +273,8 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: ${g.linked}, the name the dump gave ${g.path} (--link-remap), is gone`, { path: g.linked! }, ExitCode.FAILED);
     }
     try {
+      // (its directory removed too: made for the while, and removed again with the ghosts' names)
+      makeParents(at, dirs);
       linkSync(from, at);
     } catch (e) {
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot link ${g.linked} at ${g.path} again, where the tasks open it: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);

@@ -350,29 +350,38 @@ export class RegFiles implements DumpKind {
 
   /**
    * CRIU's linked remap (--link-remap): the file keeps its inode through a hard link made now,
-   * link_remap.<id> in the directory its removed name was in, written as a file of its own
+   * link_remap.<id> in the directory its removed name was in (that directory removed too: in the
+   * nearest one above it that is left, as CRIU 4.2 walks up), written as a file of its own
    * (files.img) that the original is remapped to (remap-fpath.img LINKED). The restore opens it
    * through that name and removes the name; a dump that fails or leaves the tree running removes
-   * it here (`LinkRemaps.undo`).
+   * it here (`LinkRemaps.undo`). No directory left that takes the link (another file system
+   * above a mount point) is refused by name.
    */
   private linked(origId: number, source: string, key: string, what: string, at: { pid: number; name: string; mnt?: number }): void {
     let lid = this.linkedByInode.get(key);
     if (lid === undefined) {
-      const dir = at.name.slice(0, at.name.lastIndexOf('/')) || '';
-      let name = '';
       lid = this.ids.add((fid) => {
-        name = `${dir}/link_remap.${fid}`;
+        let dir = at.name.slice(0, at.name.lastIndexOf('/'));
+        let name = `${dir}/link_remap.${fid}`;
+        for (;;) {
+          const host = `/proc/${at.pid}/root${name}`;
+          try {
+            linkFollow(source, host);
+            this.linkRemap!.made.push(host);
+            break;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dir === '') {
+              throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: the file's name was removed while it keeps other links, and --link-remap cannot give it the name ${name}: ${(e as Error).message}`, { context: {}, exitCode: ExitCode.UNSUPPORTED, cause: e });
+            }
+            // (its directory is gone: the one above)
+            dir = dir.slice(0, dir.lastIndexOf('/'));
+            name = `${dir}/link_remap.${fid}`;
+          }
+        }
         const reg: Entry = { id: fid, flags: 0, pos: 0n, fown: fown(), name };
         if (at.mnt !== undefined) reg['mnt_id'] = at.mnt;
         return { type: 'REG', id: fid, reg };
       });
-      const host = `/proc/${at.pid}/root${name}`;
-      try {
-        linkFollow(source, host);
-      } catch (e) {
-        throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: the file's name was removed while it keeps other links, and --link-remap cannot give it the name ${name}: ${(e as Error).message}`, { context: {}, exitCode: ExitCode.UNSUPPORTED, cause: e });
-      }
-      this.linkRemap!.made.push(host);
       this.linkedByInode.set(key, lid);
     }
     this.remaps.push({ orig_id: origId, remap_id: lid, remap_type: 'LINKED' });
