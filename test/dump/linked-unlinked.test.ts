@@ -8,9 +8,8 @@
  *   its own, remap-fpath.img LINKED); the restore opens the same inode by its name and removes
  *   the link: the descriptor is on b's inode again, a write through it shows in b; a dump with
  *   -R removes the link at once; both ways with CRIU 4.2 (each restores the other's link).
- * And what a dump cannot find again is refused by name there, not left to fail the restore: an
- * inotify watch on a file unlinked since, a working directory in the /proc directory of a
- * process gone (zdtm unhashed_proc).
+ * (A watch on a file unlinked since, a working directory in the /proc directory of a process
+ * gone and --link-remap beside a removed directory: test/restore/gonefiles.test.ts.)
  */
 import { readdirSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync, writeSync, openSync, closeSync, linkSync } from 'node:fs';
 import path from 'node:path';
@@ -105,25 +104,6 @@ describe('an unlinked file that keeps other links', () => {
     expect(waitGone(w.pid)).toBe(true);
   });
 
-  it('an inotify watch on a file unlinked since (its inode alive in the tree) is refused by name at dump, not left to fail the restore', () => {
-    const dir = tmp('watch-unlinked');
-    const p = path.join(dir, 'watched');
-    const py = `import ctypes, os, time\nl = ctypes.CDLL(None, use_errno=True)\nfd = l.inotify_init1(0)\nf = os.open(${JSON.stringify(p)}, os.O_CREAT | os.O_RDWR)\nassert l.inotify_add_watch(fd, ${JSON.stringify(p)}.encode(), 2) >= 0\nos.unlink(${JSON.stringify(p)})\ntime.sleep(1000)`;
-    const w = startWorkload('launch', ['/usr/bin/python3', '-c', py], dir);
-    for (let i = 0; i < 500; i++) {
-      try {
-        if (readlinkSync(`/proc/${w.pid}/fd/4`).endsWith(' (deleted)')) break;
-      } catch {
-        /* not yet */
-      }
-      sleep(10);
-    }
-    expect(readlinkSync(`/proc/${w.pid}/fd/4`)).toBe(`${p} (deleted)`);
-    expectDumpRefused(w.pid, new RegExp(`anon_inode:inotify.*a watch on ${p}, unlinked since .* is not supported yet`), 'watch-unlinked');
-    expect(alive(w.pid)).toBe(true);
-    expect(procStatus(w.pid)['TracerPid']).toBe('0');
-  });
-
   it.skipIf(!CRIU)('--link-remap both ways with CRIU 4.2: each restores the file the other linked, on the same inode, the link gone', () => {
     for (const [dumper, restorer] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
       const { dir, a, b, w } = holdingRemoved(`link-remap-${dumper}`);
@@ -138,24 +118,5 @@ describe('an unlinked file that keeps other links', () => {
       killTree(w.pid);
       expect(waitGone(w.pid)).toBe(true);
     }
-  });
-
-  it('a working directory in the /proc directory of a process gone is refused by name at dump (exit 4), the tree left running', () => {
-    const py = 'import os, signal, time\npid = os.fork()\nif pid == 0:\n    time.sleep(1000)\nos.chdir("/proc/%d" % pid)\nos.kill(pid, signal.SIGKILL)\nos.waitpid(pid, 0)\ntime.sleep(1000)';
-    const w = startWorkload('launch', ['/usr/bin/python3', '-c', py], tmp('unhashed-cwd'));
-    let gone = false;
-    for (let i = 0; i < 500 && !gone; i++) {
-      try {
-        const cwd = readlinkSync(`/proc/${w.pid}/cwd`);
-        gone = /^\/proc\/\d+/.test(cwd) && !alive(Number(/\d+/.exec(cwd)![0]));
-      } catch {
-        /* not yet */
-      }
-      if (!gone) sleep(10);
-    }
-    expect(gone).toBe(true);
-    expectDumpRefused(w.pid, /working directory \/proc\/\d+, a \/proc directory of a process gone, is not supported yet/, 'unhashed-cwd');
-    expect(alive(w.pid)).toBe(true);
-    expect(procStatus(w.pid)['TracerPid']).toBe('0');
   });
 });

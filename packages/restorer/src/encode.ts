@@ -517,6 +517,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       born_sid: t.bornSid ?? 0,
       ndead: t.deadPids?.length ?? 0,
       dead_off: t.deadPids?.length ? w.u64s(t.deadPids.map(BigInt)) : 0,
+      dead_dir: w.string(t.deadDir),
+      dead_cwd: t.deadCwd ? 1 : 0,
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       naios: t.aios?.length ?? 0,

@@ -179,6 +179,9 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
   /** the tree's root, held open once its mounts are made (its name changes with the pivot of --root) */
   let treeRoot: number | undefined;
   const release = () => {
+    // (in the order made: the name the tasks opened a ghost by goes after its temporary one. The
+    // inode's last name unlinked from a dentry no one holds would end every inotify watch on it
+    // — the kernel's inode-removal notice —, as it does after CRIU 4.2's restore)
     for (const p of made.splice(0)) {
       try {
         unlinkSync(p);
@@ -215,6 +218,13 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
       }
     }
   };
+  /**
+   * the ghosts a task maps or executes (which moves their access time): kept open here until the
+   * times are set again (settle); any other regular file is closed once made, before any task
+   * runs, so that nothing of the restorer's reaches a watch put on it (an inotify watch on a file
+   * unlinked since: no IN_CLOSE_WRITE, no IN_ATTRIB but the unlinking's, as CRIU 4.2)
+   */
+  const touched = new Set(plan.tasks.flatMap((t) => [t.exeGhost, ...t.vmas.map((v) => v.ghost)]).filter((x): x is number => x !== undefined));
   /** ghost g made at `at` (its name as the restorer reaches it): the name it got, `at` or a temporary one beside it */
   const make = (g: GhostPlan, i: number, at: string): string => {
     const tmp = `${at}.cr.${(i + 1).toString(16)}.ghost`;
@@ -238,6 +248,7 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
       fchownSync(fd, g.uid, g.gid);
       fchmodSync(fd, g.mode & 0o7777);
       if (g.times) setFileTimes(fd, g.times.atime, g.times.mtime);
+      if (!special && !touched.has(i)) closeSync(held.pop()!.fd);
     } catch (e) {
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the unlinked file ${g.path}: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);
     }
@@ -251,8 +262,9 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
     }
   };
   /**
-   * A linked remap: the dump's link_remap name (beside `at`, in the same directory) linked again
-   * at `at`, the name the tasks open it by; that one goes with the ghosts' names, the
+   * A linked remap: the dump's link_remap name (beside `at`, or in a directory above it when
+   * the dump found its own removed) linked again at `at`, the name the tasks open it by (its
+   * removed directories made for the while); that one goes with the ghosts' names, the
    * link_remap one once the tasks hold the file (kept if the restore fails, for another try).
    */
   const linkAgain = (g: GhostPlan, at: string): string => {
@@ -261,6 +273,8 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: ${g.linked}, the name the dump gave ${g.path} (--link-remap), is gone`, { path: g.linked! }, ExitCode.FAILED);
     }
     try {
+      // (its directory removed too: made for the while, and removed again with the ghosts' names)
+      makeParents(at, dirs);
       linkSync(from, at);
     } catch (e) {
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot link ${g.linked} at ${g.path} again, where the tasks open it: ${(e as Error).message}`, { path: g.path }, ExitCode.FAILED, e);

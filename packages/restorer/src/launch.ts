@@ -19,6 +19,7 @@ import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-
 import { createShmem, shmemContents } from './shmem.js';
 import { dispatchPatches, selfObjects } from './dispatch.js';
 import { createGhosts, ghostPlaces, type GhostFiles } from './ghosts.js';
+import { dropRestoreEvents } from './inotify-drain.js';
 import { mountTreeUnder, pivotInto, shapeMounts } from './mounts.js';
 import type { MadeCgroups } from './cgroups.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -125,6 +126,7 @@ export function validatePlan(plan: RestorePlan): void {
     }
     for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
     for (const f of plan.files) if ((f.kind === 'reg' || f.kind === 'fifo') && f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
+    for (const f of plan.files) if (f.kind === 'inotify' && f.watches.some((w) => w.ghost !== undefined && !(w.ghost >= 0 && w.ghost < (plan.ghosts?.length ?? 0)))) bad('an inotify watch names no unlinked file');
     for (const x of [t.cwdGhost, t.rootGhost]) if (x !== undefined && !plan.ghosts?.[x]?.dir) bad(`task ${t.pid}: its working directory or root names no removed directory`);
     // (or shared anonymous memory off huge pages: a descriptor opened on a map_files link)
     const openable = (o: ShmemPlan | undefined) => !!o && (!!o.memfd || o.hugetlb === undefined);
@@ -306,7 +308,10 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     const withPaths: RestorePlan = {
       ...plan,
       files: plan.files.map((f) =>
-        f.kind === 'memfd' ? memfdFile(f) : (f.kind !== 'reg' && f.kind !== 'fifo') || f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost]! },
+        f.kind === 'memfd' ? memfdFile(f)
+          // a watch on an unlinked file: on the ghost made of it, by the name it was made at
+          : f.kind === 'inotify' ? { ...f, watches: f.watches.map((w) => (w.ghost === undefined ? w : { ...w, path: g.paths[w.ghost]! })) }
+          : (f.kind !== 'reg' && f.kind !== 'fifo') || f.ghost === undefined ? f : { ...f, path: g.paths[f.ghost]! },
       ),
       tasks: plan.tasks.map((t) => ({
         ...t,
@@ -647,6 +652,13 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     } catch (e) {
       return abort(e instanceof Error ? e : new Error(String(e)));
     }
+  }
+  // (what the restore itself did to watched files, the unlinked ones made again and unlinked
+  // by now, queued events no task caused: dropped, as CRIU 4.2 drops them)
+  try {
+    dropRestoreEvents(plan, hostOf);
+  } catch (e) {
+    return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: cannot empty an inotify queue: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
   }
 
   if (inNs) seen = treeInnermostTids(rootPid);

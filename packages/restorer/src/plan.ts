@@ -303,6 +303,14 @@ export interface TaskPlan {
    */
   deadPids?: number[];
   /**
+   * the root's: the /proc directory of one of those processes that is the working directory of
+   * tasks of the tree (`deadCwd`): the root enters it while that process lives, and every task
+   * forked after inherits it
+   */
+  deadDir?: string;
+  /** the working directory is `deadDir`, inherited from the root: not entered again at the end */
+  deadCwd?: boolean;
+  /**
    * the task was dumped stopped (TASK_STOPPED): once everything is restored it is put back in
    * group-stop with this signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU) instead of resuming
    */

@@ -56,7 +56,8 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
     // (a path that names another file here, such as one an image gives as the tree sees it, is
     // refused: the watch would silently be on that other file)
     if (f.kind === 'inotify') {
-      for (const w of f.watches) sameFile(w, `an inotify watch (wd ${w.wd})`);
+      // (one on an unlinked file is put on the ghost made of it, below that directory: ghosts.ts)
+      for (const w of f.watches) if (w.ghost === undefined) sameFile(w, `an inotify watch (wd ${w.wd})`);
       return f;
     }
     if (f.kind === 'fanotify') {
@@ -73,6 +74,7 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
       ...t,
       exe: at(t.exe),
       cwd: at(t.cwd),
+      ...(t.deadDir !== undefined ? { deadDir: at(t.deadDir) } : {}),
       // (a root of '/' is the tree's: the pivot gives it to every task; another is reached through the prefix)
       root: t.root === '/' ? t.root : at(t.root),
       // (shared memory and memfd areas are given their paths by the restore itself)

@@ -15,7 +15,7 @@ import { eventfdDump } from '../kinds/eventfd/dump.js';
 import { signalfdDump } from '../kinds/signalfd/dump.js';
 import { timerfdDump } from '../kinds/timerfd/dump.js';
 import { epollDump } from '../kinds/epoll/dump.js';
-import { inotifyDump } from '../kinds/inotify/dump.js';
+import { InotifyFiles } from '../kinds/inotify/dump.js';
 import { fanotifyDump } from '../kinds/fanotify/dump.js';
 import { UnixSockets } from '../kinds/unix/dump.js';
 import { InetSockets, type InetDumpOptions } from '../kinds/inet/dump.js';
@@ -77,7 +77,7 @@ export class FileTable implements FileIds {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts, opts.linkRemaps);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, inotifyDump, fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, new InotifyFiles((sdev, ino) => this.reg.ghostKind(sdev, ino)), fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
       new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues, opts.tty?.external), this.reg];
   }
 

@@ -10,7 +10,7 @@ import { eventfdPlan, type EventfdFilePlan } from '../kinds/eventfd/plan.js';
 import { signalfdPlan, type SignalfdFilePlan } from '../kinds/signalfd/plan.js';
 import { timerfdPlan, type TimerFilePlan } from '../kinds/timerfd/plan.js';
 import { epollPlan, type EpollFilePlan } from '../kinds/epoll/plan.js';
-import { inotifyPlan, type InotifyFilePlan } from '../kinds/inotify/plan.js';
+import { InotifyPlans, type InotifyFilePlan } from '../kinds/inotify/plan.js';
 import { fanotifyPlan, type FanotifyFilePlan } from '../kinds/fanotify/plan.js';
 import { UnixPlans, type UnixBoundFilePlan, type UnixPairFilePlan } from '../kinds/unix/plan.js';
 import { InetPlans, type InetFilePlan, type TcpFilePlan } from '../kinds/inet/plan.js';
@@ -86,7 +86,10 @@ export class FilePlanTable {
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
-    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, inotifyPlan, fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new NsPlans(), new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty].map((k) => [k.type, k as PlanKind]),
+    [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, new InotifyPlans((dev, ino) => {
+      const index = this.reg.ghostByInode(dev, ino);
+      return index === undefined ? undefined : { index, ghost: this.reg.ghosts[index]! };
+    }), fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new NsPlans(), new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(

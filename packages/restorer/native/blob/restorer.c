@@ -285,6 +285,10 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 				S1(NR_exit_group, 71);
 		make_dead_pids(c);
 		open_file_table(c);
+		/* the /proc directory of a process gone that is tasks' working directory: entered
+		   while that process lives (chdir checks it), kept by every task forked after */
+		if (c->t->dead_dir)
+			chk(c, S1(NR_chdir, STR(c, c->t->dead_dir)), 0);
 		end_dead_pids(c);
 	}
 	set_step(c, STEP_SESSION);
@@ -378,7 +382,7 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	   first (it may lie outside the root, as after a chroot() without a chdir()), then the
 	   root, which leaves it be */
 	set_step(c, STEP_FS);
-	if (c->t->cwd)
+	if (c->t->cwd && !c->t->dead_cwd)
 		chk(c, S1(NR_chdir, STR(c, c->t->cwd)), 0);
 	if (c->t->root && !(STR(c, c->t->root)[0] == '/' && STR(c, c->t->root)[1] == 0))
 		chk(c, S1(NR_chroot, STR(c, c->t->root)), 1);

@@ -226,7 +226,15 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     // a removed working directory or root is a ghost directory, made again by the restore
     const cwdGhost = fs.cwd_id !== undefined ? files.ghostOf(Number(fs.cwd_id)) : undefined;
     const rootGhost = fs.root_id !== undefined ? files.ghostOf(Number(fs.root_id)) : undefined;
-    if (cwd && cwdGhost === undefined && files.gone(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
+    // a /proc directory of a process gone (remap-fpath.img PROCFS): entered while that process lives again (planDeadPids)
+    const underDead = (p: string | undefined) => {
+      const m = p === undefined ? null : /^\/proc\/(\d+)(\/|$)/.exec(p);
+      return !!m && files.deadPids.includes(Number(m[1]));
+    };
+    const deadCwd = underDead(cwd);
+    const root = fs.root_id !== undefined ? files.regPath(Number(fs.root_id), `pid ${pid} root`) : undefined;
+    if (underDead(root)) throw unsupported(`pid ${pid}: root ${root}, a /proc directory of a process gone, is not restored (a working directory there is)`, { pid });
+    if (cwd && cwdGhost === undefined && !deadCwd && files.gone(cwd)) throw missing(`pid ${pid}: working directory ${cwd} no longer exists`, cwd);
 
     tasks.push({
       pid,
@@ -242,7 +250,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       ...(kernelPages.length ? { kernelPages } : {}),
       fds,
       cwd,
-      root: fs.root_id !== undefined ? files.regPath(Number(fs.root_id), `pid ${pid} root`) : undefined,
+      ...(deadCwd ? { deadCwd: true } : {}),
+      root,
       umask: Number(fs.umask ?? 0o22),
       personality: Number(tc.personality ?? 0),
       mm: {
@@ -385,7 +394,13 @@ function planDeadPids(tasks: TaskPlan[], dead: readonly number[]): void {
   const taken = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));
   for (const p of dead) if (taken.has(p)) throw unsupported(`remap-fpath.img: /proc files of process ${p}, which was gone, but a task or thread of the checkpoint has that pid`, { pid: p });
   // (a helper may take one of these pids later: the root reaps them before it forks anything)
-  tasks.find((t) => t.parent < 0)!.deadPids = [...dead];
+  const root = tasks.find((t) => t.parent < 0)!;
+  root.deadPids = [...dead];
+  // the working directory of tasks in one of those processes' /proc directories: the root enters
+  // it meanwhile, and every task is forked after (one such directory a tree: the dump carries no more)
+  const dirs = [...new Set(tasks.filter((t) => t.deadCwd && !t.zombie).map((t) => t.cwd!))];
+  if (dirs.length > 1) throw unsupported(`working directories in the /proc directories of several processes gone (${dirs.join(', ')}) are not restored: only one a tree`);
+  if (dirs.length) root.deadDir = dirs[0];
 }
 
 /**

@@ -1,10 +1,14 @@
 /**
  * inotify: each watch by its kernel file handle, as CRIU writes it, and the file's path when
  * the handle opens now (CRIU's restore takes the path, else looks the handle up by its mounts).
+ * A watch on a file unlinked since (the handle opens it by a name that is gone) is written by its
+ * handle alone, as CRIU 4.2 writes it: the restore finds it again as the ghost file of that
+ * device and inode, which the tree's own descriptor or mapping of the file makes; one no task of
+ * the tree holds (nothing to make it again from) is refused by name once every file is dumped.
  */
-import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
+import { CrtoolsError, ExitCode, isCrtoolsError, type Refusals } from '@crtools/common';
 import { fileHandlePath } from '@crtools/sys';
-import { anonInodeKind, fown, noFdinfo } from '../../dump/kind.js';
+import { anonInodeKind, fown, noFdinfo, type DumpKind } from '../../dump/kind.js';
 
 /** A kernel file handle as fdinfo prints it (hex bytes) in CRIU's fh_entry: 16 u64s at least. */
 function fhEntry(bytes: number | undefined, type: number | undefined, hex: string | undefined) {
@@ -17,9 +21,11 @@ function fhEntry(bytes: number | undefined, type: number | undefined, hex: strin
 
 /**
  * fh_entry of a watched or marked file (inotify, fanotify): its kernel handle, and its path
- * when the handle opens now (an unlinked file: the handle alone).
+ * when the handle opens now (an unlinked file: the handle alone). A file unlinked since it was
+ * watched, still alive, opens by a name that is gone: `unlinked` takes it (its path without
+ * " (deleted)"), and its fh_entry gets no path; without `unlinked` it is refused by name.
  */
-export function handleEntry(h: { sdev: number; bytes?: number; type?: number; hex: string }, what: string): Record<string, unknown> {
+export function handleEntry(h: { sdev: number; bytes?: number; type?: number; hex: string }, what: string, unlinked?: (path: string) => void): Record<string, unknown> {
   const f_handle: Record<string, unknown> = fhEntry(h.bytes, h.type, h.hex);
   let path: string | undefined;
   try {
@@ -28,22 +34,57 @@ export function handleEntry(h: { sdev: number; bytes?: number; type?: number; he
     // anything but a handle that does not open (such as a missing addon) is an error
     if (!isCrtoolsError(e) || e.code !== 'FILE_HANDLE') throw e;
   }
-  // a file unlinked since it was watched, still alive (a task holds it): the handle opens it, but
-  // by a name that is gone, and the inode goes with the tree; the restore could not find it
-  // again (CRIU 4.2 puts the watch on the file's restored ghost): refused by name until crtools does
   if (path?.endsWith(' (deleted)')) {
-    throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: a watch on ${path.slice(0, -' (deleted)'.length)}, unlinked since (its inode lives on only in the tree), is not supported yet`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
+    const name = path.slice(0, -' (deleted)'.length);
+    // (a fanotify mark on such a file: CRIU 4.2 finds it again by its ghost too, crtools not yet)
+    if (!unlinked) throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: a mark on ${name}, unlinked since (its inode lives on only in the tree), is not supported yet`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
+    unlinked(name);
+    return f_handle;
   }
   if (path !== undefined) f_handle.path = path;
   return f_handle;
 }
 
-export const inotifyDump = anonInodeKind('anon_inode:inotify', 'INOTIFY', (pid, rec, id, flags) => {
-  const what = `task ${pid} fd ${rec.fd} (${rec.target})`;
-  const wd = (rec.inotify?.watches ?? []).map((w) => {
-    if (w.fhandle === undefined) noFdinfo(pid, rec);
-    const f_handle = handleEntry({ sdev: w.sdev, bytes: w.fhandleBytes, type: w.fhandleType, hex: w.fhandle! }, what);
-    return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle };
-  });
-  return { type: 'INOTIFY', id, ify: { id, flags, fown: fown(), wd } };
-});
+/** What the dump made of an inode of the tree's unlinked files: a ghost file of this kind, or none. */
+export type GhostKind = 'file' | 'dir' | 'symlink' | undefined;
+
+/**
+ * inotify instances. `ghostOf` says what the dump keeps of the unlinked inode (device in the
+ * kernel's encoding, as fdinfo prints it, and inode number) once every task's files are in.
+ */
+export class InotifyFiles implements DumpKind {
+  private readonly kind: DumpKind;
+  /** watches on files unlinked since, checked in finish() */
+  private readonly unlinked: { sdev: number; ino: bigint; path: string; what: string }[] = [];
+
+  constructor(private readonly ghostOf: (sdev: number, ino: bigint) => GhostKind) {
+    this.kind = anonInodeKind('anon_inode:inotify', 'INOTIFY', (pid, rec, id, flags) => {
+      const what = `task ${pid} fd ${rec.fd} (${rec.target})`;
+      const wd = (rec.inotify?.watches ?? []).map((w) => {
+        if (w.fhandle === undefined) noFdinfo(pid, rec);
+        const f_handle = handleEntry({ sdev: w.sdev, bytes: w.fhandleBytes, type: w.fhandleType, hex: w.fhandle! }, what, (path) => this.unlinked.push({ sdev: w.sdev, ino: w.ino, path, what: `${what}: watch ${w.wd}` }));
+        return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle };
+      });
+      return { type: 'INOTIFY', id, ify: { id, flags, fown: fown(), wd } };
+    });
+  }
+
+  claim: DumpKind['claim'] = (pid, rec, flags) => this.kind.claim!(pid, rec, flags);
+
+  /**
+   * Each watch on a file unlinked since must be on an inode the dump keeps as a ghost file
+   * (regular, FIFO, device node): the restore puts it on that file made again. A removed
+   * directory comes back with its watches gone (rmdir ends them), a symbolic link would be
+   * watched where it leads: both refused, as is an inode no task of the tree holds.
+   */
+  finish(refusals: Refusals): void {
+    for (const u of this.unlinked.splice(0)) {
+      const kind = this.ghostOf(u.sdev, u.ino);
+      if (kind === 'file') continue;
+      const why = kind === 'dir' ? 'a removed directory, which is not supported'
+        : kind === 'symlink' ? 'an unlinked symbolic link, which is not supported'
+        : 'whose inode no task of the tree holds open or mapped (nothing to make it again from), which is not supported';
+      refusals.refuse(new CrtoolsError('UNSUPPORTED_FILE', `${u.what}: a watch on ${u.path}, unlinked since, ${why}`, { context: {}, exitCode: ExitCode.UNSUPPORTED }));
+    }
+  }
+}

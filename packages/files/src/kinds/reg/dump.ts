@@ -15,6 +15,7 @@ import { dataExtents, linkFollow, readLinkAt } from '@crtools/sys';
 import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
 import { O_PATH, type DumpedIds } from '../../dump/fown.js';
+import type { GhostKind } from '../inotify/dump.js';
 
 /** (node's fs.constants has no O_ACCMODE) */
 const O_ACCMODE = 3;
@@ -94,7 +95,11 @@ export class RegFiles implements DumpKind {
   private readonly remaps: Entry[] = [];
   /** the processes gone whose /proc files the tree holds (each once in remap-fpath.img) */
   private readonly deadPids = new Set<number>();
+  /** the /proc directory of a process gone that is a task's working directory (one a tree) */
+  private deadCwd: string | undefined;
   private readonly ghostByInode = new Map<string, number>();
+  /** the ghosts' inodes by the kernel's device number and inode (as fdinfo names a watched file): what each is */
+  private readonly ghostInodes = new Map<string, GhostKind>();
   /** mapped files and exe: one id per (dev, ino, open flags) */
   private readonly mapped = new Map<string, number>();
   /** dev:ino → the file id of its link_remap name (--link-remap) */
@@ -253,28 +258,59 @@ export class RegFiles implements DumpKind {
   /**
    * cwd and root are a new entry each (as CRIU writes them). A removed directory (rmdir while a
    * task is in it) is kept as a ghost directory: the restore makes it again, enters it and
-   * removes it.
+   * removes it. A working directory in the /proc directory of a process gone (zdtm
+   * unhashed_proc: chdir, then the process exits; shown deleted, nothing enters it any more) is
+   * that process's dead pid remap, as CRIU 4.2 writes it (remap-fpath.img PROCFS, once a pid):
+   * the restore's root enters it while a process with that pid lives again, and every task
+   * whose working directory it is keeps it from there (they are all forked after). So one such
+   * directory a tree, and not as a root (chroot() needs the process alive, when every task
+   * is done): others are refused by name.
    */
   dirEntry(pid: number, which: 'cwd' | 'root'): number {
     const link = readlinkSync(`/proc/${pid}/${which}`);
     const deleted = / \(deleted\)$/.test(link);
     const path = deleted ? link.slice(0, -' (deleted)'.length) : link;
-    // a /proc/PID directory of a process gone (zdtm unhashed_proc: chdir, then the process
-    // exits): shown deleted, nothing opens it any more (ESRCH); CRIU 4.2 makes such a process
-    // again for the while (its dead pid remap), crtools does so for descriptors, not yet for these
-    const refuseDead = () => new CrtoolsError('UNSUPPORTED_FILE', `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}, a /proc directory of a process gone, is not supported yet`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
+    const what = `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}`;
+    const refuseDead = (why: string) => new CrtoolsError('UNSUPPORTED_FILE', `${what}, a /proc directory of a process gone, ${why}`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED });
     const procDir = /^\/proc\/\d+(\/|$)/.test(path);
-    if (deleted && procDir) throw refuseDead();
-    let st: Stats;
+    let st: Stats | undefined;
     try {
       st = statSync(`/proc/${pid}/${which}`);
     } catch (e) {
-      if (procDir && ['ESRCH', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) throw refuseDead();
-      throw e;
+      if (!procDir || !['ESRCH', 'ENOENT'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
     }
+    // (a /proc directory of a process gone: shown deleted, or no longer entered: ESRCH)
+    if (procDir && (deleted || !st)) {
+      let dead: number | undefined;
+      try {
+        dead = this.checkProc(pid, -1, `${path} (deleted)`);
+      } catch {
+        dead = undefined;
+      }
+      if (dead === undefined) throw refuseDead('is not supported (not as the directory of a process)');
+      if (which === 'root') throw refuseDead('is not supported as a root');
+      if (this.deadCwd !== undefined && this.deadCwd !== path) throw refuseDead(`is not supported beside another task's in ${this.deadCwd}`);
+      this.deadCwd = path;
+      const id = this.ids.add((fid) => ({ type: 'REG', id: fid, reg: { id: fid, flags: 0, pos: 0n, fown: fown(), name: path } }));
+      if (!this.deadPids.has(dead)) {
+        this.deadPids.add(dead);
+        this.remaps.push({ orig_id: id, remap_id: dead, remap_type: 'PROCFS' });
+      }
+      return id;
+    }
+    if (!st) throw refuseDead('is not supported');
     const id = this.ids.add((fid) => this.entry(fid, path, 0, 0n, st));
-    if (deleted) this.ghost(id, `/proc/${pid}/${which}`, st, `task ${pid}: ${which === 'cwd' ? 'working directory' : 'root'} ${path}`);
+    if (deleted) this.ghost(id, `/proc/${pid}/${which}`, st, what);
     return id;
+  }
+
+  /**
+   * What the dump keeps of the unlinked inode `ino` of device `sdev` (the kernel's encoding):
+   * a ghost file made again at restore (a regular file, FIFO or device node), a ghost directory
+   * or symbolic link, or nothing (no task of the tree holds it, or it is kept by a link_remap name).
+   */
+  ghostKind(sdev: number, ino: bigint): GhostKind {
+    return this.ghostInodes.get(`${BigInt(sdev >>> 0)}:${ino}`);
   }
 
   /**
@@ -307,35 +343,45 @@ export class RegFiles implements DumpKind {
       gid = this.ghosts.length + 1;
       this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
       this.ghostByInode.set(key, gid);
+      this.ghostInodes.set(`${kdevOf(st.dev)}:${st.ino}`, st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file');
     }
     this.remaps.push({ orig_id: origId, remap_id: gid, remap_type: 'GHOST' });
   }
 
   /**
    * CRIU's linked remap (--link-remap): the file keeps its inode through a hard link made now,
-   * link_remap.<id> in the directory its removed name was in, written as a file of its own
+   * link_remap.<id> in the directory its removed name was in (that directory removed too: in the
+   * nearest one above it that is left, as CRIU 4.2 walks up), written as a file of its own
    * (files.img) that the original is remapped to (remap-fpath.img LINKED). The restore opens it
    * through that name and removes the name; a dump that fails or leaves the tree running removes
-   * it here (`LinkRemaps.undo`).
+   * it here (`LinkRemaps.undo`). No directory left that takes the link (another file system
+   * above a mount point) is refused by name.
    */
   private linked(origId: number, source: string, key: string, what: string, at: { pid: number; name: string; mnt?: number }): void {
     let lid = this.linkedByInode.get(key);
     if (lid === undefined) {
-      const dir = at.name.slice(0, at.name.lastIndexOf('/')) || '';
-      let name = '';
       lid = this.ids.add((fid) => {
-        name = `${dir}/link_remap.${fid}`;
+        let dir = at.name.slice(0, at.name.lastIndexOf('/'));
+        let name = `${dir}/link_remap.${fid}`;
+        for (;;) {
+          const host = `/proc/${at.pid}/root${name}`;
+          try {
+            linkFollow(source, host);
+            this.linkRemap!.made.push(host);
+            break;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dir === '') {
+              throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: the file's name was removed while it keeps other links, and --link-remap cannot give it the name ${name}: ${(e as Error).message}`, { context: {}, exitCode: ExitCode.UNSUPPORTED, cause: e });
+            }
+            // (its directory is gone: the one above)
+            dir = dir.slice(0, dir.lastIndexOf('/'));
+            name = `${dir}/link_remap.${fid}`;
+          }
+        }
         const reg: Entry = { id: fid, flags: 0, pos: 0n, fown: fown(), name };
         if (at.mnt !== undefined) reg['mnt_id'] = at.mnt;
         return { type: 'REG', id: fid, reg };
       });
-      const host = `/proc/${at.pid}/root${name}`;
-      try {
-        linkFollow(source, host);
-      } catch (e) {
-        throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: the file's name was removed while it keeps other links, and --link-remap cannot give it the name ${name}: ${(e as Error).message}`, { context: {}, exitCode: ExitCode.UNSUPPORTED, cause: e });
-      }
-      this.linkRemap!.made.push(host);
       this.linkedByInode.set(key, lid);
     }
     this.remaps.push({ orig_id: origId, remap_id: lid, remap_type: 'LINKED' });

@@ -78,6 +78,9 @@ export interface GhostPlan {
   linked?: string;
   uid: number;
   gid: number;
+  /** the unlinked inode as dumped (ghost_file_entry dev, the kernel's encoding, and ino), when the image has them: an inotify watch on it names it so */
+  dev?: number;
+  ino?: bigint;
   /** set last, when the image has them (to the microsecond, as CRIU keeps them) */
   times?: { atime: GhostTime; mtime: GhostTime };
 }
@@ -127,6 +130,7 @@ async function ghostPlan(dir: string, name: string, path: string): Promise<Ghost
     throw refuse(`${name}: the unlinked file ${path} is ${what}, which restore does not make`, { path, image });
   }
   const plan: GhostPlan = { path, image, size: 0n, contents: [], mode, uid: Number(head.uid), gid: Number(head.gid) };
+  if (head.dev !== undefined && head.ino !== undefined) Object.assign(plan, { dev: Number(head.dev), ino: big(head.ino) });
   if (head.atim && head.mtim) plan.times = { atime: timeOf(head.atim), mtime: timeOf(head.mtim) };
   if (memDevice) {
     plan.rdev = Number(head.rdev);
@@ -207,6 +211,15 @@ export class RegPlans implements PlanKind<RegFilePlan> {
   readonly ghosts: GhostPlan[] = [];
   /** files.img id → index of its ghost */
   readonly ghostOf = new Map<number, number>();
+  /**
+   * The ghost made of unlinked inode `ino` of device `dev` (the kernel's encoding), as CRIU 4.2's
+   * restore finds the file a watch is on: its index, undefined when no ghost is that inode.
+   */
+  ghostByInode(dev: number, ino: bigint): number | undefined {
+    const i = this.ghosts.findIndex((g) => g.dev === dev && g.ino === ino);
+    return i < 0 ? undefined : i;
+  }
+
   /** processes gone whose /proc files the checkpoint holds (remap-fpath.img PROCFS): each made again, with its pid, while the files are opened, then ended */
   readonly deadPids = new Set<number>();
 
