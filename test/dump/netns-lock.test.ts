@@ -6,7 +6,10 @@
  * dump, times out after it (iptables: chain CRIU jumped to from INPUT and OUTPUT, for IPv4 and
  * IPv6; nftables: table inet CRIU-<run id>). A dump with -R lifts it again (the tree goes on,
  * reachable). The tree is restored (in a new namespace) and checks itself. And --join-ns net
- * takes such a bound namespace file (ip netns's /run/netns/NAME), not only /proc/PID/ns/net.
+ * takes such a bound namespace file (ip netns's /run/netns/NAME), not only /proc/PID/ns/net:
+ * restored with it into the namespace it was dumped in, the tree comes back there with its
+ * connections and the dump's lock is lifted (both ways with CRIU 4.2); a namespace that is not
+ * the dumped one is refused by name.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
@@ -15,6 +18,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { alive, criu, killAllStarted, killTree, startWorkload, tmp, waitGone, waitReaped } from './helpers.js';
 import { killRestored, restoreDir } from '../restore/roundtrip.js';
 import { bothVerdicts, cleanupTcp, freePorts, startPeerOf } from '../restore/tcp-helpers.js';
+import { CRIU, runBy } from '../restore/criu-ref.js';
 
 const NS = `crtools-lock-${process.pid}`;
 const nsFile = `/run/netns/${NS}`;
@@ -186,5 +190,25 @@ describe('network lock of a tree in a network namespace of its own', () => {
     expect(w.check()).toBe('check ok bad=0');
     killTree(w.pid);
     expect(waitGone(w.pid)).toBe(true);
+  });
+
+  describe.skipIf(!CRIU)(`with CRIU 4.2 (${CRIU})`, () => {
+    for (const [by, to] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+      it(`dumped by ${by} (the namespace locked), restored by ${to} with --join-ns net into it: the lock lifted, verdict ok`, () => {
+        makeNs();
+        const w = startWorkload('pattern', ['1'], tmp(`nslock-x-${by}`), ['nsenter', `--net=${nsFile}`, '--']);
+        const dir = tmp(`nslock-x-${by}`);
+        runBy(by, dir, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--network-lock', 'iptables']);
+        expect(waitReaped(w.pid)).toBe(true);
+        expect(probe()).toBe('timeout');
+        runBy(to, dir, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--join-ns', `net:${nsFile}`]);
+        expect(readlinkSync(`/proc/${w.pid}/ns/net`)).toBe(`net:[${statSync(nsFile).ino}]`);
+        expect(lockLeft()).toEqual([]);
+        expect(probe()).toBe('refused');
+        expect(w.check()).toBe('check ok bad=0');
+        killTree(w.pid);
+        expect(waitGone(w.pid)).toBe(true);
+      });
+    }
   });
 });
