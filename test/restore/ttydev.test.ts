@@ -1,8 +1,10 @@
 /**
  * Terminals other than the tree's own pty pairs (issue 15; workload test/workloads/ttydev.c):
- * /dev/console and a virtual console held open (zdtm static/console, static/vt), written as CRIU
- * 4.2 writes them (tty-info.img CONSOLE and VT, a REG entry with the path) and opened again by
- * path; a pty slave whose master stays outside the tree (a container's console), dumped with
+ * /dev/console, a virtual console and a serial line held open (zdtm static/console, static/vt),
+ * written as CRIU 4.2 writes them (tty-info.img CONSOLE, VT and SERIAL, a REG entry with the path)
+ * and opened again by path (the serial line: /dev/ttyS0's device, 4:64, set to settings of the
+ * workload's own and put back as they were after the test; CRIU 4.2 takes no UART port for a
+ * terminal, so it refuses to dump it and to restore crtools' images of it); a pty slave whose master stays outside the tree (a container's console), dumped with
  * --external tty[RDEV:DEV] and restored from --inherit-fd fd[N]:tty[RDEV:DEV], on the command
  * line and through RPC, and refused by name without them. Round trips twice with the fingerprint
  * harness, Debian's crit decoding the images, CRIU 4.2 on either side. A machine without the
@@ -11,7 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { askVerdict, critDecode, criu, expectDumpRefused, haveCrit, killAllStarted, killTree, ourCritDecode, readState, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { criuBin } from '../lib/paths.js';
 import type { ExpectedChange } from '@crtools/inspect';
@@ -32,7 +34,8 @@ function missing(major: number, minor: number): string | undefined {
     spawnSync('mkdir', ['-p', dir]);
     const r = spawnSync('mknod', [node, 'c', String(major), String(minor)]);
     if (r.status !== 0) return `mknod ${major}:${minor} failed: ${r.stderr}`;
-    const fd = openSync(node, constants.O_RDONLY | constants.O_NOCTTY);
+    // (non-blocking: a serial line without CLOCAL would wait for its carrier)
+    const fd = openSync(node, constants.O_RDONLY | constants.O_NOCTTY | constants.O_NONBLOCK);
     closeSync(fd);
     return undefined;
   } catch (e) {
@@ -47,9 +50,48 @@ function ttyImages(dir: string): { infos: any[]; files: any[] } {
   return { infos: decode(path.join(dir, 'tty-info.img')).entries, files: decode(path.join(dir, 'files.img')).entries };
 }
 
-for (const [mode, major, minor, type, infoId, node] of [['console', 5, 1, 'CONSOLE', 2004, 'console'], ['vt', 4, 5, 'VT', 2008, 'tty5']] as const) {
-  const why = missing(major, minor);
-  describe.skipIf(!!why)(`${mode === 'vt' ? 'a virtual console' : '/dev/console'} (${major}:${minor}) held open${why ? ` (skipped: ${why})` : ''}`, () => {
+/**
+ * A serial line's settings as they are (stty -g, and its window size), put back by `restore` —
+ * the serial tests change those of this machine's /dev/ttyS0 (a VM's console: no byte is written).
+ */
+const SERIAL_DEV = '/dev/ttyS0';
+const serialSettings = {
+  saved: undefined as { g: string; size: string[] } | undefined,
+  save(): void {
+    const g = spawnSync('stty', ['-F', SERIAL_DEV, '-g'], { encoding: 'utf8' });
+    const size = spawnSync('stty', ['-F', SERIAL_DEV, 'size'], { encoding: 'utf8' });
+    if (g.status !== 0 || size.status !== 0) throw new Error(`stty -F ${SERIAL_DEV}: ${g.stderr}${size.stderr}`);
+    this.saved = { g: g.stdout.trim(), size: size.stdout.trim().split(/\s+/) };
+  },
+  restore(): void {
+    if (!this.saved) return;
+    const [rows, cols] = this.saved.size;
+    // (GNU stty reads the settings back at once and may find the speed change not through yet,
+    // exiting 1 with them set: what counts is what -g and size read afterwards)
+    for (const args of [[this.saved.g], ['rows', rows!, 'cols', cols!]]) spawnSync('stty', ['-F', SERIAL_DEV, ...args], { encoding: 'utf8' });
+    const size = spawnSync('stty', ['-F', SERIAL_DEV, 'size'], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
+    if (this.now() !== this.saved.g || size.join(' ') !== this.saved.size.join(' ')) throw new Error(`${SERIAL_DEV}: its settings could not be put back (${this.now()}, ${size.join('x')}; were ${this.saved.g}, ${this.saved.size.join('x')})`);
+  },
+  /** the settings as saved (stty -g) */
+  now(): string {
+    return spawnSync('stty', ['-F', SERIAL_DEV, '-g'], { encoding: 'utf8' }).stdout.trim();
+  },
+};
+
+for (const [mode, major, minor, type, infoId, node] of [['console', 5, 1, 'CONSOLE', 2004, 'console'], ['vt', 4, 5, 'VT', 2008, 'tty5'], ['serial', 4, 64, 'SERIAL', 2020, 'ttyS0']] as const) {
+  const why = mode === 'serial' && !existsSync(SERIAL_DEV) ? `no ${SERIAL_DEV} on this machine` : missing(major, minor);
+  const title = mode === 'vt' ? 'a virtual console' : mode === 'serial' ? `a serial line (${SERIAL_DEV}'s device)` : '/dev/console';
+  describe.skipIf(!!why)(`${title} (${major}:${minor}) held open${why ? ` (skipped: ${why})` : ''}`, () => {
+    if (mode === 'serial') {
+      // (even when a test fails: the device's own settings back after each, and checked at the end)
+      beforeAll(() => serialSettings.save());
+      afterEach(() => serialSettings.restore());
+      afterAll(() => {
+        serialSettings.restore();
+        expect(serialSettings.now()).toBe(serialSettings.saved!.g);
+      });
+    }
+
     it(`${mode}: the same device at the same path, termios and window size kept, twice; tty-info ${type} (id ${infoId}) and a REG entry with the path, decoded by crit`, () => {
       const dir = tmp(`ttydev-${mode}`);
       roundTrip('ttydev', [mode, dir], (pid, st) => expect(askVerdict(st, pid)).toBe(`check ok ${mode}`), true, undefined, [], (img) => {
@@ -101,7 +143,66 @@ for (const [mode, major, minor, type, infoId, node] of [['console', 5, 1, 'CONSO
       expect(existsSync(`/proc/${w.pid}`)).toBe(false);
     });
 
-    describe.skipIf(!CRIU)(`between crtools and CRIU 4.2 (${CRIU ?? 'no CRIU 4.2 binary here'})`, () => {
+    if (mode === 'serial') {
+      it('serial: the restore sets the line\'s settings again (the device\'s own put back between dump and restore): check ok; tty-info SERIAL with them', () => {
+        const dir = tmp('ttydev-serial-reset');
+        const w = startWorkload('ttydev', ['serial', dir]);
+        const img = tmp('ttydev-serial-reset-img');
+        try {
+          const d = criu(['dump', '-t', String(w.pid), '-D', img, '-o', 'dump.log']);
+          expect(d.code, d.stderr).toBe(0);
+          expect(waitReaped(w.pid)).toBe(true);
+          const info = ttyImages(img).infos[0];
+          // 38400 baud (B38400 0o17 in CBAUD), ICANON and ECHO off, VMIN 3 and VTIME 7 (c_cc[6], [5]), 41x97
+          expect(info.termios.c_cflag & 0o10017).toBe(0o17);
+          expect(info.termios.c_lflag & 0o12).toBe(0);
+          expect((info.termios.c_cc[1] >>> 16) & 0xff).toBe(3);
+          expect((info.termios.c_cc[1] >>> 8) & 0xff).toBe(7);
+          expect(info.winsize).toMatchObject({ ws_row: 41, ws_col: 97 });
+          serialSettings.restore();
+          expect(serialSettings.now()).toBe(serialSettings.saved!.g);
+          const r = restoreDir(img);
+          expect(r.code, r.stderr).toBe(0);
+          expect(askVerdict(w.state, w.pid)).toBe('check ok serial');
+        } finally {
+          killTree(w.pid);
+          expect(waitGone(w.pid)).toBe(true);
+        }
+      });
+    }
+
+    if (mode === 'serial') describe.skipIf(!CRIU)(`a UART serial line and CRIU 4.2 (${CRIU ?? 'no CRIU 4.2 binary here'}), which takes none for a terminal (only 188:*, 204:* are its serial lines)`, () => {
+      it('serial: CRIU 4.2 refuses to dump it (an unsupported character device), the tree goes on', () => {
+        const w = startWorkload('ttydev', ['serial', tmp('ttydev-serial-CRIU')]);
+        const img = tmp('ttydev-serial-CRIU-img');
+        try {
+          const r = spawnSync(CRIU!, ['dump', '-t', String(w.pid), '-D', img, '-o', 'dump.log', '-v4'], { encoding: 'utf8', timeout: 30_000 });
+          expect(r.status).not.toBe(0);
+          expect(readFileSync(path.join(img, 'dump.log'), 'utf8')).toMatch(/Can't dump file 3 of that type \[20600\] \(chr 4:64\)/);
+          expect(askVerdict(w.state, w.pid)).toBe('check ok serial');
+        } finally {
+          killTree(w.pid);
+          expect(waitGone(w.pid)).toBe(true);
+        }
+      });
+      it('serial: dumped by crtools, CRIU 4.2\'s restore refuses the SERIAL entry (no driver for 4:64), nothing left running', () => {
+        const w = startWorkload('ttydev', ['serial', tmp('ttydev-serial-us')]);
+        const img = tmp('ttydev-serial-us-img');
+        try {
+          runBy('us', img, ['dump', '-t', String(w.pid), '-D', img, '-o', 'dump.log', '-v4']);
+          expect(waitReaped(w.pid)).toBe(true);
+          expect(ttyImages(img).infos[0]).toMatchObject({ id: infoId, type });
+          const r = spawnSync(CRIU!, ['restore', '-D', img, '-d', '-o', 'restore.log', '-v4'], { encoding: 'utf8', timeout: 30_000 });
+          expect(r.status).not.toBe(0);
+          expect(readFileSync(path.join(img, 'restore.log'), 'utf8')).toMatch(/Unable to find a tty driver \(rdev 0x440 /);
+          expect(existsSync(`/proc/${w.pid}`)).toBe(false);
+        } finally {
+          killTree(w.pid);
+        }
+      });
+    });
+
+    if (mode !== 'serial') describe.skipIf(!CRIU)(`between crtools and CRIU 4.2 (${CRIU ?? 'no CRIU 4.2 binary here'})`, () => {
       for (const [by, to] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
         it(`${mode}: dumped by ${by}, restored by ${to}: check ok`, () => {
           const dir = tmp(`ttydev-${mode}-${by}`);

@@ -3,12 +3,16 @@
  *  vt       DIR/tty5 made with mknod (4:5, a virtual console, as zdtm static/vt), opened read-only at fd 3;
  *  vtctty   the same opened without O_NOCTTY by the session leader: its controlling terminal;
  *  vt2      the same, and DIR/tty6 (4:6, a second virtual console) at fd 4 (checked: still open);
+ *  serial   DIR/ttyS0 made with mknod (4:64, a UART serial line), opened read-write, non-blocking
+ *           at fd 3 (no byte is ever written to it), set to 38400 baud, ICANON, ECHO and ICRNL off,
+ *           VMIN 3, VTIME 7, window size 41x97 (the test puts the device's own settings back);
  *  ext      a pty whose master stays outside the tree: the first process (the holder, pid H)
  *           keeps the master and drains what arrives there; its child (pid C, the tree to dump)
  *           leads a session of its own whose controlling terminal is the slave, on its fds 0, 1
  *           and 2 (one open file), window size 33x101 and ECHO off ("ready pid=C holder=H pts=PATH").
  * "ready pid=P" (P: the task to dump) once set up, or "error ...". On SIGUSR1 P checks that its
- * terminal is the same device at the same path, with the termios and window size it had, and for
+ * terminal is the same device at the same path, with the termios and window size it had (and for
+ * serial its file status flags), and for
  * ext that it is still its session's controlling terminal with its own group in the foreground
  * and that a line written to it goes through: "check ok MODE" or "check bad what=...". */
 #include "workload.h"
@@ -18,6 +22,7 @@
 #include <termios.h>
 
 static struct termios saved_t;
+static int saved_fl, check_fl;
 static struct winsize saved_w;
 static dev_t saved_rdev;
 static char saved_path[4096];
@@ -36,6 +41,7 @@ static const char *same_tty(int fd) {
 	if (tcgetattr(fd, &t)) return "tcgetattr";
 	if (t.c_iflag != saved_t.c_iflag || t.c_oflag != saved_t.c_oflag || t.c_cflag != saved_t.c_cflag || t.c_lflag != saved_t.c_lflag || memcmp(t.c_cc, saved_t.c_cc, NCCS)) return "termios";
 	if (ioctl(fd, TIOCGWINSZ, &w) || memcmp(&w, &saved_w, sizeof w)) return "winsize";
+	if (check_fl && fcntl(fd, F_GETFL) != saved_fl) return "flags";
 	return 0;
 }
 
@@ -49,6 +55,21 @@ static void save(int fd) {
 	saved_path[n < 0 ? 0 : n] = 0;
 	tcgetattr(fd, &saved_t);
 	ioctl(fd, TIOCGWINSZ, &saved_w);
+	saved_fl = fcntl(fd, F_GETFL);
+}
+
+/* a serial line's own settings, none of them its defaults (no byte written, none echoed) */
+static int set_serial(int fd) {
+	struct termios t;
+	struct winsize w = {.ws_row = 41, .ws_col = 97};
+	if (tcgetattr(fd, &t)) return -1;
+	t.c_lflag &= ~(tcflag_t)(ICANON | ECHO | ECHOE | ECHOK);
+	t.c_iflag &= ~(tcflag_t)ICRNL;
+	t.c_cflag |= CLOCAL;
+	t.c_cc[VMIN] = 3;
+	t.c_cc[VTIME] = 7;
+	if (cfsetispeed(&t, B38400) || cfsetospeed(&t, B38400) || tcsetattr(fd, TCSANOW, &t)) return -1;
+	return ioctl(fd, TIOCSWINSZ, &w);
 }
 
 static int ext(void) {
@@ -106,16 +127,18 @@ int main(int argc, char **argv) {
 	wl_detach(argv[3]);
 	if (!strcmp(mode, "ext")) return ext();
 	int ctty = !strcmp(mode, "vtctty"), two = !strcmp(mode, "vt2");
-	int vt = ctty || two || !strcmp(mode, "vt");
-	if (!vt && strcmp(mode, "console")) { wl_say("error mode"); return 2; }
+	int vt = ctty || two || !strcmp(mode, "vt"), serial = !strcmp(mode, "serial");
+	if (!vt && !serial && strcmp(mode, "console")) { wl_say("error mode"); return 2; }
 	char path[4096];
 	mkdir(dir, 0755);
-	snprintf(path, sizeof path, "%s/%s", dir, vt ? "tty5" : "console");
+	snprintf(path, sizeof path, "%s/%s", dir, vt ? "tty5" : serial ? "ttyS0" : "console");
 	unlink(path);
-	if (mknod(path, S_IFCHR | 0600, vt ? makedev(4, 5) : makedev(5, 1))) { wl_say("error mknod %d", errno); return 1; }
-	int fd = open(path, O_RDONLY | (ctty ? 0 : O_NOCTTY));
+	if (mknod(path, S_IFCHR | 0600, vt ? makedev(4, 5) : serial ? makedev(4, 64) : makedev(5, 1))) { wl_say("error mknod %d", errno); return 1; }
+	int fd = open(path, serial ? O_RDWR | O_NONBLOCK | O_NOCTTY : O_RDONLY | (ctty ? 0 : O_NOCTTY));
 	if (fd < 0) { wl_say("error open %d", errno); return 1; }
 	if (fd != 3) { dup2(fd, 3); close(fd); }
+	if (serial && set_serial(3)) { wl_say("error serial settings %d", errno); return 1; }
+	check_fl = serial;
 	save(3);
 	if (two) {
 		snprintf(path, sizeof path, "%s/tty6", dir);

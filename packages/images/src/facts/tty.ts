@@ -11,13 +11,14 @@ export const TTY_TYPE = { UNKNOWN: 0, PTY: 1, CONSOLE: 2, VT: 3, CTTY: 4, EXT_TT
 
 /** /dev/tty (5:0), /dev/console (5:1), /dev/ptmx (5:2) */
 export const TTYAUX_MAJOR = 5;
-/** virtual consoles and UART serial ports */
+/** virtual consoles (1..63; 0 is /dev/tty0, the one in the foreground) and UART serial ports (64..255: /dev/ttyS*) */
 export const TTY_MAJOR = 4;
 /** pty masters opened by their own major (not through /dev/ptmx): 128..135 */
 export const UNIX98_PTY_MASTER_MAJOR = 128;
 /** pty slaves, /dev/pts/N: 136..143 (N = (major - 136) * 256 + minor) */
 export const UNIX98_PTY_SLAVE_MAJOR = 136;
 export const UNIX98_PTY_MAJOR_COUNT = 8;
+/** serial lines CRIU 4.2 knows as such (its only SERIAL ones): USB (/dev/ttyUSB*) and low-density (/dev/ttyAMA*...) */
 const USB_SERIAL_MAJOR = 188;
 const LOW_DENSE_SERIAL_MAJOR = 204;
 
@@ -30,7 +31,10 @@ export function ttyDevice(rdev: number | bigint): TtyDevice {
   if (major === TTYAUX_MAJOR) return minor === 2 ? { kind: 'ptmx' } : minor === 1 ? { kind: 'console' } : minor === 0 ? { kind: 'ctty' } : { kind: 'none' };
   if (major >= UNIX98_PTY_SLAVE_MAJOR && major < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT) return { kind: 'pts', index: (major - UNIX98_PTY_SLAVE_MAJOR) * 256 + minor };
   if (major >= UNIX98_PTY_MASTER_MAJOR && major < UNIX98_PTY_MASTER_MAJOR + UNIX98_PTY_MAJOR_COUNT) return { kind: 'ptmx' };
-  if (major === TTY_MAJOR) return minor >= 1 && minor <= 63 ? { kind: 'vt' } : { kind: 'serial' };
+  // (/dev/tty0 follows the foreground console: no terminal of its own, as CRIU does not take it
+  // for one; a UART port, 4:64 and up, is a serial line to crtools, which CRIU 4.2 on x86_64
+  // does not take for a terminal either: see SERIAL_INFO_ID)
+  if (major === TTY_MAJOR) return minor >= 1 && minor <= 63 ? { kind: 'vt' } : minor === 0 ? { kind: 'none' } : { kind: 'serial' };
   if (major === USB_SERIAL_MAJOR || major === LOW_DENSE_SERIAL_MAJOR) return { kind: 'serial' };
   return { kind: 'none' };
 }
@@ -45,6 +49,14 @@ export const CTTY_INFO_ID = 1006 * 2;
 /** tty_info_entry id of /dev/console (CONSOLE_INDEX 1002) and of a virtual console (VT_INDEX 1004: one for them all) */
 export const CONSOLE_INFO_ID = 1002 * 2;
 export const VT_INFO_ID = 1004 * 2;
+/**
+ * tty_info_entry id of a serial line (STTY_INDEX 1010: one for them all, as for virtual
+ * consoles). CRIU 4.2 writes and takes it for USB and low-density serial lines (majors 188,
+ * 204); a UART port (4:64 and up, /dev/ttyS*) is no terminal to it on x86_64: its dump refuses
+ * the descriptor (an unsupported character device) and its restore refuses such an entry (no
+ * driver for the device), while crtools writes and takes it the same way.
+ */
+export const SERIAL_INFO_ID = 1010 * 2;
 /**
  * tty_info_entry id of the n-th terminal named by --external tty[RDEV:DEV] (n from 1, as CRIU
  * numbers them from its ETTY_INDEX 1012; at most 64)

@@ -9,13 +9,15 @@
  * 4.2 writes it. What would not come back the same is refused by name: a slave whose master is
  * outside the tree, a hung-up master, a slave hung up while its master is in the tree or open
  * again beside its hung-up descriptors, bytes waiting in a terminal that cannot be read back as
- * they are (see `queued`; the others go to tty-data.img), serial lines, a controlling terminal
- * the tree does not hold. /dev/tty opened by a task is a CTTY entry (tty_info id 2012, as CRIU
+ * they are (see `queued`; the others go to tty-data.img), a controlling terminal the tree does
+ * not hold. /dev/tty opened by a task is a CTTY entry (tty_info id 2012, as CRIU
  * numbers it): it must still be its holder's controlling terminal; bytes waiting there are its
- * pty pair's. /dev/console and a virtual console (/dev/ttyN, 4:1..63) are CONSOLE and VT entries
- * (tty_info ids 2004 and 2008, a REG entry keeping the path, their termios, window size and
- * owner, the session it is the controlling terminal of), as CRIU 4.2 writes them; CRIU's images
- * keep one tty_info for every virtual console, so two different ones in a tree are refused, and so
+ * pty pair's. /dev/console, a virtual console (/dev/ttyN, 4:1..63) and a serial line (/dev/ttyS*,
+ * 4:64..; USB and low-density ones, 188:*, 204:*) are CONSOLE, VT and SERIAL entries (tty_info
+ * ids 2004, 2008 and 2020, a REG entry keeping the path, their termios, window size and owner,
+ * the session it is the controlling terminal of), as CRIU 4.2 writes them (a UART port is
+ * crtools' own: see SERIAL_INFO_ID); CRIU's images keep one tty_info for every virtual console
+ * and one for every serial line, so two different ones of a kind in a tree are refused, and so
  * are one with bytes waiting and an unlinked one. A terminal named by --external tty[RDEV:DEV] (a
  * container's console, whose other end stays outside) is an EXT_TTY entry with no path (tty_info
  * ids from 2026, one per open file, as CRIU 4.2 numbers them): its termios, window size and the
@@ -23,7 +25,7 @@
  */
 import { statSync, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
-import { CONSOLE_INFO_ID, CTTY_INFO_ID, EXT_TTY_MAX, extTtyInfoId, ptyInfoId, termiosEntry, ttyDevice, decodeDev, VT_INFO_ID } from '@crtools/images/facts';
+import { CONSOLE_INFO_ID, CTTY_INFO_ID, EXT_TTY_MAX, extTtyInfoId, ptyInfoId, SERIAL_INFO_ID, termiosEntry, ttyDevice, decodeDev, VT_INFO_ID } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { probeTty, type TtyProbe } from '@crtools/sys';
 import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
@@ -32,6 +34,14 @@ import type { TtyQueueHold } from './queues.js';
 import { isCanonical, TERMIOS } from './typed.js';
 
 const EIO = -5;
+
+/** The terminals opened again by path (`simpleTty`): their tty_info type and id, and what a message calls one */
+const SIMPLE = {
+  console: { type: 'CONSOLE', infoId: CONSOLE_INFO_ID, what: 'the console', one: 'a console' },
+  vt: { type: 'VT', infoId: VT_INFO_ID, what: 'a virtual console', one: 'a virtual console' },
+  serial: { type: 'SERIAL', infoId: SERIAL_INFO_ID, what: 'a serial line', one: 'a serial line' },
+} as const;
+type SimpleKind = keyof typeof SIMPLE;
 
 /** A pty end met in the dump: where it was first seen, and what the checks once every task is in need. */
 interface PtyEnd {
@@ -76,11 +86,11 @@ export class TtyFiles implements DumpKind {
   /** tty-data.img: the bytes queued at each end of the pairs taken */
   private readonly data: Entry[] = [];
 
-  /** a console or virtual console written (tty_info id → the device and where it was met) */
+  /** a console, virtual console or serial line written (tty_info id → the device and where it was met) */
   private readonly simple = new Map<number, { rdev: number; pid: number; fd: number }>();
   /** terminals named by --external tty[]: how many open files of them were written, and the sessions they are the terminal of */
   private extCount = 0;
-  /** sessions whose controlling terminal is written with a console, a virtual console or an external terminal */
+  /** sessions whose controlling terminal is written with a console, a virtual console, a serial line or an external terminal */
   private readonly cttySessions = new Set<number>();
 
   /**
@@ -113,9 +123,8 @@ export class TtyFiles implements DumpKind {
         return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.devTty(pid, rec, st, flags, id) };
       case 'console':
       case 'vt':
-        return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.simpleTty(pid, rec, st, flags, id, dev.kind as 'console' | 'vt') };
       case 'serial':
-        throw refuseFd(pid, rec.fd, 'a serial line terminal is not supported (pseudo-terminals, consoles and virtual consoles are)', rec.target);
+        return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.simpleTty(pid, rec, st, flags, id, dev.kind as SimpleKind) };
     }
     const master = dev.kind === 'ptmx';
     return {
@@ -141,19 +150,18 @@ export class TtyFiles implements DumpKind {
   }
 
   /**
-   * /dev/console or a virtual console: opened again by path at the restore, its termios, locked
-   * termios, window size and owner set, as CRIU 4.2 does; the session it is the controlling
-   * terminal of, with its foreground group, as the task holding it first sees them (as TIOCGSID
-   * in that task would answer).
+   * /dev/console, a virtual console or a serial line: opened again by path at the restore, its
+   * termios, locked termios, window size and owner set, as CRIU 4.2 does; the session it is the
+   * controlling terminal of, with its foreground group, as the task holding it first sees them
+   * (as TIOCGSID in that task would answer).
    */
-  private simpleTty(pid: number, rec: FdRecord, st: Stats, flags: number, id: number, kind: 'console' | 'vt'): Entry {
-    const what = kind === 'vt' ? 'a virtual console' : 'the console';
+  private simpleTty(pid: number, rec: FdRecord, st: Stats, flags: number, id: number, kind: SimpleKind): Entry {
+    const { what, infoId, type } = SIMPLE[kind];
     if (rec.target.endsWith(' (deleted)')) throw refuseFd(pid, rec.fd, `${what} opened through a device node unlinked since: not supported`, rec.target);
-    const infoId = kind === 'vt' ? VT_INFO_ID : CONSOLE_INFO_ID;
     const had = this.simple.get(infoId);
     if (had && had.rdev !== st.rdev) {
       const { major, minor } = decodeDev(st.rdev);
-      throw refuseFd(pid, rec.fd, `a second virtual console (${major}:${minor}; task ${had.pid} fd ${had.fd} holds another): CRIU's images keep one for all of them`, rec.target);
+      throw refuseFd(pid, rec.fd, `a second ${what.replace(/^a /, '')} (${major}:${minor}; task ${had.pid} fd ${had.fd} holds another): CRIU's images keep one for all of them`, rec.target);
     }
     const p = probeTty(pid, rec.fd);
     if (typeof p.termios === 'number' || typeof p.termiosLocked === 'number' || typeof p.winsize === 'number') {
@@ -166,7 +174,7 @@ export class TtyFiles implements DumpKind {
       const mine = !!own && own.ttyNr !== 0 && own.ttyNr === p.ttyDev;
       if (mine) this.cttySessions.add(own!.sid);
       this.infos.push({
-        id: infoId, type: kind === 'vt' ? 'VT' : 'CONSOLE', locked: false, exclusive: p.excl === 1, packet_mode: false,
+        id: infoId, type, locked: false, exclusive: p.excl === 1, packet_mode: false,
         sid: mine ? this.written(own!.sid, false) : 0, pgrp: mine ? this.written(Math.max(0, own!.tpgid), true) : 0, rdev: st.rdev,
         termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, uid: st.uid, gid: st.gid,
       });
@@ -341,8 +349,8 @@ export class TtyFiles implements DumpKind {
       if (rootTty && dev.kind === 'pts' && dev.index === rootTty.index && rootTty.sid === s.sid) continue;
       const { major, minor } = decodeDev(s.ttyNr);
       const name = dev.kind === 'pts' ? `/dev/pts/${dev.index}` : `the terminal ${major}:${minor}`;
-      const why = dev.kind === 'console' || dev.kind === 'vt'
-        ? `no task of the tree holds it (a ${dev.kind === 'vt' ? 'virtual console' : 'console'} is carried as a descriptor held)`
+      const why = dev.kind === 'console' || dev.kind === 'vt' || dev.kind === 'serial'
+        ? `no task of the tree holds it (${SIMPLE[dev.kind].one} is carried as a descriptor held)`
         : `its master is not in the dumped tree${ids.shellJob ? '' : ' (a shell\'s terminal: -j/--shell-job, or --external tty[RDEV:DEV])'}`;
       refusals.check(() => {
         throw refuseTask(pid, `its controlling terminal ${name} is not carried: ${why}`, 'ctty');

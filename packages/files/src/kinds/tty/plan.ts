@@ -7,8 +7,8 @@
  * foreground group (`ctty`, on one end of the pair). /dev/tty opened by a task (`devTty`) is
  * opened again by that task, once its session has its terminal. Slaves that were hung up (a
  * tty_info without termios: their master was closed) are opened through a master of their own,
- * closed once they are open (`hung`), as CRIU does. Refused by name: terminals other than ptys, a
- * slave whose master is not in the checkpoint, a hung-up master, a hung-up slave whose master is
+ * closed once they are open (`hung`), as CRIU does. Refused by name: terminals of a type not
+ * named here, a slave whose master is not in the checkpoint, a hung-up master, a hung-up slave whose master is
  * in the checkpoint. Bytes queued in a pair (tty-data.img, read from each end by the dump) go
  * back to wait at the end that had them: a non-canonical slave's unchanged, written at the other
  * end with the slave's termios raw for the while (CRIU 4.2 writes them through the line
@@ -16,9 +16,10 @@
  * with nothing but its line discipline's own processing (see typed.ts), so that its lines and the
  * line being typed are as they were. Refused: a pair with bytes queued whose slave is open
  * nowhere, whose master is in packet mode (bytes for the master; any for a canonical slave), or
- * whose canonical slave's bytes hold an editing character not marked by LNEXT. /dev/console and
- * a virtual console (CONSOLE, VT) are opened again by path (`simple`: the node there must be the
- * same device), their owner, termios, locked termios and window size set, as CRIU 4.2 does. A
+ * whose canonical slave's bytes hold an editing character not marked by LNEXT. /dev/console, a
+ * virtual console and a serial line (CONSOLE, VT, SERIAL) are opened again by path (`simple`: the
+ * node there must be the same device), their owner, termios, locked termios and window size set,
+ * as CRIU 4.2 does. A
  * terminal handed over with --inherit-fd fd[N]:tty[RDEV:DEV] (an external one, EXT_TTY, or any
  * the key names, as CRIU's restore takes it) gets the same settings (`inherited`), and is the
  * controlling terminal of the session recorded with it again.
@@ -57,7 +58,7 @@ export interface TtyFilePlan extends FileBase {
   infoId: number;
   /** a slave that was hung up (its tty_info has no termios): opened through a master of its own, closed then */
   hung?: boolean;
-  /** /dev/console or a virtual console: opened by path, its settings and owner set (no pair, no session) */
+  /** /dev/console, a virtual console or a serial line: opened by path, its settings and owner set (no pair) */
   simple?: boolean;
   /**
    * a master: the bytes the pair held for each end to read (tty-data.img), put back unchanged
@@ -102,9 +103,9 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
         termios: Buffer.alloc(36), termiosLocked: Buffer.alloc(36), winsize: [0, 0, 0, 0], packetMode: false, locked: false, exclusive: false, uid: 0, gid: 0,
       };
     }
-    if (type === 'CONSOLE' || type === 'VT') return this.simple(fe, info, type, ctx);
+    if (type === 'CONSOLE' || type === 'VT' || type === 'SERIAL') return this.simple(fe, info, type, ctx);
     if (type === 'EXT_TTY') throw refuse(`${ctx.what}: an external terminal (dumped with --external tty[...]) is restored only from a descriptor handed over: --inherit-fd 'fd[N]:${this.inheritKey(fe)}'`);
-    if (type !== 'PTY') throw refuse(`${ctx.what}: a ${type} terminal is not restored (only pseudo-terminals are)`);
+    if (type !== 'PTY') throw refuse(`${ctx.what}: a ${type} terminal is not restored (pseudo-terminals, /dev/tty, consoles, virtual consoles, serial lines and external ones are)`);
     if (!info.pty) throw badImage(`${ctx.what}: pty ${infoId} has no index`, { image: 'tty-info.img' });
     const index = n(info.pty.index);
     const master = (infoId & 1) === 1;
@@ -138,12 +139,12 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
   }
 
   /**
-   * /dev/console or a virtual console: by the path it was opened at, which must be that device
-   * still; the session it was the controlling terminal of takes it again through this file (CRIU
+   * /dev/console, a virtual console or a serial line: by the path it was opened at, which must be
+   * that device still; the session it was the controlling terminal of takes it again through this file (CRIU
    * keeps one tty_info for it: every file of it carries the session, whose leader takes it once).
    */
-  private simple(fe: Obj, info: Obj, type: 'CONSOLE' | 'VT', ctx: PlanContext): TtyFilePlan {
-    const what = type === 'VT' ? 'a virtual console' : 'the console';
+  private simple(fe: Obj, info: Obj, type: 'CONSOLE' | 'VT' | 'SERIAL', ctx: PlanContext): TtyFilePlan {
+    const what = type === 'VT' ? 'a virtual console' : type === 'SERIAL' ? 'a serial line' : 'the console';
     const reg = fe.regf_id !== undefined ? (this.files.get(n(fe.regf_id))?.reg as Obj | undefined) : undefined;
     if (!reg) throw badImage(`${ctx.what}: ${what} (terminal ${fe.id}) has no path (regf_id)`, { image: 'files.img' });
     if (!info.termios || !info.winsize) throw refuse(`${ctx.what}: ${what} hung up (no termios) is not restored`);

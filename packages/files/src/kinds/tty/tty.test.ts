@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONSOLE_INFO_ID, CTTY_INFO_ID, extTtyInfoId, ptyInfoId, termiosBytes, termiosEntry, ttyDevice, VT_INFO_ID } from '@crtools/images/facts';
+import { CONSOLE_INFO_ID, CTTY_INFO_ID, extTtyInfoId, ptyInfoId, SERIAL_INFO_ID, termiosBytes, termiosEntry, ttyDevice, VT_INFO_ID } from '@crtools/images/facts';
 import { TtyPlans, type TtyFilePlan } from './plan.js';
 
 /** the kernel's struct termios of a fresh pty, with VINTR ^B */
@@ -35,11 +35,15 @@ describe('terminal devices', () => {
     expect(ttyDevice(0x500)).toEqual({ kind: 'ctty' });
     expect(ttyDevice(0x501)).toEqual({ kind: 'console' });
     expect(ttyDevice(0x401)).toEqual({ kind: 'vt' });
-    expect(ttyDevice(0x440)).toEqual({ kind: 'serial' });
+    expect(ttyDevice(0x43f)).toEqual({ kind: 'vt' });
+    // UART ports (/dev/ttyS0 4:64, ttyS191 4:255), USB (188) and low-density (204) serial lines
+    for (const rdev of [0x440, 0x4ff, (188 << 8) | 0, (204 << 8) | 64]) expect(ttyDevice(rdev)).toEqual({ kind: 'serial' });
+    // /dev/tty0 (the foreground virtual console): no terminal of its own, as CRIU does not take it for one
+    expect(ttyDevice(0x400)).toEqual({ kind: 'none' });
     expect(ttyDevice(0x103)).toEqual({ kind: 'none' });
     expect(ptyInfoId(3, true)).toBe(7);
     expect(CTTY_INFO_ID).toBe(2012);
-    expect([CONSOLE_INFO_ID, VT_INFO_ID, extTtyInfoId(1), extTtyInfoId(64)]).toEqual([2004, 2008, 2026, 2152]);
+    expect([CONSOLE_INFO_ID, VT_INFO_ID, SERIAL_INFO_ID, extTtyInfoId(1), extTtyInfoId(64)]).toEqual([2004, 2008, 2020, 2026, 2152]);
   });
 });
 
@@ -123,7 +127,8 @@ describe('tty plans', () => {
   });
   it('refuses hung-up masters and other kinds by name', () => {
     expect(() => plans([{ ...info(0, true), termios: undefined }]).plan(fe(1, 1), ctx(1))).toThrow(/hung-up pty master/);
-    expect(() => plans([{ ...info(0, true), type: 'SERIAL' }]).plan(fe(1, 1), ctx(1))).toThrow(/a SERIAL terminal is not restored/);
+    expect(() => plans([{ ...info(0, true), type: 'UNKNOWN' }]).plan(fe(1, 1), ctx(1))).toThrow(/an? UNKNOWN terminal is not restored/);
+    expect(() => plans([{ ...info(0, true), type: 7 }]).plan(fe(1, 1), ctx(1))).toThrow(/a 7 terminal is not restored/);
   });
   it('the console and a virtual console: opened by the path of their REG entry, their settings and owner, no pair, no session', () => {
     const vt = { id: VT_INFO_ID, type: 'VT', locked: false, exclusive: true, packet_mode: false, sid: 0, pgrp: 0, rdev: 0x405, termios, termios_locked: termios, winsize: { ws_row: 25, ws_col: 80 }, dev: 6, uid: 0, gid: 5 };
@@ -135,6 +140,18 @@ describe('tty plans', () => {
     expect(files[0]!.ctty).toBeUndefined();
     expect(() => p.plan(fe(3, VT_INFO_ID), ctx(3))).toThrow(/has no path/);
     expect(() => plans([{ ...vt, termios: undefined }], [], false, [[7, '/d/tty5']]).plan({ ...fe(1, VT_INFO_ID), regf_id: 7 }, ctx(1))).toThrow(/hung up/);
+  });
+  it('a serial line (SERIAL, as CRIU 4.2 writes it for 188:*, 204:*; crtools for UART ports too): opened by the path of its REG entry, its settings, owner and session', () => {
+    const serial = { id: SERIAL_INFO_ID, type: 'SERIAL', locked: false, exclusive: false, packet_mode: false, sid: 100, pgrp: 101, rdev: 0x440, termios, termios_locked: termios, winsize: { ws_row: 33, ws_col: 101, ws_xpixel: 0, ws_ypixel: 0 }, dev: 6, uid: 0, gid: 0 };
+    const p = plans([serial], [], false, [[7, '/d/ttyS0']]);
+    const files = [p.plan({ ...fe(1, SERIAL_INFO_ID), regf_id: 7 }, ctx(1)), p.plan({ ...fe(2, SERIAL_INFO_ID), regf_id: 7, flags: 0o4002 }, ctx(2))];
+    p.finish(files);
+    expect(files[0]).toMatchObject({ kind: 'tty', simple: true, path: '/d/ttyS0', flags: 2, winsize: [33, 101, 0, 0], uid: 0, gid: 0, ctty: { sid: 100, pgrp: 101 } });
+    expect(files[1]).toMatchObject({ kind: 'tty', simple: true, path: '/d/ttyS0', flags: 0o4002 });
+    expect(files[0]!.termios).toEqual(kernelTermios());
+    expect(() => p.plan(fe(3, SERIAL_INFO_ID), ctx(3))).toThrow(/a serial line \(terminal 3\) has no path/);
+    // (the numeric type, as a foreign JSON may give it)
+    expect(plans([{ ...serial, type: 6 }], [], false, [[7, '/d/ttyS0']]).plan({ ...fe(1, SERIAL_INFO_ID), regf_id: 7 }, ctx(1))).toMatchObject({ simple: true });
   });
   it('an external terminal: refused without --inherit-fd, naming the key; handed over, its settings and its session', () => {
     const ext = { id: extTtyInfoId(1), type: 'EXT_TTY', locked: false, exclusive: false, packet_mode: false, sid: 100, pgrp: 101, rdev: 0x8803, termios, termios_locked: termios, winsize: { ws_row: 33, ws_col: 101 }, dev: 0x1a, uid: 0, gid: 5 };
