@@ -2,7 +2,7 @@
  * pages of 2 MiB, 8 with ipc; the test sets vm.nr_hugepages). The child takes its own copy of
  * the private huge pages it holds from the parent (a write of a byte as it is to each: the
  * kernel copies the page), but with `cow`, where they stay shared copy-on-write since the fork
- * (which a dump refuses: a restore gives each task a copy).
+ * (a restore makes that sharing again).
  *  priv  MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB|MAP_HUGE_2MB, one huge page, filled with a
  *        pattern (byte i: i*7+1 mod 251), except its last 4 KiB page left 0.
  *  shared MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB, one huge page: pattern (i*13+5 mod 241) past

@@ -669,7 +669,8 @@ async function dumpFrozen(
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
-    refusals.check(() => sharedHuge.check(pid, vmas));
+    // (private huge pages shared copy-on-write with a task dumped before: marked in mm.img)
+    sharedHuge.check(pid, vmas);
     // guard regions (MADV_GUARD_INSTALL) are no mappings of their own: found in the page tables
     const guards = guardRegions(pid, { how: guardHow, end: taskSize, areas: vmas });
     const fds = readFds(pid);
@@ -692,6 +693,7 @@ async function dumpFrozen(
         vm_id: shared.vm_id.id, files_id: shared.files_id.id, fs_id: shared.fs_id.id, sighand_id: shared.sighand_id.id, ...nsIds,
       };
       const mm = mmEntry(pid, vmas, stat, state.misc, files, guards, refusals, namespaces.sysvAttachLengths(hugetlbDevs(kd)), aioRings);
+      for (const e of mm['vmas'] as Entry[]) if (sharedHuge.isShared(pid, e['start'] as bigint)) e['cow_huge'] = true;
       // a descriptor table is dumped once, with the first task that has it
       const tableSeen = shared.files_id.sharedWith !== undefined;
       const entries = tableSeen ? [] : fds.map((r) => files.fd(pid, r));

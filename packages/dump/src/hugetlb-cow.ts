@@ -1,14 +1,15 @@
 /**
  * Private huge pages (MAP_PRIVATE with MAP_HUGETLB, anonymous or of a hugetlbfs file) that a
- * parent and its child still share copy-on-write since a fork. A restore gives each task a copy
- * of its own (CRIU 4.2 restores them so too: it never lets a child inherit a MAP_HUGETLB area),
- * which the tasks would see (smaps Shared_Hugetlb turned Private_Hugetlb, the machine's free huge
- * pages fewer): refused by name. A huge page is known by its page frame (/proc/PID/pagemap, read
- * while the tree is frozen; pages of the file itself, PM_FILE, are the file's and come back
- * shared as they were).
+ * parent and its child still share copy-on-write since a fork. The images hold each task's pages
+ * in full, as any private page; the areas where such a page was found are marked (vma_entry
+ * cow_huge, crtools' own field), so that the restore shares the pages whose content is the
+ * parent's there again, and only there: elsewhere a child's huge page of the same content was
+ * its own copy, and stays one (sharing it would leave the child a huge page to copy, perhaps
+ * with none free, at its next write). CRIU 4.2 gives each task a copy. A huge page is known by
+ * its page frame (/proc/PID/pagemap, read while the tree is frozen; pages of the file itself,
+ * PM_FILE, are the file's and come back shared as they were).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { CrtoolsError, ExitCode } from '@crtools/common';
 import type { Vma } from '@crtools/procfs';
 
 const MAP_HUGETLB = 0x40000;
@@ -19,13 +20,14 @@ const PM_PRESENT = 1n << 63n;
 const PM_FILE = 1n << 61n;
 const PM_PFN = (1n << 55n) - 1n;
 
-const hex = (v: bigint) => v.toString(16);
 
 export class SharedHugePages {
   /** page frame → the task and area that hold it first */
-  private readonly seen = new Map<bigint, { pid: number; start: bigint; end: bigint }>();
+  private readonly seen = new Map<bigint, { pid: number; start: bigint }>();
+  /** "pid:start" of every area holding a huge page another task holds too */
+  private readonly shared = new Set<string>();
 
-  /** Task pid's private huge pages: an error naming the first one another task of the tree holds too. */
+  /** Task pid's private huge pages, read once its areas are known (tasks in tree order). */
   check(pid: number, vmas: readonly Vma[]): void {
     const areas = vmas.filter((v) => !v.shared && v.flags & MAP_HUGETLB);
     if (!areas.length) return;
@@ -42,17 +44,21 @@ export class SharedHugePages {
           if (!(entry & PM_PRESENT) || entry & PM_FILE || pfn === 0n) continue;
           const had = this.seen.get(pfn);
           if (!had) {
-            this.seen.set(pfn, { pid, start: v.start, end: v.end });
+            this.seen.set(pfn, { pid, start: v.start });
             continue;
           }
           if (had.pid === pid) continue;
-          throw new CrtoolsError('UNSUPPORTED_TASK_ATTRIBUTE', `task ${pid}: mapping ${hex(v.start)}-${hex(v.end)} (private huge pages, MAP_HUGETLB): its huge page at ${hex(at)} is shared copy-on-write with task ${had.pid} (mapping ${hex(had.start)}-${hex(had.end)}) since a fork, which a restore would make two copies (as CRIU 4.2 restores them): not supported`, {
-            context: { pid, attribute: 'hugetlb-cow' }, exitCode: ExitCode.UNSUPPORTED,
-          });
+          this.shared.add(`${had.pid}:${had.start}`);
+          this.shared.add(`${pid}:${v.start}`);
         }
       }
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** Whether task pid's area at `start` holds a huge page another task holds too (known once that task's areas were checked). */
+  isShared(pid: number, start: bigint): boolean {
+    return this.shared.has(`${pid}:${start}`);
   }
 }

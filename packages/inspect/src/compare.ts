@@ -46,20 +46,11 @@ export const EXPECTED_CHANGES: ExpectedChange[] = [
 
 /**
  * State crtools does not carry yet, with the issue item that will: the fingerprint sees it, and
- * callers that must pass today list it explicitly (never by default). Empty today: the last
- * entry, copy-on-write sharing between a parent and its children, is carried (the sharing is
- * compared as groups, see sharingDifferences).
+ * callers that must pass today list it explicitly (never by default). Copy-on-write sharing
+ * between a parent and its children is carried, on huge pages too (the sharing is compared as
+ * groups, see sharingDifferences).
  */
 export const NOT_CARRIED_YET: ExpectedChange[] = [
-  {
-    path: /^sharedHugePages\[/,
-    why: 'the hugetlbfs file behind private huge pages (MAP_HUGETLB), shared by a parent and its child after fork: each restored task gets its own (pages still shared copy-on-write are refused by the dump; those written since are each task\'s anyway), as CRIU 4.2 restores them (crtools issue 15)',
-  },
-  {
-    path: /^tasks\[\d+\]\.areas\[[0-9a-f]+-[0-9a-f]+\]\.backing$/,
-    why: 'the hugetlbfs file behind private anonymous huge pages, one per mmap and shared by a parent and its child after fork, comes back one per task (copy-on-write of huge pages is not made again, as CRIU 4.2); only its identity may differ (crtools issue 15)',
-    keep: (v) => (typeof v === 'string' && v.startsWith('hugepage#') ? 'hugepage' : v),
-  },
   {
     path: /^tasks\[\d+\]\.areas\[[0-9a-f]+-[0-9a-f]+\]\.vmFlags$/,
     why: "VM_ACCOUNT ('ac') of a private area that is not writable: the restore fills its pages through a writable mapping, which charges it to the commit limit, so one the program filled without the charge (a JVM has such a page) comes back charged; only 'ac' may differ (crtools issue 14: memory)",

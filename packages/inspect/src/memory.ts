@@ -36,7 +36,7 @@ const RUN_FLAGS = new Set(['sd']);
 function transient(v: Vma): string | undefined {
   if (v.ino === 0n) return undefined;
   // private anonymous huge pages: a file of hugetlbfs per mmap (a parent and its child share it
-  // after fork; see NOT_CARRIED_YET)
+  // after fork, and again once restored: only its identity is the run's)
   if (!v.shared && v.name === ANON_HUGEPAGE && v.vmFlags?.includes('ht')) return 'hugepage';
   if (v.kind === 'shmem' || v.kind === 'sysvipc') return 'shm';
   // a packet socket's rings: the socket is made anew

@@ -31,6 +31,13 @@ const MADV_WIPEONFORK = 18n;
 /** `compare` per run: COMPARE, laid over the parent's pages (write what differs); LAY, and the parent's area is writable */
 export const COMPARE = 1;
 export const LAY = 3;
+/** the bits of COMPARE and LAY */
+const COW_MASK = 3;
+/**
+ * `compare` bit of a run on huge pages (MAP_HUGETLB), whatever the rest: a page written over is
+ * not dropped first (which would take the whole huge page), its huge page copied by the write
+ */
+export const HUGE = 4;
 
 export interface CowTask {
   /** per area of the task: the index of the parent's area it takes over, or -1 (mapped anew) */
@@ -75,7 +82,7 @@ export function cowLayout(plan: RestorePlan): CowTask[] {
       plan.tasks.forEach((t, ci) => {
         if (t.parent !== pi) return;
         t.pages.forEach((r, k) => {
-          if (tasks[ci]!.compare[k] !== LAY) return;
+          if ((tasks[ci]!.compare[k]! & COW_MASK) !== LAY) return;
           // (a run is LAY only in a child whose areas cowTask found sorted)
           const j = spanAt(t.vmas, r.vaddr);
           areas.add(tasks[ci]!.inherits[j]!);
@@ -111,7 +118,11 @@ function sorted(vmas: readonly VmaPlan[]): boolean {
 }
 
 function cowTask(plan: RestorePlan, t: TaskPlan): CowTask {
-  const none: CowTask = { inherits: t.vmas.map(() => -1), compare: t.pages.map(() => 0), drops: [], refill: t.pages.map(() => false), lateDrops: [] };
+  const huge = t.pages.map((r) => {
+    const k = spanAt(t.vmas, r.vaddr);
+    return k >= 0 && t.vmas[k]!.flags & MAP_HUGETLB ? HUGE : 0;
+  });
+  const none: CowTask = { inherits: t.vmas.map(() => -1), compare: huge, drops: [], refill: t.pages.map(() => false), lateDrops: [] };
   // a task a helper forks starts from its host's address space as the host restored it, before
   // the host lays anything for its own children: it compares, nothing is laid for it (a zombie
   // host restores none: it has its parent's, forked before that one lays anything)
@@ -139,10 +150,14 @@ function cowTask(plan: RestorePlan, t: TaskPlan): CowTask {
   });
   if (inherits.every((i) => i < 0)) return none;
   const taken = t.vmas.filter((_, k) => inherits[k]! >= 0);
-  const compare = t.pages.map((r) => {
+  const compare = t.pages.map((r, i) => {
     const k = spanAt(t.vmas, r.vaddr);
-    if (k < 0 || inherits[k]! < 0) return 0;
-    return theirs[inherits[k]!]! & PROT_WRITE && !via ? LAY : COMPARE;
+    if (k < 0 || inherits[k]! < 0) return huge[i]!;
+    // private huge pages the dump did not find shared with another task (cowHuge) were the
+    // task's own: written whole (each huge page copied), never shared by equal content, which
+    // would leave the child a page to copy (and maybe none free) at its next write
+    if (huge[i] && !t.vmas[k]!.cowHuge) return huge[i]!;
+    return (theirs[inherits[k]!]! & PROT_WRITE && !via ? LAY : COMPARE) | huge[i]!;
   });
   const drops: { start: bigint; end: bigint }[] = [];
   const theirRuns = runSpans(p.pages, PAGE);
@@ -158,7 +173,7 @@ function cowTask(plan: RestorePlan, t: TaskPlan): CowTask {
 /** Two areas a fork leaves as one: same range, both private, same kind, flags, offset, advice and file. */
 function sameArea(v: VmaPlan, pv: VmaPlan): boolean {
   if (v.end !== pv.end || v.kind !== pv.kind || (v.kind !== 'anon' && v.kind !== 'file-private') || v.aio || pv.aio) return false;
-  if (v.flags !== pv.flags || v.flags & (MAP_LOCKED | MAP_HUGETLB) || v.pgoff !== pv.pgoff) return false;
+  if (v.flags !== pv.flags || v.flags & MAP_LOCKED || v.pgoff !== pv.pgoff) return false;
   const madv = v.madv ?? 0n;
   if (madv !== (pv.madv ?? 0n) || (madv >> MADV_DONTFORK) & 1n || (madv >> MADV_WIPEONFORK) & 1n) return false;
   return v.path === pv.path && v.ghost === pv.ghost && v.shmem === pv.shmem && (v.openFlags ?? 0) === (pv.openFlags ?? 0);

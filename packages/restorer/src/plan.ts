@@ -51,6 +51,12 @@ export interface VmaPlan {
    * replaced by a new ring moved over it (TaskPlan.aios); never shared with a child by fork
    */
   aio?: boolean;
+  /**
+   * private huge pages (MAP_HUGETLB) of which the dump found some shared copy-on-write with
+   * another task of the tree (vma_entry cow_huge, crtools' own field): a child that takes the
+   * area over from its parent keeps the pages whose content is its parent's, as a fork left them
+   */
+  cowHuge?: boolean;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COMPARE, cowLayout, LAY } from '../src/cow.js';
+import { COMPARE, cowLayout, HUGE, LAY } from '../src/cow.js';
 import { uffdRunFlags } from '../src/encode.js';
 import { X86_REGS, type PageRun, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '../src/plan.js';
 
@@ -43,6 +43,23 @@ describe('cowLayout: which areas a child takes over from its parent', () => {
     // runs compared are never filled through userfaultfd (the launcher's helper takes none of them)
     expect(uffdRunFlags(plan, 1)).toEqual([false, false, false]);
     expect(uffdRunFlags(plan, 0)).toEqual([true, false]);
+  });
+
+  it('private huge pages are taken over too: compared (never dropped first) where the dump found them shared (cowHuge), else written whole', () => {
+    const huge: VmaPlan = { start: 0x40000000n, end: 0x40400000n, pgoff: 0n, prot: 3, flags: 0x22 | 0x40000 | (21 << 26), kind: 'anon' };
+    const hrun: PageRun = { vaddr: huge.start, npages: 1024n, offset: 0n };
+    for (const [cowHuge, want] of [[true, LAY | HUGE], [false, HUGE]] as const) {
+      const plan: RestorePlan = {
+        tasks: [task(100, -1, [huge], [hrun]), task(101, 0, [{ ...huge, ...(cowHuge ? { cowHuge } : {}) }], [{ ...hrun, offset: 1024n * P }])],
+        files: [],
+      };
+      const [root, child] = cowLayout(plan);
+      expect(child!.inherits).toEqual([0]);
+      expect(child!.compare).toEqual([want]);
+      // the root's own run: on huge pages too (what it lays for a child is put back the same way)
+      expect(root!.compare).toEqual([HUGE]);
+      expect(root!.refill).toEqual([cowHuge]);
+    }
   });
 
   it('nothing is taken over across another program, from or by a zombie, or where the areas differ', () => {

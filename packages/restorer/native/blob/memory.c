@@ -133,6 +133,9 @@ static int same_page(const volatile u64 *a, const u64 *b)
  */
 struct overwrite {
 	u64 dst, src, npages;
+	/* the pages lie on huge pages (COW_HUGE): a drop would take the whole huge page, the
+	   write copies it (the pages left as they are keep the content they had) */
+	u64 huge;
 };
 
 static void overwrite_flush(struct ctx *c, struct overwrite *o)
@@ -142,7 +145,8 @@ static void overwrite_flush(struct ctx *c, struct overwrite *o)
 	const u64 *s = (const u64 *)o->src;
 	if (!o->npages)
 		return;
-	chk(c, S3(NR_madvise, o->dst, o->npages * PAGE, 4 /* MADV_DONTNEED */), o->dst);
+	if (!o->huge)
+		chk(c, S3(NR_madvise, o->dst, o->npages * PAGE, 4 /* MADV_DONTNEED */), o->dst);
 	if (o->npages >= 16)
 		S3(NR_madvise, o->dst, o->npages * PAGE, 23 /* MADV_POPULATE_WRITE */);
 	for (i = 0; i < n; i++)
@@ -174,7 +178,7 @@ static void compare_run(struct ctx *c, const struct plan_run *r, long pfd)
 	while (done < total) {
 		u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
 		long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, pfd, r->off + done), r->vaddr + done);
-		struct overwrite o = { 0, 0, 0 };
+		struct overwrite o = { 0, 0, 0, r->cmp & COW_HUGE };
 		for (p = 0; p < len; p += PAGE) {
 			volatile u64 *dst = (volatile u64 *)(r->vaddr + done + p);
 			const u64 *img = (const u64 *)((u64)src + p);
@@ -244,13 +248,13 @@ u64 lay_for_child(struct ctx *c, u64 ci)
 		return 0;
 	for (i = 0; i < ct->nruns; i++) {
 		u64 done = 0, total = r[i].npages * PAGE;
-		if (r[i].cmp != COW_LAY)
+		if ((r[i].cmp & COW_MASK) != COW_LAY)
 			continue;
 		image_fd(c, ct, &r[i], &ccur, &cfd);
 		while (done < total) {
 			u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
 			long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, cfd, r[i].off + done), r[i].vaddr + done);
-			struct overwrite o = { 0, 0, 0 };
+			struct overwrite o = { 0, 0, 0, r[i].cmp & COW_HUGE };
 			for (p = 0; p < len; p += PAGE) {
 				u64 a = r[i].vaddr + done + p;
 				const u64 *img = (const u64 *)((u64)src + p);
@@ -259,7 +263,7 @@ u64 lay_for_child(struct ctx *c, u64 ci)
 				if (same_page((volatile u64 *)a, img))
 					continue;
 				nr = run_at(c, nt, a);
-				if (!nr || nr->cmp != COW_LAY)
+				if (!nr || (nr->cmp & COW_MASK) != COW_LAY)
 					continue;
 				n = S4(NR_pread64, image_fd(c, nt, nr, &ncur, &nfd), buf, PAGE, nr->off + (a - nr->vaddr));
 				if (n != (long)PAGE || !same_page((volatile u64 *)buf, img))
@@ -295,7 +299,7 @@ void refill_after_fork(struct ctx *c)
 		while (done < total) {
 			u64 len = total - done < PAGE_CHUNK ? total - done : PAGE_CHUNK, p;
 			long src = chk(c, S6(NR_mmap, 0, len, 1 /* PROT_READ */, 0x02 | 0x8000 /* MAP_PRIVATE | MAP_POPULATE */, fd, r[i].off + done), r[i].vaddr + done);
-			struct overwrite o = { 0, 0, 0 };
+			struct overwrite o = { 0, 0, 0, r[i].cmp & COW_HUGE };
 			for (p = 0; p < len; p += PAGE) {
 				volatile u64 *dst = (volatile u64 *)(r[i].vaddr + done + p);
 				const u64 *img = (const u64 *)((u64)src + p);
@@ -357,7 +361,7 @@ static void restore_pages(struct ctx *c)
 		if ((r[i].uffd && uffd >= 0) || r[i].lazy)
 			continue; /* (a lazy run: the lazy-pages daemon fills it on fault, lazy_register) */
 		pages_fd(c, &r[i], &cur, &pfd);
-		if (r[i].cmp) {
+		if (r[i].cmp & COW_COMPARE) {
 			set_step(c, STEP_COW);
 			compare_run(c, &r[i], pfd);
 			set_step(c, STEP_PAGES);

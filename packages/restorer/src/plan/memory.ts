@@ -131,7 +131,7 @@ export function aioRingsFrom(aios: readonly Obj[], vmas: readonly VmaPlan[], pid
 export function vmaFrom(v: Obj, files: FilePlanTable, shmem: ShmemTable, pid: number): VmaPlan {
   const s = v.status >>> 0;
   if (s & VMA_AREA_GUARD) throw badInput(`pid ${pid}: guard region ${big(v.start).toString(16)}-${big(v.end).toString(16)} is not an area (isGuardEntry)`, { pid });
-  const base = { start: big(v.start), end: big(v.end), pgoff: big(v.pgoff), prot: v.prot, flags: v.flags, madv: big(v.madv ?? 0n) };
+  const base = { start: big(v.start), end: big(v.end), pgoff: big(v.pgoff), prot: v.prot, flags: v.flags, madv: big(v.madv ?? 0n), ...(v.cow_huge ? { cowHuge: true } : {}) };
   const where = `pid ${pid}: area ${base.start.toString(16)}-${base.end.toString(16)}`;
   if (s & VMA_AREA_VSYSCALL) return { ...base, kind: 'vsyscall' };
   if (s & VMA_AREA_VVAR) return { ...base, kind: 'vvar' };
