@@ -440,6 +440,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     }
     launched = r;
     tLaunch = nowMs();
+    log.debug(`restorer: root task launched (pid ${r.pid})`);
     break;
   }
   if (!launched || !region) {
@@ -561,6 +562,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     }
     if (forkingUs === undefined && started().length === n) forkingUs = Math.round((nowMs() - tLaunch) * 1000);
     if (ready === n) {
+      log.debug(`restorer: every task ready (${n}), forked in ${((forkingUs ?? 0) / 1000).toFixed(1)} ms`);
       for (let i = 0; i < n; i++) {
         const s = readStatus(dv, i);
         compared += Number(s.cmpPages);
@@ -618,6 +620,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
         handed.push({ pid: t.pid, uffd: t.zombie || !s.lazyUffd ? undefined : takeTaskFd(hostOf(t.pid) ?? t.pid, Number(s.lazyUffd - 1n)) });
       }
       await opts.lazyHandOver(handed);
+      log.debug(`restorer: ${handed.filter((h) => h.uffd !== undefined).length} userfaultfd(s) handed to the lazy-pages daemon`);
     } catch (e) {
       return abort(e instanceof Error ? e : new Error(String(e)));
     } finally {

@@ -79,6 +79,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
   const log = o.logger ?? silentLogger;
   const dir = resolve(o.dir);
   const work = resolve(o.workDir ?? dir);
+  log.debug(`lazy-pages: this process started ${performance.now().toFixed(1)} ms ago; wall clock ${new Date().toISOString()}`);
   const pstree = (await readImage(dir, 'pstree.img', 'PSTREE'))!;
   // each task's lazy ranges, found before the restore connects: a task runs (and faults) once it
   // is handed over, and its pagemap (~4,600 entries for 4 GiB) was read and cut into ranges
@@ -112,6 +113,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       const c = acceptConnection(lfd);
       if (c !== null) {
         conn = c;
+        log.debug(`lazy-pages: the restore connected; wall clock ${new Date().toISOString()}`);
         break;
       }
     }
@@ -156,6 +158,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       lpis.push({ pid, realPid, uffd: t.uffd, fetch, iovs, exited: false, xfer: XFER_MIN, retry: [] });
       stats.tasks++;
     }
+    log.debug(`lazy-pages: ${stats.tasks} task(s) taken over`);
     if (!o.noWatchdog) watchdog = startWatchdog(lpis.map((l) => l.uffd), lpis.flatMap((l) => (l.realPid === undefined ? [] : [l.realPid])));
     // (as CRIU's: connected once the tasks are ours; a page server not there ends the restore)
     if (o.pageServer) {
@@ -221,6 +224,7 @@ function serve(lpis: Lpi[], conn: number, stats: LazyPagesResult, log: Logger): 
       } else {
         finished = true;
         connOpen = false;
+        log.debug(`lazy-pages: the restore finished (${stats.faults} fault(s) served, ${stats.copied} page(s) copied so far)`);
       }
     }
     // faults that met a pending event: again, now that the events are read
@@ -252,7 +256,7 @@ function handle(l: Lpi, m: UffdMessage, lpis: Lpi[], stats: LazyPagesResult, log
   switch (m.event) {
     case UFFD_EVENT.PAGEFAULT: {
       const a = (m as { address: bigint }).address & ~(PAGE - 1n);
-      stats.faults++;
+      if (!stats.faults++) log.debug(`lazy-pages: pid ${l.pid}: first fault, at ${a.toString(16)}`);
       l.xfer = XFER_MIN;
       if (!serveFault(l, a, stats)) l.retry.push(a);
       return;
