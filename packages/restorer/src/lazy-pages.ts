@@ -194,7 +194,9 @@ function serve(lpis: Lpi[], conn: number, stats: LazyPagesResult, log: Logger): 
     if (!live.length && finished) return;
     const fds = [...live.map((l) => l.uffd), ...(connOpen ? [conn] : [])];
     if (!fds.length) return;
-    const rev = pollInput(fds, pending ? 0 : 200);
+    // (until the restore has resumed every task, faults only: no background copy competes with
+    // the restore's last steps and the tasks' first ones for a CPU; as CRIU's daemon)
+    const rev = pollInput(fds, pending && finished ? 0 : 200);
     let busy = false;
     live.forEach((l, k) => {
       const r = rev[k]!;
@@ -233,7 +235,7 @@ function serve(lpis: Lpi[], conn: number, stats: LazyPagesResult, log: Logger): 
       for (const a of waiting) if (!serveFault(l, a, stats)) l.retry.push(a);
       if (l.retry.length) busy = true;
     }
-    if (busy) continue;
+    if (busy || !finished) continue;
     // nothing asked: one background piece for the first task with pages missing
     const l = live.find((x) => x.iovs.length > 0);
     if (l) {
