@@ -409,27 +409,30 @@ interface Watchdog {
  * pipe ending without "done" means we died with pages still missing; it then kills the restored
  * tasks and their descendants, by their pids here (`pids`: never those of the images, which in a
  * pid namespace of the tree's own name other processes), and says so in one line.
+ * It is a shell (the pids its arguments), not a second Node: it starts while the restored tasks
+ * take their first steps, and a Node's start-up (tens of ms of CPU) competed with them for it.
  */
 function startWatchdog(uffds: number[], pids: number[]): Watchdog {
-  const script = `
-const fs = require('fs');
-const pids = ${JSON.stringify(pids)};
-let said = '';
-const s = fs.createReadStream(null, { fd: 3 });
-s.on('data', (d) => { said += d; });
-s.on('end', () => {
-  if (said.includes('done')) process.exit(0);
-  const all = new Set();
-  const walk = (p) => { if (p <= 1 || p === process.pid || all.has(p)) return; all.add(p); let ts = []; try { ts = fs.readdirSync('/proc/' + p + '/task'); } catch { return; }
-    for (const t of ts) { let c = ''; try { c = fs.readFileSync('/proc/' + p + '/task/' + t + '/children', 'utf8'); } catch {} for (const x of c.split(' ').filter(Boolean)) walk(Number(x)); } };
-  for (const p of pids) walk(p);
-  let n = 0;
-  for (const p of all) { try { process.kill(p, 'SIGKILL'); n++; } catch {} }
-  process.stderr.write('lazy-pages: the lazy-pages daemon ended with pages still missing: ' + n + ' restored task(s) killed (' + [...all].join(' ') + ')\\n');
-  process.exit(1);
-});`;
+  const script = `said=$(cat <&3)
+case $said in *done*) exit 0 ;; esac
+all=' '
+walk() {
+  case "$all" in *" $1 "*) return ;; esac
+  [ "$1" -gt 1 ] && [ "$1" != "$$" ] || return
+  all="$all$1 "
+  local t c
+  for t in /proc/"$1"/task/*; do
+    for c in $(cat "$t/children" 2>/dev/null); do walk "$c"; done
+  done
+}
+for p in "$@"; do walk "$p"; done
+n=0
+for p in $all; do kill -9 "$p" 2>/dev/null && n=$((n + 1)); done
+set -- $all
+echo "lazy-pages: the lazy-pages daemon ended with pages still missing: $n restored task(s) killed ($*)" >&2
+exit 1`;
   const p = openPipe(4096);
-  const child: ChildProcess = process.getBuiltinModule('node:child_process').spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit', p.rd, ...uffds], detached: true });
+  const child: ChildProcess = process.getBuiltinModule('node:child_process').spawn('/bin/sh', ['-c', script, 'lazy-pages-watchdog', ...pids.map(String)], { stdio: ['ignore', 'ignore', 'inherit', p.rd, ...uffds], detached: true });
   child.unref();
   closeFd(p.rd);
   let wr = p.wr;
