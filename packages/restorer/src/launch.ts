@@ -673,6 +673,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   }
   // resume everything at once; the launcher removes the restorer region from every task and
   // stops again, as its last step, each task that was dumped stopped (every task with -s)
+  log.debug('restorer: resuming the tasks');
   const fin = native.finish({
     status,
     tasks: finishTasks,
