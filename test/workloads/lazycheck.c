@@ -1,4 +1,4 @@
-/* lazycheck MIB MODE STATEFILE [TICKFILE]: MIB of private anonymous memory with a known pattern,
+/* lazycheck MIB MODE STATEFILE [TICKFILE [RESUMEFILE]]: MIB of private anonymous memory with a known pattern,
  * plus an 8 MiB area where only every 4th page was ever written (the others must read as zeros).
  * On SIGUSR1 every word is checked ("check ok bad=0" / "check bad bad=N"), after what MODE asks:
  *   check   nothing more;
@@ -6,7 +6,10 @@
  *   munmap  the second half of the pattern is unmapped, then the first quarter moved elsewhere
  *           with mremap and checked there (done=unmap+remap);
  *   tick    from the start, a CLOCK_REALTIME timestamp (ns) is written at offset 0 of TICKFILE
- *           every 50 us: after a restore, the first one tells when the workload ran again.
+ *           every 50 us: after a restore, the first one tells when the workload ran again. With
+ *           RESUMEFILE too, each tick that comes more than 20 ms after the one before (the first
+ *           after a restore, or a long wait for a CPU) is also appended there: a reader coming
+ *           late still finds the first tick after a given moment (TICKFILE has the last one).
  * MODE ns-<mode> (e.g. ns-check): the same as <mode>, by the init of a pid namespace of its own
  * (its outside parent says "ready pid=<init as crtools sees it>" and exits), so that a restore on
  * this host while the dumped tree still exists (dump --lazy-pages serves from the frozen tree)
@@ -51,7 +54,10 @@ int main(int argc, char **argv) {
 		setsid();
 		ready_fd = p[1];
 	}
+	int resumed = -1;
+	uint64_t last = 0;
 	if (!strcmp(mode, "tick")) tick = open(argv[4], O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (tick >= 0 && argc > 5) resumed = open(argv[5], O_WRONLY | O_APPEND | O_CREAT | O_TRUNC, 0644);
 	wl_handle_usr1();
 	uint64_t *mem = mmap(0, words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint64_t *sp = mmap(0, SPARSE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -68,6 +74,8 @@ int main(int argc, char **argv) {
 				clock_gettime(CLOCK_REALTIME, &ts);
 				uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 				if (pwrite(tick, &ns, sizeof ns, 0) != sizeof ns) return 1;
+				if (resumed >= 0 && ns - last > 20000000ull && write(resumed, &ns, sizeof ns) != sizeof ns) return 1;
+				last = ns;
 				usleep(50);
 			}
 			wl_want_check = 0;

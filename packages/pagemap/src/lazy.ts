@@ -19,20 +19,35 @@ export interface LazyRange {
   end: bigint;
 }
 
-/** The lazy ranges of a task: its PE_LAZY entries within its lazily restorable areas, in address order. */
+/**
+ * The lazy ranges of a task: its PE_LAZY entries within its lazily restorable areas, in address
+ * order, entries that follow each other inside one area joined into one range (a dump's page
+ * pipes cut a 4 GiB area into ~4,600 entries: as many ranges cost the restore's plan and the
+ * daemon's every lookup). `entries` in address order, as a PageReader has them.
+ */
 export function lazyRanges(entries: readonly ReaderEntry[], vmas: readonly Pick<PlanVma, 'start' | 'end' | 'flags' | 'status'>[]): LazyRange[] {
   const areas = vmas.filter((v) => vmaCanBeLazy(v as PlanVma)).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const out: LazyRange[] = [];
+  // the first area that may meet the next entry, and the area of the last range
+  let k = 0;
+  let lastArea = -1;
+  let prev = -1n;
   for (const e of entries) {
     if (!(e.flags & PE_LAZY)) continue;
     const a = e.vaddr;
     const b = e.vaddr + BigInt(e.nrPages) * PAGE;
-    for (const v of areas) {
-      if (v.end <= a) continue;
-      if (v.start >= b) break;
+    if (a < prev) k = 0; // (not in address order after all: look from the first area again)
+    prev = a;
+    while (k < areas.length && areas[k]!.end <= a) k++;
+    for (let j = k; j < areas.length && areas[j]!.start < b; j++) {
+      const v = areas[j]!;
       const s = v.start > a ? v.start : a;
       const t = v.end < b ? v.end : b;
-      out.push({ start: s, end: t }); // each within one area: UFFDIO_COPY fills one area at a time
+      // each within one area: UFFDIO_COPY fills one area at a time
+      const last = out[out.length - 1];
+      if (last && lastArea === j && last.end === s) last.end = t;
+      else out.push({ start: s, end: t });
+      lastArea = j;
     }
   }
   return out;

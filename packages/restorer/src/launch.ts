@@ -445,6 +445,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     }
     launched = r;
     tLaunch = nowMs();
+    log.debug(`restorer: root task launched (pid ${r.pid})`);
     break;
   }
   if (!launched || !region) {
@@ -566,6 +567,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     }
     if (forkingUs === undefined && started().length === n) forkingUs = Math.round((nowMs() - tLaunch) * 1000);
     if (ready === n) {
+      log.debug(`restorer: every task ready (${n}), forked in ${((forkingUs ?? 0) / 1000).toFixed(1)} ms`);
       for (let i = 0; i < n; i++) {
         const s = readStatus(dv, i);
         compared += Number(s.cmpPages);
@@ -623,6 +625,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
         handed.push({ pid: t.pid, uffd: t.zombie || !s.lazyUffd ? undefined : takeTaskFd(hostOf(t.pid) ?? t.pid, Number(s.lazyUffd - 1n)) });
       }
       await opts.lazyHandOver(handed);
+      log.debug(`restorer: ${handed.filter((h) => h.uffd !== undefined).length} userfaultfd(s) handed to the lazy-pages daemon`);
     } catch (e) {
       return abort(e instanceof Error ? e : new Error(String(e)));
     } finally {
@@ -682,6 +685,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   }
   // resume everything at once; the launcher removes the restorer region from every task and
   // stops again, as its last step, each task that was dumped stopped (every task with -s)
+  log.debug('restorer: resuming the tasks');
   const fin = native.finish({
     status,
     tasks: finishTasks,

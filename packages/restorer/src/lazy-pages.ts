@@ -79,6 +79,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
   const log = o.logger ?? silentLogger;
   const dir = resolve(o.dir);
   const work = resolve(o.workDir ?? dir);
+  log.debug(`lazy-pages: this process started ${performance.now().toFixed(1)} ms ago; wall clock ${new Date().toISOString()}`);
   const pstree = (await readImage(dir, 'pstree.img', 'PSTREE'))!;
   // each task's lazy ranges, found before the restore connects: a task runs (and faults) once it
   // is handed over, and its pagemap (~4,600 entries for 4 GiB) was read and cut into ranges
@@ -112,6 +113,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       const c = acceptConnection(lfd);
       if (c !== null) {
         conn = c;
+        log.debug(`lazy-pages: the restore connected; wall clock ${new Date().toISOString()}`);
         break;
       }
     }
@@ -156,6 +158,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       lpis.push({ pid, realPid, uffd: t.uffd, fetch, iovs, exited: false, xfer: XFER_MIN, retry: [] });
       stats.tasks++;
     }
+    log.debug(`lazy-pages: ${stats.tasks} task(s) taken over`);
     if (!o.noWatchdog) watchdog = startWatchdog(lpis.map((l) => l.uffd), lpis.flatMap((l) => (l.realPid === undefined ? [] : [l.realPid])));
     // (as CRIU's: connected once the tasks are ours; a page server not there ends the restore)
     if (o.pageServer) {
@@ -191,7 +194,9 @@ function serve(lpis: Lpi[], conn: number, stats: LazyPagesResult, log: Logger): 
     if (!live.length && finished) return;
     const fds = [...live.map((l) => l.uffd), ...(connOpen ? [conn] : [])];
     if (!fds.length) return;
-    const rev = pollInput(fds, pending ? 0 : 200);
+    // (until the restore has resumed every task, faults only: no background copy competes with
+    // the restore's last steps and the tasks' first ones for a CPU; as CRIU's daemon)
+    const rev = pollInput(fds, pending && finished ? 0 : 200);
     let busy = false;
     live.forEach((l, k) => {
       const r = rev[k]!;
@@ -221,6 +226,7 @@ function serve(lpis: Lpi[], conn: number, stats: LazyPagesResult, log: Logger): 
       } else {
         finished = true;
         connOpen = false;
+        log.debug(`lazy-pages: the restore finished (${stats.faults} fault(s) served, ${stats.copied} page(s) copied so far)`);
       }
     }
     // faults that met a pending event: again, now that the events are read
@@ -229,7 +235,7 @@ function serve(lpis: Lpi[], conn: number, stats: LazyPagesResult, log: Logger): 
       for (const a of waiting) if (!serveFault(l, a, stats)) l.retry.push(a);
       if (l.retry.length) busy = true;
     }
-    if (busy) continue;
+    if (busy || !finished) continue;
     // nothing asked: one background piece for the first task with pages missing
     const l = live.find((x) => x.iovs.length > 0);
     if (l) {
@@ -252,7 +258,7 @@ function handle(l: Lpi, m: UffdMessage, lpis: Lpi[], stats: LazyPagesResult, log
   switch (m.event) {
     case UFFD_EVENT.PAGEFAULT: {
       const a = (m as { address: bigint }).address & ~(PAGE - 1n);
-      stats.faults++;
+      if (!stats.faults++) log.debug(`lazy-pages: pid ${l.pid}: first fault, at ${a.toString(16)}`);
       l.xfer = XFER_MIN;
       if (!serveFault(l, a, stats)) l.retry.push(a);
       return;
@@ -403,27 +409,30 @@ interface Watchdog {
  * pipe ending without "done" means we died with pages still missing; it then kills the restored
  * tasks and their descendants, by their pids here (`pids`: never those of the images, which in a
  * pid namespace of the tree's own name other processes), and says so in one line.
+ * It is a shell (the pids its arguments), not a second Node: it starts while the restored tasks
+ * take their first steps, and a Node's start-up (tens of ms of CPU) competed with them for it.
  */
 function startWatchdog(uffds: number[], pids: number[]): Watchdog {
-  const script = `
-const fs = require('fs');
-const pids = ${JSON.stringify(pids)};
-let said = '';
-const s = fs.createReadStream(null, { fd: 3 });
-s.on('data', (d) => { said += d; });
-s.on('end', () => {
-  if (said.includes('done')) process.exit(0);
-  const all = new Set();
-  const walk = (p) => { if (p <= 1 || p === process.pid || all.has(p)) return; all.add(p); let ts = []; try { ts = fs.readdirSync('/proc/' + p + '/task'); } catch { return; }
-    for (const t of ts) { let c = ''; try { c = fs.readFileSync('/proc/' + p + '/task/' + t + '/children', 'utf8'); } catch {} for (const x of c.split(' ').filter(Boolean)) walk(Number(x)); } };
-  for (const p of pids) walk(p);
-  let n = 0;
-  for (const p of all) { try { process.kill(p, 'SIGKILL'); n++; } catch {} }
-  process.stderr.write('lazy-pages: the lazy-pages daemon ended with pages still missing: ' + n + ' restored task(s) killed (' + [...all].join(' ') + ')\\n');
-  process.exit(1);
-});`;
+  const script = `said=$(cat <&3)
+case $said in *done*) exit 0 ;; esac
+all=' '
+walk() {
+  case "$all" in *" $1 "*) return ;; esac
+  [ "$1" -gt 1 ] && [ "$1" != "$$" ] || return
+  all="$all$1 "
+  local t c
+  for t in /proc/"$1"/task/*; do
+    for c in $(cat "$t/children" 2>/dev/null); do walk "$c"; done
+  done
+}
+for p in "$@"; do walk "$p"; done
+n=0
+for p in $all; do kill -9 "$p" 2>/dev/null && n=$((n + 1)); done
+set -- $all
+echo "lazy-pages: the lazy-pages daemon ended with pages still missing: $n restored task(s) killed ($*)" >&2
+exit 1`;
   const p = openPipe(4096);
-  const child: ChildProcess = process.getBuiltinModule('node:child_process').spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit', p.rd, ...uffds], detached: true });
+  const child: ChildProcess = process.getBuiltinModule('node:child_process').spawn('/bin/sh', ['-c', script, 'lazy-pages-watchdog', ...pids.map(String)], { stdio: ['ignore', 'ignore', 'inherit', p.rd, ...uffds], detached: true });
   child.unref();
   closeFd(p.rd);
   let wr = p.wr;

@@ -182,6 +182,8 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
   const log = criuLog.logger('restore');
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   log.info(`Restoring from ${dir}`);
+  // (where a restore's fixed cost goes: the log's times start here, after Node's start-up)
+  log.debug(`restore: this process started ${performance.now().toFixed(1)} ms ago; wall clock ${new Date().toISOString()}`);
   // as CRIU: with --cpu-cap (the image bit), cpuinfo.img must be there and fit this CPU
   if (o.cpu_cap & CPU_CAP.IMAGE) {
     await validateCpuinfoImage(dir, o.cpu_cap, { logger: log });
@@ -191,6 +193,7 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
   // --lazy-pages: the daemon must be there before any task is made (as CRIU, in the work directory)
   if (o.lazy_pages) requireLazyPages();
   const lazy = o.lazy_pages ? LazyPagesClient.connect(o.work_dir ? resolve(o.work_dir) : dir) : undefined;
+  if (lazy) log.debug('lazy-pages: connected to the daemon');
   try {
     return await restoreLaunched(o, ctx, dir, rel, criuLog, t0, inherit, lazy);
   } finally {
@@ -221,6 +224,7 @@ async function restorePlanned(
   // (--external, --ext-mount-map, --veth-pair: the network devices' and the mounts' externals)
   const ext = restoreExternals(o);
   const jobPlan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, extUnixSk: o.ext_unix_sk, skipFileRwxCheck: o.skip_file_rwx_check, emptyNs: o.empty_ns, netExternals: ext, ...(root ? { root } : {}) }), ownSession(), o.shell_job);
+  log.debug(`restore plan: ready (${jobPlan.tasks.length} task(s))`);
   // (-j: the shell's terminal, outside the tree, is one of the restore's)
   const terminal = shellTerminal(jobPlan);
   try {
@@ -338,6 +342,7 @@ async function restoreInside(
     // yard's mounts go before the tree runs on, or the root is waited for)
     cgroups.release();
   }
+  log.debug('restore: every task resumed');
   if (lazy) {
     // the tasks run; their missing pages come from the daemon, which has every userfaultfd
     try {

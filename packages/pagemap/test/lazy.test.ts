@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PE_LAZY, PE_PRESENT, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_REGULAR } from '../src/constants.js';
+import { lazyRanges } from '../src/lazy.js';
+import type { ReaderEntry } from '../src/reader.js';
+
+const P = 4096n;
+const anon = (start: bigint, end: bigint) => ({ start: start * P, end: end * P, flags: MAP_PRIVATE | MAP_ANONYMOUS, status: VMA_AREA_REGULAR | VMA_ANON_PRIVATE });
+const shared = (start: bigint, end: bigint) => ({ start: start * P, end: end * P, flags: MAP_SHARED | MAP_ANONYMOUS, status: VMA_AREA_REGULAR | VMA_ANON_SHARED });
+const entry = (page: bigint, nrPages: number, flags = PE_PRESENT | PE_LAZY): ReaderEntry => ({ vaddr: page * P, nrPages, flags, offset: 0 });
+const pages = (rs: { start: bigint; end: bigint }[]) => rs.map((r) => [Number(r.start / P), Number(r.end / P)]);
+
+describe('lazyRanges', () => {
+  it('joins entries that follow each other inside one area (a dump cuts a big area into many entries)', () => {
+    const es = Array.from({ length: 1000 }, (_, i) => entry(0x100n + BigInt(i) * 4n, 4));
+    expect(pages(lazyRanges(es, [anon(0x100n, 0x100n + 4000n)]))).toEqual([[0x100, 0x100 + 4000]]);
+  });
+
+  it('never across a gap (pages never touched), an area boundary, or an entry that is not lazy', () => {
+    const vmas = [anon(0x10n, 0x20n), anon(0x20n, 0x30n), anon(0x40n, 0x50n)];
+    const es = [
+      entry(0x10n, 2), entry(0x12n, 2), // joined
+      entry(0x15n, 1), // after a gap
+      entry(0x1en, 4), // spans two adjacent areas: cut at 0x20
+      entry(0x22n, 2), // follows the second piece: joined with it
+      entry(0x24n, 2, PE_PRESENT), // not lazy
+      entry(0x26n, 2),
+      entry(0x48n, 4),
+    ];
+    expect(pages(lazyRanges(es, vmas))).toEqual([[0x10, 0x14], [0x15, 0x16], [0x1e, 0x20], [0x20, 0x24], [0x26, 0x28], [0x48, 0x4c]]);
+  });
+
+  it('only within areas that may be restored lazily (not shared memory), clipped to them', () => {
+    const es = [entry(0x8n, 16), entry(0x18n, 8), entry(0x40n, 8)];
+    expect(pages(lazyRanges(es, [anon(0xcn, 0x1cn), shared(0x40n, 0x48n)]))).toEqual([[0xc, 0x1c]]);
+  });
+
+  it('entries out of address order are still all found', () => {
+    const vmas = [anon(0x10n, 0x20n), anon(0x30n, 0x40n)];
+    expect(pages(lazyRanges([entry(0x30n, 2), entry(0x10n, 2)], vmas))).toEqual([[0x30, 0x32], [0x10, 0x12]]);
+  });
+});
