@@ -15,9 +15,10 @@ export JOBS=max
 # real program the TCP tests carry with a client outside the tree, and PostgreSQL 15, carried as
 # the init of its own namespaces with a client outside (test/restore/postgres.test.ts); podman,
 # which checkpoints containers through runc with crtools as its criu (test/rpc/podman.test.ts),
-# and zstd, its default archive compression, which crit x reads through the zstd tool.
+# zstd, its default archive compression, which crit x reads through the zstd tool, and tmux,
+# a real program the terminal tests carry (a server with a shell in its pane: test/restore/tty.test.ts).
 need=()
-for pkg in gcc make python3 criu python3-protobuf runc busybox-static default-jre-headless iptables nftables iproute2 redis-server postgresql-15 podman zstd; do
+for pkg in gcc make python3 criu python3-protobuf runc busybox-static default-jre-headless iptables nftables iproute2 redis-server postgresql-15 podman zstd tmux; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
