@@ -747,7 +747,7 @@ async function dumpFrozen(
         const stats = opts.pageServer
           ? await sendPages(opts.pageServer, 'task', view.pid(pid), plan.entries, pid, () => checkAbort(signal))
           : pageMethod === 'splice'
-          ? await writePagesSpliced(inf, dir, view.pid(pid), nextPagesId(), plan.entries, () => checkAbort(signal), vmas.filter((v) => !(v.prot & 1 /* PROT_READ */)))
+          ? await writePagesSpliced(inf, dir, pid, nextPagesId(), plan.entries, () => checkAbort(signal), vmas.filter((v) => !(v.prot & 1 /* PROT_READ */)), view.pid(pid))
           : await writePagemap({
             dir, id: view.pid(pid), pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },
