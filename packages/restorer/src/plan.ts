@@ -381,6 +381,8 @@ export interface NetLinkPlan {
    * `outside`, the peer is one of these links
    */
   peer?: { ifindex: number; outside?: { name: string; bridge?: string } };
+  /** a veth moved in from criu's namespace, where the caller made it (--external netdev[NAME]:DEVICE): that device's name */
+  moveFrom?: string;
   /** a macvlan: its mode and flags, and the device of criu's namespace it hangs on (--external macvlan[NAME]:DEVICE) */
   macvlan?: { mode: number; flags?: number; lower: string };
   conf4: (string | null)[];
