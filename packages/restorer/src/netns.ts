@@ -137,7 +137,12 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): Made
       setLink(path, { ...set, flags: l.flags & ~IFF_UP });
       write(confWrites('ipv4', l.name, l.conf4, NET_CONF4));
       write(confWrites('ipv6', l.name, l.conf6, NET_CONF6));
-      if (l.flags & IFF_UP) setLink(path, { ...set, flags: l.flags });
+      if (l.flags & IFF_UP) {
+        setLink(path, { ...set, flags: l.flags });
+        // bringing a link up sets its IPv6 MTU (conf/DEV/mtu) to the device's: written again
+        // (zdtm's netns-dev: lo's set to 1280 came back 65536)
+        write(confWrites('ipv6', l.name, l.conf6, NET_CONF6).filter(([f]) => f.endsWith('/mtu')));
+      }
     }
     const feed = (argv: string[], data: Buffer | undefined) => {
       if (data?.length) netnsTool(path, argv, { input: data });
