@@ -12,7 +12,7 @@
  * inotify watch on a file unlinked since, a working directory in the /proc directory of a
  * process gone (zdtm unhashed_proc).
  */
-import { readdirSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync, writeSync, openSync, closeSync, linkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync, writeSync, openSync, closeSync, linkSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alive, critDecode, expectDumpRefused, killAllStarted, killTree, procStatus, sleep, startWorkload, tmp, waitGone, waitReaped, criu } from './helpers.js';
@@ -97,6 +97,43 @@ describe('an unlinked file that keeps other links', () => {
     expect(readdirSync(dir).filter((n) => n === 'a')).toEqual([]);
     expect(readlinkSync(`/proc/${w.pid}/fd/3`)).toBe(`${a} (deleted)`);
     expect(statSync(`/proc/${w.pid}/fd/3`).ino).toBe(statSync(b).ino);
+    const fd = openSync(`/proc/${w.pid}/fd/3`, 'r+');
+    writeSync(fd, 'J', 0);
+    closeSync(fd);
+    expect(readFileSync(b, 'utf8')).toBe('Jello');
+    killTree(w.pid);
+    expect(waitGone(w.pid)).toBe(true);
+  });
+
+  it('--link-remap with the removed name\'s directory removed too (zdtm unlink_regular00): the link goes in the directory above, the restore opens the same file by it and removes it', () => {
+    const dir = tmp('link-remap-rmdir');
+    const sub = path.join(dir, 'sub');
+    mkdirSync(sub);
+    const a = path.join(sub, 'a');
+    const b = path.join(dir, 'b');
+    writeFileSync(a, 'hello');
+    linkSync(a, b);
+    const w = startWorkload('launch', ['/bin/sh', '-c', `exec 3<>${a}; rm ${a}; rmdir ${sub}; exec sleep 1000`], dir);
+    for (let i = 0; i < 500 && !(existsSync(sub) === false && readlinkSync(`/proc/${w.pid}/exe`).endsWith('/sleep')); i++) sleep(10);
+    expect(readlinkSync(`/proc/${w.pid}/fd/3`)).toBe(`${a} (deleted)`);
+    const remaps = () => readdirSync(dir).filter((n) => n.startsWith('link_remap.'));
+    const img = tmp('link-remap-rmdir-img');
+    const d = criu(['dump', '-t', String(w.pid), '-D', img, '--link-remap']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const [link] = remaps();
+    expect(link).toMatch(/^link_remap\.\d+$/);
+    expect(statSync(path.join(dir, link!)).ino).toBe(statSync(b).ino);
+    const remap = critDecode(path.join(img, 'remap-fpath.img')).entries;
+    const files = critDecode(path.join(img, 'files.img')).entries;
+    expect(files.find((f: any) => f.id === remap[0].remap_id)?.reg?.name).toBe(path.join(dir, link!));
+    const r = restoreDir(img);
+    expect(r.code, r.stderr).toBe(0);
+    expect(remaps()).toEqual([]);
+    expect(existsSync(sub)).toBe(false);
+    // the same inode as b (what it was), opened by the link's name (the removed one's directory is gone)
+    expect(statSync(`/proc/${w.pid}/fd/3`).ino).toBe(statSync(b).ino);
+    expect(readlinkSync(`/proc/${w.pid}/fd/3`)).toBe(`${path.join(dir, link!)} (deleted)`);
     const fd = openSync(`/proc/${w.pid}/fd/3`, 'r+');
     writeSync(fd, 'J', 0);
     closeSync(fd);

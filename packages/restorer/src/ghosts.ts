@@ -45,6 +45,18 @@ const SAME: GhostPlaces = { task: (p) => p, now: (p) => p, inTree: () => '', rea
 const under = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
 
 /**
+ * A linked remap (--link-remap) whose link_remap name the dump put in a directory above the
+ * removed name's, that directory being gone too (removed after the file: zdtm's
+ * unlink_regular00): the tasks open the file by the link_remap name, as CRIU 4.2 opens it,
+ * since the removed name cannot be given back without making its directory again.
+ */
+function opensLinkName(g: GhostPlan): boolean {
+  if (g.linked === undefined) return false;
+  const dir = (p: string) => p.slice(0, p.lastIndexOf('/'));
+  return dir(g.linked) !== dir(g.path);
+}
+
+/**
  * The places of a plan's unlinked files: the restorer's own paths for a tree in its mount
  * namespace; with a mount namespace of the tree's, the mounts made anew are reached from inside;
  * under --root (`mountRoot`) every path is the tree's, below the new root.
@@ -260,6 +272,11 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
     if (!existsSync(from)) {
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: ${g.linked}, the name the dump gave ${g.path} (--link-remap), is gone`, { path: g.linked! }, ExitCode.FAILED);
     }
+    if (opensLinkName(g)) {
+      // its directory was gone at dump: the tasks open the link_remap name itself (as CRIU 4.2)
+      linkedNames.push(from);
+      return from;
+    }
     try {
       linkSync(from, at);
     } catch (e) {
@@ -282,7 +299,12 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
       }
       if (at === undefined) {
         later.push(i);
-        paths.push(places.task(g.path));
+        paths.push(places.task(opensLinkName(g) ? g.linked! : g.path));
+        return;
+      }
+      if (opensLinkName(g)) {
+        make(g, i, at);
+        paths.push(places.task(g.linked!));
         return;
       }
       // the temporary name lies beside the original one: the tasks reach it beside theirs
@@ -300,7 +322,8 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
       const base = `/proc/self/fd/${treeRoot}`;
       for (const i of later.splice(0)) {
         const g = plan.ghosts![i]!;
-        if (make(g, i, `${base}${g.path}`) !== `${base}${g.path}`) {
+        if (opensLinkName(g)) make(g, i, `${base}${g.path}`);
+        else if (make(g, i, `${base}${g.path}`) !== `${base}${g.path}`) {
           throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the unlinked file ${g.path}: its name is taken in the tree's mount namespace, where the tasks open it by that name`, { path: g.path }, ExitCode.FAILED);
         }
       }

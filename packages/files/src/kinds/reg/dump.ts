@@ -321,19 +321,33 @@ export class RegFiles implements DumpKind {
   private linked(origId: number, source: string, key: string, what: string, at: { pid: number; name: string; mnt?: number }): void {
     let lid = this.linkedByInode.get(key);
     if (lid === undefined) {
-      const dir = at.name.slice(0, at.name.lastIndexOf('/')) || '';
+      let dir = at.name.slice(0, at.name.lastIndexOf('/')) || '';
       let name = '';
-      lid = this.ids.add((fid) => {
-        name = `${dir}/link_remap.${fid}`;
-        const reg: Entry = { id: fid, flags: 0, pos: 0n, fown: fown(), name };
+      let reg: Entry = {};
+      let fid = 0;
+      lid = this.ids.add((id) => {
+        fid = id;
+        name = `${dir}/link_remap.${id}`;
+        reg = { id, flags: 0, pos: 0n, fown: fown(), name };
         if (at.mnt !== undefined) reg['mnt_id'] = at.mnt;
-        return { type: 'REG', id: fid, reg };
+        return { type: 'REG', id, reg };
       });
-      const host = `/proc/${at.pid}/root${name}`;
-      try {
-        linkFollow(source, host);
-      } catch (e) {
-        throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: the file's name was removed while it keeps other links, and --link-remap cannot give it the name ${name}: ${(e as Error).message}`, { context: {}, exitCode: ExitCode.UNSUPPORTED, cause: e });
+      let host = `/proc/${at.pid}/root${name}`;
+      // the directory the name was in is gone too (removed after it): the name goes in the
+      // nearest directory above that is still there, as CRIU 4.2 puts it
+      for (;;) {
+        try {
+          linkFollow(source, host);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dir === '') {
+            throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: the file's name was removed while it keeps other links, and --link-remap cannot give it the name ${name}: ${(e as Error).message}`, { context: {}, exitCode: ExitCode.UNSUPPORTED, cause: e });
+          }
+          dir = dir.slice(0, dir.lastIndexOf('/'));
+          name = `${dir}/link_remap.${fid}`;
+          reg['name'] = name;
+          host = `/proc/${at.pid}/root${name}`;
+        }
       }
       this.linkRemap!.made.push(host);
       this.linkedByInode.set(key, lid);
