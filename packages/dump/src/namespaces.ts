@@ -198,7 +198,7 @@ export class Namespaces {
       }
     }
     if (nested.length) {
-      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in nested namespaces (${nested.join(', ')}: neither criu's nor the root's), which are not supported (as CRIU)`, {
+      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in nested namespaces (${nested.join(', ')}: neither criu's nor the root's), which are not supported (${nested.some((k) => k === 'mnt' || k === 'net') ? 'CRIU 4.2 carries a second mount or network namespace of a tree; crtools does not yet' : 'as CRIU'})`, {
         context: { pid, namespaces: nested.join(',') }, exitCode: ExitCode.UNSUPPORTED,
       }));
     }
