@@ -52,10 +52,6 @@ describe('runMain (the bins around the commands)', () => {
     const l = run('criu', ['dump', '-t', '1', '-D', '/nonexistent-notyet', '--stream']);
     expect(l.status).toBe(4);
     expect(l.stderr).toBe('criu: --stream is not supported yet (crtools issue 16)\n');
-    // (--pidfd-store SOCK: zdtm's pidfd_store_sk gave it and got "unrecognized option", exit 1)
-    const p = run('criu', ['dump', '-t', '1', '-D', '/nonexistent-notyet', '--pidfd-store', '/x.sock']);
-    expect(p.status).toBe(4);
-    expect(p.stderr).toBe('criu: --pidfd-store is not supported yet (crtools issue 16)\n');
     // swrk and service are served (@crtools/rpc; test/rpc): swrk on a descriptor that is no socket says so
     const w = run('criu', ['swrk', '99']);
     expect(w.status).toBe(1);

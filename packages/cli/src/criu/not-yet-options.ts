@@ -31,8 +31,6 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   'ext-unix-sk': B(15, 'x'), 'force-irmap': B(15), 'irmap-scan-path': S(15), 'allow-uprobes': B(15), 'exec-cmd': B(15),
   // pre-dump, page server, lazy pages (16)
   'page-server': B(16), address: S(16), port: S(16), 'auto-dedup': B(16), 'lazy-pages': B(16), stream: B(16), 'ps-socket': S(16),
-  // (a unix socket holding the tree's pidfds between pre-dumps, to tell a pid reused: zdtm's pidfd_store_sk)
-  'pidfd-store': S(16),
   // CRIU's TLS (GnuTLS) on the page server's connections: decided against (a TLS stack to keep in
   // step with GnuTLS's handshake for one transport); tunnel the port instead
   ...Object.fromEntries(['tls', 'tls-cacert', 'tls-cacrl', 'tls-cert', 'tls-key', 'tls-no-cn-verify'].map((n) => [n, {
