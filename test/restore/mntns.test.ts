@@ -134,6 +134,32 @@ describe('a tree in a mount namespace of its own', () => {
     }
   });
 
+  it('bind mounts whose roots were removed since (a directory and a file: zdtm mntns_deleted) are written as CRIU 4.2 writes them and come back bound, the roots removed again; verdict ok', () => {
+    const w = startWorkload('mntns', []);
+    // (in the tree's namespace: a tmpfs of its own, dst bound from src and g from f, then src and f removed)
+    const x = tmp('mntns-deleted');
+    const sh = spawnSync('nsenter', ['-t', String(w.pid), '-m', 'sh', '-c', `mount -t tmpfs deltest ${x} && mkdir ${x}/src ${x}/dst && : > ${x}/f && : > ${x}/g && mount --bind ${x}/src ${x}/dst && mount --bind ${x}/f ${x}/g && rmdir ${x}/src && rm ${x}/f`], { encoding: 'utf8' });
+    expect(sh.status, sh.stderr).toBe(0);
+    const roots = (pid: number) => readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f[4] === `${x}/dst` || f[4] === `${x}/g`).map((f) => `${f[4]!.slice(x.length)} ${f[3]}`).sort();
+    expect(roots(w.pid)).toEqual(['/dst /src//deleted', '/g /f//deleted']);
+    const dir = tmp('mntns-deleted-img');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    const ids = critDecode(`${dir}/ids-1.img`).entries[0];
+    const mnts = critDecode(`${dir}/mountpoints-${ids.mnt_ns_id}.img`).entries.filter((m: { mountpoint: string }) => m.mountpoint === `${x}/dst` || m.mountpoint === `${x}/g`);
+    expect(mnts.map((m: { root: string; deleted?: boolean }) => `${m.root} ${m.deleted}`).sort()).toEqual(['/f true', '/src true']);
+    expect(waitReaped(w.pid)).toBe(true);
+    const pidfile = path.join(dir, 'root.pid');
+    const r = restoreDir(dir, ['--pidfile', pidfile]);
+    expect(r.code, r.stderr).toBe(0);
+    const root = Number(readFileSync(pidfile, 'utf8'));
+    restoredRoots.push(root);
+    expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+    expect(roots(root)).toEqual(['/dst /src//deleted', '/g /f//deleted']);
+    const ls = spawnSync('nsenter', ['-t', String(root), '-m', 'ls', '-A', x], { encoding: 'utf8' });
+    expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(['dst', 'g']);
+  });
+
   it('a restore unmounts nothing of the restorer\'s namespace: a mount made since the dump below a shared mount stays there', () => {
     // a shared mount of ours (the tree's namespace is made as a copy of ours: its copy is a peer)
     const shared = tmp('mntns-shared');

@@ -411,6 +411,8 @@ export interface MountPlan {
   tar?: string;
   /** an external mount (--external mnt[KEY]:...): restored as a bind of what the restore maps KEY to (--ext-mount-map, RPC ext_mnt) */
   extKey?: string;
+  /** a bind mount whose root was removed after it was mounted (mnt_entry.deleted): the root is made for the bind and removed again */
+  deleted?: boolean;
 }
 
 /**

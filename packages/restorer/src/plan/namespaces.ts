@@ -229,6 +229,12 @@ export async function mountsOf(dir: string, id: number): Promise<MountPlan[]> {
     const name = fstypeName(m.fstype) ?? (e.fsname ? String(e.fsname) : undefined);
     if (name) m.fsname = name;
     if (!m.mountpoint.startsWith('/') || !m.root.startsWith('/')) throw badInput(`${f}: mount ${m.id} at "${m.mountpoint}" of root "${m.root}"`, { image: f });
+    if (e.deleted) m.deleted = true;
+    // (an older crtools wrote the root as mountinfo shows it: "ROOT//deleted")
+    if (m.root.endsWith('//deleted')) {
+      m.root = m.root.slice(0, -'//deleted'.length) || '/';
+      m.deleted = true;
+    }
     if (e.ext_key) m.extKey = String(e.ext_key);
     else if (e.ext_mount) throw unsupported(`${f}: mount ${m.id} at ${m.mountpoint} is external without a key (an older CRIU's form), which restore does not take`, { image: f });
     const tar = `tmpfs-dev-${m.dev}.tar.gz.img`;
