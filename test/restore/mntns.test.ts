@@ -8,7 +8,7 @@
  * tempfs_overmounted shapes): their files read through a private copy of the namespace and
  * back under the mounts that cover them; workload test/workloads/mntover.c, both ways with CRIU 4.2.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -158,6 +158,35 @@ describe('a tree in a mount namespace of its own', () => {
     expect(roots(root)).toEqual(['/dst /src//deleted', '/g /f//deleted']);
     const ls = spawnSync('nsenter', ['-t', String(root), '-m', 'ls', '-A', x], { encoding: 'utf8' });
     expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(['dst', 'g']);
+  });
+
+  it('an unlinked file on a read-only mount of the tree\'s own (zdtm ghost_on_rofs, which failed at restore) is refused by name at dump (exit 4), the tree left running', () => {
+    const x = tmp('mntns-rofs');
+    const u = spawn('unshare', ['--mount', '--pid', '--fork', '--mount-proc', 'setsid', 'sh', '-c',
+      `mount --make-rprivate / && mount -t tmpfs rofs ${x} && echo data > ${x}/g && exec 3<${x}/g && rm ${x}/g && mount -o remount,bind,ro ${x} && exec sleep 1000`], { stdio: 'ignore', detached: true });
+    try {
+      let init = 0;
+      for (let i = 0; i < 500; i++) {
+        init = treePids(u.pid!).find((p) => p !== u.pid) ?? 0;
+        try {
+          if (init && readlinkSync(`/proc/${init}/exe`).endsWith('/sleep')) break;
+        } catch {
+          /* not yet */
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+      expect(readlinkSync(`/proc/${init}/fd/3`)).toBe(`${x}/g (deleted)`);
+      const d = criu(['dump', '-t', String(init), '-D', tmp('mntns-rofs-img'), '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(4);
+      expect(d.stderr).toMatch(new RegExp(`fd 3.*the unlinked file lies on a read-only mount of the tree's own \\(mount \\d+\\), which the restore makes anew`));
+      // left running, not traced, still holding the file
+      expect(readFileSync(`/proc/${init}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+      expect(readFileSync(`/proc/${init}/fd/3`, 'utf8')).toBe('data\n');
+    } finally {
+      const pids = treePids(u.pid!);
+      killTree(u.pid!);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
+    }
   });
 
   it('a restore unmounts nothing of the restorer\'s namespace: a mount made since the dump below a shared mount stays there', () => {

@@ -95,6 +95,15 @@ export class TreeMounts {
   }
 
   /**
+   * The mount ids of the tree's own mounts (neither criu's namespace's too nor external) that are
+   * read-only, the mount or its super block: the restore makes them anew, read-only.
+   */
+  readOnlyOwn(): Set<number> {
+    return new Set(this.list.filter((m) => !this.inherited.has(m.mntId) && !this.external.has(m.mntId)
+      && ((mountFlagsOf(m.mountOptions) | superOptionsOf(m.superOptions).sbFlags) & MNT_FLAG.RDONLY)).map((m) => m.mntId));
+  }
+
+  /**
    * --external mnt[]: each mount of the tree's (not its root, not one criu's namespace has too,
    * not named external already) that shows a directory of a mount of criu's namespace (same
    * file system, its root at or below that mount's) is external, as CRIU 4.2's

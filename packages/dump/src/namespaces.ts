@@ -213,6 +213,11 @@ export class Namespaces {
     return this.mounts ? new Set(this.mounts.list.map((m) => m.mntId)) : undefined;
   }
 
+  /** The mount ids of the root's own read-only mounts the restore makes anew (undefined: the namespace is criu's). */
+  readOnlyOwnMountIds(): Set<number> | undefined {
+    return this.mounts?.readOnlyOwn();
+  }
+
   /** The SysV objects of the root's IPC namespace with their contents, read by check(). */
   private sysv: { kind: 'shm' | 'sem' | 'msg'; r: SysvipcRecord; c: SysvContents }[] = [];
   /** SysV segments on huge pages: id → ipc_shm_entry hugetlb_flag */
