@@ -8,7 +8,7 @@
  * tempfs_overmounted shapes): their files read through a private copy of the namespace and
  * back under the mounts that cover them; workload test/workloads/mntover.c, both ways with CRIU 4.2.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -131,6 +131,61 @@ describe('a tree in a mount namespace of its own', () => {
       restoredRoots.push(root);
       expect(compareFingerprints(insideView(before), insideView(fingerprint(root)), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, ...CRIU_TIME_NS])).toEqual([]);
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+    }
+  });
+
+  it('bind mounts whose roots were removed since (a directory and a file: zdtm mntns_deleted) are written as CRIU 4.2 writes them and come back bound, the roots removed again; verdict ok', () => {
+    const w = startWorkload('mntns', []);
+    // (in the tree's namespace: a tmpfs of its own, dst bound from src and g from f, then src and f removed)
+    const x = tmp('mntns-deleted');
+    const sh = spawnSync('nsenter', ['-t', String(w.pid), '-m', 'sh', '-c', `mount -t tmpfs deltest ${x} && mkdir ${x}/src ${x}/dst && : > ${x}/f && : > ${x}/g && mount --bind ${x}/src ${x}/dst && mount --bind ${x}/f ${x}/g && rmdir ${x}/src && rm ${x}/f`], { encoding: 'utf8' });
+    expect(sh.status, sh.stderr).toBe(0);
+    const roots = (pid: number) => readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f[4] === `${x}/dst` || f[4] === `${x}/g`).map((f) => `${f[4]!.slice(x.length)} ${f[3]}`).sort();
+    expect(roots(w.pid)).toEqual(['/dst /src//deleted', '/g /f//deleted']);
+    const dir = tmp('mntns-deleted-img');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    const ids = critDecode(`${dir}/ids-1.img`).entries[0];
+    const mnts = critDecode(`${dir}/mountpoints-${ids.mnt_ns_id}.img`).entries.filter((m: { mountpoint: string }) => m.mountpoint === `${x}/dst` || m.mountpoint === `${x}/g`);
+    expect(mnts.map((m: { root: string; deleted?: boolean }) => `${m.root} ${m.deleted}`).sort()).toEqual(['/f true', '/src true']);
+    expect(waitReaped(w.pid)).toBe(true);
+    const pidfile = path.join(dir, 'root.pid');
+    const r = restoreDir(dir, ['--pidfile', pidfile]);
+    expect(r.code, r.stderr).toBe(0);
+    const root = Number(readFileSync(pidfile, 'utf8'));
+    restoredRoots.push(root);
+    expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+    expect(roots(root)).toEqual(['/dst /src//deleted', '/g /f//deleted']);
+    const ls = spawnSync('nsenter', ['-t', String(root), '-m', 'ls', '-A', x], { encoding: 'utf8' });
+    expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(['dst', 'g']);
+  });
+
+  it('an unlinked file on a read-only mount of the tree\'s own (zdtm ghost_on_rofs, which failed at restore) is refused by name at dump (exit 4), the tree left running', () => {
+    const x = tmp('mntns-rofs');
+    const u = spawn('unshare', ['--mount', '--pid', '--fork', '--mount-proc', 'setsid', 'sh', '-c',
+      `mount --make-rprivate / && mount -t tmpfs rofs ${x} && echo data > ${x}/g && exec 3<${x}/g && rm ${x}/g && mount -o remount,bind,ro ${x} && exec sleep 1000`], { stdio: 'ignore', detached: true });
+    try {
+      let init = 0;
+      for (let i = 0; i < 500; i++) {
+        init = treePids(u.pid!).find((p) => p !== u.pid) ?? 0;
+        try {
+          if (init && readlinkSync(`/proc/${init}/exe`).endsWith('/sleep')) break;
+        } catch {
+          /* not yet */
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+      expect(readlinkSync(`/proc/${init}/fd/3`)).toBe(`${x}/g (deleted)`);
+      const d = criu(['dump', '-t', String(init), '-D', tmp('mntns-rofs-img'), '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(4);
+      expect(d.stderr).toMatch(new RegExp(`fd 3.*the unlinked file lies on a read-only mount of the tree's own \\(mount \\d+\\), which the restore makes anew`));
+      // left running, not traced, still holding the file
+      expect(readFileSync(`/proc/${init}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+      expect(readFileSync(`/proc/${init}/fd/3`, 'utf8')).toBe('data\n');
+    } finally {
+      const pids = treePids(u.pid!);
+      killTree(u.pid!);
+      for (const p of pids) expect(waitGone(p)).toBe(true);
     }
   });
 

@@ -4,7 +4,8 @@
  * MTU, flags, sysctls and IP addresses, its peer made in criu's namespace under the name the
  * restore is given (--veth-pair IN=OUT, --external veth[IN]:OUT@BRIDGE: put in the bridge, up);
  * a veth pair with both ends inside comes back as the pair. Without a name for an outside peer,
- * the restore stops in one line, nothing left. CRIU 4.2 interop both ways. A macvlan on a host
+ * the restore stops in one line, nothing left; a veth the caller made beforehand is moved in as
+ * the tree's (--external netdev[IN]:DEV, as zdtm's cr_veth02). CRIU 4.2 interop both ways. A macvlan on a host
  * device comes back on the device --external macvlan[IN]:DEVICE names.
  * Workload test/workloads/netns.c (its own network namespace, loopback set up).
  */
@@ -138,6 +139,35 @@ describe('veth devices of a tree network namespace', () => {
     } finally {
       waitNoHostLink(host);
       ip(['link', 'del', br]);
+    }
+  });
+
+  it('--external netdev[eth0]:DEV: a veth made beforehand in criu\'s namespace is moved in as eth0 (index, address, MTU, addresses), its peer left outside; verdict ok', () => {
+    const host = HOST('d');
+    const made = HOST('m');
+    const peer = HOST('p');
+    const w = startWithVeths(host);
+    const dir = tmp('veth-netdev');
+    runBy('us', dir, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+    expect(waitReaped(w.pid)).toBe(true);
+    waitNoHostLink(host);
+    // (as zdtm's cr_veth02: the caller makes the pair the restored eth0 is one end of)
+    ip(['link', 'add', made, 'type', 'veth', 'peer', 'name', peer]);
+    try {
+      const r = restoreDir(dir, ['--external', `netdev[eth0]:${made}`]);
+      expect(r.code, r.stderr).toBe(0);
+      const pids = treePids(w.pid);
+      try {
+        expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
+        expectVeths(w.pid, peer);
+        expect(hostLink(made), `${made} is still in criu's namespace`).toBeUndefined();
+      } finally {
+        killTree(w.pid);
+        for (const p of pids) expect(waitGone(p)).toBe(true);
+      }
+      waitNoHostLink(peer);
+    } finally {
+      if (hostLink(made)) ip(['link', 'del', made]);
     }
   });
 

@@ -36,6 +36,7 @@ function expectNetPrint(pid: number): void {
   expect(net.sysctls['/proc/sys/net/unix/max_dgram_qlen']).toBe('123');
   expect(net.sysctls['/proc/sys/net/ipv4/conf/lo/arp_ignore']).toBe('2');
   expect(net.sysctls['/proc/sys/net/ipv6/conf/default/hop_limit']).toBe('44');
+  expect(net.sysctls['/proc/sys/net/ipv6/conf/lo/mtu']).toBe('1280');
 }
 
 describe('a tree in a network namespace of its own', () => {

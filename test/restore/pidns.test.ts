@@ -109,6 +109,22 @@ describe('a tree in a pid namespace of its own', () => {
     restoredRoots.splice(0);
   });
 
+  it('pages behind PROT_NONE (read through /proc/PID/mem by the real pid, not the pid inside: zdtm maps04 in its ns flavour) come back as they were, verdict ok', () => {
+    const w = startWorkload('pidns', ['protnone']);
+    const dir = tmp('pidns-protnone');
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--file-locks']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const pidfile = path.join(dir, 'root.pid');
+    const r = restoreDir(dir, ['--pidfile', pidfile]);
+    expect(r.code, r.stderr).toBe(0);
+    const root = Number(readFileSync(pidfile, 'utf8'));
+    restoredRoots.push(root);
+    expect(askVerdict(w.state, root, 10_000)).toBe(VERDICT);
+    killAndCheck(root);
+    restoredRoots.splice(0);
+  });
+
   it('--check-only on such a tree finds nothing to refuse; the tree runs on', () => {
     const w = startWorkload('pidns', []);
     const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('pidns-check'), '--file-locks']);

@@ -22,6 +22,8 @@ static const struct { const char *path, *value; } SYSCTLS[] = {
 	{ "/proc/sys/net/ipv4/conf/default/accept_source_route", "1" },
 	{ "/proc/sys/net/ipv4/conf/lo/arp_ignore", "2" },
 	{ "/proc/sys/net/ipv6/conf/lo/hop_limit", "33" },
+	/* lo's IPv6 MTU below its device's: bringing lo up at restore sets it to the device's again (zdtm netns-dev) */
+	{ "/proc/sys/net/ipv6/conf/lo/mtu", "1280" },
 	{ "/proc/sys/net/ipv6/conf/default/hop_limit", "44" },
 };
 

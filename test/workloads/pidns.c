@@ -2,10 +2,13 @@
  * namespace's init, which leads a session of its own, forks two children and starts a thread,
  * then its outside parent says "ready pid=<init as crtools sees it>" and exits.
  *
- *   pidns [hostproc] STATEFILE
+ *   pidns [hostproc|protnone] STATEFILE
  *
  * hostproc: the init holds /proc/1/status open at fd 20 through criu's /proc (the tree has no
  * mount namespace of its own): the host's init, which its own pid 1 is not (the dump refuses it).
+ * protnone: the init holds 64 pages of a pattern, every other one made PROT_NONE (pages a
+ * dumper's vmsplice cannot take, read through /proc/PID/mem of the task's real pid: zdtm's
+ * maps04 in its namespace flavour); the check reads them back through /proc/self/mem.
  *
  * SIGUSR1 (to the init): "check ok pid=1 children=2 thread=1" when the init is still pid 1 of
  * its namespace, each child still has the pid it was born with there (a child whose getpid()
@@ -20,6 +23,8 @@
 #include <sched.h>
 #include <errno.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <stdint.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -52,6 +57,25 @@ static int pidfd_nspid(int fd) {
 	char *last = strrchr(l, '\t');
 	if (!last) last = strrchr(l, ' ');
 	return last ? atoi(last + 1) : -1;
+}
+
+#define NONE_PAGES 64
+static unsigned char *none_area;
+
+static unsigned char none_byte(size_t i) { return (unsigned char)((i * 2654435761u) >> 11); }
+
+/* 1 when the PROT_NONE area still holds its pattern (read through /proc/self/mem) */
+static int none_ok(void) {
+	if (!none_area) return 1;
+	static unsigned char buf[NONE_PAGES * 4096];
+	int f = open("/proc/self/mem", O_RDONLY);
+	if (f < 0) return 0;
+	ssize_t n = pread(f, buf, sizeof buf, (off_t)(uintptr_t)none_area);
+	close(f);
+	if (n != (ssize_t)sizeof buf) return 0;
+	for (size_t i = 0; i < sizeof buf; i++)
+		if (buf[i] != none_byte(i)) return 0;
+	return 1;
 }
 
 static void child_loop(void) {
@@ -116,6 +140,13 @@ int main(int argc, char **argv) {
 		if (h < 0 || dup2(h, 20) != 20) return 1;
 		close(h);
 	}
+	if (argc > 2 && !strcmp(argv[1], "protnone")) {
+		none_area = mmap(0, NONE_PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (none_area == MAP_FAILED) return 1;
+		for (size_t i = 0; i < NONE_PAGES * 4096; i++) none_area[i] = none_byte(i);
+		for (int i = 0; i < NONE_PAGES; i += 2)
+			if (mprotect(none_area + i * 4096, 4096, PROT_NONE)) return 1;
+	}
 	if (write(p[1], "k", 1) != 1) return 1;
 	close(p[1]);
 	for (;;) {
@@ -132,10 +163,11 @@ int main(int argc, char **argv) {
 		int other = open(lockpath, O_RDWR);
 		int locked = other >= 0 && flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 		if (other >= 0) close(other);
-		if (getpid() == 1 && alive == 2 && thread_ok && pidfd_of == kids[0] && owner == kids[1] && timer_ok && locked)
+		int mem_ok = none_ok();
+		if (getpid() == 1 && alive == 2 && thread_ok && pidfd_of == kids[0] && owner == kids[1] && timer_ok && locked && mem_ok)
 			wl_say("check ok pid=1 children=2 thread=1");
 		else
-			wl_say("check bad pid=%d children=%d thread=%d/%d pidfd=%d/%d owner=%d/%d timer=%d locked=%d", (int)getpid(), alive, (int)thread_tid, (int)thread_tid0,
-			       pidfd_of, (int)kids[0], owner, (int)kids[1], timer_ok, locked);
+			wl_say("check bad pid=%d children=%d thread=%d/%d pidfd=%d/%d owner=%d/%d timer=%d locked=%d protnone=%d", (int)getpid(), alive, (int)thread_tid, (int)thread_tid0,
+			       pidfd_of, (int)kids[0], owner, (int)kids[1], timer_ok, locked, mem_ok);
 	}
 }

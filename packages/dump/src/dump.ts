@@ -607,6 +607,7 @@ async function dumpFrozen(
     ...(view.own ? { innerId: (id: number, group: boolean) => view.inner(id, group) } : {}),
   };
   let treeMounts: Set<number> | undefined;
+  let roMounts: Set<number> | undefined;
   // a namespace file is carried when some task of the tree lives in that namespace (the restore
   // opens it again through that task): the namespaces the tasks live in, read when one is met
   let lived: Set<string> | undefined;
@@ -614,7 +615,7 @@ async function dumpFrozen(
     lived ??= new Set(tasks.filter((t) => !t.zombie).flatMap((t) => [...nsInodes(t.pid)].map(([k, i]) => `${k}:${i}`)));
     return lived.has(`${kind}:${ino}`) ? namespaces.idOf(kind, ino) : undefined;
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: opts.unix, mounts: () => treeMounts, nsId });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: opts.unix, mounts: () => treeMounts, readOnlyMounts: () => roMounts, nsId });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -633,6 +634,7 @@ async function dumpFrozen(
   // the tree's sockets are looked up where they live (runDump puts criu's namespace back)
   namespaces.socketsInside();
   treeMounts = namespaces.treeMountIds();
+  roMounts = namespaces.readOnlyOwnMountIds();
   log.debug(`kerndat: zero_page_pfn ${kd.zero_page_pfn?.toString(16) ?? '?'} task_size ${kd.task_size?.toString(16) ?? '?'}`);
   const mapsOpts = mapsOptions(kd);
   const guardHow = guardLookup(kd);
@@ -749,7 +751,7 @@ async function dumpFrozen(
         const stats = opts.pageServer
           ? await sendPages(opts.pageServer, 'task', view.pid(pid), plan.entries, pid, () => checkAbort(signal))
           : pageMethod === 'splice'
-          ? await writePagesSpliced(inf, dir, view.pid(pid), nextPagesId(), plan.entries, () => checkAbort(signal), vmas.filter((v) => !(v.prot & 1 /* PROT_READ */)))
+          ? await writePagesSpliced(inf, dir, pid, nextPagesId(), plan.entries, () => checkAbort(signal), vmas.filter((v) => !(v.prot & 1 /* PROT_READ */)), view.pid(pid))
           : await writePagemap({
             dir, id: view.pid(pid), pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },

@@ -21,6 +21,9 @@ import { AUTODETECTED_EXT_KEY, encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG, super
 import { readMountinfo, type MountInfo } from '@crtools/procfs';
 import { cloneMount } from '@crtools/sys';
 
+/** How mountinfo shows the root of a mount whose root was removed since it was mounted. */
+const DELETED_ROOT = '//deleted';
+
 /** File systems whose mounts the restore makes anew (contents: tmpfs only). */
 export const MADE_FS: readonly string[] = ['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue'];
 
@@ -89,6 +92,15 @@ export class TreeMounts {
       }
     }
     if (opts.autoExt) this.detectExternal(mine, opts.autoExt);
+  }
+
+  /**
+   * The mount ids of the tree's own mounts (neither criu's namespace's too nor external) that are
+   * read-only, the mount or its super block: the restore makes them anew, read-only.
+   */
+  readOnlyOwn(): Set<number> {
+    return new Set(this.list.filter((m) => !this.inherited.has(m.mntId) && !this.external.has(m.mntId)
+      && ((mountFlagsOf(m.mountOptions) | superOptionsOf(m.superOptions).sbFlags) & MNT_FLAG.RDONLY)).map((m) => m.mntId));
   }
 
   /**
@@ -187,9 +199,12 @@ export class TreeMounts {
       if (m.unbindable) flags |= MNT_FLAG.UNBINDABLE;
       // (as CRIU: the kernel does not show newinstance, a devpts that is not criu's is one)
       const options = m.fsType === 'devpts' && `${m.devMajor}:${m.devMinor}` !== this.hostPts ? [sb.options, 'newinstance'].filter(Boolean).join(',') : sb.options;
+      // a bind mount whose root was removed since (mountinfo's root ends in "//deleted"): its
+      // root without the mark and `deleted`, as CRIU 4.2 writes it
+      const deleted = m.root.endsWith(DELETED_ROOT);
       return {
         fstype: FSTYPE[m.fsType] ?? 0, mnt_id: m.mntId, root_dev: Number(encodeKdev(m.devMajor, m.devMinor)), parent_mnt_id: m.parentId,
-        flags, root: m.root, mountpoint: m.mountPoint, source: this.autoSource.get(m.mntId) ?? m.source, options,
+        flags, root: deleted ? m.root.slice(0, -DELETED_ROOT.length) || '/' : m.root, ...(deleted ? { deleted: true } : {}), mountpoint: m.mountPoint, source: this.autoSource.get(m.mntId) ?? m.source, options,
         shared_id: m.shared ?? 0, master_id: m.master ?? 0, sb_flags: sb.sbFlags,
         ...(this.external.has(m.mntId) ? { ext_key: this.external.get(m.mntId) } : {}),
       };

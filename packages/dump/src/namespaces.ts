@@ -198,7 +198,7 @@ export class Namespaces {
       }
     }
     if (nested.length) {
-      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in nested namespaces (${nested.join(', ')}: neither criu's nor the root's), which are not supported (as CRIU)`, {
+      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in nested namespaces (${nested.join(', ')}: neither criu's nor the root's), which are not supported (${nested.some((k) => k === 'mnt' || k === 'net') ? 'CRIU 4.2 carries a second mount or network namespace of a tree; crtools does not yet' : 'as CRIU'})`, {
         context: { pid, namespaces: nested.join(',') }, exitCode: ExitCode.UNSUPPORTED,
       }));
     }
@@ -211,6 +211,11 @@ export class Namespaces {
   /** The mount ids of the root's own mount namespace (undefined: the namespace is criu's). */
   treeMountIds(): Set<number> | undefined {
     return this.mounts ? new Set(this.mounts.list.map((m) => m.mntId)) : undefined;
+  }
+
+  /** The mount ids of the root's own read-only mounts the restore makes anew (undefined: the namespace is criu's). */
+  readOnlyOwnMountIds(): Set<number> | undefined {
+    return this.mounts?.readOnlyOwn();
   }
 
   /** The SysV objects of the root's IPC namespace with their contents, read by check(). */

@@ -23,8 +23,10 @@ export async function writePagesSpliced(
   entries: readonly PlannedEntry[],
   checkAbort: () => void,
   unreadable: readonly { start: bigint; end: bigint }[] = [],
+  /** the task's pid in the images (the one inside its pid namespace), when not `pid`; `pid` is the real one, its /proc/PID/mem read */
+  imagePid = pid,
 ): Promise<{ pagesWritten: number }> {
-  const pm = createImageWriter(path.join(dir, pagemapFileName('task', pid)), 'PAGEMAP');
+  const pm = createImageWriter(path.join(dir, pagemapFileName('task', imagePid)), 'PAGEMAP');
   const fd = openSync(path.join(dir, pagesFileName(pagesId)), 'w', 0o600);
   // knobs for the benchmark (bench/dump.mjs): CRTOOLS_DUMP_PIPE_BYTES (default 1 MiB; 4 and 16 MiB
   // measured slower), CRTOOLS_DUMP_OVERLAP=0 (turns off the overlap of the tracee's vmsplice of the

@@ -16,7 +16,7 @@
  *    pidns=, Linux 6.16+), then its propagation as dumped.
  * What cannot be made so is refused by name (exit 4) before any task runs.
  */
-import { closeSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { judge, loadKerndat } from '@crtools/kerndat';
@@ -186,7 +186,13 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
     } else {
       throw refuse(m, 'is neither in the restorer\'s mount namespace nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue, bind mounts)');
     }
-    mountSteps(pid, ops);
+    const removedRoot = m.deleted && ops[0]?.source !== undefined && ops[0].bindFd === undefined && ops[0].flags & MS.BIND ? `/proc/${pid}/root${ops[0].source}` : undefined;
+    const remove = removedRoot ? makeDeletedRoot(m, removedRoot, `/proc/${pid}/root${m.mountpoint}`) : undefined;
+    try {
+      mountSteps(pid, ops);
+    } finally {
+      remove?.();
+    }
     if (!src && m.tar) untar(pid, m);
     // its propagation as the kernel left it (a mount made below a shared one is shared), in the
     // dump's group ids; the copies made with it matched
@@ -345,6 +351,27 @@ function reach(top: MountPlan, made: readonly RootedSource[], root: string): (m:
 /** Is m a slave of a peer group no dumped mount is in (a group of the host's: an external master)? */
 const externalMaster = (mounts: readonly MountPlan[], m: MountPlan) => !!m.master && !mounts.some((o) => o.shared === m.master);
 
+/**
+ * The removed root of a bind mount, made again at `source` for the while of the bind: a
+ * directory or an empty file as the mount point `target` is (both paths as the restorer reaches
+ * them in the tree's namespace). One that is there already, or of another kind, is refused.
+ */
+function makeDeletedRoot(m: MountPlan, source: string, target: string): () => void {
+  let dir: boolean;
+  try {
+    dir = statSync(target).isDirectory();
+  } catch (e) {
+    throw refuse(m, `is bound from ${m.root}, removed since, and its mount point cannot be seen (${(e as NodeJS.ErrnoException).code})`);
+  }
+  try {
+    if (dir) mkdirSync(source, 0o700);
+    else closeSync(openSync(source, 'wx', 0o600));
+  } catch (e) {
+    throw refuse(m, `is bound from ${m.root}, removed since, which cannot be made again for the bind at ${source} (${(e as NodeJS.ErrnoException).code})`);
+  }
+  return () => (dir ? rmdirSync(source) : unlinkSync(source));
+}
+
 /** O_PATH (open(2)): a descriptor on a path, not on the file's contents */
 const O_PATH = 0o10000000;
 
@@ -461,7 +488,15 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
       // (of the --root directory itself, which stands for the root mount's root)
       ops.push({ source: `${root}${s.rel}`, target, flags: MS.BIND });
     }
-    if (ops.length) mountSteps(pid, ops, join(m));
+    // a root removed since it was bound (mnt_entry.deleted): made again for the bind, as a
+    // directory or a file as the mount point is, and removed once it is bound (as CRIU 4.2)
+    const removedRoot = m.deleted && ops[0]?.source !== undefined && ops[0].bindFd === undefined && ops[0].flags & MS.BIND ? `/proc/${pid}/root${ops[0].source}` : undefined;
+    const remove = removedRoot ? makeDeletedRoot(m, removedRoot, `/proc/${pid}/root${target}`) : undefined;
+    try {
+      if (ops.length) mountSteps(pid, ops, join(m));
+    } finally {
+      remove?.();
+    }
     if (ops[0]?.fstype && m.tar) untar(pid, m, root);
     const ro: MountOp[] = [];
     if (ops[0]?.fstype && m.sbFlags & MNT_FLAG.RDONLY) ro.push({ target, flags: MS.REMOUNT | MS.RDONLY | (m.flags & PER_MOUNT), ...(m.options ? { data: m.options } : {}) });

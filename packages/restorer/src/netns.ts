@@ -4,13 +4,14 @@
  * sysctls ("all", then "default", unix, ipv4), each link made or set (loopback: flags and MTU;
  * veth: made at its index with its address, its peer either the link of this namespace it was
  * or, when it was outside the tree, a device named by the caller in criu's own namespace; macvlan:
- * made on the device of criu's namespace the caller names, at its index, mode and flags), its
+ * made on the device of criu's namespace the caller names, at its index, mode and flags; a veth
+ * the caller made beforehand, `--external netdev[IN]:OUT`, moved in from criu's namespace), its
  * own sysctls written before it is brought up, then `ip addr restore`, `ip route restore` (IPv4, IPv6), the default rules flushed
  * and `ip rule restore`, `iptables-restore -w` and `ip6tables-restore -w`, each run inside it.
  */
 import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { addMacvlan, addVeth, createNetNamespace, enslaveLink, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
+import { addMacvlan, addVeth, createNetNamespace, enslaveLink, moveLink, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
 import { silentLogger, type Logger } from '@crtools/common';
 import type { NamespacePlan, NetLinkPlan, NetPlan } from './plan.js';
 
@@ -153,7 +154,10 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): Made
     write(NET_IPV4_SYSCTLS.flatMap((f, i) => (net.ipv4[i] == null ? [] : [[f, net.ipv4[i]!] as [string, string]])));
     const made = new Set<number>();
     for (const l of net.links) {
-      if (l.kind === 'veth' && !made.has(l.ifindex)) makeVeth(path, fd, l, net.links, log);
+      if (l.kind === 'veth' && l.moveFrom) {
+        moveLink(l.moveFrom, fd, { name: l.name, ifindex: l.ifindex });
+        log.info(`net: ${l.moveFrom} of criu's network namespace moved in as veth ${l.name} (${l.ifindex})`);
+      } else if (l.kind === 'veth' && !made.has(l.ifindex)) makeVeth(path, fd, l, net.links, log);
       if (l.kind === 'macvlan') {
         addMacvlan({ name: l.name, ifindex: l.ifindex, mtu: l.mtu, ...(l.address ? { address: l.address } : {}), mode: l.macvlan!.mode, ...(l.macvlan!.flags !== undefined ? { flags: l.macvlan!.flags } : {}) }, l.macvlan!.lower, fd);
         log.info(`net: macvlan ${l.name} (${l.ifindex}) made on ${l.macvlan!.lower} of criu's network namespace`);
@@ -166,7 +170,12 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): Made
       setLink(path, { ...set, flags: l.flags & ~IFF_UP });
       write(confWrites('ipv4', l.name, l.conf4, NET_CONF4));
       write(confWrites('ipv6', l.name, l.conf6, NET_CONF6));
-      if (l.flags & IFF_UP) setLink(path, { ...set, flags: l.flags });
+      if (l.flags & IFF_UP) {
+        setLink(path, { ...set, flags: l.flags });
+        // bringing a link up sets its IPv6 MTU (conf/DEV/mtu) to the device's: written again
+        // (zdtm's netns-dev: lo's set to 1280 came back 65536)
+        write(confWrites('ipv6', l.name, l.conf6, NET_CONF6).filter(([f]) => f.endsWith('/mtu')));
+      }
     }
     const feed = (argv: string[], data: Buffer | undefined) => {
       if (data?.length) netnsTool(path, argv, { input: data });

@@ -395,6 +395,8 @@ export interface NetLinkPlan {
    * `outside`, the peer is one of these links
    */
   peer?: { ifindex: number; outside?: { name: string; bridge?: string } };
+  /** a veth moved in from criu's namespace, where the caller made it (--external netdev[NAME]:DEVICE): that device's name */
+  moveFrom?: string;
   /** a macvlan: its mode and flags, and the device of criu's namespace it hangs on (--external macvlan[NAME]:DEVICE) */
   macvlan?: { mode: number; flags?: number; lower: string };
   conf4: (string | null)[];
@@ -423,6 +425,8 @@ export interface MountPlan {
   tar?: string;
   /** an external mount (--external mnt[KEY]:...): restored as a bind of what the restore maps KEY to (--ext-mount-map, RPC ext_mnt) */
   extKey?: string;
+  /** a bind mount whose root was removed after it was mounted (mnt_entry.deleted): the root is made for the bind and removed again */
+  deleted?: boolean;
 }
 
 /**

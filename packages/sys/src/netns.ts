@@ -33,7 +33,7 @@ const NLM_F_DUMP = 0x300;
 const AF_PACKET = 17;
 const NLM_F_EXCL = 0x200;
 const NLM_F_CREATE = 0x400;
-const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, LINKINFO: 18, NET_NS_FD: 28, LINK_NETNSID: 37 } as const;
+const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, LINKINFO: 18, NET_NS_FD: 28, LINK_NETNSID: 37, NEW_IFINDEX: 49 } as const;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
@@ -194,6 +194,19 @@ export function addMacvlan(l: { name: string; ifindex?: number; mtu: number; add
   ];
   if (l.address) attrs.push([IFLA.ADDRESS, l.address]);
   rtnl('', linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, { index: l.ifindex ?? 0 }, attrs));
+}
+
+/**
+ * Move the device `from` of this process's namespace into the namespace the descriptor `nsFd`
+ * holds, renamed `to.name` and at index `to.ifindex` there (IFLA_NEW_IFINDEX, Linux 5.11), down:
+ * a device the caller made beforehand for the tree (CRIU's `--external netdev[IN]:OUT`).
+ */
+export function moveLink(from: string, nsFd: number, to: { name: string; ifindex: number }): void {
+  const l = netLinks('').find((x) => x.name === from);
+  if (!l) throw new CrtoolsError('NET_LINK', `there is no device ${from} to move into the tree's network namespace as ${to.name}`, { exitCode: ExitCode.FAILED, context: { name: to.name, from } });
+  const attrs: [number, Buffer][] = [[IFLA.IFNAME, Buffer.from(to.name)], [IFLA.NET_NS_FD, u32(nsFd)]];
+  if (to.ifindex) attrs.push([IFLA.NEW_IFINDEX, u32(to.ifindex)]);
+  rtnl('', linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, { index: l.ifindex }, attrs));
 }
 
 /**

@@ -175,9 +175,14 @@ async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, e
       // (as CRIU writes it: peer_nsid only when the peer's namespace is one of the dump's)
       const peerNs = e.peer_nsid === undefined || e.peer_nsid === null ? undefined : Number(e.peer_nsid);
       if (peerNs !== undefined && peerNs !== id) throw unsupported(`${f}: veth ${name}'s peer is in another network namespace of the tree (${peerNs}), which is not restored`, { image: f });
-      // a peer given a name outside wins, as CRIU (even over a peer that was inside)
+      // a device the caller made for it (netdev[IN]:OUT) is moved in, as CRIU, whose peer it has;
+      // else a peer given a name outside wins, as CRIU (even over a peer that was inside)
+      const moved = ext.netdevs?.get(name);
       const outside = ext.veths.get(name);
-      if (outside) l.peer = { ifindex: Number(e.peer_ifindex ?? 0), outside };
+      if (moved) {
+        if (peerNs === id) throw unsupported(`${f}: veth ${name}'s peer is in the namespace too: it cannot be both moved in (--external netdev[${name}]:${moved}) and made again with its peer`, { image: f });
+        l.moveFrom = moved;
+      } else if (outside) l.peer = { ifindex: Number(e.peer_ifindex ?? 0), outside };
       else if (peerNs === id) l.peer = { ifindex: Number(e.peer_ifindex ?? 0) };
       else {
         throw new CrtoolsError('USAGE', `restore: veth ${name} of the tree's network namespace had its peer outside the tree: say where it goes (--veth-pair ${name}=NAME[@BRIDGE], --external veth[${name}]:NAME[@BRIDGE], RPC veths)`, { exitCode: ExitCode.USAGE, context: { device: name } });
@@ -224,6 +229,12 @@ export async function mountsOf(dir: string, id: number): Promise<MountPlan[]> {
     const name = fstypeName(m.fstype) ?? (e.fsname ? String(e.fsname) : undefined);
     if (name) m.fsname = name;
     if (!m.mountpoint.startsWith('/') || !m.root.startsWith('/')) throw badInput(`${f}: mount ${m.id} at "${m.mountpoint}" of root "${m.root}"`, { image: f });
+    if (e.deleted) m.deleted = true;
+    // (an older crtools wrote the root as mountinfo shows it: "ROOT//deleted")
+    if (m.root.endsWith('//deleted')) {
+      m.root = m.root.slice(0, -'//deleted'.length) || '/';
+      m.deleted = true;
+    }
     if (e.ext_key) m.extKey = String(e.ext_key);
     else if (e.ext_mount) throw unsupported(`${f}: mount ${m.id} at ${m.mountpoint} is external without a key (an older CRIU's form), which restore does not take`, { image: f });
     const tar = `tmpfs-dev-${m.dev}.tar.gz.img`;

@@ -113,7 +113,8 @@ export class RegFiles implements DumpKind {
    * names the same file in the tree's namespace (the restore opens it by that path there)
    */
   constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT, private readonly tree: () => DumpedIds | undefined = () => undefined,
-    private readonly mounts: () => ReadonlySet<number> | undefined = () => undefined, private readonly linkRemap?: LinkRemaps) {}
+    private readonly mounts: () => ReadonlySet<number> | undefined = () => undefined, private readonly linkRemap?: LinkRemaps,
+    private readonly readOnlyMounts: () => ReadonlySet<number> | undefined = () => undefined) {}
 
   /** The mount id written for a descriptor's file (undefined: none, CRIU's -1), refused when the restore could not open it again. */
   private mountOf(pid: number, rec: FdRecord, name: string, st: Stats, deleted: boolean): number | undefined {
@@ -331,6 +332,9 @@ export class RegFiles implements DumpKind {
       const device = st.isCharacterDevice() && isMemDevice(st.rdev);
       // (a symbolic link held by O_PATH|O_NOFOLLOW: kept with what it holds)
       if (!st.isFile() && !st.isDirectory() && !st.isFIFO() && !st.isSymbolicLink() && !device) throw refuse('an unlinked special file is not supported');
+      // on a read-only mount of the tree's own the restore makes the mount anew, read-only, and
+      // cannot make the file there and remove its name again (zdtm ghost_on_rofs: it failed at restore)
+      if (at?.mnt !== undefined && this.readOnlyMounts()?.has(at.mnt)) throw refuse(`the unlinked file lies on a read-only mount of the tree's own (mount ${at.mnt}), which the restore makes anew: crtools does not make unlinked files on such a mount yet`);
       // a name of the file was removed, but the inode still has others (ln, then rm): a ghost
       // would come back as a copy, which those names no longer lead to (writes through either
       // side lost to the other). CRIU keeps it by a hard link made at dump (--link-remap) and
