@@ -15,7 +15,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { CRIU, CRIU_TIME_NS, runBy } from './criu-ref.js';
-import { restoreDir } from './roundtrip.js';
+import { restoreDir, restoreRoot } from './roundtrip.js';
 
 /** a file on a tmpfs made anew is a new inode of it (its contents come back through tar, as with CRIU) */
 const TMPFS_INODES = {
@@ -149,10 +149,7 @@ describe('a tree in a mount namespace of its own', () => {
     const mnts = critDecode(`${dir}/mountpoints-${ids.mnt_ns_id}.img`).entries.filter((m: { mountpoint: string }) => m.mountpoint === `${x}/dst` || m.mountpoint === `${x}/g`);
     expect(mnts.map((m: { root: string; deleted?: boolean }) => `${m.root} ${m.deleted}`).sort()).toEqual(['/f true', '/src true']);
     expect(waitReaped(w.pid)).toBe(true);
-    const pidfile = path.join(dir, 'root.pid');
-    const r = restoreDir(dir, ['--pidfile', pidfile]);
-    expect(r.code, r.stderr).toBe(0);
-    const root = Number(readFileSync(pidfile, 'utf8'));
+    const root = restoreRoot(dir);
     restoredRoots.push(root);
     expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
     expect(roots(root)).toEqual(['/dst /src//deleted', '/g /f//deleted']);
@@ -208,10 +205,7 @@ describe('a tree in a mount namespace of its own', () => {
       sh(['mount', '-t', 'tmpfs', 'late', late]);
       const ours = () => mountedAt(process.pid, late);
       expect(ours()).toEqual(['tmpfs']);
-      const pidfile = path.join(dir, 'root.pid');
-      const r = restoreDir(dir, ['--pidfile', pidfile]);
-      expect(r.code, r.stderr).toBe(0);
-      const root = Number(readFileSync(pidfile, 'utf8'));
+      const root = restoreRoot(dir);
       restoredRoots.push(root);
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
       // ours is still mounted; the tree's namespace has not got it (its copy was private there)

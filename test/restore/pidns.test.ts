@@ -17,7 +17,7 @@ import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, 
 import { readImageFile, writeImageFile } from '@crtools/images';
 import { buildRestorePlan } from '@crtools/restorer';
 import { fixturesDir } from '../lib/paths.js';
-import { restoreDir } from './roundtrip.js';
+import { restoreDir, restoreRoot } from './roundtrip.js';
 
 const VERDICT = 'check ok pid=1 children=2 thread=1';
 
@@ -99,10 +99,7 @@ describe('a tree in a pid namespace of its own', () => {
     const pm = critDecode(path.join(base, 'd', 'pagemap-1.img')).entries.slice(1) as { flags: number }[];
     expect(pm.some((e) => (Number(e.flags) & 1) !== 0)).toBe(true);
     expect(waitReaped(w.pid)).toBe(true);
-    const pidfile = path.join(base, 'root.pid');
-    const r = restoreDir(path.join(base, 'd'), ['--pidfile', pidfile]);
-    expect(r.code, r.stderr).toBe(0);
-    const root = Number(readFileSync(pidfile, 'utf8'));
+    const root = restoreRoot(path.join(base, 'd'));
     restoredRoots.push(root);
     expect(askVerdict(w.state, root, 10_000)).toBe(VERDICT);
     killAndCheck(root);
@@ -115,10 +112,7 @@ describe('a tree in a pid namespace of its own', () => {
     const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--file-locks']);
     expect(d.code, d.stderr).toBe(0);
     expect(waitReaped(w.pid)).toBe(true);
-    const pidfile = path.join(dir, 'root.pid');
-    const r = restoreDir(dir, ['--pidfile', pidfile]);
-    expect(r.code, r.stderr).toBe(0);
-    const root = Number(readFileSync(pidfile, 'utf8'));
+    const root = restoreRoot(dir);
     restoredRoots.push(root);
     expect(askVerdict(w.state, root, 10_000)).toBe(VERDICT);
     killAndCheck(root);

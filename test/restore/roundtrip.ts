@@ -46,6 +46,14 @@ export function killRestored(): void {
  * so a failure seen once on CI says where the restore stood. (A restore that fails says why on
  * its stderr itself, which tests compare as it is.)
  */
+/** Restore dir (restoreDir, `--pidfile` in it), which must succeed; the restored root's pid (a tree's own pid namespace: its pid outside). */
+export function restoreRoot(dir: string, extra: string[] = []): number {
+  const pidfile = path.join(dir, 'root.pid');
+  const r = restoreDir(dir, [...extra, '--pidfile', pidfile]);
+  expect(r.code, r.stderr).toBe(0);
+  return Number(readFileSync(pidfile, 'utf8'));
+}
+
 export function restoreDir(dir: string, extra: string[] = [], fds: number[] = []) {
   // (no log where there is no directory to hold it: the tests of a missing one)
   const log = existsSync(dir) ? ['-v4', '-o', 'restore.log'] : [];
