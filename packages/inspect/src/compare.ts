@@ -16,6 +16,12 @@ export interface ExpectedChange {
 /** PF_FORKNOEXEC and PF_SUPERPRIV (include/linux/sched.h) */
 const PF_FORKNOEXEC = 0x40n;
 const PF_SUPERPRIV = 0x100n;
+/**
+ * Flags the kernel sets for the length of a call in progress and clears after it (6.x
+ * include/linux/sched.h: PF_MEMALLOC, PF_MEMALLOC_NOFS, PF_MEMALLOC_NOIO, PF_LOCAL_THROTTLE,
+ * PF_MEMALLOC_PIN, PF_BLOCK_TS): seen in a task caught inside a system call
+ */
+const PF_IN_CALL = 0x800n | 0x40000n | 0x80000n | 0x100000n | 0x10000000n | 0x20000000n;
 
 /** Fields a faithful restore still changes, and why. */
 export const EXPECTED_CHANGES: ExpectedChange[] = [
@@ -30,8 +36,8 @@ export const EXPECTED_CHANGES: ExpectedChange[] = [
   },
   {
     path: /^tasks\[\d+\]\.stat\.flags$/,
-    why: 'PF_FORKNOEXEC (the task was forked and has not called exec since: true of every restored task) and PF_SUPERPRIV (it has used a capability: the restore did, on its behalf) are history the kernel keeps, not state the program set; the other bits must be equal',
-    keep: (v) => (typeof v === 'string' && /^\d+$/.test(v) ? BigInt(v) & ~(PF_FORKNOEXEC | PF_SUPERPRIV) : v),
+    why: 'PF_FORKNOEXEC (the task was forked and has not called exec since: true of every restored task) and PF_SUPERPRIV (it has used a capability: the restore did, on its behalf) are history the kernel keeps, not state the program set, and the flags of a call in progress (PF_MEMALLOC*, PF_BLOCK_TS...) are the kernel\'s for that call; the other bits must be equal',
+    keep: (v) => (typeof v === 'string' && /^\d+$/.test(v) ? BigInt(v) & ~(PF_FORKNOEXEC | PF_SUPERPRIV | PF_IN_CALL) : v),
   },
   {
     path: /^namespaces\.time\.(monotonic|boottime)$/,
