@@ -20,7 +20,6 @@ const PM_PRESENT = 1n << 63n;
 const PM_FILE = 1n << 61n;
 const PM_PFN = (1n << 55n) - 1n;
 
-
 export class SharedHugePages {
   /** page frame → the task and area that hold it first */
   private readonly seen = new Map<bigint, { pid: number; start: bigint }>();

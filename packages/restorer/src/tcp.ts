@@ -35,6 +35,17 @@ interface Made {
   conn: LockedConnection;
 }
 
+/** inventory.img's entry (the dump's lock method and run id, --tcp-close). */
+async function readInventory(dir: string): Promise<Record<string, unknown>> {
+  return ((await readImageFile(join(dir, 'inventory.img'))) as { entries: Record<string, unknown>[] }).entries[0] ?? {};
+}
+
+/** The network lock as the dump made it: its method and run id (the nftables table's name) from the inventory. */
+function inventoryLock(inv: Record<string, unknown>, log: Logger): NetworkLock {
+  const method = networkLockFromImage(inv['network_lock_method'] === undefined ? undefined : Number(inv['network_lock_method']));
+  return new NetworkLock(method, String(inv['dump_criu_run_id'] ?? ''), log);
+}
+
 /**
  * The lock the dump left on the network namespace the tree joins again (--join-ns net into the
  * namespace it was dumped in: CRIU 4.2's whole-namespace lock, by the inventory's method and run
@@ -42,9 +53,7 @@ interface Made {
  * since). The caller lifts it once the tasks are restored, before any runs (as CRIU 4.2).
  */
 export async function dumpLockOf(dir: string, netnsPath: string, log: Logger): Promise<NetworkLock | undefined> {
-  const inv = ((await readImageFile(join(dir, 'inventory.img'))) as { entries: Record<string, unknown>[] }).entries[0] ?? {};
-  const method = networkLockFromImage(inv['network_lock_method'] === undefined ? undefined : Number(inv['network_lock_method']));
-  const lock = new NetworkLock(method, String(inv['dump_criu_run_id'] ?? ''), log);
+  const lock = inventoryLock(await readInventory(dir), log);
   lock.netns = netnsPath;
   if (!lock.namespaceLocked()) return undefined;
   lock.adoptNamespaceLock();
@@ -79,14 +88,13 @@ export class TcpConnections {
         exitCode: ExitCode.FAILED,
       });
     }
-    const inv = ((await readImageFile(join(dir, 'inventory.img'))) as { entries: Record<string, unknown>[] }).entries[0] ?? {};
+    const inv = await readInventory(dir);
     // as CRIU: a dump made with --tcp-close is restored with it
     if (live.length && inv['tcp_close'] === true && !o.tcp_close) {
       throw new CrtoolsError('RESTORE_TCP', 'the checkpoint was dumped with --tcp-close (its connections were not kept): restore it with --tcp-close', { exitCode: ExitCode.FAILED });
     }
-    const method = networkLockFromImage(inv['network_lock_method'] === undefined ? undefined : Number(inv['network_lock_method']));
     // (the namespace joined again still holds the dump's lock, whole: the connections need none of their own)
-    this.lock = dumpLock ?? new NetworkLock(method, String(inv['dump_criu_run_id'] ?? ''), this.log);
+    this.lock = dumpLock ?? inventoryLock(inv, this.log);
     // A namespace of the tree's own is made anew without the dump's lock (it went with the
     // dumped namespace), yet it must hold as on the host until the tasks run: the segments a
     // connection made here sends (its ACK of the peer's FIN put back, a retransmission of its

@@ -25,23 +25,17 @@
  */
 import { statSync, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
-import { CONSOLE_INFO_ID, CTTY_INFO_ID, EXT_TTY_MAX, extTtyInfoId, ptyInfoId, SERIAL_INFO_ID, termiosEntry, ttyDevice, decodeDev, VT_INFO_ID } from '@crtools/images/facts';
+import { CTTY_INFO_ID, EXT_TTY_MAX, extTtyInfoId, ptyInfoId, termiosEntry, ttyDevice, decodeDev } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { probeTty, type TtyProbe } from '@crtools/sys';
 import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { DumpedIds } from '../../dump/fown.js';
 import type { TtyQueueHold } from './queues.js';
 import { isCanonical, TERMIOS } from './typed.js';
+import { SIMPLE_TTY, type SimpleTtyKind } from './simple.js';
 
 const EIO = -5;
 
-/** The terminals opened again by path (`simpleTty`): their tty_info type and id, and what a message calls one */
-const SIMPLE = {
-  console: { type: 'CONSOLE', infoId: CONSOLE_INFO_ID, what: 'the console', one: 'a console' },
-  vt: { type: 'VT', infoId: VT_INFO_ID, what: 'a virtual console', one: 'a virtual console' },
-  serial: { type: 'SERIAL', infoId: SERIAL_INFO_ID, what: 'a serial line', one: 'a serial line' },
-} as const;
-type SimpleKind = keyof typeof SIMPLE;
 
 /** A pty end met in the dump: where it was first seen, and what the checks once every task is in need. */
 interface PtyEnd {
@@ -124,7 +118,7 @@ export class TtyFiles implements DumpKind {
       case 'console':
       case 'vt':
       case 'serial':
-        return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.simpleTty(pid, rec, st, flags, id, dev.kind as SimpleKind) };
+        return { type: 'TTY', key: `tty:${st.rdev}:${st.ino}:${flags}`, entry: (id) => this.simpleTty(pid, rec, st, flags, id, dev.kind as SimpleTtyKind) };
     }
     const master = dev.kind === 'ptmx';
     return {
@@ -155,8 +149,8 @@ export class TtyFiles implements DumpKind {
    * controlling terminal of, with its foreground group, as the task holding it first sees them
    * (as TIOCGSID in that task would answer).
    */
-  private simpleTty(pid: number, rec: FdRecord, st: Stats, flags: number, id: number, kind: SimpleKind): Entry {
-    const { what, infoId, type } = SIMPLE[kind];
+  private simpleTty(pid: number, rec: FdRecord, st: Stats, flags: number, id: number, kind: SimpleTtyKind): Entry {
+    const { what, infoId, type } = SIMPLE_TTY[kind];
     if (rec.target.endsWith(' (deleted)')) throw refuseFd(pid, rec.fd, `${what} opened through a device node unlinked since: not supported`, rec.target);
     const had = this.simple.get(infoId);
     if (had && had.rdev !== st.rdev) {
@@ -350,7 +344,7 @@ export class TtyFiles implements DumpKind {
       const { major, minor } = decodeDev(s.ttyNr);
       const name = dev.kind === 'pts' ? `/dev/pts/${dev.index}` : `the terminal ${major}:${minor}`;
       const why = dev.kind === 'console' || dev.kind === 'vt' || dev.kind === 'serial'
-        ? `no task of the tree holds it (${SIMPLE[dev.kind].one} is carried as a descriptor held)`
+        ? `no task of the tree holds it (${SIMPLE_TTY[dev.kind].one} is carried as a descriptor held)`
         : `its master is not in the dumped tree${ids.shellJob ? '' : ' (a shell\'s terminal: -j/--shell-job, or --external tty[RDEV:DEV])'}`;
       refusals.check(() => {
         throw refuseTask(pid, `its controlling terminal ${name} is not carried: ${why}`, 'ctty');

@@ -27,6 +27,7 @@
 import { statSync } from 'node:fs';
 import { CTTY_INFO_ID, decodeDev, ptyInfoId, termiosBytes, TTY_TYPE } from '@crtools/images/facts';
 import { isCanonical, unmarkedEditing } from './typed.js';
+import { simpleTtyWhat, type SimpleTtyType } from './simple.js';
 import { badImage, readImage, refuse, type Obj, type PlanContext, type PlanKind } from '../../plan/kind.js';
 import type { FileBase } from '../reg/plan.js';
 
@@ -143,8 +144,8 @@ export class TtyPlans implements PlanKind<TtyFilePlan> {
    * that device still; the session it was the controlling terminal of takes it again through this file (CRIU
    * keeps one tty_info for it: every file of it carries the session, whose leader takes it once).
    */
-  private simple(fe: Obj, info: Obj, type: 'CONSOLE' | 'VT' | 'SERIAL', ctx: PlanContext): TtyFilePlan {
-    const what = type === 'VT' ? 'a virtual console' : type === 'SERIAL' ? 'a serial line' : 'the console';
+  private simple(fe: Obj, info: Obj, type: SimpleTtyType, ctx: PlanContext): TtyFilePlan {
+    const what = simpleTtyWhat(type);
     const reg = fe.regf_id !== undefined ? (this.files.get(n(fe.regf_id))?.reg as Obj | undefined) : undefined;
     if (!reg) throw badImage(`${ctx.what}: ${what} (terminal ${fe.id}) has no path (regf_id)`, { image: 'files.img' });
     if (!info.termios || !info.winsize) throw refuse(`${ctx.what}: ${what} hung up (no termios) is not restored`);
