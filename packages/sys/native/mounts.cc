@@ -65,32 +65,28 @@ void *MountThread(void *arg) {
     j->err = errno, j->syscall = "unshare";
     return nullptr;
   }
-  int nfd = open(j->ns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (nfd < 0) {
+  // every namespace opened from here first: /proc inside the mount namespace may be another pid
+  // namespace's, or one this task may not look into
+  std::vector<int> fds;
+  auto closeAll = [&fds]() {
+    for (int f : fds)
+      if (f >= 0) close(f);
+  };
+  fds.push_back(open(j->ns_path.c_str(), O_RDONLY | O_CLOEXEC));
+  for (auto &p : j->join) fds.push_back(fds.back() < 0 ? -1 : open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fds.back() < 0) {
     j->err = errno, j->syscall = "open";
+    closeAll();
     return nullptr;
   }
-  int x = setns(nfd, CLONE_NEWNS);
-  int e = errno;
-  close(nfd);
-  if (x < 0) {
-    j->err = e, j->syscall = "setns";
-    return nullptr;
-  }
-  for (auto &p : j->join) {
-    int f = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (f < 0) {
-      j->err = errno, j->syscall = "open";
-      return nullptr;
-    }
-    x = setns(f, 0);
-    e = errno;
-    close(f);
-    if (x < 0) {
-      j->err = e, j->syscall = "setns";
+  for (size_t i = 0; i < fds.size(); i++) {
+    if (setns(fds[i], i ? 0 : CLONE_NEWNS) < 0) {
+      j->err = errno, j->syscall = "setns";
+      closeAll();
       return nullptr;
     }
   }
+  closeAll();
   for (auto &o : j->ops) {
     if (o.pivot) {
       if (chdir(o.target.c_str()) < 0) {

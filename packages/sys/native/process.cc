@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -60,6 +61,11 @@ struct NsJob {
   std::vector<std::string> reads;
   // a read that fails leaves its place empty (missing[i]) instead of failing the call
   bool optional = false;
+  // the effective ids the thread takes first (-1: its own): the owner of the files of a namespace
+  // whose user namespace's root is not ours (an IPC namespace's sysctls are its root's to write)
+  long as_uid = -1, as_gid = -1;
+  // the file that failed
+  std::string failed_path;
   std::vector<std::string> out;
   std::vector<bool> missing;
   int err = 0;
@@ -68,17 +74,26 @@ struct NsJob {
 
 void NsWork(NsJob *j) {
   int e;
+  // (raw calls: this thread's own credentials, not the whole process's as glibc's would change)
+  if (j->as_gid >= 0 && syscall(SYS_setresgid, -1, j->as_gid, -1) < 0) {
+    j->err = errno, j->syscall = "setresgid";
+    return;
+  }
+  if (j->as_uid >= 0 && syscall(SYS_setresuid, -1, j->as_uid, -1) < 0) {
+    j->err = errno, j->syscall = "setresuid";
+    return;
+  }
   for (auto &w : j->writes) {
     int fd = open(w.first.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
-      j->err = errno, j->syscall = "open";
+      j->err = errno, j->syscall = "open", j->failed_path = w.first;
       return;
     }
     ssize_t n = write(fd, w.second.data(), w.second.size());
     e = errno;
     close(fd);
     if (n != (ssize_t)w.second.size()) {
-      j->err = n < 0 ? e : EIO, j->syscall = "write";
+      j->err = n < 0 ? e : EIO, j->syscall = "write", j->failed_path = w.first;
       return;
     }
   }
@@ -90,7 +105,7 @@ void NsWork(NsJob *j) {
       continue;
     }
     if (fd < 0) {
-      j->err = errno, j->syscall = "open";
+      j->err = errno, j->syscall = "open", j->failed_path = p;
       return;
     }
     std::string data;
@@ -102,7 +117,7 @@ void NsWork(NsJob *j) {
         break;
       }
       if (n < 0) {
-        j->err = errno, j->syscall = "read";
+        j->err = errno, j->syscall = "read", j->failed_path = p;
         close(fd);
         return;
       }
@@ -147,9 +162,11 @@ void *NsThread(void *arg) {
   return nullptr;
 }
 
-// nsFiles(nsPath, nsType, writes: [path, data][], reads: path[], optional?) -> (string | null)[] | { errno, syscall }
+// nsFiles(nsPath, nsType, writes: [path, data][], reads: path[], optional?, asUid?, asGid?) -> (string | null)[] |
+//   { errno, syscall, path? (the file that failed) }
 // From inside the namespace nsPath names (/proc/PID/ns/KIND): write each file, then read each
-// (optional: a file that cannot be opened or read, or reads empty, comes back as null).
+// (optional: a file that cannot be opened or read, or reads empty, comes back as null); asUid and
+// asGid: the effective ids the thread takes before (-1: its own).
 Napi::Value NsFiles(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   NsJob j;
@@ -163,10 +180,15 @@ Napi::Value NsFiles(const Napi::CallbackInfo &info) {
   Napi::Array rd = info[3].As<Napi::Array>();
   for (uint32_t i = 0; i < rd.Length(); i++) j.reads.push_back(rd.Get(i).As<Napi::String>().Utf8Value());
   j.optional = info.Length() > 4 && info[4].ToBoolean().Value();
+  if (info.Length() > 6 && info[5].IsNumber() && info[6].IsNumber()) j.as_uid = I32(info[5]), j.as_gid = I32(info[6]);
   const char *failed = nullptr;
   int err = InNamespace(j.ns_path, j.ns_type, [&j] { NsWork(&j); }, &failed);
   if (failed) return SysErr(env, err, failed);
-  if (j.syscall) return SysErr(env, j.err, j.syscall);
+  if (j.syscall) {
+    Napi::Object e = SysErr(env, j.err, j.syscall);
+    if (!j.failed_path.empty()) e.Set("path", Napi::String::New(env, j.failed_path));
+    return e;
+  }
   Napi::Array out = Napi::Array::New(env, j.out.size());
   for (uint32_t i = 0; i < j.out.size(); i++) out.Set(i, j.missing[i] ? env.Null() : Napi::Value(Napi::String::New(env, j.out[i])));
   return out;
@@ -233,6 +255,64 @@ Napi::Value KillRelease(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// usernsCreate(uidMap, gidMap, alsoFlags) -> [userFd, ...fds of the other kinds asked] |
+// { errno, syscall }: a new user namespace with its maps (the text of uid_map and gid_map, written
+// from here), and, made with it and so owned by it, a new network namespace when alsoFlags has
+// CLONE_NEWNET. A raw fork of this thread is born in them and only waits (a read on a pipe) while
+// its namespaces are opened; it ends as the pipe closes, the descriptors (close-on-exec) hold them.
+Napi::Value UsernsCreate(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string maps[2] = { info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value() };
+  int also = I32(info[2]) & CLONE_NEWNET;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return SysErr(env, errno, "pipe2");
+  long pid = syscall(SYS_clone, CLONE_NEWUSER | also | SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    // only raw syscalls in the child: it shares nothing of Node's state that is safe to use
+    char b;
+    syscall(SYS_close, p[1]);
+    syscall(SYS_read, p[0], &b, 1);
+    syscall(SYS_exit_group, 0);
+  }
+  int e = errno;
+  close(p[0]);
+  if (pid < 0) {
+    close(p[1]);
+    return SysErr(env, e, "clone");
+  }
+  const char *failed = nullptr;
+  int fds[2] = { -1, -1 };
+  const char *files[2] = { "uid_map", "gid_map" };
+  for (int i = 0; i < 2 && !failed; i++) {
+    std::string f = "/proc/" + std::to_string(pid) + "/" + files[i];
+    int fd = open(f.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) e = errno, failed = "open";
+    else {
+      if (write(fd, maps[i].data(), maps[i].size()) != (ssize_t)maps[i].size()) e = errno, failed = "write";
+      close(fd);
+    }
+  }
+  const char *kinds[2] = { "user", "net" };
+  for (int i = 0; i < (also ? 2 : 1) && !failed; i++) {
+    std::string f = "/proc/" + std::to_string(pid) + "/ns/" + kinds[i];
+    fds[i] = open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fds[i] < 0) e = errno, failed = "open";
+  }
+  close(p[1]);
+  int st;
+  while (waitpid((pid_t)pid, &st, __WALL) < 0 && errno == EINTR) {
+  }
+  if (failed) {
+    for (int fd : fds)
+      if (fd >= 0) close(fd);
+    return SysErr(env, e, failed);
+  }
+  Napi::Array out = Napi::Array::New(env, also ? 2 : 1);
+  out.Set(0u, Num(env, fds[0]));
+  if (also) out.Set(1u, Num(env, fds[1]));
+  return out;
+}
+
 }  // namespace
 
 int crtools::sys::InNamespace(const std::string &nsPath, int nsType, const std::function<void()> &work, const char **failed) {
@@ -255,4 +335,5 @@ void crtools::sys::AddProcess(Napi::Object exports) {
   Export(exports, "nsFiles", NsFiles);
   Export(exports, "nsRelative", NsRelative);
   Export(exports, "killRelease", KillRelease);
+  Export(exports, "usernsCreate", UsernsCreate);
 }

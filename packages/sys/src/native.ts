@@ -65,9 +65,11 @@ export interface SysNative {
   /** the inode of the user namespace owning nsPath's namespace (0: NS_GET_USERNS), or of its parent (1: NS_GET_PARENT) */
   nsRelative(nsPath: string, which: 0 | 1): number | NativeSysError;
   /** from inside the namespace nsPath names (setns on a thread of its own): write each file, then read each */
-  nsFiles(nsPath: string, nsType: number, writes: [string, string][], reads: string[], optional?: boolean): (string | null)[] | NativeSysError;
+  nsFiles(nsPath: string, nsType: number, writes: [string, string][], reads: string[], optional?: boolean, asUid?: number, asGid?: number): (string | null)[] | (NativeSysError & { path?: string });
   /** SIGKILL through a pidfd to each, then (release) process_mrelease(2) on each: per pid 0 or the errno of each step (release -1: not asked) */
   killRelease(pids: number[], release: boolean): { kill: number; release: number }[];
+  /** a new user namespace with these maps (uid_map, gid_map text), and with CLONE_NEWNET in alsoFlags a network namespace it owns: [user fd, net fd?] */
+  usernsCreate(uidMap: string, gidMap: string, alsoFlags: number): number[] | NativeSysError;
   // netns.cc
   /** the network namespace ("" this process's) the sockets of sock_diag queries and TCP repair are made in */
   setSocketNamespace(nsPath: string): undefined;

@@ -1,4 +1,5 @@
 /** kcmp(2) and clocks: questions about processes and time that both sides ask. */
+import { closeSync } from 'node:fs';
 import { isNativeSysError, syscallError } from '@crtools/common';
 import { addon, orThrow } from './native.js';
 
@@ -89,6 +90,35 @@ export function clockNow(clockId: number): { tv_sec: bigint; tv_nsec: bigint } {
 /** setns(2) types of the namespaces whose files nsFiles reaches (CLONE_NEW*). */
 export const NS_TYPE = { uts: 0x04000000, ipc: 0x08000000, net: 0x40000000, time: 0x00000080, pid: 0x20000000, mnt: 0x00020000, user: 0x10000000, cgroup: 0x02000000 } as const;
 
+/** A user namespace made by createUserNamespace, with the network namespace it owns when one was asked; close() lets them go. */
+export interface MadeUserNamespace {
+  /** descriptor of the user namespace (close-on-exec) */
+  user: number;
+  /** descriptor of the network namespace made in it */
+  net?: number;
+  close(): void;
+}
+
+/**
+ * A new user namespace, its maps written (the text uid_map and gid_map take, as criu's namespace
+ * sees the ids), and with `net` a new network namespace owned by it: namespaces a restored tree is
+ * born in, made before it so that what lives in them can be set up first (a network namespace's
+ * devices and sockets) while they belong to the tree's user namespace as they did.
+ */
+export function createUserNamespace(uidMap: string, gidMap: string, opts: { net?: boolean } = {}): MadeUserNamespace {
+  const fds = orThrow(addon.get().usernsCreate(uidMap, gidMap, opts.net ? NS_TYPE.net : 0), 'clone');
+  let open = true;
+  return {
+    user: fds[0]!,
+    ...(fds[1] !== undefined ? { net: fds[1] } : {}),
+    close: () => {
+      if (!open) return;
+      open = false;
+      for (const fd of fds) closeSync(fd);
+    },
+  };
+}
+
 /**
  * The inode of the user namespace that owns the namespace `nsPath` names (/proc/PID/ns/KIND), or
  * with `parent`, of the parent of the user (or pid) namespace it names (ioctl NS_GET_USERNS /
@@ -102,9 +132,11 @@ export function namespaceRelative(nsPath: string, parent = false): bigint {
  * Files of another task's namespace, as a task inside it sees them (/proc/sys/kernel/hostname of
  * its UTS namespace, the IPC sysctls of its IPC namespace...): each of `writes` is written, then
  * each of `reads` is read, on a thread of this process that joins the namespace of task `pid`
- * and ends with the call (no other thread leaves its own).
+ * and ends with the call (no other thread leaves its own); with `as`, the thread takes those
+ * effective ids first (criu's view of a user namespace's root, to whom an IPC namespace's
+ * sysctls belong).
  */
-export function namespaceFiles(pid: number, kind: keyof typeof NS_TYPE, opts: { reads?: readonly string[]; writes?: readonly (readonly [string, string])[] }): string[] {
+export function namespaceFiles(pid: number, kind: keyof typeof NS_TYPE, opts: { reads?: readonly string[]; writes?: readonly (readonly [string, string])[]; as?: { uid: number; gid: number } }): string[] {
   return namespaceFilesAt(`/proc/${pid}/ns/${kind}`, kind, opts, { pid }) as string[];
 }
 
@@ -115,11 +147,11 @@ export function namespaceFiles(pid: number, kind: keyof typeof NS_TYPE, opts: { 
  */
 export function namespaceFilesAt(
   nsPath: string, kind: keyof typeof NS_TYPE,
-  opts: { reads?: readonly string[]; writes?: readonly (readonly [string, string])[]; optional?: boolean },
+  opts: { reads?: readonly string[]; writes?: readonly (readonly [string, string])[]; optional?: boolean; as?: { uid: number; gid: number } },
   context: { pid?: number } = {},
 ): (string | null)[] {
-  const r = addon.get().nsFiles(nsPath, NS_TYPE[kind], (opts.writes ?? []).map(([p, d]) => [p, d]), [...(opts.reads ?? [])], !!opts.optional);
-  if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { ...context, path: nsPath });
+  const r = addon.get().nsFiles(nsPath, NS_TYPE[kind], (opts.writes ?? []).map(([p, d]) => [p, d]), [...(opts.reads ?? [])], !!opts.optional, opts.as?.uid, opts.as?.gid);
+  if (isNativeSysError(r)) throw syscallError(r.syscall, r.errno, { ...context, path: (r as { path?: string }).path ?? nsPath });
   return r;
 }
 
