@@ -66,13 +66,14 @@ describe('dump, restore and crit by package name', () => {
   const UNSHARE = '/usr/bin/unshare';
   it.skipIf(!existsSync(UNSHARE))('a tree in namespaces of its own (a container) is refused before it is touched, naming them and the options not supported either', async () => {
     // launch execs unshare, which enters new user, network and uts namespaces and execs sleep:
-    // one process (each kind is carried, but not a network namespace inside a user namespace)
+    // one process (each kind is carried, but not a network namespace inside a user namespace
+    // without a pid namespace of its own)
     const w = startWorkload('launch', [UNSHARE, '--user', '--map-root-user', '--net', '--uts', '/bin/sleep', '60']);
     const ns = (pid: number | 'self', n: string) => readlinkSync(`/proc/${pid}/ns/${n}`);
     for (let i = 0; i < 500 && ns(w.pid, 'uts') === ns('self', 'uts'); i++) sleep(10);
     expect(ns(w.pid, 'net')).not.toBe(ns('self', 'net'));
     const dir = tmp('library-ns');
-    const message = `the tree's root ${w.pid} lives in a user namespace of its own and network namespace of its own (net): this is not supported by crtools yet (crtools issue 17)`;
+    const message = `the tree's root ${w.pid} lives in a user namespace of its own and network namespace of its own (net) but not a pid namespace of its own: this is not supported by crtools yet (crtools issue 17)`;
     await expect(dump({ pid: w.pid, images_dir: dir, log_file: 'dump.log', weak_sysctls: true, evasive_devices: true })).rejects.toMatchObject({
       code: 'UNSUPPORTED_NS', exitCode: 4, message: `${message}; not supported yet either: options evasive_devices, weak_sysctls`,
     });

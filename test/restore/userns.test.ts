@@ -4,9 +4,10 @@
  * uid and gid maps in userns-<id>.img, the tasks' creds as ids inside it) and restored with the
  * root born in a new user namespace mapped the same way from outside, its other namespaces made
  * inside it, every task with its ids, groups and capabilities there. The fingerprint compares
- * the maps and which namespaces the user namespace owns. What is not carried yet (a network or
- * time namespace of the tree's own beside it, a user namespace nested in another) is refused by
- * name. Images are checked with Debian's crit. CRIU 4.2 interop is not possible on this machine:
+ * the maps and which namespaces the user namespace owns. Network and time namespaces of the
+ * tree's own beside it are made inside it (the user namespace made first, restorer userns.ts),
+ * with a pid namespace of the tree's own. What is not carried yet (those without one, a user
+ * namespace nested in another) is refused by name. Images are checked with Debian's crit. CRIU 4.2 interop is not possible on this machine:
  * CRIU 4.2 dumps no tree in a user namespace without a mount namespace (its parasite refuses a
  * task whose /proc is not its namespace's: "can't dump unprivileged task whose /proc doesn't
  * belong to it"), nor this one with one (its mounts: "Can't lookup mount=N"), and restores none
@@ -179,9 +180,29 @@ describe('a tree in a user namespace of its own', () => {
     killAndCheck(w.pid);
   });
 
-  it('a user namespace with a network namespace of its own beside it is refused by name (exit 4), the tree runs on', () => {
-    underUnshare(['--user', '--map-root-user', '--net', '--pid', '--fork', 'setsid', 'sleep', '1000'], (init) => {
-      expectRefused(init, 'userns-net', new RegExp(`root ${init} lives in a user namespace of its own and network namespace of its own \\(net\\)`));
+  it('userns with network and time namespaces of its own (zdtm\'s uns flavour: pid, uts, ipc, net, time) round trips twice: both owned by the user namespace again, its listener on a privileged port, clocks ahead and going on, fingerprint equal', () => {
+    roundTrip('userns', ['pid,uts,ipc,net,time', 'multi'], (pid, state) => {
+      // (net: it may still bind port 81 and set lo's flags; time: its clocks 1000 days ahead, never back)
+      expect(askVerdict(state, pid, 10_000)).toBe('check ok uid=0 kid=1000/400 groups=2');
+      expect(nsLink(pid, 'net')).not.toBe(nsLink(process.pid, 'net'));
+      expect(nsLink(pid, 'time')).not.toBe(nsLink(process.pid, 'time'));
+      expectUserPrint(pid, MULTI, ['ipc', 'net', 'pid', 'time', 'uts']);
+    }, true, undefined, [], (dir) => {
+      const ids = critDecode(`${dir}/ids-1.img`).entries[0];
+      expect(ids).toMatchObject({ pid_ns_id: 9, user_ns_id: 10 });
+      expect(ids.net_ns_id).toBeGreaterThan(8);
+      expect(ids.time_ns_id).toBeGreaterThan(8);
+      expect(critDecode(`${dir}/timens-${ids.time_ns_id}.img`).entries).toHaveLength(1);
+      expect(critDecode(`${dir}/netns-${ids.net_ns_id}.img`).entries).toHaveLength(1);
+      // the listener on 127.0.0.1:80, in the tree's network namespace
+      const sk = critDecode(`${dir}/files.img`).entries.filter((e: { type: string }) => e.type === 'INETSK');
+      expect(sk.some((e: { isk: { src_port: number; state: number } }) => e.isk.src_port === 80 && e.isk.state === 10)).toBe(true);
+    });
+  });
+
+  it('a user namespace with a network namespace of its own beside it but criu\'s pid namespace is refused by name (exit 4), the tree runs on', () => {
+    underUnshare(['--user', '--map-root-user', '--net', '--fork', 'setsid', 'sleep', '1000'], (init) => {
+      expectRefused(init, 'userns-net', new RegExp(`root ${init} lives in a user namespace of its own and network namespace of its own \\(net\\) but not a pid namespace of its own`));
     });
   });
 
@@ -193,7 +214,7 @@ describe('a tree in a user namespace of its own', () => {
 });
 
 describe('the restore plan of a tree in a user namespace of its own', () => {
-  it('takes the maps from userns-<id>.img and adds CLONE_NEWUSER; the image missing or mapless is bad input (exit 3); with a network namespace of its own beside it, unsupported (exit 4)', async () => {
+  it('takes the maps from userns-<id>.img and adds CLONE_NEWUSER; the image missing or mapless is bad input (exit 3); with a network namespace of its own beside it but not a pid namespace, unsupported (exit 4)', async () => {
     const d = mkdtempSync(path.join(tmpdir(), 'crtools-userns-plan-'));
     cpSync(path.join(fixturesDir, 'sleep'), d, { recursive: true });
     const ids = await readImageFile(path.join(d, 'ids-2680.img'));
@@ -210,6 +231,6 @@ describe('the restore plan of a tree in a user namespace of its own', () => {
     });
     (ids.entries[0] as Record<string, unknown>).net_ns_id = 11;
     await writeImageFile(path.join(d, 'ids-2680.img'), ids);
-    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: expect.stringContaining('own user namespace and its own net namespace') });
+    await expect(buildRestorePlan(d)).rejects.toMatchObject({ exitCode: 4, message: expect.stringContaining('own user namespace and its own net namespace but in criu\'s pid namespace') });
   });
 });

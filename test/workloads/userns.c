@@ -2,8 +2,10 @@
  *
  *   userns NSLIST MAP STATEFILE
  *
- * NSLIST: the namespaces made with the user namespace, comma-separated (pid, mnt, uts, ipc; pid
- * makes the tree's root the init of its pid namespace). MAP: "root" maps the namespace's root to
+ * NSLIST: the namespaces made with the user namespace, comma-separated (pid, mnt, uts, ipc, net,
+ * time; pid makes the tree's root the init of its pid namespace; net: the root brings its loopback
+ * up and listens on 127.0.0.1:80, which only a task privileged over its network namespace may;
+ * time: CLOCK_MONOTONIC and CLOCK_BOOTTIME 1000 days ahead of the host's for the root). MAP: "root" maps the namespace's root to
  * the host's (one line, "0 0 1", as `unshare --map-root-user` run by root writes it); "multi"
  * writes several extents from outside, as newuidmap does (uid "0 0 1\n1 100000 1000", gid
  * "0 0 1\n1 200000 500"). The outside parent writes the maps once the child made its namespaces;
@@ -18,18 +20,29 @@
  * all capabilities in its namespace, its maps (as it reads them) and hostname are what they were,
  * it is still pid 1 (pid), its child still has its ids (it exits when one changes), and (ipc)
  * the message queue the child made (key 0x7573, one message) is still owned and created by the
- * child's ids inside the namespace.
+ * child's ids inside the namespace, the child still counts in a page of shared anonymous memory
+ * both map, (net) its listener still listens and takes a connection, and it
+ * may still bind another privileged port and set its loopback's flags (its network namespace is
+ * its user namespace's), (time) its clocks are still ahead and never went back.
  */
 #include "workload.h"
 #include <grp.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <sched.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
 static char uid_map0[256], gid_map0[256];
+/* a page of shared anonymous memory the root and its kid both map: the kid counts in it */
+static volatile unsigned long *shared_page;
 void *userns_heap;
 
 static int read_file(const char *p, char *buf, size_t n) {
@@ -64,8 +77,52 @@ static void kid_loop(void) {
 		getresgid(&rg, &eg, &sg);
 		int n = getgroups(8, gl);
 		if (r != kid_uid || e != kid_uid || s != kid_uid || rg != kid_gid || eg != kid_gid || sg != kid_gid || n != kid_ngroups || gl[0] != kid_groups[0] || (n > 1 && gl[1] != kid_groups[1])) _exit(3);
+		shared_page[1]++;
 		usleep(20000);
 	}
+}
+
+/* the network namespace's: loopback's flags set again (CAP_NET_ADMIN over it) */
+static int lo_flags(int up) {
+	int s = socket(AF_INET, SOCK_DGRAM, 0), ok;
+	struct ifreq r;
+	memset(&r, 0, sizeof r);
+	strcpy(r.ifr_name, "lo");
+	ok = s >= 0 && !ioctl(s, SIOCGIFFLAGS, &r);
+	if (ok && up) r.ifr_flags |= IFF_UP;
+	ok = ok && !ioctl(s, SIOCSIFFLAGS, &r) && (r.ifr_flags & IFF_UP);
+	if (s >= 0) close(s);
+	return ok;
+}
+
+/* a TCP socket bound to 127.0.0.1:port (a privileged port: CAP_NET_BIND_SERVICE over the namespace) */
+static int bound(int port) {
+	int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	if (s < 0) return -1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(s, (struct sockaddr *)&a, sizeof a)) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* the listener takes a connection from 127.0.0.1 */
+static int takes(int l) {
+	int c = socket(AF_INET, SOCK_STREAM, 0), a = -1, ok;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	ok = c >= 0 && !connect(c, (struct sockaddr *)&to, sizeof to) && (a = accept(l, 0, 0)) >= 0;
+	if (a >= 0) close(a);
+	if (c >= 0) close(c);
+	return ok;
+}
+
+#define DAYS_AHEAD 1000
+static double seconds(clockid_t id) {
+	struct timespec t;
+	clock_gettime(id, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
 /* every capability in the effective set (the root of its user namespace) */
@@ -79,7 +136,7 @@ static int full_caps(void) {
 int main(int argc, char **argv) {
 	if (argc < 4) return 2;
 	wl_detach(argv[argc - 1]);
-	int flags = CLONE_NEWUSER, own_pid = 0, own_mnt = 0, own_uts = 0, own_ipc = 0;
+	int flags = CLONE_NEWUSER, own_pid = 0, own_mnt = 0, own_uts = 0, own_ipc = 0, own_net = 0, own_time = 0;
 	char list[256];
 	snprintf(list, sizeof list, "%s", argv[1]);
 	for (char *t = strtok(list, ","); t; t = strtok(0, ",")) {
@@ -87,6 +144,8 @@ int main(int argc, char **argv) {
 		else if (!strcmp(t, "mnt")) flags |= CLONE_NEWNS, own_mnt = 1;
 		else if (!strcmp(t, "uts")) flags |= CLONE_NEWUTS, own_uts = 1;
 		else if (!strcmp(t, "ipc")) flags |= CLONE_NEWIPC, own_ipc = 1;
+		else if (!strcmp(t, "net")) flags |= CLONE_NEWNET, own_net = 1;
+		else if (!strcmp(t, "time")) flags |= CLONE_NEWTIME, own_time = 1;
 		else {
 			wl_say("error namespace %s", t);
 			return 2;
@@ -139,6 +198,15 @@ int main(int argc, char **argv) {
 	char x;
 	if (write(made[1], "u", 1) != 1 || read(mapped[0], &x, 1) != 1) _exit(1);
 	if (setresgid(0, 0, 0) || setresuid(0, 0, 0)) _exit(1);
+	/* the time namespace's offsets, written before any task is in it (the root is born in it) */
+	if (own_time) {
+		char off[128];
+		snprintf(off, sizeof off, "%d %d 0\n%d %d 0\n", CLOCK_MONOTONIC, DAYS_AHEAD * 86400, CLOCK_BOOTTIME, DAYS_AHEAD * 86400);
+		if (write_file("/proc/self/timens_offsets", off)) {
+			wl_say("error timens_offsets");
+			_exit(1);
+		}
+	}
 	int p[2];
 	if (pipe(p)) _exit(1);
 	pid_t root = fork();
@@ -165,7 +233,19 @@ int main(int argc, char **argv) {
 	if (dn < 0 || dup2(dn, 0) < 0 || dup2(dn, 1) < 0 || dup2(dn, 2) < 0) _exit(1);
 	if (dn > 2) close(dn);
 	if (own_uts && sethostname("userns-tree", 11)) _exit(1);
+	int listener = -1;
+	if (own_net) {
+		listener = bound(80);
+		if (!lo_flags(1) || listener < 0 || listen(listener, 4)) {
+			wl_say("error net setup");
+			_exit(1);
+		}
+	}
+	double mono0 = seconds(CLOCK_MONOTONIC), boot0 = seconds(CLOCK_BOOTTIME);
 	if (read_file("/proc/self/uid_map", uid_map0, sizeof uid_map0) || read_file("/proc/self/gid_map", gid_map0, sizeof gid_map0)) _exit(1);
+	shared_page = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared_page == MAP_FAILED) _exit(1);
+	shared_page[0] = 0x75736e73; /* "usns" */
 	pid_t kid = fork();
 	if (kid == 0) {
 		close(p[1]);
@@ -199,9 +279,22 @@ int main(int argc, char **argv) {
 			ipc_ok = q >= 0 && !msgctl(q, IPC_STAT, &ds) && ds.msg_perm.uid == kid_uid && ds.msg_perm.cuid == kid_uid && ds.msg_perm.gid == kid_gid &&
 				 ds.msg_perm.cgid == kid_gid && ds.msg_qnum == 1;
 		}
-		if (getuid() == 0 && getgid() == 0 && full_caps() && maps_ok && host_ok && kid_ok && pid_ok && ipc_ok)
+		/* the kid still counts in the page the root sees */
+		unsigned long counted = shared_page[1];
+		usleep(100000);
+		int shared_ok = shared_page[0] == 0x75736e73 && shared_page[1] > counted;
+		int net_ok = 1;
+		if (own_net) {
+			int b = bound(81);
+			net_ok = takes(listener) && b >= 0 && lo_flags(0);
+			if (b >= 0) close(b);
+		}
+		double mono = seconds(CLOCK_MONOTONIC), boot = seconds(CLOCK_BOOTTIME);
+		int time_ok = mono >= mono0 && boot >= boot0 && (!own_time || (mono > DAYS_AHEAD * 86400.0 && boot > DAYS_AHEAD * 86400.0));
+		mono0 = mono, boot0 = boot;
+		if (getuid() == 0 && getgid() == 0 && full_caps() && maps_ok && host_ok && kid_ok && pid_ok && ipc_ok && net_ok && time_ok && shared_ok)
 			wl_say("check ok uid=0 kid=%d/%d groups=%d", (int)kid_uid, (int)kid_gid, kid_ngroups);
 		else
-			wl_say("check bad uid=%d caps=%d maps=%d host=%d(%s) kid=%d pid=%d ipc=%d", (int)getuid(), full_caps(), maps_ok, host_ok, host, kid_ok, (int)getpid(), ipc_ok);
+			wl_say("check bad uid=%d caps=%d maps=%d host=%d(%s) kid=%d pid=%d ipc=%d net=%d time=%d shared=%d", (int)getuid(), full_caps(), maps_ok, host_ok, host, kid_ok, (int)getpid(), ipc_ok, net_ok, time_ok, shared_ok);
 	}
 }

@@ -30,11 +30,11 @@ const SHM_DEST = 0o1000;
 export const CARRIED_NS: readonly NsKind[] = ['uts', 'ipc', 'pid', 'net', 'mnt', 'time', 'user', 'cgroup'];
 
 /**
- * The kinds a root in a user namespace of its own may not have of its own yet: the restore makes
- * the network and time namespaces outside it, before the root is born (they would be the host
- * user namespace's, not the tree's).
+ * The kinds a root in a user namespace of its own has of its own only with a pid namespace of its
+ * own too: the restore makes the user namespace first, the network and time ones in it, and sets
+ * the pids from inside it (restorer userns.ts), which it may only in a pid namespace it owns.
  */
-const NOT_UNDER_USERNS: readonly NsKind[] = ['net', 'time'];
+const WITH_PIDNS_UNDER_USERNS: readonly NsKind[] = ['net', 'time'];
 
 /** The uid and gid maps of the root's user namespace, as criu's user namespace sees them. */
 export interface UserMaps {
@@ -103,8 +103,8 @@ function refuseUserNamespace(pid: number, foreign: readonly NsKind[]): CrtoolsEr
     parent = undefined;
   }
   if (parent !== mine) return refuse(`that is not a child of criu's (nested user namespaces), which is not supported by crtools yet (crtools issue 17)`, 'user');
-  const under = foreign.filter((k) => NOT_UNDER_USERNS.includes(k));
-  if (under.length) return refuse(`and ${under.map((k) => NS_WHAT[k]).join(' and ')} namespace${under.length > 1 ? 's' : ''} of its own (${under.join(', ')}): this is not supported by crtools yet (crtools issue 17)`, ['user', ...under].join(','));
+  const under = foreign.filter((k) => WITH_PIDNS_UNDER_USERNS.includes(k));
+  if (under.length && !foreign.includes('pid')) return refuse(`and ${under.map((k) => NS_WHAT[k]).join(' and ')} namespace${under.length > 1 ? 's' : ''} of its own (${under.join(', ')}) but not a pid namespace of its own: this is not supported by crtools yet (crtools issue 17)`, ['user', ...under].join(','));
   const foreignOwned = foreign.filter((k) => k !== 'user' && k !== 'cgroup' && namespaceRelative(`/proc/${pid}/ns/${k}`) !== user);
   if (foreignOwned.length) return refuse(`but its ${foreignOwned.join(', ')} namespace${foreignOwned.length > 1 ? 's are' : ' is'} not owned by it, which is not supported (as CRIU)`, ['user', ...foreignOwned].join(','));
   return null;

@@ -421,14 +421,30 @@ function mmParent(plan: RestorePlan, t: TaskPlan): bigint | number {
   return p < 0 ? CONST.NO_PARENT : p;
 }
 
+/**
+ * The first descriptor of the tree's file table in the root (plan hdr fd_base): above every
+ * descriptor a task gets and every one handed over to inherit (a memfd's, held; the restoring
+ * process's own the root takes, RestorePlan.held). Files n of the table are at fd_base + n, a
+ * second table of n above them is the blob's own (descriptors kept aside), and the held ones
+ * follow: heldFdPath.
+ */
+export function planFdBase(plan: RestorePlan): number {
+  const handed = (f: FilePlan) => (f.kind === 'inherit' ? f.inheritFd : f.kind === 'memfd' ? (f.heldFd ?? 0) : 0);
+  const maxFd = plan.files.reduce((m, f) => Math.max(m, handed(f)), plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), Math.max(2, ...(plan.held ?? []))));
+  return Math.max(maxFd + 1, 16);
+}
+
+/** The path a task opens the k-th descriptor of RestorePlan.held by (its own /proc/self/fd, in the root's copy of the table). */
+export function heldFdPath(plan: RestorePlan, k: number): string {
+  return `/proc/self/fd/${planFdBase(plan) + 2 * plan.files.length + k}`;
+}
+
 /** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
 export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
   const w = new PlanWriter();
   w.alloc(recordSize('hdr'));
   // above every descriptor a task gets and every one handed over to inherit (or a memfd's, held)
-  const handed = (f: FilePlan) => (f.kind === 'inherit' ? f.inheritFd : f.kind === 'memfd' ? (f.heldFd ?? 0) : 0);
-  const maxFd = plan.files.reduce((m, f) => Math.max(m, handed(f)), plan.tasks.reduce((m, t) => t.fds.reduce((mm, f) => Math.max(mm, f.fd), m), 2));
-  const fdBase = Math.max(maxFd + 1, 16);
+  const fdBase = planFdBase(plan);
   const holders = new Map<number, number>();
   for (const t of plan.tasks) if (!t.zombie) for (const d of t.fds) if (!holders.has(d.file)) holders.set(d.file, t.pid);
   const files = plan.files.map((f, i) => fileRecord(w, f, holders.get(i)));
@@ -606,7 +622,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const tasksOff = w.records('task', taskVals);
   const helpers = plan.helpers ?? [];
   const helpersOff = w.records('helper', helpers.map((h) => ({ pid: h.pid, host: h.host, setsid: h.setsid, reaper: h.reaper < 0 ? CONST.NO_PARENT : h.reaper })));
-  w.record('hdr', { tasks_off: tasksOff, files_off: filesOff, root: plan.root ? w.string(plan.root) : 0, nhelpers: helpers.length, helpers_off: helpersOff }, 0);
+  const held = plan.held ?? [];
+  w.record('hdr', { tasks_off: tasksOff, files_off: filesOff, root: plan.root ? w.string(plan.root) : 0, nhelpers: helpers.length, helpers_off: helpersOff, nheld: held.length, held_off: held.length ? w.u64s(held.map(BigInt)) : 0 }, 0);
   return { w, fdBase };
 }
 
@@ -631,6 +648,7 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
   const filesOff = buf.readBigUInt64LE(fieldOffset('hdr', 'files_off'));
   const rootOff = buf.readBigUInt64LE(fieldOffset('hdr', 'root'));
   const helpersOff = buf.readBigUInt64LE(fieldOffset('hdr', 'helpers_off'));
+  const heldOff = buf.readBigUInt64LE(fieldOffset('hdr', 'held_off'));
   hdr.record('hdr', {
     magic: PLAN_MAGIC,
     version: PLAN_VERSION,
@@ -652,6 +670,8 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
     root: rootOff,
     nhelpers: plan.helpers?.length ?? 0,
     helpers_off: helpersOff,
+    nheld: plan.held?.length ?? 0,
+    held_off: heldOff,
   });
   hdr.finish().copy(buf, 0);
   return buf;

@@ -4,7 +4,7 @@
  * every process this restore started.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { formatIdMap, formatIpcSysctl, idOutside, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
+import { formatIdMap, formatIpcSysctl, idOutside, UNMAPPED_ID, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
 import { canInstallGuards, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +12,7 @@ import { ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallErro
 import { STOP_SIGNALS } from '@crtools/images/facts';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
 import type { MemfdFilePlan, NamespacePlan, RestorePlan, ShmemPlan } from './plan.js';
-import { encodeBody, finishPlan, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
+import { encodeBody, finishPlan, heldFdPath, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
 import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-api.js';
@@ -24,6 +24,7 @@ import { mountTreeUnder, pivotInto, shapeMounts } from './mounts.js';
 import type { MadeCgroups } from './cgroups.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
+import { ownUserNamespace, type OwnUserNamespace } from './userns.js';
 
 export interface RestoreTreeOptions {
   /** leave every task stopped (SIGSTOP) instead of resuming it (tasks dumped stopped are stopped again anyway) */
@@ -108,7 +109,6 @@ export function validatePlan(plan: RestorePlan): void {
   const nsFlags = plan.namespaces?.cloneFlags ?? 0;
   if (!Number.isInteger(nsFlags) || (nsFlags & ~(NS_TYPE.uts | NS_TYPE.ipc | NS_TYPE.pid | NS_TYPE.mnt | NS_TYPE.user)) !== 0) bad(`namespace clone flags 0x${nsFlags.toString(16)}`);
   if (!!plan.namespaces?.userns !== (!!(nsFlags & NS_TYPE.user) || !!plan.namespaces?.userJoined)) bad('a user namespace without its maps, or maps without a user namespace');
-  if (plan.namespaces?.userns && !plan.namespaces.userJoined && (plan.namespaces.net || plan.namespaces.emptyNet || plan.namespaces.extNet || plan.namespaces.clocks)) bad('network or time namespaces made outside the root\'s user namespace');
   if (plan.namespaces?.mounts?.length && !(nsFlags & NS_TYPE.mnt)) bad('mounts for a mount namespace the root is not born in');
   const newPid = ownPidNs(plan);
   if (newPid && plan.tasks[0]!.pid !== 1) bad(`the root of a new pid namespace has pid ${plan.tasks[0]!.pid}, not 1`);
@@ -287,23 +287,37 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   let ghosts: GhostFiles | undefined;
   // the root's own network namespace, made first: the root is born inside it
   let ownNet: MadeNetNamespace | undefined;
+  // (and before it, with network or time namespaces of its own, its user namespace: userns.ts)
+  let user: OwnUserNamespace | undefined;
   try {
+    user = ownUserNamespace(plan, opts.logger ?? silentLogger, !!opts.restoreSibling);
+    if (user) plan = user.plan;
     if ((plan.namespaces?.net || plan.namespaces?.emptyNet || plan.namespaces?.extNet) && !opts.netns) {
       try {
-        ownNet = treeNetNamespace(plan.namespaces, opts.logger);
+        ownNet = treeNetNamespace(plan.namespaces, opts.logger, user?.netFd);
       } catch (e) {
         throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
       }
     }
     ghosts = createGhosts(plan, ghostPlaces(plan, opts.mountRoot));
     const g = ghosts;
+    // the objects' paths: this process's descriptors on them; a task in a user namespace of the
+    // tree's own may not look into this process's (ptrace access in criu's user namespace): there,
+    // the root holds the descriptors for the tasks, which open their own (encode.ts heldFdPath)
+    const heldFds = plan.namespaces?.userns ? shm.fdOf.filter((fd): fd is number => fd !== undefined) : [];
+    if (heldFds.length) plan = { ...plan, held: heldFds };
+    const heldPlan = plan;
+    const shmPath = (k: number): string => {
+      const fd = shm.fdOf[k];
+      return heldFds.length && fd !== undefined ? heldFdPath(heldPlan, heldFds.indexOf(fd)) : shm.paths[k]!;
+    };
     // the first read-write file of each memfd is memfd_create's own open file (MemfdFilePlan.heldFd)
     const taken = new Set<number>();
     const memfdFile = (f: MemfdFilePlan): MemfdFilePlan => {
       const held = shm.fds[f.shmem!];
-      if (held === undefined || (f.flags & O_ACCMODE) !== O_RDWR || taken.has(f.shmem!)) return { ...f, path: shm.paths[f.shmem!]! };
+      if (held === undefined || (f.flags & O_ACCMODE) !== O_RDWR || taken.has(f.shmem!)) return { ...f, path: shmPath(f.shmem!) };
       taken.add(f.shmem!);
-      return { ...f, path: shm.paths[f.shmem!]!, heldFd: held };
+      return { ...f, path: shmPath(f.shmem!), heldFd: held };
     };
     const withPaths: RestorePlan = {
       ...plan,
@@ -321,8 +335,8 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
         vmas: t.vmas.map((v) =>
           v.shmem !== undefined
             ? plan.shmem![v.shmem]!.memfd
-              ? { ...v, path: shm.paths[v.shmem], openFlags: v.openFlags ?? O_RDWR }
-              : v.kind === 'file-private' ? { ...v, path: shm.paths[v.shmem], openFlags: v.openFlags ?? 0 } : { ...v, kind: 'file-shared', path: shm.paths[v.shmem], openFlags: O_RDWR }
+              ? { ...v, path: shmPath(v.shmem), openFlags: v.openFlags ?? O_RDWR }
+              : v.kind === 'file-private' ? { ...v, path: shmPath(v.shmem), openFlags: v.openFlags ?? 0 } : { ...v, kind: 'file-shared', path: shmPath(v.shmem), openFlags: O_RDWR }
             : v.ghost !== undefined ? { ...v, path: g.paths[v.ghost] } : v,
         ),
       })),
@@ -341,9 +355,11 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
       if (stage === 'set') g.inTree(pid);
       await opts.namespaceHook?.(stage, pid);
     };
-    return await launchTree(withPaths, native, { ...opts, beforeResume, namespaceHook, netns: opts.netns ?? ownNet });
+    const joinNs = [...(opts.joinNs ?? []), ...(user ? [user.join] : [])];
+    return await launchTree(withPaths, native, { ...opts, beforeResume, namespaceHook, netns: opts.netns ?? ownNet, ...(joinNs.length ? { joinNs } : {}) });
   } finally {
     ownNet?.close();
+    user?.close();
     ghosts?.release();
     shm.release();
   }
@@ -369,7 +385,10 @@ function setNamespaceState(rootPid: number, ns: NamespacePlan, mountRoot: Restor
   if (ns.ipcVar) {
     const v = ns.ipcVar;
     const writes = IPC_VAR_SYSCTLS.filter((s) => v[s.field] !== undefined && existsSync(s.path)).map((s) => [s.path, formatIpcSysctl(s.type, v[s.field])] as const);
-    namespaceFiles(rootPid, 'ipc', { writes });
+    // (an IPC namespace's sysctls are its user namespace's root's to write: in the tree's own,
+    // written as that root as criu sees it, when mapped)
+    const as = ns.userns ? { uid: idOutside(ns.userns.uid, 0), gid: idOutside(ns.userns.gid, 0) } : undefined;
+    namespaceFiles(rootPid, 'ipc', { writes, ...(as && as.uid !== UNMAPPED_ID && as.gid !== UNMAPPED_ID ? { as } : {}) });
   }
   // the SysV objects, each with its id, key, owner, creator, mode and contents (the owners in
   // the images are ids inside the tree's user namespace; made from here, they are ours)

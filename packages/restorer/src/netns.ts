@@ -140,9 +140,12 @@ export function savedAddresses(saved: Buffer | undefined): string[] {
   return out.sort();
 }
 
-/** Make the namespace; a failure closes it and throws. */
-export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): MadeNetNamespace {
-  const fd = createNetNamespace();
+/**
+ * Make the namespace (or set up `made`, a new one made elsewhere: in the tree's user namespace,
+ * userns.ts, which keeps it open and closes it); a failure closes a namespace made here and throws.
+ */
+export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?: number): MadeNetNamespace {
+  const fd = made ?? createNetNamespace();
   const path = `/proc/${process.pid}/fd/${fd}`;
   try {
     const write = (writes: [string, string][]) => {
@@ -193,10 +196,10 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): Made
     feed(['ip6tables-restore', '-w'], withoutLock(net.raw.ip6tables));
     log.info(`net: network namespace ${net.id} made (${net.links.map((l) => l.name).join(', ')})`);
   } catch (e) {
-    closeSync(fd);
+    if (made === undefined) closeSync(fd);
     throw e;
   }
-  return { fd, path, close: () => closeSync(fd) };
+  return { fd, path, close: () => (made === undefined ? closeSync(fd) : undefined) };
 }
 
 /**
@@ -204,8 +207,8 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger): Made
  * net: not dumped, its caller configures it, as runc does), or the caller's (dumped as external:
  * the inherited descriptor); undefined when it has none.
  */
-export function treeNetNamespace(ns: NamespacePlan | undefined, log: Logger = silentLogger): MadeNetNamespace | undefined {
-  if (ns?.net) return makeNetNamespace(ns.net, log);
+export function treeNetNamespace(ns: NamespacePlan | undefined, log: Logger = silentLogger, made?: number): MadeNetNamespace | undefined {
+  if (ns?.net) return makeNetNamespace(ns.net, log, made);
   if (ns?.extNet) {
     // the caller's namespace (--inherit-fd fd[N]:KEY): joined as it is, left to the caller
     const { key, fd } = ns.extNet;
@@ -220,7 +223,7 @@ export function treeNetNamespace(ns: NamespacePlan | undefined, log: Logger = si
     return { fd, path: `/proc/${process.pid}/fd/${fd}`, close: () => undefined };
   }
   if (!ns?.emptyNet) return undefined;
-  const fd = createNetNamespace();
+  const fd = made ?? createNetNamespace();
   log.info('net: an empty network namespace made (--empty-ns net)');
-  return { fd, path: `/proc/${process.pid}/fd/${fd}`, close: () => closeSync(fd) };
+  return { fd, path: `/proc/${process.pid}/fd/${fd}`, close: () => (made === undefined ? closeSync(fd) : undefined) };
 }

@@ -495,6 +495,13 @@ export interface RestorePlan {
    * host task, gone before the tree resumes
    */
   helpers?: HelperPlan[];
+  /**
+   * Descriptors of the restoring process the root takes into its file table's copy (inherited
+   * across its clone): objects the tasks open as their own /proc/self/fd/N (encode.ts
+   * heldFdPath), where they may not look into the restoring process's (a tree in a user
+   * namespace of its own)
+   */
+  held?: number[];
   /** namespaces of the root's own (none: every task lives in the restorer's) */
   namespaces?: NamespacePlan;
   files: FilePlan[];

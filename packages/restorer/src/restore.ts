@@ -17,6 +17,7 @@ import type { RestorePlan } from './plan.js';
 import { dumpLockOf, TcpConnections } from './tcp.js';
 import type { NetworkLock } from '@crtools/files/plan';
 import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
+import { ownUserNamespace } from './userns.js';
 import { joinedPlan, joinNamespaces, type JoinedFd, type JoinedNamespaces } from './join-ns.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { setSocketNamespace } from '@crtools/sys';
@@ -268,17 +269,21 @@ async function restoreJoined(
   // a tree in a network namespace of its own: the namespace first, its connections made inside it
   // (a joined one: the tree's, as it is)
   let net: MadeNetNamespace | undefined = joined?.net;
-  if (!net && (planned.namespaces?.net || planned.namespaces?.emptyNet || planned.namespaces?.extNet)) {
-    try {
-      net = treeNetNamespace(planned.namespaces, criuLog.logger('net'));
-    } catch (e) {
-      throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
-    }
-  }
+  // (a tree with a user namespace of its own: that namespace first, the network one made in it)
+  const user = ownUserNamespace(planned, criuLog.logger('userns'), !!o.rst_sibling);
   try {
-    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, planned, tcp, net, cgroups, joined?.fds ?? [], joinedCheck, dumpLock);
+    if (!net && (planned.namespaces?.net || planned.namespaces?.emptyNet || planned.namespaces?.extNet)) {
+      try {
+        net = treeNetNamespace(planned.namespaces, criuLog.logger('net'), user?.netFd);
+      } catch (e) {
+        throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
+      }
+    }
+    const joinNs = [...(joined?.fds ?? []), ...(user ? [user.join] : [])];
+    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, user?.plan ?? planned, tcp, net, cgroups, joinNs, joinedCheck, dumpLock);
   } finally {
     net?.close();
+    user?.close();
   }
 }
 

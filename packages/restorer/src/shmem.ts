@@ -26,6 +26,8 @@ export interface ShmemObjects {
   paths: string[];
   /** a memfd's: this process's descriptor on it, from memfd_create (the tasks inherit it) */
   fds: (number | undefined)[];
+  /** this process's descriptor on object i when it has one (a memfd, shared anonymous memory; not huge pages) */
+  fdOf: (number | undefined)[];
   /**
    * Seals that must wait until every task has mapped its areas (F_SEAL_FUTURE_WRITE forbids
    * new writable shared mappings, which a task may hold): set them (before the tasks resume).
@@ -47,24 +49,28 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
   };
   const paths: string[] = [];
   const held: (number | undefined)[] = [];
+  const fdOf: (number | undefined)[] = [];
   try {
     for (const [i, o] of (plan.shmem ?? []).entries()) {
       if (o.memfd) {
         const fd = makeMemfd(native, o, i, fds, late);
         paths.push(`/proc/${process.pid}/fd/${fd}`);
         held.push(fd);
+        fdOf.push(fd);
         continue;
       }
       held.push(undefined);
       if (o.hugetlb === undefined) {
         const fd = makeAnonShared(native, o, i, fds);
         paths.push(`/proc/${process.pid}/fd/${fd}`);
+        fdOf.push(fd);
         continue;
       }
       if (o.size <= 0n || o.size % PAGE_SIZE_BIGINT) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
       const addr = native.sharedAnon(o.size, MAP.HUGETLB | o.hugetlb);
       if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes on huge pages: ${syscallError(addr.syscall, addr.errno).message}`);
       made.push({ addr, size: o.size });
+      fdOf.push(undefined);
       paths.push(`/proc/${process.pid}/map_files/${addr.toString(16)}-${(addr + o.size).toString(16)}`);
       // hugetlbfs has no write(): huge pages are filled through this process's mapping
       fillMapped(addr, o.size, o.pages);
@@ -76,7 +82,7 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
   const sealLate = () => {
     for (const l of late.splice(0)) addSeals(native, l.fd, l.seals, l.what);
   };
-  return { paths, fds: held, sealLate, release };
+  return { paths, fds: held, fdOf, sealLate, release };
 }
 
 /** F_ADD_SEALS (none when the memfd was born with its only seal), checked to leave exactly `seals` set. */

@@ -83,6 +83,13 @@ static inline int wait_change(struct ctx *c, volatile u32 *w, u32 v)
 	return 0;
 }
 
+/* the first of the launcher's descriptors the root holds for the tasks (plan hdr held_off), above
+   the file table (fd_base + n) and the descriptors kept aside (fd_base + nfiles + n) */
+static inline u64 held_base(struct ctx *c)
+{
+	return c->h->fd_base + 2 * c->h->nfiles;
+}
+
 static inline long xopen(const char *p, u64 flags)
 {
 	return S4(NR_openat, AT_FDCWD, p, (long)(flags & ~(u64)(O_CREAT | O_EXCL | O_TRUNC)), 0);

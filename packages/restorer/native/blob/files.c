@@ -16,17 +16,31 @@ void check_size(struct ctx *c, long fd, u64 want, u64 detail)
 
 /* A socket's buffer sizes as recorded (getsockopt shows twice what was set; FORCE: past the
    limits, as root) */
+/* One buffer size (want: the size the kernel kept, twice what is asked): forced (beyond
+   net.core.[wr]mem_max, as the task may have had it); in a user namespace of the tree's own the
+   forcing option needs privileges over criu's and is refused: the plain one sets the same size
+   when it is within the maximum, which is checked (beyond it the restore fails, as it must) */
+static void set_sock_buf(struct ctx *c, long fd, int force, int plain, u64 want, u64 detail)
+{
+	int v = (int)(want / 2), got = 0;
+	u32 len = 4;
+	long r = S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, force, &v, 4);
+	if (r != -1 /* -EPERM */) {
+		chk(c, r, detail);
+		return;
+	}
+	chk(c, S5(NR_setsockopt, fd, 1, plain, &v, 4), detail);
+	chk(c, S5(NR_getsockopt, fd, 1, plain, &got, &len), detail);
+	if ((u64)(u32)got != want)
+		chk(c, -1 /* -EPERM */, detail);
+}
+
 static void set_sock_bufs(struct ctx *c, long fd, const struct plan_file *f, u64 detail)
 {
-	int v;
-	if (f->sk_sndbuf) {
-		v = (int)(f->sk_sndbuf / 2);
-		chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 32 /* SO_SNDBUFFORCE */, &v, 4), detail);
-	}
-	if (f->sk_rcvbuf) {
-		v = (int)(f->sk_rcvbuf / 2);
-		chk(c, S5(NR_setsockopt, fd, 1, 33 /* SO_RCVBUFFORCE */, &v, 4), detail);
-	}
+	if (f->sk_sndbuf)
+		set_sock_buf(c, fd, 32 /* SO_SNDBUFFORCE */, 7 /* SO_SNDBUF */, f->sk_sndbuf, detail);
+	if (f->sk_rcvbuf)
+		set_sock_buf(c, fd, 33 /* SO_RCVBUFFORCE */, 8 /* SO_RCVBUF */, f->sk_rcvbuf, detail);
 }
 
 /* A socket's own options, setsockopt calls in the plan's order (a filter's instructions are
@@ -586,8 +600,13 @@ void open_file_table(struct ctx *c)
 			chk(c, S2(NR_dup2, f[i].value, c->h->fd_base + i), i);
 		else if (f[i].kind == FILE_REG && f[i].value) /* a memfd's own open file, held for us (value: its descriptor + 1) */
 			chk(c, S2(NR_dup2, f[i].value - 1, c->h->fd_base + i), i);
+	/* the launcher's descriptors the tasks open as their own /proc/self/fd/N (held_base) */
+	for (k = 0; k < c->h->nheld; k++)
+		chk(c, S2(NR_dup2, ((u64 *)AT(c, c->h->held_off))[k], held_base(c) + k), k);
 	chk(c, S3(NR_close_range, 0, c->h->fd_base - 1, 0), 0);
-	chk(c, S3(NR_close_range, c->h->fd_base + n, ~0U, 0), 0);
+	if (n)
+		chk(c, S3(NR_close_range, c->h->fd_base + n, held_base(c) - 1, 0), 0);
+	chk(c, S3(NR_close_range, held_base(c) + c->h->nheld, ~0U, 0), 0);
 	for (i = 0; i < n; i++) {
 		long fd;
 		if (f[i].kind != FILE_REG)
@@ -877,7 +896,8 @@ void open_file_table(struct ctx *c)
 	open_dead_pidfds(c);
 	send_unix_queues(c);
 	/* the descriptors kept on unlinked socket files */
-	S3(NR_close_range, c->h->fd_base + n, ~0U, 0);
+	if (n)
+		S3(NR_close_range, c->h->fd_base + n, held_base(c) - 1, 0);
 }
 
 /* an epoll's owner with targets opened late still to add (restore_late_files): owner | this bit */
@@ -949,6 +969,8 @@ void restore_fds(struct ctx *c)
 	set_step(c, STEP_FDS);
 	if (c->h->nfiles)
 		chk(c, S3(NR_close_range, c->h->fd_base, c->h->fd_base + c->h->nfiles - 1, 0), 0);
+	if (c->h->nheld)
+		chk(c, S3(NR_close_range, held_base(c), held_base(c) + c->h->nheld - 1, 0), 0);
 }
 
 /* file locks and leases, taken again without waiting: another holder now is a failure, as in CRIU */

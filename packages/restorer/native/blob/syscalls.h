@@ -82,6 +82,7 @@ typedef long long s64;
 #define NR_shutdown 48
 #define NR_socketpair 53
 #define NR_setsockopt 54
+#define NR_getsockopt 55
 #define NR_timerfd_create 283
 #define NR_timerfd_settime 286
 #define NR_signalfd4 289

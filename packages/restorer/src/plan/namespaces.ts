@@ -42,10 +42,11 @@ export async function rootNamespaces(
   if (off.length) {
     throw unsupported(`pid ${rootPid} lives in its own ${off.join(', ')} namespace${off.length > 1 ? 's' : ''}, which restore does not recreate yet (restored: ${RESTORED_NS.join(', ')})`, { pid: rootPid });
   }
-  // the network and time namespaces are made before the root, outside its user namespace
-  if (own.includes('user') && (own.includes('net') || own.includes('time'))) {
+  // the network and time namespaces are made in the user namespace, made first, whose pids are
+  // then set from inside it (userns.ts): in a pid namespace of the tree's own only
+  if (own.includes('user') && (own.includes('net') || own.includes('time')) && !own.includes('pid')) {
     const both = own.filter((k) => k === 'net' || k === 'time');
-    throw unsupported(`pid ${rootPid} lives in its own user namespace and its own ${both.join(' and ')} namespace${both.length > 1 ? 's' : ''}, which restore does not recreate inside a user namespace yet`, { pid: rootPid });
+    throw unsupported(`pid ${rootPid} lives in its own user namespace and its own ${both.join(' and ')} namespace${both.length > 1 ? 's' : ''} but in criu's pid namespace, which restore does not recreate yet`, { pid: rootPid });
   }
   if (own.includes('pid') && rootPid !== 1) throw badInput(`pid ${rootPid} is the root of a pid namespace of its own (ids-${rootPid}.img) but not its init (pid 1)`, { pid: rootPid });
   const plan: NamespacePlan = { cloneFlags: own.reduce((f, k) => f | (CLONE_NEW[k] ?? 0), 0) };

@@ -1,0 +1,68 @@
+/**
+ * A tree whose root has a user namespace of its own and network or time namespaces of its own
+ * too (zdtm's uns flavour, a rootless or user-namespaced container): those namespaces belong to
+ * the tree's user namespace, and must again (a task that owns its network namespace may configure
+ * it, bind low ports: one owned by criu's would take that away). The network namespace is set up
+ * before the root is born (its devices, addresses, the TCP connections made in it in repair
+ * mode), so the user namespace comes first here: made with its maps and, inside it, the network
+ * namespace (sys createUserNamespace); the root is then born in both as in namespaces it joins
+ * (launch.cc: a helper joins the user namespace, makes the time namespace there and starts the
+ * root, whose pid, mount, UTS and IPC namespaces are then owned by it too).
+ *
+ * Joining a user namespace leaves the root's pid to set in a pid namespace the helper has no
+ * privileges over unless it is the tree's own: a tree in criu's pid namespace is refused so, and
+ * so is a restore as the restorer's sibling (the helper makes the root the launcher's child).
+ */
+import { CrtoolsError, ExitCode, type Logger } from '@crtools/common';
+import { formatIdMap } from '@crtools/procfs';
+import { createUserNamespace, NS_TYPE, type MadeUserNamespace } from '@crtools/sys';
+import type { RestorePlan } from './plan.js';
+import { RestoreErrorCode, restoreError } from './errors.js';
+
+export interface OwnUserNamespace {
+  /** the plan with the root born in the user namespace made (joined), not in a new one */
+  plan: RestorePlan;
+  /** the user namespace for the launcher to join */
+  join: { fd: number; type: number; name: string };
+  /** the network namespace made in it (the tree's own network namespace, to set up) */
+  netFd?: number;
+  close(): void;
+}
+
+/** Does the plan's root need its user namespace made before it (it has network or time namespaces of its own too)? */
+export function needsUserNamespaceFirst(plan: RestorePlan): boolean {
+  const ns = plan.namespaces;
+  return !!(ns?.userns && !ns.userJoined && (ns.net || ns.emptyNet || ns.extNet || ns.clocks));
+}
+
+/**
+ * The tree's user namespace made first, with the network namespace it owns when the tree has one
+ * to make; undefined when the plan does not need it (needsUserNamespaceFirst).
+ */
+export function ownUserNamespace(plan: RestorePlan, log: Logger, restoreSibling = false): OwnUserNamespace | undefined {
+  if (!needsUserNamespaceFirst(plan)) return undefined;
+  const ns = plan.namespaces!;
+  if (restoreSibling) {
+    throw new CrtoolsError('UNSUPPORTED_NS', 'restore: a tree with a user namespace and a network or time namespace of its own cannot be restored as a sibling of the restorer (--restore-sibling, as RPC callers ask) by crtools yet', {
+      exitCode: ExitCode.UNSUPPORTED, context: { namespaces: 'user' },
+    });
+  }
+  if (!((ns.cloneFlags ?? 0) & NS_TYPE.pid)) {
+    throw new CrtoolsError('UNSUPPORTED_NS', 'restore: a tree with a user namespace and a network or time namespace of its own is restored by crtools only with a pid namespace of its own (the pids are set from inside the user namespace)', {
+      exitCode: ExitCode.UNSUPPORTED, context: { namespaces: 'user' },
+    });
+  }
+  let made: MadeUserNamespace;
+  try {
+    made = createUserNamespace(formatIdMap(ns.userns!.uid), formatIdMap(ns.userns!.gid), { net: !!(ns.net || ns.emptyNet) });
+  } catch (e) {
+    throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's user namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
+  }
+  log.info(`userns: the tree's user namespace made first${made.net !== undefined ? ', with its network namespace' : ''}`);
+  return {
+    plan: { ...plan, namespaces: { ...ns, cloneFlags: (ns.cloneFlags ?? 0) & ~NS_TYPE.user, userJoined: true } },
+    join: { fd: made.user, type: NS_TYPE.user, name: 'user' },
+    ...(made.net !== undefined ? { netFd: made.net } : {}),
+    close: () => made.close(),
+  };
+}
