@@ -500,7 +500,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
     // (a lazy restore: the blob leaves the lazy runs to the daemon and has no other use for them,
     // so they are not in its plan: a sparse area's one-page entries, 512 runs of lazycheck's 526,
     // cost the encoding 10-15 ms before the workload's first instruction)
-    const runs = t.pages.flatMap((r, k) => (plan.lazy && r.lazy ? [] : [{ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k], lazy: 0 }]));
+    const runs = t.pages.flatMap((r, k) => (plan.lazy && r.lazy ? [] : [{ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k] }]));
     const sig = Array.from({ length: 64 }, (_, i) => t.sigactions[i] ?? { handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
     const it = Array.from({ length: 3 }, (_, i) => t.itimers[i] ?? { isec: 0n, iusec: 0n, vsec: 0n, vusec: 0n });
     const m = t.mm;
