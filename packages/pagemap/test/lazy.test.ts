@@ -39,3 +39,13 @@ describe('lazyRanges', () => {
     expect(pages(lazyRanges([entry(0x30n, 2), entry(0x10n, 2)], vmas))).toEqual([[0x30, 0x32], [0x10, 0x12]]);
   });
 });
+
+describe('lazyRanges over a reader\'s columns', () => {
+  it('gives the same ranges from columns of numbers as from entry objects', () => {
+    const vmas = [anon(0x10n, 0x20n), anon(0x20n, 0x30n), anon(0x40n, 0x50n)];
+    const es = [entry(0x10n, 2), entry(0x12n, 2), entry(0x15n, 1), entry(0x1en, 4), entry(0x24n, 2, PE_PRESENT), entry(0x48n, 4)];
+    const cols = { count: es.length, vaddr: Float64Array.from(es, (e) => Number(e.vaddr)), nrPages: Float64Array.from(es, (e) => e.nrPages), flags: Uint32Array.from(es, (e) => e.flags) };
+    expect(lazyRanges(cols, vmas)).toEqual(lazyRanges(es, vmas));
+    expect(pages(lazyRanges(cols, vmas))).toEqual([[0x10, 0x14], [0x15, 0x16], [0x1e, 0x20], [0x20, 0x22], [0x48, 0x4c]]);
+  });
+});

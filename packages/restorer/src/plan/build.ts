@@ -165,7 +165,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     let pages: PageRun[] = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
     if (opts.lazy) {
       const raw = ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
-      pages = markLazy(pages, lazyRanges(reader.entries, raw));
+      pages = markLazy(pages, lazyRanges(reader.columns, raw));
       vmas.forEach((v, k) => { if (vmaCanBeLazy({ ...raw[k]!, prot: v.prot })) v.lazy = true; });
     }
     reader.close();
