@@ -16,17 +16,19 @@ export {
 } from '@crtools/images';
 
 /**
- * A pagemap image's entries as columns of plain numbers, normalised like CRIU's
- * init_compat_pagemap_entry (nr_pages, else compat_nr_pages; in_parent of old images is
- * PE_PARENT; no flags at all means present). Addresses are page aligned (checked by the reader),
- * so exact as numbers; nothing is made per entry (a 4 GiB area is ~4,600 entries).
+ * A pagemap image's entries as columns of plain numbers, as the image has them (pagemapEntryPages
+ * and pagemapEntryFlags normalise them). Addresses are page aligned (checked by the reader), so
+ * exact as numbers; nothing is made per entry (a 4 GiB area is ~4,600 entries).
  */
 export interface PagemapColumns {
   pagesId: number;
   count: number;
+  /** NaN: absent */
   vaddr: Float64Array;
   nrPages: Float64Array;
-  flags: Uint32Array;
+  compatNrPages: Float64Array;
+  inParent: Float64Array;
+  flags: Float64Array;
 }
 
 function bad(path: string, msg: string, entry?: number): CrtoolsError {
@@ -50,25 +52,27 @@ export function readPagemapImage(path: string): PagemapColumns {
     throw bad(path, `cannot decode (${code ?? (e as Error).message ?? String(e)})`);
   }
   // CRIU treats an image with no head at all as "no pages" (empty_image in open_page_read_at)
-  if (!img.head) return { pagesId: 0, count: 0, vaddr: new Float64Array(0), nrPages: new Float64Array(0), flags: new Uint32Array(0) };
+  if (!img.head) return { pagesId: 0, count: 0, vaddr: new Float64Array(0), nrPages: new Float64Array(0), compatNrPages: new Float64Array(0), inParent: new Float64Array(0), flags: new Float64Array(0) };
   const pagesId = Number(img.head.pages_id ?? -1);
   if (!(pagesId >= 0)) throw bad(path, 'head has no pages_id', 0);
   const c = img.columns;
-  const vaddr = c.vaddr!;
-  const nr = c.nr_pages!;
-  const compat = c.compat_nr_pages!;
-  const inParent = c.in_parent!;
-  const fl = c.flags!;
-  const flags = new Uint32Array(img.count);
-  for (let i = 0; i < img.count; i++) {
-    if (Number.isNaN(vaddr[i]!)) throw bad(path, 'no vaddr', i + 1);
-    if (Number.isNaN(nr[i]!)) nr[i] = compat[i]!;
-    if (Number.isNaN(nr[i]!)) throw bad(path, 'no nr_pages', i + 1);
-    const f = fl[i]!;
-    // Images of old CRIU versions: in_parent instead of PE_PARENT, no flags meaning present.
-    flags[i] = inParent[i] === 1 ? (Number.isNaN(f) ? 0 : f) | PE.PARENT : Number.isNaN(f) ? PE.PRESENT : f;
-  }
-  return { pagesId, count: img.count, vaddr, nrPages: nr, flags };
+  return { pagesId, count: img.count, vaddr: c.vaddr!, nrPages: c.nr_pages!, compatNrPages: c.compat_nr_pages!, inParent: c.in_parent!, flags: c.flags! };
+}
+
+/**
+ * Entry i of a pagemap image normalised like CRIU's init_compat_pagemap_entry: its page count
+ * (nr_pages, else compat_nr_pages; NaN: neither) and its flags (in_parent of old images is
+ * PE_PARENT; no flags at all means present). For the reader's one pass over the entries.
+ */
+export function pagemapEntryPages(img: PagemapColumns, i: number): number {
+  const n = img.nrPages[i]!;
+  return n === n ? n : img.compatNrPages[i]!;
+}
+
+export function pagemapEntryFlags(img: PagemapColumns, i: number): number {
+  const f = img.flags[i]!;
+  if (img.inParent[i] === 1) return (f === f ? f : 0) | PE.PARENT;
+  return f === f ? f : PE.PRESENT;
 }
 
 export interface PagemapImageWriter {

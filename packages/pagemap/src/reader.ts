@@ -6,7 +6,7 @@ import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from './constants.js';
-import { readPagemapImage } from './_images.js';
+import { pagemapEntryFlags, pagemapEntryPages, readPagemapImage } from './_images.js';
 import { pagemapFileName, pagesFileName, type PagemapKind } from './sink.js';
 
 const PAGE = BigInt(PAGE_SIZE);
@@ -86,15 +86,19 @@ export class PageReader {
     const pagemapPath = join(o.dir, pagemapFileName(kind, o.id));
     const img = readPagemapImage(pagemapPath);
     const pagesPath = join(o.dir, pagesFileName(img.pagesId));
-    const { count, vaddr, nrPages, flags } = img;
+    const { count, vaddr } = img;
+    const nrPages = new Float64Array(count);
+    const flags = new Uint32Array(count);
     const offset = new Float64Array(count);
     let off = 0;
     let prevEnd = 0;
     for (let i = 0; i < count; i++) {
       const entry = i + 1; // image entry index (0 is the head)
       const a = vaddr[i]!;
-      const nr = nrPages[i]!;
-      const f = flags[i]!;
+      const nr = (nrPages[i] = pagemapEntryPages(img, i));
+      const f = (flags[i] = pagemapEntryFlags(img, i));
+      if (a !== a) throw bad('PAGEMAP_BAD_IMAGE', pagemapPath, `entry ${entry}: no vaddr`, { entry });
+      if (nr !== nr) throw bad('PAGEMAP_BAD_IMAGE', pagemapPath, `entry ${entry}: no nr_pages`, { entry });
       if (a % PAGE_SIZE !== 0) throw bad('PAGEMAP_BAD_IMAGE', pagemapPath, `entry ${entry}: vaddr ${a.toString(16)} not page aligned`, { entry });
       if (!(nr > 0) || nr > MAX_ENTRY_PAGES) throw bad('PAGEMAP_BAD_IMAGE', pagemapPath, `entry ${entry}: bad nr_pages ${nr}`, { entry });
       if (a < prevEnd) throw bad('PAGEMAP_BAD_IMAGE', pagemapPath, `entry ${entry}: ${a.toString(16)} overlaps the previous entry`, { entry });
