@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from './constants.js';
 import { pagemapEntryFlags, pagemapEntryPages, readPagemapImage } from './_images.js';
+import { lazyRanges, type LazyRange } from './lazy.js';
+import type { PlanVma } from './plan.js';
 import { pagemapFileName, pagesFileName, type PagemapKind } from './sink.js';
 
 const PAGE = BigInt(PAGE_SIZE);
@@ -217,6 +219,22 @@ export class PageReader {
       else if (f & PE_PARENT) this.locateInto(out, c.vaddr[i]!, c.nrPages[i]!);
     }
     return out.map(toSegment);
+  }
+
+  /**
+   * A lazy restore's view of the entries, in one walk: the lazy ranges (lazyRanges: PE_LAZY pages
+   * inside the areas that may be restored lazily) and the segments of every other page with data
+   * in the images (as segments() has them). Nothing is made for a lazy entry but a longer range.
+   */
+  lazySplit(vmas: readonly Pick<PlanVma, 'start' | 'end' | 'flags' | 'status'>[]): { ranges: LazyRange[]; segments: PageSegment[] } {
+    const c = this.columns;
+    const out: Seg[] = [];
+    const ranges = lazyRanges(c, vmas, (i, a, b) => {
+      const f = c.flags[i]!;
+      if (f & PE_PRESENT) pushSeg(out, a, (b - a) / PAGE_SIZE, this.pagesPath, c.offset[i]! + (a - c.vaddr[i]!));
+      else if (f & PE_PARENT) this.locateInto(out, a, (b - a) / PAGE_SIZE);
+    });
+    return { ranges, segments: out.map(toSegment) };
   }
 
   /** Read pages from `vaddr` into `dest` (dest.length a multiple of the page size). */
