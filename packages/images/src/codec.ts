@@ -75,7 +75,7 @@ export function u64(lo: number, hi: number): bigint {
   return (BigInt(h) << 32n) | BigInt(lo >>> 0);
 }
 
-function skipField(r: Reader, wt: number, end: number): void {
+export function skipField(r: Reader, wt: number, end: number): void {
   switch (wt) {
     case 0:
       r.varint(end);

@@ -91,6 +91,11 @@ export class EntryParser {
     if (info.payload === 'ipc-msg') this.ipcMsg = messageSpec('ipc_msg');
   }
 
+  /** The message of every entry but a head (the kind's firstMessage). */
+  get mainSpec(): MessageSpec {
+    return this.main;
+  }
+
   /**
    * Parse entries from buf[off, end) into out. Returns the offset after the last complete entry.
    * With final=true, leftover bytes are an error.

@@ -15,6 +15,7 @@ export {
 export { encodeCriuResp, restoredDumpAnswer } from './rpc-messages.js';
 export { semPayload, semValues, msgPayload, msgsOfPayload, type QueuedMessage } from './ipc-payload.js';
 export { payloadSource, filePayload, isPayloadSource, PAYLOAD_PIECE, type PayloadSource } from './payload.js';
+export { readImageColumns, decodeImageColumns, type ImageColumns, type ColumnsOptions } from './columns.js';
 export { locateEntries, type LocatedEntry, type LocatedImage, type PayloadSpan } from './locate.js';
 export { toCritJson, toCritValue, fromCritJson, encodeCritJson, critJsonChunks, critJsonBytes, writeCritJson, type CritJsonOptions } from './crit-json.js';
 export {

@@ -15,16 +15,20 @@ export {
   VMA_AREA_SHSTK, VMA_AREA_GUARD, VMA_AREA_UPROBES, VMA_UNSUPP,
 } from '@crtools/images';
 
-/** A pagemap entry as read from an image, normalised like CRIU's init_compat_pagemap_entry. */
-export interface RawPagemapEntry {
-  vaddr: bigint;
-  nrPages: bigint;
-  flags: number;
-}
-
-export interface PagemapImage {
+/**
+ * A pagemap image's entries as columns of plain numbers, as the image has them (pagemapEntryPages
+ * and pagemapEntryFlags normalise them). Addresses are page aligned (checked by the reader), so
+ * exact as numbers; nothing is made per entry (a 4 GiB area is ~4,600 entries).
+ */
+export interface PagemapColumns {
   pagesId: number;
-  entries: RawPagemapEntry[];
+  count: number;
+  /** NaN: absent */
+  vaddr: Float64Array;
+  nrPages: Float64Array;
+  compatNrPages: Float64Array;
+  inParent: Float64Array;
+  flags: Float64Array;
 }
 
 function bad(path: string, msg: string, entry?: number): CrtoolsError {
@@ -34,67 +38,41 @@ function bad(path: string, msg: string, entry?: number): CrtoolsError {
   });
 }
 
-function toBig(v: unknown): bigint | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'bigint') return v;
-  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
-  if (typeof v === 'string' && /^(0x[0-9a-f]+|[0-9]+)$/i.test(v)) return BigInt(v);
-  return undefined;
-}
-
-/** Flag names as crit prints them, in case the images layer hands flags back as names. */
-const FLAG_NAMES: Record<string, number> = Object.fromEntries(Object.entries(PE).map(([k, v]) => [`PE_${k}`, v]));
-
-function toFlags(v: unknown): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'number') return v;
-  if (typeof v === 'bigint') return Number(v);
-  if (typeof v === 'string') {
-    if (/^(0x[0-9a-f]+|[0-9]+)$/i.test(v)) return Number(v);
-    let f = 0;
-    for (const part of v.split('|').map((s) => s.trim()).filter(Boolean)) {
-      const bit = FLAG_NAMES[part];
-      if (bit === undefined) return undefined;
-      f |= bit;
-    }
-    return f;
-  }
-  return undefined;
-}
-
-export async function readPagemapImage(path: string): Promise<PagemapImage> {
-  let img: { magic: string; entries: Record<string, unknown>[] };
+export function readPagemapImage(path: string): PagemapColumns {
+  let img: images.ImageColumns;
   try {
-    img = (await images.readImageFile(path)) as typeof img;
+    img = images.readImageColumns(path, { fields: ['vaddr', 'compat_nr_pages', 'in_parent', 'flags', 'nr_pages'], name: 'PAGEMAP' });
   } catch (e) {
-    if (isCrtoolsError(e)) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       throw new CrtoolsError('PAGEMAP_NO_IMAGE', `${path}: no such image`, { exitCode: ExitCode.BAD_INPUT, context: { path }, cause: e });
     }
+    if (isCrtoolsError(e) && e.code === 'IMG_BAD_MAGIC') throw bad(path, `not a pagemap image (${e.message})`);
+    if (isCrtoolsError(e)) throw e;
     throw bad(path, `cannot decode (${code ?? (e as Error).message ?? String(e)})`);
   }
-  if (img.magic !== 'PAGEMAP') throw bad(path, `not a pagemap image (magic ${img.magic})`);
   // CRIU treats an image with no head at all as "no pages" (empty_image in open_page_read_at)
-  if (img.entries.length === 0) return { pagesId: 0, entries: [] };
-  const head = img.entries[0];
-  const pagesId = Number(toBig(head.pages_id) ?? -1n);
+  if (!img.head) return { pagesId: 0, count: 0, vaddr: new Float64Array(0), nrPages: new Float64Array(0), compatNrPages: new Float64Array(0), inParent: new Float64Array(0), flags: new Float64Array(0) };
+  const pagesId = Number(img.head.pages_id ?? -1);
   if (!(pagesId >= 0)) throw bad(path, 'head has no pages_id', 0);
-  const entries: RawPagemapEntry[] = [];
-  for (let i = 1; i < img.entries.length; i++) {
-    const e = img.entries[i];
-    const vaddr = toBig(e.vaddr);
-    if (vaddr === undefined) throw bad(path, 'no vaddr', i);
-    const nr = toBig(e.nr_pages) ?? toBig(e.compat_nr_pages);
-    if (nr === undefined) throw bad(path, 'no nr_pages', i);
-    let flags = toFlags(e.flags);
-    if (e.flags !== undefined && flags === undefined) throw bad(path, `bad flags ${String(e.flags)}`, i);
-    // Images of old CRIU versions: in_parent instead of PE_PARENT, no flags meaning present.
-    if (e.in_parent === true) flags = (flags ?? 0) | PE.PARENT;
-    else if (flags === undefined) flags = PE.PRESENT;
-    entries.push({ vaddr, nrPages: nr, flags });
-  }
-  return { pagesId, entries };
+  const c = img.columns;
+  return { pagesId, count: img.count, vaddr: c.vaddr!, nrPages: c.nr_pages!, compatNrPages: c.compat_nr_pages!, inParent: c.in_parent!, flags: c.flags! };
+}
+
+/**
+ * Entry i of a pagemap image normalised like CRIU's init_compat_pagemap_entry: its page count
+ * (nr_pages, else compat_nr_pages; NaN: neither) and its flags (in_parent of old images is
+ * PE_PARENT; no flags at all means present). For the reader's one pass over the entries.
+ */
+export function pagemapEntryPages(img: PagemapColumns, i: number): number {
+  const n = img.nrPages[i]!;
+  return n === n ? n : img.compatNrPages[i]!;
+}
+
+export function pagemapEntryFlags(img: PagemapColumns, i: number): number {
+  const f = img.flags[i]!;
+  if (img.inParent[i] === 1) return (f === f ? f : 0) | PE.PARENT;
+  return f === f ? f : PE.PRESENT;
 }
 
 export interface PagemapImageWriter {

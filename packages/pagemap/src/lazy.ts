@@ -7,7 +7,7 @@
  */
 import { PAGE_SIZE, PE_LAZY } from './constants.js';
 import { vmaCanBeLazy, type PlanVma } from './plan.js';
-import type { ReaderEntry } from './reader.js';
+import type { EntryColumns, ReaderEntry } from './reader.js';
 import type { LazyPageSource } from './page-server.js';
 import { procMemPageSource, type ProcMemPageSource } from './proc-mem-source.js';
 
@@ -23,34 +23,56 @@ export interface LazyRange {
  * The lazy ranges of a task: its PE_LAZY entries within its lazily restorable areas, in address
  * order, entries that follow each other inside one area joined into one range (a dump's page
  * pipes cut a 4 GiB area into ~4,600 entries: as many ranges cost the restore's plan and the
- * daemon's every lookup). `entries` in address order, as a PageReader has them.
+ * daemon's every lookup). `entries` in address order, as a PageReader has them: its columns
+ * (walked in numbers, nothing made per entry) or entry objects. `rest` is told every piece of
+ * an entry that is not lazy (its index, start and end address), in the same walk.
  */
-export function lazyRanges(entries: readonly ReaderEntry[], vmas: readonly Pick<PlanVma, 'start' | 'end' | 'flags' | 'status'>[]): LazyRange[] {
-  const areas = vmas.filter((v) => vmaCanBeLazy(v as PlanVma)).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  const out: LazyRange[] = [];
+export function lazyRanges(
+  entries: readonly ReaderEntry[] | Pick<EntryColumns, 'count' | 'vaddr' | 'nrPages' | 'flags'>,
+  vmas: readonly Pick<PlanVma, 'start' | 'end' | 'flags' | 'status'>[],
+  rest?: (entry: number, start: number, end: number) => void,
+): LazyRange[] {
+  const c = Array.isArray(entries) ? columnsOf(entries as readonly ReaderEntry[]) : (entries as EntryColumns);
+  const areas = vmas
+    .filter((v) => vmaCanBeLazy(v as PlanVma))
+    .map((v) => ({ start: Number(v.start), end: Number(v.end) }))
+    .sort((x, y) => x.start - y.start);
+  const out: { start: number; end: number }[] = [];
   // the first area that may meet the next entry, and the area of the last range
   let k = 0;
   let lastArea = -1;
-  let prev = -1n;
-  for (const e of entries) {
-    if (!(e.flags & PE_LAZY)) continue;
-    const a = e.vaddr;
-    const b = e.vaddr + BigInt(e.nrPages) * PAGE;
+  let prev = -1;
+  for (let i = 0; i < c.count; i++) {
+    const a = c.vaddr[i]!;
+    const b = a + c.nrPages[i]! * PAGE_SIZE;
+    if (!(c.flags[i]! & PE_LAZY)) {
+      rest?.(i, a, b);
+      continue;
+    }
     if (a < prev) k = 0; // (not in address order after all: look from the first area again)
     prev = a;
     while (k < areas.length && areas[k]!.end <= a) k++;
+    // (the parts of the entry outside every lazy area: not lazy, for `rest`)
+    let at = a;
     for (let j = k; j < areas.length && areas[j]!.start < b; j++) {
       const v = areas[j]!;
       const s = v.start > a ? v.start : a;
       const t = v.end < b ? v.end : b;
+      if (rest && s > at) rest(i, at, s);
+      at = t;
       // each within one area: UFFDIO_COPY fills one area at a time
       const last = out[out.length - 1];
       if (last && lastArea === j && last.end === s) last.end = t;
       else out.push({ start: s, end: t });
       lastArea = j;
     }
+    if (rest && at < b) rest(i, at, b);
   }
-  return out;
+  return out.map((r) => ({ start: BigInt(r.start), end: BigInt(r.end) }));
+}
+
+function columnsOf(es: readonly ReaderEntry[]): Pick<EntryColumns, 'count' | 'vaddr' | 'nrPages' | 'flags'> {
+  return { count: es.length, vaddr: Float64Array.from(es, (e) => Number(e.vaddr)), nrPages: Float64Array.from(es, (e) => e.nrPages), flags: Uint32Array.from(es, (e) => e.flags) };
 }
 
 /**

@@ -389,9 +389,11 @@ export async function servePageServer(sock: Duplex, o: PageServerOptions): Promi
 
 /** How many pages from vaddr (at most `want`) a lazy entry with data holds. */
 function lazyRun(r: PageReader, vaddr: bigint, want: bigint): number {
-  const e = r.entries.find((x) => x.vaddr <= vaddr && vaddr < x.vaddr + BigInt(x.nrPages) * BigInt(PAGE_SIZE));
-  if (!e || !(e.flags & PE_LAZY) || !(e.flags & PE_PRESENT) || vaddr % BigInt(PAGE_SIZE) !== 0n) return 0;
-  const left = e.nrPages - Number((vaddr - e.vaddr) / BigInt(PAGE_SIZE));
+  if (vaddr % BigInt(PAGE_SIZE) !== 0n) return 0;
+  const i = r.entryAt(vaddr);
+  const c = r.columns;
+  if (i < 0 || !(c.flags[i]! & PE_LAZY) || !(c.flags[i]! & PE_PRESENT)) return 0;
+  const left = c.nrPages[i]! - (Number(vaddr) - c.vaddr[i]!) / PAGE_SIZE;
   return Number(want < BigInt(left) ? want : BigInt(left));
 }
 

@@ -39,3 +39,47 @@ describe('lazyRanges', () => {
     expect(pages(lazyRanges([entry(0x30n, 2), entry(0x10n, 2)], vmas))).toEqual([[0x30, 0x32], [0x10, 0x12]]);
   });
 });
+
+describe('lazyRanges over a reader\'s columns', () => {
+  it('gives the same ranges from columns of numbers as from entry objects', () => {
+    const vmas = [anon(0x10n, 0x20n), anon(0x20n, 0x30n), anon(0x40n, 0x50n)];
+    const es = [entry(0x10n, 2), entry(0x12n, 2), entry(0x15n, 1), entry(0x1en, 4), entry(0x24n, 2, PE_PRESENT), entry(0x48n, 4)];
+    const cols = { count: es.length, vaddr: Float64Array.from(es, (e) => Number(e.vaddr)), nrPages: Float64Array.from(es, (e) => e.nrPages), flags: Uint32Array.from(es, (e) => e.flags) };
+    expect(lazyRanges(cols, vmas)).toEqual(lazyRanges(es, vmas));
+    expect(pages(lazyRanges(cols, vmas))).toEqual([[0x10, 0x14], [0x15, 0x16], [0x1e, 0x20], [0x20, 0x22], [0x48, 0x4c]]);
+  });
+});
+
+describe('PageReader.lazySplit', () => {
+  it('one walk: the lazy ranges as lazyRanges has them, and segments of every other page with data (the parts of a lazy entry outside lazy areas too)', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { encodeImage } = await import('@crtools/images');
+    const { openPageReader } = await import('../src/reader.js');
+    const dir = mkdtempSync(join(tmpdir(), 'pagemap-lazysplit-'));
+    try {
+      const L = PE_PRESENT | PE_LAZY;
+      const es = [
+        { vaddr: 0x10n * P, compat_nr_pages: 0, flags: L, nr_pages: 4n },
+        { vaddr: 0x14n * P, compat_nr_pages: 0, flags: PE_PRESENT, nr_pages: 2n }, // not lazy
+        { vaddr: 0x1en * P, compat_nr_pages: 0, flags: L, nr_pages: 4n }, // half in shared memory
+        { vaddr: 0x40n * P, compat_nr_pages: 0, flags: PE_LAZY, nr_pages: 2n }, // lazy, data not in the images
+      ];
+      writeFileSync(join(dir, 'pagemap-9.img'), encodeImage({ magic: 'PAGEMAP', entries: [{ pages_id: 3 }, ...es] }));
+      writeFileSync(join(dir, 'pages-3.img'), Buffer.alloc(10 * 4096));
+      const vmas = [anon(0x10n, 0x20n), shared(0x20n, 0x30n), anon(0x40n, 0x50n)];
+      const r = await openPageReader({ dir, id: 9 });
+      const { ranges, segments } = r.lazySplit(vmas);
+      expect(ranges).toEqual(lazyRanges(r.entries, vmas));
+      expect(pages(ranges)).toEqual([[0x10, 0x14], [0x1e, 0x20], [0x40, 0x42]]);
+      expect(segments).toEqual([
+        { vaddr: 0x14n * P, nrPages: 2, path: join(dir, 'pages-3.img'), offset: 4 * 4096 },
+        { vaddr: 0x20n * P, nrPages: 2, path: join(dir, 'pages-3.img'), offset: 8 * 4096 },
+      ]);
+      r.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -486,7 +486,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
     }));
     const { runs: uffd, areas } = uffdLayout(plan, ti);
     // a word written into a page the daemon has not served yet would leave the rest of it zero
-    const patchedLazy = plan.lazy && t.patches?.find((p) => t.pages.some((r) => r.lazy && r.vaddr <= p.addr && p.addr < r.vaddr + r.npages * PAGE));
+    const patchedLazy = plan.lazy && t.patches?.find((p) => t.lazyRanges?.some((r) => r.start <= p.addr && p.addr < r.end));
     if (patchedLazy) throw new CrtoolsError('UNSUPPORTED', `pid ${t.pid}: --lazy-pages with code re-pointed for this CPU (a patch at ${patchedLazy.addr.toString(16)} in a lazy page) is not supported`, { exitCode: ExitCode.UNSUPPORTED, context: { pid: t.pid } });
     const prots = mapProts(t);
     const cow = cowLayout(plan)[ti]!;
@@ -513,10 +513,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       inherit: cow.inherits[k]! + 1,
       lazy: plan.lazy && v.lazy ? 1 : 0,
     }));
-    // (a lazy restore: the blob leaves the lazy runs to the daemon and has no other use for them,
-    // so they are not in its plan: a sparse area's one-page entries, 512 runs of lazycheck's 526,
-    // cost the encoding 10-15 ms before the workload's first instruction)
-    const runs = t.pages.flatMap((r, k) => (plan.lazy && r.lazy ? [] : [{ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k], lazy: 0 }]));
+    // (a lazy restore: the lazy pages are not runs at all, TaskPlan.lazyRanges, left to the daemon)
+    const runs = t.pages.map((r, k) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k] }));
     const sig = Array.from({ length: 64 }, (_, i) => t.sigactions[i] ?? { handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
     const it = Array.from({ length: 3 }, (_, i) => t.itimers[i] ?? { isec: 0n, iusec: 0n, vsec: 0n, vusec: 0n });
     const m = t.mm;

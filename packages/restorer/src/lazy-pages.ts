@@ -94,7 +94,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       const vmas = (((mm[0] as Obj | undefined)?.vmas ?? []) as Obj[]).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
       const reader = await openPageReader({ dir, id });
       readers.push(reader);
-      prepared.set(id, { reader, iovs: lazyRanges(reader.entries, vmas).map((r) => ({ start: r.start, end: r.end, img: r.start })) });
+      prepared.set(id, { reader, iovs: lazyRanges(reader.columns, vmas).map((r) => ({ start: r.start, end: r.end, img: r.start })) });
     }
   } catch (e) {
     for (const r of readers) r.close();

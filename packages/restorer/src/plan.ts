@@ -104,8 +104,6 @@ export interface PageRun {
   offset: bigint;
   /** pages image holding the run (default: the task's pagesPath) */
   path?: string;
-  /** lazy restore: left unfilled, for the lazy-pages daemon to serve on fault (lazyRanges) */
-  lazy?: boolean;
 }
 
 export type X86Reg =
@@ -221,7 +219,13 @@ export interface TaskPlan {
   threads: ThreadPlan[];
   vmas: VmaPlan[];
   pagesPath?: string;
+  /** the runs the restorer fills (a lazy restore: the pages that are not lazy) */
   pages: PageRun[];
+  /**
+   * lazy restore (RestorePlan.lazy): the pages left unfilled, for the lazy-pages daemon to serve
+   * on fault (lazyRanges: PE_LAZY pages of the areas that may be lazy), in address order
+   */
+  lazyRanges?: { start: bigint; end: bigint }[];
   /** runs of the images over the vDSO and vvar: the kernel's pages, never written (--auto-dedup punches them too) */
   kernelPages?: PageRun[];
   fds: FdPlan[];

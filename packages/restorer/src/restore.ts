@@ -362,15 +362,15 @@ async function restoreInside(
   if (o.pidfile) writeFileSync(rel(o.pidfile), `${tree.rootPid}`);
   // --auto-dedup (criu.8: on restore, the pages read are punched out of the images): every page
   // the plan read back is in the tasks now; the vDSO's and vvar's, which the kernel gave the
-  // tasks afresh, are no longer needed either. Lazy runs are not read here: the lazy-pages daemon
+  // tasks afresh, are no longer needed either. Lazy pages are not runs (lazyRanges): the lazy-pages daemon
   // serves them from the images after this
   if (o.auto_dedup) {
-    const runs = [...plan.tasks.flatMap((t) => [...t.pages.filter((r) => !r.lazy), ...(t.kernelPages ?? [])].map((r) => ({ r, file: r.path ?? t.pagesPath }))), ...(plan.shmem ?? []).flatMap((sh) => sh.pages.map((r) => ({ r, file: r.path })))];
+    const runs = [...plan.tasks.flatMap((t) => [...t.pages, ...(t.kernelPages ?? [])].map((r) => ({ r, file: r.path ?? t.pagesPath }))), ...(plan.shmem ?? []).flatMap((sh) => sh.pages.map((r) => ({ r, file: r.path })))];
     const bytes = await punchRanges(runs.filter((x) => x.file !== undefined).map(({ r, file }) => ({ path: resolve(dir, file!), offset: Number(r.offset), length: Number(r.npages) * PAGE_SIZE })));
     log.info(`auto-dedup: ${bytes} bytes of pages punched out of the images`);
   }
   // stats-restore as CRIU writes it, in the work directory (pages: every page the plan put back)
-  const pages = plan.tasks.reduce((n, t) => t.pages.reduce((m, p) => (p.lazy ? m : m + p.npages), n), 0n) + (plan.shmem ?? []).reduce((n, s) => s.pages.reduce((m, p) => m + p.npages, n), 0n);
+  const pages = plan.tasks.reduce((n, t) => t.pages.reduce((m, p) => m + p.npages, n), 0n) + (plan.shmem ?? []).reduce((n, s) => s.pages.reduce((m, p) => m + p.npages, n), 0n);
   // (as CRIU counts: pages restored are those written, not those left shared with the parent)
   const stats: RestoreStats = {
     pages_compared: BigInt(tree.pagesCompared), pages_skipped_cow: BigInt(tree.pagesShared), forking_time: tree.forkingUs,

@@ -38,12 +38,12 @@ describe('plan layout: one description for C and TypeScript', () => {
   it('a number field is the 64 bits BigInt would give it (safe integers, negative ones, booleans); a fraction is refused', () => {
     const vals = [0, 1, -1, 2 ** 32 - 1, 2 ** 32, -(2 ** 32), 2 ** 32 + 5, -(2 ** 32) - 5, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 2 ** 53 + 2, -(2 ** 60), 0x7fffffff, -0x80000000];
     const w = new PlanWriter();
-    const offs = vals.map((v) => w.record('run', { vaddr: v, npages: v < 0, lazy: v > 0 }));
+    const offs = vals.map((v) => w.record('run', { vaddr: v, npages: v < 0, cmp: v > 0 }));
     const buf = w.finish();
     vals.forEach((v, i) => {
       expect(buf.readBigUInt64LE(offs[i]! + fieldOffset('run', 'vaddr')), String(v)).toBe(BigInt.asUintN(64, BigInt(v)));
       expect(buf.readBigUInt64LE(offs[i]! + fieldOffset('run', 'npages'))).toBe(v < 0 ? 1n : 0n);
-      expect(buf.readBigUInt64LE(offs[i]! + fieldOffset('run', 'lazy'))).toBe(v > 0 ? 1n : 0n);
+      expect(buf.readBigUInt64LE(offs[i]! + fieldOffset('run', 'cmp'))).toBe(v > 0 ? 1n : 0n);
     });
     expect(() => w.record('run', { vaddr: 1.5 })).toThrow(RangeError);
   });

@@ -128,31 +128,35 @@ describe('plan checks', () => {
     expect(lay.size % 4096n).toBe(0n);
   });
 
-  it('encode: a lazy restore leaves the lazy runs out of the blob\'s plan (the daemon serves them); the area is still mapped as one the restorer fills', () => {
+  it('encode: a lazy restore\'s lazy pages are ranges, not runs of the blob\'s plan (the daemon serves them; a run has no lazy field); an area holding only lazy pages is still mapped as one the restorer fills', () => {
     const P = 4096n;
     const base = 0x7f1000000000n;
     const runs = [
       { vaddr: base, npages: 2n, offset: 0n },
-      ...Array.from({ length: 50 }, (_, i) => ({ vaddr: base + (4n + 4n * BigInt(i)) * P, npages: 1n, offset: (2n + BigInt(i)) * P, lazy: true })),
       { vaddr: base + 0x1000n * P, npages: 3n, offset: 52n * P },
     ];
+    const lazyRanges = [...Array.from({ length: 50 }, (_, i) => ({ start: base + (4n + 4n * BigInt(i)) * P, end: base + (5n + 4n * BigInt(i)) * P })), { start: base + 0x2000n * P, end: base + 0x2004n * P }];
     const ro = { start: base + 0x2000n * P, end: base + 0x2004n * P, pgoff: 0n, prot: 1, flags: 0x22, kind: 'anon' as const, lazy: true };
     const plan: RestorePlan = {
       lazy: true,
-      tasks: [task(100, -1, { pagesPath: '/x/pages-1.img', vmas: [{ start: base, end: base + 0x1004n * P, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon', lazy: true }, ro], pages: [...runs, { vaddr: ro.start, npages: 4n, offset: 55n * P, lazy: true }] })],
+      tasks: [task(100, -1, { pagesPath: '/x/pages-1.img', vmas: [{ start: base, end: base + 0x1004n * P, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon', lazy: true }, ro], pages: runs, lazyRanges })],
       files: [],
     };
+    expect(() => fieldOffset('run', 'lazy')).toThrow();
     const buf = encodeBody(plan, specials).w.finish();
     const t0 = Number(buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off')));
     expect(buf.readBigUInt64LE(t0 + fieldOffset('task', 'nruns'))).toBe(2n);
     const r0 = Number(buf.readBigUInt64LE(t0 + fieldOffset('task', 'runs_off')));
     const run = (i: number, f: string) => buf.readBigUInt64LE(r0 + i * recordSize('run') + fieldOffset('run', f));
-    expect([run(0, 'vaddr'), run(0, 'npages'), run(0, 'off'), run(0, 'lazy')]).toEqual([base, 2n, 0n, 0n]);
-    expect([run(1, 'vaddr'), run(1, 'npages'), run(1, 'off'), run(1, 'lazy')]).toEqual([base + 0x1000n * P, 3n, 52n * P, 0n]);
+    expect([run(0, 'vaddr'), run(0, 'npages'), run(0, 'off')]).toEqual([base, 2n, 0n]);
+    expect([run(1, 'vaddr'), run(1, 'npages'), run(1, 'off')]).toEqual([base + 0x1000n * P, 3n, 52n * P]);
     // (the read-only area holding only lazy pages is mapped as before: writable while restoring)
     const v0 = Number(buf.readBigUInt64LE(t0 + fieldOffset('task', 'vmas_off')));
     const vma = (i: number, f: string) => buf.readBigUInt64LE(v0 + i * recordSize('vma') + fieldOffset('vma', f));
     expect([vma(1, 'prot'), vma(1, 'map_prot'), vma(1, 'lazy')]).toEqual([1n, 3n, 1n]);
+    // a CPU patch inside a lazy range is refused by name
+    const patched: RestorePlan = { ...plan, tasks: [{ ...plan.tasks[0]!, patches: [{ addr: base + 0x2001n * P + 8n, value: 1n }] } as never] };
+    expect(() => encodeBody(patched, specials)).toThrow(/--lazy-pages with code re-pointed for this CPU/);
   });
 
   it('encode: I/O signal settings go to the first task holding the file at a descriptor (zombies hold none)', () => {

@@ -358,8 +358,8 @@ static void restore_pages(struct ctx *c)
 	for (i = 0; i < c->t->nruns; i++) {
 		u8 *dst = (u8 *)r[i].vaddr;
 		u64 left = r[i].npages * PAGE, off = r[i].off;
-		if ((r[i].uffd && uffd >= 0) || r[i].lazy)
-			continue; /* (a lazy run: the lazy-pages daemon fills it on fault, lazy_register) */
+		if (r[i].uffd && uffd >= 0)
+			continue;
 		pages_fd(c, &r[i], &cur, &pfd);
 		if (r[i].cmp & COW_COMPARE) {
 			set_step(c, STEP_COW);

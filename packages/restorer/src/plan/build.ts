@@ -7,9 +7,9 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { firstEndingAfter, PAGE_SIZE_BIGINT, treeHelpers, silentLogger, type Logger } from '@crtools/common';
+import { PAGE_SIZE_BIGINT, treeHelpers, silentLogger, type Logger } from '@crtools/common';
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_CLONE_FLAG, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
-import { lazyRanges, openPageReader, vmaCanBeLazy, type LazyRange } from '@crtools/pagemap';
+import { openPageReader, vmaCanBeLazy } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type FilePlan, type HelperPlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
@@ -34,7 +34,7 @@ export interface BuildPlanOptions {
   inherit?: Map<string, number>;
   /** --shell-job: a terminal outside the tree (a pty slave without its master) is criu's standard input */
   shellJob?: boolean;
-  /** --lazy-pages: mark the lazy runs and areas (lazyRanges) instead of planning to fill them */
+  /** --lazy-pages: the lazy pages as ranges for the daemon (TaskPlan.lazyRanges), the lazy areas marked, instead of planning to fill them */
   lazy?: boolean;
   /** --ext-unix-sk: unix sockets connected to a named one outside the tree connect to it again */
   extUnixSk?: boolean;
@@ -161,14 +161,21 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
 
     // guard regions (VMA_AREA_GUARD entries) are ranges to put back, not areas to map
     const vmas = ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v: Obj) => vmaFrom(v, files, shmem, pid));
+    const tp = performance.now();
     const reader = await openPageReader({ dir, id: pid });
-    let pages: PageRun[] = reader.segments().map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
+    const tr = performance.now();
+    // a lazy restore: the lazy pages are ranges for the daemon (one per stretch of an area, not
+    // per pagemap entry: ~4,600 for 4 GiB), and only the other pages are runs to fill
+    let lazyRanges: { start: bigint; end: bigint }[] | undefined;
+    let segments = undefined as ReturnType<typeof reader.segments> | undefined;
     if (opts.lazy) {
       const raw = ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
-      pages = markLazy(pages, lazyRanges(reader.entries, raw));
+      ({ ranges: lazyRanges, segments } = reader.lazySplit(raw));
       vmas.forEach((v, k) => { if (vmaCanBeLazy({ ...raw[k]!, prot: v.prot })) v.lazy = true; });
-    }
+    } else segments = reader.segments();
+    const pages: PageRun[] = segments.map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
     reader.close();
+    log.debug(`restore plan: pid ${pid}: pagemap of ${reader.columns.count} entries read in ${(tr - tp).toFixed(1)} ms, ${pages.length} runs${lazyRanges ? ` and ${lazyRanges.length} lazy range(s)` : ''} in ${(performance.now() - tr).toFixed(1)} ms`);
     checkPagesImages(pages);
     const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
     // (the kernel never gives a task two areas over one address; every lookup below counts on it)
@@ -247,6 +254,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       vmas,
       pagesPath: reader.pagesPath,
       pages: restorable,
+      ...(lazyRanges ? { lazyRanges } : {}),
       ...(kernelPages.length ? { kernelPages } : {}),
       fds,
       cwd,
@@ -460,39 +468,4 @@ function fileHolder(tasks: TaskPlan[], i: number): { holder?: TaskPlan; what: st
     if (d) return { holder: t, what: `pid ${t.pid} fd ${d.fd}` };
   }
   return { what: `file ${i}` };
-}
-
-/**
- * Runs cut where lazy ranges begin and end, the pieces inside one flagged lazy; lazy pieces that
- * follow each other in memory and in the same pages image are one run (the blob skips lazy runs,
- * the daemon serves their pages: a dump's page pipes cut a 4 GiB area into ~4,600 entries, and
- * every run costs the plan, the blob's plan and its walk). One sweep over the ranges sorted by
- * address (a lookup per run start): the runs of a 4 GiB checkpoint against each of its ~4,600
- * ranges cost 0.4 s of the lazy restore before the workload's first instruction.
- */
-function markLazy(pages: readonly PageRun[], lazy: readonly LazyRange[]): PageRun[] {
-  const out: PageRun[] = [];
-  const P = PAGE_SIZE_BIGINT;
-  // (ranges never overlap: each is one pagemap entry's part in one area)
-  const ranges = [...lazy].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-  for (const p of pages) {
-    let at = p.vaddr;
-    const end = p.vaddr + p.npages * P;
-    let k = firstEndingAfter(ranges, at);
-    while (at < end) {
-      const l = ranges[k];
-      const inside = l !== undefined && l.start <= at;
-      const to = inside ? (l.end < end ? l.end : end) : l !== undefined && l.start < end ? l.start : end;
-      if (inside) k++;
-      const offset = p.offset + (at - p.vaddr);
-      const last = out.at(-1);
-      if (inside && last?.lazy && last.path === p.path && last.vaddr + last.npages * P === at && last.offset + last.npages * P === offset) {
-        last.npages += (to - at) / P;
-      } else {
-        out.push({ ...p, vaddr: at, npages: (to - at) / P, offset, ...(inside ? { lazy: true } : {}) });
-      }
-      at = to;
-    }
-  }
-  return out;
 }
