@@ -26,7 +26,7 @@ export interface ShmemObjects {
   paths: string[];
   /** a memfd's: this process's descriptor on it, from memfd_create (the tasks inherit it) */
   fds: (number | undefined)[];
-  /** this process's descriptor on object i when it has one (a memfd, shared anonymous memory; not huge pages) */
+  /** this process's descriptor on object i (a memfd, shared anonymous memory, or huge pages through map_files) */
   fdOf: (number | undefined)[];
   /**
    * Seals that must wait until every task has mapped its areas (F_SEAL_FUTURE_WRITE forbids
@@ -70,8 +70,11 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
       const addr = native.sharedAnon(o.size, MAP.HUGETLB | o.hugetlb);
       if (isSysError(addr)) throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot create shared memory of ${o.size} bytes on huge pages: ${syscallError(addr.syscall, addr.errno).message}`);
       made.push({ addr, size: o.size });
-      fdOf.push(undefined);
       paths.push(`/proc/${process.pid}/map_files/${addr.toString(16)}-${(addr + o.size).toString(16)}`);
+      // (a descriptor on it too, for tasks that cannot look into this process: launch.ts)
+      const fd = openSync(paths[paths.length - 1]!, 'r+');
+      fds.push(fd);
+      fdOf.push(fd);
       // hugetlbfs has no write(): huge pages are filled through this process's mapping
       fillMapped(addr, o.size, o.pages);
     }

@@ -65,9 +65,9 @@ struct Join {
 bool JoinedByHelper(int type) { return type == CLONE_NEWNS || type == CLONE_NEWTIME || type == CLONE_NEWUSER; }
 
 // clone3(ca) from a helper (a raw fork of this thread: one thread, no atfork handlers) that first
-// joins the mount, time and user namespaces given (in that order, the user one last, as its
-// capabilities are needed for nothing after), or makes a new time namespace for its children and
-// writes its offsets. Returns the root's pid (0 in the root itself) or -1 with errno set and
+// joins the mount, time and user namespaces given (in that order, the user one last), and/or makes
+// a new time namespace for its children and writes its offsets, then takes the ids given inside
+// the user namespace. Returns the root's pid (0 in the root itself) or -1 with errno set and
 // *failed naming the syscall.
 long HelperClone(struct clone_args *ca, const std::string &offsets, const std::vector<Join> &joins, const char **failed) {
   int p[2];
@@ -82,11 +82,11 @@ long HelperClone(struct clone_args *ca, const std::string &offsets, const std::v
   if (helper == 0) {
     // the helper: only raw syscalls from here; reports { pid or -errno, step } on the pipe
     long out[2] = {0, 0};
+    const Join *user = nullptr;
     for (const Join &j : joins) {
       if (out[1] || !JoinedByHelper(j.type)) continue;
       if (syscall(SYS_setns, j.fd, j.type) < 0) out[0] = -errno, out[1] = 5;
-      else if (j.type == CLONE_NEWUSER && j.gid >= 0 && syscall(SYS_setresgid, j.gid, j.gid, j.gid) < 0) out[0] = -errno, out[1] = 6;
-      else if (j.type == CLONE_NEWUSER && j.uid >= 0 && syscall(SYS_setresuid, j.uid, j.uid, j.uid) < 0) out[0] = -errno, out[1] = 7;
+      else if (j.type == CLONE_NEWUSER) user = &j;
     }
     if (!out[1] && !offsets.empty()) {
       if (syscall(SYS_unshare, CLONE_NEWTIME) < 0) {
@@ -100,6 +100,10 @@ long HelperClone(struct clone_args *ca, const std::string &offsets, const std::v
         }
       }
     }
+    // the ids inside a joined user namespace last: its time namespace's offsets are written
+    // through /proc/self, which a change of ids makes root's (not dumpable)
+    if (!out[1] && user && user->gid >= 0 && syscall(SYS_setresgid, user->gid, user->gid, user->gid) < 0) out[0] = -errno, out[1] = 6;
+    if (!out[1] && user && user->uid >= 0 && syscall(SYS_setresuid, user->uid, user->uid, user->uid) < 0) out[0] = -errno, out[1] = 7;
     if (!out[1]) {
       long r = syscall(SYS_clone3, &root, sizeof(root));
       if (r == 0) return 0;
