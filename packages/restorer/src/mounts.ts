@@ -59,19 +59,30 @@ interface Placed {
   host: boolean;
 }
 
-/** Bring task pid's mount namespace (a copy of this process's) to the dumped mounts `mounts`. */
-export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
-  const have = readMountinfo(pid);
+/**
+ * Bring task pid's mount namespace (a copy of this process's) to the dumped mounts `mounts`.
+ * `scope` (--root): only the mounts at and below that directory are the namespace's (the
+ * dumped ones given there), the mount there stands for its root.
+ */
+export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: string): void {
+  const have = scope ? readMountinfo(pid).filter((h) => under(h.mountPoint, scope)) : readMountinfo(pid);
   const used = new Map<number, MountPlan>();
   const keep = new Map<number, MountInfo>();
+  const top = scope ? mounts.find((m) => m.mountpoint === scope && !mounts.some((o) => o.id === m.parent)) : undefined;
+  const topLive = scope ? [...have].reverse().find((h) => h.mountPoint === scope) : undefined;
+  if (top && topLive) {
+    used.set(topLive.mntId, top);
+    keep.set(top.id, topLive);
+  }
   for (const m of mounts) {
+    if (m === top) continue;
     const h = have.find((x) => !used.has(x.mntId) && sameMount(m, x));
     if (h) {
       used.set(h.mntId, m);
       keep.set(m.id, h);
     }
   }
-  const root = mounts.find((m) => m.mountpoint === '/' && !mounts.some((o) => o.id === m.parent));
+  const root = mounts.find((m) => m.mountpoint === (scope ?? '/') && !mounts.some((o) => o.id === m.parent));
   if (!root || !keep.has(root.id)) throw refuse(root ?? mounts[0]!, 'is the root of the dumped mount namespace and not the one of the restorer\'s: restoring under another root (--root) is not supported by crtools yet (crtools issue 17)');
 
   // The copy's mounts are peers of the restorer's where those are shared: what is mounted or
@@ -203,6 +214,49 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
     // a bind joins its source's peer group, which may hold the restorer's mounts
     placed.push({ m, host: !!src?.host && !!m.shared && m.shared === src.m.shared });
   }
+}
+
+/**
+ * What a shaped mount namespace's mounts are now, in the dump's terms: each dumped device
+ * number and peer group id → the live one (a tmpfs made anew has another device, a group made
+ * anew another id), matched by mount point and root, in the order they were made.
+ */
+export interface LiveIds {
+  dev: Map<number, number>;
+  group: Map<number, number>;
+}
+
+/** The live ids of task pid's mount namespace, shaped into the dumped `mounts` (under `scope`: --root). */
+export function liveIdsOf(pid: number, mounts: readonly MountPlan[], scope?: string): LiveIds {
+  const live = readMountinfo(pid);
+  const at = (p: string) => (!scope ? p : p === '/' ? scope : `${scope}${p}`);
+  const used = new Set<number>();
+  const ids: LiveIds = { dev: new Map(), group: new Map() };
+  for (const m of propagationOrder(mounts)) {
+    const h = live.find((x) => !used.has(x.mntId) && x.mountPoint === at(m.mountpoint) && (x.root === m.root || (scope !== undefined && m.mountpoint === '/')) && (m.fsname === undefined || x.fsType === m.fsname));
+    if (!h) continue;
+    used.add(h.mntId);
+    if (!ids.dev.has(m.dev)) ids.dev.set(m.dev, Number(encodeKdev(h.devMajor, h.devMinor)));
+    if (m.shared && h.shared && !ids.group.has(m.shared)) ids.group.set(m.shared, h.shared);
+    if (m.master && h.master && !ids.group.has(m.master)) ids.group.set(m.master, h.master);
+  }
+  return ids;
+}
+
+/**
+ * A mount namespace below the root's (a task made it: unshare), a copy of the one it was made
+ * from (its parent's, shaped already: `from`, that one's live ids; undefined: the restorer's
+ * own, whose ids are the dump's), brought to the dumped `mounts` as shapeMounts brings the
+ * root's: its mounts' devices and peer groups as they are now where the namespace it was made
+ * from has them (the copies are kept, peers where they were). `scope` (--root): the namespace
+ * is made under that directory, as the root's is (pivotInto once every task is restored).
+ * Returns its own live ids.
+ */
+export function shapeNestedMounts(pid: number, mounts: readonly MountPlan[], from: LiveIds | undefined, scope?: string): LiveIds {
+  const group = (g: number) => (g && from?.group.get(g)) || g;
+  const at = (p: string) => (!scope ? p : p === '/' ? scope : `${scope}${p}`);
+  shapeMounts(pid, mounts.map((m) => ({ ...m, mountpoint: at(m.mountpoint), ...(from ? { dev: from.dev.get(m.dev) ?? m.dev, shared: group(m.shared), master: group(m.master) } : {}) })), scope);
+  return liveIdsOf(pid, mounts, scope);
 }
 
 /** The steps that turn a mount that is `shared`/`master` (peer group ids, 0 none, -1 a group of no mount placed) into what m was. */
