@@ -161,17 +161,28 @@ export class Namespaces {
       if (t.zombie) continue;
       const ino = nsInodes(t.pid).get('mnt');
       mntOf.set(t.pid, ino);
-      if (ino === undefined || ino === rootMnt || ino === ownMnt) continue;
-      const known = this.nestedMnt.get(ino);
-      const refuse = (why: string) => this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${t.pid} lives in a nested mount namespace (mnt:[${ino}]) ${why}`, {
+      const refuse = (why: string) => this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${t.pid} lives in ${ino === rootMnt ? 'the root\'s' : ino === ownMnt ? 'criu\'s' : 'a nested'} mount namespace (mnt:[${ino}]) ${why}`, {
         context: { pid: t.pid, namespaces: 'mnt' }, exitCode: ExitCode.UNSUPPORTED,
       }));
+      const parentMnt = t === tasks[0] ? undefined : mntOf.get(t.ppid);
+      if (ino === undefined || ino === rootMnt || ino === ownMnt) {
+        // (a task forked before its parent unshared one, or one that went back: setns)
+        if (parentMnt !== undefined && parentMnt !== ino && ino === rootMnt) refuse(`but its parent ${t.ppid} lives in another, which the restore does not do (a task is born in its parent's, or makes one below it)`);
+        continue;
+      }
+      const known = this.nestedMnt.get(ino);
       if (!known) {
         this.nestedMnt.set(ino, { id: this.nextId++, pid: t.pid, parentPid: t.ppid });
       } else if (mntOf.get(t.ppid) !== ino) {
         refuse(`that task ${known.pid} lives in too, but its parent ${t.ppid} does not (it entered it: setns), which the restore does not do (it has the first task of a namespace make it, its children inherit it)`);
       }
     }
+  }
+
+  /** Does task pid live in one of the mount namespaces below the root's? */
+  livesNested(pid: number): boolean {
+    const ino = nsInodes(pid).get('mnt');
+    return ino !== undefined && this.nestedMnt.has(ino);
   }
 
   /** the maps of the root's own user namespace (undefined: it lives in criu's) */

@@ -5,7 +5,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { formatIdMap, formatIpcSysctl, idOutside, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
-import { canInstallGuards, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
+import { canInstallGuards, clockNow, mountSteps, type MountOp, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CrtoolsError, ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -560,7 +560,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     return abort(e as Error);
   }
   /** the first task of each mount namespace below the root's (--root: pivoted into it with the root) */
-  const nestedHosts: number[] = [];
+  const nestedHosts: { host: number; afterPivot: MountOp[] }[] = [];
   const gates = new Set(plan.tasks.flatMap((t, i) => (t.unshareMnt !== undefined ? [i] : [])));
   const gateOffset = (i: number) => Number(CONST.STATUS_TASKS_OFF) + i * recordSize('status') + fieldOffset('status', 'mnt_gate');
   /** each task that made its mount namespace again and waits: the namespace shaped, the task let go */
@@ -575,8 +575,9 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
         const host = hostOf(s.pid);
         if (host === undefined) throw restoreError(RestoreErrorCode.DIED, `restore: task ${t.pid} is gone`, { pid: t.pid });
         const from = nestedMnt!.has(ns.parent) ? shapedMnt.get(ns.parent) : rootMnt;
-        shapedMnt.set(t.unshareMnt!, shapeNestedMounts(host, ns.mounts, from, opts.mountRoot?.root));
-        nestedHosts.push(host);
+        const shaped = shapeNestedMounts(host, ns.mounts, from, opts.mountRoot?.root);
+        shapedMnt.set(t.unshareMnt!, shaped.ids);
+        nestedHosts.push({ host, afterPivot: shaped.afterPivot });
         log.debug(`restorer: pid ${t.pid}: mount namespace ${t.unshareMnt} made and shaped (${ns.mounts.length} mounts)`);
       } catch (e) {
         return e instanceof CrtoolsError ? e : restoreError(RestoreErrorCode.LAUNCH, `restore: cannot shape the mount namespace of pid ${t.pid}: ${(e as Error).message}`, { pid: t.pid }, ExitCode.FAILED, e as Error);
@@ -689,7 +690,12 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       }
     }
     if (opts.mountRoot && plan.namespaces?.mounts) pivotInto(rootPid, opts.mountRoot.root);
-    if (opts.mountRoot) for (const h of nestedHosts) pivotInto(h, opts.mountRoot.root);
+    if (opts.mountRoot) {
+      for (const n of nestedHosts) {
+        pivotInto(n.host, opts.mountRoot.root);
+        mountSteps(n.host, n.afterPivot);
+      }
+    }
   } catch (e) {
     return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
   }

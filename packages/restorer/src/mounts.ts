@@ -65,11 +65,13 @@ interface Placed {
  * dumped ones given there), the mount there stands for its root.
  */
 export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: string): void {
-  const have = scope ? readMountinfo(pid).filter((h) => under(h.mountPoint, scope)) : readMountinfo(pid);
+  const all = readMountinfo(pid);
+  // (under --root, the mount on top at that directory: those it covers are the restorer's)
+  const topLive = scope ? [...all].reverse().find((h) => h.mountPoint === scope) : undefined;
+  const have = scope ? all.filter((h) => under(h.mountPoint, scope) && (h.mountPoint !== scope || h === topLive)) : all;
   const used = new Map<number, MountPlan>();
   const keep = new Map<number, MountInfo>();
   const top = scope ? mounts.find((m) => m.mountpoint === scope && !mounts.some((o) => o.id === m.parent)) : undefined;
-  const topLive = scope ? [...have].reverse().find((h) => h.mountPoint === scope) : undefined;
   if (top && topLive) {
     used.set(topLive.mntId, top);
     keep.set(top.id, topLive);
@@ -145,6 +147,15 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: s
   function shape(m: MountPlan): void {
     const h = keep.get(m.id);
     const ops: MountOp[] = [];
+    if (h && m === top) {
+      // (--root: the mount that becomes the namespace's root is private until the pivot, which
+      // takes no shared one; its flags and propagation as dumped after: nestedRootSteps)
+      const st = now.get(h.mntId)!;
+      if (st.shared || st.master) mountSteps(pid, [{ target: m.mountpoint, flags: MS.PRIVATE }]);
+      now.set(h.mntId, { shared: 0, master: 0 });
+      placed.push({ m, kept: h, host: false });
+      return;
+    }
     if (h) {
       // kept: its flags and propagation as dumped
       if ((mountFlagsOf(h.mountOptions) & PER_MOUNT) !== (m.flags & PER_MOUNT)) ops.push({ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) });
@@ -252,11 +263,15 @@ export function liveIdsOf(pid: number, mounts: readonly MountPlan[], scope?: str
  * is made under that directory, as the root's is (pivotInto once every task is restored).
  * Returns its own live ids.
  */
-export function shapeNestedMounts(pid: number, mounts: readonly MountPlan[], from: LiveIds | undefined, scope?: string): LiveIds {
+export function shapeNestedMounts(pid: number, mounts: readonly MountPlan[], from: LiveIds | undefined, scope?: string): { ids: LiveIds; afterPivot: MountOp[] } {
   const group = (g: number) => (g && from?.group.get(g)) || g;
   const at = (p: string) => (!scope ? p : p === '/' ? scope : `${scope}${p}`);
-  shapeMounts(pid, mounts.map((m) => ({ ...m, mountpoint: at(m.mountpoint), ...(from ? { dev: from.dev.get(m.dev) ?? m.dev, shared: group(m.shared), master: group(m.master) } : {}) })), scope);
-  return liveIdsOf(pid, mounts, scope);
+  const given = mounts.map((m) => ({ ...m, mountpoint: at(m.mountpoint), ...(from ? { dev: from.dev.get(m.dev) ?? m.dev, shared: group(m.shared), master: group(m.master) } : {}) }));
+  // (--root: the root mount's flags and propagation once pivoted into, checked before)
+  const top = scope ? given.find((m) => m.mountpoint === scope && !given.some((o) => o.id === m.parent)) : undefined;
+  const afterPivot = top ? [{ target: '/', flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }, ...propagation({ ...top, mountpoint: '/' }, 0, 0)] : [];
+  shapeMounts(pid, given, scope);
+  return { ids: liveIdsOf(pid, mounts, scope), afterPivot };
 }
 
 /** The steps that turn a mount that is `shared`/`master` (peer group ids, 0 none, -1 a group of no mount placed) into what m was. */

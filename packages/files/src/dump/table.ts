@@ -75,7 +75,7 @@ export class FileTable implements FileIds {
    * of the tree's mount namespaces below the root's; nsId: the id of a
    * namespace some task of the tree lives in (a namespace file's; without it every one is refused)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number }; mounts?: () => ReadonlySet<number> | undefined; readOnlyMounts?: () => ReadonlySet<number> | undefined; nestedMounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf; linkRemaps?: LinkRemaps } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean }; mounts?: () => ReadonlySet<number> | undefined; readOnlyMounts?: () => ReadonlySet<number> | undefined; nestedMounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf; linkRemaps?: LinkRemaps } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts, opts.linkRemaps, opts.readOnlyMounts, opts.nestedMounts);
