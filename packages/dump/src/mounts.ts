@@ -79,7 +79,7 @@ export class TreeMounts {
    * unshared from) has them too, and a tmpfs it mounts anew may not be one that `nested.elsewhere`
    * (the devices of the tree's other namespaces) shows: the restore would make another
    */
-  constructor(readonly rootPid: number, private readonly refusals: Refusals, private readonly opts: MountOptions = { extMnt: [], emptyNet: false }, private readonly nested?: { parentPid: number; elsewhere: ReadonlySet<string> }) {
+  constructor(readonly rootPid: number, private readonly refusals: Refusals, private readonly opts: MountOptions = { extMnt: [], emptyNet: false }, private readonly nested?: { parentPid: number; elsewhere: ReadonlySet<string>; externalAt?: ReadonlySet<string> }) {
     this.list = readMountinfo(rootPid);
     for (const m of this.list) {
       const ext = opts.extMnt.find((e) => e.key === m.mountPoint);
@@ -192,6 +192,9 @@ export class TreeMounts {
         } else if (m.fsType === 'tmpfs' && !bind && this.hidden(m) && !this.uncoverable() && !this.list.some((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o))) {
           refuse(m, 'is the tree\'s own tmpfs, hidden under another mount, and its namespace belongs to another user namespace: its files cannot be read (crtools issue 17)');
         }
+        // in place of the copy of an external mount of the root's namespace (zdtm
+        // mnt_ext_collision: its files were not there after the restore)
+        if (this.nested?.externalAt?.has(m.mountPoint)) refuse(m, 'is mounted where the root\'s namespace has an external mount (--external mnt[]), in place of its copy: not supported by crtools yet (crtools issue 17)');
         // a tmpfs another namespace of the tree shows too, mounted anew here, would be another one
         if (this.nested && !bind && m.fsType === 'tmpfs' && this.nested.elsewhere.has(`${m.devMajor}:${m.devMinor}`)) {
           refuse(m, 'is a tmpfs another mount namespace of the tree shows too, and no mount of this one it could be bound from comes before it: the restore would make a second file system (crtools issue 17)');

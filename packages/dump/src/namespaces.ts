@@ -306,7 +306,7 @@ export class Namespaces {
     const devs = (l: readonly { devMajor: number; devMinor: number }[]) => l.map((m) => `${m.devMajor}:${m.devMinor}`);
     for (const n of this.nestedMnt.values()) {
       const elsewhere = new Set([...devs(readMountinfo(process.pid)), ...devs(this.mounts?.list ?? []), ...this.nestedMounts().flatMap((t) => devs(t.list))]);
-      n.mounts = new TreeMounts(n.pid, this.refusals, { ...this.opts, extMnt: [], autoExt: undefined }, { parentPid: n.parentPid, elsewhere });
+      n.mounts = new TreeMounts(n.pid, this.refusals, { ...this.opts, extMnt: [], autoExt: undefined }, { parentPid: n.parentPid, elsewhere, externalAt: new Set((this.mounts?.list ?? []).filter((m) => this.mounts!.external.has(m.mntId)).map((m) => m.mountPoint)) });
       n.mounts.check();
     }
     if (!this.rootOwn.has('ipc')) return;

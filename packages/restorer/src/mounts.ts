@@ -264,9 +264,13 @@ export function liveIdsOf(pid: number, mounts: readonly MountPlan[], scope?: str
  * Returns its own live ids.
  */
 export function shapeNestedMounts(pid: number, mounts: readonly MountPlan[], from: LiveIds | undefined, scope?: string): { ids: LiveIds; afterPivot: MountOp[] } {
-  const group = (g: number) => (g && from?.group.get(g)) || g;
+  // a device or group the namespace it was made from has not got is its own: given a number no
+  // live one has (a new tmpfs may have got the dumped number of this one's: it would be taken
+  // for a bind of it)
+  const group = (g: number) => (g ? (from?.group.get(g) ?? -2 - g) : 0);
+  const dev = (d: number) => from?.dev.get(d) ?? -1 - d;
   const at = (p: string) => (!scope ? p : p === '/' ? scope : `${scope}${p}`);
-  const given = mounts.map((m) => ({ ...m, mountpoint: at(m.mountpoint), ...(from ? { dev: from.dev.get(m.dev) ?? m.dev, shared: group(m.shared), master: group(m.master) } : {}) }));
+  const given = mounts.map((m) => ({ ...m, mountpoint: at(m.mountpoint), ...(from ? { dev: dev(m.dev), shared: group(m.shared), master: group(m.master) } : {}) }));
   // (--root: the root mount's flags and propagation once pivoted into, checked before)
   const top = scope ? given.find((m) => m.mountpoint === scope && !given.some((o) => o.id === m.parent)) : undefined;
   const afterPivot = top ? [{ target: '/', flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }, ...propagation({ ...top, mountpoint: '/' }, 0, 0)] : [];
