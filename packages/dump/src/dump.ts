@@ -608,6 +608,7 @@ async function dumpFrozen(
   };
   let treeMounts: Set<number> | undefined;
   let roMounts: Set<number> | undefined;
+  let nestedMounts: Set<number> | undefined;
   // a namespace file is carried when some task of the tree lives in that namespace (the restore
   // opens it again through that task): the namespaces the tasks live in, read when one is met
   let lived: Set<string> | undefined;
@@ -615,7 +616,7 @@ async function dumpFrozen(
     lived ??= new Set(tasks.filter((t) => !t.zombie).flatMap((t) => [...nsInodes(t.pid)].map(([k, i]) => `${k}:${i}`)));
     return lived.has(`${kind}:${ino}`) ? namespaces.idOf(kind, ino) : undefined;
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: opts.unix, mounts: () => treeMounts, readOnlyMounts: () => roMounts, nsId });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: { ...opts.unix, nestedMnt: (pid: number) => namespaces.livesNested(pid) }, mounts: () => treeMounts, readOnlyMounts: () => roMounts, nestedMounts: () => nestedMounts, nsId });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -624,6 +625,7 @@ async function dumpFrozen(
   // every task in criu's namespaces or the root's (the root's were checked before the freeze; a
   // task may have moved since, or live in a namespace of its own below the root)
   const namespaces = new Namespaces(tasks[0]!.pid, refusals, opts.mounts);
+  namespaces.collectNested(tasks);
   // the tasks' css sets (cgroup.img); --freeze-cgroup's cgroup holds the tree and nothing else
   const cgroups = opts.cgroups;
   refusals.check(() => cgroups.checkFreezerTasks(tree.tasks));
@@ -635,6 +637,7 @@ async function dumpFrozen(
   namespaces.socketsInside();
   treeMounts = namespaces.treeMountIds();
   roMounts = namespaces.readOnlyOwnMountIds();
+  nestedMounts = namespaces.nestedMountIds();
   log.debug(`kerndat: zero_page_pfn ${kd.zero_page_pfn?.toString(16) ?? '?'} task_size ${kd.task_size?.toString(16) ?? '?'}`);
   const mapsOpts = mapsOptions(kd);
   const guardHow = guardLookup(kd);

@@ -73,7 +73,13 @@ export class TreeMounts {
   /** mount id → why --external mnt[] did not take a mount showing one of criu's as external */
   private readonly notFound = new Map<number, string>();
 
-  constructor(readonly rootPid: number, private readonly refusals: Refusals, private readonly opts: MountOptions = { extMnt: [], emptyNet: false }) {
+  /**
+   * `nested`: a mount namespace of the tree below the root's, `rootPid` the first task living in
+   * it; its mounts are inherited when the namespace of `nested.parentPid` (the one it was
+   * unshared from) has them too, and a tmpfs it mounts anew may not be one that `nested.elsewhere`
+   * (the devices of the tree's other namespaces) shows: the restore would make another
+   */
+  constructor(readonly rootPid: number, private readonly refusals: Refusals, private readonly opts: MountOptions = { extMnt: [], emptyNet: false }, private readonly nested?: { parentPid: number; elsewhere: ReadonlySet<string>; externalAt?: ReadonlySet<string> }) {
     this.list = readMountinfo(rootPid);
     for (const m of this.list) {
       const ext = opts.extMnt.find((e) => e.key === m.mountPoint);
@@ -81,7 +87,7 @@ export class TreeMounts {
     }
     const have = new Map<string, number>();
     const mine = readMountinfo(process.pid);
-    for (const m of mine) have.set(keyOf(m), (have.get(keyOf(m)) ?? 0) + 1);
+    for (const m of nested ? readMountinfo(nested.parentPid) : mine) have.set(keyOf(m), (have.get(keyOf(m)) ?? 0) + 1);
     const pts = mine.find((m) => m.mountPoint === '/dev/pts' && m.fsType === 'devpts');
     this.hostPts = pts ? `${pts.devMajor}:${pts.devMinor}` : undefined;
     for (const m of this.list) {
@@ -91,7 +97,7 @@ export class TreeMounts {
         have.set(keyOf(m), n - 1);
       }
     }
-    if (opts.autoExt) this.detectExternal(mine, opts.autoExt);
+    if (opts.autoExt && !nested) this.detectExternal(mine, opts.autoExt);
   }
 
   /**
@@ -161,11 +167,14 @@ export class TreeMounts {
 
   /** The tree's own mounts the restore cannot make, refused by name. */
   check(): void {
-    const refuse = (m: MountInfo, why: string) => this.refusals.refuse(new CrtoolsError('UNSUPPORTED_MOUNT', `mount ${m.mntId} at ${m.mountPoint} (${m.fsType}, source ${m.source || '-'}) of the tree's mount namespace (root ${this.rootPid}) ${why}`, {
+    const ns = this.nested ? `a nested mount namespace of the tree (task ${this.rootPid})` : `the tree's mount namespace (root ${this.rootPid})`;
+    const refuse = (m: MountInfo, why: string) => this.refusals.refuse(new CrtoolsError('UNSUPPORTED_MOUNT', `mount ${m.mntId} at ${m.mountPoint} (${m.fsType}, source ${m.source || '-'}) of ${ns} ${why}`, {
       context: { pid: this.rootPid, mntId: m.mntId, path: m.mountPoint, fstype: m.fsType }, exitCode: ExitCode.UNSUPPORTED,
     }));
     const root = this.list.find((m) => m.mountPoint === '/' && !this.list.some((o) => o.mntId === m.parentId));
-    if (!root || (!this.inherited.has(root.mntId) && !this.opts.root)) {
+    if (this.nested && (!root || !this.inherited.has(root.mntId))) {
+      refuse(root ?? this.list[0]!, 'is its root and not the one of the namespace it was made from (pivot_root into a mount of its own), which is not supported by crtools yet (crtools issue 17)');
+    } else if (!root || (!this.inherited.has(root.mntId) && !this.opts.root)) {
       const m = root ?? this.list[0]!;
       refuse(m, 'is its root and not the one of criu\'s namespace (pivot_root, chroot into a mount of its own): dump with --root (where the restore puts it)');
     }
@@ -183,6 +192,13 @@ export class TreeMounts {
         } else if (m.fsType === 'tmpfs' && !bind && this.hidden(m) && !this.uncoverable() && !this.list.some((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o))) {
           refuse(m, 'is the tree\'s own tmpfs, hidden under another mount, and its namespace belongs to another user namespace: its files cannot be read (crtools issue 17)');
         }
+        // in place of the copy of an external mount of the root's namespace (zdtm
+        // mnt_ext_collision: its files were not there after the restore)
+        if (this.nested?.externalAt?.has(m.mountPoint)) refuse(m, 'is mounted where the root\'s namespace has an external mount (--external mnt[]), in place of its copy: not supported by crtools yet (crtools issue 17)');
+        // a tmpfs another namespace of the tree shows too, mounted anew here, would be another one
+        if (this.nested && !bind && m.fsType === 'tmpfs' && this.nested.elsewhere.has(`${m.devMajor}:${m.devMinor}`)) {
+          refuse(m, 'is a tmpfs another mount namespace of the tree shows too, and no mount of this one it could be bound from comes before it: the restore would make a second file system (crtools issue 17)');
+        }
         if (m.unbindable) refuse(m, 'is unbindable, which is not supported by crtools yet (crtools issue 17)');
       }
       placed.push(m);
@@ -190,7 +206,7 @@ export class TreeMounts {
   }
 
   /** mountpoints-<id>.img and the tmpfs contents (tmpfs-dev-<dev>.tar.gz.img), read while the tree is frozen. */
-  async write(dir: string, id: number): Promise<string[]> {
+  async write(dir: string, id: number, done = new Set<string>()): Promise<string[]> {
     const entries: Entry[] = [...this.list].reverse().map((m) => {
       const sb = superOptionsOf(m.superOptions);
       let flags = mountFlagsOf(m.mountOptions);
@@ -215,8 +231,8 @@ export class TreeMounts {
     // each tmpfs once (CRIU restores every one it mounts from these): through a mount of it that
     // shows all of it, one not hidden first; a hidden one through a copy of the namespace with
     // the mounts over it unmounted; an inherited one hidden under another is kept empty (the
-    // restore keeps the restorer's copy of an inherited mount; CRIU would make it empty)
-    const done = new Set<string>();
+    // restore keeps the restorer's copy of an inherited mount; CRIU would make it empty); `done`:
+    // the devices of the tmpfs written already (by another namespace of the tree's)
     for (const m of this.list) {
       const dev = `${m.devMajor}:${m.devMinor}`;
       if (m.fsType !== 'tmpfs' || done.has(dev) || this.external.has(m.mntId)) continue;

@@ -9,16 +9,19 @@
  * namespace's clocks as its tasks read them in timens-<id>.img; the user namespace's uid and gid
  * maps in userns-<id>.img, the ids of the images then written as they are inside it) and made
  * again for the root at restore. A root in a pid namespace of its own must be its init (pid 1
- * there); the tasks are then written with the pids they have inside it (pidView). As CRIU, every
- * other task must live in the root's namespaces or in criu's: a task below the root in a third
- * one is refused by name ("nested namespaces").
+ * there); the tasks are then written with the pids they have inside it (pidView). Every other
+ * task must live in the root's namespaces or in criu's, but for its mount namespace: as CRIU 4.2,
+ * each mount namespace a task below the root made (unshare) is dumped as the root's is, in its
+ * own mountpoints-<id>.img (ids given as CRIU meets them: after the root's, in tree order); the
+ * restore has the first task living in it unshare it from its parent's and shapes it. A task in
+ * a third namespace of another kind is refused by name ("nested namespaces").
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { msgPayload, semPayload, writeImageFile, type Entry } from '@crtools/images';
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
-import { type IdExtent, idInside, readGidMap, readUidMap, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord, type HugetlbDev } from '@crtools/procfs';
+import { type IdExtent, idInside, readGidMap, readUidMap, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readMountinfo, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord, type HugetlbDev } from '@crtools/procfs';
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, namespaceRelative, readSysvObjects, setSocketNamespace, SHM_HUGETLB, type SysvContents } from '@crtools/sys';
 import { TreeMounts, type MountOptions } from './mounts.js';
 import { NetNamespaceDump } from './netns.js';
@@ -125,12 +128,61 @@ export class Namespaces {
     NS_KINDS.forEach((n, i) => (this.ownIds[`${n}_ns_id`] = i + 1));
     let next = NS_KINDS.length + 1;
     for (const k of LOOKUP_ORDER) if (this.root.get(k) !== this.own.get(k)) this.rootOwn.set(k, next++);
+    this.nextId = next;
     if (this.rootOwn.has('user')) this.userMaps = { uid: readUidMap(rootPid), gid: readGidMap(rootPid) };
     const net = this.rootOwn.get('net');
     // --external net[INO]:KEY: the caller's namespace, written as its key for the restore to join
     if (net !== undefined) this.netExtKey = opts.extNet?.get(Number(this.root.get('net')));
     // --empty-ns net: the namespace is made empty at restore, its contents are not dumped
     if (net !== undefined && !opts.emptyNet && this.netExtKey === undefined) this.net = new NetNamespaceDump(rootPid, net, refusals);
+  }
+
+  /** the next namespace id to give */
+  private nextId: number;
+
+  /**
+   * The mount namespaces of the tree below the root's (neither criu's nor the root's), by inode:
+   * the id the images give it, the first task living in it (which made it: the restore has it
+   * unshare the namespace from its parent's) and that task's parent, and its mounts once read.
+   */
+  readonly nestedMnt = new Map<bigint, { id: number; pid: number; parentPid: number; mounts?: TreeMounts }>();
+
+  /**
+   * The tree's tasks (pstree order, parents first): the mount namespaces below the root's get
+   * their ids, as CRIU 4.2 meets them (a task's mount namespace after its pid, network, IPC, UTS
+   * and time ones, which are the root's or criu's here). A task living in one of them whose
+   * parent does not was put there (setns), which the restore does not do: refused by name.
+   */
+  collectNested(tasks: readonly { pid: number; ppid: number; zombie?: boolean }[]): void {
+    const rootMnt = this.root.get('mnt');
+    const ownMnt = this.own.get('mnt');
+    const mntOf = new Map<number, bigint | undefined>();
+    for (const t of tasks) {
+      if (t.zombie) continue;
+      const ino = nsInodes(t.pid).get('mnt');
+      mntOf.set(t.pid, ino);
+      const refuse = (why: string) => this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${t.pid} lives in ${ino === rootMnt ? 'the root\'s' : ino === ownMnt ? 'criu\'s' : 'a nested'} mount namespace (mnt:[${ino}]) ${why}`, {
+        context: { pid: t.pid, namespaces: 'mnt' }, exitCode: ExitCode.UNSUPPORTED,
+      }));
+      const parentMnt = t === tasks[0] ? undefined : mntOf.get(t.ppid);
+      if (ino === undefined || ino === rootMnt || ino === ownMnt) {
+        // (a task forked before its parent unshared one, or one that went back: setns)
+        if (parentMnt !== undefined && parentMnt !== ino && ino === rootMnt) refuse(`but its parent ${t.ppid} lives in another, which the restore does not do (a task is born in its parent's, or makes one below it)`);
+        continue;
+      }
+      const known = this.nestedMnt.get(ino);
+      if (!known) {
+        this.nestedMnt.set(ino, { id: this.nextId++, pid: t.pid, parentPid: t.ppid });
+      } else if (mntOf.get(t.ppid) !== ino) {
+        refuse(`that task ${known.pid} lives in too, but its parent ${t.ppid} does not (it entered it: setns), which the restore does not do (it has the first task of a namespace make it, its children inherit it)`);
+      }
+    }
+  }
+
+  /** Does task pid live in one of the mount namespaces below the root's? */
+  livesNested(pid: number): boolean {
+    const ino = nsInodes(pid).get('mnt');
+    return ino !== undefined && this.nestedMnt.has(ino);
   }
 
   /** the maps of the root's own user namespace (undefined: it lives in criu's) */
@@ -191,14 +243,16 @@ export class Namespaces {
     for (const k of NS_KINDS) {
       const ino = theirs.get(k);
       const rootId = this.rootOwn.get(k);
+      const sub = k === 'mnt' && ino !== undefined ? this.nestedMnt.get(ino) : undefined;
       if (rootId !== undefined && ino === this.root.get(k)) ids[`${k}_ns_id`] = rootId;
+      else if (sub) ids[`${k}_ns_id`] = sub.id;
       else {
         if (ino !== this.own.get(k)) nested.push(k);
         ids[`${k}_ns_id`] = this.ownIds[`${k}_ns_id`]!;
       }
     }
     if (nested.length) {
-      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in nested namespaces (${nested.join(', ')}: neither criu's nor the root's), which are not supported (${nested.some((k) => k === 'mnt' || k === 'net') ? 'CRIU 4.2 carries a second mount or network namespace of a tree; crtools does not yet' : 'as CRIU'})`, {
+      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in nested namespaces (${nested.join(', ')}: neither criu's nor the root's), which are not supported (${nested.some((k) => k === 'net') ? 'CRIU 4.2 carries a second network namespace of a tree; crtools does not yet' : 'as CRIU'})`, {
         context: { pid, namespaces: nested.join(',') }, exitCode: ExitCode.UNSUPPORTED,
       }));
     }
@@ -208,14 +262,26 @@ export class Namespaces {
   /** The mounts of the root's mount namespace, read by check(). */
   private mounts: TreeMounts | undefined;
 
-  /** The mount ids of the root's own mount namespace (undefined: the namespace is criu's). */
-  treeMountIds(): Set<number> | undefined {
-    return this.mounts ? new Set(this.mounts.list.map((m) => m.mntId)) : undefined;
+  /** the mounts of the mount namespaces below the root's, read by check() */
+  private nestedMounts(): TreeMounts[] {
+    return [...this.nestedMnt.values()].flatMap((n) => (n.mounts ? [n.mounts] : []));
   }
 
-  /** The mount ids of the root's own read-only mounts the restore makes anew (undefined: the namespace is criu's). */
+  /** The mount ids of the root's own mount namespace and of those below it (undefined: the tree has none but criu's). */
+  treeMountIds(): Set<number> | undefined {
+    const all = [...(this.mounts ? [this.mounts] : []), ...this.nestedMounts()];
+    return all.length ? new Set(all.flatMap((t) => t.list.map((m) => m.mntId))) : undefined;
+  }
+
+  /** The mount ids of the mount namespaces below the root's (a file there is opened through a task living in it). */
+  nestedMountIds(): Set<number> {
+    return new Set(this.nestedMounts().flatMap((t) => t.list.map((m) => m.mntId)));
+  }
+
+  /** The mount ids of the tree's own read-only mounts the restore makes anew (undefined: the tree has no namespace but criu's). */
   readOnlyOwnMountIds(): Set<number> | undefined {
-    return this.mounts?.readOnlyOwn();
+    const all = [...(this.mounts ? [this.mounts] : []), ...this.nestedMounts()];
+    return all.length ? new Set(all.flatMap((t) => [...t.readOnlyOwn()])) : undefined;
   }
 
   /** The SysV objects of the root's IPC namespace with their contents, read by check(). */
@@ -235,6 +301,13 @@ export class Namespaces {
     if (this.rootOwn.has('mnt')) {
       this.mounts = new TreeMounts(this.rootPid, this.refusals, this.opts);
       this.mounts.check();
+    }
+    // the nested ones, each against the namespace it was made from (parents' first: tree order)
+    const devs = (l: readonly { devMajor: number; devMinor: number }[]) => l.map((m) => `${m.devMajor}:${m.devMinor}`);
+    for (const n of this.nestedMnt.values()) {
+      const elsewhere = new Set([...devs(readMountinfo(process.pid)), ...devs(this.mounts?.list ?? []), ...this.nestedMounts().flatMap((t) => devs(t.list))]);
+      n.mounts = new TreeMounts(n.pid, this.refusals, { ...this.opts, extMnt: [], autoExt: undefined }, { parentPid: n.parentPid, elsewhere, externalAt: new Set((this.mounts?.list ?? []).filter((m) => this.mounts!.external.has(m.mntId)).map((m) => m.mountPoint)) });
+      n.mounts.check();
     }
     if (!this.rootOwn.has('ipc')) return;
     const kinds = ['shm', 'sem', 'msg'] as const;
@@ -295,7 +368,9 @@ export class Namespaces {
       written.push(f);
     }
     const mnt = this.rootOwn.get('mnt');
-    if (mnt !== undefined && this.mounts) written.push(...(await this.mounts.write(dir, mnt)));
+    const tmpfsDone = new Set<string>();
+    if (mnt !== undefined && this.mounts) written.push(...(await this.mounts.write(dir, mnt, tmpfsDone)));
+    for (const n of this.nestedMnt.values()) if (n.mounts) written.push(...(await n.mounts.write(dir, n.id, tmpfsDone)));
     const ipc = this.rootOwn.get('ipc');
     if (ipc !== undefined) {
       // a sysctl this kernel does not have is not kept (auto_msgmni: 0, as CRIU writes it)

@@ -5,7 +5,7 @@
  * id given in the order the tree's descriptors are met, so that two fingerprints compare.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { listFds, readFdLink, readMountinfo } from '@crtools/procfs';
+import { listFds, readFdLink, readMountinfo, readStat } from '@crtools/procfs';
 import { KCMP_FILE, KernelObjects, probeFile, probeTty, SOCKET_OPTIONS, sockoptValue, type FileProbe, type TtyProbe } from '@crtools/sys';
 
 export interface FdPrint {
@@ -135,14 +135,27 @@ export function fdsOf(pid: number, links: Map<number, FdLink>, ids: InodeIds, fi
   const out: Record<string, FdPrint> = {};
   // a file's mount by what it is, not by its id: a mount namespace of the tree's own is made anew
   // by a restore, every mount in it with a new id (kernel-internal mounts, pipefs..., keep theirs)
+  // (a descriptor inherited from a parent in another mount namespace of the tree's, one it made
+  // below: its mount is the parent's, looked up in the ancestors' namespaces)
   let mounts: Map<string, string> | undefined;
+  const describe = (p: number) => {
+    try {
+      return new Map(readMountinfo(p).map((m) => [String(m.mntId), `(the ${m.fsType} mount of ${m.root} at ${m.mountPoint})`]));
+    } catch {
+      return new Map<string, string>(); // gone meanwhile
+    }
+  };
   const mountOf = (id: string): string => {
-    if (!mounts) {
+    mounts ??= describe(pid);
+    let at = pid;
+    for (let up = 0; !mounts.has(id) && up < 8; up++) {
       try {
-        mounts = new Map(readMountinfo(pid).map((m) => [String(m.mntId), `(the ${m.fsType} mount of ${m.root} at ${m.mountPoint})`]));
+        at = readStat(at).ppid;
       } catch {
-        mounts = new Map(); // gone meanwhile
+        break;
       }
+      if (at <= 1) break;
+      for (const [k, v] of describe(at)) if (!mounts.has(k)) mounts.set(k, v);
     }
     return mounts.get(id) ?? id;
   };

@@ -537,6 +537,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       dead_off: t.deadPids?.length ? w.u64s(t.deadPids.map(BigInt)) : 0,
       dead_dir: w.string(t.deadDir),
       dead_cwd: t.deadCwd ? 1 : 0,
+      unshare_mnt: t.unshareMnt === undefined ? 0 : 1,
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       naios: t.aios?.length ?? 0,

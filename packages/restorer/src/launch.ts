@@ -5,10 +5,10 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { formatIdMap, formatIpcSysctl, idOutside, UNMAPPED_ID, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
-import { canInstallGuards, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
+import { canInstallGuards, clockNow, mountSteps, type MountOp, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
+import { CrtoolsError, ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
 import { STOP_SIGNALS } from '@crtools/images/facts';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
 import type { MemfdFilePlan, NamespacePlan, RestorePlan, ShmemPlan } from './plan.js';
@@ -20,7 +20,7 @@ import { createShmem, shmemContents } from './shmem.js';
 import { dispatchPatches, selfObjects } from './dispatch.js';
 import { createGhosts, ghostPlaces, type GhostFiles } from './ghosts.js';
 import { dropRestoreEvents } from './inotify-drain.js';
-import { mountTreeUnder, pivotInto, shapeMounts } from './mounts.js';
+import { liveIdsOf, mountTreeUnder, pivotInto, shapeMounts, shapeNestedMounts, type LiveIds } from './mounts.js';
 import type { MadeCgroups } from './cgroups.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
@@ -245,12 +245,14 @@ interface Status {
   /** pages of its image laid over its parent's (cow.ts), and how many of them were equal and stay shared */
   cmpPages: bigint;
   cowPages: bigint;
+  /** a task that makes a mount namespace below its parent's: 1 made (waiting to be shaped), 2 shaped, 3 abort */
+  mntGate: bigint;
 }
 
 function readStatus(dv: DataView, i: number): Status {
   const base = Number(CONST.STATUS_TASKS_OFF) + i * recordSize('status');
   const f = (name: string): bigint => dv.getBigUint64(base + fieldOffset('status', name), true);
-  return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step'), chunks: f('chunks'), cmpPages: f('cmp_pages'), cowPages: f('cow_pages'), lazyUffd: f('lazy_uffd') };
+  return { state: f('state'), pid: Number(f('pid')), code: f('code'), err: f('err'), detail: f('detail'), step: f('step'), chunks: f('chunks'), cmpPages: f('cmp_pages'), cowPages: f('cow_pages'), lazyUffd: f('lazy_uffd'), mntGate: f('mnt_gate') };
 }
 
 /**
@@ -566,6 +568,45 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       return abort(e as Error);
     }
   }
+  // the mount namespaces below the root's are copies of the root's (or another of them) shaped
+  // again: the root's mounts in the dump's terms first (its tmpfs made anew have other devices)
+  const nestedMnt = plan.namespaces?.nestedMounts;
+  const shapedMnt = new Map<number, LiveIds>();
+  let rootMnt: LiveIds | undefined;
+  try {
+    if (nestedMnt?.size && plan.namespaces?.mounts) rootMnt = liveIdsOf(rootPid, plan.namespaces.mounts, opts.mountRoot?.root);
+  } catch (e) {
+    return abort(e as Error);
+  }
+  /** the first task of each mount namespace below the root's (--root: pivoted into it with the root) */
+  const nestedHosts: { host: number; afterPivot: MountOp[] }[] = [];
+  const gates = new Set(plan.tasks.flatMap((t, i) => (t.unshareMnt !== undefined ? [i] : [])));
+  const gateOffset = (i: number) => Number(CONST.STATUS_TASKS_OFF) + i * recordSize('status') + fieldOffset('status', 'mnt_gate');
+  /** each task that made its mount namespace again and waits: the namespace shaped, the task let go */
+  const shapeGated = (): Error | undefined => {
+    for (const i of gates) {
+      const s = readStatus(dv, i);
+      if (s.mntGate !== BigInt(CONST.MNT_GATE_MADE)) continue;
+      const t = plan.tasks[i]!;
+      const ns = nestedMnt?.get(t.unshareMnt!);
+      try {
+        if (!ns) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: task ${t.pid} makes mount namespace ${t.unshareMnt}, which the plan does not hold`, { pid: t.pid }, ExitCode.BAD_INPUT);
+        const host = hostOf(s.pid);
+        if (host === undefined) throw restoreError(RestoreErrorCode.DIED, `restore: task ${t.pid} is gone`, { pid: t.pid });
+        const from = nestedMnt!.has(ns.parent) ? shapedMnt.get(ns.parent) : rootMnt;
+        const shaped = shapeNestedMounts(host, ns.mounts, from, opts.mountRoot?.root);
+        shapedMnt.set(t.unshareMnt!, shaped.ids);
+        nestedHosts.push({ host, afterPivot: shaped.afterPivot });
+        log.debug(`restorer: pid ${t.pid}: mount namespace ${t.unshareMnt} made and shaped (${ns.mounts.length} mounts)`);
+      } catch (e) {
+        return e instanceof CrtoolsError ? e : restoreError(RestoreErrorCode.LAUNCH, `restore: cannot shape the mount namespace of pid ${t.pid}: ${(e as Error).message}`, { pid: t.pid }, ExitCode.FAILED, e as Error);
+      }
+      gates.delete(i);
+      native.go(status, Number(CONST.MNT_GATE_SHAPED), gateOffset(i));
+    }
+    return undefined;
+  };
+
   // the root opens its files, and the tasks attach SysV segments, only once the namespaces hold them
   native.go(status, 1, Number(CONST.STATUS_NS_OFF));
 
@@ -577,6 +618,10 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   const deadline = Date.now() + timeoutMs;
   for (let round = 0; ; round++) {
     let ready = 0;
+    if (gates.size) {
+      const e = shapeGated();
+      if (e) return abort(e);
+    }
     for (let i = 0; i < n; i++) {
       const s = readStatus(dv, i);
       if (s.state === FAILED) {
@@ -664,6 +709,12 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       }
     }
     if (opts.mountRoot && plan.namespaces?.mounts) pivotInto(rootPid, opts.mountRoot.root);
+    if (opts.mountRoot) {
+      for (const n of nestedHosts) {
+        pivotInto(n.host, opts.mountRoot.root);
+        mountSteps(n.host, n.afterPivot);
+      }
+    }
   } catch (e) {
     return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
   }

@@ -59,19 +59,32 @@ interface Placed {
   host: boolean;
 }
 
-/** Bring task pid's mount namespace (a copy of this process's) to the dumped mounts `mounts`. */
-export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
-  const have = readMountinfo(pid);
+/**
+ * Bring task pid's mount namespace (a copy of this process's) to the dumped mounts `mounts`.
+ * `scope` (--root): only the mounts at and below that directory are the namespace's (the
+ * dumped ones given there), the mount there stands for its root.
+ */
+export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: string): void {
+  const all = readMountinfo(pid);
+  // (under --root, the mount on top at that directory: those it covers are the restorer's)
+  const topLive = scope ? [...all].reverse().find((h) => h.mountPoint === scope) : undefined;
+  const have = scope ? all.filter((h) => under(h.mountPoint, scope) && (h.mountPoint !== scope || h === topLive)) : all;
   const used = new Map<number, MountPlan>();
   const keep = new Map<number, MountInfo>();
+  const top = scope ? mounts.find((m) => m.mountpoint === scope && !mounts.some((o) => o.id === m.parent)) : undefined;
+  if (top && topLive) {
+    used.set(topLive.mntId, top);
+    keep.set(top.id, topLive);
+  }
   for (const m of mounts) {
+    if (m === top) continue;
     const h = have.find((x) => !used.has(x.mntId) && sameMount(m, x));
     if (h) {
       used.set(h.mntId, m);
       keep.set(m.id, h);
     }
   }
-  const root = mounts.find((m) => m.mountpoint === '/' && !mounts.some((o) => o.id === m.parent));
+  const root = mounts.find((m) => m.mountpoint === (scope ?? '/') && !mounts.some((o) => o.id === m.parent));
   if (!root || !keep.has(root.id)) throw refuse(root ?? mounts[0]!, 'is the root of the dumped mount namespace and not the one of the restorer\'s: restoring under another root (--root) is not supported by crtools yet (crtools issue 17)');
 
   // The copy's mounts are peers of the restorer's where those are shared: what is mounted or
@@ -134,6 +147,15 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
   function shape(m: MountPlan): void {
     const h = keep.get(m.id);
     const ops: MountOp[] = [];
+    if (h && m === top) {
+      // (--root: the mount that becomes the namespace's root is private until the pivot, which
+      // takes no shared one; its flags and propagation as dumped after: nestedRootSteps)
+      const st = now.get(h.mntId)!;
+      if (st.shared || st.master) mountSteps(pid, [{ target: m.mountpoint, flags: MS.PRIVATE }]);
+      now.set(h.mntId, { shared: 0, master: 0 });
+      placed.push({ m, kept: h, host: false });
+      return;
+    }
     if (h) {
       // kept: its flags and propagation as dumped
       if ((mountFlagsOf(h.mountOptions) & PER_MOUNT) !== (m.flags & PER_MOUNT)) ops.push({ target: m.mountpoint, flags: MS.REMOUNT | MS.BIND | (m.flags & PER_MOUNT) });
@@ -203,6 +225,57 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[]): void {
     // a bind joins its source's peer group, which may hold the restorer's mounts
     placed.push({ m, host: !!src?.host && !!m.shared && m.shared === src.m.shared });
   }
+}
+
+/**
+ * What a shaped mount namespace's mounts are now, in the dump's terms: each dumped device
+ * number and peer group id → the live one (a tmpfs made anew has another device, a group made
+ * anew another id), matched by mount point and root, in the order they were made.
+ */
+export interface LiveIds {
+  dev: Map<number, number>;
+  group: Map<number, number>;
+}
+
+/** The live ids of task pid's mount namespace, shaped into the dumped `mounts` (under `scope`: --root). */
+export function liveIdsOf(pid: number, mounts: readonly MountPlan[], scope?: string): LiveIds {
+  const live = readMountinfo(pid);
+  const at = (p: string) => (!scope ? p : p === '/' ? scope : `${scope}${p}`);
+  const used = new Set<number>();
+  const ids: LiveIds = { dev: new Map(), group: new Map() };
+  for (const m of propagationOrder(mounts)) {
+    const h = live.find((x) => !used.has(x.mntId) && x.mountPoint === at(m.mountpoint) && (x.root === m.root || (scope !== undefined && m.mountpoint === '/')) && (m.fsname === undefined || x.fsType === m.fsname));
+    if (!h) continue;
+    used.add(h.mntId);
+    if (!ids.dev.has(m.dev)) ids.dev.set(m.dev, Number(encodeKdev(h.devMajor, h.devMinor)));
+    if (m.shared && h.shared && !ids.group.has(m.shared)) ids.group.set(m.shared, h.shared);
+    if (m.master && h.master && !ids.group.has(m.master)) ids.group.set(m.master, h.master);
+  }
+  return ids;
+}
+
+/**
+ * A mount namespace below the root's (a task made it: unshare), a copy of the one it was made
+ * from (its parent's, shaped already: `from`, that one's live ids; undefined: the restorer's
+ * own, whose ids are the dump's), brought to the dumped `mounts` as shapeMounts brings the
+ * root's: its mounts' devices and peer groups as they are now where the namespace it was made
+ * from has them (the copies are kept, peers where they were). `scope` (--root): the namespace
+ * is made under that directory, as the root's is (pivotInto once every task is restored).
+ * Returns its own live ids.
+ */
+export function shapeNestedMounts(pid: number, mounts: readonly MountPlan[], from: LiveIds | undefined, scope?: string): { ids: LiveIds; afterPivot: MountOp[] } {
+  // a device or group the namespace it was made from has not got is its own: given a number no
+  // live one has (a new tmpfs may have got the dumped number of this one's: it would be taken
+  // for a bind of it)
+  const group = (g: number) => (g ? (from?.group.get(g) ?? -2 - g) : 0);
+  const dev = (d: number) => from?.dev.get(d) ?? -1 - d;
+  const at = (p: string) => (!scope ? p : p === '/' ? scope : `${scope}${p}`);
+  const given = mounts.map((m) => ({ ...m, mountpoint: at(m.mountpoint), ...(from ? { dev: dev(m.dev), shared: group(m.shared), master: group(m.master) } : {}) }));
+  // (--root: the root mount's flags and propagation once pivoted into, checked before)
+  const top = scope ? given.find((m) => m.mountpoint === scope && !given.some((o) => o.id === m.parent)) : undefined;
+  const afterPivot = top ? [{ target: '/', flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }, ...propagation({ ...top, mountpoint: '/' }, 0, 0)] : [];
+  shapeMounts(pid, given, scope);
+  return { ids: liveIdsOf(pid, mounts, scope), afterPivot };
 }
 
 /** The steps that turn a mount that is `shared`/`master` (peer group ids, 0 none, -1 a group of no mount placed) into what m was. */

@@ -321,6 +321,12 @@ export interface TaskPlan {
   /** the working directory is `deadDir`, inherited from the root: not entered again at the end */
   deadCwd?: boolean;
   /**
+   * the id of the mount namespace below its parent's this task made (unshare): it unshares one
+   * again first thing, which the launcher shapes into NamespacePlan.nestedMounts' (its children
+   * inherit it)
+   */
+  unshareMnt?: number;
+  /**
    * the task was dumped stopped (TASK_STOPPED): once everything is restored it is put back in
    * group-stop with this signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU) instead of resuming
    */
@@ -348,6 +354,12 @@ export interface NamespacePlan {
   extNet?: { key: string; fd: number };
   /** the mount namespace's mounts (mountpoints-<id>.img), in the order they were mounted */
   mounts?: MountPlan[];
+  /**
+   * the mount namespaces below the root's (a task of the tree made each: TaskPlan.unshareMnt), by
+   * id: their mounts and the id of the namespace each was made from (the root's, criu's, or
+   * another of these, listed before it)
+   */
+  nestedMounts?: Map<number, { mounts: MountPlan[]; parent: number }>;
   /**
    * the clocks the tasks read at dump time (timens-<id>.img): the root is born in a new time
    * namespace whose offsets make CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from these

@@ -11,7 +11,8 @@
  * restorer found for its file (the same inode), a fanotify mount mark is put below that
  * directory. A terminal is opened below that directory too (/dev/ptmx, /dev/pts/N of the tree's own devpts, /dev/tty). A file opened late (a /proc file of a task
  * other than the root, a namespace's file) is opened below that directory too: its /proc is a
- * proc of the tree's pid namespace (mounts.ts).
+ * proc of the tree's pid namespace (mounts.ts). A mount namespace below the root's is made under
+ * that directory too (a copy of the root's, shaped there) and pivoted into with the root's.
  */
 import { statSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
@@ -45,6 +46,9 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
     // a file below the new root, a file opened once every task exists (a /proc file of another
     // task, a namespace's file) too: its /proc is a proc of the tree's pid namespace (mounts.ts)
     // (a terminal too: /dev/ptmx and /dev/pts/N of the tree's own devpts, /dev/tty)
+    // (a file of a mount namespace below the root's, opened through a task living there: that
+    // namespace is a copy of the tree's made under the new root too, until its own pivot)
+    if (f.kind === 'reg' && f.inNs) return { ...f, path: `${at(`/proc/${f.inNs.pid}/root`)}${at(f.inNs.name)}` };
     if (f.kind === 'reg' || f.kind === 'fifo' || f.kind === 'tty') return { ...f, path: at(f.path)! };
     if (PATHLESS.has(f.kind)) return f;
     // a unix socket bound to a name: a path one is the tree's (bound with the root of the plan's `root`)

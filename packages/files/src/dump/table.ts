@@ -71,13 +71,14 @@ export class FileTable implements FileIds {
    * connections; unix: which of the tree's unix sockets may have their peer outside it
    * (--ext-unix-sk, --external unix[INO]); mounts: the mount ids of the tree's own mount
    * namespace, asked when a file is met (undefined: it lives in criu's); readOnlyMounts: those of
-   * them that are the tree's own and read-only (the restore makes them anew); nsId: the id of a
+   * them that are the tree's own and read-only (the restore makes them anew); nestedMounts: those
+   * of the tree's mount namespaces below the root's; nsId: the id of a
    * namespace some task of the tree lives in (a namespace file's; without it every one is refused)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number }; mounts?: () => ReadonlySet<number> | undefined; readOnlyMounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf; linkRemaps?: LinkRemaps } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean }; mounts?: () => ReadonlySet<number> | undefined; readOnlyMounts?: () => ReadonlySet<number> | undefined; nestedMounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf; linkRemaps?: LinkRemaps } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
-    this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts, opts.linkRemaps, opts.readOnlyMounts);
+    this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts, opts.linkRemaps, opts.readOnlyMounts, opts.nestedMounts);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, new InotifyFiles((sdev, ino) => this.reg.ghostKind(sdev, ino)), fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
       new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues, opts.tty?.external), this.reg];
   }

@@ -58,6 +58,8 @@ export interface FilePlanOptions {
   madeAt?: readonly string[];
   /** --skip-file-rwx-check: a file's rwx bits may differ from the recorded mode */
   skipFileRwxCheck?: boolean;
+  /** the mounts of the tree's mount namespaces below the root's: mount id → a task living there (its files are opened through its root) */
+  nestedMounts?: ReadonlyMap<number, number>;
 }
 
 /** F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP: the pid types F_SETOWN_EX takes */
@@ -106,6 +108,7 @@ export class FilePlanTable {
     t.unix.extUnixSk = !!opts.extUnixSk;
     t.reg.madeAt = opts.madeAt ?? [];
     t.reg.skipRwxCheck = !!opts.skipFileRwxCheck;
+    t.reg.nestedMounts = opts.nestedMounts ?? new Map();
     for (const k of t.kinds.values()) await k.load?.(dir, entries);
     return t;
   }

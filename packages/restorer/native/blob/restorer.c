@@ -266,6 +266,21 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	/* nothing of the target may run before its state is complete */
 	S4(NR_rt_sigprocmask, 2, &all, 0, 8);
 
+	/* a task that made a mount namespace below its parent's (unshare) makes it again the same
+	   way, a copy of its parent's, before anything it maps, opens or forks is looked up; the
+	   launcher then shapes it into the dumped one from outside (its status word: made, then
+	   shaped or abort) */
+	if (c->t->unshare_mnt) {
+		volatile u32 *gate = (volatile u32 *)&c->st->mnt_gate;
+		set_step(c, STEP_MNTNS);
+		chk(c, S1(NR_unshare, 0x00020000 /* CLONE_NEWNS */), 0);
+		__atomic_store_n(gate, MNT_GATE_MADE, __ATOMIC_SEQ_CST);
+		chk(c, wait_change(c, gate, MNT_GATE_MADE), 1);
+		if (*gate != MNT_GATE_SHAPED)
+			for (;;)
+				S1(NR_exit_group, 71);
+	}
+
 	if (c->t->parent == NO_PARENT) {
 		/* the root's namespaces get their state from the launcher first (its mounts: the files
 		   are opened in them; the ns word: 1 done, 2 abort) */

@@ -13,7 +13,7 @@ import { openPageReader, vmaCanBeLazy } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type FilePlan, type HelperPlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
-import { checkTaskNamespaces, mountsOf, rootNamespaces } from './namespaces.js';
+import { checkTaskNamespaces, mountsOf, nestedMountNamespaces, rootNamespaces } from './namespaces.js';
 import type { NetExternals } from '../net-externals.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
@@ -61,7 +61,10 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const m = /^mountpoints-(\d+)\.img$/.exec(f);
     if (m) madeAt.push(...madeMountpoints(await mountsOf(dir, Number(m[1]))));
   }
-  const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk, madeAt, skipFileRwxCheck: opts.skipFileRwxCheck });
+  // the mount namespaces tasks made below the root's: a file reached through one of their
+  // mounts is opened through a task living there (its root), once every task exists
+  const below = await nestedMountNamespaces(dir, pstree, (inventory.root_ids ?? {}) as Obj);
+  const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk, madeAt, skipFileRwxCheck: opts.skipFileRwxCheck, nestedMounts: below.owner });
   const shmem = new ShmemTable(files.memfd);
   // seccomp.img: every filter of the tree (one entry; none or no image: no filters)
   const seccompFilters = ((await img(dir, 'seccomp.img', 'SECCOMP', true))?.[0]?.seccomp_filters ?? undefined) as Obj[] | undefined;
@@ -107,7 +110,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     // the root's namespaces that are not the dump's criu's are made again; every other task
     // lives in its parent's
     if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids, opts.emptyNs, opts.inherit, opts.netExternals);
-    else checkTaskNamespaces(pid, ids, idsOf.get(Number(e.ppid)) ?? {});
+    else checkTaskNamespaces(pid, ids, idsOf.get(Number(e.ppid)) ?? {}, below.byId);
+    const unshareMnt = tasks.length > 0 && below.byId.get(Number(ids.mnt_ns_id))?.first === pid ? Number(ids.mnt_ns_id) : undefined;
     idsOf.set(pid, ids);
     // each process gets its own memory, handlers and fs: two processes that shared one (CLONE_VM
     // without CLONE_THREAD, CLONE_SIGHAND, CLONE_FS) would not. A descriptor table a child
@@ -259,6 +263,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       fds,
       cwd,
       ...(deadCwd ? { deadCwd: true } : {}),
+      ...(unshareMnt !== undefined ? { unshareMnt } : {}),
       root,
       umask: Number(fs.umask ?? 0o22),
       personality: Number(tc.personality ?? 0),
@@ -297,6 +302,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas${guards.length ? ` (${guards.length} guard regions)` : ''}, ${restorable.length} page runs, ${fds.length} fds${stopSigno ? `, stopped (signal ${stopSigno})` : ''}`);
   }
   files.finish();
+  if (namespaces && below.byId.size) namespaces.nestedMounts = new Map([...below.byId].map(([id, n]) => [id, { mounts: n.mounts, parent: n.parent }]));
   checkSysvAttaches(tasks, namespaces?.sysv);
   checkFownOwners(tasks, files.files);
   checkPidfds(tasks, files.files);
@@ -343,7 +349,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
   const cgroups = await cgroupsOf(dir, inventory.root_cg_set === undefined ? undefined : Number(inventory.root_cg_set));
-  return { tasks, ...(helpers.length ? { helpers } : {}), files: files.files, ...(cgroups ? { cgroups } : {}), ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.net || namespaces?.emptyNet || namespaces?.extNet || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
+  return { tasks, ...(helpers.length ? { helpers } : {}), files: files.files, ...(cgroups ? { cgroups } : {}), ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.nestedMounts || namespaces?.net || namespaces?.emptyNet || namespaces?.extNet || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
 /**

@@ -2,8 +2,9 @@
  * The namespaces a restore makes again: those of the root that are not the dump's criu's
  * (inventory root_ids), as CRIU 4.2 decides it. The root task is born in them (clone flags of
  * its clone3), their state is put back from inside before any task runs its own code; every other
- * task must live in its parent's (CRIU's rule: no nested namespaces). A root in a pid namespace of
- * its own is born as its init (pid 1) and every other task at its pid inside it.
+ * task must live in its parent's (CRIU's rule: no nested namespaces), but the first task of a
+ * mount namespace made below the root's (nestedMountNamespaces), which makes it again (unshare,
+ * shaped by the launcher). A root in a pid namespace of its own is born as its init (pid 1) and every other task at its pid inside it.
  */
 import { fstypeName, ND_TYPE, NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { badImage as badInput, firstEntry as first, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
@@ -244,9 +245,51 @@ export async function mountsOf(dir: string, id: number): Promise<MountPlan[]> {
   });
 }
 
-/** Every task but the root lives in its parent's namespaces. */
-export function checkTaskNamespaces(pid: number, ids: Obj, parentIds: Obj): void {
-  const nested = NS_KINDS.filter((k) => ids[`${k}_ns_id`] !== undefined && parentIds[`${k}_ns_id`] !== undefined && Number(ids[`${k}_ns_id`]) !== Number(parentIds[`${k}_ns_id`]));
+/** A mount namespace of the tree below the root's: its mounts, the namespace it was made from, the first task living in it (which made it). */
+export interface NestedMntNs {
+  id: number;
+  parent: number;
+  first: number;
+  mounts: MountPlan[];
+}
+
+/**
+ * The mount namespaces below the root's (ids-<pid>.img mnt_ns_id neither the root's nor criu's,
+ * root_ids), in the tree's order (pstree.img lists parents first): each made by the first task
+ * living in it, unshared from its parent's; `owner`: each of their mount ids → a task living
+ * there (a file reached through one is opened through that task's root, /proc/PID/root).
+ */
+export async function nestedMountNamespaces(dir: string, pstree: readonly Obj[], rootIds: Obj): Promise<{ byId: Map<number, NestedMntNs>; owner: Map<number, number> }> {
+  const byId = new Map<number, NestedMntNs>();
+  const owner = new Map<number, number>();
+  const mntOf = new Map<number, number>();
+  let rootMnt: number | undefined;
+  for (const [i, e] of pstree.entries()) {
+    const pid = Number(e.pid);
+    const idsImg = `ids-${pid}.img`;
+    const ids = existsSync(join(dir, idsImg)) ? (await img(dir, idsImg, 'IDS'))?.[0] : (await img(dir, `core-${pid}.img`, 'CORE', true))?.[0]?.ids as Obj | undefined;
+    if (ids?.mnt_ns_id === undefined || ids.mnt_ns_id === null) continue;
+    const id = Number(ids.mnt_ns_id);
+    mntOf.set(pid, id);
+    if (i === 0) rootMnt = id;
+    if (id === rootMnt || (rootIds.mnt_ns_id !== undefined && id === Number(rootIds.mnt_ns_id)) || byId.has(id)) continue;
+    const parent = mntOf.get(Number(e.ppid));
+    if (parent === undefined) throw badInput(`pid ${pid} lives in mount namespace ${id} of its own, and its parent ${e.ppid} has none recorded before it`, { pid });
+    if (!existsSync(join(dir, `mountpoints-${id}.img`))) throw badInput(`pid ${pid} lives in mount namespace ${id} below the root's, and mountpoints-${id}.img is missing`, { pid, image: `mountpoints-${id}.img` });
+    const mounts = await mountsOf(dir, id);
+    byId.set(id, { id, parent, first: pid, mounts });
+    for (const m of mounts) owner.set(m.id, pid);
+  }
+  return { byId, owner };
+}
+
+/**
+ * Every task but the root lives in its parent's namespaces, but the first task of a mount
+ * namespace below the root's (`nested`), which makes it again.
+ */
+export function checkTaskNamespaces(pid: number, ids: Obj, parentIds: Obj, below?: ReadonlyMap<number, NestedMntNs>): void {
+  const made = (k: NsKind) => k === 'mnt' && below?.get(Number(ids.mnt_ns_id))?.first === pid;
+  const nested = NS_KINDS.filter((k) => ids[`${k}_ns_id`] !== undefined && parentIds[`${k}_ns_id`] !== undefined && Number(ids[`${k}_ns_id`]) !== Number(parentIds[`${k}_ns_id`]) && !made(k));
   if (nested.length) {
     throw unsupported(`pid ${pid} lives in ${nested.join(', ')} namespace${nested.length > 1 ? 's' : ''} other than its parent's (nested namespaces), which restore does not recreate`, { pid });
   }

@@ -6,7 +6,7 @@
  * removed directories (an open one, a cwd or root) as ghost directories (the head alone), unlinked
  * symbolic links held by O_PATH as ghosts with what they hold (symlnk_target).
  */
-import { closeSync, constants, existsSync, fstatSync, openSync, readlinkSync, statSync, unlinkSync, type BigIntStats, type Stats } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync, readlinkSync, statSync, unlinkSync, type BigIntStats, type Stats } from 'node:fs';
 import { CrtoolsError, ExitCode, GHOST_LIMIT_DEFAULT } from '@crtools/common';
 import { filePayload, payloadSource, type PayloadSource } from '@crtools/images';
 import { decodeDev, encodeKdev } from '@crtools/images/facts';
@@ -107,14 +107,15 @@ export class RegFiles implements DumpKind {
 
   /** ghostLimit: unlinked files larger than this are refused (CRIU's --ghost-limit) */
   /**
-   * mounts: the mount ids of the tree's own mount namespace (undefined: the tree lives in
+   * mounts: the mount ids of the tree's own mount namespaces (undefined: the tree lives in
    * criu's); a descriptor's file is then written with its mount id, as CRIU 4.2 writes it, and a
    * file the task reaches through a mount of another namespace is carried only when its path
    * names the same file in the tree's namespace (the restore opens it by that path there)
    */
   constructor(private readonly ids: FileIds, private readonly ghostLimit = GHOST_LIMIT_DEFAULT, private readonly tree: () => DumpedIds | undefined = () => undefined,
     private readonly mounts: () => ReadonlySet<number> | undefined = () => undefined, private readonly linkRemap?: LinkRemaps,
-    private readonly readOnlyMounts: () => ReadonlySet<number> | undefined = () => undefined) {}
+    private readonly readOnlyMounts: () => ReadonlySet<number> | undefined = () => undefined,
+    private readonly nestedMounts: () => ReadonlySet<number> | undefined = () => undefined) {}
 
   /** The mount id written for a descriptor's file (undefined: none, CRIU's -1), refused when the restore could not open it again. */
   private mountOf(pid: number, rec: FdRecord, name: string, st: Stats, deleted: boolean): number | undefined {
@@ -300,9 +301,35 @@ export class RegFiles implements DumpKind {
       return id;
     }
     if (!st) throw refuseDead('is not supported');
-    const id = this.ids.add((fid) => this.entry(fid, path, 0, 0n, st));
+    const mnt = this.dirMount(pid, which);
+    const id = this.ids.add((fid) => {
+      const e = this.entry(fid, path, 0, 0n, st);
+      if (mnt !== undefined) (e.reg as Entry)['mnt_id'] = mnt;
+      return e;
+    });
     if (deleted) this.ghost(id, `/proc/${pid}/${which}`, st, what);
     return id;
+  }
+
+  /**
+   * The mount a task's working directory or root lies on, when it is one of the tree's own
+   * mount namespaces' (as CRIU 4.2 writes it: the restore of a task in a namespace below the
+   * root's finds them there); undefined otherwise.
+   */
+  private dirMount(pid: number, which: 'cwd' | 'root'): number | undefined {
+    const own = this.mounts();
+    if (!own) return undefined;
+    let fd: number | undefined;
+    try {
+      fd = openSync(`/proc/${pid}/${which}`, O_PATH);
+      const m = /^mnt_id:\s*(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+      const id = m ? Number(m[1]) : undefined;
+      return id !== undefined && own.has(id) ? id : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
   }
 
   /**
@@ -334,6 +361,8 @@ export class RegFiles implements DumpKind {
       if (!st.isFile() && !st.isDirectory() && !st.isFIFO() && !st.isSymbolicLink() && !device) throw refuse('an unlinked special file is not supported');
       // on a read-only mount of the tree's own the restore makes the mount anew, read-only, and
       // cannot make the file there and remove its name again (zdtm ghost_on_rofs: it failed at restore)
+      // the restore makes unlinked files from the root's mount namespace, through its root
+      if (at?.mnt !== undefined && this.nestedMounts()?.has(at.mnt)) throw refuse(`the unlinked file lies on mount ${at.mnt} of a nested mount namespace of the tree: crtools does not make unlinked files there yet (crtools issue 17)`);
       if (at?.mnt !== undefined && this.readOnlyMounts()?.has(at.mnt)) throw refuse(`the unlinked file lies on a read-only mount of the tree's own (mount ${at.mnt}), which the restore makes anew: crtools does not make unlinked files on such a mount yet`);
       // a name of the file was removed, but the inode still has others (ln, then rm): a ghost
       // would come back as a copy, which those names no longer lead to (writes through either

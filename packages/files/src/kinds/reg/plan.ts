@@ -40,9 +40,12 @@ export interface RegFilePlan extends FileBase {
   ghost?: number;
   /**
    * opened only once every task of the tree exists with its pid: a file under /proc/PID/ of a
-   * task other than the root, a namespace's file (/proc/PID/ns/X)
+   * task other than the root, a namespace's file (/proc/PID/ns/X), a file of a mount namespace
+   * below the root's (/proc/PID/root/...)
    */
   late?: boolean;
+  /** a file of a mount namespace below the root's: its name there and a task living there (`path` reaches it through that task's root) */
+  inNs?: { pid: number; name: string };
 }
 
 /**
@@ -172,6 +175,12 @@ export class RegPlans implements PlanKind<RegFilePlan> {
   madeAt: readonly string[] = [];
   /** --skip-file-rwx-check: a file's permission bits may differ from the recorded mode (its type and setuid/setgid/sticky bits may not) */
   skipRwxCheck = false;
+  /**
+   * the mounts of the tree's mount namespaces below the root's, mount id → a task living there:
+   * a file reached through one is opened by its path in that namespace, through the task's root
+   * (/proc/PID/root, the root task's /proc), once every task exists (late)
+   */
+  nestedMounts: ReadonlyMap<number, number> = new Map();
 
   /**
    * How a file named by reg-files.img differs from what the dump recorded, where the restore can
@@ -271,6 +280,8 @@ export class RegPlans implements PlanKind<RegFilePlan> {
     // (a directory keeps its O_DIRECTORY: only a file opened O_TMPFILE loses both bits)
     const flags = Number(r.flags ?? 0);
     if (ghost !== undefined) return { kind: 'reg', path: r.name, flags: flags & __O_TMPFILE ? flags & ~O_TMPFILE : flags, pos: big(r.pos), ghost };
+    const via = r.mnt_id === undefined || r.mnt_id === null ? undefined : this.nestedMounts.get(Number(r.mnt_id));
+    if (via !== undefined) return { kind: 'reg', path: `/proc/${via}/root${r.name}`, flags, pos: big(r.pos), late: true, inNs: { pid: via, name: String(r.name) } };
     // a file of /proc/PID/ names a task of the tree (the dump carries no other), which does not
     // exist yet: it is opened once it does (the root's own at once, with the root's other files)
     // (and so is one of a thread's, /proc/PID/task/TID/, but the root's main thread's)

@@ -73,9 +73,10 @@ export class UnixSockets implements DumpKind {
     private readonly add?: (make: (id: number) => Entry, before: readonly number[]) => number,
     /**
      * --ext-unix-sk; --external unix[INO]: the inodes of the tree's sockets whose peer may be
-     * outside; serviceSkIno: an RPC self-dump's connection, criu's end of it
+     * outside; serviceSkIno: an RPC self-dump's connection, criu's end of it; nestedMnt: does
+     * task pid live in a mount namespace below the root's?
      */
-    private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number } = {},
+    private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean } = {},
   ) {}
 
   private get byIno(): Map<number, UnixSocketDiag> {
@@ -174,6 +175,9 @@ export class UnixSockets implements DumpKind {
    */
   private nameFile(pid: number, fd: number, u: UnixSocketDiag, named = false): { deleted: boolean; perms?: Entry; dir?: string } {
     const name = u.name!.toString('latin1').replace(/\0+$/, ''); // a path name keeps its terminating NUL
+    // the restore binds names from the root's mount namespace: one of a namespace below it would
+    // be bound in the wrong one (zdtm sk-unix-mntns)
+    if (this.ext.nestedMnt?.(pid)) throw refuseFd(pid, fd, `unix socket bound to ${JSON.stringify(name)} by a task in a nested mount namespace of the tree: binding it again there is not supported by crtools yet (crtools issue 17)`);
     const look = (where: string): { deleted: boolean; perms?: Entry } => {
       try {
         const st = lstatSync(where, { bigint: true });
