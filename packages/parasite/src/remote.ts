@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { readMaps } from '@crtools/procfs';
+import { readProcText } from '@crtools/procfs';
 import { PARASITE_AREA, PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
 import { check, native } from './load-native.js';
 import { getGpRegs, getRseqConfig, getSigmask, peekSiginfo, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type RseqConfig, type StoppedThread } from './ptrace.js';
@@ -87,10 +87,27 @@ export interface Infection {
   shared?: Buffer;
 }
 
+/**
+ * The task's readable executable mappings, the vdso first, [vsyscall] left out: from the lines of
+ * /proc/PID/maps whose permissions say r-x, without parsing the others (a task of 1,000 threads
+ * has 2,000 areas of stacks and guards, of which none is executable).
+ */
+function execAreas(pid: number): { start: bigint; end: bigint; name: string }[] {
+  const out: { start: bigint; end: bigint; name: string }[] = [];
+  for (const line of readProcText(pid, 'maps').text.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp < 0 || line[sp + 1] !== 'r' || line[sp + 3] !== 'x' || line.endsWith(' [vsyscall]')) continue;
+    const dash = line.indexOf('-');
+    const area = { start: BigInt(`0x${line.slice(0, dash)}`), end: BigInt(`0x${line.slice(dash + 1, sp)}`), name: line.endsWith(' [vdso]') ? '[vdso]' : '' };
+    if (area.name) out.unshift(area);
+    else out.push(area);
+  }
+  return out;
+}
+
 /** The address of a `syscall` instruction (0f 05) in the task's executable mappings, the vdso first. */
 function findSyscallInsn(pid: number): bigint {
-  const exec = readMaps(pid).filter((v) => v.perms[0] === 'r' && v.perms[2] === 'x' && v.name !== '[vsyscall]');
-  exec.sort((a, b) => (a.name === '[vdso]' ? -1 : b.name === '[vdso]' ? 1 : 0));
+  const exec = execAreas(pid);
   const CHUNK = 1n << 20n;
   for (const v of exec) {
     for (let at = v.start; at < v.end; at += CHUNK) {
