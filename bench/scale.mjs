@@ -14,6 +14,8 @@
 // tree, threads, maps: bench/scale.c. A mem point runs only when `free` shows room for the
 // workload and its images twice (4 x N MiB available), a maps point only under vm.max_map_count;
 // a point skipped says why. JSON Lines on stdout (one a measure), then the tables (--md: only them).
+// BEFORE_CRIU=<criu entry .js of another build> adds that build to the alternation (a "before"
+// column: the same workload dumped and restored by it in turn).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -46,6 +48,7 @@ const runs = Number(opts.runs);
 const list = (s) => s.split(',').filter(Boolean).map(Number);
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
 const tools = [{ name: 'crtools', cmd: [process.execPath, ours] }];
+if (process.env.BEFORE_CRIU) tools.push({ name: 'before', cmd: [process.execPath, process.env.BEFORE_CRIU] });
 if (process.env.CRIU) tools.push({ name: 'CRIU', cmd: [process.env.CRIU] });
 else console.error('bench/scale: no CRIU= given, crtools alone');
 
@@ -131,18 +134,20 @@ console.log(`\nbench/scale.mjs, ${started} to ${new Date().toISOString()}, ${run
 for (const curve of opts.curves.split(',')) {
   const pts = [...new Set(results.filter((x) => x.curve === curve).map((x) => x.n))];
   if (!pts.length) continue;
-  console.log(`\n| ${curve} (${unit[curve]}) | op | crtools wall ms (cpu) | CRIU wall ms (cpu) | wall ratio | cpu ratio | crtools peak RSS MiB | CRIU peak RSS MiB | load |`);
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  const hasBefore = results.some((x) => x.tool === 'before');
+  console.log(`\n| ${curve} (${unit[curve]}) | op | crtools wall ms (cpu) |${hasBefore ? ' before wall ms (cpu) |' : ''} CRIU wall ms (cpu) | wall ratio | cpu ratio | crtools peak RSS MiB | CRIU peak RSS MiB | load |`);
+  console.log(`|---|---|---|${hasBefore ? '---|' : ''}---|---|---|---|---|---|`);
   for (const n of pts) {
     for (const op of ['dump', 'restore']) {
       const of = (tool) => results.filter((x) => x.curve === curve && x.n === n && x.op === op && x.tool === tool);
       const a = of('crtools');
       const b = of('CRIU');
+      const pre = of('before');
       if (!a.length) continue;
       const cell = (xs) => (xs.length ? `${fmt(med(xs, 'wall'))} (${fmt(med(xs, 'cpu'))})` : '-');
       const ratio = (k) => (b.length ? (med(a, k) / med(b, k)).toFixed(2) : '-');
-      const loads = [...a, ...b].map((x) => Number(x.load));
-      console.log(`| ${n} | ${op} | ${cell(a)} | ${cell(b)} | ${ratio('wall')} | ${ratio('cpu')} | ${fmt(Math.max(...a.map((x) => x.rss)))} | ${b.length ? fmt(Math.max(...b.map((x) => x.rss))) : '-'} | ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} |`);
+      const loads = [...a, ...b, ...pre].map((x) => Number(x.load));
+      console.log(`| ${n} | ${op} | ${cell(a)} |${hasBefore ? ` ${cell(pre)} |` : ''} ${cell(b)} | ${ratio('wall')} | ${ratio('cpu')} | ${fmt(Math.max(...a.map((x) => x.rss)))} | ${b.length ? fmt(Math.max(...b.map((x) => x.rss))) : '-'} | ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} |`);
     }
   }
 }

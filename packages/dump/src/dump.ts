@@ -8,7 +8,7 @@ import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { connectPageServer, createPagesIdAllocator, dumpShmemFile, FrozenLazyPages, pagemapFileName, planDump, procMemPageSource, PE_LAZY, PE_PRESENT, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
-import { openPagemap, readFds, readStat, readStatus, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
+import { openPagemap, readFds, readStat, readStatusValue, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, KernelObjects, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
 import { FileTable, LinkRemaps, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions } from '@crtools/files/dump';
 
@@ -705,7 +705,7 @@ async function dumpFrozen(
       if (!tableSeen) fileLocks.add(pid, fds, entries.map((e) => (e ? Number(e.id) : undefined)));
       socketMappings(pid, mm, fds, files, refusals);
       const fdinfo = entries.filter((e) => e !== undefined);
-      const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(String(readStatus(pid)['Umask'] ?? '22'), 8) };
+      const fs = { cwd_id: files.dirEntry(pid, 'cwd'), root_id: files.dirEntry(pid, 'root'), umask: parseInt(readStatusValue(pid, 'Umask') ?? '22', 8) };
 
       // (/proc/PID/timers names a timer's thread as crtools sees it; the image as the tree does)
       const ownTimers = timers.map((t) => (t.notifyTarget === 'tid' ? { ...t, notifyId: view.pid(t.notifyId) } : t));

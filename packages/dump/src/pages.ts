@@ -5,11 +5,15 @@ import { PAGE_SIZE, PE_PRESENT, pagemapFileName, pagesFileName, procMemPageSourc
 import { openPageTransfer, type Infection, type PageRun } from '@crtools/parasite';
 
 
+/** Up to this many bytes of pages, a task's pages are copied rather than spliced (see below). */
+const COPY_BYTES = 512 << 10;
+
 /**
  * Write pagemap-<pid>.img and pages-<pagesId>.img for planned entries, moving the pages with the
  * parasite's vmsplice into a pipe and splice(2) into the file (no copy through our memory).
  * The same image format as @crtools/pagemap's writer (pages_id head, then
- * {vaddr, compat_nr_pages: 0, flags, nr_pages}).
+ * {vaddr, compat_nr_pages: 0, flags, nr_pages}). A task with few pages (COPY_BYTES) has them
+ * copied through /proc/PID/mem instead, in one read: the same bytes, no stop of the tracee.
  *
  * `unreadable`: the task's mappings without PROT_READ (sorted, disjoint), whose pages vmsplice
  * cannot take (EFAULT): those are read through /proc/PID/mem, which a tracer reads whatever the
@@ -34,7 +38,11 @@ export async function writePagesSpliced(
   // measured on a busy one)
   // (a task with few pages gets one pipe of their size; one without any, none)
   const present = entries.reduce((n, e) => (e.flags & PE_PRESENT ? n + e.nrPages : n), 0) * PAGE_SIZE;
-  const xfer = present === 0 ? undefined : openPageTransfer(inf, Number(process.env['CRTOOLS_DUMP_PIPE_BYTES'] ?? 1 << 20), process.env['CRTOOLS_DUMP_OVERLAP'] !== '0', present);
+  // a task with few pages (up to CRTOOLS_DUMP_COPY_BYTES, default 512 KiB) has them copied through
+  // /proc/PID/mem: the same bytes, without the pipe's three stops of the tracee (making it,
+  // vmsplice, closing it), which cost more than the copy of a few dozen pages
+  const copyAll = present <= Number(process.env['CRTOOLS_DUMP_COPY_BYTES'] ?? COPY_BYTES);
+  const xfer = present === 0 || copyAll ? undefined : openPageTransfer(inf, Number(process.env['CRTOOLS_DUMP_PIPE_BYTES'] ?? 1 << 20), process.env['CRTOOLS_DUMP_OVERLAP'] !== '0', present);
   let pages = 0;
   let mem: ProcMemPageSource | undefined;
   try {
@@ -61,10 +69,15 @@ export async function writePagesSpliced(
       }
     };
     let u = 0;
+    const copied: PageRun[] = [];
     for (const e of entries) {
       await pm.write({ vaddr: e.vaddr, compat_nr_pages: 0, flags: e.flags, nr_pages: BigInt(e.nrPages) });
       if (!(e.flags & PE_PRESENT)) continue;
       pages += e.nrPages;
+      if (copyAll) {
+        copied.push({ vaddr: e.vaddr, nrPages: e.nrPages });
+        continue;
+      }
       // the entry in pieces: readable ones to vmsplice, unreadable ones copied
       const end = e.vaddr + BigInt(e.nrPages * PAGE_SIZE);
       for (let at = e.vaddr; at < end; ) {
@@ -85,6 +98,12 @@ export async function writePagesSpliced(
       }
     }
     flush();
+    if (copied.length) {
+      // (read in one go: at most COPY_BYTES)
+      const buf = Buffer.allocUnsafe(present);
+      (mem ??= procMemPageSource(pid)).read(copied, buf);
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    }
     await pm.close();
   } catch (e) {
     await pm.abort().catch(() => {});

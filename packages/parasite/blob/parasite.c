@@ -14,6 +14,10 @@
 #define NR_sched_getscheduler 145
 #define NR_membarrier 324
 #define NR_vmsplice 278
+#define NR_close 3
+#define NR_mmap 9
+#define NR_ftruncate 77
+#define NR_memfd_create 319
 
 static inline long sys6(long nr, long a, long b, long c, long d, long e, long f) {
 	long ret;
@@ -100,6 +104,11 @@ static long cmd_posix_timers(struct parasite_posix_timers_args *a) {
 static long cmd_vmsplice(struct parasite_vmsplice_args *a) {
 	long total = 0;
 	unsigned i = 0;
+	/* the read end of the pipe, which the dumper has taken for its own (it is not ours to keep) */
+	if (a->close_fd >= 0) {
+		sys(NR_close, a->close_fd, 0, 0);
+		a->close_fd = -1;
+	}
 	while (i < a->nr && i < 512) {
 		long n = sys6(NR_vmsplice, a->fd, (long)&a->iov[i], a->nr - i, 0, 0, 0);
 		if (n < 0) return n;
@@ -120,7 +129,24 @@ static long cmd_vmsplice(struct parasite_vmsplice_args *a) {
 	return total;
 }
 
-long parasite_main(long cmd, void *args) {
+/* The start of an infection, in one run: the task's SIGTRAP action read first (the trap that ends
+ * this command resets an ignored one to the default: the dumper puts it back at the cure), then
+ * the memfd shared with the dumper made and mapped over the top of the area (MAP_FIXED: the
+ * cure's one munmap of the area takes it too). Its descriptor is closed here: the dumper maps
+ * the same file through /proc/PID/map_files. Returns the mapping's address or -errno. */
+static long cmd_init(struct parasite_init_args *a) {
+	static const char name[] = "crtools-parasite";
+	long r = sys6(NR_rt_sigaction, 5 /* SIGTRAP */, 0, (long)&a->trap, 8, 0, 0);
+	if (r < 0) return r;
+	long fd = sys(NR_memfd_create, name, 1 /* MFD_CLOEXEC */, 0);
+	if (fd < 0) return fd;
+	r = sys(NR_ftruncate, fd, a->size, 0);
+	if (r >= 0) r = sys6(NR_mmap, (long)a->addr, (long)a->size, 3 /* PROT_READ|PROT_WRITE */, 0x11 /* MAP_SHARED|MAP_FIXED */, fd, 0);
+	sys(NR_close, fd, 0, 0);
+	return r;
+}
+
+static long dispatch(long cmd, void *args) {
 	switch (cmd) {
 	case PARASITE_CMD_SIGACTIONS: return cmd_sigactions(args);
 	case PARASITE_CMD_ITIMERS: return cmd_itimers(args);
@@ -128,6 +154,25 @@ long parasite_main(long cmd, void *args) {
 	case PARASITE_CMD_THREAD: return cmd_thread(args);
 	case PARASITE_CMD_POSIX_TIMERS: return cmd_posix_timers(args);
 	case PARASITE_CMD_VMSPLICE: return cmd_vmsplice(args);
+	case PARASITE_CMD_INIT: return cmd_init(args);
 	}
 	return -22; /* -EINVAL */
+}
+
+/* Several commands in one run (one stop of the task instead of one each): each call's arguments
+ * at its offset in the same area, its result beside it. A batch holds no batch. */
+static long cmd_batch(struct parasite_batch_args *a) {
+	for (unsigned i = 0; i < a->nr && i < 8; i++) {
+		struct parasite_batch_call *c = &a->call[i];
+		if (c->off < sizeof(*a) || c->off > PARASITE_AREA_SHARED - 8 || c->off % 8)
+			c->ret = -22;
+		else
+			c->ret = dispatch(c->cmd, (char *)a + c->off);
+	}
+	return 0;
+}
+
+long parasite_main(long cmd, void *args) {
+	if (cmd == PARASITE_CMD_BATCH) return cmd_batch(args);
+	return dispatch(cmd, args);
 }

@@ -22,13 +22,61 @@ function offsetOf(s: StructName, name: string): number {
   return (PARASITE_STRUCTS[s].fields as Record<string, { offset: number }>)[name]!.offset;
 }
 
-function run(inf: Infection, tid: number, cmd: keyof typeof PARASITE_CMD, args: Buffer): Buffer {
+type CommandName = keyof typeof PARASITE_CMD;
+
+function failed(tid: number, cmd: CommandName, r: bigint): CrtoolsError {
+  return new CrtoolsError('PARASITE_COMMAND', `task ${tid}: parasite command ${cmd} failed (errno ${-r})`, { context: { pid: tid } });
+}
+
+function run(inf: Infection, tid: number, cmd: CommandName, args: Buffer): Buffer {
   const r = runBlobCommand(inf, tid, PARASITE_CMD[cmd], args);
-  if (r < 0n) {
-    const e = new CrtoolsError('PARASITE_COMMAND', `task ${tid}: parasite command ${cmd} failed (errno ${-r})`, { context: { pid: tid } });
-    throw e;
-  }
+  if (r < 0n) throw failed(tid, cmd, r);
   return args;
+}
+
+/** One command of a batch: its arguments, and what its results say once it ran. */
+export interface Command<T> {
+  cmd: CommandName;
+  args: Buffer;
+  decode(args: Buffer): T;
+}
+
+const B = PARASITE_STRUCTS.batch_args;
+const BC = PARASITE_STRUCTS.batch_call;
+const BATCH_MAX = B.fields.call.count;
+
+/**
+ * Run commands in thread tid in one run of the blob (BATCH: one stop of the task for all of
+ * them, not one each), in order; each one's results decoded. The first that failed is thrown
+ * (the others ran: none of them changes the task).
+ */
+export function runCommands<T extends unknown[]>(inf: Infection, tid: number, cmds: { [K in keyof T]: Command<T[K]> }): T {
+  if (cmds.length === 1) {
+    const c = cmds[0]!;
+    return [c.decode(run(inf, tid, c.cmd, c.args))] as T;
+  }
+  if (cmds.length > BATCH_MAX) throw new RangeError(`at most ${BATCH_MAX} parasite commands in one batch`);
+  const offs: number[] = [];
+  let end: number = B.size;
+  for (const c of cmds) {
+    end = (end + 7) & ~7;
+    offs.push(end);
+    end += c.args.length;
+  }
+  const buf = Buffer.alloc(end);
+  buf.writeUInt32LE(cmds.length, B.fields.nr.offset);
+  cmds.forEach((c, i) => {
+    const at = B.fields.call.offset + i * BC.size;
+    buf.writeUInt32LE(PARASITE_CMD[c.cmd], at + BC.fields.cmd.offset);
+    buf.writeUInt32LE(offs[i]!, at + BC.fields.off.offset);
+    c.args.copy(buf, offs[i]!);
+  });
+  run(inf, tid, 'BATCH', buf);
+  return cmds.map((c, i) => {
+    const r = buf.readBigInt64LE(B.fields.call.offset + i * BC.size + BC.fields.ret.offset);
+    if (r < 0n) throw failed(tid, c.cmd, r);
+    return c.decode(buf.subarray(offs[i]!, offs[i]! + c.args.length));
+  }) as T;
 }
 
 /** One signal's disposition as the kernel reports it (struct kernel_sigaction). */
@@ -42,7 +90,14 @@ export interface SigactionState {
 
 /** rt_sigaction(sig, NULL, &old) for signals 1..64 but SIGKILL and SIGSTOP (CRIU's order). */
 export function dumpSigactions(inf: Infection): SigactionState[] {
-  const b = run(inf, inf.pid, 'SIGACTIONS', Buffer.alloc(PARASITE_STRUCTS.sigactions_args.size));
+  return runCommands(inf, inf.pid, [sigactionsCommand()])[0];
+}
+
+export function sigactionsCommand(): Command<SigactionState[]> {
+  return { cmd: 'SIGACTIONS', args: Buffer.alloc(PARASITE_STRUCTS.sigactions_args.size), decode: decodeSigactions };
+}
+
+function decodeSigactions(b: Buffer): SigactionState[] {
   const nr = Number(field(b, 'sigactions_args', 'nr'));
   const base = offsetOf('sigactions_args', 'sa');
   const size = PARASITE_STRUCTS.sigaction.size;
@@ -71,7 +126,14 @@ export interface ItimerState {
 
 /** getitimer for ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF. */
 export function dumpItimers(inf: Infection): { real: ItimerState; virt: ItimerState; prof: ItimerState } {
-  const b = run(inf, inf.pid, 'ITIMERS', Buffer.alloc(PARASITE_STRUCTS.itimers_args.size));
+  return runCommands(inf, inf.pid, [itimersCommand()])[0];
+}
+
+export function itimersCommand(): Command<{ real: ItimerState; virt: ItimerState; prof: ItimerState }> {
+  return { cmd: 'ITIMERS', args: Buffer.alloc(PARASITE_STRUCTS.itimers_args.size), decode: decodeItimers };
+}
+
+function decodeItimers(b: Buffer): { real: ItimerState; virt: ItimerState; prof: ItimerState } {
   const one = (w: number): ItimerState => {
     const at = offsetOf('itimers_args', 't') + w * PARASITE_STRUCTS.itimer.size;
     return {
@@ -96,13 +158,24 @@ export interface PosixTimerValue {
 /** timer_gettime and timer_getoverrun for the given timer ids (at most 256). */
 export function dumpPosixTimers(inf: Infection, ids: number[]): PosixTimerValue[] {
   if (ids.length === 0) return [];
-  if (ids.length > 256) throw new CrtoolsError('UNSUPPORTED_TIMERS', `task ${inf.pid}: more than 256 POSIX timers`, { context: { pid: inf.pid } });
-  const b = Buffer.alloc(PARASITE_STRUCTS.posix_timers_args.size);
-  b.writeUInt32LE(ids.length, offsetOf('posix_timers_args', 'nr'));
+  return runCommands(inf, inf.pid, [posixTimersCommand(inf.pid, ids)])[0];
+}
+
+/** (`pid` names the task in the refusal of more than 256 timers) */
+export function posixTimersCommand(pid: number, ids: number[]): Command<PosixTimerValue[]> {
+  if (ids.length > 256) throw new CrtoolsError('UNSUPPORTED_TIMERS', `task ${pid}: more than 256 POSIX timers`, { context: { pid } });
+  // (only as long as the timers asked: the command reads nr of them)
   const base = offsetOf('posix_timers_args', 't');
   const size = PARASITE_STRUCTS.posix_timer.size;
+  const b = Buffer.alloc(base + ids.length * size);
+  b.writeUInt32LE(ids.length, offsetOf('posix_timers_args', 'nr'));
   ids.forEach((id, i) => b.writeInt32LE(id, base + i * size + offsetOf('posix_timer', 'id')));
-  run(inf, inf.pid, 'POSIX_TIMERS', b);
+  return { cmd: 'POSIX_TIMERS', args: b, decode: (out) => decodePosixTimers(out, ids) };
+}
+
+function decodePosixTimers(b: Buffer, ids: number[]): PosixTimerValue[] {
+  const base = offsetOf('posix_timers_args', 't');
+  const size = PARASITE_STRUCTS.posix_timer.size;
   return ids.map((id, i) => {
     const at = base + i * size;
     return {
@@ -133,7 +206,14 @@ export interface MiscState {
 }
 
 export function dumpMisc(inf: Infection): MiscState {
-  const b = run(inf, inf.pid, 'MISC', Buffer.alloc(PARASITE_STRUCTS.misc_args.size));
+  return runCommands(inf, inf.pid, [miscCommand()])[0];
+}
+
+export function miscCommand(): Command<MiscState> {
+  return { cmd: 'MISC', args: Buffer.alloc(PARASITE_STRUCTS.misc_args.size), decode: decodeMisc };
+}
+
+function decodeMisc(b: Buffer): MiscState {
   const f = (n: string) => field(b, 'misc_args', n);
   return {
     securebits: Number(f('securebits')),
@@ -160,7 +240,15 @@ export interface ThreadMiscState {
 }
 
 export function dumpThreadMisc(inf: Infection, tid: number): ThreadMiscState {
-  const b = run(inf, tid, 'THREAD', Buffer.alloc(PARASITE_STRUCTS.thread_args.size));
+  return runCommands(inf, tid, [threadMiscCommand(tid)])[0];
+}
+
+/** (run in thread `tid` itself: what it tells is the calling thread's) */
+export function threadMiscCommand(tid: number): Command<ThreadMiscState> {
+  return { cmd: 'THREAD', args: Buffer.alloc(PARASITE_STRUCTS.thread_args.size), decode: (b) => decodeThreadMisc(b, tid) };
+}
+
+function decodeThreadMisc(b: Buffer, tid: number): ThreadMiscState {
   const f = (n: string) => field(b, 'thread_args', n);
   return {
     tid,

@@ -28,8 +28,9 @@ export interface PageTransfer {
 
 /**
  * `totalBytes`: at most how much will be moved (when known): a transfer that fits in one pipe
- * gets one, sized to it (each pipe costs the tracee three calls: making it, closing our end's
- * twin, closing its own end), and never overlaps (there is no next batch).
+ * gets one, sized to it (each pipe costs the tracee two calls besides its vmsplices: making it
+ * and closing its write end; its read end, which we take, is closed by the first vmsplice),
+ * and never overlaps (there is no next batch).
  */
 export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = false, totalBytes = Infinity): PageTransfer {
   if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
@@ -38,10 +39,12 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
   const nPipes = overlap && totalBytes > pipeBytes ? 2 : 1;
   overlap = nPipes === 2;
   const size = Math.min(pipeBytes, Math.max(PAGE_SIZE, totalBytes));
-  const pipes: { rd: number; wr: number; capacity: number; tracerFd: bigint }[] = [];
+  const pipes: { rd: number; wr: number; capacity: number; tracerFd: bigint; theirRd: number }[] = [];
   const closeAll = () => {
     for (const q of pipes) {
       try {
+        // (the tracee's read end, taken by us, is closed by its first vmsplice: here if none ran)
+        if (q.theirRd >= 0) call(inf, inf.pid, 3 /* close */, [BigInt(q.theirRd)]);
         if (q.tracerFd >= 0n) call(inf, inf.pid, 3 /* close */, [q.tracerFd]);
       } catch {
         /* cure unmaps anyway; the fd closes with the task if it is gone */
@@ -58,14 +61,9 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
       // allowed to look into crtools, which a task of another user is not
       const r = call(inf, inf.pid, NR_pipe2, [inf.sharedAddr, BigInt(O_CLOEXEC)]);
       if (r < 0n) throw new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: could not make the page pipe (errno ${-r})`, { context: { pid: inf.pid } });
-      const theirRd = inf.shared.readInt32LE(0);
-      const q = { rd: -1, wr: -1, capacity: 0, tracerFd: BigInt(inf.shared.readInt32LE(4)) };
+      const q = { rd: -1, wr: -1, capacity: 0, tracerFd: BigInt(inf.shared.readInt32LE(4)), theirRd: inf.shared.readInt32LE(0) };
       pipes.push(q);
-      try {
-        q.rd = takeTaskFd(inf.pid, theirRd);
-      } finally {
-        call(inf, inf.pid, 3 /* close */, [BigInt(theirRd)]);
-      }
+      q.rd = takeTaskFd(inf.pid, q.theirRd);
       q.capacity = setPipeSize(q.rd, size, { pid: inf.pid });
     }
   } catch (e) {
@@ -85,6 +83,8 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
     turn = (turn + 1) % pipes.length;
     args.writeInt32LE(Number(q.tracerFd), L.fields.fd.offset);
     args.writeUInt32LE(runs.length, L.fields.nr.offset);
+    // the tracee's read end goes with its first batch (one stop fewer than a close of its own)
+    args.writeInt32LE(q.theirRd, L.fields.close_fd.offset);
     runs.forEach((r, i) => {
       const at = L.fields.iov.offset + i * I.size;
       args.writeBigUInt64LE(r.base, at + I.fields.base.offset);
@@ -92,6 +92,7 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
     });
     argsLen = L.fields.iov.offset + runs.length * I.size;
     startBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, args.subarray(0, argsLen));
+    q.theirRd = -1;
     return { q, bytes };
   }
 

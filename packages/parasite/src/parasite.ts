@@ -1,7 +1,7 @@
 import { detachThread, getSeccompFilters, getTls, SECCOMP_MODE, type SeccompFilter, type TlsDesc, getFpRegs, getSigmask, peekSiginfo, seizeProcess, SIGTRAP, type RseqConfig, type StoppedThread } from './ptrace.js';
 import { cure, infect, prepare, type Infection } from './remote.js';
 import {
-  dumpItimers, dumpMisc, dumpPosixTimers, dumpSigactions, dumpThreadMisc,
+  dumpThreadMisc, itimersCommand, miscCommand, posixTimersCommand, runCommands, sigactionsCommand, threadMiscCommand,
   type ItimerState, type MiscState, type PosixTimerValue, type SigactionState, type ThreadMiscState,
 } from './commands.js';
 import { decodeGpRegs, type GpRegs } from './regs.js';
@@ -100,13 +100,17 @@ export function collectInfected(inf: Infection, opts: CollectOptions = {}): Task
     seccomp: { mode: t.seccompMode, filters: t.seccompMode === SECCOMP_MODE.FILTER ? getSeccompFilters(t.tid) : [] },
   }));
   const shared = peekSiginfo(pid, true);
-  const sigactions = withTrapAction(dumpSigactions(inf), inf.trapAction);
-  const itimers = dumpItimers(inf);
-  const posixTimers = dumpPosixTimers(inf, opts.posixTimerIds ?? []);
-  const misc = dumpMisc(inf);
+  // the process-wide commands and the main thread's own in one run of the blob (one stop);
+  // every other thread's in that thread
+  const timerIds = opts.posixTimerIds ?? [];
+  const [actions, itimers, misc, mainMisc, posixTimers] = runCommands(inf, pid, [
+    sigactionsCommand(), itimersCommand(), miscCommand(), threadMiscCommand(pid),
+    ...(timerIds.length ? [posixTimersCommand(pid, timerIds)] : []),
+  ] as const) as [SigactionState[], TaskState['itimers'], MiscState, ThreadMiscState, PosixTimerValue[] | undefined];
+  const sigactions = withTrapAction(actions, inf.trapAction);
   const threadStates: ThreadState[] = perThread.map((t) => {
     const cs = inf.rseqCs.get(t.tid);
-    return { ...t, ...(cs !== undefined ? { rseqCs: cs } : {}), misc: dumpThreadMisc(inf, t.tid) };
+    return { ...t, ...(cs !== undefined ? { rseqCs: cs } : {}), misc: t.tid === pid ? mainMisc : dumpThreadMisc(inf, t.tid) };
   });
   return {
     pid,
@@ -115,7 +119,7 @@ export function collectInfected(inf: Infection, opts: CollectOptions = {}): Task
     sharedPendingSignals: shared,
     sigactions,
     itimers,
-    posixTimers,
+    posixTimers: posixTimers ?? [],
     misc,
   };
 }

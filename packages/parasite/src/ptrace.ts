@@ -1,4 +1,4 @@
-import { listTasks, NO_SUCH_PROCESS, readStatus } from '@crtools/procfs';
+import { listTasks, NO_SUCH_PROCESS, readStatusValue } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, isCrtoolsError, isNativeSysError } from '@crtools/common';
 import { check, native } from './load-native.js';
 import { decodeWaitStatus, PTRACE_EVENT_STOP, type WaitStatus } from './wait-status.js';
@@ -87,7 +87,7 @@ export function seizeThread(tid: number, timeoutMs = DEFAULT_WAIT_MS): StoppedTh
  * is suspended for it until we detach, as compel does.
  */
 function suspendSeccomp(tid: number): number {
-  const mode = Number(readStatus(tid).Seccomp ?? 0);
+  const mode = Number(readStatusValue(tid, 'Seccomp') ?? 0);
   if (mode !== SECCOMP_MODE.DISABLED) check(native().setOptions(tid, PTRACE_O_SUSPEND_SECCOMP), 'ptrace(PTRACE_SETOPTIONS)', tid);
   return mode;
 }

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { readMaps } from '@crtools/procfs';
-import { PARASITE_AREA } from './gen-abi.js';
+import { readProcText } from '@crtools/procfs';
+import { PARASITE_AREA, PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
 import { check, native } from './load-native.js';
 import { getGpRegs, getRseqConfig, getSigmask, peekSiginfo, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type RseqConfig, type StoppedThread } from './ptrace.js';
 import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
@@ -87,10 +87,27 @@ export interface Infection {
   shared?: Buffer;
 }
 
+/**
+ * The task's readable executable mappings, the vdso first, [vsyscall] left out: from the lines of
+ * /proc/PID/maps whose permissions say r-x, without parsing the others (a task of 1,000 threads
+ * has 2,000 areas of stacks and guards, of which none is executable).
+ */
+function execAreas(pid: number): { start: bigint; end: bigint; name: string }[] {
+  const out: { start: bigint; end: bigint; name: string }[] = [];
+  for (const line of readProcText(pid, 'maps').text.split('\n')) {
+    const sp = line.indexOf(' ');
+    if (sp < 0 || line[sp + 1] !== 'r' || line[sp + 3] !== 'x' || line.endsWith(' [vsyscall]')) continue;
+    const dash = line.indexOf('-');
+    const area = { start: BigInt(`0x${line.slice(0, dash)}`), end: BigInt(`0x${line.slice(dash + 1, sp)}`), name: line.endsWith(' [vdso]') ? '[vdso]' : '' };
+    if (area.name) out.unshift(area);
+    else out.push(area);
+  }
+  return out;
+}
+
 /** The address of a `syscall` instruction (0f 05) in the task's executable mappings, the vdso first. */
 function findSyscallInsn(pid: number): bigint {
-  const exec = readMaps(pid).filter((v) => v.perms[0] === 'r' && v.perms[2] === 'x' && v.name !== '[vsyscall]');
-  exec.sort((a, b) => (a.name === '[vdso]' ? -1 : b.name === '[vdso]' ? 1 : 0));
+  const exec = execAreas(pid);
   const CHUNK = 1n << 20n;
   for (const v of exec) {
     for (let at = v.start; at < v.end; at += CHUNK) {
@@ -255,48 +272,56 @@ function bootstrapSyscall(inf: Infection, nr: number, args: bigint[]): bigint {
 }
 
 /**
+ * The tracee's mapping of our area: the trampoline, the blob, its arguments and stack
+ * (AREA_SIZE), and above them the memfd shared with us (PARASITE_AREA.shared), which the blob's
+ * INIT maps over that part: one mmap and one munmap cover both.
+ */
+const MAPPED_SIZE = BigInt(AREA_SIZE + PARASITE_AREA.shared);
+
+/**
  * Map our area in the tracee, put the syscall trampoline and the blob in it, and set up the
- * shared memfd area through which commands exchange their arguments (compel's infect).
+ * shared memfd area through which commands exchange their arguments (compel's infect): the
+ * mmap from the task's own `syscall` instruction (two stops), then one run of the blob's INIT
+ * (the SIGTRAP action read before its trap, the memfd made and mapped, its fd closed).
  */
 export function infect(inf: Infection): void {
-  const addr = bootstrapSyscall(inf, NR.mmap, [0n, BigInt(AREA_SIZE), BigInt(PROT_RWX), BigInt(MAP_PRIVATE_ANON), -1n, 0n]);
+  const addr = bootstrapSyscall(inf, NR.mmap, [0n, MAPPED_SIZE, BigInt(PROT_RWX), BigInt(MAP_PRIVATE_ANON), -1n, 0n]);
   if (addr < 0n && addr > -4096n) {
     throw new CrtoolsError('REMOTE_MMAP', `task ${inf.pid}: mmap of the parasite area failed (errno ${-addr})`, { context: { pid: inf.pid } });
   }
   inf.area = BigInt.asUintN(64, addr);
-  // the SIGTRAP action, before our first trap (a syscall stop raises no signal)
-  const act = inf.area + BigInt(AREA_DATA);
-  const r = bootstrapSyscall(inf, NR.rt_sigaction, [BigInt(SIGTRAP), 0n, act, 8n]);
-  if (r < 0n) throw new CrtoolsError('REMOTE_SIGACTION', `task ${inf.pid}: reading its SIGTRAP action failed (errno ${-r})`, { context: { pid: inf.pid } });
-  inf.trapAction = Buffer.alloc(KSIGACTION_SIZE);
-  readMemory(inf.pid, act, inf.trapAction);
   writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.trampoline), SYSCALL_TRAP_BYTES);
   writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.blob), parasiteBlob());
   mapSharedArea(inf);
 }
 
-/** memfd_create + ftruncate + mmap(MAP_SHARED) in the tracee; we map the same memfd through /proc/PID/fd. */
+/**
+ * The blob's INIT (its arguments in the area's private data: there is no shared area yet); we
+ * map the same memfd through /proc/PID/map_files (the tracee keeps no descriptor of it).
+ */
 function mapSharedArea(inf: Infection): void {
   const size = BigInt(PARASITE_AREA.shared);
-  const name = inf.area + BigInt(AREA_DATA);
-  writeMemory(inf.pid, name, Buffer.from('crtools-parasite\0'));
-  const fd = call(inf, inf.pid, NR.memfd_create, [name, 1n /* MFD_CLOEXEC */]);
-  if (fd < 0n) throw new CrtoolsError('REMOTE_MEMFD', `task ${inf.pid}: memfd_create failed in the tracee (errno ${-fd})`, { context: { pid: inf.pid } });
+  const at = inf.area + BigInt(AREA_SIZE);
+  const I = PARASITE_STRUCTS.init_args;
+  const args = Buffer.alloc(I.size);
+  args.writeBigUInt64LE(at, I.fields.addr.offset);
+  args.writeBigUInt64LE(size, I.fields.size.offset);
+  const data = inf.area + BigInt(AREA_DATA);
+  writeMemory(inf.pid, data, args);
+  const entry = inf.area + BigInt(PARASITE_AREA.blob);
+  startAt(inf, inf.pid, entry, { di: BigInt(PARASITE_CMD.INIT), si: data, sp: inf.area + BigInt(PARASITE_AREA.stackTop) });
+  const r = finishAt(inf, inf.pid, entry + BLOB_TRAP_OFFSET, 'parasite command INIT');
+  readMemory(inf.pid, data, args);
+  // the SIGTRAP action, read before the command's trap (kept for the cure whatever came next)
+  inf.trapAction = Buffer.from(args.subarray(I.fields.trap.offset, I.fields.trap.offset + KSIGACTION_SIZE));
+  if (r < 0n && r > -4096n) throw new CrtoolsError('REMOTE_MEMFD', `task ${inf.pid}: making the shared area failed in the tracee (errno ${-r})`, { context: { pid: inf.pid } });
+  if (r !== at) throw new CrtoolsError('REMOTE_MMAP', `task ${inf.pid}: the shared area was mapped at 0x${r.toString(16)}, not 0x${at.toString(16)}`, { context: { pid: inf.pid } });
+  inf.sharedAddr = at;
+  const ours = openSync(`/proc/${inf.pid}/map_files/${at.toString(16)}-${(at + size).toString(16)}`, 'r+');
   try {
-    const t = call(inf, inf.pid, 77 /* ftruncate */, [fd, size]);
-    if (t < 0n) throw new CrtoolsError('REMOTE_MEMFD', `task ${inf.pid}: ftruncate of the memfd failed (errno ${-t})`, { context: { pid: inf.pid } });
-    const at = call(inf, inf.pid, NR.mmap, [0n, size, 3n /* RW */, 1n /* MAP_SHARED */, fd, 0n]);
-    if (at < 0n && at > -4096n) throw new CrtoolsError('REMOTE_MMAP', `task ${inf.pid}: mmap of the shared area failed (errno ${-at})`, { context: { pid: inf.pid } });
-    inf.sharedAddr = BigInt.asUintN(64, at);
-    const ours = openSync(`/proc/${inf.pid}/fd/${fd}`, 'r+');
-    try {
-      inf.shared = check(native().mapShared(ours, Number(size)), 'mmap', inf.pid);
-    } finally {
-      closeSync(ours);
-    }
+    inf.shared = check(native().mapShared(ours, Number(size)), 'mmap', inf.pid);
   } finally {
-    // the mappings keep the memfd alive: the tracee's fd table is left as it was
-    call(inf, inf.pid, NR.close, [fd]);
+    closeSync(ours);
   }
 }
 
@@ -367,16 +392,9 @@ export function cure(inf: Infection): Error | undefined {
       first ??= e as Error;
     }
   }
-  if (inf.sharedAddr !== 0n && inf.area !== 0n) {
-    try {
-      const r = call(inf, inf.pid, NR.munmap, [inf.sharedAddr, BigInt(PARASITE_AREA.shared)]);
-      if (r < 0n) first = new Error(`munmap of the shared area failed (errno ${-r})`);
-    } catch (e) {
-      first = e as Error;
-    }
-    inf.sharedAddr = 0n;
-    inf.shared = undefined;
-  }
+  // (the shared area goes with the area's munmap below; our own mapping of it stays until GC'd)
+  inf.sharedAddr = 0n;
+  inf.shared = undefined;
   if (inf.area !== 0n && inf.trapAction && inf.trapAction.readBigUInt64LE(0) === SIG_IGN) {
     // our traps reset an ignored SIGTRAP to the default: ignored it was, ignored it is again
     try {
@@ -390,7 +408,7 @@ export function cure(inf: Infection): Error | undefined {
   }
   if (inf.area !== 0n) {
     try {
-      const r = bootstrapSyscall(inf, NR.munmap, [inf.area, BigInt(AREA_SIZE)]);
+      const r = bootstrapSyscall(inf, NR.munmap, [inf.area, MAPPED_SIZE]);
       if (r < 0n) first = new Error(`munmap of the parasite area failed (errno ${-r})`);
       inf.area = 0n;
     } catch (e) {

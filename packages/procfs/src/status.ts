@@ -97,3 +97,17 @@ export function readStatus(target: Target, opts?: ProcOptions): ProcStatus {
   const { path, text } = readProcText(target, 'status', opts);
   return parseStatus(text, { path });
 }
+
+/**
+ * One key's text value of /proc/PID/status (trimmed), or undefined when the kernel has no such
+ * line: for a caller that needs one value (the seccomp mode, the umask) of a status read per
+ * thread, without the parse of its ~60 lines.
+ */
+export function readStatusValue(target: Target, key: string, opts?: ProcOptions): string | undefined {
+  const t = `\n${readProcText(target, 'status', opts).text}`;
+  const i = t.indexOf(`\n${key}:`);
+  if (i < 0) return undefined;
+  const start = i + key.length + 2;
+  const end = t.indexOf('\n', start);
+  return t.slice(start, end < 0 ? undefined : end).trim();
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   isCrtoolsError, listTasks, MAP, pagemapRecords, pagemapRuns, NO_SUCH_PROCESS, openPagemap, readChildren, readFds, readMapFiles, readMaps,
-  readNamespaces, readStat, readStatus, readTimers, readLimits, readAuxv, readCmdline, readMountinfo, readCgroup,
+  readNamespaces, readStat, readStatus, readStatusValue, readTimers, readLimits, readAuxv, readCmdline, readMountinfo, readCgroup,
   readLoginuid, readOomScoreAdj, readTasks, readPersonality, readTimerslack, readSched, VMA, parseSmaps, iterSmapsPieces, readProcLines,
 } from './lib.js';
 
@@ -211,6 +211,17 @@ describe('live: the test process itself', () => {
   it('status and stat agree on the pid', () => {
     expect(readStatus(process.pid).Pid).toBe(process.pid);
     expect(readStat(process.pid).pid).toBe(process.pid);
+  });
+  it('one value of status is the parse\'s, first and last keys too; a missing key is undefined', () => {
+    const full = readStatus(process.pid);
+    expect(readStatusValue(process.pid, 'Name')).toBe(full.Name);
+    expect(readStatusValue(process.pid, 'Umask')).toBe(full['Umask']);
+    expect(Number(readStatusValue(process.pid, 'Seccomp'))).toBe(full.Seccomp);
+    expect(readStatusValue(process.pid, 'Pid')).toBe(String(process.pid));
+    // (not a prefix of a longer key: "Seccomp" is not "Seccomp_filters")
+    expect(readStatusValue(process.pid, 'Seccomp_filters')).toBe(String(full.Seccomp_filters));
+    expect(readStatusValue(process.pid, 'Sec')).toBeUndefined();
+    expect(readStatusValue(process.pid, 'NoSuchKey')).toBeUndefined();
   });
   it('a process that does not exist is NO_SUCH_PROCESS', () => {
     try {
