@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { ExpectedChange } from '@crtools/inspect';
-import { criu } from '../dump/helpers.js';
+import { criu, tmp, waitReaped } from '../dump/helpers.js';
 
 export const CRIU: string | undefined = ((): string | undefined => {
   const c = process.env['CRIU'] ?? '/tmp/criu-4.2/criu/criu';
@@ -24,6 +24,28 @@ export function runBy(who: 'CRIU' | 'us', dir: string, args: string[]): void {
     const r = criu(args);
     expect(r.code, r.stderr).toBe(0);
   }
+}
+
+/**
+ * The tree at `root` dumped by CRIU 4.2 and restored by crtools, then dumped by crtools and
+ * restored by CRIU 4.2 (with `--root /`: a tree with a mount namespace of its own): `before` is
+ * called with the root before each dump (its fingerprint, its verdict), `after` with the
+ * restored root (pushed to `restored` for the test's clean-up) and what `before` gave. Returns
+ * the last root.
+ */
+export function bothWaysWithCriu<T>(name: string, root: number, restored: number[], before: (root: number) => T, after: (root: number, was: T, dumper: 'CRIU' | 'us', restorer: 'CRIU' | 'us') => void): number {
+  for (const [dumper, restorer] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+    const was = before(root);
+    const dir = tmp(`${name}-${dumper}`);
+    runBy(dumper, dir, ['dump', '-t', String(root), '-D', dir, '-o', 'dump.log', '-v4']);
+    expect(waitReaped(root)).toBe(true);
+    const pidfile = path.join(dir, 'root.pid');
+    runBy(restorer, dir, ['restore', '-D', dir, '-o', 'restore.log', '-v4', '-d', '--pidfile', pidfile, ...(restorer === 'CRIU' ? ['--root', '/'] : [])]);
+    root = Number(readFileSync(pidfile, 'utf8'));
+    restored.push(root);
+    after(root, was, dumper, restorer);
+  }
+  return root;
 }
 
 /** The last error and warning lines of a CRIU log ('' when it cannot be read). */

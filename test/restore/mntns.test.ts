@@ -14,7 +14,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
-import { CRIU, CRIU_TIME_NS, runBy } from './criu-ref.js';
+import { bothWaysWithCriu, CRIU, CRIU_TIME_NS } from './criu-ref.js';
 import { restoreDir, restoreRoot } from './roundtrip.js';
 
 /** a file on a tmpfs made anew is a new inode of it (its contents come back through tar, as with CRIU) */
@@ -118,20 +118,13 @@ describe('a tree in a mount namespace of its own', () => {
 
   it.skipIf(!CRIU)(`mntover both ways with CRIU 4.2: crtools restores CRIU's dump, CRIU (--root /) crtools', the covered tmpfs files back (fingerprint), verdict ok${CRIU ? '' : ' (skipped: no CRIU 4.2; set CRIU=)'}`, () => {
     const w = startWorkload('mntover', []);
-    let root = w.pid;
-    for (const [dumper, restorer] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+    bothWaysWithCriu('mntover', w.pid, restoredRoots, (root) => {
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
-      const before = fingerprint(root);
-      const dir = tmp(`mntover-${dumper}`);
-      runBy(dumper, dir, ['dump', '-t', String(root), '-D', dir, '-o', 'dump.log', '-v4']);
-      expect(waitReaped(root)).toBe(true);
-      const pidfile = path.join(dir, 'root.pid');
-      runBy(restorer, dir, ['restore', '-D', dir, '-o', 'restore.log', '-v4', '-d', '--pidfile', pidfile, ...(restorer === 'CRIU' ? ['--root', '/'] : [])]);
-      root = Number(readFileSync(pidfile, 'utf8'));
-      restoredRoots.push(root);
+      return fingerprint(root);
+    }, (root, before) => {
       expect(compareFingerprints(insideView(before), insideView(fingerprint(root)), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, ...CRIU_TIME_NS])).toEqual([]);
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
-    }
+    });
   });
 
   it('bind mounts whose roots were removed since (a directory and a file: zdtm mntns_deleted) are written as CRIU 4.2 writes them and come back bound, the roots removed again; verdict ok', () => {

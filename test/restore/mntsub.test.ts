@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
 import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
-import { CRIU, CRIU_TIME_NS, runBy } from './criu-ref.js';
+import { bothWaysWithCriu, CRIU, CRIU_TIME_NS } from './criu-ref.js';
 import { restoreRoot } from './roundtrip.js';
 
 /** files on a tmpfs made anew are new inodes of it (its contents come back through tar, as with CRIU) */
@@ -91,23 +91,16 @@ describe('a mount namespace below the tree\'s own (nested)', () => {
 
   it.skipIf(!CRIU)(`mntsub both ways with CRIU 4.2: crtools restores CRIU's dump (fingerprint), CRIU (--root /) crtools' (the child in its own namespace), verdict ok${CRIU ? '' : ' (skipped: no CRIU 4.2; set CRIU=)'}`, () => {
     const w = startWorkload('mntsub', []);
-    let root = w.pid;
-    for (const [dumper, restorer] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+    bothWaysWithCriu('mntsub', w.pid, restoredRoots, (root) => {
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
-      const before = fingerprint(root);
-      const dir = tmp(`mntsub-${dumper}`);
-      runBy(dumper, dir, ['dump', '-t', String(root), '-D', dir, '-o', 'dump.log', '-v4']);
-      expect(waitReaped(root)).toBe(true);
-      const pidfile = path.join(dir, 'root.pid');
-      runBy(restorer, dir, ['restore', '-D', dir, '-o', 'restore.log', '-v4', '-d', '--pidfile', pidfile, ...(restorer === 'CRIU' ? ['--root', '/'] : [])]);
-      root = Number(readFileSync(pidfile, 'utf8'));
-      restoredRoots.push(root);
+      return fingerprint(root);
+    }, (root, before, dumper, restorer) => {
       // (CRIU 4.2's restore merges a child's adjacent areas of a library that it had as two, as
       // it does restoring its own dump of this tree: areas are compared where crtools restores)
       if (restorer === 'us') expect(compareFingerprints(insideView(before), insideView(fingerprint(root)), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, ...CRIU_TIME_NS, TMPFS_INODES, CRIU_COW]), `dumped by ${dumper}, restored by ${restorer}`).toEqual([]);
       else expect(readlinkSync(`/proc/${kidOf(root)}/ns/mnt`)).not.toBe(readlinkSync(`/proc/${root}/ns/mnt`));
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
-    }
+    });
   });
 
   it('an unlinked file on a mount of a nested namespace is refused by name at dump (exit 4), the tree left running', () => {

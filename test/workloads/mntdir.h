@@ -2,10 +2,12 @@
  * in (the state file's directory + "/NAME"), and the main they share. After workload.h. */
 #ifndef CRTOOLS_MNTDIR_H
 #define CRTOOLS_MNTDIR_H
+#include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 static char dir[3072];
@@ -34,6 +36,30 @@ static int holds(const char *rel, const char *text) {
 	if (n < 0) return 0;
 	buf[n] = 0;
 	return strcmp(buf, text) == 0;
+}
+
+/* mount(2) at DIR/REL; a source that is neither absolute nor a file system's name (fs NULL: a
+ * bind) is DIR/SRC too. */
+static inline int mnt(const char *src, const char *rel, const char *fs, unsigned long flags, const char *data) {
+	char p[4096], s[4096];
+	path_of(p, rel);
+	if (src && src[0] != '/' && !fs) {
+		path_of(s, src);
+		src = s;
+	}
+	return mount(src, p, fs, flags, data);
+}
+
+/* An init of its own pid and mount namespaces: a session leader answering SIGUSR1, its mounts
+ * private and /proc its pid namespace's (0; 1 said "error"). */
+static inline int wl_init_private_proc(void) {
+	setsid();
+	wl_handle_usr1();
+	if (mount(0, "/", 0, MS_REC | MS_PRIVATE, 0) || mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0)) {
+		wl_say("error mount / or /proc: %s", strerror(errno));
+		return 1;
+	}
+	return 0;
 }
 
 /* How many mounts have mount point DIR/REL. */

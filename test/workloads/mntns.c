@@ -27,16 +27,6 @@
 #include <sched.h>
 #include <sys/mount.h>
 
-static int mnt(const char *src, const char *rel, const char *fs, unsigned long flags, const char *data) {
-	char p[4096], s[4096];
-	path_of(p, rel);
-	if (src && src[0] != '/' && !fs) {
-		path_of(s, src);
-		src = s;
-	}
-	return mount(src, p, fs, flags, data);
-}
-
 struct seen {
 	int found, shared, master;
 	char fs[32], root[4096];

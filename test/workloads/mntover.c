@@ -63,12 +63,8 @@ static const char *check(void) {
 }
 
 static int init_main(int ready) {
-	setsid();
-	wl_handle_usr1();
-	if (mount(0, "/", 0, MS_REC | MS_PRIVATE, 0) || mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0)) {
-		wl_say("error mount / or /proc: %s", strerror(errno));
+	if (wl_init_private_proc())
 		return 1;
-	}
 	int nul = open("/dev/null", O_RDWR);
 	dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
 	if (nul > 2) close(nul);

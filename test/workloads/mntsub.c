@@ -25,16 +25,6 @@
 #include <sched.h>
 #include <sys/mount.h>
 
-static int mnt(const char *src, const char *rel, const char *fs, unsigned long flags, const char *data) {
-	char p[4096], s[4096];
-	path_of(p, rel);
-	if (src && src[0] != '/' && !fs) {
-		path_of(s, src);
-		src = s;
-	}
-	return mount(src, p, fs, flags, data);
-}
-
 /* device and root of the last mount at DIR/REL (0: none) */
 static int mount_of(const char *rel, unsigned *maj, unsigned *min, char *root, char *fs) {
 	char p[4096], line[8192], mp[4096], r[4096];
@@ -106,12 +96,8 @@ static void kid_main(int ask, int answer) {
 }
 
 static int init_main(int ready) {
-	setsid();
-	wl_handle_usr1();
-	if (mount(0, "/", 0, MS_REC | MS_PRIVATE, 0) || mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0)) {
-		wl_say("error mount / or /proc: %s", strerror(errno));
+	if (wl_init_private_proc())
 		return 1;
-	}
 	/* (the host's /dev/shm, a tmpfs a dump would carry whole, may be large: not the tree's) */
 	umount2("/dev/shm", MNT_DETACH);
 	int nul = open("/dev/null", O_RDWR);
