@@ -6,9 +6,9 @@
  * are taken on the frozen and the stopped tree (PostgreSQL's processes keep working as it runs).
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { killRestored, roundTrip } from './roundtrip.js';
 import type { ExpectedChange } from '@crtools/inspect';
 import { TCP_MOVING, cleanupTcp, freePorts, haveIptables, outside, outsideClient } from './tcp-helpers.js';
@@ -29,6 +29,7 @@ function postgresBin(): string | undefined {
 }
 
 const PG = postgresBin();
+const SHM_DIR = '/dev/shm';
 const idOf = (flag: string): number | undefined => {
   const r = spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
   return r.status === 0 ? Number(r.stdout.trim()) : undefined;
@@ -108,6 +109,12 @@ describe('real programs in namespaces of their own', () => {
     const talk = outsideClient(out);
     let client: number | undefined;
     const server = [...asPostgres, path.join(PG!, 'postgres'), '-D', data, '-p', String(port), '-k', work, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
+    // (the postmaster is killed, not shut down: the dynamic shared memory segments it made in
+    // /dev/shm are removed after the test, those it did not find there)
+    const shmBefore = new Set(readdirSync(SHM_DIR));
+    onTestFinished(() => {
+      for (const f of readdirSync(SHM_DIR)) if (f.startsWith('PostgreSQL.') && !shmBefore.has(f)) rmSync(path.join(SHM_DIR, f), { force: true });
+    });
     roundTrip('nslaunch', ['pid,ipc,uts', ...server], (pid) => {
       // the client's sequence goes on over the same connection
       talk.goesOn();
