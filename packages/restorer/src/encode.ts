@@ -426,7 +426,7 @@ function mmParent(plan: RestorePlan, t: TaskPlan): bigint | number {
  * descriptor a task gets and every one handed over to inherit (a memfd's, held; the restoring
  * process's own the root takes, RestorePlan.held). Files n of the table are at fd_base + n, a
  * second table of n above them is the blob's own (descriptors kept aside), and the held ones
- * follow: heldFdPath.
+ * follow: heldFdBase.
  */
 export function planFdBase(plan: RestorePlan): number {
   const handed = (f: FilePlan) => (f.kind === 'inherit' ? f.inheritFd : f.kind === 'memfd' ? (f.heldFd ?? 0) : 0);
@@ -434,9 +434,9 @@ export function planFdBase(plan: RestorePlan): number {
   return Math.max(maxFd + 1, 16);
 }
 
-/** The path a task opens the k-th descriptor of RestorePlan.held by (its own /proc/self/fd, in the root's copy of the table). */
-export function heldFdPath(plan: RestorePlan, k: number): string {
-  return `/proc/self/fd/${planFdBase(plan) + 2 * plan.files.length + k}`;
+/** The descriptor the k-th of RestorePlan.held is at in every task (+ k): tasks open it as their own /proc/self/fd/N. */
+export function heldFdBase(plan: RestorePlan): number {
+  return planFdBase(plan) + 2 * plan.files.length;
 }
 
 /** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */

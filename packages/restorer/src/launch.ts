@@ -12,7 +12,7 @@ import { CrtoolsError, ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogge
 import { STOP_SIGNALS } from '@crtools/images/facts';
 import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
 import type { MemfdFilePlan, NamespacePlan, RestorePlan, ShmemPlan } from './plan.js';
-import { encodeBody, finishPlan, heldFdPath, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
+import { encodeBody, finishPlan, heldFdBase, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
 import { isSysError, loadBlob, loadNative } from './native.js';
 import type { PageHelperArgs, PageHelperHandle, RestorerNative } from './native-api.js';
@@ -23,8 +23,8 @@ import { dropRestoreEvents } from './inotify-drain.js';
 import { liveIdsOf, mountTreeUnder, pivotInto, shapeMounts, shapeNestedMounts, type LiveIds } from './mounts.js';
 import type { MadeCgroups } from './cgroups.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
-import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
-import { ownUserNamespace, type OwnUserNamespace } from './userns.js';
+import type { MadeNetNamespace } from './netns.js';
+import { namespacesFirst, type MadeFirst } from './userns.js';
 
 export interface RestoreTreeOptions {
   /** leave every task stopped (SIGSTOP) instead of resuming it (tasks dumped stopped are stopped again anyway) */
@@ -287,36 +287,29 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   // task holds its own view of them
   const shm = createShmem(plan, native);
   let ghosts: GhostFiles | undefined;
-  // the root's own network namespace, made first: the root is born inside it
-  let ownNet: MadeNetNamespace | undefined;
-  // (and before it, with network or time namespaces of its own, its user namespace: userns.ts)
-  let user: OwnUserNamespace | undefined;
+  // the root's own network namespace, made first: the root is born inside it (and before it, with
+  // network or time namespaces of its own, its user namespace: userns.ts)
+  let first: MadeFirst | undefined;
   try {
-    user = ownUserNamespace(plan, opts.logger ?? silentLogger, !!opts.restoreSibling);
-    if (user) plan = user.plan;
-    if ((plan.namespaces?.net || plan.namespaces?.emptyNet || plan.namespaces?.extNet) && !opts.netns) {
-      try {
-        ownNet = treeNetNamespace(plan.namespaces, opts.logger, user?.netFd);
-      } catch (e) {
-        throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
-      }
-    }
+    const log = opts.logger ?? silentLogger;
+    first = namespacesFirst(plan, { userns: log, net: log }, { restoreSibling: !!opts.restoreSibling, ...(opts.netns ? { net: opts.netns } : {}) });
+    plan = first.plan;
     ghosts = createGhosts(plan, ghostPlaces(plan, opts.mountRoot));
     const g = ghosts;
     // the objects' paths: this process's descriptors on them; a task in a user namespace of the
     // tree's own may not look into this process's (ptrace access in criu's user namespace): there,
-    // the root holds the descriptors for the tasks, which open their own (encode.ts heldFdPath)
+    // the root holds the descriptors for the tasks, which open their own (encode.ts heldFdBase)
     const heldFds = plan.namespaces?.userns ? shm.fdOf.filter((fd): fd is number => fd !== undefined) : [];
     if (heldFds.length) plan = { ...plan, held: heldFds };
-    const heldPlan = plan;
+    const heldBase = heldFds.length ? heldFdBase(plan) : 0;
     const shmPath = (k: number): string => {
       const fd = shm.fdOf[k];
-      return heldFds.length && fd !== undefined ? heldFdPath(heldPlan, heldFds.indexOf(fd)) : shm.paths[k]!;
+      return heldFds.length && fd !== undefined ? `/proc/self/fd/${heldBase + heldFds.indexOf(fd)}` : shm.paths[k]!;
     };
     // the first read-write file of each memfd is memfd_create's own open file (MemfdFilePlan.heldFd)
     const taken = new Set<number>();
     const memfdFile = (f: MemfdFilePlan): MemfdFilePlan => {
-      const held = shm.fds[f.shmem!];
+      const held = plan.shmem![f.shmem!]!.memfd ? shm.fdOf[f.shmem!] : undefined;
       if (held === undefined || (f.flags & O_ACCMODE) !== O_RDWR || taken.has(f.shmem!)) return { ...f, path: shmPath(f.shmem!) };
       taken.add(f.shmem!);
       return { ...f, path: shmPath(f.shmem!), heldFd: held };
@@ -357,11 +350,10 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
       if (stage === 'set') g.inTree(pid);
       await opts.namespaceHook?.(stage, pid);
     };
-    const joinNs = [...(opts.joinNs ?? []), ...(user ? [user.join] : [])];
-    return await launchTree(withPaths, native, { ...opts, beforeResume, namespaceHook, netns: opts.netns ?? ownNet, ...(joinNs.length ? { joinNs } : {}) });
+    const joinNs = [...(opts.joinNs ?? []), ...first.joins];
+    return await launchTree(withPaths, native, { ...opts, beforeResume, namespaceHook, ...(first.net ? { netns: first.net } : {}), ...(joinNs.length ? { joinNs } : {}) });
   } finally {
-    ownNet?.close();
-    user?.close();
+    first?.close();
     ghosts?.release();
     shm.release();
   }

@@ -514,7 +514,7 @@ export interface RestorePlan {
   /**
    * Descriptors of the restoring process the root takes into its file table's copy (inherited
    * across its clone): objects the tasks open as their own /proc/self/fd/N (encode.ts
-   * heldFdPath), where they may not look into the restoring process's (a tree in a user
+   * heldFdBase), where they may not look into the restoring process's (a tree in a user
    * namespace of its own)
    */
   held?: number[];

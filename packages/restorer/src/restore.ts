@@ -16,8 +16,8 @@ import { LazyPagesClient } from './lazy-socket.js';
 import type { RestorePlan } from './plan.js';
 import { dumpLockOf, TcpConnections } from './tcp.js';
 import type { NetworkLock } from '@crtools/files/plan';
-import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
-import { ownUserNamespace } from './userns.js';
+import type { MadeNetNamespace } from './netns.js';
+import { namespacesFirst } from './userns.js';
 import { joinedPlan, joinNamespaces, type JoinedFd, type JoinedNamespaces } from './join-ns.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { setSocketNamespace } from '@crtools/sys';
@@ -267,23 +267,13 @@ async function restoreJoined(
   // established TCP connections: made here in repair mode, handed to their tasks as inherited descriptors
   const tcp = new TcpConnections(criuLog.logger('tcp'));
   // a tree in a network namespace of its own: the namespace first, its connections made inside it
-  // (a joined one: the tree's, as it is)
-  let net: MadeNetNamespace | undefined = joined?.net;
-  // (a tree with a user namespace of its own: that namespace first, the network one made in it)
-  const user = ownUserNamespace(planned, criuLog.logger('userns'), !!o.rst_sibling);
+  // (a joined one: the tree's, as it is); a tree with a user namespace of its own: that first,
+  // the network one made in it
+  const first = namespacesFirst(planned, { userns: criuLog.logger('userns'), net: criuLog.logger('net') }, { restoreSibling: !!o.rst_sibling, ...(joined?.net ? { net: joined.net } : {}) });
   try {
-    if (!net && (planned.namespaces?.net || planned.namespaces?.emptyNet || planned.namespaces?.extNet)) {
-      try {
-        net = treeNetNamespace(planned.namespaces, criuLog.logger('net'), user?.netFd);
-      } catch (e) {
-        throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
-      }
-    }
-    const joinNs = [...(joined?.fds ?? []), ...(user ? [user.join] : [])];
-    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, user?.plan ?? planned, tcp, net, cgroups, joinNs, joinedCheck, dumpLock);
+    return await restoreInside(o, ctx, dir, rel, criuLog, t0, lazy, first.plan, tcp, first.net, cgroups, [...(joined?.fds ?? []), ...first.joins], joinedCheck, dumpLock);
   } finally {
-    net?.close();
-    user?.close();
+    first.close();
   }
 }
 

@@ -24,9 +24,10 @@ import { RestoreErrorCode, restoreError } from './errors.js';
 export interface ShmemObjects {
   /** the path each task opens to map (or, a memfd, to open) object i */
   paths: string[];
-  /** a memfd's: this process's descriptor on it, from memfd_create (the tasks inherit it) */
-  fds: (number | undefined)[];
-  /** this process's descriptor on object i (a memfd, shared anonymous memory, or huge pages through map_files) */
+  /**
+   * this process's descriptor on object i (a memfd's from memfd_create, which the tasks inherit;
+   * shared anonymous memory's; huge pages' through map_files)
+   */
   fdOf: (number | undefined)[];
   /**
    * Seals that must wait until every task has mapped its areas (F_SEAL_FUTURE_WRITE forbids
@@ -48,18 +49,15 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
     for (const fd of fds.splice(0)) closeSync(fd);
   };
   const paths: string[] = [];
-  const held: (number | undefined)[] = [];
   const fdOf: (number | undefined)[] = [];
   try {
     for (const [i, o] of (plan.shmem ?? []).entries()) {
       if (o.memfd) {
         const fd = makeMemfd(native, o, i, fds, late);
         paths.push(`/proc/${process.pid}/fd/${fd}`);
-        held.push(fd);
         fdOf.push(fd);
         continue;
       }
-      held.push(undefined);
       if (o.hugetlb === undefined) {
         const fd = makeAnonShared(native, o, i, fds);
         paths.push(`/proc/${process.pid}/fd/${fd}`);
@@ -85,7 +83,7 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
   const sealLate = () => {
     for (const l of late.splice(0)) addSeals(native, l.fd, l.seals, l.what);
   };
-  return { paths, fds: held, fdOf, sealLate, release };
+  return { paths, fdOf, sealLate, release };
 }
 
 /** F_ADD_SEALS (none when the memfd was born with its only seal), checked to leave exactly `seals` set. */

@@ -18,6 +18,7 @@ import { formatIdMap } from '@crtools/procfs';
 import { createUserNamespace, NS_TYPE, type MadeUserNamespace } from '@crtools/sys';
 import type { RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
+import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
 
 export interface OwnUserNamespace {
   /** the plan with the root born in the user namespace made (joined), not in a new one */
@@ -64,5 +65,48 @@ export function ownUserNamespace(plan: RestorePlan, log: Logger, restoreSibling 
     join: { fd: made.user, type: NS_TYPE.user, name: 'user' },
     ...(made.net !== undefined ? { netFd: made.net } : {}),
     close: () => made.close(),
+  };
+}
+
+/** What the tree's root is born in that is made before it (namespacesFirst). */
+export interface MadeFirst {
+  /** the plan the root is launched with (its user namespace joined when made here) */
+  plan: RestorePlan;
+  /** the tree's network namespace: the one given, or made here (set up as dumped) */
+  net?: MadeNetNamespace;
+  /** the namespaces made here that the launcher joins (the user one) */
+  joins: OwnUserNamespace['join'][];
+  /** what was made here goes (the root holds it by then, or the restore failed) */
+  close(): void;
+}
+
+/**
+ * The namespaces a tree's root is born in that exist before it: its user namespace when it has
+ * network or time namespaces of its own (ownUserNamespace), then its network namespace (netns.ts
+ * treeNetNamespace; made in that user namespace), unless `net` is given (a joined one, or one the
+ * caller made). Both the CLI's restore and restoreTree start so.
+ */
+export function namespacesFirst(plan: RestorePlan, log: { userns: Logger; net: Logger }, opts: { restoreSibling: boolean; net?: MadeNetNamespace }): MadeFirst {
+  const user = ownUserNamespace(plan, log.userns, opts.restoreSibling);
+  const born = user?.plan ?? plan;
+  const ns = born.namespaces;
+  let made: MadeNetNamespace | undefined;
+  if (!opts.net && (ns?.net || ns?.emptyNet || ns?.extNet)) {
+    try {
+      made = treeNetNamespace(ns, log.net, user?.netFd);
+    } catch (e) {
+      user?.close();
+      throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
+    }
+  }
+  const net = opts.net ?? made;
+  return {
+    plan: born,
+    ...(net ? { net } : {}),
+    joins: user ? [user.join] : [],
+    close: () => {
+      made?.close();
+      user?.close();
+    },
   };
 }
