@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { referenceCrit, referenceCritUsable } from '@crtools/common/testing';
 import { feature, hasFeature, hostCpuinfo, INS_FEATURES } from '@crtools/cpuinfo';
 import { critBin } from '../lib/paths.js';
-import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, criu, killAllStarted, killTreeAndWait, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
 
 afterAll(() => killAllStarted());
 
@@ -133,9 +133,7 @@ describe('--cpu-cap on dump and restore', () => {
   }
   function finish(pid: number, state: string): void {
     expect(askVerdict(state, pid, 20_000)).toMatch(/^check ok/);
-    const pids = treePids(pid);
-    killTree(pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(pid);
   }
 
   it('dump without --cpu-cap writes no cpuinfo.img (CRIU\'s default); a restore with --cpu-cap then fails, before anything runs', () => {
@@ -225,9 +223,7 @@ describe.skipIf(!CRIU)(`cpuinfo.img between CRIU and crtools (${CRIU ?? 'no CRIU
     const r = criu(['restore', '-D', dir, '-d', '--cpu-cap']);
     expect(r.code, r.stderr).toBe(0);
     expect(askVerdict(w.state, w.pid, 20_000)).toMatch(/^check ok/);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 
   it('dumped by us with --cpu-cap, restored by CRIU with --cpu-cap', () => {
@@ -238,8 +234,6 @@ describe.skipIf(!CRIU)(`cpuinfo.img between CRIU and crtools (${CRIU ?? 'no CRIU
     const r = run(['restore', '-D', dir, '-d', '-o', 'restore.log', '--cpu-cap']);
     expect(r.status, r.stderr).toBe(0);
     expect(askVerdict(w.state, w.pid, 20_000)).toMatch(/^check ok/);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 });

@@ -156,6 +156,13 @@ export function waitGone(pid: number, ms = 3000): boolean {
   return !alive(pid);
 }
 
+/** Kill the tree at `root` by pid (its tasks read first) and expect every one of them gone. */
+export function killTreeAndWait(root: number): void {
+  const pids = treePids(root);
+  killTree(root);
+  for (const p of pids) expect(waitGone(p)).toBe(true);
+}
+
 export function procStatus(pid: number): Record<string, string> {
   const o: Record<string, string> = {};
   for (const l of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {

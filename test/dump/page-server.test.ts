@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET } from '@crtools/inspect';
 import { criuBin } from '../lib/paths.js';
-import { alive, askVerdict, criu, killAllStarted, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from './helpers.js';
+import { alive, askVerdict, criu, killAllStarted, killTree, killTreeAndWait, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from './helpers.js';
 import { killRestored, mapsOf, restoreDir } from '../restore/roundtrip.js';
 
 // a real CRIU 4+ (crtools' own criu also says "Version: 4.2", with a "crtools:" line after it)
@@ -113,9 +113,7 @@ describe('dump --page-server to criu page-server, restore', () => {
         if (sameMaps) expect(mapsOf(w.pid)).toEqual(before);
         expect(askVerdict(w.state, w.pid, 20_000)).toMatch(want);
       }
-      const pids = treePids(w.pid);
-      killTree(w.pid);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(w.pid);
     });
   }
 

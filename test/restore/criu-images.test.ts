@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { canInstallGuards } from '@crtools/sys';
 import { allowRootPing, startEcho } from './othersocks.js';
 import { criuBin } from '../lib/paths.js';
@@ -190,9 +190,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
       const r = criu(['restore', '-D', dir, '-d', ...dumpArgs]);
       expect(r.code, r.stderr).toBe(0);
       expect(askVerdict(w.state, w.pid, 20_000)).toMatch(want);
-      const pids = treePids(w.pid);
-      killTree(w.pid);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(w.pid);
     });
 
     // CRIU 4.2 makes the two ends of a connection accepted from a named listener with
@@ -211,9 +209,7 @@ describe.skipIf(!CRIU)(`CRIU's own dumps restored by crtools (${CRIU ?? 'no CRIU
       const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', ...dumpArgs], { encoding: 'utf8', timeout: 30_000 });
       expect(r.status, `CRIU restore: ${r.stderr}`).toBe(0);
       expect(askVerdict(w.state, w.pid, 20_000)).toMatch(CRIU_RESTORES[name] ?? want);
-      const pids = treePids(w.pid);
-      killTree(w.pid);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(w.pid);
     });
   }
 });
@@ -238,9 +234,7 @@ describe.skipIf(!CRIU)(`a tree in a pid namespace of its own between crtools and
         expect(readFileSync(`/proc/${root}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
         expect(askVerdict(w.state, root, 20_000)).toBe('check ok pid=1 children=2 thread=1');
       } finally {
-        const pids = treePids(root);
-        killTree(root);
-        for (const p of pids) expect(waitGone(p)).toBe(true);
+        killTreeAndWait(root);
       }
     });
     // issue 17: a session with a pty as its terminal, in a pid namespace of its own: tty-info's
@@ -261,9 +255,7 @@ describe.skipIf(!CRIU)(`a tree in a pid namespace of its own between crtools and
         expect(readFileSync(`/proc/${root}/status`, 'utf8')).toMatch(/^NSpid:\s+\d+\s+1$/m);
         expect(askVerdict(w.state, root, 20_000)).toMatch(to === 'CRIU' ? CRIU_RESTORES_PTY : /^check ok$/);
       } finally {
-        const pids = treePids(root);
-        killTree(root);
-        for (const p of pids) expect(waitGone(p)).toBe(true);
+        killTreeAndWait(root);
       }
     });
   }
@@ -282,9 +274,7 @@ describe.skipIf(!CRIU)(`unix sockets with a peer outside the tree between crtool
       const r = restoreWithSocket(dir, peerDir, ino, [], to === 'CRIU' ? CRIU : undefined);
       expect(r.code, r.stderr).toBe(0);
       expect(askVerdict(w.state, w.pid, 20_000)).toBe('check ok');
-      const pids = treePids(w.pid);
-      killTree(w.pid);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(w.pid);
     });
   }
 });

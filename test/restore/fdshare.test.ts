@@ -9,7 +9,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@crtools/inspect';
-import { askVerdict, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone } from '../dump/helpers.js';
+import { askVerdict, criu, killAllStarted, killTreeAndWait, startWorkload, tmp, treePids } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 
 afterEach(killRestored);
@@ -35,8 +35,6 @@ describe('shared descriptor tables (CLONE_FILES)', () => {
     expect(d.code).toBe(4);
     expect(d.stderr).toMatch(new RegExp(`^criu: task (${c}|${g}) fd 50: a pidfd in a descriptor table shared with task (${w.pid}|${c}) \\(CLONE_FILES\\) is not supported\n$`));
     expect(askVerdict(w.state, w.pid)).toBe('check ok');
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 });

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
-import { alive, askVerdict, criu, critDecode, haveCrit, ourCritDecode, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { alive, askVerdict, critDecode, criu, haveCrit, killTree, killTreeAndWait, ourCritDecode, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 import { CriuClient } from '@crtools/rpc';
 import { criuBin, repoRoot } from '../lib/paths.js';
 
@@ -141,9 +141,7 @@ describe('restore --lazy-pages with criu lazy-pages', () => {
     expect(st).not.toMatch(/Error/);
     expect(compareFingerprints(print, fingerprint(w.pid), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
     expect(askVerdict(w.state, w.pid, 30_000)).toBe('check ok bad=0');
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 
   it('with --auto-dedup: the restore punches out only the pages it wrote itself, not the lazy ones the daemon is still to serve (every word intact)', async () => {
@@ -344,9 +342,7 @@ async function migrateLazily(w: { pid: number; state: string }, name: string, ve
 }
 
 function killAndWait(root: number): void {
-  const pids = treePids(root);
-  killTree(root);
-  for (const p of pids) expect(waitGone(p)).toBe(true);
+  killTreeAndWait(root);
 }
 
 describe('dump --lazy-pages served from the frozen tree to lazy-pages --page-server (two directories, over loopback)', () => {

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'n
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot } from '../lib/paths.js';
-import { alive, askVerdict, criu, killAllStarted, killTree, ourCritDecode, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { alive, askVerdict, criu, killAllStarted, killTreeAndWait, ourCritDecode, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, restoreDir } from './roundtrip.js';
 
 afterEach(() => {
@@ -35,9 +35,7 @@ function freePorts(n: number): number {
 const blocks = (f: string) => statSync(f).blocks;
 
 function kill(pid: number): void {
-  const pids = treePids(pid);
-  killTree(pid);
-  for (const p of pids) expect(waitGone(p)).toBe(true);
+  killTreeAndWait(pid);
 }
 
 describe('live migration over the page server', () => {

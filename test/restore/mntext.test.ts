@@ -18,7 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
-import { askVerdict, criu, critDecode, killAllStarted, killTree, readState, sleep, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, readState, sleep, tmp, waitReaped } from '../dump/helpers.js';
 import { repoRoot } from '../lib/paths.js';
 import { CRIU, CRIU_TIME_NS, runBy } from './criu-ref.js';
 import { restoreDir } from './roundtrip.js';
@@ -118,9 +118,7 @@ describe('external mounts that are slaves of a peer group of the host', () => {
       pid = restoredAsSlaves(dir, root, src, state, before, ['--external', `mnt[EXT]:${path.join(src, 'a')}`]);
       expect(mountPoints(pid).filter((p) => p.endsWith('/probe'))).toEqual([]);
     }
-    const pids = treePids(pid);
-    killTree(pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(pid);
     restoredRoots.splice(0);
   });
 
@@ -177,9 +175,7 @@ describe('external mounts found without being named (--external mnt[], --ext-mou
       restoredRoots.splice(0);
       pid = restoredAsSlaves(dir, root, src, state, before, restoreArgs!);
     }
-    const pids = treePids(pid);
-    killTree(pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(pid);
     restoredRoots.splice(0);
   });
 

@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
-import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, startWorkload, tmp, treePids, waitReaped } from '../dump/helpers.js';
 import { bothWaysWithCriu, CRIU, CRIU_TIME_NS } from './criu-ref.js';
 import { restoreDir, restoreRoot } from './roundtrip.js';
 
@@ -73,9 +73,7 @@ describe('a tree in a mount namespace of its own', () => {
       expect(compareFingerprints(insideView(before), insideView(after), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, TMPFS_INODES])).toEqual([]);
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
     }
-    const pids = treePids(root);
-    killTree(root);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(root);
     restoredRoots.splice(0);
   });
 
@@ -110,9 +108,7 @@ describe('a tree in a mount namespace of its own', () => {
       expect(compareFingerprints(insideView(before), insideView(after), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
     }
-    const pids = treePids(root);
-    killTree(root);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(root);
     restoredRoots.splice(0);
   });
 
@@ -173,9 +169,7 @@ describe('a tree in a mount namespace of its own', () => {
       expect(readFileSync(`/proc/${init}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
       expect(readFileSync(`/proc/${init}/fd/3`, 'utf8')).toBe('data\n');
     } finally {
-      const pids = treePids(u.pid!);
-      killTree(u.pid!);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(u.pid!);
     }
   });
 

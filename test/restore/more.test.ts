@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET } from '@crtools/inspect';
-import { alive, askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped, type Workload } from '../dump/helpers.js';
+import { alive, askVerdict, critDecode, criu, haveCrit, killAllStarted, killTree, killTreeAndWait, startWorkload, tmp, treePids, waitGone, waitReaped, type Workload } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { peerDgrams, restoreWithSocket, socketIno, startUnixPeer } from './unixext.js';
 import { unmountFanotifyTmpfs } from './fanotify.js';
@@ -109,9 +109,7 @@ describe('unix sockets whose peer is outside the tree', () => {
         expect(askVerdict(w.state, w.pid)).toBe('check ok');
       }
     } finally {
-      const pids = treePids(w.pid);
-      killTree(w.pid);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(w.pid);
     }
   });
 });

@@ -11,7 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@crtools/inspect';
-import { askVerdict, criu, critDecode, killAllStarted, killTree, ourCritDecode, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTreeAndWait, ourCritDecode, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { TCP_MOVING } from './tcp-helpers.js';
 import { CRIU, runBy } from './criu-ref.js';
@@ -84,9 +84,7 @@ describe('a tree in a network namespace of its own', () => {
     expect(d.code, d.stderr).toBe(4);
     expect(d.stderr).toMatch(/network device bx0 \(bridge\), which crtools does not carry/);
     expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 
   it('an nftables table of its own in the namespace is refused by name (exit 4); the tree runs on', () => {
@@ -97,9 +95,7 @@ describe('a tree in a network namespace of its own', () => {
     expect(d.code, d.stderr).toBe(4);
     expect(d.stderr).toMatch(/nftables table inet mine/);
     expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 });
 
@@ -118,9 +114,7 @@ describe.skipIf(!CRIU)(`a tree in a network namespace of its own between crtools
         expect(netLink(w.pid)).not.toBe(netLink(process.pid));
         expectNetPrint(w.pid);
       } finally {
-        const pids = treePids(w.pid);
-        killTree(w.pid);
-        for (const p of pids) expect(waitGone(p)).toBe(true);
+        killTreeAndWait(w.pid);
       }
     });
   }

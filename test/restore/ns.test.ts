@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@crtools/inspect';
-import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 
 afterEach(killRestored);
@@ -66,9 +66,7 @@ describe('namespaces not carried yet', () => {
     expect(c.stderr + c.stdout).toMatch(/nested namespaces/);
     expect(treePids(w.pid)).toEqual([w.pid, kid]);
     expect(readFileSync(`/proc/${kid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 
   it('--check-only on a tree in UTS and IPC namespaces of its own finds nothing to refuse', () => {
@@ -76,9 +74,7 @@ describe('namespaces not carried yet', () => {
     const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('ns-check')]);
     expect(c.code, c.stderr).toBe(0);
     expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 
   it('a tree in pid and mount namespaces of its own (unshare --pid --fork --mount-proc: a /proc of its own, stdio opened through the host\'s /dev) passes --check-only (carried now: restore/mntns.test.ts), the tree runs on', () => {

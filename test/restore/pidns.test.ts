@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
-import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, startWorkload, tmp, treePids, waitReaped } from '../dump/helpers.js';
 import { readImageFile, writeImageFile } from '@crtools/images';
 import { buildRestorePlan } from '@crtools/restorer';
 import { fixturesDir } from '../lib/paths.js';
@@ -39,9 +39,7 @@ function innerPid(pid: number): number {
 }
 
 function killAndCheck(root: number): void {
-  const pids = treePids(root);
-  killTree(root);
-  for (const p of pids) expect(waitGone(p)).toBe(true);
+  killTreeAndWait(root);
 }
 
 describe('a tree in a pid namespace of its own', () => {
@@ -167,9 +165,7 @@ describe('a tree in a pid namespace of its own', () => {
       expect(pids).toContain(nested);
       for (const p of pids) expect(readFileSync(`/proc/${p}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
     } finally {
-      const pids = treePids(u.pid!);
-      killTree(u.pid!);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(u.pid!);
     }
   });
 });
@@ -190,9 +186,7 @@ describe('what a tree in a pid namespace of its own cannot carry', () => {
       expect(d.stderr).toMatch(new RegExp(`^criu: task ${init} fd 0 \\(/dev/pts/\\d+\\): a terminal whose master is outside the dumped tree`));
       expect(readFileSync(`/proc/${init}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
     } finally {
-      const pids = treePids(u.pid!);
-      killTree(u.pid!);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(u.pid!);
     }
   });
 });

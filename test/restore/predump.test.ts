@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync } f
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET, type ExpectedChange } from '@crtools/inspect';
-import { alive, askVerdict, criu, killAllStarted, killTree, ourCritDecode, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { alive, askVerdict, criu, killAllStarted, killTree, killTreeAndWait, ourCritDecode, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, restoreDir } from './roundtrip.js';
 
 // a failed test leaves nothing: restored trees and started workloads are killed by pid
@@ -97,9 +97,7 @@ describe('criu pre-dump and incremental dumps (uffd-wp + PAGEMAP_SCAN)', () => {
       expect(askVerdict(w.state, w.pid)).toMatch(/^check ok bad=0/);
       expect(compareFingerprints(before, fingerprint(w.pid), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
     }
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   }, 300_000);
 
   it('a final dump into a file system without room for its written pages fails with ENOSPC and resumes the tree intact; with room it is done (restored, verdict ok)', (ctx) => {
@@ -156,9 +154,7 @@ describe('criu pre-dump and incremental dumps (uffd-wp + PAGEMAP_SCAN)', () => {
     expect(askVerdict(w.state, w.pid)).toMatch(/^check ok bad=0/);
     const tracker = trackerOf(path.join(base, 'p2'));
     expect(alive(tracker)).toBe(true);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
     // its tasks gone, the tracker exits by itself
     expect(waitGone(tracker, 5000)).toBe(true);
   }, 120_000);

@@ -11,7 +11,7 @@ import { fixturesDir, workloadBinDir } from '../lib/paths.js';
 import { killRestored, mapsOf, restoreDir, roundTrip } from './roundtrip.js';
 import { canInstallGuards } from '@crtools/sys';
 import { VMA_AREA_MEMFD, VMA_FILE_PRIVATE } from '@crtools/images';
-import { alive, askVerdict, childrenOf, criu, critDecode, haveCrit, killAllStarted, ourCritDecode, killTree, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { alive, askVerdict, childrenOf, critDecode, criu, haveCrit, killAllStarted, killTree, killTreeAndWait, ourCritDecode, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 
 const mine: number[] = [];
 afterEach(() => {
@@ -152,9 +152,7 @@ describe('CRIU 4.2 fixtures', () => {
       const state = `/tmp/criu-fixtures/run/${name}.state`;
       expect(verdict(state, pid, 10_000)).toBe(want);
       expect(verdict(state, pid, 10_000)).toBe(want);
-      const pids = treePids(pid);
-      killTree(pid);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(pid);
     });
   }
 
@@ -193,9 +191,7 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
       expect(treePids(w.pid)).toHaveLength(procs);
       expect(readFileSync(`/proc/${w.pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
       expect(verdict(w.state, w.pid, 20_000)).toBe(`check ok threads=${threads} procs=${procs}`);
-      const pids = treePids(w.pid);
-      killTree(w.pid);
-      for (const p of pids) expect(waitGone(p)).toBe(true);
+      killTreeAndWait(w.pid);
     }
   }, 120_000);
 
@@ -215,9 +211,7 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
     const m = /UFFDIO_COPY pieces: (\d+), (\d+) of them copied by the launcher/.exec(readFileSync(path.join(dir, 'restore.log'), 'utf8'));
     expect(Number(m?.[1])).toBe(12);
     expect(Number(m?.[2])).toBeGreaterThan(0);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 
   it('threads: 4 workers alive with their tids', () =>

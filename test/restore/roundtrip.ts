@@ -9,7 +9,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET, type ExpectedChange, type Fingerprint } from '@crtools/inspect';
-import { criu, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { criu, killTree, killTreeAndWait, startWorkload, tmp, treePids, waitReaped } from '../dump/helpers.js';
 import { criuBin, repoRoot } from '../lib/paths.js';
 
 const INSPECT = path.join(repoRoot, 'packages/inspect/bin/crtools-inspect.js');
@@ -137,8 +137,6 @@ export function roundTrip(
     expect(readFileSync(`/proc/${root}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
     check(root, w.state);
   }
-  const pids = treePids(root);
-  killTree(root);
-  for (const p of pids) expect(waitGone(p)).toBe(true);
+  killTreeAndWait(root);
   restored.splice(0);
 }

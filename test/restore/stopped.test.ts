@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { askVerdict, childrenOf, criu, killAllStarted, killTree, ourCritDecode, readState, sleep, startWorkload, tmp, treePids, waitGone, waitReaped, waitVerdict } from '../dump/helpers.js';
+import { askVerdict, childrenOf, criu, killAllStarted, killTree, killTreeAndWait, ourCritDecode, readState, sleep, startWorkload, tmp, treePids, waitReaped, waitVerdict } from '../dump/helpers.js';
 
 const mine: number[] = [];
 afterEach(() => {
@@ -51,9 +51,7 @@ function taskCore(dir: string, pid: number): { task_state: unknown; stop_signo?:
 }
 
 function cleanUp(root: number): void {
-  const pids = treePids(root);
-  killTree(root);
-  for (const p of pids) expect(waitGone(p)).toBe(true);
+  killTreeAndWait(root);
 }
 
 describe('stopped tasks', () => {

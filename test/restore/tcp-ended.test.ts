@@ -15,7 +15,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { CRIU, TCP_MOVING, cleanupTcp, haveIptables } from './tcp-helpers.js';
-import { alive, askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, readState, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { alive, askVerdict, critDecode, criu, haveCrit, killAllStarted, killTree, killTreeAndWait, readState, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 
 afterEach(() => {
   killRestored();
@@ -82,9 +82,7 @@ describe.skipIf(!CRIU || !haveIptables)(`tcpended between crtools and CRIU 4.2 (
     expect(r.code, r.stderr).toBe(0);
     expect(askVerdict(w.state, w.pid, 20_000)).toBe('check ok');
     if (haveCrit) expect(locks()).toEqual([]);
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 
   // CRIU 4.2 binds a TCP socket with no connection without repair mode: the accepted end of a
@@ -101,8 +99,6 @@ describe.skipIf(!CRIU || !haveIptables)(`tcpended between crtools and CRIU 4.2 (
     const r = spawnSync(CRIU!, ['restore', '-D', dir, '-d', '-o', 'restore.log', '--tcp-established'], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, readState(path.join(dir, 'restore.log')).split('\n').slice(-5).join('\n')).toBe(0);
     expect(askVerdict(w.state, w.pid, 20_000)).toBe('check ok');
-    const pids = treePids(w.pid);
-    killTree(w.pid);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(w.pid);
   });
 });

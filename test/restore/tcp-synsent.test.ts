@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { CRIU, TCP_MOVING, cleanupTcp, criuDumpTcp, haveIptables, lockRules, ourDumpCriuRestoreTcp, ports, startPeerOf } from './tcp-helpers.js';
-import { alive, askVerdict, criu, critDecode, haveCrit, killAllStarted, killTree, readState, sleep, startWorkload, tmp, treePids, waitGone, waitVerdict } from '../dump/helpers.js';
+import { alive, askVerdict, critDecode, criu, haveCrit, killAllStarted, killTreeAndWait, readState, sleep, startWorkload, tmp, waitVerdict } from '../dump/helpers.js';
 
 afterEach(() => {
   killRestored();
@@ -56,9 +56,7 @@ function connectsThenEnds(w: { pid: number; state: string }, peer: { pid: number
   expect(askVerdict(w.state, w.pid)).toBe('check ok connecting 0');
   openPeer(peer);
   expect(untilConnected(w.pid, w.state)).toBe('check ok connected');
-  const pids = treePids(w.pid);
-  killTree(w.pid);
-  for (const p of pids) expect(waitGone(p)).toBe(true);
+  killTreeAndWait(w.pid);
 }
 
 /** The connecting sockets of a checkpoint as Debian's crit decodes them, with their streams. */

@@ -16,7 +16,7 @@ import { fingerprint } from '@crtools/inspect';
 import { readImageFile, writeImageFile } from '@crtools/images';
 import { buildRestorePlan } from '@crtools/restorer';
 import { fixturesDir } from '../lib/paths.js';
-import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTreeAndWait, startWorkload, tmp, treePids, waitReaped } from '../dump/helpers.js';
 import { killRestored, roundTrip } from './roundtrip.js';
 import { CRIU, runBy } from './criu-ref.js';
 
@@ -48,9 +48,7 @@ function treePids0(dir: string): number[] {
 }
 
 function killAndCheck(root: number): void {
-  const pids = treePids(root);
-  killTree(root);
-  for (const p of pids) expect(waitGone(p)).toBe(true);
+  killTreeAndWait(root);
 }
 
 describe('a tree in a time namespace of its own', () => {

@@ -24,7 +24,7 @@ import { readImageFile, writeImageFile } from '@crtools/images';
 import { buildRestorePlan } from '@crtools/restorer';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
 import { fixturesDir } from '../lib/paths.js';
-import { askVerdict, criu, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, startWorkload, tmp, treePids, waitGone } from '../dump/helpers.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
 
 const restoredRoots: number[] = [];
@@ -97,9 +97,7 @@ function underUnshare(args: string[], body: (sleep: number) => void): void {
     expect(init).toBeGreaterThan(0);
     body(init);
   } finally {
-    const pids = treePids(u.pid!);
-    killTree(u.pid!);
-    for (const p of pids) expect(waitGone(p)).toBe(true);
+    killTreeAndWait(u.pid!);
   }
 }
 
@@ -109,12 +107,6 @@ function expectRefused(root: number, name: string, why: RegExp): void {
   expect(d.code, d.stderr).toBe(4);
   expect(d.stderr).toMatch(why);
   expect(readFileSync(`/proc/${root}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
-}
-
-function killAndCheck(root: number): void {
-  const pids = treePids(root);
-  killTree(root);
-  for (const p of pids) expect(waitGone(p)).toBe(true);
 }
 
 describe('a tree in a user namespace of its own', () => {
@@ -177,7 +169,7 @@ describe('a tree in a user namespace of its own', () => {
     const c = criu(['dump', '--check-only', '-t', String(w.pid), '-D', tmp('userns-check')]);
     expect(c.code, c.stderr).toBe(0);
     expect(askVerdict(w.state, w.pid, 10_000)).toBe('check ok uid=0 kid=1000/400 groups=2');
-    killAndCheck(w.pid);
+    killTreeAndWait(w.pid);
   });
 
   it('userns with network and time namespaces of its own (zdtm\'s uns flavour: pid, uts, ipc, net, time) round trips twice: both owned by the user namespace again, its listener on a privileged port, clocks ahead and going on, fingerprint equal', () => {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CriuClient } from '@crtools/rpc';
 import { criuBin } from '../lib/paths.js';
-import { alive, askVerdict, killAllStarted, killTree, ourCritDecode, sleep, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { alive, askVerdict, killAllStarted, killTree, killTreeAndWait, ourCritDecode, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored } from '../restore/roundtrip.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -43,9 +43,7 @@ function dirty(pid: number): void {
 }
 
 function kill(pid: number): void {
-  const pids = treePids(pid);
-  killTree(pid);
-  for (const p of pids) expect(waitGone(p)).toBe(true);
+  killTreeAndWait(pid);
 }
 
 describe.skipIf(!canTrack)('PRE_DUMP, PAGE_SERVER over RPC (CriuClient)', () => {
