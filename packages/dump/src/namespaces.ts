@@ -267,9 +267,14 @@ export class Namespaces {
     return [...this.nestedMnt.values()].flatMap((n) => (n.mounts ? [n.mounts] : []));
   }
 
+  /** the mounts of the root's own mount namespace and of those below it */
+  private allMounts(): TreeMounts[] {
+    return [...(this.mounts ? [this.mounts] : []), ...this.nestedMounts()];
+  }
+
   /** The mount ids of the root's own mount namespace and of those below it (undefined: the tree has none but criu's). */
   treeMountIds(): Set<number> | undefined {
-    const all = [...(this.mounts ? [this.mounts] : []), ...this.nestedMounts()];
+    const all = this.allMounts();
     return all.length ? new Set(all.flatMap((t) => t.list.map((m) => m.mntId))) : undefined;
   }
 
@@ -280,7 +285,7 @@ export class Namespaces {
 
   /** The mount ids of the tree's own read-only mounts the restore makes anew (undefined: the tree has no namespace but criu's). */
   readOnlyOwnMountIds(): Set<number> | undefined {
-    const all = [...(this.mounts ? [this.mounts] : []), ...this.nestedMounts()];
+    const all = this.allMounts();
     return all.length ? new Set(all.flatMap((t) => [...t.readOnlyOwn()])) : undefined;
   }
 
@@ -304,10 +309,15 @@ export class Namespaces {
     }
     // the nested ones, each against the namespace it was made from (parents' first: tree order)
     const devs = (l: readonly { devMajor: number; devMinor: number }[]) => l.map((m) => `${m.devMajor}:${m.devMinor}`);
-    for (const n of this.nestedMnt.values()) {
-      const elsewhere = new Set([...devs(readMountinfo(process.pid)), ...devs(this.mounts?.list ?? []), ...this.nestedMounts().flatMap((t) => devs(t.list))]);
-      n.mounts = new TreeMounts(n.pid, this.refusals, { ...this.opts, extMnt: [], autoExt: undefined }, { parentPid: n.parentPid, elsewhere, externalAt: new Set((this.mounts?.list ?? []).filter((m) => this.mounts!.external.has(m.mntId)).map((m) => m.mountPoint)) });
-      n.mounts.check();
+    if (this.nestedMnt.size) {
+      // (criu's and the root's devices, read once; each nested namespace's are added as it is read)
+      const before = [...devs(readMountinfo(process.pid)), ...devs(this.mounts?.list ?? [])];
+      const externalAt = new Set((this.mounts?.list ?? []).filter((m) => this.mounts!.external.has(m.mntId)).map((m) => m.mountPoint));
+      for (const n of this.nestedMnt.values()) {
+        const elsewhere = new Set([...before, ...this.nestedMounts().flatMap((t) => devs(t.list))]);
+        n.mounts = new TreeMounts(n.pid, this.refusals, { ...this.opts, extMnt: [], autoExt: undefined }, { parentPid: n.parentPid, elsewhere, externalAt });
+        n.mounts.check();
+      }
     }
     if (!this.rootOwn.has('ipc')) return;
     const kinds = ['shm', 'sem', 'msg'] as const;
