@@ -136,6 +136,7 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
   syscall(SYS_futex, go, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
 
   std::vector<int> left(rs.size(), 0);
+  std::vector<pid_t> stopLeader(rs.size(), 0);
   for (auto &t : th) left[t.task]++;
   size_t done_tasks = 0;
   while (done_tasks < rs.size()) {
@@ -195,9 +196,10 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
             if (held && IgnoredBy(m, held)) held = 0;
             int stop = stopsig[t.task];
             if (held && stop) kill(m, held);  // queued again; the stop signal goes with the detach
-            for (auto &u : th)
-              if (u.task == t.task)
-                ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(u.tid != m ? 0 : stop ? stop : held));
+            if (stop) stopLeader[t.task] = m;  // detached below, once every task is done
+            else
+              for (auto &u : th)
+                if (u.task == t.task) ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(u.tid != m ? 0 : held));
             done_tasks++;
           }
           continue;
@@ -226,6 +228,14 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
       }
     }
   }
+  // The tasks to stop are detached last, parents before children (the tasks come in that
+  // order). A task entering its group stop sends SIGCHLD to its parent, which discards it when
+  // the default disposition is in place, but only when the parent is not traced: one still
+  // traced here would keep it queued and stop with it pending, a signal the tree never had.
+  for (size_t i = 0; i < rs.size(); i++)
+    if (stopLeader[i])
+      for (auto &u : th)
+        if (u.task == (int)i) ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(u.tid != stopLeader[i] ? 0 : stopsig[i]));
   Napi::Object ok = Napi::Object::New(env);
   ok.Set("ok", true);
   return ok;
