@@ -68,6 +68,29 @@ describe('criu dump failure paths leave the tree as it was and no image set', ()
     expect(w.check()).toMatch(/^check ok/);
   });
 
+  it('a task of the tree traced by another process (strace): refused by name with its tracer, exit 4, the tree runs on untraced by us', (ctx) => {
+    if (!existsSync('/usr/bin/strace')) return ctx.skip('strace is not installed');
+    const w = startWorkload('cowtree', ['4', '2']);
+    const child = Number(readFileSync(`/proc/${w.pid}/task/${w.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    expect(child).toBeGreaterThan(0);
+    const tracer = spawn('/usr/bin/strace', ['-q', '-o', '/dev/null', '-p', String(child)], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 500 && procStatus(child)['TracerPid'] === '0'; i++) sleep(10);
+      expect(procStatus(child)['TracerPid']).toBe(String(tracer.pid));
+      const dir = tmp('traced');
+      const r = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      expect(r.code).toBe(4);
+      expect(r.stderr.trim()).toBe(`criu: task ${child} is traced by process ${tracer.pid} (strace): a task under another tracer cannot be dumped`);
+      noImages(dir);
+      untracedAndRunning(w.pid);
+      expect(procStatus(child)['TracerPid']).toBe(String(tracer.pid));
+    } finally {
+      tracer.kill('SIGKILL');
+    }
+    for (let i = 0; i < 500 && procStatus(child)['TracerPid'] !== '0'; i++) sleep(10);
+    expect(w.check(10_000)).toBe('check ok kids=2 grandkids=1');
+  });
+
   it('a zombie that stays (its parent never waits) is dumped as one after the grace; the tree runs on', () => {
     const w = startWorkload('launch', ['/bin/sh', '-c', '/bin/true & exec /bin/sleep 1000']);
     let zombie = 0;

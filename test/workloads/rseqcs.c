@@ -1,7 +1,9 @@
 /* rseqcs STATEFILE: the main thread runs, over and over, an rseq critical section of glibc's
- * registration (struct rseq at __rseq_offset from the thread pointer) that spins for a while and
- * reads struct rseq's rseq_cs just before its end. A dump almost always stops it inside the
- * section. Restarted (the kernel moves it to the abort handler) or finished with rseq_cs still
+ * registration (struct rseq at __rseq_offset from the thread pointer) that spins for about a
+ * millisecond and reads struct rseq's rseq_cs just before its end. A dump almost always stops it
+ * inside the section (nothing else runs in the loop). The section is short so that it completes
+ * between two preemptions on a loaded machine: each preemption restarts it (at 100+ ms one never
+ * completed under load and no verdict came). Restarted (the kernel moves it to the abort handler) or finished with rseq_cs still
  * set is right; finished with rseq_cs cleared means the section ran on unguarded (the kernel
  * cleared it on a return to user space outside the section and it was never moved to its abort
  * handler: what zdtm's rseq01 checks). On SIGUSR1: "check ok runs=N aborts=N" when no section
@@ -24,7 +26,7 @@ static int section(volatile uint64_t *csf) {
 		"leaq wl_rseq_cs(%%rip), %%rax\n\t"
 		"movq %%rax, %[csf]\n\t"
 		"31:\n\t"
-		"movl $3000000, %%ecx\n\t"
+		"movl $30000, %%ecx\n\t"
 		"34:\n\t"
 		"pause\n\t"
 		"decl %%ecx\n\t"

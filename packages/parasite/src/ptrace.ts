@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { listTasks, NO_SUCH_PROCESS, readStatusValue } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, isCrtoolsError, isNativeSysError } from '@crtools/common';
 import { check, native } from './load-native.js';
@@ -65,7 +66,9 @@ export function reapKilled(tid: number, timeoutMs = DEFAULT_WAIT_MS): void {
  */
 export function seizeThread(tid: number, timeoutMs = DEFAULT_WAIT_MS): StoppedThread {
   const n = native();
-  check(n.seize(tid, 0), 'ptrace(PTRACE_SEIZE)', tid);
+  const seized = n.seize(tid, 0);
+  if (isNativeSysError(seized) && seized.errno === 1 /* EPERM */) refuseTraced(tid);
+  check(seized, 'ptrace(PTRACE_SEIZE)', tid);
   try {
     check(n.interrupt(tid), 'ptrace(PTRACE_INTERRUPT)', tid);
     let pendingSignal = 0;
@@ -80,6 +83,22 @@ export function seizeThread(tid: number, timeoutMs = DEFAULT_WAIT_MS): StoppedTh
     n.detach(tid, 0);
     throw e;
   }
+}
+
+/**
+ * A thread another process traces (a debugger, strace) cannot be seized: say so by name, with
+ * its tracer, rather than as a bare EPERM (which stays for the other causes: no rights over it).
+ */
+function refuseTraced(tid: number): void {
+  const tracer = Number(readStatusValue(tid, 'TracerPid') ?? 0);
+  if (!tracer) return;
+  let name = '';
+  try {
+    name = ` (${readFileSync(`/proc/${tracer}/comm`, 'utf8').trim()})`;
+  } catch {
+    // gone meanwhile: the pid alone
+  }
+  throw new CrtoolsError('TASK_TRACED', `task ${tid} is traced by process ${tracer}${name}: a task under another tracer cannot be dumped`, { exitCode: ExitCode.UNSUPPORTED, context: { pid: tid } });
 }
 
 /**
