@@ -47,8 +47,10 @@ for (let i = 2; i < process.argv.length; i++) {
 const runs = Number(opts.runs);
 const list = (s) => s.split(',').filter(Boolean).map(Number);
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
-const tools = [{ name: 'crtools', cmd: [process.execPath, ours] }];
-if (process.env.BEFORE_CRIU) tools.push({ name: 'before', cmd: [process.execPath, process.env.BEFORE_CRIU] });
+// the bins run as commands, as users and RPC clients run them: through their shell line, which
+// gives node the flags they need (V8's young generation held small: the peak RSS)
+const tools = [{ name: 'crtools', cmd: [ours] }];
+if (process.env.BEFORE_CRIU) tools.push({ name: 'before', cmd: [process.env.BEFORE_CRIU] });
 if (process.env.CRIU) tools.push({ name: 'CRIU', cmd: [process.env.CRIU] });
 else console.error('bench/scale: no CRIU= given, crtools alone');
 

@@ -21,7 +21,10 @@ export function loadBundle(name: string): void {
   }
   const file = join(__dirname, `${name}.cjs`);
   const sub = process.argv[2];
-  const cacheFile = `${file}.${sub !== undefined && /^[a-z][a-z-]{0,20}$/.test(sub) ? sub : 'none'}.v8cache`;
+  // V8 rejects a cache made under other flags: node started by the bin's shell line (with its
+  // flags) and `node criu.js` (without) each keep their own, not rewriting one another's
+  const flags = process.execArgv.length ? `.${flagsKey(process.execArgv)}` : '';
+  const cacheFile = `${file}.${sub !== undefined && /^[a-z][a-z-]{0,20}$/.test(sub) ? sub : 'none'}${flags}.v8cache`;
   // the bundle is ASCII (tsup.bins.config.ts): read as bytes and taken as latin1, a copy, where
   // readFileSync(file, 'utf8') reads in small blocks and decodes (~5 ms less CPU at each start)
   const source = readFileSync(file).toString('latin1');
@@ -53,4 +56,11 @@ export function loadBundle(name: string): void {
   mod.paths = (Module as unknown as { _nodeModulePaths(dir: string): string[] })._nodeModulePaths(dirname(file));
   const fn = script.runInThisContext() as (exports: unknown, require: NodeRequire, module: Module, filename: string, dirname: string) => void;
   fn.call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
+}
+
+/** A short key of node's own command-line flags (FNV-1a of their text, hex). */
+function flagsKey(argv: string[]): string {
+  let h = 0x811c9dc5;
+  for (const c of argv.join('\0')) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+  return h.toString(16);
 }
