@@ -4,7 +4,7 @@
  * The daemon is started by each test and ended by pid; the restored tree is killed by pid.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, openSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -68,7 +68,7 @@ function dumpOf(pid: number, name: string, extra: string[] = []): string {
 }
 
 function restoreLazy(dir: string) {
-  return criu(['restore', '-D', dir, '-d', '-o', 'restore.log', '--lazy-pages'], 60_000);
+  return criu(['restore', '-D', dir, '-d', '-o', 'restore.log', '-v4', '--lazy-pages'], 60_000);
 }
 
 /** The daemon's summary: pages copied, zero pages, faults. */
@@ -139,8 +139,28 @@ describe('restore --lazy-pages with criu lazy-pages', () => {
     // restore itself filled none of the lazy pages
     const st = readFileSync(path.join(dir, 'restore.log'), 'utf8');
     expect(st).not.toMatch(/Error/);
+    // the pagemap was walked once, by the daemon before it listened: the restore took its split
+    expect(readFileSync(d.log, 'utf8')).toMatch(/lazy splits of 1 task\(s\) sent to the restore/);
+    expect(st).toMatch(/restore plan: pid \d+: pagemap of \d+ entries split by the lazy-pages daemon: \d+ runs and \d+ lazy range\(s\)/);
     expect(compareFingerprints(print, fingerprint(w.pid), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
     expect(askVerdict(w.state, w.pid, 30_000)).toBe('check ok bad=0');
+    killTreeAndWait(w.pid);
+  });
+
+  it('a pagemap changed since the daemon read it (its time set again): the restore walks it itself, and every word is right', async () => {
+    const w = startWorkload('lazycheck', ['16', 'check']);
+    const dir = dumpOf(w.pid, 'touched');
+    const d = startLazyPages(dir);
+    const pm = readdirSync(dir).find((f) => /^pagemap-\d+\.img$/.test(f))!;
+    utimesSync(path.join(dir, pm), new Date(), new Date());
+    const r = restoreLazy(dir);
+    trees.push(w.pid);
+    expect(r.code, r.stderr).toBe(0);
+    expect(askVerdict(w.state, w.pid, 30_000)).toBe('check ok bad=0');
+    expect(await finished(d)).toBe(0);
+    const st = readFileSync(path.join(dir, 'restore.log'), 'utf8');
+    expect(st).not.toMatch(/split by the lazy-pages daemon/);
+    expect(st).toMatch(/restore plan: pid \d+: pagemap of \d+ entries read in/);
     killTreeAndWait(w.pid);
   });
 

@@ -56,11 +56,20 @@ export interface CowTask {
 export function writtenAreas(t: TaskPlan): boolean[] {
   const spans = runSpans(t.pages, PAGE);
   for (const p of t.patches ?? []) spans.push({ start: p.addr, end: p.addr + 8n });
-  // (the daemon's pages, a lazy restore's: mapped as they were when they were runs the blob skipped)
-  for (const r of t.lazyRanges ?? []) spans.push({ start: r.start, end: r.end });
   const { sorted, place } = byAddress(t.vmas);
   const written = t.vmas.map(() => false);
   for (const s of spans) for (const k of spansMeeting(sorted, s.start, s.end)) written[place[k]!] = true;
+  // (the daemon's pages, a lazy restore's: mapped as they were when they were runs the blob
+  // skipped. The ranges are in address order, each inside one area (lazyRanges), most of them
+  // in the area of the one before (a sparse area is a range per page): no search for those)
+  let last = -1;
+  for (const r of t.lazyRanges ?? []) {
+    if (last >= 0 && sorted[last]!.start <= r.start && r.end <= sorted[last]!.end) continue;
+    for (const k of spansMeeting(sorted, r.start, r.end)) {
+      written[place[k]!] = true;
+      last = k;
+    }
+  }
   return written;
 }
 

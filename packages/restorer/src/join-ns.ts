@@ -21,7 +21,6 @@
  * tree's pids set inside a pid namespace it owns (the tree's own): in criu's, clone3(set_tid)
  * needs privileges there that a task of the joined namespace does not have.
  */
-import { spawnSync } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode, type JoinNamespace } from '@crtools/common';
 import { ARPHRD_LOOPBACK, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, netLinks, netnsTool, NS_TYPE } from '@crtools/sys';
@@ -143,7 +142,9 @@ function namespaceOf(fd: number, kind: string, file: string): string {
   const ino = `${kind}:[${st.ino}]`;
   // (a process does not enter its own user namespace again: it is the one of that inode)
   if (kind === 'user' && ino === readlinkSync('/proc/self/ns/user')) return ino;
-  const r = spawnSync('nsenter', [`--${kind === 'mnt' ? 'mount' : kind}=${file}`, '--', 'true'], { stdio: 'ignore', timeout: 10_000 });
+  // (node:child_process loaded here, where it is used: at the top it cost every restore ~10 ms
+  // of start-up, loading net and stream with it)
+  const r = process.getBuiltinModule('node:child_process').spawnSync('nsenter', [`--${kind === 'mnt' ? 'mount' : kind}=${file}`, '--', 'true'], { stdio: 'ignore', timeout: 10_000 });
   return !r.error && r.status === 0 ? ino : `${link}: an nsfs file of another kind`;
 }
 

@@ -20,8 +20,9 @@ import { judge, loadKerndat } from '@crtools/kerndat';
 import { innermostIds, readChildren } from '@crtools/procfs';
 import { lazyRanges, openPageReader, type PageReader } from '@crtools/pagemap';
 import { big, readImage, type Obj } from '@crtools/files/plan';
-import { acceptConnection, closeFd, openPipe, peerCredentials, pollInput, recvExact, streamListen, UFFD_EVENT, uffdCopy, uffdReadMessages, uffdZeroPage, type UffdMessage } from '@crtools/sys';
-import { LAZY_PAGES_RESTORE_FINISHED, LAZY_PAGES_SOCKET, receiveTask } from './lazy-socket.js';
+import { acceptConnection, closeFd, openPipe, peerCredentials, pollInput, recvExact, sendWithFds, streamListen, UFFD_EVENT, uffdCopy, uffdReadMessages, uffdZeroPage, type UffdMessage } from '@crtools/sys';
+import { encodeLazySplits, fileIdent, LAZY_PAGES_RESTORE_FINISHED, LAZY_PAGES_SOCKET, receiveTask, type LazySplit } from './lazy-socket.js';
+import { isGuardEntry } from './plan/memory.js';
 import { RemotePages } from './lazy-remote.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
@@ -86,20 +87,37 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
   // after the hand-over, in the restored workload's time
   const readers: PageReader[] = [];
   const prepared = new Map<number, { reader: PageReader; iovs: { start: bigint; end: bigint; img: bigint }[] }>();
+  const splits: LazySplit[] = [];
   try {
     for (const e of pstree as Obj[]) {
       const id = Number(e.pid);
       if (!existsSync(join(dir, `mm-${id}.img`))) continue; // a zombie: no memory
+      const mmPath = join(dir, `mm-${id}.img`);
+      const mmIdent = fileIdent(mmPath);
       const mm = (await readImage(dir, `mm-${id}.img`, 'MM'))!;
-      const vmas = (((mm[0] as Obj | undefined)?.vmas ?? []) as Obj[]).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
+      // (the areas as the restore's plan takes them: guard regions are no areas)
+      const vmas = (((mm[0] as Obj | undefined)?.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
+      const pagemapIdent = fileIdent(join(dir, `pagemap-${id}.img`));
       const reader = await openPageReader({ dir, id });
       readers.push(reader);
-      prepared.set(id, { reader, iovs: lazyRanges(reader.columns, vmas).map((r) => ({ start: r.start, end: r.end, img: r.start })) });
+      // the restore's split too (what it fills, what it leaves to us), sent to it once it
+      // connects: one walk of the pagemap for both sides. Not for a pre-dump chain's task (the
+      // parents' images would have to be the same files as well): the restore walks those.
+      let split: ReturnType<PageReader['lazySplit']> | undefined;
+      try {
+        split = reader.parent ? undefined : reader.lazySplit(vmas);
+      } catch {
+        split = undefined; // (the restore's own walk says what is wrong)
+      }
+      const ranges = split?.ranges ?? lazyRanges(reader.columns, vmas);
+      if (split && mmIdent && pagemapIdent) splits.push({ pid: id, pagemap: pagemapIdent, mm: mmIdent, pagesPath: reader.pagesPath, entries: reader.columns.count, ranges: split.ranges, segments: split.segments });
+      prepared.set(id, { reader, iovs: ranges.map((r) => ({ start: r.start, end: r.end, img: r.start })) });
     }
   } catch (e) {
     for (const r of readers) r.close();
     throw e;
   }
+  const splitMessage = splits.length ? encodeLazySplits(splits) : undefined;
   const sockPath = join(work, LAZY_PAGES_SOCKET);
   let conn = -1;
   let lfd = -1;
@@ -114,6 +132,16 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       if (c !== null) {
         conn = c;
         log.debug(`lazy-pages: the restore connected; wall clock ${new Date().toISOString()}`);
+        // (one sendmsg of at most LAZY_SPLIT_MAX bytes into an empty stream socket: never blocks,
+        // whether the restore reads it (ours) or not (CRIU's))
+        if (splitMessage) {
+          try {
+            sendWithFds(conn, splitMessage);
+            log.debug(`lazy-pages: the lazy splits of ${splits.length} task(s) sent to the restore (${splitMessage.length} bytes)`);
+          } catch {
+            /* the restore is gone: receiving its tasks says so */
+          }
+        }
         break;
       }
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COMPARE, cowLayout, HUGE, LAY } from '../src/cow.js';
+import { COMPARE, cowLayout, HUGE, LAY, writtenAreas } from '../src/cow.js';
 import { uffdRunFlags } from '../src/encode.js';
 import { X86_REGS, type PageRun, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan, type X86Reg } from '../src/plan.js';
 
@@ -97,5 +97,23 @@ describe('cowLayout: which areas a child takes over from its parent', () => {
     const [root] = cowLayout(plan);
     expect(root!.refill).toEqual([true]);
     expect(root!.lateDrops).toEqual([{ start: heap.start + 4n * P, end: heap.start + 10n * P }]);
+  });
+});
+
+describe('writtenAreas: the areas the restorer or the lazy-pages daemon puts pages into', () => {
+  it('a lazy restore\'s ranges mark their areas, however many fall in one area, whatever the areas\' order in the plan; an area without any stays unwritten', () => {
+    const a = (start: bigint, pages: bigint): VmaPlan => ({ start, end: start + pages * P, pgoff: 0n, prot: 1, flags: 0x22, kind: 'anon', lazy: true });
+    const sparse = a(0x10000000n, 512n);
+    const none = a(0x20000000n, 16n);
+    const tail = a(0x30000000n, 4n);
+    const head = a(0x1000n, 4n);
+    const lazyRanges = [
+      { start: head.start, end: head.start + P },
+      ...Array.from({ length: 256 }, (_, i) => ({ start: sparse.start + BigInt(2 * i) * P, end: sparse.start + BigInt(2 * i + 1) * P })),
+      { start: tail.start + 2n * P, end: tail.end },
+    ];
+    const t = task(1, -1, [tail, none, sparse, head], [], { lazyRanges });
+    expect(writtenAreas(t)).toEqual([true, false, true, true]);
+    expect(writtenAreas(task(1, -1, [tail, none, sparse, head], [], { lazyRanges: lazyRanges.slice(1, 200) }))).toEqual([false, false, true, false]);
   });
 });

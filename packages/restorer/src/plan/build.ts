@@ -13,6 +13,7 @@ import { openPageReader, vmaCanBeLazy } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type FilePlan, type HelperPlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
+import { fileIdent, sameFile, type LazySplit } from '../lazy-socket.js';
 import { checkTaskNamespaces, mountsOf, nestedMountNamespaces, rootNamespaces } from './namespaces.js';
 import type { NetExternals } from '../net-externals.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
@@ -36,6 +37,12 @@ export interface BuildPlanOptions {
   shellJob?: boolean;
   /** --lazy-pages: the lazy pages as ranges for the daemon (TaskPlan.lazyRanges), the lazy areas marked, instead of planning to fill them */
   lazy?: boolean;
+  /**
+   * --lazy-pages, our daemon's: a task's split as the daemon found it (LazySplit), if it sent
+   * one, taken instead of walking the task's pagemap when its pagemap and mm images are the files
+   * the daemon read (none, or other files: walked here)
+   */
+  lazySplit?: (pid: number) => LazySplit | undefined;
   /** --ext-unix-sk: unix sockets connected to a named one outside the tree connect to it again */
   extUnixSk?: boolean;
   /** --empty-ns: CLONE_NEW* bits of the namespaces made empty (their images not read) */
@@ -166,20 +173,29 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     // guard regions (VMA_AREA_GUARD entries) are ranges to put back, not areas to map
     const vmas = ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v: Obj) => vmaFrom(v, files, shmem, pid));
     const tp = performance.now();
-    const reader = await openPageReader({ dir, id: pid });
-    const tr = performance.now();
     // a lazy restore: the lazy pages are ranges for the daemon (one per stretch of an area, not
-    // per pagemap entry: ~4,600 for 4 GiB), and only the other pages are runs to fill
+    // per pagemap entry: ~4,600 for 4 GiB), and only the other pages are runs to fill; our
+    // daemon walked the pagemap before it listened and sent the split: taken as it is when the
+    // files are the ones it read (nothing here then grows with the checkpoint)
     let lazyRanges: { start: bigint; end: bigint }[] | undefined;
-    let segments = undefined as ReturnType<typeof reader.segments> | undefined;
-    if (opts.lazy) {
-      const raw = ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 }));
-      ({ ranges: lazyRanges, segments } = reader.lazySplit(raw));
-      vmas.forEach((v, k) => { if (vmaCanBeLazy({ ...raw[k]!, prot: v.prot })) v.lazy = true; });
-    } else segments = reader.segments();
+    let segments: { vaddr: bigint; nrPages: number; path: string; offset: number }[];
+    let pagesPath: string;
+    const raw = opts.lazy ? ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v) => ({ start: big(v.start), end: big(v.end), flags: Number(v.flags), status: Number(v.status) >>> 0 })) : [];
+    const given = opts.lazy ? opts.lazySplit?.(pid) : undefined;
+    if (given && sameFile(given.pagemap, fileIdent(join(dir, `pagemap-${pid}.img`))) && sameFile(given.mm, fileIdent(join(dir, `mm-${pid}.img`)))) {
+      ({ ranges: lazyRanges, segments, pagesPath } = given);
+      log.debug(`restore plan: pid ${pid}: pagemap of ${given.entries} entries split by the lazy-pages daemon: ${segments.length} runs and ${lazyRanges.length} lazy range(s), taken in ${(performance.now() - tp).toFixed(1)} ms`);
+    } else {
+      const reader = await openPageReader({ dir, id: pid });
+      const tr = performance.now();
+      if (opts.lazy) ({ ranges: lazyRanges, segments } = reader.lazySplit(raw));
+      else segments = reader.segments();
+      pagesPath = reader.pagesPath;
+      reader.close();
+      log.debug(`restore plan: pid ${pid}: pagemap of ${reader.columns.count} entries read in ${(tr - tp).toFixed(1)} ms, ${segments.length} runs${lazyRanges ? ` and ${lazyRanges.length} lazy range(s)` : ''} in ${(performance.now() - tr).toFixed(1)} ms`);
+    }
+    if (opts.lazy) vmas.forEach((v, k) => { if (vmaCanBeLazy({ ...raw[k]!, prot: v.prot })) v.lazy = true; });
     const pages: PageRun[] = segments.map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
-    reader.close();
-    log.debug(`restore plan: pid ${pid}: pagemap of ${reader.columns.count} entries read in ${(tr - tp).toFixed(1)} ms, ${pages.length} runs${lazyRanges ? ` and ${lazyRanges.length} lazy range(s)` : ''} in ${(performance.now() - tr).toFixed(1)} ms`);
     checkPagesImages(pages);
     const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
     // (the kernel never gives a task two areas over one address; every lookup below counts on it)
@@ -256,7 +272,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       sid: Number(e.sid),
       threads,
       vmas,
-      pagesPath: reader.pagesPath,
+      pagesPath,
       pages: restorable,
       ...(lazyRanges ? { lazyRanges } : {}),
       ...(kernelPages.length ? { kernelPages } : {}),
