@@ -20,8 +20,8 @@ import { judge, loadKerndat } from '@crtools/kerndat';
 import { innermostIds, readChildren } from '@crtools/procfs';
 import { lazyRanges, openPageReader, type PageReader } from '@crtools/pagemap';
 import { big, readImage, type Obj } from '@crtools/files/plan';
-import { acceptConnection, closeFd, openPipe, peerCredentials, pollInput, recvExact, sendWithFds, streamListen, UFFD_EVENT, uffdCopy, uffdReadMessages, uffdZeroPage, type UffdMessage } from '@crtools/sys';
-import { encodeLazySplits, fileIdent, LAZY_PAGES_RESTORE_FINISHED, LAZY_PAGES_SOCKET, receiveTask, type LazySplit } from './lazy-socket.js';
+import { acceptConnection, closeFd, openPipe, peerCredentials, pollInput, recvExact, streamListen, UFFD_EVENT, uffdCopy, uffdReadMessages, uffdZeroPage, type UffdMessage } from '@crtools/sys';
+import { fileIdent, LAZY_PAGES_RESTORE_FINISHED, LAZY_PAGES_SOCKET, receiveTask, removeLazySplits, writeLazySplits, type LazySplit } from './lazy-socket.js';
 import { isGuardEntry } from './plan/memory.js';
 import { RemotePages } from './lazy-remote.js';
 
@@ -117,7 +117,8 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
     for (const r of readers) r.close();
     throw e;
   }
-  const splitMessage = splits.length ? encodeLazySplits(splits) : undefined;
+  // (before the socket exists: a restore that finds the socket finds them too)
+  if (writeLazySplits(work, splits)) log.debug(`lazy-pages: the lazy splits of ${splits.length} task(s) written for the restore`);
   const sockPath = join(work, LAZY_PAGES_SOCKET);
   let conn = -1;
   let lfd = -1;
@@ -132,21 +133,12 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
       if (c !== null) {
         conn = c;
         log.debug(`lazy-pages: the restore connected; wall clock ${new Date().toISOString()}`);
-        // (one sendmsg of at most LAZY_SPLIT_MAX bytes into an empty stream socket: never blocks,
-        // whether the restore reads it (ours) or not (CRIU's))
-        if (splitMessage) {
-          try {
-            sendWithFds(conn, splitMessage);
-            log.debug(`lazy-pages: the lazy splits of ${splits.length} task(s) sent to the restore (${splitMessage.length} bytes)`);
-          } catch {
-            /* the restore is gone: receiving its tasks says so */
-          }
-        }
         break;
       }
     }
   } catch (e) {
     for (const r of readers) r.close();
+    removeLazySplits(work);
     throw e;
   } finally {
     if (lfd >= 0) closeFd(lfd);
@@ -205,6 +197,8 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
   } finally {
     remote?.abort();
     watchdog?.close();
+    // (the restore read them, if it did, before it handed its tasks over)
+    removeLazySplits(work);
     if (conn >= 0) closeFd(conn);
     for (const l of lpis) if (l.uffd >= 0) closeFd(l.uffd);
     for (const r of readers) r.close();

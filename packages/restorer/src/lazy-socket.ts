@@ -6,17 +6,17 @@
  * which has no userfaultfd), then for a live task one byte carrying the task's userfaultfd
  * (SCM_RIGHTS). Once every task runs, the 4-byte word LAZY_PAGES_RESTORE_FINISHED.
  *
- * Ours adds one message the other way, which CRIU's restore never reads and CRIU's daemon never
- * sends: right after accepting, our daemon sends each task's lazy split (LazySplit: the lazy
- * ranges it will serve and the runs the restore fills), found from the pagemap it walked before
- * listening. Our restore takes it in place of walking the same pagemap again (~4,600 entries for
- * 4 GiB, the one part of a lazy restore's path that grew with the checkpoint), for a task whose
- * pagemap and mm images are the very files the daemon read; otherwise it walks them itself.
+ * Beside the socket, not through it: our daemon writes each task's lazy split (LazySplit: the
+ * lazy ranges it will serve and the runs the restore fills), found from the pagemap it walked,
+ * into LAZY_SPLIT_FILE of the work directory before it listens. Our restore takes it in place of
+ * walking the same pagemap again (~4,600 entries for 4 GiB, the one part of a lazy restore's
+ * path that grew with the checkpoint), for a task whose pagemap and mm images are the very files
+ * the daemon read; otherwise it walks them itself. CRIU's restore and daemon never see it.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
-import { closeFd, pollInput, recvExact, sendWithFds, streamConnect } from '@crtools/sys';
+import { closeFd, recvExact, sendWithFds, streamConnect } from '@crtools/sys';
 
 export const LAZY_PAGES_SOCKET = 'lazy-pages.socket';
 /** "ReSTore Finished": the restore has resumed every task */
@@ -34,24 +34,6 @@ export class LazyPagesClient {
     } catch (e) {
       const code = (e as { code?: string }).code ?? String(e);
       throw new CrtoolsError('LAZY_PAGES_NO_DAEMON', `--lazy-pages: no lazy-pages daemon listens on ${path} (${code}); start \`criu lazy-pages -D\` first`, { exitCode: ExitCode.FAILED, context: { path } });
-    }
-  }
-
-  /**
-   * The daemon's lazy splits, if it sent them (ours does on accepting; CRIU's never does): taken
-   * without waiting, so a daemon that has not sent them yet costs nothing but the walk.
-   */
-  splits(): Map<number, LazySplit> | undefined {
-    try {
-      // (revents: 0, nothing there; POLLHUP alone, the daemon gone: the hand-over says so)
-      if (!(pollInput([this.fd], 0)[0]! & 1)) return undefined;
-      const h = recvExact(this.fd, 8);
-      if (h.data.length < 8 || h.data.readUInt32LE(0) !== LAZY_SPLIT_MAGIC) return undefined;
-      const body = recvExact(this.fd, h.data.readUInt32LE(4));
-      return decodeLazySplits(body.data);
-    } catch {
-      // (a daemon gone, or a message not understood: the walk; the hand-over says if it is gone)
-      return undefined;
     }
   }
 
@@ -113,8 +95,51 @@ export function receiveTask(conn: number): ReceivedTask | null {
 
 /** "LZSP": the daemon's lazy splits, a 4-byte length and that many bytes of JSON follow */
 export const LAZY_SPLIT_MAGIC = 0x50535a4c;
-/** larger: not sent (the restore walks the pagemap itself); a stream socket's buffer holds it whole */
+/** larger: not written (the restore walks the pagemap itself: as long to read and parse) */
 export const LAZY_SPLIT_MAX = 64 * 1024;
+/** the file of the work directory (beside LAZY_PAGES_SOCKET) that holds them while the daemon runs */
+export const LAZY_SPLIT_FILE = 'lazy-pages.split';
+
+/**
+ * The daemon: its splits into the work directory, whole or not at all (written aside, renamed
+ * in); false when there are none, they are too large or the directory takes no file.
+ */
+export function writeLazySplits(workDir: string, splits: readonly LazySplit[]): boolean {
+  const msg = splits.length ? encodeLazySplits(splits) : undefined;
+  if (!msg) return false;
+  const file = join(workDir, LAZY_SPLIT_FILE);
+  try {
+    writeFileSync(`${file}.${process.pid}`, msg);
+    renameSync(`${file}.${process.pid}`, file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The daemon, as it ends: its splits removed (absent already is no error). */
+export function removeLazySplits(workDir: string): void {
+  try {
+    unlinkSync(join(workDir, LAZY_SPLIT_FILE));
+  } catch {
+    /* none */
+  }
+}
+
+/**
+ * The restore: the splits our daemon left in the work directory, by pid; undefined when there
+ * are none (CRIU's daemon) or they are not as written (the restore walks the pagemaps then).
+ * Each is taken only for a task whose images are the files it names (sameFile).
+ */
+export function readLazySplits(workDir: string): Map<number, LazySplit> | undefined {
+  try {
+    const b = readFileSync(join(workDir, LAZY_SPLIT_FILE));
+    if (b.length < 8 || b.readUInt32LE(0) !== LAZY_SPLIT_MAGIC || b.readUInt32LE(4) !== b.length - 8) return undefined;
+    return decodeLazySplits(b.subarray(8));
+  } catch {
+    return undefined;
+  }
+}
 
 /** Which file an image is (stat): the restore takes a split only for the files the daemon read. */
 export interface FileIdent {

@@ -12,7 +12,7 @@ import { readStat } from '@crtools/procfs';
 import { restoreTree, waitRoot } from './launch.js';
 import { buildRestorePlan } from './plan/build.js';
 import { requireLazyPages } from './lazy-pages.js';
-import { LazyPagesClient, type LazySplit } from './lazy-socket.js';
+import { LazyPagesClient, readLazySplits, type LazySplit } from './lazy-socket.js';
 import type { RestorePlan } from './plan.js';
 import { dumpLockOf, TcpConnections } from './tcp.js';
 import type { NetworkLock } from '@crtools/files/plan';
@@ -224,11 +224,11 @@ async function restorePlanned(
   const root = o.root ? resolve(o.root) : undefined;
   // (--external, --ext-mount-map, --veth-pair: the network devices' and the mounts' externals)
   const ext = restoreExternals(o);
-  // (our daemon sent its lazy splits on accepting: the pagemaps it walked, not walked again here;
-  // looked for when the first task's pagemap is, as late as can be: a daemon on a loaded machine
-  // may take a few ms to accept)
+  // (our daemon left its lazy splits beside its socket: the pagemaps it walked, not walked again
+  // here; read when the first task's pagemap is)
   let splits: Map<number, LazySplit> | undefined | null = null;
-  const lazySplit = lazy ? (pid: number) => (splits === null ? (splits = lazy.splits()) : splits)?.get(pid) : undefined;
+  const work = o.work_dir ? resolve(o.work_dir) : dir;
+  const lazySplit = lazy ? (pid: number) => (splits === null ? (splits = readLazySplits(work)) : splits)?.get(pid) : undefined;
   const jobPlan = shellJobPlan(await buildRestorePlan(dir, { logger: log, inherit, shellJob: o.shell_job, lazy: o.lazy_pages, ...(lazySplit ? { lazySplit } : {}), extUnixSk: o.ext_unix_sk, skipFileRwxCheck: o.skip_file_rwx_check, emptyNs: o.empty_ns, netExternals: ext, ...(root ? { root } : {}) }), ownSession(), o.shell_job);
   log.debug(`restore plan: ready (${jobPlan.tasks.length} task(s))`);
   // (-j: the shell's terminal, outside the tree, is one of the restore's)

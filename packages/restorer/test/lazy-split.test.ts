@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { acceptConnection, closeFd, pollInput, sendWithFds, streamListen } from '@crtools/sys';
-import { decodeLazySplits, encodeLazySplits, fileIdent, LAZY_PAGES_SOCKET, LAZY_SPLIT_MAGIC, LAZY_SPLIT_MAX, LazyPagesClient, sameFile, type LazySplit } from '../src/lazy-socket.js';
+import { decodeLazySplits, encodeLazySplits, fileIdent, LAZY_SPLIT_FILE, LAZY_SPLIT_MAGIC, LAZY_SPLIT_MAX, readLazySplits, removeLazySplits, sameFile, writeLazySplits, type LazySplit } from '../src/lazy-socket.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -45,7 +44,7 @@ describe('the lazy-pages daemon\'s splits (lazy-socket.ts)', () => {
     expect(back.get(7)).toEqual(s[1]);
   });
 
-  it('are not sent when they would not fit the socket\'s buffer whole (the restore walks the pagemap then)', () => {
+  it('are not written beyond LAZY_SPLIT_MAX (the restore walks the pagemap then)', () => {
     const d = tmp();
     expect(encodeLazySplits([split(1, d, 3000)])).toBeUndefined();
     expect(encodeLazySplits([split(1, d, 100)])!.length).toBeLessThanOrEqual(LAZY_SPLIT_MAX);
@@ -64,31 +63,23 @@ describe('the lazy-pages daemon\'s splits (lazy-socket.ts)', () => {
     expect(sameFile(before, fileIdent(a))).toBe(false);
   });
 
-  it('are read by the restore without waiting: none sent (CRIU\'s daemon) is no split, one sent is taken whole', () => {
+  it('go through the work directory: none there (CRIU\'s daemon) is no split, ours are taken whole, a torn or foreign file is none, and the daemon removes them', () => {
     const d = tmp();
-    const lfd = streamListen(join(d, LAZY_PAGES_SOCKET));
-    let conn = -1;
-    let conn2 = -1;
-    try {
-      const silent = LazyPagesClient.connect(d);
-      pollInput([lfd], 1000);
-      conn = acceptConnection(lfd)!;
-      const t = performance.now();
-      expect(silent.splits()).toBeUndefined();
-      expect(performance.now() - t).toBeLessThan(100);
-      silent.close();
-
-      const ours = LazyPagesClient.connect(d);
-      pollInput([lfd], 1000);
-      conn2 = acceptConnection(lfd)!;
-      const s = [split(3, d)];
-      sendWithFds(conn2, encodeLazySplits(s)!);
-      expect(ours.splits()?.get(3)).toEqual(s[0]);
-      ours.close();
-    } finally {
-      if (conn >= 0) closeFd(conn);
-      if (conn2 >= 0) closeFd(conn2);
-      closeFd(lfd);
-    }
+    expect(readLazySplits(d)).toBeUndefined();
+    const s = [split(3, d)];
+    expect(writeLazySplits(d, s)).toBe(true);
+    expect(readdirSync(d).filter((f) => f.startsWith(LAZY_SPLIT_FILE))).toEqual([LAZY_SPLIT_FILE]);
+    expect(readLazySplits(d)?.get(3)).toEqual(s[0]);
+    const whole = readFileSync(join(d, LAZY_SPLIT_FILE));
+    writeFileSync(join(d, LAZY_SPLIT_FILE), whole.subarray(0, whole.length - 1));
+    expect(readLazySplits(d)).toBeUndefined();
+    writeFileSync(join(d, LAZY_SPLIT_FILE), 'not ours at all');
+    expect(readLazySplits(d)).toBeUndefined();
+    removeLazySplits(d);
+    removeLazySplits(d);
+    expect(existsSync(join(d, LAZY_SPLIT_FILE))).toBe(false);
+    expect(writeLazySplits(d, [])).toBe(false);
+    expect(writeLazySplits(d, [split(1, d, 3000)])).toBe(false);
+    expect(existsSync(join(d, LAZY_SPLIT_FILE))).toBe(false);
   });
 });
