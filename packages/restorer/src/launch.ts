@@ -304,7 +304,12 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     // the network namespaces below the root's, made as the root's is, held for the tasks that
     // enter them and the sockets made in them, with the root's (made, or this process's own)
     nets = nestedNetNamespaces(plan, first.net, log);
-    if (nets) plan = { ...plan, netHeld: { root: heldFds.length, byId: new Map([...nets.byId.keys()].map((id, k) => [id, heldFds.length + 1 + k])) } };
+    if (nets) {
+      const byId = new Map([...nets.byId.keys()].map((id, k) => [id, heldFds.length + 1 + k]));
+      const rootId = plan.namespaces?.rootNetId;
+      if (rootId !== undefined) byId.set(rootId, heldFds.length);
+      plan = { ...plan, netHeld: { root: heldFds.length, byId } };
+    }
     const held = [...heldFds, ...(nets ? [nets.root, ...nets.byId.values()] : [])];
     if (held.length) plan = { ...plan, held };
     const heldBase = heldFds.length ? heldFdBase(plan) : 0;

@@ -370,6 +370,8 @@ export interface NamespacePlan {
    * sockets made there: FileBase.netns), by id: made by the restorer with the root's, as it is
    */
   nestedNets?: Map<number, NetPlan>;
+  /** the root's network namespace's id in the images (a task below a nested one may go back to it) */
+  rootNetId?: number;
   /**
    * the clocks the tasks read at dump time (timens-<id>.img): the root is born in a new time
    * namespace whose offsets make CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from these

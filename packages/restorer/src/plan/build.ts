@@ -312,6 +312,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   if (nets.byId.size) {
     namespaces ??= { cloneFlags: 0 };
     namespaces.nestedNets = nets.byId;
+    if (nets.root !== undefined) namespaces.rootNetId = nets.root;
   }
   if (namespaces && below.byId.size) namespaces.nestedMounts = new Map([...below.byId].map(([id, n]) => [id, { mounts: n.mounts, parent: n.parent }]));
   checkSysvAttaches(tasks, namespaces?.sysv);
