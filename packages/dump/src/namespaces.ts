@@ -13,8 +13,11 @@
  * task must live in the root's namespaces or in criu's, but for its mount namespace: as CRIU 4.2,
  * each mount namespace a task below the root made (unshare) is dumped as the root's is, in its
  * own mountpoints-<id>.img (ids given as CRIU meets them: after the root's, in tree order); the
- * restore has the first task living in it unshare it from its parent's and shapes it. A task in
- * a third namespace of another kind is refused by name ("nested namespaces").
+ * restore has the first task living in it unshare it from its parent's and shapes it. Each
+ * network namespace a task below the root made or entered is dumped as the root's is
+ * (netdev/netns/ifaddr...-<id>.img, ids in tree order), its sockets looked up there; the restore
+ * makes them all and puts each task in its own. A task in a third namespace of another kind is
+ * refused by name ("nested namespaces").
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
