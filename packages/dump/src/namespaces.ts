@@ -374,6 +374,13 @@ export class Namespaces {
       n.dump.check();
     }
     this.checkVethPeers();
+    if (this.nestedNet.size && this.rootOwn.has('user')) {
+      // (the restore makes the tree's network namespaces before its root: in criu's user namespace)
+      const n = [...this.nestedNet.values()][0]!;
+      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${n.pid} lives in a network namespace below the root's, in a tree with a user namespace of its own: this is not supported by crtools yet (crtools issue 17)`, {
+        context: { pid: n.pid, namespaces: 'user,net' }, exitCode: ExitCode.UNSUPPORTED,
+      }));
+    }
     if (this.rootOwn.has('mnt')) {
       this.mounts = new TreeMounts(this.rootPid, this.refusals, this.opts);
       this.mounts.check();
