@@ -303,7 +303,10 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     const heldFds = plan.namespaces?.userns ? shm.fdOf.filter((fd): fd is number => fd !== undefined) : [];
     // the network namespaces below the root's, made as the root's is, held for the tasks that
     // enter them and the sockets made in them, with the root's (made, or this process's own)
-    nets = nestedNetNamespaces(plan, first.net, log);
+    // (the root's: a network namespace joined with --join-ns, which the root enters last, or the
+    // one made for it, or this process's own)
+    const joinedNet = opts.joinNs?.find((j) => j.type === NS_TYPE.net);
+    nets = nestedNetNamespaces(plan, joinedNet ? { fd: joinedNet.fd, path: `/proc/${process.pid}/fd/${joinedNet.fd}`, close: () => undefined } : first.net, log);
     if (nets) {
       const byId = new Map([...nets.byId.keys()].map((id, k) => [id, heldFds.length + 1 + k]));
       const rootId = plan.namespaces?.rootNetId;
