@@ -9,8 +9,8 @@
  * Workload test/workloads/netsub.c: round trips, both ways with CRIU 4.2; what is not carried
  * in a nested namespace is refused by name.
  */
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET, type Fingerprint } from '@crtools/inspect';
@@ -112,6 +112,30 @@ describe('a network namespace below the tree\'s own (nested)', () => {
       if (restorer === 'us') expect(compareFingerprints(insideView(before), insideView(after), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, ...CRIU_TIME_NS, CRIU_COW]), `dumped by ${dumper}, restored by ${restorer}`).toEqual([]);
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
     });
+  });
+
+  it('an IP socket made in a network namespace no task of the tree lives in is refused by name at dump (exit 4), the tree left running', () => {
+    // bash's UDP socket made in criu's namespace, held by the tree's root once it moved to its own
+    const u = spawn('bash', ['-c', 'exec 3<>/dev/udp/127.0.0.1/9; exec unshare --net sleep 1000'], { stdio: 'ignore', detached: true });
+    try {
+      const pid = u.pid!;
+      for (let i = 0; i < 500; i++) {
+        try {
+          if (readlinkSync(`/proc/${pid}/exe`).endsWith('/sleep')) break;
+        } catch {
+          /* (between its execs) */
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+      expect(netOf(pid)).not.toBe(netOf(process.pid));
+      const d = criu(['dump', '-t', String(pid), '-D', tmp('netsub-foreign-img'), '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(4);
+      expect(d.stderr).toMatch(/fd 3.*IP socket made in a network namespace no task of the tree lives in/);
+      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
+      expect(readlinkSync(`/proc/${pid}/fd/3`)).toMatch(/^socket:/);
+    } finally {
+      killTreeAndWait(u.pid!);
+    }
   });
 
   it('a veth pair across the init\'s and the child\'s network namespaces is refused by name at dump (exit 4), the tree left running', () => {

@@ -73,6 +73,8 @@ export interface NestedNetRef {
 export interface NestedNets {
   of(ino: bigint): NestedNetRef | undefined;
   all(): readonly NestedNetRef[];
+  /** the inode of the root's network namespace (where a socket of no nested one was made) */
+  root?: bigint;
 }
 
 /** The network namespace below the tree root's the socket at this descriptor was made in (SIOCGSKNS), or undefined. */

@@ -203,6 +203,10 @@ export class InetSockets implements DumpKind {
     // netlink and packet sockets are theirs
     if (s.domain !== AF.INET && s.domain !== AF.INET6) return undefined;
     const net = socketNestedNet(pid, rec, this.nets);
+    // one made in a network namespace of no task of the tree would be made in the root's
+    if (!net && this.nets?.root !== undefined && s.netns && BigInt(s.netns) !== this.nets.root) {
+      throw refuseFd(pid, rec.fd, `IP socket made in a network namespace no task of the tree lives in (net:[${s.netns}]): it would come back in the root's, which is not supported`, rec.target);
+    }
     if (!net) return this.claimIn(pid, rec, flags, s);
     this.net = net;
     try {
