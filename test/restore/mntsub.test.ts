@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
 import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, startWorkload, tmp, treePids, waitReaped } from '../dump/helpers.js';
-import { bothWaysWithCriu, CRIU, CRIU_TIME_NS } from './criu-ref.js';
+import { bothWaysWithCriu, CRIU, CRIU_COW, CRIU_TIME_NS } from './criu-ref.js';
 import { restoreRoot } from './roundtrip.js';
 
 /** files on a tmpfs made anew are new inodes of it (its contents come back through tar, as with CRIU) */
@@ -22,15 +22,6 @@ const TMPFS_INODES = {
   why: 'the tmpfs is made anew and its files extracted: a file on it is the same path and contents at another inode number',
   keep: (v: unknown) => String(v).replace(/"ino: \d+"/, '"ino: ?"'),
 };
-
-/**
- * CRIU 4.2's dump, restored by crtools: a page of the program's private file mapping that init
- * and child held as two copies comes back as one (the restore lays a child's pages over its
- * parent's and keeps those of equal contents shared, cow.ts compares them; the child's verdict
- * checks its memory). The fingerprint digests anonymous pages only, so it cannot see that they
- * were equal; crtools' own dump of the same tree does not show it.
- */
-const CRIU_COW = { path: /^sharedPages\[1:[0-9a-f]+ 2:[0-9a-f]+\]$/, why: 'a private file page of init and child with equal contents, kept one page by the restore of CRIU\'s images (compared at restore; not digested by the fingerprint)' };
 
 type Mnt = { mnt_id: number; mountpoint: string; root: string; fstype: number; root_dev: string };
 

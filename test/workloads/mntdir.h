@@ -16,7 +16,7 @@ static void path_of(char *out, const char *rel) {
 	snprintf(out, 4096, "%s/%s", dir, rel);
 }
 
-static int put(const char *rel, const char *text, int perm) {
+static inline int put(const char *rel, const char *text, int perm) {
 	char p[4096];
 	path_of(p, rel);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, perm);
@@ -26,7 +26,7 @@ static int put(const char *rel, const char *text, int perm) {
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-static int holds(const char *rel, const char *text) {
+static inline int holds(const char *rel, const char *text) {
 	char p[4096], buf[256];
 	path_of(p, rel);
 	int fd = open(p, O_RDONLY);
@@ -63,7 +63,7 @@ static inline int wl_init_private_proc(void) {
 }
 
 /* How many mounts have mount point DIR/REL. */
-static int mounts_at(const char *rel) {
+static inline int mounts_at(const char *rel) {
 	char p[4096], line[8192], mp[4096];
 	int n = 0;
 	path_of(p, rel);

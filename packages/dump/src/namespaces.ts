@@ -13,8 +13,11 @@
  * task must live in the root's namespaces or in criu's, but for its mount namespace: as CRIU 4.2,
  * each mount namespace a task below the root made (unshare) is dumped as the root's is, in its
  * own mountpoints-<id>.img (ids given as CRIU meets them: after the root's, in tree order); the
- * restore has the first task living in it unshare it from its parent's and shapes it. A task in
- * a third namespace of another kind is refused by name ("nested namespaces").
+ * restore has the first task living in it unshare it from its parent's and shapes it. Each
+ * network namespace a task below the root made or entered is dumped as the root's is
+ * (netdev/netns/ifaddr...-<id>.img, ids in tree order), its sockets looked up there; the restore
+ * makes them all and puts each task in its own. A task in a third namespace of another kind is
+ * refused by name ("nested namespaces").
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -113,6 +116,17 @@ function refuseUserNamespace(pid: number, foreign: readonly NsKind[]): CrtoolsEr
   return null;
 }
 
+/** A network namespace of the tree below the root's (Namespaces.nestedNet). */
+export interface NestedNet {
+  /** its id in the images (netns-<id>.img, ids' net_ns_id, the sockets' ns_id) */
+  id: number;
+  /** the first task living in it, in tree order */
+  pid: number;
+  /** where it is opened (that task's /proc/PID/ns/net) */
+  path: string;
+  dump?: NetNamespaceDump;
+}
+
 /** The namespace ids of a dump, and the namespaces of the root it carries. */
 export class Namespaces {
   private readonly own: Map<string, bigint>;
@@ -148,18 +162,36 @@ export class Namespaces {
   readonly nestedMnt = new Map<bigint, { id: number; pid: number; parentPid: number; mounts?: TreeMounts }>();
 
   /**
-   * The tree's tasks (pstree order, parents first): the mount namespaces below the root's get
-   * their ids, as CRIU 4.2 meets them (a task's mount namespace after its pid, network, IPC, UTS
-   * and time ones, which are the root's or criu's here). A task living in one of them whose
-   * parent does not was put there (setns), which the restore does not do: refused by name.
+   * The network namespaces of the tree below the root's (neither criu's nor the root's), by
+   * inode: the id the images give it, the first task living in it (tree order: the one that made
+   * it, or the first to enter it) and its dump once read by check().
+   */
+  readonly nestedNet = new Map<bigint, NestedNet>();
+
+  /**
+   * The tree's tasks (pstree order, parents first): the network and mount namespaces below the
+   * root's get their ids, as CRIU 4.2 meets them (a task's network namespace after its pid one,
+   * its mount namespace after its IPC, UTS and time ones, which are the root's or criu's here).
+   * A task may live in another network namespace than its parent's, one of the tree's (the
+   * restore makes them all first and puts each task in its own: setns); a task living in a
+   * nested mount namespace whose parent does not was put there (setns), which the restore does
+   * not do: refused by name.
    */
   collectNested(tasks: readonly { pid: number; ppid: number; zombie?: boolean }[]): void {
     const rootMnt = this.root.get('mnt');
     const ownMnt = this.own.get('mnt');
+    const rootNet = this.root.get('net');
+    const ownNet = this.own.get('net');
     const mntOf = new Map<number, bigint | undefined>();
     for (const t of tasks) {
       if (t.zombie) continue;
-      const ino = nsInodes(t.pid).get('mnt');
+      const inos = nsInodes(t.pid);
+      const net = inos.get('net');
+      // (a task in criu's namespace while the root has its own is refused by idsOf)
+      if (net !== undefined && net !== rootNet && net !== ownNet && !this.nestedNet.has(net)) {
+        this.nestedNet.set(net, { id: this.nextId++, pid: t.pid, path: `/proc/${t.pid}/ns/net` });
+      }
+      const ino = inos.get('mnt');
       mntOf.set(t.pid, ino);
       const refuse = (why: string) => this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${t.pid} lives in ${ino === rootMnt ? 'the root\'s' : ino === ownMnt ? 'criu\'s' : 'a nested'} mount namespace (mnt:[${ino}]) ${why}`, {
         context: { pid: t.pid, namespaces: 'mnt' }, exitCode: ExitCode.UNSUPPORTED,
@@ -212,6 +244,39 @@ export class Namespaces {
     if (this.rootOwn.has('net')) setSocketNamespace(`/proc/${this.rootPid}/ns/net`);
   }
 
+  /**
+   * The network namespace below the root's a socket was made in (its inode, SIOCGSKNS), or
+   * undefined for any other (the root's: where sockets are looked up by default).
+   */
+  nestedNetOf(ino: bigint): NestedNet | undefined {
+    return this.nestedNet.get(ino);
+  }
+
+  /**
+   * A veth whose peer is in another network namespace of the tree (CRIU 4.2 makes the pair
+   * across them) is not carried yet: refused by name. The peer is the veth of another of the
+   * tree's namespaces at the index IFLA_LINK names that names this one back; a veth of a nested
+   * namespace whose peer is outside the tree is refused too (the restore names such a peer only
+   * for the root's namespace: --veth-pair).
+   */
+  private checkVethPeers(): void {
+    const all: { what: string; pid: number; dump: NetNamespaceDump; nested: boolean }[] = [
+      ...(this.net ? [{ what: `the tree's network namespace (root ${this.rootPid})`, pid: this.rootPid, dump: this.net, nested: false }] : []),
+      ...[...this.nestedNet.values()].flatMap((n) => (n.dump ? [{ what: `the network namespace task ${n.pid} lives in`, pid: n.pid, dump: n.dump, nested: true }] : [])),
+    ];
+    for (const a of all) {
+      for (const l of a.dump.crossLinks()) {
+        const peer = l.kind === 'veth' ? all.find((b) => b !== a && b.dump.crossLinks().some((m) => m.kind === 'veth' && m.ifindex === l.link && m.link === l.ifindex)) : undefined;
+        const why = peer ? `veth ${l.name} whose peer is in ${peer.what}: a veth pair across two network namespaces of the tree` : a.nested ? `${l.kind ?? 'device'} ${l.name} whose peer or lower device is outside the tree (named at restore only for the root's namespace)` : undefined;
+        if (why) {
+          this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `${a.what} holds ${why}, which crtools does not carry yet (crtools issue 17; CRIU 4.2 does)`, {
+            context: { pid: a.pid, namespaces: 'net' }, exitCode: ExitCode.UNSUPPORTED,
+          }));
+        }
+      }
+    }
+  }
+
   /** The sockets' namespace back to criu's. */
   release(): void {
     if (this.rootOwn.has('net')) setSocketNamespace(undefined);
@@ -225,6 +290,7 @@ export class Namespaces {
   idOf(kind: NsKind, ino: bigint): number | undefined {
     const rootId = this.rootOwn.get(kind);
     if (rootId !== undefined && ino === this.root.get(kind)) return rootId;
+    if (kind === 'net' && this.nestedNet.has(ino)) return this.nestedNet.get(ino)!.id;
     return ino === this.own.get(kind) ? this.ownIds[`${kind}_ns_id`] : undefined;
   }
 
@@ -243,7 +309,7 @@ export class Namespaces {
     for (const k of NS_KINDS) {
       const ino = theirs.get(k);
       const rootId = this.rootOwn.get(k);
-      const sub = k === 'mnt' && ino !== undefined ? this.nestedMnt.get(ino) : undefined;
+      const sub = ino === undefined ? undefined : k === 'mnt' ? this.nestedMnt.get(ino) : k === 'net' ? this.nestedNet.get(ino) : undefined;
       if (rootId !== undefined && ino === this.root.get(k)) ids[`${k}_ns_id`] = rootId;
       else if (sub) ids[`${k}_ns_id`] = sub.id;
       else {
@@ -252,7 +318,7 @@ export class Namespaces {
       }
     }
     if (nested.length) {
-      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in nested namespaces (${nested.join(', ')}: neither criu's nor the root's), which are not supported (${nested.some((k) => k === 'net') ? 'CRIU 4.2 carries a second network namespace of a tree; crtools does not yet' : 'as CRIU'})`, {
+      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${pid} lives in nested namespaces (${nested.join(', ')}: neither criu's nor the root's), which are not supported (as CRIU)`, {
         context: { pid, namespaces: nested.join(',') }, exitCode: ExitCode.UNSUPPORTED,
       }));
     }
@@ -303,6 +369,18 @@ export class Namespaces {
    */
   check(shmemDev?: { major: number; minor: number }, hugetlbDevs: readonly HugetlbDev[] = []): void {
     this.net?.check();
+    for (const n of this.nestedNet.values()) {
+      n.dump = new NetNamespaceDump(n.pid, n.id, this.refusals, `the network namespace task ${n.pid} lives in (below the root's)`);
+      n.dump.check();
+    }
+    this.checkVethPeers();
+    if (this.nestedNet.size && this.rootOwn.has('user')) {
+      // (the restore makes the tree's network namespaces before its root: in criu's user namespace)
+      const n = [...this.nestedNet.values()][0]!;
+      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${n.pid} lives in a network namespace below the root's, in a tree with a user namespace of its own: this is not supported by crtools yet (crtools issue 17)`, {
+        context: { pid: n.pid, namespaces: 'user,net' }, exitCode: ExitCode.UNSUPPORTED,
+      }));
+    }
     if (this.rootOwn.has('mnt')) {
       this.mounts = new TreeMounts(this.rootPid, this.refusals, this.opts);
       this.mounts.check();
@@ -399,6 +477,7 @@ export class Namespaces {
       written.push(...(await this.writeSysv(dir, ipc, shmPages)));
     }
     if (this.net) written.push(...(await this.net.write(dir)));
+    for (const n of this.nestedNet.values()) if (n.dump) written.push(...(await n.dump.write(dir)));
     const net = this.rootOwn.get('net');
     if (net !== undefined && this.netExtKey !== undefined) {
       // as CRIU: the namespace's image holds only the key the restore looks the namespace up by

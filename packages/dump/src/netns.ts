@@ -31,8 +31,8 @@ const PING_DEFAULT = '1\t0';
 
 type Sysctl = { type: 'CTL_32' | 'CTL_STR'; iarg?: number; sarg?: string };
 
-function refuse(pid: number, what: string): CrtoolsError {
-  return new CrtoolsError('UNSUPPORTED_NS', `the tree's network namespace (root ${pid}) holds ${what}, which crtools does not carry (crtools issue 17)`, {
+function refuse(pid: number, what: string, ns = `the tree's network namespace (root ${pid})`): CrtoolsError {
+  return new CrtoolsError('UNSUPPORTED_NS', `${ns} holds ${what}, which crtools does not carry (crtools issue 17)`, {
     context: { pid, namespaces: 'net' }, exitCode: ExitCode.UNSUPPORTED,
   });
 }
@@ -43,8 +43,21 @@ export class NetNamespaceDump {
   private sysctls = new Map<string, string | null>();
   private raw: { file: string; data: Buffer }[] = [];
 
-  constructor(private readonly rootPid: number, private readonly id: number, private readonly refusals: Refusals) {
+  /**
+   * rootPid: a task living in the namespace (the tree's root, or the first task of a namespace
+   * below the root's); what: how refusals name the namespace (default: the tree's, the root's)
+   */
+  constructor(private readonly rootPid: number, private readonly id: number, private readonly refusals: Refusals, private readonly what?: string) {
     this.nsPath = `/proc/${rootPid}/ns/net`;
+  }
+
+  /** The veths and macvlans whose peer or lower device is in another namespace (IFLA_LINK_NETNSID), once checked. */
+  crossLinks(): readonly NetLink[] {
+    return this.links.filter((l) => (l.kind === 'veth' || l.kind === 'macvlan') && l.linkNetnsid !== undefined);
+  }
+
+  private refusal(what: string): CrtoolsError {
+    return refuse(this.rootPid, what, this.what);
   }
 
   /** Read the namespace, refusing by name what is not carried. */
@@ -54,17 +67,17 @@ export class NetNamespaceDump {
       if (l.type === ARPHRD_LOOPBACK) continue;
       if (l.kind === 'macvlan') {
         // (on a device of the namespace itself: CRIU would hang it on one of criu's at restore)
-        if (l.linkNetnsid === undefined) this.refusals.refuse(refuse(this.rootPid, `macvlan ${l.name} on ${this.links.find((m) => m.ifindex === l.link)?.name ?? 'a device'} of the namespace itself`));
-        else if (!l.macvlan) this.refusals.refuse(refuse(this.rootPid, `macvlan ${l.name} whose mode the kernel does not say`));
+        if (l.linkNetnsid === undefined) this.refusals.refuse(this.refusal(`macvlan ${l.name} on ${this.links.find((m) => m.ifindex === l.link)?.name ?? 'a device'} of the namespace itself`));
+        else if (!l.macvlan) this.refusals.refuse(this.refusal(`macvlan ${l.name} whose mode the kernel does not say`));
         continue;
       }
-      if (l.kind !== 'veth') this.refusals.refuse(refuse(this.rootPid, `network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
+      if (l.kind !== 'veth') this.refusals.refuse(this.refusal(`network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
       // (a veth in a bridge or bond of the namespace: the master device is refused above)
-      else if (l.master !== undefined) this.refusals.refuse(refuse(this.rootPid, `veth ${l.name} in master device ${this.links.find((m) => m.ifindex === l.master)?.name ?? l.master}`));
+      else if (l.master !== undefined) this.refusals.refuse(this.refusal(`veth ${l.name} in master device ${this.links.find((m) => m.ifindex === l.master)?.name ?? l.master}`));
     }
     const tables = (netnsTool(this.nsPath, ['nft', 'list', 'tables'], { canFail: true }) ?? Buffer.alloc(0)).toString().split('\n').map((l) => l.trim()).filter(Boolean);
     // (a table inet CRIU-<run id> is a network lock, this dump's: not the namespace's own)
-    for (const t of tables) if (!XTABLES.test(t) && !LOCK_TABLE.test(t)) this.refusals.refuse(refuse(this.rootPid, `nftables ${t} (iptables-save does not show it)`));
+    for (const t of tables) if (!XTABLES.test(t) && !LOCK_TABLE.test(t)) this.refusals.refuse(this.refusal(`nftables ${t} (iptables-save does not show it)`));
     const files = [
       ...['all', 'default', ...this.links.map((l) => l.name)].flatMap((dev) => [
         ...NET_CONF4.map((n) => netConfPath('ipv4', dev, n)), ...NET_CONF6.map((n) => netConfPath('ipv6', dev, n)),

@@ -38,6 +38,11 @@ export interface NamespacesPrint {
   user?: { uidMap: string[]; gidMap: string[]; childOfOurs: boolean; owns: string[] };
   /** pid → the kinds in which the task's namespace is not the root's (only tasks that have any) */
   nested: Record<string, string[]>;
+  /**
+   * the network namespaces of the tree below the root's (neither the root's nor the inspector's),
+   * each as `net` shows the root's, keyed by the first task (tree order) living in it (absent: none)
+   */
+  netBelow?: Record<string, NetPrint>;
 }
 
 /**
@@ -195,6 +200,7 @@ export function namespacesOf(pids: number[]): NamespacesPrint {
     const secs = (t: { sec: bigint; nsec: bigint }) => `${t.sec}.${t.nsec.toString().padStart(9, '0')}`;
     out.time = { monotonic: secs(o.monotonic), boottime: secs(o.boottime) };
   }
+  const seenNet = new Set<bigint>();
   for (const pid of pids.slice(1)) {
     let ns: Map<string, bigint>;
     try {
@@ -204,6 +210,11 @@ export function namespacesOf(pids: number[]): NamespacesPrint {
     }
     const differ = [...ns.keys()].filter((k) => ns.get(k) !== theirs.get(k)).sort();
     if (differ.length) out.nested[String(pid)] = differ;
+    const net = ns.get('net');
+    if (net !== undefined && net !== theirs.get('net') && net !== mine.get('net') && !seenNet.has(net)) {
+      seenNet.add(net);
+      (out.netBelow ??= {})[String(pid)] = netOf(pid);
+    }
   }
   return out;
 }

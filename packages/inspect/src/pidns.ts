@@ -87,6 +87,6 @@ export function insideView(f: Fingerprint): Fingerprint {
     })),
     sharedPages: f.sharedPages.map((g) => g.map(member)),
     ...(f.pageDigests ? { pageDigests: Object.fromEntries(Object.entries(f.pageDigests).map(([k, v]) => [member(k), v])) } : {}),
-    ...(f.namespaces ? { namespaces: { ...f.namespaces, nested: Object.fromEntries(Object.entries(f.namespaces.nested).map(([k, v]) => [String(id(Number(k))), v])) } } : {}),
+    ...(f.namespaces ? { namespaces: { ...f.namespaces, nested: Object.fromEntries(Object.entries(f.namespaces.nested).map(([k, v]) => [String(id(Number(k))), v])), ...(f.namespaces.netBelow ? { netBelow: Object.fromEntries(Object.entries(f.namespaces.netBelow).map(([k, v]) => [String(id(Number(k))), v])) } : {}) } } : {}),
   };
 }

@@ -277,7 +277,14 @@ function fownRecord(f: FilePlan, holder: number | undefined): RecordValues {
  * targets, a timerfd's settings, queued messages, a socket address, inotify watches) goes to
  * data_off/data_len.
  */
-function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): RecordValues {
+/** The held descriptor (+ 1) of network namespace `id` of the tree, as the launcher placed it (RestorePlan.netHeld). */
+function netHeldIndex(netHeld: RestorePlan['netHeld'], id: number): number {
+  const k = netHeld?.byId.get(id);
+  if (k === undefined) throw new Error(`restore plan: network namespace ${id} is not held for the tasks`);
+  return k + 1;
+}
+
+function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined, netHeld?: RestorePlan['netHeld']): RecordValues {
   const r: RecordValues = {
     // (a file opened late: by the root once every task exists, see the blob's restore_late_files)
     kind: f.kind === 'reg' && f.late ? CONST.FILE_LATE : FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
@@ -285,6 +292,8 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
     sk_target: 0, sk_ghost: 0, sk_mode: 0, sk_uid: 0, sk_gid: 0, sk_queue_off: 0, sk_queue_len: 0, sk_conn_off: 0, sk_conn_len: 0,
     tty_index: 0, tty_bits: 0, tty_sid: 0, tty_pgrp: 0, tty_uid: 0, tty_gid: 0,
     ...fownRecord(f, holder),
+    // a socket of a network namespace below the root's: the held descriptor on it + 1
+    netns: f.netns !== undefined ? netHeldIndex(netHeld, f.netns) : 0,
   };
   const data = (b: Buffer | undefined) => {
     r.data_off = w.bytes(b, 8);
@@ -447,7 +456,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const fdBase = planFdBase(plan);
   const holders = new Map<number, number>();
   for (const t of plan.tasks) if (!t.zombie) for (const d of t.fds) if (!holders.has(d.file)) holders.set(d.file, t.pid);
-  const files = plan.files.map((f, i) => fileRecord(w, f, holders.get(i)));
+  const files = plan.files.map((f, i) => fileRecord(w, f, holders.get(i), plan.netHeld));
   const filesOff = w.records('file', files);
   const taskVals: RecordValues[] = plan.tasks.map((t, ti) => {
     const targets = specialTargets(t, specials);
@@ -538,6 +547,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       dead_dir: w.string(t.deadDir),
       dead_cwd: t.deadCwd ? 1 : 0,
       unshare_mnt: t.unshareMnt === undefined ? 0 : 1,
+      netns: t.netns === undefined ? 0 : netHeldIndex(plan.netHeld, t.netns),
       nguards: t.guards?.length ?? 0,
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       naios: t.aios?.length ?? 0,
@@ -622,7 +632,7 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const helpers = plan.helpers ?? [];
   const helpersOff = w.records('helper', helpers.map((h) => ({ pid: h.pid, host: h.host, setsid: h.setsid, reaper: h.reaper < 0 ? CONST.NO_PARENT : h.reaper })));
   const held = plan.held ?? [];
-  w.record('hdr', { tasks_off: tasksOff, files_off: filesOff, root: plan.root ? w.string(plan.root) : 0, nhelpers: helpers.length, helpers_off: helpersOff, nheld: held.length, held_off: held.length ? w.u64s(held.map(BigInt)) : 0 }, 0);
+  w.record('hdr', { tasks_off: tasksOff, files_off: filesOff, root: plan.root ? w.string(plan.root) : 0, nhelpers: helpers.length, helpers_off: helpersOff, nheld: held.length, held_off: held.length ? w.u64s(held.map(BigInt)) : 0, root_netns: plan.netHeld ? plan.netHeld.root + 1 : 0 }, 0);
   return { w, fdBase };
 }
 
@@ -671,6 +681,7 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
     helpers_off: helpersOff,
     nheld: plan.held?.length ?? 0,
     held_off: heldOff,
+    root_netns: plan.netHeld ? plan.netHeld.root + 1 : 0,
   });
   hdr.finish().copy(buf, 0);
   return buf;

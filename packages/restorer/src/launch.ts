@@ -23,7 +23,7 @@ import { dropRestoreEvents } from './inotify-drain.js';
 import { liveIdsOf, mountTreeUnder, pivotInto, shapeMounts, shapeNestedMounts, type LiveIds } from './mounts.js';
 import type { MadeCgroups } from './cgroups.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
-import type { MadeNetNamespace } from './netns.js';
+import { nestedNetNamespaces, type MadeNetNamespace, type TreeNetFds } from './netns.js';
 import { namespacesFirst, type MadeFirst } from './userns.js';
 
 export interface RestoreTreeOptions {
@@ -290,6 +290,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   // the root's own network namespace, made first: the root is born inside it (and before it, with
   // network or time namespaces of its own, its user namespace: userns.ts)
   let first: MadeFirst | undefined;
+  let nets: TreeNetFds | undefined;
   try {
     const log = opts.logger ?? silentLogger;
     first = namespacesFirst(plan, { userns: log, net: log }, { restoreSibling: !!opts.restoreSibling, ...(opts.netns ? { net: opts.netns } : {}) });
@@ -300,7 +301,20 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     // tree's own may not look into this process's (ptrace access in criu's user namespace): there,
     // the root holds the descriptors for the tasks, which open their own (encode.ts heldFdBase)
     const heldFds = plan.namespaces?.userns ? shm.fdOf.filter((fd): fd is number => fd !== undefined) : [];
-    if (heldFds.length) plan = { ...plan, held: heldFds };
+    // the network namespaces below the root's, made as the root's is, held for the tasks that
+    // enter them and the sockets made in them, with the root's (made, or this process's own)
+    // (the root's: a network namespace joined with --join-ns, which the root enters last, or the
+    // one made for it, or this process's own)
+    const joinedNet = opts.joinNs?.find((j) => j.type === NS_TYPE.net);
+    nets = nestedNetNamespaces(plan, joinedNet ? { fd: joinedNet.fd, path: `/proc/${process.pid}/fd/${joinedNet.fd}`, close: () => undefined } : first.net, log);
+    if (nets) {
+      const byId = new Map([...nets.byId.keys()].map((id, k) => [id, heldFds.length + 1 + k]));
+      const rootId = plan.namespaces?.rootNetId;
+      if (rootId !== undefined) byId.set(rootId, heldFds.length);
+      plan = { ...plan, netHeld: { root: heldFds.length, byId } };
+    }
+    const held = [...heldFds, ...(nets ? [nets.root, ...nets.byId.values()] : [])];
+    if (held.length) plan = { ...plan, held };
     const heldBase = heldFds.length ? heldFdBase(plan) : 0;
     const shmPath = (k: number): string => {
       const fd = shm.fdOf[k];
@@ -353,6 +367,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     const joinNs = [...(opts.joinNs ?? []), ...first.joins];
     return await launchTree(withPaths, native, { ...opts, beforeResume, namespaceHook, ...(first.net ? { netns: first.net } : {}), ...(joinNs.length ? { joinNs } : {}) });
   } finally {
+    nets?.close();
     first?.close();
     ghosts?.release();
     shm.release();

@@ -12,8 +12,9 @@
 import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
 import { addMacvlan, addVeth, createNetNamespace, enslaveLink, moveLink, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
-import { silentLogger, type Logger } from '@crtools/common';
-import type { NamespacePlan, NetLinkPlan, NetPlan } from './plan.js';
+import { ExitCode, silentLogger, type Logger } from '@crtools/common';
+import type { NamespacePlan, NetLinkPlan, NetPlan, RestorePlan } from './plan.js';
+import { RestoreErrorCode, restoreError } from './errors.js';
 
 export interface MadeNetNamespace {
   fd: number;
@@ -226,4 +227,45 @@ export function treeNetNamespace(ns: NamespacePlan | undefined, log: Logger = si
   const fd = made ?? createNetNamespace();
   log.info('net: an empty network namespace made (--empty-ns net)');
   return { fd, path: `/proc/${process.pid}/fd/${fd}`, close: () => (made === undefined ? closeSync(fd) : undefined) };
+}
+
+/** The network namespaces of a tree the restorer holds for its tasks (nestedNetNamespaces). */
+export interface TreeNetFds {
+  /** the root's: made for it, or this process's own */
+  root: number;
+  /** those below the root's, by id (in the plan's order) */
+  byId: Map<number, number>;
+  close(): void;
+}
+
+/**
+ * The network namespaces below the root's (NamespacePlan.nestedNets), each made and set up as the
+ * root's is (makeNetNamespace), with a descriptor on the root's (`rootNet`, or this process's own
+ * when the root lives in it); undefined when the tree has none. A failure closes what was made.
+ */
+export function nestedNetNamespaces(plan: RestorePlan, rootNet: MadeNetNamespace | undefined, log: Logger = silentLogger): TreeNetFds | undefined {
+  const nested = plan.namespaces?.nestedNets;
+  if (!nested?.size) return undefined;
+  if (plan.namespaces?.userns) {
+    throw restoreError(RestoreErrorCode.UNSUPPORTED, 'restore: network namespaces below the root\'s in a tree with a user namespace of its own are not restored yet (crtools issue 17)', {}, ExitCode.UNSUPPORTED);
+  }
+  const made: MadeNetNamespace[] = [];
+  const own = rootNet ? undefined : openSync('/proc/self/ns/net', 'r');
+  const close = () => {
+    for (const m of made.splice(0)) m.close();
+    if (own !== undefined) closeSync(own);
+  };
+  const byId = new Map<number, number>();
+  try {
+    for (const [id, net] of nested) {
+      const m = makeNetNamespace(net, log);
+      made.push(m);
+      byId.set(id, m.fd);
+    }
+  } catch (e) {
+    close();
+    throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make a network namespace below the root's: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
+  }
+  log.info(`net: ${nested.size} network namespace(s) below the root's made (${[...nested.keys()].join(', ')})`);
+  return { root: rootNet?.fd ?? own!, byId, close };
 }

@@ -327,6 +327,11 @@ export interface TaskPlan {
    */
   unshareMnt?: number;
   /**
+   * the id of the network namespace of the tree (the root's, or one below it:
+   * NamespacePlan.nestedNets) this task enters first thing (setns), when it is not its parent's
+   */
+  netns?: number;
+  /**
    * the task was dumped stopped (TASK_STOPPED): once everything is restored it is put back in
    * group-stop with this signal (SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU) instead of resuming
    */
@@ -360,6 +365,13 @@ export interface NamespacePlan {
    * another of these, listed before it)
    */
   nestedMounts?: Map<number, { mounts: MountPlan[]; parent: number }>;
+  /**
+   * the network namespaces below the root's (tasks that made or entered one: TaskPlan.netns;
+   * sockets made there: FileBase.netns), by id: made by the restorer with the root's, as it is
+   */
+  nestedNets?: Map<number, NetPlan>;
+  /** the root's network namespace's id in the images (a task below a nested one may go back to it) */
+  rootNetId?: number;
   /**
    * the clocks the tasks read at dump time (timens-<id>.img): the root is born in a new time
    * namespace whose offsets make CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from these
@@ -518,6 +530,11 @@ export interface RestorePlan {
    * namespace of its own)
    */
   held?: number[];
+  /**
+   * where the network namespaces of the tree are among `held` (set by the launcher, which makes
+   * them): the root's (a socket made elsewhere goes back to it) and those below it, by id
+   */
+  netHeld?: { root: number; byId: Map<number, number> };
   /** namespaces of the root's own (none: every task lives in the restorer's) */
   namespaces?: NamespacePlan;
   files: FilePlan[];

@@ -159,6 +159,22 @@ describe('plan checks', () => {
     expect(() => encodeBody(patched, specials)).toThrow(/--lazy-pages with code re-pointed for this CPU/);
   });
 
+  it('encode: nested network namespaces — a task entering one and a socket made in one name its held descriptor (+ 1), the header the root\'s; an id not held is refused', () => {
+    const plan: RestorePlan = {
+      tasks: [task(100, -1), task(101, 0, { netns: 12, fds: [{ fd: 3, file: 0, cloexec: false }] }), task(102, 1, { netns: 11 })],
+      files: [{ kind: 'reg', path: '/dev/null', flags: 0, pos: 0n }, { kind: 'reg', path: '/dev/null', flags: 0, pos: 0n, netns: 12 }],
+      held: [40, 41], netHeld: { root: 0, byId: new Map([[11, 0], [12, 1]]) },
+    };
+    const buf = encodeBody(plan, specials).w.finish();
+    const t0 = Number(buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off')));
+    const f0 = Number(buf.readBigUInt64LE(fieldOffset('hdr', 'files_off')));
+    const task_ = (i: number) => Number(buf.readBigUInt64LE(t0 + i * recordSize('task') + fieldOffset('task', 'netns')));
+    const file = (i: number) => Number(buf.readBigUInt64LE(f0 + i * recordSize('file') + fieldOffset('file', 'netns')));
+    expect([task_(0), task_(1), task_(2)]).toEqual([0, 2, 1]);
+    expect([file(0), file(1)]).toEqual([0, 2]);
+    expect(() => encodeBody({ ...plan, netHeld: { root: 0, byId: new Map([[11, 0]]) } }, specials)).toThrow(/network namespace 12 is not held/);
+  });
+
   it('encode: I/O signal settings go to the first task holding the file at a descriptor (zombies hold none)', () => {
     const plan: RestorePlan = {
       tasks: [task(100, -1), task(101, 0, { zombie: { status: 0 }, fds: [{ fd: 3, file: 0, cloexec: false }] }), task(102, 0, { fds: [{ fd: 3, file: 0, cloexec: false }, { fd: 4, file: 1, cloexec: false }, { fd: 5, file: 2, cloexec: false }] }), task(103, 0, { fds: [{ fd: 3, file: 0, cloexec: false }] })],

@@ -14,6 +14,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <linux/sockios.h>
 #include <cstddef>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -333,6 +336,12 @@ Napi::Value SockInfo(const Napi::CallbackInfo &info) {
   sl = sizeof ss;
   if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) o.Set("peer", Napi::Buffer<uint8_t>::Copy(env, (uint8_t *)&ss, sl));
   else o.Set("peer", env.Null());
+  // the network namespace the socket was made in (SIOCGSKNS: a descriptor on it; 0: not told)
+  int ns = ioctl(fd, SIOCGSKNS);
+  struct stat st;
+  if (ns >= 0 && fstat(ns, &st) == 0) o.Set("netns", Num(env, (double)st.st_ino));
+  else o.Set("netns", Num(env, 0));
+  if (ns >= 0) close(ns);
   close(fd);
   return o;
 }

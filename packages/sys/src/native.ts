@@ -350,6 +350,8 @@ export interface SocketInfo {
   /** raw struct sockaddr of getsockname / getpeername (null: not bound / not connected) */
   local: Buffer | null;
   peer: Buffer | null;
+  /** the inode of the network namespace the socket was made in (SIOCGSKNS; 0: the kernel does not say) */
+  netns: number;
 }
 
 export const addon = nativeAddon<SysNative>(import.meta.url, '@crtools/sys', 'sys');

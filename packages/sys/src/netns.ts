@@ -17,6 +17,25 @@ import { addon, orThrow } from './native.js';
  */
 export function setSocketNamespace(nsPath: string | undefined): void {
   addon.get().setSocketNamespace(nsPath ?? '');
+  socketNs = nsPath;
+}
+
+/** the namespace setSocketNamespace chose last (undefined: this process's own) */
+let socketNs: string | undefined;
+
+/**
+ * `fn` run with the sock_diag queries going to the network namespace `nsPath` names (undefined:
+ * where they go now), then back to where they went before, on every path.
+ */
+export function inSocketNamespace<T>(nsPath: string | undefined, fn: () => T): T {
+  if (nsPath === undefined || nsPath === socketNs) return fn();
+  const before = socketNs;
+  setSocketNamespace(nsPath);
+  try {
+    return fn();
+  } finally {
+    setSocketNamespace(before);
+  }
 }
 
 /** A new network namespace (only loopback, down), held by the descriptor returned (close-on-exec). */

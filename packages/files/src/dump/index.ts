@@ -1,7 +1,7 @@
 /** @crtools/files/dump: the files of a dump, by kind (src/kinds/<kind>/dump.ts). */
 export { FileTable, type FileIds } from './table.js';
 export type { NsIdOf } from '../kinds/nsfs/dump.js';
-export { unsupported, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from './kind.js';
+export { unsupported, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim, type NestedNets, type NestedNetRef } from './kind.js';
 export type { PendingShmem } from '../kinds/memfd/dump.js';
 export type { InetDumpOptions } from '../kinds/inet/dump.js';
 export { TcpRepairs } from '../kinds/inet/repair.js';

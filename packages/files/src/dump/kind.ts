@@ -58,6 +58,32 @@ export function unsupported(pid: number, fd: number, target: string): CrtoolsErr
   return refuseFd(pid, fd, `${what} is not supported`);
 }
 
+/** A network namespace of the tree below its root's: its id in the images, a task living there, where it is opened. */
+export interface NestedNetRef {
+  id: number;
+  pid: number;
+  /** /proc/PID/ns/net of that task */
+  path: string;
+}
+
+/**
+ * The tree's network namespaces below its root's: by inode (undefined: the root's, or one
+ * of no task of the tree), and all of them.
+ */
+export interface NestedNets {
+  of(ino: bigint): NestedNetRef | undefined;
+  all(): readonly NestedNetRef[];
+  /** the inode of the root's network namespace (where a socket of no nested one was made) */
+  root?: bigint;
+}
+
+/** The network namespace below the tree root's the socket at this descriptor was made in (SIOCGSKNS), or undefined. */
+export function socketNestedNet(pid: number, rec: FdRecord, nets: NestedNets | undefined): NestedNetRef | undefined {
+  if (!nets) return undefined;
+  const s = socketOf(pid, rec);
+  return s?.netns ? nets.of(BigInt(s.netns)) : undefined;
+}
+
 /** the socket of each descriptor record, read once however many socket kinds look at it */
 const socketInfos = new WeakMap<FdRecord, SocketInfo>();
 

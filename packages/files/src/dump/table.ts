@@ -8,7 +8,7 @@ import { CrtoolsError, ExitCode, Refusals } from '@crtools/common';
 import { KCMP_FILE, KernelObjects } from '@crtools/sys';
 import { readFdinfo, readFdLink, type FdRecord } from '@crtools/procfs';
 import { readFown, hasFown, type DumpedIds } from './fown.js';
-import { refuseFd, unsupported, type DumpImage, type DumpKind, type Entry } from './kind.js';
+import { refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type NestedNets } from './kind.js';
 import { LinkRemaps, RegFiles } from '../kinds/reg/dump.js';
 import { PipeFiles } from '../kinds/pipe/dump.js';
 import { eventfdDump } from '../kinds/eventfd/dump.js';
@@ -19,7 +19,7 @@ import { InotifyFiles } from '../kinds/inotify/dump.js';
 import { fanotifyDump } from '../kinds/fanotify/dump.js';
 import { UnixSockets } from '../kinds/unix/dump.js';
 import { InetSockets, type InetDumpOptions } from '../kinds/inet/dump.js';
-import { netlinkDump } from '../kinds/netlink/dump.js';
+import { netlinkFiles } from '../kinds/netlink/dump.js';
 import { PacketFiles } from '../kinds/packet/dump.js';
 import { NsFiles, nsTarget, type NsIdOf } from '../kinds/nsfs/dump.js';
 import { PidfdFiles } from '../kinds/pidfd/dump.js';
@@ -73,13 +73,15 @@ export class FileTable implements FileIds {
    * namespace, asked when a file is met (undefined: it lives in criu's); readOnlyMounts: those of
    * them that are the tree's own and read-only (the restore makes them anew); nestedMounts: those
    * of the tree's mount namespaces below the root's; nsId: the id of a
-   * namespace some task of the tree lives in (a namespace file's; without it every one is refused)
+   * namespace some task of the tree lives in (a namespace file's; without it every one is refused);
+   * nestedNets: the tree's network namespaces below its root's (sockets made there are looked up
+   * there and written with their ns_id)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean }; mounts?: () => ReadonlySet<number> | undefined; readOnlyMounts?: () => ReadonlySet<number> | undefined; nestedMounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf; linkRemaps?: LinkRemaps } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean }; mounts?: () => ReadonlySet<number> | undefined; readOnlyMounts?: () => ReadonlySet<number> | undefined; nestedMounts?: () => ReadonlySet<number> | undefined; nsId?: NsIdOf; linkRemaps?: LinkRemaps; nestedNets?: NestedNets } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts, opts.linkRemaps, opts.readOnlyMounts, opts.nestedMounts);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, new InotifyFiles((sdev, ino) => this.reg.ghostKind(sdev, ino)), fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), opts.unix), new InetSockets(opts.inet), netlinkDump, new PacketFiles(), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, new InotifyFiles((sdev, ino) => this.reg.ghostKind(sdev, ino)), fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), { ...opts.unix, ...(opts.nestedNets ? { nestedNets: opts.nestedNets } : {}) }), new InetSockets(opts.inet, opts.nestedNets), netlinkFiles(opts.nestedNets), new PacketFiles(opts.nestedNets), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
       new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues, opts.tty?.external), this.reg];
   }
 

@@ -69,6 +69,9 @@ const PID_TYPES = [0, 1, 2];
  * A kind record's fown_entry (every kind has one, ours or CRIU's) → what the restorer sets on the
  * open file; undefined when it has neither an owner nor a signal.
  */
+/** the files.img types of sockets, whose entries say the network namespace they were made in (ns_id) */
+const SOCKET_TYPES = new Set(['INETSK', 'UNIXSK', 'PACKETSK', 'NETLINKSK']);
+
 function fownPlan(f: Obj | undefined, what: string): FownPlan | undefined {
   if (!f) return undefined;
   const p: FownPlan = { signum: Number(f.signum ?? 0), pidType: Number(f.pid_type ?? 0), pid: Number(f.pid ?? 0), uid: Number(f.uid ?? 0), euid: Number(f.euid ?? 0) };
@@ -196,6 +199,8 @@ export class FilePlanTable {
     }
     const fown = fownPlan(rec?.fown, what);
     if (fown) p.fown = fown;
+    // (a socket's namespace, as CRIU writes it: the restorer decides where it is made)
+    if (given === undefined && SOCKET_TYPES.has(String(f.type)) && rec?.ns_id !== undefined && rec.ns_id !== null) p.netns = Number(rec.ns_id);
     this.files.push(p);
     this.byId.set(id, this.files.length - 1);
     return this.files.length - 1;

@@ -90,6 +90,22 @@ static inline u64 held_base(struct ctx *c)
 	return c->h->fd_base + 2 * c->h->nfiles;
 }
 
+/* a socket of a network namespace below the root's (its file's netns: the held descriptor on it
+   + 1) is made inside it: the root enters it for the making, then goes back to its own (hdr
+   root_netns); a socket stays in the namespace it was made in */
+static inline long net_enter(struct ctx *c, const struct plan_file *f)
+{
+	return f->netns ? S2(NR_setns, held_base(c) + f->netns - 1, 0x40000000 /* CLONE_NEWNET */) : 0;
+}
+
+static inline long net_leave(struct ctx *c, const struct plan_file *f)
+{
+	return f->netns ? S2(NR_setns, held_base(c) + c->h->root_netns - 1, 0x40000000 /* CLONE_NEWNET */) : 0;
+}
+
+/* expr (a socket's making) inside file f's network namespace (detail d on failure) */
+#define IN_NET(c, f, d, expr) ({ chk((c), net_enter((c), (f)), (d)); long in_net_r_ = (expr); chk((c), net_leave((c), (f)), (d)); in_net_r_; })
+
 static inline long xopen(const char *p, u64 flags)
 {
 	return S4(NR_openat, AT_FDCWD, p, (long)(flags & ~(u64)(O_CREAT | O_EXCL | O_TRUNC)), 0);

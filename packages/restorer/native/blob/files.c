@@ -510,7 +510,7 @@ static void send_unix_queues(struct ctx *c)
 			continue;
 		if (f[i].value != 2 /* SOCK_DGRAM */ || !f[i].data_len)
 			fail(c, EINVAL, i);
-		fd = chk(c, S3(NR_socket, 1, f[i].value | 04000, 0), i);
+		fd = chk(c, IN_NET(c, &f[i], i, S3(NR_socket, 1, f[i].value | 04000, 0)), i);
 		send_queue(c, fd, 0, i, AT(c, f[i].sk_queue_off), f[i].sk_queue_len);
 		S1(NR_close, fd);
 	}
@@ -657,7 +657,7 @@ void open_file_table(struct ctx *c)
 			   bound, their own settings back once all are: inet_reuse_back), listen, connect
 			   (sk_conn_*), then the options that need it bound */
 			int one = 1, v, ip = f[i].sk_family == 2 || f[i].sk_family == 10;
-			fd = chk(c, S3(NR_socket, f[i].sk_family, f[i].value, f[i].sk_proto), i);
+			fd = chk(c, IN_NET(c, &f[i], i, S3(NR_socket, f[i].sk_family, f[i].value, f[i].sk_proto)), i);
 			if (ip) {
 				chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, &one, 4), i);
 				chk(c, S5(NR_setsockopt, fd, 1, 15 /* SO_REUSEPORT */, &one, 4), i);
@@ -715,7 +715,7 @@ void open_file_table(struct ctx *c)
 			   (sk_target) is made once every listener has its accepted connections back. */
 			if (f[i].sk_target)
 				continue;
-			fd = chk(c, S3(NR_socket, 1 /* AF_UNIX */, f[i].value, 0), i);
+			fd = chk(c, IN_NET(c, &f[i], i, S3(NR_socket, 1 /* AF_UNIX */, f[i].value, 0)), i);
 			set_sock_bufs(c, fd, &f[i], i);
 			set_sock_opts(c, fd, &f[i], i);
 			unix_bind(c, fd, &f[i], i, n);
@@ -774,7 +774,7 @@ void open_file_table(struct ctx *c)
 			/* its other end was closed: a socketpair whose other end (kept at fd_base + n + i
 			   meanwhile) sends the queue once every file exists and goes, which shuts this
 			   end down both ways as the kernel did (send_unix_queues) */
-			chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
+			chk(c, IN_NET(c, &f[i], i, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv)), i);
 			set_sock_bufs(c, sv[0], &f[i], i);
 			set_sock_opts(c, sv[0], &f[i], i);
 			chk(c, S2(NR_dup2, sv[1], c->h->fd_base + n + i), i);
@@ -789,7 +789,7 @@ void open_file_table(struct ctx *c)
 		if (f[e[0]].sk_target || f[e[1]].sk_target) {
 			/* sv[s] the accepted end, sv[1 - s] the one that connects */
 			u64 s = f[e[0]].sk_target ? 0 : 1, l = f[e[s]].sk_target - 1;
-			sv[1 - s] = (int)chk(c, S3(NR_socket, 1, f[i].value | 04000 /* SOCK_NONBLOCK */, 0), e[1 - s]);
+			sv[1 - s] = (int)chk(c, IN_NET(c, &f[e[1 - s]], e[1 - s], S3(NR_socket, 1, f[i].value | 04000 /* SOCK_NONBLOCK */, 0)), e[1 - s]);
 			set_sock_bufs(c, sv[1 - s], &f[e[1 - s]], e[1 - s]);
 			set_sock_opts(c, sv[1 - s], &f[e[1 - s]], e[1 - s]);
 			unix_connect(c, sv[1 - s], l, e[1 - s], n);
@@ -797,7 +797,7 @@ void open_file_table(struct ctx *c)
 			set_sock_bufs(c, sv[s], &f[e[s]], e[s]);
 			set_sock_opts(c, sv[s], &f[e[s]], e[s]);
 		} else {
-			chk(c, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv), i);
+			chk(c, IN_NET(c, &f[i], i, S4(NR_socketpair, 1 /* AF_UNIX */, f[i].value | 04000 /* SOCK_NONBLOCK */, 0, sv)), i);
 			for (k = 0; k < 2; k++) {
 				set_sock_bufs(c, sv[k], &f[e[k]], e[k]);
 				set_sock_opts(c, sv[k], &f[e[k]], e[k]);
@@ -820,7 +820,7 @@ void open_file_table(struct ctx *c)
 		if (f[i].kind != FILE_UNIX_BOUND || !f[i].sk_target)
 			continue;
 		t = f[i].sk_target - 1;
-		fd = chk(c, S3(NR_socket, 1, f[i].value | 04000 /* SOCK_NONBLOCK */, 0), i);
+		fd = chk(c, IN_NET(c, &f[i], i, S3(NR_socket, 1, f[i].value | 04000 /* SOCK_NONBLOCK */, 0)), i);
 		set_sock_bufs(c, fd, &f[i], i);
 		set_sock_opts(c, fd, &f[i], i);
 		unix_bind(c, fd, &f[i], i, n);

@@ -266,6 +266,14 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	/* nothing of the target may run before its state is complete */
 	S4(NR_rt_sigprocmask, 2, &all, 0, 8);
 
+	/* a task living in another network namespace of the tree than its parent's (one it made
+	   or entered) enters it first thing, before its sockets or children are made: the
+	   launcher made it, the root holds it for the tasks (netns: the held descriptor + 1) */
+	if (c->t->netns) {
+		set_step(c, STEP_NETNS);
+		chk(c, S2(NR_setns, held_base(c) + c->t->netns - 1, 0x40000000 /* CLONE_NEWNET */), 0);
+	}
+
 	/* a task that made a mount namespace below its parent's (unshare) makes it again the same
 	   way, a copy of its parent's, before anything it maps, opens or forks is looked up; the
 	   launcher then shapes it into the dumped one from outside (its status word: made, then

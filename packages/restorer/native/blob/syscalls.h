@@ -109,6 +109,7 @@ typedef long long s64;
 #define NR_sched_yield 24
 #define NR_waitid 247
 #define NR_unshare 272
+#define NR_setns 308
 
 #define PROT_READ 1
 #define PROT_WRITE 2

@@ -14,7 +14,7 @@ import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingF
 import { type FilePlan, type HelperPlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
 import { fileIdent, sameFile, type LazySplit } from '../lazy-socket.js';
-import { checkTaskNamespaces, mountsOf, nestedMountNamespaces, rootNamespaces } from './namespaces.js';
+import { checkTaskNamespaces, mountsOf, nestedMountNamespaces, nestedNetNamespaces, rootNamespaces, type TreeNets } from './namespaces.js';
 import type { NetExternals } from '../net-externals.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
@@ -71,6 +71,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   // the mount namespaces tasks made below the root's: a file reached through one of their
   // mounts is opened through a task living there (its root), once every task exists
   const below = await nestedMountNamespaces(dir, pstree, (inventory.root_ids ?? {}) as Obj);
+  // the network namespaces below the root's: made with the root's, each task put in its own
+  const nets = await nestedNetNamespaces(dir, pstree, (inventory.root_ids ?? {}) as Obj);
   const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk, madeAt, skipFileRwxCheck: opts.skipFileRwxCheck, nestedMounts: below.owner });
   const shmem = new ShmemTable(files.memfd);
   // seccomp.img: every filter of the tree (one entry; none or no image: no filters)
@@ -117,8 +119,11 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     // the root's namespaces that are not the dump's criu's are made again; every other task
     // lives in its parent's
     if (tasks.length === 0) namespaces = await rootNamespaces(dir, pid, (inventory.root_ids ?? {}) as Obj, ids, opts.emptyNs, opts.inherit, opts.netExternals);
-    else checkTaskNamespaces(pid, ids, idsOf.get(Number(e.ppid)) ?? {}, below.byId);
+    else checkTaskNamespaces(pid, ids, idsOf.get(Number(e.ppid)) ?? {}, below.byId, nets);
     const unshareMnt = tasks.length > 0 && below.byId.get(Number(ids.mnt_ns_id))?.first === pid ? Number(ids.mnt_ns_id) : undefined;
+    // a task in another network namespace of the tree than its parent's enters it first thing
+    const parentNet = idsOf.get(Number(e.ppid))?.net_ns_id;
+    const enterNet = tasks.length > 0 && nets.byId.size && ids.net_ns_id !== undefined && parentNet !== undefined && Number(ids.net_ns_id) !== Number(parentNet) ? Number(ids.net_ns_id) : undefined;
     idsOf.set(pid, ids);
     // each process gets its own memory, handlers and fs: two processes that shared one (CLONE_VM
     // without CLONE_THREAD, CLONE_SIGHAND, CLONE_FS) would not. A descriptor table a child
@@ -280,6 +285,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       cwd,
       ...(deadCwd ? { deadCwd: true } : {}),
       ...(unshareMnt !== undefined ? { unshareMnt } : {}),
+      ...(enterNet !== undefined ? { netns: enterNet } : {}),
       root,
       umask: Number(fs.umask ?? 0o22),
       personality: Number(tc.personality ?? 0),
@@ -318,6 +324,12 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     log.debug(`restore plan: pid ${pid}: ${threads.length} thread(s), ${vmas.length} areas${guards.length ? ` (${guards.length} guard regions)` : ''}, ${restorable.length} page runs, ${fds.length} fds${stopSigno ? `, stopped (signal ${stopSigno})` : ''}`);
   }
   files.finish();
+  checkSocketNamespaces(files.files, nets);
+  if (nets.byId.size) {
+    namespaces ??= { cloneFlags: 0 };
+    namespaces.nestedNets = nets.byId;
+    if (nets.root !== undefined) namespaces.rootNetId = nets.root;
+  }
   if (namespaces && below.byId.size) namespaces.nestedMounts = new Map([...below.byId].map(([id, n]) => [id, { mounts: n.mounts, parent: n.parent }]));
   checkSysvAttaches(tasks, namespaces?.sysv);
   checkFownOwners(tasks, files.files);
@@ -365,7 +377,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     (t.locks ??= []).push({ fd: Number(l.fd), flag, type, start: big(l.start), len: big(l.len) });
   }
   const cgroups = await cgroupsOf(dir, inventory.root_cg_set === undefined ? undefined : Number(inventory.root_cg_set));
-  return { tasks, ...(helpers.length ? { helpers } : {}), files: files.files, ...(cgroups ? { cgroups } : {}), ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.nestedMounts || namespaces?.net || namespaces?.emptyNet || namespaces?.extNet || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
+  return { tasks, ...(helpers.length ? { helpers } : {}), files: files.files, ...(cgroups ? { cgroups } : {}), ...(opts.lazy ? { lazy: true } : {}), ...(namespaces?.cloneFlags || namespaces?.nestedMounts || namespaces?.nestedNets || namespaces?.net || namespaces?.emptyNet || namespaces?.extNet || namespaces?.clocks ? { namespaces } : {}), ...(shmemPlans.length ? { shmem: shmemPlans } : {}), ...(files.ghosts.length ? { ghosts: files.ghosts } : {}) };
 }
 
 /**
@@ -373,6 +385,24 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
  * it must be a thread or process (F_OWNER_TID, F_OWNER_PID) or a process group (F_OWNER_PGRP) of
  * the tree, and some task must hold the file at a descriptor (the owner is set through it).
  */
+/**
+ * The sockets' network namespaces (ns_id, as CRIU writes it for every socket): one made in the
+ * root's (or criu's) is made there as any other; one made in a namespace below the root's is
+ * made in it (the blob enters it around the socket's making), but for a TCP connection (made in
+ * repair mode by the restorer, in the root's namespace only), refused by name.
+ */
+function checkSocketNamespaces(files: FilePlan[], nets: TreeNets): void {
+  files.forEach((f, i) => {
+    if (f.netns === undefined) return;
+    if (!nets.byId.has(f.netns)) {
+      delete f.netns;
+      return;
+    }
+    if (f.kind === 'tcp') throw unsupported(`file ${i}: a TCP connection of network namespace ${f.netns}, below the root's: restore makes connections in the root's namespace only`, {});
+    if (f.kind !== 'inet' && f.kind !== 'unix' && f.kind !== 'unix-bound' && f.kind !== 'socket') throw unsupported(`file ${i}: a ${f.kind} file of network namespace ${f.netns} below the root's is not restored there`, {});
+  });
+}
+
 function checkFownOwners(tasks: TaskPlan[], files: FilePlan[]): void {
   const live = tasks.filter((t) => !t.zombie);
   const ids = new Set(tasks.flatMap((t) => [t.pid, ...t.threads.map((th) => th.tid)]));

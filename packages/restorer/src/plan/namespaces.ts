@@ -283,12 +283,47 @@ export async function nestedMountNamespaces(dir: string, pstree: readonly Obj[],
   return { byId, owner };
 }
 
+/** The network namespaces of a tree: the root's (by id) and those below it, each made again. */
+export interface TreeNets {
+  /** the root's net_ns_id (undefined: the images do not say) */
+  root?: number;
+  byId: Map<number, NetPlan>;
+}
+
+/**
+ * The network namespaces below the root's (ids-<pid>.img net_ns_id neither the root's nor
+ * criu's, root_ids), in the tree's order, each as the root's is read (netdev-, netns-, ifaddr-,
+ * route-... <id>.img): the restore makes them all before the root and puts each task in its own.
+ */
+export async function nestedNetNamespaces(dir: string, pstree: readonly Obj[], rootIds: Obj): Promise<TreeNets> {
+  const byId = new Map<number, NetPlan>();
+  let root: number | undefined;
+  for (const [i, e] of pstree.entries()) {
+    const pid = Number(e.pid);
+    const idsImg = `ids-${pid}.img`;
+    const ids = existsSync(join(dir, idsImg)) ? (await img(dir, idsImg, 'IDS'))?.[0] : (await img(dir, `core-${pid}.img`, 'CORE', true))?.[0]?.ids as Obj | undefined;
+    if (ids?.net_ns_id === undefined || ids.net_ns_id === null) continue;
+    const id = Number(ids.net_ns_id);
+    if (i === 0) root = id;
+    if (id === root || (rootIds.net_ns_id !== undefined && id === Number(rootIds.net_ns_id)) || byId.has(id)) continue;
+    const f = `netns-${id}.img`;
+    if (!existsSync(join(dir, f))) throw badInput(`pid ${pid} lives in network namespace ${id} below the root's, and ${f} is missing`, { pid, image: f });
+    const netns = await img(dir, f, 'NETNS');
+    if (netns?.[0]?.ext_key !== undefined) throw unsupported(`${f}: network namespace ${id} below the root's was dumped as an external one, which restore does not join`, { image: f });
+    // (a device there whose peer is outside the tree has no name to go by: none is given for it)
+    byId.set(id, await netNamespace(dir, id, netns, { veths: new Map(), macvlans: new Map() }));
+  }
+  return { ...(root !== undefined ? { root } : {}), byId };
+}
+
 /**
  * Every task but the root lives in its parent's namespaces, but the first task of a mount
- * namespace below the root's (`nested`), which makes it again.
+ * namespace below the root's (`nested`), which makes it again, and a task in another of the
+ * tree's network namespaces (`nets`: the root's or one below it), which enters it.
  */
-export function checkTaskNamespaces(pid: number, ids: Obj, parentIds: Obj, below?: ReadonlyMap<number, NestedMntNs>): void {
-  const made = (k: NsKind) => k === 'mnt' && below?.get(Number(ids.mnt_ns_id))?.first === pid;
+export function checkTaskNamespaces(pid: number, ids: Obj, parentIds: Obj, below?: ReadonlyMap<number, NestedMntNs>, nets?: TreeNets): void {
+  const netId = Number(ids.net_ns_id);
+  const made = (k: NsKind) => (k === 'mnt' && below?.get(Number(ids.mnt_ns_id))?.first === pid) || (k === 'net' && !!nets && (netId === nets.root || nets.byId.has(netId)));
   const nested = NS_KINDS.filter((k) => ids[`${k}_ns_id`] !== undefined && parentIds[`${k}_ns_id`] !== undefined && Number(ids[`${k}_ns_id`]) !== Number(parentIds[`${k}_ns_id`]) && !made(k));
   if (nested.length) {
     throw unsupported(`pid ${pid} lives in ${nested.join(', ')} namespace${nested.length > 1 ? 's' : ''} other than its parent's (nested namespaces), which restore does not recreate`, { pid });

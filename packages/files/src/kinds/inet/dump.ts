@@ -17,10 +17,10 @@
  * table: its poll events show the rest).
  */
 import { CrtoolsError, ExitCode, isCrtoolsError } from '@crtools/common';
-import { inetShutdown, listenBacklog, listenPending, type SocketInfo } from '@crtools/sys';
+import { inSocketNamespace, inetShutdown, listenBacklog, listenPending, type SocketInfo } from '@crtools/sys';
 import { AF, IPPROTO, SOCK_TYPE, TCP_STATE, namesOf } from '@crtools/images/facts';
 import { socketNetRow, type FdRecord } from '@crtools/procfs';
-import { fown, inodeOf, refuseFd, socketOf, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, inodeOf, refuseFd, socketNestedNet, socketOf, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim, type NestedNetRef, type NestedNets } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 import { tcpIdleOf, tcpStateOf, type TcpRepairs } from './repair.js';
 
@@ -73,11 +73,12 @@ interface Endpoint {
  * Datagram, ping and raw sockets are asked of their /proc/PID/net table (getpeername says
  * nothing of a ping or raw socket connected to port 0), with what their queues hold.
  */
-function checkInet(pid: number, rec: FdRecord, s: SocketInfo): { peer: Endpoint | null; unlisted?: boolean } {
+function checkInet(pid: number, rec: FdRecord, s: SocketInfo, rowPid = pid): { peer: Endpoint | null; unlisted?: boolean } {
   const kind = ipKind(s);
   if ((s.domain !== AF.INET && s.domain !== AF.INET6) || !kind || !s.local) throw unsupported(pid, rec.fd, rec.target);
   if (kind === 'TCP') return { peer: s.peer ? sockaddrParts(s.peer) : null };
-  const row = socketNetRow(pid, inodeOf(rec.target));
+  // (the table of the namespace the socket was made in: a task living there, `rowPid`)
+  const row = socketNetRow(rowPid, inodeOf(rec.target));
   // a UDP or ping socket never bound nor connected is in no table (the kernel lists those it
   // hashed by port): it has no port, no peer, and nothing can have come to it (as CRIU 4.2
   // writes a socket sock_diag does not know: in CLOSE, unbound, its options read off the socket)
@@ -185,14 +186,45 @@ export class InetSockets implements DumpKind {
   /** tcp-stream-<ino>.img of each connection dumped */
   private readonly streams: DumpImage[] = [];
 
-  constructor(private readonly o: InetDumpOptions = {}) {}
+  /** nets: the tree's network namespaces below its root's */
+  constructor(private readonly o: InetDumpOptions = {}, private readonly nets?: NestedNets) {}
 
+  /** the namespace below the root's of the socket being claimed (undefined: the root's) */
+  private net: NestedNetRef | undefined;
+
+  /**
+   * A socket made in a network namespace below the root's is looked up there (sock_diag, its
+   * /proc/PID/net table through a task living there), its entry written with that namespace's
+   * id; a TCP connection there is refused by name (the dump locks the root's namespace only).
+   */
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const s = socketOf(pid, rec);
     if (!s) return undefined;
     // netlink and packet sockets are theirs
     if (s.domain !== AF.INET && s.domain !== AF.INET6) return undefined;
-    const { peer, unlisted } = checkInet(pid, rec, s);
+    const net = socketNestedNet(pid, rec, this.nets);
+    // one made in a network namespace of no task of the tree would be made in the root's
+    if (!net && this.nets?.root !== undefined && s.netns && BigInt(s.netns) !== this.nets.root) {
+      throw refuseFd(pid, rec.fd, `IP socket made in a network namespace no task of the tree lives in (net:[${s.netns}]): it would come back in the root's, which is not supported`, rec.target);
+    }
+    if (!net) return this.claimIn(pid, rec, flags, s);
+    this.net = net;
+    try {
+      const c = inSocketNamespace(net.path, () => this.claimIn(pid, rec, flags, s, net.pid));
+      return {
+        ...c,
+        entry: (id, fl) => {
+          const e = inSocketNamespace(net.path, () => c.entry(id, fl));
+          return { ...e, isk: { ...(e['isk'] as Entry), ns_id: net.id } };
+        },
+      };
+    } finally {
+      this.net = undefined;
+    }
+  }
+
+  private claimIn(pid: number, rec: FdRecord, flags: number, s: SocketInfo, rowPid = pid): FdClaim {
+    const { peer, unlisted } = checkInet(pid, rec, s, rowPid);
     const ino = inodeOf(rec.target);
     const tcp = ipKind(s) === 'TCP';
     if (tcp && s.peer) return this.connection(pid, rec, flags, s, ino);
@@ -264,6 +296,7 @@ export class InetSockets implements DumpKind {
     // one that ended (CLOSE: sock_diag no longer lists it), how it was shut down as poll saw it
     const ended = endedShutdown !== undefined;
     const what = `TCP connection ${text(s.local!)} -> ${text(peerAddr)}`;
+    if (this.net) throw refuseFd(pid, rec.fd, `${what} of the network namespace task ${this.net.pid} lives in (below the root's): a connection there is not carried by crtools yet (crtools issue 17; the dump locks the root's namespace only)`, rec.target);
     const state = tcpStateOf(pid, rec.fd);
     // (one that ended is carried without --tcp-established, as CRIU 4.2 carries it)
     const carried = ended ? new Set([TCP_STATE.CLOSE]) : CARRIED_STATES;

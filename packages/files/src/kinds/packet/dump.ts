@@ -14,7 +14,7 @@
 import { packetSockets, readTaskMapped, type PacketRingDiag, type PacketSocketDiag } from '@crtools/sys';
 import { AF, SOCK_TYPE } from '@crtools/images/facts';
 import { pagemapRecords, readMaps, readPagemap, socketNetRow, type FdRecord } from '@crtools/procfs';
-import { fown, inodeOf, refuseFd, socketOf, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, inodeOf, refuseFd, socketNestedNet, socketOf, type DumpKind, type Entry, type FdClaim, type NestedNets } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 import { ringBytes, ringRefusal } from './ring.js';
 
@@ -87,12 +87,17 @@ export class PacketFiles implements DumpKind {
   /** sock_diag's view, read once per dump at the first packet socket */
   private diag: Map<number, PacketSocketDiag> | undefined;
 
+  /** nets: the tree's network namespaces below its root's (a socket made in one is refused by name) */
+  constructor(private readonly nets?: NestedNets) {}
+
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const s = socketOf(pid, rec);
     if (!s) return undefined;
     if (s.domain !== AF.PACKET) return undefined;
     const ino = inodeOf(rec.target);
     const refuse = (why: string) => refuseFd(pid, rec.fd, `packet socket ${why}`, rec.target);
+    const net = socketNestedNet(pid, rec, this.nets);
+    if (net) throw refuse(`made in the network namespace task ${net.pid} lives in (below the root's): not carried by crtools yet (crtools issue 17)`);
     this.diag ??= new Map(packetSockets().map((d) => [d.ino, d]));
     const d = this.diag.get(ino);
     if (!d) throw refuse('not found by sock_diag (another network namespace?): not supported');

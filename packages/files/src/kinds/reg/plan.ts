@@ -15,6 +15,11 @@ export interface FileBase {
   pos: bigint;
   /** its I/O signal settings, when it has any (files.img fown_entry: an owner or a signal) */
   fown?: FownPlan;
+  /**
+   * a socket: the network namespace it was made in, by its id in the images (ns_id as written;
+   * the restorer keeps it only for a namespace below the root's, where the socket is made)
+   */
+  netns?: number;
 }
 
 /**

@@ -20,11 +20,11 @@
 import { closeSync } from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
+import { inSocketNamespace, socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
 import { SOCK_TYPE, TCP_STATE, USK_FLAGS } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
-import { fown, inodeOf, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, inodeOf, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim, type NestedNets } from '../../dump/kind.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 import { SCM_RIGHTS, UNIX_TYPES } from './facts.js';
 
@@ -74,13 +74,27 @@ export class UnixSockets implements DumpKind {
     /**
      * --ext-unix-sk; --external unix[INO]: the inodes of the tree's sockets whose peer may be
      * outside; serviceSkIno: an RPC self-dump's connection, criu's end of it; nestedMnt: does
-     * task pid live in a mount namespace below the root's?
+     * task pid live in a mount namespace below the root's? nestedNets: the tree's network
+     * namespaces below its root's, whose sockets are looked up there too
      */
-    private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean } = {},
+    private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean; nestedNets?: NestedNets } = {},
   ) {}
 
+  /** the sockets made in a network namespace below the root's: inode → that namespace's id (the entry's ns_id) */
+  private readonly netOf = new Map<number, number>();
+
+  /** sock_diag's view of the root's namespace, and of each of the tree's below it */
   private get byIno(): Map<number, UnixSocketDiag> {
-    return (this.table ??= new Map(unixSockets().map((u) => [u.ino, u])));
+    if (this.table) return this.table;
+    this.table = new Map(unixSockets().map((u) => [u.ino, u]));
+    for (const n of this.ext.nestedNets?.all() ?? []) {
+      for (const u of inSocketNamespace(n.path, () => unixSockets())) {
+        if (this.table.has(u.ino)) continue;
+        this.table.set(u.ino, u);
+        this.netOf.set(u.ino, n.id);
+      }
+    }
+    return this.table;
   }
 
   /** the listener whose queue holds this connection's client, if any */
@@ -283,6 +297,9 @@ export class UnixSockets implements DumpKind {
       name: u.name ?? Buffer.alloc(0),
     };
     if (u.shutdown) usk['shutdown'] = ['NONE', 'READ', 'WRITE', 'BOTH'][u.shutdown & 3];
+    // (as CRIU, the namespace it was made in; written for those below the root's only)
+    const ns = this.netOf.get(u.ino);
+    if (ns !== undefined) usk['ns_id'] = ns;
     if (u.name?.length && u.name[0] !== 0) {
       const f = this.nameFile(pid, rec.fd, u, role.kind === 'pair' && !role.bound);
       if (f.perms) usk['file_perms'] = f.perms;
