@@ -640,7 +640,8 @@ export function regionLayout(codeBytes: number, planBytes: number, plan: Restore
   return { size, codeSize, planOff, parkOff, statusOff, statusSize, stackOff, stackSize: STACK_SIZE, nstacks };
 }
 
-export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number): Buffer {
+/** spareTid: userns.ts spareTid (0: none) */
+export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number, spareTid = 0): Buffer {
   const buf = w.finish();
   const hdr = new PlanWriter();
   const tasksOff = buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off'));
@@ -671,6 +672,7 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
     helpers_off: helpersOff,
     nheld: plan.held?.length ?? 0,
     held_off: heldOff,
+    spare_tid: spareTid,
   });
   hdr.finish().copy(buf, 0);
   return buf;

@@ -138,6 +138,14 @@ void restore_sched_oom(struct ctx *c) HIDDEN;
 void restore_creds(struct ctx *c) HIDDEN;
 void restore_dumpable(struct ctx *c, u64 detail) HIDDEN;
 
+/* ids.c: fn(c, arg) run in a short-lived thread of the task that takes these ids first (-1:
+   kept), the task's own left as they are (a tree in a user namespace of its own: plan spare_tid);
+   fn's return, or the -errno of taking the ids or of the thread */
+struct as_ids {
+	long ruid, euid, fsuid, rgid, egid, fsgid;
+};
+long as_ids(struct ctx *c, const struct as_ids *ids, long (*fn)(struct ctx *, void *), void *arg) HIDDEN;
+
 /* threads.c: the other threads, the wait for "go", seccomp, and the final rt_sigreturn */
 void restore_threads(struct ctx *c) HIDDEN;
 void wait_go(struct ctx *c) HIDDEN;

@@ -99,6 +99,57 @@ static long open_ptmx_index(struct ctx *c, const char *path, u64 flags, u64 inde
 	return fd;
 }
 
+/* A terminal given its recorded owner. In a tree of a user namespace of its own the task's
+   capabilities there cover no file whose owner or group is unmapped (devpts may give a slave a
+   group of criu's): a thread of the task (as_ids) changes it as its owner, a member of the group. */
+struct chown_arg {
+	long fd;
+	u64 uid, gid;
+};
+
+static long chown_as(struct ctx *c, void *p)
+{
+	struct chown_arg *a = p;
+	return S3(NR_fchown, a->fd, a->uid, a->gid);
+}
+
+static void tty_chown(struct ctx *c, long fd, const struct plan_file *f, u64 i)
+{
+	struct chown_arg a = { fd, f->tty_uid, f->tty_gid };
+	struct as_ids ids = { -1, -1, (long)f->tty_uid, -1, (long)f->tty_gid, (long)f->tty_gid };
+	if (!c->h->spare_tid)
+		chk(c, chown_as(c, &a), i);
+	else
+		chk(c, as_ids(c, &ids, chown_as, &a), i);
+}
+
+/* A master at pty `index` (open_ptmx_index), whose slave devpts makes with the caller's fs ids:
+   in a tree of a user namespace of its own, opened as the pty's recorded owner by a thread of
+   the task (as_ids), for a slave criu's ids made (unmapped there, maybe) could not be given its
+   owner by the task */
+struct ptmx_arg {
+	const char *path;
+	u64 flags, index, i;
+	long fd;
+};
+
+static long ptmx_as(struct ctx *c, void *p)
+{
+	struct ptmx_arg *a = p;
+	a->fd = open_ptmx_index(c, a->path, a->flags, a->index, a->i);
+	return 0;
+}
+
+static long open_ptmx_owned(struct ctx *c, const char *path, u64 flags, const struct plan_file *f, u64 i)
+{
+	struct ptmx_arg a = { path, flags, f->tty_index, i, -1 };
+	struct as_ids ids = { -1, -1, (long)f->tty_uid, -1, -1, (long)f->tty_gid };
+	if (!c->h->spare_tid)
+		return open_ptmx_index(c, path, flags, f->tty_index, i);
+	chk(c, as_ids(c, &ids, ptmx_as, &a), i);
+	return a.fd;
+}
+
 static void to_slot(struct ctx *c, long fd, u64 i)
 {
 	if ((u64)fd != c->h->fd_base + i) {
@@ -265,14 +316,14 @@ static void open_hung(struct ctx *c, struct plan_file *f, u64 n, u64 first)
 	for (k = 0; k <= slash; k++)
 		ptmx[k] = p[k];
 	ptmx[k++] = 'p', ptmx[k++] = 't', ptmx[k++] = 'm', ptmx[k++] = 'x', ptmx[k] = 0;
-	master = open_ptmx_index(c, ptmx, O_RDONLY, f[first].tty_index, first);
+	master = open_ptmx_owned(c, ptmx, O_RDONLY, &f[first], first);
 	chk(c, S3(NR_ioctl, master, TIOCSPTLCK, &zero), first);
 	for (j = first; j < n; j++) {
 		long fd;
 		if (f[j].kind != FILE_TTY || !(f[j].tty_bits & TTY_HUNG) || f[j].tty_index != f[first].tty_index)
 			continue;
 		fd = chk(c, xopen(STR(c, f[j].path), (f[j].flags & ~(u64)O_ASYNC) | O_NOCTTY), j);
-		chk(c, S3(NR_fchown, fd, f[j].tty_uid, f[j].tty_gid), j);
+		tty_chown(c, fd, &f[j], j);
 		to_slot(c, fd, j);
 	}
 	S1(NR_close, master);
@@ -323,7 +374,7 @@ void open_ttys(struct ctx *c)
 		if (f[i].kind != FILE_TTY || !(f[i].tty_bits & TTY_MASTER))
 			continue;
 		d = AT(c, f[i].data_off);
-		fd = open_ptmx_index(c, STR(c, f[i].path), f[i].flags, f[i].tty_index, i);
+		fd = open_ptmx_owned(c, STR(c, f[i].path), f[i].flags, &f[i], i);
 		chk(c, S3(NR_ioctl, fd, TIOCSPTLCK, &zero), i);
 		chk(c, S3(NR_ioctl, fd, TCSETS, d + TTY_TERMIOS), i);
 		/* (a pair with bytes queued gets its locked termios once they are back: put_queued) */
@@ -351,7 +402,7 @@ void open_ttys(struct ctx *c)
 		if (f[i].kind != FILE_TTY || (f[i].tty_bits & (TTY_MASTER | TTY_DEVTTY | TTY_HUNG | TTY_SIMPLE)))
 			continue;
 		fd = chk(c, xopen(STR(c, f[i].path), (f[i].flags & ~(u64)O_ASYNC) | O_NOCTTY), i);
-		chk(c, S3(NR_fchown, fd, f[i].tty_uid, f[i].tty_gid), i);
+		tty_chown(c, fd, &f[i], i);
 		to_slot(c, fd, i);
 	}
 	/* every end open: the bytes queued put back */
