@@ -5,7 +5,7 @@
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, fieldOffset, recordSize, type RecordValues } from './layout.js';
 import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
-import { MAP } from '@crtools/procfs';
+import { idInside, MAP, type IdExtent } from '@crtools/procfs';
 import { cowLayout, mapProts } from './cow.js';
 import { byAddress, coveredUpTo, spanAt } from './areas.js';
 import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, TtyFilePlan, VmaPlan } from './plan.js';
@@ -277,6 +277,18 @@ function fownRecord(f: FilePlan, holder: number | undefined): RecordValues {
  * targets, a timerfd's settings, queued messages, a socket address, inotify watches) goes to
  * data_off/data_len.
  */
+/**
+ * The owners a file record carries (a socket file's, a terminal's, the uids recorded with an I/O
+ * signal owner), which crtools' images hold as the dump saw them (the host's ids), as the ids
+ * inside the tree's user namespace: the tasks make their calls there (UNMAPPED_ID where the maps
+ * have none, which the restore cannot give: the blob's call fails).
+ */
+function idsInside(r: RecordValues, maps: { uid: IdExtent[]; gid: IdExtent[] }): RecordValues {
+  for (const k of ['sk_uid', 'tty_uid', 'fown_uid', 'fown_euid'] as const) r[k] = idInside(maps.uid, Number(r[k] ?? 0));
+  for (const k of ['sk_gid', 'tty_gid'] as const) r[k] = idInside(maps.gid, Number(r[k] ?? 0));
+  return r;
+}
+
 function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): RecordValues {
   const r: RecordValues = {
     // (a file opened late: by the root once every task exists, see the blob's restore_late_files)
@@ -447,7 +459,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const fdBase = planFdBase(plan);
   const holders = new Map<number, number>();
   for (const t of plan.tasks) if (!t.zombie) for (const d of t.fds) if (!holders.has(d.file)) holders.set(d.file, t.pid);
-  const files = plan.files.map((f, i) => fileRecord(w, f, holders.get(i)));
+  const inside = plan.namespaces?.userns;
+  const files = plan.files.map((f, i) => (inside ? idsInside(fileRecord(w, f, holders.get(i)), inside) : fileRecord(w, f, holders.get(i))));
   const filesOff = w.records('file', files);
   const taskVals: RecordValues[] = plan.tasks.map((t, ti) => {
     const targets = specialTargets(t, specials);

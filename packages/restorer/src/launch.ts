@@ -651,6 +651,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
           }
         }
         native.release(status);
+        // (a failure it reported just before it exited says what failed)
+        if (s.state === FAILED) throw restoreError(RestoreErrorCode.TASK, describe(0, s), { pid: plan.tasks[0]!.pid, step: STEPS[Number(s.code)], errno: Number(s.err), detail: s.detail });
         throw restoreError(RestoreErrorCode.DIED, `restore: root task ${rootPid} ${why} at "${STEPS[Number(s.step)] ?? s.step}"`, { pid: rootPid });
       }
     }
