@@ -115,6 +115,8 @@ void open_dev_tty(struct ctx *c, const struct plan_file *f, u64 fd) HIDDEN;
 void restore_pidfds(struct ctx *c) HIDDEN;
 /* files opened by path once every task exists (/proc files of other tasks, namespace files): after task_formed */
 void restore_late_files(struct ctx *c) HIDDEN;
+/* "/proc/self/fd/N" written at out (room for 35 bytes), with its NUL: the bytes written */
+u64 proc_fd_path(char *out, long fd) HIDDEN;
 /* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */
 void check_size(struct ctx *c, long fd, u64 want, u64 detail) HIDDEN;
 

@@ -79,7 +79,7 @@ static void set_sock_opts_late(struct ctx *c, long fd, const struct plan_file *f
 }
 
 /* "/proc/self/fd/N" written at out, with its NUL: the bytes written */
-static u64 proc_fd_path(char *out, long fd)
+u64 proc_fd_path(char *out, long fd)
 {
 	static const char pre[] = "/proc/self/fd/";
 	char dig[20];

@@ -21,6 +21,7 @@
 #define TIOCSWINSZ 0x5414
 #define TIOCPKT 0x5420
 #define TIOCSLCKTRMIOS 0x5457
+#define TIOCGLCKTRMIOS 0x5456
 #define TIOCGPTN 0x80045430
 #define TIOCINQ 0x541B
 #define TIOCSPTLCK 0x40045431
@@ -144,10 +145,35 @@ static long open_ptmx_owned(struct ctx *c, const char *path, u64 flags, const st
 {
 	struct ptmx_arg a = { path, flags, f->tty_index, i, -1 };
 	struct as_ids ids = { -1, -1, (long)f->tty_uid, -1, -1, (long)f->tty_gid };
+	char via[40];
+	long at;
 	if (!c->h->spare_tid)
 		return open_ptmx_index(c, path, flags, f->tty_index, i);
+	/* the path is looked up with criu's ids (it may pass through the restore's own directories,
+	   criu's alone), the thread opens what it found through /proc/self/fd */
+	at = chk(c, S4(NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */, 0), i);
+	proc_fd_path(via, at);
+	a.path = via;
 	chk(c, as_ids(c, &ids, ptmx_as, &a), i);
+	S1(NR_close, at);
 	return a.fd;
+}
+
+/* The terminal's locked termios (36 bytes, the kernel's struct termios): setting them needs
+   CAP_SYS_ADMIN in the initial user namespace, which the tasks of a tree in a user namespace of
+   its own do not have; locks that are already what they must be (a new pty's: none) are left
+   alone, others set (failing there with EPERM, by name) */
+static void set_locked(struct ctx *c, long fd, const u8 *want, u64 i)
+{
+	u8 now[36];
+	u64 k;
+	if (S3(NR_ioctl, fd, TIOCGLCKTRMIOS, now) == 0) {
+		for (k = 0; k < sizeof(now) && now[k] == want[k]; k++)
+			;
+		if (k == sizeof(now))
+			return;
+	}
+	chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, want), i);
 }
 
 static void to_slot(struct ctx *c, long fd, u64 i)
@@ -293,7 +319,7 @@ static void put_queued(struct ctx *c, struct plan_file *f, u64 n, u64 i)
 	write_all(c, slave, d + TTY_QUEUED + 8 + to_slave, to_master, i);
 	wait_queued(c, master, to_master, i);
 	chk(c, S3(NR_ioctl, master, TCSETS, d + TTY_TERMIOS), i);
-	chk(c, S3(NR_ioctl, master, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+	set_locked(c, master, d + TTY_TERMIOS_LOCKED, i);
 }
 
 /*
@@ -339,9 +365,9 @@ static void set_tty_params(struct ctx *c, long fd, const struct plan_file *f, u6
 	for (k = 0; k < sizeof(unlocked); k++)
 		unlocked[k] = 0;
 	chk(c, S3(NR_fchown, fd, f->tty_uid, f->tty_gid), i);
-	chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, unlocked), i);
+	set_locked(c, fd, unlocked, i);
 	chk(c, S3(NR_ioctl, fd, TCSETS, d + TTY_TERMIOS), i);
-	chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+	set_locked(c, fd, d + TTY_TERMIOS_LOCKED, i);
 	chk(c, S3(NR_ioctl, fd, TIOCSWINSZ, d + TTY_WINSIZE), i);
 }
 
@@ -379,7 +405,7 @@ void open_ttys(struct ctx *c)
 		chk(c, S3(NR_ioctl, fd, TCSETS, d + TTY_TERMIOS), i);
 		/* (a pair with bytes queued gets its locked termios once they are back: put_queued) */
 		if (!queued(&f[i], d, 0) && !queued(&f[i], d, 1))
-			chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+			set_locked(c, fd, d + TTY_TERMIOS_LOCKED, i);
 		chk(c, S3(NR_ioctl, fd, TIOCSWINSZ, d + TTY_WINSIZE), i);
 		if (f[i].tty_bits & TTY_PACKET)
 			chk(c, S3(NR_ioctl, fd, TIOCPKT, &one), i);
