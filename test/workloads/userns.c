@@ -95,9 +95,10 @@ static int listener_ok(void) {
 	int own[2] = { 0, 0 }, fl = fcntl(kid_listener, F_GETFL);
 	unsigned int uids[2] = { 1, 1 };
 	if (getsockopt(kid_listener, SOL_SOCKET, SO_PEERCRED, &cr, &cl) || cr.uid != kid_uid || cr.gid != kid_gid) return 0;
-	if (stat(sock_path, &st) || !S_ISSOCK(st.st_mode) || st.st_uid != kid_uid || st.st_gid != kid_gid || (st.st_mode & 07777) != 0640) return 0;
+	if (stat(sock_path, &st) || !S_ISSOCK(st.st_mode) || st.st_uid != kid_uid || st.st_gid != kid_gid || (st.st_mode & 07777) != 0750) return 0;
 	/* F_GETOWNER_UIDS (17): the uids recorded with the owner */
-	if (fcntl(kid_listener, F_GETOWN_EX, own) || own[0] != F_OWNER_PID || own[1] != getpid() || fcntl(kid_listener, 17, uids) || uids[0] != kid_uid || uids[1] != kid_uid) return 0;
+	if (fcntl(kid_listener, F_GETOWN_EX, own) || own[0] != F_OWNER_PID || own[1] != getpid()) return 0;
+	if (fcntl(kid_listener, 17, uids) || uids[0] != kid_uid || uids[1] != kid_uid) return 0;
 	return fl >= 0 && (fl & O_ASYNC);
 }
 
@@ -219,13 +220,14 @@ int main(int argc, char **argv) {
 	kid_gid = multi ? 400 : noroot ? 40 : 0;
 	if (!multi && !noroot) kid_groups[0] = 0, kid_ngroups = 1; /* only 0 is mapped */
 	if (with_files) {
-		/* the kid's socket file's directory: the outside's, open to the kid's ids (the state
-		   file's directory, the test's own, searchable by them) */
+		/* the kid's socket file's directory: the outside's, open to the kid's ids; the state
+		   file's directory (the test's own) too, where the root, nobody outside, says its
+		   verdicts */
 		char d[256], *slash;
 		snprintf(d, sizeof d, "%s", argv[argc - 1]);
 		if ((slash = strrchr(d, '/')) && slash != d) {
 			*slash = 0;
-			if (chmod(d, 0711)) return 1;
+			if (chmod(d, 0777)) return 1;
 		}
 		snprintf(d, sizeof d, "%s.d", argv[argc - 1]);
 		if ((mkdir(d, 0777) && errno != EEXIST) || chmod(d, 0777)) return 1;

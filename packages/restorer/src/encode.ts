@@ -283,6 +283,9 @@ function fownRecord(f: FilePlan, holder: number | undefined): RecordValues {
  * inside the tree's user namespace: the tasks make their calls there (UNMAPPED_ID where the maps
  * have none, which the restore cannot give: the blob's call fails).
  */
+/** no id given (the blob takes its own task's) */
+const NO_ID = 0xffffffff;
+
 function idsInside(r: RecordValues, maps: { uid: IdExtent[]; gid: IdExtent[] }): RecordValues {
   for (const k of ['sk_uid', 'tty_uid', 'fown_uid', 'fown_euid'] as const) r[k] = idInside(maps.uid, Number(r[k] ?? 0));
   for (const k of ['sk_gid', 'tty_gid'] as const) r[k] = idInside(maps.gid, Number(r[k] ?? 0));
@@ -295,7 +298,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined): Rec
     kind: f.kind === 'reg' && f.late ? CONST.FILE_LATE : FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
     value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0, sk_nsetopts: 0, sk_setopts_off: 0,
     sk_target: 0, sk_ghost: 0, sk_mode: 0, sk_uid: 0, sk_gid: 0, sk_queue_off: 0, sk_queue_len: 0, sk_conn_off: 0, sk_conn_len: 0,
-    tty_index: 0, tty_bits: 0, tty_sid: 0, tty_pgrp: 0, tty_uid: 0, tty_gid: 0,
+    tty_index: 0, tty_bits: 0, tty_sid: 0, tty_pgrp: 0, tty_uid: 0, tty_gid: 0, sk_euid: NO_ID, sk_egid: NO_ID,
     ...fownRecord(f, holder),
   };
   const data = (b: Buffer | undefined) => {
@@ -460,7 +463,14 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const holders = new Map<number, number>();
   for (const t of plan.tasks) if (!t.zombie) for (const d of t.fds) if (!holders.has(d.file)) holders.set(d.file, t.pid);
   const inside = plan.namespaces?.userns;
-  const files = plan.files.map((f, i) => (inside ? idsInside(fileRecord(w, f, holders.get(i)), inside) : fileRecord(w, f, holders.get(i))));
+  const byPid = new Map(plan.tasks.map((t) => [t.pid, t]));
+  const files = plan.files.map((f, i) => {
+    const r = fileRecord(w, f, holders.get(i));
+    // a listener's credentials (listen records the caller's effective ids): its first holder's
+    const creds = byPid.get(holders.get(i) ?? -1)?.creds;
+    Object.assign(r, { sk_euid: creds?.euid ?? NO_ID, sk_egid: creds?.egid ?? NO_ID });
+    return inside ? idsInside(r, inside) : r;
+  });
   const filesOff = w.records('file', files);
   const taskVals: RecordValues[] = plan.tasks.map((t, ti) => {
     const targets = specialTargets(t, specials);

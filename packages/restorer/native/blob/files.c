@@ -420,7 +420,7 @@ static void unix_bind_here(struct ctx *c, long fd, const struct plan_file *f, u6
 }
 
 /* listen() on a unix socket records its caller's effective ids as the listener's peer
-   credentials (SO_PEERCRED): the task's own are taken for that call (they are set for good only
+   credentials (SO_PEERCRED): its first holder's (sk_euid/sk_egid; else this task's) are taken for that call (they are set for good only
    at the end, root's until then); the real uid stays 0, so root's come back. In a tree of a user
    namespace of its own criu's ids may not be mapped there: the call is made by a thread of the
    task that takes the ids (as_ids), the task's own left as they are. */
@@ -435,18 +435,21 @@ static long listen_as(struct ctx *c, void *p)
 }
 
 static void unix_listen(struct ctx *c, long fd, long backlog, int i) {
+	const struct plan_file *f = (const struct plan_file *)AT(c, c->h->files_off) + i;
+	u64 euid = f->sk_euid != 0xffffffffULL ? f->sk_euid : c->t->euid;
+	u64 egid = f->sk_egid != 0xffffffffULL ? f->sk_egid : c->t->egid;
 	u32 r = 0, e = 0, s = 0, rg = 0, eg = 0, sg = 0;
 	long ret;
 	if (c->h->spare_tid) {
-		struct as_ids ids = { -1, (long)c->t->euid, -1, -1, (long)c->t->egid, -1 };
+		struct as_ids ids = { -1, (long)euid, -1, -1, (long)egid, -1 };
 		struct listen_arg a = { fd, backlog };
 		chk(c, as_ids(c, &ids, listen_as, &a), i);
 		return;
 	}
 	chk(c, S3(NR_getresuid, &r, &e, &s), i);
 	chk(c, S3(NR_getresgid, &rg, &eg, &sg), i);
-	chk(c, S3(NR_setresgid, -1, c->t->egid, -1), i);
-	chk(c, S3(NR_setresuid, -1, c->t->euid, -1), i);
+	chk(c, S3(NR_setresgid, -1, egid, -1), i);
+	chk(c, S3(NR_setresuid, -1, euid, -1), i);
 	ret = S2(NR_listen, fd, backlog);
 	chk(c, S3(NR_setresuid, r, e, -1), i);
 	chk(c, S3(NR_setresgid, rg, eg, -1), i);

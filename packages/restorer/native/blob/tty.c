@@ -124,6 +124,8 @@ static void tty_chown(struct ctx *c, long fd, const struct plan_file *f, u64 i)
 		chk(c, as_ids(c, &ids, chown_as, &a), i);
 }
 
+#define UNMAPPED 0xffffffffULL
+
 /* A master at pty `index` (open_ptmx_index), whose slave devpts makes with the caller's fs ids:
    in a tree of a user namespace of its own, opened as the pty's recorded owner by a thread of
    the task (as_ids), for a slave criu's ids made (unmapped there, maybe) could not be given its
@@ -143,12 +145,27 @@ static long ptmx_as(struct ctx *c, void *p)
 
 static long open_ptmx_owned(struct ctx *c, const char *path, u64 flags, const struct plan_file *f, u64 i)
 {
+	struct plan_file *all = AT(c, c->h->files_off);
 	struct ptmx_arg a = { path, flags, f->tty_index, i, -1 };
-	struct as_ids ids = { -1, -1, (long)f->tty_uid, -1, -1, (long)f->tty_gid };
+	struct as_ids ids = { -1, -1, -1, -1, -1, -1 };
+	const struct plan_file *owner = f;
 	char via[40];
 	long at;
+	u64 k;
 	if (!c->h->spare_tid)
 		return open_ptmx_index(c, path, flags, f->tty_index, i);
+	/* the slave's owner where the tree holds the slave (a master's own record may carry the
+	   ptmx node's, which the namespace may not map: then criu's ids make it) */
+	for (k = 0; k < c->h->nfiles; k++)
+		if (all[k].kind == FILE_TTY && !(all[k].tty_bits & (TTY_MASTER | TTY_DEVTTY | TTY_SIMPLE | TTY_EXT)) &&
+		    all[k].tty_index == f->tty_index) {
+			owner = &all[k];
+			break;
+		}
+	if (owner->tty_uid != UNMAPPED)
+		ids.fsuid = (long)owner->tty_uid;
+	if (owner->tty_gid != UNMAPPED)
+		ids.fsgid = (long)owner->tty_gid;
 	/* the path is looked up with criu's ids (it may pass through the restore's own directories,
 	   criu's alone), the thread opens what it found through /proc/self/fd */
 	at = chk(c, S4(NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */, 0), i);
