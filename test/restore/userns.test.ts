@@ -36,6 +36,14 @@ afterAll(() => killAllStarted());
 
 const MULTI = { uid: ['0 0 1', '1 100000 1000'], gid: ['0 0 1', '1 200000 500'] };
 const ROOT = { uid: ['0 0 1'], gid: ['0 0 1'] };
+const NOROOT = { uid: ['0 100000 1000'], gid: ['0 200000 500'] };
+
+/** SO_PEERCRED (struct ucred: pid, uid, gid) of a listener: its pid is the process that listened, */
+const LISTENER_PID = {
+  path: /^tasks\[\d+\]\.fds\[\d+\]\.sockopts\.SO_PEERCRED$/,
+  why: 'a listener\'s peer pid is the task that called listen(), the root that opens every file at restore (as with CRIU, whose images have no field for it); its uid and gid are carried',
+  keep: (v: unknown) => String(v).slice(8),
+};
 
 function nsLink(pid: number, kind: string): string {
   return readlinkSync(`/proc/${pid}/ns/${kind}`);
@@ -189,6 +197,27 @@ describe('a tree in a user namespace of its own', () => {
       // the listener on 127.0.0.1:80, in the tree's network namespace
       const sk = critDecode(`${dir}/files.img`).entries.filter((e: { type: string }) => e.type === 'INETSK');
       expect(sk.some((e: { isk: { src_port: number; state: number } }) => e.isk.src_port === 80 && e.isk.state === 10)).toBe(true);
+    });
+  });
+
+  it('userns whose maps leave the host\'s root unmapped (written from outside, as newuidmap): a unix listener, its socket file and its I/O signal owner made by a non-root uid inside, a pty pair given to it, round trip twice, fingerprint equal', () => {
+    // criu's ids are nobody inside: each step that takes other ids for a call (listen, F_SETOWN_EX,
+    // the socket file, the pty's slave) is taken by a thread of the task, never switched back from
+    roundTrip('userns', ['pid,uts,files', 'noroot'], (pid, state) => {
+      // (the kid exits when its listener's SO_PEERCRED ids, socket file owner and mode, or owner of
+      // I/O signals and O_ASYNC change; the root checks its pty's index and the slave's owner)
+      expect(askVerdict(state, pid, 10_000)).toBe('check ok uid=0 kid=100/40 groups=2');
+      expectUserPrint(pid, NOROOT, ['pid', 'uts']);
+      const kid = treePids(pid).find((p) => p !== pid)!;
+      expect(readFileSync(`/proc/${kid}/status`, 'utf8')).toMatch(/\nUid:\s+100100\s+100100\s+100100\s+100100\n/);
+    }, true, undefined, [LISTENER_PID], (dir) => {
+      expectImages(dir, NOROOT, { uid: 100, gid: 40, groups: [5, 7] });
+      const files = critDecode(`${dir}/files.img`).entries as { type: string; usk?: { state: number; uflags: number; file_perms?: { uid: number; gid: number; mode: number } }; tty?: unknown }[];
+      const listener = files.find((e) => e.type === 'UNIXSK' && e.usk!.state === 10)!;
+      // (file owners as the dump saw them, the host's ids: CRIU writes the ids inside; the
+      // restore gives them back as ids inside through the maps)
+      expect(listener.usk!.file_perms).toMatchObject({ uid: 100100, gid: 200040 });
+      expect(critDecode(`${dir}/tty-info.img`).entries.some((t: { uid: number; gid: number }) => t.uid === 100100 && t.gid === 200040)).toBe(true);
     });
   });
 

@@ -5,15 +5,20 @@
  * NSLIST: the namespaces made with the user namespace, comma-separated (pid, mnt, uts, ipc, net,
  * time; pid makes the tree's root the init of its pid namespace; net: the root brings its loopback
  * up and listens on 127.0.0.1:80, which only a task privileged over its network namespace may;
+ * files, not a namespace: the kid listens on a unix socket bound in STATEFILE.d (a directory the
+ * outside parent makes open to all) with its I/O signals owned by itself (O_ASYNC, F_SETOWN),
+ * and the root holds a pty pair whose slave it gave to the kid's ids;
  * time: CLOCK_MONOTONIC and CLOCK_BOOTTIME 1000 days ahead of the host's for the root). MAP: "root" maps the namespace's root to
  * the host's (one line, "0 0 1", as `unshare --map-root-user` run by root writes it); "multi"
  * writes several extents from outside, as newuidmap does (uid "0 0 1\n1 100000 1000", gid
- * "0 0 1\n1 200000 500"). The outside parent writes the maps once the child made its namespaces;
+ * "0 0 1\n1 200000 500"); "noroot" leaves the host's root unmapped, as newuidmap for a user does
+ * (uid "0 100000 1000", gid "0 200000 500": criu's ids are nobody inside). The outside parent writes the maps once the child made its namespaces;
  * the child forks the root (with pid: the pid namespace's init; with mnt: /proc made private and
  * mounted again for its pid namespace; its stdio opened again on /dev/null through its own
  * namespace's mounts), which sets its hostname (uts) and forks a task that takes
  * other ids inside the namespace (with "multi": uid 1000, gid 400, groups 5 and 7, host 100999,
- * 200399, 200004 and 200006; with "root": 0 and group 0, the only ids mapped). The parent says
+ * 200399, 200004 and 200006; with "noroot": uid 100, gid 40, groups 5 and 7; with "root": 0 and
+ * group 0, the only ids mapped). The parent says
  * "ready pid=<root as crtools sees it>" and exits.
  *
  * SIGUSR1 (to the root): "check ok uid=0 kid=U/G groups=N" when the root is still uid 0 with
@@ -23,7 +28,11 @@
  * child's ids inside the namespace, the child still counts in a page of shared anonymous memory
  * both map, (net) its listener still listens and takes a connection, and it
  * may still bind another privileged port and set its loopback's flags (its network namespace is
- * its user namespace's), (time) its clocks are still ahead and never went back.
+ * its user namespace's), (time) its clocks are still ahead and never went back, (files) the kid
+ * still listens with its own ids as the listener's credentials (SO_PEERCRED's uid and gid: its
+ * pid is the opener's, the root's after a restore, as with CRIU), its socket file is
+ * its own, its owner of I/O signals and O_ASYNC as they were (the kid exits 6 otherwise), and the
+ * root's pty pair is the same index with the slave still the kid's.
  */
 #include "workload.h"
 #include <grp.h>
@@ -39,6 +48,11 @@
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <fcntl.h>
+#include <termios.h>
+#include <errno.h>
 
 static char uid_map0[256], gid_map0[256];
 /* a page of shared anonymous memory the root and its kid both map: the kid counts in it */
@@ -69,8 +83,55 @@ static gid_t kid_gid;
 static gid_t kid_groups[2] = { 5, 7 };
 static int kid_ngroups = 2;
 
+/* (files) the kid's listener and its socket file; the root's pty pair */
+static int kid_listener = -1;
+static char sock_path[200];
+static int pty_master = -1, pty_slave = -1, pty_index = -1;
+
+static int listener_ok(void) {
+	struct ucred cr;
+	socklen_t cl = sizeof cr;
+	struct stat st;
+	int own[2] = { 0, 0 }, fl = fcntl(kid_listener, F_GETFL);
+	unsigned int uids[2] = { 1, 1 };
+	if (getsockopt(kid_listener, SOL_SOCKET, SO_PEERCRED, &cr, &cl) || cr.uid != kid_uid || cr.gid != kid_gid) return 0;
+	if (stat(sock_path, &st) || !S_ISSOCK(st.st_mode) || st.st_uid != kid_uid || st.st_gid != kid_gid || (st.st_mode & 07777) != 0750) return 0;
+	/* F_GETOWNER_UIDS (17): the uids recorded with the owner */
+	if (fcntl(kid_listener, F_GETOWN_EX, own) || own[0] != F_OWNER_PID || own[1] != getpid()) return 0;
+	if (fcntl(kid_listener, 17, uids) || uids[0] != kid_uid || uids[1] != kid_uid) return 0;
+	return fl >= 0 && (fl & O_ASYNC);
+}
+
+static int make_listener(const char *state) {
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(sock_path, sizeof sock_path, "%s.d/l.sock", state);
+	if (strlen(sock_path) >= sizeof a.sun_path) return -1;
+	memcpy(a.sun_path, sock_path, strlen(sock_path) + 1);
+	kid_listener = socket(AF_UNIX, SOCK_STREAM, 0);
+	umask(027);
+	if (kid_listener < 0 || bind(kid_listener, (struct sockaddr *)&a, sizeof a) || listen(kid_listener, 8)) return -1;
+	if (fcntl(kid_listener, F_SETOWN, getpid()) || fcntl(kid_listener, F_SETFL, fcntl(kid_listener, F_GETFL) | O_ASYNC)) return -1;
+	return listener_ok() ? 0 : -1;
+}
+
+static int pty_ok(void) {
+	struct stat st;
+	int idx = -1;
+	return !ioctl(pty_master, TIOCGPTN, &idx) && idx == pty_index && !fstat(pty_slave, &st) && st.st_uid == kid_uid && st.st_gid == kid_gid;
+}
+
+static int make_pty(void) {
+	char name[64];
+	pty_master = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+	if (pty_master < 0 || grantpt(pty_master) || unlockpt(pty_master) || ptsname_r(pty_master, name, sizeof name)) return -1;
+	pty_slave = open(name, O_RDWR | O_NOCTTY);
+	if (pty_slave < 0 || ioctl(pty_master, TIOCGPTN, &pty_index) || fchown(pty_slave, kid_uid, kid_gid)) return -1;
+	return pty_ok() ? 0 : -1;
+}
+
 static void kid_loop(void) {
 	for (;;) {
+		if (kid_listener >= 0 && !listener_ok()) _exit(6);
 		uid_t r, e, s;
 		gid_t rg, eg, sg, gl[8];
 		getresuid(&r, &e, &s);
@@ -136,7 +197,7 @@ static int full_caps(void) {
 int main(int argc, char **argv) {
 	if (argc < 4) return 2;
 	wl_detach(argv[argc - 1]);
-	int flags = CLONE_NEWUSER, own_pid = 0, own_mnt = 0, own_uts = 0, own_ipc = 0, own_net = 0, own_time = 0;
+	int flags = CLONE_NEWUSER, with_files = 0, own_pid = 0, own_mnt = 0, own_uts = 0, own_ipc = 0, own_net = 0, own_time = 0;
 	char list[256];
 	snprintf(list, sizeof list, "%s", argv[1]);
 	for (char *t = strtok(list, ","); t; t = strtok(0, ",")) {
@@ -146,17 +207,31 @@ int main(int argc, char **argv) {
 		else if (!strcmp(t, "ipc")) flags |= CLONE_NEWIPC, own_ipc = 1;
 		else if (!strcmp(t, "net")) flags |= CLONE_NEWNET, own_net = 1;
 		else if (!strcmp(t, "time")) flags |= CLONE_NEWTIME, own_time = 1;
+		else if (!strcmp(t, "files")) with_files = 1;
 		else {
 			wl_say("error namespace %s", t);
 			return 2;
 		}
 	}
-	int multi = !strcmp(argv[2], "multi");
-	const char *um = multi ? "0 0 1\n1 100000 1000\n" : "0 0 1\n";
-	const char *gm = multi ? "0 0 1\n1 200000 500\n" : "0 0 1\n";
-	kid_uid = multi ? 1000 : 0;
-	kid_gid = multi ? 400 : 0;
-	if (!multi) kid_groups[0] = 0, kid_ngroups = 1; /* only 0 is mapped */
+	int multi = !strcmp(argv[2], "multi"), noroot = !strcmp(argv[2], "noroot");
+	const char *um = multi ? "0 0 1\n1 100000 1000\n" : noroot ? "0 100000 1000\n" : "0 0 1\n";
+	const char *gm = multi ? "0 0 1\n1 200000 500\n" : noroot ? "0 200000 500\n" : "0 0 1\n";
+	kid_uid = multi ? 1000 : noroot ? 100 : 0;
+	kid_gid = multi ? 400 : noroot ? 40 : 0;
+	if (!multi && !noroot) kid_groups[0] = 0, kid_ngroups = 1; /* only 0 is mapped */
+	if (with_files) {
+		/* the kid's socket file's directory: the outside's, open to the kid's ids; the state
+		   file's directory (the test's own) too, where the root, nobody outside, says its
+		   verdicts */
+		char d[256], *slash;
+		snprintf(d, sizeof d, "%s", argv[argc - 1]);
+		if ((slash = strrchr(d, '/')) && slash != d) {
+			*slash = 0;
+			if (chmod(d, 0777)) return 1;
+		}
+		snprintf(d, sizeof d, "%s.d", argv[argc - 1]);
+		if ((mkdir(d, 0777) && errno != EEXIST) || chmod(d, 0777)) return 1;
+	}
 	int made[2], mapped[2], ready[2];
 	if (pipe(made) || pipe(mapped) || pipe(ready)) return 1;
 	pid_t c = fork();
@@ -250,6 +325,7 @@ int main(int argc, char **argv) {
 	if (kid == 0) {
 		close(p[1]);
 		if (setgroups(kid_ngroups, kid_groups) || setresgid(kid_gid, kid_gid, kid_gid) || setresuid(kid_uid, kid_uid, kid_uid)) _exit(4);
+		if (with_files && make_listener(argv[argc - 1])) _exit(6);
 		/* with its own IPC namespace: a queue of the kid's, owner and creator its ids */
 		if (own_ipc) {
 			struct { long mtype; char text[8]; } m = { 7, "kid" };
@@ -257,6 +333,10 @@ int main(int argc, char **argv) {
 			if (q < 0 || msgsnd(q, &m, 4, 0)) _exit(5);
 		}
 		kid_loop();
+	}
+	if (with_files && make_pty()) {
+		wl_say("error pty");
+		_exit(1);
 	}
 	usleep(50000);
 	/* the heap its verdicts will use (stdio), made before the test notes its mappings */
@@ -292,9 +372,10 @@ int main(int argc, char **argv) {
 		double mono = seconds(CLOCK_MONOTONIC), boot = seconds(CLOCK_BOOTTIME);
 		int time_ok = mono >= mono0 && boot >= boot0 && (!own_time || (mono > DAYS_AHEAD * 86400.0 && boot > DAYS_AHEAD * 86400.0));
 		mono0 = mono, boot0 = boot;
-		if (getuid() == 0 && getgid() == 0 && full_caps() && maps_ok && host_ok && kid_ok && pid_ok && ipc_ok && net_ok && time_ok && shared_ok)
+		int files_ok = !with_files || pty_ok();
+		if (getuid() == 0 && getgid() == 0 && full_caps() && maps_ok && host_ok && kid_ok && pid_ok && ipc_ok && net_ok && time_ok && shared_ok && files_ok)
 			wl_say("check ok uid=0 kid=%d/%d groups=%d", (int)kid_uid, (int)kid_gid, kid_ngroups);
 		else
-			wl_say("check bad uid=%d caps=%d maps=%d host=%d(%s) kid=%d pid=%d ipc=%d net=%d time=%d shared=%d", (int)getuid(), full_caps(), maps_ok, host_ok, host, kid_ok, (int)getpid(), ipc_ok, net_ok, time_ok, shared_ok);
+			wl_say("check bad uid=%d caps=%d maps=%d host=%d(%s) kid=%d pid=%d ipc=%d net=%d time=%d shared=%d files=%d", (int)getuid(), full_caps(), maps_ok, host_ok, host, kid_ok, (int)getpid(), ipc_ok, net_ok, time_ok, shared_ok, files_ok);
 	}
 }

@@ -5,7 +5,7 @@
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, fieldOffset, recordSize, type RecordValues } from './layout.js';
 import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
-import { MAP } from '@crtools/procfs';
+import { idInside, MAP, type IdExtent } from '@crtools/procfs';
 import { cowLayout, mapProts } from './cow.js';
 import { byAddress, coveredUpTo, spanAt } from './areas.js';
 import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, TtyFilePlan, VmaPlan } from './plan.js';
@@ -284,13 +284,28 @@ function netHeldIndex(netHeld: RestorePlan['netHeld'], id: number): number {
   return k + 1;
 }
 
+/**
+ * The owners a file record carries (a socket file's, a terminal's, the uids recorded with an I/O
+ * signal owner), which crtools' images hold as the dump saw them (the host's ids), as the ids
+ * inside the tree's user namespace: the tasks make their calls there (UNMAPPED_ID where the maps
+ * have none, which the restore cannot give: the blob's call fails).
+ */
+/** no id given (the blob takes its own task's) */
+const NO_ID = 0xffffffff;
+
+function idsInside(r: RecordValues, maps: { uid: IdExtent[]; gid: IdExtent[] }): RecordValues {
+  for (const k of ['sk_uid', 'tty_uid', 'fown_uid', 'fown_euid'] as const) r[k] = idInside(maps.uid, Number(r[k] ?? 0));
+  for (const k of ['sk_gid', 'tty_gid'] as const) r[k] = idInside(maps.gid, Number(r[k] ?? 0));
+  return r;
+}
+
 function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined, netHeld?: RestorePlan['netHeld']): RecordValues {
   const r: RecordValues = {
     // (a file opened late: by the root once every task exists, see the blob's restore_late_files)
     kind: f.kind === 'reg' && f.late ? CONST.FILE_LATE : FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
     value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0, sk_nsetopts: 0, sk_setopts_off: 0,
     sk_target: 0, sk_ghost: 0, sk_mode: 0, sk_uid: 0, sk_gid: 0, sk_queue_off: 0, sk_queue_len: 0, sk_conn_off: 0, sk_conn_len: 0,
-    tty_index: 0, tty_bits: 0, tty_sid: 0, tty_pgrp: 0, tty_uid: 0, tty_gid: 0,
+    tty_index: 0, tty_bits: 0, tty_sid: 0, tty_pgrp: 0, tty_uid: 0, tty_gid: 0, sk_euid: NO_ID, sk_egid: NO_ID,
     ...fownRecord(f, holder),
     // a socket of a network namespace below the root's: the held descriptor on it + 1
     netns: f.netns !== undefined ? netHeldIndex(netHeld, f.netns) : 0,
@@ -456,7 +471,15 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const fdBase = planFdBase(plan);
   const holders = new Map<number, number>();
   for (const t of plan.tasks) if (!t.zombie) for (const d of t.fds) if (!holders.has(d.file)) holders.set(d.file, t.pid);
-  const files = plan.files.map((f, i) => fileRecord(w, f, holders.get(i), plan.netHeld));
+  const inside = plan.namespaces?.userns;
+  const byPid = new Map(plan.tasks.map((t) => [t.pid, t]));
+  const files = plan.files.map((f, i) => {
+    const r = fileRecord(w, f, holders.get(i), plan.netHeld);
+    // a listener's credentials (listen records the caller's effective ids): its first holder's
+    const creds = byPid.get(holders.get(i) ?? -1)?.creds;
+    Object.assign(r, { sk_euid: creds?.euid ?? NO_ID, sk_egid: creds?.egid ?? NO_ID });
+    return inside ? idsInside(r, inside) : r;
+  });
   const filesOff = w.records('file', files);
   const taskVals: RecordValues[] = plan.tasks.map((t, ti) => {
     const targets = specialTargets(t, specials);
@@ -650,7 +673,8 @@ export function regionLayout(codeBytes: number, planBytes: number, plan: Restore
   return { size, codeSize, planOff, parkOff, statusOff, statusSize, stackOff, stackSize: STACK_SIZE, nstacks };
 }
 
-export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number): Buffer {
+/** spareTid: userns.ts spareTid (0: none) */
+export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number, spareTid = 0): Buffer {
   const buf = w.finish();
   const hdr = new PlanWriter();
   const tasksOff = buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off'));
@@ -682,6 +706,7 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
     nheld: plan.held?.length ?? 0,
     held_off: heldOff,
     root_netns: plan.netHeld ? plan.netHeld.root + 1 : 0,
+    spare_tid: spareTid,
   });
   hdr.finish().copy(buf, 0);
   return buf;

@@ -3,7 +3,7 @@
  * the blob, watches the shared status area, and either resumes every task at once or kills
  * every process this restore started.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { formatIdMap, formatIpcSysctl, idOutside, UNMAPPED_ID, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
 import { canInstallGuards, clockNow, mountSteps, type MountOp, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
@@ -24,7 +24,7 @@ import { liveIdsOf, mountTreeUnder, pivotInto, shapeMounts, shapeNestedMounts, t
 import type { MadeCgroups } from './cgroups.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { nestedNetNamespaces, type MadeNetNamespace, type TreeNetFds } from './netns.js';
-import { namespacesFirst, type MadeFirst } from './userns.js';
+import { namespacesFirst, spareTid, type MadeFirst } from './userns.js';
 
 export interface RestoreTreeOptions {
   /** leave every task stopped (SIGSTOP) instead of resuming it (tasks dumped stopped are stopped again anyway) */
@@ -439,13 +439,14 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   const plan = loginuidsToSet(given);
   const { w, fdBase } = encodeBody(plan, specials);
   const lay = regionLayout(blob.length, w.size, plan, specials);
+  const spare = spareTid(plan, Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')));
 
   let launched: { pid: number; status: ArrayBuffer } | undefined;
   let tLaunch = 0;
   let region: RegionLayout | undefined;
   for (const start of findHoles(lay.size, plan, selfMappings())) {
     region = { ...lay, start };
-    const planBuf = finishPlan(w, plan, region, fdBase, timeoutMs);
+    const planBuf = finishPlan(w, plan, region, fdBase, timeoutMs, spare);
     log.debug(`restorer: region ${start.toString(16)}+${lay.size.toString(16)}, plan ${planBuf.length} bytes`);
     const r = native.launch({
       blob,
@@ -665,6 +666,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
           }
         }
         native.release(status);
+        // (a failure it reported just before it exited says what failed)
+        if (s.state === FAILED) throw restoreError(RestoreErrorCode.TASK, describe(0, s), { pid: plan.tasks[0]!.pid, step: STEPS[Number(s.code)], errno: Number(s.err), detail: s.detail });
         throw restoreError(RestoreErrorCode.DIED, `restore: root task ${rootPid} ${why} at "${STEPS[Number(s.step)] ?? s.step}"`, { pid: rootPid });
       }
     }

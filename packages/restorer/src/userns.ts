@@ -110,3 +110,26 @@ export function namespacesFirst(plan: RestorePlan, log: { userns: Logger; net: L
     },
   };
 }
+
+const CLONE_NEWPID = 0x20000000;
+
+/**
+ * The first of the pids (one per task, at spare + the task's index) the tasks of a tree in a
+ * user namespace and a pid namespace of its own give the short-lived threads that take other
+ * ids for a step (the blob's ids.c: criu's ids, which the maps may leave unmapped, cannot be
+ * come back to): above every pid of the tree (tasks, threads, helpers, dead pids), so that no
+ * such thread takes a pid a task forked later needs, nor one the kernel hands a helper of any
+ * pid (it picks from the bottom up). 0 (none) for any other tree, or when they would pass pidMax.
+ */
+export function spareTid(plan: RestorePlan, pidMax: number): number {
+  const ns = plan.namespaces;
+  if (!ns?.userns || !(ns.cloneFlags & CLONE_NEWPID)) return 0;
+  let max = 1;
+  for (const t of plan.tasks) {
+    for (const p of [t.pid, ...(t.deadPids ?? [])]) max = Math.max(max, p);
+    for (const th of t.threads) max = Math.max(max, th.tid);
+  }
+  for (const h of plan.helpers ?? []) max = Math.max(max, h.pid);
+  const spare = max + 1;
+  return spare + plan.tasks.length < pidMax ? spare : 0;
+}

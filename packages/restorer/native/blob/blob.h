@@ -131,6 +131,8 @@ void open_dev_tty(struct ctx *c, const struct plan_file *f, u64 fd) HIDDEN;
 void restore_pidfds(struct ctx *c) HIDDEN;
 /* files opened by path once every task exists (/proc files of other tasks, namespace files): after task_formed */
 void restore_late_files(struct ctx *c) HIDDEN;
+/* "/proc/self/fd/N" written at out (room for 35 bytes), with its NUL: the bytes written */
+u64 proc_fd_path(char *out, long fd) HIDDEN;
 /* an opened file still has the size the plan recorded (~0: not recorded); ESTALE otherwise */
 void check_size(struct ctx *c, long fd, u64 want, u64 detail) HIDDEN;
 
@@ -153,6 +155,14 @@ void arm_timers(struct ctx *c) HIDDEN;
 void restore_sched_oom(struct ctx *c) HIDDEN;
 void restore_creds(struct ctx *c) HIDDEN;
 void restore_dumpable(struct ctx *c, u64 detail) HIDDEN;
+
+/* ids.c: fn(c, arg) run in a short-lived thread of the task that takes these ids first (-1:
+   kept), the task's own left as they are (a tree in a user namespace of its own: plan spare_tid);
+   fn's return, or the -errno of taking the ids or of the thread */
+struct as_ids {
+	long ruid, euid, fsuid, rgid, egid, fsgid;
+};
+long as_ids(struct ctx *c, const struct as_ids *ids, long (*fn)(struct ctx *, void *), void *arg) HIDDEN;
 
 /* threads.c: the other threads, the wait for "go", seccomp, and the final rt_sigreturn */
 void restore_threads(struct ctx *c) HIDDEN;

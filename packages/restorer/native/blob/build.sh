@@ -10,7 +10,7 @@ CFLAGS="-O2 -ffreestanding -nostdlib -fpie -fno-stack-protector -fcf-protection=
  -fno-asynchronous-unwind-tables -fno-unwind-tables -mno-red-zone -fno-jump-tables -fvisibility=hidden \
  -fno-builtin -mgeneral-regs-only -Wall -Wextra -Werror -Wno-unused-parameter -I$out"
 # entry.S first: _start must stay at offset 0 and blob_syscall_insn at 2 (checked below)
-units="restorer files memory task threads tty"
+units="restorer files memory task threads tty ids"
 gcc -c "$here/entry.S" -o "$out/entry.o"
 objs="$out/entry.o"
 for u in $units; do

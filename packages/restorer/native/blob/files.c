@@ -79,7 +79,7 @@ static void set_sock_opts_late(struct ctx *c, long fd, const struct plan_file *f
 }
 
 /* "/proc/self/fd/N" written at out, with its NUL: the bytes written */
-static u64 proc_fd_path(char *out, long fd)
+u64 proc_fd_path(char *out, long fd)
 {
 	static const char pre[] = "/proc/self/fd/";
 	char dig[20];
@@ -257,6 +257,63 @@ static long bind_aside(struct ctx *c, long fd, const u8 *sa, u64 len, long keep,
 	return r;
 }
 
+/* bind() that makes a socket file, which gets the caller's fs ids: in a tree of a user namespace
+   of its own, made as its recorded owner by a thread of the task (as_ids): one that criu's ids
+   made (unmapped there, maybe) could not be given its owner, nor made anyone's, by the task */
+struct bind_arg {
+	long fd;
+	const void *sa;
+	u64 len;
+};
+
+static long bind_as(struct ctx *c, void *p)
+{
+	struct bind_arg *a = p;
+	return S3(NR_bind, a->fd, a->sa, a->len);
+}
+
+static long bind_file(struct ctx *c, long fd, const void *sa, u64 len, const struct plan_file *f)
+{
+	if (c->h->spare_tid && f->sk_mode) {
+		struct as_ids ids = { -1, -1, (long)f->sk_uid, -1, -1, (long)f->sk_gid };
+		struct bind_arg a = { fd, sa, len };
+		return as_ids(c, &ids, bind_as, &a);
+	}
+	return S3(NR_bind, fd, sa, len);
+}
+
+/* socket(): a ping socket (ICMP / ICMPv6 datagram) is for a caller whose effective or a
+   supplementary gid is in the network namespace's net.ipv4.ping_group_range. In a tree of a user
+   namespace of its own criu's gids may be unmapped there, outside any range it sets: a thread of
+   the task makes it as the root task's effective gid, or else one of its groups (as_ids). */
+struct socket_arg {
+	long family, type, proto;
+};
+
+static long socket_as(struct ctx *c, void *p)
+{
+	struct socket_arg *a = p;
+	return S3(NR_socket, a->family, a->type, a->proto);
+}
+
+static long inet_socket(struct ctx *c, const struct plan_file *f)
+{
+	struct socket_arg a = { (long)f->sk_family, (long)f->value, (long)f->sk_proto };
+	int ping = (f->sk_family == 2 && f->sk_proto == 1) || (f->sk_family == 10 && f->sk_proto == 58);
+	const u64 *g = AT(c, c->t->groups_off);
+	long r;
+	u64 k;
+	if (!c->h->spare_tid || !ping || (f->value & 0xf) != 2 /* SOCK_DGRAM */)
+		return socket_as(c, &a);
+	for (k = 0; k <= c->t->ngroups; k++) {
+		struct as_ids ids = { -1, -1, -1, -1, (long)(k ? g[k - 1] : c->t->egid), -1 };
+		r = as_ids(c, &ids, socket_as, &a);
+		if (r != -EACCES)
+			break;
+	}
+	return r;
+}
+
 /*
  * Name an end of a connected pair (sk_conn_*: the name, path: the directory of a relative one).
  * sk_ghost: without a file of its own — the end of a connection accepted from a listener closed
@@ -282,11 +339,11 @@ static void unix_name_end(struct ctx *c, long fd, const struct plan_file *f, u64
 	} else {
 		const char *path = (const char *)sa + 2;
 		u64 st[18];
-		long r = S3(NR_bind, fd, sa, f->sk_conn_len);
+		long r = bind_file(c, fd, sa, f->sk_conn_len, f);
 		/* a stale socket file at the name (the dumped one's) is replaced, nothing else */
 		if (r == -EADDRINUSE && S4(NR_newfstatat, AT_FDCWD, path, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0 &&
 		    ((st[3] & 0xffffffffULL) & 0170000) == 0140000 && S1(NR_unlink, path) == 0)
-			r = S3(NR_bind, fd, sa, f->sk_conn_len);
+			r = bind_file(c, fd, sa, f->sk_conn_len, f);
 		chk(c, r, i);
 		if (f->sk_mode) {
 			chk(c, S5(NR_fchownat, AT_FDCWD, path, f->sk_uid, f->sk_gid, 0x100 /* AT_SYMLINK_NOFOLLOW */), i);
@@ -338,12 +395,12 @@ static void unix_bind_here(struct ctx *c, long fd, const struct plan_file *f, u6
 		leave_dir(c, here, i);
 		return;
 	}
-	r = S3(NR_bind, fd, sa, f->data_len);
+	r = bind_file(c, fd, sa, f->data_len, f);
 	if (r == -EADDRINUSE && f->data_len > 2 && sa[2]) {
 		/* only a socket file is replaced (st_mode at byte 24: S_IFSOCK) */
 		if (S4(NR_newfstatat, AT_FDCWD, path, st, 0x100 /* AT_SYMLINK_NOFOLLOW */) == 0 &&
 		    ((st[3] & 0xffffffffULL) & 0170000) == 0140000 && S1(NR_unlink, path) == 0)
-			r = S3(NR_bind, fd, sa, f->data_len);
+			r = bind_file(c, fd, sa, f->data_len, f);
 	}
 	chk(c, r, i);
 	if (f->sk_mode && sa[2]) {
@@ -363,15 +420,36 @@ static void unix_bind_here(struct ctx *c, long fd, const struct plan_file *f, u6
 }
 
 /* listen() on a unix socket records its caller's effective ids as the listener's peer
-   credentials (SO_PEERCRED): the task's own are taken for that call (they are set for good only
-   at the end, root's until then); the real uid stays 0, so root's come back. */
+   credentials (SO_PEERCRED): its first holder's (sk_euid/sk_egid; else this task's) are taken for that call (they are set for good only
+   at the end, root's until then); the real uid stays 0, so root's come back. In a tree of a user
+   namespace of its own criu's ids may not be mapped there: the call is made by a thread of the
+   task that takes the ids (as_ids), the task's own left as they are. */
+struct listen_arg {
+	long fd, backlog;
+};
+
+static long listen_as(struct ctx *c, void *p)
+{
+	struct listen_arg *a = p;
+	return S2(NR_listen, a->fd, a->backlog);
+}
+
 static void unix_listen(struct ctx *c, long fd, long backlog, int i) {
+	const struct plan_file *f = (const struct plan_file *)AT(c, c->h->files_off) + i;
+	u64 euid = f->sk_euid != 0xffffffffULL ? f->sk_euid : c->t->euid;
+	u64 egid = f->sk_egid != 0xffffffffULL ? f->sk_egid : c->t->egid;
 	u32 r = 0, e = 0, s = 0, rg = 0, eg = 0, sg = 0;
 	long ret;
+	if (c->h->spare_tid) {
+		struct as_ids ids = { -1, (long)euid, -1, -1, (long)egid, -1 };
+		struct listen_arg a = { fd, backlog };
+		chk(c, as_ids(c, &ids, listen_as, &a), i);
+		return;
+	}
 	chk(c, S3(NR_getresuid, &r, &e, &s), i);
 	chk(c, S3(NR_getresgid, &rg, &eg, &sg), i);
-	chk(c, S3(NR_setresgid, -1, c->t->egid, -1), i);
-	chk(c, S3(NR_setresuid, -1, c->t->euid, -1), i);
+	chk(c, S3(NR_setresgid, -1, egid, -1), i);
+	chk(c, S3(NR_setresuid, -1, euid, -1), i);
 	ret = S2(NR_listen, fd, backlog);
 	chk(c, S3(NR_setresuid, r, e, -1), i);
 	chk(c, S3(NR_setresgid, rg, eg, -1), i);
@@ -657,7 +735,7 @@ void open_file_table(struct ctx *c)
 			   bound, their own settings back once all are: inet_reuse_back), listen, connect
 			   (sk_conn_*), then the options that need it bound */
 			int one = 1, v, ip = f[i].sk_family == 2 || f[i].sk_family == 10;
-			fd = chk(c, IN_NET(c, &f[i], i, S3(NR_socket, f[i].sk_family, f[i].value, f[i].sk_proto)), i);
+			fd = chk(c, IN_NET(c, &f[i], i, inet_socket(c, &f[i])), i);
 			if (ip) {
 				chk(c, S5(NR_setsockopt, fd, 1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, &one, 4), i);
 				chk(c, S5(NR_setsockopt, fd, 1, 15 /* SO_REUSEPORT */, &one, 4), i);
@@ -974,6 +1052,32 @@ void restore_fds(struct ctx *c)
 }
 
 /* file locks and leases, taken again without waiting: another holder now is a failure, as in CRIU */
+struct lease_arg {
+	long fd, type;
+};
+
+static long lease_as(struct ctx *c, void *p)
+{
+	struct lease_arg *a = p;
+	return S3(NR_fcntl, a->fd, 1024 /* F_SETLEASE */, a->type);
+}
+
+/* A lease is taken by the file's owner (fs uid) or with CAP_LEASE, which counts in the initial
+   user namespace only: in a tree of a user namespace of its own the task has criu's ids, maybe
+   unmapped there, and none of criu's capabilities, so a thread of the task takes the file's
+   owner as its fs uid for the call (as_ids); the lease belongs to the open file, not the thread */
+static long set_lease(struct ctx *c, long fd, long type)
+{
+	struct lease_arg a = { fd, type };
+	struct as_ids ids = { -1, -1, -1, -1, -1, -1 };
+	u64 st[18];
+	if (!c->h->spare_tid)
+		return lease_as(c, &a);
+	chk(c, S2(NR_fstat, fd, st), (u64)fd);
+	ids.fsuid = (long)(st[3] >> 32); /* st_uid, after the u32 st_mode */
+	return as_ids(c, &ids, lease_as, &a);
+}
+
 void restore_locks(struct ctx *c)
 {
 	const u64 *l = AT(c, c->t->locks_off);
@@ -983,7 +1087,7 @@ void restore_locks(struct ctx *c)
 	for (i = 0; i < c->t->nlocks; i++, l += 5) {
 		struct { short type, whence; int pad; s64 start, len; int pid, pad2; } fl = { (short)l[2], 0 /* SEEK_SET */, 0, (s64)l[3], (s64)l[4], 0, 0 };
 		if (l[1] == 8) /* a lease: F_SETLEASE with F_RDLCK / F_WRLCK (its holder is the caller) */
-			chk(c, S3(NR_fcntl, l[0], 1024 /* F_SETLEASE */, l[2] == 1 ? 1 /* F_WRLCK */ : 0 /* F_RDLCK */), l[0]);
+			chk(c, set_lease(c, (long)l[0], l[2] == 1 ? 1 /* F_WRLCK */ : 0 /* F_RDLCK */), l[0]);
 		else if (l[1] == 2)
 			chk(c, S2(NR_flock, l[0], (l[2] == 1 ? 2 /* LOCK_EX */ : 1 /* LOCK_SH */) | 4 /* LOCK_NB */), l[0]);
 		else
@@ -1022,6 +1126,17 @@ void wait_formed(struct ctx *c)
  * the owner: the task takes the recorded ones for that call (the saved uid keeps its privilege
  * to come back), before it takes its own credentials. A uid change resets dumpability: set again.
  */
+struct owner_arg {
+	long fd;
+	void *own;
+};
+
+static long owner_as(struct ctx *c, void *p)
+{
+	struct owner_arg *a = p;
+	return S3(NR_fcntl, a->fd, F_SETOWN_EX, a->own);
+}
+
 void restore_fown(struct ctx *c)
 {
 	struct plan_file *files = AT(c, c->h->files_off);
@@ -1046,12 +1161,19 @@ void restore_fown(struct ctx *c)
 				wait_formed(c);
 				formed = 1;
 			}
-			chk(c, S3(NR_getresuid, &r, &e, &s), n);
-			chk(c, S3(NR_setresuid, f->fown_uid, f->fown_euid, -1), n);
-			ret = S3(NR_fcntl, n, F_SETOWN_EX, &own);
-			chk(c, S3(NR_setresuid, r, e, -1), n);
-			chk(c, ret, n);
-			restore_dumpable(c, n);
+			if (c->h->spare_tid) {
+				/* criu's ids may be unmapped in the tree's user namespace: see unix_listen */
+				struct as_ids ids = { (long)f->fown_uid, (long)f->fown_euid, -1, -1, -1, -1 };
+				struct owner_arg a = { n, &own };
+				chk(c, as_ids(c, &ids, owner_as, &a), n);
+			} else {
+				chk(c, S3(NR_getresuid, &r, &e, &s), n);
+				chk(c, S3(NR_setresuid, f->fown_uid, f->fown_euid, -1), n);
+				ret = S3(NR_fcntl, n, F_SETOWN_EX, &own);
+				chk(c, S3(NR_setresuid, r, e, -1), n);
+				chk(c, ret, n);
+				restore_dumpable(c, n);
+			}
 		}
 		if (f->flags & O_ASYNC) {
 			long fl = chk(c, S2(NR_fcntl, n, F_GETFL), n);

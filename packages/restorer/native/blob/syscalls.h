@@ -177,6 +177,7 @@ typedef long long s64;
 #define ESRCH 3
 #define EINVAL 22
 #define EEXIST 17
+#define EACCES 13
 #define EIO 5
 #define ESTALE 116
 #define EMSGSIZE 90

@@ -21,6 +21,7 @@
 #define TIOCSWINSZ 0x5414
 #define TIOCPKT 0x5420
 #define TIOCSLCKTRMIOS 0x5457
+#define TIOCGLCKTRMIOS 0x5456
 #define TIOCGPTN 0x80045430
 #define TIOCINQ 0x541B
 #define TIOCSPTLCK 0x40045431
@@ -97,6 +98,99 @@ static long open_ptmx_index(struct ctx *c, const char *path, u64 flags, u64 inde
 	if (fd < 0)
 		fail(c, EBUSY, i); /* the index is taken */
 	return fd;
+}
+
+/* A terminal given its recorded owner. In a tree of a user namespace of its own the task's
+   capabilities there cover no file whose owner or group is unmapped (devpts may give a slave a
+   group of criu's): a thread of the task (as_ids) changes it as its owner, a member of the group. */
+struct chown_arg {
+	long fd;
+	u64 uid, gid;
+};
+
+static long chown_as(struct ctx *c, void *p)
+{
+	struct chown_arg *a = p;
+	return S3(NR_fchown, a->fd, a->uid, a->gid);
+}
+
+static void tty_chown(struct ctx *c, long fd, const struct plan_file *f, u64 i)
+{
+	struct chown_arg a = { fd, f->tty_uid, f->tty_gid };
+	struct as_ids ids = { -1, -1, (long)f->tty_uid, -1, (long)f->tty_gid, (long)f->tty_gid };
+	if (!c->h->spare_tid)
+		chk(c, chown_as(c, &a), i);
+	else
+		chk(c, as_ids(c, &ids, chown_as, &a), i);
+}
+
+#define UNMAPPED 0xffffffffULL
+
+/* A master at pty `index` (open_ptmx_index), whose slave devpts makes with the caller's fs ids:
+   in a tree of a user namespace of its own, opened as the pty's recorded owner by a thread of
+   the task (as_ids), for a slave criu's ids made (unmapped there, maybe) could not be given its
+   owner by the task */
+struct ptmx_arg {
+	const char *path;
+	u64 flags, index, i;
+	long fd;
+};
+
+static long ptmx_as(struct ctx *c, void *p)
+{
+	struct ptmx_arg *a = p;
+	a->fd = open_ptmx_index(c, a->path, a->flags, a->index, a->i);
+	return 0;
+}
+
+static long open_ptmx_owned(struct ctx *c, const char *path, u64 flags, const struct plan_file *f, u64 i)
+{
+	struct plan_file *all = AT(c, c->h->files_off);
+	struct ptmx_arg a = { path, flags, f->tty_index, i, -1 };
+	struct as_ids ids = { -1, -1, -1, -1, -1, -1 };
+	const struct plan_file *owner = f;
+	char via[40];
+	long at;
+	u64 k;
+	if (!c->h->spare_tid)
+		return open_ptmx_index(c, path, flags, f->tty_index, i);
+	/* the slave's owner where the tree holds the slave (a master's own record may carry the
+	   ptmx node's, which the namespace may not map: then criu's ids make it) */
+	for (k = 0; k < c->h->nfiles; k++)
+		if (all[k].kind == FILE_TTY && !(all[k].tty_bits & (TTY_MASTER | TTY_DEVTTY | TTY_SIMPLE | TTY_EXT)) &&
+		    all[k].tty_index == f->tty_index) {
+			owner = &all[k];
+			break;
+		}
+	if (owner->tty_uid != UNMAPPED)
+		ids.fsuid = (long)owner->tty_uid;
+	if (owner->tty_gid != UNMAPPED)
+		ids.fsgid = (long)owner->tty_gid;
+	/* the path is looked up with criu's ids (it may pass through the restore's own directories,
+	   criu's alone), the thread opens what it found through /proc/self/fd */
+	at = chk(c, S4(NR_openat, AT_FDCWD, path, 010000000 /* O_PATH */, 0), i);
+	proc_fd_path(via, at);
+	a.path = via;
+	chk(c, as_ids(c, &ids, ptmx_as, &a), i);
+	S1(NR_close, at);
+	return a.fd;
+}
+
+/* The terminal's locked termios (36 bytes, the kernel's struct termios): setting them needs
+   CAP_SYS_ADMIN in the initial user namespace, which the tasks of a tree in a user namespace of
+   its own do not have; locks that are already what they must be (a new pty's: none) are left
+   alone, others set (failing there with EPERM, by name) */
+static void set_locked(struct ctx *c, long fd, const u8 *want, u64 i)
+{
+	u8 now[36];
+	u64 k;
+	if (S3(NR_ioctl, fd, TIOCGLCKTRMIOS, now) == 0) {
+		for (k = 0; k < sizeof(now) && now[k] == want[k]; k++)
+			;
+		if (k == sizeof(now))
+			return;
+	}
+	chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, want), i);
 }
 
 static void to_slot(struct ctx *c, long fd, u64 i)
@@ -242,7 +336,7 @@ static void put_queued(struct ctx *c, struct plan_file *f, u64 n, u64 i)
 	write_all(c, slave, d + TTY_QUEUED + 8 + to_slave, to_master, i);
 	wait_queued(c, master, to_master, i);
 	chk(c, S3(NR_ioctl, master, TCSETS, d + TTY_TERMIOS), i);
-	chk(c, S3(NR_ioctl, master, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+	set_locked(c, master, d + TTY_TERMIOS_LOCKED, i);
 }
 
 /*
@@ -265,14 +359,14 @@ static void open_hung(struct ctx *c, struct plan_file *f, u64 n, u64 first)
 	for (k = 0; k <= slash; k++)
 		ptmx[k] = p[k];
 	ptmx[k++] = 'p', ptmx[k++] = 't', ptmx[k++] = 'm', ptmx[k++] = 'x', ptmx[k] = 0;
-	master = open_ptmx_index(c, ptmx, O_RDONLY, f[first].tty_index, first);
+	master = open_ptmx_owned(c, ptmx, O_RDONLY, &f[first], first);
 	chk(c, S3(NR_ioctl, master, TIOCSPTLCK, &zero), first);
 	for (j = first; j < n; j++) {
 		long fd;
 		if (f[j].kind != FILE_TTY || !(f[j].tty_bits & TTY_HUNG) || f[j].tty_index != f[first].tty_index)
 			continue;
 		fd = chk(c, xopen(STR(c, f[j].path), (f[j].flags & ~(u64)O_ASYNC) | O_NOCTTY), j);
-		chk(c, S3(NR_fchown, fd, f[j].tty_uid, f[j].tty_gid), j);
+		tty_chown(c, fd, &f[j], j);
 		to_slot(c, fd, j);
 	}
 	S1(NR_close, master);
@@ -288,9 +382,9 @@ static void set_tty_params(struct ctx *c, long fd, const struct plan_file *f, u6
 	for (k = 0; k < sizeof(unlocked); k++)
 		unlocked[k] = 0;
 	chk(c, S3(NR_fchown, fd, f->tty_uid, f->tty_gid), i);
-	chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, unlocked), i);
+	set_locked(c, fd, unlocked, i);
 	chk(c, S3(NR_ioctl, fd, TCSETS, d + TTY_TERMIOS), i);
-	chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+	set_locked(c, fd, d + TTY_TERMIOS_LOCKED, i);
 	chk(c, S3(NR_ioctl, fd, TIOCSWINSZ, d + TTY_WINSIZE), i);
 }
 
@@ -323,12 +417,12 @@ void open_ttys(struct ctx *c)
 		if (f[i].kind != FILE_TTY || !(f[i].tty_bits & TTY_MASTER))
 			continue;
 		d = AT(c, f[i].data_off);
-		fd = open_ptmx_index(c, STR(c, f[i].path), f[i].flags, f[i].tty_index, i);
+		fd = open_ptmx_owned(c, STR(c, f[i].path), f[i].flags, &f[i], i);
 		chk(c, S3(NR_ioctl, fd, TIOCSPTLCK, &zero), i);
 		chk(c, S3(NR_ioctl, fd, TCSETS, d + TTY_TERMIOS), i);
 		/* (a pair with bytes queued gets its locked termios once they are back: put_queued) */
 		if (!queued(&f[i], d, 0) && !queued(&f[i], d, 1))
-			chk(c, S3(NR_ioctl, fd, TIOCSLCKTRMIOS, d + TTY_TERMIOS_LOCKED), i);
+			set_locked(c, fd, d + TTY_TERMIOS_LOCKED, i);
 		chk(c, S3(NR_ioctl, fd, TIOCSWINSZ, d + TTY_WINSIZE), i);
 		if (f[i].tty_bits & TTY_PACKET)
 			chk(c, S3(NR_ioctl, fd, TIOCPKT, &one), i);
@@ -351,7 +445,7 @@ void open_ttys(struct ctx *c)
 		if (f[i].kind != FILE_TTY || (f[i].tty_bits & (TTY_MASTER | TTY_DEVTTY | TTY_HUNG | TTY_SIMPLE)))
 			continue;
 		fd = chk(c, xopen(STR(c, f[i].path), (f[i].flags & ~(u64)O_ASYNC) | O_NOCTTY), i);
-		chk(c, S3(NR_fchown, fd, f[i].tty_uid, f[i].tty_gid), i);
+		tty_chown(c, fd, &f[i], i);
 		to_slot(c, fd, i);
 	}
 	/* every end open: the bytes queued put back */
