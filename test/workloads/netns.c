@@ -27,25 +27,6 @@ static const struct { const char *path, *value; } SYSCTLS[] = {
 	{ "/proc/sys/net/ipv6/conf/default/hop_limit", "44" },
 };
 
-static int read_file(const char *p, char *buf, size_t n) {
-	int fd = open(p, O_RDONLY);
-	if (fd < 0) return -1;
-	ssize_t r = read(fd, buf, n - 1);
-	close(fd);
-	if (r < 0) return -1;
-	buf[r] = 0;
-	if (r && buf[r - 1] == '\n') buf[r - 1] = 0;
-	return 0;
-}
-
-static int write_file(const char *p, const char *v) {
-	int fd = open(p, O_WRONLY);
-	if (fd < 0) return -1;
-	int ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
 static int same_net(pid_t a, pid_t b) {
 	char pa[64], pb[64], la[64] = "", lb[64] = "";
 	snprintf(pa, sizeof pa, "/proc/%d/ns/net", a);
@@ -99,7 +80,7 @@ static int route_ok(void) {
 static int sysctls_ok(char *bad, size_t n) {
 	for (size_t i = 0; i < sizeof SYSCTLS / sizeof SYSCTLS[0]; i++) {
 		char v[64] = "";
-		if (read_file(SYSCTLS[i].path, v, sizeof v) || strcmp(v, SYSCTLS[i].value)) {
+		if (wl_read_file(SYSCTLS[i].path, v, sizeof v) || strcmp(v, SYSCTLS[i].value)) {
 			snprintf(bad, n, "%s=%s", SYSCTLS[i].path, v);
 			return 0;
 		}
@@ -153,7 +134,7 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	for (size_t i = 0; i < sizeof SYSCTLS / sizeof SYSCTLS[0]; i++) {
-		if (write_file(SYSCTLS[i].path, SYSCTLS[i].value)) {
+		if (wl_write_file(SYSCTLS[i].path, SYSCTLS[i].value)) {
 			wl_say("error sysctl %s", SYSCTLS[i].path);
 			return 1;
 		}

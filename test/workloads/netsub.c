@@ -53,28 +53,9 @@ static int reaches(int n) {
 	return r;
 }
 
-static int read_file(const char *p, char *buf, size_t n) {
-	int fd = open(p, O_RDONLY);
-	if (fd < 0) return -1;
-	ssize_t r = read(fd, buf, n - 1);
-	close(fd);
-	if (r < 0) return -1;
-	buf[r] = 0;
-	if (r && buf[r - 1] == '\n') buf[r - 1] = 0;
-	return 0;
-}
-
-static int write_file(const char *p, const char *v) {
-	int fd = open(p, O_WRONLY);
-	if (fd < 0) return -1;
-	int ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
 static int sysctl_is(const char *p, const char *v) {
 	char b[64] = "";
-	return read_file(p, b, sizeof b) == 0 && strcmp(b, v) == 0;
+	return wl_read_file(p, b, sizeof b) == 0 && strcmp(b, v) == 0;
 }
 
 static const char *QLEN = "/proc/sys/net/unix/max_dgram_qlen", *ARP = "/proc/sys/net/ipv4/conf/lo/arp_ignore";
@@ -159,7 +140,7 @@ static const char *child_check(int l, int gask, int ganswer, char *line, size_t 
 static void child_main(int ask, int answer) {
 	char line[256];
 	if (unshare(CLONE_NEWNET) || lo_up() || system("PATH=/usr/sbin:/sbin:$PATH; ip addr add 10.7.0.1/24 dev lo") ||
-	    write_file(QLEN, "77") || write_file(ARP, "2")) {
+	    wl_write_file(QLEN, "77") || wl_write_file(ARP, "2")) {
 		dprintf(answer, "error child set-up: %s\n", strerror(errno));
 		_exit(1);
 	}

@@ -11,17 +11,6 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 
-static int read_file(const char *p, char *buf, size_t n) {
-	int fd = open(p, O_RDONLY);
-	if (fd < 0) return -1;
-	ssize_t r = read(fd, buf, n - 1);
-	close(fd);
-	if (r < 0) return -1;
-	buf[r] = 0;
-	if (r && buf[r - 1] == '\n') buf[r - 1] = 0;
-	return 0;
-}
-
 int main(int argc, char **argv) {
 	if (argc < 4) return 2;
 	const char *host = argv[1], *dom = argv[2];
@@ -54,9 +43,9 @@ int main(int argc, char **argv) {
 	for (;;) {
 		wl_wait_check();
 		char h[128] = "", d[128] = "", m[32] = "";
-		int ok = read_file("/proc/sys/kernel/hostname", h, sizeof h) == 0 && strcmp(h, host) == 0 &&
-			 read_file("/proc/sys/kernel/domainname", d, sizeof d) == 0 && strcmp(d, dom) == 0 &&
-			 read_file("/proc/sys/kernel/msgmni", m, sizeof m) == 0 && strcmp(m, "77") == 0;
+		int ok = wl_read_file("/proc/sys/kernel/hostname", h, sizeof h) == 0 && strcmp(h, host) == 0 &&
+			 wl_read_file("/proc/sys/kernel/domainname", d, sizeof d) == 0 && strcmp(d, dom) == 0 &&
+			 wl_read_file("/proc/sys/kernel/msgmni", m, sizeof m) == 0 && strcmp(m, "77") == 0;
 		int kid = kill(child, 0) == 0 && wl_same_ns(getpid(), child, "uts") && wl_same_ns(getpid(), child, "ipc");
 		if (ok && kid)
 			wl_say("check ok child=1");

@@ -59,24 +59,6 @@ static char uid_map0[256], gid_map0[256];
 static volatile unsigned long *shared_page;
 void *userns_heap;
 
-static int read_file(const char *p, char *buf, size_t n) {
-	int f = open(p, O_RDONLY);
-	if (f < 0) return -1;
-	ssize_t r = read(f, buf, n - 1);
-	close(f);
-	if (r < 0) return -1;
-	buf[r] = 0;
-	return 0;
-}
-
-static int write_file(const char *p, const char *s) {
-	int f = open(p, O_WRONLY);
-	if (f < 0) return -1;
-	ssize_t r = write(f, s, strlen(s));
-	close(f);
-	return r == (ssize_t)strlen(s) ? 0 : -1;
-}
-
 /* the kid's ids: what it sets, and what it checks every 20 ms (exits 3 on a change) */
 static uid_t kid_uid;
 static gid_t kid_gid;
@@ -189,7 +171,7 @@ static double seconds(clockid_t id) {
 /* every capability in the effective set (the root of its user namespace) */
 static int full_caps(void) {
 	char buf[4096];
-	if (read_file("/proc/self/status", buf, sizeof buf)) return 0;
+	if (wl_read_file("/proc/self/status", buf, sizeof buf)) return 0;
 	char *l = strstr(buf, "CapEff:\t");
 	return l && !strncmp(l + 8, "000001ff", 8);
 }
@@ -245,12 +227,12 @@ int main(int argc, char **argv) {
 		if (read(made[0], &x, 1) != 1) return 1;
 		char p[64];
 		snprintf(p, sizeof p, "/proc/%d/uid_map", (int)c);
-		if (write_file(p, um)) {
+		if (wl_write_file(p, um)) {
 			wl_say("error uid_map");
 			return 1;
 		}
 		snprintf(p, sizeof p, "/proc/%d/gid_map", (int)c);
-		if (write_file(p, gm)) {
+		if (wl_write_file(p, gm)) {
 			wl_say("error gid_map");
 			return 1;
 		}
@@ -277,7 +259,7 @@ int main(int argc, char **argv) {
 	if (own_time) {
 		char off[128];
 		snprintf(off, sizeof off, "%d %d 0\n%d %d 0\n", CLOCK_MONOTONIC, DAYS_AHEAD * 86400, CLOCK_BOOTTIME, DAYS_AHEAD * 86400);
-		if (write_file("/proc/self/timens_offsets", off)) {
+		if (wl_write_file("/proc/self/timens_offsets", off)) {
 			wl_say("error timens_offsets");
 			_exit(1);
 		}
@@ -317,7 +299,7 @@ int main(int argc, char **argv) {
 		}
 	}
 	double mono0 = seconds(CLOCK_MONOTONIC), boot0 = seconds(CLOCK_BOOTTIME);
-	if (read_file("/proc/self/uid_map", uid_map0, sizeof uid_map0) || read_file("/proc/self/gid_map", gid_map0, sizeof gid_map0)) _exit(1);
+	if (wl_read_file("/proc/self/uid_map", uid_map0, sizeof uid_map0) || wl_read_file("/proc/self/gid_map", gid_map0, sizeof gid_map0)) _exit(1);
 	shared_page = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared_page == MAP_FAILED) _exit(1);
 	shared_page[0] = 0x75736e73; /* "usns" */
@@ -346,7 +328,7 @@ int main(int argc, char **argv) {
 	for (;;) {
 		wl_wait_check();
 		char um1[256], gm1[256], host[64] = "";
-		int maps_ok = !read_file("/proc/self/uid_map", um1, sizeof um1) && !read_file("/proc/self/gid_map", gm1, sizeof gm1) && !strcmp(um1, uid_map0) && !strcmp(gm1, gid_map0);
+		int maps_ok = !wl_read_file("/proc/self/uid_map", um1, sizeof um1) && !wl_read_file("/proc/self/gid_map", gm1, sizeof gm1) && !strcmp(um1, uid_map0) && !strcmp(gm1, gid_map0);
 		gethostname(host, sizeof host);
 		int host_ok = !own_uts || !strcmp(host, "userns-tree");
 		int kid_ok = waitpid(kid, 0, WNOHANG) == 0 && kill(kid, 0) == 0;

@@ -88,6 +88,27 @@ static inline int wl_same_ns(pid_t a, pid_t b, const char *kind) {
 	return strcmp(la, lb) == 0;
 }
 
+/* A small file's text into buf (n bytes at most, NUL-terminated, one trailing newline dropped): 0, or -1. */
+static inline int wl_read_file(const char *p, char *buf, size_t n) {
+	int fd = open(p, O_RDONLY);
+	if (fd < 0) return -1;
+	ssize_t r = read(fd, buf, n - 1);
+	close(fd);
+	if (r < 0) return -1;
+	buf[r] = 0;
+	if (r && buf[r - 1] == '\n') buf[r - 1] = 0;
+	return 0;
+}
+
+/* v written whole to the file p (a /proc or /sys setting): 0, or -1. */
+static inline int wl_write_file(const char *p, const char *v) {
+	int fd = open(p, O_WRONLY);
+	if (fd < 0) return -1;
+	int ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
 static inline void wl_handle_usr1(void) {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
