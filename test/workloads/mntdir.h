@@ -62,6 +62,19 @@ static inline int wl_init_private_proc(void) {
 	return 0;
 }
 
+/* The init of a test tree with a mount namespace of its own: wl_init_private_proc, the host's
+ * /dev/shm (a tmpfs a dump would carry whole, may be large: not the tree's) unmounted, stdio on
+ * /dev/null. 0, or 1 (said in the state file). */
+static inline int wl_init_tree_ns(void) {
+	if (wl_init_private_proc())
+		return 1;
+	umount2("/dev/shm", MNT_DETACH);
+	int nul = open("/dev/null", O_RDWR);
+	dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
+	if (nul > 2) close(nul);
+	return 0;
+}
+
 /* How many mounts have mount point DIR/REL. */
 static inline int mounts_at(const char *rel) {
 	char p[4096], line[8192], mp[4096];

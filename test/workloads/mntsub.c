@@ -96,13 +96,8 @@ static void kid_main(int ask, int answer) {
 }
 
 static int init_main(int ready) {
-	if (wl_init_private_proc())
+	if (wl_init_tree_ns())
 		return 1;
-	/* (the host's /dev/shm, a tmpfs a dump would carry whole, may be large: not the tree's) */
-	umount2("/dev/shm", MNT_DETACH);
-	int nul = open("/dev/null", O_RDWR);
-	dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
-	if (nul > 2) close(nul);
 	char q[4096];
 	mkdir(dir, 0755);
 	const char *dirs[] = { "t", "n", "nb" };

@@ -13,6 +13,7 @@
 #include "workload.h"
 #include <ifaddrs.h>
 #include <net/if.h>
+#include "netdev.h"
 #include <sched.h>
 #include <sys/ioctl.h>
 
@@ -120,15 +121,10 @@ int main(int argc, char **argv) {
 		wl_say("error unshare");
 		return 1;
 	}
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof ifr);
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) || (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr))) {
+	if (wl_lo_up()) {
 		wl_say("error lo up");
 		return 1;
 	}
-	close(s);
 	if (system("PATH=/usr/sbin:/sbin:$PATH; ip addr add 10.1.2.3/24 dev lo && ip route add 10.9.0.0/16 dev lo")) {
 		wl_say("error ip");
 		return 1;

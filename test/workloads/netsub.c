@@ -19,6 +19,7 @@
  * still bound to "@netsub-1". */
 #include "workload.h"
 #include "mntdir.h"
+#include "netdev.h"
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -59,16 +60,6 @@ static int sysctl_is(const char *p, const char *v) {
 }
 
 static const char *QLEN = "/proc/sys/net/unix/max_dgram_qlen", *ARP = "/proc/sys/net/ipv4/conf/lo/arp_ignore";
-
-static int lo_up(void) {
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof ifr);
-	strcpy(ifr.ifr_name, "lo");
-	int r = ioctl(s, SIOCGIFFLAGS, &ifr) || (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr));
-	close(s);
-	return r ? -1 : 0;
-}
 
 /* lo up with 10.7.0.1/24 */
 static int address_ok(void) {
@@ -139,7 +130,7 @@ static const char *child_check(int l, int gask, int ganswer, char *line, size_t 
 
 static void child_main(int ask, int answer) {
 	char line[256];
-	if (unshare(CLONE_NEWNET) || lo_up() || system("PATH=/usr/sbin:/sbin:$PATH; ip addr add 10.7.0.1/24 dev lo") ||
+	if (unshare(CLONE_NEWNET) || wl_lo_up() || system("PATH=/usr/sbin:/sbin:$PATH; ip addr add 10.7.0.1/24 dev lo") ||
 	    wl_write_file(QLEN, "77") || wl_write_file(ARP, "2")) {
 		dprintf(answer, "error child set-up: %s\n", strerror(errno));
 		_exit(1);
@@ -170,15 +161,10 @@ static void child_main(int ask, int answer) {
 }
 
 static int init_main(int ready) {
-	if (wl_init_private_proc())
+	if (wl_init_tree_ns())
 		return 1;
-	/* (the host's /dev/shm, a tmpfs a dump would carry whole, may be large: not the tree's) */
-	umount2("/dev/shm", MNT_DETACH);
-	int nul = open("/dev/null", O_RDWR);
-	dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
-	if (nul > 2) close(nul);
 	int sk = bound(0);
-	if (lo_up() || sk < 0) {
+	if (wl_lo_up() || sk < 0) {
 		wl_say("error init set-up: %s", strerror(errno));
 		return 1;
 	}

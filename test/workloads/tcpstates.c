@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <net/if.h>
+#include "netdev.h"
 #include <sched.h>
 
 #define TAIL 200000
@@ -332,14 +333,7 @@ static int run_peer(int port) {
 
 /* a network namespace of this process's own, its loopback up */
 static int own_netns(void) {
-	if (unshare(CLONE_NEWNET)) return -1;
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof ifr);
-	strcpy(ifr.ifr_name, "lo");
-	int r = ioctl(s, SIOCGIFFLAGS, &ifr) || (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr));
-	close(s);
-	return r ? -1 : 0;
+	return unshare(CLONE_NEWNET) ? -1 : wl_lo_up();
 }
 
 int main(int argc, char **argv) {
