@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { listTasks, NO_SUCH_PROCESS, readStatusValue } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, isCrtoolsError, isNativeSysError } from '@crtools/common';
 import { check, native } from './load-native.js';
@@ -94,7 +93,7 @@ function refuseTraced(tid: number): void {
   if (!tracer) return;
   let name = '';
   try {
-    name = ` (${readFileSync(`/proc/${tracer}/comm`, 'utf8').trim()})`;
+    name = ` (${readStatusValue(tracer, 'Name')})`;
   } catch {
     // gone meanwhile: the pid alone
   }
