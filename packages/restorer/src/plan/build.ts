@@ -14,7 +14,7 @@ import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingF
 import { type FilePlan, type HelperPlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
 import { fileIdent, sameFile, type LazySplit } from '../lazy-socket.js';
-import { checkTaskNamespaces, mountsOf, nestedMountNamespaces, nestedNetNamespaces, rootNamespaces, type TreeNets } from './namespaces.js';
+import { checkTaskNamespaces, mountsOf, nestedMountNamespaces, nestedNetNamespaces, readTreeIds, rootNamespaces, type TreeNets } from './namespaces.js';
 import type { NetExternals } from '../net-externals.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
@@ -70,9 +70,10 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
   }
   // the mount namespaces tasks made below the root's: a file reached through one of their
   // mounts is opened through a task living there (its root), once every task exists
-  const below = await nestedMountNamespaces(dir, pstree, (inventory.root_ids ?? {}) as Obj);
+  const treeIds = await readTreeIds(dir, pstree);
+  const below = await nestedMountNamespaces(dir, pstree, treeIds, (inventory.root_ids ?? {}) as Obj);
   // the network namespaces below the root's: made with the root's, each task put in its own
-  const nets = await nestedNetNamespaces(dir, pstree, (inventory.root_ids ?? {}) as Obj);
+  const nets = await nestedNetNamespaces(dir, pstree, treeIds, (inventory.root_ids ?? {}) as Obj);
   const files = await FilePlanTable.load(dir, { inherit: opts.inherit, shellJob: opts.shellJob, extUnixSk: opts.extUnixSk, madeAt, skipFileRwxCheck: opts.skipFileRwxCheck, nestedMounts: below.owner });
   const shmem = new ShmemTable(files.memfd);
   // seccomp.img: every filter of the tree (one entry; none or no image: no filters)

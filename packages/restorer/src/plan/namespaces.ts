@@ -245,6 +245,21 @@ export async function mountsOf(dir: string, id: number): Promise<MountPlan[]> {
   });
 }
 
+/**
+ * Each task's namespace ids, in pstree.img's order (ids-<pid>.img, or the ids in its core image
+ * where the checkpoint has no ids image; undefined: none recorded), read once for the nested
+ * mount and network namespaces alike.
+ */
+export async function readTreeIds(dir: string, pstree: readonly Obj[]): Promise<(Obj | undefined)[]> {
+  const out: (Obj | undefined)[] = [];
+  for (const e of pstree) {
+    const pid = Number(e.pid);
+    const idsImg = `ids-${pid}.img`;
+    out.push(existsSync(join(dir, idsImg)) ? (await img(dir, idsImg, 'IDS'))?.[0] : ((await img(dir, `core-${pid}.img`, 'CORE', true))?.[0]?.ids as Obj | undefined));
+  }
+  return out;
+}
+
 /** A mount namespace of the tree below the root's: its mounts, the namespace it was made from, the first task living in it (which made it). */
 export interface NestedMntNs {
   id: number;
@@ -259,15 +274,14 @@ export interface NestedMntNs {
  * living in it, unshared from its parent's; `owner`: each of their mount ids → a task living
  * there (a file reached through one is opened through that task's root, /proc/PID/root).
  */
-export async function nestedMountNamespaces(dir: string, pstree: readonly Obj[], rootIds: Obj): Promise<{ byId: Map<number, NestedMntNs>; owner: Map<number, number> }> {
+export async function nestedMountNamespaces(dir: string, pstree: readonly Obj[], treeIds: readonly (Obj | undefined)[], rootIds: Obj): Promise<{ byId: Map<number, NestedMntNs>; owner: Map<number, number> }> {
   const byId = new Map<number, NestedMntNs>();
   const owner = new Map<number, number>();
   const mntOf = new Map<number, number>();
   let rootMnt: number | undefined;
   for (const [i, e] of pstree.entries()) {
     const pid = Number(e.pid);
-    const idsImg = `ids-${pid}.img`;
-    const ids = existsSync(join(dir, idsImg)) ? (await img(dir, idsImg, 'IDS'))?.[0] : (await img(dir, `core-${pid}.img`, 'CORE', true))?.[0]?.ids as Obj | undefined;
+    const ids = treeIds[i];
     if (ids?.mnt_ns_id === undefined || ids.mnt_ns_id === null) continue;
     const id = Number(ids.mnt_ns_id);
     mntOf.set(pid, id);
@@ -295,13 +309,12 @@ export interface TreeNets {
  * criu's, root_ids), in the tree's order, each as the root's is read (netdev-, netns-, ifaddr-,
  * route-... <id>.img): the restore makes them all before the root and puts each task in its own.
  */
-export async function nestedNetNamespaces(dir: string, pstree: readonly Obj[], rootIds: Obj): Promise<TreeNets> {
+export async function nestedNetNamespaces(dir: string, pstree: readonly Obj[], treeIds: readonly (Obj | undefined)[], rootIds: Obj): Promise<TreeNets> {
   const byId = new Map<number, NetPlan>();
   let root: number | undefined;
   for (const [i, e] of pstree.entries()) {
     const pid = Number(e.pid);
-    const idsImg = `ids-${pid}.img`;
-    const ids = existsSync(join(dir, idsImg)) ? (await img(dir, idsImg, 'IDS'))?.[0] : (await img(dir, `core-${pid}.img`, 'CORE', true))?.[0]?.ids as Obj | undefined;
+    const ids = treeIds[i];
     if (ids?.net_ns_id === undefined || ids.net_ns_id === null) continue;
     const id = Number(ids.net_ns_id);
     if (i === 0) root = id;
