@@ -18,38 +18,8 @@
  * child's copies as made, nothing at /n here but a tmpfs there, and a write to the child's /n/w.txt
  * queues IN_MODIFY on watch 1. */
 #include "workload.h"
-#include <errno.h>
-#include <sched.h>
+#include "rootct.h"
 #include <sys/inotify.h>
-#include <sys/mount.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
-
-struct seen {
-	int found, shared, master;
-	char fs[32];
-};
-
-/* The propagation and file system of mount point PATH in mountinfo file MI (the last line: the top of a stack). */
-static struct seen mount_in(const char *mi, const char *path) {
-	struct seen r = { 0, 0, 0, "" };
-	FILE *f = fopen(mi, "r");
-	if (!f) return r;
-	char line[8192], mp[4096];
-	while (fgets(line, sizeof line, f)) {
-		if (sscanf(line, "%*d %*d %*u:%*u %*s %4095s", mp) != 1 || strcmp(mp, path)) continue;
-		memset(&r, 0, sizeof r);
-		r.found = 1;
-		char *o = strstr(line, " shared:");
-		if (o) r.shared = atoi(o + 8);
-		o = strstr(line, " master:");
-		if (o) r.master = atoi(o + 8);
-		o = strstr(line, " - ");
-		if (o) sscanf(o + 3, "%31s", r.fs);
-	}
-	fclose(f);
-	return r;
-}
 
 static pid_t kid;
 static int ify = -1;
@@ -59,20 +29,20 @@ static const char *check(void) {
 	if (getpid() != 1) return "not pid 1";
 	if (waitpid(kid, 0, WNOHANG) != 0) return "child gone";
 	snprintf(kmi, sizeof kmi, "/proc/%d/mountinfo", (int)kid);
-	struct seen rt = mount_in("/proc/self/mountinfo", "/"), b = mount_in("/proc/self/mountinfo", "/b");
-	struct seen krt = mount_in(kmi, "/"), kb = mount_in(kmi, "/b");
+	struct ct_mount rt = ct_mount_in("/proc/self/mountinfo", "/"), b = ct_mount_in("/proc/self/mountinfo", "/b");
+	struct ct_mount krt = ct_mount_in(kmi, "/"), kb = ct_mount_in(kmi, "/b");
 	if (!rt.found || !rt.shared || rt.master) return "/ is not shared";
 	if (!b.found || b.shared != rt.shared) return "/b is not a peer of /";
 	if (!krt.found || krt.shared || krt.master != rt.shared) return "the child's / is not a slave of the init's group";
 	if (!kb.found || kb.shared != rt.shared) return "the child's /b is not a peer of the init's /";
-	struct seen s = mount_in("/proc/self/mountinfo", "/d/sub"), bs = mount_in("/proc/self/mountinfo", "/b/sub");
-	struct seen ks = mount_in(kmi, "/d/sub"), kbs = mount_in(kmi, "/b/sub");
+	struct ct_mount s = ct_mount_in("/proc/self/mountinfo", "/d/sub"), bs = ct_mount_in("/proc/self/mountinfo", "/b/sub");
+	struct ct_mount ks = ct_mount_in(kmi, "/d/sub"), kbs = ct_mount_in(kmi, "/b/sub");
 	if (!s.found || strcmp(s.fs, "tmpfs") || !s.shared || s.shared == rt.shared) return "/d/sub";
 	/* (the child's /d/sub: a copy the kernel made below its slave /, a slave of /d/sub's group) */
 	if (!bs.found || bs.shared != s.shared || kbs.shared != s.shared) return "the copies of /d/sub on /b are not its peers";
 	if (ks.shared || ks.master != s.shared) return "the child's /d/sub is not a slave of /d/sub's group";
-	if (mount_in("/proc/self/mountinfo", "/n").found) return "/n mounted in the init's namespace";
-	if (strcmp(mount_in(kmi, "/n").fs, "tmpfs")) return "the child's /n is not a tmpfs";
+	if (ct_mount_in("/proc/self/mountinfo", "/n").found) return "/n mounted in the init's namespace";
+	if (strcmp(ct_mount_in(kmi, "/n").fs, "tmpfs")) return "the child's /n is not a tmpfs";
 	/* the watch is on the child's file: a write there queues IN_MODIFY on wd 1 */
 	snprintf(w, sizeof w, "/proc/%d/root/n/w.txt", (int)kid);
 	int fd = open(w, O_WRONLY | O_APPEND);
@@ -93,15 +63,7 @@ static const char *check(void) {
 
 /* the init, exec'd from inside its root */
 static int init_main(int ready) {
-	wl_handle_usr1();
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0)) {
-		wl_say("error mount /proc: %s", strerror(errno));
-		return 1;
-	}
-	int nul = open("/dev/null", O_RDWR);
-	dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
-	if (nul > 2) close(nul);
-	if (chdir("/")) return 1;
+	if (ct_init_begin()) return 1;
 	if (mount(0, "/", 0, MS_SHARED, 0) || mount("/d", "/b", 0, MS_BIND, 0)) {
 		wl_say("error shared / or bind /b: %s", strerror(errno));
 		return 1;
@@ -132,67 +94,19 @@ static int init_main(int ready) {
 		wl_say("error /d/sub or the watch: %s", strerror(errno));
 		return 1;
 	}
-	if (write(ready, "k", 1) != 1) return 1;
-	close(ready);
-	for (;;) {
-		wl_wait_check();
-		const char *bad = check();
-		if (bad) wl_say("check bad: %s", bad);
-		else wl_say("check ok");
-	}
+	return ct_serve(ready, check);
 }
 
 /* in the new namespaces, before the exec: ROOT becomes the root */
-static int setup(const char *root) {
-	char p[4096];
+static int setup(const char *root, const char *arg) {
+	(void)arg;
 	if (mount(0, "/", 0, MS_REC | MS_PRIVATE, 0)) return 1;
 	if (mount(root, root, 0, MS_BIND, 0)) return 2;
-	const char *dirs[] = { "proc", "dev", "old", "d", "d/sub", "b", "n" };
-	for (unsigned i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-		snprintf(p, sizeof p, "%s/%s", root, dirs[i]);
-		mkdir(p, 0755);
-	}
-	snprintf(p, sizeof p, "%s/dev/null", root);
-	if (mknod(p, S_IFCHR | 0666, makedev(1, 3)) && errno != EEXIST) return 3;
-	if (chdir(root) || syscall(SYS_pivot_root, ".", "old") || umount2("/old", MNT_DETACH) || chdir("/")) return 4;
-	return 0;
+	const char *const dirs[] = { "proc", "dev", "old", "d", "d/sub", "b", "n" };
+	if (ct_root_dirs(root, dirs, sizeof dirs / sizeof *dirs)) return 3;
+	return ct_pivot(root) ? 4 : 0;
 }
 
 int main(int argc, char **argv) {
-	if (argc == 4 && strcmp(argv[1], "--init") == 0) {
-		wl_state = argv[3];
-		return init_main(atoi(argv[2]));
-	}
-	if (argc < 2) return 2;
-	const char *state = argv[1];
-	char root[3072];
-	snprintf(root, sizeof root, "%s", state);
-	char *slash = strrchr(root, '/');
-	if (!slash) return 2;
-	*slash = 0;
-	const char *base = slash + 1;
-	wl_detach(state);
-	if (unshare(CLONE_NEWPID)) {
-		wl_say("error unshare");
-		return 1;
-	}
-	int p[2];
-	if (pipe(p)) return 1;
-	pid_t init = fork();
-	if (init < 0) return 1;
-	if (init == 0) {
-		close(p[0]);
-		setsid();
-		int e = unshare(CLONE_NEWNS) ? 7 : setup(root);
-		if (e) {
-			wl_say("error setup step %d: %s", e, strerror(errno));
-			_exit(1);
-		}
-		char fd[16], st[4200];
-		snprintf(fd, sizeof fd, "%d", p[1]);
-		snprintf(st, sizeof st, "/%s", base);
-		execl("/mntshroot", "mntshroot", "--init", fd, st, (char *)0);
-		_exit(127);
-	}
-	return wl_init_ready(p, init);
+	return ct_main(argc, argv, "mntshroot", setup, init_main);
 }
