@@ -624,7 +624,7 @@ async function dumpFrozen(
     lived ??= new Set(tasks.filter((t) => !t.zombie).flatMap((t) => [...nsInodes(t.pid)].map(([k, i]) => `${k}:${i}`)));
     return lived.has(`${kind}:${ino}`) ? namespaces.idOf(kind, ino) : undefined;
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: { ...opts.unix, nestedMnt: (pid: number) => namespaces.livesNested(pid) }, mounts: () => treeMounts, readOnlyMounts: () => roMounts, nestedMounts: () => nestedMounts, nsId, nestedNets: { of: (ino) => namespaces.nestedNetOf(ino), all: () => [...namespaces.nestedNet.values()], root: nsInodes(tasks[0]!.pid).get('net') } });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: { ...opts.unix, nestedMnt: (pid: number) => namespaces.livesNested(pid) }, mounts: () => treeMounts, readOnlyMounts: () => roMounts, nestedMounts: () => nestedMounts, nestedMountsOf: (sdev) => namespaces.nestedMountsOf(sdev), nsId, nestedNets: { of: (ino) => namespaces.nestedNetOf(ino), all: () => [...namespaces.nestedNet.values()], root: nsInodes(tasks[0]!.pid).get('net') } });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

@@ -350,6 +350,19 @@ export class Namespaces {
     return new Set(this.nestedMounts().flatMap((t) => t.list.map((m) => m.mntId)));
   }
 
+  /**
+   * The mounts of filesystem `sdev` (the kernel's encoding: major << 20 | minor) in the mount
+   * namespaces below the root's, whole-filesystem ones first: each reached through a task living
+   * there (/proc/PID/root/MOUNTPOINT), with its mount id.
+   */
+  nestedMountsOf(sdev: number): { dir: string; mntId: number }[] {
+    const [major, minor] = [sdev >>> 20, sdev & 0xfffff];
+    return this.nestedMounts()
+      .flatMap((t) => t.list.filter((m) => m.devMajor === major && m.devMinor === minor).map((m) => ({ m, pid: t.rootPid })))
+      .sort((a, b) => Number(b.m.root === '/') - Number(a.m.root === '/'))
+      .map(({ m, pid }) => ({ dir: `/proc/${pid}/root${m.mountPoint}`, mntId: m.mntId }));
+  }
+
   /** The mount ids of the tree's own read-only mounts the restore makes anew (undefined: the tree has no namespace but criu's). */
   readOnlyOwnMountIds(): Set<number> | undefined {
     const all = this.allMounts();

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { formatIdMap, formatIpcSysctl, idOutside, UNMAPPED_ID, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
-import { canInstallGuards, clockNow, mountSteps, type MountOp, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
+import { canInstallGuards, clockNow, type MountOp, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CrtoolsError, ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -722,8 +722,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     if (opts.mountRoot && plan.namespaces?.mounts) pivotInto(rootPid, opts.mountRoot.root);
     if (opts.mountRoot) {
       for (const n of nestedHosts) {
-        pivotInto(n.host, opts.mountRoot.root);
-        mountSteps(n.host, n.afterPivot);
+        pivotInto(n.host, opts.mountRoot.root, n.afterPivot);
       }
     }
   } catch (e) {
