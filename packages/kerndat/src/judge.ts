@@ -130,7 +130,8 @@ export const FEATURES: readonly Feature[] = [
   f('nsid', 2, true, need(['has_nsid'], 'RTM_GETNSID gives no id for a network namespace'), 'peer network namespaces cannot be identified'),
   f('link_nsid', 2, true, need(['has_link_nsid'], 'IFLA_LINK_NETNSID was not verified'), 'veth peers in other network namespaces cannot be restored'),
   f('external_net_ns', 2, true, () => undefined, 'nothing'),
-  f('nftables', 2, true, () => 'crtools was built without nftables support', 'nftables rules are not saved or restored'),
+  // (crtools saves and restores a namespace's rules through the nft tool, as CRIU through libnftables)
+  f('nftables', 2, true, need(['has_nftables_concat'], 'no nft tool (Debian package nftables)'), 'nftables rules are not saved or restored'),
   f('has_ipt_legacy', 2, true, need(['has_ipt_legacy'], 'no iptables-legacy (and ip6tables-legacy) in PATH'), 'iptables-based network locking will not work'),
 ];
 

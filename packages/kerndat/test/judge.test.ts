@@ -25,9 +25,8 @@ describe('judge: the verdicts of criu check', () => {
 
   it('each boolean turned off in turn: category 1 -> Does not look good., others -> only with --extra/--all', () => {
     const good = perfectDoc();
-    // 'nftables' is never supported (crtools has no libnftables): not a fact of the document
     const baseline = new Set(FEATURES.filter((f) => f.test(good) !== undefined).map((f) => f.name));
-    expect([...baseline]).toEqual(['nftables']);
+    expect([...baseline]).toEqual([]);
     let flipsThatMatter = 0;
     const caught = new Set<string>();
     for (const path of booleanPaths(good)) {
@@ -63,7 +62,7 @@ describe('judge: the verdicts of criu check', () => {
     // facts, apparmor (needs lsm=APPARMOR), loginuid (an enum, tested below) and mem_dirty_track
     // (soft-dirty or uffd-wp + PAGEMAP_SCAN: both must be off, tested below)
     const unreachable = FEATURES.map((f) => f.name).filter((n) => !caught.has(n));
-    expect(unreachable.sort()).toEqual(['apparmor_stacking', 'external_net_ns', 'loginuid', 'mem_dirty_track', 'nftables'].sort());
+    expect(unreachable.sort()).toEqual(['apparmor_stacking', 'external_net_ns', 'loginuid', 'mem_dirty_track'].sort());
   });
 
   it('all has_* false: Does not look good. with a non-zero exit', () => {
@@ -100,8 +99,7 @@ describe('judge: the verdicts of criu check', () => {
     expect(r.stdout).toContain('pagemap_scan_guard_pages');
     for (const name of FEATURE_LIST) {
       const one = judge(perfectDoc(), { feature: name });
-      if (name === 'nftables') expect(one.verdict).toBe('unsupported');
-      else expect(one, name).toMatchObject({ verdict: 'supported', exitCode: 0, stdout: [`${name} is supported${name === 'mem_dirty_track' ? ' (soft-dirty)' : ''}`] });
+      expect(one, name).toMatchObject({ verdict: 'supported', exitCode: 0, stdout: [`${name} is supported${name === 'mem_dirty_track' ? ' (soft-dirty)' : ''}`] });
     }
   });
 
