@@ -3,7 +3,7 @@
  * the same images), and the failure cases (pid in use, truncated/corrupt images, missing file).
  * Every process is found and killed by pid; each test checks nothing it started is left.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readSync, readlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -958,6 +958,35 @@ describe('failures: one clear line, non-zero exit, nothing left running', () => 
     expect(oneLine(r.stderr)).toBe(`criu: pid ${w.pid} is already in use; the checkpoint needs it`);
     expect(verdict(w.state, w.pid)).toBe('check ok bad=0'); // the original is untouched
     w.kill();
+  });
+
+  it('a pid held by a process the dump killed and nobody reaped yet (a zombie for a second) is waited for: the restore right after the dump takes it', () => {
+    // a parent that reaps its killed child a second after it died, as an init or subreaper may
+    const py = [
+      'import os, sys, time',
+      'c = os.fork()',
+      'if c == 0:',
+      '    os.setsid(); os.execvp("sleep", ["sleep", "1000"])',
+      'while open(f"/proc/{c}/stat").read().rsplit(")", 1)[1].split()[0] != "Z": time.sleep(0.01)',
+      'time.sleep(1.0); os.waitpid(c, 0); time.sleep(100)',
+    ].join('\n');
+    const holder = spawn('/usr/bin/python3', ['-c', py], { stdio: 'ignore' });
+    let pid = 0;
+    try {
+      const child = () => Number(readFileSync(`/proc/${holder.pid}/task/${holder.pid}/children`, 'utf8').trim());
+      for (let i = 0; i < 500 && !child(); i++) sleep(10);
+      pid = child();
+      for (let i = 0; i < 500 && !(existsSync(`/proc/${pid}/exe`) && readlinkSync(`/proc/${pid}/exe`).endsWith('/sleep')); i++) sleep(10);
+      const dir = tmp('zombie-pid');
+      dump(pid, dir);
+      expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) [ZX] /);
+      const r = restore(dir);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readlinkSync(`/proc/${pid}/exe`)).toMatch(/\/sleep$/);
+    } finally {
+      if (pid) killTree(pid);
+      holder.kill('SIGKILL');
+    }
   });
 
   it('a truncated core image', () => {

@@ -166,20 +166,53 @@ function ownPidNs(plan: RestorePlan): boolean {
   return ((plan.namespaces?.cloneFlags ?? 0) & NS_TYPE.pid) !== 0;
 }
 
+/** How long a restore waits for a dying process to free a pid the checkpoint needs. */
+const DYING_WAIT_MS = 3000;
+
+/**
+ * Is task `pid` on its way out: exiting (PF_EXITING: freeing its memory), a zombie, or killed
+ * (SIGKILL pending)? The processes of a tree its dump just killed are so for a while, until
+ * their memory is freed and whoever adopted them (init, a subreaper) reaps them: a restore run
+ * right after the dump waits for them instead of failing on their pids.
+ */
+function dying(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const PF_EXITING = 0x4;
+    if (f[0] === 'Z' || f[0] === 'X' || (Number(f[6]) & PF_EXITING) !== 0) return true;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const pending = (k: string) => BigInt(`0x${new RegExp(`\\n${k}:\\s+([0-9a-f]+)`).exec(status)?.[1] ?? '0'}`);
+    return ((pending('SigPnd') | pending('ShdPnd')) & 0x100n) !== 0n;
+  } catch {
+    return false;
+  }
+}
+
+/** Is `pid` free, once a dying process that holds it is gone (DYING_WAIT_MS at most)? */
+function pidFree(pid: number, until: number): boolean {
+  while (existsSync(`/proc/${pid}`)) {
+    if (!dying(pid) || nowMs() >= until) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+  return true;
+}
+
 /** Every pid/tid the plan needs must be free: clone3(set_tid) cannot take a used one. */
 export function checkPidsFree(plan: RestorePlan): void {
   // (in a pid namespace of its own every pid is free)
   if (ownPidNs(plan)) return;
+  const until = nowMs() + DYING_WAIT_MS;
   for (const t of plan.tasks) {
     for (const tid of t.threads.map((th) => th.tid)) {
-      if (existsSync(`/proc/${tid}`)) {
+      if (!pidFree(tid, until)) {
         throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${tid} is already in use; the checkpoint needs it`, { pid: tid });
       }
     }
   }
   // (a helper takes the pid of a gone session or group leader for the while)
   for (const h of plan.helpers ?? []) {
-    if (h.pid && existsSync(`/proc/${h.pid}`)) throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${h.pid} is already in use; the checkpoint needs it (a helper process of its session or process group)`, { pid: h.pid });
+    if (h.pid && !pidFree(h.pid, until)) throw restoreError(RestoreErrorCode.PID_IN_USE, `pid ${h.pid} is already in use; the checkpoint needs it (a helper process of its session or process group)`, { pid: h.pid });
   }
 }
 
