@@ -20,7 +20,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, rmdirSync, 
 import path from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { judge, loadKerndat } from '@crtools/kerndat';
-import { AUTODETECTED_EXT_KEY, encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG } from '@crtools/images/facts';
+import { AUTODETECTED_EXT_KEY, encodeKdev, FSTYPE, FSTYPE_AUTO, mountFlagsOf, MNT_FLAG, MOUNTED_ANEW } from '@crtools/images/facts';
 import { readMountinfo, type MountInfo } from '@crtools/procfs';
 import { MNT_DETACH, MS, mountSteps, type MountOp } from '@crtools/sys';
 import type { MountPlan } from './plan.js';
@@ -28,8 +28,26 @@ import type { MountPlan } from './plan.js';
 /** The per-mount flags a remount sets (propagation aside). */
 const PER_MOUNT = MNT_FLAG.RDONLY | MNT_FLAG.NOSUID | MNT_FLAG.NODEV | MNT_FLAG.NOEXEC | MNT_FLAG.NOATIME | MNT_FLAG.NODIRATIME | MNT_FLAG.RELATIME | MNT_FLAG.STRICTATIME;
 
-/** File systems a restore mounts anew. */
-const MADE_FS = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue']);
+/** Is m of a file system the restore mounts anew (one CRIU names and mounts again, or AUTO: --enable-fs at dump)? */
+const mountedAnew = (m: MountPlan) => !!m.fsname && (MOUNTED_ANEW.has(m.fsname) || m.fstype === FSTYPE_AUTO);
+
+/**
+ * The options a new mount of m is given: its super-block options, but a cgroup v1 hierarchy
+ * that has no controller (named only: mountinfo shows `name=X`) with `none` too, which the
+ * kernel wants for one (without it, it takes every controller).
+ */
+function fsOptions(m: MountPlan): string {
+  if (m.fsname !== 'cgroup') return m.options;
+  const controllers = new Set(readFileSync('/proc/cgroups', 'utf8').split('\n').slice(1).map((l) => l.split('\t')[0]).filter(Boolean));
+  const opts = m.options.split(',');
+  return opts.includes('none') || opts.some((o) => controllers.has(o)) ? m.options : ['none', ...opts].filter(Boolean).join(',');
+}
+
+/** The namespaces of the tree's a new mount of m is made in besides its mount one: what its file system shows is theirs. */
+function joinFor(m: MountPlan, net: boolean): ('net' | 'ipc' | 'cgroup')[] {
+  if (m.fsname === 'cgroup' || m.fsname === 'cgroup2') return ['cgroup'];
+  return net && m.fsname === 'sysfs' ? ['net'] : net && m.fsname === 'mqueue' ? ['ipc'] : [];
+}
 
 function refuse(m: MountPlan, why: string): CrtoolsError {
   return new CrtoolsError('UNSUPPORTED_MOUNT', `mount ${m.id} at ${m.mountpoint} (${m.fsname ?? `fstype ${m.fstype}`}) ${why}`, {
@@ -41,7 +59,8 @@ const rootUnder = (root: string, base: string) => base === '/' || root === base 
 const under = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
 
 function sameMount(m: MountPlan, h: MountInfo): boolean {
-  return m.mountpoint === h.mountPoint && m.root === h.root && m.source === h.source && m.dev === Number(encodeKdev(h.devMajor, h.devMinor)) && m.fstype === (FSTYPE[h.fsType] ?? 0);
+  return m.mountpoint === h.mountPoint && m.root === h.root && m.source === h.source && m.dev === Number(encodeKdev(h.devMajor, h.devMinor))
+    && (m.fstype === (FSTYPE[h.fsType] ?? 0) || (m.fstype === FSTYPE_AUTO && m.fsname === h.fsType));
 }
 
 /** The mount points of `mounts` that this process's namespace lacks (the restore mounts them anew). */
@@ -197,21 +216,21 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: s
       // a bind of a shared mount joins its peer group; of a slave, is a slave of the same master
       shared = src.m.shared;
       master = src.m.master;
-    } else if (m.fsname && MADE_FS.has(m.fsname) && m.root === '/') {
+    } else if (mountedAnew(m) && m.root === '/') {
       // a proc shows the pid namespace of who mounts it: the tree's, named (pidns=, Linux 6.16+)
       // when it is not this process's
       const pidns = m.fsname === 'proc' && readlinkSync(`/proc/${pid}/ns/pid`) !== readlinkSync('/proc/self/ns/pid') ? `pidns=/proc/${pid}/ns/pid` : '';
-      const data = [m.options, m.sbFlags & MNT_FLAG.RDONLY ? 'ro' : '', pidns].filter(Boolean).join(',');
+      const data = [fsOptions(m), m.sbFlags & MNT_FLAG.RDONLY ? 'ro' : '', pidns].filter(Boolean).join(',');
       ops.push({ source: m.source, target: m.mountpoint, fstype: m.fsname, flags: (m.flags & PER_MOUNT) | (m.sbFlags & (MNT_FLAG.RDONLY | MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) });
     } else if (m.extKey !== undefined) {
       throw refuse(m, `is external (mnt[${m.extKey}]): external mounts are restored under --root only`);
     } else {
-      throw refuse(m, 'is neither in the restorer\'s mount namespace nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue, bind mounts)');
+      throw refuse(m, `is neither in the restorer's mount namespace nor one crtools mounts again (carried: bind mounts, ${[...MOUNTED_ANEW].join(', ')}, --enable-fs ones)`);
     }
     const removedRoot = m.deleted && ops[0]?.source !== undefined && ops[0].bindFd === undefined && ops[0].flags & MS.BIND ? `/proc/${pid}/root${ops[0].source}` : undefined;
     const remove = removedRoot ? makeDeletedRoot(m, removedRoot, `/proc/${pid}/root${m.mountpoint}`) : undefined;
     try {
-      mountSteps(pid, ops);
+      mountSteps(pid, ops, src ? [] : joinFor(m, false));
     } finally {
       remove?.();
     }
@@ -311,12 +330,12 @@ function untar(pid: number, m: MountPlan, base = ''): void {
   }
 }
 
-/** A new mount of m's file system (proc, sysfs, tmpfs, devpts, mqueue) at target; ro comes after its files. */
+/** A new mount of m's file system (one mountedAnew) at target; ro comes after its files. */
 function freshMount(pid: number, m: MountPlan, target: string): MountOp {
   // a proc shows the pid namespace of who mounts it: the tree's, named (pidns=, Linux 6.16+)
   // when it is not this process's
   const pidns = m.fsname === 'proc' && readlinkSync(`/proc/${pid}/ns/pid`) !== readlinkSync('/proc/self/ns/pid') ? `pidns=/proc/${pid}/ns/pid` : '';
-  const data = [m.options, pidns].filter(Boolean).join(',');
+  const data = [fsOptions(m), pidns].filter(Boolean).join(',');
   return { source: m.source, target, fstype: m.fsname!, flags: (m.flags & PER_MOUNT & ~MNT_FLAG.RDONLY) | (m.sbFlags & (MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) };
 }
 
@@ -378,10 +397,13 @@ function rootedSources(mounts: readonly MountPlan[], ext: ReadonlyMap<string, st
       if (src && (src !== top || m.root !== top.root)) {
         const rel = src.root === '/' ? m.root : m.root.slice(src.root.length);
         made.push({ m, src, rel: rel === '/' ? '' : rel });
-      } else if (m.fsname && MADE_FS.has(m.fsname) && m.root === '/') {
+      } else if (m.fsname === 'overlay' && m.root === '/') {
+        // (its options name its layers by the tree's paths, which lie below --root until the pivot)
+        throw refuse(m, 'is an overlay made by the tree: made again under --root, its layers\' paths would not be the tree\'s; not supported by crtools yet (crtools issue 17)');
+      } else if (mountedAnew(m) && m.root === '/') {
         made.push({ m, fresh: true });
       } else {
-        throw refuse(m, 'is neither external (--external mnt[]), a bind of a mount before it, nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue)');
+        throw refuse(m, `is neither external (--external mnt[]), a bind of a mount before it, nor one crtools mounts again (carried: ${[...MOUNTED_ANEW].join(', ')}, --enable-fs ones)`);
       }
     }
     placed.push(m);
@@ -531,7 +553,6 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
   const at = (mp: string) => (mp === '/' ? root : `${root}${mp}`);
   mountSteps(pid, [{ target: '/', flags: MS.REC | MS.PRIVATE }, { source: root, target: root, flags: MS.BIND }]);
   const copies = new Copies(pid, mounts, (live) => (live === root ? '/' : live.startsWith(`${root}/`) ? live.slice(root.length) : undefined));
-  const join = (m: MountPlan): ('net' | 'ipc')[] => (m.fsname === 'sysfs' ? ['net'] : m.fsname === 'mqueue' ? ['ipc'] : []);
   const held = new Held(pid, mounts);
   held.add(top, undefined);
   try {
@@ -566,7 +587,7 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
     const removedRoot = m.deleted && ops[0]?.source !== undefined && ops[0].bindFd === undefined && ops[0].flags & MS.BIND ? `/proc/${pid}/root${ops[0].source}` : undefined;
     const remove = removedRoot ? makeDeletedRoot(m, removedRoot, `/proc/${pid}/root${target}`) : undefined;
     try {
-      if (ops.length) mountSteps(pid, ops, join(m));
+      if (ops.length) mountSteps(pid, ops, 'fresh' in s ? joinFor(m, true) : []);
     } finally {
       remove?.();
     }
