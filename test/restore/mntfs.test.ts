@@ -50,7 +50,9 @@ describe('mounts of other file systems in a tree\'s mount namespace', () => {
     for (const d of ['cg2', 'cg1', 'lower', 'upper', 'work', 'ovl', 'bfm']) mkdirSync(path.join(x, d));
     writeFileSync(path.join(x, 'lower/low.txt'), 'from the lower layer\n');
     inNs(w.pid, [
-      `mount -t cgroup2 cgroup2 ${x}/cg2`,
+      // (a source of its own: a new mount, not a bind of criu's /sys/fs/cgroup, which would show
+      // that one's source)
+      `mount -t cgroup2 crtcg2 ${x}/cg2`,
       `mount --make-shared ${x}/cg2`,
       `mount -t cgroup -o none,name=crtmntfs crtmntfs ${x}/cg1`,
       `mount -t overlay ovlsrc -o lowerdir=${x}/lower,upperdir=${x}/upper,workdir=${x}/work ${x}/ovl`,
@@ -68,7 +70,7 @@ describe('mounts of other file systems in a tree\'s mount namespace', () => {
     const ids = critDecode(`${dir}/ids-1.img`).entries[0];
     const mnts = critDecode(`${dir}/mountpoints-${ids.mnt_ns_id}.img`).entries as { mountpoint: string; fstype: number; source: string; options: string; shared_id: number }[];
     const at = (p: string) => mnts.find((m) => m.mountpoint === path.join(x, p))!;
-    expect(at('cg2')).toMatchObject({ fstype: 23, source: 'cgroup2' });
+    expect(at('cg2')).toMatchObject({ fstype: 23, source: 'crtcg2', root: '/' });
     expect(at('cg2').shared_id).toBeGreaterThan(0);
     expect(at('cg1')).toMatchObject({ fstype: 12, source: 'crtmntfs' });
     expect(at('cg1').options).toMatch(/(^|,)name=crtmntfs(,|$)/);

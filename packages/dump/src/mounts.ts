@@ -18,8 +18,8 @@ import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
 import { AUTODETECTED_EXT_KEY, encodeKdev, fsEnabled, FSTYPE, FSTYPE_AUTO, mountFlagsOf, MNT_FLAG, MOUNTED_ANEW, superOptionsOf } from '@crtools/images/facts';
-import { readMountinfo, type MountInfo } from '@crtools/procfs';
-import { cloneMount } from '@crtools/sys';
+import { parseMountinfo, readMountinfo, type MountInfo } from '@crtools/procfs';
+import { cloneMount, namespaceFiles } from '@crtools/sys';
 
 /** How mountinfo shows the root of a mount whose root was removed since it was mounted. */
 const DELETED_ROOT = '//deleted';
@@ -60,6 +60,8 @@ export interface MountOptions {
 
 const keyOf = (m: MountInfo) => [m.mountPoint, m.root, `${m.devMajor}:${m.devMinor}`, m.fsType, m.source].join('\0');
 const sameDev = (a: MountInfo, b: MountInfo) => a.devMajor === b.devMajor && a.devMinor === b.devMinor;
+const isFuse = (fs: string) => fs === 'fuse' || fs === 'fuseblk' || fs.startsWith('fuse.');
+const isCgroupFs = (m: MountInfo) => m.fsType === 'cgroup' || m.fsType === 'cgroup2';
 
 /** Is `root` (a mount's root in its file system) `base` or below it? */
 export function rootUnder(root: string, base: string): boolean {
@@ -84,6 +86,14 @@ export class TreeMounts {
   readonly autoSource = new Map<number, string>();
   /** mount id → why --external mnt[] did not take a mount showing one of criu's as external */
   private readonly notFound = new Map<number, string>();
+  /**
+   * The tree's own cgroup mounts in a cgroup namespace of the tree's own: their roots as the
+   * namespace sees them (mount id → root; '/' the namespace's root, as a new mount there shows
+   * it: CRIU writes cgroup mounts so), which replace criu's view in `list`
+   */
+  private readonly cgroupRooted = new Map<number, string>();
+  /** of those, the ones whose namespace's root is not their hierarchy's: mount id → the root criu sees */
+  private readonly cgroupBelow = new Map<number, string>();
 
   /**
    * `nested`: a mount namespace of the tree below the root's, `rootPid` the first task living in
@@ -110,6 +120,41 @@ export class TreeMounts {
       }
     }
     if (opts.autoExt && !nested) this.detectExternal(mine, opts.autoExt);
+    this.cgroupRoots();
+  }
+
+  /**
+   * A cgroup mount the tree made in a cgroup namespace of its own shows, to criu, the
+   * namespace's root as a path of the hierarchy; inside, '/' (a new mount there shows the same).
+   * Its root is taken as the namespace sees it (mountinfo read by a thread that joins the
+   * namespace), as CRIU 4.2 writes cgroup mounts (root '/' there); one whose namespace's root is
+   * not the hierarchy's is refused by name (check: the restore mounts before it makes that
+   * namespace), one whose namespace's root is the hierarchy's is mounted anew as any other.
+   */
+  private cgroupRoots(): void {
+    const own = this.list.filter((m) => isCgroupFs(m) && !this.inherited.has(m.mntId) && !this.external.has(m.mntId));
+    if (!own.length || readlinkSync(`/proc/${this.rootPid}/ns/cgroup`) === readlinkSync('/proc/self/ns/cgroup')) return;
+    const [text] = namespaceFiles(this.rootPid, 'cgroup', { reads: [`/proc/${this.rootPid}/mountinfo`] });
+    const inner = new Map(parseMountinfo(text ?? '').map((m) => [m.mntId, m.root]));
+    for (const m of own) {
+      const root = inner.get(m.mntId);
+      if (root === undefined) continue;
+      this.cgroupRooted.set(m.mntId, root);
+      if (root !== m.root) this.cgroupBelow.set(m.mntId, m.root);
+      this.list[this.list.indexOf(m)] = { ...m, root };
+    }
+  }
+
+  /**
+   * Could mount m be a bind of mount p placed before it (same file system, its root within p's)?
+   * Not when a new mount of m's file system would show what m shows and p's source differs (a
+   * bind keeps its source's name), nor between a cgroup mount rooted in the tree's cgroup
+   * namespace and one rooted in criu's.
+   */
+  private bindOf(m: MountInfo, p: MountInfo): boolean {
+    if (!sameDev(p, m) || !rootUnder(m.root, p.root)) return false;
+    if (this.cgroupRooted.has(m.mntId) !== this.cgroupRooted.has(p.mntId)) return false;
+    return this.external.has(p.mntId) || !(this.mountedAnew(m.fsType) && m.root === '/') || p.source === m.source;
   }
 
   /**
@@ -179,13 +224,14 @@ export class TreeMounts {
 
   /** Is a new mount of file system `fs` what the restore makes of the tree's own (a code CRIU names, or --enable-fs)? */
   private mountedAnew(fs: string): boolean {
-    return MOUNTED_ANEW.has(fs) || (!(fs in FSTYPE) && fsEnabled(this.opts.enableFs ?? [], fs));
+    // (FUSE by any name, fuse.SUBTYPE and fuseblk too: never, as CRIU)
+    return MOUNTED_ANEW.has(fs) || (!(fs in FSTYPE) && !isFuse(fs) && fsEnabled(this.opts.enableFs ?? [], fs));
   }
 
   /** mnt_entry.fstype (and fsname for AUTO), as CRIU 4.2 names file system `fs`. */
   private fstypeOf(fs: string): { fstype: number; fsname?: string } {
     if (fs in FSTYPE) return { fstype: FSTYPE[fs]! };
-    return fsEnabled(this.opts.enableFs ?? [], fs) ? { fstype: FSTYPE_AUTO, fsname: fs } : { fstype: 0 };
+    return this.mountedAnew(fs) ? { fstype: FSTYPE_AUTO, fsname: fs } : { fstype: 0 };
   }
 
   /** The names in a directory of the tree's mount m as its namespace shows it (undefined: it cannot be read so: hidden) */
@@ -247,23 +293,29 @@ export class TreeMounts {
     for (const m of this.list) {
       // (the root: the restore's --root; an external one: the restore's to give)
       if (!this.inherited.has(m.mntId) && m !== root && !this.external.has(m.mntId)) {
-        const bind = placed.some((p) => sameDev(p, m) && rootUnder(m.root, p.root));
+        const bind = placed.some((p) => this.bindOf(m, p));
         const anew = this.mountedAnew(m.fsType);
-        if (!bind && !(anew && m.root === '/') && this.notFound.has(m.mntId)) {
+        if (!bind && this.cgroupRooted.get(m.mntId)?.startsWith('/..')) {
+          refuse(m, `shows ${this.cgroupRooted.get(m.mntId)} of its hierarchy as the tree's cgroup namespace sees it, above that namespace's root: not supported by crtools yet (crtools issue 17)`);
+        } else if (!bind && this.cgroupBelow.has(m.mntId)) {
+          // (the restore makes the tree's mounts before its cgroup namespace: a new mount then
+          // would show the hierarchy's root)
+          refuse(m, `was made in the tree's cgroup namespace, whose root is ${this.cgroupBelow.get(m.mntId)} of the hierarchy: the restore mounts it before that namespace is made again, which is not supported by crtools yet (crtools issue 17)`);
+        } else if (!bind && !(anew && m.root === '/') && this.notFound.has(m.mntId)) {
           refuse(m, this.notFound.get(m.mntId)!);
         } else if (!bind && !(anew && m.root === '/')) {
           refuse(m, anew
             ? `shows only ${m.root} of a file system mounted nowhere else in the namespace, which is not supported by crtools yet (crtools issue 17)`
-            : m.fsType === 'fuse' || m.fsType.startsWith('fuse.')
+            : isFuse(m.fsType)
               ? 'is a FUSE mount made by the tree: its files come from a process, a new mount would serve none (refused, as CRIU 4.2 refuses it)'
               : MOUNTED_ANEW.has(m.fsType) || ['autofs', 'aufs', 'simfs'].includes(m.fsType)
                 ? 'is the tree\'s own and of a file system crtools does not mount again (crtools issue 17)'
                 : `is the tree's own and of a file system CRIU 4.2 names no code for: dump with --enable-fs ${m.fsType} to have it mounted again from its source and options (its files are then the caller's to keep, as a block device keeps them)`);
+        } else if (m.fsType === 'tmpfs' && !bind && this.hidden(m) && !this.uncoverable() && !this.list.some((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o))) {
+          refuse(m, 'is the tree\'s own tmpfs, hidden under another mount, and its namespace belongs to another user namespace: its files cannot be read (crtools issue 17)');
         } else if (!bind) {
           const why = this.notAnew(m);
           if (why) refuse(m, why);
-        } else if (m.fsType === 'tmpfs' && !bind && this.hidden(m) && !this.uncoverable() && !this.list.some((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o))) {
-          refuse(m, 'is the tree\'s own tmpfs, hidden under another mount, and its namespace belongs to another user namespace: its files cannot be read (crtools issue 17)');
         }
         // in place of the copy of an external mount of the root's namespace (zdtm
         // mnt_ext_collision: its files were not there after the restore)

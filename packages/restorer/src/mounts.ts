@@ -43,12 +43,6 @@ function fsOptions(m: MountPlan): string {
   return opts.includes('none') || opts.some((o) => controllers.has(o)) ? m.options : ['none', ...opts].filter(Boolean).join(',');
 }
 
-/** The namespaces of the tree's a new mount of m is made in besides its mount one: what its file system shows is theirs. */
-function joinFor(m: MountPlan, net: boolean): ('net' | 'ipc' | 'cgroup')[] {
-  if (m.fsname === 'cgroup' || m.fsname === 'cgroup2') return ['cgroup'];
-  return net && m.fsname === 'sysfs' ? ['net'] : net && m.fsname === 'mqueue' ? ['ipc'] : [];
-}
-
 function refuse(m: MountPlan, why: string): CrtoolsError {
   return new CrtoolsError('UNSUPPORTED_MOUNT', `mount ${m.id} at ${m.mountpoint} (${m.fsname ?? `fstype ${m.fstype}`}) ${why}`, {
     context: { mntId: m.id, path: m.mountpoint }, exitCode: ExitCode.UNSUPPORTED,
@@ -56,6 +50,16 @@ function refuse(m: MountPlan, why: string): CrtoolsError {
 }
 
 const rootUnder = (root: string, base: string) => base === '/' || root === base || root.startsWith(`${base}/`);
+
+/**
+ * Could m be a bind of p, placed before it (same file system, its root within p's)? When a new
+ * mount of m's file system would show what m shows, only from a mount of the same source (a bind
+ * keeps its source's name; the dump took another for a new mount), as the dump decided.
+ */
+function bindOf(m: MountPlan, p: MountPlan): boolean {
+  return p.dev === m.dev && rootUnder(m.root, p.root) && (p.extKey !== undefined || !(mountedAnew(m) && m.root === '/') || p.source === m.source);
+}
+
 const under = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
 
 function sameMount(m: MountPlan, h: MountInfo): boolean {
@@ -203,7 +207,7 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: s
       return;
     }
     // the tree's own: a bind from a mount of its file system placed before it, best one of its peer group or its master's
-    const from = [...placed].reverse().filter((p) => p.m.dev === m.dev && rootUnder(m.root, p.m.root));
+    const from = [...placed].reverse().filter((p) => bindOf(m, p.m));
     const src = from.find((p) => m.shared && p.m.shared === m.shared) ?? from.find((p) => m.master && p.m.shared === m.master) ?? from[0];
     let shared = 0;
     let master = 0;
@@ -230,7 +234,7 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: s
     const removedRoot = m.deleted && ops[0]?.source !== undefined && ops[0].bindFd === undefined && ops[0].flags & MS.BIND ? `/proc/${pid}/root${ops[0].source}` : undefined;
     const remove = removedRoot ? makeDeletedRoot(m, removedRoot, `/proc/${pid}/root${m.mountpoint}`) : undefined;
     try {
-      mountSteps(pid, ops, src ? [] : joinFor(m, false));
+      mountSteps(pid, ops);
     } finally {
       remove?.();
     }
@@ -392,7 +396,7 @@ function rootedSources(mounts: readonly MountPlan[], ext: ReadonlyMap<string, st
       made.push({ m, ext: val });
     } else {
       // (an external mount too: what it is bound from stands for its root in the tree's file system)
-      const from: MountPlan[] = [...placed].reverse().filter((p) => p.dev === m.dev && rootUnder(m.root, p.root));
+      const from: MountPlan[] = [...placed].reverse().filter((p) => bindOf(m, p));
       const src: MountPlan | undefined = from.find((p) => m.shared && p.shared === m.shared) ?? from.find((p) => m.master && p.shared === m.master) ?? from[0];
       if (src && (src !== top || m.root !== top.root)) {
         const rel = src.root === '/' ? m.root : m.root.slice(src.root.length);
@@ -553,6 +557,7 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
   const at = (mp: string) => (mp === '/' ? root : `${root}${mp}`);
   mountSteps(pid, [{ target: '/', flags: MS.REC | MS.PRIVATE }, { source: root, target: root, flags: MS.BIND }]);
   const copies = new Copies(pid, mounts, (live) => (live === root ? '/' : live.startsWith(`${root}/`) ? live.slice(root.length) : undefined));
+  const join = (m: MountPlan): ('net' | 'ipc')[] => (m.fsname === 'sysfs' ? ['net'] : m.fsname === 'mqueue' ? ['ipc'] : []);
   const held = new Held(pid, mounts);
   held.add(top, undefined);
   try {
@@ -587,7 +592,7 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
     const removedRoot = m.deleted && ops[0]?.source !== undefined && ops[0].bindFd === undefined && ops[0].flags & MS.BIND ? `/proc/${pid}/root${ops[0].source}` : undefined;
     const remove = removedRoot ? makeDeletedRoot(m, removedRoot, `/proc/${pid}/root${target}`) : undefined;
     try {
-      if (ops.length) mountSteps(pid, ops, 'fresh' in s ? joinFor(m, true) : []);
+      if (ops.length) mountSteps(pid, ops, join(m));
     } finally {
       remove?.();
     }

@@ -19,10 +19,10 @@ export const MNT_DETACH = 2;
 /**
  * Each step, in order, from inside task pid's mount namespace (paths as its tasks see them
  * from the namespace's root), and inside its namespaces of `join` too (a sysfs shows the network
- * namespace of who mounts it, an mqueue the IPC one, a cgroup its cgroup namespace's root). A failure names the step that failed
+ * namespace of who mounts it, an mqueue the IPC one). A failure names the step that failed
  * (`step` in its context).
  */
-export function mountSteps(pid: number, ops: readonly MountOp[], join: readonly ('net' | 'ipc' | 'cgroup')[] = []): void {
+export function mountSteps(pid: number, ops: readonly MountOp[], join: readonly ('net' | 'ipc')[] = []): void {
   const r = addon.get().mountOps(`/proc/${pid}/ns/mnt`, [...ops], join.map((k) => `/proc/${pid}/ns/${k}`));
   if (isNativeSysError(r)) {
     const step = ops[(r as { done?: number }).done ?? 0];
