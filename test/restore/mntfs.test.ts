@@ -2,9 +2,11 @@
  * Mounts of other file systems a tree makes in its own mount namespace (issue 17): cgroup2, a
  * cgroup v1 named hierarchy, an overlay over directories, binfmt_misc, written as CRIU 4.2 writes
  * them (mnt_entry fstype by code, source, super-block options) and mounted again from those at
- * their place, with their propagation; what a new mount would not carry is refused by name
- * (a ramfs with files even under --enable-fs, a file system CRIU names no code for without it,
- * FUSE). Workload test/workloads/mntns.c, the mounts added from outside (nsenter).
+ * their place, with their propagation; an ext4 on a loop device with --enable-fs (fstype AUTO,
+ * fsname); what a new mount would not carry is refused by name (a ramfs with files even under
+ * --enable-fs, a file system CRIU names no code for without it, an overlay whose upper layer is
+ * on a tmpfs of the tree's own). Workload test/workloads/mntns.c, the mounts added from outside
+ * (nsenter).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -116,6 +118,53 @@ describe('mounts of other file systems in a tree\'s mount namespace', () => {
     restoredRoots.push(root);
     expect(mountsUnder(root, x).map((l) => l.split(' ').slice(0, 5).join(' '))).toEqual(['/r / rw,relatime ramfs ramsrc']);
     expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+  });
+
+  it('refused by name at dump (exit 4, the tree left running): an overlay whose upper layer lies on a tmpfs of the tree\'s own (tar drops its extended attributes), even with --enable-fs all', () => {
+    const w = startWorkload('mntns', []);
+    const x = tmp('mntfs-ovltmp');
+    for (const d of ['t', 'lower', 'ovl']) mkdirSync(path.join(x, d));
+    inNs(w.pid, `mount -t tmpfs tt ${x}/t && mkdir ${x}/t/upper ${x}/t/work && mount -t overlay ov -o lowerdir=${x}/lower,upperdir=${x}/t/upper,workdir=${x}/t/work ${x}/ovl`);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('mntfs-ovltmp-img'), '-o', 'dump.log', '--enable-fs', 'all']);
+    expect(d.code, d.stderr).toBe(4);
+    expect(d.stderr).toMatch(new RegExp(`mount \\d+ at ${x}/ovl \\(overlay, source ov\\).*has its upper layer ${x}/t/upper on a tmpfs of the tree's own`));
+    expect(askVerdict(w.state, w.pid, 10_000)).toBe('check ok');
+  });
+
+  it('--enable-fs ext4: an ext4 on a loop device the tree mounted is written as CRIU 4.2 writes it (AUTO, fsname) and mounted again from its device and options, its files there; refused by name without', () => {
+    const x = tmp('mntfs-ext4');
+    const img = path.join(x, 'fs.img');
+    mkdirSync(path.join(x, 'm'));
+    expect(spawnSync('truncate', ['-s', '8M', img]).status).toBe(0);
+    expect(spawnSync('mkfs.ext4', ['-q', '-F', img]).status).toBe(0);
+    const lo = spawnSync('losetup', ['--find', '--show', img], { encoding: 'utf8' });
+    expect(lo.status, lo.stderr).toBe(0);
+    const dev = lo.stdout.trim();
+    try {
+      const w = startWorkload('mntns', []);
+      inNs(w.pid, `mount -t ext4 -o noatime ${dev} ${x}/m && echo on the device > ${x}/m/f.txt`);
+      const before = mountsUnder(w.pid, x);
+      const r = criu(['dump', '-t', String(w.pid), '-D', tmp('mntfs-ext4-img0'), '-o', 'dump.log']);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(/\(ext4, source \/dev\/loop\d+\).*dump with --enable-fs ext4/);
+      const dir = tmp('mntfs-ext4-img');
+      const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--enable-fs', 'ext4']);
+      expect(d.code, d.stderr).toBe(0);
+      const ids = critDecode(`${dir}/ids-1.img`).entries[0];
+      const m = (critDecode(`${dir}/mountpoints-${ids.mnt_ns_id}.img`).entries as { mountpoint: string }[]).find((e) => e.mountpoint === `${x}/m`);
+      expect(m).toMatchObject({ fstype: 16, fsname: 'ext4', source: dev });
+      expect(waitReaped(w.pid)).toBe(true);
+      const root = restoreRoot(dir);
+      restoredRoots.push(root);
+      expect(mountsUnder(root, x)).toEqual(before);
+      expect(inNs(root, `cat ${x}/m/f.txt`)).toBe('on the device\n');
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+      killTree(root);
+      restoredRoots.splice(0);
+      expect(waitReaped(root)).toBe(true);
+    } finally {
+      spawnSync('losetup', ['-d', dev]);
+    }
   });
 
   it.skipIf(!CRIU)(`cgroup2 and an overlay both ways with CRIU 4.2: crtools restores CRIU's dump, CRIU (--root /) crtools'; mounts as dumped, files through the overlay intact, verdict ok${CRIU ? '' : ' (skipped: no CRIU 4.2; set CRIU=)'}`, () => {
