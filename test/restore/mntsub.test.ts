@@ -6,15 +6,20 @@
  * has the child make its namespace again (unshare, a copy of its parent's) and shapes it before
  * the child opens, maps or forks anything. Workload test/workloads/mntsub.c, round trips and
  * both ways with CRIU 4.2; what cannot be carried in a nested namespace is refused by name.
+ * Under --root (test/workloads/mntshroot.c, a container's shape, as zdtm's mntns_shared_bind and
+ * inotify01): a shared root mount, a bind of it its peer and a nested namespace whose root is a
+ * slave of it come back so (pivot_root into a shared root: its group held across), and the
+ * init's inotify watch on a file of a tmpfs only the nested namespace shows is live again.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET } from '@crtools/inspect';
-import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, startWorkload, tmp, treePids, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, readState, sleep, startWorkload, tmp, treePids, waitReaped } from '../dump/helpers.js';
+import { repoRoot } from '../lib/paths.js';
 import { bothWaysWithCriu, CRIU, CRIU_COW, CRIU_TIME_NS } from './criu-ref.js';
-import { restoreRoot } from './roundtrip.js';
+import { restoreDir, restoreRoot } from './roundtrip.js';
 
 /** files on a tmpfs made anew are new inodes of it (its contents come back through tar, as with CRIU) */
 const TMPFS_INODES = {
@@ -123,5 +128,76 @@ describe('a mount namespace below the tree\'s own (nested)', () => {
     } finally {
       killTreeAndWait(u.pid!);
     }
+  });
+});
+
+/**
+ * The propagation of pid's mounts at `points` and of its child's (kid:...), peer groups named in
+ * order of appearance (g1, g2...: ids differ after a restore, the sharing must not).
+ */
+function propagationShape(pid: number, points: string[]): Record<string, string> {
+  const names = new Map<string, string>();
+  const name = (g: string) => names.get(g) ?? (names.set(g, `g${names.size + 1}`), names.get(g)!);
+  const out: Record<string, string> = {};
+  for (const [who, p] of [['', pid], ['kid:', kidOf(pid)]] as const) {
+    for (const line of readFileSync(`/proc/${p}/mountinfo`, 'utf8').split('\n').filter(Boolean)) {
+      const f = line.split(' ');
+      if (!points.includes(f[4]!)) continue;
+      const tags = f.slice(6, f.indexOf('-')).map((t) => t.replace(/^(shared|master):(\d+)$/, (_, k, g) => `${k}:${name(g)}`));
+      out[`${who}${f[4]}`] = `${f[f.indexOf('-') + 1]} ${tags.join(' ')}`.trim();
+    }
+  }
+  return out;
+}
+
+describe('a shared root mount with a nested namespace its slave, under --root', () => {
+  it('mntshroot round trips twice under --root: / and /b one peer group, the child\'s / its slave, /d/sub\'s copies as the kernel made them (propagation shape), the init\'s inotify watch on the child\'s own tmpfs file live (verdict ok)', () => {
+    const root = path.join(tmp('mntshroot'), 'root');
+    mkdirSync(root);
+    const cc = spawnSync('gcc', ['-static', '-O1', '-o', path.join(root, 'mntshroot'), path.join(repoRoot, 'test/workloads/mntshroot.c')], { encoding: 'utf8' });
+    expect(cc.status, cc.stderr).toBe(0);
+    const state = path.join(root, 'mntshroot.state');
+    expect(spawnSync(path.join(root, 'mntshroot'), [state], { stdio: 'ignore', timeout: 10_000 }).status).toBe(0);
+    let line = '';
+    for (let i = 0; i < 500 && !line.startsWith('ready'); i++) {
+      sleep(10);
+      line = readState(state);
+    }
+    let pid = Number(/pid=(\d+)/.exec(line)?.[1] ?? 0);
+    expect(pid, line).toBeGreaterThan(0);
+    restoredRoots.push(pid);
+    const points = ['/', '/b', '/d/sub', '/b/sub', '/n'];
+    const shape = {
+      '/': 'ext4 shared:g1', '/b': 'ext4 shared:g1', '/d/sub': 'tmpfs shared:g2', '/b/sub': 'tmpfs shared:g2',
+      'kid:/': 'ext4 master:g1', 'kid:/b': 'ext4 shared:g1', 'kid:/n': 'tmpfs', 'kid:/b/sub': 'tmpfs shared:g2', 'kid:/d/sub': 'tmpfs master:g2',
+    };
+    // (the root's file system is whatever holds the test's directory)
+    const fs = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')[0]!.split(' - ')[1]!.split(' ')[0]!;
+    const want = Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, v.replace(/^ext4/, fs)]));
+    for (let round = 0; round < 2; round++) {
+      expect(askVerdict(state, pid, 10_000)).toBe('check ok');
+      expect(propagationShape(pid, points)).toEqual(want);
+      const dir = tmp(`mntshroot-rt-${round}`);
+      const d = criu(['dump', '-t', String(pid), '-D', dir, '-o', 'dump.log', '-v4', '--root', root]);
+      expect(d.code, d.stderr).toBe(0);
+      // the watch: its file's path in the child's namespace and that namespace's mount (as CRIU 4.2)
+      const inner = critDecode(`${dir}/mountpoints-11.img`).entries as Mnt[];
+      const files = critDecode(`${dir}/files.img`).entries as { ify?: { wd: { f_handle: { path?: string; mnt_id?: number } }[] } }[];
+      const fh = files.find((f) => f.ify)!.ify!.wd[0]!.f_handle;
+      expect(fh.path).toBe('/n/w.txt');
+      expect(inner.find((m) => m.mnt_id === fh.mnt_id)?.mountpoint).toBe('/n');
+      expect(waitReaped(pid)).toBe(true);
+      restoredRoots.splice(0);
+      const pidfile = path.join(dir, 'root.pid');
+      const r = restoreDir(dir, ['--pidfile', pidfile, '--root', root]);
+      expect(r.code, r.stderr).toBe(0);
+      pid = Number(readFileSync(pidfile, 'utf8'));
+      restoredRoots.push(pid);
+      expect(readlinkSync(`/proc/${kidOf(pid)}/ns/mnt`)).not.toBe(readlinkSync(`/proc/${pid}/ns/mnt`));
+      expect(propagationShape(pid, points)).toEqual(want);
+      expect(askVerdict(state, pid, 10_000)).toBe('check ok');
+    }
+    killTreeAndWait(pid);
+    restoredRoots.splice(0);
   });
 });

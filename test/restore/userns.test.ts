@@ -200,6 +200,27 @@ describe('a tree in a user namespace of its own', () => {
     });
   });
 
+  it('userns with a network namespace below the root\'s (the kid unshared it before taking its ids) round trips twice: made in the tree\'s user namespace again, not the root\'s, its listener on port 80 there, fingerprint equal', () => {
+    roundTrip('userns', ['pid,uts,ipc,net,subnet', 'multi'], (pid, state) => {
+      // (the kid exits 7 when its network namespace is the root's, or owned by another user
+      // namespace than the tree's, or its listener there takes no connection)
+      expect(askVerdict(state, pid, 10_000)).toBe('check ok uid=0 kid=1000/400 groups=2');
+      const kid = treePids(pid).find((p) => p !== pid)!;
+      expect(nsLink(kid, 'net')).not.toBe(nsLink(pid, 'net'));
+      const n = fingerprint(pid).namespaces!;
+      expect(n.user).toEqual({ uidMap: MULTI.uid, gidMap: MULTI.gid, childOfOurs: true, owns: ['ipc', 'net', 'pid', 'uts'] });
+      expect(n.nested).toEqual({ [String(kid)]: ['net'] });
+      expect(Object.keys(n.netBelow ?? {})).toEqual([String(kid)]);
+    }, true, undefined, [], (dir) => {
+      const root = critDecode(`${dir}/ids-1.img`).entries[0];
+      const kid = critDecode(`${dir}/ids-2.img`).entries[0];
+      expect(kid.net_ns_id).toBeGreaterThan(root.net_ns_id);
+      expect(kid.user_ns_id).toBe(root.user_ns_id);
+      expect(critDecode(`${dir}/netns-${kid.net_ns_id}.img`).entries).toHaveLength(1);
+      expect(critDecode(`${dir}/netdev-${kid.net_ns_id}.img`).entries).toMatchObject([{ type: 'LOOPBACK', name: 'lo' }]);
+    });
+  });
+
   it('userns whose maps leave the host\'s root unmapped (written from outside, as newuidmap): a unix listener, its socket file and its I/O signal owner made by a non-root uid inside, a pty pair given to it, round trip twice, fingerprint equal', () => {
     // criu's ids are nobody inside: each step that takes other ids for a call (listen, F_SETOWN_EX,
     // the socket file, the pty's slave) is taken by a thread of the task, never switched back from

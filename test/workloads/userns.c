@@ -5,7 +5,8 @@
  * NSLIST: the namespaces made with the user namespace, comma-separated (pid, mnt, uts, ipc, net,
  * time; pid makes the tree's root the init of its pid namespace; net: the root brings its loopback
  * up and listens on 127.0.0.1:80, which only a task privileged over its network namespace may;
- * files, not a namespace: the kid listens on a unix socket bound in STATEFILE.d (a directory the
+ * subnet, not a namespace of the root's: the kid makes a network namespace of its own (unshare, before it
+takes its ids), brings its loopback up and listens on 127.0.0.1:80 there; files, not a namespace: the kid listens on a unix socket bound in STATEFILE.d (a directory the
  * outside parent makes open to all) with its I/O signals owned by itself (O_ASYNC, F_SETOWN),
  * and the root holds a pty pair whose slave it gave to the kid's ids;
  * time: CLOCK_MONOTONIC and CLOCK_BOOTTIME 1000 days ahead of the host's for the root). MAP: "root" maps the namespace's root to
@@ -32,7 +33,9 @@
  * still listens with its own ids as the listener's credentials (SO_PEERCRED's uid and gid: its
  * pid is the opener's, the root's after a restore, as with CRIU), its socket file is
  * its own, its owner of I/O signals and O_ASYNC as they were (the kid exits 6 otherwise), and the
- * root's pty pair is the same index with the slave still the kid's.
+ * root's pty pair is the same index with the slave still the kid's, (subnet) the kid's network
+ * namespace is still owned by the tree's user namespace and not the root's, its listener there
+ * still takes a connection (the kid exits 7 otherwise).
  */
 #include "workload.h"
 #include <grp.h>
@@ -65,6 +68,8 @@ static gid_t kid_gid;
 static gid_t kid_groups[2] = { 5, 7 };
 static int kid_ngroups = 2;
 
+/* (subnet) the kid's listener in its own network namespace */
+static int kid_net_listener = -1;
 /* (files) the kid's listener and its socket file; the root's pty pair */
 static int kid_listener = -1;
 static char sock_path[200];
@@ -111,9 +116,24 @@ static int make_pty(void) {
 	return pty_ok() ? 0 : -1;
 }
 
+static int takes(int l);
+
+/* (subnet) the kid's network namespace: its own (a listener on port 80 takes a connection), owned
+   by the tree's user namespace (NS_GET_USERNS), not the root's (whose inode the kid was told) */
+static unsigned long root_net_ino;
+static int subnet_ok(void) {
+	struct stat net, user, owner;
+	int fd = open("/proc/self/ns/net", O_RDONLY), o = fd < 0 ? -1 : ioctl(fd, 0xb701 /* NS_GET_USERNS */);
+	int ok = fd >= 0 && o >= 0 && !fstat(fd, &net) && !fstat(o, &owner) && !stat("/proc/self/ns/user", &user) && owner.st_ino == user.st_ino && net.st_ino != root_net_ino;
+	if (o >= 0) close(o);
+	if (fd >= 0) close(fd);
+	return ok && takes(kid_net_listener);
+}
+
 static void kid_loop(void) {
-	for (;;) {
+	for (unsigned n = 0;; n++) {
 		if (kid_listener >= 0 && !listener_ok()) _exit(6);
+		if (kid_net_listener >= 0 && n % 10 == 0 && !subnet_ok()) _exit(7);
 		uid_t r, e, s;
 		gid_t rg, eg, sg, gl[8];
 		getresuid(&r, &e, &s);
@@ -179,7 +199,7 @@ static int full_caps(void) {
 int main(int argc, char **argv) {
 	if (argc < 4) return 2;
 	wl_detach(argv[argc - 1]);
-	int flags = CLONE_NEWUSER, with_files = 0, own_pid = 0, own_mnt = 0, own_uts = 0, own_ipc = 0, own_net = 0, own_time = 0;
+	int flags = CLONE_NEWUSER, with_files = 0, sub_net = 0, own_pid = 0, own_mnt = 0, own_uts = 0, own_ipc = 0, own_net = 0, own_time = 0;
 	char list[256];
 	snprintf(list, sizeof list, "%s", argv[1]);
 	for (char *t = strtok(list, ","); t; t = strtok(0, ",")) {
@@ -190,6 +210,7 @@ int main(int argc, char **argv) {
 		else if (!strcmp(t, "net")) flags |= CLONE_NEWNET, own_net = 1;
 		else if (!strcmp(t, "time")) flags |= CLONE_NEWTIME, own_time = 1;
 		else if (!strcmp(t, "files")) with_files = 1;
+		else if (!strcmp(t, "subnet")) sub_net = 1;
 		else {
 			wl_say("error namespace %s", t);
 			return 2;
@@ -303,9 +324,15 @@ int main(int argc, char **argv) {
 	shared_page = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared_page == MAP_FAILED) _exit(1);
 	shared_page[0] = 0x75736e73; /* "usns" */
+	struct stat rn;
+	if (stat("/proc/self/ns/net", &rn)) _exit(1);
+	root_net_ino = rn.st_ino;
 	pid_t kid = fork();
 	if (kid == 0) {
 		close(p[1]);
+		if (sub_net) {
+			if (unshare(CLONE_NEWNET) || !lo_flags(1) || (kid_net_listener = bound(80)) < 0 || listen(kid_net_listener, 4) || !subnet_ok()) _exit(7);
+		}
 		if (setgroups(kid_ngroups, kid_groups) || setresgid(kid_gid, kid_gid, kid_gid) || setresuid(kid_uid, kid_uid, kid_uid)) _exit(4);
 		if (with_files && make_listener(argv[argc - 1])) _exit(6);
 		/* with its own IPC namespace: a queue of the kid's, owner and creator its ids */

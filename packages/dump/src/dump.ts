@@ -15,6 +15,7 @@ import { FileTable, LinkRemaps, NetworkLock, networkLockImageValue, TcpRepairs, 
 import { coreEntries, mmEntry, socketMappings } from './task.js';
 import { AioRings } from './aio.js';
 import { foreignNamespaces, Namespaces, nsInodes, PidView, refuseRootNamespaces } from './namespaces.js';
+import { saveNetTables, type SavedNetTables } from './netns.js';
 import { SeccompChains } from './seccomp.js';
 import { writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
@@ -287,6 +288,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
   let netLocked = false;
   // the tree's network namespace is locked whole (as CRIU 4.2)
   let nsLocked = false;
+  // the tree's network namespace's tables, saved before it was locked
+  let netTables: SavedNetTables | undefined;
   let ps: { client: PageServerClient; socket: Socket } | null = null;
   const t0 = nowMs();
   // incremental: the previous round's images (linked as `parent`) and its memory tracking
@@ -359,6 +362,8 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       // rules of their own): a namespace that outlives the tree (ip netns, a container's bound
       // one) drops everything unmarked until the restore lifts it; -R or a failure lifts it here
       if (!checkOnly) {
+        // (its packet filter tables saved first: the lock is not the namespace's own)
+        netTables = saveNetTables(netLock.netns);
         netLock.lockNamespace();
         nsLocked = true;
       }
@@ -372,6 +377,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const unix = { extUnixSk: o.ext_unix_sk, external, ...(o.service_sk_ino !== undefined ? { serviceSkIno: o.service_sk_ino } : {}) };
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
       cgroups,
+      netTables,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net, enableFs: o.enable_fs, ...(o.auto_ext_mnt ? { autoExt: { masters: o.ext_masters, sharing: o.ext_sharing } } : {}) },
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, ...(linkRemaps ? { linkRemaps } : {}), refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues, extTty: externals.tty,
@@ -585,6 +591,8 @@ async function dumpFrozen(
     cgroups: Cgroups;
     /** --root, --external mnt[]/ext_mnt, --empty-ns net */
     mounts?: MountOptions;
+    /** the tree's network namespace's tables, saved before the dump locked it */
+    netTables?: SavedNetTables | undefined;
   },
 ): Promise<Omit<DumpResult, 'images' | 'frozenMs'>> {
   const refusals = opts.refusals ?? new Refusals();
@@ -616,7 +624,7 @@ async function dumpFrozen(
     lived ??= new Set(tasks.filter((t) => !t.zombie).flatMap((t) => [...nsInodes(t.pid)].map(([k, i]) => `${k}:${i}`)));
     return lived.has(`${kind}:${ino}`) ? namespaces.idOf(kind, ino) : undefined;
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: { ...opts.unix, nestedMnt: (pid: number) => namespaces.livesNested(pid) }, mounts: () => treeMounts, readOnlyMounts: () => roMounts, nestedMounts: () => nestedMounts, nsId, nestedNets: { of: (ino) => namespaces.nestedNetOf(ino), all: () => [...namespaces.nestedNet.values()], root: nsInodes(tasks[0]!.pid).get('net') } });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: { ...opts.unix, nestedMnt: (pid: number) => namespaces.livesNested(pid) }, mounts: () => treeMounts, readOnlyMounts: () => roMounts, nestedMounts: () => nestedMounts, nestedMountsOf: (sdev) => namespaces.nestedMountsOf(sdev), nsId, nestedNets: { of: (ino) => namespaces.nestedNetOf(ino), all: () => [...namespaces.nestedNet.values()], root: nsInodes(tasks[0]!.pid).get('net') } });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);
@@ -624,7 +632,7 @@ async function dumpFrozen(
   const sighandIds = new KobjIds(KCMP_SIGHAND);
   // every task in criu's namespaces or the root's (the root's were checked before the freeze; a
   // task may have moved since, or live in a namespace of its own below the root)
-  const namespaces = new Namespaces(tasks[0]!.pid, refusals, opts.mounts);
+  const namespaces = new Namespaces(tasks[0]!.pid, refusals, opts.mounts, opts.netTables);
   namespaces.collectNested(tasks);
   // the tasks' css sets (cgroup.img); --freeze-cgroup's cgroup holds the tree and nothing else
   const cgroups = opts.cgroups;

@@ -27,7 +27,7 @@ import { NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { type IdExtent, idInside, readGidMap, readUidMap, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readMountinfo, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord, type HugetlbDev } from '@crtools/procfs';
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, namespaceRelative, readSysvObjects, setSocketNamespace, SHM_HUGETLB, type SysvContents } from '@crtools/sys';
 import { TreeMounts, type MountOptions } from './mounts.js';
-import { NetNamespaceDump } from './netns.js';
+import { NetNamespaceDump, type SavedNetTables } from './netns.js';
 
 /** shm_perm.mode bit of a segment removed while still attached. */
 const SHM_DEST = 0o1000;
@@ -136,7 +136,8 @@ export class Namespaces {
   /** the root's namespaces that are not criu's, by kind → id */
   readonly rootOwn = new Map<NsKind, number>();
 
-  constructor(readonly rootPid: number, private readonly refusals: Refusals, private readonly opts: MountOptions = { extMnt: [], emptyNet: false }) {
+  /** netTables: the root's network namespace's tables, saved before the dump locked it (saveNetTables) */
+  constructor(readonly rootPid: number, private readonly refusals: Refusals, private readonly opts: MountOptions = { extMnt: [], emptyNet: false }, netTables?: SavedNetTables) {
     this.own = nsInodes(process.pid);
     this.root = nsInodes(rootPid);
     NS_KINDS.forEach((n, i) => (this.ownIds[`${n}_ns_id`] = i + 1));
@@ -148,7 +149,7 @@ export class Namespaces {
     // --external net[INO]:KEY: the caller's namespace, written as its key for the restore to join
     if (net !== undefined) this.netExtKey = opts.extNet?.get(Number(this.root.get('net')));
     // --empty-ns net: the namespace is made empty at restore, its contents are not dumped
-    if (net !== undefined && !opts.emptyNet && this.netExtKey === undefined) this.net = new NetNamespaceDump(rootPid, net, refusals);
+    if (net !== undefined && !opts.emptyNet && this.netExtKey === undefined) this.net = new NetNamespaceDump(rootPid, net, refusals, undefined, netTables);
   }
 
   /** the next namespace id to give */
@@ -349,6 +350,19 @@ export class Namespaces {
     return new Set(this.nestedMounts().flatMap((t) => t.list.map((m) => m.mntId)));
   }
 
+  /**
+   * The mounts of filesystem `sdev` (the kernel's encoding: major << 20 | minor) in the mount
+   * namespaces below the root's, whole-filesystem ones first: each reached through a task living
+   * there (/proc/PID/root/MOUNTPOINT), with its mount id.
+   */
+  nestedMountsOf(sdev: number): { dir: string; mntId: number }[] {
+    const [major, minor] = [sdev >>> 20, sdev & 0xfffff];
+    return this.nestedMounts()
+      .flatMap((t) => t.list.filter((m) => m.devMajor === major && m.devMinor === minor).map((m) => ({ m, pid: t.rootPid })))
+      .sort((a, b) => Number(b.m.root === '/') - Number(a.m.root === '/'))
+      .map(({ m, pid }) => ({ dir: `/proc/${pid}/root${m.mountPoint}`, mntId: m.mntId }));
+  }
+
   /** The mount ids of the tree's own read-only mounts the restore makes anew (undefined: the tree has no namespace but criu's). */
   readOnlyOwnMountIds(): Set<number> | undefined {
     const all = this.allMounts();
@@ -374,13 +388,6 @@ export class Namespaces {
       n.dump.check();
     }
     this.checkVethPeers();
-    if (this.nestedNet.size && this.rootOwn.has('user')) {
-      // (the restore makes the tree's network namespaces before its root: in criu's user namespace)
-      const n = [...this.nestedNet.values()][0]!;
-      this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `task ${n.pid} lives in a network namespace below the root's, in a tree with a user namespace of its own: this is not supported by crtools yet (crtools issue 17)`, {
-        context: { pid: n.pid, namespaces: 'user,net' }, exitCode: ExitCode.UNSUPPORTED,
-      }));
-    }
     if (this.rootOwn.has('mnt')) {
       this.mounts = new TreeMounts(this.rootPid, this.refusals, this.opts);
       this.mounts.check();

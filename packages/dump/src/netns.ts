@@ -6,26 +6,45 @@
  * namespace's sysctls (conf4/conf6 per device, netns-<id>.img: "all" and "default", unix and
  * ipv4 ones), and what `ip` and `iptables-save` print inside it, kept raw (ifaddr-<id>.img,
  * route-<id>.img, route6-<id>.img, rule-<id>.img, iptables-<id>.img, ip6tables-<id>.img).
- * nftables tables other than those iptables-nft keeps are refused by name (CRIU 4.2 as built
- * without libnftables does not carry them either); conntrack entries are not carried (CRIU
- * writes them only where it may read them, and a new namespace starts without).
+ * The tables are kept as CRIU 4.2 built with libnftables keeps them (Debian's criu is): nft's
+ * `list ruleset` in nftables-<id>.img (iptables-nft's tables are nftables too), and only the
+ * legacy backend's tables in iptables-<id>.img and ip6tables-<id>.img (iptables-legacy-save;
+ * none when that is not installed); a network lock taken by the dump is left out, and a ruleset
+ * nft could not read back (`nft -c` in a new namespace) is refused by name. Without nft, the
+ * iptables tools' text is kept as a CRIU built without libnftables keeps it. Conntrack entries
+ * are not carried (CRIU writes them only where it may read them, and a new namespace starts
+ * without).
  * Everything is read in check(), on the frozen tree and before any TCP connection is locked, so
  * the tables saved are the tree's own.
  */
 // node:fs/promises taken when first called: loading it (node's readline and file watchers come
 // with it) costs a few ms of every start-up
 const fsp = () => process.getBuiltinModule('node:fs/promises');
+import { closeSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
 import { ND_TYPE } from '@crtools/images/facts';
 import { NET_CONF4, NET_CONF6, NET_CONF6_STRING, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { ARPHRD_LOOPBACK, namespaceFilesAt, netLinks, netnsTool, type NetLink } from '@crtools/sys';
+import { ARPHRD_LOOPBACK, createNetNamespace, legacyXtablesTool, namespaceFilesAt, netLinks, netnsTool, type NetLink } from '@crtools/sys';
+import { withoutLockRules } from '@crtools/files/dump';
 
-/** the tables iptables-nft keeps in nftables (iptables-save and ip6tables-save print them) */
-const XTABLES = /^table (ip|ip6) (filter|nat|mangle|raw|security)$/;
-/** the table of CRIU's and crtools' nftables network lock */
-const LOCK_TABLE = /^table inet CRIU-[0-9a-f-]+$/;
+/**
+ * Why `nft -f` would not take `rules` back (the first line of nft's complaint, checked with
+ * `nft -c` in a new, empty network namespace: rules iptables-nft made with matches nft cannot
+ * express list as it cannot parse); undefined when it would.
+ */
+function nftCannotRead(rules: Buffer): string | undefined {
+  const fd = createNetNamespace();
+  try {
+    netnsTool(`/proc/${process.pid}/fd/${fd}`, ['nft', '-c', '-f', '-'], { input: rules });
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.replace(/^.*failed: /, '');
+  } finally {
+    closeSync(fd);
+  }
+}
 /** ping_group_range as a new namespace has it: CRIU keeps no value then */
 const PING_DEFAULT = '1\t0';
 
@@ -37,6 +56,42 @@ function refuse(pid: number, what: string, ns = `the tree's network namespace (r
   });
 }
 
+/** A network namespace's packet filter tables as the images keep them (saveNetTables). */
+export interface SavedNetTables {
+  raw: { kind: 'iptables' | 'ip6tables' | 'nftables'; data: Buffer }[];
+  /** why nft could not read its ruleset back (refused by name) */
+  unreadable?: string;
+}
+
+/**
+ * The packet filter tables of the network namespace `nsPath` names, as the images keep them
+ * (see above): read by the dump before it locks the namespace, so that the lock is not among
+ * them (one taken by an earlier dump and never lifted is left out too: withoutLockRules).
+ */
+export function saveNetTables(nsPath: string): SavedNetTables {
+  const raw: SavedNetTables['raw'] = [];
+  const tool = (kind: 'iptables' | 'ip6tables', bin: string) => {
+    const data = netnsTool(nsPath, [bin]);
+    if (data) raw.push({ kind, data: withoutLockRules(data, 'iptables') });
+  };
+  const ruleset = netnsTool(nsPath, ['nft', 'list', 'ruleset'], { canFail: true });
+  if (ruleset === null) {
+    tool('iptables', 'iptables-save');
+    tool('ip6tables', 'ip6tables-save');
+    return { raw };
+  }
+  const save4 = legacyXtablesTool('iptables-save');
+  const save6 = legacyXtablesTool('ip6tables-save');
+  if (save4) tool('iptables', save4);
+  if (save6) tool('ip6tables', save6);
+  const rules = withoutLockRules(ruleset, 'nft');
+  if (!rules.toString().trim()) return { raw };
+  const unreadable = nftCannotRead(rules);
+  if (unreadable) return { raw, unreadable };
+  raw.push({ kind: 'nftables', data: rules });
+  return { raw };
+}
+
 export class NetNamespaceDump {
   private readonly nsPath: string;
   private links: NetLink[] = [];
@@ -45,9 +100,10 @@ export class NetNamespaceDump {
 
   /**
    * rootPid: a task living in the namespace (the tree's root, or the first task of a namespace
-   * below the root's); what: how refusals name the namespace (default: the tree's, the root's)
+   * below the root's); what: how refusals name the namespace (default: the tree's, the root's);
+   * tables: its tables as saved before the dump locked it (saveNetTables), else read in check()
    */
-  constructor(private readonly rootPid: number, private readonly id: number, private readonly refusals: Refusals, private readonly what?: string) {
+  constructor(private readonly rootPid: number, private readonly id: number, private readonly refusals: Refusals, private readonly what?: string, private readonly tables?: SavedNetTables) {
     this.nsPath = `/proc/${rootPid}/ns/net`;
   }
 
@@ -75,9 +131,6 @@ export class NetNamespaceDump {
       // (a veth in a bridge or bond of the namespace: the master device is refused above)
       else if (l.master !== undefined) this.refusals.refuse(this.refusal(`veth ${l.name} in master device ${this.links.find((m) => m.ifindex === l.master)?.name ?? l.master}`));
     }
-    const tables = (netnsTool(this.nsPath, ['nft', 'list', 'tables'], { canFail: true }) ?? Buffer.alloc(0)).toString().split('\n').map((l) => l.trim()).filter(Boolean);
-    // (a table inet CRIU-<run id> is a network lock, this dump's: not the namespace's own)
-    for (const t of tables) if (!XTABLES.test(t) && !LOCK_TABLE.test(t)) this.refusals.refuse(this.refusal(`nftables ${t} (iptables-save does not show it)`));
     const files = [
       ...['all', 'default', ...this.links.map((l) => l.name)].flatMap((dev) => [
         ...NET_CONF4.map((n) => netConfPath('ipv4', dev, n)), ...NET_CONF6.map((n) => netConfPath('ipv6', dev, n)),
@@ -96,8 +149,9 @@ export class NetNamespaceDump {
     tool('route6', ['ip', '-6', 'route', 'save']);
     // (an `ip` without rule save: no image, as CRIU)
     tool('rule', ['ip', 'rule', 'save'], true);
-    tool('iptables', ['iptables-save']);
-    tool('ip6tables', ['ip6tables-save']);
+    const t = this.tables ?? saveNetTables(this.nsPath);
+    if (t.unreadable) this.refusals.refuse(this.refusal(`an nftables ruleset nft cannot read back (${t.unreadable})`));
+    for (const r of t.raw) this.raw.push({ file: `${r.kind}-${this.id}.img`, data: r.data });
   }
 
   private entry(file: string, str = false): Sysctl {

@@ -301,8 +301,9 @@ function idsInside(r: RecordValues, maps: { uid: IdExtent[]; gid: IdExtent[] }):
 
 function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined, netHeld?: RestorePlan['netHeld']): RecordValues {
   const r: RecordValues = {
-    // (a file opened late: by the root once every task exists, see the blob's restore_late_files)
-    kind: f.kind === 'reg' && f.late ? CONST.FILE_LATE : FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
+    // (a file opened late: by the root once every task exists, see the blob's restore_late_files;
+    // an inotify instance watching a file of a nested mount namespace is made then too)
+    kind: (f.kind === 'reg' || f.kind === 'inotify') && f.late ? CONST.FILE_LATE : FILE_KINDS[f.kind], path: 0, flags: f.flags, pos: f.pos, size: -1n, pipe_id: 0, data_off: 0, data_len: 0, pipe_size: 0,
     value: 0n, owner: 0, sk_peer: 0, sk_sndbuf: 0, sk_rcvbuf: 0, sk_shutdown: 0, sk_family: 0, sk_proto: 0, sk_listen: 0, sk_backlog: 0, sk_opts: 0, sk_nsetopts: 0, sk_setopts_off: 0,
     sk_target: 0, sk_ghost: 0, sk_mode: 0, sk_uid: 0, sk_gid: 0, sk_queue_off: 0, sk_queue_len: 0, sk_conn_off: 0, sk_conn_len: 0,
     tty_index: 0, tty_bits: 0, tty_sid: 0, tty_pgrp: 0, tty_uid: 0, tty_gid: 0, sk_euid: NO_ID, sk_egid: NO_ID,
@@ -390,6 +391,7 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined, netH
       break;
     }
     case 'inotify':
+      if (f.late) r.value = BigInt(CONST.LATE_INOTIFY);
       data(pathRecords(f.watches.map((w) => [w.wd, w.mask, w.path])));
       break;
     case 'fanotify':

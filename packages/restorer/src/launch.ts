@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { formatIdMap, formatIpcSysctl, idOutside, UNMAPPED_ID, formatTimensOffsets, IPC_VAR_SYSCTLS, readLoginuid, readTimensOffsets, timespecAdd, readStat, treeInnermostTids, UTS_FILES } from '@crtools/procfs';
-import { canInstallGuards, clockNow, mountSteps, type MountOp, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
+import { canInstallGuards, clockNow, type MountOp, CLOCK_BOOTTIME, CLOCK_MONOTONIC, closeFd, makeSysvObjects, namespaceFiles, NS_TYPE, SHM_HUGETLB, takeTaskFd, xgetbv } from '@crtools/sys';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CrtoolsError, ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
@@ -306,7 +306,8 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     // (the root's: a network namespace joined with --join-ns, which the root enters last, or the
     // one made for it, or this process's own)
     const joinedNet = opts.joinNs?.find((j) => j.type === NS_TYPE.net);
-    nets = nestedNetNamespaces(plan, joinedNet ? { fd: joinedNet.fd, path: `/proc/${process.pid}/fd/${joinedNet.fd}`, close: () => undefined } : first.net, log);
+    const userFd = [...first.joins, ...(opts.joinNs ?? [])].find((j) => j.type === NS_TYPE.user)?.fd;
+    nets = nestedNetNamespaces(plan, joinedNet ? { fd: joinedNet.fd, path: `/proc/${process.pid}/fd/${joinedNet.fd}`, close: () => undefined } : first.net, log, userFd);
     if (nets) {
       const byId = new Map([...nets.byId.keys()].map((id, k) => [id, heldFds.length + 1 + k]));
       const rootId = plan.namespaces?.rootNetId;
@@ -721,8 +722,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     if (opts.mountRoot && plan.namespaces?.mounts) pivotInto(rootPid, opts.mountRoot.root);
     if (opts.mountRoot) {
       for (const n of nestedHosts) {
-        pivotInto(n.host, opts.mountRoot.root);
-        mountSteps(n.host, n.afterPivot);
+        pivotInto(n.host, opts.mountRoot.root, n.afterPivot);
       }
     }
   } catch (e) {

@@ -22,7 +22,7 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import { judge, loadKerndat } from '@crtools/kerndat';
 import { AUTODETECTED_EXT_KEY, encodeKdev, FSTYPE, FSTYPE_AUTO, mountFlagsOf, MNT_FLAG, MOUNTED_ANEW } from '@crtools/images/facts';
 import { readMountinfo, type MountInfo } from '@crtools/procfs';
-import { MNT_DETACH, MS, mountSteps, type MountOp } from '@crtools/sys';
+import { cloneMount, MNT_DETACH, MS, mountSteps, type MountOp } from '@crtools/sys';
 import type { MountPlan } from './plan.js';
 
 /** The per-mount flags a remount sets (propagation aside). */
@@ -171,12 +171,14 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: s
     const h = keep.get(m.id);
     const ops: MountOp[] = [];
     if (h && m === top) {
-      // (--root: the mount that becomes the namespace's root is private until the pivot, which
-      // takes no shared one; its flags and propagation as dumped after: nestedRootSteps)
+      // (--root: the mount that becomes the namespace's root gets its propagation as dumped now
+      // (a copy of the root's, it may stay its peer), kept through the pivot (pivotInto); its
+      // flags once pivoted into: shapeNestedMounts' afterPivot)
       const st = now.get(h.mntId)!;
-      if (st.shared || st.master) mountSteps(pid, [{ target: m.mountpoint, flags: MS.PRIVATE }]);
-      now.set(h.mntId, { shared: 0, master: 0 });
+      const prop = propagation(m, st.shared, st.master);
+      if (prop.length) mountSteps(pid, prop);
       placed.push({ m, kept: h, host: false });
+      copies.placed(m, m.mountpoint);
       return;
     }
     if (h) {
@@ -294,9 +296,9 @@ export function shapeNestedMounts(pid: number, mounts: readonly MountPlan[], fro
   const dev = (d: number) => from?.dev.get(d) ?? -1 - d;
   const at = (p: string) => (!scope ? p : p === '/' ? scope : `${scope}${p}`);
   const given = mounts.map((m) => ({ ...m, mountpoint: at(m.mountpoint), ...(from ? { dev: dev(m.dev), shared: group(m.shared), master: group(m.master) } : {}) }));
-  // (--root: the root mount's flags and propagation once pivoted into, checked before)
+  // (--root: the root mount's flags once pivoted into; its propagation kept through the pivot)
   const top = scope ? given.find((m) => m.mountpoint === scope && !given.some((o) => o.id === m.parent)) : undefined;
-  const afterPivot = top ? [{ target: '/', flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }, ...propagation({ ...top, mountpoint: '/' }, 0, 0)] : [];
+  const afterPivot = top ? [{ target: '/', flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }] : [];
   shapeMounts(pid, given, scope);
   return { ids: liveIdsOf(pid, mounts, scope), afterPivot };
 }
@@ -554,9 +556,19 @@ export function readOnlyAt(mounts: readonly MountPlan[], p: string): boolean {
 export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: string, ext: ReadonlyMap<string, string>): void {
   const { top, made } = rootedSources(mounts, ext);
   const masters = hostMasters(mounts, root, ext);
+  rootPropagation(top);
   const at = (mp: string) => (mp === '/' ? root : `${root}${mp}`);
   mountSteps(pid, [{ target: '/', flags: MS.REC | MS.PRIVATE }, { source: root, target: root, flags: MS.BIND }]);
   const copies = new Copies(pid, mounts, (live) => (live === root ? '/' : live.startsWith(`${root}/`) ? live.slice(root.length) : undefined));
+  // the root's propagation first: a bind of it made below joins its peer group (or is a slave
+  // of its master) as it did, and receives what is mounted below it since
+  const topHost = masters.get(top);
+  if (topHost !== undefined) withHostMount(top, topHost, (fd) => mountSteps(pid, slaveOfHost(top, root, fd)));
+  else {
+    const prop = propagation({ ...top, mountpoint: root }, 0, 0);
+    if (prop.length) mountSteps(pid, prop);
+  }
+  copies.placed(top, root);
   const join = (m: MountPlan): ('net' | 'ipc')[] => (m.fsname === 'sysfs' ? ['net'] : m.fsname === 'mqueue' ? ['ipc'] : []);
   const held = new Held(pid, mounts);
   held.add(top, undefined);
@@ -609,10 +621,7 @@ export function mountTreeUnder(pid: number, mounts: readonly MountPlan[], root: 
     copies.placed(m, target);
   }
   // the root's own flags last (a read-only root takes its mounts first)
-  const topHost = masters.get(top);
-  const rootOps: MountOp[] = [{ target: root, flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }];
-  if (topHost !== undefined) withHostMount(top, topHost, (fd) => mountSteps(pid, [...rootOps, ...slaveOfHost(top, root, fd)]));
-  else mountSteps(pid, [...rootOps, ...propagation({ ...top, mountpoint: root }, 0, 0)]);
+  mountSteps(pid, [{ target: root, flags: MS.REMOUNT | MS.BIND | (top.flags & PER_MOUNT) }]);
 }
 
 /** f with a descriptor on the root of the restorer's mount holding `host` (m's group source, checked by hostMasters). */
@@ -783,7 +792,33 @@ export function checkExternalMounts(mounts: readonly MountPlan[], root: string, 
   hostMasters(mounts, root, ext);
 }
 
-/** --root: `root` (its mounts made by mountTreeUnder) becomes the root of task pid's mount namespace, the old one detached. */
-export function pivotInto(pid: number, root: string): void {
-  mountSteps(pid, [{ pivot: true, target: root, flags: 0 }]);
+/**
+ * --root: `root` (its mounts made by mountTreeUnder) becomes the root of task pid's mount
+ * namespace, the old one detached, then `after`. pivot_root(2) takes no shared new root: one in
+ * a peer group (or a slave of one) has that propagation held by a detached copy of it (a peer of
+ * its group, a slave of its master) while it is made private and pivoted into, then given back
+ * (move_mount MOVE_MOUNT_SET_GROUP), so that its peers in the tree's other namespaces stay its
+ * peers (checked before: rootPropagation).
+ */
+export function pivotInto(pid: number, root: string, after: readonly MountOp[] = []): void {
+  const pivot: MountOp = { pivot: true, target: root, flags: 0 };
+  const top = [...readMountinfo(pid)].reverse().find((h) => h.mountPoint === root);
+  if (!top?.shared && !top?.master) return mountSteps(pid, [pivot, ...after]);
+  const hold = cloneMount(pid, root);
+  try {
+    mountSteps(pid, [{ target: root, flags: MS.PRIVATE }, pivot, { target: '/', flags: 0, groupFrom: hold }, ...after]);
+  } finally {
+    closeSync(hold);
+  }
+}
+
+/**
+ * --root, before anything is made: a root mount dumped shared or a slave keeps that propagation
+ * through the pivot with move_mount(2) MOVE_MOUNT_SET_GROUP (Linux 5.15): refused by name
+ * without it.
+ */
+function rootPropagation(top: MountPlan): void {
+  if ((top.shared || top.master) && !judgeHas('move_mount_set_group')) {
+    throw refuse(top, `is the root mount and ${top.shared ? `shared (peer group ${top.shared})` : `a slave of peer group ${top.master}`}: pivoting into it under --root keeps that with move_mount(2) MOVE_MOUNT_SET_GROUP (Linux 5.15), which this kernel lacks`);
+  }
 }

@@ -7,11 +7,13 @@
  * made on the device of criu's namespace the caller names, at its index, mode and flags; a veth
  * the caller made beforehand, `--external netdev[IN]:OUT`, moved in from criu's namespace), its
  * own sysctls written before it is brought up, then `ip addr restore`, `ip route restore` (IPv4, IPv6), the default rules flushed
- * and `ip rule restore`, `iptables-restore -w` and `ip6tables-restore -w`, each run inside it.
+ * and `ip rule restore`, `iptables-restore -w` and `ip6tables-restore -w` (the legacy ones when
+ * nft's ruleset is there too), and `nft -f`, each run inside it.
  */
 import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { addMacvlan, addVeth, createNetNamespace, enslaveLink, moveLink, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
+import { addMacvlan, addVeth, createNetNamespace, enslaveLink, legacyXtablesTool, moveLink, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
+import { withoutLockRules } from '@crtools/files/plan';
 import { ExitCode, silentLogger, type Logger } from '@crtools/common';
 import type { NamespacePlan, NetLinkPlan, NetPlan, RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -36,20 +38,6 @@ function confWrites(proto: 'ipv4' | 'ipv6', dev: string, values: (string | null)
   });
   if (late) out.push(late);
   return out;
-}
-
-/**
- * The tables as iptables-save printed them, without the network lock a CRIU dump saves with
- * them (chain CRIU, jumped to from INPUT and OUTPUT: CRIU restores it and deletes it once the
- * tasks are back). The namespace is new: nothing reaches it from outside, and the connections
- * made in it are locked one by one as the dump locked them (src/tcp.ts), which takes the rules
- * away again (a chain of CRIU's restored here would be left to a tool that does not know it).
- */
-function withoutLock(saved: Buffer | undefined): Buffer | undefined {
-  if (!saved) return saved;
-  const lines = saved.toString('utf8').split('\n');
-  const kept = lines.filter((l) => !/^:CRIU /.test(l) && !/^-A (INPUT|OUTPUT) -j CRIU$/.test(l) && !/^-A CRIU /.test(l));
-  return kept.length === lines.length ? saved : Buffer.from(kept.join('\n'));
 }
 
 /**
@@ -193,8 +181,17 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
       netnsTool(path, ['ip', 'rule', 'delete', 'table', 'local']);
       feed(['ip', 'rule', 'restore'], net.raw.rule);
     }
-    feed(['iptables-restore', '-w'], withoutLock(net.raw.iptables));
-    feed(['ip6tables-restore', '-w'], withoutLock(net.raw.ip6tables));
+    // without the network lock a dump saved with them (withoutLockRules); with nft's ruleset
+    // (nftables-<id>.img: a dump by crtools or by a CRIU built with libnftables) the iptables
+    // images hold the legacy backend's tables only
+    const nft = net.raw.nftables;
+    for (const [tool, data] of [['iptables-restore', net.raw.iptables], ['ip6tables-restore', net.raw.ip6tables]] as const) {
+      if (!data?.length) continue;
+      const bin = nft ? legacyXtablesTool(tool) : tool;
+      if (!bin) throw new Error(`${tool === 'iptables-restore' ? 'iptables' : 'ip6tables'}-${net.id}.img holds tables of the legacy iptables backend, and no legacy ${tool} is installed (Debian: iptables-legacy-restore, package iptables)`);
+      feed([bin, '-w'], withoutLockRules(data, 'iptables'));
+    }
+    if (nft?.length) feed(['nft', '-f', '-'], withoutLockRules(nft, 'nft'));
     log.info(`net: network namespace ${net.id} made (${net.links.map((l) => l.name).join(', ')})`);
   } catch (e) {
     if (made === undefined) closeSync(fd);
@@ -243,11 +240,13 @@ export interface TreeNetFds {
  * root's is (makeNetNamespace), with a descriptor on the root's (`rootNet`, or this process's own
  * when the root lives in it); undefined when the tree has none. A failure closes what was made.
  */
-export function nestedNetNamespaces(plan: RestorePlan, rootNet: MadeNetNamespace | undefined, log: Logger = silentLogger): TreeNetFds | undefined {
+export function nestedNetNamespaces(plan: RestorePlan, rootNet: MadeNetNamespace | undefined, log: Logger = silentLogger, userFd?: number): TreeNetFds | undefined {
   const nested = plan.namespaces?.nestedNets;
   if (!nested?.size) return undefined;
-  if (plan.namespaces?.userns) {
-    throw restoreError(RestoreErrorCode.UNSUPPORTED, 'restore: network namespaces below the root\'s in a tree with a user namespace of its own are not restored yet (crtools issue 17)', {}, ExitCode.UNSUPPORTED);
+  // in a tree with a user namespace of its own they belong to it: made there (userns.ts made it
+  // first, or it is the one joined)
+  if (plan.namespaces?.userns && userFd === undefined) {
+    throw restoreError(RestoreErrorCode.UNSUPPORTED, 'restore: network namespaces below the root\'s in a tree with a user namespace of its own are restored only with that user namespace made first or joined', {}, ExitCode.UNSUPPORTED);
   }
   const made: MadeNetNamespace[] = [];
   const own = rootNet ? undefined : openSync('/proc/self/ns/net', 'r');
@@ -258,7 +257,18 @@ export function nestedNetNamespaces(plan: RestorePlan, rootNet: MadeNetNamespace
   const byId = new Map<number, number>();
   try {
     for (const [id, net] of nested) {
-      const m = makeNetNamespace(net, log);
+      let m: MadeNetNamespace;
+      if (userFd === undefined) m = makeNetNamespace(net, log);
+      else {
+        const fd = createNetNamespace(userFd);
+        try {
+          const set = makeNetNamespace(net, log, fd);
+          m = { ...set, close: () => (set.close(), closeSync(fd)) };
+        } catch (e) {
+          closeSync(fd);
+          throw e;
+        }
+      }
       made.push(m);
       byId.set(id, m.fd);
     }

@@ -404,7 +404,7 @@ export interface NetPlan {
   def6: (string | null)[];
   unix: (string | null)[];
   ipv4: (string | null)[];
-  raw: Partial<Record<'ifaddr' | 'route' | 'route6' | 'rule' | 'iptables' | 'ip6tables', Buffer>>;
+  raw: Partial<Record<'ifaddr' | 'route' | 'route6' | 'rule' | 'iptables' | 'ip6tables' | 'nftables', Buffer>>;
 }
 
 /** One link of a network namespace to make (net_device_entry), in netdev-<id>.img's order. */

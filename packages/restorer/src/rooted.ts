@@ -60,9 +60,11 @@ export function rootedPlan(plan: RestorePlan, root: string): RestorePlan {
     // (a path that names another file here, such as one an image gives as the tree sees it, is
     // refused: the watch would silently be on that other file)
     if (f.kind === 'inotify') {
-      // (one on an unlinked file is put on the ghost made of it, below that directory: ghosts.ts)
-      for (const w of f.watches) if (w.ghost === undefined) sameFile(w, `an inotify watch (wd ${w.wd})`);
-      return f;
+      // (one on an unlinked file is put on the ghost made of it, below that directory: ghosts.ts;
+      // one on a file of a mount namespace below the root's is reached through a task living
+      // there, as that namespace's regular files are)
+      for (const w of f.watches) if (w.ghost === undefined && !w.inNs) sameFile(w, `an inotify watch (wd ${w.wd})`);
+      return f.late ? { ...f, watches: f.watches.map((w) => (w.inNs ? { ...w, path: `${at(`/proc/${w.inNs.pid}/root`)}${at(w.inNs.name)}` } : w)) } : f;
     }
     if (f.kind === 'fanotify') {
       for (const m of f.marks) if (!(m.flags & FAN_MARK_MOUNT)) sameFile(m, 'a fanotify inode mark');

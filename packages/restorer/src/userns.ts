@@ -33,7 +33,7 @@ export interface OwnUserNamespace {
 /** Does the plan's root need its user namespace made before it (it has network or time namespaces of its own too)? */
 export function needsUserNamespaceFirst(plan: RestorePlan): boolean {
   const ns = plan.namespaces;
-  return !!(ns?.userns && !ns.userJoined && (ns.net || ns.emptyNet || ns.extNet || ns.clocks));
+  return !!(ns?.userns && !ns.userJoined && (ns.net || ns.emptyNet || ns.extNet || ns.clocks || ns.nestedNets?.size));
 }
 
 /**

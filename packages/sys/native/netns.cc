@@ -11,6 +11,9 @@
 #include <linux/netlink.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <csignal>
 #include <unistd.h>
 
 #include <string>
@@ -30,9 +33,63 @@ Napi::Value SetSocketNamespace(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// netnsCreate() -> fd | { errno, syscall }: a new network namespace, held by a descriptor of
-// ours (close-on-exec); made by a thread that leaves this process's namespace and ends
+// A new network namespace owned by the user namespace userFd holds: a thread cannot enter a user
+// namespace (setns refuses a process of several threads), so a raw fork of this thread does it,
+// unshares the network namespace there, tells its result on a pipe (0 or an errno, then the
+// syscall's index) and waits while its namespace is opened; it ends as the other pipe closes.
+Napi::Value NetnsCreateIn(Napi::Env env, int userFd) {
+  int res[2], hold[2];
+  if (pipe2(res, O_CLOEXEC) < 0) return SysErr(env, errno, "pipe2");
+  if (pipe2(hold, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(res[0]), close(res[1]);
+    return SysErr(env, e, "pipe2");
+  }
+  long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    // only raw syscalls in the child: it shares nothing of Node's state that is safe to use
+    int out[2] = { 0, 0 };
+    syscall(SYS_close, res[0]);
+    syscall(SYS_close, hold[1]);
+    if (syscall(SYS_setns, userFd, CLONE_NEWUSER) < 0) out[0] = errno, out[1] = 0;
+    else if (syscall(SYS_unshare, CLONE_NEWNET) < 0) out[0] = errno, out[1] = 1;
+    syscall(SYS_write, res[1], out, sizeof(out));
+    char b;
+    if (!out[0]) syscall(SYS_read, hold[0], &b, 1);
+    syscall(SYS_exit_group, 0);
+  }
+  int e = errno;
+  close(res[1]), close(hold[0]);
+  if (pid < 0) {
+    close(res[0]), close(hold[1]);
+    return SysErr(env, e, "clone");
+  }
+  int got[2] = { EIO, 2 };
+  ssize_t n;
+  while ((n = read(res[0], got, sizeof(got))) < 0 && errno == EINTR) {
+  }
+  if (n != (ssize_t)sizeof(got)) got[0] = EIO, got[1] = 2;
+  int fd = -1;
+  const char *failed = got[0] ? (got[1] == 0 ? "setns" : got[1] == 1 ? "unshare" : "read") : nullptr;
+  e = got[0];
+  if (!failed) {
+    std::string f = "/proc/" + std::to_string(pid) + "/ns/net";
+    fd = open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) e = errno, failed = "open";
+  }
+  close(res[0]), close(hold[1]);
+  int st;
+  while (waitpid((pid_t)pid, &st, __WALL) < 0 && errno == EINTR) {
+  }
+  if (failed) return SysErr(env, e, failed);
+  return Num(env, fd);
+}
+
+// netnsCreate(userFd?) -> fd | { errno, syscall }: a new network namespace, held by a descriptor
+// of ours (close-on-exec); made by a thread that leaves this process's namespace and ends, or,
+// with userFd, owned by the user namespace it holds (NetnsCreateIn)
 Napi::Value NetnsCreate(const Napi::CallbackInfo &info) {
+  if (info.Length() > 0 && info[0].IsNumber()) return NetnsCreateIn(info.Env(), info[0].As<Napi::Number>().Int32Value());
   int fd = -1, err = 0;
   const char *sc = nullptr;
   const char *failed = nullptr;

@@ -3,7 +3,7 @@
  * handle in fdinfo, and CRIU's images may carry only that): found through a mount of the same
  * filesystem in this process's mount namespace and open_by_handle_at.
  */
-import { CrtoolsError, ExitCode, isNativeSysError } from '@crtools/common';
+import { CrtoolsError, ExitCode, isNativeSysError, type NativeSysError } from '@crtools/common';
 import { readMountinfo } from '@crtools/procfs';
 import { addon } from './native.js';
 
@@ -26,12 +26,21 @@ function mountsOf(sdev: number): string[] {
     .map((m) => m.mountPoint);
 }
 
+/**
+ * The path of the file a handle designates opened through the mount at `dir` (a mount of its
+ * filesystem; one of another mount namespace too, reached as /proc/PID/root/...: the path is
+ * then the one that namespace shows), or the failed call.
+ */
+export function handlePathVia(dir: string, h: Omit<FileHandle, 'path' | 'sdev'>): string | NativeSysError {
+  return addon.get().pathOfHandle(dir, h.type, h.handle);
+}
+
 /** The path of the file a handle designates, or a FILE_HANDLE error naming what. */
 export function fileHandlePath(h: FileHandle, what: string): string {
   if (h.path) return h.path;
   let last = 'no mount of that filesystem here';
   for (const m of mountsOf(h.sdev)) {
-    const r = addon.get().pathOfHandle(m, h.type, h.handle);
+    const r = handlePathVia(m, h);
     if (!isNativeSysError(r)) return r;
     last = `${r.syscall}: errno ${r.errno}`;
   }

@@ -1,4 +1,4 @@
-export { fileHandlePath, type FileHandle } from './handles.js';
+export { fileHandlePath, handlePathVia, type FileHandle } from './handles.js';
 export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, kernelObjectOrder, KernelObjects, isEpollTarget, killReleasing, type KillReleased, namespaceFiles, namespaceFilesAt, namespaceRelative, createUserNamespace, type MadeUserNamespace, NS_TYPE, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
 export { peekPipe, openPipe, setPipeSize, spliceAll, closeFd, type Pipe } from './pipes.js';
 export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, listenPending, inetShutdown } from './sockets.js';
@@ -19,4 +19,4 @@ export type { SysvContents, SysvObject, MountOp } from './native.js';
 export { cloneMount, MS, MNT_DETACH, mountSteps } from './mounts.js';
 export { CgroupYard, yardDirName, type CgroupYardOptions } from './cgyard.js';
 export { tcpState, tcpIdle, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpIdle, type TcpRestoreArgs } from './tcp.js';
-export { setSocketNamespace, inSocketNamespace, createNetNamespace, netLinks, setLink, addVeth, addMacvlan, moveLink, enslaveLink, netnsTool, ARPHRD_LOOPBACK, type NetLink } from './netns.js';
+export { setSocketNamespace, inSocketNamespace, createNetNamespace, netLinks, setLink, addVeth, addMacvlan, moveLink, enslaveLink, netnsTool, legacyXtablesTool, ARPHRD_LOOPBACK, type NetLink } from './netns.js';

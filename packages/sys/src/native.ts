@@ -74,7 +74,7 @@ export interface SysNative {
   /** the network namespace ("" this process's) the sockets of sock_diag queries and TCP repair are made in */
   setSocketNamespace(nsPath: string): undefined;
   /** a new network namespace, held by a descriptor of ours (close-on-exec) */
-  netnsCreate(): number | NativeSysError;
+  netnsCreate(userFd?: number): number | NativeSysError;
   /** one route netlink request sent from inside the namespace nsPath names ("": ours): the answer's messages (a dump's up to NLMSG_DONE) */
   rtnl(nsPath: string, request: Buffer): Buffer[] | NativeSysError;
   // sysvipc.cc

@@ -38,9 +38,13 @@ export function inSocketNamespace<T>(nsPath: string | undefined, fn: () => T): T
   }
 }
 
-/** A new network namespace (only loopback, down), held by the descriptor returned (close-on-exec). */
-export function createNetNamespace(): number {
-  return orThrow(addon.get().netnsCreate(), 'unshare');
+/**
+ * A new network namespace (only loopback, down), held by the descriptor returned (close-on-exec);
+ * with `userFd` (a descriptor on a user namespace), owned by that user namespace instead of this
+ * process's.
+ */
+export function createNetNamespace(userFd?: number): number {
+  return orThrow(userFd === undefined ? addon.get().netnsCreate() : addon.get().netnsCreate(userFd), 'unshare');
 }
 
 const RTM_NEWLINK = 16;
@@ -239,6 +243,27 @@ export function enslaveLink(nsPath: string, name: string, master: string): void 
   rtnl(nsPath, linkMessage(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, { flags: IFF_UP, change: IFF_UP }, [[IFLA.IFNAME, Buffer.from(name)], [IFLA.MASTER, u32(m.ifindex)]]));
 }
 
+const legacyTools = new Map<string, string | undefined>();
+
+/**
+ * The iptables tool (iptables-save, iptables-restore, ip6tables-save, ip6tables-restore) of the
+ * legacy (x_tables) backend, as CRIU built with libnftables picks it: the tool itself when it is
+ * the legacy one, else its `-legacy-` form (Debian: iptables-legacy-save...) when installed;
+ * undefined when there is none (the nft backend's tables are in nft's ruleset instead).
+ */
+export function legacyXtablesTool(tool: 'iptables-save' | 'iptables-restore' | 'ip6tables-save' | 'ip6tables-restore'): string | undefined {
+  if (legacyTools.has(tool)) return legacyTools.get(tool);
+  const version = (t: string) => {
+    const r = process.getBuiltinModule('node:child_process').spawnSync(t, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return r.error || r.status !== 0 ? undefined : r.stdout;
+  };
+  const legacy = tool.replace(/-(save|restore)$/, '-legacy-$1');
+  const own = version(tool);
+  const found = own !== undefined && !own.includes('nf_tables') ? tool : version(legacy)?.includes('legacy') ? legacy : undefined;
+  legacyTools.set(tool, found);
+  return found;
+}
+
 /**
  * Run a network tool (ip, iptables-save, nft...) inside the network namespace `nsPath` names
  * (through util-linux's nsenter, as CRIU runs them inside with its own setns), `input` on its
@@ -268,7 +293,9 @@ export function netnsTool(nsPath: string, argv: readonly string[], opts: { input
   }
   if (r.status !== 0) {
     if (opts.canFail) return null;
-    const err = r.stderr.toString().trim().split('\n')[0] ?? '';
+    // (its first error line: nft warns before it complains)
+    const lines = r.stderr.toString().trim().split('\n');
+    const err = lines.find((l) => /error/i.test(l)) ?? lines[0] ?? '';
     const missing = r.status === 127 || /No such file|failed to execute/.test(err);
     throw new CrtoolsError('NET_TOOL', missing ? `${tool} is not installed (it is run inside the tree's network namespace)` : `${argv.join(' ')} inside the tree's network namespace failed${err ? `: ${err}` : ` (exit ${r.status})`}`, {
       exitCode: ExitCode.FAILED, context: { tool },

@@ -6,5 +6,5 @@ export type { PendingShmem } from '../kinds/memfd/dump.js';
 export type { InetDumpOptions } from '../kinds/inet/dump.js';
 export { TcpRepairs } from '../kinds/inet/repair.js';
 export { TtyQueueHold } from '../kinds/tty/queues.js';
-export { NetworkLock, networkLockImageValue, parseNetworkLock, type NetworkLockMethod, type LockedConnection } from '../kinds/inet/netlock.js';
+export { NetworkLock, networkLockImageValue, withoutLockRules, parseNetworkLock, type NetworkLockMethod, type LockedConnection } from '../kinds/inet/netlock.js';
 export { LinkRemaps } from '../kinds/reg/dump.js';

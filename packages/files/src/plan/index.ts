@@ -12,7 +12,7 @@ export type { FanotifyFilePlan } from '../kinds/fanotify/plan.js';
 export type { UnixBoundFilePlan, UnixMessage, UnixPairFilePlan } from '../kinds/unix/plan.js';
 export type { SockoptCall, SocketFilePlan } from '../sockopts/plan.js';
 export type { InetFilePlan, TcpFilePlan, TcpStreamPlan } from '../kinds/inet/plan.js';
-export { NetworkLock, networkLockFromImage, type NetworkLockMethod, type LockedConnection } from '../kinds/inet/netlock.js';
+export { NetworkLock, networkLockFromImage, withoutLockRules, type NetworkLockMethod, type LockedConnection } from '../kinds/inet/netlock.js';
 export type { MemfdFilePlan } from '../kinds/memfd/plan.js';
 export type { PidfdFilePlan } from '../kinds/pidfd/plan.js';
 export type { FifoFilePlan } from '../kinds/fifo/plan.js';

@@ -94,7 +94,7 @@ export class FilePlanTable {
     [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, new InotifyPlans((dev, ino) => {
       const index = this.reg.ghostByInode(dev, ino);
       return index === undefined ? undefined : { index, ghost: this.reg.ghosts[index]! };
-    }), fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new NsPlans(), new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty].map((k) => [k.type, k as PlanKind]),
+    }, (mntId) => this.reg.nestedMounts.get(mntId)), fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new NsPlans(), new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(

@@ -666,6 +666,24 @@ static void open_dead_pidfds(struct ctx *c)
 	}
 }
 
+/* An inotify instance with each watch under its recorded number: (wd, mask, path length, path
+   padded to 8) */
+static long make_inotify(struct ctx *c, const struct plan_file *f, u64 i)
+{
+	const u8 *d = AT(c, f->data_off), *end = d + f->data_len;
+	long fd = chk(c, S1(NR_inotify_init1, f->flags & O_NONBLOCK), i);
+	while (d + 24 <= end) {
+		const u64 *w = (const u64 *)d;
+		long wd;
+		S3(NR_ioctl, fd, 0x40044900 /* INOTIFY_IOC_SETNEXTWD */, w[0]);
+		wd = chk(c, S3(NR_inotify_add_watch, fd, d + 24, w[1]), i);
+		if ((u64)wd != w[0])
+			fail(c, EEXIST, i); /* the kernel gave another number (no SETNEXTWD) */
+		d += 24 + ((w[2] + 7) & ~7ULL);
+	}
+	return fd;
+}
+
 void open_file_table(struct ctx *c)
 {
 	struct plan_file *f = AT(c, c->h->files_off);
@@ -802,18 +820,7 @@ void open_file_table(struct ctx *c)
 			if (f[i].flags & O_NONBLOCK)
 				chk(c, S3(NR_fcntl, fd, F_SETFL, O_NONBLOCK), i);
 		} else if (f[i].kind == FILE_INOTIFY) {
-			/* each watch under its recorded number: (wd, mask, path length, path padded to 8) */
-			const u8 *d = AT(c, f[i].data_off), *end = d + f[i].data_len;
-			fd = chk(c, S1(NR_inotify_init1, f[i].flags & O_NONBLOCK), i);
-			while (d + 24 <= end) {
-				const u64 *w = (const u64 *)d;
-				long wd;
-				S3(NR_ioctl, fd, 0x40044900 /* INOTIFY_IOC_SETNEXTWD */, w[0]);
-				wd = chk(c, S3(NR_inotify_add_watch, fd, d + 24, w[1]), i);
-				if ((u64)wd != w[0])
-					fail(c, EEXIST, i); /* the kernel gave another number (no SETNEXTWD) */
-				d += 24 + ((w[2] + 7) & ~7ULL);
-			}
+			fd = make_inotify(c, &f[i], i);
 		} else if (f[i].kind == FILE_FANOTIFY) {
 			/* fanotify_init(faflags, evflags) (value: evflags << 32 | faflags), then each mark:
 			   (fanotify_mark flags, mask, path length, path padded to 8) */
@@ -1276,7 +1283,8 @@ static void add_late_targets(struct ctx *c)
 
 /*
  * Files opened by their path only once every task of the tree exists with its pid (a file under
- * /proc/PID/ of a task other than the root, a namespace's file /proc/PID/ns/X): once every task
+ * /proc/PID/ of a task other than the root, a namespace's file /proc/PID/ns/X, a file of a
+ * nested mount namespace, an inotify instance watching one: LATE_INOTIFY): once every task
  * has made its threads, the root opens each at fd_base + its index (flags and position as
  * recorded; O_ASYNC later, restore_fown) and says so in the status area; every other task that
  * holds one (with a descriptor table of its own) takes copies of the root's descriptors
@@ -1323,7 +1331,12 @@ void restore_late_files(struct ctx *c)
 	for (i = 0; i < n; i++) {
 		if (f[i].kind != FILE_LATE)
 			continue;
-		fd = chk(c, xopen(STR(c, f[i].path), f[i].flags & ~(u64)O_ASYNC), i);
+		/* (an inotify instance watching a file of a nested mount namespace: made now, its
+		   watches' paths through a task living there) */
+		if (f[i].value == LATE_INOTIFY)
+			fd = make_inotify(c, &f[i], i);
+		else
+			fd = chk(c, xopen(STR(c, f[i].path), f[i].flags & ~(u64)O_ASYNC), i);
 		if (f[i].pos)
 			chk(c, S3(NR_lseek, fd, f[i].pos, 0), i);
 		if ((u64)fd != c->h->fd_base + i) {

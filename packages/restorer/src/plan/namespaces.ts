@@ -196,11 +196,10 @@ async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, e
   const e = first(netns, n);
   if ((e.nsids as unknown[] | undefined)?.length) throw unsupported(`${n}: the network namespace knows other namespaces by id (netns ids), which restore does not set yet`, { image: n });
   const raw: Record<string, Buffer> = {};
-  for (const k of ['ifaddr', 'route', 'route6', 'rule', 'iptables', 'ip6tables'] as const) {
+  for (const k of ['ifaddr', 'route', 'route6', 'rule', 'iptables', 'ip6tables', 'nftables'] as const) {
     const p = join(dir, `${k}-${id}.img`);
     if (existsSync(p)) raw[k] = readFileSync(p);
   }
-  if (existsSync(join(dir, `nftables-${id}.img`))) throw unsupported(`nftables-${id}.img: nftables rules are not restored by crtools`, { image: `nftables-${id}.img` });
   return {
     id, links,
     all4: sysctls(e.all_conf4), def4: sysctls(e.def_conf4), all6: sysctls(e.all_conf6), def6: sysctls(e.def_conf6),

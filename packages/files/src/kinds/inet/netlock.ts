@@ -63,6 +63,37 @@ function addressOf(family: number, words: readonly number[]): { v4: boolean; tex
   return { v4: false, text: groups.join(':') };
 }
 
+/**
+ * A network namespace's saved tables without a network lock (CRIU's or crtools', taken on the
+ * namespace by a dump): iptables-save's text without chain CRIU and the rules jumping to it, or
+ * nft's (`nft list ruleset`/`table`) without a table `inet CRIU-<run id>` and the iptables lock
+ * as nft lists it (chain CRIU of table ip/ip6 filter, the rules jumping to it; the INPUT and
+ * OUTPUT chains stay, as a CRIU restore leaves them once it unlocks). A restore takes the lock of
+ * a new namespace its own way (its connections one by one), so a lock in the images would be
+ * left to a tool that does not know it.
+ */
+export function withoutLockRules(saved: Buffer, format: 'iptables' | 'nft'): Buffer {
+  const lines = saved.toString('utf8').split('\n');
+  if (format === 'iptables') {
+    const kept = lines.filter((l) => !/^:CRIU /.test(l) && !/^-A (INPUT|OUTPUT) -j CRIU$/.test(l) && !/^-A CRIU /.test(l));
+    return kept.length === lines.length ? saved : Buffer.from(kept.join('\n'));
+  }
+  const out: string[] = [];
+  let skip: string | undefined;
+  for (const l of lines) {
+    if (skip !== undefined) {
+      if (l === skip) skip = undefined;
+      continue;
+    }
+    if (/^table inet CRIU-[0-9a-f-]+ \{/.test(l)) skip = '}';
+    else if (/^\tchain CRIU \{/.test(l)) skip = '\t}';
+    else if (!/^\t\t.*\bjump CRIU$/.test(l)) out.push(l);
+  }
+  if (out.length === lines.length) return saved;
+  // (the empty line a chain left out leaves at the top of its table)
+  return Buffer.from(out.join('\n').replace(/\{\n\n/g, '{\n'));
+}
+
 /** The command line of `tool args`, run inside the network namespace `netns` names when given. */
 function toolArgv(netns: string | undefined, tool: string, args: string[]): [string, string[]] {
   return netns ? ['nsenter', [`--net=${netns}`, '--', tool, ...args]] : [tool, args];

@@ -6,8 +6,8 @@
  * device and inode, which the tree's own descriptor or mapping of the file makes; one no task of
  * the tree holds (nothing to make it again from) is refused by name once every file is dumped.
  */
-import { CrtoolsError, ExitCode, isCrtoolsError, type Refusals } from '@crtools/common';
-import { fileHandlePath } from '@crtools/sys';
+import { CrtoolsError, ExitCode, isCrtoolsError, isNativeSysError, type Refusals } from '@crtools/common';
+import { fileHandlePath, handlePathVia } from '@crtools/sys';
 import { anonInodeKind, fown, noFdinfo, type DumpKind } from '../../dump/kind.js';
 
 /** A kernel file handle as fdinfo prints it (hex bytes) in CRIU's fh_entry: 16 u64s at least. */
@@ -25,14 +25,26 @@ function fhEntry(bytes: number | undefined, type: number | undefined, hex: strin
  * watched, still alive, opens by a name that is gone: `unlinked` takes it (its path without
  * " (deleted)"), and its fh_entry gets no path; without `unlinked` it is refused by name.
  */
-export function handleEntry(h: { sdev: number; bytes?: number; type?: number; hex: string }, what: string, unlinked?: (path: string) => void): Record<string, unknown> {
+export function handleEntry(h: { sdev: number; bytes?: number; type?: number; hex: string }, what: string, unlinked?: (path: string) => void, nested?: NestedMountsOf): Record<string, unknown> {
   const f_handle: Record<string, unknown> = fhEntry(h.bytes, h.type, h.hex);
+  const handle = { type: h.type ?? 0, handle: Buffer.from(h.hex, 'hex') };
   let path: string | undefined;
   try {
-    path = fileHandlePath({ sdev: h.sdev, type: h.type ?? 0, handle: Buffer.from(h.hex, 'hex') }, what);
+    path = fileHandlePath({ sdev: h.sdev, ...handle }, what);
   } catch (e) {
     // anything but a handle that does not open (such as a missing addon) is an error
     if (!isCrtoolsError(e) || e.code !== 'FILE_HANDLE') throw e;
+  }
+  if (path === undefined) {
+    // a file of a filesystem that only a mount namespace below the root's shows: its path
+    // there and that mount's id (as CRIU 4.2 writes it), the restore opens it through that namespace
+    for (const m of nested?.(h.sdev) ?? []) {
+      const r = handlePathVia(m.dir, handle);
+      if (isNativeSysError(r) || r.endsWith(' (deleted)')) continue;
+      f_handle.path = r;
+      f_handle.mnt_id = m.mntId;
+      return f_handle;
+    }
   }
   if (path?.endsWith(' (deleted)')) {
     const name = path.slice(0, -' (deleted)'.length);
@@ -44,6 +56,13 @@ export function handleEntry(h: { sdev: number; bytes?: number; type?: number; he
   if (path !== undefined) f_handle.path = path;
   return f_handle;
 }
+
+/**
+ * The mounts of a filesystem (device in the kernel's encoding) in the mount namespaces below the
+ * root's: each as the dump reaches it (/proc/PID/root/MOUNTPOINT of a task living there) with its
+ * mount id.
+ */
+export type NestedMountsOf = (sdev: number) => { dir: string; mntId: number }[];
 
 /** What the dump made of an inode of the tree's unlinked files: a ghost file of this kind, or none. */
 export type GhostKind = 'file' | 'dir' | 'symlink' | undefined;
@@ -57,12 +76,12 @@ export class InotifyFiles implements DumpKind {
   /** watches on files unlinked since, checked in finish() */
   private readonly unlinked: { sdev: number; ino: bigint; path: string; what: string }[] = [];
 
-  constructor(private readonly ghostOf: (sdev: number, ino: bigint) => GhostKind) {
+  constructor(private readonly ghostOf: (sdev: number, ino: bigint) => GhostKind, nested?: NestedMountsOf) {
     this.kind = anonInodeKind('anon_inode:inotify', 'INOTIFY', (pid, rec, id, flags) => {
       const what = `task ${pid} fd ${rec.fd} (${rec.target})`;
       const wd = (rec.inotify?.watches ?? []).map((w) => {
         if (w.fhandle === undefined) noFdinfo(pid, rec);
-        const f_handle = handleEntry({ sdev: w.sdev, bytes: w.fhandleBytes, type: w.fhandleType, hex: w.fhandle! }, what, (path) => this.unlinked.push({ sdev: w.sdev, ino: w.ino, path, what: `${what}: watch ${w.wd}` }));
+        const f_handle = handleEntry({ sdev: w.sdev, bytes: w.fhandleBytes, type: w.fhandleType, hex: w.fhandle! }, what, (path) => this.unlinked.push({ sdev: w.sdev, ino: w.ino, path, what: `${what}: watch ${w.wd}` }), nested);
         return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle };
       });
       return { type: 'INOTIFY', id, ify: { id, flags, fown: fown(), wd } };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Refusals } from '@crtools/common';
 import { writeImageFile } from '@crtools/images';
-import { readFds } from '@crtools/procfs';
+import { readFds, readMountinfo } from '@crtools/procfs';
 import { FileTable } from '../../dump/table.js';
 import { FilePlanTable } from '../../plan/table.js';
 
@@ -81,6 +81,50 @@ describe('inotify: a watch on a file unlinked since', () => {
     } finally {
       child.kill('SIGKILL');
       closeSync(held);
+    }
+  });
+});
+
+describe('inotify: a watch on a file only a nested mount namespace shows', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'files-inotify-ns-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('written with its path there and that mount\'s id (as CRIU 4.2), planned late through a task living there', async () => {
+    // a tmpfs mounted at DIR in a mount namespace of the watcher's own (this one shows none)
+    const py = [
+      'import ctypes, sys',
+      'l = ctypes.CDLL(None, use_errno=True)',
+      'fd = l.inotify_init1(0)',
+      `open(${JSON.stringify(join(dir, 'f'))}, "w").close()`,
+      `assert l.inotify_add_watch(fd, ${JSON.stringify(join(dir, 'f'))}.encode(), 2) == 1`,
+      'print("ready", flush=True)',
+      'sys.stdin.read()',
+    ].join('\n');
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs files-inotify-ns ${dir} && exec /usr/bin/python3 -c '${py}'`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.once('data', () => resolve());
+        child.once('exit', (c) => reject(new Error(`watcher exited (${c})`)));
+      });
+      const tmpfs = readMountinfo(child.pid!).find((m) => m.mountPoint === dir)!;
+      expect(readMountinfo(process.pid).some((m) => m.devMajor === tmpfs.devMajor && m.devMinor === tmpfs.devMinor)).toBe(false);
+      const table = new FileTable({
+        nestedMountsOf: (sdev) => (sdev === ((tmpfs.devMajor << 20) | tmpfs.devMinor) ? [{ dir: `/proc/${child.pid}/root${dir}`, mntId: tmpfs.mntId }] : []),
+      });
+      const rec = readFds(child.pid!).find((r) => r.target === 'anon_inode:inotify')!;
+      const id = Number(table.fd(child.pid!, rec)!.id);
+      table.finish();
+      const ify = table.files.find((f) => f.type === 'INOTIFY')!.ify as { wd: { f_handle: Record<string, unknown> }[] };
+      expect(ify.wd[0]!.f_handle).toMatchObject({ path: join(dir, 'f'), mnt_id: tmpfs.mntId });
+      const images = mkdtempSync(join(tmpdir(), 'files-inotify-ns-img-'));
+      for (const im of table.images()) await writeImageFile(join(images, im.file), { magic: im.magic, entries: im.entries });
+      const plans = await FilePlanTable.load(images, { nestedMounts: new Map([[tmpfs.mntId, 77]]) });
+      expect(plans.files[plans.index(id, 'fd', child.pid!)]).toMatchObject({
+        kind: 'inotify', late: true, watches: [{ wd: 1, mask: 2, path: `/proc/77/root${join(dir, 'f')}`, inNs: { pid: 77, name: join(dir, 'f') } }],
+      });
+      rmSync(images, { recursive: true, force: true });
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 });

@@ -15,7 +15,13 @@ export interface InotifyFilePlan extends FileBase {
    * watched file was unlinked, made again as that ghost of the plan (`path` is its name as
    * dumped until the restorer gives the name the ghost was made at)
    */
-  watches: { wd: number; mask: number; path: string; ino?: bigint; ghost?: number }[];
+  watches: { wd: number; mask: number; path: string; ino?: bigint; ghost?: number; inNs?: { pid: number; name: string } }[];
+  /**
+   * a watch is on a file of a mount namespace below the root's (inNs: `name` there, reached
+   * through task `pid`'s root): the instance is made by the root once every task exists and
+   * that namespace is shaped, as a file opened late (reg's `late`)
+   */
+  late?: boolean;
 }
 
 /** inotify_add_watch(2) bits kept from a recorded mask: the events, IN_EXCL_UNLINK, IN_ONESHOT */
@@ -37,10 +43,15 @@ export class InotifyPlans implements PlanKind<InotifyFilePlan> {
   readonly type = 'INOTIFY';
   readonly field = 'ify';
 
-  /** ghostOf: the plan's ghost of an unlinked inode (device in the kernel's encoding, inode), its index */
-  constructor(private readonly ghostOf: (dev: number, ino: bigint) => { index: number; ghost: GhostPlan } | undefined) {}
+  /**
+   * ghostOf: the plan's ghost of an unlinked inode (device in the kernel's encoding, inode), its
+   * index; nestedOwner: the task living in the mount namespace below the root's that a mount id
+   * is of (undefined: the root's or criu's)
+   */
+  constructor(private readonly ghostOf: (dev: number, ino: bigint) => { index: number; ghost: GhostPlan } | undefined, private readonly nestedOwner: (mntId: number) => number | undefined = () => undefined) {}
 
   plan(i: Obj, ctx: PlanContext): InotifyFilePlan {
+    let late = false;
     const watches = ((i.wd ?? []) as Obj[]).map((w) => {
       const what = `${ctx.what}: inotify watch ${w.wd}`;
       const base = { wd: Number(w.wd), mask: Number(w.mask) & INOTIFY_MASK, ...(w.i_ino !== undefined ? { ino: big(w.i_ino) } : {}) };
@@ -51,8 +62,16 @@ export class InotifyPlans implements PlanKind<InotifyFilePlan> {
         if (type === S_IFDIR || type === S_IFLNK) throw refuse(`${what} is on ${g.ghost.path}, ${type === S_IFDIR ? 'a removed directory' : 'an unlinked symbolic link'}, which restore does not watch again`);
         return { ...base, path: g.ghost.path, ghost: g.index };
       }
-      return { ...base, path: handlePath(w.f_handle as Obj, Number(w.s_dev), what) };
+      // a file of a mount namespace below the root's (the handle's path is that namespace's, its
+      // mount id one of that namespace's mounts, as CRIU 4.2 writes them): through a task living there
+      const fh = (w.f_handle ?? {}) as Obj;
+      const via = fh.path && fh.mnt_id !== undefined && fh.mnt_id !== null ? this.nestedOwner(Number(fh.mnt_id)) : undefined;
+      if (via !== undefined) {
+        late = true;
+        return { ...base, path: `/proc/${via}/root${fh.path}`, inNs: { pid: via, name: String(fh.path) } };
+      }
+      return { ...base, path: handlePath(fh, Number(w.s_dev), what) };
     });
-    return { kind: 'inotify', flags: i.flags, pos: 0n, watches };
+    return { kind: 'inotify', flags: i.flags, pos: 0n, watches, ...(late ? { late } : {}) };
   }
 }
