@@ -38,7 +38,7 @@ export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   // an RPC self-dump: the client's own connection to criu
   'service_sk_ino',
   // containers: cgroups, the mount namespace under another root with external mounts, an empty network namespace
-  'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'cg_root', 'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller', 'root', 'ext_mnt', 'auto_ext_mnt', 'ext_masters', 'ext_sharing', 'empty_ns', 'orphan_pts_master',
+  'manage_cgroups', 'manage_cgroups_mode', 'freeze_cgroup', 'cg_root', 'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller', 'root', 'ext_mnt', 'auto_ext_mnt', 'ext_masters', 'ext_sharing', 'empty_ns', 'orphan_pts_master', 'enable_fs',
   // (the restore's veth peers and its file mode check: as CRIU, a dump takes them and has no use for them)
   'veths', 'skip_file_rwx_check',
 ];
@@ -378,7 +378,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     const result = await dumpFrozen(tasks, tmp, log, ctx.signal, pageMethod, { freezingUs: Math.round((tFrozen - tFreeze) * 1000), frozenAt: tFrozen }, {
       cgroups,
       netTables,
-      mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net, ...(o.auto_ext_mnt ? { autoExt: { masters: o.ext_masters, sharing: o.ext_sharing } } : {}) },
+      mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net, enableFs: o.enable_fs, ...(o.auto_ext_mnt ? { autoExt: { masters: o.ext_masters, sharing: o.ext_sharing } } : {}) },
       fileLocks: o.file_locks, ghostLimit: o.ghost_limit, ...(linkRemaps ? { linkRemaps } : {}), refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues, extTty: externals.tty,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },

@@ -13,19 +13,25 @@
  * written with ext_key VAL as CRIU writes it, its contents the restore's to give (runc: the
  * cgroup mounts and the masked paths bound from /dev/null).
  */
-import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
-import { AUTODETECTED_EXT_KEY, encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG, superOptionsOf } from '@crtools/images/facts';
-import { readMountinfo, type MountInfo } from '@crtools/procfs';
-import { cloneMount } from '@crtools/sys';
+import { AUTODETECTED_EXT_KEY, encodeKdev, fsEnabled, FSTYPE, FSTYPE_AUTO, mountFlagsOf, MNT_FLAG, MOUNTED_ANEW, superOptionsOf } from '@crtools/images/facts';
+import { parseMountinfo, readMountinfo, type MountInfo } from '@crtools/procfs';
+import { cloneMount, namespaceFiles } from '@crtools/sys';
 
 /** How mountinfo shows the root of a mount whose root was removed since it was mounted. */
 const DELETED_ROOT = '//deleted';
 
-/** File systems whose mounts the restore makes anew (contents: tmpfs only). */
-export const MADE_FS: readonly string[] = ['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue'];
+/**
+ * File systems whose contents live in memory only: a new mount of one is empty. Mounted again
+ * under --enable-fs only while they hold no file (CRIU 4.2 would drop the files).
+ */
+const MEMORY_FS: readonly string[] = ['ramfs', 'hugetlbfs'];
+
+/** The options of an overlay mount that name directories of the mounter's namespace. */
+const OVERLAY_DIRS = ['lowerdir', 'upperdir', 'workdir', 'datadir', 'lowerdir+', 'datadir+'];
 
 /** What a dump is told of the mounts (--root, --external mnt[KEY]:VAL / ext_mnt, --empty-ns net). */
 export interface MountOptions {
@@ -44,10 +50,18 @@ export interface MountOptions {
    * (mnt[]:s, --enable-external-sharing, RPC ext_sharing), as CRIU 4.2
    */
   autoExt?: { masters: boolean; sharing: boolean };
+  /**
+   * --enable-fs (RPC enable_fs): file systems CRIU has no code for that the tree's own mounts of
+   * are mounted again from their source and options (fstype AUTO, fsname), names joined by ','
+   * or "all", as CRIU 4.2 (a block device's file system: its files stay on the device)
+   */
+  enableFs?: readonly string[];
 }
 
 const keyOf = (m: MountInfo) => [m.mountPoint, m.root, `${m.devMajor}:${m.devMinor}`, m.fsType, m.source].join('\0');
 const sameDev = (a: MountInfo, b: MountInfo) => a.devMajor === b.devMajor && a.devMinor === b.devMinor;
+const isFuse = (fs: string) => fs === 'fuse' || fs === 'fuseblk' || fs.startsWith('fuse.');
+const isCgroupFs = (m: MountInfo) => m.fsType === 'cgroup' || m.fsType === 'cgroup2';
 
 /** Is `root` (a mount's root in its file system) `base` or below it? */
 export function rootUnder(root: string, base: string): boolean {
@@ -72,6 +86,14 @@ export class TreeMounts {
   readonly autoSource = new Map<number, string>();
   /** mount id → why --external mnt[] did not take a mount showing one of criu's as external */
   private readonly notFound = new Map<number, string>();
+  /**
+   * The tree's own cgroup mounts in a cgroup namespace of the tree's own: their roots as the
+   * namespace sees them (mount id → root; '/' the namespace's root, as a new mount there shows
+   * it: CRIU writes cgroup mounts so), which replace criu's view in `list`
+   */
+  private readonly cgroupRooted = new Map<number, string>();
+  /** of those, the ones whose namespace's root is not their hierarchy's: mount id → the root criu sees */
+  private readonly cgroupBelow = new Map<number, string>();
 
   /**
    * `nested`: a mount namespace of the tree below the root's, `rootPid` the first task living in
@@ -98,6 +120,41 @@ export class TreeMounts {
       }
     }
     if (opts.autoExt && !nested) this.detectExternal(mine, opts.autoExt);
+    this.cgroupRoots();
+  }
+
+  /**
+   * A cgroup mount the tree made in a cgroup namespace of its own shows, to criu, the
+   * namespace's root as a path of the hierarchy; inside, '/' (a new mount there shows the same).
+   * Its root is taken as the namespace sees it (mountinfo read by a thread that joins the
+   * namespace), as CRIU 4.2 writes cgroup mounts (root '/' there); one whose namespace's root is
+   * not the hierarchy's is refused by name (check: the restore mounts before it makes that
+   * namespace), one whose namespace's root is the hierarchy's is mounted anew as any other.
+   */
+  private cgroupRoots(): void {
+    const own = this.list.filter((m) => isCgroupFs(m) && !this.inherited.has(m.mntId) && !this.external.has(m.mntId));
+    if (!own.length || readlinkSync(`/proc/${this.rootPid}/ns/cgroup`) === readlinkSync('/proc/self/ns/cgroup')) return;
+    const [text] = namespaceFiles(this.rootPid, 'cgroup', { reads: [`/proc/${this.rootPid}/mountinfo`] });
+    const inner = new Map(parseMountinfo(text ?? '').map((m) => [m.mntId, m.root]));
+    for (const m of own) {
+      const root = inner.get(m.mntId);
+      if (root === undefined) continue;
+      this.cgroupRooted.set(m.mntId, root);
+      if (root !== m.root) this.cgroupBelow.set(m.mntId, m.root);
+      this.list[this.list.indexOf(m)] = { ...m, root };
+    }
+  }
+
+  /**
+   * Could mount m be a bind of mount p placed before it (same file system, its root within p's)?
+   * Not when a new mount of m's file system would show what m shows and p's source differs (a
+   * bind keeps its source's name), nor between a cgroup mount rooted in the tree's cgroup
+   * namespace and one rooted in criu's.
+   */
+  private bindOf(m: MountInfo, p: MountInfo): boolean {
+    if (!sameDev(p, m) || !rootUnder(m.root, p.root)) return false;
+    if (this.cgroupRooted.has(m.mntId) !== this.cgroupRooted.has(p.mntId)) return false;
+    return this.external.has(p.mntId) || !(this.mountedAnew(m.fsType) && m.root === '/') || p.source === m.source;
   }
 
   /**
@@ -165,6 +222,60 @@ export class TreeMounts {
     return readlinkSync(`/proc/${this.rootPid}/ns/user`) === readlinkSync('/proc/self/ns/user');
   }
 
+  /** Is a new mount of file system `fs` what the restore makes of the tree's own (a code CRIU names, or --enable-fs)? */
+  private mountedAnew(fs: string): boolean {
+    // (FUSE by any name, fuse.SUBTYPE and fuseblk too: never, as CRIU)
+    return MOUNTED_ANEW.has(fs) || (!(fs in FSTYPE) && !isFuse(fs) && fsEnabled(this.opts.enableFs ?? [], fs));
+  }
+
+  /** mnt_entry.fstype (and fsname for AUTO), as CRIU 4.2 names file system `fs`. */
+  private fstypeOf(fs: string): { fstype: number; fsname?: string } {
+    if (fs in FSTYPE) return { fstype: FSTYPE[fs]! };
+    return this.mountedAnew(fs) ? { fstype: FSTYPE_AUTO, fsname: fs } : { fstype: 0 };
+  }
+
+  /** The names in a directory of the tree's mount m as its namespace shows it (undefined: it cannot be read so: hidden) */
+  private listing(m: MountInfo): string[] | undefined {
+    if (this.hidden(m)) return undefined;
+    try {
+      return readdirSync(`/proc/${this.rootPid}/root${m.mountPoint}`);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Why a new mount of the tree's own mount m (of a file system mounted anew, at its root) would
+   * not be what the tree had; undefined when it would.
+   */
+  private notAnew(m: MountInfo): string | undefined {
+    if (MEMORY_FS.includes(m.fsType)) {
+      const names = this.listing(m);
+      if (names === undefined || names.length) return `holds files in memory only (${names === undefined ? 'hidden under another mount: they cannot be read' : names.slice(0, 3).join(', ')}), which a new mount of it would not have (crtools issue 17)`;
+    }
+    if (m.fsType === 'binfmt_misc' && readlinkSync(`/proc/${this.rootPid}/ns/user`) !== readlinkSync('/proc/self/ns/user')) {
+      // (Linux 6.7+: an instance per user namespace; CRIU 4.2 dumps no entry)
+      const names = this.listing(m);
+      if (names === undefined || names.some((n) => n !== 'register' && n !== 'status')) return 'holds binfmt_misc entries of the tree\'s user namespace, which a new mount in the restored namespace would not have (not carried by CRIU 4.2 either; crtools issue 17)';
+    }
+    if (m.fsType === 'overlay') {
+      // the directories its options name, as the namespace shows them: an upper layer on a tmpfs
+      // of the tree's own would come back through tar(1), without the overlay's xattrs (opaque
+      // directories, redirects)
+      for (const o of superOptionsOf(m.superOptions).options.split(',')) {
+        const eq = o.indexOf('=');
+        const key = o.slice(0, eq);
+        if (eq < 0 || !OVERLAY_DIRS.includes(key)) continue;
+        for (const dir of o.slice(eq + 1).split(/(?<!\\):/)) {
+          if (!dir.startsWith('/')) return `names ${key} ${dir}, not an absolute path of the namespace (crtools issue 17)`;
+          const holder = [...this.list.slice(0, this.list.indexOf(m))].reverse().find((h) => h.mountPoint === '/' || dir === h.mountPoint || dir.startsWith(`${h.mountPoint}/`));
+          if (key === 'upperdir' && holder?.fsType === 'tmpfs' && !this.inherited.has(holder.mntId)) return `has its upper layer ${dir} on a tmpfs of the tree's own, whose files come back without the overlay's extended attributes (crtools issue 17)`;
+        }
+      }
+    }
+    return undefined;
+  }
+
   /** The tree's own mounts the restore cannot make, refused by name. */
   check(): void {
     const ns = this.nested ? `a nested mount namespace of the tree (task ${this.rootPid})` : `the tree's mount namespace (root ${this.rootPid})`;
@@ -182,15 +293,29 @@ export class TreeMounts {
     for (const m of this.list) {
       // (the root: the restore's --root; an external one: the restore's to give)
       if (!this.inherited.has(m.mntId) && m !== root && !this.external.has(m.mntId)) {
-        const bind = placed.some((p) => sameDev(p, m) && rootUnder(m.root, p.root));
-        if (!bind && !(MADE_FS.includes(m.fsType) && m.root === '/') && this.notFound.has(m.mntId)) {
+        const bind = placed.some((p) => this.bindOf(m, p));
+        const anew = this.mountedAnew(m.fsType);
+        if (!bind && this.cgroupRooted.get(m.mntId)?.startsWith('/..')) {
+          refuse(m, `shows ${this.cgroupRooted.get(m.mntId)} of its hierarchy as the tree's cgroup namespace sees it, above that namespace's root: not supported by crtools yet (crtools issue 17)`);
+        } else if (!bind && this.cgroupBelow.has(m.mntId)) {
+          // (the restore makes the tree's mounts before its cgroup namespace: a new mount then
+          // would show the hierarchy's root)
+          refuse(m, `was made in the tree's cgroup namespace, whose root is ${this.cgroupBelow.get(m.mntId)} of the hierarchy: the restore mounts it before that namespace is made again, which is not supported by crtools yet (crtools issue 17)`);
+        } else if (!bind && !(anew && m.root === '/') && this.notFound.has(m.mntId)) {
           refuse(m, this.notFound.get(m.mntId)!);
-        } else if (!bind && !(MADE_FS.includes(m.fsType) && m.root === '/')) {
-          refuse(m, MADE_FS.includes(m.fsType)
+        } else if (!bind && !(anew && m.root === '/')) {
+          refuse(m, anew
             ? `shows only ${m.root} of a file system mounted nowhere else in the namespace, which is not supported by crtools yet (crtools issue 17)`
-            : `is the tree's own and of a file system crtools does not mount again (carried: inherited mounts, ${MADE_FS.join(', ')}, bind mounts; crtools issue 17)`);
+            : isFuse(m.fsType)
+              ? 'is a FUSE mount made by the tree: its files come from a process, a new mount would serve none (refused, as CRIU 4.2 refuses it)'
+              : MOUNTED_ANEW.has(m.fsType) || ['autofs', 'aufs', 'simfs'].includes(m.fsType)
+                ? 'is the tree\'s own and of a file system crtools does not mount again (crtools issue 17)'
+                : `is the tree's own and of a file system CRIU 4.2 names no code for: dump with --enable-fs ${m.fsType} to have it mounted again from its source and options (its files are then the caller's to keep, as a block device keeps them)`);
         } else if (m.fsType === 'tmpfs' && !bind && this.hidden(m) && !this.uncoverable() && !this.list.some((o) => sameDev(o, m) && o.root === '/' && !this.hidden(o))) {
           refuse(m, 'is the tree\'s own tmpfs, hidden under another mount, and its namespace belongs to another user namespace: its files cannot be read (crtools issue 17)');
+        } else if (!bind) {
+          const why = this.notAnew(m);
+          if (why) refuse(m, why);
         }
         // in place of the copy of an external mount of the root's namespace (zdtm
         // mnt_ext_collision: its files were not there after the restore)
@@ -219,7 +344,7 @@ export class TreeMounts {
       // root without the mark and `deleted`, as CRIU 4.2 writes it
       const deleted = m.root.endsWith(DELETED_ROOT);
       return {
-        fstype: FSTYPE[m.fsType] ?? 0, mnt_id: m.mntId, root_dev: Number(encodeKdev(m.devMajor, m.devMinor)), parent_mnt_id: m.parentId,
+        ...this.fstypeOf(m.fsType), mnt_id: m.mntId, root_dev: Number(encodeKdev(m.devMajor, m.devMinor)), parent_mnt_id: m.parentId,
         flags, root: deleted ? m.root.slice(0, -DELETED_ROOT.length) || '/' : m.root, ...(deleted ? { deleted: true } : {}), mountpoint: m.mountPoint, source: this.autoSource.get(m.mntId) ?? m.source, options,
         shared_id: m.shared ?? 0, master_id: m.master ?? 0, sb_flags: sb.sbFlags,
         ...(this.external.has(m.mntId) ? { ext_key: this.external.get(m.mntId) } : {}),

@@ -20,7 +20,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readlinkSync, rmdirSync, 
 import path from 'node:path';
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { judge, loadKerndat } from '@crtools/kerndat';
-import { AUTODETECTED_EXT_KEY, encodeKdev, FSTYPE, mountFlagsOf, MNT_FLAG } from '@crtools/images/facts';
+import { AUTODETECTED_EXT_KEY, encodeKdev, FSTYPE, FSTYPE_AUTO, mountFlagsOf, MNT_FLAG, MOUNTED_ANEW } from '@crtools/images/facts';
 import { readMountinfo, type MountInfo } from '@crtools/procfs';
 import { cloneMount, MNT_DETACH, MS, mountSteps, type MountOp } from '@crtools/sys';
 import type { MountPlan } from './plan.js';
@@ -28,8 +28,20 @@ import type { MountPlan } from './plan.js';
 /** The per-mount flags a remount sets (propagation aside). */
 const PER_MOUNT = MNT_FLAG.RDONLY | MNT_FLAG.NOSUID | MNT_FLAG.NODEV | MNT_FLAG.NOEXEC | MNT_FLAG.NOATIME | MNT_FLAG.NODIRATIME | MNT_FLAG.RELATIME | MNT_FLAG.STRICTATIME;
 
-/** File systems a restore mounts anew. */
-const MADE_FS = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue']);
+/** Is m of a file system the restore mounts anew (one CRIU names and mounts again, or AUTO: --enable-fs at dump)? */
+const mountedAnew = (m: MountPlan) => !!m.fsname && (MOUNTED_ANEW.has(m.fsname) || m.fstype === FSTYPE_AUTO);
+
+/**
+ * The options a new mount of m is given: its super-block options, but a cgroup v1 hierarchy
+ * that has no controller (named only: mountinfo shows `name=X`) with `none` too, which the
+ * kernel wants for one (without it, it takes every controller).
+ */
+function fsOptions(m: MountPlan): string {
+  if (m.fsname !== 'cgroup') return m.options;
+  const controllers = new Set(readFileSync('/proc/cgroups', 'utf8').split('\n').slice(1).map((l) => l.split('\t')[0]).filter(Boolean));
+  const opts = m.options.split(',');
+  return opts.includes('none') || opts.some((o) => controllers.has(o)) ? m.options : ['none', ...opts].filter(Boolean).join(',');
+}
 
 function refuse(m: MountPlan, why: string): CrtoolsError {
   return new CrtoolsError('UNSUPPORTED_MOUNT', `mount ${m.id} at ${m.mountpoint} (${m.fsname ?? `fstype ${m.fstype}`}) ${why}`, {
@@ -38,10 +50,21 @@ function refuse(m: MountPlan, why: string): CrtoolsError {
 }
 
 const rootUnder = (root: string, base: string) => base === '/' || root === base || root.startsWith(`${base}/`);
+
+/**
+ * Could m be a bind of p, placed before it (same file system, its root within p's)? When a new
+ * mount of m's file system would show what m shows, only from a mount of the same source (a bind
+ * keeps its source's name; the dump took another for a new mount), as the dump decided.
+ */
+function bindOf(m: MountPlan, p: MountPlan): boolean {
+  return p.dev === m.dev && rootUnder(m.root, p.root) && (p.extKey !== undefined || !(mountedAnew(m) && m.root === '/') || p.source === m.source);
+}
+
 const under = (p: string, dir: string) => dir === '/' || p === dir || p.startsWith(`${dir}/`);
 
 function sameMount(m: MountPlan, h: MountInfo): boolean {
-  return m.mountpoint === h.mountPoint && m.root === h.root && m.source === h.source && m.dev === Number(encodeKdev(h.devMajor, h.devMinor)) && m.fstype === (FSTYPE[h.fsType] ?? 0);
+  return m.mountpoint === h.mountPoint && m.root === h.root && m.source === h.source && m.dev === Number(encodeKdev(h.devMajor, h.devMinor))
+    && (m.fstype === (FSTYPE[h.fsType] ?? 0) || (m.fstype === FSTYPE_AUTO && m.fsname === h.fsType));
 }
 
 /** The mount points of `mounts` that this process's namespace lacks (the restore mounts them anew). */
@@ -186,7 +209,7 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: s
       return;
     }
     // the tree's own: a bind from a mount of its file system placed before it, best one of its peer group or its master's
-    const from = [...placed].reverse().filter((p) => p.m.dev === m.dev && rootUnder(m.root, p.m.root));
+    const from = [...placed].reverse().filter((p) => bindOf(m, p.m));
     const src = from.find((p) => m.shared && p.m.shared === m.shared) ?? from.find((p) => m.master && p.m.shared === m.master) ?? from[0];
     let shared = 0;
     let master = 0;
@@ -199,16 +222,16 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: s
       // a bind of a shared mount joins its peer group; of a slave, is a slave of the same master
       shared = src.m.shared;
       master = src.m.master;
-    } else if (m.fsname && MADE_FS.has(m.fsname) && m.root === '/') {
+    } else if (mountedAnew(m) && m.root === '/') {
       // a proc shows the pid namespace of who mounts it: the tree's, named (pidns=, Linux 6.16+)
       // when it is not this process's
       const pidns = m.fsname === 'proc' && readlinkSync(`/proc/${pid}/ns/pid`) !== readlinkSync('/proc/self/ns/pid') ? `pidns=/proc/${pid}/ns/pid` : '';
-      const data = [m.options, m.sbFlags & MNT_FLAG.RDONLY ? 'ro' : '', pidns].filter(Boolean).join(',');
+      const data = [fsOptions(m), m.sbFlags & MNT_FLAG.RDONLY ? 'ro' : '', pidns].filter(Boolean).join(',');
       ops.push({ source: m.source, target: m.mountpoint, fstype: m.fsname, flags: (m.flags & PER_MOUNT) | (m.sbFlags & (MNT_FLAG.RDONLY | MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) });
     } else if (m.extKey !== undefined) {
       throw refuse(m, `is external (mnt[${m.extKey}]): external mounts are restored under --root only`);
     } else {
-      throw refuse(m, 'is neither in the restorer\'s mount namespace nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue, bind mounts)');
+      throw refuse(m, `is neither in the restorer's mount namespace nor one crtools mounts again (carried: bind mounts, ${[...MOUNTED_ANEW].join(', ')}, --enable-fs ones)`);
     }
     const removedRoot = m.deleted && ops[0]?.source !== undefined && ops[0].bindFd === undefined && ops[0].flags & MS.BIND ? `/proc/${pid}/root${ops[0].source}` : undefined;
     const remove = removedRoot ? makeDeletedRoot(m, removedRoot, `/proc/${pid}/root${m.mountpoint}`) : undefined;
@@ -313,12 +336,12 @@ function untar(pid: number, m: MountPlan, base = ''): void {
   }
 }
 
-/** A new mount of m's file system (proc, sysfs, tmpfs, devpts, mqueue) at target; ro comes after its files. */
+/** A new mount of m's file system (one mountedAnew) at target; ro comes after its files. */
 function freshMount(pid: number, m: MountPlan, target: string): MountOp {
   // a proc shows the pid namespace of who mounts it: the tree's, named (pidns=, Linux 6.16+)
   // when it is not this process's
   const pidns = m.fsname === 'proc' && readlinkSync(`/proc/${pid}/ns/pid`) !== readlinkSync('/proc/self/ns/pid') ? `pidns=/proc/${pid}/ns/pid` : '';
-  const data = [m.options, pidns].filter(Boolean).join(',');
+  const data = [fsOptions(m), pidns].filter(Boolean).join(',');
   return { source: m.source, target, fstype: m.fsname!, flags: (m.flags & PER_MOUNT & ~MNT_FLAG.RDONLY) | (m.sbFlags & (MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) };
 }
 
@@ -375,15 +398,18 @@ function rootedSources(mounts: readonly MountPlan[], ext: ReadonlyMap<string, st
       made.push({ m, ext: val });
     } else {
       // (an external mount too: what it is bound from stands for its root in the tree's file system)
-      const from: MountPlan[] = [...placed].reverse().filter((p) => p.dev === m.dev && rootUnder(m.root, p.root));
+      const from: MountPlan[] = [...placed].reverse().filter((p) => bindOf(m, p));
       const src: MountPlan | undefined = from.find((p) => m.shared && p.shared === m.shared) ?? from.find((p) => m.master && p.shared === m.master) ?? from[0];
       if (src && (src !== top || m.root !== top.root)) {
         const rel = src.root === '/' ? m.root : m.root.slice(src.root.length);
         made.push({ m, src, rel: rel === '/' ? '' : rel });
-      } else if (m.fsname && MADE_FS.has(m.fsname) && m.root === '/') {
+      } else if (m.fsname === 'overlay' && m.root === '/') {
+        // (its options name its layers by the tree's paths, which lie below --root until the pivot)
+        throw refuse(m, 'is an overlay made by the tree: made again under --root, its layers\' paths would not be the tree\'s; not supported by crtools yet (crtools issue 17)');
+      } else if (mountedAnew(m) && m.root === '/') {
         made.push({ m, fresh: true });
       } else {
-        throw refuse(m, 'is neither external (--external mnt[]), a bind of a mount before it, nor one crtools mounts again (carried: proc, sysfs, tmpfs, devpts, mqueue)');
+        throw refuse(m, `is neither external (--external mnt[]), a bind of a mount before it, nor one crtools mounts again (carried: ${[...MOUNTED_ANEW].join(', ')}, --enable-fs ones)`);
       }
     }
     placed.push(m);

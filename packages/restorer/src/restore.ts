@@ -32,7 +32,7 @@ import { shellTerminal } from './shell-terminal.js';
 export const RESTORE_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'log_file', 'log_level', 'leave_stopped', 'shell_job', 'file_locks', 'cpu_cap', 'inherit_fd',
   'rst_sibling', 'restore_detached', 'pidfile', 'notify_scripts', 'display_stats', 'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock', 'lazy_pages', 'ext_unix_sk', 'auto_dedup',
-  'root', 'ext_mnt', 'auto_ext_mnt', 'ext_masters', 'ext_sharing', 'veths', 'external', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'join_ns', 'evasive_devices', 'orphan_pts_master',
+  'root', 'ext_mnt', 'auto_ext_mnt', 'ext_masters', 'ext_sharing', 'veths', 'external', 'manage_cgroups', 'manage_cgroups_mode', 'cg_root', 'cgroup_yard', 'empty_ns', 'join_ns', 'evasive_devices', 'orphan_pts_master', 'enable_fs',
   // (a dump's option: a linked remap in the images is opened and its name removed either way, as CRIU)
   'link_remap',
   'skip_file_rwx_check',

@@ -53,6 +53,7 @@ export const DUMP_ARGS = {
   'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:VAL: the mount at mount point KEY (in the tree\'s namespace) is external, written with key VAL for the restore to map; auto: as --external mnt[]; repeatable' },
   'enable-external-masters': { type: 'boolean', description: 'with --external mnt[] (--ext-mount-map auto): slaves of criu\'s mounts are found external too (as mnt[]:m)' },
   'enable-external-sharing': { type: 'boolean', description: 'with --external mnt[] (--ext-mount-map auto): shared mounts are found external too (as mnt[]:s)' },
+  'enable-fs': { type: 'string', description: 'FS[,FS...] or all — the tree\'s own mounts of these file systems (ones CRIU names no code for: ext4 on a device, hugetlbfs...) are mounted again from their source and options (fstype AUTO); their files are the caller\'s to keep; repeatable' },
   'empty-ns': { type: 'string', description: 'net: the network namespace is made empty at restore, its contents are not dumped' },
   'orphan-pts-master': { type: 'boolean', description: 'accepted as CRIU takes it (a pty master whose slave the caller holds)' },
 } as const;
@@ -132,6 +133,7 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     ...autoExtMountsOf(args, rawArgs),
     empty_ns: emptyNsOf(args['empty-ns']),
     orphan_pts_master: !!args['orphan-pts-master'],
+    enable_fs: repeatedOption(rawArgs, '--enable-fs'),
   };
 }
 

@@ -39,7 +39,7 @@ export const NOT_YET_OPTIONS: Record<string, NotYet> = {
   } satisfies NotYet])),
   // containers (17)
   external: S(17), 'freeze-cgroup': S(17), 'manage-cgroups': B(17), 'cgroup-root': S(17),
-  'cgroup-yard': S(17), 'enable-fs': S(17), unprivileged: B(17), root: S(17, 'r'),
+  'cgroup-yard': S(17), unprivileged: B(17), root: S(17, 'r'),
   'veth-pair': S(17), 'lsm-profile': S(17), 'lsm-mount-context': S(17), 'weak-sysctls': B(17),
   'empty-ns': S(17), 'ext-mount-map': S(17, 'M'), 'orphan-pts-master': B(17), 'skip-mnt': S(17), 'mntns-compat-mode': B(17),
   ms: B(17),

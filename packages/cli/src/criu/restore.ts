@@ -59,6 +59,7 @@ export const RESTORE_ARGS = {
   'ext-mount-map': { type: 'string', alias: 'M', description: 'KEY:PATH — bind PATH where the external mount KEY was (--external mnt[KEY] at dump); auto: as --external mnt[]; repeatable' },
   'enable-external-masters': { type: 'boolean', description: 'accepted as CRIU accepts it at restore (a dump option)' },
   'enable-external-sharing': { type: 'boolean', description: 'accepted as CRIU accepts it at restore (a dump option)' },
+  'enable-fs': { type: 'string', description: 'accepted as CRIU accepts it at restore (a dump option: the images name each file system)' },
   // (what a dump saves of cgroups: accepted and unused on restore, as CRIU takes them)
   'cgroup-props': { type: 'string', description: 'TEXT — a dump\'s option: accepted, unused on restore (as CRIU)' },
   'cgroup-props-file': { type: 'string', description: 'FILE — a dump\'s option: accepted, unused on restore (as CRIU)' },

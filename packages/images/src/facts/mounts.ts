@@ -8,6 +8,24 @@ export const FSTYPE: Readonly<Record<string, number>> = {
   fusectl: 10, debugfs: 11, cgroup: 12, aufs: 13, mqueue: 14, fuse: 15, overlay: 17, autofs: 18, tracefs: 19, cgroup2: 23,
 };
 
+/** mnt_entry.fstype AUTO: a file system CRIU has no code for, mounted again as `--enable-fs` allowed, named by mnt_entry.fsname. */
+export const FSTYPE_AUTO = 16;
+
+/**
+ * The file systems CRIU 4.2 names by code and mounts again, when the tree made them, from their
+ * type, source and super-block options (what mountinfo shows). Not among them: fuse (its files
+ * come from a process: CRIU refuses it), autofs, aufs and simfs (each has ways of its own).
+ */
+export const MOUNTED_ANEW: ReadonlySet<string> = new Set([
+  'proc', 'sysfs', 'devtmpfs', 'binfmt_misc', 'tmpfs', 'devpts', 'pstore', 'securityfs', 'fusectl', 'debugfs', 'tracefs',
+  'cgroup', 'cgroup2', 'mqueue', 'overlay',
+]);
+
+/** Is an --enable-fs list (names joined by ',', repeatable; "all": every one) enabling file system `name`? */
+export function fsEnabled(enabled: readonly string[], name: string): boolean {
+  return enabled.flatMap((e) => e.split(',')).some((n) => n === 'all' || n === name);
+}
+
 /** The file system name of an fstype code (undefined: UNSUPPORTED or AUTO, named by fsname if at all). */
 export function fstypeName(code: number): string | undefined {
   return Object.keys(FSTYPE).find((k) => FSTYPE[k] === code);
