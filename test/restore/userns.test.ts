@@ -233,12 +233,14 @@ describe('a tree in a user namespace of its own', () => {
       expect(readFileSync(`/proc/${kid}/status`, 'utf8')).toMatch(/\nUid:\s+100100\s+100100\s+100100\s+100100\n/);
     }, true, undefined, [LISTENER_PID], (dir) => {
       expectImages(dir, NOROOT, { uid: 100, gid: 40, groups: [5, 7] });
-      const files = critDecode(`${dir}/files.img`).entries as { type: string; usk?: { state: number; uflags: number; file_perms?: { uid: number; gid: number; mode: number } }; tty?: unknown }[];
+      const files = critDecode(`${dir}/files.img`).entries as { type: string; usk?: { state: number; uflags: number; file_perms?: { uid: number; gid: number; mode: number }; fown: { uid: number; euid: number } }; tty?: unknown }[];
       const listener = files.find((e) => e.type === 'UNIXSK' && e.usk!.state === 10)!;
-      // (file owners as the dump saw them, the host's ids: CRIU writes the ids inside; the
-      // restore gives them back as ids inside through the maps)
-      expect(listener.usk!.file_perms).toMatchObject({ uid: 100100, gid: 200040 });
-      expect(critDecode(`${dir}/tty-info.img`).entries.some((t: { uid: number; gid: number }) => t.uid === 100100 && t.gid === 200040)).toBe(true);
+      // (file owners as the ids inside the tree's user namespace, as CRIU writes them: the
+      // socket file's, the terminal's, the uids recorded with the I/O signal owner; the host's
+      // are 100100 and 200040)
+      expect(listener.usk!.file_perms).toMatchObject({ uid: 100, gid: 40 });
+      expect(listener.usk!.fown).toMatchObject({ uid: 100, euid: 100 });
+      expect(critDecode(`${dir}/tty-info.img`).entries.some((t: { uid: number; gid: number }) => t.uid === 100 && t.gid === 40)).toBe(true);
     });
   });
 

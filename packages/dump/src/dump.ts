@@ -633,6 +633,8 @@ async function dumpFrozen(
   // every task in criu's namespaces or the root's (the root's were checked before the freeze; a
   // task may have moved since, or live in a namespace of its own below the root)
   const namespaces = new Namespaces(tasks[0]!.pid, refusals, opts.mounts, opts.netTables);
+  // the files' owners as ids inside the tree's user namespace, when it has one (as CRIU writes them)
+  if (namespaces.userMaps) Object.assign(tree, { uidInside: (id: number) => namespaces.uidInside(id), gidInside: (id: number) => namespaces.gidInside(id) });
   namespaces.collectNested(tasks);
   // the tasks' css sets (cgroup.img); --freeze-cgroup's cgroup holds the tree and nothing else
   const cgroups = opts.cgroups;

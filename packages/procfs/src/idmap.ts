@@ -4,6 +4,7 @@
  * same text, all lines in one write, maps a new user namespace (formatIdMap). An id outside every
  * extent has no counterpart: inside, the kernel shows it as the overflow id (65534).
  */
+import { readFileSync } from 'node:fs';
 import { parseError, type ParseOptions } from './errors.js';
 import { readProcText, type ProcOptions, type Target } from './read.js';
 
@@ -55,4 +56,21 @@ export function idInside(map: readonly IdExtent[], id: number): number {
 export function idOutside(map: readonly IdExtent[], id: number): number {
   const e = map.find((x) => x.first <= id && id - x.first < x.count);
   return e ? e.lowerFirst + (id - e.first) : UNMAPPED_ID;
+}
+
+const overflow: Partial<Record<'uid' | 'gid', number>> = {};
+
+/**
+ * The id an unmapped one shows as inside a user namespace (/proc/sys/kernel/overflowuid and
+ * overflowgid, 65534 unless set otherwise), as CRIU writes an owner its namespace does not map.
+ */
+export function overflowId(kind: 'uid' | 'gid'): number {
+  if (overflow[kind] === undefined) {
+    try {
+      overflow[kind] = Number.parseInt(readFileSync(`/proc/sys/kernel/overflow${kind}`, 'utf8'), 10);
+    } catch {
+      overflow[kind] = 65534;
+    }
+  }
+  return overflow[kind]!;
 }

@@ -5,7 +5,7 @@
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT } from '@crtools/common';
 import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, fieldOffset, recordSize, type RecordValues } from './layout.js';
 import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
-import { idInside, MAP, type IdExtent } from '@crtools/procfs';
+import { idOutside, MAP, overflowId, UNMAPPED_ID, type IdExtent } from '@crtools/procfs';
 import { cowLayout, mapProts } from './cow.js';
 import { byAddress, coveredUpTo, spanAt } from './areas.js';
 import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, TtyFilePlan, VmaPlan } from './plan.js';
@@ -284,18 +284,17 @@ function netHeldIndex(netHeld: RestorePlan['netHeld'], id: number): number {
   return k + 1;
 }
 
-/**
- * The owners a file record carries (a socket file's, a terminal's, the uids recorded with an I/O
- * signal owner), which crtools' images hold as the dump saw them (the host's ids), as the ids
- * inside the tree's user namespace: the tasks make their calls there (UNMAPPED_ID where the maps
- * have none, which the restore cannot give: the blob's call fails).
- */
 /** no id given (the blob takes its own task's) */
 const NO_ID = 0xffffffff;
 
-function idsInside(r: RecordValues, maps: { uid: IdExtent[]; gid: IdExtent[] }): RecordValues {
-  for (const k of ['sk_uid', 'tty_uid', 'fown_uid', 'fown_euid'] as const) r[k] = idInside(maps.uid, Number(r[k] ?? 0));
-  for (const k of ['sk_gid', 'tty_gid'] as const) r[k] = idInside(maps.gid, Number(r[k] ?? 0));
+/**
+ * A terminal's owner the tree's user namespace did not map at dump is written as the overflow
+ * ids (as CRIU writes it: a pty master's, the ptmx node's): one the namespace does not map now
+ * either is no owner to the blob (UNMAPPED_ID: it takes the slave's, or criu's).
+ */
+function withUnmappedTtyOwner(r: RecordValues, maps: { uid: IdExtent[]; gid: IdExtent[] }): RecordValues {
+  if (Number(r.tty_uid) === overflowId('uid') && idOutside(maps.uid, Number(r.tty_uid)) === UNMAPPED_ID) r.tty_uid = UNMAPPED_ID;
+  if (Number(r.tty_gid) === overflowId('gid') && idOutside(maps.gid, Number(r.tty_gid)) === UNMAPPED_ID) r.tty_gid = UNMAPPED_ID;
   return r;
 }
 
@@ -473,14 +472,16 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
   const fdBase = planFdBase(plan);
   const holders = new Map<number, number>();
   for (const t of plan.tasks) if (!t.zombie) for (const d of t.fds) if (!holders.has(d.file)) holders.set(d.file, t.pid);
-  const inside = plan.namespaces?.userns;
   const byPid = new Map(plan.tasks.map((t) => [t.pid, t]));
+  const maps = plan.namespaces?.userns;
   const files = plan.files.map((f, i) => {
     const r = fileRecord(w, f, holders.get(i), plan.netHeld);
     // a listener's credentials (listen records the caller's effective ids): its first holder's
     const creds = byPid.get(holders.get(i) ?? -1)?.creds;
     Object.assign(r, { sk_euid: creds?.euid ?? NO_ID, sk_egid: creds?.egid ?? NO_ID });
-    return inside ? idsInside(r, inside) : r;
+    // (the owners a record carries — a socket file's, a terminal's, an I/O signal owner's uids —
+    // are ids inside the tree's user namespace as the images keep them: the tasks make their calls there)
+    return maps ? withUnmappedTtyOwner(r, maps) : r;
   });
   const filesOff = w.records('file', files);
   const taskVals: RecordValues[] = plan.tasks.map((t, ti) => {

@@ -26,6 +26,7 @@ import { makeDeviceNode, makeFifo, setFileTimes, setLinkTimes } from '@crtools/s
 import type { GhostPlan } from '@crtools/files/plan';
 import type { RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
+import { hostOwner } from './userns.js';
 
 /**
  * Where the unlinked files of a tree go: the name the tasks open a file of the tree's path `p`
@@ -284,6 +285,8 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
     return at;
   };
   const paths: string[] = [];
+  // (owners as the images keep them: inside the tree's user namespace when it has one)
+  const outside = (g: GhostPlan): GhostPlan => ({ ...g, ...hostOwner(plan, g.uid, g.gid, `the unlinked file ${g.path}`) });
   /** ghosts on mounts made anew: made once they are */
   const later: number[] = [];
   try {
@@ -300,7 +303,7 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
         return;
       }
       // the temporary name lies beside the original one: the tasks reach it beside theirs
-      const name = make(g, i, at);
+      const name = make(outside(g), i, at);
       paths.push(name === at ? places.task(g.path) : `${places.task(g.path)}${name.slice(at.length)}`);
     });
   } catch (e) {
@@ -314,7 +317,7 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
       const base = `/proc/self/fd/${treeRoot}`;
       for (const i of later.splice(0)) {
         const g = plan.ghosts![i]!;
-        if (make(g, i, `${base}${g.path}`) !== `${base}${g.path}`) {
+        if (make(outside(g), i, `${base}${g.path}`) !== `${base}${g.path}`) {
           throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot recreate the unlinked file ${g.path}: its name is taken in the tree's mount namespace, where the tasks open it by that name`, { path: g.path }, ExitCode.FAILED);
         }
       }

@@ -14,6 +14,7 @@
  */
 import { closeSync, fchmodSync, fchownSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { ExitCode, PAGE_SIZE, PAGE_SIZE_BIGINT, syscallError } from '@crtools/common';
+import { hostOwner } from './userns.js';
 import { MFD, SEAL } from '@crtools/files/plan';
 import { MAP } from '@crtools/procfs';
 import type { RestorePlan, ShmemPlan } from './plan.js';
@@ -53,13 +54,13 @@ export function createShmem(plan: RestorePlan, native: RestorerNative): ShmemObj
   try {
     for (const [i, o] of (plan.shmem ?? []).entries()) {
       if (o.memfd) {
-        const fd = makeMemfd(native, o, i, fds, late);
+        const fd = makeMemfd(native, o, i, fds, late, plan);
         paths.push(`/proc/${process.pid}/fd/${fd}`);
         fdOf.push(fd);
         continue;
       }
       if (o.hugetlb === undefined) {
-        const fd = makeAnonShared(native, o, i, fds);
+        const fd = makeAnonShared(native, o, i, fds, plan);
         paths.push(`/proc/${process.pid}/fd/${fd}`);
         fdOf.push(fd);
         continue;
@@ -99,7 +100,7 @@ function addSeals(native: RestorerNative, fd: number, seals: number, what: strin
  * (close-on-exec, kept in `fds`) opened on its map_files link, the area itself unmapped again:
  * then given its size (a descriptor may have truncated or grown it), pages, owner and mode.
  */
-function makeAnonShared(native: RestorerNative, o: ShmemPlan, i: number, fds: number[]): number {
+function makeAnonShared(native: RestorerNative, o: ShmemPlan, i: number, fds: number[], plan: RestorePlan): number {
   if (o.size < 0n) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} has size ${o.size}`, {}, ExitCode.BAD_INPUT);
   // (an empty object is made one page long, then truncated)
   const len = o.size > 0n ? (o.size + PAGE_SIZE_BIGINT - 1n) & ~(PAGE_SIZE_BIGINT - 1n) : PAGE_SIZE_BIGINT;
@@ -115,7 +116,8 @@ function makeAnonShared(native: RestorerNative, o: ShmemPlan, i: number, fds: nu
   if (BigInt(len) !== o.size) ftruncateSync(fd, Number(o.size));
   fill(fd, o.size, o.pages);
   if (o.owner) {
-    fchownSync(fd, o.owner.uid, o.owner.gid);
+    const own = hostOwner(plan, o.owner.uid, o.owner.gid, `shared memory object ${i}`);
+    fchownSync(fd, own.uid, own.gid);
     fchmodSync(fd, o.owner.mode & 0o7777);
   }
   return fd;
@@ -127,7 +129,7 @@ function makeAnonShared(native: RestorerNative, o: ShmemPlan, i: number, fds: nu
  * now, or (with F_SEAL_FUTURE_WRITE) once the tasks have mapped it. The descriptor (this
  * process's, close-on-exec) is kept in `fds`.
  */
-function makeMemfd(native: RestorerNative, o: ShmemPlan, i: number, fds: number[], late: { fd: number; seals: number; what: string }[]): number {
+function makeMemfd(native: RestorerNative, o: ShmemPlan, i: number, fds: number[], late: { fd: number; seals: number; what: string }[], plan: RestorePlan): number {
   const m = o.memfd!;
   const what = `memfd "${m.name}"`;
   if (o.size < 0n) throw restoreError(RestoreErrorCode.BAD_PLAN, `restore plan: shared memory object ${i} (${what}) has size ${o.size}`, {}, ExitCode.BAD_INPUT);
@@ -148,7 +150,8 @@ function makeMemfd(native: RestorerNative, o: ShmemPlan, i: number, fds: number[
       native.unmap(addr, o.size);
     }
   }
-  fchownSync(fd, m.uid, m.gid);
+  const own = hostOwner(plan, m.uid, m.gid, what);
+  fchownSync(fd, own.uid, own.gid);
   fchmodSync(fd, m.mode & 0o7777);
   if (!sealing) addSeals(native, fd, SEAL.SEAL, what); // checks it was born with F_SEAL_SEAL only
   else if (m.seals & SEAL.FUTURE_WRITE) late.push({ fd, seals: m.seals, what });

@@ -14,7 +14,7 @@
  * so is a restore as the restorer's sibling (the helper makes the root the launcher's child).
  */
 import { CrtoolsError, ExitCode, type Logger } from '@crtools/common';
-import { formatIdMap } from '@crtools/procfs';
+import { formatIdMap, idOutside, UNMAPPED_ID } from '@crtools/procfs';
 import { createUserNamespace, NS_TYPE, type MadeUserNamespace } from '@crtools/sys';
 import type { RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
@@ -28,6 +28,22 @@ export interface OwnUserNamespace {
   /** the network namespace made in it (the tree's own network namespace, to set up) */
   netFd?: number;
   close(): void;
+}
+
+/**
+ * The owner the restorer (in criu's user namespace) gives a file it makes for the tree (an
+ * unlinked file, a memfd): the images keep owners as the ids inside the tree's user namespace
+ * when it has one (as CRIU writes them), given back here through its maps. `what` names the file
+ * when an id is not mapped there (bad input: the dump refuses such an owner).
+ */
+export function hostOwner(plan: RestorePlan, uid: number, gid: number, what: string): { uid: number; gid: number } {
+  const maps = plan.namespaces?.userns;
+  if (!maps) return { uid, gid };
+  const out = { uid: idOutside(maps.uid, uid), gid: idOutside(maps.gid, gid) };
+  if (out.uid === UNMAPPED_ID || out.gid === UNMAPPED_ID) {
+    throw restoreError(RestoreErrorCode.BAD_PLAN, `restore: ${what} is owned by ${out.uid === UNMAPPED_ID ? `uid ${uid}` : `gid ${gid}`}, which the tree's user namespace (userns-<id>.img) does not map`, {}, ExitCode.BAD_INPUT);
+  }
+  return out;
 }
 
 /** Does the plan's root need its user namespace made before it (it has network or time namespaces of its own too)? */

@@ -9,7 +9,7 @@
  * uid/euid from F_GETOWNER_UIDS only when there is an owner, zeros otherwise.
  */
 import { probeFile } from '@crtools/sys';
-import { readStatus, type FdRecord } from '@crtools/procfs';
+import { overflowId, readStatus, UNMAPPED_ID, type FdRecord } from '@crtools/procfs';
 import { refuseFd, type Entry } from './kind.js';
 
 export const O_ASYNC = 0o20000;
@@ -35,6 +35,33 @@ export interface DumpedIds {
    * process group crtools sees as `id` (the one inside the namespace)
    */
   innerId?: (id: number, group: boolean) => number;
+  /**
+   * A tree in a user namespace of its own: a uid / gid crtools sees as the id inside it
+   * (UNMAPPED_ID where its maps have none): the images keep owners so, as CRIU writes them
+   */
+  uidInside?: (id: number) => number;
+  gidInside?: (id: number) => number;
+}
+
+/**
+ * A file's owner (`uid`, `gid` as crtools sees them) as the images keep it: the ids inside the
+ * tree's user namespace when it has one (as CRIU writes a socket file's, a terminal's, an
+ * unlinked file's or a memfd's owner). An owner the namespace does not map is refused (`refuse`
+ * names the file: the restore, made inside it, could not give it back), or, with no `refuse`
+ * (a terminal's: a pty master's is the ptmx node's, which the restore does not give), written
+ * as the overflow ids the tasks see it as (/proc/sys/kernel/overflowuid), as CRIU writes it.
+ */
+export function ownerInside(ids: DumpedIds | undefined, uid: number, gid: number, refuse?: (why: string) => Error): { uid: number; gid: number } {
+  if (!ids?.uidInside || !ids.gidInside) return { uid, gid };
+  const u = ids.uidInside(uid);
+  const g = ids.gidInside(gid);
+  if ((u === UNMAPPED_ID || g === UNMAPPED_ID) && !refuse) {
+    return { uid: u === UNMAPPED_ID ? overflowId('uid') : u, gid: g === UNMAPPED_ID ? overflowId('gid') : g };
+  }
+  if (u === UNMAPPED_ID || g === UNMAPPED_ID) {
+    throw refuse!(`its owner (${u === UNMAPPED_ID ? `uid ${uid}` : `gid ${gid}`}) is not mapped in the tree's user namespace: the restore, made inside it, could not give it back`);
+  }
+  return { uid: u, gid: g };
 }
 
 /** A process's session, group, controlling terminal (stat's tty_nr, 0: none) and that terminal's foreground group (tpgid, -1: none). */
@@ -79,7 +106,16 @@ export function readFown(pid: number, rec: FdRecord, flags: number, ids?: Dumped
   // F_GETOWNER_UIDS needs CONFIG_CHECKPOINT_RESTORE (CRIU fails the dump without it). Without it
   // the uids are those the owner was most likely set with: the task holding the descriptor's,
   // as F_SETOWN records the caller's. The uids only decide whether the owner may be signalled.
-  const [uid, euid] = p.ownerUid >= 0 && p.ownerEuid >= 0 ? [p.ownerUid, p.ownerEuid] : taskUids(pid);
+  const [hostUid, hostEuid] = p.ownerUid >= 0 && p.ownerEuid >= 0 ? [p.ownerUid, p.ownerEuid] : taskUids(pid);
+  // (inside the tree's user namespace when it has one, as CRIU writes them; the tasks' own ids,
+  // which it maps)
+  const inside = (id: number) => {
+    const v = ids?.uidInside ? ids.uidInside(id) : id;
+    if (v === UNMAPPED_ID) throw refuseFd(pid, rec.fd, `the uid recorded with the owner of its I/O signals (${id}) is not mapped in the tree's user namespace: the restore, made inside it, could not give it back`, rec.target);
+    return v;
+  };
+  const uid = inside(hostUid);
+  const euid = inside(hostEuid);
   const owner = ids?.innerId ? ids.innerId(p.ownerPid, type === F_OWNER.PGRP) : p.ownerPid;
   return { uid, euid, signum, pid_type: type, pid: owner };
 }

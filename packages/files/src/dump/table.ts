@@ -56,7 +56,7 @@ export class FileTable implements FileIds {
   private readonly fdKeys = new Map<string, KernelObjects<number>>();
 
   private readonly reg: RegFiles;
-  private readonly shmem = new MemfdFiles(this);
+  private readonly shmem = new MemfdFiles(this, () => this.ids);
   /** the kinds, in the order they are asked (sockets: unix first, then IP, netlink and packet ones; a socket none takes is refused) */
   private readonly kinds: DumpKind[];
 
@@ -82,7 +82,7 @@ export class FileTable implements FileIds {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts, opts.linkRemaps, opts.readOnlyMounts, opts.nestedMounts);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, new InotifyFiles((sdev, ino) => this.reg.ghostKind(sdev, ino), opts.nestedMountsOf), fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), { ...opts.unix, ...(opts.nestedNets ? { nestedNets: opts.nestedNets } : {}) }), new InetSockets(opts.inet, opts.nestedNets), netlinkFiles(opts.nestedNets), new PacketFiles(opts.nestedNets), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, new InotifyFiles((sdev, ino) => this.reg.ghostKind(sdev, ino), opts.nestedMountsOf), fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), { ...opts.unix, ...(opts.nestedNets ? { nestedNets: opts.nestedNets } : {}), ids: () => this.ids }), new InetSockets(opts.inet, opts.nestedNets), netlinkFiles(opts.nestedNets), new PacketFiles(opts.nestedNets), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
       new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues, opts.tty?.external), this.reg];
   }
 

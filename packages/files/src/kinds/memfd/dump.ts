@@ -14,10 +14,11 @@
  * `/anon_hugepage`), with `hugetlb_flag` saying MFD_HUGETLB and the page size.
  */
 import { closeSync, openSync, statSync } from 'node:fs';
-import { PAGE_SIZE } from '@crtools/common';
+import { CrtoolsError, ExitCode, PAGE_SIZE } from '@crtools/common';
 import { probeFile } from '@crtools/sys';
 import type { FdRecord } from '@crtools/procfs';
-import { fown, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
+import { ownerInside, type DumpedIds } from '../../dump/fown.js';
 import type { FileIds } from '../../dump/table.js';
 import { FS_MAGIC, MEMFD_PREFIX, MFD, MFD_HUGE_SHIFT, SEAL } from './facts.js';
 
@@ -59,7 +60,8 @@ export class MemfdFiles implements DumpKind {
   /** objects met since the engine last took them (it dumps their pages after each task) */
   readonly pending: PendingShmem[] = [];
 
-  constructor(private readonly ids: FileIds) {}
+  /** tree: the tree's ids (its user namespace's maps give the objects' owners as written) */
+  constructor(private readonly ids: FileIds, private readonly tree: () => DumpedIds | undefined = () => undefined) {}
 
   /**
    * The memfd.img inode id of the shmem or hugetlbfs inode behind `link` (a /proc fd or map_files
@@ -67,7 +69,7 @@ export class MemfdFiles implements DumpKind {
    * memfd.img keeps it. An object on huge pages (a hugetlb memfd, shared anonymous huge pages)
    * gets `hugetlb_flag` MFD_HUGETLB with its page size's bits, as CRIU 4.2 records it.
    */
-  private inode(link: string, name: string): number {
+  private inode(link: string, name: string, refuse: (why: string) => Error): number {
     const st = statSync(link);
     const ino = BigInt(st.ino);
     const have = this.inodeIds.get(ino);
@@ -83,7 +85,7 @@ export class MemfdFiles implements DumpKind {
     // shared anonymous memory is born sealed with F_SEAL_SEAL only (the kernel's default)
     const inodeId = this.nextInode++;
     this.inodes.push({
-      name, uid: st.uid, gid: st.gid, size: BigInt(st.size), shmid: Number(ino), seals, inode_id: BigInt(inodeId), mode: st.mode,
+      name, ...ownerInside(this.tree(), st.uid, st.gid, refuse), size: BigInt(st.size), shmid: Number(ino), seals, inode_id: BigInt(inodeId), mode: st.mode,
       ...(hugetlb !== undefined ? { hugetlb_flag: hugetlb } : {}),
     });
     // an empty object has no pages image (CRIU writes none either)
@@ -118,7 +120,7 @@ export class MemfdFiles implements DumpKind {
       type: 'MEMFD',
       key: `memfd:${rec.ino}:${flags}:${rec.pos}`,
       entry: (id) => {
-        const inodeId = this.inode(link, name);
+        const inodeId = this.inode(link, name, (why) => refuseFd(pid, rec.fd, why, rec.target));
         return { type: 'MEMFD', id, memfd: { id, flags, pos: rec.pos, fown: fown(), inode_id: inodeId } };
       },
     };
@@ -133,7 +135,7 @@ export class MemfdFiles implements DumpKind {
     if (have !== undefined) return have;
     const link = `/proc/${pid}/map_files/${start.toString(16)}-${end.toString(16)}`;
     const stored = name.startsWith(MEMFD_PREFIX) ? name.slice(MEMFD_PREFIX.length) : name;
-    const inodeId = this.inode(link, stored);
+    const inodeId = this.inode(link, stored, (why) => new CrtoolsError('UNSUPPORTED_FILE', `task ${pid} mapping ${start.toString(16)}-${end.toString(16)} (${name}): ${why}`, { context: { pid }, exitCode: ExitCode.UNSUPPORTED }));
     const id = this.ids.add((fid) => ({ type: 'MEMFD', id: fid, memfd: { id: fid, flags: 0, pos: 0n, fown: fown(), inode_id: inodeId } }));
     this.mapIds.set(ino, id);
     return id;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeImageFile } from '@crtools/images';
-import { readFds } from '@crtools/procfs';
+import { readFds, UNMAPPED_ID } from '@crtools/procfs';
 import { FileTable } from '../../dump/table.js';
 import { FilePlanTable } from '../../plan/table.js';
 import { memfdName } from './dump.js';
@@ -58,6 +58,27 @@ describe('memfd', () => {
       expect(ro).toMatchObject({ kind: 'memfd', inodeId: 1, pos: 0n });
       expect((ro as { flags: number }).flags & 3).toBe(0);
       expect(plans.memfd.inode(1, 'test').name).toBe('unit memfd');
+    } finally {
+      process.kill(child.pid!, 'SIGKILL');
+    }
+  });
+
+  it('in a tree with a user namespace of its own the owner is written as the ids inside it (as CRIU); an owner it does not map is refused by name', async () => {
+    const prog = 'import os, sys, time\nfd = os.memfd_create("owned", 0)\nos.dup2(fd, 3)\nsys.stdout.write("ready\\n"); sys.stdout.flush()\ntime.sleep(30)';
+    const child = spawn('python3', ['-c', prog], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => child.stdout!.once('data', r));
+      const rec = readFds(child.pid!).find((r) => r.fd === 3)!;
+      const tree = (shift: number | undefined) => ({
+        tasks: new Set([child.pid!]), groups: new Set<number>(),
+        uidInside: (id: number) => (shift === undefined ? UNMAPPED_ID : id + shift), gidInside: (id: number) => (shift === undefined ? UNMAPPED_ID : id + shift),
+      });
+      const mapped = new FileTable({ tree: tree(1000) });
+      mapped.fd(child.pid!, rec);
+      const inode = mapped.images().find((i) => i.file === 'memfd.img')!.entries[0]!;
+      expect(inode).toMatchObject({ name: 'owned', uid: process.getuid!() + 1000, gid: process.getgid!() + 1000 });
+      const unmapped = new FileTable({ tree: tree(undefined) });
+      expect(() => unmapped.fd(child.pid!, rec)).toThrow(new RegExp(`task ${child.pid} fd 3 .*its owner \\(uid ${process.getuid!()}\\) is not mapped in the tree's user namespace`));
     } finally {
       process.kill(child.pid!, 'SIGKILL');
     }

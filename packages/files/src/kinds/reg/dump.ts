@@ -14,7 +14,7 @@ import type { FdRecord } from '@crtools/procfs';
 import { dataExtents, linkFollow, readLinkAt } from '@crtools/sys';
 import { fown, refuseFd, unsupported, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
 import type { FileIds } from '../../dump/table.js';
-import { O_PATH, type DumpedIds } from '../../dump/fown.js';
+import { O_PATH, ownerInside, type DumpedIds } from '../../dump/fown.js';
 import type { GhostKind } from '../inotify/dump.js';
 
 /** (node's fs.constants has no O_ACCMODE) */
@@ -374,7 +374,7 @@ export class RegFiles implements DumpKind {
       const held = st.blocks * 512;
       if (held > this.ghostLimit) throw refuse(`the unlinked file holds ${held} bytes, more than --ghost-limit (${this.ghostLimit} bytes) keeps`);
       gid = this.ghosts.length + 1;
-      this.ghosts.push({ id: gid, entries: this.ghostEntries(source) });
+      this.ghosts.push({ id: gid, entries: this.ghostEntries(source, refuse) });
       this.ghostByInode.set(key, gid);
       this.ghostInodes.set(`${kdevOf(st.dev)}:${st.ino}`, st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file');
     }
@@ -426,9 +426,9 @@ export class RegFiles implements DumpKind {
    * then the contents: small files whole after the head, larger ones one chunk per data extent
    * (SEEK_DATA / SEEK_HOLE), so that holes stay holes. The bytes are only read when written.
    */
-  private ghostEntries(source: string): Entry[] {
+  private ghostEntries(source: string, refuse: (why: string) => Error): Entry[] {
     const ghostHead = (st: BigIntStats): Entry => ({
-      uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: Number(kdevOf(Number(st.dev))), ino: st.ino,
+      ...ownerInside(this.tree(), Number(st.uid), Number(st.gid), refuse), mode: Number(st.mode), dev: Number(kdevOf(Number(st.dev))), ino: st.ino,
       atim: timeval(st.atimeNs), mtim: timeval(st.mtimeNs),
     });
     // a FIFO is its head alone (as CRIU writes it), read without opening it: an open would be

@@ -29,7 +29,7 @@ import { CTTY_INFO_ID, EXT_TTY_MAX, extTtyInfoId, ptyInfoId, termiosEntry, ttyDe
 import type { FdRecord } from '@crtools/procfs';
 import { probeTty, type TtyProbe } from '@crtools/sys';
 import { fown, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim } from '../../dump/kind.js';
-import type { DumpedIds } from '../../dump/fown.js';
+import { ownerInside, type DumpedIds } from '../../dump/fown.js';
 import type { TtyQueueHold } from './queues.js';
 import { isCanonical, TERMIOS } from './typed.js';
 import { SIMPLE_TTY, type SimpleTtyKind } from './simple.js';
@@ -170,7 +170,7 @@ export class TtyFiles implements DumpKind {
       this.infos.push({
         id: infoId, type, locked: false, exclusive: p.excl === 1, packet_mode: false,
         sid: mine ? this.written(own!.sid, false) : 0, pgrp: mine ? this.written(Math.max(0, own!.tpgid), true) : 0, rdev: st.rdev,
-        termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, uid: st.uid, gid: st.gid,
+        termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, ...this.owner(st),
       });
     }
     const regfId = this.pathEntry(rec.target, flags, st);
@@ -195,7 +195,7 @@ export class TtyFiles implements DumpKind {
     const infoId = extTtyInfoId(this.extCount);
     this.infos.push({
       id: infoId, type: 'EXT_TTY', locked: false, exclusive: p.excl === 1, packet_mode: false, sid: mine ? this.written(own!.sid, false) : 0, pgrp: mine ? this.written(Math.max(0, own!.tpgid), true) : 0, rdev: st.rdev,
-      termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, uid: st.uid, gid: st.gid,
+      termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, ...this.owner(st),
     });
     return { type: 'TTY', id, tty: { id, tty_info_id: infoId, flags, fown: fown() } };
   }
@@ -208,7 +208,7 @@ export class TtyFiles implements DumpKind {
     const infoId = ptyInfoId(index, false);
     if (!this.ends.has(infoId)) {
       this.ends.set(infoId, { index, master: false, pid, fd: rec.fd, target: rec.target, sid: 0, pgrp: 0, locked: false, inq: 0, canonical: false, icanonLocked: false, packet: false, hung: true });
-      this.infos.push({ id: infoId, type: 'PTY', locked: false, exclusive: false, packet_mode: false, sid: 0, pgrp: 0, rdev: st.rdev, pty: { index }, dev: st.dev, uid: st.uid, gid: st.gid });
+      this.infos.push({ id: infoId, type: 'PTY', locked: false, exclusive: false, packet_mode: false, sid: 0, pgrp: 0, rdev: st.rdev, pty: { index }, dev: st.dev, ...this.owner(st) });
     }
     // (the master's close removed /dev/pts/N: the restore opens it again through its own master)
     const regfId = this.pathEntry(rec.target.replace(/ \(deleted\)$/, ''), flags, st);
@@ -232,11 +232,20 @@ export class TtyFiles implements DumpKind {
       this.devTtyPid = pid;
       this.infos.push({
         id: CTTY_INFO_ID, type: 'CTTY', locked: false, exclusive: p.excl === 1, packet_mode: false, sid: this.written(own.sid, false), pgrp: this.written(Math.max(0, own.tpgid), true), rdev: st.rdev,
-        termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, uid: st.uid, gid: st.gid,
+        termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize), dev: st.dev, ...this.owner(st),
       });
     }
     const regfId = this.pathEntry(rec.target, flags, st);
     return { type: 'TTY', id, tty: { id, tty_info_id: CTTY_INFO_ID, flags, fown: fown(), regf_id: regfId } };
+  }
+
+  /**
+   * A terminal's owner as the images keep it (ownerInside: inside the tree's user namespace,
+   * the overflow ids where it does not map it: a pty master's is the ptmx node's, root's, which
+   * the restore does not give; a slave's owner it gives back is one the tasks took).
+   */
+  private owner(st: Stats): { uid: number; gid: number } {
+    return ownerInside(this.ids(), Number(st.uid), Number(st.gid));
   }
 
   /**
@@ -280,7 +289,7 @@ export class TtyFiles implements DumpKind {
     this.infos.push({
       id: infoId, type: 'PTY', locked, exclusive: p.excl === 1, packet_mode: master && p.pkt === 1, sid: this.written(sid, false), pgrp: this.written(pgrp, true), rdev: st.rdev,
       termios: termiosEntry(p.termios), termios_locked: termiosEntry(p.termiosLocked), winsize: winsizeEntry(p.winsize),
-      pty: { index }, dev: st.dev, uid: st.uid, gid: st.gid,
+      pty: { index }, dev: st.dev, ...this.owner(st),
     });
   }
 

@@ -25,6 +25,7 @@ import { SOCK_TYPE, TCP_STATE, USK_FLAGS } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { fown, inodeOf, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim, type NestedNets } from '../../dump/kind.js';
+import { ownerInside, type DumpedIds } from '../../dump/fown.js';
 import { readSocketOptions } from '../../sockopts/dump.js';
 import { SCM_RIGHTS, UNIX_TYPES } from './facts.js';
 
@@ -75,9 +76,10 @@ export class UnixSockets implements DumpKind {
      * --ext-unix-sk; --external unix[INO]: the inodes of the tree's sockets whose peer may be
      * outside; serviceSkIno: an RPC self-dump's connection, criu's end of it; nestedMnt: does
      * task pid live in a mount namespace below the root's? nestedNets: the tree's network
-     * namespaces below its root's, whose sockets are looked up there too
+     * namespaces below its root's, whose sockets are looked up there too; ids: the tree's ids
+     * (its user namespace's maps give the socket files' owners as written)
      */
-    private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean; nestedNets?: NestedNets } = {},
+    private readonly ext: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean; nestedNets?: NestedNets; ids?: () => DumpedIds | undefined } = {},
   ) {}
 
   /** the sockets made in a network namespace below the root's: inode → that namespace's id (the entry's ns_id) */
@@ -196,7 +198,8 @@ export class UnixSockets implements DumpKind {
       try {
         const st = lstatSync(where, { bigint: true });
         if (!named && u.vfsIno !== undefined && (st.ino !== BigInt(u.vfsIno) || (u.vfsDev !== undefined && st.dev !== userDev(u.vfsDev)))) return { deleted: true };
-        return { deleted: false, perms: { mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid) } };
+        const owner = ownerInside(this.ext.ids?.(), Number(st.uid), Number(st.gid), (why) => refuseFd(pid, fd, `unix socket file ${JSON.stringify(name)}: ${why}`));
+        return { deleted: false, perms: { mode: Number(st.mode), ...owner } };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { deleted: true };
         throw e;
