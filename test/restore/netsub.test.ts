@@ -153,6 +153,23 @@ describe('a network namespace below the tree\'s own (nested)', () => {
     });
   });
 
+  it.skipIf(!CRIU)(`a veth pair across the init's and the child's namespaces both ways with CRIU 4.2: each end back in its namespace at its index, a datagram crosses it, verdict ok${CRIU ? '' : ' (skipped: no CRIU 4.2; set CRIU=)'}`, () => {
+    const w = startWorkload('netsub', []);
+    addVethAcross(w.pid);
+    let ends: NetLink[] = [];
+    bothWaysWithCriu('netsub-veth', w.pid, restoredRoots, (root) => {
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+      ends = [vethEnd(root, 'vx0'), vethEnd(treeOf(root).child, 'vx1')];
+      return fingerprint(root);
+    }, (root, _before, dumper, restorer) => {
+      const { child } = treeOf(root);
+      expect(datagramCrosses(root, child, '10.216.0.2'), `dumped by ${dumper}, restored by ${restorer}`).toBe(true);
+      const again = [vethEnd(root, 'vx0'), vethEnd(child, 'vx1')];
+      for (const k of [0, 1]) expect(again[k]).toMatchObject({ ifindex: ends[k]!.ifindex, link: ends[k]!.link, linkNetnsid: ends[k]!.linkNetnsid, mtu: 1420, address: ends[k]!.address });
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+    });
+  });
+
   it('an IP socket made in a network namespace no task of the tree lives in is refused by name at dump (exit 4), the tree left running', () => {
     // bash's UDP socket made in criu's namespace, held by the tree's root once it moved to its own
     const u = spawn('bash', ['-c', 'exec 3<>/dev/udp/127.0.0.1/9; exec unshare --net sleep 1000'], { stdio: 'ignore', detached: true });
