@@ -14,7 +14,7 @@ import { mkdirSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '@crtools/inspect';
 import { netLinks } from '@crtools/sys';
-import { askVerdict, critDecode, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, critDecode, criu, killAllStarted, killTree, startWorkload, tmp, treePids, waitGone, waitReaped } from '../dump/helpers.js';
 import { killRestored, restoreDir, roundTrip } from './roundtrip.js';
 import { CRIU, runBy } from './criu-ref.js';
 
@@ -261,6 +261,88 @@ describe.skipIf(!CRIU)(`veth devices between crtools and CRIU (${CRIU ?? 'no CRI
         killTree(w.pid);
         for (const p of pids) expect(waitGone(p)).toBe(true);
         waitNoHostLink(host);
+      }
+    });
+  }
+});
+
+describe('bridges of a tree network namespace', () => {
+  /** br0 (up, addressed) with vb1 of the pair vb0/vb1 in it, and br1 without ports, left down. */
+  function addBridges(pid: number): void {
+    ip(['link', 'add', 'br0', 'type', 'bridge'], pid);
+    ip(['link', 'add', 'br1', 'type', 'bridge'], pid);
+    ip(['link', 'add', 'vb0', 'type', 'veth', 'peer', 'name', 'vb1'], pid);
+    // (no duplicate address detection: see setSysctls)
+    const s = spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'sysctl', '-qw', ...['br0', 'br1', 'vb0', 'vb1'].map((d) => `net.ipv6.conf.${d}.accept_dad=0`)], { encoding: 'utf8' });
+    expect(s.status, s.stderr).toBe(0);
+    ip(['link', 'set', 'vb1', 'master', 'br0'], pid);
+    ip(['link', 'set', 'br1', 'address', '02:18:00:00:00:01', 'mtu', '1300'], pid);
+    for (const d of ['vb0', 'vb1', 'br0']) ip(['link', 'set', d, 'up'], pid);
+    ip(['addr', 'add', '10.218.0.1/24', 'dev', 'br0'], pid);
+    ip(['addr', 'add', '10.218.0.2/24', 'dev', 'vb0'], pid);
+  }
+
+  /** br0 up with vb1 in it, br1 down at its MTU and address, as addBridges made them. */
+  function expectBridges(pid: number): void {
+    const links = netLinks(`/proc/${pid}/ns/net`);
+    const by = (n: string) => links.find((l) => l.name === n)!;
+    expect(by('br0').kind).toBe('bridge');
+    expect(by('br1')).toMatchObject({ kind: 'bridge', mtu: 1300 });
+    expect(by('br1').address?.toString('hex')).toBe('021800000001');
+    expect(by('vb1').master).toBe(by('br0').ifindex);
+    expect(by('vb0').master).toBeUndefined();
+    expect(by('br0').flags & 1).toBe(1);
+    expect(by('br1').flags & 1).toBe(0);
+    // br0 took vb1's address, as a bridge does from its ports
+    expect(by('br0').address).toEqual(by('vb1').address);
+  }
+
+  it('br0 (up, addressed, vb1 in it) and br1 (down, no ports) round trip twice (fingerprint: index, address, MTU, flags, addresses; the port\'s master), verdict ok', () => {
+    roundTrip('netns', [], (pid, state) => {
+      expect(askVerdict(state, pid, 10_000)).toBe(VERDICT);
+      expectBridges(pid);
+    }, true, (pid) => {
+      addBridges(pid);
+      return true;
+    }, [], (dir, pid) => {
+      const ids = critDecode(`${dir}/ids-${pid}.img`).entries[0];
+      const dev = critDecode(`${dir}/netdev-${ids.net_ns_id}.img`).entries as { name: string; ifindex: number }[];
+      const br0 = dev.find((d) => d.name === 'br0')!;
+      expect(br0).toMatchObject({ type: 'BRIDGE' });
+      expect(dev.find((d) => d.name === 'vb1')).toMatchObject({ type: 'VETH', master: br0.ifindex });
+    });
+  });
+
+  it('a bridge whose settings are not a new bridge\'s (STP on, ageing time) is refused by name at dump (exit 4), the tree left running', () => {
+    const w = startWorkload('netns', []);
+    try {
+      ip(['link', 'add', 'br2', 'type', 'bridge', 'stp_state', '1', 'ageing_time', '1000'], w.pid);
+      const d = criu(['dump', '-t', String(w.pid), '-D', tmp('bridge-stp'), '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(4);
+      expect(d.stderr).toMatch(/bridge br2 whose settings are not a new bridge's \(ageing_time, stp_state\)/);
+      expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
+    } finally {
+      killTree(w.pid);
+      expect(waitGone(w.pid)).toBe(true);
+    }
+  });
+
+  for (const [by, to] of [['CRIU', 'us'], ['us', 'CRIU']] as const) {
+    it.skipIf(!CRIU)(`bridges dumped by ${by}, restored by ${to}: verdict ${VERDICT}${CRIU ? '' : ' (skipped: no CRIU 4.2)'}`, () => {
+      const w = startWorkload('netns', []);
+      addBridges(w.pid);
+      const dir = tmp(`x-bridge-${by}-img`);
+      mkdirSync(dir, { recursive: true });
+      runBy(by, dir, ['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      expect(waitReaped(w.pid)).toBe(true);
+      runBy(to, dir, ['restore', '-D', dir, '-d', '-o', 'restore.log']);
+      const pids = treePids(w.pid);
+      try {
+        expect(askVerdict(w.state, w.pid, 20_000)).toBe(VERDICT);
+        expectBridges(w.pid);
+      } finally {
+        killTree(w.pid);
+        for (const p of pids) expect(waitGone(p)).toBe(true);
       }
     });
   }

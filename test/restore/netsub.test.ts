@@ -15,6 +15,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, insideView, NOT_CARRIED_YET, type Fingerprint } from '@crtools/inspect';
 import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait, ourCritDecode, startWorkload, tmp, treePids, waitReaped } from '../dump/helpers.js';
+import { netLinks, type NetLink } from '@crtools/sys';
 import { bothWaysWithCriu, CRIU, CRIU_COW, CRIU_TIME_NS } from './criu-ref.js';
 import { restoreRoot } from './roundtrip.js';
 
@@ -49,6 +50,44 @@ function expectShape(root: number, f: Fingerprint): void {
 }
 
 type Sk = { ino: number; ns_id?: number; name?: string };
+
+function ip(pid: number, args: string[]): void {
+  const r = spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', ...args], { encoding: 'utf8' });
+  expect(r.status, `ip ${args.join(' ')}: ${r.stderr}`).toBe(0);
+}
+
+/** vx0 in the init's namespace, its peer vx1 in the child's: addressed (10.216.0.1/30, .2), MTU 1420, up. */
+function addVethAcross(root: number): void {
+  const { child } = treeOf(root);
+  ip(root, ['link', 'add', 'vx0', 'type', 'veth', 'peer', 'name', 'vx1', 'netns', `/proc/${child}/ns/net`]);
+  ip(root, ['link', 'set', 'vx0', 'address', '02:16:00:00:00:01', 'mtu', '1420', 'up']);
+  ip(child, ['link', 'set', 'vx1', 'address', '02:16:00:00:00:02', 'mtu', '1420', 'up']);
+  ip(root, ['addr', 'add', '10.216.0.1/30', 'dev', 'vx0']);
+  ip(child, ['addr', 'add', '10.216.0.2/30', 'dev', 'vx1']);
+}
+
+/** The device `name` of task pid's network namespace. */
+function vethEnd(pid: number, name: string): NetLink {
+  const l = netLinks(`/proc/${pid}/ns/net`).find((x) => x.name === name);
+  expect(l?.kind, `${name} in ${pid}'s network namespace`).toBe('veth');
+  return l!;
+}
+
+/**
+ * A UDP datagram sent from `from`'s network namespace to `to`'s at `addr` comes back (an echo
+ * server there, python3 under nsenter, stopped by its pid).
+ */
+function datagramCrosses(from: number, to: number, addr: string): boolean {
+  const server = spawn('nsenter', [`--net=/proc/${to}/ns/net`, 'python3', '-c',
+    `import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('${addr}',7100))\ns.settimeout(15)\nd,a=s.recvfrom(100)\ns.sendto(d,a)`], { stdio: 'ignore' });
+  try {
+    const c = spawnSync('nsenter', [`--net=/proc/${from}/ns/net`, 'python3', '-c',
+      `import socket\nc=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nc.settimeout(0.2)\nfor i in range(50):\n  c.sendto(b'x',('${addr}',7100))\n  try:\n    c.recv(100); print('ok'); break\n  except socket.timeout: pass`], { encoding: 'utf8', timeout: 20_000 });
+    return c.stdout.trim() === 'ok';
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
 
 describe('a network namespace below the tree\'s own (nested)', () => {
   it('netsub round trips twice: each namespace its own images, the child back in its own with lo, address, sysctls, listener, the grandchild back in the init\'s holding the child\'s unix socket (fingerprint seen from inside), verdict ok', () => {
@@ -114,6 +153,23 @@ describe('a network namespace below the tree\'s own (nested)', () => {
     });
   });
 
+  it.skipIf(!CRIU)(`a veth pair across the init's and the child's namespaces both ways with CRIU 4.2: each end back in its namespace at its index, a datagram crosses it, verdict ok${CRIU ? '' : ' (skipped: no CRIU 4.2; set CRIU=)'}`, () => {
+    const w = startWorkload('netsub', []);
+    addVethAcross(w.pid);
+    let ends: NetLink[] = [];
+    bothWaysWithCriu('netsub-veth', w.pid, restoredRoots, (root) => {
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+      ends = [vethEnd(root, 'vx0'), vethEnd(treeOf(root).child, 'vx1')];
+      return fingerprint(root);
+    }, (root, _before, dumper, restorer) => {
+      const { child } = treeOf(root);
+      expect(datagramCrosses(root, child, '10.216.0.2'), `dumped by ${dumper}, restored by ${restorer}`).toBe(true);
+      const again = [vethEnd(root, 'vx0'), vethEnd(child, 'vx1')];
+      for (const k of [0, 1]) expect(again[k]).toMatchObject({ ifindex: ends[k]!.ifindex, link: ends[k]!.link, linkNetnsid: ends[k]!.linkNetnsid, mtu: 1420, address: ends[k]!.address });
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+    });
+  });
+
   it('an IP socket made in a network namespace no task of the tree lives in is refused by name at dump (exit 4), the tree left running', () => {
     // bash's UDP socket made in criu's namespace, held by the tree's root once it moved to its own
     const u = spawn('bash', ['-c', 'exec 3<>/dev/udp/127.0.0.1/9; exec unshare --net sleep 1000'], { stdio: 'ignore', detached: true });
@@ -138,15 +194,48 @@ describe('a network namespace below the tree\'s own (nested)', () => {
     }
   });
 
-  it('a veth pair across the init\'s and the child\'s network namespaces is refused by name at dump (exit 4), the tree left running', () => {
+  it('a veth pair across the init\'s and the child\'s network namespaces round trips twice: each end in its namespace (peer_nsid, netns nsids as CRIU 4.2), its index, name, address, MTU and IP address; a datagram crosses the pair after the restore; verdict ok', () => {
     const w = startWorkload('netsub', []);
-    const { child } = treeOf(w.pid);
-    const add = spawnSync('nsenter', [`--net=/proc/${w.pid}/ns/net`, 'ip', 'link', 'add', 'vx0', 'type', 'veth', 'peer', 'name', 'vx1', 'netns', `/proc/${child}/ns/net`], { encoding: 'utf8' });
-    expect(add.status, add.stderr).toBe(0);
-    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('netsub-veth-img'), '-o', 'dump.log']);
-    expect(d.code, d.stderr).toBe(4);
-    expect(d.stderr).toMatch(/veth vx[01] whose peer is in the .*network namespace.*: a veth pair across two network namespaces of the tree/);
-    expect(askVerdict(w.state, w.pid, 10_000)).toBe('check ok');
-    killTreeAndWait(w.pid);
+    let root = w.pid;
+    addVethAcross(root);
+    for (let round = 0; round < 2; round++) {
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+      const { child } = treeOf(root);
+      const ends = [vethEnd(root, 'vx0'), vethEnd(child, 'vx1')];
+      expect(ends[0].link).toBe(ends[1].ifindex);
+      expect(ends[1].link).toBe(ends[0].ifindex);
+      expect(datagramCrosses(root, child, '10.216.0.2')).toBe(true);
+      const before = fingerprint(root);
+      const dir = tmp(`netsub-veth-${round}`);
+      const d = criu(['dump', '-t', String(root), '-D', dir, '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(0);
+      // as CRIU 4.2 writes them: each end's peer_nsid the other's namespace, and the ids each
+      // namespace knows the other by
+      const dev11 = critDecode(`${dir}/netdev-11.img`).entries as { name: string }[];
+      const dev12 = critDecode(`${dir}/netdev-12.img`).entries as { name: string }[];
+      expect(dev11.find((e) => e.name === 'vx0')).toMatchObject({ type: 'VETH', ifindex: ends[0].ifindex, peer_ifindex: ends[1].ifindex, peer_nsid: 12, mtu: 1420 });
+      expect(dev12.find((e) => e.name === 'vx1')).toMatchObject({ type: 'VETH', ifindex: ends[1].ifindex, peer_ifindex: ends[0].ifindex, peer_nsid: 11, mtu: 1420 });
+      expect(critDecode(`${dir}/netns-11.img`).entries[0].nsids).toEqual([{ target_ns_id: 12, netnsid_value: ends[0].linkNetnsid }]);
+      expect(critDecode(`${dir}/netns-12.img`).entries[0].nsids).toEqual([{ target_ns_id: 11, netnsid_value: ends[1].linkNetnsid }]);
+      expect(waitReaped(root)).toBe(true);
+      root = restoreRoot(dir);
+      restoredRoots.push(root);
+      const after = treeOf(root);
+      expect(datagramCrosses(root, after.child, '10.216.0.2')).toBe(true);
+      let again = [vethEnd(root, 'vx0'), vethEnd(after.child, 'vx1')];
+      // (IFF_RUNNING follows the link's operational state, which the kernel updates a little later)
+      for (let i = 0; i < 300 && again.some((l, k) => l.flags !== ends[k]!.flags); i++) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        again = [vethEnd(root, 'vx0'), vethEnd(after.child, 'vx1')];
+      }
+      for (const k of [0, 1]) {
+        expect(again[k]).toMatchObject({ ifindex: ends[k]!.ifindex, link: ends[k]!.link, linkNetnsid: ends[k]!.linkNetnsid, mtu: 1420, flags: ends[k]!.flags });
+        expect(again[k]!.address).toEqual(ends[k]!.address);
+      }
+      expect(compareFingerprints(insideView(before), insideView(fingerprint(root)), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+    }
+    killTreeAndWait(root);
+    restoredRoots.splice(0);
   });
 });

@@ -19,13 +19,13 @@
  * makes them all and puts each task in its own. A task in a third namespace of another kind is
  * refused by name ("nested namespaces").
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { msgPayload, semPayload, writeImageFile, type Entry } from '@crtools/images';
 import { NS_KINDS, type NsKind } from '@crtools/images/facts';
 import { type IdExtent, idInside, readGidMap, readUidMap, innermostIds, readTimensOffsets, timespecAdd, type Timespec, readStat, IPC_VAR_SYSCTLS, parseIpcSysctl, parseSysctlString, parseSysvipc, readMountinfo, readNamespaces, SYSVIPC_FILES, UTS_FILES, type SysvipcRecord, type HugetlbDev } from '@crtools/procfs';
-import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, namespaceRelative, readSysvObjects, setSocketNamespace, SHM_HUGETLB, type SysvContents } from '@crtools/sys';
+import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, namespaceRelative, netnsIdOf, readSysvObjects, setSocketNamespace, SHM_HUGETLB, type SysvContents } from '@crtools/sys';
 import { TreeMounts, type MountOptions } from './mounts.js';
 import { NetNamespaceDump, type SavedNetTables } from './netns.js';
 
@@ -254,23 +254,45 @@ export class Namespaces {
   }
 
   /**
-   * A veth whose peer is in another network namespace of the tree (CRIU 4.2 makes the pair
-   * across them) is not carried yet: refused by name. The peer is the veth of another of the
-   * tree's namespaces at the index IFLA_LINK names that names this one back; a veth of a nested
-   * namespace whose peer is outside the tree is refused too (the restore names such a peer only
-   * for the root's namespace: --veth-pair).
+   * The tree's network namespaces each knows the others by (RTM_GETNSID with the other's file:
+   * the ids its devices' IFLA_LINK_NETNSID use), then the links whose peer or lower device is in
+   * another namespace: a veth whose peer is in another of the tree's (the veth there at the index
+   * IFLA_LINK names, naming this one back) is carried, as CRIU 4.2 carries it (peer_nsid); a
+   * macvlan on a device of another of the tree's, and a veth of a nested namespace whose peer is
+   * outside the tree (the restore names such a peer only for the root's namespace: --veth-pair),
+   * are refused by name.
    */
   private checkVethPeers(): void {
-    const all: { what: string; pid: number; dump: NetNamespaceDump; nested: boolean }[] = [
-      ...(this.net ? [{ what: `the tree's network namespace (root ${this.rootPid})`, pid: this.rootPid, dump: this.net, nested: false }] : []),
-      ...[...this.nestedNet.values()].flatMap((n) => (n.dump ? [{ what: `the network namespace task ${n.pid} lives in`, pid: n.pid, dump: n.dump, nested: true }] : [])),
+    const all: { what: string; pid: number; id: number; dump: NetNamespaceDump; nested: boolean }[] = [
+      ...(this.net ? [{ what: `the tree's network namespace (root ${this.rootPid})`, pid: this.rootPid, id: this.rootOwn.get('net')!, dump: this.net, nested: false }] : []),
+      ...[...this.nestedNet.values()].flatMap((n) => (n.dump ? [{ what: `the network namespace task ${n.pid} lives in`, pid: n.pid, id: n.id, dump: n.dump, nested: true }] : [])),
     ];
+    if (all.length > 1) {
+      const fds = all.map((b) => openSync(b.dump.path, 'r'));
+      try {
+        for (const a of all) {
+          const peers = new Map<number, number>();
+          all.forEach((b, k) => {
+            if (b === a) return;
+            const nsid = netnsIdOf(a.dump.path, fds[k]!);
+            if (nsid !== undefined) peers.set(nsid, b.id);
+          });
+          a.dump.setPeers(peers);
+        }
+      } finally {
+        for (const fd of fds) closeSync(fd);
+      }
+    }
     for (const a of all) {
       for (const l of a.dump.crossLinks()) {
-        const peer = l.kind === 'veth' ? all.find((b) => b !== a && b.dump.crossLinks().some((m) => m.kind === 'veth' && m.ifindex === l.link && m.link === l.ifindex)) : undefined;
-        const why = peer ? `veth ${l.name} whose peer is in ${peer.what}: a veth pair across two network namespaces of the tree` : a.nested ? `${l.kind ?? 'device'} ${l.name} whose peer or lower device is outside the tree (named at restore only for the root's namespace)` : undefined;
+        const peerId = a.dump.peerId(l.linkNetnsid!);
+        const peer = all.find((b) => b.id === peerId);
+        let why: string | undefined;
+        if (peer && l.kind !== 'veth') why = `${l.kind ?? 'device'} ${l.name} on a device of ${peer.what}`;
+        else if (peer && !peer.dump.crossLinks().some((m) => m.kind === 'veth' && m.ifindex === l.link && m.link === l.ifindex)) why = `veth ${l.name} whose peer (index ${l.link} in ${peer.what}) is not found there`;
+        else if (!peer && a.nested) why = `${l.kind ?? 'device'} ${l.name} whose peer or lower device is outside the tree (named at restore only for the root's namespace)`;
         if (why) {
-          this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `${a.what} holds ${why}, which crtools does not carry yet (crtools issue 17; CRIU 4.2 does)`, {
+          this.refusals.refuse(new CrtoolsError('UNSUPPORTED_NS', `${a.what} holds ${why}, which crtools does not carry (crtools issue 17)`, {
             context: { pid: a.pid, namespaces: 'net' }, exitCode: ExitCode.UNSUPPORTED,
           }));
         }

@@ -1,8 +1,11 @@
 /**
  * The network namespace of a tree's root, when it is not criu's, as CRIU 4.2 dumps it: its links
- * (netdev-<id>.img: loopback; veths, whose peer is either another link of the namespace or
- * outside the tree, named by the caller at restore; macvlans on a device outside the tree, also
- * named at restore; any other device is refused by name), their and the
+ * (netdev-<id>.img: loopback; veths, whose peer is another link of the namespace, a link of
+ * another of the tree's network namespaces (peer_nsid: its id, found through the id this one
+ * knows it by, netns-<id>.img nsids) or outside the tree, named by the caller at restore;
+ * macvlans on a device outside the tree, also named at restore; bridges, with their ports'
+ * `master`, as long as their own settings are a new bridge's (CRIU keeps none of them: one
+ * changed is refused by name); any other device is refused by name), their and the
  * namespace's sysctls (conf4/conf6 per device, netns-<id>.img: "all" and "default", unix and
  * ipv4 ones), and what `ip` and `iptables-save` print inside it, kept raw (ifaddr-<id>.img,
  * route-<id>.img, route6-<id>.img, rule-<id>.img, iptables-<id>.img, ip6tables-<id>.img).
@@ -26,7 +29,7 @@ import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
 import { ND_TYPE } from '@crtools/images/facts';
 import { NET_CONF4, NET_CONF6, NET_CONF6_STRING, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { ARPHRD_LOOPBACK, createNetNamespace, legacyXtablesTool, namespaceFilesAt, netLinks, netnsTool, type NetLink } from '@crtools/sys';
+import { ARPHRD_LOOPBACK, bridgeSettingsChanged, createNetNamespace, legacyXtablesTool, namespaceFilesAt, netLinks, netnsTool, type NetLink } from '@crtools/sys';
 import { withoutLockRules } from '@crtools/files/dump';
 
 /**
@@ -97,6 +100,8 @@ export class NetNamespaceDump {
   private links: NetLink[] = [];
   private sysctls = new Map<string, string | null>();
   private raw: { file: string; data: Buffer }[] = [];
+  /** the ids this namespace knows the tree's other network namespaces by: its nsid → the image id (setPeers) */
+  private peers = new Map<number, number>();
 
   /**
    * rootPid: a task living in the namespace (the tree's root, or the first task of a namespace
@@ -110,6 +115,24 @@ export class NetNamespaceDump {
   /** The veths and macvlans whose peer or lower device is in another namespace (IFLA_LINK_NETNSID), once checked. */
   crossLinks(): readonly NetLink[] {
     return this.links.filter((l) => (l.kind === 'veth' || l.kind === 'macvlan') && l.linkNetnsid !== undefined);
+  }
+
+  /** The path of the namespace's file (/proc/PID/ns/net of a task living in it). */
+  get path(): string {
+    return this.nsPath;
+  }
+
+  /**
+   * The tree's other network namespaces as this one knows them (RTM_GETNSID: nsid → their image
+   * id), written in netns-<id>.img and used for the peer_nsid of a veth whose peer is there.
+   */
+  setPeers(peers: ReadonlyMap<number, number>): void {
+    this.peers = new Map(peers);
+  }
+
+  /** The image id of the namespace this one knows by `nsid` (a device's IFLA_LINK_NETNSID); undefined: not the tree's. */
+  peerId(nsid: number): number | undefined {
+    return this.peers.get(nsid);
   }
 
   private refusal(what: string): CrtoolsError {
@@ -127,9 +150,15 @@ export class NetNamespaceDump {
         else if (!l.macvlan) this.refusals.refuse(this.refusal(`macvlan ${l.name} whose mode the kernel does not say`));
         continue;
       }
-      if (l.kind !== 'veth') this.refusals.refuse(this.refusal(`network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
-      // (a veth in a bridge or bond of the namespace: the master device is refused above)
-      else if (l.master !== undefined) this.refusals.refuse(this.refusal(`veth ${l.name} in master device ${this.links.find((m) => m.ifindex === l.master)?.name ?? l.master}`));
+      if (l.kind === 'bridge') {
+        // (CRIU makes a bridge anew, with the kernel's defaults)
+        const changed = l.bridge ? bridgeSettingsChanged(l.bridge) : [];
+        if (changed.length) this.refusals.refuse(this.refusal(`bridge ${l.name} whose settings are not a new bridge's (${changed.join(', ')}), which neither crtools nor CRIU 4.2 keeps`));
+      } else if (l.kind !== 'veth') this.refusals.refuse(this.refusal(`network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
+      // (a veth in a bond or another master: the master device is refused above)
+      if (l.master !== undefined && this.links.find((m) => m.ifindex === l.master)?.kind !== 'bridge') {
+        this.refusals.refuse(this.refusal(`${l.kind ?? 'device'} ${l.name} in master device ${this.links.find((m) => m.ifindex === l.master)?.name ?? l.master}, which is not a bridge of the namespace`));
+      }
     }
     const files = [
       ...['all', 'default', ...this.links.map((l) => l.name)].flatMap((dev) => [
@@ -173,11 +202,15 @@ export class NetNamespaceDump {
       const c = this.confs(l.name);
       const veth = l.kind === 'veth';
       const macvlan = l.kind === 'macvlan';
-      const e: Entry = { type: veth ? ND_TYPE.VETH : macvlan ? ND_TYPE.MACVLAN : ND_TYPE.LOOPBACK, ifindex: l.ifindex, mtu: l.mtu, flags: l.flags, name: l.name, conf4: c.conf4, conf6: c.conf6, peer_ifindex: l.link ?? l.ifindex };
+      const bridge = l.kind === 'bridge';
+      const e: Entry = { type: veth ? ND_TYPE.VETH : macvlan ? ND_TYPE.MACVLAN : bridge ? ND_TYPE.BRIDGE : ND_TYPE.LOOPBACK, ifindex: l.ifindex, mtu: l.mtu, flags: l.flags, name: l.name, conf4: c.conf4, conf6: c.conf6, peer_ifindex: l.link ?? l.ifindex };
       // as CRIU: the peer's namespace only when it is one of the dump's (loopback: itself; a
-      // veth whose peer is in this namespace has no IFLA_LINK_NETNSID)
-      if (l.linkNetnsid === undefined) e.peer_nsid = this.id;
-      if ((veth || macvlan) && l.address) e.address = l.address;
+      // veth whose peer is in this namespace has no IFLA_LINK_NETNSID; one whose peer is in
+      // another of the tree's, that one's id)
+      const peerNs = l.linkNetnsid === undefined ? this.id : this.peers.get(l.linkNetnsid);
+      if (peerNs !== undefined) e.peer_nsid = peerNs;
+      if (l.type !== ARPHRD_LOOPBACK && l.address) e.address = l.address;
+      if (l.master !== undefined) e.master = l.master;
       if (macvlan) e.macvlan = { mode: l.macvlan!.mode, ...(l.macvlan!.flags !== undefined ? { flags: l.macvlan!.flags } : {}) };
       return e;
     });
@@ -186,6 +219,7 @@ export class NetNamespaceDump {
     const ping = this.entry(NET_IPV4_SYSCTLS[0], true);
     if (ping.sarg === PING_DEFAULT) delete ping.sarg;
     const netns: Entry = {
+      ...(this.peers.size ? { nsids: [...this.peers].map(([nsid, id]) => ({ target_ns_id: id, netnsid_value: nsid })) } : {}),
       def_conf4: def.conf4, all_conf4: all.conf4, def_conf6: def.conf6, all_conf6: all.conf6,
       unix_conf: NET_UNIX_CONF.map((f) => this.entry(f)), ipv4_sysctl: [ping],
     };

@@ -340,7 +340,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     // one made for it, or this process's own)
     const joinedNet = opts.joinNs?.find((j) => j.type === NS_TYPE.net);
     const userFd = [...first.joins, ...(opts.joinNs ?? [])].find((j) => j.type === NS_TYPE.user)?.fd;
-    nets = nestedNetNamespaces(plan, joinedNet ? { fd: joinedNet.fd, path: `/proc/${process.pid}/fd/${joinedNet.fd}`, close: () => undefined } : first.net, log, userFd);
+    nets = nestedNetNamespaces(plan, joinedNet ? { fd: joinedNet.fd, path: `/proc/${process.pid}/fd/${joinedNet.fd}`, close: () => undefined } : first.net, log, userFd, first.nets);
     if (nets) {
       const byId = new Map([...nets.byId.keys()].map((id, k) => [id, heldFds.length + 1 + k]));
       const rootId = plan.namespaces?.rootNetId;

@@ -5,14 +5,17 @@
  * veth: made at its index with its address, its peer either the link of this namespace it was
  * or, when it was outside the tree, a device named by the caller in criu's own namespace; macvlan:
  * made on the device of criu's namespace the caller names, at its index, mode and flags; a veth
- * the caller made beforehand, `--external netdev[IN]:OUT`, moved in from criu's namespace), its
+ * the caller made beforehand, `--external netdev[IN]:OUT`, moved in from criu's namespace; a
+ * veth whose peer is in another of the tree's network namespaces: the pair made once, by the
+ * first of the two set up, its peer end in the other at its index and name; bridges, made with
+ * the kernel's defaults, their ports put in them once every link exists), its
  * own sysctls written before it is brought up, then `ip addr restore`, `ip route restore` (IPv4, IPv6), the default rules flushed
  * and `ip rule restore`, `iptables-restore -w` and `ip6tables-restore -w` (the legacy ones when
  * nft's ruleset is there too), and `nft -f`, each run inside it.
  */
 import { closeSync, openSync, readlinkSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { addMacvlan, addVeth, createNetNamespace, enslaveLink, legacyXtablesTool, moveLink, namespaceFilesAt, netnsTool, setLink } from '@crtools/sys';
+import { addBridge, addMacvlan, addVeth, createNetNamespace, enslaveLink, legacyXtablesTool, moveLink, namespaceFilesAt, netLinks, netnsTool, setLink, setLinkMaster, setNetnsId } from '@crtools/sys';
 import { withoutLockRules } from '@crtools/files/plan';
 import { ExitCode, silentLogger, type Logger } from '@crtools/common';
 import type { NamespacePlan, NetLinkPlan, NetPlan, RestorePlan } from './plan.js';
@@ -22,6 +25,8 @@ export interface MadeNetNamespace {
   fd: number;
   /** /proc/PID/fd/N of the descriptor (PID this process, so that other processes can open it too) */
   path: string;
+  /** the tree's other network namespaces being made with it (some made ahead: a veth pair across) */
+  tree?: TreeNetNamespaces;
   close(): void;
 }
 
@@ -41,13 +46,89 @@ function confWrites(proto: 'ipv4' | 'ipv6', dev: string, values: (string | null)
 }
 
 /**
- * A veth of the namespace (`path`, held by `fd`) at its dumped index, with its peer: the link of
- * `links` it was (made here too, at its index under its name), or a device in criu's own
- * namespace named by the caller, put in the bridge named with it. A veth pair dies with the
- * namespace: a restore that fails after this leaves neither end.
+ * The tree's network namespaces by id while they are made (the root's first, then those below
+ * it: nestedNetNamespaces), so that a veth pair across two of them can be made by the first of
+ * the two: the other is made ahead (empty; set up when its turn comes, `take`). As CRIU 4.2,
+ * every one of them is there, and knows the others by the ids it knew them by (NetPlan.nsids),
+ * before the first link is made (`prepare`): the kernel would give ids of its own choosing as
+ * soon as a pair across is made.
  */
-function makeVeth(path: string, fd: number, l: NetLinkPlan, links: readonly NetLinkPlan[], log: Logger): void {
+export class TreeNetNamespaces {
+  private readonly fds = new Map<number, number>();
+  private readonly ahead = new Map<number, number>();
+  private prepared = false;
+
+  /** `nets`: every network namespace of the tree to make, by id; `userFd`: the user namespace they are made in (undefined: this process's) */
+  constructor(private readonly nets: ReadonlyMap<number, NetPlan>, private readonly userFd?: number) {}
+
+  /** Namespace `id` is the one `fd` holds (made or joined by its owner, who closes it). */
+  register(id: number, fd: number): void {
+    if (!this.fds.has(id)) this.fds.set(id, fd);
+  }
+
+  /** The namespace made ahead for `id`, handed to the one who sets it up (and closes it); undefined: none. */
+  take(id: number): number | undefined {
+    const fd = this.ahead.get(id);
+    this.ahead.delete(id);
+    return fd;
+  }
+
+  /** The descriptor on namespace `id`: made ahead when it is not yet. */
+  fd(id: number): number {
+    let fd = this.fds.get(id);
+    if (fd === undefined) {
+      fd = createNetNamespace(this.userFd);
+      this.fds.set(id, fd);
+      this.ahead.set(id, fd);
+    }
+    return fd;
+  }
+
+  /**
+   * Before the first link of any of them: when one knows another by an id, or a veth pair goes
+   * across two, every one is made (ahead) and given the ids it knows the others by.
+   */
+  prepare(): void {
+    if (this.prepared) return;
+    this.prepared = true;
+    const across = [...this.nets.values()].some((n) => n.nsids?.size || n.links.some((l) => l.peer?.ns));
+    if (!across) return;
+    for (const id of this.nets.keys()) this.fd(id);
+    for (const [id, net] of this.nets) {
+      for (const [target, nsid] of net.nsids ?? []) setNetnsId(`/proc/${process.pid}/fd/${this.fd(id)}`, this.fd(target), nsid);
+    }
+  }
+
+  /** The namespaces made ahead that no one took (a restore that failed before their turn). */
+  close(): void {
+    for (const fd of this.ahead.values()) closeSync(fd);
+    this.ahead.clear();
+  }
+}
+
+/** Every network namespace of a plan's tree to make, by id: the root's and those below it. */
+export function treeNets(plan: RestorePlan): Map<number, NetPlan> {
+  const ns = plan.namespaces;
+  return new Map([...(ns?.net ? [[ns.net.id, ns.net] as const] : []), ...(ns?.nestedNets ?? [])]);
+}
+
+/**
+ * A veth of the namespace (`path`, held by `fd`) at its dumped index, with its peer: the link of
+ * `links` it was (made here too, at its index under its name), a link of another of the tree's
+ * namespaces (made there, at its index under its name, unless that one made the pair first), or
+ * a device in criu's own namespace named by the caller, put in the bridge named with it. A veth
+ * pair dies with the namespace: a restore that fails after this leaves neither end.
+ */
+function makeVeth(path: string, fd: number, l: NetLinkPlan, links: readonly NetLinkPlan[], log: Logger, tree?: TreeNetNamespaces): void {
   const end = { name: l.name, ifindex: l.ifindex, mtu: l.mtu, ...(l.address ? { address: l.address } : {}) };
+  const across = l.peer!.ns;
+  if (across) {
+    if (!tree) throw new Error(`veth ${l.name}: its peer is in network namespace ${across.id}, which is not made with this one`);
+    if (netLinks(path).some((x) => x.ifindex === l.ifindex && x.name === l.name)) return;
+    addVeth(path, end, { nsFd: tree.fd(across.id), name: across.name, ifindex: l.peer!.ifindex });
+    log.info(`net: veth pair ${l.name} (${l.ifindex}) and ${across.name} (${l.peer!.ifindex}) of network namespace ${across.id} made`);
+    return;
+  }
   const outside = l.peer!.outside;
   if (!outside) {
     const p = links.find((x) => x.ifindex === l.peer!.ifindex);
@@ -133,8 +214,9 @@ export function savedAddresses(saved: Buffer | undefined): string[] {
  * Make the namespace (or set up `made`, a new one made elsewhere: in the tree's user namespace,
  * userns.ts, which keeps it open and closes it); a failure closes a namespace made here and throws.
  */
-export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?: number): MadeNetNamespace {
+export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?: number, tree?: TreeNetNamespaces): MadeNetNamespace {
   const fd = made ?? createNetNamespace();
+  tree?.register(net.id, fd);
   const path = `/proc/${process.pid}/fd/${fd}`;
   try {
     const write = (writes: [string, string][]) => {
@@ -144,21 +226,38 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
     write([...confWrites('ipv6', 'all', net.all6, NET_CONF6), ...confWrites('ipv6', 'default', net.def6, NET_CONF6)]);
     write(NET_UNIX_CONF.flatMap((f, i) => (net.unix[i] == null ? [] : [[f, net.unix[i]!] as [string, string]])));
     write(NET_IPV4_SYSCTLS.flatMap((f, i) => (net.ipv4[i] == null ? [] : [[f, net.ipv4[i]!] as [string, string]])));
+    tree?.prepare();
     const made = new Set<number>();
     for (const l of net.links) {
       if (l.kind === 'veth' && l.moveFrom) {
         moveLink(l.moveFrom, fd, { name: l.name, ifindex: l.ifindex });
         log.info(`net: ${l.moveFrom} of criu's network namespace moved in as veth ${l.name} (${l.ifindex})`);
-      } else if (l.kind === 'veth' && !made.has(l.ifindex)) makeVeth(path, fd, l, net.links, log);
+      } else if (l.kind === 'veth' && !made.has(l.ifindex)) makeVeth(path, fd, l, net.links, log, tree);
       if (l.kind === 'macvlan') {
         addMacvlan({ name: l.name, ifindex: l.ifindex, mtu: l.mtu, ...(l.address ? { address: l.address } : {}), mode: l.macvlan!.mode, ...(l.macvlan!.flags !== undefined ? { flags: l.macvlan!.flags } : {}) }, l.macvlan!.lower, fd);
         log.info(`net: macvlan ${l.name} (${l.ifindex}) made on ${l.macvlan!.lower} of criu's network namespace`);
       }
+      // (its address and MTU once its ports are in: one it takes from them is not set, as its owner did not)
+      if (l.kind === 'bridge') {
+        addBridge(path, { name: l.name, ifindex: l.ifindex, mtu: l.mtu });
+        log.info(`net: bridge ${l.name} (${l.ifindex}) made`);
+      }
       made.add(l.ifindex);
-      if (l.peer && !l.peer.outside) made.add(l.peer.ifindex);
+      if (l.peer && !l.peer.outside && !l.peer.ns) made.add(l.peer.ifindex);
+    }
+    // the bridges' ports, once both exist
+    for (const l of net.links) {
+      if (l.master === undefined) continue;
+      setLinkMaster(path, l.ifindex, l.master);
+      log.info(`net: ${l.name} put in bridge ${net.links.find((m) => m.ifindex === l.master)?.name}`);
+    }
+    const now = new Map(netLinks(path).map((x) => [x.ifindex, x]));
+    for (const l of net.links) {
       // its MTU and address, its sysctls, then up: what the sysctls say (accept_dad, autoconf...)
-      // holds from the moment it is up, as when the tree's owner set it up
-      const set = { name: l.name, mtu: l.mtu, ...(l.address ? { address: l.address } : {}) };
+      // holds from the moment it is up, as when the tree's owner set it up (a bridge's address
+      // only when it is not already the one it took from its ports: setting it pins it)
+      const keep = l.kind === 'bridge' && l.address && now.get(l.ifindex)?.address?.equals(l.address);
+      const set = { name: l.name, mtu: l.mtu, ...(l.address && !keep ? { address: l.address } : {}) };
       setLink(path, { ...set, flags: l.flags & ~IFF_UP });
       write(confWrites('ipv4', l.name, l.conf4, NET_CONF4));
       write(confWrites('ipv6', l.name, l.conf6, NET_CONF6));
@@ -205,8 +304,8 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
  * net: not dumped, its caller configures it, as runc does), or the caller's (dumped as external:
  * the inherited descriptor); undefined when it has none.
  */
-export function treeNetNamespace(ns: NamespacePlan | undefined, log: Logger = silentLogger, made?: number): MadeNetNamespace | undefined {
-  if (ns?.net) return makeNetNamespace(ns.net, log, made);
+export function treeNetNamespace(ns: NamespacePlan | undefined, log: Logger = silentLogger, made?: number, tree?: TreeNetNamespaces): MadeNetNamespace | undefined {
+  if (ns?.net) return makeNetNamespace(ns.net, log, made, tree);
   if (ns?.extNet) {
     // the caller's namespace (--inherit-fd fd[N]:KEY): joined as it is, left to the caller
     const { key, fd } = ns.extNet;
@@ -240,7 +339,7 @@ export interface TreeNetFds {
  * root's is (makeNetNamespace), with a descriptor on the root's (`rootNet`, or this process's own
  * when the root lives in it); undefined when the tree has none. A failure closes what was made.
  */
-export function nestedNetNamespaces(plan: RestorePlan, rootNet: MadeNetNamespace | undefined, log: Logger = silentLogger, userFd?: number): TreeNetFds | undefined {
+export function nestedNetNamespaces(plan: RestorePlan, rootNet: MadeNetNamespace | undefined, log: Logger = silentLogger, userFd?: number, tree?: TreeNetNamespaces): TreeNetFds | undefined {
   const nested = plan.namespaces?.nestedNets;
   if (!nested?.size) return undefined;
   // in a tree with a user namespace of its own they belong to it: made there (userns.ts made it
@@ -255,24 +354,27 @@ export function nestedNetNamespaces(plan: RestorePlan, rootNet: MadeNetNamespace
     if (own !== undefined) closeSync(own);
   };
   const byId = new Map<number, number>();
+  // (the root's, for a veth pair across it and one below it: one made ahead by it is taken here)
+  const nets = tree ?? new TreeNetNamespaces(treeNets(plan), userFd);
+  const rootId = plan.namespaces?.rootNetId ?? plan.namespaces?.net?.id;
+  if (rootId !== undefined && rootNet) nets.register(rootId, rootNet.fd);
   try {
     for (const [id, net] of nested) {
       let m: MadeNetNamespace;
-      if (userFd === undefined) m = makeNetNamespace(net, log);
-      else {
-        const fd = createNetNamespace(userFd);
-        try {
-          const set = makeNetNamespace(net, log, fd);
-          m = { ...set, close: () => (set.close(), closeSync(fd)) };
-        } catch (e) {
-          closeSync(fd);
-          throw e;
-        }
+      const fd = nets.take(id) ?? (userFd === undefined ? undefined : createNetNamespace(userFd));
+      try {
+        const set = makeNetNamespace(net, log, fd, nets);
+        m = fd === undefined ? set : { ...set, close: () => (set.close(), closeSync(fd)) };
+      } catch (e) {
+        if (fd !== undefined) closeSync(fd);
+        throw e;
       }
       made.push(m);
       byId.set(id, m.fd);
     }
+    nets.close();
   } catch (e) {
+    nets.close();
     close();
     throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make a network namespace below the root's: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
   }

@@ -405,24 +405,29 @@ export interface NetPlan {
   unix: (string | null)[];
   ipv4: (string | null)[];
   raw: Partial<Record<'ifaddr' | 'route' | 'route6' | 'rule' | 'iptables' | 'ip6tables' | 'nftables', Buffer>>;
+  /** the ids it knows the tree's other network namespaces by (netns-<id>.img nsids): their image id → the id (RTM_NEWNSID) */
+  nsids?: Map<number, number>;
 }
 
 /** One link of a network namespace to make (net_device_entry), in netdev-<id>.img's order. */
 export interface NetLinkPlan {
-  kind: 'loopback' | 'veth' | 'macvlan';
+  kind: 'loopback' | 'veth' | 'macvlan' | 'bridge';
   name: string;
   ifindex: number;
   flags: number;
   mtu: number;
-  /** the link-layer address (veth) */
+  /** the link-layer address (veth, macvlan, bridge) */
   address?: Buffer;
+  /** the index of the bridge of the namespace it is a port of (net_device_entry master) */
+  master?: number;
   /**
    * a veth's peer: its index and, when it was outside the tree, where the restore was told it
    * goes (--veth-pair, --external veth[NAME]:OUT[@BRIDGE], RPC veths): a device of that name in
    * criu's own network namespace, put in the bridge and brought up when one is named; without
-   * `outside`, the peer is one of these links
+   * `outside`, the peer is one of these links, or with `ns` a link of another of the tree's
+   * network namespaces (its id; `name`: the peer's name there)
    */
-  peer?: { ifindex: number; outside?: { name: string; bridge?: string } };
+  peer?: { ifindex: number; outside?: { name: string; bridge?: string }; ns?: { id: number; name: string } };
   /** a veth moved in from criu's namespace, where the caller made it (--external netdev[NAME]:DEVICE): that device's name */
   moveFrom?: string;
   /** a macvlan: its mode and flags, and the device of criu's namespace it hangs on (--external macvlan[NAME]:DEVICE) */

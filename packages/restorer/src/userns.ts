@@ -18,7 +18,7 @@ import { formatIdMap, idOutside, UNMAPPED_ID } from '@crtools/procfs';
 import { createUserNamespace, NS_TYPE, type MadeUserNamespace } from '@crtools/sys';
 import type { RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
-import { treeNetNamespace, type MadeNetNamespace } from './netns.js';
+import { TreeNetNamespaces, treeNetNamespace, treeNets, type MadeNetNamespace } from './netns.js';
 
 export interface OwnUserNamespace {
   /** the plan with the root born in the user namespace made (joined), not in a new one */
@@ -92,6 +92,8 @@ export interface MadeFirst {
   net?: MadeNetNamespace;
   /** the namespaces made here that the launcher joins (the user one) */
   joins: OwnUserNamespace['join'][];
+  /** the tree's network namespaces while they are made: those below the root's made ahead here (a veth pair across) are taken from it (nestedNetNamespaces) */
+  nets?: TreeNetNamespaces;
   /** what was made here goes (the root holds it by then, or the restore failed) */
   close(): void;
 }
@@ -107,10 +109,15 @@ export function namespacesFirst(plan: RestorePlan, log: { userns: Logger; net: L
   const born = user?.plan ?? plan;
   const ns = born.namespaces;
   let made: MadeNetNamespace | undefined;
+  // (one given was made with the tree's others, ahead: a caller's namespacesFirst)
+  const own = !opts.net?.tree && ns?.nestedNets?.size ? new TreeNetNamespaces(treeNets(born), user?.join.fd) : undefined;
+  const nets = opts.net?.tree ?? own;
   if (!opts.net && (ns?.net || ns?.emptyNet || ns?.extNet)) {
     try {
-      made = treeNetNamespace(ns, log.net, user?.netFd);
+      made = treeNetNamespace(ns, log.net, user?.netFd, nets);
+      if (made && nets) made = { ...made, tree: nets };
     } catch (e) {
+      own?.close();
       user?.close();
       throw restoreError(RestoreErrorCode.LAUNCH, `restore: cannot make the tree's network namespace: ${(e as Error).message}`, {}, ExitCode.FAILED, e as Error);
     }
@@ -120,7 +127,9 @@ export function namespacesFirst(plan: RestorePlan, log: { userns: Logger; net: L
     plan: born,
     ...(net ? { net } : {}),
     joins: user ? [user.join] : [],
+    ...(nets ? { nets } : {}),
     close: () => {
+      own?.close();
       made?.close();
       user?.close();
     },

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isCrtoolsError } from '@crtools/common';
 import { savedAddresses, withoutLinkStateFlags } from '../src/netns.js';
 import { restoreExternals } from '../src/net-externals.js';
+import { treeNetPeers } from '../src/plan/namespaces.js';
+import type { NetLinkPlan, NetPlan } from '../src/plan.js';
 
 /** An RTM_NEWROUTE message as `ip route save` writes it: nlmsghdr, rtmsg, one RTA_OIF attribute. */
 function route(flags: number, type = 24): Buffer {
@@ -104,5 +106,37 @@ describe('the network devices\' externals (--veth-pair, --external veth[]/macvla
     const n = restoreExternals({ external: ['netdev[eth0]:vc1', 'netdev[eth0]:vc2', 'netdev[eth1]:vc3'] });
     expect([...n.netdevs!]).toEqual([['eth0', 'vc1'], ['eth1', 'vc3']]);
     expect([...n.veths]).toEqual([]);
+  });
+});
+
+describe('veth pairs across two of the tree\'s network namespaces (treeNetPeers)', () => {
+  const net = (id: number, links: NetLinkPlan[], nsids?: Map<number, number>): NetPlan => ({ id, links, all4: [], def4: [], all6: [], def6: [], unix: [], ipv4: [], raw: {}, ...(nsids ? { nsids } : {}) });
+  const veth = (name: string, ifindex: number, peer: number, ns: number): NetLinkPlan => ({ kind: 'veth', name, ifindex, flags: 0, mtu: 1500, conf4: [], conf6: [], peer: { ifindex: peer, ns: { id: ns, name: '' } } });
+
+  it('each end is given its peer\'s name in the other namespace', () => {
+    const a = net(11, [veth('vx0', 5, 7, 12)], new Map([[12, 0]]));
+    const b = net(12, [veth('vx1', 7, 5, 11)], new Map([[11, 0]]));
+    treeNetPeers(new Map([[11, a], [12, b]]));
+    expect(a.links[0]!.peer!.ns).toEqual({ id: 12, name: 'vx1' });
+    expect(b.links[0]!.peer!.ns).toEqual({ id: 11, name: 'vx0' });
+  });
+
+  it('a peer that is not there, or does not name the end back, or a namespace not the tree\'s, is one error naming the image', () => {
+    const cases: [string, Map<number, NetPlan>][] = [
+      ['not one of the tree\'s', new Map([[11, net(11, [veth('vx0', 5, 7, 13)])]])],
+      ['is not a veth naming it back', new Map([[11, net(11, [veth('vx0', 5, 7, 12)])], [12, net(12, [veth('vx1', 7, 6, 11)])]])],
+      ['knows namespace 14 by id', new Map([[11, net(11, [], new Map([[14, 1]]))]])],
+    ];
+    for (const [why, nets] of cases) {
+      let err: unknown;
+      try {
+        treeNetPeers(nets);
+      } catch (e) {
+        err = e;
+      }
+      expect(isCrtoolsError(err), why).toBe(true);
+      expect((err as Error).message).toMatch(/^(netdev|netns)-11\.img: /);
+      expect((err as Error).message).toContain(why);
+    }
   });
 });

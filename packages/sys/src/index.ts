@@ -19,4 +19,4 @@ export type { SysvContents, SysvObject, MountOp } from './native.js';
 export { cloneMount, MS, MNT_DETACH, mountSteps } from './mounts.js';
 export { CgroupYard, yardDirName, type CgroupYardOptions } from './cgyard.js';
 export { tcpState, tcpIdle, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpIdle, type TcpRestoreArgs } from './tcp.js';
-export { setSocketNamespace, inSocketNamespace, createNetNamespace, netLinks, setLink, addVeth, addMacvlan, moveLink, enslaveLink, netnsTool, legacyXtablesTool, ARPHRD_LOOPBACK, type NetLink } from './netns.js';
+export { setSocketNamespace, inSocketNamespace, createNetNamespace, netLinks, setLink, addVeth, addMacvlan, addBridge, bridgeSettingsChanged, setLinkMaster, netnsIdOf, setNetnsId, moveLink, enslaveLink, netnsTool, legacyXtablesTool, ARPHRD_LOOPBACK, type NetLink } from './netns.js';

@@ -84,6 +84,8 @@ export interface NetLink {
   linkNetnsid?: number;
   /** a macvlan's IFLA_INFO_DATA: IFLA_MACVLAN_MODE and, when the kernel says it, IFLA_MACVLAN_FLAGS */
   macvlan?: { mode: number; flags?: number };
+  /** a bridge's IFLA_INFO_DATA: its IFLA_BR_* attributes, type → value (bridgeSettings compares them) */
+  bridge?: Map<number, Buffer>;
 }
 
 function rtnl(nsPath: string, request: Buffer): Buffer[] {
@@ -166,6 +168,7 @@ export function netLinks(nsPath: string): NetLink[] {
       const flags = d.get(IFLA_MACVLAN.FLAGS);
       if (mode) l.macvlan = { mode: mode.readUInt32LE(0), ...(flags ? { flags: flags.readUInt16LE(0) } : {}) };
     }
+    if (l.kind === 'bridge' && data) l.bridge = new Map([...attributes(data, 0)].map(([t, v]) => [t, Buffer.from(v)]));
     if (a.has(IFLA.MASTER)) l.master = a.get(IFLA.MASTER)!.readUInt32LE(0);
     if (a.has(IFLA.LINK)) l.link = a.get(IFLA.LINK)!.readUInt32LE(0);
     if (a.has(IFLA.LINK_NETNSID)) l.linkNetnsid = a.get(IFLA.LINK_NETNSID)!.readInt32LE(0);
@@ -217,6 +220,104 @@ export function addMacvlan(l: { name: string; ifindex?: number; mtu: number; add
   ];
   if (l.address) attrs.push([IFLA.ADDRESS, l.address]);
   rtnl('', linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, { index: l.ifindex ?? 0 }, attrs));
+}
+
+/**
+ * Make a bridge in the namespace `nsPath` names, `name` at index `ifindex`, with that MTU and,
+ * when given, link-layer address; made down, with the kernel's default settings.
+ */
+export function addBridge(nsPath: string, l: { name: string; ifindex?: number; mtu: number; address?: Buffer }): void {
+  const attrs: [number, Buffer][] = [[IFLA.IFNAME, Buffer.from(l.name)], [IFLA.MTU, u32(l.mtu)], [IFLA.LINKINFO, nla(IFLA_INFO_KIND, Buffer.from('bridge'))]];
+  if (l.address) attrs.push([IFLA.ADDRESS, l.address]);
+  rtnl(nsPath, linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, { index: l.ifindex ?? 0 }, attrs));
+}
+
+/**
+ * IFLA_BR_* attributes that are the bridge's state or identity (its root and bridge ids, which
+ * follow its address; ports, path costs, topology changes, timers), a flush command, padding,
+ * the querier's state and the count of learned entries: not its settings.
+ */
+const BRIDGE_STATE = new Set([10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 40, 47, 48]);
+/** the names `ip link` gives the settings, by IFLA_BR_* type */
+const BRIDGE_SETTING: Record<number, string> = {
+  1: 'forward_delay', 2: 'hello_time', 3: 'max_age', 4: 'ageing_time', 5: 'stp_state', 6: 'priority', 7: 'vlan_filtering',
+  8: 'vlan_protocol', 9: 'group_fwd_mask', 20: 'group_address', 22: 'mcast_router', 23: 'mcast_snooping',
+  24: 'mcast_query_use_ifaddr', 25: 'mcast_querier', 26: 'mcast_hash_elasticity', 27: 'mcast_hash_max',
+  28: 'mcast_last_member_count', 29: 'mcast_startup_query_count', 30: 'mcast_last_member_interval',
+  31: 'mcast_membership_interval', 32: 'mcast_querier_interval', 33: 'mcast_query_interval',
+  34: 'mcast_query_response_interval', 35: 'mcast_startup_query_interval', 36: 'nf_call_iptables',
+  37: 'nf_call_ip6tables', 38: 'nf_call_arptables', 39: 'vlan_default_pvid', 41: 'vlan_stats_enabled',
+  42: 'mcast_stats_enabled', 43: 'mcast_igmp_version', 44: 'mcast_mld_version', 45: 'vlan_stats_per_port',
+  46: 'multi_boolopt', 49: 'fdb_max_learned',
+};
+
+let newBridge: Map<number, Buffer> | undefined;
+
+/**
+ * The settings of a bridge (NetLink.bridge) that differ from those of a bridge just made (one is
+ * made once, in a new network namespace, and read back): by the names `ip link` gives them.
+ * Its state (ids, ports, timers, topology changes) is left out.
+ */
+export function bridgeSettingsChanged(bridge: ReadonlyMap<number, Buffer>): string[] {
+  if (!newBridge) {
+    const fd = createNetNamespace();
+    try {
+      const path = `/proc/${process.pid}/fd/${fd}`;
+      addBridge(path, { name: 'crtools-br', mtu: 1500 });
+      newBridge = netLinks(path).find((l) => l.name === 'crtools-br')?.bridge ?? new Map();
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const fresh = newBridge;
+  return [...bridge.keys()].filter((t) => !BRIDGE_STATE.has(t) && !bridge.get(t)!.equals(fresh.get(t) ?? Buffer.alloc(0)))
+    .sort((a, b) => a - b).map((t) => BRIDGE_SETTING[t] ?? `IFLA_BR attribute ${t}`);
+}
+
+/**
+ * Put the link at `ifindex` of the namespace `nsPath` names under the master device at index
+ * `master` (a bridge); its flags are left as they are.
+ */
+export function setLinkMaster(nsPath: string, ifindex: number, master: number): void {
+  rtnl(nsPath, linkMessage(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, { index: ifindex }, [[IFLA.MASTER, u32(master)]]));
+}
+
+const RTM_NEWNSID = 88;
+const RTM_GETNSID = 90;
+const NETNSA = { NSID: 1, FD: 3 } as const;
+
+/** An RTM_*NSID message: header, rtgenmsg (padded), attributes. */
+function nsidMessage(type: number, flags: number, attrs: [number, Buffer][]): Buffer {
+  const msg = Buffer.concat([Buffer.alloc(16), Buffer.alloc(4), ...attrs.map(([t, v]) => nla(t, v))]);
+  msg.writeUInt32LE(msg.length, 0);
+  msg.writeUInt16LE(type, 4);
+  msg.writeUInt16LE(flags, 6);
+  msg.writeUInt32LE(1, 8);
+  return msg;
+}
+
+/**
+ * The id the network namespace `nsPath` names knows the namespace the descriptor `otherFd` holds
+ * by (RTM_GETNSID: what its devices' IFLA_LINK_NETNSID say of a peer there); undefined when it
+ * has given it none.
+ */
+export function netnsIdOf(nsPath: string, otherFd: number): number | undefined {
+  const r = rtnl(nsPath, nsidMessage(RTM_GETNSID, NLM_F_REQUEST, [[NETNSA.FD, u32(otherFd)]]));
+  const m = r.find((x) => x.readUInt16LE(4) === RTM_NEWNSID);
+  const id = m ? attributes(m, 20).get(NETNSA.NSID)?.readInt32LE(0) : undefined;
+  return id === undefined || id < 0 ? undefined : id;
+}
+
+/**
+ * Have the network namespace `nsPath` names know the namespace the descriptor `otherFd` holds by
+ * the id `nsid` (RTM_NEWNSID); one it already knows by that id is left as it is, by another is
+ * an error (EEXIST).
+ */
+export function setNetnsId(nsPath: string, otherFd: number, nsid: number): void {
+  if (netnsIdOf(nsPath, otherFd) === nsid) return;
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(nsid);
+  rtnl(nsPath, nsidMessage(RTM_NEWNSID, NLM_F_REQUEST | NLM_F_ACK, [[NETNSA.FD, u32(otherFd)], [NETNSA.NSID, v]]));
 }
 
 /**

@@ -11,10 +11,10 @@ import { PAGE_SIZE_BIGINT, treeHelpers, silentLogger, type Logger } from '@crtoo
 import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_CLONE_FLAG, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { openPageReader, vmaCanBeLazy } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
-import { type FilePlan, type HelperPlan, type NamespacePlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
+import { type FilePlan, type HelperPlan, type NamespacePlan, type NetPlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
 import { sigQueue, threadFrom } from './threads.js';
 import { fileIdent, sameFile, type LazySplit } from '../lazy-socket.js';
-import { checkTaskNamespaces, mountsOf, nestedMountNamespaces, nestedNetNamespaces, readTreeIds, rootNamespaces, type TreeNets } from './namespaces.js';
+import { checkTaskNamespaces, mountsOf, nestedMountNamespaces, nestedNetNamespaces, readTreeIds, rootNamespaces, treeNetPeers, type TreeNets } from './namespaces.js';
 import type { NetExternals } from '../net-externals.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
@@ -331,6 +331,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     namespaces.nestedNets = nets.byId;
     if (nets.root !== undefined) namespaces.rootNetId = nets.root;
   }
+  // veth pairs across two of them, and the ids they know each other by
+  treeNetPeers(new Map<number, NetPlan>([...(namespaces?.net ? [[namespaces.net.id, namespaces.net] as const] : []), ...nets.byId]));
   if (namespaces && below.byId.size) namespaces.nestedMounts = new Map([...below.byId].map(([id, n]) => [id, { mounts: n.mounts, parent: n.parent }]));
   checkSysvAttaches(tasks, namespaces?.sysv);
   checkFownOwners(tasks, files.files);

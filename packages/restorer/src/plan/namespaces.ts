@@ -162,8 +162,8 @@ async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, e
   const links = ((await img(dir, f, 'NETDEV')) ?? []).map((e): NetLinkPlan => {
     const type = typeof e.type === 'string' ? ND_TYPE[e.type as keyof typeof ND_TYPE] ?? -1 : Number(e.type);
     const name = String(e.name);
-    if (type !== ND_TYPE.LOOPBACK && type !== ND_TYPE.VETH && type !== ND_TYPE.MACVLAN) throw unsupported(`${f}: network device ${name} (${String(e.type)}) is not restored (crtools carries loopback, veth and macvlan)`, { image: f });
-    const l: NetLinkPlan = { kind: type === ND_TYPE.VETH ? 'veth' : type === ND_TYPE.MACVLAN ? 'macvlan' : 'loopback', name, ifindex: Number(e.ifindex), flags: Number(e.flags) >>> 0, mtu: Number(e.mtu), conf4: sysctls(e.conf4), conf6: sysctls(e.conf6) };
+    if (type !== ND_TYPE.LOOPBACK && type !== ND_TYPE.VETH && type !== ND_TYPE.MACVLAN && type !== ND_TYPE.BRIDGE) throw unsupported(`${f}: network device ${name} (${String(e.type)}) is not restored (crtools carries loopback, veth, macvlan and bridge)`, { image: f });
+    const l: NetLinkPlan = { kind: type === ND_TYPE.VETH ? 'veth' : type === ND_TYPE.MACVLAN ? 'macvlan' : type === ND_TYPE.BRIDGE ? 'bridge' : 'loopback', name, ifindex: Number(e.ifindex), flags: Number(e.flags) >>> 0, mtu: Number(e.mtu), conf4: sysctls(e.conf4), conf6: sysctls(e.conf6) };
     if (type !== ND_TYPE.LOOPBACK && e.address) l.address = Buffer.from(e.address as Uint8Array);
     if (type === ND_TYPE.MACVLAN) {
       const mv = e.macvlan as Obj | undefined;
@@ -172,11 +172,12 @@ async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, e
       if (lower === undefined) throw new CrtoolsError('USAGE', `restore: macvlan ${name} of the tree's network namespace hung on a device outside the tree: say which (--external macvlan[${name}]:DEVICE)`, { exitCode: ExitCode.USAGE, context: { device: name } });
       l.macvlan = { mode: Number(mv.mode) >>> 0, ...(mv.flags !== undefined && mv.flags !== null ? { flags: Number(mv.flags) } : {}), lower };
     }
+    // (a port of a bridge of the namespace: checked with the namespace's links below)
+    if (e.master !== undefined && e.master !== null) l.master = Number(e.master);
     if (type === ND_TYPE.VETH) {
-      if (e.master !== undefined && e.master !== null) throw unsupported(`${f}: veth ${name} has a master device inside the namespace, which is not restored`, { image: f });
-      // (as CRIU writes it: peer_nsid only when the peer's namespace is one of the dump's)
+      // (as CRIU writes it: peer_nsid only when the peer's namespace is one of the dump's; one
+      // that is another of the tree's is checked when all are read: treeNetPeers)
       const peerNs = e.peer_nsid === undefined || e.peer_nsid === null ? undefined : Number(e.peer_nsid);
-      if (peerNs !== undefined && peerNs !== id) throw unsupported(`${f}: veth ${name}'s peer is in another network namespace of the tree (${peerNs}), which is not restored`, { image: f });
       // a device the caller made for it (netdev[IN]:OUT) is moved in, as CRIU, whose peer it has;
       // else a peer given a name outside wins, as CRIU (even over a peer that was inside)
       const moved = ext.netdevs?.get(name);
@@ -186,15 +187,21 @@ async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, e
         l.moveFrom = moved;
       } else if (outside) l.peer = { ifindex: Number(e.peer_ifindex ?? 0), outside };
       else if (peerNs === id) l.peer = { ifindex: Number(e.peer_ifindex ?? 0) };
+      else if (peerNs !== undefined) l.peer = { ifindex: Number(e.peer_ifindex ?? 0), ns: { id: peerNs, name: '' } };
       else {
         throw new CrtoolsError('USAGE', `restore: veth ${name} of the tree's network namespace had its peer outside the tree: say where it goes (--veth-pair ${name}=NAME[@BRIDGE], --external veth[${name}]:NAME[@BRIDGE], RPC veths)`, { exitCode: ExitCode.USAGE, context: { device: name } });
       }
     }
     return l;
   });
+  for (const l of links) {
+    if (l.master === undefined) continue;
+    const m = links.find((x) => x.ifindex === l.master);
+    if (m?.kind !== 'bridge') throw unsupported(`${f}: ${l.kind} ${l.name}'s master device (index ${l.master}) is not a bridge of the namespace, which is not restored`, { image: f });
+  }
   const n = `netns-${id}.img`;
   const e = first(netns, n);
-  if ((e.nsids as unknown[] | undefined)?.length) throw unsupported(`${n}: the network namespace knows other namespaces by id (netns ids), which restore does not set yet`, { image: n });
+  const nsids = new Map(((e.nsids as Obj[] | undefined) ?? []).map((x) => [Number(x.target_ns_id), Number(x.netnsid_value)]));
   const raw: Record<string, Buffer> = {};
   for (const k of ['ifaddr', 'route', 'route6', 'rule', 'iptables', 'ip6tables', 'nftables'] as const) {
     const p = join(dir, `${k}-${id}.img`);
@@ -203,8 +210,30 @@ async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, e
   return {
     id, links,
     all4: sysctls(e.all_conf4), def4: sysctls(e.def_conf4), all6: sysctls(e.all_conf6), def6: sysctls(e.def_conf6),
-    unix: sysctls(e.unix_conf), ipv4: sysctls(e.ipv4_sysctl), raw,
+    unix: sysctls(e.unix_conf), ipv4: sysctls(e.ipv4_sysctl), raw, ...(nsids.size ? { nsids } : {}),
   };
+}
+
+/**
+ * The tree's network namespaces (`nets`: by id, the root's among them) checked against each
+ * other: the ids each knows the others by are the tree's, and a veth whose peer is in another of
+ * them finds it there (a veth at that index naming it back), whose name it is given.
+ */
+export function treeNetPeers(nets: ReadonlyMap<number, NetPlan>): void {
+  for (const [id, net] of nets) {
+    for (const target of net.nsids?.keys() ?? []) {
+      if (!nets.has(target)) throw unsupported(`netns-${id}.img: the network namespace knows namespace ${target} by id, which is not one of the tree's`, { image: `netns-${id}.img` });
+    }
+    for (const l of net.links) {
+      const ns = l.peer?.ns;
+      if (!ns) continue;
+      const f = `netdev-${id}.img`;
+      const p = nets.get(ns.id)?.links.find((x) => x.kind === 'veth' && x.ifindex === l.peer!.ifindex);
+      if (!nets.has(ns.id)) throw unsupported(`${f}: veth ${l.name}'s peer is in network namespace ${ns.id}, which is not one of the tree's`, { image: f });
+      if (!p || p.peer?.ns?.id !== id || p.peer.ifindex !== l.ifindex) throw badInput(`${f}: veth ${l.name}'s peer (index ${l.peer!.ifindex} in network namespace ${ns.id}) is not a veth naming it back`, { image: f });
+      ns.name = p.name;
+    }
+  }
 }
 
 /** A list of sysctl_entry as values to write (null: not kept, left as it is). */
