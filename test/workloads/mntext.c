@@ -44,7 +44,7 @@ static const char *check(void) {
 	if (n <= 0) return "no /proc/self";
 	self[n] = 0;
 	if (strcmp(self, "1")) return "/proc is not this pid namespace's";
-	struct ct_mount rt = ct_mount_in("/proc/self/mountinfo", "/"), e = ct_mount_in("/proc/self/mountinfo", "/ext"), e2 = ct_mount_in("/proc/self/mountinfo", "/ext2");
+	struct wl_mount rt = wl_mount_in("/proc/self/mountinfo", "/"), e = wl_mount_in("/proc/self/mountinfo", "/ext"), e2 = wl_mount_in("/proc/self/mountinfo", "/ext2");
 	if (!rt.found || rt.shared || rt.master) return "/ propagation";
 	if (!e.found || e.shared || !e.master) return "/ext is not a slave";
 	if (!e2.found || e2.shared || e2.master != e.master) return "/ext2 is not a slave of /ext's master";
@@ -56,7 +56,7 @@ static const char *check(void) {
 /* the init, exec'd from inside its root */
 static int init_main(int ready) {
 	if (ct_init_begin()) return 1;
-	return ct_serve(ready, check);
+	return wl_serve(ready, check);
 }
 
 /* in the new namespaces, before the exec: the mounts, then ROOT becomes the root */

@@ -27,42 +27,10 @@
 #include <sched.h>
 #include <sys/mount.h>
 
-struct seen {
-	int found, shared, master;
-	char fs[32], root[4096];
-	unsigned maj, min;
-};
-
-/* The mountinfo line of mount point PATH (the last one: the top of a stack). */
-static struct seen mountinfo_of(const char *path) {
-	struct seen r;
-	memset(&r, 0, sizeof r);
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	if (!f) return r;
-	char line[8192];
-	while (fgets(line, sizeof line, f)) {
-		unsigned maj, min;
-		char root[4096], mp[4096];
-		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &maj, &min, root, mp) != 4 || strcmp(mp, path)) continue;
-		memset(&r, 0, sizeof r);
-		r.found = 1;
-		r.maj = maj, r.min = min;
-		snprintf(r.root, sizeof r.root, "%s", root);
-		char *o = strstr(line, " shared:");
-		if (o) r.shared = atoi(o + 8);
-		o = strstr(line, " master:");
-		if (o) r.master = atoi(o + 8);
-		o = strstr(line, " - ");
-		if (o) sscanf(o + 3, "%31s", r.fs);
-	}
-	fclose(f);
-	return r;
-}
-
-static struct seen at(const char *rel) {
+static struct wl_mount at(const char *rel) {
 	char p[4096];
 	path_of(p, rel);
-	return mountinfo_of(p);
+	return wl_mount_in("/proc/self/mountinfo", p);
 }
 
 /* the unlinked file on t: nlink 0, its contents, mode, name, and its name free again */
@@ -91,17 +59,17 @@ static const char *check(int fd, int gone, pid_t kid) {
 	if (n <= 0) return "no /proc/self";
 	self[n] = 0;
 	if (strcmp(self, "1")) return "/proc is not this pid namespace's";
-	struct seen rt = mountinfo_of("/"), pr = mountinfo_of("/proc");
+	struct wl_mount rt = wl_mount_in("/proc/self/mountinfo", "/"), pr = wl_mount_in("/proc/self/mountinfo", "/proc");
 	if (!rt.found || rt.master || rt.shared) return "/ propagation";
 	if (!pr.found || strcmp(pr.fs, "proc") || pr.shared || pr.master) return "/proc mount";
-	struct seen t = at("t"), b = at("bind"), s = at("s"), s2 = at("s2"), sl = at("sl");
+	struct wl_mount t = at("t"), b = at("bind"), s = at("s"), s2 = at("s2"), sl = at("sl");
 	if (!t.found || strcmp(t.fs, "tmpfs") || strcmp(t.root, "/") || t.shared || t.master) return "t mount";
 	if (!b.found || strcmp(b.fs, "tmpfs") || strcmp(b.root, "/sub") || b.maj != t.maj || b.min != t.min || b.shared || b.master) return "bind mount";
 	if (!s.found || strcmp(s.fs, "tmpfs") || !s.shared || s.master) return "s mount";
 	if (!s2.found || s2.shared != s.shared || s2.maj != s.maj || s2.min != s.min) return "s2 mount";
 	if (!sl.found || sl.master != s.shared || sl.shared || sl.maj != s.maj) return "sl mount";
 	/* the copies propagation made of s/keep: one mount at each place, one file system */
-	struct seen k = at("s/keep"), k2 = at("s2/keep"), kl = at("sl/keep");
+	struct wl_mount k = at("s/keep"), k2 = at("s2/keep"), kl = at("sl/keep");
 	if (mounts_at("s/keep") != 1 || mounts_at("s2/keep") != 1 || mounts_at("sl/keep") != 1) return "keep mounts counted";
 	if (!k.found || strcmp(k.fs, "tmpfs") || !k.shared || k.shared == s.shared || k.master) return "s/keep mount";
 	if (k2.shared != k.shared || k2.maj != k.maj || k2.min != k.min) return "s2/keep mount";

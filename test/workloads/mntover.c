@@ -91,14 +91,7 @@ static int init_main(int ready) {
 		wl_say("error mounts on m: %s", strerror(errno));
 		return 1;
 	}
-	if (write(ready, "k", 1) != 1) return 1;
-	close(ready);
-	for (;;) {
-		wl_wait_check();
-		const char *bad = check();
-		if (bad) wl_say("check bad: %s", bad);
-		else wl_say("check ok");
-	}
+	return wl_serve(ready, check);
 }
 
 int main(int argc, char **argv) {

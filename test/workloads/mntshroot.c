@@ -29,20 +29,20 @@ static const char *check(void) {
 	if (getpid() != 1) return "not pid 1";
 	if (waitpid(kid, 0, WNOHANG) != 0) return "child gone";
 	snprintf(kmi, sizeof kmi, "/proc/%d/mountinfo", (int)kid);
-	struct ct_mount rt = ct_mount_in("/proc/self/mountinfo", "/"), b = ct_mount_in("/proc/self/mountinfo", "/b");
-	struct ct_mount krt = ct_mount_in(kmi, "/"), kb = ct_mount_in(kmi, "/b");
+	struct wl_mount rt = wl_mount_in("/proc/self/mountinfo", "/"), b = wl_mount_in("/proc/self/mountinfo", "/b");
+	struct wl_mount krt = wl_mount_in(kmi, "/"), kb = wl_mount_in(kmi, "/b");
 	if (!rt.found || !rt.shared || rt.master) return "/ is not shared";
 	if (!b.found || b.shared != rt.shared) return "/b is not a peer of /";
 	if (!krt.found || krt.shared || krt.master != rt.shared) return "the child's / is not a slave of the init's group";
 	if (!kb.found || kb.shared != rt.shared) return "the child's /b is not a peer of the init's /";
-	struct ct_mount s = ct_mount_in("/proc/self/mountinfo", "/d/sub"), bs = ct_mount_in("/proc/self/mountinfo", "/b/sub");
-	struct ct_mount ks = ct_mount_in(kmi, "/d/sub"), kbs = ct_mount_in(kmi, "/b/sub");
+	struct wl_mount s = wl_mount_in("/proc/self/mountinfo", "/d/sub"), bs = wl_mount_in("/proc/self/mountinfo", "/b/sub");
+	struct wl_mount ks = wl_mount_in(kmi, "/d/sub"), kbs = wl_mount_in(kmi, "/b/sub");
 	if (!s.found || strcmp(s.fs, "tmpfs") || !s.shared || s.shared == rt.shared) return "/d/sub";
 	/* (the child's /d/sub: a copy the kernel made below its slave /, a slave of /d/sub's group) */
 	if (!bs.found || bs.shared != s.shared || kbs.shared != s.shared) return "the copies of /d/sub on /b are not its peers";
 	if (ks.shared || ks.master != s.shared) return "the child's /d/sub is not a slave of /d/sub's group";
-	if (ct_mount_in("/proc/self/mountinfo", "/n").found) return "/n mounted in the init's namespace";
-	if (strcmp(ct_mount_in(kmi, "/n").fs, "tmpfs")) return "the child's /n is not a tmpfs";
+	if (wl_mount_in("/proc/self/mountinfo", "/n").found) return "/n mounted in the init's namespace";
+	if (strcmp(wl_mount_in(kmi, "/n").fs, "tmpfs")) return "the child's /n is not a tmpfs";
 	/* the watch is on the child's file: a write there queues IN_MODIFY on wd 1 */
 	snprintf(w, sizeof w, "/proc/%d/root/n/w.txt", (int)kid);
 	int fd = open(w, O_WRONLY | O_APPEND);
@@ -94,7 +94,7 @@ static int init_main(int ready) {
 		wl_say("error /d/sub or the watch: %s", strerror(errno));
 		return 1;
 	}
-	return ct_serve(ready, check);
+	return wl_serve(ready, check);
 }
 
 /* in the new namespaces, before the exec: ROOT becomes the root */

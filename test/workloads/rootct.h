@@ -9,33 +9,6 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
-/* A mount as mountinfo shows it: its propagation (peer group, master) and file system. */
-struct ct_mount {
-	int found, shared, master;
-	char fs[32];
-};
-
-/* Mount point PATH in mountinfo file MI (the last line: the top of a stack). */
-static inline struct ct_mount ct_mount_in(const char *mi, const char *path) {
-	struct ct_mount r = { 0, 0, 0, "" };
-	FILE *f = fopen(mi, "r");
-	if (!f) return r;
-	char line[8192], mp[4096];
-	while (fgets(line, sizeof line, f)) {
-		if (sscanf(line, "%*d %*d %*u:%*u %*s %4095s", mp) != 1 || strcmp(mp, path)) continue;
-		memset(&r, 0, sizeof r);
-		r.found = 1;
-		char *o = strstr(line, " shared:");
-		if (o) r.shared = atoi(o + 8);
-		o = strstr(line, " master:");
-		if (o) r.master = atoi(o + 8);
-		o = strstr(line, " - ");
-		if (o) sscanf(o + 3, "%31s", r.fs);
-	}
-	fclose(f);
-	return r;
-}
-
 /* The init's first steps from inside its root: SIGUSR1 answered, a proc of its pid namespace
  * on /proc, stdio on /dev/null, working in / (0; 1 said "error"). */
 static inline int ct_init_begin(void) {
@@ -48,18 +21,6 @@ static inline int ct_init_begin(void) {
 	dup2(nul, 0), dup2(nul, 1), dup2(nul, 2);
 	if (nul > 2) close(nul);
 	return chdir("/") ? 1 : 0;
-}
-
-/* The init set up: says so on READY, then answers each SIGUSR1 with check()'s verdict. */
-static inline int ct_serve(int ready, const char *(*check)(void)) {
-	if (write(ready, "k", 1) != 1) return 1;
-	close(ready);
-	for (;;) {
-		wl_wait_check();
-		const char *bad = check();
-		if (bad) wl_say("check bad: %s", bad);
-		else wl_say("check ok");
-	}
 }
 
 /* ROOT's directories DIRS (N of them; "old" among them for ct_pivot) and its dev/null (0; -1 failed). */

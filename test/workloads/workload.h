@@ -79,6 +79,51 @@ static inline void wl_wait_check(void) {
 	wl_want_check = 0;
 }
 
+/* Says "ready" on READY (a pipe), then answers each SIGUSR1 with check()'s verdict: "check ok",
+ * or "check bad: " and what it found (1 when READY cannot be written). */
+static inline int wl_serve(int ready, const char *(*check)(void)) {
+	if (write(ready, "k", 1) != 1) return 1;
+	close(ready);
+	for (;;) {
+		wl_wait_check();
+		const char *bad = check();
+		if (bad) wl_say("check bad: %s", bad);
+		else wl_say("check ok");
+	}
+}
+
+/* A mount as mountinfo shows it: device, root, propagation (peer group, master), file system. */
+struct wl_mount {
+	int found, shared, master;
+	unsigned maj, min;
+	char fs[32], root[4096];
+};
+
+/* Mount point PATH in mountinfo file MI (the last line: the top of a stack); found 0 when none. */
+static inline struct wl_mount wl_mount_in(const char *mi, const char *path) {
+	static struct wl_mount r;
+	memset(&r, 0, sizeof r);
+	FILE *f = fopen(mi, "r");
+	if (!f) return r;
+	static char line[8192], root[4096], mp[4096];
+	while (fgets(line, sizeof line, f)) {
+		unsigned maj, min;
+		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &maj, &min, root, mp) != 4 || strcmp(mp, path)) continue;
+		memset(&r, 0, sizeof r);
+		r.found = 1;
+		r.maj = maj, r.min = min;
+		snprintf(r.root, sizeof r.root, "%s", root);
+		char *o = strstr(line, " shared:");
+		if (o) r.shared = atoi(o + 8);
+		o = strstr(line, " master:");
+		if (o) r.master = atoi(o + 8);
+		o = strstr(line, " - ");
+		if (o) sscanf(o + 3, "%31s", r.fs);
+	}
+	fclose(f);
+	return r;
+}
+
 /* 1 when tasks a and b are in the same namespace of this kind (/proc/PID/ns/KIND links equal). */
 static inline int wl_same_ns(pid_t a, pid_t b, const char *kind) {
 	char pa[64], pb[64], la[64] = "", lb[64] = "";
