@@ -298,7 +298,9 @@ async function restoreInside(
   }
   let tree: Awaited<ReturnType<typeof restoreTree>>;
   try {
-    await notify('pre-restore', { pid: plan.tasks[0]?.pid });
+    // (as CRIU: no task exists yet, so no pid; the root's pid as the scripts see it, in the
+    // restorer's pid namespace, comes with setup-namespaces, not the pid its images hold)
+    await notify('pre-restore', {});
     tree = await restoreTree(plan, {
       cgroups,
       ...(o.root ? { mountRoot: { root: resolve(o.root), ext: restoreExternals(o).mounts } } : {}),
