@@ -187,8 +187,10 @@ export async function handleDump(req: CriuReq, ctx: HandlerContext): Promise<Cri
   let leftRunning = false;
   const resp = await operation('DUMP', 'dump', req, ctx, { dump: { restored: false } }, async ({ options: o }) => {
     if (self && isOwnAncestor(ctx.peer.pid)) {
-      // (criu swrk is its client's child: it would be inside the tree it dumps, which CRIU fails too)
-      throw new CrtoolsError('RPC_SELF_DUMP_INSIDE', `a dump without pid (the client ${ctx.peer.pid} dumping itself) from a client this criu (pid ${process.pid}) runs under, as criu swrk does, is not supported: criu would be inside the tree it dumps; a client dumps itself through criu service`, {
+      // (criu swrk is its client's child: it would be inside the tree it dumps, which CRIU fails
+      // too, with the words this message starts with, which clients look for: CRIU's
+      // test/others/rpc/config_file.py does)
+      throw new CrtoolsError('RPC_SELF_DUMP_INSIDE', `The criu itself is within dumped tree: a dump without pid (the client ${ctx.peer.pid} dumping itself) from a client this criu (pid ${process.pid}) runs under, as criu swrk does, is not supported; a client dumps itself through criu service`, {
         exitCode: ExitCode.UNSUPPORTED, context: { pid: ctx.peer.pid, option: 'pid' },
       });
     }
