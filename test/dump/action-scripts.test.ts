@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { criu, killAllStarted, startWorkload, tmp, waitReaped } from './helpers.js';
+import { criu, killAllStarted, killTreeAndWait, startWorkload, tmp, waitReaped } from './helpers.js';
 
 afterAll(() => killAllStarted());
 
@@ -26,10 +26,39 @@ describe('criu dump/restore --action-script (the engines\' notify hook, as CRIU 
     const r = criu(['restore', '-D', img, '-d', `--action-script=${s}`]);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(
-      ['pre-dump', 'post-dump', 'pre-restore', 'post-restore', 'pre-resume', 'post-resume'].map((a) => `${a} ${w.pid} ${img}`),
+      // (as CRIU: no CRTOOLS_INIT_PID at pre-restore, before the root task exists)
+      ['pre-dump', 'post-dump', 'pre-restore', 'post-restore', 'pre-resume', 'post-resume'].map((a) => `${a} ${a === 'pre-restore' ? '' : w.pid} ${img}`),
     );
     expect(w.check(20_000)).toBe('check ok bad=0');
     w.kill();
+  });
+
+  it("a tree in a pid namespace of its own: restore's scripts get its root's pid in criu's namespace, not its pid inside (1) from the images (CRIU's test/others/action-script)", () => {
+    const w = startWorkload('pidns', []);
+    const dir = tmp('action-pidns');
+    const img = path.join(dir, 'img');
+    const log = path.join(dir, 'actions.log');
+    const s = script(dir, log);
+    // (pidns.c holds a flock)
+    const d = criu(['dump', '-t', String(w.pid), '-D', img, '--file-locks', '--action-script', s]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const pidfile = path.join(dir, 'root.pid');
+    const r = criu(['restore', '-D', img, '-d', '--file-locks', '--pidfile', pidfile, '--action-script', s]);
+    expect(r.code, r.stderr).toBe(0);
+    const root = Number(readFileSync(pidfile, 'utf8'));
+    try {
+      expect(root).not.toBe(1);
+      const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' '));
+      const at = lines.findIndex(([a]) => a === 'pre-restore');
+      expect(lines.slice(0, at).map(([a, p]) => `${a} ${p}`)).toEqual(['pre-dump', 'post-dump'].map((a) => `${a} ${w.pid}`));
+      expect(lines[at]).toEqual(['pre-restore', '', img]);
+      const after = lines.slice(at + 1);
+      expect(after.map(([a]) => a)).toEqual(expect.arrayContaining(['setup-namespaces', 'post-setup-namespaces', 'post-restore', 'pre-resume', 'post-resume']));
+      for (const [a, p] of after) expect(`${a} ${p}`).toBe(`${a} ${root}`);
+    } finally {
+      killTreeAndWait(root);
+    }
   });
 
   it('a failing post-dump script fails the dump: no images left, the tree resumed as it was', () => {

@@ -197,6 +197,18 @@ export function critDecode(file: string): any {
   return JSON.parse(r.stdout);
 }
 
+/**
+ * The image file as the reference crit gives it back after `decode --pretty` and `encode` (what
+ * CRIU's test/others/crit does to every image of a dump and compares with cmp).
+ */
+export function critReencode(file: string): Buffer {
+  const d = spawnSync(REFERENCE_CRIT.python, [CRIT, 'decode', '-i', file, '--pretty'], { timeout: 60_000, maxBuffer: 256 << 20 });
+  if (d.status !== 0) throw new Error(`crit decode ${file} failed: ${d.stderr.toString().split('\n').filter(Boolean).pop()}`);
+  const e = spawnSync(REFERENCE_CRIT.python, [CRIT, 'encode'], { input: d.stdout, timeout: 60_000, maxBuffer: 256 << 20 });
+  if (e.status !== 0) throw new Error(`crit encode of ${file} failed: ${e.stderr.toString().split('\n').filter(Boolean).pop()}`);
+  return e.stdout;
+}
+
 /** Decode every image in dir (pages-*.img are raw: only their size is checked against the pagemap). */
 export function decodeAll(dir: string): Record<string, any> {
   const out: Record<string, any> = {};

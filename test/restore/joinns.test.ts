@@ -282,4 +282,23 @@ describe('--join-ns over RPC (CriuOpts join_ns)', () => {
     for (const k of ['time', 'mnt']) expect(ns(w.pid, k), k).toBe(ns(h, k));
     expect(w.check()).toBe('check ok bad=0');
   });
+
+  it("with rst_sibling, the time namespace criu and its children are in is joined without a helper (CRIU's libcriu test_join_ns): the task, the client's child, lives in it and in the holder's UTS and IPC", async () => {
+    const client = new CriuClient({ criu: criuBin });
+    const h = holderOf(['uts', 'ipc']);
+    // (criu swrk is this process's child: in its time namespace, and starts its children there)
+    expect(ns('self', 'time_for_children')).toBe(ns('self', 'time'));
+    const join_ns = [{ ns: 'uts', ns_file: String(h) }, { ns: 'ipc', ns_file: `/proc/${h}/ns/ipc` }, { ns: 'time', ns_file: String(process.pid) }];
+    const w = startWorkload('pattern', ['1']);
+    const dir = tmp('joinns-rpc-sibling');
+    expect(criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']).code).toBe(0);
+    expect(waitReaped(w.pid)).toBe(true);
+    const r = await client.restore({ imagesDir: dir, rst_sibling: true, join_ns, log_file: 'restore.log' });
+    expect(r.pid).toBe(w.pid);
+    killLater.push(w.pid);
+    expect(Number(readFileSync(`/proc/${w.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])).toBe(process.pid);
+    for (const k of ['uts', 'ipc']) expect(ns(w.pid, k), k).toBe(ns(h, k));
+    expect(ns(w.pid, 'time')).toBe(ns('self', 'time'));
+    expect(w.check()).toBe('check ok bad=0');
+  });
 });

@@ -4,7 +4,7 @@
  * Every process is found and killed by pid; each test checks nothing it started is left.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync, readSync, readlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync, renameSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, readlinkSync, cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, chmodSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { fixturesDir, workloadBinDir } from '../lib/paths.js';
@@ -828,19 +828,19 @@ describe('--inherit-fd: files outside the checkpoint handed over by the caller',
     for (let i = 0; i < 500 && !pred(); i++) sleep(10);
     return pred();
   };
-
-  it('pipe:[ino]: a loop writing into a pipe read by a process outside the tree writes into that same pipe again', () => {
-    const dir = tmp('inherit-pipe');
+  /**
+   * sh (outside) ─┬─ setsid LOOP (dumped: its own session)  ─pipe→  cat > dir/out (outside): the
+   * loop and cat once the loop's first tick is in out (the starter and cat are killed at the end)
+   */
+  const pipedLoop = (dir: string, loopCmd: string): { loop: number; cat: number; out: string } => {
     const out = path.join(dir, 'out');
-    // sh (outside) ─┬─ setsid sh loop (dumped: its own session)  ─pipe→  cat > out (outside)
-    const outer = spawnSync('sh', ['-c', `setsid sh -c 'cd ${dir}; setsid sh -c "while :; do echo tick; sleep 0.05; done" | cat > ${out}' </dev/null >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
+    const outer = spawnSync('sh', ['-c', `setsid sh -c 'cd ${dir}; setsid ${loopCmd} | cat > ${out}' </dev/null >/dev/null 2>&1 & echo $!`], { encoding: 'utf8' });
     const starter = Number(outer.stdout.trim());
     let loop = 0;
     let cat = 0;
     expect(waitFor(() => {
       try {
-        const sh = childrenOf(starter).length ? starter : 0;
-        for (const k of sh ? childrenOf(sh) : []) {
+        for (const k of childrenOf(starter)) {
           if (readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'cat') cat = k;
           else loop = k;
         }
@@ -850,6 +850,12 @@ describe('--inherit-fd: files outside the checkpoint handed over by the caller',
       return loop > 0 && cat > 0 && existsSync(out) && readFileSync(out, 'utf8').includes('tick');
     })).toBe(true);
     mine.push(starter, cat);
+    return { loop, cat, out };
+  };
+
+  it('pipe:[ino]: a loop writing into a pipe read by a process outside the tree writes into that same pipe again', () => {
+    const dir = tmp('inherit-pipe');
+    const { loop, cat, out } = pipedLoop(dir, `sh -c "while :; do echo tick; sleep 0.05; done"`);
     const pipe = readlinkSync(`/proc/${loop}/fd/1`);
     expect(pipe).toMatch(/^pipe:\[\d+\]$/);
     // a write end of ours keeps the pipe (and cat) alive while the loop is gone
@@ -867,6 +873,49 @@ describe('--inherit-fd: files outside the checkpoint handed over by the caller',
       expect(waitFor(() => readFileSync(out, 'utf8').length > before + 20)).toBe(true);
     } finally {
       closeSync(w);
+    }
+  });
+
+  it("pipe:[ino] handed over by either end: the task gets an open file of its own on it with the flags it had (O_WRONLY|O_NONBLOCK), the caller's keeps its own (CRIU's test/others/pipes)", () => {
+    const dir = tmp('inherit-pipe-flags');
+    // the loop: python, its stdout non-blocking
+    const loopPy = path.join(dir, 'loop.py');
+    writeFileSync(loopPy, 'import fcntl, os, time\nfcntl.fcntl(1, fcntl.F_SETFL, fcntl.fcntl(1, fcntl.F_GETFL) | os.O_NONBLOCK)\nwhile True:\n    try:\n        os.write(1, b"tick\\n")\n    except BlockingIOError:\n        pass\n    time.sleep(0.05)\n');
+    const { loop } = pipedLoop(dir, `/usr/bin/python3 ${loopPy}`);
+    const fdFlags = (pid: number, fd: number) => parseInt(/^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))![1]!, 8);
+    const O_NONBLOCK = 0o4000;
+    expect(fdFlags(loop, 1) & (O_NONBLOCK | 3)).toBe(O_NONBLOCK | 1);
+    const pipe = readlinkSync(`/proc/${loop}/fd/1`);
+    const img = tmp('inherit-pipe-flags-img');
+    dump(loop, img);
+    expect(waitReaped(loop)).toBe(true);
+    pidsFree(img);
+    // a pipe of ours (a FIFO's), handed over by its read end (CRIU's pipes -r): the task gets a
+    // write end of its own on it, non-blocking as it was; ours stays a read end
+    const fifo = path.join(dir, 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const ours = openSync(fifo, constants.O_RDONLY | O_NONBLOCK);
+    try {
+      const r = restoreWith(img, ours, pipe);
+      mine.unshift(loop);
+      expect(r.status, r.stderr).toBe(0);
+      expect(readlinkSync(`/proc/${loop}/fd/1`)).toBe(fifo);
+      expect(fdFlags(loop, 1) & (O_NONBLOCK | 3)).toBe(O_NONBLOCK | 1);
+      expect(fdFlags(process.pid, ours) & (O_NONBLOCK | 3)).toBe(O_NONBLOCK);
+      const buf = Buffer.alloc(64);
+      // (waitFor asks once more at the end: what was read is kept)
+      let got = 0;
+      expect(waitFor(() => {
+        try {
+          got ||= readSync(ours, buf, 0, 64, null);
+        } catch {
+          /* EAGAIN: nothing written yet */
+        }
+        return got > 0;
+      })).toBe(true);
+      expect(buf.toString()).toMatch(/^tick\n/);
+    } finally {
+      closeSync(ours);
     }
   });
 

@@ -3,9 +3,12 @@
  * (process-wide and per thread, with their siginfo), POSIX timers. Twice in a row: the restored
  * task is dumped again and that checkpoint restored; every process is killed by pid and checked gone.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { askVerdict, criu, killAllStarted, killTree, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
+import { askVerdict, criu, killAllStarted, ourCritDecode, killTree, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
+import { criuBin } from '../lib/paths.js';
 
 const mine: number[] = [];
 afterEach(() => {
@@ -100,6 +103,30 @@ describe('scheduling and OOM score', () => {
       // SCHED_RESET_ON_FORK, which /proc does not show (CRIU's zdtm sched_policy00 found it lost)
       expect(w.check()).toBe('check ok');
     });
+  });
+});
+
+describe('core dump filter', () => {
+  const filterOf = (pid: number) => readFileSync(`/proc/${pid}/coredump_filter`, 'utf8').trim();
+  it("the kernel's default is left out of mm.img (CRIU's own fields only) and set again by a restore that inherited another; any other value is carried", () => {
+    const w = startWorkload('sleeper', []);
+    expect(filterOf(w.pid)).toBe('00000033');
+    for (const [round, filter] of [[0, '00000033'], [1, '0000003f']] as const) {
+      // (the kernel reads what is written in C's notation: 0x for hex, a leading 0 for octal)
+      writeFileSync(`/proc/${w.pid}/coredump_filter`, `0x${filter}`);
+      const dir = tmp(`coredump-filter-${round}`);
+      const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(0);
+      const mm = ourCritDecode(path.join(dir, `mm-${w.pid}.img`)).entries[0];
+      expect(mm.coredump_filter).toBe(round === 0 ? undefined : 0x3f);
+      expect(waitReaped(w.pid)).toBe(true);
+      // the restore runs with a filter of 0x7f, which its children would inherit
+      const r = spawnSync('/bin/sh', ['-c', 'echo 0x7f > /proc/self/coredump_filter && exec "$@"', 'sh', process.execPath, criuBin, 'restore', '-D', dir, '-d'], { encoding: 'utf8', timeout: 60_000 });
+      mine.push(w.pid);
+      expect(r.status, r.stderr).toBe(0);
+      expect(filterOf(w.pid)).toBe(filter);
+      expect(w.check()).toMatch(/^check ok/);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT, Refusals } from '@crtools/common';
-import { decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
+import { COREDUMP_FILTER_DEFAULT, decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
   ANON_HUGEPAGE, auxvWords, MAP, readAuxv, readCoredumpFilter, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
@@ -314,6 +314,7 @@ export function mmEntry(
     out.push(e);
   }
   for (const g of guards) out.push({ start: g.start, end: g.end, pgoff: 0n, shmid: 0n, prot: 0, flags: 0, status: VMA.AREA_GUARD, fd: -1n });
+  const coredumpFilter = readCoredumpFilter(pid);
   return {
     mm_start_code: stat.startcode, mm_end_code: stat.endcode, mm_start_data: stat.startData, mm_end_data: stat.endData,
     mm_start_stack: stat.startstack, mm_start_brk: stat.startBrk, mm_brk: misc.brk,
@@ -325,6 +326,7 @@ export function mmEntry(
     ...(aios.length ? { aios } : {}),
     dumpable: misc.dumpable,
     thp_disabled: misc.thpDisabled,
-    coredump_filter: readCoredumpFilter(pid),
+    // left out when it is the kernel's default (see COREDUMP_FILTER_DEFAULT)
+    ...(coredumpFilter !== COREDUMP_FILTER_DEFAULT ? { coredump_filter: coredumpFilter } : {}),
   };
 }

@@ -21,6 +21,11 @@ export interface Feature {
   test: (k: Kerndat) => string | undefined;
   /** what a missing feature breaks */
   breaks: string;
+  /**
+   * crtools does not carry the feature out whatever the kernel has: what `--feature NAME` then
+   * says (a category sweep judges the kernel alone)
+   */
+  notCarried?: string;
 }
 
 type Test = (k: Kerndat) => string | undefined;
@@ -44,8 +49,8 @@ function diagMissing(k: Kerndat, fams: Array<keyof NonNullable<Kerndat['sock_dia
 // UFFD_FEATURE_EVENT_FORK | _EVENT_REMAP | _EVENT_REMOVE | _EVENT_UNMAP (CRIU's NEED_UFFD_API_FEATURES)
 export const UFFD_NONCOOP_FEATURES = (1n << 1n) | (1n << 2n) | (1n << 3n) | (1n << 6n);
 
-function f(name: string, category: FeatureCategory, listed: boolean, test: Test, breaks: string): Feature {
-  return { name, category, listed, test, breaks };
+function f(name: string, category: FeatureCategory, listed: boolean, test: Test, breaks: string, notCarried?: string): Feature {
+  return { name, category, listed, test, breaks, ...(notCarried ? { notCarried } : {}) };
 }
 
 /** Every feature criu check knows, category 1 first, in CRIU's order. */
@@ -100,7 +105,9 @@ export const FEATURES: readonly Feature[] = [
   f('clone3_set_tid', 2, true, need(['has_clone3_set_tid'], 'clone3() with set_tid is not supported'), 'PIDs are restored through ns_last_pid, racily'),
   f('timens', 2, true, need(['has_timens'], 'no time namespaces (/proc/self/ns/time)'), 'monotonic and boot clocks jump on restore'),
   f('newifindex', 2, true, need(['has_newifindex'], 'rtnetlink ignores IFLA_NEW_IFINDEX'), 'network devices cannot be restored with their ifindex'),
-  f('pidfd_store', 2, true, need(['has_pidfd_open', 'has_pidfd_getfd'], 'pidfd_open or pidfd_getfd is not supported'), 'the pidfd store for PID reuse detection will not work'),
+  // (asked by name it is unsupported, as crtools' RPC FEATURE_CHECK answers: clients such as
+  // CRIU's libcriu test_feature_check expect the two to agree)
+  f('pidfd_store', 2, true, need(['has_pidfd_open', 'has_pidfd_getfd'], 'pidfd_open or pidfd_getfd is not supported'), 'the pidfd store for PID reuse detection will not work', 'crtools keeps no pidfd store (RPC pidfd_store_sk)'),
   f('ns_pid', 2, true, need(['has_nspid'], '/proc/PID/status has no NSpid'), 'PIDs in nested pid namespaces cannot be dumped'),
   f('network_lock_nftables', 2, true, need(['has_nftables_concat'], 'nftables-based network locking is not available (no nft tool: Debian package nftables)'), '--network-lock nftables will not work'),
   f('sockopt_buf_lock', 2, true, need(['has_sockopt_buf_lock'], 'SO_BUF_LOCK is not supported'), 'locked socket buffer sizes are not restored'),
@@ -192,7 +199,7 @@ export function judge(k: Kerndat, opts: JudgeOptions = {}): JudgeResult {
     if (opts.feature === 'list') return { exitCode: 0, verdict: 'list', stdout: [...FEATURE_LIST], stderr: [], findings: [] };
     const feat = FEATURE_LIST.includes(opts.feature) ? FEATURES.find((x) => x.name === opts.feature) : undefined;
     if (!feat) return { exitCode: 1, verdict: 'unknown-feature', stdout: [], stderr: [`Unknown feature ${opts.feature}`], findings: [] };
-    const fnd = findingOf(feat, k);
+    const fnd = findingOf(feat, k) ?? (feat.notCarried ? { name: feat.name, category: feat.category, missing: feat.notCarried, breaks: feat.breaks } : undefined);
     if (!fnd) {
       const how = feat.name === 'mem_dirty_track' ? (k.has_dirty_track ? ' (soft-dirty)' : ' (uffd-wp + PAGEMAP_SCAN, no soft-dirty on this kernel)') : '';
       return { exitCode: 0, verdict: 'supported', stdout: [`${feat.name} is supported${how}`], stderr: [], findings: [] };

@@ -99,8 +99,15 @@ describe('judge: the verdicts of criu check', () => {
     expect(r.stdout).toContain('pagemap_scan_guard_pages');
     for (const name of FEATURE_LIST) {
       const one = judge(perfectDoc(), { feature: name });
-      expect(one, name).toMatchObject({ verdict: 'supported', exitCode: 0, stdout: [`${name} is supported${name === 'mem_dirty_track' ? ' (soft-dirty)' : ''}`] });
+      if (name === 'pidfd_store') expect(one.verdict).toBe('unsupported');
+      else expect(one, name).toMatchObject({ verdict: 'supported', exitCode: 0, stdout: [`${name} is supported${name === 'mem_dirty_track' ? ' (soft-dirty)' : ''}`] });
     }
+  });
+
+  it("--feature pidfd_store: unsupported whatever the kernel has, naming crtools, as its RPC FEATURE_CHECK answers (CRIU's libcriu test_feature_check compares them); the sweeps judge the kernel alone", () => {
+    expect(judge(perfectDoc(), { category: 'all' })).toMatchObject({ verdict: 'good', exitCode: 0 });
+    expect(judge(perfectDoc(), { feature: 'pidfd_store' })).toMatchObject({ verdict: 'unsupported', exitCode: 1, stderr: [expect.stringMatching(/^pidfd_store: crtools keeps no pidfd store \(RPC pidfd_store_sk\); /)] });
+    expect(judge({ ...perfectDoc(), has_pidfd_getfd: false }, { feature: 'pidfd_store' }).stderr[0]).toMatch(/^pidfd_store: pidfd_open or pidfd_getfd is not supported; /);
   });
 
   it('--feature NAME: supported / missing / unknown', () => {

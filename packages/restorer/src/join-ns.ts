@@ -46,6 +46,8 @@ export interface JoinedNamespaces {
   fds: JoinedFd[];
   /** each joined namespace as the option gave it (--join-ns KIND:FILE), by kind */
   given: Record<string, string>;
+  /** kinds joined that need no setns: the restorer is in that namespace and starts its children in it */
+  inPlace: string[];
   close(): void;
 }
 
@@ -70,6 +72,7 @@ export function joinNamespaces(list: readonly JoinNamespace[], emptyNs: number, 
     }
   };
   const given: Record<string, string> = {};
+  const inPlace: string[] = [];
   try {
     let flags = 0;
     for (const j of list) {
@@ -98,6 +101,14 @@ export function joinNamespaces(list: readonly JoinNamespace[], emptyNs: number, 
       log.info(`join-ns: the tree is restored in ${link} (${file})`);
       flags |= type;
       given[j.ns] = `--join-ns ${j.ns}:${j.file}`;
+      if (j.ns === 'time' && link === readlinkSync('/proc/self/ns/time') && link === readlinkSync('/proc/self/ns/time_for_children')) {
+        // (the time namespace the restorer's children are born in: the root is, without a setns;
+        // so no helper joins it, and a sibling restore, as RPC asks, takes it. CRIU's libcriu
+        // test_join_ns joins this one)
+        log.info(`join-ns: ${link} is the restorer's own time namespace, its children's too: the root is born in it`);
+        closeSync(opened.pop()!.fd);
+        inPlace.push(j.ns);
+      }
     }
     const net = opened.find((j) => j.name === 'net');
     return {
@@ -105,6 +116,7 @@ export function joinNamespaces(list: readonly JoinNamespace[], emptyNs: number, 
       ...(net ? { net: { fd: net.fd, path: `/proc/${process.pid}/fd/${net.fd}`, close: () => undefined } } : {}),
       fds: opened.filter((j) => j.name !== 'net'),
       given,
+      inPlace,
       close,
     };
   } catch (e) {
@@ -169,7 +181,7 @@ export function joinedPlan(plan: RestorePlan, joined: JoinedNamespaces, opts: { 
     const differs = netNamespaceDiffers(joined.net.path, ns.net);
     if (differs) throw refuse(`${g.net}: the checkpoint holds a network namespace of its own and the joined one is not it (${differs}): its devices and addresses would change under the tasks`, 'net');
   }
-  const byHelper = (['time', 'user', 'mnt'] as const).filter((k) => g[k]);
+  const byHelper = (['time', 'user', 'mnt'] as const).filter((k) => g[k] && !joined.inPlace.includes(k));
   if (byHelper.length && opts.restoreSibling) {
     throw refuse(`${g[byHelper[0]!]}: a tree that joins a ${byHelper[0]} namespace cannot be restored as a sibling of the restorer (--restore-sibling, as RPC callers ask) by crtools yet`, byHelper[0]!);
   }

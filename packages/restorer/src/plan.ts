@@ -256,7 +256,7 @@ export interface TaskPlan {
   loginuid?: number;
   /** PR_SET_THP_DISABLE (mm.img thp_disabled) */
   thpDisabled?: boolean;
-  /** /proc/PID/coredump_filter bits (mm.img coredump_filter, crtools' own field): written when set */
+  /** /proc/PID/coredump_filter bits (mm.img coredump_filter, crtools' own field; COREDUMP_FILTER_DEFAULT when absent): written when set */
   coredumpFilter?: number;
   /** membarrier registrations to make again (MEMBARRIER_CMD_REGISTER_* bits, core.img membarrier_registration_mask) */
   membarrier?: number;

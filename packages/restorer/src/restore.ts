@@ -26,6 +26,7 @@ import { cgroupsOf } from './plan/cgroups.js';
 import { rootedPlan } from './rooted.js';
 import { checkExternalMounts } from './mounts.js';
 import { restoreExternals } from './net-externals.js';
+import { reopenInherited } from './inherit-reopen.js';
 import { shellTerminal } from './shell-terminal.js';
 
 /** The CriuOptions fields a restore carries out; any other set away from its default is refused by name. */
@@ -234,7 +235,13 @@ async function restorePlanned(
   // (-j: the shell's terminal, outside the tree, is one of the restore's)
   const terminal = shellTerminal(jobPlan);
   try {
-    return await restoreShellPlanned(o, ctx, dir, rel, criuLog, t0, lazy, cgroups, terminal.plan, ext);
+    // (--inherit-fd of a pipe: opened again with its recorded flags)
+    const reopened = reopenInherited(terminal.plan);
+    try {
+      return await restoreShellPlanned(o, ctx, dir, rel, criuLog, t0, lazy, cgroups, reopened.plan, ext);
+    } finally {
+      reopened.close();
+    }
   } finally {
     terminal.close();
   }
@@ -298,7 +305,9 @@ async function restoreInside(
   }
   let tree: Awaited<ReturnType<typeof restoreTree>>;
   try {
-    await notify('pre-restore', { pid: plan.tasks[0]?.pid });
+    // (as CRIU: no task exists yet, so no pid; the root's pid as the scripts see it, in the
+    // restorer's pid namespace, comes with setup-namespaces, not the pid its images hold)
+    await notify('pre-restore', {});
     tree = await restoreTree(plan, {
       cgroups,
       ...(o.root ? { mountRoot: { root: resolve(o.root), ext: restoreExternals(o).mounts } } : {}),

@@ -163,7 +163,8 @@ function mapPlace(r: CriuOpts, ctx: MapContext, held: number[]): Place {
   // as CRIU does; CHECK logs only when a log_file is named
   let logFile: string | undefined = conf.log_file;
   if (logFile === undefined && r.log_file) {
-    if (r.log_file.includes('/')) throw badRequest('log_file', `'${r.log_file}': no subdirectories are allowed in log_file`);
+    // (in CRIU's words, which clients look for: CRIU's test/others/rpc/errno.py does)
+    if (r.log_file.includes('/')) throw badRequest('log_file', `No subdirs are allowed in log_file name ('${r.log_file}')`);
     logFile = r.log_file;
   }
   if (logFile === undefined && !r.log_to_stderr && ctx.command !== 'check') logFile = 'criu.log';

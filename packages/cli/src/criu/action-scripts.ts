@@ -4,7 +4,8 @@ import { CrtoolsError, ExitCode, type Notify } from '@crtools/common';
 /**
  * criu's --action-script: the engines' notify hook as CRIU runs its scripts. Each script runs
  * at each action point with CRTOOLS_SCRIPT_ACTION (pre-dump, post-dump, pre-restore, ...),
- * CRTOOLS_IMAGE_DIR and, once known, CRTOOLS_INIT_PID (the root task); a script that fails
+ * CRTOOLS_IMAGE_DIR and, once known, CRTOOLS_INIT_PID (the root task, as criu's pid namespace
+ * sees it: unset at pre-restore, before it exists); a script that fails
  * fails the operation.
  */
 export function actionScripts(scripts: string[], imagesDir: string): Notify {

@@ -9,7 +9,8 @@ import { repeatedOption } from './flags.js';
 
 export const COMMON_ARGS = {
   close: { type: 'string', description: 'close this descriptor, inherited from the caller, before anything else; repeatable' },
-  libdir: { type: 'string', alias: 'L', description: 'the plugins directory: crtools loads no CRIU plugin, and refuses by name one found there' },
+  // (--lib: getopt's abbreviation of --libdir, which scripts write: CRIU's test/others/unix-callback)
+  libdir: { type: 'string', alias: ['L', 'lib'] as string[], description: 'the plugins directory: crtools loads no CRIU plugin, and refuses by name one found there' },
   'status-fd': { type: 'string', description: "write '\\0' to this descriptor and close it once ready (page-server, lazy-pages, service; dump and restore, as CRIU's, do not use it)" },
   'skip-file-rwx-check': { type: 'boolean', description: "restore: a file's rwx bits may differ from the mode the dump recorded (its type and other bits may not)" },
   'log-pid': { type: 'boolean', description: 'one log file per process (FILE.PID): crtools works from one process, so its one log holds everything' },

@@ -5,7 +5,7 @@ import { parsePort } from '@crtools/pagemap';
 import { actionScripts } from './action-scripts.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { CPU_CAP_ARG, cpuCapOf } from './cpu-cap.js';
-import { networkLockOf, optionalValueOption, parseSize, repeatedOption, verbosityOf } from './flags.js';
+import { extUnixSkExternals, networkLockOf, optionalValueOption, parseSize, repeatedOption, verbosityOf } from './flags.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { cgroupOptionsOf, emptyNsOf, manageCgroupsOf, mountExternals, autoExtMountsOf } from './container-options.js';
 import { dumpStatsText } from './stats.js';
@@ -38,7 +38,7 @@ export const DUMP_ARGS = {
   'tcp-close': { type: 'boolean', description: 'the TCP connections come back closed' },
   'skip-in-flight': { type: 'boolean', description: 'dump listeners with connections not accepted yet (those are lost)' },
   'network-lock': { type: 'string', description: 'how the connections are kept from the peers while dumped: iptables (default), nftables or skip' },
-  'ext-unix-sk': { type: 'boolean', alias: 'x', description: 'a unix datagram socket may stay connected to a named one outside the tree (connected to it again on restore)' },
+  'ext-unix-sk': { type: 'boolean', alias: 'x', description: 'a unix datagram socket may stay connected to a named one outside the tree (connected to it again on restore); =INO[,INO...]: also each socket with one of these inodes may have its peer outside the tree, as --external unix[INO]' },
   external: { type: 'string', description: 'unix[INO]: the socket of the tree with this inode may have its peer outside the tree (restored with --inherit-fd); tty[RDEV:DEV]: the terminal with this device and filesystem (hex, as stat(2) gives them) is outside the tree (restored from --inherit-fd fd[N]:tty[RDEV:DEV]); net[INO]:KEY: the network namespace with this inode is the caller\'s (not dumped; joined from --inherit-fd fd[N]:KEY on restore); mnt[KEY]:VAL: as --ext-mount-map; mnt[][:m|:s]: every bind of a mount of criu\'s namespace is external, found by itself (m: slaves too, s: shared ones too); other forms are not supported yet; repeatable' },
   'auto-dedup': { type: 'boolean', description: 'punch the pages written again out of the parent images (--prev-images-dir)' },
   // containers (runc's checkpoint asks these)
@@ -109,7 +109,8 @@ export function dumpOptionsFromArgs(args: Record<string, unknown>, rawArgs: stri
     cpu_cap: cpuCapOf(rawArgs),
     track_mem: !!args['track-mem'],
     ext_unix_sk: !!args['ext-unix-sk'],
-    external: knownExternals(repeatedOption(rawArgs, '--external')),
+    // (--ext-unix-sk=INO,...: each as --external unix[INO])
+    external: knownExternals([...repeatedOption(rawArgs, '--external'), ...extUnixSkExternals(rawArgs)]),
     auto_dedup: !!args['auto-dedup'],
     lazy_pages: !!args['lazy-pages'],
     use_page_server: !!args['lazy-pages'] && !!args['page-server'],

@@ -46,6 +46,27 @@ export function optionalValueOption(rawArgs: string[], name: string): (string | 
   return out;
 }
 
+/**
+ * --ext-unix-sk=INO[,INO...] (-xINO,...): as CRIU, each socket of the tree with one of these
+ * inodes may have its peer outside the tree, which `--external unix[INO]` says of it; a bare
+ * --ext-unix-sk names none.
+ */
+export function extUnixSkExternals(rawArgs: string[]): string[] {
+  const out: string[] = [];
+  for (const a of rawArgs) {
+    if (a === '--') break;
+    const v = a.startsWith('--ext-unix-sk=') ? a.slice('--ext-unix-sk='.length) : /^-x./.test(a) ? a.slice(2) : undefined;
+    if (v === undefined) continue;
+    for (const ino of v.split(',').filter((x) => x !== '')) {
+      if (!/^\d+$/.test(ino) || Number(ino) === 0 || Number(ino) > 0xffffffff) {
+        throw new CrtoolsError('USAGE', `invalid argument for --ext-unix-sk: ${v} (socket inodes, comma-separated)`, { exitCode: ExitCode.USAGE });
+      }
+      out.push(`unix[${Number(ino)}]`);
+    }
+  }
+  return out;
+}
+
 /** --network-lock METHOD: iptables, nftables or skip (criu.8), as CriuOptions spells it. */
 export function networkLockOf(v: string): 'iptables' | 'nftables' | 'skip' {
   const m = v.toLowerCase();

@@ -36,6 +36,12 @@ export interface InheritFilePlan extends FileBase {
     steal?: boolean;
   };
   /**
+   * a pipe end: the restore opens the pipe again through /proc/self/fd/N with the recorded
+   * flags (its own open file, as CRIU's restore does: the caller's keeps its flags, and either
+   * end the caller gives serves)
+   */
+  reopen?: boolean;
+  /**
    * --shell-job: /dev/pts/N outside the tree (its master elsewhere), for which the restore's
    * terminal stands; `inheritFd` is a placeholder until the restorer picks that terminal
    */
@@ -191,7 +197,7 @@ export class FilePlanTable {
       if (f.usk && this.unix.peerInCheckpoint(f.usk)) throw refuse(`${what}: --inherit-fd for one end of a socketpair whose other end is in the checkpoint`);
       // (a terminal gets the settings recorded with it, and its session back, as CRIU's restore gives them)
       const tty = f.tty ? this.tty.inherited(f.tty) : undefined;
-      p = { kind: 'inherit', flags: Number(rec?.flags ?? 0), pos: 0n, inheritFd: given, ...(tty ? { tty } : {}) };
+      p = { kind: 'inherit', flags: Number(rec?.flags ?? 0), pos: 0n, inheritFd: given, ...(tty ? { tty } : {}), ...(f.type === 'PIPE' ? { reopen: true } : {}) };
     } else if (kind && rec) {
       p = kind.plan(rec, { id, what, pid, index: this.files.length }) as FilePlan;
     } else {

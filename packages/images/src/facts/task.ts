@@ -26,3 +26,12 @@ export const STOP_SIGNALS = { SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22
 export function stopSignal(sig: number): number {
   return sig >= STOP_SIGNALS.SIGSTOP && sig <= STOP_SIGNALS.SIGTTOU ? sig : 0;
 }
+
+/**
+ * mm_entry.coredump_filter (crtools' own field) when absent: the kernel's default
+ * MMF_DUMP_FILTER_DEFAULT (anonymous private and shared, ELF headers, private huge pages).
+ * The dump leaves the field out for this value, so the mm image of an ordinary process holds
+ * only CRIU's fields and CRIU's crit decodes and re-encodes it byte for byte; the restore sets
+ * this value when the field is absent.
+ */
+export const COREDUMP_FILTER_DEFAULT = 0x33;

@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PAGE_SIZE_BIGINT, treeHelpers, silentLogger, type Logger } from '@crtools/common';
-import { FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_CLONE_FLAG, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
+import { COREDUMP_FILTER_DEFAULT, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_CLONE_FLAG, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { openPageReader, vmaCanBeLazy } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { type FilePlan, type HelperPlan, type NamespacePlan, type NetPlan, type PageRun, type ShmemPlan, type RestorePlan, type TaskPlan, type ThreadPlan, type VmaPlan } from '../plan.js';
@@ -313,7 +313,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       childSubreaper: !!tc.child_subreaper,
       ...(tc.loginuid !== undefined ? { loginuid: Number(tc.loginuid) } : {}),
       ...(mm.thp_disabled ? { thpDisabled: true } : {}),
-      ...(mm.coredump_filter !== undefined ? { coredumpFilter: Number(mm.coredump_filter) } : {}),
+      coredumpFilter: Number(mm.coredump_filter ?? COREDUMP_FILTER_DEFAULT),
       ...(tc.membarrier_registration_mask ? { membarrier: Number(tc.membarrier_registration_mask) } : {}),
       pendingSignals: processSignals,
       posixTimers: ((tm.posix ?? []) as Obj[]).map((p) => posixTimer(p, pid, threadIds)),
