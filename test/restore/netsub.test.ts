@@ -6,6 +6,8 @@
  * writes each network namespace as CRIU 4.2 does (netdev/netns/ifaddr-<id>.img..., ids-<pid>.img's
  * net_ns_id per task, the socket's ns_id); the restore makes the nested one with the root's, the
  * child enters it first thing, the grandchild goes back, the socket is made in its namespace.
+ * With --sockets the child also holds a TCP connection (both ends), a netlink and a packet socket
+ * in its namespace, carried with --tcp-established (locked and repaired in that namespace).
  * Workload test/workloads/netsub.c: round trips, both ways with CRIU 4.2; what is not carried
  * in a nested namespace is refused by name.
  */
@@ -18,6 +20,7 @@ import { askVerdict, critDecode, criu, killAllStarted, killTree, killTreeAndWait
 import { netLinks, type NetLink } from '@crtools/sys';
 import { bothWaysWithCriu, CRIU, CRIU_COW, CRIU_TIME_NS } from './criu-ref.js';
 import { restoreRoot } from './roundtrip.js';
+import { TCP_MOVING } from './tcp-helpers.js';
 
 const restoredRoots: number[] = [];
 afterEach(() => {
@@ -50,6 +53,13 @@ function expectShape(root: number, f: Fingerprint): void {
 }
 
 type Sk = { ino: number; ns_id?: number; name?: string };
+
+/** The network lock's rules (iptables, IPv4) in task pid's network namespace. */
+function lockRulesIn(pid: number): string[] {
+  const r = spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'iptables', '-w', '-S'], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.split('\n').filter((l) => l.includes('0xc114'));
+}
 
 function ip(pid: number, args: string[]): void {
   const r = spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', ...args], { encoding: 'utf8' });
@@ -134,6 +144,55 @@ describe('a network namespace below the tree\'s own (nested)', () => {
       const after = fingerprint(root);
       expectShape(root, after);
       expect(compareFingerprints(insideView(before), insideView(after), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET])).toEqual([]);
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+    }
+    killTreeAndWait(root);
+    restoredRoots.splice(0);
+  });
+
+  it('netsub --sockets: a TCP connection (both ends), a netlink and a packet socket in the child\'s namespace round trip twice with --tcp-established (refused by name without it, the tree going on): written with that namespace\'s id, a stream for each end; each back in that namespace, the bytes sent each way still there (fingerprint seen from inside), verdict ok', () => {
+    const w = startWorkload('netsub', ['--sockets']);
+    let root = w.pid;
+    for (let round = 0; round < 2; round++) {
+      expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+      if (round === 0) {
+        const r = criu(['dump', '-t', String(root), '-D', tmp('netsub-sk-refused'), '-o', 'dump.log']);
+        expect(r.code, r.stderr).toBe(4);
+        expect(r.stderr).toMatch(/TCP connection 10\.7\.0\.1:\d+ -> 10\.7\.0\.1:\d+ is established; dump with --tcp-established/);
+        expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+        // a dump that leaves the tree running: the connection locked in the child's namespace
+        // and lifted there, the connection going on
+        const running = tmp('netsub-sk-running');
+        const l = criu(['dump', '-t', String(root), '-D', running, '-o', 'dump.log', '-v4', '--tcp-established', '-R']);
+        expect(l.code, l.stderr).toBe(0);
+        expect(readFileSync(path.join(running, 'dump.log'), 'utf8')).toMatch(/network lock \(iptables\): locked 10\.7\.0\.1:\d+ - 10\.7\.0\.1:\d+/);
+        expect(lockRulesIn(treeOf(root).child)).toEqual([]);
+        expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
+      }
+      const before = fingerprint(root);
+      expectShape(root, before);
+      const dir = tmp(`netsub-sk-${round}`);
+      const d = criu(['dump', '-t', String(root), '-D', dir, '-o', 'dump.log', '--tcp-established']);
+      expect(d.code, d.stderr).toBe(0);
+      const files = ourCritDecode(`${dir}/files.img`).entries as { isk?: Sk & { state?: unknown }; nlsk?: Sk; psk?: Sk }[];
+      // the listener and both ends of the connection, the netlink and the packet socket: the child's namespace's
+      const isk = files.flatMap((f) => (f.isk ? [f.isk] : []));
+      expect(isk).toHaveLength(3);
+      for (const s of isk) expect(s.ns_id).toBe(12);
+      expect(files.flatMap((f) => (f.nlsk ? [f.nlsk] : []))).toMatchObject([{ ns_id: 12 }]);
+      expect(files.flatMap((f) => (f.psk ? [f.psk] : []))).toMatchObject([{ ns_id: 12 }]);
+      const streams = readdirSync(dir).filter((n) => n.startsWith('tcp-stream-'));
+      expect(streams).toHaveLength(2);
+      // (8 bytes each way not read yet)
+      for (const n of streams) expect(critDecode(path.join(dir, n)).entries[0]).toMatchObject({ inq_len: 8 });
+      expect(waitReaped(root)).toBe(true);
+      root = restoreRoot(dir, ['--tcp-established']);
+      restoredRoots.push(root);
+      const after = fingerprint(root);
+      expectShape(root, after);
+      expect(compareFingerprints(insideView(before), insideView(after), [...EXPECTED_CHANGES, ...NOT_CARRIED_YET, ...TCP_MOVING])).toEqual([]);
+      // the lock the restore put on the connections in the child's new namespace is lifted
+      expect(lockRulesIn(treeOf(root).child)).toEqual([]);
       expect(askVerdict(w.state, root, 10_000)).toBe('check ok');
     }
     killTreeAndWait(root);

@@ -16,7 +16,15 @@
  * child (asked through a pipe) finds lo up with 10.7.0.1/24, its sysctls, its listener taking a
  * connection, "@netsub-1" reachable and "@netsub-0" not; and the grandchild (asked by the child)
  * lives in the init's namespace, reaches "@netsub-0" and not "@netsub-1", and its socket is
- * still bound to "@netsub-1". */
+ * still bound to "@netsub-1".
+ *
+ *   netsub --sockets STATE
+ *
+ * The same, and the child also holds, in its namespace: both ends of a TCP connection to its
+ * listener (8 bytes sent each way and not read yet), a netlink (NETLINK_ROUTE) socket and a packet
+ * socket bound to lo (protocol 0: it receives nothing). Its check then finds each of them in its
+ * namespace's /proc/self/net tables, reads the bytes the last check sent (or the set-up) and
+ * sends the next ones, its netlink socket at its port id, its packet socket bound to lo. */
 #include "workload.h"
 #include "mntdir.h"
 #include "netdev.h"
@@ -24,7 +32,11 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <sched.h>
+#include <linux/netlink.h>
+#include <linux/if_packet.h>
+#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #define PORT 7007
@@ -110,6 +122,88 @@ static void grandchild_main(int ask, int answer, int sk) {
 	}
 }
 
+/* --sockets: the child's connection (client and accepted ends), netlink and packet sockets */
+static int with_sockets, tc = -1, ts = -1, nl = -1, pk = -1, seq;
+static unsigned nl_port;
+
+/* the socket at fd is listed in this namespace's /proc/self/net/TABLE (by its inode) */
+static int in_table(const char *table, int fd) {
+	static char buf[1 << 16];
+	char path[64], a[32], b[32];
+	struct stat st;
+	snprintf(path, sizeof path, "/proc/self/net/%s", table);
+	if (fstat(fd, &st)) return 0;
+	int f = open(path, O_RDONLY);
+	if (f < 0) return 0;
+	size_t k = 0;
+	ssize_t r;
+	while (k < sizeof buf - 1 && (r = read(f, buf + k, sizeof buf - 1 - k)) > 0) k += (size_t)r;
+	close(f);
+	buf[k] = 0;
+	snprintf(a, sizeof a, " %lu ", (unsigned long)st.st_ino);
+	snprintf(b, sizeof b, " %lu\n", (unsigned long)st.st_ino);
+	return strstr(buf, a) || strstr(buf, b);
+}
+
+static int send_msg(int fd, char tag, int n) {
+	char m[9];
+	snprintf(m, sizeof m, "%c%07d", tag, n);
+	return write(fd, m, 8) == 8;
+}
+
+/* the 8 bytes send_msg(tag, n) sent come in (within 3 s) */
+static int got_msg(int fd, char tag, int n) {
+	char want[9], got[9];
+	size_t k = 0;
+	snprintf(want, sizeof want, "%c%07d", tag, n);
+	while (k < 8) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 3000) != 1) return 0;
+		ssize_t r = read(fd, got + k, 8 - k);
+		if (r <= 0) return 0;
+		k += (size_t)r;
+	}
+	return memcmp(got, want, 8) == 0;
+}
+
+static int lo_index(void) {
+	return (int)if_nametoindex("lo");
+}
+
+/* the connection to listener l, the netlink and packet sockets; the first bytes sent each way */
+static const char *sockets_setup(int l) {
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT), .sin_addr.s_addr = htonl(0x0a070001) };
+	tc = socket(AF_INET, SOCK_STREAM, 0);
+	if (tc < 0 || connect(tc, (struct sockaddr *)&a, sizeof a)) return "connect";
+	ts = accept(l, 0, 0);
+	if (ts < 0) return "accept";
+	struct sockaddr_nl n = { .nl_family = AF_NETLINK };
+	socklen_t nlen = sizeof n;
+	nl = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+	if (nl < 0 || bind(nl, (struct sockaddr *)&n, sizeof n) || getsockname(nl, (struct sockaddr *)&n, &nlen)) return "netlink";
+	nl_port = n.nl_pid;
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = 0, .sll_ifindex = lo_index() };
+	pk = socket(AF_PACKET, SOCK_RAW, 0);
+	if (pk < 0 || bind(pk, (struct sockaddr *)&ll, sizeof ll)) return "packet";
+	if (!send_msg(tc, 'c', 0) || !send_msg(ts, 's', 0)) return "send";
+	return 0;
+}
+
+static const char *sockets_check(void) {
+	struct sockaddr_nl n;
+	struct sockaddr_ll ll;
+	socklen_t nlen = sizeof n, llen = sizeof ll;
+	if (!in_table("tcp", tc) || !in_table("tcp", ts)) return "child: its TCP connection is not in its namespace";
+	if (!in_table("netlink", nl)) return "child: its netlink socket is not in its namespace";
+	if (!in_table("packet", pk)) return "child: its packet socket is not in its namespace";
+	if (!got_msg(ts, 'c', seq) || !got_msg(tc, 's', seq)) return "child: the bytes sent on its connection did not come";
+	seq++;
+	if (!send_msg(tc, 'c', seq) || !send_msg(ts, 's', seq)) return "child: send on its connection";
+	if (getsockname(nl, (struct sockaddr *)&n, &nlen) || n.nl_pid != nl_port) return "child: its netlink socket's port id";
+	if (getsockname(pk, (struct sockaddr *)&ll, &llen) || ll.sll_ifindex != lo_index()) return "child: its packet socket is not bound to lo";
+	return 0;
+}
+
 static const char *child_check(int l, int gask, int ganswer, char *line, size_t n) {
 	if (same_net("/proc/self/ns/net", "/proc/1/ns/net") != 0) return "child: in the init's network namespace";
 	if (!address_ok()) return "child: lo up with 10.7.0.1/24";
@@ -123,6 +217,10 @@ static const char *child_check(int l, int gask, int ganswer, char *line, size_t 
 	close(got);
 	if (reaches(1) != 1) return "child: @netsub-1 not reached";
 	if (reaches(0) != 0) return "child: @netsub-0 reached from the child's namespace";
+	if (with_sockets) {
+		const char *bad = sockets_check();
+		if (bad) return bad;
+	}
 	if (write(gask, "?", 1) != 1) return "child: ask the grandchild";
 	line_from(ganswer, line, n);
 	return strcmp(line, "ok") ? line : 0;
@@ -152,6 +250,13 @@ static void child_main(int ask, int answer) {
 	close(sk), close(gask[0]), close(ganswer[1]);
 	char c = 0;
 	if (read(ganswer[0], &c, 1) != 1 || c != 'k') _exit(1);
+	if (with_sockets) {
+		const char *bad = sockets_setup(l);
+		if (bad) {
+			dprintf(answer, "error child sockets: %s: %s\n", bad, strerror(errno));
+			_exit(1);
+		}
+	}
 	if (write(answer, "k", 1) != 1) _exit(1);
 	for (;;) {
 		if (read(ask, &c, 1) != 1) _exit(0);
@@ -207,6 +312,9 @@ static int init_main(int ready) {
 int main(int argc, char **argv) {
 	if (argc < 2) return 2;
 	const char *state = argv[argc - 1];
+	// (--sockets reaches the init through its exec as NETSUB_SOCKETS)
+	if (argc == 3 && strcmp(argv[1], "--sockets") == 0) setenv("NETSUB_SOCKETS", "1", 1);
+	with_sockets = getenv("NETSUB_SOCKETS") != 0;
 	snprintf(dir, sizeof dir, "%s", state);
 	if (argc == 4 && strcmp(argv[1], "--init") == 0) {
 		wl_state = state;

@@ -42,6 +42,11 @@ export interface RestoreTreeOptions {
    */
   beforeResume?: (rootPid: number) => void | Promise<void>;
   /**
+   * Once the network namespaces below the root's are made (before any task): the plan with the
+   * files made here in them (TCP connections in repair mode); `netPath`: /proc/PID/fd/N of each, by id.
+   */
+  nestedSockets?: (plan: RestorePlan, netPath: (id: number) => string | undefined) => RestorePlan;
+  /**
    * --lazy-pages (plan.lazy): once every task is ready, before anything else, each task's
    * userfaultfd (a copy of ours; undefined for a zombie), in the plan's order, to hand to the
    * lazy-pages daemon. The copies are closed after the call; a throw kills the restored tree.
@@ -346,6 +351,13 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
       const rootId = plan.namespaces?.rootNetId;
       if (rootId !== undefined) byId.set(rootId, heldFds.length);
       plan = { ...plan, netHeld: { root: heldFds.length, byId } };
+    }
+    if (nets && opts.nestedSockets) {
+      const byId = nets.byId;
+      plan = opts.nestedSockets(plan, (id) => {
+        const fd = byId.get(id);
+        return fd === undefined ? undefined : `/proc/${process.pid}/fd/${fd}`;
+      });
     }
     const held = [...heldFds, ...(nets ? [nets.root, ...nets.byId.values()] : [])];
     if (held.length) plan = { ...plan, held };

@@ -316,6 +316,8 @@ async function restoreInside(
       namespaceHook: async (stage, rootPid) => {
         await notify(stage === 'made' ? 'setup-namespaces' : 'post-setup-namespaces', { pid: rootPid });
       },
+      // the connections of the network namespaces below the root's, made in them once they are
+      nestedSockets: (p, netPath) => tcp.prepareNested(p, o, netPath),
       leaveStopped: o.leave_stopped,
       restoreSibling: o.rst_sibling,
       timeoutMs: ctx.timeoutMs,

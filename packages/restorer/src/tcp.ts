@@ -15,7 +15,7 @@ import { CrtoolsError, ExitCode, type CriuOptions, type Logger } from '@crtools/
 import { readImageFile } from '@crtools/images';
 import { NETWORK_LOCK_MARK, TCP_STATE, namesOf } from '@crtools/images/facts';
 import { NetworkLock, networkLockFromImage, type FilePlan, type LockedConnection, type TcpFilePlan } from '@crtools/files/plan';
-import { setFileFlags, setSocketOption, tcpRepair, tcpRestore } from '@crtools/sys';
+import { inSocketNamespace, setFileFlags, setSocketOption, tcpRepair, tcpRestore } from '@crtools/sys';
 import type { RestorePlan } from './plan.js';
 
 const O_NONBLOCK = 0o4000;
@@ -60,11 +60,18 @@ export async function dumpLockOf(dir: string, netnsPath: string, log: Logger): P
   return lock;
 }
 
+/** The id of the network namespace below the tree root's file f is made in, or undefined. */
+function nestedNet(plan: RestorePlan, f: FilePlan): number | undefined {
+  return f.netns !== undefined && plan.namespaces?.nestedNets?.has(f.netns) ? f.netns : undefined;
+}
+
 export class TcpConnections {
   private readonly made: Made[] = [];
   /** the connections the dump locked (they had a stream), to unlock once the tasks run */
-  private readonly locked: LockedConnection[] = [];
+  private readonly locked: { lock: NetworkLock; conn: LockedConnection }[] = [];
   private lock?: NetworkLock;
+  /** the locks of the network namespaces below the root's, made anew, by path */
+  private readonly nested = new Map<string, NetworkLock>();
 
   constructor(private readonly log: Logger) {}
 
@@ -106,39 +113,82 @@ export class TcpConnections {
     const files: FilePlan[] = [...plan.files];
     try {
       for (const [f, i] of tcp) {
-        const t = f.tcp;
-        // (in a network namespace of its own the dump's lock went with the namespace: ours is lifted)
-        if (t.stream && !ownNetns) this.locked.push(t.conn);
-        if (t.state === TCP_STATE.CLOSE && (!t.stream || o.tcp_close)) {
-          files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
-          this.log.info(`tcp: socket:[${t.ino}] ${this.lock.describe(t.conn)} ended before the dump: a new socket in its place`);
-          continue;
-        }
-        if (o.tcp_close || !t.stream) {
-          files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
-          this.log.info(`tcp: socket:[${t.ino}] comes back closed${t.stream ? ' (--tcp-close)' : ' (dumped with --tcp-close)'}`);
-          continue;
-        }
-        const s = t.stream;
-        if (ownNetns) {
-          this.lock.lock(t.conn);
-          this.locked.push(t.conn);
-        }
-        const fd = tcpRestore({
-          ...s, state: t.state, shutdown: t.shutdown, mark: NETWORK_LOCK_MARK,
-          family: t.family, src: t.src, dst: t.dst, v6only: t.v6only, reuseport: t.reuseport, sndbuf: t.sndbuf, rcvbuf: t.rcvbuf,
-        });
-        this.made.push({ fd, reuseaddr: t.reuseaddr, conn: t.conn });
-        for (const c of t.sockopts) setSocketOption(fd, c.level, c.name, c.value);
-        if (f.flags & O_NONBLOCK) setFileFlags(fd, O_NONBLOCK);
-        files[i] = { kind: 'inherit', flags: f.flags, pos: 0n, inheritFd: fd, ...(f.fown ? { fown: f.fown } : {}) };
-        this.log.info(`tcp: socket:[${t.ino}] ${this.lock.describe(t.conn)} made in repair mode, ${STATE_NAMES[t.state] ?? t.state} (${s.inqLen} bytes to read, ${s.outqLen} to send)`);
+        // (one of a namespace below the root's is made once that namespace is: prepareNested)
+        if (nestedNet(plan, f) !== undefined) continue;
+        this.make(f, i, files, o, this.lock, ownNetns);
       }
     } catch (e) {
       this.abandon();
       throw e;
     }
     return { ...plan, files };
+  }
+
+  /**
+   * The connections of the network namespaces below the root's, once those are made (`netPath`:
+   * /proc/PID/fd/N of each, by id): each made in its namespace and locked in there, as those of
+   * a namespace of the tree's own are (the dump's lock went with the dumped namespace).
+   */
+  prepareNested(plan: RestorePlan, o: CriuOptions, netPath: (id: number) => string | undefined): RestorePlan {
+    const tcp = plan.files.map((f, i) => [f, i] as const).filter((x): x is [TcpFilePlan, number] => x[0].kind === 'tcp' && nestedNet(plan, x[0]) !== undefined);
+    if (!tcp.length) return plan;
+    const files: FilePlan[] = [...plan.files];
+    try {
+      for (const [f, i] of tcp) {
+        const path = netPath(f.netns!);
+        if (path === undefined) throw new CrtoolsError('RESTORE_TCP', `socket:[${f.tcp.ino}]: network namespace ${f.netns} of the tree was not made`, { exitCode: ExitCode.FAILED });
+        let lock = this.nested.get(path);
+        if (!lock) {
+          lock = new NetworkLock(this.lock!.method, this.lock!.runId, this.log);
+          lock.netns = path;
+          this.nested.set(path, lock);
+        }
+        const l = lock;
+        const made = inSocketNamespace(path, () => this.make(f, i, files, o, l, true));
+        // (a socket that comes back closed is made by the task, in that namespace)
+        if (!made) files[i] = { ...files[i]!, netns: f.netns! };
+      }
+    } catch (e) {
+      this.abandon();
+      throw e;
+    }
+    return { ...plan, files };
+  }
+
+  /**
+   * Connection `f` (files[i]) made in repair mode here (in the namespace sockets are made in now),
+   * files[i] its inherited descriptor; or a closed socket in its place (false). lock: the lock of
+   * its namespace; ownNetns: a namespace made anew, where the connection is locked here.
+   */
+  private make(f: TcpFilePlan, i: number, files: FilePlan[], o: CriuOptions, lock: NetworkLock, ownNetns: boolean): boolean {
+    const t = f.tcp;
+    // (in a network namespace of its own the dump's lock went with the namespace: ours is lifted)
+    if (t.stream && !ownNetns) this.locked.push({ lock, conn: t.conn });
+    if (t.state === TCP_STATE.CLOSE && (!t.stream || o.tcp_close)) {
+      files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
+      this.log.info(`tcp: socket:[${t.ino}] ${lock.describe(t.conn)} ended before the dump: a new socket in its place`);
+      return false;
+    }
+    if (o.tcp_close || !t.stream) {
+      files[i] = { ...f.closed, ...(f.fown ? { fown: f.fown } : {}) };
+      this.log.info(`tcp: socket:[${t.ino}] comes back closed${t.stream ? ' (--tcp-close)' : ' (dumped with --tcp-close)'}`);
+      return false;
+    }
+    const s = t.stream;
+    if (ownNetns) {
+      lock.lock(t.conn);
+      this.locked.push({ lock, conn: t.conn });
+    }
+    const fd = tcpRestore({
+      ...s, state: t.state, shutdown: t.shutdown, mark: NETWORK_LOCK_MARK,
+      family: t.family, src: t.src, dst: t.dst, v6only: t.v6only, reuseport: t.reuseport, sndbuf: t.sndbuf, rcvbuf: t.rcvbuf,
+    });
+    this.made.push({ fd, reuseaddr: t.reuseaddr, conn: t.conn });
+    for (const c of t.sockopts) setSocketOption(fd, c.level, c.name, c.value);
+    if (f.flags & O_NONBLOCK) setFileFlags(fd, O_NONBLOCK);
+    files[i] = { kind: 'inherit', flags: f.flags, pos: 0n, inheritFd: fd, ...(f.fown ? { fown: f.fown } : {}) };
+    this.log.info(`tcp: socket:[${t.ino}] ${lock.describe(t.conn)} made in repair mode${lock === this.lock ? '' : ` in network namespace ${f.netns}`}, ${STATE_NAMES[t.state] ?? t.state} (${s.inqLen} bytes to read, ${s.outqLen} to send)`);
+    return true;
   }
 
   /** Every task restored, none running: the connections leave repair mode (our copies close). */
@@ -158,8 +208,9 @@ export class TcpConnections {
   unlock(): void {
     const lock = this.lock;
     if (!lock || !this.locked.length) return;
-    for (const c of this.locked.splice(0)) lock.quietly(() => lock.unlock(c));
-    lock.quietly(() => lock.release());
+    for (const { lock: l, conn } of this.locked.splice(0)) l.quietly(() => l.unlock(conn));
+    for (const l of [lock, ...this.nested.values()]) l.quietly(() => l.release());
+    this.nested.clear();
     this.log.info(`tcp: network lock (${lock.method}) lifted`);
   }
 
@@ -169,6 +220,7 @@ export class TcpConnections {
    */
   abandon(): void {
     for (const m of this.made.splice(0)) closeSync(m.fd);
+    // (those of the namespaces below the root's go with them)
     if (this.lock?.netns !== undefined) this.unlock();
   }
 }

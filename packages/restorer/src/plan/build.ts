@@ -391,8 +391,8 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
 /**
  * The sockets' network namespaces (ns_id, as CRIU writes it for every socket): one made in the
  * root's (or criu's) is made there as any other; one made in a namespace below the root's is
- * made in it (the blob enters it around the socket's making), but for a TCP connection (made in
- * repair mode by the restorer, in the root's namespace only), refused by name.
+ * made in it (the blob enters it around the socket's making; a TCP connection, made in repair
+ * mode by the restorer, is made in it once it exists: TcpConnections.prepareNested).
  */
 function checkSocketNamespaces(files: FilePlan[], nets: TreeNets): void {
   files.forEach((f, i) => {
@@ -401,8 +401,7 @@ function checkSocketNamespaces(files: FilePlan[], nets: TreeNets): void {
       delete f.netns;
       return;
     }
-    if (f.kind === 'tcp') throw unsupported(`file ${i}: a TCP connection of network namespace ${f.netns}, below the root's: restore makes connections in the root's namespace only`, {});
-    if (f.kind !== 'inet' && f.kind !== 'unix' && f.kind !== 'unix-bound' && f.kind !== 'socket') throw unsupported(`file ${i}: a ${f.kind} file of network namespace ${f.netns} below the root's is not restored there`, {});
+    if (f.kind !== 'tcp' && f.kind !== 'inet' && f.kind !== 'unix' && f.kind !== 'unix-bound' && f.kind !== 'socket') throw unsupported(`file ${i}: a ${f.kind} file of network namespace ${f.netns} below the root's is not restored there`, {});
   });
 }
 

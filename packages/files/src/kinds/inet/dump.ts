@@ -195,7 +195,7 @@ export class InetSockets implements DumpKind {
   /**
    * A socket made in a network namespace below the root's is looked up there (sock_diag, its
    * /proc/PID/net table through a task living there), its entry written with that namespace's
-   * id; a TCP connection there is refused by name (the dump locks the root's namespace only).
+   * id; a TCP connection there is locked and read in repair mode there, as the root's are.
    */
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const s = socketOf(pid, rec);
@@ -296,7 +296,8 @@ export class InetSockets implements DumpKind {
     // one that ended (CLOSE: sock_diag no longer lists it), how it was shut down as poll saw it
     const ended = endedShutdown !== undefined;
     const what = `TCP connection ${text(s.local!)} -> ${text(peerAddr)}`;
-    if (this.net) throw refuseFd(pid, rec.fd, `${what} of the network namespace task ${this.net.pid} lives in (below the root's): a connection there is not carried by crtools yet (crtools issue 17; the dump locks the root's namespace only)`, rec.target);
+    // (one of a namespace below the root's is locked in there)
+    const netns = this.net?.path;
     const state = tcpStateOf(pid, rec.fd);
     // (one that ended is carried without --tcp-established, as CRIU 4.2 carries it)
     const carried = ended ? new Set([TCP_STATE.CLOSE]) : CARRIED_STATES;
@@ -321,7 +322,7 @@ export class InetSockets implements DumpKind {
       type: 'INETSK', key: rec.target,
       entry: (id) => {
         if (this.o.tcpClose || !repairs) return inetEntry(id, flags, ino, s, peer, opts, ip, { state, backlog: 0, tcpOpts, shutdown: how() });
-        const st = repairs.take(pid, rec.fd, conn, !!opts['reuseaddr']);
+        const st = repairs.take(pid, rec.fd, conn, !!opts['reuseaddr'], netns);
         // locked now: a state it moved to since it was looked at (a FIN or ACK that came in) is the one kept
         if (!carried.has(st.state)) throw refuseFd(pid, rec.fd, `${what} moved to state ${STATE_NAMES[st.state] ?? st.state} while it was dumped`, rec.target);
         const tse: Entry = {

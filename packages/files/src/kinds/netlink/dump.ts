@@ -43,17 +43,18 @@ function netlinkEntry(id: number, flags: number, ino: number, s: SocketInfo, gro
   return { type: 'NETLINKSK', id, nlsk };
 }
 
-/** Netlink sockets; `nets`: the tree's network namespaces below its root's (a socket made in one is refused by name). */
+/** Netlink sockets; `nets`: the tree's network namespaces below its root's (a socket made in one is written with its id). */
 export const netlinkFiles = (nets?: NestedNets): DumpKind => ({
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
     const s = socketOf(pid, rec);
     if (!s) return undefined;
     if (s.domain !== AF.NETLINK) return undefined;
+    // one made in a namespace below the root's: its table read through a task living there, its
+    // entry with that namespace's id (the restore makes it in there)
     const net = socketNestedNet(pid, rec, nets);
-    if (net) throw refuseFd(pid, rec.fd, `netlink socket made in the network namespace task ${net.pid} lives in (below the root's): not carried by crtools yet (crtools issue 17)`, rec.target);
     if (s.type !== SOCK_TYPE.RAW) throw refuseFd(pid, rec.fd, `netlink socket of type ${s.type} (not SOCK_RAW): netlinksk.img has no field for its type`, rec.target);
     const ino = inodeOf(rec.target);
-    const row = socketNetRow(pid, ino);
+    const row = socketNetRow(net?.pid ?? pid, ino);
     if (row && row.receive > 0) throw refuseFd(pid, rec.fd, `netlink socket with messages queued to be read (${row.receive} bytes of receive buffer): not carried`, rec.target);
     const { opts, raw } = readSocketOptions(pid, rec.fd, ['NETLINK_LIST_MEMBERSHIPS', ...Object.keys(NETLINK_FLAG_OPTIONS)]);
     let nlSockopts = 0;
@@ -62,6 +63,12 @@ export const netlinkFiles = (nets?: NestedNets): DumpKind => ({
       if (Buffer.isBuffer(v) && v.length >= 4 && v.readInt32LE(0) !== 0) nlSockopts |= 1 << n;
     }
     const groups = groupsOf(pid, rec.fd);
-    return { type: 'NETLINKSK', key: rec.target, entry: (id) => netlinkEntry(id, flags, ino, s, groups, opts, nlSockopts) };
+    return {
+      type: 'NETLINKSK', key: rec.target,
+      entry: (id) => {
+        const e = netlinkEntry(id, flags, ino, s, groups, opts, nlSockopts);
+        return net ? { ...e, nlsk: { ...(e['nlsk'] as Entry), ns_id: net.id } } : e;
+      },
+    };
   },
 });

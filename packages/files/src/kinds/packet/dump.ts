@@ -11,7 +11,7 @@
  * a membership added more than once (packetsk.img keeps one of each), a fanout group steered by
  * a BPF program, packet options packetsk.img has no field for.
  */
-import { packetSockets, readTaskMapped, type PacketRingDiag, type PacketSocketDiag } from '@crtools/sys';
+import { inSocketNamespace, packetSockets, readTaskMapped, type PacketRingDiag, type PacketSocketDiag } from '@crtools/sys';
 import { AF, SOCK_TYPE } from '@crtools/images/facts';
 import { pagemapRecords, readMaps, readPagemap, socketNetRow, type FdRecord } from '@crtools/procfs';
 import { fown, inodeOf, refuseFd, socketNestedNet, socketOf, type DumpKind, type Entry, type FdClaim, type NestedNets } from '../../dump/kind.js';
@@ -84,10 +84,10 @@ function ringsRefusal(pid: number, fd: number, ino: number, d: PacketSocketDiag)
 }
 
 export class PacketFiles implements DumpKind {
-  /** sock_diag's view, read once per dump at the first packet socket */
-  private diag: Map<number, PacketSocketDiag> | undefined;
+  /** sock_diag's view of each network namespace ('' the root's, else its path), read once per dump at its first packet socket */
+  private readonly diag = new Map<string, Map<number, PacketSocketDiag>>();
 
-  /** nets: the tree's network namespaces below its root's (a socket made in one is refused by name) */
+  /** nets: the tree's network namespaces below its root's (a socket made in one is looked up there) */
   constructor(private readonly nets?: NestedNets) {}
 
   claim(pid: number, rec: FdRecord, flags: number): FdClaim | undefined {
@@ -96,12 +96,27 @@ export class PacketFiles implements DumpKind {
     if (s.domain !== AF.PACKET) return undefined;
     const ino = inodeOf(rec.target);
     const refuse = (why: string) => refuseFd(pid, rec.fd, `packet socket ${why}`, rec.target);
+    // one made in a namespace below the root's: asked of sock_diag there, its table read through
+    // a task living there, its entry with that namespace's id (the restore makes it in there)
     const net = socketNestedNet(pid, rec, this.nets);
-    if (net) throw refuse(`made in the network namespace task ${net.pid} lives in (below the root's): not carried by crtools yet (crtools issue 17)`);
-    this.diag ??= new Map(packetSockets().map((d) => [d.ino, d]));
-    const d = this.diag.get(ino);
+    const key = net?.path ?? '';
+    let diag = this.diag.get(key);
+    if (!diag) {
+      diag = new Map(inSocketNamespace(net?.path, () => packetSockets()).map((d) => [d.ino, d]));
+      this.diag.set(key, diag);
+    }
+    const d = diag.get(ino);
     if (!d) throw refuse('not found by sock_diag (another network namespace?): not supported');
-    if (s.type === SOCK_TYPE.PACKET) return this.spkt(pid, rec, flags, d, refuse);
+    const rowPid = net?.pid ?? pid;
+    const withNs = (c: FdClaim): FdClaim => (net ? { ...c, entry: (id, fl) => {
+      const e = c.entry(id, fl);
+      return { ...e, psk: { ...(e['psk'] as Entry), ns_id: net.id } };
+    } } : c);
+    if (s.type === SOCK_TYPE.PACKET) {
+      // (the restore names its interface as the restoring process's namespace knows it)
+      if (net && d.ifindex) throw refuse(`of type SOCK_PACKET bound to interface ${d.ifindex} of the network namespace task ${net.pid} lives in (below the root's): not carried by crtools yet (crtools issue 17)`);
+      return withNs(this.spkt(pid, rec, flags, d, refuse, rowPid));
+    }
     if (d.rxRing || d.txRing) {
       const why = ringsRefusal(pid, rec.fd, ino, d);
       if (why) throw refuse(why);
@@ -111,14 +126,14 @@ export class PacketFiles implements DumpKind {
     if (fanoutType === FANOUT_CBPF || fanoutType === FANOUT_EBPF) throw refuse(`in fanout group ${d.fanout! & 0xffff} steered by a ${fanoutType === FANOUT_CBPF ? 'classic' : 'e'}BPF program: the program cannot be read back`);
     const twice = d.mclist.find((m) => m.count !== 1);
     if (twice) throw refuse(`with membership type ${twice.type} on interface ${twice.index} added ${twice.count} times: packetsk.img keeps one`);
-    const row = socketNetRow(pid, ino);
+    const row = socketNetRow(rowPid, ino);
     if (row && row.receive > 0) throw refuse(`with frames queued to be read (${row.receive} bytes of receive buffer): not carried`);
     const { opts, raw } = readSocketOptions(pid, rec.fd, KEPT);
     // the group as PACKET_FANOUT answers it: with its flags (rollover, defrag...), which
     // sock_diag leaves out; a unique id asked of the kernel is set again as that id
     const fanout = raw.get('PACKET_FANOUT');
     const group = d.fanout !== undefined && Buffer.isBuffer(fanout) ? (fanout.readUInt32LE(0) & ~FANOUT_FLAG_UNIQUEID) >>> 0 : d.fanout;
-    return { type: 'PACKETSK', key: rec.target, entry: (id) => packetEntry(id, flags, { ...d, fanout: group }, opts) };
+    return withNs({ type: 'PACKETSK', key: rec.target, entry: (id) => packetEntry(id, flags, { ...d, fanout: group }, opts) });
   }
 
   /**
@@ -127,8 +142,8 @@ export class PacketFiles implements DumpKind {
    * keeps it. It has no packet options, rings nor memberships to take; frames waiting to be read
    * are refused as for the others.
    */
-  private spkt(pid: number, rec: FdRecord, flags: number, d: PacketSocketDiag, refuse: (why: string) => Error): FdClaim {
-    const row = socketNetRow(pid, d.ino);
+  private spkt(pid: number, rec: FdRecord, flags: number, d: PacketSocketDiag, refuse: (why: string) => Error, rowPid = pid): FdClaim {
+    const row = socketNetRow(rowPid, d.ino);
     if (row && row.receive > 0) throw refuse(`of type SOCK_PACKET with frames queued to be read (${row.receive} bytes of receive buffer): not carried`);
     const { opts } = readSocketOptions(pid, rec.fd);
     return {
