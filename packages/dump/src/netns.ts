@@ -8,7 +8,7 @@
  * changed is refused by name); tun/tap devices (tun_link_entry: flags,
  * owner and group as sysfs shows them inside, vnet header size and send buffer as a file attached
  * to the device says: the tree's own, or for a persistent device no file holds, one attached for
- * the while); any other device is refused by name), their and the
+ * the while when it is down: one that is up is refused by name); any other device is refused by name), their and the
  * namespace's sysctls (conf4/conf6 per device, netns-<id>.img: "all" and "default", unix and
  * ipv4 ones), and what `ip` and `iptables-save` print inside it, kept raw (ifaddr-<id>.img,
  * route-<id>.img, route6-<id>.img, rule-<id>.img, iptables-<id>.img, ip6tables-<id>.img).
@@ -53,6 +53,7 @@ function nftCannotRead(rules: Buffer): string | undefined {
 }
 /** ping_group_range as a new namespace has it: CRIU keeps no value then */
 const PING_DEFAULT = '1\t0';
+const IFF_UP = 0x1;
 
 type Sysctl = { type: 'CTL_32' | 'CTL_STR'; iarg?: number; sarg?: string };
 
@@ -201,10 +202,18 @@ export class NetNamespaceDump {
     if (flags === undefined || owner === undefined || group === undefined || [flags, owner, group].some(Number.isNaN)) throw this.refusal(`tun device ${name} whose settings sysfs does not show`);
     const t: { flags: number; owner: number; group: number; info?: TunFileInfo } = { flags, owner, group };
     if (flags & IFF_PERSIST) {
+      // (a file attached to a device that is up brings its carrier up, and IPv6 configures it:
+      // the dump would change the tree's namespace; one of the tree's files may hold it, see write())
+      const l = this.links.find((x) => x.name === name);
+      if (l?.tunQueues) {
+        this.tuns.set(name, t);
+        return;
+      }
+      if ((l?.flags ?? 0) & IFF_UP) throw this.refusal(`persistent tun device ${name}, up, which no file is attached to (its vnet header size and send buffer are read through a file attached to it, which would bring its carrier up and IPv6 would configure it)`);
       try {
         t.info = persistentTunDevice(this.nsPath, name, flags);
       } catch (e) {
-        // (a file holds it: the tree's tells of it; a multi-queue one takes this file as one more queue)
+        // (a file came to hold it since: the tree's tells of it)
         if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
       }
       if (t.info?.filter) throw this.refusal(`tap device ${name} with a socket filter (TUNATTACHFILTER), which neither crtools nor CRIU 4.2 carries`);
@@ -247,7 +256,7 @@ export class NetNamespaceDump {
       if (l.master !== undefined) e.master = l.master;
       if (tun) {
         const info = tun.info ?? tunLinks?.get(tunLinkKey(ino, l.name));
-        if (!info) throw refuse(this.rootPid, `tun device ${l.name}, which no file of the tree is attached to and which is not persistent (a process outside the tree holds it)`, this.what);
+        if (!info) throw refuse(this.rootPid, `tun device ${l.name}, which no file of the tree is attached to (a process outside the tree holds it)`, this.what);
         e.tun = { flags: tun.flags, owner: tun.owner, group: tun.group, vnethdr: info.vnethdr ?? 0, sndbuf: info.sndbuf ?? 0 };
       }
       if (macvlan) e.macvlan = { mode: l.macvlan!.mode, ...(l.macvlan!.flags !== undefined ? { flags: l.macvlan!.flags } : {}) };

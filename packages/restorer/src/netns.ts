@@ -15,7 +15,7 @@
  */
 import { closeSync, constants as fsConstants, openSync, readlinkSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { addBridge, addMacvlan, addVeth, createNetNamespace, enslaveLink, IFF_PERSIST, legacyXtablesTool, moveLink, namespaceFilesAt, netLinks, netnsTool, setLink, setLinkMaster, setNetnsId, setTunDevice, tunAttach } from '@crtools/sys';
+import { addBridge, addMacvlan, addVeth, createNetNamespace, enslaveLink, IFF_PERSIST, legacyXtablesTool, moveLink, namespaceFilesAt, netLinks, netnsTool, setLink, setLinkMaster, setNetnsId, setTunDevice, syncLinkState, tunAttach } from '@crtools/sys';
 import { withoutLockRules } from '@crtools/files/plan';
 import { ExitCode, silentLogger, type Logger } from '@crtools/common';
 import type { NamespacePlan, NetLinkPlan, NetPlan, RestorePlan } from './plan.js';
@@ -251,6 +251,8 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
         } finally {
           closeSync(dev);
         }
+        // (no file holds it now: its carrier is off, which the kernel says a little later unless asked)
+        syncLinkState(path, l.ifindex);
         log.info(`net: tun device ${l.name} (${l.ifindex}) made`);
       }
       made.add(l.ifindex);

@@ -43,7 +43,8 @@ export class TunFiles {
           if (!link?.tun) throw new CrtoolsError('RESTORE_BAD_IMAGE', `tun file ${i}: attached to ${f.netdev}, which is no tun device of network namespace ${id}`, { exitCode: ExitCode.BAD_INPUT });
           fd = tunAttach(path, link.name, link.tun.flags & 0xffff & ~IFF_PERSIST, f.flags);
           this.fds.push(fd);
-          if (!(link.tun.flags & IFF_PERSIST)) setTunDevice(fd, { persist: false });
+          // (a file attached takes no send buffer from its device: given it again, the device's and the file's)
+          setTunDevice(fd, { sndbuf: link.tun.sndbuf, ...(link.tun.flags & IFF_PERSIST ? {} : { persist: false }) });
           if (f.detached) detachTunQueue(fd);
           this.log.info(`tun: a file attached to ${link.name}${f.detached ? ', its queue detached' : ''}${link.tun.flags & IFF_PERSIST ? '' : ' (persistent no more)'}`);
         }
