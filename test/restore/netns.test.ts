@@ -76,13 +76,13 @@ describe('a tree in a network namespace of its own', () => {
   });
 
   it('a device of a kind not carried is refused by name (exit 4); the tree runs on', () => {
-    // a persistent tun device inside the namespace (loopback, veth, macvlan and bridge are carried)
+    // an ifb device inside the namespace (loopback, veth, macvlan, bridge and tun/tap are carried)
     const w = startWorkload('netns', []);
-    const add = spawnSync('nsenter', [`--net=/proc/${w.pid}/ns/net`, 'ip', 'tuntap', 'add', 'tx0', 'mode', 'tun'], { encoding: 'utf8' });
+    const add = spawnSync('nsenter', [`--net=/proc/${w.pid}/ns/net`, 'ip', 'link', 'add', 'fb0', 'type', 'ifb'], { encoding: 'utf8' });
     expect(add.status, add.stderr).toBe(0);
-    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('netns-tun')]);
+    const d = criu(['dump', '-t', String(w.pid), '-D', tmp('netns-ifb')]);
     expect(d.code, d.stderr).toBe(4);
-    expect(d.stderr).toMatch(/network device tx0 \(tun\), which crtools does not carry/);
+    expect(d.stderr).toMatch(/network device fb0 \(ifb\), which crtools does not carry/);
     expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
     killTreeAndWait(w.pid);
   });

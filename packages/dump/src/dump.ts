@@ -817,7 +817,7 @@ async function dumpFrozen(
       sh.objects++;
       sh.scanned += nrPages;
       sh.written += r.written.pagesWritten;
-    });
+    }, files.tunLinks());
   }
   files.finish();
   for (const im of files.images()) await writeImageFile(path.join(dir, im.file), { magic: im.magic, entries: im.entries });

@@ -28,6 +28,7 @@ import { type IdExtent, idInside, readGidMap, readUidMap, innermostIds, readTime
 import { clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, namespaceFiles, namespaceRelative, netnsIdOf, readSysvObjects, setSocketNamespace, SHM_HUGETLB, type SysvContents } from '@crtools/sys';
 import { TreeMounts, type MountOptions } from './mounts.js';
 import { NetNamespaceDump, type SavedNetTables } from './netns.js';
+import type { TunLinks } from '@crtools/files/dump';
 
 /** shm_perm.mode bit of a segment removed while still attached. */
 const SHM_DEST = 0o1000;
@@ -468,7 +469,7 @@ export class Namespaces {
    * IPC namespace's SysV objects (ipcns-shm/sem/msg-<id>.img; a segment's contents go to
    * `shmPages(shmid, contents)`, as CRIU 4.2 keeps them: pagemap-shmem-<shmid>.img + pages).
    */
-  async write(dir: string, shmPages: (shmid: number, contents: Buffer) => Promise<void>): Promise<string[]> {
+  async write(dir: string, shmPages: (shmid: number, contents: Buffer) => Promise<void>, tunLinks?: TunLinks): Promise<string[]> {
     const written: string[] = [];
     const user = this.rootOwn.get('user');
     if (user !== undefined && this.userMaps) {
@@ -505,8 +506,8 @@ export class Namespaces {
       written.push(f);
       written.push(...(await this.writeSysv(dir, ipc, shmPages)));
     }
-    if (this.net) written.push(...(await this.net.write(dir)));
-    for (const n of this.nestedNet.values()) if (n.dump) written.push(...(await n.dump.write(dir)));
+    if (this.net) written.push(...(await this.net.write(dir, tunLinks)));
+    for (const n of this.nestedNet.values()) if (n.dump) written.push(...(await n.dump.write(dir, tunLinks)));
     const net = this.rootOwn.get('net');
     if (net !== undefined && this.netExtKey !== undefined) {
       // as CRIU: the namespace's image holds only the key the restore looks the namespace up by

@@ -5,7 +5,10 @@
  * knows it by, netns-<id>.img nsids) or outside the tree, named by the caller at restore;
  * macvlans on a device outside the tree, also named at restore; bridges, with their ports'
  * `master`, as long as their own settings are a new bridge's (CRIU keeps none of them: one
- * changed is refused by name); any other device is refused by name), their and the
+ * changed is refused by name); tun/tap devices (tun_link_entry: flags,
+ * owner and group as sysfs shows them inside, vnet header size and send buffer as a file attached
+ * to the device says: the tree's own, or for a persistent device no file holds, one attached for
+ * the while when it is down: one that is up is refused by name); any other device is refused by name), their and the
  * namespace's sysctls (conf4/conf6 per device, netns-<id>.img: "all" and "default", unix and
  * ipv4 ones), and what `ip` and `iptables-save` print inside it, kept raw (ifaddr-<id>.img,
  * route-<id>.img, route6-<id>.img, rule-<id>.img, iptables-<id>.img, ip6tables-<id>.img).
@@ -23,14 +26,14 @@
 // node:fs/promises taken when first called: loading it (node's readline and file watchers come
 // with it) costs a few ms of every start-up
 const fsp = () => process.getBuiltinModule('node:fs/promises');
-import { closeSync } from 'node:fs';
+import { closeSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
 import { ND_TYPE } from '@crtools/images/facts';
 import { NET_CONF4, NET_CONF6, NET_CONF6_STRING, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { ARPHRD_LOOPBACK, bridgeSettingsChanged, createNetNamespace, legacyXtablesTool, namespaceFilesAt, netLinks, netnsTool, type NetLink } from '@crtools/sys';
-import { withoutLockRules } from '@crtools/files/dump';
+import { ARPHRD_LOOPBACK, bridgeSettingsChanged, createNetNamespace, IFF_PERSIST, legacyXtablesTool, namespaceFilesAt, netLinks, netnsTool, persistentTunDevice, type NetLink, type TunFileInfo } from '@crtools/sys';
+import { tunLinkKey, withoutLockRules, type TunLinks } from '@crtools/files/dump';
 
 /**
  * Why `nft -f` would not take `rules` back (the first line of nft's complaint, checked with
@@ -50,6 +53,7 @@ function nftCannotRead(rules: Buffer): string | undefined {
 }
 /** ping_group_range as a new namespace has it: CRIU keeps no value then */
 const PING_DEFAULT = '1\t0';
+const IFF_UP = 0x1;
 
 type Sysctl = { type: 'CTL_32' | 'CTL_STR'; iarg?: number; sarg?: string };
 
@@ -100,6 +104,8 @@ export class NetNamespaceDump {
   private links: NetLink[] = [];
   private sysctls = new Map<string, string | null>();
   private raw: { file: string; data: Buffer }[] = [];
+  /** its tun devices by name: sysfs's flags, owner and group, and what a file attached to a persistent one no file holds said */
+  private tuns = new Map<string, { flags: number; owner: number; group: number; info?: TunFileInfo }>();
   /** the ids this namespace knows the tree's other network namespaces by: its nsid → the image id (setPeers) */
   private peers = new Map<number, number>();
 
@@ -154,7 +160,8 @@ export class NetNamespaceDump {
         // (CRIU makes a bridge anew, with the kernel's defaults)
         const changed = l.bridge ? bridgeSettingsChanged(l.bridge) : [];
         if (changed.length) this.refusals.refuse(this.refusal(`bridge ${l.name} whose settings are not a new bridge's (${changed.join(', ')}), which neither crtools nor CRIU 4.2 keeps`));
-      } else if (l.kind !== 'veth') this.refusals.refuse(this.refusal(`network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
+      } else if (l.kind === 'tun') this.refusals.check(() => this.checkTun(l.name));
+      else if (l.kind !== 'veth') this.refusals.refuse(this.refusal(`network device ${l.name} (${l.kind ?? `link type ${l.type}`})`));
       // (a veth in a bond or another master: the master device is refused above)
       if (l.master !== undefined && this.links.find((m) => m.ifindex === l.master)?.kind !== 'bridge') {
         this.refusals.refuse(this.refusal(`${l.kind ?? 'device'} ${l.name} in master device ${this.links.find((m) => m.ifindex === l.master)?.name ?? l.master}, which is not a bridge of the namespace`));
@@ -183,6 +190,37 @@ export class NetNamespaceDump {
     for (const r of t.raw) this.raw.push({ file: `${r.kind}-${this.id}.img`, data: r.data });
   }
 
+  /**
+   * A tun/tap device: its flags, owner and group as sysfs shows them inside the namespace (as
+   * CRIU 4.2 reads them: a sysfs mounted there, in a mount namespace of the while); a persistent
+   * one no file holds is attached to for the while for what only a file tells (vnet header size,
+   * send buffer); one a file holds is told of by the tree's file (write()).
+   */
+  private checkTun(name: string): void {
+    const out = netnsTool(this.nsPath, ['unshare', '--mount', 'sh', '-c', 'mount -t sysfs sysfs /sys && cd "/sys/class/net/$0" && cat tun_flags owner group', name]);
+    const [flags, owner, group] = String(out).trim().split('\n').map((v) => Number.parseInt(v, v.startsWith('0x') ? 16 : 10));
+    if (flags === undefined || owner === undefined || group === undefined || [flags, owner, group].some(Number.isNaN)) throw this.refusal(`tun device ${name} whose settings sysfs does not show`);
+    const t: { flags: number; owner: number; group: number; info?: TunFileInfo } = { flags, owner, group };
+    if (flags & IFF_PERSIST) {
+      // (a file attached to a device that is up brings its carrier up, and IPv6 configures it:
+      // the dump would change the tree's namespace; one of the tree's files may hold it, see write())
+      const l = this.links.find((x) => x.name === name);
+      if (l?.tunQueues) {
+        this.tuns.set(name, t);
+        return;
+      }
+      if ((l?.flags ?? 0) & IFF_UP) throw this.refusal(`persistent tun device ${name}, up, which no file is attached to (its vnet header size and send buffer are read through a file attached to it, which would bring its carrier up and IPv6 would configure it)`);
+      try {
+        t.info = persistentTunDevice(this.nsPath, name, flags);
+      } catch (e) {
+        // (a file came to hold it since: the tree's tells of it)
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+      }
+      if (t.info?.filter) throw this.refusal(`tap device ${name} with a socket filter (TUNATTACHFILTER), which neither crtools nor CRIU 4.2 carries`);
+    }
+    this.tuns.set(name, t);
+  }
+
   private entry(file: string, str = false): Sysctl {
     const t = this.sysctls.get(file);
     if (str) return t ? { type: 'CTL_STR', sarg: t.replace(/\n$/, '') } : { type: 'CTL_STR' };
@@ -196,14 +234,19 @@ export class NetNamespaceDump {
     };
   }
 
-  /** netdev-<id>.img, netns-<id>.img and the raw images; the files written. */
-  async write(dir: string): Promise<string[]> {
+  /**
+   * netdev-<id>.img, netns-<id>.img and the raw images; the files written. tunLinks: what the
+   * tree's /dev/net/tun files said of the devices they are attached to.
+   */
+  async write(dir: string, tunLinks?: TunLinks): Promise<string[]> {
+    const ino = this.tuns.size ? statSync(this.nsPath).ino : 0;
     const devs: Entry[] = this.links.map((l) => {
       const c = this.confs(l.name);
       const veth = l.kind === 'veth';
       const macvlan = l.kind === 'macvlan';
       const bridge = l.kind === 'bridge';
-      const e: Entry = { type: veth ? ND_TYPE.VETH : macvlan ? ND_TYPE.MACVLAN : bridge ? ND_TYPE.BRIDGE : ND_TYPE.LOOPBACK, ifindex: l.ifindex, mtu: l.mtu, flags: l.flags, name: l.name, conf4: c.conf4, conf6: c.conf6, peer_ifindex: l.link ?? l.ifindex };
+      const tun = this.tuns.get(l.name);
+      const e: Entry = { type: veth ? ND_TYPE.VETH : macvlan ? ND_TYPE.MACVLAN : bridge ? ND_TYPE.BRIDGE : tun ? ND_TYPE.TUN : ND_TYPE.LOOPBACK, ifindex: l.ifindex, mtu: l.mtu, flags: l.flags, name: l.name, conf4: c.conf4, conf6: c.conf6, peer_ifindex: l.link ?? l.ifindex };
       // as CRIU: the peer's namespace only when it is one of the dump's (loopback: itself; a
       // veth whose peer is in this namespace has no IFLA_LINK_NETNSID; one whose peer is in
       // another of the tree's, that one's id)
@@ -211,6 +254,11 @@ export class NetNamespaceDump {
       if (peerNs !== undefined) e.peer_nsid = peerNs;
       if (l.type !== ARPHRD_LOOPBACK && l.address) e.address = l.address;
       if (l.master !== undefined) e.master = l.master;
+      if (tun) {
+        const info = tun.info ?? tunLinks?.get(tunLinkKey(ino, l.name));
+        if (!info) throw refuse(this.rootPid, `tun device ${l.name}, which no file of the tree is attached to (a process outside the tree holds it)`, this.what);
+        e.tun = { flags: tun.flags, owner: tun.owner, group: tun.group, vnethdr: info.vnethdr ?? 0, sndbuf: info.sndbuf ?? 0 };
+      }
       if (macvlan) e.macvlan = { mode: l.macvlan!.mode, ...(l.macvlan!.flags !== undefined ? { flags: l.macvlan!.flags } : {}) };
       return e;
     });

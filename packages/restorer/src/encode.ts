@@ -183,7 +183,8 @@ const FILE_KINDS: Record<FilePlan['kind'], bigint> = {
   socket: CONST.FILE_INET,
   inotify: CONST.FILE_INOTIFY, fanotify: CONST.FILE_FANOTIFY, inherit: CONST.FILE_INHERIT,
   // a TCP connection is made by the restoring process and handed over as inherited (src/tcp.ts)
-  tcp: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD, fifo: CONST.FILE_FIFO, tty: CONST.FILE_TTY,
+  // so is a tun file (src/tun.ts)
+  tcp: CONST.FILE_INHERIT, tun: CONST.FILE_INHERIT, pidfd: CONST.FILE_PIDFD, fifo: CONST.FILE_FIFO, tty: CONST.FILE_TTY,
   // a memfd is opened again like a file, through the restoring process's descriptor on it
   memfd: CONST.FILE_REG,
 };
@@ -407,6 +408,8 @@ function fileRecord(w: PlanWriter, f: FilePlan, holder: number | undefined, netH
       break;
     case 'tcp':
       throw new CrtoolsError('RESTORE_BAD_PLAN', `restore plan: TCP connection socket:[${f.tcp.ino}] was not made before the plan was encoded`, { exitCode: ExitCode.BAD_INPUT });
+    case 'tun':
+      throw new CrtoolsError('RESTORE_BAD_PLAN', 'restore plan: a tun file was not made before the plan was encoded', { exitCode: ExitCode.BAD_INPUT });
     case 'fifo':
       Object.assign(r, { path: w.string(f.path), pipe_id: f.pipeId, pipe_size: f.pipeSize ?? 0 });
       data(f.data);

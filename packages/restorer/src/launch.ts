@@ -24,6 +24,7 @@ import { liveIdsOf, mountTreeUnder, pivotInto, shapeMounts, shapeNestedMounts, t
 import type { MadeCgroups } from './cgroups.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 import { nestedNetNamespaces, type MadeNetNamespace, type TreeNetFds } from './netns.js';
+import { TunFiles } from './tun.js';
 import { namespacesFirst, spareTid, type MadeFirst } from './userns.js';
 
 export interface RestoreTreeOptions {
@@ -329,6 +330,7 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
   // network or time namespaces of its own, its user namespace: userns.ts)
   let first: MadeFirst | undefined;
   let nets: TreeNetFds | undefined;
+  const tun = new TunFiles(opts.logger ?? silentLogger);
   try {
     const log = opts.logger ?? silentLogger;
     first = namespacesFirst(plan, { userns: log, net: log }, { restoreSibling: !!opts.restoreSibling, ...(opts.netns ? { net: opts.netns } : {}) });
@@ -359,6 +361,12 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
         return fd === undefined ? undefined : `/proc/${process.pid}/fd/${fd}`;
       });
     }
+    // the tree's /dev/net/tun files, made once its network namespaces and their devices exist
+    const tunNets = new Map<number, string>();
+    const rootNetId = plan.namespaces?.net?.id;
+    if (first.net && rootNetId !== undefined) tunNets.set(rootNetId, first.net.path);
+    for (const [id, fd] of nets?.byId ?? []) tunNets.set(id, `/proc/${process.pid}/fd/${fd}`);
+    plan = tun.prepare(plan, tunNets);
     const held = [...heldFds, ...(nets ? [nets.root, ...nets.byId.values()] : [])];
     if (held.length) plan = { ...plan, held };
     const heldBase = heldFds.length ? heldFdBase(plan) : 0;
@@ -413,6 +421,8 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
     const joinNs = [...(opts.joinNs ?? []), ...first.joins];
     return await launchTree(withPaths, native, { ...opts, beforeResume, namespaceHook, ...(first.net ? { netns: first.net } : {}), ...(joinNs.length ? { joinNs } : {}) });
   } finally {
+    // (the tasks hold their tun files now, or the restore failed)
+    tun.release();
     nets?.close();
     first?.close();
     ghosts?.release();

@@ -13,9 +13,9 @@
  * and `ip rule restore`, `iptables-restore -w` and `ip6tables-restore -w` (the legacy ones when
  * nft's ruleset is there too), and `nft -f`, each run inside it.
  */
-import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readlinkSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { addBridge, addMacvlan, addVeth, createNetNamespace, enslaveLink, legacyXtablesTool, moveLink, namespaceFilesAt, netLinks, netnsTool, setLink, setLinkMaster, setNetnsId } from '@crtools/sys';
+import { addBridge, addMacvlan, addVeth, createNetNamespace, enslaveLink, IFF_PERSIST, legacyXtablesTool, moveLink, namespaceFilesAt, netLinks, netnsTool, setLink, setLinkMaster, setNetnsId, setTunDevice, syncLinkState, tunAttach } from '@crtools/sys';
 import { withoutLockRules } from '@crtools/files/plan';
 import { ExitCode, silentLogger, type Logger } from '@crtools/common';
 import type { NamespacePlan, NetLinkPlan, NetPlan, RestorePlan } from './plan.js';
@@ -241,6 +241,19 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
       if (l.kind === 'bridge') {
         addBridge(path, { name: l.name, ifindex: l.ifindex, mtu: l.mtu });
         log.info(`net: bridge ${l.name} (${l.ifindex}) made`);
+      }
+      // made persistent, whatever it was: the first file attached to one that was not drops that (tun.ts)
+      if (l.kind === 'tun') {
+        const t = l.tun!;
+        const dev = tunAttach(path, l.name, t.flags & 0xffff & ~IFF_PERSIST, fsConstants.O_RDWR, l.ifindex);
+        try {
+          setTunDevice(dev, { owner: t.owner, group: t.group, sndbuf: t.sndbuf, vnethdr: t.vnethdr, persist: true });
+        } finally {
+          closeSync(dev);
+        }
+        // (no file holds it now: its carrier is off, which the kernel says a little later unless asked)
+        syncLinkState(path, l.ifindex);
+        log.info(`net: tun device ${l.name} (${l.ifindex}) made`);
       }
       made.add(l.ifindex);
       if (l.peer && !l.peer.outside && !l.peer.ns) made.add(l.peer.ifindex);

@@ -411,7 +411,7 @@ export interface NetPlan {
 
 /** One link of a network namespace to make (net_device_entry), in netdev-<id>.img's order. */
 export interface NetLinkPlan {
-  kind: 'loopback' | 'veth' | 'macvlan' | 'bridge';
+  kind: 'loopback' | 'veth' | 'macvlan' | 'bridge' | 'tun';
   name: string;
   ifindex: number;
   flags: number;
@@ -432,6 +432,8 @@ export interface NetLinkPlan {
   moveFrom?: string;
   /** a macvlan: its mode and flags, and the device of criu's namespace it hangs on (--external macvlan[NAME]:DEVICE) */
   macvlan?: { mode: number; flags?: number; lower: string };
+  /** a tun/tap device (tun_link_entry): its TUNSETIFF flags (IFF_PERSIST when it was persistent), owner and group (-1: none), vnet header size, send buffer */
+  tun?: { flags: number; owner: number; group: number; vnethdr: number; sndbuf: number };
   conf4: (string | null)[];
   conf6: (string | null)[];
 }

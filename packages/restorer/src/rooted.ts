@@ -22,7 +22,8 @@ import type { RestorePlan } from './plan.js';
 /** fanotify_mark(2): the mark is on the mount of the path */
 const FAN_MARK_MOUNT = 0x10;
 
-const PATHLESS = new Set(['pipe-r', 'pipe-w', 'eventfd', 'signalfd', 'epoll', 'timerfd', 'unix', 'inet', 'tcp', 'socket', 'memfd', 'pidfd', 'inherit']);
+// (a tun file is the misc device /dev/net/tun, opened by the restorer as its own: tun.ts)
+const PATHLESS = new Set(['pipe-r', 'pipe-w', 'eventfd', 'signalfd', 'epoll', 'timerfd', 'unix', 'inet', 'tcp', 'socket', 'memfd', 'pidfd', 'inherit', 'tun']);
 
 function refuse(what: string): CrtoolsError {
   return new CrtoolsError('UNSUPPORTED_OPTION', `restore: option root: ${what} under another root is not supported by crtools yet`, { exitCode: ExitCode.UNSUPPORTED, context: { option: 'root' } });

@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddSysvipc(exports);
   crtools::sys::AddNetns(exports);
   crtools::sys::AddMounts(exports);
+  crtools::sys::AddTun(exports);
   return exports;
 }
 

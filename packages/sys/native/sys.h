@@ -36,6 +36,7 @@ void AddTty(Napi::Object exports);      // tty.cc: a task's terminal, seen throu
 void AddTcp(Napi::Object exports);      // tcp.cc: TCP connections in repair mode (save, make again)
 void AddSysvipc(Napi::Object exports);  // sysvipc.cc: SysV IPC objects of a namespace (read, made again)
 void AddMounts(Napi::Object exports);   // mounts.cc: mounts made, changed and removed in a task's mount namespace
+void AddTun(Napi::Object exports);      // tun.cc: tun/tap devices and their /dev/net/tun files
 // Run work on a thread of its own that first joins the namespace nsPath names (setns(2) of
 // nsType); returns 0, or an errno with *failed naming the call that failed (else *failed null).
 int InNamespace(const std::string &nsPath, int nsType, const std::function<void()> &work, const char **failed);

@@ -104,6 +104,13 @@ export interface SysNative {
   packetDiag(): PacketSocketDiag[] | NativeSysError;
   /** The receive queue of the task's socket at fd (peeked, not consumed) and its buffer sizes. */
   sockQueue(pid: number, fd: number, eofAtZero?: boolean): SocketQueue | NativeSysError;
+  // tun.cc
+  /** /dev/net/tun opened in the network namespace nsPath names ("" this thread's) and attached to device name (TUNSETIFF flags; made at ifindex when new and ifindex is not 0). */
+  tunAttach(nsPath: string, name: string, flags: number, ifindex: number, openFlags: number): number | NativeSysError;
+  /** What a /dev/net/tun file of ours says: its device (null: none), flags, vnet header size, send buffer, filter length, its network namespace's inode. */
+  tunInfo(fd: number): TunFileInfo | NativeSysError;
+  /** One setting of the device a /dev/net/tun file of ours is attached to. */
+  tunSet(fd: number, what: 'owner' | 'group' | 'persist' | 'sndbuf' | 'vnethdr' | 'detach', value: number): undefined | NativeSysError;
   /** What a copy of the task's socket at fd tells through getsockopt/getsockname/getpeername. */
   sockInfo(pid: number, fd: number): SocketInfo | NativeSysError;
   /** Listen backlog and accept queue of the listening TCP socket with that inode (sock_diag); ENOENT: none. */
@@ -334,6 +341,20 @@ export interface SocketQueue {
   creds: boolean;
   /** a datagram or seqpacket socket's peek stopped at an empty read taken for its end (eofAtZero) */
   zero: boolean;
+}
+
+/** What a /dev/net/tun file says of itself (tunInfo). */
+export interface TunFileInfo {
+  /** the inode of the network namespace the file was opened in */
+  netns: number;
+  /** the device it is attached to; null: none (opened, never attached) */
+  name: string | null;
+  /** TUNGETIFF's flags (IFF_TUN/IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_PERSIST, IFF_MULTI_QUEUE...) */
+  flags?: number;
+  vnethdr?: number;
+  sndbuf?: number;
+  /** the length of the socket filter a tap holds (TUNGETFILTER), 0 for none */
+  filter?: number;
 }
 
 export interface SocketInfo {

@@ -85,6 +85,8 @@ export interface NetLink {
   /** a macvlan's IFLA_INFO_DATA: IFLA_MACVLAN_MODE and, when the kernel says it, IFLA_MACVLAN_FLAGS */
   macvlan?: { mode: number; flags?: number };
   /** a bridge's IFLA_INFO_DATA: its IFLA_BR_* attributes, type → value (bridgeSettings compares them) */
+  /** a tun/tap device: how many files are attached to it (its queues, detached ones too) */
+  tunQueues?: number;
   bridge?: Map<number, Buffer>;
 }
 
@@ -168,12 +170,28 @@ export function netLinks(nsPath: string): NetLink[] {
       const flags = d.get(IFLA_MACVLAN.FLAGS);
       if (mode) l.macvlan = { mode: mode.readUInt32LE(0), ...(flags ? { flags: flags.readUInt16LE(0) } : {}) };
     }
+    if (l.kind === 'tun' && data) {
+      // IFLA_TUN_NUM_QUEUES, IFLA_TUN_NUM_DISABLED_QUEUES: the files attached to it
+      const d = attributes(data, 0);
+      l.tunQueues = (d.get(8)?.readUInt32LE(0) ?? 0) + (d.get(9)?.readUInt32LE(0) ?? 0);
+    }
     if (l.kind === 'bridge' && data) l.bridge = new Map([...attributes(data, 0)].map(([t, v]) => [t, Buffer.from(v)]));
     if (a.has(IFLA.MASTER)) l.master = a.get(IFLA.MASTER)!.readUInt32LE(0);
     if (a.has(IFLA.LINK)) l.link = a.get(IFLA.LINK)!.readUInt32LE(0);
     if (a.has(IFLA.LINK_NETNSID)) l.linkNetnsid = a.get(IFLA.LINK_NETNSID)!.readInt32LE(0);
     return [l];
   });
+}
+
+/**
+ * Bring what the namespace `nsPath` names says of link `ifindex` (its operational state, IFF_RUNNING)
+ * up to date with its carrier: a single RTM_GETLINK runs the link's pending link-watch event (the
+ * kernel's rtnl_getlink), which otherwise waits up to a second. A tun device its maker attached a
+ * file to and detached it from looks up (carrier on) until then, and IPv6 set up on it then would
+ * see it ready.
+ */
+export function syncLinkState(nsPath: string, ifindex: number): void {
+  rtnl(nsPath, linkMessage(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, { index: ifindex }));
 }
 
 /**

@@ -24,6 +24,7 @@ import { PacketFiles } from '../kinds/packet/dump.js';
 import { NsFiles, nsTarget, type NsIdOf } from '../kinds/nsfs/dump.js';
 import { PidfdFiles } from '../kinds/pidfd/dump.js';
 import { FifoFiles } from '../kinds/fifo/dump.js';
+import { TunFiles, type TunLinks } from '../kinds/tun/dump.js';
 import { TtyFiles } from '../kinds/tty/dump.js';
 import type { TtyQueueHold } from '../kinds/tty/queues.js';
 import { MemfdFiles, type PendingShmem } from '../kinds/memfd/dump.js';
@@ -56,6 +57,7 @@ export class FileTable implements FileIds {
   private readonly fdKeys = new Map<string, KernelObjects<number>>();
 
   private readonly reg: RegFiles;
+  private readonly tun: TunFiles;
   private readonly shmem = new MemfdFiles(this, () => this.ids);
   /** the kinds, in the order they are asked (sockets: unix first, then IP, netlink and packet ones; a socket none takes is refused) */
   private readonly kinds: DumpKind[];
@@ -82,8 +84,15 @@ export class FileTable implements FileIds {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts, opts.linkRemaps, opts.readOnlyMounts, opts.nestedMounts);
+    // (a tun file's REG entry shares its id, as CRIU 4.2 writes it: put in before the TUNF one)
+    this.tun = new TunFiles((id, path, flags, st) => this.files.push(this.reg.entry(id, path, flags, 0n, st)), opts.nestedNets, () => opts.nsId);
     this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, new InotifyFiles((sdev, ino) => this.reg.ghostKind(sdev, ino), opts.nestedMountsOf), fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), { ...opts.unix, ...(opts.nestedNets ? { nestedNets: opts.nestedNets } : {}), ids: () => this.ids }), new InetSockets(opts.inet, opts.nestedNets), netlinkFiles(opts.nestedNets), new PacketFiles(opts.nestedNets), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
-      new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues, opts.tty?.external), this.reg];
+      this.tun, new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues, opts.tty?.external), this.reg];
+  }
+
+  /** What the tree's /dev/net/tun files said of the devices they are attached to (for their netdev entries). */
+  tunLinks(): TunLinks {
+    return this.tun.tunLinks();
   }
 
   add(make: (id: number) => Entry, before: readonly number[] = []): number {

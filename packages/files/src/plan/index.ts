@@ -17,5 +17,6 @@ export type { MemfdFilePlan } from '../kinds/memfd/plan.js';
 export type { PidfdFilePlan } from '../kinds/pidfd/plan.js';
 export type { FifoFilePlan } from '../kinds/fifo/plan.js';
 export type { TtyFilePlan } from '../kinds/tty/plan.js';
+export type { TunFilePlan } from '../kinds/tun/plan.js';
 export { MemfdPlans, isAnonShared, hugetlbBits } from '../kinds/memfd/plan.js';
 export { SEAL, MFD, MFD_HUGE_SHIFT, MEMFD_PREFIX } from '../kinds/memfd/facts.js';

@@ -22,6 +22,7 @@ import { pidfdPlan, type PidfdFilePlan } from '../kinds/pidfd/plan.js';
 import { NsPlans } from '../kinds/nsfs/plan.js';
 import { FifoPlans, type FifoFilePlan } from '../kinds/fifo/plan.js';
 import { TtyPlans, type TtyFilePlan } from '../kinds/tty/plan.js';
+import { TunPlans, type TunFilePlan } from '../kinds/tun/plan.js';
 
 /**
  * inherit: not made again but taken from descriptor `inheritFd` of the restoring process
@@ -51,7 +52,7 @@ export interface InheritFilePlan extends FileBase {
 /** A file to make again (or take over), by kind: each kind carries what it needs. */
 export type FilePlan =
   | RegFilePlan | PipeFilePlan | EventfdFilePlan | SignalfdFilePlan | EpollFilePlan | TimerFilePlan
-  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | TcpFilePlan | SocketFilePlan | InotifyFilePlan | FanotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | TtyFilePlan | InheritFilePlan;
+  | UnixPairFilePlan | UnixBoundFilePlan | InetFilePlan | TcpFilePlan | SocketFilePlan | InotifyFilePlan | FanotifyFilePlan | MemfdFilePlan | PidfdFilePlan | FifoFilePlan | TtyFilePlan | TunFilePlan | InheritFilePlan;
 
 export interface FilePlanOptions {
   /** --inherit-fd: the name CRIU gives a file (`pipe:[ino]`, `socket:[ino]`, a path without its leading slash) → descriptor */
@@ -94,13 +95,14 @@ export class FilePlanTable {
   private readonly reg = new RegPlans();
   private readonly unix = new UnixPlans();
   private readonly tty = new TtyPlans((path) => this.reg.madeLater(path));
+  private readonly tun = new TunPlans();
   /** memfd.img: the memfd inodes descriptors and mappings name */
   readonly memfd = new MemfdPlans();
   private readonly kinds = new Map<string, PlanKind>(
     [this.reg, new PipePlans(), eventfdPlan, signalfdPlan, timerfdPlan, epollPlan, new InotifyPlans((dev, ino) => {
       const index = this.reg.ghostByInode(dev, ino);
       return index === undefined ? undefined : { index, ghost: this.reg.ghosts[index]! };
-    }, (mntId) => this.reg.nestedMounts.get(mntId)), fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new NsPlans(), new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty].map((k) => [k.type, k as PlanKind]),
+    }, (mntId) => this.reg.nestedMounts.get(mntId)), fanotifyPlan, this.unix, new InetPlans(), netlinkPlan, packetPlan, this.memfd, pidfdPlan, new NsPlans(), new FifoPlans((id) => this.reg.ghostOf.get(id), (path) => this.reg.madeLater(path)), this.tty, this.tun].map((k) => [k.type, k as PlanKind]),
   );
 
   private constructor(
@@ -111,8 +113,20 @@ export class FilePlanTable {
 
   /** Reads files.img and what the kinds keep beside it (pipes-data, sk-queues, remap-fpath, ghost files). */
   static async load(dir: string, opts: FilePlanOptions = {}): Promise<FilePlanTable> {
-    const entries = new Map<number, Obj>(((await readImage(dir, 'files.img', 'FILES', true)) ?? []).map((f) => [Number(f.id), f]));
+    // (a REG entry beside another of its id, as CRIU 4.2 writes a tun file's path and flags: its twin)
+    const entries = new Map<number, Obj>();
+    const twins = new Map<number, Obj>();
+    for (const f of (await readImage(dir, 'files.img', 'FILES', true)) ?? []) {
+      const id = Number(f.id);
+      const had = entries.get(id);
+      if (had && f.type === 'REG') twins.set(id, f);
+      else {
+        if (had?.type === 'REG') twins.set(id, had);
+        entries.set(id, f);
+      }
+    }
     const t = new FilePlanTable(entries, opts.inherit ?? new Map());
+    t.tun.twins = twins;
     t.tty.shellJob = !!opts.shellJob;
     t.unix.extUnixSk = !!opts.extUnixSk;
     t.reg.madeAt = opts.madeAt ?? [];

@@ -162,8 +162,8 @@ async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, e
   const links = ((await img(dir, f, 'NETDEV')) ?? []).map((e): NetLinkPlan => {
     const type = typeof e.type === 'string' ? ND_TYPE[e.type as keyof typeof ND_TYPE] ?? -1 : Number(e.type);
     const name = String(e.name);
-    if (type !== ND_TYPE.LOOPBACK && type !== ND_TYPE.VETH && type !== ND_TYPE.MACVLAN && type !== ND_TYPE.BRIDGE) throw unsupported(`${f}: network device ${name} (${String(e.type)}) is not restored (crtools carries loopback, veth, macvlan and bridge)`, { image: f });
-    const l: NetLinkPlan = { kind: type === ND_TYPE.VETH ? 'veth' : type === ND_TYPE.MACVLAN ? 'macvlan' : type === ND_TYPE.BRIDGE ? 'bridge' : 'loopback', name, ifindex: Number(e.ifindex), flags: Number(e.flags) >>> 0, mtu: Number(e.mtu), conf4: sysctls(e.conf4), conf6: sysctls(e.conf6) };
+    if (type !== ND_TYPE.LOOPBACK && type !== ND_TYPE.VETH && type !== ND_TYPE.MACVLAN && type !== ND_TYPE.BRIDGE && type !== ND_TYPE.TUN) throw unsupported(`${f}: network device ${name} (${String(e.type)}) is not restored (crtools carries loopback, veth, macvlan, bridge and tun)`, { image: f });
+    const l: NetLinkPlan = { kind: type === ND_TYPE.VETH ? 'veth' : type === ND_TYPE.MACVLAN ? 'macvlan' : type === ND_TYPE.BRIDGE ? 'bridge' : type === ND_TYPE.TUN ? 'tun' : 'loopback', name, ifindex: Number(e.ifindex), flags: Number(e.flags) >>> 0, mtu: Number(e.mtu), conf4: sysctls(e.conf4), conf6: sysctls(e.conf6) };
     if (type !== ND_TYPE.LOOPBACK && e.address) l.address = Buffer.from(e.address as Uint8Array);
     if (type === ND_TYPE.MACVLAN) {
       const mv = e.macvlan as Obj | undefined;
@@ -171,6 +171,11 @@ async function netNamespace(dir: string, id: number, netns: Obj[] | undefined, e
       const lower = ext.macvlans.get(name);
       if (lower === undefined) throw new CrtoolsError('USAGE', `restore: macvlan ${name} of the tree's network namespace hung on a device outside the tree: say which (--external macvlan[${name}]:DEVICE)`, { exitCode: ExitCode.USAGE, context: { device: name } });
       l.macvlan = { mode: Number(mv.mode) >>> 0, ...(mv.flags !== undefined && mv.flags !== null ? { flags: Number(mv.flags) } : {}), lower };
+    }
+    if (type === ND_TYPE.TUN) {
+      const t = e.tun as Obj | undefined;
+      if (!t) throw badInput(`${f}: tun device ${name} without its tun_link_entry`, { image: f });
+      l.tun = { flags: Number(t.flags) >>> 0, owner: Number(t.owner), group: Number(t.group), vnethdr: Number(t.vnethdr), sndbuf: Number(t.sndbuf) };
     }
     // (a port of a bridge of the namespace: checked with the namespace's links below)
     if (e.master !== undefined && e.master !== null) l.master = Number(e.master);

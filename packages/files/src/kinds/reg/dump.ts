@@ -187,7 +187,8 @@ export class RegFiles implements DumpKind {
     return undefined;
   }
 
-  private entry(id: number, path: string, flags: number, pos: bigint, s: Stats): Entry {
+  /** The REG entry of file `id` (a path, open flags, position, what stat(2) said of it). */
+  entry(id: number, path: string, flags: number, pos: bigint, s: Stats): Entry {
     const reg: Entry = { id, flags, pos, fown: fown(), name: path, mode: s.mode };
     // the size the restore checks the file against; not for a file opened write-only to append
     // (a log: it grows while the checkpoint waits, and every write goes to its end anyway), as CRIU
