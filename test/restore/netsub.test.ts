@@ -74,6 +74,13 @@ function addVethAcross(root: number): void {
   ip(child, ['link', 'set', 'vx1', 'address', '02:16:00:00:00:02', 'mtu', '1420', 'up']);
   ip(root, ['addr', 'add', '10.216.0.1/30', 'dev', 'vx0']);
   ip(child, ['addr', 'add', '10.216.0.2/30', 'dev', 'vx1']);
+  // the ends' IPv6 link-local addresses past duplicate address detection (~1 s: tentative until
+  // then, without their local route), as the tree's own addresses are by the time it is dumped
+  for (const pid of [root, child]) {
+    for (let i = 0; i < 500 && spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-6', 'addr', 'show', 'tentative'], { encoding: 'utf8' }).stdout.trim(); i++) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
 }
 
 /** The device `name` of task pid's network namespace. */

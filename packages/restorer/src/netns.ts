@@ -265,6 +265,19 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
       log.info(`net: ${l.name} put in bridge ${net.links.find((m) => m.ifindex === l.master)?.name}`);
     }
     const now = new Map(netLinks(path).map((x) => [x.ifindex, x]));
+    // IPv6 duplicate address detection held off while the links come up and their addresses are
+    // given back (accept_dad 0 for "all" and each link brought up, the dumped values written again
+    // after `ip addr restore`): the addresses were in use at the dump, not tentative, and a
+    // link-local one made tentative again would have no local route for a second after the
+    // tasks run (a link's address and route missing from what the tree saw)
+    const DAD = NET_CONF6.indexOf('accept_dad');
+    const dadBack: [string, string][] = [];
+    const holdDad = (dev: string, v: string | null | undefined) => {
+      if (v === null || v === undefined || Number(v) < 1) return;
+      write([[netConfPath('ipv6', dev, 'accept_dad'), '0']]);
+      dadBack.push([netConfPath('ipv6', dev, 'accept_dad'), v]);
+    };
+    if (net.links.some((l) => l.flags & IFF_UP)) holdDad('all', net.all6[DAD]);
     for (const l of net.links) {
       // its MTU and address, its sysctls, then up: what the sysctls say (accept_dad, autoconf...)
       // holds from the moment it is up, as when the tree's owner set it up (a bridge's address
@@ -275,6 +288,7 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
       write(confWrites('ipv4', l.name, l.conf4, NET_CONF4));
       write(confWrites('ipv6', l.name, l.conf6, NET_CONF6));
       if (l.flags & IFF_UP) {
+        holdDad(l.name, l.conf6[DAD]);
         setLink(path, { ...set, flags: l.flags });
         // bringing a link up sets its IPv6 MTU (conf/DEV/mtu) to the device's: written again
         // (zdtm's netns-dev: lo's set to 1280 came back 65536)
@@ -285,6 +299,7 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
       if (data?.length) netnsTool(path, argv, { input: data });
     };
     feed(['ip', 'addr', 'restore'], net.raw.ifaddr);
+    write(dadBack);
     feed(['ip', 'route', 'restore'], withoutLinkStateFlags(net.raw.route));
     feed(['ip', 'route', 'restore'], withoutLinkStateFlags(net.raw.route6));
     if (net.raw.rule?.length) {
