@@ -32,7 +32,7 @@ import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
 import { ND_TYPE } from '@crtools/images/facts';
 import { NET_CONF4, NET_CONF6, NET_CONF6_STRING, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { ARPHRD_LOOPBACK, bridgeSettingsChanged, createNetNamespace, IFF_PERSIST, legacyXtablesTool, namespaceFilesAt, netLinks, netnsTool, persistentTunDevice, type NetLink, type TunFileInfo } from '@crtools/sys';
+import { ARPHRD_LOOPBACK, bridgeSettingsChanged, createNetNamespace, IFF_PERSIST, IFF_UP, legacyXtablesTool, namespaceFilesAt, netLinks, netnsTool, persistentTunDevice, type NetLink, type TunFileInfo } from '@crtools/sys';
 import { tunLinkKey, withoutLockRules, type TunLinks } from '@crtools/files/dump';
 
 /**
@@ -53,7 +53,6 @@ function nftCannotRead(rules: Buffer): string | undefined {
 }
 /** ping_group_range as a new namespace has it: CRIU keeps no value then */
 const PING_DEFAULT = '1\t0';
-const IFF_UP = 0x1;
 
 type Sysctl = { type: 'CTL_32' | 'CTL_STR'; iarg?: number; sarg?: string };
 

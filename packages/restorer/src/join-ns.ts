@@ -23,7 +23,7 @@
  */
 import { closeSync, fstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { CrtoolsError, ExitCode, type JoinNamespace } from '@crtools/common';
-import { ARPHRD_LOOPBACK, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, netLinks, netnsTool, NS_TYPE } from '@crtools/sys';
+import { ARPHRD_LOOPBACK, clockNow, CLOCK_BOOTTIME, CLOCK_MONOTONIC, IFF_UP, netLinks, netnsTool, NS_TYPE } from '@crtools/sys';
 import { formatIdMap, readGidMap, readMountinfo, readTimensOffsets, readUidMap, timespecAdd, type Timespec } from '@crtools/procfs';
 import { savedAddresses, type MadeNetNamespace } from './netns.js';
 import type { NetPlan, RestorePlan } from './plan.js';
@@ -237,8 +237,6 @@ export function joinedPlan(plan: RestorePlan, joined: JoinedNamespaces, opts: { 
   };
   return { plan: out, check };
 }
-
-const IFF_UP = 0x1;
 
 /**
  * How the network namespace at `path` differs from the dumped one (its devices: index, name,

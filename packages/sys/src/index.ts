@@ -19,5 +19,5 @@ export type { SysvContents, SysvObject, MountOp } from './native.js';
 export { cloneMount, MS, MNT_DETACH, mountSteps } from './mounts.js';
 export { CgroupYard, yardDirName, type CgroupYardOptions } from './cgyard.js';
 export { tcpState, tcpIdle, tcpRepair, tcpSave, tcpRestore, setSocketOption, setFileFlags, type TcpConnState, type TcpIdle, type TcpRestoreArgs } from './tcp.js';
-export { setSocketNamespace, inSocketNamespace, createNetNamespace, netLinks, syncLinkState, setLink, addVeth, addMacvlan, addBridge, bridgeSettingsChanged, setLinkMaster, netnsIdOf, setNetnsId, moveLink, enslaveLink, netnsTool, legacyXtablesTool, ARPHRD_LOOPBACK, type NetLink } from './netns.js';
+export { setSocketNamespace, inSocketNamespace, createNetNamespace, netLinks, syncLinkState, setLink, addVeth, addMacvlan, addBridge, bridgeSettingsChanged, setLinkMaster, netnsIdOf, setNetnsId, moveLink, enslaveLink, netnsTool, legacyXtablesTool, IFF_UP, ARPHRD_LOOPBACK, type NetLink } from './netns.js';
 export { IFF_TUN, IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE, IFF_DETACH_QUEUE, IFF_PERSIST, tunAttach, taskTunFile, persistentTunDevice, setTunDevice, detachTunQueue, type TunFileInfo } from './tun.js';

@@ -47,6 +47,9 @@ export function createNetNamespace(userFd?: number): number {
   return orThrow(userFd === undefined ? addon.get().netnsCreate() : addon.get().netnsCreate(userFd), 'unshare');
 }
 
+/** A link's administrative state in its flags (net/if.h): up. */
+export const IFF_UP = 0x1;
+
 const RTM_NEWLINK = 16;
 const RTM_GETLINK = 18;
 const RTM_SETLINK = 19;
@@ -84,9 +87,9 @@ export interface NetLink {
   linkNetnsid?: number;
   /** a macvlan's IFLA_INFO_DATA: IFLA_MACVLAN_MODE and, when the kernel says it, IFLA_MACVLAN_FLAGS */
   macvlan?: { mode: number; flags?: number };
-  /** a bridge's IFLA_INFO_DATA: its IFLA_BR_* attributes, type → value (bridgeSettings compares them) */
   /** a tun/tap device: how many files are attached to it (its queues, detached ones too) */
   tunQueues?: number;
+  /** a bridge's IFLA_INFO_DATA: its IFLA_BR_* attributes, type → value (bridgeSettingsChanged compares them) */
   bridge?: Map<number, Buffer>;
 }
 
@@ -358,7 +361,6 @@ export function moveLink(from: string, nsFd: number, to: { name: string; ifindex
 export function enslaveLink(nsPath: string, name: string, master: string): void {
   const m = netLinks(nsPath).find((l) => l.name === master);
   if (!m) throw new CrtoolsError('NET_LINK', `there is no device ${master} to put ${name} in`, { exitCode: ExitCode.FAILED, context: { name, master } });
-  const IFF_UP = 1;
   rtnl(nsPath, linkMessage(RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, { flags: IFF_UP, change: IFF_UP }, [[IFLA.IFNAME, Buffer.from(name)], [IFLA.MASTER, u32(m.ifindex)]]));
 }
 
