@@ -354,19 +354,15 @@ export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = 
       if (rootId !== undefined) byId.set(rootId, heldFds.length);
       plan = { ...plan, netHeld: { root: heldFds.length, byId } };
     }
-    if (nets && opts.nestedSockets) {
-      const byId = nets.byId;
-      plan = opts.nestedSockets(plan, (id) => {
-        const fd = byId.get(id);
-        return fd === undefined ? undefined : `/proc/${process.pid}/fd/${fd}`;
-      });
-    }
-    // the tree's /dev/net/tun files, made once its network namespaces and their devices exist
-    const tunNets = new Map<number, string>();
+    // the tree's network namespaces made here, by id (/proc/PID/fd/N of this process's descriptor)
+    const netPaths = new Map<number, string>();
     const rootNetId = plan.namespaces?.net?.id;
-    if (first.net && rootNetId !== undefined) tunNets.set(rootNetId, first.net.path);
-    for (const [id, fd] of nets?.byId ?? []) tunNets.set(id, `/proc/${process.pid}/fd/${fd}`);
-    plan = tun.prepare(plan, tunNets);
+    if (first.net && rootNetId !== undefined) netPaths.set(rootNetId, first.net.path);
+    for (const [id, fd] of nets?.byId ?? []) netPaths.set(id, `/proc/${process.pid}/fd/${fd}`);
+    // the connections of those below the root's, and the tree's /dev/net/tun files, made once
+    // the namespaces and their devices exist
+    if (nets && opts.nestedSockets) plan = opts.nestedSockets(plan, (id) => netPaths.get(id));
+    plan = tun.prepare(plan, netPaths);
     const held = [...heldFds, ...(nets ? [nets.root, ...nets.byId.values()] : [])];
     if (held.length) plan = { ...plan, held };
     const heldBase = heldFds.length ? heldFdBase(plan) : 0;

@@ -15,7 +15,7 @@
  */
 import { closeSync, constants as fsConstants, openSync, readlinkSync } from 'node:fs';
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
-import { addBridge, addMacvlan, addVeth, createNetNamespace, enslaveLink, IFF_PERSIST, legacyXtablesTool, moveLink, namespaceFilesAt, netLinks, netnsTool, setLink, setLinkMaster, setNetnsId, setTunDevice, syncLinkState, tunAttach } from '@crtools/sys';
+import { addBridge, addMacvlan, addVeth, createNetNamespace, enslaveLink, IFF_PERSIST, IFF_UP, legacyXtablesTool, moveLink, namespaceFilesAt, netLinks, netnsTool, setLink, setLinkMaster, setNetnsId, setTunDevice, syncLinkState, tunAttach } from '@crtools/sys';
 import { withoutLockRules } from '@crtools/files/plan';
 import { ExitCode, silentLogger, type Logger } from '@crtools/common';
 import type { NamespacePlan, NetLinkPlan, NetPlan, RestorePlan } from './plan.js';
@@ -147,7 +147,6 @@ function makeVeth(path: string, fd: number, l: NetLinkPlan, links: readonly NetL
   log.info(`net: veth ${l.name} (${l.ifindex}) made, its peer ${outside.name} in criu's network namespace${outside.bridge ? `, in bridge ${outside.bridge}` : ''}`);
 }
 
-const IFF_UP = 0x1;
 const RTM_NEWROUTE = 24;
 /** RTNH_F_DEAD | RTNH_F_LINKDOWN: the kernel's view of a route's link, not a route's own; a new route may not carry them */
 const RTNH_F_KERNEL = 0x1 | 0x10;
@@ -389,12 +388,13 @@ export function nestedNetNamespaces(plan: RestorePlan, rootNet: MadeNetNamespace
   try {
     for (const [id, net] of nested) {
       let m: MadeNetNamespace;
-      const fd = nets.take(id) ?? (userFd === undefined ? undefined : createNetNamespace(userFd));
+      // (made ahead for a veth pair across, or here: in the tree's user namespace when it has one)
+      const fd = nets.take(id) ?? createNetNamespace(userFd);
       try {
         const set = makeNetNamespace(net, log, fd, nets);
-        m = fd === undefined ? set : { ...set, close: () => (set.close(), closeSync(fd)) };
+        m = { ...set, close: () => (set.close(), closeSync(fd)) };
       } catch (e) {
-        if (fd !== undefined) closeSync(fd);
+        closeSync(fd);
         throw e;
       }
       made.push(m);
