@@ -223,11 +223,7 @@ export function shapeMounts(pid: number, mounts: readonly MountPlan[], scope?: s
       shared = src.m.shared;
       master = src.m.master;
     } else if (mountedAnew(m) && m.root === '/') {
-      // a proc shows the pid namespace of who mounts it: the tree's, named (pidns=, Linux 6.16+)
-      // when it is not this process's
-      const pidns = m.fsname === 'proc' && readlinkSync(`/proc/${pid}/ns/pid`) !== readlinkSync('/proc/self/ns/pid') ? `pidns=/proc/${pid}/ns/pid` : '';
-      const data = [fsOptions(m), m.sbFlags & MNT_FLAG.RDONLY ? 'ro' : '', pidns].filter(Boolean).join(',');
-      ops.push({ source: m.source, target: m.mountpoint, fstype: m.fsname, flags: (m.flags & PER_MOUNT) | (m.sbFlags & (MNT_FLAG.RDONLY | MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) });
+      ops.push(freshMount(pid, m, m.mountpoint, true));
     } else if (m.extKey !== undefined) {
       throw refuse(m, `is external (mnt[${m.extKey}]): external mounts are restored under --root only`);
     } else {
@@ -336,13 +332,17 @@ function untar(pid: number, m: MountPlan, base = ''): void {
   }
 }
 
-/** A new mount of m's file system (one mountedAnew) at target; ro comes after its files. */
-function freshMount(pid: number, m: MountPlan, target: string): MountOp {
+/**
+ * A new mount of m's file system (one mountedAnew) at target: read-only as dumped with `ro`, else
+ * writable (ro comes after its files).
+ */
+function freshMount(pid: number, m: MountPlan, target: string, ro = false): MountOp {
   // a proc shows the pid namespace of who mounts it: the tree's, named (pidns=, Linux 6.16+)
   // when it is not this process's
   const pidns = m.fsname === 'proc' && readlinkSync(`/proc/${pid}/ns/pid`) !== readlinkSync('/proc/self/ns/pid') ? `pidns=/proc/${pid}/ns/pid` : '';
-  const data = [fsOptions(m), pidns].filter(Boolean).join(',');
-  return { source: m.source, target, fstype: m.fsname!, flags: (m.flags & PER_MOUNT & ~MNT_FLAG.RDONLY) | (m.sbFlags & (MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) };
+  const rdonly = ro ? MNT_FLAG.RDONLY : 0;
+  const data = [fsOptions(m), m.sbFlags & rdonly ? 'ro' : '', pidns].filter(Boolean).join(',');
+  return { source: m.source, target, fstype: m.fsname!, flags: (m.flags & PER_MOUNT & (ro ? ~0 : ~MNT_FLAG.RDONLY)) | (m.sbFlags & (rdonly | MNT_FLAG.SYNCHRONOUS | MNT_FLAG.DIRSYNC)), ...(data ? { data } : {}) };
 }
 
 /**
