@@ -138,11 +138,7 @@ export class TcpConnections {
         const path = netPath(f.netns!);
         if (path === undefined) throw new CrtoolsError('RESTORE_TCP', `socket:[${f.tcp.ino}]: network namespace ${f.netns} of the tree was not made`, { exitCode: ExitCode.FAILED });
         let lock = this.nested.get(path);
-        if (!lock) {
-          lock = new NetworkLock(this.lock!.method, this.lock!.runId, this.log);
-          lock.netns = path;
-          this.nested.set(path, lock);
-        }
+        if (!lock) this.nested.set(path, (lock = this.lock!.inNamespace(path)));
         const l = lock;
         const made = inSocketNamespace(path, () => this.make(f, i, files, o, l, true));
         // (a socket that comes back closed is made by the task, in that namespace)

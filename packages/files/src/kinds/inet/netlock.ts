@@ -148,6 +148,17 @@ export class NetworkLock {
   }
 
   /**
+   * The lock of the connections of another network namespace (`netns`: /proc/PID/ns/net...):
+   * this one's method and run, its rules made and deleted in there (a nested namespace of the
+   * tree's, whose connections are locked where they live).
+   */
+  inNamespace(netns: string): NetworkLock {
+    const l = new NetworkLock(this.method, this.runId, this.log);
+    l.netns = netns;
+    return l;
+  }
+
+  /**
    * Lock the whole namespace `netns` names (a tree's own), CRIU 4.2's form of each method; the
    * connections then get no rules of their own. Skip: nothing.
    */

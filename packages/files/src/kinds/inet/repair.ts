@@ -11,7 +11,7 @@ import { closeSync } from 'node:fs';
 import type { Logger } from '@crtools/common';
 import { setSocketOption, takeTaskFd, tcpIdle, tcpRepair, tcpSave, tcpState, type TcpConnState, type TcpIdle } from '@crtools/sys';
 import { refuseFd } from '../../dump/kind.js';
-import { NetworkLock, type LockedConnection } from './netlock.js';
+import type { LockedConnection, NetworkLock } from './netlock.js';
 
 interface Held {
   fd: number;
@@ -57,11 +57,7 @@ export class TcpRepairs {
   private lockOf(netns: string | undefined): NetworkLock {
     if (netns === undefined) return this.lock;
     let l = this.nested.get(netns);
-    if (!l) {
-      l = new NetworkLock(this.lock.method, this.lock.runId, this.log);
-      l.netns = netns;
-      this.nested.set(netns, l);
-    }
+    if (!l) this.nested.set(netns, (l = this.lock.inNamespace(netns)));
     return l;
   }
 
