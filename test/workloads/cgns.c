@@ -15,16 +15,6 @@
 
 static char first[4096];
 
-static int read_file(const char *path, char *buf, size_t n) {
-	int fd = open(path, O_RDONLY);
-	if (fd < 0) return -1;
-	ssize_t k = read(fd, buf, n - 1);
-	close(fd);
-	if (k < 0) return -1;
-	buf[k] = 0;
-	return 0;
-}
-
 static int write_pid(const char *file) {
 	FILE *f = fopen(file, "w");
 	if (!f) return -1;
@@ -65,7 +55,7 @@ int main(int argc, char **argv) {
 		wl_say("error %s errno=%d", err, errno);
 		return 1;
 	}
-	if (read_file("/proc/self/cgroup", first, sizeof first)) {
+	if (wl_read_file("/proc/self/cgroup", first, sizeof first)) {
 		wl_say("error read");
 		return 1;
 	}
@@ -84,8 +74,8 @@ int main(int argc, char **argv) {
 		wl_wait_check();
 		snprintf(p, sizeof p, "/proc/%d/cgroup", (int)child);
 		if (kill(child, 0)) wl_say("check bad what=child-gone");
-		else if (read_file("/proc/self/cgroup", now, sizeof now) || strcmp(now, first)) wl_say("check bad what=self cgroup=%s", now);
-		else if (read_file(p, its, sizeof its) || strcmp(its, first)) wl_say("check bad what=child cgroup=%s", its);
+		else if (wl_read_file("/proc/self/cgroup", now, sizeof now) || strcmp(now, first)) wl_say("check bad what=self cgroup=%s", now);
+		else if (wl_read_file(p, its, sizeof its) || strcmp(its, first)) wl_say("check bad what=child cgroup=%s", its);
 		else if ((snprintf(p, sizeof p, "/proc/%d/ns/cgroup", (int)child), stat(p, &b)) || stat("/proc/self/ns/cgroup", &a) || a.st_ino != b.st_ino) wl_say("check bad what=child-ns");
 		else wl_say("check ok pid=%d", (int)getpid());
 	}
