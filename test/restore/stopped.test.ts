@@ -2,9 +2,11 @@
  * Stopped tasks end to end: a task in group-stop (SIGSTOP) is dumped as TASK_STOPPED with its
  * stop signal, comes back from restore stopped (State: T, running none of its own code: a
  * SIGUSR1 goes unanswered, its counter and CPU time stand still) and runs on after SIGCONT.
+ * Threads that never enter the kernel show that no thread runs a single instruction between the
+ * restore (or a dump -s) and the stop: their counters are the dumped ones to the last increment.
  * Every process is found and killed by pid.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { askVerdict, childrenOf, criu, killAllStarted, killTree, killTreeAndWait, ourCritDecode, readState, sleep, startWorkload, tmp, treePids, waitReaped, waitVerdict } from '../dump/helpers.js';
@@ -159,6 +161,108 @@ describe('stopped tasks', () => {
     expect(readState(w.state)).toBe('');
     process.kill(child!, 'SIGCONT');
     expect(waitVerdict(w.state, 10_000)).toBe('check ok bad=0');
+    cleanUp(w.pid);
+  });
+});
+
+/** The counters of a spinners workload (its ready line: addr=0xA n=N) as /proc/PID/mem has them now. */
+function countersOf(pid: number, state: string): bigint[] {
+  const m = /addr=(0x[0-9a-f]+) n=(\d+)/.exec(readFileSync(state, 'utf8'))!;
+  const n = Number(m[2]);
+  const buf = Buffer.alloc(n * 64);
+  const fd = openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    expect(readSync(fd, buf, 0, buf.length, Number(BigInt(m[1]!)))).toBe(buf.length);
+  } finally {
+    closeSync(fd);
+  }
+  return Array.from({ length: n }, (_, i) => buf.readBigUInt64LE(i * 64));
+}
+
+/**
+ * An action script that, at post-dump (the tree frozen as its images have it), copies the
+ * spinners' counters out of the dumped root's memory; read back with the returned function.
+ */
+function postDumpCounters(state: string, name: string): { script: string; read: () => bigint[] } {
+  const dir = tmp(`stopped-${name}-script`);
+  const out = path.join(dir, 'counters');
+  const m = /addr=(0x[0-9a-f]+) n=(\d+)/.exec(readFileSync(state, 'utf8'))!;
+  const script = path.join(dir, 'post-dump.sh');
+  const py = `import os; f = open("/proc/%s/mem" % os.environ["CRTOOLS_INIT_PID"], "rb"); f.seek(${Number(BigInt(m[1]!))}); open(${JSON.stringify(out)}, "wb").write(f.read(${Number(m[2]) * 64}))`;
+  writeFileSync(script, `#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0\nexec /usr/bin/python3 -c '${py}'\n`);
+  chmodSync(script, 0o755);
+  return {
+    script,
+    read: () => {
+      const b = readFileSync(out);
+      return Array.from({ length: b.length / 64 }, (_, i) => b.readBigUInt64LE(i * 64));
+    },
+  };
+}
+
+/** Every thread of pid in group stop (State: T). */
+function allThreadsStopped(pid: number): boolean {
+  return treeThreads(pid).every((t) => /^State:\s+T/m.test(readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8')));
+}
+
+function treeThreads(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map(Number);
+}
+
+describe('threads that never enter the kernel: none runs between restore and stop', () => {
+  function spinnersDumped(name: string, dumpArgs: string[] = []): { w: ReturnType<typeof startWorkload>; dir: string; dumped: bigint[] } {
+    const w = startWorkload('spinners', ['3']);
+    const post = postDumpCounters(w.state, name);
+    const dir = tmp(`stopped-${name}`);
+    const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--action-script', post.script, ...dumpArgs]);
+    expect(d.code, d.stderr).toBe(0);
+    const dumped = post.read();
+    expect(dumped.length).toBe(3);
+    for (const c of dumped) expect(c).toBeGreaterThan(0n);
+    return { w, dir, dumped };
+  }
+
+  function restoredStopped(w: { pid: number; state: string }, dir: string, dumped: bigint[], args: string[]): void {
+    const r = criu(['restore', '-D', dir, '-d', '-o', 'restore.log', ...args], 60_000);
+    mine.push(w.pid);
+    expect(r.code, r.stderr).toBe(0);
+    expect(countersOf(w.pid, w.state)).toEqual(dumped);
+    for (let i = 0; i < 300 && !allThreadsStopped(w.pid); i++) sleep(10);
+    expect(allThreadsStopped(w.pid)).toBe(true);
+    sleep(200);
+    expect(countersOf(w.pid, w.state)).toEqual(dumped);
+    process.kill(w.pid, 'SIGCONT');
+    for (let i = 0; i < 300 && countersOf(w.pid, w.state).some((c, k) => c === dumped[k]); i++) sleep(10);
+    const after = countersOf(w.pid, w.state);
+    for (let k = 0; k < dumped.length; k++) expect(after[k]).toBeGreaterThan(dumped[k]!);
+    cleanUp(w.pid);
+  }
+
+  it('restore -s of running threads: each counter is the dumped one until SIGCONT, then all move on', () => {
+    const { w, dir, dumped } = spinnersDumped('spin-s');
+    expect(waitReaped(w.pid)).toBe(true);
+    restoredStopped(w, dir, dumped, ['-s']);
+  });
+
+  it('dumped stopped (SIGSTOP), restored stopped: each counter is the dumped one until SIGCONT', () => {
+    const w0 = startWorkload('spinners', ['3']);
+    stopAndWait(w0.pid);
+    for (let i = 0; i < 300 && !allThreadsStopped(w0.pid); i++) sleep(10);
+    const atStop = countersOf(w0.pid, w0.state);
+    const dir = tmp('stopped-spin-T');
+    const d = criu(['dump', '-t', String(w0.pid), '-D', dir, '-o', 'dump.log']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(waitReaped(w0.pid)).toBe(true);
+    restoredStopped(w0, dir, atStop, []);
+  });
+
+  it('dump -s: the tree left stopped holds the dumped counters (no thread ran after the dump)', () => {
+    const { w, dumped } = spinnersDumped('spin-dump-s', ['-s']);
+    mine.push(w.pid);
+    expect(countersOf(w.pid, w.state)).toEqual(dumped);
+    for (let i = 0; i < 300 && !allThreadsStopped(w.pid); i++) sleep(10);
+    expect(allThreadsStopped(w.pid)).toBe(true);
+    expect(countersOf(w.pid, w.state)).toEqual(dumped);
     cleanUp(w.pid);
   });
 });

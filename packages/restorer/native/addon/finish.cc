@@ -89,8 +89,8 @@ int WaitStop(pid_t tid, int *status, long deadline) {
 // Trace every thread through its final rt_sigreturn, then run munmap of the restorer region in
 // each task from the blob's syscall instruction (stopped at syscall exit, so the unmapped code
 // is never returned to), put the task's registers back and detach. A task with a stopSigno
-// (dumped stopped, or -s) gets that signal with the detach: it is delivered on the way out of
-// the syscall stop, so the task enters group-stop before running any code of its own.
+// (dumped stopped, or -s) has that signal queued while all its threads are still stopped, so
+// each enters the group stop on its way out of the syscall stop, before any code of its own.
 // A task with suspendSeccomp is seized with PTRACE_O_SUSPEND_SECCOMP: its threads install their
 // seccomp filters (or strict mode) after "go", and nothing of them acts on the rest of the blob,
 // the final rt_sigreturn or the injected munmap; they take effect with the detach.
@@ -195,8 +195,16 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
               if (!IgnoredBy(m, si.si_signo) && syscall(SYS_rt_tgsigqueueinfo, m, m, si.si_signo, &si) != 0) held = si.si_signo;
             if (held && IgnoredBy(m, held)) held = 0;
             int stop = stopsig[t.task];
-            if (held && stop) kill(m, held);  // queued again; the stop signal goes with the detach
-            if (stop) stopLeader[t.task] = m;  // detached below, once every task is done
+            if (stop) {
+              // queued for the whole thread group while every thread is still stopped here: a
+              // thread detached later takes it (or the group stop it starts) on its way out of
+              // the stop, before any instruction of its own. Given with the leader's detach, it
+              // would only be sent once the leader runs, and another thread detached meanwhile
+              // could run on for a moment.
+              if (held) kill(m, held);
+              if (kill(m, stop)) return fail(errno, "kill", m);
+              stopLeader[t.task] = m;  // detached below, once every task is done
+            }
             else
               for (auto &u : th)
                 if (u.task == t.task) ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(u.tid != m ? 0 : held));
@@ -235,7 +243,7 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
   for (size_t i = 0; i < rs.size(); i++)
     if (stopLeader[i])
       for (auto &u : th)
-        if (u.task == (int)i) ptrace(PTRACE_DETACH, u.tid, 0, (void *)(long)(u.tid != stopLeader[i] ? 0 : stopsig[i]));
+        if (u.task == (int)i) ptrace(PTRACE_DETACH, u.tid, 0, 0);
   Napi::Object ok = Napi::Object::New(env);
   ok.Set("ok", true);
   return ok;
