@@ -6,6 +6,8 @@ sk:PATH, a `criu service` socket) and print one JSON line.
   pycriu-driver.py CRIU dump DIR PID
   pycriu-driver.py CRIU restore DIR [sibling]
   pycriu-driver.py CRIU dump DIR PID external EXT        (opts.external: EXT, e.g. tty[RDEV:DEV])
+  pycriu-driver.py CRIU dump DIR PID unixsk INO          (opts.ext_unix_sk, unix_sk_ino: INO)
+  pycriu-driver.py CRIU restore DIR unixsk               (opts.ext_unix_sk)
   pycriu-driver.py CRIU restore DIR inherit PATH KEY     (PATH opened here, handed over: inherit_fd KEY)
 
 Errors print {"ok": false, "error": "..."}; a sibling restore also reports the restored
@@ -42,6 +44,9 @@ def main():
             c.opts.leave_running = False
             if len(sys.argv) > 6 and sys.argv[5] == "external":
                 c.opts.external.append(sys.argv[6])
+            if len(sys.argv) > 6 and sys.argv[5] == "unixsk":
+                c.opts.ext_unix_sk = True
+                c.opts.unix_sk_ino.add().inode = int(sys.argv[6])
             c.opts.log_file = "dump.log"
             c.opts.log_level = 4
             r = c.dump()
@@ -53,6 +58,8 @@ def main():
             c.opts.log_level = 4
             if len(sys.argv) > 4 and sys.argv[4] == "sibling":
                 c.opts.rst_sibling = True
+            if len(sys.argv) > 4 and sys.argv[4] == "unixsk":
+                c.opts.ext_unix_sk = True
             if len(sys.argv) > 6 and sys.argv[4] == "inherit":
                 # (swrk is forked and exec'ed by pycriu: an inheritable descriptor goes with it)
                 tfd = os.open(sys.argv[5], os.O_RDWR | os.O_NOCTTY)

@@ -5,11 +5,12 @@
  * Every process is cleaned up by pid.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { criuBin } from '../lib/paths.js';
 import { killAllStarted, killTree, sleep, startWorkload, tmp, waitGone, waitReaped } from '../dump/helpers.js';
+import { peerDgrams, socketIno, startUnixPeer } from '../restore/unixext.js';
 
 const PYTHON = '/usr/bin/python3';
 const DRIVER = path.join(path.dirname(new URL(import.meta.url).pathname), 'pycriu-driver.py');
@@ -56,6 +57,32 @@ describe.skipIf(!havePycriu)("pycriu (Debian's CRIU RPC client) against criu swr
       expect(w.check(20_000)).toBe('check ok bad=0');
     } finally {
       killTree(w.pid);
+    }
+  });
+
+  it('DUMP with ext_unix_sk and unix_sk_ino (a datagram socket connected to a peer outside), RESTORE with ext_unix_sk: connected to it again', () => {
+    const { dir: peerDir, peer } = startUnixPeer();
+    const w = startWorkload('unixext', ['dgram', peerDir]);
+    try {
+      const ino = socketIno(w.pid, Number(readdirSync(`/proc/${w.pid}/fd`).find((f) => readlinkSync(`/proc/${w.pid}/fd/${f}`).startsWith('socket:'))));
+      // (without unix_sk_ino naming it, the socket's outside peer is refused by name)
+      const noDir = tmp('pycriu-unixsk-no');
+      const no = pycriu('dump', noDir, String(w.pid));
+      expect(no.ok).toBe(false);
+      expect(readFileSync(path.join(noDir, 'dump.log'), 'utf8')).toMatch(/outside the dumped tree, which is not supported without --ext-unix-sk/);
+      expect(w.check()).toBe('check ok');
+      const img = tmp('pycriu-unixsk');
+      const d = pycriu('dump', img, String(w.pid), 'unixsk', String(ino));
+      expect(d, JSON.stringify(d)).toEqual({ ok: true, restored: false });
+      expect(waitReaped(w.pid)).toBe(true);
+      const sent = peerDgrams(peer);
+      const r = pycriu('restore', img, 'unixsk');
+      expect(r, JSON.stringify(r)).toMatchObject({ ok: true, pid: w.pid });
+      expect(w.check(20_000)).toBe('check ok');
+      expect(peerDgrams(peer)).toBeGreaterThan(sent);
+    } finally {
+      killTree(w.pid);
+      killTree(peer.pid);
     }
   });
 

@@ -15,7 +15,7 @@ import type { CriuOpts } from './protocol.js';
 const MAPPED = new Set<string>([
   'images_dir_fd', 'images_dir', 'work_dir_fd', 'pid', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'log_level', 'log_file', 'log_to_stderr', 'notify_scripts', 'rst_sibling', 'inherit_fd', 'timeout', 'display_stats',
-  'cpu_cap', 'config_file', 'ps', 'network_lock', 'pre_dump_mode', 'manage_cgroups_mode', 'join_ns',
+  'cpu_cap', 'config_file', 'ps', 'network_lock', 'pre_dump_mode', 'manage_cgroups_mode', 'join_ns', 'unix_sk_ino',
 ]);
 
 /** criu_opts fields CriuOptions models under the same name: passed on, the engine decides (and refuses by name). */
@@ -266,6 +266,16 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
     else if (k === 'veths') out[k] = (v as { if_in: string; if_out: string }[]).map((p) => ({ if_in: p.if_in, if_out: p.if_out }));
     else if (k === 'cg_root') out[k] = (v as { ctrl?: string; path: string }[]).map((c) => ({ ...(c.ctrl ? { ctrl: c.ctrl } : {}), path: c.path }));
     else out[k] = v;
+  }
+  // (as CRIU: with ext_unix_sk, each unix_sk_ino names a socket of the tree whose peer may be
+  // outside it, what `--ext-unix-sk=INO` and `--external unix[INO]` say on the command line;
+  // without ext_unix_sk they name nothing)
+  if (r.ext_unix_sk && r.unix_sk_ino?.length) {
+    const ext = r.unix_sk_ino.map((u) => {
+      if (!Number.isInteger(u.inode) || u.inode <= 0 || u.inode > 0xffffffff) throw badRequest('unix_sk_ino', `${u.inode} is no socket inode`);
+      return `unix[${u.inode}]`;
+    });
+    o.external = [...(o.external ?? []), ...ext];
   }
   // the configuration file's remaining options last: they win
   const { images_dir: _i, work_dir: _w, log_file: _l, ...rest } = place.conf;

@@ -82,6 +82,16 @@ describe('criu_opts → CriuOptions', () => {
     expect(m.options).toMatchObject({ tcp_established: true, tcp_skip_in_flight: true, network_lock: 'nftables', external: ['x'] });
   });
 
+  it('unix_sk_ino with ext_unix_sk: each inode a socket whose peer may be outside (external unix[INO], as --ext-unix-sk=INO); without ext_unix_sk they name nothing, as CRIU', () => {
+    const base: CriuOpts = { images_dir_fd: -1, images_dir: '/tmp', pid: 9 };
+    expect(unsupportedFields({ ...base, ext_unix_sk: true, unix_sk_ino: [{ inode: 7 }] })).toEqual([]);
+    const m = mapOptions({ ...base, ext_unix_sk: true, unix_sk_ino: [{ inode: 4242 }, { inode: 17 }], external: ['mnt[/a]:b'] }, dump);
+    expect(m.options.ext_unix_sk).toBe(true);
+    expect(m.options.external).toEqual(['mnt[/a]:b', 'unix[4242]', 'unix[17]']);
+    expect(mapOptions({ ...base, unix_sk_ino: [{ inode: 4242 }] }, dump).options.external).toBeUndefined();
+    expect(() => mapOptions({ ...base, ext_unix_sk: true, unix_sk_ino: [{ inode: 0 }] }, dump)).toThrow(expect.objectContaining({ code: 'RPC_BAD_OPTION' }));
+  });
+
   it('a DUMP without pid (0 as absent) is the client dumping itself: its pid (SO_PEERCRED), our end of its connection; a pre-dump without pid is refused by name', () => {
     for (const pid of [undefined, 0]) {
       const m = mapOptions({ images_dir_fd: -1, images_dir: '/tmp', ...(pid === undefined ? {} : { pid }) }, { ...dump, peerPid: 4321, serviceSkIno: 777 });
