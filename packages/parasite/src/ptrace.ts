@@ -1,4 +1,4 @@
-import { listTasks, NO_SUCH_PROCESS, readStatusValue } from '@crtools/procfs';
+import { listTasks, NO_SUCH_PROCESS, readStat, readStatusValue } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, isCrtoolsError, isNativeSysError } from '@crtools/common';
 import { check, native } from './load-native.js';
 import { decodeWaitStatus, PTRACE_EVENT_STOP, type WaitStatus } from './wait-status.js';
@@ -144,10 +144,28 @@ export function getSeccompFilters(tid: number): SeccompFilter[] {
   }
 }
 
-/** Thread ids of a process (/proc/PID/task, through @crtools/procfs), ascending. */
+/** PF_IO_WORKER (include/linux/sched.h), in /proc/PID/task/TID/stat's flags */
+const PF_IO_WORKER = 0x10;
+
+/**
+ * An io_uring worker of the process (iou-wrk-*, iou-sqp-*): a thread of the kernel's that
+ * /proc lists among the process's own, with no user space of its own to run. It is no thread
+ * of the program: not seized (it would take the interrupt's stop, then run none of the
+ * parasite's code), not dumped. The io_uring instance it serves is the task's descriptor or
+ * ring mapping, which the dump refuses by name.
+ */
+export function isIoWorker(tid: number): boolean {
+  try {
+    return (readStat(tid).flags & PF_IO_WORKER) !== 0;
+  } catch {
+    return false; // gone: the seize says so
+  }
+}
+
+/** Thread ids of a process (/proc/PID/task, through @crtools/procfs), ascending, io_uring's workers left out. */
 export function listThreads(pid: number): number[] {
   try {
-    return listTasks(pid);
+    return listTasks(pid).filter((t) => t === pid || !isIoWorker(t));
   } catch (e) {
     if (isCrtoolsError(e) && e.code === NO_SUCH_PROCESS) {
       throw new CrtoolsError('NO_SUCH_TASK', `no process with pid ${pid}`, { context: { pid }, exitCode: ExitCode.FAILED, cause: e });
