@@ -6,10 +6,12 @@
 // CRTOOLS_DUMP_OVERLAP=1 (the tracee vmsplices the next batch while we splice the previous one).
 // ROUNDS=N repeats the splice/splice-overlap pair N times, interleaved (same load for both).
 // With CRIU=/path/to/criu (4.x) each round also has CRIU's `criu dump -R` of the same process
-// ('criu'), and every round the machine's floor ('floor': dd writing MiB MiB from its own
-// memory into a tmpfs file, the copy and tmpfs page allocation any dump to tmpfs pays).
+// ('criu'), and every round the machine's floor (bench/floor.c: MiB MiB of a process's own
+// memory moved into tmpfs files with vmsplice and splice and nothing else; 'floor-one-file' is
+// the copy a dump of one task pays, 'floor-one-file-2' the same file written by two threads,
+// 'floor-two-files' two threads with a file each).
 // BEFORE_CRIU=<criu entry .js> adds another build of crtools to each round ('before', splice).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,14 +24,29 @@ const images = path.join(work, 'img');
 try {
   const rounds = Number(process.env.ROUNDS ?? 1);
   const criu = process.env.CRIU;
-  const methods = [...Array.from({ length: rounds }, () => ['splice', 'splice-overlap', ...(process.env.BEFORE_CRIU ? ['before'] : []), ...(criu ? ['criu'] : []), 'floor']).flat(), 'read'];
-  for (const method of methods) {
+  // one unreported dump by each tool first: the first pass over freshly written memory into new
+  // tmpfs pages costs up to twice the next ones on these machines, and CRIU's first run probes
+  // its kerndat
+  const methods = ['warm-splice-overlap', ...(criu ? ['warm-criu'] : []), ...Array.from({ length: rounds }, () => ['splice', 'splice-overlap', ...(process.env.BEFORE_CRIU ? ['before'] : []), ...(criu ? ['criu'] : []), 'floor']).flat(), 'read'];
+  const floorBin = path.join(work, 'floor');
+  execFileSync('gcc', ['-O2', '-o', floorBin, path.join(root, 'bench/floor.c'), '-pthread']);
+  for (const entry of methods) {
+  const warm = entry.startsWith('warm-');
+  const method = warm ? entry.slice(5) : entry;
   rmSync(images, { recursive: true, force: true });
+  if (method === 'floor') {
+    mkdirSync(images, { recursive: true });
+    for (const l of execFileSync(floorBin, [String(mib), images], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+      const f = JSON.parse(l);
+      const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+      console.log(JSON.stringify({ method: f.method, target_mib: mib, wall_ms: f.wall_ms, cpu_ms: f.cpu_ms, throughput_mib_s: Math.round(mib / (f.wall_ms / 1000)), loadavg_1min: Number(load) }));
+    }
+    continue;
+  }
   const t0 = process.hrtime.bigint();
   const dumpArgs = ['dump', '-t', String(pid), '-D', images, '-R', '-o', 'dump.log'];
   const [cmd, args] =
-    method === 'floor' ? ['dd', ['if=/dev/zero', `of=${path.join(images, 'pages-floor.img')}`, 'bs=1M', `count=${mib}`, 'status=none']]
-    : method === 'criu' ? [criu, [...dumpArgs, '--shell-job']]
+    method === 'criu' ? [criu, [...dumpArgs, '--shell-job']]
     : [process.execPath, [method === 'before' ? process.env.BEFORE_CRIU : path.join(root, 'packages/cli/bin/criu.js'), ...dumpArgs]];
   mkdirSync(images, { recursive: true }); // (CRIU wants it there)
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method === 'read' ? 'read' : 'splice', CRTOOLS_DUMP_OVERLAP: method === 'splice-overlap' ? '1' : '0' } });
@@ -47,7 +64,8 @@ try {
   clearInterval(timer);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const pagesBytes = readdirSync(images).filter((f) => f.startsWith('pages-')).reduce((s, f) => s + statSync(path.join(images, f)).size, 0);
-  const verdict = method === 'floor' ? '-' : askVerdict();
+  const verdict = askVerdict();
+  if (warm) continue;
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   console.log(JSON.stringify({
     method, target_mib: mib, exit_code: code, wall_ms: Math.round(ms), dumper_cpu_ms_approx: cpu, pages_mib: +(pagesBytes / 1048576).toFixed(1),
