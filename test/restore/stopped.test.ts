@@ -165,30 +165,35 @@ describe('stopped tasks', () => {
   });
 });
 
-/** The counters of a spinners workload (its ready line: addr=0xA n=N) as /proc/PID/mem has them now. */
+/** Workers of `threads spin` in these tests. */
+const SPINNERS = 3;
+
+/** Where the counters of a `threads` workload are (its ready line: addr=0xA). */
+function countersAddr(state: string): number {
+  return Number(BigInt(/addr=(0x[0-9a-f]+)/.exec(readFileSync(state, 'utf8'))![1]!));
+}
+
+/** The counters of a `threads spin` workload (one a 64-byte slot) as /proc/PID/mem has them now. */
 function countersOf(pid: number, state: string): bigint[] {
-  const m = /addr=(0x[0-9a-f]+) n=(\d+)/.exec(readFileSync(state, 'utf8'))!;
-  const n = Number(m[2]);
-  const buf = Buffer.alloc(n * 64);
+  const buf = Buffer.alloc(SPINNERS * 64);
   const fd = openSync(`/proc/${pid}/mem`, 'r');
   try {
-    expect(readSync(fd, buf, 0, buf.length, Number(BigInt(m[1]!)))).toBe(buf.length);
+    expect(readSync(fd, buf, 0, buf.length, countersAddr(state))).toBe(buf.length);
   } finally {
     closeSync(fd);
   }
-  return Array.from({ length: n }, (_, i) => buf.readBigUInt64LE(i * 64));
+  return Array.from({ length: SPINNERS }, (_, i) => buf.readBigUInt64LE(i * 64));
 }
 
 /**
  * An action script that, at post-dump (the tree frozen as its images have it), copies the
- * spinners' counters out of the dumped root's memory; read back with the returned function.
+ * spinning workers' counters out of the dumped root's memory; read back with the returned function.
  */
 function postDumpCounters(state: string, name: string): { script: string; read: () => bigint[] } {
   const dir = tmp(`stopped-${name}-script`);
   const out = path.join(dir, 'counters');
-  const m = /addr=(0x[0-9a-f]+) n=(\d+)/.exec(readFileSync(state, 'utf8'))!;
   const script = path.join(dir, 'post-dump.sh');
-  const py = `import os; f = open("/proc/%s/mem" % os.environ["CRTOOLS_INIT_PID"], "rb"); f.seek(${Number(BigInt(m[1]!))}); open(${JSON.stringify(out)}, "wb").write(f.read(${Number(m[2]) * 64}))`;
+  const py = `import os; f = open("/proc/%s/mem" % os.environ["CRTOOLS_INIT_PID"], "rb"); f.seek(${countersAddr(state)}); open(${JSON.stringify(out)}, "wb").write(f.read(${SPINNERS * 64}))`;
   writeFileSync(script, `#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0\nexec /usr/bin/python3 -c '${py}'\n`);
   chmodSync(script, 0o755);
   return {
@@ -211,13 +216,13 @@ function treeThreads(pid: number): number[] {
 
 describe('threads that never enter the kernel: none runs between restore and stop', () => {
   function spinnersDumped(name: string, dumpArgs: string[] = []): { w: ReturnType<typeof startWorkload>; dir: string; dumped: bigint[] } {
-    const w = startWorkload('spinners', ['3']);
+    const w = startWorkload('threads', ['spin', String(SPINNERS)]);
     const post = postDumpCounters(w.state, name);
     const dir = tmp(`stopped-${name}`);
     const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log', '--action-script', post.script, ...dumpArgs]);
     expect(d.code, d.stderr).toBe(0);
     const dumped = post.read();
-    expect(dumped.length).toBe(3);
+    expect(dumped.length).toBe(SPINNERS);
     for (const c of dumped) expect(c).toBeGreaterThan(0n);
     return { w, dir, dumped };
   }
@@ -245,7 +250,7 @@ describe('threads that never enter the kernel: none runs between restore and sto
   });
 
   it('dumped stopped (SIGSTOP), restored stopped: each counter is the dumped one until SIGCONT', () => {
-    const w0 = startWorkload('spinners', ['3']);
+    const w0 = startWorkload('threads', ['spin', String(SPINNERS)]);
     stopAndWait(w0.pid);
     for (let i = 0; i < 300 && !allThreadsStopped(w0.pid); i++) sleep(10);
     const atStop = countersOf(w0.pid, w0.state);
