@@ -101,6 +101,19 @@ describe('unix sockets: queues and states', () => {
   });
 });
 
+describe('unix sockets bound to relative names, the working directory changed since (zdtm sk-unix-rel, fifo_upon_unix_socket01)', () => {
+  it('unixrel: one bound and connected to by a relative name, one whose file was replaced by a FIFO (held open), the task in / now: each bound again in its directory under its relative name, the FIFO left at the name, twice', () => {
+    const dir = tmp('unixrel');
+    roundTrip('unixrel', [dir], (pid, st) => {
+      expect(askVerdict(st, pid)).toBe('check ok');
+    }, true, undefined, [], (images) => {
+      // as CRIU 4.2 writes them: the relative name with the directory it was bound in
+      const usks = (ourCritDecode(path.join(images, 'files.img')).entries as { usk?: { name?: string; name_dir?: string; deleted?: boolean } }[]).map((f) => f.usk).filter((u) => u?.name_dir);
+      expect(usks.map((u) => [String(u!.name).replace(/=00$/, ''), u!.name_dir, !!u!.deleted]).sort()).toEqual([['a.sock', dir, false], ['f.sock', dir, true]]);
+    });
+  });
+});
+
 describe('a unix socket whose file a mount covers since (zdtm overmount_sock)', () => {
   it('unixbound with a tmpfs mounted over DIR after DIR/r was bound: the dump refuses DIR/r by name (exit 4), the tree runs on unchanged', () => {
     const dir = tmp('unixbound-over');

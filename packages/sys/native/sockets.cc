@@ -19,6 +19,8 @@
 #include <linux/sockios.h>
 #include <cstddef>
 #include <sys/syscall.h>
+#include <climits>
+#include <cstdio>
 #include <unistd.h>
 
 #include <algorithm>
@@ -305,6 +307,38 @@ Napi::Value SockQueue(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// unixSocketFile(pid, fd) -> { path, dev, ino } | { errno, syscall }: the file a task's bound
+// unix socket was bound to, as the kernel holds it (SIOCUNIXFILE on a copy of the task's
+// descriptor: an O_PATH descriptor of the socket's own inode, whatever is at its name now):
+// its path as /proc/self/fd shows it (" (deleted)" at the end once unlinked) and its device
+// (user-space encoding) and inode. Needs CAP_NET_ADMIN over the socket's network namespace.
+Napi::Value UnixSocketFile(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Failure f;
+  int fd = TaskFdCopy(I32(info[0]), I32(info[1]), f);
+  if (fd < 0) return SysErr(env, f.err, f.syscall);
+  int file = ioctl(fd, SIOCPROTOPRIVATE + 0 /* SIOCUNIXFILE */);
+  int e = errno;
+  close(fd);
+  if (file < 0) return SysErr(env, e, "ioctl");
+  char link[64], path[PATH_MAX + 1];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", file);
+  ssize_t n = readlink(link, path, PATH_MAX);
+  struct stat st;
+  if (n < 0 || fstat(file, &st) < 0) {
+    e = errno;
+    close(file);
+    return SysErr(env, e, n < 0 ? "readlink" : "fstat");
+  }
+  close(file);
+  path[n] = 0;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("path", Napi::String::New(env, path));
+  o.Set("dev", Num(env, (double)st.st_dev));
+  o.Set("ino", Num(env, (double)st.st_ino));
+  return o;
+}
+
 // sockInfo(pid, fd) -> { domain, type, protocol, listening, reuseaddr, reuseport, v6only, sndbuf,
 // rcvbuf, local: Buffer | null, peer: Buffer | null } | { errno, syscall }, read from a copy
 // of the task's socket
@@ -413,6 +447,7 @@ void crtools::sys::AddSockets(Napi::Object exports) {
   Export(exports, "packetDiag", PacketDiag);
   Export(exports, "sockQueue", SockQueue);
   Export(exports, "sockInfo", SockInfo);
+  Export(exports, "unixSocketFile", UnixSocketFile);
   Export(exports, "listenQueues", ListenQueues);
   Export(exports, "inetShutdown", InetShutdown);
 }

@@ -1,11 +1,11 @@
 export { fileHandlePath, handlePathVia, type FileHandle } from './handles.js';
 export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, kernelObjectOrder, KernelObjects, isEpollTarget, killReleasing, type KillReleased, namespaceFiles, namespaceFilesAt, namespaceRelative, createUserNamespace, type MadeUserNamespace, NS_TYPE, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
 export { peekPipe, openPipe, setPipeSize, spliceAll, closeFd, type Pipe } from './pipes.js';
-export { unixSockets, packetSockets, socketQueue, socketInfo, listenBacklog, listenPending, inetShutdown } from './sockets.js';
+export { unixSockets, packetSockets, socketQueue, socketInfo, unixSocketFile, listenBacklog, listenPending, inetShutdown } from './sockets.js';
 export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, readTaskMapped, takeTaskFd, type SockoptQuery } from './probe.js';
 export { SOCKET_OPTIONS, sockoptValue, type SocketOption, type SockoptShape } from './sockopts.js';
-export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type FileProbe, type TtyProbe, type TtyQueues, type UnixSocketDiag, type PacketSocketDiag, type PacketRingDiag, type FailureContext } from './native.js';
+export { setNativeBinding, type SysNative, type SocketInfo, type SocketQueue, type UnixSocketFile, type FileProbe, type TtyProbe, type TtyQueues, type UnixSocketDiag, type PacketSocketDiag, type PacketRingDiag, type FailureContext } from './native.js';
 export { SeqpacketSocket, SeqpacketServer, seqpacketPair, seqpacketConnect, seqpacketListen, streamConnect, streamListen, acceptConnection, peerCredentials, recvExact, sendWithFds, type Packet, type PeerCredentials } from './packets.js';
 export {
   PAGE_IS, PM_SCAN_WP_MATCHING, PM_SCAN_CHECK_WPASYNC, MADV_GUARD_INSTALL, pagemapScan, pagemapScanAll, guardRegions, canInstallGuards,

@@ -113,6 +113,7 @@ export interface SysNative {
   tunSet(fd: number, what: 'owner' | 'group' | 'persist' | 'sndbuf' | 'vnethdr' | 'detach', value: number): undefined | NativeSysError;
   /** What a copy of the task's socket at fd tells through getsockopt/getsockname/getpeername. */
   sockInfo(pid: number, fd: number): SocketInfo | NativeSysError;
+  unixSocketFile(pid: number, fd: number): UnixSocketFile | NativeSysError;
   /** Listen backlog and accept queue of the listening TCP socket with that inode (sock_diag); ENOENT: none. */
   listenQueues(family: number, ino: number): { backlog: number; pending: number } | NativeSysError;
   /** Shutdown state (RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2) of the UDP/UDP-lite socket with that inode (sock_diag); ENOENT: none. */
@@ -355,6 +356,13 @@ export interface TunFileInfo {
   sndbuf?: number;
   /** the length of the socket filter a tap holds (TUNGETFILTER), 0 for none */
   filter?: number;
+}
+
+/** The file a bound unix socket was bound to (SIOCUNIXFILE): its path now (" (deleted)" once unlinked), device and inode. */
+export interface UnixSocketFile {
+  path: string;
+  dev: number;
+  ino: number;
 }
 
 export interface SocketInfo {

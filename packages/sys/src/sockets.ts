@@ -1,5 +1,5 @@
 /** Sockets: the sock_diag view of this network namespace, and a task's socket seen through a copy of its descriptor. */
-import { addon, orThrow, type PacketSocketDiag, type SocketInfo, type SocketQueue, type UnixSocketDiag } from './native.js';
+import { addon, orThrow, type PacketSocketDiag, type SocketInfo, type SocketQueue, type UnixSocketDiag, type UnixSocketFile } from './native.js';
 
 /** Every AF_UNIX socket of this network namespace (sock_diag). */
 export function unixSockets(): UnixSocketDiag[] {
@@ -23,6 +23,15 @@ export function socketQueue(pid: number, fd: number, eofAtZero = false): SocketQ
 /** A task's socket as getsockopt & co. describe it (through a pidfd_getfd copy). */
 export function socketInfo(pid: number, fd: number): SocketInfo {
   return orThrow(addon.get().sockInfo(pid, fd), 'pidfd_getfd', { pid, message: `socket at fd ${fd}` });
+}
+
+/**
+ * The file task pid's bound unix socket at fd was bound to, as the kernel holds it (SIOCUNIXFILE
+ * through a copy of the descriptor): its path as this process sees it, " (deleted)" at the end
+ * once unlinked, with its device (user-space encoding) and inode.
+ */
+export function unixSocketFile(pid: number, fd: number): UnixSocketFile {
+  return orThrow(addon.get().unixSocketFile(pid, fd), 'ioctl', { pid, message: `SIOCUNIXFILE on fd ${fd}` });
 }
 
 /** Listen backlog of a listening TCP socket (by family and inode). */

@@ -20,7 +20,7 @@
 import { closeSync } from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { inSocketNamespace, socketInfo, socketQueue, unixSockets, type UnixSocketDiag } from '@crtools/sys';
+import { inSocketNamespace, socketInfo, socketQueue, unixSocketFile, unixSockets, type UnixSocketDiag } from '@crtools/sys';
 import { SOCK_TYPE, TCP_STATE, USK_FLAGS } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
@@ -230,9 +230,40 @@ export class UnixSockets implements DumpKind {
       const found = look(`/proc/${pid}/${link}/${name}`);
       if (!found.deleted) return { ...found, dir: readlinkSync(`/proc/${pid}/${link}`) };
     }
-    hidden(`/proc/${pid}/cwd/${name}`);
     if (named) return { deleted: true, dir: readlinkSync(`/proc/${pid}/cwd`) };
+    // bound elsewhere (the task changed directory since) or unlinked since: the directory the
+    // kernel's own file of the socket lies in (SIOCUNIXFILE), as CRIU 4.2 finds it (zdtm
+    // fifo_upon_unix_socket01: bound relative, unlinked, a FIFO made at the name, then chdir /)
+    const bound = this.boundDir(pid, fd, u, name);
+    if (bound) {
+      const at = `/proc/${pid}/root${bound.dir}/${name}`;
+      const found = look(at);
+      // not unlinked, yet not found at its path: under a mount made over it since
+      if (!bound.deleted && found.deleted) hidden(at);
+      return { ...found, deleted: bound.deleted || found.deleted, dir: bound.dir };
+    }
+    hidden(`/proc/${pid}/cwd/${name}`);
     throw refuseFd(pid, fd, `unix socket bound to the relative name ${show(u.name!)}, whose file is neither in the task's working directory nor in its root: where to bind it again is not known`);
+  }
+
+  /**
+   * Where task pid's socket at fd, bound to the relative `name`, was bound: the directory of the
+   * file the kernel holds for it (SIOCUNIXFILE), and whether that file is unlinked since.
+   * Undefined when that file's path is not one of the task's view (a task in a mount namespace
+   * other than crtools' own), not the socket's file, or not at `name` in its directory.
+   */
+  private boundDir(pid: number, fd: number, u: UnixSocketDiag, name: string): { dir: string; deleted: boolean } | undefined {
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/mnt`) !== readlinkSync('/proc/self/ns/mnt')) return undefined;
+      const f = unixSocketFile(pid, fd);
+      if (u.vfsIno !== undefined && (f.ino !== u.vfsIno || (u.vfsDev !== undefined && BigInt(f.dev) !== userDev(u.vfsDev)))) return undefined;
+      const deleted = f.path.endsWith(' (deleted)');
+      const file = deleted ? f.path.slice(0, -' (deleted)'.length) : f.path;
+      if (!file.startsWith('/') || !file.endsWith(`/${name}`)) return undefined;
+      return { dir: file.slice(0, -(name.length + 1)) || '/', deleted };
+    } catch {
+      return undefined;
+    }
   }
 
   private entry(id: number, flags: number, pid: number, rec: FdRecord, u: UnixSocketDiag, role: Role): Entry {
