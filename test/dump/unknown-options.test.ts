@@ -49,7 +49,7 @@ describe('unknown options are usage errors, and nothing is done', () => {
   it('a criu.8 option crtools does not carry out yet is refused by name (exit 4), from the command line or a configuration file; the tree untouched', () => {
     const w = startWorkload('pattern', ['1']);
     const root = tmp('notyet');
-    for (const [args, name, issue] of [[['--evasive-devices'], 'evasive-devices', 14], [['--force-irmap'], 'force-irmap', 15], [['--stream'], 'stream', 16], [['--irmap-scan-path', '/x'], 'irmap-scan-path', 15], [['--skip-mnt', '/x'], 'skip-mnt', 17]] as const) {
+    for (const [args, name, issue] of [[['--evasive-devices'], 'evasive-devices', 14], [['--allow-uprobes'], 'allow-uprobes', 15], [['--stream'], 'stream', 16], [['--lsm-profile', 'x'], 'lsm-profile', 17], [['--skip-mnt', '/x'], 'skip-mnt', 17]] as const) {
       const dir = path.join(root, name);
       const r = criu(['dump', '-t', String(w.pid), '-D', dir, ...args]);
       expect(r, name).toMatchObject({ code: 4, stdout: '', stderr: `criu: --${name} is not supported yet (crtools issue ${issue})\n` });
@@ -67,17 +67,17 @@ describe('unknown options are usage errors, and nothing is done', () => {
     expect(criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--manage-cgroups=loose'])).toMatchObject({ code: 1, stderr: 'criu: invalid argument for --manage-cgroups: loose (ignore, none, props, soft, full, strict)\n' });
     expect(criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'external'), '--empty-ns', 'ipc'])).toMatchObject({ code: 1, stderr: 'criu: invalid argument for --empty-ns: ipc (only net)\n' });
     expect(existsSync(path.join(root, 'external'))).toBe(false);
-    writeFileSync(path.join(root, 'c.conf'), 'force-irmap\n');
+    writeFileSync(path.join(root, 'c.conf'), 'allow-uprobes\n');
     const c = criu(['restore', '-D', path.join(root, 'none'), '--config', path.join(root, 'c.conf')]);
-    expect(c).toMatchObject({ code: 4, stderr: 'criu: --force-irmap is not supported yet (crtools issue 15)\n' });
+    expect(c).toMatchObject({ code: 4, stderr: 'criu: --allow-uprobes is not supported yet (crtools issue 15)\n' });
     expect(criu(['dump', '-t', String(w.pid), '-D', path.join(root, 't'), '--timeout', 'soon']).stderr).toBe('criu: invalid argument for --timeout: soon\n');
     // CRIU opens its log before it looks at the options: the refusal is in the log named (in the
     // work directory, else the images directory), where callers such as zdtm read it
     mkdirSync(path.join(root, 'logged'));
     expect(criu(['dump', '-t', String(w.pid), '-D', path.join(root, 'logged'), '-o', 'dump.log', '-v4', '--allow-uprobes']).code).toBe(4);
     expect(readFileSync(path.join(root, 'logged', 'dump.log'), 'utf8')).toMatch(/^\(\d\d\.\d{6}\) Error \(dump\): --allow-uprobes is not supported yet \(crtools issue 15\)\n$/);
-    expect(criu(['restore', '-D', path.join(root, 'none'), '-W', path.join(root, 'logged'), '--log-file=rst.log', '--force-irmap']).code).toBe(4);
-    expect(readFileSync(path.join(root, 'logged', 'rst.log'), 'utf8')).toMatch(/Error \(restore\): --force-irmap is not supported yet/);
+    expect(criu(['restore', '-D', path.join(root, 'none'), '-W', path.join(root, 'logged'), '--log-file=rst.log', '--allow-uprobes']).code).toBe(4);
+    expect(readFileSync(path.join(root, 'logged', 'rst.log'), 'utf8')).toMatch(/Error \(restore\): --allow-uprobes is not supported yet/);
     expect(readdirSync(path.join(root, 'logged')).sort()).toEqual(['dump.log', 'rst.log']);
     expect(alive(w.pid) && untraced(w.pid)).toBe(true);
     expect(w.check()).toBe('check ok bad=0');

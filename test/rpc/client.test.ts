@@ -202,8 +202,8 @@ describe('criu_opts.config_file, read by the --config parser', () => {
       expect(w.check(20_000)).toBe('check ok bad=0'); // left running
       writeFileSync(conf, 'leave-running\nno-such-option\n');
       await expect(client.dump({ imagesDir: tmp('rpc-conf2'), pid: w.pid, config_file: conf })).rejects.toThrow(`${conf}:2: unknown option 'no-such-option'`);
-      writeFileSync(conf, 'force-irmap\n');
-      await expect(client.dump({ imagesDir: tmp('rpc-conf3'), pid: w.pid, config_file: conf })).rejects.toThrow(/--force-irmap is not supported yet/);
+      writeFileSync(conf, 'allow-uprobes\n');
+      await expect(client.dump({ imagesDir: tmp('rpc-conf3'), pid: w.pid, config_file: conf })).rejects.toThrow(/--allow-uprobes is not supported yet/);
       expect(w.check(20_000)).toBe('check ok bad=0');
     } finally {
       w.kill();

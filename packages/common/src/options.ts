@@ -85,6 +85,15 @@ export interface CriuOptions {
   /** --skip-file-rwx-check: restore does not hold a file's rwx bits to the recorded mode (its type and other bits still are) */
   skip_file_rwx_check: boolean;
 
+  /**
+   * --force-irmap: a watched or marked file (inotify, fanotify) whose kernel handle does not open
+   * is looked for by its device and inode under the irmap scan paths, its path written (without
+   * it such a watch gets no path, as in CRIU); one not found fails the dump
+   */
+  force_irmap: boolean;
+  /** --irmap-scan-path DIR (repeatable): where --force-irmap looks first, before CRIU's own list */
+  irmap_scan_paths: string[];
+
   // ---- asked for by clients, not carried out yet: refused by name when set
   ext_unix_sk: boolean;
   evasive_devices: boolean;
@@ -161,7 +170,7 @@ export function defaultOptions(): CriuOptions {
     images_dir: '.', log_level: 2, leave_running: false, leave_stopped: false, shell_job: false, file_locks: false,
     cpu_cap: CPU_CAP_DEFAULT, inherit_fd: [], rst_sibling: false, restore_detached: false, display_stats: false,
     timeout: 0, notify_scripts: false, ghost_limit: GHOST_LIMIT_DEFAULT, use_page_server: false,
-    tcp_established: false, tcp_close: false, tcp_skip_in_flight: false, network_lock: 'iptables', skip_file_rwx_check: false, ext_unix_sk: false, evasive_devices: false, link_remap: false,
+    tcp_established: false, tcp_close: false, tcp_skip_in_flight: false, network_lock: 'iptables', skip_file_rwx_check: false, force_irmap: false, irmap_scan_paths: [], ext_unix_sk: false, evasive_devices: false, link_remap: false,
     manage_cgroups: false, track_mem: false, auto_dedup: false, lazy_pages: false, orphan_pts_master: false,
     weak_sysctls: false, empty_ns: 0, join_ns: [], cgroup_dump_controller: [], external: [], ext_mnt: [], auto_ext_mnt: false, ext_masters: false, ext_sharing: false, veths: [], cg_root: [], skip_mnt: [], enable_fs: [], exec_cmd: [],
   };

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
 import { openPagemap, readFds, readStat, readStatusValue, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, KernelObjects, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
-import { FileTable, LinkRemaps, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions } from '@crtools/files/dump';
+import { FileTable, irmapLookup, LinkRemaps, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions, type IrmapLookup } from '@crtools/files/dump';
 
 import { coreEntries, mmEntry, socketMappings } from './task.js';
 import { AioRings } from './aio.js';
@@ -34,7 +34,7 @@ export const DUMP_OPTIONS: readonly CriuOptionName[] = [
   'images_dir', 'work_dir', 'pid', 'log_file', 'log_level', 'leave_running', 'leave_stopped', 'shell_job', 'file_locks',
   'timeout', 'notify_scripts', 'display_stats', 'ghost_limit', 'cpu_cap', 'ps', 'track_mem', 'parent_img', 'auto_dedup',
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
-  'ext_unix_sk', 'external', 'lazy_pages', 'use_page_server', 'link_remap',
+  'ext_unix_sk', 'external', 'lazy_pages', 'use_page_server', 'link_remap', 'force_irmap', 'irmap_scan_paths',
   // an RPC self-dump: the client's own connection to criu
   'service_sk_ino',
   // containers: cgroups, the mount namespace under another root with external mounts, an empty network namespace
@@ -379,7 +379,7 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       cgroups,
       netTables,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net, enableFs: o.enable_fs, ...(o.auto_ext_mnt ? { autoExt: { masters: o.ext_masters, sharing: o.ext_sharing } } : {}) },
-      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, ...(linkRemaps ? { linkRemaps } : {}), refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
+      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, ...(linkRemaps ? { linkRemaps } : {}), ...(o.force_irmap ? { irmap: irmapLookup(`/proc/${pid}/root`, o.irmap_scan_paths ?? []) } : {}), refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues, extTty: externals.tty,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
@@ -583,7 +583,7 @@ async function dumpFrozen(
   tasks: FrozenTask[], dir: string, log: CriuLog, signal: AbortSignal | undefined, pageMethod: 'read' | 'splice',
   times: { freezingUs: number; frozenAt: number },
   opts: {
-    fileLocks?: boolean; ghostLimit?: number; linkRemaps?: LinkRemaps; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number>; serviceSkIno?: number }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
+    fileLocks?: boolean; ghostLimit?: number; linkRemaps?: LinkRemaps; irmap?: IrmapLookup; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number>; serviceSkIno?: number }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
     keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; extTty?: ReadonlySet<string>; inventory?: Entry;
     /** --lazy-pages: the lazy pages are left out of the images and named here, to be served from the frozen tree */
     lazy?: FrozenLazyPages | undefined;
@@ -624,7 +624,7 @@ async function dumpFrozen(
     lived ??= new Set(tasks.filter((t) => !t.zombie).flatMap((t) => [...nsInodes(t.pid)].map(([k, i]) => `${k}:${i}`)));
     return lived.has(`${kind}:${ino}`) ? namespaces.idOf(kind, ino) : undefined;
   };
-  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: { ...opts.unix, nestedMnt: (pid: number) => namespaces.livesNested(pid) }, mounts: () => treeMounts, readOnlyMounts: () => roMounts, nestedMounts: () => nestedMounts, nestedMountsOf: (sdev) => namespaces.nestedMountsOf(sdev), nsId, nestedNets: { of: (ino) => namespaces.nestedNetOf(ino), all: () => [...namespaces.nestedNet.values()], root: nsInodes(tasks[0]!.pid).get('net') } });
+  const files = new FileTable({ ghostLimit: opts.ghostLimit, ...(opts.linkRemaps ? { linkRemaps: opts.linkRemaps } : {}), ...(opts.irmap ? { irmap: opts.irmap } : {}), tree, refusals, inet: opts.inet, tty: { queues: opts.ttyQueues, ...(opts.extTty ? { external: opts.extTty } : {}) }, unix: { ...opts.unix, nestedMnt: (pid: number) => namespaces.livesNested(pid) }, mounts: () => treeMounts, readOnlyMounts: () => roMounts, nestedMounts: () => nestedMounts, nestedMountsOf: (sdev) => namespaces.nestedMountsOf(sdev), nsId, nestedNets: { of: (ino) => namespaces.nestedNetOf(ino), all: () => [...namespaces.nestedNet.values()], root: nsInodes(tasks[0]!.pid).get('net') } });
   const fileLocks = new FileLocks(!!opts.fileLocks, refusals, (p) => view.pid(p));
   const vmIds = new KobjIds(KCMP_VM);
   const filesIds = new KobjIds(KCMP_FILES);

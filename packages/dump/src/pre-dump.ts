@@ -29,8 +29,8 @@ export const PRE_DUMP_OPTIONS: readonly CriuOptionName[] = [
   // as CRIU: a pre-dump reads no socket, so the TCP options (given alike to every round of a
   // migration) have nothing to do here; the final dump carries them out
   'tcp_established', 'tcp_close', 'tcp_skip_in_flight', 'network_lock',
-  // (a pre-dump keeps no file: --link-remap, given alike to every round, is the final dump's)
-  'link_remap',
+  // (a pre-dump keeps no file: --link-remap and --force-irmap, given alike to every round, are the final dump's)
+  'link_remap', 'force_irmap', 'irmap_scan_paths',
 ];
 
 /** inventory's pre_dump_mode values (rpc.proto's criu_pre_dump_mode) */

@@ -24,7 +24,7 @@ const PASSED = new Set<string>([
   'exec_cmd', 'ext_mnt', 'manage_cgroups', 'skip_mnt', 'enable_fs', 'external', 'freeze_cgroup', 'weak_sysctls',
   'lazy_pages', 'orphan_pts_master', 'tcp_close', 'lsm_profile', 'empty_ns', 'tcp_skip_in_flight', 'cg_root',
   'cgroup_yard', 'cgroup_props', 'cgroup_props_file', 'cgroup_dump_controller', 'veths', 'auto_ext_mnt', 'ext_masters', 'ext_sharing',
-  'skip_file_rwx_check',
+  'skip_file_rwx_check', 'force_irmap', 'irmap_scan_paths',
 ]);
 
 /** rpc.proto's criu_cg_mode by number and name: CriuOptions' mode (DEFAULT: CRIU's, soft) */

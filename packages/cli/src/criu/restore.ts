@@ -46,6 +46,8 @@ export const RESTORE_ARGS = {
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'ghost-limit': { type: 'string', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
   'ghost-fiemap': { type: 'boolean', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
+  'force-irmap': { type: 'boolean', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
+  'irmap-scan-path': { type: 'string', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
   'link-remap': { type: 'boolean', description: "dump's option: the restore opens a link_remap file and removes its name whether given or not (accepted, as CRIU does)" },
   'auto-dedup': { type: 'boolean', default: false, description: 'punch the pages read back out of the pages images' },
   'inherit-fd': { type: 'string', description: 'fd[N]:resource — use descriptor N for the file named resource (pipe:[ino], socket:[ino], path); repeatable' },

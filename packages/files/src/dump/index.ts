@@ -8,4 +8,6 @@ export { TcpRepairs } from '../kinds/inet/repair.js';
 export { TtyQueueHold } from '../kinds/tty/queues.js';
 export { NetworkLock, networkLockImageValue, withoutLockRules, parseNetworkLock, type NetworkLockMethod, type LockedConnection } from '../kinds/inet/netlock.js';
 export { LinkRemaps } from '../kinds/reg/dump.js';
+export { irmapLookup } from './irmap.js';
+export type { IrmapLookup } from '../kinds/inotify/dump.js';
 export { tunLinkKey, type TunLinks } from '../kinds/tun/dump.js';

@@ -15,7 +15,7 @@ import { eventfdDump } from '../kinds/eventfd/dump.js';
 import { signalfdDump } from '../kinds/signalfd/dump.js';
 import { timerfdDump } from '../kinds/timerfd/dump.js';
 import { epollDump } from '../kinds/epoll/dump.js';
-import { InotifyFiles, type NestedMountsOf } from '../kinds/inotify/dump.js';
+import { InotifyFiles, type IrmapLookup, type NestedMountsOf } from '../kinds/inotify/dump.js';
 import { fanotifyDump } from '../kinds/fanotify/dump.js';
 import { UnixSockets } from '../kinds/unix/dump.js';
 import { InetSockets, type InetDumpOptions } from '../kinds/inet/dump.js';
@@ -78,15 +78,16 @@ export class FileTable implements FileIds {
    * (an inotify watch's file only such a namespace shows); nsId: the id of a
    * namespace some task of the tree lives in (a namespace file's; without it every one is refused);
    * nestedNets: the tree's network namespaces below its root's (sockets made there are looked up
-   * there and written with their ns_id)
+   * there and written with their ns_id); irmap: --force-irmap's lookup of a watched or marked
+   * file whose handle does not open (dump/irmap.ts)
    */
-  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean }; mounts?: () => ReadonlySet<number> | undefined; readOnlyMounts?: () => ReadonlySet<number> | undefined; nestedMounts?: () => ReadonlySet<number> | undefined; nestedMountsOf?: NestedMountsOf; nsId?: NsIdOf; linkRemaps?: LinkRemaps; nestedNets?: NestedNets } = {}) {
+  constructor(opts: { ghostLimit?: number; tree?: DumpedIds; refusals?: Refusals; inet?: InetDumpOptions; tty?: { queues?: TtyQueueHold; external?: ReadonlySet<string> }; unix?: { extUnixSk?: boolean; external?: ReadonlySet<number>; serviceSkIno?: number; nestedMnt?: (pid: number) => boolean }; mounts?: () => ReadonlySet<number> | undefined; readOnlyMounts?: () => ReadonlySet<number> | undefined; nestedMounts?: () => ReadonlySet<number> | undefined; nestedMountsOf?: NestedMountsOf; nsId?: NsIdOf; linkRemaps?: LinkRemaps; nestedNets?: NestedNets; irmap?: IrmapLookup } = {}) {
     this.ids = opts.tree;
     this.refusals = opts.refusals ?? new Refusals();
     this.reg = new RegFiles(this, opts.ghostLimit, () => this.ids, opts.mounts, opts.linkRemaps, opts.readOnlyMounts, opts.nestedMounts);
     // (a tun file's REG entry shares its id, as CRIU 4.2 writes it: put in before the TUNF one)
     this.tun = new TunFiles((id, path, flags, st) => this.files.push(this.reg.entry(id, path, flags, 0n, st)), opts.nestedNets, () => opts.nsId);
-    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, new InotifyFiles((sdev, ino) => this.reg.ghostKind(sdev, ino), opts.nestedMountsOf), fanotifyDump, new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), { ...opts.unix, ...(opts.nestedNets ? { nestedNets: opts.nestedNets } : {}), ids: () => this.ids }), new InetSockets(opts.inet, opts.nestedNets), netlinkFiles(opts.nestedNets), new PacketFiles(opts.nestedNets), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
+    this.kinds = [new PipeFiles(), eventfdDump, signalfdDump, timerfdDump, epollDump, new InotifyFiles((sdev, ino) => this.reg.ghostKind(sdev, ino), opts.nestedMountsOf, opts.irmap), fanotifyDump(opts.irmap), new UnixSockets((fd, what) => this.inflight(fd, what), (make, before) => this.add(make, before), { ...opts.unix, ...(opts.nestedNets ? { nestedNets: opts.nestedNets } : {}), ids: () => this.ids }), new InetSockets(opts.inet, opts.nestedNets), netlinkFiles(opts.nestedNets), new PacketFiles(opts.nestedNets), new PidfdFiles(() => this.ids), new NsFiles(() => opts.nsId), this.shmem,
       this.tun, new FifoFiles((path, flags, st, deletedVia, what) => this.reg.pathEntry(path, flags, st, deletedVia, what)), new TtyFiles((path, flags, st) => this.reg.pathEntry(path, flags, st), () => this.ids, opts.tty?.queues, opts.tty?.external), this.reg];
   }
 

@@ -9,12 +9,13 @@
 import { readMountinfo } from '@crtools/procfs';
 import { probeFile } from '@crtools/sys';
 import { anonInodeKind, fown, noFdinfo, refuseFd } from '../../dump/kind.js';
-import { handleEntry } from '../inotify/dump.js';
+import { handleEntry, type IrmapLookup } from '../inotify/dump.js';
 
 const MARK_INODE = 1;
 const MARK_MOUNT = 2;
 
-export const fanotifyDump = anonInodeKind('anon_inode:[fanotify]', 'FANOTIFY', (pid, rec, id, flags) => {
+/** fanotify groups; `irmap`: --force-irmap's lookup of a marked file whose handle does not open. */
+export const fanotifyDump = (irmap?: IrmapLookup) => anonInodeKind('anon_inode:[fanotify]', 'FANOTIFY', (pid, rec, id, flags) => {
   const what = `task ${pid} fd ${rec.fd} (${rec.target})`;
   const fa = rec.fanotify;
   if (!fa || fa.flags === undefined || fa.eventFlags === undefined) noFdinfo(pid, rec);
@@ -25,7 +26,7 @@ export const fanotifyDump = anonInodeKind('anon_inode:[fanotify]', 'FANOTIFY', (
     const base = { id, mflags: m.mflags, mask: m.mask, ignored_mask: m.ignoredMask };
     if (m.kind === 'inode') {
       if (m.fhandle === undefined || m.ino === undefined || m.sdev === undefined) noFdinfo(pid, rec);
-      const f_handle = handleEntry({ sdev: m.sdev, bytes: m.fhandleBytes, type: m.fhandleType, hex: m.fhandle }, what);
+      const f_handle = handleEntry({ sdev: m.sdev, ino: BigInt(m.ino), bytes: m.fhandleBytes, type: m.fhandleType, hex: m.fhandle }, what, undefined, undefined, irmap);
       return { ...base, type: MARK_INODE, s_dev: m.sdev, ie: { i_ino: m.ino, f_handle } };
     }
     if (m.kind === 'mount') {

@@ -25,7 +25,7 @@ function fhEntry(bytes: number | undefined, type: number | undefined, hex: strin
  * watched, still alive, opens by a name that is gone: `unlinked` takes it (its path without
  * " (deleted)"), and its fh_entry gets no path; without `unlinked` it is refused by name.
  */
-export function handleEntry(h: { sdev: number; bytes?: number; type?: number; hex: string }, what: string, unlinked?: (path: string) => void, nested?: NestedMountsOf): Record<string, unknown> {
+export function handleEntry(h: { sdev: number; ino?: bigint; bytes?: number; type?: number; hex: string }, what: string, unlinked?: (path: string) => void, nested?: NestedMountsOf, irmap?: IrmapLookup): Record<string, unknown> {
   const f_handle: Record<string, unknown> = fhEntry(h.bytes, h.type, h.hex);
   const handle = { type: h.type ?? 0, handle: Buffer.from(h.hex, 'hex') };
   let path: string | undefined;
@@ -45,6 +45,15 @@ export function handleEntry(h: { sdev: number; bytes?: number; type?: number; he
       f_handle.mnt_id = m.mntId;
       return f_handle;
     }
+    // --force-irmap: looked for by device and inode under the scan paths, as CRIU's irmap
+    if (irmap && h.ino !== undefined) {
+      const found = irmap(h.sdev, h.ino);
+      if (found === undefined) {
+        throw new CrtoolsError('UNSUPPORTED_FILE', `${what}: the watched file (device ${h.sdev >>> 20}:${h.sdev & 0xfffff}, inode ${h.ino}) opens by its handle nowhere and is not under the irmap scan paths (--irmap-scan-path)`, { context: {}, exitCode: ExitCode.UNSUPPORTED });
+      }
+      f_handle.path = found;
+      return f_handle;
+    }
   }
   if (path?.endsWith(' (deleted)')) {
     const name = path.slice(0, -' (deleted)'.length);
@@ -56,6 +65,9 @@ export function handleEntry(h: { sdev: number; bytes?: number; type?: number; he
   if (path !== undefined) f_handle.path = path;
   return f_handle;
 }
+
+/** --force-irmap's lookup (dump/irmap.ts): a file's path by device (the kernel's encoding) and inode, when found. */
+export type IrmapLookup = (sdev: number, ino: bigint) => string | undefined;
 
 /**
  * The mounts of a filesystem (device in the kernel's encoding) in the mount namespaces below the
@@ -76,12 +88,12 @@ export class InotifyFiles implements DumpKind {
   /** watches on files unlinked since, checked in finish() */
   private readonly unlinked: { sdev: number; ino: bigint; path: string; what: string }[] = [];
 
-  constructor(private readonly ghostOf: (sdev: number, ino: bigint) => GhostKind, nested?: NestedMountsOf) {
+  constructor(private readonly ghostOf: (sdev: number, ino: bigint) => GhostKind, nested?: NestedMountsOf, irmap?: IrmapLookup) {
     this.kind = anonInodeKind('anon_inode:inotify', 'INOTIFY', (pid, rec, id, flags) => {
       const what = `task ${pid} fd ${rec.fd} (${rec.target})`;
       const wd = (rec.inotify?.watches ?? []).map((w) => {
         if (w.fhandle === undefined) noFdinfo(pid, rec);
-        const f_handle = handleEntry({ sdev: w.sdev, bytes: w.fhandleBytes, type: w.fhandleType, hex: w.fhandle! }, what, (path) => this.unlinked.push({ sdev: w.sdev, ino: w.ino, path, what: `${what}: watch ${w.wd}` }), nested);
+        const f_handle = handleEntry({ sdev: w.sdev, ino: w.ino, bytes: w.fhandleBytes, type: w.fhandleType, hex: w.fhandle! }, what, (path) => this.unlinked.push({ sdev: w.sdev, ino: w.ino, path, what: `${what}: watch ${w.wd}` }), nested, irmap);
         return { id, i_ino: w.ino, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle };
       });
       return { type: 'INOTIFY', id, ify: { id, flags, fown: fown(), wd } };
