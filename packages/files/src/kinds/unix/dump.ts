@@ -230,11 +230,11 @@ export class UnixSockets implements DumpKind {
       const found = look(`/proc/${pid}/${link}/${name}`);
       if (!found.deleted) return { ...found, dir: readlinkSync(`/proc/${pid}/${link}`) };
     }
-    if (named) return { deleted: true, dir: readlinkSync(`/proc/${pid}/cwd`) };
     // bound elsewhere (the task changed directory since) or unlinked since: the directory the
     // kernel's own file of the socket lies in (SIOCUNIXFILE), as CRIU 4.2 finds it (zdtm
-    // fifo_upon_unix_socket01: bound relative, unlinked, a FIFO made at the name, then chdir /)
-    const bound = this.boundDir(pid, fd, u, name);
+    // fifo_upon_unix_socket01: bound relative, unlinked, a FIFO made at the name, then chdir /);
+    // a socket named after its listener has no file of its own
+    const bound = named ? undefined : this.boundDir(pid, fd, u, name);
     if (bound) {
       const at = `/proc/${pid}/root${bound.dir}/${name}`;
       const found = look(at);
@@ -243,6 +243,7 @@ export class UnixSockets implements DumpKind {
       return { ...found, deleted: bound.deleted || found.deleted, dir: bound.dir };
     }
     hidden(`/proc/${pid}/cwd/${name}`);
+    if (named) return { deleted: true, dir: readlinkSync(`/proc/${pid}/cwd`) };
     throw refuseFd(pid, fd, `unix socket bound to the relative name ${show(u.name!)}, whose file is neither in the task's working directory nor in its root: where to bind it again is not known`);
   }
 
