@@ -79,17 +79,22 @@ static inline void wl_wait_check(void) {
 	wl_want_check = 0;
 }
 
-/* Says "ready" on READY (a pipe), then answers each SIGUSR1 with check()'s verdict: "check ok",
- * or "check bad: " and what it found (1 when READY cannot be written). */
-static inline int wl_serve(int ready, const char *(*check)(void)) {
-	if (write(ready, "k", 1) != 1) return 1;
-	close(ready);
+/* Answers each SIGUSR1 with check()'s verdict, for good: "check ok", or "check bad: " and what it found. */
+static inline void wl_answer(const char *(*check)(void)) {
 	for (;;) {
 		wl_wait_check();
 		const char *bad = check();
 		if (bad) wl_say("check bad: %s", bad);
 		else wl_say("check ok");
 	}
+}
+
+/* Says "ready" on READY (a pipe), then answers each SIGUSR1 as wl_answer does (1 when READY cannot be written). */
+static inline int wl_serve(int ready, const char *(*check)(void)) {
+	if (write(ready, "k", 1) != 1) return 1;
+	close(ready);
+	wl_answer(check);
+	return 0;
 }
 
 /* A mount as mountinfo shows it: device, root, propagation (peer group, master), file system. */

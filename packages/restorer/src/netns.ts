@@ -17,7 +17,7 @@ import { closeSync, constants as fsConstants, openSync, readlinkSync } from 'nod
 import { NET_CONF4, NET_CONF6, NET_IPV4_SYSCTLS, NET_UNIX_CONF, netConfPath } from '@crtools/procfs';
 import { addBridge, addMacvlan, addVeth, createNetNamespace, enslaveLink, IFF_PERSIST, IFF_UP, legacyXtablesTool, moveLink, namespaceFilesAt, netLinks, netnsTool, setLink, setLinkMaster, setNetnsId, setTunDevice, syncLinkState, tunAttach } from '@crtools/sys';
 import { withoutLockRules } from '@crtools/files/plan';
-import { ExitCode, silentLogger, type Logger } from '@crtools/common';
+import { ExitCode, silentLogger, sleepSync, type Logger } from '@crtools/common';
 import type { NamespacePlan, NetLinkPlan, NetPlan, RestorePlan } from './plan.js';
 import { RestoreErrorCode, restoreError } from './errors.js';
 
@@ -266,15 +266,26 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
     const now = new Map(netLinks(path).map((x) => [x.ifindex, x]));
     // IPv6 duplicate address detection held off while the links come up and their addresses are
     // given back (accept_dad 0 for "all" and each link brought up, the dumped values written again
-    // after `ip addr restore`): the addresses were in use at the dump, not tentative, and a
-    // link-local one made tentative again would have no local route for a second after the
-    // tasks run (a link's address and route missing from what the tree saw)
+    // once `ip addr restore` is done and no address is tentative any more): the addresses were in
+    // use at the dump, not tentative, and a link-local one made tentative again would have no
+    // local route for a second after the tasks run (a link's address and route missing from what
+    // the tree saw), one on a bridge without ports for good (zdtm bridge). The kernel looks at
+    // accept_dad when an address's DAD work runs, up to router_solicitation_delay (1 s) after
+    // it is added: that delay is held at 0 meanwhile too, and the values go back once each such
+    // address is done
     const DAD = NET_CONF6.indexOf('accept_dad');
+    const RS_DELAY = NET_CONF6.indexOf('router_solicitation_delay');
     const dadBack: [string, string][] = [];
-    const holdDad = (dev: string, v: string | null | undefined) => {
+    const held: string[] = [];
+    const holdDad = (dev: string, v: string | null | undefined, delay?: string | null) => {
       if (v === null || v === undefined || Number(v) < 1) return;
       write([[netConfPath('ipv6', dev, 'accept_dad'), '0']]);
       dadBack.push([netConfPath('ipv6', dev, 'accept_dad'), v]);
+      if (dev === 'all') return;
+      held.push(dev);
+      if (delay === null || delay === undefined || Number(delay) === 0) return;
+      write([[netConfPath('ipv6', dev, 'router_solicitation_delay'), '0']]);
+      dadBack.push([netConfPath('ipv6', dev, 'router_solicitation_delay'), delay]);
     };
     if (net.links.some((l) => l.flags & IFF_UP)) holdDad('all', net.all6[DAD]);
     for (const l of net.links) {
@@ -287,7 +298,7 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
       write(confWrites('ipv4', l.name, l.conf4, NET_CONF4));
       write(confWrites('ipv6', l.name, l.conf6, NET_CONF6));
       if (l.flags & IFF_UP) {
-        holdDad(l.name, l.conf6[DAD]);
+        holdDad(l.name, l.conf6[DAD], l.conf6[RS_DELAY]);
         setLink(path, { ...set, flags: l.flags });
         // bringing a link up sets its IPv6 MTU (conf/DEV/mtu) to the device's: written again
         // (zdtm's netns-dev: lo's set to 1280 came back 65536)
@@ -298,6 +309,7 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
       if (data?.length) netnsTool(path, argv, { input: data });
     };
     feed(['ip', 'addr', 'restore'], net.raw.ifaddr);
+    if (held.length) untilNoTentative(path, held);
     write(dadBack);
     feed(['ip', 'route', 'restore'], withoutLinkStateFlags(net.raw.route));
     feed(['ip', 'route', 'restore'], withoutLinkStateFlags(net.raw.route6));
@@ -324,6 +336,27 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
     throw e;
   }
   return { fd, path, close: () => (made === undefined ? closeSync(fd) : undefined) };
+}
+
+/** IFA_F_TENTATIVE in /proc/net/if_inet6's flags */
+const IFA_F_TENTATIVE = 0x40;
+
+/**
+ * Wait (up to 2 s) until no IPv6 address of the links `devs` of the network namespace `nsPath`
+ * is tentative (/proc/net/if_inet6 read inside it): with duplicate address detection held off,
+ * each address's DAD work clears the flag when it runs.
+ */
+function untilNoTentative(nsPath: string, devs: readonly string[]): void {
+  const watched = new Set(devs);
+  for (const end = Date.now() + 2000; Date.now() < end; ) {
+    const text = namespaceFilesAt(nsPath, 'net', { reads: ['/proc/thread-self/net/if_inet6'], optional: true })[0] ?? '';
+    const tentative = text.split('\n').some((l) => {
+      const f = l.trim().split(/\s+/);
+      return f.length >= 6 && watched.has(f[5]!) && (parseInt(f[4]!, 16) & IFA_F_TENTATIVE) !== 0;
+    });
+    if (!tentative) return;
+    sleepSync(5);
+  }
 }
 
 /**
