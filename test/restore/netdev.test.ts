@@ -343,6 +343,33 @@ describe('bridges of a tree network namespace', () => {
     }]);
   });
 
+  it('a bridge dumped while its link-local address was still tentative (duplicate address detection under way): tentative again right after the restore, as it was (zdtm bridge)', () => {
+    const w = startWorkload('netns', []);
+    try {
+      ip(['link', 'add', 'zbr1', 'type', 'bridge'], w.pid);
+      // (each probe of its detection 20 s apart: still tentative at the dump)
+      const s = spawnSync('nsenter', [`--net=/proc/${w.pid}/ns/net`, 'sysctl', '-qw', 'net.ipv6.neigh.zbr1.retrans_time_ms=20000'], { encoding: 'utf8' });
+      expect(s.status, s.stderr).toBe(0);
+      ip(['link', 'set', 'zbr1', 'up'], w.pid);
+      const inet = () => spawnSync('nsenter', [`--net=/proc/${w.pid}/ns/net`, 'ip', 'addr', 'list', 'dev', 'zbr1'], { encoding: 'utf8' }).stdout
+        .split('\n').filter((l) => /^\s+inet6/.test(l)).map((l) => l.trim()).sort();
+      for (let i = 0; i < 300 && inet().length === 0; i++) sleep(10);
+      const before = inet();
+      expect(before).toEqual([expect.stringMatching(/^inet6 fe80::\S+ scope link tentative$/)]);
+      const dir = tmp('bridge-tentative');
+      const d = criu(['dump', '-t', String(w.pid), '-D', dir, '-o', 'dump.log']);
+      expect(d.code, d.stderr).toBe(0);
+      expect(waitReaped(w.pid)).toBe(true);
+      const r = restoreDir(dir, ['-o', 'restore.log']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(inet()).toEqual(before);
+      expect(askVerdict(w.state, w.pid, 10_000)).toBe(VERDICT);
+    } finally {
+      killTree(w.pid);
+      expect(waitGone(w.pid)).toBe(true);
+    }
+  });
+
   it('a bridge whose settings are not a new bridge\'s (STP on, ageing time) is refused by name at dump (exit 4), the tree left running', () => {
     const w = startWorkload('netns', []);
     try {

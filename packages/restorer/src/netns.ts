@@ -179,6 +179,8 @@ export function withoutLinkStateFlags(saved: Buffer | undefined): Buffer | undef
 const RTM_NEWADDR = 20;
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
+/** an address's IFA_F_TENTATIVE (its duplicate address detection not done): in netlink's flags and /proc/net/if_inet6's */
+const IFA_F_TENTATIVE = 0x40;
 
 /**
  * The addresses `ip addr save` printed (its magic word, then RTM_NEWADDR messages), each as
@@ -186,7 +188,15 @@ const IFA_LOCAL = 2;
  * changes by itself (lifetimes, the kernel's flags, sequence numbers).
  */
 export function savedAddresses(saved: Buffer | undefined): string[] {
-  const out: string[] = [];
+  return savedAddressRecords(saved).map((r) => `${r.index} ${r.family}/${r.prefixlen} ${r.local.toString('hex')}`).sort();
+}
+
+/** IFA_FLAGS: an address's flags in full (ifaddrmsg holds the low 8 bits) */
+const IFA_FLAGS = 8;
+
+/** Each address of an `ip addr save` dump: its link's index, family, prefix length, flags (IFA_F_*) and local address. */
+function savedAddressRecords(saved: Buffer | undefined): { index: number; family: number; prefixlen: number; flags: number; local: Buffer }[] {
+  const out: { index: number; family: number; prefixlen: number; flags: number; local: Buffer }[] = [];
   if (!saved || saved.length < 4) return out;
   for (let off = 4; off + 24 <= saved.length;) {
     const len = saved.readUInt32LE(off);
@@ -194,19 +204,21 @@ export function savedAddresses(saved: Buffer | undefined): string[] {
     if (saved.readUInt16LE(off + 4) === RTM_NEWADDR) {
       let local: Buffer | undefined;
       let address: Buffer | undefined;
+      let flags = saved[off + 18]!;
       for (let a = off + 24; a + 4 <= off + len;) {
         const alen = saved.readUInt16LE(a);
         if (alen < 4) break;
         const type = saved.readUInt16LE(a + 2) & 0x3fff;
         if (type === IFA_LOCAL) local = saved.subarray(a + 4, a + alen);
         if (type === IFA_ADDRESS) address = saved.subarray(a + 4, a + alen);
+        if (type === IFA_FLAGS && alen >= 8) flags = saved.readUInt32LE(a + 4);
         a += (alen + 3) & ~3;
       }
-      out.push(`${saved.readUInt32LE(off + 20)} ${saved[off + 16]}/${saved[off + 17]} ${(local ?? address ?? Buffer.alloc(0)).toString('hex')}`);
+      out.push({ index: saved.readUInt32LE(off + 20), family: saved[off + 16]!, prefixlen: saved[off + 17]!, flags, local: local ?? address ?? Buffer.alloc(0) });
     }
     off += (len + 3) & ~3;
   }
-  return out.sort();
+  return out;
 }
 
 /**
@@ -269,10 +281,12 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
     // once `ip addr restore` is done and no address is tentative any more): the addresses were in
     // use at the dump, not tentative, and a link-local one made tentative again would have no
     // local route for a second after the tasks run (a link's address and route missing from what
-    // the tree saw), one on a bridge without ports for good (zdtm bridge). The kernel looks at
-    // accept_dad when an address's DAD work runs, up to router_solicitation_delay (1 s) after
-    // it is added: that delay is held at 0 meanwhile too, and the values go back once each such
-    // address is done
+    // the tree saw). The kernel looks at accept_dad when an address's DAD work runs, up to
+    // router_solicitation_delay (1 s) after it is added: that delay is held at 0 meanwhile too,
+    // and the values go back once each such address is done. A link with an address still
+    // tentative at the dump (DAD under way: zdtm bridge dumps its bridge right after setting it
+    // up) is left to DAD, its addresses tentative again as they were
+    const tentativeAt = new Set(savedAddressRecords(net.raw.ifaddr).filter((r) => r.flags & IFA_F_TENTATIVE).map((r) => r.index));
     const DAD = NET_CONF6.indexOf('accept_dad');
     const RS_DELAY = NET_CONF6.indexOf('router_solicitation_delay');
     const dadBack: [string, string][] = [];
@@ -298,7 +312,7 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
       write(confWrites('ipv4', l.name, l.conf4, NET_CONF4));
       write(confWrites('ipv6', l.name, l.conf6, NET_CONF6));
       if (l.flags & IFF_UP) {
-        holdDad(l.name, l.conf6[DAD], l.conf6[RS_DELAY]);
+        if (!tentativeAt.has(l.ifindex)) holdDad(l.name, l.conf6[DAD], l.conf6[RS_DELAY]);
         setLink(path, { ...set, flags: l.flags });
         // bringing a link up sets its IPv6 MTU (conf/DEV/mtu) to the device's: written again
         // (zdtm's netns-dev: lo's set to 1280 came back 65536)
@@ -337,9 +351,6 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
   }
   return { fd, path, close: () => (made === undefined ? closeSync(fd) : undefined) };
 }
-
-/** IFA_F_TENTATIVE in /proc/net/if_inet6's flags */
-const IFA_F_TENTATIVE = 0x40;
 
 /**
  * Wait (up to 2 s) until no IPv6 address of the links `devs` of the network namespace `nsPath`
