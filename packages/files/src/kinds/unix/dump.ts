@@ -249,19 +249,27 @@ export class UnixSockets implements DumpKind {
 
   /**
    * Where task pid's socket at fd, bound to the relative `name`, was bound: the directory of the
-   * file the kernel holds for it (SIOCUNIXFILE), and whether that file is unlinked since.
-   * Undefined when that file's path is not one of the task's view (a task in a mount namespace
-   * other than crtools' own), not the socket's file, or not at `name` in its directory.
+   * file the kernel holds for it (SIOCUNIXFILE), as the task sees it, and whether that file is
+   * unlinked since. Undefined when that file is not the socket's, not at `name` in its directory,
+   * or its directory is not one the task reaches under its root.
    */
   private boundDir(pid: number, fd: number, u: UnixSocketDiag, name: string): { dir: string; deleted: boolean } | undefined {
     try {
-      if (readlinkSync(`/proc/${pid}/ns/mnt`) !== readlinkSync('/proc/self/ns/mnt')) return undefined;
       const f = unixSocketFile(pid, fd);
       if (u.vfsIno !== undefined && (f.ino !== u.vfsIno || (u.vfsDev !== undefined && BigInt(f.dev) !== userDev(u.vfsDev)))) return undefined;
       const deleted = f.path.endsWith(' (deleted)');
       const file = deleted ? f.path.slice(0, -' (deleted)'.length) : f.path;
       if (!file.startsWith('/') || !file.endsWith(`/${name}`)) return undefined;
-      return { dir: file.slice(0, -(name.length + 1)) || '/', deleted };
+      // the directory as the task sees it: the path is crtools' view, below the task's root when
+      // crtools reaches that root (a chroot), else from the root of the task's own mount
+      // namespace (one whose mounts crtools does not see); what the task finds there must be a
+      // directory of the socket file's filesystem
+      const shown = file.slice(0, -(name.length + 1)) || '/';
+      const root = readlinkSync(`/proc/${pid}/root`);
+      const dir = root === '/' ? shown : shown === root ? '/' : shown.startsWith(`${root}/`) ? shown.slice(root.length) : undefined;
+      if (dir === undefined) return undefined;
+      const st = lstatSync(`/proc/${pid}/root${dir}`, { bigint: true });
+      return st.isDirectory() && st.dev === BigInt(f.dev) ? { dir, deleted } : undefined;
     } catch {
       return undefined;
     }
