@@ -46,6 +46,7 @@ export const RESTORE_ARGS = {
   verbosity: { type: 'string', description: 'log level 0..4 (also -v0..-v4)' },
   'ghost-limit': { type: 'string', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
   'ghost-fiemap': { type: 'boolean', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
+  'mntns-compat-mode': { type: 'boolean', description: "accepted: CRIU's choice between its two engines of mount restore; crtools has one, which makes the same mount tree (propagation groups with MOVE_MOUNT_SET_GROUP where the kernel has it)" },
   'force-irmap': { type: 'boolean', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
   'irmap-scan-path': { type: 'string', description: "dump's option: a restore has no use for it (accepted, as CRIU does)" },
   'link-remap': { type: 'boolean', description: "dump's option: the restore opens a link_remap file and removes its name whether given or not (accepted, as CRIU does)" },
