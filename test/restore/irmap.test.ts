@@ -6,10 +6,10 @@
  * file again. Without it the watch is written by its handle alone, as CRIU writes it; asked and
  * not found, the dump is refused by name and the tree goes on. Processes are killed by pid.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { criu, killAllStarted, killTree, ourCritDecode, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
+import { askVerdict, criu, killAllStarted, killTree, ourCritDecode, readState, sleep, startWorkload, tmp, waitReaped } from '../dump/helpers.js';
 import { restoreRoot } from './roundtrip.js';
 
 const WATCHED = '/proc/sys/kernel/hostname';
@@ -42,20 +42,9 @@ afterAll(() => killAllStarted());
 function watcher() {
   const dir = tmp('irmap-watcher');
   const w = startWorkload('launch', ['/usr/bin/python3', '-c', PROGRAM, path.join(dir, 'launch.state')], dir);
-  for (let i = 0; i < 500 && readFileSync(w.state, 'utf8').trim() !== 'watching'; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-  expect(readFileSync(w.state, 'utf8').trim()).toBe('watching');
+  for (let i = 0; i < 500 && readState(w.state) !== 'watching'; i++) sleep(10);
+  expect(readState(w.state)).toBe('watching');
   return w;
-}
-
-function verdict(state: string, pid: number): string {
-  writeFileSync(state, '');
-  process.kill(pid, 'SIGUSR1');
-  for (let i = 0; i < 200; i++) {
-    const v = readFileSync(state, 'utf8').trim();
-    if (v.startsWith('check')) return v;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-  }
-  return '(no verdict)';
 }
 
 /** the f_handle of each inotify watch in files.img */
@@ -67,7 +56,7 @@ describe('--force-irmap', () => {
   it('a watch on a procfs file: found under --irmap-scan-path and written by its path; restored, the same file watched again', () => {
     const w = watcher();
     mine.push(w.pid);
-    expect(verdict(w.state, w.pid)).toBe('check ok');
+    expect(askVerdict(w.state, w.pid)).toBe('check ok');
     // without --force-irmap: the handle alone, as CRIU writes it (a procfs handle opens nowhere)
     const plain = tmp('irmap-plain');
     const p = criu(['dump', '-t', String(w.pid), '-D', plain, '-o', 'dump.log', '-R']);
@@ -79,7 +68,7 @@ describe('--force-irmap', () => {
     expect(watches(dir).map((x) => x.f_handle.path)).toEqual([WATCHED]);
     expect(waitReaped(w.pid)).toBe(true);
     expect(restoreRoot(dir, ['--force-irmap'])).toBe(w.pid);
-    expect(verdict(w.state, w.pid)).toBe('check ok');
+    expect(askVerdict(w.state, w.pid)).toBe('check ok');
   });
 
   it('asked for and not found under the scan paths: refused by name (exit 4), the tree goes on', () => {
@@ -89,6 +78,6 @@ describe('--force-irmap', () => {
     expect(d.code, d.stderr).toBe(4);
     expect(d.stderr.trim()).toMatch(new RegExp(`^criu: task ${w.pid} fd \\d+ \\(anon_inode:inotify\\): the watched file \\(device 0:\\d+, inode \\d+\\) opens by its handle nowhere and is not under the irmap scan paths \\(--irmap-scan-path\\)$`));
     expect(readFileSync(`/proc/${w.pid}/status`, 'utf8')).toMatch(/TracerPid:\s+0\n/);
-    expect(verdict(w.state, w.pid)).toBe('check ok');
+    expect(askVerdict(w.state, w.pid)).toBe('check ok');
   });
 });

@@ -154,7 +154,7 @@ const PF_IO_WORKER = 0x10;
  * parasite's code), not dumped. The io_uring instance it serves is the task's descriptor or
  * ring mapping, which the dump refuses by name.
  */
-export function isIoWorker(tid: number): boolean {
+function isIoWorker(tid: number): boolean {
   try {
     return (readStat(tid).flags & PF_IO_WORKER) !== 0;
   } catch {

@@ -293,13 +293,13 @@ export function makeNetNamespace(net: NetPlan, log: Logger = silentLogger, made?
     const held: string[] = [];
     const holdDad = (dev: string, v: string | null | undefined, delay?: string | null) => {
       if (v === null || v === undefined || Number(v) < 1) return;
-      write([[netConfPath('ipv6', dev, 'accept_dad'), '0']]);
-      dadBack.push([netConfPath('ipv6', dev, 'accept_dad'), v]);
-      if (dev === 'all') return;
-      held.push(dev);
-      if (delay === null || delay === undefined || Number(delay) === 0) return;
-      write([[netConfPath('ipv6', dev, 'router_solicitation_delay'), '0']]);
-      dadBack.push([netConfPath('ipv6', dev, 'router_solicitation_delay'), delay]);
+      const back: [string, string][] = [[netConfPath('ipv6', dev, 'accept_dad'), v]];
+      if (dev !== 'all') {
+        held.push(dev);
+        if (delay !== null && delay !== undefined && Number(delay) !== 0) back.push([netConfPath('ipv6', dev, 'router_solicitation_delay'), delay]);
+      }
+      write(back.map(([f]) => [f, '0']));
+      dadBack.push(...back);
     };
     if (net.links.some((l) => l.flags & IFF_UP)) holdDad('all', net.all6[DAD]);
     for (const l of net.links) {

@@ -32,35 +32,21 @@ export function irmapLookup(root: string, scanPaths: readonly string[]): (sdev: 
     if (scanned.has(`${dir}\0${whole}`)) return;
     scanned.add(`${dir}\0${whole}`);
     let budget = BUDGET;
-    const stack = [dir];
+    // [path, depth]: a directory not searched whole is looked into one level only
+    const stack: [string, number][] = [[dir, 0]];
     while (stack.length && budget-- > 0) {
-      const p = stack.pop()!;
+      const [p, depth] = stack.pop()!;
       let st;
       try {
         st = lstatSync(root + p, { bigint: true });
       } catch {
         continue;
       }
-      if (!found.has(`${st.dev}:${st.ino}`)) found.set(`${st.dev}:${st.ino}`, p);
-      if (!st.isDirectory() || (!whole && p !== dir)) continue;
-      if (!whole) {
-        // the directory and what is in it, not below
-        try {
-          for (const n of readdirSync(root + p)) {
-            try {
-              const s = lstatSync(`${root}${p === '/' ? '' : p}/${n}`, { bigint: true });
-              if (!found.has(`${s.dev}:${s.ino}`)) found.set(`${s.dev}:${s.ino}`, `${p === '/' ? '' : p}/${n}`);
-            } catch {
-              // gone meanwhile
-            }
-          }
-        } catch {
-          // unreadable
-        }
-        continue;
-      }
+      const key = `${st.dev}:${st.ino}`;
+      if (!found.has(key)) found.set(key, p);
+      if (!st.isDirectory() || (!whole && depth > 0)) continue;
       try {
-        for (const n of readdirSync(root + p)) stack.push(`${p === '/' ? '' : p}/${n}`);
+        for (const n of readdirSync(root + p)) stack.push([`${p === '/' ? '' : p}/${n}`, depth + 1]);
       } catch {
         // unreadable: not searched
       }

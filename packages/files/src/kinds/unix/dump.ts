@@ -21,7 +21,7 @@ import { closeSync } from 'node:fs';
 import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { inSocketNamespace, socketInfo, socketQueue, unixSocketFile, unixSockets, type UnixSocketDiag } from '@crtools/sys';
-import { SOCK_TYPE, TCP_STATE, USK_FLAGS } from '@crtools/images/facts';
+import { decodeKdev, encodeDev, SOCK_TYPE, TCP_STATE, USK_FLAGS } from '@crtools/images/facts';
 import type { FdRecord } from '@crtools/procfs';
 import { CrtoolsError, ExitCode, type Refusals } from '@crtools/common';
 import { fown, inodeOf, refuseFd, type DumpImage, type DumpKind, type Entry, type FdClaim, type NestedNets } from '../../dump/kind.js';
@@ -42,8 +42,8 @@ type Role =
 
 /** the kernel's dev_t (major << 20 | minor) as stat() shows it */
 function userDev(kdev: number): bigint {
-  const major = BigInt(kdev >>> 20), minor = BigInt(kdev & 0xfffff);
-  return ((major & 0xfffn) << 8n) | ((major & ~0xfffn) << 32n) | (minor & 0xffn) | ((minor & ~0xffn) << 12n);
+  const d = decodeKdev(kdev);
+  return encodeDev(d.major, d.minor);
 }
 
 const show = (name: Buffer) => JSON.stringify(name.toString('latin1').replace(/\0/g, '@'));
