@@ -79,6 +79,24 @@ const noPrebuiltDecoders: Plugin = {
   },
 };
 
+/**
+ * The bundles are compiled by load-bundle.ts through vm.Script without an import() handler
+ * (which would load node's ES module machinery at each start): the build fails if one of
+ * them holds an import() expression, which would throw when it ran.
+ */
+const noDynamicImport: Plugin = {
+  name: 'crtools-no-dynamic-import',
+  setup(build) {
+    build.onEnd((result) => {
+      for (const out of result.outputFiles ?? []) {
+        if (/\.c?js$/.test(out.path) && /(?<![\w$.])import\(/.test(out.text)) {
+          throw new Error(`${out.path} holds an import() expression, which load-bundle.ts's vm.Script cannot run: require the module instead`);
+        }
+      }
+    });
+  },
+};
+
 const common: Options = {
   outDir: 'dist/bin',
   // CommonJS: node's builtins are then required where a module is first initialised (an ESM
@@ -103,6 +121,6 @@ const common: Options = {
 
 export default defineConfig([
   // a command definition nobody uses (e.g. the kerndat bin's, beside the library a command uses) is dropped, and what only it imports
-  { ...common, entry: { criu: 'src/criu-main.ts', 'load-bundle': 'src/load-bundle.ts' }, esbuildPlugins: [packageUrls, cittyScule] },
-  { ...common, entry: { crit: 'src/crit-main.ts' }, esbuildPlugins: [packageUrls, cittyScule, noPrebuiltDecoders] },
+  { ...common, entry: { criu: 'src/criu-main.ts', 'load-bundle': 'src/load-bundle.ts' }, esbuildPlugins: [packageUrls, cittyScule, noDynamicImport] },
+  { ...common, entry: { crit: 'src/crit-main.ts' }, esbuildPlugins: [packageUrls, cittyScule, noPrebuiltDecoders, noDynamicImport] },
 ]);

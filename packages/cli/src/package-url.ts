@@ -4,17 +4,20 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const found = new Map<string, string>();
+// (realpath(3) in one call: the JavaScript realpathSync lstats each component of the path)
+const realpath = (p: string): string => realpathSync.native(p);
+let selfDir: string | undefined;
 
 /** The folder of package `name` as seen from the package in folder `from`, if it sees it. */
 function visibleFrom(from: string, name: string): string | undefined {
   const dir = (createRequire(join(from, 'package.json')).resolve.paths(name) ?? []).map((d) => join(d, name)).find((d) => existsSync(join(d, 'package.json')));
-  return dir === undefined ? undefined : realpathSync(dir);
+  return dir === undefined ? undefined : realpath(dir);
 }
 
 /** The folder `dir` if it holds package `name`. */
 function holds(dir: string, name: string): string | undefined {
   try {
-    return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === name ? realpathSync(dir) : undefined;
+    return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string }).name === name ? realpath(dir) : undefined;
   } catch {
     return undefined;
   }
@@ -27,7 +30,7 @@ function holds(dir: string, name: string): string | undefined {
  * @crtools dependencies, and theirs (pnpm puts a package's dependencies beside it only).
  */
 function packageDir(name: string): string | undefined {
-  const self = realpathSync(join(__dirname, '..', '..')); // dist/bin/ of this package
+  const self = (selfDir ??= realpath(join(__dirname, '..', '..'))); // dist/bin/ of this package
   const beside = holds(join(dirname(self), name.slice(name.indexOf('/') + 1)), name);
   if (beside !== undefined) return beside;
   const seen = new Set<string>();

@@ -1,4 +1,4 @@
-import { CrtoolsError, errnoName, ExitCode, sleepSync, type CriuLog } from '@crtools/common';
+import { CrtoolsError, errnoName, ExitCode, nowMs, sleepSync, type CriuLog } from '@crtools/common';
 import { freezeProcess, reapKilled, resumeProcess, type StoppedThread } from '@crtools/parasite';
 import { NO_SUCH_PROCESS, readChildren, readStat } from '@crtools/procfs';
 import { killReleasing } from '@crtools/sys';
@@ -128,7 +128,7 @@ export interface TreeKill {
  * here, so the kill costs about what freeing the pages costs either way.
  */
 export function killTree(tasks: FrozenTask[], release = true): TreeKill {
-  const t0 = performance.now();
+  const t0 = nowMs();
   const live = tasks.filter((t) => !t.zombie);
   const done = killReleasing(live.map((t) => t.pid), release);
   for (const t of tasks.filter((t) => t.zombie)) {
@@ -138,13 +138,13 @@ export function killTree(tasks: FrozenTask[], release = true): TreeKill {
       /* already gone */
     }
   }
-  const t1 = performance.now();
+  const t1 = nowMs();
   // the other threads first: a leader's exit is reported only once they are gone
   for (const t of tasks) for (const th of [...t.threads].sort((a, b) => Number(a.tid === t.pid) - Number(b.tid === t.pid))) reapKilled(th.tid, 2000);
   const released = done.filter((d) => d.release === 0).length;
   const not = done.find((d) => d.release > 0);
   return {
-    killMs: t1 - t0, reapMs: performance.now() - t1, released,
+    killMs: t1 - t0, reapMs: nowMs() - t1, released,
     ...(!release ? { notReleased: 'kerndat: no process_mrelease' } : not ? { notReleased: `process_mrelease of ${not.pid}: ${errnoName(not.release)}` } : {}),
   };
 }

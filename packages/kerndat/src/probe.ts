@@ -1,5 +1,5 @@
 import { machine } from 'node:os';
-import { silentLogger, type Logger } from '@crtools/common';
+import { nowMs, silentLogger, type Logger } from '@crtools/common';
 import { KERNDAT_PROBE_REVISION, KERNDAT_SCHEMA, type Kerndat, type KerndatPart } from './types.js';
 import { readTrim } from './procfs-lite.js';
 import { native } from './load-native.js';
@@ -92,14 +92,14 @@ export function probeKerndat(opts: ProbeOptions = {}): Kerndat {
   for (const [name, fn] of PROBES) {
     if (opts.only && !opts.only.includes(name)) continue;
     doc.probes.push(name);
-    const t0 = performance.now();
+    const t0 = nowMs();
     try {
       Object.assign(doc, fn(doc));
     } catch (e) {
       doc.errors[name] = e instanceof Error ? e.message : String(e);
       log.warn(`kerndat: probe ${name} failed: ${doc.errors[name]}`);
     }
-    log.debug(`kerndat: ${name} ${(performance.now() - t0).toFixed(1)} ms`);
+    log.debug(`kerndat: ${name} ${(nowMs() - t0).toFixed(1)} ms`);
   }
   return doc;
 }

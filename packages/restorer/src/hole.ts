@@ -21,8 +21,9 @@ export function selfMappings(): SelfMapping[] {
   return readMaps(process.pid).map((v) => ({ start: v.start, end: v.end, offset: v.pgoff, devIno: `${v.devMajor}:${v.devMinor}:${v.ino}`, name: v.name }));
 }
 
-export function currentSpecials(): SpecialMapping[] {
-  return selfMappings()
+/** The kernel's special mappings (vvar, vdso) among `self` (this process's mappings). */
+export function currentSpecials(self: SelfMapping[] = selfMappings()): SpecialMapping[] {
+  return self
     .filter((m) => m.name === '[vvar]' || m.name === '[vvar_vclock]' || m.name === '[vdso]')
     .map(({ name, start, end }) => ({ name, start, end }));
 }

@@ -487,7 +487,10 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   const log = opts.logger ?? silentLogger;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const blob = loadBlob();
-  const specials = currentSpecials();
+  // (one read of /proc/self/maps for both: a hole taken meanwhile fails the launch's
+  // MAP_FIXED_NOREPLACE with EEXIST and the next hole is tried)
+  const self = selfMappings();
+  const specials = currentSpecials(self);
   const plan = loginuidsToSet(given);
   const { w, fdBase } = encodeBody(plan, specials);
   const lay = regionLayout(blob.length, w.size, plan, specials);
@@ -496,7 +499,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   let launched: { pid: number; status: ArrayBuffer } | undefined;
   let tLaunch = 0;
   let region: RegionLayout | undefined;
-  for (const start of findHoles(lay.size, plan, selfMappings())) {
+  for (const start of findHoles(lay.size, plan, self)) {
     region = { ...lay, start };
     const planBuf = finishPlan(w, plan, region, fdBase, timeoutMs, spare);
     log.debug(`restorer: region ${start.toString(16)}+${lay.size.toString(16)}, plan ${planBuf.length} bytes`);

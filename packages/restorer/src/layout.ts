@@ -31,6 +31,10 @@ export function fieldOffset(name: RecordName, field: string): number {
 
 export type RecordValues = Record<string, bigint | number | boolean | undefined>;
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** each record's field names as a set, made at first use */
+const fieldSets = new Map<RecordName, Set<string>>();
+
 /** An append-only writer for the plan block; offsets are from the block start. */
 export class PlanWriter {
   private buf = Buffer.alloc(1 << 16);
@@ -56,8 +60,9 @@ export class PlanWriter {
 
   record(name: RecordName, values: RecordValues, at?: number): number {
     const fields = layout.records[name];
-    for (const k of Object.keys(values)) {
-      if (!fields.includes(k)) throw new Error(`plan layout: ${name} has no field ${k}`);
+    const known = fieldSets.get(name) ?? fieldSets.set(name, new Set(fields)).get(name)!;
+    for (const k in values) {
+      if (!known.has(k)) throw new Error(`plan layout: ${name} has no field ${k}`);
     }
     const off = at ?? this.alloc(fields.length * 8);
     fields.forEach((f, i) => this.u64At(off + i * 8, values[f]));
@@ -70,6 +75,9 @@ export class PlanWriter {
    * else through BigInt (which refuses a fraction, as before).
    */
   private u64At(at: number, v: bigint | number | boolean | undefined): void {
+    // (a bigint in the safe range, as most addresses and sizes are, takes the words' path too:
+    // Buffer's writeBigUInt64LE is BigInt arithmetic, a few BigInts for each field)
+    if (typeof v === 'bigint' && v >= 0n && v <= MAX_SAFE) v = Number(v);
     if (typeof v === 'number' && Number.isSafeInteger(v)) {
       const hi = Math.floor(v / 0x1_0000_0000);
       this.buf.writeUInt32LE(v - hi * 0x1_0000_0000, at);
@@ -103,7 +111,7 @@ export class PlanWriter {
 
   u64s(vals: readonly bigint[]): number {
     const off = this.alloc(Math.max(1, vals.length) * 8);
-    vals.forEach((v, i) => this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), off + i * 8));
+    vals.forEach((v, i) => this.u64At(off + i * 8, v));
     return off;
   }
 

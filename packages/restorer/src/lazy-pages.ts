@@ -80,7 +80,7 @@ export async function lazyPages(o: LazyPagesOptions): Promise<LazyPagesResult> {
   const log = o.logger ?? silentLogger;
   const dir = resolve(o.dir);
   const work = resolve(o.workDir ?? dir);
-  log.debug(`lazy-pages: this process started ${performance.now().toFixed(1)} ms ago; wall clock ${new Date().toISOString()}`);
+  log.debug(`lazy-pages: this process started ${(process.uptime() * 1000).toFixed(1)} ms ago; wall clock ${new Date().toISOString()}`);
   const pstree = (await readImage(dir, 'pstree.img', 'PSTREE'))!;
   // each task's lazy ranges, found before the restore connects: a task runs (and faults) once it
   // is handed over, and its pagemap (~4,600 entries for 4 GiB) was read and cut into ranges

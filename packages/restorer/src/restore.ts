@@ -185,7 +185,7 @@ async function restoreWith(o: CriuOptions, ctx: RestoreContext, dir: string, rel
   const notify: Notify = o.notify_scripts && ctx.notify ? ctx.notify : () => undefined;
   log.info(`Restoring from ${dir}`);
   // (where a restore's fixed cost goes: the log's times start here, after Node's start-up)
-  log.debug(`restore: this process started ${performance.now().toFixed(1)} ms ago; wall clock ${new Date().toISOString()}`);
+  if (criuLog.level >= 4) log.debug(`restore: this process started ${(process.uptime() * 1000).toFixed(1)} ms ago; wall clock ${new Date().toISOString()}`);
   // as CRIU: with --cpu-cap (the image bit), cpuinfo.img must be there and fit this CPU
   if (o.cpu_cap & CPU_CAP.IMAGE) {
     await validateCpuinfoImage(dir, o.cpu_cap, { logger: log });

@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PAGE_SIZE_BIGINT, treeHelpers, silentLogger, type Logger } from '@crtools/common';
+import { PAGE_SIZE_BIGINT, nowMs, treeHelpers, silentLogger, type Logger } from '@crtools/common';
 import { COREDUMP_FILTER_DEFAULT, FILE_LOCK_FLAG, FILE_LOCK_TYPE, NS_CLONE_FLAG, NS_KINDS, STOP_SIGNALS, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { openPageReader, vmaCanBeLazy } from '@crtools/pagemap';
 import { badImage as badInput, big, FilePlanTable, firstEntry as first, missingFile as missing, readImage as img, refuse as unsupported, type Obj } from '@crtools/files/plan';
@@ -178,7 +178,7 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
 
     // guard regions (VMA_AREA_GUARD entries) are ranges to put back, not areas to map
     const vmas = ((mm.vmas ?? []) as Obj[]).filter((v) => !isGuardEntry(v)).map((v: Obj) => vmaFrom(v, files, shmem, pid));
-    const tp = performance.now();
+    const tp = nowMs();
     // a lazy restore: the lazy pages are ranges for the daemon (one per stretch of an area, not
     // per pagemap entry: ~4,600 for 4 GiB), and only the other pages are runs to fill; our
     // daemon walked the pagemap before it listened and sent the split: taken as it is when the
@@ -190,15 +190,15 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     const given = opts.lazy ? opts.lazySplit?.(pid) : undefined;
     if (given && sameFile(given.pagemap, fileIdent(join(dir, `pagemap-${pid}.img`))) && sameFile(given.mm, fileIdent(join(dir, `mm-${pid}.img`)))) {
       ({ ranges: lazyRanges, segments, pagesPath } = given);
-      log.debug(`restore plan: pid ${pid}: pagemap of ${given.entries} entries split by the lazy-pages daemon: ${segments.length} runs and ${lazyRanges.length} lazy range(s), taken in ${(performance.now() - tp).toFixed(1)} ms`);
+      log.debug(`restore plan: pid ${pid}: pagemap of ${given.entries} entries split by the lazy-pages daemon: ${segments.length} runs and ${lazyRanges.length} lazy range(s), taken in ${(nowMs() - tp).toFixed(1)} ms`);
     } else {
       const reader = await openPageReader({ dir, id: pid });
-      const tr = performance.now();
+      const tr = nowMs();
       if (opts.lazy) ({ ranges: lazyRanges, segments } = reader.lazySplit(raw));
       else segments = reader.segments();
       pagesPath = reader.pagesPath;
       reader.close();
-      log.debug(`restore plan: pid ${pid}: pagemap of ${reader.columns.count} entries read in ${(tr - tp).toFixed(1)} ms, ${segments.length} runs${lazyRanges ? ` and ${lazyRanges.length} lazy range(s)` : ''} in ${(performance.now() - tr).toFixed(1)} ms`);
+      log.debug(`restore plan: pid ${pid}: pagemap of ${reader.columns.count} entries read in ${(tr - tp).toFixed(1)} ms, ${segments.length} runs${lazyRanges ? ` and ${lazyRanges.length} lazy range(s)` : ''} in ${(nowMs() - tr).toFixed(1)} ms`);
     }
     if (opts.lazy) vmas.forEach((v, k) => { if (vmaCanBeLazy({ ...raw[k]!, prot: v.prot })) v.lazy = true; });
     const pages: PageRun[] = segments.map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
