@@ -73,10 +73,21 @@ export function writtenAreas(t: TaskPlan): boolean[] {
   return written;
 }
 
-/** The protection an area is mapped with while the restorer fills it (as encode writes map_prot). */
+const protsCache = new WeakMap<TaskPlan, number[]>();
+
+/**
+ * The protection an area is mapped with while the restorer fills it (as encode writes map_prot).
+ * (Computed once per task object: the copy-on-write layout asks it of a task and of its
+ * parent, the encoder of each task. A plan's tasks are not changed once built.)
+ */
 export function mapProts(t: TaskPlan): number[] {
-  const written = writtenAreas(t);
-  return t.vmas.map((v, k) => (v.kind !== 'file-shared' && written[k] ? v.prot | PROT_WRITE : v.prot));
+  let prots = protsCache.get(t);
+  if (!prots) {
+    const written = writtenAreas(t);
+    prots = t.vmas.map((v, k) => (v.kind !== 'file-shared' && written[k] ? v.prot | PROT_WRITE : v.prot));
+    protsCache.set(t, prots);
+  }
+  return prots;
 }
 
 const cache = new WeakMap<RestorePlan, CowTask[]>();
@@ -129,7 +140,10 @@ function sorted(vmas: readonly VmaPlan[]): boolean {
 }
 
 function cowTask(plan: RestorePlan, t: TaskPlan): CowTask {
+  // (a search per run only when the task has huge-page areas at all)
+  const anyHuge = t.vmas.some((v) => v.flags & MAP_HUGETLB);
   const huge = t.pages.map((r) => {
+    if (!anyHuge) return 0;
     const k = spanAt(t.vmas, r.vaddr);
     return k >= 0 && t.vmas[k]!.flags & MAP_HUGETLB ? HUGE : 0;
   });

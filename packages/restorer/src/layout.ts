@@ -38,6 +38,8 @@ const fieldSets = new Map<RecordName, Set<string>>();
 /** An append-only writer for the plan block; offsets are from the block start. */
 export class PlanWriter {
   private buf = Buffer.alloc(1 << 16);
+  // (the fields' words through a DataView: Buffer's writeUInt32LE checks its arguments at each call)
+  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   private len = 0;
 
   get size(): number {
@@ -53,6 +55,7 @@ export class PlanWriter {
       const b = Buffer.alloc(n);
       this.buf.copy(b, 0, 0, this.len);
       this.buf = b;
+      this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
     }
     this.len = end;
     return off;
@@ -65,27 +68,28 @@ export class PlanWriter {
       if (!known.has(k)) throw new Error(`plan layout: ${name} has no field ${k}`);
     }
     const off = at ?? this.alloc(fields.length * 8);
-    fields.forEach((f, i) => this.u64At(off + i * 8, values[f]));
+    for (let i = 0; i < fields.length; i++) this.u64At(off + i * 8, values[fields[i]!]);
     return off;
   }
 
   /**
-   * One field's 64 bits, two's complement: a safe integer as two 32-bit words (a plan has
-   * thousands of fields, and going through BigInt made several BigInts for each), anything
-   * else through BigInt (which refuses a fraction, as before).
+   * One field's 64 bits, two's complement: a safe integer (or a bigint in the safe range, as
+   * most addresses and sizes are) as two 32-bit words, anything else through BigInt (which
+   * refuses a fraction, as before). (A plan has a field per word: a restore of 60,000
+   * mappings writes a million; Buffer's writeBigUInt64LE is BigInt arithmetic, several
+   * BigInts for each.)
    */
   private u64At(at: number, v: bigint | number | boolean | undefined): void {
-    // (a bigint in the safe range, as most addresses and sizes are, takes the words' path too:
-    // Buffer's writeBigUInt64LE is BigInt arithmetic, a few BigInts for each field)
-    if (typeof v === 'bigint' && v >= 0n && v <= MAX_SAFE) v = Number(v);
+    if (v === undefined || v === false) v = 0;
+    else if (v === true) v = 1;
+    else if (typeof v === 'bigint' && v >= 0n && v <= MAX_SAFE) v = Number(v);
     if (typeof v === 'number' && Number.isSafeInteger(v)) {
       const hi = Math.floor(v / 0x1_0000_0000);
-      this.buf.writeUInt32LE(v - hi * 0x1_0000_0000, at);
-      this.buf.writeUInt32LE(hi >>> 0, at + 4);
+      this.view.setUint32(at, v - hi * 0x1_0000_0000, true);
+      this.view.setUint32(at + 4, hi >>> 0, true);
       return;
     }
-    const b = v === undefined ? 0n : typeof v === 'boolean' ? (v ? 1n : 0n) : BigInt(v);
-    this.buf.writeBigUInt64LE(BigInt.asUintN(64, b), at);
+    this.view.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), true);
   }
 
   records(name: RecordName, list: RecordValues[]): number {
