@@ -6,14 +6,14 @@
  * pre_dump_mode), stats-dump, and a `parent` link to the previous round. Dirty tracking is
  * userfaultfd WP_ASYNC + PAGEMAP_SCAN (mem-track.ts), since this kernel has no soft-dirty.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions } from '@crtools/common';
 import { readImageFile, writeImageFile } from '@crtools/images';
 import { loadKerndat } from '@crtools/kerndat';
 import { connectPageServer, createPagesIdAllocator, dedup, pagemapFileName, planDump, procMemPageSource, writePagemap, writePages, PE_PRESENT, type PageRange, type PageServerClient, type PageSource, type PlannedEntry } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
-import { withInfection } from '@crtools/parasite';
+import { holdPages, pagesNotHeld, withInfection, type HeldPages } from '@crtools/parasite';
 import { openPagemap, readVmaList } from '@crtools/procfs';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { mapsOptions } from './maps-options.js';
@@ -51,6 +51,49 @@ export async function parentPreDumpMode(parentDir: string): Promise<'splice' | '
   } catch {
     return 'splice';
   }
+}
+
+/**
+ * Below this a pre-dump round copies its pages while frozen rather than holding them in pipes.
+ * Measured here (bench/README.md, issue 16): holding 1 GiB cut the round's frozen time from
+ * 1.2-3.6 s to 0.5-0.6 s and crtools' peak RSS from 1.1 GB to 80 MB, but after two consecutive
+ * held rounds the next dump moved the pages written since 3-4x slower (60 -> 200-290 ms for
+ * ~15,000 pages; a held round next to a copied one did not slow it; cause not found). A
+ * second round of a program writing 50 MiB/s (~200 MiB) is copied in ~0.2 s: held only when
+ * large.
+ */
+const HOLD_MIN_BYTES = 256 << 20;
+
+/**
+ * A page source over pages held in pipes in entry order (the splice mode's pages, taken by
+ * reference while the tree was frozen): each read takes the next bytes, pipe after pipe; a
+ * pipe read out is closed.
+ */
+function heldSource(held: HeldPages): PageSource {
+  let k = 0;
+  let left = held.pipes[0]?.bytes ?? 0;
+  return {
+    read(ranges: readonly PageRange[], dest: Buffer) {
+      let want = 0;
+      for (const r of ranges) want += r.nrPages * PAGE_SIZE;
+      let off = 0;
+      while (off < want) {
+        const p = held.pipes[k];
+        if (!p) throw new CrtoolsError('PAGE_TRANSFER', `pre-dump: the held pages ended ${want - off} bytes early`, { exitCode: ExitCode.FAILED });
+        if (left === 0) {
+          closeSync(p.fd);
+          (p as { fd: number }).fd = -1;
+          k++;
+          left = held.pipes[k]?.bytes ?? 0;
+          continue;
+        }
+        const n = readSync(p.fd, dest, off, Math.min(want - off, left), null);
+        if (n <= 0) throw new CrtoolsError('PAGE_TRANSFER', `pre-dump: a page pipe ended ${left} bytes early`, { exitCode: ExitCode.FAILED });
+        off += n;
+        left -= n;
+      }
+    },
+  };
 }
 
 /** A page source over pages copied into one buffer in entry order (the splice mode's copy). */
@@ -114,7 +157,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
   let tasks: FrozenTask[] = [];
   const t0 = nowMs();
   // pid: as crtools sees it; name: as the images name it (inside the tree's own pid namespace)
-  const plans: { pid: number; name: number; entries: PlannedEntry[]; copied?: Buffer; pagesId: number }[] = [];
+  const plans: { pid: number; name: number; entries: PlannedEntry[]; copied?: Buffer; held?: HeldPages; pagesId: number }[] = [];
   const nextPagesId = createPagesIdAllocator();
   const counts = { scanned: 0, written: 0, skipped: 0 };
   let ps: { client: PageServerClient; socket: Socket } | null = null;
@@ -162,17 +205,27 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
           counts.skipped += plan.stats.pagesSkippedParent;
           const entry: (typeof plans)[number] = { pid: tid, name: view.pid(tid), entries: plan.entries, pagesId: nextPagesId() };
           if (mode === 'splice') {
-            // the pages are copied now, while the task is frozen, and written once it runs again
+            // the pages are taken now, while the task is frozen, and written once it runs again:
+            // by reference in pipes (the tracee vmsplices them, CRIU's way), or, where pipes
+            // cannot grow large enough for that to pay, copied
             const ranges = plan.entries.filter((e) => e.flags & PE_PRESENT).map((e) => ({ vaddr: e.vaddr, nrPages: e.nrPages }));
             const total = ranges.reduce((s, r) => s + r.nrPages, 0);
-            const buf = Buffer.allocUnsafe(total * PAGE_SIZE);
-            const src = procMemPageSource(tid);
             try {
-              src.read(ranges, buf);
-            } finally {
-              src.close();
+              if (total * PAGE_SIZE < HOLD_MIN_BYTES) throw new CrtoolsError('PAGES_NOT_HELD', `${total} pages, under ${HOLD_MIN_BYTES >> 20} MiB`);
+              entry.held = holdPages(inf, ranges);
+              log.debug(`pre-dump: pid ${tid}: ${entry.held.bytes / PAGE_SIZE} pages held in ${entry.held.pipes.length} pipe(s)`);
+            } catch (e) {
+              if (!pagesNotHeld(e)) throw e;
+              log.debug(`pre-dump: pid ${tid}: pages copied (${(e as Error).message})`);
+              const buf = Buffer.allocUnsafe(total * PAGE_SIZE);
+              const src = procMemPageSource(tid);
+              try {
+                src.read(ranges, buf);
+              } finally {
+                src.close();
+              }
+              entry.copied = buf;
             }
-            entry.copied = buf;
           }
           plans.push(entry);
         } finally {
@@ -187,15 +240,18 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
     tasks = [];
     const tWrite = nowMs();
     for (const p of plans) {
-      const source = p.copied ? copiedSource(p.copied) : procMemPageSource(p.pid);
+      const taken = p.copied !== undefined || p.held !== undefined;
+      const source = p.held ? heldSource(p.held) : p.copied ? copiedSource(p.copied) : procMemPageSource(p.pid);
       try {
-        const how = { entries: p.entries, source, ...(p.copied ? {} : { skipUnreadable: true }) };
+        const how = { entries: p.entries, source, ...(taken ? {} : { skipUnreadable: true }) };
         const w = ps ? await sendPagemap(ps.client, p.name, how) : await writePagemap({ dir: tmp, id: p.name, pagesId: p.pagesId, ...how });
         counts.written += w.pagesWritten;
       } finally {
-        if (!p.copied) (source as ReturnType<typeof procMemPageSource>).close();
+        if (!taken) (source as ReturnType<typeof procMemPageSource>).close();
+        p.held?.close();
       }
       p.copied = undefined;
+      p.held = undefined;
     }
     if (ps) {
       await closePageServer(ps, log);
@@ -222,6 +278,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
     log.info(`Pre-dumping finished successfully (${(nowMs() - t0).toFixed(1)} ms, frozen ${(frozenUs / 1000).toFixed(1)} ms, ${counts.written} pages written, ${counts.skipped} left to the parent)`);
     return { pids: plans.map((p) => p.pid), stats, frozenMs: frozenUs / 1000 };
   } catch (err) {
+    for (const p of plans) p.held?.close();
     // the page server sees the connection end without PS_IOV_CLOSE: it keeps nothing
     ps?.socket.destroy();
     resumeTree(tasks);

@@ -5,7 +5,7 @@ export { freezeProcess, resumeProcess, withInfection, collectInfected, collectTa
 export { listThreads, reapKilled, readMemory, SECCOMP_MODE, type SeccompFilter, type StoppedThread } from './ptrace.js';
 export { restartableRegs, type GpRegs } from './regs.js';
 export type { Infection } from './remote.js';
-export { openPageTransfer, type PageRun } from './pages.js';
+export { holdPages, pagesNotHeld, openPageTransfer, type HeldPages, type PageRun } from './pages.js';
 export { spawnDetached } from './helpers.js';
 export { setNativeBinding } from './load-native.js';
 export { takeTaskUserfaultfd } from './uffd.js';
