@@ -227,3 +227,11 @@ export interface NotifyReply {
 
 /** What the engines call at each action point; a throw (or a rejection) fails the operation. */
 export type Notify = (action: NotifyAction, info: { pid?: number }) => void | NotifyReply | Promise<void | NotifyReply>;
+
+/**
+ * `--ext-unix-sk=INO` (and RPC's unix_sk_ino with ext_unix_sk) as the external it stands for,
+ * `unix[INO]`; undefined when INO is no socket inode (an integer from 1 to 2^32 - 1).
+ */
+export function unixSocketExternal(ino: number): string | undefined {
+  return Number.isInteger(ino) && ino > 0 && ino <= 0xffffffff ? `unix[${ino}]` : undefined;
+}

@@ -8,7 +8,7 @@
  */
 import { closeSync, openSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { CLONE_NEWNET, CPU_CAP, CPU_CAP_DEFAULT, CrtoolsError, ExitCode, type CgroupMode, type CriuOptions } from '@crtools/common';
+import { CLONE_NEWNET, CPU_CAP, CPU_CAP_DEFAULT, CrtoolsError, ExitCode, unixSocketExternal, type CgroupMode, type CriuOptions } from '@crtools/common';
 import type { CriuOpts } from './protocol.js';
 
 /** criu_opts fields this layer turns into CriuOptions itself. */
@@ -272,8 +272,9 @@ function mapRest(r: CriuOpts, ctx: MapContext, place: Place): Partial<CriuOption
   // without ext_unix_sk they name nothing)
   if (r.ext_unix_sk && r.unix_sk_ino?.length) {
     const ext = r.unix_sk_ino.map((u) => {
-      if (!Number.isInteger(u.inode) || u.inode <= 0 || u.inode > 0xffffffff) throw badRequest('unix_sk_ino', `${u.inode} is no socket inode`);
-      return `unix[${u.inode}]`;
+      const e = unixSocketExternal(u.inode);
+      if (e === undefined) throw badRequest('unix_sk_ino', `${u.inode} is no socket inode`);
+      return e;
     });
     o.external = [...(o.external ?? []), ...ext];
   }

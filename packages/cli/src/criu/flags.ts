@@ -1,5 +1,5 @@
 /** Flag forms citty does not parse the way criu(8) takes them. */
-import { CrtoolsError, ExitCode } from '@crtools/common';
+import { CrtoolsError, ExitCode, unixSocketExternal } from '@crtools/common';
 
 /** Every value of an option CRIU takes more than once (`--opt V` or `--opt=V`), in order. */
 export function repeatedOption(rawArgs: string[], name: string): string[] {
@@ -58,10 +58,9 @@ export function extUnixSkExternals(rawArgs: string[]): string[] {
     const v = a.startsWith('--ext-unix-sk=') ? a.slice('--ext-unix-sk='.length) : /^-x./.test(a) ? a.slice(2) : undefined;
     if (v === undefined) continue;
     for (const ino of v.split(',').filter((x) => x !== '')) {
-      if (!/^\d+$/.test(ino) || Number(ino) === 0 || Number(ino) > 0xffffffff) {
-        throw new CrtoolsError('USAGE', `invalid argument for --ext-unix-sk: ${v} (socket inodes, comma-separated)`, { exitCode: ExitCode.USAGE });
-      }
-      out.push(`unix[${Number(ino)}]`);
+      const ext = /^\d+$/.test(ino) ? unixSocketExternal(Number(ino)) : undefined;
+      if (ext === undefined) throw new CrtoolsError('USAGE', `invalid argument for --ext-unix-sk: ${v} (socket inodes, comma-separated)`, { exitCode: ExitCode.USAGE });
+      out.push(ext);
     }
   }
   return out;
