@@ -121,6 +121,8 @@ function uffdLayout(plan: RestorePlan, i: number): { runs: boolean[]; areas: Vma
 }
 
 function computeUffdLayout(t: TaskPlan, inherited: ReadonlySet<VmaPlan>): { runs: boolean[]; areas: VmaPlan[] } {
+  // (no run long enough for userfaultfd: no area registered, no run through it, and no search)
+  if (!t.pages.some((r) => r.npages >= CONST.UFFD_MIN_PAGES)) return { runs: t.pages.map(() => false), areas: [] };
   // (huge pages: UFFDIO_COPY takes whole huge pages only; their runs are read with pread)
   const anon = t.vmas.filter((v) => v.kind === 'anon' && !(v.flags & MAP.HUGETLB) && !inherited.has(v)).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const flags = t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && coveredUpTo(anon, r.vaddr, r.vaddr + r.npages * PAGE) >= r.vaddr + r.npages * PAGE);

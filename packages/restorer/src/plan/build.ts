@@ -225,8 +225,9 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
       return v !== undefined && (v.kind === 'vdso' || v.kind === 'vvar');
     };
     const split = splitAtAreas(pages, sorted);
-    const restorable = split.filter((p) => !kernels(p));
-    const kernelPages = split.filter(kernels);
+    const restorable: PageRun[] = [];
+    const kernelPages: PageRun[] = [];
+    for (const p of split) (kernels(p) ? kernelPages : restorable).push(p);
 
     const fds = fdinfo.map((f: Obj) => ({ fd: Number(f.fd), file: files.index(Number(f.id), `pid ${pid} fd ${f.fd}`, pid), cloexec: (Number(f.flags) & FD_CLOEXEC) !== 0 }));
     socketAreas(vmas, fds, files, pid);
