@@ -35,6 +35,24 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** each record's field names as a set, made at first use */
 const fieldSets = new Map<RecordName, Set<string>>();
 
+/** From this many records of one kind on, records() writes them through bulkWriter. */
+const BULK = 64;
+const bulkWriters = new Map<RecordName, (w: PlanWriter, off: number, v: RecordValues) => void>();
+
+/**
+ * A function writing every field of record `name` from an object, each read by its own name
+ * (made once per record kind, from layout.json's field names only).
+ */
+function bulkWriter(name: RecordName): (w: PlanWriter, off: number, v: RecordValues) => void {
+  let f = bulkWriters.get(name);
+  if (!f) {
+    const body = layout.records[name].map((k, i) => `w.u64(off + ${i * 8}, v[${JSON.stringify(k)}]);`).join('\n');
+    f = new Function('w', 'off', 'v', body) as (w: PlanWriter, off: number, v: RecordValues) => void;
+    bulkWriters.set(name, f);
+  }
+  return f;
+}
+
 /** An append-only writer for the plan block; offsets are from the block start. */
 export class PlanWriter {
   private buf = Buffer.alloc(1 << 16);
@@ -93,9 +111,29 @@ export class PlanWriter {
   }
 
   records(name: RecordName, list: RecordValues[]): number {
-    const off = this.alloc(Math.max(1, list.length) * recordSize(name));
-    list.forEach((v, i) => this.record(name, v, off + i * recordSize(name)));
+    const size = recordSize(name);
+    const off = this.alloc(Math.max(1, list.length) * size);
+    if (list.length < BULK) {
+      list.forEach((v, i) => this.record(name, v, off + i * size));
+      return off;
+    }
+    // many records (a task's areas, page runs): each field read by its name in code made for
+    // this record (one load site per field) instead of a lookup by a varying key per field
+    const known = fieldSets.get(name) ?? fieldSets.set(name, new Set(layout.records[name])).get(name)!;
+    const write = bulkWriter(name);
+    for (let i = 0; i < list.length; i++) {
+      const v = list[i]!;
+      for (const k in v) {
+        if (!known.has(k)) throw new Error(`plan layout: ${name} has no field ${k}`);
+      }
+      write(this, off + i * size, v);
+    }
     return off;
+  }
+
+  /** One field's word (for bulkWriter's code). */
+  u64(at: number, v: bigint | number | boolean | undefined): void {
+    this.u64At(at, v);
   }
 
   string(s: string | undefined): number {

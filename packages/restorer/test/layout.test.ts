@@ -48,6 +48,21 @@ describe('plan layout: one description for C and TypeScript', () => {
     expect(() => w.record('run', { vaddr: 1.5 })).toThrow(RangeError);
   });
 
+  it('records() of many (written by the code made per record) are the bytes record() writes one by one, and refuse an unknown field as it does', () => {
+    const list = Array.from({ length: 200 }, (_, i) => ({
+      start: 0x7f0000000000n + BigInt(i) * 0x1000n, end: 0x7f0000001000n + BigInt(i) * 0x1000n, pgoff: i, prot: i % 8, flags: 0x22,
+      kind: i % 3, file_size: i % 2 ? -1n : 4096n, madv: i % 5 ? 0n : 1n << 63n, map_prot: i % 8, uffd: i % 2 === 0, inherit: undefined, lazy: i % 7 === 0, shmid: -(i + 1),
+    }));
+    const bulk = new PlanWriter();
+    const at = bulk.records('vma', list);
+    const one = new PlanWriter();
+    const offs = list.map((v) => one.record('vma', v));
+    expect(offs[0]).toBe(at);
+    expect(bulk.finish().equals(one.finish())).toBe(true);
+    const bad = [...list.slice(0, 99), { ...list[0]!, nope: 1 }];
+    expect(() => new PlanWriter().records('vma', bad)).toThrow(/vma has no field nope/);
+  });
+
   it('negative values are stored two-complement; strings are NUL-terminated; bytes aligned', () => {
     const w = new PlanWriter();
     const r = w.record('vma', { file_size: -1n });
