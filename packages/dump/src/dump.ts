@@ -8,7 +8,7 @@ import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { connectPageServer, createPagesIdAllocator, dumpShmemFile, FrozenLazyPages, pagemapFileName, planDump, procMemPageSource, PE_LAZY, PE_PRESENT, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
-import { openPagemap, readFds, readStat, readStatusValue, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
+import { openPagemap, readAheadEntries, readFds, readStat, readStatusValue, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, KernelObjects, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
 import { FileTable, irmapLookup, LinkRemaps, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions, type IrmapLookup } from '@crtools/files/dump';
 
@@ -736,9 +736,10 @@ async function dumpFrozen(
       phase.mem = tMem;
       try {
         let readMs = 0;
+        const ahead = readAheadEntries(pm);
         const raw = (start: bigint, n: number) => {
           const t = nowMs();
-          const e = pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries;
+          const e = ahead(start, n);
           readMs += nowMs() - t;
           return e;
         };

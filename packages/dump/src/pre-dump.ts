@@ -14,7 +14,7 @@ import { loadKerndat } from '@crtools/kerndat';
 import { connectPageServer, createPagesIdAllocator, dedup, pagemapFileName, planDump, procMemPageSource, writePagemap, writePages, PE_PRESENT, type PageRange, type PageServerClient, type PageSource, type PlannedEntry } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { holdPages, pagesNotHeld, withInfection, type HeldPages } from '@crtools/parasite';
-import { openPagemap, readVmaList } from '@crtools/procfs';
+import { openPagemap, readAheadEntries, readVmaList } from '@crtools/procfs';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { mapsOptions } from './maps-options.js';
 import { PidView } from './namespaces.js';
@@ -188,7 +188,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
         const pm = openPagemap(tid);
         const tMem = nowMs();
         try {
-          const raw = (start: bigint, n: number) => pm.read(start, start + BigInt(n) * PAGE_SIZE_BIGINT).entries;
+          const raw = readAheadEntries(pm);
           const plan = await planDump({
             vmas,
             pagemap: writtenFilter(raw, track),

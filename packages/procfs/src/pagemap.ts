@@ -94,6 +94,33 @@ export function openPagemap(target: Target, opts?: ProcOptions): PagemapReader {
   };
 }
 
+/**
+ * The entries of `nrPages` pages from `start`, as PagemapReader.entries gives them, read ahead:
+ * a request under `windowPages` reads that many entries at once and later requests inside them
+ * are answered from it. A task of 60,000 small areas otherwise costs 60,000 preads (each area
+ * asked for on its own), where a few dozen cover them. Only for a task that does not run
+ * meanwhile (a frozen one): the entries are those of the read.
+ */
+export function readAheadEntries(reader: PagemapReader, windowPages = 4096): (start: bigint, nrPages: number) => BigUint64Array {
+  let from = 0n;
+  let to = 0n;
+  let cache: BigUint64Array | undefined;
+  return (start, nrPages) => {
+    const end = start + (BigInt(nrPages) << PAGE_SHIFT);
+    if (cache && start >= from && end <= to) {
+      const i = Number((start - from) >> PAGE_SHIFT);
+      return cache.subarray(i, i + nrPages);
+    }
+    if (nrPages >= windowPages) return reader.read(start, end).entries;
+    const r = reader.read(start, start + (BigInt(windowPages) << PAGE_SHIFT));
+    if (r.entries.length < nrPages) return reader.read(start, end).entries;
+    cache = r.entries;
+    from = start;
+    to = start + (BigInt(r.entries.length) << PAGE_SHIFT);
+    return cache.subarray(0, nrPages);
+  };
+}
+
 /** Read the pagemap entries of [start, end) of a process. */
 export function readPagemap(target: Target, start: bigint, end: bigint, opts?: ProcOptions): PagemapRange {
   const r = openPagemap(target, opts);

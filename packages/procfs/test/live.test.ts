@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  isCrtoolsError, listTasks, MAP, pagemapRecords, pagemapRuns, NO_SUCH_PROCESS, openPagemap, readChildren, readFds, readMapFiles, readMaps,
+  isCrtoolsError, listTasks, MAP, pagemapRecords, pagemapRuns, NO_SUCH_PROCESS, openPagemap, readAheadEntries, readChildren, readFds, readMapFiles, readMaps,
   readNamespaces, readStat, readStatus, readStatusValue, readTimers, readLimits, readAuxv, readCmdline, readMountinfo, readCgroup,
   readLoginuid, readOomScoreAdj, readTasks, readPersonality, readTimerslack, readSched, VMA, parseSmaps, iterSmapsPieces, readProcLines,
 } from './lib.js';
@@ -169,6 +169,23 @@ describe.skipIf(!gcc)('live: a child holding every kind of mapping and fd, plus 
       expect(r.entries).toHaveLength(2);
       expect(r.entries[0]! & (1n << 63n)).not.toBe(0n);
       expect(r.entries[1]! & (1n << 63n)).toBe(0n);
+    } finally {
+      pm.close();
+    }
+  });
+
+  it('readAheadEntries: the entries of each small range are the ones a read of it gives, from one read per window', () => {
+    const [s, e] = bigArea!;
+    const pm = openPagemap(pid);
+    try {
+      let reads = 0;
+      const counted = { ...pm, read: (a: bigint, b: bigint) => (reads++, pm.read(a, b)) };
+      const ahead = readAheadEntries(counted, 1024);
+      const pages = Number((e - s) / 4096n);
+      // ranges of 3 pages one after the other (as a task's small areas are asked for), then one larger than the window
+      for (let i = 0; i + 3 <= pages; i += 3) expect([...ahead(s + BigInt(i) * 4096n, 3)]).toEqual([...pm.read(s + BigInt(i) * 4096n, s + BigInt(i + 3) * 4096n).entries]);
+      expect(reads).toBeLessThanOrEqual(Math.ceil(pages / 1023) + 1);
+      expect([...ahead(s, 2048)]).toEqual([...pm.read(s, s + 2048n * 4096n).entries]);
     } finally {
       pm.close();
     }
