@@ -38,7 +38,8 @@ const GAP = 0x1000000n; // 16 MiB of air around the region (stack guard gaps, he
  */
 export function findHoles(size: bigint, plan: RestorePlan, self: Interval[], max = 8): bigint[] {
   const busy: Interval[] = [...self];
-  for (const t of plan.tasks) for (const v of t.vmas) busy.push({ start: v.start, end: v.end });
+  // (the areas themselves: merged copies what it extends)
+  for (const t of plan.tasks) for (const v of t.vmas) busy.push(v);
   busy.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   const merged: Interval[] = [];
   for (const b of busy) {

@@ -34,6 +34,7 @@ const specials = [
 describe('plan checks', () => {
   it('validatePlan: root first, parents before children, unique pids, 512-byte fxsave', () => {
     expect(() => validatePlan({ tasks: [task(100, -1), task(101, 0)], files: [] })).not.toThrow();
+    expect(() => validatePlan({ tasks: [task(100, -1, { vmas: [{ start: 1n << 60n, end: (1n << 60n) + 0x2000n, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon' }] })], files: [] })).not.toThrow();
     for (const bad of [
       { tasks: [], files: [] },
       { tasks: [task(100, 0)], files: [] },
@@ -42,6 +43,9 @@ describe('plan checks', () => {
       { tasks: [task(1, -1)], files: [] },
       { tasks: [task(100, -1, { fds: [{ fd: 0, file: 3, cloexec: false }] })], files: [] },
       { tasks: [task(100, -1, { vmas: [{ start: 0x1001n, end: 0x2000n, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon' }] })], files: [] },
+      { tasks: [task(100, -1, { vmas: [{ start: 0x1000n, end: 0x2001n, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon' }] })], files: [] },
+      // (above 2^53, where a double cannot tell 0x...001 from 0x...000)
+      { tasks: [task(100, -1, { vmas: [{ start: 1n << 60n, end: (1n << 60n) + 0x1001n, pgoff: 0n, prot: 3, flags: 0x22, kind: 'anon' }] })], files: [] },
       { tasks: [task(100, -1, { guards: [{ start: 0x2000n, end: 0x2000n }] })], files: [] },
     ] as RestorePlan[]) {
       let e: unknown;
