@@ -6,7 +6,7 @@
  * pre_dump_mode), stats-dump, and a `parent` link to the previous round. Dirty tracking is
  * userfaultfd WP_ASYNC + PAGEMAP_SCAN (mem-track.ts), since this kernel has no soft-dirty.
  */
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { CriuLog, criuOptions, CrtoolsError, ExitCode, isCrtoolsError, nowMs, PAGE_SIZE, PAGE_SIZE_BIGINT, refuseUnsupported, type CriuOptionName, type CriuOptions } from '@crtools/common';
 import { readImageFile, writeImageFile } from '@crtools/images';
@@ -64,34 +64,13 @@ export async function parentPreDumpMode(parentDir: string): Promise<'splice' | '
  */
 const HOLD_MIN_BYTES = 256 << 20;
 
-/**
- * A page source over pages held in pipes in entry order (the splice mode's pages, taken by
- * reference while the tree was frozen): each read takes the next bytes, pipe after pipe; a
- * pipe read out is closed.
- */
+/** A page source over pages held in pipes in entry order (the splice mode's pages, taken by reference while the tree was frozen). */
 function heldSource(held: HeldPages): PageSource {
-  let k = 0;
-  let left = held.pipes[0]?.bytes ?? 0;
   return {
     read(ranges: readonly PageRange[], dest: Buffer) {
       let want = 0;
       for (const r of ranges) want += r.nrPages * PAGE_SIZE;
-      let off = 0;
-      while (off < want) {
-        const p = held.pipes[k];
-        if (!p) throw new CrtoolsError('PAGE_TRANSFER', `pre-dump: the held pages ended ${want - off} bytes early`, { exitCode: ExitCode.FAILED });
-        if (left === 0) {
-          closeSync(p.fd);
-          (p as { fd: number }).fd = -1;
-          k++;
-          left = held.pipes[k]?.bytes ?? 0;
-          continue;
-        }
-        const n = readSync(p.fd, dest, off, Math.min(want - off, left), null);
-        if (n <= 0) throw new CrtoolsError('PAGE_TRANSFER', `pre-dump: a page pipe ended ${left} bytes early`, { exitCode: ExitCode.FAILED });
-        off += n;
-        left -= n;
-      }
+      held.read(dest, 0, want);
     },
   };
 }
@@ -206,17 +185,22 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
           const entry: (typeof plans)[number] = { pid: tid, name: view.pid(tid), entries: plan.entries, pagesId: nextPagesId() };
           if (mode === 'splice') {
             // the pages are taken now, while the task is frozen, and written once it runs again:
-            // by reference in pipes (the tracee vmsplices them, CRIU's way), or, where pipes
-            // cannot grow large enough for that to pay, copied
+            // by reference in pipes (the tracee vmsplices them, CRIU's way), or copied (a small
+            // round, or pipes that would not fit under our descriptor limit)
             const ranges = plan.entries.filter((e) => e.flags & PE_PRESENT).map((e) => ({ vaddr: e.vaddr, nrPages: e.nrPages }));
             const total = ranges.reduce((s, r) => s + r.nrPages, 0);
-            try {
-              if (total * PAGE_SIZE < HOLD_MIN_BYTES) throw new CrtoolsError('PAGES_NOT_HELD', `${total} pages, under ${HOLD_MIN_BYTES >> 20} MiB`);
-              entry.held = holdPages(inf, ranges);
-              log.debug(`pre-dump: pid ${tid}: ${entry.held.bytes / PAGE_SIZE} pages held in ${entry.held.pipes.length} pipe(s)`);
-            } catch (e) {
-              if (!pagesNotHeld(e)) throw e;
-              log.debug(`pre-dump: pid ${tid}: pages copied (${(e as Error).message})`);
+            let why = total * PAGE_SIZE < HOLD_MIN_BYTES ? `${total} pages, under ${HOLD_MIN_BYTES >> 20} MiB` : undefined;
+            if (why === undefined) {
+              try {
+                entry.held = holdPages(inf, ranges);
+                log.debug(`pre-dump: pid ${tid}: ${entry.held.bytes / PAGE_SIZE} pages held in ${entry.held.pipes} pipe(s)`);
+              } catch (e) {
+                if (!pagesNotHeld(e)) throw e;
+                why = (e as Error).message;
+              }
+            }
+            if (!entry.held) {
+              log.debug(`pre-dump: pid ${tid}: pages copied (${why})`);
               const buf = Buffer.allocUnsafe(total * PAGE_SIZE);
               const src = procMemPageSource(tid);
               try {

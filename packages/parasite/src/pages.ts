@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readSync } from 'node:fs';
 import { readLimits } from '@crtools/procfs';
 import { CrtoolsError, PAGE_SIZE } from '@crtools/common';
 import { closeFd, setPipeSize, spliceAll, takeTaskFd } from '@crtools/sys';
@@ -12,6 +12,43 @@ const NR_pipe2 = 293;
 export interface PageRun {
   vaddr: bigint;
   nrPages: number;
+}
+
+const L = PARASITE_STRUCTS.vmsplice_args;
+const I = PARASITE_STRUCTS.iovec;
+
+/**
+ * The tracee makes a pipe (its two fds land in the shared area): their numbers in the tracee.
+ * We take its read end with pidfd_getfd: opening ours through /proc/OURPID/fd would need the
+ * tracee to be allowed to look into crtools, which a task of another user is not.
+ */
+function remotePipe(inf: Infection): { rd: number; wr: bigint } {
+  const r = call(inf, inf.pid, NR_pipe2, [inf.sharedAddr, BigInt(O_CLOEXEC)]);
+  if (r < 0n) throw new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: could not make the page pipe (errno ${-r})`, { context: { pid: inf.pid } });
+  return { rd: inf.shared!.readInt32LE(0), wr: BigInt(inf.shared!.readInt32LE(4)) };
+}
+
+/**
+ * The VMSPLICE command's arguments, written into `args`: `pieces` (at most MAX_IOV) into the
+ * tracee's pipe end `fd`, its descriptor `closeFd` closed first (-1: none; the read end we
+ * took goes with a pipe's first batch, one stop fewer than a close of its own). Returns the
+ * part of `args` to send.
+ */
+function vmspliceArgs(args: Buffer, fd: bigint, closeFd: number, pieces: readonly { base: bigint; len: number }[]): Buffer {
+  args.writeInt32LE(Number(fd), L.fields.fd.offset);
+  args.writeUInt32LE(pieces.length, L.fields.nr.offset);
+  args.writeInt32LE(closeFd, L.fields.close_fd.offset);
+  pieces.forEach((r, i) => {
+    const at = L.fields.iov.offset + i * I.size;
+    args.writeBigUInt64LE(r.base, at + I.fields.base.offset);
+    args.writeBigUInt64LE(BigInt(r.len), at + I.fields.len.offset);
+  });
+  return args.subarray(0, L.fields.iov.offset + pieces.length * I.size);
+}
+
+/** A VMSPLICE command's answer: every byte asked for must be in the pipe. */
+function expectQueued(inf: Infection, queued: bigint, bytes: number): void {
+  if (queued !== BigInt(bytes)) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: vmsplice queued ${queued} of ${bytes} bytes`, { context: { pid: inf.pid } });
 }
 
 /**
@@ -58,12 +95,8 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
   };
   try {
     for (let i = 0; i < nPipes; i++) {
-      // the tracee makes the pipe (its two fds land in the shared area) and we take the read end
-      // with pidfd_getfd: opening ours through /proc/OURPID/fd would need the tracee to be
-      // allowed to look into crtools, which a task of another user is not
-      const r = call(inf, inf.pid, NR_pipe2, [inf.sharedAddr, BigInt(O_CLOEXEC)]);
-      if (r < 0n) throw new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: could not make the page pipe (errno ${-r})`, { context: { pid: inf.pid } });
-      const q = { rd: -1, wr: -1, capacity: 0, tracerFd: BigInt(inf.shared.readInt32LE(4)), theirRd: inf.shared.readInt32LE(0) };
+      const their = remotePipe(inf);
+      const q = { rd: -1, wr: -1, capacity: 0, tracerFd: their.wr, theirRd: their.rd };
       pipes.push(q);
       q.rd = takeTaskFd(inf.pid, q.theirRd);
       q.capacity = setPipeSize(q.rd, size, { pid: inf.pid });
@@ -73,37 +106,23 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
     throw e;
   }
   const capacity = Math.min(...pipes.map((q) => q.capacity));
-  const L = PARASITE_STRUCTS.vmsplice_args;
-  const I = PARASITE_STRUCTS.iovec;
   const args = Buffer.alloc(L.size);
-  let argsLen = 0;
+  let sent: Buffer = args.subarray(0, 0);
   let turn = 0;
 
   /** Start the tracee's vmsplice of `runs` into the next pipe; the batch is in flight afterwards. */
   function start(runs: { base: bigint; len: number }[], bytes: number): { q: (typeof pipes)[number]; bytes: number } {
     const q = pipes[turn]!;
     turn = (turn + 1) % pipes.length;
-    args.writeInt32LE(Number(q.tracerFd), L.fields.fd.offset);
-    args.writeUInt32LE(runs.length, L.fields.nr.offset);
-    // the tracee's read end goes with its first batch (one stop fewer than a close of its own)
-    args.writeInt32LE(q.theirRd, L.fields.close_fd.offset);
-    runs.forEach((r, i) => {
-      const at = L.fields.iov.offset + i * I.size;
-      args.writeBigUInt64LE(r.base, at + I.fields.base.offset);
-      args.writeBigUInt64LE(BigInt(r.len), at + I.fields.len.offset);
-    });
-    argsLen = L.fields.iov.offset + runs.length * I.size;
-    startBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, args.subarray(0, argsLen));
+    sent = vmspliceArgs(args, q.tracerFd, q.theirRd, runs);
+    startBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, sent);
     q.theirRd = -1;
     return { q, bytes };
   }
 
   /** Wait for the batch in flight to be queued in its pipe. */
   function finish(b: { bytes: number }): void {
-    const queued = finishBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, args.subarray(0, argsLen));
-    if (queued !== BigInt(b.bytes)) {
-      throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: vmsplice queued ${queued} of ${b.bytes} bytes`, { context: { pid: inf.pid } });
-    }
+    expectQueued(inf, finishBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, sent), b.bytes);
   }
 
   /** Move a queued batch from its pipe into the file. */
@@ -180,11 +199,17 @@ function fdRoom(): number {
   return max - readdirSync('/proc/self/fd').length - 256;
 }
 
-/** Pages of a task held in pipes by reference (holdPages): each pipe's read end and the bytes queued in it, in order. */
+/** Pages of a task held in pipes by reference (holdPages), to be read out in order. */
 export interface HeldPages {
-  readonly pipes: readonly { fd: number; bytes: number }[];
+  /** Pipes holding them. */
+  readonly pipes: number;
   /** Bytes held in all. */
   readonly bytes: number;
+  /**
+   * The next `length` bytes of the pages, in the order they were taken, into `dest` at `offset`
+   * (each pipe closed once read out); PAGE_TRANSFER when the pipes end before.
+   */
+  read(dest: Buffer, offset: number, length: number): void;
   /** Close the pipe ends still open (what was not read is dropped). Never throws. */
   close(): void;
 }
@@ -203,72 +228,64 @@ export interface HeldPages {
  */
 export function holdPages(inf: Infection, runs: readonly PageRun[], pipeBytes = 64 << 20, minPipeBytes = 1 << 20): HeldPages {
   if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
-  const pipes: { fd: number; bytes: number }[] = [];
+  // our read ends, each with the bytes still in it, in order
+  const pipes: { fd: number; left: number }[] = [];
   const close = () => {
-    for (const p of pipes.splice(0)) if (p.fd >= 0) closeFd(p.fd);
+    for (const p of pipes.splice(0)) closeFd(p.fd);
   };
-  const L = PARASITE_STRUCTS.vmsplice_args;
-  const I = PARASITE_STRUCTS.iovec;
   const args = Buffer.alloc(L.size);
   let total = 0;
+  // what the pipes are grown to: pipeBytes, or fs.pipe-max-size once that is refused (above it
+  // only with CAP_SYS_RESOURCE); the capacity got, 0 when neither is granted
+  let size = pipeBytes;
+  const grow = (fd: number): number => {
+    for (;;) {
+      try {
+        return setPipeSize(fd, size, { pid: inf.pid });
+      } catch {
+        const max = Math.min(pipeMaxSize(), pipeBytes);
+        if (size === max) return 0;
+        size = max;
+      }
+    }
+  };
   try {
     const list = runs.filter((r) => r.nrPages > 0).map((r) => ({ vaddr: r.vaddr, left: r.nrPages * PAGE_SIZE }));
     let k = 0;
     while (k < list.length) {
       // a pipe of the tracee's: both its ends are closed in the tracee before the next one is made
-      const r = call(inf, inf.pid, NR_pipe2, [inf.sharedAddr, BigInt(O_CLOEXEC)]);
-      if (r < 0n) throw new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: could not make a page pipe (errno ${-r})`, { context: { pid: inf.pid } });
-      let theirRd = inf.shared.readInt32LE(0);
-      const theirWr = BigInt(inf.shared.readInt32LE(4));
-      let capacity = 0;
+      const their = remotePipe(inf);
+      let theirRd = their.rd;
       let filled = false;
       try {
-        const fd = takeTaskFd(inf.pid, theirRd);
-        pipes.push({ fd, bytes: 0 });
-        // (above fs.pipe-max-size only with CAP_SYS_RESOURCE: then that size)
-        for (const size of [pipeBytes, pipeMaxSize()]) {
-          try {
-            capacity = setPipeSize(fd, Math.min(size, pipeBytes), { pid: inf.pid });
-            break;
-          } catch {
-            capacity = 0;
-          }
-        }
+        const pipe = { fd: takeTaskFd(inf.pid, theirRd), left: 0 };
+        pipes.push(pipe);
+        const capacity = grow(pipe.fd);
         if (capacity < minPipeBytes) throw new CrtoolsError('PAGES_NOT_HELD', `task ${inf.pid}: a page pipe holds ${capacity} bytes, under ${minPipeBytes}`, { context: { pid: inf.pid } });
         if (pipes.length === 1) {
           // every pipe is a descriptor of ours until the pages are written: all of them must fit
           // under our limit (with room to spare for the rest of the dump), else nothing is held
-          const left = list.reduce((n, r) => n + r.left, 0);
-          const need = Math.ceil(left / capacity);
+          const need = Math.ceil(list.reduce((n, r) => n + r.left, 0) / capacity);
           const room = fdRoom();
           if (need > room) throw new CrtoolsError('PAGES_NOT_HELD', `task ${inf.pid}: ${need} page pipes would be needed, ${room} descriptors are left`, { context: { pid: inf.pid } });
         }
-        const pipe = pipes[pipes.length - 1]!;
-        // fill it: one command per 512 pieces (the first also closes the tracee's read end)
-        while (k < list.length && pipe.bytes < capacity) {
-          let nr = 0;
+        // fill it: one command per MAX_IOV pieces (the first also closes the tracee's read end)
+        while (k < list.length && pipe.left < capacity) {
+          const pieces: { base: bigint; len: number }[] = [];
           let bytes = 0;
-          for (let j = k; j < list.length && nr < MAX_IOV && pipe.bytes + bytes < capacity; j++) {
-            const take = Math.min(list[j]!.left, capacity - pipe.bytes - bytes);
-            const at = L.fields.iov.offset + nr * I.size;
-            args.writeBigUInt64LE(list[j]!.vaddr, at + I.fields.base.offset);
-            args.writeBigUInt64LE(BigInt(take), at + I.fields.len.offset);
-            nr++;
-            bytes += take;
+          for (let j = k; j < list.length && pieces.length < MAX_IOV && pipe.left + bytes < capacity; j++) {
+            const len = Math.min(list[j]!.left, capacity - pipe.left - bytes);
+            pieces.push({ base: list[j]!.vaddr, len });
+            bytes += len;
           }
-          args.writeInt32LE(Number(theirWr), L.fields.fd.offset);
-          args.writeUInt32LE(nr, L.fields.nr.offset);
-          args.writeInt32LE(theirRd, L.fields.close_fd.offset);
-          const argsLen = L.fields.iov.offset + nr * I.size;
-          startBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, args.subarray(0, argsLen));
+          const sent = vmspliceArgs(args, their.wr, theirRd, pieces);
+          startBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, sent);
           theirRd = -1;
-          const queued = finishBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, args.subarray(0, argsLen));
-          if (queued !== BigInt(bytes)) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: vmsplice queued ${queued} of ${bytes} bytes`, { context: { pid: inf.pid } });
-          pipe.bytes += bytes;
+          expectQueued(inf, finishBlobCommand(inf, inf.pid, PARASITE_CMD.VMSPLICE, sent), bytes);
+          pipe.left += bytes;
           total += bytes;
           // the pieces taken: whole runs skipped, a run cut short shortened
-          let done = bytes;
-          while (done > 0) {
+          for (let done = bytes; done > 0; ) {
             const run = list[k]!;
             const t = Math.min(run.left, done);
             run.vaddr += BigInt(t);
@@ -283,7 +300,7 @@ export function holdPages(inf: Infection, runs: readonly PageRun[], pipeBytes = 
         // a close that fails here must not hide the error that brought us here)
         try {
           if (theirRd >= 0) call(inf, inf.pid, 3 /* close */, [BigInt(theirRd)]);
-          call(inf, inf.pid, 3 /* close */, [theirWr]);
+          call(inf, inf.pid, 3 /* close */, [their.wr]);
         } catch (e) {
           if (filled) throw e;
         }
@@ -293,7 +310,29 @@ export function holdPages(inf: Infection, runs: readonly PageRun[], pipeBytes = 
     close();
     throw e;
   }
-  return { pipes, bytes: total, close };
+  const count = pipes.length;
+  return {
+    pipes: count,
+    bytes: total,
+    read(dest, offset, length) {
+      let off = offset;
+      const end = offset + length;
+      while (off < end) {
+        const p = pipes[0];
+        if (!p) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: the held pages ended ${end - off} bytes early`, { context: { pid: inf.pid } });
+        if (p.left === 0) {
+          closeFd(p.fd);
+          pipes.shift();
+          continue;
+        }
+        const n = readSync(p.fd, dest, off, Math.min(end - off, p.left), null);
+        if (n <= 0) throw new CrtoolsError('PAGE_TRANSFER', `task ${inf.pid}: a page pipe ended ${p.left} bytes early`, { context: { pid: inf.pid } });
+        off += n;
+        p.left -= n;
+      }
+    },
+    close,
+  };
 }
 
 /** Whether holdPages declined (pipes too small, or too many for our descriptors): nothing was held, copy instead. */
