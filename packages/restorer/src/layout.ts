@@ -35,6 +35,14 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** each record's field names as a set, made at first use */
 const fieldSets = new Map<RecordName, Set<string>>();
 
+/** Every key of `values` must be a field of record `name`. */
+function checkFields(name: RecordName, values: RecordValues): void {
+  const known = fieldSets.get(name) ?? fieldSets.set(name, new Set(layout.records[name])).get(name)!;
+  for (const k in values) {
+    if (!known.has(k)) throw new Error(`plan layout: ${name} has no field ${k}`);
+  }
+}
+
 /** From this many records of one kind on, records() writes them through bulkWriter. */
 const BULK = 64;
 const bulkWriters = new Map<RecordName, (w: PlanWriter, off: number, v: RecordValues) => void>();
@@ -81,12 +89,9 @@ export class PlanWriter {
 
   record(name: RecordName, values: RecordValues, at?: number): number {
     const fields = layout.records[name];
-    const known = fieldSets.get(name) ?? fieldSets.set(name, new Set(fields)).get(name)!;
-    for (const k in values) {
-      if (!known.has(k)) throw new Error(`plan layout: ${name} has no field ${k}`);
-    }
+    checkFields(name, values);
     const off = at ?? this.alloc(fields.length * 8);
-    for (let i = 0; i < fields.length; i++) this.u64At(off + i * 8, values[fields[i]!]);
+    for (let i = 0; i < fields.length; i++) this.u64(off + i * 8, values[fields[i]!]);
     return off;
   }
 
@@ -97,7 +102,7 @@ export class PlanWriter {
    * mappings writes a million; Buffer's writeBigUInt64LE is BigInt arithmetic, several
    * BigInts for each.)
    */
-  private u64At(at: number, v: bigint | number | boolean | undefined): void {
+  u64(at: number, v: bigint | number | boolean | undefined): void {
     if (v === undefined || v === false) v = 0;
     else if (v === true) v = 1;
     else if (typeof v === 'bigint' && v >= 0n && v <= MAX_SAFE) v = Number(v);
@@ -119,21 +124,12 @@ export class PlanWriter {
     }
     // many records (a task's areas, page runs): each field read by its name in code made for
     // this record (one load site per field) instead of a lookup by a varying key per field
-    const known = fieldSets.get(name) ?? fieldSets.set(name, new Set(layout.records[name])).get(name)!;
     const write = bulkWriter(name);
     for (let i = 0; i < list.length; i++) {
-      const v = list[i]!;
-      for (const k in v) {
-        if (!known.has(k)) throw new Error(`plan layout: ${name} has no field ${k}`);
-      }
-      write(this, off + i * size, v);
+      checkFields(name, list[i]!);
+      write(this, off + i * size, list[i]!);
     }
     return off;
-  }
-
-  /** One field's word (for bulkWriter's code). */
-  u64(at: number, v: bigint | number | boolean | undefined): void {
-    this.u64At(at, v);
   }
 
   string(s: string | undefined): number {
@@ -153,7 +149,7 @@ export class PlanWriter {
 
   u64s(vals: readonly bigint[]): number {
     const off = this.alloc(Math.max(1, vals.length) * 8);
-    vals.forEach((v, i) => this.u64At(off + i * 8, v));
+    vals.forEach((v, i) => this.u64(off + i * 8, v));
     return off;
   }
 
