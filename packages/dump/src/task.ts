@@ -3,7 +3,7 @@ import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT, Refusals } from '@crtools/com
 import { COREDUMP_FILTER_DEFAULT, decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
-  ANON_HUGEPAGE, auxvWords, MAP, readAuxv, readCoredumpFilter, readLimits, readLoginuid, readOomScoreAdj, readStat, readStatus, VMA,
+  ANON_HUGEPAGE, auxvWords, MAP, readAuxv, readCoredumpFilter, readLimits, readLoginuid, readOomScoreAdj, readStat, VMA,
   type CriuVma, type FdRecord, type ProcStat, type ProcStatus, type PosixTimer,
 } from '@crtools/procfs';
 import type { Entry, FileTable } from '@crtools/files/dump';
@@ -94,7 +94,7 @@ function seccompOfThreads(pid: number, state: TaskState, chains: SeccompChains, 
 
 function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, seccomp: Entry, cgSet: number, view: IdView): Entry {
   const stat = readStat({ pid, tid: t.tid });
-  const status = readStatus({ pid, tid: t.tid });
+  const status = t.status;
   const tc: Entry = {
     futex_rla: t.misc.robustList.head,
     futex_rla_len: Number(t.misc.robustList.len),

@@ -4,6 +4,7 @@ import {
   dumpThreadMisc, itimersCommand, miscCommand, posixTimersCommand, runCommands, sigactionsCommand, threadMiscCommand,
   type ItimerState, type MiscState, type PosixTimerValue, type SigactionState, type ThreadMiscState,
 } from './commands.js';
+import type { ProcStatus } from '@crtools/procfs';
 import { decodeGpRegs, type GpRegs } from './regs.js';
 import type { FpRegs } from './xsave.js';
 
@@ -24,6 +25,8 @@ export interface ThreadState {
   misc: ThreadMiscState;
   /** seccomp mode (0 disabled, 1 strict, 2 filter) and, in filter mode, the chain oldest first */
   seccomp: { mode: number; filters: SeccompFilter[] };
+  /** /proc/PID/task/TID/status as read when the thread was seized (StoppedThread.status) */
+  status: ProcStatus;
 }
 
 /** Everything ptrace and the parasite tell about one process. */
@@ -98,6 +101,7 @@ export function collectInfected(inf: Infection, opts: CollectOptions = {}): Task
     rseq: inf.rseq.get(t.tid),
     tls: getTls(t.tid),
     seccomp: { mode: t.seccompMode, filters: t.seccompMode === SECCOMP_MODE.FILTER ? getSeccompFilters(t.tid) : [] },
+    status: t.status,
   }));
   const shared = peekSiginfo(pid, true);
   // the process-wide commands and the main thread's own in one run of the blob (one stop);
