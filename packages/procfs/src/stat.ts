@@ -70,6 +70,9 @@ const FIELDS: [keyof ProcStat, boolean][] = [
   ['envStart', true], ['envEnd', true], ['exitCode', false],
 ];
 
+/** A ProcStat's keys in their order, each with a value of its kind (parseStat copies it). */
+const STAT_SHAPE: Record<string, unknown> = Object.fromEntries([['pid', 0], ['comm', ''], ...FIELDS.map(([name, wide]) => [name, name === 'state' ? '' : wide ? 0n : 0])]);
+
 /** Fields after comm that every kernel since 3.5 prints (CRIU requires them all). */
 const MIN_FIELDS = FIELDS.length;
 
@@ -88,7 +91,8 @@ export function parseStat(text: string, opts?: ParseOptions): ProcStat {
   const { pid, comm, rest } = splitStat(text, opts);
   if (!/^\d+$/.test(pid)) throw parseError(opts?.path, 1, 'bad pid', text.trimEnd());
   if (rest.length < MIN_FIELDS) throw parseError(opts?.path, 1, `expected ${MIN_FIELDS} fields after comm, found ${rest.length}`, text.trimEnd());
-  const out: Record<string, unknown> = { pid: Number(pid), comm };
+  // (every field set on a copy of one object of the final shape: no shape built field by field)
+  const out: Record<string, unknown> = { ...STAT_SHAPE, pid: Number(pid), comm };
   for (let i = 0; i < FIELDS.length; i++) {
     const [name, wide] = FIELDS[i]!;
     const v = rest[i]!;
@@ -98,7 +102,7 @@ export function parseStat(text: string, opts?: ParseOptions): ProcStat {
       continue;
     }
     if (!/^-?\d+$/.test(v)) throw parseError(opts?.path, 1, `bad ${name}`, text.trimEnd());
-    out[name] = wide ? BigInt.asUintN(64, BigInt(v)) : Number(v);
+    out[name] = !wide ? Number(v) : v.charCodeAt(0) === 45 /* - */ ? BigInt.asUintN(64, BigInt(v)) : BigInt(v);
   }
   return out as unknown as ProcStat;
 }
