@@ -125,6 +125,8 @@ describe('wrong-shaped input for encode (golden)', () => {
     ['unknown enum', { magic: 'FDINFO', entries: [{ id: 1, flags: 0, type: 'NOPE', fd: 0 }] }, 'entries[0].type: unknown enum name "NOPE"'],
     ['nested not an object', { magic: 'INVENTORY', entries: [{ img_version: 2, root_ids: 5 }] }, 'entries[0].root_ids: expected an object (task_kobj_ids_entry), got number'],
     ['repeated not an array', { magic: 'PSTREE', entries: [{ pid: 1, ppid: 0, pgid: 1, sid: 1, threads: 1 }] }, 'entries[0].threads: expected an array, got number'],
+    ['element of a repeated field', { magic: 'PSTREE', entries: [{ pid: 1, ppid: 0, pgid: 1, sid: 1, threads: [1, 'x'] }] }, 'entries[0].threads[1]: expected an integer in [0, 4294967295], got string'],
+    ['field of a message in a repeated field', { magic: 'CORE', entries: [{ mtype: 'X86_64', tc: { task_state: 1, exit_code: 0, personality: 0, flags: 0, blk_sigset: 0n, comm: 'a', sigactions: [{ sigaction: 0n, flags: 0n, restorer: 0n, mask: 0n }, { sigaction: 'q' }] } }] }, 'entries[0].tc.sigactions[1].sigaction: expected a 64-bit integer (bigint), got string'],
     ['payload size mismatch', { magic: 'PIPES_DATA', entries: [{ pipe_id: 1, bytes: 4, extra: Buffer.from('ab') }] }, 'entries[0].extra: payload is 2 bytes but the entry says 4'],
     ['payload on a kind without one', { magic: 'FS', entries: [{ cwd_id: 1, root_id: 2, extra: Buffer.from('ab') }] }, 'entries[0].extra: FS entries carry no payload'],
   ];
