@@ -17,7 +17,7 @@ import { existsSync, readdirSync, readFileSync, statSync, type Stats } from 'nod
 import path from 'node:path';
 import { CrtoolsError, ExitCode, type CgroupMode, type CriuLog } from '@crtools/common';
 import { writeImageFile, type Entry } from '@crtools/images';
-import { parseCgroup, readCgroup } from '@crtools/procfs';
+import { parseCgroup, readCgroup, readProcText } from '@crtools/procfs';
 import { CgroupYard, namespaceFiles } from '@crtools/sys';
 import { BUILTIN_PROPS } from './cgroup-props.js';
 
@@ -152,6 +152,7 @@ export class Cgroups {
    * refused as nested), so each set's members get the same prefixes (as CRIU's).
    */
   namespaceOf(rootPid: number): void {
+    this.byText.clear();
     const outer = membersOf(rootPid);
     const [text] = namespaceFiles(rootPid, 'cgroup', { reads: [`/proc/${rootPid}/cgroup`] });
     const inner = membersIn(parseCgroup(text ?? '', { path: `/proc/${rootPid}/cgroup` }));
@@ -169,9 +170,18 @@ export class Cgroups {
     this.log.info(`cg: the tree's cgroup namespace is rooted at ${[...this.prefixes].map(([n, p]) => `${n || 'unified'}:${outer.find((o) => o.name === n)!.path.slice(0, p) || '/'}`).join(' ') || 'the hierarchies\' roots'}`);
   }
 
+  /**
+   * The css set ids found so far by the text of a thread's /proc cgroup file: the threads of a
+   * process mostly share one, whose text is then parsed and compared once.
+   */
+  private readonly byText = new Map<string, number>();
+
   /** The id of the css set thread `tid` of task `pid` is in (new sets' directories collected when managed). */
   setOf(pid: number, tid = pid): number {
-    const ctls = membersOf(pid, tid).map((c) => {
+    const { path: file, text } = readProcText({ pid, tid }, 'cgroup');
+    const seen = this.byText.get(text);
+    if (seen !== undefined) return seen;
+    const ctls = membersIn(parseCgroup(text, { path: file })).map((c) => {
       const p = this.prefixes.get(c.name);
       if (p === undefined) return c;
       if (c.path.length < p) {
@@ -181,12 +191,14 @@ export class Cgroups {
       }
       return { ...c, cgnsPrefix: p };
     });
-    const known = this.sets.find((s) => sameSet(s.ctls, ctls));
-    if (known) return known.id;
-    const id = this.sets.length + 1;
-    this.sets.push({ id, ctls });
-    this.log.info(`cg: thread ${tid} of task ${pid} is in a css set of its own (${id}): ${ctls.map((c) => `${c.name || 'unified'}:${c.path}`).join(' ')}`);
-    if (this.managed) for (const c of ctls) this.collect(c);
+    let id = this.sets.find((s) => sameSet(s.ctls, ctls))?.id;
+    if (id === undefined) {
+      id = this.sets.length + 1;
+      this.sets.push({ id, ctls });
+      this.log.info(`cg: thread ${tid} of task ${pid} is in a css set of its own (${id}): ${ctls.map((c) => `${c.name || 'unified'}:${c.path}`).join(' ')}`);
+      if (this.managed) for (const c of ctls) this.collect(c);
+    }
+    this.byText.set(text, id);
     return id;
   }
 
