@@ -42,12 +42,6 @@ Napi::Value SyscallStep(const Napi::CallbackInfo &info) {
   return Result(info.Env(), sys_ptrace(PTRACE_SYSCALL, I32(info[0]), 0, (uint64_t)I32(info[1])), "ptrace");
 }
 
-// singleStep(pid, sig) -> 0 | { errno, syscall } (PTRACE_SINGLESTEP: run one instruction; over a
-// `syscall` instruction, the whole system call, with one stop after it)
-Napi::Value SingleStep(const Napi::CallbackInfo &info) {
-  return Result(info.Env(), sys_ptrace(PTRACE_SINGLESTEP, I32(info[0]), 0, (uint64_t)I32(info[1])), "ptrace");
-}
-
 // listen(pid) -> 0 | { errno, syscall } (leave a group-stopped tracee stopped but notifiable)
 Napi::Value Listen(const Napi::CallbackInfo &info) {
   return Result(info.Env(), sys_ptrace(PTRACE_LISTEN, I32(info[0]), 0, 0), "ptrace");
@@ -162,7 +156,6 @@ void crtools::parasite::AddPtrace(Napi::Object exports) {
   Export(exports, "interrupt", Interrupt);
   Export(exports, "detach", Detach);
   Export(exports, "syscallStep", SyscallStep);
-  Export(exports, "singleStep", SingleStep);
   Export(exports, "cont", Cont);
   Export(exports, "listen", Listen);
   Export(exports, "setOptions", SetOptions);

@@ -13,8 +13,6 @@ export interface ParasiteNative {
   interrupt(pid: number): Or<number>;
   detach(pid: number, sig: number): Or<number>;
   cont(pid: number, sig: number): Or<number>;
-  /** PTRACE_SINGLESTEP: run one instruction (over `syscall`: the whole call, one stop after it) */
-  singleStep(pid: number, sig: number): Or<number>;
   /** PTRACE_SYSCALL: run until the next system call entry or exit */
   syscallStep(pid: number, sig: number): Or<number>;
   listen(pid: number): Or<number>;

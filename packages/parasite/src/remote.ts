@@ -68,7 +68,7 @@ export interface Infection {
   trapAction?: Buffer;
   /**
    * A `syscall` instruction already in the task's code (found, never written): the system calls
-   * that map and unmap our area run from there and stop at their exit (PTRACE_SINGLESTEP).
+   * that map and unmap our area run from there and stop at their exit (PTRACE_SYSCALL).
    * Writing one into the task's text instead would leave it a private copy of that page.
    */
   bootstrapAddr: bigint;
@@ -207,19 +207,13 @@ function syscallRegs(nr: number, args: bigint[]): Partial<GpRegs> {
 }
 
 /**
- * How a remote run goes on until it is done: PTRACE_CONT until its int3, or PTRACE_SINGLESTEP
- * over one `syscall` instruction (the kernel reports the step when the call returns), one stop
- * either way; or PTRACE_SYSCALL over one system call, stopping at its entry and at its exit
- * (two stops). The first two end in a SIGTRAP the kernel forces on the thread, which resets the
- * action of a blocked or ignored SIGTRAP to the default: the thread runs them under a mask that
- * lets SIGTRAP through (RUN_SIGMASK), and the system calls of one whose SIGTRAP is ignored run
- * under PTRACE_SYSCALL (the action INIT reads, and cure() puts back, stays ignored).
+ * How a remote run goes on until it is done: PTRACE_CONT until its int3 (one trap), or
+ * PTRACE_SYSCALL over one system call, stopping at its entry and at its exit (two traps).
  */
-type Run = 'trap' | 'step' | 'syscall';
+type Run = 'trap' | 'syscall';
 
 function resume(tid: number, how: Run): void {
   if (how === 'trap') check(native().cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
-  else if (how === 'step') check(native().singleStep(tid, 0), 'ptrace(PTRACE_SINGLESTEP)', tid);
   else check(native().syscallStep(tid, 0), 'ptrace(PTRACE_SYSCALL)', tid);
 }
 
@@ -240,7 +234,7 @@ function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, 
   r.orig_ax = -1n;
   r.ip = ip;
   setGpRegs(tid, encodeGpRegs(r));
-  if (how !== 'syscall') setSigmask(tid, RUN_SIGMASK);
+  if (how === 'trap') setSigmask(tid, RUN_SIGMASK);
   resume(tid, how);
 }
 
@@ -249,7 +243,7 @@ function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string, how
   const base = inf.saved.get(tid)!;
   for (let traps = 0; ; ) {
     const st = waitStop(tid);
-    if (st.stopSignal === SIGTRAP && st.event === 0 && ++traps === (how === 'syscall' ? 2 : 1)) break;
+    if (st.stopSignal === SIGTRAP && st.event === 0 && ++traps === (how === 'trap' ? 1 : 2)) break;
     // a late interrupt trap or a signal arriving meanwhile: keep the signal for detach, go on
     if (st.event !== PTRACE_EVENT_STOP && st.stopSignal !== SIGTRAP) {
       const t = inf.threads.find((x) => x.tid === tid);
@@ -261,28 +255,20 @@ function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string, how
   // put the seized registers and mask back at once: should we die now, the kernel's detach
   // lets the thread run on from where it was (only the area would be left mapped)
   setGpRegs(tid, base);
-  if (how !== 'syscall') setSigmask(tid, inf.masks.get(tid)!);
+  if (how === 'trap') setSigmask(tid, inf.masks.get(tid)!);
   if (after.ip !== trapIp) {
     throw new CrtoolsError('REMOTE_CALL', `task ${tid}: ${what} stopped at unexpected ip 0x${after.ip.toString(16)}`, { context: { pid: tid } });
   }
   return BigInt.asIntN(64, after.ax);
 }
 
-/** The process ignores SIGTRAP (SigIgn of its main thread's status, read at the seize). */
-function trapIgnored(inf: Infection): boolean {
-  const ign = inf.threads[0]?.status.SigIgn;
-  return ign === undefined || ((ign >> BigInt(SIGTRAP - 1)) & 1n) === 1n;
-}
-
 /**
- * Run a system call in the main thread from the task's own `syscall` instruction, single-stepped
- * over it (one stop, after the call; PTRACE_SYSCALL, which stops at its entry too, when the
- * process ignores SIGTRAP): nothing is written into the task's code.
+ * Run a system call in the main thread from the task's own `syscall` instruction, stopping at
+ * its entry and its exit (PTRACE_SYSCALL): nothing is written into the task's code.
  */
 function bootstrapSyscall(inf: Infection, nr: number, args: bigint[]): bigint {
-  const how = trapIgnored(inf) ? 'syscall' : 'step';
-  startAt(inf, inf.pid, inf.bootstrapAddr, syscallRegs(nr, args), how);
-  return finishAt(inf, inf.pid, inf.bootstrapAddr + 2n, `syscall ${nr}`, how);
+  startAt(inf, inf.pid, inf.bootstrapAddr, syscallRegs(nr, args), 'syscall');
+  return finishAt(inf, inf.pid, inf.bootstrapAddr + 2n, `syscall ${nr}`, 'syscall');
 }
 
 /**
@@ -295,7 +281,7 @@ const MAPPED_SIZE = BigInt(AREA_SIZE + PARASITE_AREA.shared);
 /**
  * Map our area in the tracee, put the syscall trampoline and the blob in it, and set up the
  * shared memfd area through which commands exchange their arguments (compel's infect): the
- * mmap from the task's own `syscall` instruction (one stop), then one run of the blob's INIT
+ * mmap from the task's own `syscall` instruction (two stops), then one run of the blob's INIT
  * (the SIGTRAP action read before its trap, the memfd made and mapped, its fd closed).
  */
 export function infect(inf: Infection): void {
