@@ -557,6 +557,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
 
   const abort = async (err: Error): Promise<never> => {
     native.go(status, 2, Number(CONST.STATUS_NS_OFF));
+    native.go(status, 2, Number(CONST.STATUS_LAST_OFF));
     native.go(status, 2);
     const pids = new Set([rootPid, ...started()]);
     for (const p of [...pids].reverse()) {
@@ -829,6 +830,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     tasks: finishTasks,
     syscallAddr: region.start + BLOB_SYSCALL_OFFSET,
     timeoutMs: Math.min(timeoutMs, 10_000),
+    parkedOff: Number(CONST.STATUS_PARKED_OFF),
+    lastOff: Number(CONST.STATUS_LAST_OFF),
   });
   if (isSysError(fin)) {
     const e = syscallError(fin.syscall, fin.errno, { pid: (fin as { pid?: number }).pid });

@@ -44,7 +44,9 @@ export interface RestorerNative {
   release(status: ArrayBuffer): void;
   waitpid(pid: number, nohang: boolean): WaitResult | NativeSysError;
   /**
-   * Trace every thread through its final rt_sigreturn (publishing "go" itself), unmap the
+   * Publish "go", let every thread run to the blob's last wait (park: counted at parkedOff of
+   * the status), stop them there, let them on (lastOff) and trace each through its final
+   * rt_sigreturn by syscall stops, unmap the
    * restorer region in each task, restore the registers and detach; a task with a stopSigno
    * gets that signal with the detach, before it runs any code of its own (0: it just runs).
    * A task with suspendSeccomp is traced with PTRACE_O_SUSPEND_SECCOMP (its threads install
@@ -55,6 +57,8 @@ export interface RestorerNative {
     tasks: { tids: number[]; regionStart: bigint; regionSize: bigint; stopSigno: number; suspendSeccomp: boolean }[];
     syscallAddr: bigint;
     timeoutMs: number;
+    parkedOff: number;
+    lastOff: number;
   }): { ok: true } | (NativeSysError & { pid: number });
   /** a MAP_SHARED|MAP_ANONYMOUS area of `size` bytes in this process (its address); `flags`: MAP_HUGETLB and its size bits */
   sharedAnon(size: bigint, flags?: number): bigint | NativeSysError;

@@ -85,8 +85,9 @@ int WaitStop(pid_t tid, int *status, long deadline) {
   return r == 0 ? 0 : -1;
 }
 
-// finish({ status, tasks: [{ tids, regionStart, regionSize, stopSigno, suspendSeccomp }], syscallAddr, timeoutMs })
-// Trace every thread through its final rt_sigreturn, then run munmap of the restorer region in
+// finish({ status, tasks: [{ tids, regionStart, regionSize, stopSigno, suspendSeccomp }], syscallAddr, timeoutMs, parkedOff, lastOff })
+// Let every thread run to the blob's last wait (park: the status word at parkedOff counts them
+// in), stop them there, let them on (the word at lastOff) and trace each through its final rt_sigreturn, then run munmap of the restorer region in
 // each task from the blob's syscall instruction (stopped at syscall exit, so the unmapped code
 // is never returned to), put the task's registers back and detach. A task with a stopSigno
 // (dumped stopped, or -s) has that signal queued while all its threads are still stopped, so
@@ -129,11 +130,49 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
   for (auto &t : th) {
     int r = WaitStop(t.tid, &st, deadline);
     if (r <= 0) return fail(r == 0 ? ETIMEDOUT : ESRCH, "waitpid", t.tid);
-    if (ptrace(PTRACE_SYSCALL, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
+    if (ptrace(PTRACE_CONT, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
   }
-  uint32_t *go = (uint32_t *)status.Data();
+  uint8_t *base = (uint8_t *)status.Data();
+  uint32_t *go = (uint32_t *)base;
+  uint32_t *parked = (uint32_t *)(base + a.Get("parkedOff").As<Napi::Number>().Uint32Value());
+  uint32_t *last = (uint32_t *)(base + a.Get("lastOff").As<Napi::Number>().Uint32Value());
   __atomic_store_n(go, 1, __ATOMIC_SEQ_CST);
   syscall(SYS_futex, go, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+
+  // Untraced by syscall, every thread does the rest of its own state and parks before its
+  // sigreturn (the blob's park(), one more on the counter each). A thread that stops on the
+  // way (a signal, a group stop) is let go on; one that is gone failed in the blob.
+  for (;;) {
+    uint32_t n = __atomic_load_n(parked, __ATOMIC_SEQ_CST);
+    if (n >= th.size()) break;
+    if (NowMs() > deadline) return fail(ETIMEDOUT, "waitpid", th[0].tid);
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    if (syscall(SYS_futex, parked, FUTEX_WAIT, n, &ts, nullptr, 0) == 0 || errno != ETIMEDOUT) continue;
+    for (auto &t : th) {
+      pid_t r = waitpid(t.tid, &st, WNOHANG | __WALL);
+      if (r == 0 || (r < 0 && errno == EINTR)) continue;
+      if (r < 0 || !WIFSTOPPED(st)) return fail(ESRCH, "waitpid", t.tid);
+      int sig = (st >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(st);
+      if (ptrace(PTRACE_CONT, t.tid, 0, (void *)(long)sig)) return fail(errno, "ptrace", t.tid);
+    }
+  }
+  // all parked: each stopped where it waits, then followed by syscall stops through its
+  // sigreturn, the word that lets them on set while none runs
+  for (auto &t : th)
+    if (ptrace(PTRACE_INTERRUPT, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
+  for (auto &t : th) {
+    for (;;) {
+      int r = WaitStop(t.tid, &st, deadline);
+      if (r <= 0) return fail(r == 0 ? ETIMEDOUT : ESRCH, "waitpid", t.tid);
+      if ((st >> 16) == PTRACE_EVENT_STOP) break;
+      // (a signal on the way: handed back, the interrupt's stop still to come)
+      if (ptrace(PTRACE_CONT, t.tid, 0, (void *)(long)WSTOPSIG(st))) return fail(errno, "ptrace", t.tid);
+    }
+  }
+  __atomic_store_n(last, 1, __ATOMIC_SEQ_CST);
+  syscall(SYS_futex, last, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+  for (auto &t : th)
+    if (ptrace(PTRACE_SYSCALL, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
 
   std::vector<int> left(rs.size(), 0);
   std::vector<pid_t> stopLeader(rs.size(), 0);

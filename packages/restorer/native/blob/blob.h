@@ -28,6 +28,10 @@ struct ctx {
 	u64 idx;
 	volatile struct plan_status *st;
 	volatile u32 *go;
+	/* the tree's threads parked before their sigreturn (each adds one), and the launcher's
+	   word that lets them go on (1) once it traces them (2: abort) */
+	volatile u32 *parked;
+	volatile u32 *last;
 	volatile u32 ready;
 };
 

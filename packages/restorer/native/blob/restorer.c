@@ -258,6 +258,8 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	c->idx = idx;
 	c->st = (volatile struct plan_status *)(c->h->status_addr + STATUS_TASKS_OFF + idx * PLAN_STATUS_SIZE);
 	c->go = (volatile u32 *)(c->h->status_addr + STATUS_GO_OFF);
+	c->parked = (volatile u32 *)(c->h->status_addr + STATUS_PARKED_OFF);
+	c->last = (volatile u32 *)(c->h->status_addr + STATUS_LAST_OFF);
 	c->ready = 0;
 	c->st->pid = c->t->pid;
 	set_step(c, STEP_START);

@@ -160,6 +160,26 @@ static void install_filters(struct ctx *c, struct plan_thread *th)
 	}
 }
 
+/*
+ * The last wait, everything of the thread's own done but the sigreturn: the launcher, which
+ * let the threads run here untraced by syscall, counts them in, stops them all, and then
+ * follows each through its sigreturn by syscall stops (a few each, instead of two for each
+ * system call made since "go").
+ */
+static void park(struct ctx *c)
+{
+	int r;
+
+	__atomic_add_fetch(c->parked, 1, __ATOMIC_SEQ_CST);
+	S3(NR_futex, c->parked, FUTEX_WAKE, 1);
+	r = wait_change(c, c->last, 0);
+	if (r)
+		fail(c, (u64)-r, 0);
+	if (*c->last != 1) /* abort requested by the launcher */
+		for (;;)
+			S1(NR_exit_group, 71);
+}
+
 void thread_final(struct ctx *c, u64 ti)
 {
 	struct plan_thread *th = (struct plan_thread *)AT(c, c->t->threads_off) + ti;
@@ -204,6 +224,7 @@ void thread_final(struct ctx *c, u64 ti)
 	set_step(c, STEP_SIGRETURN);
 	if (ti == 0)
 		__atomic_store_n(&c->st->state, ST_RESUMED, __ATOMIC_SEQ_CST);
+	park(c);
 	jump_to_task(c, th, stack_lo);
 }
 
