@@ -89,8 +89,8 @@ function startSeize(tid: number): void {
 
 /**
  * The stop of a thread (of process pid) startSeize interrupted: a signal-delivery-stop that
- * comes first is passed over, its signal kept for the detach. On failure the thread is detached (which needs
- * it stopped: one that never stops is untraced only when we exit).
+ * comes first is passed over, its signal kept for the detach. On failure the thread is
+ * detached (which needs it stopped: one that never stops is untraced only when we exit).
  */
 function finishSeize(tid: number, timeoutMs: number, pid: number): StoppedThread {
   const n = native();

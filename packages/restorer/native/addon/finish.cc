@@ -85,11 +85,13 @@ int WaitStop(pid_t tid, int *status, long deadline) {
   return r == 0 ? 0 : -1;
 }
 
-// finish({ status, tasks: [{ tids, regionStart, regionSize, stopSigno, suspendSeccomp }], syscallAddr, timeoutMs, parkedOff, lastOff })
+// finish({ status, tasks: [{ tids, regionStart, regionSize, stopSigno, suspendSeccomp }],
+//          syscallAddr, timeoutMs, parkedOff, lastOff })
 // Let every thread run to the blob's last wait (park: the status word at parkedOff counts them
-// in), stop them there, let them on (the word at lastOff) and trace each through its final rt_sigreturn, then run munmap of the restorer region in
-// each task from the blob's syscall instruction (stopped at syscall exit, so the unmapped code
-// is never returned to), put the task's registers back and detach. A task with a stopSigno
+// in), stop them there, let them on (the word at lastOff) and trace each through its final
+// rt_sigreturn by syscall stops, then run munmap of the restorer region in each task from the
+// blob's syscall instruction (stopped at syscall exit, so the unmapped code is never returned
+// to), put the task's registers back and detach. A task with a stopSigno
 // (dumped stopped, or -s) has that signal queued while all its threads are still stopped, so
 // each enters the group stop on its way out of the syscall stop, before any code of its own.
 // A task with suspendSeccomp is seized with PTRACE_O_SUSPEND_SECCOMP: its threads install their
