@@ -61,6 +61,16 @@ function u32s(buf: Buffer, off: number, n: number): number[] {
 }
 
 /**
+ * n little-endian 64-bit words from off, through an aligned BigUint64Array: one BigInt made per
+ * word (readBigUInt64LE makes three; AVX-512's registers are 200 words a thread).
+ */
+function u64s(buf: Buffer, off: number, n: number): bigint[] {
+  const words = new BigUint64Array(n);
+  new Uint8Array(words.buffer).set(buf.subarray(off, off + n * 8));
+  return Array.from(words);
+}
+
+/**
  * Decode a PTRACE_GETREGSET NT_X86_XSTATE buffer (standard XSAVE format).
  * Extended components are kept for every feature the kernel enabled (the xfeatures word
  * of the software-reserved bytes), whether or not they are in their init state,
@@ -89,11 +99,7 @@ export function decodeXsave(buf: Buffer, length: number, layout?: Map<number, nu
     const [name, width, count] = COMPONENTS[c]!;
     if (offset + width * count > length) continue;
     if (width === 4) (xs as unknown as Record<string, unknown>)[name] = u32s(buf, offset, count);
-    else {
-      const a: bigint[] = new Array(count);
-      for (let i = 0; i < count; i++) a[i] = buf.readBigUInt64LE(offset + i * 8);
-      (xs as unknown as Record<string, unknown>)[name] = a;
-    }
+    else (xs as unknown as Record<string, unknown>)[name] = u64s(buf, offset, count);
   }
   fp.xsave = xs;
   return fp;

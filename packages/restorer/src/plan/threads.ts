@@ -9,11 +9,17 @@ function u32le(vals: readonly number[] | undefined, count: number): Buffer {
   return b;
 }
 
+/**
+ * `count` words (little-endian, as x86 keeps them) from their values, the missing ones zero;
+ * through a BigUint64Array, which takes each value modulo 2^64 (a thread's AVX-512 registers
+ * are 200 words: a write of each through the Buffer cost ten times as much).
+ */
 function u64le(vals: readonly (bigint | number)[] | undefined, count: number): Buffer | undefined {
   if (!vals || vals.length === 0) return undefined;
-  const b = Buffer.alloc(count * 8);
-  vals.slice(0, count).forEach((v, i) => b.writeBigUInt64LE(BigInt.asUintN(64, big(v)), i * 8));
-  return b;
+  const words = new BigUint64Array(count);
+  const n = Math.min(count, vals.length);
+  for (let i = 0; i < n; i++) words[i] = big(vals[i]);
+  return Buffer.from(words.buffer);
 }
 
 /** The 512-byte FXSAVE image from CRIU's user_x86_fpregs_entry. */
