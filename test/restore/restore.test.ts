@@ -459,6 +459,9 @@ describe('dump → restore round trips (twice in a row: restore, dump the restor
   it('pages behind PROT_NONE (64 pages here and there in 8 MiB, which vmsplice cannot take): every byte and every protection come back (CRIU zdtm maps04)', () =>
     roundTrip('protnone', [], (pid, st) => expect(verdict(st, pid, 10_000)).toBe('check ok nonepages=64')));
 
+  it('vector registers: ymm8/ymm15 and xmm12 and, on an AVX-512 CPU, zmm8/zmm15 (their upper halves), zmm16/zmm23/zmm31 and k1/k4/k7 keep their patterns through each dump and restore (the program compares them all the while)', () =>
+    roundTrip('vecregs', [], (pid, st) => expect(verdict(st, pid, 10_000)).toMatch(/^check ok level=avx(512)? bad=0$/)));
+
   it('zombies: children the parent never reaped come back as zombies with their exit status and signal', () =>
     roundTrip('zombies', [], (pid, st) => {
       expect(treePids(pid)).toHaveLength(3);
