@@ -205,6 +205,9 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
   const lazy = mode === 'lazy-dump';
   const taskSize = o.taskSize ?? DEFAULT_TASK_SIZE;
   const sps = o.threadSps ?? [];
+  // an area's start is page-aligned (validateVma): isStackPage's answer for it is the same for
+  // every area, found once (a task of 1,000 threads and 2,000 areas: 2 million bigint tests)
+  const stackAtAreaStart = isStackPage(sps, 0n);
   const window = Math.max(1, o.windowPages ?? 65536);
   const preDumpMode = o.preDumpMode ?? 'splice';
   const pipe = new PagePipeModel({
@@ -256,7 +259,7 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
     const filePrivate = has(v.status, VMA_FILE_PRIVATE);
     const inParentPossible = hasParent && !!o.trackMem;
     // For a page-aligned address CRIU's is_stack() only depends on the sp (see isStackPage).
-    const ppbFlags = vmaCanBeLazy(v) && !isStackPage(sps, v.start) ? PPB_LAZY : 0;
+    const ppbFlags = vmaCanBeLazy(v) && !stackAtAreaStart ? PPB_LAZY : 0;
     const lazyNotWritten = ppbFlags !== 0 && lazy;
     let prevKind = -1; // kind of the previous page of this vma, across windows
 
