@@ -10,7 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CrtoolsError, ExitCode, errnoName, nowMs, PAGE_SIZE_BIGINT, silentLogger, syscallError, type Logger } from '@crtools/common';
 import { STOP_SIGNALS } from '@crtools/images/facts';
-import { CONST, STEPS, fieldOffset, recordSize } from './layout.js';
+import { CONST, MAX_SAFE, STEPS, fieldOffset, recordSize } from './layout.js';
 import type { MemfdFilePlan, NamespacePlan, RestorePlan, ShmemPlan } from './plan.js';
 import { encodeBody, finishPlan, heldFdBase, regionLayout, uffdRunFlags, type RegionLayout } from './encode.js';
 import { currentSpecials, findHoles, selfMappings } from './hole.js';
@@ -106,7 +106,6 @@ const FAILED = CONST.ST_FAILED;
 /** offset of the bare syscall instruction in the blob (checked by the blob build) */
 const BLOB_SYSCALL_OFFSET = 2n;
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** Not on a page boundary (a number's remainder where exact: a bigint `&` per area made a BigInt each, 60,000 of them) */
 const misaligned = (x: bigint): boolean => (x >= 0n && x <= MAX_SAFE ? Number(x) % 4096 !== 0 : (x & 0xfffn) !== 0n);
 

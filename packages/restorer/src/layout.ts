@@ -31,7 +31,8 @@ export function fieldOffset(name: RecordName, field: string): number {
 
 export type RecordValues = Record<string, bigint | number | boolean | undefined>;
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Number.MAX_SAFE_INTEGER as a bigint: a bigint up to it converts to a number exactly */
+export const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** each record's field names as a set, made at first use */
 const fieldSets = new Map<RecordName, Set<string>>();
 

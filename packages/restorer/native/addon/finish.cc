@@ -124,22 +124,35 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
     return o;
   };
   int st;
+  struct { int e; const char *sc; pid_t pid; } why = {0, nullptr, 0};
+  // every thread interrupted, then its stop awaited (a signal met on the way handed back, the
+  // interrupt's stop still to come); false with `why` set on a failure
+  auto stopAll = [&]() -> bool {
+    for (auto &t : th)
+      if (ptrace(PTRACE_INTERRUPT, t.tid, 0, 0)) return why = {errno, "ptrace", t.tid}, false;
+    for (auto &t : th)
+      for (;;) {
+        int r = WaitStop(t.tid, &st, deadline);
+        if (r <= 0) return why = {r == 0 ? ETIMEDOUT : ESRCH, "waitpid", t.tid}, false;
+        if ((st >> 16) == PTRACE_EVENT_STOP) break;
+        if (ptrace(PTRACE_CONT, t.tid, 0, (void *)(long)WSTOPSIG(st))) return why = {errno, "ptrace", t.tid}, false;
+      }
+    return true;
+  };
+  // a word of the status the blob waits on set to 1, its waiters woken
+  auto openGate = [](uint32_t *w) {
+    __atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+  };
   for (auto &t : th)
     if (ptrace(PTRACE_SEIZE, t.tid, 0, (void *)(long)(PTRACE_O_TRACESYSGOOD | (suspend[t.task] ? PTRACE_O_SUSPEND_SECCOMP : 0))))
       return fail(errno, "ptrace", t.tid);
+  if (!stopAll()) return fail(why.e, why.sc, why.pid);
   for (auto &t : th)
-    if (ptrace(PTRACE_INTERRUPT, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
-  for (auto &t : th) {
-    int r = WaitStop(t.tid, &st, deadline);
-    if (r <= 0) return fail(r == 0 ? ETIMEDOUT : ESRCH, "waitpid", t.tid);
     if (ptrace(PTRACE_CONT, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
-  }
   uint8_t *base = (uint8_t *)status.Data();
-  uint32_t *go = (uint32_t *)base;
   uint32_t *parked = (uint32_t *)(base + a.Get("parkedOff").As<Napi::Number>().Uint32Value());
-  uint32_t *last = (uint32_t *)(base + a.Get("lastOff").As<Napi::Number>().Uint32Value());
-  __atomic_store_n(go, 1, __ATOMIC_SEQ_CST);
-  syscall(SYS_futex, go, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+  openGate((uint32_t *)base);  // "go"
 
   // Untraced by syscall, every thread does the rest of its own state and parks before its
   // sigreturn (the blob's park(), one more on the counter each). A thread that stops on the
@@ -160,19 +173,8 @@ Napi::Value Finish(const Napi::CallbackInfo &info) {
   }
   // all parked: each stopped where it waits, then followed by syscall stops through its
   // sigreturn, the word that lets them on set while none runs
-  for (auto &t : th)
-    if (ptrace(PTRACE_INTERRUPT, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
-  for (auto &t : th) {
-    for (;;) {
-      int r = WaitStop(t.tid, &st, deadline);
-      if (r <= 0) return fail(r == 0 ? ETIMEDOUT : ESRCH, "waitpid", t.tid);
-      if ((st >> 16) == PTRACE_EVENT_STOP) break;
-      // (a signal on the way: handed back, the interrupt's stop still to come)
-      if (ptrace(PTRACE_CONT, t.tid, 0, (void *)(long)WSTOPSIG(st))) return fail(errno, "ptrace", t.tid);
-    }
-  }
-  __atomic_store_n(last, 1, __ATOMIC_SEQ_CST);
-  syscall(SYS_futex, last, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+  if (!stopAll()) return fail(why.e, why.sc, why.pid);
+  openGate((uint32_t *)(base + a.Get("lastOff").As<Napi::Number>().Uint32Value()));
   for (auto &t : th)
     if (ptrace(PTRACE_SYSCALL, t.tid, 0, 0)) return fail(errno, "ptrace", t.tid);
 

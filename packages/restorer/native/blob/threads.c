@@ -160,6 +160,17 @@ static void install_filters(struct ctx *c, struct plan_thread *th)
 	}
 }
 
+/* Wait until the launcher opens gate `w` (1); any other value is an abort: the task exits. */
+static void wait_gate(struct ctx *c, volatile u32 *w)
+{
+	int r = wait_change(c, w, 0);
+	if (r)
+		fail(c, (u64)-r, 0);
+	if (*w != 1) /* abort requested by the launcher */
+		for (;;)
+			S1(NR_exit_group, 71);
+}
+
 /*
  * The last wait, everything of the thread's own done but the sigreturn: the launcher, which
  * let the threads run here untraced by syscall, counts them in, stops them all, and then
@@ -168,16 +179,9 @@ static void install_filters(struct ctx *c, struct plan_thread *th)
  */
 static void park(struct ctx *c)
 {
-	int r;
-
 	__atomic_add_fetch(c->parked, 1, __ATOMIC_SEQ_CST);
 	S3(NR_futex, c->parked, FUTEX_WAKE, 1);
-	r = wait_change(c, c->last, 0);
-	if (r)
-		fail(c, (u64)-r, 0);
-	if (*c->last != 1) /* abort requested by the launcher */
-		for (;;)
-			S1(NR_exit_group, 71);
+	wait_gate(c, c->last);
 }
 
 void thread_final(struct ctx *c, u64 ti)
@@ -230,12 +234,7 @@ void thread_final(struct ctx *c, u64 ti)
 
 void wait_go(struct ctx *c)
 {
-	int r = wait_change(c, c->go, 0);
-	if (r)
-		fail(c, (u64)-r, 0);
-	if (*c->go != 1) /* abort requested by the launcher */
-		for (;;)
-			S1(NR_exit_group, 71);
+	wait_gate(c, c->go);
 }
 
 static void thread_main(void *p)
