@@ -3,11 +3,10 @@ import { readLimits } from '@crtools/procfs';
 import { CrtoolsError, PAGE_SIZE } from '@crtools/common';
 import { closeFd, setPipeSize, spliceAll, takeTaskFd } from '@crtools/sys';
 import { PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
-import { call, finishBlobCommand, startBlobCommand, type Infection } from './remote.js';
+import { call, finishBlobCommand, NR, startBlobCommand, type Infection } from './remote.js';
 
 const MAX_IOV = 512;
 const O_CLOEXEC = 0o2000000;
-const NR_pipe2 = 293;
 
 export interface PageRun {
   vaddr: bigint;
@@ -23,7 +22,7 @@ const I = PARASITE_STRUCTS.iovec;
  * tracee to be allowed to look into crtools, which a task of another user is not.
  */
 function remotePipe(inf: Infection): { rd: number; wr: bigint } {
-  const r = call(inf, inf.pid, NR_pipe2, [inf.sharedAddr, BigInt(O_CLOEXEC)]);
+  const r = call(inf, inf.pid, NR.pipe2, [inf.sharedAddr, BigInt(O_CLOEXEC)]);
   if (r < 0n) throw new CrtoolsError('REMOTE_CALL', `task ${inf.pid}: could not make the page pipe (errno ${-r})`, { context: { pid: inf.pid } });
   return { rd: inf.shared!.readInt32LE(0), wr: BigInt(inf.shared!.readInt32LE(4)) };
 }
@@ -83,8 +82,8 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, overlap = 
     for (const q of pipes) {
       try {
         // (the tracee's read end, taken by us, is closed by its first vmsplice: here if none ran)
-        if (q.theirRd >= 0) call(inf, inf.pid, 3 /* close */, [BigInt(q.theirRd)]);
-        if (q.tracerFd >= 0n) call(inf, inf.pid, 3 /* close */, [q.tracerFd]);
+        if (q.theirRd >= 0) call(inf, inf.pid, NR.close, [BigInt(q.theirRd)]);
+        if (q.tracerFd >= 0n) call(inf, inf.pid, NR.close, [q.tracerFd]);
       } catch {
         /* cure unmaps anyway; the fd closes with the task if it is gone */
       }
@@ -299,8 +298,8 @@ export function holdPages(inf: Infection, runs: readonly PageRun[], pipeBytes = 
         // (its read end, if no vmsplice closed it, and its write end: the tracee keeps neither;
         // a close that fails here must not hide the error that brought us here)
         try {
-          if (theirRd >= 0) call(inf, inf.pid, 3 /* close */, [BigInt(theirRd)]);
-          call(inf, inf.pid, 3 /* close */, [their.wr]);
+          if (theirRd >= 0) call(inf, inf.pid, NR.close, [BigInt(theirRd)]);
+          call(inf, inf.pid, NR.close, [their.wr]);
         } catch (e) {
           if (filled) throw e;
         }

@@ -10,7 +10,8 @@ import { PTRACE_EVENT_STOP } from './wait-status.js';
 /** x86_64 syscall numbers the dumper runs inside its tracees. */
 export const NR = {
   close: 3, mmap: 9, munmap: 11, rt_sigaction: 13, getitimer: 36, getpid: 39, sigaltstack: 131,
-  personality: 135, prctl: 157, timer_gettime: 224, get_robust_list: 274, memfd_create: 319,
+  personality: 135, prctl: 157, timer_gettime: 224, get_robust_list: 274, pipe2: 293, memfd_create: 319,
+  userfaultfd: 323,
 } as const;
 
 /** `syscall; int3` — the only code we ever run in a tracee (padded to a word). */

@@ -1,9 +1,7 @@
 import { CrtoolsError, ExitCode } from '@crtools/common';
 import { takeTaskFd } from '@crtools/sys';
-import { call, type Infection } from './remote.js';
+import { call, NR, type Infection } from './remote.js';
 
-const NR_USERFAULTFD = 323;
-const NR_CLOSE = 3;
 const O_CLOEXEC = 0o2000000n;
 const O_NONBLOCK = 0o4000n;
 
@@ -13,7 +11,7 @@ const O_NONBLOCK = 0o4000n;
  * descriptor table is left as it was. The caller closes the descriptor returned.
  */
 export function takeTaskUserfaultfd(inf: Infection): number {
-  const fd = call(inf, inf.pid, NR_USERFAULTFD, [O_CLOEXEC | O_NONBLOCK]);
+  const fd = call(inf, inf.pid, NR.userfaultfd, [O_CLOEXEC | O_NONBLOCK]);
   if (fd < 0n) {
     const first = -fd;
     throw new CrtoolsError('UFFD_CREATE', `task ${inf.pid}: userfaultfd() failed in the task (errno ${first})`, {
@@ -23,6 +21,6 @@ export function takeTaskUserfaultfd(inf: Infection): number {
   try {
     return takeTaskFd(inf.pid, Number(fd));
   } finally {
-    call(inf, inf.pid, NR_CLOSE, [fd]);
+    call(inf, inf.pid, NR.close, [fd]);
   }
 }
