@@ -85,8 +85,17 @@ function trackable(v: TrackVma): boolean {
 }
 
 /** Is the process pid still the one that started at `start`? */
+/**
+ * The process `pid` started at `start` and has not exited: a zombie (the tracker is detached and
+ * reaped by whoever adopted it, which may take its time) holds no descriptor any more.
+ */
 function same(pid: number, start: string): boolean {
-  return startOf(pid) === start;
+  try {
+    const s = readStat(pid);
+    return s.starttime.toString() === start && s.state !== 'Z' && s.state !== 'X';
+  } catch {
+    return false;
+  }
 }
 
 /**
