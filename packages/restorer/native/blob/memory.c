@@ -327,6 +327,61 @@ static void drop_pages(struct ctx *c)
 		chk(c, S3(NR_madvise, d[i].start, d[i].end - d[i].start, 4 /* MADV_DONTNEED */), d[i].start);
 }
 
+/* len bytes of the pages image at off into dst, however many reads it takes */
+static void read_at(struct ctx *c, long pfd, u8 *dst, u64 len, u64 off, u64 vaddr)
+{
+	while (len) {
+		long n = S4(NR_pread64, pfd, dst, len, off);
+		if (n == -EINTR)
+			continue;
+		chk(c, n, vaddr);
+		if (n == 0)
+			fail(c, EIO, vaddr); /* pages image shorter than its pagemap */
+		dst += n;
+		off += (u64)n;
+		len -= (u64)n;
+	}
+}
+
+/* runs below this many pages are faulted by the read itself, and may share one preadv */
+#define POPULATE_PAGES 64
+#define READ_BATCH 128
+
+/*
+ * Run i and the small runs after it that follow it in the same pages image (consecutive offsets),
+ * read with one preadv: a process of many small areas (a page or two each) is otherwise one
+ * system call per area. Returns how many runs were read (at least 1).
+ */
+static u64 read_small_runs(struct ctx *c, const struct plan_run *r, u64 i, u64 nruns, long uffd, long pfd)
+{
+	struct { u64 base, len; } iov[READ_BATCH];
+	u64 n = 0, off = r[i].off, end = r[i].off, k;
+	long got;
+
+	while (i + n < nruns && n < READ_BATCH) {
+		const struct plan_run *x = &r[i + n];
+		if (n && (x->off != end || x->path != r[i].path || (x->uffd && uffd >= 0) ||
+			  (x->cmp & COW_COMPARE) || x->npages >= POPULATE_PAGES))
+			break;
+		iov[n].base = x->vaddr;
+		iov[n].len = x->npages * PAGE;
+		end += iov[n].len;
+		n++;
+	}
+	do
+		got = S5(NR_preadv, pfd, iov, n, off, 0);
+	while (got == -EINTR);
+	chk(c, got, r[i].vaddr);
+	/* what a short read left: run by run, as one read each */
+	for (k = 0; k < n; k++) {
+		u64 done = (u64)got < iov[k].len ? (u64)got : iov[k].len;
+		if (done < iov[k].len)
+			read_at(c, pfd, (u8 *)(iov[k].base + done), iov[k].len - done, r[i + k].off + done, r[i + k].vaddr);
+		got -= (long)done;
+	}
+	return n;
+}
+
 static void restore_pages(struct ctx *c)
 {
 	struct plan_run *r = AT(c, c->t->runs_off);
@@ -367,21 +422,14 @@ static void restore_pages(struct ctx *c)
 			set_step(c, STEP_PAGES);
 			continue;
 		}
+		if (left < POPULATE_PAGES * PAGE) {
+			i += read_small_runs(c, r, i, c->t->nruns, uffd, pfd) - 1;
+			continue;
+		}
 		/* fault the pages in bulk first: much cheaper than one fault per page inside pread
 		   (older kernels without MADV_POPULATE_WRITE just fault as before) */
-		if (left >= 64 * PAGE)
-			S3(NR_madvise, dst, left, 23 /* MADV_POPULATE_WRITE */);
-		while (left) {
-			long n = S4(NR_pread64, pfd, dst, left, off);
-			if (n == -EINTR)
-				continue;
-			chk(c, n, r[i].vaddr);
-			if (n == 0)
-				fail(c, EIO, r[i].vaddr); /* pages image shorter than its pagemap */
-			dst += n;
-			off += (u64)n;
-			left -= (u64)n;
-		}
+		S3(NR_madvise, dst, left, 23 /* MADV_POPULATE_WRITE */);
+		read_at(c, pfd, dst, left, off, r[i].vaddr);
 	}
 	if (pfd >= 0)
 		S1(NR_close, pfd);

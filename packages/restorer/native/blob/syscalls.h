@@ -22,6 +22,7 @@ typedef long long s64;
 #define NR_rt_sigaction 13
 #define NR_rt_sigprocmask 14
 #define NR_pread64 17
+#define NR_preadv 295
 #define NR_shmat 30
 #define NR_mremap 25
 #define NR_madvise 28
