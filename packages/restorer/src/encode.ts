@@ -531,30 +531,37 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
     const prots = mapProts(t);
     const cow = cowLayout(plan)[ti]!;
     const registered = new Set(areas);
-    const vmas = t.vmas.map((v, k) => ({
-      start: v.start,
-      end: v.end,
-      pgoff: v.pgoff,
-      prot: v.prot,
-      flags: v.flags,
-      kind: vmaKind(v),
-      path: w.string(v.path),
-      // a SysV attach: shmat's flags (read-only, executable) instead
-      open_flags: v.kind === 'sysv' ? (v.prot & 2 ? 0 : SHM_RDONLY) | (v.prot & 4 ? SHM_EXEC : 0) : v.openFlags ?? 0,
-      // a SysV attach: its segment; a packet socket's rings: the task's descriptor they are mapped from
-      shmid: v.kind === 'socket' ? v.socket!.fd : v.shmid ?? 0,
-      file_size: v.fileSize ?? -1n,
-      madv: v.madv ?? 0n,
-      // mapped as the task had it unless the restorer writes into it: a private area mapped
-      // writable once is charged to the commit limit (VM_ACCOUNT) for good, as it was not before
-      map_prot: prots[k]!,
-      uffd: registered.has(v) ? 1 : 0,
-      // taken over from the parent (its area index + 1), mapped and filled before this task was forked
-      inherit: cow.inherits[k]! + 1,
-      lazy: plan.lazy && v.lazy ? 1 : 0,
-    }));
+    // (each area's values made as it is written: none of them held at once)
+    const vmaOf = (k: number): RecordValues => {
+      const v = t.vmas[k]!;
+      return {
+        start: v.start,
+        end: v.end,
+        pgoff: v.pgoff,
+        prot: v.prot,
+        flags: v.flags,
+        kind: vmaKind(v),
+        path: w.string(v.path),
+        // a SysV attach: shmat's flags (read-only, executable) instead
+        open_flags: v.kind === 'sysv' ? (v.prot & 2 ? 0 : SHM_RDONLY) | (v.prot & 4 ? SHM_EXEC : 0) : v.openFlags ?? 0,
+        // a SysV attach: its segment; a packet socket's rings: the task's descriptor they are mapped from
+        shmid: v.kind === 'socket' ? v.socket!.fd : v.shmid ?? 0,
+        file_size: v.fileSize ?? -1n,
+        madv: v.madv ?? 0n,
+        // mapped as the task had it unless the restorer writes into it: a private area mapped
+        // writable once is charged to the commit limit (VM_ACCOUNT) for good, as it was not before
+        map_prot: prots[k]!,
+        uffd: registered.has(v) ? 1 : 0,
+        // taken over from the parent (its area index + 1), mapped and filled before this task was forked
+        inherit: cow.inherits[k]! + 1,
+        lazy: plan.lazy && v.lazy ? 1 : 0,
+      };
+    };
     // (a lazy restore: the lazy pages are not runs at all, TaskPlan.lazyRanges, left to the daemon)
-    const runs = t.pages.map((r, k) => ({ vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k] }));
+    const runOf = (k: number): RecordValues => {
+      const r = t.pages[k]!;
+      return { vaddr: r.vaddr, npages: r.npages, off: r.offset, path: r.path === undefined || r.path === t.pagesPath ? 0 : w.string(r.path), uffd: uffd[k], cmp: cow.compare[k], refill: cow.refill[k] };
+    };
     const sig = Array.from({ length: 64 }, (_, i) => t.sigactions[i] ?? { handler: 0n, flags: 0n, restorer: 0n, mask: 0n });
     const it = Array.from({ length: 3 }, (_, i) => t.itimers[i] ?? { isec: 0n, iusec: 0n, vsec: 0n, vusec: 0n });
     const m = t.mm;
@@ -565,8 +572,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       sid: t.sid,
       nthreads: t.threads.length,
       threads_off: w.records('thread', threads),
-      nvmas: vmas.length,
-      vmas_off: w.records('vma', vmas),
+      nvmas: t.vmas.length,
+      vmas_off: w.recordsOf('vma', t.vmas.length, vmaOf),
       share_files: !!t.shareFiles,
       // forked by a helper process (its index + 1); the address space it starts from: its host's,
       // or, the host a zombie (which restores none), the nearest forker above that did
@@ -583,8 +590,8 @@ export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: 
       guards_off: w.records('guard', (t.guards ?? []).map((g) => ({ start: g.start, end: g.end }))),
       naios: t.aios?.length ?? 0,
       aios_off: w.records('aio', (t.aios ?? []).map((a) => ({ addr: a.addr, len: a.len, nr_req: a.nrReq }))),
-      nruns: runs.length,
-      runs_off: w.records('run', runs),
+      nruns: t.pages.length,
+      runs_off: w.recordsOf('run', t.pages.length, runOf),
       ndrops: cow.drops.length,
       drops_off: w.records('guard', cow.drops),
       nlate_drops: cow.lateDrops.length,

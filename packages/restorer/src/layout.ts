@@ -117,18 +117,26 @@ export class PlanWriter {
   }
 
   records(name: RecordName, list: RecordValues[]): number {
+    // (many records — a task's areas, page runs — are written each field read by its name in
+    // code made for this record, one load site per field, instead of a lookup by a varying key)
+    return this.recordsOf(name, list.length, (i) => list[i]!);
+  }
+
+  /**
+   * `n` records of one kind, record i's values made by `make(i)` just before it is written (a
+   * task's 60,000 areas: no array of their values held at once; each object dies young). `make`
+   * may write into the block itself (a string's offset): the records' place is taken first.
+   */
+  recordsOf(name: RecordName, n: number, make: (i: number) => RecordValues): number {
     const size = recordSize(name);
-    const off = this.alloc(Math.max(1, list.length) * size);
-    if (list.length < BULK) {
-      list.forEach((v, i) => this.record(name, v, off + i * size));
-      return off;
-    }
-    // many records (a task's areas, page runs): each field read by its name in code made for
-    // this record (one load site per field) instead of a lookup by a varying key per field
-    const write = bulkWriter(name);
-    for (let i = 0; i < list.length; i++) {
-      checkFields(name, list[i]!);
-      write(this, off + i * size, list[i]!);
+    const off = this.alloc(Math.max(1, n) * size);
+    const write = n < BULK ? undefined : bulkWriter(name);
+    for (let i = 0; i < n; i++) {
+      const v = make(i);
+      if (write) {
+        checkFields(name, v);
+        write(this, off + i * size, v);
+      } else this.record(name, v, off + i * size);
     }
     return off;
   }
@@ -154,7 +162,8 @@ export class PlanWriter {
     return off;
   }
 
+  /** The block written so far: a view of the writer's buffer, not a copy (a plan of 60,000 areas is ~10 MB). */
   finish(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.len));
+    return this.buf.subarray(0, this.len);
   }
 }
