@@ -3,7 +3,7 @@
  * unlinked ones (remap-fpath.img names each one's ghost-file-<id>.img) are made again from
  * the contents the dump kept.
  */
-import { existsSync, lstatSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { locateEntries } from '@crtools/images';
 import { decodeDev } from '@crtools/images/facts';
@@ -195,7 +195,7 @@ export class RegPlans implements PlanKind<RegFilePlan> {
    */
   changedSince(r: Obj, itself = false): string | undefined {
     if ((r.size === undefined && r.mode === undefined) || this.madeLater(r.name)) return undefined;
-    const st = itself ? lstatSync(r.name, { throwIfNoEntry: false }) : statSync(r.name, { throwIfNoEntry: false });
+    const st = this.statOf(r.name, itself);
     if (!st) return undefined;
     if (r.size !== undefined && st.isFile() && BigInt(st.size) !== big(r.size)) return `changed size (${st.size}, recorded ${r.size})`;
     if (r.mode !== undefined) {
@@ -216,8 +216,28 @@ export class RegPlans implements PlanKind<RegFilePlan> {
    * names the file (a symbolic link opened O_PATH|O_NOFOLLOW), not where it leads.
    */
   gone(path: string, itself = false): boolean {
-    return !this.madeLater(path) && !(itself ? lstatSync(path, { throwIfNoEntry: false }) !== undefined : existsSync(path));
+    return !this.madeLater(path) && this.statOf(path, itself) === undefined;
   }
+
+  /**
+   * stat(2) (lstat(2) for `itself`) of a file the plan looks at, once per plan: every area of
+   * every task mapping a library asks about the same few files (a tree of 100 processes: ~2,000
+   * calls for three paths). The plan is made before the restore touches any file.
+   */
+  private statOf(path: string, itself: boolean): Stats | undefined {
+    const key = itself ? `l${path}` : `s${path}`;
+    if (this.stats.has(key)) return this.stats.get(key);
+    let st: Stats | undefined;
+    try {
+      st = itself ? lstatSync(path, { throwIfNoEntry: false }) : statSync(path, { throwIfNoEntry: false });
+    } catch {
+      st = undefined; // (as existsSync: a path that cannot be looked at is not there)
+    }
+    this.stats.set(key, st);
+    return st;
+  }
+
+  private readonly stats = new Map<string, Stats | undefined>();
 
   readonly type = 'REG';
   readonly field = 'reg';
