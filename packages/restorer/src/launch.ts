@@ -134,12 +134,7 @@ export function validatePlan(plan: RestorePlan): void {
       if (th.fxsave.length !== 512) bad(`thread ${th.tid}: fxsave area must be 512 bytes`);
     }
     for (const f of t.fds) if (!(f.file >= 0 && f.file < plan.files.length)) bad(`task ${t.pid}: fd ${f.fd} names no file`);
-    for (const f of plan.files) if ((f.kind === 'reg' || f.kind === 'fifo') && f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
-    for (const f of plan.files) if (f.kind === 'inotify' && f.watches.some((w) => w.ghost !== undefined && !(w.ghost >= 0 && w.ghost < (plan.ghosts?.length ?? 0)))) bad('an inotify watch names no unlinked file');
     for (const x of [t.cwdGhost, t.rootGhost]) if (x !== undefined && !plan.ghosts?.[x]?.dir) bad(`task ${t.pid}: its working directory or root names no removed directory`);
-    // (or shared anonymous memory off huge pages: a descriptor opened on a map_files link)
-    const openable = (o: ShmemPlan | undefined) => !!o && (!!o.memfd || o.hugetlb === undefined);
-    for (const f of plan.files) if (f.kind === 'memfd' && !(f.shmem !== undefined && openable(plan.shmem?.[f.shmem]))) bad('a memfd descriptor names no memfd');
     for (const v of t.vmas) {
       if (v.end <= v.start || misaligned(v.start) || misaligned(v.end)) bad(`task ${t.pid}: bad area ${v.start.toString(16)}-${v.end.toString(16)}`);
       if (v.shmem !== undefined && !(v.shmem >= 0 && v.shmem < (plan.shmem?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no shared memory object`);
@@ -151,6 +146,12 @@ export function validatePlan(plan: RestorePlan): void {
       if (g.end <= g.start || (g.start & 0xfffn) || (g.end & 0xfffn)) bad(`task ${t.pid}: bad guard region ${g.start.toString(16)}-${g.end.toString(16)}`);
     }
   });
+  // the tree's files, once (not once per task: a tree of 500 holds thousands)
+  for (const f of plan.files) if ((f.kind === 'reg' || f.kind === 'fifo') && f.ghost !== undefined && !(f.ghost >= 0 && f.ghost < (plan.ghosts?.length ?? 0))) bad('a file names no unlinked file');
+  for (const f of plan.files) if (f.kind === 'inotify' && f.watches.some((w) => w.ghost !== undefined && !(w.ghost >= 0 && w.ghost < (plan.ghosts?.length ?? 0)))) bad('an inotify watch names no unlinked file');
+  // (or shared anonymous memory off huge pages: a descriptor opened on a map_files link)
+  const openable = (o: ShmemPlan | undefined) => !!o && (!!o.memfd || o.hugetlb === undefined);
+  for (const f of plan.files) if (f.kind === 'memfd' && !(f.shmem !== undefined && openable(plan.shmem?.[f.shmem]))) bad('a memfd descriptor names no memfd');
 }
 
 /**
