@@ -84,10 +84,10 @@ function trackable(v: TrackVma): boolean {
   return (v.status & skip) === 0 && (v.flags & MAP_HUGETLB) === 0;
 }
 
-/** Is the process pid still the one that started at `start`? */
 /**
- * The process `pid` started at `start` and has not exited: a zombie (the tracker is detached and
- * reaped by whoever adopted it, which may take its time) holds no descriptor any more.
+ * Is the process pid still the one that started at `start`, and not exited? A zombie (the
+ * tracker is detached and reaped by whoever adopted it, which may take its time) holds no
+ * descriptor any more.
  */
 function same(pid: number, start: string): boolean {
   try {
