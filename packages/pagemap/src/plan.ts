@@ -258,7 +258,6 @@ export async function planDump(o: PlanOptions): Promise<DumpPlan> {
     const dumpAll = has(v.status, VMA_AREA_VDSO) || has(v.status, VMA_AREA_AIORING);
     const filePrivate = has(v.status, VMA_FILE_PRIVATE);
     const inParentPossible = hasParent && !!o.trackMem;
-    // For a page-aligned address CRIU's is_stack() only depends on the sp (see isStackPage).
     const ppbFlags = vmaCanBeLazy(v) && !stackAtAreaStart ? PPB_LAZY : 0;
     const lazyNotWritten = ppbFlags !== 0 && lazy;
     let prevKind = -1; // kind of the previous page of this vma, across windows

@@ -143,7 +143,7 @@ export function validatePlan(plan: RestorePlan): void {
       if (v.ghost !== undefined && !(v.ghost >= 0 && v.ghost < (plan.ghosts?.length ?? 0))) bad(`task ${t.pid}: area ${v.start.toString(16)} names no unlinked file`);
     }
     for (const g of t.guards ?? []) {
-      if (g.end <= g.start || (g.start & 0xfffn) || (g.end & 0xfffn)) bad(`task ${t.pid}: bad guard region ${g.start.toString(16)}-${g.end.toString(16)}`);
+      if (g.end <= g.start || misaligned(g.start) || misaligned(g.end)) bad(`task ${t.pid}: bad guard region ${g.start.toString(16)}-${g.end.toString(16)}`);
     }
   });
   // the tree's files, once (not once per task: a tree of 500 holds thousands)

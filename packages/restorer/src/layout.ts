@@ -117,8 +117,6 @@ export class PlanWriter {
   }
 
   records(name: RecordName, list: RecordValues[]): number {
-    // (many records — a task's areas, page runs — are written each field read by its name in
-    // code made for this record, one load site per field, instead of a lookup by a varying key)
     return this.recordsOf(name, list.length, (i) => list[i]!);
   }
 
@@ -130,6 +128,8 @@ export class PlanWriter {
   recordsOf(name: RecordName, n: number, make: (i: number) => RecordValues): number {
     const size = recordSize(name);
     const off = this.alloc(Math.max(1, n) * size);
+    // (many records — a task's areas, page runs — are written each field read by its name in
+    // code made for this record, one load site per field, instead of a lookup by a varying key)
     const write = n < BULK ? undefined : bulkWriter(name);
     for (let i = 0; i < n; i++) {
       const v = make(i);
