@@ -3,7 +3,7 @@
  * userfaultfd WP_ASYNC + PAGEMAP_SCAN, held between rounds by a detached tracker process.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compareFingerprints, EXPECTED_CHANGES, fingerprint, NOT_CARRIED_YET, type ExpectedChange } from '@crtools/inspect';
@@ -79,6 +79,10 @@ describe('criu pre-dump and incremental dumps (uffd-wp + PAGEMAP_SCAN)', () => {
       const s = stats(dirs[3]!);
       // the pages image holds exactly the pages written since the parent round
       expect(statSync(path.join(dirs[3]!, 'pages-1.img')).size).toBe(s.pages_written * 4096);
+      // that image was made, its pages touched, before the freeze, at the size counted then
+      // (cut to the pages written), and nothing of it is left beside the images
+      expect(readFileSync(path.join(dirs[3]!, 'dump.log'), 'utf8')).toMatch(/pages prefilled before the freeze: [\d.]+ MiB for 1 task/);
+      expect(readdirSync(dirs[3]!).filter((n) => n.startsWith('.'))).toEqual([]);
       expect(s.pages_skipped_parent).toBeGreaterThan(PAGES / 2);
       expect(s.pages_written).toBeGreaterThanOrEqual(PAGES / 8);
       expect(s.pages_written).toBeLessThan(PAGES / 8 + 256);

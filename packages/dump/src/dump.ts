@@ -17,7 +17,7 @@ import { AioRings } from './aio.js';
 import { foreignNamespaces, Namespaces, nsInodes, PidView, refuseRootNamespaces } from './namespaces.js';
 import { saveNetTables, type SavedNetTables } from './netns.js';
 import { SeccompChains } from './seccomp.js';
-import { writePagesSpliced } from './pages.js';
+import { PagesPrefill, writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
 import { hugetlbDevs, mapsOptions } from './maps-options.js';
@@ -345,6 +345,11 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
     }, log);
     refusals.check(() => cgroups!.checkFreezer());
     await notify('pre-dump', { pid });
+    // after tracked rounds: the pages images made before the freeze, as large as what the tasks
+    // wrote so far, so that the frozen copy writes over pages already there
+    const prefill = tracker && !lazy && !usesPageServer && pageMethod === 'splice'
+      ? PagesPrefill.make(tmp, () => tracker.writtenSoFar(loadKerndat().kerndat.task_size ?? DEFAULT_TASK_SIZE), log)
+      : undefined;
     const tFreeze = nowMs();
     tasks = freezeTree(pid, log, timeoutMs);
     const tFrozen = nowMs();
@@ -379,10 +384,11 @@ async function runDump(options: Partial<CriuOptions>, ctx: DumpContext, refusals
       cgroups,
       netTables,
       mounts: { ...(o.root ? { root: o.root } : {}), extMnt: o.ext_mnt, emptyNet: !!(o.empty_ns & CLONE_NEWNET), extNet: externals.net, enableFs: o.enable_fs, ...(o.auto_ext_mnt ? { autoExt: { masters: o.ext_masters, sharing: o.ext_sharing } } : {}) },
-      fileLocks: o.file_locks, ghostLimit: o.ghost_limit, ...(linkRemaps ? { linkRemaps } : {}), ...(o.force_irmap ? { irmap: irmapLookup(`/proc/${pid}/root`, o.irmap_scan_paths ?? []) } : {}), refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
+      prefill, fileLocks: o.file_locks, ghostLimit: o.ghost_limit, ...(linkRemaps ? { linkRemaps } : {}), ...(o.force_irmap ? { irmap: irmapLookup(`/proc/${pid}/root`, o.irmap_scan_paths ?? []) } : {}), refusals, shellJob: o.shell_job, pageServer: ps?.client, tracker, keepTracking, incremental, unix, lazy,
       inet: { tcpEstablished: o.tcp_established, tcpClose: o.tcp_close, skipInFlight: o.tcp_skip_in_flight, repairs }, ttyQueues, extTty: externals.tty,
       inventory: { network_lock_method: networkLockImageValue(o.network_lock), dump_criu_run_id: runId, ...(o.tcp_close ? { tcp_close: true } : {}) },
     });
+    prefill?.dispose();
     await atSafePoint(ctx.signal);
     if (ps) {
       await closePageServer(ps, log);
@@ -584,7 +590,9 @@ async function dumpFrozen(
   times: { freezingUs: number; frozenAt: number },
   opts: {
     fileLocks?: boolean; ghostLimit?: number; linkRemaps?: LinkRemaps; irmap?: IrmapLookup; refusals?: Refusals; shellJob?: boolean; unix?: { extUnixSk: boolean; external: ReadonlySet<number>; serviceSkIno?: number }; pageServer?: PageServerClient; tracker?: MemTracker | undefined;
-    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; extTty?: ReadonlySet<string>; inventory?: Entry;
+    keepTracking?: boolean; incremental?: { dir: string; preDumpMode: 'splice' | 'read' } | undefined;
+    /** the pages images made before the freeze, by pid */
+    prefill?: PagesPrefill | undefined; inet?: InetDumpOptions; ttyQueues?: TtyQueueHold; extTty?: ReadonlySet<string>; inventory?: Entry;
     /** --lazy-pages: the lazy pages are left out of the images and named here, to be served from the frozen tree */
     lazy?: FrozenLazyPages | undefined;
     /** the tasks' css sets (--manage-cgroups, --freeze-cgroup, --cgroup-root, --cgroup-yard) */
@@ -765,7 +773,7 @@ async function dumpFrozen(
         const stats = opts.pageServer
           ? await sendPages(opts.pageServer, 'task', view.pid(pid), plan.entries, pid, () => checkAbort(signal))
           : pageMethod === 'splice'
-          ? await writePagesSpliced(inf, dir, pid, nextPagesId(), plan.entries, () => checkAbort(signal), vmas.filter((v) => !(v.prot & 1 /* PROT_READ */)), view.pid(pid))
+          ? await writePagesSpliced(inf, dir, pid, nextPagesId(), plan.entries, () => checkAbort(signal), vmas.filter((v) => !(v.prot & 1 /* PROT_READ */)), view.pid(pid), opts.prefill?.take(pid))
           : await writePagemap({
             dir, id: view.pid(pid), pagesId: nextPagesId(), entries: plan.entries,
             source: { read: (ranges: readonly PageRange[], dest: Buffer) => { checkAbort(signal); readRanges(pid, ranges, dest); } },

@@ -185,30 +185,58 @@ export class MemTracker {
     const pm = openSync(pagemapPath, 'r');
     const clean: { start: bigint; end: bigint }[] = [];
     const parentRuns: { start: bigint; end: bigint }[] = [];
+    // the pages left to the parent: present, none of written, zero page, file page, swap entry
+    // (or PTE marker)
+    const notThese = PAGE_IS.WRITTEN | PAGE_IS.PFNZERO | PAGE_IS.FILE | PAGE_IS.SWAPPED;
+    const toParent = (start: bigint, end: bigint) => {
+      const last = parentRuns.at(-1);
+      if (last && last.end === start) last.end = end;
+      else parentRuns.push({ start, end });
+    };
     try {
-      // the pages left to the parent, found before a pre-dump's scan protects the written ones
-      // again: present, none of written, zero page, file page, swap entry (or PTE marker)
-      const notThese = PAGE_IS.WRITTEN | PAGE_IS.PFNZERO | PAGE_IS.FILE | PAGE_IS.SWAPPED;
-      for (const v of tracked ? registered : []) {
-        for (const g of pagemapScanAll(pm, { start: v.start, end: v.end, categoryMask: PAGE_IS.PRESENT | notThese, categoryInverted: notThese, returnMask: PAGE_IS.PRESENT }, { pid })) {
-          const last = parentRuns.at(-1);
-          if (last && last.end === g.start) last.end = g.end;
-          else parentRuns.push({ start: g.start, end: g.end });
+      if (tracked && !resetAfter) {
+        // nothing is protected again (the final dump): one walk returns every page that is not
+        // left to the parent (absent, or one of notThese), the written ones marked; the rest of
+        // each area is the parent's (a scan for written pages alone takes a faster path in the
+        // kernel, but the two scans together cost more than this one)
+        for (const v of registered) {
+          let at = v.start; // pages below are accounted for
+          const regions = pagemapScanAll(pm, {
+            start: v.start, end: v.end, flags: PM_SCAN_CHECK_WPASYNC,
+            categoryInverted: PAGE_IS.PRESENT, categoryAnyofMask: PAGE_IS.PRESENT | notThese, returnMask: PAGE_IS.WRITTEN,
+          }, { pid });
+          let cleanFrom = v.start; // start of the run of pages not written that ends at `at`
+          for (const g of regions) {
+            if (g.start > at) toParent(at, g.start);
+            if (g.categories & PAGE_IS.WRITTEN) {
+              if (g.start > cleanFrom) clean.push({ start: cleanFrom, end: g.start });
+              cleanFrom = g.end;
+            }
+            at = g.end;
+          }
+          if (at < v.end) toParent(at, v.end);
+          if (cleanFrom < v.end) clean.push({ start: cleanFrom, end: v.end });
         }
-      }
-      for (const v of registered) {
-        const regions = pagemapScanAll(pm, {
-          start: v.start, end: v.end,
-          flags: PM_SCAN_CHECK_WPASYNC | (resetAfter ? PM_SCAN_WP_MATCHING : 0n),
-          categoryMask: PAGE_IS.WRITTEN, returnMask: PAGE_IS.WRITTEN,
-        }, { pid });
-        // the complement within v: pages not written
-        let at = v.start;
-        for (const g of regions) {
-          if (g.start > at) clean.push({ start: at, end: g.start });
-          at = g.end > at ? g.end : at;
+      } else {
+        // a pre-dump: the pages left to the parent found before the scan that protects the
+        // written ones again
+        for (const v of tracked ? registered : []) {
+          for (const g of pagemapScanAll(pm, { start: v.start, end: v.end, categoryMask: PAGE_IS.PRESENT | notThese, categoryInverted: notThese, returnMask: PAGE_IS.PRESENT }, { pid })) toParent(g.start, g.end);
         }
-        if (at < v.end) clean.push({ start: at, end: v.end });
+        for (const v of registered) {
+          const regions = pagemapScanAll(pm, {
+            start: v.start, end: v.end,
+            flags: PM_SCAN_CHECK_WPASYNC | (resetAfter ? PM_SCAN_WP_MATCHING : 0n),
+            categoryMask: PAGE_IS.WRITTEN, returnMask: PAGE_IS.WRITTEN,
+          }, { pid });
+          // the complement within v: pages not written
+          let at = v.start;
+          for (const g of regions) {
+            if (g.start > at) clean.push({ start: at, end: g.start });
+            at = g.end > at ? g.end : at;
+          }
+          if (at < v.end) clean.push({ start: at, end: v.end });
+        }
       }
     } finally {
       closeSync(pm);
@@ -222,6 +250,32 @@ export class MemTracker {
     }
     written.push({ start: at, end: 1n << 63n });
     return { tracked, written, untracked, parentRuns };
+  }
+
+  /**
+   * The pages of each tracked task written since the previous round, read while the tree runs:
+   * an estimate for what the dump prepares before the freeze (the frozen scan is what counts).
+   * Ordinary present pages below `end` that are written: an area the tracking does not hold
+   * counts every page, as the dump writes them all.
+   */
+  writtenSoFar(end: bigint): Map<number, number> {
+    const out = new Map<number, number>();
+    const other = PAGE_IS.FILE | PAGE_IS.PFNZERO;
+    for (const t of this.prev?.tasks ?? []) {
+      if (startOf(t.pid) !== t.start) continue;
+      let fd: number | undefined;
+      try {
+        fd = openSync(`/proc/${t.pid}/pagemap`, 'r');
+        let pages = 0n;
+        for (const g of pagemapScanAll(fd, { start: 0n, end, categoryMask: PAGE_IS.PRESENT | PAGE_IS.WRITTEN | other, categoryInverted: other, returnMask: PAGE_IS.PRESENT }, { pid: t.pid })) pages += (g.end - g.start) / PAGE_SIZE_BIGINT;
+        out.set(t.pid, Number(pages));
+      } catch {
+        // gone, or not to be scanned now: no estimate for it
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+    }
+    return out;
   }
 
   /**

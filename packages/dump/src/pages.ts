@@ -1,5 +1,6 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { CriuLog, nowMs } from '@crtools/common';
 import { createImageWriter } from '@crtools/images';
 import { PAGE_SIZE, PE_PRESENT, pagemapFileName, pagesFileName, procMemPageSource, type PlannedEntry, type ProcMemPageSource } from '@crtools/pagemap';
 import { openPageTransfer, type Infection, type PageRun } from '@crtools/parasite';
@@ -29,9 +30,14 @@ export async function writePagesSpliced(
   unreadable: readonly { start: bigint; end: bigint }[] = [],
   /** the task's pid in the images (the one inside its pid namespace), when not `pid`; `pid` is the real one, its /proc/PID/mem read */
   imagePid = pid,
+  /** a file made for this task's pages before the freeze (PagesPrefill): it becomes the pages image */
+  prefilled?: string,
 ): Promise<{ pagesWritten: number }> {
   const pm = createImageWriter(path.join(dir, pagemapFileName('task', imagePid)), 'PAGEMAP');
-  const fd = openSync(path.join(dir, pagesFileName(pagesId)), 'w', 0o600);
+  const pagesPath = path.join(dir, pagesFileName(pagesId));
+  // (a prefilled file is written over from its start and cut to the pages' length at the end)
+  if (prefilled) renameSync(prefilled, pagesPath);
+  const fd = openSync(pagesPath, prefilled ? 'r+' : 'w', 0o600);
   // knobs for the benchmark (bench/dump.mjs): CRTOOLS_DUMP_PIPE_BYTES (default 1 MiB; 4 and 16 MiB
   // measured slower), CRTOOLS_DUMP_OVERLAP=0 (turns off the overlap of the tracee's vmsplice of the
   // next batch with our splice of the previous one: 7-10% faster with a free core, no loss
@@ -104,6 +110,7 @@ export async function writePagesSpliced(
       (mem ??= procMemPageSource(pid)).read(copied, buf);
       for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
     }
+    if (prefilled) ftruncateSync(fd, pages * PAGE_SIZE);
     await pm.close();
   } catch (e) {
     await pm.abort().catch(() => {});
@@ -115,3 +122,88 @@ export async function writePagesSpliced(
   }
   return { pagesWritten: pages };
 }
+
+/** A prefilled file's name in the dump's work directory: `.prefill-<pid>` */
+const PREFILL = '.prefill-';
+
+/**
+ * Pages images made before the freeze. Where a task's written pages can be counted while the
+ * tree runs (a dump after tracked rounds), a file of that size is written full of zeros first:
+ * the pages of the file (tmpfs, or the page cache) are then allocated and touched before the
+ * tree stops, and the frozen copy writes over them. A new page's first touch can cost many
+ * times the copy (on this kind of VM, memory the guest freed and the host took back), and it
+ * was the frozen copy that paid it. The count is taken twice, the second time after the first
+ * fill, and the file grown by what was written in between again (the tree keeps writing until
+ * it is frozen); what is not used is cut off when the pages are written, a file no task takes
+ * is removed.
+ */
+export class PagesPrefill {
+  private readonly files = new Map<number, string>();
+
+  private constructor(private readonly dir: string) {}
+
+  /** Prefill for the tasks `count` names (pid → pages written so far), in `dir`. */
+  static make(dir: string, count: () => Map<number, number>, log: CriuLog): PagesPrefill {
+    const p = new PagesPrefill(dir);
+    const t0 = nowMs();
+    const sizes = new Map<number, number>();
+    try {
+      const first = count();
+      for (const [pid, pages] of first) if (pages) sizes.set(pid, p.fill(pid, 0, pages + PREFILL_SLACK));
+      if (!sizes.size) return p;
+      let grew = 0;
+      for (const [pid, pages] of count()) {
+        if (!pages) continue;
+        const want = pages + Math.max(0, pages - (first.get(pid) ?? 0)) + PREFILL_SLACK;
+        const have = sizes.get(pid) ?? 0;
+        if (want > have) {
+          sizes.set(pid, p.fill(pid, have, want));
+          grew += want - have;
+        }
+      }
+      const total = [...sizes.values()].reduce((a, b) => a + b, 0);
+      log.debug(`pages prefilled before the freeze: ${mib(total)} MiB for ${sizes.size} task(s) (${mib(grew)} MiB of it after the second count) in ${(nowMs() - t0).toFixed(1)} ms`);
+    } catch (e) {
+      // (no room for them, say: the pages are written into new files, as without)
+      log.debug(`pages not prefilled: ${(e as Error).message}`);
+      p.dispose();
+    }
+    return p;
+  }
+
+  /** Pages [from, to) of pid's file written as zeros; its size in pages now. */
+  private fill(pid: number, from: number, to: number): number {
+    const file = path.join(this.dir, `${PREFILL}${pid}`);
+    const fd = openSync(file, from ? 'r+' : 'w', 0o600);
+    this.files.set(pid, file); // (removed by dispose() also when the writes below fail)
+    try {
+      const zeros = Buffer.alloc(Math.min(to - from, 256) * PAGE_SIZE);
+      for (let at = from; at < to; ) {
+        const n = Math.min(to - at, 256);
+        writeSync(fd, zeros, 0, n * PAGE_SIZE, at * PAGE_SIZE);
+        at += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return to;
+  }
+
+  /** The file made for pid, handed over once (writePagesSpliced renames it). */
+  take(pid: number): string | undefined {
+    const f = this.files.get(pid);
+    this.files.delete(pid);
+    return f;
+  }
+
+  /** The files no task took removed (a task gone, or its pages written otherwise). */
+  dispose(): void {
+    for (const f of this.files.values()) rmSync(f, { force: true });
+    this.files.clear();
+  }
+}
+
+/** Pages the prefill adds to a task's count (written after the last count, before the freeze). */
+const PREFILL_SLACK = 32;
+
+const mib = (pages: number) => (pages * PAGE_SIZE / 2 ** 20).toFixed(1);
