@@ -34,11 +34,15 @@ const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
 const loads = [load()];
 const stats = (dir) => JSON.parse(spawnSync(process.execPath, [critBin, 'decode', '-i', path.join(dir, 'stats-dump')], { encoding: 'utf8' }).stdout).entries[0].dump;
 
+// the workloads started (each killed by its pid at the end, whatever happened)
+const started = [];
 function start(name) {
   const state = path.join(work, `${name}.state`);
   execFileSync(bin, [String(MIB), String(RATE), '0', state]);
   for (let i = 0; i < 3000 && !(existsSync(state) && /ready/.test(readFileSync(state, 'utf8'))); i++) sleep(10);
-  return { pid: Number(readFileSync(state, 'utf8').match(/pid=(\d+)/)[1]), state };
+  const pid = Number(readFileSync(state, 'utf8').match(/pid=(\d+)/)[1]);
+  started.push(pid);
+  return { pid, state };
 }
 function verdict(w) {
   process.kill(w.pid, 'SIGUSR1');
@@ -91,6 +95,14 @@ try {
   }
   console.log(`final / full frozen time: ${(Number(fin.frozen_time) / Number(full.frozen_time)).toFixed(3)}x`);
 } finally {
+  for (const pid of started) {
+    try {
+      // (still our workload: not a pid used again since)
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(bin)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone (dumped and killed, or restored and killed above)
+    }
+  }
   // PREDUMP_BENCH_KEEP=1: the images and level-4 logs stay for a look
   if (process.env.PREDUMP_BENCH_KEEP === '1') console.log(`kept: ${work}`);
   else rmSync(work, { recursive: true, force: true });
