@@ -12,6 +12,27 @@ export function spanAt(sorted: readonly Span[], addr: bigint): number {
   return i < sorted.length && sorted[i]!.start <= addr ? i : -1;
 }
 
+/**
+ * firstEndingAfter(sorted, addr) for addresses asked mostly in ascending order (a task's page
+ * runs against its areas): a cursor that moves forward a few places, and a binary search when
+ * the address is below the one asked before or far ahead. The same answers, fewer bigint
+ * comparisons (each run's search cost a restore of 60,000 areas ~17 of them).
+ */
+export function endingAfterCursor(sorted: readonly Span[]): (addr: bigint) => number {
+  let at = 0;
+  let last = -1n;
+  return (addr) => {
+    if (addr < last) at = firstEndingAfter(sorted, addr);
+    else {
+      let steps = 0;
+      while (at < sorted.length && sorted[at]!.end <= addr && steps++ < 8) at++;
+      if (at < sorted.length && sorted[at]!.end <= addr) at = firstEndingAfter(sorted, addr);
+    }
+    last = addr;
+    return at;
+  };
+}
+
 /** The positions in `sorted` (by start, disjoint) of the spans meeting [start, end). */
 export function spansMeeting(sorted: readonly Span[], start: bigint, end: bigint): number[] {
   const out: number[] = [];

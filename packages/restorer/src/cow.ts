@@ -15,9 +15,9 @@
  * time (two pages the tasks had written apart to the same content become one again), never
  * less: a page two tasks shared is in both images with the same content.
  */
-import { PAGE_SIZE_BIGINT, type Span } from '@crtools/common';
+import { firstEndingAfter, PAGE_SIZE_BIGINT, type Span } from '@crtools/common';
 import type { RestorePlan, TaskPlan, VmaPlan } from './plan.js';
-import { byAddress, runSpans, spanAt, spansMeeting } from './areas.js';
+import { byAddress, endingAfterCursor, runSpans, spanAt, spansMeeting } from './areas.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
 const PROT_WRITE = 2;
@@ -54,11 +54,15 @@ export interface CowTask {
 
 /** For each area of task t: whether the restorer puts something into it (page runs, single-word patches). */
 export function writtenAreas(t: TaskPlan): boolean[] {
-  const spans = runSpans(t.pages, PAGE);
-  for (const p of t.patches ?? []) spans.push({ start: p.addr, end: p.addr + 8n });
   const { sorted, place } = byAddress(t.vmas);
   const written = t.vmas.map(() => false);
-  for (const s of spans) for (const k of spansMeeting(sorted, s.start, s.end)) written[place[k]!] = true;
+  const mark = (from: number, end: bigint) => {
+    for (let k = from; k < sorted.length && sorted[k]!.start < end; k++) written[place[k]!] = true;
+  };
+  // (runs in address order, as the images have them: the areas met found by a cursor)
+  const after = endingAfterCursor(sorted);
+  for (const r of t.pages) mark(after(r.vaddr), r.vaddr + r.npages * PAGE);
+  for (const p of t.patches ?? []) mark(firstEndingAfter(sorted, p.addr), p.addr + 8n);
   // (the daemon's pages, a lazy restore's: mapped as they were when they were runs the blob
   // skipped. The ranges are in address order, each inside one area (lazyRanges), most of them
   // in the area of the one before (a sparse area is a range per page): no search for those)

@@ -7,7 +7,7 @@ import { CONST, PLAN_MAGIC, PLAN_VERSION, PlanWriter, fieldOffset, recordSize, t
 import type { SockoptCall, UnixMessage } from '@crtools/files/plan';
 import { idOutside, MAP, overflowId, UNMAPPED_ID, type IdExtent } from '@crtools/procfs';
 import { cowLayout, mapProts } from './cow.js';
-import { byAddress, coveredUpTo, spanAt } from './areas.js';
+import { byAddress, coveredUpTo, endingAfterCursor, spanAt } from './areas.js';
 import type { EpollTarget, FilePlan, RestorePlan, TaskPlan, ThreadPlan, TimerFilePlan, TtyFilePlan, VmaPlan } from './plan.js';
 
 const PAGE = PAGE_SIZE_BIGINT;
@@ -124,12 +124,22 @@ function computeUffdLayout(t: TaskPlan, inherited: ReadonlySet<VmaPlan>): { runs
   // (no run long enough for userfaultfd: no area registered, no run through it, and no search)
   if (!t.pages.some((r) => r.npages >= CONST.UFFD_MIN_PAGES)) return { runs: t.pages.map(() => false), areas: [] };
   // (huge pages: UFFDIO_COPY takes whole huge pages only; their runs are read with pread)
-  const anon = t.vmas.filter((v) => v.kind === 'anon' && !(v.flags & MAP.HUGETLB) && !inherited.has(v)).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  // (sorted only if the plan's order is not the address order: byAddress)
+  const anon = byAddress(t.vmas.filter((v) => v.kind === 'anon' && !(v.flags & MAP.HUGETLB) && !inherited.has(v))).sorted;
   const flags = t.pages.map((r) => r.npages >= CONST.UFFD_MIN_PAGES && coveredUpTo(anon, r.vaddr, r.vaddr + r.npages * PAGE) >= r.vaddr + r.npages * PAGE);
   // an area is registered whole (uffdAreas): every run in it goes through userfaultfd then
   const areas = uffdAreas(t, flags);
   const registered = byAddress(areas).sorted;
-  return { runs: t.pages.map((r, k) => flags[k] || spanAt(registered, r.vaddr) >= 0), areas };
+  // (the runs in address order, as the images have them: the area of each found by a cursor)
+  const after = endingAfterCursor(registered);
+  return {
+    runs: t.pages.map((r, k) => {
+      if (flags[k]) return true;
+      const i = after(r.vaddr);
+      return i < registered.length && registered[i]!.start <= r.vaddr;
+    }),
+    areas,
+  };
 }
 
 /**

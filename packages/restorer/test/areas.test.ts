@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { firstEndingAfter } from '@crtools/common';
-import { byAddress, coveredUpTo, spanAt, spansMeeting } from '../src/areas.js';
+import { byAddress, coveredUpTo, endingAfterCursor, spanAt, spansMeeting } from '../src/areas.js';
 
 const s = (a: number, b: number) => ({ start: BigInt(a), end: BigInt(b) });
 // sorted and disjoint: [10,20) [20,30) [40,50)
@@ -38,5 +38,20 @@ describe('area lookups', () => {
     const { sorted, place } = byAddress([areas[2]!, areas[0]!, areas[1]!]);
     expect(sorted).toEqual(areas);
     expect(place).toEqual([1, 2, 0]);
+  });
+});
+
+describe('endingAfterCursor', () => {
+  it('answers as firstEndingAfter for addresses ascending, repeated, going back and jumping far', () => {
+    // 100 areas of 10 with holes of 5: [0,10) [15,25) ...
+    const many = Array.from({ length: 100 }, (_, i) => s(i * 15, i * 15 + 10));
+    const asks = [
+      ...Array.from({ length: 1600 }, (_, a) => a), // every address in order (holes included)
+      1200, 1200, 3, 0, 1499, 1500, 1501, 700, 701, 5, 1000, 20, 1400, // back, far ahead, past the end
+    ].map(BigInt);
+    const after = endingAfterCursor(many);
+    for (const a of asks) expect(after(a)).toBe(firstEndingAfter(many, a));
+    const none = endingAfterCursor([]);
+    expect([none(0n), none(99n)]).toEqual([0, 0]);
   });
 });
