@@ -19,7 +19,7 @@ import type { NetExternals } from '../net-externals.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
-import { coveredUpTo, spanAt, spansMeeting } from '../areas.js';
+import { byAddress, endingAfterCursor } from '../areas.js';
 import { checkHugePages } from './hugetlb.js';
 import { aioRingsFrom, checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, socketAreas, splitAtAreas, vmaFrom } from './memory.js';
 
@@ -203,26 +203,35 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     if (opts.lazy) vmas.forEach((v, k) => { if (vmaCanBeLazy({ ...raw[k]!, prot: v.prot })) v.lazy = true; });
     const pages: PageRun[] = segments.map((s) => ({ vaddr: s.vaddr, npages: BigInt(s.nrPages), offset: BigInt(s.offset), path: s.path }));
     checkPagesImages(pages);
-    const sorted = [...vmas].sort((x: VmaPlan, y: VmaPlan) => (x.start < y.start ? -1 : 1));
+    // (sorted only if the image's order is not the address order, as the kernel lists them)
+    const sorted = byAddress(vmas).sorted;
     // (the kernel never gives a task two areas over one address; every lookup below counts on it)
     for (let k = 1; k < sorted.length; k++) {
       if (sorted[k - 1]!.end > sorted[k]!.start) throw badInput(`mm-${pid}.img: areas at 0x${sorted[k - 1]!.start.toString(16)} and 0x${sorted[k]!.start.toString(16)} overlap`, { pid });
     }
     const guards = guardsFrom(((mm.vmas ?? []) as Obj[]).filter(isGuardEntry), sorted, pid);
     const aios = aioRingsFrom((mm.aios ?? []) as Obj[], vmas, pid);
+    // (the runs come in address order: the areas each meets found by a cursor)
+    const meeting = endingAfterCursor(sorted);
     for (const p of pages) {
       // a run may span adjacent areas; every page of it must be inside one, and none shared
       const end = p.vaddr + p.npages * PAGE_SIZE_BIGINT;
       let shared = false;
-      for (const k of spansMeeting(sorted, p.vaddr, end)) shared ||= sorted[k]!.kind === 'file-shared' || sorted[k]!.kind === 'socket';
-      if (shared || coveredUpTo(sorted, p.vaddr, end) < end) {
+      let covered = p.vaddr; // how far the areas cover the run from its start without a hole
+      for (let k = meeting(p.vaddr); k < sorted.length && sorted[k]!.start < end; k++) {
+        const v = sorted[k]!;
+        shared ||= v.kind === 'file-shared' || v.kind === 'socket';
+        if (v.start <= covered) covered = v.end < end ? v.end : end;
+      }
+      if (shared || covered < end) {
         throw badInput(`pagemap-${pid}.img: pages at 0x${p.vaddr.toString(16)} lie outside the task's private mappings`, { pid });
       }
     }
     // vDSO pages are the kernel's; never write them (each split run lies in one area)
+    const areaAt = endingAfterCursor(sorted);
     const kernels = (p: PageRun): boolean => {
-      const v = sorted[spanAt(sorted, p.vaddr)];
-      return v !== undefined && (v.kind === 'vdso' || v.kind === 'vvar');
+      const v = sorted[areaAt(p.vaddr)];
+      return v !== undefined && v.start <= p.vaddr && (v.kind === 'vdso' || v.kind === 'vvar');
     };
     const split = splitAtAreas(pages, sorted);
     const restorable: PageRun[] = [];

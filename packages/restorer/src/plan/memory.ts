@@ -5,7 +5,7 @@ import { VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_GUARD, VM
 import { badImage as badInput, big, FilePlanTable, hugetlbBits, isAnonShared, missingFile as missing, refuse as unsupported, SEAL, type MemfdPlans, type Obj } from '@crtools/files/plan';
 import { type MemfdObjectPlan, type PageRun, type ShmemOwner, type VmaPlan } from '../plan.js';
 import { MAP } from '@crtools/procfs';
-import { coveredUpTo, spansMeeting } from '../areas.js';
+import { coveredUpTo, endingAfterCursor } from '../areas.js';
 import { hugePageBytes } from './hugetlb.js';
 
 /**
@@ -244,9 +244,10 @@ export function checkPagesImages(pages: PageRun[]): void {
  */
 export function splitAtAreas(pages: readonly PageRun[], sorted: readonly VmaPlan[]): PageRun[] {
   const out: PageRun[] = [];
+  const meeting = endingAfterCursor(sorted);
   for (const p of pages) {
     const end = p.vaddr + p.npages * PAGE_SIZE_BIGINT;
-    for (const k of spansMeeting(sorted, p.vaddr, end)) {
+    for (let k = meeting(p.vaddr); k < sorted.length && sorted[k]!.start < end; k++) {
       const v = sorted[k]!;
       const from = v.start > p.vaddr ? v.start : p.vaddr;
       const to = v.end < end ? v.end : end;
