@@ -91,7 +91,7 @@ try {
   for (const [n, s] of rows) console.log(`| ${n} | ${(Number(s.frozen_time) / 1000).toFixed(1)} | ${(Number(s.memwrite_time) / 1000).toFixed(1)} | ${s.pages_written} | ${s.pages_skipped_parent} | ${cpu[n] ?? '?'} |`);
   // where the frozen time went (the dump log's level-4 lines)
   for (const d of ['full', 'final']) {
-    for (const l of readFileSync(path.join(work, d, 'dump.log'), 'utf8').split('\n')) if (/frozen time of|^\S+\s+Frozen |held pages written|Dumping finished/.test(l)) console.log(`${d}: ${l.replace(/^\([^)]*\)\s*/, '').trim()}`);
+    for (const l of readFileSync(path.join(work, d, 'dump.log'), 'utf8').split('\n')) if (/frozen time of|^\S+\s+Frozen |held pages written|pages prefilled|kill of the tree|Dumping finished/.test(l)) console.log(`${d}: ${l.replace(/^\([^)]*\)\s*/, '').trim()}`);
   }
   console.log(`final / full frozen time: ${(Number(fin.frozen_time) / Number(full.frozen_time)).toFixed(3)}x`);
 } finally {
