@@ -239,7 +239,7 @@ function subtract(have: [bigint, bigint][], keep: [bigint, bigint][]): { start: 
   for (const r of out) {
     const last = joined[joined.length - 1];
     if (last && last.end === r.start) last.end = r.end;
-    else joined.push({ ...r });
+    else joined.push({ start: r.start, end: r.end });
   }
   return joined;
 }

@@ -46,7 +46,7 @@ export function findHoles(size: bigint, plan: RestorePlan, self: Interval[], max
     const last = merged[merged.length - 1];
     if (last && b.start <= last.end) {
       if (b.end > last.end) last.end = b.end;
-    } else merged.push({ ...b });
+    } else merged.push({ start: b.start, end: b.end }); // (a literal: a spread copy of each area cost ~10x)
   }
   const gaps: Interval[] = [];
   let prev = LOW;

@@ -119,8 +119,9 @@ export class PlanWriter {
     this.view.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), true);
   }
 
-  records(name: RecordName, list: RecordValues[]): number {
-    return this.writeRecords(name, list.length, (i) => list[i]!, true);
+  /** Records of one kind from objects whose keys are all the record's fields (each one checked). */
+  records(name: RecordName, list: readonly object[]): number {
+    return this.writeRecords(name, list.length, (i) => list[i] as RecordValues, true);
   }
 
   /**
