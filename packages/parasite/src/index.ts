@@ -4,7 +4,7 @@
 export { freezeProcess, resumeProcess, withInfection, collectInfected, collectTaskState, type TaskState, type ThreadState, type CollectOptions } from './parasite.js';
 export { listThreads, reapKilled, readMemory, SECCOMP_MODE, type SeccompFilter, type StoppedThread } from './ptrace.js';
 export { restartableRegs, type GpRegs } from './regs.js';
-export type { Infection } from './remote.js';
+export type { CodeArea, Infection } from './remote.js';
 export { holdPages, pagesNotHeld, openPageTransfer, type HeldPages, type PageRun } from './pages.js';
 export { spawnDetached } from './helpers.js';
 export { setNativeBinding } from './load-native.js';

@@ -1,5 +1,5 @@
 import { detachThread, getSeccompFilters, getTls, SECCOMP_MODE, type SeccompFilter, type TlsDesc, getFpRegs, getSigmask, peekSiginfo, seizeProcess, SIGTRAP, type RseqConfig, type StoppedThread } from './ptrace.js';
-import { cure, infect, prepare, type Infection } from './remote.js';
+import { cure, infect, prepare, type CodeArea, type Infection } from './remote.js';
 import {
   dumpThreadMisc, itimersCommand, miscCommand, posixTimersCommand, runCommands, sigactionsCommand, threadMiscCommand,
   type ItimerState, type MiscState, type PosixTimerValue, type SigactionState, type ThreadMiscState,
@@ -71,10 +71,12 @@ export function collectTaskState(pid: number, threads: StoppedThread[], opts: Co
 
 /**
  * Infect a seized process, run `fn` with it (collectInfected, openPageTransfer...), cure on every
- * path. The threads stay seized.
+ * path. The threads stay seized. `codeAreas`: the task's readable executable mappings as the
+ * caller has just read them (the tree stopped), where the bootstrap's `syscall` instruction is
+ * looked for, instead of reading /proc/PID/maps again (a task of 60,000 areas: ~40 ms).
  */
-export async function withInfection<T>(pid: number, threads: StoppedThread[], fn: (inf: Infection) => Promise<T> | T): Promise<T> {
-  const inf: Infection = prepare(pid, threads);
+export async function withInfection<T>(pid: number, threads: StoppedThread[], fn: (inf: Infection) => Promise<T> | T, opts: { codeAreas?: readonly CodeArea[] } = {}): Promise<T> {
+  const inf: Infection = prepare(pid, threads, opts.codeAreas);
   let failure: unknown;
   try {
     infect(inf);

@@ -93,22 +93,32 @@ export interface Infection {
  * /proc/PID/maps whose permissions say r-x, without parsing the others (a task of 1,000 threads
  * has 2,000 areas of stacks and guards, of which none is executable).
  */
-function execAreas(pid: number): { start: bigint; end: bigint; name: string }[] {
-  const out: { start: bigint; end: bigint; name: string }[] = [];
+/** An executable area of a task, to look for a `syscall` instruction in (the vDSO's first: `vdso`). */
+export interface CodeArea {
+  start: bigint;
+  end: bigint;
+  vdso?: boolean;
+}
+
+function execAreas(pid: number): CodeArea[] {
+  const out: CodeArea[] = [];
   for (const line of readProcText(pid, 'maps').text.split('\n')) {
     const sp = line.indexOf(' ');
     if (sp < 0 || line[sp + 1] !== 'r' || line[sp + 3] !== 'x' || line.endsWith(' [vsyscall]')) continue;
     const dash = line.indexOf('-');
-    const area = { start: BigInt(`0x${line.slice(0, dash)}`), end: BigInt(`0x${line.slice(dash + 1, sp)}`), name: line.endsWith(' [vdso]') ? '[vdso]' : '' };
-    if (area.name) out.unshift(area);
-    else out.push(area);
+    out.push({ start: BigInt(`0x${line.slice(0, dash)}`), end: BigInt(`0x${line.slice(dash + 1, sp)}`), vdso: line.endsWith(' [vdso]') });
   }
   return out;
 }
 
-/** The address of a `syscall` instruction (0f 05) in the task's executable mappings, the vdso first. */
-function findSyscallInsn(pid: number): bigint {
-  const exec = execAreas(pid);
+/**
+ * The address of a `syscall` instruction (0f 05) in the task's executable mappings, the vdso
+ * first: `areas` (readable and executable, the caller's fresh list of the stopped task's
+ * mappings) or those of /proc/PID/maps.
+ */
+function findSyscallInsn(pid: number, areas?: readonly CodeArea[]): bigint {
+  const all = areas ?? execAreas(pid);
+  const exec = [...all.filter((v) => v.vdso), ...all.filter((v) => !v.vdso)];
   const CHUNK = 1n << 20n;
   for (const v of exec) {
     for (let at = v.start; at < v.end; at += CHUNK) {
@@ -169,7 +179,7 @@ function rseqFixup(pid: number, tid: number, conf: RseqConfig | undefined, regs:
 }
 
 /** Save every seized thread's registers (compel's prepare). */
-export function prepare(pid: number, threads: StoppedThread[]): Infection {
+export function prepare(pid: number, threads: StoppedThread[], codeAreas?: readonly CodeArea[]): Infection {
   refusePendingTrap(pid, threads);
   const saved = new Map<number, Buffer>();
   const masks = new Map<number, bigint>();
@@ -184,7 +194,7 @@ export function prepare(pid: number, threads: StoppedThread[]): Infection {
     saved.set(t.tid, fix.regs ?? regs);
     masks.set(t.tid, getSigmask(t.tid));
   }
-  return { pid, threads, saved, masks, rseqCs, rseq, bootstrapAddr: findSyscallInsn(pid), area: 0n, sharedAddr: 0n };
+  return { pid, threads, saved, masks, rseqCs, rseq, bootstrapAddr: findSyscallInsn(pid, codeAreas), area: 0n, sharedAddr: 0n };
 }
 
 /**
