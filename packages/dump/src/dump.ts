@@ -8,7 +8,7 @@ import { loadKerndat, type Kerndat } from '@crtools/kerndat';
 import { connectPageServer, createPagesIdAllocator, dumpShmemFile, FrozenLazyPages, pagemapFileName, planDump, procMemPageSource, PE_LAZY, PE_PRESENT, writePagemap, writePages, type PageRange, type PageServerClient } from '@crtools/pagemap';
 import type { Socket } from 'node:net';
 import { collectInfected, readMemory, withInfection } from '@crtools/parasite';
-import { openPagemap, PROT, readAheadEntries, readFds, readStat, readStatusValue, readTimers, readVmaList, VMA, type FdRecord } from '@crtools/procfs';
+import { openPagemap, readAheadEntries, readFds, readStat, readStatusValue, readTimers, readVmaList, type FdRecord } from '@crtools/procfs';
 import { guardRegions, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, KernelObjects, sameKernelObject, setSocketNamespace, type GuardLookup } from '@crtools/sys';
 import { FileTable, irmapLookup, LinkRemaps, NetworkLock, networkLockImageValue, TcpRepairs, TtyQueueHold, type Entry, type InetDumpOptions, type IrmapLookup } from '@crtools/files/dump';
 
@@ -20,7 +20,7 @@ import { SeccompChains } from './seccomp.js';
 import { PagesPrefill, writePagesSpliced } from './pages.js';
 import { freezeTree, killTree, resumeTree, type FrozenTask } from './tree.js';
 import { MemTracker, writtenFilter } from './mem-track.js';
-import { hugetlbDevs, mapsOptions } from './maps-options.js';
+import { codeAreasOf, hugetlbDevs, mapsOptions } from './maps-options.js';
 import { SharedHugePages } from './hugetlb-cow.js';
 import { autoDedup, closePageServer, linkParent, parentDirOf, parentPreDumpMode, uptimeMicros } from './pre-dump.js';
 import { dumpExternals } from './external.js';
@@ -704,9 +704,6 @@ async function dumpFrozen(
     // pages found (tracking scan + plan), the pages moved, the rest of the task's images
     const tTask = nowMs();
     const phase = { infected: 0, mem: 0, tracked: 0, planned: 0, moved: 0 };
-    // where the parasite's bootstrap finds a `syscall` instruction: the readable executable
-    // areas just read (the vDSO first), not /proc/PID/maps read again
-    const codeAreas = vmas.filter((v) => (v.prot & (PROT.READ | PROT.EXEC)) === (PROT.READ | PROT.EXEC) && !(v.status & VMA.AREA_VSYSCALL)).map((v) => ({ start: v.start, end: v.end, vdso: (v.status & VMA.AREA_VDSO) !== 0 }));
     await withInfection(pid, task.threads, async (inf) => {
       phase.infected = nowMs();
       const state = collectInfected(inf, { posixTimerIds: timers.map((t) => t.id) });
@@ -802,7 +799,7 @@ async function dumpFrozen(
         memUs += Math.round((nowMs() - tMem) * 1000);
         pm.close();
       }
-    }, { codeAreas });
+    }, { codeAreas: codeAreasOf(vmas) });
     pstree.push(view.entry(pid, task.ppid, stat.pgrp, stat.session, threadIds));
     if (phase.moved) {
       const ms = (a: number, b: number) => (b - a).toFixed(1);

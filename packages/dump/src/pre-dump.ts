@@ -16,7 +16,7 @@ import type { Socket } from 'node:net';
 import { holdPages, pagesNotHeld, withInfection, type HeldPages } from '@crtools/parasite';
 import { openPagemap, readAheadEntries, readVmaList } from '@crtools/procfs';
 import { MemTracker, writtenFilter } from './mem-track.js';
-import { mapsOptions } from './maps-options.js';
+import { codeAreasOf, mapsOptions } from './maps-options.js';
 import { PidView } from './namespaces.js';
 import { freezeTree, resumeTree, type FrozenTask } from './tree.js';
 import type { DumpStats } from './dump.js';
@@ -216,7 +216,7 @@ export async function preDump(options: Partial<CriuOptions>, ctx: { stderr?: (li
           pm.close();
           memUs += Math.round((nowMs() - tMem) * 1000);
         }
-      });
+      }, { codeAreas: codeAreasOf(vmas) });
     }
     // the tree runs again: the pages are written from the copies (splice) or read now (read)
     resumeTree(tasks);
