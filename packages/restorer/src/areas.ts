@@ -6,9 +6,11 @@
  */
 import { firstEndingAfter, type Span } from '@crtools/common';
 
-/** The position in `sorted` (by start, disjoint) of the span holding `addr`, or -1. */
-export function spanAt(sorted: readonly Span[], addr: bigint): number {
-  const i = firstEndingAfter(sorted, addr);
+/**
+ * The position in `sorted` (by start, disjoint) of the span holding `addr`, or -1. `i`:
+ * firstEndingAfter(sorted, addr), when the caller has it (endingAfterCursor).
+ */
+export function spanAt(sorted: readonly Span[], addr: bigint, i = firstEndingAfter(sorted, addr)): number {
   return i < sorted.length && sorted[i]!.start <= addr ? i : -1;
 }
 
@@ -40,10 +42,13 @@ export function spansMeeting(sorted: readonly Span[], start: bigint, end: bigint
   return out;
 }
 
-/** How far from `start` (towards `end`) the spans of `sorted` cover [start, end) without a hole. */
-export function coveredUpTo(sorted: readonly Span[], start: bigint, end: bigint): bigint {
+/**
+ * How far from `start` (towards `end`) the spans of `sorted` cover [start, end) without a hole.
+ * `from`: firstEndingAfter(sorted, start), when the caller has it (endingAfterCursor).
+ */
+export function coveredUpTo(sorted: readonly Span[], start: bigint, end: bigint, from = firstEndingAfter(sorted, start)): bigint {
   let at = start;
-  for (let i = firstEndingAfter(sorted, start); i < sorted.length && at < end && sorted[i]!.start <= at; i++) {
+  for (let i = from; i < sorted.length && at < end && sorted[i]!.start <= at; i++) {
     at = sorted[i]!.end < end ? sorted[i]!.end : end;
   }
   return at;

@@ -132,14 +132,7 @@ function computeUffdLayout(t: TaskPlan, inherited: ReadonlySet<VmaPlan>): { runs
   const registered = byAddress(areas).sorted;
   // (the runs in address order, as the images have them: the area of each found by a cursor)
   const after = endingAfterCursor(registered);
-  return {
-    runs: t.pages.map((r, k) => {
-      if (flags[k]) return true;
-      const i = after(r.vaddr);
-      return i < registered.length && registered[i]!.start <= r.vaddr;
-    }),
-    areas,
-  };
+  return { runs: t.pages.map((r, k) => flags[k] || spanAt(registered, r.vaddr, after(r.vaddr)) >= 0), areas };
 }
 
 /**

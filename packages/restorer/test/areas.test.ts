@@ -50,7 +50,13 @@ describe('endingAfterCursor', () => {
       1200, 1200, 3, 0, 1499, 1500, 1501, 700, 701, 5, 1000, 20, 1400, // back, far ahead, past the end
     ].map(BigInt);
     const after = endingAfterCursor(many);
-    for (const a of asks) expect(after(a)).toBe(firstEndingAfter(many, a));
+    for (const a of asks) {
+      const i = after(a);
+      expect(i).toBe(firstEndingAfter(many, a));
+      // (the lookups given the cursor's answer answer as without it)
+      expect(spanAt(many, a, i)).toBe(spanAt(many, a));
+      expect(coveredUpTo(many, a, a + 30n, i)).toBe(coveredUpTo(many, a, a + 30n));
+    }
     const none = endingAfterCursor([]);
     expect([none(0n), none(99n)]).toEqual([0, 0]);
   });

@@ -19,7 +19,7 @@ import type { NetExternals } from '../net-externals.js';
 import { cgroupsOf, cgSetOf } from './cgroups.js';
 import { madeMountpoints } from '../mounts.js';
 import { capsFrom, oomFrom, posixTimer, zombieTask } from './task.js';
-import { byAddress, endingAfterCursor } from '../areas.js';
+import { byAddress, coveredUpTo, endingAfterCursor, spanAt } from '../areas.js';
 import { checkHugePages } from './hugetlb.js';
 import { aioRingsFrom, checkPagesImages, checkSysvAttaches, guardsFrom, isGuardEntry, ShmemTable, socketAreas, splitAtAreas, vmaFrom } from './memory.js';
 
@@ -216,22 +216,18 @@ export async function buildRestorePlan(dirIn: string, opts: BuildPlanOptions = {
     for (const p of pages) {
       // a run may span adjacent areas; every page of it must be inside one, and none shared
       const end = p.vaddr + p.npages * PAGE_SIZE_BIGINT;
+      const first = meeting(p.vaddr);
       let shared = false;
-      let covered = p.vaddr; // how far the areas cover the run from its start without a hole
-      for (let k = meeting(p.vaddr); k < sorted.length && sorted[k]!.start < end; k++) {
-        const v = sorted[k]!;
-        shared ||= v.kind === 'file-shared' || v.kind === 'socket';
-        if (v.start <= covered) covered = v.end < end ? v.end : end;
-      }
-      if (shared || covered < end) {
+      for (let k = first; k < sorted.length && sorted[k]!.start < end; k++) shared ||= sorted[k]!.kind === 'file-shared' || sorted[k]!.kind === 'socket';
+      if (shared || coveredUpTo(sorted, p.vaddr, end, first) < end) {
         throw badInput(`pagemap-${pid}.img: pages at 0x${p.vaddr.toString(16)} lie outside the task's private mappings`, { pid });
       }
     }
     // vDSO pages are the kernel's; never write them (each split run lies in one area)
     const areaAt = endingAfterCursor(sorted);
     const kernels = (p: PageRun): boolean => {
-      const v = sorted[areaAt(p.vaddr)];
-      return v !== undefined && v.start <= p.vaddr && (v.kind === 'vdso' || v.kind === 'vvar');
+      const v = sorted[spanAt(sorted, p.vaddr, areaAt(p.vaddr))];
+      return v !== undefined && (v.kind === 'vdso' || v.kind === 'vvar');
     };
     const split = splitAtAreas(pages, sorted);
     const restorable: PageRun[] = [];
