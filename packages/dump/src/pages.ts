@@ -6,6 +6,9 @@ import { PAGE_SIZE, PE_PRESENT, pagemapFileName, pagesFileName, procMemPageSourc
 import { openPageTransfer, type Infection, type PageRun } from '@crtools/parasite';
 
 
+/** Pages handed to the page transfer at a time (its commands take up to 512 runs each). */
+const BATCH_BYTES = 32 << 20;
+
 /** Up to this many bytes of pages, a task's pages are copied rather than spliced (see below). */
 const COPY_BYTES = 512 << 10;
 
@@ -38,17 +41,16 @@ export async function writePagesSpliced(
   // (a prefilled file is written over from its start and cut to the pages' length at the end)
   if (prefilled) renameSync(prefilled, pagesPath);
   const fd = openSync(pagesPath, prefilled ? 'r+' : 'w', 0o600);
-  // knobs for the benchmark (bench/dump.mjs): CRTOOLS_DUMP_PIPE_BYTES (default 1 MiB; 4 and 16 MiB
-  // measured slower), CRTOOLS_DUMP_OVERLAP=0 (turns off the overlap of the tracee's vmsplice of the
-  // next batch with our splice of the previous one: 7-10% faster with a free core, no loss
-  // measured on a busy one)
+  // knobs for the benchmark (bench/dump.mjs): CRTOOLS_DUMP_PIPE_BYTES (default 1 MiB, what a
+  // pipe holds without CAP_SYS_RESOURCE), CRTOOLS_DUMP_STREAM=0 (one pipe-full per parasite
+  // command, moved after it, instead of the tracee's vmsplice and our splice at once)
   // (a task with few pages gets one pipe of their size; one without any, none)
   const present = entries.reduce((n, e) => (e.flags & PE_PRESENT ? n + e.nrPages : n), 0) * PAGE_SIZE;
   // a task with few pages (up to CRTOOLS_DUMP_COPY_BYTES, default 512 KiB) has them copied through
   // /proc/PID/mem: the same bytes, without the pipe's three stops of the tracee (making it,
   // vmsplice, closing it), which cost more than the copy of a few dozen pages
   const copyAll = present <= Number(process.env['CRTOOLS_DUMP_COPY_BYTES'] ?? COPY_BYTES);
-  const xfer = present === 0 || copyAll ? undefined : openPageTransfer(inf, Number(process.env['CRTOOLS_DUMP_PIPE_BYTES'] ?? 1 << 20), process.env['CRTOOLS_DUMP_OVERLAP'] !== '0', present);
+  const xfer = present === 0 || copyAll ? undefined : openPageTransfer(inf, Number(process.env['CRTOOLS_DUMP_PIPE_BYTES'] ?? 1 << 20), process.env['CRTOOLS_DUMP_STREAM'] !== '0', present);
   let pages = 0;
   let mem: ProcMemPageSource | undefined;
   try {
@@ -61,7 +63,8 @@ export async function writePagesSpliced(
       runs = [];
       runPages = 0;
     };
-    const batchPages = Math.max(1, Math.floor(Math.max(8 << 20, xfer?.capacity ?? 0) / PAGE_SIZE));
+    // (a batch is one parasite command or more: up to 32 MiB of runs between two looks at the abort)
+    const batchPages = Math.max(1, Math.floor(Math.max(BATCH_BYTES, xfer?.capacity ?? 0) / PAGE_SIZE));
     const copy = (vaddr: bigint, nrPages: number) => {
       flush(); // what vmsplice queued goes first: the file is written in order
       mem ??= procMemPageSource(pid);

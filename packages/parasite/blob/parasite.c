@@ -100,7 +100,8 @@ static long cmd_posix_timers(struct parasite_posix_timers_args *a) {
 }
 
 /* vmsplice the given ranges (their pages are referenced, not copied) into the dumper's pipe;
- * the dumper sized the pipe for the whole batch, so this never blocks. Returns bytes queued. */
+ * when they are more than the pipe holds, each vmsplice waits for the room the dumper makes
+ * as it empties the pipe meanwhile. Returns bytes queued. */
 static long cmd_vmsplice(struct parasite_vmsplice_args *a) {
 	long total = 0;
 	unsigned i = 0;

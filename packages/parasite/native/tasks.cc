@@ -1,5 +1,5 @@
-// @crtools/parasite: processes and threads: waiting for a tracee's stop with a timeout,
-// tgkill, and starting a program that is not a child of Node (for tests).
+// @crtools/parasite: processes and threads: waiting for a tracee's stop with a timeout, a look at
+// whether it has stopped, tgkill, and starting a program that is not a child of Node (for tests).
 #include "parasite.h"
 #include "crtools-wait.h"
 
@@ -29,6 +29,20 @@ Napi::Value Wait(const Napi::CallbackInfo &info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("pid", Num(env, (double)r));
   o.Set("status", Num(env, status));
+  return o;
+}
+
+// peekStop(tid) -> { state: 0 running | 1 stopped | 2 exited, status } | { errno, syscall }: what a
+// waitpid on the traced thread would collect now, left to be collected (waitid WNOWAIT); status is
+// the stop's value as waitpid's status >> 8 has it (signal | event << 8), or the exit's si_status
+Napi::Value PeekStop(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  siginfo_t si = {};
+  if (waitid(P_PID, (id_t)I32(info[0]), &si, WEXITED | WSTOPPED | WNOHANG | WNOWAIT | __WALL) < 0) return SysErr(env, errno, "waitid");
+  Napi::Object o = Napi::Object::New(env);
+  int state = si.si_pid == 0 ? 0 : (si.si_code == CLD_TRAPPED || si.si_code == CLD_STOPPED) ? 1 : 2;
+  o.Set("state", Num(env, state));
+  o.Set("status", Num(env, si.si_status));
   return o;
 }
 
@@ -81,6 +95,7 @@ Napi::Value Tgkill(const Napi::CallbackInfo &info) {
 
 void crtools::parasite::AddTasks(Napi::Object exports) {
   Export(exports, "wait", Wait);
+  Export(exports, "peekStop", PeekStop);
   Export(exports, "spawnDetached", SpawnDetached);
   Export(exports, "tgkill", Tgkill);
 }

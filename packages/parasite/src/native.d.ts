@@ -24,6 +24,8 @@ export interface ParasiteNative {
   seccompMetadata(pid: number, index: number): Or<number>;
   /** waitpid(pid, __WALL|WNOHANG) polled until timeoutMs: pid 0 = timed out. */
   wait(pid: number, timeoutMs: number): Or<{ pid: number; status: number }>;
+  /** state 0: nothing to collect, 1: stopped (status: signal | event << 8), 2: exited */
+  peekStop(tid: number): Or<{ state: 0 | 1 | 2; status: number }>;
   getRegs(pid: number, buf: Buffer): Or<number>;
   setRegs(pid: number, buf: Buffer): Or<number>;
   /** Bytes the kernel filled. */

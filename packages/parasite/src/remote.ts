@@ -5,7 +5,7 @@ import { PARASITE_AREA, PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
 import { check, native } from './load-native.js';
 import { getGpRegs, getRseqConfig, getSigmask, peekSiginfo, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type RseqConfig, type StoppedThread } from './ptrace.js';
 import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
-import { PTRACE_EVENT_STOP } from './wait-status.js';
+import { PTRACE_EVENT_STOP, type WaitStatus } from './wait-status.js';
 
 /** x86_64 syscall numbers the dumper runs inside its tracees. */
 export const NR = {
@@ -249,18 +249,22 @@ function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, 
   resume(tid, how);
 }
 
+/** A stop on the way to a run's trap (a late interrupt trap, a signal arriving): the signal kept for the detach, the thread let go on. */
+function passStop(inf: Infection, tid: number, st: WaitStatus, how: Run): void {
+  if (st.event !== PTRACE_EVENT_STOP && st.stopSignal !== SIGTRAP) {
+    const t = inf.threads.find((x) => x.tid === tid);
+    if (t) t.pendingSignal = st.stopSignal;
+  }
+  resume(tid, how);
+}
+
 /** Wait for a thread started by startAt to reach its trap; put its seized registers back; return ax. */
 function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string, how: Run = 'trap'): bigint {
   const base = inf.saved.get(tid)!;
   for (let traps = 0; ; ) {
     const st = waitStop(tid);
     if (st.stopSignal === SIGTRAP && st.event === 0 && ++traps === (how === 'trap' ? 1 : 2)) break;
-    // a late interrupt trap or a signal arriving meanwhile: keep the signal for detach, go on
-    if (st.event !== PTRACE_EVENT_STOP && st.stopSignal !== SIGTRAP) {
-      const t = inf.threads.find((x) => x.tid === tid);
-      if (t) t.pendingSignal = st.stopSignal;
-    }
-    resume(tid, how);
+    passStop(inf, tid, st, how);
   }
   const after = getGpRegs(tid).regs;
   // put the seized registers and mask back at once: should we die now, the kernel's detach
@@ -368,6 +372,21 @@ export function finishBlobCommand(inf: Infection, tid: number, cmd: number, args
   const r = finishAt(inf, tid, entry + BLOB_TRAP_OFFSET, `parasite command ${cmd}`);
   inf.shared!.copy(args, 0, 0, args.length);
   return r;
+}
+
+/**
+ * Whether a command started by startBlobCommand has ended (thread tid stopped at its trap, or
+ * gone: finishBlobCommand then says how), without waiting. A stop on the way is taken as
+ * finishBlobCommand takes it. For a caller that works with the command while it runs (the page
+ * pipe the tracee fills as we empty it) and must not wait for what will not come.
+ */
+export function blobCommandStopped(inf: Infection, tid: number): boolean {
+  for (;;) {
+    const p = check(native().peekStop(tid), 'waitid', tid);
+    if (p.state !== 1) return p.state === 2;
+    if (p.status === SIGTRAP) return true;
+    passStop(inf, tid, waitStop(tid), 'trap');
+  }
 }
 
 /** Run a syscall in a thread of an infected process (compel's call, one syscall at a time). */

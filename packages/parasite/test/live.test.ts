@@ -1,4 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { collectTaskState, freezeProcess, listThreads, readMemory, resumeProcess, spawnDetached } from '../src/index.js';
 
@@ -126,5 +128,88 @@ describe.skipIf(!root)('live: the wait for a stop (blocking, with a deadline)', 
       resumeProcess(threads);
     }
     expect(status(pid)['TracerPid']).toBe('0');
+  });
+});
+
+describe.skipIf(!root)('live: pages through the parasite (vmsplice into our pipe, splice into a file)', () => {
+  /**
+   * A sleeping process frozen; its areas readable and not writable (no [vvar] or [vsyscall]) as
+   * runs: bytes nothing changes while it is stopped (a writable one can: the kernel writes the
+   * rseq area's cpu_id when the task moves to another CPU)
+   */
+  function frozenSleep() {
+    const pid = spawnDetached('/bin/sleep', ['sleep', '1000']);
+    started.push(pid);
+    for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sleep'); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    const runs = maps.split('\n').filter((l) => l && /^r-/.test(l.split(/\s+/)[1]!) && !/\[(vvar|vvar_vclock|vsyscall)\]$/.test(l)).map((l) => {
+      const [a, b] = l.split(' ')[0]!.split('-').map((x) => BigInt(`0x${x}`));
+      return { vaddr: a!, nrPages: Number((b! - a!) / 4096n) };
+    });
+    return { pid, maps, runs, threads: freezeProcess(pid) };
+  }
+
+  it('streamed and batched: the same bytes as process_vm_readv, through a pipe far smaller than them', async () => {
+    const { openPageTransfer, withInfection } = await import('../src/index.js');
+    const { pid, maps, runs, threads } = frozenSleep();
+    const dir = mkdtempSync(path.join(tmpdir(), 'crtools-parasite-pages-'));
+    try {
+      const bytes = runs.reduce((n, r) => n + r.nrPages * 4096, 0);
+      expect(bytes).toBeGreaterThan(16 * 65536); // many pipe-fulls
+      const expected = Buffer.alloc(bytes);
+      let at = 0;
+      for (const r of runs) at += readMemory(pid, r.vaddr, expected.subarray(at, at + r.nrPages * 4096));
+      for (const stream of [true, false]) {
+        const file = path.join(dir, `pages-${stream}`);
+        const fd = openSync(file, 'w');
+        try {
+          await withInfection(pid, threads, (inf) => {
+            const x = openPageTransfer(inf, 65536, stream);
+            try {
+              expect(x.capacity).toBe(65536);
+              expect(x.transfer(runs, fd)).toBe(bytes);
+            } finally {
+              x.close();
+            }
+          });
+        } finally {
+          closeSync(fd);
+        }
+        expect(readFileSync(file).equals(expected), `stream=${stream}`).toBe(true);
+      }
+      expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toBe(maps);
+    } finally {
+      resumeProcess(threads);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(status(pid)['TracerPid']).toBe('0');
+    expect(status(pid)['State']).toMatch(/^S/);
+  });
+
+  it('a streamed command whose vmsplice fails midway: one error at once, the tracee cured and running on', async () => {
+    const { openPageTransfer, withInfection } = await import('../src/index.js');
+    const { pid, maps, runs, threads } = frozenSleep();
+    const fd = openSync('/dev/null', 'w');
+    const t0 = performance.now();
+    try {
+      // (more than the pipe holds first, then an address nothing is mapped at: EFAULT)
+      const big = runs.find((r) => r.nrPages >= 64)!;
+      await expect(withInfection(pid, threads, (inf) => {
+        const x = openPageTransfer(inf, 65536, true);
+        try {
+          x.transfer([{ vaddr: big.vaddr, nrPages: 64 }, { vaddr: 0x10000n, nrPages: 4 }], fd);
+        } finally {
+          x.close();
+        }
+      })).rejects.toThrow(/vmsplice queued -14 of 278528 bytes/);
+      expect(performance.now() - t0).toBeLessThan(3000);
+      expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toBe(maps);
+    } finally {
+      closeSync(fd);
+      resumeProcess(threads);
+    }
+    expect(status(pid)['TracerPid']).toBe('0');
+    expect(status(pid)['State']).toMatch(/^S/);
   });
 });

@@ -1,12 +1,14 @@
-// @crtools/sys: pipes and descriptors: a pipe with a chosen capacity, splice until done, a
-// non-consuming look at a pipe's buffer (tee), close.
+// @crtools/sys: pipes and descriptors: a pipe with a chosen capacity, splice until done (or
+// while a writer fills the pipe), a non-consuming look at a pipe's buffer (tee), close.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "sys.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 namespace {
@@ -79,6 +81,44 @@ Napi::Value SpliceAll(const Napi::CallbackInfo &info) {
   return Num(info.Env(), (double)done);
 }
 
+// spliceSome(fdIn, fdOut, len, waitMs) -> { moved, eof } | { errno, syscall }: splice(2) from the
+// pipe fdIn into fdOut while bytes come, up to len; an empty pipe is waited for (poll) at most
+// waitMs at a time: moved < len then means nothing came for that long (eof: the pipe's last
+// writer is gone). For a pipe another process fills as we empty it.
+constexpr size_t kSomeChunk = 256 << 10;
+
+Napi::Value SpliceSome(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int in = I32(info[0]), out = I32(info[1]);
+  size_t len = (size_t)U64(info[2]), done = 0;
+  int waitMs = I32(info[3]);
+  bool eof = false;
+  while (done < len) {
+    // a quarter of a 1 MiB pipe at a time: the writer refills what each call has emptied while
+    // the next one copies (a whole pipe-full per call makes the two take turns: 1.0-1.4 us a page
+    // into tmpfs here against 0.55-0.9)
+    ssize_t n = splice(in, nullptr, out, nullptr, std::min(len - done, kSomeChunk), SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
+      done += (size_t)n;
+      continue;
+    }
+    if (n == 0) {
+      eof = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return SysErr(env, errno, "splice");
+    struct pollfd p = {in, POLLIN, 0};
+    int r = poll(&p, 1, waitMs);
+    if (r < 0 && errno != EINTR) return SysErr(env, errno, "poll");
+    if (r == 0) break;
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("moved", Num(env, (double)done));
+  o.Set("eof", Napi::Boolean::New(env, eof));
+  return o;
+}
+
 // closeFd(fd) -> 0 | { errno, syscall }
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   if (close(I32(info[0])) < 0) return SysErr(info.Env(), errno, "close");
@@ -102,5 +142,6 @@ void crtools::sys::AddPipes(Napi::Object exports) {
   Export(exports, "pipe", Pipe);
   Export(exports, "setPipeSize", SetPipeSize);
   Export(exports, "spliceAll", SpliceAll);
+  Export(exports, "spliceSome", SpliceSome);
   Export(exports, "closeFd", CloseFd);
 }

@@ -1,6 +1,6 @@
 export { fileHandlePath, handlePathVia, type FileHandle } from './handles.js';
 export { KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_EPOLL_TFD, sameKernelObject, kernelObjectOrder, KernelObjects, isEpollTarget, killReleasing, type KillReleased, namespaceFiles, namespaceFilesAt, namespaceRelative, createUserNamespace, type MadeUserNamespace, NS_TYPE, CLOCK_MONOTONIC, CLOCK_BOOTTIME, clockNow } from './process.js';
-export { peekPipe, openPipe, setPipeSize, spliceAll, closeFd, type Pipe } from './pipes.js';
+export { peekPipe, openPipe, setPipeSize, spliceAll, spliceSome, closeFd, type Pipe } from './pipes.js';
 export { unixSockets, packetSockets, socketQueue, socketInfo, unixSocketFile, listenBacklog, listenPending, inetShutdown } from './sockets.js';
 export { cpuid, xgetbv } from './cpu.js';
 export { probeFile, probeFreshSocket, readTaskMapped, takeTaskFd, type SockoptQuery } from './probe.js';

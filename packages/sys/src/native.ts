@@ -94,6 +94,7 @@ export interface SysNative {
   pipe(size: number): [number, number, number] | NativeSysError;
   /** splice(2) from a pipe to fdOut (at its file position) until len bytes moved; the bytes moved. */
   spliceAll(fdIn: number, fdOut: number, len: number): number | NativeSysError;
+  spliceSome(fdIn: number, fdOut: number, len: number, waitMs: number): { moved: number; eof: boolean } | NativeSysError;
   closeFd(fd: number): number | NativeSysError;
   /** F_SETPIPE_SZ(size) on a pipe; the capacity it then has. */
   setPipeSize(fd: number, size: number): number | NativeSysError;

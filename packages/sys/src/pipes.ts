@@ -24,6 +24,16 @@ export function spliceAll(fdIn: number, fdOut: number, len: number, context: Fai
   return orThrow(addon.get().spliceAll(fdIn, fdOut, len), 'splice', context);
 }
 
+/**
+ * splice(2) from a pipe that another process fills (a tracee's vmsplice) into fdOut, up to len
+ * bytes, as they come: an empty pipe is waited for at most waitMs. `moved` below len: nothing
+ * came for waitMs (the writer may be done, stopped or slow: the caller asks), or `eof`, the
+ * pipe's last writer is gone.
+ */
+export function spliceSome(fdIn: number, fdOut: number, len: number, waitMs: number, context: FailureContext = {}): { moved: number; eof: boolean } {
+  return orThrow(addon.get().spliceSome(fdIn, fdOut, len, waitMs), 'splice', context);
+}
+
 /** close(2), whatever it says (the descriptor is gone either way). */
 export function closeFd(fd: number): void {
   addon.get().closeFd(fd);
