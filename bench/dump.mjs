@@ -2,9 +2,10 @@
 // bench/dump.mjs [MiB=1024]: dump a pattern process of MiB MiB to tmpfs (/dev/shm) with
 // `criu dump -R`, once per page method (splice = parasite vmsplice + splice, the default;
 // read = process_vm_readv), report wall time, the dumper's CPU time and peak RSS (VmHWM
-// sampled from /proc) and verify the workload's pattern afterwards. 'splice-overlap' is splice with
-// CRTOOLS_DUMP_OVERLAP=1 (the tracee vmsplices the next batch while we splice the previous one).
-// ROUNDS=N repeats the splice/splice-overlap pair N times, interleaved (same load for both).
+// sampled from /proc) and verify the workload's pattern afterwards. 'splice' streams (the tracee's
+// vmsplice and our splice at once, one parasite command per 512 runs); 'splice-batch' is splice
+// with CRTOOLS_DUMP_STREAM=0 (one pipe-full per command, moved after it).
+// ROUNDS=N repeats the splice/splice-batch pair N times, interleaved (same load for both).
 // With CRIU=/path/to/criu (4.x) each round also has CRIU's `criu dump -R` of the same process
 // ('criu'), and every round the machine's floor (bench/floor.c: MiB MiB of a process's own
 // memory moved into tmpfs files with vmsplice and splice and nothing else; 'floor-one-file' is
@@ -27,7 +28,7 @@ try {
   // one unreported dump by each tool first: the first pass over freshly written memory into new
   // tmpfs pages costs up to twice the next ones on these machines, and CRIU's first run probes
   // its kerndat
-  const methods = ['warm-splice-overlap', ...(criu ? ['warm-criu'] : []), ...Array.from({ length: rounds }, () => ['splice', 'splice-overlap', ...(process.env.BEFORE_CRIU ? ['before'] : []), ...(criu ? ['criu'] : []), 'floor']).flat(), 'read'];
+  const methods = ['warm-splice', ...(criu ? ['warm-criu'] : []), ...Array.from({ length: rounds }, () => ['splice', 'splice-batch', ...(process.env.BEFORE_CRIU ? ['before'] : []), ...(criu ? ['criu'] : []), 'floor']).flat(), 'read'];
   const floorBin = path.join(work, 'floor');
   execFileSync('gcc', ['-O2', '-o', floorBin, path.join(root, 'bench/floor.c'), '-pthread']);
   for (const entry of methods) {
@@ -49,7 +50,7 @@ try {
     method === 'criu' ? [criu, [...dumpArgs, '--shell-job']]
     : [process.execPath, [method === 'before' ? process.env.BEFORE_CRIU : path.join(root, 'packages/cli/bin/criu.js'), ...dumpArgs]];
   mkdirSync(images, { recursive: true }); // (CRIU wants it there)
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method === 'read' ? 'read' : 'splice', CRTOOLS_DUMP_OVERLAP: method === 'splice-overlap' ? '1' : '0' } });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, CRTOOLS_DUMP_PAGES: method === 'read' ? 'read' : 'splice', CRTOOLS_DUMP_STREAM: method === 'splice-batch' ? '0' : '1' } });
   let peak = 0;
   let cpu = 0;
   const timer = setInterval(() => {
