@@ -409,9 +409,9 @@ export class Writer {
     }
     b[this.pos++] = lo;
   }
-  /** A 64-bit varint of v's low 64 bits (two's complement), through a scratch word: no BigInt made. */
+  /** A 64-bit varint of v's low 64 bits (two's complement), through a scratch word (setBigUint64 takes v modulo 2^64): no BigInt made. */
   bigvarint(v: bigint): void {
-    WORD.setBigUint64(0, BigInt.asUintN(64, v), true);
+    WORD.setBigUint64(0, v, true);
     const hi = WORD.getUint32(4, true);
     if (hi === 0) this.uvarint(WORD.getUint32(0, true));
     else this.varint64(WORD.getUint32(0, true), hi);

@@ -105,7 +105,8 @@ export class PlanWriter {
    */
   u64(at: number, v: bigint | number | boolean | undefined): void {
     if (typeof v === 'bigint') {
-      this.view.setBigUint64(at, BigInt.asUintN(64, v), true);
+      // (setBigUint64 takes v modulo 2^64: a negative one as its two's complement)
+      this.view.setBigUint64(at, v, true);
       return;
     }
     if (v === undefined || v === false) v = 0;
@@ -116,7 +117,7 @@ export class PlanWriter {
       this.view.setUint32(at + 4, hi >>> 0, true);
       return;
     }
-    this.view.setBigUint64(at, BigInt.asUintN(64, BigInt(v)), true);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
 
   /** Records of one kind from objects whose keys are all the record's fields (each one checked). */
