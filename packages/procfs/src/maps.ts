@@ -244,19 +244,27 @@ const VMFLAG_MADV: Record<string, number> = {
   mg: MADV.MERGEABLE, hg: MADV.HUGEPAGE, nh: MADV.NOHUGEPAGE, wf: MADV.WIPEONFORK,
 };
 
+/** What a VmFlags code does, one lookup each (most codes do nothing): a MAP_* flag, an madvise bit (all below 32), io/pf, shadow stack. */
+type FlagAction = { map: number; madv: number; ioPf: boolean; shstk: boolean };
+const VMFLAG_ACTIONS = new Map<string, FlagAction>();
+for (const [code, map] of Object.entries(VMFLAG_MAP)) VMFLAG_ACTIONS.set(code, { map, madv: 0, ioPf: false, shstk: false });
+for (const [code, bit] of Object.entries(VMFLAG_MADV)) VMFLAG_ACTIONS.set(code, { map: 0, madv: 2 ** bit, ioPf: false, shstk: false });
+for (const code of ['io', 'pf']) VMFLAG_ACTIONS.set(code, { map: 0, madv: 0, ioPf: true, shstk: false });
+VMFLAG_ACTIONS.set('ss', { map: 0, madv: 0, ioPf: false, shstk: true });
+
 /** Apply smaps VmFlags to a Vma as CRIU does (MAP_* flags, madvise bits, shadow stack, unsupported io/pfn maps). */
 function applyVmFlags(v: Vma, list: string[]): void {
   let ioPf = false;
-  let madv = 0n;
-  for (const f of list) {
-    const m = VMFLAG_MAP[f];
-    if (m !== undefined) v.flags |= m;
-    const a = VMFLAG_MADV[f];
-    if (a !== undefined) madv |= 1n << BigInt(a);
-    if (f === 'io' || f === 'pf') ioPf = true;
-    if (f === 'ss') v.status |= VMA.AREA_SHSTK;
+  let madv = 0;
+  for (let i = 0; i < list.length; i++) {
+    const a = VMFLAG_ACTIONS.get(list[i]!);
+    if (a === undefined) continue;
+    v.flags |= a.map;
+    madv |= a.madv;
+    if (a.ioPf) ioPf = true;
+    if (a.shstk) v.status |= VMA.AREA_SHSTK;
   }
-  v.madv = madv;
+  v.madv = madv === 0 ? 0n : BigInt(madv);
   if (ioPf && (v.status & VMA.AREA_VVAR) === 0 && (v.status & VMA.FILE_SHARED) === 0 && (v.status & VMA.AREA_UPROBES) === 0) v.status = (v.status | VMA.UNSUPP) >>> 0;
   if ((v.flags & MAP.PRIVATE) !== 0 && (v.flags & MAP.DROPPABLE) !== 0) v.flags &= ~MAP.PRIVATE;
 }
@@ -298,6 +306,20 @@ export function* iterSmapsPieces(pieces: Iterable<string>, opts?: MapsOptions): 
           cur = buildVma(opts);
           cur.flags &= ~MAP.GROWSDOWN; // only VmFlags says so in smaps
           if (counters) cur.smaps = {};
+        }
+        if (!counters) {
+          // the counters not kept: the lines up to the area's VmFlags are passed over here, only
+          // their first character looked at (a counter's key starts with a capital letter; a
+          // line that does not is left to the loop below: a header, or one it reports)
+          let at = to + 1;
+          while (at < n) {
+            const c = text.charCodeAt(at);
+            if (c < 65 || c > 90 || (c === 86 && text.startsWith('VmFlags:', at))) break;
+            lineNo++;
+            const e = text.indexOf('\n', at);
+            at = e < 0 ? n + 1 : e + 1;
+          }
+          to = at - 1;
         }
       } else if (!counters && inArea && !text.startsWith('VmFlags:', from)) {
         // (a counter not kept)

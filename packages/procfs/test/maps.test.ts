@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { collectVmas, iterMapsRaw, parseMaps, parseMapsLine, parseSmaps, PROCFS_PARSE, MAP, VMA, vmaStatusNames } from './lib.js';
+import { collectVmas, iterMapsRaw, iterSmapsPieces, parseMaps, parseMapsLine, parseSmaps, PROCFS_PARSE, MAP, VMA, vmaStatusNames } from './lib.js';
 import { generateMaps } from './gen-maps.js';
 
 describe('maps: generated file with tens of thousands of areas', () => {
@@ -79,6 +79,35 @@ describe('smaps VmFlags', () => {
     expect(io!.status & VMA.UNSUPP).not.toBe(0);
     expect(vv!.status & VMA.UNSUPP).toBe(0);
     expect(vv!.madv).toBe(1n << 16n);
+  });
+  it('several advice bits at once; the same areas without counters (their lines passed over), in pieces or whole', () => {
+    const t =
+      area('7f0000000000-7f0000010000 rw-p 00000000 00:00 0 ', 'rd wr mr mw me ac sr dc mg hg wf nr') +
+      area('7f0000010000-7f0000011000 rw-p 00000000 00:00 0 ', 'rd wr mr mw me nh dd lo') +
+      area('7f0000011000-7f0000015000 r--p 00000000 00:00 0 ', 'rd mr me ss');
+    const full = parseSmaps(t);
+    expect(full[0]!.madv).toBe((1n << 2n) | (1n << 10n) | (1n << 12n) | (1n << 14n) | (1n << 18n));
+    expect(full[0]!.flags & MAP.NORESERVE).toBe(MAP.NORESERVE);
+    expect(full[1]!.madv).toBe((1n << 15n) | (1n << 16n));
+    expect(full[1]!.flags & MAP.LOCKED).toBe(MAP.LOCKED);
+    expect(full[2]!.status & VMA.AREA_SHSTK).not.toBe(0);
+    const bare = full.map(({ smaps: _, ...v }) => v);
+    expect(parseSmaps(t, { counters: false })).toEqual(bare);
+    // cut after every line, and after every second: an area's lines passed over across pieces
+    for (const k of [1, 2]) {
+      const lines = t.split(/(?<=\n)/);
+      const pieces = Array.from({ length: Math.ceil(lines.length / k) }, (_, i) => lines.slice(i * k, i * k + k).join(''));
+      expect([...iterSmapsPieces(pieces, { counters: false })]).toEqual(bare);
+    }
+  });
+  it('a malformed line after passed-over counters is reported at its own line number', () => {
+    const t = area('7f0000000000-7f0000010000 rw-p 00000000 00:00 0 ', 'rd wr') + 'Rss:    0 kB\n' + area('7f0000010000-7f0000011000 rw-p 0000zz00 00:00 0 ', 'rd wr');
+    for (const counters of [true, false]) {
+      const lines: number[] = [];
+      parseSmaps(t, { counters, onError: (e) => lines.push(e.context.line as number) });
+      // line 5: a counter after VmFlags (kept: reported nowhere, as before); line 6: the bad header
+      expect(lines, `counters ${counters}`).toEqual([6]);
+    }
   });
 });
 
