@@ -87,6 +87,30 @@ export function readMapFileModes(target: Target, opts?: ProcOptions & ParseOptio
   return out;
 }
 
+/**
+ * The open mode of the map_files links of the given areas only (their kernel start and end),
+ * by the start: one lstat of `map_files/START-END` each, no directory read. The directory's
+ * read walks every area of the process under its lock (~80 ms for 60,000 anonymous areas, of
+ * which a dump wants none), and readMapFileModes lstats every link besides. An area without a
+ * link (unmapped meanwhile, or no file) is left out, as are links whose bits give no mode.
+ */
+export function readMapFileModesOf(target: Target, areas: Iterable<{ start: bigint; end: bigint }>, opts?: ProcOptions): Map<bigint, number> {
+  const out = new Map<bigint, number>();
+  for (const a of areas) {
+    const at = procPath(target, `map_files/${a.start.toString(16)}-${a.end.toString(16)}`, opts);
+    let mode: number;
+    try {
+      mode = lstatSync(at).mode;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOENT') continue;
+      throw mapProcError(e, target, at, opts);
+    }
+    const f = mapFileFdflags(mode);
+    if (f !== undefined) out.set(a.start, f);
+  }
+  return out;
+}
+
 /** Every map_files link (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), sorted by start. */
 export function readMapFiles(target: Target, opts?: ProcOptions & ParseOptions & { modes?: boolean }): MapFile[] {
   const out: MapFile[] = [];

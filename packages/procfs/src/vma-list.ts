@@ -1,5 +1,5 @@
 import { PAGE_SIZE_BIGINT } from '@crtools/common';
-import { readMapFileModes } from './links.js';
+import { readMapFileModesOf } from './links.js';
 import { collectVmas, readMaps, type MapsOptions, type Vma } from './maps.js';
 import type { ProcOptions, Target } from './read.js';
 import { MAP, VMA } from './vma-flags.js';
@@ -14,29 +14,30 @@ export interface CriuVma extends Vma {
  * The VMA list a CRIU dump stores for a process, in one call: smaps (so
  * VmFlags give grows-down, madvise bits and unsupported areas), CRIU's
  * classification, the guard gap as `stackGuardGapHidden` says, vvar areas
- * merged, [uprobes] dropped, and `fdflags` of file mappings from map_files
+ * merged, [uprobes] dropped, and `fdflags` of file mappings from their map_files links
  * (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; skipped without it).
  */
 export function readVmaList(target: Target, opts?: MapsOptions & ProcOptions): CriuVma[] {
   const list: CriuVma[] = collectVmas(readMaps(target, { ...opts, smaps: true, counters: false }));
   hugetlbBorrowed(list);
+  // the areas with a file (private anonymous huge pages and SysV attaches have a map_files
+  // link too, and CRIU records its mode), each looked up by the kernel's start (the guard gap
+  // may have moved ours) and end
+  const filed = list.filter((v) => (v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED | VMA.AREA_SYSVIPC)) !== 0 || (v.flags & MAP.HUGETLB) !== 0);
+  const kernelStart = (v: CriuVma) => (v.guardGap ? v.start + PAGE_SIZE_BIGINT : v.start);
   let modes: Map<bigint, number> | undefined;
   try {
-    modes = readMapFileModes(target, opts);
+    modes = readMapFileModesOf(target, filed.map((v) => ({ start: kernelStart(v), end: v.end })), opts);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code !== 'EPERM' && code !== 'EACCES') throw e;
     modes = undefined;
   }
   if (modes)
-    for (const v of list)
-      // (private anonymous huge pages and SysV attaches have a map_files link too, and CRIU
-      // records its mode)
-      if ((v.status & (VMA.FILE_PRIVATE | VMA.FILE_SHARED | VMA.AREA_SYSVIPC)) !== 0 || (v.flags & MAP.HUGETLB) !== 0) {
-        // the guard gap may have moved the start; map_files names the kernel's start
-        const f = modes.get(v.guardGap ? v.start + PAGE_SIZE_BIGINT : v.start);
-        if (f !== undefined) v.fdflags = f;
-      }
+    for (const v of filed) {
+      const f = modes.get(kernelStart(v));
+      if (f !== undefined) v.fdflags = f;
+    }
   return list;
 }
 

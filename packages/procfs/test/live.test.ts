@@ -263,8 +263,8 @@ describe('live: map_files modes', () => {
     expect(mf.some((m) => m.fdflags === 0)).toBe(true);
   });
 
-  it('readMapFileModes (lstat only) gives each link the mode readMapFiles gives it', async () => {
-    const { readMapFiles, readMapFileModes } = await import('./lib.js');
+  it('readMapFileModes and readMapFileModesOf (lstat only) give each link the mode readMapFiles gives it', async () => {
+    const { readMapFiles, readMapFileModes, readMapFileModesOf } = await import('./lib.js');
     // (a sleep: its mappings stay as they are between the two reads, Node's do not)
     const sleep = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
@@ -276,6 +276,8 @@ describe('live: map_files modes', () => {
       expect(mf.length).toBeGreaterThan(0);
       expect(modes).toEqual(new Map(mf.filter((m) => m.fdflags !== undefined).map((m) => [m.start, m.fdflags])));
       expect(modes.size).toBeGreaterThan(0);
+      // the same, one lstat per area named (no directory read); an area without a link is left out
+      expect(readMapFileModesOf(sleep.pid!, [...mf, { start: 0x10000n, end: 0x11000n }])).toEqual(modes);
     } finally {
       sleep.kill('SIGKILL');
     }
