@@ -66,25 +66,15 @@ export function parseMapFileName(name: string, opts?: ParseOptions): { start: bi
  * CAP_CHECKPOINT_RESTORE, as readMapFiles). Links whose bits give no mode are left out.
  */
 export function readMapFileModes(target: Target, opts?: ProcOptions & ParseOptions): Map<bigint, number> {
-  const out = new Map<bigint, number>();
+  const areas: { start: bigint; end: bigint }[] = [];
   for (const name of readProcDir(target, 'map_files', opts)) {
-    const at = procPath(target, `map_files/${name}`, opts);
-    let mode: number;
     try {
-      mode = lstatSync(at).mode;
-    } catch (e) {
-      if ((e as { code?: string }).code === 'ENOENT') continue; // unmapped meanwhile
-      throw mapProcError(e, target, at, opts);
-    }
-    try {
-      const { start } = parseMapFileName(name, { ...opts, path: procPath(target, 'map_files', opts) });
-      const f = mapFileFdflags(mode);
-      if (f !== undefined) out.set(start, f);
+      areas.push(parseMapFileName(name, { ...opts, path: procPath(target, 'map_files', opts) }));
     } catch (e) {
       report(opts, e as never);
     }
   }
-  return out;
+  return readMapFileModesOf(target, areas, opts);
 }
 
 /**
