@@ -73,8 +73,9 @@ const PIPE_WAIT_MS = 20;
  * each command hands the tracee up to MAX_IOV runs of any length, its vmsplice waits for room
  * whenever the pipe is full, and we empty the pipe into the file while it runs: one ptrace round
  * trip per command instead of one per pipe-full (1,024 for 1 GiB in 1 MiB pipes, ~0.2 ms each
- * here), and both CPUs at work. Without it, one pipe-full per command, moved once the command
- * has ended (the tracee never waits).
+ * here). (The pipe's lock still keeps the tracee's vmsplice and our copy out of it from running
+ * at the same moment: the gain is the round trips.) Without it, one pipe-full per command, moved
+ * once the command has ended (the tracee never waits).
  * `totalBytes`: at most how much will be moved (when known): a transfer that fits in one pipe
  * gets a pipe sized to it (each pipe costs the tracee two calls besides its vmsplices: making it
  * and closing its write end; its read end, which we take, is closed by the first vmsplice).

@@ -88,11 +88,6 @@ export interface Infection {
   shared?: Buffer;
 }
 
-/**
- * The task's readable executable mappings, the vdso first, [vsyscall] left out: from the lines of
- * /proc/PID/maps whose permissions say r-x, without parsing the others (a task of 1,000 threads
- * has 2,000 areas of stacks and guards, of which none is executable).
- */
 /** An executable area of a task, to look for a `syscall` instruction in (the vDSO's first: `vdso`). */
 export interface CodeArea {
   start: bigint;
@@ -100,6 +95,11 @@ export interface CodeArea {
   vdso?: boolean;
 }
 
+/**
+ * The task's readable executable mappings, the vdso marked, [vsyscall] left out: from the lines
+ * of /proc/PID/maps whose permissions say r-x, without parsing the others (a task of 1,000
+ * threads has 2,000 areas of stacks and guards, of which none is executable).
+ */
 function execAreas(pid: number): CodeArea[] {
   const out: CodeArea[] = [];
   for (const line of readProcText(pid, 'maps').text.split('\n')) {
