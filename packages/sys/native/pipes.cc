@@ -82,9 +82,9 @@ Napi::Value SpliceAll(const Napi::CallbackInfo &info) {
 }
 
 // spliceSome(fdIn, fdOut, len, waitMs) -> { moved, eof } | { errno, syscall }: splice(2) from the
-// pipe fdIn into fdOut while bytes come, up to len; an empty pipe is waited for (poll) at most
-// waitMs at a time: moved < len then means nothing came for that long (eof: the pipe's last
-// writer is gone). For a pipe another process fills as we empty it.
+// pipe fdIn into fdOut while bytes come, up to len; an empty pipe (or a full fdOut) is waited for
+// (poll) at most waitMs at a time: moved < len then means nothing moved for that long (eof: the
+// pipe's last writer is gone). For a pipe another process fills as we empty it.
 constexpr size_t kSomeChunk = 256 << 10;
 
 Napi::Value SpliceSome(const Napi::CallbackInfo &info) {
@@ -108,7 +108,10 @@ Napi::Value SpliceSome(const Napi::CallbackInfo &info) {
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return SysErr(env, errno, "splice");
+    // an empty pipe, or a full one to write to (fdOut a pipe nobody empties fast enough): the
+    // one that holds us up is waited for, not spun on
     struct pollfd p = {in, POLLIN, 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) p = {out, POLLOUT, 0};
     int r = poll(&p, 1, waitMs);
     if (r < 0 && errno != EINTR) return SysErr(env, errno, "poll");
     if (r == 0) break;

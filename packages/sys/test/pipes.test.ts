@@ -33,4 +33,22 @@ describe('spliceSome', () => {
       if (p.wr >= 0) closeFd(p.wr);
     }
   });
+
+  it('into a pipe nobody empties: what fits, then a wait of waitMs on the full pipe, not a spin', () => {
+    const p = openPipe(65536);
+    const q = openPipe(65536);
+    try {
+      writeSync(p.wr, Buffer.alloc(65536, 3));
+      writeSync(q.wr, Buffer.alloc(q.capacity - 4096, 4)); // room for one page
+      const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
+      expect(spliceSome(p.rd, q.wr, 65536, 200)).toEqual({ moved: 4096, eof: false });
+      const cpu = process.cpuUsage(cpu0);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(190);
+      // asleep in poll, not calling splice over and over (that took the whole 200 ms of CPU)
+      expect((cpu.user + cpu.system) / 1000).toBeLessThan(100);
+    } finally {
+      for (const fd of [p.rd, p.wr, q.rd, q.wr]) closeFd(fd);
+    }
+  });
 });
