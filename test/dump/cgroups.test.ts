@@ -124,7 +124,11 @@ describe.skipIf(!hasHierarchies)(`cgroup membership${hasHierarchies ? '' : ' (sk
     expect(criu(['dump', '-t', String(w.pid), '-D', only, '--manage-cgroups', '--leave-running', '--cgroup-dump-controller', 'pids']).code).toBe(0);
     const cg2 = critDecode(path.join(only, 'cgroup.img')).entries[0];
     expect(cg2.controllers.filter((c: any) => (c.dirs ?? []).length).map((c: any) => c.cnames.join(','))).toEqual(['pids']);
-    expect(cg2.sets[0].ctls).toEqual(cg.sets[0].ctls);
+    // the same membership (but a hierarchy gone between the two dumps: the named ones other tests
+    // leave unmounted are destroyed by the kernel whenever their last reference goes)
+    const inBoth = (a: { name: string }[], b: { name: string }[]) => a.filter((c) => b.some((d) => d.name === c.name));
+    expect(inBoth(cg2.sets[0].ctls, cg.sets[0].ctls)).toEqual(inBoth(cg.sets[0].ctls, cg2.sets[0].ctls));
+    expect(inBoth(cg.sets[0].ctls, cg2.sets[0].ctls).map((c) => c.name)).toEqual(expect.arrayContaining(['pids', cpuH.name]));
     const bad = criu(['dump', '-t', String(w.pid), '-D', tmp('cg-badprops'), '--cgroup-props', '"pids": "merge"']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^criu: --cgroup-props: expected a new line at offset \d+\n$/);
