@@ -174,4 +174,31 @@ describe('criu dump failure paths leave the tree as it was and no image set', ()
     // no image set that looks complete (the private temp dir may remain; inventory never does)
     expect(existsSync(path.join(dir, 'inventory.img'))).toBe(false);
   });
+
+  it('the dumper is SIGKILLed while the task runs its page transfer (in vmsplice): the task goes back to itself and runs on intact', async () => {
+    // (without the parasite's SIGTRAP handler the task, untraced, reached the command's int3 and died of it)
+    const w = startWorkload('pattern', ['512']);
+    const dir = tmp('kill-vmsplice');
+    const child = spawn(process.execPath, [criuBin, 'dump', '-t', String(w.pid), '-D', dir], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    let inside = false;
+    while (!inside && child.exitCode === null && child.signalCode === null) {
+      try {
+        inside = readFileSync(`/proc/${w.pid}/syscall`, 'utf8').startsWith('278 ');
+      } catch {
+        /* (between its threads' stops) */
+      }
+      if (!inside) await new Promise((r) => setImmediate(r));
+    }
+    // held there: the pipe fills while the dumper is stopped, then the dumper dies
+    child.kill('SIGSTOP');
+    child.kill('SIGKILL');
+    await exited;
+    expect(inside, 'the task was never seen in its vmsplice').toBe(true);
+    sleep(100);
+    expect(alive(w.pid)).toBe(true);
+    untracedAndRunning(w.pid);
+    expect(w.check(20_000)).toBe('check ok bad=0');
+    expect(existsSync(path.join(dir, 'inventory.img'))).toBe(false);
+  });
 });

@@ -18,6 +18,16 @@
 #define NR_mmap 9
 #define NR_ftruncate 77
 #define NR_memfd_create 319
+#define NR_getpid 39
+#define NR_gettid 186
+#define NR_tgkill 234
+#define NR_rt_sigtimedwait 128
+
+#define SIGTRAP 5
+#define SIGPIPE 13
+#define EPIPE 32
+#define SA_SIGINFO 4
+#define SA_RESTORER 0x04000000
 
 static inline long sys6(long nr, long a, long b, long c, long d, long e, long f) {
 	long ret;
@@ -130,20 +140,89 @@ static long cmd_vmsplice(struct parasite_vmsplice_args *a) {
 	return total;
 }
 
-/* The start of an infection, in one run: the task's SIGTRAP action read first (the trap that ends
- * this command resets an ignored one to the default: the dumper puts it back at the cure), then
- * the memfd shared with the dumper made and mapped over the top of the area (MAP_FIXED: the
- * cure's one munmap of the area takes it too). Its descriptor is closed here: the dumper maps
- * the same file through /proc/PID/map_files. Returns the mapping's address or -errno. */
+/* The task's own SIGTRAP action, as INIT found it (the rescue puts it back). */
+static struct parasite_sigaction task_trap;
+
+/* Symbols of entry.S, reached RIP-relative. */
+extern char parasite_entry[] __attribute__((visibility("hidden")));
+extern char parasite_trap_ip[] __attribute__((visibility("hidden")));
+extern char parasite_sigreturn[] __attribute__((visibility("hidden")));
+
+/* The kernel's x86-64 signal frame, as far as the handler touches it (struct ucontext with its
+ * struct sigcontext; the fpstate is left as the trap saved it: our code never touches it). */
+struct ksigcontext {
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15, di, si, bp, bx, dx, ax, cx, sp, ip, flags;
+	uint16_t cs, gs, fs, ss;
+	uint64_t err, trapno, oldmask, cr2, fpstate, reserved[8];
+};
+struct kucontext {
+	uint64_t flags, link, ss_sp;
+	int32_t ss_flags, ss_pad;
+	uint64_t ss_size;
+	struct ksigcontext mc;
+	uint64_t sigmask;
+};
+_Static_assert(__builtin_offsetof(struct kucontext, mc) == 40, "ucontext layout");
+_Static_assert(__builtin_offsetof(struct kucontext, sigmask) == 296, "ucontext layout");
+
+/* SIGTRAP, which only reaches the task when its dumper is gone (while traced, our traps stop
+ * the thread and the dumper discards the signal). The dumper died while this thread ran one of
+ * our commands or trampoline calls: the thread goes back to the registers and mask it had when
+ * seized, through the signal frame, instead of dying of the trap. Anything else (a trap of the
+ * task's own, once a dead dumper left us installed) goes to the task's own action. */
+static void on_trap(int sig, void *info, struct kucontext *uc) {
+	(void)sig;
+	(void)info;
+	/* (addresses as integers: the area around the blob is not an object the compiler knows) */
+	uint64_t area = (uint64_t)parasite_entry - PARASITE_AREA_BLOB;
+	struct parasite_rescue *r = (struct parasite_rescue *)(area + PARASITE_AREA_SIZE + PARASITE_AREA_SHARED_RESCUE);
+	uint64_t ip = uc->mc.ip;
+	int in_blob = ip == (uint64_t)parasite_trap_ip;
+	int ours = r->armed && (in_blob || ip == area + PARASITE_AREA_TRAMPOLINE + 3);
+	sys6(NR_rt_sigaction, SIGTRAP, (long)&task_trap, 0, 8, 0, 0);
+	if (!ours) {
+		/* blocked until the handler returns, then the task's action takes it */
+		sys(NR_tgkill, sys(NR_getpid, 0, 0, 0), sys(NR_gettid, 0, 0, 0), SIGTRAP);
+		return;
+	}
+	if (r->close_fd >= 0) sys(NR_close, r->close_fd, 0, 0);
+	/* a vmsplice into the dumper's pipe that lost its reader raised SIGPIPE at this thread
+	 * (blocked while our code ran): not the task's to receive */
+	if (r->drop_sigpipe && in_blob && (long)uc->mc.ax == -EPIPE) {
+		uint64_t set = 1ULL << (SIGPIPE - 1);
+		struct { long sec, nsec; } now = { 0, 0 };
+		sys6(NR_rt_sigtimedwait, (long)&set, 0, (long)&now, 8, 0, 0);
+	}
+	uint64_t *g = &uc->mc.r8;
+	for (int i = 0; i < 18; i++) g[i] = r->sigregs[i];
+	uc->sigmask = r->mask;
+}
+
+/* The start of an infection, in one run: the SIGTRAP handler above set in place of the task's
+ * action, which is read in the same call (a trap resets an ignored SIGTRAP to the default: the
+ * dumper puts the task's back at the cure), then the memfd shared with the dumper made and
+ * mapped over the top of the area (MAP_FIXED: the cure's one munmap of the area takes it too).
+ * Its descriptor is closed here: the dumper maps the same file through /proc/PID/map_files.
+ * Returns the mapping's address or -errno. */
 static long cmd_init(struct parasite_init_args *a) {
 	static const char name[] = "crtools-parasite";
-	long r = sys6(NR_rt_sigaction, 5 /* SIGTRAP */, 0, (long)&a->trap, 8, 0, 0);
+	struct parasite_sigaction ours;
+	ours.handler = (uint64_t)on_trap;
+	ours.flags = SA_SIGINFO | SA_RESTORER;
+	ours.restorer = (uint64_t)parasite_sigreturn;
+	ours.mask = ~0ULL; /* nothing else runs on our stack meanwhile */
+	long r = sys6(NR_rt_sigaction, SIGTRAP, (long)&ours, (long)&a->trap, 8, 0, 0);
 	if (r < 0) return r;
+	task_trap.handler = a->trap.handler;
+	task_trap.flags = a->trap.flags;
+	task_trap.restorer = a->trap.restorer;
+	task_trap.mask = a->trap.mask;
 	long fd = sys(NR_memfd_create, name, 1 /* MFD_CLOEXEC */, 0);
-	if (fd < 0) return fd;
-	r = sys(NR_ftruncate, fd, a->size, 0);
+	r = fd < 0 ? fd : sys(NR_ftruncate, fd, a->size, 0);
 	if (r >= 0) r = sys6(NR_mmap, (long)a->addr, (long)a->size, 3 /* PROT_READ|PROT_WRITE */, 0x11 /* MAP_SHARED|MAP_FIXED */, fd, 0);
-	sys(NR_close, fd, 0, 0);
+	if (fd >= 0) sys(NR_close, fd, 0, 0);
+	/* failed: no handler of ours left without its record (the dumper cures what is mapped) */
+	if (r < 0) sys6(NR_rt_sigaction, SIGTRAP, (long)&a->trap, 0, 8, 0, 0);
 	return r;
 }
 
@@ -165,7 +244,7 @@ static long dispatch(long cmd, void *args) {
 static long cmd_batch(struct parasite_batch_args *a) {
 	for (unsigned i = 0; i < a->nr && i < 8; i++) {
 		struct parasite_batch_call *c = &a->call[i];
-		if (c->off < sizeof(*a) || c->off > PARASITE_AREA_SHARED - 8 || c->off % 8)
+		if (c->off < sizeof(*a) || c->off > PARASITE_AREA_SHARED_RESCUE - 8 || c->off % 8)
 			c->ret = -22;
 		else
 			c->ret = dispatch(c->cmd, (char *)a + c->off);

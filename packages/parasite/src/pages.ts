@@ -88,6 +88,7 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, stream = t
   const closeAll = () => {
     try {
       // (the tracee's read end, taken by us, is closed by its first vmsplice: here if none ran)
+      inf.heldFd = -1;
       if (q.theirRd >= 0) call(inf, inf.pid, NR.close, [BigInt(q.theirRd)]);
       if (q.tracerFd >= 0n) call(inf, inf.pid, NR.close, [q.tracerFd]);
     } catch {
@@ -104,6 +105,9 @@ export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, stream = t
     const their = remotePipe(inf);
     q.tracerFd = their.wr;
     q.theirRd = their.rd;
+    // (a dumper dying during a command of ours: the rescue closes the write end; the read end
+    // is closed by the first command itself)
+    inf.heldFd = Number(their.wr);
     q.rd = takeTaskFd(inf.pid, q.theirRd);
     q.capacity = setPipeSize(q.rd, size, { pid: inf.pid });
   } catch (e) {
@@ -284,6 +288,7 @@ export function holdPages(inf: Infection, runs: readonly PageRun[], pipeBytes = 
     while (k < list.length) {
       // a pipe of the tracee's: both its ends are closed in the tracee before the next one is made
       const their = remotePipe(inf);
+      inf.heldFd = Number(their.wr);
       let theirRd = their.rd;
       let filled = false;
       try {
@@ -327,6 +332,7 @@ export function holdPages(inf: Infection, runs: readonly PageRun[], pipeBytes = 
       } finally {
         // (its read end, if no vmsplice closed it, and its write end: the tracee keeps neither;
         // a close that fails here must not hide the error that brought us here)
+        inf.heldFd = -1;
         try {
           if (theirRd >= 0) call(inf, inf.pid, NR.close, [BigInt(theirRd)]);
           call(inf, inf.pid, NR.close, [their.wr]);

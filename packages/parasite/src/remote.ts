@@ -4,7 +4,7 @@ import { readProcText } from '@crtools/procfs';
 import { PARASITE_AREA, PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
 import { check, native } from './load-native.js';
 import { getGpRegs, getRseqConfig, getSigmask, peekSiginfo, readMemory, setGpRegs, setSigmask, SIGTRAP, waitStop, writeMemory, type RseqConfig, type StoppedThread } from './ptrace.js';
-import { decodeGpRegs, encodeGpRegs, type GpRegs } from './regs.js';
+import { decodeGpRegs, encodeGpRegs, restartableRegs, type GpRegs } from './regs.js';
 import { PTRACE_EVENT_STOP, type WaitStatus } from './wait-status.js';
 
 /** x86_64 syscall numbers the dumper runs inside its tracees. */
@@ -63,10 +63,22 @@ export interface Infection {
   /** Each thread's signal mask when seized, put back after every run of our code in it. */
   masks: Map<number, bigint>;
   /**
-   * The task's SIGTRAP action (the kernel's struct sigaction) read before our first trap: a
-   * trap resets an ignored SIGTRAP to the default, cure() puts it back.
+   * The task's SIGTRAP action (the kernel's struct sigaction), read by INIT as it set the blob's
+   * handler in its place (or, INIT failing, before its trap, which resets an ignored SIGTRAP to
+   * the default): cure() puts it back.
    */
   trapAction?: Buffer;
+  /** Whether the blob's SIGTRAP handler is the task's action now (INIT succeeded): see rescue(). */
+  trapHandler: boolean;
+  /** Threads with a SIGPIPE of their own pending when seized (the rescue must leave it be). */
+  sigpipePending: Set<number>;
+  /**
+   * A descriptor the task holds for us between runs of our code (the page pipe's write end), -1
+   * none: the rescue closes it. Set back to -1 before the call that closes it.
+   */
+  heldFd: number;
+  /** Each thread's rescue record (rescue()), made at its first run. */
+  rescues: Map<number, Buffer>;
   /**
    * A `syscall` instruction already in the task's code (found, never written): the system calls
    * that map and unmap our area run from there and stop at their exit (PTRACE_SYSCALL).
@@ -137,17 +149,28 @@ function findSyscallInsn(pid: number, areas?: readonly CodeArea[]): bigint {
   throw new CrtoolsError('NO_EXEC_VMA', `task ${pid} has no syscall instruction in its code to run a syscall from`, { context: { pid } });
 }
 
+const SIGPIPE = 13;
+
 /**
  * A SIGTRAP already pending cannot be kept through our runs: the thread runs our code with
  * SIGTRAP unblocked (so that the traps keep the task's own action), which lets the pending one
  * be delivered there and taken for a trap of ours, or, queued to the thread, makes the kernel
  * drop the trap's. Refused by name before anything runs, the task left as it was (as CRIU).
+ * Returns the threads that have a SIGPIPE of their own pending (from the same queues).
  */
-function refusePendingTrap(pid: number, threads: StoppedThread[]): void {
-  const trap = (q: Buffer[]) => q.some((si) => si.readInt32LE(0) === SIGTRAP);
-  const tid = trap(peekSiginfo(pid, true)) ? pid : threads.find((t) => trap(peekSiginfo(t.tid, false)))?.tid;
-  if (tid === undefined) return;
-  throw new CrtoolsError('PENDING_SIGTRAP', `task ${tid}: a SIGTRAP is pending (blocked), which the dumper's own traps would take: not supported`, { exitCode: ExitCode.UNSUPPORTED, context: { pid: tid } });
+function refusePendingTrap(pid: number, threads: StoppedThread[]): Set<number> {
+  const has = (q: Buffer[], sig: number) => q.some((si) => si.readInt32LE(0) === sig);
+  const refuse = (tid: number) => {
+    throw new CrtoolsError('PENDING_SIGTRAP', `task ${tid}: a SIGTRAP is pending (blocked), which the dumper's own traps would take: not supported`, { exitCode: ExitCode.UNSUPPORTED, context: { pid: tid } });
+  };
+  if (has(peekSiginfo(pid, true), SIGTRAP)) refuse(pid);
+  const pipes = new Set<number>();
+  for (const t of threads) {
+    const q = peekSiginfo(t.tid, false);
+    if (has(q, SIGTRAP)) refuse(t.tid);
+    if (has(q, SIGPIPE)) pipes.add(t.tid);
+  }
+  return pipes;
 }
 
 const RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL = 2;
@@ -180,7 +203,7 @@ function rseqFixup(pid: number, tid: number, conf: RseqConfig | undefined, regs:
 
 /** Save every seized thread's registers (compel's prepare). */
 export function prepare(pid: number, threads: StoppedThread[], codeAreas?: readonly CodeArea[]): Infection {
-  refusePendingTrap(pid, threads);
+  const sigpipePending = refusePendingTrap(pid, threads);
   const saved = new Map<number, Buffer>();
   const masks = new Map<number, bigint>();
   const rseqCs = new Map<number, bigint>();
@@ -194,7 +217,10 @@ export function prepare(pid: number, threads: StoppedThread[], codeAreas?: reado
     saved.set(t.tid, fix.regs ?? regs);
     masks.set(t.tid, getSigmask(t.tid));
   }
-  return { pid, threads, saved, masks, rseqCs, rseq, bootstrapAddr: findSyscallInsn(pid, codeAreas), area: 0n, sharedAddr: 0n };
+  return {
+    pid, threads, saved, masks, rseqCs, rseq, bootstrapAddr: findSyscallInsn(pid, codeAreas), area: 0n, sharedAddr: 0n,
+    trapHandler: false, sigpipePending, heldFd: -1, rescues: new Map(),
+  };
 }
 
 /**
@@ -245,8 +271,38 @@ function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, 
   r.orig_ax = -1n;
   r.ip = ip;
   setGpRegs(tid, encodeGpRegs(r));
-  if (how === 'trap') setSigmask(tid, RUN_SIGMASK);
+  if (how === 'trap') {
+    if (inf.shared) rescue(inf, tid);
+    setSigmask(tid, RUN_SIGMASK);
+  }
   resume(tid, how);
+}
+
+const RESCUE = PARASITE_STRUCTS.rescue;
+/** struct sigcontext's order of the general registers (r8 ... flags), the rescue record's */
+const SIGCONTEXT_REGS = ['r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'di', 'si', 'bp', 'bx', 'dx', 'ax', 'cx', 'sp', 'ip', 'flags'] as const;
+
+/**
+ * Arm the blob's SIGTRAP handler for a run of our code in thread tid: the record in the shared
+ * area tells it, should the dumper die before this run's trap (the thread, untraced, would die
+ * of it), the registers to go back to (as seized, a system call it was in set to run again, as
+ * the kernel's own resume would), the seized mask, a descriptor of ours to close and whether a
+ * SIGPIPE our vmsplice raised at the thread is to be dropped. Between runs the registers are the
+ * task's own already, and a dead dumper's threads run on by themselves.
+ */
+function rescue(inf: Infection, tid: number): void {
+  let rec = inf.rescues.get(tid);
+  if (!rec) {
+    rec = Buffer.alloc(RESCUE.size);
+    const regs = restartableRegs(decodeGpRegs(inf.saved.get(tid)!));
+    rec.writeUInt32LE(1, RESCUE.fields.armed.offset);
+    rec.writeUInt32LE(inf.sigpipePending.has(tid) ? 0 : 1, RESCUE.fields.drop_sigpipe.offset);
+    rec.writeBigUInt64LE(inf.masks.get(tid)!, RESCUE.fields.mask.offset);
+    SIGCONTEXT_REGS.forEach((n, i) => rec!.writeBigUInt64LE(regs[n], RESCUE.fields.sigregs.offset + 8 * i));
+    inf.rescues.set(tid, rec);
+  }
+  rec.writeInt32LE(inf.heldFd, RESCUE.fields.close_fd.offset);
+  rec.copy(inf.shared!, PARASITE_AREA.sharedRescue);
 }
 
 /** A stop on the way to a run's trap (a late interrupt trap, a signal arriving): the signal kept for the detach, the thread let go on. */
@@ -329,6 +385,8 @@ function mapSharedArea(inf: Infection): void {
   readMemory(inf.pid, data, args);
   // the SIGTRAP action, read before the command's trap (kept for the cure whatever came next)
   inf.trapAction = Buffer.from(args.subarray(I.fields.trap.offset, I.fields.trap.offset + KSIGACTION_SIZE));
+  // (an INIT that fails has put the task's action back itself)
+  inf.trapHandler = r === at;
   if (r < 0n && r > -4096n) throw new CrtoolsError('REMOTE_MEMFD', `task ${inf.pid}: making the shared area failed in the tracee (errno ${-r})`, { context: { pid: inf.pid } });
   if (r !== at) throw new CrtoolsError('REMOTE_MMAP', `task ${inf.pid}: the shared area was mapped at 0x${r.toString(16)}, not 0x${at.toString(16)}`, { context: { pid: inf.pid } });
   inf.sharedAddr = at;
@@ -359,7 +417,7 @@ export function runBlobCommand(inf: Infection, tid: number, cmd: number, args: B
  */
 export function startBlobCommand(inf: Infection, tid: number, cmd: number, args: Buffer): void {
   if (inf.area === 0n || !inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
-  if (args.length > inf.shared.length) throw new RangeError(`parasite arguments of ${args.length} bytes exceed the shared area`);
+  if (args.length > PARASITE_AREA.sharedRescue) throw new RangeError(`parasite arguments of ${args.length} bytes exceed the shared area`);
   // arguments and results move through the shared memfd mapping: no ptrace or vm copies
   args.copy(inf.shared, 0);
   const entry = inf.area + BigInt(PARASITE_AREA.blob);
@@ -425,13 +483,17 @@ export function cure(inf: Infection): Error | undefined {
   // (the shared area goes with the area's munmap below; our own mapping of it stays until GC'd)
   inf.sharedAddr = 0n;
   inf.shared = undefined;
-  if (inf.area !== 0n && inf.trapAction && inf.trapAction.readBigUInt64LE(0) === SIG_IGN) {
-    // our traps reset an ignored SIGTRAP to the default: ignored it was, ignored it is again
+  if (inf.area !== 0n && inf.trapAction && (inf.trapHandler || inf.trapAction.readBigUInt64LE(0) === SIG_IGN)) {
+    // the task's own action in place of the blob's handler: from the trampoline (one stop), but
+    // an ignored one, which a trap would reset to the default, from the task's own `syscall`
+    // (two stops, no trap; our traps had reset it: ignored it was, ignored it is again)
     try {
       const act = inf.area + BigInt(AREA_DATA);
       writeMemory(inf.pid, act, inf.trapAction);
-      const r = bootstrapSyscall(inf, NR.rt_sigaction, [BigInt(SIGTRAP), act, 0n, 8n]);
-      if (r < 0n) first ??= new Error(`putting back the ignored SIGTRAP failed (errno ${-r})`);
+      const args = [BigInt(SIGTRAP), act, 0n, 8n];
+      const r = inf.trapAction.readBigUInt64LE(0) === SIG_IGN ? bootstrapSyscall(inf, NR.rt_sigaction, args) : call(inf, inf.pid, NR.rt_sigaction, args);
+      if (r < 0n) first ??= new Error(`putting back the SIGTRAP action failed (errno ${-r})`);
+      else inf.trapHandler = false;
     } catch (e) {
       first ??= e as Error;
     }
