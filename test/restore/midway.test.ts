@@ -3,12 +3,19 @@
  * by pid, and the error names the task, the step and the errno. Driven through the libraries
  * (the plan is altered after the image checks, which a bin cannot do).
  */
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { buildRestorePlan, restoreTree } from '@crtools/restorer';
-import { criu, killAllStarted, sleep, startWorkload, tmp } from '../dump/helpers.js';
+import { criuBin } from '../lib/paths.js';
+import { askVerdict, criu, killAllStarted, sleep, startWorkload, tmp } from '../dump/helpers.js';
+import { killRestored, restoreRoot } from './roundtrip.js';
 
-afterAll(() => killAllStarted());
+afterAll(() => {
+  killRestored();
+  killAllStarted();
+});
 
 it('a child task failing at "mmap" takes the whole restored tree down', async () => {
   const w = startWorkload('pipetree', []);
@@ -28,4 +35,31 @@ it('a child task failing at "mmap" takes the whole restored tree down', async ()
   });
   for (let i = 0; i < 300 && pids.some((p) => existsSync(`/proc/${p}`)); i++) sleep(10);
   for (const p of pids) expect(existsSync(`/proc/${p}`), `pid ${p} left behind`).toBe(false);
+});
+
+it.each(['SIGTERM', 'SIGINT'] as const)('criu restore gets %s while its tasks are restored: one line, exit 1, no task left, the pids free again', async (sig) => {
+  const w = startWorkload('pattern', ['128', '3']);
+  const dir = tmp(`interrupted-${sig}`);
+  const d = criu(['dump', '-t', String(w.pid), '-D', dir]);
+  expect(d.code, d.stderr).toBe(0);
+  const plan = await buildRestorePlan(dir);
+  const pids = plan.tasks.map((t) => t.pid);
+  for (let i = 0; i < 300 && pids.some((p) => existsSync(`/proc/${p}`)); i++) sleep(10);
+  const child = spawn(process.execPath, [criuBin, 'restore', '-D', dir, '-d', '-v4', '-o', 'restore.log'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b) => (stderr += b));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  // the root launched: its tasks are being made (a 3 × 128 MiB tree takes a while to fill)
+  const log = path.join(dir, 'restore.log');
+  for (let i = 0; i < 2000 && !(existsSync(log) && readFileSync(log, 'utf8').includes('root task launched')); i++) await new Promise((r) => setTimeout(r, 2));
+  expect(readFileSync(log, 'utf8')).toContain('root task launched');
+  child.kill(sig);
+  const code = await exited;
+  expect(code, stderr).toBe(1);
+  expect(stderr).toBe(`criu: restore interrupted (${sig})\n`);
+  for (let i = 0; i < 300 && pids.some((p) => existsSync(`/proc/${p}`)); i++) sleep(10);
+  for (const p of pids) expect(existsSync(`/proc/${p}`), `pid ${p} left behind`).toBe(false);
+  // nothing half-made holds the pids: the same images restore, intact
+  const root = restoreRoot(dir);
+  expect(askVerdict(w.state, root, 20_000)).toBe('check ok bad=0');
 });

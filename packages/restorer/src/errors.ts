@@ -11,6 +11,7 @@ export const RestoreErrorCode = {
   CPU: 'RESTORE_CPU_MISMATCH',
   GUARDS: 'RESTORE_NO_GUARD_REGIONS',
   UNSUPPORTED: 'RESTORE_UNSUPPORTED',
+  INTERRUPTED: 'RESTORE_INTERRUPTED',
 } as const;
 
 export function restoreError(code: string, message: string, context: Record<string, unknown> = {}, exitCode: ExitCode = ExitCode.FAILED, cause?: unknown): CrtoolsError {

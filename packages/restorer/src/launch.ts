@@ -36,6 +36,11 @@ export interface RestoreTreeOptions {
   skipCpuCheck?: boolean;
   /** how long the tasks may take to get ready, and how long the blob waits for "go" */
   timeoutMs?: number;
+  /**
+   * Aborted (SIGINT, SIGTERM to the CLI): the restore stops at its next look at the tasks (or
+   * before they are resumed), kills what it started and fails; once resuming, it goes on.
+   */
+  signal?: AbortSignal;
   logger?: Logger;
   /**
    * Called once every task is restored and waits to be resumed (CRIU's post-restore and
@@ -315,7 +320,13 @@ function withCpuDispatch(plan: RestorePlan, xcr0: bigint, log: Logger): RestoreP
   };
 }
 
+/** The error of a restore stopped by its caller's signal (SIGINT, SIGTERM). */
+function interrupted(signal: AbortSignal): Error {
+  return restoreError(RestoreErrorCode.INTERRUPTED, `restore interrupted (${String(signal.reason ?? 'aborted')})`);
+}
+
 export async function restoreTree(plan: RestorePlan, opts: RestoreTreeOptions = {}): Promise<RestoredTree> {
+  if (opts.signal?.aborted) throw interrupted(opts.signal);
   validatePlan(plan);
   const native = loadNative();
   const xcr0 = xgetbv(0); // the xsave components this CPU and kernel enable for user space
@@ -744,6 +755,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
       }
     }
     if (Date.now() > deadline) return abort(restoreError(RestoreErrorCode.TIMEOUT, `restore: tasks not ready after ${timeoutMs} ms`));
+    if (opts.signal?.aborted) return abort(interrupted(opts.signal));
     // meanwhile, take a share of the tasks' page copying (else just wait)
     const took = helper ? native.assist(helper, round < 100 ? 1 : 5) : 0;
     helped += took;
@@ -788,6 +800,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     return abort(restoreError(RestoreErrorCode.LAUNCH, `restore: ${(e as Error).message}`, { pid: rootPid }, ExitCode.FAILED, e as Error));
   }
 
+  // (the last point where the restore can still be called off: from here on the tree goes on)
+  if (opts.signal?.aborted) return abort(interrupted(opts.signal));
   if (opts.beforeResume) {
     try {
       await opts.beforeResume(rootPid);

@@ -125,6 +125,10 @@ export interface RestoreContext {
   /** where log lines go when there is no log file and -v3 or more was asked (default: nowhere) */
   err?: (line: string) => void;
   timeoutMs?: number;
+  /** aborted: the restore stops at its next safe point, the tasks it started killed (RestoreTreeOptions.signal) */
+  signal?: AbortSignal;
+  /** called once every task runs (the restore can no longer be called off), before the root is waited for */
+  resumed?: () => void;
   /** with display_stats: called with the statistics once the tasks run (before waiting for the root), as CRIU prints them then */
   displayStats?: (stats: RestoreStats) => void;
 }
@@ -321,6 +325,7 @@ async function restoreInside(
       leaveStopped: o.leave_stopped,
       restoreSibling: o.rst_sibling,
       timeoutMs: ctx.timeoutMs,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
       // (the per-thread xsave check is the fpu rule's, image or not)
       skipCpuCheck: !(o.cpu_cap & CPU_CAP.FPU),
       logger: log,
@@ -354,6 +359,7 @@ async function restoreInside(
     cgroups.release();
   }
   log.debug('restore: every task resumed');
+  ctx.resumed?.();
   if (lazy) {
     // the tasks run; their missing pages come from the daemon, which has every userfaultfd
     try {

@@ -129,10 +129,25 @@ export const restoreCommand = defineCommand({
     }
     const dir = String(args['images-dir']);
     const scripts = repeatedOption(rawArgs, '--action-script');
-    const r = await restore(
-      restoreOptionsFromArgs(args, rawArgs),
-      { err: (l) => process.stderr.write(l + '\n'), notify: actionScripts(scripts, dir), displayStats: (s) => process.stdout.write(restoreStatsText(s)) },
-    );
+    // SIGINT/SIGTERM before the tree runs: the restore is called off, the tasks it started killed;
+    // once the tree runs they are their default again (criu ends, a waited-for root goes on)
+    const ac = new AbortController();
+    const onSignal = (sig: NodeJS.Signals) => ac.abort(sig);
+    const drop = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let r: Awaited<ReturnType<typeof restore>>;
+    try {
+      r = await restore(
+        restoreOptionsFromArgs(args, rawArgs),
+        { err: (l) => process.stderr.write(l + '\n'), notify: actionScripts(scripts, dir), displayStats: (s) => process.stdout.write(restoreStatsText(s)), signal: ac.signal, resumed: drop },
+      );
+    } finally {
+      drop();
+    }
     const code = r.exitCode ?? ExitCode.OK;
     process.exitCode = code;
     return code;
