@@ -22,8 +22,10 @@
 #define NR_gettid 186
 #define NR_tgkill 234
 #define NR_rt_sigtimedwait 128
+#define NR_munmap 11
 
 #define SIGTRAP 5
+#define SIGSEGV 11
 #define SIGPIPE 13
 #define EPIPE 32
 #define SA_SIGINFO 4
@@ -211,7 +213,10 @@ static long cmd_init(struct parasite_init_args *a) {
 	ours.flags = SA_SIGINFO | SA_RESTORER;
 	ours.restorer = (uint64_t)parasite_sigreturn;
 	ours.mask = ~0ULL; /* nothing else runs on our stack meanwhile */
-	long r = sys6(NR_rt_sigaction, SIGTRAP, (long)&ours, (long)&a->trap, 8, 0, 0);
+	/* (SIGSEGV's too: FINI ends with a fault, which must neither meet an ignored action nor reset it) */
+	long r = sys6(NR_rt_sigaction, SIGSEGV, 0, (long)&a->segv, 8, 0, 0);
+	if (r < 0) return r;
+	r = sys6(NR_rt_sigaction, SIGTRAP, (long)&ours, (long)&a->trap, 8, 0, 0);
 	if (r < 0) return r;
 	task_trap.handler = a->trap.handler;
 	task_trap.flags = a->trap.flags;
@@ -226,6 +231,17 @@ static long cmd_init(struct parasite_init_args *a) {
 	return r;
 }
 
+/* The end of an infection, in one run: the task's SIGTRAP action back, then the whole area
+ * unmapped, this code with it. The return from munmap faults at the next instruction (SIGSEGV,
+ * SIGSEGV unblocked for this run): the thread stops for the dumper, which drops the signal and
+ * puts the registers back. Returns, to the usual trap, only when something failed. */
+static long cmd_fini(struct parasite_fini_args *a) {
+	uint64_t addr = a->addr, size = a->size; /* (a is in the area) */
+	long r = sys6(NR_rt_sigaction, SIGTRAP, (long)&task_trap, 0, 8, 0, 0);
+	if (r < 0) return r;
+	return sys(NR_munmap, addr, size, 0);
+}
+
 static long dispatch(long cmd, void *args) {
 	switch (cmd) {
 	case PARASITE_CMD_SIGACTIONS: return cmd_sigactions(args);
@@ -235,6 +251,7 @@ static long dispatch(long cmd, void *args) {
 	case PARASITE_CMD_POSIX_TIMERS: return cmd_posix_timers(args);
 	case PARASITE_CMD_VMSPLICE: return cmd_vmsplice(args);
 	case PARASITE_CMD_INIT: return cmd_init(args);
+	case PARASITE_CMD_FINI: return cmd_fini(args);
 	}
 	return -22; /* -EINVAL */
 }

@@ -26,6 +26,8 @@ const PROT_RWX = 7;
  * thread that blocks it, would unblock it for good and reset its action to the default.
  */
 const RUN_SIGMASK = BigInt.asUintN(64, ~(1n << BigInt(SIGTRAP - 1)));
+/** FINI's: SIGSEGV unblocked too (its run ends with a fault, which a blocked SIGSEGV would turn into a reset of the task's action) */
+const FINI_SIGMASK = RUN_SIGMASK & ~(1n << 10n);
 /** The kernel's struct sigaction for rt_sigaction: handler, flags, restorer, 64-bit mask. */
 const KSIGACTION_SIZE = 32;
 const SIG_IGN = 1n;
@@ -70,8 +72,14 @@ export interface Infection {
   trapAction?: Buffer;
   /** Whether the blob's SIGTRAP handler is the task's action now (INIT succeeded): see rescue(). */
   trapHandler: boolean;
-  /** Threads with a SIGPIPE of their own pending when seized (the rescue must leave it be). */
-  sigpipePending: Set<number>;
+  /**
+   * The signals pending when seized: each thread's own queue's (tid → signals) and the process's
+   * shared queue's under 0 (a SIGPIPE of the thread's own the rescue must leave be, a SIGSEGV
+   * that FINI's run would take for its fault).
+   */
+  pending: Map<number, Set<number>>;
+  /** The task's SIGSEGV action (read by INIT): FINI's fault must not meet an ignored one. */
+  segvAction?: Buffer;
   /**
    * A descriptor the task holds for us between runs of our code (the page pipe's write end), -1
    * none: the rescue closes it. Set back to -1 before the call that closes it.
@@ -149,6 +157,7 @@ function findSyscallInsn(pid: number, areas?: readonly CodeArea[]): bigint {
   throw new CrtoolsError('NO_EXEC_VMA', `task ${pid} has no syscall instruction in its code to run a syscall from`, { context: { pid } });
 }
 
+const SIGSEGV = 11;
 const SIGPIPE = 13;
 
 /**
@@ -156,21 +165,19 @@ const SIGPIPE = 13;
  * SIGTRAP unblocked (so that the traps keep the task's own action), which lets the pending one
  * be delivered there and taken for a trap of ours, or, queued to the thread, makes the kernel
  * drop the trap's. Refused by name before anything runs, the task left as it was (as CRIU).
- * Returns the threads that have a SIGPIPE of their own pending (from the same queues).
+ * Returns the signals pending (Infection.pending), read from the same queues.
  */
-function refusePendingTrap(pid: number, threads: StoppedThread[]): Set<number> {
-  const has = (q: Buffer[], sig: number) => q.some((si) => si.readInt32LE(0) === sig);
-  const refuse = (tid: number) => {
+function refusePendingTrap(pid: number, threads: StoppedThread[]): Map<number, Set<number>> {
+  const pending = new Map<number, Set<number>>();
+  const read = (tid: number, shared: boolean) => {
+    const sigs = new Set(peekSiginfo(tid, shared).map((si) => si.readInt32LE(0)));
+    pending.set(shared ? 0 : tid, sigs);
+    if (!sigs.has(SIGTRAP)) return;
     throw new CrtoolsError('PENDING_SIGTRAP', `task ${tid}: a SIGTRAP is pending (blocked), which the dumper's own traps would take: not supported`, { exitCode: ExitCode.UNSUPPORTED, context: { pid: tid } });
   };
-  if (has(peekSiginfo(pid, true), SIGTRAP)) refuse(pid);
-  const pipes = new Set<number>();
-  for (const t of threads) {
-    const q = peekSiginfo(t.tid, false);
-    if (has(q, SIGTRAP)) refuse(t.tid);
-    if (has(q, SIGPIPE)) pipes.add(t.tid);
-  }
-  return pipes;
+  read(pid, true);
+  for (const t of threads) read(t.tid, false);
+  return pending;
 }
 
 const RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL = 2;
@@ -203,7 +210,7 @@ function rseqFixup(pid: number, tid: number, conf: RseqConfig | undefined, regs:
 
 /** Save every seized thread's registers (compel's prepare). */
 export function prepare(pid: number, threads: StoppedThread[], codeAreas?: readonly CodeArea[]): Infection {
-  const sigpipePending = refusePendingTrap(pid, threads);
+  const pending = refusePendingTrap(pid, threads);
   const saved = new Map<number, Buffer>();
   const masks = new Map<number, bigint>();
   const rseqCs = new Map<number, bigint>();
@@ -219,7 +226,7 @@ export function prepare(pid: number, threads: StoppedThread[], codeAreas?: reado
   }
   return {
     pid, threads, saved, masks, rseqCs, rseq, bootstrapAddr: findSyscallInsn(pid, codeAreas), area: 0n, sharedAddr: 0n,
-    trapHandler: false, sigpipePending, heldFd: -1, rescues: new Map(),
+    trapHandler: false, pending, heldFd: -1, rescues: new Map(),
   };
 }
 
@@ -264,7 +271,7 @@ export function runUntilTrap(inf: Infection, tid: number, ip: bigint, set: Parti
 }
 
 /** Set the thread's registers for a remote run from `ip` and let it go. */
-function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, how: Run = 'trap'): void {
+function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, how: Run = 'trap', mask = RUN_SIGMASK): void {
   const base = inf.saved.get(tid);
   if (!base) throw new CrtoolsError('NOT_SEIZED', `thread ${tid} is not seized`, { context: { pid: tid } });
   const r: GpRegs = { ...decodeGpRegs(base), ...set };
@@ -273,7 +280,7 @@ function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, 
   setGpRegs(tid, encodeGpRegs(r));
   if (how === 'trap') {
     if (inf.shared) rescue(inf, tid);
-    setSigmask(tid, RUN_SIGMASK);
+    setSigmask(tid, mask);
   }
   resume(tid, how);
 }
@@ -296,7 +303,7 @@ function rescue(inf: Infection, tid: number): void {
     rec = Buffer.alloc(RESCUE.size);
     const regs = restartableRegs(decodeGpRegs(inf.saved.get(tid)!));
     rec.writeUInt32LE(1, RESCUE.fields.armed.offset);
-    rec.writeUInt32LE(inf.sigpipePending.has(tid) ? 0 : 1, RESCUE.fields.drop_sigpipe.offset);
+    rec.writeUInt32LE(inf.pending.get(tid)?.has(SIGPIPE) ? 0 : 1, RESCUE.fields.drop_sigpipe.offset);
     rec.writeBigUInt64LE(inf.masks.get(tid)!, RESCUE.fields.mask.offset);
     SIGCONTEXT_REGS.forEach((n, i) => rec!.writeBigUInt64LE(regs[n], RESCUE.fields.sigregs.offset + 8 * i));
     inf.rescues.set(tid, rec);
@@ -385,6 +392,7 @@ function mapSharedArea(inf: Infection): void {
   readMemory(inf.pid, data, args);
   // the SIGTRAP action, read before the command's trap (kept for the cure whatever came next)
   inf.trapAction = Buffer.from(args.subarray(I.fields.trap.offset, I.fields.trap.offset + KSIGACTION_SIZE));
+  inf.segvAction = Buffer.from(args.subarray(I.fields.segv.offset, I.fields.segv.offset + KSIGACTION_SIZE));
   // (an INIT that fails has put the task's action back itself)
   inf.trapHandler = r === at;
   if (r < 0n && r > -4096n) throw new CrtoolsError('REMOTE_MEMFD', `task ${inf.pid}: making the shared area failed in the tracee (errno ${-r})`, { context: { pid: inf.pid } });
@@ -465,6 +473,44 @@ export function readData(inf: Infection, off: number, len: number): Buffer {
 }
 
 /**
+ * The task's SIGTRAP action put back and the area unmapped by the blob's FINI, in one run of the
+ * main thread (one stop, where a call of rt_sigaction and a munmap from the task's own `syscall`
+ * take three): true once the area is gone, the thread stopped by the fault of its return into
+ * it (the signal dropped: never delivered, the registers and mask put back); false when FINI
+ * returned, having failed (the cure's other way then). Only where the fault can be told and
+ * meets no ignored action: see cure().
+ */
+function fini(inf: Infection): boolean {
+  const F = PARASITE_STRUCTS.fini_args;
+  const args = Buffer.alloc(F.size);
+  args.writeBigUInt64LE(inf.area, F.fields.addr.offset);
+  args.writeBigUInt64LE(MAPPED_SIZE, F.fields.size.offset);
+  args.copy(inf.shared!, 0);
+  const tid = inf.pid;
+  startAt(inf, tid, inf.area + BigInt(PARASITE_AREA.blob), { di: BigInt(PARASITE_CMD.FINI), si: inf.sharedAddr, sp: inf.area + BigInt(PARASITE_AREA.stackTop) }, 'trap', FINI_SIGMASK);
+  let gone = false;
+  for (;;) {
+    const st = waitStop(tid);
+    if (st.event === 0 && st.stopSignal === SIGTRAP) break;
+    // (a SIGSEGV sent to it meanwhile, the area still there, is kept for the detach)
+    if (st.event === 0 && st.stopSignal === SIGSEGV && !isMapped(inf.pid, inf.area)) {
+      gone = true;
+      break;
+    }
+    passStop(inf, tid, st, 'trap');
+  }
+  setGpRegs(tid, inf.saved.get(tid)!);
+  setSigmask(tid, inf.masks.get(tid)!);
+  return gone;
+}
+
+/** Whether the task has a readable byte at addr (process_vm_readv). */
+function isMapped(pid: number, addr: bigint): boolean {
+  const r = native().vmRead(pid, addr, Buffer.alloc(1), 0, 1);
+  return typeof r === 'number' && r === 1;
+}
+
+/**
  * Unmap the scratch area and put every thread's registers back exactly as seized (compel's cure).
  * Best effort: runs on every path and never throws; returns the first problem met.
  */
@@ -480,7 +526,20 @@ export function cure(inf: Infection): Error | undefined {
       first ??= e as Error;
     }
   }
-  // (the shared area goes with the area's munmap below; our own mapping of it stays until GC'd)
+  // FINI where its fault cannot be mistaken or meet an ignored action (no SIGSEGV pending, the
+  // task's SIGSEGV not ignored); else, or when it fails, the calls below
+  const own = inf.pending;
+  if (inf.area !== 0n && inf.shared && inf.trapHandler && inf.segvAction?.readBigUInt64LE(0) !== SIG_IGN && !own.get(0)?.has(SIGSEGV) && !own.get(inf.pid)?.has(SIGSEGV)) {
+    try {
+      if (fini(inf)) {
+        inf.area = 0n;
+        inf.trapHandler = false;
+      }
+    } catch (e) {
+      first ??= e as Error;
+    }
+  }
+  // (the shared area goes with the area's munmap; our own mapping of it stays until GC'd)
   inf.sharedAddr = 0n;
   inf.shared = undefined;
   if (inf.area !== 0n && inf.trapAction && (inf.trapHandler || inf.trapAction.readBigUInt64LE(0) === SIG_IGN)) {

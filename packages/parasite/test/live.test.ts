@@ -288,3 +288,31 @@ describe.skipIf(!root)('live: a dumper killed while the task runs its command', 
     }
   });
 });
+
+describe.skipIf(!root)('live: the cure leaves SIGTRAP and SIGSEGV as they were', () => {
+  const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  // FINI's fault where SIGSEGV is handled; the calls of the fallback where it is ignored
+  it.each([
+    ['handled (FINI)', 'signal.signal(signal.SIGSEGV, lambda s, f: None)\nsignal.signal(signal.SIGTRAP, lambda s, f: None)'],
+    ['ignored (the fallback)', 'signal.signal(signal.SIGSEGV, signal.SIG_IGN)\nsignal.signal(signal.SIGTRAP, signal.SIG_IGN)'],
+  ])('%s: actions, mask and maps as before, sleeping on', (_, setup) => {
+    const pid = spawnDetached('/usr/bin/python3', ['python3', '-c', `import signal, time\n${setup}\ntime.sleep(1000)`]);
+    started.push(pid);
+    for (let i = 0; i < 1000 && !readFileSync(`/proc/${pid}/syscall`, 'utf8').startsWith('230 '); i++) pause(5);
+    const before = status(pid);
+    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    const bit = (v: string, sig: number) => (BigInt(`0x${v}`) >> BigInt(sig - 1)) & 1n;
+    expect(bit(before[setup.includes('SIG_IGN') ? 'SigIgn' : 'SigCgt']!, 11)).toBe(1n);
+    expect(bit(before[setup.includes('SIG_IGN') ? 'SigIgn' : 'SigCgt']!, 5)).toBe(1n);
+    const threads = freezeProcess(pid);
+    try {
+      collectTaskState(pid, threads);
+      expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toBe(maps);
+    } finally {
+      resumeProcess(threads);
+    }
+    expect(asleepAgain(pid)).toMatch(/^S/);
+    const after = status(pid);
+    for (const k of ['SigIgn', 'SigCgt', 'SigBlk', 'SigPnd', 'ShdPnd', 'TracerPid']) expect(after[k], k).toBe(before[k]);
+  });
+});
