@@ -42,6 +42,11 @@ Napi::Value SyscallStep(const Napi::CallbackInfo &info) {
   return Result(info.Env(), sys_ptrace(PTRACE_SYSCALL, I32(info[0]), 0, (uint64_t)I32(info[1])), "ptrace");
 }
 
+// singleStep(pid, sig) -> 0 | { errno, syscall } (PTRACE_SINGLESTEP: one instruction, then a SIGTRAP stop)
+Napi::Value SingleStep(const Napi::CallbackInfo &info) {
+  return Result(info.Env(), sys_ptrace(PTRACE_SINGLESTEP, I32(info[0]), 0, (uint64_t)I32(info[1])), "ptrace");
+}
+
 // listen(pid) -> 0 | { errno, syscall } (leave a group-stopped tracee stopped but notifiable)
 Napi::Value Listen(const Napi::CallbackInfo &info) {
   return Result(info.Env(), sys_ptrace(PTRACE_LISTEN, I32(info[0]), 0, 0), "ptrace");
@@ -156,6 +161,7 @@ void crtools::parasite::AddPtrace(Napi::Object exports) {
   Export(exports, "interrupt", Interrupt);
   Export(exports, "detach", Detach);
   Export(exports, "syscallStep", SyscallStep);
+  Export(exports, "singleStep", SingleStep);
   Export(exports, "cont", Cont);
   Export(exports, "listen", Listen);
   Export(exports, "setOptions", SetOptions);

@@ -251,13 +251,15 @@ function syscallRegs(nr: number, args: bigint[]): Partial<GpRegs> {
 }
 
 /**
- * How a remote run goes on until it is done: PTRACE_CONT until its int3 (one trap), or
- * PTRACE_SYSCALL over one system call, stopping at its entry and at its exit (two traps).
+ * How a remote run goes on until it is done: PTRACE_CONT until its int3 (one trap),
+ * PTRACE_SINGLESTEP over one `syscall` instruction (one trap, after it), or PTRACE_SYSCALL over
+ * one system call, stopping at its entry and at its exit (two traps).
  */
-type Run = 'trap' | 'syscall';
+type Run = 'trap' | 'step' | 'syscall';
 
 function resume(tid: number, how: Run): void {
   if (how === 'trap') check(native().cont(tid, 0), 'ptrace(PTRACE_CONT)', tid);
+  else if (how === 'step') check(native().singleStep(tid, 0), 'ptrace(PTRACE_SINGLESTEP)', tid);
   else check(native().syscallStep(tid, 0), 'ptrace(PTRACE_SYSCALL)', tid);
 }
 
@@ -278,8 +280,8 @@ function startAt(inf: Infection, tid: number, ip: bigint, set: Partial<GpRegs>, 
   r.orig_ax = -1n;
   r.ip = ip;
   setGpRegs(tid, encodeGpRegs(r));
-  if (how === 'trap') {
-    if (inf.shared) rescue(inf, tid);
+  if (how !== 'syscall') {
+    if (inf.shared && how === 'trap') rescue(inf, tid);
     setSigmask(tid, mask);
   }
   resume(tid, how);
@@ -326,14 +328,14 @@ function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string, how
   const base = inf.saved.get(tid)!;
   for (let traps = 0; ; ) {
     const st = waitStop(tid);
-    if (st.stopSignal === SIGTRAP && st.event === 0 && ++traps === (how === 'trap' ? 1 : 2)) break;
+    if (st.stopSignal === SIGTRAP && st.event === 0 && ++traps === (how === 'syscall' ? 2 : 1)) break;
     passStop(inf, tid, st, how);
   }
   const after = getGpRegs(tid).regs;
   // put the seized registers and mask back at once: should we die now, the kernel's detach
   // lets the thread run on from where it was (only the area would be left mapped)
   setGpRegs(tid, base);
-  if (how === 'trap') setSigmask(tid, inf.masks.get(tid)!);
+  if (how !== 'syscall') setSigmask(tid, inf.masks.get(tid)!);
   if (after.ip !== trapIp) {
     throw new CrtoolsError('REMOTE_CALL', `task ${tid}: ${what} stopped at unexpected ip 0x${after.ip.toString(16)}`, { context: { pid: tid } });
   }
@@ -341,12 +343,25 @@ function finishAt(inf: Infection, tid: number, trapIp: bigint, what: string, how
 }
 
 /**
- * Run a system call in the main thread from the task's own `syscall` instruction, stopping at
- * its entry and its exit (PTRACE_SYSCALL): nothing is written into the task's code.
+ * Run a system call in the main thread from the task's own `syscall` instruction: nothing is
+ * written into the task's code. One single step over it (one stop, SIGTRAP unblocked for it),
+ * but where the task ignores SIGTRAP (the step's trap is forced: it would reset the action to
+ * the default): PTRACE_SYSCALL, stopping at its entry and its exit.
  */
 function bootstrapSyscall(inf: Infection, nr: number, args: bigint[]): bigint {
-  startAt(inf, inf.pid, inf.bootstrapAddr, syscallRegs(nr, args), 'syscall');
-  return finishAt(inf, inf.pid, inf.bootstrapAddr + 2n, `syscall ${nr}`, 'syscall');
+  const how: Run = trapIgnored(inf) ? 'syscall' : 'step';
+  startAt(inf, inf.pid, inf.bootstrapAddr, syscallRegs(nr, args), how);
+  return finishAt(inf, inf.pid, inf.bootstrapAddr + 2n, `syscall ${nr}`, how);
+}
+
+/**
+ * Whether the task's own SIGTRAP action is SIG_IGN: as INIT read it once it ran, else from the
+ * main thread's status as seized (not told: taken as ignored).
+ */
+function trapIgnored(inf: Infection): boolean {
+  if (inf.trapAction) return inf.trapAction.readBigUInt64LE(0) === SIG_IGN;
+  const ign = inf.threads.find((t) => t.tid === inf.pid)?.status?.SigIgn;
+  return ign === undefined || ((ign >> BigInt(SIGTRAP - 1)) & 1n) === 1n;
 }
 
 /**
