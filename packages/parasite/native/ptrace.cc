@@ -128,6 +128,13 @@ Napi::Value PeekSiginfo(const Napi::CallbackInfo &info) {
   return Result(info.Env(), sys_ptrace(PTRACE_PEEKSIGINFO, I32(info[0]), (uint64_t)(uintptr_t)&a, (uint64_t)(uintptr_t)b.Data()), "ptrace");
 }
 
+// getSiginfo(pid, buf[128]) -> 0 | { errno, syscall } (PTRACE_GETSIGINFO: the siginfo of the signal of a signal-delivery-stop)
+Napi::Value GetSiginfo(const Napi::CallbackInfo &info) {
+  auto b = info[1].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < 128) return SysErr(info.Env(), EINVAL, "ptrace");
+  return Result(info.Env(), sys_ptrace(PTRACE_GETSIGINFO, I32(info[0]), 0, (uint64_t)(uintptr_t)b.Data()), "ptrace");
+}
+
 // rseqConfig(pid, buf[32]) -> bytes | { errno, syscall }
 Napi::Value RseqConfig(const Napi::CallbackInfo &info) {
   auto b = info[1].As<Napi::Buffer<uint8_t>>();
@@ -174,6 +181,7 @@ void crtools::parasite::AddPtrace(Napi::Object exports) {
   Export(exports, "getSigmask", GetSigmask);
   Export(exports, "setSigmask", SetSigmask);
   Export(exports, "peekSiginfo", PeekSiginfo);
+  Export(exports, "getSiginfo", GetSiginfo);
   Export(exports, "rseqConfig", RseqConfig);
   Export(exports, "peek", Peek);
   Export(exports, "poke", Poke);

@@ -1,6 +1,6 @@
 import { CrtoolsError } from '@crtools/common';
 import { PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
-import { runBlobCommand, type Infection } from './remote.js';
+import { initCommandArgs, initPending, initRan, runBlobCommand, runFirstBatch, type Infection } from './remote.js';
 
 type StructName = keyof typeof PARASITE_STRUCTS;
 
@@ -48,13 +48,16 @@ const BATCH_MAX = B.fields.call.count;
 /**
  * Run commands in thread tid in one run of the blob (BATCH: one stop of the task for all of
  * them, not one each), in order; each one's results decoded. The first that failed is thrown
- * (the others ran: none of them changes the task).
+ * (the others ran: none of them changes the task). The first commands of a lazy infection in
+ * its main thread take INIT into their batch (one stop fewer).
  */
-export function runCommands<T extends unknown[]>(inf: Infection, tid: number, cmds: { [K in keyof T]: Command<T[K]> }): T {
-  if (cmds.length === 1) {
-    const c = cmds[0]!;
+export function runCommands<T extends unknown[]>(inf: Infection, tid: number, given: { [K in keyof T]: Command<T[K]> }): T {
+  const withInit = tid === inf.pid && initPending(inf) && given.length < BATCH_MAX;
+  if (given.length === 1 && !withInit) {
+    const c = given[0]!;
     return [c.decode(run(inf, tid, c.cmd, c.args))] as T;
   }
+  const cmds: Command<unknown>[] = withInit ? [{ cmd: 'INIT', args: initCommandArgs(inf), decode: () => undefined }, ...given] : [...given];
   if (cmds.length > BATCH_MAX) throw new RangeError(`at most ${BATCH_MAX} parasite commands in one batch`);
   const offs: number[] = [];
   let end: number = B.size;
@@ -71,9 +74,14 @@ export function runCommands<T extends unknown[]>(inf: Infection, tid: number, cm
     buf.writeUInt32LE(offs[i]!, at + BC.fields.off.offset);
     c.args.copy(buf, offs[i]!);
   });
-  run(inf, tid, 'BATCH', buf);
-  return cmds.map((c, i) => {
-    const r = buf.readBigInt64LE(B.fields.call.offset + i * BC.size + BC.fields.ret.offset);
+  const ret = (i: number) => buf.readBigInt64LE(B.fields.call.offset + i * BC.size + BC.fields.ret.offset);
+  if (withInit) {
+    runFirstBatch(inf, buf);
+    initRan(inf, ret(0), buf.subarray(offs[0]!, offs[0]! + cmds[0]!.args.length));
+  } else run(inf, tid, 'BATCH', buf);
+  return cmds.slice(withInit ? 1 : 0).map((c, j) => {
+    const i = withInit ? j + 1 : j;
+    const r = ret(i);
     if (r < 0n) throw failed(tid, c.cmd, r);
     return c.decode(buf.subarray(offs[i]!, offs[i]! + c.args.length));
   }) as T;

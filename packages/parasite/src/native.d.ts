@@ -16,6 +16,7 @@ export interface ParasiteNative {
   /** PTRACE_SYSCALL: run until the next system call entry or exit */
   syscallStep(pid: number, sig: number): Or<number>;
   singleStep(pid: number, sig: number): Or<number>;
+  getSiginfo(pid: number, buf: Buffer): Or<number>;
   listen(pid: number): Or<number>;
   /** PTRACE_SETOPTIONS (e.g. PTRACE_O_SUSPEND_SECCOMP) */
   setOptions(pid: number, options: number): Or<number>;

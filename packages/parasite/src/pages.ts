@@ -3,7 +3,7 @@ import { readLimits } from '@crtools/procfs';
 import { CrtoolsError, PAGE_SIZE } from '@crtools/common';
 import { closeFd, setPipeSize, spliceAll, spliceSome, takeTaskFd } from '@crtools/sys';
 import { PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
-import { blobCommandStopped, call, finishBlobCommand, NR, startBlobCommand, type Infection } from './remote.js';
+import { blobCommandStopped, call, ensureShared, finishBlobCommand, NR, startBlobCommand, type Infection } from './remote.js';
 import { DEFAULT_WAIT_MS } from './ptrace.js';
 
 const MAX_IOV = 512;
@@ -81,7 +81,7 @@ const PIPE_WAIT_MS = 20;
  * and closing its write end; its read end, which we take, is closed by the first vmsplice).
  */
 export function openPageTransfer(inf: Infection, pipeBytes = 1 << 20, stream = true, totalBytes = Infinity): PageTransfer {
-  if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  ensureShared(inf);
   const size = Math.min(pipeBytes, Math.max(PAGE_SIZE, totalBytes));
   const q = { rd: -1, capacity: 0, tracerFd: -1n, theirRd: -1 };
   let devNull = -1;
@@ -260,7 +260,7 @@ export interface HeldPages {
  * `minPipeBytes`, or the pipes would need more descriptors than we may open.
  */
 export function holdPages(inf: Infection, runs: readonly PageRun[], pipeBytes = 64 << 20, minPipeBytes = 1 << 20): HeldPages {
-  if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  ensureShared(inf);
   // our read ends, each with the bytes still in it, in order
   const pipes: { fd: number; left: number }[] = [];
   const close = () => {

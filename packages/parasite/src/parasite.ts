@@ -58,7 +58,7 @@ export function collectTaskState(pid: number, threads: StoppedThread[], opts: Co
   const inf: Infection = prepare(pid, threads);
   let failure: unknown;
   try {
-    infect(inf);
+    infect(inf, true);
     return collectInfected(inf, opts);
   } catch (e) {
     failure = e;
@@ -79,7 +79,8 @@ export async function withInfection<T>(pid: number, threads: StoppedThread[], fn
   const inf: Infection = prepare(pid, threads, opts.codeAreas);
   let failure: unknown;
   try {
-    infect(inf);
+    // (INIT rides in the first batch of commands, or runs before whatever comes first)
+    infect(inf, true);
     return await fn(inf);
   } catch (e) {
     failure = e;

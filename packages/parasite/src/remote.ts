@@ -377,7 +377,7 @@ const MAPPED_SIZE = BigInt(AREA_SIZE + PARASITE_AREA.shared);
  * mmap from the task's own `syscall` instruction (two stops), then one run of the blob's INIT
  * (the SIGTRAP action read before its trap, the memfd made and mapped, its fd closed).
  */
-export function infect(inf: Infection): void {
+export function infect(inf: Infection, lazy = false): void {
   const addr = bootstrapSyscall(inf, NR.mmap, [0n, MAPPED_SIZE, BigInt(PROT_RWX), BigInt(MAP_PRIVATE_ANON), -1n, 0n]);
   if (addr < 0n && addr > -4096n) {
     throw new CrtoolsError('REMOTE_MMAP', `task ${inf.pid}: mmap of the parasite area failed (errno ${-addr})`, { context: { pid: inf.pid } });
@@ -385,7 +385,23 @@ export function infect(inf: Infection): void {
   inf.area = BigInt.asUintN(64, addr);
   writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.trampoline), SYSCALL_TRAP_BYTES);
   writeMemory(inf.pid, inf.area + BigInt(PARASITE_AREA.blob), parasiteBlob());
+  if (!lazy) mapSharedArea(inf);
+}
+
+/**
+ * The shared area, made by INIT now if it has not run yet (an infection with `lazy`: INIT rides
+ * in the first batch of commands when that comes first, runCommands).
+ */
+export function ensureShared(inf: Infection): void {
+  if (inf.shared) return;
+  // (no area, or an INIT that ran and failed, or a cure begun)
+  if (inf.area === 0n || inf.trapAction !== undefined) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
   mapSharedArea(inf);
+}
+
+/** Whether INIT is still to run (then runCommands can take it into its batch: initCommandArgs, initRan). */
+export function initPending(inf: Infection): boolean {
+  return inf.area !== 0n && !inf.shared && inf.trapAction === undefined;
 }
 
 /**
@@ -393,18 +409,30 @@ export function infect(inf: Infection): void {
  * map the same memfd through /proc/PID/map_files (the tracee keeps no descriptor of it).
  */
 function mapSharedArea(inf: Infection): void {
-  const size = BigInt(PARASITE_AREA.shared);
-  const at = inf.area + BigInt(AREA_SIZE);
-  const I = PARASITE_STRUCTS.init_args;
-  const args = Buffer.alloc(I.size);
-  args.writeBigUInt64LE(at, I.fields.addr.offset);
-  args.writeBigUInt64LE(size, I.fields.size.offset);
+  const args = initCommandArgs(inf);
   const data = inf.area + BigInt(AREA_DATA);
   writeMemory(inf.pid, data, args);
   const entry = inf.area + BigInt(PARASITE_AREA.blob);
   startAt(inf, inf.pid, entry, { di: BigInt(PARASITE_CMD.INIT), si: data, sp: inf.area + BigInt(PARASITE_AREA.stackTop) });
   const r = finishAt(inf, inf.pid, entry + BLOB_TRAP_OFFSET, 'parasite command INIT');
   readMemory(inf.pid, data, args);
+  initRan(inf, r, args);
+}
+
+/** INIT's arguments: where the shared area goes. */
+export function initCommandArgs(inf: Infection): Buffer {
+  const I = PARASITE_STRUCTS.init_args;
+  const args = Buffer.alloc(I.size);
+  args.writeBigUInt64LE(inf.area + BigInt(AREA_SIZE), I.fields.addr.offset);
+  args.writeBigUInt64LE(BigInt(PARASITE_AREA.shared), I.fields.size.offset);
+  return args;
+}
+
+/** What INIT returned (r) and left in its arguments taken in: the actions read, our view of the shared area mapped. */
+export function initRan(inf: Infection, r: bigint, args: Buffer): void {
+  const I = PARASITE_STRUCTS.init_args;
+  const size = BigInt(PARASITE_AREA.shared);
+  const at = inf.area + BigInt(AREA_SIZE);
   // the SIGTRAP action, read before the command's trap (kept for the cure whatever came next)
   inf.trapAction = Buffer.from(args.subarray(I.fields.trap.offset, I.fields.trap.offset + KSIGACTION_SIZE));
   inf.segvAction = Buffer.from(args.subarray(I.fields.segv.offset, I.fields.segv.offset + KSIGACTION_SIZE));
@@ -425,6 +453,21 @@ function mapSharedArea(inf: Infection): void {
 const BLOB_TRAP_OFFSET = 10n;
 
 /**
+ * A BATCH whose first call is INIT (initPending), run in the main thread from the area's private
+ * data (there is no shared area before INIT): `batch` is written there and read back once run.
+ * One stop for INIT and the commands after it.
+ */
+export function runFirstBatch(inf: Infection, batch: Buffer): void {
+  const data = inf.area + BigInt(AREA_DATA);
+  if (batch.length > PARASITE_AREA.sharedRescue) throw new RangeError(`parasite arguments of ${batch.length} bytes exceed the data area`);
+  writeMemory(inf.pid, data, batch);
+  const entry = inf.area + BigInt(PARASITE_AREA.blob);
+  startAt(inf, inf.pid, entry, { di: BigInt(PARASITE_CMD.BATCH), si: data, sp: inf.area + BigInt(PARASITE_AREA.stackTop) });
+  finishAt(inf, inf.pid, entry + BLOB_TRAP_OFFSET, 'parasite command BATCH');
+  readMemory(inf.pid, data, batch);
+}
+
+/**
  * Run one parasite blob command in thread tid (trap mode): `args` is copied to the data area,
  * the blob runs the command and traps; the data area is read back into `args`.
  * Returns the command's result (negative = -errno).
@@ -439,7 +482,8 @@ export function runBlobCommand(inf: Infection, tid: number, cmd: number, args: B
  * work; finishBlobCommand (mandatory, even on the caller's error paths) waits for it.
  */
 export function startBlobCommand(inf: Infection, tid: number, cmd: number, args: Buffer): void {
-  if (inf.area === 0n || !inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  ensureShared(inf);
+  if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
   if (args.length > PARASITE_AREA.sharedRescue) throw new RangeError(`parasite arguments of ${args.length} bytes exceed the shared area`);
   // arguments and results move through the shared memfd mapping: no ptrace or vm copies
   args.copy(inf.shared, 0);
@@ -472,7 +516,7 @@ export function blobCommandStopped(inf: Infection, tid: number): boolean {
 
 /** Run a syscall in a thread of an infected process (compel's call, one syscall at a time). */
 export function call(inf: Infection, tid: number, nr: number, args: bigint[] = []): bigint {
-  if (inf.area === 0n) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  ensureShared(inf);
   return remoteSyscallAt(inf, tid, inf.area + BigInt(PARASITE_AREA.trampoline), nr, args, inf.area + BigInt(PARASITE_AREA.stackTop));
 }
 
@@ -507,8 +551,8 @@ function fini(inf: Infection): boolean {
   for (;;) {
     const st = waitStop(tid);
     if (st.event === 0 && st.stopSignal === SIGTRAP) break;
-    // (a SIGSEGV sent to it meanwhile, the area still there, is kept for the detach)
-    if (st.event === 0 && st.stopSignal === SIGSEGV && !isMapped(inf.pid, inf.area)) {
+    // (a SIGSEGV sent to it meanwhile is kept for the detach)
+    if (st.event === 0 && st.stopSignal === SIGSEGV && fetchFault(inf, tid)) {
       gone = true;
       break;
     }
@@ -519,10 +563,19 @@ function fini(inf: Infection): boolean {
   return gone;
 }
 
-/** Whether the task has a readable byte at addr (process_vm_readv). */
-function isMapped(pid: number, addr: bigint): boolean {
-  const r = native().vmRead(pid, addr, Buffer.alloc(1), 0, 1);
-  return typeof r === 'number' && r === 1;
+const SEGV_MAPERR = 1;
+
+/**
+ * Whether the SIGSEGV thread tid stops with is the fault of its return into our area unmapped:
+ * at the address of the instruction it was to run, in the area, which nothing maps
+ * (PTRACE_GETSIGINFO: si_code SEGV_MAPERR, si_addr = ip), not a signal sent to it (si_code <= 0).
+ */
+function fetchFault(inf: Infection, tid: number): boolean {
+  const si = Buffer.alloc(128);
+  if (typeof native().getSiginfo(tid, si) !== 'number') return false;
+  const ip = getGpRegs(tid).regs.ip;
+  // struct siginfo: si_signo, si_errno, si_code (int each), padding, then si_addr at 16
+  return si.readInt32LE(0) === SIGSEGV && si.readInt32LE(8) === SEGV_MAPERR && si.readBigUInt64LE(16) === ip && ip >= inf.area && ip < inf.area + MAPPED_SIZE;
 }
 
 /**
@@ -565,7 +618,9 @@ export function cure(inf: Infection): Error | undefined {
       const act = inf.area + BigInt(AREA_DATA);
       writeMemory(inf.pid, act, inf.trapAction);
       const args = [BigInt(SIGTRAP), act, 0n, 8n];
-      const r = inf.trapAction.readBigUInt64LE(0) === SIG_IGN ? bootstrapSyscall(inf, NR.rt_sigaction, args) : call(inf, inf.pid, NR.rt_sigaction, args);
+      const r = inf.trapAction.readBigUInt64LE(0) === SIG_IGN
+        ? bootstrapSyscall(inf, NR.rt_sigaction, args)
+        : remoteSyscallAt(inf, inf.pid, inf.area + BigInt(PARASITE_AREA.trampoline), NR.rt_sigaction, args, inf.area + BigInt(PARASITE_AREA.stackTop));
       if (r < 0n) first ??= new Error(`putting back the SIGTRAP action failed (errno ${-r})`);
       else inf.trapHandler = false;
     } catch (e) {
