@@ -227,7 +227,15 @@ static long cmd_init(struct parasite_init_args *a) {
 	if (r >= 0) r = sys6(NR_mmap, (long)a->addr, (long)a->size, 3 /* PROT_READ|PROT_WRITE */, 0x11 /* MAP_SHARED|MAP_FIXED */, fd, 0);
 	if (fd >= 0) sys(NR_close, fd, 0, 0);
 	/* failed: no handler of ours left without its record (the dumper cures what is mapped) */
-	if (r < 0) sys6(NR_rt_sigaction, SIGTRAP, (long)&a->trap, 0, 8, 0, 0);
+	if (r < 0) {
+		sys6(NR_rt_sigaction, SIGTRAP, (long)&a->trap, 0, 8, 0, 0);
+		return r;
+	}
+	/* this run's rescue record, in place in the new shared area: the commands that ride in
+	   INIT's batch are covered as every later run is */
+	uint64_t *to = (uint64_t *)(a->addr + PARASITE_AREA_SHARED_RESCUE);
+	const uint64_t *from = (const uint64_t *)&a->rescue;
+	for (unsigned i = 0; i < sizeof(a->rescue) / 8; i++) to[i] = from[i];
 	return r;
 }
 

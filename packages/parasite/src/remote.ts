@@ -300,6 +300,11 @@ const SIGCONTEXT_REGS = ['r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', '
  * task's own already, and a dead dumper's threads run on by themselves.
  */
 function rescue(inf: Infection, tid: number): void {
+  rescueRecord(inf, tid).copy(inf.shared!, PARASITE_AREA.sharedRescue);
+}
+
+/** Thread tid's rescue record as it is now (made at its first run; the held descriptor as of now). */
+function rescueRecord(inf: Infection, tid: number): Buffer {
   let rec = inf.rescues.get(tid);
   if (!rec) {
     rec = Buffer.alloc(RESCUE.size);
@@ -311,7 +316,7 @@ function rescue(inf: Infection, tid: number): void {
     inf.rescues.set(tid, rec);
   }
   rec.writeInt32LE(inf.heldFd, RESCUE.fields.close_fd.offset);
-  rec.copy(inf.shared!, PARASITE_AREA.sharedRescue);
+  return rec;
 }
 
 /** A stop on the way to a run's trap (a late interrupt trap, a signal arriving): the signal kept for the detach, the thread let go on. */
@@ -419,12 +424,13 @@ function mapSharedArea(inf: Infection): void {
   initRan(inf, r, args);
 }
 
-/** INIT's arguments: where the shared area goes. */
+/** INIT's arguments: where the shared area goes, and the main thread's rescue record, which INIT puts there. */
 export function initCommandArgs(inf: Infection): Buffer {
   const I = PARASITE_STRUCTS.init_args;
   const args = Buffer.alloc(I.size);
   args.writeBigUInt64LE(inf.area + BigInt(AREA_SIZE), I.fields.addr.offset);
   args.writeBigUInt64LE(BigInt(PARASITE_AREA.shared), I.fields.size.offset);
+  rescueRecord(inf, inf.pid).copy(args, I.fields.rescue.offset);
   return args;
 }
 

@@ -107,6 +107,38 @@ describe.skipIf(!root)('live: the shared memfd area', () => {
       resumeProcess(threads);
     }
   });
+
+  it('a lazy infection: INIT rides in the first batch, which leaves the rescue record INIT was given in place', async () => {
+    const { prepare, infect, cure } = await import('../src/remote.js');
+    const { runCommands, miscCommand } = await import('../src/commands.js');
+    const { PARASITE_AREA, PARASITE_STRUCTS } = await import('../src/gen-abi.js');
+    const { restartableRegs, decodeGpRegs } = await import('../src/regs.js');
+    const pid = spawnDetached('/bin/sleep', ['sleep', '1000']);
+    started.push(pid);
+    for (let i = 0; i < 200 && !readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sleep'); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    const threads = freezeProcess(pid);
+    try {
+      const inf = prepare(pid, threads);
+      infect(inf, true);
+      expect(inf.shared).toBeUndefined();
+      try {
+        const [misc] = runCommands(inf, pid, [miscCommand()]);
+        expect(misc.brk).toBeGreaterThan(0n);
+        expect(inf.trapHandler).toBe(true);
+        const R = PARASITE_STRUCTS.rescue;
+        const rec = inf.shared!.subarray(PARASITE_AREA.sharedRescue, PARASITE_AREA.sharedRescue + R.size);
+        expect(rec.readUInt32LE(R.fields.armed.offset)).toBe(1);
+        expect(rec.readBigUInt64LE(R.fields.mask.offset)).toBe(inf.masks.get(pid));
+        // sigregs: r8 ... flags, ip the 17th
+        expect(rec.readBigUInt64LE(R.fields.sigregs.offset + 16 * 8)).toBe(restartableRegs(decodeGpRegs(inf.saved.get(pid)!)).ip);
+      } finally {
+        expect(cure(inf)).toBeUndefined();
+      }
+      expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).not.toMatch(/crtools-parasite/);
+    } finally {
+      resumeProcess(threads);
+    }
+  });
 });
 
 describe.skipIf(!root)('live: the wait for a stop (blocking, with a deadline)', () => {
