@@ -465,7 +465,7 @@ const BLOB_TRAP_OFFSET = 10n;
  */
 export function runFirstBatch(inf: Infection, batch: Buffer): void {
   const data = inf.area + BigInt(AREA_DATA);
-  if (batch.length > PARASITE_AREA.sharedRescue) throw new RangeError(`parasite arguments of ${batch.length} bytes exceed the data area`);
+  if (batch.length > (PARASITE_AREA.stackTop - PARASITE_AREA.data) >> 1) throw new RangeError(`parasite arguments of ${batch.length} bytes exceed the data area`);
   writeMemory(inf.pid, data, batch);
   const entry = inf.area + BigInt(PARASITE_AREA.blob);
   startAt(inf, inf.pid, entry, { di: BigInt(PARASITE_CMD.BATCH), si: data, sp: inf.area + BigInt(PARASITE_AREA.stackTop) });
