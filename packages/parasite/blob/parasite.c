@@ -200,12 +200,12 @@ static void on_trap(int sig, void *info, struct kucontext *uc) {
 	uc->sigmask = r->mask;
 }
 
-/* The start of an infection, in one run: the SIGTRAP handler above set in place of the task's
- * action, which is read in the same call (a trap resets an ignored SIGTRAP to the default: the
- * dumper puts the task's back at the cure), then the memfd shared with the dumper made and
- * mapped over the top of the area (MAP_FIXED: the cure's one munmap of the area takes it too).
- * Its descriptor is closed here: the dumper maps the same file through /proc/PID/map_files.
- * Returns the mapping's address or -errno. */
+/* The start of an infection, in one run: the task's SIGSEGV action read (for FINI), the SIGTRAP
+ * handler above set in place of the task's action, which is read in the same call (and put back
+ * by FINI or the cure; our traps, meeting our handler, reset nothing), then the memfd shared
+ * with the dumper made and mapped over the top of the area (MAP_FIXED: the cure's one munmap of
+ * the area takes it too). Its descriptor is closed here: the dumper maps the same file through
+ * /proc/PID/map_files. Returns the mapping's address or -errno. */
 static long cmd_init(struct parasite_init_args *a) {
 	static const char name[] = "crtools-parasite";
 	struct parasite_sigaction ours;

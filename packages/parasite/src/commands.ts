@@ -1,6 +1,6 @@
 import { CrtoolsError } from '@crtools/common';
-import { PARASITE_AREA, PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
-import { initCommandArgs, initPending, initRan, runBlobCommand, runFirstBatch, type Infection } from './remote.js';
+import { PARASITE_CMD, PARASITE_STRUCTS } from './gen-abi.js';
+import { FIRST_BATCH_BYTES, initCommandArgs, initPending, initRan, runBlobCommand, runFirstBatch, type Infection } from './remote.js';
 
 type StructName = keyof typeof PARASITE_STRUCTS;
 
@@ -44,8 +44,6 @@ export interface Command<T> {
 const B = PARASITE_STRUCTS.batch_args;
 const BC = PARASITE_STRUCTS.batch_call;
 const BATCH_MAX = B.fields.call.count;
-/** The largest first batch (INIT and commands, in the area's private data, which the blob's stack shares). */
-const FIRST_BATCH_MAX = (PARASITE_AREA.stackTop - PARASITE_AREA.data) >> 1;
 
 /**
  * Run commands in thread tid in one run of the blob (BATCH: one stop of the task for all of
@@ -56,7 +54,7 @@ const FIRST_BATCH_MAX = (PARASITE_AREA.stackTop - PARASITE_AREA.data) >> 1;
 export function runCommands<T extends unknown[]>(inf: Infection, tid: number, given: { [K in keyof T]: Command<T[K]> }): T {
   // (the first batch lies in the area's private data, below the blob's stack: at most half of it)
   const bytes = given.reduce((n, c) => n + c.args.length + 8, B.size + PARASITE_STRUCTS.init_args.size + 8);
-  const withInit = tid === inf.pid && initPending(inf) && given.length < BATCH_MAX && bytes <= FIRST_BATCH_MAX;
+  const withInit = tid === inf.pid && initPending(inf) && given.length < BATCH_MAX && bytes <= FIRST_BATCH_BYTES;
   if (given.length === 1 && !withInit) {
     const c = given[0]!;
     return [c.decode(run(inf, tid, c.cmd, c.args))] as T;

@@ -26,12 +26,19 @@ const PROT_RWX = 7;
  * thread that blocks it, would unblock it for good and reset its action to the default.
  */
 const RUN_SIGMASK = BigInt.asUintN(64, ~(1n << BigInt(SIGTRAP - 1)));
+const SIGSEGV = 11;
+const SIGPIPE = 13;
 /** FINI's: SIGSEGV unblocked too (its run ends with a fault, which a blocked SIGSEGV would turn into a reset of the task's action) */
-const FINI_SIGMASK = RUN_SIGMASK & ~(1n << 10n);
+const FINI_SIGMASK = RUN_SIGMASK & ~(1n << BigInt(SIGSEGV - 1));
 /** The kernel's struct sigaction for rt_sigaction: handler, flags, restorer, 64-bit mask. */
 const KSIGACTION_SIZE = 32;
 const SIG_IGN = 1n;
 const MAP_PRIVATE_ANON = 0x22;
+
+/** Whether a struct sigaction (as rt_sigaction gives it) is SIG_IGN's. */
+function ignores(action: Buffer): boolean {
+  return action.readBigUInt64LE(0) === SIG_IGN;
+}
 
 /**
  * The area we map in the tracee (layout from blob/abi.json): the syscall trampoline at its
@@ -156,9 +163,6 @@ function findSyscallInsn(pid: number, areas?: readonly CodeArea[]): bigint {
   }
   throw new CrtoolsError('NO_EXEC_VMA', `task ${pid} has no syscall instruction in its code to run a syscall from`, { context: { pid } });
 }
-
-const SIGSEGV = 11;
-const SIGPIPE = 13;
 
 /**
  * A SIGTRAP already pending cannot be kept through our runs: the thread runs our code with
@@ -364,7 +368,7 @@ function bootstrapSyscall(inf: Infection, nr: number, args: bigint[]): bigint {
  * main thread's status as seized (not told: taken as ignored).
  */
 function trapIgnored(inf: Infection): boolean {
-  if (inf.trapAction) return inf.trapAction.readBigUInt64LE(0) === SIG_IGN;
+  if (inf.trapAction) return ignores(inf.trapAction);
   const ign = inf.threads.find((t) => t.tid === inf.pid)?.status?.SigIgn;
   return ign === undefined || ((ign >> BigInt(SIGTRAP - 1)) & 1n) === 1n;
 }
@@ -379,8 +383,10 @@ const MAPPED_SIZE = BigInt(AREA_SIZE + PARASITE_AREA.shared);
 /**
  * Map our area in the tracee, put the syscall trampoline and the blob in it, and set up the
  * shared memfd area through which commands exchange their arguments (compel's infect): the
- * mmap from the task's own `syscall` instruction (two stops), then one run of the blob's INIT
- * (the SIGTRAP action read before its trap, the memfd made and mapped, its fd closed).
+ * mmap from the task's own `syscall` instruction (bootstrapSyscall), then the blob's INIT (our
+ * SIGTRAP handler set, the task's SIGTRAP and SIGSEGV actions read, the memfd made and mapped,
+ * its fd closed): at once, or with `lazy` when the first command or call comes (ensureShared;
+ * runCommands takes it into its batch).
  */
 export function infect(inf: Infection, lazy = false): void {
   const addr = bootstrapSyscall(inf, NR.mmap, [0n, MAPPED_SIZE, BigInt(PROT_RWX), BigInt(MAP_PRIVATE_ANON), -1n, 0n]);
@@ -397,11 +403,12 @@ export function infect(inf: Infection, lazy = false): void {
  * The shared area, made by INIT now if it has not run yet (an infection with `lazy`: INIT rides
  * in the first batch of commands when that comes first, runCommands).
  */
-export function ensureShared(inf: Infection): void {
-  if (inf.shared) return;
+export function ensureShared(inf: Infection): Buffer {
+  if (inf.shared) return inf.shared;
   // (no area, or an INIT that ran and failed, or a cure begun)
   if (inf.area === 0n || inf.trapAction !== undefined) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
   mapSharedArea(inf);
+  return inf.shared!;
 }
 
 /** Whether INIT is still to run (then runCommands can take it into its batch: initCommandArgs, initRan). */
@@ -415,13 +422,7 @@ export function initPending(inf: Infection): boolean {
  */
 function mapSharedArea(inf: Infection): void {
   const args = initCommandArgs(inf);
-  const data = inf.area + BigInt(AREA_DATA);
-  writeMemory(inf.pid, data, args);
-  const entry = inf.area + BigInt(PARASITE_AREA.blob);
-  startAt(inf, inf.pid, entry, { di: BigInt(PARASITE_CMD.INIT), si: data, sp: inf.area + BigInt(PARASITE_AREA.stackTop) });
-  const r = finishAt(inf, inf.pid, entry + BLOB_TRAP_OFFSET, 'parasite command INIT');
-  readMemory(inf.pid, data, args);
-  initRan(inf, r, args);
+  initRan(inf, runInData(inf, 'INIT', args), args);
 }
 
 /** INIT's arguments: where the shared area goes, and the main thread's rescue record, which INIT puts there. */
@@ -458,19 +459,40 @@ export function initRan(inf: Infection, r: bigint, args: Buffer): void {
 /** Offset of the int3 after `call parasite_main` in the blob's entry (blob/entry.S). */
 const BLOB_TRAP_OFFSET = 10n;
 
+/** Start blob command `cmd` in thread tid, its arguments at `argsAt`, on the blob's stack. */
+function startBlob(inf: Infection, tid: number, cmd: number, argsAt: bigint, mask = RUN_SIGMASK): void {
+  startAt(inf, tid, inf.area + BigInt(PARASITE_AREA.blob), { di: BigInt(cmd), si: argsAt, sp: inf.area + BigInt(PARASITE_AREA.stackTop) }, 'trap', mask);
+}
+
+/** Wait for a blob command started by startBlob to reach its trap; its result. */
+function finishBlob(inf: Infection, tid: number, what: string): bigint {
+  return finishAt(inf, tid, inf.area + BigInt(PARASITE_AREA.blob) + BLOB_TRAP_OFFSET, what);
+}
+
+/**
+ * Run blob command `cmd` in the main thread with `buf` as its arguments in the area's private
+ * data (before the shared area exists: INIT, or a batch that holds it), read back once run.
+ */
+function runInData(inf: Infection, cmd: keyof typeof PARASITE_CMD, buf: Buffer): bigint {
+  const data = inf.area + BigInt(AREA_DATA);
+  writeMemory(inf.pid, data, buf);
+  startBlob(inf, inf.pid, PARASITE_CMD[cmd], data);
+  const r = finishBlob(inf, inf.pid, `parasite command ${cmd}`);
+  readMemory(inf.pid, data, buf);
+  return r;
+}
+
+/** The largest first batch (INIT and commands, in the area's private data, which the blob's stack shares: half of it). */
+export const FIRST_BATCH_BYTES = (PARASITE_AREA.stackTop - PARASITE_AREA.data) >> 1;
+
 /**
  * A BATCH whose first call is INIT (initPending), run in the main thread from the area's private
  * data (there is no shared area before INIT): `batch` is written there and read back once run.
  * One stop for INIT and the commands after it.
  */
 export function runFirstBatch(inf: Infection, batch: Buffer): void {
-  const data = inf.area + BigInt(AREA_DATA);
-  if (batch.length > (PARASITE_AREA.stackTop - PARASITE_AREA.data) >> 1) throw new RangeError(`parasite arguments of ${batch.length} bytes exceed the data area`);
-  writeMemory(inf.pid, data, batch);
-  const entry = inf.area + BigInt(PARASITE_AREA.blob);
-  startAt(inf, inf.pid, entry, { di: BigInt(PARASITE_CMD.BATCH), si: data, sp: inf.area + BigInt(PARASITE_AREA.stackTop) });
-  finishAt(inf, inf.pid, entry + BLOB_TRAP_OFFSET, 'parasite command BATCH');
-  readMemory(inf.pid, data, batch);
+  if (batch.length > FIRST_BATCH_BYTES) throw new RangeError(`parasite arguments of ${batch.length} bytes exceed the data area`);
+  runInData(inf, 'BATCH', batch);
 }
 
 /**
@@ -488,19 +510,16 @@ export function runBlobCommand(inf: Infection, tid: number, cmd: number, args: B
  * work; finishBlobCommand (mandatory, even on the caller's error paths) waits for it.
  */
 export function startBlobCommand(inf: Infection, tid: number, cmd: number, args: Buffer): void {
-  ensureShared(inf);
-  if (!inf.shared) throw new CrtoolsError('NOT_INFECTED', `task ${inf.pid} is not infected`, { context: { pid: inf.pid } });
+  const shared = ensureShared(inf);
   if (args.length > PARASITE_AREA.sharedRescue) throw new RangeError(`parasite arguments of ${args.length} bytes exceed the shared area`);
   // arguments and results move through the shared memfd mapping: no ptrace or vm copies
-  args.copy(inf.shared, 0);
-  const entry = inf.area + BigInt(PARASITE_AREA.blob);
-  startAt(inf, tid, entry, { di: BigInt(cmd), si: inf.sharedAddr, sp: inf.area + BigInt(PARASITE_AREA.stackTop) });
+  args.copy(shared, 0);
+  startBlob(inf, tid, cmd, inf.sharedAddr);
 }
 
 /** Wait for a command started by startBlobCommand; its results are copied back into `args`. */
 export function finishBlobCommand(inf: Infection, tid: number, cmd: number, args: Buffer): bigint {
-  const entry = inf.area + BigInt(PARASITE_AREA.blob);
-  const r = finishAt(inf, tid, entry + BLOB_TRAP_OFFSET, `parasite command ${cmd}`);
+  const r = finishBlob(inf, tid, `parasite command ${cmd}`);
   inf.shared!.copy(args, 0, 0, args.length);
   return r;
 }
@@ -523,6 +542,11 @@ export function blobCommandStopped(inf: Infection, tid: number): boolean {
 /** Run a syscall in a thread of an infected process (compel's call, one syscall at a time). */
 export function call(inf: Infection, tid: number, nr: number, args: bigint[] = []): bigint {
   ensureShared(inf);
+  return trampolineCall(inf, tid, nr, args);
+}
+
+/** A system call from the area's trampoline, on the blob's stack (the shared area not required: the cure's). */
+function trampolineCall(inf: Infection, tid: number, nr: number, args: bigint[]): bigint {
   return remoteSyscallAt(inf, tid, inf.area + BigInt(PARASITE_AREA.trampoline), nr, args, inf.area + BigInt(PARASITE_AREA.stackTop));
 }
 
@@ -552,7 +576,7 @@ function fini(inf: Infection): boolean {
   args.writeBigUInt64LE(MAPPED_SIZE, F.fields.size.offset);
   args.copy(inf.shared!, 0);
   const tid = inf.pid;
-  startAt(inf, tid, inf.area + BigInt(PARASITE_AREA.blob), { di: BigInt(PARASITE_CMD.FINI), si: inf.sharedAddr, sp: inf.area + BigInt(PARASITE_AREA.stackTop) }, 'trap', FINI_SIGMASK);
+  startBlob(inf, tid, PARASITE_CMD.FINI, inf.sharedAddr, FINI_SIGMASK);
   let gone = false;
   for (;;) {
     const st = waitStop(tid);
@@ -603,7 +627,7 @@ export function cure(inf: Infection): Error | undefined {
   // FINI where its fault cannot be mistaken or meet an ignored action (no SIGSEGV pending, the
   // task's SIGSEGV not ignored); else, or when it fails, the calls below
   const own = inf.pending;
-  if (inf.area !== 0n && inf.shared && inf.trapHandler && inf.segvAction?.readBigUInt64LE(0) !== SIG_IGN && !own.get(0)?.has(SIGSEGV) && !own.get(inf.pid)?.has(SIGSEGV)) {
+  if (inf.area !== 0n && inf.shared && inf.trapHandler && inf.segvAction && !ignores(inf.segvAction) && !own.get(0)?.has(SIGSEGV) && !own.get(inf.pid)?.has(SIGSEGV)) {
     try {
       if (fini(inf)) {
         inf.area = 0n;
@@ -616,17 +640,15 @@ export function cure(inf: Infection): Error | undefined {
   // (the shared area goes with the area's munmap; our own mapping of it stays until GC'd)
   inf.sharedAddr = 0n;
   inf.shared = undefined;
-  if (inf.area !== 0n && inf.trapAction && (inf.trapHandler || inf.trapAction.readBigUInt64LE(0) === SIG_IGN)) {
-    // the task's own action in place of the blob's handler: from the trampoline (one stop), but
-    // an ignored one, which a trap would reset to the default, from the task's own `syscall`
-    // (two stops, no trap; our traps had reset it: ignored it was, ignored it is again)
+  if (inf.area !== 0n && inf.trapAction && (inf.trapHandler || ignores(inf.trapAction))) {
+    // the task's own action in place of the blob's handler (or, after an INIT that failed, an
+    // ignored one its trap reset to the default): from the trampoline (one stop), but an ignored
+    // one, which a trap would reset again, from the task's own `syscall` (no trap)
     try {
       const act = inf.area + BigInt(AREA_DATA);
       writeMemory(inf.pid, act, inf.trapAction);
       const args = [BigInt(SIGTRAP), act, 0n, 8n];
-      const r = inf.trapAction.readBigUInt64LE(0) === SIG_IGN
-        ? bootstrapSyscall(inf, NR.rt_sigaction, args)
-        : remoteSyscallAt(inf, inf.pid, inf.area + BigInt(PARASITE_AREA.trampoline), NR.rt_sigaction, args, inf.area + BigInt(PARASITE_AREA.stackTop));
+      const r = ignores(inf.trapAction) ? bootstrapSyscall(inf, NR.rt_sigaction, args) : trampolineCall(inf, inf.pid, NR.rt_sigaction, args);
       if (r < 0n) first ??= new Error(`putting back the SIGTRAP action failed (errno ${-r})`);
       else inf.trapHandler = false;
     } catch (e) {
