@@ -9,6 +9,7 @@ import { extUnixSkExternals, networkLockOf, optionalValueOption, parseSize, repe
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { cgroupOptionsOf, emptyNsOf, manageCgroupsOf, mountExternals, autoExtMountsOf } from './container-options.js';
 import { dumpStatsText } from './stats.js';
+import { interruptible } from './interrupt.js';
 
 /** criu dump's own options (criu.8 names); the not-yet ones are added beside them */
 export const DUMP_ARGS = {
@@ -178,19 +179,15 @@ export const dumpCommand = defineCommand({
     }
     // SIGINT/SIGTERM: stop at the next safe point (never while the parasite runs), resume the
     // tree as it was and remove what was written
-    const ac = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => ac.abort(sig);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    const interrupt = interruptible();
     const options = { ...dumpOptionsFromArgs(args, rawArgs), pid };
     try {
-      if (args['check-only']) return await runCheck(options, ac.signal);
+      if (args['check-only']) return await runCheck(options, interrupt.signal);
       const scripts = repeatedOption(rawArgs, '--action-script');
-      const r = await dump(options, { signal: ac.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') });
+      const r = await dump(options, { signal: interrupt.signal, notify: actionScripts(scripts, String(args['images-dir'])), stderr: (l) => process.stderr.write(l + '\n') });
       if (args['display-stats']) process.stdout.write(dumpStatsText(r.stats));
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      interrupt.release();
     }
     return ExitCode.OK;
   },

@@ -5,6 +5,7 @@ import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { DUMP_ARGS, dumpOptionsFromArgs } from './dump.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { dumpStatsText } from './stats.js';
+import { interruptible } from './interrupt.js';
 
 /** criu pre-dump's own options besides dump's */
 const PRE_DUMP_ARGS = {
@@ -31,18 +32,14 @@ export const preDumpCommand = defineCommand({
     if (mode !== 'splice' && mode !== 'read') {
       throw new CrtoolsError('USAGE', `invalid argument for --pre-dump-mode: ${mode} (splice or read)`, { exitCode: ExitCode.USAGE });
     }
-    const ac = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => ac.abort(sig);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    const interrupt = interruptible();
     try {
       // as CRIU: a pre-dump always tracks memory and leaves the tree running
       const base = dumpOptionsFromArgs(args, rawArgs);
-      const r = await preDump({ ...base, pid, track_mem: true, leave_running: false, leave_stopped: false, notify_scripts: false, pre_dump_mode: mode }, { signal: ac.signal, stderr: (l) => process.stderr.write(l + '\n') });
+      const r = await preDump({ ...base, pid, track_mem: true, leave_running: false, leave_stopped: false, notify_scripts: false, pre_dump_mode: mode }, { signal: interrupt.signal, stderr: (l) => process.stderr.write(l + '\n') });
       if (args['display-stats']) process.stdout.write(dumpStatsText(r.stats));
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      interrupt.release();
     }
     return ExitCode.OK;
   },

@@ -8,6 +8,7 @@ import { networkLockOf, repeatedOption, verbosityOf } from './flags.js';
 import { COMMON_ARGS, applyCommonOptions } from './common-options.js';
 import { notYetArgs, refuseNotYet } from './not-yet-options.js';
 import { restoreStatsText } from './stats.js';
+import { interruptible } from './interrupt.js';
 
 /** --inherit-fd fd[N]:resource values into the options model's { key, fd }. */
 export function parseInheritFd(values: string[]): InheritFd[] {
@@ -131,22 +132,15 @@ export const restoreCommand = defineCommand({
     const scripts = repeatedOption(rawArgs, '--action-script');
     // SIGINT/SIGTERM before the tree runs: the restore is called off, the tasks it started killed;
     // once the tree runs they are their default again (criu ends, a waited-for root goes on)
-    const ac = new AbortController();
-    const onSignal = (sig: NodeJS.Signals) => ac.abort(sig);
-    const drop = () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    const interrupt = interruptible();
     let r: Awaited<ReturnType<typeof restore>>;
     try {
       r = await restore(
         restoreOptionsFromArgs(args, rawArgs),
-        { err: (l) => process.stderr.write(l + '\n'), notify: actionScripts(scripts, dir), displayStats: (s) => process.stdout.write(restoreStatsText(s)), signal: ac.signal, resumed: drop },
+        { err: (l) => process.stderr.write(l + '\n'), notify: actionScripts(scripts, dir), displayStats: (s) => process.stdout.write(restoreStatsText(s)), signal: interrupt.signal, resumed: interrupt.release },
       );
     } finally {
-      drop();
+      interrupt.release();
     }
     const code = r.exitCode ?? ExitCode.OK;
     process.exitCode = code;
