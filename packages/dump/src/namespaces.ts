@@ -156,6 +156,15 @@ export class Namespaces {
   /** the next namespace id to give */
   private nextId: number;
 
+  /** each task's namespace inodes, read once: the tree is frozen (no task enters or makes one meanwhile) */
+  private readonly inodes = new Map<number, Map<string, bigint>>();
+
+  private inodesOf(pid: number): Map<string, bigint> {
+    let m = this.inodes.get(pid);
+    if (!m) this.inodes.set(pid, (m = nsInodes(pid)));
+    return m;
+  }
+
   /**
    * The mount namespaces of the tree below the root's (neither criu's nor the root's), by inode:
    * the id the images give it, the first task living in it (which made it: the restore has it
@@ -187,7 +196,7 @@ export class Namespaces {
     const mntOf = new Map<number, bigint | undefined>();
     for (const t of tasks) {
       if (t.zombie) continue;
-      const inos = nsInodes(t.pid);
+      const inos = this.inodesOf(t.pid);
       const net = inos.get('net');
       // (a task in criu's namespace while the root has its own is refused by idsOf)
       if (net !== undefined && net !== rootNet && net !== ownNet && !this.nestedNet.has(net)) {
@@ -215,7 +224,7 @@ export class Namespaces {
 
   /** Does task pid live in one of the mount namespaces below the root's? */
   livesNested(pid: number): boolean {
-    const ino = nsInodes(pid).get('mnt');
+    const ino = this.inodesOf(pid).get('mnt');
     return ino !== undefined && this.nestedMnt.has(ino);
   }
 
@@ -320,7 +329,7 @@ export class Namespaces {
 
   /** ids-<pid>.img's namespace ids of task pid; a task in a namespace neither criu's nor the root's is refused. */
   idsOf(pid: number): Record<string, number> {
-    const theirs = nsInodes(pid);
+    const theirs = this.inodesOf(pid);
     const ids: Record<string, number> = {};
     const nested: NsKind[] = [];
     // a task whose children would be born in another time namespace (it unshared one and has
