@@ -92,17 +92,22 @@ function seccompOfThreads(pid: number, state: TaskState, chains: SeccompChains, 
   });
 }
 
+/** sched_setscheduler's flag that rides in the policy sched_getscheduler() gives */
+const SCHED_RESET_ON_FORK = 0x40000000;
+
 function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, seccomp: Entry, cgSet: number, view: IdView): Entry {
-  const stat = readStat({ pid, tid: t.tid });
   const status = t.status;
+  // (nice, priority and name as the thread itself told them: the parasite's THREAD command)
+  // with SCHED_RESET_ON_FORK, as sched_getscheduler() tells it (stat's field leaves the flag out)
+  const policy = t.misc.schedPolicy >= 0 ? t.misc.schedPolicy : readStat({ pid, tid: t.tid }).policy;
   const tc: Entry = {
     futex_rla: t.misc.robustList.head,
     futex_rla_len: Number(t.misc.robustList.len),
-    sched_nice: stat.nice,
-    // with SCHED_RESET_ON_FORK, as sched_getscheduler() tells it (stat's field leaves the flag out)
-    sched_policy: t.misc.schedPolicy >= 0 ? t.misc.schedPolicy : stat.policy,
+    sched_nice: t.misc.nice,
+    sched_policy: policy,
   };
-  if (stat.policy === 1 || stat.policy === 2) tc['sched_prio'] = stat.rtPriority;
+  const base = policy & ~SCHED_RESET_ON_FORK;
+  if (base === 1 /* SCHED_FIFO */ || base === 2 /* SCHED_RR */) tc['sched_prio'] = t.misc.rtPriority;
   if (withMask) tc['blk_sigset'] = t.sigmask;
   tc['sas'] = { ss_sp: t.misc.sas.ss_sp, ss_size: t.misc.sas.ss_size, ss_flags: t.misc.sas.ss_flags };
   // (the parent-death signal is the main thread's: clone clears it for every new thread)
@@ -110,7 +115,7 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
   tc['signals_p'] = sigQueue(t.pendingSignals);
   tc['creds'] = credsEntry(status, state.misc.securebits, state.misc.noNewPrivs, view);
   Object.assign(tc, seccomp);
-  tc['comm'] = stat.comm;
+  tc['comm'] = t.misc.comm;
   if (t.rseq && t.rseq.rseq_abi_pointer !== 0n) {
     tc['rseq_entry'] = { rseq_abi_pointer: t.rseq.rseq_abi_pointer, rseq_abi_size: t.rseq.rseq_abi_size, signature: t.rseq.signature, ...(t.rseqCs !== undefined ? { rseq_cs_pointer: t.rseqCs } : {}) };
   }

@@ -12,6 +12,8 @@
 #define NR_timer_getoverrun 225
 #define NR_get_robust_list 274
 #define NR_sched_getscheduler 145
+#define NR_getpriority 140
+#define NR_sched_getparam 143
 #define NR_membarrier 324
 #define NR_vmsplice 278
 #define NR_close 3
@@ -96,6 +98,16 @@ static long cmd_thread(struct parasite_thread_args *a) {
 	a->ss_size = ss.size;
 	/* the policy with SCHED_RESET_ON_FORK, which /proc/PID/stat's policy field leaves out */
 	a->sched_policy = sys(NR_sched_getscheduler, 0, 0, 0);
+	/* the thread's nice value (the system call answers 20 - nice), its real-time priority
+	   (0 under a policy that is not real-time) and its name: what /proc's per-thread stat
+	   would tell, without a read of it per thread */
+	r = sys(NR_getpriority, 0 /* PRIO_PROCESS: with 0, the calling thread */, 0, 0);
+	if (r < 0) return r;
+	a->nice = (int32_t)(20 - r);
+	r = sys(NR_sched_getparam, 0, (long)&a->rt_prio, 0);
+	if (r < 0) return r;
+	r = prctl_get(16 /* PR_GET_NAME */, (long)a->comm);
+	if (r < 0) return r;
 	return sys(NR_get_robust_list, 0, &a->robust_head, &a->robust_len);
 }
 

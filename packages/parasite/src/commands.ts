@@ -247,6 +247,12 @@ export interface ThreadMiscState {
   robustList: { head: bigint; len: bigint };
   /** sched_getscheduler(): the policy with SCHED_RESET_ON_FORK (0x40000000), or a negative errno */
   schedPolicy: number;
+  /** the thread's nice value (-20..19), as /proc's stat has it */
+  nice: number;
+  /** its real-time priority (sched_getparam: 0 under a policy that is not real-time) */
+  rtPriority: number;
+  /** its name (PR_GET_NAME), as /proc's stat has it */
+  comm: string;
 }
 
 export function dumpThreadMisc(inf: Infection, tid: number): ThreadMiscState {
@@ -266,5 +272,15 @@ function decodeThreadMisc(b: Buffer, tid: number): ThreadMiscState {
     sas: { ss_sp: f('ss_sp'), ss_flags: Number(f('ss_flags')), ss_size: f('ss_size') },
     robustList: { head: f('robust_head'), len: f('robust_len') },
     schedPolicy: Number(f('sched_policy')),
+    nice: Number(f('nice')),
+    rtPriority: Number(f('rt_prio')),
+    comm: cString(b, PARASITE_STRUCTS.thread_args.fields.comm),
   };
+}
+
+/** A NUL-terminated name in a field of `count` words (PR_GET_NAME's 16 bytes), as text the way /proc prints it decoded. */
+function cString(b: Buffer, f: { offset: number; size: number; count: number }): string {
+  const bytes = b.subarray(f.offset, f.offset + f.size * f.count);
+  const nul = bytes.indexOf(0);
+  return bytes.subarray(0, nul < 0 ? bytes.length : nul).toString('utf8');
 }

@@ -57,6 +57,10 @@ describe.skipIf(!root)('live: seize, infect, collect, cure, resume (needs root f
       expect(st.misc.brk).toBeGreaterThan(0n);
       expect(st.misc.dumpable).toBe(1);
       expect(st.threads[0]!.misc.sas.ss_flags).toBe(2); // SS_DISABLE
+      // what the thread told of itself: its name, nice value and (not real-time) priority, as /proc's stat has them
+      expect(st.threads[0]!.misc.comm).toBe(readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd());
+      expect(st.threads[0]!.misc.nice).toBe(Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
+      expect(st.threads[0]!.misc.rtPriority).toBe(0);
       expect(st.threads[0]!.tls).toHaveLength(3);
       // the parasite area and the shared memfd mapping are gone again, the fd table untouched
       expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toBe(mapsBefore);
