@@ -75,7 +75,7 @@ const noPrebuiltDecoders: Plugin = {
   name: 'crtools-no-prebuilt-decoders',
   setup(build) {
     build.onResolve({ filter: /^\.\.\/gen\/decoders\.js$/ }, (args) => ({ path: args.path, namespace: 'crtools-no-decoders' }));
-    build.onLoad({ filter: /.*/, namespace: 'crtools-no-decoders' }, () => ({ contents: 'export const files = undefined;\nexport const decoders = {};\n', loader: 'js' }));
+    build.onLoad({ filter: /.*/, namespace: 'crtools-no-decoders' }, () => ({ contents: 'export const files = undefined;\nexport const decoders = {};\nexport const encoders = {};\n', loader: 'js' }));
   },
 };
 

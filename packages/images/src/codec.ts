@@ -1,4 +1,4 @@
-import { FT, WIRE, is64, prebuiltDecoder, type FieldSpec, type MessageSpec } from './schema.js';
+import { FT, WIRE, is64, prebuiltDecoder, prebuiltEncoder, type FieldSpec, type MessageSpec } from './schema.js';
 
 /**
  * Schema-driven protobuf (proto2) decoder and encoder.
@@ -555,74 +555,165 @@ function writeLengthDelimitedFrom(w: Writer, start: number): void {
   w.buf[p] = v;
 }
 
-function writeValue(w: Writer, f: FieldSpec, v: unknown, path: string): void {
-  if (f.type === FT.MESSAGE) {
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || Buffer.isBuffer(v))
-      throw new ShapeError(path, `expected an object (${f.message!.name}), got ${typeName(v)}`);
-    const start = w.pos;
-    w.byte(0);
-    encodeInto(w, f.message!, v as Record<string, unknown>, path);
-    writeLengthDelimitedFrom(w, start);
-  } else if (f.type === FT.STRING) {
-    if (typeof v !== 'string') throw new ShapeError(path, `expected a string, got ${typeName(v)}`);
-    const len = Buffer.byteLength(v);
-    w.uvarint(len);
-    w.ensure(len);
-    w.buf.write(v, w.pos, 'utf8');
-    w.pos += len;
-  } else if (f.type === FT.BYTES) {
-    if (!(v instanceof Uint8Array)) throw new ShapeError(path, `expected a Buffer, got ${typeName(v)}`);
-    w.uvarint(v.length);
-    w.bytes(v);
-  } else writeScalar(w, f, v, path);
+/** An unsigned 64-bit value: a number up to 2^32 as it is, else as a bigint (writeScalar's UINT64). */
+function wU64(w: Writer, v: unknown): void {
+  if (typeof v === 'number' && v >= 0 && v <= 0xffffffff && Number.isInteger(v)) w.uvarint(v);
+  else w.bigvarint(toBig(v, '', false));
+}
+
+function wU32(w: Writer, v: unknown): void {
+  w.uvarint(toInt(v, '', 0, 0xffffffff));
+}
+
+function wBool(w: Writer, v: unknown): void {
+  if (typeof v !== 'boolean') throw new ShapeError('', `expected a boolean, got ${typeName(v)}`);
+  w.uvarint(v ? 1 : 0);
+}
+
+function wStr(w: Writer, v: unknown): void {
+  if (typeof v !== 'string') throw new ShapeError('', `expected a string, got ${typeName(v)}`);
+  const len = Buffer.byteLength(v);
+  w.uvarint(len);
+  w.ensure(len);
+  w.buf.write(v, w.pos, 'utf8');
+  w.pos += len;
+}
+
+function wBytes(w: Writer, v: unknown): void {
+  if (!(v instanceof Uint8Array)) throw new ShapeError('', `expected a Buffer, got ${typeName(v)}`);
+  w.uvarint(v.length);
+  w.bytes(v);
+}
+
+/** A message value, length-delimited, through its encoder `enc`. */
+function wMsg(w: Writer, v: unknown, enc: Encoder, name: string): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Buffer.isBuffer(v)) throw new ShapeError('', `expected an object (${name}), got ${typeName(v)}`);
+  const start = w.pos;
+  w.byte(0);
+  enc(w, v as Record<string, unknown>, '');
+  writeLengthDelimitedFrom(w, start);
 }
 
 /**
- * A field's path (`a.b[3].c`) is made only for an error: the values below a message are
- * encoded with '' for their path, and an error from them is given its place on the way out
- * (a core image of a thread made ~50 KB of path strings per thread, for no error).
+ * An error from field `name` (its element j when j >= 0), given its place in the message at
+ * `path`: the values below a message are encoded with '' for their path, and an error from them
+ * is given its place on the way out (a core image of a thread made ~50 KB of path strings per
+ * thread, for no error).
  */
-function encodeInto(w: Writer, spec: MessageSpec, o: Record<string, unknown>, path: string): void {
+function placed(e: unknown, path: string, name: string, j: number): unknown {
+  if (!(e instanceof ShapeError)) return e;
+  const here = pathJoin(path, j < 0 ? name : `${name}[${j}]`);
+  return new ShapeError(pathJoin(here, e.path), e.message);
+}
+
+/** A required field (`name` of message `msg`) without a value. */
+function missing(path: string, name: string, msg: string): ShapeError {
+  return new ShapeError(pathJoin(path, name), `required field ${name} of ${msg} is missing`);
+}
+
+type Encoder = (w: Writer, o: Record<string, unknown>, path: string) => void;
+const encoders = new WeakMap<MessageSpec, Encoder>();
+
+/** The call writing one value `v` (an expression) of field f (the i-th). */
+function writeCall(f: FieldSpec, i: number, v: string): string {
+  switch (f.type) {
+    case FT.UINT64:
+      return `wU64(w, ${v})`;
+    case FT.UINT32:
+      return `wU32(w, ${v})`;
+    case FT.BOOL:
+      return `wBool(w, ${v})`;
+    case FT.STRING:
+      return `wStr(w, ${v})`;
+    case FT.BYTES:
+      return `wBytes(w, ${v})`;
+    case FT.MESSAGE:
+      return `wMsg(w, ${v}, sub${i}, ${JSON.stringify(f.message!.name)})`;
+    default:
+      return `writeScalar(w, field${i}, ${v}, '')`;
+  }
+}
+
+/** The parameters an encoder's factory takes before its fields' (field0, sub0...). */
+const ENCODER_PARAMS = ['ShapeError', 'pathJoin', 'placed', 'missing', 'typeName', 'writeScalar', 'writeLengthDelimitedFrom', 'wU64', 'wU32', 'wBool', 'wStr', 'wBytes', 'wMsg', 'UNKNOWN_FIELDS'];
+
+/**
+ * The source of one message's encoder: its fields in number order with constant property names
+ * and each field's writer chosen here, the keys of the object checked against the field names in
+ * a switch, not a map (the values and errors of encodeInto's loop over the spec, which it was).
+ */
+function encoderSource(spec: MessageSpec): { params: string[]; vals: unknown[]; body: string } {
+  const params: string[] = [];
+  const vals: unknown[] = [];
+  let fields = '';
+  spec.fields.forEach((f, i) => {
+    params.push(`field${i}`);
+    vals.push(f);
+    if (f.message) {
+      params.push(`sub${i}`);
+      // (the message's encoder, found at its first value: it may be this one, not made yet)
+      let sub: Encoder | undefined;
+      vals.push((w: Writer, o: Record<string, unknown>, path: string) => (sub ??= encoderOf(f.message!))(w, o, path));
+    }
+    const key = JSON.stringify(f.name);
+
+    let write: string;
+    if (!f.repeated) write = `w.uvarint(${f.tag}); ${writeCall(f, i, 'v')};`;
+    else {
+      const each = f.packed ? `${writeCall(f, i, 'v[j]')};` : `w.uvarint(${f.tag}); ${writeCall(f, i, 'v[j]')};`;
+      write = `if (!Array.isArray(v)) throw new ShapeError('', \`expected an array, got \${typeName(v)}\`); ` +
+        (f.packed
+          ? `if (v.length !== 0) { w.uvarint(${f.tag}); s = w.pos; w.byte(0); for (j = 0; j < v.length; j++) ${each} writeLengthDelimitedFrom(w, s); }`
+          : `for (j = 0; j < v.length; j++) { ${each} }`);
+    }
+    fields += f.required
+      ? `    n = ${key}; v = o[${key}]; if (v == null) { n = ''; throw missing(path, ${key}, ${JSON.stringify(spec.name)}); } j = -1; ${write}\n`
+      : `    n = ${key}; v = o[${key}]; if (v != null) { j = -1; ${write} }\n`;
+  });
+  const known = spec.fields.map((f) => `case ${JSON.stringify(f.name)}:`).join(' ');
+  const body = `return function encode_${spec.name.replace(/\W/g, '_')}(w, o, path) {
   for (const key in o) {
-    if (!spec.byName.has(key)) throw new ShapeError(pathJoin(path, key), `no field ${key} in ${spec.name}`);
-  }
-  const fields = spec.fields;
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    const v = o[f.name];
-    if (v === undefined || v === null) {
-      if (f.required) throw new ShapeError(pathJoin(path, f.name), `required field ${f.name} of ${spec.name} is missing`);
-      continue;
-    }
-    let j = -1;
-    try {
-      if (f.repeated) {
-        if (!Array.isArray(v)) throw new ShapeError('', `expected an array, got ${typeName(v)}`);
-        if (v.length === 0) continue;
-        if (f.packed) {
-          w.uvarint(f.tag);
-          const start = w.pos;
-          w.byte(0);
-          for (j = 0; j < v.length; j++) writeScalar(w, f, v[j], '');
-          writeLengthDelimitedFrom(w, start);
-        } else {
-          for (j = 0; j < v.length; j++) {
-            w.uvarint(f.tag);
-            writeValue(w, f, v[j], '');
-          }
-        }
-      } else {
-        w.uvarint(f.tag);
-        writeValue(w, f, v, '');
-      }
-    } catch (e) {
-      if (!(e instanceof ShapeError)) throw e;
-      const here = pathJoin(path, j < 0 ? f.name : `${f.name}[${j}]`);
-      throw new ShapeError(pathJoin(here, e.path), e.message);
+    switch (key) {
+      ${known ? `${known} break;\n      ` : ''}default: throw new ShapeError(pathJoin(path, key), \`no field \${key} in ${spec.name.replace(/[`$\\]/g, '')}\`);
     }
   }
-  const unknown = (o as any)[UNKNOWN_FIELDS] as Buffer[] | undefined;
+  // (n: the field being written, for the place of an error from its value: placed)
+  let v, j = -1, s, n = '';
+  try {
+${fields}  } catch (e) {
+    throw n === '' ? e : placed(e, path, n, j);
+  }
+  const unknown = o[UNKNOWN_FIELDS];
   if (unknown) for (const u of unknown) w.bytes(u);
+}`;
+  return { params, vals, body };
+}
+
+/**
+ * The text of one message's encoder factory as the build writes it into gen/decoders.js
+ * (beside the decoders): the function `new Function` would make of encoderSource.
+ */
+export function encoderFactoryText(spec: MessageSpec): string {
+  const { params, body } = encoderSource(spec);
+  return `function (${[...ENCODER_PARAMS, ...params].join(', ')}) {\n${body}\n}`;
+}
+
+/** The encoder of one message: the build's (gen/decoders.js) or else compiled now from its source. */
+function encoderOf(spec: MessageSpec): Encoder {
+  let e = encoders.get(spec);
+  if (e) return e;
+  const lazy: Encoder = (w, o, path) => encoders.get(spec)!(w, o, path);
+  encoders.set(spec, lazy);
+  const { params, vals, body } = encoderSource(spec);
+  const make = (prebuiltEncoder(spec) ?? new Function(...ENCODER_PARAMS, ...params, body)) as (...a: unknown[]) => Encoder;
+  e = make(ShapeError, pathJoin, placed, missing, typeName, writeScalar, writeLengthDelimitedFrom, wU64, wU32, wBool, wStr, wBytes, wMsg, UNKNOWN_FIELDS, ...vals);
+  encoders.set(spec, e);
+  return e;
+}
+
+/** One message's fields into w, through its encoder. */
+function encodeInto(w: Writer, spec: MessageSpec, o: Record<string, unknown>, path: string): void {
+  encoderOf(spec)(w, o, path);
 }
 
 /** `a` then `b` in a field path: `a.b`, `a[3]`, or either alone when the other is empty. */

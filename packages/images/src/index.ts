@@ -5,7 +5,7 @@ export {
   type MagicInfo, type PayloadKind,
 } from './magic.js';
 export { getSchema, messageSpec, loadSchema, buildSchema, parseProtoDir, writeSchemaCache, defaultProtoDir, defaultSchemaCache, type Schema, type SchemaJson, type MessageSpec, type FieldSpec } from './schema.js';
-export { UNKNOWN_FIELDS, decodeMessage, encodeMessage, compileDecoders, decoderFactoryText } from './codec.js';
+export { UNKNOWN_FIELDS, decodeMessage, encodeMessage, compileDecoders, decoderFactoryText, encoderFactoryText } from './codec.js';
 export { writePrebuiltDecoders, prebuiltDecodersText, defaultDecodersFile } from './prebuilt-decoders.js';
 export { decodeImage, encodeImage, MAX_ENTRY_BYTES, type Entry, type Image, type DecodeOptions } from './framing.js';
 export {

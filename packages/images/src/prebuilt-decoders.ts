@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { decoderFactoryText } from './codec.js';
+import { decoderFactoryText, encoderFactoryText } from './codec.js';
 import { buildSchema, defaultSchemaCache, type SchemaJson } from './schema.js';
 
 /**
@@ -29,12 +29,17 @@ export function prebuiltDecodersText(json: SchemaJson): string {
   text += 'export const decoders = {\n';
   for (const [name, spec] of schema.messages) text += `${JSON.stringify(name)}: ${decoderFactoryText(spec)},\n`;
   text += '};\n';
+  // (the encoders beside them, for the same reason: a dump encodes a core, mm, ids... image per task)
+  text += 'export const encoders = {\n';
+  for (const [name, spec] of schema.messages) text += `${JSON.stringify(name)}: ${encoderFactoryText(spec)},\n`;
+  text += '};\n';
   return text;
 }
 
 const DECLARATIONS = `// Written by @crtools/images' build (prebuilt-decoders.ts): do not edit.
 export declare const files: Record<string, string> | undefined;
 export declare const decoders: Record<string, Function>;
+export declare const encoders: Record<string, Function>;
 `;
 
 export function defaultDecodersFile(): string {

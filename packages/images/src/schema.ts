@@ -6,7 +6,7 @@ import { CrtoolsError, ExitCode } from '@crtools/common';
 import { ImageErrorCode } from './errors.js';
 // written by the build (prebuilt-decoders.ts; an empty one first, which this module may load
 // before the build writes the real one)
-import { files as prebuiltFiles, decoders as prebuiltFactories } from '../gen/decoders.js';
+import { files as prebuiltFiles, decoders as prebuiltFactories, encoders as prebuiltEncoderFactories } from '../gen/decoders.js';
 
 /**
  * The compiled schema: one MessageSpec per protobuf message, built once (lazily) from
@@ -263,10 +263,17 @@ type MessageJson = SchemaJson['messages'][number];
  * tests check the file holds, for every message, the text codec.ts makes of it).
  */
 const prebuilt = new WeakMap<MessageSpec, Function>();
+/** (the same for the encoders, which the build writes into the same file) */
+const prebuiltEncoders = new WeakMap<MessageSpec, Function>();
 
 /** The build's decoder factory of this message, if the schema is the one it was written for. */
 export function prebuiltDecoder(spec: MessageSpec): Function | undefined {
   return prebuilt.get(spec);
+}
+
+/** The build's encoder factory of this message, if the schema is the one it was written for. */
+export function prebuiltEncoder(spec: MessageSpec): Function | undefined {
+  return prebuiltEncoders.get(spec);
 }
 
 function sameFiles(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
@@ -287,7 +294,9 @@ class SchemaBuilder {
     private readonly json: SchemaJson,
     private readonly protoDir: string,
   ) {
-    const factories = sameFiles(prebuiltFiles, json.files) ? (prebuiltFactories as Record<string, Function>) : undefined;
+    const same = sameFiles(prebuiltFiles, json.files);
+    const factories = same ? (prebuiltFactories as Record<string, Function>) : undefined;
+    const encoderFactories = same ? (prebuiltEncoderFactories as Record<string, Function> | undefined) : undefined;
     for (const m of json.messages) {
       const short = m.name.slice(m.name.lastIndexOf('.') + 1);
       const spec: MessageSpec = { name: short, fields: [], byId: new Map(), small: [], byName: new Map(), required: [] };
@@ -295,6 +304,8 @@ class SchemaBuilder {
       this.pending.set(m.name, m);
       const factory = factories?.[m.name];
       if (factory !== undefined) prebuilt.set(spec, factory);
+      const encoder = encoderFactories?.[m.name];
+      if (encoder !== undefined) prebuiltEncoders.set(spec, encoder);
     }
   }
 

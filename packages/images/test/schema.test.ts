@@ -2,8 +2,8 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, utimesSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildSchema, decodeMessage, decoderFactoryText, defaultDecodersFile, defaultProtoDir, defaultSchemaCache, prebuiltDecodersText, encodeMessage, getSchema, loadSchema, MAGICS, messageSpec, parseProtoDir, writeSchemaCache, type MessageSpec } from '../src/index.js';
-import { prebuiltDecoder } from '../src/schema.js';
+import { buildSchema, decodeMessage, decoderFactoryText, encoderFactoryText, defaultDecodersFile, defaultProtoDir, defaultSchemaCache, prebuiltDecodersText, encodeMessage, getSchema, loadSchema, MAGICS, messageSpec, parseProtoDir, writeSchemaCache, type MessageSpec } from '../src/index.js';
+import { prebuiltDecoder, prebuiltEncoder } from '../src/schema.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'images-schema-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -102,7 +102,11 @@ describe("the build's decoders (gen/decoders.js)", () => {
     for (const [name, spec] of schema.messages) {
       expect(text).toContain(`${JSON.stringify(name)}: ${decoderFactoryText(spec)},\n`);
       expect(prebuiltDecoder(spec)).toBe(gen.decoders[name]);
+      // and its encoder
+      expect(text).toContain(`${JSON.stringify(name)}: ${encoderFactoryText(spec)},\n`);
+      expect(prebuiltEncoder(spec)).toBe(gen.encoders[name]);
     }
+    expect(Object.keys(gen.encoders).sort()).toEqual([...schema.messages.keys()].sort());
   });
 
   it('are not taken for a schema of other .proto files; its decoders are compiled and decode the same', () => {
@@ -112,8 +116,10 @@ describe("the build's decoders (gen/decoders.js)", () => {
     const other = loadSchema(dir);
     const core = other.messages.get('core_entry')!;
     expect(prebuiltDecoder(core)).toBeUndefined();
+    expect(prebuiltEncoder(core)).toBeUndefined();
     const ours = messageSpec('core_entry');
     expect(prebuiltDecoder(ours)).toBeDefined();
+    expect(prebuiltEncoder(ours)).toBeDefined();
     const value = { mtype: 'X86_64', tc: { task_state: 1, exit_code: 0, personality: 0, flags: 0, blk_sigset: 5n, comm: 'sleep' } };
     const bytes = encodeMessage(ours, value);
     expect(decodeMessage(core, bytes)).toEqual(decodeMessage(ours, bytes));
