@@ -50,12 +50,14 @@ const bulkWriters = new Map<RecordName, (w: PlanWriter, off: number, v: RecordVa
 
 /**
  * A function writing every field of record `name` from an object, each read by its own name
- * (made once per record kind, from layout.json's field names only).
+ * (made once per record kind, from layout.json's field names only), into records' place just
+ * taken from the block (writeRecords), which is zero: the fields that are zero are not written.
  */
 function bulkWriter(name: RecordName): (w: PlanWriter, off: number, v: RecordValues) => void {
   let f = bulkWriters.get(name);
   if (!f) {
-    const body = layout.records[name].map((k, i) => `w.u64(off + ${i * 8}, v[${JSON.stringify(k)}]);`).join('\n');
+    // (a zero field is not written: the records' place was just taken, and is zero already)
+    const body = 'let x;\n' + layout.records[name].map((k, i) => `x = v[${JSON.stringify(k)}]; if (x !== undefined && x !== 0 && x !== 0n && x !== false) w.u64(off + ${i * 8}, x);`).join('\n');
     f = new Function('w', 'off', 'v', body) as (w: PlanWriter, off: number, v: RecordValues) => void;
     bulkWriters.set(name, f);
   }
