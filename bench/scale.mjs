@@ -21,16 +21,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWorkload } from './lib/pattern.mjs';
-import { gone, kill, median } from './lib/sleeps.mjs';
-
-/** pid and every process under it (/proc/PID/task/TID/children), to be killed one by one */
-const treeOf = (pid) => {
-  let kids = [];
-  try {
-    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-  } catch { /* gone */ }
-  return [pid, ...kids.flatMap(treeOf)];
-};
+import { gone, kill, median, treeOf } from './lib/sleeps.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ours = path.join(root, 'packages/cli/bin/criu.js');

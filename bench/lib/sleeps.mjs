@@ -1,5 +1,6 @@
 // What the benchmarks of a `sleep` share (bench/rpc.mjs, bench/small.mjs): starting one that is
-// not our child, killing it and awaiting its pid free, by pid; medians; how to run a criu.
+// not our child, killing it and awaiting its pid free, by pid (a tree of them: treeOf); medians;
+// how to run a criu.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 
@@ -32,3 +33,12 @@ export const startSleep = () => {
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** the command line running `bin` (a crtools .js entry through this node, or a CRIU binary) */
 export const argv = (bin, args) => (bin.endsWith('.js') ? [process.execPath, [bin, ...args]] : [bin, args]);
+
+/** pid and every process under it (/proc/PID/task/TID/children), to be killed one by one */
+export const treeOf = (pid) => {
+  let kids = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch { /* gone */ }
+  return [pid, ...kids.flatMap(treeOf)];
+};
