@@ -63,3 +63,26 @@ it.each(['SIGTERM', 'SIGINT'] as const)('criu restore gets %s while its tasks ar
   const root = restoreRoot(dir);
   expect(askVerdict(w.state, root, 20_000)).toBe('check ok bad=0');
 });
+
+it('criu restore SIGKILLed while its tasks are restored: the half-made tasks die with it at once (no wait for the blob\'s limit), the pids free again', async () => {
+  const w = startWorkload('pattern', ['128', '3']);
+  const dir = tmp('killed-restorer');
+  const d = criu(['dump', '-t', String(w.pid), '-D', dir]);
+  expect(d.code, d.stderr).toBe(0);
+  const plan = await buildRestorePlan(dir);
+  const pids = plan.tasks.map((t) => t.pid);
+  for (let i = 0; i < 300 && pids.some((p) => existsSync(`/proc/${p}`)); i++) sleep(10);
+  const child = spawn(process.execPath, [criuBin, 'restore', '-D', dir, '-d', '-v4', '-o', 'restore.log'], { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, signal) => r(signal)));
+  const log = path.join(dir, 'restore.log');
+  for (let i = 0; i < 2000 && !(existsSync(log) && readFileSync(log, 'utf8').includes('root task launched')); i++) await new Promise((r) => setTimeout(r, 2));
+  expect(readFileSync(log, 'utf8')).toContain('root task launched');
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+  // gone within 3 s (the blob's own limit, which left them before, is 30 s)
+  const t0 = Date.now();
+  for (let i = 0; i < 300 && pids.some((p) => existsSync(`/proc/${p}`)); i++) sleep(10);
+  for (const p of pids) expect(existsSync(`/proc/${p}`), `pid ${p} left behind ${Date.now() - t0} ms after the kill`).toBe(false);
+  const root = restoreRoot(dir);
+  expect(askVerdict(w.state, root, 20_000)).toBe('check ok bad=0');
+});

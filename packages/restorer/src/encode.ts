@@ -692,7 +692,13 @@ export function regionLayout(codeBytes: number, planBytes: number, plan: Restore
 }
 
 /** spareTid: userns.ts spareTid (0: none) */
-export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number, spareTid = 0): Buffer {
+/**
+ * The header, written last into the block. `guardRoot`: the root is the launcher's own child
+ * (not a sibling: CLONE_PARENT makes it the child of the launcher's parent, whose threads may
+ * come and go) and takes SIGKILL as its parent-death signal until its own is set (blob: a
+ * launcher killed meanwhile takes the tasks it was making with it).
+ */
+export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number, spareTid = 0, guardRoot = false): Buffer {
   const buf = w.finish();
   const hdr = new PlanWriter();
   const tasksOff = buf.readBigUInt64LE(fieldOffset('hdr', 'tasks_off'));
@@ -725,6 +731,7 @@ export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fd
     held_off: heldOff,
     root_netns: plan.netHeld ? plan.netHeld.root + 1 : 0,
     spare_tid: spareTid,
+    guard_root: guardRoot,
   });
   hdr.finish().copy(buf, 0);
   return buf;

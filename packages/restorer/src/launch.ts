@@ -516,7 +516,7 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
   let region: RegionLayout | undefined;
   for (const start of findHoles(lay.size, plan, self)) {
     region = { ...lay, start };
-    const planBuf = finishPlan(w, plan, region, fdBase, timeoutMs, spare);
+    const planBuf = finishPlan(w, plan, region, fdBase, timeoutMs, spare, !opts.restoreSibling);
     log.debug(`restorer: region ${start.toString(16)}+${lay.size.toString(16)}, plan ${planBuf.length} bytes`);
     const r = native.launch({
       blob,

@@ -87,6 +87,14 @@ static inline int wait_change(struct ctx *c, volatile u32 *w, u32 v)
 	return 0;
 }
 
+/* Whether this task takes SIGKILL as its parent-death signal until its own is set (restore_creds):
+   the root when it is the launcher's own child (hdr guard_root), every other task but one a
+   helper forks (the helper exits on purpose before the tasks are let go). */
+static inline int guarded(struct ctx *c)
+{
+	return c->idx == 0 ? c->h->guard_root != 0 : !c->t->via_helper;
+}
+
 /* the first of the launcher's descriptors the root holds for the tasks (plan hdr held_off), above
    the file table (fd_base + n) and the descriptors kept aside (fd_base + nfiles + n) */
 static inline u64 held_base(struct ctx *c)

@@ -263,6 +263,12 @@ HIDDEN __attribute__((noreturn)) void restorer_task(u8 *plan, u64 idx)
 	c->ready = 0;
 	c->st->pid = c->t->pid;
 	set_step(c, STEP_START);
+	/* until its own parent-death signal is set, a task dies with the process that made it: a
+	   launcher killed meanwhile (SIGKILL, the OOM killer) takes the half-made tree with it, the
+	   root first and each task after its parent, instead of leaving it to wait for the blob's
+	   time limit holding the pids */
+	if (guarded(c))
+		S5(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	__atomic_store_n(&c->st->state, ST_STARTED, __ATOMIC_SEQ_CST);
 
 	/* nothing of the target may run before its state is complete */

@@ -236,7 +236,8 @@ void restore_creds(struct ctx *c)
 	   above clears both (the flag to the fs.suid_dumpable sysctl's value, 0 by default: the
 	   task's /proc files would be root's, its owner could no longer read them nor trace it) */
 	set_step(c, STEP_MISC);
-	if (t->pdeathsig)
+	/* (SIGKILL, the guard restorer_task set, gives way to the task's own, none included) */
+	if (t->pdeathsig || guarded(c))
 		chk(c, S5(NR_prctl, PR_SET_PDEATHSIG, t->pdeathsig, 0, 0, 0), 2);
 	restore_dumpable(c, 3);
 }
