@@ -304,8 +304,7 @@ ${required}  return o;
  * so that the bundled bins' code cache holds it compiled.
  */
 export function decoderFactoryText(spec: MessageSpec): string {
-  const { params, body } = decoderSource(spec);
-  return `function (${[...FACTORY_PARAMS, ...params].join(', ')}) {\n${body}\n}`;
+  return factoryText(DECODERS, spec);
 }
 
 /**
@@ -313,17 +312,48 @@ export function decoderFactoryText(spec: MessageSpec): string {
  * the one it was written from: schema.ts prebuiltDecoder) or else compiled now from its source.
  */
 function decoderOf(spec: MessageSpec): Decoder {
-  let d = decoders.get(spec);
-  if (d) return d;
-  // placeholder for recursive messages until compiled
-  const lazy: Decoder = (r, end) => decoders.get(spec)!(r, end);
-  decoders.set(spec, lazy);
-  const { params, vals, body } = decoderSource(spec);
-  const make = (prebuiltDecoder(spec) ?? new Function(...FACTORY_PARAMS, ...params, body)) as (...a: unknown[]) => Decoder;
-  d = make(spec, CodecError, decodeFieldSlow, readLength, readScalar, u64, Buffer, ...vals);
-  decoders.set(spec, d);
-  return d;
+  return generated(DECODERS, spec);
 }
+
+/**
+ * What one kind of function made for each message (its decoder, its encoder) is made of: the
+ * parameters its factory takes before the fields' own and their values, its source, the factory
+ * the build wrote, and the functions made so far.
+ */
+interface Kind<F> {
+  params: readonly string[];
+  args(spec: MessageSpec): readonly unknown[];
+  source(spec: MessageSpec): { params: string[]; vals: unknown[]; body: string };
+  prebuilt(spec: MessageSpec): Function | undefined;
+  made: WeakMap<MessageSpec, F>;
+}
+
+/** A message's factory as text (gen/decoders.js): the function `new Function` would make of its source. */
+function factoryText<F>(kind: Kind<F>, spec: MessageSpec): string {
+  const { params, body } = kind.source(spec);
+  return `function (${[...kind.params, ...params].join(', ')}) {\n${body}\n}`;
+}
+
+/** A message's function of a kind: made once, from the build's factory or else compiled now from its source. */
+function generated<F>(kind: Kind<F>, spec: MessageSpec): F {
+  let f = kind.made.get(spec);
+  if (f) return f;
+  // placeholder for recursive messages until made
+  kind.made.set(spec, ((...a: unknown[]) => (kind.made.get(spec) as (...x: unknown[]) => unknown)(...a)) as F);
+  const { params, vals, body } = kind.source(spec);
+  const make = (kind.prebuilt(spec) ?? new Function(...kind.params, ...params, body)) as (...a: unknown[]) => F;
+  f = make(...kind.args(spec), ...vals);
+  kind.made.set(spec, f);
+  return f;
+}
+
+const DECODERS: Kind<Decoder> = {
+  params: FACTORY_PARAMS,
+  args: (spec) => [spec, CodecError, decodeFieldSlow, readLength, readScalar, u64, Buffer],
+  source: decoderSource,
+  prebuilt: prebuiltDecoder,
+  made: decoders,
+};
 
 const shared = new Reader(Buffer.alloc(0), 0);
 
@@ -694,22 +724,21 @@ ${fields}  } catch (e) {
  * (beside the decoders): the function `new Function` would make of encoderSource.
  */
 export function encoderFactoryText(spec: MessageSpec): string {
-  const { params, body } = encoderSource(spec);
-  return `function (${[...ENCODER_PARAMS, ...params].join(', ')}) {\n${body}\n}`;
+  return factoryText(ENCODERS, spec);
 }
 
 /** The encoder of one message: the build's (gen/decoders.js) or else compiled now from its source. */
 function encoderOf(spec: MessageSpec): Encoder {
-  let e = encoders.get(spec);
-  if (e) return e;
-  const lazy: Encoder = (w, o, path) => encoders.get(spec)!(w, o, path);
-  encoders.set(spec, lazy);
-  const { params, vals, body } = encoderSource(spec);
-  const make = (prebuiltEncoder(spec) ?? new Function(...ENCODER_PARAMS, ...params, body)) as (...a: unknown[]) => Encoder;
-  e = make(ShapeError, pathJoin, placed, missing, typeName, writeScalar, writeLengthDelimitedFrom, wU64, wU32, wBool, wStr, wBytes, wMsg, UNKNOWN_FIELDS, ...vals);
-  encoders.set(spec, e);
-  return e;
+  return generated(ENCODERS, spec);
 }
+
+const ENCODERS: Kind<Encoder> = {
+  params: ENCODER_PARAMS,
+  args: () => [ShapeError, pathJoin, placed, missing, typeName, writeScalar, writeLengthDelimitedFrom, wU64, wU32, wBool, wStr, wBytes, wMsg, UNKNOWN_FIELDS],
+  source: encoderSource,
+  prebuilt: prebuiltEncoder,
+  made: encoders,
+};
 
 /** One message's fields into w, through its encoder. */
 function encodeInto(w: Writer, spec: MessageSpec, o: Record<string, unknown>, path: string): void {
