@@ -473,8 +473,22 @@ export function heldFdBase(plan: RestorePlan): number {
 }
 
 /** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
+/**
+ * About the bytes encodeBody writes for a plan (its records and the strings of the areas; what
+ * else it holds fits in the margin, and the writer grows if not).
+ */
+function sizeHint(plan: RestorePlan): number {
+  let n = (1 << 16) + recordSize('hdr') + plan.files.length * (recordSize('file') + 256);
+  for (const t of plan.tasks) {
+    n += recordSize('task') + t.vmas.length * recordSize('vma') + t.pages.length * recordSize('run') + t.fds.length * recordSize('fd');
+    n += t.threads.length * (recordSize('thread') + 4096);
+    for (const v of t.vmas) if (v.path !== undefined) n += v.path.length * 3 + 1;
+  }
+  return n;
+}
+
 export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
-  const w = new PlanWriter();
+  const w = new PlanWriter(sizeHint(plan));
   w.alloc(recordSize('hdr'));
   // above every descriptor a task gets and every one handed over to inherit (or a memfd's, held)
   const fdBase = planFdBase(plan);

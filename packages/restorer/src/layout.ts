@@ -66,10 +66,20 @@ function bulkWriter(name: RecordName): (w: PlanWriter, off: number, v: RecordVal
 
 /** An append-only writer for the plan block; offsets are from the block start. */
 export class PlanWriter {
-  private buf = Buffer.alloc(1 << 16);
+  private buf: Buffer;
   // (the fields' words through a DataView: Buffer's writeUInt32LE checks its arguments at each call)
-  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  private view: DataView;
   private len = 0;
+
+  /**
+   * `size`: the bytes the block is expected to take (encodeBody's estimate): a plan of 60,000
+   * areas (10 MB) grown by doubling from 64 KiB ended in 16 MB, with the 8 MB before it still
+   * held at the last copy (the restore's peak RSS).
+   */
+  constructor(size = 1 << 16) {
+    this.buf = Buffer.alloc(Math.max(64, size));
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
 
   get size(): number {
     return this.len;
