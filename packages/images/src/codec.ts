@@ -250,16 +250,10 @@ function readExpr(f: FieldSpec, i: number): string {
 /** The parameters a decoder's factory takes before its fields' (field0, names0, sub0...). */
 const FACTORY_PARAMS = ['spec', 'CodecError', 'decodeFieldSlow', 'readLength', 'readScalar', 'u64', 'Buffer'];
 
-/**
- * The source of one message's decoder: a switch on the tag with constant property names, so
- * V8 creates entries with stable shapes; unexpected tags go to decodeFieldSlow. `body` returns
- * the decoder; `params` (after FACTORY_PARAMS) are what it refers to of the schema, `vals`
- * their values for this spec.
- */
-function decoderSource(spec: MessageSpec): { params: string[]; vals: unknown[]; body: string } {
+/** What a message's decoder refers to of the schema: its parameters after FACTORY_PARAMS, and their values for this spec. */
+function decoderFields(spec: MessageSpec): { params: string[]; vals: unknown[] } {
   const params: string[] = [];
   const vals: unknown[] = [];
-  let cases = '';
   spec.fields.forEach((f, i) => {
     params.push(`field${i}`);
     vals.push(f);
@@ -271,6 +265,17 @@ function decoderSource(spec: MessageSpec): { params: string[]; vals: unknown[]; 
       params.push(`sub${i}`);
       vals.push((r: Reader, end: number) => decoderOf(f.message!)(r, end));
     }
+  });
+  return { params, vals };
+}
+
+/**
+ * The source of one message's decoder (it returns the decoder): a switch on the tag with constant
+ * property names, so V8 creates entries with stable shapes; unexpected tags go to decodeFieldSlow.
+ */
+function decoderBody(spec: MessageSpec): string {
+  let cases = '';
+  spec.fields.forEach((f, i) => {
     const key = JSON.stringify(f.name);
     const expr = readExpr(f, i);
     const store = f.repeated ? `if ((a = o[${key}]) === undefined) o[${key}] = [${expr}]; else a.push(${expr});` : `o[${key}] = ${expr};`;
@@ -280,7 +285,7 @@ function decoderSource(spec: MessageSpec): { params: string[]; vals: unknown[]; 
   for (const f of spec.required) {
     required += `  if (o[${JSON.stringify(f.name)}] === undefined) throw new CodecError(${JSON.stringify(`${spec.name}: required field ${f.name} is missing`)}, end);\n`;
   }
-  const body = `return function decode_${spec.name.replace(/\W/g, '_')}(r, end) {
+  return `return function decode_${spec.name.replace(/\W/g, '_')}(r, end) {
   const buf = r.buf;
   const o = {};
   let t, n, a;
@@ -295,12 +300,11 @@ ${cases}      default: decodeFieldSlow(spec, o, r, tag, start, end);
   if (r.pos !== end) throw new CodecError('field runs past the end of the message', end);
 ${required}  return o;
 }`;
-  return { params, vals, body };
 }
 
 /**
  * The text of one message's decoder factory as the build writes it into gen/decoders.js
- * (writePrebuiltDecoders): the function `new Function` would make of decoderSource, in a file,
+ * (writePrebuiltDecoders): the function `new Function` would make of decoderBody, in a file,
  * so that the bundled bins' code cache holds it compiled.
  */
 export function decoderFactoryText(spec: MessageSpec): string {
@@ -323,15 +327,17 @@ function decoderOf(spec: MessageSpec): Decoder {
 interface Kind<F> {
   params: readonly string[];
   args(spec: MessageSpec): readonly unknown[];
-  source(spec: MessageSpec): { params: string[]; vals: unknown[]; body: string };
+  /** the fields' own parameters and values */
+  fields(spec: MessageSpec): { params: string[]; vals: unknown[] };
+  /** the source (made only where the build wrote no factory) */
+  body(spec: MessageSpec): string;
   prebuilt(spec: MessageSpec): Function | undefined;
   made: WeakMap<MessageSpec, F>;
 }
 
 /** A message's factory as text (gen/decoders.js): the function `new Function` would make of its source. */
 function factoryText<F>(kind: Kind<F>, spec: MessageSpec): string {
-  const { params, body } = kind.source(spec);
-  return `function (${[...kind.params, ...params].join(', ')}) {\n${body}\n}`;
+  return `function (${[...kind.params, ...kind.fields(spec).params].join(', ')}) {\n${kind.body(spec)}\n}`;
 }
 
 /** A message's function of a kind: made once, from the build's factory or else compiled now from its source. */
@@ -340,8 +346,8 @@ function generated<F>(kind: Kind<F>, spec: MessageSpec): F {
   if (f) return f;
   // placeholder for recursive messages until made
   kind.made.set(spec, ((...a: unknown[]) => (kind.made.get(spec) as (...x: unknown[]) => unknown)(...a)) as F);
-  const { params, vals, body } = kind.source(spec);
-  const make = (kind.prebuilt(spec) ?? new Function(...kind.params, ...params, body)) as (...a: unknown[]) => F;
+  const { params, vals } = kind.fields(spec);
+  const make = (kind.prebuilt(spec) ?? new Function(...kind.params, ...params, kind.body(spec))) as (...a: unknown[]) => F;
   f = make(...kind.args(spec), ...vals);
   kind.made.set(spec, f);
   return f;
@@ -350,7 +356,8 @@ function generated<F>(kind: Kind<F>, spec: MessageSpec): F {
 const DECODERS: Kind<Decoder> = {
   params: FACTORY_PARAMS,
   args: (spec) => [spec, CodecError, decodeFieldSlow, readLength, readScalar, u64, Buffer],
-  source: decoderSource,
+  fields: decoderFields,
+  body: decoderBody,
   prebuilt: prebuiltDecoder,
   made: decoders,
 };
@@ -667,15 +674,10 @@ function writeCall(f: FieldSpec, i: number, v: string): string {
 /** The parameters an encoder's factory takes before its fields' (field0, sub0...). */
 const ENCODER_PARAMS = ['ShapeError', 'pathJoin', 'placed', 'missing', 'typeName', 'writeScalar', 'writeLengthDelimitedFrom', 'wU64', 'wU32', 'wBool', 'wStr', 'wBytes', 'wMsg', 'UNKNOWN_FIELDS'];
 
-/**
- * The source of one message's encoder: its fields in number order with constant property names
- * and each field's writer chosen here, the keys of the object checked against the field names in
- * a switch, not a map (the values and errors of encodeInto's loop over the spec, which it was).
- */
-function encoderSource(spec: MessageSpec): { params: string[]; vals: unknown[]; body: string } {
+/** What a message's encoder refers to of the schema: its parameters after ENCODER_PARAMS, and their values. */
+function encoderFields(spec: MessageSpec): { params: string[]; vals: unknown[] } {
   const params: string[] = [];
   const vals: unknown[] = [];
-  let fields = '';
   spec.fields.forEach((f, i) => {
     params.push(`field${i}`);
     vals.push(f);
@@ -685,6 +687,18 @@ function encoderSource(spec: MessageSpec): { params: string[]; vals: unknown[]; 
       let sub: Encoder | undefined;
       vals.push((w: Writer, o: Record<string, unknown>, path: string) => (sub ??= encoderOf(f.message!))(w, o, path));
     }
+  });
+  return { params, vals };
+}
+
+/**
+ * The source of one message's encoder: its fields in number order with constant property names
+ * and each field's writer chosen here, the keys of the object checked against the field names in
+ * a switch, not a map (the values and errors of encodeInto's loop over the spec, which it was).
+ */
+function encoderBody(spec: MessageSpec): string {
+  let fields = '';
+  spec.fields.forEach((f, i) => {
     const key = JSON.stringify(f.name);
 
     let write: string;
@@ -701,7 +715,7 @@ function encoderSource(spec: MessageSpec): { params: string[]; vals: unknown[]; 
       : `    n = ${key}; v = o[${key}]; if (v != null) { j = -1; ${write} }\n`;
   });
   const known = spec.fields.map((f) => `case ${JSON.stringify(f.name)}:`).join(' ');
-  const body = `return function encode_${spec.name.replace(/\W/g, '_')}(w, o, path) {
+  return `return function encode_${spec.name.replace(/\W/g, '_')}(w, o, path) {
   for (const key in o) {
     switch (key) {
       ${known ? `${known} break;\n      ` : ''}default: throw new ShapeError(pathJoin(path, key), \`no field \${key} in ${spec.name.replace(/[`$\\]/g, '')}\`);
@@ -716,12 +730,11 @@ ${fields}  } catch (e) {
   const unknown = o[UNKNOWN_FIELDS];
   if (unknown) for (const u of unknown) w.bytes(u);
 }`;
-  return { params, vals, body };
 }
 
 /**
  * The text of one message's encoder factory as the build writes it into gen/decoders.js
- * (beside the decoders): the function `new Function` would make of encoderSource.
+ * (beside the decoders): the function `new Function` would make of encoderBody.
  */
 export function encoderFactoryText(spec: MessageSpec): string {
   return factoryText(ENCODERS, spec);
@@ -735,7 +748,8 @@ function encoderOf(spec: MessageSpec): Encoder {
 const ENCODERS: Kind<Encoder> = {
   params: ENCODER_PARAMS,
   args: () => [ShapeError, pathJoin, placed, missing, typeName, writeScalar, writeLengthDelimitedFrom, wU64, wU32, wBool, wStr, wBytes, wMsg, UNKNOWN_FIELDS],
-  source: encoderSource,
+  fields: encoderFields,
+  body: encoderBody,
   prebuilt: prebuiltEncoder,
   made: encoders,
 };
