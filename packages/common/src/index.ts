@@ -13,3 +13,4 @@ export * from './page.js';
 export * from './spans.js';
 export * from './groups.js';
 export * from './refusals.js';
+export * from './sched.js';

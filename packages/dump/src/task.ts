@@ -1,5 +1,5 @@
 import { readlinkSync, statSync } from 'node:fs';
-import { CrtoolsError, ExitCode, PAGE_SIZE_BIGINT, Refusals } from '@crtools/common';
+import { CrtoolsError, ExitCode, isRealtimePolicy, PAGE_SIZE_BIGINT, Refusals } from '@crtools/common';
 import { COREDUMP_FILTER_DEFAULT, decodeDev, SIGEV, stopSignal, TASK_STATE } from '@crtools/images/facts';
 import { restartableRegs, type TaskState, type ThreadState } from '@crtools/parasite';
 import {
@@ -92,9 +92,6 @@ function seccompOfThreads(pid: number, state: TaskState, chains: SeccompChains, 
   });
 }
 
-/** sched_setscheduler's flag that rides in the policy sched_getscheduler() gives */
-const SCHED_RESET_ON_FORK = 0x40000000;
-
 function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boolean, seccomp: Entry, cgSet: number, view: IdView): Entry {
   const status = t.status;
   // (nice, priority and name as the thread itself told them: the parasite's THREAD command)
@@ -106,8 +103,7 @@ function threadCore(pid: number, t: ThreadState, state: TaskState, withMask: boo
     sched_nice: t.misc.nice,
     sched_policy: policy,
   };
-  const base = policy & ~SCHED_RESET_ON_FORK;
-  if (base === 1 /* SCHED_FIFO */ || base === 2 /* SCHED_RR */) tc['sched_prio'] = t.misc.rtPriority;
+  if (isRealtimePolicy(policy)) tc['sched_prio'] = t.misc.rtPriority;
   if (withMask) tc['blk_sigset'] = t.sigmask;
   tc['sas'] = { ss_sp: t.misc.sas.ss_sp, ss_size: t.misc.sas.ss_size, ss_flags: t.misc.sas.ss_flags };
   // (the parent-death signal is the main thread's: clone clears it for every new thread)

@@ -1,4 +1,5 @@
 /** A thread of the checkpoint (core-TID.img) → its ThreadPlan: registers, xsave state, signals, scheduling. */
+import { isRealtimePolicy, SCHED_RESET_ON_FORK } from '@crtools/common';
 import { badImage as badInput, big, refuse as unsupported, type Obj } from '@crtools/files/plan';
 import { X86_REGS, type ThreadPlan, type X86Reg } from '../plan.js';
 import { seccompFrom } from './seccomp.js';
@@ -51,8 +52,6 @@ export function sigQueue(q: Obj | undefined, path: string): Buffer[] | undefined
   });
 }
 
-const SCHED_RESET_ON_FORK = 0x40000000;
-
 /** thread_core sched_* → policy/prio/nice (nothing recorded: left as inherited) */
 export function schedFrom(tc: Obj | undefined, path: string): { policy: number; prio: number; nice: number } | undefined {
   if (tc?.sched_policy === undefined && tc?.sched_nice === undefined) return undefined;
@@ -63,7 +62,7 @@ export function schedFrom(tc: Obj | undefined, path: string): { policy: number; 
   const base = policy & ~SCHED_RESET_ON_FORK;
   if (![0, 1, 2, 3, 5].includes(base) || policy < 0) throw badInput(`${path}: unknown scheduling policy ${policy}`, { path, image: path });
   if (nice < -20 || nice > 19) throw badInput(`${path}: nice ${nice} out of range`, { path, image: path });
-  if ((base === 1 || base === 2) !== (prio > 0) || prio > 99) throw badInput(`${path}: priority ${prio} does not fit policy ${policy}`, { path, image: path });
+  if (isRealtimePolicy(policy) !== (prio > 0) || prio > 99) throw badInput(`${path}: priority ${prio} does not fit policy ${policy}`, { path, image: path });
   return { policy, prio, nice };
 }
 
