@@ -250,23 +250,37 @@ function readExpr(f: FieldSpec, i: number): string {
 /** The parameters a decoder's factory takes before its fields' (field0, names0, sub0...). */
 const FACTORY_PARAMS = ['spec', 'CodecError', 'decodeFieldSlow', 'readLength', 'readScalar', 'u64', 'Buffer'];
 
-/** What a message's decoder refers to of the schema: its parameters after FACTORY_PARAMS, and their values for this spec. */
-function decoderFields(spec: MessageSpec): { params: string[]; vals: unknown[] } {
+/**
+ * What a message's generated function (decoder or encoder) refers to of the schema: its
+ * parameters after its kind's own, and their values for this spec. Each field's spec (field0...),
+ * its enum names where `enums` (names0...), and for a message field `sub`'s function of the same
+ * kind for that message (sub0...).
+ */
+function fieldArgs(spec: MessageSpec, enums: boolean, sub: (m: MessageSpec) => unknown): { params: string[]; vals: unknown[] } {
   const params: string[] = [];
   const vals: unknown[] = [];
   spec.fields.forEach((f, i) => {
     params.push(`field${i}`);
     vals.push(f);
-    if (f.enumNames) {
+    if (enums && f.enumNames) {
       params.push(`names${i}`);
       vals.push(f.enumNames);
     }
     if (f.message) {
       params.push(`sub${i}`);
-      vals.push((r: Reader, end: number) => decoderOf(f.message!)(r, end));
+      vals.push(sub(f.message));
     }
   });
   return { params, vals };
+}
+
+/**
+ * A sub-message's decoder, found at its first value (it may be the message's own, not made yet)
+ * and kept: not looked up again for each value.
+ */
+function subDecoder(m: MessageSpec): Decoder {
+  let d: Decoder | undefined;
+  return (r, end) => (d ??= decoderOf(m))(r, end);
 }
 
 /**
@@ -356,7 +370,7 @@ function generated<F>(kind: Kind<F>, spec: MessageSpec): F {
 const DECODERS: Kind<Decoder> = {
   params: FACTORY_PARAMS,
   args: (spec) => [spec, CodecError, decodeFieldSlow, readLength, readScalar, u64, Buffer],
-  fields: decoderFields,
+  fields: (spec) => fieldArgs(spec, true, subDecoder),
   body: decoderBody,
   prebuilt: prebuiltDecoder,
   made: decoders,
@@ -674,21 +688,10 @@ function writeCall(f: FieldSpec, i: number, v: string): string {
 /** The parameters an encoder's factory takes before its fields' (field0, sub0...). */
 const ENCODER_PARAMS = ['ShapeError', 'pathJoin', 'placed', 'missing', 'typeName', 'writeScalar', 'writeLengthDelimitedFrom', 'wU64', 'wU32', 'wBool', 'wStr', 'wBytes', 'wMsg', 'UNKNOWN_FIELDS'];
 
-/** What a message's encoder refers to of the schema: its parameters after ENCODER_PARAMS, and their values. */
-function encoderFields(spec: MessageSpec): { params: string[]; vals: unknown[] } {
-  const params: string[] = [];
-  const vals: unknown[] = [];
-  spec.fields.forEach((f, i) => {
-    params.push(`field${i}`);
-    vals.push(f);
-    if (f.message) {
-      params.push(`sub${i}`);
-      // (the message's encoder, found at its first value: it may be this one, not made yet)
-      let sub: Encoder | undefined;
-      vals.push((w: Writer, o: Record<string, unknown>, path: string) => (sub ??= encoderOf(f.message!))(w, o, path));
-    }
-  });
-  return { params, vals };
+/** A sub-message's encoder, found at its first value and kept (subDecoder's). */
+function subEncoder(m: MessageSpec): Encoder {
+  let e: Encoder | undefined;
+  return (w, o, path) => (e ??= encoderOf(m))(w, o, path);
 }
 
 /**
@@ -700,7 +703,6 @@ function encoderBody(spec: MessageSpec): string {
   let fields = '';
   spec.fields.forEach((f, i) => {
     const key = JSON.stringify(f.name);
-
     let write: string;
     if (!f.repeated) write = `w.uvarint(${f.tag}); ${writeCall(f, i, 'v')};`;
     else {
@@ -748,7 +750,7 @@ function encoderOf(spec: MessageSpec): Encoder {
 const ENCODERS: Kind<Encoder> = {
   params: ENCODER_PARAMS,
   args: () => [ShapeError, pathJoin, placed, missing, typeName, writeScalar, writeLengthDelimitedFrom, wU64, wU32, wBool, wStr, wBytes, wMsg, UNKNOWN_FIELDS],
-  fields: encoderFields,
+  fields: (spec) => fieldArgs(spec, false, subEncoder),
   body: encoderBody,
   prebuilt: prebuiltEncoder,
   made: encoders,
