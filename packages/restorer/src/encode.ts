@@ -472,7 +472,6 @@ export function heldFdBase(plan: RestorePlan): number {
   return planFdBase(plan) + 2 * plan.files.length;
 }
 
-/** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
 /**
  * About the bytes encodeBody writes for a plan (its records and the strings of the areas; what
  * else it holds fits in the margin, and the writer grows if not).
@@ -487,6 +486,7 @@ function sizeHint(plan: RestorePlan): number {
   return n;
 }
 
+/** Encode everything but the header; returns the writer (header rewritten later by `finishPlan`). */
 export function encodeBody(plan: RestorePlan, specials: SpecialMapping[]): { w: PlanWriter; fdBase: number } {
   const w = new PlanWriter(sizeHint(plan));
   w.alloc(recordSize('hdr'));
@@ -705,12 +705,12 @@ export function regionLayout(codeBytes: number, planBytes: number, plan: Restore
   return { size, codeSize, planOff, parkOff, statusOff, statusSize, stackOff, stackSize: STACK_SIZE, nstacks };
 }
 
-/** spareTid: userns.ts spareTid (0: none) */
 /**
- * The header, written last into the block. `guardRoot`: the root is the launcher's own child
- * (not a sibling: CLONE_PARENT makes it the child of the launcher's parent, whose threads may
- * come and go) and takes SIGKILL as its parent-death signal until its own is set (blob: a
- * launcher killed meanwhile takes the tasks it was making with it).
+ * The header, written last into the block. `spareTid`: userns.ts spareTid (0: none).
+ * `guardRoot`: the root is the launcher's own child (not a sibling: CLONE_PARENT makes it the
+ * child of the launcher's parent, whose threads may come and go) and takes SIGKILL as its
+ * parent-death signal until its own is set (blob: a launcher killed meanwhile takes the tasks it
+ * was making with it).
  */
 export function finishPlan(w: PlanWriter, plan: RestorePlan, r: RegionLayout, fdBase: number, timeoutMs: number, spareTid = 0, guardRoot = false): Buffer {
   const buf = w.finish();
