@@ -59,6 +59,19 @@ describe.skipIf(SKIP_NO_CRIT)('criu dump (Debian crit decodes every image)', () 
     expect(files.find((f: any) => f.id === fdinfo[0].id).reg.name).toBe('/dev/null');
   });
 
+  it('the kill after the dump: a process of few areas has its memory freed by the dump (process_mrelease), one of many (2,000) frees its own; both are gone', () => {
+    const few = startWorkload('sleeper', []);
+    const a = dumpOk(few.pid);
+    expect(waitGone(few.pid)).toBe(true);
+    // (a kernel without process_mrelease says so instead)
+    expect(a.log).toMatch(/kill of the tree: [\d.]+ ms \((memory of 1 process\(es\) freed here\)|memory of 0 process\(es\) freed here; not: (kerndat: no process_mrelease|process_mrelease of \d+: ESRCH)\))/);
+    const many = startWorkload('manymaps', ['2000']);
+    const b = dumpOk(many.pid);
+    expect(waitGone(many.pid)).toBe(true);
+    expect(b.log).toMatch(/\b20\d\d VMAs\b/);
+    expect(b.log).toMatch(/kill of the tree: [\d.]+ ms \(memory of 0 process\(es\) freed here; not: (1 process\(es\) of over 500 areas free their own|kerndat: no process_mrelease)\)/);
+  });
+
   it('sleeper -R: the task keeps running, untraced, and answers', () => {
     const w = startWorkload('sleeper', []);
     dumpOk(w.pid, ['-R']);

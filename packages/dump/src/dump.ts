@@ -692,6 +692,7 @@ async function dumpFrozen(
     const stat = readStat(pid);
     // everything the parasite's own area or fds would disturb is read first
     const vmas = readVmaList(pid, mapsOpts);
+    task.areas = vmas.length;
     // (private huge pages shared copy-on-write with a task dumped before: marked in mm.img)
     sharedHuge.check(pid, vmas);
     // guard regions (MADV_GUARD_INSTALL) are no mappings of their own: found in the page tables

@@ -11,6 +11,8 @@ export interface FrozenTask {
   threads: StoppedThread[];
   /** a zombie (exited, not yet reaped by its parent): nothing to seize, only its exit status */
   zombie?: boolean;
+  /** how many areas (VMAs) it maps, once the dump has read them: its kill frees its memory from here only when they are few (killTree) */
+  areas?: number;
 }
 
 function childrenOf(pid: number): number[] {
@@ -125,12 +127,20 @@ export interface TreeKill {
  * a loaded machine), and one that waits to be scheduled would not free it before. Measured on
  * 6.18 (bench/README.md): the woken task often runs first and drops its mm at once (the call
  * then answers ESRCH and the task frees it itself); when the call wins it does the same work
- * here, so the kill costs about what freeing the pages costs either way.
+ * here, so the kill costs about what freeing the pages costs either way. A process of many
+ * areas (over RELEASE_MAX_AREAS) is left to free them itself: process_mrelease walks them
+ * against the dying task's own teardown, ~4 µs an area where the exit alone takes under 1
+ * (60,000 one-page areas: ~220-260 ms against 40-60).
  */
 export function killTree(tasks: FrozenTask[], release = true): TreeKill {
   const t0 = nowMs();
   const live = tasks.filter((t) => !t.zombie);
-  const done = killReleasing(live.map((t) => t.pid), release);
+  const many = (t: FrozenTask) => (t.areas ?? 0) > RELEASE_MAX_AREAS;
+  // (those left to free their own memory killed first: their teardown starts while the others' memory is freed here)
+  const done = [
+    ...killReleasing(live.filter(many).map((t) => t.pid), false),
+    ...killReleasing(live.filter((t) => !many(t)).map((t) => t.pid), release),
+  ];
   for (const t of tasks.filter((t) => t.zombie)) {
     try {
       process.kill(t.pid, 'SIGKILL');
@@ -142,9 +152,18 @@ export function killTree(tasks: FrozenTask[], release = true): TreeKill {
   // the other threads first: a leader's exit is reported only once they are gone
   for (const t of tasks) for (const th of [...t.threads].sort((a, b) => Number(a.tid === t.pid) - Number(b.tid === t.pid))) reapKilled(th.tid, 2000);
   const released = done.filter((d) => d.release === 0).length;
+  const left = live.filter(many).length;
   const not = done.find((d) => d.release > 0);
   return {
     killMs: t1 - t0, reapMs: nowMs() - t1, released,
-    ...(!release ? { notReleased: 'kerndat: no process_mrelease' } : not ? { notReleased: `process_mrelease of ${not.pid}: ${errnoName(not.release)}` } : {}),
+    ...(!release ? { notReleased: 'kerndat: no process_mrelease' } : not ? { notReleased: `process_mrelease of ${not.pid}: ${errnoName(not.release)}` } : left ? { notReleased: `${left} process(es) of over ${RELEASE_MAX_AREAS} areas free their own` } : {}),
   };
 }
+
+/**
+ * Up to this many areas a killed process's memory is freed from here (process_mrelease); above,
+ * by its own exit. Measured on 6.18 (bench/README.md, 1 GiB in N areas, kill to reaped): 100
+ * areas 16-18 ms released against 22-24 by the exit; 1,000 about even (24-27 against 23); 5,000
+ * 44-50 against 29; 10,000 66-70 against 27-33.
+ */
+export const RELEASE_MAX_AREAS = 500;
