@@ -27,8 +27,24 @@ export function withNamedHierarchy<T>(name: string, fn: (dir: string) => T): T {
   }
 }
 
-/** Every child cgroup of hierarchy name=`name` removed, depth first (a task just killed may hold one a moment). */
+/**
+ * Every child cgroup of hierarchy name=`name` removed, depth first (a task just killed may hold
+ * one a moment), and the hierarchy gone with its last mount. The kernel destroys a v1 hierarchy
+ * when its last mount goes only if it has no child cgroup left then, and a removed cgroup leaves
+ * its parent's list a moment after rmdir(2) returns: an unmount right after may keep it for good
+ * (every process then shows it in /proc/PID/cgroup, at the root). So it is mounted again and
+ * unmounted until no process shows it.
+ */
 export function emptyNamedHierarchy(name: string): void {
+  removeChildren(name);
+  const shown = () => new RegExp(`^\\d+:name=${name}:`, 'm').test(readFileSync('/proc/self/cgroup', 'utf8'));
+  for (let i = 0; i < 50 && shown(); i++) {
+    spawnSync('sleep', ['0.02']);
+    removeChildren(name);
+  }
+}
+
+function removeChildren(name: string): void {
   withNamedHierarchy(name, (root) => {
     const rm = (d: string) => {
       for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) rm(path.join(d, e.name));
