@@ -49,7 +49,7 @@ export interface Vma {
   shmid?: bigint;
   /** The start was moved one page down to cover the stack guard gap (stackGuardGapHidden). */
   guardGap?: boolean;
-  /** smaps only: the VmFlags mnemonics. */
+  /** smaps only: the VmFlags mnemonics (a frozen list, shared by the areas whose VmFlags line is the same). */
   vmFlags?: string[];
   /** smaps only: the "Key: N kB" counters, in bytes (values without a unit as they are). */
   smaps?: Record<string, number>;
@@ -270,6 +270,22 @@ function applyVmFlags(v: Vma, list: string[]): void {
 }
 
 /**
+ * The mnemonics of a VmFlags line's value: one frozen list per distinct line, shared by the areas
+ * that show it (a process of 60,000 areas has a handful of distinct lines: no list and no
+ * strings made per area).
+ */
+function vmFlagsOf(val: string): string[] {
+  let list = VMFLAG_LISTS.get(val);
+  if (list === undefined) {
+    list = Object.freeze(val ? val.split(/\s+/) : []) as string[];
+    if (VMFLAG_LISTS.size >= 4096) VMFLAG_LISTS.clear();
+    VMFLAG_LISTS.set(val, list);
+  }
+  return list;
+}
+const VMFLAG_LISTS = new Map<string, string[]>();
+
+/**
  * Parse /proc/PID/smaps: one Vma per area with `vmFlags` and `smaps` counters.
  * Grows-down comes from VmFlags "gd" (not from the name) as in CRIU.
  */
@@ -332,7 +348,7 @@ export function* iterSmapsPieces(pieces: Iterable<string>, opts?: MapsOptions): 
           const key = line.slice(0, colon);
           const val = line.slice(colon + 1).trim();
           if (key === 'VmFlags') {
-            cur.vmFlags = val ? val.split(/\s+/) : [];
+            cur.vmFlags = vmFlagsOf(val);
             applyVmFlags(cur, cur.vmFlags);
           } else {
             const v = counterValue(val);

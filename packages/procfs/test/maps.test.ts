@@ -100,6 +100,19 @@ describe('smaps VmFlags', () => {
       expect([...iterSmapsPieces(pieces, { counters: false })]).toEqual(bare);
     }
   });
+  it('areas whose VmFlags line is the same share one frozen list of its mnemonics', () => {
+    const t =
+      area('7f0000000000-7f0000001000 rw-p 00000000 00:00 0 ', 'rd wr mr mw me ac') +
+      area('7f0000001000-7f0000002000 r--p 00000000 00:00 0 ', 'rd mr mw me ac') +
+      area('7f0000002000-7f0000003000 rw-p 00000000 00:00 0 ', 'rd wr mr mw me ac');
+    const [a, b, c] = parseSmaps(t, { counters: false });
+    expect(a!.vmFlags).toEqual(['rd', 'wr', 'mr', 'mw', 'me', 'ac']);
+    expect(c!.vmFlags).toBe(a!.vmFlags);
+    expect(b!.vmFlags).toEqual(['rd', 'mr', 'mw', 'me', 'ac']);
+    expect(Object.isFrozen(a!.vmFlags)).toBe(true);
+    // (and the next parse finds the same list again)
+    expect(parseSmaps(t)[0]!.vmFlags).toBe(a!.vmFlags);
+  });
   it('a malformed line after passed-over counters is reported at its own line number', () => {
     const t = area('7f0000000000-7f0000010000 rw-p 00000000 00:00 0 ', 'rd wr') + 'Rss:    0 kB\n' + area('7f0000010000-7f0000011000 rw-p 0000zz00 00:00 0 ', 'rd wr');
     for (const counters of [true, false]) {
