@@ -1,15 +1,11 @@
-/* scale KIND N STATEFILE: the workloads of bench/scale.mjs (issue 18), one shape grown to N.
+/* scale KIND N STATEFILE: workloads of bench/scale.mjs (issue 18), one shape grown to N (the
+ * maps curve's is test/workloads/manymaps.c).
  *   tree N     N processes: a tree of fan-out 10 under the workload (each waits in pause).
  *   threads N  one process of N threads (the main one and N-1 others with 64 KiB stacks).
- *   maps N     one process with N more private anonymous mappings of one page each, written
- *              (every other one read-only so that neighbours never merge into one area).
  * It detaches (test/workloads/workload.h), says "ready pid=N", and on SIGUSR1 counts its own
- * shape again: "check ok n=N" (processes under it, threads, or intact written pages) or
- * "check bad n=M". */
+ * shape again: "check ok n=N" (processes under it, or threads) or "check bad n=M". */
 #include <dirent.h>
 #include <pthread.h>
-#include <stdint.h>
-#include <sys/mman.h>
 #include "../test/workloads/workload.h"
 
 static int n;
@@ -62,8 +58,6 @@ int main(int argc, char **argv) {
 	if (n < 1) return 2;
 	wl_detach(argv[3]);
 	wl_handle_usr1();
-	uint64_t **pages = 0;
-	long psz = sysconf(_SC_PAGESIZE);
 	if (!strcmp(kind, "tree")) {
 		grow_tree(0);
 	} else if (!strcmp(kind, "threads")) {
@@ -74,16 +68,6 @@ int main(int argc, char **argv) {
 			pthread_t t;
 			if (pthread_create(&t, &a, idle, 0)) { wl_say("error thread %d", i); return 1; }
 		}
-	} else if (!strcmp(kind, "maps")) {
-		/* one reservation carved into n single-page areas, alternately writable and read-only */
-		char *base = mmap(0, (size_t)n * psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (base == MAP_FAILED) { wl_say("error mmap"); return 1; }
-		pages = malloc(sizeof *pages * n);
-		for (int i = 0; i < n; i++) {
-			pages[i] = (uint64_t *)(base + (size_t)i * psz);
-			pages[i][0] = 0x9E3779B97F4A7C15ull * (i + 1);
-			if (i % 2 && mprotect(pages[i], psz, PROT_READ)) { wl_say("error mprotect %d", i); return 1; }
-		}
 	} else {
 		return 2;
 	}
@@ -92,8 +76,7 @@ int main(int argc, char **argv) {
 		wl_wait_check();
 		int got = 0;
 		if (!strcmp(kind, "tree")) got = count_tree(getpid());
-		else if (!strcmp(kind, "threads")) got = count_threads();
-		else for (int i = 0; i < n; i++) got += pages[i][0] == 0x9E3779B97F4A7C15ull * (i + 1);
+		else got = count_threads();
 		wl_say("check %s n=%d", got == n ? "ok" : "bad", got);
 	}
 }

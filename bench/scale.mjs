@@ -11,7 +11,8 @@
 //                        [--mem 256,1024,4096,8192] [--tree 1,10,100,500]
 //                        [--threads 1,100,1000] [--maps 100,10000,60000] [--md]
 // mem: a pattern process of N MiB (test/workloads/pattern.c, every word checked after restore);
-// tree, threads, maps: bench/scale.c. A mem point runs only when `free` shows room for the
+// tree, threads: bench/scale.c; maps: test/workloads/manymaps.c (N one-page areas, every word
+// checked after restore). A mem point runs only when `free` shows room for the
 // workload and its images twice (4 x N MiB available), a maps point only under vm.max_map_count;
 // a point skipped says why. JSON Lines on stdout (one a measure), then the tables (--md: only them).
 // BEFORE_CRIU=<criu entry .js of another build> adds that build to the alternation (a "before"
@@ -70,6 +71,8 @@ const skip = (curve, n) => {
 const start = (curve, n) =>
   curve === 'mem'
     ? startWorkload(root, 'test/workloads/pattern.c', [n], 'crtools-bench-scale-')
+    : curve === 'maps'
+    ? startWorkload(root, 'test/workloads/manymaps.c', [n], 'crtools-bench-scale-')
     : startWorkload(root, 'bench/scale.c', [curve, n], 'crtools-bench-scale-', { gccArgs: ['-pthread'] });
 const unit = { mem: 'MiB', tree: 'processes', threads: 'threads', maps: 'mappings' };
 
