@@ -135,10 +135,12 @@ export interface TreeKill {
 export function killTree(tasks: FrozenTask[], release = true): TreeKill {
   const t0 = nowMs();
   const live = tasks.filter((t) => !t.zombie);
+  // those left to free their own memory, killed first: their teardown starts while the others'
+  // memory is freed here
   const many = (t: FrozenTask) => (t.areas ?? 0) > RELEASE_MAX_AREAS;
-  // (those left to free their own memory killed first: their teardown starts while the others' memory is freed here)
+  const own = live.filter(many);
   const done = [
-    ...killReleasing(live.filter(many).map((t) => t.pid), false),
+    ...killReleasing(own.map((t) => t.pid), false),
     ...killReleasing(live.filter((t) => !many(t)).map((t) => t.pid), release),
   ];
   for (const t of tasks.filter((t) => t.zombie)) {
@@ -152,11 +154,10 @@ export function killTree(tasks: FrozenTask[], release = true): TreeKill {
   // the other threads first: a leader's exit is reported only once they are gone
   for (const t of tasks) for (const th of [...t.threads].sort((a, b) => Number(a.tid === t.pid) - Number(b.tid === t.pid))) reapKilled(th.tid, 2000);
   const released = done.filter((d) => d.release === 0).length;
-  const left = live.filter(many).length;
   const not = done.find((d) => d.release > 0);
   return {
     killMs: t1 - t0, reapMs: nowMs() - t1, released,
-    ...(!release ? { notReleased: 'kerndat: no process_mrelease' } : not ? { notReleased: `process_mrelease of ${not.pid}: ${errnoName(not.release)}` } : left ? { notReleased: `${left} process(es) of over ${RELEASE_MAX_AREAS} areas free their own` } : {}),
+    ...(!release ? { notReleased: 'kerndat: no process_mrelease' } : not ? { notReleased: `process_mrelease of ${not.pid}: ${errnoName(not.release)}` } : own.length ? { notReleased: `${own.length} process(es) of over ${RELEASE_MAX_AREAS} areas free their own` } : {}),
   };
 }
 
