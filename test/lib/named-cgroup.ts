@@ -37,8 +37,7 @@ export function withNamedHierarchy<T>(name: string, fn: (dir: string) => T): T {
  */
 export function emptyNamedHierarchy(name: string): void {
   removeChildren(name);
-  const shown = () => new RegExp(`^\\d+:name=${name}:`, 'm').test(readFileSync('/proc/self/cgroup', 'utf8'));
-  for (let i = 0; i < 50 && shown(); i++) {
+  for (let i = 0; i < 50 && namedCgroupOf(name, process.pid) !== undefined; i++) {
     spawnSync('sleep', ['0.02']);
     removeChildren(name);
   }
