@@ -518,6 +518,8 @@ async function launchTree(given: RestorePlan, native: RestorerNative, opts: Rest
     region = { ...lay, start };
     const planBuf = finishPlan(w, plan, region, fdBase, timeoutMs, spare, !opts.restoreSibling);
     log.debug(`restorer: region ${start.toString(16)}+${lay.size.toString(16)}, plan ${planBuf.length} bytes`);
+    // (launch consumes planBuf once it has mapped the region: its pages are given back as they
+    // are copied in, read as zeros after; the retry below comes before that)
     const r = native.launch({
       blob,
       plan: planBuf,
