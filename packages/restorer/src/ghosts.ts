@@ -225,7 +225,14 @@ export function createGhosts(plan: RestorePlan, places: GhostPlaces = SAME): Gho
    * runs, so that nothing of the restorer's reaches a watch put on it (an inotify watch on a file
    * unlinked since: no IN_CLOSE_WRITE, no IN_ATTRIB but the unlinking's, as CRIU 4.2)
    */
-  const touched = new Set(plan.tasks.flatMap((t) => [t.exeGhost, ...t.vmas.map((v) => v.ghost)]).filter((x): x is number => x !== undefined));
+  // (looked for only when there are ghosts: the areas of every task are walked, 60,000 of them at times)
+  const touched = new Set<number>();
+  if (plan.ghosts?.length) {
+    for (const t of plan.tasks) {
+      if (t.exeGhost !== undefined) touched.add(t.exeGhost);
+      for (const v of t.vmas) if (v.ghost !== undefined) touched.add(v.ghost);
+    }
+  }
   /** ghost g made at `at` (its name as the restorer reaches it): the name it got, `at` or a temporary one beside it */
   const make = (g: GhostPlan, i: number, at: string): string => {
     const tmp = `${at}.cr.${(i + 1).toString(16)}.ghost`;
