@@ -522,6 +522,38 @@ static void unmap_but_region(struct ctx *c, u64 a, u64 b)
  * itself runs on what its parent (or, for the root, the launcher) left: it keeps the areas it
  * takes over and the region, and drops the rest.
  */
+/*
+ * Area i and the next one are private anonymous areas mapped alike (protection while filled,
+ * flags), side by side, neither taken over from the parent: the kernel merges such areas into
+ * one as they are mapped one by one (none has pages yet), so they are mapped with one mmap.
+ * (Those that differ in what makes areas distinct — protections, advice, names — are split
+ * again by the later mprotect and madvise calls, as they would split the merged area.)
+ */
+static int groups_with_next(const struct plan_vma *v, u64 n, u64 i)
+{
+	const u64 odd = MAP_SHARED | MAP_GROWSDOWN | MAP_HUGETLB;
+	return i + 1 < n && v[i].kind == VMA_ANON && v[i + 1].kind == VMA_ANON && !v[i].inherit &&
+	       !v[i + 1].inherit && v[i + 1].start == v[i].end && v[i + 1].map_prot == v[i].map_prot &&
+	       v[i + 1].flags == v[i].flags && !(v[i].flags & odd);
+}
+
+/* the areas from i on that group (groups_with_next), mapped at once; returns the last one's index */
+static u64 map_anon_group(struct ctx *c, const struct plan_vma *v, u64 n, u64 i)
+{
+	u64 j = i, k, b;
+	long a;
+	while (groups_with_next(v, n, j))
+		j++;
+	a = chk(c, S6(NR_mmap, v[i].start, v[j].end - v[i].start, v[i].map_prot, v[i].flags | MAP_FIXED | MAP_ANONYMOUS, -1, 0), v[i].start);
+	if ((u64)a != v[i].start)
+		fail(c, EINVAL, v[i].start);
+	for (k = i; k <= j; k++)
+		for (b = 0; b < 32; b++)
+			if (v[k].madv & (1ULL << b))
+				chk(c, S3(NR_madvise, v[k].start, v[k].end - v[k].start, b), v[k].start);
+	return j;
+}
+
 void restore_mm(struct ctx *c)
 {
 	struct plan_hdr *h = c->h;
@@ -566,6 +598,10 @@ void restore_mm(struct ctx *c)
 		u64 len = v[i].end - v[i].start;
 		long fd = -1, a;
 		u64 prot = v[i].map_prot, b;
+		if (groups_with_next(v, c->t->nvmas, i)) {
+			i = map_anon_group(c, v, c->t->nvmas, i);
+			continue;
+		}
 		if (v[i].kind == VMA_SKIP)
 			continue;
 		if (v[i].inherit) {

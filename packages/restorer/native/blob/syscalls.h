@@ -118,6 +118,9 @@ typedef long long s64;
 #define MAP_FIXED 0x10
 #define MAP_ANONYMOUS 0x20
 #define MAP_NORESERVE 0x4000
+#define MAP_SHARED 0x01
+#define MAP_GROWSDOWN 0x0100
+#define MAP_HUGETLB 0x40000
 #define PROT_NONE 0
 #define MREMAP_MAYMOVE 1
 #define MREMAP_FIXED 2
