@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   crtools::sys::AddNetns(exports);
   crtools::sys::AddMounts(exports);
   crtools::sys::AddTun(exports);
+  crtools::sys::AddSource(exports);
   return exports;
 }
 

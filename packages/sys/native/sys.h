@@ -37,6 +37,7 @@ void AddTcp(Napi::Object exports);      // tcp.cc: TCP connections in repair mod
 void AddSysvipc(Napi::Object exports);  // sysvipc.cc: SysV IPC objects of a namespace (read, made again)
 void AddMounts(Napi::Object exports);   // mounts.cc: mounts made, changed and removed in a task's mount namespace
 void AddTun(Napi::Object exports);      // tun.cc: tun/tap devices and their /dev/net/tun files
+void AddSource(Napi::Object exports);   // source.cc: a file read whole for node to run (the bundled commands)
 // Run work on a thread of its own that first joins the namespace nsPath names (setns(2) of
 // nsType); returns 0, or an errno with *failed naming the call that failed (else *failed null).
 int InNamespace(const std::string &nsPath, int nsType, const std::function<void()> &work, const char **failed);

@@ -112,6 +112,11 @@ export interface SysNative {
   tunInfo(fd: number): TunFileInfo | NativeSysError;
   /** One setting of the device a /dev/net/tun file of ours is attached to. */
   tunSet(fd: number, what: 'owner' | 'group' | 'persist' | 'sndbuf' | 'vnethdr' | 'detach', value: number): undefined | NativeSysError;
+  // source.cc (used by @crtools/cli's load-bundle, which loads this addon itself before any bundled code)
+  /** The file at path, read whole into memory of its own, as a latin1 string (external: no copy into V8's heap). */
+  sourceText(path: string): string | NativeSysError;
+  /** The file at path, read whole into memory of its own, as a Buffer over that memory. */
+  fileBytes(path: string): Buffer | NativeSysError;
   /** What a copy of the task's socket at fd tells through getsockopt/getsockname/getpeername. */
   sockInfo(pid: number, fd: number): SocketInfo | NativeSysError;
   unixSocketFile(pid: number, fd: number): UnixSocketFile | NativeSysError;
