@@ -119,8 +119,19 @@ const common: Options = {
   external: ['protobufjs'],
 };
 
+/**
+ * A command's bundle is written as the function Module.wrap would make of it: load-bundle.ts
+ * compiles the text as read (the source an external string when @crtools/sys reads it), with no
+ * wrapped copy made at each start. (Only load-bundle.ts runs it.)
+ */
+const asModuleFunction: Pick<Options, 'banner' | 'footer'> = {
+  banner: { js: '(function (exports, require, module, __filename, __dirname) {' },
+  footer: { js: '\n})' },
+};
+
 export default defineConfig([
   // a command definition nobody uses (e.g. the kerndat bin's, beside the library a command uses) is dropped, and what only it imports
-  { ...common, entry: { criu: 'src/criu-main.ts', 'load-bundle': 'src/load-bundle.ts' }, esbuildPlugins: [packageUrls, cittyScule, noDynamicImport] },
-  { ...common, entry: { crit: 'src/crit-main.ts' }, esbuildPlugins: [packageUrls, cittyScule, noPrebuiltDecoders, noDynamicImport] },
+  { ...common, ...asModuleFunction, entry: { criu: 'src/criu-main.ts' }, esbuildPlugins: [packageUrls, cittyScule, noDynamicImport] },
+  { ...common, ...asModuleFunction, entry: { crit: 'src/crit-main.ts' }, esbuildPlugins: [packageUrls, cittyScule, noPrebuiltDecoders, noDynamicImport] },
+  { ...common, entry: { 'load-bundle': 'src/load-bundle.ts' }, esbuildPlugins: [noDynamicImport] },
 ]);

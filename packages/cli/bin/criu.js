@@ -15,4 +15,4 @@
 // (its /proc parsing is hot: 60,000 mappings 0.85 -> 1.3 s without it).
 // The command is one CommonJS bundle (see tsup.bins.config.ts), run with V8's code cache. This
 // file is CommonJS too (bin/package.json): node then starts it without its ES module loader.
-require('../dist/bin/load-bundle.cjs').loadBundle('criu');
+require('../dist/bin/load-bundle.cjs').loadBundle('criu', { native: true });
