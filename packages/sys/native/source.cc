@@ -63,14 +63,22 @@ void *ReadWhole(const std::string &path, size_t *len, int *err, const char **fai
   return p;
 }
 
+// The file named by the call's first argument read whole (ReadWhole): an empty value, or the
+// { errno, syscall } to return
+Napi::Value ReadArg(const Napi::CallbackInfo &info, void **p, size_t *len) {
+  int err = 0;
+  const char *failed = "";
+  *p = ReadWhole(info[0].As<Napi::String>().Utf8Value(), len, &err, &failed);
+  return *p ? Napi::Value() : Napi::Value(SysErr(info.Env(), err, failed));
+}
+
 // sourceText(path) -> string | { errno, syscall }: the file's bytes as a latin1 string
 Napi::Value SourceText(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
+  void *p = nullptr;
   size_t len = 0;
-  int err = 0;
-  const char *failed = "";
-  void *p = ReadWhole(info[0].As<Napi::String>().Utf8Value(), &len, &err, &failed);
-  if (!p) return SysErr(env, err, failed);
+  Napi::Value e = ReadArg(info, &p, &len);
+  if (!e.IsEmpty()) return e;
   napi_value s;
   bool copied = true;
   if (node_api_create_external_string_latin1 && node_api_create_external_string_latin1(env, (char *)p, len, nullptr, nullptr, &s, &copied) == napi_ok) {
@@ -86,13 +94,11 @@ Napi::Value SourceText(const Napi::CallbackInfo &info) {
 // fileBytes(path) -> Buffer | { errno, syscall }: the file's bytes (the memory unmapped when the
 // buffer is collected)
 Napi::Value FileBytes(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
+  void *p = nullptr;
   size_t len = 0;
-  int err = 0;
-  const char *failed = "";
-  void *p = ReadWhole(info[0].As<Napi::String>().Utf8Value(), &len, &err, &failed);
-  if (!p) return SysErr(env, err, failed);
-  return Napi::Buffer<uint8_t>::New(env, (uint8_t *)p, len, [](Napi::Env, uint8_t *data, size_t *size) {
+  Napi::Value e = ReadArg(info, &p, &len);
+  if (!e.IsEmpty()) return e;
+  return Napi::Buffer<uint8_t>::New(info.Env(), (uint8_t *)p, len, [](Napi::Env, uint8_t *data, size_t *size) {
     munmap(data, *size ? *size : 1);
     delete size;
   }, new size_t(len));
