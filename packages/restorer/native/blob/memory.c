@@ -522,6 +522,15 @@ static void unmap_but_region(struct ctx *c, u64 a, u64 b)
  * itself runs on what its parent (or, for the root, the launcher) left: it keeps the areas it
  * takes over and the region, and drops the rest.
  */
+/* the advice the area had (madvise(2) of each bit of its madv word), once it is mapped */
+static void advise(struct ctx *c, const struct plan_vma *v)
+{
+	u64 b;
+	for (b = 0; b < 32; b++)
+		if (v->madv & (1ULL << b))
+			chk(c, S3(NR_madvise, v->start, v->end - v->start, b), v->start);
+}
+
 /*
  * Area i and the next one are private anonymous areas mapped alike (protection while filled,
  * flags), side by side, neither taken over from the parent: the kernel merges such areas into
@@ -540,7 +549,7 @@ static int groups_with_next(const struct plan_vma *v, u64 n, u64 i)
 /* the areas from i on that group (groups_with_next), mapped at once; returns the last one's index */
 static u64 map_anon_group(struct ctx *c, const struct plan_vma *v, u64 n, u64 i)
 {
-	u64 j = i, k, b;
+	u64 j = i, k;
 	long a;
 	while (groups_with_next(v, n, j))
 		j++;
@@ -548,9 +557,7 @@ static u64 map_anon_group(struct ctx *c, const struct plan_vma *v, u64 n, u64 i)
 	if ((u64)a != v[i].start)
 		fail(c, EINVAL, v[i].start);
 	for (k = i; k <= j; k++)
-		for (b = 0; b < 32; b++)
-			if (v[k].madv & (1ULL << b))
-				chk(c, S3(NR_madvise, v[k].start, v[k].end - v[k].start, b), v[k].start);
+		advise(c, &v[k]);
 	return j;
 }
 
@@ -597,7 +604,7 @@ void restore_mm(struct ctx *c)
 	for (i = 0; i < c->t->nvmas; i++) {
 		u64 len = v[i].end - v[i].start;
 		long fd = -1, a;
-		u64 prot = v[i].map_prot, b;
+		u64 prot = v[i].map_prot;
 		if (groups_with_next(v, c->t->nvmas, i)) {
 			i = map_anon_group(c, v, c->t->nvmas, i);
 			continue;
@@ -636,9 +643,7 @@ void restore_mm(struct ctx *c)
 		chk(c, a, v[i].start);
 		if ((u64)a != v[i].start)
 			fail(c, EINVAL, v[i].start);
-		for (b = 0; b < 32; b++)
-			if (v[i].madv & (1ULL << b))
-				chk(c, S3(NR_madvise, v[i].start, len, b), v[i].start);
+		advise(c, &v[i]);
 	}
 
 	set_step(c, STEP_COW);
@@ -748,16 +753,14 @@ void restore_mm_late(struct ctx *c)
 	for (i = 0; i < c->t->nvmas; i++) {
 		/* a packet socket's rings, mapped from the task's descriptor of the socket (shmid) over
 		   the place held for them: the kernel maps them whole, RX then TX, with its own pages */
-		u64 len = v[i].end - v[i].start, b;
+		u64 len = v[i].end - v[i].start;
 		long a;
 		if (v[i].kind != VMA_SOCKET)
 			continue;
 		a = chk(c, S6(NR_mmap, v[i].start, len, v[i].prot, (v[i].flags & ~(u64)MAP_ANONYMOUS) | MAP_FIXED, v[i].shmid, 0), v[i].start);
 		if ((u64)a != v[i].start)
 			fail(c, EINVAL, v[i].start);
-		for (b = 0; b < 32; b++)
-			if (v[i].madv & (1ULL << b))
-				chk(c, S3(NR_madvise, v[i].start, len, b), v[i].start);
+		advise(c, &v[i]);
 	}
 
 	set_step(c, STEP_MPROTECT);
